@@ -1,0 +1,107 @@
+"""The `guanxi` command: thin click commands over the engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from guanxi.cli.output import (
+    console,
+    print_diagnostics,
+    print_diagnostics_json,
+    print_json,
+    table,
+)
+from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.ruleset import RuleSet, validate_project
+
+RULES_DIR = click.Path(file_okay=False, path_type=Path)
+
+
+@click.group()
+@click.version_option(package_name="guanxi")
+def cli() -> None:
+    """guanxi 关系 — rules-based customer-relationship orchestration for banks."""
+
+
+@cli.command()
+@click.argument("folder", type=RULES_DIR, default="rules", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
+def validate(folder: Path, as_json: bool) -> None:
+    """Check a rule project and report every problem with its file, line and column."""
+    ruleset = _validated(folder, as_json)
+    if as_json:
+        return
+    click.echo(f"{folder}: valid (rule-set hash {ruleset.hash})", err=True)
+
+
+@cli.command()
+@click.argument("folder", type=RULES_DIR)
+def init(folder: Path) -> None:
+    """Create a new rule project in FOLDER from the default rules."""
+    if folder.exists() and any(folder.iterdir()):
+        raise click.ClickException(f"{folder} already exists and is not empty")
+    shutil.copytree(default_rules_path(), folder, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))  # fmt: skip
+    click.echo(f"created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'")
+
+
+@cli.command()
+@click.option("--rules", "folder", type=RULES_DIR, default=None,
+              help="Rule project (default: the shipped default rules).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo(folder: Path | None, as_json: bool) -> None:
+    """Validate the default rule project and show what it contains."""
+    ruleset = _validated(folder or default_rules_path(), as_json=False)
+    if as_json:
+        print_json(ruleset.summary())
+        return
+    _print_summary(ruleset)
+
+
+def _validated(folder: Path, as_json: bool) -> RuleSet:
+    if not folder.is_dir():
+        raise click.UsageError(f"'{folder}' is not a folder with a rule project")
+    result = validate_project(folder)
+    if as_json:
+        print_diagnostics_json(result.diagnostics)
+    else:
+        print_diagnostics(result.diagnostics, result.lines)
+    if result.ruleset is None:
+        errors = sum(1 for d in result.diagnostics if d.severity == "error")
+        if not as_json:
+            click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
+        raise SystemExit(1)
+    return result.ruleset
+
+
+def _print_summary(ruleset: RuleSet) -> None:
+    out = console()
+    out.print(f"[bold]{ruleset.settings.name}[/bold]  rule-set {ruleset.hash}  "
+              f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})")  # fmt: skip
+    for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies):
+        if ladder is None:
+            continue
+        rows = [(r.name, r.label, r.label_en or "", r.condition.text if r.condition else "(others)",
+                 str(r.origin)) for r in ladder.rules]  # fmt: skip
+        title = f"{ladder.kind}s (hit policy: {ladder.hit_policy})"
+        out.print(table(title, ["name", "标签", "label", "when", "rule"], rows))
+    steps = [(s.level, s.id, _trigger(s), s.step.do, s.step.channel, s.step.template,
+              s.step.priority) for s in ruleset.steps]  # fmt: skip
+    out.print(table("playbook steps", ["level", "step", "trigger", "do", "channel", "template",
+                                       "priority"], steps))  # fmt: skip
+
+
+def _trigger(step: object) -> str:
+    s = getattr(step, "step")  # noqa: B009 - CompiledStep.step, the rule file's step
+    timing = f" +{s.after}" if s.after else ""
+    for key in ("on", "every", "on_enter", "on_leave"):
+        if getattr(s, key):
+            return f"{key}: {getattr(s, key)}{timing}"
+    return "?"
+
+
+def main() -> None:
+    cli(prog_name="guanxi")

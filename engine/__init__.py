@@ -1,0 +1,1 @@
+"""guanxi engine: rule language, rule-set loading, classification, planning, store."""

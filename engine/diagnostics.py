@@ -1,0 +1,117 @@
+"""Diagnostics: what is wrong, where, and what would fix it, for people who are not programmers.
+
+Every problem found in a rule project becomes one `Diagnostic`, printed as
+
+    rules/playbooks.yaml:14:22: error[unknown-field]: no customer field 'balanse'
+      14 |     when: balanse >= 100000 AND products_held >= 3
+         |           ^^^^^^^
+      hint: did you mean 'balance'?
+
+The codes are stable slugs; `CODES` documents each one for business users.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+CODES: dict[str, str] = {
+    "yaml-syntax": "The file is not valid YAML (a missing colon, an unclosed quote, bad indent).",
+    "yaml-tab": "A tab character is used for indentation; YAML allows spaces only.",
+    "duplicate-key": "The same key appears twice in one block; the second would hide the first.",
+    "not-utf8": "The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8').",
+    "empty-file": "The file has no content.",
+    "file-too-large": "The file is larger than a rule file can reasonably be.",
+    "missing-file": "A file the rule project needs is not there.",
+    "unknown-key": "A key that this file does not know; often a typing mistake.",
+    "missing-key": "A required key is not given.",
+    "wrong-type": "A value has the wrong kind (text where a number is expected, and so on).",
+    "invalid-value": "A value is not one of the allowed ones.",
+    "duplicate-name": "Two rules, steps, fields or templates share one name.",
+    "condition-syntax": "A condition cannot be read as an expression.",
+    "unknown-field": "A condition or table names a customer field the schema does not declare.",
+    "unknown-function": "A condition calls a function that is not on the allowed list.",
+    "forbidden-construct": "A condition uses SQL that is not allowed (subquery, statement, ';').",
+    "type-mismatch": "A condition compares or combines values of different kinds.",
+    "not-a-condition": "A `when:` expression does not give true or false.",
+    "unknown-level": "A playbook or scenario names a relationship level that is not defined.",
+    "unknown-tier": "A name is neither a defined tier nor a defined level.",
+    "unknown-channel": "A step or policy names a channel that is not defined.",
+    "unknown-template": "A step names a message or task template that is not defined.",
+    "unknown-event": "A step or scenario names an event type the schema does not declare.",
+    "unknown-step": "A scenario names a playbook step that is not defined.",
+    "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
+    "template-variable": "A template uses a variable that no customer field or event provides.",
+    "invalid-duration": "A duration is not of the form '3 business days', '2 hours', …",
+    "invalid-time": "A time of day is not of the form '09:30'.",
+    "invalid-cron": "A schedule is neither a period (day, week, month, quarter) nor valid cron.",
+    "unknown-timezone": "The time zone is not a known IANA name such as 'Asia/Shanghai'.",
+    "unknown-calendar": "The business calendar is not a known country code such as 'CN'.",
+    "invalid-trigger": "A step needs exactly one trigger: on, every, on_enter or on_leave.",
+    "decision-table": "A decision table (CSV) has a malformed header or cell.",
+    "no-catch-all": "Warning: some customers may match no rule in this list.",
+    "shadowed-rule": "Warning: this rule can never match, an earlier rule catches everything.",
+    "overlapping-rows": "Warning: two rows of a 'unique' decision table can match one customer.",
+    "unused-template": "Warning: a template that no playbook step uses.",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem at one place. `line` and `col` are 1-based; `length` is the caret width."""
+
+    file: str
+    line: int
+    col: int
+    code: str
+    message: str
+    hint: str | None = None
+    expected: str | None = None
+    severity: Severity = "error"
+    length: int = 1
+
+    def headline(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
+
+    def render(self, source_line: str | None) -> str:
+        """The headline, the offending line with a caret under the column, then hints."""
+        lines = [self.headline()]
+        if source_line is not None:
+            number = str(self.line)
+            text = source_line.rstrip("\r\n").replace("\t", " ")
+            width = max(1, min(self.length, len(text) - self.col + 1))
+            lines.append(f"  {number} | {text}")
+            lines.append(f"  {' ' * len(number)} | {' ' * (self.col - 1)}{'^' * width}")
+        if self.expected:
+            lines.append(f"  expected: {self.expected}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        del data["length"]
+        return data
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
+    options = list(choices)
+    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {c.lower(): c for c in options}
+        matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1)]
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.file, d.line, d.col, d.code)
+
+
+def to_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps([d.as_json() for d in diagnostics], ensure_ascii=False, indent=2)

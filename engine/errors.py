@@ -1,0 +1,47 @@
+"""Errors raised by the guanxi engine.
+
+    GuanxiError                     base of everything a user can cause
+    ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
+    ├── ConditionError              one condition expression is malformed or unsafe
+    └── DataError                   input data (customers, events) cannot be read at all
+
+A user's mistake is always one of these and is printed as a message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guanxi.engine.diagnostics import Diagnostic
+
+
+class GuanxiError(Exception):
+    """Base class of every error a user can cause."""
+
+
+class RuleSetInvalid(GuanxiError):
+    """The rule project has at least one error; `diagnostics` lists all of them."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        super().__init__(f"the rule project has {errors} error(s)")
+
+
+class ConditionError(GuanxiError):
+    """A condition expression is invalid: `code`, `message`, 0-based `offset` and `length`."""
+
+    def __init__(
+        self, code: str, message: str, offset: int = 0, length: int = 1, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.offset = offset
+        self.length = max(length, 1)
+        self.hint = hint
+
+
+class DataError(GuanxiError):
+    """An input file cannot be read at all."""

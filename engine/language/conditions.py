@@ -1,0 +1,431 @@
+"""Parse and check condition expressions against the customer schema.
+
+Only a whitelist of sqlglot node types is accepted: columns of the declared schema, literals,
+comparisons, AND/OR/NOT, IN, BETWEEN, IS [NOT] NULL, LIKE, + - * /, and `FUNCTIONS`. Anything
+else (a subquery, a second statement, an unknown function) is a `ConditionError` with the
+offset of the offending text, which the rule loader turns into `path:line:col`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Tokenizer, TokenType
+
+from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.errors import ConditionError
+
+FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+Kind = Literal["number", "string", "boolean", "date", "null"]
+
+KIND_OF_TYPE: dict[str, Kind] = {
+    "string": "string",
+    "integer": "number",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "date",
+}
+
+FUNCTIONS: dict[str, str] = {
+    "ABS": "ABS(x): the value without its sign",
+    "COALESCE": "COALESCE(x, y, …): the first of its arguments that is not empty",
+    "LENGTH": "LENGTH(text): the number of characters",
+    "DAYS_SINCE": "DAYS_SINCE(date): whole days from that date to today",
+}
+
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
+LOGIC = (exp.And, exp.Or)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A checked expression. `tree` is the one AST every back end compiles from."""
+
+    text: str
+    tree: exp.Expression = field(compare=False, repr=False)
+    fields: frozenset[str]
+    field_types: Mapping[str, str] = field(compare=False, repr=False)
+
+    def sql(self, dialect: str = "sqlite", today: dt.date | None = None) -> str:
+        from guanxi.engine.language.to_sql import to_sql
+
+        return to_sql(self.tree, dialect, today)
+
+    def compile(self, today: dt.date | None = None) -> Callable[[Mapping[str, Any]], Any]:
+        """A Python function of one record giving the SQL value (None for NULL)."""
+        from guanxi.engine.language.to_python import compile_python
+
+        return compile_python(self.tree, self.field_types, today)
+
+    def evaluate(self, record: Mapping[str, Any], today: dt.date | None = None) -> bool:
+        """True when the record matches; NULL (unknown) counts as not matching, as in SQL."""
+        return self.compile(today)(record) is True
+
+    @property
+    def is_always_true(self) -> bool:
+        return isinstance(self.tree, exp.Boolean) and self.tree.this is True
+
+
+def parse_condition(text: str, fields: Mapping[str, str]) -> Condition:
+    """Parse a boolean condition; raise ConditionError saying where and what is wrong."""
+    return _parse(text, fields, "boolean")
+
+
+def parse_value(text: str, fields: Mapping[str, str]) -> Condition:
+    """Parse a numeric expression (a derived measure such as `annual_contribution * 5`)."""
+    return _parse(text, fields, "number")
+
+
+def _parse(text: str, fields: Mapping[str, str], want: Kind) -> Condition:
+    source = str(text)
+    if not source.strip():
+        raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+    tree = _syntax_tree(source)
+    _Checker(source, fields).check(tree)
+    got = _Typer(source, fields).kind(tree)
+    if got not in (want, "null"):
+        _wrong_kind(source, want, got)
+    columns = frozenset(c.name for c in tree.find_all(exp.Column))
+    return Condition(source, tree, columns, dict(fields))
+
+
+def _wrong_kind(source: str, want: Kind, got: Kind) -> None:
+    if want == "boolean":
+        raise ConditionError(
+            "not-a-condition",
+            f"this expression gives a {got}, not true or false",
+            0,
+            len(source),
+            hint="compare it with something, e.g. 'balance >= 100000'",
+        )
+    raise ConditionError(
+        "type-mismatch", f"this expression gives a {got}, a number is needed", 0, len(source)
+    )
+
+
+def _syntax_tree(source: str) -> exp.Expression:
+    tokens = _tokens(source)
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            raise ConditionError(
+                "forbidden-construct",
+                "';' is not allowed: a condition is one expression, not SQL statements",
+                token.start,
+                len(source) - token.start,
+            )
+    try:
+        tree = sqlglot.parse_one(source)
+    except ParseError as error:
+        raise _syntax_error(source, error) from None
+    if tree is None:
+        raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+    return tree
+
+
+def _tokens(source: str) -> list[Any]:
+    try:
+        return list(Tokenizer().tokenize(source))
+    except TokenError:
+        quote = _unclosed_quote(source)
+        raise ConditionError(
+            "condition-syntax",
+            "a text value is not closed: a quote ' is missing",
+            quote,
+            len(source) - quote,
+            hint="text values are written in single quotes, e.g. kind = 'personal'",
+        ) from None
+
+
+def _unclosed_quote(source: str) -> int:
+    start = -1
+    for i, ch in enumerate(source):
+        if ch == "'":
+            start = i if start < 0 else -1
+    return max(start, 0)
+
+
+def _syntax_error(source: str, error: ParseError) -> ConditionError:
+    info = error.errors[0] if error.errors else {}
+    highlight = str(info.get("highlight") or "")
+    line, col = int(info.get("line") or 1), int(info.get("col") or 1)
+    offset = _offset(source, line, col) - len(highlight)
+    description = str(info.get("description") or "")
+    expected = None
+    if description.startswith("Expecting "):
+        expected = description.removeprefix("Expecting ")
+        message = f"'{expected}' is missing"
+    elif "Required keyword" in description:
+        message = f"'{highlight}' needs a value on its right"
+    else:
+        message = f"this expression cannot be read near '{highlight}'"
+    result = ConditionError("condition-syntax", message, max(offset, 0), len(highlight) or 1)
+    if expected:
+        result.hint = f"expected: {expected}"
+    return result
+
+
+def _offset(source: str, line: int, col: int) -> int:
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + col
+
+
+class _Checker:
+    """Rejects every node outside the whitelist, with the offset of the offending text."""
+
+    ALLOWED = (
+        exp.Column,
+        exp.Identifier,
+        exp.Literal,
+        exp.Boolean,
+        exp.Null,
+        exp.Paren,
+        exp.Not,
+        exp.Neg,
+        exp.In,
+        exp.Between,
+        exp.Is,
+        exp.Like,
+        exp.Abs,
+        exp.Coalesce,
+        exp.Length,
+        *COMPARISONS,
+        *ARITHMETIC,
+        *LOGIC,
+    )
+
+    def __init__(self, source: str, fields: Mapping[str, str]) -> None:
+        self.source = source
+        self.fields = fields
+
+    def check(self, tree: exp.Expression) -> None:
+        for node in tree.walk():
+            self.check_node(node)
+
+    def check_node(self, node: exp.Expression) -> None:
+        if isinstance(node, exp.Column):
+            self.check_column(node)
+        elif isinstance(node, exp.Cast):
+            self.check_cast(node)
+        elif isinstance(node, exp.Anonymous):
+            self.check_function(str(node.this))
+        elif isinstance(node, exp.Alias):
+            self.unexpected_word(node)
+        elif isinstance(node, exp.DataType) and isinstance(node.parent, exp.Cast):
+            return
+        elif isinstance(node, exp.Func) and not isinstance(node, self.ALLOWED):
+            self.check_function(node.sql_name())
+        elif not isinstance(node, self.ALLOWED):
+            self.forbidden(node)
+
+    def check_column(self, column: exp.Column) -> None:
+        if column.table or not isinstance(column.this, exp.Identifier):
+            raise self.error_at(column.sql(), "forbidden-construct", "write a plain field name")
+        name = column.name
+        if name in self.fields:
+            return
+        meta = column.this.meta
+        start = int(meta.get("start", self.source.find(name)))
+        raise ConditionError(
+            "unknown-field",
+            f"no customer field '{name}'",
+            start,
+            len(name),
+            hint=did_you_mean(name, self.fields),
+        )
+
+    def check_cast(self, cast: exp.Cast) -> None:
+        target = cast.to.this if isinstance(cast.to, exp.DataType) else None
+        literal = cast.this
+        if target == exp.DataType.Type.DATE and isinstance(literal, exp.Literal):
+            if literal.is_string and _iso_date(literal.this):
+                return
+            raise self.error_at(
+                literal.this, "condition-syntax", f"'{literal.this}' is not a date", "YYYY-MM-DD"
+            )
+        raise self.error_at("CAST", "forbidden-construct", "CAST is not allowed")
+
+    def check_function(self, name: str) -> None:
+        if name.upper() == "DAYS_SINCE":  # the one function sqlglot does not know itself
+            return
+        match = re.search(rf"\b{re.escape(name)}\s*\(", self.source, re.IGNORECASE)
+        start = match.start() if match else 0
+        hint = did_you_mean(name.upper(), FUNCTIONS)
+        raise ConditionError(
+            "unknown-function",
+            f"function '{name}' is not allowed",
+            start,
+            len(name),
+            hint=hint or "allowed functions: " + ", ".join(FUNCTIONS),
+        )
+
+    def unexpected_word(self, alias: exp.Alias) -> None:
+        word = alias.alias
+        start = self.source.rfind(word)
+        raise ConditionError(
+            "condition-syntax",
+            f"unexpected '{word}' after a complete expression",
+            max(start, 0),
+            len(word),
+            hint="join two conditions with AND or OR",
+        )
+
+    def forbidden(self, node: exp.Expression) -> None:
+        if isinstance(node, exp.Subquery | exp.Select):
+            raise self.error_at("select", "forbidden-construct", "subqueries are not allowed")
+        start, text = _first_foreign_token(self.source)
+        raise ConditionError(
+            "forbidden-construct",
+            f"'{text}' ({node.key.upper()}) is not allowed in a condition",
+            start,
+            len(text),
+            hint="conditions use fields, values, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE",
+        )
+
+    def error_at(
+        self, text: str, code: str, message: str, expected: str | None = None
+    ) -> ConditionError:
+        start = self.source.lower().find(text.lower())
+        length = len(text) if start >= 0 else len(self.source)
+        error = ConditionError(code, message, max(start, 0), length)
+        if expected:
+            error.hint = f"expected: {expected}"
+        return error
+
+
+_PLAIN_TOKENS = {
+    TokenType.VAR, TokenType.NUMBER, TokenType.STRING, TokenType.L_PAREN, TokenType.R_PAREN,
+    TokenType.COMMA, TokenType.EQ, TokenType.NEQ, TokenType.GT, TokenType.GTE, TokenType.LT,
+    TokenType.LTE, TokenType.AND, TokenType.OR, TokenType.NOT, TokenType.IN, TokenType.BETWEEN,
+    TokenType.IS, TokenType.NULL, TokenType.LIKE, TokenType.PLUS, TokenType.DASH, TokenType.STAR,
+    TokenType.SLASH, TokenType.TRUE, TokenType.FALSE, TokenType.DATE, TokenType.IDENTIFIER,
+}  # fmt: skip
+
+
+def _first_foreign_token(source: str) -> tuple[int, str]:
+    """Where the first token that no allowed construct uses starts, and its text."""
+    for token in Tokenizer().tokenize(source):
+        if token.token_type not in _PLAIN_TOKENS:
+            return token.start, source[token.start : token.end + 1]
+    return 0, source
+
+
+def _iso_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Typer:
+    """Infers the kind of every node and rejects mixtures such as `balance > 'abc'`."""
+
+    def __init__(self, source: str, fields: Mapping[str, str]) -> None:
+        self.source = source
+        self.fields = fields
+
+    def kind(self, node: exp.Expression) -> Kind:
+        if isinstance(node, exp.Paren):
+            return self.kind(node.this)
+        if isinstance(node, exp.Column):
+            return KIND_OF_TYPE.get(self.fields[node.name], "string")
+        if isinstance(node, exp.Literal):
+            return "string" if node.is_string else "number"
+        if isinstance(node, exp.Boolean):
+            return "boolean"
+        if isinstance(node, exp.Null):
+            return "null"
+        if isinstance(node, exp.Cast):
+            return "date"
+        return self.compound(node)
+
+    def compound(self, node: exp.Expression) -> Kind:
+        if isinstance(node, LOGIC):
+            self.expect(node.this, "boolean")
+            self.expect(node.expression, "boolean")
+            return "boolean"
+        if isinstance(node, exp.Not):
+            self.expect(node.this, "boolean")
+            return "boolean"
+        if isinstance(node, COMPARISONS):
+            self.same(node, [node.this, node.expression])
+            return "boolean"
+        if isinstance(node, exp.In):
+            self.same(node, [node.this, *node.expressions])
+            return "boolean"
+        if isinstance(node, exp.Between):
+            self.same(node, [node.this, node.args["low"], node.args["high"]])
+            return "boolean"
+        if isinstance(node, exp.Is):
+            self.kind(node.this)
+            return "boolean"
+        if isinstance(node, exp.Like):
+            self.expect(node.this, "string")
+            self.expect(node.expression, "string")
+            return "boolean"
+        return self.numeric_or_function(node)
+
+    def numeric_or_function(self, node: exp.Expression) -> Kind:
+        if isinstance(node, ARITHMETIC):
+            self.expect(node.this, "number")
+            self.expect(node.expression, "number")
+            return "number"
+        if isinstance(node, exp.Neg | exp.Abs):
+            self.expect(node.this, "number")
+            return "number"
+        if isinstance(node, exp.Length):
+            self.expect(node.this, "string")
+            return "number"
+        if isinstance(node, exp.Coalesce):
+            return self.same(node, [node.this, *node.expressions])
+        if isinstance(node, exp.Anonymous):  # DAYS_SINCE, the only one the checker lets by
+            self.days_since_argument(node)
+            return "number"
+        raise ConditionError("forbidden-construct", f"{node.key} is not allowed", 0, 1)
+
+    def days_since_argument(self, node: exp.Anonymous) -> None:
+        if len(node.expressions) != 1:
+            raise self.mismatch(node, "DAYS_SINCE takes exactly one date")
+        self.expect(node.expressions[0], "date")
+
+    def expect(self, node: exp.Expression, want: Kind) -> None:
+        got = self.kind(node)
+        if got not in (want, "null"):
+            raise self.mismatch(node, f"a {want} is needed here, this is a {got}")
+
+    def same(self, parent: exp.Expression, nodes: list[exp.Expression]) -> Kind:
+        kinds = [self.kind(n) for n in nodes]
+        known = {k for k in kinds if k != "null"}
+        if len(known) > 1:
+            hint = None
+            if known == {"date", "string"}:
+                hint = "write dates as DATE '2024-01-31'"
+            raise self.mismatch(
+                parent, f"cannot compare {' with '.join(sorted(known))}", hint=hint
+            )
+        return known.pop() if known else "null"
+
+    def mismatch(
+        self, node: exp.Expression, message: str, hint: str | None = None
+    ) -> ConditionError:
+        start, length = _span(self.source, node)
+        return ConditionError("type-mismatch", message, start, length, hint=hint)
+
+
+def _span(source: str, node: exp.Expression) -> tuple[int, int]:
+    """Best-effort character span of a node: from its first to its last identifier."""
+    metas = [i.meta for i in node.find_all(exp.Identifier) if "start" in i.meta]
+    if metas:
+        start = min(int(m["start"]) for m in metas)
+        end = max(int(m["end"]) for m in metas)
+        return start, end - start + 1
+    return 0, len(source)

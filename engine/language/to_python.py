@@ -1,0 +1,201 @@
+"""Compile a checked condition tree to a Python function of one record.
+
+The function returns the SQL value of the expression, with None for NULL and SQL's
+three-valued logic (NULL AND FALSE is FALSE, NULL AND TRUE is NULL). No eval: each node
+becomes a small closure. This back end serves `explain`, scenario tests and the parity oracle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlglot import exp
+
+Record = Mapping[str, Any]
+Fn = Callable[[Record], Any]
+
+_COMPARE: dict[type[exp.Expression], Callable[[Any, Any], bool]] = {
+    exp.EQ: operator.eq,
+    exp.NEQ: operator.ne,
+    exp.GT: operator.gt,
+    exp.GTE: operator.ge,
+    exp.LT: operator.lt,
+    exp.LTE: operator.le,
+}
+_ARITHMETIC: dict[type[exp.Expression], Callable[[Any, Any], Any]] = {
+    exp.Add: operator.add,
+    exp.Sub: operator.sub,
+    exp.Mul: operator.mul,
+}
+
+
+def compile_python(
+    tree: exp.Expression, field_types: Mapping[str, str], today: dt.date | None = None
+) -> Fn:
+    return _Compiler(field_types, today).compile(tree)
+
+
+def coerce(value: Any, field_type: str) -> Any:
+    """A stored value as Python sees it: SQLite gives 0/1 for booleans, text for dates."""
+    if value is None or value == "":
+        return None
+    if field_type == "boolean":
+        return bool(value)
+    if field_type == "date" and isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    if field_type == "date" and isinstance(value, dt.datetime):
+        return value.date()
+    if field_type == "datetime" and isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def _and(a: Any, b: Any) -> Any:
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
+
+
+def _or(a: Any, b: Any) -> Any:
+    if a is True or b is True:
+        return True
+    if a is None or b is None:
+        return None
+    return False
+
+
+def _like(value: str, pattern: str) -> bool:
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    assert isinstance(value, dt.date)
+    return value
+
+
+class _Compiler:
+    def __init__(self, field_types: Mapping[str, str], today: dt.date | None) -> None:
+        self.field_types = field_types
+        self.today = today
+
+    def compile(self, node: exp.Expression) -> Fn:
+        if isinstance(node, exp.Paren):
+            return self.compile(node.this)
+        if isinstance(node, exp.Column):
+            return self.column(node.name)
+        if isinstance(node, exp.Literal | exp.Boolean | exp.Null | exp.Cast):
+            value = self.constant(node)
+            return lambda r: value
+        if isinstance(node, exp.And | exp.Or):
+            return self.logic(node)
+        if isinstance(node, tuple(_COMPARE)):
+            return self.binary(node, _COMPARE[type(node)])
+        if isinstance(node, tuple(_ARITHMETIC)):
+            return self.binary(node, _ARITHMETIC[type(node)])
+        return self.special(node)
+
+    def column(self, name: str) -> Fn:
+        field_type = self.field_types.get(name, "string")
+        return lambda r: coerce(r.get(name), field_type)
+
+    def constant(self, node: exp.Expression) -> Any:
+        if isinstance(node, exp.Null):
+            return None
+        if isinstance(node, exp.Boolean):
+            return bool(node.this)
+        if isinstance(node, exp.Cast):
+            return dt.date.fromisoformat(node.this.this)
+        assert isinstance(node, exp.Literal)
+        if node.is_string:
+            return str(node.this)
+        text = str(node.this)
+        return float(text) if any(c in text for c in ".eE") else int(text)
+
+    def logic(self, node: exp.Expression) -> Fn:
+        left, right = self.compile(node.this), self.compile(node.expression)
+        combine = _and if isinstance(node, exp.And) else _or
+        return lambda r: combine(left(r), right(r))
+
+    def binary(self, node: exp.Expression, op: Callable[[Any, Any], Any]) -> Fn:
+        left, right = self.compile(node.this), self.compile(node.expression)
+
+        def apply(r: Record) -> Any:
+            a, b = left(r), right(r)
+            return None if a is None or b is None else op(a, b)
+
+        return apply
+
+    def special(self, node: exp.Expression) -> Fn:
+        if isinstance(node, exp.Not):
+            inner = self.compile(node.this)
+            return lambda r: None if (v := inner(r)) is None else not v
+        if isinstance(node, exp.Is):
+            inner = self.compile(node.this)
+            return lambda r: inner(r) is None
+        if isinstance(node, exp.In):
+            return self.membership(node)
+        if isinstance(node, exp.Between):
+            low = exp.GTE(this=node.this, expression=node.args["low"])
+            high = exp.LTE(this=node.this, expression=node.args["high"])
+            return self.compile(exp.And(this=low, expression=high))
+        if isinstance(node, exp.Like):
+            return self.binary(node, _like)
+        if isinstance(node, exp.Div):
+            return self.divide(node)
+        return self.function(node)
+
+    def membership(self, node: exp.In) -> Fn:
+        value = self.compile(node.this)
+        options = [self.compile(e) for e in node.expressions]
+
+        def member(r: Record) -> Any:
+            v = value(r)
+            if v is None:
+                return None
+            found = [o(r) for o in options]
+            if v in [f for f in found if f is not None]:
+                return True
+            return None if None in found else False
+
+        return member
+
+    def divide(self, node: exp.Div) -> Fn:
+        left, right = self.compile(node.this), self.compile(node.expression)
+
+        def divide(r: Record) -> Any:
+            a, b = left(r), right(r)
+            return None if a is None or b is None or b == 0 else float(a) / b
+
+        return divide
+
+    def function(self, node: exp.Expression) -> Fn:
+        if isinstance(node, exp.Neg):
+            inner = self.compile(node.this)
+            return lambda r: None if (v := inner(r)) is None else -v
+        if isinstance(node, exp.Abs):
+            inner = self.compile(node.this)
+            return lambda r: None if (v := inner(r)) is None else abs(v)
+        if isinstance(node, exp.Length):
+            inner = self.compile(node.this)
+            return lambda r: None if (v := inner(r)) is None else len(v)
+        if isinstance(node, exp.Coalesce):
+            parts = [self.compile(e) for e in [node.this, *node.expressions]]
+            return lambda r: next((v for p in parts if (v := p(r)) is not None), None)
+        return self.days_since(node)
+
+    def days_since(self, node: exp.Expression) -> Fn:
+        if self.today is None:
+            raise ValueError("DAYS_SINCE needs today's date; pass today= when compiling")
+        today, inner = self.today, self.compile(node.expressions[0])
+        return lambda r: None if (v := inner(r)) is None else (today - _as_date(v)).days

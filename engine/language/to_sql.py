@@ -1,0 +1,60 @@
+"""Compile a checked condition tree to SQL for one dialect.
+
+The rewrites make every dialect give the same answer as the Python back end:
+division is real division and x/0 is NULL (SQLite divides integers and DuckDB gives inf),
+and DAYS_SINCE becomes the dialect's date arithmetic against a bound `today`.
+LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+
+DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
+
+
+def to_sql(tree: exp.Expression, dialect: str = "sqlite", today: dt.date | None = None) -> str:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unsupported SQL dialect {dialect!r}; choose one of {DIALECTS}")
+    quoted = tree.copy().transform(_quote_column)
+    return quoted.transform(lambda node: _rewrite(node, dialect, today)).sql(dialect=dialect)
+
+
+def _quote_column(node: exp.Expression) -> exp.Expression:
+    return exp.column(node.name, quoted=True) if isinstance(node, exp.Column) else node
+
+
+def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:
+    if isinstance(node, exp.Div):
+        numerator = exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE"))
+        denominator = exp.Nullif(this=node.expression, expression=exp.Literal.number(0))
+        return exp.Div(this=numerator, expression=denominator)
+    if isinstance(node, exp.Anonymous) and str(node.this).upper() == "DAYS_SINCE":
+        return _days_since(node.expressions[0], dialect, today)
+    return node
+
+
+def _days_since(value: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:
+    if today is None:
+        raise ValueError("DAYS_SINCE needs today's date; pass today= when compiling")
+    day = exp.Literal.string(today.isoformat())
+    if dialect == "sqlite":
+        julian_today = exp.Anonymous(this="julianday", expressions=[day])
+        julian_then = exp.Anonymous(
+            this="julianday", expressions=[exp.Anonymous(this="date", expressions=[value])]
+        )
+        difference = exp.Sub(this=julian_today, expression=julian_then)
+        return exp.Cast(this=difference, to=exp.DataType.build("INT"))
+    as_date = exp.DataType.build("DATE")
+    if dialect == "spark":
+        return exp.Anonymous(
+            this="datediff",
+            expressions=[exp.Cast(this=day, to=as_date), exp.Cast(this=value, to=as_date)],
+        )
+    return exp.Paren(
+        this=exp.Sub(
+            this=exp.Cast(this=day, to=as_date), expression=exp.Cast(this=value, to=as_date)
+        )
+    )

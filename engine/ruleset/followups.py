@@ -1,0 +1,259 @@
+"""Checks of playbooks, contact policies, templates and scenarios against the rest of the project."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2 import nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.ruleset.models import (
+    PlaybooksFile,
+    PoliciesFile,
+    Schema,
+    Step,
+    Template,
+    TemplatesFile,
+)
+from guanxi.engine.ruleset.project import Project
+from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
+from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
+
+PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.yaml"
+PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
+EVERY_LEVEL = "all"  # the playbook key whose steps apply to customers of every level
+TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
+
+
+def check_steps(
+    project: Project,
+    playbooks: PlaybooksFile,
+    names: Mapping[str, tuple[str, ...]],
+    schema: Schema,
+    fields: Mapping[str, str],
+) -> list[CompiledStep]:
+    """Every step, checked; `names` holds the defined 'tier', 'level', 'channel', 'template'."""
+    steps: list[CompiledStep] = []
+    seen: set[str] = set()
+    for level, level_steps in playbooks.playbooks.items():
+        if level not in names["level"] and level != EVERY_LEVEL:
+            project.error(PLAYBOOKS, ("playbooks", level), "unknown-level",
+                          f"no relationship level '{level}'", length=len(level),
+                          hint=did_you_mean(level, names["level"]))  # fmt: skip
+            _mark_key(project, level)
+        for index, step in enumerate(level_steps):
+            path = ("playbooks", level, index)
+            if step.id in seen:
+                project.error(PLAYBOOKS, (*path, "id"), "duplicate-name",
+                              f"step id '{step.id}' is used twice")  # fmt: skip
+            seen.add(step.id)
+            compiled = _check_step(project, level, step, path, names, schema, fields)
+            if compiled is not None:
+                steps.append(compiled)
+    return steps
+
+
+def _mark_key(project: Project, level: str) -> None:
+    """Point the unknown-level diagnostic at the key itself, not at its list of steps."""
+    last = project.diagnostics.pop()
+    source = project.sources[PLAYBOOKS]
+    line, col = source.position(("playbooks", level), key=True)
+    project.add(Diagnostic(last.file, line, col, last.code, last.message,
+                           hint=last.hint, length=len(level)))  # fmt: skip
+
+
+def _check_step(
+    project: Project,
+    level: str,
+    step: Step,
+    path: tuple[Any, ...],
+    names: Mapping[str, tuple[str, ...]],
+    schema: Schema,
+    fields: Mapping[str, str],
+) -> CompiledStep | None:
+    before = len(project.diagnostics)
+    _check_trigger(project, step, path, names, schema)
+    _check_channel_and_template(project, step, path, names)
+    timing = _check_timing(project, step, path)
+    step_fields = dict(fields)
+    if step.on and step.on in schema.events:
+        event = schema.events[step.on]
+        step_fields.update({f"event.{k}": v.type for k, v in event.fields.items()})
+    when = project.condition(PLAYBOOKS, (*path, "when"), step_fields) if step.when else None
+    unless = project.condition(PLAYBOOKS, (*path, "unless"), step_fields) if step.unless else None
+    if len(project.diagnostics) > before and project.failed:
+        return None
+    origin = Origin(project.shown(PLAYBOOKS), project.sources[PLAYBOOKS].position(path)[0])
+    return CompiledStep(level, step, when, unless, *timing, origin)
+
+
+def _check_trigger(
+    project: Project,
+    step: Step,
+    path: tuple[Any, ...],
+    names: Mapping[str, tuple[str, ...]],
+    schema: Schema,
+) -> None:
+    triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
+    if len(triggers) != 1:
+        message = f"step '{step.id}' has {len(triggers)} triggers ({', '.join(triggers) or 'none'})"
+        project.error(PLAYBOOKS, path, "invalid-trigger", message,
+                      hint="give exactly one of: on, every, on_enter, on_leave")  # fmt: skip
+    if step.on and step.on not in schema.events:
+        project.error(PLAYBOOKS, (*path, "on"), "unknown-event", f"no event type '{step.on}'",
+                      hint=did_you_mean(step.on, schema.events))  # fmt: skip
+    for key in ("on_enter", "on_leave"):
+        target = getattr(step, key)
+        known = (*names["tier"], *names["level"])
+        if target and target not in known:
+            project.error(PLAYBOOKS, (*path, key), "unknown-tier",
+                          f"'{target}' is neither a tier nor a level",
+                          hint=did_you_mean(target, known))  # fmt: skip
+
+
+def _check_channel_and_template(
+    project: Project, step: Step, path: tuple[Any, ...], names: Mapping[str, tuple[str, ...]]
+) -> None:
+    channels = (*names["channel"], PREFERRED)
+    if step.channel not in channels:
+        project.error(PLAYBOOKS, (*path, "channel"), "unknown-channel",
+                      f"no channel '{step.channel}'", hint=did_you_mean(step.channel, channels),
+                      expected=", ".join(channels))  # fmt: skip
+    if step.template not in names["template"]:
+        project.error(PLAYBOOKS, (*path, "template"), "unknown-template",
+                      f"no template '{step.template}'",
+                      hint=did_you_mean(step.template, names["template"]))  # fmt: skip
+    kinds = names.get(f"kind:{step.channel}")
+    if kinds and step.do not in kinds:
+        project.error(PLAYBOOKS, (*path, "do"), "invalid-value",
+                      f"channel '{step.channel}' carries {kinds[0]}s, but this step is a {step.do}")
+
+
+def _check_timing(
+    project: Project, step: Step, path: tuple[Any, ...]
+) -> tuple[Any, Any, dt.time | None, Any]:
+    after = _timed(project, PLAYBOOKS, (*path, "after"), step.after, parse_duration)
+    expires = _timed(project, PLAYBOOKS, (*path, "expires"), step.expires, parse_duration)
+    at = _timed(project, PLAYBOOKS, (*path, "at"), step.at, parse_time_of_day)
+    schedule = None
+    if step.every:
+        try:
+            schedule = parse_schedule(step.every, step.day, step.at)
+        except TimingError as error:
+            key = "day" if "day" in str(error) and step.day is not None else "every"
+            code = "invalid-cron" if key == "every" else "invalid-value"
+            project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
+    return after, expires, at, schedule
+
+
+def _timed(project: Project, file: str, path: tuple[Any, ...], value: Any, parse: Any) -> Any:
+    """`parse(value)`, or None with a diagnostic at `path` when the value is malformed."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except TimingError as error:
+        code = "invalid-time" if parse is parse_time_of_day else "invalid-duration"
+        project.error(file, path, code, str(error), hint=error.hint)
+        return None
+
+
+def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> None:
+    fields = schema.fields
+    references: list[tuple[tuple[Any, ...], str | None]] = [
+        (("preferred", "field"), policies.preferred.field if policies.preferred else None),
+        (("consent", "marketing_field"), policies.consent.marketing_field),
+        (("consent", "do_not_contact_field"), policies.consent.do_not_contact_field),
+        (("capacity", "owner_field"), policies.capacity.owner_field if policies.capacity else None),
+    ]
+    for name, channel in policies.channels.items():
+        references.append((("channels", name, "consent_field"), channel.consent_field))
+        references.append((("channels", name, "address_field"), channel.address_field))
+    for path, field_name in references:
+        if field_name and field_name not in fields:
+            project.error(POLICIES, path, "unknown-field", f"no customer field '{field_name}'",
+                          hint=did_you_mean(field_name, fields))  # fmt: skip
+    _check_policy_channels(project, policies)
+    _check_policy_times(project, policies)
+
+
+def _check_policy_channels(project: Project, policies: PoliciesFile) -> None:
+    channels = tuple(policies.channels)
+    fallback = policies.preferred.fallback if policies.preferred else ()
+    for index, name in enumerate(fallback):
+        if name not in channels:
+            project.error(POLICIES, ("preferred", "fallback", index), "unknown-channel",
+                          f"no channel '{name}'", hint=did_you_mean(name, channels))  # fmt: skip
+    for index, cap in enumerate(policies.caps):
+        if cap.channel != "all" and cap.channel not in channels:
+            project.error(POLICIES, ("caps", index, "channel"), "unknown-channel",
+                          f"no channel '{cap.channel}'",
+                          hint=did_you_mean(cap.channel, (*channels, "all")))  # fmt: skip
+
+
+def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
+    for index, cap in enumerate(policies.caps):
+        _timed(project, POLICIES, ("caps", index, "per"), cap.per, parse_duration)
+    if policies.quiet_hours:
+        for key in ("start", "end"):
+            value = getattr(policies.quiet_hours, key)
+            _timed(project, POLICIES, ("quiet_hours", key), value, parse_time_of_day)
+
+
+def check_templates(
+    project: Project, templates: TemplatesFile, schema: Schema, used: set[str]
+) -> None:
+    environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    known = {*schema.fields, *TEMPLATE_GLOBALS}
+    event_fields = {f for e in schema.events.values() for f in e.fields}
+    for name, template in templates.templates.items():
+        for part in ("subject", "body"):
+            text = getattr(template, part)
+            if text:
+                _check_template(project, environment, (name, part), text, known, event_fields)
+        if name not in used:
+            project.warn(TEMPLATES, ("templates", name), "unused-template",
+                         f"no playbook step uses the template '{name}'")  # fmt: skip
+            _retarget_last_to_key(project, name)
+
+
+def _retarget_last_to_key(project: Project, name: str) -> None:
+    last = project.diagnostics.pop()
+    line, col = project.sources[TEMPLATES].position(("templates", name), key=True)
+    project.add(Diagnostic(last.file, line, col, last.code, last.message,
+                           severity=last.severity, length=len(name)))  # fmt: skip
+
+
+def _check_template(
+    project: Project,
+    environment: SandboxedEnvironment,
+    where: tuple[str, str],
+    text: str,
+    known: set[str],
+    event_fields: set[str],
+) -> None:
+    path = ("templates", *where)
+    try:
+        tree = environment.parse(text)
+    except jinja2.TemplateSyntaxError as error:
+        project.error(TEMPLATES, path, "template-syntax", error.message or "bad template",
+                      hint=f"on line {error.lineno} of the template")  # fmt: skip
+        return
+    for variable in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
+        project.error(TEMPLATES, path, "template-variable", f"unknown variable '{variable}'",
+                      hint=did_you_mean(variable, known))  # fmt: skip
+    for node in tree.find_all(nodes.Getattr):
+        is_event = isinstance(node.node, nodes.Name) and node.node.name == "event"
+        if is_event and node.attr not in event_fields:
+            project.error(TEMPLATES, path, "template-variable",
+                          f"no event field '{node.attr}'",
+                          hint=did_you_mean(node.attr, event_fields))  # fmt: skip
+
+
+def template_kinds(templates: Mapping[str, Template]) -> dict[str, str]:
+    return {name: t.kind for name, t in templates.items()}

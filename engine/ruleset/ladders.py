@@ -1,0 +1,133 @@
+"""Tiers, levels and strategies: ordered rules from YAML lists or CSV decision tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset.models import HitPolicy, Rule
+from guanxi.engine.ruleset.project import Project
+from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
+from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
+
+
+def read_ladder(
+    project: Project, file: str, kind: str, model: Any, fields: Mapping[str, str]
+) -> Ladder | None:
+    """The ladder named `kind` ('tiers', 'levels', 'strategies') from `file` and its table."""
+    rules_list = getattr(model, kind)
+    table_name = model.decision_table
+    if (rules_list is None) == (table_name is None):
+        message = f"give either '{kind}:' (a list) or 'decision_table:' (a CSV file), not both"
+        if rules_list is None:
+            message = f"give '{kind}:' (a list of rules) or 'decision_table:' (a CSV file)"
+        project.add(Diagnostic(project.shown(file), 1, 1, "missing-key", message))
+        return None
+    if table_name is not None:
+        rules = _from_table(project, file, table_name, model.hit_policy, fields)
+    else:
+        rules = _from_list(project, file, kind, rules_list, fields)
+    ladder = Ladder(kind.rstrip("s"), model.hit_policy, _ordered(rules, model.hit_policy))
+    _warn_coverage(project, file, kind, ladder, rules)
+    return ladder
+
+
+def _from_list(
+    project: Project, file: str, kind: str, rules: tuple[Rule, ...], fields: Mapping[str, str]
+) -> list[CompiledRule]:
+    compiled: list[CompiledRule] = []
+    seen: set[str] = set()
+    for index, rule in enumerate(rules):
+        path = (kind, index)
+        if rule.name in seen:
+            project.error(file, (*path, "name"), "duplicate-name", f"'{rule.name}' is defined twice")
+        seen.add(rule.name)
+        condition = project.condition(file, (*path, "when"), fields) if rule.when else None
+        line = project.sources[file].position(path)[0]
+        origin = Origin(project.shown(file), line)
+        compiled.append(
+            CompiledRule(rule.name, rule.label, rule.label_en, condition, rule.priority, origin)
+        )
+    return compiled
+
+
+def _from_table(
+    project: Project, file: str, name: str, policy: HitPolicy, fields: Mapping[str, str]
+) -> list[CompiledRule]:
+    text = project.read_text(name)
+    if text is None:
+        if (project.root / name).exists():
+            return []
+        project.error(file, ("decision_table",), "missing-file", f"there is no file '{name}'")
+        return []
+    table = read_table(project.shown(name), text, fields)
+    project.diagnostics.extend(table.diagnostics)
+    compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
+    if policy == "unique":
+        _warn_overlaps(project, table)
+    return [c for c in compiled if c is not None]
+
+
+def _table_rule(
+    project: Project, table: DecisionTable, rule: Rule, line: int, fields: Mapping[str, str]
+) -> CompiledRule | None:
+    origin = Origin(table.path, line)
+    if rule.when is None:
+        return CompiledRule(rule.name, rule.label, rule.label_en, None, rule.priority, origin)
+    try:
+        condition = parse_condition(rule.when, fields)
+    except ConditionError as error:
+        project.add(Diagnostic(table.path, line, 1, error.code, error.message, hint=error.hint))
+        return None
+    return CompiledRule(rule.name, rule.label, rule.label_en, condition, rule.priority, origin)
+
+
+def _warn_overlaps(project: Project, table: DecisionTable) -> None:
+    for i, first in enumerate(table.rows):
+        for second in table.rows[i + 1 :]:
+            if overlaps(first.constraints, second.constraints):
+                project.add(
+                    Diagnostic(table.path, second.line, 1, "overlapping-rows",
+                               f"row {second.line} ('{second.rule.name}') and row {first.line} "
+                               f"('{first.rule.name}') can match the same customer",
+                               hint="with hit policy 'unique' rows must exclude each other; "
+                               "use 'first' if order should decide", severity="warning")
+                )  # fmt: skip
+
+
+def _ordered(rules: list[CompiledRule], policy: HitPolicy) -> tuple[CompiledRule, ...]:
+    """Rules in the order they are tried: by priority (highest first) for 'priority'."""
+    if policy != "priority":
+        return tuple(rules)
+    return tuple(sorted(rules, key=lambda r: -(r.priority or 0)))
+
+
+def _warn_coverage(
+    project: Project, file: str, kind: str, ladder: Ladder, written: list[CompiledRule]
+) -> None:
+    catch_all = next((r for r in ladder.rules if _always(r)), None)
+    if catch_all is None and ladder.rules:
+        last = written[-1].origin
+        project.add(
+            Diagnostic(last.file, last.line, 1, "no-catch-all",
+                       f"a customer who matches none of the {kind} gets no {kind.rstrip('s')}",
+                       hint="end the list with a rule without 'when:' (or 'when: TRUE')",
+                       severity="warning")
+        )  # fmt: skip
+        return
+    if catch_all is None or ladder.hit_policy != "first":
+        return
+    for rule in ladder.rules[ladder.rules.index(catch_all) + 1 :]:
+        project.add(
+            Diagnostic(rule.origin.file, rule.origin.line, 1, "shadowed-rule",
+                       f"'{rule.name}' can never match: '{catch_all.name}' "
+                       f"(line {catch_all.origin.line}) already matches every customer",
+                       hint="move the catch-all rule to the end", severity="warning")
+        )  # fmt: skip
+
+
+def _always(rule: CompiledRule) -> bool:
+    return rule.condition is None or rule.condition.is_always_true

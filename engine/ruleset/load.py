@@ -1,0 +1,265 @@
+"""Load a rule project folder into a RuleSet, collecting every problem as a Diagnostic.
+
+    validate_project(folder) -> Validation(ruleset or None, diagnostics, source lines)
+    load_ruleset(folder)     -> RuleSet, or RuleSetInvalid carrying the diagnostics
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+
+import holidays
+
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
+from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.ruleset.followups import (
+    check_policies,
+    check_steps,
+    check_templates,
+    template_kinds,
+)
+from guanxi.engine.ruleset.ladders import read_ladder
+from guanxi.engine.ruleset.models import (
+    LevelsFile,
+    PlaybooksFile,
+    PoliciesFile,
+    Schema,
+    ScenariosFile,
+    Settings,
+    StrategiesFile,
+    TemplatesFile,
+    TiersFile,
+)
+from guanxi.engine.ruleset.project import Project
+from guanxi.engine.ruleset.ruleset import (
+    COMPUTED_FIELDS,
+    CompiledMeasure,
+    Ladder,
+    Origin,
+    RuleSet,
+    ScenarioFile,
+)
+from guanxi.engine.ruleset.scenarios import check_scenarios
+from guanxi.engine.timing import TimingError, parse_schedule
+
+FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+@dataclass
+class Validation:
+    ruleset: RuleSet | None
+    diagnostics: list[Diagnostic]
+    lines: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.ruleset is not None
+
+
+def load_ruleset(folder: Path | str) -> RuleSet:
+    result = validate_project(folder)
+    if result.ruleset is None:
+        raise RuleSetInvalid(result.diagnostics)
+    return result.ruleset
+
+
+def validate_project(folder: Path | str) -> Validation:
+    project = Project(Path(folder), str(folder).rstrip("/") or ".")
+    ruleset = _build(project)
+    diagnostics = sorted(project.diagnostics, key=sort_key)
+    failed = any(d.severity == "error" for d in diagnostics)
+    return Validation(None if failed else ruleset, diagnostics, project.source_lines())
+
+
+def _build(project: Project) -> RuleSet | None:
+    settings = project.read_model("guanxi.yaml", Settings, required=True)
+    schema = project.read_model("schema.yaml", Schema, required=True)
+    tiers_file = project.read_model("tiers.yaml", TiersFile, required=True)
+    levels_file = project.read_model("levels.yaml", LevelsFile, required=True)
+    strategies_file = project.read_model("strategies.yaml", StrategiesFile, required=False)
+    playbooks = project.read_model("playbooks.yaml", PlaybooksFile, required=False)
+    policies = project.read_model("policies.yaml", PoliciesFile, required=False)
+    templates = project.read_model("templates.yaml", TemplatesFile, required=False)
+    scenario_files = _read_scenarios(project)
+    if settings:
+        _check_settings(project, settings)
+    if schema is None or tiers_file is None or levels_file is None:
+        return None
+    _check_schema(project, schema)
+    fields = {name: spec.type for name, spec in schema.fields.items()}
+    measures = _measures(project, tiers_file, fields)
+    fields.update({m.name: "number" for m in measures})
+    _check_gold(project, tiers_file, fields)
+    tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
+    level_fields = {**fields, "gold": "boolean", "tier": "string"}
+    levels = read_ladder(project, "levels.yaml", "levels", levels_file, level_fields)
+    strategies = None
+    if strategies_file is not None:
+        strategy_fields = {**level_fields, "level": "string"}
+        strategies = read_ladder(
+            project, "strategies.yaml", "strategies", strategies_file, strategy_fields
+        )
+    if tiers is None or levels is None:
+        return None
+    all_fields = {**fields, **COMPUTED_FIELDS}
+    template_map = templates.templates if templates else {}
+    names = _names(tiers, levels, policies, template_map)
+    steps = check_steps(project, playbooks, names, schema, all_fields) if playbooks else []
+    if policies:
+        check_policies(project, policies, schema)
+    if templates:
+        check_templates(project, templates, schema, {s.step.template for s in steps})
+    _check_step_template_kinds(project, steps, template_kinds(template_map))
+    check_scenarios(project, scenario_files, schema, names, {s.id for s in steps})
+    if project.failed or settings is None:
+        return None
+    return RuleSet(
+        root=project.root.resolve(),
+        hash=project.content_hash(),
+        settings=settings,
+        schema=schema,
+        measures=tuple(measures),
+        gold=tiers_file.gold,
+        tiers=tiers,
+        levels=levels,
+        strategies=strategies,
+        steps=tuple(steps),
+        policies=policies,
+        templates=MappingProxyType(dict(template_map)),
+        scenarios=tuple(ScenarioFile(project.shown(n), f.scenarios) for n, f in scenario_files),
+    )
+
+
+def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:
+    folder = project.root / "tests"
+    found: list[tuple[str, ScenariosFile]] = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        name = f"tests/{path.name}"
+        model = project.read_model(name, ScenariosFile, required=False)
+        if model is not None:
+            found.append((name, model))
+    return found
+
+
+def _names(
+    tiers: Ladder, levels: Ladder, policies: PoliciesFile | None, templates: Mapping[str, object]
+) -> dict[str, tuple[str, ...]]:
+    names = {
+        "tier": tiers.names,
+        "level": levels.names,
+        "channel": tuple(policies.channels) if policies else (),
+        "template": tuple(templates),
+    }
+    for name, channel in (policies.channels.items() if policies else []):
+        names[f"kind:{name}"] = (channel.kind,)
+    return names
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_settings(project: Project, settings: Settings) -> None:
+    file = "guanxi.yaml"
+    if settings.timezone not in _timezones():
+        project.error(file, ("timezone",), "unknown-timezone",
+                      f"'{settings.timezone}' is not a known time zone",
+                      hint=did_you_mean(settings.timezone, _timezones()) or
+                      "use an IANA name such as 'Asia/Shanghai'")  # fmt: skip
+    countries = holidays.list_supported_countries()
+    if settings.calendar not in countries:
+        project.error(file, ("calendar",), "unknown-calendar",
+                      f"'{settings.calendar}' is not a known business calendar",
+                      hint=did_you_mean(settings.calendar.upper(), countries) or
+                      "use a country code such as 'CN' or 'HK'")  # fmt: skip
+    if settings.calendar_overrides and not (project.root / settings.calendar_overrides).is_file():
+        project.error(file, ("calendar_overrides",), "missing-file",
+                      f"there is no file '{settings.calendar_overrides}'")  # fmt: skip
+    try:
+        parse_schedule(settings.classify_every, None, settings.classify_at)
+    except TimingError as error:
+        project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
+
+
+def _check_schema(project: Project, schema: Schema) -> None:
+    file = "schema.yaml"
+    for name in schema.fields:
+        if name in COMPUTED_FIELDS:
+            project.error(file, ("fields", name), "invalid-value",
+                          f"'{name}' is computed by guanxi and cannot be a customer field")
+        elif not FIELD_NAME.fullmatch(name):
+            project.error(file, ("fields", name), "invalid-value",
+                          f"field name '{name}' must use lower-case letters, digits and _",
+                          hint="名称请使用英文小写字母; put the Chinese name in 'label'")  # fmt: skip
+    if schema.key not in schema.fields:
+        project.error(file, ("key",), "unknown-field", f"the key field '{schema.key}' is not declared",
+                      hint=did_you_mean(schema.key, schema.fields))  # fmt: skip
+
+
+def _measures(
+    project: Project, tiers_file: TiersFile, fields: dict[str, str]
+) -> list[CompiledMeasure]:
+    known = dict(fields)
+    measures: list[CompiledMeasure] = []
+    for index, measure in enumerate(tiers_file.measures):
+        path = ("measures", index)
+        origin = Origin(project.shown("tiers.yaml"), project.sources["tiers.yaml"].position(path)[0])
+        if measure.name in known:
+            project.error("tiers.yaml", (*path, "name"), "duplicate-name",
+                          f"'{measure.name}' is already a field or measure")  # fmt: skip
+        if (measure.expr is None) == (measure.percentile_of is None):
+            project.error("tiers.yaml", path, "missing-key",
+                          f"measure '{measure.name}' needs either 'expr:' or 'percentile_of:'")
+            continue
+        expression = None
+        if measure.expr is not None:
+            expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
+        elif not _numeric(project, (*path, "percentile_of"), measure.percentile_of, known):
+            continue
+        known[measure.name] = "number"
+        measures.append(
+            CompiledMeasure(measure.name, measure.label, expression, measure.percentile_of, origin)
+        )
+    return measures
+
+
+def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, str]) -> None:
+    if tiers_file.gold is not None:
+        _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
+
+
+def _numeric(project: Project, path: tuple[str | int, ...], name: str | None,
+             fields: Mapping[str, str]) -> bool:  # fmt: skip
+    if name not in fields:
+        project.error("tiers.yaml", path, "unknown-field", f"no field or measure '{name}'",
+                      hint=did_you_mean(str(name), fields))  # fmt: skip
+        return False
+    if fields[name] not in ("integer", "number"):
+        project.error("tiers.yaml", path, "type-mismatch", f"'{name}' is not a number")
+        return False
+    return True
+
+
+def _check_step_template_kinds(project: Project, steps: list, kinds: dict[str, str]) -> None:  # type: ignore[type-arg]
+    for step in steps:
+        kind = kinds.get(step.step.template)
+        if kind and kind != step.step.do:
+            where = ("playbooks", step.level)
+            project.add(Diagnostic(step.origin.file, step.origin.line,
+                                   project.sources["playbooks.yaml"].position(where)[1],
+                                   "invalid-value",
+                                   f"step '{step.id}' is a {step.step.do} but template "
+                                   f"'{step.step.template}' is a {kind}"))  # fmt: skip
+
+
+def today_in(ruleset: RuleSet, now: dt.datetime) -> dt.date:
+    """The calendar date in the project's time zone at the instant `now`."""
+    return now.astimezone(zoneinfo.ZoneInfo(ruleset.settings.timezone)).date()

@@ -1,0 +1,109 @@
+"""The files of one rule project as they are read: sources, models and diagnostics so far."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.language import Condition, parse_condition, parse_value
+from guanxi.engine.ruleset.reading import shown_path, validate_model
+from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Project:
+    """A rule project being read; collects every problem instead of stopping at the first."""
+
+    root: Path
+    shown_root: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, Source] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # every file read, for the hash
+
+    def shown(self, name: str) -> str:
+        return shown_path(self.shown_root, name)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    @property
+    def failed(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def read_model(self, name: str, model: type[M], required: bool) -> M | None:
+        path = self.root / name
+        if not path.is_file():
+            if required:
+                message = f"the rule project has no {name}"
+                self.add(Diagnostic(self.shown(name), 1, 1, "missing-file", message))
+            return None
+        try:
+            source = load_yaml(path, self.shown(name))
+        except SourceError as error:
+            self.add(error.diagnostic)
+            self.texts[name] = path.read_bytes().decode("utf-8", "replace")
+            return None
+        self.sources[name] = source
+        self.texts[name] = source.text
+        parsed, problems = validate_model(source, model)
+        self.diagnostics.extend(problems)
+        return parsed
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            text = read_text(self.root / name, self.shown(name))
+        except SourceError as error:
+            self.add(error.diagnostic)
+            return None
+        except FileNotFoundError:
+            return None
+        self.texts[name] = text
+        return text
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.texts):
+            digest.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
+        return digest.hexdigest()[:16]
+
+    def source_lines(self) -> dict[str, list[str]]:
+        return {self.shown(n): t.splitlines() for n, t in self.texts.items()}
+
+    # --- diagnostics at a place in a YAML file -----------------------------------------
+
+    def error(
+        self, file: str, path: Sequence[PathKey], code: str, message: str, **extra: Any
+    ) -> None:
+        source = self.sources[file]
+        value = source.value(path)
+        length = len(str(value)) if isinstance(value, str | int) else 1
+        extra.setdefault("length", length)
+        self.add(source.diagnostic(source.position(path), code, message, **extra))
+
+    def warn(self, file: str, path: Sequence[PathKey], code: str, message: str, **extra: Any) -> None:
+        self.error(file, path, code, message, severity="warning", **extra)
+
+    def condition(
+        self, file: str, path: Sequence[PathKey], fields: Mapping[str, str], numeric: bool = False
+    ) -> Condition | None:
+        """Parse the expression at `path`; on failure add a diagnostic at the exact column."""
+        source = self.sources[file]
+        text = str(source.value(path))
+        try:
+            return (parse_value if numeric else parse_condition)(text, fields)
+        except ConditionError as error:
+            line, col = source.expression_position(path, error.offset)
+            self.add(
+                source.diagnostic((line, col), error.code, error.message,
+                                  length=error.length, hint=error.hint)
+            )  # fmt: skip
+            return None

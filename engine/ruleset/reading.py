@@ -1,0 +1,101 @@
+"""Turning one YAML file into one pydantic model, with every structural problem located."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.ruleset.source import Source
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(source: Source, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+    try:
+        return model.model_validate(source.data), []
+    except ValidationError as error:
+        return None, [_located(source, model, e) for e in error.errors()]
+
+
+def _located(source: Source, model: type[BaseModel], error: Any) -> Diagnostic:
+    loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+    kind, given = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(model, loc[:-1])
+        return source.diagnostic(
+            source.position(loc, key=True), "unknown-key", f"unknown key '{key}'",
+            length=len(key), hint=did_you_mean(key, allowed),
+            expected=", ".join(allowed) if allowed else None,
+        )  # fmt: skip
+    if kind == "missing":
+        where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
+        return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")
+    at = source.position(loc)
+    where = f" in '{_dotted(loc)}'" if loc else ""
+    if kind in ("literal_error", "enum"):
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        message = f"'{given}' is not allowed{where}"
+        return source.diagnostic(at, "invalid-value", message, length=len(str(given)),
+                                 expected=expected)  # fmt: skip
+    return source.diagnostic(at, "wrong-type", f"{_plain(error['msg'])}{where}",
+                             length=len(str(given)) if given is not None else 1)  # fmt: skip
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _plain(message: str) -> str:
+    """pydantic's 'Input should be a valid integer' as 'expected a whole number'."""
+    replacements = {
+        "Input should be a valid dictionary or instance of": "expected a block of keys for",
+        "Input should be a valid dictionary": "expected a block of keys",
+        "Input should be a valid integer": "expected a whole number",
+        "Input should be a valid number": "expected a number",
+        "Input should be a valid string": "expected text",
+        "Input should be a valid boolean": "expected true or false",
+        "Input should be a valid tuple": "expected a list (lines starting with '- ')",
+        "Input should be a valid list": "expected a list (lines starting with '- ')",
+        "Input should be": "expected a value",
+    }
+    for old, new in replacements.items():
+        if message.startswith(old):
+            return new + message[len(old) :]
+    return message
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    current: Any = model
+    for step in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(step, str):
+            field = current.model_fields.get(step)
+            current = _inner_model(field.annotation) if field else None
+        elif isinstance(step, str | int):
+            current = current  # a key of a dict or an index of a list: same inner model
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model class inside `X | None`, `tuple[X, ...]` or `dict[str, X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, tuple, list, dict):
+        for arg in typing.get_args(annotation):
+            found = _inner_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def shown_path(root: str, name: str) -> str:
+    return str(Path(root) / name) if root not in ("", ".") else name

@@ -1,0 +1,143 @@
+"""The loaded rule project: one immutable, content-hashed RuleSet.
+
+Every classification run and every follow-up is stamped with `RuleSet.hash`, so a decision
+can always be traced to the exact rule files that made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from guanxi.engine.language import Condition
+from guanxi.engine.ruleset.models import (
+    Gold,
+    HitPolicy,
+    PoliciesFile,
+    Scenario,
+    Schema,
+    Settings,
+    Step,
+    Template,
+)
+from guanxi.engine.timing import Duration, Schedule
+
+COMPUTED_FIELDS: dict[str, str] = {
+    "gold": "boolean",
+    "tier": "string",
+    "level": "string",
+    "strategy": "string",
+}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a rule was written: shown by `explain` and in diagnostics."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    name: str
+    label: str
+    label_en: str | None
+    condition: Condition | None  # None: matches every customer (a catch-all)
+    priority: int | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """An ordered list of rules where each customer gets the first that matches."""
+
+    kind: str
+    hit_policy: HitPolicy
+    rules: tuple[CompiledRule, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.rules)
+
+
+@dataclass(frozen=True)
+class CompiledMeasure:
+    name: str
+    label: str
+    expression: Condition | None
+    percentile_of: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    level: str
+    step: Step
+    when: Condition | None
+    unless: Condition | None
+    after: Duration | None
+    expires: Duration | None
+    at: dt.time | None
+    schedule: Schedule | None
+    origin: Origin
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+
+@dataclass(frozen=True)
+class ScenarioFile:
+    file: str
+    scenarios: tuple[Scenario, ...]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    root: Path
+    hash: str
+    settings: Settings
+    schema: Schema
+    measures: tuple[CompiledMeasure, ...]
+    gold: Gold | None
+    tiers: Ladder
+    levels: Ladder
+    strategies: Ladder | None
+    steps: tuple[CompiledStep, ...]
+    policies: PoliciesFile | None
+    templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
+    scenarios: tuple[ScenarioFile, ...] = ()
+
+    def field_types(self) -> dict[str, str]:
+        """Every name a condition may use: schema fields, measures and computed fields."""
+        types = {name: spec.type for name, spec in self.schema.fields.items()}
+        types.update({m.name: "number" for m in self.measures})
+        return {**types, **COMPUTED_FIELDS}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.settings.name,
+            "hash": self.hash,
+            "timezone": self.settings.timezone,
+            "calendar": self.settings.calendar,
+            "store": self.settings.store,
+            "fields": len(self.schema.fields),
+            "events": sorted(self.schema.events),
+            "measures": [m.name for m in self.measures],
+            "gold": self.gold.model_dump() if self.gold else None,
+            "tiers": list(self.tiers.names),
+            "levels": list(self.levels.names),
+            "strategies": list(self.strategies.names) if self.strategies else [],
+            "steps": {s.id: s.level for s in self.steps},
+            "channels": sorted(self.policies.channels) if self.policies else [],
+            "templates": sorted(self.templates),
+            "scenarios": sum(len(f.scenarios) for f in self.scenarios),
+        }

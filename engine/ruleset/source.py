@@ -1,0 +1,192 @@
+"""Reading one rule file: size and encoding checks, YAML with positions, path -> line:col.
+
+Business users edit these files by hand, so every failure becomes a Diagnostic that points
+at the exact line and column, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+
+from guanxi.engine.diagnostics import Diagnostic
+
+MAX_BYTES = 1_000_000  # a rule file over 1 MB is a mistake (a data export saved in the wrong place)
+
+PathKey = str | int
+
+
+class SourceError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class Source:
+    """One file's text and its parsed YAML tree, which remembers where every value came from."""
+
+    path: str
+    text: str
+    data: Any = None
+    lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lines = self.text.splitlines()
+
+    def line(self, number: int) -> str | None:
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else None
+
+    def diagnostic(
+        self, at: tuple[int, int], code: str, message: str, length: int = 1, **extra: Any
+    ) -> Diagnostic:
+        return Diagnostic(self.path, at[0], at[1], code, message, length=length, **extra)
+
+    def position(self, path: Sequence[PathKey], key: bool = False) -> tuple[int, int]:
+        """1-based line and column of the value (or, with key=True, the key) at `path`."""
+        node, line, col = self.data, 0, 0
+        for i, step in enumerate(path):
+            found = _child_position(node, step, key and i == len(path) - 1)
+            if found is None:
+                break
+            line, col = found
+            node = _child(node, step)
+        return line + 1, col + 1
+
+    def value(self, path: Sequence[PathKey]) -> Any:
+        node = self.data
+        for step in path:
+            node = _child(node, step)
+        return node
+
+    def expression_position(self, path: Sequence[PathKey], offset: int) -> tuple[int, int]:
+        """Where character `offset` of the expression stored at `path` stands in the file."""
+        value = self.value(path)
+        line, col = self.position(path)
+        if isinstance(value, LiteralScalarString | FoldedScalarString) or "\n" in str(value):
+            return self._search(str(value), offset, line)
+        quoted = isinstance(value, DoubleQuotedScalarString | SingleQuotedScalarString)
+        text = self.line(line) or ""
+        start = col - 1 + (1 if quoted else 0)
+        if text[start : start + len(str(value))] == str(value):
+            return line, start + offset + 1
+        return self._search(str(value), offset, line)
+
+    def _search(self, value: str, offset: int, line: int) -> tuple[int, int]:
+        before = value[:offset].split("\n")
+        wanted = value[offset:].split("\n")[0] or value.strip().split("\n")[-1]
+        for number in range(line + len(before) - 1, min(len(self.lines), line + 40) + 1):
+            index = (self.line(number) or "").find(wanted)
+            if wanted and index >= 0:
+                return number, index + 1
+        return line, 1
+
+
+def _child(node: Any, step: PathKey) -> Any:
+    try:
+        return node[step]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _child_position(node: Any, step: PathKey, key: bool) -> tuple[int, int] | None:
+    try:
+        if isinstance(node, CommentedMap) and step in node:
+            found = node.lc.key(step) if key else node.lc.value(step)
+            return int(found[0]), int(found[1])
+        if isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+            found = node.lc.item(step)
+            return int(found[0]), int(found[1])
+    except (KeyError, IndexError, TypeError):
+        return None
+    return None
+
+
+def read_text(path: Path, shown: str) -> str:
+    """The file's text, or SourceError for a file that is too large, not UTF-8, or empty."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise SourceError(
+            Diagnostic(
+                shown,
+                1,
+                1,
+                "file-too-large",
+                f"the file is {size / 1_000_000:.1f} MB; a rule file may be at most "
+                f"{MAX_BYTES / 1_000_000:.0f} MB",
+                hint="is this a data export saved in the rule folder by mistake?",
+            )
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SourceError(
+            Diagnostic(
+                shown,
+                line,
+                col,
+                "not-utf8",
+                f"byte 0x{raw[error.start]:02x} is not UTF-8 text",
+                hint="save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')",
+            )
+        ) from None
+    if not text.strip():
+        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file is empty"))
+    return text
+
+
+def load_yaml(path: Path, shown: str) -> Source:
+    """Parse a YAML rule file; raise SourceError with the position of the first YAML error."""
+    text = read_text(path, shown)
+    source = Source(shown, text)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    try:
+        source.data = yaml.load(text)
+    except MarkedYAMLError as error:
+        raise SourceError(_yaml_diagnostic(source, error)) from None
+    except YAMLError as error:
+        raise SourceError(Diagnostic(shown, 1, 1, "yaml-syntax", str(error))) from None
+    if source.data is None:
+        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file has only comments"))
+    return source
+
+
+def _yaml_diagnostic(source: Source, error: MarkedYAMLError) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = str(error.problem or error)
+    if "\t" in problem:
+        return source.diagnostic(
+            (line, col), "yaml-tab", "a tab is used for indentation",
+            hint="YAML allows only spaces for indentation; replace the tab with spaces",
+        )  # fmt: skip
+    if "duplicate key" in problem:
+        key = problem.split('"')[1] if '"' in problem else "?"
+        first = error.context_mark
+        where = f" (first given on line {first.line + 1})" if first else ""
+        hint = "remove one of them or rename it"
+        return source.diagnostic(
+            (line, col), "duplicate-key", f"the key '{key}' is given twice{where}",
+            length=len(key), hint=hint,
+        )  # fmt: skip
+    context = f" {error.context}" if error.context else ""
+    return source.diagnostic(
+        (line, col), "yaml-syntax", f"{problem}{context}",
+        hint="check the indentation, colons and quotes on this line and the one before",
+    )  # fmt: skip

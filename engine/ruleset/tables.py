@@ -1,0 +1,260 @@
+"""CSV decision tables for tiers, levels and strategies, as business users keep them in Excel.
+
+    name,label,label_en,days_idle,balance,products_held
+    dormant,睡眠客户,dormant,>= 180,< 100,
+    high_value_added,高附加值客户,high value added,,>= 1000000,>= 3
+
+Output columns: name, label, label_en, priority, description. Every other column names a
+customer field or measure; a cell is a test on it: empty or '-' (any value), '>= 180',
+'[1..10]' (between), 'personal, corporate' (one of), 'not personal', 'null', or a plain value.
+Each row becomes one condition in the ordinary condition language.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.ruleset.models import Rule
+
+OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
+_OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
+_RANGE = re.compile(r"^\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]$")
+_TRUE = {"true", "yes", "y", "1", "是", "真"}
+_FALSE = {"false", "no", "n", "0", "否", "假"}
+
+Interval = tuple[float, bool, float, bool]  # low, low included, high, high included
+Constraint = Interval | frozenset[str] | None  # None: any value
+
+
+@dataclass(frozen=True)
+class TableRow:
+    rule: Rule
+    line: int
+    constraints: Mapping[str, Constraint] = field(default_factory=dict)
+
+
+@dataclass
+class DecisionTable:
+    path: str
+    text: str
+    rows: list[TableRow] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    cell_positions: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def line(self, number: int) -> str | None:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else None
+
+
+def read_table(path: str, text: str, fields: Mapping[str, str]) -> DecisionTable:
+    table = DecisionTable(path, text)
+    raw_lines = text.splitlines()
+    records = list(csv.reader(io.StringIO(text)))
+    if not records or not any(c.strip() for c in records[0]):
+        table.diagnostics.append(Diagnostic(path, 1, 1, "decision-table", "no header row"))
+        return table
+    header = [h.strip() for h in records[0]]
+    if not _header_ok(table, header, raw_lines[0], fields):
+        return table
+    for number, cells in enumerate(records[1:], start=2):
+        if any(c.strip() for c in cells):
+            _read_row(table, header, cells, number, raw_lines[number - 1], fields)
+    return table
+
+
+def _header_ok(table: DecisionTable, header: list[str], raw: str, fields: Mapping[str, str]) -> bool:
+    starts = cell_starts(raw)
+    ok = True
+    for index, name in enumerate(header):
+        if name in OUTPUT_COLUMNS or name in fields:
+            continue
+        hint = did_you_mean(name, [*OUTPUT_COLUMNS, *fields])
+        table.diagnostics.append(
+            Diagnostic(table.path, 1, starts[index] + 1, "unknown-field",
+                       f"column '{name}' is neither an output column nor a customer field",
+                       hint=hint, length=len(name))
+        )  # fmt: skip
+        ok = False
+    for required in ("name", "label"):
+        if required not in header:
+            message = f"the header has no '{required}' column"
+            table.diagnostics.append(Diagnostic(table.path, 1, 1, "decision-table", message))
+            ok = False
+    return ok
+
+
+def _read_row(
+    table: DecisionTable,
+    header: list[str],
+    cells: list[str],
+    number: int,
+    raw: str,
+    fields: Mapping[str, str],
+) -> None:
+    starts = cell_starts(raw)
+    if len(cells) > len(header):
+        col = starts[len(header)] + 1 if len(starts) > len(header) else 1
+        message = f"this row has {len(cells)} cells but the header has {len(header)} columns"
+        hint = "a comma inside a cell needs the cell in double quotes"
+        table.diagnostics.append(Diagnostic(table.path, number, col, "decision-table", message,
+                                            hint=hint))  # fmt: skip
+        return
+    values = dict(zip(header, [c.strip() for c in cells], strict=False))
+    tests: list[str] = []
+    constraints: dict[str, Constraint] = {}
+    for index, column in enumerate(header):
+        table.cell_positions[(number, column)] = starts[index] + 1 if index < len(starts) else 1
+        cell = values.get(column, "")
+        if column in OUTPUT_COLUMNS or cell in ("", "-"):
+            continue
+        try:
+            test, constraint = cell_test(column, cell, fields[column])
+        except ValueError as error:
+            col = table.cell_positions[(number, column)]
+            table.diagnostics.append(
+                Diagnostic(table.path, number, col, "decision-table", str(error), length=len(cell))
+            )
+            continue
+        tests.append(test)
+        constraints[column] = constraint
+    _add_rule(table, values, number, tests, constraints)
+
+
+def _add_rule(
+    table: DecisionTable,
+    values: dict[str, str],
+    number: int,
+    tests: list[str],
+    constraints: dict[str, Constraint],
+) -> None:
+    priority = values.get("priority") or None
+    if not values.get("name") or not values.get("label"):
+        message = "every row needs a name and a label"
+        table.diagnostics.append(Diagnostic(table.path, number, 1, "missing-key", message))
+        return
+    if priority is not None and not re.fullmatch(r"-?\d+", priority):
+        col = table.cell_positions[(number, "priority")]
+        message = f"priority '{priority}' is not a whole number"
+        table.diagnostics.append(Diagnostic(table.path, number, col, "wrong-type", message))
+        return
+    rule = Rule(
+        name=values["name"],
+        label=values["label"],
+        label_en=values.get("label_en") or None,
+        priority=int(priority) if priority is not None else None,
+        description=values.get("description") or None,
+        when=" AND ".join(tests) if tests else None,
+    )
+    table.rows.append(TableRow(rule, number, constraints))
+
+
+def cell_test(column: str, cell: str, field_type: str) -> tuple[str, Constraint]:
+    """One cell as a condition on `column`, and the set of values it admits."""
+    name = f'"{column}"' if not column.isidentifier() else column
+    if cell.lower() == "null":
+        return f"{name} IS NULL", frozenset({"<null>"})
+    if (match := _RANGE.match(cell)) is not None:
+        low, high = (_number(match.group(i), cell) for i in (1, 2))
+        return f"{name} BETWEEN {low} AND {high}", (float(low), True, float(high), True)
+    if (match := _OPERATOR.match(cell)) is not None:
+        return _comparison(name, match.group(1), match.group(2).strip(), field_type)
+    if cell.lower().startswith("not "):
+        literal = _literal(cell[4:].strip(), field_type)
+        return f"{name} <> {literal}", _complement()
+    options = [_literal(v.strip(), field_type) for v in _split_options(cell)]
+    if len(options) == 1:
+        return f"{name} = {options[0]}", _point(options[0], field_type)
+    return f"{name} IN ({', '.join(options)})", frozenset(options)
+
+
+def _comparison(name: str, op: str, value: str, field_type: str) -> tuple[str, Constraint]:
+    literal = _literal(value, field_type)
+    op = "<>" if op == "!=" else op
+    constraint: Constraint = _complement() if op == "<>" else _point(literal, field_type)
+    if field_type in ("integer", "number") and op in ("<", "<=", ">", ">="):
+        number = float(literal)
+        constraint = {
+            "<": (float("-inf"), False, number, False),
+            "<=": (float("-inf"), False, number, True),
+            ">": (number, False, float("inf"), False),
+            ">=": (number, True, float("inf"), False),
+        }[op]
+    return f"{name} {op} {literal}", constraint
+
+
+def _complement() -> Constraint:
+    return None  # '<>' admits almost everything; treat it as overlapping anything
+
+
+def _point(literal: str, field_type: str) -> Constraint:
+    if field_type in ("integer", "number"):
+        number = float(literal)
+        return (number, True, number, True)
+    return frozenset({literal})
+
+
+def _split_options(cell: str) -> list[str]:
+    return next(csv.reader([cell], skipinitialspace=True))
+
+
+def _literal(value: str, field_type: str) -> str:
+    if field_type in ("integer", "number"):
+        return _number(value, value)
+    if field_type == "boolean":
+        lowered = value.lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return "TRUE" if lowered in _TRUE else "FALSE"
+        raise ValueError(f"'{value}' is not yes or no")
+    if field_type in ("date", "datetime"):
+        return f"DATE '{value.strip(chr(39))}'"
+    text = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _number(value: str, cell: str) -> str:
+    cleaned = value.replace(",", "").replace("_", "")
+    if not re.fullmatch(r"-?\d+(\.\d+)?", cleaned):
+        raise ValueError(f"'{value}' in '{cell}' is not a number")
+    return cleaned
+
+
+def cell_starts(raw: str) -> list[int]:
+    """0-based character offsets where each CSV cell of one physical line begins."""
+    starts, quoted = [0], False
+    for index, char in enumerate(raw):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            starts.append(index + 1)
+    return starts
+
+
+def overlaps(a: Mapping[str, Constraint], b: Mapping[str, Constraint]) -> bool:
+    """Whether some customer could satisfy both rows (unknown tests count as overlapping)."""
+    return all(_intersect(a.get(c), b.get(c)) for c in set(a) | set(b))
+
+
+def _intersect(x: Constraint, y: Constraint) -> bool:
+    if x is None or y is None:
+        return True
+    if isinstance(x, frozenset) and isinstance(y, frozenset):
+        return bool(x & y)
+    if isinstance(x, tuple) and isinstance(y, tuple):
+        return _intervals_meet(x, y)
+    return True
+
+
+def _intervals_meet(x: Interval, y: Interval) -> bool:
+    low, low_in = max((x[0], x[1]), (y[0], y[1]), key=lambda p: (p[0], not p[1]))
+    high, high_in = min((x[2], x[3]), (y[2], y[3]), key=lambda p: (p[0], p[1]))
+    return low < high or (low == high and low_in and high_in)
+
+
+def as_jsonable(constraint: Constraint) -> Any:
+    return sorted(constraint) if isinstance(constraint, frozenset) else constraint

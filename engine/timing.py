@@ -1,0 +1,136 @@
+"""Durations ('3 business days'), times of day ('09:30') and schedules ('month', cron).
+
+Pure parsing: nothing here reads the clock. Errors are ValueError with a message and a hint
+that the rule loader turns into diagnostics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+
+from guanxi.engine.diagnostics import did_you_mean
+
+Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
+UNITS: dict[str, Unit] = {
+    "business day": "business_days",
+    "business days": "business_days",
+    "day": "days",
+    "days": "days",
+    "week": "weeks",
+    "weeks": "weeks",
+    "hour": "hours",
+    "hours": "hours",
+    "minute": "minutes",
+    "minutes": "minutes",
+}
+PERIODS = ("day", "week", "month", "quarter")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class TimingError(ValueError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Duration:
+    amount: int
+    unit: Unit
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit.replace('_', ' ')}"
+
+
+def parse_duration(text: str) -> Duration:
+    match = re.fullmatch(r"\s*(\d+)\s+([a-z ]+?)\s*", str(text).lower())
+    if not match:
+        raise TimingError(
+            f"'{text}' is not a duration", hint="write a number and a unit, e.g. '3 business days'"
+        )
+    unit = UNITS.get(re.sub(r"\s+", " ", match.group(2)))
+    if unit is None:
+        hint = did_you_mean(match.group(2), UNITS) or "units: " + ", ".join(sorted(set(UNITS)))
+        raise TimingError(f"'{match.group(2)}' is not a unit of time", hint=hint)
+    return Duration(int(match.group(1)), unit)
+
+
+def parse_time_of_day(text: str) -> dt.time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
+    if not match:
+        raise TimingError(f"'{text}' is not a time of day", hint="write hours:minutes, e.g. '09:30'")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A recurring schedule as cron fields (minute hour day month day_of_week)."""
+
+    period: str
+    cron: str
+
+    def trigger(self, timezone: dt.tzinfo) -> CronTrigger:
+        return CronTrigger.from_crontab(self.cron, timezone=timezone)
+
+
+def parse_schedule(every: str, day: int | str | None = None, at: str | None = None) -> Schedule:
+    """`every: month` with `day: 1` and `at: "10:00"`, or a five-field cron expression."""
+    text = str(every).strip().lower()
+    if " " in text:
+        return Schedule("cron", _checked_cron(str(every).strip()))
+    if text not in PERIODS:
+        hint = did_you_mean(text, PERIODS) or "use day, week, month, quarter or a cron expression"
+        raise TimingError(f"'{every}' is not a schedule", hint=hint)
+    time = parse_time_of_day(at) if at else dt.time(9, 0)
+    return Schedule(text, _checked_cron(_period_cron(text, day, time)))
+
+
+def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:
+    clock = f"{time.minute} {time.hour}"
+    if period == "day":
+        return f"{clock} * * *"
+    if period == "week":
+        return f"{clock} * * {_weekday(day)}"
+    day_of_month = _day_of_month(day)
+    months = "*" if period == "month" else "1,4,7,10"
+    return f"{clock} {day_of_month} {months} *"
+
+
+def _weekday(day: int | str | None) -> str:
+    if day is None:
+        return "mon"
+    if isinstance(day, int) and 1 <= day <= 7:
+        return WEEKDAYS[day - 1]
+    name = str(day).strip().lower()[:3]
+    if name in WEEKDAYS:
+        return name
+    raise TimingError(f"'{day}' is not a day of the week", hint="use monday … sunday or 1 … 7")
+
+
+def _day_of_month(day: int | str | None) -> str:
+    if day is None:
+        return "1"
+    if isinstance(day, int) and 1 <= day <= 28:
+        return str(day)
+    raise TimingError(
+        f"'{day}' is not a day of the month guanxi can use every month",
+        hint="use a day from 1 to 28 (every month has those)",
+    )
+
+
+def _checked_cron(expression: str) -> str:
+    if len(expression.split()) != 5:
+        raise TimingError(
+            f"'{expression}' is not a cron expression",
+            hint="cron has five fields: minute hour day-of-month month day-of-week",
+        )
+    try:
+        CronTrigger.from_crontab(expression, timezone=dt.UTC)
+    except ValueError as error:
+        raise TimingError(f"'{expression}' is not a valid cron expression: {error}") from None
+    return expression
