@@ -103,5 +103,13 @@ def _trigger(step: object) -> str:
     return "?"
 
 
+def _register_commands() -> None:
+    """Command groups that live in their own modules (one module per area of the CLI)."""
+    # Each area adds one line here: from guanxi.cli.<module> import <command>; cli.add_command(…)
+
+
+_register_commands()
+
+
 def main() -> None:
     cli(prog_name="guanxi")

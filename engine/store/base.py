@@ -1,0 +1,78 @@
+"""The Store interface: the one place that knows how data is kept.
+
+Table layout shared by every store (column names are the same in SQLite and PostgreSQL):
+
+    customers            one row per customer; a column per schema field, plus
+                         _row_hash (what was loaded) and _loaded_at
+    events               id, type, customer_id, at (UTC ISO), payload (JSON), loaded_at
+    quarantine           rows that could not be loaded: kind, source, row_number, field,
+                         value, reason, at
+    classification_runs  id, ruleset_hash, engine, started_at, finished_at, customers,
+                         changed, counts (JSON)
+    assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
+                         assigned_at: each customer's current result
+    transitions          run_id, customer_id, from/to tier, level and strategy, at
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.ruleset.models import Schema
+
+Row = dict[str, Any]
+
+
+class Store(abc.ABC):
+    """A place to keep customers and results. Every method raises DataError on bad input."""
+
+    @abc.abstractmethod
+    def prepare(self, schema: Schema) -> None:
+        """Create missing tables, and a column for each schema field the customers table lacks."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run one SQL statement; the rows it returns as dicts."""
+
+    @abc.abstractmethod
+    def transaction(self) -> Any:
+        """A context manager: everything inside commits together or not at all."""
+
+    @abc.abstractmethod
+    def upsert_customers(self, rows: Iterable[Row]) -> dict[str, int]:
+        """Insert or update customers by key; counts of 'inserted', 'updated', 'unchanged'."""
+
+    @abc.abstractmethod
+    def insert_events(self, rows: Iterable[Row]) -> dict[str, int]:
+        """Insert events by id (an id already there is left alone); 'inserted', 'unchanged'."""
+
+    @abc.abstractmethod
+    def quarantine(self, rows: Iterable[Row]) -> int:
+        """Keep rows that could not be loaded, with where they came from and why."""
+
+    @abc.abstractmethod
+    def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
+        """Stream the rows of a query without holding them all in memory."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def dialect(self) -> str:
+        """The sqlglot dialect of this store's SQL ('sqlite', 'postgres')."""
+
+
+def open_store(location: str, base: Path | None = None) -> Store:
+    """The store named by a rule project's `store:` setting (a file path for SQLite)."""
+    if location.startswith(("postgresql://", "postgres://")):
+        raise NotImplementedError("the PostgreSQL store is not available yet")
+    from guanxi.engine.store.sqlite import SQLiteStore
+
+    path = Path(location)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return SQLiteStore(path)
