@@ -43,14 +43,25 @@ def init(folder: Path) -> None:
     """Create a new rule project in FOLDER from the default rules."""
     if folder.exists() and any(folder.iterdir()):
         raise click.ClickException(f"{folder} already exists and is not empty")
-    shutil.copytree(default_rules_path(), folder, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))  # fmt: skip
-    click.echo(f"created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'")
+    shutil.copytree(
+        default_rules_path(),
+        folder,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"),
+    )
+    click.echo(
+        f"created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'"
+    )
 
 
 @cli.command()
-@click.option("--rules", "folder", type=RULES_DIR, default=None,
-              help="Rule project (default: the shipped default rules).")  # fmt: skip
+@click.option(
+    "--rules",
+    "folder",
+    type=RULES_DIR,
+    default=None,
+    help="Rule project (default: the shipped default rules).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(folder: Path | None, as_json: bool) -> None:
     """Validate the default rule project and show what it contains."""
@@ -79,19 +90,36 @@ def _validated(folder: Path, as_json: bool) -> RuleSet:
 
 def _print_summary(ruleset: RuleSet) -> None:
     out = console()
-    out.print(f"[bold]{ruleset.settings.name}[/bold]  rule-set {ruleset.hash}  "
-              f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})")  # fmt: skip
+    out.print(
+        f"[bold]{ruleset.settings.name}[/bold]  rule-set {ruleset.hash}  "
+        f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})"
+    )
     for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies):
         if ladder is None:
             continue
-        rows = [(r.name, r.label, r.label_en or "", r.condition.text if r.condition else "(others)",
-                 str(r.origin)) for r in ladder.rules]  # fmt: skip
+        rows = [
+            (
+                r.name,
+                r.label,
+                r.label_en or "",
+                r.condition.text if r.condition else "(others)",
+                str(r.origin),
+            )
+            for r in ladder.rules
+        ]
         title = f"{ladder.kind}s (hit policy: {ladder.hit_policy})"
         out.print(table(title, ["name", "标签", "label", "when", "rule"], rows))
-    steps = [(s.level, s.id, _trigger(s), s.step.do, s.step.channel, s.step.template,
-              s.step.priority) for s in ruleset.steps]  # fmt: skip
-    out.print(table("playbook steps", ["level", "step", "trigger", "do", "channel", "template",
-                                       "priority"], steps))  # fmt: skip
+    steps = [
+        (s.level, s.id, _trigger(s), s.step.do, s.step.channel, s.step.template, s.step.priority)
+        for s in ruleset.steps
+    ]
+    out.print(
+        table(
+            "playbook steps",
+            ["level", "step", "trigger", "do", "channel", "template", "priority"],
+            steps,
+        )
+    )
 
 
 def _trigger(step: object) -> str:

@@ -63,7 +63,9 @@ def parse_duration(text: str) -> Duration:
 def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:
-        raise TimingError(f"'{text}' is not a time of day", hint="write hours:minutes, e.g. '09:30'")
+        raise TimingError(
+            f"'{text}' is not a time of day", hint="write hours:minutes, e.g. '09:30'"
+        )
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 

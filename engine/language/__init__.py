@@ -1,8 +1,8 @@
 """The condition language: SQL-style boolean expressions, parsed once, compiled three ways.
 
-    parse_condition(text, fields)  -> Condition (checked sqlglot AST)
-    Condition.sql(dialect, today)  -> SQL text for SQLite, DuckDB, PostgreSQL or Spark
-    Condition.evaluate(record)     -> the same answer in Python (SQL NULL logic included)
+parse_condition(text, fields)  -> Condition (checked sqlglot AST)
+Condition.sql(dialect, today)  -> SQL text for SQLite, DuckDB, PostgreSQL or Spark
+Condition.evaluate(record)     -> the same answer in Python (SQL NULL logic included)
 """
 
 from guanxi.engine.language.conditions import (

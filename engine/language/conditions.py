@@ -170,6 +170,8 @@ def _syntax_error(source: str, error: ParseError) -> ConditionError:
     result = ConditionError("condition-syntax", message, max(offset, 0), len(highlight) or 1)
     if expected:
         result.hint = f"expected: {expected}"
+    elif "Unexpected token" in description:
+        result.hint = "is an AND or OR missing? Two conditions are joined with AND or OR"
     return result
 
 
@@ -221,6 +223,8 @@ class _Checker:
             self.unexpected_word(node)
         elif isinstance(node, exp.DataType) and isinstance(node.parent, exp.Cast):
             return
+        elif isinstance(node, exp.Binary) and not isinstance(node, self.ALLOWED):
+            self.forbidden(node)
         elif isinstance(node, exp.Func) and not isinstance(node, self.ALLOWED):
             self.check_function(node.sql_name())
         elif not isinstance(node, self.ALLOWED):
@@ -282,6 +286,8 @@ class _Checker:
         if isinstance(node, exp.Subquery | exp.Select):
             raise self.error_at("select", "forbidden-construct", "subqueries are not allowed")
         start, text = _first_foreign_token(self.source)
+        if isinstance(node, exp.Binary):
+            start, text = self.operator(node)
         raise ConditionError(
             "forbidden-construct",
             f"'{text}' ({node.key.upper()}) is not allowed in a condition",
@@ -289,6 +295,13 @@ class _Checker:
             len(text),
             hint="conditions use fields, values, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE",
         )
+
+    def operator(self, node: exp.Binary) -> tuple[int, str]:
+        """The operator of a binary node as written, e.g. '>>' in 'balance >> 2'."""
+        whole, left, right = node.sql(), node.left.sql(), node.right.sql()
+        operator = whole[len(left) : len(whole) - len(right)].strip() or whole
+        start = self.source.upper().find(operator.upper())
+        return (start, operator) if start >= 0 else (0, self.source)
 
     def error_at(
         self, text: str, code: str, message: str, expected: str | None = None
@@ -302,12 +315,35 @@ class _Checker:
 
 
 _PLAIN_TOKENS = {
-    TokenType.VAR, TokenType.NUMBER, TokenType.STRING, TokenType.L_PAREN, TokenType.R_PAREN,
-    TokenType.COMMA, TokenType.EQ, TokenType.NEQ, TokenType.GT, TokenType.GTE, TokenType.LT,
-    TokenType.LTE, TokenType.AND, TokenType.OR, TokenType.NOT, TokenType.IN, TokenType.BETWEEN,
-    TokenType.IS, TokenType.NULL, TokenType.LIKE, TokenType.PLUS, TokenType.DASH, TokenType.STAR,
-    TokenType.SLASH, TokenType.TRUE, TokenType.FALSE, TokenType.DATE, TokenType.IDENTIFIER,
-}  # fmt: skip
+    TokenType.VAR,
+    TokenType.NUMBER,
+    TokenType.STRING,
+    TokenType.L_PAREN,
+    TokenType.R_PAREN,
+    TokenType.COMMA,
+    TokenType.EQ,
+    TokenType.NEQ,
+    TokenType.GT,
+    TokenType.GTE,
+    TokenType.LT,
+    TokenType.LTE,
+    TokenType.AND,
+    TokenType.OR,
+    TokenType.NOT,
+    TokenType.IN,
+    TokenType.BETWEEN,
+    TokenType.IS,
+    TokenType.NULL,
+    TokenType.LIKE,
+    TokenType.PLUS,
+    TokenType.DASH,
+    TokenType.STAR,
+    TokenType.SLASH,
+    TokenType.TRUE,
+    TokenType.FALSE,
+    TokenType.DATE,
+    TokenType.IDENTIFIER,
+}
 
 
 def _first_foreign_token(source: str) -> tuple[int, str]:
@@ -409,9 +445,7 @@ class _Typer:
             hint = None
             if known == {"date", "string"}:
                 hint = "write dates as DATE '2024-01-31'"
-            raise self.mismatch(
-                parent, f"cannot compare {' with '.join(sorted(known))}", hint=hint
-            )
+            raise self.mismatch(parent, f"cannot compare {' with '.join(sorted(known))}", hint=hint)
         return known.pop() if known else "null"
 
     def mismatch(

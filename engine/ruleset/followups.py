@@ -1,8 +1,9 @@
-"""Checks of playbooks, contact policies, templates and scenarios against the rest of the project."""
+"""Checks of playbooks, contact policies, templates and scenarios against the other files."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,10 +18,10 @@ from guanxi.engine.ruleset.models import (
     PoliciesFile,
     Schema,
     Step,
-    Template,
     TemplatesFile,
 )
-from guanxi.engine.ruleset.project import Project
+from guanxi.engine.ruleset.project import Known, Project
+from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
 from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
 
@@ -33,38 +34,51 @@ TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
 def check_steps(
     project: Project,
     playbooks: PlaybooksFile,
-    names: Mapping[str, tuple[str, ...]],
+    known: Known,
     schema: Schema,
     fields: Mapping[str, str],
-) -> list[CompiledStep]:
-    """Every step, checked; `names` holds the defined 'tier', 'level', 'channel', 'template'."""
+) -> tuple[list[CompiledStep], frozenset[str]]:
+    """Every step that reads and checks cleanly, and the ids of all steps written."""
     steps: list[CompiledStep] = []
-    seen: set[str] = set()
-    for level, level_steps in playbooks.playbooks.items():
-        if level not in names["level"] and level != EVERY_LEVEL:
-            project.error(PLAYBOOKS, ("playbooks", level), "unknown-level",
-                          f"no relationship level '{level}'", length=len(level),
-                          hint=did_you_mean(level, names["level"]))  # fmt: skip
-            _mark_key(project, level)
-        for index, step in enumerate(level_steps):
+    ids: set[str] = set()
+    for level, items in playbooks.playbooks.items():
+        _check_level(project, known, level)
+        for index in range(len(items)):
             path = ("playbooks", level, index)
-            if step.id in seen:
-                project.error(PLAYBOOKS, (*path, "id"), "duplicate-name",
-                              f"step id '{step.id}' is used twice")  # fmt: skip
-            seen.add(step.id)
-            compiled = _check_step(project, level, step, path, names, schema, fields)
-            if compiled is not None:
-                steps.append(compiled)
-    return steps
+            step = _read_step(project, path, ids)
+            compiled = step and _check_step(project, level, step, path, known, schema, fields)
+            steps.extend([compiled] if compiled else [])
+    return steps, frozenset(ids)
 
 
-def _mark_key(project: Project, level: str) -> None:
-    """Point the unknown-level diagnostic at the key itself, not at its list of steps."""
-    last = project.diagnostics.pop()
+def _check_level(project: Project, known: Known, level: str) -> None:
+    if level in known.levels or level == EVERY_LEVEL:
+        return
     source = project.sources[PLAYBOOKS]
-    line, col = source.position(("playbooks", level), key=True)
-    project.add(Diagnostic(last.file, line, col, last.code, last.message,
-                           hint=last.hint, length=len(level)))  # fmt: skip
+    project.add(
+        source.diagnostic(
+            source.position(("playbooks", level), key=True),
+            "unknown-level",
+            f"no relationship level '{level}'",
+            length=len(level),
+            hint=did_you_mean(level, known.levels),
+        )
+    )
+
+
+def _read_step(project: Project, path: tuple[Any, ...], ids: set[str]) -> Step | None:
+    source = project.sources[PLAYBOOKS]
+    raw = source.value(path)
+    step_id = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(step_id, str):
+        if step_id in ids:
+            project.error(
+                PLAYBOOKS, (*path, "id"), "duplicate-name", f"step id '{step_id}' is used twice"
+            )
+        ids.add(step_id)
+    step, problems = validate_model(source, Step, path)
+    project.diagnostics.extend(problems)
+    return step
 
 
 def _check_step(
@@ -72,13 +86,13 @@ def _check_step(
     level: str,
     step: Step,
     path: tuple[Any, ...],
-    names: Mapping[str, tuple[str, ...]],
+    known: Known,
     schema: Schema,
     fields: Mapping[str, str],
 ) -> CompiledStep | None:
-    before = len(project.diagnostics)
-    _check_trigger(project, step, path, names, schema)
-    _check_channel_and_template(project, step, path, names)
+    errors_before = _error_count(project)
+    _check_trigger(project, step, path, known, schema)
+    _check_channel_and_template(project, step, path, known)
     timing = _check_timing(project, step, path)
     step_fields = dict(fields)
     if step.on and step.on in schema.events:
@@ -86,52 +100,90 @@ def _check_step(
         step_fields.update({f"event.{k}": v.type for k, v in event.fields.items()})
     when = project.condition(PLAYBOOKS, (*path, "when"), step_fields) if step.when else None
     unless = project.condition(PLAYBOOKS, (*path, "unless"), step_fields) if step.unless else None
-    if len(project.diagnostics) > before and project.failed:
+    if _error_count(project) > errors_before:
         return None
     origin = Origin(project.shown(PLAYBOOKS), project.sources[PLAYBOOKS].position(path)[0])
     return CompiledStep(level, step, when, unless, *timing, origin)
 
 
+def _error_count(project: Project) -> int:
+    return sum(1 for d in project.diagnostics if d.severity == "error")
+
+
 def _check_trigger(
-    project: Project,
-    step: Step,
-    path: tuple[Any, ...],
-    names: Mapping[str, tuple[str, ...]],
-    schema: Schema,
+    project: Project, step: Step, path: tuple[Any, ...], known: Known, schema: Schema
 ) -> None:
     triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
     if len(triggers) != 1:
         message = f"step '{step.id}' has {len(triggers)} triggers ({', '.join(triggers) or 'none'})"
-        project.error(PLAYBOOKS, path, "invalid-trigger", message,
-                      hint="give exactly one of: on, every, on_enter, on_leave")  # fmt: skip
+        project.error(
+            PLAYBOOKS,
+            (*path, "id"),
+            "invalid-trigger",
+            message,
+            hint="give exactly one of: on, every, on_enter, on_leave",
+        )
     if step.on and step.on not in schema.events:
-        project.error(PLAYBOOKS, (*path, "on"), "unknown-event", f"no event type '{step.on}'",
-                      hint=did_you_mean(step.on, schema.events))  # fmt: skip
+        project.error(
+            PLAYBOOKS,
+            (*path, "on"),
+            "unknown-event",
+            f"no event type '{step.on}'",
+            hint=did_you_mean(step.on, schema.events),
+        )
     for key in ("on_enter", "on_leave"):
         target = getattr(step, key)
-        known = (*names["tier"], *names["level"])
-        if target and target not in known:
-            project.error(PLAYBOOKS, (*path, key), "unknown-tier",
-                          f"'{target}' is neither a tier nor a level",
-                          hint=did_you_mean(target, known))  # fmt: skip
+        names = (*known.tiers, *known.levels)
+        if target and target not in names:
+            project.error(
+                PLAYBOOKS,
+                (*path, key),
+                "unknown-tier",
+                f"'{target}' is neither a tier nor a level",
+                hint=did_you_mean(target, names),
+            )
 
 
 def _check_channel_and_template(
-    project: Project, step: Step, path: tuple[Any, ...], names: Mapping[str, tuple[str, ...]]
+    project: Project, step: Step, path: tuple[Any, ...], known: Known
 ) -> None:
-    channels = (*names["channel"], PREFERRED)
-    if step.channel not in channels:
-        project.error(PLAYBOOKS, (*path, "channel"), "unknown-channel",
-                      f"no channel '{step.channel}'", hint=did_you_mean(step.channel, channels),
-                      expected=", ".join(channels))  # fmt: skip
-    if step.template not in names["template"]:
-        project.error(PLAYBOOKS, (*path, "template"), "unknown-template",
-                      f"no template '{step.template}'",
-                      hint=did_you_mean(step.template, names["template"]))  # fmt: skip
-    kinds = names.get(f"kind:{step.channel}")
-    if kinds and step.do not in kinds:
-        project.error(PLAYBOOKS, (*path, "do"), "invalid-value",
-                      f"channel '{step.channel}' carries {kinds[0]}s, but this step is a {step.do}")
+    if known.channels is not None:
+        channels = (*known.channels, PREFERRED)
+        if step.channel not in channels:
+            project.error(
+                PLAYBOOKS,
+                (*path, "channel"),
+                "unknown-channel",
+                f"no channel '{step.channel}'",
+                hint=did_you_mean(step.channel, channels),
+                expected=", ".join(channels),
+            )
+        elif known.channels.get(step.channel, step.do) != step.do:
+            project.error(
+                PLAYBOOKS,
+                (*path, "channel"),
+                "invalid-value",
+                f"channel '{step.channel}' carries {known.channels[step.channel]}s, "
+                f"but this step is a {step.do}",
+            )
+    if known.templates is None:
+        return
+    if step.template not in known.templates:
+        project.error(
+            PLAYBOOKS,
+            (*path, "template"),
+            "unknown-template",
+            f"no template '{step.template}'",
+            hint=did_you_mean(step.template, known.templates),
+        )
+    elif known.templates[step.template] != step.do:
+        project.error(
+            PLAYBOOKS,
+            (*path, "template"),
+            "invalid-value",
+            f"template '{step.template}' is a {known.templates[step.template]}, "
+            f"but this step is a {step.do}",
+        )
 
 
 def _check_timing(
@@ -176,8 +228,13 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
         references.append((("channels", name, "address_field"), channel.address_field))
     for path, field_name in references:
         if field_name and field_name not in fields:
-            project.error(POLICIES, path, "unknown-field", f"no customer field '{field_name}'",
-                          hint=did_you_mean(field_name, fields))  # fmt: skip
+            project.error(
+                POLICIES,
+                path,
+                "unknown-field",
+                f"no customer field '{field_name}'",
+                hint=did_you_mean(field_name, fields),
+            )
     _check_policy_channels(project, policies)
     _check_policy_times(project, policies)
 
@@ -187,13 +244,22 @@ def _check_policy_channels(project: Project, policies: PoliciesFile) -> None:
     fallback = policies.preferred.fallback if policies.preferred else ()
     for index, name in enumerate(fallback):
         if name not in channels:
-            project.error(POLICIES, ("preferred", "fallback", index), "unknown-channel",
-                          f"no channel '{name}'", hint=did_you_mean(name, channels))  # fmt: skip
+            project.error(
+                POLICIES,
+                ("preferred", "fallback", index),
+                "unknown-channel",
+                f"no channel '{name}'",
+                hint=did_you_mean(name, channels),
+            )
     for index, cap in enumerate(policies.caps):
         if cap.channel != "all" and cap.channel not in channels:
-            project.error(POLICIES, ("caps", index, "channel"), "unknown-channel",
-                          f"no channel '{cap.channel}'",
-                          hint=did_you_mean(cap.channel, (*channels, "all")))  # fmt: skip
+            project.error(
+                POLICIES,
+                ("caps", index, "channel"),
+                "unknown-channel",
+                f"no channel '{cap.channel}'",
+                hint=did_you_mean(cap.channel, (*channels, "all")),
+            )
 
 
 def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
@@ -206,8 +272,9 @@ def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
 
 
 def check_templates(
-    project: Project, templates: TemplatesFile, schema: Schema, used: set[str]
+    project: Project, templates: TemplatesFile, schema: Schema, used: set[str] | None
 ) -> None:
+    """Syntax and variables of every template; with `used`, warn of templates no step uses."""
     environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     known = {*schema.fields, *TEMPLATE_GLOBALS}
     event_fields = {f for e in schema.events.values() for f in e.fields}
@@ -216,17 +283,24 @@ def check_templates(
             text = getattr(template, part)
             if text:
                 _check_template(project, environment, (name, part), text, known, event_fields)
-        if name not in used:
-            project.warn(TEMPLATES, ("templates", name), "unused-template",
-                         f"no playbook step uses the template '{name}'")  # fmt: skip
+        if used is not None and name not in used:
+            project.warn(
+                TEMPLATES,
+                ("templates", name),
+                "unused-template",
+                f"no playbook step uses the template '{name}'",
+            )
             _retarget_last_to_key(project, name)
 
 
 def _retarget_last_to_key(project: Project, name: str) -> None:
     last = project.diagnostics.pop()
     line, col = project.sources[TEMPLATES].position(("templates", name), key=True)
-    project.add(Diagnostic(last.file, line, col, last.code, last.message,
-                           severity=last.severity, length=len(name)))  # fmt: skip
+    project.add(
+        Diagnostic(
+            last.file, line, col, last.code, last.message, severity=last.severity, length=len(name)
+        )
+    )
 
 
 def _check_template(
@@ -241,19 +315,41 @@ def _check_template(
     try:
         tree = environment.parse(text)
     except jinja2.TemplateSyntaxError as error:
-        project.error(TEMPLATES, path, "template-syntax", error.message or "bad template",
-                      hint=f"on line {error.lineno} of the template")  # fmt: skip
+        project.error(
+            TEMPLATES,
+            path,
+            "template-syntax",
+            error.message or "bad template",
+            hint=f"on line {error.lineno} of the template",
+        )
         return
     for variable in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
-        project.error(TEMPLATES, path, "template-variable", f"unknown variable '{variable}'",
-                      hint=did_you_mean(variable, known))  # fmt: skip
+        _template_error(
+            project,
+            path,
+            text,
+            variable,
+            f"unknown variable '{variable}'",
+            did_you_mean(variable, known),
+        )
     for node in tree.find_all(nodes.Getattr):
         is_event = isinstance(node.node, nodes.Name) and node.node.name == "event"
         if is_event and node.attr not in event_fields:
-            project.error(TEMPLATES, path, "template-variable",
-                          f"no event field '{node.attr}'",
-                          hint=did_you_mean(node.attr, event_fields))  # fmt: skip
+            _template_error(
+                project,
+                path,
+                text,
+                node.attr,
+                f"no event field '{node.attr}'",
+                did_you_mean(node.attr, event_fields),
+            )
 
 
-def template_kinds(templates: Mapping[str, Template]) -> dict[str, str]:
-    return {name: t.kind for name, t in templates.items()}
+def _template_error(
+    project: Project, path: tuple[str, ...], text: str, name: str, message: str, hint: str | None
+) -> None:
+    """Point at the variable itself inside the template text."""
+    source = project.sources[TEMPLATES]
+    match = re.search(rf"\b{re.escape(name)}\b", text)
+    at = source.expression_position(path, match.start() if match else 0)
+    project.add(source.diagnostic(at, "template-variable", message, length=len(name), hint=hint))

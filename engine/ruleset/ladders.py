@@ -14,6 +14,9 @@ from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
 
 
+SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
+
+
 def read_ladder(
     project: Project, file: str, kind: str, model: Any, fields: Mapping[str, str]
 ) -> Ladder | None:
@@ -26,13 +29,19 @@ def read_ladder(
             message = f"give '{kind}:' (a list of rules) or 'decision_table:' (a CSV file)"
         project.add(Diagnostic(project.shown(file), 1, 1, "missing-key", message))
         return None
+    errors_before = _errors(project)
     if table_name is not None:
         rules = _from_table(project, file, table_name, model.hit_policy, fields)
     else:
         rules = _from_list(project, file, kind, rules_list, fields)
-    ladder = Ladder(kind.rstrip("s"), model.hit_policy, _ordered(rules, model.hit_policy))
-    _warn_coverage(project, file, kind, ladder, rules)
+    ladder = Ladder(SINGULAR[kind], model.hit_policy, _ordered(rules, model.hit_policy))
+    if _errors(project) == errors_before:  # coverage of a half-read list would mislead
+        _warn_coverage(project, kind, ladder, rules)
     return ladder
+
+
+def _errors(project: Project) -> int:
+    return sum(1 for d in project.diagnostics if d.severity == "error")
 
 
 def _from_list(
@@ -43,7 +52,9 @@ def _from_list(
     for index, rule in enumerate(rules):
         path = (kind, index)
         if rule.name in seen:
-            project.error(file, (*path, "name"), "duplicate-name", f"'{rule.name}' is defined twice")
+            project.error(
+                file, (*path, "name"), "duplicate-name", f"'{rule.name}' is defined twice"
+            )
         seen.add(rule.name)
         condition = project.condition(file, (*path, "when"), fields) if rule.when else None
         line = project.sources[file].position(path)[0]
@@ -81,7 +92,7 @@ def _table_rule(
         condition = parse_condition(rule.when, fields)
     except ConditionError as error:
         project.add(Diagnostic(table.path, line, 1, error.code, error.message, hint=error.hint))
-        return None
+        condition = None  # the project is invalid now; the name still counts as defined
     return CompiledRule(rule.name, rule.label, rule.label_en, condition, rule.priority, origin)
 
 
@@ -90,12 +101,18 @@ def _warn_overlaps(project: Project, table: DecisionTable) -> None:
         for second in table.rows[i + 1 :]:
             if overlaps(first.constraints, second.constraints):
                 project.add(
-                    Diagnostic(table.path, second.line, 1, "overlapping-rows",
-                               f"row {second.line} ('{second.rule.name}') and row {first.line} "
-                               f"('{first.rule.name}') can match the same customer",
-                               hint="with hit policy 'unique' rows must exclude each other; "
-                               "use 'first' if order should decide", severity="warning")
-                )  # fmt: skip
+                    Diagnostic(
+                        table.path,
+                        second.line,
+                        1,
+                        "overlapping-rows",
+                        f"row {second.line} ('{second.rule.name}') and row {first.line} "
+                        f"('{first.rule.name}') can match the same customer",
+                        hint="with hit policy 'unique' rows must exclude each other; "
+                        "use 'first' if order should decide",
+                        severity="warning",
+                    )
+                )
 
 
 def _ordered(rules: list[CompiledRule], policy: HitPolicy) -> tuple[CompiledRule, ...]:
@@ -106,27 +123,38 @@ def _ordered(rules: list[CompiledRule], policy: HitPolicy) -> tuple[CompiledRule
 
 
 def _warn_coverage(
-    project: Project, file: str, kind: str, ladder: Ladder, written: list[CompiledRule]
+    project: Project, kind: str, ladder: Ladder, written: list[CompiledRule]
 ) -> None:
     catch_all = next((r for r in ladder.rules if _always(r)), None)
     if catch_all is None and ladder.rules:
         last = written[-1].origin
         project.add(
-            Diagnostic(last.file, last.line, 1, "no-catch-all",
-                       f"a customer who matches none of the {kind} gets no {kind.rstrip('s')}",
-                       hint="end the list with a rule without 'when:' (or 'when: TRUE')",
-                       severity="warning")
-        )  # fmt: skip
+            Diagnostic(
+                last.file,
+                last.line,
+                1,
+                "no-catch-all",
+                f"a customer who matches none of the {kind} gets no {SINGULAR[kind]}",
+                hint="end the list with a rule without 'when:' (or 'when: TRUE')",
+                severity="warning",
+            )
+        )
         return
     if catch_all is None or ladder.hit_policy != "first":
         return
     for rule in ladder.rules[ladder.rules.index(catch_all) + 1 :]:
         project.add(
-            Diagnostic(rule.origin.file, rule.origin.line, 1, "shadowed-rule",
-                       f"'{rule.name}' can never match: '{catch_all.name}' "
-                       f"(line {catch_all.origin.line}) already matches every customer",
-                       hint="move the catch-all rule to the end", severity="warning")
-        )  # fmt: skip
+            Diagnostic(
+                rule.origin.file,
+                rule.origin.line,
+                1,
+                "shadowed-rule",
+                f"'{rule.name}' can never match: '{catch_all.name}' "
+                f"(line {catch_all.origin.line}) already matches every customer",
+                hint="move the catch-all rule to the end",
+                severity="warning",
+            )
+        )
 
 
 def _always(rule: CompiledRule) -> bool:

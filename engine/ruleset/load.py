@@ -1,11 +1,12 @@
 """Load a rule project folder into a RuleSet, collecting every problem as a Diagnostic.
 
-    validate_project(folder) -> Validation(ruleset or None, diagnostics, source lines)
-    load_ruleset(folder)     -> RuleSet, or RuleSetInvalid carrying the diagnostics
+validate_project(folder) -> Validation(ruleset or None, diagnostics, source lines)
+load_ruleset(folder)     -> RuleSet, or RuleSetInvalid carrying the diagnostics
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import zoneinfo
@@ -23,21 +24,20 @@ from guanxi.engine.ruleset.followups import (
     check_policies,
     check_steps,
     check_templates,
-    template_kinds,
 )
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
     PlaybooksFile,
     PoliciesFile,
-    Schema,
     ScenariosFile,
+    Schema,
     Settings,
     StrategiesFile,
     TemplatesFile,
     TiersFile,
 )
-from guanxi.engine.ruleset.project import Project
+from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
     CompiledMeasure,
@@ -110,14 +110,18 @@ def _build(project: Project) -> RuleSet | None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
-    names = _names(tiers, levels, policies, template_map)
-    steps = check_steps(project, playbooks, names, schema, all_fields) if playbooks else []
+    known = _known(project, tiers, levels, policies, templates)
+    steps, step_ids = [], frozenset[str]()
+    if playbooks is not None:
+        steps, step_ids = check_steps(project, playbooks, known, schema, all_fields)
     if policies:
         check_policies(project, policies, schema)
     if templates:
-        check_templates(project, templates, schema, {s.step.template for s in steps})
-    _check_step_template_kinds(project, steps, template_kinds(template_map))
-    check_scenarios(project, scenario_files, schema, names, {s.id for s in steps})
+        used = {s.step.template for s in steps} if _readable(project, "playbooks.yaml") else None
+        check_templates(project, templates, schema, used)
+    if _readable(project, "playbooks.yaml"):
+        known = dataclasses.replace(known, steps=step_ids)
+    check_scenarios(project, scenario_files, schema, known)
     if project.failed or settings is None:
         return None
     return RuleSet(
@@ -148,18 +152,29 @@ def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:
     return found
 
 
-def _names(
-    tiers: Ladder, levels: Ladder, policies: PoliciesFile | None, templates: Mapping[str, object]
-) -> dict[str, tuple[str, ...]]:
-    names = {
-        "tier": tiers.names,
-        "level": levels.names,
-        "channel": tuple(policies.channels) if policies else (),
-        "template": tuple(templates),
-    }
-    for name, channel in (policies.channels.items() if policies else []):
-        names[f"kind:{name}"] = (channel.kind,)
-    return names
+def _readable(project: Project, name: str) -> bool:
+    """The file is absent (nothing to refer to) or was read without errors."""
+    exists = (project.root / name).is_file()
+    return not exists or not any(
+        d.file == project.shown(name) and d.severity == "error" for d in project.diagnostics
+    )
+
+
+def _known(
+    project: Project,
+    tiers: Ladder,
+    levels: Ladder,
+    policies: PoliciesFile | None,
+    templates: TemplatesFile | None,
+) -> Known:
+    channels = {n: c.kind for n, c in policies.channels.items()} if policies else {}
+    template_kinds = {n: t.kind for n, t in templates.templates.items()} if templates else {}
+    return Known(
+        tiers=tiers.names,
+        levels=levels.names,
+        channels=channels if _readable(project, "policies.yaml") else None,
+        templates=template_kinds if _readable(project, "templates.yaml") else None,
+    )
 
 
 @cache
@@ -170,19 +185,31 @@ def _timezones() -> frozenset[str]:
 def _check_settings(project: Project, settings: Settings) -> None:
     file = "guanxi.yaml"
     if settings.timezone not in _timezones():
-        project.error(file, ("timezone",), "unknown-timezone",
-                      f"'{settings.timezone}' is not a known time zone",
-                      hint=did_you_mean(settings.timezone, _timezones()) or
-                      "use an IANA name such as 'Asia/Shanghai'")  # fmt: skip
+        project.error(
+            file,
+            ("timezone",),
+            "unknown-timezone",
+            f"'{settings.timezone}' is not a known time zone",
+            hint=did_you_mean(settings.timezone, _timezones())
+            or "use an IANA name such as 'Asia/Shanghai'",
+        )
     countries = holidays.list_supported_countries()
     if settings.calendar not in countries:
-        project.error(file, ("calendar",), "unknown-calendar",
-                      f"'{settings.calendar}' is not a known business calendar",
-                      hint=did_you_mean(settings.calendar.upper(), countries) or
-                      "use a country code such as 'CN' or 'HK'")  # fmt: skip
+        project.error(
+            file,
+            ("calendar",),
+            "unknown-calendar",
+            f"'{settings.calendar}' is not a known business calendar",
+            hint=did_you_mean(settings.calendar.upper(), countries)
+            or "use a country code such as 'CN' or 'HK'",
+        )
     if settings.calendar_overrides and not (project.root / settings.calendar_overrides).is_file():
-        project.error(file, ("calendar_overrides",), "missing-file",
-                      f"there is no file '{settings.calendar_overrides}'")  # fmt: skip
+        project.error(
+            file,
+            ("calendar_overrides",),
+            "missing-file",
+            f"there is no file '{settings.calendar_overrides}'",
+        )
     try:
         parse_schedule(settings.classify_every, None, settings.classify_at)
     except TimingError as error:
@@ -193,15 +220,28 @@ def _check_schema(project: Project, schema: Schema) -> None:
     file = "schema.yaml"
     for name in schema.fields:
         if name in COMPUTED_FIELDS:
-            project.error(file, ("fields", name), "invalid-value",
-                          f"'{name}' is computed by guanxi and cannot be a customer field")
+            project.error(
+                file,
+                ("fields", name),
+                "invalid-value",
+                f"'{name}' is computed by guanxi and cannot be a customer field",
+            )
         elif not FIELD_NAME.fullmatch(name):
-            project.error(file, ("fields", name), "invalid-value",
-                          f"field name '{name}' must use lower-case letters, digits and _",
-                          hint="名称请使用英文小写字母; put the Chinese name in 'label'")  # fmt: skip
+            project.error(
+                file,
+                ("fields", name),
+                "invalid-value",
+                f"field name '{name}' must use lower-case letters, digits and _",
+                hint="名称请使用英文小写字母; put the Chinese name in 'label'",
+            )
     if schema.key not in schema.fields:
-        project.error(file, ("key",), "unknown-field", f"the key field '{schema.key}' is not declared",
-                      hint=did_you_mean(schema.key, schema.fields))  # fmt: skip
+        project.error(
+            file,
+            ("key",),
+            "unknown-field",
+            f"the key field '{schema.key}' is not declared",
+            hint=did_you_mean(schema.key, schema.fields),
+        )
 
 
 def _measures(
@@ -211,13 +251,23 @@ def _measures(
     measures: list[CompiledMeasure] = []
     for index, measure in enumerate(tiers_file.measures):
         path = ("measures", index)
-        origin = Origin(project.shown("tiers.yaml"), project.sources["tiers.yaml"].position(path)[0])
+        origin = Origin(
+            project.shown("tiers.yaml"), project.sources["tiers.yaml"].position(path)[0]
+        )
         if measure.name in known:
-            project.error("tiers.yaml", (*path, "name"), "duplicate-name",
-                          f"'{measure.name}' is already a field or measure")  # fmt: skip
+            project.error(
+                "tiers.yaml",
+                (*path, "name"),
+                "duplicate-name",
+                f"'{measure.name}' is already a field or measure",
+            )
         if (measure.expr is None) == (measure.percentile_of is None):
-            project.error("tiers.yaml", path, "missing-key",
-                          f"measure '{measure.name}' needs either 'expr:' or 'percentile_of:'")
+            project.error(
+                "tiers.yaml",
+                path,
+                "missing-key",
+                f"measure '{measure.name}' needs either 'expr:' or 'percentile_of:'",
+            )
             continue
         expression = None
         if measure.expr is not None:
@@ -236,28 +286,22 @@ def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, st
         _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
 
 
-def _numeric(project: Project, path: tuple[str | int, ...], name: str | None,
-             fields: Mapping[str, str]) -> bool:  # fmt: skip
+def _numeric(
+    project: Project, path: tuple[str | int, ...], name: str | None, fields: Mapping[str, str]
+) -> bool:
     if name not in fields:
-        project.error("tiers.yaml", path, "unknown-field", f"no field or measure '{name}'",
-                      hint=did_you_mean(str(name), fields))  # fmt: skip
+        project.error(
+            "tiers.yaml",
+            path,
+            "unknown-field",
+            f"no field or measure '{name}'",
+            hint=did_you_mean(str(name), fields),
+        )
         return False
     if fields[name] not in ("integer", "number"):
         project.error("tiers.yaml", path, "type-mismatch", f"'{name}' is not a number")
         return False
     return True
-
-
-def _check_step_template_kinds(project: Project, steps: list, kinds: dict[str, str]) -> None:  # type: ignore[type-arg]
-    for step in steps:
-        kind = kinds.get(step.step.template)
-        if kind and kind != step.step.do:
-            where = ("playbooks", step.level)
-            project.add(Diagnostic(step.origin.file, step.origin.line,
-                                   project.sources["playbooks.yaml"].position(where)[1],
-                                   "invalid-value",
-                                   f"step '{step.id}' is a {step.step.do} but template "
-                                   f"'{step.step.template}' is a {kind}"))  # fmt: skip
 
 
 def today_in(ruleset: RuleSet, now: dt.datetime) -> dt.date:

@@ -7,9 +7,9 @@ in `checks.py`, so that every problem can point at its own line.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
@@ -64,6 +64,12 @@ class Rule(Model):
     when: str | None = None
     priority: int | None = None
     description: str | None = None
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _yes_no(cls, value: Any) -> Any:
+        """YAML reads `when: TRUE` as a boolean; in a rule it means the condition TRUE."""
+        return ("TRUE" if value else "FALSE") if isinstance(value, bool) else value
 
 
 class Measure(Model):
@@ -128,7 +134,9 @@ class Step(Model):
 
 
 class PlaybooksFile(Model):
-    playbooks: dict[str, tuple[Step, ...]] = Field(default_factory=dict)
+    """playbooks.yaml; each step is validated on its own so one bad step hides no others."""
+
+    playbooks: dict[str, tuple[dict[str, Any], ...]] = Field(default_factory=dict)
 
 
 class Channel(Model):

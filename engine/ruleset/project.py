@@ -19,6 +19,18 @@ from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml
 M = TypeVar("M", bound=BaseModel)
 
 
+@dataclass(frozen=True)
+class Known:
+    """Names defined across the project. None: that file could not be read, so references to
+    it are not checked (one broken file should not flood the report with follow-on errors)."""
+
+    tiers: tuple[str, ...]
+    levels: tuple[str, ...]
+    channels: Mapping[str, str] | None  # name -> kind (task or message)
+    templates: Mapping[str, str] | None  # name -> kind
+    steps: frozenset[str] | None = None
+
+
 @dataclass
 class Project:
     """A rule project being read; collects every problem instead of stopping at the first."""
@@ -89,7 +101,9 @@ class Project:
         extra.setdefault("length", length)
         self.add(source.diagnostic(source.position(path), code, message, **extra))
 
-    def warn(self, file: str, path: Sequence[PathKey], code: str, message: str, **extra: Any) -> None:
+    def warn(
+        self, file: str, path: Sequence[PathKey], code: str, message: str, **extra: Any
+    ) -> None:
         self.error(file, path, code, message, severity="warning", **extra)
 
     def condition(
@@ -97,13 +111,15 @@ class Project:
     ) -> Condition | None:
         """Parse the expression at `path`; on failure add a diagnostic at the exact column."""
         source = self.sources[file]
-        text = str(source.value(path))
+        raw = source.value(path)
+        text = ("TRUE" if raw else "FALSE") if isinstance(raw, bool) else str(raw)
         try:
             return (parse_value if numeric else parse_condition)(text, fields)
         except ConditionError as error:
             line, col = source.expression_position(path, error.offset)
             self.add(
-                source.diagnostic((line, col), error.code, error.message,
-                                  length=error.length, hint=error.hint)
-            )  # fmt: skip
+                source.diagnostic(
+                    (line, col), error.code, error.message, length=error.length, hint=error.hint
+                )
+            )
             return None

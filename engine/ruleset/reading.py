@@ -16,24 +16,33 @@ from guanxi.engine.ruleset.source import Source
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate_model(source: Source, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+def validate_model(
+    source: Source, model: type[M], at: tuple[str | int, ...] = ()
+) -> tuple[M | None, list[Diagnostic]]:
+    """Validate the part of the file at path `at` (the whole file by default) as `model`."""
     try:
-        return model.model_validate(source.data), []
+        return model.model_validate(source.value(at)), []
     except ValidationError as error:
-        return None, [_located(source, model, e) for e in error.errors()]
+        return None, [_located(source, model, e, at) for e in error.errors()]
 
 
-def _located(source: Source, model: type[BaseModel], error: Any) -> Diagnostic:
-    loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+def _located(
+    source: Source, model: type[BaseModel], error: Any, at: tuple[str | int, ...]
+) -> Diagnostic:
+    inner = tuple(p for p in error["loc"] if isinstance(p, str | int))
+    loc = (*at, *inner)
     kind, given = error["type"], error.get("input")
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = _allowed_keys(model, loc[:-1])
+        allowed = _allowed_keys(model, inner[:-1])
         return source.diagnostic(
-            source.position(loc, key=True), "unknown-key", f"unknown key '{key}'",
-            length=len(key), hint=did_you_mean(key, allowed),
+            source.position(loc, key=True),
+            "unknown-key",
+            f"unknown key '{key}'",
+            length=len(key),
+            hint=did_you_mean(key, allowed),
             expected=", ".join(allowed) if allowed else None,
-        )  # fmt: skip
+        )
     if kind == "missing":
         where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
         return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")
@@ -42,10 +51,15 @@ def _located(source: Source, model: type[BaseModel], error: Any) -> Diagnostic:
     if kind in ("literal_error", "enum"):
         expected = str(error.get("ctx", {}).get("expected", ""))
         message = f"'{given}' is not allowed{where}"
-        return source.diagnostic(at, "invalid-value", message, length=len(str(given)),
-                                 expected=expected)  # fmt: skip
-    return source.diagnostic(at, "wrong-type", f"{_plain(error['msg'])}{where}",
-                             length=len(str(given)) if given is not None else 1)  # fmt: skip
+        return source.diagnostic(
+            at, "invalid-value", message, length=len(str(given)), expected=expected
+        )
+    return source.diagnostic(
+        at,
+        "wrong-type",
+        f"{_plain(error['msg'])}{where}",
+        length=len(str(given)) if given is not None else 1,
+    )
 
 
 def _dotted(loc: Sequence[str | int]) -> str:

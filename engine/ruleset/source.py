@@ -85,12 +85,14 @@ class Source:
         return self._search(str(value), offset, line)
 
     def _search(self, value: str, offset: int, line: int) -> tuple[int, int]:
-        before = value[:offset].split("\n")
-        wanted = value[offset:].split("\n")[0] or value.strip().split("\n")[-1]
-        for number in range(line + len(before) - 1, min(len(self.lines), line + 40) + 1):
-            index = (self.line(number) or "").find(wanted)
-            if wanted and index >= 0:
-                return number, index + 1
+        """Find the text at `offset` in the lines of a block or folded value."""
+        wanted = value[offset:].split("\n")[0].strip()
+        for size in (len(wanted), 12, 4):
+            probe = wanted[:size]
+            for number in range(line, min(len(self.lines), line + 40) + 1):
+                index = (self.line(number) or "").find(probe) if probe else -1
+                if index >= 0:
+                    return number, index + 1
         return line, 1
 
 
@@ -171,22 +173,34 @@ def _yaml_diagnostic(source: Source, error: MarkedYAMLError) -> Diagnostic:
     mark = error.problem_mark or error.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = str(error.problem or error)
-    if "\t" in problem:
+    if "'\\t'" in problem:
         return source.diagnostic(
-            (line, col), "yaml-tab", "a tab is used for indentation",
+            (line, col),
+            "yaml-tab",
+            "a tab is used for indentation",
             hint="YAML allows only spaces for indentation; replace the tab with spaces",
-        )  # fmt: skip
+        )
     if "duplicate key" in problem:
         key = problem.split('"')[1] if '"' in problem else "?"
-        first = error.context_mark
-        where = f" (first given on line {first.line + 1})" if first else ""
-        hint = "remove one of them or rename it"
         return source.diagnostic(
-            (line, col), "duplicate-key", f"the key '{key}' is given twice{where}",
-            length=len(key), hint=hint,
-        )  # fmt: skip
+            (line, col),
+            "duplicate-key",
+            f"the key '{key}' is given twice in this block",
+            length=len(key),
+            hint="remove one of them or rename it",
+        )
+    if "stream end" in problem and error.context_mark is not None:
+        opened = error.context_mark
+        return source.diagnostic(
+            (opened.line + 1, opened.column + 1),
+            "yaml-syntax",
+            f"this is never closed ({error.context} reached the end of the file)",
+            hint="a '[', '{' or quote opened here needs its closing partner",
+        )
     context = f" {error.context}" if error.context else ""
     return source.diagnostic(
-        (line, col), "yaml-syntax", f"{problem}{context}",
+        (line, col),
+        "yaml-syntax",
+        f"{problem}{context}",
         hint="check the indentation, colons and quotes on this line and the one before",
-    )  # fmt: skip
+    )

@@ -17,11 +17,11 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.ruleset.models import Rule
 
+CELL_HINT = "a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value"
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
 _OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
 _RANGE = re.compile(r"^\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]$")
@@ -68,7 +68,9 @@ def read_table(path: str, text: str, fields: Mapping[str, str]) -> DecisionTable
     return table
 
 
-def _header_ok(table: DecisionTable, header: list[str], raw: str, fields: Mapping[str, str]) -> bool:
+def _header_ok(
+    table: DecisionTable, header: list[str], raw: str, fields: Mapping[str, str]
+) -> bool:
     starts = cell_starts(raw)
     ok = True
     for index, name in enumerate(header):
@@ -76,10 +78,16 @@ def _header_ok(table: DecisionTable, header: list[str], raw: str, fields: Mappin
             continue
         hint = did_you_mean(name, [*OUTPUT_COLUMNS, *fields])
         table.diagnostics.append(
-            Diagnostic(table.path, 1, starts[index] + 1, "unknown-field",
-                       f"column '{name}' is neither an output column nor a customer field",
-                       hint=hint, length=len(name))
-        )  # fmt: skip
+            Diagnostic(
+                table.path,
+                1,
+                starts[index] + 1,
+                "unknown-field",
+                f"column '{name}' is neither an output column nor a customer field",
+                hint=hint,
+                length=len(name),
+            )
+        )
         ok = False
     for required in ("name", "label"):
         if required not in header:
@@ -102,8 +110,9 @@ def _read_row(
         col = starts[len(header)] + 1 if len(starts) > len(header) else 1
         message = f"this row has {len(cells)} cells but the header has {len(header)} columns"
         hint = "a comma inside a cell needs the cell in double quotes"
-        table.diagnostics.append(Diagnostic(table.path, number, col, "decision-table", message,
-                                            hint=hint))  # fmt: skip
+        table.diagnostics.append(
+            Diagnostic(table.path, number, col, "decision-table", message, hint=hint)
+        )
         return
     values = dict(zip(header, [c.strip() for c in cells], strict=False))
     tests: list[str] = []
@@ -118,7 +127,15 @@ def _read_row(
         except ValueError as error:
             col = table.cell_positions[(number, column)]
             table.diagnostics.append(
-                Diagnostic(table.path, number, col, "decision-table", str(error), length=len(cell))
+                Diagnostic(
+                    table.path,
+                    number,
+                    col,
+                    "decision-table",
+                    f"column '{column}': {error}",
+                    length=len(cell),
+                    hint=CELL_HINT,
+                )
             )
             continue
         tests.append(test)
@@ -160,7 +177,7 @@ def cell_test(column: str, cell: str, field_type: str) -> tuple[str, Constraint]
     if cell.lower() == "null":
         return f"{name} IS NULL", frozenset({"<null>"})
     if (match := _RANGE.match(cell)) is not None:
-        low, high = (_number(match.group(i), cell) for i in (1, 2))
+        low, high = (_number(match.group(i)) for i in (1, 2))
         return f"{name} BETWEEN {low} AND {high}", (float(low), True, float(high), True)
     if (match := _OPERATOR.match(cell)) is not None:
         return _comparison(name, match.group(1), match.group(2).strip(), field_type)
@@ -205,7 +222,7 @@ def _split_options(cell: str) -> list[str]:
 
 def _literal(value: str, field_type: str) -> str:
     if field_type in ("integer", "number"):
-        return _number(value, value)
+        return _number(value)
     if field_type == "boolean":
         lowered = value.lower()
         if lowered in _TRUE or lowered in _FALSE:
@@ -217,10 +234,10 @@ def _literal(value: str, field_type: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _number(value: str, cell: str) -> str:
+def _number(value: str) -> str:
     cleaned = value.replace(",", "").replace("_", "")
     if not re.fullmatch(r"-?\d+(\.\d+)?", cleaned):
-        raise ValueError(f"'{value}' in '{cell}' is not a number")
+        raise ValueError(f"'{value}' is not a number")
     return cleaned
 
 
@@ -254,7 +271,3 @@ def _intervals_meet(x: Interval, y: Interval) -> bool:
     low, low_in = max((x[0], x[1]), (y[0], y[1]), key=lambda p: (p[0], not p[1]))
     high, high_in = min((x[2], x[3]), (y[2], y[3]), key=lambda p: (p[0], p[1]))
     return low < high or (low == high and low_in and high_in)
-
-
-def as_jsonable(constraint: Constraint) -> Any:
-    return sorted(constraint) if isinstance(constraint, frozenset) else constraint
