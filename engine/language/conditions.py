@@ -17,7 +17,7 @@ from typing import Any, Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Tokenizer, TokenType
+from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
@@ -126,7 +126,7 @@ def _syntax_tree(source: str) -> exp.Expression:
         tree = sqlglot.parse_one(source)
     except ParseError as error:
         raise _syntax_error(source, error) from None
-    if tree is None:
+    if not isinstance(tree, exp.Expression):
         raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
     return tree
 
@@ -210,7 +210,8 @@ class _Checker:
 
     def check(self, tree: exp.Expression) -> None:
         for node in tree.walk():
-            self.check_node(node)
+            if isinstance(node, exp.Expression):
+                self.check_node(node)
 
     def check_node(self, node: exp.Expression) -> None:
         if isinstance(node, exp.Column):

@@ -41,6 +41,7 @@ from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
     CompiledMeasure,
+    CompiledStep,
     Ladder,
     Origin,
     RuleSet,
@@ -93,7 +94,7 @@ def _build(project: Project) -> RuleSet | None:
     if schema is None or tiers_file is None or levels_file is None:
         return None
     _check_schema(project, schema)
-    fields = {name: spec.type for name, spec in schema.fields.items()}
+    fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     measures = _measures(project, tiers_file, fields)
     fields.update({m.name: "number" for m in measures})
     _check_gold(project, tiers_file, fields)
@@ -111,7 +112,8 @@ def _build(project: Project) -> RuleSet | None:
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
     known = _known(project, tiers, levels, policies, templates)
-    steps, step_ids = [], frozenset[str]()
+    steps: list[CompiledStep] = []
+    step_ids = frozenset[str]()
     if playbooks is not None:
         steps, step_ids = check_steps(project, playbooks, known, schema, all_fields)
     if policies:
@@ -289,7 +291,7 @@ def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, st
 def _numeric(
     project: Project, path: tuple[str | int, ...], name: str | None, fields: Mapping[str, str]
 ) -> bool:
-    if name not in fields:
+    if name is None or name not in fields:
         project.error(
             "tiers.yaml",
             path,

@@ -47,17 +47,17 @@ def _located(
         where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
         return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")
     at = source.position(loc)
-    where = f" in '{_dotted(loc)}'" if loc else ""
+    place = f" in '{_dotted(loc)}'" if loc else ""
     if kind in ("literal_error", "enum"):
         expected = str(error.get("ctx", {}).get("expected", ""))
-        message = f"'{given}' is not allowed{where}"
+        message = f"'{given}' is not allowed{place}"
         return source.diagnostic(
             at, "invalid-value", message, length=len(str(given)), expected=expected
         )
     return source.diagnostic(
         at,
         "wrong-type",
-        f"{_plain(error['msg'])}{where}",
+        f"{_plain(error['msg'])}{place}",
         length=len(str(given)) if given is not None else 1,
     )
 

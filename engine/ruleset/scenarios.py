@@ -58,6 +58,7 @@ class _ScenarioChecker:
             value = getattr(expect, key)
             if value and value not in names:
                 self.error(("expect", key), code, f"no {key} '{value}'", did_you_mean(value, names))
+        wanted: list[tuple[tuple[str | int, ...], str]]
         wanted = [(("followups", i, "step"), f.step) for i, f in enumerate(expect.followups)]
         wanted += [(("no_followups", i), s) for i, s in enumerate(expect.no_followups)]
         for path, step in wanted:

@@ -1,0 +1,175 @@
+"""Loading rule projects: the default project, hashing, decision tables, timing, the commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from guanxi.cli.main import cli
+from guanxi.engine.diagnostics import CODES
+from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.ruleset.tables import overlaps, read_table
+from guanxi.engine.timing import Duration, TimingError, parse_duration, parse_schedule
+
+ROOT = Path(__file__).parent.parent
+RULES = ROOT / "rules"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
+    return copy
+
+
+def test_default_project_expresses_the_domain() -> None:
+    ruleset = load_ruleset(RULES)
+    assert ruleset.tiers.names == ("dormant", "high_value_added", "valuable", "low_value")
+    assert ruleset.levels.names == ("partner", "proactive", "responsible", "passive", "basic")
+    assert ruleset.strategies is not None
+    assert ruleset.strategies.names == ("gold_package", "growth", "general", "unprofitable")
+    assert ruleset.gold is not None and ruleset.gold.top_percent == 5
+    steps = {s.id: s for s in ruleset.steps}
+    assert not [s for s in ruleset.steps if s.level == "basic"]
+    assert steps["responsible_post_sale_call"].after == Duration(3, "business_days")
+    assert steps["partner_quarterly_review"].schedule is not None
+    assert steps["partner_quarterly_review"].schedule.cron == "0 10 10 1,4,7,10 *"
+    assert all(r.label and r.label_en for r in ruleset.levels.rules)
+
+
+def test_the_ruleset_is_immutable(project: Path) -> None:
+    ruleset = load_ruleset(project)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ruleset.hash = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ruleset.templates["x"] = ruleset.templates["product_news"]  # type: ignore[index]
+
+
+def test_hash_follows_the_content_and_nothing_else(tmp_path: Path, project: Path) -> None:
+    first = load_ruleset(project).hash
+    moved = shutil.copytree(project, tmp_path / "elsewhere")
+    assert load_ruleset(moved).hash == first
+    tiers = project / "tiers.yaml"
+    tiers.write_text(tiers.read_text(encoding="utf-8").replace("top_percent: 5", "top_percent: 4"))
+    assert load_ruleset(project).hash != first
+
+
+def test_load_ruleset_raises_with_all_diagnostics(project: Path) -> None:
+    (project / "levels.yaml").write_text("levels:\n  - name: x\n", encoding="utf-8")
+    with pytest.raises(RuleSetInvalid) as caught:
+        load_ruleset(project)
+    assert [d.code for d in caught.value.diagnostics] == ["missing-key"]
+
+
+def test_missing_required_files_are_each_reported(tmp_path: Path) -> None:
+    result = validate_project(tmp_path)
+    missing = sorted(d.file for d in result.diagnostics if d.code == "missing-file")
+    assert [Path(m).name for m in missing] == ["guanxi.yaml", "levels.yaml", "schema.yaml",
+                                                "tiers.yaml"]  # fmt: skip
+
+
+FIELDS = {"balance": "number", "tier": "string", "vip": "boolean"}
+
+
+def test_decision_table_cells_become_conditions() -> None:
+    text = "name,label,tier,balance,vip\na,A,\"valuable, low\",[1..10],yes\nb,B,not dormant,>= 5,\n"
+    table = read_table("t.csv", text, FIELDS)
+    assert table.diagnostics == []
+    assert [r.rule.when for r in table.rows] == [
+        "tier IN ('valuable', 'low') AND balance BETWEEN 1 AND 10 AND vip = TRUE",
+        "tier <> 'dormant' AND balance >= 5",
+    ]
+
+
+def test_unique_table_overlap_is_found_by_intervals_and_sets() -> None:
+    text = "name,label,tier,balance\na,A,x,< 10\nb,B,x,>= 10\nc,C,\"x, y\",[5..20]\nd,D,z,\n"
+    rows = read_table("t.csv", text, FIELDS).rows
+    assert not overlaps(rows[0].constraints, rows[1].constraints)  # < 10 and >= 10
+    assert overlaps(rows[0].constraints, rows[2].constraints)
+    assert overlaps(rows[1].constraints, rows[2].constraints)
+    assert not overlaps(rows[2].constraints, rows[3].constraints)  # x, y against z
+
+
+def test_priority_hit_policy_orders_rules_by_priority(project: Path) -> None:
+    (project / "strategies.yaml").write_text(
+        "hit_policy: priority\ndecision_table: strategies.csv\n", encoding="utf-8"
+    )
+    (project / "strategies.csv").write_text(
+        "name,label,tier,priority\nlow,低,low_value,10\ntop,高,valuable,90\nrest,其他,,0\n",
+        encoding="utf-8",
+    )
+    ruleset = load_ruleset(project)
+    assert ruleset.strategies is not None
+    assert ruleset.strategies.names == ("top", "low", "rest")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3 business days", Duration(3, "business_days")),
+        ("1 business day", Duration(1, "business_days")),
+        ("2 hours", Duration(2, "hours")),
+        (" 10  Days ", Duration(10, "days")),
+    ],
+)
+def test_durations(text: str, expected: Duration) -> None:
+    assert parse_duration(text) == expected
+
+
+def test_a_misspelt_unit_gets_a_suggestion() -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_duration("3 busness days")
+    assert caught.value.hint == "did you mean 'business days'?"
+
+
+@pytest.mark.parametrize(
+    ("every", "day", "at", "cron"),
+    [
+        ("month", 5, "10:00", "0 10 5 * *"),
+        ("week", "friday", "16:30", "30 16 * * fri"),
+        ("quarter", None, None, "0 9 1 1,4,7,10 *"),
+        ("0 9 * * mon-fri", None, None, "0 9 * * mon-fri"),
+    ],
+)
+def test_schedules(every: str, day: int | str | None, at: str | None, cron: str) -> None:
+    assert parse_schedule(every, day, at).cron == cron
+
+
+@pytest.mark.parametrize("every", ["fortnight", "61 * * * *", "* * *"])
+def test_bad_schedules_are_refused(every: str) -> None:
+    with pytest.raises(TimingError):
+        parse_schedule(every)
+
+
+def test_init_creates_a_project_that_validates(tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = tmp_path / "demo-project"
+    created = runner.invoke(cli, ["init", str(target)])
+    assert created.exit_code == 0, created.output
+    assert (target / "tests" / "tiers_and_levels.yaml").is_file()
+    assert not list(target.rglob("*.py"))
+    assert runner.invoke(cli, ["validate", str(target)]).exit_code == 0
+    again = runner.invoke(cli, ["init", str(target)])
+    assert again.exit_code == 1
+    assert "already exists and is not empty" in again.stderr
+
+
+def test_demo_prints_the_summary_of_the_default_rules() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"levels": [\n    "partner"' in result.stdout
+    assert re.search(r'"hash": "[0-9a-f]{16}"', result.stdout)
+
+
+def test_every_diagnostic_code_is_documented() -> None:
+    golden = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.expected"))
+    shown = set(re.findall(r"(?:error|warning)\[([a-z0-9-]+)\]", golden))
+    assert shown <= set(CODES), shown - set(CODES)
+    reference = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
+    assert all(f"`{code}`" in reference for code in CODES)
