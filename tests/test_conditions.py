@@ -63,8 +63,14 @@ def test_allowed_constructs_parse_and_record_their_fields() -> None:
         "AND DAYS_SINCE(opened_on) >= 0"
     )
     condition = parse_condition(text, FIELDS)
-    assert condition.fields == {"kind", "consent_sms", "balance", "name", "opened_on",
-                                "products_held"}  # fmt: skip
+    assert condition.fields == {
+        "kind",
+        "consent_sms",
+        "balance",
+        "name",
+        "opened_on",
+        "products_held",
+    }
 
 
 def test_a_value_expression_must_give_a_number() -> None:

@@ -70,15 +70,19 @@ def test_load_ruleset_raises_with_all_diagnostics(project: Path) -> None:
 def test_missing_required_files_are_each_reported(tmp_path: Path) -> None:
     result = validate_project(tmp_path)
     missing = sorted(d.file for d in result.diagnostics if d.code == "missing-file")
-    assert [Path(m).name for m in missing] == ["guanxi.yaml", "levels.yaml", "schema.yaml",
-                                                "tiers.yaml"]  # fmt: skip
+    assert [Path(m).name for m in missing] == [
+        "guanxi.yaml",
+        "levels.yaml",
+        "schema.yaml",
+        "tiers.yaml",
+    ]
 
 
 FIELDS = {"balance": "number", "tier": "string", "vip": "boolean"}
 
 
 def test_decision_table_cells_become_conditions() -> None:
-    text = "name,label,tier,balance,vip\na,A,\"valuable, low\",[1..10],yes\nb,B,not dormant,>= 5,\n"
+    text = 'name,label,tier,balance,vip\na,A,"valuable, low",[1..10],yes\nb,B,not dormant,>= 5,\n'
     table = read_table("t.csv", text, FIELDS)
     assert table.diagnostics == []
     assert [r.rule.when for r in table.rows] == [
@@ -88,7 +92,7 @@ def test_decision_table_cells_become_conditions() -> None:
 
 
 def test_unique_table_overlap_is_found_by_intervals_and_sets() -> None:
-    text = "name,label,tier,balance\na,A,x,< 10\nb,B,x,>= 10\nc,C,\"x, y\",[5..20]\nd,D,z,\n"
+    text = 'name,label,tier,balance\na,A,x,< 10\nb,B,x,>= 10\nc,C,"x, y",[5..20]\nd,D,z,\n'
     rows = read_table("t.csv", text, FIELDS).rows
     assert not overlaps(rows[0].constraints, rows[1].constraints)  # < 10 and >= 10
     assert overlaps(rows[0].constraints, rows[2].constraints)

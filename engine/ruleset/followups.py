@@ -115,7 +115,8 @@ def _check_trigger(
 ) -> None:
     triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
     if len(triggers) != 1:
-        message = f"step '{step.id}' has {len(triggers)} triggers ({', '.join(triggers) or 'none'})"
+        listed = f"{len(triggers)} triggers ({', '.join(triggers)})" if triggers else "no trigger"
+        message = f"step '{step.id}' has {listed}"
         project.error(
             PLAYBOOKS,
             (*path, "id"),

@@ -13,7 +13,6 @@ from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
 
-
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
 
 
