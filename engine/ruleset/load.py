@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 import holidays
 
+from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset.followups import (
@@ -89,8 +90,10 @@ def _build(project: Project) -> RuleSet | None:
     policies = project.read_model("policies.yaml", PoliciesFile, required=False)
     templates = project.read_model("templates.yaml", TemplatesFile, required=False)
     scenario_files = _read_scenarios(project)
+    calendar = None
     if settings:
         _check_settings(project, settings)
+        calendar = _calendar(project, settings)
     if schema is None or tiers_file is None or levels_file is None:
         return None
     _check_schema(project, schema)
@@ -124,7 +127,7 @@ def _build(project: Project) -> RuleSet | None:
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
     check_scenarios(project, scenario_files, schema, known)
-    if project.failed or settings is None:
+    if project.failed or settings is None or calendar is None:
         return None
     return RuleSet(
         root=project.root.resolve(),
@@ -140,6 +143,7 @@ def _build(project: Project) -> RuleSet | None:
         policies=policies,
         templates=MappingProxyType(dict(template_map)),
         scenarios=tuple(ScenarioFile(project.shown(n), f.scenarios) for n, f in scenario_files),
+        calendar=calendar,
     )
 
 
@@ -205,17 +209,30 @@ def _check_settings(project: Project, settings: Settings) -> None:
             hint=did_you_mean(settings.calendar.upper(), countries)
             or "use a country code such as 'CN' or 'HK'",
         )
-    if settings.calendar_overrides and not (project.root / settings.calendar_overrides).is_file():
-        project.error(
-            file,
-            ("calendar_overrides",),
-            "missing-file",
-            f"there is no file '{settings.calendar_overrides}'",
-        )
     try:
         parse_schedule(settings.classify_every, None, settings.classify_at)
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
+
+
+def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:
+    """The business calendar, with the bank's overrides file when one is named."""
+    if project.failed:
+        return None
+    name = settings.calendar_overrides
+    if name is None:
+        return BusinessCalendar(settings.calendar, settings.timezone)
+    text = project.read_text(name)
+    if text is None:
+        if not (project.root / name).is_file():
+            project.error(
+                "guanxi.yaml", ("calendar_overrides",), "missing-file", f"there is no file '{name}'"
+            )
+        return None
+    overrides, problems = read_overrides(text)
+    for line, message in problems:
+        project.add(Diagnostic(project.shown(name), line, 1, "invalid-value", message))
+    return BusinessCalendar(settings.calendar, settings.timezone, overrides)
 
 
 def _check_schema(project: Project, schema: Schema) -> None:

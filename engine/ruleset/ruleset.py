@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from guanxi.engine.calendar import BusinessCalendar
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset.models import (
     Gold,
@@ -115,6 +116,7 @@ class RuleSet:
     policies: PoliciesFile | None
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     scenarios: tuple[ScenarioFile, ...] = ()
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
 
     def field_types(self) -> dict[str, str]:
         """Every name a condition may use: schema fields, measures and computed fields."""

@@ -1,0 +1,127 @@
+"""Business days: a country's public holidays and make-up working days, plus the bank's own.
+
+China moves weekend days around its holidays (调休): a Saturday can be a working day and a
+Monday a day off. `holidays` knows these; the bank adds what it decides itself (a branch
+closure, a late announcement) in an overrides file:
+
+    date,status,name
+    2027-02-03,holiday,分行年终盘点
+    2027-02-20,working,调休上班
+
+Everything here is pure: instants in, instants out; nothing reads the clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from guanxi.engine.timing import Duration
+
+WORKING = {"working", "work", "上班", "工作日"}
+HOLIDAY = {"holiday", "off", "休息", "假日", "节假日"}
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """Which days are business days, and how to count in them, in one time zone."""
+
+    country: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    overrides: Mapping[dt.date, bool] = field(default_factory=dict)  # True: a working day
+    _public: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_public", holidays.country_holidays(self.country))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def is_business_day(self, day: dt.date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        return bool(self._public.is_working_day(day))
+
+    def next_business_day(self, day: dt.date) -> dt.date:
+        """The first business day strictly after `day`."""
+        day += dt.timedelta(days=1)
+        while not self.is_business_day(day):
+            day += dt.timedelta(days=1)
+        return day
+
+    def add_business_days(self, day: dt.date, count: int) -> dt.date:
+        """`count` business days after `day`; with 0, `day` itself or the next business day."""
+        if count == 0:
+            return day if self.is_business_day(day) else self.next_business_day(day)
+        for _ in range(count):
+            day = self.next_business_day(day)
+        return day
+
+    def due(
+        self, start: dt.datetime, after: Duration | None = None, at: dt.time | None = None
+    ) -> dt.datetime:
+        """When a step triggered at `start` is due, in UTC.
+
+        Business days and days keep the local time of `start` unless `at` gives one; hours and
+        minutes are exact. Without `after`, `at` means the next such time from `start`.
+        """
+        local = start.astimezone(self.zone)
+        if after is None:
+            return self._next_time(local, at) if at else start.astimezone(dt.UTC)
+        if after.unit in ("hours", "minutes"):
+            return (start + dt.timedelta(**{after.unit: after.amount})).astimezone(dt.UTC)
+        if after.unit == "business_days":
+            day = self.add_business_days(local.date(), after.amount)
+        else:
+            days = after.amount * (7 if after.unit == "weeks" else 1)
+            day = local.date() + dt.timedelta(days=days)
+        return self._at(day, at or local.time().replace(tzinfo=None))
+
+    def _next_time(self, local: dt.datetime, at: dt.time) -> dt.datetime:
+        candidate = self._at(local.date(), at)
+        if candidate < local:
+            candidate = self._at(local.date() + dt.timedelta(days=1), at)
+        return candidate
+
+    def _at(self, day: dt.date, time: dt.time) -> dt.datetime:
+        return dt.datetime.combine(day, time, tzinfo=self.zone).astimezone(dt.UTC)
+
+
+def read_overrides(text: str) -> tuple[dict[dt.date, bool], list[tuple[int, str]]]:
+    """The overrides in a CSV text, and the problems found as (line number, message)."""
+    overrides: dict[dt.date, bool] = {}
+    problems: list[tuple[int, str]] = []
+    rows = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(rows, [])]
+    if header[:2] != ["date", "status"]:
+        return overrides, [(1, "the first line must be the header 'date,status,name'")]
+    for number, row in enumerate(rows, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            day, working = _override(row)
+        except ValueError as error:
+            problems.append((number, str(error)))
+            continue
+        overrides[day] = working
+    return overrides, problems
+
+
+def _override(row: list[str]) -> tuple[dt.date, bool]:
+    text, status = [*row, "", ""][:2]
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date (write 2027-02-03)") from None
+    word = status.strip().lower()
+    if word not in WORKING | HOLIDAY:
+        raise ValueError(f"'{status}' is neither 'working' nor 'holiday'")
+    return day, word in WORKING

@@ -1,0 +1,92 @@
+"""Business days in China, with make-up working days and the bank's own overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from guanxi.engine.calendar import BusinessCalendar, read_overrides
+from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.timing import Duration
+
+RULES = Path(__file__).parent.parent / "rules"
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CN = BusinessCalendar("CN", "Asia/Shanghai")
+
+
+def local(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (dt.date(2026, 10, 1), False),  # National Day
+        (dt.date(2026, 10, 7), False),  # a weekday given off (调休)
+        (dt.date(2026, 10, 10), True),  # the Saturday worked in exchange
+        (dt.date(2026, 10, 11), False),  # an ordinary Sunday
+        (dt.date(2026, 10, 12), True),
+    ],
+)
+def test_public_holidays_and_make_up_days(day: dt.date, expected: bool) -> None:
+    assert CN.is_business_day(day) is expected
+
+
+def test_three_business_days_skip_the_national_day_holidays() -> None:
+    sold = local(2026, 9, 29, 15, 0)  # Tuesday afternoon before the holidays
+    due = CN.due(sold, Duration(3, "business_days"), dt.time(10, 0))
+    # 30 Sep is a business day; 1-7 Oct are off; 8 Oct and 9 Oct follow.
+    assert due == local(2026, 10, 9, 10, 0).astimezone(dt.UTC)
+
+
+def test_calendar_days_hours_and_next_time() -> None:
+    start = local(2026, 11, 27, 22, 30)
+    assert CN.due(start, Duration(2, "hours")) == local(2026, 11, 28, 0, 30).astimezone(dt.UTC)
+    assert CN.due(start, Duration(1, "weeks")) == local(2026, 12, 4, 22, 30).astimezone(dt.UTC)
+    assert CN.due(start, None, dt.time(10, 0)) == local(2026, 11, 28, 10, 0).astimezone(dt.UTC)
+    assert CN.due(start) == start.astimezone(dt.UTC)
+
+
+def test_zero_business_days_means_today_if_it_is_one() -> None:
+    assert CN.add_business_days(dt.date(2026, 11, 27), 0) == dt.date(2026, 11, 27)
+    assert CN.add_business_days(dt.date(2026, 11, 28), 0) == dt.date(2026, 11, 30)
+
+
+def test_the_banks_overrides_win() -> None:
+    overrides, problems = read_overrides(
+        "date,status,name\n2026-11-30,holiday,盘点\n2026-11-29,上班,调休\n\n2026-13-01,holiday,\n"
+        "2026-12-01,maybe,\n"
+    )
+    assert problems == [
+        (5, "'2026-13-01' is not a date (write 2027-02-03)"),
+        (6, "'maybe' is neither 'working' nor 'holiday'"),
+    ]
+    calendar = BusinessCalendar("CN", "Asia/Shanghai", overrides)
+    assert calendar.next_business_day(dt.date(2026, 11, 28)) == dt.date(2026, 11, 29)
+    assert calendar.next_business_day(dt.date(2026, 11, 29)) == dt.date(2026, 12, 1)
+
+
+def test_a_file_without_the_header_is_refused() -> None:
+    assert read_overrides("2026-11-30,holiday\n")[1] == [
+        (1, "the first line must be the header 'date,status,name'")
+    ]
+
+
+def test_a_project_names_its_overrides_file(tmp_path: Path) -> None:
+    project = tmp_path / "rules"
+    shutil.copytree(RULES, project)
+    settings = project / "guanxi.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + "calendar_overrides: days.csv\n")
+    missing = validate_project(project)
+    assert [(d.code, d.line) for d in missing.diagnostics] == [("missing-file", 8)]
+    (project / "days.csv").write_text("date,status\n2026-11-30,holiday\n2026-12-01,??\n")
+    invalid = validate_project(project)
+    assert [(d.file.endswith("days.csv"), d.line) for d in invalid.diagnostics] == [(True, 3)]
+    (project / "days.csv").write_text("date,status\n2026-11-30,holiday\n")
+    ruleset = load_ruleset(project)
+    assert ruleset.calendar.next_business_day(dt.date(2026, 11, 27)) == dt.date(2026, 12, 1)
