@@ -7,17 +7,10 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.output import (
-    console,
-    print_diagnostics,
-    print_diagnostics_json,
-    print_json,
-    table,
-)
+from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
-from guanxi.engine.ruleset import RuleSet, validate_project
-
-RULES_DIR = click.Path(file_okay=False, path_type=Path)
+from guanxi.engine.ruleset import RuleSet
 
 
 @click.group()
@@ -31,7 +24,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
 def validate(folder: Path, as_json: bool) -> None:
     """Check a rule project and report every problem with its file, line and column."""
-    ruleset = _validated(folder, as_json)
+    ruleset = validated(folder, as_json)
     if as_json:
         return
     click.echo(f"{folder}: valid (rule-set hash {ruleset.hash})", err=True)
@@ -65,27 +58,11 @@ def init(folder: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(folder: Path | None, as_json: bool) -> None:
     """Validate the default rule project and show what it contains."""
-    ruleset = _validated(folder or default_rules_path(), as_json=False)
+    ruleset = validated(folder or default_rules_path(), as_json=False)
     if as_json:
         print_json(ruleset.summary())
         return
     _print_summary(ruleset)
-
-
-def _validated(folder: Path, as_json: bool) -> RuleSet:
-    if not folder.is_dir():
-        raise click.UsageError(f"'{folder}' is not a folder with a rule project")
-    result = validate_project(folder)
-    if as_json:
-        print_diagnostics_json(result.diagnostics)
-    else:
-        print_diagnostics(result.diagnostics, result.lines)
-    if result.ruleset is None:
-        errors = sum(1 for d in result.diagnostics if d.severity == "error")
-        if not as_json:
-            click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
-        raise SystemExit(1)
-    return result.ruleset
 
 
 def _print_summary(ruleset: RuleSet) -> None:
@@ -134,6 +111,10 @@ def _trigger(step: object) -> str:
 def _register_commands() -> None:
     """Command groups that live in their own modules (one module per area of the CLI)."""
     # Each area adds one line here: from guanxi.cli.<module> import <command>; cli.add_command(…)
+    from guanxi.cli.data import demo_data, load
+
+    cli.add_command(load)
+    cli.add_command(demo_data)
 
 
 _register_commands()

@@ -3,7 +3,7 @@
 Table layout shared by every store (column names are the same in SQLite and PostgreSQL):
 
     customers            one row per customer; a column per schema field, plus
-                         _row_hash (what was loaded) and _loaded_at
+                         _loaded_at (when a load last changed the row)
     events               id, type, customer_id, at (UTC ISO), payload (JSON), loaded_at
     quarantine           rows that could not be loaded: kind, source, row_number, field,
                          value, reason, at

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class SQLiteStore(Store):
     def prepare(self, schema: Schema) -> None:
         self.key = schema.key
         columns: dict[str, Any] = {n: SQL_TYPES[f.type] for n, f in schema.fields.items()}
-        columns.update({"_row_hash": str, "_loaded_at": str})
+        columns["_loaded_at"] = str
         table = self.db.table("customers")
         if not table.exists():
             table.create(columns, pk=schema.key)
@@ -97,39 +97,64 @@ class SQLiteStore(Store):
             yield
 
     def upsert_customers(self, rows: Iterable[Row]) -> dict[str, int]:
+        """Rows may give different fields; a field a row does not give is left as it is.
+
+        A customer counts as unchanged when every field the row gives equals the stored value.
+        """
         counts = {"inserted": 0, "updated": 0, "unchanged": 0}
-        batch = [{**row, "_row_hash": row_hash(row)} for row in rows]
-        if not batch:
-            return counts
-        known = self._hashes([r[self.key] for r in batch])
-        changed = []
-        for row in batch:
-            old = known.get(row[self.key])
-            kind = "inserted" if old is None else "unchanged" if old == row["_row_hash"] else "updated"
-            counts[kind] += 1
-            if kind != "unchanged":
-                changed.append(row)
-        if changed:
-            with self.db.atomic():
-                self.db.table("customers").upsert_all(changed, pk=self.key, alter=False)
+        for columns, group in _by_columns(rows).items():
+            fields = tuple(c for c in columns if not c.startswith("_"))
+            values_of, fields_of = _getter(columns), _getter(fields)
+            stored = self._stored(fields, [row[self.key] for row in group])
+            changed = []
+            for row in group:
+                old = stored.get(row[self.key])
+                if old is not None and old == fields_of(row):
+                    counts["unchanged"] += 1
+                    continue
+                counts["inserted" if old is None else "updated"] += 1
+                changed.append(values_of(row))
+            if changed:
+                self._write(columns, changed)
         return counts
 
-    def _hashes(self, keys: list[Any]) -> dict[Any, str]:
-        found: dict[Any, str] = {}
+    def _write(self, columns: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
+        """Insert or update whole rows: one plain executemany, several times faster than
+        sqlite-utils' upsert_all, which converts every value in Python."""
+        names = ", ".join(_quote(c) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        update = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c != self.key)
+        action = f"UPDATE SET {update}" if update else "NOTHING"
+        sql = f"INSERT INTO customers ({names}) VALUES ({marks})"
+        sql += f" ON CONFLICT ({_quote(self.key)}) DO {action}"
+        with self.db.atomic():
+            self.db.conn.executemany(sql, values)
+
+    def _stored(self, fields: tuple[str, ...], keys: list[Any]) -> dict[Any, tuple[Any, ...]]:
+        """The stored values of `fields` for those of `keys` that are already there."""
+        found: dict[Any, tuple[Any, ...]] = {}
+        columns = ", ".join(_quote(f) for f in fields)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            sql = f'SELECT "{self.key}", _row_hash FROM customers WHERE "{self.key}" IN ({marks})'
-            found.update(dict(self.db.execute(sql, chunk).fetchall()))
+            sql = f"SELECT {_quote(self.key)}, {columns} FROM customers"
+            sql += f" WHERE {_quote(self.key)} IN ({marks})"
+            for row in self.db.execute(sql, chunk):
+                found[row[0]] = row[1:]
         return found
 
     def insert_events(self, rows: Iterable[Row]) -> dict[str, int]:
-        batch = [{**r, "payload": json.dumps(r.get("payload", {}), ensure_ascii=False)} for r in rows]
-        before = self.db.table("events").count
+        values = [
+            (r["id"], r["type"], r["customer_id"], r["at"],
+             json.dumps(r.get("payload", {}), ensure_ascii=False), r.get("loaded_at"))
+            for r in rows
+        ]  # fmt: skip
+        sql = "INSERT OR IGNORE INTO events (id, type, customer_id, at, payload, loaded_at)"
+        before = self.db.conn.total_changes  # counts this connection's writes only
         with self.db.atomic():
-            self.db.table("events").insert_all(batch, pk="id", ignore=True, alter=False)
-        inserted = self.db.table("events").count - before
-        return {"inserted": inserted, "unchanged": len(batch) - inserted}
+            self.db.conn.executemany(sql + " VALUES (?, ?, ?, ?, ?, ?)", values)
+        inserted = self.db.conn.total_changes - before
+        return {"inserted": inserted, "unchanged": len(values) - inserted}
 
     def quarantine(self, rows: Iterable[Row]) -> int:
         batch = list(rows)
@@ -141,8 +166,20 @@ class SQLiteStore(Store):
         self.db.close()
 
 
-def row_hash(row: Mapping[str, Any]) -> str:
-    """A fingerprint of a customer's loaded values: equal hashes mean nothing changed."""
-    data = {k: v for k, v in row.items() if not k.startswith("_")}
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+def _getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    """A fast function from a row to the tuple of its values for `names`."""
+    get = operator.itemgetter(*names)
+    return get if len(names) > 1 else lambda row: (get(row),)
+
+
+def _by_columns(rows: Iterable[Row]) -> dict[tuple[str, ...], list[Row]]:
+    """Rows grouped by the columns they give, in order: each group is written by one statement
+    that sets only those columns."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return groups
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,528 @@
+"""Loading customers and events from files: validation, quarantine, idempotence, the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+from guanxi.engine.errors import DataError
+from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+HEADER = "customer_id,name,kind,balance,age,opened_on,consent_sms"
+
+
+def write(tmp_path: Path, name: str, *lines: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def customers(store: Store, ruleset: RuleSet, path: Path) -> LoadReport:
+    return load_customers(store, ruleset, path, NOW)
+
+
+def events(store: Store, ruleset: RuleSet, path: Path) -> LoadReport:
+    return load_events(store, ruleset, path, NOW)
+
+
+def stored(store: Store, key: str) -> dict[str, Any]:
+    rows = store.execute("SELECT * FROM customers WHERE customer_id = :key", {"key": key})
+    return rows[0] if rows else {}
+
+
+def quarantined(store: Store) -> list[tuple[int, str | None, str]]:
+    sql = "SELECT row_number, field, reason FROM quarantine ORDER BY row_number, id"
+    return [(r["row_number"], r["field"], r["reason"]) for r in store.execute(sql)]
+
+
+def counts(report: LoadReport) -> tuple[int, int, int, int]:
+    return report.inserted, report.updated, report.unchanged, report.quarantined
+
+
+# --- customers -------------------------------------------------------------------------------
+
+
+def test_loading_the_same_file_twice_changes_nothing(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "c.csv", HEADER, "C1,张三,personal,1000.50,30,2020-01-05,true",
+                 "C2,李四,corporate,,,,", "C3,王五,,0,,,否")  # fmt: skip
+    assert counts(customers(store, ruleset, path)) == (3, 0, 0, 0)
+    again = customers(store, ruleset, path)
+    assert counts(again) == (0, 0, 3, 0)
+    assert (again.read, again.loaded) == (3, 3)
+    assert len(store.execute("SELECT * FROM customers")) == 3
+
+
+def test_a_changed_value_is_one_update(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
+    customers(store, ruleset, write(tmp_path, "a.csv", HEADER, "C1,张三,,1,,,", "C2,李四,,2,,,"))
+    path = write(tmp_path, "b.csv", HEADER, "C1,张三,,1,,,", "C2,李四,,3,,,")
+    assert counts(customers(store, ruleset, path)) == (0, 1, 1, 0)
+    assert stored(store, "C2")["balance"] == 3.0
+
+
+def test_each_bad_row_is_quarantined_with_its_line_and_reason(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "c.csv",
+        HEADER,
+        "C1,张三,personal,100,30,2020-01-05,true",  # line 2: good
+        'C2,"李\n四",personal,12,3x4,,,',  # lines 3-4: a line break inside a quoted cell
+        'C3,王五,personal,"12,3x4",,,',  # line 5
+        "C4,赵六,vip,,,,",  # line 6
+        "C5,,personal,,,,",  # line 7
+        "C6,钱七,personal,,3.5,2023-02-30,maybe",  # line 8: three problems
+        "C7,孙八,personal,,,2023/01/05,",  # line 9
+        'C8,周九,personal,"1,234.50",,,是',  # line 10: good, thousands separator
+    )
+    report = customers(store, ruleset, path)
+    assert counts(report) == (2, 0, 0, 6)
+    assert (report.read, report.loaded) == (8, 2)
+    assert quarantined(store) == [
+        (3, None, "has 8 cells, but the header has 7 columns"),
+        (5, "balance", "'12,3x4' is not a number"),
+        (6, "kind", "'vip' is not one of: corporate, institutional, personal"),
+        (7, "name", "required, but empty"),
+        (8, "opened_on", "'2023-02-30' is not a real calendar date"),
+        (8, "age", "'3.5' is not a whole number"),
+        (8, "consent_sms", "'maybe' is not true or false (write true/false, yes/no, 1/0 or 是/否)"),
+        (9, "opened_on", "'2023/01/05' is not a date written YYYY-MM-DD"),
+    ]
+    assert stored(store, "C8")["balance"] == 1234.5
+    assert stored(store, "C8")["consent_sms"] == 1
+    assert stored(store, "C3") == {}
+
+
+def test_quarantine_records_name_the_file_and_the_value(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "客户.csv", HEADER, "C1,张三,personal,abc,,,")
+    customers(store, ruleset, path)
+    (row,) = store.execute("SELECT * FROM quarantine")
+    assert (row["kind"], row["source"], row["value"]) == ("customers", str(path), "abc")
+    assert row["at"] == "2026-11-28T02:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("balance", "1,234,567.50", 1234567.5),
+        ("balance", "-12.5", -12.5),
+        ("balance", "1e3", 1000.0),
+        ("balance", " 7 ", 7.0),
+        ("age", "42", 42),
+        ("age", "42.0", 42),
+        ("age", "1,200", 1200),
+        ("consent_sms", "YES", 1),
+        ("consent_sms", "0", 0),
+        ("consent_sms", "否", 0),
+        ("opened_on", "2024-02-29", "2024-02-29"),
+    ],
+)
+def test_accepted_spellings(
+    store: Store, ruleset: RuleSet, tmp_path: Path, field: str, text: str, value: object
+) -> None:
+    path = write(tmp_path, "c.csv", f"customer_id,name,{field}", f'C1,张三,"{text}"')
+    assert customers(store, ruleset, path).loaded == 1
+    assert stored(store, "C1")[field] == value
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "reason"),
+    [
+        ("balance", "1,23", "'1,23' is not a number"),
+        ("balance", "1,5", "'1,5' is not a number"),
+        ("balance", "nan", "'nan' is not a number"),
+        ("balance", "inf", "'inf' is not a number"),
+        ("balance", "1_000", "'1_000' is not a number"),
+        ("age", "forty", "'forty' is not a whole number"),
+        ("age", "99999999999999999999", "99999999999999999999 is too large"),
+        ("opened_on", "2024-02-30", "'2024-02-30' is not a real calendar date"),
+        ("opened_on", "20240105", "'20240105' is not a date written YYYY-MM-DD"),
+        ("kind", "Personal", "'Personal' is not one of: corporate, institutional, personal"),
+    ],
+)
+def test_rejected_spellings(
+    store: Store, ruleset: RuleSet, tmp_path: Path, field: str, text: str, reason: str
+) -> None:
+    path = write(tmp_path, "c.csv", f"customer_id,name,{field}", f'C1,张三,"{text}"')
+    assert customers(store, ruleset, path).quarantined == 1
+    assert quarantined(store) == [(2, field, reason)]
+
+
+def test_partial_records_leave_what_the_file_does_not_give(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    customers(store, ruleset, write(tmp_path, "full.csv", HEADER, "C1,张三,personal,500,30,,"))
+    partial = write(tmp_path, "names.csv", "customer_id,name", "C1,张三丰", "C2,李四")
+    assert counts(customers(store, ruleset, partial)) == (1, 1, 0, 0)
+    row = stored(store, "C1")
+    assert (row["name"], row["kind"], row["balance"], row["age"]) == ("张三丰", "personal", 500, 30)
+    assert stored(store, "C2")["balance"] is None
+    assert counts(customers(store, ruleset, partial)) == (0, 0, 2, 0)
+
+
+def test_an_empty_cell_clears_the_stored_value(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    customers(store, ruleset, write(tmp_path, "a.csv", "customer_id,name,balance", "C1,张三,5"))
+    cleared = write(tmp_path, "b.csv", "customer_id,name,balance", "C1,张三,")
+    assert counts(customers(store, ruleset, cleared)) == (0, 1, 0, 0)
+    assert stored(store, "C1")["balance"] is None
+
+
+def test_chinese_round_trips_from_excel_csv_with_bom(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "c.csv", "customer_id,name,branch,occupation",
+                 "C1,欧阳娜娜,长沙岳麓支行,个体工商户", encoding="utf-8-sig")  # fmt: skip
+    assert customers(store, ruleset, path).loaded == 1
+    row = stored(store, "C1")
+    assert (row["name"], row["branch"], row["occupation"]) == (
+        "欧阳娜娜",
+        "长沙岳麓支行",
+        "个体工商户",
+    )
+
+
+def test_a_repeated_key_is_quarantined_and_the_first_row_kept(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "c.csv", "customer_id,name", "C1,张三", "C2,李四", "C1,张三二")
+    assert counts(customers(store, ruleset, path)) == (2, 0, 0, 1)
+    assert quarantined(store) == [
+        (4, "customer_id", "duplicate customer_id 'C1': already on line 2")
+    ]
+    assert stored(store, "C1")["name"] == "张三"
+    assert counts(customers(store, ruleset, path)) == (0, 0, 2, 1)
+
+
+def test_unknown_columns_are_ignored_with_one_warning_each(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "c.csv", "customer_id,name,balanse,notes", "C1,张三,5,x", "C2,李四,6,y")
+    report = customers(store, ruleset, path)
+    assert report.loaded == 2
+    assert report.warnings == [
+        "ignored column 'balanse': the schema does not declare it (did you mean 'balance'?)",
+        "ignored column 'notes': the schema does not declare it",
+    ]
+
+
+def test_json_lines_customers(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "c.jsonl",
+        json.dumps({"customer_id": "C1", "name": "张三", "balance": 10, "consent_sms": True}),
+        "",
+        json.dumps({"customer_id": "C2", "name": "李四", "age": "x", "colour": "red"}),
+        json.dumps({"name": "无编号"}),
+        "[1, 2]",
+    )
+    report = customers(store, ruleset, path)
+    assert counts(report) == (1, 0, 0, 3)
+    assert stored(store, "C1")["balance"] == 10.0
+    assert quarantined(store) == [
+        (3, "age", "'x' is not a whole number"),
+        (4, "customer_id", "required, but missing"),
+        (5, None, "not a JSON object"),
+    ]
+    assert report.warnings == ["ignored field 'colour': the schema does not declare it"]
+
+
+def test_json_null_clears_and_a_missing_key_leaves_alone(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    full = {"customer_id": "C1", "name": "张三", "balance": 10, "age": 30}
+    customers(store, ruleset, write(tmp_path, "a.jsonl", json.dumps(full)))
+    change = {"customer_id": "C1", "name": "张三", "balance": None}
+    assert counts(customers(store, ruleset, write(tmp_path, "b.jsonl", json.dumps(change)))) == (
+        0, 1, 0, 0,
+    )  # fmt: skip
+    row = stored(store, "C1")
+    assert (row["balance"], row["age"]) == (None, 30)
+
+
+def test_parquet_customers_are_read_with_their_types(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    table = pa.table({
+        "customer_id": ["C1", "C2", "C3"],
+        "name": ["张三", "李四", None],
+        "balance": [1.5, None, 3.0],
+        "age": [30, 40, 50],
+        "opened_on": [dt.date(2020, 1, 5), None, None],
+        "consent_sms": [True, False, None],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "c.parquet")
+    report = customers(store, ruleset, tmp_path / "c.parquet")
+    assert counts(report) == (2, 0, 0, 1)
+    assert quarantined(store) == [(3, "name", "required, but empty")]
+    row = stored(store, "C1")
+    assert (row["balance"], row["age"], row["opened_on"], row["consent_sms"]) == (
+        1.5, 30, "2020-01-05", 1,
+    )  # fmt: skip
+    assert counts(customers(store, ruleset, tmp_path / "c.parquet")) == (0, 0, 2, 1)
+
+
+def test_progress_is_reported_up_to_the_file_size(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "c.csv", "customer_id,name", *(f"C{i},客户{i}" for i in range(25_000)))
+    seen: list[tuple[int, int]] = []
+    load_customers(
+        store, ruleset, path, NOW, progress=lambda done, total: seen.append((done, total))
+    )
+    assert len(seen) >= 3
+    assert seen[-1] == (path.stat().st_size, path.stat().st_size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+# --- files that cannot be read ---------------------------------------------------------------
+
+
+def test_a_file_that_is_not_utf8_names_its_line(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "gbk.csv", "customer_id,name", "C1,ok", "C2,张三", encoding="gbk")
+    with pytest.raises(DataError) as error:
+        customers(store, ruleset, path)
+    assert str(error.value) == (
+        f"{path}:3: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+    )
+    assert store.execute("SELECT * FROM customers") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("none.csv", None, "no such file"),
+        ("c.xlsx", "x", "cannot read '.xlsx' files; use .csv (UTF-8), .jsonl or .parquet"),
+        ("c.csv", "", "no header; the first line must name the columns"),
+        ("c.csv", "name,balance\n张三,1\n", "no column 'customer_id', which every row needs"),
+        ("c.csv", "customer_id,nmae\nC1,x\n", "no column 'name', which every row needs "
+         "(did you mean 'nmae'?)"),
+        ("c.csv", "customer_id,name,name\n", "column 'name' appears twice"),
+        ("c.parquet", "not parquet", "not a readable Parquet file"),
+    ],
+)  # fmt: skip
+def test_files_that_cannot_be_read_at_all(
+    store: Store, ruleset: RuleSet, tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        customers(store, ruleset, path)
+    assert str(error.value).startswith(str(path))
+    assert message in str(error.value)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def event(
+    event_id: str, kind: str = "sale", at: str = "2026-11-20T10:30:00+08:00", **payload: Any
+) -> str:
+    return json.dumps({"id": event_id, "type": kind, "customer_id": "C1", "at": at, **payload},
+                      ensure_ascii=False)  # fmt: skip
+
+
+def test_loading_events_twice_inserts_nothing_new(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "e.jsonl", event("E1", product="理财产品", amount="1,000.00"),
+                 event("E2", "login", channel="app"))  # fmt: skip
+    assert counts(events(store, ruleset, path)) == (2, 0, 0, 0)
+    assert counts(events(store, ruleset, path)) == (0, 0, 2, 0)
+    row = store.execute("SELECT * FROM events WHERE id = 'E1'")[0]
+    assert row["at"] == "2026-11-20T02:30:00+00:00"
+    assert json.loads(row["payload"]) == {"product": "理财产品", "amount": 1000.0}
+
+
+def test_a_time_without_offset_is_in_the_project_time_zone(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "e.jsonl", event("E1", at="2026-11-20 09:00"),
+                 event("E2", at="2026-11-20T09:00:00Z"))  # fmt: skip
+    events(store, ruleset, path)
+    rows = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in rows] == ["2026-11-20T01:00:00+00:00", "2026-11-20T09:00:00+00:00"]
+
+
+def test_bad_event_lines_are_quarantined_with_their_line_numbers(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "e.jsonl",
+        event("E1", amount=5),
+        event("E2", amount="12,3x4"),
+        '{"id": "E3", "type": "sale", "customer_id": "C1"',
+        "",
+        event("E4", "sael"),
+        event("E5", at="yesterday"),
+        json.dumps({"id": "E6", "customer_id": "C1", "at": "2026-11-20T10:00:00"}),
+        event("E1", amount=6),
+        event("E7", "complaint", severity=2.5, payload={"category": "排队等候"}),
+    )
+    report = events(store, ruleset, path)
+    assert counts(report) == (1, 0, 0, 7)
+    assert quarantined(store) == [
+        (2, "amount", "'12,3x4' is not a number"),
+        (3, None, "not valid JSON: Expecting ',' delimiter at column 49"),
+        (5, "type", "unknown event type 'sael' (did you mean 'sale'?)"),
+        (6, "at", "'yesterday' is not a date and time written YYYY-MM-DDTHH:MM:SS"
+                  " (optionally with an offset such as +08:00)"),
+        (7, "type", "required, but missing"),
+        (8, "id", "duplicate id 'E1': already on line 1"),
+        (9, "severity", "2.5 is not a whole number"),
+    ]  # fmt: skip
+
+
+def test_undeclared_payload_fields_are_ignored_with_a_warning(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "e.jsonl", event("E1", amout=5), event("E2", amout=6))
+    report = events(store, ruleset, path)
+    assert report.loaded == 2
+    assert report.warnings == [
+        "ignored field 'amout' of 'sale' events: not in the schema (did you mean 'amount'?)"
+    ]
+
+
+def test_events_from_csv(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
+    path = write(tmp_path, "e.csv", "id,type,customer_id,at,product,amount,channel",
+                 "E1,sale,C1,2026-11-20T10:00:00+08:00,基金,100,",
+                 "E2,login,C1,2026-11-20T11:00:00+08:00,,,app")  # fmt: skip
+    assert counts(events(store, ruleset, path)) == (2, 0, 0, 0)
+    payloads = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert payloads == [{"product": "基金", "amount": 100.0}, {"channel": "app"}]
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the command in an empty folder: no ./rules, so the shipped rules are used."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_load_customers_prints_the_counts_and_the_problems(here: Path) -> None:
+    write(here, "c.csv", HEADER, "C1,张三,personal,100,,,", "C2,李四,vip,,,,")
+    result = invoke("load", "customers", "c.csv")
+    assert result.exit_code == 0, result.output
+    assert "customers from c.csv into guanxi.db" in result.stdout
+    assert "│ 2    │ 1      │ 1        │ 0       │ 0         │ 1           │" in result.stdout
+    assert "quarantined 1 row(s); all problems: guanxi.db, table quarantine" in result.stdout
+    assert "│ 3    │ kind  │ vip   │ 'vip' is not one of: corporate, institutional, personal │" in (
+        result.stdout
+    )
+    assert result.stderr == ""
+    assert (here / "guanxi.db").exists()
+
+
+def test_load_json_output_is_the_report(here: Path) -> None:
+    write(here, "c.csv", "customer_id,name,extra", "C1,张三,x")
+    invoke("load", "customers", "c.csv")
+    result = invoke("load", "customers", "c.csv", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert {k: report[k] for k in ("read", "inserted", "unchanged", "quarantined")} == {
+        "read": 1, "inserted": 0, "unchanged": 1, "quarantined": 0,
+    }  # fmt: skip
+    assert report["warnings"] == ["ignored column 'extra': the schema does not declare it"]
+
+
+def test_load_warnings_go_to_stderr(here: Path) -> None:
+    write(here, "c.csv", "customer_id,name,extra", "C1,张三,x")
+    result = invoke("load", "customers", "c.csv")
+    assert result.stderr == (
+        "warning: c.csv: ignored column 'extra': the schema does not declare it\n"
+    )
+
+
+def test_a_file_that_is_not_utf8_exits_1_with_a_clear_message(here: Path) -> None:
+    write(here, "c.csv", "customer_id,name", "C1,张三", encoding="gbk")
+    result = invoke("load", "customers", "c.csv")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: c.csv:2: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')\n"
+    )
+
+
+def test_a_missing_file_exits_1(here: Path) -> None:
+    result = invoke("load", "events", "nowhere.jsonl")
+    assert (result.exit_code, result.stderr) == (1, "Error: nowhere.jsonl: no such file\n")
+    assert not (here / "guanxi.db").exists()
+
+
+def test_store_option_and_rules_folder_in_the_current_folder(here: Path) -> None:
+    invoke("init", "rules")
+    write(here, "c.csv", "customer_id,name", "C1,张三")
+    result = invoke("load", "customers", "c.csv", "--store", "elsewhere.db")
+    assert result.exit_code == 0, result.output
+    assert "into elsewhere.db" in result.stdout
+    assert (here / "elsewhere.db").exists()
+    assert not (here / "guanxi.db").exists()
+    assert not (here / "rules" / "guanxi.db").exists()
+
+
+def test_a_bad_rule_project_prints_its_diagnostics_and_exits_1(here: Path) -> None:
+    invoke("init", "rules")
+    schema = here / "rules" / "schema.yaml"
+    schema.write_text(schema.read_text(encoding="utf-8").replace("type: number", "type: numbr", 1),
+                      encoding="utf-8")  # fmt: skip
+    write(here, "c.csv", "customer_id,name", "C1,张三")
+    result = invoke("load", "customers", "c.csv")
+    assert result.exit_code == 1
+    assert "rules/schema.yaml:" in result.stderr
+    assert "rules: 1 error(s); nothing was changed" in result.stderr
+    assert result.stdout == ""
+    assert not (here / "guanxi.db").exists()
+
+
+def test_demo_data_then_load_it(here: Path) -> None:
+    result = invoke("demo-data", "--customers", "300", "--seed", "5", "--out", "demo",
+                    "--today", "2026-11-28")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("wrote 300 customers (")
+    assert (here / "demo" / "customers.csv").exists()
+    again = invoke("demo-data", "--customers", "300", "--seed", "5", "--out", "demo2",
+                   "--today", "2026-11-28")  # fmt: skip
+    assert again.exit_code == 0
+    for name in ("customers.csv", "events.jsonl"):
+        assert (here / "demo" / name).read_bytes() == (here / "demo2" / name).read_bytes()
+    summary = json.loads(invoke("demo-data", "--customers", "300", "--seed", "5", "--out",
+                                "demo", "--today", "2026-11-28", "--json").stdout)  # fmt: skip
+    loaded = json.loads(invoke("load", "customers", "demo/customers.csv", "--json").stdout)
+    assert loaded["quarantined"] == summary["bad_customer_rows"]
+    assert loaded["loaded"] == 300 - summary["bad_customer_rows"]
+    events_loaded = json.loads(invoke("load", "events", "demo/events.jsonl", "--json").stdout)
+    assert events_loaded["quarantined"] == summary["bad_event_rows"]
+
+
+def test_demo_data_refuses_a_bad_date(here: Path) -> None:
+    result = invoke("demo-data", "--out", "demo", "--today", "28/11/2026")
+    assert result.exit_code == 2
+    assert "Invalid value for '--today'" in result.stderr
