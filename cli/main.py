@@ -116,6 +116,11 @@ def _register_commands() -> None:
     cli.add_command(load)
     cli.add_command(demo_data)
 
+    from guanxi.cli.classify import classify_command, explain_command
+
+    cli.add_command(classify_command)
+    cli.add_command(explain_command)
+
 
 _register_commands()
 

@@ -1,0 +1,235 @@
+"""`guanxi classify` and `guanxi explain`: sort every customer, and say why for one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.output import console, print_json, table
+from guanxi.engine.classify import RunReport, classify
+from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.ruleset import Ladder, RuleSet
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+now_option = click.option(
+    "--now",
+    "now_text",
+    default=None,
+    metavar="ISO",
+    help="Classify as of this time (default: now); without an offset, in the project's zone.",
+)
+
+
+@click.command("classify")
+@rules_option
+@store_option
+@click.option(
+    "--engine",
+    type=click.Choice(["sqlite", "duckdb"]),
+    default=None,
+    help="sqlite: classify the store's customers inside the store (default). "
+    "duckdb: classify the --input snapshot file.",
+)
+@click.option(
+    "--input",
+    "snapshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A nightly snapshot (Parquet or CSV) for the duckdb engine.",
+)
+@json_option
+@now_option
+def classify_command(
+    rules: Path | None,
+    store: str | None,
+    engine: str | None,
+    snapshot: Path | None,
+    as_json: bool,
+    now_text: str | None,
+) -> None:
+    """Sort every customer into a tier, a relationship level and a strategy; print the
+    tier × level table and how many customers moved."""
+    engine = engine or ("duckdb" if snapshot else "sqlite")
+    if engine == "duckdb" and snapshot is None:
+        raise click.UsageError("--engine duckdb needs --input SNAPSHOT (a Parquet or CSV file)")
+    if engine == "sqlite" and snapshot is not None:
+        raise click.UsageError("--input is read by the duckdb engine; use --engine duckdb")
+    ruleset = validated(rules_folder(rules), as_json=False)
+    now = _now(now_text, ruleset)
+    opened = opened_store(ruleset, store)
+    try:
+        report = _classify(opened, ruleset, now, snapshot)
+    finally:
+        opened.close()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report, ruleset)
+
+
+def _classify(store: Store, ruleset: RuleSet, now: dt.datetime, snapshot: Path | None) -> RunReport:
+    try:
+        if snapshot is None:
+            return classify(store, ruleset, now)
+        if not isinstance(store, SQLiteStore):
+            raise click.ClickException("the duckdb engine writes to a SQLite store only")
+        return classify_snapshot(store, ruleset, now, snapshot)
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _now(text: str | None, ruleset: RuleSet) -> dt.datetime:
+    """--now, or the current time: the only place the clock is read."""
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{text}' is not an ISO date or time", param_hint="--now"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
+    return moment
+
+
+def _labels(ladder: Ladder | None) -> dict[str | None, str]:
+    labels: dict[str | None, str] = {None: "(none)"}
+    labels.update({r.name: f"{r.label}\n{r.name}" for r in (ladder.rules if ladder else ())})
+    return labels
+
+
+def _print_report(report: RunReport, ruleset: RuleSet) -> None:
+    out = console()
+    out.print(distribution_table(report, ruleset))
+    out.print(
+        f"gold 金牌客户: {report.gold}   customers: {report.customers}   "
+        f"assignments changed: {report.changed}   transitions: {report.transitions}"
+    )
+    for kind, count in report.overlaps.items():
+        out.print(
+            f"[yellow]{count} customers matched more than one {kind} rule "
+            "(hit policy 'unique'); the first was used[/yellow]"
+        )
+    if report.rejected:
+        out.print(
+            f"[yellow]{report.rejected} snapshot rows could not be read and were not "
+            "classified[/yellow]"
+        )
+    out.print(
+        f"run {report.run_id} · rule set {report.ruleset_hash} · {report.engine} · "
+        f"{report.seconds:.2f} s"
+    )
+
+
+def distribution_table(report: RunReport, ruleset: RuleSet) -> Table:
+    """Customers per tier (rows) × relationship level (columns), with totals."""
+    counts = report.tier_level()
+    tiers, levels = _labels(ruleset.tiers), _labels(ruleset.levels)
+    tier_names = [t for t in tiers if t is not None] + [None] * any(t is None for t, _ in counts)
+    level_names = [v for v in levels if v is not None] + [None] * any(v is None for _, v in counts)
+    rows = []
+    for tier in tier_names:
+        cells = [counts.get((tier, level), 0) for level in level_names]
+        rows.append([tiers[tier], *cells, sum(cells)])
+    totals = [sum(counts.get((t, v), 0) for t in tier_names) for v in level_names]
+    rows.append(["合计\ntotal", *totals, sum(totals)])
+    header = ["tier \\ level", *(levels[v] for v in level_names), "合计\ntotal"]
+    return table("customers by tier and relationship level", header, rows)
+
+
+@click.command("explain")
+@click.argument("customer_id")
+@rules_option
+@store_option
+@json_option
+@now_option
+def explain_command(
+    customer_id: str, rules: Path | None, store: str | None, as_json: bool, now_text: str | None
+) -> None:
+    """Explain one customer's tier, level and strategy: every rule tried, the facts that
+    failed it, and the file and line of each rule."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    now = _now(now_text, ruleset)
+    opened = opened_store(ruleset, store)
+    try:
+        explanation = explain(opened, ruleset, customer_id, now)
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        opened.close()
+    if as_json:
+        print_json(explanation.to_dict())
+    else:
+        _print_explanation(explanation, ruleset)
+
+
+def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
+    out = console()
+    out.print(
+        f"[bold]customer {found.customer_id}[/bold] · rule set {found.ruleset_hash} · "
+        f"today {found.today.isoformat()}"
+    )
+    out.print(_facts_table(found, ruleset))
+    for standing in found.standings:
+        out.print(f"{standing.name}: {_value(standing.result)} — {standing.reason}")
+    for decision in found.decisions:
+        out.print(
+            f"\n[bold]{decision.kind}: {decision.result or '(none)'}"
+            f" {decision.label or ''}[/bold] (hit policy {decision.hit_policy})"
+        )
+        for tried in decision.tried:
+            mark = "[green]✓[/green]" if tried.matched else "[red]✗[/red]"
+            out.print(
+                f"  {mark} {tried.rule} ({tried.origin}): {tried.condition or '(others)'}",
+                markup=True,
+                highlight=False,
+            )
+            for fact in tried.failed:
+                out.print(f"      {fact}", markup=False, highlight=False)
+    _print_stored(found)
+
+
+def _print_stored(found: Explanation) -> None:
+    if found.stored is None:
+        console().print("\nnot classified yet: run 'guanxi classify'")
+        return
+    stored = found.stored
+    now = {k: found.decision(k).result for k in ("tier", "level", "strategy")}
+    same = all(stored[k] == v for k, v in now.items())
+    note = "same as above" if same else "differs: the rules or the customer changed since"
+    console().print(
+        f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
+        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}"
+    )
+
+
+def _facts_table(found: Explanation, ruleset: RuleSet) -> Table:
+    labels = {n: f.label for n, f in ruleset.schema.fields.items()}
+    labels.update({m.name: m.label for m in ruleset.measures})
+    rows: list[list[Any]] = [
+        [n, labels[n], _value(v)] for n, v in found.facts.items() if v is not None
+    ]
+    rows += [[n, labels[n], _value(v)] for n, v in found.measures.items()]
+    rows.append(["gold", "金牌客户", _value(found.gold)])
+    return table("facts (empty fields left out) and measures", ["field", "名称", "value"], rows)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,115 @@
+"""Writing a run's results into the store, set-based: only what changed is written.
+
+The engines leave the new results in the temporary table `_gx_changed` (customer_id, gold,
+tier, level, strategy: only customers whose assignment is new or differs). From it, inside
+the store, one statement records the transitions (tier, level or strategy changed; a new
+customer's first assignment counts, from NULL) and one upserts the assignments. Customers
+that left the population keep their last assignment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from guanxi.engine.classify.report import RunReport
+from guanxi.engine.store import Store
+
+CHANGED = "_gx_changed"
+RESULT = "_gx_result"
+LADDER_COLUMNS = ("tier", "level", "strategy")
+
+
+def utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def differs(a: str, b: str, dialect: str) -> str:
+    """SQL true when a and b differ, NULLs included (NULL vs 'x' differs, NULL vs NULL not)."""
+    operator = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    return f"{a} {operator} {b}"
+
+
+def any_differs(old: str, new: str, columns: Iterable[str], dialect: str) -> str:
+    return " OR ".join(differs(f"{old}.{c}", f"{new}.{c}", dialect) for c in columns)
+
+
+def start_run(store: Store, ruleset_hash: str, engine: str, now: dt.datetime) -> int:
+    rows = store.execute(
+        "INSERT INTO classification_runs (ruleset_hash, engine, started_at)"
+        " VALUES (:hash, :engine, :at) RETURNING id",
+        {"hash": ruleset_hash, "engine": engine, "at": utc_text(now)},
+    )
+    return int(rows[0]["id"])
+
+
+def finish_run(store: Store, report: RunReport) -> None:
+    store.execute(
+        "UPDATE classification_runs SET finished_at = :finished, customers = :customers,"
+        " changed = :changed, counts = :counts WHERE id = :id",
+        {
+            "finished": utc_text(report.finished_at),
+            "customers": report.customers,
+            "changed": report.changed,
+            "counts": report.counts_json(),
+            "id": report.run_id,
+        },
+    )
+
+
+def drop_temporary(store: Store) -> None:
+    for table in (CHANGED, RESULT):
+        store.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def create_changed(store: Store) -> None:
+    """An empty `_gx_changed`, for an engine that computes the difference elsewhere."""
+    store.execute(f"DROP TABLE IF EXISTS temp.{CHANGED}")
+    store.execute(
+        f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold INTEGER NOT NULL,"
+        " tier TEXT, level TEXT, strategy TEXT)"
+    )
+
+
+def changed_from_result(store: Store, key: str) -> None:
+    """`_gx_changed` from `_gx_result` (the whole population) against the assignments."""
+    store.execute(f"DROP TABLE IF EXISTS temp.{CHANGED}")
+    columns = (*LADDER_COLUMNS, "gold")
+    store.execute(
+        f'CREATE TEMP TABLE {CHANGED} AS SELECT CAST(r."{key}" AS TEXT) AS customer_id,'
+        f" r.gold AS gold, r.tier AS tier, r.level AS level, r.strategy AS strategy"
+        f' FROM {RESULT} AS r LEFT JOIN assignments AS a ON a.customer_id = r."{key}"'
+        f" WHERE a.customer_id IS NULL OR {any_differs('a', 'r', columns, store.dialect)}"
+    )
+
+
+def apply_changes(
+    store: Store, run_id: int, ruleset_hash: str, now: dt.datetime
+) -> tuple[int, int]:
+    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions)."""
+    values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
+    transitions = _record_transitions(store, values)
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) SELECT customer_id, tier, level, strategy, gold, :run,"
+        f" :hash, :at FROM {CHANGED} WHERE true ON CONFLICT (customer_id) DO UPDATE SET"
+        " tier = excluded.tier, level = excluded.level, strategy = excluded.strategy,"
+        " gold = excluded.gold, run_id = excluded.run_id, ruleset_hash = excluded.ruleset_hash,"
+        " assigned_at = excluded.assigned_at",
+        values,
+    )
+    changed = store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED}")[0]["n"]
+    return int(changed), transitions
+
+
+def _record_transitions(store: Store, values: dict[str, object]) -> int:
+    moved = any_differs("a", "c", LADDER_COLUMNS, store.dialect)
+    store.execute(
+        "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
+        " from_strategy, to_strategy, at) SELECT :run, c.customer_id, a.tier, c.tier, a.level,"
+        f" c.level, a.strategy, c.strategy, :at FROM {CHANGED} AS c LEFT JOIN assignments AS a"
+        f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}",
+        values,
+    )
+    rows = store.execute("SELECT COUNT(*) AS n FROM transitions WHERE run_id = :run", values)
+    return int(rows[0]["n"])

@@ -1,0 +1,265 @@
+"""Compile a RuleSet into one set-based SQL query: a chain of CTEs over any relation.
+
+    src    the key and the customer fields the rules use (cast to the schema's types on DuckDB)
+    w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
+    m…     derived measures, in dependency layers (a measure may use earlier ones)
+    g      gold
+    t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
+           rule order; levels may use tier and gold, strategies tier, level and gold
+
+Every stage passes on only the columns later stages use, and the ladder stages are
+materialized: SQLite would otherwise inline `tier` (a whole CASE) into every level rule that
+reads it, and evaluate it again for each use.
+
+Percentiles (`percentile_of: x`) are PERCENT_RANK() over the customers whose x is not NULL:
+the share of those customers with a strictly smaller x, from 0 (the smallest) to 1 (the
+largest); a customer whose x is NULL gets a NULL percentile; a population of one gets 0.
+
+Gold: a customer is gold when x = `by` is not NULL and the customers with a strictly larger
+x are fewer than `top_percent` % of all customers (customers with a NULL x count in the
+population, but are never gold). Ties at the boundary are all gold, so two customers with the
+same contribution are never treated differently. The percentage is compared as an exact
+fraction, so every back end draws the line at the same customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from sqlglot import exp
+
+from guanxi.engine.classify.stages import Stage, render
+from guanxi.engine.language import Condition
+from guanxi.engine.ruleset import Ladder, RuleSet
+from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+}
+LADDERS = ("tier", "level", "strategy")
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """The classification query and the names of the columns it returns, in order."""
+
+    sql: str
+    columns: tuple[str, ...]
+    key: str
+    unique: tuple[str, ...] = ()  # ladders with hit policy 'unique': a `_matches_<kind>` each
+
+
+def quote(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+def literal(text: str, dialect: str) -> str:
+    return exp.Literal.string(text).sql(dialect=dialect)
+
+
+def ladders(ruleset: RuleSet) -> dict[str, Ladder | None]:
+    return {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
+
+
+def input_fields(ruleset: RuleSet) -> list[str]:
+    """The schema fields the rules read (the key first), in schema order."""
+    computed = set(COMPUTED_FIELDS) | {m.name for m in ruleset.measures}
+    used = {n for c in _conditions(ruleset) for n in c.fields}
+    used |= {m.percentile_of for m in ruleset.measures if m.percentile_of}
+    used |= {ruleset.gold.by} if ruleset.gold else set()
+    key = ruleset.schema.key
+    return [key, *(n for n in ruleset.schema.fields if n in used - computed and n != key)]
+
+
+def _conditions(ruleset: RuleSet) -> Iterable[Condition]:
+    for measure in ruleset.measures:
+        if measure.expression is not None:
+            yield measure.expression
+    for ladder in ladders(ruleset).values():
+        yield from (r.condition for r in ladder.rules if r.condition) if ladder else ()
+
+
+def compile_classification(
+    ruleset: RuleSet,
+    dialect: str,
+    today: dt.date,
+    source: str,
+    available: Iterable[str] | None = None,
+    measures: bool = False,
+) -> CompiledQuery:
+    """The query classifying every row of `source` (a table name or a relation such as
+    `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
+    fields may be missing (they read as NULL). `measures`: return the measures too."""
+    builder = _Builder(ruleset, dialect, today)
+    builder.source(source, None if available is None else set(available))
+    builder.measures_and_gold()
+    unique = builder.ladders()
+    outputs = [ruleset.schema.key]
+    outputs += [m.name for m in ruleset.measures] if measures else []
+    outputs += ["gold", *LADDERS, *(f"_matches_{kind}" for kind in unique)]
+    sql = render(builder.stages, builder.extra, outputs, dialect)
+    return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique))
+
+
+@dataclass
+class _Builder:
+    ruleset: RuleSet
+    dialect: str
+    today: dt.date
+    stages: list[Stage] = field(default_factory=list)
+    extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
+    windows: dict[str, str] = field(default_factory=dict)  # source column -> its counts CTE
+
+    def q(self, name: str) -> str:
+        return quote(name, self.dialect)
+
+    def source(self, source: str, present: set[str] | None) -> None:
+        columns = {n: self.source_column(n, present) for n in input_fields(self.ruleset)}
+        self.stages.append(Stage("src", columns, set(), source=source))
+
+    def source_column(self, name: str, present: set[str] | None) -> str:
+        field_type = self.ruleset.schema.fields[name].type
+        field_type = "string" if name == self.ruleset.schema.key else field_type
+        if present is not None and name not in present:
+            return f"CAST(NULL AS {SQL_TYPES[field_type]})"
+        if self.dialect == "duckdb":
+            return f"CAST({self.q(name)} AS {SQL_TYPES[field_type]})"
+        return self.q(name)
+
+    def measures_and_gold(self) -> None:
+        for layer in measure_layers(self.ruleset.measures):
+            self.window([m.percentile_of for m in layer if m.percentile_of])
+            columns = {m.name: self.measure_sql(m) for m in layer}
+            self.add(columns, _uses(layer, self.windows))
+        gold = self.ruleset.gold
+        if gold is not None:
+            self.window([gold.by])
+        self.add({"gold": self.gold_sql()}, self.gold_uses())
+
+    def add(self, columns: dict[str, str], uses: set[str], materialize: bool = False) -> None:
+        name = f"c{len(self.stages)}"
+        self.stages.append(Stage(name, columns, uses, materialize=materialize))
+
+    def window(self, sources: list[str]) -> None:
+        """Rank columns `_lt_<x>` (customers below) and `_le_<x>` (at or below) for each x."""
+        new = sorted({s for s in sources if s not in self.windows})
+        if not new:
+            return
+        previous, counts = self.stages[-1].name, f"p{len(self.stages)}"
+        columns: dict[str, str] = {}
+        for x in new:
+            window = f"(PARTITION BY ({self.q(x)} IS NULL) ORDER BY {self.q(x)})"
+            columns[f"_lt_{x}"] = f"RANK() OVER {window} - 1"
+            columns[f"_le_{x}"] = f"COUNT(*) OVER {window}"
+            self.windows[x] = counts
+        totals = ", ".join(f"COUNT({self.q(x)}) AS {self.q('_n_' + x)}" for x in new)
+        self.extra.append(
+            (previous, counts, f"SELECT COUNT(*) AS {self.q('_n')}, {totals} FROM {previous}")
+        )
+        self.add(columns, set(new))
+
+    def count(self, name: str, source: str) -> str:
+        return f"(SELECT {self.q(name)} FROM {self.windows[source]})"
+
+    def measure_sql(self, measure: CompiledMeasure) -> str:
+        if measure.expression is not None:
+            return f"({measure.expression.sql(self.dialect, self.today)})"
+        x = str(measure.percentile_of)
+        n = self.count(f"_n_{x}", x)
+        below = f"CAST({self.q('_lt_' + x)} AS DOUBLE)"
+        return (
+            f"CASE WHEN {self.q(x)} IS NULL THEN NULL WHEN {n} = 1 THEN 0.0 "
+            f"ELSE {below} / ({n} - 1) END"
+        )
+
+    def gold_sql(self) -> str:
+        gold = self.ruleset.gold
+        if gold is None:
+            return "FALSE"
+        by, share = gold.by, gold_fraction(gold.top_percent)
+        ahead = f"({self.count('_n_' + by, by)} - {self.q('_le_' + by)})"
+        return (
+            f"({self.q(by)} IS NOT NULL AND {ahead} * {100 * share.denominator}"
+            f" < {self.count('_n', by)} * {share.numerator})"
+        )
+
+    def gold_uses(self) -> set[str]:
+        by = self.ruleset.gold.by if self.ruleset.gold else None
+        return {by, f"_le_{by}"} if by else set()
+
+    def ladders(self) -> list[str]:
+        unique = []
+        for kind, ladder in ladders(self.ruleset).items():
+            columns = {kind: ladder_sql(ladder, self.dialect, self.today)}
+            uses = _ladder_uses(ladder)
+            if ladder is not None and ladder.hit_policy == "unique":
+                columns[f"_matches_{kind}"] = matches_sql(ladder, self.dialect, self.today)
+                unique.append(kind)
+            self.add(columns, uses, materialize=self.dialect == "sqlite" and kind != "strategy")
+        return unique
+
+
+def _uses(layer: list[CompiledMeasure], windows: dict[str, str]) -> set[str]:
+    uses: set[str] = set()
+    for m in layer:
+        uses |= set(m.expression.fields) if m.expression else {str(m.percentile_of)}
+        uses |= {f"_lt_{m.percentile_of}"} if m.percentile_of in windows else set()
+    return uses
+
+
+def _ladder_uses(ladder: Ladder | None) -> set[str]:
+    rules = ladder.rules if ladder else ()
+    return {n for r in rules if r.condition is not None for n in r.condition.fields}
+
+
+def measure_layers(measures: Iterable[CompiledMeasure]) -> list[list[CompiledMeasure]]:
+    """Measures grouped so that each one only uses measures of earlier groups."""
+    layer_of: dict[str, int] = {}
+    layers: list[list[CompiledMeasure]] = []
+    for measure in measures:
+        uses = set(measure.expression.fields) if measure.expression else {measure.percentile_of}
+        layer = max((layer_of[n] + 1 for n in uses if n in layer_of), default=0)
+        layer_of[measure.name] = layer
+        while len(layers) <= layer:
+            layers.append([])
+        layers[layer].append(measure)
+    return layers
+
+
+def gold_fraction(top_percent: float) -> Fraction:
+    """`top_percent` as the exact decimal the rule file wrote (5 -> 5, 2.3 -> 23/10)."""
+    return Fraction(str(top_percent))
+
+
+def ladder_sql(ladder: Ladder | None, dialect: str, today: dt.date) -> str:
+    """CASE WHEN … THEN 'name' in rule order; a catch-all becomes ELSE (and ends the list)."""
+    whens: list[str] = []
+    otherwise = f"CAST(NULL AS {SQL_TYPES['string']})"
+    for rule in ladder.rules if ladder else ():
+        if rule.condition is None or rule.condition.is_always_true:
+            otherwise = literal(rule.name, dialect)
+            break
+        whens.append(
+            f"WHEN {rule.condition.sql(dialect, today)} THEN {literal(rule.name, dialect)}"
+        )
+    if not whens:
+        return otherwise
+    return f"CASE {' '.join(whens)} ELSE {otherwise} END"
+
+
+def matches_sql(ladder: Ladder, dialect: str, today: dt.date) -> str:
+    """How many of a ladder's rules (catch-alls aside) a customer matches."""
+    terms = [
+        f"CASE WHEN {r.condition.sql(dialect, today)} THEN 1 ELSE 0 END"
+        for r in ladder.rules
+        if r.condition is not None and not r.condition.is_always_true
+    ]
+    return " + ".join(terms) if terms else "0"

@@ -1,0 +1,242 @@
+"""`explain`: why one customer got their tier, level and strategy, rule by rule.
+
+The customer's facts come from the store (or a record the caller passes); measures and rules
+are evaluated with the Python back end, which the parity tests hold equal to the SQL. What
+needs the whole population — percentiles and gold — is counted by one SQL query over the
+store for this customer's values (how many customers are below, above, and in all).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from guanxi.engine.classify.facts import Fact, failing_facts
+from guanxi.engine.classify.population import store_population
+from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.ruleset import CompiledRule, RuleSet
+from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.store import Store
+
+KINDS = ("tier", "level", "strategy")
+
+
+class UnknownCustomer(GuanxiError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"no customer '{customer_id}'")
+        self.customer_id = customer_id
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One rule as it was tried: matched, or the facts that failed it."""
+
+    rule: str
+    label: str
+    origin: str
+    condition: str | None  # None: a catch-all
+    matched: bool
+    failed: tuple[Fact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str  # tier, level or strategy
+    hit_policy: str
+    result: str | None
+    label: str | None
+    tried: tuple[Tried, ...]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A customer's place in the population for a percentile measure or for gold."""
+
+    name: str  # the measure, or 'gold'
+    source: str  # the field or measure ranked
+    value: Any
+    below: int
+    above: int
+    count: int  # customers with a value
+    population: int
+    result: Any  # the percentile, or True/False for gold
+    reason: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    customer_id: str
+    ruleset_hash: str
+    today: dt.date
+    facts: dict[str, Any]
+    measures: dict[str, Any]
+    gold: bool
+    standings: tuple[Standing, ...]
+    decisions: tuple[Decision, ...]
+    stored: dict[str, Any] | None = None  # the assignment in the store, if any
+    notes: tuple[str, ...] = field(default=())
+
+    def decision(self, kind: str) -> Decision:
+        return next(d for d in self.decisions if d.kind == kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for decision in data["decisions"]:
+            for tried, source in zip(
+                decision["tried"], self.decision(decision["kind"]).tried, strict=True
+            ):
+                tried["failed"] = [{**asdict(f), "text": str(f)} for f in source.failed]
+        return data
+
+
+def explain(
+    source: Store | Mapping[str, Any], ruleset: RuleSet, customer_id: str, now: dt.datetime
+) -> Explanation:
+    """Explain one customer: of the store, or a record given as a mapping of field values."""
+    today = today_in(ruleset, now)
+    predicates = Predicates(ruleset, today)
+    if isinstance(source, Store):
+        raw, stored = _stored_customer(source, ruleset, customer_id)
+        ask = store_population(source, ruleset, today)
+    else:
+        raw, stored = {**source, ruleset.schema.key: customer_id}, None
+        ask = _given_population
+    record = predicates.facts(raw)
+    ranks = predicates.add_measures(record, ask, given=None if stored is not None else raw)
+    gold_rank, notes = _gold_rank(ruleset, record, ranks, ask, raw)
+    gold = predicates.gold(gold_rank) if gold_rank else bool(raw.get("gold"))
+    record["gold"] = gold
+    decisions = tuple(_decide(predicates, kind, record) for kind in KINDS)
+    standings = _standings(ruleset, predicates, ranks, gold_rank, record)
+    measures = {m.name: record[m.name] for m in ruleset.measures}
+    facts = {n: record[n] for n in ruleset.schema.fields}
+    return Explanation(
+        customer_id, ruleset.hash, today, facts, measures, gold, standings, decisions, stored, notes
+    )
+
+
+def _stored_customer(
+    store: Store, ruleset: RuleSet, customer_id: str
+) -> tuple[Record, Record | None]:
+    store.prepare(ruleset.schema)
+    key = ruleset.schema.key
+    rows = store.execute(f'SELECT * FROM customers WHERE "{key}" = :id', {"id": customer_id})
+    if not rows:
+        raise UnknownCustomer(customer_id)
+    stored = store.execute(
+        "SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at FROM assignments"
+        " WHERE customer_id = :id",
+        {"id": customer_id},
+    )
+    if stored:
+        stored[0]["gold"] = bool(stored[0]["gold"])
+    return rows[0], stored[0] if stored else None
+
+
+def _given_population(record: Record, sources: list[str]) -> Population:
+    """A lone record has no population: percentiles come from the record, if it gives them."""
+    return Population()
+
+
+def _gold_rank(
+    ruleset: RuleSet, record: Record, ranks: Population, ask: Any, raw: Mapping[str, Any]
+) -> tuple[Rank | None, tuple[str, ...]]:
+    if ruleset.gold is None:
+        return None, ()
+    by = ruleset.gold.by
+    rank = ranks.ranks.get(by) or ask(record, [by]).ranks.get(by)
+    if rank is None:
+        return None, ("gold needs the population; taken from the record as given",)
+    return rank, ()
+
+
+def _decide(predicates: Predicates, kind: str, record: Record) -> Decision:
+    rule, tried = predicates.ladder(kind, record)
+    ladder = (
+        predicates.ruleset.tiers
+        if kind == "tier"
+        else (predicates.ruleset.levels if kind == "level" else predicates.ruleset.strategies)
+    )
+    steps = [
+        _tried(r, False, failing_facts(r.condition, record, predicates.today))
+        for r, _ in tried
+        if r.condition is not None
+    ]
+    if rule is not None:
+        steps.append(_tried(rule, True, ()))
+    record[kind] = rule.name if rule else None
+    policy = ladder.hit_policy if ladder else "first"
+    return Decision(kind, policy, record[kind], rule.label if rule else None, tuple(steps))
+
+
+def _tried(rule: CompiledRule, matched: bool, failed: tuple[Fact, ...]) -> Tried:
+    text = rule.condition.text if rule.condition else None
+    return Tried(rule.name, rule.label, str(rule.origin), text, matched, failed)
+
+
+def _standings(
+    ruleset: RuleSet,
+    predicates: Predicates,
+    ranks: Population,
+    gold_rank: Rank | None,
+    record: Record,
+) -> tuple[Standing, ...]:
+    found: list[Standing] = []
+    for measure in ruleset.measures:
+        rank = ranks.ranks.get(str(measure.percentile_of))
+        if measure.percentile_of and rank is not None:
+            reason = _percentile_reason(str(measure.percentile_of), rank)
+            found.append(
+                Standing(
+                    measure.name,
+                    str(measure.percentile_of),
+                    rank.value,
+                    rank.below,
+                    rank.above,
+                    rank.count,
+                    rank.population,
+                    record[measure.name],
+                    reason,
+                )
+            )
+    if ruleset.gold is not None and gold_rank is not None:
+        gold = predicates.gold(gold_rank)
+        found.append(
+            Standing(
+                "gold",
+                ruleset.gold.by,
+                gold_rank.value,
+                gold_rank.below,
+                gold_rank.above,
+                gold_rank.count,
+                gold_rank.population,
+                gold,
+                _gold_reason(ruleset, gold_rank, gold),
+            )
+        )
+    return tuple(found)
+
+
+def _percentile_reason(source: str, rank: Rank) -> str:
+    if rank.value is None:
+        return f"{source} is NULL, so the percentile is NULL"
+    return (
+        f"{rank.below} of the other {max(rank.count - 1, 0)} customers whose {source} is"
+        f" known have less: percentile {rank.percentile:.4f}"
+    )
+
+
+def _gold_reason(ruleset: RuleSet, rank: Rank, gold: bool) -> str:
+    assert ruleset.gold is not None
+    by, top = ruleset.gold.by, ruleset.gold.top_percent
+    if rank.value is None:
+        return f"{by} is NULL: never gold"
+    limit = rank.population * top / 100
+    verdict = "gold" if gold else "not gold"
+    return (
+        f"{rank.above} customers have a larger {by}; gold needs fewer than {top:g}% of"
+        f" {rank.population} customers ({limit:g}): {verdict}"
+    )

@@ -1,0 +1,99 @@
+"""The store's current assignments as DuckDB sees them, for the snapshot engine's comparison.
+
+Reading ten million assignments out of SQLite row by row takes longer than classifying them,
+so the snapshot engine keeps a columnar copy in a DuckDB file next to the store,
+`<store>.assignments.duckdb`, stamped with the classification run it reflects. The copy is
+used only while it provably equals the store: its run is the store's latest run and the row
+counts agree. Any other run (a `classify` inside the store, a run whose copy failed to
+commit) makes it stale; it is then rebuilt from SQLite. The copy's changes are committed only
+after the store has committed, so a crash leaves it stale, never wrong.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+TABLE = "mirror.assignments"
+BATCH = 200_000
+ARROW_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("gold", pa.bool_()),
+        ("tier", pa.string()),
+        ("level", pa.string()),
+        ("strategy", pa.string()),
+    ]
+)
+
+
+def mirror_path(store_path: Path | None) -> str:
+    return ":memory:" if store_path is None else f"{store_path}.assignments.duckdb"
+
+
+def open_mirror(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection, path: str) -> str:
+    """Attach the copy as `mirror` and make it equal the store's assignments; say how."""
+    duck.execute("ATTACH ? AS mirror", [path])
+    duck.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (customer_id VARCHAR, gold BOOLEAN,"
+        " tier VARCHAR, level VARCHAR, strategy VARCHAR)"
+    )
+    duck.execute("CREATE TABLE IF NOT EXISTS mirror.meta (run_id BIGINT)")
+    if _is_current(duck, db):
+        return "copy"
+    _reload(duck, db)
+    return "store"
+
+
+def _is_current(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> bool:
+    latest = db.execute("SELECT MAX(id) FROM classification_runs").fetchone()
+    stamp = duck.execute("SELECT MAX(run_id) FROM mirror.meta").fetchall()[0][0]
+    if not latest or latest[0] is None or stamp != latest[0]:
+        return False
+    copied = duck.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchall()[0][0]
+    stored = db.execute("SELECT COUNT(*) FROM assignments").fetchone()
+    return stored is not None and copied == stored[0]
+
+
+def _reload(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> None:
+    table = pa.Table.from_batches(list(_batches(db)), schema=ARROW_SCHEMA)  # on this thread
+    duck.register("_gx_stored", table)
+    duck.execute("BEGIN")
+    duck.execute(f"DELETE FROM {TABLE}")
+    duck.execute(f"INSERT INTO {TABLE} SELECT * FROM _gx_stored")
+    duck.execute("DELETE FROM mirror.meta")
+    duck.execute("COMMIT")
+    duck.unregister("_gx_stored")
+
+
+def _batches(db: sqlite3.Connection) -> Iterator[pa.RecordBatch]:
+    cursor = db.execute("SELECT customer_id, gold, tier, level, strategy FROM assignments")
+    while rows := cursor.fetchmany(BATCH):
+        ids, gold, tier, level, strategy = zip(*rows, strict=True)
+        arrays = [
+            pa.array(ids, pa.string()),
+            pa.array([bool(g) for g in gold], pa.bool_()),
+            pa.array(tier, pa.string()),
+            pa.array(level, pa.string()),
+            pa.array(strategy, pa.string()),
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def stage_changes(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) -> None:
+    """Apply the run's changes to the copy in an open transaction; `commit_mirror` ends it."""
+    duck.execute("BEGIN")
+    duck.execute(f"DELETE FROM {TABLE} WHERE customer_id IN (SELECT customer_id FROM {changes})")
+    duck.execute(
+        f"INSERT INTO {TABLE} SELECT customer_id, gold, tier, level, strategy FROM {changes}"
+    )
+    duck.execute("DELETE FROM mirror.meta")
+    duck.execute("INSERT INTO mirror.meta VALUES (?)", [run_id])
+
+
+def commit_mirror(duck: duckdb.DuckDBPyConnection) -> None:
+    duck.execute("COMMIT")

@@ -1,0 +1,92 @@
+"""What a classification run reports: distribution, changes and how long each phase took."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Customers in one tier × level (× strategy) cell of the distribution."""
+
+    tier: str | None
+    level: str | None
+    strategy: str | None
+    customers: int
+    gold: int
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: int
+    ruleset_hash: str
+    engine: str  # 'sqlite' or 'duckdb'
+    started_at: dt.datetime  # the `now` the caller passed
+    finished_at: dt.datetime  # started_at + the measured duration
+    customers: int
+    changed: int  # assignments written (tier, level, strategy or gold differ, or new)
+    transitions: int  # customers whose tier, level or strategy changed (new ones included)
+    cells: tuple[Cell, ...]
+    overlaps: dict[str, int] = field(default_factory=dict)  # 'unique' ladders: >1 rule matched
+    rejected: int = 0  # snapshot rows that could not be read (DuckDB engine)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def gold(self) -> int:
+        return sum(c.gold for c in self.cells)
+
+    def tier_level(self) -> dict[tuple[str | None, str | None], int]:
+        counts: dict[tuple[str | None, str | None], int] = {}
+        for cell in self.cells:
+            key = (cell.tier, cell.level)
+            counts[key] = counts.get(key, 0) + cell.customers
+        return counts
+
+    def strategies(self) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        for cell in self.cells:
+            counts[cell.strategy] = counts.get(cell.strategy, 0) + cell.customers
+        return counts
+
+    def counts_json(self) -> str:
+        """The distribution as stored in `classification_runs.counts`."""
+        return json.dumps(self.counts(), ensure_ascii=False, sort_keys=True)
+
+    def counts(self) -> dict[str, Any]:
+        tier_level = [
+            {"tier": t, "level": lv, "customers": n}
+            for (t, lv), n in sorted(self.tier_level().items(), key=_sort_key)
+        ]
+        strategies = [{"strategy": s, "customers": n} for s, n in self.strategies().items()]
+        return {
+            "tier_level": tier_level,
+            "strategies": strategies,
+            "gold": self.gold,
+            "overlaps": self.overlaps,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("cells")
+        data.update(self.counts(), seconds=round(self.seconds, 3))
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat()
+        return data
+
+
+def _sort_key(item: tuple[tuple[str | None, str | None], int]) -> tuple[str, str]:
+    (tier, level), _ = item
+    return (tier or "", level or "")
+
+
+def cells_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[Cell, ...]:
+    """Cells from (tier, level, strategy, customers, gold) rows."""
+    return tuple(Cell(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows)

@@ -1,0 +1,119 @@
+"""Classify every customer in the store, inside the store, with the compiled SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from guanxi.engine.classify.apply import (
+    RESULT,
+    apply_changes,
+    changed_from_result,
+    drop_temporary,
+    finish_run,
+    start_run,
+)
+from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.store import Store
+
+
+class Stopwatch:
+    """Seconds spent in each phase (a monotonic timer: durations only, never the date)."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = round(self.laps.get(phase, 0.0) + now - self.last, 3)
+        self.last = now
+
+    def finished(self, start: dt.datetime) -> dt.datetime:
+        return start + dt.timedelta(seconds=time.perf_counter() - self.started)
+
+
+def classify(store: Store, ruleset: RuleSet, now: dt.datetime) -> RunReport:
+    """Sort every customer into tier, level and strategy; write only what changed."""
+    watch = Stopwatch()
+    store.prepare(ruleset.schema)
+    query = compile_classification(ruleset, store.dialect, today_in(ruleset, now), "customers")
+    with tuned(store), store.transaction():
+        run_id = start_run(store, ruleset.hash, store.dialect, now)
+        store.execute(f"DROP TABLE IF EXISTS temp.{RESULT}")
+        store.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
+        watch.lap("classify")
+        cells = distribution(lambda sql: _rows(store, sql), RESULT)
+        overlaps = count_overlaps(lambda sql: _rows(store, sql), RESULT, query.unique)
+        watch.lap("count")
+        changed_from_result(store, query.key)
+        watch.lap("compare")
+        changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
+        watch.lap("write")
+        report = RunReport(
+            run_id,
+            ruleset.hash,
+            store.dialect,
+            now,
+            watch.finished(now),
+            sum(c.customers for c in cells),
+            changed,
+            transitions,
+            cells,
+            overlaps,
+            timings=watch.laps,
+        )
+        finish_run(store, report)
+        drop_temporary(store)
+    return report
+
+
+SQLITE_TUNING = {"cache_size": -262144, "temp_store": 2}  # a 256 MB page cache; temp in memory
+
+
+@contextlib.contextmanager
+def tuned(store: Store) -> Iterator[None]:
+    """SQLite settings for one big run, restored afterwards (they belong to the connection)."""
+    if store.dialect != "sqlite":
+        yield
+        return
+    before = {name: store.execute(f"PRAGMA {name}")[0][name] for name in SQLITE_TUNING}
+    for name, value in SQLITE_TUNING.items():
+        store.execute(f"PRAGMA {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            store.execute(f"PRAGMA {name} = {int(value)}")
+
+
+Query = Callable[[str], Sequence[Sequence[Any]]]
+
+
+def _rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(row.values()) for row in store.execute(sql)]
+
+
+def distribution(query: Query, table: str) -> tuple[Cell, ...]:
+    """Customers per tier × level × strategy, with how many of them are gold."""
+    return cells_from_rows(
+        query(
+            "SELECT tier, level, strategy, COUNT(*), SUM(CASE WHEN gold THEN 1 ELSE 0 END)"
+            f" FROM {table} GROUP BY tier, level, strategy ORDER BY tier, level, strategy"
+        )
+    )
+
+
+def count_overlaps(query: Query, table: str, unique: Sequence[str]) -> dict[str, int]:
+    """For ladders with hit policy 'unique': customers that more than one rule matched."""
+    if not unique:
+        return {}
+    sums = ", ".join(f"SUM(CASE WHEN _matches_{k} > 1 THEN 1 ELSE 0 END)" for k in unique)
+    row = query(f"SELECT {sums} FROM {table}")[0]
+    return {kind: int(n or 0) for kind, n in zip(unique, row, strict=True)}
