@@ -40,8 +40,9 @@ def compile_python(
 
 
 def coerce(value: Any, field_type: str) -> Any:
-    """A stored value as Python sees it: SQLite gives 0/1 for booleans, text for dates."""
-    if value is None or value == "":
+    """A stored value as Python sees it: SQLite gives 0/1 for booleans, text for dates.
+    An empty text is a value for a string field (as in SQL), and missing for any other."""
+    if value is None or (value == "" and field_type != "string"):
         return None
     if field_type == "boolean":
         return bool(value)
@@ -68,6 +69,15 @@ def _or(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
     return False
+
+
+def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
+    """A date compared with a datetime is that date at midnight, as in SQL (Python refuses)."""
+    if isinstance(a, dt.datetime) and type(b) is dt.date:
+        return a, dt.datetime.combine(b, dt.time(), tzinfo=a.tzinfo)
+    if isinstance(b, dt.datetime) and type(a) is dt.date:
+        return dt.datetime.combine(a, dt.time(), tzinfo=b.tzinfo), b
+    return a, b
 
 
 def _like(value: str, pattern: str) -> bool:

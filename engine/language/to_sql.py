@@ -2,6 +2,7 @@
 
 The rewrites make every dialect give the same answer as the Python back end:
 division is real division and x/0 is NULL (SQLite divides integers and DuckDB gives inf),
+numbers with a decimal point are binary floating point as in SQLite and Python (not DECIMAL),
 and DAYS_SINCE becomes the dialect's date arithmetic against a bound `today`.
 LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`.
 """
@@ -19,7 +20,22 @@ def to_sql(tree: exp.Expression, dialect: str = "sqlite", today: dt.date | None 
     if dialect not in DIALECTS:
         raise ValueError(f"unsupported SQL dialect {dialect!r}; choose one of {DIALECTS}")
     quoted = tree.copy().transform(_quote_column)
-    return quoted.transform(lambda node: _rewrite(node, dialect, today)).sql(dialect=dialect)
+    return _rewrite_all(quoted, dialect, today).sql(dialect=dialect)
+
+
+def _rewrite_all(tree: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:
+    """Rewrite every node, children before their parent: a node the rewrite replaces (a
+    division) keeps its rewritten operands (a nested division, a DAYS_SINCE)."""
+    nodes = [node for node in tree.walk() if isinstance(node, exp.Expression)]
+    for node in reversed(nodes):
+        new = _rewrite(node, dialect, today)
+        if new is node:
+            continue
+        if node is tree:
+            tree = new
+        else:
+            node.replace(new)
+    return tree
 
 
 def _quote_column(node: exp.Expression) -> exp.Expression:
@@ -28,12 +44,22 @@ def _quote_column(node: exp.Expression) -> exp.Expression:
 
 def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:
     if isinstance(node, exp.Div):
-        numerator = exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE"))
-        denominator = exp.Nullif(this=node.expression, expression=exp.Literal.number(0))
+        numerator = exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE"))
+        denominator = exp.Nullif(this=node.expression.copy(), expression=exp.Literal.number(0))
         return exp.Div(this=numerator, expression=denominator)
+    if dialect != "sqlite" and _is_decimal(node):
+        # DuckDB, PostgreSQL and Spark read 0.1 as an exact DECIMAL; SQLite and Python use
+        # binary floating point, so n * 0.1 would differ in the last digit.
+        return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
     if isinstance(node, exp.Anonymous) and str(node.this).upper() == "DAYS_SINCE":
         return _days_since(node.expressions[0], dialect, today)
     return node
+
+
+def _is_decimal(node: exp.Expression) -> bool:
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return False
+    return any(c in str(node.this) for c in ".eE")
 
 
 def _days_since(value: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:

@@ -1,0 +1,154 @@
+"""`explain`: the rules tried in order, the facts that failed them, file:line, gold and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_classify import NOW, RULES, day, population
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
+from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+
+@pytest.fixture
+def loaded(store: Store, ruleset: RuleSet) -> Store:
+    store.upsert_customers(population())
+    classify(store, ruleset, NOW)
+    return store
+
+
+def tried(found: Explanation, kind: str) -> list[tuple[str, bool]]:
+    return [(t.rule, t.matched) for t in found.decision(kind).tried]
+
+
+def failed(found: Explanation, kind: str, rule: str) -> list[str]:
+    step = next(t for t in found.decision(kind).tried if t.rule == rule)
+    return [str(f) for f in step.failed]
+
+
+def origin(ruleset: RuleSet, kind: str, name: str) -> str:
+    ladder = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}[kind]
+    assert ladder is not None
+    return str(next(r for r in ladder.rules if r.name == name).origin)
+
+
+def test_dormant_customer(loaded: Store, ruleset: RuleSet) -> None:
+    found = explain(loaded, ruleset, "D1", NOW)
+    assert found.ruleset_hash == ruleset.hash
+    assert (found.facts["balance"], found.measures["days_idle"]) == (12.5, 362)
+    assert tried(found, "tier") == [("dormant", True)]
+    assert found.decision("tier").tried[0].origin == origin(ruleset, "tier", "dormant")
+    assert found.decision("tier").tried[0].origin.endswith("tiers.yaml:34")
+    assert tried(found, "level") == [
+        ("partner", False),
+        ("proactive", False),
+        ("responsible", False),
+        ("passive", False),
+        ("basic", True),
+    ]
+    assert failed(found, "level", "partner") == [
+        "gold is false (gold = False)",
+        "tier = 'high_value_added' is false (tier = 'dormant')",
+        "value_ratio >= 10 is false (value_ratio = 0)",
+    ]
+    assert found.stored is not None and found.stored["tier"] == "dormant"
+
+
+def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
+    found = explain(loaded, ruleset, "G1", NOW)
+    assert found.gold is True
+    gold = next(s for s in found.standings if s.name == "gold")
+    assert (gold.value, gold.above, gold.population, gold.result) == (2_500_000.0, 0, 45, True)
+    assert gold.reason == (
+        "0 customers have a larger annual_contribution; gold needs fewer than"
+        " 5% of 45 customers (2.25): gold"
+    )
+    percentile = next(s for s in found.standings if s.name == "contribution_pct")
+    assert (percentile.below, percentile.count, percentile.result) == (44, 45, 1.0)
+    assert found.decision("strategy").result == "gold_package"
+    assert tried(found, "level") == [("partner", True)]
+
+
+def test_partner_who_is_not_gold(loaded: Store, ruleset: RuleSet) -> None:
+    found = explain(loaded, ruleset, "P1", NOW)
+    gold = next(s for s in found.standings if s.name == "gold")
+    assert (found.gold, gold.above) == (False, 3)
+    assert "3 customers have a larger annual_contribution" in gold.reason
+    assert found.decision("tier").result == "high_value_added"
+    assert failed(found, "tier", "dormant") == [
+        "days_idle >= 180 is false (days_idle = 8)",
+        "COALESCE(balance, 0) < 100 is false (balance = 600000, COALESCE(balance, 0) = 600000)",
+    ]
+    assert (found.decision("level").result, found.decision("strategy").result) == (
+        "partner",
+        "growth",
+    )
+    assert failed(found, "strategy", "gold_package") == ["gold = TRUE is false (gold = False)"]
+
+
+def test_a_null_fact_is_reported_as_unknown(store: Store, ruleset: RuleSet) -> None:
+    store.upsert_customers([*population(), {"customer_id": "N1", "name": "未知"}])
+    found = explain(store, ruleset, "N1", NOW)
+    assert failed(found, "tier", "dormant") == [
+        "days_idle >= 180 is unknown (NULL) (days_idle = NULL)"
+    ]
+    percentile = next(s for s in found.standings if s.name == "contribution_pct")
+    assert percentile.result is None and "NULL" in percentile.reason
+    assert found.stored is None
+
+
+def test_explain_agrees_with_the_sql_for_everyone(loaded: Store, ruleset: RuleSet) -> None:
+    rows = loaded.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    for row in rows:
+        found = explain(loaded, ruleset, row["customer_id"], NOW)
+        decided = tuple(found.decision(k).result for k in ("tier", "level", "strategy"))
+        assert (*decided, found.gold) == (
+            row["tier"],
+            row["level"],
+            row["strategy"],
+            bool(row["gold"]),
+        )
+
+
+def test_explain_a_record_without_a_store(ruleset: RuleSet) -> None:
+    record: dict[str, Any] = {"balance": 80.0, "last_txn_date": day(400), "contribution_pct": 0.95}
+    found = explain(record, ruleset, "R1", NOW)
+    assert found.measures["contribution_pct"] == 0.95
+    assert found.decision("tier").result == "dormant"
+    assert found.notes == ("gold needs the population; taken from the record as given",)
+
+
+def test_unknown_customer(loaded: Store, ruleset: RuleSet) -> None:
+    with pytest.raises(UnknownCustomer, match="no customer 'X9'"):
+        explain(loaded, ruleset, "X9", NOW)
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_explain_command(loaded: Store, tmp_path: Path) -> None:
+    where = [
+        "--rules",
+        str(RULES),
+        "--store",
+        str(tmp_path / "guanxi.db"),
+        "--now",
+        "2026-11-28T10:00",
+    ]
+    result = invoke("explain", "D1", *where)
+    assert result.exit_code == 0, result.output
+    assert "tier: dormant 睡眠客户" in result.output
+    assert "✗ partner (" in result.output and "levels.yaml:6)" in result.output
+    assert "tier = 'high_value_added' is false (tier = 'dormant')" in result.output
+    data = json.loads(invoke("explain", "G1", *where, "--json").stdout)
+    assert (data["gold"], data["decisions"][0]["result"]) == (True, "high_value_added")
+    missing = invoke("explain", "X9", *where)
+    assert (missing.exit_code, missing.output) == (1, "Error: no customer 'X9'\n")
