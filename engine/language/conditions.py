@@ -94,8 +94,13 @@ def _parse(text: str, fields: Mapping[str, str], want: Kind) -> Condition:
     got = _Typer(source, fields).kind(tree)
     if got not in (want, "null"):
         _wrong_kind(source, want, got)
-    columns = frozenset(c.name for c in tree.find_all(exp.Column))
+    columns = frozenset(field_name(c) for c in tree.find_all(exp.Column))
     return Condition(source, tree, columns, dict(fields))
+
+
+def field_name(column: exp.Column) -> str:
+    """A column's field: `balance`, or `event.amount` for a field of the triggering event."""
+    return f"{column.table}.{column.name}" if column.table else column.name
 
 
 def _wrong_kind(source: str, want: Kind, got: Kind) -> None:
@@ -232,16 +237,17 @@ class _Checker:
             self.forbidden(node)
 
     def check_column(self, column: exp.Column) -> None:
-        if column.table or not isinstance(column.this, exp.Identifier):
+        if column.args.get("db") or not isinstance(column.this, exp.Identifier):
             raise self.error_at(column.sql(), "forbidden-construct", "write a plain field name")
-        name = column.name
+        name = field_name(column)
         if name in self.fields:
             return
-        meta = column.this.meta
+        meta = (column.args.get("table") or column.this).meta
         start = int(meta.get("start", self.source.find(name)))
+        what = "event field" if column.table else "customer field"
         raise ConditionError(
             "unknown-field",
-            f"no customer field '{name}'",
+            f"no {what} '{name}'",
             start,
             len(name),
             hint=did_you_mean(name, self.fields),
@@ -374,7 +380,7 @@ class _Typer:
         if isinstance(node, exp.Paren):
             return self.kind(node.this)
         if isinstance(node, exp.Column):
-            return KIND_OF_TYPE.get(self.fields[node.name], "string")
+            return KIND_OF_TYPE.get(self.fields[field_name(node)], "string")
         if isinstance(node, exp.Literal):
             return "string" if node.is_string else "number"
         if isinstance(node, exp.Boolean):

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from guanxi.engine.language.conditions import field_name
+
 Record = Mapping[str, Any]
 Fn = Callable[[Record], Any]
 
@@ -103,14 +105,15 @@ class _Compiler:
         if isinstance(node, exp.Paren):
             return self.compile(node.this)
         if isinstance(node, exp.Column):
-            return self.column(node.name)
+            return self.column(field_name(node))
         if isinstance(node, exp.Literal | exp.Boolean | exp.Null | exp.Cast):
             value = self.constant(node)
             return lambda r: value
         if isinstance(node, exp.And | exp.Or):
             return self.logic(node)
         if isinstance(node, tuple(_COMPARE)):
-            return self.binary(node, _COMPARE[type(node)])
+            compare = _COMPARE[type(node)]
+            return self.binary(node, lambda a, b: compare(*_comparable(a, b)))
         if isinstance(node, tuple(_ARITHMETIC)):
             return self.binary(node, _ARITHMETIC[type(node)])
         return self.special(node)

@@ -13,6 +13,8 @@ import datetime as dt
 
 from sqlglot import exp
 
+from guanxi.engine.language.conditions import field_name
+
 DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
 
 
@@ -39,7 +41,9 @@ def _rewrite_all(tree: exp.Expression, dialect: str, today: dt.date | None) -> e
 
 
 def _quote_column(node: exp.Expression) -> exp.Expression:
-    return exp.column(node.name, quoted=True) if isinstance(node, exp.Column) else node
+    if isinstance(node, exp.Column):
+        return exp.column(field_name(node), quoted=True)
+    return node
 
 
 def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:

@@ -1,0 +1,1 @@
+"""Events: matching one event and the customer's profile against the playbooks' event steps."""

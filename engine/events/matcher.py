@@ -1,0 +1,146 @@
+"""Match one event, with the customer's current profile, against every event step at once.
+
+durable_rules is used as a stateless matcher, as LIBRARIES.md advises: one Host per process,
+rulesets registered under a name derived from the rule-set hash (it cannot replace a ruleset),
+one fixed session id, each event asserted as a fact with a unique id and retracted at once
+(a posted message is consumed by one rule only; a fact is seen by every rule). Actions only
+record the step; exceptions inside them would be swallowed, so they do nothing that can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from durable import engine as durable_engine
+
+from guanxi.engine.events.durable_json import to_durable
+from guanxi.engine.language.to_python import coerce, compile_python
+from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledStep, RuleSet
+
+SESSION = "0"  # one sid for everything: durable_rules allows 1,024 live sids per ruleset
+EVERY_LEVEL = "all"
+
+
+class _Host(durable_engine.Host):  # type: ignore[misc]
+    """The process's single durable_rules host; actions append to the current match."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fired: list[str] = []
+
+    def get_action(self, action_name: str) -> Any:
+        def record(_context: Any) -> None:
+            self.fired.append(action_name)
+
+        return record
+
+
+_HOST: _Host | None = None
+_LOCK = threading.Lock()  # durable_rules has no locks of its own
+_IDS = itertools.count()
+_REGISTERED: set[str] = set()
+
+
+def register(name: str, rules: Mapping[str, dict[str, Any]]) -> None:
+    """Register a ruleset of {rule name: durable expression}, once per name and process."""
+    global _HOST
+    definition = {rule: {"all": [{"m": test}], "run": rule} for rule, test in rules.items()}
+    with _LOCK:
+        if _HOST is None:
+            _HOST = _Host()
+        if name not in _REGISTERED:  # durable_rules cannot replace a ruleset
+            _HOST.set_rulesets({name: copy.deepcopy(definition)})  # it mutates what it gets
+            _REGISTERED.add(name)
+
+
+def fire(name: str, message: Mapping[str, Any]) -> set[str]:
+    """The rules of ruleset `name` that match `message` (a fact asserted, then retracted)."""
+    fact = {**message, "id": f"m{next(_IDS)}", "sid": SESSION}
+    with _LOCK:
+        assert _HOST is not None, f"ruleset {name} was never registered"
+        _HOST.fired = []
+        try:
+            _HOST.assert_fact(name, fact)
+            _HOST.retract_fact(name, fact)
+        except durable_engine.MessageNotHandledException:
+            return set()
+        return set(_HOST.fired)
+
+
+def attribute(name: str) -> str:
+    """A field's attribute in a posted message: durable_rules does not allow dots."""
+    return name.replace(".", "__")
+
+
+class EventMatcher:
+    """The event steps of one rule set, compiled once into one durable_rules ruleset."""
+
+    def __init__(self, ruleset: RuleSet, today: dt.date | None = None) -> None:
+        self.ruleset = ruleset
+        self.name = f"guanxi_{ruleset.hash}"
+        self.steps = {s.id: s for s in ruleset.steps if s.step.on}
+        self.types = self._field_types()
+        self.leaves: dict[str, Any] = {}
+        register(self.name, {step.id: self._rule(step, today) for step in self.steps.values()})
+
+    def _field_types(self) -> dict[str, str]:
+        types = self.ruleset.field_types()
+        for event in self.ruleset.schema.events.values():
+            types.update({f"event.{k}": v.type for k, v in event.fields.items()})
+        return types
+
+    def _rule(self, step: CompiledStep, today: dt.date | None) -> dict[str, Any]:
+        tests: list[dict[str, Any]] = [{"event__type": step.step.on}]
+        if step.level != EVERY_LEVEL:
+            tests.append({"level": step.level})
+        if step.when is not None:
+            compiled = to_durable(step.when.tree, self.types, attribute)
+            for key, leaf in compiled.leaves.items():
+                self.leaves[f"{step.id}{key}"] = compile_python(leaf, self.types, today)
+            tests.append(_prefixed(compiled.expression, step.id))
+        return {"$and": tests}
+
+    def match(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> list[CompiledStep]:
+        """The event steps whose trigger and `when:` this event and profile satisfy."""
+        fired = fire(self.name, self.message(event, profile))
+        return [self.steps[name] for name in sorted(fired)]
+
+    def message(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
+        record = self.record(event, profile)
+        message = {attribute(k): _plain(v) for k, v in record.items() if v is not None}
+        for key, leaf in self.leaves.items():
+            value = leaf(record)
+            if value is not None:
+                message[key] = value
+        return message
+
+    def record(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
+        """The profile and event fields as the Python back end sees them (typed, NULL = None)."""
+        record = {k: coerce(profile.get(k), t) for k, t in self.types.items() if "." not in k}
+        for key, value in event.items():
+            name = f"event.{key}"
+            record[name] = coerce(value, self.types.get(name, "string"))
+        for name in COMPUTED_FIELDS:
+            record[name] = profile.get(name)
+        return record
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _prefixed(expression: Any, step_id: str) -> Any:
+    """Give each step's Python leaves (_p0, _p1, …) names of their own: <step>_p0, …"""
+    if isinstance(expression, dict):
+        return {
+            (f"{step_id}{k}" if k.startswith("_p") else k): _prefixed(v, step_id)
+            for k, v in expression.items()
+        }
+    if isinstance(expression, list):
+        return [_prefixed(v, step_id) for v in expression]
+    return expression

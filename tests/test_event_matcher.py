@@ -1,0 +1,112 @@
+"""Event steps on durable_rules: they fire exactly when the Python back end says TRUE."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.events.durable_json import to_durable
+from guanxi.engine.events.matcher import EventMatcher, attribute, fire, register
+from guanxi.engine.language import parse_condition
+from guanxi.engine.language.to_python import compile_python
+from guanxi.engine.ruleset import RuleSet
+
+FIELDS = {
+    "balance": "number",
+    "age": "integer",
+    "kind": "string",
+    "vip": "boolean",
+    "event.amount": "number",
+    "opened_on": "date",
+}
+TODAY = dt.date(2026, 11, 28)
+NAMES = itertools.count()
+
+numbers = st.one_of(st.none(), st.integers(-5, 5), st.sampled_from([0.5, 2.5, -1.5]))
+kinds = st.one_of(st.none(), st.sampled_from(["a", "b", "张", "B"]))
+records = st.fixed_dictionaries(
+    {
+        "balance": numbers,
+        "age": numbers.map(lambda v: int(v) if v is not None else None),
+        "kind": kinds,
+        "vip": st.one_of(st.none(), st.booleans()),
+        "event.amount": numbers,
+        "opened_on": st.one_of(st.none(), st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31))),
+    }
+)
+
+
+def leaves() -> st.SearchStrategy[str]:
+    number_field = st.sampled_from(["balance", "age", "event.amount"])
+    operator = st.sampled_from(["=", "<>", "<", "<=", ">", ">="])
+    value = st.sampled_from(["0", "2", "-1", "2.5"])
+    return st.one_of(
+        st.builds("{} {} {}".format, number_field, operator, value),
+        st.builds("{} {} {}".format, value, operator, number_field),
+        st.builds("{} {} {}".format, number_field, operator, number_field),
+        st.builds("kind {} '{}'".format, operator, st.sampled_from(["a", "b", "张"])),
+        st.builds("{} IS NULL".format, st.sampled_from(["balance", "kind", "vip"])),
+        st.just("vip"),
+        st.just("kind IN ('a', '张')"),
+        st.just("balance + age > 1"),
+        st.just("kind LIKE 'a%'"),
+        st.just("balance / age >= 1"),
+        st.just("DAYS_SINCE(opened_on) < 100"),
+        st.just("COALESCE(balance, age, 0) BETWEEN 0 AND 3"),
+    )
+
+
+conditions = st.recursive(
+    leaves(),
+    lambda inner: st.one_of(
+        st.builds("({}) AND ({})".format, inner, inner),
+        st.builds("({}) OR ({})".format, inner, inner),
+        st.builds("NOT ({})".format, inner),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=conditions, batch=st.lists(records, min_size=1, max_size=8))
+def test_durable_rules_fire_exactly_when_sql_says_true(text: str, batch: list[Any]) -> None:
+    condition = parse_condition(text, FIELDS)
+    compiled = to_durable(condition.tree, FIELDS, attribute)
+    name = f"parity_{next(NAMES)}"
+    register(name, {"rule": compiled.expression})
+    python_leaves = {k: compile_python(v, FIELDS, TODAY) for k, v in compiled.leaves.items()}
+    for record in batch:
+        message = {attribute(k): _plain(v) for k, v in record.items() if v is not None}
+        message.update({k: v for k, f in python_leaves.items() if (v := f(record)) is not None})
+        expected = condition.evaluate(record, TODAY)
+        assert (fire(name, message) == {"rule"}) is expected, (text, record)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def test_the_default_playbooks_match_by_event_level_and_condition(ruleset: RuleSet) -> None:
+    matcher = EventMatcher(ruleset, TODAY)
+    sale = {"type": "sale", "product": "理财", "amount": 50000}
+
+    def steps(event: dict[str, Any], **profile: Any) -> list[str]:
+        return [s.id for s in matcher.match(event, {"customer_id": "C1", **profile})]
+
+    assert steps(sale, level="responsible") == ["responsible_post_sale_call"]
+    assert steps(sale, level="proactive") == ["proactive_post_sale_call", "proactive_usage_tips"]
+    assert steps(sale, level="basic") == []
+    complaint = {"type": "complaint", "category": "收费"}
+    assert steps(complaint, level="basic") == ["complaint_callback"]
+    assert steps(complaint, level="partner", do_not_contact=True) == ["complaint_callback"]
+
+
+def test_one_matcher_per_rule_set_hash_is_registered_once(ruleset: RuleSet) -> None:
+    first, second = EventMatcher(ruleset, TODAY), EventMatcher(ruleset, TODAY)
+    assert first.name == second.name == f"guanxi_{ruleset.hash}"
+    event = {"type": "sale"}
+    assert [s.id for s in second.match(event, {"level": "partner"})] == ["partner_post_sale_call"]
