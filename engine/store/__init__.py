@@ -1,7 +1,7 @@
 """Stores: where customers, events, classification results and follow-ups live.
 
-    base.py    the Store interface and the table layout every store shares
-    sqlite.py  the embedded default: one SQLite file through sqlite-utils
+base.py    the Store interface and the table layout every store shares
+sqlite.py  the embedded default: one SQLite file through sqlite-utils
 """
 
 from guanxi.engine.store.base import Store, open_store
