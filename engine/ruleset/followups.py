@@ -124,6 +124,15 @@ def _check_trigger(
             message,
             hint="give exactly one of: on, every, on_enter, on_leave",
         )
+    for index, event_type in enumerate(step.cancel_on):
+        if event_type not in schema.events:
+            project.error(
+                PLAYBOOKS,
+                (*path, "cancel_on", index),
+                "unknown-event",
+                f"no event type '{event_type}'",
+                hint=did_you_mean(event_type, schema.events),
+            )
     if step.on and step.on not in schema.events:
         project.error(
             PLAYBOOKS,

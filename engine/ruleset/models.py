@@ -122,6 +122,7 @@ class Step(Model):
     on_leave: str | None = None
     when: str | None = None
     unless: str | None = None
+    cancel_on: tuple[str, ...] = ()
     after: str | None = None
     at: str | None = None
     expires: str | None = None

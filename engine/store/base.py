@@ -12,6 +12,12 @@ Table layout shared by every store (column names are the same in SQLite and Post
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
                          assigned_at: each customer's current result
     transitions          run_id, customer_id, from/to tier, level and strategy, at
+    followups            the durable timers: one row per planned task or message, unique by
+                         its idempotency key (step:customer:occurrence); status is pending,
+                         suppressed, cancelled, claimed, sent, failed or dead; due_at may be
+                         later than planned_due_at when a policy deferred it; batch names the
+                         planning call that created it
+    followup_decisions   every policy verdict about a follow-up: status, policy, reason, at
 """
 
 from __future__ import annotations

@@ -56,6 +56,29 @@ def m001_core_tables(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX transitions_run ON transitions (run_id)")
 
 
+@migrations()
+def m002_followups(db: sqlite_utils.Database) -> None:
+    """Follow-ups are the durable timers; decisions are every policy verdict about one."""
+    db.execute(
+        "CREATE TABLE followups (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+        " customer_id TEXT NOT NULL, step_id TEXT NOT NULL, level TEXT, kind TEXT NOT NULL,"
+        " channel TEXT NOT NULL, template TEXT NOT NULL, priority INTEGER NOT NULL,"
+        " mandatory INTEGER NOT NULL DEFAULT 0, purpose TEXT NOT NULL, owner TEXT,"
+        " occurrence TEXT NOT NULL, event_id TEXT, payload TEXT NOT NULL DEFAULT '{}',"
+        " planned_due_at TEXT NOT NULL, due_at TEXT NOT NULL, expires_at TEXT,"
+        " status TEXT NOT NULL, policy TEXT, reason TEXT, batch TEXT NOT NULL,"
+        " ruleset_hash TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX followups_due ON followups (status, due_at)")
+    db.execute("CREATE INDEX followups_customer ON followups (customer_id, channel, due_at)")
+    db.execute("CREATE INDEX followups_batch ON followups (batch)")
+    db.execute(
+        "CREATE TABLE followup_decisions (id INTEGER PRIMARY KEY, followup_id INTEGER NOT NULL,"
+        " at TEXT NOT NULL, status TEXT NOT NULL, policy TEXT, reason TEXT)"
+    )
+    db.execute("CREATE INDEX followup_decisions_followup ON followup_decisions (followup_id)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -1,0 +1,111 @@
+"""The follow-up row and how rows get into the store exactly once.
+
+A follow-up's idempotency key is `step:customer:occurrence`, where the occurrence is the
+event id, the period (`2026-12`, `2026-Q4`, `2026-W49`, `2026-12-05`) or the classification
+run. It does not include the rule-set hash, so replaying the same events or re-running the
+same month under an edited rule set plans nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from guanxi.engine.store.base import Store
+
+Status = Literal["pending", "suppressed", "cancelled", "claimed", "sent", "failed", "dead"]
+COLUMNS = (
+    "key", "customer_id", "step_id", "level", "kind", "channel", "template", "priority",
+    "mandatory", "purpose", "owner", "occurrence", "event_id", "payload", "planned_due_at",
+    "due_at", "expires_at", "status", "policy", "reason", "batch", "ruleset_hash",
+    "created_at", "updated_at",
+)  # fmt: skip
+
+
+def followup_key(step_id: str, customer_id: str, occurrence: str) -> str:
+    return f"{step_id}:{customer_id}:{occurrence}"
+
+
+def new_batch() -> str:
+    """A name for one planning call; the policy pass works on one batch at a time."""
+    return uuid.uuid4().hex[:12]
+
+
+def iso(instant: dt.datetime) -> str:
+    """UTC, second precision, sortable as text: how every instant is stored."""
+    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Followup:
+    customer_id: str
+    step_id: str
+    level: str | None
+    kind: str
+    channel: str
+    template: str
+    priority: int
+    mandatory: bool
+    purpose: str
+    owner: str | None
+    occurrence: str
+    due_at: dt.datetime
+    expires_at: dt.datetime | None
+    ruleset_hash: str
+    event_id: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return followup_key(self.step_id, self.customer_id, self.occurrence)
+
+    def row(self, batch: str, now: dt.datetime) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            key=self.key,
+            mandatory=int(self.mandatory),
+            payload=json.dumps(dict(self.payload), ensure_ascii=False, default=str),
+            planned_due_at=iso(self.due_at),
+            due_at=iso(self.due_at),
+            expires_at=iso(self.expires_at) if self.expires_at else None,
+            status="pending",
+            policy=None,
+            reason=None,
+            batch=batch,
+            created_at=iso(now),
+            updated_at=iso(now),
+        )
+        return data
+
+
+def insert_followups(store: Store, followups: Iterable[Followup], batch: str,
+                     now: dt.datetime) -> int:  # fmt: skip
+    """Insert new follow-ups; a key already planned is left alone. Returns how many are new."""
+    names = ", ".join(COLUMNS)
+    marks = ", ".join(f":{c}" for c in COLUMNS)
+    sql = f"INSERT INTO followups ({names}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
+    before = _count(store, batch)
+    with store.transaction():
+        for followup in followups:
+            store.execute(sql, followup.row(batch, now))
+    return _count(store, batch) - before
+
+
+def _count(store: Store, batch: str) -> int:
+    rows = store.execute("SELECT count(*) AS n FROM followups WHERE batch = :b", {"b": batch})
+    return int(rows[0]["n"])
+
+
+def record_decisions(store: Store, decisions: Iterable[Mapping[str, Any]]) -> None:
+    """Keep every policy verdict (followup_id, at, status, policy, reason) for explain."""
+    sql = (
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        " VALUES (:followup_id, :at, :status, :policy, :reason)"
+    )
+    with store.transaction():
+        for decision in decisions:
+            store.execute(sql, decision)
