@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
+import zoneinfo
 from pathlib import Path
 
 import click
@@ -64,3 +66,25 @@ def opened_store(ruleset: RuleSet, location: str | None) -> Store:
         raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
+
+
+now_option = click.option(
+    "--now",
+    "now_text",
+    default=None,
+    metavar="ISO",
+    help="Act as of this time (default: now); without an offset, in the project's zone.",
+)
+
+
+def given_now(text: str | None, ruleset: RuleSet) -> dt.datetime:
+    """--now, or the current time: the only place the clock is read."""
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not an ISO date or time", "--now") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
+    return moment

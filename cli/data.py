@@ -14,11 +14,21 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.common import (
+    given_now,
+    now_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
+from guanxi.cli.events import show as show_planned
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
@@ -52,30 +62,45 @@ def customers(file: Path, rules: Path | None, store: str | None, as_json: bool) 
 @rules_option
 @store_option
 @json_option
-def events(file: Path, rules: Path | None, store: str | None, as_json: bool) -> None:
-    """Load events from a JSONL, CSV or Parquet file; known ids are kept."""
-    _load(load_events, file, rules, store, as_json)
+@now_option
+def events(
+    file: Path, rules: Path | None, store: str | None, as_json: bool, now_text: str | None
+) -> None:
+    """Load events from a JSONL, CSV or Parquet file (known ids are kept), then plan the
+    follow-ups the new events trigger."""
+    _load(load_events, file, rules, store, as_json, now_text, plan=True)
 
 
 def _load(
-    loader: Loader, file: Path, rules: Path | None, location: str | None, as_json: bool
+    loader: Loader,
+    file: Path,
+    rules: Path | None,
+    location: str | None,
+    as_json: bool,
+    now_text: str | None = None,
+    plan: bool = False,
 ) -> None:
     ruleset = validated(rules_folder(rules), as_json=False)
     if not file.exists():  # checked before the store is opened, so a typo creates no store
         raise click.ClickException(f"{file}: no such file")
+    now = given_now(now_text, ruleset)
     store = opened_store(ruleset, location)
     try:
-        report = _run(loader, store, ruleset, file)
+        report = _run(loader, store, ruleset, file, now)
+        planned = plan_new_events(store, ruleset, now) if plan else None
     finally:
         store.close()
-    if as_json:
+    if as_json and planned is None:
         print_json(report.as_dict())
-    else:
+    elif not as_json:
         _print_report(report, location or ruleset.settings.store)
+    if planned is not None:
+        show_planned(planned, ruleset, as_json, loaded=report.as_dict())
 
 
-def _run(loader: Loader, store: Store, ruleset: RuleSet, file: Path) -> LoadReport:
-    now = dt.datetime.now(dt.UTC)  # the CLI owns the clock; the engine is given the time
+def _run(
+    loader: Loader, store: Store, ruleset: RuleSet, file: Path, now: dt.datetime
+) -> LoadReport:
     try:
         with _progress_bar(file) as progress:
             return loader(store, ruleset, file, now, progress)
@@ -123,14 +148,33 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
 
 
 @click.command("demo-data")
-@click.option("--customers", "count", type=click.IntRange(min=1), default=1000,
-              show_default=True, help="How many customers to write.")  # fmt: skip
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed: the same seed and date give the same files.")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write customers.csv and events.jsonl into.")  # fmt: skip
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="The day the data ends on, YYYY-MM-DD (default: today).")  # fmt: skip
+@click.option(
+    "--customers",
+    "count",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="How many customers to write.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed: the same seed and date give the same files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write customers.csv and events.jsonl into.",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day the data ends on, YYYY-MM-DD (default: today).",
+)
 @click.option("--clean", is_flag=True, help="Write no deliberately bad rows.")
 @json_option
 def demo_data(

@@ -121,6 +121,10 @@ def _register_commands() -> None:
     cli.add_command(classify_command)
     cli.add_command(explain_command)
 
+    from guanxi.cli.events import events
+
+    cli.add_command(events)
+
 
 _register_commands()
 

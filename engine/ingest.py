@@ -65,8 +65,16 @@ BATCH_ROWS = 10_000  # rows per transaction: fewer commits (each one syncs the d
 KEEP_PROBLEMS = 20
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 ENVELOPE = ("id", "type", "customer_id", "at")
-BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False,
-            "是": True, "否": False}  # fmt: skip
+BOOLEANS = {
+    "true": True,
+    "false": False,
+    "yes": True,
+    "no": False,
+    "1": True,
+    "0": False,
+    "是": True,
+    "否": False,
+}
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 DATETIME = re.compile(
@@ -262,15 +270,23 @@ def _plan(
 ) -> list[_Field]:
     """How to check each field: its converter, whether it is required, its allowed values."""
     converters: dict[str, Callable[[Any], Any]] = {
-        "string": _text, "integer": _integer, "number": _number, "boolean": _boolean,
-        "date": _date, "datetime": _Moment(zone),
-    }  # fmt: skip
+        "string": _text,
+        "integer": _integer,
+        "number": _number,
+        "boolean": _boolean,
+        "date": _date,
+        "datetime": _Moment(zone),
+    }
     always = set(required)
     return [
-        _Field(name, converters[spec.type], spec.required or name in always,
-               frozenset(spec.values) if spec.values else None)
+        _Field(
+            name,
+            converters[spec.type],
+            spec.required or name in always,
+            frozenset(spec.values) if spec.values else None,
+        )
         for name, spec in fields.items()
-    ]  # fmt: skip
+    ]
 
 
 def _check(
@@ -362,6 +378,13 @@ class _EventCheck:
             if name not in names and value not in (None, ""):
                 hint = _hint(did_you_mean(name, names))
                 self.warn(f"ignored field '{name}' of '{kind}' events: not in the schema{hint}")
+
+
+def check_event(ruleset: RuleSet, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+    """One event as given on the command line or over the wire: the row to store and the
+    problems that keep it out (field, value, reason)."""
+    zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
+    return _EventCheck(ruleset.schema, zone, lambda _: None)(record)
 
 
 def _payload_fields(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -584,9 +607,17 @@ class _Load:
         self.report.quarantined += 1
         for name, value, reason in problems:
             shown = None if value is None else str(value)[:VALUE_SHOWN]
-            self.bad.append({"kind": self.report.kind, "source": self.report.source,
-                             "row_number": number, "field": name, "value": shown,
-                             "reason": reason, "at": self.now})  # fmt: skip
+            self.bad.append(
+                {
+                    "kind": self.report.kind,
+                    "source": self.report.source,
+                    "row_number": number,
+                    "field": name,
+                    "value": shown,
+                    "reason": reason,
+                    "at": self.now,
+                }
+            )
 
     def _flush(self, write: Write, progress: Progress | None) -> None:
         report = self.report
@@ -595,8 +626,9 @@ class _Load:
             if self.bad:
                 self.store.quarantine(self.bad)
         room = KEEP_PROBLEMS - len(report.problems)
-        report.problems.extend({k: r[k] for k in ("row_number", "field", "value", "reason")}
-                               for r in self.bad[:room])  # fmt: skip
+        report.problems.extend(
+            {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in self.bad[:room]
+        )
         report.loaded += len(self.good)
         report.read = report.loaded + report.quarantined
         for name in ("inserted", "updated", "unchanged"):

@@ -91,7 +91,7 @@ def _plain(value: Any) -> Any:
 
 
 def test_the_default_playbooks_match_by_event_level_and_condition(ruleset: RuleSet) -> None:
-    matcher = EventMatcher(ruleset, TODAY)
+    matcher = EventMatcher(ruleset)
     sale = {"type": "sale", "product": "理财", "amount": 50000}
 
     def steps(event: dict[str, Any], **profile: Any) -> list[str]:
@@ -106,7 +106,7 @@ def test_the_default_playbooks_match_by_event_level_and_condition(ruleset: RuleS
 
 
 def test_one_matcher_per_rule_set_hash_is_registered_once(ruleset: RuleSet) -> None:
-    first, second = EventMatcher(ruleset, TODAY), EventMatcher(ruleset, TODAY)
+    first, second = EventMatcher(ruleset), EventMatcher(ruleset)
     assert first.name == second.name == f"guanxi_{ruleset.hash}"
     event = {"type": "sale"}
     assert [s.id for s in second.match(event, {"level": "partner"})] == ["partner_post_sale_call"]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable import engine as durable_engine
+from sqlglot import exp
 
 from guanxi.engine.events.durable_json import to_durable
 from guanxi.engine.language.to_python import coerce, compile_python
@@ -80,13 +81,15 @@ def attribute(name: str) -> str:
 class EventMatcher:
     """The event steps of one rule set, compiled once into one durable_rules ruleset."""
 
-    def __init__(self, ruleset: RuleSet, today: dt.date | None = None) -> None:
+    def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self.name = f"guanxi_{ruleset.hash}"
         self.steps = {s.id: s for s in ruleset.steps if s.step.on}
+        self.event_types = frozenset(str(s.step.on) for s in self.steps.values())
         self.types = self._field_types()
-        self.leaves: dict[str, Any] = {}
-        register(self.name, {step.id: self._rule(step, today) for step in self.steps.values()})
+        self.leaves: dict[str, exp.Expression] = {}
+        self.compiled: dict[dt.date | None, dict[str, Any]] = {}
+        register(self.name, {step.id: self._rule(step) for step in self.steps.values()})
 
     def _field_types(self) -> dict[str, str]:
         types = self.ruleset.field_types()
@@ -94,30 +97,43 @@ class EventMatcher:
             types.update({f"event.{k}": v.type for k, v in event.fields.items()})
         return types
 
-    def _rule(self, step: CompiledStep, today: dt.date | None) -> dict[str, Any]:
+    def _rule(self, step: CompiledStep) -> dict[str, Any]:
         tests: list[dict[str, Any]] = [{"event__type": step.step.on}]
         if step.level != EVERY_LEVEL:
             tests.append({"level": step.level})
         if step.when is not None:
             compiled = to_durable(step.when.tree, self.types, attribute)
             for key, leaf in compiled.leaves.items():
-                self.leaves[f"{step.id}{key}"] = compile_python(leaf, self.types, today)
+                self.leaves[f"{step.id}{key}"] = leaf
             tests.append(_prefixed(compiled.expression, step.id))
         return {"$and": tests}
 
-    def match(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> list[CompiledStep]:
-        """The event steps whose trigger and `when:` this event and profile satisfy."""
-        fired = fire(self.name, self.message(event, profile))
+    def match(
+        self, event: Mapping[str, Any], profile: Mapping[str, Any], today: dt.date | None = None
+    ) -> list[CompiledStep]:
+        """The event steps whose trigger and `when:` this event and profile satisfy.
+
+        `today` (the event's date in the project zone) is what DAYS_SINCE counts to.
+        """
+        if event.get("type") not in self.event_types:
+            return []  # no step listens: spare durable_rules the work
+        fired = fire(self.name, self.message(self.record(event, profile), today))
         return [self.steps[name] for name in sorted(fired)]
 
-    def message(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
-        record = self.record(event, profile)
+    def message(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
         message = {attribute(k): _plain(v) for k, v in record.items() if v is not None}
-        for key, leaf in self.leaves.items():
+        for key, leaf in self._leaves(today).items():
             value = leaf(record)
             if value is not None:
                 message[key] = value
         return message
+
+    def _leaves(self, today: dt.date | None) -> dict[str, Any]:
+        if today not in self.compiled:
+            self.compiled[today] = {
+                key: compile_python(tree, self.types, today) for key, tree in self.leaves.items()
+            }
+        return self.compiled[today]
 
     def record(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
         """The profile and event fields as the Python back end sees them (typed, NULL = None)."""

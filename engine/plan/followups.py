@@ -19,11 +19,31 @@ from guanxi.engine.store.base import Store
 
 Status = Literal["pending", "suppressed", "cancelled", "claimed", "sent", "failed", "dead"]
 COLUMNS = (
-    "key", "customer_id", "step_id", "level", "kind", "channel", "template", "priority",
-    "mandatory", "purpose", "owner", "occurrence", "event_id", "payload", "planned_due_at",
-    "due_at", "expires_at", "status", "policy", "reason", "batch", "ruleset_hash",
-    "created_at", "updated_at",
-)  # fmt: skip
+    "key",
+    "customer_id",
+    "step_id",
+    "level",
+    "kind",
+    "channel",
+    "template",
+    "priority",
+    "mandatory",
+    "purpose",
+    "owner",
+    "occurrence",
+    "event_id",
+    "payload",
+    "planned_due_at",
+    "due_at",
+    "expires_at",
+    "status",
+    "policy",
+    "reason",
+    "batch",
+    "ruleset_hash",
+    "created_at",
+    "updated_at",
+)
 
 
 def followup_key(step_id: str, customer_id: str, occurrence: str) -> str:
@@ -58,6 +78,9 @@ class Followup:
     ruleset_hash: str
     event_id: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    status: Status = "pending"
+    policy: str | None = None
+    reason: str | None = None
 
     @property
     def key(self) -> str:
@@ -72,9 +95,6 @@ class Followup:
             planned_due_at=iso(self.due_at),
             due_at=iso(self.due_at),
             expires_at=iso(self.expires_at) if self.expires_at else None,
-            status="pending",
-            policy=None,
-            reason=None,
             batch=batch,
             created_at=iso(now),
             updated_at=iso(now),
@@ -82,8 +102,9 @@ class Followup:
         return data
 
 
-def insert_followups(store: Store, followups: Iterable[Followup], batch: str,
-                     now: dt.datetime) -> int:  # fmt: skip
+def insert_followups(
+    store: Store, followups: Iterable[Followup], batch: str, now: dt.datetime
+) -> int:
     """Insert new follow-ups; a key already planned is left alone. Returns how many are new."""
     names = ", ".join(COLUMNS)
     marks = ", ".join(f":{c}" for c in COLUMNS)

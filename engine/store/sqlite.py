@@ -79,6 +79,13 @@ def m002_followups(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX followup_decisions_followup ON followup_decisions (followup_id)")
 
 
+@migrations()
+def m003_events_planned_at(db: sqlite_utils.Database) -> None:
+    """When the event path planned an event; NULL: not planned yet."""
+    db.execute("ALTER TABLE events ADD COLUMN planned_at TEXT")
+    db.execute("CREATE INDEX events_unplanned ON events (planned_at, at)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -168,10 +175,16 @@ class SQLiteStore(Store):
 
     def insert_events(self, rows: Iterable[Row]) -> dict[str, int]:
         values = [
-            (r["id"], r["type"], r["customer_id"], r["at"],
-             json.dumps(r.get("payload", {}), ensure_ascii=False), r.get("loaded_at"))
+            (
+                r["id"],
+                r["type"],
+                r["customer_id"],
+                r["at"],
+                json.dumps(r.get("payload", {}), ensure_ascii=False),
+                r.get("loaded_at"),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
         sql = "INSERT OR IGNORE INTO events (id, type, customer_id, at, payload, loaded_at)"
         before = self.db.conn.total_changes  # counts this connection's writes only
         with self.db.atomic():

@@ -1,0 +1,163 @@
+"""`guanxi events post|plan`: events become follow-ups."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from guanxi.cli.common import (
+    given_now,
+    now_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
+from guanxi.cli.output import console, print_json, table
+from guanxi.engine.ingest import check_event
+from guanxi.engine.plan.events import EventPlanReport, plan_new_events
+from guanxi.engine.ruleset import RuleSet
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.group()
+def events() -> None:
+    """Post one event, or plan the follow-ups of loaded events."""
+
+
+@events.command("post")
+@click.argument("event_type", metavar="TYPE")
+@click.option("--customer", "customer_id", required=True, help="The customer's id.")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A field of the event, e.g. --field product=理财 (repeatable).",
+)
+@click.option("--id", "event_id", default=None, help="Event id (default: a new unique id).")
+@click.option("--at", "at", default=None, metavar="ISO", help="When it happened (default: now).")
+@rules_option
+@store_option
+@now_option
+@json_option
+def post(
+    event_type: str,
+    customer_id: str,
+    fields: tuple[str, ...],
+    event_id: str | None,
+    at: str | None,
+    rules: Path | None,
+    store: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
+    """Record one event and plan the follow-ups it triggers."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    now = given_now(now_text, ruleset)
+    record = {
+        "id": event_id or f"post-{uuid.uuid4().hex[:16]}",
+        "type": event_type,
+        "customer_id": customer_id,
+        "at": at or now.isoformat(),
+        **_pairs(fields),
+    }
+    row, problems = check_event(ruleset, record)
+    if problems:
+        reasons = "; ".join(f"{f or 'event'}: {reason}" for f, _, reason in problems)
+        raise click.ClickException(f"the event was not recorded: {reasons}")
+    opened = opened_store(ruleset, store)
+    try:
+        opened.prepare(ruleset.schema)
+        inserted = opened.insert_events([{**row, "loaded_at": now.isoformat()}])["inserted"]
+        report = plan_new_events(opened, ruleset, now)
+    finally:
+        opened.close()
+    if not inserted:
+        click.echo(f"event {record['id']} was already recorded; nothing new planned", err=True)
+    show(report, ruleset, as_json)
+
+
+@events.command("plan")
+@rules_option
+@store_option
+@now_option
+@json_option
+def plan(rules: Path | None, store: str | None, now_text: str | None, as_json: bool) -> None:
+    """Plan the follow-ups of every loaded event not planned yet."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    opened = opened_store(ruleset, store)
+    try:
+        opened.prepare(ruleset.schema)
+        report = plan_new_events(opened, ruleset, given_now(now_text, ruleset))
+    finally:
+        opened.close()
+    show(report, ruleset, as_json)
+
+
+def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for text in fields:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"'{text}' is not NAME=VALUE", param_hint="--field")
+        pairs[name.strip()] = value
+    return pairs
+
+
+def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: dict[str, Any]) -> None:
+    """The counts, then the first follow-ups created, with due times in the project zone."""
+    if as_json:
+        print_json({**extra, "planned": _as_dict(report)} if extra else _as_dict(report))
+        return
+    out = console()
+    counts = [report.events, report.matched, report.planned, report.cancelled, report.no_profile]
+    out.print(
+        table(
+            "events planned",
+            [
+                "events",
+                "triggered a step",
+                "follow-ups planned",
+                "cancelled",
+                "customer unknown or unclassified",
+            ],
+            [[f"{n:,}" for n in counts]],
+        )
+    )
+    if report.created:
+        out.print(
+            table(
+                "follow-ups created",
+                ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"],
+                [_row(f, ruleset) for f in report.created],
+            )
+        )
+
+
+def _row(followup: dict[str, Any], ruleset: RuleSet) -> list[str]:
+    import datetime as dt
+
+    due = dt.datetime.fromisoformat(followup["due_at"]).astimezone(ruleset.calendar.zone)
+    return [
+        due.strftime("%Y-%m-%d %H:%M"),
+        followup["customer_id"],
+        followup["step_id"],
+        followup["kind"],
+        followup["channel"],
+        followup["owner"] or "",
+        followup["status"],
+        followup["reason"] or "",
+    ]
+
+
+def _as_dict(report: EventPlanReport) -> dict[str, Any]:
+    policy = [vars(p) for p in report.policy]
+    data = {k: v for k, v in vars(report).items() if k != "policy"}
+    return json.loads(json.dumps({**data, "policy": policy}, default=str))

@@ -1,0 +1,248 @@
+"""Event steps (`on:`): each new event, with its customer's profile, becomes follow-ups.
+
+Events are planned in the order they happened (`at`, then id), in chunks: one query fetches
+the profiles of a chunk's customers, durable_rules matches each event against every event
+step at once, and the new follow-ups of the chunk go through the contact policy together.
+An event is marked planned when its chunk is done, so a replay plans nothing twice; the
+follow-ups' idempotency keys (step:customer:event id) make that hold even after a crash.
+
+Outcomes that are not a follow-up are counted, never dropped silently:
+- an event for a customer who is not loaded, or not yet classified, plans nothing
+  (`no_profile`); it stays in the store and `explain` shows it;
+- an event that arrives after later ones is planned from its own time; a follow-up due in
+  the past is due at once, unless it has already expired.
+`cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
+(a resolved complaint needs no call-back); `unless:` cancels a follow-up at planning time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.events.matcher import EventMatcher
+from guanxi.engine.plan.followups import (
+    Followup,
+    insert_followups,
+    iso,
+    new_batch,
+    record_decisions,
+)
+from guanxi.engine.plan.policy import PolicyReport, apply_policies
+from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
+from guanxi.engine.store.base import Row, Store
+
+CHUNK = 5_000
+SHOWN = 20
+
+
+@dataclass
+class EventPlanReport:
+    events: int = 0
+    matched: int = 0
+    planned: int = 0
+    cancelled: int = 0
+    no_profile: int = 0
+    by_step: Counter[str] = field(default_factory=Counter)
+    created: list[dict[str, Any]] = field(default_factory=list)  # the first few, for display
+    policy: list[PolicyReport] = field(default_factory=list)
+
+
+def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPlanReport:
+    """Plan every event not planned yet, oldest first."""
+    report = EventPlanReport()
+    planner = _Planner(store, ruleset, now, report)
+    while chunk := store.execute(
+        "SELECT id, type, customer_id, at, payload FROM events WHERE planned_at IS NULL"
+        " ORDER BY at, id LIMIT :n",
+        {"n": CHUNK},
+    ):
+        planner.plan_chunk(chunk)
+    return report
+
+
+class _Planner:
+    def __init__(
+        self, store: Store, ruleset: RuleSet, now: dt.datetime, report: EventPlanReport
+    ) -> None:
+        self.store, self.ruleset, self.now, self.report = store, ruleset, now, report
+        self.matcher = EventMatcher(ruleset)
+        self.zone = ruleset.calendar.zone
+        self.owner_field = (
+            ruleset.policies.capacity.owner_field
+            if ruleset.policies and (ruleset.policies.capacity)
+            else None
+        )
+        self.cancellers = _cancellers(ruleset)
+        self.measures = _Measures(ruleset)
+
+    def plan_chunk(self, events: list[Row]) -> None:
+        profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
+        batch, followups = new_batch(), []
+        for event in events:
+            self.report.events += 1
+            profile = profiles.get(event["customer_id"])
+            if profile is None or profile.get("level") is None:
+                self.report.no_profile += 1
+                continue
+            followups.extend(self.followups(event, profile))
+        with self.store.transaction():
+            self.report.planned += insert_followups(self.store, followups, batch, self.now)
+            self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
+            self.store.execute(
+                f"UPDATE events SET planned_at = :now WHERE id IN ({_marks(len(events))})",
+                {"now": iso(self.now), **_numbered(e["id"] for e in events)},
+            )
+        self.report.policy.append(apply_policies(self.store, self.ruleset, batch, self.now))
+        self._show(batch)
+
+    def followups(self, event: Row, profile: Mapping[str, Any]) -> list[Followup]:
+        fields = {"type": event["type"], **json.loads(event["payload"] or "{}")}
+        at = dt.datetime.fromisoformat(event["at"])
+        today = at.astimezone(self.zone).date()
+        if fields["type"] not in self.matcher.event_types:
+            return []
+        profile = self.measures.add(profile, today)
+        steps = self.matcher.match(fields, profile, today)
+        self.report.matched += bool(steps)
+        record = self.matcher.record(fields, profile)
+        return [self.followup(step, event, fields, profile, record, today) for step in steps]
+
+    def followup(
+        self,
+        step: CompiledStep,
+        event: Row,
+        fields: Mapping[str, Any],
+        profile: Mapping[str, Any],
+        record: Mapping[str, Any],
+        today: dt.date,
+    ) -> Followup:
+        at = dt.datetime.fromisoformat(event["at"])
+        calendar, s = self.ruleset.calendar, step.step
+        due = calendar.due(at, step.after, step.at)
+        expires = calendar.due(due, step.expires) if step.expires else None
+        cancelled = step.unless is not None and step.unless.evaluate(record, today)
+        self.report.by_step[step.id] += 1
+        return Followup(
+            customer_id=str(event["customer_id"]),
+            step_id=step.id,
+            level=profile.get("level"),
+            kind=s.do,
+            channel=s.channel,
+            template=s.template,
+            priority=s.priority,
+            mandatory=s.mandatory,
+            purpose=s.purpose,
+            owner=_text(profile.get(self.owner_field)) if self.owner_field else None,
+            occurrence=str(event["id"]),
+            due_at=due,
+            expires_at=expires,
+            ruleset_hash=self.ruleset.hash,
+            event_id=str(event["id"]),
+            payload=fields,
+            status="cancelled" if cancelled else "pending",
+            policy="unless" if cancelled else None,
+            reason=f"unless: {s.unless}" if cancelled else None,
+        )
+
+    def cancel(self, events: list[Row]) -> None:
+        """`cancel_on:` — pending follow-ups of the customer that this event makes moot."""
+        decisions: list[dict[str, Any]] = []
+        for event in events:
+            steps = self.cancellers.get(event["type"])
+            if steps:
+                decisions += self._cancel_for(event, steps)
+        self.report.cancelled += len(decisions)
+        record_decisions(self.store, decisions)
+
+    def _cancel_for(self, event: Row, steps: list[str]) -> list[dict[str, Any]]:
+        reason = f"{event['type']} event {event['id']} at {event['at']}"
+        params = {"customer": event["customer_id"], "at": event["at"], **_numbered(steps)}
+        moot = self.store.execute(
+            "SELECT f.id FROM followups f LEFT JOIN events e ON e.id = f.event_id"
+            f" WHERE f.customer_id = :customer AND f.status = 'pending'"
+            f" AND f.step_id IN ({_marks(len(steps))}) AND (e.at IS NULL OR e.at <= :at)",
+            params,
+        )
+        for row in moot:
+            self.store.execute(
+                "UPDATE followups SET status = 'cancelled', policy = 'cancel_on',"
+                " reason = :reason, updated_at = :now WHERE id = :id",
+                {"reason": reason, "now": iso(self.now), "id": row["id"]},
+            )
+        return [
+            {
+                "followup_id": r["id"],
+                "at": iso(self.now),
+                "status": "cancelled",
+                "policy": "cancel_on",
+                "reason": reason,
+            }
+            for r in moot
+        ]
+
+    def _show(self, batch: str) -> None:
+        room = SHOWN - len(self.report.created)
+        if room > 0:
+            self.report.created += self.store.execute(
+                "SELECT id, customer_id, step_id, kind, channel, owner, due_at, status, reason"
+                " FROM followups WHERE batch = :batch ORDER BY due_at, id LIMIT :n",
+                {"batch": batch, "n": room},
+            )
+
+
+def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
+    """For each event type, the steps whose pending follow-ups it cancels."""
+    found: dict[str, list[str]] = {}
+    for step in ruleset.steps:
+        for event_type in step.step.cancel_on:
+            found.setdefault(event_type, []).append(step.id)
+    return found
+
+
+def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[Any, Row]:
+    """Each customer's fields, current assignment and expression measures, in one query."""
+    keys = list(customers)
+    key = ruleset.schema.key
+    rows = store.execute(
+        f"SELECT c.*, a.tier, a.level, a.strategy, a.gold FROM customers c"
+        f' LEFT JOIN assignments a ON a.customer_id = c."{key}"'
+        f' WHERE c."{key}" IN ({_marks(len(keys))})',
+        _numbered(keys),
+    )
+    return {row[key]: row for row in rows}
+
+
+class _Measures:
+    """Expression measures for one customer on one day. Percentile measures need the whole
+    population, so event steps see them as NULL."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.measures = [m for m in ruleset.measures if m.expression is not None]
+        self.compiled: dict[dt.date, list[tuple[str, Any]]] = {}
+
+    def add(self, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+        if today not in self.compiled:
+            self.compiled[today] = [
+                (m.name, m.expression.compile(today)) for m in self.measures if m.expression
+            ]
+        record = dict(profile)
+        for name, compute in self.compiled[today]:
+            record[name] = compute(record)
+        return record
+
+
+def _marks(count: int) -> str:
+    return ", ".join(f":p{i}" for i in range(count)) or "NULL"
+
+
+def _numbered(values: Iterable[Any]) -> dict[str, Any]:
+    return {f"p{i}": v for i, v in enumerate(values)}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,172 @@
+"""The event path: events and profiles become follow-ups, exactly once, on business days."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from guanxi.cli.main import cli
+from guanxi.engine.ingest import load_events
+from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fields: Any) -> None:
+    store.upsert_customers(
+        [
+            {
+                "customer_id": customer_id,
+                "name": "客户" + customer_id,
+                "rm_id": "RM001",
+                "consent_sms": 1,
+                **fields,
+            }
+        ]
+    )
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', 0, 1, :h, :at)",
+        {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
+    )
+
+
+def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **payload: Any) -> None:
+    store.insert_events(
+        [{"id": event_id, "type": kind, "customer_id": customer_id, "at": at, "payload": payload}]
+    )
+
+
+def followups(store: Store) -> list[dict[str, Any]]:
+    return store.execute(
+        "SELECT key, step_id, kind, channel, owner, due_at, expires_at, status, policy, reason"
+        " FROM followups ORDER BY key"
+    )
+
+
+def test_a_sale_gives_a_responsible_customer_a_call_three_business_days_later(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "C1", "responsible")
+    post(store, "E1", "sale", "C1", "2026-09-29T07:00:00+00:00", product="理财", amount=5e4)
+    report = plan_new_events(store, ruleset, NOW)
+    assert (report.events, report.matched, report.planned) == (1, 1, 1)
+    [call] = followups(store)
+    assert call["key"] == "responsible_post_sale_call:C1:E1"
+    assert (call["kind"], call["channel"], call["owner"]) == ("task", "rm_task", "RM001")
+    # 29 Sep (Tue) + 3 business days skips National Day (1-7 Oct): 9 Oct, 10:00 in Shanghai
+    assert call["due_at"] == "2026-10-09T02:00:00Z"
+    assert call["expires_at"] == "2026-10-19T02:00:00Z"
+
+
+def test_a_basic_customer_gets_nothing_and_a_complaint_is_answered_within_hours(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "C2", "basic")
+    post(store, "E2", "sale", "C2", "2026-11-02T02:00:00+00:00", product="存款")
+    post(store, "E3", "complaint", "C2", "2026-11-02T03:00:00+00:00", category="收费")
+    plan_new_events(store, ruleset, NOW)
+    [callback] = followups(store)
+    assert callback["key"] == "complaint_callback:C2:E3"
+    assert callback["due_at"] == "2026-11-02T05:00:00Z"
+
+
+def test_replaying_events_plans_nothing_twice(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    customer(store, ruleset, "C3", "proactive")
+    lines = [
+        {
+            "id": f"E{i}",
+            "type": "sale",
+            "customer_id": "C3",
+            "at": f"2026-11-0{i}T02:00:00+00:00",
+            "product": "基金",
+        }
+        for i in range(2, 5)
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    for _ in range(2):
+        load_events(store, ruleset, path, NOW)
+        plan_new_events(store, ruleset, NOW)
+    store.execute("UPDATE events SET planned_at = NULL")  # as if a crash lost the marks
+    again = plan_new_events(store, ruleset, NOW)
+    assert (again.events, again.planned) == (3, 0)
+    assert len(followups(store)) == 6  # two steps for each of three sales
+
+
+def test_a_resolved_complaint_cancels_the_pending_call_back(store: Store, ruleset: RuleSet) -> None:
+    customer(store, ruleset, "C4", "partner")
+    post(store, "E5", "complaint", "C4", "2026-11-02T03:00:00+00:00", category="服务")
+    post(store, "E6", "complaint_resolved", "C4", "2026-11-02T04:00:00+00:00", category="服务")
+    report = plan_new_events(store, ruleset, NOW)
+    assert report.cancelled == 1
+    [callback] = followups(store)
+    assert (callback["status"], callback["policy"]) == ("cancelled", "cancel_on")
+    assert callback["reason"] == "complaint_resolved event E6 at 2026-11-02T04:00:00+00:00"
+    decisions = store.execute("SELECT status, policy FROM followup_decisions")
+    assert decisions == [{"status": "cancelled", "policy": "cancel_on"}]
+
+
+def test_events_of_unknown_or_unclassified_customers_are_counted(
+    store: Store, ruleset: RuleSet
+) -> None:
+    store.upsert_customers([{"customer_id": "C5", "name": "未分类"}])
+    post(store, "E7", "sale", "C5", "2026-11-02T03:00:00+00:00")
+    post(store, "E8", "sale", "NOBODY", "2026-11-02T03:00:00+00:00")
+    report = plan_new_events(store, ruleset, NOW)
+    assert (report.events, report.no_profile, report.planned) == (2, 2, 0)
+
+
+def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: Store) -> None:
+    customer(store, ruleset, "C6", "responsible")
+    store.close()
+    runner = CliRunner()
+    args = [
+        "events",
+        "post",
+        "sale",
+        "--customer",
+        "C6",
+        "--field",
+        "product=理财",
+        "--field",
+        "amount=1,000",
+        "--id",
+        "P1",
+        "--now",
+        "2026-11-27T09:00:00",
+        "--store",
+        str(tmp_path / "guanxi.db"),
+        "--json",
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["planned"] == 1
+    assert report["created"][0]["due_at"] == "2026-12-02T02:00:00Z"  # Fri + 3 business days
+    again = runner.invoke(cli, args)
+    assert "event P1 was already recorded; nothing new planned" in again.stderr
+    bad = runner.invoke(
+        cli,
+        [
+            "events",
+            "post",
+            "sale",
+            "--customer",
+            "C6",
+            "--field",
+            "amount=lots",
+            "--store",
+            str(tmp_path / "guanxi.db"),
+        ],
+    )
+    assert bad.exit_code == 1
+    assert "Error: the event was not recorded: amount:" in bad.stderr
