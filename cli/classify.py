@@ -26,7 +26,7 @@ now_option = click.option(
     "now_text",
     default=None,
     metavar="ISO",
-    help="Classify as of this time (default: now); without an offset, in the project's zone.",
+    help="The moment to classify at (default: now); without an offset, in the project's zone.",
 )
 
 

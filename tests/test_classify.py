@@ -381,3 +381,14 @@ def test_classify_command_with_a_snapshot(ruleset: RuleSet, tmp_path: Path) -> N
     assert json.loads(result.stdout)["engine"] == "duckdb"
     usage = CliRunner().invoke(cli, ["classify", "--engine", "duckdb"])
     assert usage.exit_code == 2 and "needs --input" in usage.output
+
+
+def test_without_the_columnar_copy_the_store_is_read_every_time(
+    sqlite_store: SQLiteStore, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    snapshot = write_snapshot(tmp_path / "s.parquet", population(), ruleset)
+    classify_snapshot(sqlite_store, ruleset, NOW, snapshot, keep_mirror=False)
+    again = classify_snapshot(sqlite_store, ruleset, NOW, snapshot, keep_mirror=False)
+    assert "assignments from store" in again.timings
+    assert (again.changed, again.transitions) == (0, 0)
+    assert not Path(mirror_path(sqlite_store.path)).exists()

@@ -1,13 +1,26 @@
 """Classification: every customer sorted into a value tier, gold or not, a relationship level
 and a strategy, by set-based SQL compiled from the rules, and explained customer by customer.
 
-    classify(store, ruleset, now)                   -> RunReport   (SQL inside the store)
-    classify_snapshot(store, ruleset, now, path)    -> RunReport   (DuckDB over Parquet/CSV)
-    explain(store or record, ruleset, customer_id, now) -> Explanation
+    classify(store, ruleset, now)                        -> RunReport  (SQL inside the store)
+    classify_snapshot(store, ruleset, now, path)         -> RunReport  (DuckDB, Parquet/CSV)
+    explain(store or record, ruleset, customer_id, now)  -> Explanation
+    compile_classification(ruleset, dialect, today, source) -> CompiledQuery (the SQL itself)
 """
 
 from guanxi.engine.classify.compile import CompiledQuery, compile_classification
+from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
 from guanxi.engine.classify.report import Cell, RunReport
 from guanxi.engine.classify.run import classify
+from guanxi.engine.classify.snapshot import classify_snapshot
 
-__all__ = ["Cell", "CompiledQuery", "RunReport", "classify", "compile_classification"]
+__all__ = [
+    "Cell",
+    "CompiledQuery",
+    "Explanation",
+    "RunReport",
+    "UnknownCustomer",
+    "classify",
+    "classify_snapshot",
+    "compile_classification",
+    "explain",
+]
