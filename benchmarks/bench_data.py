@@ -45,6 +45,7 @@ def load_store(ruleset: RuleSet, csv_path: Path, db_path: Path) -> int:
     store.close()
     names = list(ruleset.schema.fields)
     reader = duckdb.connect()
+    reader.execute("SET enable_progress_bar = false")
     result = reader.execute(f"SELECT {', '.join(names)} FROM {read_csv_sql(ruleset, csv_path)}")
     connection = sqlite3.connect(db_path)
     marks = ", ".join("?" for _ in names)

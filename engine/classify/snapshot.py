@@ -69,6 +69,8 @@ def classify_snapshot(
         origin = open_mirror(duck, store.db.conn, mirror_path(store.path if keep_mirror else None))
         watch.lap(f"assignments from {origin}")
         return _write_back(duck, store, ruleset, now, query.key, query.unique, rejected, watch)
+    except duckdb.Error as error:  # a column that cannot be read as its field's type, …
+        raise DataError(f"cannot classify the snapshot '{snapshot}': {error}") from None
     finally:
         duck.close()
 
