@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.facts import Fact, failing_facts
-from guanxi.engine.classify.population import store_population
+from guanxi.engine.classify.population import Ask, store_population
 from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import CompiledRule, RuleSet
@@ -98,15 +98,16 @@ def explain(
     """Explain one customer: of the store, or a record given as a mapping of field values."""
     today = today_in(ruleset, now)
     predicates = Predicates(ruleset, today)
+    given: Mapping[str, Any] | None = None
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         ask = store_population(source, ruleset, today)
     else:
         raw, stored = {**source, ruleset.schema.key: customer_id}, None
-        ask = _given_population
+        ask, given = _given_population, raw
     record = predicates.facts(raw)
-    ranks = predicates.add_measures(record, ask, given=None if stored is not None else raw)
-    gold_rank, notes = _gold_rank(ruleset, record, ranks, ask, raw)
+    ranks = predicates.add_measures(record, ask, given)
+    gold_rank, notes = _gold_rank(ruleset, record, ranks, ask)
     gold = predicates.gold(gold_rank) if gold_rank else bool(raw.get("gold"))
     record["gold"] = gold
     decisions = tuple(_decide(predicates, kind, record) for kind in KINDS)
@@ -142,7 +143,7 @@ def _given_population(record: Record, sources: list[str]) -> Population:
 
 
 def _gold_rank(
-    ruleset: RuleSet, record: Record, ranks: Population, ask: Any, raw: Mapping[str, Any]
+    ruleset: RuleSet, record: Record, ranks: Population, ask: Ask
 ) -> tuple[Rank | None, tuple[str, ...]]:
     if ruleset.gold is None:
         return None, ()
