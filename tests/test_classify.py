@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
@@ -401,3 +402,11 @@ def test_a_snapshot_column_of_the_wrong_type_is_a_data_error(
     duckdb.execute(f"COPY (SELECT 'A1' AS customer_id, 'lots' AS balance) TO '{path}'")
     with pytest.raises(DataError, match="cannot classify the snapshot"):
         classify_snapshot(sqlite_store, ruleset, NOW, path)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark"])
+def test_the_query_is_valid_sql_for_the_scale_out_dialects(ruleset: RuleSet, dialect: str) -> None:
+    query = compile_classification(ruleset, dialect, TODAY, "customers", measures=True)
+    parsed = sqlglot.parse_one(query.sql, read=dialect)
+    assert [c.alias_or_name for c in parsed.expressions] == list(query.columns)
+    assert "VARCHAR" not in query.sql if dialect == "spark" else "DOUBLE PRECISION" in query.sql

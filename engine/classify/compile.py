@@ -57,6 +57,11 @@ class CompiledQuery:
     unique: tuple[str, ...] = ()  # ladders with hit policy 'unique': a `_matches_<kind>` each
 
 
+def sql_type(field_type: str, dialect: str) -> str:
+    """The dialect's name for a schema type (Spark has STRING, PostgreSQL DOUBLE PRECISION)."""
+    return exp.DataType.build(SQL_TYPES[field_type]).sql(dialect=dialect)
+
+
 def quote(name: str, dialect: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
@@ -129,9 +134,9 @@ class _Builder:
         field_type = self.ruleset.schema.fields[name].type
         field_type = "string" if name == self.ruleset.schema.key else field_type
         if present is not None and name not in present:
-            return f"CAST(NULL AS {SQL_TYPES[field_type]})"
+            return f"CAST(NULL AS {sql_type(field_type, self.dialect)})"
         if self.dialect == "duckdb":
-            return f"CAST({self.q(name)} AS {SQL_TYPES[field_type]})"
+            return f"CAST({self.q(name)} AS {sql_type(field_type, self.dialect)})"
         return self.q(name)
 
     def measures_and_gold(self) -> None:
@@ -174,7 +179,7 @@ class _Builder:
             return f"({measure.expression.sql(self.dialect, self.today)})"
         x = str(measure.percentile_of)
         n = self.count(f"_n_{x}", x)
-        below = f"CAST({self.q('_lt_' + x)} AS DOUBLE)"
+        below = f"CAST({self.q('_lt_' + x)} AS {sql_type('number', self.dialect)})"
         return (
             f"CASE WHEN {self.q(x)} IS NULL THEN NULL WHEN {n} = 1 THEN 0.0 "
             f"ELSE {below} / ({n} - 1) END"
@@ -242,7 +247,7 @@ def gold_fraction(top_percent: float) -> Fraction:
 def ladder_sql(ladder: Ladder | None, dialect: str, today: dt.date) -> str:
     """CASE WHEN … THEN 'name' in rule order; a catch-all becomes ELSE (and ends the list)."""
     whens: list[str] = []
-    otherwise = f"CAST(NULL AS {SQL_TYPES['string']})"
+    otherwise = f"CAST(NULL AS {sql_type('string', dialect)})"
     for rule in ladder.rules if ladder else ():
         if rule.condition is None or rule.condition.is_always_true:
             otherwise = literal(rule.name, dialect)
