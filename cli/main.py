@@ -125,6 +125,11 @@ def _register_commands() -> None:
 
     cli.add_command(events)
 
+    from guanxi.cli.plan import followups, plan_command
+
+    cli.add_command(plan_command)
+    cli.add_command(followups)
+
 
 _register_commands()
 

@@ -86,6 +86,20 @@ def m003_events_planned_at(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_unplanned ON events (planned_at, at)")
 
 
+@migrations()
+def m004_recurring_windows(db: sqlite_utils.Database) -> None:
+    """Each window [window_start, window_end) a planning call planned for a recurring step;
+    follow-ups by step and occurrence (how many of a period are planned, counted from the
+    index alone)."""
+    db.execute(
+        "CREATE TABLE recurring_windows (id INTEGER PRIMARY KEY, step_id TEXT NOT NULL,"
+        " window_start TEXT NOT NULL, window_end TEXT NOT NULL, batch TEXT NOT NULL,"
+        " ruleset_hash TEXT NOT NULL, planned_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX recurring_windows_step ON recurring_windows (step_id, window_end)")
+    db.execute("CREATE INDEX followups_occurrence ON followups (step_id, occurrence)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

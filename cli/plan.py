@@ -1,0 +1,203 @@
+"""`guanxi plan` (recurring steps for a window) and `guanxi followups list`."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import typing
+from pathlib import Path
+from typing import Any
+
+import click
+
+from guanxi.cli.common import (
+    given_now,
+    now_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
+from guanxi.cli.output import console, print_json, table
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.followups import Status
+from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
+from guanxi.engine.plan.recurring import PlanReport, plan_recurring
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Row
+
+STATUSES = typing.get_args(Status)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.command("plan")
+@click.option(
+    "--from",
+    "start_text",
+    default=None,
+    metavar="DATE",
+    help="First day of the window (default: today), in the project's time zone.",
+)
+@click.option(
+    "--to",
+    "end_text",
+    default=None,
+    metavar="DATE",
+    help="End of the window, not included (default: one month after --from).",
+)
+@rules_option
+@store_option
+@now_option
+@json_option
+def plan_command(
+    start_text: str | None,
+    end_text: str | None,
+    rules: Path | None,
+    store: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
+    """Plan the recurring (`every:`) steps for every occurrence in a window, and print how
+    many follow-ups each step got: new, already planned, and what the contact policy did."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    now = given_now(now_text, ruleset)
+    start = _moment(start_text, "--from", ruleset) or _midnight(now, ruleset)
+    end = _moment(end_text, "--to", ruleset) or _one_month_later(start)
+    opened = opened_store(ruleset, store)
+    try:
+        report = plan_recurring(opened, ruleset, start, end, now)
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        opened.close()
+    window = {"from": start.isoformat(), "to": end.isoformat()}
+    if as_json:
+        print_json({"window": window, **report.to_dict()})
+    else:
+        _print_plan(report, window, ruleset)
+
+
+def _moment(text: str | None, option: str, ruleset: RuleSet) -> dt.datetime | None:
+    """A date (its midnight) or a time; without an offset, in the project's zone."""
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        message = f"'{text}' is not an ISO date or time"
+        raise click.BadParameter(message, param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ruleset.calendar.zone)
+
+
+def _midnight(now: dt.datetime, ruleset: RuleSet) -> dt.datetime:
+    zone = ruleset.calendar.zone
+    return dt.datetime.combine(now.astimezone(zone).date(), dt.time(), tzinfo=zone)
+
+
+def _one_month_later(start: dt.datetime) -> dt.datetime:
+    """The same day and time next month (the month's last day when it is shorter)."""
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) -> None:
+    rows = [
+        (
+            s.step_id,
+            s.level,
+            ", ".join(s.occurrences) or "(none in the window)",
+            f"{s.new:,}",
+            f"{s.already_planned:,}",
+            ", ".join(f"{label} {n:,}" for label, n in s.outcomes.items()),
+        )
+        for s in report.steps
+    ]
+    out = console()
+    title = f"recurring steps from {window['from']} to {window['to']}"
+    columns = ["step", "level", "occurrences", "new", "already planned", "new follow-ups now"]
+    out.print(table(title, columns, rows))
+    out.print(
+        f"{report.new:,} new follow-up(s) in batch {report.batch};"
+        f" due times in {ruleset.settings.timezone}: guanxi followups list"
+    )
+
+
+@click.group()
+def followups() -> None:
+    """Look at planned follow-ups."""
+
+
+@followups.command("list")
+@click.option("--customer", default=None, metavar="ID", help="Only this customer's.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only follow-ups with this status (repeatable).",
+)
+@click.option("--step", default=None, metavar="ID", help="Only this playbook step's.")
+@click.option(
+    "--due-before",
+    "due_before",
+    default=None,
+    metavar="ISO",
+    help="Only those due before this time; without an offset, in the project's zone.",
+)
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Show at most this many, soonest due first.",
+)
+@rules_option
+@store_option
+@json_option
+def list_command(
+    customer: str | None,
+    statuses: tuple[str, ...],
+    step: str | None,
+    due_before: str | None,
+    limit: int,
+    rules: Path | None,
+    store: str | None,
+    as_json: bool,
+) -> None:
+    """List follow-ups, soonest due first, with due times in the project's time zone."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    before = _moment(due_before, "--due-before", ruleset)
+    chosen = FollowupFilter(customer, statuses, step, before)
+    opened = opened_store(ruleset, store)
+    try:
+        opened.prepare(ruleset.schema)
+        rows, total = list_followups(opened, chosen, limit), count_followups(opened, chosen)
+    finally:
+        opened.close()
+    if as_json:
+        print_json({"total": total, "followups": rows})
+    else:
+        _print_followups(rows, total, ruleset)
+
+
+def _print_followups(rows: list[Row], total: int, ruleset: RuleSet) -> None:
+    out = console()
+    columns = ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"]
+    title = f"follow-ups: {len(rows):,} of {total:,} (due times in {ruleset.settings.timezone})"
+    out.print(table(title, columns, [_shown(row, ruleset) for row in rows]))
+
+
+def _shown(row: Row, ruleset: RuleSet) -> list[Any]:
+    due = dt.datetime.fromisoformat(row["due_at"]).astimezone(ruleset.calendar.zone)
+    return [
+        due.strftime("%Y-%m-%d %H:%M"),
+        row["customer_id"],
+        row["step_id"],
+        row["kind"],
+        row["channel"],
+        row["owner"] or "",
+        row["status"],
+        row["reason"] or row["policy"] or "",
+    ]

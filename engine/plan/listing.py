@@ -1,0 +1,60 @@
+"""Follow-ups as people look for them: by customer, status, step and due time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.store.base import Row, Store
+
+LISTED = (
+    "id", "key", "customer_id", "step_id", "level", "kind", "channel", "template", "priority",
+    "owner", "occurrence", "planned_due_at", "due_at", "expires_at", "status", "policy",
+    "reason", "batch",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FollowupFilter:
+    """Which follow-ups to list; an empty filter lists all of them."""
+
+    customer: str | None = None
+    statuses: tuple[str, ...] = ()
+    step: str | None = None
+    due_before: dt.datetime | None = None  # due strictly before this instant
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The SQL condition and its parameters."""
+        parts, params = ["TRUE"], {}
+        if self.customer is not None:
+            parts.append("customer_id = :customer")
+            params["customer"] = self.customer
+        if self.statuses:
+            names = [f"status{i}" for i in range(len(self.statuses))]
+            parts.append(f"status IN ({', '.join(':' + n for n in names)})")
+            params.update(zip(names, self.statuses, strict=True))
+        if self.step is not None:
+            parts.append("step_id = :step")
+            params["step"] = self.step
+        if self.due_before is not None:
+            parts.append("due_at < :due_before")
+            params["due_before"] = iso(self.due_before)
+        return " AND ".join(parts), params
+
+
+def list_followups(store: Store, chosen: FollowupFilter, limit: int) -> list[Row]:
+    """The first `limit` follow-ups that match, soonest due first."""
+    where, params = chosen.where()
+    columns = ", ".join(LISTED)
+    return store.execute(
+        f"SELECT {columns} FROM followups WHERE {where} ORDER BY due_at, id LIMIT :limit",
+        {**params, "limit": limit},
+    )
+
+
+def count_followups(store: Store, chosen: FollowupFilter) -> int:
+    where, params = chosen.where()
+    rows = store.execute(f"SELECT COUNT(*) AS n FROM followups WHERE {where}", params)
+    return int(rows[0]["n"])

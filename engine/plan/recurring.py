@@ -1,0 +1,411 @@
+"""Recurring steps (`every:`): each occurrence planned for every matching customer at once.
+
+For each occurrence of a step's schedule in a window [start, end), found with APScheduler's
+CronTrigger in the project's time zone, one statement plans the whole population:
+
+    INSERT INTO followups (…) SELECT … FROM customers JOIN assignments … [LEFT JOIN measures]
+    WHERE <level> AND <when> ON CONFLICT (key) DO NOTHING
+
+No Python runs per customer. The key `step:customer:period` is built in SQL; the due time and
+the expiry are the same for every customer of an occurrence, so they are computed once in
+Python (business days need the calendar) and bound as parameters. Periods: `2026-12` (month),
+`2026-Q4` (quarter), `2026-W49` (ISO week), `2026-12-05` (day) and, for a cron expression,
+the local minute `2026-12-05T10:00`. Re-planning a window, an overlapping one, or the same
+month after the step's day was edited plans nothing twice.
+
+Who is planned: customers with an assignment and a level (never classified: nothing), whose
+current level is the step's playbook level (any level for `all`), and for whom `when:` holds
+on the occurrence's local date (with the customer's fields, tier, level, strategy, gold and
+the measures). `unless:` true at planning time still inserts the row, with status
+'cancelled', policy 'unless' and reason `unless: <text>`, so nothing vanishes silently and
+`explain` can say why; the occurrence is then decided for that customer. NULL counts as false
+in both conditions, as in SQL.
+
+Each call records the window it planned for each step in `recurring_windows`; `planned_until`
+tells a scheduler how far a step is planned. The contact policy runs over the call's batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.classify.compile import _Builder, quote
+from guanxi.engine.classify.run import tuned
+from guanxi.engine.classify.stages import render
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
+from guanxi.engine.plan.policy import PolicyReport, apply_policies
+from guanxi.engine.ruleset import CompiledStep, RuleSet
+from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
+from guanxi.engine.store.base import Store
+from guanxi.engine.timing import Schedule
+
+MAX_OCCURRENCES = 1000  # per step and call: a cron every minute over a year is a mistake
+
+
+@dataclass
+class StepPlan:
+    """What one planning call did for one step."""
+
+    step_id: str
+    level: str
+    occurrences: list[str] = field(default_factory=list)
+    new: int = 0  # follow-ups this call inserted
+    already_planned: int = 0  # follow-ups of the same occurrences that earlier calls planned
+    outcomes: dict[str, int] = field(default_factory=dict)  # new rows by status (policy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_id,
+            "level": self.level,
+            "occurrences": self.occurrences,
+            "new": self.new,
+            "already_planned": self.already_planned,
+            "outcomes": self.outcomes,
+        }
+
+
+@dataclass
+class PlanReport:
+    """One planning call: its batch (the rows it inserted) and what each step did."""
+
+    batch: str
+    steps: list[StepPlan] = field(default_factory=list)
+    policy: PolicyReport | None = None
+
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        policy = self.policy
+        return {
+            "batch": self.batch,
+            "new": self.new,
+            "steps": [s.to_dict() for s in self.steps],
+            "policy": None if policy is None else vars(policy),
+        }
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One occurrence of a step: the same label, dates and times for every customer."""
+
+    step: CompiledStep
+    label: str  # the last part of the key: a period, or run-<id>
+    today: dt.date  # the date conditions are evaluated on
+    due: dt.datetime
+    expires: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which customers an occurrence is for, beyond level and conditions: SQL over the
+    customers `c` and assignments `a` (e.g. a join with this run's transitions)."""
+
+    join: str = ""
+    where: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def plan_recurring(
+    store: Store, ruleset: RuleSet, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> PlanReport:
+    """Plan every `every:` step for each of its occurrences in [start, end), then apply the
+    contact policy to the new follow-ups."""
+    report = insert_recurring(store, ruleset, start, end, now, new_batch())
+    return apply_policy(store, ruleset, report, now)
+
+
+def insert_recurring(
+    store: Store,
+    ruleset: RuleSet,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    batch: str,
+) -> PlanReport:
+    """The planning alone: the new rows of `batch` stay as planned (pending or cancelled),
+    and the report's outcomes are not counted yet."""
+    _check_window(start, end)
+    store.prepare(ruleset.schema)
+    report = PlanReport(batch)
+    steps = [s for s in ruleset.steps if s.schedule is not None]
+    with tuned(store), store.transaction():
+        for step in steps:
+            report.steps.append(_plan_step(store, ruleset, step, (start, end), now, batch))
+            _record_window(store, ruleset, step, (start, end), now, batch)
+    return report
+
+
+def apply_policy(
+    store: Store, ruleset: RuleSet, report: PlanReport, now: dt.datetime
+) -> PlanReport:
+    """Run the contact policy over the report's batch, then count each step's outcomes."""
+    report.policy = apply_policies(store, ruleset, report.batch, now)
+    count_outcomes(store, report)
+    return report
+
+
+def _check_window(start: dt.datetime, end: dt.datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("the planning window needs times with a time zone")
+    if end <= start:
+        raise GuanxiError(
+            f"the window from {start.isoformat()} to {end.isoformat()} is empty:"
+            " it must end after it starts"
+        )
+
+
+def _plan_step(
+    store: Store,
+    ruleset: RuleSet,
+    step: CompiledStep,
+    window: tuple[dt.datetime, dt.datetime],
+    now: dt.datetime,
+    batch: str,
+) -> StepPlan:
+    plan = StepPlan(step.id, step.level)
+    schedule = _schedule(step)
+    zone = ruleset.calendar.zone
+    for moment in occurrences(step.id, schedule, zone, *window):
+        local = moment.astimezone(zone)
+        label = period_label(schedule.period, local)
+        planned = occurrence(ruleset, step, label, moment, local.date())
+        before, new = insert_planned(store, ruleset, planned, batch, now)
+        plan.occurrences.append(label)
+        plan.already_planned += before
+        plan.new += new
+    return plan
+
+
+def _schedule(step: CompiledStep) -> Schedule:
+    if step.schedule is None:
+        raise ValueError(f"step '{step.id}' is not a recurring step")
+    return step.schedule
+
+
+def occurrences(
+    step_id: str, schedule: Schedule, zone: dt.tzinfo, start: dt.datetime, end: dt.datetime
+) -> list[dt.datetime]:
+    """Every time the schedule fires in [start, end), in `zone`."""
+    trigger = schedule.trigger(zone)
+    found: list[dt.datetime] = []
+    moment = trigger.get_next_fire_time(None, start)
+    while moment is not None and moment < end:
+        if len(found) == MAX_OCCURRENCES:
+            raise GuanxiError(
+                f"step '{step_id}' occurs more than {MAX_OCCURRENCES} times between"
+                f" {iso(start)} and {iso(end)}; plan a shorter window"
+            )
+        found.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment)
+    return found
+
+
+def period_label(period: str, local: dt.datetime) -> str:
+    """The occurrence's name in the key, from its local time."""
+    if period == "month":
+        return f"{local:%Y-%m}"
+    if period == "quarter":
+        return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "day":
+        return local.date().isoformat()
+    return f"{local:%Y-%m-%dT%H:%M}"
+
+
+def occurrence(
+    ruleset: RuleSet, step: CompiledStep, label: str, start: dt.datetime, today: dt.date
+) -> Occurrence:
+    """The step triggered at `start`: due after `after` (and at `at`), expiring `expires`
+    after it is due, both in the project's business calendar."""
+    calendar = ruleset.calendar
+    due = calendar.due(start, step.after, step.at)
+    expires = calendar.due(due, step.expires) if step.expires else None
+    return Occurrence(step, label, today, due, expires)
+
+
+def insert_planned(
+    store: Store,
+    ruleset: RuleSet,
+    planned: Occurrence,
+    batch: str,
+    now: dt.datetime,
+    scope: Scope | None = None,
+) -> tuple[int, int]:
+    """Plan one occurrence for every customer it applies to: how many follow-ups of the
+    occurrence were planned before, and how many are new."""
+    query = _Selection(ruleset, planned, store.dialect, scope or Scope())
+    params = query.params(batch, now)
+    before = _planned(store, params)
+    store.execute(
+        f"INSERT INTO followups ({', '.join(COLUMNS)}) SELECT {query.values()}"
+        f" FROM {query.source} ON CONFLICT (key) DO NOTHING",
+        params,
+    )
+    return before, _planned(store, params) - before
+
+
+def _planned(store: Store, params: Mapping[str, Any]) -> int:
+    rows = store.execute(
+        "SELECT COUNT(*) AS n FROM followups WHERE step_id = :step AND occurrence = :occurrence",
+        params,
+    )
+    return int(rows[0]["n"])
+
+
+class _Selection:
+    """The SQL of one occurrence: the customers it applies to, and their follow-up rows."""
+
+    def __init__(self, ruleset: RuleSet, planned: Occurrence, dialect: str, scope: Scope) -> None:
+        self.ruleset, self.planned, self.dialect, self.scope = ruleset, planned, dialect, scope
+        self.step = planned.step
+        capacity = ruleset.policies.capacity if ruleset.policies else None
+        self.owner = capacity.owner_field if capacity else None
+
+    def q(self, name: str) -> str:
+        return quote(name, self.dialect)
+
+    @property
+    def source(self) -> str:
+        """`(profiles) AS x WHERE <when>`: what follows FROM."""
+        when = self.step.when.sql(self.dialect, self.planned.today) if self.step.when else "TRUE"
+        return f"({self.profiles()}) AS x WHERE {when}"
+
+    def profiles(self) -> str:
+        """Key, level, owner and every name the conditions use, one row per customer."""
+        key = f"c.{self.q(self.ruleset.schema.key)}"
+        columns = {"level": "a.level", self.ruleset.schema.key: key}
+        columns.update({n: self.column(n) for n in self.names()})
+        if self.owner:
+            columns[self.owner] = f"c.{self.q(self.owner)}"
+        listed = ", ".join(f"{sql} AS {self.q(name)}" for name, sql in columns.items())
+        where = ["a.level IS NOT NULL"]
+        where += [] if self.step.level == "all" else ["a.level = :level"]
+        where += [self.scope.where] if self.scope.where else []
+        return (
+            f"SELECT {listed} FROM customers AS c JOIN assignments AS a"
+            f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
+            f" WHERE {' AND '.join(where)}"
+        )
+
+    def names(self) -> set[str]:
+        conditions = (self.step.when, self.step.unless)
+        return {n for c in conditions if c is not None for n in c.fields}
+
+    def column(self, name: str) -> str:
+        if name in COMPUTED_FIELDS:
+            return f"a.{name}"
+        if name in self.measure_names():
+            return f"m.{self.q(name)}"
+        return f"c.{self.q(name)}"
+
+    def measure_names(self) -> list[str]:
+        used = self.names()
+        return [m.name for m in self.ruleset.measures if m.name in used]
+
+    def measures_join(self, key: str) -> str:
+        names = self.measure_names()
+        if not names:
+            return ""
+        sql = measures_sql(self.ruleset, self.dialect, self.planned.today, names)
+        return f" LEFT JOIN ({sql}) AS m ON m.{self.q(self.ruleset.schema.key)} = {key}"
+
+    def values(self) -> str:
+        """The SELECT list in the order of followups.COLUMNS."""
+        customer = f"x.{self.q(self.ruleset.schema.key)}"
+        owner = f"x.{self.q(self.owner)}" if self.owner else "NULL"
+        status, policy, reason = "'pending'", "NULL", "NULL"
+        if self.step.unless is not None:
+            cancelled = f"({self.step.unless.sql(self.dialect, self.planned.today)})"
+            status = f"CASE WHEN {cancelled} THEN 'cancelled' ELSE 'pending' END"
+            policy = f"CASE WHEN {cancelled} THEN 'unless' END"
+            reason = f"CASE WHEN {cancelled} THEN :reason END"
+        return (
+            f":step || ':' || {customer} || ':' || :occurrence, {customer}, :step, x.level,"
+            f" :kind, :channel, :template, :priority, :mandatory, :purpose, {owner},"
+            f" :occurrence, NULL, '{{}}', :due, :due, :expires, {status}, {policy}, {reason},"
+            f" :batch, :hash, :now, :now"
+        )
+
+    def params(self, batch: str, now: dt.datetime) -> dict[str, Any]:
+        step, planned = self.step.step, self.planned
+        return {
+            **self.scope.params,
+            "level": self.step.level,
+            "step": step.id,
+            "occurrence": planned.label,
+            "kind": step.do,
+            "channel": step.channel,
+            "template": step.template,
+            "priority": step.priority,
+            "mandatory": int(step.mandatory),
+            "purpose": step.purpose,
+            "due": iso(planned.due),
+            "expires": iso(planned.expires) if planned.expires else None,
+            "reason": f"unless: {step.unless}",
+            "batch": batch,
+            "hash": self.ruleset.hash,
+            "now": iso(now),
+        }
+
+
+def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
+    """Key and the named measures of every customer, by classification's own CTE chain."""
+    builder = _Builder(ruleset, dialect, today)
+    builder.source("customers", None)
+    builder.measures_and_gold()
+    return render(builder.stages, builder.extra, [ruleset.schema.key, *names], dialect)
+
+
+def count_outcomes(store: Store, report: PlanReport) -> None:
+    """Each step's new rows by status, and by the policy that decided them."""
+    rows = store.execute(
+        "SELECT step_id, status, policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
+        " GROUP BY step_id, status, policy ORDER BY step_id, status, policy",
+        {"batch": report.batch},
+    )
+    plans = {p.step_id: p for p in report.steps}
+    for plan in plans.values():
+        plan.outcomes = {}
+    for row in rows:
+        label = row["status"] if row["policy"] is None else f"{row['status']} ({row['policy']})"
+        plans[row["step_id"]].outcomes[label] = int(row["n"])
+
+
+def _record_window(
+    store: Store,
+    ruleset: RuleSet,
+    step: CompiledStep,
+    window: tuple[dt.datetime, dt.datetime],
+    now: dt.datetime,
+    batch: str,
+) -> None:
+    store.execute(
+        "INSERT INTO recurring_windows (step_id, window_start, window_end, batch, ruleset_hash,"
+        " planned_at) VALUES (:step, :start, :end, :batch, :hash, :now)",
+        {
+            "step": step.id,
+            "start": iso(window[0]),
+            "end": iso(window[1]),
+            "batch": batch,
+            "hash": ruleset.hash,
+            "now": iso(now),
+        },
+    )
+
+
+def planned_until(store: Store, step_id: str) -> dt.datetime | None:
+    """The end of the latest window planned for a step (earlier gaps are not looked for)."""
+    rows = store.execute(
+        "SELECT MAX(window_end) AS until FROM recurring_windows WHERE step_id = :step",
+        {"step": step_id},
+    )
+    until = rows[0]["until"] if rows else None
+    return None if until is None else dt.datetime.fromisoformat(until)

@@ -1,0 +1,92 @@
+"""Tier and level changes (`on_enter:` / `on_leave:`), planned set-based after a classification.
+
+A classification run records a transition for every customer whose tier, level or strategy
+changed (a customer's first assignment counts, from nothing). For the run:
+
+    on_enter: X   the run moved the customer into X: to = X and from is not X
+    on_leave: X   the run moved the customer out of X: from = X and to is not X
+
+X names a tier or a level (a name that is both matches either). As with recurring steps, the
+customer's current level must be the step's playbook level (any level for `all`), `when:`
+must hold (with the customer's fields, tier, level, strategy, gold and the measures, on the
+run's local date), and `unless:` true inserts the row as cancelled. The occurrence is the run
+(`step:customer:run-<id>`), so planning the same run twice plans nothing new; the due time
+counts from the moment the run finished. One INSERT … SELECT per step, then the contact
+policy over the batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from guanxi.engine.classify.apply import differs
+from guanxi.engine.classify.run import tuned
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.followups import new_batch
+from guanxi.engine.plan.recurring import (
+    PlanReport,
+    Scope,
+    StepPlan,
+    apply_policy,
+    insert_planned,
+    occurrence,
+)
+from guanxi.engine.ruleset import CompiledStep, RuleSet
+from guanxi.engine.store.base import Store
+
+
+def plan_transitions(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> PlanReport:
+    """Plan the `on_enter:`/`on_leave:` steps for the transitions of classification run
+    `run_id`, then apply the contact policy to the new follow-ups."""
+    report = insert_transitions(store, ruleset, run_id, now, new_batch())
+    return apply_policy(store, ruleset, report, now)
+
+
+def insert_transitions(
+    store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime, batch: str
+) -> PlanReport:
+    """The planning alone: the new rows of `batch` stay as planned (pending or cancelled)."""
+    started, finished = _run_times(store, run_id)
+    today = started.astimezone(ruleset.calendar.zone).date()
+    label = f"run-{run_id}"
+    report = PlanReport(batch)
+    with tuned(store), store.transaction():
+        for step in ruleset.steps:
+            if step.step.on_enter or step.step.on_leave:
+                planned = occurrence(ruleset, step, label, finished, today)
+                scope = _scope(ruleset, step, run_id, store.dialect)
+                before, new = insert_planned(store, ruleset, planned, batch, now, scope)
+                report.steps.append(StepPlan(step.id, step.level, [label], new, before))
+    return report
+
+
+def _run_times(store: Store, run_id: int) -> tuple[dt.datetime, dt.datetime]:
+    """When the run started (its `today`) and finished (when its steps start counting)."""
+    rows = store.execute(
+        "SELECT started_at, finished_at FROM classification_runs WHERE id = :id", {"id": run_id}
+    )
+    if not rows:
+        raise GuanxiError(f"there is no classification run {run_id}")
+    started = dt.datetime.fromisoformat(rows[0]["started_at"])
+    finished = rows[0]["finished_at"]
+    return started, dt.datetime.fromisoformat(finished) if finished else started
+
+
+def _scope(ruleset: RuleSet, step: CompiledStep, run_id: int, dialect: str) -> Scope:
+    """The customers the run moved into (on_enter) or out of (on_leave) the step's target."""
+    entering = step.step.on_enter is not None
+    target = str(step.step.on_enter if entering else step.step.on_leave)
+    ladders = [k for k, ladder in (("tier", ruleset.tiers), ("level", ruleset.levels))
+               if target in ladder.names]  # fmt: skip
+    if not ladders:
+        raise GuanxiError(f"step '{step.id}': '{target}' is neither a tier nor a level")
+    into, out_of = ("to", "from") if entering else ("from", "to")
+    moves = [
+        f"(t.{into}_{kind} = :target AND {differs(f't.{out_of}_{kind}', ':target', dialect)})"
+        for kind in ladders
+    ]
+    return Scope(
+        join="JOIN transitions AS t ON t.customer_id = a.customer_id AND t.run_id = :run",
+        where=f"({' OR '.join(moves)})",
+        params={"run": run_id, "target": target},
+    )

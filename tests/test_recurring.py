@@ -1,0 +1,407 @@
+"""Recurring steps: exact keys and due times, level and `when:` filters, idempotency."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.classify import classify
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.followups import new_batch
+from guanxi.engine.plan.recurring import (
+    MAX_OCCURRENCES,
+    PlanReport,
+    count_outcomes,
+    insert_recurring,
+    occurrences,
+    period_label,
+    plan_recurring,
+    planned_until,
+)
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+from guanxi.engine.timing import Schedule
+
+RULES = Path(__file__).parent.parent / "rules"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+DECEMBER = (dt.datetime(2026, 11, 28, tzinfo=SHANGHAI), dt.datetime(2026, 12, 28, tzinfo=SHANGHAI))
+
+EXTRA_STEPS = """
+    - id: weekly_check
+      every: week
+      day: thu
+      at: "09:30"
+      after: 2 business days
+      expires: 3 days
+      do: task
+      channel: rm_task
+      template: joint_review
+    - id: daily_digest
+      every: day
+      at: "08:00"
+      unless: do_not_contact
+      do: message
+      channel: sms
+      template: product_news
+    - id: weekday_news
+      every: "30 8 * * mon-fri"
+      when: total_assets >= 1000000 AND tier <> 'dormant'
+      do: message
+      channel: email
+      template: product_news
+    - id: top_half_monthly
+      every: month
+      day: 1
+      when: contribution_pct >= 0.5
+      do: message
+      channel: app
+      template: product_news
+"""
+
+
+@functools.cache
+def rules_with_more_steps() -> RuleSet:
+    """The default rules plus weekly, daily, cron and measure-filtered steps for everyone."""
+    with tempfile.TemporaryDirectory() as parent:
+        folder = Path(parent) / "rules"
+        shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+        playbooks = folder / "playbooks.yaml"
+        playbooks.write_text(playbooks.read_text(encoding="utf-8") + EXTRA_STEPS, "utf-8")
+        return load_ruleset(folder)
+
+
+@pytest.fixture
+def more_steps() -> RuleSet:
+    return rules_with_more_steps()
+
+
+def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str | None,
+             tier: str = "valuable", **fields: Any) -> None:  # fmt: skip
+    """A customer with these fields; with a level, also an assignment (None: unclassified)."""
+    row = {"customer_id": customer_id, "name": "客户" + customer_id, "rm_id": "RM7", **fields}
+    store.upsert_customers([row])
+    if level is None:
+        return
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, 0, 1, :h, :at)",
+        {"c": customer_id, "tier": tier, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
+    )
+
+
+def plan(store: Store, ruleset: RuleSet, start: dt.datetime, end: dt.datetime) -> PlanReport:
+    """Planning without the contact policy, so rows stay exactly as planned."""
+    report = insert_recurring(store, ruleset, start, end, NOW, new_batch())
+    count_outcomes(store, report)
+    return report
+
+
+def rows(store: Store, step: str | None = None) -> list[dict[str, Any]]:
+    return store.execute(
+        "SELECT key, customer_id, step_id, level, kind, channel, template, priority, mandatory,"
+        " purpose, owner, occurrence, planned_due_at, due_at, expires_at, status, policy,"
+        " reason, ruleset_hash FROM followups WHERE :step IS NULL OR step_id = :step"
+        " ORDER BY key",
+        {"step": step},
+    )
+
+
+def keys(store: Store, step: str | None = None) -> list[str]:
+    return [row["key"] for row in rows(store, step)]
+
+
+def test_a_monthly_step_plans_each_matching_customer_once_on_the_fifth_at_ten(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "P1", "proactive", consent_marketing=True)
+    customer(store, ruleset, "P2", "proactive", consent_marketing=False)
+    customer(store, ruleset, "P3", "proactive")  # consent unknown (NULL): not planned
+    customer(store, ruleset, "B1", "basic", consent_marketing=True)  # another level
+    customer(store, ruleset, "U1", None, consent_marketing=True)  # never classified
+    report = plan(store, ruleset, *DECEMBER)
+    assert rows(store) == [
+        {
+            "key": "proactive_product_news:P1:2026-12",
+            "customer_id": "P1",
+            "step_id": "proactive_product_news",
+            "level": "proactive",
+            "kind": "message",
+            "channel": "preferred",
+            "template": "product_news",
+            "priority": 20,
+            "mandatory": 0,
+            "purpose": "marketing",
+            "owner": "RM7",
+            "occurrence": "2026-12",
+            "planned_due_at": "2026-12-05T02:00:00Z",  # 10:00 in Shanghai
+            "due_at": "2026-12-05T02:00:00Z",
+            "expires_at": None,
+            "status": "pending",
+            "policy": None,
+            "reason": None,
+            "ruleset_hash": ruleset.hash,
+        }
+    ]
+    [news, review] = report.steps
+    assert (news.step_id, news.occurrences, news.new, news.already_planned) == (
+        "proactive_product_news", ["2026-12"], 1, 0
+    )  # fmt: skip
+    assert news.outcomes == {"pending": 1}
+    assert (review.step_id, review.occurrences, review.new) == ("partner_quarterly_review", [], 0)
+
+
+def test_planning_the_same_window_again_plans_nothing_new(store: Store, ruleset: RuleSet) -> None:
+    customer(store, ruleset, "P1", "proactive", consent_marketing=True)
+    customer(store, ruleset, "P2", "proactive", consent_marketing=True)
+    plan(store, ruleset, *DECEMBER)
+    before = rows(store)
+    again = plan(store, ruleset, *DECEMBER)
+    assert rows(store) == before
+    assert (again.new, again.steps[0].already_planned, again.steps[0].outcomes) == (0, 2, {})
+
+
+def test_a_quarterly_step_is_for_its_level_only_and_named_by_quarter(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "Q1", "partner")
+    customer(store, ruleset, "Q2", "proactive")
+    start = dt.datetime(2026, 12, 1, tzinfo=SHANGHAI)
+    plan(store, ruleset, start, dt.datetime(2027, 5, 1, tzinfo=SHANGHAI))
+    assert [(r["key"], r["due_at"], r["owner"]) for r in rows(store)] == [
+        ("partner_quarterly_review:Q1:2027-Q1", "2027-01-10T02:00:00Z", "RM7"),
+        ("partner_quarterly_review:Q1:2027-Q2", "2027-04-10T02:00:00Z", "RM7"),
+    ]
+
+
+def test_business_days_skip_national_day_and_count_a_make_up_saturday(
+    store: Store, more_steps: RuleSet
+) -> None:
+    customer(store, more_steps, "W1", "basic")
+    start = dt.datetime(2026, 9, 28, tzinfo=SHANGHAI)
+    plan(store, more_steps, start, dt.datetime(2026, 10, 12, tzinfo=SHANGHAI))
+    found = [(r["key"], r["due_at"], r["expires_at"]) for r in rows(store, "weekly_check")]
+    assert found == [
+        # Thu 1 Oct (National Day) + 2 business days: 8 and 9 Oct; 09:30 in Shanghai
+        ("weekly_check:W1:2026-W40", "2026-10-09T01:30:00Z", "2026-10-12T01:30:00Z"),
+        # Thu 8 Oct + 2 business days: Fri 9 and Sat 10 Oct (a make-up working day)
+        ("weekly_check:W1:2026-W41", "2026-10-10T01:30:00Z", "2026-10-13T01:30:00Z"),
+    ]
+
+
+def test_daily_and_cron_steps_are_named_by_day_and_local_minute(
+    store: Store, more_steps: RuleSet
+) -> None:
+    customer(store, more_steps, "R1", "basic", balance=900_000.0, wealth_balance=200_000.0)
+    customer(store, more_steps, "R2", "basic", balance=900_000.0)  # assets below 1,000,000
+    customer(store, more_steps, "R3", "basic", "dormant", balance=2_000_000.0)  # dormant
+    start = dt.datetime(2026, 12, 4, tzinfo=SHANGHAI)  # Fri 4 to Mon 7 Dec 08:30 (excluded)
+    plan(store, more_steps, start, dt.datetime(2026, 12, 7, 8, 30, tzinfo=SHANGHAI))
+    assert [(r["key"], r["due_at"]) for r in rows(store, "weekday_news")] == [
+        ("weekday_news:R1:2026-12-04T08:30", "2026-12-04T00:30:00Z"),
+    ]
+    assert keys(store, "daily_digest") == [
+        f"daily_digest:{c}:2026-12-0{d}" for c in ("R1", "R2", "R3") for d in (4, 5, 6, 7)
+    ]
+
+
+def test_unless_keeps_the_follow_up_as_cancelled_with_the_reason(
+    store: Store, more_steps: RuleSet
+) -> None:
+    customer(store, more_steps, "N1", "basic", do_not_contact=True)
+    customer(store, more_steps, "N2", "basic", do_not_contact=False)
+    customer(store, more_steps, "N3", "basic")  # unknown: NULL is not true, so not cancelled
+    start = dt.datetime(2026, 12, 5, tzinfo=SHANGHAI)
+    report = plan(store, more_steps, start, start + dt.timedelta(days=1))
+    found = [(r["key"], r["status"], r["policy"], r["reason"]) for r in rows(store, "daily_digest")]
+    assert found == [
+        ("daily_digest:N1:2026-12-05", "cancelled", "unless", "unless: do_not_contact"),
+        ("daily_digest:N2:2026-12-05", "pending", None, None),
+        ("daily_digest:N3:2026-12-05", "pending", None, None),
+    ]
+    [digest] = [s for s in report.steps if s.step_id == "daily_digest"]
+    assert digest.outcomes == {"cancelled (unless)": 1, "pending": 2}
+
+
+def test_when_may_use_a_percentile_measure_of_the_whole_population(
+    store: Store, more_steps: RuleSet
+) -> None:
+    for number, contribution in enumerate((100.0, 200.0, 300.0, 400.0, 500.0), start=1):
+        level = None if number == 5 else "basic"  # the largest counts but is not planned
+        customer(store, more_steps, f"T{number}", level, annual_contribution=contribution)
+    start = dt.datetime(2026, 12, 1, tzinfo=SHANGHAI)
+    plan(store, more_steps, start, start + dt.timedelta(hours=12))
+    # percentiles 0, 0.25, 0.5, 0.75, 1: T3 and T4 are planned, T5 has no assignment
+    assert keys(store, "top_half_monthly") == [
+        "top_half_monthly:T3:2026-12",
+        "top_half_monthly:T4:2026-12",
+    ]
+
+
+def test_classified_customers_are_planned_by_their_assigned_level(
+    store: Store, ruleset: RuleSet
+) -> None:
+    for number in range(1, 21):
+        customer(
+            store, ruleset, f"K{number:02d}", None, consent_marketing=number % 2 == 0,
+            balance=60_000.0 * number, annual_contribution=900.0 * number, cost_to_serve=150.0,
+            products_held=3, last_txn_date="2026-11-20",
+        )  # fmt: skip
+    classify(store, ruleset, NOW)
+    expected = store.execute(
+        "SELECT 'proactive_product_news:' || a.customer_id || ':2026-12' AS key"
+        " FROM assignments a JOIN customers c ON c.customer_id = a.customer_id"
+        " WHERE a.level = 'proactive' AND c.consent_marketing ORDER BY 1"
+    )
+    plan(store, ruleset, *DECEMBER)
+    assert expected
+    assert keys(store, "proactive_product_news") == [row["key"] for row in expected]
+
+
+def test_each_call_records_its_window(store: Store, ruleset: RuleSet) -> None:
+    assert planned_until(store, "proactive_product_news") is None
+    plan(store, ruleset, *DECEMBER)
+    plan(store, ruleset, DECEMBER[0] - dt.timedelta(days=30), DECEMBER[0])
+    assert planned_until(store, "proactive_product_news") == DECEMBER[1]
+    windows = store.execute(
+        "SELECT step_id, window_start, window_end FROM recurring_windows ORDER BY id"
+    )
+    assert windows[:2] == [
+        {
+            "step_id": "proactive_product_news",
+            "window_start": "2026-11-27T16:00:00Z",
+            "window_end": "2026-12-27T16:00:00Z",
+        },
+        {
+            "step_id": "partner_quarterly_review",
+            "window_start": "2026-11-27T16:00:00Z",
+            "window_end": "2026-12-27T16:00:00Z",
+        },
+    ]
+
+
+def test_a_window_must_end_after_it_starts(store: Store, ruleset: RuleSet) -> None:
+    start, end = DECEMBER
+    with pytest.raises(GuanxiError, match="it must end after it starts"):
+        plan(store, ruleset, end, start)
+    with pytest.raises(ValueError, match="time zone"):
+        plan(store, ruleset, start.replace(tzinfo=None), end)
+
+
+def test_a_schedule_firing_too_often_for_the_window_is_refused() -> None:
+    every_minute = Schedule("cron", "* * * * *")
+    start = dt.datetime(2026, 12, 1, tzinfo=SHANGHAI)
+    found = occurrences("s", every_minute, SHANGHAI, start, start + dt.timedelta(minutes=3))
+    assert [f"{m:%H:%M}" for m in found] == ["00:00", "00:01", "00:02"]
+    with pytest.raises(GuanxiError, match=f"more than {MAX_OCCURRENCES} times"):
+        occurrences("s", every_minute, SHANGHAI, start, start + dt.timedelta(days=1))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="timing.Schedule.trigger hands cron day-of-week numbers to APScheduler 3, where 0 is"
+    " Monday (standard cron: 0 is Sunday), so '1-5' fires Tuesday to Saturday",
+)
+def test_numbered_cron_weekdays_mean_what_they_mean_in_cron() -> None:
+    weekdays = Schedule("cron", "30 8 * * 1-5")
+    start = dt.datetime(2026, 12, 4, tzinfo=SHANGHAI)  # a Friday
+    found = occurrences("s", weekdays, SHANGHAI, start, start + dt.timedelta(days=3))
+    assert [f"{m:%a}" for m in found] == ["Fri"]
+
+
+@pytest.mark.parametrize(
+    ("period", "local", "label"),
+    [
+        ("month", dt.datetime(2026, 12, 5, 10), "2026-12"),
+        ("quarter", dt.datetime(2026, 10, 10, 10), "2026-Q4"),
+        ("quarter", dt.datetime(2027, 3, 31, 23), "2027-Q1"),
+        ("week", dt.datetime(2026, 12, 3, 9), "2026-W49"),
+        ("week", dt.datetime(2027, 1, 1, 9), "2026-W53"),  # ISO week of its Thursday
+        ("day", dt.datetime(2026, 12, 5, 8), "2026-12-05"),
+        ("cron", dt.datetime(2026, 12, 5, 8, 30), "2026-12-05T08:30"),
+    ],
+)
+def test_period_labels(period: str, local: dt.datetime, label: str) -> None:
+    assert period_label(period, local.replace(tzinfo=SHANGHAI)) == label
+
+
+def test_plan_recurring_applies_the_contact_policy_to_its_batch(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "P1", "proactive", consent_marketing=True, consent_app=True,
+             preferred_channel="app")  # fmt: skip
+    report = plan_recurring(store, ruleset, *DECEMBER, NOW)
+    assert report.policy is not None
+    [row] = store.execute("SELECT key, planned_due_at, batch FROM followups")
+    assert (row["key"], row["planned_due_at"]) == ("proactive_product_news:P1:2026-12",
+                                                   "2026-12-05T02:00:00Z")  # fmt: skip
+    assert row["batch"] == report.batch
+    assert sum(report.steps[0].outcomes.values()) == 1
+
+
+# --- planning is idempotent: any overlapping windows give the same rows as their union ---
+
+ORIGIN = dt.datetime(2026, 11, 30, tzinfo=SHANGHAI)
+HOURS = 24 * 100
+window = st.tuples(st.integers(0, HOURS), st.integers(24, 24 * 40)).map(
+    lambda w: (w[0], w[0] + w[1])
+)
+
+
+def union(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@contextlib.contextmanager
+def population(ruleset: RuleSet) -> Iterator[Store]:
+    """A fresh store with a few customers of several levels (one per hypothesis example)."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = SQLiteStore(Path(folder) / "guanxi.db")
+        store.prepare(ruleset.schema)
+        for number, level in enumerate(("basic", "partner", "proactive", "proactive"), start=1):
+            customer(
+                store, ruleset, f"H{number}", level, consent_marketing=number != 4,
+                do_not_contact=number == 2, balance=400_000.0 * number,
+                annual_contribution=100.0 * number,
+            )  # fmt: skip
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(windows=st.lists(window, min_size=1, max_size=4))
+def test_planning_overlapping_windows_gives_the_rows_of_planning_their_union_once(
+    windows: list[tuple[int, int]],
+) -> None:
+    more_steps = rules_with_more_steps()
+
+    def at(hours: int) -> dt.datetime:
+        return ORIGIN + dt.timedelta(hours=hours)
+
+    with population(more_steps) as piecewise, population(more_steps) as whole:
+        for start, end in windows:
+            plan(piecewise, more_steps, at(start), at(end))
+        for start, end in union(windows):
+            plan(whole, more_steps, at(start), at(end))
+        assert rows(piecewise) == rows(whole)
+        assert rows(whole)  # a window of a day or more holds a daily occurrence
