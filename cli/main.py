@@ -48,16 +48,10 @@ def init(folder: Path) -> None:
 
 
 @cli.command()
-@click.option(
-    "--rules",
-    "folder",
-    type=RULES_DIR,
-    default=None,
-    help="Rule project (default: the shipped default rules).",
-)
+@click.argument("folder", type=RULES_DIR, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(folder: Path | None, as_json: bool) -> None:
-    """Validate the default rule project and show what it contains."""
+def rules(folder: Path | None, as_json: bool) -> None:
+    """Show what a rule project contains (default: the shipped default rules)."""
     ruleset = validated(folder or default_rules_path(), as_json=False)
     if as_json:
         print_json(ruleset.summary())
@@ -80,7 +74,7 @@ def _print_summary(ruleset: RuleSet) -> None:
                 r.label,
                 r.label_en or "",
                 r.condition.text if r.condition else "(others)",
-                str(r.origin),
+                f"{Path(r.origin.file).name}:{r.origin.line}",
             )
             for r in ladder.rules
         ]
@@ -124,6 +118,10 @@ def _register_commands() -> None:
     from guanxi.cli.events import events
 
     cli.add_command(events)
+
+    from guanxi.cli.demo import demo
+
+    cli.add_command(demo)
 
     from guanxi.cli.plan import followups, plan_command
 

@@ -77,7 +77,35 @@ class Schedule:
     cron: str
 
     def trigger(self, timezone: dt.tzinfo) -> CronTrigger:
-        return CronTrigger.from_crontab(self.cron, timezone=timezone)
+        return _trigger(self.cron, timezone)
+
+
+CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # cron: 0 and 7 are Sunday
+
+
+def _trigger(expression: str, timezone: dt.tzinfo) -> CronTrigger:
+    """APScheduler 3 numbers weekdays from Monday = 0, cron from Sunday = 0: numbered days
+    are handed over as explicit lists of day names, which both read the same way."""
+    minute, hour, day, month, weekdays = expression.split()
+    named = ",".join(_day_names(part) for part in weekdays.split(","))
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=named, timezone=timezone
+    )
+
+
+def _day_names(part: str) -> str:
+    """One comma-separated part of a cron day-of-week field: '1-5', '*/2', '0', 'mon-fri'."""
+    match = re.fullmatch(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?", part)
+    if match is None or (match.group(1) == "*" and match.group(3) is None):
+        return part  # '*', or names such as 'mon-fri', which mean the same to both
+    first = 0 if match.group(1) == "*" else int(match.group(1))
+    last = 6 if match.group(1) == "*" else int(match.group(2) or first)
+    step = int(match.group(3) or 1)
+    if not 0 <= first <= 7 or not 0 <= last <= 7:
+        raise ValueError(f"day of week '{part}' is out of range (0-7)")
+    if last < first:
+        raise ValueError(f"the day-of-week range '{part}' runs backwards")
+    return ",".join(dict.fromkeys(CRON_DAYS[d] for d in range(first, last + 1, step)))
 
 
 def parse_schedule(every: str, day: int | str | None = None, at: str | None = None) -> Schedule:
@@ -132,7 +160,7 @@ def _checked_cron(expression: str) -> str:
             hint="cron has five fields: minute hour day-of-month month day-of-week",
         )
     try:
-        CronTrigger.from_crontab(expression, timezone=dt.UTC)
+        _trigger(expression, dt.UTC)
     except ValueError as error:
         raise TimingError(f"'{expression}' is not a valid cron expression: {error}") from None
     return expression

@@ -164,8 +164,8 @@ def test_init_creates_a_project_that_validates(tmp_path: Path) -> None:
     assert "already exists and is not empty" in again.stderr
 
 
-def test_demo_prints_the_summary_of_the_default_rules() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--json"])
+def test_rules_prints_the_summary_of_the_default_rules() -> None:
+    result = CliRunner().invoke(cli, ["rules", "--json"])
     assert result.exit_code == 0, result.output
     assert '"levels": [\n    "partner"' in result.stdout
     assert re.search(r'"hash": "[0-9a-f]{16}"', result.stdout)

@@ -1,0 +1,76 @@
+"""The demo pipeline: demo data → store → classification → follow-ups, in one folder.
+
+It runs what operations run every day, on reproducible demo customers, so a new user sees the
+whole product from one command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from guanxi.engine.classify import RunReport, classify
+from guanxi.engine.demo_data import DemoSummary, write_demo_data
+from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.plan.events import EventPlanReport, plan_new_events
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Row
+from guanxi.engine.store.sqlite import SQLiteStore
+
+
+@dataclass
+class DemoReport:
+    folder: Path
+    data: DemoSummary
+    customers: LoadReport
+    classification: RunReport
+    events: LoadReport
+    planned: EventPlanReport
+    followups: list[Row]  # follow-ups by step, kind, channel and status
+    workload: list[Row]  # upcoming tasks per relationship manager per day (busiest first)
+
+
+def run_demo(
+    folder: Path, ruleset: RuleSet, customers: int, seed: int, now: dt.datetime
+) -> DemoReport:
+    """Write demo data into `folder`, load it into `folder`/guanxi.db and plan follow-ups."""
+    today = now.astimezone(ruleset.calendar.zone).date()
+    data = write_demo_data(folder, customers, seed, today)
+    store = SQLiteStore(folder / "guanxi.db")
+    try:
+        loaded = load_customers(store, ruleset, folder / "customers.csv", now)
+        classification = classify(store, ruleset, now)
+        events = load_events(store, ruleset, folder / "events.jsonl", now)
+        planned = plan_new_events(store, ruleset, now)
+        return DemoReport(
+            folder,
+            data,
+            loaded,
+            classification,
+            events,
+            planned,
+            _followups(store),
+            _workload(store, ruleset, now),
+        )
+    finally:
+        store.close()
+
+
+def _followups(store: SQLiteStore) -> list[Row]:
+    return store.execute(
+        "SELECT step_id, kind, channel, status, count(*) AS followups FROM followups"
+        " GROUP BY step_id, kind, channel, status ORDER BY step_id, status, channel"
+    )
+
+
+def _workload(store: SQLiteStore, ruleset: RuleSet, now: dt.datetime) -> list[Row]:
+    offset = now.astimezone(ruleset.calendar.zone).utcoffset() or dt.timedelta()
+    hours = offset.total_seconds() / 3600
+    return store.execute(
+        "SELECT owner, date(due_at, :shift) AS day, count(*) AS tasks FROM followups"
+        " WHERE kind = 'task' AND status = 'pending' AND due_at >= :now GROUP BY owner, day"
+        " ORDER BY tasks DESC, owner, day LIMIT 10",
+        {"shift": f"{hours:+.0f} hours", "now": iso(now)},
+    )

@@ -1,0 +1,36 @@
+"""The README is the front door: it names every command, and every command explains itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from guanxi.cli.main import cli
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def commands(group: click.Group, prefix: str = "guanxi") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found += commands(command, path)
+    return found
+
+
+def test_every_command_has_help() -> None:
+    missing = [path for path, command in commands(cli) if not (command.help or "").strip()]
+    assert missing == []
+
+
+def test_every_command_is_in_the_readme() -> None:
+    leaves = [path for path, command in commands(cli) if not isinstance(command, click.Group)]
+    assert [path for path in leaves if f"`{path}" not in README] == []
+
+
+def test_the_quick_start_has_the_two_commands() -> None:
+    assert "pip install -e . && guanxi demo" in README
+    assert "pip install -e '.[test]' && python -m pytest" in README
