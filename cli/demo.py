@@ -82,7 +82,7 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
     ]
     out.print(
         table(
-            "follow-ups planned from the events",
+            "follow-ups planned",
             ["step", "kind", "channel", "status", "count"],
             rows,
         )

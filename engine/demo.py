@@ -1,5 +1,8 @@
 """The demo pipeline: demo data → store → classification → follow-ups, in one folder.
 
+Follow-ups come from the classification's transitions (welcome visits), the events (calls
+after sales, complaint call-backs) and the recurring steps of the coming month.
+
 It runs what operations run every day, on reproducible demo customers, so a new user sees the
 whole product from one command.
 """
@@ -15,6 +18,8 @@ from guanxi.engine.demo_data import DemoSummary, write_demo_data
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.recurring import plan_recurring
+from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -28,7 +33,7 @@ class DemoReport:
     classification: RunReport
     events: LoadReport
     planned: EventPlanReport
-    followups: list[Row]  # follow-ups by step, kind, channel and status
+    followups: list[Row]  # all follow-ups by step, kind, channel and status
     workload: list[Row]  # upcoming tasks per relationship manager per day (busiest first)
 
 
@@ -42,8 +47,10 @@ def run_demo(
     try:
         loaded = load_customers(store, ruleset, folder / "customers.csv", now)
         classification = classify(store, ruleset, now)
+        plan_transitions(store, ruleset, classification.run_id, now)
         events = load_events(store, ruleset, folder / "events.jsonl", now)
         planned = plan_new_events(store, ruleset, now)
+        plan_recurring(store, ruleset, now, _month_later(now), now)
         return DemoReport(
             folder,
             data,
@@ -56,6 +63,11 @@ def run_demo(
         )
     finally:
         store.close()
+
+
+def _month_later(now: dt.datetime) -> dt.datetime:
+    month = now.month % 12 + 1
+    return now.replace(year=now.year + (now.month == 12), month=month, day=min(now.day, 28))
 
 
 def _followups(store: SQLiteStore) -> list[Row]:
