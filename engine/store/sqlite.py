@@ -100,6 +100,12 @@ def m004_recurring_windows(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX followups_occurrence ON followups (step_id, occurrence)")
 
 
+@migrations()
+def m005_followups_owner(db: sqlite_utils.Database) -> None:
+    """Tasks by owner and due time: the capacity policy counts an RM's tasks a day."""
+    db.execute("CREATE INDEX followups_owner ON followups (owner, due_at) WHERE kind = 'task'")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -1,0 +1,269 @@
+"""Messages: quiet hours, then frequency caps.
+
+Quiet hours (免打扰时段) hold every message, mandatory ones too: a message due inside them, in
+the project's time zone, is deferred to the end of the quiet period plus a spread of up to an
+hour (less when the waking hours are shorter), the same for the same follow-up key, so the
+morning does not start with a burst. A message that would then be sent after it expires is
+suppressed instead.
+
+Frequency caps count, per customer, the messages of the cap's channel (or of every channel
+for `all`) that are pending, claimed or sent, whatever batch planned them, in rolling windows
+of the cap's length; no window may hold more than `max`. Mandatory messages neither count nor
+stop. Earlier batches' messages stand; this batch's compete in order of priority, then
+earlier due time, then key, and a message that would overfill a window is suppressed with the
+cap as the reason. A cap written in business days is measured as that many calendar days.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.policy_verdicts import (
+    COUNTED,
+    Batch,
+    Counts,
+    Verdict,
+    parse_instant,
+    settle,
+)
+from guanxi.engine.ruleset.models import Cap
+from guanxi.engine.timing import Duration, parse_duration, parse_time_of_day
+
+DAY = 86_400
+SPREAD = 3_600  # deferred messages are spread over the first hour after quiet hours
+LATEST_DEFERRAL = dt.timedelta(days=1, seconds=SPREAD)  # the most quiet hours move a message
+SECONDS = {"minutes": 60, "hours": 3_600, "days": DAY, "business_days": DAY, "weeks": 7 * DAY}
+
+
+@dataclass(frozen=True)
+class Quiet:
+    start: dt.time
+    end: dt.time
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+    def contains_sql(self, seconds: str) -> str:
+        """SQL: is the local second of the day `seconds` inside quiet hours?"""
+        start, end = _seconds(self.start), _seconds(self.end)
+        if start == end:
+            return "0"
+        joint = "AND" if start < end else "OR"
+        return f"({seconds} >= {start} {joint} {seconds} < {end})"
+
+    def ends(self, local: dt.datetime) -> dt.datetime:
+        """When the quiet period holding the local time `local` ends."""
+        day = local.date()
+        if self.start > self.end and local.time() >= self.start:
+            day += dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.end, tzinfo=local.tzinfo)
+
+    @property
+    def spread(self) -> int:
+        awake = (_seconds(self.start) - _seconds(self.end)) % DAY
+        return max(1, min(SPREAD, awake))
+
+
+def _seconds(time: dt.time) -> int:
+    return time.hour * 3_600 + time.minute * 60 + time.second
+
+
+def quiet_hours(run: Batch) -> Counts:
+    """Defer the batch's messages due in quiet hours (see the module docstring)."""
+    if run.policies.quiet_hours is None:
+        return []
+    setting = run.policies.quiet_hours
+    quiet = Quiet(parse_time_of_day(setting.start), parse_time_of_day(setting.end))
+    span = run.message_span
+    if span is None:
+        return []
+    local = local_seconds_sql("f.due_at", offsets(run.zone, *span))
+    rows = run.query(
+        "SELECT f.id, f.key, f.due_at, f.expires_at FROM followups f"
+        " WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
+        f" AND {quiet.contains_sql(local)}"
+    )
+    return settle(run, [_defer(run, quiet, row) for row in rows])
+
+
+def _defer(run: Batch, quiet: Quiet, row: dict[str, Any]) -> Verdict:
+    due = parse_instant(row["due_at"]).astimezone(run.zone)
+    spread = zlib.crc32(row["key"].encode()) % quiet.spread
+    moved = quiet.ends(due) + dt.timedelta(seconds=spread)
+    reason = f"quiet hours {quiet.label}, moved to {run.local(moved)}"
+    expires = parse_instant(row["expires_at"]) if row["expires_at"] else None
+    if expires is not None and moved > expires:
+        late = f"expired before it could be sent ({reason}; it expires {run.local(expires)})"
+        return Verdict(row["id"], "suppressed", "expiry", late)
+    return Verdict(row["id"], "deferred", "quiet_hours", reason, iso(moved))
+
+
+def offsets(zone: dt.tzinfo, first: dt.datetime, last: dt.datetime) -> list[tuple[int, int]]:
+    """Each UTC offset (seconds) of `zone` from `first` to `last`, with the epoch second it
+    starts at (the first one's start is `first`)."""
+    found = [(int(first.timestamp()), _offset(zone, first))]
+    moment = first
+    while moment < last:  # a day's steps: no zone changes its offset twice in a day
+        step = min(moment + dt.timedelta(days=1), last)
+        if _offset(zone, step) != found[-1][1]:
+            change = _change(zone, moment, step)
+            found.append((int(change.timestamp()), _offset(zone, change)))
+        moment = step
+    return found
+
+
+def _offset(zone: dt.tzinfo, instant: dt.datetime) -> int:
+    delta = instant.astimezone(zone).utcoffset()
+    return int(delta.total_seconds()) if delta else 0
+
+
+def _change(zone: dt.tzinfo, before: dt.datetime, after: dt.datetime) -> dt.datetime:
+    """The first second of `after`'s offset, between `before` and `after`."""
+    while after - before > dt.timedelta(seconds=1):
+        middle = before + (after - before) / 2
+        if _offset(zone, middle) == _offset(zone, before):
+            before = middle
+        else:
+            after = middle
+    return after.replace(microsecond=0)
+
+
+def local_seconds_sql(column: str, changes: list[tuple[int, int]]) -> str:
+    """SQL: the local second of the day of the UTC ISO instant `column`."""
+    epoch = f"unixepoch({column})"
+    offset = str(changes[-1][1])
+    if len(changes) > 1:
+        pairs = itertools.pairwise(changes)
+        whens = " ".join(f"WHEN {epoch} < {start} THEN {off}" for (_, off), (start, _) in pairs)
+        offset = f"CASE {whens} ELSE {offset} END"
+    return f"(({epoch} + {offset}) % {DAY})"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A cap as the arbitration uses it."""
+
+    channel: str
+    limit: int
+    seconds: int
+    reason: str
+
+    def counts(self, channel: str) -> bool:
+        return self.channel in ("all", channel)
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    customer: str
+    channel: str
+    at: int  # epoch seconds
+    priority: int
+    key: str
+    open: bool  # pending in this batch: it competes; otherwise it stands
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        return (-self.priority, self.at, self.key)
+
+
+def frequency_caps(run: Batch) -> Counts:
+    """Suppress the batch's messages that would overfill a cap (see the module docstring)."""
+    windows = _windows(run)
+    span = run.message_span
+    if not windows or span is None:
+        return []
+    widest = dt.timedelta(seconds=max(w.seconds for w in windows))
+    low, high = span[0] - widest, span[1] + LATEST_DEFERRAL + widest
+    least = min(w.limit for w in windows)
+    messages = [_message(row) for row in _crowded(run, iso(low), iso(high), least)]
+    return settle(run, list(arbitrate(messages, windows)))
+
+
+def _windows(run: Batch) -> list[Window]:
+    channels = run.policies.channels
+    kinds = {name: channel.kind for name, channel in channels.items()} | {"all": "message"}
+    return [
+        _window(run, cap, parse_duration(cap.per))
+        for cap in run.policies.caps
+        if kinds.get(cap.channel) == "message"
+    ]
+
+
+def _window(run: Batch, cap: Cap, per: Duration) -> Window:
+    what = "message" if cap.channel == "all" else run.channel_label(cap.channel)
+    reason = f"{what} cap {cap.max} per {per} reached"
+    return Window(cap.channel, cap.max, per.amount * SECONDS[per.unit], reason)
+
+
+def _crowded(run: Batch, low: str, high: str, least: int) -> list[dict[str, Any]]:
+    """The counted messages in (low, high) of every customer of the batch with more follow-ups
+    of any kind there than the smallest cap allows (the others cannot overfill a window).
+    The unary `+` keeps SQLite on the customer index for the join."""
+    return run.query(
+        "WITH crowded AS MATERIALIZED (SELECT DISTINCT f.customer_id FROM followups f"
+        "  WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
+        "  AND f.mandatory = 0 AND (SELECT count(*) FROM followups n"
+        "  WHERE n.customer_id = f.customer_id AND n.due_at > :low AND n.due_at < :high) > :least)"
+        " SELECT g.id, g.customer_id, g.channel, unixepoch(g.due_at) AS at, g.priority, g.key,"
+        " g.batch = :batch AND g.status = 'pending' AS open"
+        " FROM crowded CROSS JOIN followups g ON g.customer_id = crowded.customer_id"
+        f" WHERE +g.due_at > :low AND +g.due_at < :high AND +g.status IN {COUNTED}"
+        " AND g.kind = 'message' AND g.mandatory = 0",
+        low=low,
+        high=high,
+        least=least,
+    )
+
+
+def _message(row: dict[str, Any]) -> Message:
+    return Message(
+        row["id"], row["customer_id"], row["channel"], row["at"], row["priority"], row["key"],
+        bool(row["open"]),
+    )  # fmt: skip
+
+
+def arbitrate(messages: Iterable[Message], windows: list[Window]) -> Iterable[Verdict]:
+    """The verdicts on the open messages that would overfill a window, customer by customer."""
+    by_customer: dict[str, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_customer[message.customer].append(message)
+    for group in by_customer.values():
+        yield from _arbitrate_one(group, windows)
+
+
+def _arbitrate_one(group: list[Message], windows: list[Window]) -> Iterable[Verdict]:
+    taken: list[list[int]] = [
+        sorted(m.at for m in group if not m.open and w.counts(m.channel)) for w in windows
+    ]
+    for message in sorted((m for m in group if m.open), key=lambda m: m.rank):
+        applies = [i for i, w in enumerate(windows) if w.counts(message.channel)]
+        full = next((i for i in applies if _overfills(taken[i], message.at, windows[i])), None)
+        if full is not None:
+            yield Verdict(message.id, "suppressed", "frequency_cap", windows[full].reason)
+            continue
+        for i in applies:
+            bisect.insort(taken[i], message.at)
+
+
+def _overfills(times: list[int], at: int, window: Window) -> bool:
+    """Would one more message at `at` put more than the limit in some window holding it?
+
+    Every window holding `at` that is as full as it can be ends at `at` or at a later
+    message less than a window's length after it; those are the ends tried.
+    """
+    later = times[bisect.bisect_left(times, at) : bisect.bisect_left(times, at + window.seconds)]
+    for end in (at, *later):
+        inside = bisect.bisect_right(times, end) - bisect.bisect_right(times, end - window.seconds)
+        if inside + 1 > window.limit:
+            return True
+    return False

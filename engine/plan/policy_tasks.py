@@ -1,0 +1,166 @@
+"""Tasks: business days, then relationship-manager capacity (客户经理容量).
+
+A task is work in a relationship manager's list for a day, not a contact at an instant, so it
+keeps its time of day and only its day moves:
+
+- a task due on a day that is not a business day (in the project's calendar and time zone)
+  moves to the next business day; mandatory tasks too, since nobody is at work to do them;
+- each owner (`followups.owner`, the customer's `capacity.owner_field`) has at most
+  `tasks_per_day` tasks a business day. Tasks already planned for the owner and day (pending,
+  claimed or sent, from any other batch) stand and count. This batch's tasks take the free
+  places day by day: mandatory ones first (they always keep their day, even a full one), then
+  by priority, earlier due time and key; the rest move to the next business day and compete
+  there again, until they fit;
+- a task without an owner waits in the unassigned queue, which has no capacity;
+- a task that would move past its expiry is suppressed instead and takes no place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.policy_verdicts import (
+    COUNTED,
+    Batch,
+    Counts,
+    Verdict,
+    parse_instant,
+    settle,
+)
+
+
+@dataclass
+class Task:
+    id: int
+    owner: str | None
+    priority: int
+    mandatory: bool
+    key: str
+    due: dt.datetime  # local, in the project's zone
+    expires: dt.datetime | None
+    day: dt.date = field(init=False)
+    holiday: dt.date | None = None  # the day it was due on, when that is no business day
+    full: list[dt.date] = field(default_factory=list)  # days it found fully booked
+    expired: bool = False
+
+    def __post_init__(self) -> None:
+        self.day = self.due.date()
+
+    @property
+    def rank(self) -> tuple[bool, int, dt.datetime, str]:
+        return (not self.mandatory, -self.priority, self.due, self.key)
+
+    @property
+    def moved(self) -> dt.datetime:
+        return dt.datetime.combine(self.day, self.due.timetz())
+
+    def move(self, day: dt.date) -> None:
+        self.day = day
+        self.expired = self.expires is not None and self.moved > self.expires
+
+
+def task_days(run: Batch) -> Counts:
+    """Move the batch's tasks to business days within capacity (see the module docstring)."""
+    tasks = [_task(run, row) for row in _pending_tasks(run)]
+    if not tasks:
+        return []
+    for task in tasks:
+        if not run.calendar.is_business_day(task.day):
+            task.holiday = task.day
+            task.move(run.calendar.next_business_day(task.day))
+    capacity = run.policies.capacity
+    loads: dict[str, Counter[dt.date]] = {}
+    if capacity is not None:
+        owned = [t for t in tasks if t.owner and not t.expired]
+        loads = _booked(run, owned)
+        for owner, group in _by_owner(owned).items():
+            fit(group, loads[owner], capacity.tasks_per_day, run.calendar)
+    return settle(run, [_verdict(run, t, loads) for t in tasks if t.day != t.due.date()])
+
+
+def _pending_tasks(run: Batch) -> list[dict[str, Any]]:
+    return run.query(
+        "SELECT id, owner, priority, mandatory, key, due_at, expires_at FROM followups"
+        " WHERE batch = :batch AND status = 'pending' AND kind = 'task'"
+    )
+
+
+def _task(run: Batch, row: dict[str, Any]) -> Task:
+    expires = parse_instant(row["expires_at"]) if row["expires_at"] else None
+    due = parse_instant(row["due_at"]).astimezone(run.zone)
+    return Task(
+        row["id"], row["owner"] or None, row["priority"], bool(row["mandatory"]), row["key"],
+        due, expires,
+    )  # fmt: skip
+
+
+def _by_owner(tasks: list[Task]) -> dict[str, list[Task]]:
+    groups: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        groups[str(task.owner)].append(task)
+    return groups
+
+
+def _booked(run: Batch, tasks: list[Task]) -> dict[str, Counter[dt.date]]:
+    """Tasks each owner already has a day, from other batches, on and after the first day any
+    of `tasks` is due (found by owner and due time: the unary `+` keeps SQLite off the
+    status index)."""
+    loads: dict[str, Counter[dt.date]] = defaultdict(Counter)
+    if not tasks:
+        return loads
+    first = min(t.day for t in tasks)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=run.zone)
+    owners = json.dumps(sorted({str(t.owner) for t in tasks}), ensure_ascii=False)
+    rows = run.query(
+        "SELECT owner, due_at FROM followups WHERE kind = 'task'"
+        " AND owner IN (SELECT value FROM json_each(:owners)) AND due_at >= :start"
+        f" AND +status IN {COUNTED} AND NOT (batch = :batch AND status = 'pending')",
+        owners=owners,
+        start=iso(start),
+    )
+    for row in rows:
+        loads[row["owner"]][parse_instant(row["due_at"]).astimezone(run.zone).date()] += 1
+    return loads
+
+
+def fit(tasks: list[Task], load: Counter[dt.date], limit: int, calendar: BusinessCalendar) -> None:
+    """Give each of one owner's tasks a business day with a free place (see the docstring);
+    `load` counts the places taken and is updated."""
+    waiting: dict[dt.date, list[Task]] = defaultdict(list)
+    for task in tasks:
+        waiting[task.day].append(task)
+    while waiting:
+        day = min(waiting)
+        for task in sorted(waiting.pop(day), key=lambda t: t.rank):
+            if task.mandatory or load[day] < limit:
+                load[day] += 1
+                continue
+            task.full.append(day)
+            task.move(calendar.next_business_day(day))
+            if not task.expired:
+                waiting[task.day].append(task)
+
+
+def _verdict(run: Batch, task: Task, loads: dict[str, Counter[dt.date]]) -> Verdict:
+    why = _why(task, loads)
+    if task.expired:
+        expires = run.local(task.expires) if task.expires else ""
+        reason = f"expired before it could be done ({why}; it expires {expires})"
+        return Verdict(task.id, "suppressed", "expiry", reason)
+    policy = "capacity" if task.full else "business_days"
+    return Verdict(task.id, "deferred", policy, why, iso(task.moved))
+
+
+def _why(task: Task, loads: dict[str, Counter[dt.date]]) -> str:
+    parts = [f"{task.holiday} is not a business day"] if task.holiday else []
+    if task.full:
+        first, last = task.full[0], task.full[-1]
+        booked = f"{task.owner} has {loads[str(task.owner)][first]} tasks on {first}"
+        parts.append(booked + (f" and is fully booked until {last}" if last != first else ""))
+    return "; ".join(parts) + f", moved to {task.day}"

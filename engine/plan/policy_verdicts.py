@@ -1,0 +1,146 @@
+"""What every contact-policy pass shares: the batch being decided and how verdicts are written.
+
+A pass stages its verdicts in a scratch table; `settle` writes them to their follow-ups (new
+status or due time, policy, reason) and `record` keeps each as a row of `followup_decisions`.
+A verdict is 'suppressed' (the follow-up will not happen) or 'deferred' (it happens later;
+`planned_due_at` keeps the time first planned).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.models import PoliciesFile
+from guanxi.engine.store.base import Store
+
+SCRATCH = "policy_verdicts"
+COUNTED = "('pending', 'claimed', 'sent')"  # statuses that take a customer's or an RM's time
+CHUNK = 50_000  # verdicts per staging statement
+
+
+Span = tuple[dt.datetime, dt.datetime]
+Counts = list[tuple[str, str, int]]  # (verdict, policy, how many)
+
+
+def survey(store: Store, batch: str) -> tuple[int, Span | None]:
+    """How many follow-ups of `batch` are pending, and the earliest and latest due time of
+    its pending messages."""
+    [row] = store.execute(
+        "SELECT count(*) AS n, min(CASE kind WHEN 'message' THEN due_at END) AS first,"
+        " max(CASE kind WHEN 'message' THEN due_at END) AS last FROM followups"
+        " WHERE batch = :batch AND status = 'pending'",
+        {"batch": batch},
+    )
+    first, last = row["first"], row["last"]
+    return int(row["n"]), (parse_instant(first), parse_instant(last)) if first else None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One planning batch under one rule set: what each pass reads."""
+
+    store: Store
+    ruleset: RuleSet
+    policies: PoliciesFile
+    name: str
+    now: dt.datetime
+    message_span: Span | None  # due times of its pending messages before the passes
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        return self.ruleset.calendar
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        return self.ruleset.calendar.zone
+
+    def query(self, sql: str, **parameters: Any) -> list[dict[str, Any]]:
+        """Rows of `sql`, with `:batch` bound to this batch."""
+        return self.store.execute(sql, {"batch": self.name, **parameters})
+
+    def local(self, instant: dt.datetime) -> str:
+        """An instant as people read it: the project's local date and time."""
+        return instant.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+    def channel_label(self, name: str) -> str:
+        """A channel as a reason names it: the English part of its label ('SMS'), else the
+        label, else the name."""
+        channel = self.policies.channels.get(name)
+        if channel is None:
+            return name
+        english = re.search(r"[A-Za-z][ -~]*$", channel.label)
+        return english.group(0) if english else channel.label
+
+
+class Verdict(NamedTuple):
+    id: int
+    verdict: str  # 'suppressed' or 'deferred'
+    policy: str
+    reason: str
+    due_at: str | None = None  # the new due time (UTC ISO) of a deferred follow-up
+
+
+def parse_instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def open_scratch(store: Store) -> None:
+    store.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {SCRATCH} (id INTEGER PRIMARY KEY, verdict TEXT,"
+        " due_at TEXT, policy TEXT, reason TEXT)"
+    )
+    store.execute(f"DELETE FROM {SCRATCH}")
+
+
+def stage(store: Store, verdicts: Sequence[Verdict]) -> None:
+    """Put verdicts in the scratch table, many per statement (as one JSON array each)."""
+    sql = (
+        f"INSERT INTO {SCRATCH} (id, verdict, policy, reason, due_at)"
+        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
+        " FROM json_each(:rows)"
+    )
+    for chunk in _chunks(verdicts):
+        store.execute(sql, {"rows": json.dumps(chunk, ensure_ascii=False)})
+
+
+def _chunks(verdicts: Sequence[Verdict]) -> Iterator[list[Verdict]]:
+    for start in range(0, len(verdicts), CHUNK):
+        yield list(verdicts[start : start + CHUNK])
+
+
+def settle(run: Batch, verdicts: Sequence[Verdict]) -> Counts:
+    """Write `verdicts`, and those already staged, to their follow-ups and record them."""
+    stage(run.store, verdicts)
+    run.store.execute(
+        "UPDATE followups SET (status, due_at, policy, reason, updated_at) = ("
+        "  SELECT CASE v.verdict WHEN 'suppressed' THEN 'suppressed' ELSE followups.status END,"
+        "  coalesce(v.due_at, followups.due_at), v.policy, v.reason, :now"
+        f"  FROM {SCRATCH} v WHERE v.id = followups.id)"
+        f" WHERE id IN (SELECT id FROM {SCRATCH})",
+        {"now": iso(run.now)},
+    )
+    return record(run)
+
+
+def record(run: Batch) -> Counts:
+    """Keep every staged verdict in `followup_decisions` and empty the scratch table;
+    (verdict, policy, count) of them."""
+    counts = run.store.execute(
+        f"SELECT verdict, policy, count(*) AS n FROM {SCRATCH} GROUP BY verdict, policy"
+    )
+    run.store.execute(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        f" SELECT id, :now, verdict, policy, reason FROM {SCRATCH} ORDER BY id",
+        {"now": iso(run.now)},
+    )
+    run.store.execute(f"DELETE FROM {SCRATCH}")
+    return [(row["verdict"], row["policy"], row["n"]) for row in counts]
