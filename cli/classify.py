@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.common import (
+    given_now,
+    now_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-now_option = click.option(
-    "--now",
-    "now_text",
-    default=None,
-    metavar="ISO",
-    help="The moment to classify at (default: now); without an offset, in the project's zone.",
-)
 
 
 @click.command("classify")
@@ -58,23 +59,26 @@ def classify_command(
     now_text: str | None,
 ) -> None:
     """Sort every customer into a tier, a relationship level and a strategy; print the
-    tier × level table and how many customers moved."""
+    tier × level table and how many customers moved; plan the follow-ups their moves trigger
+    (on_enter / on_leave steps)."""
     engine = engine or ("duckdb" if snapshot else "sqlite")
     if engine == "duckdb" and snapshot is None:
         raise click.UsageError("--engine duckdb needs --input SNAPSHOT (a Parquet or CSV file)")
     if engine == "sqlite" and snapshot is not None:
         raise click.UsageError("--input is read by the duckdb engine; use --engine duckdb")
     ruleset = validated(rules_folder(rules), as_json=False)
-    now = _now(now_text, ruleset)
+    now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
         report = _classify(opened, ruleset, now, snapshot)
+        moves = plan_transitions(opened, ruleset, report.run_id, now)
     finally:
         opened.close()
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "followups_from_transitions": moves.to_dict()})
     else:
         _print_report(report, ruleset)
+        console().print(f"follow-ups planned from the transitions: {moves.new}")
 
 
 def _classify(store: Store, ruleset: RuleSet, now: dt.datetime, snapshot: Path | None) -> RunReport:
@@ -86,21 +90,6 @@ def _classify(store: Store, ruleset: RuleSet, now: dt.datetime, snapshot: Path |
         return classify_snapshot(store, ruleset, now, snapshot)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
-
-
-def _now(text: str | None, ruleset: RuleSet) -> dt.datetime:
-    """--now, or the current time: the only place the clock is read."""
-    if text is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"'{text}' is not an ISO date or time", param_hint="--now"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
-    return moment
 
 
 def _labels(ladder: Ladder | None) -> dict[str | None, str]:
@@ -160,7 +149,7 @@ def explain_command(
     """Explain one customer's tier, level and strategy: every rule tried, the facts that
     failed it, and the file and line of each rule."""
     ruleset = validated(rules_folder(rules), as_json=False)
-    now = _now(now_text, ruleset)
+    now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
         explanation = explain(opened, ruleset, customer_id, now)
