@@ -95,7 +95,7 @@ def _load(
     elif not as_json:
         _print_report(report, location or ruleset.settings.store)
     if planned is not None:
-        show_planned(planned, ruleset, as_json, loaded=report.as_dict())
+        show_planned(planned, ruleset, as_json, **report.as_dict())
 
 
 def _run(

@@ -111,7 +111,7 @@ def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
     return pairs
 
 
-def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: dict[str, Any]) -> None:
+def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any) -> None:
     """The counts, then the first follow-ups created, with due times in the project zone."""
     if as_json:
         print_json({**extra, "planned": _as_dict(report)} if extra else _as_dict(report))
