@@ -191,7 +191,7 @@ def test_do_not_contact_stops_everything_but_mandatory_steps(
         store,
         ruleset,
         [
-            followup("C1", day, "marketing"),
+            followup("C1", day, "marketing", channel="preferred"),
             followup("C1", day, "service", purpose="service"),
             followup("C1", day, "notice", purpose="service", mandatory=True),
             followup("C1", day, "mandatory-marketing", mandatory=True),
@@ -202,11 +202,22 @@ def test_do_not_contact_stops_everything_but_mandatory_steps(
     found = rows(store)
     dnc = "the customer asked not to be contacted (do_not_contact)"
     assert found["news:C1:marketing"]["reason"] == dnc
+    assert found["news:C1:marketing"]["channel"] == "sms"  # resolved, though suppressed
     assert found["news:C1:service"]["reason"] == dnc
     assert found["call:C1:call"]["reason"] == dnc
     assert found["news:C1:notice"]["status"] == "pending"
     assert found["call:C1:complaint"]["status"] == "pending"
     assert found["news:C1:mandatory-marketing"]["policy"] == "marketing_consent"
+
+
+def test_a_follow_up_due_after_it_expires_is_suppressed(store: Store, ruleset: RuleSet) -> None:
+    store.upsert_customers([customer("C1")])
+    late = task("C1", at("2026-12-07"), expires=at("2026-12-06"), purpose="service")
+    report = plan(store, ruleset, [late])
+    row = rows(store)["call:C1:1"]
+    assert (row["status"], row["policy"]) == ("suppressed", "expiry")
+    assert row["reason"] == "expired before it could be done: it is due after it expires"
+    assert report.suppressed == {"expiry": 1}
 
 
 # Preferred channel

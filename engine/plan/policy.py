@@ -3,19 +3,21 @@
 The passes run in this order, each over the batch's follow-ups still pending after the one
 before, and each keeps its verdicts with the policy and a reason a relationship manager reads:
 
-1. channels: `channel: preferred` becomes the customer's preferred channel if it carries the
-   step's kind and the customer consents to it, else the first fallback that does (one UPDATE
-   over the batch joined with the customers);
-2. consent (one statement finds every failure; the first failed check, in this order, is the
+1. consent (one statement finds every failure; the first failed check, in this order, is the
    reason):
    - do-not-contact suppresses every step but a mandatory one (`do_not_contact`);
-   - a follow-up left without a channel is suppressed (`preferred_channel`);
+   - `channel: preferred` means the customer's preferred channel if it carries the step's
+     kind and the customer consents to it, else the first fallback that does; with none the
+     follow-up is suppressed (`preferred_channel`);
    - a channel with a consent field needs it true (`channel_consent`); a missing value or an
      unknown customer is no consent (PIPL: consent is given, never assumed);
    - a marketing step needs marketing consent, mandatory or not (`marketing_consent`);
    - tasks: do-not-contact and marketing consent apply to them (a relationship manager's call
      is a contact); `rm_task` has no consent field of its own;
    - a follow-up already due after it expires is suppressed (`expiry`).
+2. channels: the chosen channel is written into every pending `preferred` follow-up (one
+   UPDATE over the batch joined with the customers; a suppressed one gets it with its
+   verdict, and keeps `preferred` when it has none).
 3. quiet hours (messages, mandatory ones too): see policy_messages.
 4. frequency caps (messages): see policy_messages.
 5. business days and relationship-manager capacity (tasks): see policy_tasks.
@@ -71,11 +73,11 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
 
     Runs in one transaction; applying it again to the same batch changes nothing.
     """
-    pending, span = survey(store, batch)
-    report = PolicyReport(planned=pending)
-    if ruleset.policies is None or pending == 0:
+    found = survey(store, batch)
+    report = PolicyReport(planned=found.pending)
+    if ruleset.policies is None or found.pending == 0:
         return report
-    run = Batch(store, ruleset, ruleset.policies, batch, now, span)
+    run = Batch(store, ruleset, ruleset.policies, batch, now, found)
     with store.transaction():
         open_scratch(store)
         for decide in PASSES:
@@ -83,8 +85,34 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
     return report
 
 
+def consent(run: Batch) -> Counts:
+    """Suppress every pending follow-up that fails a consent check."""
+    bind = _Bound()
+    rules = _consent_rules(run, bind)
+    columns = ", ".join(f"c.{_ident(n)} AS {a}" for n, a in _customer_fields(run.policies).items())
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c")
+    rule = " ".join(f"WHEN {condition} THEN {n}" for n, (condition, _, _) in enumerate(rules, 1))
+    policy = " ".join(f"WHEN {n} THEN {p}" for n, (_, p, _) in enumerate(rules, 1))
+    reason = " ".join(f"WHEN {n} THEN {text}" for n, (_, _, text) in enumerate(rules, 1))
+    sql = f"""
+        INSERT INTO {SCRATCH} (id, verdict, policy, reason, channel)
+        SELECT id, 'suppressed', CASE rule {policy} END, CASE rule {reason} END, resolved
+        FROM (SELECT *, CASE {rule} ELSE 0 END AS rule FROM (
+            SELECT f.id, f.channel, f.kind, f.mandatory, f.purpose, f.due_at, f.expires_at,
+                   {columns}, CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END AS resolved
+            FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
+                 = f.customer_id
+            WHERE f.batch = :batch AND f.status = 'pending'))
+        WHERE rule > 0"""
+    run.query(sql, **bind.values)
+    return settle(run, [])
+
+
 def resolve_channels(run: Batch) -> Counts:
-    """Write the channel of every pending `preferred` follow-up that has one."""
+    """Write the channel of every pending `preferred` follow-up (those without one were
+    suppressed by the consent pass)."""
+    if run.survey.preferred == 0:
+        return []
     resolved = preferred_channel_sql(run.policies, "f.kind", "c")
     customer = f"customers c WHERE c.{_ident(run.ruleset.schema.key)} = f.customer_id"
     run.query(
@@ -94,28 +122,6 @@ def resolve_channels(run: Batch) -> Counts:
         now=iso(run.now),
     )
     return []
-
-
-def consent(run: Batch) -> Counts:
-    """Suppress every pending follow-up that fails a consent check."""
-    bind = _Bound()
-    rules = _consent_rules(run, bind)
-    columns = ", ".join(f"c.{_ident(n)} AS {a}" for n, a in _customer_fields(run.policies).items())
-    rule = " ".join(f"WHEN {condition} THEN {n}" for n, (condition, _, _) in enumerate(rules, 1))
-    policy = " ".join(f"WHEN {n} THEN {p}" for n, (_, p, _) in enumerate(rules, 1))
-    reason = " ".join(f"WHEN {n} THEN {text}" for n, (_, _, text) in enumerate(rules, 1))
-    sql = f"""
-        INSERT INTO {SCRATCH} (id, verdict, policy, reason)
-        SELECT id, 'suppressed', CASE rule {policy} END, CASE rule {reason} END
-        FROM (SELECT *, CASE {rule} ELSE 0 END AS rule FROM (
-            SELECT f.id, f.channel, f.kind, f.mandatory, f.purpose, f.due_at, f.expires_at,
-                   {columns}
-            FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
-                 = f.customer_id
-            WHERE f.batch = :batch AND f.status = 'pending'))
-        WHERE rule > 0"""
-    run.query(sql, **bind.values)
-    return settle(run, [])
 
 
 def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> str:
@@ -168,7 +174,8 @@ def _consent_rules(run: Batch, bind: _Bound) -> list[Rule]:
         reason = f"the customer asked not to be contacted ({dnc})"
         rules.append((f"mandatory = 0 AND {alias[dnc]} = 1", bind("do_not_contact"), bind(reason)))
     no_channel = _no_channel(run, alias, bind)
-    rules.append((f"channel = '{PREFERRED}'", bind("preferred_channel"), no_channel))
+    unreachable = f"channel = '{PREFERRED}' AND resolved IS NULL"
+    rules.append((unreachable, bind("preferred_channel"), no_channel))
     for name, channel in policies.channels.items():
         if field_name := channel.consent_field:
             failed = f"channel = {_quote(name)} AND coalesce({alias[field_name]}, 0) <> 1"
@@ -217,8 +224,8 @@ def _quote(text: str) -> str:
 
 
 PASSES: tuple[Callable[[Batch], Counts], ...] = (
-    resolve_channels,
     consent,
+    resolve_channels,
     quiet_hours,
     frequency_caps,
     task_days,

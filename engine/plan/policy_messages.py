@@ -1,14 +1,14 @@
 """Messages: quiet hours, then frequency caps.
 
 Quiet hours (免打扰时段) hold every message, mandatory ones too: a message due inside them, in
-the project's time zone, is deferred to the end of the quiet period plus a spread of up to an
-hour (less when the waking hours are shorter), the same for the same follow-up key, so the
-morning does not start with a burst. A message that would then be sent after it expires is
-suppressed instead.
+the project's time zone (the schema has no customer time zone yet), is deferred to the end
+of the quiet period plus a spread of up to an hour (less when the waking hours are shorter),
+the same for the same follow-up key, so the morning does not start with a burst. A message
+that would then be sent after it expires is suppressed instead.
 
 Frequency caps count, per customer, the messages of the cap's channel (or of every channel
 for `all`) that are pending, claimed or sent, whatever batch planned them, in rolling windows
-of the cap's length; no window may hold more than `max`. Mandatory messages neither count nor
+(t - length, t]; no window may hold more than `max`. Mandatory messages neither count nor
 stop. Earlier batches' messages stand; this batch's compete in order of priority, then
 earlier due time, then key, and a message that would overfill a window is suppressed with the
 cap as the reason. A cap written in business days is measured as that many calendar days.
@@ -30,6 +30,7 @@ from guanxi.engine.plan.policy_verdicts import (
     COUNTED,
     Batch,
     Counts,
+    Span,
     Verdict,
     parse_instant,
     settle,
@@ -83,7 +84,7 @@ def quiet_hours(run: Batch) -> Counts:
         return []
     setting = run.policies.quiet_hours
     quiet = Quiet(parse_time_of_day(setting.start), parse_time_of_day(setting.end))
-    span = run.message_span
+    span = run.survey.message_span
     if span is None:
         return []
     local = local_seconds_sql("f.due_at", offsets(run.zone, *span))
@@ -179,13 +180,10 @@ class Message:
 def frequency_caps(run: Batch) -> Counts:
     """Suppress the batch's messages that would overfill a cap (see the module docstring)."""
     windows = _windows(run)
-    span = run.message_span
+    span = run.survey.message_span
     if not windows or span is None:
         return []
-    widest = dt.timedelta(seconds=max(w.seconds for w in windows))
-    low, high = span[0] - widest, span[1] + LATEST_DEFERRAL + widest
-    least = min(w.limit for w in windows)
-    messages = [_message(row) for row in _crowded(run, iso(low), iso(high), least)]
+    messages = [_message(row) for row in _crowded(run, windows, span)]
     return settle(run, list(arbitrate(messages, windows)))
 
 
@@ -205,15 +203,22 @@ def _window(run: Batch, cap: Cap, per: Duration) -> Window:
     return Window(cap.channel, cap.max, per.amount * SECONDS[per.unit], reason)
 
 
-def _crowded(run: Batch, low: str, high: str, least: int) -> list[dict[str, Any]]:
-    """The counted messages in (low, high) of every customer of the batch with more follow-ups
-    of any kind there than the smallest cap allows (the others cannot overfill a window).
-    The unary `+` keeps SQLite on the customer index for the join."""
+def _crowded(run: Batch, windows: list[Window], span: Span) -> list[dict[str, Any]]:
+    """The counted messages near the batch of every customer who might overfill a cap.
+
+    A customer might when, for some cap, more of their follow-ups (of any kind and status:
+    an index alone counts them) lie within one window's length of the batch's due times than
+    the cap allows; no window of the others can overfill. The unary `+` keeps SQLite on the
+    customer index for the join.
+    """
+    bounds: dict[str, str] = {}
+    tests = [_crowding_sql(i, w, span, bounds) for i, w in enumerate(windows)]
+    widest = dt.timedelta(seconds=max(w.seconds for w in windows))
+    low, high = iso(span[0] - widest), iso(span[1] + LATEST_DEFERRAL + widest)
     return run.query(
         "WITH crowded AS MATERIALIZED (SELECT DISTINCT f.customer_id FROM followups f"
         "  WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
-        "  AND f.mandatory = 0 AND (SELECT count(*) FROM followups n"
-        "  WHERE n.customer_id = f.customer_id AND n.due_at > :low AND n.due_at < :high) > :least)"
+        f"  AND f.mandatory = 0 AND ({' OR '.join(tests)}))"
         " SELECT g.id, g.customer_id, g.channel, unixepoch(g.due_at) AS at, g.priority, g.key,"
         " g.batch = :batch AND g.status = 'pending' AS open"
         " FROM crowded CROSS JOIN followups g ON g.customer_id = crowded.customer_id"
@@ -221,8 +226,27 @@ def _crowded(run: Batch, low: str, high: str, least: int) -> list[dict[str, Any]
         " AND g.kind = 'message' AND g.mandatory = 0",
         low=low,
         high=high,
-        least=least,
+        **bounds,
     )
+
+
+def _crowding_sql(index: int, window: Window, span: Span, bounds: dict[str, str]) -> str:
+    """SQL: does the batch row `f` have more neighbours than `window` allows?"""
+    reach = dt.timedelta(seconds=window.seconds)
+    bounds[f"low{index}"] = iso(span[0] - reach)
+    bounds[f"high{index}"] = iso(span[1] + LATEST_DEFERRAL + reach)
+    same = "" if window.channel == "all" else f" AND n.channel = {_quote(window.channel)}"
+    count = (
+        f"(SELECT count(*) FROM followups n WHERE n.customer_id = f.customer_id{same}"
+        f" AND n.due_at > :low{index} AND n.due_at < :high{index})"
+    )
+    if window.channel == "all":
+        return f"{count} > {window.limit}"
+    return f"(f.channel = {_quote(window.channel)} AND {count} > {window.limit})"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _message(row: dict[str, Any]) -> Message:

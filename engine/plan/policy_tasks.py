@@ -67,6 +67,8 @@ class Task:
 
 def task_days(run: Batch) -> Counts:
     """Move the batch's tasks to business days within capacity (see the module docstring)."""
+    if run.survey.tasks == 0:
+        return []
     tasks = [_task(run, row) for row in _pending_tasks(run)]
     if not tasks:
         return []

@@ -30,17 +30,28 @@ Span = tuple[dt.datetime, dt.datetime]
 Counts = list[tuple[str, str, int]]  # (verdict, policy, how many)
 
 
-def survey(store: Store, batch: str) -> tuple[int, Span | None]:
-    """How many follow-ups of `batch` are pending, and the earliest and latest due time of
-    its pending messages."""
+@dataclass(frozen=True)
+class Survey:
+    """The batch's pending follow-ups before the passes, from one scan."""
+
+    pending: int = 0
+    preferred: int = 0  # with `channel: preferred`
+    tasks: int = 0
+    message_span: Span | None = None  # the earliest and latest due time of its messages
+
+
+def survey(store: Store, batch: str) -> Survey:
     [row] = store.execute(
-        "SELECT count(*) AS n, min(CASE kind WHEN 'message' THEN due_at END) AS first,"
+        "SELECT count(*) AS n, count(CASE channel WHEN 'preferred' THEN 1 END) AS preferred,"
+        " count(CASE kind WHEN 'task' THEN 1 END) AS tasks,"
+        " min(CASE kind WHEN 'message' THEN due_at END) AS first,"
         " max(CASE kind WHEN 'message' THEN due_at END) AS last FROM followups"
         " WHERE batch = :batch AND status = 'pending'",
         {"batch": batch},
     )
     first, last = row["first"], row["last"]
-    return int(row["n"]), (parse_instant(first), parse_instant(last)) if first else None
+    span = (parse_instant(first), parse_instant(last)) if first else None
+    return Survey(row["n"], row["preferred"], row["tasks"], span)
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Batch:
     policies: PoliciesFile
     name: str
     now: dt.datetime
-    message_span: Span | None  # due times of its pending messages before the passes
+    survey: Survey
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -95,7 +106,7 @@ def parse_instant(text: str) -> dt.datetime:
 def open_scratch(store: Store) -> None:
     store.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {SCRATCH} (id INTEGER PRIMARY KEY, verdict TEXT,"
-        " due_at TEXT, policy TEXT, reason TEXT)"
+        " due_at TEXT, policy TEXT, reason TEXT, channel TEXT)"
     )
     store.execute(f"DELETE FROM {SCRATCH}")
 
@@ -121,9 +132,10 @@ def settle(run: Batch, verdicts: Sequence[Verdict]) -> Counts:
     """Write `verdicts`, and those already staged, to their follow-ups and record them."""
     stage(run.store, verdicts)
     run.store.execute(
-        "UPDATE followups SET (status, due_at, policy, reason, updated_at) = ("
+        "UPDATE followups SET (status, due_at, channel, policy, reason, updated_at) = ("
         "  SELECT CASE v.verdict WHEN 'suppressed' THEN 'suppressed' ELSE followups.status END,"
-        "  coalesce(v.due_at, followups.due_at), v.policy, v.reason, :now"
+        "  coalesce(v.due_at, followups.due_at), coalesce(v.channel, followups.channel),"
+        "  v.policy, v.reason, :now"
         f"  FROM {SCRATCH} v WHERE v.id = followups.id)"
         f" WHERE id IN (SELECT id FROM {SCRATCH})",
         {"now": iso(run.now)},
