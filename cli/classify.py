@@ -23,6 +23,7 @@ from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
@@ -147,7 +148,8 @@ def explain_command(
     customer_id: str, rules: Path | None, store: str | None, as_json: bool, now_text: str | None
 ) -> None:
     """Explain one customer's tier, level and strategy: every rule tried, the facts that
-    failed it, and the file and line of each rule."""
+    failed it, and the file and line of each rule; then the customer's follow-ups (newest
+    first) with every contact-policy decision about them, and their recent events."""
     ruleset = validated(rules_folder(rules), as_json=False)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
@@ -187,6 +189,8 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
             for fact in tried.failed:
                 out.print(f"      {fact}", markup=False, highlight=False)
     _print_stored(found)
+    if found.history is not None:
+        _print_history(found.history, found.customer_id)
 
 
 def _print_stored(found: Explanation) -> None:
@@ -201,6 +205,58 @@ def _print_stored(found: Explanation) -> None:
         f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
         f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}"
     )
+
+
+def _print_history(history: CustomerHistory, customer_id: str) -> None:
+    out = console()
+    shown = len(history.followups)
+    out.print(
+        f"\n[bold]follow-ups[/bold]: {shown + history.more_followups}, newest first"
+        f" (times in {history.timezone})"
+    )
+    for followup in history.followups:
+        for line in _followup_lines(followup):
+            out.print(line, markup=False, highlight=False)
+    if history.more_followups:
+        out.print(
+            f"  … and {history.more_followups} older: guanxi followups list --customer"
+            f" {customer_id}",
+            markup=False,
+            highlight=False,
+        )
+    out.print(f"\n[bold]events[/bold]: {len(history.events) + history.more_events}, newest first")
+    for event in history.events:
+        planned = f"planned {_time(event.planned_at)}" if event.planned_at else "not planned yet"
+        out.print(
+            f"  {_time(event.at)}  {event.type} {event.id}: {planned}",
+            markup=False,
+            highlight=False,
+        )
+    if history.more_events:
+        out.print(f"  … and {history.more_events} older", markup=False, highlight=False)
+
+
+def _followup_lines(followup: FollowupHistory) -> list[str]:
+    label = f" {followup.label}" if followup.label else ""
+    channel = followup.channel
+    if followup.step_channel and followup.step_channel != channel:
+        channel += f" (step asks for {followup.step_channel})"
+    due = f"due {_time(followup.due_at)}"
+    if followup.moved:
+        due += f", planned {_time(followup.planned_due_at)}"
+    lines = [
+        f"  {followup.status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
+        f" · priority {followup.priority}"
+    ]
+    lines += [
+        f"      {_time(d.at)}  {d.status} by {d.policy or '-'}: {d.reason or '-'}"
+        for d in followup.decisions
+    ]
+    return lines
+
+
+def _time(instant: dt.datetime) -> str:
+    return instant.strftime("%Y-%m-%d %H:%M")
 
 
 def _facts_table(found: Explanation, ruleset: RuleSet) -> Table:

@@ -4,6 +4,8 @@ The customer's facts come from the store (or a record the caller passes); measur
 are evaluated with the Python back end, which the parity tests hold equal to the SQL. What
 needs the whole population — percentiles and gold — is counted by one SQL query over the
 store for this customer's values (how many customers are below, above, and in all).
+A customer of the store also gets their follow-ups, the policy decisions about them and their
+recent events (engine/plan/history.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from guanxi.engine.classify.facts import Fact, failing_facts
 from guanxi.engine.classify.population import Ask, store_population
 from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.store import Store
@@ -78,6 +81,7 @@ class Explanation:
     decisions: tuple[Decision, ...]
     stored: dict[str, Any] | None = None  # the assignment in the store, if any
     notes: tuple[str, ...] = field(default=())
+    history: CustomerHistory | None = None  # follow-ups and events; None for a given record
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -89,6 +93,7 @@ class Explanation:
                 decision["tried"], self.decision(decision["kind"]).tried, strict=True
             ):
                 tried["failed"] = [{**asdict(f), "text": str(f)} for f in source.failed]
+        data["history"] = self.history.to_dict() if self.history else None
         return data
 
 
@@ -99,9 +104,11 @@ def explain(
     today = today_in(ruleset, now)
     predicates = Predicates(ruleset, today)
     given: Mapping[str, Any] | None = None
+    history: CustomerHistory | None = None
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         ask = store_population(source, ruleset, today)
+        history = customer_history(source, ruleset, customer_id)
     else:
         raw, stored = {**source, ruleset.schema.key: customer_id}, None
         ask, given = _given_population, raw
@@ -115,7 +122,17 @@ def explain(
     measures = {m.name: record[m.name] for m in ruleset.measures}
     facts = {n: record[n] for n in ruleset.schema.fields}
     return Explanation(
-        customer_id, ruleset.hash, today, facts, measures, gold, standings, decisions, stored, notes
+        customer_id,
+        ruleset.hash,
+        today,
+        facts,
+        measures,
+        gold,
+        standings,
+        decisions,
+        stored,
+        notes,
+        history,
     )
 
 
