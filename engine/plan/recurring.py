@@ -37,8 +37,9 @@ from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import render
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
-from guanxi.engine.plan.policy import PolicyReport, apply_policies
+from guanxi.engine.plan.policy import PolicyReport, apply_policies, preferred_channel_sql
 from guanxi.engine.ruleset import CompiledStep, RuleSet
+from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
 from guanxi.engine.store.base import Store
 from guanxi.engine.timing import Schedule
@@ -297,7 +298,24 @@ class _Selection:
 
     def names(self) -> set[str]:
         conditions = (self.step.when, self.step.unless)
-        return {n for c in conditions if c is not None for n in c.fields}
+        return {n for c in conditions if c is not None for n in c.fields} | self.channel_fields()
+
+    def channel_fields(self) -> set[str]:
+        """What choosing the customer's own channel reads, for a `channel: preferred` step."""
+        policies = self.ruleset.policies
+        if self.step.step.channel != PREFERRED or policies is None or not policies.preferred:
+            return set()
+        consents = {c.consent_field for c in policies.channels.values() if c.consent_field}
+        return {policies.preferred.field, *consents}
+
+    def channel(self) -> str:
+        """The channel as written, or the customer's own chosen while inserting (the contact
+        policy then has no million channels to write); NULL falls back to 'preferred', which
+        the policy suppresses with its reason."""
+        policies = self.ruleset.policies
+        if not self.channel_fields() or policies is None:
+            return ":channel"
+        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x')}, :channel)"
 
     def column(self, name: str) -> str:
         if name in COMPUTED_FIELDS:
@@ -329,7 +347,7 @@ class _Selection:
             reason = f"CASE WHEN {cancelled} THEN :reason END"
         return (
             f":step || ':' || {customer} || ':' || :occurrence, {customer}, :step, x.level,"
-            f" :kind, :channel, :template, :priority, :mandatory, :purpose, {owner},"
+            f" :kind, {self.channel()}, :template, :priority, :mandatory, :purpose, {owner},"
             f" :occurrence, NULL, '{{}}', :due, :due, :expires, {status}, {policy}, {reason},"
             f" :batch, :hash, :now, :now"
         )
