@@ -100,8 +100,9 @@ def test_plan_refuses_an_empty_window_and_a_date_it_cannot_read(db: str) -> None
 
 @pytest.fixture
 def planned(store: Store, ruleset: RuleSet, db: str) -> str:
-    """Follow-ups as planned, before any policy: December's news for P1 and P2, the first
-    quarter's review for Q1, and a cancelled call for P2."""
+    """Follow-ups as planned, before any policy (the customer's own channel is chosen while
+    inserting): December's news for P1 and P2, the first quarter's review for Q1, and a
+    cancelled call for P2."""
     zone = ruleset.calendar.zone
     start, end = dt.datetime(2026, 11, 28, tzinfo=zone), dt.datetime(2027, 1, 28, tzinfo=zone)
     insert_recurring(store, ruleset, start, end, UTC_NOW, "b1")
@@ -134,7 +135,7 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
     assert rows[1:3] == [
         ["2026-11-30 10:00", "P2", "retention_call", "task", "rm_task", "RM5", "cancelled",
          "unless: do_not_contact"],
-        ["2026-12-05 10:00", "P1", "proactive_product_news", "message", "preferred", "RM5",
+        ["2026-12-05 10:00", "P1", "proactive_product_news", "message", "app", "RM5",
          "pending", ""],
     ]  # fmt: skip
     assert [r[1:3] for r in rows[3:]] == [
