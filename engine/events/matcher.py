@@ -5,6 +5,12 @@ rulesets registered under a name derived from the rule-set hash (it cannot repla
 one fixed session id, each event asserted as a fact with a unique id and retracted at once
 (a posted message is consumed by one rule only; a fact is seen by every rule). Actions only
 record the step; exceptions inside them would be swallowed, so they do nothing that can fail.
+
+Such a stateless match depends only on the attributes the rules test (their values, and
+whether they are there), so each matcher remembers the steps fired for every combination of
+those it has asserted: an event whose tested attributes were seen before is not asserted
+again. With rules that test only the event type and the level, durable_rules sees each
+combination once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledStep, RuleSet
 
 SESSION = "0"  # one sid for everything: durable_rules allows 1,024 live sids per ruleset
 EVERY_LEVEL = "all"
+REMEMBERED = 100_000  # combinations of tested attributes a matcher keeps the steps of
 
 
 class _Host(durable_engine.Host):  # type: ignore[misc]
@@ -89,7 +96,12 @@ class EventMatcher:
         self.types = self._field_types()
         self.leaves: dict[str, exp.Expression] = {}
         self.compiled: dict[dt.date | None, dict[str, Any]] = {}
-        register(self.name, {step.id: self._rule(step) for step in self.steps.values()})
+        self.coercions = [(k, t) for k, t in self.types.items() if "." not in k]
+        rules = {step.id: self._rule(step) for step in self.steps.values()}
+        self.tested = frozenset(name for rule in rules.values() for name in _attributes(rule))
+        self.attributes: dict[str, str] = {}  # record key -> attribute
+        self.fired: dict[tuple[tuple[str, type, Any], ...], tuple[str, ...]] = {}
+        register(self.name, rules)
 
     def _field_types(self) -> dict[str, str]:
         types = self.ruleset.field_types()
@@ -117,16 +129,45 @@ class EventMatcher:
         """
         if event.get("type") not in self.event_types:
             return []  # no step listens: spare durable_rules the work
-        fired = fire(self.name, self.message(self.record(event, profile), today))
-        return [self.steps[name] for name in sorted(fired)]
+        return self.match_record(self.record(event, profile), today)
+
+    def match_record(self, record: Mapping[str, Any], today: dt.date | None) -> list[CompiledStep]:
+        """`match` for a record made by `record` (of an event some step listens to)."""
+        leaves = self._leaf_values(record, today)
+        key = self._tested(record, leaves)
+        fired = self.fired.get(key)
+        if fired is None:
+            fired = tuple(sorted(fire(self.name, self._message(record, leaves))))
+            if len(self.fired) >= REMEMBERED:
+                self.fired.clear()
+            self.fired[key] = fired
+        return [self.steps[name] for name in fired]
 
     def message(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
+        return self._message(record, self._leaf_values(record, today))
+
+    def _message(self, record: Mapping[str, Any], leaves: Mapping[str, Any]) -> dict[str, Any]:
         message = {attribute(k): _plain(v) for k, v in record.items() if v is not None}
-        for key, leaf in self._leaves(today).items():
-            value = leaf(record)
-            if value is not None:
-                message[key] = value
+        message.update(leaves)
         return message
+
+    def _leaf_values(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
+        values = ((key, leaf(record)) for key, leaf in self._leaves(today).items())
+        return {key: value for key, value in values if value is not None}
+
+    def _tested(
+        self, record: Mapping[str, Any], leaves: Mapping[str, Any]
+    ) -> tuple[tuple[str, type, Any], ...]:
+        """The part of the message the rules test: what durable_rules' answer depends on."""
+        tested: dict[str, Any] = {}
+        for key, value in record.items():
+            name = self.attributes.get(key)
+            if name is None:
+                name = self.attributes[key] = attribute(key)
+            if value is not None and name in self.tested:
+                tested[name] = _plain(value)
+        tested.update((k, v) for k, v in leaves.items() if k in self.tested)
+        return tuple((name, type(v), v) for name, v in sorted(tested.items()))
 
     def _leaves(self, today: dt.date | None) -> dict[str, Any]:
         if today not in self.compiled:
@@ -137,7 +178,8 @@ class EventMatcher:
 
     def record(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
         """The profile and event fields as the Python back end sees them (typed, NULL = None)."""
-        record = {k: coerce(profile.get(k), t) for k, t in self.types.items() if "." not in k}
+        get = profile.get
+        record = {k: get(k) if t == "string" else coerce(get(k), t) for k, t in self.coercions}
         for key, value in event.items():
             name = f"event.{key}"
             record[name] = coerce(value, self.types.get(name, "string"))
@@ -148,6 +190,23 @@ class EventMatcher:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _attributes(expression: Any) -> set[str]:
+    """Every message attribute a durable_rules expression tests."""
+    found: set[str] = set()
+    if isinstance(expression, list):
+        for part in expression:
+            found |= _attributes(part)
+    elif isinstance(expression, dict):
+        for key, value in expression.items():
+            if key == "$m":
+                found.add(value)
+            elif not key.startswith("$"):
+                found.add(key)
+            if isinstance(value, dict | list):
+                found |= _attributes(value)
+    return found
 
 
 def _prefixed(expression: Any, step_id: str) -> Any:

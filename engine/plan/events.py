@@ -65,6 +65,14 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
     return report
 
 
+@dataclass(frozen=True)
+class _Moment:
+    """When an event happened, and its day in the project's time zone."""
+
+    at: dt.datetime
+    today: dt.date
+
+
 class _Planner:
     def __init__(
         self, store: Store, ruleset: RuleSet, now: dt.datetime, report: EventPlanReport
@@ -102,30 +110,30 @@ class _Planner:
 
     def followups(self, event: Row, profile: Mapping[str, Any]) -> list[Followup]:
         fields = {"type": event["type"], **json.loads(event["payload"] or "{}")}
-        at = dt.datetime.fromisoformat(event["at"])
-        today = at.astimezone(self.zone).date()
         if fields["type"] not in self.matcher.event_types:
             return []
+        at = dt.datetime.fromisoformat(event["at"])
+        today = at.astimezone(self.zone).date()
         profile = self.measures.add(profile, today)
-        steps = self.matcher.match(fields, profile, today)
-        self.report.matched += bool(steps)
         record = self.matcher.record(fields, profile)
-        return [self.followup(step, event, fields, profile, record, today) for step in steps]
+        steps = self.matcher.match_record(record, today)
+        self.report.matched += bool(steps)
+        moment = _Moment(at, today)
+        return [self.followup(step, event, moment, fields, profile, record) for step in steps]
 
     def followup(
         self,
         step: CompiledStep,
         event: Row,
+        moment: _Moment,
         fields: Mapping[str, Any],
         profile: Mapping[str, Any],
         record: Mapping[str, Any],
-        today: dt.date,
     ) -> Followup:
-        at = dt.datetime.fromisoformat(event["at"])
         calendar, s = self.ruleset.calendar, step.step
-        due = calendar.due(at, step.after, step.at)
+        due = calendar.due(moment.at, step.after, step.at)
         expires = calendar.due(due, step.expires) if step.expires else None
-        cancelled = step.unless is not None and step.unless.evaluate(record, today)
+        cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
         self.report.by_step[step.id] += 1
         return Followup(
             customer_id=str(event["customer_id"]),
@@ -150,40 +158,59 @@ class _Planner:
         )
 
     def cancel(self, events: list[Row]) -> None:
-        """`cancel_on:` — pending follow-ups of the customer that this event makes moot."""
+        """`cancel_on:` — pending follow-ups of the customer that this event makes moot.
+
+        The chunk's events cancel in their order: a follow-up goes to the first event that
+        makes it moot (of its customer, with one of the steps it cancels, not earlier than
+        the follow-up's own event).
+        """
+        cancelling = [
+            (e, self.cancellers[e["type"]]) for e in events if e["type"] in self.cancellers
+        ]
+        if not cancelling:
+            return
+        pending = self._pending({e["customer_id"] for e, _ in cancelling})
         decisions: list[dict[str, Any]] = []
-        for event in events:
-            steps = self.cancellers.get(event["type"])
-            if steps:
-                decisions += self._cancel_for(event, steps)
+        done: set[int] = set()
+        for event, steps in cancelling:
+            reason = f"{event['type']} event {event['id']} at {event['at']}"
+            for row in pending.get(event["customer_id"], []):
+                moot = row["step_id"] in steps and (row["at"] is None or row["at"] <= event["at"])
+                if moot and row["id"] not in done:
+                    done.add(row["id"])
+                    decisions.append(self._decision(row["id"], reason))
+        self.store.execute_many(
+            "UPDATE followups SET status = 'cancelled', policy = 'cancel_on',"
+            " reason = :reason, updated_at = :at WHERE id = :followup_id",
+            decisions,
+        )
         self.report.cancelled += len(decisions)
         record_decisions(self.store, decisions)
 
-    def _cancel_for(self, event: Row, steps: list[str]) -> list[dict[str, Any]]:
-        reason = f"{event['type']} event {event['id']} at {event['at']}"
-        params = {"customer": event["customer_id"], "at": event["at"], **_numbered(steps)}
-        moot = self.store.execute(
-            "SELECT f.id FROM followups f LEFT JOIN events e ON e.id = f.event_id"
-            f" WHERE f.customer_id = :customer AND f.status = 'pending'"
-            f" AND f.step_id IN ({_marks(len(steps))}) AND (e.at IS NULL OR e.at <= :at)",
-            params,
+    def _pending(self, customers: set[Any]) -> dict[Any, list[Row]]:
+        """The pending follow-ups of any step some event cancels, by customer, by due time."""
+        steps = sorted({s for found in self.cancellers.values() for s in found})
+        customer_marks = ", ".join(f":c{i}" for i in range(len(customers)))
+        rows = self.store.execute(  # `+`: look follow-ups up by customer, not by status
+            "SELECT f.id, f.customer_id, f.step_id, e.at FROM followups f"
+            " LEFT JOIN events e ON e.id = f.event_id"
+            f" WHERE f.customer_id IN ({customer_marks}) AND +f.status = 'pending'"
+            f" AND +f.step_id IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
+            {**{f"c{i}": c for i, c in enumerate(customers)}, **_numbered(steps)},
         )
-        for row in moot:
-            self.store.execute(
-                "UPDATE followups SET status = 'cancelled', policy = 'cancel_on',"
-                " reason = :reason, updated_at = :now WHERE id = :id",
-                {"reason": reason, "now": iso(self.now), "id": row["id"]},
-            )
-        return [
-            {
-                "followup_id": r["id"],
-                "at": iso(self.now),
-                "status": "cancelled",
-                "policy": "cancel_on",
-                "reason": reason,
-            }
-            for r in moot
-        ]
+        found: dict[Any, list[Row]] = {}
+        for row in rows:
+            found.setdefault(row["customer_id"], []).append(row)
+        return found
+
+    def _decision(self, followup_id: int, reason: str) -> dict[str, Any]:
+        return {
+            "followup_id": followup_id,
+            "at": iso(self.now),
+            "status": "cancelled",
+            "policy": "cancel_on",
+            "reason": reason,
+        }
 
     def _show(self, batch: str) -> None:
         room = SHOWN - len(self.report.created)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from guanxi.engine.store.base import Store
@@ -87,7 +87,7 @@ class Followup:
         return followup_key(self.step_id, self.customer_id, self.occurrence)
 
     def row(self, batch: str, now: dt.datetime) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}
         data.update(
             key=self.key,
             mandatory=int(self.mandatory),
@@ -102,6 +102,9 @@ class Followup:
         return data
 
 
+_FIELDS = tuple(f.name for f in fields(Followup))
+
+
 def insert_followups(
     store: Store, followups: Iterable[Followup], batch: str, now: dt.datetime
 ) -> int:
@@ -111,8 +114,7 @@ def insert_followups(
     sql = f"INSERT INTO followups ({names}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
     before = _count(store, batch)
     with store.transaction():
-        for followup in followups:
-            store.execute(sql, followup.row(batch, now))
+        store.execute_many(sql, (followup.row(batch, now) for followup in followups))
     return _count(store, batch) - before
 
 

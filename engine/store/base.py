@@ -44,6 +44,10 @@ class Store(abc.ABC):
         """Run one SQL statement; the rows it returns as dicts."""
 
     @abc.abstractmethod
+    def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
+        """Run one SQL statement that returns no rows, once for each set of parameters."""
+
+    @abc.abstractmethod
     def transaction(self) -> Any:
         """A context manager: everything inside commits together or not at all."""
 

@@ -135,6 +135,9 @@ class SQLiteStore(Store):
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
         return list(self.iter_rows(sql, parameters))
 
+    def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
+        self.db.conn.executemany(sql, parameters)
+
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
         cursor = self.db.execute(sql, dict(parameters or {}))
         names = [d[0] for d in cursor.description or []]
