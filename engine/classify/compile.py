@@ -115,6 +115,15 @@ def compile_classification(
 
 
 @dataclass
+def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
+    """Key and the named measures of every customer, by the classification's own CTE chain
+    (planning uses it for `when:` conditions that read measures)."""
+    builder = _Builder(ruleset, dialect, today)
+    builder.source("customers", None)
+    builder.measures_and_gold()
+    return render(builder.stages, builder.extra, [ruleset.schema.key, *names], dialect)
+
+
 class _Builder:
     ruleset: RuleSet
     dialect: str

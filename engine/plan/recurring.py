@@ -32,9 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.classify.compile import _Builder, quote
+from guanxi.engine.classify.compile import measures_sql, quote
 from guanxi.engine.classify.run import tuned
-from guanxi.engine.classify.stages import render
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
 from guanxi.engine.plan.policy import PolicyReport, apply_policies, preferred_channel_sql
@@ -372,14 +371,6 @@ class _Selection:
             "hash": self.ruleset.hash,
             "now": iso(now),
         }
-
-
-def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
-    """Key and the named measures of every customer, by classification's own CTE chain."""
-    builder = _Builder(ruleset, dialect, today)
-    builder.source("customers", None)
-    builder.measures_and_gold()
-    return render(builder.stages, builder.extra, [ruleset.schema.key, *names], dialect)
 
 
 def count_outcomes(store: Store, report: PlanReport) -> None:
