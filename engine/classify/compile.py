@@ -114,7 +114,6 @@ def compile_classification(
     return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique))
 
 
-@dataclass
 def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
     """Key and the named measures of every customer, by the classification's own CTE chain
     (planning uses it for `when:` conditions that read measures)."""
@@ -124,6 +123,7 @@ def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str
     return render(builder.stages, builder.extra, [ruleset.schema.key, *names], dialect)
 
 
+@dataclass
 class _Builder:
     ruleset: RuleSet
     dialect: str
