@@ -46,13 +46,26 @@ def demo(
 ) -> None:
     """Run the whole pipeline on demo customers: load, classify, plan follow-ups."""
     ruleset = validated(folder or default_rules_path(), as_json=False)
-    if (out / "guanxi.db").exists():
-        raise click.ClickException(f"{out} already holds a demo; remove it or choose --dir")
+    _clear_earlier_demo(out)
     report = run_demo(out, ruleset, customers, seed, given_now(now_text, ruleset))
     if as_json:
         print_json(summary(report))
     else:
         show(report, ruleset)
+
+
+DEMO_FILES = ("customers.csv", "events.jsonl", "guanxi.db", "guanxi.db-wal", "guanxi.db-shm")
+
+
+def _clear_earlier_demo(out: Path) -> None:
+    """A folder holding only an earlier demo's files is reused; anything else is left alone."""
+    if not out.exists():
+        return
+    found = list(out.iterdir())
+    if any(p.name not in DEMO_FILES for p in found):
+        raise click.ClickException(f"{out} holds other files; choose another folder with --dir")
+    for path in found:
+        path.unlink()
 
 
 def summary(report: DemoReport) -> dict[str, Any]:
