@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import shutil
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +17,9 @@ from guanxi.engine.events.durable_json import to_durable
 from guanxi.engine.events.matcher import EventMatcher, attribute, fire, register
 from guanxi.engine.language import parse_condition
 from guanxi.engine.language.to_python import compile_python
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+
+RULES = Path(__file__).parent.parent / "rules"
 
 FIELDS = {
     "balance": "number",
@@ -110,3 +116,61 @@ def test_one_matcher_per_rule_set_hash_is_registered_once(ruleset: RuleSet) -> N
     assert first.name == second.name == f"guanxi_{ruleset.hash}"
     event = {"type": "sale"}
     assert [s.id for s in second.match(event, {"level": "partner"})] == ["partner_post_sale_call"]
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The default rules with `when:` conditions on two event steps."""
+    project = tmp_path_factory.mktemp("rules") / "rules"
+    shutil.copytree(RULES, project)
+    playbooks = project / "playbooks.yaml"
+    text = playbooks.read_text(encoding="utf-8")
+    text = text.replace(
+        "      on: sale\n      after: 3 business days",
+        "      on: sale\n      when: event.amount >= 1000 AND (balance > 50 OR vip_flag)\n"
+        "      after: 3 business days",
+    ).replace(
+        "      on: complaint\n",
+        "      on: complaint\n      when: NOT event.severity IS NULL AND event.severity >= 2\n",
+    )
+    playbooks.write_text(text, encoding="utf-8")
+    schema = project / "schema.yaml"
+    schema.write_text(
+        schema.read_text(encoding="utf-8").replace(
+            "  email:", "  vip_flag:            {type: boolean, label: 贵宾}\n  email:", 1
+        ),
+        encoding="utf-8",
+    )
+    ruleset = load_ruleset(project)
+    assert sum(1 for s in ruleset.steps if s.step.on and s.when is not None) == 2
+    return ruleset
+
+
+events = st.fixed_dictionaries({
+    "type": st.sampled_from(["sale", "complaint", "login"]),
+    "amount": st.one_of(st.none(), st.sampled_from([0, 999, 1000, 5e4])),
+    "severity": st.one_of(st.none(), st.integers(0, 3)),
+})  # fmt: skip
+profiles = st.fixed_dictionaries({
+    "level": st.sampled_from(["responsible", "basic", "partner"]),
+    "balance": st.one_of(st.none(), st.sampled_from([0, 50, 51.5, 1e6])),
+    "vip_flag": st.one_of(st.none(), st.booleans()),
+})  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(st.tuples(events, profiles), min_size=1, max_size=20))
+def test_remembered_matches_agree_with_the_python_back_end(
+    conditional: RuleSet, batch: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    matcher = EventMatcher(conditional)
+    for event, profile in batch:
+        fired = {s.id for s in matcher.match(event, profile, TODAY)}
+        expected = {
+            s.id
+            for s in conditional.steps
+            if s.step.on == event["type"]
+            and s.level in ("all", profile["level"])
+            and (s.when is None or s.when.evaluate(matcher.record(event, profile), TODAY))
+        }
+        assert fired == expected, (event, profile)
