@@ -1,0 +1,221 @@
+"""What every delivery adapter is: a pure `render` and an I/O `send`, plus the errors it raises.
+
+    AdapterError                    base of everything an adapter raises
+    ├── RetryableError              try again later: timeout, refused connection, 5xx, 4xx SMTP;
+    │                               `retry_after` (seconds) when the receiver said how long
+    ├── PermanentError              trying again cannot help: 4xx HTTP, 5xx SMTP, no address
+    │   └── RenderError             the template is unknown or uses a variable that is missing
+    └── UnknownAdapterError         no adapter of that name is installed; lists the known names
+
+`render(followup_row, customer, templates)` turns a follow-up row (a mapping with the columns of
+`guanxi.engine.plan.followups.COLUMNS`) into a `Message` without any I/O and without a clock, so
+`simulate` can show exactly what would be sent. `send(message)` delivers it, passes the
+idempotency key on to the receiver, and returns a `Receipt` or raises one of the errors above.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+
+class AdapterError(Exception):
+    """Base class of everything an adapter raises."""
+
+
+class RetryableError(AdapterError):
+    """The send failed for a reason that may pass; the same message may be sent again."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(AdapterError):
+    """The send failed for a reason that sending again will not fix."""
+
+
+class RenderError(PermanentError):
+    """A message could not be rendered from its template."""
+
+
+class UnknownAdapterError(AdapterError, LookupError):
+    """No adapter of the requested name is installed."""
+
+
+class TemplateText(Protocol):
+    """What `render` needs of a template (`guanxi.engine.ruleset.models.Template` has it)."""
+
+    @property
+    def subject(self) -> str | None: ...
+
+    @property
+    def body(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered follow-up, ready to send; `key` is its idempotency key."""
+
+    key: str
+    customer_id: str
+    step_id: str
+    kind: str
+    channel: str
+    recipient: str | None
+    subject: str | None
+    body: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The message as a JSON object (what the outbox and the webhook carry)."""
+        return {
+            "key": self.key,
+            "customer_id": self.customer_id,
+            "step_id": self.step_id,
+            "kind": self.kind,
+            "channel": self.channel,
+            "recipient": self.recipient,
+            "subject": self.subject,
+            "body": self.body,
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of one delivery: the key, the adapter's name, the receiver's id when it gives one."""
+
+    key: str
+    adapter: str
+    external_id: str | None = None
+    detail: str = ""
+
+
+_ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str) -> jinja2.Template:
+    return _ENVIRONMENT.from_string(source)
+
+
+def render_text(source: str, variables: Mapping[str, Any]) -> str:
+    """Render one template text; a missing variable or bad syntax is a `RenderError`."""
+    try:
+        return _compile(source).render(variables)
+    except jinja2.TemplateError as error:
+        raise RenderError(f"template: {error}") from error
+
+
+def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    payload = row.get("payload") or {}
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    if not isinstance(payload, Mapping):
+        raise RenderError(f"follow-up {row.get('key')}: payload is not a JSON object")
+    return dict(payload)
+
+
+def _due_date(row: Mapping[str, Any]) -> dt.date:
+    due = row.get("due_at")
+    if isinstance(due, dt.datetime):
+        return due.date()
+    if isinstance(due, str):
+        return dt.datetime.fromisoformat(due).date()
+    raise RenderError(f"follow-up {row.get('key')}: no due_at to take 'today' from")
+
+
+class Adapter(ABC):
+    """A delivery channel. Subclasses set `name` and implement `send`; `close` frees resources.
+
+    `address_fields` maps a channel to the customer field holding its address (the
+    `address_field` of each channel in policies.yaml); see `address_fields(policies)`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, *, address_fields: Mapping[str, str] | None = None) -> None:
+        self.address_fields = dict(address_fields or {})
+
+    def render(
+        self,
+        followup_row: Mapping[str, Any],
+        customer: Mapping[str, Any],
+        templates: Mapping[str, TemplateText],
+        *,
+        today: dt.date | None = None,
+    ) -> Message:
+        """Render a follow-up for a customer; pure. `today` defaults to the due date (UTC)."""
+        template = self._template(followup_row, templates)
+        variables = self._variables(followup_row, customer, today)
+        subject = template.subject
+        return Message(
+            key=str(followup_row["key"]),
+            customer_id=str(followup_row["customer_id"]),
+            step_id=str(followup_row["step_id"]),
+            kind=str(followup_row["kind"]),
+            channel=str(followup_row["channel"]),
+            recipient=self._recipient(str(followup_row["channel"]), customer),
+            subject=render_text(subject, variables) if subject else None,
+            body=render_text(template.body, variables),
+            metadata=_metadata(followup_row),
+        )
+
+    @abstractmethod
+    def send(self, message: Message) -> Receipt:
+        """Deliver `message`, passing its key on. Raises `RetryableError` or `PermanentError`."""
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need nothing here
+        """Release connections and files; the adapter is not used afterwards."""
+
+    def __enter__(self) -> Adapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _template(row: Mapping[str, Any], templates: Mapping[str, TemplateText]) -> TemplateText:
+        name = str(row.get("template"))
+        if name not in templates:
+            raise RenderError(f"follow-up {row.get('key')}: no template {name!r}")
+        return templates[name]
+
+    @staticmethod
+    def _variables(
+        row: Mapping[str, Any], customer: Mapping[str, Any], today: dt.date | None
+    ) -> dict[str, Any]:
+        step = {"id": row["step_id"], "kind": row["kind"], "channel": row["channel"]}
+        context: dict[str, Any] = dict(customer)
+        context.update(
+            customer=dict(customer),
+            event=_payload(row),
+            step=step,
+            today=today or _due_date(row),
+        )
+        return context
+
+    def _recipient(self, channel: str, customer: Mapping[str, Any]) -> str | None:
+        field_name = self.address_fields.get(channel)
+        value = customer.get(field_name) if field_name else None
+        return str(value) if value not in (None, "") else None
+
+
+def _metadata(row: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("template", "priority", "owner", "occurrence", "due_at", "ruleset_hash")
+    return {name: row[name] for name in names if row.get(name) is not None}
+
+
+def address_fields(policies: Any) -> dict[str, str]:
+    """channel → address field, from a `PoliciesFile` (policies.yaml's `channels`)."""
+    channels = getattr(policies, "channels", None) or {}
+    return {name: c.address_field for name, c in channels.items() if c.address_field}

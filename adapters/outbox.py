@@ -1,0 +1,74 @@
+"""Append one JSON line per message to a file: the demo's default channel.
+
+The outbox never holds a key twice: on open it reads the keys already in the file, and a
+message whose key is there is acknowledged without being written again. A last line cut short
+by a crash (no newline) was never acknowledged, so it is cut off on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
+
+
+class OutboxAdapter(Adapter):
+    """A JSON-lines file at `path`; with `fsync`, each line is on disk before `send` returns."""
+
+    name = "outbox"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        address_fields: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(address_fields=address_fields)
+        self.path = Path(path)
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._keys = _keys_in(self.path)
+        self._file: BinaryIO = self.path.open("ab")
+
+    def send(self, message: Message) -> Receipt:
+        line = json.dumps(message.as_json(), ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            if message.key in self._keys:
+                return Receipt(message.key, self.name, message.key, "already in the outbox")
+            self._write(line.encode("utf-8"))
+            self._keys.add(message.key)
+        return Receipt(message.key, self.name, message.key, str(self.path))
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def _write(self, data: bytes) -> None:
+        if self._file.closed:
+            raise PermanentError(f"outbox {self.path} is closed")
+        try:
+            self._file.write(data)
+            self._file.flush()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+        except OSError as error:
+            raise RetryableError(f"outbox {self.path}: {error}") from error
+
+
+def _keys_in(path: Path) -> set[str]:
+    """The keys already in the outbox, after cutting off a torn last line."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    if len(whole) != len(data):
+        with path.open("r+b") as file:
+            file.truncate(len(whole))
+    return {json.loads(line)["key"] for line in whole.splitlines() if line.strip()}

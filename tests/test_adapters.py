@@ -1,0 +1,433 @@
+"""One contract suite for every adapter, each against a real receiver on 127.0.0.1.
+
+console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
+smtp → an aiosmtpd server. Fault tests follow the contract: what is retryable, what is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import email
+import email.policy
+import io
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from guanxi.adapters.base import (
+    Adapter,
+    Message,
+    PermanentError,
+    RenderError,
+    RetryableError,
+    UnknownAdapterError,
+    address_fields,
+)
+from guanxi.adapters.registry import adapter_names, load_adapter
+from guanxi.adapters.smtp import message_id
+from guanxi.engine.plan.followups import Followup
+from guanxi.engine.ruleset import RuleSet
+
+ADAPTERS = ["console", "outbox", "webhook", "smtp"]
+TIMEOUT = 2.0
+NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+CUSTOMER = {
+    "customer_id": "C0001",
+    "name": "张三",
+    "phone": "13800000000",
+    "email": "zhangsan@example.com",
+    "consent_email": True,
+}
+
+
+def followup_row(occurrence: str = "E1", template: str = "invite_feedback") -> dict[str, Any]:
+    """A follow-up row exactly as the planner stores it."""
+    followup = Followup(
+        customer_id="C0001",
+        step_id="after_purchase.invite_feedback",
+        level=None,
+        kind="message",
+        channel="email",
+        template=template,
+        priority=50,
+        mandatory=False,
+        purpose="marketing",
+        owner=None,
+        occurrence=occurrence,
+        due_at=NOW,
+        expires_at=None,
+        ruleset_hash="abc123",
+        event_id=occurrence,
+        payload={"product": "大额存单"},
+    )
+    return followup.row("batch1", NOW)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- receivers -------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpRecorder:
+    """What the local HTTP server saw, and how it answers: `status` after `delay` seconds."""
+
+    url: str = ""
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    requests: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+
+
+def _handler(recorder: HttpRecorder) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            recorder.requests.append((self.headers.get("Idempotency-Key"), body))
+            time.sleep(recorder.delay)
+            answer = json.dumps({"id": f"r{len(recorder.requests)}"}).encode()
+            self.send_response(recorder.status)
+            for name, value in {**recorder.headers, "Content-Type": "application/json"}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            with contextlib.suppress(ConnectionError):  # the client gave up (timeout test)
+                self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpRecorder]:
+    recorder = HttpRecorder()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
+    yield recorder
+    server.shutdown()
+    server.server_close()
+    thread.join(TIMEOUT)
+
+
+class SmtpRecorder:
+    """An aiosmtpd handler that keeps every accepted mail and answers DATA with `response`."""
+
+    def __init__(self) -> None:
+        self.response = "250 Message accepted for delivery"
+        self.mails: list[email.message.EmailMessage] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.response.startswith("250"):
+            parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert isinstance(parsed, email.message.EmailMessage)
+            self.mails.append(parsed)
+        return self.response
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpRecorder]:
+    recorder = SmtpRecorder()
+    recorder.port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port)
+    controller.start()
+    yield recorder
+    controller.stop()
+
+
+# --- the harness: one adapter wired to its receiver --------------------------------------------
+
+
+@dataclass
+class Harness:
+    """An adapter, and what its receiver saw: (what stands for the key, the body) per message."""
+
+    name: str
+    adapter: Adapter
+    received: Callable[[], list[tuple[str, str]]]
+    marker: Callable[[str], str] = lambda key: key
+
+
+def _console(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    stream = io.StringIO()
+    adapter = load_adapter("console", stream=stream, address_fields=fields)
+
+    def received() -> list[tuple[str, str]]:
+        return [(line.split("\t")[0], line) for line in stream.getvalue().splitlines()]
+
+    return Harness("console", adapter, received)
+
+
+def _outbox(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    path = tmp_path / "outbox.jsonl"
+    adapter = load_adapter("outbox", path=path, fsync=True, address_fields=fields)
+
+    def received() -> list[tuple[str, str]]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [(row["key"], row["body"]) for row in map(json.loads, lines)]
+
+    return Harness("outbox", adapter, received)
+
+
+def _webhook(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    server: HttpRecorder = request.getfixturevalue("http_server")
+    adapter = load_adapter("webhook", url=server.url, timeout=TIMEOUT, address_fields=fields)
+
+    def received() -> list[tuple[str, str]]:
+        return [(str(key), body["body"]) for key, body in server.requests]
+
+    return Harness("webhook", adapter, received)
+
+
+def _smtp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    server: SmtpRecorder = request.getfixturevalue("smtp_server")
+    adapter = load_adapter(
+        "smtp", host="127.0.0.1", port=server.port, timeout=TIMEOUT, address_fields=fields
+    )
+
+    def received() -> list[tuple[str, str]]:
+        return [(str(mail["Message-ID"]), _text(mail)) for mail in server.mails]
+
+    return Harness("smtp", adapter, received, message_id)
+
+
+def _text(mail: email.message.EmailMessage) -> str:
+    part = mail.get_body(("plain",))
+    assert isinstance(part, email.message.EmailMessage)
+    return str(part.get_content())
+
+
+HARNESSES = {"console": _console, "outbox": _outbox, "webhook": _webhook, "smtp": _smtp}
+
+
+@pytest.fixture(params=ADAPTERS)
+def harness(request: pytest.FixtureRequest, tmp_path: Path, ruleset: RuleSet) -> Iterator[Harness]:
+    built = HARNESSES[request.param](request, tmp_path, address_fields(ruleset.policies))
+    yield built
+    built.adapter.close()
+
+
+def render(harness: Harness, ruleset: RuleSet, **row: str) -> Message:
+    return harness.adapter.render(followup_row(**row), CUSTOMER, ruleset.templates)
+
+
+# --- the contract ------------------------------------------------------------------------------
+
+
+def test_every_adapter_is_registered() -> None:
+    assert set(ADAPTERS) <= set(adapter_names())
+
+
+def test_render_is_pure_and_deterministic(harness: Harness, ruleset: RuleSet) -> None:
+    row, customer = followup_row(), dict(CUSTOMER)
+    before = (copy.deepcopy(row), copy.deepcopy(customer))
+    first = harness.adapter.render(row, customer, ruleset.templates)
+    second = harness.adapter.render(row, customer, ruleset.templates)
+    assert first == second
+    assert (row, customer) == before
+    assert first.key == "after_purchase.invite_feedback:C0001:E1"
+    assert first.subject == "感谢您的信任"
+    assert first.body.startswith("张三您好，感谢您购买大额存单。")
+    assert first.recipient == "zhangsan@example.com"
+
+
+def test_render_today_and_step_come_from_the_row(harness: Harness) -> None:
+    templates = {"t": Text("{{ today }} {{ step.id }} {{ customer.name }}", None)}
+    message = harness.adapter.render(followup_row(template="t"), CUSTOMER, templates)
+    assert message.body == "2026-12-01 after_purchase.invite_feedback 张三"
+
+
+def test_render_errors_are_permanent(harness: Harness, ruleset: RuleSet) -> None:
+    with pytest.raises(RenderError, match="no template 'missing'"):
+        render(harness, ruleset, template="missing")
+    templates = {"t": Text("{{ nickname }}", None)}
+    with pytest.raises(PermanentError, match="nickname"):
+        harness.adapter.render(followup_row(template="t"), CUSTOMER, templates)
+
+
+def test_send_delivers_with_the_key(harness: Harness, ruleset: RuleSet) -> None:
+    message = render(harness, ruleset)
+    receipt = harness.adapter.send(message)
+    assert (receipt.key, receipt.adapter) == (message.key, harness.name)
+    [(marker, body)] = harness.received()
+    assert marker == harness.marker(message.key)
+    assert "张三您好，感谢您购买大额存单。" in body
+
+
+def test_send_keeps_messages_apart(harness: Harness, ruleset: RuleSet) -> None:
+    messages = [render(harness, ruleset, occurrence=f"E{n}") for n in range(3)]
+    for message in messages:
+        harness.adapter.send(message)
+    markers = [marker for marker, _ in harness.received()]
+    assert markers == [harness.marker(m.key) for m in messages]
+
+
+@dataclass(frozen=True)
+class Text:
+    body: str
+    subject: str | None
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def test_unknown_adapter_lists_the_known_names() -> None:
+    with pytest.raises(UnknownAdapterError) as raised:
+        load_adapter("smpt")
+    text = str(raised.value)
+    assert text.startswith("unknown adapter 'smpt'; known adapters: ")
+    assert all(name in text for name in ADAPTERS)
+    assert "did you mean 'smtp'?" in text
+
+
+# --- outbox and console ------------------------------------------------------------------------
+
+
+def test_outbox_never_writes_a_key_twice(tmp_path: Path, ruleset: RuleSet) -> None:
+    path = tmp_path / "outbox.jsonl"
+    first = load_adapter("outbox", path=path)
+    message = first.render(followup_row(), CUSTOMER, ruleset.templates)
+    first.send(message)
+    assert first.send(message).detail == "already in the outbox"
+    first.close()
+    with load_adapter("outbox", path=path) as reopened:
+        assert reopened.send(message).key == message.key
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_outbox_cuts_off_a_torn_last_line(tmp_path: Path, ruleset: RuleSet) -> None:
+    path = tmp_path / "outbox.jsonl"
+    path.write_text('{"key": "a"}\n{"key": "b", "bo', encoding="utf-8")
+    with load_adapter("outbox", path=path) as outbox:
+        outbox.send(outbox.render(followup_row(), CUSTOMER, ruleset.templates))
+    keys = [json.loads(line)["key"] for line in path.read_text(encoding="utf-8").splitlines()]
+    assert keys == ["a", "after_purchase.invite_feedback:C0001:E1"]
+
+
+def test_console_prints_one_line_per_message(ruleset: RuleSet) -> None:
+    stream = io.StringIO()
+    console = load_adapter("console", stream=stream)
+    console.send(console.render(followup_row(), CUSTOMER, ruleset.templates))
+    [line] = stream.getvalue().splitlines()
+    assert line.startswith("after_purchase.invite_feedback:C0001:E1\temail\t-\t感谢您的信任 | ")
+
+
+# --- webhook faults ----------------------------------------------------------------------------
+
+
+def webhook(url: str, timeout: float = TIMEOUT) -> Adapter:
+    return load_adapter("webhook", url=url, timeout=timeout)
+
+
+def a_message(ruleset: RuleSet) -> Message:
+    return load_adapter("console").render(followup_row(), CUSTOMER, ruleset.templates)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, RetryableError),
+        (503, RetryableError),
+        (408, RetryableError),
+        (429, RetryableError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (422, PermanentError),
+    ],
+)
+def test_webhook_status(
+    http_server: HttpRecorder, ruleset: RuleSet, status: int, error: type[Exception]
+) -> None:
+    http_server.status = status
+    with webhook(http_server.url) as adapter, pytest.raises(error, match=f"HTTP {status}"):
+        adapter.send(a_message(ruleset))
+    [(header, body)] = http_server.requests
+    assert header == body["key"] == "after_purchase.invite_feedback:C0001:E1"
+
+
+def test_webhook_passes_retry_after_on(http_server: HttpRecorder, ruleset: RuleSet) -> None:
+    http_server.status, http_server.headers = 429, {"Retry-After": "3"}
+    with webhook(http_server.url) as adapter, pytest.raises(RetryableError) as raised:
+        adapter.send(a_message(ruleset))
+    assert raised.value.retry_after == 3.0
+
+
+def test_webhook_timeout_is_retryable(http_server: HttpRecorder, ruleset: RuleSet) -> None:
+    http_server.delay = 1.0
+    started = time.monotonic()
+    with webhook(http_server.url, timeout=0.2) as adapter, pytest.raises(RetryableError):
+        adapter.send(a_message(ruleset))
+    assert time.monotonic() - started < 1.0
+
+
+def test_webhook_connection_refused_is_retryable(ruleset: RuleSet) -> None:
+    url = f"http://127.0.0.1:{free_port()}/notify"
+    with webhook(url) as adapter, pytest.raises(RetryableError):
+        adapter.send(a_message(ruleset))
+
+
+def test_webhook_bad_scheme_is_permanent(ruleset: RuleSet) -> None:
+    with webhook("ftp://127.0.0.1/notify") as adapter, pytest.raises(PermanentError):
+        adapter.send(a_message(ruleset))
+
+
+# --- smtp faults -------------------------------------------------------------------------------
+
+
+def smtp(port: int) -> Adapter:
+    return load_adapter(
+        "smtp", host="127.0.0.1", port=port, timeout=TIMEOUT, address_fields={"email": "email"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        ("550 5.1.1 Mailbox unavailable", PermanentError),
+        ("554 5.7.1 Message refused", PermanentError),
+        ("451 4.3.0 Try again later", RetryableError),
+        ("452 4.2.2 Mailbox full", RetryableError),
+    ],
+)
+def test_smtp_refusal(
+    smtp_server: SmtpRecorder, ruleset: RuleSet, response: str, error: type[Exception]
+) -> None:
+    smtp_server.response = response
+    with smtp(smtp_server.port) as adapter:
+        message = adapter.render(followup_row(), CUSTOMER, ruleset.templates)
+        with pytest.raises(error, match=response[:3]):
+            adapter.send(message)
+        smtp_server.response = "250 OK"
+        assert adapter.send(message).external_id == message_id(message.key)
+    assert len(smtp_server.mails) == 1
+
+
+def test_smtp_without_server_is_retryable(ruleset: RuleSet) -> None:
+    with smtp(free_port()) as adapter, pytest.raises(RetryableError):
+        adapter.send(adapter.render(followup_row(), CUSTOMER, ruleset.templates))
+
+
+def test_smtp_without_address_is_permanent(smtp_server: SmtpRecorder, ruleset: RuleSet) -> None:
+    customer = {**CUSTOMER, "email": None}
+    with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="no email"):
+        adapter.send(adapter.render(followup_row(), customer, ruleset.templates))
