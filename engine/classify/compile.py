@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from sqlglot import exp
 
-from guanxi.engine.classify.stages import Stage, render
+from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure
@@ -60,10 +60,6 @@ class CompiledQuery:
 def sql_type(field_type: str, dialect: str) -> str:
     """The dialect's name for a schema type (Spark has STRING, PostgreSQL DOUBLE PRECISION)."""
     return exp.DataType.build(SQL_TYPES[field_type]).sql(dialect=dialect)
-
-
-def quote(name: str, dialect: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
 
 def literal(text: str, dialect: str) -> str:

@@ -34,7 +34,7 @@ def render(
         previous = stage.source or stages[index - 1].name
         ctes.append(_cte(stage, previous, dialect))
         ctes += [f"{name} AS (\n  {sql}\n)" for after, name, sql in extra if after == stage.name]
-    select = ", ".join(_quote(c, dialect) for c in outputs)
+    select = ", ".join(quote(c, dialect) for c in outputs)
     return "WITH " + ",\n".join(ctes) + f"\nSELECT {select} FROM {stages[-1].name}"
 
 
@@ -56,13 +56,14 @@ def _prune(stages: Sequence[Stage], outputs: Sequence[str]) -> None:
 
 
 def _cte(stage: Stage, previous: str, dialect: str) -> str:
-    parts = [_quote(c, dialect) for c in stage.keep]
+    parts = [quote(c, dialect) for c in stage.keep]
     for alias, sql in stage.columns.items():
-        quoted = _quote(alias, dialect)
+        quoted = quote(alias, dialect)
         parts.append(quoted if sql == quoted else f"{sql} AS {quoted}")
     hint = "MATERIALIZED " if stage.materialize else ""
     return f"{stage.name} AS {hint}(\n  SELECT {', '.join(parts)} FROM {previous}\n)"
 
 
-def _quote(name: str, dialect: str) -> str:
+def quote(name: str, dialect: str) -> str:
+    """A column or table name quoted for `dialect`."""
     return exp.to_identifier(name, quoted=True).sql(dialect=dialect)

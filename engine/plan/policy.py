@@ -42,6 +42,7 @@ from guanxi.engine.plan.policy_verdicts import (
     Counts,
     open_scratch,
     settle,
+    sql_text,
     survey,
 )
 from guanxi.engine.ruleset import RuleSet
@@ -132,13 +133,13 @@ def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> s
         return "NULL"
     chosen = f"{customer}.{_ident(policies.preferred.field)}"
     whens = [
-        f"WHEN {chosen} = {_quote(name)} AND {kind} = '{channel.kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {_quote(name)}"
+        f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
+        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
     whens += [
         f"WHEN {kind} = '{policies.channels[name].kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {_quote(name)}"
+        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
     ]
@@ -178,7 +179,7 @@ def _consent_rules(run: Batch, bind: _Bound) -> list[Rule]:
     rules.append((unreachable, bind("preferred_channel"), no_channel))
     for name, channel in policies.channels.items():
         if field_name := channel.consent_field:
-            failed = f"channel = {_quote(name)} AND coalesce({alias[field_name]}, 0) <> 1"
+            failed = f"channel = {sql_text(name)} AND coalesce({alias[field_name]}, 0) <> 1"
             reason = f"no {run.channel_label(name)} consent ({field_name})"
             rules.append((failed, bind("channel_consent"), bind(reason)))
     if marketing := given.marketing_field:
@@ -217,10 +218,6 @@ def _customer_fields(policies: PoliciesFile) -> dict[str, str]:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 PASSES: tuple[Callable[[Batch], Counts], ...] = (

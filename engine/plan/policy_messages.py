@@ -34,6 +34,7 @@ from guanxi.engine.plan.policy_verdicts import (
     Verdict,
     parse_instant,
     settle,
+    sql_text,
 )
 from guanxi.engine.ruleset.models import Cap
 from guanxi.engine.timing import Duration, parse_duration, parse_time_of_day
@@ -235,18 +236,14 @@ def _crowding_sql(index: int, window: Window, span: Span, bounds: dict[str, str]
     reach = dt.timedelta(seconds=window.seconds)
     bounds[f"low{index}"] = iso(span[0] - reach)
     bounds[f"high{index}"] = iso(span[1] + LATEST_DEFERRAL + reach)
-    same = "" if window.channel == "all" else f" AND n.channel = {_quote(window.channel)}"
+    same = "" if window.channel == "all" else f" AND n.channel = {sql_text(window.channel)}"
     count = (
         f"(SELECT count(*) FROM followups n WHERE n.customer_id = f.customer_id{same}"
         f" AND n.due_at > :low{index} AND n.due_at < :high{index})"
     )
     if window.channel == "all":
         return f"{count} > {window.limit}"
-    return f"(f.channel = {_quote(window.channel)} AND {count} > {window.limit})"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return f"(f.channel = {sql_text(window.channel)} AND {count} > {window.limit})"
 
 
 def _message(row: dict[str, Any]) -> Message:

@@ -156,3 +156,8 @@ def record(run: Batch) -> Counts:
     )
     run.store.execute(f"DELETE FROM {SCRATCH}")
     return [(row["verdict"], row["policy"], row["n"]) for row in counts]
+
+
+def sql_text(text: str) -> str:
+    """A text literal for SQL (the names written in policies.yaml)."""
+    return "'" + text.replace("'", "''") + "'"

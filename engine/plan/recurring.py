@@ -32,8 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.classify.compile import measures_sql, quote
+from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.run import tuned
+from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
 from guanxi.engine.plan.policy import PolicyReport, apply_policies, preferred_channel_sql
