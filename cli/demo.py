@@ -76,6 +76,7 @@ def summary(report: DemoReport) -> dict[str, Any]:
         "classification": report.classification.to_dict(),
         "followups": report.followups,
         "busiest_managers": report.workload,
+        "example_customer": report.example,
     }
 
 
@@ -109,6 +110,6 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
         )
     )
     out.print(
-        f"next: guanxi explain <customer id> --store {store}   ·   "
+        f"next: guanxi explain {report.example or '<customer id>'} --store {store}   ·   "
         f"guanxi followups list --store {store}"
     )

@@ -35,6 +35,7 @@ class DemoReport:
     planned: EventPlanReport
     followups: list[Row]  # all follow-ups by step, kind, channel and status
     workload: list[Row]  # upcoming tasks per relationship manager per day (busiest first)
+    example: str | None  # a partner with follow-ups: a good first `guanxi explain`
 
 
 def run_demo(
@@ -60,6 +61,7 @@ def run_demo(
             planned,
             _followups(store),
             _workload(store, ruleset, now),
+            _example(store),
         )
     finally:
         store.close()
@@ -68,6 +70,14 @@ def run_demo(
 def _month_later(now: dt.datetime) -> dt.datetime:
     month = now.month % 12 + 1
     return now.replace(year=now.year + (now.month == 12), month=month, day=min(now.day, 28))
+
+
+def _example(store: SQLiteStore) -> str | None:
+    rows = store.execute(
+        "SELECT a.customer_id FROM assignments a JOIN followups f USING (customer_id)"
+        " WHERE a.level = 'partner' ORDER BY a.customer_id LIMIT 1"
+    )
+    return str(rows[0]["customer_id"]) if rows else None
 
 
 def _followups(store: SQLiteStore) -> list[Row]:
