@@ -106,6 +106,23 @@ def m005_followups_owner(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX followups_owner ON followups (owner, due_at) WHERE kind = 'task'")
 
 
+@migrations()
+def m006_deliveries(db: sqlite_utils.Database) -> None:
+    """Dispatch: a claimed follow-up's lease, its send attempts and when it may be tried again;
+    the deliveries ledger keeps every attempt with the idempotency key."""
+    db.execute("ALTER TABLE followups ADD COLUMN lease_until TEXT")
+    db.execute("ALTER TABLE followups ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE followups ADD COLUMN next_attempt_at TEXT")
+    db.execute("CREATE INDEX followups_lease ON followups (lease_until) WHERE status = 'claimed'")
+    db.execute(
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY, followup_id INTEGER NOT NULL,"
+        " key TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, adapter TEXT,"
+        " outcome TEXT NOT NULL, error TEXT, external_id TEXT)"
+    )
+    db.execute("CREATE INDEX deliveries_followup ON deliveries (followup_id)")
+    db.execute("CREATE INDEX deliveries_key ON deliveries (key)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
