@@ -22,6 +22,7 @@ from guanxi.engine.plan.followups import new_batch
 from guanxi.engine.plan.recurring import (
     MAX_OCCURRENCES,
     PlanReport,
+    apply_policy,
     count_outcomes,
     insert_recurring,
     occurrences,
@@ -442,3 +443,123 @@ def test_planning_overlapping_windows_gives_the_rows_of_planning_their_union_onc
             plan(whole, more_steps, at(start), at(end))
         assert rows(piecewise) == rows(whole)
         assert rows(whole)  # a window of a day or more holds a daily occurrence
+
+
+# --- consent decided while inserting: the same as inserting pending rows, then the policy ---
+
+CONSENT_STEPS = """
+    - id: monthly_sms_offer
+      every: month
+      day: 3
+      at: "11:00"
+      do: message
+      channel: sms
+      template: product_news
+    - id: monthly_notice
+      every: month
+      day: 4
+      at: "11:00"
+      do: message
+      channel: preferred
+      template: product_news
+      mandatory: true
+      purpose: service
+    - id: monthly_own_channel
+      every: month
+      day: 6
+      at: "11:00"
+      do: message
+      channel: preferred
+      template: product_news
+    - id: monthly_email_service
+      every: month
+      day: 7
+      at: "11:00"
+      do: message
+      channel: email
+      template: product_news
+      purpose: service
+    - id: monthly_rm_call
+      every: month
+      day: 8
+      at: "11:00"
+      unless: consent_sms
+      do: task
+      channel: rm_task
+      template: joint_review
+"""
+
+LACKING = {  # customers lacking each kind of consent, and some with all of it
+    "OK": {"consent_marketing": True, "consent_sms": True, "consent_email": True,
+           "consent_app": True, "preferred_channel": "app"},
+    "DNC": {"consent_marketing": True, "consent_sms": True, "consent_email": True,
+            "do_not_contact": True, "preferred_channel": "sms"},
+    "NOMKT": {"consent_marketing": False, "consent_sms": True, "consent_email": True,
+              "preferred_channel": "email"},
+    "NULLS": {},
+    "NOCHAN": {"consent_marketing": True, "consent_sms": False, "consent_email": False,
+               "consent_app": False, "preferred_channel": "app"},
+    "FALLBACK": {"consent_marketing": True, "consent_email": True, "preferred_channel": "sms"},
+    "NOSMS": {"consent_marketing": True, "consent_sms": False, "consent_email": True,
+              "consent_app": True},
+    "ALLNO": {"consent_marketing": False, "consent_sms": False, "consent_email": False,
+              "consent_app": False, "do_not_contact": True},
+}  # fmt: skip
+
+
+@functools.cache
+def rules_with_consent_steps() -> RuleSet:
+    """The default rules plus monthly steps for everyone that each consent check stops."""
+    with tempfile.TemporaryDirectory() as parent:
+        folder = Path(parent) / "rules"
+        shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+        playbooks = folder / "playbooks.yaml"
+        extra = EXTRA_STEPS + CONSENT_STEPS
+        playbooks.write_text(playbooks.read_text(encoding="utf-8") + extra, "utf-8")
+        return load_ruleset(folder)
+
+
+def planned_state(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    followups = store.execute("SELECT * FROM followups ORDER BY id")
+    decisions = store.execute("SELECT * FROM followup_decisions ORDER BY id")
+    return followups, decisions
+
+
+def test_consent_decided_while_planning_gives_the_rows_and_decisions_of_the_policy_pass(
+    tmp_path: Path,
+) -> None:
+    ruleset = rules_with_consent_steps()
+    start, end = DECEMBER[0], DECEMBER[0] + dt.timedelta(days=45)
+    results = []
+    for decide in (True, False):
+        store = SQLiteStore(tmp_path / f"decide-{decide}.db")
+        try:
+            store.prepare(ruleset.schema)
+            for number, (name, fields) in enumerate(LACKING.items()):
+                for level in ("basic", "passive", "proactive", "partner"):
+                    customer(store, ruleset, f"{name}-{level}", level, **fields)
+                    if number % 2:
+                        store.execute(
+                            "UPDATE customers SET rm_id = 'RM9' WHERE customer_id = :c",
+                            {"c": f"{name}-{level}"},
+                        )
+            report = insert_recurring(store, ruleset, start, end, NOW, "b1", consent=decide)
+            if decide:  # the verdicts are already there, before the policy runs
+                suppressed = store.execute(
+                    "SELECT COUNT(*) AS n FROM followups WHERE status = 'suppressed'"
+                )
+                assert suppressed[0]["n"] > 0
+            apply_policy(store, ruleset, report, NOW)
+            results.append((planned_state(store), report.to_dict()))
+        finally:
+            store.close()
+    decided, passed = results
+    assert decided == passed
+    (followups, decisions), _ = decided
+    reasons = {(row["policy"], row["reason"]) for row in followups if row["status"] == "suppressed"}
+    policies = {policy for policy, _ in reasons}
+    assert {"do_not_contact", "preferred_channel", "channel_consent", "marketing_consent"} <= (
+        policies
+    )
+    assert any(row["status"] == "cancelled" for row in followups)
+    assert len(decisions) >= len([row for row in followups if row["status"] == "suppressed"])

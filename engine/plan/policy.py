@@ -29,7 +29,7 @@ channel while inserting (with `preferred_channel_sql`) saves the pass that write
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from guanxi.engine.plan.policy_verdicts import (
     SCRATCH,
     Batch,
     Counts,
+    channel_label,
     open_scratch,
     settle,
     sql_text,
@@ -88,25 +89,58 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
 
 def consent(run: Batch) -> Counts:
     """Suppress every pending follow-up that fails a consent check."""
-    bind = _Bound()
-    rules = _consent_rules(run, bind)
-    columns = ", ".join(f"c.{_ident(n)} AS {a}" for n, a in _customer_fields(run.policies).items())
     resolved = preferred_channel_sql(run.policies, "f.kind", "c")
-    rule = " ".join(f"WHEN {condition} THEN {n}" for n, (condition, _, _) in enumerate(rules, 1))
-    policy = " ".join(f"WHEN {n} THEN {p}" for n, (_, p, _) in enumerate(rules, 1))
-    reason = " ".join(f"WHEN {n} THEN {text}" for n, (_, _, text) in enumerate(rules, 1))
+    resolved = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
+    row = {name: f"f.{name}" for name in FOLLOWUP_FIELDS} | {"resolved": resolved}
+    verdict = consent_sql(run.policies, "c", row)
     sql = f"""
         INSERT INTO {SCRATCH} (id, verdict, policy, reason, channel)
-        SELECT id, 'suppressed', CASE rule {policy} END, CASE rule {reason} END, resolved
-        FROM (SELECT *, CASE {rule} ELSE 0 END AS rule FROM (
-            SELECT f.id, f.channel, f.kind, f.mandatory, f.purpose, f.due_at, f.expires_at,
-                   {columns}, CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END AS resolved
-            FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
-                 = f.customer_id
-            WHERE f.batch = :batch AND f.status = 'pending'))
-        WHERE rule > 0"""
-    run.query(sql, **bind.values)
+        SELECT f.id, 'suppressed', {verdict.policy}, {verdict.reason}, {resolved}
+        FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
+             = f.customer_id
+        WHERE f.batch = :batch AND f.status = 'pending' AND {verdict.status} IS NOT NULL"""
+    run.query(sql, **verdict.params)
     return settle(run, [])
+
+
+FOLLOWUP_FIELDS = ("channel", "kind", "mandatory", "purpose", "due_at", "expires_at")
+"""The follow-up's fields the consent checks read (with `resolved`, its preferred channel)."""
+
+
+@dataclass(frozen=True)
+class ConsentSql:
+    """The consent verdict of one follow-up as SQL: `status` is 'suppressed' when a check
+    fails (else NULL), `policy` and `reason` those of the first failed check; `params` are
+    the values they bind."""
+
+    status: str
+    policy: str
+    reason: str
+    params: dict[str, Any]
+
+
+def consent_sql(policies: PoliciesFile, customer: str, row: Mapping[str, str]) -> ConsentSql:
+    """The consent checks (see the module) over the customer row `customer` (an alias whose
+    columns are the customer's fields) and the follow-up whose FOLLOWUP_FIELDS and
+    `resolved` are the SQL expressions of `row`. The one place the checks are written: the
+    consent pass and a planner deciding while it inserts both use it."""
+    bind = _Bound()
+    rules = _consent_rules(policies, customer, row, bind)
+    status = " ".join(f"WHEN {condition} THEN 'suppressed'" for condition, _, _ in rules)
+    policy = " ".join(f"WHEN {condition} THEN {name}" for condition, name, _ in rules)
+    reason = " ".join(f"WHEN {condition} THEN {text}" for condition, _, text in rules)
+    return ConsentSql(f"CASE {status} END", f"CASE {policy} END", f"CASE {reason} END", bind.values)
+
+
+def consent_fields(policies: PoliciesFile) -> list[str]:
+    """Every customer field the consent checks read."""
+    names = [
+        policies.preferred.field if policies.preferred else None,
+        policies.consent.do_not_contact_field,
+        policies.consent.marketing_field,
+        *(channel.consent_field for channel in policies.channels.values()),
+    ]
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def resolve_channels(run: Batch) -> Counts:
@@ -161,59 +195,57 @@ class _Bound:
         self.values: dict[str, Any] = {}
 
     def __call__(self, value: Any) -> str:
-        name = f"value{len(self.values)}"
+        name = f"consent{len(self.values)}"
         self.values[name] = value
         return f":{name}"
 
 
-def _consent_rules(run: Batch, bind: _Bound) -> list[Rule]:
+def _consent_rules(
+    policies: PoliciesFile, customer: str, row: Mapping[str, str], bind: _Bound
+) -> list[Rule]:
     """The consent checks in the order they are decided; the first that fails is the reason."""
-    policies, alias = run.policies, _customer_fields(run.policies)
+
+    def field_of(name: str) -> str:
+        return f"{customer}.{_ident(name)}"
+
     given = policies.consent
     rules: list[Rule] = []
     if dnc := given.do_not_contact_field:
         reason = f"the customer asked not to be contacted ({dnc})"
-        rules.append((f"mandatory = 0 AND {alias[dnc]} = 1", bind("do_not_contact"), bind(reason)))
-    no_channel = _no_channel(run, alias, bind)
-    unreachable = f"channel = '{PREFERRED}' AND resolved IS NULL"
+        failed = f"{row['mandatory']} = 0 AND {field_of(dnc)} = 1"
+        rules.append((failed, bind("do_not_contact"), bind(reason)))
+    no_channel = _no_channel(policies, field_of, row, bind)
+    unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
     rules.append((unreachable, bind("preferred_channel"), no_channel))
     for name, channel in policies.channels.items():
         if field_name := channel.consent_field:
-            failed = f"channel = {sql_text(name)} AND coalesce({alias[field_name]}, 0) <> 1"
-            reason = f"no {run.channel_label(name)} consent ({field_name})"
+            failed = (
+                f"{row['channel']} = {sql_text(name)} AND coalesce({field_of(field_name)}, 0) <> 1"
+            )
+            reason = f"no {channel_label(policies, name)} consent ({field_name})"
             rules.append((failed, bind("channel_consent"), bind(reason)))
     if marketing := given.marketing_field:
-        failed = f"purpose = 'marketing' AND coalesce({alias[marketing]}, 0) <> 1"
+        failed = f"{row['purpose']} = 'marketing' AND coalesce({field_of(marketing)}, 0) <> 1"
         reason = f"no marketing consent ({marketing})"
         rules.append((failed, bind("marketing_consent"), bind(reason)))
-    expired = "expires_at IS NOT NULL AND due_at > expires_at"
-    done = "CASE kind WHEN 'task' THEN 'done' ELSE 'sent' END"
+    expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"
+    done = f"CASE {row['kind']} WHEN 'task' THEN 'done' ELSE 'sent' END"
     reason = f"'expired before it could be ' || {done} || ': it is due after it expires'"
     rules.append((expired, bind("expiry"), reason))
     return rules
 
 
-def _no_channel(run: Batch, alias: dict[str, str], bind: _Bound) -> str:
-    preferred = run.policies.preferred
+def _no_channel(
+    policies: PoliciesFile, field_of: Callable[[str], str], row: Mapping[str, str], bind: _Bound
+) -> str:
+    preferred = policies.preferred
     if preferred is None:
         return bind("the step asks for the preferred channel, but policies.yaml sets none")
     fallback = ", ".join(preferred.fallback) or "none"
     return (
-        f"'no ' || kind || ' channel the customer consents to (preferred: ' ||"
-        f" coalesce({alias[preferred.field]}, 'none') || {bind(f'; fallback: {fallback})')}"
+        f"'no ' || {row['kind']} || ' channel the customer consents to (preferred: ' ||"
+        f" coalesce({field_of(preferred.field)}, 'none') || {bind(f'; fallback: {fallback})')}"
     )
-
-
-def _customer_fields(policies: PoliciesFile) -> dict[str, str]:
-    """Every customer field the consent checks read, with a column alias for each."""
-    names = [
-        policies.preferred.field if policies.preferred else None,
-        policies.consent.do_not_contact_field,
-        policies.consent.marketing_field,
-        *(channel.consent_field for channel in policies.channels.values()),
-    ]
-    unique = dict.fromkeys(n for n in names if n)
-    return {name: f"customer_{i}" for i, name in enumerate(unique)}
 
 
 def _ident(name: str) -> str:

@@ -84,11 +84,17 @@ class Batch:
     def channel_label(self, name: str) -> str:
         """A channel as a reason names it: the English part of its label ('SMS'), else the
         label, else the name."""
-        channel = self.policies.channels.get(name)
-        if channel is None:
-            return name
-        english = re.search(r"[A-Za-z][ -~]*$", channel.label)
-        return english.group(0) if english else channel.label
+        return channel_label(self.policies, name)
+
+
+def channel_label(policies: PoliciesFile, name: str) -> str:
+    """A channel as a reason names it: the English part of its label ('SMS'), else the
+    label, else the name."""
+    channel = policies.channels.get(name)
+    if channel is None:
+        return name
+    english = re.search(r"[A-Za-z][ -~]*$", channel.label)
+    return english.group(0) if english else channel.label
 
 
 class Verdict(NamedTuple):

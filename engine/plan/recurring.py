@@ -37,13 +37,21 @@ from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
-from guanxi.engine.plan.policy import PolicyReport, apply_policies, preferred_channel_sql
+from guanxi.engine.plan.policy import (
+    ConsentSql,
+    PolicyReport,
+    apply_policies,
+    consent_fields,
+    consent_sql,
+    preferred_channel_sql,
+)
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
 from guanxi.engine.store.base import Store
 from guanxi.engine.timing import Schedule
 
+CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source
 MAX_OCCURRENCES = 1000  # per step and call: a cron every minute over a year is a mistake
 
 
@@ -117,7 +125,7 @@ def plan_recurring(
 ) -> PlanReport:
     """Plan every `every:` step for each of its occurrences in [start, end), then apply the
     contact policy to the new follow-ups."""
-    report = insert_recurring(store, ruleset, start, end, now, new_batch())
+    report = insert_recurring(store, ruleset, start, end, now, new_batch(), consent=True)
     return apply_policy(store, ruleset, report, now)
 
 
@@ -128,27 +136,50 @@ def insert_recurring(
     end: dt.datetime,
     now: dt.datetime,
     batch: str,
+    consent: bool = False,
 ) -> PlanReport:
     """The planning alone: the new rows of `batch` stay as planned (pending or cancelled),
-    and the report's outcomes are not counted yet."""
+    and the report's outcomes are not counted yet. With `consent`, the contact policy's
+    consent verdicts are decided while inserting (see `insert_planned`)."""
     _check_window(start, end)
     store.prepare(ruleset.schema)
     report = PlanReport(batch)
     steps = [s for s in ruleset.steps if s.schedule is not None]
+    window = (start, end)
     with tuned(store), store.transaction():
         for step in steps:
-            report.steps.append(_plan_step(store, ruleset, step, (start, end), now, batch))
-            _record_window(store, ruleset, step, (start, end), now, batch)
+            report.steps.append(_plan_step(store, ruleset, step, window, now, batch, consent))
+            _record_window(store, ruleset, step, window, now, batch)
     return report
 
 
 def apply_policy(
     store: Store, ruleset: RuleSet, report: PlanReport, now: dt.datetime
 ) -> PlanReport:
-    """Run the contact policy over the report's batch, then count each step's outcomes."""
-    report.policy = apply_policies(store, ruleset, report.batch, now)
+    """Run the contact policy over the report's batch, then count each step's outcomes.
+
+    The consent verdicts were decided while inserting (see `insert_planned`); the report
+    counts them as the consent pass would have, before the verdicts of the other passes."""
+    decided = _decided(store, report.batch) if ruleset.policies is not None else []
+    policy = apply_policies(store, ruleset, report.batch, now)
+    report.policy = PolicyReport(planned=sum(n for _, n in decided))
+    report.policy.suppressed = dict(decided)
+    report.policy.planned += policy.planned
+    report.policy.add([("suppressed", p, n) for p, n in policy.suppressed.items()])
+    report.policy.deferred = policy.deferred
     count_outcomes(store, report)
     return report
+
+
+def _decided(store: Store, batch: str) -> list[tuple[str, int]]:
+    """(policy, count) of the batch's follow-ups suppressed while inserting, in the order the
+    consent pass counts them."""
+    rows = store.execute(
+        "SELECT policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
+        " AND status = 'suppressed' GROUP BY policy ORDER BY policy",
+        {"batch": batch},
+    )
+    return [(row["policy"], int(row["n"])) for row in rows]
 
 
 def _check_window(start: dt.datetime, end: dt.datetime) -> None:
@@ -168,6 +199,7 @@ def _plan_step(
     window: tuple[dt.datetime, dt.datetime],
     now: dt.datetime,
     batch: str,
+    consent: bool,
 ) -> StepPlan:
     plan = StepPlan(step.id, step.level)
     schedule = _schedule(step)
@@ -176,7 +208,7 @@ def _plan_step(
         local = moment.astimezone(zone)
         label = period_label(schedule.period, local)
         planned = occurrence(ruleset, step, label, moment, local.date())
-        before, new = insert_planned(store, ruleset, planned, batch, now)
+        before, new = insert_planned(store, ruleset, planned, batch, now, consent=consent)
         plan.occurrences.append(label)
         plan.already_planned += before
         plan.new += new
@@ -239,10 +271,15 @@ def insert_planned(
     batch: str,
     now: dt.datetime,
     scope: Scope | None = None,
+    consent: bool = False,
 ) -> tuple[int, int]:
     """Plan one occurrence for every customer it applies to: how many follow-ups of the
-    occurrence were planned before, and how many are new."""
-    query = _Selection(ruleset, planned, store.dialect, scope or Scope())
+    occurrence were planned before, and how many are new.
+
+    With `consent` (and a contact policy), a new follow-up that fails a consent check is
+    inserted already suppressed, with the policy, reason and decision the policy's consent
+    pass would write (`at` is `now`), so the pass has nothing left to do for it."""
+    query = _Selection(ruleset, planned, store.dialect, scope or Scope(), consent)
     params = query.params(batch, now)
     before = _planned(store, params)
     store.execute(
@@ -250,6 +287,14 @@ def insert_planned(
         f" FROM {query.source} ON CONFLICT (key) DO NOTHING",
         params,
     )
+    if query.consent is not None:
+        store.execute(
+            "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+            " SELECT id, :now, status, policy, reason FROM followups WHERE step_id = :step"
+            " AND occurrence = :occurrence AND batch = :batch AND status = 'suppressed'"
+            " ORDER BY id",
+            params,
+        )
     return before, _planned(store, params) - before
 
 
@@ -264,11 +309,38 @@ def _planned(store: Store, params: Mapping[str, Any]) -> int:
 class _Selection:
     """The SQL of one occurrence: the customers it applies to, and their follow-up rows."""
 
-    def __init__(self, ruleset: RuleSet, planned: Occurrence, dialect: str, scope: Scope) -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        planned: Occurrence,
+        dialect: str,
+        scope: Scope,
+        consent: bool = False,
+    ) -> None:
         self.ruleset, self.planned, self.dialect, self.scope = ruleset, planned, dialect, scope
         self.step = planned.step
         capacity = ruleset.policies.capacity if ruleset.policies else None
         self.owner = capacity.owner_field if capacity else None
+        self.consent = self._consent() if consent else None
+
+    def _consent(self) -> ConsentSql | None:
+        """The contact policy's consent checks, decided while inserting (the policy's consent
+        pass then has nothing left to suppress): over the customer's fields in `x` and the
+        follow-up's values as bound, with the channel chosen in the source."""
+        policies = self.ruleset.policies
+        if policies is None:
+            return None
+        resolved = preferred_channel_sql(policies, ":kind", "x")
+        row = {
+            "channel": CHANNEL,
+            "kind": ":kind",
+            "mandatory": ":mandatory",
+            "purpose": ":purpose",
+            "due_at": ":due",
+            "expires_at": ":expires",
+            "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
+        }
+        return consent_sql(policies, "x", row)
 
     def q(self, name: str) -> str:
         return quote(name, self.dialect)
@@ -277,7 +349,16 @@ class _Selection:
     def source(self) -> str:
         """`(profiles) AS x WHERE <when>`: what follows FROM."""
         when = self.step.when.sql(self.dialect, self.planned.today) if self.step.when else "TRUE"
-        return f"({self.profiles()}) AS x WHERE {when}"
+        source = f"({self.profiles()}) AS x WHERE {when}"
+        if self.consent is None:
+            return source
+        # the channel once per customer, read by the row and every consent check: OFFSET
+        # keeps the database from copying its expression into each of them (WHERE keeps
+        # SQLite from reading the upsert's ON as a join's)
+        fence = "LIMIT -1 OFFSET 0" if self.dialect == "sqlite" else "OFFSET 0"
+        return (
+            f"(SELECT x.*, {self.channel()} AS {CHANNEL[2:]} FROM {source} {fence}) AS x WHERE TRUE"
+        )
 
     def profiles(self) -> str:
         """Key, level, owner and every name the conditions use, one row per customer."""
@@ -298,7 +379,9 @@ class _Selection:
 
     def names(self) -> set[str]:
         conditions = (self.step.when, self.step.unless)
-        return {n for c in conditions if c is not None for n in c.fields} | self.channel_fields()
+        used = {n for c in conditions if c is not None for n in c.fields} | self.channel_fields()
+        policies = self.ruleset.policies
+        return used | set(consent_fields(policies)) if policies and self.consent else used
 
     def channel_fields(self) -> set[str]:
         """What choosing the customer's own channel reads, for a `channel: preferred` step."""
@@ -340,14 +423,18 @@ class _Selection:
         customer = f"x.{self.q(self.ruleset.schema.key)}"
         owner = f"x.{self.q(self.owner)}" if self.owner else "NULL"
         status, policy, reason = "'pending'", "NULL", "NULL"
+        channel = self.channel()
+        if self.consent is not None:
+            status = f"coalesce({self.consent.status}, 'pending')"
+            policy, reason, channel = self.consent.policy, self.consent.reason, CHANNEL
         if self.step.unless is not None:
             cancelled = f"({self.step.unless.sql(self.dialect, self.planned.today)})"
-            status = f"CASE WHEN {cancelled} THEN 'cancelled' ELSE 'pending' END"
-            policy = f"CASE WHEN {cancelled} THEN 'unless' END"
-            reason = f"CASE WHEN {cancelled} THEN :reason END"
+            status = f"CASE WHEN {cancelled} THEN 'cancelled' ELSE {status} END"
+            policy = f"CASE WHEN {cancelled} THEN 'unless' ELSE {policy} END"
+            reason = f"CASE WHEN {cancelled} THEN :reason ELSE {reason} END"
         return (
             f":step || ':' || {customer} || ':' || :occurrence, {customer}, :step, x.level,"
-            f" :kind, {self.channel()}, :template, :priority, :mandatory, :purpose, {owner},"
+            f" :kind, {channel}, :template, :priority, :mandatory, :purpose, {owner},"
             f" :occurrence, NULL, '{{}}', :due, :due, :expires, {status}, {policy}, {reason},"
             f" :batch, :hash, :now, :now"
         )
@@ -371,6 +458,7 @@ class _Selection:
             "batch": batch,
             "hash": self.ruleset.hash,
             "now": iso(now),
+            **(self.consent.params if self.consent else {}),
         }
 
 
