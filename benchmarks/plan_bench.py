@@ -109,15 +109,20 @@ def timed(work: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def set_based(ruleset: RuleSet, base: Path, work: Path) -> dict[str, tuple[float, int]]:
+    """As plan_recurring does it: consent decided while inserting, then the policy pass."""
     store = fresh(base, work)
     try:
         seconds, report = timed(
-            lambda: insert_recurring(store, ruleset, *december(ruleset), NOW, new_batch())
+            lambda: insert_recurring(
+                store, ruleset, *december(ruleset), NOW, new_batch(), consent=True
+            )
         )
         results = {"set-based": (seconds, report.new)}
         results.update(_policy(store, ruleset, report))
         again, repeat = timed(
-            lambda: insert_recurring(store, ruleset, *december(ruleset), NOW, new_batch())
+            lambda: insert_recurring(
+                store, ruleset, *december(ruleset), NOW, new_batch(), consent=True
+            )
         )
         results["same again"] = (again, repeat.new)
         return results
