@@ -128,6 +128,10 @@ def _register_commands() -> None:
     cli.add_command(plan_command)
     cli.add_command(followups)
 
+    from guanxi.cli.run import run_command
+
+    cli.add_command(run_command)
+
 
 _register_commands()
 

@@ -20,6 +20,7 @@ from guanxi.cli.common import (
     validated,
 )
 from guanxi.cli.output import console, print_json, table
+from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
@@ -180,6 +181,28 @@ def list_command(
         print_json({"total": total, "followups": rows})
     else:
         _print_followups(rows, total, ruleset)
+
+
+@followups.command("retry")
+@click.argument("followup_id", metavar="ID", type=int)
+@rules_option
+@store_option
+@now_option
+def retry_command(
+    followup_id: int, rules: Path | None, store: str | None, now_text: str | None
+) -> None:
+    """Put a dead-lettered follow-up back in the queue; the next `guanxi run --once` sends it."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    now = given_now(now_text, ruleset)
+    opened = opened_store(ruleset, store)
+    try:
+        opened.prepare(ruleset.schema)
+        requeued = retry_dead(opened, followup_id, now)
+    finally:
+        opened.close()
+    if not requeued:
+        raise click.ClickException(f"follow-up {followup_id} is not a dead letter")
+    click.echo(f"follow-up {followup_id} is pending again; the next run sends it")
 
 
 def _print_followups(rows: list[Row], total: int, ruleset: RuleSet) -> None:

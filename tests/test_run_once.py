@@ -1,0 +1,122 @@
+"""`guanxi run --once` and `guanxi followups retry`, on a real SQLite store and outbox file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+from guanxi.engine.plan.followups import Followup, insert_followups
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def followup(occurrence: str, due: dt.datetime) -> Followup:
+    return Followup(
+        customer_id="C0001",
+        step_id="after_purchase.invite_feedback",
+        level=None,
+        kind="message",
+        channel="email",
+        template="invite_feedback",
+        priority=50,
+        mandatory=False,
+        purpose="marketing",
+        owner=None,
+        occurrence=occurrence,
+        due_at=due,
+        expires_at=None,
+        ruleset_hash="abc123",
+        event_id=occurrence,
+        payload={"product": "大额存单"},
+    )
+
+
+@pytest.fixture
+def db(store: Store) -> str:
+    """A customer with one follow-up due now and one due in a week."""
+    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com"}])
+    due = [followup("E1", NOW), followup("E2", NOW + dt.timedelta(days=7))]
+    insert_followups(store, due, "b1", NOW)
+    assert isinstance(store, SQLiteStore)
+    return str(store.path)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, [*args])
+
+
+def run_once(db: str, now: dt.datetime = NOW) -> Result:
+    args = ["--rules", str(RULES), "--store", db, "--now", now.isoformat(), "--json"]
+    return invoke("run", "--once", *args)
+
+
+def outbox_keys(db: str) -> list[str]:
+    path = Path(db).parent / "outbox.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["key"] for line in path.read_text("utf-8").splitlines()]
+
+
+def status(store: Store, occurrence: str) -> str:
+    rows = store.execute("SELECT status FROM followups WHERE occurrence = :o", {"o": occurrence})
+    return str(rows[0]["status"])
+
+
+def test_a_due_followup_is_delivered_once_across_two_runs(db: str, store: Store) -> None:
+    first = run_once(db)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["sent"] == 1
+    assert report["outbox"] == str(Path(db).parent / "outbox.jsonl")
+    second = run_once(db, NOW + dt.timedelta(hours=1))
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["sent"] == 0
+    keys = outbox_keys(db)
+    assert len(keys) == 1 and keys[0].endswith(":E1")
+    assert status(store, "E1") == "sent"
+    assert status(store, "E2") == "pending"
+
+
+def test_the_text_report_has_the_counts(db: str) -> None:
+    result = invoke("run", "--once", "--rules", str(RULES), "--store", db,
+                    "--now", NOW.isoformat())  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for label in ("planned from events", "planned recurring", "sent", "retried", "dead"):
+        assert label in result.stdout
+    assert "waiting" in result.stdout
+
+
+def test_run_without_once_is_a_usage_error(db: str) -> None:
+    result = invoke("run", "--rules", str(RULES), "--store", db)
+    assert result.exit_code == 2
+    assert "--once" in result.output
+
+
+def test_retry_requeues_a_dead_letter_and_the_next_run_sends_it(db: str, store: Store) -> None:
+    store.execute("UPDATE followups SET status = 'dead', attempts = 5 WHERE occurrence = 'E1'")
+    (dead_id,) = [r["id"] for r in store.execute("SELECT id FROM followups WHERE status = 'dead'")]
+    assert json.loads(run_once(db).stdout)["sent"] == 0
+    result = invoke("followups", "retry", str(dead_id), "--rules", str(RULES), "--store", db,
+                    "--now", NOW.isoformat())  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert status(store, "E1") == "pending"
+    later = run_once(db, NOW + dt.timedelta(minutes=1))
+    assert json.loads(later.stdout)["sent"] == 1
+    assert status(store, "E1") == "sent"
+    assert [k.rsplit(":", 1)[1] for k in outbox_keys(db)] == ["E1"]
+
+
+def test_retry_refuses_a_followup_that_is_not_dead(db: str, store: Store) -> None:
+    (pending_id,) = [r["id"] for r in store.execute(
+        "SELECT id FROM followups WHERE occurrence = 'E2'")]  # fmt: skip
+    result = invoke("followups", "retry", str(pending_id), "--rules", str(RULES), "--store", db)
+    assert result.exit_code == 1
+    assert f"Error: follow-up {pending_id} is not a dead letter" in result.output
