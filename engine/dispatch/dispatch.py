@@ -99,52 +99,51 @@ def _deliver(
             ledger.record(store, row, attempt=0, at=now, outcome="dead", error="expired")
             return _finish(store, row, now, "dead", reason="expired")
     attempt = int(row["attempts"]) + 1
+    today = now.astimezone(ruleset.calendar.zone).date()  # templates speak the bank's date
     try:
         message = adapter.render(
-            row, _customer(store, ruleset, row), ruleset.templates, today=now.date()
+            row, _customer(store, ruleset, row), ruleset.templates, today=today
         )
         receipt = adapter.send(message)
     except RetryableError as error:
-        outcome: ledger.Outcome = "retry" if attempt < max_attempts else "dead"
+        if attempt >= max_attempts:
+            return _conclude(store, row, now, attempt, adapter, "dead", error=str(error))
         delay = backoff.delay(attempt, rng)
         if error.retry_after is not None:
             delay = max(delay, dt.timedelta(seconds=error.retry_after))
-        with store.transaction():
-            ledger.record(
-                store,
-                row,
-                attempt=attempt,
-                at=now,
-                outcome=outcome,
-                adapter=adapter.name,
-                error=str(error),
-            )
-            if outcome == "dead":
-                return _finish(store, row, now, "dead", attempts=attempt, reason=str(error))
-            return _finish(store, row, now, "pending", attempts=attempt, next_at=now + delay)
+        return _conclude(store, row, now, attempt, adapter, "retry", str(error), now + delay)
     except PermanentError as error:
-        with store.transaction():
-            ledger.record(
-                store,
-                row,
-                attempt=attempt,
-                at=now,
-                outcome="dead",
-                adapter=adapter.name,
-                error=str(error),
-            )
-            return _finish(store, row, now, "dead", attempts=attempt, reason=str(error))
+        return _conclude(store, row, now, attempt, adapter, "dead", error=str(error))
+    return _conclude(store, row, now, attempt, adapter, "sent", external_id=receipt.external_id)
+
+
+def _conclude(
+    store: Store,
+    row: Row,
+    now: dt.datetime,
+    attempt: int,
+    adapter: Adapter,
+    outcome: ledger.Outcome,
+    error: str | None = None,
+    next_at: dt.datetime | None = None,
+    external_id: str | None = None,
+) -> str | None:
+    """Record the attempt in the ledger and move the follow-up on, in one transaction:
+    sent → sent, retry → pending until `next_at`, dead → dead with the error as reason."""
     with store.transaction():
         ledger.record(
             store,
             row,
             attempt=attempt,
             at=now,
-            outcome="sent",
+            outcome=outcome,
             adapter=adapter.name,
-            external_id=receipt.external_id,
+            error=error,
+            external_id=external_id,
         )
-        return _finish(store, row, now, "sent", attempts=attempt)
+        status = "pending" if outcome == "retry" else outcome
+        reason = error if outcome == "dead" else None
+        return _finish(store, row, now, status, attempts=attempt, next_at=next_at, reason=reason)
 
 
 def _finish(
