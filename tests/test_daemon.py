@@ -17,7 +17,7 @@ from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
-from tests.daemon_helpers import plan_due, rules_copy, start_daemon, stop, wait_for
+from tests.daemon_helpers import free_port, plan_due, rules_copy, start_daemon, stop, wait_for
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 
@@ -122,11 +122,3 @@ def test_the_daemon_process_serves_health_and_metrics_and_stops_cleanly(
     assert messages[0] == "guanxi daemon started" and messages[-1] == "guanxi daemon stopped"
     text = log.read_text("utf-8")
     assert "C000001" not in text and "13800000001" not in text  # masked
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -136,7 +136,7 @@ class Daemon:
                     "tick_every": self.running.tick_every.total_seconds(),
                 },
             )
-            self._catch_up()
+            self._guarded(self._catch_up)()
             self._schedule()
             if not self.stopping.is_set():
                 self.scheduler.start()
@@ -167,11 +167,12 @@ class Daemon:
         if not self.leases.ends:
             return 0
         marks = ", ".join(f":l{i}" for i in range(len(self.leases.ends)))
-        rows = self.store.execute(
-            "UPDATE followups SET status = 'pending', lease_until = NULL"
-            f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
-            {f"l{i}": end for i, end in enumerate(self.leases.ends)},
-        )
+        with self.store.transaction():
+            rows = self.store.execute(
+                "UPDATE followups SET status = 'pending', lease_until = NULL"
+                f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
+                {f"l{i}": end for i, end in enumerate(self.leases.ends)},
+            )
         return len(rows)
 
     # --- the jobs -----------------------------------------------------------------------

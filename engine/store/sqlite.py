@@ -163,8 +163,21 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
+        """A write transaction; nested, a savepoint. The outer one takes the write lock at
+        once (BEGIN IMMEDIATE): a deferred one that read first could not wait for another
+        writer and would fail with 'database is locked' at its first write."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
 
     def upsert_customers(self, rows: Iterable[Row]) -> dict[str, int]:
         """Rows may give different fields; a field a row does not give is left as it is.
