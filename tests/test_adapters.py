@@ -1,7 +1,8 @@
 """One contract suite for every adapter, each against a real receiver on 127.0.0.1.
 
 console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
-smtp → an aiosmtpd server. Fault tests follow the contract: what is retryable, what is not.
+smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672.
+Fault tests follow the contract: what is retryable, what is not.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -39,7 +40,10 @@ from guanxi.adapters.smtp import message_id
 from guanxi.engine.plan.followups import Followup
 from guanxi.engine.ruleset import RuleSet
 
-ADAPTERS = ["console", "outbox", "webhook", "smtp"]
+if TYPE_CHECKING:
+    from conftest import Broker
+
+ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp"]
 TIMEOUT = 2.0
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 CUSTOMER = {
@@ -211,13 +215,35 @@ def _smtp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]
     return Harness("smtp", adapter, received, message_id)
 
 
+def _amqp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    broker: Broker = request.getfixturevalue("broker")
+    queue = broker.queue(declare=False)  # the adapter declares it
+    adapter = load_adapter(
+        "amqp", queue=queue, routing_key=queue, timeout=TIMEOUT, address_fields=fields
+    )
+    seen: list[tuple[str, str]] = []
+
+    def received() -> list[tuple[str, str]]:
+        for properties, body in broker.drain(queue):
+            seen.append((str(properties.message_id), json.loads(body)["body"]))
+        return seen
+
+    return Harness("amqp", adapter, received)
+
+
 def _text(mail: email.message.EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert isinstance(part, email.message.EmailMessage)
     return str(part.get_content())
 
 
-HARNESSES = {"console": _console, "outbox": _outbox, "webhook": _webhook, "smtp": _smtp}
+HARNESSES = {
+    "console": _console,
+    "outbox": _outbox,
+    "webhook": _webhook,
+    "smtp": _smtp,
+    "amqp": _amqp,
+}
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -431,3 +457,172 @@ def test_smtp_without_address_is_permanent(smtp_server: SmtpRecorder, ruleset: R
     customer = {**CUSTOMER, "email": None}
     with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="no email"):
         adapter.send(adapter.render(followup_row(), customer, ruleset.templates))
+
+
+# --- amqp faults -------------------------------------------------------------------------------
+
+
+def amqp(**options: Any) -> Adapter:
+    options.setdefault("timeout", TIMEOUT)
+    return load_adapter("amqp", **options)
+
+
+def test_amqp_publishes_persistent_json_keyed_by_the_idempotency_key(
+    broker: Broker, ruleset: RuleSet
+) -> None:
+    queue = broker.queue()
+    message = a_message(ruleset)
+    with amqp(routing_key=queue) as adapter:
+        receipt = adapter.send(message)
+    [(properties, body)] = broker.drain(queue)
+    assert properties.message_id == message.key == receipt.key
+    assert (properties.delivery_mode, properties.content_type) == (2, "application/json")
+    assert json.loads(body) == message.as_json()
+    assert receipt.detail == f"exchange '(default)', routing key '{queue}'"
+
+
+def test_amqp_routing_key_defaults_to_the_channel(broker: Broker, ruleset: RuleSet) -> None:
+    message = a_message(ruleset)
+    queue = broker.queue(declare=False)
+    with amqp(queue=queue) as adapter, pytest.raises(RetryableError, match="unroutable"):
+        adapter.send(message)  # routed to 'email', where no queue is
+    assert message.channel == "email" and broker.drain(queue) == []
+
+
+def test_amqp_unroutable_is_retryable_and_goes_through_once_the_queue_exists(
+    broker: Broker, ruleset: RuleSet
+) -> None:
+    queue = broker.queue(declare=False)  # its consumer has not declared it yet
+    message = a_message(ruleset)
+    with amqp(routing_key=queue) as adapter:
+        with pytest.raises(RetryableError, match="unroutable: no queue is bound"):
+            adapter.send(message)
+        broker.declare(queue)
+        adapter.send(message)
+    assert [p.message_id for p, _ in broker.drain(queue)] == [message.key]
+
+
+def test_amqp_unknown_exchange_is_permanent_until_it_is_declared(
+    broker: Broker, ruleset: RuleSet
+) -> None:
+    queue, exchange = broker.queue(), broker.exchange()
+    message = a_message(ruleset)
+    with amqp(exchange=exchange, routing_key=queue) as adapter:
+        with pytest.raises(PermanentError, match=f"404 NOT_FOUND - no exchange '{exchange}'"):
+            adapter.send(message)
+        broker.declare_exchange(exchange, bind=queue)
+        adapter.send(message)  # a new channel on the same connection
+    assert [p.message_id for p, _ in broker.drain(queue)] == [message.key]
+
+
+def test_amqp_queue_declared_with_other_arguments_is_permanent(
+    broker: Broker, ruleset: RuleSet
+) -> None:
+    queue = broker.queue()  # durable; the adapter below asks for the same name, transient
+    with broker.channel() as channel:
+        channel.queue_declare(queue + "-t")
+    broker.queues.append(queue + "-t")
+    with amqp(queue=queue + "-t") as adapter, pytest.raises(PermanentError, match="406"):
+        adapter.send(a_message(ruleset))
+
+
+def test_amqp_refused_login_is_permanent_and_hides_the_password(ruleset: RuleSet) -> None:
+    url = "amqp://guest:s3cret@127.0.0.1:5672/%2F"
+    with amqp(url=url) as adapter, pytest.raises(PermanentError) as raised:
+        adapter.send(a_message(ruleset))
+    assert "ACCESS_REFUSED" in str(raised.value)
+    assert "s3cret" not in str(raised.value) and "guest:***@" in str(raised.value)
+
+
+def test_amqp_broker_down_is_retryable(ruleset: RuleSet) -> None:
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+    started = time.monotonic()
+    with amqp(url=url) as adapter, pytest.raises(RetryableError, match="refused"):
+        adapter.send(a_message(ruleset))
+    assert time.monotonic() - started < TIMEOUT
+
+
+def test_amqp_bad_url_is_permanent() -> None:
+    with pytest.raises(PermanentError, match="must start with amqp://") as raised:
+        load_adapter("amqp", url="http://guest:s3cret@127.0.0.1/")
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(PermanentError, match="Unknown URL parameter: 'colour'"):
+        load_adapter("amqp", url="amqp://127.0.0.1/?colour=blue")
+
+
+class FreezingProxy:
+    """A TCP relay to the broker that can stop passing bytes on, as a broker that hangs or a
+    network that drops packets does; what it holds is passed on when it thaws."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        self.target = target
+        self.frozen = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.server.getsockname()[1]}/%2F"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(self.target)
+                self.sockets += [client, upstream]
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError), source, sink:
+            while data := source.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.01)
+                sink.sendall(data)
+
+    def cut(self) -> None:
+        """Break every relayed connection, as a broker restart or a firewall's timeout does."""
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.frozen.clear()
+        self.server.close()
+        self.cut()
+
+
+@pytest.fixture
+def proxy() -> Iterator[FreezingProxy]:
+    relay = FreezingProxy()
+    yield relay
+    relay.close()
+
+
+def test_amqp_no_confirm_in_time_is_retryable_and_the_next_send_reconnects(
+    broker: Broker, proxy: FreezingProxy, ruleset: RuleSet
+) -> None:
+    queue, message = broker.queue(), a_message(ruleset)
+    with amqp(url=proxy.url, routing_key=queue, timeout=0.3) as adapter:
+        adapter.send(message)
+        proxy.frozen.set()
+        started = time.monotonic()
+        with pytest.raises(RetryableError, match=r"no answer from the broker within 0.3 s"):
+            adapter.send(message)
+        assert time.monotonic() - started < 1.0
+        proxy.frozen.clear()
+        adapter.send(message)
+    # the unconfirmed copy may still have reached the queue: the same message_id tells it apart
+    ids = [p.message_id for p, _ in broker.drain(queue)]
+    assert set(ids) == {message.key} and 2 <= len(ids) <= 3
+
+
+def test_amqp_connection_lost_while_idle_is_replaced_before_publishing(
+    broker: Broker, proxy: FreezingProxy, ruleset: RuleSet
+) -> None:
+    queue = broker.queue()
+    first, second = (a_message(ruleset), replace(a_message(ruleset), key="k2"))
+    with amqp(url=proxy.url, routing_key=queue) as adapter:
+        adapter.send(first)
+        proxy.cut()
+        time.sleep(0.05)  # the relay closes its ends
+        adapter.send(second)
+    assert [p.message_id for p, _ in broker.drain(queue)] == [first.key, "k2"]
