@@ -149,10 +149,12 @@ class AmqpAdapter(Adapter):
         return _classify(error, f"amqp {_safe_url(self.url)}: {doing}")
 
     def _abandon(self) -> None:
-        """Give the connection up after a failure whose outcome is unknown; do not wait on it."""
+        """Give the connection up without waiting for the broker; the next send reconnects."""
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
-            _terminate(connection, BrokerTimeout("abandoned after an error"))
+            _terminate(connection, amqp_errors.AMQPConnectionError("abandoned after an error"))
+            with contextlib.suppress(*FAILURES):
+                connection.process_data_events(0)  # lets pika close its socket and I/O loop
 
     def _deadline(self, waiting_for: str) -> contextlib.AbstractContextManager[None]:
         assert self._connection is not None

@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pika
 import pytest
@@ -56,17 +57,18 @@ class Broker:
         self.queues: list[str] = []
         self.exchanges: list[str] = []
 
-    def queue(self, *, declare: bool = True) -> str:
-        """A new queue name (a test deletes it afterwards), declared durable unless told not."""
+    def queue(self, *, declare: bool = True, **arguments: Any) -> str:
+        """A new queue name (a test deletes it afterwards), declared durable unless told not;
+        `arguments` are the queue's (`x-max-length`, ...)."""
         name = f"guanxi-test-{uuid.uuid4().hex[:12]}"
         self.queues.append(name)
         if declare:
-            self.declare(name)
+            self.declare(name, **arguments)
         return name
 
-    def declare(self, name: str) -> None:
+    def declare(self, name: str, **arguments: Any) -> None:
         with self.channel() as channel:
-            channel.queue_declare(name, durable=True)
+            channel.queue_declare(name, durable=True, arguments=arguments or None)
 
     def exchange(self) -> str:
         """A new exchange name, not declared yet (a test deletes it afterwards)."""

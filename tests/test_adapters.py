@@ -502,6 +502,18 @@ def test_amqp_unroutable_is_retryable_and_goes_through_once_the_queue_exists(
     assert [p.message_id for p, _ in broker.drain(queue)] == [message.key]
 
 
+def test_amqp_nack_is_retryable(broker: Broker, ruleset: RuleSet) -> None:
+    queue = broker.queue(**{"x-max-length": 1, "x-overflow": "reject-publish"})
+    first, second = a_message(ruleset), replace(a_message(ruleset), key="k2")
+    with amqp(routing_key=queue) as adapter:
+        adapter.send(first)
+        with pytest.raises(RetryableError, match=r"refused the message \(nack\)"):
+            adapter.send(second)  # the queue is full
+        assert [p.message_id for p, _ in broker.drain(queue)] == [first.key]
+        adapter.send(second)
+    assert [p.message_id for p, _ in broker.drain(queue)] == ["k2"]
+
+
 def test_amqp_unknown_exchange_is_permanent_until_it_is_declared(
     broker: Broker, ruleset: RuleSet
 ) -> None:
@@ -518,11 +530,10 @@ def test_amqp_unknown_exchange_is_permanent_until_it_is_declared(
 def test_amqp_queue_declared_with_other_arguments_is_permanent(
     broker: Broker, ruleset: RuleSet
 ) -> None:
-    queue = broker.queue()  # durable; the adapter below asks for the same name, transient
+    queue = broker.queue(declare=False)
     with broker.channel() as channel:
-        channel.queue_declare(queue + "-t")
-    broker.queues.append(queue + "-t")
-    with amqp(queue=queue + "-t") as adapter, pytest.raises(PermanentError, match="406"):
+        channel.queue_declare(queue)  # transient; the adapter declares it durable
+    with amqp(queue=queue) as adapter, pytest.raises(PermanentError, match="406 PRECONDITION"):
         adapter.send(a_message(ruleset))
 
 
