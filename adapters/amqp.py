@@ -14,6 +14,9 @@ confirm. `mandatory` is set: a message that no queue takes comes back instead of
     no such exchange (404), access         PermanentError: the broker's configuration or the
     refused (403), queue declared with     credentials must change first
     other arguments (406), login refused
+    a URL that is not amqp:// or amqps://  PermanentError, raised when the adapter is made
+
+The password in the URL never appears in an error message (`amqp://guest:***@host/`).
 
 A connection that died while idle (broker restarted, heartbeat missed) is noticed before
 publishing and replaced at once: no message was handed to it, so nothing can be duplicated.
