@@ -120,6 +120,7 @@ class Daemon:
         )
         self._fingerprint = fingerprint(rules)
         self._state_at = 0.0
+        self._stopper: threading.Thread | None = None
 
     # --- running ------------------------------------------------------------------------
 
@@ -146,16 +147,23 @@ class Daemon:
             self._shutdown(health)
 
     def stop(self) -> None:
-        """Stop claiming; the scheduler ends once the job in flight returns."""
+        """Stop claiming; the scheduler ends once the job in flight returns.
+
+        The scheduler is shut down from another thread: it waits there for the job store's
+        lock, which the scheduler's own thread holds while a job runs, so the job in flight
+        is never pulled from under it (a signal arrives in the middle of one)."""
         self.stopping.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        if self.scheduler.running and self._stopper is None:
+            self._stopper = threading.Thread(target=self.scheduler.shutdown, args=(False,))
+            self._stopper.start()
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         log.info("stopping", extra={"signal": signal.Signals(number).name})
         self.stop()
 
     def _shutdown(self, health: HealthServer | None) -> None:
+        if self._stopper is not None:
+            self._stopper.join()
         released = self.release_claims()
         self.running.adapters.close()
         if health is not None:
