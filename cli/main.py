@@ -132,6 +132,10 @@ def _register_commands() -> None:
 
     cli.add_command(run_command)
 
+    from guanxi.cli.tasks import tasks
+
+    cli.add_command(tasks)
+
 
 _register_commands()
 

@@ -1,8 +1,9 @@
 """One contract suite for every adapter, each against a real receiver on 127.0.0.1.
 
 console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
-smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672.
-Fault tests follow the contract: what is retryable, what is not.
+smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672;
+rm_tasks → the tasks table of a SQLite store file. Fault tests follow the contract: what is
+retryable, what is not.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import email.policy
 import io
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +45,7 @@ from guanxi.engine.ruleset import RuleSet
 if TYPE_CHECKING:
     from conftest import Broker
 
-ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp"]
+ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks"]
 TIMEOUT = 2.0
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 CUSTOMER = {
@@ -231,6 +233,17 @@ def _amqp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]
     return Harness("amqp", adapter, received)
 
 
+def _rm_tasks(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    path = tmp_path / "guanxi.db"
+    adapter = load_adapter("rm_tasks", database=path, address_fields=fields)
+
+    def received() -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return list(db.execute("SELECT key, body FROM tasks ORDER BY rowid"))
+
+    return Harness("rm_tasks", adapter, received)
+
+
 def _text(mail: email.message.EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert isinstance(part, email.message.EmailMessage)
@@ -243,6 +256,7 @@ HARNESSES = {
     "webhook": _webhook,
     "smtp": _smtp,
     "amqp": _amqp,
+    "rm_tasks": _rm_tasks,
 }
 
 

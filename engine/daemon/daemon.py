@@ -244,7 +244,7 @@ class Daemon:
 
     def _start_rules(self, ruleset: RuleSet) -> Running:
         self.store.prepare(ruleset.schema)
-        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides)
+        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides, self.clock)
         self.versions[ruleset.hash] = ruleset
         daemon = ruleset.settings.daemon
         return Running(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,20 @@ def m006_deliveries(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX deliveries_followup ON deliveries (followup_id)")
     db.execute("CREATE INDEX deliveries_key ON deliveries (key)")
+
+
+@migrations()
+def m007_tasks(db: sqlite_utils.Database) -> None:
+    """The relationship managers' task inbox: one task per follow-up key, open until a manager
+    marks it done with an outcome; listed by manager, status and due time."""
+    db.execute(
+        "CREATE TABLE tasks (key TEXT PRIMARY KEY, followup_id INTEGER, customer_id TEXT,"
+        " step_id TEXT, owner TEXT, title TEXT, body TEXT, due_at TEXT, created_at TEXT,"
+        " status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),"
+        " outcome TEXT, note TEXT, done_at TEXT)"
+    )
+    db.execute("CREATE INDEX tasks_owner ON tasks (owner, status, due_at)")
+    db.execute("CREATE INDEX tasks_followup ON tasks (followup_id)")
 
 
 class SQLiteStore(Store):
@@ -253,6 +268,12 @@ class SQLiteStore(Store):
         with self.db.atomic():
             self.db.table("quarantine").insert_all(batch, alter=False)
         return len(batch)
+
+    def is_busy(self, error: BaseException) -> bool:
+        """SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): another connection holds
+        the lock longer than the busy timeout."""
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
     def close(self) -> None:
         self.db.close()
