@@ -132,6 +132,10 @@ def _register_commands() -> None:
 
     cli.add_command(run_command)
 
+    from guanxi.cli.report import report_command
+
+    cli.add_command(report_command)
+
 
 _register_commands()
 

@@ -1,0 +1,72 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no script and
+no link to anything outside, so it opens offline and can be mailed as a single file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import jinja2
+from markupsafe import Markup
+
+from guanxi.engine.report.build import Report
+from guanxi.engine.report.model import Section, Table, shown
+from guanxi.engine.report.svg import distribution_chart, migration_chart, pareto_chart
+
+MAX_ROWS = 40  # longer tables are cut on the page; the CSV and JSON files have every row
+
+
+@dataclass(frozen=True)
+class ShownTable:
+    title: str
+    headers: list[tuple[str, bool]]  # (label, is a number)
+    rows: list[list[str]]
+    hidden: int
+
+
+@dataclass(frozen=True)
+class ShownSection:
+    name: str
+    title: str
+    notes: list[str]
+    charts: list[Markup]
+    tables: list[ShownTable]
+
+
+def render_html(report: Report) -> str:
+    sections = [_section(s, report) for s in report.sections]
+    return PAGE.render(report=report, sections=sections)
+
+
+def _section(section: Section, report: Report) -> ShownSection:
+    tables = [_table(t) for t in section.tables() if not t.detail]
+    return ShownSection(
+        section.name, section.title, section.notes(), _charts(section, report), tables
+    )
+
+
+def _charts(section: Section, report: Report) -> list[Markup]:
+    """Markup: the SVG is built from escaped text by svg.py."""
+    if section is report.distribution and report.distribution is not None:
+        return [Markup(distribution_chart(report.distribution))]
+    if section is report.concentration and report.concentration is not None:
+        return [Markup(pareto_chart(report.concentration))] if report.concentration.curves else []
+    if section is report.migration and report.migration is not None:
+        found = report.migration
+        matrices = [m for m in (found.tiers, found.levels) if m is not None]
+        return [Markup(migration_chart(m, found.labels, found.title)) for m in matrices]
+    return []
+
+
+def _table(table: Table) -> ShownTable:
+    headers = [(c.label, c.kind != "text") for c in table.columns]
+    rows = [
+        [shown(value, column.kind) for value, column in zip(row, table.columns, strict=True)]
+        for row in table.rows[:MAX_ROWS]
+    ]
+    return ShownTable(table.title, headers, rows, max(0, len(table.rows) - MAX_ROWS))
+
+
+PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+)
