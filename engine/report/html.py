@@ -10,6 +10,9 @@ import jinja2
 from markupsafe import Markup
 
 from guanxi.engine.report.build import Report
+from guanxi.engine.report.concentration import Concentration
+from guanxi.engine.report.distribution import Distribution
+from guanxi.engine.report.migration import Migration
 from guanxi.engine.report.model import Section, Table, shown
 from guanxi.engine.report.svg import distribution_chart, migration_chart, pareto_chart
 
@@ -34,27 +37,24 @@ class ShownSection:
 
 
 def render_html(report: Report) -> str:
-    sections = [_section(s, report) for s in report.sections]
+    sections = [_section(s) for s in report.sections]
     return PAGE.render(report=report, sections=sections)
 
 
-def _section(section: Section, report: Report) -> ShownSection:
+def _section(section: Section) -> ShownSection:
     tables = [_table(t) for t in section.tables() if not t.detail]
-    return ShownSection(
-        section.name, section.title, section.notes(), _charts(section, report), tables
-    )
+    return ShownSection(section.name, section.title, section.notes(), _charts(section), tables)
 
 
-def _charts(section: Section, report: Report) -> list[Markup]:
-    """Markup: the SVG is built from escaped text by svg.py."""
-    if section is report.distribution and report.distribution is not None:
-        return [Markup(distribution_chart(report.distribution))]
-    if section is report.concentration and report.concentration is not None:
-        return [Markup(pareto_chart(report.concentration))] if report.concentration.curves else []
-    if section is report.migration and report.migration is not None:
-        found = report.migration
-        matrices = [m for m in (found.tiers, found.levels) if m is not None]
-        return [Markup(migration_chart(m, found.labels, found.title)) for m in matrices]
+def _charts(section: Section) -> list[Markup]:
+    """Markup: svg.py builds the SVG from escaped text."""
+    if isinstance(section, Distribution):
+        return [Markup(distribution_chart(section))]
+    if isinstance(section, Concentration) and section.curves:
+        return [Markup(pareto_chart(section))]
+    if isinstance(section, Migration):
+        matrices = [m for m in (section.tiers, section.levels) if m is not None]
+        return [Markup(migration_chart(m, section.labels, section.title)) for m in matrices]
     return []
 
 

@@ -272,11 +272,11 @@ def _means(
     rows: Sequence[Moves], source: Callable[[Moves], Name], target: Callable[[Moves], Name]
 ) -> dict[Name, float | None]:
     """Mean contribution of the customers in each tier (or level) at either run."""
-    sums: Counter[Name] = Counter()
-    known: Counter[Name] = Counter()
+    sums: dict[Name, float] = {}
+    known: dict[Name, int] = {}
     for row in rows:
         sides = [target(row)] if row.new else [source(row), target(row)]
         for name in sides:
-            sums[name] += row.contribution
-            known[name] += row.known
+            sums[name] = sums.get(name, 0.0) + row.contribution
+            known[name] = known.get(name, 0) + row.known
     return {name: mean(sums[name], known[name]) for name in known}

@@ -33,8 +33,11 @@ class Table:
 
 
 class Section(Protocol):
-    name: str
-    title: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
 
     def notes(self) -> list[str]: ...
 

@@ -16,7 +16,5 @@ def pyramid(ladder: Sequence[str], means: Mapping[str | None, float | None]) -> 
         value = means.get(name)
         return (value is None, -(value or 0.0), position[name])
 
-    ordered: list[str | None] = sorted(names, key=key)
-    if None in means:
-        ordered.append(None)
-    return ordered
+    ranked: list[str | None] = [*sorted(names, key=key)]
+    return [*ranked, None] if None in means else ranked
