@@ -29,6 +29,7 @@ from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.report import ReportRequest, build_report, render_html
 from guanxi.engine.report.svg import PALETTE
+from guanxi.engine.report.workload import Workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -310,6 +311,18 @@ def test_workload_counts_tasks_per_manager_per_local_day(demo: Demo, ruleset: Ru
     assert busiest.busiest == max(expected.values())
     assert found.capacity == 25
     assert sum(m.tasks for m in found.managers()) == len(rows)
+
+
+def test_days_over_capacity_are_days_with_more_tasks_than_allowed() -> None:
+    day, next_day = dt.date(2026, 12, 1), dt.date(2026, 12, 2)
+    per_day = {("RM1", day): 30, ("RM1", next_day): 10, ("RM2", day): 25, ("RM2", next_day): 26}
+    loads = Workload(per_day, 25, "Asia/Shanghai").managers()
+    assert [(m.owner, m.busiest, m.tasks, m.over_capacity) for m in loads] == [
+        ("RM1", 30, 40, 1),
+        ("RM2", 26, 51, 1),
+    ]
+    assert loads[1].mean == 25.5
+    assert Workload(per_day, None, "Asia/Shanghai").managers()[0].over_capacity == 0
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -46,10 +46,15 @@ class Workload:
         for (owner, _), n in self.per_day.items():
             days.setdefault(owner, []).append(n)
         loads = [
-            ManagerLoad(owner, len(ns), sum(ns), max(ns), sum(n > (self.capacity or n) for n in ns))
+            ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns))
             for owner, ns in days.items()
         ]
         return sorted(loads, key=lambda m: (-m.busiest, -m.tasks, m.owner))
+
+    def _days_over(self, tasks_per_day: list[int]) -> int:
+        if self.capacity is None:
+            return 0
+        return sum(1 for n in tasks_per_day if n > self.capacity)
 
     def notes(self) -> list[str]:
         capacity = f"{self.capacity}" if self.capacity else "无 none"
