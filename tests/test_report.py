@@ -240,6 +240,14 @@ def test_one_run_is_not_enough_for_a_migration(store: Store, ruleset: RuleSet) -
     assert found.notes() == ["需要两次分类 needs two classification runs; the store has 1"]
 
 
+def test_an_empty_store_gives_an_empty_report_not_an_error(store: Store, ruleset: RuleSet) -> None:
+    report = build_report(store, ruleset, ReportRequest())
+    assert report.latest_run is None and report.distribution.customers == 0
+    assert [c.customers for c in report.concentration.curves] == [0, 0]
+    html = render_html(report)
+    assert 'data-chart="distribution"' in html and 'data-chart="pareto"' not in html
+
+
 # --- scorecard, follow-ups, workload ---------------------------------------------------------
 
 

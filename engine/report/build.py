@@ -71,7 +71,9 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
     metrics = tuple(f for f in ATTITUDES if _is_numeric(ruleset, f))
     metrics += (contribution,) if contribution else ()
     wanted = set(request.sections)
-    groups = tuple(tier_level_groups(store, key, metrics))
+    groups: tuple[Group, ...] = ()
+    if wanted & {"distribution", "scorecard"}:
+        groups = tuple(tier_level_groups(store, key, metrics))
     tiers, levels = _orders(groups, labels, contribution)
     moved = None
     if "migration" in wanted:

@@ -50,7 +50,7 @@ def _charts(section: Section) -> list[Markup]:
     """Markup: svg.py builds the SVG from escaped text."""
     if isinstance(section, Distribution):
         return [Markup(distribution_chart(section))]
-    if isinstance(section, Concentration) and section.curves:
+    if isinstance(section, Concentration) and any(c.customers for c in section.curves):
         return [Markup(pareto_chart(section))]
     if isinstance(section, Migration):
         matrices = [m for m in (section.tiers, section.levels) if m is not None]

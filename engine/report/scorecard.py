@@ -65,7 +65,8 @@ class Scorecard:
         )
         found = merged(self.groups, by)
         rows = [(show(n), *self._values(found[n])) for n in order if n in found]
-        rows.append(("合计 total", *self._values(merged(self.groups, _all)[None])))
+        everyone = merged(self.groups, _all).get(None, Group(None, None))
+        rows.append(("合计 total", *self._values(everyone)))
         heading = HEADINGS[key]
         columns = self._columns(Column(key, heading))
         return Table(f"scorecard_by_{key}", heading, columns, tuple(rows))

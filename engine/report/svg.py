@@ -107,7 +107,7 @@ def pareto_chart(found: Concentration) -> str:
         return left + x * plot_w, top + plot_h * (high - y) / (high - low)
 
     body = _pareto_axes(place, low, high)
-    for index, curve in enumerate(found.curves):
+    for index, curve in enumerate(c for c in found.curves if c.customers):
         color = LINES[index % len(LINES)]
         points = " ".join("{:.1f},{:.1f}".format(*place(x, y)) for x, y in curve.points)
         body.append(
