@@ -13,7 +13,7 @@ from guanxi.engine.report.distribution import Distribution
 from guanxi.engine.report.followups import FollowupOutcomes, followup_outcomes
 from guanxi.engine.report.groups import Group, means, tier_level_groups
 from guanxi.engine.report.labels import Labels, labels_of
-from guanxi.engine.report.migration import Migration, Run, migration
+from guanxi.engine.report.migration import Migration, Run, finished_runs, migration
 from guanxi.engine.report.model import Section
 from guanxi.engine.report.order import pyramid
 from guanxi.engine.report.scorecard import Scorecard
@@ -64,35 +64,38 @@ class Report:
 
 def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Report:
     store.prepare(ruleset.schema)
-    labels = labels_of(ruleset)
+    labels, wanted = labels_of(ruleset), set(request.sections)
     contribution = contribution_field(ruleset)
-    pareto = pareto_fields(ruleset, request.pareto_fields, contribution)
-    key = ruleset.schema.key
+    pareto = pareto_fields(ruleset, request.pareto_fields, contribution)  # checked first
+    sections: dict[str, Any] = {}
+    if wanted & {"distribution", "scorecard"}:
+        sections.update(_population(store, ruleset, labels, contribution, wanted))
+    if "concentration" in wanted:
+        curves = tuple(curve_of(store, f, labels.field(f)) for f in pareto)
+        sections["concentration"] = Concentration(curves)
+    if "migration" in wanted:
+        runs = request.from_run, request.to_run
+        sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
+    if "followups" in wanted:
+        sections["followups"] = followup_outcomes(store, labels)
+    if "workload" in wanted:
+        sections["workload"] = _workload(store, ruleset)
+    return Report(ruleset.hash, _latest(store), labels, **sections)
+
+
+def _population(
+    store: Store, ruleset: RuleSet, labels: Labels, contribution: str | None, wanted: set[str]
+) -> dict[str, Any]:
+    """The distribution and the scorecard: one grouping of the customers serves both."""
     metrics = tuple(f for f in ATTITUDES if _is_numeric(ruleset, f))
     metrics += (contribution,) if contribution else ()
-    wanted = set(request.sections)
-    groups: tuple[Group, ...] = ()
-    if wanted & {"distribution", "scorecard"}:
-        groups = tuple(tier_level_groups(store, key, metrics))
+    groups = tuple(tier_level_groups(store, ruleset.schema.key, metrics))
     tiers, levels = _orders(groups, labels, contribution)
-    moved = None
-    if "migration" in wanted:
-        moved = migration(store, labels, key, contribution, request.from_run, request.to_run)
-    return Report(
-        ruleset.hash,
-        _latest(store),
-        labels,
-        Distribution(groups, tiers, levels, labels) if "distribution" in wanted else None,
-        Concentration(tuple(curve_of(store, f, labels.field(f)) for f in pareto))
-        if "concentration" in wanted
-        else None,
-        moved,
-        Scorecard(groups, tiers, levels, metrics, contribution, labels)
-        if "scorecard" in wanted
-        else None,
-        followup_outcomes(store, labels) if "followups" in wanted else None,
-        _workload(store, ruleset) if "workload" in wanted else None,
-    )
+    found: dict[str, Any] = {
+        "distribution": Distribution(groups, tiers, levels, labels),
+        "scorecard": Scorecard(groups, tiers, levels, metrics, contribution, labels),
+    }
+    return {name: section for name, section in found.items() if name in wanted}
 
 
 def _orders(
@@ -113,15 +116,8 @@ def _workload(store: Store, ruleset: RuleSet) -> Workload:
 
 
 def _latest(store: Store) -> Run | None:
-    rows = store.execute(
-        "SELECT id, started_at, ruleset_hash, customers FROM classification_runs"
-        " WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"
-    )
-    return (
-        Run(rows[0]["id"], rows[0]["started_at"], rows[0]["ruleset_hash"], rows[0]["customers"])
-        if rows
-        else None
-    )
+    runs = finished_runs(store)
+    return runs[-1] if runs else None
 
 
 def contribution_field(ruleset: RuleSet) -> str | None:
