@@ -136,6 +136,10 @@ def _register_commands() -> None:
 
     cli.add_command(tasks)
 
+    from guanxi.cli.report import report_command
+
+    cli.add_command(report_command)
+
 
 _register_commands()
 
