@@ -15,7 +15,7 @@ import pytest
 
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
-from guanxi.engine.ruleset import load_ruleset
+from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import free_port, plan_due, rules_copy, start_daemon, stop, wait_for
 
@@ -122,3 +122,17 @@ def test_the_daemon_process_serves_health_and_metrics_and_stops_cleanly(
     assert messages[0] == "guanxi daemon started" and messages[-1] == "guanxi daemon stopped"
     text = log.read_text("utf-8")
     assert "C000001" not in text and "13800000001" not in text  # masked
+
+
+def test_the_readme_delivery_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Running the daemon") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n")]
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(text[: text.index("delivery:")] + example, "utf-8")
+    result = validate_project(rules)
+    assert result.ok, [d.headline() for d in result.diagnostics]
+    assert result.ruleset is not None
+    assert result.ruleset.settings.delivery.channels["sms"].options["timeout"] == 5
