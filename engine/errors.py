@@ -4,7 +4,8 @@
     ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
     ├── ConditionError              one condition expression is malformed or unsafe
     ├── DataError                   input data (customers, events) cannot be read at all
-    └── ReportError                 a report asked for what the store does not have
+    ├── ReportError                 a report asked for what the store does not have
+    └── SimulationError             a simulation cannot run: no store to copy, a bad period
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -50,3 +51,7 @@ class DataError(GuanxiError):
 
 class ReportError(GuanxiError):
     """A report was asked for a run or a field the store or the schema does not have."""
+
+
+class SimulationError(GuanxiError):
+    """A simulation cannot run as asked: no store to copy, a period that is not one."""

@@ -2,7 +2,8 @@
 
 console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
 smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672;
-rm_tasks → the tasks table of a SQLite store file. Fault tests follow the contract: what is
+rm_tasks → the tasks table of a SQLite store file; recording → its own list of what it was
+given (what `guanxi simulate` delivers to). Fault tests follow the contract: what is
 retryable, what is not.
 """
 
@@ -37,6 +38,7 @@ from guanxi.adapters.base import (
     UnknownAdapterError,
     address_fields,
 )
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.adapters.registry import adapter_names, load_adapter
 from guanxi.adapters.smtp import message_id
 from guanxi.engine.plan.followups import Followup
@@ -45,7 +47,7 @@ from guanxi.engine.ruleset import RuleSet
 if TYPE_CHECKING:
     from conftest import Broker
 
-ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks"]
+ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks", "recording"]
 TIMEOUT = 2.0
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 CUSTOMER = {
@@ -244,6 +246,16 @@ def _rm_tasks(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, 
     return Harness("rm_tasks", adapter, received)
 
 
+def _recording(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    adapter = load_adapter("recording", clock=lambda: NOW, address_fields=fields)
+    assert isinstance(adapter, RecordingAdapter)
+
+    def received() -> list[tuple[str, str]]:
+        return [(m.key, m.body) for m in adapter.messages]
+
+    return Harness("recording", adapter, received)
+
+
 def _text(mail: email.message.EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert isinstance(part, email.message.EmailMessage)
@@ -257,6 +269,7 @@ HARNESSES = {
     "smtp": _smtp,
     "amqp": _amqp,
     "rm_tasks": _rm_tasks,
+    "recording": _recording,
 }
 
 
