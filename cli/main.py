@@ -132,6 +132,10 @@ def _register_commands() -> None:
 
     cli.add_command(run_command)
 
+    from guanxi.cli.test import test_command
+
+    cli.add_command(test_command)
+
 
 _register_commands()
 
