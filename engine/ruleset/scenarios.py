@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from guanxi.engine import ingest  # a module: ingest itself imports the rule-set models
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
-from guanxi.engine import ingest  # a module: ingest itself imports the rule-set models
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from guanxi.engine.ruleset.models import ExpectedFollowup, Expectation
+from guanxi.engine.ruleset.models import Expectation, ExpectedFollowup
 from guanxi.engine.scenarios.replay import Outcome, Planned
 
 

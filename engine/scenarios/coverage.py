@@ -49,7 +49,7 @@ class Coverage:
 
 def coverage(ruleset: RuleSet, outcomes: Iterable[Outcome]) -> Coverage:
     done = list(outcomes)
-    verdicts = {v for o in done for p in o.followups for v in zip(p.policies, p.reasons)}
+    verdicts = {v for o in done for p in o.followups for v in p.verdicts}
     checks: list[tuple[Item, bool]] = []
     for kind, ladder in (("tier", ruleset.tiers), ("level", ruleset.levels)):
         checks += _ladder(kind, ladder, {getattr(o, kind) for o in done})

@@ -65,6 +65,11 @@ class Planned:
         return self.status in LIVE
 
     @property
+    def verdicts(self) -> tuple[tuple[str, str], ...]:
+        """(policy, reason) of each verdict about it."""
+        return tuple(zip(self.policies, self.reasons, strict=True))
+
+    @property
     def policy(self) -> str | None:
         return self.policies[-1] if self.policies else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from guanxi.engine.errors import GuanxiError
@@ -94,15 +94,14 @@ def run_scenario(
     line = lines[index] if index < len(lines) else 0
     population = ruleset.root / scenario_file.population if scenario_file.population else None
     started = time.perf_counter()  # a duration for the report, never a date
-    place = {"file": scenario_file.file, "line": line, "name": scenario.name}
+    base = ScenarioResult(scenario_file.file, line, scenario.name, "error")
     try:
         outcome = play(ruleset, scenario, population)
     except GuanxiError as error:
-        spent = time.perf_counter() - started
-        return ScenarioResult(**place, status="error", error=str(error), seconds=spent)
+        return replace(base, error=str(error), seconds=time.perf_counter() - started)
     found = differences(scenario.expect, outcome, ruleset.calendar.zone)
-    return ScenarioResult(
-        **place,
+    return replace(
+        base,
         status="failed" if found else "passed",
         differences=tuple(found),
         outcome=outcome,
