@@ -36,13 +36,21 @@ MARKS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERRO
     is_flag=True,
     help="List the tiers, levels, strategies, playbook steps and policies no scenario exercises.",
 )
+@click.option(
+    "--only",
+    default=None,
+    metavar="TEXT",
+    help="Run only the scenarios whose name contains TEXT.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def test_command(folder: Path, junit: Path | None, with_coverage: bool, as_json: bool) -> None:
+def test_command(
+    folder: Path, junit: Path | None, with_coverage: bool, only: str | None, as_json: bool
+) -> None:
     """Run the scenario tests in FOLDER/tests/*.yaml through the real pipeline, each on a
     throw-away store, and print pass or fail for each with what differed; exit 1 if any
     fails."""
     ruleset = validated(folder, as_json=False)
-    suite = run_scenarios(ruleset)
+    suite = run_scenarios(ruleset, only)
     covered = coverage(ruleset, suite.outcomes()) if with_coverage else None
     if junit is not None:
         _write(junit, junit_xml(suite, name=f"guanxi test {folder}"))
@@ -75,7 +83,7 @@ def _as_dict(suite: SuiteResult, covered: Coverage | None) -> dict[str, object]:
 
 def _print(suite: SuiteResult, covered: Coverage | None, folder: Path) -> None:
     if not suite.results:
-        click.echo(f"{folder}: no scenario tests in {folder / 'tests'}/*.yaml", err=True)
+        click.echo(f"{folder}: no scenario tests to run in {folder / 'tests'}/*.yaml", err=True)
     for result in suite.results:
         _print_result(result)
     counts = [f"{suite.count('passed')} passed"]

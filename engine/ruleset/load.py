@@ -126,9 +126,12 @@ def _build(project: Project) -> RuleSet | None:
         check_templates(project, templates, schema, used)
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
-    strategy_names = strategies.names if strategies is not None else None
-    known = dataclasses.replace(known, strategies=strategy_names)
-    check_scenarios(project, scenario_files, schema, known, _zone_name(settings))
+    ladders = {
+        "tier": tiers.names if _readable(project, "tiers.yaml") else None,
+        "level": levels.names if _readable(project, "levels.yaml") else None,
+        "strategy": strategies.names if strategies is not None else None,
+    }
+    check_scenarios(project, scenario_files, schema, known, ladders, _zone_name(settings))
     if project.failed or settings is None or calendar is None:
         return None
     return RuleSet(

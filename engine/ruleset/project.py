@@ -29,7 +29,6 @@ class Known:
     channels: Mapping[str, str] | None  # name -> kind (task or message)
     templates: Mapping[str, str] | None  # name -> kind
     steps: frozenset[str] | None = None
-    strategies: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -49,14 +49,17 @@ def check_scenarios(
     files: list[tuple[str, ScenariosFile]],
     schema: Schema,
     known: Known,
+    ladders: Mapping[str, tuple[str, ...] | None],
     timezone: str,
 ) -> None:
+    """`ladders`: the tier, level and strategy names, None where their file has errors (its
+    names are then not checked, to spare follow-on errors)."""
     for file, model in files:
         if model.population:
             check_population(project, file, model.population, schema, timezone)
         for index, scenario in enumerate(model.scenarios):
             checker = _ScenarioChecker(project, file, ("scenarios", index), schema, timezone)
-            checker.check(scenario, known)
+            checker.check(scenario, known, ladders)
 
 
 def population_file(file: str, population: str) -> str:
@@ -90,9 +93,8 @@ def check_population(
         hint = did_you_mean(column, schema.fields)
         shown = project.shown(name)
         project.add(Diagnostic(shown, 1, col, "unknown-field", message, hint, length=len(column)))
-    for line, field, value, reason in found.problems:
-        where = f"field '{field}': " if field else ""
-        message = f"{where}{reason}" if value is None or str(value) in reason else reason
+    for line, field, _, reason in found.problems:
+        message = f"{field}: {reason}" if field and field not in reason else reason
         project.add(Diagnostic(project.shown(name), line, 1, "invalid-value", message))
 
 
@@ -103,7 +105,9 @@ class _ScenarioChecker:
         self.project, self.file, self.path, self.schema = project, file, path, schema
         self.timezone = timezone
 
-    def check(self, scenario: Scenario, known: Known) -> None:
+    def check(
+        self, scenario: Scenario, known: Known, ladders: Mapping[str, tuple[str, ...] | None]
+    ) -> None:
         self.customer("customer", scenario.customer)
         self.values(scenario.customer, ("customer",), scenario.customer)
         if scenario.before is not None:
@@ -123,7 +127,7 @@ class _ScenarioChecker:
             self.event(index, event)
         if isinstance(scenario.recurring, str):
             self.duration(("recurring",), scenario.recurring)
-        self.expectations(scenario, known)
+        self.expectations(scenario, known, ladders)
 
     def customer(self, key: str, given: Mapping[str, Any]) -> None:
         for name in given:
@@ -177,16 +181,15 @@ class _ScenarioChecker:
             if field in event.fields:
                 self.error((*at, "fields", str(field)), "invalid-value", f"{field}: {reason}", None)
 
-    def expectations(self, scenario: Scenario, known: Known) -> None:
+    def expectations(
+        self, scenario: Scenario, known: Known, ladders: Mapping[str, tuple[str, ...] | None]
+    ) -> None:
         expect = scenario.expect
-        for key, code, names in (
-            ("tier", "unknown-tier", known.tiers),
-            ("level", "unknown-level", known.levels),
-            ("strategy", "unknown-strategy", known.strategies),
-        ):
+        for key, names in ladders.items():
             value = getattr(expect, key)
             if value and names is not None and value not in names:
-                self.error(("expect", key), code, f"no {key} '{value}'", did_you_mean(value, names))
+                hint = did_you_mean(value, names)
+                self.error(("expect", key), f"unknown-{key}", f"no {key} '{value}'", hint)
         for key in ("followups", "suppressed"):
             for index, followup in enumerate(getattr(expect, key)):
                 self.followup(("expect", key, index), followup, known)

@@ -78,12 +78,13 @@ class SuiteResult:
         return [r.outcome for r in self.results if r.outcome is not None]
 
 
-def run_scenarios(ruleset: RuleSet) -> SuiteResult:
-    """Every scenario of every file, in file order."""
+def run_scenarios(ruleset: RuleSet, only: str | None = None) -> SuiteResult:
+    """Every scenario of every file in file order; with `only`, those whose name contains it."""
     suite = SuiteResult()
     for scenario_file in ruleset.scenarios:
         for index, scenario in enumerate(scenario_file.scenarios):
-            suite.results.append(run_scenario(ruleset, scenario_file, index, scenario))
+            if only is None or only in scenario.name:
+                suite.results.append(run_scenario(ruleset, scenario_file, index, scenario))
     return suite
 
 
