@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
+from pathlib import PurePath
 
 from guanxi.engine.scenarios.run import ScenarioResult, SuiteResult
 
@@ -32,7 +33,7 @@ def _counts(name: str, results: list[ScenarioResult]) -> dict[str, str]:
 
 
 def _testcase(parent: ET.Element, result: ScenarioResult) -> None:
-    classname = result.file.rsplit(".", 1)[0].replace("/", ".")
+    classname = f"tests.{PurePath(result.file).stem}"  # scenario files are tests/<name>.yaml
     case = ET.SubElement(
         parent,
         "testcase",
