@@ -7,6 +7,7 @@ through. A file's `population` (a CSV or JSONL file beside it) is checked row by
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,7 +26,6 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.timing import TimingError, parse_duration
 
-TESTS = "tests"
 POLICIES = (
     "do_not_contact",
     "preferred_channel",
@@ -86,16 +86,25 @@ def check_population(
         message = str(error).replace(str(path), name)
         project.error(file, ("population",), "invalid-value", message)
         return
-    header = project.texts[name].splitlines()[0] if name.endswith(".csv") else ""
+    shown = project.shown(name)
+    columns = _header(project.texts[name]) if name.endswith(".csv") else {}
     for column in found.unknown:
-        col = header.find(column) + 1 if column and column in header else 1
-        message = f"no customer field '{column}'"
-        hint = did_you_mean(column, schema.fields)
-        shown = project.shown(name)
-        project.add(Diagnostic(shown, 1, col, "unknown-field", message, hint, length=len(column)))
+        message, hint = f"no customer field '{column}'", did_you_mean(column, schema.fields)
+        at = columns.get(column, 1)
+        project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
     for line, field, _, reason in found.problems:
         message = f"{field}: {reason}" if field and field not in reason else reason
-        project.add(Diagnostic(project.shown(name), line, 1, "invalid-value", message))
+        project.add(Diagnostic(shown, line, 1, "invalid-value", message))
+
+
+def _header(text: str) -> dict[str, int]:
+    """Each column of a CSV header line, with the column (1-based) it starts at."""
+    starts: dict[str, int] = {}
+    at = 1
+    for cell in next(csv.reader([text.splitlines()[0]]), []):
+        starts.setdefault(cell.strip(), at + len(cell) - len(cell.lstrip()))
+        at += len(cell) + 1
+    return starts
 
 
 class _ScenarioChecker:

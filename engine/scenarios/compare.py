@@ -65,18 +65,21 @@ class _Followups:
     def __init__(self, planned: tuple[Planned, ...], zone: dt.tzinfo) -> None:
         self.planned, self.zone = planned, zone
         self.taken: set[int] = set()
-        self.missing: list[str] = []
+        self.missing: list[tuple[int, str]] = []  # (place in the scenario, description)
         self.forbidden: set[int] = set()
+        self.written = 0  # expectations seen so far: their order in the scenario
 
     def expect(self, expected: tuple[ExpectedFollowup, ...], happens: bool) -> None:
         # the most specific first, so that a vague expectation does not take what a precise
         # one needs
-        for wanted in sorted(expected, key=_specificity, reverse=True):
+        ordered = sorted(enumerate(expected), key=lambda item: -_specificity(item[1]))
+        for place, wanted in ordered:
             index = self._find(wanted, happens)
             if index is None:
-                self.missing.append(describe_expected(wanted, happens))
+                self.missing.append((self.written + place, describe_expected(wanted, happens)))
             else:
                 self.taken.add(index)
+        self.written += len(expected)
 
     def _find(self, wanted: ExpectedFollowup, happens: bool) -> int | None:
         for index, planned in enumerate(self.planned):
@@ -89,19 +92,29 @@ class _Followups:
         for step in steps:
             found = [i for i, p in enumerate(self.planned) if p.step == step and p.happens]
             if found:
-                self.missing.append(f"no {step} follow-up that happens")
+                self.missing.append((self.written, f"no {step} follow-up that happens"))
                 self.forbidden.update(found)
+            self.written += 1
 
     def difference(self) -> Difference:
+        expected = [text for _, text in sorted(self.missing)]
         extra = [
             describe(p)
             for i, p in enumerate(self.planned)
             if i not in self.taken or i in self.forbidden
         ]
-        lines = [f"- {text}" for text in self.missing] + [f"+ {text}" for text in extra]
-        count = len(self.missing)
-        message = f"{count} follow-up expectation(s) not met (- expected, + planned)"
+        lines = [f"- {text}" for text in _counted(expected)]
+        lines += [f"+ {text}" for text in _counted(extra)]
+        message = f"{len(expected)} follow-up expectation(s) not met (- expected, + planned)"
         return Difference("followups", message, tuple(lines))
+
+
+def _counted(texts: list[str]) -> list[str]:
+    """Equal lines once, with how many there are (26 calls due the same day are one line)."""
+    counts = dict.fromkeys(texts, 0)
+    for text in texts:
+        counts[text] += 1
+    return [text if n == 1 else f"{n} × {text}" for text, n in counts.items()]
 
 
 def _specificity(wanted: ExpectedFollowup) -> int:
