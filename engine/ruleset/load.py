@@ -21,6 +21,7 @@ import holidays
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.followups import (
     check_policies,
     check_steps,
@@ -115,6 +116,8 @@ def _build(project: Project) -> RuleSet | None:
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
     known = _known(project, tiers, levels, policies, templates)
+    if settings:
+        check_delivery(project, settings, known.channels)
     steps: list[CompiledStep] = []
     step_ids = frozenset[str]()
     if playbooks is not None:
@@ -228,6 +231,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
             hint=did_you_mean(settings.calendar.upper(), countries)
             or "use a country code such as 'CN' or 'HK'",
         )
+    check_daemon(project, settings)
     try:
         parse_schedule(settings.classify_every, None, settings.classify_at)
     except TimingError as error:
