@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from guanxi.cli.common import (
     validated,
 )
 from guanxi.cli.output import print_json
-from guanxi.engine.clock import ShiftedClock, SystemClock
+from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
 from guanxi.engine.daemon import TickReport, tick
 from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.delivery import build_adapters
@@ -109,12 +110,12 @@ def run_command(
 def _once(
     store: Store,
     ruleset: RuleSet,
-    now: Any,
+    now: dt.datetime,
     overrides: dict[str, dict[str, str]],
     as_json: bool,
 ) -> None:
     store.prepare(ruleset.schema)
-    adapters = build_adapters(ruleset, store, _folder(store), overrides)
+    adapters = build_adapters(ruleset, store, _folder(store), overrides, FixedClock(now))
     try:
         report = tick(
             store, ruleset, adapters, now, random.Random(), settings=dispatch_settings(ruleset)

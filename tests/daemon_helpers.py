@@ -3,15 +3,23 @@ the daemon as a real process."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from guanxi.engine.plan.followups import Followup, insert_followups
 from guanxi.engine.store.base import Store
@@ -19,13 +27,17 @@ from guanxi.engine.store.base import Store
 RULES = Path(__file__).parent.parent / "rules"
 
 
-def rules_copy(tmp_path: Path, delivery: str = "", tick: str = "1 second") -> Path:
-    """The default rules with a fast tick and, when given, a `delivery:` section instead."""
+def rules_copy(tmp_path: Path, delivery: str = "", **daemon: str) -> Path:
+    """The default rules with ticks and reloads every second, `daemon:` settings replaced
+    by `daemon` (lease="3 seconds"), and, when given, a `delivery:` section instead."""
     folder = tmp_path / "rules"
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
     settings = folder / "guanxi.yaml"
-    text = settings.read_text("utf-8").replace("tick_every: 30 seconds", f"tick_every: {tick}")
-    text = text.replace("reload_every: 5 seconds", "reload_every: 1 second")
+    text = settings.read_text("utf-8")
+    for name, value in {"tick_every": "1 second", "reload_every": "1 second", **daemon}.items():
+        text, found = re.subn(rf"(?m)^  {name}: [^#\n]*", f"  {name}: {value} ", text)
+        if not found:
+            text = text.replace("\ndaemon:\n", f"\ndaemon:\n  {name}: {value}\n")
     if delivery:
         start = text.index("delivery:")
         end = text.index("\n\n", start)
@@ -95,3 +107,83 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError("the daemon did not stop on SIGTERM") from None
+
+
+class KeyReceiver:
+    """A local HTTP receiver that acts on each idempotency key once, as a real gateway that
+    de-duplicates by key would; `attempts` counts every POST per key.
+
+    `mode` says how it answers: "ok", "500", "timeout" (answers after `delay` seconds) or
+    "close" (drops the connection without an answer)."""
+
+    def __init__(self) -> None:
+        self.attempts: Counter[str] = Counter()
+        self.acted: list[str] = []
+        self.bodies: dict[str, dict[str, Any]] = {}
+        self.mode = "ok"
+        self.delay = 1.0
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
+
+    def __enter__(self) -> KeyReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+    @property
+    def duplicates(self) -> int:
+        """Attempts beyond the first, over all keys."""
+        return sum(n - 1 for n in self.attempts.values())
+
+    def receive(self, key: str, body: dict[str, Any]) -> str:
+        """Count the attempt; act on the key unless it was acted on; the mode to answer in."""
+        with self._lock:
+            mode = self.mode
+            self.attempts[key] += 1
+            if mode == "ok" and key not in self.bodies:
+                self.bodies[key] = body
+                self.acted.append(key)
+        return mode
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the adapter's pool expects
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                mode = receiver.receive(self.headers.get("Idempotency-Key", ""), body)
+                if mode == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if mode == "timeout":
+                    time.sleep(receiver.delay)
+                self._answer(500 if mode == "500" else 200)
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                with contextlib.suppress(ConnectionError):
+                    self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -15,9 +15,9 @@ import pytest
 
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
-from guanxi.engine.ruleset import load_ruleset
+from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.store.sqlite import SQLiteStore
-from tests.daemon_helpers import plan_due, rules_copy, start_daemon, stop, wait_for
+from tests.daemon_helpers import free_port, plan_due, rules_copy, start_daemon, stop, wait_for
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 
@@ -124,9 +124,15 @@ def test_the_daemon_process_serves_health_and_metrics_and_stops_cleanly(
     assert "C000001" not in text and "13800000001" not in text  # masked
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_the_readme_delivery_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Running the daemon") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n")]
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(text[: text.index("delivery:")] + example, "utf-8")
+    result = validate_project(rules)
+    assert result.ok, [d.headline() for d in result.diagnostics]
+    assert result.ruleset is not None
+    assert result.ruleset.settings.delivery.channels["sms"].options["timeout"] == 5

@@ -141,14 +141,20 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
         encoding="utf-8",
     )
     ruleset = load_ruleset(project)
-    assert sum(1 for s in ruleset.steps if s.step.on and s.when is not None) == 2
+    conditional = {s.id for s in ruleset.steps if s.step.on and s.when is not None}
+    assert conditional == {
+        "responsible_post_sale_call",
+        "complaint_callback",
+        "complaint_recovery_call",  # the default rules' own: on a task outcome 'complaint'
+    }
     return ruleset
 
 
 events = st.fixed_dictionaries({
-    "type": st.sampled_from(["sale", "complaint", "login"]),
+    "type": st.sampled_from(["sale", "complaint", "login", "task_outcome"]),
     "amount": st.one_of(st.none(), st.sampled_from([0, 999, 1000, 5e4])),
     "severity": st.one_of(st.none(), st.integers(0, 3)),
+    "outcome": st.one_of(st.none(), st.sampled_from(["complaint", "done", "declined"])),
 })  # fmt: skip
 profiles = st.fixed_dictionaries({
     "level": st.sampled_from(["responsible", "basic", "partner"]),

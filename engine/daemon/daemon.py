@@ -120,6 +120,7 @@ class Daemon:
         )
         self._fingerprint = fingerprint(rules)
         self._state_at = 0.0
+        self._stopper: threading.Thread | None = None
 
     # --- running ------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Daemon:
                     "tick_every": self.running.tick_every.total_seconds(),
                 },
             )
-            self._catch_up()
+            self._guarded(self._catch_up)()
             self._schedule()
             if not self.stopping.is_set():
                 self.scheduler.start()
@@ -146,16 +147,23 @@ class Daemon:
             self._shutdown(health)
 
     def stop(self) -> None:
-        """Stop claiming; the scheduler ends once the job in flight returns."""
+        """Stop claiming; the scheduler ends once the job in flight returns.
+
+        The scheduler is shut down from another thread: it waits there for the job store's
+        lock, which the scheduler's own thread holds while a job runs, so the job in flight
+        is never pulled from under it (a signal arrives in the middle of one)."""
         self.stopping.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        if self.scheduler.running and self._stopper is None:
+            self._stopper = threading.Thread(target=self.scheduler.shutdown, args=(False,))
+            self._stopper.start()
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         log.info("stopping", extra={"signal": signal.Signals(number).name})
         self.stop()
 
     def _shutdown(self, health: HealthServer | None) -> None:
+        if self._stopper is not None:
+            self._stopper.join()
         released = self.release_claims()
         self.running.adapters.close()
         if health is not None:
@@ -167,11 +175,12 @@ class Daemon:
         if not self.leases.ends:
             return 0
         marks = ", ".join(f":l{i}" for i in range(len(self.leases.ends)))
-        rows = self.store.execute(
-            "UPDATE followups SET status = 'pending', lease_until = NULL"
-            f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
-            {f"l{i}": end for i, end in enumerate(self.leases.ends)},
-        )
+        with self.store.transaction():
+            rows = self.store.execute(
+                "UPDATE followups SET status = 'pending', lease_until = NULL"
+                f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
+                {f"l{i}": end for i, end in enumerate(self.leases.ends)},
+            )
         return len(rows)
 
     # --- the jobs -----------------------------------------------------------------------
@@ -235,7 +244,7 @@ class Daemon:
 
     def _start_rules(self, ruleset: RuleSet) -> Running:
         self.store.prepare(ruleset.schema)
-        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides)
+        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides, self.clock)
         self.versions[ruleset.hash] = ruleset
         daemon = ruleset.settings.daemon
         return Running(

@@ -9,7 +9,8 @@
 
 Channels with the same adapter and options share one instance (one connection pool, one file).
 The daemon gives what the rule project cannot: the store (`store`), the channels' address
-fields (`address_fields`) and, for adapters that write a file, a `path` next to the store.
+fields (`address_fields`), its clock (`clock`) and, for adapters that write a file, a `path`
+next to the store.
 A relative `path` is taken from the store's folder; `${NAME}` is read from the environment.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from guanxi.adapters.base import Adapter, AdapterError, address_fields
 from guanxi.adapters.registry import adapter_class
+from guanxi.engine.clock import Clock
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
@@ -75,6 +77,7 @@ def build_adapters(
     store: Store,
     folder: Path,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    clock: Clock | None = None,
 ) -> Adapters:
     """One adapter per channel of the rule set; `folder` is where files go by default;
     `overrides` maps an adapter name to options that replace the configured ones
@@ -89,31 +92,29 @@ def build_adapters(
             options = {**_resolved(spec, channel), **(overrides or {}).get(spec.adapter, {})}
             identity = json.dumps([spec.adapter, options], sort_keys=True, default=str)
             if identity not in built:
-                adapter = _construct(spec.adapter, options, store, fields, folder, channel)
+                given = {"store": store, "address_fields": fields, "folder": folder, "clock": clock}
+                adapter = _construct(spec.adapter, options, given, channel)
                 built[identity] = stack.enter_context(adapter)
             by_channel[channel] = built[identity]
         return Adapters(by_channel, stack.pop_all())
 
 
-def _construct(
-    name: str,
-    options: dict[str, Any],
-    store: Store,
-    fields: dict[str, str],
-    folder: Path,
-    channel: str,
-) -> Adapter:
+def _construct(name: str, options: dict[str, Any], given: dict[str, Any], channel: str) -> Adapter:
+    """The adapter with its options and what the daemon gives: the store, the address
+    fields, the clock (`clock.now`), and a default `path` in the store's folder."""
     try:
         cls = adapter_class(name)
         takes = inspect.signature(cls.__init__).parameters
-        given = dict(options)
+        arguments = dict(options)
         if "store" in takes:
-            given["store"] = store
+            arguments["store"] = given["store"]
         if "address_fields" in takes:
-            given["address_fields"] = fields
+            arguments["address_fields"] = given["address_fields"]
+        if "clock" in takes and given["clock"] is not None:
+            arguments["clock"] = given["clock"].now
         if "path" in takes:
-            given["path"] = folder / Path(str(given.get("path", f"{name}.jsonl")))
-        return cls(**given)
+            arguments["path"] = given["folder"] / Path(str(arguments.get("path", f"{name}.jsonl")))
+        return cls(**arguments)
     except (AdapterError, TypeError, ValueError, OSError) as error:
         raise DeliveryError(f"the {name} adapter of channel '{channel}': {error}") from error
 

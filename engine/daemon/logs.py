@@ -90,3 +90,4 @@ def setup_logging(json_lines: bool, level: str = "info", stream: TextIO | None =
     root.setLevel(level.upper())
     root.propagate = False
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # the amqp adapter reports its errors

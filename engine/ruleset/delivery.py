@@ -20,9 +20,9 @@ from guanxi.engine.ruleset.source import PathKey
 from guanxi.engine.timing import TimingError, parse_interval
 
 FILE = "guanxi.yaml"
-# Given by the daemon, not by the rule project: the store, the channels' address fields, and
-# a default file next to the store for adapters that write one.
-INJECTED = frozenset({"store", "address_fields", "path"})
+# Given by the daemon, not by the rule project: the store, the channels' address fields, its
+# clock, and a default file next to the store for adapters that write one.
+INJECTED = frozenset({"store", "address_fields", "clock", "path"})
 INTERVALS = ("tick_every", "lease", "retry_after", "retry_cap", "reload_every")
 
 

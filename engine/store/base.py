@@ -18,6 +18,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          later than planned_due_at when a policy deferred it; batch names the
                          planning call that created it
     followup_decisions   every policy verdict about a follow-up: status, policy, reason, at
+    tasks                the relationship managers' inbox (the rm_tasks adapter): key (the
+                         follow-up's idempotency key), followup_id, customer_id, step_id, owner,
+                         title, body, due_at, created_at, status ('open' or 'done'), outcome,
+                         note, done_at; indexed by (owner, status, due_at)
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
         """Stream the rows of a query without holding them all in memory."""
+
+    def is_busy(self, error: BaseException) -> bool:
+        """Whether `error`, raised by this store, is contention that passes when the statement
+        is tried again later (a locked or busy database). Stores that can tell override this."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None: ...

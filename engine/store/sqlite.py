@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,28 @@ def m006_deliveries(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_key ON deliveries (key)")
 
 
+@migrations()
+def m007_tasks(db: sqlite_utils.Database) -> None:
+    """The relationship managers' task inbox: one task per follow-up key, open until a manager
+    marks it done with an outcome; listed by manager, status and due time."""
+    db.execute(
+        "CREATE TABLE tasks (key TEXT PRIMARY KEY, followup_id INTEGER, customer_id TEXT,"
+        " step_id TEXT, owner TEXT, title TEXT, body TEXT, due_at TEXT, created_at TEXT,"
+        " status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),"
+        " outcome TEXT, note TEXT, done_at TEXT)"
+    )
+    db.execute("CREATE INDEX tasks_owner ON tasks (owner, status, due_at)")
+    db.execute("CREATE INDEX tasks_followup ON tasks (followup_id)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses nothing when the process dies (kill -9), only the last
+        # commits if the machine loses power; FULL would cost an fsync per commit.
+        self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in DuckDB and PostgreSQL
         self.key = "customer_id"
@@ -163,8 +181,21 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
+        """A write transaction; nested, a savepoint. The outer one takes the write lock at
+        once (BEGIN IMMEDIATE): a deferred one that read first could not wait for another
+        writer and would fail with 'database is locked' at its first write."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
 
     def upsert_customers(self, rows: Iterable[Row]) -> dict[str, int]:
         """Rows may give different fields; a field a row does not give is left as it is.
@@ -237,6 +268,12 @@ class SQLiteStore(Store):
         with self.db.atomic():
             self.db.table("quarantine").insert_all(batch, alter=False)
         return len(batch)
+
+    def is_busy(self, error: BaseException) -> bool:
+        """SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): another connection holds
+        the lock longer than the busy timeout."""
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
     def close(self) -> None:
         self.db.close()
