@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "unknown-template": "A step names a message or task template that is not defined.",
     "unknown-event": "A step or scenario names an event type the schema does not declare.",
     "unknown-step": "A scenario names a playbook step that is not defined.",
+    "unknown-strategy": "A scenario expects a strategy that is not defined.",
     "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
     "template-variable": "A template uses a variable that no customer field or event provides.",
     "invalid-duration": "A duration is not of the form '3 business days', '2 hours', …",

@@ -179,3 +179,23 @@ def test_remembered_matches_agree_with_the_python_back_end(
             and (s.when is None or s.when.evaluate(matcher.record(event, profile), TODAY))
         }
         assert fired == expected, (event, profile)
+
+
+def test_an_expression_durable_rules_refuses_falls_back_to_one_python_leaf() -> None:
+    """durable_rules refuses a node of more than 31 serialized tests and operators (error
+    113) although it expands to only 6 terms; such a condition becomes one Python leaf."""
+    text = (
+        "((vip) AND ((kind IN ('a', '张')) AND (kind IN ('a', '张'))))"
+        " OR ((balance = 0) AND ((kind IN ('a', '张')) AND (kind = 'a')))"
+    )
+    condition = parse_condition(text, FIELDS)
+    compiled = to_durable(condition.tree, FIELDS, attribute)
+    assert len(compiled.leaves) == 1
+    name = f"refused_{next(NAMES)}"
+    register(name, {"rule": compiled.expression})
+    python_leaves = {k: compile_python(v, FIELDS, TODAY) for k, v in compiled.leaves.items()}
+    for record in ({"vip": True, "kind": "张"}, {"balance": 0, "kind": "a"}, {"kind": "b"}):
+        message = {attribute(k): v for k, v in record.items()}
+        message.update({k: f(record) for k, f in python_leaves.items() if f(record) is not None})
+        full = {**dict.fromkeys(FIELDS), **record}
+        assert (fire(name, message) == {"rule"}) is condition.evaluate(full, TODAY)

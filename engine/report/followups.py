@@ -40,11 +40,9 @@ class FollowupOutcomes:
         return [outcome for outcome, _ in counts.most_common()]
 
     def notes(self) -> list[str]:
-        if self.tasks is not None:
+        if self.tasks:
             return []
-        return [
-            "存储中没有任务表 the store keeps no relationship-manager tasks yet: no task outcomes"
-        ]
+        return ["还没有客户经理任务 no relationship-manager tasks recorded yet: no task outcomes"]
 
     def tables(self) -> list[Table]:
         tables = [self._statuses_table()]

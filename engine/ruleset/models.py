@@ -247,12 +247,17 @@ class ScenarioEvent(Model):
     type: str
     at: str
     fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    repeat: int = Field(default=1, ge=1, le=1000)  # the same event this many times at `at`
 
 
 class ExpectedFollowup(Model):
+    """A follow-up a scenario expects: its step, and what else is given must match too."""
+
     step: str
-    due: str | None = None
+    due: str | None = None  # a date (its day in the project's zone) or a date and time
     channel: str | None = None
+    policy: str | None = None  # the policy that deferred or suppressed it
+    reason: str | None = None  # words its reason contains
 
 
 class Expectation(Model):
@@ -260,17 +265,26 @@ class Expectation(Model):
     level: str | None = None
     strategy: str | None = None
     gold: bool | None = None
-    followups: tuple[ExpectedFollowup, ...] = ()
-    no_followups: tuple[str, ...] = ()
+    followups: tuple[ExpectedFollowup, ...] = ()  # will happen (pending), maybe deferred
+    suppressed: tuple[ExpectedFollowup, ...] = ()  # planned, then suppressed or cancelled
+    no_followups: tuple[str, ...] = ()  # steps none of whose follow-ups will happen
+
+
+Value = str | int | float | bool | None
 
 
 class Scenario(Model):
+    """Given a customer (as the day before, and events at their times), what must happen."""
+
     name: str
-    today: str | None = None
-    customer: dict[str, str | int | float | bool | None]
+    today: str | None = None  # default: the day of the first event
+    customer: dict[str, Value]
+    before: dict[str, Value] | None = None  # fields that differed the day before today
     events: tuple[ScenarioEvent, ...] = ()
+    recurring: bool | str = False  # true: plan `every:` steps for 31 days; or a duration
     expect: Expectation
 
 
 class ScenariosFile(Model):
+    population: str | None = None  # customers (CSV or JSONL beside this file) to rank among
     scenarios: tuple[Scenario, ...]
