@@ -29,9 +29,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guanxi.engine.ruleset.models import Schema
+if TYPE_CHECKING:  # at run time the rule-set package imports the store (through ingest)
+    from guanxi.engine.ruleset.models import Schema
 
 Row = dict[str, Any]
 
