@@ -49,8 +49,8 @@ class Side:
         }
 
     def explain(self, customer_id: str) -> Explanation:
-        classified = self.result.counts.classifications
-        now = self.result.window.end if classified else self.result.window.start
+        """As of the last night (the assignment at the end), else of the start."""
+        now = self.result.last_night or self.result.window.start
         return explain(self.store, self.result.ruleset, customer_id, now)
 
     def followup(self, key: str) -> dict[str, Any] | None:

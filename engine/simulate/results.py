@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.adapters.recording import Recorded
+from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import NO_OWNER, Workload
@@ -66,6 +67,7 @@ class RunResult:
     start: dict[Cell, int]  # customers by tier × level at the start
     end: dict[Cell, int]  # and at the end
     pending: dict[str, int]  # step -> follow-ups planned for after the end
+    last_night: dt.datetime | None  # when the last classification ran
     seconds: float
     feed: Feed | None = None
     kept: Path | None = None  # the copy, when it was kept
@@ -109,12 +111,13 @@ def measure(
         start,
         tiers_and_levels(store),
         pending_after(store, window.end),
+        ran.last_night,
         seconds,
     )
 
 
 def deliveries(records: Iterable[Recorded], window: Window) -> list[Delivery]:
-    start = _iso(window.start)
+    start = iso(window.start)
     found = []
     for record in records:
         message, metadata = record.message, record.message.metadata
@@ -143,7 +146,7 @@ def pending_after(store: Store, end: dt.datetime) -> dict[str, int]:
     rows = store.execute(
         "SELECT step_id, count(*) AS n FROM followups WHERE status = 'pending'"
         " AND due_at >= :end GROUP BY step_id ORDER BY step_id",
-        {"end": _iso(end)},
+        {"end": iso(end)},
     )
     return {r["step_id"]: int(r["n"]) for r in rows}
 
@@ -168,17 +171,13 @@ def verdicts(store: Store, start: dt.datetime) -> list[Verdict]:
     rows = store.execute(
         "SELECT status, policy, reason, count(*) AS n FROM followup_decisions"
         " WHERE at >= :start GROUP BY status, policy, reason",
-        {"start": _iso(start)},
+        {"start": iso(start)},
     )
     counts: Counter[tuple[str, str | None, str]] = Counter()
     for row in rows:
         counts[row["status"], row["policy"], shape(row["reason"])] += int(row["n"])
     ordered = sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0]))
     return [Verdict(status, policy, reason, n) for (status, policy, reason), n in ordered]
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- as tables -------------------------------------------------------------------------------

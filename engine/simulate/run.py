@@ -32,7 +32,7 @@ from typing import Any
 
 from guanxi.adapters.base import address_fields
 from guanxi.adapters.recording import Recorded, RecordingAdapter
-from guanxi.engine.classify import RunReport, classify, classify_snapshot
+from guanxi.engine.classify import classify, classify_snapshot
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import dispatch_settings
 from guanxi.engine.daemon.delivery import channels_of
@@ -129,11 +129,11 @@ class Counts:
 
 @dataclass
 class Ran:
-    """A run as it happened: what was recorded, the classifications at its start and end."""
+    """A run as it happened: what the recorder was given, what was done, the last night."""
 
     records: list[Recorded]
     counts: Counts
-    classified: list[RunReport]  # the classifications, in order
+    last_night: dt.datetime | None  # when the last classification ran
 
 
 def run(
@@ -167,7 +167,7 @@ class _Run:
         self.settings = dispatch_settings(ruleset)
         self.rng = random.Random(0)  # back-off jitter; the recording adapter never fails
         self.counts = Counts()
-        self.classified: list[RunReport] = []
+        self.last_night: dt.datetime | None = None
 
     def run(self, progress: Progress | None) -> Ran:
         start = self.window.start
@@ -188,7 +188,7 @@ class _Run:
             if progress is not None and done:
                 progress(done, len(hours))
         self.recorder.close()
-        return Ran(self.recorder.records, self.counts, self.classified)
+        return Ran(self.recorder.records, self.counts, self.last_night)
 
     def jobs(self) -> list[Job]:
         """The daemon's classification and planning jobs that fire in the window."""
@@ -221,7 +221,7 @@ class _Run:
         moves = plan_transitions(self.store, self.ruleset, report.run_id, now)
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
-        self.classified.append(report)
+        self.last_night = now
 
     def arrive(self, after: dt.datetime | None, until: dt.datetime) -> int:
         """The staged events of (after, until] arrive in the copy."""
