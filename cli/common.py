@@ -23,6 +23,14 @@ rules_option = click.option(
     default=None,
     help="Rule project (default: ./rules if it exists, else the shipped default rules).",
 )
+csv_option = click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
+)
 store_option = click.option(
     "--store",
     "store",

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.common import (
+    csv_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
 from guanxi.cli.output import print_json, print_sections
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.report import (
@@ -51,14 +58,7 @@ from guanxi.engine.ruleset import RuleSet
     "balance and the contribution gold customers are found by).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--csv",
-    "csv_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="DIR",
-    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
-)
+@csv_option
 @click.option(
     "--html",
     "html_file",
@@ -91,7 +91,7 @@ def report_command(
     if as_json:
         print_json(report.to_dict())
     if csv_dir is not None:
-        written = write_csv(report, csv_dir)
+        written = write_csv(report.sections, csv_dir)
         click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from guanxi.cli.common import (
     RULES_DIR,
+    csv_option,
     given_now,
     rules_folder,
     rules_option,
@@ -21,7 +22,7 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.output import print_json, print_sections
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.report.files import write_table
+from guanxi.engine.report import write_csv
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate import MAX_DAYS, Request, Simulation, simulate
 from guanxi.engine.simulate.simulation import Progress as Report
@@ -93,14 +94,7 @@ from guanxi.engine.simulate.simulation import Progress as Report
     "`guanxi report --store DIR/simulation.db`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option(
-    "--csv",
-    "csv_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="DIR",
-    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
-)
+@csv_option
 @store_option
 def simulate_command(
     start: dt.datetime | None,
@@ -132,11 +126,11 @@ def simulate_command(
     request = Request(
         first,
         days,
-        events_file,
-        seed if synthetic_events else None,
-        sample,
-        keep,
-        engine,
+        events=events_file,
+        synthetic_seed=seed if synthetic_events else None,
+        sample=sample,
+        keep=keep,
+        engine=engine,
     )
     with _progress(not as_json) as progress:
         try:
@@ -192,12 +186,7 @@ def _show(simulation: Simulation, as_json: bool, csv_dir: Path | None) -> None:
     if as_json:
         print_json(simulation.to_dict())
     if csv_dir is not None:
-        csv_dir.mkdir(parents=True, exist_ok=True)
-        written = [
-            write_table(table, csv_dir)
-            for section in simulation.sections
-            for table in section.tables()
-        ]
+        written = write_csv(simulation.sections, csv_dir)
         click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
     if not (as_json or csv_dir):
         print_sections(simulation.sections)

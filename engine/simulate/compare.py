@@ -31,6 +31,11 @@ from guanxi.engine.store.base import Store
 Assignment = tuple[str | None, str | None, str | None, bool]  # tier, level, strategy, gold
 WHAT = ("tier", "level", "strategy", "gold")
 Deliveries = dict[str, list[tuple[dt.date, str]]]  # customer -> (day, key), sorted
+AGAINST = (  # a count under the rules against the baseline
+    Column("rules", "规则 rules", "count"),
+    Column("baseline", "基准 baseline", "count"),
+    Column("delta", "差 delta", "count"),
+)
 
 
 @dataclass(frozen=True)
@@ -301,13 +306,7 @@ class DifferenceSection:
 
     def channels(self) -> Table:
         ours, theirs = _totals(self.comparison.rules), _totals(self.comparison.baseline)
-        columns = (
-            Column("channel", "渠道 channel"),
-            Column("kind", "类型 kind"),
-            Column("rules", "规则 rules", "count"),
-            Column("baseline", "基准 baseline", "count"),
-            Column("delta", "差 delta", "count"),
-        )
+        columns = (Column("channel", "渠道 channel"), Column("kind", "类型 kind"), *AGAINST)
         rows = tuple(
             (channel, kind, ours[channel, kind], theirs[channel, kind],
              ours[channel, kind] - theirs[channel, kind])
@@ -321,9 +320,7 @@ class DifferenceSection:
             Column("day", "日期 day"),
             Column("channel", "渠道 channel"),
             Column("kind", "类型 kind"),
-            Column("rules", "规则 rules", "count"),
-            Column("baseline", "基准 baseline", "count"),
-            Column("delta", "差 delta", "count"),
+            *AGAINST,
         )
         rows = tuple(
             (day.isoformat(), channel, kind, ours[key], theirs[key], ours[key] - theirs[key])
