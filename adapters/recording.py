@@ -2,7 +2,8 @@
 
 Nothing leaves the process. `send` appends the message, stamped with the time its clock gives
 (the simulation's virtual clock), to `records`; a key already recorded is acknowledged again
-without a second record, as a receiver acts on each idempotency key once.
+without a second record, as a receiver acts on each idempotency key once. `take()` hands the
+records over and forgets them (a long simulation keeps what it needs of each, not its text).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class RecordingAdapter(Adapter):
     @property
     def messages(self) -> list[Message]:
         return [record.message for record in self.records]
+
+    def take(self) -> list[Recorded]:
+        """The records so far, which the adapter then forgets (their keys it remembers)."""
+        with self._lock:
+            taken, self.records = self.records, []
+        return taken
 
     def send(self, message: Message) -> Receipt:
         with self._lock:

@@ -385,6 +385,28 @@ def test_console_prints_one_line_per_message(ruleset: RuleSet) -> None:
     assert line.startswith("after_purchase.invite_feedback:C0001:E1\temail\t-\t感谢您的信任 | ")
 
 
+def test_recording_hands_its_records_over_once_and_records_a_key_once(ruleset: RuleSet) -> None:
+    moments = iter([NOW, NOW + dt.timedelta(hours=1), NOW + dt.timedelta(hours=2)])
+    recorder = load_adapter("recording", clock=lambda: next(moments))
+    assert isinstance(recorder, RecordingAdapter)
+    first, second = (render_row(recorder, ruleset, f"E{n}") for n in (1, 2))
+    recorder.send(first)
+    recorder.send(second)
+    assert [(r.at, r.message) for r in recorder.take()] == [
+        (NOW, first),
+        (NOW + dt.timedelta(hours=1), second),
+    ]
+    assert recorder.send(first).detail == "already recorded"
+    assert recorder.take() == []
+    recorder.close()
+    with pytest.raises(PermanentError, match="closed"):
+        recorder.send(render_row(recorder, ruleset, "E3"))
+
+
+def render_row(adapter: Adapter, ruleset: RuleSet, occurrence: str) -> Message:
+    return adapter.render(followup_row(occurrence), CUSTOMER, ruleset.templates)
+
+
 # --- webhook faults ----------------------------------------------------------------------------
 
 

@@ -25,7 +25,8 @@ from guanxi.engine.classify.explain import KINDS, Decision, Explanation, explain
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import ManagerLoad
-from guanxi.engine.simulate.results import Delivery, RunResult
+from guanxi.engine.simulate.results import RunResult
+from guanxi.engine.simulate.run import Delivery
 from guanxi.engine.store.base import Store
 
 Assignment = tuple[str | None, str | None, str | None, bool]  # tier, level, strategy, gold

@@ -1,10 +1,10 @@
 """What one simulated run shows: deliveries per day, workload, policy verdicts, tiers × levels.
 
-Deliveries are what the recording adapter was given, on the local day of the virtual clock
-when it was given them. The policy verdicts are those made during the run (the
-`followup_decisions` rows from the start on), grouped by status, policy and the shape of the
-reason: dates, times and numbers in a reason are replaced (`RM# has # tasks on <date>, moved
-to <date>`), so that one line stands for one kind of verdict.
+Deliveries are what the recording adapter was given (see run.py). The policy verdicts are
+those made during the run (the `followup_decisions` rows from the start on), grouped by
+status, policy and the shape of the reason: dates, times and numbers in a reason are replaced
+(`RM# has # tasks on <date>, moved to <date>`), so that one line stands for one kind of
+verdict.
 """
 
 from __future__ import annotations
@@ -12,36 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guanxi.adapters.recording import Recorded
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import NO_OWNER, Workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import Feed
-from guanxi.engine.simulate.run import Counts, Ran, Window
+from guanxi.engine.simulate.run import Counts, Delivery, Ran, Window
 from guanxi.engine.store.base import Store
 
 Cell = tuple[str | None, str | None]  # (tier, level)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One follow-up the recording adapter was given."""
-
-    key: str
-    customer_id: str
-    step_id: str
-    channel: str
-    kind: str
-    owner: str | None
-    day: dt.date  # the local day it was delivered
-    backlog: bool  # it was due before the start
 
 
 @dataclass(frozen=True)
@@ -105,7 +89,7 @@ def measure(
         label,
         ruleset,
         window,
-        deliveries(ran.records, window),
+        ran.deliveries,
         ran.counts,
         verdicts(store, window.start),
         start,
@@ -114,26 +98,6 @@ def measure(
         ran.last_night,
         seconds,
     )
-
-
-def deliveries(records: Iterable[Recorded], window: Window) -> list[Delivery]:
-    start = iso(window.start)
-    found = []
-    for record in records:
-        message, metadata = record.message, record.message.metadata
-        found.append(
-            Delivery(
-                message.key,
-                message.customer_id,
-                message.step_id,
-                message.channel,
-                message.kind,
-                metadata.get("owner"),
-                record.at.astimezone(window.zone).date(),
-                str(metadata.get("due_at", start)) < start,
-            )
-        )
-    return found
 
 
 def tiers_and_levels(store: Store) -> dict[Cell, int]:

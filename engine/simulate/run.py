@@ -127,11 +127,40 @@ class Counts:
         return {**vars(self), "seconds": seconds}
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One follow-up the recording adapter was given, on the local day of the virtual clock."""
+
+    key: str
+    customer_id: str
+    step_id: str
+    channel: str
+    kind: str
+    owner: str | None
+    day: dt.date
+    backlog: bool  # it was due before the start
+
+    @classmethod
+    def of(cls, record: Recorded, window: Window) -> Delivery:
+        message, metadata = record.message, record.message.metadata
+        due = str(metadata.get("due_at") or iso(window.start))
+        return cls(
+            message.key,
+            message.customer_id,
+            message.step_id,
+            message.channel,
+            message.kind,
+            metadata.get("owner"),
+            record.at.astimezone(window.zone).date(),
+            due < iso(window.start),
+        )
+
+
 @dataclass
 class Ran:
-    """A run as it happened: what the recorder was given, what was done, the last night."""
+    """A run as it happened: what was delivered, what was done, the last night."""
 
-    records: list[Recorded]
+    deliveries: list[Delivery]
     counts: Counts
     last_night: dt.datetime | None  # when the last classification ran
 
@@ -168,6 +197,7 @@ class _Run:
         self.rng = random.Random(0)  # back-off jitter; the recording adapter never fails
         self.counts = Counts()
         self.last_night: dt.datetime | None = None
+        self.delivered: list[Delivery] = []
 
     def run(self, progress: Progress | None) -> Ran:
         start = self.window.start
@@ -188,7 +218,7 @@ class _Run:
             if progress is not None and done:
                 progress(done, len(hours))
         self.recorder.close()
-        return Ran(self.recorder.records, self.counts, self.last_night)
+        return Ran(self.delivered, self.counts, self.last_night)
 
     def jobs(self) -> list[Job]:
         """The daemon's classification and planning jobs that fire in the window."""
@@ -254,3 +284,4 @@ class _Run:
                 recurring=False,
             )
         self.counts.add_tick(report)
+        self.delivered += [Delivery.of(record, self.window) for record in self.recorder.take()]
