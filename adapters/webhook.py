@@ -2,7 +2,8 @@
 
 The idempotency key travels in the `Idempotency-Key` header (and as `key` in the body), so a
 receiver can de-duplicate a send that is retried after a lost answer. Connections are pooled by
-one `httpx.Client` per adapter.
+one `httpx.Client` per adapter, which is safe to use from several threads: dispatch runs up to
+`concurrent_sends` sends at once (at most `max_connections`).
 
     2xx                     delivered
     408, 429, 5xx           RetryableError (`retry_after` from a Retry-After header in seconds)
@@ -21,6 +22,7 @@ import httpx
 from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
 
 RETRYABLE_STATUS = frozenset({408, 429})
+CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 
 
 class WebhookAdapter(Adapter):
@@ -40,6 +42,7 @@ class WebhookAdapter(Adapter):
     ) -> None:
         super().__init__(address_fields=address_fields)
         self.url = url
+        self.concurrent_sends = min(CONCURRENT_SENDS, max_connections)
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from guanxi.adapters.base import Adapter
+from guanxi.adapters.base import Adapter, RetryableError
 from guanxi.adapters.registry import load_adapter
 from guanxi.engine.dispatch import Backoff, claim, dispatch_once, retry_dead
-from guanxi.engine.dispatch.dispatch import _finish
 from guanxi.engine.dispatch.ledger import attempts
+from guanxi.engine.dispatch.outcomes import Attempts, record
 from guanxi.engine.plan.followups import Followup, insert_followups
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -27,6 +27,16 @@ from guanxi.engine.store import Store
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(minutes=5)
 BACKOFF = Backoff(base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1), jitter=0.5)
+
+
+CUSTOMER = {
+    "customer_id": "C0001",
+    "name": "张三",
+    "email": "z@example.com",
+    "consent_email": True,
+    "consent_marketing": True,
+    "do_not_contact": False,
+}
 
 
 def plan(
@@ -38,7 +48,7 @@ def plan(
     expires: dt.datetime | None = None,
     prefix: str = "E",
 ) -> list[int]:
-    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com"}])
+    store.upsert_customers([CUSTOMER])
     followups = [
         Followup(
             customer_id="C0001",
@@ -233,9 +243,11 @@ def test_a_lost_lease_does_not_overwrite_the_new_claims_outcome(
     [stale] = claim(store, NOW, 10, LEASE)  # a dispatcher that stalls past its lease
     later = NOW + LEASE + dt.timedelta(seconds=1)
     assert run(store, ruleset, outbox, later).sent == 1
-    with store.transaction():
-        assert _finish(store, stale, later, "pending", attempts=1) is None
+    late = Attempts(later, 5, BACKOFF, random.Random(1))
+    outcome = late.outcome(stale, "outbox", RetryableError("timed out"))
+    assert record(store, [outcome], later) == set()
     assert followup(store, fid)["status"] == "sent"
+    assert [r["outcome"] for r in attempts(store, fid)] == ["sent", "retry"]
 
 
 def test_two_claims_never_return_the_same_row(store: Store) -> None:
