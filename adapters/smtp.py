@@ -23,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from email.header import Header
 from email.mime.text import MIMEText
+from email.policy import compat32
 
 from guanxi.adapters.base import (
     Adapter,
@@ -32,6 +33,8 @@ from guanxi.adapters.base import (
     Receipt,
     RetryableError,
 )
+
+WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 
 
 def message_id(key: str, domain: str = "guanxi") -> str:
@@ -70,7 +73,7 @@ class SmtpAdapter(Adapter):
         smtp = None
         try:
             smtp = self._borrow()
-            smtp.sendmail(self.sender, [recipient], mail.as_bytes())
+            smtp.sendmail(self.sender, [recipient], mail.as_bytes(policy=WIRE))
         except (smtplib.SMTPException, OSError) as error:
             if smtp is not None:
                 smtp.close()

@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
+import json
 import multiprocessing
 import shutil
 import socket
@@ -36,7 +38,8 @@ from typing import Any
 
 from guanxi.adapters.base import Adapter, address_fields
 from guanxi.adapters.registry import load_adapter
-from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.dispatch import dispatch_once, ledger
+from guanxi.engine.dispatch.claim import immediate
 from guanxi.engine.plan.followups import COLUMNS, iso
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -221,7 +224,69 @@ def one_run(
     return timing
 
 
-PATHS: dict[str, Dispatch] = {"dispatch_once": dispatch_once}
+# --- the dispatch before this one, row by row, for comparison ------------------------------
+# As engine/dispatch was at commit 545dbb4: every pass counts and sorts every due follow-up to
+# claim a batch, then for each row reads its customer, renders, sends and commits the outcome.
+
+OLD_CLAIMABLE = (
+    "((status = 'pending' AND due_at <= :now"
+    " AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
+    " OR (status = 'claimed' AND lease_until < :now))"
+)
+OLD_CHANNELS = "channel IN (SELECT value FROM json_each(:channels))"
+
+
+@dataclasses.dataclass
+class OldReport:
+    claimed: int = 0
+    sent: int = 0
+
+
+def per_row(
+    store: SQLiteStore, ruleset: RuleSet, adapters: dict[str, Adapter], now: dt.datetime,
+    *, limit: int,
+) -> OldReport:  # fmt: skip
+    channels = json.dumps(sorted(adapters))
+    store.execute(
+        f"SELECT channel, count(*) AS n FROM followups WHERE {OLD_CLAIMABLE}"
+        f" AND NOT {OLD_CHANNELS} GROUP BY channel ORDER BY channel",
+        {"now": iso(now), "channels": channels},
+    )
+    lease_until = iso(now + dt.timedelta(minutes=5))
+    with immediate(store):
+        rows = store.execute(
+            "UPDATE followups SET status = 'claimed', lease_until = :lease_until,"
+            f" updated_at = :now WHERE id IN (SELECT id FROM followups WHERE {OLD_CLAIMABLE}"
+            f" AND {OLD_CHANNELS} ORDER BY priority DESC, due_at, id LIMIT :limit) RETURNING *",
+            {"now": iso(now), "lease_until": lease_until, "limit": limit, "channels": channels},
+        )
+    report = OldReport(claimed=len(rows))
+    for row in sorted(rows, key=lambda r: (-r["priority"], r["due_at"], r["id"])):
+        report.sent += _per_row_deliver(store, ruleset, adapters[row["channel"]], row, now)
+    return report
+
+
+def _per_row_deliver(
+    store: SQLiteStore, ruleset: RuleSet, adapter: Adapter, row: dict[str, Any], now: dt.datetime
+) -> int:
+    found = store.execute(
+        "SELECT * FROM customers WHERE customer_id = :id", {"id": row["customer_id"]}
+    )
+    today = now.astimezone(ruleset.calendar.zone).date()
+    receipt = adapter.send(adapter.render(row, found[0], ruleset.templates, today=today))
+    with store.transaction():
+        ledger.record(store, row, attempt=1, at=now, outcome="sent", adapter=adapter.name,
+                      external_id=receipt.external_id)  # fmt: skip
+        store.execute(
+            "UPDATE followups SET status = 'sent', attempts = 1, lease_until = NULL,"
+            " updated_at = :now WHERE id = :id AND status = 'claimed'"
+            " AND lease_until = :lease_until RETURNING id",
+            {"now": iso(now), "id": row["id"], "lease_until": row["lease_until"]},
+        )
+    return 1
+
+
+PATHS: dict[str, Dispatch] = {"per row (before)": per_row, "dispatch_once": dispatch_once}
 
 
 def measure(args: argparse.Namespace) -> dict[tuple[str, str], list[Timing]]:

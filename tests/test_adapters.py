@@ -431,3 +431,13 @@ def test_smtp_without_address_is_permanent(smtp_server: SmtpRecorder, ruleset: R
     customer = {**CUSTOMER, "email": None}
     with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="no email"):
         adapter.send(adapter.render(followup_row(), customer, ruleset.templates))
+
+
+def test_smtp_long_chinese_subject_and_body_arrive_intact(smtp_server: SmtpRecorder) -> None:
+    subject, body = "季度联合回顾：" + "资金使用与成本节约" * 8, "您好，" * 200
+    templates = {"t": Text(body, subject)}
+    with smtp(smtp_server.port) as adapter:
+        adapter.send(adapter.render(followup_row(template="t"), CUSTOMER, templates))
+    [mail] = smtp_server.mails
+    assert (str(mail["Subject"]), _text(mail)) == (subject, body)
+    assert mail.get_content_charset() == "utf-8"

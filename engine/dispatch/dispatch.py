@@ -51,15 +51,19 @@ class DispatchReport:
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
 
     def count(self, outcomes: Sequence[Outcome], held: set[int]) -> None:
+        """Count recorded outcomes; those whose claim no longer held (`held`) as lost."""
         for outcome in outcomes:
             if outcome.row["id"] not in held:
                 self.lost += 1
-            elif outcome.status == "suppressed":
+            elif outcome.status == "sent":
+                self.sent += 1
+            elif outcome.status == "pending":
+                self.retried += 1
+            elif outcome.status == "dead":
+                self.dead += 1
+            else:
                 policy = str(outcome.policy)
                 self.suppressed[policy] = self.suppressed.get(policy, 0) + 1
-            else:
-                counter = {"sent": "sent", "pending": "retried", "dead": "dead"}[outcome.status]
-                setattr(self, counter, getattr(self, counter) + 1)
 
 
 def dispatch_once(
@@ -119,28 +123,34 @@ def _deliver(
     for adapter, group in _by_adapter(adapters, rows).values():
         rendered: list[tuple[Row, Message]] = []
         for row in group:
-            unknown = {ruleset.schema.key: row["customer_id"]}
-            customer = customers.get(str(row["customer_id"]), unknown)
-            message = _render(adapter, row, customer, ruleset, today)
+            message = _render(adapter, row, customers, ruleset, today)
             if isinstance(message, AdapterError):
                 yield attempts.outcome(row, adapter.name, message)
             else:
                 rendered.append((row, message))
-        results = send_all(adapter, [message for _, message in rendered])
-        for (row, _), result in zip(rendered, results, strict=True):
-            yield attempts.outcome(row, adapter.name, result)
+        yield from _send(adapter, rendered, attempts)
 
 
 def _render(
-    adapter: Adapter, row: Row, customer: Row, ruleset: RuleSet, today: dt.date
+    adapter: Adapter, row: Row, customers: Mapping[str, Row], ruleset: RuleSet, today: dt.date
 ) -> Message | AdapterError:
-    """The message, or why it cannot be rendered (rendering is pure: retrying cannot help)."""
+    """The message, or why it cannot be rendered (rendering is pure: retrying cannot help).
+    A customer no longer in the store is rendered from its key alone."""
+    customer = customers.get(str(row["customer_id"])) or {ruleset.schema.key: row["customer_id"]}
     try:
         return adapter.render(row, customer, ruleset.templates, today=today)
     except AdapterError as error:
         return error
     except Exception as error:
         return PermanentError(f"render: {type(error).__name__}: {error}")
+
+
+def _send(
+    adapter: Adapter, rendered: Sequence[tuple[Row, Message]], attempts: Attempts
+) -> Iterator[Outcome]:
+    results = send_all(adapter, [message for _, message in rendered])
+    for (row, _), result in zip(rendered, results, strict=True):
+        yield attempts.outcome(row, adapter.name, result)
 
 
 def _by_adapter(
