@@ -1,19 +1,27 @@
 """Dispatch throughput, end to end as the daemon runs it: claim → render → send → record.
 
     python benchmarks/dispatch_bench.py [--followups N] [--runs N] [--adapters outbox,webhook,smtp]
-                                        [--data DIR]
+                                        [--paths "per row (before),dispatch_once"] [--data DIR]
 
-The store is built once per N and kept in --data (default /tmp/guanxi-dispatch-bench): N
-customers with a name, email, phone and every consent, and one follow-up each, due now (the
-default project's `invite_feedback` email, with an event payload). Every measured run starts
-from a fresh copy of it and calls `dispatch_once` (batches of 500, as the daemon's tick does)
-until a pass claims nothing; the time is the whole loop. Every follow-up must end 'sent'.
+The store is built once per N and kept in --data (default $TMPDIR/guanxi-dispatch): N
+customers with a name, email, phone and every consent, and one follow-up each, due within the
+last hour (the default project's `invite_feedback` email, with an event payload). Every
+measured run starts from a fresh copy of it and calls the dispatch pass (batches of 500, as
+the daemon's tick does) until a pass claims nothing; the time is that whole loop, wall clock
+and this process's CPU. Every follow-up must end 'sent'.
 
   outbox    the JSON-lines outbox in the run's directory
   webhook   HTTP/1.1 POSTs with keep-alive to a minimal asyncio receiver in another process
   smtp      mail through aiosmtpd (in another process), which accepts every message
 
-Median of --runs, follow-ups per second.
+Paths, side by side in the same run:
+
+  per row (before)  the dispatch as it was before batching (commit 545dbb4), kept here: each
+                    pass sorts every due follow-up to claim 500, then reads, renders, sends
+                    and commits one row at a time (the adapters are today's)
+  dispatch_once     engine/dispatch today
+
+Median of --runs; follow-ups per second of wall clock and per CPU second.
 """
 
 from __future__ import annotations
@@ -304,8 +312,8 @@ def measure(args: argparse.Namespace) -> dict[tuple[str, str], list[Timing]]:
         }
         for run in range(args.runs):
             for adapter in args.adapters:
-                for path, dispatch in PATHS.items():
-                    timing = one_run(adapter, dispatch, ruleset, base, ports)
+                for path in args.paths:
+                    timing = one_run(adapter, PATHS[path], ruleset, base, ports)
                     results.setdefault((adapter, path), []).append(timing)
                     wall, cpu = timing
                     print(f"run {run + 1}: {adapter} {path} {wall:.2f} s ({cpu:.2f} s CPU)",
@@ -335,9 +343,11 @@ def main() -> None:
     parser.add_argument("--followups", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--adapters", default="outbox,webhook,smtp")
+    parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "guanxi-dispatch"))
     args = parser.parse_args()
     args.adapters = [name.strip() for name in args.adapters.split(",") if name.strip()]
+    args.paths = [name.strip() for name in args.paths.split(",") if name.strip()]
     results = measure(args)
     print(f"`{' '.join(['python', *sys.argv])}`\n")
     print(table(results, args.followups))
