@@ -21,6 +21,7 @@ import hashlib
 import smtplib
 import threading
 from collections.abc import Mapping
+from email.errors import HeaderParseError
 from email.header import Header
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -73,14 +74,15 @@ class SmtpAdapter(Adapter):
         smtp = None
         try:
             smtp = self._borrow()
-            smtp.sendmail(self.sender, [recipient], mail.as_bytes(policy=WIRE))
+            smtp.sendmail(self.sender, [recipient], mail)
         except (smtplib.SMTPException, OSError) as error:
             if smtp is not None:
                 smtp.close()
             raise _classify(error) from error
         with self._lock:
             self._idle.append(smtp)
-        return Receipt(message.key, self.name, mail["Message-ID"], f"{self.host}:{self.port}")
+        mail_id = message_id(message.key, self.domain)
+        return Receipt(message.key, self.name, mail_id, f"{self.host}:{self.port}")
 
     def close(self) -> None:
         with self._lock:
@@ -90,9 +92,10 @@ class SmtpAdapter(Adapter):
                 smtp.quit()
             smtp.close()
 
-    def _mail(self, message: Message) -> MIMEText:
-        """The mail, built with the `compat32` classes: the same headers and UTF-8 body as
-        `EmailMessage` gives, several times faster to build and flatten."""
+    def _mail(self, message: Message) -> bytes:
+        """The mail as sent, built with the `compat32` classes: the same headers and UTF-8
+        body as `EmailMessage` gives, several times faster to build and flatten. An address
+        that would smuggle in a header of its own is refused."""
         if not message.recipient:
             raise PermanentError(f"smtp: follow-up {message.key} has no email address")
         mail = MIMEText(message.body, "plain", "utf-8")
@@ -101,7 +104,10 @@ class SmtpAdapter(Adapter):
         subject = Header(message.subject or "", "utf-8")  # RFC 2047 words, folded safely
         mail["Subject"] = subject  # type: ignore[assignment]  # typeshed wants str only
         mail["Message-ID"] = message_id(message.key, self.domain)
-        return mail
+        try:
+            return mail.as_bytes(policy=WIRE)
+        except HeaderParseError as error:
+            raise PermanentError(f"smtp: follow-up {message.key}: {error}") from error
 
     def _borrow(self) -> smtplib.SMTP:
         """An idle connection, or a new one when every open one is in use."""

@@ -474,3 +474,11 @@ def test_webhook_reopens_a_kept_alive_connection_the_receiver_closed(ruleset: Ru
     thread.join(TIMEOUT)
     listener.close()
     assert keys == [first.key, second.key]
+
+
+def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder) -> None:
+    customer = {**CUSTOMER, "email": "zhangsan@example.com\r\nBcc: everyone@example.com"}
+    templates = {"invite_feedback": Text("您好", "感谢")}
+    with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="header"):
+        adapter.send(adapter.render(followup_row(), customer, templates))
+    assert smtp_server.mails == []
