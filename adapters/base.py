@@ -119,6 +119,8 @@ def _compile(source: str) -> jinja2.Template:
 
 def render_text(source: str, variables: Mapping[str, Any]) -> str:
     """Render one template text; a missing variable or bad syntax is a `RenderError`."""
+    if "{" not in source and "\r" not in source and not source.endswith("\n"):
+        return source  # plain text (a fixed subject) renders as itself
     try:
         return _compile(source).render(variables)
     except jinja2.TemplateError as error:

@@ -81,15 +81,17 @@ class Attempts:
 
     def outcome(self, row: Row, adapter: str, result: Receipt | AdapterError) -> Outcome:
         attempt = int(row["attempts"]) + 1
-        entry = ledger.Entry(row["id"], row["key"], attempt, "sent", adapter)
+        followup_id, key = row["id"], row["key"]
         if isinstance(result, Receipt):
-            return Outcome(row, "sent", entry._replace(external_id=result.external_id), attempt)
+            receipt = result.external_id
+            sent = ledger.Entry(followup_id, key, attempt, "sent", adapter, None, receipt)
+            return Outcome(row, "sent", sent, attempt)
         error = str(result)
         if isinstance(result, RetryableError) and attempt < self.max_attempts:
             next_at = self.now + self._delay(attempt, result)
-            retry = entry._replace(outcome="retry", error=error)
+            retry = ledger.Entry(followup_id, key, attempt, "retry", adapter, error)
             return Outcome(row, "pending", retry, attempt, next_at)
-        dead = entry._replace(outcome="dead", error=error)
+        dead = ledger.Entry(followup_id, key, attempt, "dead", adapter, error)
         return Outcome(row, "dead", dead, attempt, reason=error)
 
     def _delay(self, attempt: int, error: RetryableError) -> dt.timedelta:
