@@ -3,7 +3,9 @@
     GuanxiError                     base of everything a user can cause
     ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
     ├── ConditionError              one condition expression is malformed or unsafe
-    └── DataError                   input data (customers, events) cannot be read at all
+    ├── DataError                   input data (customers, events) cannot be read at all
+    └── StoreError                  the store cannot be reached (a PostgreSQL server down, a
+                                    wrong URL)
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -45,3 +47,7 @@ class ConditionError(GuanxiError):
 
 class DataError(GuanxiError):
     """An input file cannot be read at all."""
+
+
+class StoreError(GuanxiError):
+    """The store named by `store:` or --store cannot be reached or opened."""

@@ -75,14 +75,30 @@ class Store(abc.ABC):
     def dialect(self) -> str:
         """The sqlglot dialect of this store's SQL ('sqlite', 'postgres')."""
 
+    @abc.abstractmethod
+    def pending_migrations(self) -> list[str]:
+        """The names of the schema migrations not applied yet, in the order they apply."""
 
-def open_store(location: str, base: Path | None = None) -> Store:
-    """The store named by a rule project's `store:` setting (a file path for SQLite)."""
-    if location.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError("the PostgreSQL store is not available yet")
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the pending schema migrations; the names of those applied."""
+
+
+def is_postgresql(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(location: str, base: Path | None = None, migrate: bool = True) -> Store:
+    """The store named by a rule project's `store:` setting: a file path for SQLite, a
+    `postgresql://` URL for PostgreSQL. `migrate`: apply pending migrations on opening.
+    Raises StoreError when a PostgreSQL server cannot be reached."""
+    if is_postgresql(location):
+        from guanxi.engine.store.postgresql import PostgresStore
+
+        return PostgresStore(location, migrate=migrate)
     from guanxi.engine.store.sqlite import SQLiteStore
 
     path = Path(location)
     if base is not None and not path.is_absolute():
         path = base / path
-    return SQLiteStore(path)
+    return SQLiteStore(path, migrate=migrate)
