@@ -11,6 +11,7 @@ import click
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store import Store, open_store
 
@@ -62,7 +63,7 @@ def opened_store(ruleset: RuleSet, location: str | None) -> Store:
     where = location or ruleset.settings.store
     try:
         return open_store(where)
-    except NotImplementedError as error:
+    except StoreError as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None

@@ -2,7 +2,8 @@
 
 `store` is a SQLite store; in a test marked `every_store` (or a module with
 `pytestmark = pytest.mark.every_store`) it is each store of STORES in turn. The PostgreSQL
-store gets a schema of its own, dropped afterwards; without a server the test fails.
+tests share one schema of the session, emptied before each test and dropped at the end;
+without a server they fail.
 """
 
 from __future__ import annotations
@@ -43,33 +44,54 @@ def ruleset() -> RuleSet:
 @pytest.fixture
 def store(request: pytest.FixtureRequest, tmp_path: Path, ruleset: RuleSet) -> Iterator[Store]:
     """An empty store, prepared for the default schema."""
-    with test_store(request.param, tmp_path) as opened:
-        opened.prepare(ruleset.schema)
-        yield opened
+    if request.param == "postgresql":
+        opened: Store = PostgresStore(request.getfixturevalue("postgres_emptied"))
+    else:
+        opened = SQLiteStore(tmp_path / "guanxi.db")
+    opened.prepare(ruleset.schema)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A URL of the test database with a new, empty schema of its own."""
+    """A URL of the test database with a new, empty schema of its own (no tables yet)."""
     with postgres_schema() as url:
         yield url
 
 
-@contextmanager
-def test_store(kind: str, tmp_path: Path) -> Iterator[Store]:
-    if kind == "sqlite":
-        opened: Store = SQLiteStore(tmp_path / "guanxi.db")
-        yield opened
-        opened.close()
-        return
-    if kind != "postgresql":
-        raise ValueError(f"no test store of kind {kind!r}")
+@pytest.fixture(scope="session")
+def postgres_migrated() -> Iterator[tuple[str, str]]:
+    """One schema for the session's PostgreSQL tests, migrated once: its URL, and the SQL that
+    empties it again (creating and migrating a schema for each test takes most of a second)."""
     with postgres_schema() as url:
-        opened = PostgresStore(url)
-        try:
-            yield opened
-        finally:
-            opened.close()
+        store = PostgresStore(url)
+        tables = store.execute(
+            "SELECT table_name AS t FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_name <> 'guanxi_migrations'"
+        )
+        counters = store.execute(
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+        )
+        store.close()
+        empty = ["DROP TABLE IF EXISTS customers"]
+        empty += [f"DELETE FROM {row['t']}" for row in tables]
+        empty += [
+            f"SELECT setval(pg_get_serial_sequence('{row['t']}', '{row['c']}'), 1, false)"
+            for row in counters
+        ]
+        yield url, "; ".join(empty)
+
+
+@pytest.fixture
+def postgres_emptied(postgres_migrated: tuple[str, str]) -> str:
+    """The session's PostgreSQL schema with every table empty (no customers table): as a new
+    store, with every migration applied."""
+    url, empty = postgres_migrated
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(empty)
+    return url
 
 
 @contextmanager

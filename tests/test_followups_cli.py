@@ -28,7 +28,7 @@ def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fie
                              "consent_marketing": True, **fields}])  # fmt: skip
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, NULL, 0, 1, :h, :at)",
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, NULL, FALSE, 1, :h, :at)",
         {"c": customer_id, "level": level, "h": ruleset.hash, "at": UTC_NOW.isoformat()},
     )
 

@@ -18,6 +18,8 @@ from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
+
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 HEADER = "customer_id,name,kind,balance,age,opened_on,consent_sms"
 

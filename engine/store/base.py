@@ -75,6 +75,11 @@ class Store(abc.ABC):
     def dialect(self) -> str:
         """The sqlglot dialect of this store's SQL ('sqlite', 'postgres')."""
 
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the store is, as `store:` and --store name it (a path, a URL)."""
+
     @abc.abstractmethod
     def pending_migrations(self) -> list[str]:
         """The names of the schema migrations not applied yet, in the order they apply."""

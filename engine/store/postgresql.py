@@ -119,6 +119,10 @@ class PostgresStore(Store):
     def dialect(self) -> str:
         return "postgres"
 
+    @property
+    def location(self) -> str:
+        return self.url
+
     # --- migrations ---------------------------------------------------------------------
 
     def pending_migrations(self) -> list[str]:
@@ -126,6 +130,8 @@ class PostgresStore(Store):
 
     def migrate(self) -> list[str]:
         """Apply the pending migrations, each in its own transaction; the names applied."""
+        if not self.pending_migrations():
+            return []
         self.conn.execute(
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY,"
             " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -170,8 +176,8 @@ class PostgresStore(Store):
 
     def _customer_columns(self) -> set[str]:
         rows = self.conn.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = 'customers'"
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('customers')"
+            " AND attnum > 0 AND NOT attisdropped"
         ).fetchall()
         return {_first(row) for row in rows}
 

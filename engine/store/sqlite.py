@@ -138,6 +138,10 @@ class SQLiteStore(Store):
     def dialect(self) -> str:
         return "sqlite"
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def pending_migrations(self) -> list[str]:
         return [m.name for m in migrations.pending(self.db)]
 
