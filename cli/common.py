@@ -57,12 +57,13 @@ def rules_folder(folder: Path | None) -> Path:
     return local if local.is_dir() else default_rules_path()
 
 
-def opened_store(ruleset: RuleSet, location: str | None) -> Store:
+def opened_store(ruleset: RuleSet, location: str | None, migrate: bool = True) -> Store:
     """The store named by --store, else by the rule project; a relative path is taken from the
-    current folder (where the command runs), not from the rule project's folder."""
+    current folder (where the command runs), not from the rule project's folder. `migrate`:
+    apply pending migrations on opening (every command but `migrate` itself)."""
     where = location or ruleset.settings.store
     try:
-        return open_store(where)
+        return open_store(where, migrate=migrate)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:

@@ -132,6 +132,10 @@ def _register_commands() -> None:
 
     cli.add_command(run_command)
 
+    from guanxi.cli.migrate import migrate_command
+
+    cli.add_command(migrate_command)
+
 
 _register_commands()
 

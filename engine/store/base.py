@@ -23,6 +23,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,11 @@ class Store(abc.ABC):
 
 def is_postgresql(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
+
+
+def shown_location(location: str) -> str:
+    """A store's location as it may be printed: a URL's password hidden."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", location)
 
 
 def open_store(location: str, base: Path | None = None, migrate: bool = True) -> Store:

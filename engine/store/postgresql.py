@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.base import Row, Store, shown_location
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -292,7 +292,8 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as error:
-        raise StoreError(f"cannot connect to the store {_shown(url)}: {_reason(error)}") from None
+        where = shown_location(url)
+        raise StoreError(f"cannot connect to the store {where}: {_reason(error)}") from None
     conn.execute("SET TIME ZONE 'UTC'")
     conn.adapters.register_loader("date", _TextLoader)
     conn.adapters.register_loader("timestamptz", _InstantLoader)
@@ -300,14 +301,9 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     return conn
 
 
-def _shown(url: str) -> str:
-    """The URL without a password."""
-    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
-
-
 def _reason(error: psycopg.Error) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[-1].strip() if lines else type(error).__name__
+    """libpq's message on one line."""
+    return " ".join(line.strip() for line in str(error).splitlines()) or type(error).__name__
 
 
 class _TextLoader(Loader):

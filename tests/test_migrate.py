@@ -1,0 +1,55 @@
+"""`guanxi migrate` on both stores, and a store that cannot be reached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+
+RULES = Path(__file__).parent.parent / "rules"
+MIGRATIONS = [
+    "m001_core_tables",
+    "m002_followups",
+    "m003_events_planned_at",
+    "m004_recurring_windows",
+    "m005_followups_owner",
+    "m006_deliveries",
+]
+
+
+def migrate(store: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["migrate", "--rules", str(RULES), "--store", store, *args])
+
+
+def test_migrate_a_new_sqlite_file_then_nothing(tmp_path: Path) -> None:
+    where = str(tmp_path / "guanxi.db")
+    first = migrate(where, "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"store": where, "applied": MIGRATIONS}
+    again = migrate(where)
+    assert again.stdout == f"{where}: up to date, nothing to apply\n"
+
+
+def test_migrate_a_new_postgresql_schema_then_nothing(postgres_url: str) -> None:
+    first = migrate(postgres_url)
+    assert first.exit_code == 0, first.output
+    assert f"applied 6 migration(s): {', '.join(MIGRATIONS)}" in first.stdout
+    with psycopg.connect(postgres_url) as conn:
+        found = conn.execute("SELECT name FROM guanxi_migrations ORDER BY name").fetchall()
+        assert [name for (name,) in found] == MIGRATIONS
+        assert conn.execute("SELECT count(*) FROM followups").fetchone() == (0,)
+    assert "up to date, nothing to apply" in migrate(postgres_url).stdout
+
+
+def test_an_unreachable_server_is_a_message_without_the_password() -> None:
+    result = migrate("postgresql://guanxi:geheim@127.0.0.1:1/guanxi")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: cannot connect to the store postgresql://guanxi:***@127.0.0.1:1/guanxi: "
+    )
+    assert "geheim" not in result.output
+    assert "Traceback" not in result.output
