@@ -8,6 +8,7 @@ import zoneinfo
 from pathlib import Path
 
 import click
+import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.defaults import default_rules_path
@@ -24,6 +25,9 @@ rules_option = click.option(
     default=None,
     help="Rule project (default: ./rules if it exists, else the shipped default rules).",
 )
+STORE_FAILURES = (sqlite3.Error, psycopg.Error)
+"""What a store's database raises when it fails underneath (a locked file, a lost server)."""
+
 store_option = click.option(
     "--store",
     "store",
@@ -66,7 +70,7 @@ def opened_store(ruleset: RuleSet, location: str | None, migrate: bool = True) -
         return open_store(where, migrate=migrate)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
-    except sqlite3.Error as error:
+    except STORE_FAILURES as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
 
 
