@@ -18,7 +18,6 @@ from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
-
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 HEADER = "customer_id,name,kind,balance,age,opened_on,consent_sms"
 

@@ -244,3 +244,18 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
         store.upsert_customers([customer("C1")])
         raise RuntimeError("stop")
     assert count(store, "customers") == 0
+
+
+def test_a_query_repeated_while_another_process_adds_a_column(
+    store: Store, ruleset: RuleSet
+) -> None:
+    store.upsert_customers([customer("C1")])
+    for _ in range(6):  # often enough for a driver to prepare it on the server
+        stored(store, "C1")
+    other = open_store(store.location)
+    note = FieldSpec(type="string", label="备注")
+    other.prepare(
+        ruleset.schema.model_copy(update={"fields": {**ruleset.schema.fields, "note": note}})
+    )
+    other.close()
+    assert stored(store, "C1")["note"] is None

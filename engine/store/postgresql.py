@@ -294,6 +294,9 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     except psycopg.Error as error:
         where = shown_location(url)
         raise StoreError(f"cannot connect to the store {where}: {_reason(error)}") from None
+    # no server-side prepared statements: temporary tables come and go, and customers gains
+    # columns, which a statement prepared earlier (`SELECT *`) would refuse
+    conn.prepare_threshold = None
     conn.execute("SET TIME ZONE 'UTC'")
     conn.adapters.register_loader("date", _TextLoader)
     conn.adapters.register_loader("timestamptz", _InstantLoader)
