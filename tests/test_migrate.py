@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
+from guanxi.engine.store.postgresql import PostgresStore
 
 RULES = Path(__file__).parent.parent / "rules"
 MIGRATIONS = [
@@ -53,3 +55,14 @@ def test_an_unreachable_server_is_a_message_without_the_password() -> None:
     )
     assert "geheim" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(postgres_url: str) -> None:
+    stores = [PostgresStore(postgres_url, migrate=False) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            applied = list(pool.map(lambda store: store.migrate(), stores))
+    finally:
+        for store in stores:
+            store.close()
+    assert sorted(applied, key=len) == [[], [], MIGRATIONS]

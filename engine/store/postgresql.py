@@ -129,24 +129,22 @@ class PostgresStore(Store):
         return [name for name in MIGRATIONS if name not in self._applied()]
 
     def migrate(self) -> list[str]:
-        """Apply the pending migrations, each in its own transaction; the names applied."""
+        """Apply the pending migrations, all in one transaction (PostgreSQL's DDL is
+        transactional: all of them or none); the names applied. One process at a time."""
         if not self.pending_migrations():
             return []
-        self.conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY,"
-            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
-        applied = []
-        for name, statements in MIGRATIONS.items():
-            with self.conn.transaction():
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATIONS_LOCK])
-                if name in self._applied():  # another process applied it meanwhile
-                    continue
-                for statement in statements:
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATIONS_LOCK])
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            pending = self.pending_migrations()  # another process may have applied some
+            for name in pending:
+                for statement in MIGRATIONS[name]:
                     self.conn.execute(statement)
                 self.conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (%s)", [name])
-                applied.append(name)
-        return applied
+        return pending
 
     def _applied(self) -> set[str]:
         exists = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MIGRATIONS_TABLE])
@@ -259,7 +257,7 @@ class PostgresStore(Store):
         columns = "id, type, customer_id, at, payload, loaded_at"
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS _gx_events ON COMMIT DELETE ROWS AS"
+                "CREATE TEMP TABLE IF NOT EXISTS _gx_events AS"
                 f" SELECT {columns} FROM events WITH NO DATA"
             )
             with cursor.copy(f"COPY _gx_events ({columns}) FROM STDIN") as copy:
