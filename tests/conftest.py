@@ -90,6 +90,7 @@ def postgres_emptied(postgres_migrated: tuple[str, str]) -> str:
     store, with every migration applied."""
     url, empty = postgres_migrated
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")  # a store left open fails the test, no hang
         conn.execute(empty)
     return url
 
@@ -107,4 +108,5 @@ def postgres_schema() -> Iterator[str]:
         yield f"{POSTGRES}{separator}options={options}"
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute("SET lock_timeout = '10s'")
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
