@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
@@ -66,3 +68,20 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(postgres_url:
         for store in stores:
             store.close()
     assert sorted(applied, key=len) == [[], [], MIGRATIONS]
+
+
+def test_the_rule_projects_store_setting_names_a_postgresql_database(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a SQLite store named guanxi.db would appear
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text(encoding="utf-8").replace(
+        "store: guanxi.db", f"store: {postgres_url}"
+    )
+    settings.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["migrate", "--rules", str(rules), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["applied"] == MIGRATIONS
+    assert not (tmp_path / "guanxi.db").exists()
