@@ -5,7 +5,7 @@
 For each store, from empty (PostgreSQL: a new schema of the database, dropped afterwards):
   load             load_customers of the demo customers' CSV (engine/ingest, the store's upsert)
   classify first   every customer is new: all assignments and transitions written
-  classify night   after 5 % of the customers changed their balance
+  classify night   after 5 % of the customers changed their balance (few change tier)
   classify same    nothing changed
   plan month       plan_recurring of one monthly message for every level (plan_bench's
                    rules), consent decided while inserting, then the contact policy
