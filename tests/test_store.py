@@ -178,9 +178,10 @@ class TestStatements:
         keys = [r["customer_id"] for r in store.iter_rows("SELECT customer_id FROM customers")]
         assert len(set(keys)) == STREAM_ROWS + 5
 
-    def test_an_integer_sum_is_an_int(self, store: Store) -> None:
-        store.upsert_customers([customer("C1", age=40), customer("C2", age=2)])
-        assert store.execute("SELECT SUM(age) AS n FROM customers") == [{"n": 42}]
+    def test_an_integer_sum_is_an_int_and_an_average_a_float(self, store: Store) -> None:
+        store.upsert_customers([customer("C1", age=40), customer("C2", age=3)])
+        [row] = store.execute("SELECT SUM(age) AS n, AVG(age) AS mean FROM customers")
+        assert (row["n"], type(row["n"]), row["mean"]) == (43, int, 21.5)
 
     def test_the_dialect_pieces_run_on_the_store(self, store: Store) -> None:
         d = store.dialect

@@ -326,7 +326,10 @@ class _NumberLoader(Loader):
 
     def load(self, data: Any) -> int | float:
         text = bytes(data).decode()
-        return float(text) if any(c in text for c in ".eEN") else int(text)
+        try:
+            return int(text)
+        except ValueError:  # a fraction, NaN or Infinity
+            return float(text)
 
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:(\w+)|%")
