@@ -4,7 +4,9 @@
     ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
     ├── ConditionError              one condition expression is malformed or unsafe
     ├── DataError                   input data (customers, events) cannot be read at all
-    └── ReportError                 a report asked for what the store does not have
+    ├── ReportError                 a report asked for what the store does not have
+    └── StoreError                  the store cannot be reached (a PostgreSQL server down, a
+                                    wrong URL)
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -50,3 +52,7 @@ class DataError(GuanxiError):
 
 class ReportError(GuanxiError):
     """A report was asked for a run or a field the store or the schema does not have."""
+
+
+class StoreError(GuanxiError):
+    """The store named by `store:` or --store cannot be reached or opened."""

@@ -139,7 +139,7 @@ def m007_tasks(db: sqlite_utils.Database) -> None:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA journal_mode = WAL")
@@ -149,11 +149,24 @@ class SQLiteStore(Store):
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in DuckDB and PostgreSQL
         self.key = "customer_id"
-        migrations.apply(self.db)
+        if migrate:
+            migrations.apply(self.db)
 
     @property
     def dialect(self) -> str:
         return "sqlite"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in migrations.pending(self.db)]
+
+    def migrate(self) -> list[str]:
+        pending = self.pending_migrations()
+        migrations.apply(self.db)
+        return pending
 
     def prepare(self, schema: Schema) -> None:
         self.key = schema.key
