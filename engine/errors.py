@@ -3,7 +3,8 @@
     GuanxiError                     base of everything a user can cause
     ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
     ├── ConditionError              one condition expression is malformed or unsafe
-    └── DataError                   input data (customers, events) cannot be read at all
+    ├── DataError                   input data (customers, events) cannot be read at all
+    └── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -45,3 +46,7 @@ class ConditionError(GuanxiError):
 
 class DataError(GuanxiError):
     """An input file cannot be read at all."""
+
+
+class EngineUnavailable(GuanxiError):
+    """An optional engine is not installed, or cannot start; the message says what to do."""

@@ -1,6 +1,7 @@
 """Compile a RuleSet into one set-based SQL query: a chain of CTEs over any relation.
 
-    src    the key and the customer fields the rules use (cast to the schema's types on DuckDB)
+    src    the key and the customer fields the rules use (cast to the schema's types on
+           DuckDB and Spark, which read snapshot files)
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
@@ -140,7 +141,7 @@ class _Builder:
         field_type = "string" if name == self.ruleset.schema.key else field_type
         if present is not None and name not in present:
             return f"CAST(NULL AS {sql_type(field_type, self.dialect)})"
-        if self.dialect == "duckdb":
+        if self.dialect in ("duckdb", "spark"):  # a snapshot file's types are its own
             return f"CAST({self.q(name)} AS {sql_type(field_type, self.dialect)})"
         return self.q(name)
 
