@@ -44,11 +44,17 @@ LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+LOGGING = Path(__file__).with_name("spark_log4j2.properties")
 
 
 @contextlib.contextmanager
 def spark_session(master: str) -> Iterator[SparkSession]:
-    """A SparkSession on `master`, stopped afterwards."""
+    """A SparkSession on `master`, stopped afterwards. A session already running in this
+    process (a notebook's, a test module's) is used as it is and left running."""
+    running = _pyspark().SparkSession.getActiveSession()
+    if running is not None:
+        yield running
+        return
     session = start_spark(master)
     try:
         yield session
@@ -58,34 +64,45 @@ def spark_session(master: str) -> Iterator[SparkSession]:
 
 def start_spark(master: str) -> SparkSession:
     """A SparkSession on `master`; EngineUnavailable when PySpark or Java is missing."""
-    try:
-        from pyspark.errors import PySparkException
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise EngineUnavailable(INSTALL) from None
-    if master.startswith("local"):  # one machine: stay on the loopback interface
+    builder = _pyspark().SparkSession.builder.master(master).appName("guanxi classify")
+    from pyspark.errors import PySparkException
+
+    local = master.startswith("local")
+    if local:  # one machine: stay on the loopback interface
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = SparkSession.builder.master(master).appName("guanxi classify")
-    for name, value in _settings(master).items():
+    for name, value in _settings(local).items():
         builder = builder.config(name, value)
     try:
         return builder.getOrCreate()
     except PySparkException as error:
-        raise EngineUnavailable(
-            f"Spark could not start on '{master}': {_first_line(error)}; it needs Java 17"
-            " or newer (java -version)"
-        ) from None
+        needs = "Java 17 or newer (java -version)"
+        hint = f"it needs {needs}" if local else f"is the master reachable, and is there {needs}?"
+        reason = _first_line(error).rstrip(".")
+        raise EngineUnavailable(f"Spark could not start on '{master}': {reason}; {hint}") from None
 
 
-def _settings(master: str) -> dict[str, str]:
+def _pyspark() -> Any:
+    """PySpark's SQL module, imported only when a Spark engine is asked for."""
+    try:
+        import pyspark.sql
+    except ImportError:
+        raise EngineUnavailable(INSTALL) from None
+    return pyspark.sql
+
+
+def _settings(local: bool) -> dict[str, str]:
     settings = {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # dates and times in snapshots are wall-clock values: never shift them to a zone
         "spark.sql.session.timeZone": "UTC",
     }
-    if master.startswith("local"):  # one machine: stay on the loopback interface
-        settings |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    if local:  # a cluster's logging and network are its own configuration's business
+        settings |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOGGING.as_uri()}",
+        }
     return settings
 
 
