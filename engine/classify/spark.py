@@ -51,7 +51,10 @@ LOGGING = Path(__file__).with_name("spark_log4j2.properties")
 def spark_session(master: str) -> Iterator[SparkSession]:
     """A SparkSession on `master`, stopped afterwards. A session already running in this
     process (a notebook's, a test module's) is used as it is and left running."""
-    running = _pyspark().SparkSession.getActiveSession()
+    _require_pyspark()
+    from pyspark.sql import SparkSession
+
+    running = SparkSession.getActiveSession()
     if running is not None:
         yield running
         return
@@ -64,9 +67,11 @@ def spark_session(master: str) -> Iterator[SparkSession]:
 
 def start_spark(master: str) -> SparkSession:
     """A SparkSession on `master`; EngineUnavailable when PySpark or Java is missing."""
-    builder = _pyspark().SparkSession.builder.master(master).appName("guanxi classify")
+    _require_pyspark()
     from pyspark.errors import PySparkException
+    from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.master(master).appName("guanxi classify")
     local = master.startswith("local")
     if local:  # one machine: stay on the loopback interface
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -81,13 +86,12 @@ def start_spark(master: str) -> SparkSession:
         raise EngineUnavailable(f"Spark could not start on '{master}': {reason}; {hint}") from None
 
 
-def _pyspark() -> Any:
-    """PySpark's SQL module, imported only when a Spark engine is asked for."""
+def _require_pyspark() -> None:
+    """PySpark is imported only when the Spark engine is asked for; say how to install it."""
     try:
-        import pyspark.sql
+        import pyspark.sql  # noqa: F401
     except ImportError:
         raise EngineUnavailable(INSTALL) from None
-    return pyspark.sql
 
 
 def _settings(local: bool) -> dict[str, str]:
