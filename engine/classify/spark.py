@@ -21,7 +21,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from guanxi.engine.classify.compile import compile_classification, input_fields, sql_type
 from guanxi.engine.classify.report import RunReport
@@ -166,7 +166,7 @@ def _classify(
 def _register_source(spark: SparkSession, ruleset: RuleSet, path: Path) -> int:
     """The snapshot as the view `gx_snapshot` without unreadable rows or rows lacking a key;
     how many rows were left out."""
-    raw = _read(spark, ruleset, path)
+    raw = _read(spark, path)
     raw.createOrReplaceTempView(RAW)
     key = quote(ruleset.schema.key, "spark")
     bad = _unreadable(ruleset, raw.columns) if _is_csv(path) else "FALSE"
@@ -181,7 +181,7 @@ def _register_source(spark: SparkSession, ruleset: RuleSet, path: Path) -> int:
     return int(left_out[0]) if left_out else 0
 
 
-def _read(spark: SparkSession, ruleset: RuleSet, path: Path) -> DataFrame:
+def _read(spark: SparkSession, path: Path) -> DataFrame:
     if not path.exists():
         raise DataError(f"there is no snapshot file or folder '{path}'")
     if _is_csv(path):
@@ -234,5 +234,6 @@ def _replaceable(folder: Path) -> bool:
     return (folder / "_SUCCESS").exists() or not any(folder.iterdir())
 
 
-def _first_line(error: Any) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
