@@ -5,8 +5,9 @@
     ├── ConditionError              one condition expression is malformed or unsafe
     ├── DataError                   input data (customers, events) cannot be read at all
     ├── ReportError                 a report asked for what the store does not have
-    └── StoreError                  the store cannot be reached (a PostgreSQL server down, a
+    ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
                                     wrong URL)
+    └── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -56,3 +57,7 @@ class ReportError(GuanxiError):
 
 class StoreError(GuanxiError):
     """The store named by `store:` or --store cannot be reached or opened."""
+
+
+class EngineUnavailable(GuanxiError):
+    """An optional engine is not installed, or cannot start; the message says what to do."""
