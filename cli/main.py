@@ -132,6 +132,22 @@ def _register_commands() -> None:
 
     cli.add_command(run_command)
 
+    from guanxi.cli.tasks import tasks
+
+    cli.add_command(tasks)
+
+    from guanxi.cli.report import report_command
+
+    cli.add_command(report_command)
+
+    from guanxi.cli.test import test_command
+
+    cli.add_command(test_command)
+
+    from guanxi.cli.migrate import migrate_command
+
+    cli.add_command(migrate_command)
+
 
 _register_commands()
 

@@ -1,14 +1,14 @@
-"""`guanxi run --once`: one tick of the daemon (plan what is new, deliver what is due)."""
+"""`guanxi run`: the daemon, or with `--once` one tick of it (for cron or a systemd timer)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
 import click
 
-from guanxi.adapters.base import address_fields
-from guanxi.adapters.registry import load_adapter
 from guanxi.cli.common import (
     given_now,
     now_option,
@@ -19,87 +19,130 @@ from guanxi.cli.common import (
     validated,
 )
 from guanxi.cli.output import print_json
+from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
 from guanxi.engine.daemon import TickReport, tick
+from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
+from guanxi.engine.daemon.delivery import build_adapters
+from guanxi.engine.daemon.logs import setup_logging
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
-OUTBOX = "outbox.jsonl"
-
 
 @click.command("run")
-@click.option(
-    "--once",
-    is_flag=True,
-    required=True,
-    help="Do one tick and exit (for cron or a systemd timer); required for now.",
-)
+@click.option("--once", is_flag=True, help="Do one tick and exit (for cron or a systemd timer).")
 @click.option(
     "--outbox",
     "outbox_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Outbox file (JSON lines; default: {OUTBOX} next to the store).",
+    help="The outbox adapter's file (default: its `path:` in guanxi.yaml, else "
+    "outbox.jsonl next to the store).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /healthz and /metrics on 127.0.0.1:PORT (default: daemon.port in guanxi.yaml).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Log lines as text or as JSON objects (customer ids and phone numbers are masked).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    help="The least important log lines shown.",
 )
 @rules_option
 @store_option
 @now_option
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the counts as JSON.")
 def run_command(
     once: bool,
     outbox_path: Path | None,
+    port: int | None,
+    log_format: str,
+    log_level: str,
     rules: Path | None,
     store: str | None,
     now_text: str | None,
     as_json: bool,
 ) -> None:
-    """Plan new events and the coming month of recurring steps, then deliver every due
-    follow-up. Only `--once` exists yet: the long-running daemon is not available.
+    """Deliver follow-ups as they fall due: plan new events every tick, each recurring step
+    on its schedule, re-classify nightly, and hand what is due to the adapters that
+    guanxi.yaml's `delivery:` names (an outbox file by default). Stop with SIGTERM or Ctrl-C:
+    the batch in flight is finished first. Edits to the rule project are picked up while it
+    runs; an edit with errors is logged and the last good rules stay in use.
 
-    Every channel, messages and relationship managers' tasks alike, goes to the outbox file
-    for now: the managers' task inbox (rm_tasks) does not exist yet."""
-    ruleset = validated(rules_folder(rules), as_json=False)
-    now = given_now(now_text, ruleset)
+    With --once: one tick (plan new events and the coming month of recurring steps, deliver
+    everything due), then exit. With --now the daemon's clock starts at that time."""
+    folder = rules_folder(rules)
+    ruleset = validated(folder, as_json=False)
+    overrides = {"outbox": {"path": str(outbox_path)}} if outbox_path else {}
     opened = opened_store(ruleset, store)
     try:
-        opened.prepare(ruleset.schema)
-        path = outbox_path or _default_outbox(opened)
-        fields = address_fields(ruleset.policies)
-        with load_adapter("outbox", path=path, address_fields=fields) as outbox:
-            adapters = dict.fromkeys(_channels(opened, ruleset), outbox)
-            report = tick(opened, ruleset, adapters, now, random.Random())
+        if once:
+            _once(opened, ruleset, given_now(now_text, ruleset), overrides, as_json)
+        else:
+            setup_logging(json_lines=log_format == "json", level=log_level)
+            clock = ShiftedClock(given_now(now_text, ruleset)) if now_text else SystemClock()
+            daemon = Daemon(
+                folder,
+                ruleset,
+                opened,
+                clock,
+                folder=_folder(opened),
+                overrides=overrides,
+                port=port,
+            )
+            daemon.run()
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
+
+
+def _once(
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    overrides: dict[str, dict[str, str]],
+    as_json: bool,
+) -> None:
+    store.prepare(ruleset.schema)
+    adapters = build_adapters(ruleset, store, _folder(store), overrides, FixedClock(now))
+    try:
+        report = tick(
+            store, ruleset, adapters, now, random.Random(), settings=dispatch_settings(ruleset)
+        )
+    finally:
+        adapters.close()
+    targets = sorted({_target(a) for a in adapters.values()})
     if as_json:
-        print_json({"outbox": str(path), **report.to_dict()})
+        print_json({"delivered_to": targets, **report.to_dict()})
     else:
-        _print_report(report, path)
+        _print_report(report, targets)
 
 
-def _default_outbox(store: Store) -> Path:
-    folder = store.path.parent if isinstance(store, SQLiteStore) else Path.cwd()
-    return folder / OUTBOX
+def _folder(store: Store) -> Path:
+    """Where adapters write their files by default: next to the store."""
+    return store.path.parent if isinstance(store, SQLiteStore) else Path.cwd()
 
 
-def _channels(store: Store, ruleset: RuleSet) -> set[str]:
-    """Every channel a follow-up may have: declared, used by a step, or already planned."""
-    names: set[str] = set()
-    if ruleset.policies is not None:
-        names.update(ruleset.policies.channels or {})
-    names.update(s.step.channel for s in ruleset.steps if s.step.channel)
-    names.update(r["channel"] for r in store.execute("SELECT DISTINCT channel FROM followups"))
-    names.discard(PREFERRED)
-    return names
+def _target(adapter: Any) -> str:
+    path = getattr(adapter, "path", None)
+    return f"{adapter.name} ({path})" if path else str(adapter.name)
 
 
-def _print_report(report: TickReport, path: Path) -> None:
+def _print_report(report: TickReport, targets: list[str]) -> None:
     click.echo(f"planned from events: {report.planned_events:,}")
     click.echo(f"planned recurring:   {report.planned_recurring:,}")
-    click.echo(f"sent:                {report.sent:,} (to {path})")
+    click.echo(f"sent:                {report.sent:,} (to {', '.join(targets) or 'nothing'})")
     click.echo(f"retried:             {report.retried:,}")
     click.echo(f"dead:                {report.dead:,}")
     waiting = sum(report.waiting.values())

@@ -383,8 +383,56 @@ class _EventCheck:
 def check_event(ruleset: RuleSet, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
     """One event as given on the command line or over the wire: the row to store and the
     problems that keep it out (field, value, reason)."""
-    zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
-    return _EventCheck(ruleset.schema, zone, lambda _: None)(record)
+    return check_event_record(ruleset.schema, ruleset.settings.timezone, record)
+
+
+def check_event_record(
+    schema: Schema, timezone: str, record: Mapping[str, Any]
+) -> tuple[Row, list[Problem]]:
+    """`check_event` before there is a rule set (while the rule project is checked)."""
+    return _EventCheck(schema, zoneinfo.ZoneInfo(timezone), lambda _: None)(record)
+
+
+def check_customer(
+    schema: Schema, timezone: str, record: Mapping[str, Any]
+) -> tuple[Row, list[Problem]]:
+    """One customer given as a mapping (a scenario's): the row to store and the problems that
+    would quarantine it (field, value, reason). Unknown fields are left out of the row."""
+    return _CustomerCheck(schema, zoneinfo.ZoneInfo(timezone), None, lambda _: None)(record)
+
+
+@dataclass
+class FileCheck:
+    """What loading a customers file would ignore or quarantine, found without a store."""
+
+    unknown: list[str]  # columns (or JSON keys) the schema does not declare
+    problems: list[tuple[int, str | None, Any, str]]  # row number, field, value, reason
+
+
+def check_customer_file(schema: Schema, timezone: str, path: Path) -> FileCheck:
+    """Every problem `load_customers` would quarantine in the file. Raises DataError when the
+    file cannot be read at all."""
+    found = FileCheck([], [])
+    with _open(path) as source:
+        _columns_needed(path, source.columns, [schema.key])
+        found.unknown = [c for c in source.columns or () if c not in schema.fields]
+        zone = zoneinfo.ZoneInfo(timezone)
+        check = _CustomerCheck(schema, zone, source.columns, lambda _: None)
+        seen: dict[Any, int] = {}
+        for number, record in source.records:
+            if isinstance(record, _Unreadable):
+                found.problems.append((number, None, record.text, record.reason))
+                continue
+            found.unknown += [
+                k for k in record if k not in schema.fields and k not in found.unknown
+            ]
+            row, problems = check(record)
+            first = seen.setdefault(row.get(schema.key), number)
+            if not problems and first != number:
+                reason = f"duplicate {schema.key} '{row[schema.key]}': already on line {first}"
+                problems.append((schema.key, row[schema.key], reason))
+            found.problems += [(number, *problem) for problem in problems]
+    return found
 
 
 def _payload_fields(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,21 @@ def parse_duration(text: str) -> Duration:
     return Duration(int(match.group(1)), unit)
 
 
+INTERVAL_UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "day": 86400}
+
+
+def parse_interval(text: str) -> dt.timedelta:
+    """A plain interval for the daemon's settings: '30 seconds', '5 minutes', '1 hour'."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-z]+?)s?\s*", str(text).lower())
+    seconds = INTERVAL_UNITS.get(match.group(2)) if match else None
+    if match is None or seconds is None or int(match.group(1)) == 0:
+        raise TimingError(
+            f"'{text}' is not an interval",
+            hint="write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'",
+        )
+    return dt.timedelta(seconds=int(match.group(1)) * seconds)
+
+
 def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:

@@ -1,7 +1,9 @@
 """One contract suite for every adapter, each against a real receiver on 127.0.0.1.
 
 console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
-smtp → an aiosmtpd server. Fault tests follow the contract: what is retryable, what is not.
+smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672;
+rm_tasks → the tasks table of a SQLite store file. Fault tests follow the contract: what is
+retryable, what is not.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import email.policy
 import io
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -39,7 +42,10 @@ from guanxi.adapters.smtp import message_id
 from guanxi.engine.plan.followups import Followup
 from guanxi.engine.ruleset import RuleSet
 
-ADAPTERS = ["console", "outbox", "webhook", "smtp"]
+if TYPE_CHECKING:
+    from conftest import Broker
+
+ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks"]
 TIMEOUT = 2.0
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 CUSTOMER = {
@@ -211,13 +217,47 @@ def _smtp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]
     return Harness("smtp", adapter, received, message_id)
 
 
+def _amqp(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    broker: Broker = request.getfixturevalue("broker")
+    queue = broker.queue(declare=False)  # the adapter declares it
+    adapter = load_adapter(
+        "amqp", queue=queue, routing_key=queue, timeout=TIMEOUT, address_fields=fields
+    )
+    seen: list[tuple[str, str]] = []
+
+    def received() -> list[tuple[str, str]]:
+        for properties, body in broker.drain(queue):
+            seen.append((str(properties.message_id), json.loads(body)["body"]))
+        return seen
+
+    return Harness("amqp", adapter, received)
+
+
+def _rm_tasks(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    path = tmp_path / "guanxi.db"
+    adapter = load_adapter("rm_tasks", database=path, address_fields=fields)
+
+    def received() -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return list(db.execute("SELECT key, body FROM tasks ORDER BY rowid"))
+
+    return Harness("rm_tasks", adapter, received)
+
+
 def _text(mail: email.message.EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert isinstance(part, email.message.EmailMessage)
     return str(part.get_content())
 
 
-HARNESSES = {"console": _console, "outbox": _outbox, "webhook": _webhook, "smtp": _smtp}
+HARNESSES = {
+    "console": _console,
+    "outbox": _outbox,
+    "webhook": _webhook,
+    "smtp": _smtp,
+    "amqp": _amqp,
+    "rm_tasks": _rm_tasks,
+}
 
 
 @pytest.fixture(params=ADAPTERS)

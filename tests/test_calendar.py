@@ -81,9 +81,10 @@ def test_a_project_names_its_overrides_file(tmp_path: Path) -> None:
     project = tmp_path / "rules"
     shutil.copytree(RULES, project)
     settings = project / "guanxi.yaml"
-    settings.write_text(settings.read_text(encoding="utf-8") + "calendar_overrides: days.csv\n")
+    text = settings.read_text(encoding="utf-8") + "calendar_overrides: days.csv\n"
+    settings.write_text(text, encoding="utf-8")
     missing = validate_project(project)
-    assert [(d.code, d.line) for d in missing.diagnostics] == [("missing-file", 8)]
+    assert [(d.code, d.line) for d in missing.diagnostics] == [("missing-file", text.count("\n"))]
     (project / "days.csv").write_text("date,status\n2026-11-30,holiday\n2026-12-01,??\n")
     invalid = validate_project(project)
     assert [(d.file.endswith("days.csv"), d.line) for d in invalid.diagnostics] == [(True, 3)]

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
+from guanxi.engine.store.sqlite import SQLiteStore
 
 NOW = "2026-11-28T09:00:00"
 
@@ -33,3 +34,33 @@ def test_the_demo_leaves_a_folder_with_other_files_alone(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "holds other files; choose another folder with --dir" in result.stderr
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_run_delivers_the_demos_due_followups_to_the_outbox_and_the_task_inbox(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "demo"
+    made = CliRunner().invoke(cli, ["demo", "--customers", "400", "--dir", str(out), "--now", NOW])
+    assert made.exit_code == 0, made.output
+    db = str(out / "guanxi.db")
+    later = "2026-12-03T11:00:00"  # three business days after the demo's last sales
+    run = CliRunner().invoke(cli, ["run", "--once", "--store", db, "--now", later, "--json"])
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.stdout)
+    assert report["sent"] > 0
+    messages = (out / "outbox.jsonl").read_text("utf-8").splitlines()
+    store = SQLiteStore(out / "guanxi.db")
+    try:
+        tasks = store.execute("SELECT count(*) AS n FROM tasks")[0]["n"]
+        sent = store.execute(
+            "SELECT kind, count(*) AS n FROM followups WHERE status = 'sent' GROUP BY kind"
+        )
+        dead = store.execute("SELECT DISTINCT reason FROM followups WHERE status = 'dead'")
+    finally:
+        store.close()
+    by_kind = {r["kind"]: r["n"] for r in sent}
+    assert by_kind["task"] == tasks > 0
+    assert by_kind["message"] == len(messages) > 0
+    assert by_kind["task"] + by_kind["message"] == report["sent"]
+    # The demo's history is half a year of events: calls after old sales ran out long ago.
+    assert [r["reason"] for r in dead] in ([], ["expired"])

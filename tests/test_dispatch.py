@@ -382,10 +382,9 @@ def test_withdrawn_consent_reads_as_the_reason_a_manager_sees(
 
 CRASHING_DISPATCHER = """
 import datetime as dt, sys
-from guanxi.adapters.registry import load_adapter
-from guanxi.adapters.smtp import message_id
-from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.ruleset import load_ruleset
+from guanxi.adapters.registry import load_adapter
+from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.store.sqlite import SQLiteStore
 database, rules, url, now = sys.argv[1:]
 with load_adapter("webhook", url=url, timeout=60) as adapter:

@@ -141,14 +141,20 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
         encoding="utf-8",
     )
     ruleset = load_ruleset(project)
-    assert sum(1 for s in ruleset.steps if s.step.on and s.when is not None) == 2
+    conditional = {s.id for s in ruleset.steps if s.step.on and s.when is not None}
+    assert conditional == {
+        "responsible_post_sale_call",
+        "complaint_callback",
+        "complaint_recovery_call",  # the default rules' own: on a task outcome 'complaint'
+    }
     return ruleset
 
 
 events = st.fixed_dictionaries({
-    "type": st.sampled_from(["sale", "complaint", "login"]),
+    "type": st.sampled_from(["sale", "complaint", "login", "task_outcome"]),
     "amount": st.one_of(st.none(), st.sampled_from([0, 999, 1000, 5e4])),
     "severity": st.one_of(st.none(), st.integers(0, 3)),
+    "outcome": st.one_of(st.none(), st.sampled_from(["complaint", "done", "declined"])),
 })  # fmt: skip
 profiles = st.fixed_dictionaries({
     "level": st.sampled_from(["responsible", "basic", "partner"]),
@@ -173,3 +179,23 @@ def test_remembered_matches_agree_with_the_python_back_end(
             and (s.when is None or s.when.evaluate(matcher.record(event, profile), TODAY))
         }
         assert fired == expected, (event, profile)
+
+
+def test_an_expression_durable_rules_refuses_falls_back_to_one_python_leaf() -> None:
+    """durable_rules refuses a node of more than 31 serialized tests and operators (error
+    113) although it expands to only 6 terms; such a condition becomes one Python leaf."""
+    text = (
+        "((vip) AND ((kind IN ('a', '张')) AND (kind IN ('a', '张'))))"
+        " OR ((balance = 0) AND ((kind IN ('a', '张')) AND (kind = 'a')))"
+    )
+    condition = parse_condition(text, FIELDS)
+    compiled = to_durable(condition.tree, FIELDS, attribute)
+    assert len(compiled.leaves) == 1
+    name = f"refused_{next(NAMES)}"
+    register(name, {"rule": compiled.expression})
+    python_leaves = {k: compile_python(v, FIELDS, TODAY) for k, v in compiled.leaves.items()}
+    for record in ({"vip": True, "kind": "张"}, {"balance": 0, "kind": "a"}, {"kind": "b"}):
+        message = {attribute(k): v for k, v in record.items()}
+        message.update({k: f(record) for k, f in python_leaves.items() if f(record) is not None})
+        full = {**dict.fromkeys(FIELDS), **record}
+        assert (fire(name, message) == {"rule"}) is condition.evaluate(full, TODAY)

@@ -3,7 +3,7 @@
     1. plan the events not planned yet (`plan_new_events`);
     2. plan the recurring steps from where they are planned until (the earliest
        `planned_until` of the steps, or now) to now + `HORIZON`; re-planning a window
-       plans nothing twice;
+       plans nothing twice (the daemon does this on each step's own schedule instead);
     3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`).
 
 `now` is always given; nothing here reads a clock.
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guanxi.adapters.base import Adapter
 from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.recurring import plan_recurring, planned_until
 from guanxi.engine.ruleset import RuleSet
@@ -43,6 +44,17 @@ class TickReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How dispatch passes claim and retry (guanxi.yaml `daemon:`)."""
+
+    limit: int = 500
+    lease: dt.timedelta = dt.timedelta(minutes=5)
+    max_attempts: int = 5
+    backoff: Backoff = field(default_factory=Backoff)
+    max_passes: int = 100
+
+
 def tick(
     store: Store,
     ruleset: RuleSet,
@@ -50,19 +62,31 @@ def tick(
     now: dt.datetime,
     rng: random.Random,
     *,
-    max_passes: int = 100,
-    limit: int = 500,
+    settings: DispatchSettings = DispatchSettings(),
+    recurring: bool = True,
+    stop: Callable[[], bool] = lambda: False,
 ) -> TickReport:
-    """Plan new events and the recurring steps' coming window, then deliver what is due."""
+    """Plan new events and (with `recurring`) the recurring steps' coming window, then
+    deliver what is due; between dispatch passes, `stop()` ends the tick early."""
     store.prepare(ruleset.schema)
     report = TickReport()
     report.planned_events = plan_new_events(store, ruleset, now).planned
-    start = _recurring_start(store, ruleset, now)
-    end = now + HORIZON
-    if start is not None and start < end:
-        report.planned_recurring = plan_recurring(store, ruleset, start, end, now).new
-    for _ in range(max_passes):
-        done = dispatch_once(store, ruleset, adapters, now, limit=limit, rng=rng)
+    if recurring:
+        report.planned_recurring = plan_ahead(store, ruleset, now)
+    for _ in range(settings.max_passes):
+        if stop():
+            break
+        done = dispatch_once(
+            store,
+            ruleset,
+            adapters,
+            now,
+            limit=settings.limit,
+            lease=settings.lease,
+            max_attempts=settings.max_attempts,
+            backoff=settings.backoff,
+            rng=rng,
+        )
         report.passes += 1
         report.claimed += done.claimed
         report.sent += done.sent
@@ -75,9 +99,17 @@ def tick(
     return report
 
 
-def _recurring_start(store: Store, ruleset: RuleSet, now: dt.datetime) -> dt.datetime | None:
-    """The earliest point some recurring step is not planned from; None without such steps."""
-    starts = [
-        planned_until(store, step.id) or now for step in ruleset.steps if step.schedule is not None
-    ]
-    return min(starts) if starts else None
+def plan_ahead(
+    store: Store, ruleset: RuleSet, now: dt.datetime, only: Collection[str] | None = None
+) -> int:
+    """Plan the recurring steps (those in `only`, when given) from where they are planned
+    until to now + HORIZON; how many follow-ups are new. Nothing is planned twice."""
+    steps = [s.id for s in ruleset.steps if s.schedule is not None]
+    steps = [s for s in steps if only is None or s in only]
+    if not steps:
+        return 0
+    start = min(planned_until(store, step) or now for step in steps)
+    end = now + HORIZON
+    if start >= end:
+        return 0
+    return plan_recurring(store, ruleset, start, end, now, only=steps).new

@@ -29,6 +29,9 @@ QUEUE = "followups INDEXED BY followups_queue"
 DUE = "due_at <= :now AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
 LAPSED = "status = 'claimed' AND lease_until < :now"
 CHANNELS = "channel IN (SELECT value FROM json_each(:channels))"
+# What a pass may claim, as one condition (what the daemon's due gauge counts); claiming
+# itself reads the pending ones level by level instead.
+CLAIMABLE = f"((status = 'pending' AND {DUE}) OR ({LAPSED}))"
 
 # Every (channel, priority) with pending follow-ups: the channels by skipping from one to the
 # next in the queue index, then each channel's priorities from the highest down.

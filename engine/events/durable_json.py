@@ -10,10 +10,13 @@ attribute `_p<n>`; durable_rules then only tests that attribute.
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import durable_rules_engine
 from sqlglot import exp
 
 from guanxi.engine.language.conditions import field_name
@@ -56,10 +59,26 @@ def to_durable(
     compiler = _Compiler(field_types, name)
     expression = compiler.truth(tree, negated=False)
     terms, tests = _expansion(expression)
-    if terms <= MAX_TERMS and tests <= MAX_TESTS:
+    if terms <= MAX_TERMS and tests <= MAX_TESTS and accepted(expression):
         return DurableCondition(expression, compiler.leaves)
     whole = _Compiler(field_types, name)  # too big for durable_rules: one Python leaf
     return DurableCondition(whole.python_leaf(tree, negated=False), whole.leaves)
+
+
+_PROBES = itertools.count()
+
+
+def accepted(expression: Json) -> bool:
+    """Whether durable_rules takes the expression: besides large expansions it refuses a
+    node whose serialized tests and operators pass 31 (error 113, `MAX_SEQUENCE_EXPRESSIONS`),
+    which no simple count of ours predicts, so a throw-away ruleset is created to ask it."""
+    definition = json.dumps({"probe": {"all": [{"m": expression}]}}, ensure_ascii=False)
+    try:
+        handle = durable_rules_engine.create_ruleset(f"guanxi_probe_{next(_PROBES)}", definition)
+    except durable_rules_engine.error:
+        return False
+    durable_rules_engine.delete_ruleset(handle)
+    return True
 
 
 def _expansion(expression: Json) -> tuple[int, int]:

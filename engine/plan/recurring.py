@@ -28,7 +28,7 @@ tells a scheduler how far a step is planned. The contact policy runs over the ca
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,11 +121,17 @@ class Scope:
 
 
 def plan_recurring(
-    store: Store, ruleset: RuleSet, start: dt.datetime, end: dt.datetime, now: dt.datetime
+    store: Store,
+    ruleset: RuleSet,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    only: Collection[str] | None = None,
 ) -> PlanReport:
-    """Plan every `every:` step for each of its occurrences in [start, end), then apply the
-    contact policy to the new follow-ups."""
-    report = insert_recurring(store, ruleset, start, end, now, new_batch(), consent=True)
+    """Plan every `every:` step (those named in `only`, when given) for each of its
+    occurrences in [start, end), then apply the contact policy to the new follow-ups."""
+    batch = new_batch()
+    report = insert_recurring(store, ruleset, start, end, now, batch, consent=True, only=only)
     return apply_policy(store, ruleset, report, now)
 
 
@@ -137,6 +143,7 @@ def insert_recurring(
     now: dt.datetime,
     batch: str,
     consent: bool = False,
+    only: Collection[str] | None = None,
 ) -> PlanReport:
     """The planning alone: the new rows of `batch` stay as planned (pending or cancelled),
     and the report's outcomes are not counted yet. With `consent`, the contact policy's
@@ -144,7 +151,7 @@ def insert_recurring(
     _check_window(start, end)
     store.prepare(ruleset.schema)
     report = PlanReport(batch)
-    steps = [s for s in ruleset.steps if s.schedule is not None]
+    steps = [s for s in ruleset.steps if s.schedule is not None and (only is None or s.id in only)]
     window = (start, end)
     with tuned(store), store.transaction():
         for step in steps:
@@ -336,8 +343,8 @@ class _Selection:
             "kind": ":kind",
             "mandatory": ":mandatory",
             "purpose": ":purpose",
-            "due_at": ":due",
-            "expires_at": ":expires",
+            "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
+            "expires_at": "CAST(:expires AS TEXT)",
             "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
         }
         return consent_sql(policies, "x", row)

@@ -21,6 +21,7 @@ import holidays
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.followups import (
     check_policies,
     check_steps,
@@ -48,7 +49,7 @@ from guanxi.engine.ruleset.ruleset import (
     RuleSet,
     ScenarioFile,
 )
-from guanxi.engine.ruleset.scenarios import check_scenarios
+from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
 from guanxi.engine.timing import TimingError, parse_schedule
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -115,6 +116,8 @@ def _build(project: Project) -> RuleSet | None:
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
     known = _known(project, tiers, levels, policies, templates)
+    if settings:
+        check_delivery(project, settings, known.channels)
     steps: list[CompiledStep] = []
     step_ids = frozenset[str]()
     if playbooks is not None:
@@ -126,7 +129,12 @@ def _build(project: Project) -> RuleSet | None:
         check_templates(project, templates, schema, used)
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
-    check_scenarios(project, scenario_files, schema, known)
+    ladders = {
+        "tier": tiers.names if _readable(project, "tiers.yaml") else None,
+        "level": levels.names if _readable(project, "levels.yaml") else None,
+        "strategy": strategies.names if strategies is not None else None,
+    }
+    check_scenarios(project, scenario_files, schema, known, ladders, _zone_name(settings))
     if project.failed or settings is None or calendar is None:
         return None
     return RuleSet(
@@ -142,7 +150,7 @@ def _build(project: Project) -> RuleSet | None:
         steps=tuple(steps),
         policies=policies,
         templates=MappingProxyType(dict(template_map)),
-        scenarios=tuple(ScenarioFile(project.shown(n), f.scenarios) for n, f in scenario_files),
+        scenarios=tuple(_scenario_file(project, n, f) for n, f in scenario_files),
         calendar=calendar,
     )
 
@@ -156,6 +164,20 @@ def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:
         if model is not None:
             found.append((name, model))
     return found
+
+
+def _scenario_file(project: Project, name: str, model: ScenariosFile) -> ScenarioFile:
+    source = project.sources[name]
+    lines = tuple(source.position(("scenarios", i))[0] for i in range(len(model.scenarios)))
+    population = population_file(name, model.population) if model.population else None
+    return ScenarioFile(project.shown(name), model.scenarios, lines, population)
+
+
+def _zone_name(settings: Settings | None) -> str:
+    """The project's time zone to read scenario times in; UTC while it is not known."""
+    if settings is None or settings.timezone not in _timezones():
+        return "UTC"
+    return settings.timezone
 
 
 def _readable(project: Project, name: str) -> bool:
@@ -209,6 +231,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
             hint=did_you_mean(settings.calendar.upper(), countries)
             or "use a country code such as 'CN' or 'HK'",
         )
+    check_daemon(project, settings)
     try:
         parse_schedule(settings.classify_every, None, settings.classify_at)
     except TimingError as error:

@@ -20,6 +20,54 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class AdapterSpec(BaseModel):
+    """Which adapter delivers a channel, and its options (every other key):
+    `{adapter: webhook, url: "https://sms.example/send", timeout: 5}`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
+    adapter: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _adapter_spec(value: Any) -> Any:
+    return {"adapter": value} if isinstance(value, str) else value
+
+
+class Delivery(Model):
+    """guanxi.yaml `delivery:` — the adapter of each channel; `default` for the rest."""
+
+    default: AdapterSpec = AdapterSpec(adapter="outbox")
+    channels: dict[str, AdapterSpec] = Field(default_factory=dict)
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default(cls, value: Any) -> Any:
+        return _adapter_spec(value)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: _adapter_spec(spec) for name, spec in value.items()}
+        return value
+
+
+class DaemonSettings(Model):
+    """guanxi.yaml `daemon:` — how `guanxi run` works."""
+
+    tick_every: str = "30 seconds"  # how often due follow-ups are dispatched
+    batch: int = Field(default=500, ge=1, le=100_000)  # follow-ups claimed at a time
+    lease: str = "5 minutes"  # a claim not concluded by then is claimed again
+    max_attempts: int = Field(default=5, ge=1, le=100)  # then a dead letter
+    retry_after: str = "30 seconds"  # the first retry's delay; doubled each time …
+    retry_cap: str = "1 hour"  # … up to this
+    reload_every: str = "5 seconds"  # how often the rule project is checked for edits
+    port: int | None = Field(default=9464, ge=0, le=65535)  # /healthz, /metrics; null: none
+
+
 class Settings(Model):
     """guanxi.yaml — the project's settings."""
 
@@ -28,8 +76,11 @@ class Settings(Model):
     calendar: str = "CN"
     calendar_overrides: str | None = None
     store: str = "guanxi.db"
+    spark_master: str = "local[2]"  # where `classify --engine spark` runs
     classify_every: str = "day"
     classify_at: str = "02:00"
+    delivery: Delivery = Delivery()
+    daemon: DaemonSettings = DaemonSettings()
 
 
 class FieldSpec(Model):
@@ -197,12 +248,17 @@ class ScenarioEvent(Model):
     type: str
     at: str
     fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    repeat: int = Field(default=1, ge=1, le=1000)  # the same event this many times at `at`
 
 
 class ExpectedFollowup(Model):
+    """A follow-up a scenario expects: its step, and what else is given must match too."""
+
     step: str
-    due: str | None = None
+    due: str | None = None  # a date (its day in the project's zone) or a date and time
     channel: str | None = None
+    policy: str | None = None  # the policy that deferred or suppressed it
+    reason: str | None = None  # words its reason contains
 
 
 class Expectation(Model):
@@ -210,17 +266,26 @@ class Expectation(Model):
     level: str | None = None
     strategy: str | None = None
     gold: bool | None = None
-    followups: tuple[ExpectedFollowup, ...] = ()
-    no_followups: tuple[str, ...] = ()
+    followups: tuple[ExpectedFollowup, ...] = ()  # will happen (pending), maybe deferred
+    suppressed: tuple[ExpectedFollowup, ...] = ()  # planned, then suppressed or cancelled
+    no_followups: tuple[str, ...] = ()  # steps none of whose follow-ups will happen
+
+
+Value = str | int | float | bool | None
 
 
 class Scenario(Model):
+    """Given a customer (as the day before, and events at their times), what must happen."""
+
     name: str
-    today: str | None = None
-    customer: dict[str, str | int | float | bool | None]
+    today: str | None = None  # default: the day of the first event
+    customer: dict[str, Value]
+    before: dict[str, Value] | None = None  # fields that differed the day before today
     events: tuple[ScenarioEvent, ...] = ()
+    recurring: bool | str = False  # true: plan `every:` steps for 31 days; or a duration
     expect: Expectation
 
 
 class ScenariosFile(Model):
+    population: str | None = None  # customers (CSV or JSONL beside this file) to rank among
     scenarios: tuple[Scenario, ...]

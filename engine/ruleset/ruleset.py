@@ -97,8 +97,13 @@ class CompiledStep:
 
 @dataclass(frozen=True)
 class ScenarioFile:
+    """One file of scenario tests: its path as shown, its scenarios and the line each starts
+    on, and its population file (a path in the project) if it names one."""
+
     file: str
     scenarios: tuple[Scenario, ...]
+    lines: tuple[int, ...] = ()
+    population: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,47 @@
-"""Checks of the scenario tests business users write in `tests/*.yaml`."""
+"""Checks of the scenario tests business users write in `tests/*.yaml`.
+
+Customers, the day before and event fields are checked as loading them would check them (the
+same conversions as `guanxi load`), so `guanxi test` never stops on a value `validate` let
+through. A file's `population` (a CSV or JSONL file beside it) is checked row by row.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from guanxi.engine.diagnostics import did_you_mean
-from guanxi.engine.ruleset.models import Scenario, ScenariosFile, Schema
+from guanxi.engine import ingest  # a module: ingest itself imports the rule-set models
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.errors import DataError
+from guanxi.engine.ruleset.followups import PREFERRED
+from guanxi.engine.ruleset.models import (
+    ExpectedFollowup,
+    Scenario,
+    ScenarioEvent,
+    ScenariosFile,
+    Schema,
+)
 from guanxi.engine.ruleset.project import Known, Project
+from guanxi.engine.timing import TimingError, parse_duration
+
+POLICIES = (
+    "do_not_contact",
+    "preferred_channel",
+    "channel_consent",
+    "marketing_consent",
+    "expiry",
+    "quiet_hours",
+    "frequency_cap",
+    "business_days",
+    "capacity",
+    "cancel_on",
+    "unless",
+)
+"""What a follow-up's `policy` can be: the contact policies, and the step's own cancelling."""
+
+Path_ = tuple[str | int, ...]
 
 
 def check_scenarios(
@@ -14,66 +49,186 @@ def check_scenarios(
     files: list[tuple[str, ScenariosFile]],
     schema: Schema,
     known: Known,
+    ladders: Mapping[str, tuple[str, ...] | None],
+    timezone: str,
 ) -> None:
+    """`ladders`: the tier, level and strategy names, None where their file has errors (its
+    names are then not checked, to spare follow-on errors)."""
     for file, model in files:
+        if model.population:
+            check_population(project, file, model.population, schema, timezone)
         for index, scenario in enumerate(model.scenarios):
-            checker = _ScenarioChecker(project, file, ("scenarios", index), schema)
-            checker.check(scenario, known)
+            checker = _ScenarioChecker(project, file, ("scenarios", index), schema, timezone)
+            checker.check(scenario, known, ladders)
+
+
+def population_file(file: str, population: str) -> str:
+    """The population's name in the project: beside the scenario file that names it."""
+    return f"{file.rsplit('/', 1)[0]}/{population}" if "/" in file else population
+
+
+def check_population(
+    project: Project, file: str, population: str, schema: Schema, timezone: str
+) -> None:
+    """The population file exists and every row of it loads; unknown columns are errors
+    (a misspelt column would otherwise be ignored and change every rank silently)."""
+    name = population_file(file, population)
+    path = project.root / name
+    if not path.is_file():
+        message = f"there is no file '{population}' beside {file}"
+        project.error(file, ("population",), "missing-file", message)
+        return
+    if project.read_text(name) is None:
+        return
+    try:
+        found = ingest.check_customer_file(schema, timezone, path)
+    except DataError as error:
+        message = str(error).replace(str(path), name)
+        project.error(file, ("population",), "invalid-value", message)
+        return
+    shown = project.shown(name)
+    columns = _header(project.texts[name]) if name.endswith(".csv") else {}
+    for column in found.unknown:
+        message, hint = f"no customer field '{column}'", did_you_mean(column, schema.fields)
+        at = columns.get(column, 1)
+        project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
+    for line, field, _, reason in found.problems:
+        message = f"{field}: {reason}" if field and field not in reason else reason
+        project.add(Diagnostic(shown, line, 1, "invalid-value", message))
+
+
+def _header(text: str) -> dict[str, int]:
+    """Each column of a CSV header line, with the column (1-based) it starts at."""
+    starts: dict[str, int] = {}
+    at = 1
+    for cell in next(csv.reader([text.splitlines()[0]]), []):
+        starts.setdefault(cell.strip(), at + len(cell) - len(cell.lstrip()))
+        at += len(cell) + 1
+    return starts
 
 
 class _ScenarioChecker:
     def __init__(
-        self, project: Project, file: str, path: tuple[str | int, ...], schema: Schema
+        self, project: Project, file: str, path: Path_, schema: Schema, timezone: str
     ) -> None:
         self.project, self.file, self.path, self.schema = project, file, path, schema
+        self.timezone = timezone
 
-    def check(self, scenario: Scenario, known: Known) -> None:
-        for key in scenario.customer:
-            if key not in self.schema.fields:
-                self.error(
-                    ("customer", key),
-                    "unknown-field",
-                    f"no customer field '{key}'",
-                    did_you_mean(key, self.schema.fields),
-                )
+    def check(
+        self, scenario: Scenario, known: Known, ladders: Mapping[str, tuple[str, ...] | None]
+    ) -> None:
+        self.customer("customer", scenario.customer)
+        self.values(scenario.customer, ("customer",), scenario.customer)
+        if scenario.before is not None:
+            self.customer("before", scenario.before)
+            self.values({**scenario.customer, **scenario.before}, ("before",), scenario.before)
         if scenario.today:
             self.date(("today",), scenario.today)
+        elif not scenario.events:
+            self.error(
+                (),
+                "missing-key",
+                "a scenario without events needs 'today'",
+                'add today: "2026-03-31" (the day the scenario starts)',
+                key=True,
+            )
         for index, event in enumerate(scenario.events):
-            if event.type not in self.schema.events:
-                self.error(
-                    ("events", index, "type"),
-                    "unknown-event",
-                    f"no event type '{event.type}'",
-                    did_you_mean(event.type, self.schema.events),
-                )
-            self.date(("events", index, "at"), event.at)
-        self.expectations(scenario, known)
+            self.event(index, event)
+        if isinstance(scenario.recurring, str):
+            self.duration(("recurring",), scenario.recurring)
+        self.expectations(scenario, known, ladders)
 
-    def expectations(self, scenario: Scenario, known: Known) -> None:
+    def customer(self, key: str, given: Mapping[str, Any]) -> None:
+        for name in given:
+            if name not in self.schema.fields:
+                self.error(
+                    (key, name),
+                    "unknown-field",
+                    f"no customer field '{name}'",
+                    did_you_mean(name, self.schema.fields),
+                )
+
+    def values(self, record: Mapping[str, Any], at: Path_, shown: Mapping[str, Any]) -> None:
+        """Problems loading `record` would find, reported at the fields of `shown`."""
+        _, problems = ingest.check_customer(self.schema, self.timezone, record)
+        for field, value, reason in problems:
+            if value is None and field not in record:
+                message = f"the customer needs '{field}' (it is required in schema.yaml)"
+                self.error(at, "missing-key", message, None, key=True)
+            elif field in shown:
+                self.error((*at, str(field)), "invalid-value", f"{field}: {reason}", None)
+
+    def event(self, index: int, event: ScenarioEvent) -> None:
+        at: Path_ = ("events", index)
+        spec = self.schema.events.get(event.type)
+        if spec is None:
+            self.error(
+                (*at, "type"),
+                "unknown-event",
+                f"no event type '{event.type}'",
+                did_you_mean(event.type, self.schema.events),
+            )
+        self.date((*at, "at"), event.at)
+        if spec is None:
+            return
+        for name in event.fields:
+            if name not in spec.fields:
+                self.error(
+                    (*at, "fields", name),
+                    "unknown-field",
+                    f"no field '{name}' in '{event.type}' events",
+                    did_you_mean(name, spec.fields),
+                )
+        self.event_values(at, event)
+
+    def event_values(self, at: Path_, event: ScenarioEvent) -> None:
+        record = {"id": "-", "customer_id": "-", "type": event.type, "at": "2000-01-01T00:00"}
+        _, problems = ingest.check_event_record(
+            self.schema, self.timezone, {**record, **event.fields}
+        )
+        for field, _, reason in problems:
+            if field in event.fields:
+                self.error((*at, "fields", str(field)), "invalid-value", f"{field}: {reason}", None)
+
+    def expectations(
+        self, scenario: Scenario, known: Known, ladders: Mapping[str, tuple[str, ...] | None]
+    ) -> None:
         expect = scenario.expect
-        for key, code, names in (
-            ("tier", "unknown-tier", known.tiers),
-            ("level", "unknown-level", known.levels),
-        ):
+        for key, names in ladders.items():
             value = getattr(expect, key)
-            if value and value not in names:
-                self.error(("expect", key), code, f"no {key} '{value}'", did_you_mean(value, names))
-        wanted: list[tuple[tuple[str | int, ...], str]]
-        wanted = [(("followups", i, "step"), f.step) for i, f in enumerate(expect.followups)]
-        wanted += [(("no_followups", i), s) for i, s in enumerate(expect.no_followups)]
-        for path, step in wanted:
-            if known.steps is not None and step not in known.steps:
-                self.error(
-                    ("expect", *path),
-                    "unknown-step",
-                    f"no playbook step '{step}'",
-                    did_you_mean(step, known.steps),
-                )
-        for index, followup in enumerate(expect.followups):
-            if followup.due:
-                self.date(("expect", "followups", index, "due"), followup.due)
+            if value and names is not None and value not in names:
+                hint = did_you_mean(value, names)
+                self.error(("expect", key), f"unknown-{key}", f"no {key} '{value}'", hint)
+        for key in ("followups", "suppressed"):
+            for index, followup in enumerate(getattr(expect, key)):
+                self.followup(("expect", key, index), followup, known)
+        for index, step in enumerate(expect.no_followups):
+            self.step(("expect", "no_followups", index), step, known)
 
-    def date(self, path: tuple[str | int, ...], text: str) -> None:
+    def followup(self, at: Path_, followup: ExpectedFollowup, known: Known) -> None:
+        self.step((*at, "step"), followup.step, known)
+        if followup.due:
+            self.date((*at, "due"), followup.due)
+        channels = None if known.channels is None else (*known.channels, PREFERRED)
+        self.named((*at, "channel"), followup.channel, channels, "unknown-channel", "channel")
+        self.named((*at, "policy"), followup.policy, POLICIES, "invalid-value", "policy")
+
+    def step(self, at: Path_, step: str, known: Known) -> None:
+        if known.steps is not None and step not in known.steps:
+            self.error(
+                at, "unknown-step", f"no playbook step '{step}'", did_you_mean(step, known.steps)
+            )
+
+    def named(
+        self, at: Path_, value: str | None, names: Iterable[str] | None, code: str, what: str
+    ) -> None:
+        options = list(names) if names is not None else None
+        if value is None or options is None or value in options:
+            return
+        hint = did_you_mean(value, options)
+        self.error(at, code, f"no {what} '{value}'", hint, expected=", ".join(options))
+
+    def date(self, path: Path_, text: str) -> None:
         try:
             dt.datetime.fromisoformat(text)
         except ValueError:
@@ -84,5 +239,19 @@ class _ScenarioChecker:
                 "write 2026-03-31 or 2026-03-31T09:30",
             )
 
-    def error(self, path: tuple[str | int, ...], code: str, message: str, hint: str | None) -> None:
-        self.project.error(self.file, (*self.path, *path), code, message, hint=hint)
+    def duration(self, path: Path_, text: str) -> None:
+        try:
+            parse_duration(text)
+        except TimingError as error:
+            hint = error.hint or "write true (31 days) or a duration such as '92 days'"
+            self.error(path, "invalid-duration", str(error), hint)
+
+    def error(self, path: Path_, code: str, message: str, hint: str | None, **extra: Any) -> None:
+        key = extra.pop("key", False)
+        full = (*self.path, *path)
+        if key:
+            source = self.project.sources[self.file]
+            at = source.position(full, key=True) if path else source.position(full)
+            self.project.add(source.diagnostic(at, code, message, hint=hint, **extra))
+            return
+        self.project.error(self.file, full, code, message, hint=hint, **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,20 @@ def m006_deliveries(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m007_tasks(db: sqlite_utils.Database) -> None:
+    """The relationship managers' task inbox: one task per follow-up key, open until a manager
+    marks it done with an outcome; listed by manager, status and due time."""
+    db.execute(
+        "CREATE TABLE tasks (key TEXT PRIMARY KEY, followup_id INTEGER, customer_id TEXT,"
+        " step_id TEXT, owner TEXT, title TEXT, body TEXT, due_at TEXT, created_at TEXT,"
+        " status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),"
+        " outcome TEXT, note TEXT, done_at TEXT)"
+    )
+    db.execute("CREATE INDEX tasks_owner ON tasks (owner, status, due_at)")
+    db.execute("CREATE INDEX tasks_followup ON tasks (followup_id)")
+
+
+@migrations()
 def m008_followups_queue(db: sqlite_utils.Database) -> None:
     """The dispatch queue: pending follow-ups by channel, priority and due time, so that a
     claim reads the rows it takes instead of sorting every due follow-up at each pass."""
@@ -134,18 +149,34 @@ def m008_followups_queue(db: sqlite_utils.Database) -> None:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses nothing when the process dies (kill -9), only the last
+        # commits if the machine loses power; FULL would cost an fsync per commit.
+        self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in DuckDB and PostgreSQL
         self.key = "customer_id"
-        migrations.apply(self.db)
+        if migrate:
+            migrations.apply(self.db)
 
     @property
     def dialect(self) -> str:
         return "sqlite"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in migrations.pending(self.db)]
+
+    def migrate(self) -> list[str]:
+        pending = self.pending_migrations()
+        migrations.apply(self.db)
+        return pending
 
     def prepare(self, schema: Schema) -> None:
         self.key = schema.key
@@ -173,8 +204,21 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
+        """A write transaction; nested, a savepoint. The outer one takes the write lock at
+        once (BEGIN IMMEDIATE): a deferred one that read first could not wait for another
+        writer and would fail with 'database is locked' at its first write."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
 
     def upsert_customers(self, rows: Iterable[Row]) -> dict[str, int]:
         """Rows may give different fields; a field a row does not give is left as it is.
@@ -247,6 +291,12 @@ class SQLiteStore(Store):
         with self.db.atomic():
             self.db.table("quarantine").insert_all(batch, alter=False)
         return len(batch)
+
+    def is_busy(self, error: BaseException) -> bool:
+        """SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): another connection holds
+        the lock longer than the busy timeout."""
+        code = getattr(error, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,5 @@
+"""`python -m guanxi.cli` is `guanxi`."""
+
+from guanxi.cli.main import main
+
+main()

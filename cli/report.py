@@ -1,0 +1,146 @@
+"""`guanxi report`: what CRM is judged by, for business users, from a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table as RichTable
+
+from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.output import console, print_json
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.report import (
+    SECTIONS,
+    Report,
+    ReportRequest,
+    Table,
+    build_report,
+    render_html,
+    shown,
+    write_csv,
+)
+from guanxi.engine.ruleset import RuleSet
+
+MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
+
+
+@click.command("report")
+@click.option(
+    "--section",
+    "sections",
+    multiple=True,
+    type=click.Choice(SECTIONS),
+    help="Only this section (repeatable; default: all of them).",
+)
+@click.option(
+    "--from-run",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Migration from this run (default: the run before --to-run).",
+)
+@click.option(
+    "--to-run",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Migration to this run (default: the latest).",
+)
+@click.option(
+    "--by",
+    "pareto_fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Concentration of this numeric customer field (repeatable; default: the deposit "
+    "balance and the contribution gold customers are found by).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write one self-contained page with charts (opens offline).",
+)
+@rules_option
+@store_option
+def report_command(
+    sections: tuple[str, ...],
+    from_run: int | None,
+    to_run: int | None,
+    pareto_fields: tuple[str, ...],
+    as_json: bool,
+    csv_dir: Path | None,
+    html_file: Path | None,
+    rules: Path | None,
+    store: str | None,
+) -> None:
+    """Reports from the store: customers by tier × level; concentration (the share of
+    deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels
+    between two classification runs (default: the last two); satisfaction, loyalty and
+    contribution by tier and level; follow-up outcomes by step; relationship-manager
+    workload. Tables here, or --json, --csv DIR, --html FILE."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields)
+    report = _build(ruleset, store, request)
+    if as_json:
+        print_json(report.to_dict())
+    if csv_dir is not None:
+        written = write_csv(report, csv_dir)
+        click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
+    if html_file is not None:
+        html_file.write_text(render_html(report), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
+    if not (as_json or csv_dir or html_file):
+        _print(report)
+
+
+def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Report:
+    where = location or ruleset.settings.store
+    if "://" not in where and not Path(where).exists():
+        raise click.ClickException(
+            f"no store at '{where}': load and classify customers first, or name it with --store"
+        )
+    opened = opened_store(ruleset, where)
+    try:
+        report = build_report(opened, ruleset, request)
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        opened.close()
+    if report.latest_run is None:
+        click.echo("the store has no classification run yet: run 'guanxi classify'", err=True)
+    return report
+
+
+def _print(report: Report) -> None:
+    out = console()
+    for section in report.sections:
+        out.print(f"\n[bold]{section.title}[/bold]")
+        for note in section.notes():
+            out.print(f"  {note}", markup=False, highlight=False)
+        for table in section.tables():
+            if not table.detail:
+                out.print(_rich(table))
+                if len(table.rows) > MAX_ROWS:
+                    out.print(f"  … {len(table.rows) - MAX_ROWS} more rows: --csv DIR or --json")
+
+
+def _rich(table: Table) -> RichTable:
+    shown_table = RichTable(title=table.title or None, title_justify="left")
+    for column in table.columns:
+        shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
+    for row in table.rows[:MAX_ROWS]:
+        cells = [shown(v, c.kind) for v, c in zip(row, table.columns, strict=True)]
+        shown_table.add_row(*cells)
+    return shown_table

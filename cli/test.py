@@ -1,0 +1,118 @@
+"""`guanxi test`: run the rule project's scenario tests and say which pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.output import print_json
+from guanxi.engine.scenarios import (
+    Coverage,
+    ScenarioResult,
+    SuiteResult,
+    coverage,
+    junit_xml,
+    run_scenarios,
+)
+
+MARKS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red")}
+
+
+@click.command("test")
+@click.argument("folder", type=RULES_DIR, default="rules", required=False)
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write the results as JUnit XML, for CI systems.",
+)
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="List the tiers, levels, strategies, playbook steps and policies no scenario exercises.",
+)
+@click.option(
+    "--only",
+    default=None,
+    metavar="TEXT",
+    help="Run only the scenarios whose name contains TEXT.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def test_command(
+    folder: Path, junit: Path | None, with_coverage: bool, only: str | None, as_json: bool
+) -> None:
+    """Run the scenario tests in FOLDER/tests/*.yaml through the real pipeline, each on a
+    throw-away store, and print pass or fail for each with what differed; exit 1 if any
+    fails."""
+    ruleset = validated(folder, as_json=False)
+    suite = run_scenarios(ruleset, only)
+    covered = coverage(ruleset, suite.outcomes()) if with_coverage else None
+    if junit is not None:
+        _write(junit, junit_xml(suite, name=f"guanxi test {folder}"))
+    if as_json:
+        print_json(_as_dict(suite, covered))
+    else:
+        _print(suite, covered, folder)
+    if not suite.ok:
+        raise SystemExit(1)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _as_dict(suite: SuiteResult, covered: Coverage | None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "passed": suite.count("passed"),
+        "failed": suite.count("failed"),
+        "errors": suite.count("error"),
+        "scenarios": [r.to_dict() for r in suite.results],
+    }
+    if covered is not None:
+        data["coverage"] = covered.to_dict()
+    return data
+
+
+def _print(suite: SuiteResult, covered: Coverage | None, folder: Path) -> None:
+    if not suite.results:
+        click.echo(f"{folder}: no scenario tests to run in {folder / 'tests'}/*.yaml", err=True)
+    for result in suite.results:
+        _print_result(result)
+    counts = [f"{suite.count('passed')} passed"]
+    counts += [f"{n} {word}" for word, n in _bad_counts(suite) if n]
+    click.echo(f"{', '.join(counts)} ({suite.seconds:.2f} s)")
+    if covered is not None:
+        _print_coverage(covered)
+
+
+def _bad_counts(suite: SuiteResult) -> list[tuple[str, int]]:
+    return [("failed", suite.count("failed")), ("could not run", suite.count("error"))]
+
+
+def _print_result(result: ScenarioResult) -> None:
+    mark, colour = MARKS[result.status]
+    click.echo(f"{click.style(mark, fg=colour)}  {result.where}  {result.name}")
+    if result.error:
+        click.echo(f"      {result.error}")
+    for difference in result.differences:
+        click.echo(f"      {difference.message}")
+        for line in difference.lines:
+            click.echo(f"        {line}")
+
+
+def _print_coverage(covered: Coverage) -> None:
+    click.echo(f"coverage: {covered.exercised} of {covered.total} exercised by some scenario")
+    if not covered.missed:
+        click.echo("every tier, level, strategy, playbook step and policy is exercised")
+        return
+    click.echo("not exercised by any scenario:")
+    for item in covered.missed:
+        click.echo(f"  {item.kind} {item.name} ({item.where})")

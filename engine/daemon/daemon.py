@@ -1,0 +1,373 @@
+"""`guanxi run`: the daemon. APScheduler (BlockingScheduler, the project's time zone) runs
+
+    dispatch        every `tick_every`: plan new events, deliver what is due
+    plan:<step>     on each `every:` step's own schedule: plan its coming month
+    classify        on `classify_every` / `classify_at`: re-sort every customer, plan the
+                    `on_enter` / `on_leave` steps of those who moved
+    reload          every `reload_every`: pick up edits to the rule project
+
+Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
+store's connection never crosses threads and classification never races a dispatch.
+SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held by this
+process are released, adapters and the store are closed, and `run()` returns.
+
+Hot reload: a valid edit is swapped in whole (new rule-set hash, adapters and schedules); an
+invalid one is logged with its diagnostics and the last good rule set stays. Follow-ups keep
+the hash of the rule set that planned them, and are rendered with that rule set's templates
+while this process knows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from guanxi.engine.classify import classify
+from guanxi.engine.clock import Clock
+from guanxi.engine.daemon.delivery import Adapters, build_adapters
+from guanxi.engine.daemon.health import HealthServer, Metrics
+from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
+from guanxi.engine.dispatch.claim import CLAIMABLE
+from guanxi.engine.dispatch.dispatch import Backoff
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.ruleset import RuleSet, validate_project
+from guanxi.engine.store.base import Store
+from guanxi.engine.timing import parse_interval, parse_schedule
+
+log = logging.getLogger("guanxi.daemon")
+STATE_EVERY = 60.0  # seconds between the store queries behind the due/suppressed gauges
+
+
+@dataclass
+class Running:
+    """One rule set in use: its adapters and how it dispatches."""
+
+    ruleset: RuleSet
+    adapters: Adapters
+    dispatch: DispatchSettings
+    tick_every: dt.timedelta
+    reload_every: dt.timedelta
+
+
+@dataclass
+class Leases:
+    """The lease ends this process has claimed under, so that it can give back its own
+    claims (and only those) when it stops."""
+
+    ends: list[str] = field(default_factory=list)
+
+    def add(self, end: str) -> None:
+        self.ends = [*self.ends[-99:], end]
+
+
+def dispatch_settings(ruleset: RuleSet) -> DispatchSettings:
+    daemon = ruleset.settings.daemon
+    backoff = Backoff(parse_interval(daemon.retry_after), parse_interval(daemon.retry_cap))
+    return DispatchSettings(
+        limit=daemon.batch,
+        lease=parse_interval(daemon.lease),
+        max_attempts=daemon.max_attempts,
+        backoff=backoff,
+    )
+
+
+class Daemon:
+    """Runs the rule project at `rules` against `store` until stopped.
+
+    `folder` is where adapters write their files by default (next to the store); `overrides`
+    replaces adapter options (`{"outbox": {"path": …}}`); `port` overrides `daemon.port`."""
+
+    def __init__(
+        self,
+        rules: Path,
+        ruleset: RuleSet,
+        store: Store,
+        clock: Clock,
+        *,
+        folder: Path,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        port: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.rules, self.store, self.clock = rules, store, clock
+        self.folder, self.overrides = folder, dict(overrides or {})
+        self.rng = rng or random.Random()
+        self.stopping = threading.Event()
+        self.leases = Leases()
+        self.versions: dict[str, RuleSet] = {}
+        self.running = self._start_rules(ruleset)
+        self.metrics = Metrics(self.running.tick_every.total_seconds())
+        self.metrics.reloaded("started", ruleset.hash)
+        self.port = ruleset.settings.daemon.port if port is None else port
+        self.scheduler = BlockingScheduler(
+            timezone=ruleset.calendar.zone,
+            executors={"default": DebugExecutor()},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._fingerprint = fingerprint(rules)
+        self._state_at = 0.0
+        self._stopper: threading.Thread | None = None
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or `stop()`); returns after a clean shutdown."""
+        health = HealthServer(self.metrics, self.port).start() if self.port is not None else None
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            log.info(
+                "guanxi daemon started",
+                extra={
+                    "ruleset": self.running.ruleset.hash,
+                    "port": health.port if health else None,
+                    "tick_every": self.running.tick_every.total_seconds(),
+                },
+            )
+            self._guarded(self._catch_up)()
+            self._schedule()
+            if not self.stopping.is_set():
+                self.scheduler.start()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self._shutdown(health)
+
+    def stop(self) -> None:
+        """Stop claiming; the scheduler ends once the job in flight returns.
+
+        The scheduler is shut down from another thread: it waits there for the job store's
+        lock, which the scheduler's own thread holds while a job runs, so the job in flight
+        is never pulled from under it (a signal arrives in the middle of one)."""
+        self.stopping.set()
+        if self.scheduler.running and self._stopper is None:
+            self._stopper = threading.Thread(target=self.scheduler.shutdown, args=(False,))
+            self._stopper.start()
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(number).name})
+        self.stop()
+
+    def _shutdown(self, health: HealthServer | None) -> None:
+        if self._stopper is not None:
+            self._stopper.join()
+        released = self.release_claims()
+        self.running.adapters.close()
+        if health is not None:
+            health.stop()
+        log.info("guanxi daemon stopped", extra={"released": released})
+
+    def release_claims(self) -> int:
+        """Give back the follow-ups this process still holds; how many."""
+        if not self.leases.ends:
+            return 0
+        marks = ", ".join(f":l{i}" for i in range(len(self.leases.ends)))
+        with self.store.transaction():
+            rows = self.store.execute(
+                "UPDATE followups SET status = 'pending', lease_until = NULL"
+                f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
+                {f"l{i}": end for i, end in enumerate(self.leases.ends)},
+            )
+        return len(rows)
+
+    # --- the jobs -----------------------------------------------------------------------
+
+    def dispatch_tick(self) -> TickReport:
+        """Plan new events, then deliver what is due, pass after pass, until nothing is due
+        or the daemon stops."""
+        self.metrics.tick_started()
+        now = self.clock.now()
+        running = self.running
+        self.leases.add(iso(now + running.dispatch.lease))
+        report = tick(
+            self.store,
+            running.ruleset,
+            running.adapters,
+            now,
+            self.rng,
+            settings=running.dispatch,
+            recurring=False,
+            stop=self.stopping.is_set,
+        )
+        self.metrics.tick_done(report)
+        self._log_tick(report)
+        self._update_state(now)
+        return report
+
+    def plan_step(self, step_id: str) -> int:
+        """An `every:` step's schedule fired: plan its coming month."""
+        planned = plan_ahead(self.store, self.running.ruleset, self.clock.now(), only=[step_id])
+        self.metrics.planned("recurring", planned)
+        log.info("planned recurring step", extra={"step": step_id, "planned": planned})
+        return planned
+
+    def classify_now(self) -> None:
+        """Re-sort every customer; plan the follow-ups their moves trigger."""
+        now, ruleset = self.clock.now(), self.running.ruleset
+        report = classify(self.store, ruleset, now)
+        moves = plan_transitions(self.store, ruleset, report.run_id, now)
+        self.metrics.planned("transitions", moves.new)
+        log.info(
+            "classified",
+            extra={"customers": report.customers, "changed": report.changed, "planned": moves.new},
+        )
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the rule project if it changed and is valid; True if swapped."""
+        current = fingerprint(self.rules)
+        if current == self._fingerprint:
+            return False
+        self._fingerprint = current
+        result = validate_project(self.rules)
+        if result.ruleset is None:
+            self._reject(result.diagnostics, result.lines)
+            return False
+        if result.ruleset.hash == self.running.ruleset.hash:
+            return False
+        self._swap(result.ruleset)
+        return True
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _start_rules(self, ruleset: RuleSet) -> Running:
+        self.store.prepare(ruleset.schema)
+        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides, self.clock)
+        self.versions[ruleset.hash] = ruleset
+        daemon = ruleset.settings.daemon
+        return Running(
+            ruleset,
+            adapters,
+            dispatch_settings(ruleset),
+            parse_interval(daemon.tick_every),
+            parse_interval(daemon.reload_every),
+        )
+
+    def _swap(self, ruleset: RuleSet) -> None:
+        old = self.running
+        try:
+            self.running = self._start_rules(ruleset)
+        except Exception as error:  # a new adapter that cannot start: keep the old rules
+            log.error("new rules not used", extra={"ruleset": ruleset.hash, "error": str(error)})
+            self.metrics.reloaded("rejected")
+            return
+        old.adapters.close()
+        self.metrics.reloaded("ok", ruleset.hash)
+        if self.scheduler.running:
+            self._schedule()
+        log.info("rules reloaded", extra={"ruleset": ruleset.hash, "previous": old.ruleset.hash})
+
+    def _reject(self, diagnostics: list[Any], lines: dict[str, list[str]]) -> None:
+        errors = [d for d in diagnostics if d.severity == "error"]
+        shown = "\n".join(d.render(_line(lines, d)) for d in errors)
+        self.metrics.reloaded("rejected")
+        log.error(
+            "rule project has errors; still using the last good rules",
+            extra={
+                "ruleset": self.running.ruleset.hash,
+                "errors": len(errors),
+                "diagnostics": shown,
+            },
+        )
+
+    def _catch_up(self) -> None:
+        """Plan what was missed while the daemon was down: every recurring step's month."""
+        planned = plan_ahead(self.store, self.running.ruleset, self.clock.now())
+        self.metrics.planned("recurring", planned)
+        if planned:
+            log.info("planned recurring steps", extra={"planned": planned})
+
+    def _schedule(self) -> None:
+        """(Re)create every job from the rule set in use."""
+        running = self.running
+        zone = running.ruleset.calendar.zone
+        self.scheduler.remove_all_jobs()
+        self.scheduler.add_job(
+            self._guarded(self.dispatch_tick),
+            IntervalTrigger(seconds=running.tick_every.total_seconds(), timezone=zone),
+            id="dispatch",
+            next_run_time=dt.datetime.now(zone),
+        )
+        self.scheduler.add_job(
+            self._guarded(self.reload_if_changed),
+            IntervalTrigger(seconds=running.reload_every.total_seconds(), timezone=zone),
+            id="reload",
+        )
+        settings = running.ruleset.settings
+        schedule = parse_schedule(settings.classify_every, None, settings.classify_at)
+        self.scheduler.add_job(
+            self._guarded(self.classify_now), schedule.trigger(zone), id="classify"
+        )
+        for step in running.ruleset.steps:
+            if step.schedule is not None:
+                self.scheduler.add_job(
+                    self._guarded(self.plan_step),
+                    step.schedule.trigger(zone),
+                    args=[step.id],
+                    id=f"plan:{step.id}",
+                )
+
+    def _guarded(self, job: Any) -> Any:
+        """A job that logs its failure instead of ending the daemon; skipped once stopping."""
+
+        def guarded(*args: Any) -> None:
+            if self.stopping.is_set():
+                return
+            try:
+                job(*args)
+            except Exception:
+                log.exception("job failed", extra={"job": job.__name__})
+
+        guarded.__name__ = job.__name__
+        return guarded
+
+    def _log_tick(self, report: TickReport) -> None:
+        if report.claimed or report.planned_events:
+            counts = {k: v for k, v in report.to_dict().items() if v and k != "passes"}
+            log.info("tick", extra=counts)
+
+    def _update_state(self, now: dt.datetime) -> None:
+        """Refresh the due and suppressed gauges, at most once a minute."""
+        if time.monotonic() - self._state_at < STATE_EVERY and self._state_at:
+            return
+        self._state_at = time.monotonic()
+        due = self.store.execute(
+            f"SELECT count(*) AS n FROM followups WHERE {CLAIMABLE}", {"now": iso(now)}
+        )
+        suppressed = self.store.execute(
+            "SELECT coalesce(policy, 'unknown') AS policy, count(*) AS n FROM followups"
+            " WHERE status = 'suppressed' GROUP BY 1"
+        )
+        self.metrics.store_state(int(due[0]["n"]), {r["policy"]: int(r["n"]) for r in suppressed})
+
+
+RULE_FILES = (".yaml", ".yml", ".csv")
+
+
+def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of every rule file of the project."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        hidden = any(p.startswith((".", "__")) for p in relative.parts)
+        if path.suffix in RULE_FILES and path.is_file() and not hidden:
+            stat = path.stat()
+            found.append((str(relative), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def _line(lines: dict[str, list[str]], diagnostic: Any) -> str | None:
+    source = lines.get(diagnostic.file, [])
+    return source[diagnostic.line - 1] if 0 < diagnostic.line <= len(source) else None

@@ -1,0 +1,207 @@
+"""`/healthz` and Prometheus `/metrics` for the daemon, on a local port.
+
+The daemon's own thread updates a `Metrics` object after every tick; the HTTP thread only reads
+it, so a scrape never touches the store.
+
+    /healthz   200 {"status": "ok", …} while ticks keep coming; 503 "stalled" when none has
+               started for three tick intervals (a hung send, a locked store)
+    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads) and gauges
+               (due, suppressed by reason, tick lag, last tick) in the text format
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from guanxi.engine.daemon.tick import TickReport
+
+STALLED_AFTER = 3  # tick intervals without a tick
+
+
+class Metrics:
+    """What the daemon has done since it started, and the store's state after the last tick."""
+
+    def __init__(self, tick_every: float) -> None:
+        self.tick_every = tick_every
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._counters: Counter[str] = Counter()
+        self._planned: Counter[str] = Counter()
+        self._reloads: Counter[str] = Counter()
+        self._due = 0
+        self._suppressed: dict[str, int] = {}
+        self._last_tick_start: float | None = None
+        self._last_tick_wall: float | None = None
+        self.ruleset = ""
+
+    def tick_started(self) -> None:
+        with self._lock:
+            self._last_tick_start = time.monotonic()
+
+    def tick_done(self, report: TickReport) -> None:
+        with self._lock:
+            self._last_tick_wall = time.time()
+            self._counters.update(
+                claimed=report.claimed,
+                sent=report.sent,
+                failed=report.retried,
+                dead=report.dead,
+                ticks=1,
+            )
+            self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
+
+    def planned(self, source: str, count: int) -> None:
+        with self._lock:
+            self._planned[source] += count
+
+    def reloaded(self, result: str, ruleset: str | None = None) -> None:
+        with self._lock:
+            self._reloads[result] += 1
+            self.ruleset = ruleset or self.ruleset
+
+    def store_state(self, due: int, suppressed: Mapping[str, int]) -> None:
+        with self._lock:
+            self._due, self._suppressed = due, dict(suppressed)
+
+    def lag(self) -> float:
+        """Seconds the next tick is overdue (0 while ticks come on time)."""
+        with self._lock:
+            last = self._last_tick_start or self.started
+        return max(0.0, time.monotonic() - last - self.tick_every)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        lag = self.lag()
+        healthy = lag < STALLED_AFTER * self.tick_every
+        with self._lock:
+            body = {
+                "status": "ok" if healthy else "stalled",
+                "ruleset": self.ruleset,
+                "tick_lag_seconds": round(lag, 3),
+                "last_tick": self._last_tick_wall,
+                "due": self._due,
+            }
+        return healthy, body
+
+    def exposition(self) -> str:
+        """The metrics in Prometheus' text format."""
+        lag = self.lag()
+        with self._lock:
+            lines = [
+                *_counter("claimed", "Follow-ups claimed for delivery.", self._counters),
+                *_counter("sent", "Follow-ups delivered.", self._counters),
+                *_counter("failed", "Sends that failed and will be retried.", self._counters),
+                *_counter("dead", "Follow-ups dead-lettered.", self._counters),
+                *_counter("ticks", "Dispatch ticks run.", self._counters, prefix="guanxi_"),
+                *_labelled(
+                    "planned_total", "counter", "Follow-ups planned.", "source", self._planned
+                ),
+                *_labelled(
+                    "reloads_total",
+                    "counter",
+                    "Rule-project reloads.",
+                    "result",
+                    self._reloads,
+                    prefix="guanxi_",
+                ),
+                *_gauge("guanxi_followups_due", "Follow-ups due and not yet delivered.", self._due),
+                *_labelled(
+                    "suppressed",
+                    "gauge",
+                    "Follow-ups suppressed, by policy.",
+                    "reason",
+                    self._suppressed,
+                ),
+                *_gauge("guanxi_tick_lag_seconds", "Seconds the next tick is overdue.", lag),
+                *_gauge(
+                    "guanxi_last_tick_timestamp_seconds",
+                    "When the last tick ended.",
+                    self._last_tick_wall or 0,
+                ),
+                *_labelled(
+                    "ruleset_info",
+                    "gauge",
+                    "The rule set in use.",
+                    "hash",
+                    {self.ruleset: 1},
+                    prefix="guanxi_",
+                ),
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _counter(name: str, help_text: str, counts: Counter[str], prefix: str = "") -> list[str]:
+    metric = f"{prefix or 'guanxi_followups_'}{name}_total"
+    return [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter", f"{metric} {counts[name]}"]
+
+
+def _gauge(metric: str, help_text: str, value: float) -> list[str]:
+    return [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", f"{metric} {value:g}"]
+
+
+def _labelled(
+    name: str,
+    kind: str,
+    help_text: str,
+    label: str,
+    values: Mapping[str, float],
+    prefix: str = "guanxi_followups_",
+) -> list[str]:
+    metric = prefix + name
+    lines = [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
+    for value_label, value in sorted(values.items()):
+        lines.append(f'{metric}{{{label}="{_escape(value_label)}"}} {value:g}')
+    return lines
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class HealthServer:
+    """Serves `metrics` on 127.0.0.1:`port` from a thread (port 0: any free port)."""
+
+    def __init__(self, metrics: Metrics, port: int) -> None:
+        self.metrics = metrics
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(metrics))
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler(metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                healthy, body = metrics.health()
+                self._reply(200 if healthy else 503, "application/json", json.dumps(body))
+            elif self.path == "/metrics":
+                self._reply(200, "text/plain; version=0.0.4", metrics.exposition())
+            else:
+                self._reply(404, "text/plain", "try /healthz or /metrics\n")
+
+        def _reply(self, status: int, content_type: str, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes are not worth a log line."""
+
+    return Handler

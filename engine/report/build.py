@@ -1,0 +1,156 @@
+"""One report from a store: the sections asked for, in a fixed order."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.errors import ReportError
+from guanxi.engine.report.concentration import Concentration, curve_of
+from guanxi.engine.report.distribution import Distribution
+from guanxi.engine.report.followups import FollowupOutcomes, followup_outcomes
+from guanxi.engine.report.groups import Group, means, tier_level_groups
+from guanxi.engine.report.labels import Labels, labels_of
+from guanxi.engine.report.migration import Migration, Run, finished_runs, migration
+from guanxi.engine.report.model import Section
+from guanxi.engine.report.order import pyramid
+from guanxi.engine.report.scorecard import Scorecard
+from guanxi.engine.report.workload import Workload, workload
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+SECTIONS = ("distribution", "concentration", "migration", "scorecard", "followups", "workload")
+NUMERIC = ("integer", "number")
+ATTITUDES = ("satisfaction", "loyalty")  # the customer fields the scorecard shows, if present
+DEPOSITS = "balance"
+CONTRIBUTION = "annual_contribution"  # used when the rules define no gold measure
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    sections: tuple[str, ...] = SECTIONS
+    from_run: int | None = None  # migration: default the run before --to-run
+    to_run: int | None = None  # migration: default the latest run
+    pareto_fields: tuple[str, ...] = ()  # default: deposits and contribution
+
+
+@dataclass(frozen=True)
+class Report:
+    ruleset_hash: str
+    latest_run: Run | None
+    labels: Labels
+    distribution: Distribution | None = None
+    concentration: Concentration | None = None
+    migration: Migration | None = None
+    scorecard: Scorecard | None = None
+    followups: FollowupOutcomes | None = None
+    workload: Workload | None = None
+
+    @property
+    def sections(self) -> list[Section]:
+        found = [getattr(self, name) for name in SECTIONS]
+        return [section for section in found if section is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ruleset_hash": self.ruleset_hash,
+            "latest_run": self.latest_run.to_dict() if self.latest_run else None,
+            "labels": self.labels.to_dict(),
+            **{section.name: section.to_dict() for section in self.sections},
+        }
+
+
+def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Report:
+    store.prepare(ruleset.schema)
+    labels, wanted = labels_of(ruleset), set(request.sections)
+    contribution = contribution_field(ruleset)
+    pareto = pareto_fields(ruleset, request.pareto_fields, contribution)  # checked first
+    sections: dict[str, Any] = {}
+    if wanted & {"distribution", "scorecard"}:
+        sections.update(_population(store, ruleset, labels, contribution, wanted))
+    if "concentration" in wanted:
+        curves = tuple(curve_of(store, f, labels.field(f)) for f in pareto)
+        sections["concentration"] = Concentration(curves)
+    if "migration" in wanted:
+        runs = request.from_run, request.to_run
+        sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
+    if "followups" in wanted:
+        sections["followups"] = followup_outcomes(store, labels)
+    if "workload" in wanted:
+        sections["workload"] = _workload(store, ruleset)
+    return Report(ruleset.hash, _latest(store), labels, **sections)
+
+
+def _population(
+    store: Store, ruleset: RuleSet, labels: Labels, contribution: str | None, wanted: set[str]
+) -> dict[str, Any]:
+    """The distribution and the scorecard: one grouping of the customers serves both."""
+    metrics = tuple(f for f in ATTITUDES if _is_numeric(ruleset, f))
+    metrics += (contribution,) if contribution else ()
+    groups = tuple(tier_level_groups(store, ruleset.schema.key, metrics))
+    tiers, levels = _orders(groups, labels, contribution)
+    found: dict[str, Any] = {
+        "distribution": Distribution(groups, tiers, levels, labels),
+        "scorecard": Scorecard(groups, tiers, levels, metrics, contribution, labels),
+    }
+    return {name: section for name, section in found.items() if name in wanted}
+
+
+def _orders(
+    groups: Sequence[Group], labels: Labels, contribution: str | None
+) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
+    """Tiers and levels in pyramid order, by their customers' mean contribution."""
+    if contribution is None:
+        return (*labels.tier_order,), (*labels.level_order,)
+    tiers = pyramid(labels.tier_order, means(groups, lambda g: g.tier, contribution))
+    levels = pyramid(labels.level_order, means(groups, lambda g: g.level, contribution))
+    return tuple(tiers), tuple(levels)
+
+
+def _workload(store: Store, ruleset: RuleSet) -> Workload:
+    capacity = ruleset.policies.capacity if ruleset.policies else None
+    tasks_per_day = capacity.tasks_per_day if capacity else None
+    return workload(store, ruleset.calendar.zone, tasks_per_day)
+
+
+def _latest(store: Store) -> Run | None:
+    runs = finished_runs(store)
+    return runs[-1] if runs else None
+
+
+def contribution_field(ruleset: RuleSet) -> str | None:
+    """The field gold customers are found by (客户贡献度), else annual_contribution if any."""
+    for name in (ruleset.gold.by if ruleset.gold else None, CONTRIBUTION):
+        if name is not None and _is_numeric(ruleset, name):
+            return name
+    return None
+
+
+def pareto_fields(
+    ruleset: RuleSet, asked: Sequence[str], contribution: str | None
+) -> tuple[str, ...]:
+    """The fields asked for, each a numeric customer field; by default deposits and
+    contribution."""
+    for name in asked:
+        if not _is_numeric(ruleset, name):
+            raise ReportError(_not_numeric(ruleset, name))
+    if asked:
+        return tuple(dict.fromkeys(asked))
+    defaults = (DEPOSITS, contribution)
+    return tuple(f for f in dict.fromkeys(defaults) if f and _is_numeric(ruleset, f))
+
+
+def _is_numeric(ruleset: RuleSet, name: str) -> bool:
+    spec = ruleset.schema.fields.get(name)
+    return spec is not None and spec.type in NUMERIC
+
+
+def _not_numeric(ruleset: RuleSet, name: str) -> str:
+    numeric = sorted(n for n in ruleset.schema.fields if _is_numeric(ruleset, n))
+    if name in ruleset.schema.fields:
+        return f"the customer field '{name}' is not a number; numeric fields: {', '.join(numeric)}"
+    close = difflib.get_close_matches(name, numeric, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; numeric fields: {', '.join(numeric)}"
+    return f"no numeric customer field '{name}'{hint}"

@@ -1,0 +1,127 @@
+"""Concentration (Pareto): how much of the deposits or of the contribution the top customers
+hold. The domain's question: is it 80/20, or do under 10 % of customers hold over 90 %?
+
+The top k % are the first ceil(n·k/100) of the n customers whose value is known, largest
+first. One sorted pass in the store gives every share and the whole curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.report.groups import quote
+from guanxi.engine.report.model import Column, Table, share
+from guanxi.engine.store import Store
+
+TOPS = (1, 5, 10, 20)
+CURVE_POINTS = 100  # the curve at every 1 % of customers
+TARGET = 0.8  # who holds 80 %: the other side of the 80/20 question
+
+
+@dataclass(frozen=True)
+class Curve:
+    field: str
+    label: str
+    customers: int  # customers whose value is known
+    total: float
+    top: dict[int, float | None]  # k -> share of the total held by the top k %
+    holders: int | None  # fewest customers that hold 80 % of the total (None: total ≤ 0)
+    points: tuple[tuple[float, float], ...]  # (share of customers, share of the total)
+
+    @property
+    def holders_share(self) -> float | None:
+        return share(self.holders, self.customers) if self.holders is not None else None
+
+    def verdict(self) -> str:
+        """One sentence on the 80/20 question, in Chinese and English."""
+        top10, holders = self.top.get(10), self.holders_share
+        if top10 is None or holders is None:
+            return f"{self.label}: 无数据 no data"
+        return (
+            f"{self.label}: 前10%客户持有{top10:.1%}; {holders:.1%}的客户持有80% · "
+            f"the top 10 % hold {top10:.1%}; {holders:.1%} of customers hold 80 %"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "customers": self.customers,
+            "total": self.total,
+            "top": {f"top_{k}_percent": v for k, v in self.top.items()},
+            "holders_of_80_percent": self.holders,
+            "holders_of_80_percent_share": self.holders_share,
+            "curve": [{"customers": c, "held": h} for c, h in self.points],
+        }
+
+
+@dataclass(frozen=True)
+class Concentration:
+    curves: tuple[Curve, ...]
+    name: str = "concentration"
+    title: str = "集中度 Concentration (Pareto)"
+
+    def notes(self) -> list[str]:
+        return [curve.verdict() for curve in self.curves]
+
+    def tables(self) -> list[Table]:
+        columns = (
+            Column("field", "指标 measure"),
+            Column("customers", "客户数 customers", "count"),
+            Column("total", "合计 total", "number"),
+            *(Column(f"top_{k}_percent", f"前{k}% top {k} %", "share") for k in TOPS),
+            Column("holders_of_80_percent", "持有80%的客户 customers holding 80 %", "share"),
+        )
+        rows = tuple(
+            (c.label, c.customers, c.total, *(c.top[k] for k in TOPS), c.holders_share)
+            for c in self.curves
+        )
+        return [Table("concentration", "", columns, rows)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": [c.to_dict() for c in self.curves]}
+
+
+def top_count(customers: int, percent: int) -> int:
+    """How many customers are the top `percent` % of `customers` (rounded up)."""
+    return -(-customers * percent // 100)
+
+
+def curve_of(store: Store, field: str, label: str) -> Curve:
+    column = quote(field)
+    head = store.execute(f"SELECT COUNT({column}) AS n, SUM({column}) AS total FROM customers")
+    customers, total = int(head[0]["n"]), float(head[0]["total"] or 0.0)
+    if customers == 0:
+        return Curve(field, label, 0, 0.0, dict.fromkeys(TOPS), None, ())
+    held, holders = _running_sums(store, column, customers, total)
+    top = {k: share(held[top_count(customers, k)], total) for k in TOPS}
+    points = [(0.0, 0.0)] + [
+        (p / CURVE_POINTS, share(held[top_count(customers, p)], total) or 0.0)
+        for p in range(1, CURVE_POINTS + 1)
+    ]
+    return Curve(field, label, customers, total, top, holders, tuple(points))
+
+
+def _running_sums(
+    store: Store, column: str, customers: int, total: float
+) -> tuple[dict[int, float], int | None]:
+    """The sum held by the customers up to each rank the report needs (largest first), and
+    the rank where that sum first reaches 80 % of the total (None when the total is ≤ 0)."""
+    ranks = sorted({top_count(customers, p) for p in (*TOPS, *range(1, CURVE_POINTS + 1))})
+    target = TARGET * total
+    crossing = " OR (held >= :target AND held - v < :target)" if total > 0 else ""
+    rows = store.execute(
+        f"WITH ranked AS (SELECT {column} AS v,"
+        f" ROW_NUMBER() OVER (ORDER BY {column} DESC) AS rn,"
+        f" SUM({column}) OVER (ORDER BY {column} DESC ROWS UNBOUNDED PRECEDING) AS held"
+        f" FROM customers WHERE {column} IS NOT NULL)"
+        f" SELECT rn, held, v FROM ranked WHERE rn IN ({', '.join(map(str, ranks))}){crossing}",
+        {"target": target},
+    )
+    held = {int(r["rn"]): float(r["held"]) for r in rows}
+    crossed = [
+        int(r["rn"])
+        for r in rows
+        if total > 0 and float(r["held"]) >= target and float(r["held"]) - float(r["v"]) < target
+    ]
+    return held, min(crossed, default=None)

@@ -1,0 +1,75 @@
+"""Customers by tier × relationship level, as the latest classification left them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.report.groups import Group, Name
+from guanxi.engine.report.labels import Labels
+from guanxi.engine.report.model import Column, Table, share
+
+
+@dataclass(frozen=True)
+class Distribution:
+    groups: tuple[Group, ...]
+    tiers: tuple[Name, ...]  # pyramid order, most valuable first
+    levels: tuple[Name, ...]
+    labels: Labels
+    name: str = "distribution"
+    title: str = "客户分布 Customers by tier and relationship level"
+
+    @property
+    def customers(self) -> int:
+        return sum(g.customers for g in self.groups)
+
+    @property
+    def gold(self) -> int:
+        return sum(g.gold for g in self.groups)
+
+    def count(self, tier: Name, level: Name) -> int:
+        return sum(g.customers for g in self.groups if (g.tier, g.level) == (tier, level))
+
+    def tier_total(self, tier: Name) -> int:
+        return sum(g.customers for g in self.groups if g.tier == tier)
+
+    def notes(self) -> list[str]:
+        return [
+            f"金牌客户 gold: {self.gold:,} / {self.customers:,}",
+            "按客户平均贡献从高到低排列 tiers and levels from the highest mean contribution down",
+        ]
+
+    def tables(self) -> list[Table]:
+        columns = (
+            Column("tier", "层级 tier \\ 关系 level"),
+            *(Column(str(v), self.labels.level(v), "count") for v in self.levels),
+            Column("customers", "合计 total", "count"),
+            Column("share", "占比 share", "share"),
+            Column("gold", "金牌 gold", "count"),
+        )
+        rows = [self._row(self.labels.tier(t), [t]) for t in self.tiers]
+        rows.append(self._row("合计 total", list(self.tiers)))
+        return [Table("distribution", "", columns, tuple(rows))]
+
+    def _row(self, label: str, tiers: Sequence[Name]) -> tuple[Any, ...]:
+        chosen = [g for g in self.groups if g.tier in tiers]
+        counts = [sum(g.customers for g in chosen if g.level == v) for v in self.levels]
+        total = sum(counts)
+        return (label, *counts, total, share(total, self.customers), sum(g.gold for g in chosen))
+
+    def to_dict(self) -> dict[str, Any]:
+        cells = [
+            {"tier": g.tier, "level": g.level, "customers": g.customers, "gold": g.gold}
+            for g in sorted(self.groups, key=self._position)
+        ]
+        return {
+            "customers": self.customers,
+            "gold": self.gold,
+            "tiers": list(self.tiers),
+            "levels": list(self.levels),
+            "cells": cells,
+        }
+
+    def _position(self, group: Group) -> tuple[int, int]:
+        return self.tiers.index(group.tier), self.levels.index(group.level)

@@ -1,0 +1,36 @@
+"""CSV output: one file per table, for Excel.
+
+UTF-8 with a byte-order mark, so Excel shows 中文 labels instead of mojibake; numbers are
+plain (shares as fractions, 0.913), a missing value is an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.report.build import Report
+from guanxi.engine.report.model import Table
+
+
+def write_csv(report: Report, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_table(table, folder) for s in report.sections for table in s.tables()]
+
+
+def write_table(table: Table, folder: Path) -> Path:
+    path = folder / f"{table.name}.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([c.label for c in table.columns])
+        writer.writerows([_cell(v) for v in row] for row in table.rows)
+    return path
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 6)
+    return value

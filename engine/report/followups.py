@@ -1,0 +1,126 @@
+"""Follow-up outcomes by playbook step: what became of every planned follow-up (sent,
+suppressed, cancelled…), and, where relationship managers record their tasks in the store,
+what came of each task (done, no answer, complaint…)."""
+
+from __future__ import annotations
+
+import typing
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.plan.followups import Status
+from guanxi.engine.report.labels import Labels
+from guanxi.engine.report.model import Column, Table
+from guanxi.engine.store import Store
+
+STATUSES: tuple[str, ...] = typing.get_args(Status)
+OPEN, DONE = "open", "done"
+NO_OUTCOME = "(none)"
+
+
+@dataclass(frozen=True)
+class FollowupOutcomes:
+    statuses: dict[tuple[str, str], int]  # (step, status) -> follow-ups
+    kinds: dict[str, str]  # step -> task or message
+    tasks: dict[tuple[str, str, str], int] | None  # (step, status, outcome); None: no table
+    labels: Labels
+    name: str = "followups"
+    title: str = "跟进结果 Follow-up outcomes by step"
+
+    def steps(self) -> list[str]:
+        return sorted({step for step, _ in self.statuses})
+
+    def outcomes(self) -> list[str]:
+        """Outcomes of done tasks, the most frequent first."""
+        counts: Counter[str] = Counter()
+        for (_, status, outcome), n in (self.tasks or {}).items():
+            if status == DONE:
+                counts[outcome] += n
+        return [outcome for outcome, _ in counts.most_common()]
+
+    def notes(self) -> list[str]:
+        if self.tasks:
+            return []
+        return ["还没有客户经理任务 no relationship-manager tasks recorded yet: no task outcomes"]
+
+    def tables(self) -> list[Table]:
+        tables = [self._statuses_table()]
+        if self.tasks is not None:
+            tables.append(self._tasks_table())
+        return tables
+
+    def _statuses_table(self) -> Table:
+        columns = (
+            Column("step", "步骤 step"),
+            Column("kind", "类型 kind"),
+            *(Column(s, s, "count") for s in STATUSES),
+            Column("followups", "合计 total", "count"),
+        )
+        rows = []
+        for step in self.steps():
+            counts = [self.statuses.get((step, s), 0) for s in STATUSES]
+            rows.append((self.labels.step(step), self.kinds[step], *counts, sum(counts)))
+        return Table("followups_by_step", "跟进状态 status", columns, tuple(rows))
+
+    def _tasks_table(self) -> Table:
+        tasks = self.tasks or {}
+        outcomes = self.outcomes()
+        columns = (
+            Column("step", "步骤 step"),
+            Column(OPEN, "待办 open", "count"),
+            Column(DONE, "已完成 done", "count"),
+            *(Column(f"done_{o}", f"done: {o}", "count") for o in outcomes),
+        )
+        rows = []
+        for step in sorted({step for step, _, _ in tasks}):
+            done = [tasks.get((step, DONE, o), 0) for o in outcomes]
+            opened = sum(n for (s, status, _), n in tasks.items() if s == step and status == OPEN)
+            rows.append((self.labels.step(step), opened, sum(done), *done))
+        title = "客户经理任务结果 Relationship managers' task outcomes by step"
+        return Table("task_outcomes_by_step", title, columns, tuple(rows))
+
+    def to_dict(self) -> dict[str, Any]:
+        statuses = [
+            {"step": step, "kind": self.kinds[step], "status": status, "followups": n}
+            for (step, status), n in sorted(self.statuses.items())
+        ]
+        tasks = None
+        if self.tasks is not None:
+            tasks = [
+                {"step": step, "status": status, "outcome": _outcome(outcome), "tasks": n}
+                for (step, status, outcome), n in sorted(self.tasks.items())
+            ]
+        return {"statuses": statuses, "tasks": tasks}
+
+
+def _outcome(outcome: str) -> str | None:
+    return None if outcome == NO_OUTCOME else outcome
+
+
+def followup_outcomes(store: Store, labels: Labels) -> FollowupOutcomes:
+    rows = store.execute(
+        "SELECT step_id, kind, status, COUNT(*) AS n FROM followups GROUP BY step_id, kind, status"
+    )
+    statuses = {(r["step_id"], r["status"]): int(r["n"]) for r in rows}
+    kinds = {r["step_id"]: r["kind"] for r in rows}
+    return FollowupOutcomes(statuses, kinds, _tasks(store), labels)
+
+
+def _tasks(store: Store) -> dict[tuple[str, str, str], int] | None:
+    """Relationship managers' tasks by step, status and outcome, when the store keeps them."""
+    if not has_table(store, "tasks"):
+        return None
+    rows = store.execute(
+        "SELECT step_id, status, outcome, COUNT(*) AS n FROM tasks"
+        " GROUP BY step_id, status, outcome"
+    )
+    return {(r["step_id"], r["status"], r["outcome"] or NO_OUTCOME): int(r["n"]) for r in rows}
+
+
+def has_table(store: Store, name: str) -> bool:
+    if store.dialect == "sqlite":
+        sql = "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = :name"
+    else:
+        sql = "SELECT 1 AS found FROM information_schema.tables WHERE table_name = :name"
+    return bool(store.execute(sql, {"name": name}))

@@ -1,0 +1,79 @@
+"""Customers grouped by their current tier and level, with sums of the fields reports need.
+
+One query over the assignments (each customer's latest result) and the customers feeds the
+distribution, the scorecard and the pyramid order. Sums and counts, not means, so groups can
+be added up exactly into tiers, levels and the whole population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from guanxi.engine.report.model import mean
+from guanxi.engine.store import Store
+
+Name = str | None
+
+
+@dataclass
+class Group:
+    tier: Name
+    level: Name
+    customers: int = 0
+    gold: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # field -> sum of the known values
+    known: dict[str, int] = field(default_factory=dict)  # field -> customers with a value
+
+    def add(self, other: Group) -> None:
+        self.customers += other.customers
+        self.gold += other.gold
+        for name, total in other.sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + total
+            self.known[name] = self.known.get(name, 0) + other.known.get(name, 0)
+
+    def mean(self, name: str) -> float | None:
+        return mean(self.sums.get(name), self.known.get(name, 0))
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def tier_level_groups(store: Store, key: str, fields: Sequence[str]) -> list[Group]:
+    """Every (tier, level) that has customers, with their count, gold count and field sums."""
+    sums = "".join(
+        f", SUM(c.{quote(f)}) AS s{i}, COUNT(c.{quote(f)}) AS n{i}" for i, f in enumerate(fields)
+    )
+    rows = store.execute(
+        "SELECT a.tier AS tier, a.level AS level, COUNT(*) AS customers,"
+        f" SUM(CASE WHEN a.gold = 1 THEN 1 ELSE 0 END) AS gold{sums}"
+        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quote(key)} = a.customer_id"
+        " GROUP BY a.tier, a.level"
+    )
+    return [
+        Group(
+            row["tier"],
+            row["level"],
+            int(row["customers"]),
+            int(row["gold"] or 0),
+            {f: float(row[f"s{i}"] or 0.0) for i, f in enumerate(fields)},
+            {f: int(row[f"n{i}"]) for i, f in enumerate(fields)},
+        )
+        for row in rows
+    ]
+
+
+def merged(groups: Iterable[Group], by: Callable[[Group], Name]) -> dict[Name, Group]:
+    """Groups added up by tier (by=lambda g: g.tier), by level, or into one (lambda g: None);
+    the sums keep tier and level None."""
+    result: dict[Name, Group] = {}
+    for group in groups:
+        result.setdefault(by(group), Group(None, None)).add(group)
+    return result
+
+
+def means(
+    groups: Iterable[Group], by: Callable[[Group], Name], name: str
+) -> dict[Name, float | None]:
+    return {key: group.mean(name) for key, group in merged(groups, by).items()}

@@ -1,0 +1,116 @@
+"""What CRM is judged by: satisfaction, loyalty and contribution, by tier and by level.
+
+Means are over the customers whose value is known (a partial record counts in `customers`
+but not in the mean); `contribution share` is the part of all known contribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.report.groups import Group, Name, merged
+from guanxi.engine.report.labels import Labels
+from guanxi.engine.report.model import Column, Table, share
+
+HEADINGS = {"tier": "按层级 by tier", "level": "按关系水平 by level"}
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    groups: tuple[Group, ...]
+    tiers: tuple[Name, ...]
+    levels: tuple[Name, ...]
+    metrics: tuple[str, ...]  # customer fields: satisfaction, loyalty, contribution
+    contribution: str | None  # the field whose share of the total is shown
+    labels: Labels
+    name: str = "scorecard"
+    title: str = "满意度、忠诚度与贡献度 Satisfaction, loyalty and contribution"
+
+    def notes(self) -> list[str]:
+        return ["均值只计有数据的客户 means count the customers whose value is known"]
+
+    def tables(self) -> list[Table]:
+        return [self._table("tier"), self._table("level"), self._cells_table()]
+
+    def _columns(self, first: Column) -> tuple[Column, ...]:
+        means = (
+            Column(f"mean_{m}", f"{self.labels.field(m)} mean", "number") for m in self.metrics
+        )
+        tail = (Column("contribution_share", "贡献占比 contribution share", "share"),)
+        counts = (
+            Column("customers", "客户数 customers", "count"),
+            Column("gold", "金牌 gold", "count"),
+        )
+        return (first, *counts, *means, *(tail if self.contribution else ()))
+
+    def _values(self, group: Group) -> tuple[Any, ...]:
+        values = [group.customers, group.gold, *(group.mean(m) for m in self.metrics)]
+        if self.contribution:
+            values.append(share(group.sums.get(self.contribution, 0.0), self._total))
+        return tuple(values)
+
+    @property
+    def _total(self) -> float:
+        if self.contribution is None:
+            return 0.0
+        return sum(g.sums.get(self.contribution, 0.0) for g in self.groups)
+
+    def _table(self, key: str) -> Table:
+        """One row per tier (key 'tier') or per level (key 'level'), then the total."""
+        by, order, show = (
+            (_tier, self.tiers, self.labels.tier)
+            if key == "tier"
+            else (_level, self.levels, self.labels.level)
+        )
+        found = merged(self.groups, by)
+        rows = [(show(n), *self._values(found[n])) for n in order if n in found]
+        everyone = merged(self.groups, _all).get(None, Group(None, None))
+        rows.append(("合计 total", *self._values(everyone)))
+        heading = HEADINGS[key]
+        columns = self._columns(Column(key, heading))
+        return Table(f"scorecard_by_{key}", heading, columns, tuple(rows))
+
+    def _cells_table(self) -> Table:
+        rows = [
+            (self.labels.tier(g.tier), self.labels.level(g.level), *self._values(g))
+            for g in sorted(self.groups, key=self._position)
+        ]
+        columns = (Column("tier", "层级 tier"), *self._columns(Column("level", "关系 level")))
+        heading = "按层级与关系水平 by tier and level"
+        return Table("scorecard_by_tier_level", heading, columns, tuple(rows))
+
+    def _position(self, group: Group) -> tuple[int, int]:
+        return self.tiers.index(group.tier), self.levels.index(group.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        def record(group: Group) -> dict[str, Any]:
+            values = self._values(group)
+            keys = [c.key for c in self._columns(Column("", ""))][1:]
+            return dict(zip(keys, values, strict=True))
+
+        cells = [
+            {"tier": g.tier, "level": g.level, **record(g)}
+            for g in sorted(self.groups, key=self._position)
+        ]
+        tiers = merged(self.groups, _tier)
+        levels = merged(self.groups, _level)
+        return {
+            "metrics": list(self.metrics),
+            "contribution": self.contribution,
+            "by_tier": [{"tier": t, **record(tiers[t])} for t in self.tiers if t in tiers],
+            "by_level": [{"level": v, **record(levels[v])} for v in self.levels if v in levels],
+            "by_tier_level": cells,
+        }
+
+
+def _tier(group: Group) -> Name:
+    return group.tier
+
+
+def _level(group: Group) -> Name:
+    return group.level
+
+
+def _all(group: Group) -> Name:
+    return None

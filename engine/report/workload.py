@@ -1,0 +1,108 @@
+"""Relationship-manager workload: tasks (follow-ups of kind task) per manager per day, in
+the project's time zone, against the capacity the contact policy allows.
+
+Counted are the tasks that reach or will reach the manager: pending, claimed or sent;
+suppressed, cancelled and failed ones are not work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from guanxi.engine.report.model import Column, Table
+from guanxi.engine.store import Store
+
+WORK = ("pending", "claimed", "sent")
+NO_OWNER = "(无 none)"
+
+
+@dataclass(frozen=True)
+class ManagerLoad:
+    owner: str
+    days: int
+    tasks: int
+    busiest: int
+    over_capacity: int  # days with more tasks than the capacity
+
+    @property
+    def mean(self) -> float:
+        return self.tasks / self.days
+
+
+@dataclass(frozen=True)
+class Workload:
+    per_day: dict[tuple[str, dt.date], int]  # (owner, local date) -> tasks
+    capacity: int | None  # tasks per manager per day, from the contact policy
+    timezone: str
+    name: str = "workload"
+    title: str = "客户经理工作量 Relationship-manager workload (tasks per day)"
+
+    def managers(self) -> list[ManagerLoad]:
+        """Busiest first: by the most tasks on one day, then by all tasks."""
+        days: dict[str, list[int]] = {}
+        for (owner, _), n in self.per_day.items():
+            days.setdefault(owner, []).append(n)
+        loads = [
+            ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns))
+            for owner, ns in days.items()
+        ]
+        return sorted(loads, key=lambda m: (-m.busiest, -m.tasks, m.owner))
+
+    def _days_over(self, tasks_per_day: list[int]) -> int:
+        if self.capacity is None:
+            return 0
+        return sum(1 for n in tasks_per_day if n > self.capacity)
+
+    def notes(self) -> list[str]:
+        capacity = f"{self.capacity}" if self.capacity else "无 none"
+        return [f"每日容量 capacity per day: {capacity}; 日期按 days in {self.timezone}"]
+
+    def tables(self) -> list[Table]:
+        columns = (
+            Column("owner", "客户经理 manager"),
+            Column("days", "有任务天数 days with tasks", "count"),
+            Column("tasks", "任务 tasks", "count"),
+            Column("busiest_day", "单日最多 busiest day", "count"),
+            Column("mean_per_day", "日均 mean per day", "number"),
+            Column("days_over_capacity", "超容量天数 days over capacity", "count"),
+        )
+        rows = tuple(
+            (m.owner, m.days, m.tasks, m.busiest, m.mean, m.over_capacity) for m in self.managers()
+        )
+        by_day = self._by_day()
+        return [Table("workload_by_manager", "按客户经理 by manager", columns, rows), by_day]
+
+    def _by_day(self) -> Table:
+        columns = (
+            Column("owner", "客户经理 manager"),
+            Column("day", "日期 day"),
+            Column("tasks", "任务 tasks", "count"),
+        )
+        rows = tuple((o, d.isoformat(), n) for (o, d), n in sorted(self.per_day.items()))
+        return Table("workload_by_day", "按日 by day", columns, rows, detail=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "timezone": self.timezone,
+            "managers": [{**m.__dict__, "mean_per_day": m.mean} for m in self.managers()],
+            "per_day": self._by_day().records(),
+        }
+
+
+def workload(store: Store, zone: dt.tzinfo, capacity: int | None) -> Workload:
+    """Tasks counted by UTC minute in the store, then put on local days here: exact for any
+    zone, and few rows (tasks are planned at a handful of times of day)."""
+    marks = ", ".join(f"'{status}'" for status in WORK)
+    rows = store.execute(
+        "SELECT owner, substr(due_at, 1, 16) AS minute, COUNT(*) AS n FROM followups"
+        f" WHERE kind = 'task' AND status IN ({marks}) GROUP BY owner, substr(due_at, 1, 16)"
+    )
+    per_day: Counter[tuple[str, dt.date]] = Counter()
+    for row in rows:
+        moment = dt.datetime.fromisoformat(row["minute"]).replace(tzinfo=dt.UTC)
+        per_day[row["owner"] or NO_OWNER, moment.astimezone(zone).date()] += int(row["n"])
+    return Workload(dict(per_day), capacity, str(zone))

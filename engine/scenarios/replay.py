@@ -1,0 +1,254 @@
+"""One scenario played through the real pipeline on a throw-away store (SQLite in memory).
+
+The scenario's time line; every step is given its `now` from the scenario, never a clock:
+
+1. the day before (only with `before:`): the population and the customer as they were are
+   loaded and classified at the previous midnight, and that run's transitions planned;
+2. today (`today`'s midnight in the project's zone, or the time it gives; without it, the
+   first event's day): the population (unless loaded already) and the customer are loaded and
+   classified, and the run's transitions (`on_enter:` / `on_leave:`) planned;
+3. with `recurring:`, the `every:` steps are planned for the window from today on, as the
+   daemon plans them ahead (31 days, or the duration given);
+4. the events in the order they happened, each instant's events recorded and planned at that
+   instant, as they would arrive (an event before today is planned today).
+
+Each planning call runs the contact policy over what it planned. What comes back is the
+customer's assignment and every follow-up planned for them, with each policy verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine import ingest
+from guanxi.engine.classify import classify
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.recurring import plan_recurring
+from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.models import Scenario, ScenarioEvent
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+from guanxi.engine.timing import parse_duration
+
+RECURRING_WINDOW = dt.timedelta(days=31)  # as far ahead as the daemon plans recurring steps
+LIVE = ("pending", "claimed", "sent")  # statuses of a follow-up that happens
+
+
+class ScenarioError(GuanxiError):
+    """A scenario cannot be played (its data does not load); not a failed expectation."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One follow-up planned for the scenario's customer; `due` in the project's zone;
+    `policies` and `reasons` of every verdict about it, its own status last."""
+
+    step: str
+    kind: str
+    channel: str
+    due: dt.datetime
+    status: str
+    policies: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def happens(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def verdicts(self) -> tuple[tuple[str, str], ...]:
+        """(policy, reason) of each verdict about it."""
+        return tuple(zip(self.policies, self.reasons, strict=True))
+
+    @property
+    def policy(self) -> str | None:
+        return self.policies[-1] if self.policies else None
+
+    @property
+    def reason(self) -> str | None:
+        return self.reasons[-1] if self.reasons else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the pipeline decided for the scenario's customer."""
+
+    customer_id: str
+    tier: str | None
+    level: str | None
+    strategy: str | None
+    gold: bool | None
+    followups: tuple[Planned, ...]
+
+
+def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outcome:
+    """Run the scenario's time line (see the module) and read back what was decided."""
+    store = SQLiteStore(":memory:")
+    try:
+        store.prepare(ruleset.schema)
+        _Timeline(store, ruleset, scenario, population).run()
+        return outcome(store, ruleset, _key(ruleset, scenario))
+    finally:
+        store.close()
+
+
+def start_of(ruleset: RuleSet, scenario: Scenario) -> dt.datetime:
+    """The scenario's clock at its start: `today` (a date's midnight in the project's zone),
+    else the midnight of the first event's day."""
+    zone = ruleset.calendar.zone
+    if scenario.today:
+        return _moment(scenario.today, zone)
+    first = min(_moment(e.at, zone) for e in scenario.events)
+    return dt.datetime.combine(first.astimezone(zone).date(), dt.time(), tzinfo=zone)
+
+
+def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _key(ruleset: RuleSet, scenario: Scenario) -> str:
+    return str(scenario.customer.get(ruleset.schema.key))
+
+
+class _Timeline:
+    def __init__(
+        self, store: Store, ruleset: RuleSet, scenario: Scenario, population: Path | None
+    ) -> None:
+        self.store, self.ruleset, self.scenario = store, ruleset, scenario
+        self.population = population
+        self.zone = ruleset.calendar.zone
+        self.today = start_of(ruleset, scenario)
+
+    def run(self) -> None:
+        before = self.scenario.before
+        if before is not None:
+            yesterday = self.today - dt.timedelta(days=1)
+            self.load_population(yesterday)
+            self.load_customer({**self.scenario.customer, **before}, yesterday)
+            self.classify(yesterday)
+        else:
+            self.load_population(self.today)
+        self.load_customer(self._today_row(), self.today)
+        self.classify(self.today)
+        if self.scenario.recurring:
+            end = self._window_end(self.scenario.recurring)
+            plan_recurring(self.store, self.ruleset, self.today, end, self.today)
+        for moment, events in self._events_by_instant():
+            self.record_and_plan(events, moment)
+
+    def _today_row(self) -> dict[str, Any]:
+        """Today's customer; a field given only for the day before is empty today."""
+        cleared = dict.fromkeys(self.scenario.before or {})
+        return {**cleared, **self.scenario.customer}
+
+    def load_population(self, now: dt.datetime) -> None:
+        if self.population is None:
+            return
+        report = ingest.load_customers(self.store, self.ruleset, self.population, now)
+        if report.quarantined:
+            first = report.problems[0]
+            raise ScenarioError(
+                f"{self.population.name} line {first['row_number']}: {first['reason']}"
+                f" ({report.quarantined} row(s) not loaded; run 'guanxi validate')"
+            )
+
+    def load_customer(self, record: Mapping[str, Any], now: dt.datetime) -> None:
+        schema = self.ruleset.schema
+        row, problems = ingest.check_customer(schema, self.ruleset.settings.timezone, record)
+        if problems:
+            field, _, reason = problems[0]
+            raise ScenarioError(f"the customer cannot be loaded: {field}: {reason}")
+        self.store.upsert_customers([{**row, "_loaded_at": iso(now)}])
+
+    def classify(self, now: dt.datetime) -> None:
+        report = classify(self.store, self.ruleset, now)
+        plan_transitions(self.store, self.ruleset, report.run_id, now)
+
+    def _window_end(self, recurring: bool | str) -> dt.datetime:
+        if recurring is True:
+            return self.today + RECURRING_WINDOW
+        return self.ruleset.calendar.due(self.today, parse_duration(str(recurring)))
+
+    def _events_by_instant(self) -> Iterator[tuple[dt.datetime, list[dict[str, Any]]]]:
+        """The events as records, grouped by the instant they are planned at, in order."""
+        events = enumerate(self.scenario.events)
+        timed = sorted((max(_moment(e.at, self.zone), self.today), i, e) for i, e in events)
+        for moment, group in itertools.groupby(timed, key=lambda item: item[0]):
+            yield moment, [r for _, i, e in group for r in self._records(i, e)]
+
+    def _records(self, index: int, event: ScenarioEvent) -> list[dict[str, Any]]:
+        at = _moment(event.at, self.zone).isoformat()
+        ids = (
+            [f"E{index + 1}"]
+            if event.repeat == 1
+            else [f"E{index + 1}.{n + 1}" for n in range(event.repeat)]
+        )
+        customer = _key(self.ruleset, self.scenario)
+        return [
+            {"id": i, "type": event.type, "customer_id": customer, "at": at, **event.fields}
+            for i in ids
+        ]
+
+    def record_and_plan(self, records: list[dict[str, Any]], now: dt.datetime) -> None:
+        rows = []
+        for record in records:
+            row, problems = ingest.check_event(self.ruleset, record)
+            if problems:
+                field, _, reason = problems[0]
+                raise ScenarioError(f"event {record['type']} at {record['at']}: {field}: {reason}")
+            rows.append({**row, "loaded_at": iso(now)})
+        self.store.insert_events(rows)
+        plan_new_events(self.store, self.ruleset, now)
+
+
+def outcome(store: Store, ruleset: RuleSet, customer_id: str) -> Outcome:
+    """The customer's assignment and follow-ups (soonest due first) as the store has them."""
+    rows = store.execute(
+        "SELECT tier, level, strategy, gold FROM assignments WHERE customer_id = :c",
+        {"c": customer_id},
+    )
+    found = rows[0] if rows else {}
+    gold = found.get("gold")
+    return Outcome(
+        customer_id,
+        found.get("tier"),
+        found.get("level"),
+        found.get("strategy"),
+        None if gold is None else bool(gold),
+        tuple(_followups(store, ruleset.calendar.zone, customer_id)),
+    )
+
+
+def _followups(store: Store, zone: zoneinfo.ZoneInfo, customer_id: str) -> Iterator[Planned]:
+    rows = store.execute(
+        "SELECT f.id, f.step_id, f.kind, f.channel, f.due_at, f.status, f.policy, f.reason,"
+        " d.policy AS decided_by, d.reason AS decided_why FROM followups f"
+        " LEFT JOIN followup_decisions d ON d.followup_id = f.id"
+        " WHERE f.customer_id = :c ORDER BY f.due_at, f.id, d.id",
+        {"c": customer_id},
+    )
+    for _, group in itertools.groupby(rows, key=lambda row: row["id"]):
+        decisions = list(group)
+        first = decisions[0]
+        verdicts = [(d["decided_by"], d["decided_why"]) for d in decisions if d["decided_by"]]
+        if first["policy"] and (first["policy"], first["reason"]) not in verdicts:
+            verdicts.append((first["policy"], first["reason"]))
+        yield Planned(
+            first["step_id"],
+            first["kind"],
+            first["channel"],
+            dt.datetime.fromisoformat(first["due_at"]).astimezone(zone),
+            first["status"],
+            tuple(str(p) for p, _ in verdicts),
+            tuple(str(r or "") for _, r in verdicts),
+        )

@@ -1,0 +1,193 @@
+"""The relationship managers' task inbox: tasks in the store, listed by manager, closed with an
+outcome that comes back as an event.
+
+    create   `insert_task`: one task per follow-up key (INSERT … ON CONFLICT DO NOTHING), so a
+             send retried after a crash or a lost answer leaves exactly one task
+    list     `list_tasks`: a manager's tasks by status, soonest due first
+    close    `close_task`: the outcome (one the rule project declares for `task_outcome`
+             events) goes on the task and, in the same transaction, into the events table as a
+             `task_outcome` event (outcome, step, task); that event is then planned like any
+             other, so a playbook step can react to it (a complaint gets a call-back)
+
+A task is found by its key or by its follow-up's id. `now` is always given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.ingest import check_event
+from guanxi.engine.plan.events import EventPlanReport, plan_new_events
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Row, Store
+
+OUTCOME_EVENT = "task_outcome"
+OUTCOME_FIELD = "outcome"
+Shown = Literal["open", "done", "all"]
+
+TASK_COLUMNS = (
+    "key",
+    "followup_id",
+    "customer_id",
+    "step_id",
+    "owner",
+    "title",
+    "body",
+    "due_at",
+    "created_at",
+    "status",
+    "outcome",
+    "note",
+    "done_at",
+)
+_SELECTED = ", ".join(TASK_COLUMNS)
+
+
+class TaskError(GuanxiError):
+    """A task cannot be found or closed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ClosedTask:
+    """A task just marked done, the id of the event it became, and what planning made of it."""
+
+    task: Row
+    event_id: str
+    planned: EventPlanReport
+
+
+def insert_task(store: Store, task: Mapping[str, Any]) -> bool:
+    """Create an open task (key, customer_id, step_id, owner, title, body, due_at, created_at);
+    False when a task with that key is already there. The follow-up id is looked up by key
+    (NULL when the store has no such follow-up)."""
+    with store.transaction():
+        created = store.execute(
+            "INSERT INTO tasks (key, followup_id, customer_id, step_id, owner, title, body,"
+            " due_at, created_at, status) VALUES (:key,"
+            " (SELECT id FROM followups WHERE key = :key), :customer_id, :step_id, :owner,"
+            " :title, :body, :due_at, :created_at, 'open')"
+            " ON CONFLICT (key) DO NOTHING RETURNING key",
+            {name: task[name] for name in _NEW_TASK},
+        )
+    return bool(created)
+
+
+_NEW_TASK = ("key", "customer_id", "step_id", "owner", "title", "body", "due_at", "created_at")
+
+
+def list_tasks(store: Store, owner: str, status: Shown = "open") -> list[Row]:
+    """A manager's tasks with `status` ('all': open and done), soonest due first."""
+    chosen = "" if status == "all" else " AND status = :status"
+    return store.execute(
+        f"SELECT {_SELECTED} FROM tasks WHERE owner = :owner{chosen}"
+        " ORDER BY due_at IS NULL, due_at, key",
+        {"owner": owner, "status": status},
+    )
+
+
+def find_task(store: Store, task_id: str) -> Row | None:
+    """The task with key `task_id`, or whose follow-up has the id `task_id`."""
+    rows = store.execute(
+        f"SELECT {_SELECTED} FROM tasks WHERE key = :key OR followup_id = :followup_id",
+        {"key": task_id, "followup_id": _followup_id(task_id)},
+    )
+    return rows[0] if rows else None
+
+
+def declared_outcomes(ruleset: RuleSet) -> tuple[str, ...] | None:
+    """The outcomes the rule project allows (None: any text); TaskError when it declares no
+    `task_outcome` event with an `outcome` field, since outcomes could not feed back."""
+    event = ruleset.schema.events.get(OUTCOME_EVENT)
+    if event is None or OUTCOME_FIELD not in event.fields:
+        raise TaskError(
+            f"the rule project declares no '{OUTCOME_EVENT}' event with an '{OUTCOME_FIELD}'"
+            " field (schema.yaml, events:), so no outcome can be recorded;"
+            " copy it from the default rules"
+        )
+    return event.fields[OUTCOME_FIELD].values
+
+
+def close_task(
+    store: Store,
+    ruleset: RuleSet,
+    task_id: str,
+    outcome: str,
+    now: dt.datetime,
+    note: str | None = None,
+) -> ClosedTask:
+    """Mark an open task done with `outcome`, record its `task_outcome` event and plan it."""
+    _check_outcome(ruleset, outcome)
+    with store.transaction():
+        task = _mark_done(store, task_id, outcome, note, now)
+        event = _outcome_event(ruleset, task, now)
+        store.insert_events([{**event, "loaded_at": iso(now)}])
+    return ClosedTask(task, event["id"], plan_new_events(store, ruleset, now))
+
+
+def _check_outcome(ruleset: RuleSet, outcome: str) -> None:
+    allowed = declared_outcomes(ruleset)
+    if allowed is None or outcome in allowed:
+        return
+    message = f"unknown outcome '{outcome}'; the outcomes are: {', '.join(allowed)}"
+    hint = did_you_mean(outcome, allowed)
+    raise TaskError(f"{message}; {hint}" if hint else message)
+
+
+def _mark_done(store: Store, task_id: str, outcome: str, note: str | None, now: dt.datetime) -> Row:
+    """Close the task in one statement, so two managers closing it at once cannot both win."""
+    rows = store.execute(
+        "UPDATE tasks SET status = 'done', outcome = :outcome, note = :note, done_at = :now"
+        " WHERE (key = :key OR followup_id = :followup_id) AND status = 'open'"
+        f" RETURNING {_SELECTED}",
+        {
+            "outcome": outcome,
+            "note": note,
+            "now": iso(now),
+            "key": task_id,
+            "followup_id": _followup_id(task_id),
+        },
+    )
+    if not rows:
+        raise TaskError(_why_not_open(store, task_id))
+    return rows[0]
+
+
+def _why_not_open(store: Store, task_id: str) -> str:
+    task = find_task(store, task_id)
+    if task is None:
+        return f"no task '{task_id}' (give a task key or a follow-up id: guanxi tasks list)"
+    return (
+        f"task {task['key']} is already done: {task['outcome']} at {task['done_at']};"
+        " an outcome is recorded once"
+    )
+
+
+def _outcome_event(ruleset: RuleSet, task: Row, now: dt.datetime) -> Row:
+    """The `task_outcome` event of a closed task, checked against the schema like any event.
+    Its id comes from the task key: one task, one outcome event."""
+    record = {
+        "id": f"{OUTCOME_EVENT}:{task['key']}",
+        "type": OUTCOME_EVENT,
+        "customer_id": task["customer_id"],
+        "at": now.isoformat(),
+        "outcome": task["outcome"],
+        "step": task["step_id"],
+        "task": task["key"],
+        "note": task["note"],
+    }
+    row, problems = check_event(ruleset, record)
+    if problems:
+        reasons = "; ".join(f"{name or 'event'}: {reason}" for name, _, reason in problems)
+        raise TaskError(f"the outcome of task {task['key']} is not a valid event: {reasons}")
+    return row
+
+
+def _followup_id(task_id: str) -> int | None:
+    """A follow-up id when `task_id` is a number; keys (step:customer:occurrence) never are."""
+    return int(task_id) if task_id.isdigit() else None

@@ -1,0 +1,138 @@
+"""The daemon: its jobs in-process with a fixed clock, and as a real process (health, metrics,
+masked JSON logs, SIGTERM)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.store.sqlite import SQLiteStore
+from tests.daemon_helpers import free_port, plan_due, rules_copy, start_daemon, stop, wait_for
+
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    return rules_copy(tmp_path)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, rules: Path) -> Iterator[Daemon]:
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    daemon = Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path, port=None)
+    yield daemon
+    daemon.running.adapters.close()
+    store.close()
+
+
+def outbox(folder: Path) -> list[dict[str, object]]:
+    path = folder / "outbox.jsonl"
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def test_a_tick_delivers_what_is_due_to_the_configured_adapter(
+    tmp_path: Path, daemon: Daemon
+) -> None:
+    keys = plan_due(daemon.store, 30, NOW - dt.timedelta(minutes=5))
+    report = daemon.dispatch_tick()
+    assert (report.claimed, report.sent) == (30, 30)
+    assert sorted(m["key"] for m in outbox(tmp_path)) == sorted(keys)
+    assert daemon.dispatch_tick().sent == 0
+
+
+def test_a_bad_edit_is_rejected_and_a_fix_is_taken(
+    rules: Path, daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = daemon.running.ruleset.hash
+    templates = rules / "templates.yaml"
+    text = templates.read_text("utf-8")
+    templates.write_text(text.replace('"{{ name }}您好', '"{{ name 您好', 1), "utf-8")
+    with caplog.at_level(logging.ERROR, logger="guanxi.daemon"):
+        assert daemon.reload_if_changed() is False
+    assert daemon.running.ruleset.hash == good
+    record = caplog.records[-1]
+    assert "still using the last good rules" in record.getMessage()
+    assert (
+        "templates.yaml:" in record.diagnostics and "error[template-syntax]" in record.diagnostics
+    )
+    templates.write_text(text.replace('"{{ name }}您好', '"{{ name }}，您好', 1), "utf-8")
+    assert daemon.reload_if_changed() is True
+    assert daemon.running.ruleset.hash not in (good, "")
+    assert daemon.versions.keys() >= {good, daemon.running.ruleset.hash}
+    assert daemon.reload_if_changed() is False  # nothing changed since
+
+
+def test_claims_held_at_shutdown_are_released(daemon: Daemon) -> None:
+    plan_due(daemon.store, 3, NOW)
+    daemon.leases.add("2026-12-01T02:05:00.000000Z")
+    daemon.store.execute(
+        "UPDATE followups SET status = 'claimed', lease_until = '2026-12-01T02:05:00.000000Z'"
+    )
+    assert daemon.release_claims() == 3
+    statuses = {r["status"] for r in daemon.store.execute("SELECT status FROM followups")}
+    assert statuses == {"pending"}
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_daemon_process_serves_health_and_metrics_and_stops_cleanly(
+    tmp_path: Path, rules: Path
+) -> None:
+    db = tmp_path / "guanxi.db"
+    store = SQLiteStore(db)
+    store.prepare(load_ruleset(rules).schema)
+    plan_due(store, 50, NOW)
+    store.close()
+    port = free_port()
+    log = tmp_path / "daemon.log"
+    process = start_daemon(rules, db, "--port", str(port), "--now", NOW.isoformat(), log=log)
+    try:
+        wait_for(lambda: len(outbox(tmp_path)) == 50, 30, "50 follow-ups in the outbox")
+        wait_for(lambda: "sent_total 50" in get(f"http://127.0.0.1:{port}/metrics")[1], 10,
+                 "the metrics to count them")  # fmt: skip
+        status, body = get(f"http://127.0.0.1:{port}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        metrics = get(f"http://127.0.0.1:{port}/metrics")[1]
+        assert "guanxi_followups_claimed_total 50" in metrics
+        assert "# TYPE guanxi_tick_lag_seconds gauge" in metrics
+        assert get(f"http://127.0.0.1:{port}/nothing")[0] == 404
+    finally:
+        code = stop(process)
+    assert code == 0
+    lines = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    messages = [line["message"] for line in lines]
+    assert messages[0] == "guanxi daemon started" and messages[-1] == "guanxi daemon stopped"
+    text = log.read_text("utf-8")
+    assert "C000001" not in text and "13800000001" not in text  # masked
+
+
+def test_the_readme_delivery_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Running the daemon") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n")]
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(text[: text.index("delivery:")] + example, "utf-8")
+    result = validate_project(rules)
+    assert result.ok, [d.headline() for d in result.diagnostics]
+    assert result.ruleset is not None
+    assert result.ruleset.settings.delivery.channels["sms"].options["timeout"] == 5
