@@ -113,6 +113,14 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
         raise AssertionError("the daemon did not stop on SIGTERM") from None
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A connection the killed daemon left half-open is no news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class KeyReceiver:
     """A local HTTP receiver that acts on each idempotency key once, as a real gateway that
     de-duplicates by key would; `attempts` counts every POST per key.
@@ -127,7 +135,7 @@ class KeyReceiver:
         self.mode = "ok"
         self.delay = 1.0
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
