@@ -1,4 +1,8 @@
-"""Email through an SMTP server, one connection kept open and reopened after any error.
+"""Email through an SMTP server, over connections kept open and reopened after any error.
+
+Safe to use from several threads: each send borrows an idle connection (or opens one) and
+gives it back afterwards, so dispatch may run `concurrent_sends` sends at once, one
+connection each.
 
 The `Message-ID` is derived from the idempotency key (`<sha256(key)[:32]@domain>`), so a mail
 sent twice after a lost answer carries the same id and the customer's mail system can
@@ -15,8 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import smtplib
+import threading
 from collections.abc import Mapping
-from email.message import EmailMessage
+from email.errors import HeaderParseError
+from email.header import Header
+from email.mime.text import MIMEText
+from email.policy import compat32
 
 from guanxi.adapters.base import (
     Adapter,
@@ -26,6 +34,8 @@ from guanxi.adapters.base import (
     Receipt,
     RetryableError,
 )
+
+WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 
 
 def message_id(key: str, domain: str = "guanxi") -> str:
@@ -37,6 +47,7 @@ class SmtpAdapter(Adapter):
     """Sends each message from `sender` to its recipient through `host:port`."""
 
     name = "smtp"
+    concurrent_sends = 4
 
     def __init__(
         self,
@@ -55,48 +66,64 @@ class SmtpAdapter(Adapter):
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self.starttls, self.username, self.password = starttls, username, password
         self.domain = domain
-        self._smtp: smtplib.SMTP | None = None
+        self._idle: list[smtplib.SMTP] = []  # open connections no send is using
+        self._lock = threading.Lock()
 
     def send(self, message: Message) -> Receipt:
         mail, recipient = self._mail(message), str(message.recipient)
+        smtp = None
         try:
-            self._connection().send_message(mail, self.sender, [recipient])
+            smtp = self._borrow()
+            smtp.sendmail(self.sender, [recipient], mail)
         except (smtplib.SMTPException, OSError) as error:
-            self._drop()
+            if smtp is not None:
+                smtp.close()
             raise _classify(error) from error
-        return Receipt(message.key, self.name, mail["Message-ID"], f"{self.host}:{self.port}")
+        with self._lock:
+            self._idle.append(smtp)
+        mail_id = message_id(message.key, self.domain)
+        return Receipt(message.key, self.name, mail_id, f"{self.host}:{self.port}")
 
     def close(self) -> None:
-        if self._smtp is not None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp in idle:
             with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._smtp.quit()
-            self._drop()
+                smtp.quit()
+            smtp.close()
 
-    def _mail(self, message: Message) -> EmailMessage:
+    def _mail(self, message: Message) -> bytes:
+        """The mail as sent, built with the `compat32` classes: the same headers and UTF-8
+        body as `EmailMessage` gives, several times faster to build and flatten. An address
+        that would smuggle in a header of its own is refused."""
         if not message.recipient:
             raise PermanentError(f"smtp: follow-up {message.key} has no email address")
-        mail = EmailMessage()
+        mail = MIMEText(message.body, "plain", "utf-8")
         mail["From"] = self.sender
         mail["To"] = message.recipient
-        mail["Subject"] = message.subject or ""
+        subject = Header(message.subject or "", "utf-8")  # RFC 2047 words, folded safely
+        mail["Subject"] = subject  # type: ignore[assignment]  # typeshed wants str only
         mail["Message-ID"] = message_id(message.key, self.domain)
-        mail.set_content(message.body, charset="utf-8")
-        return mail
+        try:
+            return mail.as_bytes(policy=WIRE)
+        except HeaderParseError as error:
+            raise PermanentError(f"smtp: follow-up {message.key}: {error}") from error
 
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+    def _borrow(self) -> smtplib.SMTP:
+        """An idle connection, or a new one when every open one is in use."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.starttls:
                 smtp.starttls()
             if self.username is not None:
                 smtp.login(self.username, self.password or "")
-            self._smtp = smtp
-        return self._smtp
-
-    def _drop(self) -> None:
-        if self._smtp is not None:
-            self._smtp.close()
-        self._smtp = None
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
 
 def _classify(error: smtplib.SMTPException | OSError) -> AdapterError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import plan_transitions
@@ -30,6 +32,20 @@ from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+ENGINES = ["sqlite", "duckdb", "spark"]
+
+
+@dataclass(frozen=True)
+class SparkRun:
+    """Where the spark engine runs and writes."""
+
+    master: str
+    output: Path | None
+
+    def folder(self, store: Store) -> Path | None:
+        if self.output is not None:
+            return self.output
+        return default_output(store) if isinstance(store, SQLiteStore) else None
 
 
 @click.command("classify")
@@ -37,17 +53,31 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 @store_option
 @click.option(
     "--engine",
-    type=click.Choice(["sqlite", "duckdb"]),
+    type=click.Choice(ENGINES),
     default=None,
     help="sqlite: classify the store's customers inside the store (default). "
-    "duckdb: classify the --input snapshot file.",
+    "duckdb: classify the --input snapshot file. spark: classify the --input snapshot on "
+    "Spark (pip install 'guanxi[spark]'), writing every assignment as Parquet.",
 )
 @click.option(
     "--input",
     "snapshot",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="A nightly snapshot (Parquet or CSV) for the duckdb engine.",
+    help="A nightly snapshot (Parquet or CSV; for spark also a folder of Parquet files).",
+)
+@click.option(
+    "--master",
+    default=None,
+    help="Spark master for --engine spark (default: the rule project's spark_master:, "
+    "local[2] unless set).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for --engine spark's Parquet assignments, replaced on each run "
+    "(default: beside the store, <store>.assignments.parquet).",
 )
 @json_option
 @now_option
@@ -56,39 +86,65 @@ def classify_command(
     store: str | None,
     engine: str | None,
     snapshot: Path | None,
+    master: str | None,
+    output: Path | None,
     as_json: bool,
     now_text: str | None,
 ) -> None:
     """Sort every customer into a tier, a relationship level and a strategy; print the
     tier × level table and how many customers moved; plan the follow-ups their moves trigger
     (on_enter / on_leave steps)."""
-    engine = engine or ("duckdb" if snapshot else "sqlite")
-    if engine == "duckdb" and snapshot is None:
-        raise click.UsageError("--engine duckdb needs --input SNAPSHOT (a Parquet or CSV file)")
-    if engine == "sqlite" and snapshot is not None:
-        raise click.UsageError("--input is read by the duckdb engine; use --engine duckdb")
+    engine = _checked_engine(engine, snapshot, master, output)
     ruleset = validated(rules_folder(rules), as_json=False)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
+    spark = SparkRun(master or ruleset.settings.spark_master, output)
     try:
-        report = _classify(opened, ruleset, now, snapshot)
+        report = _classify(opened, ruleset, now, engine, snapshot, spark)
         moves = plan_transitions(opened, ruleset, report.run_id, now)
+        written = spark.folder(opened) if engine == "spark" else None
     finally:
         opened.close()
     if as_json:
-        print_json({**report.to_dict(), "followups_from_transitions": moves.to_dict()})
+        extra = {"output": str(written)} if written else {}
+        print_json({**report.to_dict(), **extra, "followups_from_transitions": moves.to_dict()})
     else:
         _print_report(report, ruleset)
+        if written:
+            console().print(f"assignments written to {written}", highlight=False)
         console().print(f"follow-ups planned from the transitions: {moves.new}")
 
 
-def _classify(store: Store, ruleset: RuleSet, now: dt.datetime, snapshot: Path | None) -> RunReport:
+def _checked_engine(
+    engine: str | None, snapshot: Path | None, master: str | None, output: Path | None
+) -> str:
+    """The engine to use; a usage error for options that do not fit it."""
+    engine = engine or ("duckdb" if snapshot else "sqlite")
+    if engine != "sqlite" and snapshot is None:
+        raise click.UsageError(f"--engine {engine} needs --input SNAPSHOT (a Parquet or CSV file)")
+    if engine == "sqlite" and snapshot is not None:
+        raise click.UsageError("--input is read by the duckdb and spark engines; use --engine")
+    if engine != "spark" and (master or output):
+        raise click.UsageError("--master and --output are for --engine spark")
+    return engine
+
+
+def _classify(
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    engine: str,
+    snapshot: Path | None,
+    spark: SparkRun,
+) -> RunReport:
     try:
         if snapshot is None:
             return classify(store, ruleset, now)
         if not isinstance(store, SQLiteStore):
-            raise click.ClickException("the duckdb engine writes to a SQLite store only")
-        return classify_snapshot(store, ruleset, now, snapshot)
+            raise click.ClickException(f"the {engine} engine writes to a SQLite store only")
+        if engine == "duckdb":
+            return classify_snapshot(store, ruleset, now, snapshot)
+        return classify_on_spark(store, ruleset, now, snapshot, spark.master, spark.output)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
 

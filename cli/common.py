@@ -8,9 +8,11 @@ import zoneinfo
 from pathlib import Path
 
 import click
+import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store import Store, open_store
 
@@ -23,6 +25,9 @@ rules_option = click.option(
     default=None,
     help="Rule project (default: ./rules if it exists, else the shipped default rules).",
 )
+STORE_FAILURES = (sqlite3.Error, psycopg.Error)
+"""What a store's database raises when it fails underneath (a locked file, a lost server)."""
+
 csv_option = click.option(
     "--csv",
     "csv_dir",
@@ -64,15 +69,16 @@ def rules_folder(folder: Path | None) -> Path:
     return local if local.is_dir() else default_rules_path()
 
 
-def opened_store(ruleset: RuleSet, location: str | None) -> Store:
+def opened_store(ruleset: RuleSet, location: str | None, migrate: bool = True) -> Store:
     """The store named by --store, else by the rule project; a relative path is taken from the
-    current folder (where the command runs), not from the rule project's folder."""
+    current folder (where the command runs), not from the rule project's folder. `migrate`:
+    apply pending migrations on opening (every command but `migrate` itself)."""
     where = location or ruleset.settings.store
     try:
-        return open_store(where)
-    except NotImplementedError as error:
+        return open_store(where, migrate=migrate)
+    except StoreError as error:
         raise click.ClickException(str(error)) from None
-    except sqlite3.Error as error:
+    except STORE_FAILURES as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
 
 

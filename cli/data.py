@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from guanxi.cli.common import (
+    STORE_FAILURES,
     given_now,
     now_option,
     opened_store,
@@ -106,7 +106,7 @@ def _run(
             return loader(store, ruleset, file, now, progress)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    except sqlite3.Error as error:
+    except STORE_FAILURES as error:
         raise click.ClickException(f"the store failed: {error}") from None
 
 

@@ -148,6 +148,10 @@ def _register_commands() -> None:
 
     cli.add_command(test_command)
 
+    from guanxi.cli.migrate import migrate_command
+
+    cli.add_command(migrate_command)
+
 
 _register_commands()
 

@@ -5,6 +5,9 @@
     ├── ConditionError              one condition expression is malformed or unsafe
     ├── DataError                   input data (customers, events) cannot be read at all
     ├── ReportError                 a report asked for what the store does not have
+    ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
+                                    wrong URL)
+    ├── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
     └── SimulationError             a simulation cannot run: no store to copy, a bad period
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
@@ -51,6 +54,14 @@ class DataError(GuanxiError):
 
 class ReportError(GuanxiError):
     """A report was asked for a run or a field the store or the schema does not have."""
+
+
+class StoreError(GuanxiError):
+    """The store named by `store:` or --store cannot be reached or opened."""
+
+
+class EngineUnavailable(GuanxiError):
+    """An optional engine is not installed, or cannot start; the message says what to do."""
 
 
 class SimulationError(GuanxiError):

@@ -1,25 +1,42 @@
-"""Fixtures shared by the test modules: the default rule set, a prepared store, the broker."""
+"""Fixtures shared by the test modules: the default rule set, a prepared store, the broker.
+
+`store` is a SQLite store; in a test marked `every_store` (or a module with
+`pytestmark = pytest.mark.every_store`) it is each store of STORES in turn. The PostgreSQL
+tests share one schema of the session, emptied before each test and dropped at the end;
+without a server they fail.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pika
+import psycopg
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RULES = Path(__file__).parent.parent / "rules"
 
-# Every store the contract tests run against; a PostgreSQL store joins here (behind a marker).
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgresql"]
+POSTGRES = os.environ.get("GUANXI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames:
+        every = metafunc.definition.get_closest_marker("every_store") is not None
+        metafunc.parametrize("store", STORES if every else ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -28,19 +45,16 @@ def ruleset() -> RuleSet:
     return load_ruleset(RULES)
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture
 def store(request: pytest.FixtureRequest, tmp_path: Path, ruleset: RuleSet) -> Iterator[Store]:
     """An empty store, prepared for the default schema."""
-    opened = open_test_store(request.param, tmp_path)
+    if request.param == "postgresql":
+        opened: Store = PostgresStore(request.getfixturevalue("postgres_emptied"))
+    else:
+        opened = SQLiteStore(tmp_path / "guanxi.db")
     opened.prepare(ruleset.schema)
     yield opened
     opened.close()
-
-
-def open_test_store(kind: str, tmp_path: Path) -> Store:
-    if kind == "sqlite":
-        return SQLiteStore(tmp_path / "guanxi.db")
-    raise ValueError(f"no test store of kind {kind!r}")
 
 
 # The RabbitMQ broker the tests publish to; .ci/run starts it when it is not running. A test
@@ -114,3 +128,62 @@ def broker() -> Iterator[Broker]:
     made = Broker()
     yield made
     made.delete_all()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL of the test database with a new, empty schema of its own (no tables yet)."""
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> Iterator[tuple[str, str]]:
+    """One schema for the session's PostgreSQL tests, migrated once: its URL, and the SQL that
+    empties it again (creating and migrating a schema for each test takes most of a second)."""
+    with postgres_schema() as url:
+        store = PostgresStore(url)
+        tables = store.execute(
+            "SELECT table_name AS t FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_name <> 'guanxi_migrations'"
+        )
+        counters = store.execute(
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+        )
+        store.close()
+        empty = ["DROP TABLE IF EXISTS customers"]
+        empty += [f"DELETE FROM {row['t']}" for row in tables]
+        empty += [
+            f"SELECT setval(pg_get_serial_sequence('{row['t']}', '{row['c']}'), 1, false)"
+            for row in counters
+        ]
+        yield url, "; ".join(empty)
+
+
+@pytest.fixture
+def postgres_emptied(postgres_migrated: tuple[str, str]) -> str:
+    """The session's PostgreSQL schema with every table empty (no customers table): as a new
+    store, with every migration applied."""
+    url, empty = postgres_migrated
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")  # a store left open fails the test, no hang
+        conn.execute(empty)
+    return url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of the test database whose tables live in a new schema, dropped afterwards."""
+    schema = f"gx_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES else "?"
+    # a test's writes need not survive a crash of the server: no wait for the disk
+    options = quote(f"-csearch_path={schema} -csynchronous_commit=off")
+    try:
+        yield f"{POSTGRES}{separator}options={options}"
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute("SET lock_timeout = '10s'")
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -67,10 +67,14 @@ def followup(customer: str, occurrence: str, due: dt.datetime, channel: str = "s
     )
 
 
+CONSENTS = {"consent_sms": True, "consent_email": True, "consent_app": True}
+
+
 def plan_due(store: Store, count: int, due: dt.datetime, channel: str = "sms") -> list[str]:
-    """`count` customers with one follow-up each, due at `due`; their keys."""
+    """`count` customers with one follow-up each, due at `due`; their keys. They consent to
+    every channel: dispatch checks consent again before it sends."""
     customers = [
-        {"customer_id": f"C{i:06d}", "name": f"客户{i}", "phone": f"138{i:08d}"}
+        {"customer_id": f"C{i:06d}", "name": f"客户{i}", "phone": f"138{i:08d}", **CONSENTS}
         for i in range(count)
     ]
     store.upsert_customers(customers)
@@ -109,6 +113,14 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
         raise AssertionError("the daemon did not stop on SIGTERM") from None
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A connection the killed daemon left half-open is no news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class KeyReceiver:
     """A local HTTP receiver that acts on each idempotency key once, as a real gateway that
     de-duplicates by key would; `attempts` counts every POST per key.
@@ -123,7 +135,7 @@ class KeyReceiver:
         self.mode = "ok"
         self.delay = 1.0
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))

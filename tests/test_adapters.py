@@ -506,3 +506,54 @@ def test_smtp_without_address_is_permanent(smtp_server: SmtpRecorder, ruleset: R
     customer = {**CUSTOMER, "email": None}
     with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="no email"):
         adapter.send(adapter.render(followup_row(), customer, ruleset.templates))
+
+
+def test_smtp_long_chinese_subject_and_body_arrive_intact(smtp_server: SmtpRecorder) -> None:
+    subject, body = "季度联合回顾：" + "资金使用与成本节约" * 8, "您好，" * 200
+    templates = {"t": Text(body, subject)}
+    with smtp(smtp_server.port) as adapter:
+        adapter.send(adapter.render(followup_row(template="t"), CUSTOMER, templates))
+    [mail] = smtp_server.mails
+    assert (str(mail["Subject"]), _text(mail)) == (subject, body)
+    assert mail.get_content_charset() == "utf-8"
+
+
+def test_webhook_reopens_a_kept_alive_connection_the_receiver_closed(ruleset: RuleSet) -> None:
+    """A receiver that answers one POST per connection as HTTP/1.1 (keep-alive), then hangs
+    up, as one does whose idle timeout ran out: the next POST goes on a new connection."""
+    keys: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            with connection, connection.makefile("rb") as stream:
+                lines = iter(stream.readline, b"\r\n")
+                next(lines)  # the request line
+                fields = dict(line.decode().strip().split(": ", 1) for line in lines)
+                stream.read(int(fields["Content-Length"]))
+                keys.append(fields["Idempotency-Key"])
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/notify"
+    first, second = (
+        a_message(ruleset),
+        load_adapter("console").render(followup_row("E2"), CUSTOMER, ruleset.templates),
+    )
+    with webhook(url) as adapter:
+        adapter.send(first)
+        time.sleep(0.1)  # the receiver hangs up
+        adapter.send(second)
+    thread.join(TIMEOUT)
+    listener.close()
+    assert keys == [first.key, second.key]
+
+
+def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder) -> None:
+    customer = {**CUSTOMER, "email": "zhangsan@example.com\r\nBcc: everyone@example.com"}
+    templates = {"invite_feedback": Text("您好", "感谢")}
+    with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="header"):
+        adapter.send(adapter.render(followup_row(), customer, templates))
+    assert smtp_server.mails == []

@@ -37,7 +37,8 @@ RABBITMQCTL_TIMEOUT = 60.0
 
 
 def plan(store: Store, n: int) -> None:
-    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com"}])
+    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com",
+                             "consent_email": True, "consent_marketing": True}])  # fmt: skip
     followups = [
         Followup(
             customer_id="C0001",

@@ -23,6 +23,8 @@ from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
+
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Asia/Shanghai
@@ -153,7 +155,7 @@ def test_runs_record_hash_engine_times_and_counts(loaded: Store, ruleset: RuleSe
     assert (run["id"], run["ruleset_hash"], run["engine"]) == (
         report.run_id,
         ruleset.hash,
-        "sqlite",
+        loaded.dialect,
     )
     assert (run["customers"], run["changed"]) == (45, 45)
     assert run["started_at"] == "2026-11-28T02:00:00+00:00" <= run["finished_at"]
@@ -187,7 +189,7 @@ def test_a_null_contribution_is_never_gold_and_has_no_percentile(
 ) -> None:
     loaded.upsert_customers([{"customer_id": "N1", "name": "未知", "last_txn_date": day(1)}])
     classify(loaded, ruleset, NOW)
-    query = compile_classification(ruleset, "sqlite", TODAY, "customers", measures=True)
+    query = compile_classification(ruleset, loaded.dialect, TODAY, "customers", measures=True)
     rows = {r["customer_id"]: r for r in loaded.execute(query.sql)}
     assert (rows["N1"]["contribution_pct"], rows["N1"]["gold"]) == (None, 0)
     assert rows["G1"]["contribution_pct"] == 1.0
@@ -353,8 +355,8 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_classify_command_prints_the_table_and_transitions(loaded: Store, tmp_path: Path) -> None:
-    store_path = str(tmp_path / "guanxi.db")
+def test_classify_command_prints_the_table_and_transitions(loaded: Store) -> None:
+    store_path = loaded.location
     first = invoke(
         "classify", "--rules", str(RULES), "--store", store_path, "--now", "2026-11-28T10:00"
     )

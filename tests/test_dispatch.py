@@ -1,12 +1,19 @@
-"""Dispatch against a real SQLite store, the real outbox adapter and a local HTTP receiver."""
+"""Dispatch against a real SQLite store, the real outbox adapter, a local HTTP receiver and a
+local SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email
+import email.policy
 import json
 import random
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,19 +21,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
-from guanxi.adapters.base import Adapter
+from guanxi.adapters.base import Adapter, Message, Receipt, RetryableError, address_fields
 from guanxi.adapters.registry import load_adapter
+from guanxi.adapters.smtp import message_id
 from guanxi.engine.dispatch import Backoff, claim, dispatch_once, retry_dead
-from guanxi.engine.dispatch.dispatch import _finish
+from guanxi.engine.dispatch.claim import waiting
 from guanxi.engine.dispatch.ledger import attempts
-from guanxi.engine.plan.followups import Followup, insert_followups
+from guanxi.engine.dispatch.outcomes import Attempts, record
+from guanxi.engine.plan.followups import Followup, insert_followups, iso
+from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(minutes=5)
 BACKOFF = Backoff(base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1), jitter=0.5)
+
+
+CUSTOMER = {
+    "customer_id": "C0001",
+    "name": "张三",
+    "email": "z@example.com",
+    "consent_email": True,
+    "consent_marketing": True,
+    "do_not_contact": False,
+}
 
 
 def plan(
@@ -37,8 +58,13 @@ def plan(
     channel: str = "email",
     expires: dt.datetime | None = None,
     prefix: str = "E",
+    priority: int = 50,
+    mandatory: bool = False,
+    purpose: str = "marketing",
+    batch: str = "b1",
 ) -> list[int]:
-    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com"}])
+    if not store.execute("SELECT 1 FROM customers WHERE customer_id = 'C0001'"):
+        store.upsert_customers([CUSTOMER])
     followups = [
         Followup(
             customer_id="C0001",
@@ -47,9 +73,9 @@ def plan(
             kind="message",
             channel=channel,
             template="invite_feedback",
-            priority=50,
-            mandatory=False,
-            purpose="marketing",
+            priority=priority,
+            mandatory=mandatory,
+            purpose=purpose,
             owner=None,
             occurrence=f"{prefix}{i}",
             due_at=due,
@@ -60,10 +86,9 @@ def plan(
         )
         for i in range(n)
     ]
-    insert_followups(store, followups, "b1", NOW)
-    keys = [f.key for f in followups]
-    rows = store.execute("SELECT id, key FROM followups")
-    return [r["id"] for r in rows if r["key"] in keys]
+    insert_followups(store, followups, batch, NOW)
+    ids = {r["key"]: r["id"] for r in store.execute("SELECT id, key FROM followups")}
+    return [ids[f.key] for f in followups]
 
 
 def followup(store: Store, followup_id: int) -> dict[str, Any]:
@@ -83,11 +108,35 @@ def outbox_keys(adapter: Adapter) -> list[str]:
 
 @dataclass
 class Receiver:
-    """A local HTTP server answering each POST with the next of `statuses` (then 200)."""
+    """A local HTTP server answering each POST with the next of `statuses`, then 500 for the
+    keys in `refuse` and 200 for the others, after `delay` seconds. With `hold_after`, it
+    answers that many POSTs and holds every later one until `release` is set."""
 
     url: str = ""
     statuses: list[int] = field(default_factory=list)
     keys: list[str | None] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    delay: float = 0.0
+    hold_after: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
+    busy: int = 0
+    most_busy: int = 0  # the most POSTs it was answering at once
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, key: str | None) -> tuple[int, bool]:
+        """Note a POST; its status, and whether to hold it."""
+        with self.lock:
+            self.keys.append(key)
+            self.busy += 1
+            self.most_busy = max(self.most_busy, self.busy)
+            held = self.hold_after is not None and len(self.keys) > self.hold_after
+            if self.statuses:
+                return self.statuses.pop(0), held
+            return (500 if key in self.refuse else 200), held
+
+    def done(self) -> None:
+        with self.lock:
+            self.busy -= 1
 
 
 @pytest.fixture
@@ -97,8 +146,11 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
-            seen.keys.append(self.headers.get("Idempotency-Key"))
-            status = seen.statuses.pop(0) if seen.statuses else 200
+            status, held = seen.take(self.headers.get("Idempotency-Key"))
+            if held:
+                seen.release.wait(30)
+            time.sleep(seen.delay)
+            seen.done()
             answer = json.dumps({"id": f"r{len(seen.keys)}"}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -116,6 +168,7 @@ def receiver() -> Iterator[Receiver]:
     thread.start()
     seen.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
     yield seen
+    seen.release.set()
     server.shutdown()
     server.server_close()
     thread.join(2)
@@ -233,9 +286,11 @@ def test_a_lost_lease_does_not_overwrite_the_new_claims_outcome(
     [stale] = claim(store, NOW, 10, LEASE)  # a dispatcher that stalls past its lease
     later = NOW + LEASE + dt.timedelta(seconds=1)
     assert run(store, ruleset, outbox, later).sent == 1
-    with store.transaction():
-        assert _finish(store, stale, later, "pending", attempts=1) is None
+    late = Attempts(later, 5, BACKOFF, random.Random(1))
+    outcome = late.outcome(stale, "outbox", RetryableError("timed out"))
+    assert record(store, [outcome], later) == set()
     assert followup(store, fid)["status"] == "sent"
+    assert [r["outcome"] for r in attempts(store, fid)] == ["sent", "retry"]
 
 
 def test_two_claims_never_return_the_same_row(store: Store) -> None:
@@ -259,3 +314,247 @@ def test_retry_dead_requeues(
     report = run(store, ruleset, webhook, NOW + dt.timedelta(hours=2))
     assert report.sent == 1 and followup(store, fid)["status"] == "sent"
     assert [r["outcome"] for r in attempts(store, fid)] == ["dead", "requeued", "sent"]
+
+
+# --- the contact policy again at send time -----------------------------------------------------
+
+
+def verdicts(store: Store, followup_id: int) -> list[tuple[str, str, str]]:
+    rows = store.execute(
+        "SELECT status, policy, reason FROM followup_decisions WHERE followup_id = :id",
+        {"id": followup_id},
+    )
+    return [(r["status"], r["policy"], r["reason"]) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("change", "mandatory", "purpose", "policy"),
+    [
+        ({"consent_email": False}, False, "marketing", "channel_consent"),
+        ({"consent_marketing": False}, False, "marketing", "marketing_consent"),
+        ({"do_not_contact": True}, False, "service", "do_not_contact"),
+        ({"do_not_contact": True}, True, "service", None),  # a mandatory notice still goes out
+        ({"consent_email": False}, True, "service", "channel_consent"),  # as the planner decides
+    ],
+)
+def test_consent_changed_after_planning_is_decided_at_send_time_as_the_planner_decides(
+    store: Store,
+    ruleset: RuleSet,
+    outbox: Adapter,
+    change: dict[str, bool],
+    mandatory: bool,
+    purpose: str,
+    policy: str | None,
+) -> None:
+    [fid] = plan(store, 1, mandatory=mandatory, purpose=purpose)
+    store.upsert_customers([{"customer_id": "C0001", **change}])
+    report = run(store, ruleset, outbox, NOW)
+    # the planner's verdict on the same follow-up planned now, for the same customer
+    [twin] = plan(store, 1, mandatory=mandatory, purpose=purpose, prefix="T", batch="b2")
+    apply_policies(store, ruleset, "b2", NOW)
+    row, planned = followup(store, fid), followup(store, twin)
+    assert (planned["status"], planned["policy"]) == (
+        ("suppressed", policy) if policy else ("pending", None)
+    )
+    if policy is None:
+        assert (report.sent, row["status"], outbox_keys(outbox)) == (1, "sent", [row["key"]])
+        return
+    assert (report.claimed, report.sent, report.suppressed) == (1, 0, {policy: 1})
+    assert outbox_keys(outbox) == []
+    assert (row["status"], row["policy"], row["lease_until"]) == ("suppressed", policy, None)
+    assert row["reason"] == planned["reason"]
+    assert verdicts(store, fid) == [("suppressed", policy, row["reason"])]
+    ledger = [(r["outcome"], r["attempt"], r["error"]) for r in attempts(store, fid)]
+    assert ledger == [("suppressed", 0, row["reason"])]
+    assert run(store, ruleset, outbox, NOW + dt.timedelta(hours=1)).claimed == 0
+
+
+def test_withdrawn_consent_reads_as_the_reason_a_manager_sees(
+    store: Store, ruleset: RuleSet, outbox: Adapter
+) -> None:
+    [fid] = plan(store, 1)
+    store.upsert_customers([{"customer_id": "C0001", "consent_email": None}])  # unknown: no
+    run(store, ruleset, outbox, NOW)
+    assert followup(store, fid)["reason"] == "no email consent (consent_email)"
+
+
+# --- batches: one transaction, crash safety, faults that stay inside one follow-up -------------
+
+CRASHING_DISPATCHER = """
+import datetime as dt, sys
+from guanxi.engine.ruleset import load_ruleset
+from guanxi.adapters.registry import load_adapter
+from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.store.sqlite import SQLiteStore
+database, rules, url, now = sys.argv[1:]
+with load_adapter("webhook", url=url, timeout=60) as adapter:
+    store = SQLiteStore(database)
+    dispatch_once(store, load_ruleset(rules), {"email": adapter}, dt.datetime.fromisoformat(now))
+"""
+
+
+def test_a_dispatcher_killed_mid_batch_loses_nothing_and_only_repeats_attempts(
+    store: Store, ruleset: RuleSet, webhook: Adapter, receiver: Receiver, tmp_path: Path
+) -> None:
+    ids = plan(store, 20)
+    keys = {followup(store, i)["key"] for i in ids}
+    receiver.hold_after = 5  # answers five, then the dispatcher waits on the others
+    rules = Path(__file__).parent.parent / "rules"
+    database = str(store.path)  # type: ignore[attr-defined]
+    args = [sys.executable, "-c", CRASHING_DISPATCHER, database, str(rules), receiver.url]
+    process = subprocess.Popen([*args, NOW.isoformat()])
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.keys) <= 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(receiver.keys) > 5, "the dispatcher never got to sending"
+    finally:
+        process.kill()
+        process.wait(10)
+    receiver.release.set()
+    attempted = list(receiver.keys)
+    statuses = {followup(store, i)["status"] for i in ids}
+    assert statuses == {"claimed"}  # nothing of the batch was recorded
+    assert all(attempts(store, i) == [] for i in ids)
+
+    report = run(store, ruleset, webhook, NOW + LEASE + dt.timedelta(seconds=1))
+    assert (report.claimed, report.sent) == (20, 20)
+    assert {followup(store, i)["status"] for i in ids} == {"sent"}
+    assert set(receiver.keys) == keys  # nothing lost
+    repeated = [k for k in keys if receiver.keys.count(k) > 1]
+    assert sorted(repeated) == sorted(attempted)  # the killed pass's sends, attempted again
+    assert all(receiver.keys.count(k) <= 2 for k in keys)
+    assert all(len(attempts(store, i)) == 1 for i in ids)
+
+
+def test_a_batch_is_sent_concurrently_and_each_result_lands_on_its_own_followup(
+    store: Store, ruleset: RuleSet, webhook: Adapter, receiver: Receiver
+) -> None:
+    ids = plan(store, 16)
+    refused = {followup(store, i)["key"] for i in ids[1::3]}
+    receiver.refuse, receiver.delay = refused, 0.05
+    report = run(store, ruleset, webhook, NOW)
+    assert (report.sent, report.retried) == (16 - len(refused), len(refused))
+    assert receiver.most_busy > 1
+    for i in ids:
+        row = followup(store, i)
+        assert row["status"] == ("pending" if row["key"] in refused else "sent")
+        [entry] = attempts(store, i)
+        assert (entry["outcome"] == "retry") == (row["key"] in refused)
+
+
+class Faulty(Adapter):
+    """A bank's own adapter with a bug: it raises something that is no AdapterError."""
+
+    name = "faulty"
+
+    def send(self, message: Message) -> Receipt:
+        if message.key.endswith(":E1"):
+            raise KeyError("gateway_id")
+        return Receipt(message.key, self.name, "ok")
+
+
+def test_a_fault_in_an_adapter_is_retried_and_spares_the_rest_of_the_batch(
+    store: Store, ruleset: RuleSet
+) -> None:
+    first, second, third = plan(store, 3)
+    report = run(store, ruleset, Faulty(), NOW)
+    assert (report.sent, report.retried) == (2, 1)
+    assert followup(store, second)["status"] == "pending"
+    [entry] = attempts(store, second)
+    assert (entry["outcome"], entry["error"]) == ("retry", "faulty: KeyError: 'gateway_id'")
+    assert {followup(store, i)["status"] for i in (first, third)} == {"sent"}
+
+
+def test_a_followup_that_cannot_be_rendered_is_dead_and_spares_the_rest(
+    store: Store, ruleset: RuleSet, outbox: Adapter
+) -> None:
+    broken, fine = plan(store, 2)
+    store.execute("UPDATE followups SET payload = '{not json' WHERE id = :id", {"id": broken})
+    report = run(store, ruleset, outbox, NOW)
+    assert (report.sent, report.dead) == (1, 1)
+    row = followup(store, broken)
+    assert row["status"] == "dead" and row["reason"].startswith("render: JSONDecodeError")
+    assert outbox_keys(outbox) == [followup(store, fine)["key"]]
+
+
+# --- SMTP: several connections at once, kept open across batches -----------------------------
+
+
+@dataclass
+class Mailbox:
+    port: int = 0
+    mails: list[email.message.EmailMessage] = field(default_factory=list)
+    peers: set[Any] = field(default_factory=set)  # the client connections seen
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.mails.append(parsed)
+        self.peers.add(session.peer)
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        box.port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+def test_smtp_batches_go_out_on_a_few_reused_connections(
+    store: Store, ruleset: RuleSet, mailbox: Mailbox
+) -> None:
+    ids = plan(store, 12) + plan(store, 12, due=NOW + dt.timedelta(hours=1), prefix="L")
+    fields = address_fields(ruleset.policies)
+    with load_adapter("smtp", host="127.0.0.1", port=mailbox.port, address_fields=fields) as smtp:
+        assert run(store, ruleset, smtp, NOW).sent == 12
+        assert run(store, ruleset, smtp, NOW + dt.timedelta(hours=1)).sent == 12
+        workers = smtp.concurrent_sends
+    assert workers > 1 and len(mailbox.peers) <= workers
+    expected = sorted(message_id(followup(store, i)["key"]) for i in ids)
+    assert sorted(str(mail["Message-ID"]) for mail in mailbox.mails) == expected
+    assert {str(mail["Subject"]) for mail in mailbox.mails} == {"感谢您的信任"}
+
+
+# --- claiming ----------------------------------------------------------------------------------
+
+
+def test_claims_take_lapsed_leases_then_priority_then_due_time_across_channels(
+    store: Store,
+) -> None:
+    hour = dt.timedelta(hours=1)
+    [lapsed] = plan(store, 1, due=NOW - 24 * hour, priority=10, prefix="F")
+    claim(store, NOW - 24 * hour, 1, LEASE)  # its dispatcher died a day ago
+    [a] = plan(store, 1, due=NOW - hour, prefix="A")
+    [b] = plan(store, 1, due=NOW - 2 * hour, channel="sms", prefix="B")
+    [c] = plan(store, 1, due=NOW, priority=80, prefix="C")
+    [d] = plan(store, 1, due=NOW - 3 * hour, channel="sms", priority=20, prefix="D")
+    plan(store, 1, due=NOW + hour, priority=90, prefix="X")  # not due yet
+    plan(store, 1, due=NOW - hour, channel="app", priority=99, prefix="Y")  # not served
+    served = {"email", "sms"}
+    first = claim(store, NOW, 3, LEASE, channels=served)
+    second = claim(store, NOW, 3, LEASE, channels=served)
+    assert [r["id"] for r in first] == [lapsed, c, b]
+    assert [r["id"] for r in second] == [a, d]
+    assert claim(store, NOW, 3, LEASE, channels=served) == []
+
+
+def test_waiting_counts_due_followups_of_channels_without_adapter(store: Store) -> None:
+    hour = dt.timedelta(hours=1)
+    plan(store, 2, channel="sms", prefix="S")
+    plan(store, 1, channel="sms", priority=90, due=NOW - hour, prefix="P")
+    plan(store, 1, channel="sms", due=NOW + hour, prefix="L")  # not due yet
+    [backing_off] = plan(store, 1, channel="app", prefix="R")
+    store.execute(
+        "UPDATE followups SET next_attempt_at = :later WHERE id = :id",
+        {"later": iso(NOW + hour), "id": backing_off},
+    )
+    plan(store, 3, prefix="E")  # served
+    assert waiting(store, NOW, {"email"}) == {"sms": 3}
+    assert waiting(store, NOW + hour, {"email"}) == {"app": 1, "sms": 4}

@@ -16,6 +16,8 @@ from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
+
 
 @pytest.fixture
 def loaded(store: Store, ruleset: RuleSet) -> Store:
@@ -139,7 +141,7 @@ def test_explain_command(loaded: Store, tmp_path: Path) -> None:
         "--rules",
         str(RULES),
         "--store",
-        str(tmp_path / "guanxi.db"),
+        loaded.location,
         "--now",
         "2026-11-28T10:00",
     ]

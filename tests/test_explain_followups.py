@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from click.testing import CliRunner
 from test_plan_events import customer, post
 
@@ -19,6 +20,8 @@ from guanxi.engine.plan.history import CustomerHistory, FollowupHistory, custome
 from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
 RULES = Path(__file__).parent.parent / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -89,7 +92,7 @@ def test_without_sms_consent_marketing_goes_by_an_agreed_channel(
     assert (news.status, news.channel, news.step_channel) == ("pending", "app", "preferred")
     assert news.decisions == ()
     store.close()
-    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    where = ["--rules", str(RULES), "--store", store.location]
     result = invoke("explain", "S2", *where, "--now", "2026-11-28T10:00")
     assert (
         "  pending: proactive_product_news 每月新产品资讯 · message · app (step asks for preferred)"
@@ -158,7 +161,7 @@ def test_explain_command_lists_the_suppression_and_its_reason(
     post(store, "E1", "login", "S1", "2026-11-27T01:30:00+00:00")
     plan_recurring(store, ruleset, *DECEMBER, NOW)
     store.close()
-    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    where = ["--rules", str(RULES), "--store", store.location]
     result = invoke("explain", "S1", *where, "--now", "2026-11-28T10:00")
     assert result.exit_code == 0, result.output
     text = result.output
@@ -217,7 +220,7 @@ def test_explain_command_shows_a_task_moved_by_capacity(store: Store, tmp_path: 
     plan_new_events(store, small, NOW)
     [moved] = store.execute("SELECT customer_id FROM followups WHERE due_at <> planned_due_at")
     store.close()
-    where = ["--rules", str(rules), "--store", str(tmp_path / "guanxi.db")]
+    where = ["--rules", str(rules), "--store", store.location]
     result = invoke("explain", moved["customer_id"], *where, "--now", "2026-11-28T10:00")
     assert result.exit_code == 0, result.output
     assert (

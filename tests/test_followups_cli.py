@@ -16,11 +16,12 @@ from guanxi.engine.plan.followups import Followup, insert_followups
 from guanxi.engine.plan.recurring import insert_recurring
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = "2026-11-28T10:00"  # in the project's zone (Asia/Shanghai)
 UTC_NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+
+pytestmark = pytest.mark.every_store  # planning and listing through the commands, both stores
 
 
 def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fields: Any) -> None:
@@ -28,7 +29,7 @@ def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fie
                              "consent_marketing": True, **fields}])  # fmt: skip
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, NULL, 0, 1, :h, :at)",
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, NULL, FALSE, 1, :h, :at)",
         {"c": customer_id, "level": level, "h": ruleset.hash, "at": UTC_NOW.isoformat()},
     )
 
@@ -39,8 +40,7 @@ def db(store: Store, ruleset: RuleSet) -> str:
     customer(store, ruleset, "P1", "proactive", consent_app=True, preferred_channel="app")
     customer(store, ruleset, "P2", "proactive")
     customer(store, ruleset, "Q1", "partner")
-    assert isinstance(store, SQLiteStore)
-    return str(store.path)
+    return store.location
 
 
 def run(*args: str) -> Result:

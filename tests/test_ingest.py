@@ -53,6 +53,7 @@ def counts(report: LoadReport) -> tuple[int, int, int, int]:
 # --- customers -------------------------------------------------------------------------------
 
 
+@pytest.mark.every_store
 def test_loading_the_same_file_twice_changes_nothing(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -65,6 +66,7 @@ def test_loading_the_same_file_twice_changes_nothing(
     assert len(store.execute("SELECT * FROM customers")) == 3
 
 
+@pytest.mark.every_store
 def test_a_changed_value_is_one_update(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
     customers(store, ruleset, write(tmp_path, "a.csv", HEADER, "C1,张三,,1,,,", "C2,李四,,2,,,"))
     path = write(tmp_path, "b.csv", HEADER, "C1,张三,,1,,,", "C2,李四,,3,,,")
@@ -72,6 +74,7 @@ def test_a_changed_value_is_one_update(store: Store, ruleset: RuleSet, tmp_path:
     assert stored(store, "C2")["balance"] == 3.0
 
 
+@pytest.mark.every_store
 def test_each_bad_row_is_quarantined_with_its_line_and_reason(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -163,6 +166,7 @@ def test_rejected_spellings(
     assert quarantined(store) == [(2, field, reason)]
 
 
+@pytest.mark.every_store
 def test_partial_records_leave_what_the_file_does_not_give(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -175,6 +179,7 @@ def test_partial_records_leave_what_the_file_does_not_give(
     assert counts(customers(store, ruleset, partial)) == (0, 0, 2, 0)
 
 
+@pytest.mark.every_store
 def test_an_empty_cell_clears_the_stored_value(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -184,6 +189,7 @@ def test_an_empty_cell_clears_the_stored_value(
     assert stored(store, "C1")["balance"] is None
 
 
+@pytest.mark.every_store
 def test_chinese_round_trips_from_excel_csv_with_bom(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -222,6 +228,7 @@ def test_unknown_columns_are_ignored_with_one_warning_each(
     ]
 
 
+@pytest.mark.every_store
 def test_json_lines_customers(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -243,6 +250,7 @@ def test_json_lines_customers(store: Store, ruleset: RuleSet, tmp_path: Path) ->
     assert report.warnings == ["ignored field 'colour': the schema does not declare it"]
 
 
+@pytest.mark.every_store
 def test_json_null_clears_and_a_missing_key_leaves_alone(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -256,6 +264,7 @@ def test_json_null_clears_and_a_missing_key_leaves_alone(
     assert (row["balance"], row["age"]) == (None, 30)
 
 
+@pytest.mark.every_store
 def test_parquet_customers_are_read_with_their_types(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -341,6 +350,7 @@ def event(
                       ensure_ascii=False)  # fmt: skip
 
 
+@pytest.mark.every_store
 def test_loading_events_twice_inserts_nothing_new(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -353,6 +363,7 @@ def test_loading_events_twice_inserts_nothing_new(
     assert json.loads(row["payload"]) == {"product": "理财产品", "amount": 1000.0}
 
 
+@pytest.mark.every_store
 def test_a_time_without_offset_is_in_the_project_time_zone(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -404,6 +415,7 @@ def test_undeclared_payload_fields_are_ignored_with_a_warning(
     ]
 
 
+@pytest.mark.every_store
 def test_events_from_csv(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
     path = write(tmp_path, "e.csv", "id,type,customer_id,at,product,amount,channel",
                  "E1,sale,C1,2026-11-20T10:00:00+08:00,基金,100,",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
@@ -14,6 +15,8 @@ from guanxi.engine.ingest import load_events
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -32,7 +35,7 @@ def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fie
     )
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', 0, 1, :h, :at)",
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', FALSE, 1, :h, :at)",
         {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
     )
 
@@ -144,7 +147,7 @@ def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: 
         "--now",
         "2026-11-27T09:00:00",
         "--store",
-        str(tmp_path / "guanxi.db"),
+        store.location,
         "--json",
     ]
     result = runner.invoke(cli, args)
@@ -165,7 +168,7 @@ def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: 
             "--field",
             "amount=lots",
             "--store",
-            str(tmp_path / "guanxi.db"),
+            store.location,
         ],
     )
     assert bad.exit_code == 1

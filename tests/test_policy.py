@@ -6,7 +6,6 @@ import bisect
 import datetime as dt
 import functools
 import shutil
-import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +23,8 @@ from guanxi.engine.plan.policy_messages import local_seconds_sql, offsets
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
 RULES = Path(__file__).parent.parent / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -535,17 +536,17 @@ def test_nothing_to_decide(store: Store, ruleset: RuleSet) -> None:
 # The local time of day in SQL, across a daylight-saving change
 
 
-def test_local_seconds_across_daylight_saving() -> None:
+def test_local_seconds_across_daylight_saving(store: Store) -> None:
     berlin = ZoneInfo("Europe/Berlin")
     first = dt.datetime(2027, 3, 27, tzinfo=dt.UTC)
     last = dt.datetime(2027, 3, 30, tzinfo=dt.UTC)
     changes = offsets(berlin, first, last)
     assert [offset for _, offset in changes] == [3600, 7200]
-    connection = sqlite3.connect(":memory:")
-    sql = f"SELECT {local_seconds_sql(':due', changes)}"
+    sql = f"SELECT {local_seconds_sql(':due', changes, store.dialect)} AS s"
     moment = first
     while moment < last:
-        [(seconds,)] = connection.execute(sql, {"due": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        [row] = store.execute(sql, {"due": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        seconds = row["s"]
         here = moment.astimezone(berlin)
         assert seconds == here.hour * 3600 + here.minute * 60
         moment += dt.timedelta(minutes=30)

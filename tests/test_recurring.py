@@ -35,6 +35,8 @@ from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 from guanxi.engine.timing import Schedule
 
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
+
 RULES = Path(__file__).parent.parent / "rules"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
@@ -104,7 +106,7 @@ def customer(
         return
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, 0, 1, :h, :at)",
+        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, FALSE, 1, :h, :at)",
         {"c": customer_id, "tier": tier, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
     )
 
@@ -120,7 +122,7 @@ def rows(store: Store, step: str | None = None) -> list[dict[str, Any]]:
     return store.execute(
         "SELECT key, customer_id, step_id, level, kind, channel, template, priority, mandatory,"
         " purpose, owner, occurrence, planned_due_at, due_at, expires_at, status, policy,"
-        " reason, ruleset_hash FROM followups WHERE :step IS NULL OR step_id = :step"
+        " reason, ruleset_hash FROM followups WHERE CAST(:step AS TEXT) IS NULL OR step_id = :step"
         " ORDER BY key",
         {"step": step},
     )

@@ -26,6 +26,7 @@ from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import (
+    CONSENTS,
     KeyReceiver,
     free_port,
     plan_due,
@@ -194,7 +195,7 @@ def test_a_refusing_smtp_server_is_retried_until_it_accepts(tmp_path: Path) -> N
         try:
             store.prepare(daemon.running.ruleset.schema)
             store.upsert_customers(
-                [{"customer_id": "C1", "name": "张三", "email": "z@example.com"}]
+                [{"customer_id": "C1", "name": "张三", "email": "z@example.com", **CONSENTS}]
             )
             plan_due_email(store)
             assert daemon.dispatch_tick().retried == 1
@@ -268,7 +269,10 @@ def add_due(db: Path, prefix: str, count: int) -> set[str]:
 
     store = SQLiteStore(db)
     try:
-        customers = [{"customer_id": f"{prefix}{i:05d}", "name": f"客户{i}"} for i in range(count)]
+        customers = [
+            {"customer_id": f"{prefix}{i:05d}", "name": f"客户{i}", **CONSENTS}
+            for i in range(count)
+        ]
         store.upsert_customers(customers)
         planned = [followup(c["customer_id"], "E1", NOW) for c in customers]
         insert_followups(store, planned, f"add-{prefix}", NOW)

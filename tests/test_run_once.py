@@ -42,7 +42,8 @@ def followup(occurrence: str, due: dt.datetime) -> Followup:
 @pytest.fixture
 def db(store: Store) -> str:
     """A customer with one follow-up due now and one due in a week."""
-    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com"}])
+    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com",
+                             "consent_email": True, "consent_marketing": True}])  # fmt: skip
     due = [followup("E1", NOW), followup("E2", NOW + dt.timedelta(days=7))]
     insert_followups(store, due, "b1", NOW)
     assert isinstance(store, SQLiteStore)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import FieldSpec
-from guanxi.engine.store import Store
+from guanxi.engine.store import Store, open_store
+from guanxi.engine.store.dialect import (
+    epoch_seconds,
+    json_array_rows,
+    json_item,
+    json_texts,
+)
+from guanxi.engine.store.postgresql import STREAM_ROWS
+
+pytestmark = pytest.mark.every_store
 
 AT = "2026-11-28T02:00:00+00:00"
 
@@ -99,6 +109,22 @@ class TestCustomers:
     def test_an_empty_call_changes_nothing(self, store: Store) -> None:
         assert store.upsert_customers([]) == {"inserted": 0, "updated": 0, "unchanged": 0}
 
+    def test_dates_and_times_read_back_as_iso_text(self, store: Store, ruleset: RuleSet) -> None:
+        seen = FieldSpec(type="datetime", label="最近登录")
+        store.prepare(
+            ruleset.schema.model_copy(update={"fields": {**ruleset.schema.fields, "seen": seen}})
+        )
+        given = customer("C1", opened_on="2019-03-01", seen="2026-11-28T02:00:00+00:00")
+        store.upsert_customers([given])
+        row = stored(store, "C1")
+        assert (row["opened_on"], row["seen"]) == ("2019-03-01", "2026-11-28T02:00:00+00:00")
+        assert store.upsert_customers([given])["unchanged"] == 1
+
+    def test_the_last_row_of_a_key_given_twice_wins(self, store: Store) -> None:
+        twice = [customer("C1", balance=1.0), customer("C1", balance=2.0)]
+        assert store.upsert_customers(twice)["inserted"] >= 1
+        assert stored(store, "C1")["balance"] == 2.0
+
 
 class TestEvents:
     def event(self, event_id: str, **payload: object) -> dict[str, object]:
@@ -134,8 +160,103 @@ class TestQuarantine:
         assert {k: rows[0][k] for k in record} == record
 
 
+class TestStatements:
+    def test_named_parameters_and_text_that_looks_like_one(self, store: Store) -> None:
+        rows = store.execute("SELECT ':x' AS a, '50%' AS b, :v AS c, 7 % 4 AS d", {"v": "值"})
+        assert rows == [{"a": ":x", "b": "50%", "c": "值", "d": 3}]
+
+    def test_execute_many_runs_once_per_parameter_set(self, store: Store) -> None:
+        store.upsert_customers([customer("C1"), customer("C2")])
+        store.execute_many(
+            "UPDATE customers SET balance = :b WHERE customer_id = :k",
+            [{"k": "C1", "b": 1.5}, {"k": "C2", "b": 2.5}],
+        )
+        assert (stored(store, "C1")["balance"], stored(store, "C2")["balance"]) == (1.5, 2.5)
+
+    def test_iter_rows_streams_more_rows_than_one_fetch(self, store: Store) -> None:
+        store.upsert_customers(customer(f"C{i:05d}") for i in range(STREAM_ROWS + 5))
+        keys = [r["customer_id"] for r in store.iter_rows("SELECT customer_id FROM customers")]
+        assert len(set(keys)) == STREAM_ROWS + 5
+
+    def test_an_integer_sum_is_an_int_and_an_average_a_float(self, store: Store) -> None:
+        store.upsert_customers([customer("C1", age=40), customer("C2", age=3)])
+        [row] = store.execute("SELECT SUM(age) AS n, AVG(age) AS mean FROM customers")
+        assert (row["n"], type(row["n"]), row["mean"]) == (43, int, 21.5)
+
+    def test_the_dialect_pieces_run_on_the_store(self, store: Store) -> None:
+        d = store.dialect
+        rows = store.execute(
+            f"SELECT {json_item(0, d, 'BIGINT')} AS id, {json_item(1, d)} AS name"
+            f" FROM {json_array_rows('rows', d)}",
+            {"rows": json.dumps([[1, "甲"], [2, "乙"]], ensure_ascii=False)},
+        )
+        assert rows == [{"id": 1, "name": "甲"}, {"id": 2, "name": "乙"}]
+        texts = store.execute(f"{json_texts('t', d)}", {"t": '["a", "b"]'})
+        assert [next(iter(r.values())) for r in texts] == ["a", "b"]
+        epoch = store.execute(f"SELECT {epoch_seconds(':at', d)} AS s", {"at": AT})
+        assert epoch == [{"s": 1795831200}]
+
+
+class TestMigrations:
+    def test_an_opened_store_has_every_migration_applied(self, store: Store) -> None:
+        assert store.pending_migrations() == []
+        assert store.migrate() == []
+
+
+def test_every_store_has_the_same_migrations_tables_and_columns(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    stores = {
+        "sqlite": open_store(str(tmp_path / "guanxi.db"), migrate=False),
+        "postgresql": open_store(postgres_url, migrate=False),
+    }
+    try:
+        pending = {kind: s.pending_migrations() for kind, s in stores.items()}
+        assert pending["sqlite"] == pending["postgresql"]
+        assert pending["sqlite"][0] == "m001_core_tables"
+        assert {kind: s.migrate() for kind, s in stores.items()} == pending
+        assert _columns(stores["sqlite"]) == _columns(stores["postgresql"])
+    finally:
+        for opened in stores.values():
+            opened.close()
+
+
+def _columns(store: Store) -> dict[str, list[str]]:
+    """Each table's column names (the migrations' own bookkeeping aside)."""
+    if store.dialect == "sqlite":
+        sql = (
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p"
+            " WHERE m.type = 'table' AND m.name NOT LIKE '%migrations' ORDER BY m.name, p.cid"
+        )
+    else:
+        sql = (
+            "SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name NOT LIKE '%migrations'"
+            " ORDER BY table_name, ordinal_position"
+        )
+    found: dict[str, list[str]] = {}
+    for row in store.execute(sql):
+        found.setdefault(row["t"], []).append(row["c"])
+    return found
+
+
 def test_a_failed_transaction_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.upsert_customers([customer("C1")])
         raise RuntimeError("stop")
     assert count(store, "customers") == 0
+
+
+def test_a_query_repeated_while_another_process_adds_a_column(
+    store: Store, ruleset: RuleSet
+) -> None:
+    store.upsert_customers([customer("C1")])
+    for _ in range(6):  # often enough for a driver to prepare it on the server
+        stored(store, "C1")
+    other = open_store(store.location)
+    note = FieldSpec(type="string", label="备注")
+    other.prepare(
+        ruleset.schema.model_copy(update={"fields": {**ruleset.schema.fields, "note": note}})
+    )
+    other.close()
+    assert stored(store, "C1")["note"] is None

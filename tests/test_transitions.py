@@ -15,6 +15,8 @@ from guanxi.engine.plan.transitions import insert_transitions, plan_transitions
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
+pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
+
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 RUN = 7
 # (customer, tier before → now, level before → now, level now if a later run changed it)
@@ -47,7 +49,7 @@ def moved(store: Store, ruleset: RuleSet, run_id: int, customer: str, tiers: tup
     )  # fmt: skip
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, 0, :run, :h, :at)"
+        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, FALSE, :run, :h, :at)"
         " ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier, level = excluded.level",
         {"c": customer, "tier": tiers[1], "level": level_now or levels[1], "run": run_id,
          "h": ruleset.hash, "at": NOW.isoformat()},

@@ -3,6 +3,7 @@ and a strategy, by set-based SQL compiled from the rules, and explained customer
 
     classify(store, ruleset, now)                        -> RunReport  (SQL inside the store)
     classify_snapshot(store, ruleset, now, path)         -> RunReport  (DuckDB, Parquet/CSV)
+    classify_on_spark(store, ruleset, now, path, master) -> RunReport  (Spark, Parquet/CSV)
     explain(store or record, ruleset, customer_id, now)  -> Explanation
     compile_classification(ruleset, dialect, today, source) -> CompiledQuery (the SQL itself)
 """
@@ -12,6 +13,7 @@ from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
 from guanxi.engine.classify.report import Cell, RunReport
 from guanxi.engine.classify.run import classify
 from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.spark import classify_on_spark
 
 __all__ = [
     "Cell",
@@ -20,6 +22,7 @@ __all__ = [
     "RunReport",
     "UnknownCustomer",
     "classify",
+    "classify_on_spark",
     "classify_snapshot",
     "compile_classification",
     "explain",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import temp_table
 
 CHANGED = "_gx_changed"
 RESULT = "_gx_result"
@@ -59,12 +60,12 @@ def finish_run(store: Store, report: RunReport) -> None:
 
 def drop_temporary(store: Store) -> None:
     for table in (CHANGED, RESULT):
-        store.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        store.execute(f"DROP TABLE IF EXISTS {temp_table(table, store.dialect)}")
 
 
 def create_changed(store: Store) -> None:
     """An empty `_gx_changed`, for an engine that computes the difference elsewhere."""
-    store.execute(f"DROP TABLE IF EXISTS temp.{CHANGED}")
+    store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
     store.execute(
         f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold INTEGER NOT NULL,"
         " tier TEXT, level TEXT, strategy TEXT)"
@@ -73,7 +74,7 @@ def create_changed(store: Store) -> None:
 
 def changed_from_result(store: Store, key: str) -> None:
     """`_gx_changed` from `_gx_result` (the whole population) against the assignments."""
-    store.execute(f"DROP TABLE IF EXISTS temp.{CHANGED}")
+    store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
     columns = (*LADDER_COLUMNS, "gold")
     store.execute(
         f'CREATE TEMP TABLE {CHANGED} AS SELECT CAST(r."{key}" AS TEXT) AS customer_id,'

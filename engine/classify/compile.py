@@ -1,6 +1,7 @@
 """Compile a RuleSet into one set-based SQL query: a chain of CTEs over any relation.
 
-    src    the key and the customer fields the rules use (cast to the schema's types on DuckDB)
+    src    the key and the customer fields the rules use (cast to the schema's types on
+           DuckDB and Spark, which read snapshot files)
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
@@ -45,6 +46,7 @@ SQL_TYPES = {
     "datetime": "TIMESTAMP",
 }
 LADDERS = ("tier", "level", "strategy")
+SPARK_BUCKETS = 256  # value ranges Spark ranks in parallel (see _Builder.buckets)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class _Builder:
         field_type = "string" if name == self.ruleset.schema.key else field_type
         if present is not None and name not in present:
             return f"CAST(NULL AS {sql_type(field_type, self.dialect)})"
-        if self.dialect == "duckdb":
+        if self.dialect in ("duckdb", "spark"):  # a snapshot file's types are its own
             return f"CAST({self.q(name)} AS {sql_type(field_type, self.dialect)})"
         return self.q(name)
 
@@ -164,17 +166,62 @@ class _Builder:
         if not new:
             return
         previous, counts = self.stages[-1].name, f"p{len(self.stages)}"
+        totals = ", ".join(f"COUNT({self.q(x)}) AS {self.q('_n_' + x)}" for x in new)
+        bounds = "".join(f", {self.bounds_sql(x)}" for x in new) if self.dialect == "spark" else ""
+        self.extra.append(
+            (
+                previous,
+                counts,
+                f"SELECT COUNT(*) AS {self.q('_n')}, {totals}{bounds} FROM {previous}",
+            )
+        )
+        self.windows.update({x: counts for x in new})
+        buckets = self.buckets(new, counts) if self.dialect == "spark" else {}
         columns: dict[str, str] = {}
         for x in new:
-            window = f"(PARTITION BY ({self.q(x)} IS NULL) ORDER BY {self.q(x)})"
-            columns[f"_lt_{x}"] = f"RANK() OVER {window} - 1"
-            columns[f"_le_{x}"] = f"COUNT(*) OVER {window}"
-            self.windows[x] = counts
-        totals = ", ".join(f"COUNT({self.q(x)}) AS {self.q('_n_' + x)}" for x in new)
-        self.extra.append(
-            (previous, counts, f"SELECT COUNT(*) AS {self.q('_n')}, {totals} FROM {previous}")
+            by, offset = buckets.get(x, ("", ""))
+            window = f"(PARTITION BY ({self.q(x)} IS NULL){by} ORDER BY {self.q(x)})"
+            columns[f"_lt_{x}"] = f"RANK() OVER {window} - 1{offset}"
+            columns[f"_le_{x}"] = f"COUNT(*) OVER {window}{offset}"
+        self.add(columns, set(new) | {f"_b_{x}" for x in buckets})
+
+    # Spark runs a window partition in one task: ranking every customer in one partition
+    # would put the whole bank on one core. So Spark ranks within buckets of values and adds
+    # the customers of the lower buckets: a value's bucket only grows with the value, so the
+    # sum is the exact rank, however the values fall into buckets. The buckets are equally
+    # wide on a log scale (sign(x)·ln(1 + |x|)), where amounts of money spread out evenly.
+
+    def compressed(self, x: str) -> str:
+        return f"SIGNUM({self.q(x)}) * LOG1P(ABS(CAST({self.q(x)} AS DOUBLE)))"
+
+    def bounds_sql(self, x: str) -> str:
+        low, high = self.q(f"_lo_{x}"), self.q(f"_hi_{x}")
+        return f"MIN({self.compressed(x)}) AS {low}, MAX({self.compressed(x)}) AS {high}"
+
+    def buckets(self, sources: list[str], counts: str) -> dict[str, tuple[str, str]]:
+        """Per source: the window's extra partition term and the offset to add to ranks."""
+        bucket = {x: self.q(f"_b_{x}") for x in sources}
+        self.add({f"_b_{x}": self.bucket_sql(x, counts) for x in sources}, set(sources))
+        found: dict[str, tuple[str, str]] = {}
+        for x in sources:
+            stage, offsets = self.stages[-1].name, f"o{len(self.stages)}_{len(found)}"
+            self.extra.append((stage, offsets, self.offsets_sql(x, bucket[x], stage)))
+            lower = f"COALESCE(try_element_at((SELECT _o FROM {offsets}), {bucket[x]}), 0)"
+            found[x] = (f", {bucket[x]}", f" + {lower}")
+        return found
+
+    def bucket_sql(self, x: str, counts: str) -> str:
+        """1 to SPARK_BUCKETS + 1; 0 for NULL, or when every value is the same."""
+        low, high = (f"(SELECT {self.q(f'_{end}_{x}')} FROM {counts})" for end in ("lo", "hi"))
+        return f"COALESCE(WIDTH_BUCKET({self.compressed(x)}, {low}, {high}, {SPARK_BUCKETS}), 0)"
+
+    def offsets_sql(self, x: str, bucket: str, stage: str) -> str:
+        """A map from each bucket to the customers with a value in the buckets below it."""
+        return (
+            "SELECT map_from_entries(collect_list(struct(b, n))) AS _o FROM"
+            f" (SELECT {bucket} AS b, SUM(COUNT(*)) OVER (ORDER BY {bucket}) - COUNT(*) AS n"
+            f" FROM {stage} WHERE {self.q(x)} IS NOT NULL GROUP BY {bucket})"
         )
-        self.add(columns, set(new))
 
     def count(self, name: str, source: str) -> str:
         return f"(SELECT {self.q(name)} FROM {self.windows[source]})"

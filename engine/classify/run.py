@@ -21,6 +21,7 @@ from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import temp_table
 
 
 class Stopwatch:
@@ -46,7 +47,7 @@ def classify(store: Store, ruleset: RuleSet, now: dt.datetime) -> RunReport:
     query = compile_classification(ruleset, store.dialect, today_in(ruleset, now), "customers")
     with tuned(store), store.transaction():
         run_id = start_run(store, ruleset.hash, store.dialect, now)
-        store.execute(f"DROP TABLE IF EXISTS temp.{RESULT}")
+        store.execute(f"DROP TABLE IF EXISTS {temp_table(RESULT, store.dialect)}")
         store.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         watch.lap("classify")
         cells = distribution(lambda sql: _rows(store, sql), RESULT)

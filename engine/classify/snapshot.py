@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -58,7 +58,7 @@ def classify_snapshot(
     """Classify every customer of `snapshot` (.parquet or .csv) and write back what changed."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
-    duck = _connect(memory_limit)
+    duck = connect(memory_limit)
     try:
         source, without_key = _source(duck, ruleset, Path(snapshot))
         columns = _columns(duck, source)
@@ -66,16 +66,42 @@ def classify_snapshot(
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         rejected = without_key + _csv_rejects(duck)
         watch.lap("classify")
-        origin = open_mirror(duck, store.db.conn, mirror_path(store.path if keep_mirror else None))
-        watch.lap(f"assignments from {origin}")
-        return _write_back(duck, store, ruleset, now, query.key, query.unique, rejected, watch)
+        written = Written("duckdb", query.key, query.unique, rejected, keep_mirror)
+        return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
         raise DataError(f"cannot classify the snapshot '{snapshot}': {error}") from None
     finally:
         duck.close()
 
 
-def _connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
+@dataclass(frozen=True)
+class Written:
+    """What the write-back needs to know about a classified snapshot in DuckDB's `result`."""
+
+    engine: str
+    key: str
+    unique: Sequence[str]
+    rejected: int  # snapshot rows that could not be read
+    keep_mirror: bool
+
+
+def write_back(
+    duck: duckdb.DuckDBPyConnection,
+    store: SQLiteStore,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    written: Written,
+    watch: Stopwatch,
+) -> RunReport:
+    """Compare DuckDB's `result` (every classified customer) with the store's assignments and
+    write what changed into the store; the distribution is counted from `result`."""
+    keep = store.path if written.keep_mirror else None
+    origin = open_mirror(duck, store.db.conn, mirror_path(keep))
+    watch.lap(f"assignments from {origin}")
+    return _write_back(duck, store, ruleset, now, written, watch)
+
+
+def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
     duck = duckdb.connect()
     duck.execute(f"SET memory_limit = '{memory_limit}'")
     duck.execute("SET preserve_insertion_order = false")
@@ -131,17 +157,15 @@ def _write_back(
     store: SQLiteStore,
     ruleset: RuleSet,
     now: dt.datetime,
-    key: str,
-    unique: Sequence[str],
-    rejected: int,
+    written: Written,
     watch: Stopwatch,
 ) -> RunReport:
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
-    overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, unique)
-    _find_changes(duck, key)
+    overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
+    _find_changes(duck, written.key)
     watch.lap("compare")
     with tuned(store), store.transaction():
-        run_id = start_run(store, ruleset.hash, "duckdb", now)
+        run_id = start_run(store, ruleset.hash, written.engine, now)
         create_changed(store)
         _copy_changes(duck, store.db.conn)
         watch.lap("copy changes")
@@ -150,7 +174,7 @@ def _write_back(
         report = RunReport(
             run_id,
             ruleset.hash,
-            "duckdb",
+            written.engine,
             now,
             watch.finished(now),
             sum(c.customers for c in cells),
@@ -158,7 +182,7 @@ def _write_back(
             transitions,
             cells,
             overlaps,
-            rejected,
+            written.rejected,
             watch.laps,
         )
         finish_run(store, report)

@@ -1,44 +1,43 @@
-"""One dispatch pass: claim a batch of due follow-ups, render and send each, record the outcome.
+"""One dispatch pass: claim a batch of due follow-ups, check the contact policy again, render
+and send what it still allows, then record every outcome in one transaction.
 
-    sent              status 'sent'
-    RetryableError    status 'pending' again with next_attempt_at = now + back-off (with jitter,
-                      at least the receiver's Retry-After); 'dead' once `max_attempts` are used
-    PermanentError    status 'dead' at once (RenderError included)
-    past expires_at   status 'dead', reason 'expired', nothing sent
+    past expires_at         status 'dead', reason 'expired', nothing sent
+    consent now refused     status 'suppressed' with the policy's reason, nothing sent
+                            (see recheck: the planner's consent checks, against the customer
+                            as they are now; mandatory notices as the planner decides)
+    render error            status 'dead' (the template cannot be rendered for this row)
+    sent                    status 'sent'
+    RetryableError          status 'pending' again until a back-off; 'dead' after
+                            `max_attempts`
+    PermanentError          status 'dead' at once
 
-Every attempt goes into the deliveries ledger with the idempotency key. A follow-up whose
-channel has no adapter is not claimed: it stays pending and is counted in `waiting`. `now` is
-always given; nothing here reads a clock.
+Every attempt goes into the deliveries ledger with the idempotency key. The batch's outcomes
+are written together after its sends (see outcomes: a crash in between re-sends, never loses).
+A follow-up whose channel has no adapter is not claimed: it stays pending and is counted in
+`waiting`. `now` is always given; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from guanxi.adapters.base import Adapter, PermanentError, RetryableError
+from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
+from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record, refused
+from guanxi.engine.dispatch.recheck import refusals
+from guanxi.engine.dispatch.send import send_all
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 
+__all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off: `base * 2**(attempt-1)`, at most `cap`, times a random factor in
-    [1 - jitter, 1]."""
-
-    base: dt.timedelta = dt.timedelta(seconds=30)
-    cap: dt.timedelta = dt.timedelta(hours=1)
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rng: random.Random) -> dt.timedelta:
-        seconds = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempt - 1))
-        return dt.timedelta(seconds=seconds * (1 - self.jitter * rng.random()))
+BACKOFF = Backoff()
 
 
 @dataclass
@@ -49,6 +48,22 @@ class DispatchReport:
     dead: int = 0
     lost: int = 0  # the lease ran out before the outcome was written; the ledger has it
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
+    suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
+
+    def count(self, outcomes: Sequence[Outcome], held: set[int]) -> None:
+        """Count recorded outcomes; those whose claim no longer held (`held`) as lost."""
+        for outcome in outcomes:
+            if outcome.row["id"] not in held:
+                self.lost += 1
+            elif outcome.status == "sent":
+                self.sent += 1
+            elif outcome.status == "pending":
+                self.retried += 1
+            elif outcome.status == "dead":
+                self.dead += 1
+            else:
+                policy = str(outcome.policy)
+                self.suppressed[policy] = self.suppressed.get(policy, 0) + 1
 
 
 def dispatch_once(
@@ -60,124 +75,107 @@ def dispatch_once(
     limit: int = 500,
     lease: dt.timedelta = dt.timedelta(minutes=5),
     max_attempts: int = 5,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = BACKOFF,
     rng: random.Random | None = None,
 ) -> DispatchReport:
-    """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them."""
-    rng = rng or random.Random(0)
+    """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them.
+
+    The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
+    per adapter): a claim whose lease ran out may be taken over and sent again.
+    """
+    attempts = Attempts(now, max_attempts, backoff, rng or random.Random(0))
     report = DispatchReport(waiting=waiting(store, now, adapters))
     rows = claim(store, now, limit, lease, channels=adapters)
     report.claimed = len(rows)
-    for row in rows:
-        status = _deliver(
-            store, ruleset, adapters[row["channel"]], row, now, max_attempts, backoff, rng
-        )
-        if status is None:
-            report.lost += 1
-        elif status == "sent":
-            report.sent += 1
-        elif status == "pending":
-            report.retried += 1
-        else:
-            report.dead += 1
+    outcomes: list[Outcome] = []
+    try:
+        outcomes.extend(_unsendable(store, ruleset, rows, now))
+        decided = {o.row["id"] for o in outcomes}
+        ready = [row for row in rows if row["id"] not in decided]
+        outcomes.extend(_deliver(store, ruleset, adapters, ready, attempts))
+    finally:  # whatever was sent is recorded, even when the pass is interrupted
+        report.count(outcomes, record(store, outcomes, now))
     return report
+
+
+def _unsendable(
+    store: Store, ruleset: RuleSet, rows: Sequence[Row], now: dt.datetime
+) -> Iterator[Outcome]:
+    """The outcomes of the rows that must not be sent: expired, or refused by consent now."""
+    moment = iso(now)
+    late = [row for row in rows if row["expires_at"] is not None and row["expires_at"] <= moment]
+    yield from (expired(row) for row in late)
+    late_ids = {row["id"] for row in late}
+    refused_now = refusals(store, ruleset, [row for row in rows if row["id"] not in late_ids])
+    yield from (refused(row, refused_now[row["id"]]) for row in rows if row["id"] in refused_now)
 
 
 def _deliver(
     store: Store,
     ruleset: RuleSet,
-    adapter: Adapter,
-    row: Row,
-    now: dt.datetime,
-    max_attempts: int,
-    backoff: Backoff,
-    rng: random.Random,
-) -> str | None:
-    """Send one claimed follow-up; the status it ends in, or None when the claim was lost."""
-    if row["expires_at"] is not None and row["expires_at"] <= iso(now):
-        with store.transaction():
-            ledger.record(store, row, attempt=0, at=now, outcome="dead", error="expired")
-            return _finish(store, row, now, "dead", reason="expired")
-    attempt = int(row["attempts"]) + 1
-    today = now.astimezone(ruleset.calendar.zone).date()  # templates speak the bank's date
+    adapters: Mapping[str, Adapter],
+    rows: Sequence[Row],
+    attempts: Attempts,
+) -> Iterator[Outcome]:
+    """Render each row for its customer and send it through its channel's adapter."""
+    customers = _customers(store, ruleset, rows)
+    today = attempts.now.astimezone(ruleset.calendar.zone).date()  # the bank's date
+    for adapter, group in _by_adapter(adapters, rows).values():
+        rendered: list[tuple[Row, Message]] = []
+        for row in group:
+            message = _render(adapter, row, customers, ruleset, today)
+            if isinstance(message, AdapterError):
+                yield attempts.outcome(row, adapter.name, message)
+            else:
+                rendered.append((row, message))
+        yield from _send(adapter, rendered, attempts)
+
+
+def _render(
+    adapter: Adapter, row: Row, customers: Mapping[str, Row], ruleset: RuleSet, today: dt.date
+) -> Message | AdapterError:
+    """The message, or why it cannot be rendered (rendering is pure: retrying cannot help).
+    A customer no longer in the store is rendered from its key alone."""
+    customer = customers.get(str(row["customer_id"])) or {ruleset.schema.key: row["customer_id"]}
     try:
-        message = adapter.render(
-            row, _customer(store, ruleset, row), ruleset.templates, today=today
-        )
-        receipt = adapter.send(message)
-    except RetryableError as error:
-        if attempt >= max_attempts:
-            return _conclude(store, row, now, attempt, adapter, "dead", error=str(error))
-        delay = backoff.delay(attempt, rng)
-        if error.retry_after is not None:
-            delay = max(delay, dt.timedelta(seconds=error.retry_after))
-        return _conclude(store, row, now, attempt, adapter, "retry", str(error), now + delay)
-    except PermanentError as error:
-        return _conclude(store, row, now, attempt, adapter, "dead", error=str(error))
-    return _conclude(store, row, now, attempt, adapter, "sent", external_id=receipt.external_id)
+        return adapter.render(row, customer, ruleset.templates, today=today)
+    except AdapterError as error:
+        return error
+    except Exception as error:
+        return PermanentError(f"render: {type(error).__name__}: {error}")
 
 
-def _conclude(
-    store: Store,
-    row: Row,
-    now: dt.datetime,
-    attempt: int,
-    adapter: Adapter,
-    outcome: ledger.Outcome,
-    error: str | None = None,
-    next_at: dt.datetime | None = None,
-    external_id: str | None = None,
-) -> str | None:
-    """Record the attempt in the ledger and move the follow-up on, in one transaction:
-    sent → sent, retry → pending until `next_at`, dead → dead with the error as reason."""
-    with store.transaction():
-        ledger.record(
-            store,
-            row,
-            attempt=attempt,
-            at=now,
-            outcome=outcome,
-            adapter=adapter.name,
-            error=error,
-            external_id=external_id,
-        )
-        status = "pending" if outcome == "retry" else outcome
-        reason = error if outcome == "dead" else None
-        return _finish(store, row, now, status, attempts=attempt, next_at=next_at, reason=reason)
+def _send(
+    adapter: Adapter, rendered: Sequence[tuple[Row, Message]], attempts: Attempts
+) -> Iterator[Outcome]:
+    results = send_all(adapter, [message for _, message in rendered])
+    for (row, _), result in zip(rendered, results, strict=True):
+        yield attempts.outcome(row, adapter.name, result)
 
 
-def _finish(
-    store: Store,
-    row: Row,
-    now: dt.datetime,
-    status: str,
-    *,
-    attempts: int | None = None,
-    next_at: dt.datetime | None = None,
-    reason: str | None = None,
-) -> str | None:
-    """Write the outcome, only while this claim still holds the row."""
-    changed = store.execute(
-        "UPDATE followups SET status = :status, attempts = :attempts, lease_until = NULL,"
-        " next_attempt_at = :next_at, reason = coalesce(:reason, reason), updated_at = :now"
-        " WHERE id = :id AND status = 'claimed' AND lease_until = :lease_until RETURNING id",
-        {
-            "status": status,
-            "attempts": row["attempts"] if attempts is None else attempts,
-            "next_at": iso(next_at) if next_at else None,
-            "reason": reason,
-            "now": iso(now),
-            "id": row["id"],
-            "lease_until": row["lease_until"],
-        },
+def _by_adapter(
+    adapters: Mapping[str, Adapter], rows: Sequence[Row]
+) -> dict[int, tuple[Adapter, list[Row]]]:
+    """The rows of each adapter (one adapter may serve several channels), in claim order."""
+    groups: dict[int, tuple[Adapter, list[Row]]] = {}
+    for row in rows:
+        adapter = adapters[row["channel"]]
+        if id(adapter) not in groups:
+            groups[id(adapter)] = (adapter, [])
+        groups[id(adapter)][1].append(row)
+    return groups
+
+
+def _customers(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[str, Row]:
+    """The customers of `rows` by key, in one query; an unknown customer is left out."""
+    key = ruleset.schema.key
+    quoted = '"' + key.replace('"', '""') + '"'
+    ids = sorted({str(row["customer_id"]) for row in rows})
+    found = store.execute(
+        f"SELECT * FROM customers WHERE {quoted} IN (SELECT value FROM json_each(:ids))",
+        {"ids": json.dumps(ids, ensure_ascii=False)},
     )
-    return status if changed else None
-
-
-def _customer(store: Store, ruleset: RuleSet, row: Row) -> dict[str, Any]:
-    key = '"' + ruleset.schema.key.replace('"', '""') + '"'
-    found = store.execute(f"SELECT * FROM customers WHERE {key} = :id", {"id": row["customer_id"]})
-    return found[0] if found else {ruleset.schema.key: row["customer_id"]}
+    return {str(row[key]): row for row in found}
 
 
 def retry_dead(store: Store, followup_id: int, now: dt.datetime) -> bool:

@@ -1,22 +1,42 @@
 """The deliveries ledger: one row for every attempt at a follow-up, with its idempotency key.
 
-outcome   sent       the adapter acknowledged it (external_id: the receiver's id)
-          retry      a retryable error; the follow-up is pending again until next_attempt_at
-          dead       dead-lettered by this attempt: permanent error, render error,
-                     attempts used up, or past expiry (attempt 0 when nothing was sent)
-          requeued   `retry_dead` put a dead letter back in the queue (attempts reset)
+outcome   sent        the adapter acknowledged it (external_id: the receiver's id)
+          retry       a retryable error; the follow-up is pending again until next_attempt_at
+          dead        dead-lettered by this attempt: permanent error, render error,
+                      attempts used up, or past expiry (attempt 0 when nothing was sent)
+          suppressed  the contact policy, checked again at send time, no longer allows it
+                      (attempt 0, nothing sent; error: the reason)
+          requeued    `retry_dead` put a dead letter back in the queue (attempts reset)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NamedTuple
 
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.store.base import Store
 
-Outcome = Literal["sent", "retry", "dead", "requeued"]
+Outcome = Literal["sent", "retry", "dead", "suppressed", "requeued"]
+
+INSERT = (
+    "INSERT INTO deliveries (followup_id, key, attempt, at, adapter, outcome, error,"
+    " external_id) VALUES (:followup_id, :key, :attempt, :at, :adapter, :outcome, :error,"
+    " :external_id)"
+)
+
+
+class Entry(NamedTuple):
+    """One attempt at the follow-up `followup_id` (whose idempotency key is `key`)."""
+
+    followup_id: int
+    key: str
+    attempt: int
+    outcome: Outcome
+    adapter: str | None = None
+    error: str | None = None
+    external_id: str | None = None
 
 
 def record(
@@ -31,21 +51,14 @@ def record(
     external_id: str | None = None,
 ) -> None:
     """Append one attempt to the ledger (inside the caller's transaction)."""
-    store.execute(
-        "INSERT INTO deliveries (followup_id, key, attempt, at, adapter, outcome, error,"
-        " external_id) VALUES (:followup_id, :key, :attempt, :at, :adapter, :outcome, :error,"
-        " :external_id)",
-        {
-            "followup_id": followup["id"],
-            "key": followup["key"],
-            "attempt": attempt,
-            "at": iso(at),
-            "adapter": adapter,
-            "outcome": outcome,
-            "error": error,
-            "external_id": external_id,
-        },
-    )
+    entry = Entry(followup["id"], followup["key"], attempt, outcome, adapter, error, external_id)
+    record_all(store, [entry], at)
+
+
+def record_all(store: Store, entries: Iterable[Entry], at: dt.datetime) -> None:
+    """Append attempts to the ledger, all made at `at` (inside the caller's transaction)."""
+    when = iso(at)
+    store.execute_many(INSERT, ({**entry._asdict(), "at": when} for entry in entries))
 
 
 def attempts(store: Store, followup_id: int) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from guanxi.engine.plan.followups import (
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import unindexed
 
 CHUNK = 5_000
 SHOWN = 20
@@ -191,11 +192,12 @@ class _Planner:
         """The pending follow-ups of any step some event cancels, by customer, by due time."""
         steps = sorted({s for found in self.cancellers.values() for s in found})
         customer_marks = ", ".join(f":c{i}" for i in range(len(customers)))
-        rows = self.store.execute(  # `+`: look follow-ups up by customer, not by status
+        d = self.store.dialect
+        rows = self.store.execute(  # look follow-ups up by customer, not by status
             "SELECT f.id, f.customer_id, f.step_id, e.at FROM followups f"
             " LEFT JOIN events e ON e.id = f.event_id"
-            f" WHERE f.customer_id IN ({customer_marks}) AND +f.status = 'pending'"
-            f" AND +f.step_id IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
+            f" WHERE f.customer_id IN ({customer_marks}) AND {unindexed('f.status', d)} = 'pending'"
+            f" AND {unindexed('f.step_id', d)} IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
             {**{f"c{i}": c for i, c in enumerate(customers)}, **_numbered(steps)},
         )
         found: dict[Any, list[Row]] = {}

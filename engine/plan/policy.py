@@ -182,7 +182,7 @@ def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> s
 
 def _consents(policies: PoliciesFile, channel: str, customer: str) -> str:
     consent = policies.channels[channel].consent_field
-    return f"{customer}.{_ident(consent)} = 1" if consent else "1 = 1"
+    return f"{customer}.{_ident(consent)} = TRUE" if consent else "TRUE"
 
 
 Rule = tuple[str, str, str]  # SQL condition, policy (a placeholder), SQL text of the reason
@@ -212,7 +212,7 @@ def _consent_rules(
     rules: list[Rule] = []
     if dnc := given.do_not_contact_field:
         reason = f"the customer asked not to be contacted ({dnc})"
-        failed = f"{row['mandatory']} = 0 AND {field_of(dnc)} = 1"
+        failed = f"{row['mandatory']} = 0 AND {field_of(dnc)} = TRUE"
         rules.append((failed, bind("do_not_contact"), bind(reason)))
     no_channel = _no_channel(policies, field_of, row, bind)
     unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
@@ -220,12 +220,14 @@ def _consent_rules(
     for name, channel in policies.channels.items():
         if field_name := channel.consent_field:
             failed = (
-                f"{row['channel']} = {sql_text(name)} AND coalesce({field_of(field_name)}, 0) <> 1"
+                f"{row['channel']} = {sql_text(name)}"
+                f" AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
             )
             reason = f"no {channel_label(policies, name)} consent ({field_name})"
             rules.append((failed, bind("channel_consent"), bind(reason)))
     if marketing := given.marketing_field:
-        failed = f"{row['purpose']} = 'marketing' AND coalesce({field_of(marketing)}, 0) <> 1"
+        consents = f"coalesce({field_of(marketing)}, FALSE) = TRUE"
+        failed = f"{row['purpose']} = 'marketing' AND NOT {consents}"
         reason = f"no marketing consent ({marketing})"
         rules.append((failed, bind("marketing_consent"), bind(reason)))
     expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"

@@ -37,6 +37,7 @@ from guanxi.engine.plan.policy_verdicts import (
     sql_text,
 )
 from guanxi.engine.ruleset.models import Cap
+from guanxi.engine.store.dialect import epoch_seconds, ordered_join, unindexed
 from guanxi.engine.timing import Duration, parse_duration, parse_time_of_day
 
 DAY = 86_400
@@ -88,7 +89,7 @@ def quiet_hours(run: Batch) -> Counts:
     span = run.survey.message_span
     if span is None:
         return []
-    local = local_seconds_sql("f.due_at", offsets(run.zone, *span))
+    local = local_seconds_sql("f.due_at", offsets(run.zone, *span), run.store.dialect)
     rows = run.query(
         "SELECT f.id, f.key, f.due_at, f.expires_at FROM followups f"
         " WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
@@ -139,9 +140,9 @@ def _change(zone: dt.tzinfo, before: dt.datetime, after: dt.datetime) -> dt.date
     return after.replace(microsecond=0)
 
 
-def local_seconds_sql(column: str, changes: list[tuple[int, int]]) -> str:
+def local_seconds_sql(column: str, changes: list[tuple[int, int]], dialect: str) -> str:
     """SQL: the local second of the day of the UTC ISO instant `column`."""
-    epoch = f"unixepoch({column})"
+    epoch = epoch_seconds(column, dialect)
     offset = str(changes[-1][1])
     if len(changes) > 1:
         pairs = itertools.pairwise(changes)
@@ -216,14 +217,16 @@ def _crowded(run: Batch, windows: list[Window], span: Span) -> list[dict[str, An
     tests = [_crowding_sql(i, w, span, bounds) for i, w in enumerate(windows)]
     widest = dt.timedelta(seconds=max(w.seconds for w in windows))
     low, high = iso(span[0] - widest), iso(span[1] + LATEST_DEFERRAL + widest)
+    d = run.store.dialect
+    due, status = unindexed("g.due_at", d), unindexed("g.status", d)
     return run.query(
         "WITH crowded AS MATERIALIZED (SELECT DISTINCT f.customer_id FROM followups f"
         "  WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
         f"  AND f.mandatory = 0 AND ({' OR '.join(tests)}))"
-        " SELECT g.id, g.customer_id, g.channel, unixepoch(g.due_at) AS at, g.priority, g.key,"
-        " g.batch = :batch AND g.status = 'pending' AS open"
-        " FROM crowded CROSS JOIN followups g ON g.customer_id = crowded.customer_id"
-        f" WHERE +g.due_at > :low AND +g.due_at < :high AND +g.status IN {COUNTED}"
+        f" SELECT g.id, g.customer_id, g.channel, {epoch_seconds('g.due_at', d)} AS at,"
+        " g.priority, g.key, g.batch = :batch AND g.status = 'pending' AS open"
+        f" FROM crowded {ordered_join(d)} followups g ON g.customer_id = crowded.customer_id"
+        f" WHERE {due} > :low AND {due} < :high AND {status} IN {COUNTED}"
         " AND g.kind = 'message' AND g.mandatory = 0",
         low=low,
         high=high,

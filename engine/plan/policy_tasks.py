@@ -33,6 +33,7 @@ from guanxi.engine.plan.policy_verdicts import (
     parse_instant,
     settle,
 )
+from guanxi.engine.store.dialect import json_texts, unindexed
 
 
 @dataclass
@@ -119,10 +120,12 @@ def _booked(run: Batch, tasks: list[Task]) -> dict[str, Counter[dt.date]]:
     first = min(t.day for t in tasks)
     start = dt.datetime.combine(first, dt.time(), tzinfo=run.zone)
     owners = json.dumps(sorted({str(t.owner) for t in tasks}), ensure_ascii=False)
+    d = run.store.dialect
     rows = run.query(
         "SELECT owner, due_at FROM followups WHERE kind = 'task'"
-        " AND owner IN (SELECT value FROM json_each(:owners)) AND due_at >= :start"
-        f" AND +status IN {COUNTED} AND NOT (batch = :batch AND status = 'pending')",
+        f" AND owner IN ({json_texts('owners', d)}) AND due_at >= :start"
+        f" AND {unindexed('status', d)} IN {COUNTED}"
+        " AND NOT (batch = :batch AND status = 'pending')",
         owners=owners,
         start=iso(start),
     )

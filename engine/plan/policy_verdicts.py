@@ -20,6 +20,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.store.base import Store
+from guanxi.engine.store.dialect import json_array_rows, json_item
 
 SCRATCH = "policy_verdicts"
 COUNTED = "('pending', 'claimed', 'sent')"  # statuses that take a customer's or an RM's time
@@ -119,11 +120,11 @@ def open_scratch(store: Store) -> None:
 
 def stage(store: Store, verdicts: Sequence[Verdict]) -> None:
     """Put verdicts in the scratch table, many per statement (as one JSON array each)."""
+    d = store.dialect
+    items = ", ".join(json_item(i, d) for i in range(1, 5))
     sql = (
         f"INSERT INTO {SCRATCH} (id, verdict, policy, reason, due_at)"
-        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-        " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
-        " FROM json_each(:rows)"
+        f" SELECT {json_item(0, d, 'BIGINT')}, {items} FROM {json_array_rows('rows', d)}"
     )
     for chunk in _chunks(verdicts):
         store.execute(sql, {"rows": json.dumps(chunk, ensure_ascii=False)})

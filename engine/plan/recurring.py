@@ -343,8 +343,8 @@ class _Selection:
             "kind": ":kind",
             "mandatory": ":mandatory",
             "purpose": ":purpose",
-            "due_at": ":due",
-            "expires_at": ":expires",
+            "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
+            "expires_at": "CAST(:expires AS TEXT)",
             "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
         }
         return consent_sql(policies, "x", row)

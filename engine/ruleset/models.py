@@ -76,6 +76,7 @@ class Settings(Model):
     calendar: str = "CN"
     calendar_overrides: str | None = None
     store: str = "guanxi.db"
+    spark_master: str = "local[2]"  # where `classify --engine spark` runs
     classify_every: str = "day"
     classify_at: str = "02:00"
     delivery: Delivery = Delivery()

@@ -27,6 +27,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,14 +86,40 @@ class Store(abc.ABC):
     def dialect(self) -> str:
         """The sqlglot dialect of this store's SQL ('sqlite', 'postgres')."""
 
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the store is, as `store:` and --store name it (a path, a URL)."""
 
-def open_store(location: str, base: Path | None = None) -> Store:
-    """The store named by a rule project's `store:` setting (a file path for SQLite)."""
-    if location.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError("the PostgreSQL store is not available yet")
+    @abc.abstractmethod
+    def pending_migrations(self) -> list[str]:
+        """The names of the schema migrations not applied yet, in the order they apply."""
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the pending schema migrations; the names of those applied."""
+
+
+def is_postgresql(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def shown_location(location: str) -> str:
+    """A store's location as it may be printed: a URL's password hidden."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", location)
+
+
+def open_store(location: str, base: Path | None = None, migrate: bool = True) -> Store:
+    """The store named by a rule project's `store:` setting: a file path for SQLite, a
+    `postgresql://` URL for PostgreSQL. `migrate`: apply pending migrations on opening.
+    Raises StoreError when a PostgreSQL server cannot be reached."""
+    if is_postgresql(location):
+        from guanxi.engine.store.postgresql import PostgresStore
+
+        return PostgresStore(location, migrate=migrate)
     from guanxi.engine.store.sqlite import SQLiteStore
 
     path = Path(location)
     if base is not None and not path.is_absolute():
         path = base / path
-    return SQLiteStore(path)
+    return SQLiteStore(path, migrate=migrate)

@@ -1,0 +1,34 @@
+"""`guanxi migrate`: bring the store's tables up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.output import print_json
+from guanxi.engine.store.base import shown_location
+
+
+@click.command("migrate")
+@rules_option
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print what was applied as JSON.")
+def migrate_command(rules: Path | None, store: str | None, as_json: bool) -> None:
+    """Apply the store's pending schema migrations, on a SQLite file or a PostgreSQL database
+    (`--store postgresql://…`). Every other command applies them too when it opens the store;
+    run this to migrate on purpose, before the daemons start."""
+    ruleset = validated(rules_folder(rules), as_json=False)
+    opened = opened_store(ruleset, store, migrate=False)
+    try:
+        applied = opened.migrate()
+        where = shown_location(opened.location)
+    finally:
+        opened.close()
+    if as_json:
+        print_json({"store": where, "applied": applied})
+    elif applied:
+        click.echo(f"{where}: applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo(f"{where}: up to date, nothing to apply")

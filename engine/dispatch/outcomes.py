@@ -1,0 +1,146 @@
+"""What became of each claimed follow-up, and how a whole batch of that is written at once.
+
+    sent         status 'sent'
+    retry        status 'pending' again with next_attempt_at = now + back-off (with jitter, at
+                 least the receiver's Retry-After); 'dead' once `max_attempts` are used
+    dead         status 'dead' with the error as reason (permanent or render error, attempts
+                 used up, 'expired')
+    suppressed   status 'suppressed' with the policy and reason, and the verdict kept in
+                 followup_decisions as the planner keeps its own
+
+`record` writes a batch's ledger rows, new statuses and verdicts in one transaction, after
+every send of the batch. A process that dies before that commit leaves its follow-ups claimed:
+once the lease runs out a later pass claims them again and sends them with the same
+idempotency key, which receivers de-duplicate. So a crash costs a duplicate attempt, never a
+lost follow-up. An outcome is written only while its claim still holds (a claim whose lease
+ran out may have been taken over); the ledger keeps the attempt either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from guanxi.adapters.base import AdapterError, Receipt, RetryableError
+from guanxi.engine.dispatch import ledger
+from guanxi.engine.dispatch.recheck import Refusal
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.store.base import Row, Store
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off: `base * 2**(attempt-1)`, at most `cap`, times a random factor in
+    [1 - jitter, 1]."""
+
+    base: dt.timedelta = dt.timedelta(seconds=30)
+    cap: dt.timedelta = dt.timedelta(hours=1)
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> dt.timedelta:
+        seconds = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempt - 1))
+        return dt.timedelta(seconds=seconds * (1 - self.jitter * rng.random()))
+
+
+class Outcome(NamedTuple):
+    """A claimed follow-up's new status and the ledger entry of the attempt behind it."""
+
+    row: Row
+    status: str  # sent, pending, dead or suppressed
+    entry: ledger.Entry
+    attempts: int
+    next_at: dt.datetime | None = None
+    policy: str | None = None
+    reason: str | None = None
+
+
+def expired(row: Row) -> Outcome:
+    """Past its expiry: dead, nothing sent."""
+    entry = ledger.Entry(row["id"], row["key"], 0, "dead", error="expired")
+    return Outcome(row, "dead", entry, row["attempts"], reason="expired")
+
+
+def refused(row: Row, refusal: Refusal) -> Outcome:
+    """The contact policy no longer allows it: suppressed, nothing sent."""
+    entry = ledger.Entry(row["id"], row["key"], 0, "suppressed", error=refusal.reason)
+    return Outcome(row, "suppressed", entry, row["attempts"], None, *refusal)
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How one attempt's result becomes an outcome, at `now`."""
+
+    now: dt.datetime
+    max_attempts: int
+    backoff: Backoff
+    rng: random.Random
+
+    def outcome(self, row: Row, adapter: str, result: Receipt | AdapterError) -> Outcome:
+        attempt = int(row["attempts"]) + 1
+        followup_id, key = row["id"], row["key"]
+        if isinstance(result, Receipt):
+            receipt = result.external_id
+            sent = ledger.Entry(followup_id, key, attempt, "sent", adapter, None, receipt)
+            return Outcome(row, "sent", sent, attempt)
+        error = str(result)
+        if isinstance(result, RetryableError) and attempt < self.max_attempts:
+            next_at = self.now + self._delay(attempt, result)
+            retry = ledger.Entry(followup_id, key, attempt, "retry", adapter, error)
+            return Outcome(row, "pending", retry, attempt, next_at)
+        dead = ledger.Entry(followup_id, key, attempt, "dead", adapter, error)
+        return Outcome(row, "dead", dead, attempt, reason=error)
+
+    def _delay(self, attempt: int, error: RetryableError) -> dt.timedelta:
+        delay = self.backoff.delay(attempt, self.rng)
+        if error.retry_after is not None:
+            delay = max(delay, dt.timedelta(seconds=error.retry_after))
+        return delay
+
+
+def record(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[int]:
+    """Write `outcomes` in one transaction (see the module); the ids whose claim held."""
+    if not outcomes:
+        return set()
+    with store.transaction():
+        ledger.record_all(store, (o.entry for o in outcomes), now)
+        held = _finish(store, outcomes, now)
+        suppressed = [o for o in outcomes if o.status == "suppressed" and o.row["id"] in held]
+        _decisions(store, suppressed, now)
+    return held
+
+
+def _finish(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[int]:
+    """Move each follow-up on, only while the claim that read it still holds it. (The unary
+    `+` keeps SQLite from scanning every claimed row for each outcome: it looks each
+    outcome's row up by id instead.)"""
+    values = [
+        [o.row["id"], o.status, o.attempts, iso(o.next_at) if o.next_at else None, o.policy,
+         o.reason, o.row["lease_until"]]
+        for o in outcomes
+    ]  # fmt: skip
+    columns = ("id", "status", "attempts", "next_at", "policy", "reason", "lease_until")
+    listed = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(columns))
+    changed = store.execute(
+        "UPDATE followups SET status = o.status, attempts = o.attempts, lease_until = NULL,"
+        " next_attempt_at = o.next_at, policy = coalesce(o.policy, followups.policy),"
+        " reason = coalesce(o.reason, followups.reason), updated_at = :now"
+        f" FROM (SELECT {listed} FROM json_each(:outcomes)) AS o"
+        " WHERE followups.id = o.id AND +followups.status = 'claimed'"
+        " AND +followups.lease_until = o.lease_until RETURNING followups.id",
+        {"outcomes": json.dumps(values, ensure_ascii=False), "now": iso(now)},
+    )
+    return {row["id"] for row in changed}
+
+
+def _decisions(store: Store, suppressed: Sequence[Outcome], now: dt.datetime) -> None:
+    """Keep each send-time verdict in followup_decisions, as the planner keeps its own."""
+    store.execute_many(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        " VALUES (:id, :at, 'suppressed', :policy, :reason)",
+        [{"id": o.row["id"], "at": iso(now), "policy": o.policy, "reason": o.reason}
+         for o in suppressed],
+    )  # fmt: skip

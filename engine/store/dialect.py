@@ -1,0 +1,54 @@
+"""The few SQL constructs SQLite and PostgreSQL spell differently, each written once here.
+
+The engine writes one statement for every store; where the dialects differ, it asks this
+module for the piece (`dialect` is the store's `Store.dialect`: 'sqlite' or 'postgres').
+Instants are ISO-8601 UTC text in both stores, so comparing them stays plain text comparison.
+"""
+
+from __future__ import annotations
+
+
+def temp_table(name: str, dialect: str) -> str:
+    """A temporary table by its qualified name (to drop it without touching a real table)."""
+    return f"{'temp' if dialect == 'sqlite' else 'pg_temp'}.{name}"
+
+
+def unindexed(column: str, dialect: str) -> str:
+    """`column`, kept off the index by SQLite's planner with a unary `+`. PostgreSQL chooses by
+    its statistics and has no `+` for text."""
+    return f"+{column}" if dialect == "sqlite" else column
+
+
+def ordered_join(dialect: str) -> str:
+    """A join whose left side SQLite must read first (its CROSS JOIN); PostgreSQL plans the
+    order itself and allows no ON after CROSS JOIN."""
+    return "CROSS JOIN" if dialect == "sqlite" else "JOIN"
+
+
+def epoch_seconds(instant: str, dialect: str) -> str:
+    """Whole seconds since 1970 of the ISO instant (text) `instant`."""
+    if dialect == "sqlite":
+        return f"unixepoch({instant})"
+    return f"CAST(EXTRACT(EPOCH FROM CAST({instant} AS TIMESTAMPTZ)) AS BIGINT)"
+
+
+def json_array_rows(parameter: str, dialect: str) -> str:
+    """A FROM item with one row per element of the JSON array bound to `parameter`, as the
+    column `value`."""
+    if dialect == "sqlite":
+        return f"json_each(:{parameter})"
+    return f"jsonb_array_elements(CAST(:{parameter} AS JSONB)) AS j(value)"
+
+
+def json_item(index: int, dialect: str, sql_type: str = "TEXT") -> str:
+    """Element `index` of the JSON array `value` (a row of `json_array_rows`), as `sql_type`."""
+    if dialect == "sqlite":
+        return f"json_extract(value, '$[{index}]')"
+    return f"CAST(value ->> {index} AS {sql_type})"
+
+
+def json_texts(parameter: str, dialect: str) -> str:
+    """A subquery: the elements of the JSON array of text bound to `parameter`."""
+    if dialect == "sqlite":
+        return f"SELECT value FROM json_each(:{parameter})"
+    return f"SELECT jsonb_array_elements_text(CAST(:{parameter} AS JSONB))"

@@ -1,0 +1,348 @@
+"""The Spark engine: the same assignments as SQLite, DuckDB and the Python predicates.
+
+One SparkSession (local[2]) serves the whole module: Spark takes seconds to start. The
+population is fixed and generated with a seed: a few thousand customers with NULLs, ties at
+the gold line, values exactly at the rules' thresholds, a zero cost (division by zero),
+-0.0, idle days around 180 and a date in the future. PySpark and Java are required: without
+them this module fails, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from pyspark.sql import SparkSession
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.spark import classify_on_spark, default_output, start_spark
+from guanxi.engine.errors import DataError
+from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.sqlite import SQLiteStore
+
+RULES = Path(__file__).parent.parent / "rules"
+TODAY = dt.date(2026, 11, 28)
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Asia/Shanghai
+CUSTOMERS = 3000
+ARROW_TYPES = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us"),
+}
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    session = start_spark("local[2]")
+    yield session
+    session.stop()
+
+
+# --- a fixed population with NULLs and edge values --------------------------------------
+
+
+def generated(count: int, seed: int) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    return [_customer(rnd, i) for i in range(count)]
+
+
+def _customer(rnd: random.Random, number: int) -> dict[str, Any]:
+    def maybe(value: Any) -> Any:
+        return None if rnd.random() < 0.12 else value
+
+    cost = rnd.choice([0.0, -0.0, 0.5, 60.0, 1000.0, rnd.uniform(1, 5e4)])
+    ratio = rnd.choice([10.0, 5.0, 3.0, 1.0, 0.999, 0.0, rnd.uniform(0, 20)])
+    contribution = rnd.choices(  # a few share the largest amount, more the next: gold ties
+        [cost * ratio, 0.0, 100.0 * rnd.randint(1, 30), 9e5, 2.5e6, 1e15, rnd.uniform(0, 3e6)],
+        weights=[30, 10, 20, 5, 3, 1, 30],
+    )[0]
+    return {
+        "customer_id": f"C{number:05d}",
+        "name": rnd.choice(["王小明", "长沙湘江科技有限公司", "O'Brien", "back\\slash", "李华"]),
+        "kind": maybe(rnd.choice(["personal", "corporate", "institutional"])),
+        "balance": maybe(rnd.choice([0.0, -0.0, 1e-9, 99.99, 100.0, 5e5, rnd.uniform(0, 1e6)])),
+        "loan_balance": maybe(rnd.choice([0.0, 999_999.99, 1e6, rnd.uniform(0, 2e6)])),
+        "wealth_balance": maybe(rnd.choice([0.0, 250_000.0, rnd.uniform(0, 5e5)])),
+        "monthly_txn_count": maybe(rnd.choice([0, 29, 30, 31, 60])),
+        "last_txn_date": maybe(
+            TODAY
+            - dt.timedelta(days=rnd.choice([-5, 0, 1, 179, 180, 181, 3000, rnd.randint(0, 800)]))
+        ),
+        "products_held": maybe(rnd.choice([0, 2, 3, 4, 8])),
+        "annual_contribution": maybe(contribution),
+        "cost_to_serve": maybe(cost),
+        "expected_years": maybe(rnd.choice([0.0, 15.0, rnd.uniform(0, 30)])),
+        "consent_marketing": maybe(rnd.random() < 0.5),
+    }
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]], ruleset: RuleSet) -> Path:
+    fields = ruleset.schema.fields
+    schema = pa.schema([(n, ARROW_TYPES[f.type]) for n, f in fields.items()])
+    columns = {n: [row.get(n) for row in rows] for n in fields}
+    pq.write_table(pa.table(columns, schema=schema), path)
+    return path
+
+
+def _stored(value: Any) -> Any:
+    """A value as the SQLite store keeps it: ISO text for dates, 0/1 for booleans."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return int(value) if isinstance(value, bool) else value
+
+
+def assignments(store: SQLiteStore) -> dict[str, tuple[Any, ...]]:
+    rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    return {r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in rows}
+
+
+def moves(store: SQLiteStore, run_id: int) -> set[tuple[Any, ...]]:
+    rows = store.execute(
+        "SELECT customer_id, from_tier, to_tier, from_level, to_level, from_strategy,"
+        " to_strategy FROM transitions WHERE run_id = :run",
+        {"run": run_id},
+    )
+    return {tuple(r.values()) for r in rows}
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+# --- parity ---------------------------------------------------------------------------
+
+
+def test_spark_duckdb_sqlite_and_python_assign_alike(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    rows = generated(CUSTOMERS, seed=7)
+    night = write_parquet(tmp_path / "night1.parquet", rows, ruleset)
+    lite = SQLiteStore(tmp_path / "sqlite.db")
+    lite.prepare(ruleset.schema)
+    lite.upsert_customers([{k: _stored(v) for k, v in row.items()} for row in rows])
+    by_sqlite = classify(lite, ruleset, NOW)
+    duck = SQLiteStore(tmp_path / "duckdb.db")
+    by_duckdb = classify_snapshot(duck, ruleset, NOW, night)
+    on_spark = SQLiteStore(tmp_path / "spark.db")
+    by_spark = classify_on_spark(on_spark, ruleset, NOW, night, spark)
+
+    python = {
+        r["customer_id"]: (r["tier"], r["level"], r["strategy"], r["gold"])
+        for r in classify_records(ruleset, rows, TODAY)
+    }
+    assert assignments(on_spark) == python
+    assert assignments(duck) == python
+    assert assignments(lite) == python
+    assert by_spark.cells == by_duckdb.cells == by_sqlite.cells
+    assert (by_spark.engine, by_spark.customers, by_spark.changed) == ("spark", CUSTOMERS, 3000)
+    assert 0 < by_spark.gold < CUSTOMERS / 10
+    assert len({v[0] for v in python.values()}) == 4  # every tier is reached
+
+    # The next night: one customer in twenty traded today and tripled their contribution.
+    for row in rows[::20]:
+        row["last_txn_date"] = TODAY
+        row["annual_contribution"] = (row["annual_contribution"] or 0.0) * 3
+    second = write_parquet(tmp_path / "night2.parquet", rows, ruleset)
+    duck_night = classify_snapshot(duck, ruleset, NOW, second)
+    spark_night = classify_on_spark(on_spark, ruleset, NOW, second, spark)
+    assert assignments(on_spark) == assignments(duck)
+    assert (spark_night.changed, spark_night.transitions) == (
+        duck_night.changed,
+        duck_night.transitions,
+    )
+    assert 0 < spark_night.transitions < CUSTOMERS / 5
+    assert moves(on_spark, spark_night.run_id) == moves(duck, duck_night.run_id)
+    assert "assignments from copy" in spark_night.timings
+    written = duckdb.sql(f"SELECT COUNT(*) FROM '{default_output(on_spark)}/*.parquet'")
+    assert written.fetchall() == [(CUSTOMERS,)]
+    for store in (lite, duck, on_spark):
+        store.close()
+
+
+def test_measures_and_ranks_are_exact_on_spark(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Percentiles from Spark's ranks by value bucket equal the ranks over everyone."""
+    rows = generated(CUSTOMERS, seed=11)
+    spark.read.parquet(
+        str(write_parquet(tmp_path / "m.parquet", rows, ruleset))
+    ).createOrReplaceTempView("m")
+    query = compile_classification(ruleset, "spark", TODAY, "m", measures=True)
+    names = [m.name for m in ruleset.measures]
+    on_spark = {
+        r[0]: dict(zip(query.columns, r, strict=True)) for r in spark.sql(query.sql).collect()
+    }
+    for record in classify_records(ruleset, rows, TODAY):
+        found = on_spark[record["customer_id"]]
+        assert [found[n] for n in (*names, "gold")] == [record[n] for n in (*names, "gold")]
+    assert len({r["contribution_pct"] for r in on_spark.values()}) > 100
+
+
+RECORDS = [
+    {"n": None, "x": None, "s": None, "d": None, "b": None},
+    {"n": 0, "x": -0.0, "s": "", "d": TODAY, "b": False},
+    {"n": 3, "x": 0.1, "s": "a\\b", "d": dt.date(2026, 6, 1), "b": True},
+    {"n": -7, "x": 2.5, "s": "a\\\\b", "d": dt.date(2000, 1, 1), "b": True},
+    {"n": 10, "x": 0.30000000000000004, "s": "张%_", "d": dt.date(2030, 12, 31), "b": False},
+    {"n": 1000, "x": 1e6, "s": "it's", "d": dt.date(2026, 5, 2), "b": None},
+    {"n": 1, "x": 0.0, "s": "AB", "d": dt.date(2026, 11, 27), "b": True},
+    {"n": 2, "x": 100.0, "s": "é王ab", "d": None, "b": False},
+]
+CONDITIONS = [
+    "s LIKE 'a\\b'",
+    "s LIKE 'a\\\\b'",
+    "s LIKE 'a%b'",
+    "s LIKE '张\\%%'",
+    "s LIKE '_'",
+    "s LIKE 'ab'",
+    "s LIKE s",
+    "s = 'it''s'",
+    "s < 'b' AND s > 'A'",
+    "s IN ('', 'AB', 'é王ab')",
+    "LENGTH(s) = 3",
+    "n / 0 IS NULL",
+    "x / (n - 3) > 0",
+    "n * 0.1 = 0.30000000000000004",
+    "x = 0.1 + 0.2",
+    "n / 4 = 0.75",
+    "DAYS_SINCE(d) >= 180",
+    "DAYS_SINCE(d) = 1",
+    "DAYS_SINCE(d) < 0",
+    "d BETWEEN DATE '2026-01-01' AND DATE '2026-12-31'",
+    "n IN (1, 2.0, NULL)",
+    "NOT (n IN (1, 2))",
+    "b",
+    "b = FALSE OR b IS NULL",
+    "COALESCE(x, n, -1) < 1",
+    "ABS(-(n)) BETWEEN 2 AND 10",
+    "x = -0.0",
+    "NOT (s IS NULL OR x > 1)",
+]
+
+
+def test_conditions_agree_on_spark(spark: SparkSession) -> None:
+    fields = {"n": "integer", "x": "number", "s": "string", "d": "date", "b": "boolean"}
+    data = [(i, *(r[f] for f in fields)) for i, r in enumerate(RECORDS)]
+    schema = "id INT, n BIGINT, x DOUBLE, s STRING, d DATE, b BOOLEAN"
+    spark.createDataFrame(data, schema).createOrReplaceTempView("t")
+    duck = duckdb.connect()
+    duck.execute("CREATE TABLE t (id INT, n BIGINT, x DOUBLE, s VARCHAR, d DATE, b BOOLEAN)")
+    duck.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", data)
+    parsed = [parse_condition(text, fields) for text in CONDITIONS]
+    on_spark = spark.sql(_select(parsed, "spark")).collect()
+    on_duckdb = duck.execute(_select(parsed, "duckdb")).fetchall()
+    for i, (text, condition) in enumerate(zip(CONDITIONS, parsed, strict=True)):
+        python = [_truth(condition.compile(TODAY)(r)) for r in RECORDS]
+        assert [_truth(row[i]) for row in on_spark] == python, text
+        assert [_truth(row[i]) for row in on_duckdb] == python, text
+
+
+def _select(conditions: list[Any], dialect: str) -> str:
+    columns = ", ".join(f"{c.sql(dialect, TODAY)} AS c{i}" for i, c in enumerate(conditions))
+    return f"SELECT {columns} FROM t ORDER BY id"
+
+
+def _truth(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+# --- reading snapshots, errors, the command ---------------------------------------------
+
+
+def test_csv_rows_without_key_or_unreadable_are_counted(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "customer_id,name,balance,last_txn_date,phone\n"
+        "A1,甲,10,2026-11-01,not-read-by-rules\n,无编号,5,,\nA2,乙,not-a-number,,\n"
+        "A3,丙,,someday,\n",
+        encoding="utf-8",
+    )
+    store = SQLiteStore(tmp_path / "s.db")
+    report = classify_on_spark(store, ruleset, NOW, path, spark)
+    assert (report.customers, report.rejected) == (1, 3)
+    assert assignments(store) == {"A1": ("low_value", "basic", "unprofitable", False)}
+    store.close()
+
+
+def test_a_snapshot_column_of_the_wrong_type_is_a_data_error(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"customer_id": ["A1"], "balance": ["lots"]}), path)
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(DataError, match=r"cannot classify the snapshot .*wrong\.parquet"):
+        classify_on_spark(store, ruleset, NOW, path, spark)
+    assert store.execute("SELECT COUNT(*) AS n FROM classification_runs")[0]["n"] == 0
+    store.close()
+
+
+def test_classify_command_on_spark(spark: SparkSession, ruleset: RuleSet, tmp_path: Path) -> None:
+    snapshot = write_parquet(tmp_path / "s.parquet", generated(200, seed=3), ruleset)
+    store, output = str(tmp_path / "x.db"), tmp_path / "out"
+    common = ["classify", "--rules", str(RULES), "--store", store, "--input", str(snapshot)]
+    result = invoke(*common, "--engine", "spark", "--output", str(output), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["engine"], data["customers"], data["output"]) == ("spark", 200, str(output))
+    assert (output / "_SUCCESS").exists()
+    assert spark.sparkContext._jsc is not None  # the running session was used and left running
+    again = invoke(*common, "--engine", "spark", "--output", str(tmp_path))
+    assert again.exit_code == 1
+    assert "exists and is not an earlier assignments output" in again.output
+    usage = CliRunner().invoke(cli, [*common[:-2], "--engine", "spark"])
+    assert usage.exit_code == 2 and "--engine spark needs --input" in usage.output
+    usage = CliRunner().invoke(cli, [*common, "--master", "local[1]"])
+    assert usage.exit_code == 2 and "--master and --output are for --engine spark" in usage.output
+
+
+def _guanxi(tmp_path: Path, prelude: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`guanxi classify --engine spark` in a fresh process, after `prelude`."""
+    snapshot = tmp_path / "none.parquet"
+    snapshot.write_bytes(b"")
+    code = f"{prelude}; from guanxi.cli.main import main; main()"
+    args = ["classify", "--engine", "spark", "--input", str(snapshot), "--store",
+            str(tmp_path / "s.db")]  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=300,
+    )
+
+
+def test_without_pyspark_the_spark_engine_says_how_to_install_it(tmp_path: Path) -> None:
+    done = _guanxi(tmp_path, "import sys; sys.modules['pyspark'] = None")
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'guanxi[spark]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_java_the_spark_engine_says_what_it_needs(tmp_path: Path) -> None:
+    done = _guanxi(tmp_path, "pass", JAVA_HOME=str(tmp_path / "no-java"))
+    assert done.returncode == 1, done.stderr
+    assert "Error: Spark could not start on 'local[2]'" in done.stderr
+    assert "it needs Java 17 or newer" in done.stderr
+    assert "Traceback" not in done.stderr
