@@ -30,9 +30,10 @@ import abc
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guanxi.engine.ruleset.models import Schema
+if TYPE_CHECKING:  # only a type here; importing the rule set would import the store again
+    from guanxi.engine.ruleset.models import Schema
 
 Row = dict[str, Any]
 
