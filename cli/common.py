@@ -28,6 +28,14 @@ rules_option = click.option(
 STORE_FAILURES = (sqlite3.Error, psycopg.Error)
 """What a store's database raises when it fails underneath (a locked file, a lost server)."""
 
+csv_option = click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
+)
 store_option = click.option(
     "--store",
     "store",

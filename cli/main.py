@@ -140,6 +140,10 @@ def _register_commands() -> None:
 
     cli.add_command(report_command)
 
+    from guanxi.cli.simulate import simulate_command
+
+    cli.add_command(simulate_command)
+
     from guanxi.cli.test import test_command
 
     cli.add_command(test_command)

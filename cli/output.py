@@ -12,6 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from guanxi.engine.diagnostics import Diagnostic, to_json
+from guanxi.engine.report.model import Section, shown
+from guanxi.engine.report.model import Table as DataTable
+
+MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[str]]) -> None:
@@ -40,3 +44,28 @@ def table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) -> Tabl
     for row in rows:
         result.add_row(*[str(v) for v in row])
     return result
+
+
+def print_sections(sections: Iterable[Section]) -> None:
+    """Report sections for people: each title, its notes, its tables (not the detail ones),
+    at most MAX_ROWS rows of each."""
+    out = console()
+    for section in sections:
+        out.print(f"\n[bold]{section.title}[/bold]")
+        for note in section.notes():
+            out.print(f"  {note}", markup=False, highlight=False)
+        for data in section.tables():
+            if not data.detail:
+                out.print(rich_table(data))
+                if len(data.rows) > MAX_ROWS:
+                    out.print(f"  … {len(data.rows) - MAX_ROWS} more rows: --csv DIR or --json")
+
+
+def rich_table(data: DataTable) -> Table:
+    shown_table = Table(title=data.title or None, title_justify="left")
+    for column in data.columns:
+        shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
+    for row in data.rows[:MAX_ROWS]:
+        cells = [shown(v, c.kind) for v, c in zip(row, data.columns, strict=True)]
+        shown_table.add_row(*cells)
+    return shown_table

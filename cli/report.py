@@ -5,24 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table as RichTable
 
-from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
-from guanxi.cli.output import console, print_json
+from guanxi.cli.common import (
+    csv_option,
+    opened_store,
+    rules_folder,
+    rules_option,
+    store_option,
+    validated,
+)
+from guanxi.cli.output import print_json, print_sections
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.report import (
     SECTIONS,
     Report,
     ReportRequest,
-    Table,
     build_report,
     render_html,
-    shown,
     write_csv,
 )
 from guanxi.engine.ruleset import RuleSet
-
-MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
 
 
 @click.command("report")
@@ -56,14 +58,7 @@ MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them a
     "balance and the contribution gold customers are found by).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--csv",
-    "csv_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="DIR",
-    help="Write one CSV file per table into DIR (UTF-8 with a BOM, so Excel shows 中文).",
-)
+@csv_option
 @click.option(
     "--html",
     "html_file",
@@ -96,13 +91,13 @@ def report_command(
     if as_json:
         print_json(report.to_dict())
     if csv_dir is not None:
-        written = write_csv(report, csv_dir)
+        written = write_csv(report.sections, csv_dir)
         click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
     if not (as_json or csv_dir or html_file):
-        _print(report)
+        print_sections(report.sections)
 
 
 def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Report:
@@ -121,26 +116,3 @@ def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Re
     if report.latest_run is None:
         click.echo("the store has no classification run yet: run 'guanxi classify'", err=True)
     return report
-
-
-def _print(report: Report) -> None:
-    out = console()
-    for section in report.sections:
-        out.print(f"\n[bold]{section.title}[/bold]")
-        for note in section.notes():
-            out.print(f"  {note}", markup=False, highlight=False)
-        for table in section.tables():
-            if not table.detail:
-                out.print(_rich(table))
-                if len(table.rows) > MAX_ROWS:
-                    out.print(f"  … {len(table.rows) - MAX_ROWS} more rows: --csv DIR or --json")
-
-
-def _rich(table: Table) -> RichTable:
-    shown_table = RichTable(title=table.title or None, title_justify="left")
-    for column in table.columns:
-        shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
-    for row in table.rows[:MAX_ROWS]:
-        cells = [shown(v, c.kind) for v, c in zip(row, table.columns, strict=True)]
-        shown_table.add_row(*cells)
-    return shown_table

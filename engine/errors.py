@@ -7,7 +7,8 @@
     ├── ReportError                 a report asked for what the store does not have
     ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
                                     wrong URL)
-    └── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
+    ├── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
+    └── SimulationError             a simulation cannot run: no store to copy, a bad period
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -61,3 +62,7 @@ class StoreError(GuanxiError):
 
 class EngineUnavailable(GuanxiError):
     """An optional engine is not installed, or cannot start; the message says what to do."""
+
+
+class SimulationError(GuanxiError):
+    """A simulation cannot run as asked: no store to copy, a period that is not one."""

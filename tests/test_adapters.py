@@ -2,7 +2,8 @@
 
 console → a text stream; outbox → a JSON-lines file; webhook → an http.server in a thread;
 smtp → an aiosmtpd server; amqp → a durable queue on the RabbitMQ broker at 127.0.0.1:5672;
-rm_tasks → the tasks table of a SQLite store file. Fault tests follow the contract: what is
+rm_tasks → the tasks table of a SQLite store file; recording → its own list of what it was
+given (what `guanxi simulate` delivers to). Fault tests follow the contract: what is
 retryable, what is not.
 """
 
@@ -37,6 +38,7 @@ from guanxi.adapters.base import (
     UnknownAdapterError,
     address_fields,
 )
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.adapters.registry import adapter_names, load_adapter
 from guanxi.adapters.smtp import message_id
 from guanxi.engine.plan.followups import Followup
@@ -45,7 +47,7 @@ from guanxi.engine.ruleset import RuleSet
 if TYPE_CHECKING:
     from conftest import Broker
 
-ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks"]
+ADAPTERS = ["console", "outbox", "webhook", "smtp", "amqp", "rm_tasks", "recording"]
 TIMEOUT = 2.0
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 CUSTOMER = {
@@ -244,6 +246,16 @@ def _rm_tasks(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, 
     return Harness("rm_tasks", adapter, received)
 
 
+def _recording(request: pytest.FixtureRequest, tmp_path: Path, fields: dict[str, str]) -> Harness:
+    adapter = load_adapter("recording", clock=lambda: NOW, address_fields=fields)
+    assert isinstance(adapter, RecordingAdapter)
+
+    def received() -> list[tuple[str, str]]:
+        return [(m.key, m.body) for m in adapter.messages]
+
+    return Harness("recording", adapter, received)
+
+
 def _text(mail: email.message.EmailMessage) -> str:
     part = mail.get_body(("plain",))
     assert isinstance(part, email.message.EmailMessage)
@@ -257,6 +269,7 @@ HARNESSES = {
     "smtp": _smtp,
     "amqp": _amqp,
     "rm_tasks": _rm_tasks,
+    "recording": _recording,
 }
 
 
@@ -370,6 +383,28 @@ def test_console_prints_one_line_per_message(ruleset: RuleSet) -> None:
     console.send(console.render(followup_row(), CUSTOMER, ruleset.templates))
     [line] = stream.getvalue().splitlines()
     assert line.startswith("after_purchase.invite_feedback:C0001:E1\temail\t-\t感谢您的信任 | ")
+
+
+def test_recording_hands_its_records_over_once_and_records_a_key_once(ruleset: RuleSet) -> None:
+    moments = iter([NOW, NOW + dt.timedelta(hours=1), NOW + dt.timedelta(hours=2)])
+    recorder = load_adapter("recording", clock=lambda: next(moments))
+    assert isinstance(recorder, RecordingAdapter)
+    first, second = (render_row(recorder, ruleset, f"E{n}") for n in (1, 2))
+    recorder.send(first)
+    recorder.send(second)
+    assert [(r.at, r.message) for r in recorder.take()] == [
+        (NOW, first),
+        (NOW + dt.timedelta(hours=1), second),
+    ]
+    assert recorder.send(first).detail == "already recorded"
+    assert recorder.take() == []
+    recorder.close()
+    with pytest.raises(PermanentError, match="closed"):
+        recorder.send(render_row(recorder, ruleset, "E3"))
+
+
+def render_row(adapter: Adapter, ruleset: RuleSet, occurrence: str) -> Message:
+    return adapter.render(followup_row(occurrence), CUSTOMER, ruleset.templates)
 
 
 # --- webhook faults ----------------------------------------------------------------------------

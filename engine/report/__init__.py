@@ -8,7 +8,7 @@ store a simulation leaves).
         scorecard      satisfaction, loyalty and contribution by tier and by level
         followups      what became of the follow-ups of each step; task outcomes
         workload       relationship managers' tasks per day against their capacity
-    write_csv(report, folder) -> paths    one CSV file per table, for Excel
+    write_csv(sections, folder) -> paths  one CSV file per table, for Excel
     render_html(report) -> str            one self-contained page with SVG charts
 """
 

@@ -7,16 +7,17 @@ plain (shares as fractions, 0.913), a missing value is an empty cell.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from guanxi.engine.report.build import Report
-from guanxi.engine.report.model import Table
+from guanxi.engine.report.model import Section, Table
 
 
-def write_csv(report: Report, folder: Path) -> list[Path]:
+def write_csv(sections: Iterable[Section], folder: Path) -> list[Path]:
+    """Every table of the sections (a report's, a simulation's), one file each."""
     folder.mkdir(parents=True, exist_ok=True)
-    return [write_table(table, folder) for s in report.sections for table in s.tables()]
+    return [write_table(table, folder) for s in sections for table in s.tables()]
 
 
 def write_table(table: Table, folder: Path) -> Path:

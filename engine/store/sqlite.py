@@ -186,7 +186,8 @@ class SQLiteStore(Store):
         if not table.exists():
             table.create(columns, pk=schema.key)
         else:
-            missing = {n: t for n, t in columns.items() if n not in table.columns_dict}
+            existing = table.columns_dict  # one PRAGMA query; prepare runs on every tick
+            missing = {n: t for n, t in columns.items() if n not in existing}
             for name, kind in missing.items():
                 table.add_column(name, kind)
 

@@ -1,0 +1,453 @@
+"""The difference a rule change makes: a run under the rules against one under the baseline,
+from two copies of the same data with the same events.
+
+    steps      per step, the customers who gain it (delivered under the rules, not under the
+               baseline), lose it, or get it on other days or another number of times
+    volumes    deliveries per day, channel and kind, where the two differ
+    workload   each manager's tasks under both, where they differ
+    moves      tiers, levels, strategies and gold flags that differ at the end, from → to
+    sample     some affected customers, with explain's reasons under both rule sets and what
+               became of each follow-up that differs
+
+A customer is affected when their deliveries (which follow-ups, on which days) or their tier,
+level, strategy or gold flag at the end differ; nobody else is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.classify.explain import KINDS, Decision, Explanation, explain
+from guanxi.engine.report.labels import Labels
+from guanxi.engine.report.model import Column, Table
+from guanxi.engine.report.workload import ManagerLoad
+from guanxi.engine.simulate.results import RunResult
+from guanxi.engine.simulate.run import Delivery
+from guanxi.engine.store.base import Store
+
+Assignment = tuple[str | None, str | None, str | None, bool]  # tier, level, strategy, gold
+WHAT = ("tier", "level", "strategy", "gold")
+Deliveries = dict[str, list[tuple[dt.date, str]]]  # customer -> (day, key), sorted
+AGAINST = (  # a count under the rules against the baseline
+    Column("rules", "规则 rules", "count"),
+    Column("baseline", "基准 baseline", "count"),
+    Column("delta", "差 delta", "count"),
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two runs, with the store it ran on (open while comparing)."""
+
+    result: RunResult
+    store: Store
+
+    def assignments(self) -> dict[str, Assignment]:
+        rows = self.store.execute(
+            "SELECT customer_id, tier, level, strategy, gold FROM assignments"
+        )
+        return {
+            r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in rows
+        }
+
+    def explain(self, customer_id: str) -> Explanation:
+        """As of the last night (the assignment at the end), else of the start."""
+        now = self.result.last_night or self.result.window.start
+        return explain(self.store, self.result.ruleset, customer_id, now)
+
+    def followup(self, key: str) -> dict[str, Any] | None:
+        rows = self.store.execute(
+            "SELECT status, due_at, policy, reason FROM followups WHERE key = :key", {"key": key}
+        )
+        return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class StepChange:
+    step_id: str
+    gained: tuple[str, ...]
+    lost: tuple[str, ...]
+    changed: tuple[str, ...]  # both, but on other days or another number of times
+
+
+@dataclass(frozen=True)
+class Affected:
+    """One customer the change affects, with explain-style reasons."""
+
+    customer_id: str
+    rules: Assignment | None
+    baseline: Assignment | None
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class Comparison:
+    rules: RunResult
+    baseline: RunResult
+    steps: list[StepChange]
+    moves: Counter[tuple[str, Any, Any]]  # (what, baseline value, rules value) -> customers
+    classified_differently: list[str]
+    delivered_differently: list[str]
+    sample: list[Affected] = field(default_factory=list)
+
+    @property
+    def affected(self) -> list[str]:
+        return sorted(set(self.classified_differently) | set(self.delivered_differently))
+
+
+def compare(rules: Side, baseline: Side, sample: int = 10) -> Comparison:
+    """Compare the two runs; explain `sample` of the affected customers."""
+    ours, theirs = rules.assignments(), baseline.assignments()
+    moves: Counter[tuple[str, Any, Any]] = Counter()
+    classified = []
+    for customer in sorted(set(ours) | set(theirs)):
+        now, before = ours.get(customer), theirs.get(customer)
+        if now != before:
+            classified.append(customer)
+            for n, what in enumerate(WHAT):
+                old, new = (before[n] if before else None), (now[n] if now else None)
+                if old != new:
+                    moves[what, old, new] += 1
+    steps = step_changes(rules.result.deliveries, baseline.result.deliveries)
+    delivered = sorted(
+        _by_customer(rules.result.deliveries).items()
+        ^ _by_customer(baseline.result.deliveries).items()
+    )
+    comparison = Comparison(
+        rules.result,
+        baseline.result,
+        steps,
+        moves,
+        classified,
+        sorted({customer for customer, _ in delivered}),
+    )
+    comparison.sample = [
+        _affected(customer, rules, baseline, ours, theirs)
+        for customer in spread(comparison.affected, sample)
+    ]
+    return comparison
+
+
+def step_changes(ours: list[Delivery], theirs: list[Delivery]) -> list[StepChange]:
+    """Per step, who gains it, loses it, or gets it on other days or another number of times."""
+    mine, others = _by_step(ours), _by_step(theirs)
+    changes = []
+    for step in sorted(set(mine) | set(others)):
+        a, b = mine.get(step, {}), others.get(step, {})
+        gained = tuple(sorted(set(a) - set(b)))
+        lost = tuple(sorted(set(b) - set(a)))
+        changed = tuple(sorted(c for c in set(a) & set(b) if a[c] != b[c]))
+        if gained or lost or changed:
+            changes.append(StepChange(step, gained, lost, changed))
+    return changes
+
+
+def spread(items: list[str], count: int) -> list[str]:
+    """`count` items spread evenly over the sorted list (all of them when there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[n * len(items) // count] for n in range(count)]
+
+
+def _by_step(deliveries: Iterable[Delivery]) -> dict[str, Deliveries]:
+    found: dict[str, Deliveries] = defaultdict(lambda: defaultdict(list))
+    for d in deliveries:
+        found[d.step_id][d.customer_id].append((d.day, d.key))
+    return {step: {c: sorted(v) for c, v in by.items()} for step, by in found.items()}
+
+
+def _by_customer(deliveries: Iterable[Delivery]) -> dict[str, tuple[tuple[dt.date, str], ...]]:
+    found: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    for d in deliveries:
+        found[d.customer_id].append((d.day, d.key))
+    return {customer: tuple(sorted(days)) for customer, days in found.items()}
+
+
+# --- explaining one affected customer ----------------------------------------------------------
+
+
+def _affected(
+    customer: str,
+    rules: Side,
+    baseline: Side,
+    ours: dict[str, Assignment],
+    theirs: dict[str, Assignment],
+) -> Affected:
+    reasons: list[str] = []
+    if ours.get(customer) != theirs.get(customer):
+        reasons += _classification_reasons(rules.explain(customer), baseline.explain(customer))
+    reasons += _followup_reasons(customer, rules, baseline)
+    return Affected(customer, ours.get(customer), theirs.get(customer), tuple(reasons))
+
+
+def _classification_reasons(ours: Explanation, theirs: Explanation) -> list[str]:
+    """Why the tier, level, strategy or gold differ: the rule each rule set matched, and the
+    facts that failed the rules' choice under the baseline."""
+    lines = []
+    if ours.gold != theirs.gold:
+        for label, explained in (("rules", ours), ("baseline", theirs)):
+            gold = next((s for s in explained.standings if s.name == "gold"), None)
+            if gold is not None:
+                lines.append(f"gold under the {label}: {gold.reason}")
+    for kind in KINDS:
+        mine, other = ours.decision(kind), theirs.decision(kind)
+        if mine.result == other.result:
+            continue
+        lines.append(f"{kind} {mine.result} under the rules: {_matched(mine)}")
+        lines.append(f"{kind} {other.result} under the baseline: {_matched(other)}")
+        failed = next((t for t in other.tried if t.rule == mine.result and t.failed), None)
+        if failed is not None:
+            facts = "; ".join(str(fact) for fact in failed.failed)
+            lines.append(f"  under the baseline {failed.rule} ({failed.origin}) fails: {facts}")
+    return lines
+
+
+def _matched(decision: Decision) -> str:
+    rule = next((t for t in decision.tried if t.matched), None)
+    if rule is None:
+        return "no rule matched"
+    return f"{rule.origin} {rule.rule}: {rule.condition or '(everyone left)'}"
+
+
+def _followup_reasons(customer: str, rules: Side, baseline: Side) -> list[str]:
+    """What became of each of the customer's follow-ups delivered in one run and not (or on
+    another day) in the other."""
+    ours = {d.key: d for d in rules.result.deliveries if d.customer_id == customer}
+    theirs = {d.key: d for d in baseline.result.deliveries if d.customer_id == customer}
+    lines = []
+    for key in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(key), theirs.get(key)
+        if mine is not None and other is not None and mine.day == other.day:
+            continue
+        step = next(d.step_id for d in (mine, other) if d is not None)
+        here = _what_became(mine, rules, key)
+        there = _what_became(other, baseline, key)
+        lines.append(f"{step} ({key}): {here} under the rules; {there} under the baseline")
+    return lines
+
+
+def _what_became(delivered: Delivery | None, side: Side, key: str) -> str:
+    if delivered is not None:
+        return f"delivered {delivered.day}"
+    row = side.followup(key)
+    if row is None:
+        return "not planned"
+    zone = side.result.window.zone
+    due = dt.datetime.fromisoformat(row["due_at"]).astimezone(zone)
+    why = f" ({row['policy']}: {row['reason']})" if row["policy"] else ""
+    return f"{row['status']}, due {due:%Y-%m-%d %H:%M}{why}"
+
+
+# --- as tables ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DifferenceSection:
+    comparison: Comparison
+    labels: Labels
+    name: str = "difference"
+    title: str = "差异 What the rules change against the baseline"
+
+    def notes(self) -> list[str]:
+        c = self.comparison
+        if not c.affected:
+            return ["nothing changes: the same customers get the same follow-ups on the same days"]
+        return [
+            f"{len(c.affected):,} customers affected: {len(c.classified_differently):,} with"
+            f" another tier, level, strategy or gold flag at the end,"
+            f" {len(c.delivered_differently):,} with other deliveries; nobody else changes"
+        ]
+
+    def tables(self) -> list[Table]:
+        return [
+            self.steps(),
+            self.customers(),
+            self.channels(),
+            self.volumes(),
+            self.workload(),
+            self.moves(),
+        ]
+
+    def steps(self) -> Table:
+        columns = (
+            Column("step", "步骤 step"),
+            Column("gained", "新增客户 customers who gain it", "count"),
+            Column("lost", "失去客户 customers who lose it", "count"),
+            Column("changed", "改变客户 on other days or another number of times", "count"),
+        )
+        rows = tuple(
+            (self.labels.step(s.step_id), len(s.gained), len(s.lost), len(s.changed))
+            for s in self.comparison.steps
+        )
+        return Table(
+            "difference_steps", "按步骤 customers who gain or lose each step", columns, rows
+        )
+
+    def customers(self) -> Table:
+        columns = (
+            Column("step", "步骤 step"),
+            Column("customer_id", "客户 customer"),
+            Column("change", "变化 change"),
+        )
+        rows = tuple(
+            (s.step_id, customer, change)
+            for s in self.comparison.steps
+            for change, customers in (
+                ("gained", s.gained),
+                ("lost", s.lost),
+                ("changed", s.changed),
+            )
+            for customer in customers
+        )
+        return Table("difference_customers", "按客户 by customer", columns, rows, detail=True)
+
+    def channels(self) -> Table:
+        ours, theirs = _totals(self.comparison.rules), _totals(self.comparison.baseline)
+        columns = (Column("channel", "渠道 channel"), Column("kind", "类型 kind"), *AGAINST)
+        rows = tuple(
+            (channel, kind, ours[channel, kind], theirs[channel, kind],
+             ours[channel, kind] - theirs[channel, kind])
+            for channel, kind in sorted(set(ours) | set(theirs))
+        )  # fmt: skip
+        return Table("difference_channels", "按渠道 deliveries per channel", columns, rows)
+
+    def volumes(self) -> Table:
+        ours, theirs = self.comparison.rules.volumes(), self.comparison.baseline.volumes()
+        columns = (
+            Column("day", "日期 day"),
+            Column("channel", "渠道 channel"),
+            Column("kind", "类型 kind"),
+            *AGAINST,
+        )
+        rows = tuple(
+            (day.isoformat(), channel, kind, ours[key], theirs[key], ours[key] - theirs[key])
+            for key in sorted(set(ours) | set(theirs))
+            for day, channel, kind in [key]
+            if ours[key] != theirs[key]
+        )
+        title = "按日 deliveries per day and channel, where they differ"
+        return Table("difference_volumes", title, columns, rows)
+
+    def workload(self) -> Table:
+        ours = _loads(self.comparison.rules)
+        theirs = _loads(self.comparison.baseline)
+        columns = (
+            Column("owner", "客户经理 manager"),
+            Column("tasks_rules", "任务 tasks (rules)", "count"),
+            Column("tasks_baseline", "任务 tasks (baseline)", "count"),
+            Column("delta", "差 delta", "count"),
+            Column("busiest_rules", "单日最多 max a day (rules)", "count"),
+            Column("busiest_baseline", "单日最多 max a day (baseline)", "count"),
+            Column("over_rules", "超容量天数 days over capacity (rules)", "count"),
+            Column("over_baseline", "超容量天数 days over capacity (baseline)", "count"),
+        )
+        rows = []
+        for owner in sorted(set(ours) | set(theirs)):
+            a, b = _numbers(ours.get(owner)), _numbers(theirs.get(owner))
+            if a != b:
+                rows.append((owner, a[0], b[0], a[0] - b[0], a[1], b[1], a[2], b[2]))
+        title = "客户经理 tasks per manager, where they differ"
+        return Table("difference_workload", title, columns, tuple(rows))
+
+    def moves(self) -> Table:
+        columns = (
+            Column("what", "项目 what"),
+            Column("baseline", "基准 under the baseline"),
+            Column("rules", "规则 under the rules"),
+            Column("customers", "客户 customers", "count"),
+        )
+        rows = tuple(
+            (what, _shown(old), _shown(new), n)
+            for (what, old, new), n in sorted(
+                self.comparison.moves.items(), key=lambda item: (WHAT.index(item[0][0]), -item[1])
+            )
+        )
+        title = "期末分类 tier, level, strategy and gold at the end, where they differ"
+        return Table("difference_moves", title, columns, rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        return {
+            "affected": len(c.affected),
+            "classified_differently": c.classified_differently,
+            "delivered_differently": c.delivered_differently,
+            **{t.name.removeprefix("difference_"): t.records() for t in self.tables()},
+        }
+
+
+@dataclass(frozen=True)
+class SampleSection:
+    """A few affected customers with explain's reasons, as lines to read."""
+
+    comparison: Comparison
+    name: str = "sample"
+    title: str = "示例 Some affected customers, and why"
+
+    def notes(self) -> list[str]:
+        lines = []
+        for affected in self.comparison.sample:
+            lines.append(
+                f"{affected.customer_id}: {_assignment(affected.rules)} under the rules,"
+                f" {_assignment(affected.baseline)} under the baseline"
+            )
+            lines += [f"  {reason}" for reason in affected.reasons]
+        return lines
+
+    def tables(self) -> list[Table]:
+        columns = (
+            Column("customer_id", "客户 customer"),
+            Column("rules", "规则 under the rules"),
+            Column("baseline", "基准 under the baseline"),
+            Column("reasons", "原因 reasons"),
+        )
+        rows = tuple(
+            (a.customer_id, _assignment(a.rules), _assignment(a.baseline), " | ".join(a.reasons))
+            for a in self.comparison.sample
+        )
+        return [Table("difference_sample", "", columns, rows, detail=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customers": [
+                {
+                    "customer_id": a.customer_id,
+                    "rules": _assignment_dict(a.rules),
+                    "baseline": _assignment_dict(a.baseline),
+                    "reasons": list(a.reasons),
+                }
+                for a in self.comparison.sample
+            ]
+        }
+
+
+def _totals(result: RunResult) -> Counter[tuple[str, str]]:
+    return Counter((d.channel, d.kind) for d in result.deliveries)
+
+
+def _loads(result: RunResult) -> dict[str, ManagerLoad]:
+    return {m.owner: m for m in result.workload().managers()}
+
+
+def _numbers(load: ManagerLoad | None) -> tuple[int, int, int]:
+    return (load.tasks, load.busiest, load.over_capacity) if load else (0, 0, 0)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _assignment(assignment: Assignment | None) -> str:
+    if assignment is None:
+        return "not classified"
+    tier, level, strategy, gold = assignment
+    return f"{tier} · {level} · {strategy}" + (" · gold" if gold else "")
+
+
+def _assignment_dict(assignment: Assignment | None) -> dict[str, Any] | None:
+    return None if assignment is None else dict(zip(WHAT, assignment, strict=True))

@@ -1,0 +1,330 @@
+"""What one simulated run shows: deliveries per day, workload, policy verdicts, tiers × levels.
+
+Deliveries are what the recording adapter was given (see run.py). The policy verdicts are
+those made during the run (the `followup_decisions` rows from the start on), grouped by
+status, policy and the shape of the reason: dates, times and numbers in a reason are replaced
+(`RM# has # tasks on <date>, moved to <date>`), so that one line stands for one kind of
+verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.report.labels import Labels, labels_of
+from guanxi.engine.report.model import Column, Table
+from guanxi.engine.report.workload import NO_OWNER, Workload
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.simulate.feed import Feed
+from guanxi.engine.simulate.run import Counts, Delivery, Ran, Window
+from guanxi.engine.store.base import Store
+
+Cell = tuple[str | None, str | None]  # (tier, level)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Policy verdicts of one status, policy and kind of reason, and how many."""
+
+    status: str
+    policy: str | None
+    reason: str
+    followups: int
+
+
+@dataclass
+class RunResult:
+    """One run, measured: see the module docstring."""
+
+    label: str  # 'rules' or 'baseline'
+    ruleset: RuleSet
+    window: Window
+    deliveries: list[Delivery]
+    counts: Counts
+    verdicts: list[Verdict]
+    start: dict[Cell, int]  # customers by tier × level at the start
+    end: dict[Cell, int]  # and at the end
+    pending: dict[str, int]  # step -> follow-ups planned for after the end
+    last_night: dt.datetime | None  # when the last classification ran
+    seconds: float
+    feed: Feed | None = None
+    kept: Path | None = None  # the copy, when it was kept
+
+    @property
+    def capacity(self) -> int | None:
+        policies = self.ruleset.policies
+        return policies.capacity.tasks_per_day if policies and policies.capacity else None
+
+    def volumes(self) -> Counter[tuple[dt.date, str, str]]:
+        """Deliveries by (day, channel, kind)."""
+        return Counter((d.day, d.channel, d.kind) for d in self.deliveries)
+
+    def workload(self) -> Workload:
+        """Tasks delivered per manager and day, against the capacity."""
+        per_day = Counter((d.owner or NO_OWNER, d.day) for d in self.deliveries if d.kind == "task")
+        return Workload(dict(per_day), self.capacity, self.ruleset.settings.timezone)
+
+    def business_days(self) -> int:
+        calendar = self.ruleset.calendar
+        return sum(1 for day in self.window.dates() if calendar.is_business_day(day))
+
+
+def measure(
+    label: str,
+    store: Store,
+    ruleset: RuleSet,
+    window: Window,
+    start: dict[Cell, int],
+    ran: Ran,
+    seconds: float,
+) -> RunResult:
+    """The run's result, from what it recorded and what it left in the store."""
+    return RunResult(
+        label,
+        ruleset,
+        window,
+        ran.deliveries,
+        ran.counts,
+        verdicts(store, window.start),
+        start,
+        tiers_and_levels(store),
+        pending_after(store, window.end),
+        ran.last_night,
+        seconds,
+    )
+
+
+def tiers_and_levels(store: Store) -> dict[Cell, int]:
+    """Customers by their current tier and level."""
+    rows = store.execute("SELECT tier, level, count(*) AS n FROM assignments GROUP BY tier, level")
+    return {(r["tier"], r["level"]): int(r["n"]) for r in rows}
+
+
+def pending_after(store: Store, end: dt.datetime) -> dict[str, int]:
+    rows = store.execute(
+        "SELECT step_id, count(*) AS n FROM followups WHERE status = 'pending'"
+        " AND due_at >= :end GROUP BY step_id ORDER BY step_id",
+        {"end": iso(end)},
+    )
+    return {r["step_id"]: int(r["n"]) for r in rows}
+
+
+SHAPES = (
+    (re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:\d{2}|Z)?)?"), "<date>"),
+    (re.compile(r"\d{1,2}:\d{2}(:\d{2})?"), "<time>"),
+    (re.compile(r"\d+"), "#"),
+)
+
+
+def shape(reason: str | None) -> str:
+    """A reason with its dates, times and numbers replaced: one kind of verdict."""
+    text = reason or ""
+    for pattern, replacement in SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def verdicts(store: Store, start: dt.datetime) -> list[Verdict]:
+    """The policy verdicts made from `start` on, by status, policy and kind of reason."""
+    rows = store.execute(
+        "SELECT status, policy, reason, count(*) AS n FROM followup_decisions"
+        " WHERE at >= :start GROUP BY status, policy, reason",
+        {"start": iso(start)},
+    )
+    counts: Counter[tuple[str, str | None, str]] = Counter()
+    for row in rows:
+        counts[row["status"], row["policy"], shape(row["reason"])] += int(row["n"])
+    ordered = sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0]))
+    return [Verdict(status, policy, reason, n) for (status, policy, reason), n in ordered]
+
+
+# --- as tables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """One run as the terminal, CSV files and JSON show it."""
+
+    result: RunResult
+
+    @property
+    def labels(self) -> Labels:
+        return labels_of(self.result.ruleset)
+
+    @property
+    def name(self) -> str:
+        return self.result.label
+
+    @property
+    def title(self) -> str:
+        which = "基准规则 baseline rules" if self.result.label == "baseline" else "规则 rules"
+        return f"模拟 Simulation under the {which} ({self.result.ruleset.hash})"
+
+    def notes(self) -> list[str]:
+        r, c = self.result, self.result.counts
+        first, last = r.window.first, r.window.dates()[-1]
+        delivered = Counter(d.kind for d in r.deliveries)
+        backlog = sum(d.backlog for d in r.deliveries)
+        lines = [
+            f"期间 period: {first} – {last} ({r.window.days} days, {r.ruleset.settings.timezone})",
+            f"classified {c.classifications} times; ticked in {c.ticks} hours; {r.seconds:.1f} s",
+            f"planned: {c.planned_events:,} from events, {c.planned_recurring:,} recurring,"
+            f" {c.planned_transitions:,} from tier and level moves",
+            f"delivered: {len(r.deliveries):,} ({delivered['task']:,} tasks,"
+            f" {delivered['message']:,} messages); dead: {c.dead:,} (expired or not renderable)",
+        ]
+        if backlog:
+            lines.append(
+                f"{backlog:,} of them were due before the start: a backlog a running daemon"
+                " would have delivered already"
+            )
+        return lines + self._event_notes()
+
+    def _event_notes(self) -> list[str]:
+        r, feed = self.result, self.result.feed
+        lines = [f"events arrived: {r.counts.events_fed:,}"]
+        if feed is not None and feed.loaded is not None:
+            loaded = feed.loaded
+            lines.append(
+                f"  from {loaded.source}: {loaded.loaded:,} read, {loaded.quarantined:,}"
+                " quarantined (bad lines); those after the end are not replayed"
+            )
+        if feed is not None and feed.rates:
+            drawn = ", ".join(
+                f"{rate.type} {rate.drawn:,} ({rate.per_day:.1f} a day over {rate.days} days)"
+                for rate in feed.rates
+            )
+            lines.append(f"  drawn from the history with seed {feed.seed}: {drawn}")
+        return lines
+
+    def tables(self) -> list[Table]:
+        return [
+            self.volumes(),
+            *self.workload(),
+            self.verdicts(),
+            self.distribution(),
+            self.pending(),
+        ]
+
+    def volumes(self) -> Table:
+        r = self.result
+        counts = r.volumes()
+        channels = sorted({(channel, kind) for _, channel, kind in counts})
+        columns = (
+            Column("day", "日期 day"),
+            *(Column(channel, channel, "count") for channel, _ in channels),
+            Column("total", "合计 total", "count"),
+        )
+        rows = []
+        for day in r.window.dates():
+            values = [counts[day, channel, kind] for channel, kind in channels]
+            rows.append((day.isoformat(), *values, sum(values)))
+        tasks = ", ".join(channel for channel, kind in channels if kind == "task") or "none"
+        title = (
+            f"每日送达 follow-ups delivered per day, by channel (tasks: {tasks}; the rest messages)"
+        )
+        return Table(f"{r.label}_volumes", title, columns, tuple(rows))
+
+    def workload(self) -> list[Table]:
+        r = self.result
+        load, days = r.workload(), r.business_days()
+        columns = (
+            Column("owner", "客户经理 manager"),
+            Column("tasks", "任务 tasks", "count"),
+            Column("busiest_day", "单日最多 max a day", "count"),
+            Column("mean_per_business_day", "工作日均 mean a business day", "number"),
+            Column("days_over_capacity", "超容量天数 days over capacity", "count"),
+        )
+        rows = tuple(
+            (m.owner, m.tasks, m.busiest, m.tasks / days if days else None, m.over_capacity)
+            for m in load.managers()
+        )
+        capacity = r.capacity if r.capacity is not None else "none"
+        title = f"客户经理工作量 tasks per manager (capacity {capacity} a day)"
+        per_day = Table(
+            f"{r.label}_workload_by_day",
+            "按日 tasks per manager per day",
+            (Column("owner", "客户经理 manager"), Column("day", "日期 day"),
+             Column("tasks", "任务 tasks", "count")),
+            tuple((o, d.isoformat(), n) for (o, d), n in sorted(load.per_day.items())),
+            detail=True,
+        )  # fmt: skip
+        return [Table(f"{r.label}_workload", title, columns, rows), per_day]
+
+    def verdicts(self) -> Table:
+        columns = (
+            Column("status", "结果 status"),
+            Column("policy", "策略 policy"),
+            Column("reason", "原因 reason"),
+            Column("followups", "跟进 follow-ups", "count"),
+        )
+        rows = tuple((v.status, v.policy, v.reason, v.followups) for v in self.result.verdicts)
+        title = "联系策略 suppressed, deferred and cancelled, by policy and reason"
+        return Table(f"{self.result.label}_policy", title, columns, rows)
+
+    def distribution(self) -> Table:
+        r, labels = self.result, self.labels
+        cells = sorted(set(r.start) | set(r.end), key=lambda c: _position(labels, c))
+        columns = (
+            Column("tier", "层级 tier"),
+            Column("level", "关系 level"),
+            Column("start", "开始 at the start", "count"),
+            Column("end", "结束 at the end", "count"),
+            Column("change", "变化 change", "count"),
+        )
+        rows = tuple(
+            (labels.tier(t), labels.level(lv), r.start.get((t, lv), 0), r.end.get((t, lv), 0),
+             r.end.get((t, lv), 0) - r.start.get((t, lv), 0))
+            for t, lv in cells
+        )  # fmt: skip
+        return Table(f"{r.label}_tiers_levels", "客户分布 customers by tier × level", columns, rows)
+
+    def pending(self) -> Table:
+        columns = (
+            Column("step", "步骤 step"),
+            Column("followups", "跟进 follow-ups", "count"),
+        )
+        rows = tuple((self.labels.step(s), n) for s, n in self.result.pending.items())
+        title = "期后待办 planned for after the period"
+        return Table(f"{self.result.label}_after", title, columns, rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "label": r.label,
+            "ruleset": r.ruleset.hash,
+            "seconds": round(r.seconds, 3),
+            "counts": r.counts.to_dict(),
+            "notes": self.notes(),
+            **{table.name.removeprefix(f"{r.label}_"): table.records() for table in self.tables()},
+            "events": _feed_dict(r.feed),
+            "kept": str(r.kept) if r.kept else None,
+        }
+
+
+def _position(labels: Labels, cell: Cell) -> tuple[int, int, str, str]:
+    tier, level = cell
+    tiers, levels = labels.tier_order, labels.level_order
+    return (
+        tiers.index(tier) if tier in tiers else len(tiers),
+        levels.index(level) if level in levels else len(levels),
+        tier or "",
+        level or "",
+    )
+
+
+def _feed_dict(feed: Feed | None) -> dict[str, Any] | None:
+    if feed is None:
+        return None
+    return {
+        "file": feed.loaded.as_dict() if feed.loaded else None,
+        "synthetic": {"seed": feed.seed, "rates": [r.to_dict() for r in feed.rates]}
+        if feed.rates
+        else None,
+    }
