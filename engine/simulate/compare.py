@@ -102,34 +102,46 @@ class Comparison:
 def compare(rules: Side, baseline: Side, sample: int = 10) -> Comparison:
     """Compare the two runs; explain `sample` of the affected customers."""
     ours, theirs = rules.assignments(), baseline.assignments()
-    moves: Counter[tuple[str, Any, Any]] = Counter()
-    classified = []
-    for customer in sorted(set(ours) | set(theirs)):
-        now, before = ours.get(customer), theirs.get(customer)
-        if now != before:
-            classified.append(customer)
-            for n, what in enumerate(WHAT):
-                old, new = (before[n] if before else None), (now[n] if now else None)
-                if old != new:
-                    moves[what, old, new] += 1
-    steps = step_changes(rules.result.deliveries, baseline.result.deliveries)
-    delivered = sorted(
-        _by_customer(rules.result.deliveries).items()
-        ^ _by_customer(baseline.result.deliveries).items()
-    )
+    classified, moves = classification_changes(ours, theirs)
+    deliveries = rules.result.deliveries, baseline.result.deliveries
     comparison = Comparison(
         rules.result,
         baseline.result,
-        steps,
+        step_changes(*deliveries),
         moves,
         classified,
-        sorted({customer for customer, _ in delivered}),
+        delivered_differently(*deliveries),
     )
     comparison.sample = [
         _affected(customer, rules, baseline, ours, theirs)
         for customer in spread(comparison.affected, sample)
     ]
     return comparison
+
+
+def classification_changes(
+    ours: dict[str, Assignment], theirs: dict[str, Assignment]
+) -> tuple[list[str], Counter[tuple[str, Any, Any]]]:
+    """The customers whose assignments differ, and the moves: (what, baseline, rules) → how
+    many customers."""
+    moves: Counter[tuple[str, Any, Any]] = Counter()
+    changed = []
+    for customer in sorted(set(ours) | set(theirs)):
+        now, before = ours.get(customer), theirs.get(customer)
+        if now == before:
+            continue
+        changed.append(customer)
+        for n, what in enumerate(WHAT):
+            old, new = (before[n] if before else None), (now[n] if now else None)
+            if old != new:
+                moves[what, old, new] += 1
+    return changed, moves
+
+
+def delivered_differently(ours: list[Delivery], theirs: list[Delivery]) -> list[str]:
+    """The customers whose deliveries (which follow-ups, on which days) differ."""
+    differ = _by_customer(ours).items() ^ _by_customer(theirs).items()
+    return sorted({customer for customer, _ in differ})
 
 
 def step_changes(ours: list[Delivery], theirs: list[Delivery]) -> list[StepChange]:

@@ -119,18 +119,19 @@ def draw(
     first = start.astimezone(zone).date()
     types = [t for t in SYNTHETIC_TYPES if t in ruleset.schema.events]
     past = {t: _history(history, t, start) for t in types}
-    means = {t: _weekday_means(rows, first, zone) for t, rows in past.items()}
+    spans = {t: _weekday_means(rows, first, zone) for t, rows in past.items()}
     drawn: Counter[str] = Counter()
     rows: list[Row] = []
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
         for kind in types:
-            for _ in range(poisson(rng, means[kind][1][day.weekday()])):
+            _, per_weekday = spans[kind]
+            for _ in range(poisson(rng, per_weekday[day.weekday()])):
                 source = past[kind][int(rng.random() * len(past[kind]))]
                 drawn[kind] += 1
                 rows.append(_moved(source, kind, day, zone, f"sim{seed}-{kind}-{drawn[kind]}"))
     into.insert_events(rows)
-    return [Rate(t, len(past[t]), means[t][0], means[t][1], drawn[t]) for t in types]
+    return [Rate(t, len(past[t]), *spans[t], drawn[t]) for t in types]
 
 
 def _history(store: Store, kind: str, start: dt.datetime) -> list[Row]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.errors import SimulationError
-from guanxi.engine.report.labels import labels_of
+from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Section
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.compare import (
@@ -83,11 +83,7 @@ def simulate(
     window = _window(ruleset, request)
     rule_sets = {"rules": ruleset} | ({"baseline": baseline} if baseline is not None else {})
     with _folder(request.keep) as folder, contextlib.ExitStack() as stack:
-        copies = {label: folder / COPIES[label] for label in rule_sets}
-        copy_store(live, copies["rules"])
-        if baseline is not None:
-            duplicate(copies["rules"], copies["baseline"])
-        stores = {label: _open(stack, path) for label, path in copies.items()}
+        stores = _copies(stack, live, folder, list(rule_sets))
         feed = _feed(stack, folder, ruleset, window, request, stores["rules"])
         snapshot = _snapshot(folder, ruleset, request, stores["rules"])
         results = {
@@ -95,17 +91,33 @@ def simulate(
             for label, rules in rule_sets.items()
         }
         for label, result in results.items():
-            result.kept = copies[label] if request.keep else None
+            result.kept = folder / COPIES[label] if request.keep else None
         simulation = Simulation(live, list(results.values()))
         simulation.sections = [RunSection(result) for result in results.values()]
         if baseline is not None:
-            rules, other = (Side(results[label], stores[label]) for label in rule_sets)
-            simulation.comparison = compare(rules, other, request.sample)
-            simulation.sections += [
-                DifferenceSection(simulation.comparison, labels_of(ruleset)),
-                SampleSection(simulation.comparison),
-            ]
+            sides = [Side(results[label], stores[label]) for label in rule_sets]
+            _compare(simulation, sides, request.sample, labels_of(ruleset))
         return simulation
+
+
+def _copies(
+    stack: contextlib.ExitStack, live: Path, folder: Path, labels: list[str]
+) -> dict[str, Store]:
+    """A copy of `live` for each run (the baseline's a copy of the first: the same data)."""
+    first = folder / COPIES["rules"]
+    copy_store(live, first)
+    for label in labels[1:]:
+        duplicate(first, folder / COPIES[label])
+    return {label: _open(stack, folder / COPIES[label]) for label in labels}
+
+
+def _compare(simulation: Simulation, sides: list[Side], sample: int, labels: Labels) -> None:
+    rules, baseline = sides
+    simulation.comparison = compare(rules, baseline, sample)
+    simulation.sections += [
+        DifferenceSection(simulation.comparison, labels),
+        SampleSection(simulation.comparison),
+    ]
 
 
 def _window(ruleset: RuleSet, request: Request) -> Window:
