@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # at run time the rule-set package imports the store (through ingest)
+if TYPE_CHECKING:  # only a type here; importing the rule set would import the store again
     from guanxi.engine.ruleset.models import Schema
 
 Row = dict[str, Any]
