@@ -134,7 +134,9 @@ def test_faults_are_retried_until_the_receiver_recovers(
         receiver.mode = "ok"
         assert daemon.dispatch_tick().sent == 10
         assert sorted(receiver.acted) == sorted(keys)
-        assert all(n == 4 for n in receiver.attempts.values())
+        # one POST per dispatch attempt, plus at most one more in the 'close' round: the
+        # webhook reopens a kept-alive connection the receiver dropped and posts once again
+        assert all(4 <= n <= 5 for n in receiver.attempts.values())
         assert all(o == ["retry", "retry", "retry", "sent"] for o in ledger(daemon).values())
     finally:
         daemon.running.adapters.close()
