@@ -47,7 +47,6 @@ from typing import Any
 from guanxi.adapters.base import Adapter, address_fields
 from guanxi.adapters.registry import load_adapter
 from guanxi.engine.dispatch import dispatch_once, ledger
-from guanxi.engine.dispatch.claim import immediate
 from guanxi.engine.plan.followups import COLUMNS, iso
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -261,7 +260,7 @@ def per_row(
         {"now": iso(now), "channels": channels},
     )
     lease_until = iso(now + dt.timedelta(minutes=5))
-    with immediate(store):
+    with store.transaction():
         rows = store.execute(
             "UPDATE followups SET status = 'claimed', lease_until = :lease_until,"
             f" updated_at = :now WHERE id IN (SELECT id FROM followups WHERE {OLD_CLAIMABLE}"

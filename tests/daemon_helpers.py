@@ -84,14 +84,24 @@ def plan_due(store: Store, count: int, due: dt.datetime, channel: str = "sms") -
 
 
 def start_daemon(
-    rules: Path, db: Path, *args: str, log: Path | None = None
+    rules: Path, store: Path | str, *args: str, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """`guanxi run` as its own process; its log (JSON lines) goes to `log`."""
+    """`guanxi run` on `store` (a SQLite file or a PostgreSQL URL) as its own process; its log
+    (JSON lines) goes to `log`, by default beside a SQLite file."""
     command = [sys.executable, "-m", "guanxi.cli", "run", "--rules", str(rules),
-               "--store", str(db), "--log-format", "json", *args]  # fmt: skip
+               "--store", str(store), "--log-format", "json", *args]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with (log or db.with_suffix(".log")).open("ab") as out:  # the child keeps its own copy
+    if log is None:
+        assert isinstance(store, Path), "a daemon on PostgreSQL needs a log file named"
+        log = store.with_suffix(".log")
+    with log.open("ab") as out:  # the child keeps its own copy
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def log_messages(log: Path) -> list[dict[str, object]]:
+    """The JSON log lines a daemon wrote so far."""
+    lines = log.read_text("utf-8").splitlines() if log.exists() else []
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

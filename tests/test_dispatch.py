@@ -1,5 +1,5 @@
-"""Dispatch against a real SQLite store, the real outbox adapter, a local HTTP receiver and a
-local SMTP server (aiosmtpd)."""
+"""Dispatch against each real store (SQLite, PostgreSQL), the real outbox adapter, a local HTTP
+receiver and a local SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from guanxi.engine.plan.followups import Followup, insert_followups, iso
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+
+pytestmark = pytest.mark.every_store
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(minutes=5)
@@ -385,10 +387,10 @@ import datetime as dt, sys
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.adapters.registry import load_adapter
 from guanxi.engine.dispatch import dispatch_once
-from guanxi.engine.store.sqlite import SQLiteStore
-database, rules, url, now = sys.argv[1:]
+from guanxi.engine.store import open_store
+location, rules, url, now = sys.argv[1:]
 with load_adapter("webhook", url=url, timeout=60) as adapter:
-    store = SQLiteStore(database)
+    store = open_store(location)
     dispatch_once(store, load_ruleset(rules), {"email": adapter}, dt.datetime.fromisoformat(now))
 """
 
@@ -400,8 +402,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_and_only_repeats_attempts(
     keys = {followup(store, i)["key"] for i in ids}
     receiver.hold_after = 5  # answers five, then the dispatcher waits on the others
     rules = Path(__file__).parent.parent / "rules"
-    database = str(store.path)  # type: ignore[attr-defined]
-    args = [sys.executable, "-c", CRASHING_DISPATCHER, database, str(rules), receiver.url]
+    args = [sys.executable, "-c", CRASHING_DISPATCHER, store.location, str(rules), receiver.url]
     process = subprocess.Popen([*args, NOW.isoformat()])
     try:
         deadline = time.monotonic() + 60

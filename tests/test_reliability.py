@@ -29,6 +29,7 @@ from tests.daemon_helpers import (
     CONSENTS,
     KeyReceiver,
     free_port,
+    log_messages,
     plan_due,
     rules_copy,
     start_daemon,
@@ -221,11 +222,6 @@ def plan_due_email(store: SQLiteStore) -> None:
 
 
 # --- a bad edit while running ------------------------------------------------------------------
-
-
-def log_messages(log: Path) -> list[dict[str, object]]:
-    lines = log.read_text("utf-8").splitlines() if log.exists() else []
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def outbox_bodies(folder: Path) -> dict[str, str]:

@@ -8,6 +8,11 @@
 
 Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
 store's connection never crosses threads and classification never races a dispatch.
+
+Several daemons may share a PostgreSQL store: each dispatches (claims never overlap), and
+only the leader (leader.py) plans and classifies. A daemon that takes the lead, at its start
+or when the leader died, first catches up: the recurring steps' coming month, and the
+classification if a scheduled one was missed since the last run.
 SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held by this
 process are released, adapters and the store are closed, and `run()` returns.
 
@@ -21,8 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +46,7 @@ from guanxi.engine.classify import classify
 from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
+from guanxi.engine.daemon.leader import leadership
 from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
@@ -74,7 +82,7 @@ class Leases:
         self.ends = [*self.ends[-99:], end]
 
 
-def dispatch_settings(ruleset: RuleSet) -> DispatchSettings:
+def dispatch_settings(ruleset: RuleSet, worker: str | None = None) -> DispatchSettings:
     daemon = ruleset.settings.daemon
     backoff = Backoff(parse_interval(daemon.retry_after), parse_interval(daemon.retry_cap))
     return DispatchSettings(
@@ -82,7 +90,13 @@ def dispatch_settings(ruleset: RuleSet) -> DispatchSettings:
         lease=parse_interval(daemon.lease),
         max_attempts=daemon.max_attempts,
         backoff=backoff,
+        worker=worker,
     )
+
+
+def worker_name() -> str:
+    """This process as the deliveries ledger names its dispatcher: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Daemon:
@@ -108,6 +122,8 @@ class Daemon:
         self.rng = rng or random.Random()
         self.stopping = threading.Event()
         self.leases = Leases()
+        self.worker = worker_name()
+        self.leadership = leadership(store)
         self.versions: dict[str, RuleSet] = {}
         self.running = self._start_rules(ruleset)
         self.metrics = Metrics(self.running.tick_every.total_seconds())
@@ -137,7 +153,7 @@ class Daemon:
                     "tick_every": self.running.tick_every.total_seconds(),
                 },
             )
-            self._guarded(self._catch_up)()
+            self._guarded(self.lead)()
             self._schedule()
             if not self.stopping.is_set():
                 self.scheduler.start()
@@ -165,6 +181,7 @@ class Daemon:
         if self._stopper is not None:
             self._stopper.join()
         released = self.release_claims()
+        self.leadership.release()
         self.running.adapters.close()
         if health is not None:
             health.stop()
@@ -189,6 +206,7 @@ class Daemon:
         """Plan new events, then deliver what is due, pass after pass, until nothing is due
         or the daemon stops."""
         self.metrics.tick_started()
+        leader = self.lead()
         now = self.clock.now()
         running = self.running
         self.leases.add(iso(now + running.dispatch.lease))
@@ -199,6 +217,7 @@ class Daemon:
             now,
             self.rng,
             settings=running.dispatch,
+            plan_events=leader,
             recurring=False,
             stop=self.stopping.is_set,
         )
@@ -208,14 +227,30 @@ class Daemon:
         return report
 
     def plan_step(self, step_id: str) -> int:
-        """An `every:` step's schedule fired: plan its coming month."""
+        """An `every:` step's schedule fired: plan its coming month (the leader does)."""
+        if not self.lead():
+            return 0
         planned = plan_ahead(self.store, self.running.ruleset, self.clock.now(), only=[step_id])
         self.metrics.planned("recurring", planned)
         log.info("planned recurring step", extra={"step": step_id, "planned": planned})
         return planned
 
     def classify_now(self) -> None:
-        """Re-sort every customer; plan the follow-ups their moves trigger."""
+        """Re-sort every customer; plan the follow-ups their moves trigger (the leader does)."""
+        if self.lead():
+            self._classify()
+
+    def lead(self) -> bool:
+        """Whether this daemon leads now; on taking the lead, catch up first."""
+        leader = self.leadership.held()
+        if leader != self.metrics.leader:
+            self.metrics.leader = leader
+            log.info("took the lead" if leader else "lost the lead", extra={"worker": self.worker})
+            if leader:
+                self._catch_up()
+        return leader
+
+    def _classify(self) -> None:
         now, ruleset = self.clock.now(), self.running.ruleset
         report = classify(self.store, ruleset, now)
         moves = plan_transitions(self.store, ruleset, report.run_id, now)
@@ -250,7 +285,7 @@ class Daemon:
         return Running(
             ruleset,
             adapters,
-            dispatch_settings(ruleset),
+            dispatch_settings(ruleset, self.worker),
             parse_interval(daemon.tick_every),
             parse_interval(daemon.reload_every),
         )
@@ -283,11 +318,28 @@ class Daemon:
         )
 
     def _catch_up(self) -> None:
-        """Plan what was missed while the daemon was down: every recurring step's month."""
-        planned = plan_ahead(self.store, self.running.ruleset, self.clock.now())
+        """Do what was missed while no daemon led: every recurring step's coming month, and a
+        scheduled classification that did not run."""
+        now = self.clock.now()
+        planned = plan_ahead(self.store, self.running.ruleset, now)
         self.metrics.planned("recurring", planned)
         if planned:
             log.info("planned recurring steps", extra={"planned": planned})
+        if self._classification_missed(now):
+            log.info("catching up a missed classification")
+            self._classify()
+
+    def _classification_missed(self, now: dt.datetime) -> bool:
+        """Whether the classification schedule fired between the last run and `now` (never
+        when there was no run yet: the first classification is the operator's)."""
+        [row] = self.store.execute("SELECT max(started_at) AS last FROM classification_runs")
+        if row["last"] is None:
+            return False
+        settings, zone = self.running.ruleset.settings, self.running.ruleset.calendar.zone
+        trigger = parse_schedule(settings.classify_every, None, settings.classify_at).trigger(zone)
+        last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
+        due = trigger.get_next_fire_time(None, last + dt.timedelta(seconds=1))
+        return due is not None and due <= now
 
     def _schedule(self) -> None:
         """(Re)create every job from the rule set in use."""

@@ -39,6 +39,7 @@ class Metrics:
         self._last_tick_start: float | None = None
         self._last_tick_wall: float | None = None
         self.ruleset = ""
+        self.leader = False  # this daemon runs the scheduled jobs (see leader.py)
 
     def tick_started(self) -> None:
         with self._lock:
@@ -85,6 +86,7 @@ class Metrics:
                 "tick_lag_seconds": round(lag, 3),
                 "last_tick": self._last_tick_wall,
                 "due": self._due,
+                "leader": self.leader,
             }
         return healthy, body
 
@@ -118,6 +120,7 @@ class Metrics:
                     self._suppressed,
                 ),
                 *_gauge("guanxi_tick_lag_seconds", "Seconds the next tick is overdue.", lag),
+                *_gauge("guanxi_leader", "1 while this daemon leads.", self.leader),
                 *_gauge(
                     "guanxi_last_tick_timestamp_seconds",
                     "When the last tick ended.",

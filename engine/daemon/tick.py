@@ -1,6 +1,6 @@
 """One tick of the daemon: plan what is new, then dispatch everything that is due.
 
-    1. plan the events not planned yet (`plan_new_events`);
+    1. plan the events not planned yet (`plan_new_events`; the daemon's leader does this);
     2. plan the recurring steps from where they are planned until (the earliest
        `planned_until` of the steps, or now) to now + `HORIZON`; re-planning a window
        plans nothing twice (the daemon does this on each step's own schedule instead);
@@ -19,7 +19,7 @@ from typing import Any
 
 from guanxi.adapters.base import Adapter
 from guanxi.engine.dispatch import dispatch_once
-from guanxi.engine.dispatch.dispatch import Backoff
+from guanxi.engine.dispatch.dispatch import Backoff, DispatchReport
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.recurring import plan_recurring, planned_until
 from guanxi.engine.ruleset import RuleSet
@@ -38,7 +38,20 @@ class TickReport:
     dead: int = 0
     lost: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
+    suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     passes: int = 0
+
+    def add(self, done: DispatchReport) -> None:
+        """Count one dispatch pass in."""
+        self.passes += 1
+        self.claimed += done.claimed
+        self.sent += done.sent
+        self.retried += done.retried
+        self.dead += done.dead
+        self.lost += done.lost
+        self.waiting = done.waiting
+        for policy, n in done.suppressed.items():
+            self.suppressed[policy] = self.suppressed.get(policy, 0) + n
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +66,7 @@ class DispatchSettings:
     max_attempts: int = 5
     backoff: Backoff = field(default_factory=Backoff)
     max_passes: int = 100
+    worker: str | None = None  # who the ledger names as the dispatcher (host:pid)
 
 
 def tick(
@@ -63,14 +77,16 @@ def tick(
     rng: random.Random,
     *,
     settings: DispatchSettings = DispatchSettings(),
+    plan_events: bool = True,
     recurring: bool = True,
     stop: Callable[[], bool] = lambda: False,
 ) -> TickReport:
-    """Plan new events and (with `recurring`) the recurring steps' coming window, then
-    deliver what is due; between dispatch passes, `stop()` ends the tick early."""
+    """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
+    window, then deliver what is due; between dispatch passes, `stop()` ends the tick early."""
     store.prepare(ruleset.schema)
     report = TickReport()
-    report.planned_events = plan_new_events(store, ruleset, now).planned
+    if plan_events:
+        report.planned_events = plan_new_events(store, ruleset, now).planned
     if recurring:
         report.planned_recurring = plan_ahead(store, ruleset, now)
     for _ in range(settings.max_passes):
@@ -86,14 +102,9 @@ def tick(
             max_attempts=settings.max_attempts,
             backoff=settings.backoff,
             rng=rng,
+            worker=settings.worker,
         )
-        report.passes += 1
-        report.claimed += done.claimed
-        report.sent += done.sent
-        report.retried += done.retried
-        report.dead += done.dead
-        report.lost += done.lost
-        report.waiting = done.waiting
+        report.add(done)
         if done.claimed == 0:
             break
     return report

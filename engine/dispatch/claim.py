@@ -1,5 +1,8 @@
-"""Claiming due follow-ups: one `BEGIN IMMEDIATE` transaction, so two dispatchers never
-claim the same row; a claim whose lease ran out (its dispatcher died) is claimed again.
+"""Claiming due follow-ups in one write transaction, so two dispatchers never claim the same
+row; a claim whose lease ran out (its dispatcher died) is claimed again. In SQLite the
+transaction holds the database's write lock; in PostgreSQL each dispatcher locks the rows it
+reads with `FOR UPDATE SKIP LOCKED`, so several daemons claim side by side, each passing over
+the rows another is claiming.
 
 Order: claims whose lease ran out come first (they were at the head of the queue already),
 then pending follow-ups by priority (highest first), earliest due time, id.
@@ -13,41 +16,49 @@ due row at each pass instead made a burst (a monthly message to a million custom
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import json
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from typing import NamedTuple
 
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.sqlite import SQLiteStore
+from guanxi.engine.store.dialect import indexed_by, json_texts, skip_locked
 
-QUEUE = "followups INDEXED BY followups_queue"
 DUE = "due_at <= :now AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
 LAPSED = "status = 'claimed' AND lease_until < :now"
-CHANNELS = "channel IN (SELECT value FROM json_each(:channels))"
 # What a pass may claim, as one condition (what the daemon's due gauge counts); claiming
 # itself reads the pending ones level by level instead.
 CLAIMABLE = f"((status = 'pending' AND {DUE}) OR ({LAPSED}))"
 
-# Every (channel, priority) with pending follow-ups: the channels by skipping from one to the
-# next in the queue index, then each channel's priorities from the highest down.
-LEVELS = f"""
+
+def _queue(dialect: str) -> str:
+    return indexed_by("followups", "followups_queue", dialect)
+
+
+def _channels(dialect: str) -> str:
+    return f"channel IN ({json_texts('channels', dialect)})"
+
+
+def _levels_sql(dialect: str) -> str:
+    """Every (channel, priority) with pending follow-ups: the channels by skipping from one
+    to the next in the queue index, then each channel's priorities from the highest down."""
+    queue = _queue(dialect)
+    return f"""
 WITH RECURSIVE
   channels(channel) AS (
-    SELECT min(channel) FROM {QUEUE} WHERE status = 'pending'
+    SELECT min(channel) FROM {queue} WHERE status = 'pending'
     UNION ALL
-    SELECT (SELECT min(channel) FROM {QUEUE} WHERE status = 'pending' AND channel > c.channel)
+    SELECT (SELECT min(channel) FROM {queue} WHERE status = 'pending' AND channel > c.channel)
     FROM channels c WHERE c.channel IS NOT NULL),
   levels(channel, priority) AS (
-    SELECT channel, (SELECT max(priority) FROM {QUEUE}
+    SELECT channel, (SELECT max(priority) FROM {queue}
                      WHERE status = 'pending' AND channel = c.channel)
     FROM channels c WHERE c.channel IS NOT NULL
     UNION ALL
-    SELECT channel, (SELECT max(priority) FROM {QUEUE}
+    SELECT channel, (SELECT max(priority) FROM {queue}
                      WHERE status = 'pending' AND channel = l.channel AND priority < l.priority)
     FROM levels l WHERE l.priority IS NOT NULL)
 SELECT channel, priority FROM levels WHERE priority IS NOT NULL
@@ -59,21 +70,6 @@ class Level(NamedTuple):
     priority: int
 
 
-@contextlib.contextmanager
-def immediate(store: Store) -> Iterator[None]:
-    """A write transaction that takes the database's write lock at once (SQLite)."""
-    if not isinstance(store, SQLiteStore):
-        raise NotImplementedError(f"claiming is not available for the {store.dialect} store")
-    conn = store.db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.execute("COMMIT")
-
-
 def claim(
     store: Store,
     now: dt.datetime,
@@ -83,12 +79,13 @@ def claim(
 ) -> list[Row]:
     """Claim up to `limit` due follow-ups (see the module for the order) until `now + lease`;
     only those of `channels` when given. The claimed rows, in that order."""
-    with immediate(store):
+    with store.transaction():
         ids = _lapsed(store, now, limit, channels)
         ids += _due(store, now, limit - len(ids), channels)
         rows = store.execute(
             "UPDATE followups SET status = 'claimed', lease_until = :lease_until,"
-            " updated_at = :now WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING *",
+            f" updated_at = :now WHERE id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
+            " RETURNING *",
             {"ids": json.dumps(ids), "now": iso(now), "lease_until": iso(now + lease)},
         )
     position = {followup_id: i for i, followup_id in enumerate(ids)}
@@ -102,7 +99,8 @@ def waiting(store: Store, now: dt.datetime, channels: Collection[str]) -> dict[s
         if level.channel not in channels:
             counts[level.channel] += _due_count(store, now, level)
     lapsed = store.execute(
-        f"SELECT channel, count(*) AS n FROM followups WHERE {LAPSED} AND NOT {CHANNELS}"
+        f"SELECT channel, count(*) AS n FROM followups WHERE {LAPSED}"
+        f" AND NOT {_channels(store.dialect)}"
         " GROUP BY channel",
         {"now": iso(now), "channels": json.dumps(sorted(channels))},
     )
@@ -112,17 +110,18 @@ def waiting(store: Store, now: dt.datetime, channels: Collection[str]) -> dict[s
 
 def levels(store: Store) -> list[Level]:
     """Every (channel, priority) that has pending follow-ups."""
-    return [Level(row["channel"], row["priority"]) for row in store.execute(LEVELS)]
+    rows = store.execute(_levels_sql(store.dialect))
+    return [Level(row["channel"], row["priority"]) for row in rows]
 
 
 def _lapsed(
     store: Store, now: dt.datetime, limit: int, channels: Collection[str] | None
 ) -> list[int]:
     """Claims whose lease ran out, up to `limit`, highest priority and earliest due first."""
-    served = f" AND {CHANNELS}" if channels is not None else ""
+    served = f" AND {_channels(store.dialect)}" if channels is not None else ""
     rows = store.execute(
         f"SELECT id FROM followups WHERE {LAPSED}{served}"
-        " ORDER BY priority DESC, due_at, id LIMIT :limit",
+        f" ORDER BY priority DESC, due_at, id LIMIT :limit{skip_locked(store.dialect)}",
         {"now": iso(now), "limit": limit, "channels": json.dumps(sorted(channels or ()))},
     )
     return [row["id"] for row in rows]
@@ -146,15 +145,17 @@ def _due(store: Store, now: dt.datetime, limit: int, channels: Collection[str] |
 
 def _due_rows(store: Store, now: dt.datetime, level: Level, limit: int) -> list[Row]:
     return store.execute(
-        f"SELECT id, due_at FROM {QUEUE} WHERE status = 'pending' AND channel = :channel"
-        f" AND priority = :priority AND {DUE} ORDER BY due_at, id LIMIT :limit",
+        f"SELECT id, due_at FROM {_queue(store.dialect)} WHERE status = 'pending'"
+        f" AND channel = :channel AND priority = :priority AND {DUE}"
+        f" ORDER BY due_at, id LIMIT :limit{skip_locked(store.dialect)}",
         {**level._asdict(), "now": iso(now), "limit": limit},
     )
 
 
 def _due_count(store: Store, now: dt.datetime, level: Level) -> int:
     [row] = store.execute(
-        f"SELECT count(*) AS n FROM {QUEUE} WHERE status = 'pending' AND channel = :channel"
+        f"SELECT count(*) AS n FROM {_queue(store.dialect)} WHERE status = 'pending'"
+        " AND channel = :channel"
         f" AND priority = :priority AND {DUE}",
         {**level._asdict(), "now": iso(now)},
     )

@@ -34,6 +34,7 @@ from guanxi.engine.dispatch.send import send_all
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import json_texts
 
 __all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
@@ -77,8 +78,10 @@ def dispatch_once(
     max_attempts: int = 5,
     backoff: Backoff = BACKOFF,
     rng: random.Random | None = None,
+    worker: str | None = None,
 ) -> DispatchReport:
-    """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them.
+    """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
+    the ledger names `worker` (host:pid of the daemon) as the dispatcher.
 
     The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
     per adapter): a claim whose lease ran out may be taken over and sent again.
@@ -94,7 +97,7 @@ def dispatch_once(
         ready = [row for row in rows if row["id"] not in decided]
         outcomes.extend(_deliver(store, ruleset, adapters, ready, attempts))
     finally:  # whatever was sent is recorded, even when the pass is interrupted
-        report.count(outcomes, record(store, outcomes, now))
+        report.count(outcomes, record(store, outcomes, now, worker))
     return report
 
 
@@ -172,7 +175,7 @@ def _customers(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[str,
     quoted = '"' + key.replace('"', '""') + '"'
     ids = sorted({str(row["customer_id"]) for row in rows})
     found = store.execute(
-        f"SELECT * FROM customers WHERE {quoted} IN (SELECT value FROM json_each(:ids))",
+        f"SELECT * FROM customers WHERE {quoted} IN ({json_texts('ids', store.dialect)})",
         {"ids": json.dumps(ids, ensure_ascii=False)},
     )
     return {str(row[key]): row for row in found}

@@ -1,4 +1,5 @@
-"""The deliveries ledger: one row for every attempt at a follow-up, with its idempotency key.
+"""The deliveries ledger: one row for every attempt at a follow-up, with its idempotency key
+and the dispatcher (`worker`, host:pid) that made it.
 
 outcome   sent        the adapter acknowledged it (external_id: the receiver's id)
           retry       a retryable error; the follow-up is pending again until next_attempt_at
@@ -22,8 +23,8 @@ Outcome = Literal["sent", "retry", "dead", "suppressed", "requeued"]
 
 INSERT = (
     "INSERT INTO deliveries (followup_id, key, attempt, at, adapter, outcome, error,"
-    " external_id) VALUES (:followup_id, :key, :attempt, :at, :adapter, :outcome, :error,"
-    " :external_id)"
+    " external_id, worker) VALUES (:followup_id, :key, :attempt, :at, :adapter, :outcome,"
+    " :error, :external_id, :worker)"
 )
 
 
@@ -55,10 +56,13 @@ def record(
     record_all(store, [entry], at)
 
 
-def record_all(store: Store, entries: Iterable[Entry], at: dt.datetime) -> None:
-    """Append attempts to the ledger, all made at `at` (inside the caller's transaction)."""
-    when = iso(at)
-    store.execute_many(INSERT, ({**entry._asdict(), "at": when} for entry in entries))
+def record_all(
+    store: Store, entries: Iterable[Entry], at: dt.datetime, worker: str | None = None
+) -> None:
+    """Append attempts to the ledger, all made at `at` by `worker` (inside the caller's
+    transaction)."""
+    made = {"at": iso(at), "worker": worker}
+    store.execute_many(INSERT, ({**entry._asdict(), **made} for entry in entries))
 
 
 def attempts(store: Store, followup_id: int) -> list[dict[str, Any]]:

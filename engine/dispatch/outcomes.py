@@ -30,6 +30,18 @@ from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.recheck import Refusal
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import json_array_rows, json_item, unindexed
+
+# An outcome as `_finish` reads it from its JSON array: column → SQL type.
+OUTCOME_COLUMNS = {
+    "id": "BIGINT",
+    "status": "TEXT",
+    "attempts": "INTEGER",
+    "next_at": "TEXT",
+    "policy": "TEXT",
+    "reason": "TEXT",
+    "lease_until": "TEXT",
+}
 
 
 @dataclass(frozen=True)
@@ -101,12 +113,15 @@ class Attempts:
         return delay
 
 
-def record(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[int]:
-    """Write `outcomes` in one transaction (see the module); the ids whose claim held."""
+def record(
+    store: Store, outcomes: Sequence[Outcome], now: dt.datetime, worker: str | None = None
+) -> set[int]:
+    """Write `outcomes` of the dispatcher `worker` in one transaction (see the module); the
+    ids whose claim held."""
     if not outcomes:
         return set()
     with store.transaction():
-        ledger.record_all(store, (o.entry for o in outcomes), now)
+        ledger.record_all(store, (o.entry for o in outcomes), now, worker)
         held = _finish(store, outcomes, now)
         suppressed = [o for o in outcomes if o.status == "suppressed" and o.row["id"] in held]
         _decisions(store, suppressed, now)
@@ -114,23 +129,27 @@ def record(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[i
 
 
 def _finish(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[int]:
-    """Move each follow-up on, only while the claim that read it still holds it. (The unary
-    `+` keeps SQLite from scanning every claimed row for each outcome: it looks each
-    outcome's row up by id instead.)"""
+    """Move each follow-up on, only while the claim that read it still holds it. (`unindexed`
+    keeps SQLite from scanning every claimed row for each outcome: it looks each outcome's
+    row up by id instead.)"""
     values = [
         [o.row["id"], o.status, o.attempts, iso(o.next_at) if o.next_at else None, o.policy,
          o.reason, o.row["lease_until"]]
         for o in outcomes
     ]  # fmt: skip
-    columns = ("id", "status", "attempts", "next_at", "policy", "reason", "lease_until")
-    listed = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(columns))
+    dialect = store.dialect
+    listed = ", ".join(
+        f"{json_item(i, dialect, sql_type)} AS {name}"
+        for i, (name, sql_type) in enumerate(OUTCOME_COLUMNS.items())
+    )
+    status, lease = (unindexed(f"followups.{c}", dialect) for c in ("status", "lease_until"))
     changed = store.execute(
         "UPDATE followups SET status = o.status, attempts = o.attempts, lease_until = NULL,"
         " next_attempt_at = o.next_at, policy = coalesce(o.policy, followups.policy),"
         " reason = coalesce(o.reason, followups.reason), updated_at = :now"
-        f" FROM (SELECT {listed} FROM json_each(:outcomes)) AS o"
-        " WHERE followups.id = o.id AND +followups.status = 'claimed'"
-        " AND +followups.lease_until = o.lease_until RETURNING followups.id",
+        f" FROM (SELECT {listed} FROM {json_array_rows('outcomes', dialect)}) AS o"
+        f" WHERE followups.id = o.id AND {status} = 'claimed'"
+        f" AND {lease} = o.lease_until RETURNING followups.id",
         {"outcomes": json.dumps(values, ensure_ascii=False), "now": iso(now)},
     )
     return {row["id"] for row in changed}

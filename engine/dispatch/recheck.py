@@ -17,6 +17,7 @@ from guanxi.engine.plan.policy import FOLLOWUP_FIELDS, consent_sql, preferred_ch
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import json_texts
 
 
 class Refusal(NamedTuple):
@@ -39,7 +40,7 @@ def refusals(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[int, R
     found = store.execute(
         f"SELECT f.id, {verdict.policy} AS policy, {verdict.reason} AS reason"
         f" FROM followups f LEFT JOIN customers c ON c.{key} = f.customer_id"
-        " WHERE f.id IN (SELECT value FROM json_each(:ids))"
+        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
         f" AND {verdict.status} IS NOT NULL",
         {"ids": json.dumps([row["id"] for row in rows]), **verdict.params},
     )

@@ -47,8 +47,22 @@ def json_item(index: int, dialect: str, sql_type: str = "TEXT") -> str:
     return f"CAST(value ->> {index} AS {sql_type})"
 
 
-def json_texts(parameter: str, dialect: str) -> str:
-    """A subquery: the elements of the JSON array of text bound to `parameter`."""
+def json_texts(parameter: str, dialect: str, sql_type: str = "TEXT") -> str:
+    """A subquery: the elements of the JSON array bound to `parameter`, as `sql_type` (TEXT,
+    or BIGINT for an array of ids)."""
     if dialect == "sqlite":
         return f"SELECT value FROM json_each(:{parameter})"
-    return f"SELECT jsonb_array_elements_text(CAST(:{parameter} AS JSONB))"
+    elements = f"jsonb_array_elements_text(CAST(:{parameter} AS JSONB))"
+    return f"SELECT {elements}" if sql_type == "TEXT" else f"SELECT CAST({elements} AS {sql_type})"
+
+
+def indexed_by(table: str, index: str, dialect: str) -> str:
+    """`table`, read through `index` in SQLite (its planner may otherwise choose a worse one);
+    PostgreSQL chooses by its statistics."""
+    return f"{table} INDEXED BY {index}" if dialect == "sqlite" else table
+
+
+def skip_locked(dialect: str) -> str:
+    """The end of a SELECT that locks the rows it returns and passes over rows another
+    transaction holds (PostgreSQL). SQLite's write transaction locks the whole database."""
+    return "" if dialect == "sqlite" else " FOR UPDATE SKIP LOCKED"

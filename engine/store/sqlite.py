@@ -148,6 +148,13 @@ def m008_followups_queue(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_deliveries_worker(db: sqlite_utils.Database) -> None:
+    """Which dispatcher made each attempt (host:pid), so that the work of several daemons on
+    one store can be told apart."""
+    db.execute("ALTER TABLE deliveries ADD COLUMN worker TEXT")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
