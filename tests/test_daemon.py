@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.ruleset import load_ruleset, validate_project
@@ -83,6 +84,23 @@ def test_claims_held_at_shutdown_are_released(daemon: Daemon) -> None:
     assert daemon.release_claims() == 3
     statuses = {r["status"] for r in daemon.store.execute("SELECT status FROM followups")}
     assert statuses == {"pending"}
+
+
+@pytest.mark.parametrize(
+    ("last_run", "caught_up"),
+    [(NOW - dt.timedelta(days=2), True), (NOW - dt.timedelta(hours=1), False)],
+    ids=["a night missed", "classified since the last 02:00"],
+)
+def test_taking_the_lead_classifies_when_a_scheduled_classification_was_missed(
+    daemon: Daemon, last_run: dt.datetime, caught_up: bool
+) -> None:
+    plan_due(daemon.store, 3, NOW)  # three customers to classify
+    classify(daemon.store, daemon.running.ruleset, last_run)
+    assert daemon.lead()  # the daemon's first lead: it catches up
+    runs = daemon.store.execute("SELECT started_at FROM classification_runs ORDER BY id")
+    assert len(runs) == (2 if caught_up else 1)
+    assert daemon.lead()  # still leading: nothing to catch up
+    assert len(daemon.store.execute("SELECT id FROM classification_runs")) == len(runs)
 
 
 def get(url: str) -> tuple[int, str]:
