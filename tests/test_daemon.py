@@ -75,6 +75,25 @@ def test_a_bad_edit_is_rejected_and_a_fix_is_taken(
     assert daemon.reload_if_changed() is False  # nothing changed since
 
 
+def test_a_followup_is_rendered_with_the_templates_of_the_rules_that_planned_it(
+    tmp_path: Path, rules: Path, daemon: Daemon
+) -> None:
+    old = daemon.running.ruleset.hash
+    earlier, later = plan_due(daemon.store, 2, NOW - dt.timedelta(minutes=5))
+    templates = rules / "templates.yaml"
+    text = templates.read_text("utf-8")
+    templates.write_text(text.replace("感谢您购买", "谢谢您选择", 1), "utf-8")
+    assert daemon.reload_if_changed() is True
+    planned_by = {earlier: old, later: daemon.running.ruleset.hash}
+    for key, ruleset_hash in planned_by.items():
+        daemon.store.execute(
+            "UPDATE followups SET ruleset_hash = :h WHERE key = :k", {"h": ruleset_hash, "k": key}
+        )
+    assert daemon.dispatch_tick().sent == 2
+    bodies = {m["key"]: str(m["body"]) for m in outbox(tmp_path)}
+    assert "感谢您购买" in bodies[earlier] and "谢谢您选择" in bodies[later]
+
+
 def test_claims_held_at_shutdown_are_released(daemon: Daemon) -> None:
     plan_due(daemon.store, 3, NOW)
     daemon.leases.add("2026-12-01T02:05:00.000000Z")

@@ -220,6 +220,7 @@ class Daemon:
             plan_events=leader,
             recurring=False,
             stop=self.stopping.is_set,
+            versions=self.versions,
         )
         self.metrics.tick_done(report)
         self._log_tick(report)

@@ -80,9 +80,11 @@ def tick(
     plan_events: bool = True,
     recurring: bool = True,
     stop: Callable[[], bool] = lambda: False,
+    versions: Mapping[str, RuleSet] | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
-    window, then deliver what is due; between dispatch passes, `stop()` ends the tick early."""
+    window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
+    `versions`: the rule sets by hash whose templates render what they planned."""
     store.prepare(ruleset.schema)
     report = TickReport()
     if plan_events:
@@ -103,6 +105,7 @@ def tick(
             backoff=settings.backoff,
             rng=rng,
             worker=settings.worker,
+            versions=versions,
         )
         report.add(done)
         if done.claimed == 0:

@@ -25,7 +25,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError
+from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError, TemplateText
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record, refused
@@ -79,9 +79,12 @@ def dispatch_once(
     backoff: Backoff = BACKOFF,
     rng: random.Random | None = None,
     worker: str | None = None,
+    versions: Mapping[str, RuleSet] | None = None,
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
-    the ledger names `worker` (host:pid of the daemon) as the dispatcher.
+    the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
+    rendered with the templates of the rule set that planned it when `versions` (rule sets
+    by hash) has it, else with `ruleset`'s.
 
     The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
     per adapter): a claim whose lease ran out may be taken over and sent again.
@@ -95,7 +98,8 @@ def dispatch_once(
         outcomes.extend(_unsendable(store, ruleset, rows, now))
         decided = {o.row["id"] for o in outcomes}
         ready = [row for row in rows if row["id"] not in decided]
-        outcomes.extend(_deliver(store, ruleset, adapters, ready, attempts))
+        templates = _Templates(ruleset, versions or {})
+        outcomes.extend(_deliver(store, ruleset, templates, adapters, ready, attempts))
     finally:  # whatever was sent is recorded, even when the pass is interrupted
         report.count(outcomes, record(store, outcomes, now, worker))
     return report
@@ -113,9 +117,21 @@ def _unsendable(
     yield from (refused(row, refused_now[row["id"]]) for row in rows if row["id"] in refused_now)
 
 
+@dataclass(frozen=True)
+class _Templates:
+    """Which templates render a follow-up: those of the rule set that planned it, if known."""
+
+    current: RuleSet
+    versions: Mapping[str, RuleSet]
+
+    def of(self, row: Row) -> Mapping[str, TemplateText]:
+        return self.versions.get(row["ruleset_hash"], self.current).templates
+
+
 def _deliver(
     store: Store,
     ruleset: RuleSet,
+    templates: _Templates,
     adapters: Mapping[str, Adapter],
     rows: Sequence[Row],
     attempts: Attempts,
@@ -126,7 +142,7 @@ def _deliver(
     for adapter, group in _by_adapter(adapters, rows).values():
         rendered: list[tuple[Row, Message]] = []
         for row in group:
-            message = _render(adapter, row, customers, ruleset, today)
+            message = _render(adapter, row, customers, ruleset, templates.of(row), today)
             if isinstance(message, AdapterError):
                 yield attempts.outcome(row, adapter.name, message)
             else:
@@ -135,13 +151,18 @@ def _deliver(
 
 
 def _render(
-    adapter: Adapter, row: Row, customers: Mapping[str, Row], ruleset: RuleSet, today: dt.date
+    adapter: Adapter,
+    row: Row,
+    customers: Mapping[str, Row],
+    ruleset: RuleSet,
+    templates: Mapping[str, TemplateText],
+    today: dt.date,
 ) -> Message | AdapterError:
     """The message, or why it cannot be rendered (rendering is pure: retrying cannot help).
     A customer no longer in the store is rendered from its key alone."""
     customer = customers.get(str(row["customer_id"])) or {ruleset.schema.key: row["customer_id"]}
     try:
-        return adapter.render(row, customer, ruleset.templates, today=today)
+        return adapter.render(row, customer, templates, today=today)
     except AdapterError as error:
         return error
     except Exception as error:
