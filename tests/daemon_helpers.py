@@ -46,27 +46,31 @@ def rules_copy(tmp_path: Path, delivery: str = "", **daemon: str) -> Path:
     return folder
 
 
-def followup(customer: str, occurrence: str, due: dt.datetime, channel: str = "sms") -> Followup:
-    return Followup(
-        customer_id=customer,
-        step_id="after_purchase.invite_feedback",
-        level=None,
-        kind="message",
-        channel=channel,
-        template="invite_feedback",
-        priority=50,
-        mandatory=False,
-        purpose="service",
-        owner=None,
-        occurrence=occurrence,
-        due_at=due,
-        expires_at=None,
-        ruleset_hash="planned",
-        event_id=occurrence,
-        payload={"product": "大额存单"},
-    )
+def invitation(customer: str, occurrence: str, due: dt.datetime, **fields: Any) -> Followup:
+    """The default project's feedback invitation to `customer` for the event `occurrence`, due
+    at `due`, as a service SMS unless `fields` say otherwise (channel, purpose, priority, …)."""
+    values: dict[str, Any] = {
+        "customer_id": customer,
+        "step_id": "after_purchase.invite_feedback",
+        "level": None,
+        "kind": "message",
+        "channel": "sms",
+        "template": "invite_feedback",
+        "priority": 50,
+        "mandatory": False,
+        "purpose": "service",
+        "owner": None,
+        "occurrence": occurrence,
+        "due_at": due,
+        "expires_at": None,
+        "ruleset_hash": "planned",
+        "event_id": occurrence,
+        "payload": {"product": "大额存单"},
+    }
+    return Followup(**{**values, **fields})
 
 
+MARKETING_EMAIL = {"channel": "email", "purpose": "marketing"}
 CONSENTS = {"consent_sms": True, "consent_email": True, "consent_app": True}
 
 
@@ -78,7 +82,7 @@ def plan_due(store: Store, count: int, due: dt.datetime, channel: str = "sms") -
         for i in range(count)
     ]
     store.upsert_customers(customers)
-    planned = [followup(c["customer_id"], "E1", due, channel) for c in customers]
+    planned = [invitation(c["customer_id"], "E1", due, channel=channel) for c in customers]
     insert_followups(store, planned, "test", due)
     return [r["key"] for r in store.execute("SELECT key FROM followups ORDER BY id")]
 

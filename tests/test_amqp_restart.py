@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from guanxi.adapters.base import Adapter
 from guanxi.adapters.registry import load_adapter
 from guanxi.engine.dispatch import Backoff, dispatch_once
-from guanxi.engine.plan.followups import Followup, insert_followups
+from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.daemon_helpers import MARKETING_EMAIL, invitation
 
 if TYPE_CHECKING:
     from conftest import Broker
@@ -39,27 +40,7 @@ RABBITMQCTL_TIMEOUT = 60.0
 def plan(store: Store, n: int) -> None:
     store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com",
                              "consent_email": True, "consent_marketing": True}])  # fmt: skip
-    followups = [
-        Followup(
-            customer_id="C0001",
-            step_id="after_purchase.invite_feedback",
-            level=None,
-            kind="message",
-            channel="email",
-            template="invite_feedback",
-            priority=50,
-            mandatory=False,
-            purpose="marketing",
-            owner=None,
-            occurrence=f"E{i}",
-            due_at=NOW,
-            expires_at=None,
-            ruleset_hash="abc123",
-            event_id=f"E{i}",
-            payload={"product": "大额存单"},
-        )
-        for i in range(n)
-    ]
+    followups = [invitation("C0001", f"E{i}", NOW, **MARKETING_EMAIL) for i in range(n)]
     insert_followups(store, followups, "b1", NOW)
 
 

@@ -30,10 +30,11 @@ from guanxi.engine.dispatch import Backoff, claim, dispatch_once, retry_dead
 from guanxi.engine.dispatch.claim import waiting
 from guanxi.engine.dispatch.ledger import attempts
 from guanxi.engine.dispatch.outcomes import Attempts, record
-from guanxi.engine.plan.followups import Followup, insert_followups, iso
+from guanxi.engine.plan.followups import insert_followups, iso
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.daemon_helpers import invitation
 
 pytestmark = pytest.mark.every_store
 
@@ -67,27 +68,9 @@ def plan(
 ) -> list[int]:
     if not store.execute("SELECT 1 FROM customers WHERE customer_id = 'C0001'"):
         store.upsert_customers([CUSTOMER])
-    followups = [
-        Followup(
-            customer_id="C0001",
-            step_id="after_purchase.invite_feedback",
-            level=None,
-            kind="message",
-            channel=channel,
-            template="invite_feedback",
-            priority=priority,
-            mandatory=mandatory,
-            purpose=purpose,
-            owner=None,
-            occurrence=f"{prefix}{i}",
-            due_at=due,
-            expires_at=expires,
-            ruleset_hash="abc123",
-            event_id=f"{prefix}{i}",
-            payload={"product": "大额存单"},
-        )
-        for i in range(n)
-    ]
+    fields = {"channel": channel, "priority": priority, "mandatory": mandatory,
+              "purpose": purpose, "expires_at": expires}  # fmt: skip
+    followups = [invitation("C0001", f"{prefix}{i}", due, **fields) for i in range(n)]
     insert_followups(store, followups, batch, NOW)
     ids = {r["key"]: r["id"] for r in store.execute("SELECT id, key FROM followups")}
     return [ids[f.key] for f in followups]

@@ -103,7 +103,7 @@ def receiver() -> Iterator[KeyReceiver]:
 
 
 def webhook_daemon(tmp_path: Path, receiver: KeyReceiver, **daemon: str) -> Daemon:
-    delivery = f'delivery:\n  default: {{adapter: webhook, url: "{receiver.url}", timeout: 0.5}}'
+    delivery = f'delivery:\n  default: {{adapter: webhook, url: "{receiver.url}", timeout: 2}}'
     rules = rules_copy(tmp_path, delivery, retry_after="1 minute", retry_cap="10 minutes", **daemon)
     store = SQLiteStore(tmp_path / "guanxi.db")
     return Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path, port=None)
@@ -126,6 +126,7 @@ def test_faults_are_retried_until_the_receiver_recovers(
     assert isinstance(clock, FixedClock)
     try:
         keys = plan_due(daemon.store, 10, NOW)
+        receiver.delay = 4.0  # a hang well past the adapter's timeout, however busy the machine
         for mode in ("500", "timeout", "close"):
             receiver.mode = mode
             report = daemon.dispatch_tick()
@@ -216,9 +217,9 @@ def test_a_refusing_smtp_server_is_retried_until_it_accepts(tmp_path: Path) -> N
 
 def plan_due_email(store: SQLiteStore) -> None:
     from guanxi.engine.plan.followups import insert_followups
-    from tests.daemon_helpers import followup
+    from tests.daemon_helpers import invitation
 
-    insert_followups(store, [followup("C1", "E1", NOW, channel="email")], "test", NOW)
+    insert_followups(store, [invitation("C1", "E1", NOW, channel="email")], "test", NOW)
 
 
 # --- a bad edit while running ------------------------------------------------------------------
@@ -263,7 +264,7 @@ def test_a_bad_edit_keeps_the_old_rules_until_it_is_fixed(tmp_path: Path) -> Non
 def add_due(db: Path, prefix: str, count: int) -> set[str]:
     """`count` new customers with a follow-up due now, added while the daemon runs."""
     from guanxi.engine.plan.followups import insert_followups
-    from tests.daemon_helpers import followup
+    from tests.daemon_helpers import invitation
 
     store = SQLiteStore(db)
     try:
@@ -272,7 +273,7 @@ def add_due(db: Path, prefix: str, count: int) -> set[str]:
             for i in range(count)
         ]
         store.upsert_customers(customers)
-        planned = [followup(c["customer_id"], "E1", NOW) for c in customers]
+        planned = [invitation(c["customer_id"], "E1", NOW) for c in customers]
         insert_followups(store, planned, f"add-{prefix}", NOW)
         rows = store.execute(
             "SELECT key FROM followups WHERE customer_id LIKE :p", {"p": f"{prefix}%"}

@@ -10,33 +10,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
-from guanxi.engine.plan.followups import Followup, insert_followups
+from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
+from tests.daemon_helpers import MARKETING_EMAIL, invitation
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
-
-
-def followup(occurrence: str, due: dt.datetime) -> Followup:
-    return Followup(
-        customer_id="C0001",
-        step_id="after_purchase.invite_feedback",
-        level=None,
-        kind="message",
-        channel="email",
-        template="invite_feedback",
-        priority=50,
-        mandatory=False,
-        purpose="marketing",
-        owner=None,
-        occurrence=occurrence,
-        due_at=due,
-        expires_at=None,
-        ruleset_hash="abc123",
-        event_id=occurrence,
-        payload={"product": "大额存单"},
-    )
 
 
 @pytest.fixture
@@ -44,7 +24,10 @@ def db(store: Store) -> str:
     """A customer with one follow-up due now and one due in a week."""
     store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com",
                              "consent_email": True, "consent_marketing": True}])  # fmt: skip
-    due = [followup("E1", NOW), followup("E2", NOW + dt.timedelta(days=7))]
+    due = [
+        invitation("C0001", "E1", NOW, **MARKETING_EMAIL),
+        invitation("C0001", "E2", NOW + dt.timedelta(days=7), **MARKETING_EMAIL),
+    ]
     insert_followups(store, due, "b1", NOW)
     assert isinstance(store, SQLiteStore)
     return str(store.path)
