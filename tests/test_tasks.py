@@ -1,5 +1,6 @@
 """The relationship managers' task inbox: the rm_tasks adapter, `guanxi tasks list|done`, and
-outcomes coming back as events that playbooks react to. Real SQLite store, real dispatch."""
+outcomes coming back as events that playbooks react to. Real stores, real dispatch: the
+adapter's own cases on SQLite, the inbox through planning, dispatch and listing on both."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def message(
 
 
 def tasks_in(store: Store) -> list[dict[str, Any]]:
-    return store.execute("SELECT * FROM tasks ORDER BY rowid")
+    return store.execute("SELECT * FROM tasks ORDER BY created_at, key")
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def classified(store: Store, ruleset: RuleSet, customer_id: str, rm_id: str, nam
     store.upsert_customers([{"customer_id": customer_id, "name": name, "rm_id": rm_id}])
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', 'responsible', 'growth', 0, 1,"
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', 'responsible', 'growth', FALSE, 1,"
         " :h, '2026-11-01T00:00:00Z')",
         {"c": customer_id, "h": ruleset.hash},
     )
@@ -197,6 +198,7 @@ def call(store: Store, ruleset: RuleSet) -> Store:
     return store
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_dispatch_puts_the_planned_call_in_the_managers_inbox(call: Store) -> None:
     [task] = tasks_in(call)
     [followup] = call.execute(
@@ -208,6 +210,7 @@ def test_dispatch_puts_the_planned_call_in_the_managers_inbox(call: Store) -> No
     assert task["body"] == "请致电张三（C1），了解理财是否符合预期，并征求改进建议。"
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_a_send_repeated_after_a_crash_leaves_one_task(store: Store, ruleset: RuleSet) -> None:
     """A daemon killed after the insert but before recording it: the next one sends again."""
     classified(store, ruleset, "C1", "RM001", "张三")
@@ -231,10 +234,10 @@ def done(store: Store, task_id: str, outcome: str, *options: str) -> Result:
 
 
 def invoke(store: Store, *args: str) -> Result:
-    assert isinstance(store, SQLiteStore)
-    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", str(store.path)])
+    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", store.location])
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_a_complaint_outcome_becomes_an_event_and_a_recovery_call(call: Store) -> None:
     result = done(call, CALL, "complaint", "--note", "客户对收益不满")
     assert result.exit_code == 0, result.output
@@ -268,6 +271,7 @@ def test_a_complaint_outcome_becomes_an_event_and_a_recovery_call(call: Store) -
     }
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_the_recovery_call_reaches_the_inbox_too(call: Store, ruleset: RuleSet) -> None:
     assert done(call, CALL, "complaint").exit_code == 0
     deliver(call, ruleset, "2026-11-06T02:00:00Z")
@@ -279,6 +283,7 @@ def test_the_recovery_call_reaches_the_inbox_too(call: Store, ruleset: RuleSet) 
     assert rows[1]["title"] == "投诉补救回电：张三"
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_an_outcome_no_step_reacts_to_is_recorded_and_plans_nothing(call: Store) -> None:
     [followup] = call.execute("SELECT id FROM followups WHERE key = :k", {"k": CALL})
     result = done(call, str(followup["id"]), "no_answer")  # by the follow-up's id
@@ -288,6 +293,7 @@ def test_an_outcome_no_step_reacts_to_is_recorded_and_plans_nothing(call: Store)
     assert len(call.execute("SELECT id FROM events WHERE type = 'task_outcome'")) == 1
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_marking_a_task_done_twice_is_refused(call: Store) -> None:
     assert done(call, CALL, "complaint").exit_code == 0
     again = done(call, CALL, "done")
@@ -300,6 +306,7 @@ def test_marking_a_task_done_twice_is_refused(call: Store) -> None:
     assert len(call.execute("SELECT id FROM events WHERE type = 'task_outcome'")) == 1
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_an_unknown_task_or_outcome_is_refused_and_changes_nothing(call: Store) -> None:
     unknown = done(call, "responsible_post_sale_call:C9:E1", "done")
     assert unknown.exit_code == 1
@@ -317,6 +324,7 @@ def test_an_unknown_task_or_outcome_is_refused_and_changes_nothing(call: Store) 
     assert call.execute("SELECT id FROM events WHERE type = 'task_outcome'") == []
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_a_project_without_the_outcome_event_cannot_record_outcomes(
     call: Store, ruleset: RuleSet
 ) -> None:
@@ -347,6 +355,7 @@ def inboxes(store: Store) -> Store:
     return store
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
     result = invoke(inboxes, "tasks", "list", "--rm", "RM001")
     assert result.exit_code == 0, result.output
@@ -361,6 +370,7 @@ def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
     assert "C3" not in result.stdout
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_by_status_and_as_json(inboxes: Store) -> None:
     now = dt.datetime(2026, 11, 5, 7, 0, tzinfo=dt.UTC)
     inboxes.execute(
@@ -381,12 +391,14 @@ def test_list_by_status_and_as_json(inboxes: Store) -> None:
     assert data["tasks"][1]["body"] == "请致电张三（C1），了解理财是否符合预期，并征求改进建议。"
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_of_a_manager_without_tasks_is_empty(inboxes: Store) -> None:
     result = invoke(inboxes, "tasks", "list", "--rm", "RM404", "--json")
     assert json.loads(result.stdout)["tasks"] == []
     assert invoke(inboxes, "tasks", "list", "--rm", "RM404", "--status", "later").exit_code == 2
 
 
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_an_outcome_for_a_customer_not_classified_is_recorded_and_says_so(inboxes: Store) -> None:
     result = done(inboxes, CALL, "follow_up_needed", "--note", "下周再联系")
     assert result.exit_code == 0, result.output
