@@ -1,4 +1,4 @@
-"""`guanxi run --once` and `guanxi followups retry`, on a real SQLite store and outbox file."""
+"""`guanxi run --once` and `guanxi followups retry`, on each real store and an outbox file."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from click.testing import CliRunner, Result
 from guanxi.cli.main import cli
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.store import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import MARKETING_EMAIL, invitation
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+pytestmark = pytest.mark.every_store
 
 
 @pytest.fixture
@@ -29,8 +30,14 @@ def db(store: Store) -> str:
         invitation("C0001", "E2", NOW + dt.timedelta(days=7), **MARKETING_EMAIL),
     ]
     insert_followups(store, due, "b1", NOW)
-    assert isinstance(store, SQLiteStore)
-    return str(store.path)
+    return store.location
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in the test's folder: a PostgreSQL store's adapters write their files
+    into the working folder."""
+    monkeypatch.chdir(tmp_path)
 
 
 def invoke(*args: str) -> Result:
@@ -42,8 +49,14 @@ def run_once(db: str, now: dt.datetime = NOW) -> Result:
     return invoke("run", "--once", *args)
 
 
+def outbox_path(db: str) -> Path:
+    """Where the outbox adapter writes by default: beside a SQLite store, else the working
+    folder."""
+    return Path(db).parent / "outbox.jsonl" if "://" not in db else Path.cwd() / "outbox.jsonl"
+
+
 def outbox_keys(db: str) -> list[str]:
-    path = Path(db).parent / "outbox.jsonl"
+    path = outbox_path(db)
     if not path.exists():
         return []
     return [json.loads(line)["key"] for line in path.read_text("utf-8").splitlines()]
@@ -59,7 +72,7 @@ def test_a_due_followup_is_delivered_once_across_two_runs(db: str, store: Store)
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["sent"] == 1
-    assert f"outbox ({Path(db).parent / 'outbox.jsonl'})" in report["delivered_to"]
+    assert f"outbox ({outbox_path(db)})" in report["delivered_to"]
     second = run_once(db, NOW + dt.timedelta(hours=1))
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["sent"] == 0
