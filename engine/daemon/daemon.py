@@ -13,6 +13,7 @@ Several daemons may share a PostgreSQL store: each dispatches (claims never over
 only the leader (leader.py) plans and classifies. A daemon that takes the lead, at its start
 or when the leader died, first catches up: the recurring steps' coming month, and the
 classification if a scheduled one was missed since the last run.
+
 SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held by this
 process are released, adapters and the store are closed, and `run()` returns.
 
