@@ -29,7 +29,6 @@ from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 ENGINES = ["sqlite", "duckdb", "spark"]
@@ -42,10 +41,8 @@ class SparkRun:
     master: str
     output: Path | None
 
-    def folder(self, store: Store) -> Path | None:
-        if self.output is not None:
-            return self.output
-        return default_output(store) if isinstance(store, SQLiteStore) else None
+    def folder(self, store: Store) -> Path:
+        return self.output if self.output is not None else default_output(store)
 
 
 @click.command("classify")
@@ -140,8 +137,6 @@ def _classify(
     try:
         if snapshot is None:
             return classify(store, ruleset, now)
-        if not isinstance(store, SQLiteStore):
-            raise click.ClickException(f"the {engine} engine writes to a SQLite store only")
         if engine == "duckdb":
             return classify_snapshot(store, ruleset, now, snapshot)
         return classify_on_spark(store, ruleset, now, snapshot, spark.master, spark.output)

@@ -34,6 +34,8 @@ from guanxi.engine.classify.spark import classify_on_spark, default_output, star
 from guanxi.engine.errors import DataError
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -110,12 +112,12 @@ def _stored(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def assignments(store: SQLiteStore) -> dict[str, tuple[Any, ...]]:
+def assignments(store: Store) -> dict[str, tuple[Any, ...]]:
     rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
     return {r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in rows}
 
 
-def moves(store: SQLiteStore, run_id: int) -> set[tuple[Any, ...]]:
+def moves(store: Store, run_id: int) -> set[tuple[Any, ...]]:
     rows = store.execute(
         "SELECT customer_id, from_tier, to_tier, from_level, to_level, from_strategy,"
         " to_strategy FROM transitions WHERE run_id = :run",
@@ -295,6 +297,29 @@ def test_a_snapshot_column_of_the_wrong_type_is_a_data_error(
         classify_on_spark(store, ruleset, NOW, path, spark)
     assert store.execute("SELECT COUNT(*) AS n FROM classification_runs")[0]["n"] == 0
     store.close()
+
+
+def test_spark_writes_into_a_postgresql_store_as_into_sqlite(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, postgres_url: str
+) -> None:
+    rows = generated(500, seed=11)
+    stores: list[Store] = [SQLiteStore(tmp_path / "spark.db"), PostgresStore(postgres_url)]
+    try:
+        for night in (1, 2):
+            snapshot = write_parquet(tmp_path / f"night{night}.parquet", rows, ruleset)
+            reports = [
+                classify_on_spark(store, ruleset, NOW, snapshot, spark, tmp_path / f"out{i}")
+                for i, store in enumerate(stores)
+            ]
+            lite, pg = stores
+            assert assignments(pg) == assignments(lite)
+            assert moves(pg, reports[1].run_id) == moves(lite, reports[0].run_id)
+            assert reports[0].changed == reports[1].changed > 0
+            for row in rows[::10]:  # the next night, one in ten traded today
+                row["last_txn_date"] = TODAY
+    finally:
+        for store in stores:
+            store.close()
 
 
 def test_classify_command_on_spark(spark: SparkSession, ruleset: RuleSet, tmp_path: Path) -> None:

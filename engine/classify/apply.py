@@ -67,7 +67,7 @@ def create_changed(store: Store) -> None:
     """An empty `_gx_changed`, for an engine that computes the difference elsewhere."""
     store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
     store.execute(
-        f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold INTEGER NOT NULL,"
+        f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold BOOLEAN NOT NULL,"
         " tier TEXT, level TEXT, strategy TEXT)"
     )
 

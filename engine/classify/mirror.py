@@ -1,22 +1,25 @@
 """The store's current assignments as DuckDB sees them, for the snapshot engine's comparison.
 
 Reading ten million assignments out of SQLite row by row takes longer than classifying them,
-so the snapshot engine keeps a columnar copy in a DuckDB file next to the store,
+so the snapshot engine keeps a columnar copy in a DuckDB file next to a SQLite store,
 `<store>.assignments.duckdb`, stamped with the classification run it reflects. The copy is
 used only while it provably equals the store: its run is the store's latest run and the row
 counts agree. Any other run (a `classify` inside the store, a run whose copy failed to
-commit) makes it stale; it is then rebuilt from SQLite. The copy's changes are committed only
-after the store has committed, so a crash leaves it stale, never wrong.
+commit) makes it stale; it is then rebuilt from the store. The copy's changes are committed
+only after the store has committed, so a crash leaves it stale, never wrong. A PostgreSQL
+store, which other machines write too, is read afresh into memory at every run.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from guanxi.engine.store.base import Store
 
 TABLE = "mirror.assignments"
 BATCH = 200_000
@@ -35,7 +38,7 @@ def mirror_path(store_path: Path | None) -> str:
     return ":memory:" if store_path is None else f"{store_path}.assignments.duckdb"
 
 
-def open_mirror(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection, path: str) -> str:
+def open_mirror(duck: duckdb.DuckDBPyConnection, store: Store, path: str) -> str:
     """Attach the copy as `mirror` and make it equal the store's assignments; say how."""
     duck.execute("ATTACH ? AS mirror", [path])
     duck.execute(
@@ -43,24 +46,24 @@ def open_mirror(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection, path: s
         " tier VARCHAR, level VARCHAR, strategy VARCHAR)"
     )
     duck.execute("CREATE TABLE IF NOT EXISTS mirror.meta (run_id BIGINT)")
-    if _is_current(duck, db):
+    if _is_current(duck, store):
         return "copy"
-    _reload(duck, db)
+    _reload(duck, store)
     return "store"
 
 
-def _is_current(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> bool:
-    latest = db.execute("SELECT MAX(id) FROM classification_runs").fetchone()
+def _is_current(duck: duckdb.DuckDBPyConnection, store: Store) -> bool:
+    [latest] = store.execute("SELECT MAX(id) AS id FROM classification_runs")
     stamp = duck.execute("SELECT MAX(run_id) FROM mirror.meta").fetchall()[0][0]
-    if not latest or latest[0] is None or stamp != latest[0]:
+    if latest["id"] is None or stamp != latest["id"]:
         return False
     copied = duck.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchall()[0][0]
-    stored = db.execute("SELECT COUNT(*) FROM assignments").fetchone()
-    return stored is not None and copied == stored[0]
+    [stored] = store.execute("SELECT COUNT(*) AS n FROM assignments")
+    return bool(copied == stored["n"])
 
 
-def _reload(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> None:
-    table = pa.Table.from_batches(list(_batches(db)), schema=ARROW_SCHEMA)  # on this thread
+def _reload(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
+    table = pa.Table.from_batches(list(_batches(store)), schema=ARROW_SCHEMA)  # on this thread
     duck.register("_gx_stored", table)
     duck.execute("BEGIN")
     duck.execute(f"DELETE FROM {TABLE}")
@@ -70,9 +73,9 @@ def _reload(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> None:
     duck.unregister("_gx_stored")
 
 
-def _batches(db: sqlite3.Connection) -> Iterator[pa.RecordBatch]:
-    cursor = db.execute("SELECT customer_id, gold, tier, level, strategy FROM assignments")
-    while rows := cursor.fetchmany(BATCH):
+def _batches(store: Store) -> Iterator[pa.RecordBatch]:
+    found = store.iter_rows("SELECT customer_id, gold, tier, level, strategy FROM assignments")
+    while rows := [tuple(row.values()) for row in itertools.islice(found, BATCH)]:
         ids, gold, tier, level, strategy = zip(*rows, strict=True)
         arrays = [
             pa.array(ids, pa.string()),

@@ -2,16 +2,15 @@
 
 DuckDB reads the Parquet or CSV snapshot, classifies every row and compares the results with
 the store's current assignments (see mirror.py); only the customers whose assignment changed
-travel to the SQLite store, where apply.py records transitions and upserts them set-based.
-DuckDB's SQLite extension would let DuckDB write into the store directly, but it is
-downloaded on first use, and guanxi must run without a network: the changed rows are fetched
-in batches and written with `executemany` instead.
+travel to the store (SQLite or PostgreSQL), where apply.py records transitions and upserts
+them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
+store directly, but they are downloaded on first use, and guanxi must run without a network:
+the changed rows are fetched in batches and copied with the store's own bulk load instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +39,7 @@ from guanxi.engine.classify.run import Stopwatch, count_overlaps, distribution, 
 from guanxi.engine.errors import DataError
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RESULT = "result"
@@ -48,7 +48,7 @@ BATCH = 100_000
 
 
 def classify_snapshot(
-    store: SQLiteStore,
+    store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
     snapshot: Path,
@@ -87,7 +87,7 @@ class Written:
 
 def write_back(
     duck: duckdb.DuckDBPyConnection,
-    store: SQLiteStore,
+    store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
     written: Written,
@@ -95,8 +95,8 @@ def write_back(
 ) -> RunReport:
     """Compare DuckDB's `result` (every classified customer) with the store's assignments and
     write what changed into the store; the distribution is counted from `result`."""
-    keep = store.path if written.keep_mirror else None
-    origin = open_mirror(duck, store.db.conn, mirror_path(keep))
+    keep = store.path if written.keep_mirror and isinstance(store, SQLiteStore) else None
+    origin = open_mirror(duck, store, mirror_path(keep))
     watch.lap(f"assignments from {origin}")
     return _write_back(duck, store, ruleset, now, written, watch)
 
@@ -154,7 +154,7 @@ def _columns(duck: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 
 def _write_back(
     duck: duckdb.DuckDBPyConnection,
-    store: SQLiteStore,
+    store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
     written: Written,
@@ -167,7 +167,7 @@ def _write_back(
     with tuned(store), store.transaction():
         run_id = start_run(store, ruleset.hash, written.engine, now)
         create_changed(store)
-        _copy_changes(duck, store.db.conn)
+        _copy_changes(duck, store)
         watch.lap("copy changes")
         changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
         watch.lap("write store")
@@ -196,6 +196,8 @@ def _write_back(
 
 
 def _find_changes(duck: duckdb.DuckDBPyConnection, key: str) -> None:
+    """The customers whose assignment changed, as `changes`; DataError when one of them is on
+    more than one row of the snapshot."""
     columns = ("tier", "level", "strategy", "gold")
     duck.execute(
         f'CREATE TEMP TABLE {CHANGES} AS SELECT r."{key}" AS customer_id, r.gold, r.tier,'
@@ -204,15 +206,17 @@ def _find_changes(duck: duckdb.DuckDBPyConnection, key: str) -> None:
         f" WHERE p.customer_id IS NULL OR {any_differs('p', 'r', columns, 'duckdb')}"
         " ORDER BY customer_id"  # the store's index then grows in order: far faster
     )
+    twice = duck.execute(
+        f"SELECT customer_id FROM {CHANGES} GROUP BY 1 HAVING COUNT(*) > 1 LIMIT 1"
+    ).fetchall()
+    if twice:
+        raise DataError(
+            f"the snapshot has the same customer id on more than one row: '{twice[0][0]}'"
+        )
 
 
-def _copy_changes(duck: duckdb.DuckDBPyConnection, db: sqlite3.Connection) -> None:
-    insert = (
-        f"INSERT INTO {CHANGED} (customer_id, gold, tier, level, strategy) VALUES (?, ?, ?, ?, ?)"
-    )
-    rows = duck.execute(f"SELECT customer_id, gold, tier, level, strategy FROM {CHANGES}")
-    try:
-        while batch := rows.fetchmany(BATCH):
-            db.executemany(insert, batch)
-    except sqlite3.IntegrityError:
-        raise DataError("the snapshot has the same customer id on more than one row") from None
+def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
+    columns = ("customer_id", "gold", "tier", "level", "strategy")
+    rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES}")
+    while batch := rows.fetchmany(BATCH):
+        store.copy_rows(CHANGED, columns, batch)

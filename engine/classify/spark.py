@@ -31,6 +31,7 @@ from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -110,13 +111,16 @@ def _settings(local: bool) -> dict[str, str]:
     return settings
 
 
-def default_output(store: SQLiteStore) -> Path:
-    """Where the assignments go unless told: beside the store."""
-    return Path(f"{store.path}.assignments.parquet")
+def default_output(store: Store) -> Path:
+    """Where the assignments go unless told: beside a SQLite store, else in the working
+    folder."""
+    if isinstance(store, SQLiteStore):
+        return Path(f"{store.path}.assignments.parquet")
+    return Path.cwd() / "guanxi.assignments.parquet"
 
 
 def classify_on_spark(
-    store: SQLiteStore,
+    store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
     snapshot: Path,

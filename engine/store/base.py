@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def quarantine(self, rows: Iterable[Row]) -> int:
         """Keep rows that could not be loaded, with where they came from and why."""
+
+    @abc.abstractmethod
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Append `rows` (values in the order of `columns`) to `table` in bulk, the fastest
+        way the store has (inside the caller's transaction, if any)."""
 
     @abc.abstractmethod
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import operator
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,11 @@ class SQLiteStore(Store):
 
     def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
         self.db.conn.executemany(sql, parameters)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        marks = ", ".join("?" for _ in columns)
+        names = ", ".join(_quote(c) for c in columns)
+        self.db.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
         cursor = self.db.execute(sql, dict(parameters or {}))
