@@ -122,6 +122,30 @@ def test_taking_the_lead_classifies_when_a_scheduled_classification_was_missed(
     assert len(daemon.store.execute("SELECT id FROM classification_runs")) == len(runs)
 
 
+def test_classify_every_never_leaves_the_classification_to_a_batch_engine(
+    tmp_path: Path, rules: Path
+) -> None:
+    settings = rules / "guanxi.yaml"
+    settings.write_text(
+        settings.read_text("utf-8").replace("classify_every: day", "classify_every: never"), "utf-8"
+    )
+    ruleset = load_ruleset(rules)
+    assert ruleset.settings.classify_schedule() is None
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    daemon = Daemon(rules, ruleset, store, FixedClock(NOW), folder=tmp_path)
+    try:
+        plan_due(store, 3, NOW)
+        classify(store, ruleset, NOW - dt.timedelta(days=2))  # the batch engine's last run
+        assert daemon.lead()  # nothing scheduled was missed: the daemon never classifies
+        assert len(store.execute("SELECT id FROM classification_runs")) == 1
+        daemon._schedule()
+        assert daemon.scheduler.get_job("classify") is None
+        assert daemon.scheduler.get_job("dispatch") is not None
+    finally:
+        daemon.running.adapters.close()
+        store.close()
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:

@@ -3,7 +3,8 @@
     dispatch        every `tick_every`: plan new events, deliver what is due
     plan:<step>     on each `every:` step's own schedule: plan its coming month
     classify        on `classify_every` / `classify_at`: re-sort every customer, plan the
-                    `on_enter` / `on_leave` steps of those who moved
+                    `on_enter` / `on_leave` steps of those who moved (none with
+                    `classify_every: never`, when a batch engine classifies)
     reload          every `reload_every`: pick up edits to the rule project
 
 Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
@@ -55,7 +56,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
-from guanxi.engine.timing import parse_interval, parse_schedule
+from guanxi.engine.timing import parse_interval
 
 log = logging.getLogger("guanxi.daemon")
 STATE_EVERY = 60.0  # seconds between the store queries behind the due/suppressed gauges
@@ -334,13 +335,13 @@ class Daemon:
     def _classification_missed(self, now: dt.datetime) -> bool:
         """Whether the classification schedule fired between the last run and `now` (never
         when there was no run yet: the first classification is the operator's)."""
+        schedule = self.running.ruleset.settings.classify_schedule()
         [row] = self.store.execute("SELECT max(started_at) AS last FROM classification_runs")
-        if row["last"] is None:
+        if schedule is None or row["last"] is None:
             return False
-        settings, zone = self.running.ruleset.settings, self.running.ruleset.calendar.zone
-        trigger = parse_schedule(settings.classify_every, None, settings.classify_at).trigger(zone)
+        zone = self.running.ruleset.calendar.zone
         last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
-        due = trigger.get_next_fire_time(None, last + dt.timedelta(seconds=1))
+        due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
         return due is not None and due <= now
 
     def _schedule(self) -> None:
@@ -359,11 +360,11 @@ class Daemon:
             IntervalTrigger(seconds=running.reload_every.total_seconds(), timezone=zone),
             id="reload",
         )
-        settings = running.ruleset.settings
-        schedule = parse_schedule(settings.classify_every, None, settings.classify_at)
-        self.scheduler.add_job(
-            self._guarded(self.classify_now), schedule.trigger(zone), id="classify"
-        )
+        schedule = running.ruleset.settings.classify_schedule()
+        if schedule is not None:
+            self.scheduler.add_job(
+                self._guarded(self.classify_now), schedule.trigger(zone), id="classify"
+            )
         for step in running.ruleset.steps:
             if step.schedule is not None:
                 self.scheduler.add_job(

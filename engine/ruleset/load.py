@@ -50,7 +50,7 @@ from guanxi.engine.ruleset.ruleset import (
     ScenarioFile,
 )
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
-from guanxi.engine.timing import TimingError, parse_schedule
+from guanxi.engine.timing import TimingError
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -233,7 +233,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
         )
     check_daemon(project, settings)
     try:
-        parse_schedule(settings.classify_every, None, settings.classify_at)
+        settings.classify_schedule()
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
 

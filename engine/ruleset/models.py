@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guanxi.engine.timing import Schedule, parse_schedule
+
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
 StepKind = Literal["task", "message"]
@@ -77,10 +79,16 @@ class Settings(Model):
     calendar_overrides: str | None = None
     store: str = "guanxi.db"
     spark_master: str = "local[2]"  # where `classify --engine spark` runs
-    classify_every: str = "day"
+    classify_every: str = "day"  # or a cron expression, or "never" (another job classifies)
     classify_at: str = "02:00"
     delivery: Delivery = Delivery()
     daemon: DaemonSettings = DaemonSettings()
+
+    def classify_schedule(self) -> Schedule | None:
+        """When the daemon classifies; None for `classify_every: never`. Raises TimingError."""
+        if self.classify_every.strip().lower() == "never":
+            return None
+        return parse_schedule(self.classify_every, None, self.classify_at)
 
 
 class FieldSpec(Model):

@@ -44,7 +44,6 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import Feed
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
-from guanxi.engine.timing import parse_schedule
 
 HOUR = dt.timedelta(hours=1)
 Progress = Callable[[int, int], None]
@@ -222,10 +221,11 @@ class _Run:
 
     def jobs(self) -> list[Job]:
         """The daemon's classification and planning jobs that fire in the window."""
-        zone, settings = self.ruleset.calendar.zone, self.ruleset.settings
-        start, end = self.window.start, self.window.end
-        schedule = parse_schedule(settings.classify_every, None, settings.classify_at)
-        found = [Job(at, None) for at in occurrences("classify", schedule, zone, start, end)]
+        zone, start, end = self.ruleset.calendar.zone, self.window.start, self.window.end
+        schedule = self.ruleset.settings.classify_schedule()
+        found = []
+        if schedule is not None:
+            found += [Job(at, None) for at in occurrences("classify", schedule, zone, start, end)]
         for step in self.ruleset.steps:
             if step.schedule is not None:
                 fires = occurrences(step.id, step.schedule, zone, start, end)
