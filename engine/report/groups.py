@@ -47,7 +47,7 @@ def tier_level_groups(store: Store, key: str, fields: Sequence[str]) -> list[Gro
     )
     rows = store.execute(
         "SELECT a.tier AS tier, a.level AS level, COUNT(*) AS customers,"
-        f" SUM(CASE WHEN a.gold = 1 THEN 1 ELSE 0 END) AS gold{sums}"
+        f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
         f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quote(key)} = a.customer_id"
         " GROUP BY a.tier, a.level"
     )
