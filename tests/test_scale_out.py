@@ -138,6 +138,26 @@ def _unplanned_events(store: PostgresStore) -> int:
     return int(row["n"])
 
 
+def test_a_daemon_outlives_losing_its_database_connection(
+    tmp_path: Path, pg: PostgresStore
+) -> None:
+    rules = rules_copy(tmp_path)
+    store = PostgresStore(pg.url, migrate=False)
+    daemon = Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path)
+    try:
+        keys = plan_due(pg, 5, NOW - dt.timedelta(minutes=1))
+        with psycopg.connect(pg.url, autocommit=True) as admin:  # as a server restart would
+            admin.execute("SELECT pg_terminate_backend(%s)", [store.conn.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            daemon.dispatch_tick()  # this tick fails (the scheduler logs it and goes on)
+        report = daemon.dispatch_tick()
+        assert (report.claimed, report.sent) == (len(keys), len(keys))
+    finally:
+        daemon.leadership.release()
+        daemon.running.adapters.close()
+        store.close()
+
+
 # --- three daemons, one killed -------------------------------------------------------------
 
 

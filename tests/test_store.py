@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from guanxi.engine.ruleset import RuleSet
@@ -16,7 +17,7 @@ from guanxi.engine.store.dialect import (
     json_item,
     json_texts,
 )
-from guanxi.engine.store.postgresql import STREAM_ROWS
+from guanxi.engine.store.postgresql import STREAM_ROWS, PostgresStore
 
 pytestmark = pytest.mark.every_store
 
@@ -260,3 +261,17 @@ def test_a_query_repeated_while_another_process_adds_a_column(
     )
     other.close()
     assert stored(store, "C1")["note"] is None
+
+
+def test_a_postgresql_store_reconnects_after_losing_its_connection(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    try:
+        pid = store.conn.info.backend_pid
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(psycopg.OperationalError):  # the statement that met the loss
+            store.execute("SELECT 1 AS one")
+        assert store.execute("SELECT 1 AS one") == [{"one": 1}]  # the next, on a new session
+        assert store.conn.info.backend_pid != pid
+    finally:
+        store.close()

@@ -129,10 +129,20 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
 class PostgresStore(Store):
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.url = url
-        self.conn = _connect(url)
+        self._conn = _connect(url)
+        self._closed = False
         self.key = "customer_id"
         if migrate:
             self.migrate()
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """The connection; a new one when the last was lost (the server restarted, a network
+        fault, the session ended by an administrator). The statement that met the loss has
+        failed; the next one runs on the new connection, so a daemon outlives a restart."""
+        if self._conn.broken and not self._closed:
+            self._conn = _connect(self.url)
+        return self._conn
 
     @property
     def dialect(self) -> str:
@@ -317,7 +327,8 @@ class PostgresStore(Store):
         return isinstance(error, BUSY)
 
     def close(self) -> None:
-        self.conn.close()
+        self._closed = True
+        self._conn.close()
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
