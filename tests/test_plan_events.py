@@ -68,6 +68,24 @@ def test_a_sale_gives_a_responsible_customer_a_call_three_business_days_later(
     assert call["expires_at"] == "2026-10-19T02:00:00Z"
 
 
+def test_follow_ups_and_their_policy_verdicts_are_committed_together(
+    store: Store, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer(store, ruleset, "C1", "responsible")
+    post(store, "E1", "sale", "C1", "2026-09-29T07:00:00+00:00", product="理财", amount=5e4)
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("the process died before the contact policy ran")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("guanxi.engine.plan.events.apply_policies", crash)
+        with pytest.raises(RuntimeError):
+            plan_new_events(store, ruleset, NOW)
+    # nothing a dispatcher could send undecided, and the event is still to be planned
+    assert followups(store) == []
+    assert plan_new_events(store, ruleset, NOW).planned == 1
+
+
 def test_a_basic_customer_gets_nothing_and_a_complaint_is_answered_within_hours(
     store: Store, ruleset: RuleSet
 ) -> None:

@@ -84,9 +84,12 @@ def tuned(store: Store) -> Iterator[None]:
     if store.dialect != "sqlite":
         yield
         return
-    before = {name: store.execute(f"PRAGMA {name}")[0][name] for name in SQLITE_TUNING}
-    for name, value in SQLITE_TUNING.items():
-        store.execute(f"PRAGMA {name} = {int(value)}")
+    current = {name: store.execute(f"PRAGMA {name}")[0][name] for name in SQLITE_TUNING}
+    # only what differs: a run inside a tuned one changes nothing (SQLite refuses to change
+    # temp_store inside a transaction)
+    before = {name: value for name, value in current.items() if value != SQLITE_TUNING[name]}
+    for name in before:
+        store.execute(f"PRAGMA {name} = {int(SQLITE_TUNING[name])}")
     try:
         yield
     finally:

@@ -99,14 +99,15 @@ class _Planner:
                 self.report.no_profile += 1
                 continue
             followups.extend(self.followups(event, profile))
-        with self.store.transaction():
+        with self.store.transaction():  # no dispatcher sees what the policy has not decided
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({_marks(len(events))})",
                 {"now": iso(self.now), **_numbered(e["id"] for e in events)},
             )
-        self.report.policy.append(apply_policies(self.store, self.ruleset, batch, self.now))
+            policy = apply_policies(self.store, self.ruleset, batch, self.now)
+        self.report.policy.append(policy)
         self._show(batch)
 
     def followups(self, event: Row, profile: Mapping[str, Any]) -> list[Followup]:

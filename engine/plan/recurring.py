@@ -129,10 +129,12 @@ def plan_recurring(
     only: Collection[str] | None = None,
 ) -> PlanReport:
     """Plan every `every:` step (those named in `only`, when given) for each of its
-    occurrences in [start, end), then apply the contact policy to the new follow-ups."""
+    occurrences in [start, end), then apply the contact policy to the new follow-ups, in one
+    transaction: no dispatcher sees a follow-up the policy has not decided."""
     batch = new_batch()
-    report = insert_recurring(store, ruleset, start, end, now, batch, consent=True, only=only)
-    return apply_policy(store, ruleset, report, now)
+    with tuned(store), store.transaction():
+        report = insert_recurring(store, ruleset, start, end, now, batch, True, only)
+        return apply_policy(store, ruleset, report, now)
 
 
 def insert_recurring(

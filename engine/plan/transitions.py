@@ -37,9 +37,11 @@ from guanxi.engine.store.base import Store
 
 def plan_transitions(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> PlanReport:
     """Plan the `on_enter:`/`on_leave:` steps for the transitions of classification run
-    `run_id`, then apply the contact policy to the new follow-ups."""
-    report = insert_transitions(store, ruleset, run_id, now, new_batch())
-    return apply_policy(store, ruleset, report, now)
+    `run_id`, then apply the contact policy to the new follow-ups, in one transaction: no
+    dispatcher sees a follow-up the policy has not decided."""
+    with tuned(store), store.transaction():
+        report = insert_transitions(store, ruleset, run_id, now, new_batch())
+        return apply_policy(store, ruleset, report, now)
 
 
 def insert_transitions(
