@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guanxi.adapters.base import Adapter, Message, Receipt, RetryableError, address_fields
 from guanxi.adapters.registry import load_adapter
@@ -537,6 +539,51 @@ def test_claims_take_lapsed_leases_then_priority_then_due_time_across_channels(
     assert [r["id"] for r in first] == [lapsed, c, b]
     assert [r["id"] for r in second] == [a, d]
     assert claim(store, NOW, 3, LEASE, channels=served) == []
+
+
+QUEUED = st.lists(
+    st.tuples(
+        st.sampled_from(["email", "sms", "app"]),
+        st.sampled_from([10, 50, 80]),  # priority
+        st.integers(-300, 120),  # due, minutes from now
+        st.booleans(),  # backing off after a failed attempt
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(queued=QUEUED, limit=st.integers(1, 7))
+def test_claims_hand_out_every_due_followup_once_in_queue_order(
+    store: Store, queued: list[tuple[str, int, int, bool]], limit: int
+) -> None:
+    store.execute("DELETE FROM followups")
+    rows = [
+        invitation("C0001", f"E{i}", NOW + dt.timedelta(minutes=due), channel=channel,
+                   priority=priority)
+        for i, (channel, priority, due, _) in enumerate(queued)
+    ]  # fmt: skip
+    insert_followups(store, rows, "b", NOW)
+    backing_off = [f"E{i}" for i, (*_, waits) in enumerate(queued) if waits]
+    for occurrence in backing_off:
+        store.execute(
+            "UPDATE followups SET next_attempt_at = :later WHERE occurrence = :o",
+            {"later": iso(NOW + dt.timedelta(minutes=1)), "o": occurrence},
+        )
+    served = {"email", "sms"}
+    claimed: list[list[dict[str, Any]]] = []
+    while batch := claim(store, NOW, limit, LEASE, channels=served):
+        claimed.append(batch)
+    everything = store.execute("SELECT * FROM followups")
+    due = [
+        r for r in everything
+        if r["channel"] in served and r["due_at"] <= iso(NOW) and r["occurrence"] not in backing_off
+    ]  # fmt: skip
+    expected = sorted(due, key=lambda r: (-r["priority"], r["due_at"], r["id"]))
+    assert [r["id"] for batch in claimed for r in batch] == [r["id"] for r in expected]
+    assert all(len(batch) <= limit for batch in claimed)
 
 
 def test_waiting_counts_due_followups_of_channels_without_adapter(store: Store) -> None:
