@@ -21,10 +21,17 @@ from guanxi.engine.store.base import Store
 
 Outcome = Literal["sent", "retry", "dead", "suppressed", "requeued"]
 
-INSERT = (
-    "INSERT INTO deliveries (followup_id, key, attempt, at, adapter, outcome, error,"
-    " external_id, worker) VALUES (:followup_id, :key, :attempt, :at, :adapter, :outcome,"
-    " :error, :external_id, :worker)"
+# an Entry's fields, then when and by whom
+COLUMNS = (
+    "followup_id",
+    "key",
+    "attempt",
+    "outcome",
+    "adapter",
+    "error",
+    "external_id",
+    "at",
+    "worker",
 )
 
 
@@ -61,8 +68,8 @@ def record_all(
 ) -> None:
     """Append attempts to the ledger, all made at `at` by `worker` (inside the caller's
     transaction)."""
-    made = {"at": iso(at), "worker": worker}
-    store.execute_many(INSERT, ({**entry._asdict(), **made} for entry in entries))
+    made = (iso(at), worker)
+    store.copy_rows("deliveries", COLUMNS, ((*entry, *made) for entry in entries))
 
 
 def attempts(store: Store, followup_id: int) -> list[dict[str, Any]]:
