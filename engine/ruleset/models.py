@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guanxi.engine.timing import Schedule, parse_schedule
 
@@ -97,7 +97,18 @@ class FieldSpec(Model):
     label_en: str | None = None
     required: bool = False
     values: tuple[str, ...] | None = None
+    min: float | None = None  # integer and number fields: the lowest value a row may give
+    max: float | None = None  # and the highest
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FieldSpec:
+        bounded = self.min is not None or self.max is not None
+        if bounded and self.type not in ("integer", "number"):
+            raise ValueError("min and max bound numbers: only integer and number fields have them")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is more than max {self.max:g}")
+        return self
 
 
 class EventSpec(Model):

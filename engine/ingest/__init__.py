@@ -1,0 +1,30 @@
+"""Customers and events from files into the store, by floor:
+
+values   one value of a field: text, numbers, true/false, dates; their limits
+formats  files into numbered records: CSV, JSON Lines, Parquet
+rows     records checked against the schema: the row to store, or its problems
+load     rows written and problems quarantined, a batch at a time
+"""
+
+from guanxi.engine.ingest.load import (
+    FileCheck,
+    LoadReport,
+    Progress,
+    check_customer_file,
+    load_customers,
+    load_events,
+)
+from guanxi.engine.ingest.rows import Problem, check_customer, check_event, check_event_record
+
+__all__ = [
+    "FileCheck",
+    "LoadReport",
+    "Problem",
+    "Progress",
+    "check_customer",
+    "check_customer_file",
+    "check_event",
+    "check_event_record",
+    "load_customers",
+    "load_events",
+]

@@ -1,0 +1,242 @@
+"""Reading files into records, one at a time: CSV (UTF-8), JSON Lines and Parquet.
+
+Files are UTF-8 (Excel's byte-order mark is fine). A record is a mapping of field names to raw
+values, numbered as a person sees it: in a CSV file the header is line 1; in Parquet rows count
+from 1. A line that is no record at all (malformed JSON, the wrong number of CSV cells, a line
+longer than LINE_CHARS) is an Unreadable, to be quarantined. DataError is raised only when the
+file cannot be read at all: missing, of an unknown type, not UTF-8 or without a header.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.errors import DataError
+from guanxi.engine.ingest.values import EARLIEST, LATEST
+
+BATCH_ROWS = 10_000  # rows per transaction: fewer commits (each one syncs the disk)
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
+BREAKS = ("\n", "\r")
+
+
+class Unreadable(NamedTuple):
+    """A line that is not a record at all (malformed JSON, wrong number of CSV cells)."""
+
+    reason: str
+    text: str
+
+
+Record = Mapping[str, Any] | Unreadable
+
+
+@dataclass
+class Source:
+    columns: tuple[str, ...] | None  # None: every record names its own fields (JSON Lines)
+    records: Iterator[tuple[int, Record]]
+    unit: str  # what row numbers count: "line" or "row"
+    size: int
+    position: Callable[[], int]
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[Source]:
+    form = _format(path)
+    with ExitStack() as stack:
+        if form == "parquet":
+            yield _parquet(path, stack)
+            return
+        _check_utf8(path)
+        raw = stack.enter_context(path.open("rb"))
+        text = stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        size = path.stat().st_size
+        if form == "csv":
+            yield _csv(path, text, size, raw.tell)
+        else:
+            yield Source(None, _json_lines(text), "line", size, raw.tell)
+
+
+def _format(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    form = FORMATS.get(path.suffix.lower())
+    if form is None:
+        kind = f"'{path.suffix}' files" if path.suffix else "files without an extension"
+        raise DataError(f"{path}: cannot read {kind}; use .csv (UTF-8), .jsonl or .parquet")
+    return form
+
+
+def _check_utf8(path: Path) -> None:
+    """Fail before loading anything if some byte is not UTF-8, naming its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                line += chunk[: max(0, error.start - pending)].count(b"\n")
+                break
+            line += chunk.count(b"\n")
+        else:
+            try:
+                decoder.decode(b"", final=True)
+                return
+            except UnicodeDecodeError:
+                pass
+    raise DataError(
+        f"{path}:{line}: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+    )
+
+
+def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], int]) -> Source:
+    reader = csv.reader(text)
+    header = next((row for row in reader if row), None)
+    if header is None:
+        raise DataError(f"{path}: no header; the first line must name the columns")
+    columns = tuple(name.strip() for name in header)
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise DataError(f"{path}:{reader.line_num}: column '{repeated[0]}' appears twice")
+    return Source(columns, _csv_records(reader, columns), "line", size, position)
+
+
+def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, Record]]:
+    width = len(columns)
+    while True:
+        number = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield number, Unreadable(f"not readable as CSV: {error}", "")
+            continue
+        if len(cells) == width:
+            yield number, dict(zip(columns, cells, strict=True))
+        elif cells:
+            reason = f"has {len(cells)} cells, but the header has {width} columns"
+            yield number, Unreadable(reason, ",".join(cells))
+
+
+def _json_lines(text: io.TextIOWrapper) -> Iterator[tuple[int, Record]]:
+    for number, line in enumerate(_lines(text), start=1):
+        if line is None:
+            reason = f"longer than {LINE_CHARS:,} characters: not read"
+            yield number, Unreadable(reason, "")
+        elif line.strip():
+            yield number, _json_record(line)
+
+
+def _lines(text: io.TextIOWrapper) -> Iterator[str | None]:
+    """Each line without its line break; None for a line too long, which is skipped without
+    ever being held whole."""
+    while line := text.readline(LINE_CHARS + 1):
+        if len(line) <= LINE_CHARS or line.endswith(BREAKS):
+            yield line.rstrip("\r\n")
+            continue
+        while (rest := text.readline(LINE_CHARS)) and not rest.endswith(BREAKS):
+            pass
+        yield None
+
+
+def _json_record(line: str) -> Record:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        reason = f"not valid JSON: {error.msg.removesuffix(' at')} at column {error.colno}"
+        return Unreadable(reason, line)
+    except RecursionError:
+        return Unreadable("not readable: nested too deeply", line)
+    except ValueError as error:  # an integer of thousands of digits
+        return Unreadable(f"not readable: {error}".split(";")[0], line)
+    if isinstance(record, dict):
+        return record
+    return Unreadable("not a JSON object", line)
+
+
+def _parquet(path: Path, stack: ExitStack) -> Source:
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        file = pyarrow.parquet.ParquetFile(path)
+    except (pyarrow.ArrowException, OSError) as error:
+        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
+    stack.callback(file.close)
+    done = [0]
+
+    def records() -> Iterator[tuple[int, Record]]:
+        for batch in file.iter_batches(batch_size=BATCH_ROWS):
+            for record in _parquet_rows(batch):
+                done[0] += 1
+                yield done[0], record
+
+    columns = tuple(file.schema_arrow.names)
+    return Source(columns, records(), "row", file.metadata.num_rows, lambda: done[0])
+
+
+def _parquet_rows(batch: Any) -> list[Record]:
+    """The batch's rows as records; when some date or time is beyond what Python can hold
+    (year 10000), row by row, so that only the rows holding one are unreadable."""
+    try:
+        return list(batch.to_pylist())
+    except (OverflowError, ValueError):
+        return [_parquet_row(batch.slice(i, 1)) for i in range(batch.num_rows)]
+
+
+def _parquet_row(row: Any) -> Record:
+    try:
+        return dict(row.to_pylist()[0])
+    except (OverflowError, ValueError):
+        bad = [name for name in row.schema.names if _overflows(row.column(name))]
+        reason = (
+            f"'{', '.join(bad)}' is not a plausible date:"
+            f" dates from {EARLIEST} to {LATEST} are accepted (is the year mistyped?)"
+        )
+        return Unreadable(reason, "")
+
+
+def _overflows(column: Any) -> bool:
+    try:
+        column.to_pylist()
+    except (OverflowError, ValueError):
+        return True
+    return False
+
+
+def columns_needed(path: Path, columns: tuple[str, ...] | None, needed: Iterable[str]) -> None:
+    """Raise DataError when a file with a header lacks a column that every row needs."""
+    if columns is None:
+        return
+    for name in needed:
+        if name not in columns:
+            hint = hinted(did_you_mean(name, [c for c in columns if c]))
+            raise DataError(f"{path}: no column '{name}', which every row needs{hint}")
+
+
+def unknown_columns(columns: Iterable[str], known: Iterable[str]) -> list[str]:
+    names = list(known)
+    warnings = []
+    for column in columns:
+        if column not in names:
+            hint = hinted(did_you_mean(column, names)) if column else ""
+            label = f"column '{column}'" if column else "a column without a name"
+            warnings.append(f"ignored {label}: the schema does not declare it{hint}")
+    return warnings
+
+
+def hinted(hint: str | None) -> str:
+    return f" ({hint})" if hint else ""

@@ -1,0 +1,223 @@
+"""Checking records against the schema: the row to store, and the problems that keep it out.
+
+- A field the record does not give (no such column, no such JSON key) is left as stored; an
+  empty value clears it.
+- Every problem of a bad row is one (field, value, reason); the row is not loaded.
+- Columns or JSON keys the schema does not declare are ignored, with one warning each.
+- Events: `id`, `type` (a declared event type), `customer_id` and `at` (a datetime); the other
+  fields (or those of a nested `payload` object) are the payload, typed by the event's schema.
+  `customer_id` is not checked against the customers table: events may arrive first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.ingest import values
+from guanxi.engine.ingest.formats import hinted, unknown_columns
+from guanxi.engine.ingest.values import Invalid
+from guanxi.engine.ruleset.models import FieldSpec, Schema
+from guanxi.engine.ruleset.ruleset import RuleSet
+from guanxi.engine.store.base import Row
+
+ENVELOPE = ("id", "type", "customer_id", "at")
+IDENTIFIERS = ("id", "customer_id")  # with the customers' key: short, no invisible characters
+
+Problem = tuple[str | None, Any, str]  # field (None: the whole row), value, reason
+Check = Callable[[Mapping[str, Any]], tuple[Row, list[Problem]]]
+Warn = Callable[[str], None]
+
+
+class _Field(NamedTuple):
+    name: str
+    convert: Callable[[Any], Any]
+    required: bool
+    values: frozenset[str] | None
+    lowest: float | None
+    highest: float | None
+
+
+def _plan(
+    fields: Mapping[str, FieldSpec],
+    zone: dt.tzinfo,
+    required: Iterable[str] = (),
+    identifiers: Iterable[str] = (),
+) -> list[_Field]:
+    """How to check each field: its converter, whether it is required, its allowed values."""
+    converters: dict[str, Callable[[Any], Any]] = {
+        "string": values.text,
+        "integer": values.integer,
+        "number": values.number,
+        "boolean": values.boolean,
+        "date": values.date,
+        "datetime": values.Moment(zone),
+    }
+    always, ids = set(required), set(identifiers)
+    return [
+        _Field(
+            name,
+            values.identifier if name in ids else converters[spec.type],
+            spec.required or name in always,
+            frozenset(spec.values) if spec.values else None,
+            spec.min,
+            spec.max,
+        )
+        for name, spec in fields.items()
+    ]
+
+
+def _check(
+    plan: list[_Field], record: Mapping[str, Any], row: Row, problems: list[Problem]
+) -> None:
+    """Convert the fields of `record` into `row`; what does not fit goes to `problems`.
+
+    This loop runs for every field of every row, so it is kept flat.
+    """
+    for name, convert, required, allowed, lowest, highest in plan:
+        if name not in record:
+            if required:
+                problems.append((name, None, "required, but missing"))
+            continue
+        raw = record[name]
+        try:
+            value = convert(raw)
+        except Invalid as error:
+            problems.append((name, raw, str(error)))
+            continue
+        if value is None:
+            if required:
+                problems.append((name, raw, "required, but empty"))
+        elif allowed is not None and value not in allowed:
+            listed = ", ".join(sorted(allowed))
+            problems.append((name, raw, f"{values.quoted(value)} is not one of: {listed}"))
+        elif lowest is not None and value < lowest:
+            problems.append(
+                (
+                    name,
+                    raw,
+                    f"{_number(value)} is below {_number(lowest)}, the lowest value allowed",
+                )
+            )
+        elif highest is not None and value > highest:
+            problems.append(
+                (
+                    name,
+                    raw,
+                    f"{_number(value)} is above {_number(highest)}, the highest value allowed",
+                )
+            )
+        row[name] = value
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e15 else str(value)
+
+
+class _CustomerCheck:
+    """The schema's fields; those a CSV or Parquet file has no column for are skipped."""
+
+    def __init__(
+        self, schema: Schema, zone: dt.tzinfo, columns: tuple[str, ...] | None, warn: Warn
+    ) -> None:
+        plan = _plan(schema.fields, zone, required=[schema.key], identifiers=[schema.key])
+        self.plan = [f for f in plan if columns is None or f.name in columns]
+        self.known = set(schema.fields)
+        self.json_lines = columns is None
+        self.unknown: set[str] = set()
+        self.warn = warn
+
+    def __call__(self, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+        row: Row = {}
+        problems: list[Problem] = []
+        _check(self.plan, record, row, problems)
+        if self.json_lines:
+            self._unknown_keys(record)
+        return row, problems
+
+    def _unknown_keys(self, record: Mapping[str, Any]) -> None:
+        """JSON Lines: each line names its own fields; warn once about each unknown one."""
+        extra = record.keys() - self.known - self.unknown
+        if extra:
+            self.unknown.update(extra)
+            for warning in unknown_columns(sorted(extra), self.known):
+                self.warn(warning.replace("column", "field", 1))
+
+
+class _EventCheck:
+    """The envelope (id, type, customer_id, at) and the payload typed by the event type."""
+
+    def __init__(self, schema: Schema, zone: dt.tzinfo, warn: Warn) -> None:
+        text, moment = FieldSpec(type="string", label=""), FieldSpec(type="datetime", label="")
+        specs = {"id": text, "type": text, "customer_id": text, "at": moment}
+        self.envelope = _plan(specs, zone, required=ENVELOPE, identifiers=IDENTIFIERS)
+        self.payloads = {name: _plan(spec.fields, zone) for name, spec in schema.events.items()}
+        self.warn = warn
+
+    def __call__(self, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+        row: Row = {}
+        problems: list[Problem] = []
+        _check(self.envelope, record, row, problems)
+        kind = str(row.get("type") or "")
+        plan = self.payloads.get(kind)
+        if kind and plan is None:
+            hint = did_you_mean(kind, self.payloads)
+            reason = f"unknown event type {values.quoted(kind)}" + hinted(hint)
+            problems.append(("type", kind, reason))
+        payload: Row = {}
+        if plan is not None:
+            fields = _payload_fields(record)
+            _check(plan, fields, payload, problems)
+            self._unknown(kind, fields, plan)
+        row["payload"] = {k: v for k, v in payload.items() if v is not None}
+        return row, problems
+
+    def _unknown(self, kind: str, fields: Mapping[str, Any], plan: list[_Field]) -> None:
+        names = [f.name for f in plan]
+        for name, value in fields.items():
+            if name not in names and value not in (None, ""):
+                hint = hinted(did_you_mean(name, names))
+                self.warn(f"ignored field '{name}' of '{kind}' events: not in the schema{hint}")
+
+
+def _payload_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in record.items() if k not in ENVELOPE and k != "payload"}
+    nested = record.get("payload")
+    if isinstance(nested, dict):
+        fields.update(nested)
+    return fields
+
+
+def customer_check(
+    schema: Schema, zone: dt.tzinfo, columns: tuple[str, ...] | None, warn: Warn
+) -> Check:
+    """Checks customer records of a file with these `columns` (None: JSON Lines)."""
+    return _CustomerCheck(schema, zone, columns, warn)
+
+
+def event_check(schema: Schema, zone: dt.tzinfo, warn: Warn) -> Check:
+    return _EventCheck(schema, zone, warn)
+
+
+def check_event(ruleset: RuleSet, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+    """One event as given on the command line or over the wire: the row to store and the
+    problems that keep it out (field, value, reason)."""
+    return check_event_record(ruleset.schema, ruleset.settings.timezone, record)
+
+
+def check_event_record(
+    schema: Schema, timezone: str, record: Mapping[str, Any]
+) -> tuple[Row, list[Problem]]:
+    """`check_event` before there is a rule set (while the rule project is checked)."""
+    return _EventCheck(schema, zoneinfo.ZoneInfo(timezone), lambda _: None)(record)
+
+
+def check_customer(
+    schema: Schema, timezone: str, record: Mapping[str, Any]
+) -> tuple[Row, list[Problem]]:
+    """One customer given as a mapping (a scenario's): the row to store and the problems that
+    would quarantine it (field, value, reason). Unknown fields are left out of the row."""
+    return _CustomerCheck(schema, zoneinfo.ZoneInfo(timezone), None, lambda _: None)(record)
