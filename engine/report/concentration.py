@@ -2,7 +2,9 @@
 hold. The domain's question: is it 80/20, or do under 10 % of customers hold over 90 %?
 
 The top k % are the first ceil(n·k/100) of the n customers whose value is known, largest
-first. One sorted pass in the store gives every share and the whole curve.
+first. One sorted pass in the store gives every share and the whole curve. A value below 0 (a
+loss-making customer's contribution) counts as 0: the shares are of what customers hold, so
+they stay between 0 and 1 and the curve never falls.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Curve:
     top: dict[int, float | None]  # k -> share of the total held by the top k %
     holders: int | None  # fewest customers that hold 80 % of the total (None: total ≤ 0)
     points: tuple[tuple[float, float], ...]  # (share of customers, share of the total)
+    below_zero: int = 0  # customers whose value is below 0, counted as holding 0
 
     @property
     def holders_share(self) -> float | None:
@@ -38,10 +41,16 @@ class Curve:
         top10, holders = self.top.get(10), self.holders_share
         if top10 is None or holders is None:
             return f"{self.label}: 无数据 no data"
-        return (
+        verdict = (
             f"{self.label}: 前10%客户持有{top10:.1%}; {holders:.1%}的客户持有80% · "
             f"the top 10 % hold {top10:.1%}; {holders:.1%} of customers hold 80 %"
         )
+        if self.below_zero:
+            verdict += (
+                f" ({self.below_zero:,}位客户低于0, 按0计 · "
+                f"{self.below_zero:,} customers below 0 count as 0)"
+            )
+        return verdict
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class Curve:
             "top": {f"top_{k}_percent": v for k, v in self.top.items()},
             "holders_of_80_percent": self.holders,
             "holders_of_80_percent_share": self.holders_share,
+            "below_zero": self.below_zero,
             "curve": [{"customers": c, "held": h} for c, h in self.points],
         }
 
@@ -89,7 +99,10 @@ def top_count(customers: int, percent: int) -> int:
 
 def curve_of(store: Store, field: str, label: str) -> Curve:
     column = quote(field)
-    head = store.execute(f"SELECT COUNT({column}) AS n, SUM({column}) AS total FROM customers")
+    head = store.execute(
+        f"SELECT COUNT({column}) AS n, SUM({_held(column)}) AS total,"
+        f" COUNT(CASE WHEN {column} < 0 THEN 1 END) AS below FROM customers"
+    )
     customers, total = int(head[0]["n"]), float(head[0]["total"] or 0.0)
     if customers == 0:
         return Curve(field, label, 0, 0.0, dict.fromkeys(TOPS), None, ())
@@ -99,7 +112,13 @@ def curve_of(store: Store, field: str, label: str) -> Curve:
         (p / CURVE_POINTS, share(held[top_count(customers, p)], total) or 0.0)
         for p in range(1, CURVE_POINTS + 1)
     ]
-    return Curve(field, label, customers, total, top, holders, tuple(points))
+    below = int(head[0]["below"])
+    return Curve(field, label, customers, total, top, holders, tuple(points), below)
+
+
+def _held(column: str) -> str:
+    """What a customer holds of `column`: its value, or 0 below 0."""
+    return f"CASE WHEN {column} > 0 THEN {column} ELSE 0 END"
 
 
 def _running_sums(
@@ -111,9 +130,9 @@ def _running_sums(
     target = TARGET * total
     crossing = " OR (held >= :target AND held - v < :target)" if total > 0 else ""
     rows = store.execute(
-        f"WITH ranked AS (SELECT {column} AS v,"
+        f"WITH ranked AS (SELECT {_held(column)} AS v,"
         f" ROW_NUMBER() OVER (ORDER BY {column} DESC) AS rn,"
-        f" SUM({column}) OVER (ORDER BY {column} DESC ROWS UNBOUNDED PRECEDING) AS held"
+        f" SUM({_held(column)}) OVER (ORDER BY {column} DESC ROWS UNBOUNDED PRECEDING) AS held"
         f" FROM customers WHERE {column} IS NOT NULL)"
         f" SELECT rn, held, v FROM ranked WHERE rn IN ({', '.join(map(str, ranks))}){crossing}",
         {"target": target},

@@ -46,8 +46,10 @@ class Scorecard:
 
     def _values(self, group: Group) -> tuple[Any, ...]:
         values = [group.customers, group.gold, *(group.mean(m) for m in self.metrics)]
-        if self.contribution:
-            values.append(share(group.sums.get(self.contribution, 0.0), self._total))
+        if self.contribution:  # of a total at or below 0 (losses outweigh), no share is sensible
+            total = self._total
+            part = group.sums.get(self.contribution, 0.0)
+            values.append(share(part, total) if total > 0 else None)
         return tuple(values)
 
     @property
