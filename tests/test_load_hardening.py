@@ -15,7 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.engine.classify import classify
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.report import ReportRequest, build_report
 from guanxi.engine.report.concentration import curve_of
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -195,6 +197,18 @@ def test_a_negative_contribution_never_gives_a_negative_concentration_share(
     assert curve.holders == 2
     assert curve.points[-1] == (1.0, 1.0)
     assert "1 customers below 0 count as 0" in curve.verdict()
+
+
+@pytest.mark.every_store
+def test_losses_outweighing_gains_give_no_contribution_share(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    lines = ["customer_id,name,annual_contribution", "C1,甲,100", "C2,乙,-400"]
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    classify(store, ruleset, NOW)
+    scorecard = build_report(store, ruleset, ReportRequest(sections=("scorecard",))).scorecard
+    shares = {e["tier"]: e["contribution_share"] for e in scorecard.to_dict()["by_tier"]}
+    assert shares == {"valuable": None, "low_value": None}  # not -33 % and 133 %
 
 
 @settings(max_examples=40, deadline=None)
