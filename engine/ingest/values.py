@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -80,20 +81,27 @@ def _cut(text: str) -> str:
 
 
 def shown(value: Any) -> str:
-    return quoted(value.strip()) if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, str):
+        return quoted(value.strip())
+    return _cut(printable(json.dumps(value, ensure_ascii=False, default=str)))
 
 
-def text(value: Any) -> str | None:
-    return _bounded(_text(value), UNSEEN_IN_TEXT, TEXT_CHARS)
+def _reader(unseen: re.Pattern[str], limit: int) -> Callable[[Any], str | None]:
+    """Reads text of at most `limit` characters without `unseen` ones (the usual case: one
+    length and one search)."""
 
+    def read(value: Any) -> str | None:
+        if type(value) is not str:
+            return _text(value)
+        value = value.strip()
+        if len(value) <= limit and not unseen.search(value):
+            return value or None
+        raise Invalid(_why_not_text(value, unseen, limit))
 
-def identifier(value: Any) -> str | None:
-    return _bounded(_text(value), UNSEEN_IN_ID, ID_CHARS)
+    return read
 
 
 def _text(value: Any) -> str | None:
-    if type(value) is str:
-        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
@@ -101,18 +109,18 @@ def _text(value: Any) -> str | None:
     raise Invalid(f"expected text, got {shown(value)}")
 
 
-def _bounded(value: str | None, unseen: re.Pattern[str], limit: int) -> str | None:
-    if value is None:
-        return None
+def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
     if len(value) > limit:
-        raise Invalid(f"{len(value):,} characters long; at most {limit:,} are allowed here")
-    if bad := unseen.search(value):
-        char = bad.group()
-        kind = "a broken character" if "\ud800" <= char <= "\udfff" else "an invisible character"
-        raise Invalid(
-            f"contains {kind} (U+{ord(char):04X}) at character {bad.start() + 1}; remove it"
-        )
-    return value
+        return f"{len(value):,} characters long; at most {limit:,} are allowed here"
+    bad = unseen.search(value)
+    assert bad is not None  # not too long, so `read` found one
+    char = bad.group()
+    kind = "a broken character" if "\ud800" <= char <= "\udfff" else "an invisible character"
+    return f"contains {kind} (U+{ord(char):04X}) at character {bad.start() + 1}; remove it"
+
+
+text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
+identifier = _reader(UNSEEN_IN_ID, ID_CHARS)
 
 
 def number(value: Any) -> float | None:
@@ -231,7 +239,8 @@ class Moment:
             return None
         else:
             raise Invalid(f"expected a date and time, got {shown(value)}")
-        _plausible(moment.date(), written)  # before the shift to UTC, which could overflow
+        if not EARLIEST.year <= moment.year <= LATEST.year:  # before the shift to UTC,
+            _plausible(moment.date(), written)  # which could overflow
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.zone)
         return moment.astimezone(dt.UTC).isoformat()
