@@ -311,14 +311,11 @@ class PostgresStore(Store):
         return {"inserted": inserted, "unchanged": len(values) - inserted}
 
     def quarantine(self, rows: Iterable[Row]) -> int:
+        """COPY: a file of bad rows is quarantined as fast as SQLite does it."""
         batch = list(rows)
         names = ("kind", "source", "row_number", "field", "value", "reason", "at")
-        statement = (
-            f"INSERT INTO quarantine ({', '.join(names)})"
-            f" VALUES ({', '.join(':' + n for n in names)})"
-        )
         with self.conn.transaction():
-            self.execute_many(statement, [{n: row.get(n) for n in names} for row in batch])
+            self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in batch))
         return len(batch)
 
     def is_busy(self, error: BaseException) -> bool:
