@@ -11,12 +11,15 @@ kill -9   `guanxi classify` (the real CLI, its own process) is killed at random 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +98,24 @@ FAIL_PLANNING = {
     ],
 }
 HEAL_PLANNING = {
-    "sqlite": ["DROP TRIGGER gx_test_fail"],
-    "postgres": ["DROP TRIGGER gx_test_fail ON followups", "DROP FUNCTION gx_test_fail()"],
+    "sqlite": ["DROP TRIGGER IF EXISTS gx_test_fail"],
+    "postgres": [
+        "DROP TRIGGER IF EXISTS gx_test_fail ON followups",
+        "DROP FUNCTION IF EXISTS gx_test_fail()",
+    ],
 }
+
+
+@contextlib.contextmanager
+def planning_fails(store: Store) -> Iterator[None]:
+    """The store refuses every new follow-up (a trigger), until the block ends."""
+    for sql in FAIL_PLANNING[store.dialect]:
+        store.execute(sql)
+    try:
+        yield
+    finally:
+        for sql in HEAL_PLANNING[store.dialect]:
+            store.execute(sql)
 
 
 def test_a_classify_whose_planning_fails_leaves_no_run_without_its_followups(
@@ -110,16 +128,41 @@ def test_a_classify_whose_planning_fails_leaves_no_run_without_its_followups(
     for opened in (store, reference):
         first_night(opened, ruleset, 60)
     assert CliRunner().invoke(cli, cli_classify(reference.location)).exit_code == 0
-    for sql in FAIL_PLANNING[store.dialect]:
-        store.execute(sql)
-    stopped = CliRunner().invoke(cli, cli_classify(store.location))
-    assert stopped.exit_code != 0
-    for sql in HEAL_PLANNING[store.dialect]:
-        store.execute(sql)
+    with planning_fails(store):
+        assert CliRunner().invoke(cli, cli_classify(store.location)).exit_code != 0
     assert CliRunner().invoke(cli, cli_classify(store.location)).exit_code == 0
     expected = followups(reference)
     assert {step for step, *_ in expected} == {"partner_welcome_visit", "retention_call"}
     assert followups(store) == expected
+    reference.close()
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_the_duckdb_engine_commits_a_run_with_its_followups(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The snapshot engine's run fails while planning: neither the run nor the columnar copy
+    of the assignments moves on, and the next run plans every follow-up."""
+    reference = SQLiteStore(tmp_path / "reference.db")
+    reference.prepare(ruleset.schema)
+    for opened in (store, reference):
+        first_night(opened, ruleset, 60)
+    assert CliRunner().invoke(cli, cli_classify(reference.location)).exit_code == 0
+    snapshot = ["--input", str(write_csv(tmp_path / "night.csv", customers(60, 1)))]
+    with planning_fails(store):
+        stopped = CliRunner().invoke(cli, [*cli_classify(store.location), *snapshot])
+    assert stopped.exit_code != 0
+    assert store.execute("SELECT count(*) AS n FROM classification_runs")[0]["n"] == 1
+    again = CliRunner().invoke(cli, [*cli_classify(store.location), *snapshot])
+    assert again.exit_code == 0, again.output
+    assert followups(store) == followups(reference)
     reference.close()
 
 
