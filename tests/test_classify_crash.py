@@ -29,6 +29,8 @@ from click.testing import CliRunner
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -71,10 +73,11 @@ def first_night(store: Store, ruleset: RuleSet, count: int) -> None:
 
 
 def followups(store: Store) -> list[tuple[Any, ...]]:
-    """Every follow-up as (step, customer, status, due), the run in its key left out (a run
-    rolled back on PostgreSQL still used up its id)."""
+    """Every follow-up of a transition as (step, customer, status, due), the run in its key
+    left out (a run rolled back on PostgreSQL still used up its id)."""
     rows = store.execute(
-        "SELECT step_id, customer_id, status, due_at FROM followups ORDER BY step_id, customer_id"
+        "SELECT step_id, customer_id, status, due_at FROM followups"
+        " WHERE occurrence LIKE 'run-%' ORDER BY step_id, customer_id"
     )
     return [tuple(row.values()) for row in rows]
 
@@ -87,14 +90,14 @@ def cli_classify(location: str) -> list[str]:
 
 FAIL_PLANNING = {
     "sqlite": [
-        "CREATE TRIGGER gx_test_fail BEFORE INSERT ON followups"
+        "CREATE TRIGGER gx_test_fail BEFORE INSERT ON followups WHEN NEW.occurrence LIKE 'run-%'"
         " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
     ],
     "postgres": [
         "CREATE FUNCTION gx_test_fail() RETURNS trigger LANGUAGE plpgsql"
         " AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
-        "CREATE TRIGGER gx_test_fail BEFORE INSERT ON followups"
-        " FOR EACH STATEMENT EXECUTE FUNCTION gx_test_fail()",
+        "CREATE TRIGGER gx_test_fail BEFORE INSERT ON followups FOR EACH ROW"
+        " WHEN (NEW.occurrence LIKE 'run-%') EXECUTE FUNCTION gx_test_fail()",
     ],
 }
 HEAL_PLANNING = {
@@ -108,7 +111,7 @@ HEAL_PLANNING = {
 
 @contextlib.contextmanager
 def planning_fails(store: Store) -> Iterator[None]:
-    """The store refuses every new follow-up (a trigger), until the block ends."""
+    """The store refuses every follow-up of a transition (a trigger) until the block ends."""
     for sql in FAIL_PLANNING[store.dialect]:
         store.execute(sql)
     try:
@@ -162,6 +165,28 @@ def test_the_duckdb_engine_commits_a_run_with_its_followups(
     assert store.execute("SELECT count(*) AS n FROM classification_runs")[0]["n"] == 1
     again = CliRunner().invoke(cli, [*cli_classify(store.location), *snapshot])
     assert again.exit_code == 0, again.output
+    assert followups(store) == followups(reference)
+    reference.close()
+
+
+def test_the_nightly_classification_commits_a_run_with_its_followups(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The daemon's classification job fails while planning; its next run plans them all."""
+    reference = SQLiteStore(tmp_path / "reference.db")
+    reference.prepare(ruleset.schema)
+    for opened in (store, reference):
+        first_night(opened, ruleset, 60)
+    assert CliRunner().invoke(cli, cli_classify(reference.location)).exit_code == 0
+    clock = FixedClock(dt.datetime.fromisoformat(NIGHT))
+    daemon = Daemon(RULES, ruleset, store, clock, folder=tmp_path, port=None)
+    try:
+        with planning_fails(store), pytest.raises(Exception, match="disk full"):
+            daemon.classify_now()
+        daemon.classify_now()
+    finally:
+        daemon.leadership.release()
+        daemon.running.adapters.close()
     assert followups(store) == followups(reference)
     reference.close()
 
