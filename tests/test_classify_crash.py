@@ -127,7 +127,7 @@ def test_kill_9_at_random_instants_plans_each_transitions_followups_once(
     killed = 0
     for _ in range(KILLS):
         process = start_classify(store.location, log)
-        time.sleep(rng.uniform(0.4, 1.0) * seconds)  # mostly inside the run, past start-up
+        time.sleep(rng.uniform(0.3, 0.9) * seconds)  # mostly inside the run, past start-up
         if process.poll() is not None:
             break  # it finished before the kill: nothing left to interrupt
         process.send_signal(signal.SIGKILL)
