@@ -26,7 +26,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
-from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
 
@@ -96,9 +96,10 @@ def classify_command(
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     spark = SparkRun(master or ruleset.settings.spark_master, output)
+    planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
-        report = _classify(opened, ruleset, now, engine, snapshot, spark)
-        moves = plan_transitions(opened, ruleset, report.run_id, now)
+        report = _classify(opened, ruleset, now, engine, snapshot, spark, planner)
+        moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
     finally:
         opened.close()
@@ -133,13 +134,16 @@ def _classify(
     engine: str,
     snapshot: Path | None,
     spark: SparkRun,
+    planner: TransitionPlanner,
 ) -> RunReport:
     try:
         if snapshot is None:
-            return classify(store, ruleset, now)
+            return classify(store, ruleset, now, after=planner)
         if engine == "duckdb":
-            return classify_snapshot(store, ruleset, now, snapshot)
-        return classify_on_spark(store, ruleset, now, snapshot, spark.master, spark.output)
+            return classify_snapshot(store, ruleset, now, snapshot, after=planner)
+        return classify_on_spark(
+            store, ruleset, now, snapshot, spark.master, spark.output, after=planner
+        )
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
 

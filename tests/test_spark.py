@@ -37,6 +37,15 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
+from tests.classify_helpers import (
+    cli_classify,
+    customers,
+    first_night,
+    followups,
+    planning_fails,
+    reference_followups,
+    write_csv,
+)
 
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
@@ -339,6 +348,27 @@ def test_classify_command_on_spark(spark: SparkSession, ruleset: RuleSet, tmp_pa
     assert usage.exit_code == 2 and "--engine spark needs --input" in usage.output
     usage = CliRunner().invoke(cli, [*common, "--master", "local[1]"])
     assert usage.exit_code == 2 and "--master and --output are for --engine spark" in usage.output
+
+
+def test_a_spark_run_commits_with_its_transitions_followups(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The Spark engine's run fails while planning its follow-ups: nothing of the run stays,
+    and the next run plans every follow-up, as the store's own engine does."""
+    expected = reference_followups(ruleset, tmp_path, 60)
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    store.prepare(ruleset.schema)
+    first_night(store, ruleset, 60)
+    snapshot = write_csv(tmp_path / "night.csv", customers(60, 1))
+    command = [*cli_classify(store.location), "--engine", "spark", "--input", str(snapshot),
+               "--output", str(tmp_path / "out")]  # fmt: skip
+    with planning_fails(store):
+        assert CliRunner().invoke(cli, command).exit_code != 0
+    assert store.execute("SELECT count(*) AS n FROM classification_runs")[0]["n"] == 1
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 0, again.output
+    assert followups(store) == expected
+    store.close()
 
 
 def _guanxi(tmp_path: Path, prelude: str, **env: str) -> subprocess.CompletedProcess[str]:

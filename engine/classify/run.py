@@ -40,8 +40,17 @@ class Stopwatch:
         return start + dt.timedelta(seconds=time.perf_counter() - self.started)
 
 
-def classify(store: Store, ruleset: RuleSet, now: dt.datetime) -> RunReport:
-    """Sort every customer into tier, level and strategy; write only what changed."""
+AfterRun = Callable[[int], object]
+"""Work that must commit with a run (planning its transitions' follow-ups), given the run id.
+It runs inside the run's transaction, once the run is written: a run killed or failing at
+any point leaves neither the run nor that work, and running again redoes both."""
+
+
+def classify(
+    store: Store, ruleset: RuleSet, now: dt.datetime, after: AfterRun | None = None
+) -> RunReport:
+    """Sort every customer into tier, level and strategy; write only what changed; then
+    `after` the run, in the same transaction."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     query = compile_classification(ruleset, store.dialect, today_in(ruleset, now), "customers")
@@ -72,6 +81,9 @@ def classify(store: Store, ruleset: RuleSet, now: dt.datetime) -> RunReport:
         )
         finish_run(store, report)
         drop_temporary(store)
+        if after is not None:
+            after(run_id)
+            watch.lap("after run")
     return report
 
 

@@ -35,7 +35,7 @@ from guanxi.engine.classify.mirror import (
     stage_changes,
 )
 from guanxi.engine.classify.report import RunReport
-from guanxi.engine.classify.run import Stopwatch, count_overlaps, distribution, tuned
+from guanxi.engine.classify.run import AfterRun, Stopwatch, count_overlaps, distribution, tuned
 from guanxi.engine.errors import DataError
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
@@ -54,8 +54,10 @@ def classify_snapshot(
     snapshot: Path,
     memory_limit: str = "3GB",
     keep_mirror: bool = True,
+    after: AfterRun | None = None,
 ) -> RunReport:
-    """Classify every customer of `snapshot` (.parquet or .csv) and write back what changed."""
+    """Classify every customer of `snapshot` (.parquet or .csv), write back what changed and
+    then `after` the run, in the store's transaction of the write-back."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     duck = connect(memory_limit)
@@ -66,7 +68,7 @@ def classify_snapshot(
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         rejected = without_key + _csv_rejects(duck)
         watch.lap("classify")
-        written = Written("duckdb", query.key, query.unique, rejected, keep_mirror)
+        written = Written("duckdb", query.key, query.unique, rejected, keep_mirror, after)
         return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
         raise DataError(f"cannot classify the snapshot '{snapshot}': {error}") from None
@@ -83,6 +85,7 @@ class Written:
     unique: Sequence[str]
     rejected: int  # snapshot rows that could not be read
     keep_mirror: bool
+    after: AfterRun | None = None  # what commits with the run (see run.py)
 
 
 def write_back(
@@ -187,6 +190,9 @@ def _write_back(
         )
         finish_run(store, report)
         drop_temporary(store)
+        if written.after is not None:
+            written.after(run_id)
+            watch.lap("after run")
         stage_changes(duck, CHANGES, run_id)
         watch.lap("stage copy")
     watch.lap("commit store")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from guanxi.engine.classify.compile import compile_classification, input_fields, sql_type
 from guanxi.engine.classify.report import RunReport
-from guanxi.engine.classify.run import Stopwatch
+from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
 from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import DataError, EngineUnavailable
@@ -127,13 +127,17 @@ def classify_on_spark(
     spark: SparkSession | str = LOCAL,
     output: Path | None = None,
     keep_mirror: bool = True,
+    after: AfterRun | None = None,
 ) -> RunReport:
     """Classify every customer of `snapshot` on Spark (a session, or a master to start one
     on), write all assignments as Parquet to `output` (a folder, replaced; default: beside
-    the store) and write back into the store what changed."""
+    the store), write back into the store what changed and then `after` the run, in the
+    store's transaction of the write-back."""
     if isinstance(spark, str):
         with spark_session(spark) as session:
-            return classify_on_spark(store, ruleset, now, snapshot, session, output, keep_mirror)
+            return classify_on_spark(
+                store, ruleset, now, snapshot, session, output, keep_mirror, after
+            )
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     folder = _output_folder(output or default_output(store))
@@ -143,7 +147,7 @@ def classify_on_spark(
     try:
         parts = str(folder / "*.parquet").replace("'", "''")
         duck.execute(f"CREATE TEMP VIEW {RESULT} AS SELECT * FROM read_parquet('{parts}')")
-        written = Written("spark", key, unique, rejected, keep_mirror)
+        written = Written("spark", key, unique, rejected, keep_mirror, after)
         return write_back(duck, store, ruleset, now, written, watch)
     finally:
         duck.close()

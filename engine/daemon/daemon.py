@@ -53,7 +53,7 @@ from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, 
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.plan.followups import iso
-from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
 from guanxi.engine.timing import parse_interval
@@ -255,8 +255,9 @@ class Daemon:
 
     def _classify(self) -> None:
         now, ruleset = self.clock.now(), self.running.ruleset
-        report = classify(self.store, ruleset, now)
-        moves = plan_transitions(self.store, ruleset, report.run_id, now)
+        planner = TransitionPlanner(self.store, ruleset, now)  # commits with the run
+        report = classify(self.store, ruleset, now, after=planner)
+        moves = planner.planned
         self.metrics.planned("transitions", moves.new)
         log.info(
             "classified",

@@ -13,6 +13,11 @@ run's local date), and `unless:` true inserts the row as cancelled. The occurren
 (`step:customer:run-<id>`), so planning the same run twice plans nothing new; the due time
 counts from the moment the run finished. One INSERT … SELECT per step, then the contact
 policy over the batch.
+
+A run and the planning of its transitions commit together: `TransitionPlanner` is passed to
+the classification engines as `after`, so the planning runs inside the run's transaction. A
+process killed between the two would otherwise leave transitions whose follow-ups nothing
+ever plans (the next run sees no change for those customers).
 """
 
 from __future__ import annotations
@@ -33,6 +38,24 @@ from guanxi.engine.plan.recurring import (
 )
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.store.base import Store
+
+
+class TransitionPlanner:
+    """A classification run's `after`: plans the run's `on_enter:`/`on_leave:` steps inside
+    the run's transaction; `planned` is what it planned."""
+
+    def __init__(self, store: Store, ruleset: RuleSet, now: dt.datetime) -> None:
+        self.store, self.ruleset, self.now = store, ruleset, now
+        self._planned: PlanReport | None = None
+
+    def __call__(self, run_id: int) -> None:
+        self._planned = plan_transitions(self.store, self.ruleset, run_id, self.now)
+
+    @property
+    def planned(self) -> PlanReport:
+        if self._planned is None:
+            raise RuntimeError("the planner has not run: no classification run was written")
+        return self._planned
 
 
 def plan_transitions(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> PlanReport:
