@@ -19,7 +19,7 @@ from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
-from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -47,8 +47,7 @@ def run_demo(
     store = SQLiteStore(folder / "guanxi.db")
     try:
         loaded = load_customers(store, ruleset, folder / "customers.csv", now)
-        classification = classify(store, ruleset, now)
-        plan_transitions(store, ruleset, classification.run_id, now)
+        classification = classify(store, ruleset, now, after=TransitionPlanner(store, ruleset, now))
         events = load_events(store, ruleset, folder / "events.jsonl", now)
         planned = plan_new_events(store, ruleset, now)
         plan_recurring(store, ruleset, now, _month_later(now), now)

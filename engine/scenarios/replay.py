@@ -32,7 +32,7 @@ from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
-from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import Scenario, ScenarioEvent
 from guanxi.engine.store import Store
@@ -171,8 +171,9 @@ class _Timeline:
         self.store.upsert_customers([{**row, "_loaded_at": iso(now)}])
 
     def classify(self, now: dt.datetime) -> None:
-        report = classify(self.store, self.ruleset, now)
-        plan_transitions(self.store, self.ruleset, report.run_id, now)
+        classify(
+            self.store, self.ruleset, now, after=TransitionPlanner(self.store, self.ruleset, now)
+        )
 
     def _window_end(self, recurring: bool | str) -> dt.datetime:
         if recurring is True:

@@ -39,7 +39,7 @@ from guanxi.engine.daemon.delivery import channels_of
 from guanxi.engine.daemon.tick import TickReport, plan_ahead, tick
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import occurrences
-from guanxi.engine.plan.transitions import plan_transitions
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import Feed
 from guanxi.engine.store.base import Store
@@ -244,11 +244,12 @@ class _Run:
 
     def classify(self, now: dt.datetime) -> None:
         """Re-sort every customer and plan the steps their moves trigger (the daemon's job)."""
+        planner = TransitionPlanner(self.store, self.ruleset, now)
         if self.snapshot is not None and isinstance(self.store, SQLiteStore):
-            report = classify_snapshot(self.store, self.ruleset, now, self.snapshot)
+            classify_snapshot(self.store, self.ruleset, now, self.snapshot, after=planner)
         else:
-            report = classify(self.store, self.ruleset, now)
-        moves = plan_transitions(self.store, self.ruleset, report.run_id, now)
+            classify(self.store, self.ruleset, now, after=planner)
+        moves = planner.planned
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
         self.last_night = now
