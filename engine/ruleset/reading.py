@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +43,9 @@ def _located(
             hint=did_you_mean(key, allowed),
             expected=", ".join(allowed) if allowed else None,
         )
+    if kind in CODES:  # raised by a validator of ours, named after its diagnostic
+        hint = error.get("ctx", {}).get("hint")
+        return source.diagnostic(source.position(loc), kind, error["msg"], hint=hint)
     if kind == "missing":
         where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
         return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")
