@@ -30,7 +30,7 @@ def _written_condition(value: Any) -> Any:
         raise PydanticCustomError(
             "empty-condition",
             "the condition is empty",
-            {"hint": "write 'TRUE' to match every customer, or leave the key out"},
+            {"hint": "write the condition, or leave the key out ('when: TRUE' matches everyone)"},
         )
     return value
 

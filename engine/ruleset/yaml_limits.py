@@ -24,6 +24,8 @@ MAX_DEPTH = 50  # blocks and lists inside each other; a rule file needs fewer th
 MAX_ALIASED = 10_000  # values copied in by `*name` aliases, counted through every level
 MAX_DIGITS = 30  # digits of a number written in a rule file
 
+_TOO_DEEP = f"blocks and lists are nested more than {MAX_DEPTH} deep"
+_BRACKET = re.compile(r"[\[\]{}]")
 _NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?")
 
 
@@ -48,6 +50,9 @@ class _Walk:
 def first_limit_exceeded(text: str) -> LimitExceeded | None:
     """The first place where `text` passes a limit, or None. Raises ruamel's YAMLError for
     a syntax error, as loading would."""
+    deep = _bracket_too_deep(text)
+    if deep is not None:
+        return deep
     walk = _Walk()
     for event in YAML(typ="rt").parse(text):
         problem = _step(walk, event)
@@ -56,11 +61,24 @@ def first_limit_exceeded(text: str) -> LimitExceeded | None:
     return None
 
 
+def _bracket_too_deep(text: str) -> LimitExceeded | None:
+    """The first '[' or '{' opened more than MAX_DEPTH deep, found by counting characters:
+    the YAML scanner would look ahead over thousands of them first, slowly."""
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            line = text.count("\n", 0, match.start())
+            col = match.start() - (text.rfind("\n", 0, match.start()) + 1)
+            return LimitExceeded(line, col, "too-deep", _TOO_DEEP, HINTS["too-deep"])
+    return None
+
+
 def _step(walk: _Walk, event: Event) -> LimitExceeded | None:
     if isinstance(event, CollectionStartEvent):
         walk.open.append((event.anchor, 1))
         if len(walk.open) > MAX_DEPTH:
-            return _at(event, "too-deep", f"blocks and lists are nested more than {MAX_DEPTH} deep")
+            return _at(event, "too-deep", _TOO_DEEP)
     elif isinstance(event, CollectionEndEvent):
         anchor, size = walk.open.pop()
         _count(walk, anchor, size)
