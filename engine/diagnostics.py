@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+MAX_MESSAGE = 200  # characters of a message or hint; longer ones end in '…'
+MAX_SHOWN = 120  # characters of the offending source line shown around the caret
+MAX_SUMMARY = 10  # diagnostics in one log line
 
 CODES: dict[str, str] = {
     "yaml-syntax": "The file is not valid YAML (a missing colon, an unclosed quote, bad indent).",
@@ -26,8 +29,13 @@ CODES: dict[str, str] = {
     "duplicate-key": "The same key appears twice in one block; the second would hide the first.",
     "not-utf8": "The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8').",
     "empty-file": "The file has no content.",
-    "file-too-large": "The file is larger than a rule file can reasonably be.",
+    "file-too-large": "The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB).",
     "missing-file": "A file the rule project needs is not there.",
+    "outside-project": "A file name leads out of the rule project (absolute, '..', a link).",
+    "not-a-file": "A name in the rule project is a folder, device or pipe, not a file.",
+    "too-deep": "Blocks and lists in a YAML file are nested more than 50 deep.",
+    "too-many-aliases": "YAML aliases (*name) repeat more than 10,000 values in one file.",
+    "number-out-of-range": "A number is too long, not finite, or beyond 10^15 in a condition.",
     "unknown-key": "A key that this file does not know; often a typing mistake.",
     "missing-key": "A required key is not given.",
     "wrong-type": "A value has the wrong kind (text where a number is expected, and so on).",
@@ -39,6 +47,8 @@ CODES: dict[str, str] = {
     "forbidden-construct": "A condition uses SQL that is not allowed (subquery, statement, ';').",
     "type-mismatch": "A condition compares or combines values of different kinds.",
     "not-a-condition": "A `when:` expression does not give true or false.",
+    "empty-condition": "A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all.",
+    "too-complex": "A condition is nested or chained too deeply; split it or use IN (…).",
     "unknown-level": "A playbook or scenario names a relationship level that is not defined.",
     "unknown-tier": "A name is neither a defined tier nor a defined level.",
     "unknown-channel": "A step or policy names a channel that is not defined.",
@@ -79,6 +89,14 @@ class Diagnostic:
     severity: Severity = "error"
     length: int = 1
 
+    def __post_init__(self) -> None:
+        """Messages quote the user's text; keep each quote short and free of control
+        characters, whatever file it came from (a log line stays readable and small)."""
+        for name, limit in (("message", MAX_MESSAGE), ("hint", MAX_MESSAGE), ("expected", 300)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, excerpt(value, limit))
+
     def headline(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
 
@@ -87,10 +105,10 @@ class Diagnostic:
         lines = [self.headline()]
         if source_line is not None:
             number = str(self.line)
-            text = source_line.rstrip("\r\n").replace("\t", " ")
-            width = max(1, min(self.length, len(text) - self.col + 1))
+            text, col = _window(source_line.rstrip("\r\n"), self.col)
+            width = max(1, min(self.length, len(text) - col + 1))
             lines.append(f"  {number} | {text}")
-            lines.append(f"  {' ' * len(number)} | {' ' * (self.col - 1)}{'^' * width}")
+            lines.append(f"  {' ' * len(number)} | {' ' * (col - 1)}{'^' * width}")
         if self.expected:
             lines.append(f"  expected: {self.expected}")
         if self.hint:
@@ -101,6 +119,34 @@ class Diagnostic:
         data = asdict(self)
         del data["length"]
         return data
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`text` with control characters shown as '?', cut to `limit` characters with '…'."""
+    clean = "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """At most MAX_SHOWN characters of `line` around column `col`, and the column in them."""
+    start = max(0, min(col - 1 - MAX_SHOWN // 3, len(line) - MAX_SHOWN))
+    shown = excerpt(line[start:], MAX_SHOWN)
+    return ("…" + shown[1:], col - start) if start else (shown, col)
+
+
+def summary(diagnostics: Sequence[Diagnostic], lines: Mapping[str, Sequence[str]]) -> str:
+    """The first MAX_SUMMARY diagnostics rendered, and how many more there are: bounded,
+    for a log line."""
+    shown = [d.render(_source_line(lines, d)) for d in diagnostics[:MAX_SUMMARY]]
+    more = len(diagnostics) - MAX_SUMMARY
+    if more > 0:
+        shown.append(f"… and {more} more; 'guanxi validate' lists them all")
+    return "\n".join(shown)
+
+
+def _source_line(lines: Mapping[str, Sequence[str]], diagnostic: Diagnostic) -> str | None:
+    source = lines.get(diagnostic.file, ())
+    return source[diagnostic.line - 1] if 0 < diagnostic.line <= len(source) else None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -50,6 +50,7 @@ from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
 from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
+from guanxi.engine.diagnostics import Diagnostic, summary
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.plan.followups import iso
@@ -308,9 +309,9 @@ class Daemon:
             self._schedule()
         log.info("rules reloaded", extra={"ruleset": ruleset.hash, "previous": old.ruleset.hash})
 
-    def _reject(self, diagnostics: list[Any], lines: dict[str, list[str]]) -> None:
+    def _reject(self, diagnostics: list[Diagnostic], lines: dict[str, list[str]]) -> None:
         errors = [d for d in diagnostics if d.severity == "error"]
-        shown = "\n".join(d.render(_line(lines, d)) for d in errors)
+        shown = summary(errors, lines)  # bounded: a hostile project cannot flood the log
         self.metrics.reloaded("rejected")
         log.error(
             "rule project has errors; still using the last good rules",
@@ -422,8 +423,3 @@ def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
             stat = path.stat()
             found.append((str(relative), stat.st_size, stat.st_mtime_ns))
     return tuple(found)
-
-
-def _line(lines: dict[str, list[str]], diagnostic: Any) -> str | None:
-    source = lines.get(diagnostic.file, [])
-    return source[diagnostic.line - 1] if 0 < diagnostic.line <= len(source) else None

@@ -21,6 +21,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.language.limits import check_depth, check_tokens
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 Kind = Literal["number", "string", "boolean", "date", "null"]
@@ -119,6 +120,7 @@ def _wrong_kind(source: str, want: Kind, got: Kind) -> None:
 
 def _syntax_tree(source: str) -> exp.Expression:
     tokens = _tokens(source)
+    check_tokens(source, tokens)
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(
@@ -133,6 +135,7 @@ def _syntax_tree(source: str) -> exp.Expression:
         raise _syntax_error(source, error) from None
     if not isinstance(tree, exp.Expression):
         raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+    check_depth(source, tree)
     return tree
 
 

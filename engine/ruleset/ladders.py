@@ -67,13 +67,10 @@ def _from_list(
 def _from_table(
     project: Project, file: str, name: str, policy: HitPolicy, fields: Mapping[str, str]
 ) -> list[CompiledRule]:
-    text = project.read_text(name)
-    if text is None:
-        if (project.root / name).exists():
-            return []
-        project.error(file, ("decision_table",), "missing-file", f"there is no file '{name}'")
+    found = project.named_file(file, ("decision_table",))
+    if found is None:
         return []
-    table = read_table(project.shown(name), text, fields)
+    table = read_table(project.shown(found[0]), found[1], fields)
     project.diagnostics.extend(table.diagnostics)
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":

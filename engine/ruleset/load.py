@@ -242,16 +242,12 @@ def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:
     """The business calendar, with the bank's overrides file when one is named."""
     if project.failed:
         return None
-    name = settings.calendar_overrides
-    if name is None:
+    if settings.calendar_overrides is None:
         return BusinessCalendar(settings.calendar, settings.timezone)
-    text = project.read_text(name)
-    if text is None:
-        if not (project.root / name).is_file():
-            project.error(
-                "guanxi.yaml", ("calendar_overrides",), "missing-file", f"there is no file '{name}'"
-            )
+    found = project.named_file("guanxi.yaml", ("calendar_overrides",))
+    if found is None:
         return None
+    name, text = found
     overrides, problems = read_overrides(text)
     for line, message in problems:
         project.add(Diagnostic(project.shown(name), line, 1, "invalid-value", message))

@@ -7,15 +7,61 @@ in `checks.py`, so that every problem can point at its own line.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from guanxi.engine.timing import Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
 StepKind = Literal["task", "message"]
+
+
+def _written_condition(value: Any) -> Any:
+    """A condition that is given must say something: `when: ""` or a bare `when:` would
+    otherwise match every customer without anyone having written so. YAML reads
+    `when: TRUE` as a boolean; in a rule it means the condition TRUE."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise PydanticCustomError(
+            "empty-condition",
+            "the condition is empty",
+            {"hint": "write the condition, or leave the key out ('when: TRUE' matches everyone)"},
+        )
+    return value
+
+
+Condition = Annotated[str | None, BeforeValidator(_written_condition)]
+
+MAX_AMOUNT = 100_000  # a duration's number: 100,000 seconds is about a day; days, 270 years
+
+
+def _bounded_amount(value: Any) -> Any:
+    """The number in '3 business days' stays small enough for date arithmetic (and for
+    Python to convert at all: a 5,000-digit number cannot be)."""
+    for digits in re.findall(r"\d+", value) if isinstance(value, str) else ():
+        if len(digits) > len(str(MAX_AMOUNT)) or int(digits) > MAX_AMOUNT:
+            raise PydanticCustomError(
+                "invalid-duration",
+                "the number in this duration is too large",
+                {"hint": f"a duration's number is at most {MAX_AMOUNT:,}"},
+            )
+    return value
+
+
+DurationText = Annotated[str, AfterValidator(_bounded_amount)]
 
 
 class Model(BaseModel):
@@ -60,13 +106,13 @@ class Delivery(Model):
 class DaemonSettings(Model):
     """guanxi.yaml `daemon:` — how `guanxi run` works."""
 
-    tick_every: str = "30 seconds"  # how often due follow-ups are dispatched
+    tick_every: DurationText = "30 seconds"  # how often due follow-ups are dispatched
     batch: int = Field(default=500, ge=1, le=100_000)  # follow-ups claimed at a time
-    lease: str = "5 minutes"  # a claim not concluded by then is claimed again
+    lease: DurationText = "5 minutes"  # a claim not concluded by then is claimed again
     max_attempts: int = Field(default=5, ge=1, le=100)  # then a dead letter
-    retry_after: str = "30 seconds"  # the first retry's delay; doubled each time …
-    retry_cap: str = "1 hour"  # … up to this
-    reload_every: str = "5 seconds"  # how often the rule project is checked for edits
+    retry_after: DurationText = "30 seconds"  # the first retry's delay; doubled each time …
+    retry_cap: DurationText = "1 hour"  # … up to this
+    reload_every: DurationText = "5 seconds"  # how often the rule project is checked for edits
     port: int | None = Field(default=9464, ge=0, le=65535)  # /healthz, /metrics; null: none
 
 
@@ -131,15 +177,9 @@ class Rule(Model):
     name: str
     label: str
     label_en: str | None = None
-    when: str | None = None
+    when: Condition = None
     priority: int | None = None
     description: str | None = None
-
-    @field_validator("when", mode="before")
-    @classmethod
-    def _yes_no(cls, value: Any) -> Any:
-        """YAML reads `when: TRUE` as a boolean; in a rule it means the condition TRUE."""
-        return ("TRUE" if value else "FALSE") if isinstance(value, bool) else value
 
 
 class Measure(Model):
@@ -148,7 +188,7 @@ class Measure(Model):
     name: str
     label: str
     label_en: str | None = None
-    expr: str | None = None
+    expr: Condition = None
     percentile_of: str | None = None
 
 
@@ -190,12 +230,12 @@ class Step(Model):
     day: int | str | None = None
     on_enter: str | None = None
     on_leave: str | None = None
-    when: str | None = None
-    unless: str | None = None
+    when: Condition = None
+    unless: Condition = None
     cancel_on: tuple[str, ...] = ()
-    after: str | None = None
+    after: DurationText | None = None
     at: str | None = None
-    expires: str | None = None
+    expires: DurationText | None = None
     do: StepKind
     channel: str
     template: str
@@ -230,7 +270,7 @@ class Consent(Model):
 class Cap(Model):
     channel: str = "all"
     max: int = Field(ge=0)
-    per: str
+    per: DurationText
 
 
 class QuietHours(Model):
@@ -301,7 +341,7 @@ class Scenario(Model):
     customer: dict[str, Value]
     before: dict[str, Value] | None = None  # fields that differed the day before today
     events: tuple[ScenarioEvent, ...] = ()
-    recurring: bool | str = False  # true: plan `every:` steps for 31 days; or a duration
+    recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
     expect: Expectation
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import Condition, parse_condition, parse_value
+from guanxi.engine.ruleset.files import FileProblem, locate
 from guanxi.engine.ruleset.reading import shown_path, validate_model
 from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
 
@@ -52,17 +54,16 @@ class Project:
         return any(d.severity == "error" for d in self.diagnostics)
 
     def read_model(self, name: str, model: type[M], required: bool) -> M | None:
-        path = self.root / name
-        if not path.is_file():
+        if not os.path.lexists(self.root / name):
             if required:
                 message = f"the rule project has no {name}"
                 self.add(Diagnostic(self.shown(name), 1, 1, "missing-file", message))
             return None
         try:
-            source = load_yaml(path, self.shown(name))
+            source = load_yaml(self._located(name), self.shown(name))
         except SourceError as error:
             self.add(error.diagnostic)
-            self.texts[name] = path.read_bytes().decode("utf-8", "replace")
+            self.texts[name] = error.text or ""
             return None
         self.sources[name] = source
         self.texts[name] = source.text
@@ -70,16 +71,34 @@ class Project:
         self.diagnostics.extend(problems)
         return parsed
 
-    def read_text(self, name: str) -> str | None:
+    def named_file(
+        self, file: str, path: Sequence[PathKey], folder: str = ""
+    ) -> tuple[str, str] | None:
+        """The name in the project and the text of the file that `file` names at `path`
+        (relative to `folder`); None with a diagnostic at that name when the file is missing,
+        outside the project, not an ordinary file, too large, or not text."""
+        written = str(self.sources[file].value(path))
+        name = f"{folder}/{written}" if folder else written
         try:
-            text = read_text(self.root / name, self.shown(name))
+            text = read_text(locate(self.root, written, folder), self.shown(name))
+        except FileProblem as problem:
+            beside = f" beside {file}" if folder and problem.code == "missing-file" else ""
+            self.error(file, path, problem.code, problem.message + beside, hint=problem.hint)
+            return None
         except SourceError as error:
             self.add(error.diagnostic)
-            return None
-        except FileNotFoundError:
+            self.texts[name] = error.text or ""
             return None
         self.texts[name] = text
-        return text
+        return name, text
+
+    def _located(self, name: str) -> Path:
+        try:
+            return locate(self.root, name)
+        except FileProblem as problem:
+            shown = self.shown(name)
+            diagnostic = Diagnostic(shown, 1, 1, problem.code, problem.message, problem.hint)
+            raise SourceError(diagnostic) from None
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()

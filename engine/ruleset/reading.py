@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +43,11 @@ def _located(
             hint=did_you_mean(key, allowed),
             expected=", ".join(allowed) if allowed else None,
         )
+    if kind in CODES:  # raised by a validator of ours, named after its diagnostic
+        where = source.position(loc, key=given is None)  # `when:` alone: point at the key
+        length = len(str(given if given is not None else loc[-1]))
+        hint = error.get("ctx", {}).get("hint")
+        return source.diagnostic(where, kind, error["msg"], length=length, hint=hint)
     if kind == "missing":
         where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
         return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")

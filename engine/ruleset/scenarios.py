@@ -72,14 +72,12 @@ def check_population(
 ) -> None:
     """The population file exists and every row of it loads; unknown columns are errors
     (a misspelt column would otherwise be ignored and change every rank silently)."""
-    name = population_file(file, population)
+    folder = file.rsplit("/", 1)[0] if "/" in file else ""
+    named = project.named_file(file, ("population",), folder)
+    if named is None:
+        return
+    name, text = named
     path = project.root / name
-    if not path.is_file():
-        message = f"there is no file '{population}' beside {file}"
-        project.error(file, ("population",), "missing-file", message)
-        return
-    if project.read_text(name) is None:
-        return
     try:
         found = ingest.check_customer_file(schema, timezone, path)
     except DataError as error:
@@ -87,7 +85,7 @@ def check_population(
         project.error(file, ("population",), "invalid-value", message)
         return
     shown = project.shown(name)
-    columns = _header(project.texts[name]) if name.endswith(".csv") else {}
+    columns = _header(text) if name.endswith(".csv") else {}
     for column in found.unknown:
         message, hint = f"no customer field '{column}'", did_you_mean(column, schema.fields)
         at = columns.get(column, 1)

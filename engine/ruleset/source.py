@@ -22,16 +22,20 @@ from ruamel.yaml.scalarstring import (
 )
 
 from guanxi.engine.diagnostics import Diagnostic
-
-MAX_BYTES = 1_000_000  # a rule file over 1 MB is a mistake (a data export saved in the wrong place)
+from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
+from guanxi.engine.ruleset.yaml_limits import LimitExceeded, first_limit_exceeded
 
 PathKey = str | int
 
 
 class SourceError(Exception):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    """A file that cannot be used: its `diagnostic`, and its `text` as far as it was read
+    (for showing the line the diagnostic points at), or None."""
+
+    def __init__(self, diagnostic: Diagnostic, text: str | None = None) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.text = text
 
 
 @dataclass
@@ -117,56 +121,60 @@ def _child_position(node: Any, step: PathKey, key: bool) -> tuple[int, int] | No
 
 
 def read_text(path: Path, shown: str) -> str:
-    """The file's text, or SourceError for a file that is too large, not UTF-8, or empty."""
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise SourceError(
-            Diagnostic(
-                shown,
-                1,
-                1,
-                "file-too-large",
-                f"the file is {size / 1_000_000:.1f} MB; a rule file may be at most "
-                f"{MAX_BYTES / 1_000_000:.0f} MB",
-                hint="is this a data export saved in the rule folder by mistake?",
-            )
-        )
-    raw = path.read_bytes()
+    """The text of project file `path` (already located), or SourceError for a file that is
+    too large, not UTF-8, or empty. Never reads more than the file's size limit."""
+    try:
+        raw = read_bounded(path, size_limit(path.name))
+    except FileProblem as problem:
+        diagnostic = Diagnostic(shown, 1, 1, problem.code, problem.message, problem.hint)
+        raise SourceError(diagnostic) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise SourceError(
-            Diagnostic(
-                shown,
-                line,
-                col,
-                "not-utf8",
-                f"byte 0x{raw[error.start]:02x} is not UTF-8 text",
-                hint="save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')",
-            )
-        ) from None
+        raise SourceError(_not_utf8(raw, error, shown), raw.decode("utf-8", "replace")) from None
     if not text.strip():
-        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file is empty"))
+        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file is empty"), text)
     return text
 
 
+def _not_utf8(raw: bytes, error: UnicodeDecodeError, shown: str) -> Diagnostic:
+    line = raw[: error.start].count(b"\n") + 1
+    col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+    return Diagnostic(
+        shown,
+        line,
+        col,
+        "not-utf8",
+        f"byte 0x{raw[error.start]:02x} is not UTF-8 text",
+        hint="save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')",
+    )
+
+
 def load_yaml(path: Path, shown: str) -> Source:
-    """Parse a YAML rule file; raise SourceError with the position of the first YAML error."""
+    """Parse a YAML rule file; raise SourceError with the position of the first YAML error
+    or of the first place over a limit (aliases, nesting, digits) that loading could not
+    survive."""
     text = read_text(path, shown)
     source = Source(shown, text)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     try:
+        problem = first_limit_exceeded(text)
+        if problem is not None:
+            raise SourceError(_limit_diagnostic(source, problem), text)
         source.data = yaml.load(text)
     except MarkedYAMLError as error:
-        raise SourceError(_yaml_diagnostic(source, error)) from None
+        raise SourceError(_yaml_diagnostic(source, error), text) from None
     except YAMLError as error:
-        raise SourceError(Diagnostic(shown, 1, 1, "yaml-syntax", str(error))) from None
+        raise SourceError(Diagnostic(shown, 1, 1, "yaml-syntax", str(error)), text) from None
     if source.data is None:
-        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file has only comments"))
+        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file has only comments"), text)
     return source
+
+
+def _limit_diagnostic(source: Source, problem: LimitExceeded) -> Diagnostic:
+    at = (problem.line + 1, problem.col + 1)
+    return source.diagnostic(at, problem.code, problem.message, hint=problem.hint)
 
 
 def _yaml_diagnostic(source: Source, error: MarkedYAMLError) -> Diagnostic:

@@ -166,7 +166,7 @@ def _add_rule(
         label_en=values.get("label_en") or None,
         priority=int(priority) if priority is not None else None,
         description=values.get("description") or None,
-        when=" AND ".join(tests) if tests else None,
+        **({"when": " AND ".join(tests)} if tests else {}),  # no tests: a catch-all row
     )
     table.rows.append(TableRow(rule, number, constraints))
 

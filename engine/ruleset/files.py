@@ -1,0 +1,85 @@
+"""Which files a rule project may read, and how much of them.
+
+A rule file names other files (`decision_table:`, `calendar_overrides:`, a scenario file's
+`population:`). Those names are the project's own files only: relative, without `..`, still
+inside the project once symlinks are resolved, and regular files (not `/dev/zero`, not a
+FIFO, not `/proc/self/environ`). Every read stops at a size limit, so a huge or endless file
+costs at most that much memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+MAX_RULE_BYTES = 1_000_000  # a YAML rule file over 1 MB is a data export saved by mistake
+MAX_TABLE_BYTES = 5_000_000  # a CSV or JSONL table: some ten thousand rows at most
+TABLE_SUFFIXES = (".csv", ".jsonl")
+
+
+class FileProblem(Exception):
+    """A file name or file a rule project cannot use: `code`, `message` and a `hint`."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+def size_limit(name: str) -> int:
+    return MAX_TABLE_BYTES if name.lower().endswith(TABLE_SUFFIXES) else MAX_RULE_BYTES
+
+
+def checked_name(name: str) -> str:
+    """`name` as written in a rule file, if it is a plain relative name (FileProblem if not)."""
+    hint = "write the file's name relative to the rule project, e.g. 'tiers.csv'"
+    if not name.strip():
+        raise FileProblem("invalid-value", "the file name is empty", hint)
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
+        raise FileProblem("outside-project", "a rule project may only name its own files", hint)
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise FileProblem("outside-project", "'..' leads out of the rule project", hint)
+    return name
+
+
+def locate(root: Path, name: str, folder: str = "") -> Path:
+    """The real path of file `name` in `folder` of the project at `root`: an existing regular
+    file inside the project after symlinks are resolved. FileProblem otherwise."""
+    checked_name(name)
+    top = root.resolve()
+    try:
+        path = (root / folder / name).resolve(strict=True)
+    except FileNotFoundError:
+        raise FileProblem("missing-file", f"there is no file '{name}'") from None
+    except (OSError, RuntimeError):  # a symlink loop, a name too long
+        raise FileProblem("missing-file", f"'{name}' cannot be opened") from None
+    if not path.is_relative_to(top):
+        hint = "copy the file into the rule project instead of linking to it"
+        raise FileProblem("outside-project", f"'{name}' links to a file outside the project", hint)
+    if not path.is_file():
+        raise FileProblem("not-a-file", f"'{name}' is not an ordinary file")
+    return path
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, reading no more than that.
+    Opened without blocking and checked again once open, so a file swapped for a FIFO or a
+    device between `locate` and this read is refused too."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        message = f"'{path.name}' cannot be read ({error.strerror})"
+        raise FileProblem("missing-file", message) from None
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise FileProblem("not-a-file", f"'{path.name}' is not an ordinary file")
+        raw = file.read(limit + 1)
+    if len(raw) > limit:
+        size = max(status.st_size, len(raw)) / 1_000_000
+        raise FileProblem(
+            "file-too-large",
+            f"the file is {size:.1f} MB; this file may be at most {limit / 1_000_000:.0f} MB",
+            "is this a data export saved in the rule folder by mistake?",
+        )
+    return raw
