@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
 from guanxi.cli.output import console, print_json, table
@@ -62,7 +63,7 @@ def rules(folder: Path | None, as_json: bool) -> None:
 def _print_summary(ruleset: RuleSet) -> None:
     out = console()
     out.print(
-        f"[bold]{ruleset.settings.name}[/bold]  rule-set {ruleset.hash}  "
+        f"[bold]{escape(ruleset.settings.name)}[/bold]  rule-set {ruleset.hash}  "
         f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})"
     )
     for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -76,3 +77,29 @@ def test_csv_plain_negative_numbers_stay_numbers() -> None:
     assert [as_text(c) for c in ("-12.5", "-3", "+7", "-1e5", "-", "-x", "=1")] == [
         "-12.5", "-3", "+7", "-1e5", "'-", "'-x", "'=1",
     ]  # fmt: skip
+
+
+# --- terminal escapes in what the CLI prints ----------------------------------------------------
+
+# A name that would set the window title, clear the screen, recolour, plant a hidden link (as
+# rich markup and as OSC 8), move the cursor by a C1 CSI, and turn the line around.
+HOSTILE_NAME = (
+    "张三\x1b]0;pwned\x07\x1b[2J\x1b[31m红[link=http://evil.example]点[/link]"
+    "\x1b]8;;http://evil.example\x1b\\\\x\x9b2J\u202eredro\u2066\r\x08"
+)
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours and bold the console itself prints
+STEERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_explain_prints_no_terminal_escapes_from_customer_data(store: Store) -> None:
+    store.upsert_customers([{"customer_id": "C1", "name": HOSTILE_NAME, "rm_id": "[/]"}])
+    result = CliRunner().invoke(
+        cli,
+        ["explain", "C1", "--rules", str(RULES), "--store", store.location],
+        env={"COLUMNS": "400", "FORCE_COLOR": "1", "TERM": "xterm-256color"},
+    )
+    assert result.exit_code == 0, result.output
+    assert SGR.search(result.stdout)  # the console did style its output
+    assert not STEERS.search(SGR.sub("", result.stdout))
+    assert "\\x1b]0;pwned\\x07" in result.stdout and "\\u202eredro" in result.stdout
+    assert "[link=http://evil.example]点[/link]" in result.stdout and "[/]" in result.stdout
