@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -14,10 +17,13 @@ from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.demo_data import write_demo_data
+from guanxi.engine.ingest import load_customers
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.report.files import FORMULA_START, as_text
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import invitation
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -103,3 +109,60 @@ def test_explain_prints_no_terminal_escapes_from_customer_data(store: Store) -> 
     assert not STEERS.search(SGR.sub("", result.stdout))
     assert "\\x1b]0;pwned\\x07" in result.stdout and "\\u202eredro" in result.stdout
     assert "[link=http://evil.example]点[/link]" in result.stdout and "[/]" in result.stdout
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+STORE_FULL = (
+    "Error: the disk is full (磁盘已满): free some space and run the command again. The store's"
+    " unfinished write was rolled back, so nothing was half-written\n"
+)
+# Runs in a mount namespace of its own, with a 1 MiB tmpfs at $DISK: copies the store there,
+# fills the disk but for a little room, and classifies.
+ON_A_TINY_DISK = """
+set -u
+mount -t tmpfs -o size=1m tmpfs "$DISK" && cp "$OUT/guanxi.db" "$DISK/" || exit 97
+free=$(df --output=avail -B1 "$DISK" | tail -n 1)
+head -c $((free - 96 * 1024)) /dev/zero > "$DISK/filler"  # room to open the store, no more
+"$PYTHON" -m guanxi.cli classify --rules "$RULES" --store "$DISK/guanxi.db" \\
+  >"$OUT/full.out" 2>"$OUT/full.err"
+echo $? > "$OUT/full.code"
+mkdir "$OUT/after" && cp "$DISK"/guanxi.db* "$OUT/after/"
+"""
+
+
+def test_disk_full_is_one_clear_line_not_a_traceback(tmp_path: Path, ruleset: RuleSet) -> None:
+    write_demo_data(tmp_path, 400, 1, dt.date(2026, 11, 28), bad_rows=False)
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    store.close()
+    (tmp_path / "disk").mkdir()
+    env = {**os.environ, "DISK": str(tmp_path / "disk"), "OUT": str(tmp_path),
+           "RULES": str(RULES), "PYTHON": sys.executable}  # fmt: skip
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", ON_A_TINY_DISK], env=env, timeout=60)
+    assert done.returncode == 0, done.returncode
+    assert (tmp_path / "full.code").read_text() == "1\n"
+    assert (tmp_path / "full.err").read_text(encoding="utf-8") == STORE_FULL
+    after = SQLiteStore(tmp_path / "after" / "guanxi.db")  # the failed run left nothing behind
+    try:
+        assert after.execute("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+        assert after.execute("SELECT count(*) AS n FROM assignments") == [{"n": 0}]
+        assert classify(after, ruleset, NOW).customers == 400
+    finally:
+        after.close()
+
+
+def test_disk_full_writing_a_csv_names_the_file(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    store.upsert_customers([{"customer_id": "C1", "name": "张三", "balance": 100.0}])
+    classify(store, ruleset, NOW)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "distribution.csv").symlink_to("/dev/full")  # a device that is always full
+    result = run("report", "--rules", str(RULES), "--store", store.location, "--csv", str(folder))
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: the disk is full (磁盘已满) writing '{folder / 'distribution.csv'}': free some"
+        " space and run the command again; that file is incomplete\n",
+    )

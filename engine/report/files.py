@@ -32,10 +32,14 @@ def write_csv(sections: Iterable[Section], folder: Path) -> list[Path]:
 
 def write_table(table: Table, folder: Path) -> Path:
     path = folder / f"{table.name}.csv"
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow([_cell(c.label) for c in table.columns])
-        writer.writerows([_cell(v) for v in row] for row in table.rows)
+    try:
+        with path.open("w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow([_cell(c.label) for c in table.columns])
+            writer.writerows([_cell(v) for v in row] for row in table.rows)
+    except OSError as error:
+        error.filename = error.filename or str(path)  # a failed write does not say which file
+        raise
     return path
 
 
