@@ -18,15 +18,21 @@ from typing import Any
 import click
 import psycopg
 
+from guanxi.cli.output import printable
+
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class GuanxiGroup(click.Group):
-    """The `guanxi` command group: a full disk ends any command with one clear line."""
+    """The `guanxi` command group: a full disk ends any command with one clear line, and an
+    error message shows control characters as escapes (see `guanxi.cli.output`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as error:  # its message may quote data: shown, not obeyed
+            error.message = printable(error.message)
+            raise
         except Exception as error:
             full = disk_full(error)
             if full is None:

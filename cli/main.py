@@ -9,12 +9,13 @@ import click
 from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.ruleset import RuleSet
 
 
-@click.group()
+@click.group(cls=GuanxiGroup)
 @click.version_option(package_name="guanxi")
 def cli() -> None:
     """guanxi 关系 — rules-based customer-relationship orchestration for banks."""

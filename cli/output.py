@@ -53,7 +53,7 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[s
     for diagnostic in diagnostics:
         source = lines.get(diagnostic.file, [])
         line = source[diagnostic.line - 1] if 0 < diagnostic.line <= len(source) else None
-        click.echo(diagnostic.render(line), err=True)
+        echo(diagnostic.render(line), err=True)
 
 
 def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:

@@ -109,6 +109,8 @@ def test_explain_prints_no_terminal_escapes_from_customer_data(store: Store) -> 
     assert not STEERS.search(SGR.sub("", result.stdout))
     assert "\\x1b]0;pwned\\x07" in result.stdout and "\\u202eredro" in result.stdout
     assert "[link=http://evil.example]点[/link]" in result.stdout and "[/]" in result.stdout
+    missing = run("explain", "X\x1b[2J", "--rules", str(RULES), "--store", store.location)
+    assert (missing.exit_code, missing.output) == (1, "Error: no customer 'X\\x1b[2J'\n")
 
 
 # --- a full disk --------------------------------------------------------------------------------
