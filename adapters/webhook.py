@@ -16,10 +16,10 @@ reopened and the POST sent again once (the key makes that safe).
     timeout, network error  RetryableError
     malformed URL/scheme    PermanentError
 
-`timeout` bounds connecting and then the whole exchange, not only each read: a receiver that
-drips its answer a byte at a time is cut off at the deadline. Of an answer's body at most
-`MAX_ANSWER` bytes are read (the receiver's id is in its first few); the rest is left unread
-and the connection closed, so a flood costs neither memory nor time.
+`timeout` bounds the whole send (connecting, writing the POST, reading its answer), not only
+each read: a receiver that drips its answer a byte at a time is cut off at the deadline. Of an
+answer's body at most `MAX_ANSWER` bytes are read (the receiver's id is in its first few); the
+rest is left unread and the connection closed, so a flood costs neither memory nor time.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ class Answer(NamedTuple):
 
 
 class WebhookAdapter(Adapter):
-    """POSTs each message to `url`; `timeout` in seconds bounds connecting, and then the
-    whole exchange of the POST and its answer; at most `max_connections` are open at once."""
+    """POSTs each message to `url`; `timeout` in seconds bounds each send as a whole
+    (connecting, the POST and its answer); at most `max_connections` are open at once."""
 
     name = "webhook"
 
@@ -183,6 +183,8 @@ def _round_trip(
     answer = response.read(MAX_ANSWER)
     watch.check()  # a body cut off by the deadline reads as a short one
     unread = not response.isclosed()  # more than MAX_ANSWER: left unread, connection closed
+    if unread:
+        response.close()
     will_close = response.will_close or unread
     return Answer(response.status, response.reason, response.headers, answer, will_close)
 
