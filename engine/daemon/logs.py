@@ -2,8 +2,8 @@
 
 Customer identifiers, names, phone numbers, ID-card and bank-card numbers, e-mail addresses and
 URL credentials never reach a log line whole (see `guanxi.engine.privacy.personal`): the
-fields passed as `extra={…}` are masked by name (`customer_id`, `key`, `name`, `phone` …), and
-every text, the message and the exception included, is scanned as well.
+fields passed as `extra={…}` are masked by name (`customer_id`, `key`, `customer_name`,
+`phone` …), and every text, the message and the exception included, is scanned as well.
 """
 
 from __future__ import annotations
