@@ -28,7 +28,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pika
 import pika.exceptions as amqp_errors
@@ -43,6 +43,7 @@ from guanxi.adapters.base import (
     Receipt,
     RetryableError,
 )
+from guanxi.engine.privacy.secrets import mask_secrets
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -131,7 +132,7 @@ class AmqpAdapter(Adapter):
         try:
             return pika.BlockingConnection(self._parameters)
         except FAILURES as error:
-            raise _classify(error, f"amqp {_safe_url(self.url)}: connecting") from error
+            raise _classify(error, f"amqp {mask_secrets(self.url)}: connecting") from error
 
     def _open_channel(self, connection: pika.BlockingConnection) -> BlockingChannel:
         try:
@@ -149,7 +150,7 @@ class AmqpAdapter(Adapter):
         reopened by the next send); classify the error."""
         if isinstance(error, amqp_errors.AMQPConnectionError | AMQPConnectorException | OSError):
             self._abandon()
-        return _classify(error, f"amqp {_safe_url(self.url)}: {doing}")
+        return _classify(error, f"amqp {mask_secrets(self.url)}: {doing}")
 
     def _abandon(self) -> None:
         """Give the connection up without waiting for the broker; the next send reconnects."""
@@ -235,22 +236,15 @@ def _properties(message: Message) -> pika.BasicProperties:
 def _parameters(url: str, timeout: float) -> pika.URLParameters:
     """Connection parameters from the URL; `timeout` bounds connecting and a blocked broker."""
     if urlsplit(url).scheme not in ("amqp", "amqps"):
-        raise PermanentError(f"amqp {_safe_url(url)}: the URL must start with amqp:// or amqps://")
+        raise PermanentError(
+            f"amqp {mask_secrets(url)}: the URL must start with amqp:// or amqps://"
+        )
     try:
         parameters = pika.URLParameters(url)
     except ValueError as error:
-        raise PermanentError(f"amqp {_safe_url(url)}: {error}") from error
+        raise PermanentError(f"amqp {mask_secrets(url)}: {error}") from error
     parameters.socket_timeout = timeout
     parameters.stack_timeout = timeout
     parameters.blocked_connection_timeout = timeout
     parameters.connection_attempts = 1
     return parameters
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages that end up in logs and the ledger."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

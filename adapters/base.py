@@ -26,9 +26,15 @@ from typing import Any, ClassVar, Protocol
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from guanxi.engine.privacy.secrets import mask_secrets
+
 
 class AdapterError(Exception):
-    """Base class of everything an adapter raises."""
+    """Base class of everything an adapter raises. Its message goes to the ledger, the
+    follow-up's reason and the logs, so URL credentials are masked out of it when it is made."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(mask_secrets(str(message)), *args)
 
 
 class RetryableError(AdapterError):

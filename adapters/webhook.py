@@ -15,6 +15,11 @@ reopened and the POST sent again once (the key makes that safe).
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
     malformed URL/scheme    PermanentError
+
+`timeout` bounds the whole send (connecting, writing the POST, reading its answer), not only
+each read: a receiver that drips its answer a byte at a time is cut off at the deadline. Of an
+answer's body at most `MAX_ANSWER` bytes are read (the receiver's id is in its first few); the
+rest is left unread and the connection closed, so a flood costs neither memory nor time.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -31,6 +38,7 @@ from typing import Any, NamedTuple
 from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
 
 RETRYABLE_STATUS = frozenset({408, 429})
+MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
 CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
@@ -55,8 +63,8 @@ class Answer(NamedTuple):
 
 
 class WebhookAdapter(Adapter):
-    """POSTs each message to `url`; `timeout` in seconds bounds connecting and each read and
-    write; at most `max_connections` are open at once."""
+    """POSTs each message to `url`; `timeout` in seconds bounds each send as a whole
+    (connecting, the POST and its answer); at most `max_connections` are open at once."""
 
     name = "webhook"
 
@@ -77,6 +85,7 @@ class WebhookAdapter(Adapter):
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
+        self._deadlines = Deadlines()
 
     def send(self, message: Message) -> Receipt:
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
@@ -90,6 +99,7 @@ class WebhookAdapter(Adapter):
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+        self._deadlines.close()
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Answer:
         target = self._target
@@ -97,12 +107,14 @@ class WebhookAdapter(Adapter):
             raise PermanentError(target)
         with self._slots:
             connection, reused = self._borrow(target)
+            watch = self._deadlines.watch(self.timeout)
             try:
-                answer = _exchange(connection, target.path, body, headers, reused)
+                with watch:
+                    answer = _exchange(connection, target.path, body, headers, reused, watch)
             except (OSError, http.client.HTTPException) as error:
                 connection.close()
-                raise RetryableError(f"webhook {self.url}: {_describe(error)}") from error
-            if answer.will_close:
+                raise RetryableError(f"webhook {self.url}: {_describe(error, watch)}") from error
+            if answer.will_close or watch.expired:
                 connection.close()  # http.client opens it again for the next request
             with self._lock:
                 self._idle.append(connection)
@@ -143,28 +155,43 @@ def _exchange(
     body: bytes,
     headers: dict[str, str],
     reused: bool,
+    watch: Watch,
 ) -> Answer:
-    """One POST and its whole answer; on a kept-alive connection the receiver had closed,
-    the POST goes once more on a new one."""
+    """One POST and its answer; on a kept-alive connection the receiver had closed, the POST
+    goes once more on a new one (unless the deadline is what closed it)."""
     try:
-        return _round_trip(connection, path, body, headers)
+        return _round_trip(connection, path, body, headers, watch)
     except STALE:
-        if not reused:
+        if not reused or watch.expired:
             raise
         connection.close()  # http.client opens it again for the next request
-        return _round_trip(connection, path, body, headers)
+        return _round_trip(connection, path, body, headers, watch)
 
 
 def _round_trip(
-    connection: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
+    connection: http.client.HTTPConnection,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    watch: Watch,
 ) -> Answer:
+    if connection.sock is None:
+        connection.connect()  # bounded by the socket timeout
+    watch.follow(connection.sock)
     connection.request("POST", path, body=body, headers=headers)
     response = connection.getresponse()
-    body = response.read()
-    return Answer(response.status, response.reason, response.headers, body, response.will_close)
+    answer = response.read(MAX_ANSWER)
+    watch.check()  # a body cut off by the deadline reads as a short one
+    unread = not response.isclosed()  # more than MAX_ANSWER: left unread, connection closed
+    if unread:
+        response.close()
+    will_close = response.will_close or unread
+    return Answer(response.status, response.reason, response.headers, answer, will_close)
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: BaseException, watch: Watch) -> str:
+    if watch.expired:
+        return f"no whole answer within {watch.seconds:g} s"
     if isinstance(error, TimeoutError):
         return f"timed out ({error})"
     return f"{type(error).__name__}: {error}" if not str(error) else str(error)
@@ -197,3 +224,86 @@ def _external_id(answer: Answer) -> str | None:
         return str(body["id"])
     location = answer.headers.get("Location")
     return str(location) if location is not None else None
+
+
+class Watch:
+    """One exchange's deadline; `expired` once the deadline cut its socket off."""
+
+    def __init__(self, deadlines: Deadlines, seconds: float) -> None:
+        self.seconds, self.until = seconds, time.monotonic() + seconds
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._deadlines = deadlines
+
+    def __enter__(self) -> Watch:
+        self._deadlines.add(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._deadlines.remove(self)
+
+    def follow(self, sock: socket.socket) -> None:
+        """Watch the exchange's socket (the answer keeps it when the connection lets it go)."""
+        self._sock = sock
+        self.check()  # the deadline may have passed while connecting
+
+    def check(self) -> None:
+        if self.expired:
+            raise TimeoutError(f"no whole answer within {self.seconds:g} s")
+
+    def expire(self) -> None:
+        """Shut the socket down: a read blocked on it returns at once."""
+        self.expired = True
+        if self._sock is not None:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown, TLS or not
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+
+class Deadlines:
+    """The deadlines of the exchanges under way, kept by one thread that expires each one
+    still running at its deadline. A socket timeout bounds each read only: a receiver
+    dripping a byte before each read would time out keeps a send alive for as long as it
+    likes. The thread starts with the first exchange and ends at `close`."""
+
+    def __init__(self) -> None:
+        self._watches: dict[int, Watch] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, seconds: float) -> Watch:
+        return Watch(self, seconds)
+
+    def add(self, watch: Watch) -> None:
+        with self._changed:
+            earliest = min((w.until for w in self._watches.values()), default=None)
+            self._watches[id(watch)] = watch
+            if self._thread is None:
+                self._closed = False
+                self._thread = threading.Thread(
+                    target=self._run, name="guanxi-webhook-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif earliest is None or watch.until < earliest:
+                self._changed.notify()
+
+    def remove(self, watch: Watch) -> None:
+        with self._changed:
+            self._watches.pop(id(watch), None)
+
+    def close(self) -> None:
+        with self._changed:
+            thread, self._thread, self._closed = self._thread, None, True
+            self._changed.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                for watch in [w for w in self._watches.values() if w.until <= now]:
+                    del self._watches[id(watch)]
+                    watch.expire()
+                earliest = min((w.until for w in self._watches.values()), default=None)
+                self._changed.wait(None if earliest is None else earliest - now)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from guanxi.cli.common import (
@@ -223,21 +224,26 @@ def explain_command(
 def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     out = console()
     out.print(
-        f"[bold]customer {found.customer_id}[/bold] · rule set {found.ruleset_hash} · "
+        f"[bold]customer {escape(found.customer_id)}[/bold] · rule set {found.ruleset_hash} · "
         f"today {found.today.isoformat()}"
     )
     out.print(_facts_table(found, ruleset))
     for standing in found.standings:
-        out.print(f"{standing.name}: {_value(standing.result)} — {standing.reason}")
+        out.print(
+            f"{standing.name}: {_value(standing.result)} — {standing.reason}",
+            markup=False,
+            highlight=False,
+        )
     for decision in found.decisions:
         out.print(
-            f"\n[bold]{decision.kind}: {decision.result or '(none)'}"
-            f" {decision.label or ''}[/bold] (hit policy {decision.hit_policy})"
+            f"\n[bold]{decision.kind}: {escape(decision.result or '(none)')}"
+            f" {escape(decision.label or '')}[/bold] (hit policy {decision.hit_policy})"
         )
         for tried in decision.tried:
             mark = "[green]✓[/green]" if tried.matched else "[red]✗[/red]"
+            rule = f"{tried.rule} ({tried.origin}): {tried.condition or '(others)'}"
             out.print(
-                f"  {mark} {tried.rule} ({tried.origin}): {tried.condition or '(others)'}",
+                f"  {mark} {escape(rule)}",
                 markup=True,
                 highlight=False,
             )
@@ -258,7 +264,8 @@ def _print_stored(found: Explanation) -> None:
     note = "same as above" if same else "differs: the rules or the customer changed since"
     console().print(
         f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
-        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}"
+        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}",
+        markup=False,
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from guanxi.cli.classify import distribution_table
 from guanxi.cli.common import RULES_DIR, given_now, now_option, validated
@@ -84,7 +85,9 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
     out = console()
     store = report.folder / "guanxi.db"
     loaded, events = report.customers, report.events
-    out.print(f"[bold]{ruleset.settings.name}[/bold] · rule set {ruleset.hash} · store {store}")
+    out.print(
+        f"[bold]{escape(ruleset.settings.name)}[/bold] · rule set {ruleset.hash} · store {store}"
+    )
     out.print(
         f"customers: {loaded.loaded:,} loaded, {loaded.quarantined} quarantined · "
         f"events: {events.loaded:,} loaded, {events.quarantined} quarantined"

@@ -6,14 +6,16 @@ import shutil
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.ruleset import RuleSet
 
 
-@click.group()
+@click.group(cls=GuanxiGroup)
 @click.version_option(package_name="guanxi")
 def cli() -> None:
     """guanxi 关系 — rules-based customer-relationship orchestration for banks."""
@@ -62,7 +64,7 @@ def rules(folder: Path | None, as_json: bool) -> None:
 def _print_summary(ruleset: RuleSet) -> None:
     out = console()
     out.print(
-        f"[bold]{ruleset.settings.name}[/bold]  rule-set {ruleset.hash}  "
+        f"[bold]{escape(ruleset.settings.name)}[/bold]  rule-set {ruleset.hash}  "
         f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})"
     )
     for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies):

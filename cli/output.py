@@ -1,28 +1,59 @@
-"""How the CLI prints: diagnostics to stderr, data to stdout, JSON for machines."""
+"""How the CLI prints: diagnostics to stderr, data to stdout, JSON for machines.
+
+Customer and event data is printed as text, never obeyed: a name holding an escape sequence
+could recolour or clear the screen, set the window title, plant a hidden link or turn a line
+around (bidirectional overrides). Every text the console prints goes through `printable`,
+which shows such characters as escapes (`\x1b`, `\u202e`), and data in a table is never read
+as rich markup (`[link=…]`). Lines printed with `echo` get the same treatment.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from guanxi.engine.diagnostics import Diagnostic, to_json
 from guanxi.engine.report.model import Section, shown
 from guanxi.engine.report.model import Table as DataTable
 
 MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
+# What steers a terminal instead of showing: C0 controls but tab and newline, DEL, C1
+# controls, and the bidirectional marks, embeddings, overrides and isolates.
+STEERING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every character that would steer the terminal shown as its escape."""
+    return STEERING.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+class SafeConsole(Console):
+    """A rich console that passes every text it prints, whatever its source, through
+    `printable` (tables and titles included: rich turns each string into text here)."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(printable(text), **options)
+
+
+def echo(text: str, err: bool = False) -> None:
+    """`click.echo` for a line that holds data."""
+    click.echo(printable(text), err=err)
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[str]]) -> None:
     for diagnostic in diagnostics:
         source = lines.get(diagnostic.file, [])
         line = source[diagnostic.line - 1] if 0 < diagnostic.line <= len(source) else None
-        click.echo(diagnostic.render(line), err=True)
+        echo(diagnostic.render(line), err=True)
 
 
 def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:
@@ -33,16 +64,17 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True)
+def console(width: int | None = None) -> Console:
+    return SafeConsole(file=sys.stdout, soft_wrap=True, width=width)
 
 
 def table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """A table of data: its cells are shown as they are, never read as markup."""
     result = Table(title=title, title_justify="left")
     for column in columns:
         result.add_column(column)
     for row in rows:
-        result.add_row(*[str(v) for v in row])
+        result.add_row(*[escape(str(v)) for v in row])
     return result
 
 
@@ -51,7 +83,7 @@ def print_sections(sections: Iterable[Section]) -> None:
     at most MAX_ROWS rows of each."""
     out = console()
     for section in sections:
-        out.print(f"\n[bold]{section.title}[/bold]")
+        out.print(f"\n[bold]{escape(section.title)}[/bold]")
         for note in section.notes():
             out.print(f"  {note}", markup=False, highlight=False)
         for data in section.tables():
@@ -66,6 +98,6 @@ def rich_table(data: DataTable) -> Table:
     for column in data.columns:
         shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
     for row in data.rows[:MAX_ROWS]:
-        cells = [shown(v, c.kind) for v, c in zip(row, data.columns, strict=True)]
+        cells = [escape(shown(v, c.kind)) for v, c in zip(row, data.columns, strict=True)]
         shown_table.add_row(*cells)
     return shown_table

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import typing
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from guanxi.cli.common import (
@@ -20,7 +19,7 @@ from guanxi.cli.common import (
     store_option,
     validated,
 )
-from guanxi.cli.output import console, print_json
+from guanxi.cli.output import console, echo, print_json
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
@@ -100,12 +99,12 @@ def done_command(
 
 
 def _print_tasks(rows: list[Row], title: str, ruleset: RuleSet) -> None:
-    click.echo(f"{title} (due times in {ruleset.settings.timezone})")
+    echo(f"{title} (due times in {ruleset.settings.timezone})")
     shown = Table()
     for column in COLUMNS:
         shown.add_column(column, no_wrap=True)
     for row in rows:
-        shown.add_row(*_cells(row, ruleset))
+        shown.add_row(*[escape(cell) for cell in _cells(row, ruleset)])
     _print_unwrapped(shown)
 
 
@@ -117,22 +116,22 @@ def _cells(row: Row, ruleset: RuleSet) -> list[str]:
 def _print_unwrapped(shown: Table) -> None:
     """At least as wide as the table, so no title, name or key is cut or wrapped: a manager
     copies the key into `guanxi tasks done`."""
-    width = Console(width=10_000).measure(shown).maximum
-    Console(file=sys.stdout, width=max(width, console().width)).print(shown)
+    width = console(width=10_000).measure(shown).maximum
+    console(width=max(width, console().width)).print(shown)
 
 
 def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
     task = closed.task
-    click.echo(f"task {task['key']} done: {task['outcome']}; event {closed.event_id} recorded")
+    echo(f"task {task['key']} done: {task['outcome']}; event {closed.event_id} recorded")
     planned = closed.planned
     click.echo(f"follow-ups planned: {planned.planned:,}; cancelled: {planned.cancelled:,}")
     if planned.no_profile:
         customer = task["customer_id"]
-        click.echo(f"  customer {customer} is not loaded or not classified: no step can react")
+        echo(f"  customer {customer} is not loaded or not classified: no step can react")
     for followup in planned.created:
         due = _local(followup["due_at"], ruleset)
         status = "" if followup["status"] == "pending" else f" ({followup['status']})"
-        click.echo(f"  {followup['step_id']} for {followup['customer_id']}, due {due}{status}")
+        echo(f"  {followup['step_id']} for {followup['customer_id']}, due {due}{status}")
 
 
 def _local(moment: str | None, ruleset: RuleSet) -> str:

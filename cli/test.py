@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from guanxi.cli.common import RULES_DIR, validated
-from guanxi.cli.output import print_json
+from guanxi.cli.output import echo, print_json, printable
 from guanxi.engine.scenarios import (
     Coverage,
     ScenarioResult,
@@ -99,13 +99,13 @@ def _bad_counts(suite: SuiteResult) -> list[tuple[str, int]]:
 
 def _print_result(result: ScenarioResult) -> None:
     mark, colour = MARKS[result.status]
-    click.echo(f"{click.style(mark, fg=colour)}  {result.where}  {result.name}")
+    click.echo(f"{click.style(mark, fg=colour)}  {printable(f'{result.where}  {result.name}')}")
     if result.error:
-        click.echo(f"      {result.error}")
+        echo(f"      {result.error}")
     for difference in result.differences:
-        click.echo(f"      {difference.message}")
+        echo(f"      {difference.message}")
         for line in difference.lines:
-            click.echo(f"        {line}")
+            echo(f"        {line}")
 
 
 def _print_coverage(covered: Coverage) -> None:
@@ -115,4 +115,4 @@ def _print_coverage(covered: Coverage) -> None:
         return
     click.echo("not exercised by any scenario:")
     for item in covered.missed:
-        click.echo(f"  {item.kind} {item.name} ({item.where})")
+        echo(f"  {item.kind} {item.name} ({item.where})")

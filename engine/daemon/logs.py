@@ -1,9 +1,9 @@
 """The daemon's logs: text for people, JSON lines for log collectors, personal data masked.
 
-Customer identifiers, phone numbers, e-mail addresses and ID-card numbers never reach a log
-line whole (个人信息保护法: logs are read by more people than the store). Identifiers passed as
-`extra={"customer_id": …}` or `extra={"key": …}` are masked by field; any text is scanned for
-phone numbers, e-mail addresses and ID-card numbers as well.
+Customer identifiers, names, phone numbers, ID-card and bank-card numbers, e-mail addresses and
+URL credentials never reach a log line whole (see `guanxi.engine.privacy.personal`): the
+fields passed as `extra={…}` are masked by name (`customer_id`, `key`, `customer_name`,
+`phone` …), and every text, the message and the exception included, is scanned as well.
 """
 
 from __future__ import annotations
@@ -11,46 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import sys
 from typing import Any, TextIO
 
+from guanxi.engine.privacy.personal import mask_field, mask_id, mask_key, mask_text
+
+__all__ = ["JsonFormatter", "TextFormatter", "mask_id", "mask_key", "mask_text", "setup_logging"]
+
 LOGGER = "guanxi.daemon"
-PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-ID_CARD = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{3}[\dXx])(?!\d)")
-FIELDS = ("customer_id", "key", "rm", "ruleset", "error", "diagnostics")
 STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-def mask_id(value: str) -> str:
-    """C000123456 → C0…56: enough to tell two customers apart in one incident, no more."""
-    if len(value) <= 4:
-        return "*" * len(value)
-    return f"{value[:2]}…{value[-2:]}"
-
-
-def mask_key(key: str) -> str:
-    """step:customer:occurrence with the customer masked."""
-    parts = key.split(":", 2)
-    if len(parts) < 3:
-        return mask_id(key)
-    return f"{parts[0]}:{mask_id(parts[1])}:{parts[2]}"
-
-
-def mask_text(text: str) -> str:
-    text = PHONE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text)
-    text = ID_CARD.sub(r"\1**********\2", text)
-    return EMAIL.sub(r"\1***\2", text)
 
 
 def _masked_fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = {k: v for k, v in vars(record).items() if k not in STANDARD}
-    if "customer_id" in fields:
-        fields["customer_id"] = mask_id(str(fields["customer_id"]))
-    if "key" in fields:
-        fields["key"] = mask_key(str(fields["key"]))
-    return {k: mask_text(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {k: mask_field(k, v) for k, v in fields.items()}
 
 
 class JsonFormatter(logging.Formatter):

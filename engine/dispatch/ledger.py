@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Store
 
 Outcome = Literal["sent", "retry", "dead", "suppressed", "requeued"]
@@ -67,9 +68,13 @@ def record_all(
     store: Store, entries: Iterable[Entry], at: dt.datetime, worker: str | None = None
 ) -> None:
     """Append attempts to the ledger, all made at `at` by `worker` (inside the caller's
-    transaction)."""
+    transaction); URL credentials are masked out of the errors."""
     made = (iso(at), worker)
-    store.copy_rows("deliveries", COLUMNS, ((*entry, *made) for entry in entries))
+    store.copy_rows("deliveries", COLUMNS, ((*_masked(entry), *made) for entry in entries))
+
+
+def _masked(entry: Entry) -> Entry:
+    return entry._replace(error=mask_secrets(entry.error)) if entry.error else entry
 
 
 def attempts(store: Store, followup_id: int) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
     retry        status 'pending' again with next_attempt_at = now + back-off (with jitter, at
                  least the receiver's Retry-After); 'dead' once `max_attempts` are used
     dead         status 'dead' with the error as reason (permanent or render error, attempts
-                 used up, 'expired')
+                 used up, 'expired'); URL credentials masked out of it, as in the ledger
     suppressed   status 'suppressed' with the policy and reason, and the verdict kept in
                  followup_decisions as the planner keeps its own
 
@@ -29,6 +29,7 @@ from guanxi.adapters.base import AdapterError, Receipt, RetryableError
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.recheck import Refusal
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, unindexed
 
@@ -134,7 +135,7 @@ def _finish(store: Store, outcomes: Sequence[Outcome], now: dt.datetime) -> set[
     row up by id instead.)"""
     values = [
         [o.row["id"], o.status, o.attempts, iso(o.next_at) if o.next_at else None, o.policy,
-         o.reason, o.row["lease_until"]]
+         mask_secrets(o.reason) if o.reason else None, o.row["lease_until"]]
         for o in outcomes
     ]  # fmt: skip
     dialect = store.dialect

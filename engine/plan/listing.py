@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Row, Store
 
 LISTED = (
@@ -48,10 +49,16 @@ def list_followups(store: Store, chosen: FollowupFilter, limit: int) -> list[Row
     """The first `limit` follow-ups that match, soonest due first."""
     where, params = chosen.where()
     columns = ", ".join(LISTED)
-    return store.execute(
+    rows = store.execute(
         f"SELECT {columns} FROM followups WHERE {where} ORDER BY due_at, id LIMIT :limit",
         {**params, "limit": limit},
     )
+    return [_without_secrets(row) for row in rows]
+
+
+def _without_secrets(row: Row) -> Row:
+    """A reason written before credentials were masked out of reasons is masked here."""
+    return {**row, "reason": mask_secrets(row["reason"])} if row["reason"] else row
 
 
 def count_followups(store: Store, chosen: FollowupFilter) -> int:

@@ -1,0 +1,74 @@
+"""How a command ends when the machine fails under it rather than the user: a full disk.
+
+SQLite says "database or disk is full", PostgreSQL raises DiskFull, a file write fails with
+ENOSPC (or EDQUOT, a quota used up). Whichever command meets one, and wherever it was wrapped
+on the way up, the user reads one line saying so and what to do, and the command exits 1.
+
+The store writes in transactions, and one that fails is rolled back whole: nothing is ever
+half-written there. Commands that write in several transactions (loading a large file) keep
+the ones that finished, and running them again carries on where they stopped.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from typing import Any
+
+import click
+import psycopg
+
+from guanxi.cli.output import printable
+
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class GuanxiGroup(click.Group):
+    """The `guanxi` command group: a full disk ends any command with one clear line, and an
+    error message shows control characters as escapes (see `guanxi.cli.output`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:  # its message may quote data: shown, not obeyed
+            error.message = printable(error.message)
+            raise
+        except Exception as error:
+            full = disk_full(error)
+            if full is None:
+                raise
+            raise click.ClickException(disk_full_message(full)) from None
+
+
+def disk_full(error: BaseException) -> BaseException | None:
+    """The error, or one it was raised from or while handling, that says the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if _says_disk_full(current):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def disk_full_message(error: BaseException) -> str:
+    advice = "free some space and run the command again"
+    if isinstance(error, OSError) and error.filename:
+        where = f"writing '{error.filename}'"
+        return f"the disk is full (磁盘已满) {where}: {advice}; that file is incomplete"
+    if isinstance(error, OSError):
+        return f"the disk is full (磁盘已满): {advice}; a file it was writing may be incomplete"
+    return (
+        f"the disk is full (磁盘已满): {advice}. The store's unfinished write was rolled back,"
+        " so nothing was half-written"
+    )
+
+
+def _says_disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in FULL_ERRNOS
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(error)
+    return isinstance(error, psycopg.errors.DiskFull)

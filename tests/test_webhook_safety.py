@@ -1,0 +1,164 @@
+"""The webhook adapter against hostile receivers on 127.0.0.1, and its credentials kept out of
+what dispatch writes: the follow-ups' reasons, the deliveries ledger, `followups list`."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from guanxi.adapters.base import Message, RetryableError
+from guanxi.adapters.registry import load_adapter
+from guanxi.cli.main import cli
+from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+from tests.daemon_helpers import invitation
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+SECRETS = ("s3cr3t-pass", "tok-123456", "k-abcdef", "sig-999")
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextlib.contextmanager
+def receiver(answer: Answer) -> Iterator[str]:
+    """A local HTTP server answering every POST with `answer`; its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with contextlib.suppress(ConnectionError):  # the client hung up: what we test
+                answer(self)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/notify"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def headers(handler: BaseHTTPRequestHandler, status: int, length: int) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
+def fails(handler: BaseHTTPRequestHandler) -> None:
+    headers(handler, 500, 2)
+    handler.wfile.write(b"{}")
+
+
+def drips(handler: BaseHTTPRequestHandler) -> None:
+    """A 200 whose 40-byte body comes a byte every 0.1 s: each read is quick, the whole is not."""
+    headers(handler, 200, 40)
+    for _ in range(40):
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.1)
+
+
+def floods(handler: BaseHTTPRequestHandler) -> None:
+    """A 200 with a 200 MB body, sent for as long as the client reads."""
+    size, chunk = 200 * 2**20, b"x" * 2**20
+    headers(handler, 200, size)
+    for _ in range(size // len(chunk)):
+        handler.wfile.write(chunk)
+
+
+def a_message(ruleset: RuleSet) -> Message:
+    row = invitation("C0001", "E1", NOW).row("b1", NOW)
+    customer = {"customer_id": "C0001", "name": "张三"}
+    return load_adapter("console").render(row, customer, ruleset.templates)
+
+
+def with_credentials(url: str) -> str:
+    """`url` carrying credentials the way receivers ask for them."""
+    url = url.replace("http://", "http://bank:s3cr3t-pass@")
+    return f"{url}?token=tok-123456&api_key=k-abcdef&signature=sig-999&channel=sms"
+
+
+@pytest.mark.every_store
+def test_webhook_credentials_never_reach_reason_ledger_or_listing(
+    store: Store, ruleset: RuleSet
+) -> None:
+    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "phone": "13800000001",
+                             "consent_sms": True}])  # fmt: skip
+    insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
+    with receiver(fails) as url, load_adapter("webhook", url=with_credentials(url)) as adapter:
+        report = dispatch_once(store, ruleset, {"sms": adapter}, NOW, max_attempts=1)
+    assert report.dead == 1
+    [dead] = store.execute("SELECT reason FROM followups")
+    [entry] = store.execute("SELECT error FROM deliveries")
+    listed = CliRunner().invoke(
+        cli, ["followups", "list", "--json", "--rules", str(RULES), "--store", store.location]
+    )
+    assert listed.exit_code == 0, listed.output
+    for text in (dead["reason"], entry["error"], listed.stdout):
+        assert "HTTP 500" in text and "bank:***@" in text and "token=***" in text
+        assert not any(secret in text for secret in SECRETS), text
+
+
+def test_webhook_dripping_answer_is_cut_off_at_the_deadline(ruleset: RuleSet) -> None:
+    started = time.monotonic()
+    with (
+        receiver(drips) as url,
+        load_adapter("webhook", url=url, timeout=0.5) as adapter,
+        pytest.raises(RetryableError, match=r"no whole answer within 0.5 s"),
+    ):
+        adapter.send(a_message(ruleset))
+    assert time.monotonic() - started < 1.5  # the drip alone lasts 4 s
+
+
+def test_webhook_huge_answer_is_not_read_into_memory(ruleset: RuleSet) -> None:
+    with receiver(floods) as url, load_adapter("webhook", url=url, timeout=5) as adapter:
+        tracemalloc.start()
+        try:
+            started = time.monotonic()
+            receipt = adapter.send(a_message(ruleset))
+            seconds = time.monotonic() - started
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert receipt.detail == "200" and receipt.external_id is None
+    assert peak < 2 * 2**20, f"{peak / 2**20:.1f} MB"
+    assert seconds < 1.0
+
+
+def test_webhook_connection_after_a_cut_off_answer_works_again(ruleset: RuleSet) -> None:
+    calls: list[int] = []
+
+    def drips_once(handler: BaseHTTPRequestHandler) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            drips(handler)
+        else:
+            body = json.dumps({"id": "r2"}).encode()
+            headers(handler, 200, len(body))
+            handler.wfile.write(body)
+
+    with receiver(drips_once) as url, load_adapter("webhook", url=url, timeout=0.5) as adapter:
+        with pytest.raises(RetryableError):
+            adapter.send(a_message(ruleset))
+        assert adapter.send(a_message(ruleset)).external_id == "r2"
