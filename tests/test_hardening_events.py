@@ -1,0 +1,128 @@
+"""One bad value never stops the bank's follow-ups: the event matcher takes every value the
+store holds, an event that cannot be planned fails alone, and health tells when ticks fail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.daemon.delivery import build_adapters
+from guanxi.engine.daemon.tick import tick
+from guanxi.engine.events.matcher import EventMatcher
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai, a Tuesday
+
+
+def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fields: Any) -> None:
+    """A loaded customer, classified at `level`."""
+    store.upsert_customers([{"customer_id": customer_id, "name": "客户" + customer_id, **fields}])
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', FALSE, 1, :h, :at)",
+        {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
+    )
+
+
+def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **payload: Any) -> None:
+    store.insert_events(
+        [{"id": event_id, "type": kind, "customer_id": customer_id, "at": at, "payload": payload}]
+    )
+
+
+# --- the matcher takes every value the store holds --------------------------------------
+
+
+@pytest.mark.every_store
+def test_exponent_float_does_not_stop_event_planning(
+    tmp_path: Path, store: Store, ruleset: RuleSet
+) -> None:
+    """value_ratio 3 / 60000 is 5e-05, which Python writes with an exponent and no decimal
+    point: durable_rules refused the whole message, and no event was planned again."""
+    customer(store, ruleset, "C1", "responsible", annual_contribution=3, cost_to_serve=60000)
+    post(store, "E1", "complaint", "C1", (NOW - dt.timedelta(hours=3)).isoformat(), category="收费")
+    adapters = build_adapters(ruleset, store, tmp_path)
+    try:
+        report = tick(store, ruleset, adapters, NOW, random.Random(1), recurring=False)
+    finally:
+        adapters.close()
+    assert (report.planned_events, report.sent) == (1, 1)
+    [row] = store.execute("SELECT step_id, status FROM followups")
+    assert (row["step_id"], row["status"]) == ("complaint_callback", "sent")
+
+
+@pytest.fixture(scope="module")
+def matcher(tmp_path_factory: pytest.TempPathFactory) -> EventMatcher:
+    """The default rules with `when:` conditions that durable_rules tests natively (numbers,
+    integers, strings, one field against another) and one a Python leaf decides (a date)."""
+    project = tmp_path_factory.mktemp("rules") / "rules"
+    shutil.copytree(RULES, project)
+    playbooks = project / "playbooks.yaml"
+    text = playbooks.read_text(encoding="utf-8")
+    text = text.replace(
+        "      on: sale\n      after: 3 business days",
+        "      on: sale\n      when: event.amount >= 1000 AND (balance > 0.5 OR age < 40)"
+        " AND NOT event.product = '理财'\n      after: 3 business days",
+    ).replace(
+        "      on: complaint\n",
+        "      on: complaint\n      when: balance >= loan_balance OR branch <> 'A'"
+        " OR DAYS_SINCE(opened_on) < 100 OR event.severity = 9223372036854775807\n",
+    )
+    playbooks.write_text(text, encoding="utf-8")
+    return EventMatcher(load_ruleset(project))
+
+
+LOADABLE_NUMBERS = st.one_of(
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([5e-05, 1e16, 1e-320, 1e300, -1e16, 2**63, 2**63 - 1, -(2**63) - 1, 0.5]),
+)
+LOADABLE_TEXT = st.one_of(st.none(), st.text(), st.sampled_from(["A", "理财", "", "A\x00"]))
+LOADABLE_DATES = st.one_of(st.none(), st.dates(), st.sampled_from([dt.date.min, dt.date.max]))
+events = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["sale", "complaint"]),
+        "amount": LOADABLE_NUMBERS,
+        "product": LOADABLE_TEXT,
+        "severity": st.one_of(st.none(), st.integers()),
+    }
+)
+profiles = st.fixed_dictionaries(
+    {
+        "level": st.sampled_from(["responsible", "partner"]),
+        "balance": LOADABLE_NUMBERS,
+        "loan_balance": LOADABLE_NUMBERS,
+        "age": st.one_of(st.none(), st.integers()),
+        "branch": LOADABLE_TEXT,
+        "opened_on": LOADABLE_DATES,
+        "value_ratio": LOADABLE_NUMBERS,
+    }
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event=events, profile=profiles, today=st.dates())
+def test_every_value_the_store_accepts_passes_the_matcher_as_python_decides(
+    matcher: EventMatcher, event: dict[str, Any], profile: dict[str, Any], today: dt.date
+) -> None:
+    fired = {s.id for s in matcher.match(event, profile, today)}
+    record = matcher.record(event, profile)
+    expected = {
+        s.id
+        for s in matcher.ruleset.steps
+        if s.step.on == event["type"]
+        and s.level in ("all", profile["level"])
+        and (s.when is None or s.when.evaluate(record, today))
+    }
+    assert fired == expected
