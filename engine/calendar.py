@@ -16,7 +16,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,22 @@ from guanxi.engine.timing import Duration
 
 WORKING = {"working", "work", "上班", "工作日"}
 HOLIDAY = {"holiday", "off", "休息", "假日", "节假日"}
+
+
+class CalendarRangeError(ValueError):
+    """A date past the calendar's range: Python's dates run from 0001-01-01 to 9999-12-31."""
+
+
+@contextmanager
+def _within_range(what: str) -> Iterator[None]:
+    """Date arithmetic past the range is a CalendarRangeError that says what was asked (the
+    outermost question: it is what the user wrote)."""
+    try:
+        yield
+    except (OverflowError, CalendarRangeError):
+        raise CalendarRangeError(
+            f"{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,11 @@ class BusinessCalendar:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def local_day(self, instant: dt.datetime) -> dt.date:
+        """The day `instant` falls on in the calendar's zone."""
+        with _within_range(instant.isoformat()):
+            return instant.astimezone(self.zone).date()
+
     def is_business_day(self, day: dt.date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
@@ -52,17 +74,19 @@ class BusinessCalendar:
 
     def next_business_day(self, day: dt.date) -> dt.date:
         """The first business day strictly after `day`."""
-        day += dt.timedelta(days=1)
-        while not self.is_business_day(day):
+        with _within_range(f"the business day after {day}"):
             day += dt.timedelta(days=1)
+            while not self.is_business_day(day):
+                day += dt.timedelta(days=1)
         return day
 
     def add_business_days(self, day: dt.date, count: int) -> dt.date:
         """`count` business days after `day`; with 0, `day` itself or the next business day."""
         if count == 0:
             return day if self.is_business_day(day) else self.next_business_day(day)
-        for _ in range(count):
-            day = self.next_business_day(day)
+        with _within_range(f"{count} business days after {day}"):
+            for _ in range(count):
+                day = self.next_business_day(day)
         return day
 
     def due(
@@ -72,7 +96,12 @@ class BusinessCalendar:
 
         Business days and days keep the local time of `start` unless `at` gives one; hours and
         minutes are exact. Without `after`, `at` means the next such time from `start`.
+        A due time past the calendar's range is a CalendarRangeError, never an OverflowError.
         """
+        with _within_range(f"{after} after {start.isoformat()}" if after else start.isoformat()):
+            return self._due(start, after, at)
+
+    def _due(self, start: dt.datetime, after: Duration | None, at: dt.time | None) -> dt.datetime:
         local = start.astimezone(self.zone)
         if after is None:
             return self._next_time(local, at) if at else start.astimezone(dt.UTC)

@@ -13,11 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from guanxi.engine.calendar import BusinessCalendar, CalendarRangeError
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.tick import tick
 from guanxi.engine.events.matcher import EventMatcher
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.timing import Duration
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai, a Tuesday
@@ -126,3 +129,46 @@ def test_every_value_the_store_accepts_passes_the_matcher_as_python_decides(
         and (s.when is None or s.when.evaluate(record, today))
     }
     assert fired == expected
+
+
+# --- an event that cannot be planned fails alone -----------------------------------------
+
+
+@pytest.mark.every_store
+def test_an_event_due_past_the_calendar_fails_alone_with_its_reason(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """Three business days after 9999-12-31 overflowed Python's dates: the whole chunk failed,
+    and every later tick failed on it again."""
+    customer(store, ruleset, "C1", "responsible")
+    post(store, "E1", "sale", "C1", "2026-11-30T01:00:00+00:00", product="理财", amount=5e4)
+    post(store, "E2", "sale", "C1", "9999-12-31T20:00+08:00", product="理财", amount=5e4)
+    post(store, "E3", "sale", "C1", "2026-11-30T02:00:00+00:00", product="基金", amount=1e3)
+    report = plan_new_events(store, ruleset, NOW)
+    assert (report.events, report.planned, report.failed) == (3, 2, 1)
+    [failure] = report.failures
+    assert failure["id"] == "E2"
+    assert "3 business days after 9999-12-31T20:00:00+08:00" in failure["reason"]
+    rows = store.execute("SELECT id, planned_at, plan_error FROM events ORDER BY id")
+    assert [r["plan_error"] for r in rows] == [None, failure["reason"], None]
+    assert all(r["planned_at"] for r in rows)
+    assert {r["event_id"] for r in store.execute("SELECT event_id FROM followups")} == {"E1", "E3"}
+    assert plan_new_events(store, ruleset, NOW).events == 0  # not tried again
+
+
+@given(
+    day=st.dates(dt.date(9999, 1, 1)),
+    count=st.integers(0, 400),
+    unit=st.sampled_from(["business_days", "days", "weeks", "hours", "minutes"]),
+)
+def test_the_business_calendar_never_overflows_past_year_9999(
+    day: dt.date, count: int, unit: Any
+) -> None:
+    calendar = BusinessCalendar()
+    start = dt.datetime.combine(day, dt.time(20), tzinfo=calendar.zone)
+    try:
+        due = calendar.due(start, Duration(count, unit))
+    except CalendarRangeError as error:
+        assert f"{count} {unit.replace('_', ' ')} after {start.isoformat()}" in str(error)
+    else:
+        assert due >= start
