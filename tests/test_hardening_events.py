@@ -4,8 +4,15 @@ store holds, an event that cannot be planned fails alone, and health tells when 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
+import socket
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +21,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.calendar import BusinessCalendar, CalendarRangeError
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.daemon.delivery import build_adapters
-from guanxi.engine.daemon.tick import tick
+from guanxi.engine.daemon.health import MAX_CONNECTIONS, HealthServer, Metrics
+from guanxi.engine.daemon.tick import TickReport, tick
 from guanxi.engine.events.matcher import EventMatcher
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
 from guanxi.engine.timing import Duration
+from tests.daemon_helpers import rules_copy
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai, a Tuesday
@@ -172,3 +184,94 @@ def test_the_business_calendar_never_overflows_past_year_9999(
         assert f"{count} {unit.replace('_', ' ')} after {start.isoformat()}" in str(error)
     else:
         assert due >= start
+
+
+# --- health tells when ticks fail; its server is bounded and quiet ------------------------
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_tick_whose_planning_raises_turns_healthz_503_with_the_stage_and_error(
+    tmp_path: Path,
+) -> None:
+    """Ticks failed on every run while /healthz said 200 "ok": it only looked at whether
+    ticks started."""
+    from guanxi.engine.daemon.tick import TickError
+
+    rules = rules_copy(tmp_path)
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    daemon = Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path, port=None)
+    health = HealthServer(daemon.metrics, 0).start()
+    url = f"http://127.0.0.1:{health.port}"
+    try:
+        store.execute("ALTER TABLE events RENAME TO events_elsewhere")  # the store breaks
+        for _ in range(2):
+            with pytest.raises(TickError):
+                daemon.dispatch_tick()
+        status, body = get(f"{url}/healthz")
+        assert status == 503
+        failure = json.loads(body)
+        assert (failure["status"], failure["failed_stage"]) == ("failing", "plan_events")
+        assert "no such table: events" in failure["error"] and failure["failed_ticks"] == 2
+        assert "\nguanxi_ticks_failed_total 2\n" in get(f"{url}/metrics")[1]
+        store.execute("ALTER TABLE events_elsewhere RENAME TO events")  # repaired
+        daemon.dispatch_tick()
+        assert get(f"{url}/healthz")[0] == 200
+    finally:
+        health.stop()
+        daemon.running.adapters.close()
+        store.close()
+
+
+def rst(port: int, request: bytes = b"") -> None:
+    """Connect, maybe send a request, and reset the connection without reading."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    if request:
+        connection.sendall(request)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def test_a_client_that_disconnects_leaves_no_traceback_on_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    health = HealthServer(Metrics(1.0), 0).start()
+    try:
+        rst(health.port)
+        rst(health.port, b"GET /metrics HTTP/1.1\r\nHost: guanxi\r\n\r\n")
+        time.sleep(0.3)
+        assert get(f"http://127.0.0.1:{health.port}/healthz")[0] == 200
+    finally:
+        health.stop()
+    assert capfd.readouterr().err == ""
+
+
+def test_idle_connections_take_a_bounded_number_of_threads() -> None:
+    health = HealthServer(Metrics(1.0), 0).start()
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", health.port)) for _ in range(30)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() - before <= MAX_CONNECTIONS
+    finally:
+        for connection in idle:
+            connection.close()
+        health.stop()
+
+
+def test_the_last_tick_metric_is_printed_at_full_precision() -> None:
+    """`:g` printed 1.79642e+09: the last tick was known to ±5,000 seconds."""
+    metrics = Metrics(1.0)
+    metrics.tick_done(TickReport())
+    line = next(
+        line
+        for line in metrics.exposition().splitlines()
+        if line.startswith("guanxi_last_tick_timestamp_seconds ")
+    )
+    assert float(line.split()[1]) == metrics.health()[1]["last_tick"]

@@ -49,7 +49,14 @@ from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
-from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
+from guanxi.engine.daemon.tick import (
+    DispatchSettings,
+    TickError,
+    TickReport,
+    plan_ahead,
+    stage,
+    tick,
+)
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.plan.followups import iso
@@ -206,9 +213,19 @@ class Daemon:
 
     def dispatch_tick(self) -> TickReport:
         """Plan new events, then deliver what is due, pass after pass, until nothing is due
-        or the daemon stops."""
+        or the daemon stops. A stage that raises turns the health check to failing."""
         self.metrics.tick_started()
-        leader = self.lead()
+        try:
+            report = self._tick()
+        except TickError as failure:
+            self.metrics.tick_failed(failure.stage, failure.error)
+            raise
+        self.metrics.tick_done(report)
+        return report
+
+    def _tick(self) -> TickReport:
+        with stage("leadership"):
+            leader = self.lead()
         now = self.clock.now()
         running = self.running
         self.leases.add(iso(now + running.dispatch.lease))
@@ -224,9 +241,9 @@ class Daemon:
             stop=self.stopping.is_set,
             versions=self.versions,
         )
-        self.metrics.tick_done(report)
         self._log_tick(report)
-        self._update_state(now)
+        with stage("store_state"):
+            self._update_state(now)
         return report
 
     def plan_step(self, step_id: str) -> int:
@@ -389,7 +406,7 @@ class Daemon:
         return guarded
 
     def _log_tick(self, report: TickReport) -> None:
-        if report.claimed or report.planned_events:
+        if report.claimed or report.planned_events or report.failed_events:
             counts = {k: v for k, v in report.to_dict().items() if v and k != "passes"}
             log.info("tick", extra=counts)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,10 +29,30 @@ from guanxi.engine.store.base import Store
 HORIZON = dt.timedelta(days=31)
 
 
+class TickError(Exception):
+    """A stage of a tick raised `error`; the health check says which stage, and why."""
+
+    def __init__(self, stage: str, error: Exception) -> None:
+        super().__init__(f"{stage}: {type(error).__name__}: {error}")
+        self.stage, self.error = stage, error
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Run one stage of a tick: what it raises becomes a TickError naming it."""
+    try:
+        yield
+    except TickError:
+        raise
+    except Exception as error:
+        raise TickError(name, error) from error
+
+
 @dataclass
 class TickReport:
     planned_events: int = 0  # follow-ups planned from new events
     planned_recurring: int = 0  # follow-ups planned for recurring steps
+    failed_events: int = 0  # events that could not be planned (see plan/events.py)
     claimed: int = 0
     sent: int = 0
     retried: int = 0
@@ -84,13 +105,35 @@ def tick(
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned."""
-    store.prepare(ruleset.schema)
+    `versions`: the rule sets by hash whose templates render what they planned.
+    A stage that raises is a TickError that names it."""
     report = TickReport()
+    with stage("prepare"):
+        store.prepare(ruleset.schema)
     if plan_events:
-        report.planned_events = plan_new_events(store, ruleset, now).planned
+        with stage("plan_events"):
+            planned = plan_new_events(store, ruleset, now)
+        report.planned_events, report.failed_events = planned.planned, planned.failed
     if recurring:
-        report.planned_recurring = plan_ahead(store, ruleset, now)
+        with stage("plan_recurring"):
+            report.planned_recurring = plan_ahead(store, ruleset, now)
+    with stage("dispatch"):
+        _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
+    return report
+
+
+def _dispatch(
+    store: Store,
+    ruleset: RuleSet,
+    adapters: Mapping[str, Adapter],
+    now: dt.datetime,
+    rng: random.Random,
+    settings: DispatchSettings,
+    stop: Callable[[], bool],
+    versions: Mapping[str, RuleSet] | None,
+    report: TickReport,
+) -> None:
+    """Dispatch passes until one claims nothing, `stop()` says so or `max_passes` ran."""
     for _ in range(settings.max_passes):
         if stop():
             break
@@ -110,7 +153,6 @@ def tick(
         report.add(done)
         if done.claimed == 0:
             break
-    return report
 
 
 def plan_ahead(
