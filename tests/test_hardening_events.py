@@ -176,7 +176,8 @@ def test_an_event_due_past_the_calendar_fails_alone_with_its_reason(
     post(store, "E2", "sale", "C1", "9999-12-31T20:00+08:00", product="理财", amount=5e4)
     post(store, "E3", "sale", "C1", "2026-11-30T02:00:00+00:00", product="基金", amount=1e3)
     report = plan_new_events(store, ruleset, NOW)
-    assert (report.events, report.planned, report.failed) == (3, 2, 1)
+    assert (report.events, report.matched, report.planned, report.failed) == (3, 2, 2, 1)
+    assert report.by_step == {"responsible_post_sale_call": 2}
     [failure] = report.failures
     assert failure["id"] == "E2"
     assert "3 business days after 9999-12-31T20:00:00+08:00" in failure["reason"]

@@ -103,9 +103,13 @@ class _Planner:
                 self.report.no_profile += 1
                 continue
             try:
-                followups.extend(self.followups(event, profile))
+                planned = self.followups(event, profile)
             except Exception as error:  # no store work in there: this event's data failed it
                 failures.append({"id": str(event["id"]), "reason": _reason(error)})
+                continue
+            self.report.matched += bool(planned)
+            self.report.by_step.update(f.step_id for f in planned)
+            followups.extend(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
@@ -127,7 +131,6 @@ class _Planner:
         profile = self.measures.add(profile, today)
         record = self.matcher.record(fields, profile)
         steps = self.matcher.match_record(record, today)
-        self.report.matched += bool(steps)
         moment = _Moment(at, today)
         return [self.followup(step, event, moment, fields, profile, record) for step in steps]
 
@@ -144,7 +147,6 @@ class _Planner:
         due = calendar.due(moment.at, step.after, step.at)
         expires = calendar.due(due, step.expires) if step.expires else None
         cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
-        self.report.by_step[step.id] += 1
         return Followup(
             customer_id=str(event["customer_id"]),
             step_id=step.id,
