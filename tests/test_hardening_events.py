@@ -296,3 +296,10 @@ def test_the_last_tick_metric_is_printed_at_full_precision() -> None:
         if line.startswith("guanxi_last_tick_timestamp_seconds ")
     )
     assert float(line.split()[1]) == metrics.health()[1]["last_tick"]
+
+
+def test_events_that_could_not_be_planned_are_counted_in_the_metrics() -> None:
+    metrics = Metrics(1.0)
+    metrics.tick_done(TickReport(failed_events=2))
+    assert "\nguanxi_events_failed_total 2\n" in metrics.exposition()
+    assert metrics.health()[0]  # the event failed, not the tick

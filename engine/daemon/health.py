@@ -6,8 +6,9 @@ it, so a scrape never touches the store.
     /healthz   200 {"status": "ok", …} while ticks keep coming and succeed; 503 "stalled"
                when none has started for three tick intervals (a hung send, a locked store),
                503 "failing" while the last tick raised (with the stage and the error)
-    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads, failed ticks)
-               and gauges (due, suppressed by reason, tick lag, last tick) in the text format
+    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads, failed ticks,
+               events that could not be planned) and gauges (due, suppressed by reason, tick
+               lag, last tick) in the text format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
 and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
@@ -67,6 +68,7 @@ class Metrics:
                 failed=report.retried,
                 dead=report.dead,
                 ticks=1,
+                events_failed=report.failed_events,
             )
             self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
             self._failure = None
@@ -130,6 +132,12 @@ class Metrics:
                 *_counter("ticks", "Dispatch ticks run.", self._counters, prefix="guanxi_"),
                 *_counter(
                     "ticks_failed", "Dispatch ticks that raised.", self._counters, prefix="guanxi_"
+                ),
+                *_counter(
+                    "events_failed",
+                    "Events that could not be planned (their reason: events.plan_error).",
+                    self._counters,
+                    prefix="guanxi_",
                 ),
                 *_labelled(
                     "planned_total", "counter", "Follow-ups planned.", "source", self._planned
