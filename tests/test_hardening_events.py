@@ -33,9 +33,8 @@ from guanxi.engine.language.to_python import compile_python
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 from guanxi.engine.timing import Duration
-from tests.daemon_helpers import rules_copy
+from tests.daemon_helpers import plan_due, rules_copy
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai, a Tuesday
@@ -218,36 +217,48 @@ def get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+@pytest.mark.every_store
 def test_a_tick_whose_planning_raises_turns_healthz_503_with_the_stage_and_error(
-    tmp_path: Path,
+    tmp_path: Path, store: Store
 ) -> None:
     """Ticks failed on every run while /healthz said 200 "ok": it only looked at whether
-    ticks started."""
+    ticks started. What was already due is delivered all the same."""
     from guanxi.engine.daemon.tick import TickError
 
-    rules = rules_copy(tmp_path)
-    store = SQLiteStore(tmp_path / "guanxi.db")
-    daemon = Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path, port=None)
+    rules, outbox = rules_copy(tmp_path), tmp_path / "outbox.jsonl"
+    daemon = Daemon(
+        rules,
+        load_ruleset(rules),
+        store,
+        FixedClock(NOW),
+        folder=tmp_path,
+        overrides={"outbox": {"path": str(outbox)}},
+        port=None,
+    )
     health = HealthServer(daemon.metrics, 0).start()
     url = f"http://127.0.0.1:{health.port}"
+    plan_due(store, 1, NOW)
+    store.execute("ALTER TABLE events RENAME TO events_elsewhere")  # the store breaks
     try:
-        store.execute("ALTER TABLE events RENAME TO events_elsewhere")  # the store breaks
         for _ in range(2):
             with pytest.raises(TickError):
                 daemon.dispatch_tick()
+        assert len(outbox.read_text("utf-8").splitlines()) == 1
         status, body = get(f"{url}/healthz")
         assert status == 503
         failure = json.loads(body)
         assert (failure["status"], failure["failed_stage"]) == ("failing", "plan_events")
-        assert "no such table: events" in failure["error"] and failure["failed_ticks"] == 2
-        assert "\nguanxi_ticks_failed_total 2\n" in get(f"{url}/metrics")[1]
-        store.execute("ALTER TABLE events_elsewhere RENAME TO events")  # repaired
-        daemon.dispatch_tick()
-        assert get(f"{url}/healthz")[0] == 200
+        assert "events" in failure["error"] and failure["failed_ticks"] == 2
+        metrics = get(f"{url}/metrics")[1]
+        assert "\nguanxi_ticks_failed_total 2\n" in metrics
+        assert "\nguanxi_followups_sent_total 1\n" in metrics  # delivered all the same
     finally:
-        health.stop()
-        daemon.running.adapters.close()
-        store.close()
+        store.execute("ALTER TABLE events_elsewhere RENAME TO events")  # repaired
+    daemon.dispatch_tick()
+    assert get(f"{url}/healthz")[0] == 200
+    health.stop()
+    daemon.leadership.release()
+    daemon.running.adapters.close()
 
 
 def rst(port: int, request: bytes = b"") -> None:

@@ -218,7 +218,9 @@ class Daemon:
         try:
             report = self._tick()
         except TickError as failure:
-            self.metrics.tick_failed(failure.stage, failure.error)
+            self.metrics.tick_failed(failure.stage, failure.error, failure.report)
+            if failure.report is not None:
+                self._log_tick(failure.report)
             raise
         self.metrics.tick_done(report)
         return report

@@ -62,20 +62,14 @@ class Metrics:
     def tick_done(self, report: TickReport) -> None:
         with self._lock:
             self._last_tick_wall = time.time()
-            self._counters.update(
-                claimed=report.claimed,
-                sent=report.sent,
-                failed=report.retried,
-                dead=report.dead,
-                ticks=1,
-                events_failed=report.failed_events,
-            )
-            self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
+            self._count(report)
             self._failure = None
 
-    def tick_failed(self, stage: str, error: Exception) -> None:
-        """A tick raised in `stage`: unhealthy until a tick succeeds."""
+    def tick_failed(self, stage: str, error: Exception, report: TickReport | None = None) -> None:
+        """A tick raised in `stage` (having done `report`): unhealthy until a tick succeeds."""
         with self._lock:
+            if report is not None:
+                self._count(report)
             self._counters.update(ticks_failed=1)
             ticks = self._failure["failed_ticks"] + 1 if self._failure else 1
             self._failure = {
@@ -83,6 +77,17 @@ class Metrics:
                 "error": f"{type(error).__name__}: {error}",
                 "failed_ticks": ticks,  # in a row
             }
+
+    def _count(self, report: TickReport) -> None:
+        self._counters.update(
+            claimed=report.claimed,
+            sent=report.sent,
+            failed=report.retried,
+            dead=report.dead,
+            ticks=1,
+            events_failed=report.failed_events,
+        )
+        self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
 
     def planned(self, source: str, count: int) -> None:
         with self._lock:

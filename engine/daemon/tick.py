@@ -6,6 +6,8 @@
        plans nothing twice (the daemon does this on each step's own schedule instead);
     3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`).
 
+A stage that raises is a TickError naming it (the daemon's health check reports it); when
+planning raises, what is already due is still delivered before the error is raised.
 `now` is always given; nothing here reads a clock.
 """
 
@@ -30,11 +32,13 @@ HORIZON = dt.timedelta(days=31)
 
 
 class TickError(Exception):
-    """A stage of a tick raised `error`; the health check says which stage, and why."""
+    """A stage of a tick raised `error`; the health check says which stage, and why.
+    `report`: what the tick did all the same (planning failed, dispatch went on)."""
 
     def __init__(self, stage: str, error: Exception) -> None:
         super().__init__(f"{stage}: {type(error).__name__}: {error}")
         self.stage, self.error = stage, error
+        self.report: TickReport | None = None
 
 
 @contextmanager
@@ -105,21 +109,40 @@ def tick(
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned.
-    A stage that raises is a TickError that names it."""
+    `versions`: the rule sets by hash whose templates render what they planned."""
     report = TickReport()
     with stage("prepare"):
         store.prepare(ruleset.schema)
-    if plan_events:
-        with stage("plan_events"):
-            planned = plan_new_events(store, ruleset, now)
-        report.planned_events, report.failed_events = planned.planned, planned.failed
-    if recurring:
-        with stage("plan_recurring"):
-            report.planned_recurring = plan_ahead(store, ruleset, now)
+    failed = _plan(store, ruleset, now, plan_events, recurring, report)
     with stage("dispatch"):
         _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
+    if failed is not None:
+        failed.report = report
+        raise failed
     return report
+
+
+def _plan(
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    plan_events: bool,
+    recurring: bool,
+    report: TickReport,
+) -> TickError | None:
+    """Plan what `plan_events` and `recurring` ask for; a stage that raises is returned, to
+    be raised once what is due has been delivered."""
+    try:
+        if plan_events:
+            with stage("plan_events"):
+                planned = plan_new_events(store, ruleset, now)
+            report.planned_events, report.failed_events = planned.planned, planned.failed
+        if recurring:
+            with stage("plan_recurring"):
+                report.planned_recurring = plan_ahead(store, ruleset, now)
+    except TickError as failure:
+        return failure
+    return None
 
 
 def _dispatch(
