@@ -16,8 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,16 +33,10 @@ class CalendarRangeError(ValueError):
     """A date past the calendar's range: Python's dates run from 0001-01-01 to 9999-12-31."""
 
 
-@contextmanager
-def _within_range(what: str) -> Iterator[None]:
-    """Date arithmetic past the range is a CalendarRangeError that says what was asked (the
-    outermost question: it is what the user wrote)."""
-    try:
-        yield
-    except (OverflowError, CalendarRangeError):
-        raise CalendarRangeError(
-            f"{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31"
-        ) from None
+def _past_range(what: str) -> CalendarRangeError:
+    return CalendarRangeError(
+        f"{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,8 +57,10 @@ class BusinessCalendar:
 
     def local_day(self, instant: dt.datetime) -> dt.date:
         """The day `instant` falls on in the calendar's zone."""
-        with _within_range(instant.isoformat()):
+        try:
             return instant.astimezone(self.zone).date()
+        except OverflowError:
+            raise _past_range(instant.isoformat()) from None
 
     def is_business_day(self, day: dt.date) -> bool:
         if day in self.overrides:
@@ -74,20 +69,26 @@ class BusinessCalendar:
 
     def next_business_day(self, day: dt.date) -> dt.date:
         """The first business day strictly after `day`."""
-        with _within_range(f"the business day after {day}"):
-            day += dt.timedelta(days=1)
-            while not self.is_business_day(day):
-                day += dt.timedelta(days=1)
-        return day
+        following = day
+        try:
+            following += dt.timedelta(days=1)
+            while not self.is_business_day(following):
+                following += dt.timedelta(days=1)
+        except OverflowError:
+            raise _past_range(f"the business day after {day}") from None
+        return following
 
     def add_business_days(self, day: dt.date, count: int) -> dt.date:
         """`count` business days after `day`; with 0, `day` itself or the next business day."""
         if count == 0:
             return day if self.is_business_day(day) else self.next_business_day(day)
-        with _within_range(f"{count} business days after {day}"):
+        try:
+            counted = day
             for _ in range(count):
-                day = self.next_business_day(day)
-        return day
+                counted = self.next_business_day(counted)
+        except CalendarRangeError:
+            raise _past_range(f"{Duration(count, 'business_days')} after {day}") from None
+        return counted
 
     def due(
         self, start: dt.datetime, after: Duration | None = None, at: dt.time | None = None
@@ -98,8 +99,11 @@ class BusinessCalendar:
         minutes are exact. Without `after`, `at` means the next such time from `start`.
         A due time past the calendar's range is a CalendarRangeError, never an OverflowError.
         """
-        with _within_range(f"{after} after {start.isoformat()}" if after else start.isoformat()):
+        try:
             return self._due(start, after, at)
+        except (OverflowError, CalendarRangeError):  # the question the user asked, in full
+            what = f"{after} after {start.isoformat()}" if after else start.isoformat()
+            raise _past_range(what) from None
 
     def _due(self, start: dt.datetime, after: Duration | None, at: dt.time | None) -> dt.datetime:
         local = start.astimezone(self.zone)
