@@ -49,14 +49,7 @@ from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
-from guanxi.engine.daemon.tick import (
-    DispatchSettings,
-    TickError,
-    TickReport,
-    plan_ahead,
-    stage,
-    tick,
-)
+from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.plan.followups import iso
@@ -213,25 +206,26 @@ class Daemon:
 
     def dispatch_tick(self) -> TickReport:
         """Plan new events, then deliver what is due, pass after pass, until nothing is due
-        or the daemon stops. A stage that raises turns the health check to failing."""
+        or the daemon stops. A tick that raises turns the health check to failing."""
         self.metrics.tick_started()
+        report = TickReport()
         try:
-            report = self._tick()
-        except TickError as failure:
-            self.metrics.tick_failed(failure.stage, failure.error, failure.report)
-            if failure.report is not None:
-                self._log_tick(failure.report)
+            self._tick(report)
+        except Exception as error:
+            self.metrics.tick_failed(report.stage, error, report)
+            self._log_tick(report)
             raise
         self.metrics.tick_done(report)
+        self._log_tick(report)
         return report
 
-    def _tick(self) -> TickReport:
-        with stage("leadership"):
-            leader = self.lead()
+    def _tick(self, report: TickReport) -> None:
+        report.stage = "leadership"
+        leader = self.lead()
         now = self.clock.now()
         running = self.running
         self.leases.add(iso(now + running.dispatch.lease))
-        report = tick(
+        tick(
             self.store,
             running.ruleset,
             running.adapters,
@@ -242,11 +236,10 @@ class Daemon:
             recurring=False,
             stop=self.stopping.is_set,
             versions=self.versions,
+            report=report,
         )
-        self._log_tick(report)
-        with stage("store_state"):
-            self._update_state(now)
-        return report
+        report.stage = "store_state"
+        self._update_state(now)
 
     def plan_step(self, step_id: str) -> int:
         """An `every:` step's schedule fired: plan its coming month (the leader does)."""

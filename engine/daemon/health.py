@@ -65,11 +65,10 @@ class Metrics:
             self._count(report)
             self._failure = None
 
-    def tick_failed(self, stage: str, error: Exception, report: TickReport | None = None) -> None:
+    def tick_failed(self, stage: str, error: Exception, report: TickReport) -> None:
         """A tick raised in `stage` (having done `report`): unhealthy until a tick succeeds."""
         with self._lock:
-            if report is not None:
-                self._count(report)
+            self._count(report)
             self._counters.update(ticks_failed=1)
             ticks = self._failure["failed_ticks"] + 1 if self._failure else 1
             self._failure = {

@@ -6,8 +6,8 @@
        plans nothing twice (the daemon does this on each step's own schedule instead);
     3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`).
 
-A stage that raises is a TickError naming it (the daemon's health check reports it); when
-planning raises, what is already due is still delivered before the error is raised.
+When planning raises, what is already due is still delivered before the error is raised;
+the report says which stage raised (the daemon's health check shows it).
 `now` is always given; nothing here reads a clock.
 """
 
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,29 +30,9 @@ from guanxi.engine.store.base import Store
 HORIZON = dt.timedelta(days=31)
 
 
-class TickError(Exception):
-    """A stage of a tick raised `error`; the health check says which stage, and why.
-    `report`: what the tick did all the same (planning failed, dispatch went on)."""
-
-    def __init__(self, stage: str, error: Exception) -> None:
-        super().__init__(f"{stage}: {type(error).__name__}: {error}")
-        self.stage, self.error = stage, error
-        self.report: TickReport | None = None
-
-
-@contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Run one stage of a tick: what it raises becomes a TickError naming it."""
-    try:
-        yield
-    except TickError:
-        raise
-    except Exception as error:
-        raise TickError(name, error) from error
-
-
 @dataclass
 class TickReport:
+    stage: str = ""  # the stage running; once a tick raised, the one that raised
     planned_events: int = 0  # follow-ups planned from new events
     planned_recurring: int = 0  # follow-ups planned for recurring steps
     failed_events: int = 0  # events that could not be planned (see plan/events.py)
@@ -79,7 +58,10 @@ class TickReport:
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the tick did (not where it is)."""
+        done = asdict(self)
+        del done["stage"]
+        return done
 
 
 @dataclass(frozen=True)
@@ -106,18 +88,23 @@ def tick(
     recurring: bool = True,
     stop: Callable[[], bool] = lambda: False,
     versions: Mapping[str, RuleSet] | None = None,
+    report: TickReport | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned."""
-    report = TickReport()
-    with stage("prepare"):
-        store.prepare(ruleset.schema)
+    `versions`: the rule sets by hash whose templates render what they planned.
+
+    `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
+    what was done and which stage raised. When planning raises, what is due is delivered all
+    the same, then the planning error is raised."""
+    report = TickReport() if report is None else report
+    report.stage = "prepare"
+    store.prepare(ruleset.schema)
     failed = _plan(store, ruleset, now, plan_events, recurring, report)
-    with stage("dispatch"):
-        _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
+    failed_stage, report.stage = report.stage, "dispatch"
+    _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
     if failed is not None:
-        failed.report = report
+        report.stage = failed_stage
         raise failed
     return report
 
@@ -129,19 +116,19 @@ def _plan(
     plan_events: bool,
     recurring: bool,
     report: TickReport,
-) -> TickError | None:
-    """Plan what `plan_events` and `recurring` ask for; a stage that raises is returned, to
-    be raised once what is due has been delivered."""
+) -> Exception | None:
+    """Plan what `plan_events` and `recurring` ask for; what a stage raises is returned (the
+    stage in `report.stage`), to be raised once what is due has been delivered."""
     try:
         if plan_events:
-            with stage("plan_events"):
-                planned = plan_new_events(store, ruleset, now)
+            report.stage = "plan_events"
+            planned = plan_new_events(store, ruleset, now)
             report.planned_events, report.failed_events = planned.planned, planned.failed
         if recurring:
-            with stage("plan_recurring"):
-                report.planned_recurring = plan_ahead(store, ruleset, now)
-    except TickError as failure:
-        return failure
+            report.stage = "plan_recurring"
+            report.planned_recurring = plan_ahead(store, ruleset, now)
+    except Exception as error:
+        return error
     return None
 
 
