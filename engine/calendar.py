@@ -29,6 +29,16 @@ WORKING = {"working", "work", "上班", "工作日"}
 HOLIDAY = {"holiday", "off", "休息", "假日", "节假日"}
 
 
+class CalendarRangeError(ValueError):
+    """A date past the calendar's range: Python's dates run from 0001-01-01 to 9999-12-31."""
+
+
+def _past_range(what: str) -> CalendarRangeError:
+    return CalendarRangeError(
+        f"{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31"
+    )
+
+
 @dataclass(frozen=True)
 class BusinessCalendar:
     """Which days are business days, and how to count in them, in one time zone."""
@@ -45,6 +55,13 @@ class BusinessCalendar:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def local_day(self, instant: dt.datetime) -> dt.date:
+        """The day `instant` falls on in the calendar's zone."""
+        try:
+            return instant.astimezone(self.zone).date()
+        except OverflowError:
+            raise _past_range(instant.isoformat()) from None
+
     def is_business_day(self, day: dt.date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
@@ -52,18 +69,26 @@ class BusinessCalendar:
 
     def next_business_day(self, day: dt.date) -> dt.date:
         """The first business day strictly after `day`."""
-        day += dt.timedelta(days=1)
-        while not self.is_business_day(day):
-            day += dt.timedelta(days=1)
-        return day
+        following = day
+        try:
+            following += dt.timedelta(days=1)
+            while not self.is_business_day(following):
+                following += dt.timedelta(days=1)
+        except OverflowError:
+            raise _past_range(f"the business day after {day}") from None
+        return following
 
     def add_business_days(self, day: dt.date, count: int) -> dt.date:
         """`count` business days after `day`; with 0, `day` itself or the next business day."""
         if count == 0:
             return day if self.is_business_day(day) else self.next_business_day(day)
-        for _ in range(count):
-            day = self.next_business_day(day)
-        return day
+        try:
+            counted = day
+            for _ in range(count):
+                counted = self.next_business_day(counted)
+        except CalendarRangeError:
+            raise _past_range(f"{Duration(count, 'business_days')} after {day}") from None
+        return counted
 
     def due(
         self, start: dt.datetime, after: Duration | None = None, at: dt.time | None = None
@@ -72,7 +97,15 @@ class BusinessCalendar:
 
         Business days and days keep the local time of `start` unless `at` gives one; hours and
         minutes are exact. Without `after`, `at` means the next such time from `start`.
+        A due time past the calendar's range is a CalendarRangeError, never an OverflowError.
         """
+        try:
+            return self._due(start, after, at)
+        except (OverflowError, CalendarRangeError):  # the question the user asked, in full
+            what = f"{after} after {start.isoformat()}" if after else start.isoformat()
+            raise _past_range(what) from None
+
+    def _due(self, start: dt.datetime, after: Duration | None, at: dt.time | None) -> dt.datetime:
         local = start.astimezone(self.zone)
         if after is None:
             return self._next_time(local, at) if at else start.astimezone(dt.UTC)

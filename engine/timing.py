@@ -44,7 +44,8 @@ class Duration:
     unit: Unit
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.unit.replace('_', ' ')}"
+        unit = self.unit.replace("_", " ")
+        return f"{self.amount} {unit[:-1] if self.amount == 1 else unit}"
 
 
 def parse_duration(text: str) -> Duration:

@@ -207,13 +207,26 @@ class Daemon:
 
     def dispatch_tick(self) -> TickReport:
         """Plan new events, then deliver what is due, pass after pass, until nothing is due
-        or the daemon stops."""
+        or the daemon stops. A tick that raises turns the health check to failing."""
         self.metrics.tick_started()
+        report = TickReport()
+        try:
+            self._tick(report)
+        except Exception as error:
+            self.metrics.tick_failed(report.stage, error, report)
+            self._log_tick(report)
+            raise
+        self.metrics.tick_done(report)
+        self._log_tick(report)
+        return report
+
+    def _tick(self, report: TickReport) -> None:
+        report.stage = "leadership"
         leader = self.lead()
         now = self.clock.now()
         running = self.running
         self.leases.add(iso(now + running.dispatch.lease))
-        report = tick(
+        tick(
             self.store,
             running.ruleset,
             running.adapters,
@@ -224,11 +237,10 @@ class Daemon:
             recurring=False,
             stop=self.stopping.is_set,
             versions=self.versions,
+            report=report,
         )
-        self.metrics.tick_done(report)
-        self._log_tick(report)
+        report.stage = "store_state"
         self._update_state(now)
-        return report
 
     def plan_step(self, step_id: str) -> int:
         """An `every:` step's schedule fired: plan its coming month (the leader does)."""
@@ -391,7 +403,7 @@ class Daemon:
         return guarded
 
     def _log_tick(self, report: TickReport) -> None:
-        if report.claimed or report.planned_events:
+        if report.claimed or report.planned_events or report.failed_events:
             counts = {k: v for k, v in report.to_dict().items() if v and k != "passes"}
             log.info("tick", extra=counts)
 

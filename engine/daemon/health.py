@@ -3,25 +3,38 @@
 The daemon's own thread updates a `Metrics` object after every tick; the HTTP thread only reads
 it, so a scrape never touches the store.
 
-    /healthz   200 {"status": "ok", …} while ticks keep coming; 503 "stalled" when none has
-               started for three tick intervals (a hung send, a locked store)
-    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads) and gauges
-               (due, suppressed by reason, tick lag, last tick) in the text format
+    /healthz   200 {"status": "ok", …} while ticks keep coming and succeed; 503 "stalled"
+               when none has started for three tick intervals (a hung send, a locked store),
+               503 "failing" while the last tick raised (with the stage and the error)
+    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads, failed ticks,
+               events that could not be planned) and gauges (due, suppressed by reason, tick
+               lag, last tick) in the text format
+
+The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
+and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
+cannot take the daemon's threads. A client that goes away is a debug log line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from guanxi.engine.daemon.tick import TickReport
 
 STALLED_AFTER = 3  # tick intervals without a tick
+MAX_CONNECTIONS = 8  # served at once; more are closed at once (a scraper tries again)
+TIMEOUT = 2.0  # seconds a connection may take to send its request and read the answer
+
+log = logging.getLogger("guanxi.daemon.health")
 
 
 class Metrics:
@@ -38,6 +51,7 @@ class Metrics:
         self._suppressed: dict[str, int] = {}
         self._last_tick_start: float | None = None
         self._last_tick_wall: float | None = None
+        self._failure: dict[str, Any] | None = None  # the last tick's, while it failed
         self.ruleset = ""
         self.leader = False  # this daemon runs the scheduled jobs (see leader.py)
 
@@ -48,14 +62,31 @@ class Metrics:
     def tick_done(self, report: TickReport) -> None:
         with self._lock:
             self._last_tick_wall = time.time()
-            self._counters.update(
-                claimed=report.claimed,
-                sent=report.sent,
-                failed=report.retried,
-                dead=report.dead,
-                ticks=1,
-            )
-            self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
+            self._count(report)
+            self._failure = None
+
+    def tick_failed(self, stage: str, error: Exception, report: TickReport) -> None:
+        """A tick raised in `stage` (having done `report`): unhealthy until a tick succeeds."""
+        with self._lock:
+            self._count(report)
+            self._counters.update(ticks_failed=1)
+            ticks = self._failure["failed_ticks"] + 1 if self._failure else 1
+            self._failure = {
+                "failed_stage": stage,
+                "error": f"{type(error).__name__}: {error}",
+                "failed_ticks": ticks,  # in a row
+            }
+
+    def _count(self, report: TickReport) -> None:
+        self._counters.update(
+            claimed=report.claimed,
+            sent=report.sent,
+            failed=report.retried,
+            dead=report.dead,
+            ticks=1,
+            events_failed=report.failed_events,
+        )
+        self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
 
     def planned(self, source: str, count: int) -> None:
         with self._lock:
@@ -78,17 +109,20 @@ class Metrics:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         lag = self.lag()
-        healthy = lag < STALLED_AFTER * self.tick_every
+        stalled = lag >= STALLED_AFTER * self.tick_every
         with self._lock:
+            failure = self._failure
+            status = "stalled" if stalled else "failing" if failure else "ok"
             body = {
-                "status": "ok" if healthy else "stalled",
+                "status": status,
                 "ruleset": self.ruleset,
                 "tick_lag_seconds": round(lag, 3),
                 "last_tick": self._last_tick_wall,
                 "due": self._due,
                 "leader": self.leader,
+                **(failure or {}),
             }
-        return healthy, body
+        return status == "ok", body
 
     def exposition(self) -> str:
         """The metrics in Prometheus' text format."""
@@ -100,6 +134,15 @@ class Metrics:
                 *_counter("failed", "Sends that failed and will be retried.", self._counters),
                 *_counter("dead", "Follow-ups dead-lettered.", self._counters),
                 *_counter("ticks", "Dispatch ticks run.", self._counters, prefix="guanxi_"),
+                *_counter(
+                    "ticks_failed", "Dispatch ticks that raised.", self._counters, prefix="guanxi_"
+                ),
+                *_counter(
+                    "events_failed",
+                    "Events that could not be planned (their reason: events.plan_error).",
+                    self._counters,
+                    prefix="guanxi_",
+                ),
                 *_labelled(
                     "planned_total", "counter", "Follow-ups planned.", "source", self._planned
                 ),
@@ -144,7 +187,12 @@ def _counter(name: str, help_text: str, counts: Counter[str], prefix: str = "") 
 
 
 def _gauge(metric: str, help_text: str, value: float) -> list[str]:
-    return [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", f"{metric} {value:g}"]
+    return [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", f"{metric} {_sample(value)}"]
+
+
+def _sample(value: float) -> str:
+    """A sample at full precision (`:g` keeps six digits: a timestamp lost ±5,000 s)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _labelled(
@@ -158,7 +206,7 @@ def _labelled(
     metric = prefix + name
     lines = [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
     for value_label, value in sorted(values.items()):
-        lines.append(f'{metric}{{{label}="{_escape(value_label)}"}} {value:g}')
+        lines.append(f'{metric}{{{label}="{_escape(value_label)}"}} {_sample(value)}')
     return lines
 
 
@@ -171,8 +219,7 @@ class HealthServer:
 
     def __init__(self, metrics: Metrics, port: int) -> None:
         self.metrics = metrics
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(metrics))
-        self.server.daemon_threads = True
+        self.server = _BoundedServer(("127.0.0.1", port), _handler(metrics))
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -185,8 +232,47 @@ class HealthServer:
         self.server.server_close()
 
 
+class _BoundedServer(HTTPServer):
+    """Serves at most MAX_CONNECTIONS connections at once, on a fixed pool of threads."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.pool = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="guanxi-health")
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)  # too many at once
+            return
+        self.pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, timed out) is a debug line, not a traceback printed
+        on stderr among the JSON logs; anything else is logged as an error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("health client went away", extra={"error": f"{type(error).__name__}"})
+        else:
+            log.exception("health request failed")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _handler(metrics: Metrics) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = TIMEOUT
+
         def do_GET(self) -> None:
             if self.path == "/healthz":
                 healthy, body = metrics.health()

@@ -6,6 +6,8 @@
        plans nothing twice (the daemon does this on each step's own schedule instead);
     3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`).
 
+When planning raises, what is already due is still delivered before the error is raised;
+the report says which stage raised (the daemon's health check shows it).
 `now` is always given; nothing here reads a clock.
 """
 
@@ -30,8 +32,10 @@ HORIZON = dt.timedelta(days=31)
 
 @dataclass
 class TickReport:
+    stage: str = ""  # the stage running; once a tick raised, the one that raised
     planned_events: int = 0  # follow-ups planned from new events
     planned_recurring: int = 0  # follow-ups planned for recurring steps
+    failed_events: int = 0  # events that could not be planned (see plan/events.py)
     claimed: int = 0
     sent: int = 0
     retried: int = 0
@@ -54,7 +58,10 @@ class TickReport:
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the tick did (not where it is)."""
+        done = asdict(self)
+        del done["stage"]
+        return done
 
 
 @dataclass(frozen=True)
@@ -81,16 +88,62 @@ def tick(
     recurring: bool = True,
     stop: Callable[[], bool] = lambda: False,
     versions: Mapping[str, RuleSet] | None = None,
+    report: TickReport | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned."""
+    `versions`: the rule sets by hash whose templates render what they planned.
+
+    `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
+    what was done and which stage raised. When planning raises, what is due is delivered all
+    the same, then the planning error is raised."""
+    report = TickReport() if report is None else report
+    report.stage = "prepare"
     store.prepare(ruleset.schema)
-    report = TickReport()
-    if plan_events:
-        report.planned_events = plan_new_events(store, ruleset, now).planned
-    if recurring:
-        report.planned_recurring = plan_ahead(store, ruleset, now)
+    failed = _plan(store, ruleset, now, plan_events, recurring, report)
+    failed_stage, report.stage = report.stage, "dispatch"
+    _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
+    if failed is not None:
+        report.stage = failed_stage
+        raise failed
+    return report
+
+
+def _plan(
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    plan_events: bool,
+    recurring: bool,
+    report: TickReport,
+) -> Exception | None:
+    """Plan what `plan_events` and `recurring` ask for; what a stage raises is returned (the
+    stage in `report.stage`), to be raised once what is due has been delivered."""
+    try:
+        if plan_events:
+            report.stage = "plan_events"
+            planned = plan_new_events(store, ruleset, now)
+            report.planned_events, report.failed_events = planned.planned, planned.failed
+        if recurring:
+            report.stage = "plan_recurring"
+            report.planned_recurring = plan_ahead(store, ruleset, now)
+    except Exception as error:
+        return error
+    return None
+
+
+def _dispatch(
+    store: Store,
+    ruleset: RuleSet,
+    adapters: Mapping[str, Adapter],
+    now: dt.datetime,
+    rng: random.Random,
+    settings: DispatchSettings,
+    stop: Callable[[], bool],
+    versions: Mapping[str, RuleSet] | None,
+    report: TickReport,
+) -> None:
+    """Dispatch passes until one claims nothing, `stop()` says so or `max_passes` ran."""
     for _ in range(settings.max_passes):
         if stop():
             break
@@ -110,7 +163,6 @@ def tick(
         report.add(done)
         if done.claimed == 0:
             break
-    return report
 
 
 def plan_ahead(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ class DurableCondition:
     leaves: dict[str, exp.Expression] = field(default_factory=dict)
 
 
+INT64 = range(-(2**63), 2**63)  # the integers durable_rules holds exactly
 MAX_TERMS = 8  # durable_rules expands a rule into OR-ed terms and fails on large expansions
 MAX_TESTS = 64
 
@@ -140,7 +142,9 @@ class _Compiler:
         if not self.column(left) or self.kind(left) not in ("number", "string", "boolean"):
             return None
         if isinstance(right, exp.Literal) and (right.is_string == (self.kind(left) == "string")):
-            value: Any = right.this if right.is_string else _number(right.this)
+            value: Any = durable_value(right.this if right.is_string else _number(right.this))
+            if value is None:
+                return None  # a number durable_rules cannot hold: a Python leaf
         elif self.column(right) and self.kind(right) == self.kind(left):
             value = {"$m": self.attribute(right)}
         else:
@@ -183,3 +187,32 @@ def _field(node: exp.Expression) -> str:
 
 def _number(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def durable_value(value: Any) -> Any:
+    """`value` in a form durable_rules reads back exactly, or None if there is none.
+
+    Its JSON parser refuses Python's `5e-05` and `1e+16` (it wants a decimal point before an
+    exponent), holds integers in 64 bits (larger ones saturate) and refuses NaN and infinity.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value in INT64 else None
+    if isinstance(value, float):
+        if value.is_integer() and int(value) in INT64:
+            return int(value)  # 1e+16 as 10000000000000000
+        text = repr(value)
+        return value if math.isfinite(value) and ("." in text or "e" not in text) else None
+    if isinstance(value, str):
+        return value if _encodable(value) else None
+    return value
+
+
+def _encodable(text: str) -> bool:
+    """Whether durable_rules takes the text: it holds UTF-8 C strings (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -11,6 +11,11 @@ whether they are there), so each matcher remembers the steps fired for every com
 those it has asserted: an event whose tested attributes were seen before is not asserted
 again. With rules that test only the event type and the level, durable_rules sees each
 combination once.
+
+Only the tested attributes are posted, each in a form durable_rules reads back exactly
+(`durable_value`: not every number the store holds has one). A record with a tested value
+that has none is matched by the Python back end, which agrees with durable_rules on every
+value it can read; so no value the store accepts can fail the matcher.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 from durable import engine as durable_engine
 from sqlglot import exp
 
-from guanxi.engine.events.durable_json import to_durable
+from guanxi.engine.events.durable_json import durable_value, to_durable
 from guanxi.engine.language.to_python import coerce, compile_python
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledStep, RuleSet
 
@@ -133,32 +138,39 @@ class EventMatcher:
 
     def match_record(self, record: Mapping[str, Any], today: dt.date | None) -> list[CompiledStep]:
         """`match` for a record made by `record` (of an event some step listens to)."""
-        leaves = self._leaf_values(record, today)
-        key = self._tested(record, leaves)
+        tested = self._tested(record, self._leaf_values(record, today))
+        key = tuple((name, type(v), v) for name, v in sorted(tested.items()))
         fired = self.fired.get(key)
         if fired is None:
-            fired = tuple(sorted(fire(self.name, self._message(record, leaves))))
+            message = _durable_message(tested)
+            if message is None:
+                fired = self._python_match(record, today)
+            else:
+                fired = tuple(sorted(fire(self.name, message)))
             if len(self.fired) >= REMEMBERED:
                 self.fired.clear()
             self.fired[key] = fired
         return [self.steps[name] for name in fired]
 
-    def message(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
-        return self._message(record, self._leaf_values(record, today))
-
-    def _message(self, record: Mapping[str, Any], leaves: Mapping[str, Any]) -> dict[str, Any]:
-        message = {attribute(k): _plain(v) for k, v in record.items() if v is not None}
-        message.update(leaves)
-        return message
+    def _python_match(self, record: Mapping[str, Any], today: dt.date | None) -> tuple[str, ...]:
+        """The steps whose rules hold for `record`, by the Python back end."""
+        event_type, level = record.get("event.type"), record.get("level")
+        return tuple(
+            sorted(
+                step.id
+                for step in self.steps.values()
+                if step.step.on == event_type
+                and step.level in (EVERY_LEVEL, level)
+                and (step.when is None or step.when.evaluate(record, today))
+            )
+        )
 
     def _leaf_values(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
         values = ((key, leaf(record)) for key, leaf in self._leaves(today).items())
         return {key: value for key, value in values if value is not None}
 
-    def _tested(
-        self, record: Mapping[str, Any], leaves: Mapping[str, Any]
-    ) -> tuple[tuple[str, type, Any], ...]:
-        """The part of the message the rules test: what durable_rules' answer depends on."""
+    def _tested(self, record: Mapping[str, Any], leaves: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of the message the rules test: all durable_rules' answer depends on."""
         tested: dict[str, Any] = {}
         for key, value in record.items():
             name = self.attributes.get(key)
@@ -167,7 +179,7 @@ class EventMatcher:
             if value is not None and name in self.tested:
                 tested[name] = _plain(value)
         tested.update((k, v) for k, v in leaves.items() if k in self.tested)
-        return tuple((name, type(v), v) for name, v in sorted(tested.items()))
+        return tested
 
     def _leaves(self, today: dt.date | None) -> dict[str, Any]:
         if today not in self.compiled:
@@ -190,6 +202,17 @@ class EventMatcher:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _durable_message(tested: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The tested attributes as durable_rules reads them; None if one of them it cannot."""
+    message = {}
+    for name, value in tested.items():
+        readable = durable_value(value)
+        if readable is None:
+            return None
+        message[name] = readable
+    return message
 
 
 def _attributes(expression: Any) -> set[str]:

@@ -10,7 +10,10 @@ Outcomes that are not a follow-up are counted, never dropped silently:
 - an event for a customer who is not loaded, or not yet classified, plans nothing
   (`no_profile`); it stays in the store and `explain` shows it;
 - an event that arrives after later ones is planned from its own time; a follow-up due in
-  the past is due at once, unless it has already expired.
+  the past is due at once, unless it has already expired;
+- an event that cannot be planned (a follow-up due past the calendar's last day, a value no
+  condition can compare) fails alone (`failed`): it is marked planned with its reason in
+  `plan_error`, never tried again, and the rest of its chunk is planned.
 `cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
 (a resolved complaint needs no call-back); `unless:` cancels a follow-up at planning time.
 """
@@ -48,6 +51,8 @@ class EventPlanReport:
     planned: int = 0
     cancelled: int = 0
     no_profile: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)  # the first few: id, reason
     by_step: Counter[str] = field(default_factory=Counter)
     created: list[dict[str, Any]] = field(default_factory=list)  # the first few, for display
     policy: list[PolicyReport] = field(default_factory=list)
@@ -80,7 +85,6 @@ class _Planner:
     ) -> None:
         self.store, self.ruleset, self.now, self.report = store, ruleset, now, report
         self.matcher = EventMatcher(ruleset)
-        self.zone = ruleset.calendar.zone
         self.owner_field = (
             ruleset.policies.capacity.owner_field
             if ruleset.policies and (ruleset.policies.capacity)
@@ -91,14 +95,21 @@ class _Planner:
 
     def plan_chunk(self, events: list[Row]) -> None:
         profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
-        batch, followups = new_batch(), []
+        batch, followups, failures = new_batch(), [], []
         for event in events:
             self.report.events += 1
             profile = profiles.get(event["customer_id"])
             if profile is None or profile.get("level") is None:
                 self.report.no_profile += 1
                 continue
-            followups.extend(self.followups(event, profile))
+            try:
+                planned = self.followups(event, profile)
+            except Exception as error:  # no store work in there: this event's data failed it
+                failures.append({"id": str(event["id"]), "reason": _reason(error)})
+                continue
+            self.report.matched += bool(planned)
+            self.report.by_step.update(f.step_id for f in planned)
+            followups.extend(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
@@ -106,6 +117,7 @@ class _Planner:
                 f"UPDATE events SET planned_at = :now WHERE id IN ({_marks(len(events))})",
                 {"now": iso(self.now), **_numbered(e["id"] for e in events)},
             )
+            self._fail(failures)
             policy = apply_policies(self.store, self.ruleset, batch, self.now)
         self.report.policy.append(policy)
         self._show(batch)
@@ -115,11 +127,10 @@ class _Planner:
         if fields["type"] not in self.matcher.event_types:
             return []
         at = dt.datetime.fromisoformat(event["at"])
-        today = at.astimezone(self.zone).date()
+        today = self.ruleset.calendar.local_day(at)
         profile = self.measures.add(profile, today)
         record = self.matcher.record(fields, profile)
         steps = self.matcher.match_record(record, today)
-        self.report.matched += bool(steps)
         moment = _Moment(at, today)
         return [self.followup(step, event, moment, fields, profile, record) for step in steps]
 
@@ -136,7 +147,6 @@ class _Planner:
         due = calendar.due(moment.at, step.after, step.at)
         expires = calendar.due(due, step.expires) if step.expires else None
         cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
-        self.report.by_step[step.id] += 1
         return Followup(
             customer_id=str(event["customer_id"]),
             step_id=step.id,
@@ -158,6 +168,12 @@ class _Planner:
             policy="unless" if cancelled else None,
             reason=f"unless: {s.unless}" if cancelled else None,
         )
+
+    def _fail(self, failures: list[dict[str, str]]) -> None:
+        """Keep why each failed event could not be planned; it is not tried again."""
+        self.store.execute_many("UPDATE events SET plan_error = :reason WHERE id = :id", failures)
+        self.report.failed += len(failures)
+        self.report.failures += failures[: SHOWN - len(self.report.failures)]
 
     def cancel(self, events: list[Row]) -> None:
         """`cancel_on:` — pending follow-ups of the customer that this event makes moot.
@@ -272,6 +288,11 @@ def _marks(count: int) -> str:
 
 def _numbered(values: Iterable[Any]) -> dict[str, Any]:
     return {f"p{i}": v for i, v in enumerate(values)}
+
+
+def _reason(error: Exception) -> str:
+    """Why an event could not be planned, for the user: our errors say it in their message."""
+    return str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
 
 
 def _text(value: Any) -> str | None:

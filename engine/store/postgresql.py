@@ -123,6 +123,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         " WHERE status = 'pending'",
     ),
     "m009_deliveries_worker": ("ALTER TABLE deliveries ADD COLUMN worker TEXT",),
+    "m010_events_plan_error": ("ALTER TABLE events ADD COLUMN plan_error TEXT",),
 }
 
 

@@ -155,6 +155,13 @@ def m009_deliveries_worker(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deliveries ADD COLUMN worker TEXT")
 
 
+@migrations()
+def m010_events_plan_error(db: sqlite_utils.Database) -> None:
+    """Why an event could not be planned (its planned_at is set: it is not tried again);
+    NULL: planned, or not planned yet."""
+    db.execute("ALTER TABLE events ADD COLUMN plan_error TEXT")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
