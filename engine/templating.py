@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -127,7 +128,7 @@ def _text_size(value: Any) -> int:
 def _check_binop(operator: str, left: Any, right: Any) -> None:
     if operator == "*":
         _check_product(left, right)
-    elif operator == "**" and _is_int(left) and _is_int(right) and right > 0:
+    elif operator == "**" and _is_int(left) and _is_int(right) and abs(left) > 1:
         if left.bit_length() * right > MAX_INT_BITS:
             raise TemplateLimitError(f"{left} ** {right} is too large a number")
     elif operator == "%" and isinstance(left, str):
@@ -208,41 +209,56 @@ def _check_join(separator: str, items: list[Any]) -> None:
 # --- filters: the allowed ones, each a step, checked before and after ---------------------
 
 
-def _check_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Check a filter's call; returns `value` (an iterable made a list, once, for `join`)."""
+def _indent_size(a: Mapping[str, Any]) -> int:
+    width, text = a["width"], str(a["s"])
+    return len(text) + (text.count("\n") + 1) * (width if _is_int(width) else len(str(width)))
+
+
+def _check_sum_start(start: Any) -> None:
+    if not isinstance(start, int | float):  # adding lists copies them again at every item
+        raise TemplateLimitError("sum adds numbers only")
+
+
+# The filters whose result can outgrow their input, checked by their parameters' names.
+_FILTER_CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    "join": lambda a: _check_join(str(a["d"]), list(a["value"])),
+    "format": lambda a: _check_percent(str(a["value"]), a["kwargs"] or a["args"]),
+    "center": lambda a: _check_text_method("center", str(a["value"]), (a["width"],)),
+    "replace": lambda a: _check_text_method("replace", str(a["s"]), (a["old"], a["new"])),
+    "indent": lambda a: _limit("the indented text", _indent_size(a)),
+    "batch": lambda a: _limit("the batch", a["linecount"]),
+    "slice": lambda a: _limit("the number of slices", a["slices"]),
+    "sum": lambda a: _check_sum_start(a["start"]),
+}
+
+
+def _seen_whole(value: Any) -> Any:
+    """A filter's value, a generator (from map, select) made a list so it can be measured."""
     if isinstance(value, Iterable) and not isinstance(value, str | Mapping | jinja2.Undefined):
-        value = list(value)  # a generator (from map, select) is seen whole, once
+        value = list(value)
     _limit("the value given to a filter", _text_size(value))
-    if name == "join":
-        _check_join(str(args[0] if args else kwargs.get("d", "")), value)
-    elif name == "format" and isinstance(value, str):
-        _check_percent(value, kwargs or args)
-    elif name in ("center", "replace"):
-        default = (kwargs.get("width", 80),) if name == "center" else ()
-        _check_text_method(name, str(value), args or default)
-    elif name == "indent":
-        width = args[0] if args else kwargs.get("width", 4)
-        lines = str(value).count("\n") + 1
-        indent = len(width) if isinstance(width, str) else width
-        _limit("the indented text", len(str(value)) + lines * indent)
-    elif name in ("batch", "slice") and args and _is_int(args[0]):
-        _limit(f"{name}({args[0]})", args[0])
-    elif name == "sum":
-        start = kwargs.get("start", args[1] if len(args) > 1 else 0)
-        if not isinstance(start, int | float):
-            raise TemplateLimitError("sum adds numbers only")  # adding lists takes n² copies
     return value
 
 
 def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` as a step, its value measured, checked by `_FILTER_CHECKS` before it runs
+    and its result after."""
     passes_context = hasattr(function, "jinja_pass_arg")  # context, eval_ctx or environment first
+    check, signature = _FILTER_CHECKS.get(name), inspect.signature(function)
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _step()
-        lead, (value, *rest) = args[:passes_context], args[passes_context:]
-        value = _check_filter(name, value, tuple(rest), kwargs)
-        return _bounded(function(*lead, value, *rest, **kwargs))
+        args = (
+            *args[:passes_context],
+            _seen_whole(args[passes_context]),
+            *args[1 + passes_context :],
+        )
+        if check is not None:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check(bound.arguments)
+        return _bounded(function(*args, **kwargs))
 
     return guarded
 
