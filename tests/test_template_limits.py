@@ -41,6 +41,8 @@ ENDLESS = {
     "huge power": ("{{ 7 ** (10**8) }}", "too large a number"),
     "huge join": ('{{ range(9000)|join("x" * 1000) }}', "the joined text"),
     "padding": ("{{ name.ljust(10**9) }}{{ name|center(10**9) }}", "the padded text"),
+    "keyword width": ("{{ name|center(width=10**9) }}", "the padded text"),
+    "keyword replace": ('{{ name|replace(old="", new="x" * 60000) }}', "the replaced text"),
     "replace": ('{{ ("ab" * 30000)|replace("", "x" * 60000) }}', "the replaced text"),
     "macro recursion": (
         "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
