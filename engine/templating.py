@@ -295,6 +295,8 @@ class _Written(list[str]):
 
 
 class _CodeGenerator(CodeGenerator):
+    """Jinja's, with the buffers of macros and blocks counting what is written to them."""
+
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.written()")
@@ -348,6 +350,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def concat_texts(*parts: Any) -> str:
+        """`a ~ b`, refused before it is joined when it would be too long."""
         _limit("the joined text", sum(_text_size(part) for part in parts))
         return "".join(str(part) for part in parts)
 
@@ -357,12 +360,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         _step()
-        owner = getattr(obj, "__self__", None)
-        if isinstance(owner, str) and getattr(obj, "__name__", "") == "join" and args:
-            args = (list(args[0]), *args[1:])
-            _check_join(owner, args[0])
-        elif isinstance(owner, str):
-            _check_text_method(obj.__name__, owner, args)
+        args = _checked_text_call(obj, args)
         if isinstance(obj, Macro | LoopContext):
             return _bounded(_nested(super().call, context, obj, *args, **kwargs))
         return _bounded(super().call(context, obj, *args, **kwargs))
@@ -391,6 +389,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return formatting(*args, **kwargs)
 
         return checked
+
+
+def _checked_text_call(method: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments of a call, checked when it is a str method that can outgrow its text."""
+    text = getattr(method, "__self__", None)
+    if not isinstance(text, str):
+        return args
+    if method.__name__ == "join" and args:
+        args = (list(args[0]), *args[1:])  # a generator is seen whole, once
+        _check_join(text, args[0])
+    else:
+        _check_text_method(method.__name__, text, args)
+    return args
 
 
 def _nested(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
