@@ -5,17 +5,21 @@ Every render has a budget; past it, rendering stops with a `TemplateLimitError` 
 `jinja2.TemplateError`), which fails that one message and nothing else:
 
     MAX_TEXT     65,536 characters: the longest text one template may produce, and the longest
-                 value (text, list) it may build on the way. An operation that would build a
-                 longer one ("x" * 10**9, "{:>2000000000}".format(1), a long join, padding or
-                 replace) is refused before it starts, so no step costs more than MAX_TEXT.
+                 value it may build on the way (a list counts its items as text). An operation
+                 that would build a longer one ("x" * 10**9, "{:>2000000000}".format(1), a long
+                 join, padding or replace) is refused before it starts, so no step costs more
+                 than about MAX_TEXT.
     MAX_WRITTEN  1,048,576 characters written in all, counting what macros, `{% set %}` and
                  `{% filter %}` blocks write before it reaches the message.
     MAX_STEPS    10,000 steps: loop turns, calls (macros, methods, filters), look-ups and
-                 arithmetic. Endless loops, nested ranges and macros calling themselves stop here.
+                 arithmetic, and a step for every 64 items of a list measured. Endless loops and
+                 nested ranges stop here.
+    MAX_DEPTH    16 macros (or recursive loops) within each other.
 
-The limits count work, not time, so a template renders or fails the same way on every machine.
-Only the filters whose cost is bounded are offered (`FILTERS`); `lipsum` and the mutating
-methods of lists and dicts are not. Render with `render(compile_template(text), variables)`.
+The limits count work, not time, so a template renders or fails the same way on every machine;
+the worst a template can do costs about half a second. Only the filters whose cost is bounded
+are offered (`FILTERS`); `lipsum`, `namespace()` and the mutating methods of lists and dicts are
+not. Render with `render(compile_template(text), variables)`.
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ class _Budget:
         self.depth = 0
 
     def step(self) -> None:
-        self.steps -= 1
+        self.spend(1)
+
+    def spend(self, steps: int) -> None:
+        self.steps -= steps
         if self.steps < 0:
             raise TemplateLimitError(
                 f"the template takes more than {MAX_STEPS:,} steps (loop turns, calls, look-ups);"
@@ -91,9 +98,12 @@ def _too_long(what: str, size: int) -> TemplateLimitError:
 
 
 def _bounded(value: Any) -> Any:
-    """`value`, refused when it is a text or collection longer than a message may be."""
-    if isinstance(value, str | bytes | list | tuple | dict | set) and len(value) > MAX_TEXT:
+    """`value`, refused when it is a text or collection longer than a message may be (a list's
+    length is that of its items as text: a list of long texts costs as much to search)."""
+    if isinstance(value, str | bytes) and len(value) > MAX_TEXT:
         raise _too_long("a value in the template", len(value))
+    if isinstance(value, list | tuple | dict | set):
+        _limit("a value in the template", _text_size(value))
     return value
 
 
@@ -104,10 +114,11 @@ def _limit(what: str, size: int) -> None:
 
 def _text_size(value: Any) -> int:
     """About how long `value` is as text: its characters, or those of a collection's items and
-    keys with a separator each. Counting stops past MAX_TEXT, so it costs at most that much."""
-    size, pending = 0, [value]
+    keys with a separator each. Counting stops past MAX_TEXT; every 64 items counted are a step."""
+    size, seen, pending = 0, 0, [value]
     while pending and size <= MAX_TEXT:
         item = pending.pop()
+        seen += 1
         if isinstance(item, str | bytes):
             size += len(item)
         elif isinstance(item, Mapping):
@@ -119,6 +130,9 @@ def _text_size(value: Any) -> int:
             pending.extend(item)
         else:
             size += len(str(item)) if isinstance(item, int | float) else 16
+    budget = _BUDGET.get(None)  # none while compiling, which only measures constants
+    if budget is not None:
+        budget.spend(seen // 64)
     return size
 
 
@@ -146,7 +160,7 @@ def _check_product(left: Any, right: Any) -> None:
         return
     sequence, times = (right, left) if _is_int(left) else (left, right)
     if _is_int(times) and hasattr(sequence, "__len__"):
-        _limit("the repeated value", len(sequence) * times)
+        _limit("the repeated value", _text_size(sequence) * times)
 
 
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")

@@ -57,7 +57,8 @@ ENDLESS = {
         '{% set x %}{% for i in range(9000) %}{{ "y" * 60000 }}{% endfor %}{% endset %}',
         "writes more than 1,048,576",
     ),
-    "nested list printed": ("{{ [[name * 30000] * 60000] }}", "the value written"),
+    "list of long texts": ("{{ [name * 30000] * 60000 }}", "the repeated value"),
+    "long list printed": ("{% set s = name * 15000 %}{{ [s, s, s] }}", "the value written"),
 }
 
 
