@@ -4,7 +4,8 @@
     ├── RetryableError              try again later: timeout, refused connection, 5xx, 4xx SMTP;
     │                               `retry_after` (seconds) when the receiver said how long
     ├── PermanentError              trying again cannot help: 4xx HTTP, 5xx SMTP, no address
-    │   └── RenderError             the template is unknown or uses a variable that is missing
+    │   └── RenderError             the template is unknown, uses a variable that is missing,
+    │                               or goes past a limit (too long, too much work)
     └── UnknownAdapterError         no adapter of that name is installed; lists the known names
 
 `render(followup_row, customer, templates)` turns a follow-up row (a mapping with the columns of
@@ -16,15 +17,15 @@ idempotency key on to the receiver, and returns a `Receipt` or raises one of the
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+
+from guanxi.engine.templating import compile_template, render
 
 from guanxi.engine.privacy.secrets import mask_secrets
 
@@ -106,29 +107,13 @@ class Receipt:
     detail: str = ""
 
 
-class _Environment(SandboxedEnvironment):
-    """A template's globals as one plain dict. Jinja's default, a ChainMap over the
-    environment's globals, is copied twice at every render, which costs more than rendering
-    a short message; nothing here changes the globals after a template is compiled."""
-
-    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
-        return {**self.globals, **(d or {})}
-
-
-_ENVIRONMENT = _Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
-@functools.lru_cache(maxsize=512)
-def _compile(source: str) -> jinja2.Template:
-    return _ENVIRONMENT.from_string(source)
-
-
 def render_text(source: str, variables: Mapping[str, Any]) -> str:
-    """Render one template text; a missing variable or bad syntax is a `RenderError`."""
+    """Render one template text within the limits of `guanxi.engine.templating`; a missing
+    variable, bad syntax or a limit passed is a `RenderError`."""
     if "{" not in source and "\r" not in source and not source.endswith("\n"):
         return source  # plain text (a fixed subject) renders as itself
     try:
-        return _compile(source).render(variables)
+        return render(compile_template(source), variables)
     except jinja2.TemplateError as error:
         raise RenderError(f"template: {error}") from error
 

@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "unknown-step": "A scenario names a playbook step that is not defined.",
     "unknown-strategy": "A scenario expects a strategy that is not defined.",
     "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
+    "template-limit": "A template is too long or never ends (65,536 characters, 10,000 steps).",
     "template-variable": "A template uses a variable that no customer field or event provides.",
     "invalid-duration": "A duration is not of the form '3 business days', '2 hours', …",
     "invalid-time": "A time of day is not of the form '09:30'.",

@@ -8,10 +8,11 @@ becomes a small closure. This back end serves `explain`, scenario tests and the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlglot import exp
 
@@ -83,8 +84,45 @@ def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def _like(value: str, pattern: str) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    """SQL LIKE (case-sensitive, no escape character) in O(len(value) * len(pattern)) at worst.
+    A regex with a `.*` for each '%' backtracks: '%@%.%.cn' took seconds on 5,000 characters.
+    Instead the pieces between the '%'s are found left to right, each at its first place after
+    the one before, the first pinned to the start and the last to the end: taking the first
+    place never loses a match, as a later one only leaves less room for the pieces after it."""
+    pieces = _pieces(pattern)
+    if len(pieces) == 1:
+        return pieces[0].regex.fullmatch(value) is not None
+    head, *middle, tail = pieces
+    start, end = head.width, len(value) - tail.width
+    if end < start or not head.regex.match(value) or not tail.regex.match(value, end):
+        return False
+    for piece in middle:
+        found = piece.regex.search(value, start, end)
+        if found is None:
+            return False
+        start = found.end()
+    return True
+
+
+class _Piece(NamedTuple):
+    """The part of a LIKE pattern between two '%': one character of text per character."""
+
+    regex: re.Pattern[str]
+    width: int
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(pattern: str) -> tuple[_Piece, ...]:
+    """The pieces of a LIKE pattern, each a regex without repetition ('_' is `.`), so none can
+    backtrack."""
+    return tuple(
+        _Piece(re.compile("".join(_char(c) for c in piece), re.DOTALL), len(piece))
+        for piece in pattern.split("%")
+    )
+
+
+def _char(c: str) -> str:
+    return "." if c == "_" else re.escape(c)
 
 
 def _as_date(value: Any) -> dt.date:

@@ -4,9 +4,9 @@ The rewrites make every dialect give the same answer as the Python back end:
 division is real division and x/0 is NULL (SQLite divides integers and DuckDB gives inf),
 numbers with a decimal point are binary floating point as in SQLite and Python (not DECIMAL),
 and DAYS_SINCE becomes the dialect's date arithmetic against a bound `today`.
-LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`. Spark
-alone reads a backslash in a LIKE pattern as an escape; its patterns get every backslash doubled,
-so a backslash matches itself as on the other back ends.
+LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`.
+PostgreSQL and Spark read a backslash in a LIKE pattern as an escape; their patterns get every
+backslash doubled, so a backslash matches itself as in SQLite, DuckDB and Python.
 """
 
 from __future__ import annotations
@@ -59,13 +59,14 @@ def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.E
         return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
     if isinstance(node, exp.Anonymous) and str(node.this).upper() == "DAYS_SINCE":
         return _days_since(node.expressions[0], dialect, today)
-    if dialect == "spark" and isinstance(node, exp.Like):
+    if dialect in ("postgres", "spark") and isinstance(node, exp.Like):
         return exp.Like(this=node.this.copy(), expression=_literal_backslashes(node.expression))
     return node
 
 
 def _literal_backslashes(pattern: exp.Expression) -> exp.Expression:
-    """A LIKE pattern in which Spark reads a backslash as itself, not as an escape."""
+    """A LIKE pattern in which PostgreSQL and Spark read a backslash as itself, not as an
+    escape."""
     if isinstance(pattern, exp.Literal) and pattern.is_string:
         return exp.Literal.string(str(pattern.this).replace("\\", "\\\\"))
     doubled = [exp.Literal.string("\\"), exp.Literal.string("\\\\")]

@@ -10,10 +10,10 @@ from typing import Any
 import jinja2
 import jinja2.meta
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.ruleset.models import (
+    FieldSpec,
     PlaybooksFile,
     PoliciesFile,
     Schema,
@@ -23,6 +23,15 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
+from guanxi.engine.templating import (
+    ENVIRONMENT,
+    MAX_STEPS,
+    MAX_TEXT,
+    TemplateLimitError,
+    compile_template,
+    render,
+    template_line,
+)
 from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
 
 PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.yaml"
@@ -284,15 +293,16 @@ def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
 def check_templates(
     project: Project, templates: TemplatesFile, schema: Schema, used: set[str] | None
 ) -> None:
-    """Syntax and variables of every template; with `used`, warn of templates no step uses."""
-    environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    """Syntax, variables and limits of every template; with `used`, warn of templates no step
+    uses."""
     known = {*schema.fields, *TEMPLATE_GLOBALS}
     event_fields = {f for e in schema.events.values() for f in e.fields}
+    samples = _samples(schema)
     for name, template in templates.templates.items():
         for part in ("subject", "body"):
             text = getattr(template, part)
-            if text:
-                _check_template(project, environment, (name, part), text, known, event_fields)
+            if text and _check_template(project, (name, part), text, known, event_fields):
+                _check_limits(project, ("templates", name, part), text, samples)
         if used is not None and name not in used:
             project.warn(
                 TEMPLATES,
@@ -314,16 +324,14 @@ def _retarget_last_to_key(project: Project, name: str) -> None:
 
 
 def _check_template(
-    project: Project,
-    environment: SandboxedEnvironment,
-    where: tuple[str, str],
-    text: str,
-    known: set[str],
-    event_fields: set[str],
-) -> None:
+    project: Project, where: tuple[str, str], text: str, known: set[str], event_fields: set[str]
+) -> bool:
+    """Check the syntax and variables of one template; whether it has no error."""
+    errors = len(project.diagnostics)
     path = ("templates", *where)
     try:
-        tree = environment.parse(text)
+        tree = ENVIRONMENT.parse(text)
+        undeclared = jinja2.meta.find_undeclared_variables(tree)  # an unknown filter raises
     except jinja2.TemplateSyntaxError as error:
         project.error(
             TEMPLATES,
@@ -332,8 +340,8 @@ def _check_template(
             error.message or "bad template",
             hint=f"on line {error.lineno} of the template",
         )
-        return
-    for variable in sorted(jinja2.meta.find_undeclared_variables(tree) - known):
+        return False
+    for variable in sorted(undeclared - known):
         _template_error(
             project,
             path,
@@ -353,6 +361,7 @@ def _check_template(
                 f"no event field '{node.attr}'",
                 did_you_mean(node.attr, event_fields),
             )
+    return len(project.diagnostics) == errors
 
 
 def _template_error(
@@ -363,3 +372,58 @@ def _template_error(
     match = re.search(rf"\b{re.escape(name)}\b", text)
     at = source.expression_position(path, match.start() if match else 0)
     project.add(source.diagnostic(at, "template-variable", message, length=len(name), hint=hint))
+
+
+_SAMPLE_DAY = dt.date(2026, 1, 5)
+_SAMPLES: dict[str, Any] = {
+    "integer": 1,
+    "number": 1.5,
+    "boolean": True,
+    "date": _SAMPLE_DAY,
+    "datetime": dt.datetime.combine(_SAMPLE_DAY, dt.time(9)),
+}
+
+
+def _samples(schema: Schema) -> dict[str, Any]:
+    """Values like a customer's and an event's, to render every template once while checking."""
+    customer = {name: _sample(spec) for name, spec in schema.fields.items()}
+    event = {n: _sample(spec) for e in schema.events.values() for n, spec in e.fields.items()}
+    step = {"id": "step", "kind": "message", "channel": "sms"}
+    return {**customer, "customer": customer, "event": event, "step": step, "today": _SAMPLE_DAY}
+
+
+def _sample(spec: FieldSpec) -> Any:
+    if spec.values:
+        return spec.values[0]
+    return _SAMPLES.get(spec.type, spec.label)  # a text field: its label, a realistic text
+
+
+def _check_limits(
+    project: Project, path: tuple[str, ...], text: str, samples: Mapping[str, Any]
+) -> None:
+    """Render the template with the sample values under the limits that hold when sending,
+    so a template that is too long or never ends is found before any message is due."""
+    try:
+        render(compile_template(text), samples)
+    except TemplateLimitError as error:
+        _limit_error(project, path, text, template_line(error), str(error))
+    except Exception:
+        pass  # made-up values may fail where real ones would not: not a finding
+
+
+def _limit_error(
+    project: Project, path: tuple[str, ...], text: str, line: int, message: str
+) -> None:
+    """Point at the line of the template on which the limit was reached."""
+    lines = text.split("\n")
+    line = min(line, len(lines))
+    start = sum(len(earlier) + 1 for earlier in lines[: line - 1])
+    indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
+    source = project.sources[TEMPLATES]
+    at = source.expression_position(path, start + indent)
+    hint = (
+        f"a message may hold at most {MAX_TEXT:,} characters and take at most {MAX_STEPS:,}"
+        " steps (loop turns, calls, look-ups); make the loop or the number smaller"
+    )
+    length = len(lines[line - 1].strip()) or 1
+    project.add(source.diagnostic(at, "template-limit", message, length=length, hint=hint))
