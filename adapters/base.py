@@ -25,9 +25,8 @@ from typing import Any, ClassVar, Protocol
 
 import jinja2
 
-from guanxi.engine.templating import compile_template, render
-
 from guanxi.engine.privacy.secrets import mask_secrets
+from guanxi.engine.templating import compile_template, render
 
 
 class AdapterError(Exception):

@@ -289,6 +289,8 @@ def _print_history(history: CustomerHistory, customer_id: str) -> None:
     out.print(f"\n[bold]events[/bold]: {len(history.events) + history.more_events}, newest first")
     for event in history.events:
         planned = f"planned {_time(event.planned_at)}" if event.planned_at else "not planned yet"
+        if event.plan_error:
+            planned = f"could not be planned: {event.plan_error}"
         out.print(
             f"  {_time(event.at)}  {event.type} {event.id}: {planned}",
             markup=False,

@@ -117,7 +117,14 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
         print_json({**extra, "planned": _as_dict(report)} if extra else _as_dict(report))
         return
     out = console()
-    counts = [report.events, report.matched, report.planned, report.cancelled, report.no_profile]
+    counts = [
+        report.events,
+        report.matched,
+        report.planned,
+        report.cancelled,
+        report.no_profile,
+        report.failed,
+    ]
     out.print(
         table(
             "events planned",
@@ -127,10 +134,19 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
                 "follow-ups planned",
                 "cancelled",
                 "customer unknown or unclassified",
+                "could not be planned",
             ],
             [[f"{n:,}" for n in counts]],
         )
     )
+    if report.failures:
+        out.print(
+            table(
+                "events that could not be planned (not tried again)",
+                ["event", "reason"],
+                [[f["id"], f["reason"]] for f in report.failures],
+            )
+        )
     if report.created:
         out.print(
             table(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -35,17 +36,41 @@ class GuanxiGroup(click.Group):
             raise
         except Exception as error:
             full = disk_full(error)
-            if full is None:
+            if full is not None:
+                raise click.ClickException(disk_full_message(full)) from None
+            unavailable = store_unavailable(error)
+            if unavailable is None:
                 raise
-            raise click.ClickException(disk_full_message(full)) from None
+            raise click.ClickException(store_unavailable_message(unavailable)) from None
 
 
 def disk_full(error: BaseException) -> BaseException | None:
     """The error, or one it was raised from or while handling, that says the disk is full."""
+    return _in_chain(error, _says_disk_full)
+
+
+def store_unavailable(error: BaseException) -> BaseException | None:
+    """The error in the chain that says the store could not be used just then: SQLite busy
+    or locked, a PostgreSQL server gone or refusing. Not a mistake in a statement (that is a
+    defect, and its traceback is what a bug report needs)."""
+    return _in_chain(
+        error, lambda e: isinstance(e, sqlite3.OperationalError | psycopg.OperationalError)
+    )
+
+
+def store_unavailable_message(error: BaseException) -> str:
+    detail = " ".join(str(error).split())[:300]
+    return (
+        f"the store could not be used (数据库暂不可用): {detail}. Its unfinished write was"
+        " rolled back; run the command again when the store answers"
+    )
+
+
+def _in_chain(error: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if _says_disk_full(current):
+        if test(current):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__

@@ -168,3 +168,43 @@ def test_disk_full_writing_a_csv_names_the_file(
         f"Error: the disk is full (磁盘已满) writing '{folder / 'distribution.csv'}': free some"
         " space and run the command again; that file is incomplete\n",
     )
+
+
+STORE_WAITS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+)
+
+
+def test_a_store_lost_in_the_middle_of_a_tick_is_one_clear_line_not_a_traceback(
+    postgres_url: str, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """`run --once` waits on a lock; the server ends its connection (a restart, a DBA)."""
+    import psycopg
+
+    from guanxi.engine.store.postgresql import PostgresStore
+    from tests.daemon_helpers import wait_for
+
+    store = PostgresStore(postgres_url)
+    store.prepare(ruleset.schema)
+    store.close()
+    command = [sys.executable, "-m", "guanxi.cli", "run", "--once", "--rules", str(RULES)]
+    command += ["--store", postgres_url, "--outbox", str(tmp_path / "outbox.jsonl")]
+    with psycopg.connect(postgres_url) as admin:
+        admin.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # held until rolled back
+        tick = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        waiting: list[int] = []
+        with psycopg.connect(postgres_url, autocommit=True) as watcher:
+
+            def blocked() -> bool:
+                waiting[:] = [r[0] for r in watcher.execute(STORE_WAITS).fetchall()]
+                return bool(waiting)
+
+            wait_for(blocked, 30, "the tick to wait for the lock")
+            watcher.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))
+        admin.rollback()
+    _, err = tick.communicate(timeout=30)
+    message = err.decode("utf-8")
+    assert tick.returncode == 1, message
+    assert message.startswith("Error: the store could not be used (数据库暂不可用): "), message
+    assert "Traceback" not in message and message.count("\n") == 1

@@ -72,6 +72,7 @@ class EventHistory:
     type: str
     at: dt.datetime
     planned_at: dt.datetime | None  # None: not planned yet
+    plan_error: str | None = None  # why it could not be planned (it is not tried again)
 
     @property
     def planned(self) -> bool:
@@ -110,7 +111,7 @@ def customer_history(
     decided = _decisions(store, [r["id"] for r in rows], zone)
     found = tuple(_followup(r, ruleset, decided.get(r["id"], ()), zone) for r in rows)
     happened = store.execute(
-        "SELECT id, type, at, planned_at FROM events WHERE customer_id = :id"
+        "SELECT id, type, at, planned_at, plan_error FROM events WHERE customer_id = :id"
         " ORDER BY at DESC, id DESC LIMIT :limit",
         {**params, "limit": events},
     )
@@ -176,7 +177,11 @@ def _followup(
 def _event(row: Row, zone: zoneinfo.ZoneInfo) -> EventHistory:
     planned = row["planned_at"]
     return EventHistory(
-        row["id"], row["type"], _local(row["at"], zone), _local(planned, zone) if planned else None
+        row["id"],
+        row["type"],
+        _local(row["at"], zone),
+        _local(planned, zone) if planned else None,
+        row["plan_error"],
     )
 
 
