@@ -26,7 +26,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
-from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
 
@@ -111,6 +111,20 @@ def classify_command(
         if written:
             console().print(f"assignments written to {written}", highlight=False)
         console().print(f"follow-ups planned from the transitions: {moves.new}")
+        if moves.baseline:
+            console().print(baseline_note(moves), highlight=False)
+
+
+def baseline_note(moves: TransitionReport) -> str:
+    """Why a store's first classification planned no `on_enter:` steps, in plain words."""
+    steps = ", ".join(f"{step} {n}" for step, n in moves.held_back.items())
+    held = f"{moves.not_planned} on_enter follow-ups not planned ({steps or 'none'})"
+    return (
+        "first classification of this store (首次分类): a baseline, not a wave of transitions. "
+        "Customers were already in their tier and level, they did not just enter them: "
+        f"{held}. Only steps with 'initial: true' act on a first classification; from the "
+        "next run on, customers who move or are new get their steps."
+    )
 
 
 def _checked_engine(
