@@ -118,12 +118,12 @@ def classify_command(
 def baseline_note(moves: TransitionReport) -> str:
     """Why a store's first classification planned no `on_enter:` steps, in plain words."""
     steps = ", ".join(f"{step} {n}" for step, n in moves.held_back.items())
-    held = f"{moves.not_planned} on_enter follow-ups not planned ({steps or 'none'})"
     return (
-        "first classification of this store (首次分类): a baseline, not a wave of transitions. "
-        "Customers were already in their tier and level, they did not just enter them: "
-        f"{held}. Only steps with 'initial: true' act on a first classification; from the "
-        "next run on, customers who move or are new get their steps."
+        f"first classification of this store: a baseline, not a wave of transitions; "
+        f"{moves.not_planned} on_enter follow-ups not planned ({steps or 'none'}).\n"
+        "首次分类只建立基线：客户原本就在这些层级，不算新进入，不安排 on_enter 跟进"
+        "（写了 initial: true 的步骤除外）。From the next run on, customers who move or are new"
+        " get their steps."
     )
 
 

@@ -187,7 +187,8 @@ def test_classify_says_how_many_on_enter_follow_ups_the_baseline_did_not_plan(
     finally:
         store.close()
     assert "follow-ups planned from the transitions: 0" in shown
-    assert "first classification of this store (首次分类): a baseline" in shown
+    assert "first classification of this store: a baseline" in shown
+    assert "首次分类只建立基线" in shown
     assert f"{count} on_enter follow-ups not planned ({WELCOME} {count})" in shown
     moves = json.loads(guanxi_classify(db, "--json"))["followups_from_transitions"]
     assert (moves["baseline"], moves["held_back"]) == (False, {})
@@ -228,3 +229,14 @@ def test_a_baseline_scenario_cannot_have_a_day_before(tmp_path: Path) -> None:
         "error[invalid-value]: a first classification has no day before: 'before:' cannot be"
         " given" in result.stderr
     )
+
+
+def test_a_simulation_of_a_store_never_classified_takes_its_first_night_as_a_baseline(
+    tmp_path: Path, ruleset: RuleSet, demo: Path
+) -> None:
+    db = store_with_demo(tmp_path, ruleset, demo)
+    args = ["simulate", "--rules", str(RULES), "--store", str(db), "--start", "2026-11-29"]
+    result = CliRunner().invoke(cli, [*args, "--days", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)["rules"]["counts"]
+    assert counts["classifications"] == 2 and counts["held_back_on_baseline"] > 0
