@@ -27,7 +27,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
-from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.store import Store
 
@@ -112,6 +112,20 @@ def classify_command(
         if written:
             console().print(f"assignments written to {written}", highlight=False)
         console().print(f"follow-ups planned from the transitions: {moves.new}")
+        if moves.baseline:
+            console().print(baseline_note(moves), highlight=False)
+
+
+def baseline_note(moves: TransitionReport) -> str:
+    """Why a store's first classification planned no `on_enter:` steps, in plain words."""
+    steps = ", ".join(f"{step} {n}" for step, n in moves.held_back.items())
+    return (
+        f"first classification of this store: a baseline, not a wave of transitions; "
+        f"{moves.not_planned} on_enter follow-ups not planned ({steps or 'none'}).\n"
+        "首次分类只建立基线：客户原本就在这些层级，不算新进入，不安排 on_enter 跟进"
+        "（写了 initial: true 的步骤除外）。From the next run on, customers who move or are new"
+        " get their steps."
+    )
 
 
 def _checked_engine(

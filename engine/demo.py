@@ -1,7 +1,8 @@
 """The demo pipeline: demo data → store → classification → follow-ups, in one folder.
 
-Follow-ups come from the classification's transitions (welcome visits), the events (calls
-after sales, complaint call-backs) and the recurring steps of the coming month.
+Follow-ups come from the events (calls after sales, complaint call-backs) and the recurring
+steps of the coming month. The demo's classification is its store's first, a baseline: its
+`on_enter` steps act only with `initial: true` (none in the default rules welcomes anyone).
 
 It runs what operations run every day, on reproducible demo customers, so a new user sees the
 whole product from one command.

@@ -32,10 +32,11 @@ MOVES: list[tuple[str, tuple[str | None, str], tuple[str | None, str], str | Non
 
 def record_run(store: Store, ruleset: RuleSet, run_id: int, finished: str) -> None:
     store.execute(
-        "INSERT INTO classification_runs (id, ruleset_hash, engine, started_at, finished_at)"
-        " VALUES (:id, :h, 'sqlite', :started, :finished)",
-        {"id": run_id, "h": ruleset.hash, "started": NOW.isoformat(), "finished": finished},
-    )
+        "INSERT INTO classification_runs (id, ruleset_hash, engine, started_at, finished_at,"
+        " customers) VALUES (:id, :h, 'sqlite', :started, :finished, :customers)",
+        {"id": run_id, "h": ruleset.hash, "started": NOW.isoformat(), "finished": finished,
+         "customers": len(MOVES) + 1},
+    )  # fmt: skip
 
 
 def moved(store: Store, ruleset: RuleSet, run_id: int, customer: str, tiers: tuple[Any, Any],
@@ -59,7 +60,8 @@ def moved(store: Store, ruleset: RuleSet, run_id: int, customer: str, tiers: tup
 @pytest.fixture
 def moves(store: Store, ruleset: RuleSet) -> Store:
     """Run 7 finished on Friday 27 Nov 2026 at 10:30 in Shanghai, with MOVES; run 6 moved R1
-    into partner."""
+    into partner; run 5, the store's first, was the baseline."""
+    record_run(store, ruleset, 5, "2026-11-13T02:30:00+00:00")
     record_run(store, ruleset, RUN, "2026-11-27T02:30:00+00:00")
     record_run(store, ruleset, 6, "2026-11-20T02:30:00+00:00")
     for customer, tiers, levels, level_now in MOVES:
@@ -118,8 +120,8 @@ def test_an_unknown_run_is_an_error(store: Store, ruleset: RuleSet) -> None:
 
 
 def test_classification_runs_feed_transition_steps(store: Store, ruleset: RuleSet) -> None:
-    """The largest customer is gold, so a partner from the first run on; V later drops out
-    of 'valuable' when its deposits go."""
+    """The largest customer is gold, so a partner from the first run on: the store's
+    baseline, which welcomes no one; V later drops out of 'valuable' when its deposits go."""
     people = [("V", 600_000.0, 10.0), ("A", 1_000.0, 100.0), ("B", 1_000.0, 200.0),
               ("C", 1_000.0, 300.0), ("G", 1_000.0, 90_000.0)]  # fmt: skip
     store.upsert_customers(
@@ -128,14 +130,11 @@ def test_classification_runs_feed_transition_steps(store: Store, ruleset: RuleSe
           "last_txn_date": "2026-11-20"} for c, balance, contribution in people]
     )  # fmt: skip
     first = classify(store, ruleset, NOW)
-    assert [row[0] for row in rows_after(store, ruleset, first.run_id)] == [
-        "partner_welcome_visit:G:run-1"
-    ]
+    assert rows_after(store, ruleset, first.run_id) == []
     store.upsert_customers([{"customer_id": "V", "balance": 1_000.0}])
     second = classify(store, ruleset, NOW + dt.timedelta(days=1))
     assert [row[0] for row in rows_after(store, ruleset, second.run_id)] == [
-        "partner_welcome_visit:G:run-1",
-        "retention_call:V:run-2",
+        "retention_call:V:run-2"
     ]
 
 

@@ -274,7 +274,12 @@ class Daemon:
         self.metrics.planned("transitions", moves.new)
         log.info(
             "classified",
-            extra={"customers": report.customers, "changed": report.changed, "planned": moves.new},
+            extra={
+                "customers": report.customers,
+                "changed": report.changed,
+                "planned": moves.new,
+                "held_back_on_baseline": moves.not_planned,  # the store's first classification
+            },
         )
 
     def reload_if_changed(self) -> bool:

@@ -307,6 +307,15 @@ def insert_planned(
     return before, _planned(store, params) - before
 
 
+def count_planned(
+    store: Store, ruleset: RuleSet, planned: Occurrence, scope: Scope, now: dt.datetime
+) -> int:
+    """How many customers `insert_planned` would plan the occurrence for; plans nothing."""
+    query = _Selection(ruleset, planned, store.dialect, scope)
+    rows = store.execute(f"SELECT COUNT(*) AS n FROM {query.source}", query.params("", now))
+    return int(rows[0]["n"])
+
+
 def _planned(store: Store, params: Mapping[str, Any]) -> int:
     rows = store.execute(
         "SELECT COUNT(*) AS n FROM followups WHERE step_id = :step AND occurrence = :occurrence",

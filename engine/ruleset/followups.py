@@ -150,6 +150,14 @@ def _check_trigger(
             f"no event type '{step.on}'",
             hint=did_you_mean(step.on, schema.events),
         )
+    if step.initial and not step.on_enter:
+        project.error(
+            PLAYBOOKS,
+            (*path, "initial"),
+            "invalid-value",
+            "'initial' is for on_enter steps only",
+            hint="'initial: true' lets an on_enter step act on the store's first classification",
+        )
     for key in ("on_enter", "on_leave"):
         target = getattr(step, key)
         names = (*known.tiers, *known.levels)

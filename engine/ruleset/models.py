@@ -230,6 +230,7 @@ class Step(Model):
     day: int | str | None = None
     on_enter: str | None = None
     on_leave: str | None = None
+    initial: bool = False  # on_enter: also on the store's first classification (a baseline)
     when: Condition = None
     unless: Condition = None
     cancel_on: tuple[str, ...] = ()
@@ -340,6 +341,7 @@ class Scenario(Model):
     today: str | None = None  # default: the day of the first event
     customer: dict[str, Value]
     before: dict[str, Value] | None = None  # fields that differed the day before today
+    baseline: bool = False  # today's classification is the store's first
     events: tuple[ScenarioEvent, ...] = ()
     recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
     expect: Expectation

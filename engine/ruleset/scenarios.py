@@ -120,6 +120,10 @@ class _ScenarioChecker:
         if scenario.before is not None:
             self.customer("before", scenario.before)
             self.values({**scenario.customer, **scenario.before}, ("before",), scenario.before)
+            if scenario.baseline:
+                message = "a first classification has no day before: 'before:' cannot be given"
+                hint = "remove 'baseline: true', or 'before:'"
+                self.error(("baseline",), "invalid-value", message, hint)
         if scenario.today:
             self.date(("today",), scenario.today)
         elif not scenario.events:

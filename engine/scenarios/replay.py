@@ -2,11 +2,15 @@
 
 The scenario's time line; every step is given its `now` from the scenario, never a clock:
 
-1. the day before (only with `before:`): the population and the customer as they were are
-   loaded and classified at the previous midnight, and that run's transitions planned;
+1. the day before (with `before:` or a population, not with `baseline: true`): the
+   population, and the customer as they were (with `before:`), are loaded and classified at
+   the previous midnight, the store's first classification: a baseline;
 2. today (`today`'s midnight in the project's zone, or the time it gives; without it, the
    first event's day): the population (unless loaded already) and the customer are loaded and
-   classified, and the run's transitions (`on_enter:` / `on_leave:`) planned;
+   classified, and the run's transitions (`on_enter:` / `on_leave:`) planned. A customer
+   without `before:` is new to the bank today, so entering a first tier and level is a
+   transition; with `baseline: true` (or with neither population nor `before:`) today's run
+   is the store's first, and only `initial: true` steps act on it;
 3. with `recurring:`, the `every:` steps are planned for the window from today on, as the
    daemon plans them ahead (31 days, or the duration given);
 4. the events in the order they happened, each instant's events recorded and planned at that
@@ -131,13 +135,14 @@ class _Timeline:
 
     def run(self) -> None:
         before = self.scenario.before
-        if before is not None:
+        if self.scenario.baseline or (before is None and self.population is None):
+            self.load_population(self.today)
+        else:
             yesterday = self.today - dt.timedelta(days=1)
             self.load_population(yesterday)
-            self.load_customer({**self.scenario.customer, **before}, yesterday)
+            if before is not None:
+                self.load_customer({**self.scenario.customer, **before}, yesterday)
             self.classify(yesterday)
-        else:
-            self.load_population(self.today)
         self.load_customer(self._today_row(), self.today)
         self.classify(self.today)
         if self.scenario.recurring:

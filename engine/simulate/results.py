@@ -179,6 +179,12 @@ class RunSection:
             f"delivered: {len(r.deliveries):,} ({delivered['task']:,} tasks,"
             f" {delivered['message']:,} messages); dead: {c.dead:,} (expired or not renderable)",
         ]
+        if c.held_back_on_baseline:
+            lines.append(
+                f"the first night was the store's first classification, a baseline:"
+                f" {c.held_back_on_baseline:,} on_enter follow-ups not planned (only"
+                " 'initial: true' steps act on it)"
+            )
         if backlog:
             lines.append(
                 f"{backlog:,} of them were due before the start: a backlog a running daemon"

@@ -96,6 +96,7 @@ class Counts:
     classifications: int = 0
     events_fed: int = 0
     planned_transitions: int = 0
+    held_back_on_baseline: int = 0  # on_enter follow-ups the store's first classification held back
     planned_recurring: int = 0
     planned_events: int = 0
     sent: int = 0
@@ -252,6 +253,7 @@ class _Run:
         moves = planner.planned
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
+        self.counts.held_back_on_baseline += moves.not_planned
         self.last_night = now
 
     def arrive(self, after: dt.datetime | None, until: dt.datetime) -> int:
