@@ -200,6 +200,7 @@ def test_explain_command_lists_the_suppression_and_its_reason(
             "type": "login",
             "at": "2026-11-27 09:30:00+08:00",
             "planned_at": None,
+            "plan_error": None,
             "planned": False,
         }
     ]

@@ -320,11 +320,11 @@ def test_a_client_that_disconnects_leaves_no_traceback_on_stderr(
 
 def test_idle_connections_take_a_bounded_number_of_threads() -> None:
     health = HealthServer(Metrics(1.0), 0).start()
-    before = threading.active_count()
     idle = [socket.create_connection(("127.0.0.1", health.port)) for _ in range(30)]
     try:
         time.sleep(0.3)
-        assert threading.active_count() - before <= MAX_CONNECTIONS
+        serving = [t for t in threading.enumerate() if t.name.startswith("guanxi-health")]
+        assert 0 < len(serving) <= MAX_CONNECTIONS  # counted by name: other tests' threads too
     finally:
         for connection in idle:
             connection.close()
