@@ -256,10 +256,16 @@ def _print_stored(found: Explanation) -> None:
     now = {k: found.decision(k).result for k in ("tier", "level", "strategy")}
     same = all(stored[k] == v for k, v in now.items())
     note = "same as above" if same else "differs: the rules or the customer changed since"
+    if found.holds:
+        note = "held (连续几次分类相同才调整):"
     console().print(
         f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
-        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}"
+        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}",
+        markup=False,
+        highlight=False,
     )
+    for hold in found.holds:
+        console().print(f"  {hold.kind}: {hold.reason}", markup=False, highlight=False)
 
 
 def _print_history(history: CustomerHistory, customer_id: str) -> None:

@@ -123,6 +123,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         " WHERE status = 'pending'",
     ),
     "m009_deliveries_worker": ("ALTER TABLE deliveries ADD COLUMN worker TEXT",),
+    "m010_assignment_holds": tuple(
+        f"ALTER TABLE assignments ADD COLUMN pending_{kind}{column}"
+        for kind in ("tier", "level", "strategy")
+        for column in (" TEXT", "_runs INTEGER NOT NULL DEFAULT 0", "_since BIGINT")
+    ),
 }
 
 
