@@ -161,6 +161,11 @@ def _print_report(report: RunReport, ruleset: RuleSet) -> None:
         f"gold 金牌客户: {report.gold}   customers: {report.customers}   "
         f"assignments changed: {report.changed}   transitions: {report.transitions}"
     )
+    if report.held:
+        out.print(
+            f"held 暂缓调整: {report.held} customers keep their assignment until the new one"
+            " has come out of enough runs in a row (hold: in tiers.yaml / levels.yaml)"
+        )
     for kind, count in report.overlaps.items():
         out.print(
             f"[yellow]{count} customers matched more than one {kind} rule "

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.explain import explain
-from guanxi.engine.classify.hold import STATE
+from guanxi.engine.classify.hold import STATE, holds
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import RuleSetInvalid
@@ -70,6 +70,12 @@ def customer(key: str, balance: float) -> dict[str, Any]:
     }
 
 
+def larger() -> list[dict[str, Any]]:
+    """Twenty customers far above every line, whose data never change."""
+    rows = [customer(f"L{i:02d}", 2 * LINE) for i in range(20)]
+    return [{**row, "annual_contribution": 100_000.0} for row in rows]
+
+
 def night(number: int) -> dt.datetime:
     return NOW + dt.timedelta(days=number)
 
@@ -86,24 +92,53 @@ def test_a_customer_oscillating_around_a_threshold_changes_tier_at_most_once(
     store: Store, tmp_path: Path
 ) -> None:
     ruleset = load_ruleset(held_rules(tmp_path / "rules"))
+    store.upsert_customers(larger())  # H1 is not gold
     balances = [ABOVE, BELOW] * 5 + [BELOW]  # ±1 % for 10 nights, then below a second night
     for number, balance in enumerate(balances):
         store.upsert_customers([customer("H1", balance)])
         report = classify(store, ruleset, night(number))
         plan_transitions(store, ruleset, report.run_id, night(number))
         if number == 0:  # a new customer takes its tier at once
-            assert state(store, "H1")["tier"] == "valuable"
+            assert (state(store, "H1")["tier"], report.held) == ("valuable", 0)
+        else:  # every other night, its new answer comes out only once in a row
+            assert report.held == (number % 2)
     moves = store.execute(
-        "SELECT run_id, from_tier, to_tier FROM transitions WHERE customer_id = 'H1'"
-        " AND from_tier IS NOT NULL AND from_tier <> to_tier"
+        "SELECT run_id, from_tier, to_tier, from_level, to_level, from_strategy, to_strategy"
+        " FROM transitions WHERE customer_id = 'H1' AND from_tier IS NOT NULL"
     )
-    assert [(m["from_tier"], m["to_tier"]) for m in moves] == [("valuable", "low_value")]
-    assert moves[0]["run_id"] == report.run_id  # the second night in a row below the line
+    assert [tuple(m.values()) for m in moves] == [  # its strategy holds with its tier
+        (report.run_id, "valuable", "low_value", "responsible", "passive", "growth", "general")
+    ]  # on the second night in a row below the line
     steps = store.execute(
         "SELECT COUNT(*) AS n FROM followups WHERE customer_id = 'H1'"
         " AND step_id = 'retention_call'"
     )
     assert steps[0]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    ("tiers", "levels", "strategies", "expected"),
+    [
+        ("3 runs", None, None, (3, 3, 3)),
+        ("2 runs", "1 run", None, (2, 1, 1)),
+        (None, None, "2", (1, 1, 2)),
+        ("2 runs", None, "1 次", (2, 2, 1)),
+    ],
+)
+def test_a_ladder_without_hold_holds_as_the_one_it_is_built_on(
+    tmp_path: Path,
+    tiers: str | None,
+    levels: str | None,
+    strategies: str | None,
+    expected: tuple[int, int, int],
+) -> None:
+    folder = tmp_path / "rules"
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    for name, hold in (("tiers", tiers), ("levels", levels), ("strategies", strategies)):
+        if hold is not None:
+            with (folder / f"{name}.yaml").open("a", encoding="utf-8") as file:
+                file.write(f"\nhold: {hold}\n")
+    assert tuple(holds(load_ruleset(folder)).values()) == expected
 
 
 def hold_model(answers: list[str], runs: int) -> list[str]:
@@ -179,11 +214,16 @@ def test_holds_give_the_same_assignments_on_the_store_and_on_duckdb(
         for number in range(6):
             rows = jittered(number)
             store.upsert_customers(rows)
-            classify(store, ruleset, night(number))
+            by_store = classify(store, ruleset, night(number))
             snapshot = write_snapshot(tmp_path / f"{number}.parquet", rows, ruleset)
-            classify_snapshot(duck_store, ruleset, night(number), snapshot)
+            by_duckdb = classify_snapshot(duck_store, ruleset, night(number), snapshot)
             found = every_state(store)
             assert every_state(duck_store) == found
+            assert (by_duckdb.changed, by_duckdb.transitions, by_duckdb.held) == (
+                by_store.changed,
+                by_store.transitions,
+                by_store.held,
+            )
             held += sum(1 for s in found.values() if s[STATE.index("pending_tier_runs")])
     finally:
         duck_store.close()

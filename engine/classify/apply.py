@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from guanxi.engine.classify.hold import PENDING, STATE, held_changes, same
+from guanxi.engine.classify.hold import PENDING, PENDING_TYPES, STATE, held_changes, same
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.store import Store
 from guanxi.engine.store.dialect import temp_table
@@ -66,18 +66,16 @@ def drop_temporary(store: Store) -> None:
 
 
 def create_changed(store: Store) -> None:
-    """An empty `_gx_changed`, for an engine that computes the difference elsewhere."""
+    """An empty `_gx_changed`, for an engine that computes the difference elsewhere; what is
+    pending defaults to nothing."""
     store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
-    pending = ", ".join(f"{c} {_pending_type(c)}" for c in PENDING)
+    pending = ", ".join(
+        f"{column} {kind}{' NOT NULL DEFAULT 0' if column.endswith('_runs') else ''}"
+        for column, kind in PENDING_TYPES.items()
+    )
     store.execute(
         f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold BOOLEAN NOT NULL,"
         f" tier TEXT, level TEXT, strategy TEXT, {pending})"
-    )
-
-
-def _pending_type(column: str) -> str:
-    return (
-        "BIGINT" if column.endswith("_since") else "INTEGER" if column.endswith("_runs") else "TEXT"
     )
 
 
@@ -91,11 +89,12 @@ def changed_from_result(store: Store, key: str, hold: Mapping[str, int], run_id:
 
 def apply_changes(
     store: Store, run_id: int, ruleset_hash: str, now: dt.datetime
-) -> tuple[int, int]:
-    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions):
-    customers whose tier, level, strategy or gold changed, and the transitions recorded."""
+) -> tuple[int, int, int]:
+    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions,
+    held): customers whose tier, level, strategy or gold changed, the transitions recorded,
+    and customers a hold keeps on an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
-    changed = _count_changed(store)
+    changed, held = _count_changed(store), _count_held(store)
     transitions = _record_transitions(store, values)
     columns = ", ".join(STATE)
     store.execute(
@@ -104,7 +103,7 @@ def apply_changes(
         f" ON CONFLICT (customer_id) DO UPDATE SET {_updates(store.dialect)}",
         values,
     )
-    return changed, transitions
+    return changed, transitions, held
 
 
 def _updates(dialect: str) -> str:
@@ -127,6 +126,12 @@ def _count_changed(store: Store) -> int:
         f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}"
     )
     return int(rows[0]["n"])
+
+
+def _count_held(store: Store) -> int:
+    """A held customer is always in `_gx_changed`: its count of runs in a row grows."""
+    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
+    return int(store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED} WHERE {waiting}")[0]["n"])
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:

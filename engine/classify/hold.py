@@ -19,14 +19,20 @@ from collections.abc import Mapping
 from guanxi.engine.ruleset import RuleSet
 
 LADDERS = ("tier", "level", "strategy")
-PENDING = tuple(f"pending_{kind}{part}" for kind in LADDERS for part in ("", "_runs", "_since"))
+PARTS = {"": "TEXT", "_runs": "INTEGER", "_since": "BIGINT"}  # pending_<kind><part>: SQL type
+PENDING_TYPES = {f"pending_{kind}{part}": t for kind in LADDERS for part, t in PARTS.items()}
+PENDING = tuple(PENDING_TYPES)
 STATE = ("gold", *LADDERS, *PENDING)  # what an assignment holds besides its key and stamps
 
 
 def holds(ruleset: RuleSet) -> dict[str, int]:
-    """Runs in a row each ladder's answer must repeat before it takes effect (1: at once)."""
-    strategies = ruleset.strategies.hold if ruleset.strategies else 1
-    return {"tier": ruleset.tiers.hold, "level": ruleset.levels.hold, "strategy": strategies}
+    """Runs in a row each ladder's answer must repeat before it takes effect (1: at once).
+    A ladder that does not say holds as the one it is built on (levels on tiers, strategies
+    on levels): a strategy made from a held tier then stays with that tier."""
+    tier = ruleset.tiers.hold or 1
+    level = tier if ruleset.levels.hold is None else ruleset.levels.hold
+    given = ruleset.strategies.hold if ruleset.strategies else None
+    return {"tier": tier, "level": level, "strategy": level if given is None else given}
 
 
 def same(a: str, b: str, dialect: str) -> str:

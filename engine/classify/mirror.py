@@ -19,24 +19,25 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from guanxi.engine.classify.hold import STATE
+from guanxi.engine.classify.hold import LADDERS, PENDING_TYPES
 from guanxi.engine.store.base import Store
 
 TABLE = "mirror.assignments"
 BATCH = 200_000
-COLUMNS = ("customer_id", *STATE)
-
-
-def _arrow_type(column: str) -> pa.DataType:
-    if column == "gold":
-        return pa.bool_()
-    if column.endswith("_since"):
-        return pa.int64()
-    return pa.int32() if column.endswith("_runs") else pa.string()
-
-
-ARROW_SCHEMA = pa.schema([(name, _arrow_type(name)) for name in COLUMNS])
-DUCK_TYPES = {pa.bool_(): "BOOLEAN", pa.int64(): "BIGINT", pa.int32(): "INTEGER"}
+TYPES = {
+    "customer_id": "TEXT",
+    "gold": "BOOLEAN",
+    **dict.fromkeys(LADDERS, "TEXT"),
+    **PENDING_TYPES,
+}
+COLUMNS = tuple(TYPES)
+ARROW_TYPES = {
+    "TEXT": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+}
+ARROW_SCHEMA = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in TYPES.items()])
 
 
 def mirror_path(store_path: Path | None) -> str:
@@ -47,7 +48,7 @@ def open_mirror(duck: duckdb.DuckDBPyConnection, store: Store, path: str) -> str
     """Attach the copy as `mirror` and make it equal the store's assignments; say how."""
     duck.execute("ATTACH ? AS mirror", [path])
     _drop_if_older(duck)
-    columns = ", ".join(f"{f.name} {DUCK_TYPES.get(f.type, 'VARCHAR')}" for f in ARROW_SCHEMA)
+    columns = ", ".join(f"{name} {kind}" for name, kind in TYPES.items())
     duck.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
     duck.execute("CREATE TABLE IF NOT EXISTS mirror.meta (run_id BIGINT)")
     if _is_current(duck, store):

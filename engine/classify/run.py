@@ -65,7 +65,7 @@ def classify(
         watch.lap("count")
         changed_from_result(store, query.key, holds(ruleset), run_id)
         watch.lap("compare")
-        changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
+        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
         watch.lap("write")
         report = RunReport(
             run_id,
@@ -79,6 +79,7 @@ def classify(
             cells,
             overlaps,
             timings=watch.laps,
+            held=held,
         )
         finish_run(store, report)
         drop_temporary(store)

@@ -26,7 +26,7 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import SQL_TYPES, compile_classification
-from guanxi.engine.classify.hold import held_changes, holds
+from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     TABLE,
@@ -173,7 +173,7 @@ def _write_back(
         create_changed(store)
         _copy_changes(duck, store)
         watch.lap("copy changes")
-        changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
+        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
         watch.lap("write store")
         report = RunReport(
             run_id,
@@ -188,6 +188,7 @@ def _write_back(
             overlaps,
             written.rejected,
             watch.laps,
+            held,
         )
         finish_run(store, report)
         drop_temporary(store)
@@ -222,6 +223,11 @@ def _find_changes(
 
 
 def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
-    rows = duck.execute(f"SELECT {', '.join(COLUMNS)} FROM {CHANGES}")
-    while batch := rows.fetchmany(BATCH):
-        store.copy_rows(CHANGED, COLUMNS, batch)
+    """The changes into the store; the pending columns only for the customers being held
+    (the others' are the table's defaults): a first night copies a third of the values."""
+    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
+    assigned = ("customer_id", "gold", *LADDERS)
+    for columns, where in ((assigned, f"NOT ({waiting})"), (COLUMNS, waiting)):
+        rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES} WHERE {where}")
+        while batch := rows.fetchmany(BATCH):
+            store.copy_rows(CHANGED, columns, batch)

@@ -43,10 +43,11 @@ def read_ladder(
     return ladder
 
 
-def _hold(project: Project, file: str, hold: int | str | None) -> int:
-    """`hold: 2 runs` (or `2`, `2 次`): runs in a row a new answer must repeat; 1 if not given."""
+def _hold(project: Project, file: str, hold: int | str | None) -> int | None:
+    """`hold: 2 runs` (or `2`, `2 次`): runs in a row a new answer must repeat; None if not
+    given (classify/hold.py: the ladder then holds as the one it is built on)."""
     if hold is None:
-        return 1
+        return None
     found = HOLD.fullmatch(str(hold).strip())
     runs = int(found.group(1)) if found else 0
     if not 1 <= runs <= MAX_HOLD:
@@ -57,7 +58,7 @@ def _hold(project: Project, file: str, hold: int | str | None) -> int:
             f"'{hold}' is not a number of classification runs from 1 to {MAX_HOLD}",
             hint="write for example 'hold: 2 runs' (连续 2 次分类结果相同才调整); 1 run: at once",
         )
-        return 1
+        return None
     return runs
 
 
