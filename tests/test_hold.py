@@ -204,20 +204,23 @@ def every_state(store: Store) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.every_store
+@pytest.mark.parametrize("duckdb_into", ["sqlite", "this store"])
 def test_holds_give_the_same_assignments_on_the_store_and_on_duckdb(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, duckdb_into: str
 ) -> None:
     ruleset = load_ruleset(held_rules(tmp_path / "rules"))
-    duck_store = SQLiteStore(tmp_path / "duck.db")
+    other = SQLiteStore(tmp_path / "other.db")
+    other.prepare(ruleset.schema)
+    duck_store, in_store = (other, store) if duckdb_into == "sqlite" else (store, other)
     held = 0
     try:
         for number in range(6):
             rows = jittered(number)
-            store.upsert_customers(rows)
-            by_store = classify(store, ruleset, night(number))
+            in_store.upsert_customers(rows)
+            by_store = classify(in_store, ruleset, night(number))
             snapshot = write_snapshot(tmp_path / f"{number}.parquet", rows, ruleset)
             by_duckdb = classify_snapshot(duck_store, ruleset, night(number), snapshot)
-            found = every_state(store)
+            found = every_state(in_store)
             assert every_state(duck_store) == found
             assert (by_duckdb.changed, by_duckdb.transitions, by_duckdb.held) == (
                 by_store.changed,
@@ -226,7 +229,7 @@ def test_holds_give_the_same_assignments_on_the_store_and_on_duckdb(
             )
             held += sum(1 for s in found.values() if s[STATE.index("pending_tier_runs")])
     finally:
-        duck_store.close()
+        other.close()
     assert held > 0  # some customers were held on the way
 
 
