@@ -176,6 +176,11 @@ def _print_report(report: RunReport, ruleset: RuleSet) -> None:
         f"gold 金牌客户: {report.gold}   customers: {report.customers}   "
         f"assignments changed: {report.changed}   transitions: {report.transitions}"
     )
+    if report.held:
+        out.print(
+            f"held 暂缓调整: {report.held} customers keep their assignment until the new one"
+            " has come out of enough runs in a row (hold: in tiers.yaml / levels.yaml)"
+        )
     for kind, count in report.overlaps.items():
         out.print(
             f"[yellow]{count} customers matched more than one {kind} rule "
@@ -276,11 +281,16 @@ def _print_stored(found: Explanation) -> None:
     now = {k: found.decision(k).result for k in ("tier", "level", "strategy")}
     same = all(stored[k] == v for k, v in now.items())
     note = "same as above" if same else "differs: the rules or the customer changed since"
+    if found.holds:
+        note = "held (连续几次分类相同才调整):"
     console().print(
         f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
         f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}",
         markup=False,
+        highlight=False,
     )
+    for hold in found.holds:
+        console().print(f"  {hold.kind}: {hold.reason}", markup=False, highlight=False)
 
 
 def _print_history(history: CustomerHistory, customer_id: str) -> None:

@@ -28,12 +28,13 @@ from pyspark.sql import SparkSession
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output, start_spark
 from guanxi.engine.errors import DataError
 from guanxi.engine.language import parse_condition
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -46,6 +47,8 @@ from tests.classify_helpers import (
     reference_followups,
     write_csv,
 )
+from tests.test_classify import write_snapshot
+from tests.test_hold import every_state, held_rules, jittered, night
 
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
@@ -401,3 +404,19 @@ def test_without_java_the_spark_engine_says_what_it_needs(tmp_path: Path) -> Non
     assert "Error: Spark could not start on 'local[2]'" in done.stderr
     assert "it needs Java 17 or newer" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_spark_holds_the_customers_the_store_holds(spark: SparkSession, tmp_path: Path) -> None:
+    ruleset = load_ruleset(held_rules(tmp_path / "rules"))
+    lite, on_spark = SQLiteStore(tmp_path / "sqlite.db"), SQLiteStore(tmp_path / "spark.db")
+    lite.prepare(ruleset.schema)
+    for number in range(2):  # the second night holds some customers
+        rows = jittered(number)
+        lite.upsert_customers(rows)
+        classify(lite, ruleset, night(number))
+        snapshot = write_snapshot(tmp_path / f"{number}.parquet", rows, ruleset)
+        classify_on_spark(on_spark, ruleset, night(number), snapshot, spark)
+        assert every_state(on_spark) == every_state(lite)
+    assert any(s[STATE.index("pending_tier_runs")] for s in every_state(lite).values())
+    for store in (lite, on_spark):
+        store.close()

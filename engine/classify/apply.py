@@ -1,17 +1,19 @@
 """Writing a run's results into the store, set-based: only what changed is written.
 
-The engines leave the new results in the temporary table `_gx_changed` (customer_id, gold,
-tier, level, strategy: only customers whose assignment is new or differs). From it, inside
-the store, one statement records the transitions (tier, level or strategy changed; a new
-customer's first assignment counts, from NULL) and one upserts the assignments. Customers
-that left the population keep their last assignment.
+The engines leave the new state in the temporary table `_gx_changed` (customer_id, gold,
+tier, level, strategy and the pending columns, holds applied as hold.py says: only customers
+whose state is new or differs). From it, inside the store, one statement records the
+transitions (tier, level or strategy changed; a new customer's first assignment counts, from
+NULL) and one upserts the assignments. Customers that left the population keep their last
+assignment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from guanxi.engine.classify.hold import PENDING, PENDING_TYPES, STATE, held_changes, same
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.store import Store
 from guanxi.engine.store.dialect import temp_table
@@ -64,43 +66,72 @@ def drop_temporary(store: Store) -> None:
 
 
 def create_changed(store: Store) -> None:
-    """An empty `_gx_changed`, for an engine that computes the difference elsewhere."""
+    """An empty `_gx_changed`, for an engine that computes the difference elsewhere; what is
+    pending defaults to nothing."""
     store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
+    pending = ", ".join(
+        f"{column} {kind}{' NOT NULL DEFAULT 0' if column.endswith('_runs') else ''}"
+        for column, kind in PENDING_TYPES.items()
+    )
     store.execute(
         f"CREATE TEMP TABLE {CHANGED} (customer_id TEXT PRIMARY KEY, gold BOOLEAN NOT NULL,"
-        " tier TEXT, level TEXT, strategy TEXT)"
+        f" tier TEXT, level TEXT, strategy TEXT, {pending})"
     )
 
 
-def changed_from_result(store: Store, key: str) -> None:
+def changed_from_result(store: Store, key: str, hold: Mapping[str, int], run_id: int) -> None:
     """`_gx_changed` from `_gx_result` (the whole population) against the assignments."""
     store.execute(f"DROP TABLE IF EXISTS {temp_table(CHANGED, store.dialect)}")
-    columns = (*LADDER_COLUMNS, "gold")
-    store.execute(
-        f'CREATE TEMP TABLE {CHANGED} AS SELECT CAST(r."{key}" AS TEXT) AS customer_id,'
-        f" r.gold AS gold, r.tier AS tier, r.level AS level, r.strategy AS strategy"
-        f' FROM {RESULT} AS r LEFT JOIN assignments AS a ON a.customer_id = r."{key}"'
-        f" WHERE a.customer_id IS NULL OR {any_differs('a', 'r', columns, store.dialect)}"
-    )
+    customer = f'CAST(r."{key}" AS TEXT)'
+    changes = held_changes(RESULT, customer, "assignments", hold, run_id, store.dialect)
+    store.execute(f"CREATE TEMP TABLE {CHANGED} AS {changes}")
 
 
 def apply_changes(
     store: Store, run_id: int, ruleset_hash: str, now: dt.datetime
-) -> tuple[int, int]:
-    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions)."""
+) -> tuple[int, int, int]:
+    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions,
+    held): customers whose tier, level, strategy or gold changed, the transitions recorded,
+    and customers a hold keeps on an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
+    changed, held = _count_changed(store), _count_held(store)
     transitions = _record_transitions(store, values)
+    columns = ", ".join(STATE)
     store.execute(
-        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) SELECT customer_id, tier, level, strategy, gold, :run,"
-        f" :hash, :at FROM {CHANGED} WHERE true ON CONFLICT (customer_id) DO UPDATE SET"
-        " tier = excluded.tier, level = excluded.level, strategy = excluded.strategy,"
-        " gold = excluded.gold, run_id = excluded.run_id, ruleset_hash = excluded.ruleset_hash,"
-        " assigned_at = excluded.assigned_at",
+        f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
+        f" SELECT customer_id, {columns}, :run, :hash, :at FROM {CHANGED} WHERE true"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {_updates(store.dialect)}",
         values,
     )
-    changed = store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED}")[0]["n"]
-    return int(changed), transitions
+    return changed, transitions, held
+
+
+def _updates(dialect: str) -> str:
+    """The new state; the run, rule set and time only if the assignment itself changed (not
+    only what is pending): they say who assigned it."""
+    kept = " AND ".join(
+        same(f"assignments.{c}", f"excluded.{c}", dialect) for c in ("gold", *LADDER_COLUMNS)
+    )
+    stamps = (
+        f"{c} = CASE WHEN {kept} THEN assignments.{c} ELSE excluded.{c} END"
+        for c in ("run_id", "ruleset_hash", "assigned_at")
+    )
+    return ", ".join([*(f"{c} = excluded.{c}" for c in STATE), *stamps])
+
+
+def _count_changed(store: Store) -> int:
+    moved = any_differs("a", "c", ("gold", *LADDER_COLUMNS), store.dialect)
+    rows = store.execute(
+        f"SELECT COUNT(*) AS n FROM {CHANGED} AS c LEFT JOIN assignments AS a"
+        f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}"
+    )
+    return int(rows[0]["n"])
+
+
+def _count_held(store: Store) -> int:
+    """A held customer is always in `_gx_changed`: its count of runs in a row grows."""
+    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
+    return int(store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED} WHERE {waiting}")[0]["n"])
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.facts import Fact, failing_facts
+from guanxi.engine.classify.hold import PENDING, holds
 from guanxi.engine.classify.population import Ask, store_population
 from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
 from guanxi.engine.errors import GuanxiError
@@ -70,6 +71,19 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A new answer a ladder's `hold:` keeps waiting: the customer keeps `kept` meanwhile."""
+
+    kind: str  # tier, level or strategy
+    kept: str | None
+    pending: str | None
+    since_run: int  # the first run that gave the new answer
+    runs: int  # runs in a row that gave it
+    needed: int  # runs in a row it needs
+    reason: str  # in plain words, English and Chinese
+
+
+@dataclass(frozen=True)
 class Explanation:
     customer_id: str
     ruleset_hash: str
@@ -82,6 +96,7 @@ class Explanation:
     stored: dict[str, Any] | None = None  # the assignment in the store, if any
     notes: tuple[str, ...] = field(default=())
     history: CustomerHistory | None = None  # follow-ups and events; None for a given record
+    holds: tuple[Hold, ...] = ()  # answers the stored assignment keeps waiting
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -121,6 +136,7 @@ def explain(
     standings = _standings(ruleset, predicates, ranks, gold_rank, record)
     measures = {m.name: record[m.name] for m in ruleset.measures}
     facts = {n: record[n] for n in ruleset.schema.fields}
+    held = _holds(ruleset, stored)
     return Explanation(
         customer_id,
         ruleset.hash,
@@ -133,6 +149,7 @@ def explain(
         stored,
         notes,
         history,
+        held,
     )
 
 
@@ -141,17 +158,51 @@ def _stored_customer(
 ) -> tuple[Record, Record | None]:
     store.prepare(ruleset.schema)
     key = ruleset.schema.key
+    pending = ", ".join(PENDING)
     rows = store.execute(f'SELECT * FROM customers WHERE "{key}" = :id', {"id": customer_id})
     if not rows:
         raise UnknownCustomer(customer_id)
     stored = store.execute(
-        "SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at FROM assignments"
-        " WHERE customer_id = :id",
+        f"SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at, {pending}"
+        " FROM assignments WHERE customer_id = :id",
         {"id": customer_id},
     )
     if stored:
         stored[0]["gold"] = bool(stored[0]["gold"])
     return rows[0], stored[0] if stored else None
+
+
+def _holds(ruleset: RuleSet, stored: Record | None) -> tuple[Hold, ...]:
+    """The answers waiting in the stored assignment (its pending columns, taken out of it)."""
+    if stored is None:
+        return ()
+    found = {column: stored.pop(column) for column in PENDING}
+    needed = holds(ruleset)
+    return tuple(
+        _hold(ruleset, kind, stored[kind], found, needed[kind])
+        for kind in KINDS
+        if found[f"pending_{kind}_runs"]
+    )
+
+
+def _hold(ruleset: RuleSet, kind: str, kept: str | None, found: Record, needed: int) -> Hold:
+    pending = found[f"pending_{kind}"]
+    since, runs = int(found[f"pending_{kind}_since"]), int(found[f"pending_{kind}_runs"])
+    english = (
+        f"qualifies for {pending} since run {since}, {runs} of {needed} runs;"
+        f" stays {kept} until then"
+    )
+    chinese = (
+        f"自第 {since} 次分类起符合「{_label(ruleset, kind, pending)}」，已连续 {runs} 次，"
+        f"满 {needed} 次后调整；在此之前仍为「{_label(ruleset, kind, kept)}」"
+    )
+    return Hold(kind, kept, pending, since, runs, needed, f"{english} — {chinese}")
+
+
+def _label(ruleset: RuleSet, kind: str, name: str | None) -> str:
+    ladder = {"tier": ruleset.tiers, "level": ruleset.levels}.get(kind, ruleset.strategies)
+    rules = ladder.rules if ladder else ()
+    return next((r.label for r in rules if r.name == name), name or "无")
 
 
 def _given_population(record: Record, sources: list[str]) -> Population:

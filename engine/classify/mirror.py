@@ -19,19 +19,25 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from guanxi.engine.classify.hold import LADDERS, PENDING_TYPES
 from guanxi.engine.store.base import Store
 
 TABLE = "mirror.assignments"
 BATCH = 200_000
-ARROW_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("gold", pa.bool_()),
-        ("tier", pa.string()),
-        ("level", pa.string()),
-        ("strategy", pa.string()),
-    ]
-)
+TYPES = {
+    "customer_id": "TEXT",
+    "gold": "BOOLEAN",
+    **dict.fromkeys(LADDERS, "TEXT"),
+    **PENDING_TYPES,
+}
+COLUMNS = tuple(TYPES)
+ARROW_TYPES = {
+    "TEXT": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+}
+ARROW_SCHEMA = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in TYPES.items()])
 
 
 def mirror_path(store_path: Path | None) -> str:
@@ -41,15 +47,25 @@ def mirror_path(store_path: Path | None) -> str:
 def open_mirror(duck: duckdb.DuckDBPyConnection, store: Store, path: str) -> str:
     """Attach the copy as `mirror` and make it equal the store's assignments; say how."""
     duck.execute("ATTACH ? AS mirror", [path])
-    duck.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} (customer_id VARCHAR, gold BOOLEAN,"
-        " tier VARCHAR, level VARCHAR, strategy VARCHAR)"
-    )
+    _drop_if_older(duck)
+    columns = ", ".join(f"{name} {kind}" for name, kind in TYPES.items())
+    duck.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
     duck.execute("CREATE TABLE IF NOT EXISTS mirror.meta (run_id BIGINT)")
     if _is_current(duck, store):
         return "copy"
     _reload(duck, store)
     return "store"
+
+
+def _drop_if_older(duck: duckdb.DuckDBPyConnection) -> None:
+    """A copy written by an older guanxi (other columns) is dropped, to be rebuilt."""
+    found = duck.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'mirror'"
+        " AND table_name = 'assignments' ORDER BY column_index"
+    ).fetchall()
+    if found and tuple(name for (name,) in found) != COLUMNS:
+        duck.execute(f"DROP TABLE {TABLE}")
+        duck.execute("DROP TABLE IF EXISTS mirror.meta")
 
 
 def _is_current(duck: duckdb.DuckDBPyConnection, store: Store) -> bool:
@@ -74,16 +90,11 @@ def _reload(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
 
 
 def _batches(store: Store) -> Iterator[pa.RecordBatch]:
-    found = store.iter_rows("SELECT customer_id, gold, tier, level, strategy FROM assignments")
+    found = store.iter_rows(f"SELECT {', '.join(COLUMNS)} FROM assignments")
     while rows := [tuple(row.values()) for row in itertools.islice(found, BATCH)]:
-        ids, gold, tier, level, strategy = zip(*rows, strict=True)
-        arrays = [
-            pa.array(ids, pa.string()),
-            pa.array([bool(g) for g in gold], pa.bool_()),
-            pa.array(tier, pa.string()),
-            pa.array(level, pa.string()),
-            pa.array(strategy, pa.string()),
-        ]
+        columns = list(zip(*rows, strict=True))
+        columns[1] = tuple(bool(g) for g in columns[1])  # gold: SQLite keeps 0 and 1
+        arrays = [pa.array(c, f.type) for c, f in zip(columns, ARROW_SCHEMA, strict=True)]
         yield pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
@@ -91,9 +102,7 @@ def stage_changes(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) ->
     """Apply the run's changes to the copy in an open transaction; `commit_mirror` ends it."""
     duck.execute("BEGIN")
     duck.execute(f"DELETE FROM {TABLE} WHERE customer_id IN (SELECT customer_id FROM {changes})")
-    duck.execute(
-        f"INSERT INTO {TABLE} SELECT customer_id, gold, tier, level, strategy FROM {changes}"
-    )
+    duck.execute(f"INSERT INTO {TABLE} SELECT {', '.join(COLUMNS)} FROM {changes}")
     duck.execute("DELETE FROM mirror.meta")
     duck.execute("INSERT INTO mirror.meta VALUES (?)", [run_id])
 

@@ -34,6 +34,7 @@ class RunReport:
     overlaps: dict[str, int] = field(default_factory=dict)  # 'unique' ladders: >1 rule matched
     rejected: int = 0  # snapshot rows that could not be read (DuckDB engine)
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+    held: int = 0  # customers a ladder's `hold:` keeps on their old answer for now
 
     @property
     def seconds(self) -> float:

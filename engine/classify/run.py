@@ -17,6 +17,7 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
@@ -62,9 +63,9 @@ def classify(
         cells = distribution(lambda sql: _rows(store, sql), RESULT)
         overlaps = count_overlaps(lambda sql: _rows(store, sql), RESULT, query.unique)
         watch.lap("count")
-        changed_from_result(store, query.key)
+        changed_from_result(store, query.key, holds(ruleset), run_id)
         watch.lap("compare")
-        changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
+        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
         watch.lap("write")
         report = RunReport(
             run_id,
@@ -78,6 +79,7 @@ def classify(
             cells,
             overlaps,
             timings=watch.laps,
+            held=held,
         )
         finish_run(store, report)
         drop_temporary(store)

@@ -11,7 +11,7 @@ the changed rows are fetched in batches and copied with the store's own bulk loa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +19,6 @@ import duckdb
 
 from guanxi.engine.classify.apply import (
     CHANGED,
-    any_differs,
     apply_changes,
     create_changed,
     drop_temporary,
@@ -27,7 +26,9 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import SQL_TYPES, compile_classification
+from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
+    COLUMNS,
     TABLE,
     commit_mirror,
     mirror_path,
@@ -165,14 +166,14 @@ def _write_back(
 ) -> RunReport:
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
     overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
-    _find_changes(duck, written.key)
-    watch.lap("compare")
     with tuned(store), store.transaction():
         run_id = start_run(store, ruleset.hash, written.engine, now)
+        _find_changes(duck, written.key, holds(ruleset), run_id)
+        watch.lap("compare")
         create_changed(store)
         _copy_changes(duck, store)
         watch.lap("copy changes")
-        changed, transitions = apply_changes(store, run_id, ruleset.hash, now)
+        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
         watch.lap("write store")
         report = RunReport(
             run_id,
@@ -187,6 +188,7 @@ def _write_back(
             overlaps,
             written.rejected,
             watch.laps,
+            held,
         )
         finish_run(store, report)
         drop_temporary(store)
@@ -201,15 +203,14 @@ def _write_back(
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
 
 
-def _find_changes(duck: duckdb.DuckDBPyConnection, key: str) -> None:
-    """The customers whose assignment changed, as `changes`; DataError when one of them is on
-    more than one row of the snapshot."""
-    columns = ("tier", "level", "strategy", "gold")
+def _find_changes(
+    duck: duckdb.DuckDBPyConnection, key: str, hold: Mapping[str, int], run_id: int
+) -> None:
+    """The customers whose assignment changed, holds applied, as `changes`; DataError when
+    one of them is on more than one row of the snapshot."""
+    changes = held_changes(RESULT, f'r."{key}"', TABLE, hold, run_id, "duckdb")
     duck.execute(
-        f'CREATE TEMP TABLE {CHANGES} AS SELECT r."{key}" AS customer_id, r.gold, r.tier,'
-        f" r.level, r.strategy FROM {RESULT} AS r LEFT JOIN {TABLE} AS p"
-        f' ON p.customer_id = r."{key}"'
-        f" WHERE p.customer_id IS NULL OR {any_differs('p', 'r', columns, 'duckdb')}"
+        f"CREATE TEMP TABLE {CHANGES} AS {changes}"
         " ORDER BY customer_id"  # the store's index then grows in order: far faster
     )
     twice = duck.execute(
@@ -222,7 +223,11 @@ def _find_changes(duck: duckdb.DuckDBPyConnection, key: str) -> None:
 
 
 def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
-    columns = ("customer_id", "gold", "tier", "level", "strategy")
-    rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES}")
-    while batch := rows.fetchmany(BATCH):
-        store.copy_rows(CHANGED, columns, batch)
+    """The changes into the store; the pending columns only for the customers being held
+    (the others' are the table's defaults): a first night copies a third of the values."""
+    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
+    assigned = ("customer_id", "gold", *LADDERS)
+    for columns, where in ((assigned, f"NOT ({waiting})"), (COLUMNS, waiting)):
+        rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES} WHERE {where}")
+        while batch := rows.fetchmany(BATCH):
+            store.copy_rows(CHANGED, columns, batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,8 @@ from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
+HOLD = re.compile(r"(\d{1,3})\s*(?:runs?|次)?", re.IGNORECASE)
+MAX_HOLD = 100
 
 
 def read_ladder(
@@ -33,10 +36,30 @@ def read_ladder(
         rules = _from_table(project, file, table_name, model.hit_policy, fields)
     else:
         rules = _from_list(project, file, kind, rules_list, fields)
-    ladder = Ladder(SINGULAR[kind], model.hit_policy, _ordered(rules, model.hit_policy))
+    ordered = _ordered(rules, model.hit_policy)
+    ladder = Ladder(SINGULAR[kind], model.hit_policy, ordered, _hold(project, file, model.hold))
     if _errors(project) == errors_before:  # coverage of a half-read list would mislead
         _warn_coverage(project, kind, ladder, rules)
     return ladder
+
+
+def _hold(project: Project, file: str, hold: int | str | None) -> int | None:
+    """`hold: 2 runs` (or `2`, `2 次`): runs in a row a new answer must repeat; None if not
+    given (classify/hold.py: the ladder then holds as the one it is built on)."""
+    if hold is None:
+        return None
+    found = HOLD.fullmatch(str(hold).strip())
+    runs = int(found.group(1)) if found else 0
+    if not 1 <= runs <= MAX_HOLD:
+        project.error(
+            file,
+            ("hold",),
+            "invalid-hold",
+            f"'{hold}' is not a number of classification runs from 1 to {MAX_HOLD}",
+            hint="write for example 'hold: 2 runs' (连续 2 次分类结果相同才调整); 1 run: at once",
+        )
+        return None
+    return runs
 
 
 def _errors(project: Project) -> int:

@@ -204,18 +204,21 @@ class TiersFile(Model):
     measures: tuple[Measure, ...] = ()
     gold: Gold | None = None
     hit_policy: HitPolicy = "first"
+    hold: int | str | None = None  # "2 runs": see ladders.py
     tiers: tuple[Rule, ...] | None = None
     decision_table: str | None = None
 
 
 class LevelsFile(Model):
     hit_policy: HitPolicy = "first"
+    hold: int | str | None = None  # "2 runs": see ladders.py
     levels: tuple[Rule, ...] | None = None
     decision_table: str | None = None
 
 
 class StrategiesFile(Model):
     hit_policy: HitPolicy = "first"
+    hold: int | str | None = None  # "2 runs": see ladders.py
     strategies: tuple[Rule, ...] | None = None
     decision_table: str | None = None
 

@@ -63,6 +63,7 @@ class Ladder:
     kind: str
     hit_policy: HitPolicy
     rules: tuple[CompiledRule, ...]
+    hold: int | None = None  # runs in a row a new answer must repeat to replace the old one
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -10,7 +10,9 @@ Table layout shared by every store (column names are the same in SQLite and Post
     classification_runs  id, ruleset_hash, engine, started_at, finished_at, customers,
                          changed, counts (JSON)
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
-                         assigned_at: each customer's current result
+                         assigned_at: each customer's current result; pending_<ladder>,
+                         pending_<ladder>_runs, pending_<ladder>_since: a new answer that a
+                         ladder's `hold:` keeps waiting (classify/hold.py)
     transitions          run_id, customer_id, from/to tier, level and strategy, at
     followups            the durable timers: one row per planned task or message, unique by
                          its idempotency key (step:customer:occurrence); status is pending,

@@ -124,6 +124,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m009_deliveries_worker": ("ALTER TABLE deliveries ADD COLUMN worker TEXT",),
     "m010_events_plan_error": ("ALTER TABLE events ADD COLUMN plan_error TEXT",),
+    "m011_assignment_holds": tuple(
+        f"ALTER TABLE assignments ADD COLUMN pending_{kind}{column}"
+        for kind in ("tier", "level", "strategy")
+        for column in (" TEXT", "_runs INTEGER NOT NULL DEFAULT 0", "_since BIGINT")
+    ),
 }
 
 

@@ -162,6 +162,18 @@ def m010_events_plan_error(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN plan_error TEXT")
 
 
+@migrations()
+def m011_assignment_holds(db: sqlite_utils.Database) -> None:
+    """A ladder's `hold:` keeps the assignment while a new answer repeats: the answer waiting
+    for each ladder, how many runs in a row gave it, and the first of them."""
+    for kind in ("tier", "level", "strategy"):
+        db.execute(f"ALTER TABLE assignments ADD COLUMN pending_{kind} TEXT")
+        db.execute(
+            f"ALTER TABLE assignments ADD COLUMN pending_{kind}_runs INTEGER NOT NULL DEFAULT 0"
+        )
+        db.execute(f"ALTER TABLE assignments ADD COLUMN pending_{kind}_since INTEGER")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
