@@ -170,9 +170,9 @@ def test_disk_full_writing_a_csv_names_the_file(
     )
 
 
-STORE_WAITS = (
-    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+STORE_WAITS = (  # the tick's own connection: other processes may share the database
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'gx-test-lost-store'"
+    " AND wait_event_type = 'Lock'"
 )
 
 
@@ -192,7 +192,12 @@ def test_a_store_lost_in_the_middle_of_a_tick_is_one_clear_line_not_a_traceback(
     command += ["--store", postgres_url, "--outbox", str(tmp_path / "outbox.jsonl")]
     with psycopg.connect(postgres_url) as admin:
         admin.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # held until rolled back
-        tick = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tick = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PGAPPNAME": "gx-test-lost-store"},  # libpq names the session
+        )
         waiting: list[int] = []
         with psycopg.connect(postgres_url, autocommit=True) as watcher:
 
