@@ -189,7 +189,7 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").toArrow()
     checked = screen.check(doubtful.to_batches(BATCH_ROWS))
     rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
-    spark.createDataFrame(rescued).createOrReplaceTempView(RESCUED)
+    _frame(spark, rescued).createOrReplaceTempView(RESCUED)
     spark.sql(
         f"CREATE OR REPLACE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'spark')}"
         f" FROM {RAW} WHERE {clean} UNION ALL SELECT * FROM {RESCUED}"
@@ -201,8 +201,7 @@ def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
     if not path.exists():
         raise DataError(f"there is no snapshot file or folder '{path}'")
     if path.is_file() and path.suffix.lower() == ".csv":
-        cells = pyarrow.Table.from_batches(list(text_batches(path, screen.reject)))
-        return spark.createDataFrame(cells)
+        return _frame(spark, pyarrow.Table.from_batches(list(text_batches(path, screen.reject))))
     if path.is_dir() or path.suffix.lower() == ".parquet":
         rows = spark.read.parquet(str(path))
         number = f"_metadata.row_index + 1 AS {ROW}"
@@ -211,6 +210,12 @@ def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
     raise DataError(
         f"'{path.name}' is neither a Parquet file (.parquet) or folder nor a CSV file (.csv)"
     )
+
+
+def _frame(spark: SparkSession, table: pyarrow.Table) -> DataFrame:
+    """An Arrow table as a DataFrame, in one chunk (Spark took no rows at all from a table whose
+    first chunk was empty)."""
+    return spark.createDataFrame(table.combine_chunks())
 
 
 def _output_folder(folder: Path) -> Path:

@@ -238,7 +238,7 @@ class _Column:
         if self.text:
             return self._clean_text(kind)
         if kind == "string" and self.sql_type in WHOLE_TYPES:
-            return "TRUE"  # rows.py reads 12 as '12', as SQL casts it
+            return "FALSE" if self.spec.values else "TRUE"  # 12 reads as '12' in both
         if kind == "number" and self.sql_type in WHOLE_TYPES:
             return self._bounded(f"ABS({self.c}) < {EXACT}", self.c)
         if kind == "number" and self.sql_type in REAL_TYPES:
