@@ -47,6 +47,7 @@ from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RAW = "raw"  # the snapshot as it is, each row numbered
+DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
@@ -139,16 +140,16 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
         raise DataError(f"'{path.name}' is neither a Parquet (.parquet) nor a CSV (.csv) file")
     types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
     screen.needs(path, types)
-    clean = screen.clean(types, "duckdb")
-    doubtful = duck.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").to_arrow_reader(BATCH)
-    checked = screen.check(doubtful)  # read to the end before DuckDB runs anything else
+    clean = screen.clean(types, "duckdb")  # evaluated once: the clean rows are the others
+    duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
+    checked = screen.check(duck.sql(f"SELECT * FROM {DOUBTFUL}").to_arrow_reader(BATCH))
     rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
     duck.register("rescued_rows", rescued)
     duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
     duck.unregister("rescued_rows")
     duck.execute(
         f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'duckdb')} FROM {RAW}"
-        f" WHERE {clean} UNION ALL BY NAME SELECT * FROM {RESCUED}"
+        f" ANTI JOIN {DOUBTFUL} USING ({ROW}) UNION ALL BY NAME SELECT * FROM {RESCUED}"
     )
     return SNAPSHOT
 

@@ -268,12 +268,12 @@ class _Column:
         return "FALSE"
 
     def _clean_string(self) -> str:
+        read = values.identifier if self.identifier else values.text
+        if self.spec.values:  # one of them, as rows.py reads it: no search needed
+            allowed = [v for v in self.spec.values if _reads_as_itself(read, v)]
+            return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
-        test = f"(LENGTH({self.c}) <= {limit} AND NOT {self._search(_doubtful_text())})"
-        if self.spec.values:
-            allowed = ", ".join(self._literal(v) for v in self.spec.values)
-            test = f"({test} AND {self.c} IN ({allowed}))"
-        return test
+        return f"(LENGTH({self.c}) <= {limit} AND NOT {self._search(_doubtful_text())})"
 
     def typed(self) -> str:
         kind = self.spec.type
@@ -318,6 +318,13 @@ def _doubtful_text() -> str:
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     unseen = "".join(_escaped(c) for c in map(chr, range(0xD800)) if values.UNSEEN_IN_ID.match(c))
     return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
+
+
+def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:
+    try:
+        return bool(read(value) == value)
+    except values.Invalid:
+        return False
 
 
 def _escaped(char: str) -> str:
