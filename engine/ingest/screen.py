@@ -297,8 +297,9 @@ class _Column:
         return f"({value} BETWEEN DATE '{first}' AND DATE '{last}')"
 
     def _matches(self, pattern: str) -> str:
-        if self.dialect == "spark":
-            return f"({self.c} RLIKE {self._literal(f'^(?:{pattern})$')})"
+        if self.dialect == "spark":  # Java's $ also matches before a final line break
+            whole = "^(?:" + pattern + ")\\z"
+            return f"({self.c} RLIKE {self._literal(whole)})"
         return f"regexp_full_match({self.c}, {self._literal(pattern)})"
 
     def _search(self, pattern: str) -> str:
