@@ -285,12 +285,25 @@ def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
         by_store = classify(loaded, ruleset, NOW)
         on_spark = SQLiteStore(tmp_path / f"{snapshot.name}.spark.db")
         by_spark = classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
-        assert screened.assignments(on_spark) == screened.assignments(loaded)
+        expected = screened.assignments(loaded)
+        assert screened.assignments(on_spark) == expected
         assert (by_spark.cells, by_spark.gold) == (by_store.cells, 3)
         assert screened.quarantined(on_spark) == screened.quarantined(loaded)
         assert by_spark.rejected == len(screened.BAD) + (snapshot.suffix == ".csv")
         for store in (loaded, on_spark):
             store.close()
+    parts = tmp_path / "parts"  # a folder: rows are numbered within their file
+    parts.mkdir()
+    screened.write_parquet(parts / "part-0.parquet", screened.rows()[:30])
+    screened.write_parquet(parts / "part-1.parquet", screened.rows()[30:])
+    on_parts = SQLiteStore(tmp_path / "parts.db")
+    classify_on_spark(on_parts, ruleset, NOW, parts, spark, tmp_path / "out")
+    assert screened.assignments(on_parts) == expected
+    where = on_parts.execute("SELECT DISTINCT source, row_number FROM quarantine")
+    assert {(Path(r["source"]).name, r["row_number"]) for r in where} == {
+        ("part-1.parquet", 11 + i) for i in range(len(screened.BAD))
+    }
+    on_parts.close()
 
 
 def test_spark_writes_into_a_postgresql_store_as_into_sqlite(

@@ -142,7 +142,8 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     screen.needs(path, types)
     clean = screen.clean(types, "duckdb")  # evaluated once: the clean rows are the others
     duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
-    checked = screen.check(duck.sql(f"SELECT * FROM {DOUBTFUL}").to_arrow_reader(BATCH))
+    in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
+    checked = screen.check(in_order.to_arrow_reader(BATCH))
     rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
     duck.register("rescued_rows", rescued)
     duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")

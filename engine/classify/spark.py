@@ -186,7 +186,8 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     types = dict(raw.dtypes)
     screen.needs(path, types)
     clean = screen.clean(types, "spark")
-    doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").toArrow()
+    in_order = [c for c in (FILE, ROW) if c in types]  # as load would meet them
+    doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").sort(*in_order).toArrow()
     checked = screen.check(doubtful.to_batches(BATCH_ROWS))
     rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
     _frame(spark, rescued).createOrReplaceTempView(RESCUED)
