@@ -169,14 +169,14 @@ def test_a_snapshot_of_typed_bad_values_is_screened_like_load(
         f"COPY (SELECT * REPLACE (CASE WHEN customer_id = 'T11' THEN DATE '10000-01-01'"
         f" ELSE last_txn_date END AS last_txn_date) FROM '{path}') TO '{tmp_path / 'x.parquet'}'"
     )
-    loaded = load_customers(store, ruleset, tmp_path / "x.parquet", NOW)
-    classify(store, ruleset, NOW)
-    duck = SQLiteStore(tmp_path / "duck.db")
-    report = classify_snapshot(duck, ruleset, NOW, tmp_path / "x.parquet")
+    lite = SQLiteStore(tmp_path / "loaded.db")  # this time the snapshot run writes to `store`
+    loaded = load_customers(lite, ruleset, tmp_path / "x.parquet", NOW)
+    classify(lite, ruleset, NOW)
+    report = classify_snapshot(store, ruleset, NOW, tmp_path / "x.parquet")
     assert report.rejected == loaded.quarantined == 9
-    assert assignments(duck) == assignments(store)
-    assert quarantined(duck) == quarantined(store)
-    duck.close()
+    assert assignments(store) == assignments(lite)
+    assert quarantined(store) == quarantined(lite)
+    lite.close()
 
 
 def test_a_snapshot_value_of_the_wrong_type_is_rejected_like_load(
