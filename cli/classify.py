@@ -33,6 +33,7 @@ from guanxi.engine.store import Store
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 ENGINES = ["sqlite", "duckdb", "spark"]
+PROBLEMS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def classify_command(
         extra = {"output": str(written)} if written else {}
         print_json({**report.to_dict(), **extra, "followups_from_transitions": moves.to_dict()})
     else:
-        _print_report(report, ruleset)
+        _print_report(report, ruleset, snapshot)
         if written:
             console().print(f"assignments written to {written}", highlight=False)
         console().print(f"follow-ups planned from the transitions: {moves.new}")
@@ -169,7 +170,7 @@ def _labels(ladder: Ladder | None) -> dict[str | None, str]:
     return labels
 
 
-def _print_report(report: RunReport, ruleset: RuleSet) -> None:
+def _print_report(report: RunReport, ruleset: RuleSet, snapshot: Path | None = None) -> None:
     out = console()
     out.print(distribution_table(report, ruleset))
     out.print(
@@ -187,14 +188,24 @@ def _print_report(report: RunReport, ruleset: RuleSet) -> None:
             "(hit policy 'unique'); the first was used[/yellow]"
         )
     if report.rejected:
-        out.print(
-            f"[yellow]{report.rejected} snapshot rows could not be read and were not "
-            "classified[/yellow]"
-        )
+        _print_rejected(report, snapshot)
     out.print(
         f"run {report.run_id} · rule set {report.ruleset_hash} · {report.engine} · "
         f"{report.seconds:.2f} s"
     )
+
+
+def _print_rejected(report: RunReport, snapshot: Path | None) -> None:
+    """The snapshot rows left out, as `data load` quarantines them, and their first problems."""
+    out = console()
+    out.print(
+        f"[yellow]{report.rejected:,} snapshot rows were rejected, as 'guanxi data load' rejects"
+        " them, and not classified; all problems: the store's table quarantine[/yellow]"
+    )
+    unit = "line" if snapshot and snapshot.suffix.lower() == ".csv" else "row"
+    for problem in report.problems[:PROBLEMS_SHOWN]:
+        field = f"{problem['field']}: " if problem["field"] else ""
+        out.print(f"  {unit} {problem['row_number']}: {field}{problem['reason']}", markup=False)
 
 
 def distribution_table(report: RunReport, ruleset: RuleSet) -> Table:

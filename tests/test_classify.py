@@ -398,15 +398,6 @@ def test_without_the_columnar_copy_the_store_is_read_every_time(
     assert not Path(mirror_path(sqlite_store.path)).exists()
 
 
-def test_a_snapshot_column_of_the_wrong_type_is_a_data_error(
-    sqlite_store: SQLiteStore, ruleset: RuleSet, tmp_path: Path
-) -> None:
-    path = tmp_path / "wrong.parquet"
-    duckdb.execute(f"COPY (SELECT 'A1' AS customer_id, 'lots' AS balance) TO '{path}'")
-    with pytest.raises(DataError, match="cannot classify the snapshot"):
-        classify_snapshot(sqlite_store, ruleset, NOW, path)
-
-
 @pytest.mark.parametrize("dialect", ["postgres", "spark"])
 def test_the_query_is_valid_sql_for_the_scale_out_dialects(ruleset: RuleSet, dialect: str) -> None:
     query = compile_classification(ruleset, dialect, TODAY, "customers", measures=True)

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_snapshot_screen as screened
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
 
@@ -32,7 +33,7 @@ from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output, start_spark
-from guanxi.engine.errors import DataError
+from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
@@ -282,33 +283,39 @@ def _truth(value: Any) -> bool | None:
 # --- reading snapshots, errors, the command ---------------------------------------------
 
 
-def test_csv_rows_without_key_or_unreadable_are_counted(
+def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(
-        "customer_id,name,balance,last_txn_date,phone\n"
-        "A1,甲,10,2026-11-01,not-read-by-rules\n,无编号,5,,\nA2,乙,not-a-number,,\n"
-        "A3,丙,,someday,\n",
-        encoding="utf-8",
-    )
-    store = SQLiteStore(tmp_path / "s.db")
-    report = classify_on_spark(store, ruleset, NOW, path, spark)
-    assert (report.customers, report.rejected) == (1, 3)
-    assert assignments(store) == {"A1": ("low_value", "basic", "unprofitable", False)}
-    store.close()
-
-
-def test_a_snapshot_column_of_the_wrong_type_is_a_data_error(
-    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
-) -> None:
-    path = tmp_path / "wrong.parquet"
-    pq.write_table(pa.table({"customer_id": ["A1"], "balance": ["lots"]}), path)
-    store = SQLiteStore(tmp_path / "s.db")
-    with pytest.raises(DataError, match=r"cannot classify the snapshot .*wrong\.parquet"):
-        classify_on_spark(store, ruleset, NOW, path, spark)
-    assert store.execute("SELECT COUNT(*) AS n FROM classification_runs")[0]["n"] == 0
-    store.close()
+    """Every kind of bad value load rejects, in CSV and in Parquet: the same assignments and
+    the same quarantine as `load` + `classify` (test_snapshot_screen.py holds DuckDB to it)."""
+    for snapshot in (
+        screened.write_csv(tmp_path / "night.csv", screened.rows()),
+        screened.write_parquet(tmp_path / "night.parquet", screened.rows()),
+    ):
+        loaded = SQLiteStore(tmp_path / f"{snapshot.name}.loaded.db")
+        load_customers(loaded, ruleset, snapshot, NOW)
+        by_store = classify(loaded, ruleset, NOW)
+        on_spark = SQLiteStore(tmp_path / f"{snapshot.name}.spark.db")
+        by_spark = classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+        expected = screened.assignments(loaded)
+        assert screened.assignments(on_spark) == expected
+        assert (by_spark.cells, by_spark.gold) == (by_store.cells, 3)
+        assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+        assert by_spark.rejected == len(screened.BAD) + (snapshot.suffix == ".csv")
+        for store in (loaded, on_spark):
+            store.close()
+    parts = tmp_path / "parts"  # a folder: rows are numbered within their file
+    parts.mkdir()
+    screened.write_parquet(parts / "part-0.parquet", screened.rows()[:30])
+    screened.write_parquet(parts / "part-1.parquet", screened.rows()[30:])
+    on_parts = SQLiteStore(tmp_path / "parts.db")
+    classify_on_spark(on_parts, ruleset, NOW, parts, spark, tmp_path / "out")
+    assert screened.assignments(on_parts) == expected
+    where = on_parts.execute("SELECT DISTINCT source, row_number FROM quarantine")
+    assert {(Path(r["source"]).name, r["row_number"]) for r in where} == {
+        ("part-1.parquet", 11 + i) for i in range(len(screened.BAD))
+    }
+    on_parts.close()
 
 
 def test_spark_writes_into_a_postgresql_store_as_into_sqlite(

@@ -33,18 +33,11 @@ from fractions import Fraction
 from sqlglot import exp
 
 from guanxi.engine.classify.stages import Stage, quote, render
+from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure
 
-SQL_TYPES = {
-    "string": "VARCHAR",
-    "integer": "BIGINT",
-    "number": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-}
 LADDERS = ("tier", "level", "strategy")
 SPARK_BUCKETS = 256  # value ranges Spark ranks in parallel (see _Builder.buckets)
 

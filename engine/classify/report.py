@@ -32,9 +32,10 @@ class RunReport:
     transitions: int  # customers whose tier, level or strategy changed (new ones included)
     cells: tuple[Cell, ...]
     overlaps: dict[str, int] = field(default_factory=dict)  # 'unique' ladders: >1 rule matched
-    rejected: int = 0  # snapshot rows that could not be read (DuckDB engine)
+    rejected: int = 0  # snapshot rows that load would quarantine: left out (DuckDB, Spark)
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     held: int = 0  # customers a ladder's `hold:` keeps on their old answer for now
+    problems: tuple[dict[str, Any], ...] = ()  # the first problems of the rejected rows
 
     @property
     def seconds(self) -> float:

@@ -1,6 +1,8 @@
 """The fast batch engine: the same compiled rules on DuckDB over a nightly snapshot file.
 
-DuckDB reads the Parquet or CSV snapshot, classifies every row and compares the results with
+DuckDB reads the Parquet or CSV snapshot, leaves out the rows that `load` would quarantine (and
+quarantines them, with their row numbers and reasons: ingest/screen.py), so that every engine
+classifies the same customers; it classifies every row and compares the results with
 the store's current assignments (see mirror.py); only the customers whose assignment changed
 travel to the store (SQLite or PostgreSQL), where apply.py records transitions and upserts
 them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
@@ -16,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import pyarrow
 
 from guanxi.engine.classify.apply import (
     CHANGED,
@@ -25,7 +28,7 @@ from guanxi.engine.classify.apply import (
     finish_run,
     start_run,
 )
-from guanxi.engine.classify.compile import SQL_TYPES, compile_classification
+from guanxi.engine.classify.compile import compile_classification
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -38,11 +41,16 @@ from guanxi.engine.classify.mirror import (
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch, count_overlaps, distribution, tuned
 from guanxi.engine.errors import DataError
+from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
-from guanxi.engine.store.base import Store
+from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
+RAW = "raw"  # the snapshot as it is, each row numbered
+DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
+RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
+SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 CHANGES = "changes"
 BATCH = 100_000
@@ -63,13 +71,22 @@ def classify_snapshot(
     store.prepare(ruleset.schema)
     duck = connect(memory_limit)
     try:
-        source, without_key = _source(duck, ruleset, Path(snapshot))
+        screen = snapshot_screen(store, ruleset, now, Path(snapshot))
+        source = _source(duck, screen, Path(snapshot))
+        watch.lap("check rows")
         columns = _columns(duck, source)
         query = compile_classification(ruleset, "duckdb", today_in(ruleset, now), source, columns)
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
-        rejected = without_key + _csv_rejects(duck)
         watch.lap("classify")
-        written = Written("duckdb", query.key, query.unique, rejected, keep_mirror, after)
+        written = Written(
+            "duckdb",
+            query.key,
+            query.unique,
+            screen.rejected,
+            keep_mirror,
+            after,
+            tuple(screen.problems),
+        )
         return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
         raise DataError(f"cannot classify the snapshot '{snapshot}': {error}") from None
@@ -84,9 +101,10 @@ class Written:
     engine: str
     key: str
     unique: Sequence[str]
-    rejected: int  # snapshot rows that could not be read
+    rejected: int  # snapshot rows that load would quarantine: not classified
     keep_mirror: bool
     after: AfterRun | None = None  # what commits with the run (see run.py)
+    problems: tuple[Row, ...] = ()  # the first of their problems, for the report
 
 
 def write_back(
@@ -113,43 +131,49 @@ def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
     return duck
 
 
-def _source(duck: duckdb.DuckDBPyConnection, ruleset: RuleSet, path: Path) -> tuple[str, int]:
-    """The snapshot as a relation without rows lacking a key; and how many rows lack one."""
+def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
+    """The snapshot's customers that load would accept, typed, as the view `snapshot`; the
+    others rejected by `screen` with their row numbers and reasons."""
     if not path.is_file():
         raise DataError(f"there is no snapshot file '{path}'")
-    quoted = str(path).replace("'", "''")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        reader = f"read_parquet('{quoted}')"
-    elif suffix in (".csv", ".tsv", ".txt"):
-        reader = _csv_reader(duck, ruleset, quoted)
+        quoted = str(path).replace("'", "''")
+        duck.execute(
+            f"CREATE TEMP VIEW {RAW} AS SELECT * EXCLUDE (file_row_number),"
+            f" file_row_number + 1 AS {ROW}"
+            f" FROM read_parquet('{quoted}', file_row_number = true)"
+        )
+    elif suffix == ".csv":
+        _csv_table(duck, screen, path)
     else:
-        raise DataError(f"'{path.name}' is neither a Parquet nor a CSV file")
-    key = f'"{ruleset.schema.key}"'
-    duck.execute(f"CREATE TEMP VIEW snapshot AS SELECT * FROM {reader} WHERE {key} IS NOT NULL")
-    missing = duck.execute(f"SELECT COUNT(*) FROM {reader} WHERE {key} IS NULL").fetchall()
-    return "snapshot", int(missing[0][0])
-
-
-def _csv_reader(duck: duckdb.DuckDBPyConnection, ruleset: RuleSet, quoted: str) -> str:
-    """read_csv with the schema's type for each column the file has (by its header)."""
-    header = duck.execute(
-        f"DESCRIBE SELECT * FROM read_csv('{quoted}', header = true, all_varchar = true)"
-    ).fetchall()
-    fields = ruleset.schema.fields
-    types = ", ".join(
-        f"'{name}': '{SQL_TYPES[fields[name].type]}'" for name, *_ in header if name in fields
+        raise DataError(f"'{path.name}' is neither a Parquet (.parquet) nor a CSV (.csv) file")
+    types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
+    screen.needs(path, types)
+    clean = screen.clean(types, "duckdb")  # evaluated once: the clean rows are the others
+    duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
+    in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
+    checked = screen.check(in_order.to_arrow_reader(BATCH))
+    rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
+    duck.register("rescued_rows", rescued)
+    duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
+    duck.unregister("rescued_rows")
+    duck.execute(
+        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'duckdb')} FROM {RAW}"
+        f" ANTI JOIN {DOUBTFUL} USING ({ROW}) UNION ALL BY NAME SELECT * FROM {RESCUED}"
     )
-    return f"read_csv('{quoted}', header = true, types = {{{types}}}, store_rejects = true)"
+    return SNAPSHOT
 
 
-def _csv_rejects(duck: duckdb.DuckDBPyConnection) -> int:
-    """CSV rows with a value that does not fit its field's type, in a column the rules read
-    (DuckDB leaves them out of the scan and lists them in `reject_errors`)."""
-    tables = duck.execute("SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'")
-    if not tables.fetchall()[0][0]:
-        return 0
-    return int(duck.execute("SELECT COUNT(DISTINCT line) FROM reject_errors").fetchall()[0][0])
+def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:
+    """The cells of a CSV file, as text, read by load's own reader into the table RAW."""
+    for number, batch in enumerate(text_batches(path, screen.reject)):
+        duck.register("cells", batch)
+        if number == 0:
+            duck.execute(f"CREATE TEMP TABLE {RAW} AS SELECT * FROM cells")
+        else:
+            duck.execute(f"INSERT INTO {RAW} SELECT * FROM cells")
+        duck.unregister("cells")
 
 
 def _columns(duck: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -189,6 +213,7 @@ def _write_back(
             written.rejected,
             watch.laps,
             held,
+            written.problems,
         )
         finish_run(store, report)
         drop_temporary(store)

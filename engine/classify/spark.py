@@ -1,7 +1,8 @@
 """The batch engine for more customers than one machine holds: the same rules on Spark.
 
 Spark reads the snapshot (a Parquet file, a folder of Parquet files as Spark and Hive write
-them, or a CSV file), runs the classification query compiled for its SQL dialect (the same
+them, or a CSV file), leaves out the rows `load` would quarantine as the DuckDB engine does
+(ingest/screen.py), runs the classification query compiled for its SQL dialect (the same
 chain of CTEs as the store and DuckDB engines, compile.py) and writes every customer's
 assignment as Parquet into an output folder, for the bank's own jobs to read. The store then
 takes what changed exactly as from the DuckDB engine (snapshot.py): DuckDB reads that Parquet,
@@ -23,12 +24,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guanxi.engine.classify.compile import compile_classification, input_fields, sql_type
+import pyarrow
+
+from guanxi.engine.classify.compile import compile_classification
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
-from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import DataError, EngineUnavailable
+from guanxi.engine.ingest.formats import BATCH_ROWS
+from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.store.base import Store
@@ -44,7 +48,7 @@ INSTALL = (
 LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
-CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+RESCUED = "gx_rescued"
 LOGGING = Path(__file__).with_name("spark_log4j2.properties")
 
 
@@ -141,26 +145,33 @@ def classify_on_spark(
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     folder = _output_folder(output or default_output(store))
-    rejected, key, unique = _classify(spark, ruleset, now, Path(snapshot), folder)
+    screen = snapshot_screen(store, ruleset, now, Path(snapshot))
+    key, unique = _classify(spark, screen, ruleset, now, Path(snapshot), folder)
     watch.lap("classify")
     duck = connect("3GB")
     try:
         parts = str(folder / "*.parquet").replace("'", "''")
         duck.execute(f"CREATE TEMP VIEW {RESULT} AS SELECT * FROM read_parquet('{parts}')")
-        written = Written("spark", key, unique, rejected, keep_mirror, after)
+        problems = tuple(screen.problems)
+        written = Written("spark", key, unique, screen.rejected, keep_mirror, after, problems)
         return write_back(duck, store, ruleset, now, written, watch)
     finally:
         duck.close()
 
 
 def _classify(
-    spark: SparkSession, ruleset: RuleSet, now: dt.datetime, snapshot: Path, folder: Path
-) -> tuple[int, str, tuple[str, ...]]:
-    """Run the query on Spark into `folder`: (rows not read, key, 'unique' ladders)."""
+    spark: SparkSession,
+    screen: Screen,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    snapshot: Path,
+    folder: Path,
+) -> tuple[str, tuple[str, ...]]:
+    """Run the query on Spark into `folder`: (key, 'unique' ladders)."""
     from pyspark.errors import PySparkException
 
     try:
-        rejected = _register_source(spark, ruleset, snapshot)
+        _register_source(spark, screen, snapshot)
         columns = spark.table(SNAPSHOT).columns
         query = compile_classification(ruleset, "spark", today_in(ruleset, now), SNAPSHOT, columns)
         spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
@@ -168,65 +179,48 @@ def _classify(
         raise DataError(
             f"cannot classify the snapshot '{snapshot}': {_first_line(error)}"
         ) from None
-    return rejected, query.key, query.unique
+    return query.key, query.unique
 
 
-def _register_source(spark: SparkSession, ruleset: RuleSet, path: Path) -> int:
-    """The snapshot as the view `gx_snapshot` without unreadable rows or rows lacking a key;
-    how many rows were left out."""
-    raw = _read(spark, path)
+def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
+    """The snapshot's customers that load would accept, typed, as the view `gx_snapshot`; the
+    others rejected by `screen` with their row numbers and reasons."""
+    raw = _read(spark, screen, path)
     raw.createOrReplaceTempView(RAW)
-    key = quote(ruleset.schema.key, "spark")
-    bad = _unreadable(ruleset, raw.columns) if _is_csv(path) else "FALSE"
-    columns = ", ".join(
-        _typed(ruleset, c) if _is_csv(path) else quote(c, "spark") for c in raw.columns
-    )
+    types = dict(raw.dtypes)
+    screen.needs(path, types)
+    clean = screen.clean(types, "spark")
+    in_order = [c for c in (FILE, ROW) if c in types]  # as load would meet them
+    doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").sort(*in_order).toArrow()
+    checked = screen.check(doubtful.to_batches(BATCH_ROWS))
+    rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
+    _frame(spark, rescued).createOrReplaceTempView(RESCUED)
     spark.sql(
-        f"CREATE OR REPLACE TEMP VIEW {SNAPSHOT} AS SELECT {columns} FROM {RAW}"
-        f" WHERE {key} IS NOT NULL AND NOT ({bad})"
+        f"CREATE OR REPLACE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'spark')}"
+        f" FROM {RAW} WHERE {clean} UNION ALL SELECT * FROM {RESCUED}"
     )
-    left_out = spark.sql(f"SELECT COUNT(*) FROM {RAW} WHERE {key} IS NULL OR {bad}").first()
-    return int(left_out[0]) if left_out else 0
 
 
-def _read(spark: SparkSession, path: Path) -> DataFrame:
+def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
+    """The snapshot, each row numbered in ROW (in a folder, within its file, named in FILE)."""
     if not path.exists():
         raise DataError(f"there is no snapshot file or folder '{path}'")
-    if _is_csv(path):
-        return spark.read.csv(str(path), header=True, sep="\t" if path.suffix == ".tsv" else ",")
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return _frame(spark, pyarrow.Table.from_batches(list(text_batches(path, screen.reject))))
     if path.is_dir() or path.suffix.lower() == ".parquet":
-        return spark.read.parquet(str(path))
-    raise DataError(f"'{path.name}' is neither a Parquet file or folder nor a CSV file")
+        rows = spark.read.parquet(str(path))
+        number = f"_metadata.row_index + 1 AS {ROW}"
+        where = [f"_metadata.file_path AS {FILE}"] if path.is_dir() else []
+        return rows.selectExpr("*", number, *where)
+    raise DataError(
+        f"'{path.name}' is neither a Parquet file (.parquet) or folder nor a CSV file (.csv)"
+    )
 
 
-def _is_csv(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in CSV_SUFFIXES
-
-
-def _typed(ruleset: RuleSet, column: str) -> str:
-    """A CSV column (read as text) as its field's type; text that does not fit becomes NULL."""
-    quoted = quote(column, "spark")
-    field = ruleset.schema.fields.get(column)
-    if field is None or column == ruleset.schema.key:
-        return quoted
-    return f"{_cast(ruleset, column)} AS {quoted}"
-
-
-def _cast(ruleset: RuleSet, column: str) -> str:
-    field_type = ruleset.schema.fields[column].type
-    return f"TRY_CAST({quote(column, 'spark')} AS {sql_type(field_type, 'spark')})"
-
-
-def _unreadable(ruleset: RuleSet, columns: list[str]) -> str:
-    """SQL true for a CSV row with a value that does not fit its field's type, in a column the
-    rules read (the DuckDB engine leaves out the same rows)."""
-    read = set(input_fields(ruleset)) - {ruleset.schema.key}
-    tests = [
-        f"({quote(c, 'spark')} IS NOT NULL AND {_cast(ruleset, c)} IS NULL)"
-        for c in columns
-        if c in read
-    ]
-    return " OR ".join(tests) or "FALSE"
+def _frame(spark: SparkSession, table: pyarrow.Table) -> DataFrame:
+    """An Arrow table as a DataFrame, in one chunk (Spark took no rows at all from a table whose
+    first chunk was empty)."""
+    return spark.createDataFrame(table.combine_chunks())
 
 
 def _output_folder(folder: Path) -> Path:

@@ -4,6 +4,7 @@ values   one value of a field: text, numbers, true/false, dates; their limits
 formats  files into numbered records: CSV, JSON Lines, Parquet
 rows     records checked against the schema: the row to store, or its problems
 load     rows written and problems quarantined, a batch at a time
+screen   a snapshot's rows checked as load checks them, set-based (DuckDB, Spark)
 """
 
 from guanxi.engine.ingest.load import (

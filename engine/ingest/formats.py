@@ -180,7 +180,7 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
 
     def records() -> Iterator[tuple[int, Record]]:
         for batch in file.iter_batches(batch_size=BATCH_ROWS):
-            for record in _parquet_rows(batch):
+            for record in arrow_records(batch):
                 done[0] += 1
                 yield done[0], record
 
@@ -188,7 +188,7 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
     return Source(columns, records(), "row", file.metadata.num_rows, lambda: done[0])
 
 
-def _parquet_rows(batch: Any) -> list[Record]:
+def arrow_records(batch: Any) -> list[Record]:
     """The batch's rows as records; when some date or time is beyond what Python can hold
     (year 10000), row by row, so that only the rows holding one are unreadable."""
     try:

@@ -150,19 +150,8 @@ class _Load:
 
     def _quarantine(self, number: int, problems: list[Problem]) -> None:
         self.report.quarantined += 1
-        for name, value, reason in problems:
-            shown = None if value is None else printable(str(value)[:VALUE_SHOWN])
-            self.bad.append(
-                {
-                    "kind": self.report.kind,
-                    "source": self.report.source,
-                    "row_number": number,
-                    "field": name,
-                    "value": shown,
-                    "reason": printable(reason),
-                    "at": self.now,
-                }
-            )
+        report = self.report
+        self.bad += quarantine_records(report.kind, report.source, number, problems, self.now)
 
     def _flush(self, write: Write, progress: Progress | None) -> None:
         report = self.report
@@ -183,6 +172,24 @@ class _Load:
             progress(self.source.position(), self.source.size)
 
 
+def quarantine_records(
+    kind: str, source: str, number: int, problems: list[Problem], at: str
+) -> list[Row]:
+    """The quarantine records of one bad row: one for each of its problems."""
+    return [
+        {
+            "kind": kind,
+            "source": source,
+            "row_number": number,
+            "field": name,
+            "value": None if value is None else printable(str(value)[:VALUE_SHOWN]),
+            "reason": printable(reason),
+            "at": at,
+        }
+        for name, value, reason in problems
+    ]
+
+
 def load_customers(
     store: Store,
     ruleset: RuleSet,
@@ -197,7 +204,7 @@ def load_customers(
         required = [schema.key, *(n for n, f in schema.fields.items() if f.required)]
         columns_needed(path, source.columns, required)
         store.prepare(schema)
-        load = _Load("customers", path, store, _utc(now, zone), source)
+        load = _Load("customers", path, store, utc_text(now, zone), source)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = customer_check(schema, zone, source.columns, load.warn)
@@ -218,7 +225,7 @@ def load_events(
     with opened(path) as source:
         columns_needed(path, source.columns, ENVELOPE)
         store.prepare(schema)
-        load = _Load("events", path, store, _utc(now, zone), source)
+        load = _Load("events", path, store, utc_text(now, zone), source)
         check = event_check(schema, zone, load.warn)
         write = _stamped(store.insert_events, {"loaded_at": load.now})
         return load.run(check, "id", write, progress)
@@ -233,7 +240,7 @@ def _stamped(write: Write, stamp: Row) -> Write:
     return stamped
 
 
-def _utc(moment: dt.datetime, zone: dt.tzinfo) -> str:
+def utc_text(moment: dt.datetime, zone: dt.tzinfo) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(dt.UTC).isoformat()

@@ -1,0 +1,336 @@
+"""A snapshot's customers checked as `load` checks them, set-based, for DuckDB and Spark.
+
+The Python checks (rows.py) take tens of microseconds a row: minutes for ten million
+customers. So SQL generated from the same schema and limits (values.py) screens the rows first:
+`clean` is true only for a row whose every value the Python checks would take unchanged (a
+number written plainly and in bounds, text without spaces around it or invisible characters,
+one of the allowed values, a date in range, ...). Every other row is doubtful, and is read
+back and checked by rows.py itself: a bad one is rejected with its row number and reasons
+exactly as load quarantines it; a good one comes back with the values load would store.
+`clean` may doubt a good row (which is then only checked slowly) but never passes a bad one.
+
+    screen = snapshot_screen(store, ruleset, now, path)
+    screen.clean(types, dialect)   SQL: the row is certainly good (types: column -> SQL type)
+    screen.typed(types, dialect)   SQL: a clean row's fields as their schema types
+    screen.check(batches)          the doubtful rows (Arrow) -> the good ones (Arrow tables);
+                                   the bad ones quarantined, counted in screen.rejected
+
+A CSV file is read by load's own reader (text_batches), so that its line numbers, and the
+lines that are no record at all, are load's too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+import zoneinfo
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow
+from sqlglot import exp
+
+from guanxi.engine.ingest import values
+from guanxi.engine.ingest.formats import (
+    BATCH_ROWS,
+    Unreadable,
+    arrow_records,
+    columns_needed,
+    opened,
+)
+from guanxi.engine.ingest.load import KEEP_PROBLEMS, quarantine_records, utc_text
+from guanxi.engine.ingest.rows import Check, Problem, customer_check
+from guanxi.engine.ruleset.models import FieldSpec, Schema
+from guanxi.engine.ruleset.ruleset import RuleSet
+from guanxi.engine.store.base import Row, Store
+
+ROW = "_row"  # the row number column of a screened relation (CSV: the line number)
+FILE = "_file"  # the file of each row, in a folder of Parquet files
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+}
+ARROW_TYPES = {
+    "string": pyarrow.string(),
+    "integer": pyarrow.int64(),
+    "number": pyarrow.float64(),
+    "boolean": pyarrow.bool_(),
+    "date": pyarrow.date32(),
+    "datetime": pyarrow.timestamp("us"),
+}
+TEXT_TYPES = ("VARCHAR", "STRING")
+WHOLE_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "INT", "BYTE", "SHORT", "LONG")
+REAL_TYPES = ("FLOAT", "DOUBLE", "REAL")
+PLAIN_NUMBER = r"-?[0-9]{1,15}(\.[0-9]{1,15})?"  # exact as a double, whichever parser reads it
+PLAIN_WHOLE = "-?[0-9]{1,15}"
+PLAIN_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Python and SQL
+EXACT = 2**53  # whole numbers a double holds exactly
+
+
+Reject = Callable[[int, list[Problem]], None]
+
+
+class Screen:
+    """Checks the customers of one snapshot: SQL for the clean rows, rows.py for the doubtful;
+    the rejected rows go into the store's quarantine as load puts them there."""
+
+    def __init__(self, schema: Schema, timezone: str, store: Store, source: str, at: str):
+        self.schema, self.zone = schema, zoneinfo.ZoneInfo(timezone)
+        self.store, self.source, self.at = store, source, at
+        self.rejected = 0
+        self.problems: list[Row] = []  # the first few, for the report
+        self.bad: list[Row] = []  # quarantine records not yet written
+
+    def needs(self, path: Path, columns: Iterable[str]) -> None:
+        """DataError, as load raises it, when the file lacks the key or a required field."""
+        required = [self.schema.key, *(n for n, f in self.schema.fields.items() if f.required)]
+        columns_needed(path, tuple(columns), required)
+
+    def clean(self, types: Mapping[str, str], dialect: str) -> str:
+        """SQL true for a row of a relation with these columns (name -> SQL type) that rows.py
+        would certainly accept unchanged."""
+        tests = [column.clean() for column in self._columns(types, dialect)]
+        return f"COALESCE({' AND '.join(tests) or 'TRUE'}, FALSE)"
+
+    def typed(self, types: Mapping[str, str], dialect: str) -> str:
+        """The select list of a clean row: each schema field the relation has, typed."""
+        return ", ".join(f"{c.typed()} AS {c.c}" for c in self._columns(types, dialect))
+
+    def arrow_schema(self, columns: Iterable[str]) -> pyarrow.Schema:
+        specs = [(n, self._spec(n)) for n in self.schema.fields if n in set(columns)]
+        return pyarrow.schema([(n, ARROW_TYPES[spec.type]) for n, spec in specs])
+
+    def _columns(self, types: Mapping[str, str], dialect: str) -> list[_Column]:
+        return [
+            _Column(name, self._spec(name), types[name].upper(), dialect, name == self.schema.key)
+            for name in self.schema.fields
+            if name in types
+        ]
+
+    def _spec(self, name: str) -> FieldSpec:
+        spec = self.schema.fields[name]
+        if name == self.schema.key:  # an identifier, required (rows.py's plan)
+            return spec.model_copy(update={"type": "string", "required": True})
+        return spec
+
+    def check(self, batches: Iterable[pyarrow.RecordBatch]) -> Iterator[pyarrow.Table]:
+        """The doubtful rows (numbered in ROW) checked by rows.py: the good ones, typed, a
+        batch at a time; the bad ones rejected."""
+        check: Check | None = None
+        for batch in batches:
+            columns = tuple(n for n in batch.schema.names if n not in (ROW, FILE))
+            check = check or customer_check(self.schema, self.zone, columns, lambda _: None)
+            good = [self._arrow_row(row) for row in self._checked(batch, check)]
+            self.flush()
+            yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns))
+
+    def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[Row]:
+        numbers = batch.column(ROW).to_pylist()
+        files = batch.column(FILE).to_pylist() if FILE in batch.schema.names else None
+        records = arrow_records(
+            batch.drop_columns([c for c in (ROW, FILE) if c in batch.schema.names])
+        )
+        for i, record in enumerate(records):
+            source = files[i] if files else None
+            if isinstance(record, Unreadable):
+                self.reject(numbers[i], [(None, record.text, record.reason)], source)
+                continue
+            row, problems = check(record)
+            if problems:
+                self.reject(numbers[i], problems, source)
+            else:
+                yield row
+
+    def reject(self, number: int, problems: list[Problem], source: str | None = None) -> None:
+        """Reject a row, as load quarantines it (`source`: the file, when not the snapshot)."""
+        self.rejected += 1
+        at = source or self.source
+        records = quarantine_records("customers", at, number, problems, self.at)
+        room = KEEP_PROBLEMS - len(self.problems)
+        self.problems += [
+            {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in records[:room]
+        ]
+        self.bad += records
+        if len(self.bad) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.bad:
+            with self.store.transaction():
+                self.store.quarantine(self.bad)
+        self.bad = []
+
+    def _arrow_row(self, row: Row) -> Row:
+        """Dates and times as Arrow takes them: rows.py gives ISO text (datetimes in UTC)."""
+        for name, value in row.items():
+            kind = self._spec(name).type
+            if value is not None and kind == "date":
+                row[name] = dt.date.fromisoformat(value)
+            elif value is not None and kind == "datetime":
+                row[name] = dt.datetime.fromisoformat(value).replace(tzinfo=None)
+        return row
+
+
+def snapshot_screen(store: Store, ruleset: RuleSet, now: dt.datetime, path: Path) -> Screen:
+    """The screen of one snapshot file, stamping its quarantine records with `now`."""
+    timezone = ruleset.settings.timezone
+    at = utc_text(now, zoneinfo.ZoneInfo(timezone))
+    return Screen(ruleset.schema, timezone, store, str(path), at)
+
+
+def text_batches(path: Path, reject: Reject) -> Iterator[pyarrow.RecordBatch]:
+    """A CSV file read as load reads it, a batch at a time: every cell as text, the line
+    number in ROW. Lines that are no record at all go to `reject`."""
+    with opened(path) as source:
+        columns = source.columns or ()
+        names = [c for c in dict.fromkeys(columns) if c]
+        cells: dict[str, list[Any]] = {n: [] for n in (*names, ROW)}
+        for number, record in source.records:
+            if isinstance(record, Unreadable):
+                reject(number, [(None, record.text, record.reason)])
+                continue
+            for name in names:
+                cells[name].append(record[name])
+            cells[ROW].append(number)
+            if len(cells[ROW]) >= BATCH_ROWS:
+                yield _text_batch(cells)
+        yield _text_batch(cells)
+
+
+def _text_batch(cells: dict[str, list[Any]]) -> pyarrow.RecordBatch:
+    types = {name: pyarrow.int64() if name == ROW else pyarrow.string() for name in cells}
+    batch = pyarrow.RecordBatch.from_arrays(
+        [pyarrow.array(cells[n], types[n]) for n in cells], names=list(cells)
+    )
+    for values_of_column in cells.values():
+        values_of_column.clear()
+    return batch
+
+
+class _Column:
+    """The SQL for one column of the snapshot: whether its value is clean, and its value."""
+
+    def __init__(
+        self, name: str, spec: FieldSpec, sql_type: str, dialect: str, identifier: bool
+    ) -> None:
+        self.c, self.spec, self.dialect = _q(name, dialect), spec, dialect
+        self.sql_type, self.identifier = sql_type, identifier
+        self.text = sql_type in TEXT_TYPES
+
+    def clean(self) -> str:
+        empty = f"{self.c} IS NULL" + (f" OR {self.c} = ''" if self.text else "")
+        if self.spec.required:
+            return f"(NOT ({empty}) AND {self.value_clean()})"
+        return f"(({empty}) OR {self.value_clean()})"
+
+    def value_clean(self) -> str:
+        """SQL true when a non-empty value is certainly accepted as it is."""
+        kind = self.spec.type
+        if self.spec.values and kind != "string":
+            return "FALSE"
+        if self.text:
+            return self._clean_text(kind)
+        if kind == "string" and self.sql_type in WHOLE_TYPES:
+            return "FALSE" if self.spec.values else "TRUE"  # 12 reads as '12' in both
+        if kind == "number" and self.sql_type in WHOLE_TYPES:
+            return self._bounded(f"ABS({self.c}) < {EXACT}", self.c)
+        if kind == "number" and self.sql_type in REAL_TYPES:
+            return self._bounded(f"{self.c} - {self.c} = 0", self.c)  # false for nan, inf
+        if kind == "integer" and self.sql_type in WHOLE_TYPES:
+            return self._bounded(f"ABS({self.c}) < {EXACT}", self.c)
+        if kind == "boolean" and self.sql_type == "BOOLEAN":
+            return "TRUE"
+        if kind == "date" and self.sql_type == "DATE":
+            return self._in_dates(self.c)
+        return "FALSE"  # datetimes take the project's time zone: rows.py reads them
+
+    def _clean_text(self, kind: str) -> str:
+        if kind == "string":
+            return self._clean_string()
+        if kind == "number":
+            cast = f"TRY_CAST({self.c} AS DOUBLE)"
+            return self._bounded(self._matches(PLAIN_NUMBER), cast)
+        if kind == "integer":
+            cast = f"TRY_CAST({self.c} AS BIGINT)"
+            return self._bounded(self._matches(PLAIN_WHOLE), cast)
+        if kind == "boolean":
+            words = ", ".join(self._literal(w) for w in values.BOOLEANS)
+            return f"({self._matches(PLAIN_BOOLEAN)} AND LOWER({self.c}) IN ({words}))"
+        if kind == "date":
+            return f"({self._matches(PLAIN_DATE)} AND {self._in_dates(self._cast('DATE'))})"
+        return "FALSE"
+
+    def _clean_string(self) -> str:
+        read = values.identifier if self.identifier else values.text
+        if self.spec.values:  # one of them, as rows.py reads it: no search needed
+            allowed = [v for v in self.spec.values if _reads_as_itself(read, v)]
+            return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
+        limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
+        return f"(LENGTH({self.c}) <= {limit} AND NOT {self._search(_doubtful_text())})"
+
+    def typed(self) -> str:
+        kind = self.spec.type
+        if self.text and kind == "boolean":
+            true = ", ".join(self._literal(w) for w, b in values.BOOLEANS.items() if b)
+            return f"CASE WHEN {self.c} = '' THEN NULL ELSE LOWER({self.c}) IN ({true}) END"
+        return self._cast(SQL_TYPES[kind] if kind != "string" or not self.text else "VARCHAR")
+
+    def _cast(self, sql_type: str) -> str:
+        value = f"NULLIF({self.c}, '')" if self.text else self.c
+        name = exp.DataType.build(sql_type).sql(dialect=self.dialect)
+        return f"TRY_CAST({value} AS {name})"
+
+    def _bounded(self, test: str, value: str) -> str:
+        bounds = [f"{value} >= {self.spec.min!r}"] if self.spec.min is not None else []
+        bounds += [f"{value} <= {self.spec.max!r}"] if self.spec.max is not None else []
+        return f"({' AND '.join([test, *bounds])})"
+
+    def _in_dates(self, value: str) -> str:
+        first, last = values.EARLIEST.isoformat(), values.LATEST.isoformat()
+        return f"({value} BETWEEN DATE '{first}' AND DATE '{last}')"
+
+    def _matches(self, pattern: str) -> str:
+        if self.dialect == "spark":  # Java's $ also matches before a final line break
+            whole = "^(?:" + pattern + ")\\z"
+            return f"({self.c} RLIKE {self._literal(whole)})"
+        return f"regexp_full_match({self.c}, {self._literal(pattern)})"
+
+    def _search(self, pattern: str) -> str:
+        if self.dialect == "spark":
+            return f"({self.c} RLIKE {self._literal(pattern)})"
+        return f"regexp_matches({self.c}, {self._literal(pattern)})"
+
+    def _literal(self, text: str) -> str:
+        return exp.Literal.string(text).sql(dialect=self.dialect)
+
+
+@functools.cache
+def _doubtful_text() -> str:
+    """A regular expression (RE2 and Java alike) found in text that rows.py would not keep as
+    it is: a space it strips at either end, or an invisible character (line breaks included:
+    rows.py decides those)."""
+    spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    unseen = "".join(_escaped(c) for c in map(chr, range(0xD800)) if values.UNSEEN_IN_ID.match(c))
+    return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
+
+
+def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:
+    try:
+        return bool(read(value) == value)
+    except values.Invalid:
+        return False
+
+
+def _escaped(char: str) -> str:
+    return f"\\x{{{ord(char):x}}}"
+
+
+def _q(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)

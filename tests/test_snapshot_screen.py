@@ -1,0 +1,303 @@
+"""One input, one answer on every engine: the snapshot engines leave out the rows load rejects.
+
+A snapshot with every kind of bad value load quarantines (and good values written the ways
+only load's own checks read) gives the same assignments through `load` + `classify` as through
+`classify --engine duckdb`, and the rejected rows are quarantined with the same row numbers
+and reasons. The SQL that screens a snapshot is held to the Python checks by a property test.
+The Spark engine's share is in test_spark.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
+from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.ingest import check_customer, load_customers
+from guanxi.engine.ingest.screen import Screen
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+
+RULES = Path(__file__).parent.parent / "rules"
+TODAY = dt.date(2026, 11, 28)
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+COLUMNS = ("customer_id", "name", "kind", "balance", "age", "last_txn_date", "products_held",
+           "annual_contribution", "cost_to_serve", "consent_marketing")  # fmt: skip
+
+
+def good(i: int, contribution: float) -> dict[str, str]:
+    return {
+        "customer_id": f"C{i:03d}",
+        "name": f"客户{i}",
+        "kind": "personal",
+        "balance": "1000",
+        "age": "40",
+        "last_txn_date": "2026-11-20",
+        "products_held": "2",
+        "annual_contribution": str(contribution),
+        "cost_to_serve": "100",
+        "consent_marketing": "true",
+    }
+
+
+# Each bad row has the largest contribution, so counting it would make it gold in place of a
+# good customer, and move every customer's percentile.
+BAD = [
+    {"name": ""},
+    {"kind": "vip"},
+    {"balance": "-5"},
+    {"balance": "1,5"},
+    {"balance": "nan"},
+    {"age": "3.5"},
+    {"age": "200"},
+    {"last_txn_date": "2016-02-30"},
+    {"last_txn_date": "0202-01-01"},
+    {"consent_marketing": "maybe"},
+    {"name": "王\x01"},
+    {"name": "长" * 4001},
+    {"customer_id": "X" * 65},
+    {"customer_id": "  "},
+    {"products_held": "1e400"},
+]
+# Written as only load's own checks read them: these rows are kept, with load's values.
+ODD_BUT_GOOD = [
+    {"balance": "1,234,567.50"},
+    {"consent_marketing": "是"},
+    {"name": " 前后有空格 "},
+    {"age": "41.0"},
+    {"kind": ""},
+    {"name": "多行\n备注"},
+]
+
+
+def rows() -> list[dict[str, str]]:
+    found = [good(i, 100.0 * i) for i in range(1, 41)]
+    found += [{**good(100 + i, 9e6 + i), **bad} for i, bad in enumerate(BAD)]
+    found += [{**good(200 + i, 5e5 + i), **odd} for i, odd in enumerate(ODD_BUT_GOOD)]
+    return found
+
+
+def write_csv(path: Path, records: list[dict[str, str]]) -> Path:
+    lines = [",".join(COLUMNS)]
+    lines += [",".join(_cell(r[c]) for c in COLUMNS) for r in records]
+    lines.insert(7, "C999,only three,cells")  # no record at all: line 8
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n ') else text
+
+
+def write_parquet(path: Path, records: list[dict[str, str]]) -> Path:
+    """The same rows as Parquet text columns (as some exports write every column)."""
+    pq.write_table(pa.table({c: [r[c] for r in records] for c in COLUMNS}), path)
+    return path
+
+
+def assignments(store: Store) -> dict[str, tuple[Any, ...]]:
+    found = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    return {
+        r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in found
+    }
+
+
+def quarantined(store: Store) -> list[tuple[Any, ...]]:
+    found = store.execute("SELECT row_number, field, value, reason FROM quarantine")
+    return sorted((tuple(r.values()) for r in found), key=str)
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("write", [write_csv, write_parquet])
+def test_snapshot_rows_load_rejects_do_not_move_percentiles_or_gold(
+    store: Store, ruleset: RuleSet, tmp_path: Path, write: Any
+) -> None:
+    snapshot = write(tmp_path / "night", rows())
+    snapshot = snapshot.rename(snapshot.with_suffix(".csv" if write is write_csv else ".parquet"))
+    loaded = load_customers(store, ruleset, snapshot, NOW)
+    by_store = classify(store, ruleset, NOW)
+    duck = SQLiteStore(tmp_path / "duck.db")
+    by_duckdb = classify_snapshot(duck, ruleset, NOW, snapshot)
+
+    assert assignments(duck) == assignments(store)
+    assert by_duckdb.cells == by_store.cells and by_duckdb.gold == 3
+    assert by_duckdb.rejected == loaded.quarantined == len(BAD) + (write is write_csv)
+    assert quarantined(duck) == quarantined(store)
+    assert by_duckdb.problems[0] == loaded.problems[0]
+    duck.close()
+
+
+@pytest.mark.every_store
+def test_a_snapshot_of_typed_bad_values_is_screened_like_load(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Parquet columns of their own types: NaN, infinities, dates out of range, a year beyond
+    what Python holds, negative balances, a whole number where text is expected."""
+    count = 12
+    columns = {
+        "customer_id": pa.array([f"T{i}" for i in range(count)]),
+        "name": pa.array(["名"] * count),
+        "balance": pa.array([1.0, math.nan, math.inf, -1.0] + [5.0] * 8),
+        "age": pa.array([40] * 4 + [151, -1] + [40] * 6, pa.int64()),
+        "last_txn_date": pa.array(
+            [dt.date(2026, 1, 1)] * 6
+            + [dt.date(1899, 12, 30), dt.date(9999, 12, 31)]
+            + [dt.date(2026, 1, 1)] * 4,
+            pa.date32(),
+        ),
+        "annual_contribution": pa.array([float(i) for i in range(count)]),
+        "kind": pa.array([None] * 8 + ["corporate", "vip", None, None]),
+        "consent_marketing": pa.array([True] * 10 + [None, False]),
+    }
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(columns), path)
+    duckdb.execute(  # a year beyond Python's dates: read, but not a plausible date
+        f"COPY (SELECT * REPLACE (CASE WHEN customer_id = 'T11' THEN DATE '10000-01-01'"
+        f" ELSE last_txn_date END AS last_txn_date) FROM '{path}') TO '{tmp_path / 'x.parquet'}'"
+    )
+    lite = SQLiteStore(tmp_path / "loaded.db")  # this time the snapshot run writes to `store`
+    loaded = load_customers(lite, ruleset, tmp_path / "x.parquet", NOW)
+    classify(lite, ruleset, NOW)
+    report = classify_snapshot(store, ruleset, NOW, tmp_path / "x.parquet")
+    assert report.rejected == loaded.quarantined == 9
+    assert assignments(store) == assignments(lite)
+    assert quarantined(store) == quarantined(lite)
+    lite.close()
+
+
+def test_a_snapshot_value_of_the_wrong_type_is_rejected_like_load(
+    ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"customer_id": ["A1", "A2"], "name": ["甲", "乙"],
+                             "balance": ["lots", "12"]}), path)  # fmt: skip
+    store = SQLiteStore(tmp_path / "s.db")
+    report = classify_snapshot(store, ruleset, NOW, path)
+    assert (report.customers, report.rejected) == (1, 1)
+    assert quarantined(store) == [(1, "balance", "lots", "'lots' is not a number")]
+    store.close()
+
+
+def test_classify_command_counts_and_shows_the_rejected_rows(tmp_path: Path) -> None:
+    snapshot = write_csv(tmp_path / "night.csv", rows())
+    common = ["classify", "--rules", str(RULES), "--store", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--now", "2026-11-28"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(BAD) + 1} snapshot rows were rejected" in result.output
+    assert "line 8: has 3 cells, but the header has 10 columns" in result.output
+    assert "line 43: name: required, but empty" in result.output
+    again = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--json"])
+    data = json.loads(again.stdout)
+    assert data["rejected"] == len(BAD) + 1
+    assert data["problems"][1] == {
+        "row_number": 43, "field": "name", "value": "", "reason": "required, but empty"
+    }  # fmt: skip
+
+
+# --- the SQL screen never passes what the Python checks reject --------------------------
+
+TEXTS = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1,234",
+            "1e3",
+            "-0",
+            "0.5",
+            "3.0",
+            "+5",
+            "1_0",
+            "nan",
+            "inf",
+            "2026-02-30",
+            "2026-02-28",
+            "0202-01-01",
+            "2199-12-31",
+            "2200-01-01",
+            "是",
+            "否",
+            "TRUE",
+            "yes",
+            "Yes",
+            "1",
+            "0",
+            "personal",
+            " personal",
+            "AAA",
+            "\u3000x",
+            "x\x85",
+            "١٢",
+            "-1",
+            "150",
+            "151",
+            "9" * 16,
+            "\u212a",
+            "ı",
+            "x" * 70,
+        ]
+    ),
+)
+SCHEMA = load_ruleset(RULES)
+FIELDS = ("customer_id", "name", "kind", "age", "balance", "consent_marketing",
+          "opened_on", "credit_rating")  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({f: TEXTS for f in FIELDS}), min_size=1, max_size=20))
+def test_sql_screen_never_passes_a_value_the_python_checks_reject(
+    records: list[dict[str, str]],
+) -> None:
+    """Field by field: a value the SQL calls clean is one load takes, and takes unchanged."""
+    schema = SCHEMA.schema
+    screen = Screen(schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    duck = duckdb.connect()
+    duck.register("records", pa.table({f: [r[f] for r in records] for f in FIELDS}))
+    tests = [
+        f"{screen.clean({f: 'VARCHAR'}, 'duckdb')}, {screen.typed({f: 'VARCHAR'}, 'duckdb')}"
+        for f in FIELDS
+    ]
+    found = duck.execute(f"SELECT {', '.join(tests)} FROM records").fetchall()
+    for record, values in zip(records, found, strict=True):
+        for i, name in enumerate(FIELDS):
+            is_clean, typed = values[2 * i], values[2 * i + 1]
+            if is_clean:
+                row, problems = check_customer(schema, "Asia/Shanghai", {name: record[name]})
+                assert [p for p in problems if p[0] == name] == [], record[name]
+                assert _plain(typed) == row[name], record[name]
+
+
+PLAIN = {"customer_id": "C1", "name": "王小明", "kind": "corporate", "age": "40",
+         "balance": "-0.5e0", "consent_marketing": "否", "opened_on": "2020-02-29",
+         "credit_rating": ""}  # fmt: skip
+
+
+def test_plainly_written_values_take_the_fast_path() -> None:
+    """Values as exports write them are clean: the Python checks never see them (and the
+    property above is not vacuous)."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    duck = duckdb.connect()
+    duck.register("plain", pa.table({f: [v] for f, v in PLAIN.items()}))
+    tests = [screen.clean({f: "VARCHAR"}, "duckdb") for f in PLAIN]
+    assert duck.execute(f"SELECT {', '.join(tests)} FROM plain").fetchall() == [
+        (True, True, True, True, False, True, True, True)  # 1e0 is for Python to read
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
