@@ -145,6 +145,7 @@ def _print_report(report: TickReport, targets: list[str]) -> None:
     click.echo(f"sent:                {report.sent:,} (to {', '.join(targets) or 'nothing'})")
     click.echo(f"retried:             {report.retried:,}")
     click.echo(f"dead:                {report.dead:,}")
+    click.echo(f"expired:             {report.expired:,} (too late to send: not sent)")
     refused = sum(report.suppressed.values())
     reasons = ", ".join(f"{p} {n:,}" for p, n in sorted(report.suppressed.items()))
     click.echo(f"suppressed now:      {refused:,}" + (f" ({reasons})" if reasons else ""))

@@ -40,6 +40,7 @@ class TickReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    expired: int = 0  # past their bound on lateness: not sent
     lost: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
@@ -52,6 +53,7 @@ class TickReport:
         self.sent += done.sent
         self.retried += done.retried
         self.dead += done.dead
+        self.expired += done.expired
         self.lost += done.lost
         self.waiting = done.waiting
         for policy, n in done.suppressed.items():

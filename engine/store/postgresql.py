@@ -124,6 +124,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m009_deliveries_worker": ("ALTER TABLE deliveries ADD COLUMN worker TEXT",),
     "m010_events_plan_error": ("ALTER TABLE events ADD COLUMN plan_error TEXT",),
+    "m011_expired_status": (
+        "UPDATE followups SET status = 'expired' WHERE status = 'dead' AND reason = 'expired'",
+        "UPDATE deliveries SET outcome = 'expired' WHERE outcome = 'dead' AND error = 'expired'",
+        "ALTER TABLE events ADD COLUMN too_old TEXT",
+    ),
 }
 
 

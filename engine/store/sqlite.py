@@ -162,6 +162,20 @@ def m010_events_plan_error(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN plan_error TEXT")
 
 
+@migrations()
+def m011_expired_status(db: sqlite_utils.Database) -> None:
+    """`expired` is a status of its own (past its bound on lateness, never sent), no longer
+    a dead letter with reason 'expired'; and each event keeps which of its steps it was too
+    old to act on (NULL: none)."""
+    db.execute(
+        "UPDATE followups SET status = 'expired' WHERE status = 'dead' AND reason = 'expired'"
+    )
+    db.execute(
+        "UPDATE deliveries SET outcome = 'expired' WHERE outcome = 'dead' AND error = 'expired'"
+    )
+    db.execute("ALTER TABLE events ADD COLUMN too_old TEXT")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
