@@ -160,10 +160,11 @@ def test_a_followup_past_its_bound_is_expired_not_dead_in_run_list_and_report(
 
 def test_metrics_and_simulate_count_expired_apart_from_dead() -> None:
     metrics = Metrics(tick_every=1.0)
-    metrics.tick_done(TickReport(expired=3, dead=1))
+    metrics.tick_done(TickReport(expired=3, dead=1, too_old_events=2))
     exposition = metrics.exposition()
     assert "guanxi_followups_expired_total 3" in exposition
     assert "guanxi_followups_dead_total 1" in exposition
+    assert "guanxi_events_too_old_total 2" in exposition
     counts = Counts()
     counts.add_tick(TickReport(expired=3, dead=1))
     assert (counts.expired, counts.dead) == (3, 1)

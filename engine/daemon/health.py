@@ -7,8 +7,8 @@ it, so a scrape never touches the store.
                when none has started for three tick intervals (a hung send, a locked store),
                503 "failing" while the last tick raised (with the stage and the error)
     /metrics   counters (claimed, sent, failed, dead-lettered, expired, planned, reloads,
-               failed ticks, events that could not be planned) and gauges (due, suppressed by
-               reason, tick lag, last tick) in the text format
+               failed ticks, events that could not be planned or came too late) and gauges
+               (due, suppressed by reason, tick lag, last tick) in the text format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
 and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
@@ -86,6 +86,7 @@ class Metrics:
             expired=report.expired,
             ticks=1,
             events_failed=report.failed_events,
+            events_too_old=report.too_old_events,
         )
         self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
 
@@ -144,6 +145,12 @@ class Metrics:
                 *_counter(
                     "events_failed",
                     "Events that could not be planned (their reason: events.plan_error).",
+                    self._counters,
+                    prefix="guanxi_",
+                ),
+                *_counter(
+                    "events_too_old",
+                    "Events that came after a step's window had closed (events.too_old).",
                     self._counters,
                     prefix="guanxi_",
                 ),

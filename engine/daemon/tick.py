@@ -36,6 +36,7 @@ class TickReport:
     planned_events: int = 0  # follow-ups planned from new events
     planned_recurring: int = 0  # follow-ups planned for recurring steps
     failed_events: int = 0  # events that could not be planned (see plan/events.py)
+    too_old_events: int = 0  # events that came after a step's window had closed
     claimed: int = 0
     sent: int = 0
     retried: int = 0
@@ -126,6 +127,7 @@ def _plan(
             report.stage = "plan_events"
             planned = plan_new_events(store, ruleset, now)
             report.planned_events, report.failed_events = planned.planned, planned.failed
+            report.too_old_events = planned.too_old
         if recurring:
             report.stage = "plan_recurring"
             report.planned_recurring = plan_ahead(store, ruleset, now)
