@@ -273,3 +273,28 @@ def test_the_demo_history_then_run_once_at_dawn_sends_nothing_past_its_bound(
 
 def _planned_expired(planned: dict[str, Any]) -> int:
     return sum(int(p["expired"]) for p in planned["policy"])
+
+
+@pytest.mark.every_store
+def test_the_migration_turns_expired_dead_letters_into_expired(store: Store) -> None:
+    late = invitation("C1", "E1", NOW - dt.timedelta(days=3), expires_at=NOW - dt.timedelta(days=1))
+    failed = invitation("C1", "E2", NOW - dt.timedelta(days=3))
+    insert_followups(store, [late, failed], "b1", NOW)
+    store.execute(
+        "UPDATE followups SET status = 'dead', reason = 'expired' WHERE occurrence = 'E1'"
+    )
+    store.execute(
+        "UPDATE followups SET status = 'dead', reason = 'HTTP 400' WHERE occurrence = 'E2'"
+    )
+    _before_m011(store)
+    assert "m011_expired_status" in store.migrate()
+    rows = store.execute("SELECT occurrence, status FROM followups ORDER BY occurrence")
+    assert [(r["occurrence"], r["status"]) for r in rows] == [("E1", "expired"), ("E2", "dead")]
+    assert store.execute("SELECT too_old FROM events") == []  # the column is back
+
+
+def _before_m011(store: Store) -> None:
+    """The store as it was before m011: not applied, no events.too_old."""
+    table = "_sqlite_migrations" if store.dialect == "sqlite" else "guanxi_migrations"
+    store.execute(f"DELETE FROM {table} WHERE name = 'm011_expired_status'")
+    store.execute("ALTER TABLE events DROP COLUMN too_old")

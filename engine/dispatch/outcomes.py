@@ -72,11 +72,13 @@ class Outcome(NamedTuple):
     reason: str | None = None
 
 
+TOO_LATE = "too late to send: its bound on lateness (expires_at) had passed"
+
+
 def expired(row: Row) -> Outcome:
     """Past its bound on lateness: expired (not dead: no delivery failed), nothing sent."""
-    reason = f"past its bound on lateness ({row['expires_at']}): too late to act on"
-    entry = ledger.Entry(row["id"], row["key"], 0, "expired", error=reason)
-    return Outcome(row, "expired", entry, row["attempts"], reason=reason)
+    entry = ledger.Entry(row["id"], row["key"], 0, "expired", error=TOO_LATE)
+    return Outcome(row, "expired", entry, row["attempts"], policy="expiry", reason=TOO_LATE)
 
 
 def refused(row: Row, refusal: Refusal) -> Outcome:
