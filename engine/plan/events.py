@@ -12,9 +12,9 @@ Outcomes that are not a follow-up are counted, never dropped silently:
 - an event that arrives after later ones is planned from its own time; a follow-up due in
   the past is due at once, unless its bound on lateness (`expires:`, or the policy's default
   for its kind) has already passed: then it is not created at all (`too_old`), and the event
-  keeps which steps it was too old for in `too_old`, which `explain` shows. A backfill of a
-  year of history so records the events (for history and reports) without filling the
-  follow-ups table with a year of follow-ups that can never happen;
+  keeps which steps it was too old for in `too_old`, which `explain` shows. So a backfilled
+  year of history is recorded (for history and reports) without filling the follow-ups
+  table with follow-ups that can never happen;
 - an event that cannot be planned (a follow-up due past the calendar's last day, a value no
   condition can compare) fails alone (`failed`): it is marked planned with its reason in
   `plan_error`, never tried again, and the rest of its chunk is planned.
