@@ -326,6 +326,11 @@ def _print_history(history: CustomerHistory, customer_id: str) -> None:
         planned = f"planned {_time(event.planned_at)}" if event.planned_at else "not planned yet"
         if event.plan_error:
             planned = f"could not be planned: {event.plan_error}"
+        elif event.too_old:
+            planned += (
+                f"; too old to act on for {event.too_old}: the event was loaded after"
+                " the step's window closed, so nothing was planned for it"
+            )
         out.print(
             f"  {_time(event.at)}  {event.type} {event.id}: {planned}",
             markup=False,

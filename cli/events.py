@@ -123,6 +123,7 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
         report.planned,
         report.cancelled,
         report.no_profile,
+        report.too_old,
         report.failed,
     ]
     out.print(
@@ -134,11 +135,21 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
                 "follow-ups planned",
                 "cancelled",
                 "customer unknown or unclassified",
+                "too old to act on",
                 "could not be planned",
             ],
             [[f"{n:,}" for n in counts]],
         )
     )
+    if report.too_old:
+        out.print(
+            f"{report.too_old:,} events came after the window of a step they trigger had closed"
+            " (the step's expires:, or the default in policies.yaml): they are kept for history"
+            " and reports, and nothing is planned for those steps."
+            " `guanxi explain CUSTOMER` shows which.",
+            markup=False,
+            highlight=False,
+        )
     if report.failures:
         out.print(
             table(

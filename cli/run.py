@@ -142,9 +142,12 @@ def _target(adapter: Any) -> str:
 def _print_report(report: TickReport, targets: list[str]) -> None:
     click.echo(f"planned from events: {report.planned_events:,}")
     click.echo(f"planned recurring:   {report.planned_recurring:,}")
+    if report.too_old_events:
+        click.echo(f"too old to act on:   {report.too_old_events:,} events (windows closed)")
     click.echo(f"sent:                {report.sent:,} (to {', '.join(targets) or 'nothing'})")
     click.echo(f"retried:             {report.retried:,}")
     click.echo(f"dead:                {report.dead:,}")
+    click.echo(f"expired:             {report.expired:,} (too late to send: not sent)")
     refused = sum(report.suppressed.values())
     reasons = ", ".join(f"{p} {n:,}" for p, n in sorted(report.suppressed.items()))
     click.echo(f"suppressed now:      {refused:,}" + (f" ({reasons})" if reasons else ""))

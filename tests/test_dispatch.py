@@ -247,13 +247,14 @@ def test_permanent_400_is_dead_at_once(
     assert "400" in attempts(store, fid)[0]["error"]
 
 
-def test_expired_followup_is_dead_without_sending(
+def test_expired_followup_is_expired_without_sending(
     store: Store, ruleset: RuleSet, outbox: Adapter
 ) -> None:
     [fid] = plan(store, 1, expires=NOW - dt.timedelta(minutes=1))
     report = run(store, ruleset, outbox, NOW)
-    assert report.dead == 1 and outbox_keys(outbox) == []
-    assert followup(store, fid)["reason"] == "expired"
+    assert (report.expired, report.dead) == (1, 0) and outbox_keys(outbox) == []
+    assert followup(store, fid)["status"] == "expired"
+    assert "too late" in followup(store, fid)["reason"]
 
 
 def test_expired_lease_is_reclaimed(store: Store, ruleset: RuleSet, outbox: Adapter) -> None:

@@ -120,6 +120,7 @@ def test_newest_first_limited_with_a_count_of_the_rest(store: Store, ruleset: Ru
     customer(store, ruleset, "P1", "proactive", consent_app=1, preferred_channel="app")
     for n in range(1, 4):
         post(store, f"E{n}", "sale", "P1", f"2026-11-0{n}T02:00:00+00:00", product="基金")
+    plan_new_events(store, ruleset, dt.datetime(2026, 11, 3, 3, 0, tzinfo=dt.UTC))
     post(store, "E9", "sale", "P1", "2026-11-27T02:00:00+00:00")
     plan_new_events(store, ruleset, NOW)
     found = customer_history(store, ruleset, "P1", limit=2, events=3)
@@ -201,6 +202,7 @@ def test_explain_command_lists_the_suppression_and_its_reason(
             "at": "2026-11-27 09:30:00+08:00",
             "planned_at": None,
             "plan_error": None,
+            "too_old": None,
             "planned": False,
         }
     ]

@@ -135,8 +135,11 @@ def pipeline(store: Store, ruleset: RuleSet, folder: Path) -> None:
     plan_recurring(store, ruleset, NOW, NOW + dt.timedelta(days=30), NOW)
     recording = load_adapter("recording", clock=lambda: END)
     adapters = dict.fromkeys(channels_of(store, ruleset), recording)
-    while dispatch_once(store, ruleset, adapters, END, rng=random.Random(1)).claimed:
-        pass
+    moment = NOW  # a daemon's day by day: a follow-up sent days late would expire instead
+    while moment <= END:
+        while dispatch_once(store, ruleset, adapters, moment, rng=random.Random(1)).claimed:
+            pass
+        moment += dt.timedelta(days=1)
 
 
 def check(store: Store, customers: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:

@@ -19,6 +19,11 @@ from guanxi.engine.store import Store
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+# Events are planned soon after they happen: one planned after its steps' windows closed
+# plans nothing (see test_staleness).
+SEPT_29 = dt.datetime(2026, 9, 29, 8, 0, tzinfo=dt.UTC)
+NOV_2 = dt.datetime(2026, 11, 2, 4, 30, tzinfo=dt.UTC)
+NOV_4 = dt.datetime(2026, 11, 4, 3, 0, tzinfo=dt.UTC)
 
 
 def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fields: Any) -> None:
@@ -58,7 +63,7 @@ def test_a_sale_gives_a_responsible_customer_a_call_three_business_days_later(
 ) -> None:
     customer(store, ruleset, "C1", "responsible")
     post(store, "E1", "sale", "C1", "2026-09-29T07:00:00+00:00", product="理财", amount=5e4)
-    report = plan_new_events(store, ruleset, NOW)
+    report = plan_new_events(store, ruleset, SEPT_29)
     assert (report.events, report.matched, report.planned) == (1, 1, 1)
     [call] = followups(store)
     assert call["key"] == "responsible_post_sale_call:C1:E1"
@@ -80,10 +85,10 @@ def test_follow_ups_and_their_policy_verdicts_are_committed_together(
     with monkeypatch.context() as patched:
         patched.setattr("guanxi.engine.plan.events.apply_policies", crash)
         with pytest.raises(RuntimeError):
-            plan_new_events(store, ruleset, NOW)
+            plan_new_events(store, ruleset, SEPT_29)
     # nothing a dispatcher could send undecided, and the event is still to be planned
     assert followups(store) == []
-    assert plan_new_events(store, ruleset, NOW).planned == 1
+    assert plan_new_events(store, ruleset, SEPT_29).planned == 1
 
 
 def test_a_basic_customer_gets_nothing_and_a_complaint_is_answered_within_hours(
@@ -92,7 +97,7 @@ def test_a_basic_customer_gets_nothing_and_a_complaint_is_answered_within_hours(
     customer(store, ruleset, "C2", "basic")
     post(store, "E2", "sale", "C2", "2026-11-02T02:00:00+00:00", product="存款")
     post(store, "E3", "complaint", "C2", "2026-11-02T03:00:00+00:00", category="收费")
-    plan_new_events(store, ruleset, NOW)
+    plan_new_events(store, ruleset, NOV_2)
     [callback] = followups(store)
     assert callback["key"] == "complaint_callback:C2:E3"
     assert callback["due_at"] == "2026-11-02T05:00:00Z"
@@ -115,10 +120,10 @@ def test_replaying_events_plans_nothing_twice(
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
     for _ in range(2):
-        load_events(store, ruleset, path, NOW)
-        plan_new_events(store, ruleset, NOW)
+        load_events(store, ruleset, path, NOV_4)
+        plan_new_events(store, ruleset, NOV_4)
     store.execute("UPDATE events SET planned_at = NULL")  # as if a crash lost the marks
-    again = plan_new_events(store, ruleset, NOW)
+    again = plan_new_events(store, ruleset, NOV_4)
     assert (again.events, again.planned) == (3, 0)
     assert len(followups(store)) == 6  # two steps for each of three sales
 
@@ -127,7 +132,7 @@ def test_a_resolved_complaint_cancels_the_pending_call_back(store: Store, rulese
     customer(store, ruleset, "C4", "partner")
     post(store, "E5", "complaint", "C4", "2026-11-02T03:00:00+00:00", category="服务")
     post(store, "E6", "complaint_resolved", "C4", "2026-11-02T04:00:00+00:00", category="服务")
-    report = plan_new_events(store, ruleset, NOW)
+    report = plan_new_events(store, ruleset, NOV_2)
     assert report.cancelled == 1
     [callback] = followups(store)
     assert (callback["status"], callback["policy"]) == ("cancelled", "cancel_on")

@@ -157,7 +157,7 @@ def test_a_monthly_step_plans_each_matching_customer_once_on_the_fifth_at_ten(
             "occurrence": "2026-12",
             "planned_due_at": "2026-12-05T02:00:00Z",  # 10:00 in Shanghai
             "due_at": "2026-12-05T02:00:00Z",
-            "expires_at": None,
+            "expires_at": "2026-12-07T02:00:00Z",  # a message may be 2 days late (policies.yaml)
             "status": "pending",
             "policy": None,
             "reason": None,

@@ -6,9 +6,9 @@ it, so a scrape never touches the store.
     /healthz   200 {"status": "ok", …} while ticks keep coming and succeed; 503 "stalled"
                when none has started for three tick intervals (a hung send, a locked store),
                503 "failing" while the last tick raised (with the stage and the error)
-    /metrics   counters (claimed, sent, failed, dead-lettered, planned, reloads, failed ticks,
-               events that could not be planned) and gauges (due, suppressed by reason, tick
-               lag, last tick) in the text format
+    /metrics   counters (claimed, sent, failed, dead-lettered, expired, planned, reloads,
+               failed ticks, events that could not be planned or came too late) and gauges
+               (due, suppressed by reason, tick lag, last tick) in the text format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
 and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
@@ -83,8 +83,10 @@ class Metrics:
             sent=report.sent,
             failed=report.retried,
             dead=report.dead,
+            expired=report.expired,
             ticks=1,
             events_failed=report.failed_events,
+            events_too_old=report.too_old_events,
         )
         self._planned.update(events=report.planned_events, recurring=report.planned_recurring)
 
@@ -133,6 +135,9 @@ class Metrics:
                 *_counter("sent", "Follow-ups delivered.", self._counters),
                 *_counter("failed", "Sends that failed and will be retried.", self._counters),
                 *_counter("dead", "Follow-ups dead-lettered.", self._counters),
+                *_counter(
+                    "expired", "Follow-ups past their bound on lateness, not sent.", self._counters
+                ),
                 *_counter("ticks", "Dispatch ticks run.", self._counters, prefix="guanxi_"),
                 *_counter(
                     "ticks_failed", "Dispatch ticks that raised.", self._counters, prefix="guanxi_"
@@ -140,6 +145,12 @@ class Metrics:
                 *_counter(
                     "events_failed",
                     "Events that could not be planned (their reason: events.plan_error).",
+                    self._counters,
+                    prefix="guanxi_",
+                ),
+                *_counter(
+                    "events_too_old",
+                    "Events that came after a step's window had closed (events.too_old).",
                     self._counters,
                     prefix="guanxi_",
                 ),

@@ -36,10 +36,12 @@ class TickReport:
     planned_events: int = 0  # follow-ups planned from new events
     planned_recurring: int = 0  # follow-ups planned for recurring steps
     failed_events: int = 0  # events that could not be planned (see plan/events.py)
+    too_old_events: int = 0  # events that came after a step's window had closed
     claimed: int = 0
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    expired: int = 0  # past their bound on lateness: not sent
     lost: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
@@ -52,6 +54,7 @@ class TickReport:
         self.sent += done.sent
         self.retried += done.retried
         self.dead += done.dead
+        self.expired += done.expired
         self.lost += done.lost
         self.waiting = done.waiting
         for policy, n in done.suppressed.items():
@@ -124,6 +127,7 @@ def _plan(
             report.stage = "plan_events"
             planned = plan_new_events(store, ruleset, now)
             report.planned_events, report.failed_events = planned.planned, planned.failed
+            report.too_old_events = planned.too_old
         if recurring:
             report.stage = "plan_recurring"
             report.planned_recurring = plan_ahead(store, ruleset, now)

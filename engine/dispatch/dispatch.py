@@ -1,7 +1,7 @@
 """One dispatch pass: claim a batch of due follow-ups, check the contact policy again, render
 and send what it still allows, then record every outcome in one transaction.
 
-    past expires_at         status 'dead', reason 'expired', nothing sent
+    past expires_at         status 'expired', nothing sent (its bound on lateness passed)
     consent now refused     status 'suppressed' with the policy's reason, nothing sent
                             (see recheck: the planner's consent checks, against the customer
                             as they are now; mandatory notices as the planner decides)
@@ -47,6 +47,7 @@ class DispatchReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    expired: int = 0  # past their bound on lateness, not sent
     lost: int = 0  # the lease ran out before the outcome was written; the ledger has it
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
@@ -62,6 +63,8 @@ class DispatchReport:
                 self.retried += 1
             elif outcome.status == "dead":
                 self.dead += 1
+            elif outcome.status == "expired":
+                self.expired += 1
             else:
                 policy = str(outcome.policy)
                 self.suppressed[policy] = self.suppressed.get(policy, 0) + 1

@@ -3,8 +3,9 @@ and the dispatcher (`worker`, host:pid) that made it.
 
 outcome   sent        the adapter acknowledged it (external_id: the receiver's id)
           retry       a retryable error; the follow-up is pending again until next_attempt_at
-          dead        dead-lettered by this attempt: permanent error, render error,
-                      attempts used up, or past expiry (attempt 0 when nothing was sent)
+          dead        dead-lettered by this attempt: permanent error, render error or
+                      attempts used up
+          expired     past its bound on lateness when claimed (attempt 0, nothing sent)
           suppressed  the contact policy, checked again at send time, no longer allows it
                       (attempt 0, nothing sent; error: the reason)
           requeued    `retry_dead` put a dead letter back in the queue (attempts reset)
@@ -20,7 +21,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Store
 
-Outcome = Literal["sent", "retry", "dead", "suppressed", "requeued"]
+Outcome = Literal["sent", "retry", "dead", "expired", "suppressed", "requeued"]
 
 # an Entry's fields, then when and by whom
 COLUMNS = (

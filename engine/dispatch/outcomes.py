@@ -4,7 +4,8 @@
     retry        status 'pending' again with next_attempt_at = now + back-off (with jitter, at
                  least the receiver's Retry-After); 'dead' once `max_attempts` are used
     dead         status 'dead' with the error as reason (permanent or render error, attempts
-                 used up, 'expired'); URL credentials masked out of it, as in the ledger
+                 used up); URL credentials masked out of it, as in the ledger
+    expired      status 'expired': past its bound on lateness, nothing sent
     suppressed   status 'suppressed' with the policy and reason, and the verdict kept in
                  followup_decisions as the planner keeps its own
 
@@ -63,7 +64,7 @@ class Outcome(NamedTuple):
     """A claimed follow-up's new status and the ledger entry of the attempt behind it."""
 
     row: Row
-    status: str  # sent, pending, dead or suppressed
+    status: str  # sent, pending, dead, expired or suppressed
     entry: ledger.Entry
     attempts: int
     next_at: dt.datetime | None = None
@@ -71,10 +72,13 @@ class Outcome(NamedTuple):
     reason: str | None = None
 
 
+TOO_LATE = "too late to send: its bound on lateness (expires_at) had passed"
+
+
 def expired(row: Row) -> Outcome:
-    """Past its expiry: dead, nothing sent."""
-    entry = ledger.Entry(row["id"], row["key"], 0, "dead", error="expired")
-    return Outcome(row, "dead", entry, row["attempts"], reason="expired")
+    """Past its bound on lateness: expired (not dead: no delivery failed), nothing sent."""
+    entry = ledger.Entry(row["id"], row["key"], 0, "expired", error=TOO_LATE)
+    return Outcome(row, "expired", entry, row["attempts"], policy="expiry", reason=TOO_LATE)
 
 
 def refused(row: Row, refusal: Refusal) -> Outcome:

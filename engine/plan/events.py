@@ -10,7 +10,11 @@ Outcomes that are not a follow-up are counted, never dropped silently:
 - an event for a customer who is not loaded, or not yet classified, plans nothing
   (`no_profile`); it stays in the store and `explain` shows it;
 - an event that arrives after later ones is planned from its own time; a follow-up due in
-  the past is due at once, unless it has already expired;
+  the past is due at once, unless its bound on lateness (`expires:`, or the policy's default
+  for its kind) has already passed: then it is not created at all (`too_old`), and the event
+  keeps which steps it was too old for in `too_old`, which `explain` shows. So a backfilled
+  year of history is recorded (for history and reports) without filling the follow-ups
+  table with follow-ups that can never happen;
 - an event that cannot be planned (a follow-up due past the calendar's last day, a value no
   condition can compare) fails alone (`failed`): it is marked planned with its reason in
   `plan_error`, never tried again, and the rest of its chunk is planned.
@@ -51,6 +55,7 @@ class EventPlanReport:
     planned: int = 0
     cancelled: int = 0
     no_profile: int = 0
+    too_old: int = 0  # events that came after the window of a step they triggered had closed
     failed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)  # the first few: id, reason
     by_step: Counter[str] = field(default_factory=Counter)
@@ -95,7 +100,7 @@ class _Planner:
 
     def plan_chunk(self, events: list[Row]) -> None:
         profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
-        batch, followups, failures = new_batch(), [], []
+        batch, followups, failures, too_old = new_batch(), [], [], []
         for event in events:
             self.report.events += 1
             profile = profiles.get(event["customer_id"])
@@ -108,6 +113,10 @@ class _Planner:
                 failures.append({"id": str(event["id"]), "reason": _reason(error)})
                 continue
             self.report.matched += bool(planned)
+            late = [f for f in planned if _past_bound(f, self.now)]
+            if late:
+                too_old.append({"id": event["id"], "steps": self._too_old(late)})
+            planned = [f for f in planned if not _past_bound(f, self.now)]
             self.report.by_step.update(f.step_id for f in planned)
             followups.extend(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
@@ -118,6 +127,7 @@ class _Planner:
                 {"now": iso(self.now), **_numbered(e["id"] for e in events)},
             )
             self._fail(failures)
+            self._keep_too_old(too_old)
             policy = apply_policies(self.store, self.ruleset, batch, self.now)
         self.report.policy.append(policy)
         self._show(batch)
@@ -174,6 +184,19 @@ class _Planner:
         self.store.execute_many("UPDATE events SET plan_error = :reason WHERE id = :id", failures)
         self.report.failed += len(failures)
         self.report.failures += failures[: SHOWN - len(self.report.failures)]
+
+    def _too_old(self, late: list[Followup]) -> str:
+        """Which steps the event came too late for, and when each one's window closed."""
+        zone = self.ruleset.calendar.zone
+        return "; ".join(
+            f"{f.step_id} (window closed {f.expires_at.astimezone(zone):%Y-%m-%d %H:%M})"
+            for f in late
+            if f.expires_at
+        )
+
+    def _keep_too_old(self, too_old: list[dict[str, str]]) -> None:
+        self.store.execute_many("UPDATE events SET too_old = :steps WHERE id = :id", too_old)
+        self.report.too_old += len(too_old)
 
     def cancel(self, events: list[Row]) -> None:
         """`cancel_on:` — pending follow-ups of the customer that this event makes moot.
@@ -280,6 +303,11 @@ class _Measures:
         for name, compute in self.compiled[today]:
             record[name] = compute(record)
         return record
+
+
+def _past_bound(followup: Followup, now: dt.datetime) -> bool:
+    """Already past its bound on lateness, so never to be sent (as dispatch compares)."""
+    return followup.expires_at is not None and iso(followup.expires_at) <= iso(now)
 
 
 def _marks(count: int) -> str:

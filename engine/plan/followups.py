@@ -17,7 +17,10 @@ from typing import Any, Literal
 
 from guanxi.engine.store.base import Store
 
-Status = Literal["pending", "suppressed", "cancelled", "claimed", "sent", "failed", "dead"]
+Status = Literal[
+    "pending", "suppressed", "cancelled", "claimed", "sent", "failed", "dead", "expired"
+]
+"""`dead`: delivery failed; `expired`: past its bound on lateness (`expires:`), never sent."""
 COLUMNS = (
     "key",
     "customer_id",
@@ -121,6 +124,32 @@ def insert_followups(
 def _count(store: Store, batch: str) -> int:
     rows = store.execute("SELECT count(*) AS n FROM followups WHERE batch = :b", {"b": batch})
     return int(rows[0]["n"])
+
+
+LATE_WHEN_PLANNED = "too late when planned: its window had closed before it could be planned"
+
+
+def expire_late(store: Store, batch: str, now: dt.datetime) -> int:
+    """Record the follow-ups of `batch` already past their bound on lateness as `expired`,
+    never pending: no dispatcher may send them. Returns how many."""
+    expired = store.execute(
+        "UPDATE followups SET status = 'expired', policy = 'expiry', reason = :reason,"
+        " updated_at = :now WHERE batch = :batch AND status = 'pending'"
+        " AND expires_at IS NOT NULL AND expires_at <= :now RETURNING id",
+        {"batch": batch, "now": iso(now), "reason": LATE_WHEN_PLANNED},
+    )
+    record_decisions(store, (_expiry(row["id"], now) for row in expired))
+    return len(expired)
+
+
+def _expiry(followup_id: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "followup_id": followup_id,
+        "at": iso(now),
+        "status": "expired",
+        "policy": "expiry",
+        "reason": LATE_WHEN_PLANNED,
+    }
 
 
 def record_decisions(store: Store, decisions: Iterable[Mapping[str, Any]]) -> None:

@@ -73,6 +73,7 @@ class EventHistory:
     at: dt.datetime
     planned_at: dt.datetime | None  # None: not planned yet
     plan_error: str | None = None  # why it could not be planned (it is not tried again)
+    too_old: str | None = None  # the steps whose window had closed when it was planned
 
     @property
     def planned(self) -> bool:
@@ -111,7 +112,8 @@ def customer_history(
     decided = _decisions(store, [r["id"] for r in rows], zone)
     found = tuple(_followup(r, ruleset, decided.get(r["id"], ()), zone) for r in rows)
     happened = store.execute(
-        "SELECT id, type, at, planned_at, plan_error FROM events WHERE customer_id = :id"
+        "SELECT id, type, at, planned_at, plan_error, too_old FROM events"
+        " WHERE customer_id = :id"
         " ORDER BY at DESC, id DESC LIMIT :limit",
         {**params, "limit": events},
     )
@@ -182,6 +184,7 @@ def _event(row: Row, zone: zoneinfo.ZoneInfo) -> EventHistory:
         _local(row["at"], zone),
         _local(planned, zone) if planned else None,
         row["plan_error"],
+        row["too_old"],
     )
 
 

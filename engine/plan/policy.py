@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
 from guanxi.engine.plan.policy_tasks import task_days
 from guanxi.engine.plan.policy_verdicts import (
@@ -61,6 +61,7 @@ class PolicyReport:
     """
 
     planned: int = 0
+    expired: int = 0  # already past their bound on lateness: recorded expired, never pending
     suppressed: dict[str, int] = field(default_factory=dict)
     deferred: dict[str, int] = field(default_factory=dict)
 
@@ -73,10 +74,12 @@ class PolicyReport:
 def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime) -> PolicyReport:
     """Decide every pending follow-up of `batch`: resolve channels, suppress or defer.
 
-    Runs in one transaction; applying it again to the same batch changes nothing.
+    Runs in one transaction; applying it again to the same batch changes nothing. A
+    follow-up already past its bound on lateness is expired first: no policy decides it.
     """
+    expired = expire_late(store, batch, now)
     found = survey(store, batch)
-    report = PolicyReport(planned=found.pending)
+    report = PolicyReport(planned=found.pending, expired=expired)
     if ruleset.policies is None or found.pending == 0:
         return report
     run = Batch(store, ruleset, ruleset.policies, batch, now, found)

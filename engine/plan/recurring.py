@@ -171,7 +171,7 @@ def apply_policy(
     counts them as the consent pass would have, before the verdicts of the other passes."""
     decided = _decided(store, report.batch) if ruleset.policies is not None else []
     policy = apply_policies(store, ruleset, report.batch, now)
-    report.policy = PolicyReport(planned=sum(n for _, n in decided))
+    report.policy = PolicyReport(planned=sum(n for _, n in decided), expired=policy.expired)
     report.policy.suppressed = dict(decided)
     report.policy.planned += policy.planned
     report.policy.add([("suppressed", p, n) for p, n in policy.suppressed.items()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.ruleset.models import (
+    Expiry,
     FieldSpec,
     PlaybooksFile,
     PoliciesFile,
@@ -32,7 +34,13 @@ from guanxi.engine.templating import (
     render,
     template_line,
 )
-from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
+from guanxi.engine.timing import (
+    Duration,
+    TimingError,
+    parse_duration,
+    parse_schedule,
+    parse_time_of_day,
+)
 
 PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.yaml"
 PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
@@ -296,6 +304,34 @@ def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
         for key in ("start", "end"):
             value = getattr(policies.quiet_hours, key)
             _timed(project, POLICIES, ("quiet_hours", key), value, parse_time_of_day)
+
+
+def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str, Duration]:
+    """The bound on lateness of each kind of step without `expires:`: policies.yaml's
+    `expires:`, else the built-in defaults. A malformed or zero bound is a diagnostic."""
+    given = policies.expires if policies else Expiry()
+    bounds: dict[str, Duration] = {}
+    for kind in ("message", "task"):
+        path, text = ("expires", kind), getattr(given, kind)
+        bound = _timed(project, POLICIES, path, text, parse_duration)
+        if bound is not None and bound.amount == 0:
+            project.error(
+                POLICIES,
+                path,
+                "invalid-duration",
+                f"'{text}' lets no {kind} be late at all: every one would expire when it is due",
+                hint=f"write how late a {kind} may still happen, e.g. '{getattr(Expiry(), kind)}'",
+            )
+        elif bound is not None:
+            bounds[kind] = bound
+    return bounds
+
+
+def bounded(steps: list[CompiledStep], bounds: Mapping[str, Duration]) -> list[CompiledStep]:
+    """Every step with a bound on lateness: its own `expires:`, else its kind's default."""
+    return [
+        s if s.expires else dataclasses.replace(s, expires=bounds.get(s.step.do)) for s in steps
+    ]
 
 
 def check_templates(

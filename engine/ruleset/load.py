@@ -23,9 +23,11 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.followups import (
+    bounded,
     check_policies,
     check_steps,
     check_templates,
+    default_expiry,
 )
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
@@ -124,6 +126,7 @@ def _build(project: Project) -> RuleSet | None:
         steps, step_ids = check_steps(project, playbooks, known, schema, all_fields)
     if policies:
         check_policies(project, policies, schema)
+    steps = bounded(steps, default_expiry(project, policies))
     if templates:
         used = {s.step.template for s in steps} if _readable(project, "playbooks.yaml") else None
         check_templates(project, templates, schema, used)

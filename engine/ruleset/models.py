@@ -287,8 +287,17 @@ class Capacity(Model):
     tasks_per_day: int = Field(gt=0)
 
 
+class Expiry(Model):
+    """The bound on lateness of a step without its own `expires:`, by kind, counted from the
+    step's due time: past it the follow-up is never sent, it ends `expired`."""
+
+    message: DurationText = "2 days"
+    task: DurationText = "10 business days"
+
+
 class PoliciesFile(Model):
     channels: dict[str, Channel]
+    expires: Expiry = Expiry()
     preferred: Preferred | None = None
     consent: Consent = Consent()
     caps: tuple[Cap, ...] = ()

@@ -177,7 +177,8 @@ class RunSection:
             f"planned: {c.planned_events:,} from events, {c.planned_recurring:,} recurring,"
             f" {c.planned_transitions:,} from tier and level moves",
             f"delivered: {len(r.deliveries):,} ({delivered['task']:,} tasks,"
-            f" {delivered['message']:,} messages); dead: {c.dead:,} (expired or not renderable)",
+            f" {delivered['message']:,} messages); expired: {c.expired:,} (too late, not sent);"
+            f" dead: {c.dead:,} (delivery failed)",
         ]
         if c.held_back_on_baseline:
             lines.append(

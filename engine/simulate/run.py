@@ -102,6 +102,7 @@ class Counts:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    expired: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # by phase
 
     @contextlib.contextmanager
@@ -121,6 +122,7 @@ class Counts:
         self.sent += report.sent
         self.retried += report.retried
         self.dead += report.dead
+        self.expired += report.expired
 
     def to_dict(self) -> dict[str, Any]:
         seconds = {phase: round(s, 3) for phase, s in sorted(self.seconds.items())}

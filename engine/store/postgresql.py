@@ -129,6 +129,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         for kind in ("tier", "level", "strategy")
         for column in (" TEXT", "_runs INTEGER NOT NULL DEFAULT 0", "_since BIGINT")
     ),
+    "m012_expired_status": (
+        "UPDATE followups SET status = 'expired' WHERE status = 'dead' AND reason = 'expired'",
+        "UPDATE deliveries SET outcome = 'expired' WHERE outcome = 'dead' AND error = 'expired'",
+        "ALTER TABLE events ADD COLUMN too_old TEXT",
+    ),
 }
 
 

@@ -174,6 +174,20 @@ def m011_assignment_holds(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE assignments ADD COLUMN pending_{kind}_since INTEGER")
 
 
+@migrations()
+def m012_expired_status(db: sqlite_utils.Database) -> None:
+    """`expired` is a status of its own (past its bound on lateness, never sent), no longer
+    a dead letter with reason 'expired'; and each event keeps which of its steps it was too
+    old to act on (NULL: none)."""
+    db.execute(
+        "UPDATE followups SET status = 'expired' WHERE status = 'dead' AND reason = 'expired'"
+    )
+    db.execute(
+        "UPDATE deliveries SET outcome = 'expired' WHERE outcome = 'dead' AND error = 'expired'"
+    )
+    db.execute("ALTER TABLE events ADD COLUMN too_old TEXT")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
