@@ -286,15 +286,15 @@ def test_the_migration_turns_expired_dead_letters_into_expired(store: Store) -> 
     store.execute(
         "UPDATE followups SET status = 'dead', reason = 'HTTP 400' WHERE occurrence = 'E2'"
     )
-    _before_m011(store)
+    _before_m012(store)
     assert "m012_expired_status" in store.migrate()
     rows = store.execute("SELECT occurrence, status FROM followups ORDER BY occurrence")
     assert [(r["occurrence"], r["status"]) for r in rows] == [("E1", "expired"), ("E2", "dead")]
     assert store.execute("SELECT too_old FROM events") == []  # the column is back
 
 
-def _before_m011(store: Store) -> None:
-    """The store as it was before m011: not applied, no events.too_old."""
+def _before_m012(store: Store) -> None:
+    """The store as it was before m012: not applied, no events.too_old."""
     table = "_sqlite_migrations" if store.dialect == "sqlite" else "guanxi_migrations"
     store.execute(f"DELETE FROM {table} WHERE name = 'm012_expired_status'")
     store.execute("ALTER TABLE events DROP COLUMN too_old")
