@@ -23,9 +23,9 @@ a suppression also goes into the ledger (attempt 0, nothing sent).
 
 Two dispatchers must not both spend a customer's last slot. In SQLite the claim transaction
 holds the write lock. In PostgreSQL the claim takes a transaction-scoped advisory lock on each
-customer whose messages compete for a cap, all in one order (no two claims deadlock), before
-it counts: a claim of the same customer by another dispatcher has committed by then, and is
-counted.
+customer whose messages compete for a cap (customers share a bounded number of locks), all in
+one order (no two claims deadlock), before it counts: a claim of the same customer by another
+dispatcher has committed by then, and is counted.
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import epoch_seconds, json_texts
+from guanxi.engine.store.dialect import json_texts
 
-CUSTOMER_LOCKS = 1_735_917_569  # the advisory locks' first key: customers' cap slots
+CUSTOMER_LOCKS = 1_735_917_569  # the first key of the advisory locks on customers' cap slots
+LOCK_SLOTS = 256  # customers share this many locks: a claim holds at most this many
 
 
 class Refusal(NamedTuple):
@@ -120,35 +121,30 @@ class SendPolicy:
     def _standing(
         self, customers: list[str], windows: list[Window], batch: list[int]
     ) -> list[Message]:
-        """The customers' messages that count: sent (the ledger) or claimed by another
-        dispatcher (not in `batch`), within the widest window's length of now either side."""
-        widest = dt.timedelta(seconds=max(window.seconds for window in windows))
-        d = self.store.dialect
-        counted = (
-            f"f.customer_id IN ({json_texts('customers', d)}) AND f.kind = 'message'"
-            " AND f.mandatory = 0"
-        )
-        columns = "f.id, f.customer_id, f.channel, f.priority, f.key"
+        """The customers' other messages that count, within the widest window's length of
+        now either side: those the ledger says were sent (at their first send) and those
+        another dispatcher has claimed (at its claim). The ledger is read follow-up by
+        follow-up through its index, whatever the planner believes about its size."""
+        among = json_texts("customers", self.store.dialect)
         rows = self.store.execute(
-            f"SELECT {columns}, {epoch_seconds('d.at', d)} AS at FROM followups f"
-            f" JOIN deliveries d ON d.followup_id = f.id WHERE {counted}"
-            " AND d.outcome = 'sent' AND d.at > :low AND d.at < :high"
-            f" UNION ALL SELECT {columns}, {epoch_seconds('f.updated_at', d)} AS at"
-            f" FROM followups f WHERE {counted} AND f.status = 'claimed'"
-            " AND f.updated_at > :low AND f.updated_at < :high"
-            f" AND f.id NOT IN ({json_texts('batch', d, 'BIGINT')})",
-            {
-                "batch": json.dumps(batch),
-                "customers": json.dumps(customers, ensure_ascii=False),
-                "low": iso(self.now - widest),
-                "high": iso(self.now + widest),
-            },
+            "SELECT f.id, f.customer_id, f.channel, f.priority, f.key, f.status, f.updated_at,"
+            " (SELECT min(d.at) FROM deliveries d WHERE d.followup_id = f.id"
+            "  AND d.outcome = 'sent') AS sent_at"
+            f" FROM followups f WHERE f.customer_id IN ({among}) AND f.kind = 'message'"
+            " AND f.mandatory = 0",
+            {"customers": json.dumps(customers, ensure_ascii=False)},
         )
-        return [
-            Message(row["id"], str(row["customer_id"]), row["channel"], int(row["at"]),
-                    row["priority"], row["key"], False)
-            for row in rows
-        ]  # fmt: skip
+        reach = dt.timedelta(seconds=max(window.seconds for window in windows))
+        ours = set(batch)
+        standing = []
+        for row in rows:
+            at = _counted_at(row) if row["id"] not in ours else None
+            if at is not None and abs(at - self.now) < reach:
+                standing.append(
+                    Message(row["id"], str(row["customer_id"]), row["channel"],
+                            int(at.timestamp()), row["priority"], row["key"], False)
+                )  # fmt: skip
+        return standing
 
     def _write(self, policies: PoliciesFile, verdicts: list[Verdict], rows: Sequence[Row]) -> None:
         """Give the decided follow-ups back to the queue, then write the verdicts as the
@@ -173,15 +169,25 @@ class SendPolicy:
         ledger.record_all(self.store, entries, self.now, self.worker)
 
 
+def _counted_at(row: Row) -> dt.datetime | None:
+    """When a message counts towards a cap: its first send, else its claim, if claimed."""
+    at = row["sent_at"] or (row["updated_at"] if row["status"] == "claimed" else None)
+    return dt.datetime.fromisoformat(at) if at else None
+
+
 def lock_customers(store: Store, customers: list[str]) -> None:
-    """Hold each customer's cap slots until the transaction ends (PostgreSQL; SQLite's write
-    transaction holds the whole database). Sorted, so two claims never wait on each other."""
+    """Hold the customers' cap slots until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole database). Locked in order, so no two claims deadlock.
+
+    Customers share LOCK_SLOTS locks by a hash of their key: PostgreSQL's lock table is
+    shared and bounded, and a claim of 100,000 follow-ups must not take 100,000 locks. Two
+    customers in one slot only wait for each other's claim, which is short."""
     if store.dialect != "postgres":
         return
     store.execute(
-        f"SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, h) FROM (SELECT DISTINCT"
-        f" hashtext(c) AS h FROM ({json_texts('customers', store.dialect)}) AS given(c))"
-        " AS slots ORDER BY h",
+        f"SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, slot) FROM (SELECT DISTINCT"
+        f" abs(hashtext(c) % {LOCK_SLOTS}) AS slot"
+        f" FROM ({json_texts('customers', store.dialect)}) AS given(c)) AS slots ORDER BY slot",
         {"customers": json.dumps(customers, ensure_ascii=False)},
     )
 
