@@ -19,7 +19,10 @@ Paths, side by side in the same run:
   per row (before)  the dispatch as it was before batching (commit 545dbb4), kept here: each
                     pass sorts every due follow-up to claim 500, then reads, renders, sends
                     and commits one row at a time (the adapters are today's)
-  dispatch_once     engine/dispatch today
+  consent only      engine/dispatch today with a rule set that has no caps and no quiet
+                    hours: at send time it re-checks consent only, as it did before the send
+                    time decided quiet hours and caps too
+  dispatch_once     engine/dispatch today: consent, quiet hours and caps at send time
 
 Median of --runs; follow-ups per second of wall clock and per CPU second.
 """
@@ -293,7 +296,25 @@ def _per_row_deliver(
     return 1
 
 
-PATHS: dict[str, Dispatch] = {"per row (before)": per_row, "dispatch_once": dispatch_once}
+def consent_only_rules(ruleset: RuleSet) -> RuleSet:
+    """The rule set without caps and quiet hours: dispatch then decides consent only."""
+    assert ruleset.policies is not None
+    policies = ruleset.policies.model_copy(update={"caps": (), "quiet_hours": None})
+    return dataclasses.replace(ruleset, policies=policies)
+
+
+def consent_only(
+    store: SQLiteStore, ruleset: RuleSet, adapters: dict[str, Adapter], now: dt.datetime,
+    *, limit: int,
+) -> Any:  # fmt: skip
+    return dispatch_once(store, consent_only_rules(ruleset), adapters, now, limit=limit)
+
+
+PATHS: dict[str, Dispatch] = {
+    "per row (before)": per_row,
+    "consent only": consent_only,
+    "dispatch_once": dispatch_once,
+}
 
 
 def measure(args: argparse.Namespace) -> dict[tuple[str, str], list[Timing]]:

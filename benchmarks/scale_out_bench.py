@@ -2,7 +2,7 @@
 
     python benchmarks/scale_out_bench.py [--followups N] [--workers 1,2,3,4] [--runs N]
                                          [--stores postgresql,sqlite] [--adapters none,webhook]
-                                         [--postgres URL]
+                                         [--policies send-time,consent-only] [--postgres URL]
 
 N follow-ups due now (those of dispatch_bench.py: consenting customers, the default project's
 `invite_feedback` email) are delivered by W dispatcher processes at once, each running
@@ -12,6 +12,11 @@ moment all W start to the last one's end, and every follow-up must end 'sent' ex
   none      the `recording` adapter: nothing leaves the process, so the figure is what the
             store sustains (claim, consent re-check, render, record), the ceiling of the queue
   webhook   HTTP/1.1 POSTs with keep-alive to the minimal asyncio receiver of dispatch_bench
+
+  send-time     the default rules: consent, quiet hours and caps decided again at send time
+                (on PostgreSQL with a lock per customer whose messages a cap counts)
+  consent-only  the same rules without caps and quiet hours: send time re-checks consent
+                only, as dispatch did before it decided the rest again
 
 The PostgreSQL store is a schema of its own in --postgres (default: the tests' database),
 dropped afterwards; SQLite a file in $TMPDIR. Each run starts from the same queue. Median of
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -39,7 +45,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import psycopg
-from dispatch_bench import NOW, RULES, build, receiver, serve_http
+from dispatch_bench import NOW, RULES, build, consent_only_rules, receiver, serve_http
 
 from guanxi.adapters.base import Adapter, address_fields
 from guanxi.adapters.registry import load_adapter
@@ -101,7 +107,7 @@ def reset(location: str, base: Path | None) -> None:
     with store.transaction():
         store.execute(RESET)
         store.execute("DELETE FROM deliveries")
-    store.execute("VACUUM ANALYZE followups")
+    store.execute("VACUUM ANALYZE followups, deliveries")  # a real ledger has no dead rows
     store.close()
 
 
@@ -117,11 +123,13 @@ def make_adapter(name: str, port: int) -> Adapter:
 
 
 def dispatcher(
-    location: str, adapter_name: str, port: int, start: Any, sent: Any, cpu: Any
+    location: str, adapter_name: str, policy: str, port: int, start: Any, sent: Any, cpu: Any
 ) -> None:
     """One dispatcher process: passes until one claims nothing; adds what it sent to `sent`
     and the CPU seconds that took to `cpu`."""
     ruleset = load_ruleset(RULES)
+    if policy == "consent-only":
+        ruleset = consent_only_rules(ruleset)
     store = open_store(location, migrate=False)
     adapter = make_adapter(adapter_name, port)
     worker = f"bench:{os.getpid()}"
@@ -150,13 +158,11 @@ class Run(NamedTuple):
     server: float  # CPU seconds of the PostgreSQL server's processes
 
 
-def one_run(location: str, adapter: str, workers: int, port: int) -> Run:
+def one_run(location: str, adapter: str, policy: str, workers: int, port: int) -> Run:
     context = multiprocessing.get_context("spawn")
     start, sent, cpu = context.Event(), context.Value("i", 0), context.Value("d", 0.0)
-    processes = [
-        context.Process(target=dispatcher, args=(location, adapter, port, start, sent, cpu))
-        for _ in range(workers)
-    ]
+    given = (location, adapter, policy, port, start, sent, cpu)
+    processes = [context.Process(target=dispatcher, args=given) for _ in range(workers)]
     for process in processes:
         process.start()
     time.sleep(3)  # every process imported and connected before the clock starts
@@ -201,20 +207,23 @@ def check(location: str, sent: int) -> None:
 # --- the table ------------------------------------------------------------------------------
 
 
-def table(results: dict[tuple[str, str, int], list[Run]], count: int) -> str:
+Key = tuple[str, str, str, int]  # store, adapter, policy, dispatchers
+
+
+def table(results: dict[Key, list[Run]], count: int) -> str:
     lines = [
-        "| store | adapter | dispatchers | seconds (median) | follow-ups/s | dispatcher CPU s"
-        " per 1k | server CPU s per 1k | runs (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| store | adapter | policy | dispatchers | seconds (median) | follow-ups/s"
+        " | dispatcher CPU s per 1k | server CPU s per 1k | runs (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for (store, adapter, workers), runs in results.items():
+    for (store, adapter, policy, workers), runs in results.items():
         wall = statistics.median(r.wall for r in runs)
         own = statistics.median(r.dispatchers for r in runs) * 1000 / count
         server = statistics.median(r.server for r in runs) * 1000 / count
         shown = ", ".join(f"{r.wall:.1f}" for r in runs)
         lines.append(
-            f"| {store} | {adapter} | {workers} | {wall:.1f} | {count / wall:,.0f} | {own:.2f}"
-            f" | {server if store == 'postgresql' else 0:.2f} | {shown} |"
+            f"| {store} | {adapter} | {policy} | {workers} | {wall:.1f} | {count / wall:,.0f}"
+            f" | {own:.2f} | {server if store == 'postgresql' else 0:.2f} | {shown} |"
         )
     return "\n".join(lines)
 
@@ -226,11 +235,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stores", default="postgresql,sqlite")
     parser.add_argument("--adapters", default="none,webhook")
+    parser.add_argument("--policies", default="send-time,consent-only")
     parser.add_argument("--postgres", default=POSTGRES)
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     stores, adapters = args.stores.split(","), args.adapters.split(",")
-    results: dict[tuple[str, str, int], list[Run]] = {}
+    policies = args.policies.split(",")
+    results: dict[Key, list[Run]] = {}
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         base = Path(folder) / "queue.db"
         build(base, load_ruleset(RULES), args.followups)
@@ -240,13 +251,12 @@ def main() -> None:
             locations["postgresql"] = stack.enter_context(postgres_copy(args.postgres, base))
         for run in range(args.runs):
             for store in stores:
-                for adapter in adapters:
-                    for count in workers:
-                        reset(locations[store], base if store == "sqlite" else None)
-                        done = one_run(locations[store], adapter, count, port)
-                        results.setdefault((store, adapter, count), []).append(done)
-                        print(f"run {run + 1}: {store} {adapter} ×{count} {done.wall:.1f} s",
-                              file=sys.stderr)  # fmt: skip
+                for adapter, policy, count in itertools.product(adapters, policies, workers):
+                    reset(locations[store], base if store == "sqlite" else None)
+                    done = one_run(locations[store], adapter, policy, count, port)
+                    results.setdefault((store, adapter, policy, count), []).append(done)
+                    print(f"run {run + 1}: {store} {adapter} {policy} ×{count} {done.wall:.1f} s",
+                          file=sys.stderr)  # fmt: skip
     print(f"\n{args.followups:,} follow-ups, load {os.getloadavg()[0]:.1f}")
     print(" ".join(["python", "benchmarks/scale_out_bench.py", *sys.argv[1:]]))
     print(table(results, args.followups))

@@ -226,7 +226,7 @@ def test_dead_after_max_attempts_with_last_error(
     now = NOW
     for _ in range(3):
         run(store, ruleset, webhook, now, max_attempts=3)
-        now += dt.timedelta(hours=2)
+        now += dt.timedelta(hours=1)  # every attempt before the quiet hours (21:00 local)
     row = followup(store, fid)
     assert (row["status"], row["attempts"]) == ("dead", 3)
     assert "503" in row["reason"]
@@ -394,7 +394,7 @@ def settled(receiver: Receiver, quiet: float = 0.5) -> list[str | None]:
 def test_a_dispatcher_killed_mid_batch_loses_nothing_and_only_repeats_attempts(
     store: Store, ruleset: RuleSet, webhook: Adapter, receiver: Receiver, tmp_path: Path
 ) -> None:
-    ids = plan(store, 20)
+    ids = plan(store, 20, mandatory=True)  # notices: no frequency cap holds them back
     keys = {followup(store, i)["key"] for i in ids}
     receiver.hold_after = 5  # answers five, then the dispatcher waits on the others
     rules = Path(__file__).parent.parent / "rules"
@@ -427,7 +427,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_and_only_repeats_attempts(
 def test_a_batch_is_sent_concurrently_and_each_result_lands_on_its_own_followup(
     store: Store, ruleset: RuleSet, webhook: Adapter, receiver: Receiver
 ) -> None:
-    ids = plan(store, 16)
+    ids = plan(store, 16, mandatory=True)  # notices: no frequency cap holds them back
     refused = {followup(store, i)["key"] for i in ids[1::3]}
     receiver.refuse, receiver.delay = refused, 0.05
     report = run(store, ruleset, webhook, NOW)
@@ -507,7 +507,9 @@ def mailbox() -> Iterator[Mailbox]:
 def test_smtp_batches_go_out_on_a_few_reused_connections(
     store: Store, ruleset: RuleSet, mailbox: Mailbox
 ) -> None:
-    ids = plan(store, 12) + plan(store, 12, due=NOW + dt.timedelta(hours=1), prefix="L")
+    notices = {"mandatory": True}  # no frequency cap holds them back
+    later = NOW + dt.timedelta(hours=1)
+    ids = plan(store, 12, **notices) + plan(store, 12, due=later, prefix="L", **notices)
     fields = address_fields(ruleset.policies)
     with load_adapter("smtp", host="127.0.0.1", port=mailbox.port, address_fields=fields) as smtp:
         assert run(store, ruleset, smtp, NOW).sent == 12

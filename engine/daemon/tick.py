@@ -45,6 +45,7 @@ class TickReport:
     lost: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
+    deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
     passes: int = 0
 
     def add(self, done: DispatchReport) -> None:
@@ -59,6 +60,8 @@ class TickReport:
         self.waiting = done.waiting
         for policy, n in done.suppressed.items():
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
+        for policy, n in done.deferred.items():
+            self.deferred[policy] = self.deferred.get(policy, 0) + n
 
     def to_dict(self) -> dict[str, Any]:
         """What the tick did (not where it is)."""

@@ -4,6 +4,9 @@ transaction holds the database's write lock; in PostgreSQL each dispatcher locks
 reads with `FOR UPDATE SKIP LOCKED`, so several daemons claim side by side, each passing over
 the rows another is claiming.
 
+A `screen` (the contact policy at send time, see recheck) decides the claimed rows inside the
+same transaction and takes back those it defers or suppresses.
+
 Order: claims whose lease ran out come first (they were at the head of the queue already),
 then pending follow-ups by priority (highest first), earliest due time, id.
 
@@ -20,7 +23,7 @@ import datetime as dt
 import itertools
 import json
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 from guanxi.engine.plan.followups import iso
@@ -65,6 +68,9 @@ SELECT channel, priority FROM levels WHERE priority IS NOT NULL
 """
 
 
+Screen = Callable[[Sequence[Row]], Collection[int]]  # claimed rows → the ids taken back
+
+
 class Level(NamedTuple):
     channel: str
     priority: int
@@ -76,9 +82,11 @@ def claim(
     limit: int,
     lease: dt.timedelta,
     channels: Collection[str] | None = None,
+    screen: Screen | None = None,
 ) -> list[Row]:
     """Claim up to `limit` due follow-ups (see the module for the order) until `now + lease`;
-    only those of `channels` when given. The claimed rows, in that order."""
+    only those of `channels` when given, and not those `screen` takes back. The claimed
+    rows, in that order."""
     with store.transaction():
         ids = _lapsed(store, now, limit, channels)
         ids += _due(store, now, limit - len(ids), channels)
@@ -88,8 +96,10 @@ def claim(
             " RETURNING *",
             {"ids": json.dumps(ids), "now": iso(now), "lease_until": iso(now + lease)},
         )
+        taken_back = set(screen(rows)) if screen is not None else set()
     position = {followup_id: i for i, followup_id in enumerate(ids)}
-    return sorted(rows, key=lambda row: position[row["id"]])
+    kept = (row for row in rows if row["id"] not in taken_back)
+    return sorted(kept, key=lambda row: position[row["id"]])
 
 
 def waiting(store: Store, now: dt.datetime, channels: Collection[str]) -> dict[str, int]:

@@ -1,10 +1,14 @@
-"""One dispatch pass: claim a batch of due follow-ups, check the contact policy again, render
-and send what it still allows, then record every outcome in one transaction.
+"""One dispatch pass: claim a batch of due follow-ups, deciding the contact policy again for
+that instant, render and send what it still allows, then record every outcome in one
+transaction.
 
     past expires_at         status 'expired', nothing sent (its bound on lateness passed)
     consent now refused     status 'suppressed' with the policy's reason, nothing sent
-                            (see recheck: the planner's consent checks, against the customer
-                            as they are now; mandatory notices as the planner decides)
+    inside quiet hours      pending again, deferred to their end (spread)
+    over a frequency cap    status 'suppressed', the cap as the reason
+                            (these three at claim time, see recheck: the planner's rules, for
+                            the customer as they are now, what the ledger says they were
+                            sent and the moment of sending)
     render error            status 'dead' (the template cannot be rendered for this row)
     sent                    status 'sent'
     RetryableError          status 'pending' again until a back-off; 'dead' after
@@ -28,8 +32,8 @@ from dataclasses import dataclass, field
 from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError, TemplateText
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
-from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record, refused
-from guanxi.engine.dispatch.recheck import refusals
+from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
+from guanxi.engine.dispatch.recheck import SendPolicy
 from guanxi.engine.dispatch.send import send_all
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
@@ -51,6 +55,7 @@ class DispatchReport:
     lost: int = 0  # the lease ran out before the outcome was written; the ledger has it
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
+    deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
 
     def count(self, outcomes: Sequence[Outcome], held: set[int]) -> None:
         """Count recorded outcomes; those whose claim no longer held (`held`) as lost."""
@@ -94,11 +99,13 @@ def dispatch_once(
     """
     attempts = Attempts(now, max_attempts, backoff, rng or random.Random(0))
     report = DispatchReport(waiting=waiting(store, now, adapters))
-    rows = claim(store, now, limit, lease, channels=adapters)
-    report.claimed = len(rows)
+    policy = SendPolicy(store, ruleset, now, worker)
+    rows = claim(store, now, limit, lease, channels=adapters, screen=policy)
+    report.claimed = len(rows) + policy.decided
+    report.suppressed, report.deferred = dict(policy.suppressed), dict(policy.deferred)
     outcomes: list[Outcome] = []
     try:
-        outcomes.extend(_unsendable(store, ruleset, rows, now))
+        outcomes.extend(_unsendable(rows, now))
         decided = {o.row["id"] for o in outcomes}
         ready = [row for row in rows if row["id"] not in decided]
         templates = _Templates(ruleset, versions or {})
@@ -108,16 +115,12 @@ def dispatch_once(
     return report
 
 
-def _unsendable(
-    store: Store, ruleset: RuleSet, rows: Sequence[Row], now: dt.datetime
-) -> Iterator[Outcome]:
-    """The outcomes of the rows that must not be sent: expired, or refused by consent now."""
+def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
+    """The outcomes of the rows that must not be sent: expired (the claim decided the rest
+    of the contact policy)."""
     moment = iso(now)
     late = [row for row in rows if row["expires_at"] is not None and row["expires_at"] <= moment]
     yield from (expired(row) for row in late)
-    late_ids = {row["id"] for row in late}
-    refused_now = refusals(store, ruleset, [row for row in rows if row["id"] not in late_ids])
-    yield from (refused(row, refused_now[row["id"]]) for row in rows if row["id"] in refused_now)
 
 
 @dataclass(frozen=True)

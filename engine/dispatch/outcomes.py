@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 from guanxi.adapters.base import AdapterError, Receipt, RetryableError
 from guanxi.engine.dispatch import ledger
-from guanxi.engine.dispatch.recheck import Refusal
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Row, Store
@@ -79,12 +78,6 @@ def expired(row: Row) -> Outcome:
     """Past its bound on lateness: expired (not dead: no delivery failed), nothing sent."""
     entry = ledger.Entry(row["id"], row["key"], 0, "expired", error=TOO_LATE)
     return Outcome(row, "expired", entry, row["attempts"], policy="expiry", reason=TOO_LATE)
-
-
-def refused(row: Row, refusal: Refusal) -> Outcome:
-    """The contact policy no longer allows it: suppressed, nothing sent."""
-    entry = ledger.Entry(row["id"], row["key"], 0, "suppressed", error=refusal.reason)
-    return Outcome(row, "suppressed", entry, row["attempts"], None, *refusal)
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,54 @@
-"""The contact policy's consent checks again at send time, over a claimed batch.
+"""The contact policy again at send time: a claimed batch decided for the instant it is sent.
 
-Consent may have been withdrawn, or do-not-contact set, since the follow-up was planned. The
-checks are the planner's own (`consent_sql` in engine/plan/policy.py, the one place they are
-written), read against the customer as the store holds them now and under the rule set now
-in force: a mandatory notice still goes out to a customer who asked not to be contacted,
-but not on a channel they withdrew consent for, exactly as the planner decides.
+Between planning and sending consent may be withdrawn, other messages may go out, and a
+message may be claimed inside the quiet hours (late, or after a daemon was down). So when a
+batch is claimed, in the claim's own transaction, the planner's rules (engine/plan/policy*.py,
+the one place they are written) are decided again for `now`:
+
+1. consent and do-not-contact: the planner's checks (`consent_sql`) against the customer as
+   the store holds them now, under the rule set now in force; a mandatory notice still goes
+   to a customer who asked not to be contacted, but not on a channel they withdrew;
+2. quiet hours: a message claimed inside them, mandatory or not, is deferred to their end
+   plus its spread (the planner's `defer`, for `now` instead of the due time), or suppressed
+   when it would expire first;
+3. frequency caps: the planner's arbitration (`arbitrate`). What stands is what the customer
+   was actually sent (the ledger's 'sent' entries, at their time) and what another dispatcher
+   has claimed (at its claim time, which is when its ledger entry will be); the batch's
+   messages compete at `now`, by priority, then due time, and one that would overfill a
+   window is suppressed with the cap as the reason. Mandatory notices neither count nor stop.
+
+A follow-up already past its expiry is left to the expiry check. Every verdict is written as
+the planner writes its own (status or due time, policy, reason, a row in followup_decisions);
+a suppression also goes into the ledger (attempt 0, nothing sent).
+
+Two dispatchers must not both spend a customer's last slot. In SQLite the claim transaction
+holds the write lock. In PostgreSQL the claim takes a transaction-scoped advisory lock on each
+customer whose messages compete for a cap (customers share a bounded number of locks), all in
+one order (no two claims deadlock), before it counts: a claim of the same customer by another
+dispatcher has committed by then, and is counted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from guanxi.engine.dispatch import ledger
+from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy import FOLLOWUP_FIELDS, consent_sql, preferred_channel_sql
+from guanxi.engine.plan.policy_messages import Message, Quiet, Window, arbitrate, cap_windows, defer
+from guanxi.engine.plan.policy_verdicts import Batch, Survey, Verdict, open_scratch, settle
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
+from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_texts
+
+CUSTOMER_LOCKS = 1_735_917_569  # the first key of the advisory locks on customers' cap slots
+LOCK_SLOTS = 256  # customers share this many locks: a claim holds at most this many
 
 
 class Refusal(NamedTuple):
@@ -25,6 +56,140 @@ class Refusal(NamedTuple):
 
     policy: str
     reason: str
+
+
+@dataclass
+class SendPolicy:
+    """Decides each claimed batch at `now` (see the module) and counts the verdicts; the
+    ledger names `worker` as the dispatcher of the suppressions."""
+
+    store: Store
+    ruleset: RuleSet
+    now: dt.datetime
+    worker: str | None = None
+    suppressed: dict[str, int] = field(default_factory=dict)  # policy → how many
+    deferred: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> int:
+        return sum(self.suppressed.values()) + sum(self.deferred.values())
+
+    def __call__(self, rows: Sequence[Row]) -> set[int]:
+        """Decide the claimed `rows` inside the claim's transaction; the ids it took back
+        (deferred or suppressed)."""
+        policies = self.ruleset.policies
+        if policies is None or not rows:
+            return set()
+        moment = iso(self.now)
+        live = [row for row in rows if row["expires_at"] is None or row["expires_at"] > moment]
+        verdicts = self._verdicts(policies, live, [row["id"] for row in rows])
+        if verdicts:
+            self._write(policies, verdicts, rows)
+        return {verdict.id for verdict in verdicts}
+
+    def _verdicts(
+        self, policies: PoliciesFile, rows: Sequence[Row], batch: list[int]
+    ) -> list[Verdict]:
+        refused = refusals(self.store, self.ruleset, rows)
+        verdicts = [Verdict(i, "suppressed", *refusal) for i, refusal in refused.items()]
+        messages = [r for r in rows if r["kind"] == "message" and r["id"] not in refused]
+        zone = self.ruleset.calendar.zone
+        quiet = Quiet.of(policies)
+        if quiet is not None and quiet.holds(self.now.astimezone(zone)):
+            return verdicts + [defer(quiet, zone, row, self.now) for row in messages]
+        return verdicts + list(self._capped(policies, messages, batch))
+
+    def _capped(
+        self, policies: PoliciesFile, messages: Sequence[Row], batch: list[int]
+    ) -> Iterable[Verdict]:
+        """The messages that would overfill a cap if sent now (`batch`: every id claimed)."""
+        windows = cap_windows(policies)
+        counted = [row for row in messages if not row["mandatory"]]
+        if not windows or not counted:
+            return []
+        customers = sorted({str(row["customer_id"]) for row in counted})
+        lock_customers(self.store, customers)
+        at = int(self.now.timestamp())
+        competing = [
+            Message(row["id"], str(row["customer_id"]), row["channel"], at, row["priority"],
+                    row["key"], True, int(dt.datetime.fromisoformat(row["due_at"]).timestamp()))
+            for row in counted
+        ]  # fmt: skip
+        standing = self._standing(customers, windows, batch)
+        return arbitrate([*standing, *competing], windows)
+
+    def _standing(
+        self, customers: list[str], windows: list[Window], batch: list[int]
+    ) -> list[Message]:
+        """The customers' other messages that count, within the widest window's length of
+        now either side: those the ledger says were sent (at their first send) and those
+        another dispatcher has claimed (at its claim). The ledger is read follow-up by
+        follow-up through its index, whatever the planner believes about its size."""
+        among = json_texts("customers", self.store.dialect)
+        rows = self.store.execute(
+            "SELECT f.id, f.customer_id, f.channel, f.priority, f.key, f.status, f.updated_at,"
+            " (SELECT min(d.at) FROM deliveries d WHERE d.followup_id = f.id"
+            "  AND d.outcome = 'sent') AS sent_at"
+            f" FROM followups f WHERE f.customer_id IN ({among}) AND f.kind = 'message'"
+            " AND f.mandatory = 0",
+            {"customers": json.dumps(customers, ensure_ascii=False)},
+        )
+        reach = dt.timedelta(seconds=max(window.seconds for window in windows))
+        ours = set(batch)
+        standing = []
+        for row in rows:
+            at = _counted_at(row) if row["id"] not in ours else None
+            if at is not None and abs(at - self.now) < reach:
+                standing.append(
+                    Message(row["id"], str(row["customer_id"]), row["channel"],
+                            int(at.timestamp()), row["priority"], row["key"], False)
+                )  # fmt: skip
+        return standing
+
+    def _write(self, policies: PoliciesFile, verdicts: list[Verdict], rows: Sequence[Row]) -> None:
+        """Give the decided follow-ups back to the queue, then write the verdicts as the
+        planner does; the suppressions into the ledger too."""
+        ids = json.dumps([verdict.id for verdict in verdicts])
+        self.store.execute(
+            "UPDATE followups SET status = 'pending', lease_until = NULL"
+            f" WHERE id IN ({json_texts('ids', self.store.dialect, 'BIGINT')})",
+            {"ids": ids},
+        )
+        open_scratch(self.store)
+        run = Batch(self.store, self.ruleset, policies, "", self.now, Survey())
+        for verdict, policy, count in settle(run, verdicts):
+            into = self.suppressed if verdict == "suppressed" else self.deferred
+            into[policy] = into.get(policy, 0) + count
+        keys = {row["id"]: row["key"] for row in rows}
+        entries = [
+            ledger.Entry(v.id, keys[v.id], 0, "suppressed", error=v.reason)
+            for v in verdicts
+            if v.verdict == "suppressed"
+        ]
+        ledger.record_all(self.store, entries, self.now, self.worker)
+
+
+def _counted_at(row: Row) -> dt.datetime | None:
+    """When a message counts towards a cap: its first send, else its claim, if claimed."""
+    at = row["sent_at"] or (row["updated_at"] if row["status"] == "claimed" else None)
+    return dt.datetime.fromisoformat(at) if at else None
+
+
+def lock_customers(store: Store, customers: list[str]) -> None:
+    """Hold the customers' cap slots until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole database). Locked in order, so no two claims deadlock.
+
+    Customers share LOCK_SLOTS locks by a hash of their key: PostgreSQL's lock table is
+    shared and bounded, and a claim of 100,000 follow-ups must not take 100,000 locks. Two
+    customers in one slot only wait for each other's claim, which is short."""
+    if store.dialect != "postgres":
+        return
+    store.execute(
+        f"SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, slot) FROM (SELECT DISTINCT"
+        f" abs(hashtext(c) % {LOCK_SLOTS}) AS slot"
+        f" FROM ({json_texts('customers', store.dialect)}) AS given(c)) AS slots ORDER BY slot",
+        {"customers": json.dumps(customers, ensure_ascii=False)},
+    )
 
 
 def refusals(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[int, Refusal]:

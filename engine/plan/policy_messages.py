@@ -32,11 +32,13 @@ from guanxi.engine.plan.policy_verdicts import (
     Counts,
     Span,
     Verdict,
+    channel_label,
+    local_time,
     parse_instant,
     settle,
     sql_text,
 )
-from guanxi.engine.ruleset.models import Cap
+from guanxi.engine.ruleset.models import Cap, PoliciesFile
 from guanxi.engine.store.dialect import epoch_seconds, ordered_join, unindexed
 from guanxi.engine.timing import Duration, parse_duration, parse_time_of_day
 
@@ -51,9 +53,25 @@ class Quiet:
     start: dt.time
     end: dt.time
 
+    @classmethod
+    def of(cls, policies: PoliciesFile) -> Quiet | None:
+        """The quiet hours policies.yaml sets, if any."""
+        setting = policies.quiet_hours
+        if setting is None:
+            return None
+        return cls(parse_time_of_day(setting.start), parse_time_of_day(setting.end))
+
     @property
     def label(self) -> str:
         return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+    def holds(self, local: dt.datetime) -> bool:
+        """Is the local time `local` inside quiet hours? (contains_sql, for one instant)"""
+        start, end, now = _seconds(self.start), _seconds(self.end), _seconds(local.time())
+        if start == end:
+            return False
+        inside_start, before_end = now >= start, now < end
+        return inside_start and before_end if start < end else inside_start or before_end
 
     def contains_sql(self, seconds: str) -> str:
         """SQL: is the local second of the day `seconds` inside quiet hours?"""
@@ -82,10 +100,9 @@ def _seconds(time: dt.time) -> int:
 
 def quiet_hours(run: Batch) -> Counts:
     """Defer the batch's messages due in quiet hours (see the module docstring)."""
-    if run.policies.quiet_hours is None:
+    quiet = Quiet.of(run.policies)
+    if quiet is None:
         return []
-    setting = run.policies.quiet_hours
-    quiet = Quiet(parse_time_of_day(setting.start), parse_time_of_day(setting.end))
     span = run.survey.message_span
     if span is None:
         return []
@@ -95,17 +112,21 @@ def quiet_hours(run: Batch) -> Counts:
         " WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'message'"
         f" AND {quiet.contains_sql(local)}"
     )
-    return settle(run, [_defer(run, quiet, row) for row in rows])
+    due = (parse_instant(row["due_at"]) for row in rows)
+    return settle(run, [defer(quiet, run.zone, row, at) for row, at in zip(rows, due, strict=True)])
 
 
-def _defer(run: Batch, quiet: Quiet, row: dict[str, Any]) -> Verdict:
-    due = parse_instant(row["due_at"]).astimezone(run.zone)
+def defer(quiet: Quiet, zone: dt.tzinfo, row: dict[str, Any], at: dt.datetime) -> Verdict:
+    """The verdict on the message `row` (id, key, expires_at) that would go at `at`, inside
+    quiet hours: deferred to their end plus its spread, or suppressed if it expires first.
+    The planner asks for the due time; dispatch for the instant it claims the message."""
     spread = zlib.crc32(row["key"].encode()) % quiet.spread
-    moved = quiet.ends(due) + dt.timedelta(seconds=spread)
-    reason = f"quiet hours {quiet.label}, moved to {run.local(moved)}"
+    moved = quiet.ends(at.astimezone(zone)) + dt.timedelta(seconds=spread)
+    reason = f"quiet hours {quiet.label}, moved to {local_time(moved, zone)}"
     expires = parse_instant(row["expires_at"]) if row["expires_at"] else None
     if expires is not None and moved > expires:
-        late = f"expired before it could be sent ({reason}; it expires {run.local(expires)})"
+        expiry = local_time(expires, zone)
+        late = f"expired before it could be sent ({reason}; it expires {expiry})"
         return Verdict(row["id"], "suppressed", "expiry", late)
     return Verdict(row["id"], "deferred", "quiet_hours", reason, iso(moved))
 
@@ -173,15 +194,16 @@ class Message:
     priority: int
     key: str
     open: bool  # pending in this batch: it competes; otherwise it stands
+    due: int | None = None  # when it was due (epoch seconds), if not `at`: ranks it
 
     @property
     def rank(self) -> tuple[int, int, str]:
-        return (-self.priority, self.at, self.key)
+        return (-self.priority, self.at if self.due is None else self.due, self.key)
 
 
 def frequency_caps(run: Batch) -> Counts:
     """Suppress the batch's messages that would overfill a cap (see the module docstring)."""
-    windows = _windows(run)
+    windows = cap_windows(run.policies)
     span = run.survey.message_span
     if not windows or span is None:
         return []
@@ -189,18 +211,19 @@ def frequency_caps(run: Batch) -> Counts:
     return settle(run, list(arbitrate(messages, windows)))
 
 
-def _windows(run: Batch) -> list[Window]:
-    channels = run.policies.channels
+def cap_windows(policies: PoliciesFile) -> list[Window]:
+    """The caps on messages, as the arbitration uses them."""
+    channels = policies.channels
     kinds = {name: channel.kind for name, channel in channels.items()} | {"all": "message"}
     return [
-        _window(run, cap, parse_duration(cap.per))
-        for cap in run.policies.caps
+        _window(policies, cap, parse_duration(cap.per))
+        for cap in policies.caps
         if kinds.get(cap.channel) == "message"
     ]
 
 
-def _window(run: Batch, cap: Cap, per: Duration) -> Window:
-    what = "message" if cap.channel == "all" else run.channel_label(cap.channel)
+def _window(policies: PoliciesFile, cap: Cap, per: Duration) -> Window:
+    what = "message" if cap.channel == "all" else channel_label(policies, cap.channel)
     reason = f"{what} cap {cap.max} per {per} reached"
     return Window(cap.channel, cap.max, per.amount * SECONDS[per.unit], reason)
 

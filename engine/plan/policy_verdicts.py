@@ -80,12 +80,17 @@ class Batch:
 
     def local(self, instant: dt.datetime) -> str:
         """An instant as people read it: the project's local date and time."""
-        return instant.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        return local_time(instant, self.zone)
 
     def channel_label(self, name: str) -> str:
         """A channel as a reason names it: the English part of its label ('SMS'), else the
         label, else the name."""
         return channel_label(self.policies, name)
+
+
+def local_time(instant: dt.datetime, zone: dt.tzinfo) -> str:
+    """An instant as people read it: the local date and time in `zone`."""
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def channel_label(policies: PoliciesFile, name: str) -> str:
