@@ -25,15 +25,13 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
-from guanxi.engine.timing import parse_duration
 from tests.daemon_helpers import invitation
+from tests.policy_helpers import LOCAL, broken_promises, sent
 
 pytestmark = pytest.mark.every_store
 
-LOCAL = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, the default project's zone
 START = dt.datetime(2026, 12, 1, 6, 4, tzinfo=LOCAL)  # before the quiet hours end (08:30)
 CHANNELS = ("sms", "email", "app")
-CONSENT = {"sms": "consent_sms", "email": "consent_email", "app": "consent_app"}
 FLAGS = ("consent_sms", "consent_email", "consent_app", "consent_marketing", "do_not_contact")
 
 
@@ -69,50 +67,6 @@ def deliver(
     """Dispatch passes at `now` until one claims nothing, as the daemon's tick does."""
     while dispatch_once(store, ruleset, adapters, now, limit=limit).claimed:
         pass
-
-
-def sent(store: Store) -> list[dict[str, Any]]:
-    """Every delivery in the ledger with its follow-up and customer."""
-    return store.execute(
-        "SELECT d.at, f.key, f.channel, f.priority, f.mandatory, f.purpose, c.*"
-        " FROM deliveries d JOIN followups f ON f.id = d.followup_id"
-        " LEFT JOIN customers c ON c.customer_id = f.customer_id"
-        " WHERE d.outcome = 'sent' ORDER BY d.at, d.id"
-    )
-
-
-def broken_promises(store: Store, ruleset: RuleSet) -> list[str]:
-    """Each delivery that broke consent, do-not-contact, quiet hours or a cap at its time."""
-    assert ruleset.policies is not None and ruleset.policies.quiet_hours is not None
-    quiet = ruleset.policies.quiet_hours
-    start, end = (dt.time.fromisoformat(t) for t in (quiet.start, quiet.end))
-    deliveries = sent(store)
-    broken = []
-    for delivery in deliveries:
-        at = dt.datetime.fromisoformat(delivery["at"])
-        local, what = at.astimezone(LOCAL).time(), f"{delivery['key']} at {delivery['at']}"
-        if local >= start or local < end:
-            broken.append(f"{what}: in quiet hours")
-        if not delivery["mandatory"] and delivery["do_not_contact"]:
-            broken.append(f"{what}: do not contact")
-        if not delivery[CONSENT[delivery["channel"]]]:
-            broken.append(f"{what}: no channel consent")
-        if delivery["purpose"] == "marketing" and not delivery["consent_marketing"]:
-            broken.append(f"{what}: no marketing consent")
-        for cap in ruleset.policies.caps:
-            if delivery["mandatory"] or cap.channel not in ("all", delivery["channel"]):
-                continue
-            per = parse_duration(cap.per)
-            since = at - dt.timedelta(**{per.unit: per.amount})
-            inside = [
-                other for other in deliveries
-                if other["customer_id"] == delivery["customer_id"] and not other["mandatory"]
-                and cap.channel in ("all", other["channel"])
-                and since < dt.datetime.fromisoformat(other["at"]) <= at
-            ]  # fmt: skip
-            if len(inside) > cap.max:
-                broken.append(f"{what}: {len(inside)} in the {cap.channel} cap of {cap.max}")
-    return broken
 
 
 # --- the property ----------------------------------------------------------------------------
