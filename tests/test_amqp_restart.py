@@ -38,9 +38,11 @@ RABBITMQCTL_TIMEOUT = 60.0
 
 
 def plan(store: Store, n: int) -> None:
-    store.upsert_customers([{"customer_id": "C0001", "name": "张三", "email": "z@example.com",
-                             "consent_email": True, "consent_marketing": True}])  # fmt: skip
-    followups = [invitation("C0001", f"E{i}", NOW, **MARKETING_EMAIL) for i in range(n)]
+    """`n` marketing e-mails, one customer each: the contact caps stay out of it."""
+    store.upsert_customers([{"customer_id": f"C{i:04d}", "name": "张三", "email": "z@example.com",
+                             "consent_email": True, "consent_marketing": True}
+                            for i in range(n)])  # fmt: skip
+    followups = [invitation(f"C{i:04d}", f"E{i}", NOW, **MARKETING_EMAIL) for i in range(n)]
     insert_followups(store, followups, "b1", NOW)
 
 

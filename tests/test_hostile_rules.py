@@ -21,7 +21,7 @@ from guanxi.engine.diagnostics import Diagnostic, summary
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.store.sqlite import SQLiteStore
-from tests.daemon_helpers import invitation, plan_due, rules_copy
+from tests.daemon_helpers import CONSENTS, invitation, plan_due, rules_copy
 from tests.test_validate_golden import DATA, RULES, make_project, run_validate
 
 HOSTILE = [
@@ -192,7 +192,7 @@ def test_the_daemon_keeps_its_last_good_rules_and_ticks_through_every_hostile_re
     due = NOW - dt.timedelta(minutes=1)
     plan_due(daemon.store, 1, due)
     assert daemon.dispatch_tick().sent == 1
-    for case in HOSTILE:
+    for number, case in enumerate(HOSTILE, start=1):  # a customer each: caps stay out of it
         shutil.copytree(DATA / case, daemon.rules, dirs_exist_ok=True)
         with caplog.at_level(logging.ERROR, logger="guanxi.daemon"):
             assert daemon.reload_if_changed() is False, case
@@ -200,6 +200,10 @@ def test_the_daemon_keeps_its_last_good_rules_and_ticks_through_every_hostile_re
         assert "still using the last good rules" in record.getMessage()
         assert "error[" in record.diagnostics and len(record.diagnostics) < 10_000, case  # type: ignore[attr-defined]
         assert daemon.running.ruleset.hash == good
-        insert_followups(daemon.store, [invitation("C000000", case, due)], "test", due)
+        customer = {"customer_id": f"C{number:06d}", "name": "客户", "phone": "13800000000"}
+        daemon.store.upsert_customers([{**customer, **CONSENTS}])
+        insert_followups(
+            daemon.store, [invitation(customer["customer_id"], case, due)], "test", due
+        )
         assert daemon.dispatch_tick().sent == 1, case
         shutil.copytree(rules_copy(daemon.rules.parent / case), daemon.rules, dirs_exist_ok=True)

@@ -181,10 +181,10 @@ def test_a_template_past_a_limit_is_dead_and_spares_the_rest_of_the_batch(
     body = f"{loop}{loop.replace('i in', 'j in')}{{% endfor %}}{{% endfor %}}好"
     endless = {"invite_feedback": Template(kind="message", subject="你好", body=body)}
     ruleset = dataclasses.replace(ruleset, templates={**ruleset.templates, **endless})
-    store.upsert_customers([{"customer_id": "C1", "name": "张三", "phone": "13800000000",
-                             "consent_sms": True}])  # fmt: skip
-    followups = [
-        invitation("C1", f"E{i}", NOW, payload={"times": times})
+    store.upsert_customers([{"customer_id": f"C{i}", "name": "张三", "phone": "13800000000",
+                             "consent_sms": True} for i in range(3)])  # fmt: skip
+    followups = [  # a customer each: the SMS cap (2 a week) stays out of it
+        invitation(f"C{i}", f"E{i}", NOW, payload={"times": times})
         for i, times in enumerate([3, 3_000, 3])
     ]
     insert_followups(store, followups, "b1", NOW)
