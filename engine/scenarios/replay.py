@@ -139,7 +139,7 @@ class _Timeline:
 
     def run(self) -> None:
         before = self.scenario.before
-        if self.scenario.baseline or (before is None and self.population is None):
+        if self._first():
             self.load_population(self.today)
         else:
             yesterday = self.today - dt.timedelta(days=1)
@@ -156,12 +156,17 @@ class _Timeline:
         for moment, events in self._events_by_instant():
             self.record_and_plan(events, moment)
 
+    def _first(self) -> bool:
+        """Whether today's classification is the store's first (nothing the day before)."""
+        nothing_before = self.scenario.before is None and self.population is None
+        return self.scenario.baseline or nothing_before
+
     def _runs(self) -> int:
         """Today's classification runs: as given, else enough for every hold to pass (a
         first classification takes effect at once)."""
         if self.scenario.runs is not None:
             return self.scenario.runs
-        return 1 if self.scenario.baseline else max(holds(self.ruleset).values())
+        return 1 if self._first() else max(holds(self.ruleset).values())
 
     def _today_row(self) -> dict[str, Any]:
         """Today's customer; a field given only for the day before is empty today."""
