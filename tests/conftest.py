@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def ruleset() -> RuleSet:
     """The default rule project in rules/."""
     return load_ruleset(RULES)
+
+
+def unheld_rules(folder: Path) -> Path:
+    """A copy of the default rule project whose tiers do not hold: a change shows at the next
+    run, for tests about something else that move a customer in one run."""
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
+    tiers = folder / "tiers.yaml"
+    lines = tiers.read_text("utf-8").splitlines(keepends=True)
+    tiers.write_text("".join(line for line in lines if not line.startswith("hold:")), "utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def unheld(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The default rule project without its hold (see unheld_rules)."""
+    return load_ruleset(unheld_rules(tmp_path_factory.mktemp("unheld") / "rules"))
 
 
 @pytest.fixture

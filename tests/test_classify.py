@@ -134,10 +134,10 @@ def test_first_run_records_each_customer_once_and_a_second_run_nothing(
     assert len(transitions(loaded)) == 45
 
 
-def test_a_changed_customer_is_one_transition(loaded: Store, ruleset: RuleSet) -> None:
-    classify(loaded, ruleset, NOW)
+def test_a_changed_customer_is_one_transition(loaded: Store, unheld: RuleSet) -> None:
+    classify(loaded, unheld, NOW)
     loaded.upsert_customers([{"customer_id": "D1", "last_txn_date": day(2)}])
-    report = classify(loaded, ruleset, NOW)
+    report = classify(loaded, unheld, NOW)
     assert (report.changed, report.transitions) == (1, 1)
     [moved] = transitions(loaded, report.run_id)
     assert (moved["customer_id"], moved["from_tier"], moved["to_tier"]) == (
@@ -173,14 +173,14 @@ def test_runs_record_hash_engine_times_and_counts(loaded: Store, ruleset: RuleSe
     assert report.tier_level() == cells
 
 
-def test_today_is_the_date_in_the_project_time_zone(store: Store, ruleset: RuleSet) -> None:
+def test_today_is_the_date_in_the_project_time_zone(store: Store, unheld: RuleSet) -> None:
     store.upsert_customers(
         [{"customer_id": "E1", "name": "边界", "balance": 0.0, "last_txn_date": day(180)}]
     )
     late_evening_utc = dt.datetime(2026, 11, 27, 20, 0, tzinfo=dt.UTC)  # 28th in Shanghai
-    classify(store, ruleset, late_evening_utc)
+    classify(store, unheld, late_evening_utc)
     assert assignment(store, "E1")[0] == "dormant"
-    classify(store, ruleset, dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC))  # the 27th
+    classify(store, unheld, dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC))  # the 27th
     assert assignment(store, "E1")[0] == "low_value"
 
 
@@ -287,22 +287,22 @@ def test_snapshot_engine_agrees_with_the_store_engine(
 
 
 def test_snapshot_nights_write_only_what_changed(
-    store: Store, ruleset: RuleSet, tmp_path: Path
+    store: Store, unheld: RuleSet, tmp_path: Path
 ) -> None:
     rows = population()
     first = classify_snapshot(
-        store, ruleset, NOW, write_snapshot(tmp_path / "1.parquet", rows, ruleset)
+        store, unheld, NOW, write_snapshot(tmp_path / "1.parquet", rows, unheld)
     )
     assert "assignments from store" in first.timings
     again = classify_snapshot(
-        store, ruleset, NOW, write_snapshot(tmp_path / "2.parquet", rows, ruleset)
+        store, unheld, NOW, write_snapshot(tmp_path / "2.parquet", rows, unheld)
     )
     assert (again.changed, again.transitions) == (0, 0)
     kept = "copy" if isinstance(store, SQLiteStore) else "store"  # PostgreSQL: read afresh
     assert f"assignments from {kept}" in again.timings
     next(r for r in rows if r["customer_id"] == "D1")["last_txn_date"] = day(1)
     night = classify_snapshot(
-        store, ruleset, NOW, write_snapshot(tmp_path / "3.parquet", rows, ruleset)
+        store, unheld, NOW, write_snapshot(tmp_path / "3.parquet", rows, unheld)
     )
     assert (night.changed, night.transitions) == (1, 1)
     [moved] = transitions(store, night.run_id)

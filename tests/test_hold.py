@@ -28,7 +28,7 @@ from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
-from tests.conftest import RULES
+from tests.conftest import RULES, unheld_rules
 from tests.test_classify import write_snapshot
 
 NOW = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
@@ -132,8 +132,7 @@ def test_a_ladder_without_hold_holds_as_the_one_it_is_built_on(
     strategies: str | None,
     expected: tuple[int, int, int],
 ) -> None:
-    folder = tmp_path / "rules"
-    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    folder = unheld_rules(tmp_path / "rules")
     for name, hold in (("tiers", tiers), ("levels", levels), ("strategies", strategies)):
         if hold is not None:
             with (folder / f"{name}.yaml").open("a", encoding="utf-8") as file:

@@ -60,6 +60,13 @@ def classify_and_remember(demo: Demo, ruleset: RuleSet, now: dt.datetime) -> Non
 
 
 @pytest.fixture(scope="module")
+def ruleset(unheld: RuleSet) -> RuleSet:
+    """The default rules without their hold: each run here stands for a month of nights, so
+    a month's moves show in it."""
+    return unheld
+
+
+@pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, ruleset: RuleSet) -> Iterator[Demo]:
     """600 demo customers with their events planned, classified three times a month apart:
     in between, some customers' contribution grows, some fall dormant, new ones arrive."""

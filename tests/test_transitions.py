@@ -121,7 +121,8 @@ def test_an_unknown_run_is_an_error(store: Store, ruleset: RuleSet) -> None:
 
 def test_classification_runs_feed_transition_steps(store: Store, ruleset: RuleSet) -> None:
     """The largest customer is gold, so a partner from the first run on: the store's
-    baseline, which welcomes no one; V later drops out of 'valuable' when its deposits go."""
+    baseline, which welcomes no one; V later drops out of 'valuable' when its deposits go,
+    once a second run confirms it (the default rules hold 2 runs)."""
     people = [("V", 600_000.0, 10.0), ("A", 1_000.0, 100.0), ("B", 1_000.0, 200.0),
               ("C", 1_000.0, 300.0), ("G", 1_000.0, 90_000.0)]  # fmt: skip
     store.upsert_customers(
@@ -133,8 +134,10 @@ def test_classification_runs_feed_transition_steps(store: Store, ruleset: RuleSe
     assert rows_after(store, ruleset, first.run_id) == []
     store.upsert_customers([{"customer_id": "V", "balance": 1_000.0}])
     second = classify(store, ruleset, NOW + dt.timedelta(days=1))
-    assert [row[0] for row in rows_after(store, ruleset, second.run_id)] == [
-        "retention_call:V:run-2"
+    assert rows_after(store, ruleset, second.run_id) == []
+    third = classify(store, ruleset, NOW + dt.timedelta(days=2))
+    assert [row[0] for row in rows_after(store, ruleset, third.run_id)] == [
+        "retention_call:V:run-3"
     ]
 
 

@@ -354,6 +354,8 @@ class Scenario(Model):
     customer: dict[str, Value]
     before: dict[str, Value] | None = None  # fields that differed the day before today
     baseline: bool = False  # today's classification is the store's first
+    # classification runs of today's customer; default: as many as the project's hold needs
+    runs: int | None = Field(default=None, ge=1, le=100)
     events: tuple[ScenarioEvent, ...] = ()
     recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
     expect: Expectation

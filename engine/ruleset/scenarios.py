@@ -124,6 +124,9 @@ class _ScenarioChecker:
                 message = "a first classification has no day before: 'before:' cannot be given"
                 hint = "remove 'baseline: true', or 'before:'"
                 self.error(("baseline",), "invalid-value", message, hint)
+        if scenario.baseline and scenario.runs is not None:
+            message = "a first classification takes effect at once: 'runs:' cannot go with it"
+            self.error(("runs",), "invalid-value", message, "remove 'runs:', or 'baseline: true'")
         if scenario.today:
             self.date(("today",), scenario.today)
         elif not scenario.events:

@@ -10,7 +10,10 @@ The scenario's time line; every step is given its `now` from the scenario, never
    classified, and the run's transitions (`on_enter:` / `on_leave:`) planned. A customer
    without `before:` is new to the bank today, so entering a first tier and level is a
    transition; with `baseline: true` (or with neither population nor `before:`) today's run
-   is the store's first, and only `initial: true` steps act on it;
+   is the store's first, and only `initial: true` steps act on it. Under a `hold:` today is
+   classified as many runs in a row as the hold needs, so that the scenario shows the customer
+   once a change is confirmed (`runs:` gives the number instead: `runs: 1` shows the change
+   still held); the customer as they were stays until then;
 3. with `recurring:`, the `every:` steps are planned for the window from today on, as the
    daemon plans them ahead (31 days, or the duration given);
 4. the events in the order they happened, each instant's events recorded and planned at that
@@ -32,6 +35,7 @@ from typing import Any
 
 from guanxi.engine import ingest
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.hold import holds
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
@@ -135,7 +139,7 @@ class _Timeline:
 
     def run(self) -> None:
         before = self.scenario.before
-        if self.scenario.baseline or (before is None and self.population is None):
+        if self._first():
             self.load_population(self.today)
         else:
             yesterday = self.today - dt.timedelta(days=1)
@@ -144,12 +148,25 @@ class _Timeline:
                 self.load_customer({**self.scenario.customer, **before}, yesterday)
             self.classify(yesterday)
         self.load_customer(self._today_row(), self.today)
-        self.classify(self.today)
+        for _ in range(self._runs()):
+            self.classify(self.today)
         if self.scenario.recurring:
             end = self._window_end(self.scenario.recurring)
             plan_recurring(self.store, self.ruleset, self.today, end, self.today)
         for moment, events in self._events_by_instant():
             self.record_and_plan(events, moment)
+
+    def _first(self) -> bool:
+        """Whether today's classification is the store's first (nothing the day before)."""
+        nothing_before = self.scenario.before is None and self.population is None
+        return self.scenario.baseline or nothing_before
+
+    def _runs(self) -> int:
+        """Today's classification runs: as given, else enough for every hold to pass (a
+        first classification takes effect at once)."""
+        if self.scenario.runs is not None:
+            return self.scenario.runs
+        return 1 if self._first() else max(holds(self.ruleset).values())
 
     def _today_row(self) -> dict[str, Any]:
         """Today's customer; a field given only for the day before is empty today."""
