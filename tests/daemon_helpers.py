@@ -46,6 +46,13 @@ def rules_copy(tmp_path: Path, delivery: str = "", **daemon: str) -> Path:
     return folder
 
 
+def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **payload: Any) -> None:
+    """Record one event, as `guanxi events post` does, without planning it."""
+    store.insert_events(
+        [{"id": event_id, "type": kind, "customer_id": customer_id, "at": at, "payload": payload}]
+    )
+
+
 def invitation(customer: str, occurrence: str, due: dt.datetime, **fields: Any) -> Followup:
     """The default project's feedback invitation to `customer` for the event `occurrence`, due
     at `due`, as a service SMS unless `fields` say otherwise (channel, purpose, priority, …)."""

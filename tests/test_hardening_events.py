@@ -36,7 +36,7 @@ from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.timing import Duration
-from tests.daemon_helpers import plan_due, rules_copy
+from tests.daemon_helpers import plan_due, post, rules_copy
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai, a Tuesday
@@ -49,12 +49,6 @@ def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fie
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
         " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', FALSE, 1, :h, :at)",
         {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
-    )
-
-
-def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **payload: Any) -> None:
-    store.insert_events(
-        [{"id": event_id, "type": kind, "customer_id": customer_id, "at": at, "payload": payload}]
     )
 
 

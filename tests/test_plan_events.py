@@ -15,6 +15,7 @@ from guanxi.engine.ingest import load_events
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.daemon_helpers import post
 
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
@@ -42,12 +43,6 @@ def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, **fie
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
         " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', FALSE, 1, :h, :at)",
         {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
-    )
-
-
-def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **payload: Any) -> None:
-    store.insert_events(
-        [{"id": event_id, "type": kind, "customer_id": customer_id, "at": at, "payload": payload}]
     )
 
 
