@@ -19,6 +19,7 @@ from guanxi.engine.classify import classify, compile_classification
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import DataError
+from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -254,14 +255,7 @@ def write_snapshot(path: Path, rows: list[dict[str, Any]], ruleset: RuleSet) -> 
 
 
 def _type(ruleset: RuleSet, name: str) -> str:
-    return {
-        "string": "VARCHAR",
-        "integer": "BIGINT",
-        "number": "DOUBLE",
-        "boolean": "BOOLEAN",
-        "date": "DATE",
-        "datetime": "TIMESTAMP",
-    }[ruleset.schema.fields[name].type]
+    return SQL_TYPES[ruleset.schema.fields[name].type]
 
 
 def all_assignments(store: Store) -> dict[str, tuple[Any, ...]]:

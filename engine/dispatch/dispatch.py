@@ -35,7 +35,7 @@ from guanxi.engine.dispatch.claim import claim, waiting
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
 from guanxi.engine.dispatch.recheck import SendPolicy
 from guanxi.engine.dispatch.send import send_all
-from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_texts
@@ -118,9 +118,7 @@ def dispatch_once(
 def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
     """The outcomes of the rows that must not be sent: expired (the claim decided the rest
     of the contact policy)."""
-    moment = iso(now)
-    late = [row for row in rows if row["expires_at"] is not None and row["expires_at"] <= moment]
-    yield from (expired(row) for row in late)
+    yield from (expired(row) for row in rows if past_bound(row["expires_at"], now))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
-from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.followups import past_bound
 from guanxi.engine.plan.policy import FOLLOWUP_FIELDS, consent_sql, preferred_channel_sql
 from guanxi.engine.plan.policy_messages import Message, Quiet, Window, arbitrate, cap_windows, defer
 from guanxi.engine.plan.policy_verdicts import Batch, Survey, Verdict, open_scratch, settle
@@ -80,8 +80,7 @@ class SendPolicy:
         policies = self.ruleset.policies
         if policies is None or not rows:
             return set()
-        moment = iso(self.now)
-        live = [row for row in rows if row["expires_at"] is None or row["expires_at"] > moment]
+        live = [row for row in rows if not past_bound(row["expires_at"], self.now)]
         verdicts = self._verdicts(policies, live, [row["id"] for row in rows])
         if verdicts:
             self._write(policies, verdicts, rows)

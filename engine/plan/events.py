@@ -37,6 +37,7 @@ from guanxi.engine.plan.followups import (
     insert_followups,
     iso,
     new_batch,
+    past_bound,
     record_decisions,
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
@@ -113,10 +114,10 @@ class _Planner:
                 failures.append({"id": str(event["id"]), "reason": _reason(error)})
                 continue
             self.report.matched += bool(planned)
-            late = [f for f in planned if _past_bound(f, self.now)]
+            timely, late = _by_bound(planned, self.now)
             if late:
                 too_old.append({"id": event["id"], "steps": self._too_old(late)})
-            planned = [f for f in planned if not _past_bound(f, self.now)]
+            planned = timely
             self.report.by_step.update(f.step_id for f in planned)
             followups.extend(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
@@ -305,9 +306,13 @@ class _Measures:
         return record
 
 
-def _past_bound(followup: Followup, now: dt.datetime) -> bool:
-    """Already past its bound on lateness, so never to be sent (as dispatch compares)."""
-    return followup.expires_at is not None and iso(followup.expires_at) <= iso(now)
+def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followup], list[Followup]]:
+    """The follow-ups still in time, and those already past their bound on lateness."""
+    timely: list[Followup] = []
+    late: list[Followup] = []
+    for followup in followups:
+        (late if past_bound(followup.expires_at, now) else timely).append(followup)
+    return timely, late
 
 
 def _marks(count: int) -> str:

@@ -129,6 +129,14 @@ def _count(store: Store, batch: str) -> int:
 LATE_WHEN_PLANNED = "too late when planned: its window had closed before it could be planned"
 
 
+def past_bound(expires_at: str | dt.datetime | None, now: dt.datetime) -> bool:
+    """Already past its bound on lateness, so never to be sent: compared as the store holds
+    instants (ISO text in UTC), by the planner and by dispatch alike."""
+    if expires_at is None:
+        return False
+    return (expires_at if isinstance(expires_at, str) else iso(expires_at)) <= iso(now)
+
+
 def expire_late(store: Store, batch: str, now: dt.datetime) -> int:
     """Record the follow-ups of `batch` already past their bound on lateness as `expired`,
     never pending: no dispatcher may send them. Returns how many."""
