@@ -7,11 +7,16 @@ generating ten million rows in Python would take minutes longer than the benchma
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
+import psycopg
 
 from guanxi.engine.classify.compile import SQL_TYPES
 from guanxi.engine.ruleset import RuleSet
@@ -113,3 +118,17 @@ def night_parquet(first: Path, target: Path, percent: float, today: dt.date) -> 
         f" TO '{target}' (FORMAT parquet, ROW_GROUP_SIZE 500000)"
     )
     return target
+
+
+@contextlib.contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """The URL of a new, empty schema on the PostgreSQL `server`; dropped afterwards."""
+    schema = f"gx_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -38,13 +38,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
-import psycopg
+from bench_data import postgres_schema
 from dispatch_bench import NOW, RULES, build, consent_only_rules, receiver, serve_http
 
 from guanxi.adapters.base import Adapter, address_fields
@@ -70,12 +68,7 @@ RESET = (
 def postgres_copy(server: str, sqlite_base: Path) -> Iterator[str]:
     """A schema of its own on `server` holding the customers and follow-ups of the SQLite
     queue `sqlite_base`; its URL. Dropped afterwards."""
-    schema = f"gx_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in server else "?"
-    url = f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
-    try:
+    with postgres_schema(server) as url:
         store = PostgresStore(url)
         store.prepare(load_ruleset(RULES).schema)
         source = SQLiteStore(sqlite_base)
@@ -90,9 +83,6 @@ def postgres_copy(server: str, sqlite_base: Path) -> Iterator[str]:
         source.close()
         store.close()
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def reset(location: str, base: Path | None) -> None:

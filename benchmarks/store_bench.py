@@ -18,17 +18,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bench_data import postgres_schema
 from plan_bench import NOW, bench_rules, december
 
 from guanxi.engine.classify import classify
@@ -74,17 +71,12 @@ def pipeline(store: Store, ruleset: RuleSet, csv: Path, customers: int) -> dict[
 
 @contextmanager
 def postgres_store(url: str) -> Iterator[Store]:
-    schema = f"gx_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in url else "?"
-    store = PostgresStore(f"{url}{separator}options={quote(f'-csearch_path={schema}')}")
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema(url) as schema_url:
+        store = PostgresStore(schema_url)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @contextmanager

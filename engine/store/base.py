@@ -29,6 +29,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -105,6 +106,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def migrate(self) -> list[str]:
         """Apply the pending schema migrations; the names of those applied."""
+
+
+EVENT_COLUMNS = "id, type, customer_id, at, payload, loaded_at"
+
+
+def event_values(rows: Iterable[Row]) -> list[tuple[Any, ...]]:
+    """Event rows as tuples in the order of `EVENT_COLUMNS`, the payload as JSON text."""
+    return [
+        (
+            r["id"],
+            r["type"],
+            r["customer_id"],
+            r["at"],
+            json.dumps(r.get("payload", {}), ensure_ascii=False),
+            r.get("loaded_at"),
+        )
+        for r in rows
+    ]
 
 
 def is_postgresql(location: str) -> bool:

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import Row, Store, shown_location
+from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values, shown_location
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -293,18 +293,8 @@ class PostgresStore(Store):
         return int(inserted), int(written) - int(inserted)
 
     def insert_events(self, rows: Iterable[Row]) -> dict[str, int]:
-        values = [
-            (
-                r["id"],
-                r["type"],
-                r["customer_id"],
-                r["at"],
-                _json(r.get("payload", {})),
-                r.get("loaded_at"),
-            )
-            for r in rows
-        ]
-        columns = "id, type, customer_id, at, payload, loaded_at"
+        values = event_values(rows)
+        columns = EVENT_COLUMNS
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS _gx_events AS"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -14,7 +13,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values
 
 SQL_TYPES = {
     "string": str,
@@ -314,18 +313,8 @@ class SQLiteStore(Store):
         return found
 
     def insert_events(self, rows: Iterable[Row]) -> dict[str, int]:
-        values = [
-            (
-                r["id"],
-                r["type"],
-                r["customer_id"],
-                r["at"],
-                json.dumps(r.get("payload", {}), ensure_ascii=False),
-                r.get("loaded_at"),
-            )
-            for r in rows
-        ]
-        sql = "INSERT OR IGNORE INTO events (id, type, customer_id, at, payload, loaded_at)"
+        values = event_values(rows)
+        sql = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS})"
         before = self.db.conn.total_changes  # counts this connection's writes only
         with self.db.atomic():
             self.db.conn.executemany(sql + " VALUES (?, ?, ?, ?, ?, ?)", values)
