@@ -81,12 +81,17 @@ def classify(
             timings=watch.laps,
             held=held,
         )
-        finish_run(store, report)
-        drop_temporary(store)
-        if after is not None:
-            after(run_id)
-            watch.lap("after run")
+        close_run(store, report, after, watch)
     return report
+
+
+def close_run(store: Store, report: RunReport, after: AfterRun | None, watch: Stopwatch) -> None:
+    """Record the finished run and run what commits with it, inside the run's transaction."""
+    finish_run(store, report)
+    drop_temporary(store)
+    if after is not None:
+        after(report.run_id)
+        watch.lap("after run")
 
 
 SQLITE_TUNING = {"cache_size": -262144, "temp_store": 2}  # a 256 MB page cache; temp in memory

@@ -24,8 +24,6 @@ from guanxi.engine.classify.apply import (
     CHANGED,
     apply_changes,
     create_changed,
-    drop_temporary,
-    finish_run,
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
@@ -39,7 +37,14 @@ from guanxi.engine.classify.mirror import (
     stage_changes,
 )
 from guanxi.engine.classify.report import RunReport
-from guanxi.engine.classify.run import AfterRun, Stopwatch, count_overlaps, distribution, tuned
+from guanxi.engine.classify.run import (
+    AfterRun,
+    Stopwatch,
+    close_run,
+    count_overlaps,
+    distribution,
+    tuned,
+)
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
@@ -215,11 +220,7 @@ def _write_back(
             held,
             written.problems,
         )
-        finish_run(store, report)
-        drop_temporary(store)
-        if written.after is not None:
-            written.after(run_id)
-            watch.lap("after run")
+        close_run(store, report, written.after, watch)
         stage_changes(duck, CHANGES, run_id)
         watch.lap("stage copy")
     watch.lap("commit store")
