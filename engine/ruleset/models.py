@@ -238,6 +238,7 @@ class TiersFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     tiers: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class LevelsFile(Model):
@@ -245,6 +246,7 @@ class LevelsFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     levels: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class StrategiesFile(Model):
@@ -252,6 +254,7 @@ class StrategiesFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     strategies: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class Step(Model):
