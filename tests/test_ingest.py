@@ -100,12 +100,17 @@ def test_each_bad_row_is_quarantined_with_its_line_and_reason(
         (
             6,
             "kind",
-            "'vip' is not one of: corporate (公司客户), institutional (机构客户), personal (个人客户)",
+            "'vip' is not one of:"
+            " corporate (公司客户), institutional (机构客户), personal (个人客户)",
         ),
         (7, "name", "required, but empty"),
         (8, "opened_on", "'2023-02-30' is not a real calendar date"),
         (8, "age", "'3.5' is not a whole number"),
-        (8, "consent_sms", "'maybe' is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)"),
+        (
+            8,
+            "consent_sms",
+            "'maybe' is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)",
+        ),
         (
             9,
             "opened_on",
@@ -172,7 +177,8 @@ def test_accepted_spellings(
         (
             "kind",
             "Personal",
-            "'Personal' is not one of: corporate (公司客户), institutional (机构客户), personal (个人客户)",
+            "'Personal' is not one of:"
+            " corporate (公司客户), institutional (机构客户), personal (个人客户)",
         ),
     ],
 )

@@ -33,7 +33,8 @@ CANONICAL = [
 # byte-order mark, one with a full-width space, one by label_en in another letter case),
 # dates in three forms, values by label, thousands separators, full-width digits and 元.
 CHINESE = [
-    "\ufeff客户编号,客户名称,客户类型,开户日期,存款余额, 年龄\u3000,偏好渠道,SMS Consent,最近交易日",
+    "\ufeff客户编号,客户名称,客户类型,开户日期,存款余额, 年龄\u3000,偏好渠道,SMS Consent,"
+    "最近交易日",
     '"C1",张三,个人客户,2026/11/03,"1,234,567.89",30,短信,是,2026年11月20日',
     'C2,北京某公司,公司客户,2019.1.5,"１,２３４元",,手机银行,否,2026-01-02',
     "C3,某市财政局,机构客户,2020年12月31日,0元,,电话,Y,",

@@ -96,7 +96,7 @@ def customer_headers(schema: Schema) -> Headers:
 
 def event_headers(schema: Schema) -> Headers:
     """The envelope's headers: an event's customer is also headed as the customers' key is."""
-    aliases = {name: list(others) for name, others in ENVELOPE_HEADERS.items()}
+    aliases: dict[str, list[str | None]] = {n: [*o] for n, o in ENVELOPE_HEADERS.items()}
     key = schema.fields.get(schema.key)
     if key is not None:
         aliases["customer_id"] += [schema.key, key.label, key.label_en]
