@@ -29,8 +29,10 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as error:  # a broken or foreign file: openpyxl and zipfile raise many kinds
-        raise SheetError(f"not a readable Excel workbook (.xlsx): {error}") from None
+    except Exception:  # a broken or foreign file: openpyxl and zipfile raise many kinds
+        raise SheetError(
+            "not a readable Excel workbook (.xlsx); in Excel, save it as 'Excel Workbook'"
+        ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             names = ", ".join(book.sheetnames)

@@ -343,7 +343,7 @@ def test_a_file_that_is_not_utf8_names_its_line(
     ("name", "content", "message"),
     [
         ("none.csv", None, "no such file"),
-        ("c.xlsx", "x", "cannot read '.xlsx' files; use .csv (UTF-8), .jsonl or .parquet"),
+        ("c.xls", "x", "cannot read '.xls' files; use .csv (UTF-8), .jsonl, .parquet or .xlsx"),
         ("c.csv", "", "no header; the first line must name the columns"),
         ("c.csv", "name,balance\n张三,1\n", "no column 'customer_id', which every row needs"),
         ("c.csv", "customer_id,nmae\nC1,x\n", "no column 'name', which every row needs "
