@@ -69,7 +69,8 @@ def list_command(
     "--outcome",
     required=True,
     help="What came of it, one of the outcomes schema.yaml declares for task_outcome events"
-    " (default rules: done, no_answer, complaint, declined, follow_up_needed).",
+    " by name or label (default rules: done, no_answer, complaint, declined,"
+    " follow_up_needed; or 已完成, 未接通, …).",
 )
 @click.option("--note", default=None, help="A note kept with the task and its outcome event.")
 @rules_option

@@ -69,7 +69,7 @@ CODES: dict[str, str] = {
     "unknown-option": "An adapter is given an option it does not take; often a typing mistake.",
     "missing-option": "An adapter needs an option that is not given (a webhook's url, …).",
     "invalid-hold": "A ladder's `hold:` is not a number of runs from 1 to 100, such as '2 runs'.",
-    "decision-table": "A decision table (CSV) has a malformed header or cell.",
+    "decision-table": "A decision table (CSV or Excel) has a malformed header or cell.",
     "no-catch-all": "Warning: some customers may match no rule in this list.",
     "shadowed-rule": "Warning: this rule can never match, an earlier rule catches everything.",
     "overlapping-rows": "Warning: two rows of a 'unique' decision table can match one customer.",

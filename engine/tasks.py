@@ -110,7 +110,8 @@ def declared_outcomes(ruleset: RuleSet) -> tuple[str, ...] | None:
             " field (schema.yaml, events:), so no outcome can be recorded;"
             " copy it from the default rules"
         )
-    return event.fields[OUTCOME_FIELD].values
+    allowed = event.fields[OUTCOME_FIELD].values
+    return tuple(allowed) if allowed is not None else None
 
 
 def close_task(
@@ -122,7 +123,7 @@ def close_task(
     note: str | None = None,
 ) -> ClosedTask:
     """Mark an open task done with `outcome`, record its `task_outcome` event and plan it."""
-    _check_outcome(ruleset, outcome)
+    outcome = _check_outcome(ruleset, outcome)
     with store.transaction():
         task = _mark_done(store, task_id, outcome, note, now)
         event = _outcome_event(ruleset, task, now)
@@ -130,10 +131,13 @@ def close_task(
     return ClosedTask(task, event["id"], plan_new_events(store, ruleset, now))
 
 
-def _check_outcome(ruleset: RuleSet, outcome: str) -> None:
+def _check_outcome(ruleset: RuleSet, outcome: str) -> str:
+    """The outcome's name (it may be given by its label, e.g. 未接通); TaskError if unknown."""
     allowed = declared_outcomes(ruleset)
-    if allowed is None or outcome in allowed:
-        return
+    spec = ruleset.schema.events[OUTCOME_EVENT].fields[OUTCOME_FIELD]
+    named = (spec.accepted_values() or {}).get(outcome)
+    if allowed is None or named is not None:
+        return named or outcome
     message = f"unknown outcome '{outcome}'; the outcomes are: {', '.join(allowed)}"
     hint = did_you_mean(outcome, allowed)
     raise TaskError(f"{message}; {hint}" if hint else message)

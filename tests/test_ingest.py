@@ -88,7 +88,7 @@ def test_each_bad_row_is_quarantined_with_its_line_and_reason(
         "C4,赵六,vip,,,,",  # line 6
         "C5,,personal,,,,",  # line 7
         "C6,钱七,personal,,3.5,2023-02-30,maybe",  # line 8: three problems
-        "C7,孙八,personal,,,2023/01/05,",  # line 9
+        "C7,孙八,personal,,,05/01/2023,",  # line 9: day or month first? never guessed
         'C8,周九,personal,"1,234.50",,,是',  # line 10: good, thousands separator
     )
     report = customers(store, ruleset, path)
@@ -97,12 +97,26 @@ def test_each_bad_row_is_quarantined_with_its_line_and_reason(
     assert quarantined(store) == [
         (3, None, "has 8 cells, but the header has 7 columns"),
         (5, "balance", "'12,3x4' is not a number"),
-        (6, "kind", "'vip' is not one of: corporate, institutional, personal"),
+        (
+            6,
+            "kind",
+            "'vip' is not one of:"
+            " corporate (公司客户), institutional (机构客户), personal (个人客户)",
+        ),
         (7, "name", "required, but empty"),
         (8, "opened_on", "'2023-02-30' is not a real calendar date"),
         (8, "age", "'3.5' is not a whole number"),
-        (8, "consent_sms", "'maybe' is not true or false (write true/false, yes/no, 1/0 or 是/否)"),
-        (9, "opened_on", "'2023/01/05' is not a date written YYYY-MM-DD"),
+        (
+            8,
+            "consent_sms",
+            "'maybe' is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)",
+        ),
+        (
+            9,
+            "opened_on",
+            "'05/01/2023' is not a date:"
+            " write it YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日 (year first)",
+        ),
     ]
     assert stored(store, "C8")["balance"] == 1234.5
     assert stored(store, "C8")["consent_sms"] == 1
@@ -154,8 +168,18 @@ def test_accepted_spellings(
         ("age", "forty", "'forty' is not a whole number"),
         ("age", "99999999999999999999", "99999999999999999999 is too large"),
         ("opened_on", "2024-02-30", "'2024-02-30' is not a real calendar date"),
-        ("opened_on", "20240105", "'20240105' is not a date written YYYY-MM-DD"),
-        ("kind", "Personal", "'Personal' is not one of: corporate, institutional, personal"),
+        (
+            "opened_on",
+            "20240105",
+            "'20240105' is not a date:"
+            " write it YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日 (year first)",
+        ),
+        (
+            "kind",
+            "Personal",
+            "'Personal' is not one of:"
+            " corporate (公司客户), institutional (机构客户), personal (个人客户)",
+        ),
     ],
 )
 def test_rejected_spellings(
@@ -319,7 +343,7 @@ def test_a_file_that_is_not_utf8_names_its_line(
     ("name", "content", "message"),
     [
         ("none.csv", None, "no such file"),
-        ("c.xlsx", "x", "cannot read '.xlsx' files; use .csv (UTF-8), .jsonl or .parquet"),
+        ("c.xls", "x", "cannot read '.xls' files; use .csv (UTF-8), .jsonl, .parquet or .xlsx"),
         ("c.csv", "", "no header; the first line must name the columns"),
         ("c.csv", "name,balance\n张三,1\n", "no column 'customer_id', which every row needs"),
         ("c.csv", "customer_id,nmae\nC1,x\n", "no column 'name', which every row needs "
@@ -396,8 +420,9 @@ def test_bad_event_lines_are_quarantined_with_their_line_numbers(
         (2, "amount", "'12,3x4' is not a number"),
         (3, None, "not valid JSON: Expecting ',' delimiter at column 49"),
         (5, "type", "unknown event type 'sael' (did you mean 'sale'?)"),
-        (6, "at", "'yesterday' is not a date and time written YYYY-MM-DDTHH:MM:SS"
-                  " (optionally with an offset such as +08:00)"),
+        (6, "at", "'yesterday' is not a date and time: write the date YYYY-MM-DD, YYYY/MM/DD,"
+                  " YYYY.MM.DD or YYYY年M月D日, then the time HH:MM:SS (optionally with an offset"
+                  " such as +08:00)"),
         (7, "type", "required, but missing"),
         (8, "id", "duplicate id 'E1': already on line 1"),
         (9, "severity", "2.5 is not a whole number"),
@@ -446,9 +471,7 @@ def test_load_customers_prints_the_counts_and_the_problems(here: Path) -> None:
     assert "customers from c.csv into guanxi.db" in result.stdout
     assert "│ 2    │ 1      │ 1        │ 0       │ 0         │ 1           │" in result.stdout
     assert "quarantined 1 row(s); all problems: guanxi.db, table quarantine" in result.stdout
-    assert "│ 3    │ kind  │ vip   │ 'vip' is not one of: corporate, institutional, personal │" in (
-        result.stdout
-    )
+    assert "│ 3    │ kind  │ vip   │ 'vip' is not one of: corporate (公司客户)," in result.stdout
     assert result.stderr == ""
     assert (here / "guanxi.db").exists()
 

@@ -293,6 +293,12 @@ def test_an_outcome_no_step_reacts_to_is_recorded_and_plans_nothing(call: Store)
     assert len(call.execute("SELECT id FROM events WHERE type = 'task_outcome'")) == 1
 
 
+def test_an_outcome_may_be_given_by_its_label(call: Store) -> None:
+    result = done(call, CALL, "未接通")
+    assert result.exit_code == 0, result.output
+    assert [t["outcome"] for t in tasks_in(call)] == ["no_answer"]
+
+
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_marking_a_task_done_twice_is_refused(call: Store) -> None:
     assert done(call, CALL, "complaint").exit_code == 0

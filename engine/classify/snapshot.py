@@ -172,7 +172,7 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:
     """The cells of a CSV file, as text, read by load's own reader into the table RAW."""
-    for number, batch in enumerate(text_batches(path, screen.reject)):
+    for number, batch in enumerate(text_batches(path, screen.reject, screen.schema)):
         duck.register("cells", batch)
         if number == 0:
             duck.execute(f"CREATE TEMP TABLE {RAW} AS SELECT * FROM cells")

@@ -206,7 +206,8 @@ def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
     if not path.exists():
         raise DataError(f"there is no snapshot file or folder '{path}'")
     if path.is_file() and path.suffix.lower() == ".csv":
-        return _frame(spark, pyarrow.Table.from_batches(list(text_batches(path, screen.reject))))
+        batches = text_batches(path, screen.reject, screen.schema)
+        return _frame(spark, pyarrow.Table.from_batches(list(batches)))
     if path.is_dir() or path.suffix.lower() == ".parquet":
         rows = spark.read.parquet(str(path))
         number = f"_metadata.row_index + 1 AS {ROW}"

@@ -1,4 +1,5 @@
-"""Reading files into records, one at a time: CSV (UTF-8), JSON Lines and Parquet.
+"""Reading files into records, one at a time: CSV (UTF-8), JSON Lines, Parquet and Excel
+(.xlsx, the first sheet; rows numbered as Excel numbers them).
 
 Files are UTF-8 (Excel's byte-order mark is fine). A record is a mapping of field names to raw
 values, numbered as a person sees it: in a CSV file the header is line 1; in Parquet rows count
@@ -22,9 +23,16 @@ from typing import Any, NamedTuple
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest.values import EARLIEST, LATEST
+from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
 BATCH_ROWS = 10_000  # rows per transaction: fewer commits (each one syncs the disk)
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".xlsx": "xlsx",
+}
 LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
 BREAKS = ("\n", "\r")
 
@@ -55,6 +63,9 @@ def opened(path: Path) -> Iterator[Source]:
         if form == "parquet":
             yield _parquet(path, stack)
             return
+        if form == "xlsx":
+            yield _xlsx(path)
+            return
         _check_utf8(path)
         raw = stack.enter_context(path.open("rb"))
         text = stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
@@ -73,7 +84,7 @@ def _format(path: Path) -> str:
     form = FORMATS.get(path.suffix.lower())
     if form is None:
         kind = f"'{path.suffix}' files" if path.suffix else "files without an extension"
-        raise DataError(f"{path}: cannot read {kind}; use .csv (UTF-8), .jsonl or .parquet")
+        raise DataError(f"{path}: cannot read {kind}; use .csv (UTF-8), .jsonl, .parquet or .xlsx")
     return form
 
 
@@ -186,6 +197,40 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
 
     columns = tuple(file.schema_arrow.names)
     return Source(columns, records(), "row", file.metadata.num_rows, lambda: done[0])
+
+
+def _xlsx(path: Path) -> Source:
+    """The first sheet of a workbook: its first non-empty row names the columns; cells keep
+    the values Excel stores (numbers, dates), which the fields' readers take as they are."""
+    try:
+        rows = sheet_rows(path.read_bytes())
+        header = next(rows, None)
+    except SheetError as error:
+        raise DataError(f"{path}: {error}") from None
+    if header is None:
+        raise DataError(f"{path}: no header; the first row must name the columns")
+    columns = tuple(cell_text(cell).strip() for cell in header[1])
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise DataError(f"{path}:{header[0]}: column '{repeated[0]}' appears twice")
+    size, finished = path.stat().st_size, [False]
+
+    def records() -> Iterator[tuple[int, Record]]:
+        try:
+            for number, cells in rows:
+                yield number, _sheet_record(columns, cells)
+        except SheetError as error:
+            raise DataError(f"{path}: {error}") from None
+        finished[0] = True
+
+    return Source(columns, records(), "row", size, lambda: size if finished[0] else 0)
+
+
+def _sheet_record(columns: tuple[str, ...], cells: list[Any]) -> Record:
+    if len(cells) > len(columns):
+        reason = f"has {len(cells)} cells, but the header has {len(columns)} columns"
+        return Unreadable(reason, ",".join(cell_text(c) for c in cells))
+    return dict(zip(columns, [*cells, *[None] * (len(columns) - len(cells))], strict=True))
 
 
 def arrow_records(batch: Any) -> list[Record]:

@@ -33,6 +33,7 @@ from guanxi.engine.ingest.formats import (
     opened,
     unknown_columns,
 )
+from guanxi.engine.ingest.headers import customer_headers, event_headers, renamed
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
 from guanxi.engine.ruleset.models import Schema
@@ -84,6 +85,7 @@ def check_customer_file(schema: Schema, timezone: str, path: Path) -> FileCheck:
     file cannot be read at all."""
     found = FileCheck([], [])
     with opened(path) as source:
+        source = renamed(path, source, customer_headers(schema))
         columns_needed(path, source.columns, [schema.key])
         found.unknown = [c for c in source.columns or () if c not in schema.fields]
         zone = zoneinfo.ZoneInfo(timezone)
@@ -201,6 +203,7 @@ def load_customers(
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path) as source:
+        source = renamed(path, source, customer_headers(schema))
         required = [schema.key, *(n for n, f in schema.fields.items() if f.required)]
         columns_needed(path, source.columns, required)
         store.prepare(schema)
@@ -223,6 +226,7 @@ def load_events(
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path) as source:
+        source = renamed(path, source, event_headers(schema))
         columns_needed(path, source.columns, ENVELOPE)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)

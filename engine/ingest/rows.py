@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.ingest import values
-from guanxi.engine.ingest.formats import hinted, unknown_columns
+from guanxi.engine.ingest.formats import Unreadable, hinted, unknown_columns
+from guanxi.engine.ingest.headers import Headers
 from guanxi.engine.ingest.values import Invalid
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
@@ -36,7 +37,8 @@ class _Field(NamedTuple):
     name: str
     convert: Callable[[Any], Any]
     required: bool
-    values: frozenset[str] | None
+    values: Mapping[str, str] | None  # what a file may write (a name or a label) -> the name
+    listed: str  # the allowed values, as a reason lists them
     lowest: float | None
     highest: float | None
 
@@ -62,12 +64,18 @@ def _plan(
             name,
             values.identifier if name in ids else converters[spec.type],
             spec.required or name in always,
-            frozenset(spec.values) if spec.values else None,
+            spec.accepted_values(),
+            _listed(spec),
             spec.min,
             spec.max,
         )
         for name, spec in fields.items()
     ]
+
+
+def _listed(spec: FieldSpec) -> str:
+    labels = spec.value_labels()
+    return ", ".join(f"{v} ({labels[v]})" if v in labels else v for v in sorted(spec.values or ()))
 
 
 def _check(
@@ -77,7 +85,7 @@ def _check(
 
     This loop runs for every field of every row, so it is kept flat.
     """
-    for name, convert, required, allowed, lowest, highest in plan:
+    for name, convert, required, allowed, listed, lowest, highest in plan:
         if name not in record:
             if required:
                 problems.append((name, None, "required, but missing"))
@@ -92,7 +100,6 @@ def _check(
             if required:
                 problems.append((name, raw, "required, but empty"))
         elif allowed is not None and value not in allowed:
-            listed = ", ".join(sorted(allowed))
             problems.append((name, raw, f"{values.quoted(value)} is not one of: {listed}"))
         elif lowest is not None and value < lowest:
             problems.append(
@@ -110,7 +117,7 @@ def _check(
                     f"{_number(value)} is above {_number(highest)}, the highest value allowed",
                 )
             )
-        row[name] = value
+        row[name] = value if allowed is None else allowed.get(value, value)
 
 
 def _number(value: float) -> str:
@@ -155,25 +162,39 @@ class _EventCheck:
         specs = {"id": text, "type": text, "customer_id": text, "at": moment}
         self.envelope = _plan(specs, zone, required=ENVELOPE, identifiers=IDENTIFIERS)
         self.payloads = {name: _plan(spec.fields, zone) for name, spec in schema.events.items()}
+        self.headers = {name: Headers.of(spec.fields) for name, spec in schema.events.items()}
+        self.types = {s.label: n for n, s in schema.events.items()}  # 销售 -> sale
+        self.types.update({n: n for n in schema.events})
         self.warn = warn
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
         row: Row = {}
         problems: list[Problem] = []
         _check(self.envelope, record, row, problems)
+        if row.get("type"):  # an event type by name or by label (销售)
+            row["type"] = self.types.get(row["type"], row["type"])
         kind = str(row.get("type") or "")
         plan = self.payloads.get(kind)
         if kind and plan is None:
             hint = did_you_mean(kind, self.payloads)
             reason = f"unknown event type {values.quoted(kind)}" + hinted(hint)
             problems.append(("type", kind, reason))
-        payload: Row = {}
-        if plan is not None:
-            fields = _payload_fields(record)
-            _check(plan, fields, payload, problems)
-            self._unknown(kind, fields, plan)
+        payload = self._payload(kind, plan, record, problems) if plan is not None else {}
         row["payload"] = {k: v for k, v in payload.items() if v is not None}
         return row, problems
+
+    def _payload(
+        self, kind: str, plan: list[_Field], record: Mapping[str, Any], problems: list[Problem]
+    ) -> Row:
+        """The payload fields (headed by name or label) checked against the event's schema."""
+        fields = self.headers[kind].record(_payload_fields(record))
+        if isinstance(fields, Unreadable):
+            problems.append((None, None, fields.reason))
+            return {}
+        payload: Row = {}
+        _check(plan, fields, payload, problems)
+        self._unknown(kind, fields, plan)
+        return payload
 
     def _unknown(self, kind: str, fields: Mapping[str, Any], plan: list[_Field]) -> None:
         names = [f.name for f in plan]

@@ -40,6 +40,7 @@ from guanxi.engine.ingest.formats import (
     columns_needed,
     opened,
 )
+from guanxi.engine.ingest.headers import customer_headers, renamed
 from guanxi.engine.ingest.load import KEEP_PROBLEMS, quarantine_records, utc_text
 from guanxi.engine.ingest.rows import Check, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
@@ -185,10 +186,15 @@ def snapshot_screen(store: Store, ruleset: RuleSet, now: dt.datetime, path: Path
     return Screen(ruleset.schema, timezone, store, str(path), at)
 
 
-def text_batches(path: Path, reject: Reject) -> Iterator[pyarrow.RecordBatch]:
+def text_batches(
+    path: Path, reject: Reject, schema: Schema | None = None
+) -> Iterator[pyarrow.RecordBatch]:
     """A CSV file read as load reads it, a batch at a time: every cell as text, the line
-    number in ROW. Lines that are no record at all go to `reject`."""
+    number in ROW, each column named by the field of `schema` it means. Lines that are no
+    record at all go to `reject`."""
     with opened(path) as source:
+        if schema is not None:
+            source = renamed(path, source, customer_headers(schema))
         columns = source.columns or ()
         names = [c for c in dict.fromkeys(columns) if c]
         cells: dict[str, list[Any]] = {n: [] for n in (*names, ROW)}

@@ -9,14 +9,18 @@ How values are read (business users ask about these, so they are decided here on
   `\\ud800` escape) are rejected: a store cannot keep them all, and a person cannot see them.
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
-  `1,5` may be a decimal comma. An integer may be written `3.0` but not `3.5`; nan and inf are
-  rejected. A field's `min:` and `max:` bound it (a balance is never negative).
-- boolean: true/false, yes/no, 1/0, 是/否, in any letter case.
-- date: `YYYY-MM-DD`, a real calendar day. datetime: `YYYY-MM-DDTHH:MM[:SS[.ffffff]]` (a space
-  for the T is fine) with an optional offset (`+08:00`, `Z`); without one the time is in the
-  project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST and
-  LATEST.
-- A field with `values:` must take one of them exactly (letter case counts).
+  `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
+  ASCII twins, and an amount may end in `元`. An integer may be written `3.0` but not `3.5`;
+  nan and inf are rejected. A field's `min:` and `max:` bound it (a balance is never negative).
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
+- date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
+  digits), a real calendar day. The year comes first: `03/11/2026` could be 3 November or
+  March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
+  and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
+  in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
+  and LATEST.
+- A field with `values:` takes one of them exactly (letter case counts), by name or by its
+  label when `values:` gives labels (`{sms: 短信}`); the name is stored.
 
 A value that does not fit raises Invalid, whose message is the quarantine reason.
 """
@@ -27,6 +31,7 @@ import datetime as dt
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -36,16 +41,25 @@ BOOLEANS = {
     "false": False,
     "yes": True,
     "no": False,
+    "y": True,
+    "n": False,
     "1": True,
     "0": False,
     "是": True,
     "否": False,
 }
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII
+YUAN = "元"  # an amount as Chinese staff write it: 1,200元
+# The date part: the year first, then month and day, all one separator or 年月日.
+_DAY = (
+    r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
+    r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日)"
 )
+DATE = re.compile(_DAY, re.ASCII)
+DATETIME = re.compile(
+    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
+)
+DATE_FORMS = "YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日"
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
 ID_CHARS = 64  # customer keys and event ids: bank ids are far shorter, and they are indexed
 # Invisible characters no text needs: C0 and C1 controls but tab, line feed and carriage return
@@ -131,9 +145,7 @@ def number(value: Any) -> float | None:
         try:
             result = float(written)
         except ValueError:
-            if not GROUPED_NUMBER.fullmatch(written):
-                raise Invalid(f"{quoted(written)} is not a number") from None
-            result = float(written.replace(",", ""))
+            result = _written_number(written)
         if "_" in written or not math.isfinite(result):
             raise Invalid(f"{quoted(written)} is not a number")
         return result
@@ -144,6 +156,18 @@ def number(value: Any) -> float | None:
             return float(value)
         raise Invalid(f"{value} is not a number")
     raise Invalid(f"expected a number, got {shown(value)}")
+
+
+def _written_number(written: str) -> float:
+    """A number as people write it: full-width digits, thousands separators, a final 元."""
+    plain = unicodedata.normalize("NFKC", written).removesuffix(YUAN).rstrip()
+    try:
+        return float(plain)
+    except ValueError:
+        pass
+    if not GROUPED_NUMBER.fullmatch(plain):
+        raise Invalid(f"{quoted(written)} is not a number")
+    return float(plain.replace(",", ""))
 
 
 def integer(value: Any) -> int | None:
@@ -182,7 +206,7 @@ def boolean(value: Any) -> bool | None:
         if written.lower() in BOOLEANS:
             return BOOLEANS[written.lower()]
         raise Invalid(
-            f"{quoted(written)} is not true or false (write true/false, yes/no, 1/0 or 是/否)"
+            f"{quoted(written)} is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)"
         )
     if value is None:
         return None
@@ -196,13 +220,10 @@ def date(value: Any) -> str | None:
         written = value.strip()
         if not written:
             return None
-        if not DATE.fullmatch(written):
-            raise Invalid(f"{quoted(written)} is not a date written YYYY-MM-DD")
-        try:
-            day = dt.date.fromisoformat(written)
-        except ValueError:
-            raise Invalid(f"{quoted(written)} is not a real calendar date") from None
-        return _plausible(day, written).isoformat()
+        match = DATE.fullmatch(written)
+        if match is None:
+            raise Invalid(f"{quoted(written)} is not a date: write it {DATE_FORMS} (year first)")
+        return _plausible(_day(match, written), written).isoformat()
     if isinstance(value, dt.datetime) and value.time() == dt.time(0):
         return _plausible(value.date(), value.date()).isoformat()
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -210,6 +231,15 @@ def date(value: Any) -> str | None:
     if value is None:
         return None
     raise Invalid(f"expected a date, got {shown(value)}")
+
+
+def _day(match: re.Match[str], written: str) -> dt.date:
+    """The calendar day of a DATE (or DATETIME) match."""
+    month, day = match.group("m") or match.group("cm"), match.group("d") or match.group("cd")
+    try:
+        return dt.date(int(match.group("y")), int(month), int(day))
+    except ValueError:
+        raise Invalid(f"{quoted(written)} is not a real calendar date") from None
 
 
 def _plausible(day: dt.date, given: Any) -> dt.date:
@@ -247,12 +277,14 @@ class Moment:
 
     @staticmethod
     def _parse(written: str) -> dt.datetime:
-        if not DATETIME.fullmatch(written):
+        match = DATETIME.fullmatch(written)
+        if match is None:
             raise Invalid(
-                f"{quoted(written)} is not a date and time written YYYY-MM-DDTHH:MM:SS"
-                " (optionally with an offset such as +08:00)"
+                f"{quoted(written)} is not a date and time: write the date {DATE_FORMS},"
+                " then the time HH:MM:SS (optionally with an offset such as +08:00)"
             )
+        day = _day(match, written)
         try:
-            return dt.datetime.fromisoformat(written)
+            return dt.datetime.fromisoformat(f"{day.isoformat()}T{match.group('t')}")
         except ValueError:
             raise Invalid(f"{quoted(written)} is not a real date and time") from None

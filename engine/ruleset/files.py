@@ -14,8 +14,8 @@ import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 MAX_RULE_BYTES = 1_000_000  # a YAML rule file over 1 MB is a data export saved by mistake
-MAX_TABLE_BYTES = 5_000_000  # a CSV or JSONL table: some ten thousand rows at most
-TABLE_SUFFIXES = (".csv", ".jsonl")
+MAX_TABLE_BYTES = 5_000_000  # a CSV, JSONL or Excel table: some ten thousand rows at most
+TABLE_SUFFIXES = (".csv", ".jsonl", ".xlsx")
 
 
 class FileProblem(Exception):

@@ -438,7 +438,7 @@ def _samples(schema: Schema) -> dict[str, Any]:
 
 def _sample(spec: FieldSpec) -> Any:
     if spec.values:
-        return spec.values[0]
+        return next(iter(spec.values))
     return _SAMPLES.get(spec.type, spec.label)  # a text field: its label, a realistic text
 
 

@@ -12,7 +12,8 @@ from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
-from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
+from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_sheet_table, read_table
+from guanxi.engine.sheets import SheetError, sheet_rows
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
 HOLD = re.compile(r"(\d{1,3})\s*(?:runs?|次)?", re.IGNORECASE)
@@ -26,14 +27,16 @@ def read_ladder(
     rules_list = getattr(model, kind)
     table_name = model.decision_table
     if (rules_list is None) == (table_name is None):
-        message = f"give either '{kind}:' (a list) or 'decision_table:' (a CSV file), not both"
+        message = (
+            f"give either '{kind}:' (a list) or 'decision_table:' (a CSV or .xlsx file), not both"
+        )
         if rules_list is None:
-            message = f"give '{kind}:' (a list of rules) or 'decision_table:' (a CSV file)"
+            message = f"give '{kind}:' (a list of rules) or 'decision_table:' (a CSV or .xlsx file)"
         project.add(Diagnostic(project.shown(file), 1, 1, "missing-key", message))
         return None
     errors_before = _errors(project)
     if table_name is not None:
-        rules = _from_table(project, file, table_name, model.hit_policy, fields)
+        rules = _from_table(project, file, model.sheet, model.hit_policy, fields)
     else:
         rules = _from_list(project, file, kind, rules_list, fields)
     ordered = _ordered(rules, model.hit_policy)
@@ -88,17 +91,41 @@ def _from_list(
 
 
 def _from_table(
-    project: Project, file: str, name: str, policy: HitPolicy, fields: Mapping[str, str]
+    project: Project, file: str, sheet: str | None, policy: HitPolicy, fields: Mapping[str, str]
 ) -> list[CompiledRule]:
-    found = project.named_file(file, ("decision_table",))
-    if found is None:
+    table = _read_table(project, file, sheet, fields)
+    if table is None:
         return []
-    table = read_table(project.shown(found[0]), found[1], fields)
     project.diagnostics.extend(table.diagnostics)
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":
         _warn_overlaps(project, table)
     return [c for c in compiled if c is not None]
+
+
+def _read_table(
+    project: Project, file: str, sheet: str | None, fields: Mapping[str, str]
+) -> DecisionTable | None:
+    """The decision table that `file` names: a CSV file, or a sheet of an Excel workbook."""
+    name = str(project.sources[file].value(("decision_table",)))
+    if not name.lower().endswith(".xlsx"):
+        if sheet is not None:
+            message = "only an Excel (.xlsx) decision table has sheets"
+            project.error(file, ("sheet",), "invalid-value", message)
+        found = project.named_file(file, ("decision_table",))
+        return None if found is None else read_table(project.shown(found[0]), found[1], fields)
+    workbook = project.named_bytes(file, ("decision_table",))
+    if workbook is None:
+        return None
+    try:
+        rows = list(sheet_rows(workbook[1], sheet))
+    except SheetError as error:
+        at = ("sheet",) if sheet is not None and "no sheet" in str(error) else ("decision_table",)
+        project.error(file, at, "decision-table", str(error))
+        return None
+    table = read_sheet_table(project.shown(name), rows, fields)
+    project.texts[name] = table.text  # the cells, for the rule set's hash
+    return table
 
 
 def _table_rule(

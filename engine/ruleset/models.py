@@ -142,10 +142,41 @@ class FieldSpec(Model):
     label: str
     label_en: str | None = None
     required: bool = False
-    values: tuple[str, ...] | None = None
+    # The allowed values: a list of names, or {name: label} so that a file may give either.
+    # Iterating yields the names in both cases.
+    values: tuple[str, ...] | dict[str, str] | None = None
     min: float | None = None  # integer and number fields: the lowest value a row may give
     max: float | None = None  # and the highest
     description: str | None = None
+
+    def value_labels(self) -> dict[str, str]:
+        """Each allowed value's label ({} when `values:` is a plain list)."""
+        return dict(self.values) if isinstance(self.values, dict) else {}
+
+    def accepted_values(self) -> dict[str, str] | None:
+        """What a file may write (a name or a label) -> the name stored; None: any value."""
+        if not self.values:
+            return None
+        labels = {label: name for name, label in self.value_labels().items()}
+        return {**labels, **{name: name for name in self.values}}
+
+    @field_validator("values")
+    @classmethod
+    def _labels_unique(
+        cls, values: tuple[str, ...] | dict[str, str] | None
+    ) -> tuple[str, ...] | dict[str, str] | None:
+        if not isinstance(values, dict):
+            return values
+        seen: dict[str, str] = {}
+        for name, label in values.items():
+            label = label.strip()
+            if not label:
+                raise ValueError(f"the value '{name}' has an empty label")
+            other = seen.get(label) or (label if label in values and label != name else None)
+            if other is not None:
+                raise ValueError(f"'{name}' and '{other}' cannot both be written '{label}'")
+            seen[label] = name
+        return {name.strip(): label.strip() for name, label in values.items()}
 
     @model_validator(mode="after")
     def _bounds(self) -> FieldSpec:
@@ -207,6 +238,7 @@ class TiersFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     tiers: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class LevelsFile(Model):
@@ -214,6 +246,7 @@ class LevelsFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     levels: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class StrategiesFile(Model):
@@ -221,6 +254,7 @@ class StrategiesFile(Model):
     hold: int | str | None = None  # "2 runs": see ladders.py
     strategies: tuple[Rule, ...] | None = None
     decision_table: str | None = None
+    sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
 class Step(Model):

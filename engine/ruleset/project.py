@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import Condition, parse_condition, parse_value
-from guanxi.engine.ruleset.files import FileProblem, locate
+from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
 from guanxi.engine.ruleset.reading import shown_path, validate_model
 from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
 
 M = TypeVar("M", bound=BaseModel)
+SHEETS = (".xlsx",)  # a workbook's cells have no source line to show under a diagnostic
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,16 @@ class Project:
         self.texts[name] = text
         return name, text
 
+    def named_bytes(self, file: str, path: Sequence[PathKey]) -> tuple[str, bytes] | None:
+        """As `named_file`, for a file that is not text (an Excel workbook): its bytes."""
+        written = str(self.sources[file].value(path))
+        try:
+            located = locate(self.root, written)
+            return written, read_bounded(located, size_limit(written))
+        except FileProblem as problem:
+            self.error(file, path, problem.code, problem.message, hint=problem.hint)
+            return None
+
     def _located(self, name: str) -> Path:
         try:
             return locate(self.root, name)
@@ -107,7 +118,8 @@ class Project:
         return digest.hexdigest()[:16]
 
     def source_lines(self) -> dict[str, list[str]]:
-        return {self.shown(n): t.splitlines() for n, t in self.texts.items()}
+        shown = {n: t for n, t in self.texts.items() if not n.lower().endswith(SHEETS)}
+        return {self.shown(n): t.splitlines() for n, t in shown.items()}
 
     # --- diagnostics at a place in a YAML file -----------------------------------------
 

@@ -1,4 +1,5 @@
-"""CSV decision tables for tiers, levels and strategies, as business users keep them in Excel.
+"""CSV decision tables for tiers, levels and strategies, as business users keep them in Excel
+(an .xlsx sheet is read as its CSV twin: read_sheet_table).
 
     name,label,label_en,days_idle,balance,products_held
     dormant,睡眠客户,dormant,>= 180,< 100,
@@ -13,13 +14,16 @@ Each row becomes one condition in the ordinary condition language.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.ruleset.models import Rule
+from guanxi.engine.sheets import cell_name, cell_text
 
 CELL_HINT = "a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value"
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
@@ -53,25 +57,63 @@ class DecisionTable:
 
 
 def read_table(path: str, text: str, fields: Mapping[str, str]) -> DecisionTable:
-    table = DecisionTable(path, text)
     raw_lines = text.splitlines()
-    records = list(csv.reader(io.StringIO(text)))
+
+    def starts(number: int) -> Sequence[int]:
+        return cell_starts(raw_lines[number - 1]) if number <= len(raw_lines) else [0]
+
+    return _read_records(
+        DecisionTable(path, text), list(csv.reader(io.StringIO(text))), starts, fields
+    )
+
+
+def read_sheet_table(
+    path: str, rows: Iterable[tuple[int, list[Any]]], fields: Mapping[str, str]
+) -> DecisionTable:
+    """A decision table kept as an Excel sheet, read as its CSV twin would be: each cell's
+    diagnostics at line = row, col = column, naming the cell (B4) in the message."""
+    records: list[list[str]] = []
+    for number, values in rows:
+        records += [[] for _ in range(number - 1 - len(records))]
+        records.append([cell_text(value) for value in values])
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(records)
+
+    def starts(number: int) -> Sequence[int]:  # a cell's "column" is its column number
+        return range(len(records[number - 1]) + 1 if number <= len(records) else 1)
+
+    table = _read_records(DecisionTable(path, text.getvalue()), records, starts, fields)
+    table.diagnostics = [_at_cell(d) for d in table.diagnostics]
+    return table
+
+
+def _at_cell(diagnostic: Diagnostic) -> Diagnostic:
+    cell = cell_name(diagnostic.line, diagnostic.col)
+    return dataclasses.replace(diagnostic, message=f"{diagnostic.message} (cell {cell})")
+
+
+def _read_records(
+    table: DecisionTable,
+    records: list[list[str]],
+    starts: Callable[[int], Sequence[int]],
+    fields: Mapping[str, str],
+) -> DecisionTable:
+    path = table.path
     if not records or not any(c.strip() for c in records[0]):
         table.diagnostics.append(Diagnostic(path, 1, 1, "decision-table", "no header row"))
         return table
     header = [h.strip() for h in records[0]]
-    if not _header_ok(table, header, raw_lines[0], fields):
+    if not _header_ok(table, header, starts(1), fields):
         return table
     for number, cells in enumerate(records[1:], start=2):
         if any(c.strip() for c in cells):
-            _read_row(table, header, cells, number, raw_lines[number - 1], fields)
+            _read_row(table, header, cells, number, starts(number), fields)
     return table
 
 
 def _header_ok(
-    table: DecisionTable, header: list[str], raw: str, fields: Mapping[str, str]
+    table: DecisionTable, header: list[str], starts: Sequence[int], fields: Mapping[str, str]
 ) -> bool:
-    starts = cell_starts(raw)
     ok = True
     for index, name in enumerate(header):
         if name in OUTPUT_COLUMNS or name in fields:
@@ -102,10 +144,9 @@ def _read_row(
     header: list[str],
     cells: list[str],
     number: int,
-    raw: str,
+    starts: Sequence[int],
     fields: Mapping[str, str],
 ) -> None:
-    starts = cell_starts(raw)
     if len(cells) > len(header):
         col = starts[len(header)] + 1 if len(starts) > len(header) else 1
         message = f"this row has {len(cells)} cells but the header has {len(header)} columns"

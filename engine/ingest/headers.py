@@ -1,0 +1,134 @@
+"""Which field a column means: a file's columns (or JSON keys) may be headed by the field's
+name, its Chinese `label` or its `label_en`, as schema.yaml declares them.
+
+Headers are compared without spaces of any width (a byte-order mark, a full-width space, the
+space in 'Customer ID') and without letter case. A header that means no field is kept as it is
+written (load warns about it, as before); one that could mean two fields, or two columns that
+mean one field, stop the load with a DataError naming them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.errors import DataError
+from guanxi.engine.ingest.formats import Record, Source, Unreadable
+from guanxi.engine.ruleset.models import FieldSpec, Schema
+
+# The envelope of an event has no schema entry: its Chinese and English headers are these.
+ENVELOPE_HEADERS = {
+    "id": ("事件编号", "event id"),
+    "type": ("事件类型", "event type"),
+    "customer_id": ("客户编号", "customer id"),
+    "at": ("发生时间", "时间", "occurred at", "time"),
+}
+
+
+def normal(header: str) -> str:
+    """A header as compared: no byte-order mark, no spaces anywhere, no letter case."""
+    return "".join(header.replace("\ufeff", " ").split()).casefold()
+
+
+class Headers:
+    """The fields that headers mean, for one set of fields."""
+
+    def __init__(self, aliases: Mapping[str, Iterable[str | None]]) -> None:
+        self.fields: dict[str, str] = {}  # normal header -> field name
+        self.ambiguous: dict[str, set[str]] = {}
+        for name in aliases:  # a field's own name wins over another field's label
+            self.fields[normal(name)] = name
+        for name, others in aliases.items():
+            for alias in filter(None, others):
+                key = normal(alias)
+                meant = self.fields.setdefault(key, name)
+                if meant != name and normal(meant) != key:
+                    self.ambiguous.setdefault(key, {meant}).add(name)
+
+    @classmethod
+    def of(cls, fields: Mapping[str, FieldSpec]) -> Headers:
+        return cls({name: (spec.label, spec.label_en) for name, spec in fields.items()})
+
+    def field(self, header: str) -> str | None:
+        """The field `header` means; None for none. DataError when it could mean two."""
+        key = normal(header)
+        if key in self.ambiguous:
+            meant = " or ".join(f"'{f}'" for f in sorted(self.ambiguous[key]))
+            raise DataError(
+                f"column '{header.strip()}' could mean the field {meant};"
+                " head the column with the field's name"
+            )
+        return self.fields.get(key)
+
+    def renaming(self, headers: Iterable[str]) -> dict[str, str]:
+        """Each header -> the field it means (or itself, stripped); DataError when two
+        headers mean the same field."""
+        renamed: dict[str, str] = {}
+        given: dict[str, str] = {}
+        for header in headers:
+            meant = self.field(header) if header else None
+            name = meant or header.strip()
+            if meant is not None and meant in given:
+                raise DataError(
+                    f"columns '{given[meant]}' and '{header.strip()}' both mean the field"
+                    f" '{meant}'; keep one of them"
+                )
+            given.setdefault(name, header.strip())
+            renamed[header] = name
+        return renamed
+
+    def record(self, record: Mapping[str, Any]) -> Record:
+        """A JSON record with its keys renamed to the fields they mean."""
+        try:
+            renaming = self.renaming(record)
+        except DataError as error:
+            return Unreadable(str(error).replace("column", "key"), "")
+        if all(key == name for key, name in renaming.items()):
+            return record
+        return {renaming[key]: value for key, value in record.items()}
+
+
+def customer_headers(schema: Schema) -> Headers:
+    return Headers.of(schema.fields)
+
+
+def event_headers(schema: Schema) -> Headers:
+    """The envelope's headers: an event's customer is also headed as the customers' key is."""
+    aliases: dict[str, list[str | None]] = {n: [*o] for n, o in ENVELOPE_HEADERS.items()}
+    key = schema.fields.get(schema.key)
+    if key is not None:
+        aliases["customer_id"] += [schema.key, key.label, key.label_en]
+    return Headers(aliases)
+
+
+def renamed(path: Path, source: Source, headers: Headers) -> Source:
+    """`source` with each column (or JSON key) named by the field it means."""
+    if source.columns is None:
+        records = (_json(number, record, headers) for number, record in source.records)
+        return dataclasses.replace(source, records=records)
+    try:
+        renaming = headers.renaming(source.columns)
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
+    if all(column == name for column, name in renaming.items()):
+        return source
+    columns = tuple(renaming[c] for c in source.columns)
+    return dataclasses.replace(
+        source, columns=columns, records=_columns_renamed(source.records, renaming)
+    )
+
+
+def _json(number: int, record: Record, headers: Headers) -> tuple[int, Record]:
+    return number, record if isinstance(record, Unreadable) else headers.record(record)
+
+
+def _columns_renamed(
+    records: Iterator[tuple[int, Record]], renaming: Mapping[str, str]
+) -> Iterator[tuple[int, Record]]:
+    for number, record in records:
+        if isinstance(record, Unreadable):
+            yield number, record
+        else:
+            yield number, {renaming[k]: v for k, v in record.items()}
