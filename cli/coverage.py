@@ -13,11 +13,11 @@ from typing import Any
 import click
 
 from guanxi.cli.common import RULES_DIR, STORE_FAILURES, given_now, opened_store, validated
-from guanxi.cli.output import console, print_diagnostics, print_json, table
+from guanxi.cli.output import console, print_diagnostics, print_json, rich_table
 from guanxi.engine.classify.coverage import Coverage, coverage
 from guanxi.engine.classify.coverage_warnings import Difference, coverage_warnings, differences
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.report.model import share, shown
+from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import is_postgresql, shown_location
 
@@ -80,9 +80,7 @@ def validate_with_store(folder: Path, request: CoverageRequest, as_json: bool) -
         _failed(folder, result.diagnostics, result.lines, as_json)
     assert result.ruleset is not None
     counted = _count(result.ruleset, request)
-    diagnostics = result.diagnostics + coverage_warnings(
-        counted[0], result.ruleset, result.lines
-    )
+    diagnostics = result.diagnostics + coverage_warnings(counted[0], result.ruleset, result.lines)
     if as_json:
         print_json({"diagnostics": [d.as_json() for d in diagnostics], **_as_dict(*counted)})
         return
@@ -104,7 +102,7 @@ def rules_with_store(
     warnings = coverage_warnings(counted[0], ruleset, result.lines)
     print_diagnostics(result.diagnostics + warnings, result.lines)
     if summary is None:
-        print_json({**ruleset.summary(), "coverage": _as_dict(*counted)})
+        print_json({**ruleset.summary(), **_as_dict(*counted)})
         return
     summary(ruleset)
     _show(folder, request, *counted)
@@ -135,7 +133,8 @@ def _count(ruleset: RuleSet, request: CoverageRequest) -> tuple[Coverage, Covera
     try:
         return coverage(store, ruleset, now), coverage(store, other, now) if other else None
     except STORE_FAILURES as error:
-        raise click.ClickException(f"cannot read the store '{shown_location(where)}': {error}")
+        message = f"cannot read the store '{shown_location(where)}': {error}"
+        raise click.ClickException(message) from None
     finally:
         store.close()
 
@@ -147,9 +146,7 @@ def _as_dict(mine: Coverage, theirs: Coverage | None) -> dict[str, Any]:
     return {"coverage": mine.to_dict(), "against": theirs.to_dict(), "differences": found}
 
 
-def _show(
-    folder: Path, request: CoverageRequest, mine: Coverage, theirs: Coverage | None
-) -> None:
+def _show(folder: Path, request: CoverageRequest, mine: Coverage, theirs: Coverage | None) -> None:
     out = console()
     where = shown_location(request.store or "")
     if mine.customers == 0:
@@ -169,54 +166,62 @@ def _show(
 
 def _ladder_table(out: Any, cov: Coverage, kind: str) -> None:
     rows = [
-        (
-            r.name,
-            r.where,
-            r.condition if r.condition is not None else "(everyone else)",
-            _count_share(cov, r.alone),
-            _count_share(cov, r.gets) if r.reached else "never tried",
-        )
+        (r.name, r.where, r.alone, share(r.alone, cov.customers), *_gets(cov, r.gets, r.reached))
         for r in cov.rules
         if r.kind == kind
     ]
     if not rows:
         return
     if cov.unmatched.get(kind):
-        rows.append((f"(no {kind})", "", "", "", _count_share(cov, cov.unmatched[kind])))
-    columns = [kind, "rule", "when", "condition alone", "gets (first hit)"]
-    out.print(table(f"{kind}: customers each rule catches", columns, rows))
+        rows.append((f"(no {kind})", "", None, None, *_gets(cov, cov.unmatched[kind], True)))
+    columns = (
+        Column(kind, kind),
+        Column("rule", "rule"),
+        Column("alone", "condition alone", "count"),
+        Column("alone_share", "%", "share"),
+        Column("gets", "gets (first hit)", "count"),
+        Column("gets_share", "%", "share"),
+    )
+    out.print(rich_table(Table(kind, f"{kind}: customers each rule catches", columns, tuple(rows))))
+
+
+def _gets(cov: Coverage, gets: int, reached: bool) -> tuple[int | None, float | None]:
+    """What a rule gets; nothing for a rule after a catch-all (never tried)."""
+    return (gets, share(gets, cov.customers)) if reached else (None, None)
 
 
 def _steps_table(out: Any, cov: Coverage) -> None:
-    rows = [
+    rows = tuple(
         (
             s.level,
             s.step,
-            (s.when or "") + ("" if s.when_counted else "  (reads the event: not counted)"),
-            _count_share(cov, s.customers),
+            (s.when or "") + ("" if s.when_counted else " (reads the event: not counted)"),
+            s.customers,
+            share(s.customers, cov.customers),
         )
         for s in cov.steps
-    ]
+    )
+    columns = (
+        Column("level", "level"),
+        Column("step", "step"),
+        Column("when", "when"),
+        Column("customers", "could act on", "count"),
+        Column("share", "%", "share"),
+    )
     title = "playbook steps: customers of the step's level who meet its when:"
-    out.print(table(title, ["level", "step", "when", "could act on"], rows))
+    out.print(rich_table(Table("steps", title, columns, rows)))
 
 
 def _differences_table(
     out: Any, folder: Path, request: CoverageRequest, found: list[Difference]
 ) -> None:
-    rows = [
-        (
-            d.kind,
-            d.name,
-            shown(d.rules, "count"),
-            shown(d.against, "count"),
-            "–" if d.delta is None else f"{d.delta:+,}",
-        )
-        for d in found
-    ]
+    rows = tuple((d.kind, d.name, d.rules, d.against, d.delta) for d in found)
+    columns = (
+        Column("kind", ""),
+        Column("name", "name"),
+        Column("rules", str(folder), "count"),
+        Column("against", str(request.against), "count"),
+        Column("delta", "difference", "count"),
+    )
     title = f"customers each gets: {folder} against {request.against}"
-    out.print(table(title, ["", "name", str(folder), str(request.against), "difference"], rows))
-
-
-def _count_share(cov: Coverage, count: int) -> str:
-    return f"{count:,} ({shown(share(count, cov.customers), 'share')})"
+    out.print(rich_table(Table("differences", title, columns, rows)))

@@ -9,8 +9,12 @@ import click
 from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
-from guanxi.cli.coverage import CoverageRequest, coverage_options, rules_with_store
-from guanxi.cli.coverage import validate_with_store
+from guanxi.cli.coverage import (
+    CoverageRequest,
+    coverage_options,
+    rules_with_store,
+    validate_with_store,
+)
 from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path

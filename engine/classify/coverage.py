@@ -24,6 +24,7 @@ from typing import Any
 
 from guanxi.engine.classify.compile import LADDERS, classification_stages, ladders, literal
 from guanxi.engine.classify.stages import Stage, quote, render
+from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.ruleset import CompiledRule, CompiledStep, Origin
@@ -171,8 +172,9 @@ class _Query:
     def flags(self) -> Iterator[tuple[str, str]]:
         """`_a_<kind>_<i>`: rule i's condition holds; `_s_<i>`: step i could act."""
         for kind, index, rule in self.rules():
-            if not _always(rule):
-                yield f"_a_{kind}_{index}", self.case(rule.condition.sql(self.dialect, self.today))  # type: ignore[union-attr]
+            condition = _condition(rule)
+            if condition is not None:
+                yield f"_a_{kind}_{index}", self.case(condition.sql(self.dialect, self.today))
         for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", self.case(self.step_sql(step))
 
@@ -221,7 +223,8 @@ class _Query:
             alone = total if _always(rule) else count(f"_a_{kind}_{index}")
             ladder = ladders(self.ruleset)[kind]
             reached = ladder is not None and index < _reached(ladder)
-            text = None if _always(rule) else rule.condition.text  # type: ignore[union-attr]
+            condition = _condition(rule)
+            text = condition.text if condition is not None else None
             gets = count(f"_g_{kind}_{index}")
             rules.append(RuleCount(kind, rule.name, rule.origin, text, alone, gets, reached))
         steps = tuple(
@@ -237,6 +240,11 @@ class _Query:
         )
         unmatched = {k: count(f"_none_{k}") for k, v in ladders(self.ruleset).items() if v}
         return Coverage(total, today, tuple(rules), steps, unmatched)
+
+
+def _condition(rule: CompiledRule) -> Condition | None:
+    """The rule's condition; None for a catch-all (no `when:`, or one always true)."""
+    return None if _always(rule) else rule.condition
 
 
 def _always(rule: CompiledRule) -> bool:

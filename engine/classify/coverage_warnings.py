@@ -84,10 +84,12 @@ def _unknown_name(ruleset: RuleSet, rule: RuleCount) -> str | None:
 
 def _compared_names(rule: RuleCount, ruleset: RuleSet) -> Iterable[tuple[str, str]]:
     ladder = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
-    compiled = next(r for r in ladder[rule.kind].rules if r.origin == rule.origin)  # type: ignore[union-attr]
-    if compiled.condition is None:
+    found = ladder[rule.kind]
+    rules = found.rules if found is not None else ()
+    condition = next((r.condition for r in rules if r.origin == rule.origin), None)
+    if condition is None:
         return
-    for column in compiled.condition.tree.find_all(exp.Column):
+    for column in condition.tree.find_all(exp.Column):
         parent = column.parent
         if column.name in ladder and isinstance(parent, exp.EQ | exp.NEQ | exp.In):
             for literal in parent.find_all(exp.Literal):
@@ -110,9 +112,7 @@ def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
     return _at(step.origin, step.step, lines, "catches-no-customer", message, hint)
 
 
-def _at(
-    origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str
-) -> Diagnostic:
+def _at(origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str) -> Diagnostic:
     """A warning pointing at `name` on the rule's line (else at the line's start)."""
     source = lines.get(origin.file, ())
     text = source[origin.line - 1] if 0 < origin.line <= len(source) else ""
