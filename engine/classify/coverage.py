@@ -151,6 +151,8 @@ class _Query:
             self.ruleset, self.dialect, self.today, "customers", present, also
         )
         uses = {n for s in self.conditions() for n in s} | set(LADDERS)
+        # once, not inlined into each of the many sums that read tier, level and strategy
+        stages[-1].materialize = True
         stages.append(Stage("cover", flags, uses))
         inner = render(stages, extra, [*flags, *LADDERS], self.dialect)
         sums = ", ".join(f"SUM({sql}) AS {self.q(alias)}" for alias, sql in self.sums())
