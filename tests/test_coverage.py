@@ -96,6 +96,39 @@ def test_the_counts_are_the_classifications_own(loaded: Store, unheld: RuleSet) 
     assert counted.customers == report.customers == 2000
 
 
+GROWTH_AGAIN = "growth,成长型客户二,growth again,,low_value,>= 3,\n"
+PRIORITY = """\
+name,label,gold,tier,value_ratio,priority
+gold_package,金牌,yes,,,50
+growth,成长,,"valuable, high_value_added",,50
+growth,成长二,,low_value,>= 3,50
+general,普通,,low_value,>= 1,90
+unprofitable,不盈利,,,,
+"""
+
+
+@pytest.mark.parametrize("policy", ["first", "priority"])
+def test_rows_sharing_a_name_and_the_priority_policy(
+    loaded: Store, tmp_path: Path, policy: str
+) -> None:
+    """Two rows give 'growth': each counts the customers it decides, and every customer is
+    counted once; under 'priority' (general first) as classify decides too."""
+    folder = project(tmp_path, "strategies.csv", "general,", GROWTH_AGAIN + "general,")
+    if policy == "priority":
+        (folder / "strategies.csv").write_text(PRIORITY, "utf-8")
+        strategies = (folder / "strategies.yaml").read_text("utf-8")
+        (folder / "strategies.yaml").write_text(strategies.replace(": first", ": priority"))
+    ruleset = load_ruleset(folder)
+    counted = [r for r in coverage(loaded, ruleset, NOW).rules if r.kind == "strategy"]
+    gets = {"first": [100, 561, 280, 365, 694], "priority": [645, 100, 561, 0, 694]}[policy]
+    assert [r.gets for r in counted] == gets and sum(gets) == 2000
+    by_name: dict[str | None, int] = {}
+    for r in counted:
+        by_name[r.name] = by_name.get(r.name, 0) + r.gets
+    classified = classify(loaded, ruleset, NOW).strategies()
+    assert classified == {name: n for name, n in by_name.items() if n}
+
+
 def test_counting_writes_nothing_and_ignores_earlier_runs(loaded: Store, tmp_path: Path) -> None:
     """A store classified with other rules counts as the rules given say, and is left as it
     was (no run, no assignment, no table)."""

@@ -205,14 +205,14 @@ class _Query:
             yield f"_s_{index}", f"x.{self.q(f'_s_{index}')}"
 
     def gets_sql(self, kind: str, ladder: Ladder, index: int) -> str:
-        """Rule `index` is the first hit: the ladder gave its name, and no earlier rule of the
-        same name (a decision table may repeat one) matched."""
+        """Rule `index` is the first hit: the ladder gave its name and, when other rules share
+        the name (a decision table may repeat one), it matched and no earlier one did."""
         rule = ladder.rules[index]
         terms = [f"x.{self.q(kind)} = {literal(rule.name, self.dialect)}"]
-        same = [i for i, r in enumerate(ladder.rules[:index]) if r.name == rule.name]
+        same = [i for i, r in enumerate(ladder.rules) if r.name == rule.name and i != index]
         if same and not _always(rule):
             terms.append(f"x.{self.q(f'_a_{kind}_{index}')} = 1")
-        terms += [f"x.{self.q(f'_a_{kind}_{i}')} = 0" for i in same]
+        terms += [f"x.{self.q(f'_a_{kind}_{i}')} = 0" for i in same if i < index]
         return " AND ".join(terms)
 
     def read(self, row: Mapping[str, Any], today: dt.date) -> Coverage:
