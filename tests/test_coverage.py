@@ -80,6 +80,10 @@ def test_a_misspelt_tier_cell_is_caught_with_its_numbers(loaded: Store, tmp_path
     row = next(line for line in result.stdout.splitlines() if "│ general" in line)
     assert cells(row)[3:7] == ["0", "0.0%", "0", "0.0%"]  # alone, gets
     assert "2,000 customers in" in result.stdout
+    listed = run("rules", str(folder), "--store", loaded.location, *AT)
+    assert listed.exit_code == 0 and shown(listed, folder) == LOW_VALU.split("<project>:")[0]
+    assert "tiers (hit policy: first)" in listed.stdout  # the summary, then the counts
+    assert "strategy: customers each rule catches" in listed.stdout
 
 
 def test_the_counts_are_the_classifications_own(loaded: Store, unheld: RuleSet) -> None:
@@ -241,6 +245,9 @@ def test_an_empty_store_says_so(store: Store) -> None:
     data = json.loads(run("validate", str(RULES), "--json", "--store", store.location).stdout)
     assert data["coverage"]["customers"] == 0 and data["diagnostics"] == []
     assert {r["gets_share"] for r in data["coverage"]["rules"]} == {None}
+    store.execute("DROP TABLE customers")  # never loaded at all: the same, plainly
+    result = run("validate", str(RULES), "--store", store.location, *AT)
+    assert result.exit_code == 0 and "has no customers: nothing to count" in result.stdout
 
 
 def test_no_store_there_is_an_error_not_a_new_store(tmp_path: Path) -> None:
