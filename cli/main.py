@@ -9,6 +9,12 @@ import click
 from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.coverage import (
+    CoverageRequest,
+    coverage_options,
+    rules_with_store,
+    validate_with_store,
+)
 from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
@@ -24,8 +30,12 @@ def cli() -> None:
 @cli.command()
 @click.argument("folder", type=RULES_DIR, default="rules", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
-def validate(folder: Path, as_json: bool) -> None:
-    """Check a rule project and report every problem with its file, line and column."""
+@coverage_options
+def validate(folder: Path, as_json: bool, coverage: CoverageRequest) -> None:
+    """Check a rule project and report every problem with its file, line and column; with
+    --store, also how many of the store's customers each rule and step catches."""
+    if coverage.store is not None:
+        return validate_with_store(folder, coverage, as_json)
     ruleset = validated(folder, as_json)
     if as_json:
         return
@@ -52,8 +62,13 @@ def init(folder: Path) -> None:
 @cli.command()
 @click.argument("folder", type=RULES_DIR, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def rules(folder: Path | None, as_json: bool) -> None:
-    """Show what a rule project contains (default: the shipped default rules)."""
+@coverage_options
+def rules(folder: Path | None, as_json: bool, coverage: CoverageRequest) -> None:
+    """Show what a rule project contains (default: the shipped default rules); with --store,
+    also how many of the store's customers each rule and step catches."""
+    if coverage.store is not None:
+        summary = None if as_json else _print_summary
+        return rules_with_store(folder or default_rules_path(), coverage, summary)
     ruleset = validated(folder or default_rules_path(), as_json=False)
     if as_json:
         print_json(ruleset.summary())

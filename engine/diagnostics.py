@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "shadowed-rule": "Warning: this rule can never match, an earlier rule catches everything.",
     "overlapping-rows": "Warning: two rows of a 'unique' decision table can match one customer.",
     "unused-template": "Warning: a template that no playbook step uses.",
+    "catches-no-customer": "Warning (--store): a rule, table row or step no customer reaches.",
+    "catches-every-customer": "Warning (--store): a rule with a condition gets every customer.",
 }
 
 

@@ -65,10 +65,11 @@ def ladders(ruleset: RuleSet) -> dict[str, Ladder | None]:
     return {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
 
 
-def input_fields(ruleset: RuleSet) -> list[str]:
-    """The schema fields the rules read (the key first), in schema order."""
+def input_fields(ruleset: RuleSet, also: Iterable[str] = ()) -> list[str]:
+    """The schema fields the rules read (the key first), in schema order; `also`: names other
+    conditions read (a playbook step's `when:`), taken when they are schema fields."""
     computed = set(COMPUTED_FIELDS) | {m.name for m in ruleset.measures}
-    used = {n for c in _conditions(ruleset) for n in c.fields}
+    used = {n for c in _conditions(ruleset) for n in c.fields} | set(also)
     used |= {m.percentile_of for m in ruleset.measures if m.percentile_of}
     used |= {ruleset.gold.by} if ruleset.gold else set()
     key = ruleset.schema.key
@@ -105,6 +106,23 @@ def compile_classification(
     return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique))
 
 
+def classification_stages(
+    ruleset: RuleSet,
+    dialect: str,
+    today: dt.date,
+    source: str,
+    available: Iterable[str] | None = None,
+    also: Iterable[str] = (),
+) -> tuple[list[Stage], list[tuple[str, str, str]]]:
+    """The classification's CTE chain (stages and population counts) for a caller that adds
+    stages of its own after the ladders (coverage.py); `also` as for input_fields."""
+    builder = _Builder(ruleset, dialect, today)
+    builder.source(source, None if available is None else set(available), also)
+    builder.measures_and_gold()
+    builder.ladders()
+    return builder.stages, builder.extra
+
+
 def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
     """Key and the named measures of every customer, by the classification's own CTE chain
     (planning uses it for `when:` conditions that read measures)."""
@@ -126,8 +144,9 @@ class _Builder:
     def q(self, name: str) -> str:
         return quote(name, self.dialect)
 
-    def source(self, source: str, present: set[str] | None) -> None:
-        columns = {n: self.source_column(n, present) for n in input_fields(self.ruleset)}
+    def source(self, source: str, present: set[str] | None, also: Iterable[str] = ()) -> None:
+        fields = input_fields(self.ruleset, also)
+        columns = {n: self.source_column(n, present) for n in fields}
         self.stages.append(Stage("src", columns, set(), source=source))
 
     def source_column(self, name: str, present: set[str] | None) -> str:

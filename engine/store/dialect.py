@@ -66,3 +66,22 @@ def skip_locked(dialect: str) -> str:
     """The end of a SELECT that locks the rows it returns and passes over rows another
     transaction holds (PostgreSQL). SQLite's write transaction locks the whole database."""
     return "" if dialect == "sqlite" else " FOR UPDATE SKIP LOCKED"
+
+
+def column_names(table: str, dialect: str) -> str:
+    """A query for the columns of `table` (in the current schema), one row each, as `name`;
+    no rows when there is no such table."""
+    if dialect == "sqlite":
+        return f"SELECT name FROM pragma_table_info('{table}')"
+    return (
+        "SELECT column_name AS name FROM information_schema.columns"
+        f" WHERE table_schema = current_schema() AND table_name = '{table}'"
+    )
+
+
+def read_only(dialect: str, on: bool = True) -> str:
+    """The statement that makes the connection's work from then on read-only (the database
+    refuses any write), or, `on` False, writable again."""
+    if dialect == "sqlite":
+        return f"PRAGMA query_only = {'ON' if on else 'OFF'}"
+    return f"SET SESSION CHARACTERISTICS AS TRANSACTION READ {'ONLY' if on else 'WRITE'}"

@@ -1,0 +1,227 @@
+"""`guanxi validate --store STORE` and `guanxi rules --store STORE`: how many of the store's
+customers each tier, level, strategy, table row and playbook step catches, with a warning at
+each rule that catches none (or all); `--against PROJECT` sets another project beside it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from guanxi.cli.common import RULES_DIR, STORE_FAILURES, given_now, opened_store, validated
+from guanxi.cli.output import console, print_diagnostics, print_json, rich_table
+from guanxi.engine.classify.coverage import Coverage, coverage
+from guanxi.engine.classify.coverage_warnings import Difference, coverage_warnings, differences
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.report.model import Column, Table, share
+from guanxi.engine.ruleset import RuleSet, validate_project
+from guanxi.engine.store.base import is_postgresql, shown_location
+
+
+@dataclass(frozen=True)
+class CoverageRequest:
+    """The options: the store to count in (None: no counting), the project to set beside."""
+
+    store: str | None
+    against: Path | None
+    now_text: str | None
+
+
+def coverage_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--store, --against and --now, handed to the command as one `coverage` argument."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, store: str | None, against: Path | None, now_text: str | None, **kw: Any
+    ) -> Any:
+        if against is not None and store is None:
+            raise click.UsageError("--against needs --store: the customers to count in")
+        return command(*args, coverage=CoverageRequest(store, against, now_text), **kw)
+
+    options = (
+        click.option(
+            "--store",
+            "store",
+            default=None,
+            help="Count the customers each rule and step catches in this store (read only).",
+        ),
+        click.option(
+            "--against",
+            "against",
+            type=RULES_DIR,
+            default=None,
+            metavar="PROJECT",
+            help="With --store: the same counts for another rule project, side by side.",
+        ),
+        click.option(
+            "--now",
+            "now_text",
+            default=None,
+            metavar="ISO",
+            help="With --store: count as of this time (conditions on dates); default now.",
+        ),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def validate_with_store(folder: Path, request: CoverageRequest, as_json: bool) -> None:
+    """`validate --store`: the project's diagnostics and the coverage warnings, then the
+    counts (stdout); exit 1 on errors only."""
+    if not folder.is_dir():
+        raise click.UsageError(f"'{folder}' is not a folder with a rule project")
+    result = validate_project(folder)
+    if result.ruleset is None:
+        _failed(folder, result.diagnostics, result.lines, as_json)
+    assert result.ruleset is not None
+    counted = _count(result.ruleset, request)
+    diagnostics = result.diagnostics + coverage_warnings(counted[0], result.ruleset, result.lines)
+    if as_json:
+        print_json({"diagnostics": [d.as_json() for d in diagnostics], **_as_dict(*counted)})
+        return
+    print_diagnostics(diagnostics, result.lines)
+    _show(folder, request, *counted)
+    click.echo(f"{folder}: valid (rule-set hash {result.ruleset.hash})", err=True)
+
+
+def rules_with_store(
+    folder: Path, request: CoverageRequest, summary: Callable[[RuleSet], None] | None
+) -> None:
+    """`rules --store`: the summary (`summary` prints it; None: as JSON), then the counts."""
+    result = validate_project(folder)
+    if result.ruleset is None:
+        _failed(folder, result.diagnostics, result.lines, as_json=False)
+    ruleset = result.ruleset
+    assert ruleset is not None
+    counted = _count(ruleset, request)
+    warnings = coverage_warnings(counted[0], ruleset, result.lines)
+    print_diagnostics(result.diagnostics + warnings, result.lines)
+    if summary is None:
+        print_json({**ruleset.summary(), **_as_dict(*counted)})
+        return
+    summary(ruleset)
+    _show(folder, request, *counted)
+
+
+def _failed(
+    folder: Path, diagnostics: list[Diagnostic], lines: dict[str, list[str]], as_json: bool
+) -> None:
+    if as_json:
+        print_json({"diagnostics": [d.as_json() for d in diagnostics], "coverage": None})
+    else:
+        print_diagnostics(diagnostics, lines)
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
+    raise SystemExit(1)
+
+
+def _count(ruleset: RuleSet, request: CoverageRequest) -> tuple[Coverage, Coverage | None]:
+    """The counts under the project and, with --against, under the other one."""
+    other = validated(request.against, as_json=False) if request.against else None
+    now = given_now(request.now_text, ruleset)
+    where = request.store or ruleset.settings.store
+    if not is_postgresql(where) and not Path(where).is_file():
+        raise click.ClickException(
+            f"no store at '{where}': give the store the customers were loaded into"
+        )
+    store = opened_store(ruleset, where, migrate=False)
+    try:
+        return coverage(store, ruleset, now), coverage(store, other, now) if other else None
+    except STORE_FAILURES as error:
+        message = f"cannot read the store '{shown_location(where)}': {error}"
+        raise click.ClickException(message) from None
+    finally:
+        store.close()
+
+
+def _as_dict(mine: Coverage, theirs: Coverage | None) -> dict[str, Any]:
+    if theirs is None:
+        return {"coverage": mine.to_dict()}
+    found = [d.to_dict() for d in differences(mine, theirs)]
+    return {"coverage": mine.to_dict(), "against": theirs.to_dict(), "differences": found}
+
+
+def _show(folder: Path, request: CoverageRequest, mine: Coverage, theirs: Coverage | None) -> None:
+    out = console()
+    where = shown_location(request.store or "")
+    if mine.customers == 0:
+        out.print(
+            f"the store {where} has no customers: nothing to count"
+            " (load them with 'guanxi load customers FILE')",
+            markup=False,
+        )
+        return
+    out.print(f"{mine.customers:,} customers in {where}, as of {mine.today}", markup=False)
+    for kind in ("tier", "level", "strategy"):
+        _ladder_table(out, mine, kind)
+    _steps_table(out, mine)
+    if theirs is not None:
+        _differences_table(out, folder, request, differences(mine, theirs))
+
+
+def _ladder_table(out: Any, cov: Coverage, kind: str) -> None:
+    rows = [
+        (r.name, r.where, r.alone, share(r.alone, cov.customers), *_gets(cov, r.gets, r.reached))
+        for r in cov.rules
+        if r.kind == kind
+    ]
+    if not rows:
+        return
+    if cov.unmatched.get(kind):
+        rows.append((f"(no {kind})", "", None, None, *_gets(cov, cov.unmatched[kind], True)))
+    columns = (
+        Column(kind, kind),
+        Column("rule", "rule"),
+        Column("alone", "condition alone", "count"),
+        Column("alone_share", "%", "share"),
+        Column("gets", "gets (first hit)", "count"),
+        Column("gets_share", "%", "share"),
+    )
+    out.print(rich_table(Table(kind, f"{kind}: customers each rule catches", columns, tuple(rows))))
+
+
+def _gets(cov: Coverage, gets: int, reached: bool) -> tuple[int | None, float | None]:
+    """What a rule gets; nothing for a rule after a catch-all (never tried)."""
+    return (gets, share(gets, cov.customers)) if reached else (None, None)
+
+
+def _steps_table(out: Any, cov: Coverage) -> None:
+    rows = tuple(
+        (
+            s.level,
+            s.step,
+            (s.when or "") + ("" if s.when_counted else " (reads the event: not counted)"),
+            s.customers,
+            share(s.customers, cov.customers),
+        )
+        for s in cov.steps
+    )
+    columns = (
+        Column("level", "level"),
+        Column("step", "step"),
+        Column("when", "when"),
+        Column("customers", "could act on", "count"),
+        Column("share", "%", "share"),
+    )
+    title = "playbook steps: customers of the step's level who meet its when:"
+    out.print(rich_table(Table("steps", title, columns, rows)))
+
+
+def _differences_table(
+    out: Any, folder: Path, request: CoverageRequest, found: list[Difference]
+) -> None:
+    rows = tuple((d.kind, d.name, d.rules, d.against, d.delta) for d in found)
+    columns = (
+        Column("kind", ""),
+        Column("name", "name"),
+        Column("rules", str(folder), "count"),
+        Column("against", str(request.against), "count"),
+        Column("delta", "difference", "count"),
+    )
+    title = f"customers each gets: {folder} against {request.against}"
+    out.print(rich_table(Table("differences", title, columns, rows)))

@@ -1,0 +1,165 @@
+"""What the coverage counts say to a rule author: warnings at the rule, and the difference
+from another rule project.
+
+    catches-no-customer     a tier, level, strategy, table row or step that no customer reaches
+    catches-every-customer  a rule with a condition that gets every customer: nothing is left
+                            for the rules after it
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from guanxi.engine.classify.coverage import Coverage, RuleCount, StepCount
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.ruleset import Origin
+
+Lines = Mapping[str, Sequence[str]]
+
+
+def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Diagnostic]:
+    """One warning per rule or step that catches no customer, or a rule that catches all of
+    them; none for an empty store (there is nothing to catch). `lines`: the rule files' lines,
+    to point at the rule's name."""
+    if cov.customers == 0:
+        return []
+    found = [_rule_warning(cov, ruleset, r, lines) for r in cov.rules if r.reached]
+    found += [_step_warning(cov, s, lines) for s in cov.steps if s.customers == 0]
+    return [d for d in found if d is not None]
+
+
+def _rule_warning(
+    cov: Coverage, ruleset: RuleSet, rule: RuleCount, lines: Lines
+) -> Diagnostic | None:
+    total = f"{cov.customers:,}"
+    if rule.gets == 0 and rule.condition is None:
+        message = f"{rule.kind} '{rule.name}' ({rule.where}) gets 0 of {total} customers"
+        hint = f"the {rule.kind} rules above it already catch every customer"
+        return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
+    if rule.gets == 0:
+        message = (
+            f"{rule.kind} '{rule.name}' ({rule.where}) gets 0 of {total} customers;"
+            f" its condition alone matches {rule.alone:,}"
+        )
+        hint = _unknown_name(ruleset, rule) or _nobody_hint(rule)
+        return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
+    if rule.gets == cov.customers and rule.condition is not None:
+        message = f"{rule.kind} '{rule.name}' ({rule.where}) gets all {total} customers"
+        hint = (
+            f"no customer is left for the other {rule.kind} rules: check its condition;"
+            " a rule meant for everyone belongs last, without 'when:'"
+        )
+        return _at(rule.origin, rule.name, lines, "catches-every-customer", message, hint)
+    return None
+
+
+def _nobody_hint(rule: RuleCount) -> str:
+    if rule.alone == 0:
+        return "no customer in the store meets its condition: check the values it compares with"
+    return (
+        f"the {rule.alone:,} customers it matches all get an earlier {rule.kind}:"
+        " move it up, or narrow the rules above it"
+    )
+
+
+def _unknown_name(ruleset: RuleSet, rule: RuleCount) -> str | None:
+    """'low_valu' is not a tier: for a condition comparing tier, level or strategy with a
+    name the project does not define."""
+    names = {
+        "tier": ruleset.tiers.names,
+        "level": ruleset.levels.names,
+        "strategy": ruleset.strategies.names if ruleset.strategies else (),
+    }
+    for kind, value in _compared_names(rule, ruleset):
+        if value not in names[kind]:
+            suggestion = did_you_mean(value, names[kind])
+            return f"'{value}' is not a {kind}" + (f"; {suggestion}" if suggestion else "")
+    return None
+
+
+def _compared_names(rule: RuleCount, ruleset: RuleSet) -> Iterable[tuple[str, str]]:
+    ladder = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
+    found = ladder[rule.kind]
+    rules = found.rules if found is not None else ()
+    condition = next((r.condition for r in rules if r.origin == rule.origin), None)
+    if condition is None:
+        return
+    for column in condition.tree.find_all(exp.Column):
+        parent = column.parent
+        if column.name in ladder and isinstance(parent, exp.EQ | exp.NEQ | exp.In):
+            for literal in parent.find_all(exp.Literal):
+                if literal.is_string:
+                    yield column.name, literal.this
+
+
+def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
+    of_level = cov.of_level(step.level)
+    level = "any level" if step.level == "all" else f"level '{step.level}'"
+    message = (
+        f"step '{step.step}' ({Path(step.origin.file).name} line {step.origin.line})"
+        f" could act on 0 of"
+        f" {cov.customers:,} customers"
+    )
+    if of_level == 0:
+        hint = f"no customer has {level}"
+    else:
+        hint = f"none of the {of_level:,} customers of {level} meets its when: {step.when}"
+    return _at(step.origin, step.step, lines, "catches-no-customer", message, hint)
+
+
+def _at(origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str) -> Diagnostic:
+    """A warning pointing at `name` on the rule's line (else at the line's start)."""
+    source = lines.get(origin.file, ())
+    text = source[origin.line - 1] if 0 < origin.line <= len(source) else ""
+    start = text.find(name)
+    col = start + 1 if start >= 0 else 1
+    length = len(name) if start >= 0 else 1
+    return Diagnostic(
+        origin.file, origin.line, col, code, message, hint=hint, severity="warning", length=length
+    )
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One rule or step under both projects; None where a project does not have it."""
+
+    kind: str  # tier, level, strategy or step
+    name: str
+    rules: int | None
+    against: int | None
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.rules is None or self.against is None else self.rules - self.against
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "rules": self.rules,
+            "against": self.against,
+            "delta": self.delta,
+        }
+
+
+def differences(mine: Coverage, theirs: Coverage) -> list[Difference]:
+    """Customers each tier, level, strategy and step gets under both projects, by name (the
+    rows of one name in a decision table add up), in the order of `mine`, then theirs."""
+    ours, other = _totals(mine), _totals(theirs)
+    keys = list(ours) + [k for k in other if k not in ours]
+    return [Difference(k[0], k[1], ours.get(k), other.get(k)) for k in keys]
+
+
+def _totals(cov: Coverage) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    for rule in cov.rules:
+        key = (rule.kind, rule.name)
+        totals[key] = totals.get(key, 0) + rule.gets
+    for step in cov.steps:
+        totals[("step", step.step)] = step.customers
+    return totals

@@ -1,0 +1,281 @@
+"""`guanxi validate --store`: the customers each rule and step catches, on every store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
+from guanxi.engine.classify.coverage import coverage
+from guanxi.engine.demo_data import write_demo_data
+from guanxi.engine.ingest import load_customers
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+from tests.conftest import RULES
+
+pytestmark = pytest.mark.every_store
+
+NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
+AT = ["--now", NOW.isoformat()]
+
+LOW_VALU = """\
+<project>/strategies.csv:4:1: warning[catches-no-customer]: strategy 'general' \
+(strategies.csv row 4) gets 0 of 2,000 customers; its condition alone matches 0
+  4 | general,普通客户:自助服务,general: self-service,,low_valu,>= 1,低成本自助产品
+    | ^^^^^^^
+  hint: 'low_valu' is not a tier; did you mean 'low_value'?
+<project>: valid (rule-set hash {hash})
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 demo customers (seed 1, data ending 2026-11-28, no bad rows)."""
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_data(out, 2000, 1, NOW.date(), bad_rows=False)
+    return out / "customers.csv"
+
+
+@pytest.fixture
+def loaded(store: Store, ruleset: RuleSet, demo: Path) -> Store:
+    load_customers(store, ruleset, demo, NOW)
+    return store
+
+
+def project(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the shipped rules with `old` replaced by `new` in `file`."""
+    folder = tmp_path / "project"
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    text = (folder / file).read_text("utf-8")
+    assert old in text
+    (folder / file).write_text(text.replace(old, new), "utf-8")
+    return folder
+
+
+def low_valu(tmp_path: Path) -> Path:
+    return project(tmp_path, "strategies.csv", ",low_value,", ",low_valu,")
+
+
+def run(*arguments: str) -> Result:
+    return CliRunner().invoke(cli, [*arguments])
+
+
+def shown(result: Result, folder: Path) -> str:
+    return result.stderr.replace(str(folder), "<project>")
+
+
+def test_a_misspelt_tier_cell_is_caught_with_its_numbers(loaded: Store, tmp_path: Path) -> None:
+    folder = low_valu(tmp_path)
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    digest = load_ruleset(folder).hash
+    assert shown(result, folder) == LOW_VALU.format(hash=digest)
+    row = next(line for line in result.stdout.splitlines() if "│ general" in line)
+    assert cells(row)[3:7] == ["0", "0.0%", "0", "0.0%"]  # alone, gets
+    assert "2,000 customers in" in result.stdout
+    listed = run("rules", str(folder), "--store", loaded.location, *AT)
+    assert listed.exit_code == 0 and shown(listed, folder) == LOW_VALU.split("<project>:")[0]
+    assert "tiers (hit policy: first)" in listed.stdout  # the summary, then the counts
+    assert "strategy: customers each rule catches" in listed.stdout
+
+
+def test_the_counts_are_the_classifications_own(loaded: Store, unheld: RuleSet) -> None:
+    """What each rule gets is what classify gives: the same SQL decides."""
+    counted = coverage(loaded, unheld, NOW)
+    report = classify(loaded, unheld, NOW)
+    for kind in ("tier", "level", "strategy"):
+        classified: dict[str, int] = {}
+        for cell in report.cells:
+            name = getattr(cell, kind)
+            classified[name] = classified.get(name, 0) + cell.customers
+        gets = {r.name: r.gets for r in counted.rules if r.kind == kind}
+        assert gets == classified, kind
+    assert counted.customers == report.customers == 2000
+
+
+GROWTH_AGAIN = "growth,成长型客户二,growth again,,low_value,>= 3,\n"
+PRIORITY = """\
+name,label,gold,tier,value_ratio,priority
+gold_package,金牌,yes,,,50
+growth,成长,,"valuable, high_value_added",,50
+growth,成长二,,low_value,>= 3,50
+general,普通,,low_value,>= 1,90
+unprofitable,不盈利,,,,
+"""
+
+
+@pytest.mark.parametrize("policy", ["first", "priority"])
+def test_rows_sharing_a_name_and_the_priority_policy(
+    loaded: Store, tmp_path: Path, policy: str
+) -> None:
+    """Two rows give 'growth': each counts the customers it decides, and every customer is
+    counted once; under 'priority' (general first) as classify decides too."""
+    folder = project(tmp_path, "strategies.csv", "general,", GROWTH_AGAIN + "general,")
+    if policy == "priority":
+        (folder / "strategies.csv").write_text(PRIORITY, "utf-8")
+        strategies = (folder / "strategies.yaml").read_text("utf-8")
+        (folder / "strategies.yaml").write_text(strategies.replace(": first", ": priority"))
+    ruleset = load_ruleset(folder)
+    counted = [r for r in coverage(loaded, ruleset, NOW).rules if r.kind == "strategy"]
+    gets = {"first": [100, 561, 280, 365, 694], "priority": [645, 100, 561, 0, 694]}[policy]
+    assert [r.gets for r in counted] == gets and sum(gets) == 2000
+    by_name: dict[str | None, int] = {}
+    for r in counted:
+        by_name[r.name] = by_name.get(r.name, 0) + r.gets
+    classified = classify(loaded, ruleset, NOW).strategies()
+    assert classified == {name: n for name, n in by_name.items() if n}
+
+
+def test_counting_writes_nothing_and_ignores_earlier_runs(loaded: Store, tmp_path: Path) -> None:
+    """A store classified with other rules counts as the rules given say, and is left as it
+    was (no run, no assignment, no table)."""
+    classify(loaded, load_ruleset(low_valu(tmp_path)), NOW)
+    before = state(loaded)
+    result = run("validate", str(RULES), "--store", loaded.location, "--json", *AT)
+    assert result.exit_code == 0, result.output
+    general = rule(json.loads(result.stdout)["coverage"], "strategy", "general")
+    assert (general["alone"], general["gets"]) == (645, 645)
+    assert state(loaded) == before
+    assert loaded.execute("SELECT COUNT(*) AS n FROM classification_runs") == [{"n": 1}]
+
+
+def test_a_store_never_classified_is_counted(loaded: Store) -> None:
+    counted = coverage(loaded, load_ruleset(RULES), NOW)
+    assert loaded.execute("SELECT COUNT(*) AS n FROM assignments") == [{"n": 0}]
+    assert counted.customers == 2000
+    assert [r.gets for r in counted.rules if r.kind == "strategy"] == [100, 561, 645, 694]
+    assert counted.unmatched == {"tier": 0, "level": 0, "strategy": 0}
+
+
+def test_a_rule_catching_everyone_and_the_rules_it_starves(loaded: Store, tmp_path: Path) -> None:
+    folder = project(
+        tmp_path, "tiers.yaml", "days_idle >= 180 AND", "COALESCE(products_held, 0) >= 0 OR"
+    )
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0
+    errors = shown(result, folder)
+    assert (
+        "<project>/tiers.yaml:34:11: warning[catches-every-customer]: tier 'dormant'"
+        " (tiers.yaml line 34) gets all 2,000 customers\n"
+        "  34 |   - name: dormant\n"
+        "     |           ^^^^^^^\n"
+        "  hint: no customer is left for the other tier rules: check its condition;"
+        " a rule meant for everyone belongs last, without 'when:'\n"
+    ) in errors
+    assert (
+        "<project>/tiers.yaml:38:11: warning[catches-no-customer]: tier 'high_value_added'"
+        " (tiers.yaml line 38) gets 0 of 2,000 customers; its condition alone matches 106\n"
+    ) in errors
+    assert "hint: the 106 customers it matches all get an earlier tier:" in errors
+    assert "warning[catches-no-customer]: tier 'low_value' (tiers.yaml line 48)" in errors
+
+
+def test_a_step_no_customer_reaches(loaded: Store, tmp_path: Path) -> None:
+    folder = project(
+        tmp_path,
+        "playbooks.yaml",
+        "when: consent_marketing\n",
+        "when: consent_marketing AND COALESCE(balance, 0) < -1\n",
+    )
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0
+    assert (
+        "warning[catches-no-customer]: step 'proactive_product_news' (playbooks.yaml line 61)"
+        " could act on 0 of 2,000 customers\n"
+        "  61 |     - id: proactive_product_news\n"
+        "     |           ^^^^^^^^^^^^^^^^^^^^^^\n"
+        "  hint: none of the 411 customers of level 'proactive' meets its when:"
+        " consent_marketing AND COALESCE(balance, 0) < -1\n"
+    ) in shown(result, folder)
+
+
+def test_against_the_shipped_rules(loaded: Store, tmp_path: Path) -> None:
+    folder = low_valu(tmp_path)
+    arguments = ["--store", loaded.location, "--against", str(RULES), *AT]
+    data = json.loads(run("validate", str(folder), "--json", *arguments).stdout)
+    found = {(d["kind"], d["name"]): d for d in data["differences"]}
+    assert found[("strategy", "general")] == {
+        "kind": "strategy", "name": "general", "rules": 0, "against": 645, "delta": -645
+    }  # fmt: skip
+    assert found[("strategy", "unprofitable")]["delta"] == 645
+    assert {d["delta"] for k, d in found.items() if k[0] != "strategy"} == {0}
+    assert rule(data["against"], "strategy", "general")["gets"] == 645
+    table = run("validate", str(folder), *arguments).stdout
+    assert f"customers each gets: {folder} against {RULES}" in table
+    rows = [cells(row)[1:6] for row in table.splitlines()]
+    assert ["strategy", "general", "0", "645", "-645"] in rows
+
+
+def test_json_gives_the_same_numbers(loaded: Store, tmp_path: Path) -> None:
+    folder = low_valu(tmp_path)
+    result = run("validate", str(folder), "--json", "--store", loaded.location, *AT)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [d["code"] for d in data["diagnostics"]] == ["catches-no-customer"]
+    assert data["diagnostics"][0]["line"] == 4
+    counted = data["coverage"]
+    assert counted["customers"] == 2000 and counted["today"] == "2026-11-28"
+    assert rule(counted, "strategy", "general") == {
+        "kind": "strategy", "name": "general", "file": f"{folder}/strategies.csv", "line": 4,
+        "condition": "tier = 'low_valu' AND value_ratio >= 1",
+        "alone": 0, "alone_share": 0.0, "gets": 0, "gets_share": 0.0,
+    }  # fmt: skip
+    valuable = rule(counted, "tier", "valuable")
+    assert (valuable["alone"], valuable["gets"], valuable["gets_share"]) == (661, 555, 0.2775)
+    news = next(s for s in counted["steps"] if s["step"] == "proactive_product_news")
+    assert (news["customers"], news["when"]) == (151, "consent_marketing")
+    listed = run("rules", str(folder), "--json", "--store", loaded.location, *AT)
+    summary = json.loads(listed.stdout)
+    assert summary["coverage"] == data["coverage"]
+    assert summary["strategies"] == ["gold_package", "growth", "general", "unprofitable"]
+
+
+def test_an_empty_store_says_so(store: Store) -> None:
+    result = run("validate", str(RULES), "--store", store.location, *AT)
+    assert result.exit_code == 0
+    assert "has no customers: nothing to count" in result.stdout
+    assert "warning" not in result.stderr
+    data = json.loads(run("validate", str(RULES), "--json", "--store", store.location).stdout)
+    assert data["coverage"]["customers"] == 0 and data["diagnostics"] == []
+    assert {r["gets_share"] for r in data["coverage"]["rules"]} == {None}
+    store.execute("DROP TABLE customers")  # never loaded at all: the same, plainly
+    result = run("validate", str(RULES), "--store", store.location, *AT)
+    assert result.exit_code == 0 and "has no customers: nothing to count" in result.stdout
+
+
+def test_no_store_there_is_an_error_not_a_new_store(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+    result = run("validate", str(RULES), "--store", str(missing))
+    assert result.exit_code == 1
+    assert "no store at" in result.stderr and not missing.exists()
+    result = run("validate", str(RULES), "--against", str(RULES))
+    assert result.exit_code == 2 and "--against needs --store" in result.stderr
+
+
+def cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.split("│")]
+
+
+def rule(counted: dict[str, object], kind: str, name: str) -> dict[str, object]:
+    rules = counted["rules"]
+    assert isinstance(rules, list)
+    return next(r for r in rules if r["kind"] == kind and r["name"] == name)
+
+
+def state(store: Store) -> dict[str, object]:
+    """Every table's rows (as a digest) and, for SQLite, the files' bytes."""
+    found: dict[str, object] = {}
+    for table in ("customers", "assignments", "classification_runs", "transitions"):
+        rows = store.execute(f"SELECT * FROM {table} ORDER BY 1")
+        found[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    if store.dialect == "sqlite":
+        for path in Path(store.location).parent.glob("guanxi.db*"):
+            found[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
