@@ -56,6 +56,8 @@ CODES: dict[str, str] = {
     "unknown-event": "A step or scenario names an event type the schema does not declare.",
     "unknown-step": "A scenario names a playbook step that is not defined.",
     "unknown-strategy": "A scenario expects a strategy that is not defined.",
+    "unknown-value": "A text compared with a tier, level, strategy, channel or a field with "
+    "`values:` is not one of them (a label is answered with the name to write).",
     "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
     "template-limit": "A template is too long or never ends (65,536 characters, 10,000 steps).",
     "template-variable": "A template uses a variable that no customer field or event provides.",
