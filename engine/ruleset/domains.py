@@ -64,9 +64,10 @@ class Domain:
 
     def label_answer(self, text: str) -> tuple[str, str] | None:
         """When `text` is the label of a name: the message and the exact rewrite."""
-        name = self.aliases.get(text.strip().casefold())
-        if name is None or text in self.names:
-            return None
+        folded = text.strip().casefold()
+        name = self.aliases.get(folded)
+        if name is None or folded in (n.casefold() for n in self.names):
+            return None  # a name in other letter case ('Dormant') gets a did-you-mean
         label = self.labels.get(name)
         write = f"write '{name}' ({label})" if label else f"write '{name}'"
         if self.field:
