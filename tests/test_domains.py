@@ -232,3 +232,13 @@ def test_values_given_as_a_mapping_of_labels_are_names_with_labels() -> None:
             "did you mean 'personal'?",
         ),
     ]
+
+
+def test_the_caret_stands_under_a_label_on_a_line_with_chinese() -> None:
+    line = 'growth,成长型,"valuable, 高附加值客户",'
+    diagnostic = Diagnostic(
+        "strategies.csv", 2, line.index("高") + 1, "unknown-value", "m", length=6
+    )
+    caret = diagnostic.render(line).splitlines()[2]
+    before = len("growth,") + 2 * len("成长型") + len(',"valuable, ')  # 成长型 takes 6 columns
+    assert caret == "    | " + " " * before + "^" * 12
