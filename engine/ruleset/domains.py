@@ -105,12 +105,11 @@ def ladder_domain(kind: str, ladder: Ladder) -> Domain:
     return Domain(ladder.names, labels, _aliases(pairs), noun, plural)
 
 
-def channel_domain(channels: Mapping[str, Channel], extra: Iterable[str] = ()) -> Domain:
-    """The channels of policies.yaml (and `extra` names such as 'preferred')."""
+def channel_domain(channels: Mapping[str, Channel]) -> Domain:
+    """The channels of policies.yaml, with their labels."""
     noun, plural = LADDER_NOUNS["channel"]
     labels = {n: c.label for n, c in channels.items()}
-    names = (*channels, *extra)
-    return Domain(names, labels, _aliases(labels.items()), noun, plural)
+    return Domain(tuple(channels), labels, _aliases(labels.items()), noun, plural)
 
 
 def field_domain(name: str, spec: FieldSpec) -> Domain | None:
