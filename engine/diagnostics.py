@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -56,6 +57,8 @@ CODES: dict[str, str] = {
     "unknown-event": "A step or scenario names an event type the schema does not declare.",
     "unknown-step": "A scenario names a playbook step that is not defined.",
     "unknown-strategy": "A scenario expects a strategy that is not defined.",
+    "unknown-value": "A text compared with a tier, level, strategy, channel or a field with "
+    "`values:` is not one of them (a label is answered with the name to write).",
     "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
     "template-limit": "A template is too long or never ends (65,536 characters, 10,000 steps).",
     "template-variable": "A template uses a variable that no customer field or event provides.",
@@ -112,7 +115,8 @@ class Diagnostic:
             text, col = _window(source_line.rstrip("\r\n"), self.col)
             width = max(1, min(self.length, len(text) - col + 1))
             lines.append(f"  {number} | {text}")
-            lines.append(f"  {' ' * len(number)} | {' ' * (col - 1)}{'^' * width}")
+            pad, marks = display_width(text[: col - 1]), display_width(text[col - 1 :][:width])
+            lines.append(f"  {' ' * len(number)} | {' ' * pad}{'^' * max(marks, 1)}")
         if self.expected:
             lines.append(f"  expected: {self.expected}")
         if self.hint:
@@ -123,6 +127,12 @@ class Diagnostic:
         data = asdict(self)
         del data["length"]
         return data
+
+
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: a Chinese character or full-width sign takes two, so
+    the caret stands under the text it points at on a line with Chinese in it."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def excerpt(text: str, limit: int) -> str:

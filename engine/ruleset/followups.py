@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -13,6 +13,7 @@ import jinja2.meta
 from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.ruleset.domains import event_domains, label_answer
 from guanxi.engine.ruleset.models import (
     Expiry,
     FieldSpec,
@@ -72,13 +73,17 @@ def _check_level(project: Project, known: Known, level: str) -> None:
     if level in known.levels or level == EVERY_LEVEL:
         return
     source = project.sources[PLAYBOOKS]
+    message, hint = label_answer([project.names.get("level")], level) or (
+        f"no relationship level '{level}'",
+        did_you_mean(level, known.levels),
+    )
     project.add(
         source.diagnostic(
             source.position(("playbooks", level), key=True),
             "unknown-level",
-            f"no relationship level '{level}'",
+            message,
             length=len(level),
-            hint=did_you_mean(level, known.levels),
+            hint=hint,
         )
     )
 
@@ -111,12 +116,17 @@ def _check_step(
     _check_trigger(project, step, path, known, schema)
     _check_channel_and_template(project, step, path, known)
     timing = _check_timing(project, step, path)
-    step_fields = dict(fields)
+    step_fields, domains = dict(fields), dict(project.domains)
     if step.on and step.on in schema.events:
         event = schema.events[step.on]
         step_fields.update({f"event.{k}": v.type for k, v in event.fields.items()})
-    when = project.condition(PLAYBOOKS, (*path, "when"), step_fields) if step.when else None
-    unless = project.condition(PLAYBOOKS, (*path, "unless"), step_fields) if step.unless else None
+        domains.update(event_domains(event))
+    conditions = {
+        key: project.condition(PLAYBOOKS, (*path, key), step_fields, domains=domains)
+        for key in ("when", "unless")
+        if getattr(step, key)
+    }
+    when, unless = conditions.get("when"), conditions.get("unless")
     if _error_count(project) > errors_before:
         return None
     origin = Origin(project.shown(PLAYBOOKS), project.sources[PLAYBOOKS].position(path)[0])
@@ -170,13 +180,12 @@ def _check_trigger(
         target = getattr(step, key)
         names = (*known.tiers, *known.levels)
         if target and target not in names:
-            project.error(
-                PLAYBOOKS,
-                (*path, key),
-                "unknown-tier",
+            ladders = [project.names.get("tier"), project.names.get("level")]
+            message, hint = label_answer(ladders, target) or (
                 f"'{target}' is neither a tier nor a level",
-                hint=did_you_mean(target, names),
+                did_you_mean(target, names),
             )
+            project.error(PLAYBOOKS, (*path, key), "unknown-tier", message, hint=hint)
 
 
 def _check_channel_and_template(
@@ -185,14 +194,7 @@ def _check_channel_and_template(
     if known.channels is not None:
         channels = (*known.channels, PREFERRED)
         if step.channel not in channels:
-            project.error(
-                PLAYBOOKS,
-                (*path, "channel"),
-                "unknown-channel",
-                f"no channel '{step.channel}'",
-                hint=did_you_mean(step.channel, channels),
-                expected=", ".join(channels),
-            )
+            _unknown_channel(project, PLAYBOOKS, (*path, "channel"), step.channel, channels)
         elif known.channels.get(step.channel, step.do) != step.do:
             project.error(
                 PLAYBOOKS,
@@ -279,22 +281,28 @@ def _check_policy_channels(project: Project, policies: PoliciesFile) -> None:
     fallback = policies.preferred.fallback if policies.preferred else ()
     for index, name in enumerate(fallback):
         if name not in channels:
-            project.error(
-                POLICIES,
-                ("preferred", "fallback", index),
-                "unknown-channel",
-                f"no channel '{name}'",
-                hint=did_you_mean(name, channels),
-            )
+            _unknown_channel(project, POLICIES, ("preferred", "fallback", index), name, channels)
     for index, cap in enumerate(policies.caps):
         if cap.channel != "all" and cap.channel not in channels:
-            project.error(
-                POLICIES,
-                ("caps", index, "channel"),
-                "unknown-channel",
-                f"no channel '{cap.channel}'",
-                hint=did_you_mean(cap.channel, (*channels, "all")),
-            )
+            at = ("caps", index, "channel")
+            _unknown_channel(project, POLICIES, at, cap.channel, (*channels, "all"))
+
+
+def unknown_channel_answer(
+    project: Project, name: str, channels: Sequence[str]
+) -> tuple[str, str | None]:
+    """The message and hint for a channel name that is not defined: a label is answered
+    with the name to write."""
+    answer = label_answer([project.names.get("channel")], name)
+    return answer or (f"no channel '{name}'", did_you_mean(name, channels))
+
+
+def _unknown_channel(
+    project: Project, file: str, path: tuple[Any, ...], name: str, channels: Sequence[str]
+) -> None:
+    message, hint = unknown_channel_answer(project, name, channels)
+    expected = ", ".join(channels) if file == PLAYBOOKS else None
+    project.error(file, path, "unknown-channel", message, hint=hint, expected=expected)
 
 
 def _check_policy_times(project: Project, policies: PoliciesFile) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset.domains import table_problems
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
@@ -97,6 +98,7 @@ def _from_table(
     if table is None:
         return []
     project.diagnostics.extend(table.diagnostics)
+    project.diagnostics.extend(table_problems(table, project.domains))
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":
         _warn_overlaps(project, table)

@@ -22,6 +22,12 @@ from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
+from guanxi.engine.ruleset.domains import (
+    UNKNOWN_VALUE,
+    channel_domain,
+    field_domains,
+    ladder_domain,
+)
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -100,19 +106,24 @@ def _build(project: Project) -> RuleSet | None:
     if schema is None or tiers_file is None or levels_file is None:
         return None
     _check_schema(project, schema)
+    _field_domains(project, schema, policies)
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     measures = _measures(project, tiers_file, fields)
     fields.update({m.name: "number" for m in measures})
     _check_gold(project, tiers_file, fields)
+    errors = _errors(project)
     tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
+    errors = _ladder_domain(project, errors, tiers)
     level_fields = {**fields, "gold": "boolean", "tier": "string"}
     levels = read_ladder(project, "levels.yaml", "levels", levels_file, level_fields)
+    errors = _ladder_domain(project, errors, levels)
     strategies = None
     if strategies_file is not None:
         strategy_fields = {**level_fields, "level": "string"}
         strategies = read_ladder(
             project, "strategies.yaml", "strategies", strategies_file, strategy_fields
         )
+        _ladder_domain(project, errors, strategies)
     if tiers is None or levels is None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
@@ -156,6 +167,34 @@ def _build(project: Project) -> RuleSet | None:
         scenarios=tuple(_scenario_file(project, n, f) for n, f in scenario_files),
         calendar=calendar,
     )
+
+
+def _field_domains(project: Project, schema: Schema, policies: PoliciesFile | None) -> None:
+    """The values of fields, and the channels, that conditions and tables are checked against;
+    none from a file with errors (its names might be half read)."""
+    if policies is not None and not _readable(project, "policies.yaml"):
+        policies = None
+    project.domains.update(field_domains(schema, policies))
+    if policies is not None:
+        project.names["channel"] = channel_domain(policies.channels)
+
+
+def _ladder_domain(project: Project, errors_before: int, ladder: Ladder | None) -> int:
+    """Register the ladder's names: for labels always, for checking the values compared with
+    `tier`, `level` or `strategy` only when it was read without errors (a dropped row would
+    make its name look unknown). The count of errors so far."""
+    errors = _errors(project)
+    if ladder is not None:
+        domain = ladder_domain(ladder.kind, ladder)
+        project.names[ladder.kind] = domain
+        if errors == errors_before:
+            project.domains[ladder.kind] = domain
+    return errors
+
+
+def _errors(project: Project) -> int:
+    """Errors so far, but for values outside their domain (they drop no rule)."""
+    return sum(1 for d in project.diagnostics if d.severity == "error" and d.code != UNKNOWN_VALUE)
 
 
 def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import Condition, parse_condition, parse_value
+from guanxi.engine.ruleset.domains import Domain, condition_problems
 from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
 from guanxi.engine.ruleset.reading import shown_path, validate_model
 from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
@@ -43,6 +44,10 @@ class Project:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # every file read, for the hash
+    # what the values compared with a field may be (conditions, table columns), and the names
+    # of tiers, levels, strategies and channels; filled in as their files are read
+    domains: dict[str, Domain] = field(default_factory=dict)
+    names: dict[str, Domain] = field(default_factory=dict)
 
     def shown(self, name: str) -> str:
         return shown_path(self.shown_root, name)
@@ -138,19 +143,33 @@ class Project:
         self.error(file, path, code, message, severity="warning", **extra)
 
     def condition(
-        self, file: str, path: Sequence[PathKey], fields: Mapping[str, str], numeric: bool = False
+        self,
+        file: str,
+        path: Sequence[PathKey],
+        fields: Mapping[str, str],
+        numeric: bool = False,
+        domains: Mapping[str, Domain] | None = None,
     ) -> Condition | None:
-        """Parse the expression at `path`; on failure add a diagnostic at the exact column."""
+        """Parse the expression at `path` and check its text values against `domains` (by
+        default the project's); add a diagnostic at the exact column of each problem."""
         source = self.sources[file]
         raw = source.value(path)
         text = ("TRUE" if raw else "FALSE") if isinstance(raw, bool) else str(raw)
         try:
-            return (parse_value if numeric else parse_condition)(text, fields)
+            parsed = (parse_value if numeric else parse_condition)(text, fields)
         except ConditionError as error:
-            line, col = source.expression_position(path, error.offset)
-            self.add(
-                source.diagnostic(
-                    (line, col), error.code, error.message, length=error.length, hint=error.hint
-                )
-            )
+            self._condition_error(source, path, error)
             return None
+        for problem in condition_problems(parsed, self.domains if domains is None else domains):
+            self._condition_error(source, path, problem)
+        return parsed
+
+    def _condition_error(
+        self, source: Source, path: Sequence[PathKey], error: ConditionError
+    ) -> None:
+        line, col = source.expression_position(path, error.offset)
+        self.add(
+            source.diagnostic(
+                (line, col), error.code, error.message, length=error.length, hint=error.hint
+            )
+        )

@@ -15,7 +15,8 @@ from typing import Any
 from guanxi.engine import ingest  # a module: ingest itself imports the rule-set models
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
-from guanxi.engine.ruleset.followups import PREFERRED
+from guanxi.engine.ruleset.domains import label_answer
+from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,
     Scenario,
@@ -202,8 +203,11 @@ class _ScenarioChecker:
         for key, names in ladders.items():
             value = getattr(expect, key)
             if value and names is not None and value not in names:
-                hint = did_you_mean(value, names)
-                self.error(("expect", key), f"unknown-{key}", f"no {key} '{value}'", hint)
+                message, hint = label_answer([self.project.names.get(key)], value) or (
+                    f"no {key} '{value}'",
+                    did_you_mean(value, names),
+                )
+                self.error(("expect", key), f"unknown-{key}", message, hint)
         for key in ("followups", "suppressed"):
             for index, followup in enumerate(getattr(expect, key)):
                 self.followup(("expect", key, index), followup, known)
@@ -215,7 +219,11 @@ class _ScenarioChecker:
         if followup.due:
             self.date((*at, "due"), followup.due)
         channels = None if known.channels is None else (*known.channels, PREFERRED)
-        self.named((*at, "channel"), followup.channel, channels, "unknown-channel", "channel")
+        channel = followup.channel
+        if channel is not None and channels is not None and channel not in channels:
+            message, hint = unknown_channel_answer(self.project, channel, channels)
+            expected = ", ".join(channels)
+            self.error((*at, "channel"), "unknown-channel", message, hint, expected=expected)
         self.named((*at, "policy"), followup.policy, POLICIES, "invalid-value", "policy")
 
     def step(self, at: Path_, step: str, known: Known) -> None:

@@ -1,0 +1,259 @@
+"""Every text value has a domain: the names a tier, level, strategy or channel can have, and
+the `values:` a schema field declares. A text outside its domain matches no customer, so
+`tier = 'low valu'` would empty a group without a word; it is an error instead.
+
+Labels are not synonyms: rule files hold the canonical names, so they stay searchable and
+their diffs exact, and a label can be renamed without changing what a rule means. A label
+(低价值客户, or label_en 'low value') is answered with the exact name to write.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+
+from sqlglot import exp
+
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.language import Condition
+from guanxi.engine.language.conditions import field_name
+from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
+from guanxi.engine.ruleset.ruleset import Ladder
+from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
+
+UNKNOWN_VALUE = "unknown-value"
+LADDER_NOUNS = {
+    "tier": ("tier", "tiers"),
+    "level": ("relationship level", "levels"),
+    "strategy": ("strategy", "strategies"),
+    "channel": ("channel", "channels"),
+}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The names a value may take. `field` is set for a schema field's `values:`; otherwise
+    `noun` and `plural` name what the names are ('tier', 'tiers')."""
+
+    names: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)  # name -> its Chinese label
+    aliases: Mapping[str, str] = field(default_factory=dict)  # casefolded label -> name
+    noun: str = "value"
+    plural: str = "values"
+    field: str | None = None
+
+    def problem(self, text: str) -> tuple[str, str | None] | None:
+        """None when `text` is one of the names, else the message and hint to give."""
+        if text in self.names:
+            return None
+        answer = self.label_answer(text)
+        if answer is not None:
+            return answer
+        listing = ", ".join(self.names)
+        if self.field:
+            message = f"'{text}' is not a value of {self.field}; its values are {listing}"
+        else:
+            message = f"'{text}' is not a {self.noun}; the {self.plural} are {listing}"
+        return message, did_you_mean(text, self.names)
+
+    def label_answer(self, text: str) -> tuple[str, str] | None:
+        """When `text` is the label of a name: the message and the exact rewrite."""
+        folded = text.strip().casefold()
+        name = self.aliases.get(folded)
+        if name is None or folded in (n.casefold() for n in self.names):
+            return None  # a name in other letter case ('Dormant') gets a did-you-mean
+        label = self.labels.get(name)
+        write = f"write '{name}' ({label})" if label else f"write '{name}'"
+        if self.field:
+            return f"'{text}' is the label of '{name}', a value of {self.field}", write
+        return f"'{text}' is the label of {self.noun} '{name}'", write
+
+
+def label_answer(domains: Iterable[Domain | None], text: str) -> tuple[str, str] | None:
+    """The first of `domains` in which `text` is a label, answered as Domain.label_answer."""
+    for domain in domains:
+        answer = domain.label_answer(text) if domain is not None else None
+        if answer is not None:
+            return answer
+    return None
+
+
+def _aliases(labels: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """Each label (and a mixed label's Chinese first word: '短信' of '短信 SMS') -> its name."""
+    found: dict[str, str] = {}
+    for name, label in labels:
+        if not label:
+            continue
+        found.setdefault(label.strip().casefold(), name)
+        first = label.split()[0] if label.split() else ""
+        if _CJK.search(first):
+            found.setdefault(first.casefold(), name)
+    return found
+
+
+def ladder_domain(kind: str, ladder: Ladder) -> Domain:
+    """The names of the tiers, levels or strategies, with their labels."""
+    noun, plural = LADDER_NOUNS[kind]
+    pairs = [(r.name, r.label) for r in ladder.rules] + [(r.name, r.label_en) for r in ladder.rules]
+    labels = {r.name: r.label for r in ladder.rules}
+    return Domain(ladder.names, labels, _aliases(pairs), noun, plural)
+
+
+def channel_domain(channels: Mapping[str, Channel]) -> Domain:
+    """The channels of policies.yaml, with their labels."""
+    noun, plural = LADDER_NOUNS["channel"]
+    labels = {n: c.label for n, c in channels.items()}
+    return Domain(tuple(channels), labels, _aliases(labels.items()), noun, plural)
+
+
+def field_domain(name: str, spec: FieldSpec) -> Domain | None:
+    """The domain a field's `values:` declare: a list of names, or a mapping name -> label."""
+    if spec.values is None:
+        return None
+    labels = _value_labels(spec.values)
+    names = tuple(str(v) for v in spec.values)
+    return Domain(names, labels, _aliases(labels.items()), field=name)
+
+
+def _value_labels(values: Iterable[str]) -> dict[str, str]:
+    if isinstance(values, Mapping):
+        return {str(k): str(v) for k, v in values.items() if v is not None}
+    return {}
+
+
+def field_domains(schema: Schema, policies: PoliciesFile | None) -> dict[str, Domain]:
+    """Customer fields with a domain. The preferred-channel field without `values:` of its
+    own holds one of the message channels."""
+    found = {n: d for n, s in schema.fields.items() if (d := field_domain(n, s)) is not None}
+    if policies is None or policies.preferred is None:
+        return found
+    preferred = policies.preferred.field
+    channels = {n: c for n, c in policies.channels.items() if c.kind == "message"}
+    if preferred in found:  # its own values, with the labels of the channels they name
+        own = found[preferred]
+        labels = {n: c.label for n, c in channels.items() if n in own.names}
+        found[preferred] = replace(
+            own,
+            labels={**labels, **own.labels},
+            aliases={**_aliases(labels.items()), **own.aliases},
+        )
+    elif preferred in schema.fields:
+        found[preferred] = channel_domain(channels)
+    return found
+
+
+def event_domains(event: EventSpec) -> dict[str, Domain]:
+    """The fields of one event type with a domain, as conditions name them: event.outcome."""
+    found: dict[str, Domain] = {}
+    for name, spec in event.fields.items():
+        domain = field_domain(f"event.{name}", spec)
+        if domain is not None:
+            found[f"event.{name}"] = domain
+    return found
+
+
+# --- conditions -------------------------------------------------------------------------
+
+
+def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> list[ConditionError]:
+    """Every text literal compared (=, <>, IN, NOT IN) with a field it is not a value of."""
+    problems: list[ConditionError] = []
+    for column, literal in _compared(condition.tree):
+        domain = domains.get(field_name(column))
+        found = domain.problem(str(literal.this)) if domain is not None else None
+        if found is not None:
+            start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
+            problems.append(
+                ConditionError(UNKNOWN_VALUE, found[0], start, end - start + 1, hint=found[1])
+            )
+    return sorted(problems, key=lambda p: p.offset)
+
+
+def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal]]:
+    for node in tree.walk():
+        pairs: list[tuple[exp.Expression, exp.Expression]] = []
+        if isinstance(node, exp.EQ | exp.NEQ):
+            pairs = [(node.this, node.expression), (node.expression, node.this)]
+        elif isinstance(node, exp.In):
+            pairs = [(node.this, item) for item in node.expressions]
+        for left, right in pairs:
+            column, literal = left.unnest(), right.unnest()
+            text = literal if isinstance(literal, exp.Literal) and literal.is_string else None
+            if isinstance(column, exp.Column) and text is not None:
+                yield column, text
+
+
+# --- decision-table cells ---------------------------------------------------------------
+
+
+def table_problems(table: DecisionTable, domains: Mapping[str, Domain]) -> list[Diagnostic]:
+    """Every item of a cell in a column with a domain that is not one of its names, at the
+    item's own column in the CSV line."""
+    records = list(csv.reader(io.StringIO(table.text)))
+    if not records:
+        return []
+    header = [h.strip() for h in records[0]]
+    read = {row.line for row in table.rows}
+    problems: list[Diagnostic] = []
+    for number, cells in enumerate(records[1:], start=2):
+        if number in read:
+            problems.extend(_row_problems(table, number, header, cells, domains))
+    return problems
+
+
+def _row_problems(
+    table: DecisionTable,
+    number: int,
+    header: list[str],
+    cells: list[str],
+    domains: Mapping[str, Domain],
+) -> Iterator[Diagnostic]:
+    raw = table.line(number) or ""
+    starts = [*cell_starts(raw), len(raw) + 1]
+    for index, (column, cell) in enumerate(zip(header, cells, strict=False)):
+        domain = domains.get(column)
+        if domain is None or index + 1 >= len(starts):
+            continue
+        written = raw[starts[index] : starts[index + 1] - 1]
+        for item, offset in _items(cell, written):
+            found = domain.problem(item)
+            if found is not None:
+                col = starts[index] + offset + 1
+                yield Diagnostic(
+                    table.path,
+                    number,
+                    col,
+                    UNKNOWN_VALUE,
+                    f"column '{column}': {found[0]}",
+                    hint=found[1],
+                    length=len(item),
+                )
+
+
+def _items(cell: str, written: str) -> Iterator[tuple[str, int]]:
+    """The names a cell compares with ('a, b', 'not a', '= a', 'a') and where each stands in
+    the cell as written in the line."""
+    text = cell.strip()
+    ranged = text[:1] in "<>[" and not text.startswith("<>")  # '>= 180', '[1..10]'
+    if ranged or text.lower() in ("", "-", "null"):
+        return
+    if text.lower().startswith("not "):
+        text = text[4:]
+    elif (match := _OPERATOR.match(text)) is not None:
+        text = match.group(2)
+    cursor = 0
+    for option in next(csv.reader([text], skipinitialspace=True), []):
+        item = option.strip()
+        if len(item) > 1 and item[0] == item[-1] == "'":
+            item = item[1:-1]
+        if not item:
+            continue
+        at = written.find(item, cursor)
+        cursor = at + len(item) if at >= 0 else cursor
+        yield item, max(at, 0)
