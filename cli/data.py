@@ -18,10 +18,9 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.events import show as show_planned
 from guanxi.cli.output import console, print_json, table
@@ -38,6 +37,17 @@ COUNTS = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
 Loader = Callable[..., LoadReport]
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+DEMO_DIR = click.Path(file_okay=False, path_type=Path)
+DEMO_CUSTOMERS = 2000
+demo_dir_option = click.option(
+    "--dir",
+    "out",
+    type=DEMO_DIR,
+    default=Path("guanxi-demo"),
+    show_default=True,
+    help="Folder for the demo data (customers.csv, events.jsonl; `guanxi demo` adds its"
+    " store, guanxi.db).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
@@ -80,11 +90,11 @@ def _load(
     now_text: str | None = None,
     plan: bool = False,
 ) -> None:
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, location = project(rules, location)
     if not file.exists():  # checked before the store is opened, so a typo creates no store
         raise click.ClickException(f"{file}: no such file")
     now = given_now(now_text, ruleset)
-    store = opened_store(ruleset, location)
+    store = opened_store(ruleset, location, create=True)
     try:
         report = _run(loader, store, ruleset, file, now)
         planned = plan_new_events(store, ruleset, now) if plan else None
@@ -152,7 +162,7 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
     "--customers",
     "count",
     type=click.IntRange(min=1),
-    default=1000,
+    default=DEMO_CUSTOMERS,
     show_default=True,
     help="How many customers to write.",
 )
@@ -163,12 +173,8 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
     show_default=True,
     help="Random seed: the same seed and date give the same files.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder to write customers.csv and events.jsonl into.",
-)
+@demo_dir_option
+@click.option("--out", "out_alias", type=DEMO_DIR, default=None, hidden=True)  # --dir's old name
 @click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -178,11 +184,18 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
 @click.option("--clean", is_flag=True, help="Write no deliberately bad rows.")
 @json_option
 def demo_data(
-    count: int, seed: int, out: Path, today: dt.datetime | None, clean: bool, as_json: bool
+    count: int,
+    seed: int,
+    out: Path,
+    out_alias: Path | None,
+    today: dt.datetime | None,
+    clean: bool,
+    as_json: bool,
 ) -> None:
     """Write reproducible demo customers and events to load and try rules on.
 
     The same --customers, --seed and --today give byte-identical files."""
+    out = out_alias or out
     day = today.date() if today else dt.date.today()
     try:
         summary = write_demo_data(out, count, seed, day, bad_rows=not clean)
