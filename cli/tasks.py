@@ -75,7 +75,7 @@ def list_command(
 @rules_option
 @store_option
 @now_option
-@click.option("--json", "as_json", is_flag=True, help="Print the task and what was planned as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the task and its planning as JSON.")
 def done_command(
     task_id: str,
     outcome: str,
