@@ -182,6 +182,10 @@ def _register_commands() -> None:
 
     cli.add_command(migrate_command)
 
+    from guanxi.cli.quarantine import quarantine
+
+    cli.add_command(quarantine)
+
 
 _register_commands()
 
