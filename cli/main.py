@@ -186,6 +186,10 @@ def _register_commands() -> None:
 
     cli.add_command(quarantine)
 
+    from guanxi.cli.doctor import doctor_command
+
+    cli.add_command(doctor_command)
+
 
 _register_commands()
 

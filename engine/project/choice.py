@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.store import Store, open_store, store_exists
@@ -104,8 +105,8 @@ def store_setting(folder: Path) -> str:
     """The project's `store:` setting as guanxi.yaml gives it, read without validating it
     (validation comes after the choice); the default when it cannot be read."""
     try:
-        settings = yaml.safe_load((folder / "guanxi.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        settings = YAML(typ="safe").load((folder / "guanxi.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
         return "guanxi.db"
     value = settings.get("store") if isinstance(settings, dict) else None
     return value if isinstance(value, str) and value else "guanxi.db"
