@@ -95,7 +95,7 @@ def classify_command(
     engine = _checked_engine(engine, snapshot, master, output)
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
-    opened = opened_store(ruleset, store)
+    opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:

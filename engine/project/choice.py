@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.errors import StoreError
 from guanxi.engine.store import Store, open_store, store_exists
 
 MEMORY_MIGRATION = "m013_runs_rules"
@@ -92,13 +95,18 @@ def choose_project(given: Path | None, location: str | None, here: Path) -> Choi
 
 
 def _recalled(location: str) -> Remembered | None:
-    if not store_exists(location):
-        return None
-    store = open_store(location, migrate=False)
+    """The store's project; None when there is no store, or it cannot be read now (the
+    command that opens it then says why)."""
     try:
-        return remembered(store)
-    finally:
-        store.close()
+        if not store_exists(location):
+            return None
+        store = open_store(location, migrate=False)
+        try:
+            return remembered(store)
+        finally:
+            store.close()
+    except (StoreError, sqlite3.Error, psycopg.Error):
+        return None
 
 
 def store_setting(folder: Path) -> str:
