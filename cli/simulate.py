@@ -133,9 +133,10 @@ def simulate_command(
         keep=keep,
         engine=engine,
     )
+    live = _live(ruleset, store)  # before the progress bar starts
     with _progress(not as_json) as progress:
         try:
-            simulation = simulate(_live(ruleset, store), ruleset, request, other, progress)
+            simulation = simulate(live, ruleset, request, other, progress)
         except GuanxiError as error:
             raise click.ClickException(str(error)) from None
     _show(simulation, as_json, csv_dir)
