@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 import zoneinfo
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from shutil import which
 from typing import Any, Literal
 
 from guanxi.engine.errors import StoreError
@@ -98,14 +98,14 @@ def zone_check(name: str) -> Check:
 
 
 def java_check() -> Check:
-    found = shutil.which("java")
+    found = which("java")
     if found is None:
         return Check("java", "warn", "not found: only classify --engine spark needs it")
     return Check("java", "ok", found)
 
 
 def chromium_check() -> Check:
-    found = next((p for p in map(shutil.which, CHROMIUM) if p), None)
+    found = next((p for p in map(which, CHROMIUM) if p), None)
     if found is None:
         detail = "not found: only the report's PNG picture needs it (apt-get install chromium)"
         return Check("chromium", "warn", detail)
