@@ -11,7 +11,6 @@ import click
 import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
-from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import StoreError
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
@@ -100,15 +99,6 @@ def _chosen(rules: Path | None, store: str | None) -> Choice:
         raise click.ClickException(str(error)) from None
     except STORE_FAILURES as error:
         raise click.ClickException(f"cannot open the store: {error}") from None
-
-
-def rules_folder(folder: Path | None) -> Path:
-    """--rules if given, else `rules` in the current folder, else the shipped default rules
-    (for commands that use no store)."""
-    if folder is not None:
-        return folder
-    local = Path("rules")
-    return local if local.is_dir() else default_rules_path()
 
 
 def opened_store(
