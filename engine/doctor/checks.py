@@ -30,20 +30,6 @@ class Check:
         return asdict(self)
 
 
-def run_checks(folder: Path, location: str | None, timeout: float) -> list[Check]:
-    """Every check, in order: the rule project, the store, delivery, time zone, tools.
-    `location`: --store (None: the project's `store:`)."""
-    from guanxi.engine.doctor.targets import delivery_checks  # the adapters' floor is above
-
-    ruleset, rules = rules_check(folder)
-    where = location or (ruleset.settings.store if ruleset else "guanxi.db")
-    checks = [rules, *store_checks(where)]
-    if ruleset is not None:
-        checks += delivery_checks(ruleset, timeout)
-        checks.append(zone_check(ruleset.settings.timezone))
-    return [*checks, java_check(), chromium_check()]
-
-
 def rules_check(folder: Path) -> tuple[RuleSet | None, Check]:
     result = validate_project(folder)
     errors = sum(1 for d in result.diagnostics if d.severity == "error")
