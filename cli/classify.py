@@ -15,10 +15,9 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
@@ -94,9 +93,9 @@ def classify_command(
     tier × level table and how many customers moved; plan the follow-ups their moves trigger
     (on_enter / on_leave steps)."""
     engine = _checked_engine(engine, snapshot, master, output)
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
-    opened = opened_store(ruleset, store)
+    opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
@@ -236,7 +235,7 @@ def explain_command(
     """Explain one customer's tier, level and strategy: every rule tried, the facts that
     failed it, and the file and line of each rule; then the customer's follow-ups (newest
     first) with every contact-policy decision about them, and their recent events."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:

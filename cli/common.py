@@ -11,10 +11,11 @@ import click
 import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
-from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import StoreError
+from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
-from guanxi.engine.store import Store, open_store
+from guanxi.engine.store import Store, open_store, store_exists
+from guanxi.engine.store.base import shown_location
 
 RULES_DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -23,7 +24,8 @@ rules_option = click.option(
     "rules",
     type=RULES_DIR,
     default=None,
-    help="Rule project (default: ./rules if it exists, else the shipped default rules).",
+    help="Rule project (default: the one the store was last classified with, else ./rules"
+    " if it exists, else the shipped default rules).",
 )
 STORE_FAILURES = (sqlite3.Error, psycopg.Error)
 """What a store's database raises when it fails underneath (a locked file, a lost server)."""
@@ -61,25 +63,68 @@ def validated(folder: Path, as_json: bool) -> RuleSet:
     return result.ruleset
 
 
-def rules_folder(folder: Path | None) -> Path:
-    """--rules if given, else `rules` in the current folder, else the shipped default rules."""
-    if folder is not None:
-        return folder
-    local = Path("rules")
-    return local if local.is_dir() else default_rules_path()
+def project(rules: Path | None, store: str | None) -> tuple[RuleSet, str | None]:
+    """The rule project (--rules, else the store's, else ./rules, else the shipped one; see
+    engine/project), validated, and the store to open (None: the project's `store:`). Says
+    on stderr which project, when --rules was not given."""
+    choice = chosen(rules, store)
+    ruleset = validated(choice.folder, as_json=False)
+    changed = choice.changed(ruleset.hash)
+    if changed:
+        click.echo(f"warning: {changed}", err=True)
+    return ruleset, store or choice.store
 
 
-def opened_store(ruleset: RuleSet, location: str | None, migrate: bool = True) -> Store:
+def chosen(rules: Path | None, store: str | None) -> Choice:
+    """The rule project to use, said on stderr when --rules was not given."""
+    choice = _chosen(rules, store)
+    for line in (choice.problem, choice.note(Path.cwd())):
+        if line:
+            click.echo(line, err=True)
+    return choice
+
+
+def folder_or_rules(folder: Path | None, rules: Path | None) -> Path | None:
+    """FOLDER (the shorthand `guanxi validate rules`) or --rules; a usage error when both
+    name different folders."""
+    if folder is not None and rules is not None and folder != rules:
+        raise click.UsageError(f"two rule projects given: '{folder}' and --rules '{rules}'")
+    return folder or rules
+
+
+def _chosen(rules: Path | None, store: str | None) -> Choice:
+    try:
+        return choose_project(rules, store, Path.cwd())
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    except STORE_FAILURES as error:
+        raise click.ClickException(f"cannot open the store: {error}") from None
+
+
+def opened_store(
+    ruleset: RuleSet, location: str | None, migrate: bool = True, create: bool = False
+) -> Store:
     """The store named by --store, else by the rule project; a relative path is taken from the
     current folder (where the command runs), not from the rule project's folder. `migrate`:
-    apply pending migrations on opening (every command but `migrate` itself)."""
+    apply pending migrations on opening (every command but `migrate` itself). `create`: a
+    store that is not there yet is made (load, migrate); for the other commands it is an
+    error, so that a mistyped --store creates nothing."""
     where = location or ruleset.settings.store
     try:
+        if not create and not store_exists(where):
+            raise click.ClickException(no_store_message(where))
         return open_store(where, migrate=migrate)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except STORE_FAILURES as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
+
+
+def no_store_message(where: str) -> str:
+    return (
+        f"no store at '{shown_location(where)}' — create one with 'guanxi load customers FILE'"
+        " (or 'guanxi demo'), or check --store"
+    )
 
 
 now_option = click.option(

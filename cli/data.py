@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +19,38 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.events import show as show_planned
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
-from guanxi.engine.errors import DataError
+from guanxi.engine.errors import DataError, TooManyQuarantined
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.ingest.limit import Loader, QuarantineLimit, load_within
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from guanxi.engine.store.base import shown_location
 
+QUARANTINED_EXIT = 3  # loaded, but some rows were quarantined (documented in --help)
 PROGRESS_FROM_BYTES = 5_000_000  # smaller files load in a blink: no bar
 PROBLEMS_SHOWN = 10
 COUNTS = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
-Loader = Callable[..., LoadReport]
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+DEMO_DIR = click.Path(file_okay=False, path_type=Path)
+DEMO_CUSTOMERS = 2000
+demo_dir_option = click.option(
+    "--dir",
+    "out",
+    type=DEMO_DIR,
+    default=Path("guanxi-demo"),
+    show_default=True,
+    help="Folder for the demo data (customers.csv, events.jsonl; `guanxi demo` adds its"
+    " store, guanxi.db).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
@@ -47,63 +60,123 @@ def load() -> None:
     number and reason, never dropped; loading the same file again changes nothing."""
 
 
+def _limit(ctx: click.Context, param: click.Parameter, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return QuarantineLimit.parse(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+max_quarantine_option = click.option(
+    "--max-quarantine",
+    "limit",
+    default=None,
+    metavar="N|P%",
+    callback=_limit,
+    help="Refuse the whole file (load nothing, exit 1) when more than N rows, or more than"
+    " P% of the rows, would be quarantined.",
+)
+
+
 @load.command("customers")
 @click.argument("file", type=FILE)
 @rules_option
 @store_option
+@max_quarantine_option
 @json_option
-def customers(file: Path, rules: Path | None, store: str | None, as_json: bool) -> None:
-    """Load customers from a CSV (UTF-8), JSONL or Parquet file, by key."""
-    _load(load_customers, file, rules, store, as_json)
+def customers(
+    file: Path,
+    rules: Path | None,
+    store: str | None,
+    limit: QuarantineLimit | None,
+    as_json: bool,
+) -> None:
+    """Load customers from a CSV (UTF-8), JSONL or Parquet file, by key. Exit code 3 when
+    some rows were quarantined (the others are loaded)."""
+    _load(Load(load_customers, file, limit), rules, store, as_json)
 
 
 @load.command("events")
 @click.argument("file", type=FILE)
 @rules_option
 @store_option
+@max_quarantine_option
 @json_option
 @now_option
 def events(
-    file: Path, rules: Path | None, store: str | None, as_json: bool, now_text: str | None
+    file: Path,
+    rules: Path | None,
+    store: str | None,
+    limit: QuarantineLimit | None,
+    as_json: bool,
+    now_text: str | None,
 ) -> None:
     """Load events from a JSONL, CSV or Parquet file (known ids are kept), then plan the
-    follow-ups the new events trigger."""
-    _load(load_events, file, rules, store, as_json, now_text, plan=True)
+    follow-ups the new events trigger. Exit code 3 when some rows were quarantined."""
+    _load(Load(load_events, file, limit), rules, store, as_json, now_text, plan=True)
+
+
+@dataclass(frozen=True)
+class Load:
+    loader: Loader
+    file: Path
+    limit: QuarantineLimit | None
 
 
 def _load(
-    loader: Loader,
-    file: Path,
+    load: Load,
     rules: Path | None,
     location: str | None,
     as_json: bool,
     now_text: str | None = None,
     plan: bool = False,
 ) -> None:
-    ruleset = validated(rules_folder(rules), as_json=False)
-    if not file.exists():  # checked before the store is opened, so a typo creates no store
-        raise click.ClickException(f"{file}: no such file")
+    ruleset, location = project(rules, location)
+    if not load.file.exists():  # checked before the store is opened: a typo creates no store
+        raise click.ClickException(f"{load.file}: no such file")
     now = given_now(now_text, ruleset)
-    store = opened_store(ruleset, location)
+    store = opened_store(ruleset, location, create=True)
+    where = shown_location(location or ruleset.settings.store)
     try:
-        report = _run(loader, store, ruleset, file, now)
+        report = _run(load, store, ruleset, now, where, as_json)
         planned = plan_new_events(store, ruleset, now) if plan else None
     finally:
         store.close()
     if as_json and planned is None:
         print_json(report.as_dict())
     elif not as_json:
-        _print_report(report, location or ruleset.settings.store)
+        _print_report(report, where)
     if planned is not None:
         show_planned(planned, ruleset, as_json, **report.as_dict())
+    _end(report, where)
+
+
+def _end(report: LoadReport, where: str) -> None:
+    """Exit code 3 when rows were quarantined, so that cron and scripts notice."""
+    if report.quarantined:
+        click.echo(
+            f"{report.quarantined:,} row(s) of {report.source} quarantined, not loaded:"
+            f" guanxi quarantine list --store {where}",
+            err=True,
+        )
+        raise SystemExit(QUARANTINED_EXIT)
 
 
 def _run(
-    loader: Loader, store: Store, ruleset: RuleSet, file: Path, now: dt.datetime
+    load: Load, store: Store, ruleset: RuleSet, now: dt.datetime, where: str, as_json: bool
 ) -> LoadReport:
     try:
-        with _progress_bar(file) as progress:
-            return loader(store, ruleset, file, now, progress)
+        with _progress_bar(load.file) as progress:
+            return load_within(load.loader, load.limit, store, ruleset, load.file, now, progress)
+    except TooManyQuarantined as error:
+        refused = typing.cast(LoadReport, error.report)
+        if as_json:
+            print_json({"refused": str(error), **refused.as_dict()})
+        else:
+            _print_report(refused, where)
+        raise click.ClickException(str(error)) from None
     except DataError as error:
         raise click.ClickException(str(error)) from None
     except STORE_FAILURES as error:
@@ -133,9 +206,7 @@ def _print_report(report: LoadReport, store: str) -> None:
     title = f"{report.kind} from {report.source} into {store}"
     out.print(table(title, list(COUNTS), [[f"{counts[name]:,}" for name in COUNTS]]))
     if report.problems:
-        title = (
-            f"quarantined {report.quarantined:,} row(s); all problems: {store}, table quarantine"
-        )
+        title = f"quarantined {report.quarantined:,} row(s); all problems: guanxi quarantine list"
         rows = [_problem_row(p) for p in report.problems[:PROBLEMS_SHOWN]]
         unit = "row" if report.source.lower().endswith(".parquet") else "line"
         out.print(table(title, [unit, "field", "value", "reason"], rows))
@@ -152,7 +223,7 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
     "--customers",
     "count",
     type=click.IntRange(min=1),
-    default=1000,
+    default=DEMO_CUSTOMERS,
     show_default=True,
     help="How many customers to write.",
 )
@@ -163,12 +234,8 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
     show_default=True,
     help="Random seed: the same seed and date give the same files.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder to write customers.csv and events.jsonl into.",
-)
+@demo_dir_option
+@click.option("--out", "out_alias", type=DEMO_DIR, default=None, hidden=True)  # --dir's old name
 @click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -178,11 +245,18 @@ def _problem_row(problem: dict[str, Any]) -> list[str]:
 @click.option("--clean", is_flag=True, help="Write no deliberately bad rows.")
 @json_option
 def demo_data(
-    count: int, seed: int, out: Path, today: dt.datetime | None, clean: bool, as_json: bool
+    count: int,
+    seed: int,
+    out: Path,
+    out_alias: Path | None,
+    today: dt.datetime | None,
+    clean: bool,
+    as_json: bool,
 ) -> None:
     """Write reproducible demo customers and events to load and try rules on.
 
     The same --customers, --seed and --today give byte-identical files."""
+    out = out_alias or out
     day = today.date() if today else dt.date.today()
     try:
         summary = write_demo_data(out, count, seed, day, bad_rows=not clean)

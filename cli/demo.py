@@ -9,44 +9,39 @@ import click
 from rich.markup import escape
 
 from guanxi.cli.classify import distribution_table
-from guanxi.cli.common import RULES_DIR, given_now, now_option, validated
+from guanxi.cli.common import chosen, given_now, now_option, rules_option, validated
+from guanxi.cli.data import DEMO_CUSTOMERS, DEMO_DIR, demo_dir_option
 from guanxi.cli.output import console, print_json, table
-from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.demo import DemoReport, run_demo
 from guanxi.engine.ruleset import RuleSet
 
 
 @click.command()
-@click.option(
-    "--rules",
-    "folder",
-    type=RULES_DIR,
-    default=None,
-    help="Rule project (default: the shipped default rules).",
-)
+@rules_option
 @click.option(
     "--customers",
     type=click.IntRange(min=10),
-    default=2000,
+    default=DEMO_CUSTOMERS,
     show_default=True,
     help="How many demo customers to generate.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed for the data.")
-@click.option(
-    "--dir",
-    "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("guanxi-demo"),
-    show_default=True,
-    help="Folder for the demo data and its store, guanxi.db.",
-)
+@demo_dir_option
+@click.option("--out", "out_alias", type=DEMO_DIR, default=None, hidden=True)  # as demo-data
 @now_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def demo(
-    folder: Path | None, customers: int, seed: int, out: Path, now_text: str | None, as_json: bool
+    rules: Path | None,
+    customers: int,
+    seed: int,
+    out: Path,
+    out_alias: Path | None,
+    now_text: str | None,
+    as_json: bool,
 ) -> None:
     """Run the whole pipeline on demo customers: load, classify, plan follow-ups."""
-    ruleset = validated(folder or default_rules_path(), as_json=False)
+    out = out_alias or out
+    ruleset = validated(chosen(rules, None).folder, as_json=False)
     _clear_earlier_demo(out)
     report = run_demo(out, ruleset, customers, seed, given_now(now_text, ruleset))
     if as_json:

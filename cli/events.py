@@ -13,10 +13,9 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.ingest import check_event
@@ -59,7 +58,7 @@ def post(
     as_json: bool,
 ) -> None:
     """Record one event and plan the follow-ups it triggers."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     record = {
         "id": event_id or f"post-{uuid.uuid4().hex[:16]}",
@@ -91,7 +90,7 @@ def post(
 @json_option
 def plan(rules: Path | None, store: str | None, now_text: str | None, as_json: bool) -> None:
     """Plan the follow-ups of every loaded event not planned yet."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     opened = opened_store(ruleset, store)
     try:
         opened.prepare(ruleset.schema)
@@ -114,7 +113,7 @@ def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
 def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any) -> None:
     """The counts, then the first follow-ups created, with due times in the project zone."""
     if as_json:
-        print_json({**extra, "planned": _as_dict(report)} if extra else _as_dict(report))
+        print_json({**extra, "planned": as_dict(report)} if extra else as_dict(report))
         return
     out = console()
     counts = [
@@ -184,7 +183,7 @@ def _row(followup: dict[str, Any], ruleset: RuleSet) -> list[str]:
     ]
 
 
-def _as_dict(report: EventPlanReport) -> dict[str, Any]:
+def as_dict(report: EventPlanReport) -> dict[str, Any]:
     policy = [vars(p) for p in report.policy]
     data = {k: v for k, v in vars(report).items() if k != "policy"}
     return json.loads(json.dumps({**data, "policy": policy}, default=str))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.common import RULES_DIR, chosen, folder_or_rules, rules_option, validated
 from guanxi.cli.coverage import (
     CoverageRequest,
     coverage_options,
@@ -20,31 +20,56 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.ruleset import RuleSet
 
+EXIT_CODES = """\b
+Exit codes:
+  0  done
+  1  an error: bad rules, a bad file, no store, a failed scenario or check
+  2  a mistake in the command (an unknown option, a missing argument)
+  3  guanxi load: loaded, but some rows were quarantined (guanxi quarantine list)
+"""
 
-@click.group(cls=GuanxiGroup)
+
+@click.group(
+    cls=GuanxiGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.version_option(package_name="guanxi")
 def cli() -> None:
-    """guanxi 关系 — rules-based customer-relationship orchestration for banks."""
+    """guanxi 关系 — rules-based customer-relationship orchestration for banks.
+
+    Every command takes the rule project as --rules DIR (default: the one the store was
+    last classified with, else ./rules, else the shipped default rules) and the store as
+    --store (default: the rule project's `store:` setting)."""
+
+
+folder_argument = click.argument("folder", type=RULES_DIR, required=False)
 
 
 @cli.command()
-@click.argument("folder", type=RULES_DIR, default="rules", required=False)
+@folder_argument
+@rules_option
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
 @coverage_options
-def validate(folder: Path, as_json: bool, coverage: CoverageRequest) -> None:
-    """Check a rule project and report every problem with its file, line and column; with
-    --store, also how many of the store's customers each rule and step catches."""
+def validate(
+    folder: Path | None, rules: Path | None, as_json: bool, coverage: CoverageRequest
+) -> None:
+    """Check a rule project (FOLDER, short for --rules FOLDER) and report every problem with
+    its file, line and column; with --store, also how many of the store's customers each rule
+    and step catches."""
+    where = chosen(folder_or_rules(folder, rules), coverage.store).folder
     if coverage.store is not None:
-        return validate_with_store(folder, coverage, as_json)
-    ruleset = validated(folder, as_json)
+        return validate_with_store(where, coverage, as_json)
+    ruleset = validated(where, as_json)
     if as_json:
         return
-    click.echo(f"{folder}: valid (rule-set hash {ruleset.hash})", err=True)
+    click.echo(f"{where}: valid (rule-set hash {ruleset.hash})", err=True)
 
 
 @cli.command()
 @click.argument("folder", type=RULES_DIR)
-def init(folder: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
+def init(folder: Path, as_json: bool) -> None:
     """Create a new rule project in FOLDER from the default rules."""
     if folder.exists() and any(folder.iterdir()):
         raise click.ClickException(f"{folder} already exists and is not empty")
@@ -54,22 +79,30 @@ def init(folder: Path) -> None:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"),
     )
+    if as_json:
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        print_json({"created": str(folder), "files": files})
+        return
     click.echo(
         f"created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'"
     )
 
 
 @cli.command()
-@click.argument("folder", type=RULES_DIR, required=False)
+@folder_argument
+@rules_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @coverage_options
-def rules(folder: Path | None, as_json: bool, coverage: CoverageRequest) -> None:
-    """Show what a rule project contains (default: the shipped default rules); with --store,
+def rules(
+    folder: Path | None, rules: Path | None, as_json: bool, coverage: CoverageRequest
+) -> None:
+    """Show what a rule project contains (FOLDER, short for --rules FOLDER); with --store,
     also how many of the store's customers each rule and step catches."""
+    where = chosen(folder_or_rules(folder, rules), coverage.store).folder
     if coverage.store is not None:
         summary = None if as_json else _print_summary
-        return rules_with_store(folder or default_rules_path(), coverage, summary)
-    ruleset = validated(folder or default_rules_path(), as_json=False)
+        return rules_with_store(where, coverage, summary)
+    ruleset = validated(where, as_json=False)
     if as_json:
         print_json(ruleset.summary())
         return
@@ -168,6 +201,14 @@ def _register_commands() -> None:
     from guanxi.cli.migrate import migrate_command
 
     cli.add_command(migrate_command)
+
+    from guanxi.cli.quarantine import quarantine
+
+    cli.add_command(quarantine)
+
+    from guanxi.cli.doctor import doctor_command
+
+    cli.add_command(doctor_command)
 
 
 _register_commands()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import opened_store, rules_folder, rules_option, store_option, validated
+from guanxi.cli.common import opened_store, project, rules_option, store_option
 from guanxi.cli.output import print_json
 from guanxi.engine.store.base import shown_location
 
@@ -19,8 +19,8 @@ def migrate_command(rules: Path | None, store: str | None, as_json: bool) -> Non
     """Apply the store's pending schema migrations, on a SQLite file or a PostgreSQL database
     (`--store postgresql://…`). Every other command applies them too when it opens the store;
     run this to migrate on purpose, before the daemons start."""
-    ruleset = validated(rules_folder(rules), as_json=False)
-    opened = opened_store(ruleset, store, migrate=False)
+    ruleset, store = project(rules, store)
+    opened = opened_store(ruleset, store, migrate=False, create=True)
     try:
         applied = opened.migrate()
         where = shown_location(opened.location)

@@ -14,10 +14,9 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.dispatch import retry_dead
@@ -61,7 +60,7 @@ def plan_command(
 ) -> None:
     """Plan the recurring (`every:`) steps for every occurrence in a window, and print how
     many follow-ups each step got: new, already planned, and what the contact policy did."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     start = _moment(start_text, "--from", ruleset) or _midnight(now, ruleset)
     end = _moment(end_text, "--to", ruleset) or _one_month_later(start)
@@ -168,7 +167,7 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List follow-ups, soonest due first, with due times in the project's time zone."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     before = _moment(due_before, "--due-before", ruleset)
     chosen = FollowupFilter(customer, statuses, step, before)
     opened = opened_store(ruleset, store)
@@ -188,11 +187,12 @@ def list_command(
 @rules_option
 @store_option
 @now_option
+@json_option
 def retry_command(
-    followup_id: int, rules: Path | None, store: str | None, now_text: str | None
+    followup_id: int, rules: Path | None, store: str | None, now_text: str | None, as_json: bool
 ) -> None:
     """Put a dead-lettered follow-up back in the queue; the next `guanxi run --once` sends it."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
@@ -202,6 +202,9 @@ def retry_command(
         opened.close()
     if not requeued:
         raise click.ClickException(f"follow-up {followup_id} is not a dead letter")
+    if as_json:
+        print_json({"followup": followup_id, "status": "pending"})
+        return
     click.echo(f"follow-up {followup_id} is pending again; the next run sends it")
 
 

@@ -9,10 +9,9 @@ import click
 from guanxi.cli.common import (
     csv_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.output import print_json, print_sections
 from guanxi.engine.errors import GuanxiError
@@ -85,7 +84,7 @@ def report_command(
     between two classification runs (default: the last two); satisfaction, loyalty and
     contribution by tier and level; follow-up outcomes by step; relationship-manager
     workload. Tables here, or --json, --csv DIR, --html FILE."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields)
     report = _build(ruleset, store, request)
     if as_json:
@@ -101,12 +100,7 @@ def report_command(
 
 
 def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Report:
-    where = location or ruleset.settings.store
-    if "://" not in where and not Path(where).exists():
-        raise click.ClickException(
-            f"no store at '{where}': load and classify customers first, or name it with --store"
-        )
-    opened = opened_store(ruleset, where)
+    opened = opened_store(ruleset, location)
     try:
         report = build_report(opened, ruleset, request)
     except GuanxiError as error:

@@ -13,10 +13,9 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
@@ -81,8 +80,8 @@ def run_command(
 
     With --once: one tick (plan new events and the coming month of recurring steps, deliver
     everything due), then exit. With --now the daemon's clock starts at that time."""
-    folder = rules_folder(rules)
-    ruleset = validated(folder, as_json=False)
+    ruleset, store = project(rules, store)
+    folder = Path(ruleset.root)
     overrides = {"outbox": {"path": str(outbox_path)}} if outbox_path else {}
     opened = opened_store(ruleset, store)
     try:

@@ -15,7 +15,8 @@ from guanxi.cli.common import (
     RULES_DIR,
     csv_option,
     given_now,
-    rules_folder,
+    no_store_message,
+    project,
     rules_option,
     store_option,
     validated,
@@ -120,7 +121,7 @@ def simulate_command(
     With --baseline, the same run under that rule set and the difference: who gains or
     loses each step, volumes per channel and day, managers' workload, and why, customer by
     customer."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     other = validated(baseline, as_json=False) if baseline is not None else None
     first = start.date() if start else _tomorrow(ruleset)
     request = Request(
@@ -132,9 +133,10 @@ def simulate_command(
         keep=keep,
         engine=engine,
     )
+    live = _live(ruleset, store)  # before the progress bar starts
     with _progress(not as_json) as progress:
         try:
-            simulation = simulate(_live(ruleset, store), ruleset, request, other, progress)
+            simulation = simulate(live, ruleset, request, other, progress)
         except GuanxiError as error:
             raise click.ClickException(str(error)) from None
     _show(simulation, as_json, csv_dir)
@@ -154,6 +156,8 @@ def _live(ruleset: RuleSet, location: str | None) -> Path:
     where = location or ruleset.settings.store
     if "://" in where:
         raise click.ClickException(f"simulate copies a SQLite store file, not '{where}'")
+    if not Path(where).is_file():
+        raise click.ClickException(no_store_message(where))
     return Path(where)
 
 

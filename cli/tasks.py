@@ -14,11 +14,11 @@ from guanxi.cli.common import (
     given_now,
     now_option,
     opened_store,
-    rules_folder,
+    project,
     rules_option,
     store_option,
-    validated,
 )
+from guanxi.cli.events import as_dict
 from guanxi.cli.output import console, echo, print_json
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet
@@ -50,7 +50,7 @@ def list_command(
 ) -> None:
     """A relationship manager's tasks, soonest due first, with due times in the project's
     time zone; the key in the last column is the ID `guanxi tasks done` takes."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     opened = opened_store(ruleset, store)
     try:
         rows = list_tasks(opened, owner, status)
@@ -76,6 +76,7 @@ def list_command(
 @rules_option
 @store_option
 @now_option
+@click.option("--json", "as_json", is_flag=True, help="Print the task and its planning as JSON.")
 def done_command(
     task_id: str,
     outcome: str,
@@ -83,10 +84,11 @@ def done_command(
     rules: Path | None,
     store: str | None,
     now_text: str | None,
+    as_json: bool,
 ) -> None:
     """Mark a task done with its outcome. ID is the task's key or its follow-up's id. The
     outcome is recorded as a task_outcome event and planned, so playbook steps can react."""
-    ruleset = validated(rules_folder(rules), as_json=False)
+    ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
@@ -96,7 +98,12 @@ def done_command(
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
-    _print_closed(closed, ruleset)
+    if as_json:
+        print_json(
+            {"task": closed.task, "event_id": closed.event_id, "planned": as_dict(closed.planned)}
+        )
+    else:
+        _print_closed(closed, ruleset)
 
 
 def _print_tasks(rows: list[Row], title: str, ruleset: RuleSet) -> None:

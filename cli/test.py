@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import RULES_DIR, validated
+from guanxi.cli.common import RULES_DIR, chosen, folder_or_rules, rules_option, validated
 from guanxi.cli.output import echo, print_json, printable
 from guanxi.engine.scenarios import (
     Coverage,
@@ -21,7 +21,8 @@ MARKS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERRO
 
 
 @click.command("test")
-@click.argument("folder", type=RULES_DIR, default="rules", required=False)
+@click.argument("folder", type=RULES_DIR, required=False)
+@rules_option
 @click.option(
     "--junit",
     "junit",
@@ -44,11 +45,17 @@ MARKS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERRO
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def test_command(
-    folder: Path, junit: Path | None, with_coverage: bool, only: str | None, as_json: bool
+    folder: Path | None,
+    rules: Path | None,
+    junit: Path | None,
+    with_coverage: bool,
+    only: str | None,
+    as_json: bool,
 ) -> None:
-    """Run the scenario tests in FOLDER/tests/*.yaml through the real pipeline, each on a
-    throw-away store, and print pass or fail for each with what differed; exit 1 if any
-    fails."""
+    """Run the scenario tests in the rule project's tests/*.yaml (FOLDER, short for --rules
+    FOLDER) through the real pipeline, each on a throw-away store, and print pass or fail for
+    each with what differed; exit 1 if any fails."""
+    folder = chosen(folder_or_rules(folder, rules), None).folder
     ruleset = validated(folder, as_json=False)
     suite = run_scenarios(ruleset, only)
     covered = coverage(ruleset, suite.outcomes()) if with_coverage else None

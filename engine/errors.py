@@ -4,6 +4,7 @@
     ├── RuleSetInvalid              a rule project failed validation; carries the diagnostics
     ├── ConditionError              one condition expression is malformed or unsafe
     ├── DataError                   input data (customers, events) cannot be read at all
+    │   └── TooManyQuarantined      a load quarantined more rows than --max-quarantine allows
     ├── ReportError                 a report asked for what the store does not have
     ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
                                     wrong URL)
@@ -50,6 +51,15 @@ class ConditionError(GuanxiError):
 
 class DataError(GuanxiError):
     """An input file cannot be read at all."""
+
+
+class TooManyQuarantined(DataError):
+    """A load quarantined more rows than its limit allows: it was rolled back whole. `report`
+    is the LoadReport of what it would have done."""
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ReportError(GuanxiError):

@@ -28,9 +28,9 @@ AT = ["--now", NOW.isoformat()]
 LOW_VALU = """\
 <project>/strategies.csv:4:1: warning[catches-no-customer]: strategy 'general' \
 (strategies.csv row 4) gets 0 of 2,000 customers; its condition alone matches 0
-  4 | general,普通客户:自助服务,general: self-service,,low_valu,>= 1,低成本自助产品
+  4 | general,普通客户:自助服务,general: self-service,,low_value,>= 100,低成本自助产品
     | ^^^^^^^
-  hint: 'low_valu' is not a tier; did you mean 'low_value'?
+  hint: no customer in the store meets its condition: check the values it compares with
 <project>: valid (rule-set hash {hash})
 """
 
@@ -60,7 +60,9 @@ def project(tmp_path: Path, file: str, old: str, new: str) -> Path:
 
 
 def low_valu(tmp_path: Path) -> Path:
-    return project(tmp_path, "strategies.csv", ",low_value,", ",low_valu,")
+    """Valid but wrong: a ratio written as a percentage (100 for 1), which no customer reaches.
+    (A misspelt tier name such as 'low_valu' is an error of validate on its own.)"""
+    return project(tmp_path, "strategies.csv", ",low_value,>= 1,", ",low_value,>= 100,")
 
 
 def run(*arguments: str) -> Result:
@@ -224,7 +226,7 @@ def test_json_gives_the_same_numbers(loaded: Store, tmp_path: Path) -> None:
     assert counted["customers"] == 2000 and counted["today"] == "2026-11-28"
     assert rule(counted, "strategy", "general") == {
         "kind": "strategy", "name": "general", "file": f"{folder}/strategies.csv", "line": 4,
-        "condition": "tier = 'low_valu' AND value_ratio >= 1",
+        "condition": "tier = 'low_value' AND value_ratio >= 100",
         "alone": 0, "alone_share": 0.0, "gets": 0, "gets_share": 0.0,
     }  # fmt: skip
     valuable = rule(counted, "tier", "valuable")

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
+from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
@@ -457,6 +458,9 @@ def invoke(*args: str) -> Result:
     return CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
 
 
+SHIPPED = f"rules: {default_rules_path()} (the shipped default rules)\n"  # said on stderr
+
+
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the command in an empty folder: no ./rules, so the shipped rules are used."""
@@ -467,12 +471,14 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_load_customers_prints_the_counts_and_the_problems(here: Path) -> None:
     write(here, "c.csv", HEADER, "C1,张三,personal,100,,,", "C2,李四,vip,,,,")
     result = invoke("load", "customers", "c.csv")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # loaded, with rows quarantined
     assert "customers from c.csv into guanxi.db" in result.stdout
     assert "│ 2    │ 1      │ 1        │ 0       │ 0         │ 1           │" in result.stdout
-    assert "quarantined 1 row(s); all problems: guanxi.db, table quarantine" in result.stdout
+    assert "quarantined 1 row(s); all problems: guanxi quarantine list" in result.stdout
     assert "│ 3    │ kind  │ vip   │ 'vip' is not one of: corporate (公司客户)," in result.stdout
-    assert result.stderr == ""
+    assert result.stderr == SHIPPED + (
+        "1 row(s) of c.csv quarantined, not loaded: guanxi quarantine list --store guanxi.db\n"
+    )
     assert (here / "guanxi.db").exists()
 
 
@@ -491,7 +497,7 @@ def test_load_json_output_is_the_report(here: Path) -> None:
 def test_load_warnings_go_to_stderr(here: Path) -> None:
     write(here, "c.csv", "customer_id,name,extra", "C1,张三,x")
     result = invoke("load", "customers", "c.csv")
-    assert result.stderr == (
+    assert result.stderr == SHIPPED + (
         "warning: c.csv: ignored column 'extra': the schema does not declare it\n"
     )
 
@@ -501,14 +507,17 @@ def test_a_file_that_is_not_utf8_exits_1_with_a_clear_message(here: Path) -> Non
     result = invoke("load", "customers", "c.csv")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == (
+    assert result.stderr == SHIPPED + (
         "Error: c.csv:2: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')\n"
     )
 
 
 def test_a_missing_file_exits_1(here: Path) -> None:
     result = invoke("load", "events", "nowhere.jsonl")
-    assert (result.exit_code, result.stderr) == (1, "Error: nowhere.jsonl: no such file\n")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        SHIPPED + "Error: nowhere.jsonl: no such file\n",
+    )
     assert not (here / "guanxi.db").exists()
 
 

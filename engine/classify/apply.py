@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from guanxi.engine.classify.hold import PENDING, PENDING_TYPES, STATE, held_changes, same
 from guanxi.engine.classify.report import RunReport
+from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.dialect import temp_table
 
@@ -37,11 +39,18 @@ def any_differs(old: str, new: str, columns: Iterable[str], dialect: str) -> str
     return " OR ".join(differs(f"{old}.{c}", f"{new}.{c}", dialect) for c in columns)
 
 
-def start_run(store: Store, ruleset_hash: str, engine: str, now: dt.datetime) -> int:
+def start_run(store: Store, ruleset: RuleSet, engine: str, now: dt.datetime) -> int:
+    """A new run, with the rule set's hash and its project's folder (what commands given no
+    --rules use later)."""
     rows = store.execute(
-        "INSERT INTO classification_runs (ruleset_hash, engine, started_at)"
-        " VALUES (:hash, :engine, :at) RETURNING id",
-        {"hash": ruleset_hash, "engine": engine, "at": utc_text(now)},
+        "INSERT INTO classification_runs (ruleset_hash, engine, started_at, rules)"
+        " VALUES (:hash, :engine, :at, :rules) RETURNING id",
+        {
+            "hash": ruleset.hash,
+            "engine": engine,
+            "at": utc_text(now),
+            "rules": str(Path(ruleset.root).resolve()),
+        },
     )
     return int(rows[0]["id"])
 

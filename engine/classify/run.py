@@ -56,7 +56,7 @@ def classify(
     store.prepare(ruleset.schema)
     query = compile_classification(ruleset, store.dialect, today_in(ruleset, now), "customers")
     with tuned(store), store.transaction():
-        run_id = start_run(store, ruleset.hash, store.dialect, now)
+        run_id = start_run(store, ruleset, store.dialect, now)
         store.execute(f"DROP TABLE IF EXISTS {temp_table(RESULT, store.dialect)}")
         store.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         watch.lap("classify")

@@ -196,7 +196,7 @@ def _write_back(
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
     overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
     with tuned(store), store.transaction():
-        run_id = start_run(store, ruleset.hash, written.engine, now)
+        run_id = start_run(store, ruleset, written.engine, now)
         _find_changes(duck, written.key, holds(ruleset), run_id)
         watch.lap("compare")
         create_changed(store)

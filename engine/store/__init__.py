@@ -6,6 +6,6 @@ postgresql.py  the shared store: a PostgreSQL database through psycopg 3
 dialect.py     the SQL constructs the two spell differently, written once
 """
 
-from guanxi.engine.store.base import Store, open_store
+from guanxi.engine.store.base import Store, open_store, store_exists
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "store_exists"]

@@ -8,7 +8,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
     quarantine           rows that could not be loaded: kind, source, row_number, field,
                          value, reason, at
     classification_runs  id, ruleset_hash, engine, started_at, finished_at, customers,
-                         changed, counts (JSON)
+                         changed, counts (JSON), rules (the rule project's folder)
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
                          assigned_at: each customer's current result; pending_<ladder>,
                          pending_<ladder>_runs, pending_<ladder>_since: a new answer that a
@@ -107,6 +107,10 @@ class Store(abc.ABC):
     def migrate(self) -> list[str]:
         """Apply the pending schema migrations; the names of those applied."""
 
+    @abc.abstractmethod
+    def is_new(self) -> bool:
+        """No migration applied yet: an empty file or schema, not a guanxi store yet."""
+
 
 EVENT_COLUMNS = "id, type, customer_id, at, payload, loaded_at"
 
@@ -133,6 +137,19 @@ def is_postgresql(location: str) -> bool:
 def shown_location(location: str) -> str:
     """A store's location as it may be printed: a URL's password hidden."""
     return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", location)
+
+
+def store_exists(location: str) -> bool:
+    """Whether a guanxi store is there: a SQLite file, or a PostgreSQL database (schema)
+    holding guanxi's tables. Creates nothing. Raises StoreError when a PostgreSQL server
+    cannot be reached."""
+    if not is_postgresql(location):
+        return Path(location).is_file()
+    store = open_store(location, migrate=False)
+    try:
+        return not store.is_new()
+    finally:
+        store.close()
 
 
 def open_store(location: str, base: Path | None = None, migrate: bool = True) -> Store:

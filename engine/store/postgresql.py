@@ -134,6 +134,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "UPDATE deliveries SET outcome = 'expired' WHERE outcome = 'dead' AND error = 'expired'",
         "ALTER TABLE events ADD COLUMN too_old TEXT",
     ),
+    "m013_runs_rules": ("ALTER TABLE classification_runs ADD COLUMN rules TEXT",),
 }
 
 
@@ -167,6 +168,9 @@ class PostgresStore(Store):
 
     def pending_migrations(self) -> list[str]:
         return [name for name in MIGRATIONS if name not in self._applied()]
+
+    def is_new(self) -> bool:
+        return not self._applied()
 
     def migrate(self) -> list[str]:
         """Apply the pending migrations, all in one transaction (PostgreSQL's DDL is

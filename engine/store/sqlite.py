@@ -187,6 +187,13 @@ def m012_expired_status(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN too_old TEXT")
 
 
+@migrations()
+def m013_runs_rules(db: sqlite_utils.Database) -> None:
+    """The folder of the rule project each classification run used: commands given no
+    --rules use the latest run's project (engine/project)."""
+    db.execute("ALTER TABLE classification_runs ADD COLUMN rules TEXT")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
@@ -211,6 +218,9 @@ class SQLiteStore(Store):
 
     def pending_migrations(self) -> list[str]:
         return [m.name for m in migrations.pending(self.db)]
+
+    def is_new(self) -> bool:
+        return not self.db.table(migrations.migrations_table).exists()
 
     def migrate(self) -> list[str]:
         pending = self.pending_migrations()

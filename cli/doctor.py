@@ -1,0 +1,47 @@
+"""`guanxi doctor`: one line per thing a deployment needs, ok, warn or fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from guanxi.cli.common import chosen, rules_option, store_option
+from guanxi.cli.output import echo, print_json
+from guanxi.engine.doctor import Check, run_checks
+
+COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+@click.command("doctor")
+@rules_option
+@store_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=60),
+    default=3.0,
+    show_default=True,
+    help="Seconds to wait for each server (SMTP, webhook, AMQP) to answer.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor_command(rules: Path | None, store: str | None, timeout: float, as_json: bool) -> None:
+    """Check what guanxi needs: the store (there, answering, migrations applied), the rule
+    project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker
+    answer), the time zone, Java (for --engine spark) and Chromium (for the report's
+    picture). Exit 1 when any check fails; warnings do not fail."""
+    choice = chosen(rules, store)
+    checks = run_checks(choice.folder, store or choice.store, timeout)
+    failed = any(c.status == "fail" for c in checks)
+    if as_json:
+        print_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
+    else:
+        for check in checks:
+            _print(check)
+    if failed:
+        raise SystemExit(1)
+
+
+def _print(check: Check) -> None:
+    mark = click.style(f"{check.status:<4}", fg=COLOURS[check.status])
+    click.echo(f"{mark}  {check.name}: ", nl=False)
+    echo(check.detail)

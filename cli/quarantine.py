@@ -1,0 +1,167 @@
+"""`guanxi quarantine list|show|clear`: the rows loads could not take, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from guanxi.cli.common import opened_store, project, rules_option, store_option
+from guanxi.cli.output import console, echo, print_json, table
+from guanxi.engine.ingest.quarantine import (
+    QuarantineFilter,
+    clear_quarantine,
+    count_quarantined,
+    list_quarantined,
+    quarantined_row,
+    write_quarantine_csv,
+)
+from guanxi.engine.store import Store
+from guanxi.engine.store.base import Row
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+kind_option = click.option(
+    "--kind",
+    type=click.Choice(["customers", "events"]),
+    default=None,
+    help="Only rows of customers (files and snapshots) or of events.",
+)
+source_option = click.option(
+    "--source", default=None, metavar="FILE", help="Only rows of this file (its path or name)."
+)
+VALUE_SHOWN = 40
+
+
+@click.group()
+def quarantine() -> None:
+    """The rows `guanxi load` could not take: which file, which line, which field, why."""
+
+
+@quarantine.command("list")
+@kind_option
+@source_option
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Show at most this many, newest first.",
+)
+@rules_option
+@store_option
+@json_option
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write them to FILE as CSV (UTF-8 with a BOM, so Excel shows 中文).",
+)
+def list_command(
+    kind: str | None,
+    source: str | None,
+    limit: int,
+    rules: Path | None,
+    store: str | None,
+    as_json: bool,
+    csv_file: Path | None,
+) -> None:
+    """List quarantined rows, newest first; ID (the first column) is what `show` takes."""
+    chosen = QuarantineFilter(kind, source)
+    opened = _opened(rules, store)
+    try:
+        rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
+    finally:
+        opened.close()
+    if csv_file is not None:
+        write_quarantine_csv(rows, csv_file)
+        click.echo(f"wrote {len(rows):,} row(s) to {csv_file}", err=True)
+    if as_json:
+        print_json({"total": total, "quarantined": rows})
+    elif csv_file is None:
+        _print(rows, f"quarantined: {len(rows):,} of {total:,}, newest first")
+
+
+@quarantine.command("show")
+@click.argument("record_id", metavar="ID", type=int)
+@rules_option
+@store_option
+@json_option
+def show_command(record_id: int, rules: Path | None, store: str | None, as_json: bool) -> None:
+    """One quarantined row: every problem found in it, with the value as it was read."""
+    opened = _opened(rules, store)
+    try:
+        rows = quarantined_row(opened, record_id)
+    finally:
+        opened.close()
+    if not rows:
+        raise click.ClickException(
+            f"no quarantined row {record_id}: 'guanxi quarantine list' shows their ids"
+        )
+    if as_json:
+        print_json({"quarantined": rows})
+        return
+    first = rows[0]
+    unit = "row" if str(first["source"]).lower().endswith(".parquet") else "line"
+    echo(f"{first['kind']} {unit} {first['row_number']} of {first['source']} ({first['at']})")
+    for row in rows:
+        echo(f"  {row['field'] or '(the row)'}: {row['reason']}")
+        if row["value"] is not None:
+            echo(f"      value: {row['value'] or '(empty)'}")
+
+
+@quarantine.command("clear")
+@kind_option
+@source_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@rules_option
+@store_option
+@json_option
+def clear_command(
+    kind: str | None,
+    source: str | None,
+    yes: bool,
+    rules: Path | None,
+    store: str | None,
+    as_json: bool,
+) -> None:
+    """Delete quarantined rows (all, or those --kind and --source choose), once corrected."""
+    chosen = QuarantineFilter(kind, source)
+    opened = _opened(rules, store)
+    try:
+        if not yes:
+            count = count_quarantined(opened, chosen)
+            click.confirm(f"delete {count:,} quarantined row(s)?", abort=True, err=True)
+        cleared = clear_quarantine(opened, chosen)
+    finally:
+        opened.close()
+    if as_json:
+        print_json({"cleared": cleared})
+    else:
+        click.echo(f"cleared {cleared:,} quarantined row(s)")
+
+
+def _opened(rules: Path | None, store: str | None) -> Store:
+    ruleset, location = project(rules, store)
+    return opened_store(ruleset, location)
+
+
+def _print(rows: list[Row], title: str) -> None:
+    columns = ["id", "kind", "source", "line", "field", "value", "reason"]
+    console().print(table(title, columns, [_cells(row) for row in rows]))
+
+
+def _cells(row: Row) -> list[Any]:
+    value = row["value"]
+    shown = "" if value is None else value if len(value) <= VALUE_SHOWN else value[:39] + "…"
+    return [
+        row["id"],
+        row["kind"],
+        row["source"],
+        row["row_number"],
+        row["field"] or "",
+        shown,
+        row["reason"],
+    ]

@@ -1,0 +1,27 @@
+"""All the checks of `guanxi doctor`, in the order they are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from guanxi.engine.doctor.checks import (
+    Check,
+    chromium_check,
+    java_check,
+    rules_check,
+    store_checks,
+    zone_check,
+)
+from guanxi.engine.doctor.targets import delivery_checks
+
+
+def run_checks(folder: Path, location: str | None, timeout: float) -> list[Check]:
+    """Every check, in order: the rule project, the store, delivery, time zone, tools.
+    `location`: --store (None: the project's `store:`)."""
+    ruleset, rules = rules_check(folder)
+    where = location or (ruleset.settings.store if ruleset else "guanxi.db")
+    checks = [rules, *store_checks(where)]
+    if ruleset is not None:
+        checks += delivery_checks(ruleset, timeout)
+        checks.append(zone_check(ruleset.settings.timezone))
+    return [*checks, java_check(), chromium_check()]

@@ -1,0 +1,78 @@
+"""The quarantine table: rows a load or a snapshot could not take, and why. One record per
+problem; a bad row with two problems has two records with the same source and row number."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.store import Store
+from guanxi.engine.store.base import Row
+
+COLUMNS = ("id", "kind", "source", "row_number", "field", "value", "reason", "at")
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM quarantine"
+
+
+@dataclass(frozen=True)
+class QuarantineFilter:
+    """Which records: of one kind (customers, events, snapshot) and one file (its path as
+    loaded, or its name)."""
+
+    kind: str | None = None
+    source: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        clauses, parameters = [], {}
+        if self.kind is not None:
+            clauses.append("kind = :kind")
+            parameters["kind"] = self.kind
+        if self.source is not None:
+            clauses.append("(source = :source OR source LIKE :tail)")
+            parameters.update(source=self.source, tail=f"%/{self.source}")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
+
+
+def list_quarantined(store: Store, chosen: QuarantineFilter, limit: int) -> list[Row]:
+    """The newest records first."""
+    where, parameters = chosen.where()
+    sql = f"{SELECT}{where} ORDER BY id DESC LIMIT :limit"
+    return store.execute(sql, {**parameters, "limit": limit})
+
+
+def count_quarantined(store: Store, chosen: QuarantineFilter) -> int:
+    where, parameters = chosen.where()
+    [row] = store.execute(f"SELECT COUNT(*) AS n FROM quarantine{where}", parameters)
+    return int(row["n"])
+
+
+def quarantined_row(store: Store, record_id: int) -> list[Row]:
+    """The record, and the other problems of the same row from the same load, in order."""
+    found = store.execute(f"{SELECT} WHERE id = :id", {"id": record_id})
+    if not found:
+        return []
+    first = found[0]
+    same = (
+        " WHERE kind = :kind AND source IS NOT DISTINCT FROM :source"
+        " AND row_number IS NOT DISTINCT FROM :row_number AND at IS NOT DISTINCT FROM :at"
+    )
+    keys = ("kind", "source", "row_number", "at")
+    return store.execute(f"{SELECT}{same} ORDER BY id", {k: first[k] for k in keys})
+
+
+def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:
+    """Delete the records; how many."""
+    where, parameters = chosen.where()
+    with store.transaction():
+        count = count_quarantined(store, chosen)
+        store.execute(f"DELETE FROM quarantine{where}", parameters)
+    return count
+
+
+def write_quarantine_csv(rows: list[Row], path: Path) -> None:
+    """UTF-8 with a BOM, so Excel shows 中文."""
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        writer.writerows([row[c] for c in COLUMNS] for row in rows)
