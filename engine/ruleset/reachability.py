@@ -171,10 +171,26 @@ def _check_step(project: Project, context: Context, step: CompiledStep) -> None:
 
 def _level_reason(context: Context, level: str, own: DNF) -> str | None:
     for kind in ("level", "tier"):
-        if level in context.parts.get(kind, {}) and not context.among(kind, level, own):
-            where = context.origins[kind][level]
-            return f"no customer of {kind} '{level}' can match it ({where})"
+        if level not in context.parts.get(kind, {}) or context.among(kind, level, own):
+            continue
+        mine, *passed = context.parts[kind][level]
+        if not context.substituted(context.reach.both(own, mine)):
+            return f"no customer of {kind} '{level}' can match it ({context.origins[kind][level]})"
+        earlier = list(zip(context.origins[kind], passed, strict=False))
+        needed = _needed(context, [own, mine], earlier)
+        taken = ", ".join(f"'{n}' ({context.origins[kind][n]})" for n in needed)
+        return f"every customer it could match is taken by {kind} {taken} before '{level}'"
     return None
+
+
+def _needed(context: Context, base: list[DNF], earlier: list[tuple[str, DNF]]) -> list[str]:
+    """The earlier rules without which some customer would get through."""
+    needed = list(earlier)
+    for item in earlier:
+        trial = [x for x in needed if x is not item]
+        if not context.substituted(context.reach.all_of([*base, *(d for _, d in trial)])):
+            needed = trial
+    return [name for name, _ in needed]
 
 
 def _why(context: Context, condition: Condition, earlier: list[CompiledRule]) -> str | None:
@@ -185,17 +201,11 @@ def _why(context: Context, condition: Condition, earlier: list[CompiledRule]) ->
         return reason
     if not context.substituted(own):
         return _named_reason(context, own)
-    passed = [reach.dnf(_tree(r), "not_true") for r in earlier]
-    if context.substituted(reach.all_of([own, *passed])):
+    passed = [(r.name, reach.dnf(_tree(r), "not_true")) for r in earlier]
+    if context.substituted(reach.all_of([own, *(d for _, d in passed)])):
         return None
-    needed = list(earlier)
-    for rule in earlier:  # keep only the earlier rules that are needed to take everyone
-        trial = [r for r in needed if r is not rule]
-        if not context.substituted(
-            reach.all_of([own, *(reach.dnf(_tree(r), "not_true") for r in trial)])
-        ):
-            needed = trial
-    taken = ", ".join(f"'{r.name}' ({_where(r.origin)})" for r in needed)
+    where = {r.name: _where(r.origin) for r in earlier}
+    taken = ", ".join(f"'{n}' ({where[n]})" for n in _needed(context, [own], passed))
     return f"every customer it could match is taken by {taken} before it"
 
 
