@@ -67,7 +67,12 @@ def test_written_out_numbers_are_exact(value: Decimal, unit: str) -> None:
         ("balance >= 500,00", "500,00", "a comma cannot be inside", "without commas"),
         ("balance >= 5万万", "5万万", "'5万万' is not a number", "write 万 or 亿 once"),
         ("balance >= 万", "万", "'万' needs a number right before it", "50万 = 500000"),
-        ("balance >= 50万元", "50万元", "is not a number", "write 万 or 亿 once"),
+        ("balance >= 50万元", "50万元", "is not a number", "leave out '元': write 50万"),
+        ("balance >= 50万AND n > 1", "50万AND", "a space is missing after 50万", "write 50万 AND"),
+        ("balance >= 50w", "50w", "'50w' is not a number", "for 万 write 50万"),
+        ("balance >= 1.5k", "1.5k", "'1.5k' is not a number", "write 1500"),
+        ("balance >= 50元", "50元", "'50元' is not a number", "leave out '元': write 50"),
+        ("balance >= 1 000 000", "1 000 000", "a space inside the number", "write 1000000 (no"),
     ],
 )
 def test_misspelt_numbers_point_at_the_number(

@@ -125,7 +125,9 @@ def _scaled(source: str, tokens: list[Any], index: int) -> tuple[int, int, str, 
     if unit.token_type == TokenType.VAR and unit.text[0] in _UNIT_CHARS:
         written = source[number.start : unit.end + 1]
         if unit.text not in SCALES:
-            raise _error(f"'{written}' is not a number", number.start, len(written), UNIT_HINT)
+            raise _misspelt_unit(number, unit, written)
+    elif unit.token_type == TokenType.VAR and unit.start == number.end + 1:
+        raise _glued_word(number, unit, source[number.start : unit.end + 1])
     elif unit.token_type == TokenType.MOD and not _operand(after):  # `70%`, not `n % 2`
         written = source[number.start : unit.end + 1]
     else:
@@ -136,6 +138,27 @@ def _scaled(source: str, tokens: list[Any], index: int) -> tuple[int, int, str, 
         hint = "numbers in conditions are at most 1,000,000,000,000,000 (10^15)"
         raise _error(str(error), number.start, len(written), hint, "number-out-of-range") from None
     return number.start, unit.end + 1, plain, index + 2
+
+
+def _misspelt_unit(number: Any, unit: Any, written: str) -> ConditionError:
+    """`5万万`, `50万元`, or `50万AND` (a space missing before a word)."""
+    scale = next(u for u in sorted(SCALES, key=len, reverse=True) if unit.text.startswith(u))
+    rest = unit.text[len(scale) :]
+    if rest.isascii() and rest.isalpha():
+        message = f"a space is missing after {number.text}{scale}"
+        return _error(message, number.start, len(written), f"write {number.text}{scale} {rest}")
+    hint = (
+        UNIT_HINT if rest[0] in _UNIT_CHARS else f"leave out '{rest}': write {number.text}{scale}"
+    )
+    return _error(f"'{written}' is not a number", number.start, len(written), hint)
+
+
+def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
+    """A word glued to a number: `50w`, `50k`, `50元`; a condition never has one."""
+    thousands = format((Decimal(number.text) * 1000).normalize(), "f")
+    hints = {"w": f"for 万 write {number.text}万", "k": f"write {thousands}"}
+    hint = hints.get(word.text.lower(), f"leave out '{word.text}': write {number.text}")
+    return _error(f"'{written}' is not a number", number.start, len(written), hint)
 
 
 def _operand(token: Any) -> bool:
@@ -205,9 +228,30 @@ def _check_commas(source: str, tokens: list[Any]) -> None:
             lists.append(before in (TokenType.IN, TokenType.VAR))  # IN (…) or a function's
         elif kind == TokenType.R_PAREN and lists:
             lists.pop()
+        elif kind == TokenType.NUMBER and _spaced_group(source, tokens, index):
+            _spaced_number(source, tokens, index)
         elif kind == TokenType.NUMBER and _starts_comma_number(tokens, index):
             in_list = bool(lists) and lists[-1]
             _comma_number(source, tokens, index, in_list)
+
+
+def _spaced_number(source: str, tokens: list[Any], index: int) -> None:
+    end = index
+    while _spaced_group(source, tokens, end):
+        end += 1
+    written = source[tokens[index].start : tokens[end].end + 1]
+    joined = "".join(t.text for t in tokens[index : end + 1])
+    message = f"'{written}' has a space inside the number"
+    hint = f"write {joined} (no thousands separator)"
+    raise _error(message, tokens[index].start, len(written), hint)
+
+
+def _spaced_group(source: str, tokens: list[Any], index: int) -> bool:
+    """`50 000`: a number, spaces, then three digits (two numbers in a row are never valid)."""
+    if index + 1 >= len(tokens) or tokens[index + 1].token_type != TokenType.NUMBER:
+        return False
+    between = source[tokens[index].end + 1 : tokens[index + 1].start]
+    return between.isspace() and _GROUP.fullmatch(tokens[index + 1].text) is not None
 
 
 def _starts_comma_number(tokens: list[Any], index: int) -> bool:
