@@ -58,13 +58,18 @@ def test_table_rows_that_exclude_each_other_by_meaning_do_not_overlap(tmp_path: 
     assert _warnings(project, "overlapping-rows") == []  # the text check alone saw 3 overlaps
 
 
-def test_a_step_for_customers_its_level_never_has(tmp_path: Path) -> None:
+def test_a_step_for_customers_its_level_never_has_unless_the_level_is_held(tmp_path: Path) -> None:
     playbooks = (RULES / "playbooks.yaml").read_text(encoding="utf-8")
     step = (
         "  basic:\n    - {id: basic_gold, on: sale, when: gold, do: message, channel: preferred,"
         " template: invite_feedback}\n"
     )
-    project = _project(tmp_path, {"playbooks.yaml": playbooks.replace("  basic: []\n", step)})
+    files = {"playbooks.yaml": playbooks.replace("  basic: []\n", step)}
+    held = _project(tmp_path / "held", files)  # levels hold 2 runs, as the tiers do
+    assert _warnings(held, "unreachable-rule") == []  # held at 'basic', already gold: it runs
+    levels = (RULES / "levels.yaml").read_text(encoding="utf-8")
+    files["levels.yaml"] = levels + "hold: 1 run\n"
+    project = _project(tmp_path, files)
     assert _warnings(project, "unreachable-rule") == [
         "this step can never run: every customer it could match is taken by level 'partner' "
         "(levels.yaml:6) before 'basic'"

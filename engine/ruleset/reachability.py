@@ -87,8 +87,20 @@ def check_reach(
         _check_ladder(project, context, ladder)
         if ladder.kind in ("tier", "level"):
             _remember(context, ladder)
+    held = _held(ladders)
     for step in steps:
-        _check_step(project, context, step)
+        _check_step(project, context, step, held)
+
+
+def _held(ladders: Sequence[Ladder]) -> set[str]:
+    """The ladders whose assignment a `hold:` keeps after the data stopped giving it. A held
+    customer keeps the old level while today's data (gold, say) already says otherwise, so a
+    step's customers are not bounded by its level's condition then. Levels and strategies are
+    still computed from today's tier, so the ladders themselves are analysed all the same."""
+    hold = {ladder.kind: ladder.hold for ladder in ladders}
+    tier = hold.get("tier") or 1
+    level = tier if hold.get("level") is None else hold["level"]
+    return {k for k, runs in (("tier", tier), ("level", level)) if (runs or 1) > 1}
 
 
 def _context(
@@ -158,21 +170,23 @@ def _check_ladder(project: Project, context: Context, ladder: Ladder) -> None:
         _check_overlaps(project, context, ladder)
 
 
-def _check_step(project: Project, context: Context, step: CompiledStep) -> None:
+def _check_step(project: Project, context: Context, step: CompiledStep, held: set[str]) -> None:
     if step.when is None:
         return
     own = context.reach.dnf(step.when.tree)
     reason = _own_reason(context, step.when, own)
     if reason is None and (step.step.on or step.step.every):
-        reason = _level_reason(context, step.level, own)
+        reason = _level_reason(context, step.level, own, held)
     if reason is not None:
         _warn(project, step.origin.file, step.origin.line, f"this step can never run: {reason}")
 
 
-def _level_reason(context: Context, level: str, own: DNF) -> str | None:
+def _level_reason(context: Context, level: str, own: DNF, held: set[str]) -> str | None:
     for kind in ("level", "tier"):
-        if level not in context.parts.get(kind, {}) or context.among(kind, level, own):
+        if level not in context.parts.get(kind, {}):
             continue
+        if kind in held or context.among(kind, level, own):
+            return None
         mine, *passed = context.parts[kind][level]
         if not context.substituted(context.reach.both(own, mine)):
             return f"no customer of {kind} '{level}' can match it ({context.origins[kind][level]})"
