@@ -123,7 +123,7 @@ def _print_summary(ruleset: RuleSet) -> None:
                 r.name,
                 r.label,
                 r.label_en or "",
-                r.condition.text if r.condition else "(others)",
+                r.condition.compiled_text if r.condition else "(others)",
                 f"{Path(r.origin.file).name}:{r.origin.line}",
             )
             for r in ladder.rules

@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "too-deep": "Blocks and lists in a YAML file are nested more than 50 deep.",
     "too-many-aliases": "YAML aliases (*name) repeat more than 10,000 values in one file.",
     "number-out-of-range": "A number is too long, not finite, or beyond 10^15 in a condition.",
+    "number-format": "A number is written as conditions cannot read it: 500,000, 5万万, 万 alone.",
     "unknown-key": "A key that this file does not know; often a typing mistake.",
     "missing-key": "A required key is not given.",
     "wrong-type": "A value has the wrong kind (text where a number is expected, and so on).",
@@ -77,6 +78,7 @@ CODES: dict[str, str] = {
     "shadowed-rule": "Warning: this rule can never match, an earlier rule catches everything.",
     "overlapping-rows": "Warning: two rows of a 'unique' decision table can match one customer.",
     "unused-template": "Warning: a template that no playbook step uses.",
+    "unreachable-rule": "Warning: no customer the schema allows can match this rule or step.",
     "catches-no-customer": "Warning (--store): a rule, table row or step no customer reaches.",
     "catches-every-customer": "Warning (--store): a rule with a condition gets every customer.",
 }

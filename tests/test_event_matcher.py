@@ -48,7 +48,7 @@ records = st.fixed_dictionaries(
 def leaves() -> st.SearchStrategy[str]:
     number_field = st.sampled_from(["balance", "age", "event.amount"])
     operator = st.sampled_from(["=", "<>", "<", "<=", ">", ">="])
-    value = st.sampled_from(["0", "2", "-1", "2.5"])
+    value = st.sampled_from(["0", "2", "-1", "2.5", "250%", "0.0002万", "-100%"])
     return st.one_of(
         st.builds("{} {} {}".format, number_field, operator, value),
         st.builds("{} {} {}".format, value, operator, number_field),

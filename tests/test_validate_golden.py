@@ -19,6 +19,7 @@ from guanxi.cli.main import cli
 DATA = Path(__file__).parent / "data" / "bad_rules"
 RULES = Path(__file__).parent.parent / "rules"
 CASES = sorted(p.name for p in DATA.iterdir() if p.is_dir())
+VALID = {"warnings", "bankers_numbers", "unreachable"}  # warnings at most: the project is valid
 
 
 def make_project(tmp_path: Path, case: str) -> Path:
@@ -43,7 +44,7 @@ def test_diagnostics_match_golden_file(tmp_path: Path, case: str) -> None:
     assert f"exit {code}\n{stderr}" == expected_file.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c != "warnings"])
+@pytest.mark.parametrize("case", [c for c in CASES if c not in VALID])
 def test_every_bad_project_exits_1(tmp_path: Path, case: str) -> None:
     code, _, stderr = run_validate(make_project(tmp_path, case))
     assert code == 1
@@ -55,6 +56,20 @@ def test_warnings_alone_leave_the_project_valid(tmp_path: Path) -> None:
     assert code == 0
     codes = {"no-catch-all", "shadowed-rule", "overlapping-rows", "unused-template"}
     assert all(f"warning[{c}]" in stderr for c in codes)
+
+
+def test_bankers_numbers_compile_to_plain_numbers(tmp_path: Path) -> None:
+    """`50万`, `1.2亿`, `70%`, and `>= 1,000` / `>= 300%` in a table cell: `rules` shows the
+    plain numbers each back end gets."""
+    project = make_project(tmp_path, "bankers_numbers")
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(cli, ["rules", str(project)])
+    assert result.exit_code == 0, result.stderr
+    shown = " ".join(result.stdout.split())
+    assert "total_assets >= 500000 OR loan_balance >= 120000000" in shown
+    assert "contribution_pct >= 0.7" in shown
+    assert "value_ratio >= 1000" in shown
+    assert "value_ratio >= 3" in shown
+    assert "万" not in shown and "%" not in shown
 
 
 def test_json_output_has_the_same_diagnostics(tmp_path: Path) -> None:

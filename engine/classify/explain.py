@@ -242,7 +242,7 @@ def _decide(predicates: Predicates, kind: str, record: Record) -> Decision:
 
 
 def _tried(rule: CompiledRule, matched: bool, failed: tuple[Fact, ...]) -> Tried:
-    text = rule.condition.text if rule.condition else None
+    text = rule.condition.compiled_text if rule.condition else None
     return Tried(rule.name, rule.label, str(rule.origin), text, matched, failed)
 
 

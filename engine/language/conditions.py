@@ -22,6 +22,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language.limits import check_depth, check_tokens
+from guanxi.engine.language.numbers import spell_out
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 Kind = Literal["number", "string", "boolean", "date", "null"]
@@ -55,6 +56,12 @@ class Condition:
     tree: exp.Expression = field(compare=False, repr=False)
     fields: frozenset[str]
     field_types: Mapping[str, str] = field(compare=False, repr=False)
+    plain: str = field(default="", compare=False)  # as compiled: 50万 written out as 500000
+
+    @property
+    def compiled_text(self) -> str:
+        """The condition as it was compiled, numbers written out (`balance >= 500000`)."""
+        return self.plain or self.text
 
     def sql(self, dialect: str = "sqlite", today: dt.date | None = None) -> str:
         from guanxi.engine.language.to_sql import to_sql
@@ -90,13 +97,23 @@ def _parse(text: str, fields: Mapping[str, str], want: Kind) -> Condition:
     source = str(text)
     if not source.strip():
         raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+    spelled = spell_out(source)
+    try:
+        tree = _checked_tree(spelled.text, fields, want)
+    except ConditionError as error:
+        error.offset, error.length = spelled.original(error.offset, error.length)
+        raise
+    columns = frozenset(field_name(c) for c in tree.find_all(exp.Column))
+    return Condition(source, tree, columns, dict(fields), spelled.text)
+
+
+def _checked_tree(source: str, fields: Mapping[str, str], want: Kind) -> exp.Expression:
     tree = _syntax_tree(source)
     _Checker(source, fields).check(tree)
     got = _Typer(source, fields).kind(tree)
     if got not in (want, "null"):
         _wrong_kind(source, want, got)
-    columns = frozenset(field_name(c) for c in tree.find_all(exp.Column))
-    return Condition(source, tree, columns, dict(fields))
+    return tree
 
 
 def field_name(column: exp.Column) -> str:

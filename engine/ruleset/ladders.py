@@ -8,7 +8,8 @@ from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
-from guanxi.engine.language import parse_condition
+from guanxi.engine.language import Condition, parse_condition
+from guanxi.engine.language.reach import Reach
 from guanxi.engine.ruleset.domains import table_problems
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
@@ -101,7 +102,7 @@ def _from_table(
     project.diagnostics.extend(table_problems(table, project.domains))
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":
-        _warn_overlaps(project, table)
+        _warn_overlaps(project, table, [c.condition if c else None for c in compiled])
     return [c for c in compiled if c is not None]
 
 
@@ -144,10 +145,13 @@ def _table_rule(
     return CompiledRule(rule.name, rule.label, rule.label_en, condition, rule.priority, origin)
 
 
-def _warn_overlaps(project: Project, table: DecisionTable) -> None:
+def _warn_overlaps(
+    project: Project, table: DecisionTable, conditions: list[Condition | None]
+) -> None:
     for i, first in enumerate(table.rows):
-        for second in table.rows[i + 1 :]:
-            if overlaps(first.constraints, second.constraints):
+        for j, second in enumerate(table.rows[i + 1 :], start=i + 1):
+            meaning = _disjoint(conditions[i], conditions[j])  # e.g. 'not a' against 'a'
+            if overlaps(first.constraints, second.constraints) and not meaning:
                 project.add(
                     Diagnostic(
                         table.path,
@@ -161,6 +165,14 @@ def _warn_overlaps(project: Project, table: DecisionTable) -> None:
                         severity="warning",
                     )
                 )
+
+
+def _disjoint(a: Condition | None, b: Condition | None) -> bool:
+    """No customer can match both (by the reach analysis); False when it cannot tell."""
+    if a is None or b is None:
+        return False
+    reach = Reach({})
+    return not reach.both(reach.dnf(a.tree), reach.dnf(b.tree))
 
 
 def _ordered(rules: list[CompiledRule], policy: HitPolicy) -> tuple[CompiledRule, ...]:

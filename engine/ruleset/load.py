@@ -48,6 +48,7 @@ from guanxi.engine.ruleset.models import (
     TiersFile,
 )
 from guanxi.engine.ruleset.project import Known, Project
+from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
     CompiledMeasure,
@@ -148,6 +149,9 @@ def _build(project: Project) -> RuleSet | None:
         "level": levels.names if _readable(project, "levels.yaml") else None,
         "strategy": strategies.names if strategies is not None else None,
     }
+    if not project.failed:  # a half-read rule set would mislead the analysis
+        ordered = [x for x in (tiers, levels, strategies) if x is not None]
+        check_reach(project, schema, measures, ordered, steps)
     check_scenarios(project, scenario_files, schema, known, ladders, _zone_name(settings))
     if project.failed or settings is None or calendar is None:
         return None

@@ -8,6 +8,7 @@
 Output columns: name, label, label_en, priority, description. Every other column names a
 customer field or measure; a cell is a test on it: empty or '-' (any value), '>= 180',
 '[1..10]' (between), 'personal, corporate' (one of), 'not personal', 'null', or a plain value.
+Numbers may be written as bankers do: '>= 50万', '>= 1.2亿', '>= 70%' (0.7), '>= 500,000'.
 Each row becomes one condition in the ordinary condition language.
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.sheets import cell_name, cell_text
 
@@ -172,10 +174,10 @@ def _read_row(
                     table.path,
                     number,
                     col,
-                    "decision-table",
+                    getattr(error, "code", "decision-table"),
                     f"column '{column}': {error}",
                     length=len(cell),
-                    hint=CELL_HINT,
+                    hint=getattr(error, "hint", None) or CELL_HINT,
                 )
             )
             continue
@@ -218,13 +220,15 @@ def cell_test(column: str, cell: str, field_type: str) -> tuple[str, Constraint]
     if cell.lower() == "null":
         return f"{name} IS NULL", frozenset({"<null>"})
     if (match := _RANGE.match(cell)) is not None:
-        low, high = (_number(match.group(i)) for i in (1, 2))
+        low, high = (cell_number(match.group(i)) for i in (1, 2))
         return f"{name} BETWEEN {low} AND {high}", (float(low), True, float(high), True)
     if (match := _OPERATOR.match(cell)) is not None:
         return _comparison(name, match.group(1), match.group(2).strip(), field_type)
     if cell.lower().startswith("not "):
         literal = _literal(cell[4:].strip(), field_type)
         return f"{name} <> {literal}", _complement()
+    if field_type in ("integer", "number"):
+        check_list(cell)
     options = [_literal(v.strip(), field_type) for v in _split_options(cell)]
     if len(options) == 1:
         return f"{name} = {options[0]}", _point(options[0], field_type)
@@ -263,7 +267,7 @@ def _split_options(cell: str) -> list[str]:
 
 def _literal(value: str, field_type: str) -> str:
     if field_type in ("integer", "number"):
-        return _number(value)
+        return cell_number(value)
     if field_type == "boolean":
         lowered = value.lower()
         if lowered in _TRUE or lowered in _FALSE:
@@ -273,13 +277,6 @@ def _literal(value: str, field_type: str) -> str:
         return f"DATE '{value.strip(chr(39))}'"
     text = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value
     return "'" + text.replace("'", "''") + "'"
-
-
-def _number(value: str) -> str:
-    cleaned = value.replace(",", "").replace("_", "")
-    if not re.fullmatch(r"-?\d+(\.\d+)?", cleaned):
-        raise ValueError(f"'{value}' is not a number")
-    return cleaned
 
 
 def cell_starts(raw: str) -> list[int]:

@@ -1,0 +1,339 @@
+"""Numbers as bankers write them: `50万`, `1.2亿`, `70%`; `500,000` refused with its rewrite.
+
+`spell_out(source)` writes every 万/亿/% number of a condition out as the plain number it
+means (exact decimal arithmetic: `1.2亿` is 120000000, `70%` is 0.7) before the parser sees the
+text, so the one AST, and with it every back end, holds the plain number. It remembers where
+each rewritten number stood, so an error found later still points at what the user wrote.
+
+A comma is never read as a thousands separator in a condition, because a comma also separates
+the values of `IN (…)` and the arguments of a function: `>= 500,000` is an error saying
+`write 500000`. Inside a list `1,000` is ambiguous (1000, or the values 1 and 000): it is an
+error when it cannot be a list as written (a group with a leading 0, or a list whose other
+commas are followed by a space); `IN (100,200)` stays the two values SQL reads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
+
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.language.limits import MAX_NUMBER
+
+SCALES = {"万": 4, "亿": 8, "万亿": 12}  # powers of ten
+_UNIT_CHARS = "万亿"
+_GROUP = re.compile(r"\d{3}")
+_OPERAND_START = {
+    TokenType.NUMBER,
+    TokenType.VAR,
+    TokenType.STRING,
+    TokenType.L_PAREN,
+    TokenType.IDENTIFIER,
+}
+UNIT_HINT = "write 万 or 亿 once, right after a number: 50万 = 500000, 1.2亿 = 120000000"
+
+
+class NumberSpelling(ValueError):
+    """A decision-table cell's number cannot be read; `hint` says how to write it."""
+
+    def __init__(self, message: str, hint: str | None, code: str = "number-format") -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Move:
+    """A number rewritten: its span in the written-out text and in the source (end exclusive)."""
+
+    new_start: int
+    new_end: int
+    old_start: int
+    old_end: int
+
+
+@dataclass(frozen=True)
+class Spelled:
+    text: str
+    moves: tuple[Move, ...] = ()
+
+    def original(self, offset: int, length: int) -> tuple[int, int]:
+        """An error's span in the written-out text, as a span of the source."""
+        start = self._place(offset, first=True)
+        end = self._place(offset + max(length, 1) - 1, first=False)
+        return start, max(end - start + 1, 1)
+
+    def _place(self, offset: int, first: bool) -> int:
+        shift = 0
+        for move in self.moves:
+            if offset < move.new_start:
+                break
+            if offset < move.new_end:
+                return move.old_start if first else move.old_end - 1
+            shift = move.old_end - move.new_end
+        return offset + shift
+
+
+def plain_number(digits: str, unit: str) -> str:
+    """`digits` scaled by `unit` (万, 亿, 万亿, % or nothing), written out exactly."""
+    try:
+        value = Decimal(digits)
+    except InvalidOperation:
+        raise ValueError(f"'{digits}{unit}' is not a number") from None
+    if unit == "%":
+        value = value.scaleb(-2)
+    elif unit:
+        value = value.scaleb(SCALES[unit])
+    if not value.is_finite() or abs(value) > MAX_NUMBER:
+        raise ValueError(f"the number {digits}{unit} is too large")
+    text = format(value.normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def spell_out(source: str) -> Spelled:
+    """The source with every 万/亿/% number written out; ConditionError for a misspelt one."""
+    try:
+        tokens = list(Tokenizer().tokenize(source))
+    except TokenError:
+        return Spelled(source)  # an unclosed quote: the parser's own message says so
+    _check_commas(source, tokens)
+    moves: list[tuple[int, int, str]] = []  # source span and its replacement
+    index = 0
+    while index < len(tokens):
+        found = _scaled(source, tokens, index)
+        if found is None:
+            _check_lone_unit(tokens, index)
+            index += 1
+            continue
+        moves.append(found[:3])
+        index = found[3]
+    return _rewrite(source, moves)
+
+
+def _scaled(source: str, tokens: list[Any], index: int) -> tuple[int, int, str, int] | None:
+    """A number with a unit at `index`: its source span, written-out text, next token index."""
+    number = tokens[index]
+    if number.token_type != TokenType.NUMBER or index + 1 >= len(tokens):
+        return None
+    unit = tokens[index + 1]
+    after = tokens[index + 2] if index + 2 < len(tokens) else None
+    if unit.token_type == TokenType.VAR and unit.text[0] in _UNIT_CHARS:
+        written = source[number.start : unit.end + 1]
+        if unit.text not in SCALES:
+            raise _misspelt_unit(number, unit, written)
+    elif unit.token_type == TokenType.VAR and unit.start == number.end + 1:
+        raise _glued_word(number, unit, source[number.start : unit.end + 1])
+    elif unit.token_type == TokenType.MOD and not _operand(after):  # `70%`, not `n % 2`
+        written = source[number.start : unit.end + 1]
+    else:
+        return None
+    try:
+        plain = plain_number(number.text, unit.text)
+    except ValueError as error:
+        hint = "numbers in conditions are at most 1,000,000,000,000,000 (10^15)"
+        raise _error(str(error), number.start, len(written), hint, "number-out-of-range") from None
+    return number.start, unit.end + 1, plain, index + 2
+
+
+def _misspelt_unit(number: Any, unit: Any, written: str) -> ConditionError:
+    """`5万万`, `50万元`, or `50万AND` (a space missing before a word)."""
+    scale = next(u for u in sorted(SCALES, key=len, reverse=True) if unit.text.startswith(u))
+    rest = unit.text[len(scale) :]
+    if rest.isascii() and rest.isalpha():
+        message = f"a space is missing after {number.text}{scale}"
+        return _error(message, number.start, len(written), f"write {number.text}{scale} {rest}")
+    hint = (
+        UNIT_HINT if rest[0] in _UNIT_CHARS else f"leave out '{rest}': write {number.text}{scale}"
+    )
+    return _error(f"'{written}' is not a number", number.start, len(written), hint)
+
+
+def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
+    """A word glued to a number: `50w`, `50k`, `50元`; a condition never has one."""
+    thousands = format((Decimal(number.text) * 1000).normalize(), "f")
+    hints = {"w": f"for 万 write {number.text}万", "k": f"write {thousands}"}
+    hint = hints.get(word.text.lower(), f"leave out '{word.text}': write {number.text}")
+    return _error(f"'{written}' is not a number", number.start, len(written), hint)
+
+
+def _operand(token: Any) -> bool:
+    return token is not None and token.token_type in _OPERAND_START
+
+
+def _check_lone_unit(tokens: list[Any], index: int) -> None:
+    token = tokens[index]
+    if token.token_type == TokenType.VAR and token.text[0] in _UNIT_CHARS:
+        message = f"'{token.text}' needs a number right before it"
+        raise _error(message, token.start, len(token.text), UNIT_HINT)
+
+
+_CELL_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(万亿|万|亿|%)?")
+
+
+def cell_number(written: str) -> str:
+    """A decision-table cell's number written out. A cell holds one test, so a comma between
+    digit groups there can only be a thousands separator: `500,000` is 500000."""
+    compact = re.sub(r"(?<=\d)[,_](?=\d{3}(?!\d))", "", written.strip())
+    found = _CELL_NUMBER.fullmatch(compact)
+    if found is None:
+        if any(c in written for c in _UNIT_CHARS):
+            raise NumberSpelling(f"'{written}' is not a number", UNIT_HINT)
+        raise NumberSpelling(f"'{written}' is not a number", None, "decision-table")
+    try:
+        return plain_number(found.group(1), found.group(2) or "")
+    except ValueError as error:
+        raise NumberSpelling(str(error), None, "number-out-of-range") from None
+
+
+def check_list(cell: str) -> None:
+    """A list of numbers in one cell (`1, 2`), read as conditions read `IN (1,000, 2)`."""
+    try:
+        tokens = list(Tokenizer().tokenize(f"x IN ({cell})"))
+    except TokenError:
+        return
+    try:
+        _check_commas(f"x IN ({cell})", tokens)
+    except ConditionError as error:
+        raise NumberSpelling(error.message, error.hint) from None
+
+
+def _rewrite(source: str, spans: list[tuple[int, int, str]]) -> Spelled:
+    parts: list[str] = []
+    moves: list[Move] = []
+    done = 0
+    length = 0
+    for start, end, plain in spans:
+        parts.append(source[done:start])
+        length += start - done
+        moves.append(Move(length, length + len(plain), start, end))
+        parts.append(plain)
+        length += len(plain)
+        done = end
+    parts.append(source[done:])
+    return Spelled("".join(parts), tuple(moves))
+
+
+def _check_commas(source: str, tokens: list[Any]) -> None:
+    """A comma written inside a number (`500,000`) is an error saying how to write it."""
+    lists: list[bool] = []  # for each open bracket: does it hold a list (IN, a function)?
+    for index, token in enumerate(tokens):
+        kind = token.token_type
+        if kind == TokenType.L_PAREN:
+            before = tokens[index - 1].token_type if index else None
+            lists.append(before in (TokenType.IN, TokenType.VAR))  # IN (…) or a function's
+        elif kind == TokenType.R_PAREN and lists:
+            lists.pop()
+        elif kind == TokenType.NUMBER and _spaced_group(source, tokens, index):
+            _spaced_number(source, tokens, index)
+        elif kind == TokenType.NUMBER and _starts_comma_number(tokens, index):
+            in_list = bool(lists) and lists[-1]
+            _comma_number(source, tokens, index, in_list)
+
+
+def _spaced_number(source: str, tokens: list[Any], index: int) -> None:
+    end = index
+    while _spaced_group(source, tokens, end):
+        end += 1
+    written = source[tokens[index].start : tokens[end].end + 1]
+    joined = "".join(t.text for t in tokens[index : end + 1])
+    message = f"'{written}' has a space inside the number"
+    hint = f"write {joined} (no thousands separator)"
+    raise _error(message, tokens[index].start, len(written), hint)
+
+
+def _spaced_group(source: str, tokens: list[Any], index: int) -> bool:
+    """`50 000`: a number, spaces, then three digits (two numbers in a row are never valid)."""
+    if index + 1 >= len(tokens) or tokens[index + 1].token_type != TokenType.NUMBER:
+        return False
+    between = source[tokens[index].end + 1 : tokens[index + 1].start]
+    return between.isspace() and _GROUP.fullmatch(tokens[index + 1].text) is not None
+
+
+def _starts_comma_number(tokens: list[Any], index: int) -> bool:
+    previous = tokens[index - 1] if index else None
+    glued_before = (
+        previous is not None
+        and previous.token_type == TokenType.COMMA
+        and previous.start == tokens[index].start - 1
+        and index >= 2
+        and tokens[index - 2].token_type == TokenType.NUMBER
+        and tokens[index - 2].end + 1 == previous.start
+    )
+    return not glued_before and _glued_group(tokens, index) is not None
+
+
+def _glued_group(tokens: list[Any], index: int) -> Any:
+    """The number glued to the comma glued after the number at `index`, if any."""
+    if index + 2 >= len(tokens):
+        return None
+    number, comma, group = tokens[index], tokens[index + 1], tokens[index + 2]
+    glued = comma.start == number.end + 1 and group.start == comma.end + 1
+    if comma.token_type == TokenType.COMMA and group.token_type == TokenType.NUMBER and glued:
+        return group
+    return None
+
+
+def _comma_number(source: str, tokens: list[Any], index: int, in_list: bool) -> None:
+    groups = [tokens[index].text]
+    end = index
+    while (group := _glued_group(tokens, end)) is not None:
+        groups.append(group.text)
+        end += 2
+    start = tokens[index].start
+    written = source[start : tokens[end].end + 1]
+    thousands = all(_GROUP.fullmatch(g) for g in groups[1:]) and "." not in "".join(groups[:-1])
+    joined = "".join(groups)
+    if in_list and not _surely_one_number(source, tokens, index, groups):
+        return  # `IN (100,200)`: two values, as SQL reads them
+    if in_list:
+        message = f"'{written}' could be the number {joined} or the values {' and '.join(groups)}"
+        hint = f"write {joined} (no thousands separator); put a space after a comma between values"
+    elif thousands:
+        message = f"'{written}' has a comma inside the number"
+        hint = f"write {joined} (no thousands separator)"
+    else:
+        message = f"'{written}' is not a number: a comma cannot be inside a number"
+        hint = "write the number without commas, e.g. 500000"
+    raise _error(message, start, len(written), hint, "number-format")
+
+
+def _surely_one_number(source: str, tokens: list[Any], index: int, groups: list[str]) -> bool:
+    """In a list, `1,000` means one number when `000` cannot be a value as written, or when the
+    list's other commas are followed by a space (`IN (1,000, 2)`)."""
+    if any(g.startswith("0") for g in groups[1:]):
+        return True
+    inside = _enclosing_text(source, tokens, index)
+    return re.search(r",\s", inside) is not None
+
+
+def _enclosing_text(source: str, tokens: list[Any], index: int) -> str:
+    depth, start = 0, 0
+    for token in reversed(tokens[:index]):
+        if token.token_type == TokenType.R_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.L_PAREN:
+            if depth == 0:
+                start = token.start
+                break
+            depth -= 1
+    depth, end = 0, len(source)
+    for token in tokens[index:]:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            if depth == 0:
+                end = token.start
+                break
+            depth -= 1
+    return source[start:end]
+
+
+def _error(
+    message: str, start: int, length: int, hint: str | None, code: str = "number-format"
+) -> ConditionError:
+    return ConditionError(code, message, start, length, hint=hint)
