@@ -6,15 +6,17 @@ import datetime as dt
 import sqlite3
 import zoneinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset import RuleSet, validate_project
-from guanxi.engine.store import Store, open_store
+
+if TYPE_CHECKING:
+    from guanxi.engine.store import Store
 
 RULES_DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -25,8 +27,15 @@ rules_option = click.option(
     default=None,
     help="Rule project (default: ./rules if it exists, else the shipped default rules).",
 )
-STORE_FAILURES = (sqlite3.Error, psycopg.Error)
-"""What a store's database raises when it fails underneath (a locked file, a lost server)."""
+
+
+def store_failures() -> tuple[type[Exception], ...]:
+    """What a store's database raises when it fails underneath (a locked file, a lost server);
+    psycopg is imported here, not at the top: `guanxi validate` never opens a store."""
+    import psycopg
+
+    return (sqlite3.Error, psycopg.Error)
+
 
 csv_option = click.option(
     "--csv",
@@ -73,12 +82,14 @@ def opened_store(ruleset: RuleSet, location: str | None, migrate: bool = True) -
     """The store named by --store, else by the rule project; a relative path is taken from the
     current folder (where the command runs), not from the rule project's folder. `migrate`:
     apply pending migrations on opening (every command but `migrate` itself)."""
+    from guanxi.engine.store import open_store
+
     where = location or ruleset.settings.store
     try:
         return open_store(where, migrate=migrate)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
 
 

@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from guanxi.cli.common import (
-    STORE_FAILURES,
     given_now,
     now_option,
     opened_store,
     rules_folder,
     rules_option,
+    store_failures,
     store_option,
     validated,
 )
@@ -106,7 +106,7 @@ def _run(
             return loader(store, ruleset, file, now, progress)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         raise click.ClickException(f"the store failed: {error}") from None
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -21,9 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from guanxi.engine.diagnostics import Diagnostic, to_json
-from guanxi.engine.report.model import Section, shown
-from guanxi.engine.report.model import Table as DataTable
+from guanxi.cli.fit import Col, FitTable
+
+if TYPE_CHECKING:
+    from guanxi.engine.diagnostics import Diagnostic
+    from guanxi.engine.report.model import Section
+    from guanxi.engine.report.model import Table as DataTable
 
 MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
 # What steers a terminal instead of showing: C0 controls but tab and newline, DEL, C1
@@ -57,6 +60,8 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[s
 
 
 def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:
+    from guanxi.engine.diagnostics import to_json
+
     click.echo(to_json(diagnostics))
 
 
@@ -68,14 +73,10 @@ def console(width: int | None = None) -> Console:
     return SafeConsole(file=sys.stdout, soft_wrap=True, width=width)
 
 
-def table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) -> Table:
-    """A table of data: its cells are shown as they are, never read as markup."""
-    result = Table(title=title, title_justify="left")
-    for column in columns:
-        result.add_column(column)
-    for row in rows:
-        result.add_row(*[escape(str(v)) for v in row])
-    return result
+def table(title: str, columns: Sequence[Col | str], rows: Iterable[Iterable[Any]]) -> FitTable:
+    """A table of data that fits the terminal without cutting a value (see `guanxi.cli.fit`;
+    a plain column name is text that may wrap); its cells are never read as markup."""
+    return FitTable(title, columns, rows)
 
 
 def print_sections(sections: Iterable[Section]) -> None:
@@ -94,6 +95,8 @@ def print_sections(sections: Iterable[Section]) -> None:
 
 
 def rich_table(data: DataTable) -> Table:
+    from guanxi.engine.report.model import shown
+
     shown_table = Table(title=data.title or None, title_justify="left")
     for column in data.columns:
         shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")

@@ -1,0 +1,111 @@
+"""Tables that fit the terminal without cutting a date, a time, an id or a number.
+
+rich shrinks a table that is too wide by cutting cells to `2026-0…`. Here a column is either
+text, which may wrap between words, or a value (a date, an id, an amount), which stays whole
+on one line. When the terminal is too narrow even so, columns marked droppable are left out,
+least useful first, and the caption says which; when nothing more can go, the table is printed
+wider than the terminal (the terminal wraps the lines) rather than cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
+
+EDGE = 1  # the table's left border
+PER_COLUMN = 3  # a column's right border and one space either side of its cells
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column: `wrap` for text; False for a value kept whole on one line. `drop`: 0 always
+    shown; on a narrow terminal the highest is left out first."""
+
+    name: str
+    wrap: bool = False
+    drop: int = 0
+    right: bool = False
+
+
+def text(name: str, drop: int = 0) -> Col:
+    return Col(name, wrap=True, drop=drop)
+
+
+def number(name: str, drop: int = 0) -> Col:
+    return Col(name, drop=drop, right=True)
+
+
+class FitTable:
+    """A table that lays itself out for the width it is given when printed."""
+
+    def __init__(self, title: str, columns: Sequence[Col | str], rows: Iterable[Iterable[Any]]):
+        self.title = title
+        self.columns = [c if isinstance(c, Col) else Col(c, wrap=True) for c in columns]
+        self.rows = [[str(v) for v in row] for row in rows]
+        self.least = [self._least(i) for i in range(len(self.columns))]
+
+    def _least(self, index: int) -> int:
+        """The narrowest this column can be without cutting anything."""
+        column = self.columns[index]
+        texts = [column.name, *(row[index] for row in self.rows)]
+        parts = (t.split() if column.wrap else t.splitlines() for t in texts)
+        return max((cell_len(part) for pieces in parts for part in pieces), default=1)
+
+    def kept(self, width: int) -> list[int]:
+        """The columns shown at `width`: droppable ones go, highest `drop` first."""
+        kept = list(range(len(self.columns)))
+        while self._width(kept) > width:
+            droppable = [i for i in kept if self.columns[i].drop]
+            if not droppable:
+                break
+            kept.remove(max(droppable, key=lambda i: (self.columns[i].drop, i)))
+        return kept
+
+    def _width(self, kept: list[int]) -> int:
+        return EDGE + sum(self.least[i] + PER_COLUMN for i in kept)
+
+    def table(self, width: int) -> Table:
+        kept = self.kept(width)
+        left_out = [c.name for i, c in enumerate(self.columns) if i not in kept]
+        caption = None
+        if left_out:
+            caption = f"left out to fit the terminal: {', '.join(left_out)} (--csv, --json)"
+        shown = Table(title=self.title or None, title_justify="left", caption=caption)
+        shown.caption_justify = "left"
+        for i in kept:
+            column = self.columns[i]
+            shown.add_column(
+                column.name,
+                no_wrap=not column.wrap,
+                min_width=self.least[i],
+                justify="right" if column.right else "left",
+            )
+        for row in self.rows:
+            shown.add_row(*[escape(row[i]) for i in kept])
+        return shown
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        shown = self.table(options.max_width)
+        least = self._width(self.kept(options.max_width))
+        yield shown if least <= options.max_width else _Wider(shown, least)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table(options.max_width))
+
+
+@dataclass(frozen=True)
+class _Wider:
+    """A table wider than the terminal: laid out at its own width, never cut."""
+
+    table: Table
+    width: int
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from console.render(self.table, options.update_width(self.width))
