@@ -1,10 +1,11 @@
 """Tables that fit the terminal without cutting a date, a time, an id or a number.
 
 rich shrinks a table that is too wide by cutting cells to `2026-0…`. Here a column is either
-text, which may wrap between words, or a value (a date, an id, an amount), which stays whole
-on one line. When the terminal is too narrow even so, columns marked droppable are left out,
-least useful first, and the caption says which; when nothing more can go, the table is printed
-wider than the terminal (the terminal wraps the lines) rather than cut.
+text, which may wrap between words (Chinese between characters), or a value (a date, an id,
+an amount), which stays whole on one line. When the terminal is too narrow even so, columns
+marked droppable are left out, least useful first, and the caption says which; when nothing
+more can go, the table is printed wider than the terminal (which wraps the lines) rather
+than cut.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.table import Table
 
 EDGE = 1  # the table's left border
 PER_COLUMN = 3  # a column's right border and one space either side of its cells
+CJK_LEAST = 8  # cells: four Chinese characters a line, at the least
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,14 @@ def number(name: str, drop: int = 0) -> Col:
     return Col(name, drop=drop, right=True)
 
 
+def _least(part: str, wrap: bool) -> int:
+    """A word stays whole, but Chinese text may break between any two characters (as it
+    does in print), so in a text column it needs only a few characters' room."""
+    width = cell_len(part)
+    wide = width > len(part)  # holds double-width (CJK) characters
+    return min(width, CJK_LEAST) if wrap and wide else width
+
+
 class FitTable:
     """A table that lays itself out for the width it is given when printed."""
 
@@ -56,7 +66,7 @@ class FitTable:
         column = self.columns[index]
         texts = [column.name, *(row[index] for row in self.rows)]
         parts = (t.split() if column.wrap else t.splitlines() for t in texts)
-        return max((cell_len(part) for pieces in parts for part in pieces), default=1)
+        return max((_least(part, column.wrap) for pieces in parts for part in pieces), default=1)
 
     def kept(self, width: int) -> list[int]:
         """The columns shown at `width`: droppable ones go, highest `drop` first."""
@@ -84,6 +94,7 @@ class FitTable:
             shown.add_column(
                 column.name,
                 no_wrap=not column.wrap,
+                overflow="fold",  # only Chinese text is ever narrower than its longest word
                 min_width=self.least[i],
                 justify="right" if column.right else "left",
             )

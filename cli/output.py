@@ -104,3 +104,42 @@ def rich_table(data: DataTable) -> Table:
         cells = [escape(shown(v, c.kind)) for v, c in zip(row, data.columns, strict=True)]
         shown_table.add_row(*cells)
     return shown_table
+
+
+def output_options(command: Any) -> Any:
+    """--table (the default), --json or --csv, given to the command as `output`."""
+    for flag, value, text in reversed(FORMATS):
+        command = click.option(flag, "output", flag_value=value, default=value == "table",
+                               help=text)(command)  # fmt: skip
+    return command
+
+
+FORMATS = (
+    ("--table", "table", "Print a table for people (the default)."),
+    ("--json", "json", "Print JSON for programs."),
+    (
+        "--csv",
+        "csv",
+        "Print CSV for Excel (UTF-8 with a BOM; ISO times in the project's zone; plain numbers),"
+        " e.g. --csv > list.csv.",
+    ),
+)
+
+
+def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
+    """CSV on standard output, as bytes: UTF-8 with a byte-order mark, which is how Excel
+    knows the file is UTF-8 (without it Excel reads it in the Windows code page and 中文 turns
+    to mojibake), whatever the terminal's own encoding. Text that Excel would run as a formula
+    is written as text (see guanxi.engine.report.files)."""
+    import csv
+    import io
+
+    from guanxi.engine.report.files import cell
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows([cell(v) for v in row] for row in rows)
+    stream = click.get_binary_stream("stdout")
+    stream.write(text.getvalue().encode("utf-8-sig"))
+    stream.flush()

@@ -131,18 +131,19 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
     lines = result.stdout.splitlines()
     assert lines[0] == "follow-ups: 6 of 6 (due times in Asia/Shanghai)"
     rows = [cells for cells in map(cells_of, lines) if cells]
-    assert rows[0] == ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"]
-    assert rows[1:3] == [
-        ["2026-11-30 10:00", "P2", "retention_call", "task", "rm_task", "RM5", "cancelled",
-         "unless: do_not_contact"],
-        ["2026-12-05 10:00", "P1", "proactive_product_news", "message", "app", "RM5",
-         "pending", ""],
+    header = ["due", "customer", "step", "kind", "channel", "owner", "status", "reason", "id"]
+    assert rows[0] == header
+    assert [row[:-1] for row in rows[1:3]] == [
+        ["2026-11-30 10:00", "P2", "retention_call 客户挽留电话", "task", "rm_task", "RM5",
+         "cancelled", "unless: do_not_contact"],
+        ["2026-12-05 10:00", "P1", "proactive_product_news 每月新产品资讯", "message", "app",
+         "RM5", "pending", ""],
     ]  # fmt: skip
     assert [r[1:3] for r in rows[3:]] == [
-        ["P2", "proactive_product_news"],
-        ["P1", "proactive_product_news"],
-        ["P2", "proactive_product_news"],
-        ["Q1", "partner_quarterly_review"],
+        ["P2", "proactive_product_news 每月新产品资讯"],
+        ["P1", "proactive_product_news 每月新产品资讯"],
+        ["P2", "proactive_product_news 每月新产品资讯"],
+        ["Q1", "partner_quarterly_review 季度联合回顾"],
     ]
 
 

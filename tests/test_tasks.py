@@ -233,8 +233,9 @@ def done(store: Store, task_id: str, outcome: str, *options: str) -> Result:
     return invoke(store, *args, "--now", "2026-11-05T15:00:00+08:00")
 
 
-def invoke(store: Store, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", store.location])
+def invoke(store: Store, *args: str, columns: int = 80) -> Result:
+    where = ["--rules", str(RULES), "--store", store.location]
+    return CliRunner().invoke(cli, [*args, *where], env={"COLUMNS": str(columns)})
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
@@ -357,7 +358,7 @@ def inboxes(store: Store) -> Store:
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
-    result = invoke(inboxes, "tasks", "list", "--rm", "RM001")
+    result = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=200)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "tasks of RM001: 2 open (due times in Asia/Shanghai)"
