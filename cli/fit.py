@@ -60,6 +60,12 @@ class FitTable:
         self.columns = [c if isinstance(c, Col) else Col(c, wrap=True) for c in columns]
         self.rows = [[str(v) for v in row] for row in rows]
         self.least = [self._least(i) for i in range(len(self.columns))]
+        self.natural = [self._natural(i) for i in range(len(self.columns))]
+
+    def _natural(self, index: int) -> int:
+        """The width this column takes when nothing in it wraps."""
+        texts = [self.columns[index].name, *(row[index] for row in self.rows)]
+        return max((cell_len(line) for t in texts for line in t.splitlines()), default=1)
 
     def _least(self, index: int) -> int:
         """The narrowest this column can be without cutting anything."""
@@ -81,8 +87,20 @@ class FitTable:
     def _width(self, kept: list[int]) -> int:
         return EDGE + sum(self.least[i] + PER_COLUMN for i in kept)
 
+    def widths(self, kept: list[int], width: int) -> dict[int, int]:
+        """Each kept column's width: its natural one, the widest text column narrowed a
+        character at a time (never below its least) until the table fits."""
+        widths = {i: self.natural[i] for i in kept}
+        while EDGE + sum(w + PER_COLUMN for w in widths.values()) > width:
+            narrower = [i for i in kept if self.columns[i].wrap and widths[i] > self.least[i]]
+            if not narrower:
+                break
+            widths[max(narrower, key=lambda i: (widths[i], -i))] -= 1
+        return widths
+
     def table(self, width: int) -> Table:
         kept = self.kept(width)
+        widths = self.widths(kept, width)
         left_out = [c.name for i, c in enumerate(self.columns) if i not in kept]
         caption = None
         if left_out:
@@ -95,7 +113,7 @@ class FitTable:
                 column.name,
                 no_wrap=not column.wrap,
                 overflow="fold",  # only Chinese text is ever narrower than its longest word
-                min_width=self.least[i],
+                width=widths[i],
                 justify="right" if column.right else "left",
             )
         for row in self.rows:
