@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 import json
 import re
@@ -145,6 +147,30 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
         ["P2", "proactive_product_news 每月新产品资讯"],
         ["Q1", "partner_quarterly_review 季度联合回顾"],
     ]
+
+
+def test_followups_list_at_80_columns_cuts_no_date_or_id(planned: str) -> None:
+    where = ["--rules", str(RULES), "--store", planned]
+    result = CliRunner().invoke(cli, ["followups", "list", *where], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "2026-11-30 10:00" in result.stdout and "partner_quarterly_review" in result.stdout
+    assert "left out to fit the terminal: kind, channel, owner" in result.stdout
+    wide = CliRunner().invoke(cli, ["followups", "list", *where], env={"COLUMNS": "120"})
+    assert "rm_task" in wide.stdout and "left out" not in wide.stdout
+
+
+def test_followups_list_as_csv_opens_in_excel(planned: str) -> None:
+    result = run("followups", "list", "--rules", str(RULES), "--store", planned, "--csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    header, *rows = csv.reader(result.stdout_bytes.decode("utf-8-sig").splitlines())
+    assert header[:6] == ["id", "due_at", "customer_id", "customer_name", "step_id", "step_label"]
+    first = dict(zip(header, rows[0], strict=True))
+    assert first["due_at"] == "2026-11-30T10:00:00+08:00"  # local, ISO, with its offset
+    assert (first["step_id"], first["step_label"]) == ("retention_call", "客户挽留电话")
+    assert (first["status"], first["reason"]) == ("cancelled", "unless: do_not_contact")
+    assert first["id"].isdigit() and len(rows) == 6
 
 
 def test_followups_list_filters(planned: str) -> None:
