@@ -19,6 +19,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 EDGE = 1  # the table's left border
 PER_COLUMN = 3  # a column's right border and one space either side of its cells
@@ -68,11 +69,13 @@ class FitTable:
         return max((cell_len(line) for t in texts for line in t.splitlines()), default=1)
 
     def _least(self, index: int) -> int:
-        """The narrowest this column can be without cutting anything."""
+        """The narrowest this column can be without cutting anything (its heading may wrap)."""
         column = self.columns[index]
-        texts = [column.name, *(row[index] for row in self.rows)]
-        parts = (t.split() if column.wrap else t.splitlines() for t in texts)
-        return max((_least(part, column.wrap) for pieces in parts for part in pieces), default=1)
+        values = (row[index] for row in self.rows)
+        parts = [p for v in values for p in (v.split() if column.wrap else v.splitlines())]
+        widths = [_least(part, column.wrap) for part in parts]
+        widths += [_least(word, True) for word in column.name.split()]
+        return max(widths, default=1)
 
     def kept(self, width: int) -> list[int]:
         """The columns shown at `width`: droppable ones go, highest `drop` first."""
@@ -88,11 +91,11 @@ class FitTable:
         return EDGE + sum(self.least[i] + PER_COLUMN for i in kept)
 
     def widths(self, kept: list[int], width: int) -> dict[int, int]:
-        """Each kept column's width: its natural one, the widest text column narrowed a
-        character at a time (never below its least) until the table fits."""
+        """Each kept column's width: its natural one, the widest column narrowed a character
+        at a time (never below its least: only text and headings wrap) until the table fits."""
         widths = {i: self.natural[i] for i in kept}
         while EDGE + sum(w + PER_COLUMN for w in widths.values()) > width:
-            narrower = [i for i in kept if self.columns[i].wrap and widths[i] > self.least[i]]
+            narrower = [i for i in kept if widths[i] > self.least[i]]
             if not narrower:
                 break
             widths[max(narrower, key=lambda i: (widths[i], -i))] -= 1
@@ -110,7 +113,7 @@ class FitTable:
         for i in kept:
             column = self.columns[i]
             shown.add_column(
-                column.name,
+                Text(column.name, no_wrap=False, overflow="fold"),  # a heading always may wrap
                 no_wrap=not column.wrap,
                 overflow="fold",  # only Chinese text is ever narrower than its longest word
                 width=widths[i],

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
-from guanxi.cli.fit import Col, FitTable
+from guanxi.cli.fit import Col, FitTable, number, text
 
 if TYPE_CHECKING:
     from guanxi.engine.diagnostics import Diagnostic
@@ -94,23 +93,23 @@ def print_sections(sections: Iterable[Section]) -> None:
                     out.print(f"  … {len(data.rows) - MAX_ROWS} more rows: --csv DIR or --json")
 
 
-def rich_table(data: DataTable) -> Table:
+def rich_table(data: DataTable) -> FitTable:
+    """A report's table for the terminal: text may wrap, numbers stay whole."""
     from guanxi.engine.report.model import shown
 
-    shown_table = Table(title=data.title or None, title_justify="left")
-    for column in data.columns:
-        shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
-    for row in data.rows[:MAX_ROWS]:
-        cells = [escape(shown(v, c.kind)) for v, c in zip(row, data.columns, strict=True)]
-        shown_table.add_row(*cells)
-    return shown_table
+    columns = [text(c.label) if c.kind == "text" else number(c.label) for c in data.columns]
+    rows = [
+        [shown(v, c.kind) for v, c in zip(row, data.columns, strict=True)]
+        for row in data.rows[:MAX_ROWS]
+    ]
+    return FitTable(data.title, columns, rows)
 
 
 def output_options(command: Any) -> Any:
     """--table (the default), --json or --csv, given to the command as `output`."""
-    for flag, value, text in reversed(FORMATS):
+    for flag, value, explained in reversed(FORMATS):
         command = click.option(flag, "output", flag_value=value, default=value == "table",
-                               help=text)(command)  # fmt: skip
+                               help=explained)(command)  # fmt: skip
     return command
 
 

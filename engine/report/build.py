@@ -25,7 +25,6 @@ from guanxi.engine.store import Store
 
 SECTIONS = ("distribution", "concentration", "migration", "scorecard", "followups", "workload")
 NUMERIC = ("integer", "number")
-YUAN = "元"
 ATTITUDES = ("satisfaction", "loyalty")  # the customer fields the scorecard shows, if present
 DEPOSITS = "balance"
 CONTRIBUTION = "annual_contribution"  # used when the rules define no gold measure
@@ -86,7 +85,7 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections.update(_population(store, ruleset, labels, contribution, wanted))
     if "concentration" in wanted:
         curves = tuple(curve_of(store, f, labels.field(f)) for f in pareto)
-        money = all(_unit(ruleset, f) == YUAN for f in pareto)
+        money = all(f in labels.money for f in pareto)
         sections["concentration"] = Concentration(curves, money=bool(pareto) and money)
     if "migration" in wanted:
         runs = request.from_run, request.to_run
@@ -97,11 +96,6 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections["workload"] = _workload(store, ruleset)
     zone = ruleset.settings.timezone
     return Report(ruleset.hash, _latest(store), labels, timezone=zone, **sections)
-
-
-def _unit(ruleset: RuleSet, field: str) -> str | None:
-    spec = ruleset.schema.fields.get(field)
-    return spec.unit if spec else None
 
 
 def _population(
