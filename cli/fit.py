@@ -108,7 +108,7 @@ class FitTable:
         caption = None
         if left_out:
             caption = f"left out to fit the terminal: {', '.join(left_out)} (--csv, --json)"
-        shown = Table(title=self.title or None, title_justify="left", caption=caption)
+        shown = Table(caption=caption)
         shown.caption_justify = "left"
         for i in kept:
             column = self.columns[i]
@@ -124,6 +124,8 @@ class FitTable:
         return shown
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.title:  # a line of its own, not wrapped to the table's width; data, not markup
+            yield escape(self.title)
         shown = self.table(options.max_width)
         least = self._width(self.kept(options.max_width))
         yield shown if least <= options.max_width else _Wider(shown, least)

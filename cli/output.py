@@ -135,10 +135,10 @@ def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
 
     from guanxi.engine.report.files import cell
 
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
     writer.writerow(columns)
     writer.writerows([cell(v) for v in row] for row in rows)
     stream = click.get_binary_stream("stdout")
-    stream.write(text.getvalue().encode("utf-8-sig"))
+    stream.write(buffer.getvalue().encode("utf-8-sig"))
     stream.flush()

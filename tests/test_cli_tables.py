@@ -79,3 +79,10 @@ def test_values_are_never_cut_whatever_the_width(
         assert any(f" {i} " in line for line in lines)
         assert any("2026-12-04 09:30" in line for line in lines)
         assert any(row[2] in line for line in lines) or "amount" in lines[-1]
+
+
+def test_a_title_holding_data_is_shown_not_read_as_markup() -> None:
+    out = io.StringIO()
+    title = "tasks of [bold]RM[/bold]001 [link=http://evil.example]x[/link]"
+    SafeConsole(file=out, width=80).print(table(title, [Col("key")], [["k1"]]))
+    assert title in out.getvalue()
