@@ -1,6 +1,6 @@
 """How long the `guanxi` command takes to start, old registration against new.
 
-    python benchmarks/start_bench.py [--runs N] [--rules DIR] [--no-cold]
+    python benchmarks/start_bench.py [--runs N] [--rules DIR] [--no-cold] [--cpu]
 
 Each command runs in a fresh interpreter, as the installed `guanxi` script runs it
 (`from guanxi.cli.main import main; main()`, without the pyenv/venv wrapper around it):
@@ -11,13 +11,15 @@ Each command runs in a fresh interpreter, as the installed `guanxi` script runs 
 
 warm: Python's bytecode caches in place (every start after the first). cold: no bytecode at
 all (a fresh PYTHONPYCACHEPREFIX each run: the first start after installing or upgrading).
-Median of --runs runs each. Then the slowest imports of `guanxi validate` (python -X importtime).
+Median of --runs runs each, wall time (or CPU time with --cpu). Then the slowest imports of
+`guanxi validate` (python -X importtime).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,21 +42,28 @@ def commands(rules: str) -> dict[str, list[str]]:
     }
 
 
-def seconds(code: str, args: list[str], cold: bool) -> float:
+def seconds(code: str, args: list[str], cold: bool, cpu: bool) -> float:
+    """Wall time, or with --cpu the CPU time (user + system) the run used: on a machine
+    shared with other work, CPU time varies less than wall time."""
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as fresh:
         if cold:
             env["PYTHONPYCACHEPREFIX"] = fresh
-        started = time.perf_counter()
+        started, before = time.perf_counter(), _children_cpu()
         subprocess.run(
             [sys.executable, "-c", code, *args], env=env, check=True, capture_output=True
         )
-        return time.perf_counter() - started
+        return _children_cpu() - before if cpu else time.perf_counter() - started
 
 
-def median(code: str, args: list[str], cold: bool, runs: int) -> float:
-    seconds(code, args, cold=False)  # the caches written, whatever ran before
-    return statistics.median(seconds(code, args, cold) for _ in range(runs))
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def median(code: str, args: list[str], cold: bool, runs: int, cpu: bool) -> float:
+    seconds(code, args, cold=False, cpu=cpu)  # the caches written, whatever ran before
+    return statistics.median(seconds(code, args, cold, cpu) for _ in range(runs))
 
 
 def slowest_imports(args: list[str], shown: int = 12) -> list[tuple[int, str]]:
@@ -75,16 +84,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rules", default=str(Path(__file__).parent.parent / "rules"))
     parser.add_argument("--no-cold", action="store_true", help="Only the warm starts.")
+    parser.add_argument("--cpu", action="store_true", help="CPU time, not wall time.")
     options = parser.parse_args()
     kinds = ["warm"] if options.no_cold else ["warm", "cold"]
-    print(f"median of {options.runs} runs, seconds; load average {os.getloadavg()[0]:.1f}")
+    what = "CPU seconds (user + system)" if options.cpu else "seconds"
+    print(f"median of {options.runs} runs, {what}; load average {os.getloadavg()[0]:.1f}")
     print(f"| command | {' | '.join(f'old {k} | new {k}' for k in kinds)} |")
     print(f"| --- |{' ---: |' * 2 * len(kinds)}")
     for title, args in commands(options.rules).items():
         cells = []
         for kind in kinds:
             for code in (OLD, NEW):
-                cells.append(f"{median(code, args, kind == 'cold', options.runs):.2f}")
+                took = median(code, args, kind == "cold", options.runs, options.cpu)
+                cells.append(f"{took:.2f}")
         print(f"| `{title}` | {' | '.join(cells)} |", flush=True)
     print(f"\nslowest imports of guanxi validate (cumulative ms), {sys.version.split()[0]}:")
     for micros, name in slowest_imports(["validate", options.rules]):
