@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guanxi.adapters.base import (
     Adapter,
@@ -28,9 +28,12 @@ from guanxi.adapters.base import (
     RetryableError,
 )
 from guanxi.engine.plan.followups import iso
-from guanxi.engine.store.base import Store
-from guanxi.engine.store.sqlite import SQLiteStore
-from guanxi.engine.tasks import insert_task
+
+# The store and the task inbox are imported where a task is written, not here: `guanxi
+# validate` imports this module to check its options and should not load the whole engine.
+if TYPE_CHECKING:
+    from guanxi.engine.store.base import Store
+    from guanxi.engine.store.sqlite import SQLiteStore
 
 TITLE_LENGTH = 40  # a task without a subject is titled by the start of its body
 
@@ -64,6 +67,8 @@ class RmTasksAdapter(Adapter):
         self.clock = clock
 
     def send(self, message: Message) -> Receipt:
+        from guanxi.engine.tasks import insert_task
+
         task = task_row(message, self.clock())
         try:
             created = insert_task(self.store, task)
@@ -117,6 +122,8 @@ def _text(value: Any) -> str | None:
 
 
 def _open(database: str | os.PathLike[str]) -> SQLiteStore:
+    from guanxi.engine.store.sqlite import SQLiteStore
+
     try:
         return SQLiteStore(os.fspath(database))
     except sqlite3.Error as error:

@@ -11,14 +11,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from guanxi.cli.common import (
-    given_now,
-    now_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain

@@ -6,29 +6,26 @@ import datetime as dt
 import sqlite3
 import zoneinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.errors import StoreError
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
-from guanxi.engine.store import Store, open_store, store_exists
-from guanxi.engine.store.base import shown_location
 
-RULES_DIR = click.Path(file_okay=False, path_type=Path)
+if TYPE_CHECKING:
+    from guanxi.engine.store import Store
 
-rules_option = click.option(
-    "--rules",
-    "rules",
-    type=RULES_DIR,
-    default=None,
-    help="Rule project (default: the one the store was last classified with, else ./rules"
-    " if it exists, else the shipped default rules).",
-)
-STORE_FAILURES = (sqlite3.Error, psycopg.Error)
-"""What a store's database raises when it fails underneath (a locked file, a lost server)."""
+
+def store_failures() -> tuple[type[Exception], ...]:
+    """What a store's database raises when it fails underneath (a locked file, a lost server);
+    psycopg is imported here, not at the top: `guanxi validate` never opens a store."""
+    import psycopg
+
+    return (sqlite3.Error, psycopg.Error)
+
 
 csv_option = click.option(
     "--csv",
@@ -97,7 +94,7 @@ def _chosen(rules: Path | None, store: str | None) -> Choice:
         return choose_project(rules, store, Path.cwd())
     except StoreError as error:
         raise click.ClickException(str(error)) from None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         raise click.ClickException(f"cannot open the store: {error}") from None
 
 
@@ -109,6 +106,8 @@ def opened_store(
     apply pending migrations on opening (every command but `migrate` itself). `create`: a
     store that is not there yet is made (load, migrate); for the other commands it is an
     error, so that a mistyped --store creates nothing."""
+    from guanxi.engine.store import open_store, store_exists
+
     where = location or ruleset.settings.store
     try:
         if not create and not store_exists(where):
@@ -116,11 +115,13 @@ def opened_store(
         return open_store(where, migrate=migrate)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         raise click.ClickException(f"cannot open the store '{where}': {error}") from None
 
 
 def no_store_message(where: str) -> str:
+    from guanxi.engine.store.base import shown_location
+
     return (
         f"no store at '{shown_location(where)}' — create one with 'guanxi load customers FILE'"
         " (or 'guanxi demo'), or check --store"

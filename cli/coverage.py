@@ -4,15 +4,14 @@ each rule that catches none (or all); `--against PROJECT` sets another project b
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from guanxi.cli.common import RULES_DIR, STORE_FAILURES, given_now, opened_store, validated
+from guanxi.cli.common import given_now, opened_store, store_failures, validated
+from guanxi.cli.coverage_options import CoverageRequest
 from guanxi.cli.output import console, print_diagnostics, print_json, rich_table
 from guanxi.engine.classify.coverage import Coverage, coverage
 from guanxi.engine.classify.coverage_warnings import Difference, coverage_warnings, differences
@@ -20,54 +19,6 @@ from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import is_postgresql, shown_location
-
-
-@dataclass(frozen=True)
-class CoverageRequest:
-    """The options: the store to count in (None: no counting), the project to set beside."""
-
-    store: str | None
-    against: Path | None
-    now_text: str | None
-
-
-def coverage_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--store, --against and --now, handed to the command as one `coverage` argument."""
-
-    @functools.wraps(command)
-    def wrapper(
-        *args: Any, store: str | None, against: Path | None, now_text: str | None, **kw: Any
-    ) -> Any:
-        if against is not None and store is None:
-            raise click.UsageError("--against needs --store: the customers to count in")
-        return command(*args, coverage=CoverageRequest(store, against, now_text), **kw)
-
-    options = (
-        click.option(
-            "--store",
-            "store",
-            default=None,
-            help="Count the customers each rule and step catches in this store (read only).",
-        ),
-        click.option(
-            "--against",
-            "against",
-            type=RULES_DIR,
-            default=None,
-            metavar="PROJECT",
-            help="With --store: the same counts for another rule project, side by side.",
-        ),
-        click.option(
-            "--now",
-            "now_text",
-            default=None,
-            metavar="ISO",
-            help="With --store: count as of this time (conditions on dates); default now.",
-        ),
-    )
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
 
 
 def validate_with_store(folder: Path, request: CoverageRequest, as_json: bool) -> None:
@@ -132,7 +83,7 @@ def _count(ruleset: RuleSet, request: CoverageRequest) -> tuple[Coverage, Covera
     store = opened_store(ruleset, where, migrate=False)
     try:
         return coverage(store, ruleset, now), coverage(store, other, now) if other else None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         message = f"cannot read the store '{shown_location(where)}': {error}"
         raise click.ClickException(message) from None
     finally:

@@ -15,15 +15,15 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from guanxi.cli.common import (
-    STORE_FAILURES,
     given_now,
     now_option,
     opened_store,
     project,
-    rules_option,
+    store_failures,
     store_option,
 )
 from guanxi.cli.events import show as show_planned
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
@@ -179,7 +179,7 @@ def _run(
         raise click.ClickException(str(error)) from None
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    except STORE_FAILURES as error:
+    except store_failures() as error:
         raise click.ClickException(f"the store failed: {error}") from None
 
 

@@ -9,8 +9,9 @@ import click
 from rich.markup import escape
 
 from guanxi.cli.classify import distribution_table
-from guanxi.cli.common import chosen, given_now, now_option, rules_option, validated
+from guanxi.cli.common import chosen, given_now, now_option, validated
 from guanxi.cli.data import DEMO_CUSTOMERS, DEMO_DIR, demo_dir_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo import DemoReport, run_demo
 from guanxi.engine.ruleset import RuleSet

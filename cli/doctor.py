@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import chosen, rules_option, store_option
+from guanxi.cli.common import chosen, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json
 from guanxi.engine.doctor import Check, run_checks
 

@@ -9,14 +9,8 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import (
-    given_now,
-    now_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events

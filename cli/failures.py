@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
-import psycopg
 
-from guanxi.cli.output import printable
+from guanxi.cli.lazy import LazyGroup
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-class GuanxiGroup(click.Group):
+class GuanxiGroup(LazyGroup):
     """The `guanxi` command group: a full disk ends any command with one clear line, and an
     error message shows control characters as escapes (see `guanxi.cli.output`)."""
 
@@ -32,6 +32,8 @@ class GuanxiGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.ClickException as error:  # its message may quote data: shown, not obeyed
+            from guanxi.cli.output import printable  # here: rich is slow to import
+
             error.message = printable(error.message)
             raise
         except Exception as error:
@@ -53,9 +55,20 @@ def store_unavailable(error: BaseException) -> BaseException | None:
     """The error in the chain that says the store could not be used just then: SQLite busy
     or locked, a PostgreSQL server gone or refusing. Not a mistake in a statement (that is a
     defect, and its traceback is what a bug report needs)."""
-    return _in_chain(
-        error, lambda e: isinstance(e, sqlite3.OperationalError | psycopg.OperationalError)
-    )
+    return _in_chain(error, _unavailable)
+
+
+def _unavailable(error: BaseException) -> bool:
+    psycopg = _psycopg()
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        return True
+    return isinstance(error, sqlite3.OperationalError)
+
+
+def _psycopg() -> Any:
+    """psycopg if a store imported it: an error cannot come from a driver never loaded, and
+    importing it here would slow every command's start."""
+    return sys.modules.get("psycopg")
 
 
 def store_unavailable_message(error: BaseException) -> str:
@@ -96,4 +109,5 @@ def _says_disk_full(error: BaseException) -> bool:
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
         return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(error)
-    return isinstance(error, psycopg.errors.DiskFull)
+    psycopg = _psycopg()
+    return psycopg is not None and isinstance(error, psycopg.errors.DiskFull)

@@ -4,21 +4,101 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
-from guanxi.cli.common import RULES_DIR, chosen, folder_or_rules, rules_option, validated
-from guanxi.cli.coverage import (
-    CoverageRequest,
-    coverage_options,
-    rules_with_store,
-    validate_with_store,
-)
+from guanxi.cli.coverage_options import CoverageRequest, coverage_options
 from guanxi.cli.failures import GuanxiGroup
-from guanxi.cli.output import console, print_json, table
-from guanxi.engine.defaults import default_rules_path
-from guanxi.engine.ruleset import RuleSet
+from guanxi.cli.lazy import Lazy
+from guanxi.cli.options import RULES_DIR, rules_option
+
+if TYPE_CHECKING:
+    from guanxi.engine.ruleset import RuleSet
+
+# Command groups that live in their own modules (one module per area of the CLI), imported
+# when first used: name -> Lazy("module:command", the one line `guanxi --help` shows).
+COMMANDS = {
+    "load": Lazy("guanxi.cli.data:load", "Load customers or events into the store."),
+    "demo-data": Lazy(
+        "guanxi.cli.data:demo_data",
+        "Write reproducible demo customers and events to load and try rules on.",
+    ),
+    "classify": Lazy(
+        "guanxi.cli.classify:classify_command",
+        "Sort every customer into a tier, a relationship level and a strategy; print the tier"
+        " × level table and how many customers moved; plan the follow-ups their moves trigger"
+        " (on_enter / on_leave steps).",
+    ),
+    "explain": Lazy(
+        "guanxi.cli.classify:explain_command",
+        "Explain one customer's tier, level and strategy: every rule tried, the facts that"
+        " failed it, and the file and line of each rule; then the customer's follow-ups"
+        " (newest first) with every contact-policy decision about them, and their recent"
+        " events.",
+    ),
+    "events": Lazy(
+        "guanxi.cli.events:events", "Post one event, or plan the follow-ups of loaded events."
+    ),
+    "demo": Lazy(
+        "guanxi.cli.demo:demo",
+        "Run the whole pipeline on demo customers: load, classify, plan follow-ups.",
+    ),
+    "plan": Lazy(
+        "guanxi.cli.plan:plan_command",
+        "Plan the recurring (`every:`) steps for every occurrence in a window, and print how"
+        " many follow-ups each step got: new, already planned, and what the contact policy"
+        " did.",
+    ),
+    "followups": Lazy("guanxi.cli.plan:followups", "Look at planned follow-ups."),
+    "run": Lazy(
+        "guanxi.cli.run:run_command",
+        "Deliver follow-ups as they fall due: plan new events every tick, each recurring step"
+        " on its schedule, re-classify nightly, and hand what is due to the adapters that"
+        " guanxi.yaml's `delivery:` names (an outbox file by default).",
+    ),
+    "tasks": Lazy(
+        "guanxi.cli.tasks:tasks",
+        "The relationship managers' task inbox: list a manager's tasks, mark one done.",
+    ),
+    "report": Lazy(
+        "guanxi.cli.report:report_command",
+        "Reports from the store: customers by tier × level; concentration (the share of"
+        " deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels"
+        " between two classification runs (default: the last two); satisfaction, loyalty and"
+        " contribution by tier and level; follow-up outcomes by step; relationship-manager"
+        " workload.",
+    ),
+    "simulate": Lazy(
+        "guanxi.cli.simulate:simulate_command",
+        "Dry run: the real pipeline (nightly classification and the steps tier and level moves"
+        " trigger, event rules, recurring steps, contact policy and capacity, delivery) over a"
+        " copy of the store, on a virtual clock, hour by hour.",
+    ),
+    "test": Lazy(
+        "guanxi.cli.test:test_command",
+        "Run the scenario tests in the rule project's tests/*.yaml (FOLDER, short for --rules"
+        " FOLDER) through the real pipeline, each on a throw-away store, and print pass or"
+        " fail for each with what differed; exit 1 if any fails.",
+    ),
+    "migrate": Lazy(
+        "guanxi.cli.migrate:migrate_command",
+        "Apply the store's pending schema migrations, on a SQLite file or a PostgreSQL database"
+        " (`--store postgresql://…`).",
+    ),
+    "quarantine": Lazy(
+        "guanxi.cli.quarantine:quarantine",
+        "The rows `guanxi load` could not take: which file, which line, which field, why.",
+    ),
+    "doctor": Lazy(
+        "guanxi.cli.doctor:doctor_command",
+        "Check what guanxi needs: the store (there, answering, migrations applied), the rule"
+        " project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker"
+        " answer), the time zone, Java (for --engine spark) and Chromium (for the report's"
+        " picture).",
+    ),
+}
+
 
 EXIT_CODES = """\b
 Exit codes:
@@ -31,6 +111,7 @@ Exit codes:
 
 @click.group(
     cls=GuanxiGroup,
+    lazy=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=EXIT_CODES,
 )
@@ -57,8 +138,12 @@ def validate(
     """Check a rule project (FOLDER, short for --rules FOLDER) and report every problem with
     its file, line and column; with --store, also how many of the store's customers each rule
     and step catches."""
+    from guanxi.cli.common import chosen, folder_or_rules, validated
+
     where = chosen(folder_or_rules(folder, rules), coverage.store).folder
     if coverage.store is not None:
+        from guanxi.cli.coverage import validate_with_store
+
         return validate_with_store(where, coverage, as_json)
     ruleset = validated(where, as_json)
     if as_json:
@@ -71,6 +156,9 @@ def validate(
 @click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
 def init(folder: Path, as_json: bool) -> None:
     """Create a new rule project in FOLDER from the default rules."""
+    from guanxi.cli.output import print_json
+    from guanxi.engine.defaults import default_rules_path
+
     if folder.exists() and any(folder.iterdir()):
         raise click.ClickException(f"{folder} already exists and is not empty")
     shutil.copytree(
@@ -98,8 +186,13 @@ def rules(
 ) -> None:
     """Show what a rule project contains (FOLDER, short for --rules FOLDER); with --store,
     also how many of the store's customers each rule and step catches."""
+    from guanxi.cli.common import chosen, folder_or_rules, validated
+    from guanxi.cli.output import print_json
+
     where = chosen(folder_or_rules(folder, rules), coverage.store).folder
     if coverage.store is not None:
+        from guanxi.cli.coverage import rules_with_store
+
         summary = None if as_json else _print_summary
         return rules_with_store(where, coverage, summary)
     ruleset = validated(where, as_json=False)
@@ -110,6 +203,10 @@ def rules(
 
 
 def _print_summary(ruleset: RuleSet) -> None:
+    from rich.markup import escape
+
+    from guanxi.cli.output import console, table
+
     out = console()
     out.print(
         f"[bold]{escape(ruleset.settings.name)}[/bold]  rule-set {ruleset.hash}  "
@@ -150,68 +247,6 @@ def _trigger(step: object) -> str:
         if getattr(s, key):
             return f"{key}: {getattr(s, key)}{timing}"
     return "?"
-
-
-def _register_commands() -> None:
-    """Command groups that live in their own modules (one module per area of the CLI)."""
-    # Each area adds one line here: from guanxi.cli.<module> import <command>; cli.add_command(…)
-    from guanxi.cli.data import demo_data, load
-
-    cli.add_command(load)
-    cli.add_command(demo_data)
-
-    from guanxi.cli.classify import classify_command, explain_command
-
-    cli.add_command(classify_command)
-    cli.add_command(explain_command)
-
-    from guanxi.cli.events import events
-
-    cli.add_command(events)
-
-    from guanxi.cli.demo import demo
-
-    cli.add_command(demo)
-
-    from guanxi.cli.plan import followups, plan_command
-
-    cli.add_command(plan_command)
-    cli.add_command(followups)
-
-    from guanxi.cli.run import run_command
-
-    cli.add_command(run_command)
-
-    from guanxi.cli.tasks import tasks
-
-    cli.add_command(tasks)
-
-    from guanxi.cli.report import report_command
-
-    cli.add_command(report_command)
-
-    from guanxi.cli.simulate import simulate_command
-
-    cli.add_command(simulate_command)
-
-    from guanxi.cli.test import test_command
-
-    cli.add_command(test_command)
-
-    from guanxi.cli.migrate import migrate_command
-
-    cli.add_command(migrate_command)
-
-    from guanxi.cli.quarantine import quarantine
-
-    cli.add_command(quarantine)
-
-    from guanxi.cli.doctor import doctor_command
-
-    cli.add_command(doctor_command)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import opened_store, project, rules_option, store_option
+from guanxi.cli.common import opened_store, project, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.store.base import shown_location
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
-from guanxi.engine.diagnostics import Diagnostic, to_json
-from guanxi.engine.report.model import Section, shown
-from guanxi.engine.report.model import Table as DataTable
+from guanxi.cli.fit import Col, FitTable, number, text
+
+if TYPE_CHECKING:
+    from guanxi.engine.diagnostics import Diagnostic
+    from guanxi.engine.report.model import Section
+    from guanxi.engine.report.model import Table as DataTable
 
 MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
 # What steers a terminal instead of showing: C0 controls but tab and newline, DEL, C1
@@ -57,6 +59,8 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[s
 
 
 def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:
+    from guanxi.engine.diagnostics import to_json
+
     click.echo(to_json(diagnostics))
 
 
@@ -68,14 +72,10 @@ def console(width: int | None = None) -> Console:
     return SafeConsole(file=sys.stdout, soft_wrap=True, width=width)
 
 
-def table(title: str, columns: list[str], rows: Iterable[Iterable[Any]]) -> Table:
-    """A table of data: its cells are shown as they are, never read as markup."""
-    result = Table(title=title, title_justify="left")
-    for column in columns:
-        result.add_column(column)
-    for row in rows:
-        result.add_row(*[escape(str(v)) for v in row])
-    return result
+def table(title: str, columns: Sequence[Col | str], rows: Iterable[Iterable[Any]]) -> FitTable:
+    """A table of data that fits the terminal without cutting a value (see `guanxi.cli.fit`;
+    a plain column name is text that may wrap); its cells are never read as markup."""
+    return FitTable(title, columns, rows)
 
 
 def print_sections(sections: Iterable[Section]) -> None:
@@ -93,11 +93,52 @@ def print_sections(sections: Iterable[Section]) -> None:
                     out.print(f"  … {len(data.rows) - MAX_ROWS} more rows: --csv DIR or --json")
 
 
-def rich_table(data: DataTable) -> Table:
-    shown_table = Table(title=data.title or None, title_justify="left")
-    for column in data.columns:
-        shown_table.add_column(column.label, justify="left" if column.kind == "text" else "right")
-    for row in data.rows[:MAX_ROWS]:
-        cells = [escape(shown(v, c.kind)) for v, c in zip(row, data.columns, strict=True)]
-        shown_table.add_row(*cells)
-    return shown_table
+def rich_table(data: DataTable) -> FitTable:
+    """A report's table for the terminal: text may wrap, numbers stay whole."""
+    from guanxi.engine.report.model import shown
+
+    columns = [text(c.label) if c.kind == "text" else number(c.label) for c in data.columns]
+    rows = [
+        [shown(v, c.kind) for v, c in zip(row, data.columns, strict=True)]
+        for row in data.rows[:MAX_ROWS]
+    ]
+    return FitTable(data.title, columns, rows)
+
+
+def output_options(command: Any) -> Any:
+    """--table (the default), --json or --csv, given to the command as `output`."""
+    for flag, value, explained in reversed(FORMATS):
+        command = click.option(flag, "output", flag_value=value, default=value == "table",
+                               help=explained)(command)  # fmt: skip
+    return command
+
+
+FORMATS = (
+    ("--table", "table", "Print a table for people (the default)."),
+    ("--json", "json", "Print JSON for programs."),
+    (
+        "--csv",
+        "csv",
+        "Print CSV for Excel (UTF-8 with a BOM; ISO times in the project's zone; plain numbers),"
+        " e.g. --csv > list.csv.",
+    ),
+)
+
+
+def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
+    """CSV on standard output, as bytes: UTF-8 with a byte-order mark, which is how Excel
+    knows the file is UTF-8 (without it Excel reads it in the Windows code page and 中文 turns
+    to mojibake), whatever the terminal's own encoding. Text that Excel would run as a formula
+    is written as text (see guanxi.engine.report.files)."""
+    import csv
+    import io
+
+    from guanxi.engine.report.files import cell
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows([cell(v) for v in row] for row in rows)
+    stream = click.get_binary_stream("stdout")
+    stream.write(buffer.getvalue().encode("utf-8-sig"))
+    stream.flush()

@@ -10,15 +10,11 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import (
-    given_now,
-    now_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
-from guanxi.cli.output import console, print_json, table
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.fit import Col, number, text
+from guanxi.cli.options import rules_option
+from guanxi.cli.output import console, output_options, print_csv, print_json, table
+from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import Status
@@ -155,7 +151,7 @@ def followups() -> None:
 )
 @rules_option
 @store_option
-@json_option
+@output_options
 def list_command(
     customer: str | None,
     statuses: tuple[str, ...],
@@ -164,9 +160,10 @@ def list_command(
     limit: int,
     rules: Path | None,
     store: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
-    """List follow-ups, soonest due first, with due times in the project's time zone."""
+    """List follow-ups, soonest due first, with due times in the project's time zone, each
+    customer's name and each step's label."""
     ruleset, store = project(rules, store)
     before = _moment(due_before, "--due-before", ruleset)
     chosen = FollowupFilter(customer, statuses, step, before)
@@ -174,12 +171,16 @@ def list_command(
     try:
         opened.prepare(ruleset.schema)
         rows, total = list_followups(opened, chosen, limit), count_followups(opened, chosen)
+        known = names(opened, ruleset, (row["customer_id"] for row in rows))
     finally:
         opened.close()
-    if as_json:
+    if output == "json":
         print_json({"total": total, "followups": rows})
+    elif output == "csv":
+        labels = step_labels(ruleset)
+        print_csv(CSV_COLUMNS, [_csv_row(row, known, labels, ruleset) for row in rows])
     else:
-        _print_followups(rows, total, ruleset)
+        _print_followups(rows, total, known, ruleset)
 
 
 @followups.command("retry")
@@ -208,22 +209,52 @@ def retry_command(
     click.echo(f"follow-up {followup_id} is pending again; the next run sends it")
 
 
-def _print_followups(rows: list[Row], total: int, ruleset: RuleSet) -> None:
-    out = console()
-    columns = ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"]
+# On a narrow terminal the columns with the highest `drop` are left out first.
+COLUMNS = [
+    Col("due"),
+    text("customer"),  # the id, then the name (which may wrap)
+    text("step"),  # the id, then the label
+    Col("kind", drop=7),
+    Col("channel", drop=6),
+    Col("owner", drop=5),
+    Col("status"),
+    text("reason", drop=3),
+    number("id", drop=4),  # what `guanxi followups retry` takes
+]
+CSV_COLUMNS = [
+    "id", "due_at", "customer_id", "customer_name", "step_id", "step_label", "kind", "channel",
+    "owner", "status", "policy", "reason", "planned_due_at", "expires_at", "key",
+]  # fmt: skip
+
+
+def _print_followups(rows: list[Row], total: int, known: dict[str, str], ruleset: RuleSet) -> None:
+    labels = step_labels(ruleset)
     title = f"follow-ups: {len(rows):,} of {total:,} (due times in {ruleset.settings.timezone})"
-    out.print(table(title, columns, [_shown(row, ruleset) for row in rows]))
+    console().print(table(title, COLUMNS, [_shown(row, known, labels, ruleset) for row in rows]))
 
 
-def _shown(row: Row, ruleset: RuleSet) -> list[Any]:
-    due = dt.datetime.fromisoformat(row["due_at"]).astimezone(ruleset.calendar.zone)
+def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet) -> list[Any]:
     return [
-        due.strftime("%Y-%m-%d %H:%M"),
-        row["customer_id"],
-        row["step_id"],
+        local_minutes(row["due_at"], ruleset),
+        beside(row["customer_id"], known),
+        beside(row["step_id"], labels),
         row["kind"],
         row["channel"],
         row["owner"] or "",
         row["status"],
         row["reason"] or row["policy"] or "",
+        row["id"],
     ]
+
+
+def _csv_row(
+    row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet
+) -> list[Any]:
+    """Raw values; times as ISO in the project's zone (`2026-12-04T09:30:00+08:00`)."""
+    values = {
+        **row,
+        **{k: local_iso(row[k], ruleset) for k in ("due_at", "planned_due_at", "expires_at")},
+        "customer_name": known.get(row["customer_id"]),
+        "step_label": labels.get(row["step_id"]),
+    }
+    return [values.get(column) for column in CSV_COLUMNS]

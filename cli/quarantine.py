@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import opened_store, project, rules_option, store_option
+from guanxi.cli.common import opened_store, project, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import (
-    csv_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
-from guanxi.cli.output import print_json, print_sections
+from guanxi.cli.common import csv_option, opened_store, project, store_option
+from guanxi.cli.options import rules_option
+from guanxi.cli.output import echo, print_json, print_sections
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.report import (
     SECTIONS,
@@ -96,7 +91,21 @@ def report_command(
         html_file.write_text(render_html(report), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
     if not (as_json or csv_dir or html_file):
+        echo(_header(report))
         print_sections(report.sections)
+
+
+def _header(report: Report) -> str:
+    """The rule set and the latest classification, its time in the project's zone."""
+    header = f"rule set {report.ruleset_hash}"
+    run = report.latest_run
+    if run is not None:
+        customers = f", {run.customers:,} customers" if run.customers is not None else ""
+        header += (
+            f" · latest classification: run {run.id}, {report.latest_run_at}"
+            f" ({report.timezone}){customers}"
+        )
+    return header
 
 
 def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Report:

@@ -9,14 +9,8 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import (
-    given_now,
-    now_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
 from guanxi.engine.daemon import TickReport, tick

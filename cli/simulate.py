@@ -12,15 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from guanxi.cli.common import (
-    RULES_DIR,
     csv_option,
     given_now,
     no_store_message,
     project,
-    rules_option,
     store_option,
     validated,
 )
+from guanxi.cli.options import RULES_DIR, rules_option
 from guanxi.cli.output import print_json, print_sections
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.report import write_csv

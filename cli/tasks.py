@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import typing
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from guanxi.cli.common import (
-    given_now,
-    now_option,
-    opened_store,
-    project,
-    rules_option,
-    store_option,
-)
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.events import as_dict
-from guanxi.cli.output import console, echo, print_json
+from guanxi.cli.fit import Col, text
+from guanxi.cli.options import rules_option
+from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
+from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.tasks import ClosedTask, Shown, close_task, list_tasks
 
-COLUMNS = ["due", "customer", "task", "status", "key"]
+
+def columns(status: Shown) -> list[Col]:
+    """On a narrow terminal the columns with the highest `drop` are left out first; the
+    status only when every task listed has the same."""
+    return [
+        Col("due"),
+        text("customer"),  # the id, then the name (which may wrap)
+        text("step", drop=5),
+        text("task", drop=1),
+        Col("status", drop=4 if status == "open" else 0),
+        Col("key"),
+    ]
+
+
+CSV_COLUMNS = [
+    "key", "due_at", "customer_id", "customer_name", "step_id", "step_label", "title", "body",
+    "status", "outcome", "note", "owner", "created_at", "done_at", "followup_id",
+]  # fmt: skip
 
 
 @click.group()
@@ -44,23 +55,29 @@ def tasks() -> None:
 )
 @rules_option
 @store_option
-@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON.")
+@output_options
 def list_command(
-    owner: str, status: Shown, rules: Path | None, store: str | None, as_json: bool
+    owner: str, status: Shown, rules: Path | None, store: str | None, output: str
 ) -> None:
     """A relationship manager's tasks, soonest due first, with due times in the project's
-    time zone; the key in the last column is the ID `guanxi tasks done` takes."""
+    time zone, each customer's name and each step's label; the key in the last column is the
+    ID `guanxi tasks done` takes."""
     ruleset, store = project(rules, store)
     opened = opened_store(ruleset, store)
     try:
         rows = list_tasks(opened, owner, status)
+        known = names(opened, ruleset, (row["customer_id"] for row in rows))
     finally:
         opened.close()
-    if as_json:
+    if output == "json":
         print_json({"rm": owner, "status": status, "tasks": rows})
+    elif output == "csv":
+        labels = step_labels(ruleset)
+        print_csv(CSV_COLUMNS, [_csv_row(row, known, labels, ruleset) for row in rows])
     else:
         which = "in all" if status == "all" else status
-        _print_tasks(rows, f"tasks of {owner}: {len(rows):,} {which}", ruleset)
+        title = f"tasks of {owner}: {len(rows):,} {which}"
+        _print_tasks(rows, known, title, columns(status), ruleset)
 
 
 @tasks.command("done")
@@ -106,26 +123,37 @@ def done_command(
         _print_closed(closed, ruleset)
 
 
-def _print_tasks(rows: list[Row], title: str, ruleset: RuleSet) -> None:
-    echo(f"{title} (due times in {ruleset.settings.timezone})")
-    shown = Table()
-    for column in COLUMNS:
-        shown.add_column(column, no_wrap=True)
-    for row in rows:
-        shown.add_row(*[escape(cell) for cell in _cells(row, ruleset)])
-    _print_unwrapped(shown)
+def _print_tasks(
+    rows: list[Row], known: dict[str, str], title: str, shown_columns: list[Col], ruleset: RuleSet
+) -> None:
+    """The key is never cut or wrapped: a manager copies it into `guanxi tasks done`."""
+    labels = step_labels(ruleset)
+    shown = [
+        [
+            local_minutes(row["due_at"], ruleset),
+            beside(row["customer_id"], known),
+            labels.get(row["step_id"]) or row["step_id"],
+            row["title"],
+            f"done: {row['outcome']}" if row["status"] == "done" else row["status"],
+            row["key"],
+        ]
+        for row in rows
+    ]
+    title = f"{title} (due times in {ruleset.settings.timezone})"
+    console().print(table(title, shown_columns, shown))
 
 
-def _cells(row: Row, ruleset: RuleSet) -> list[str]:
-    status = f"done: {row['outcome']}" if row["status"] == "done" else row["status"]
-    return [_local(row["due_at"], ruleset), row["customer_id"], row["title"], status, row["key"]]
-
-
-def _print_unwrapped(shown: Table) -> None:
-    """At least as wide as the table, so no title, name or key is cut or wrapped: a manager
-    copies the key into `guanxi tasks done`."""
-    width = console(width=10_000).measure(shown).maximum
-    console(width=max(width, console().width)).print(shown)
+def _csv_row(
+    row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet
+) -> list[Any]:
+    """Raw values; times as ISO in the project's zone."""
+    values = {
+        **row,
+        **{k: local_iso(row.get(k), ruleset) for k in ("due_at", "created_at", "done_at")},
+        "customer_name": known.get(row["customer_id"]),
+        "step_label": labels.get(row["step_id"]),
+    }
+    return [values.get(column) for column in CSV_COLUMNS]
 
 
 def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
@@ -137,13 +165,6 @@ def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
         customer = task["customer_id"]
         echo(f"  customer {customer} is not loaded or not classified: no step can react")
     for followup in planned.created:
-        due = _local(followup["due_at"], ruleset)
+        due = local_minutes(followup["due_at"], ruleset)
         status = "" if followup["status"] == "pending" else f" ({followup['status']})"
         echo(f"  {followup['step_id']} for {followup['customer_id']}, due {due}{status}")
-
-
-def _local(moment: str | None, ruleset: RuleSet) -> str:
-    if moment is None:
-        return ""
-    zone = ruleset.calendar.zone
-    return dt.datetime.fromisoformat(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")

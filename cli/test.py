@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import RULES_DIR, chosen, folder_or_rules, rules_option, validated
+from guanxi.cli.common import chosen, folder_or_rules, validated
+from guanxi.cli.options import RULES_DIR, rules_option
 from guanxi.cli.output import echo, print_json, printable
 from guanxi.engine.scenarios import (
     Coverage,

@@ -34,7 +34,10 @@ def run(*args: str) -> Result:
 
 def leaves(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
     found: dict[str, click.Command] = {}
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)  # imports a lazily registered command
+        assert command is not None, name
         if isinstance(command, click.Group):
             found.update(leaves(command, f"{prefix}{name} "))
         else:
@@ -94,7 +97,7 @@ def test_every_command_takes_rules_and_json_by_the_same_names() -> None:
 
 
 def test_demo_and_demo_data_take_the_same_folder_option_and_size() -> None:
-    demo, data = cli.commands["demo"], cli.commands["demo-data"]
+    demo, data = leaves(cli)["demo"], leaves(cli)["demo-data"]
     for command in (demo, data):
         folder = next(p for p in command.params if "--dir" in p.opts)
         assert folder.default == Path("guanxi-demo")

@@ -13,7 +13,10 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 
 def commands(group: click.Group, prefix: str = "guanxi") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the lazy ones too, imported here
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         found.append((path, command))
         if isinstance(command, click.Group):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 import json
 import re
@@ -131,19 +133,45 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
     lines = result.stdout.splitlines()
     assert lines[0] == "follow-ups: 6 of 6 (due times in Asia/Shanghai)"
     rows = [cells for cells in map(cells_of, lines) if cells]
-    assert rows[0] == ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"]
-    assert rows[1:3] == [
-        ["2026-11-30 10:00", "P2", "retention_call", "task", "rm_task", "RM5", "cancelled",
-         "unless: do_not_contact"],
-        ["2026-12-05 10:00", "P1", "proactive_product_news", "message", "app", "RM5",
-         "pending", ""],
+    header = ["due", "customer", "step", "kind", "channel", "owner", "status", "reason", "id"]
+    assert rows[0] == header
+    assert [row[:-1] for row in rows[1:3]] == [
+        ["2026-11-30 10:00", "P2", "retention_call 客户挽留电话", "task", "rm_task", "RM5",
+         "cancelled", "unless: do_not_contact"],
+        ["2026-12-05 10:00", "P1", "proactive_product_news 每月新产品资讯", "message", "app",
+         "RM5", "pending", ""],
     ]  # fmt: skip
     assert [r[1:3] for r in rows[3:]] == [
-        ["P2", "proactive_product_news"],
-        ["P1", "proactive_product_news"],
-        ["P2", "proactive_product_news"],
-        ["Q1", "partner_quarterly_review"],
+        ["P2", "proactive_product_news 每月新产品资讯"],
+        ["P1", "proactive_product_news 每月新产品资讯"],
+        ["P2", "proactive_product_news 每月新产品资讯"],
+        ["Q1", "partner_quarterly_review 季度联合回顾"],
     ]
+
+
+def test_followups_list_at_80_columns_cuts_no_date_or_id(planned: str) -> None:
+    where = ["--rules", str(RULES), "--store", planned]
+    result = CliRunner().invoke(cli, ["followups", "list", *where], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "2026-11-30 10:00" in result.stdout and "partner_quarterly_review" in result.stdout
+    assert "left out to fit the terminal: kind, channel, owner" in result.stdout
+    wide = CliRunner().invoke(cli, ["followups", "list", *where], env={"COLUMNS": "120"})
+    assert "rm_task" in wide.stdout and "RM5" in wide.stdout and "…" not in wide.stdout
+    assert "owner" not in wide.stdout.splitlines()[-1]  # only the least useful may go
+
+
+def test_followups_list_as_csv_opens_in_excel(planned: str) -> None:
+    result = run("followups", "list", "--rules", str(RULES), "--store", planned, "--csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    header, *rows = csv.reader(result.stdout_bytes.decode("utf-8-sig").splitlines())
+    assert header[:6] == ["id", "due_at", "customer_id", "customer_name", "step_id", "step_label"]
+    first = dict(zip(header, rows[0], strict=True))
+    assert first["due_at"] == "2026-11-30T10:00:00+08:00"  # local, ISO, with its offset
+    assert (first["step_id"], first["step_label"]) == ("retention_call", "客户挽留电话")
+    assert (first["status"], first["reason"]) == ("cancelled", "unless: do_not_contact")
+    assert first["id"].isdigit() and len(rows) == 6
 
 
 def test_followups_list_filters(planned: str) -> None:

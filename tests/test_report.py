@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import json
 import math
+import re
 import shutil
 import struct
 import subprocess
@@ -348,6 +349,9 @@ def test_the_command_prints_every_section(demo: Demo) -> None:
     for title in ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量"):
         assert title in result.stdout
     assert "run 2 (2026-12-28) → run 3 (2027-01-27)" in result.stdout
+    # the time in the project's zone, named once; amounts in yuan
+    assert "latest classification: run 3, 2027-01-27 09:00 (Asia/Shanghai)" in result.stdout
+    assert re.search(r"│ +¥[0-9,]+ │", result.stdout)
 
 
 def test_json_has_the_sections_asked_for(demo: Demo) -> None:
@@ -356,7 +360,8 @@ def test_json_has_the_sections_asked_for(demo: Demo) -> None:
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"ruleset_hash", "latest_run", "labels", "migration"}
+    assert set(data) == {"ruleset_hash", "latest_run", "timezone", "labels", "migration"}
+    assert data["timezone"] == "Asia/Shanghai"
     assert data["migration"]["from_run"]["id"] == 1 and data["migration"]["to_run"]["id"] == 3
     assert data["labels"]["tiers"]["valuable"] == "有价值客户 valuable"
 
@@ -416,6 +421,9 @@ def test_the_page_needs_nothing_from_outside(page: Path) -> None:
     assert html.count('xmlns="http://www.w3.org/2000/svg"') == len(CHARTS)
     for label in ("有价值客户", "valuable", "伙伴型", "partner", "集中度", "Concentration"):
         assert label in html
+    header = html.split("<header>")[1].split("</header>")[0]
+    assert "2027-01-27 09:00 (Asia/Shanghai)" in header and "UTC" not in header
+    assert re.search(r'<td class="n">¥[0-9,]+</td>', html)  # the concentration's totals
 
 
 def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,9 @@ adapter's own cases on SQLite, the inbox through planning, dispatch and listing 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
 import json
@@ -233,8 +235,9 @@ def done(store: Store, task_id: str, outcome: str, *options: str) -> Result:
     return invoke(store, *args, "--now", "2026-11-05T15:00:00+08:00")
 
 
-def invoke(store: Store, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", store.location])
+def invoke(store: Store, *args: str, columns: int = 80) -> Result:
+    where = ["--rules", str(RULES), "--store", store.location]
+    return CliRunner().invoke(cli, [*args, *where], env={"COLUMNS": str(columns)})
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
@@ -363,7 +366,7 @@ def inboxes(store: Store) -> Store:
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
-    result = invoke(inboxes, "tasks", "list", "--rm", "RM001")
+    result = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=200)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "tasks of RM001: 2 open (due times in Asia/Shanghai)"
@@ -374,6 +377,36 @@ def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
     assert "partner_welcome_visit:C2:run1" in rows[0]
     assert "2026-11-05 10:00" in rows[1] and "售后回访：张三" in rows[1] and CALL in rows[1]
     assert "C3" not in result.stdout
+
+
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
+def test_list_names_the_customer_and_the_step_and_fits_80_columns(inboxes: Store) -> None:
+    inboxes.upsert_customers([{"customer_id": "C2", "name": "长沙湘江科技有限公司"}])
+    narrow = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=80)
+    assert narrow.exit_code == 0, narrow.output
+    assert "…" not in narrow.stdout
+    assert "partner_welcome_visit:C2:run1" in narrow.stdout  # the key, whole, on one line
+    assert "2026-11-03 10:00" in narrow.stdout
+    assert "长沙湘江" in narrow.stdout  # the name, wrapped at worst
+    wide = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=200)
+    assert "C2 长沙湘江科技有限公司" in wide.stdout and "伙伴客户欢迎拜访" in wide.stdout
+
+
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
+def test_list_as_csv_opens_in_excel(inboxes: Store) -> None:
+    inboxes.upsert_customers([{"customer_id": "C2", "name": "长沙湘江科技有限公司"}])
+    result = invoke(inboxes, "tasks", "list", "--rm", "RM001", "--csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(codecs.BOM_UTF8)
+    header, *rows = csv.reader(result.stdout_bytes.decode("utf-8-sig").splitlines())
+    first = dict(zip(header, rows[0], strict=True))
+    assert first["key"] == "partner_welcome_visit:C2:run1"
+    assert first["due_at"] == "2026-11-03T10:00:00+08:00"
+    assert (first["customer_name"], first["step_label"]) == (
+        "长沙湘江科技有限公司",
+        "伙伴客户欢迎拜访",
+    )
+    assert len(rows) == 2
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,3 +66,22 @@ def count_followups(store: Store, chosen: FollowupFilter) -> int:
     where, params = chosen.where()
     rows = store.execute(f"SELECT COUNT(*) AS n FROM followups WHERE {where}", params)
     return int(rows[0]["n"])
+
+
+def customer_names(store: Store, key: str, field: str | None, ids: Iterable[str]) -> dict[str, str]:
+    """The customers' names (their `field`, e.g. `name`) by id (their `key` field); none when
+    the schema has no such field. Customers not loaded are left out."""
+    wanted = sorted(set(ids))
+    if field is None or not wanted:
+        return {}
+    names: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        params = {f"id{i}": value for i, value in enumerate(chunk)}
+        marks = ", ".join(f":{name}" for name in params)
+        rows = store.execute(
+            f'SELECT "{key}" AS id, "{field}" AS name FROM customers WHERE "{key}" IN ({marks})',
+            params,
+        )
+        names.update({str(row["id"]): str(row["name"]) for row in rows if row["name"]})
+    return names

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import StoreError
-from guanxi.engine.store import Store, open_store, store_exists
+from guanxi.engine.store.base import is_postgresql
+
+if TYPE_CHECKING:
+    from guanxi.engine.store import Store
 
 MEMORY_MIGRATION = "m013_runs_rules"
 
@@ -97,6 +100,8 @@ def choose_project(given: Path | None, location: str | None, here: Path) -> Choi
 def _recalled(location: str) -> Remembered | None:
     """The store's project; None when there is no store, or it cannot be read now (the
     command that opens it then says why)."""
+    from guanxi.engine.store import open_store, store_exists  # not on `validate`'s path
+
     try:
         if not store_exists(location):
             return None
@@ -105,8 +110,12 @@ def _recalled(location: str) -> Remembered | None:
             return remembered(store)
         finally:
             store.close()
-    except (StoreError, sqlite3.Error, psycopg.Error):
+    except (StoreError, sqlite3.Error):
         return None
+    except Exception as error:  # psycopg's errors, without importing it for a SQLite store
+        if is_postgresql(location) and type(error).__module__.startswith("psycopg"):
+            return None
+        raise
 
 
 def store_setting(folder: Path) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,16 @@ class Report:
     scorecard: Scorecard | None = None
     followups: FollowupOutcomes | None = None
     workload: Workload | None = None
+    timezone: str = "UTC"  # the project's: every time the report shows is in it
+
+    @property
+    def latest_run_at(self) -> str:
+        """When the latest classification ran, in the project's zone: `2026-12-04 10:00`."""
+        if self.latest_run is None:
+            return ""
+        moment = dt.datetime.fromisoformat(self.latest_run.started_at)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(zoneinfo.ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
 
     @property
     def sections(self) -> list[Section]:
@@ -57,6 +69,7 @@ class Report:
         return {
             "ruleset_hash": self.ruleset_hash,
             "latest_run": self.latest_run.to_dict() if self.latest_run else None,
+            "timezone": self.timezone,
             "labels": self.labels.to_dict(),
             **{section.name: section.to_dict() for section in self.sections},
         }
@@ -72,7 +85,8 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections.update(_population(store, ruleset, labels, contribution, wanted))
     if "concentration" in wanted:
         curves = tuple(curve_of(store, f, labels.field(f)) for f in pareto)
-        sections["concentration"] = Concentration(curves)
+        money = all(f in labels.money for f in pareto)
+        sections["concentration"] = Concentration(curves, money=bool(pareto) and money)
     if "migration" in wanted:
         runs = request.from_run, request.to_run
         sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
@@ -80,7 +94,8 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections["followups"] = followup_outcomes(store, labels)
     if "workload" in wanted:
         sections["workload"] = _workload(store, ruleset)
-    return Report(ruleset.hash, _latest(store), labels, **sections)
+    zone = ruleset.settings.timezone
+    return Report(ruleset.hash, _latest(store), labels, timezone=zone, **sections)
 
 
 def _population(

@@ -68,6 +68,7 @@ class Curve:
 @dataclass(frozen=True)
 class Concentration:
     curves: tuple[Curve, ...]
+    money: bool = False  # every field is an amount in yuan (`unit: 元` in schema.yaml)
     name: str = "concentration"
     title: str = "集中度 Concentration (Pareto)"
 
@@ -78,7 +79,7 @@ class Concentration:
         columns = (
             Column("field", "指标 measure"),
             Column("customers", "客户数 customers", "count"),
-            Column("total", "合计 total", "number"),
+            Column("total", "合计 total", "money" if self.money else "number"),
             *(Column(f"top_{k}_percent", f"前{k}% top {k} %", "share") for k in TOPS),
             Column("holders_of_80_percent", "持有80%的客户 customers holding 80 %", "share"),
         )

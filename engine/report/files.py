@@ -35,15 +35,16 @@ def write_table(table: Table, folder: Path) -> Path:
     try:
         with path.open("w", encoding="utf-8-sig", newline="") as out:
             writer = csv.writer(out)
-            writer.writerow([_cell(c.label) for c in table.columns])
-            writer.writerows([_cell(v) for v in row] for row in table.rows)
+            writer.writerow([cell(c.label) for c in table.columns])
+            writer.writerows([cell(v) for v in row] for row in table.rows)
     except OSError as error:
         error.filename = error.filename or str(path)  # a failed write does not say which file
         raise
     return path
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
+    """A value as a CSV cell: empty for None, floats rounded, formulas written as text."""
     if value is None:
         return ""
     if isinstance(value, float):

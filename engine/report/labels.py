@@ -8,6 +8,7 @@ from typing import Any
 from guanxi.engine.ruleset import Ladder, RuleSet
 
 NONE_LABEL = "(未分类 none)"
+YUAN = "元"
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Labels:
     fields: dict[str, str] = field(default_factory=dict)
     tier_order: tuple[str, ...] = ()  # as written in the rule files
     level_order: tuple[str, ...] = ()
+    money: frozenset[str] = frozenset()  # fields that are amounts in yuan (`unit: 元`)
 
     def tier(self, name: str | None) -> str:
         return NONE_LABEL if name is None else self.tiers.get(name, name)
@@ -45,6 +47,7 @@ def labels_of(ruleset: RuleSet) -> Labels:
         fields,
         ruleset.tiers.names,
         ruleset.levels.names,
+        frozenset(n for n, f in ruleset.schema.fields.items() if f.unit == YUAN),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-ColumnKind = Literal["text", "count", "share", "number"]
+ColumnKind = Literal["text", "count", "share", "number", "money"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,17 @@ class Section(Protocol):
 
 
 def shown(value: Any, kind: ColumnKind) -> str:
-    """A value as people read it: 1,234 · 91.2% · 3.57; a missing value as a dash."""
+    """A value as people read it: 1,234 · 91.2% · 3.57 · ¥1,234,567 (money, whole yuan); a
+    missing value as a dash. Files (CSV, JSON) keep the plain number."""
     if value is None:
         return "–"
     if kind == "count":
         return f"{int(value):,}"
     if kind == "share":
         return f"{100 * float(value):.1f}%"
+    if kind == "money":
+        amount = float(value)
+        return f"-¥{-amount:,.0f}" if amount < 0 else f"¥{amount:,.0f}"
     if kind == "number":
         return f"{float(value):,.2f}"
     return str(value)

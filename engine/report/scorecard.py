@@ -11,7 +11,7 @@ from typing import Any
 
 from guanxi.engine.report.groups import Group, Name, merged
 from guanxi.engine.report.labels import Labels
-from guanxi.engine.report.model import Column, Table, share
+from guanxi.engine.report.model import Column, ColumnKind, Table, share
 
 HEADINGS = {"tier": "按层级 by tier", "level": "按关系水平 by level"}
 
@@ -35,7 +35,7 @@ class Scorecard:
 
     def _columns(self, first: Column) -> tuple[Column, ...]:
         means = (
-            Column(f"mean_{m}", f"{self.labels.field(m)} mean", "number") for m in self.metrics
+            Column(f"mean_{m}", f"{self.labels.field(m)} mean", self._kind(m)) for m in self.metrics
         )
         tail = (Column("contribution_share", "贡献占比 contribution share", "share"),)
         counts = (
@@ -43,6 +43,9 @@ class Scorecard:
             Column("gold", "金牌 gold", "count"),
         )
         return (first, *counts, *means, *(tail if self.contribution else ()))
+
+    def _kind(self, metric: str) -> ColumnKind:
+        return "money" if metric in self.labels.money else "number"
 
     def _values(self, group: Group) -> tuple[Any, ...]:
         values = [group.customers, group.gold, *(group.mean(m) for m in self.metrics)]

@@ -147,6 +147,7 @@ class FieldSpec(Model):
     values: tuple[str, ...] | dict[str, str] | None = None
     min: float | None = None  # integer and number fields: the lowest value a row may give
     max: float | None = None  # and the highest
+    unit: str | None = None  # 元: an amount of money, shown as ¥1,234,567 in reports
     description: str | None = None
 
     def value_labels(self) -> dict[str, str]:

@@ -1,0 +1,69 @@
+"""`guanxi --version` and `guanxi --help` start without importing the engine: commands are
+imported on first use, and the help lists each one with the line its module would give."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+from click.testing import CliRunner
+
+from guanxi.cli.lazy import load
+from guanxi.cli.main import COMMANDS, cli
+from tests.conftest import RULES
+
+HEAVY = ("duckdb", "pyarrow", "durable_rules", "psycopg", "httpx", "pika", "sqlite_utils")
+
+
+def imported_by(*args: str) -> set[str]:
+    """The modules loaded by running `guanxi ARGS` in a fresh interpreter."""
+    code = (
+        "import sys\nfrom guanxi.cli.main import cli\n"
+        f"try:\n    cli({list(args)!r}, prog_name='guanxi')\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(run.stdout.splitlines()[-1].split())
+
+
+def libraries(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_help_lists_every_command_with_its_own_short_help() -> None:
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=400)
+    assert result.exit_code == 0
+    listed = {
+        line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1]
+        for line in result.output.split("Commands:\n")[1].splitlines()
+        if line.strip()
+    }
+    context = click.Context(cli)
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        assert command is not None
+        assert listed[name] == command.get_short_help_str(limit=10_000), name
+
+
+def test_every_lazy_command_imports_and_its_help_line_is_its_own() -> None:
+    for name, entry in COMMANDS.items():
+        command = load(entry)
+        assert command.get_short_help_str(limit=10_000) == entry.short_help, name
+
+
+def test_version_and_help_import_no_command_module_and_no_heavy_library() -> None:
+    for args in (["--version"], ["--help"]):
+        loaded = imported_by(*args)
+        commands = {m for m in loaded if m.startswith("guanxi.cli.") and m != "guanxi.cli.main"}
+        light = {"guanxi.cli.failures", "guanxi.cli.lazy", "guanxi.cli.lang"}
+        light |= {"guanxi.cli.options", "guanxi.cli.coverage_options"}  # click options only
+        assert commands <= light, args
+        assert not libraries(loaded) & set(HEAVY), args
+        assert not [m for m in loaded if m.startswith("guanxi.engine")], args
+
+
+def test_validate_imports_no_store_driver_or_batch_engine() -> None:
+    loaded = imported_by("validate", str(RULES))
+    assert "guanxi.engine.ruleset" in loaded  # it did run
+    assert not libraries(loaded) & set(HEAVY)
