@@ -13,6 +13,7 @@ from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.fix import fix_project
 
 
 @click.group(cls=GuanxiGroup)
@@ -24,8 +25,16 @@ def cli() -> None:
 @cli.command()
 @click.argument("folder", type=RULES_DIR, default="rules", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
-def validate(folder: Path, as_json: bool) -> None:
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="First replace full-width punctuation (，：（）…) where ASCII is needed, "
+    "print what changed, then check.",
+)
+def validate(folder: Path, as_json: bool, fix: bool) -> None:
     """Check a rule project and report every problem with its file, line and column."""
+    if fix and folder.is_dir():
+        click.echo(fix_project(folder) or "nothing to fix", err=as_json)
     ruleset = validated(folder, as_json)
     if as_json:
         return

@@ -12,7 +12,8 @@ from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
-from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_table
+from guanxi.engine.ruleset import fullwidth
+from guanxi.engine.ruleset.tables import FREE_TEXT_COLUMNS, DecisionTable, overlaps, read_table
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
 HOLD = re.compile(r"(\d{1,3})\s*(?:runs?|次)?", re.IGNORECASE)
@@ -93,7 +94,10 @@ def _from_table(
     found = project.named_file(file, ("decision_table",))
     if found is None:
         return []
-    table = read_table(project.shown(found[0]), found[1], fields)
+    repairs = fullwidth.scan_table(found[1], FREE_TEXT_COLUMNS)
+    project.repaired(found[0], found[1], repairs)
+    text = fullwidth.apply(found[1], repairs)
+    table = read_table(project.shown(found[0]), text, fields)
     project.diagnostics.extend(table.diagnostics)
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":

@@ -22,6 +22,7 @@ from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
+from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -62,6 +63,7 @@ class Validation:
     ruleset: RuleSet | None
     diagnostics: list[Diagnostic]
     lines: dict[str, list[str]] = field(default_factory=dict)
+    repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # by file in project
 
     @property
     def ok(self) -> bool:
@@ -80,7 +82,8 @@ def validate_project(folder: Path | str) -> Validation:
     ruleset = _build(project)
     diagnostics = sorted(project.diagnostics, key=sort_key)
     failed = any(d.severity == "error" for d in diagnostics)
-    return Validation(None if failed else ruleset, diagnostics, project.source_lines())
+    lines = project.source_lines()
+    return Validation(None if failed else ruleset, diagnostics, lines, project.repairs)
 
 
 def _build(project: Project) -> RuleSet | None:
