@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -26,6 +27,7 @@ MAX_SUMMARY = 10  # diagnostics in one log line
 CODES: dict[str, str] = {
     "yaml-syntax": "The file is not valid YAML (a missing colon, an unclosed quote, bad indent).",
     "yaml-tab": "A tab character is used for indentation; YAML allows spaces only.",
+    "full-width": "Full-width punctuation (，：（）‘’ ＞＝ １２３ …) where ASCII is needed.",
     "duplicate-key": "The same key appears twice in one block; the second would hide the first.",
     "not-utf8": "The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8').",
     "empty-file": "The file has no content.",
@@ -110,7 +112,8 @@ class Diagnostic:
             text, col = _window(source_line.rstrip("\r\n"), self.col)
             width = max(1, min(self.length, len(text) - col + 1))
             lines.append(f"  {number} | {text}")
-            lines.append(f"  {' ' * len(number)} | {' ' * (col - 1)}{'^' * width}")
+            pad, caret = _columns(text[: col - 1]), _columns(text[col - 1 : col - 1 + width])
+            lines.append(f"  {' ' * len(number)} | {' ' * pad}{'^' * max(1, caret)}")
         if self.expected:
             lines.append(f"  expected: {self.expected}")
         if self.hint:
@@ -123,9 +126,22 @@ class Diagnostic:
         return data
 
 
+def _columns(text: str) -> int:
+    """Terminal columns `text` takes: a Chinese character or full-width '，' takes two, so
+    the caret stands under the character it points at."""
+    return sum(2 if unicodedata.east_asian_width(c) in "FW" else 1 for c in text)
+
+
+def _shown(char: str) -> str:
+    if char.isprintable() or char == "\u3000":
+        return char
+    return " " if char == "\t" else "?"
+
+
 def excerpt(text: str, limit: int) -> str:
-    """`text` with control characters shown as '?', cut to `limit` characters with '…'."""
-    clean = "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in text)
+    """`text` with control characters shown as '?' (an ideographic space is shown as it is),
+    cut to `limit` characters with '…'."""
+    clean = "".join(_shown(c) for c in text)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 

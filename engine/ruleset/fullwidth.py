@@ -35,7 +35,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "”": ("closing double quote", '"'),
     "％": ("percent sign", "%"),
     "＋": ("plus sign", "+"),
-    "－": ("minus sign", "-"),
+    "－": ("dash", "-"),
     "．": ("full stop", "."),
     "\u3000": ("space", " "),
     **{chr(0xFF10 + d): ("digit", str(d)) for d in range(10)},
@@ -82,9 +82,7 @@ def shifts(replacements: Iterable[Replacement]) -> list[int]:
     return added
 
 
-def scan_expression(
-    chars: Sequence[tuple[int, str]], csv_cell: bool = False
-) -> list[Replacement]:
+def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) -> list[Replacement]:
     """Full-width characters of a condition (or a decision-table cell) outside quoted text.
     `chars` are the expression's characters with their index in the file. A Chinese quote
     opens or closes quoted text like an ASCII one does (and is itself reported). In a CSV
@@ -101,7 +99,7 @@ def scan_expression(
         if char == "'" or (char == '"' and not csv_cell):
             closers = char
         elif char in QUOTES:
-            closers = "‘’'" if char in "‘’" else "“”\""
+            closers = "‘’'" if char in "‘’" else '“”"'
             found.append(replacement(index, char, in_condition=True))
         elif char in NAMES:
             found.append(replacement(index, char, in_condition=True))
@@ -119,9 +117,7 @@ def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Dia
     for run in _runs(found):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
-        result.append(
-            Diagnostic(shown, line, col, CODE, _message(run), hint=HINT, length=len(run))
-        )
+        result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=HINT, length=len(run)))
     return result
 
 
@@ -138,12 +134,18 @@ def _runs(found: Sequence[Replacement]) -> list[list[Replacement]]:
 def _message(run: Sequence[Replacement]) -> str:
     chars = "".join(r.char for r in run)
     wanted = "".join(r.ascii.strip() or r.ascii for r in run)  # ': ' is shown as ':'
+    needed = {"'": "a straight quote '", '"': 'a straight double quote "'}.get(
+        wanted, f"'{wanted}'"
+    )
+    if chars.strip("\u3000") == "":
+        if len(run) == 1:
+            return "a full-width space where an ordinary space is needed"
+        return f"{len(run)} full-width spaces where ordinary spaces are needed"
     if len(run) == 1:
-        name = NAMES[run[0].char][0]
-        return f"full-width {name} '{chars}' where '{wanted}' is needed"
+        return f"full-width {NAMES[run[0].char][0]} '{chars}' where {needed} is needed"
     kinds = {NAMES[r.char][0] for r in run}
     plural = f"{kinds.pop()}s" if len(kinds) == 1 else "characters"
-    return f"full-width {plural} '{chars}' where '{wanted}' is needed"
+    return f"full-width {plural} '{chars}' where {needed} is needed"
 
 
 def scan_table(text: str, free_columns: Sequence[str]) -> list[Replacement]:

@@ -9,10 +9,10 @@ from typing import Any
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
-from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.tables import FREE_TEXT_COLUMNS, DecisionTable, overlaps, read_table
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}

@@ -22,7 +22,6 @@ from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
-from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -30,6 +29,7 @@ from guanxi.engine.ruleset.followups import (
     check_templates,
     default_expiry,
 )
+from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,

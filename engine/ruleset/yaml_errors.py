@@ -8,11 +8,16 @@ the file would say, pointing at the line to change.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.tokens import ScalarToken
 
 from guanxi.engine.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from guanxi.engine.ruleset.source import Source
 
 LAYOUT_HINT = "check the indentation, colons and quotes on this line and the one before"
 INDENT_HINT = "indent it exactly like the lines above it in the same block (spaces only)"
@@ -29,10 +34,10 @@ TOKENS = {
 }
 
 
-def plain_yaml_error(source: Any, error: MarkedYAMLError) -> Diagnostic:
-    """The diagnostic for `error` in `source` (a Source: its lines and its `diagnostic()`)."""
+def plain_yaml_error(source: Source, error: MarkedYAMLError) -> Diagnostic:
+    """The diagnostic for `error` in `source`."""
     problem = str(error.problem or error)
-    for handler in (_tab, _duplicate, _unclosed, _no_colon, _indented_less, _colon_in_value):
+    for handler in HANDLERS:
         found = handler(source, error, problem)
         if found is not None:
             return found
@@ -43,7 +48,34 @@ def _at(mark: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
-def _tab(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+def _quote_runs_on(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    """A quote not closed on its line runs on to the next quote, lines further down, where
+    the parser then complains: point at the quote that was opened."""
+    if error.problem_mark is None:
+        return None
+    quoted = None
+    try:
+        for token in YAML(typ="rt").scan(source.text):
+            if token.end_mark.index > error.problem_mark.index:
+                break
+            if isinstance(token, ScalarToken) and token.style in ("'", '"'):
+                quoted = token
+    except YAMLError:
+        pass
+    if quoted is None or quoted.start_mark.line == quoted.end_mark.line:
+        return None
+    if quoted.end_mark.line != error.problem_mark.line:
+        return None
+    quote = quoted.style
+    return source.diagnostic(
+        _at(quoted.start_mark),
+        "yaml-syntax",
+        f"the quote {quote} opened here is not closed on its line",
+        hint=f"end the value with {quote} on the same line",
+    )
+
+
+def _tab(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
     if "'\\t'" not in problem:
         return None
     return source.diagnostic(
@@ -54,7 +86,7 @@ def _tab(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None
     )
 
 
-def _duplicate(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+def _duplicate(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
     if "duplicate key" not in problem:
         return None
     key = problem.split('"')[1] if '"' in problem else "?"
@@ -67,8 +99,9 @@ def _duplicate(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic 
     )
 
 
-def _unclosed(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
-    if "end of stream" not in problem or error.context_mark is None:
+def _unclosed(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    ended = "end of stream" in problem or "<stream end>" in problem
+    if not ended or error.context_mark is None:
         return None
     opened = _at(error.context_mark)
     if "quoted scalar" in str(error.context):
@@ -84,12 +117,12 @@ def _unclosed(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic |
     return source.diagnostic(
         opened,
         "yaml-syntax",
-        f"this {what} is never closed",
+        f"this {what} is never closed (the file ends first)",
         hint="a '[', '{' or quote opened here needs its closing partner",
     )
 
 
-def _no_colon(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+def _no_colon(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
     if "could not find expected ':'" not in problem or error.context_mark is None:
         return None
     at = _at(error.context_mark)
@@ -104,7 +137,7 @@ def _no_colon(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic |
     )
 
 
-def _indented_less(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+def _indented_less(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
     """'expected <block end>, but found …' at the start of a line: that line is indented
     less than the block it is in, but more than the block around that."""
     if not problem.startswith("expected <block end>") or error.problem_mark is None:
@@ -113,18 +146,29 @@ def _indented_less(source: Any, error: MarkedYAMLError, problem: str) -> Diagnos
     text = source.line(at[0]) or ""
     if text[: at[1] - 1].strip():
         return _after_value(source, at)
-    block = _at(error.context_mark)
-    inside = f" (they start in column {block[1]})" if error.context_mark is not None else ""
     what = "list" if text.lstrip().startswith("- ") else "block"
+    above = _indent_above(source, at[0])
+    spaces = f" ({at[1] - 1} spaces instead of {above})" if above > at[1] - 1 else ""
     return source.diagnostic(
         at,
         "yaml-syntax",
-        f"this line is indented less than the lines above it in the same {what}{inside}",
+        f"this line is indented less than the lines above it in the same {what}{spaces}",
         hint=INDENT_HINT,
     )
 
 
-def _after_value(source: Any, at: tuple[int, int]) -> Diagnostic:
+def _indent_above(source: Source, line: int) -> int:
+    """How far the keys of the nearest line above with content are indented."""
+    for number in range(line - 1, 0, -1):
+        text = source.line(number) or ""
+        content = text.lstrip(" ")
+        if content and not content.startswith("#"):
+            dash = re.match(r"(-\s+)*", content)
+            return len(text) - len(content) + (dash.end() if dash else 0)
+    return 0
+
+
+def _after_value(source: Source, at: tuple[int, int]) -> Diagnostic:
     return source.diagnostic(
         at,
         "yaml-syntax",
@@ -133,7 +177,7 @@ def _after_value(source: Any, at: tuple[int, int]) -> Diagnostic:
     )
 
 
-def _colon_in_value(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+def _colon_in_value(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
     if "mapping values are not allowed" not in problem or error.problem_mark is None:
         return None
     at = _at(error.problem_mark)
@@ -143,7 +187,7 @@ def _colon_in_value(source: Any, error: MarkedYAMLError, problem: str) -> Diagno
             at,
             "yaml-syntax",
             "a second ': ' on this line; a value that contains ': ' must be in quotes",
-            hint="write it as  key: \"the value: with its colon\"",
+            hint='write it as  key: "the value: with its colon"',
         )
     return source.diagnostic(
         (at[0], len(before) - len(before.lstrip()) + 1),
@@ -153,8 +197,19 @@ def _colon_in_value(source: Any, error: MarkedYAMLError, problem: str) -> Diagno
     )
 
 
-def _fallback(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic:
-    if (found := re.search(r"found character '(.+)' that cannot start any token", problem)):
+HANDLERS = (
+    _quote_runs_on,
+    _tab,
+    _duplicate,
+    _unclosed,
+    _no_colon,
+    _indented_less,
+    _colon_in_value,
+)
+
+
+def _fallback(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic:
+    if found := re.search(r"found character '(.+)' that cannot start any token", problem):
         return source.diagnostic(
             _at(error.problem_mark),
             "yaml-syntax",
@@ -172,5 +227,6 @@ def _fallback(source: Any, error: MarkedYAMLError, problem: str) -> Diagnostic:
     words = problem
     for token, word in TOKENS.items():
         words = words.replace(token, word)
-    return source.diagnostic(_at(error.problem_mark or error.context_mark), "yaml-syntax", words,
-                             hint=LAYOUT_HINT)
+    return source.diagnostic(
+        _at(error.problem_mark or error.context_mark), "yaml-syntax", words, hint=LAYOUT_HINT
+    )
