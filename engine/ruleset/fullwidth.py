@@ -85,13 +85,15 @@ def shifts(replacements: Iterable[Replacement]) -> list[int]:
 def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) -> list[Replacement]:
     """Full-width characters of a condition (or a decision-table cell) outside quoted text.
     `chars` are the expression's characters with their index in the file. A Chinese quote
-    opens or closes quoted text like an ASCII one does (and is itself reported). In a CSV
+    opens or closes quoted text like an ASCII one does (and is itself reported); a closing
+    Chinese quote ends text opened by an ASCII quote unless a letter follows. In a CSV
     cell '"' is the spreadsheet's own quoting, not part of the expression."""
     found: list[Replacement] = []
     closers = ""
-    for index, char in chars:
+    for at, (index, char) in enumerate(chars):
         if closers:
-            if char in closers:
+            following = chars[at + 1][1] if at + 1 < len(chars) else " "
+            if char in closers or (char in "’”" and not following.isalnum()):
                 closers = ""
                 if char in QUOTES:
                     found.append(replacement(index, char, in_condition=True))
