@@ -73,7 +73,8 @@ def test_text_in_chinese_quotes_is_quoted_text(tmp_path: Path) -> None:
     project = copy_rules(tmp_path)
     levels = project / "levels.yaml"
     written = "when: tier = 'low_value' AND industry <> ‘制造业（重工）’"
-    text = levels.read_text("utf-8").replace("when: tier = 'low_value' AND value_ratio >= 1", written)
+    text = levels.read_text("utf-8")
+    text = text.replace("when: tier = 'low_value' AND value_ratio >= 1", written)
     levels.write_text(text, "utf-8")
     line = text.splitlines().index(f"    {written}") + 1
     opening, closing = (5 + written.index(q) for q in "‘’")
@@ -125,7 +126,7 @@ def population() -> list[dict[str, Any]]:
         rows.append(
             {"customer_id": f"F{i:03d}", "name": f"客户{i}",
              "balance": rng.choice([12.5, 5_000.0, 600_000.0, 2_000_000.0]),
-             "last_txn_date": (NOW.date() - dt.timedelta(days=rng.choice([2, 40, 400]))).isoformat(),
+             "last_txn_date": str(NOW.date() - dt.timedelta(days=rng.choice([2, 40, 400]))),
              "products_held": rng.randint(1, 6),
              "annual_contribution": rng.choice([0.0, 800.0, 6_000.0, 90_000.0, 2_000_000.0]),
              "cost_to_serve": rng.choice([60.0, 1_000.0, 3_000.0]),

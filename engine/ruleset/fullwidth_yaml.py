@@ -74,7 +74,10 @@ def _pass(text: str, file: str) -> list[Replacement]:
         return _structural(text, error)
     except YAMLError:
         return []
-    return _Walk(text, file).run(events)
+    walk = _Walk(text, file)
+    found = walk.run(events)
+    # A repaired key or key colon changes which value is where: repair those, parse again.
+    return walk.structural or found
 
 
 def _structural(text: str, error: MarkedYAMLError) -> list[Replacement]:
@@ -84,10 +87,20 @@ def _structural(text: str, error: MarkedYAMLError) -> list[Replacement]:
         return []
     starts = _line_starts(text)
     found: list[Replacement] = []
-    for number in range(max(0, min(marks) - 1), min(max(marks), len(starts) - 1) + 1):
+    first = _content_lines_back(text, starts, min(marks), 2)
+    for number in range(first, min(max(marks), len(starts) - 1) + 1):
         line = text[starts[number] : starts[number + 1] if number + 1 < len(starts) else None]
         found += _line_structure(line, starts[number])
     return found
+
+
+def _content_lines_back(text: str, starts: list[int], line: int, count: int) -> int:
+    """The line `count` lines with content (not blank, not a comment) above `line`."""
+    while line > 0 and count > 0:
+        line -= 1
+        content = text[starts[line] : starts[line + 1]].strip()
+        count -= 1 if content and not content.startswith("#") else 0
+    return line
 
 
 def _line_starts(text: str) -> list[int]:
@@ -130,6 +143,7 @@ class _Walk:
     text: str
     file: str
     stack: list[_Frame] = dataclasses.field(default_factory=list)
+    structural: list[Replacement] = dataclasses.field(default_factory=list)
 
     def run(self, events: Sequence[Event]) -> list[Replacement]:
         found: list[Replacement] = []
@@ -167,15 +181,25 @@ class _Walk:
         chars = list(enumerate(self.text[start:end], start))
         if event.style in ("|", ">"):
             chars = _without_header_comment(chars)
-        if not is_key and free_text(self.file, path):
+        if is_key:
+            self.structural += self._key_colon(event, chars) or scan_all(chars)
             return []
-        if not is_key and path and path[-1] in CONDITION_KEYS:
+        if free_text(self.file, path):
+            return []
+        self.structural += self._key_colon(event, chars)[:1]
+        if path and path[-1] in CONDITION_KEYS:
             return scan_expression(_unquoted(chars, event.style))
-        found = scan_all(chars)
-        if event.style is None and (key := _PLAIN_KEY.match(self.text, start, end)):
-            line = self.text[: key.end() + 1]
-            found = [_spaced_colon(r, line, 0) if r.index < key.end() else r for r in found]
-        return found
+        return scan_all(chars)
+
+    def _key_colon(self, event: ScalarEvent, chars: list[tuple[int, str]]) -> list[Replacement]:
+        """A plain value `name：x` is a key and its value typed with a full-width colon: the
+        colon's repair first (with the space YAML needs after it), then the others."""
+        start, end = event.start_mark.index, event.end_mark.index
+        key = _PLAIN_KEY.match(self.text, start, end) if event.style is None else None
+        if key is None:
+            return []
+        colon = _spaced_colon(scan_all([(key.end() - 1, "：")])[0], self.text, 0)
+        return [colon, *(r for r in scan_all(chars) if r.index != colon.index)]
 
 
 def _without_header_comment(chars: list[tuple[int, str]]) -> list[tuple[int, str]]:

@@ -224,6 +224,13 @@ def _fallback(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
             f"a ',' or '{flow.group(1)}' is missing in this {what}",
             hint="separate the items with ',' and close the list",
         )
+    if problem.startswith("expected '<document start>'"):
+        return source.diagnostic(
+            _at(error.problem_mark),
+            "yaml-syntax",
+            "this line belongs to no key above it",
+            hint="is the ':' missing after the key above it?",
+        )
     words = problem
     for token, word in TOKENS.items():
         words = words.replace(token, word)
