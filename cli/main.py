@@ -131,9 +131,19 @@ folder_argument = click.argument("folder", type=RULES_DIR, required=False)
 @folder_argument
 @rules_option
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="First replace full-width punctuation (，：（）…) where ASCII is needed, "
+    "print what changed, then check.",
+)
 @coverage_options
 def validate(
-    folder: Path | None, rules: Path | None, as_json: bool, coverage: CoverageRequest
+    folder: Path | None,
+    rules: Path | None,
+    as_json: bool,
+    coverage: CoverageRequest,
+    fix: bool,
 ) -> None:
     """Check a rule project (FOLDER, short for --rules FOLDER) and report every problem with
     its file, line and column; with --store, also how many of the store's customers each rule
@@ -141,6 +151,10 @@ def validate(
     from guanxi.cli.common import chosen, folder_or_rules, validated
 
     where = chosen(folder_or_rules(folder, rules), coverage.store).folder
+    if fix and where.is_dir():
+        from guanxi.engine.ruleset.fix import fix_project
+
+        click.echo(fix_project(where) or "nothing to fix", err=as_json)
     if coverage.store is not None:
         from guanxi.cli.coverage import validate_with_store
 

@@ -27,6 +27,7 @@ MAX_SUMMARY = 10  # diagnostics in one log line
 CODES: dict[str, str] = {
     "yaml-syntax": "The file is not valid YAML (a missing colon, an unclosed quote, bad indent).",
     "yaml-tab": "A tab character is used for indentation; YAML allows spaces only.",
+    "full-width": "Full-width punctuation (，：（）‘’ ＞＝ １２３ …) where ASCII is needed.",
     "duplicate-key": "The same key appears twice in one block; the second would hide the first.",
     "not-utf8": "The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8').",
     "empty-file": "The file has no content.",
@@ -137,9 +138,16 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+def _shown(char: str) -> str:
+    if char.isprintable() or char == "\u3000":
+        return char
+    return " " if char == "\t" else "?"
+
+
 def excerpt(text: str, limit: int) -> str:
-    """`text` with control characters shown as '?', cut to `limit` characters with '…'."""
-    clean = "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in text)
+    """`text` with control characters shown as '?' (an ideographic space is shown as it is),
+    cut to `limit` characters with '…'."""
+    clean = "".join(_shown(c) for c in text)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 

@@ -138,7 +138,7 @@ def test_schema_values_and_the_preferred_channel_are_domains(project: Path) -> N
             78,
             "unknown-value",
             "'短信' is the label of 'sms', a value of preferred_channel",
-            "write 'sms' (短信 SMS)",
+            "write 'sms' (短信)",
         ),
     ]
 

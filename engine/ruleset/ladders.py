@@ -10,11 +10,18 @@ from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import Condition, parse_condition
 from guanxi.engine.language.reach import Reach
+from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.domains import table_problems
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
-from guanxi.engine.ruleset.tables import DecisionTable, overlaps, read_sheet_table, read_table
+from guanxi.engine.ruleset.tables import (
+    FREE_TEXT_COLUMNS,
+    DecisionTable,
+    overlaps,
+    read_sheet_table,
+    read_table,
+)
 from guanxi.engine.sheets import SheetError, sheet_rows
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
@@ -116,7 +123,11 @@ def _read_table(
             message = "only an Excel (.xlsx) decision table has sheets"
             project.error(file, ("sheet",), "invalid-value", message)
         found = project.named_file(file, ("decision_table",))
-        return None if found is None else read_table(project.shown(found[0]), found[1], fields)
+        if found is None:
+            return None
+        repairs = fullwidth.scan_table(found[1], FREE_TEXT_COLUMNS)
+        project.repaired(found[0], found[1], repairs)
+        return read_table(project.shown(found[0]), fullwidth.apply(found[1], repairs), fields)
     workbook = project.named_bytes(file, ("decision_table",))
     if workbook is None:
         return None

@@ -35,6 +35,7 @@ from guanxi.engine.ruleset.followups import (
     check_templates,
     default_expiry,
 )
+from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
@@ -69,6 +70,7 @@ class Validation:
     ruleset: RuleSet | None
     diagnostics: list[Diagnostic]
     lines: dict[str, list[str]] = field(default_factory=dict)
+    repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # by file in project
 
     @property
     def ok(self) -> bool:
@@ -87,7 +89,8 @@ def validate_project(folder: Path | str) -> Validation:
     ruleset = _build(project)
     diagnostics = sorted(project.diagnostics, key=sort_key)
     failed = any(d.severity == "error" for d in diagnostics)
-    return Validation(None if failed else ruleset, diagnostics, project.source_lines())
+    lines = project.source_lines()
+    return Validation(None if failed else ruleset, diagnostics, lines, project.repairs)
 
 
 def _build(project: Project) -> RuleSet | None:

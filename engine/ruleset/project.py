@@ -14,8 +14,10 @@ from pydantic import BaseModel
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.language import Condition, parse_condition, parse_value
+from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.domains import Domain, condition_problems
 from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
+from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.reading import shown_path, validate_model
 from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
 
@@ -48,6 +50,13 @@ class Project:
     # of tiers, levels, strategies and channels; filled in as their files are read
     domains: dict[str, Domain] = field(default_factory=dict)
     names: dict[str, Domain] = field(default_factory=dict)
+    repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # full-width ones
+
+    def repaired(self, name: str, text: str, repairs: Sequence[Replacement]) -> None:
+        """Report the full-width characters of file `name` that were read as ASCII."""
+        if repairs:
+            self.repairs[name] = list(repairs)
+            self.diagnostics.extend(fullwidth.diagnostics(self.shown(name), text, repairs))
 
     def shown(self, name: str) -> str:
         return shown_path(self.shown_root, name)
@@ -66,13 +75,15 @@ class Project:
                 self.add(Diagnostic(self.shown(name), 1, 1, "missing-file", message))
             return None
         try:
-            source = load_yaml(self._located(name), self.shown(name))
+            source = load_yaml(self._located(name), self.shown(name), name)
         except SourceError as error:
             self.add(error.diagnostic)
             self.texts[name] = error.text or ""
+            self.repaired(name, error.text or "", error.repairs)
             return None
         self.sources[name] = source
-        self.texts[name] = source.text
+        self.texts[name] = source.original
+        self.repaired(name, source.original, source.repairs)
         parsed, problems = validate_model(source, model)
         self.diagnostics.extend(problems)
         return parsed

@@ -6,6 +6,7 @@ at the exact line and column, never an exception.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,10 @@ from ruamel.yaml.scalarstring import (
 
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
-from guanxi.engine.ruleset.yaml_limits import LimitExceeded, first_limit_exceeded
+from guanxi.engine.ruleset.fullwidth import Replacement, shifts
+from guanxi.engine.ruleset.fullwidth_yaml import repair_yaml
+from guanxi.engine.ruleset.yaml_errors import plain_yaml_error
+from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, first_limit_exceeded
 
 PathKey = str | int
 
@@ -32,23 +36,36 @@ class SourceError(Exception):
     """A file that cannot be used: its `diagnostic`, and its `text` as far as it was read
     (for showing the line the diagnostic points at), or None."""
 
-    def __init__(self, diagnostic: Diagnostic, text: str | None = None) -> None:
+    def __init__(
+        self, diagnostic: Diagnostic, text: str | None = None, repairs: Sequence[Any] = ()
+    ) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
         self.text = text
+        self.repairs: list[Replacement] = list(repairs)  # full-width characters found first
 
 
 @dataclass
 class Source:
-    """One file's text and its parsed YAML tree, which remembers where every value came from."""
+    """One file's text and its parsed YAML tree, which remembers where every value came from.
+    `text` is the file as read with full-width punctuation repaired (`repairs`); `original`
+    is the file as written, shown under diagnostics."""
 
     path: str
     text: str
     data: Any = None
     lines: list[str] = field(default_factory=list)
+    original: str = ""
+    repairs: list[Replacement] = field(default_factory=list)
+    added: list[tuple[int, int]] = field(default_factory=list)  # (line, col) a repair added
 
     def __post_init__(self) -> None:
         self.lines = self.text.splitlines()
+        self.original = self.original or self.text
+        starts = [-1] + [i for i, c in enumerate(self.text) if c == "\n"]
+        for index in shifts(self.repairs):
+            line = bisect.bisect_left(starts, index)
+            self.added.append((line, index - starts[line - 1]))
 
     def line(self, number: int) -> str | None:
         return self.lines[number - 1] if 0 < number <= len(self.lines) else None
@@ -56,7 +73,8 @@ class Source:
     def diagnostic(
         self, at: tuple[int, int], code: str, message: str, length: int = 1, **extra: Any
     ) -> Diagnostic:
-        return Diagnostic(self.path, at[0], at[1], code, message, length=length, **extra)
+        col = at[1] - sum(1 for line, c in self.added if line == at[0] and c < at[1])
+        return Diagnostic(self.path, at[0], col, code, message, length=length, **extra)
 
     def position(self, path: Sequence[PathKey], key: bool = False) -> tuple[int, int]:
         """1-based line and column of the value (or, with key=True, the key) at `path`."""
@@ -150,65 +168,35 @@ def _not_utf8(raw: bytes, error: UnicodeDecodeError, shown: str) -> Diagnostic:
     )
 
 
-def load_yaml(path: Path, shown: str) -> Source:
+def load_yaml(path: Path, shown: str, name: str = "") -> Source:
     """Parse a YAML rule file; raise SourceError with the position of the first YAML error
     or of the first place over a limit (aliases, nesting, digits) that loading could not
-    survive."""
+    survive. Full-width punctuation where ASCII is needed is repaired first (`Source.repairs`);
+    `name` is the file's name in the project, which tells what in it is free text."""
     text = read_text(path, shown)
-    source = Source(shown, text)
+    deep = bracket_too_deep(text)
+    if deep is not None:
+        raise SourceError(_limit_diagnostic(Source(shown, text), deep), text)
+    repaired, repairs = repair_yaml(text, name or path.name)
+    source = Source(shown, repaired, original=text, repairs=repairs)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     try:
-        problem = first_limit_exceeded(text)
+        problem = first_limit_exceeded(repaired)
         if problem is not None:
-            raise SourceError(_limit_diagnostic(source, problem), text)
-        source.data = yaml.load(text)
+            raise SourceError(_limit_diagnostic(source, problem), text, repairs)
+        source.data = yaml.load(repaired)
     except MarkedYAMLError as error:
-        raise SourceError(_yaml_diagnostic(source, error), text) from None
+        raise SourceError(plain_yaml_error(source, error), text, repairs) from None
     except YAMLError as error:
-        raise SourceError(Diagnostic(shown, 1, 1, "yaml-syntax", str(error)), text) from None
+        diagnostic = Diagnostic(shown, 1, 1, "yaml-syntax", str(error))
+        raise SourceError(diagnostic, text, repairs) from None
     if source.data is None:
-        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file has only comments"), text)
+        diagnostic = Diagnostic(shown, 1, 1, "empty-file", "the file has only comments")
+        raise SourceError(diagnostic, text, repairs)
     return source
 
 
 def _limit_diagnostic(source: Source, problem: LimitExceeded) -> Diagnostic:
     at = (problem.line + 1, problem.col + 1)
     return source.diagnostic(at, problem.code, problem.message, hint=problem.hint)
-
-
-def _yaml_diagnostic(source: Source, error: MarkedYAMLError) -> Diagnostic:
-    mark = error.problem_mark or error.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = str(error.problem or error)
-    if "'\\t'" in problem:
-        return source.diagnostic(
-            (line, col),
-            "yaml-tab",
-            "a tab is used for indentation",
-            hint="YAML allows only spaces for indentation; replace the tab with spaces",
-        )
-    if "duplicate key" in problem:
-        key = problem.split('"')[1] if '"' in problem else "?"
-        return source.diagnostic(
-            (line, col),
-            "duplicate-key",
-            f"the key '{key}' is given twice in this block",
-            length=len(key),
-            hint="remove one of them or rename it",
-        )
-    if "stream end" in problem and error.context_mark is not None:
-        opened = error.context_mark
-        return source.diagnostic(
-            (opened.line + 1, opened.column + 1),
-            "yaml-syntax",
-            f"this is never closed ({error.context} reached the end of the file)",
-            hint="a '[', '{' or quote opened here needs its closing partner",
-        )
-    context = f" {error.context}" if error.context else ""
-    return source.diagnostic(
-        (line, col),
-        "yaml-syntax",
-        f"{problem}{context}",
-        hint="check the indentation, colons and quotes on this line and the one before",
-    )

@@ -29,6 +29,7 @@ from guanxi.engine.sheets import cell_name, cell_text
 
 CELL_HINT = "a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value"
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
+FREE_TEXT_COLUMNS = ("label", "label_en", "description")  # text for people, any punctuation
 _OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
 _RANGE = re.compile(r"^\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]$")
 _TRUE = {"true", "yes", "y", "1", "是", "真"}

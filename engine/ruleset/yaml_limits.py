@@ -50,7 +50,7 @@ class _Walk:
 def first_limit_exceeded(text: str) -> LimitExceeded | None:
     """The first place where `text` passes a limit, or None. Raises ruamel's YAMLError for
     a syntax error, as loading would."""
-    deep = _bracket_too_deep(text)
+    deep = bracket_too_deep(text)
     if deep is not None:
         return deep
     walk = _Walk()
@@ -61,7 +61,7 @@ def first_limit_exceeded(text: str) -> LimitExceeded | None:
     return None
 
 
-def _bracket_too_deep(text: str) -> LimitExceeded | None:
+def bracket_too_deep(text: str) -> LimitExceeded | None:
     """The first '[' or '{' opened more than MAX_DEPTH deep, found by counting characters:
     the YAML scanner would look ahead over thousands of them first, slowly."""
     depth = 0

@@ -1,0 +1,51 @@
+"""`guanxi validate --fix`: write the repairs of full-width punctuation into the files.
+
+Exactly the reported characters change; comments, layout, line endings, a byte-order mark
+and full-width text where it belongs (labels, template texts) stay as they are.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+from pathlib import Path
+
+from guanxi.engine.ruleset.files import locate
+from guanxi.engine.ruleset.fullwidth import Replacement, apply
+from guanxi.engine.ruleset.load import validate_project
+from guanxi.engine.ruleset.reading import shown_path
+
+MAX_ROUNDS = 5  # a file that could not be read before a repair may have more to repair
+
+
+def fix_project(folder: Path | str) -> str:
+    """Repair the rule project in `folder` in place; a unified diff of what changed."""
+    root = Path(folder)
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    for _ in range(MAX_ROUNDS):
+        repairs = validate_project(root).repairs
+        if not repairs:
+            break
+        for name, found in repairs.items():
+            old, new = _rewrite(locate(root, name), found)
+            before.setdefault(name, old)
+            after[name] = new
+    shown = str(folder).rstrip("/") or "."
+    return "".join(_diff(shown_path(shown, n), before[n], after[n]) for n in sorted(after))
+
+
+def _rewrite(path: Path, found: list[Replacement]) -> tuple[str, str]:
+    raw = path.read_bytes()
+    bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+    text = raw[len(bom) :].decode("utf-8")
+    repaired = apply(text, found)
+    path.write_bytes(bom + repaired.encode("utf-8"))
+    return text, repaired
+
+
+def _diff(shown: str, old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"{shown} (before)", shown, lineterm=""
+    )
+    return "".join(f"{line}\n" for line in lines)

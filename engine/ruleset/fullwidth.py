@@ -1,0 +1,187 @@
+"""Full-width punctuation typed where a rule file needs ASCII, found and repaired.
+
+A Chinese input method types '，' for ',', '：' for ':', '（' for '(' and '１８０' for '180'.
+In free text (labels, descriptions, template texts, comments, quoted text in a condition) that
+is right; anywhere else it silently changes the meaning or breaks the file far from the place
+it was typed. Each such character becomes a `Replacement`: where it stands in the file's text,
+and the ASCII it stands for. Validation reports each one and goes on with the repaired text;
+`guanxi validate --fix` writes the repairs into the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from guanxi.engine.diagnostics import Diagnostic
+
+CODE = "full-width"
+HINT = "switch the input method to English punctuation, or run 'guanxi validate --fix'"
+
+# character -> (its name, the ASCII it stands for)
+NAMES: dict[str, tuple[str, str]] = {
+    "，": ("comma", ","),
+    "：": ("colon", ":"),
+    "；": ("semicolon", ";"),
+    "（": ("opening bracket", "("),
+    "）": ("closing bracket", ")"),
+    "＜": ("less-than sign", "<"),
+    "＞": ("greater-than sign", ">"),
+    "＝": ("equals sign", "="),
+    "！": ("exclamation mark", "!"),
+    "‘": ("opening quote", "'"),
+    "’": ("closing quote", "'"),
+    "“": ("opening double quote", '"'),
+    "”": ("closing double quote", '"'),
+    "％": ("percent sign", "%"),
+    "＋": ("plus sign", "+"),
+    "－": ("dash", "-"),
+    "．": ("full stop", "."),
+    "\u3000": ("space", " "),
+    **{chr(0xFF10 + d): ("digit", str(d)) for d in range(10)},
+}
+QUOTES = "‘’“”"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The full-width character at `index` of a file's text is to be `ascii`."""
+
+    index: int
+    char: str
+    ascii: str
+
+
+def replacement(index: int, char: str, in_condition: bool = False) -> Replacement:
+    """The repair of `char`; in a condition every quote is a text quote (')."""
+    ascii_text = "'" if in_condition and char in QUOTES else NAMES[char][1]
+    return Replacement(index, char, ascii_text)
+
+
+def apply(text: str, replacements: Iterable[Replacement]) -> str:
+    """`text` with every replacement made (each replaces exactly its one character)."""
+    parts: list[str] = []
+    last = 0
+    for r in sorted(replacements, key=lambda r: r.index):
+        parts.append(text[last : r.index])
+        parts.append(r.ascii)
+        last = r.index + 1
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def shifts(replacements: Iterable[Replacement]) -> list[int]:
+    """Indices (in the repaired text) after which a repair added a character: a ':' that
+    needed a space after it. Columns after them are one more than in the file."""
+    added: list[int] = []
+    extra = 0
+    for r in sorted(replacements, key=lambda r: r.index):
+        extra += len(r.ascii) - 1
+        if len(r.ascii) > 1:
+            added.append(r.index + extra)
+    return added
+
+
+def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) -> list[Replacement]:
+    """Full-width characters of a condition (or a decision-table cell) outside quoted text.
+    `chars` are the expression's characters with their index in the file. A Chinese quote
+    opens or closes quoted text like an ASCII one does (and is itself reported); a closing
+    Chinese quote ends text opened by an ASCII quote unless a letter follows. In a CSV
+    cell '"' is the spreadsheet's own quoting, not part of the expression."""
+    found: list[Replacement] = []
+    closers = ""
+    for at, (index, char) in enumerate(chars):
+        if closers:
+            following = chars[at + 1][1] if at + 1 < len(chars) else " "
+            if char in closers or (char in "’”" and not following.isalnum()):
+                closers = ""
+                if char in QUOTES:
+                    found.append(replacement(index, char, in_condition=True))
+            continue
+        if char == "'" or (char == '"' and not csv_cell):
+            closers = char
+        elif char in QUOTES:
+            closers = "‘’'" if char in "‘’" else '“”"'
+            found.append(replacement(index, char, in_condition=True))
+        elif char in NAMES:
+            found.append(replacement(index, char, in_condition=True))
+    return found
+
+
+def scan_all(chars: Iterable[tuple[int, str]]) -> list[Replacement]:
+    """Every full-width character of text that must be ASCII throughout (a name, a time)."""
+    return [replacement(index, char) for index, char in chars if char in NAMES]
+
+
+def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Diagnostic]:
+    """One diagnostic per run of adjacent full-width characters, at the run's first one."""
+    result: list[Diagnostic] = []
+    for run in _runs(found):
+        line = text.count("\n", 0, run[0].index) + 1
+        col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
+        result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=HINT, length=len(run)))
+    return result
+
+
+def _runs(found: Sequence[Replacement]) -> list[list[Replacement]]:
+    runs: list[list[Replacement]] = []
+    for r in sorted(found, key=lambda r: r.index):
+        if runs and runs[-1][-1].index + 1 == r.index:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return runs
+
+
+def _message(run: Sequence[Replacement]) -> str:
+    chars = "".join(r.char for r in run)
+    wanted = "".join(r.ascii.strip() or r.ascii for r in run)  # ': ' is shown as ':'
+    needed = {"'": "a straight quote '", '"': 'a straight double quote "'}.get(
+        wanted, f"'{wanted}'"
+    )
+    if chars.strip("\u3000") == "":
+        if len(run) == 1:
+            return "a full-width space where an ordinary space is needed"
+        return f"{len(run)} full-width spaces where ordinary spaces are needed"
+    if len(run) == 1:
+        return f"full-width {NAMES[run[0].char][0]} '{chars}' where {needed} is needed"
+    kinds = {NAMES[r.char][0] for r in run}
+    plural = f"{kinds.pop()}s" if len(kinds) == 1 else "characters"
+    return f"full-width {plural} '{chars}' where {needed} is needed"
+
+
+def scan_table(text: str, free_columns: Sequence[str]) -> list[Replacement]:
+    """Full-width characters of a CSV decision table outside its free-text columns: in the
+    header (column names) and in every cell that is a test on a field."""
+    found: list[Replacement] = []
+    header: list[str] | None = None
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        content = line.rstrip("\r\n")
+        chars = list(enumerate(content, offset))
+        if header is None:
+            found += scan_all(chars)
+            if content.strip():
+                header = [_cell(content, a, b).strip() for a, b in _cells(content)]
+        else:
+            for column, (a, b) in zip(header, _cells(content), strict=False):
+                if column not in free_columns:
+                    found += scan_expression(chars[a:b], csv_cell=True)
+        offset += len(line)
+    return found
+
+
+def _cells(line: str) -> list[tuple[int, int]]:
+    """Start and end of each cell of one CSV line (a ',' inside double quotes is text)."""
+    spans, start, quoted = [], 0, False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            spans.append((start, index))
+            start = index + 1
+    return [*spans, (start, len(line))]
+
+
+def _cell(line: str, start: int, end: int) -> str:
+    return apply(line[start:end], scan_all(enumerate(line[start:end]))).strip('"')

@@ -1,0 +1,239 @@
+"""A YAML parser's complaint in plain words, at the line that is actually wrong.
+
+The parser speaks of tokens ('<block end>', '?', '<block mapping start>') and often notices a
+mistake a line after it was made. Each known complaint is turned into what a person editing
+the file would say, pointing at the line to change.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.tokens import ScalarToken
+
+from guanxi.engine.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from guanxi.engine.ruleset.source import Source
+
+LAYOUT_HINT = "check the indentation, colons and quotes on this line and the one before"
+INDENT_HINT = "indent it exactly like the lines above it in the same block (spaces only)"
+TOKENS = {
+    "<block end>": "the end of the block",
+    "<block mapping start>": "a new block of keys",
+    "<block sequence start>": "a new list",
+    "<scalar>": "a value",
+    "'?'": "a key",
+    "'-'": "a list item ('- ')",
+    "<document start>": "'---'",
+    "<stream end>": "the end of the file",
+    "','": "','",
+}
+
+
+def plain_yaml_error(source: Source, error: MarkedYAMLError) -> Diagnostic:
+    """The diagnostic for `error` in `source`."""
+    problem = str(error.problem or error)
+    for handler in HANDLERS:
+        found = handler(source, error, problem)
+        if found is not None:
+            return found
+    return _fallback(source, error, problem)
+
+
+def _at(mark: Any) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _quote_runs_on(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    """A quote not closed on its line runs on to the next quote, lines further down, where
+    the parser then complains: point at the quote that was opened."""
+    if error.problem_mark is None:
+        return None
+    quoted = None
+    try:
+        for token in YAML(typ="rt").scan(source.text):
+            if token.end_mark.index > error.problem_mark.index:
+                break
+            if isinstance(token, ScalarToken) and token.style in ("'", '"'):
+                quoted = token
+    except YAMLError:
+        pass
+    if quoted is None or quoted.start_mark.line == quoted.end_mark.line:
+        return None
+    if quoted.end_mark.line != error.problem_mark.line:
+        return None
+    quote = quoted.style
+    return source.diagnostic(
+        _at(quoted.start_mark),
+        "yaml-syntax",
+        f"the quote {quote} opened here is not closed on its line",
+        hint=f"end the value with {quote} on the same line",
+    )
+
+
+def _tab(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    if "'\\t'" not in problem:
+        return None
+    return source.diagnostic(
+        _at(error.problem_mark),
+        "yaml-tab",
+        "a tab is used for indentation",
+        hint="YAML allows only spaces for indentation; replace the tab with spaces",
+    )
+
+
+def _duplicate(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    if "duplicate key" not in problem:
+        return None
+    key = problem.split('"')[1] if '"' in problem else "?"
+    return source.diagnostic(
+        _at(error.problem_mark),
+        "duplicate-key",
+        f"the key '{key}' is given twice in this block",
+        length=len(key),
+        hint="remove one of them or rename it",
+    )
+
+
+def _unclosed(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    ended = "end of stream" in problem or "<stream end>" in problem
+    if not ended or error.context_mark is None:
+        return None
+    opened = _at(error.context_mark)
+    if "quoted scalar" in str(error.context):
+        text = source.line(opened[0]) or ""
+        quote = text[opened[1] - 1 : opened[1]] or '"'
+        return source.diagnostic(
+            opened,
+            "yaml-syntax",
+            f"the quote {quote} opened here is never closed",
+            hint=f"end the value with {quote} on the same line",
+        )
+    what = "[ … ] list" if "sequence" in str(error.context) else "{ … } block"
+    return source.diagnostic(
+        opened,
+        "yaml-syntax",
+        f"this {what} is never closed (the file ends first)",
+        hint="a '[', '{' or quote opened here needs its closing partner",
+    )
+
+
+def _no_colon(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    if "could not find expected ':'" not in problem or error.context_mark is None:
+        return None
+    at = _at(error.context_mark)
+    text = (source.line(at[0]) or "")[at[1] - 1 :].rstrip()
+    return source.diagnostic(
+        at,
+        "yaml-syntax",
+        f"'{text}' has no ':' after its key",
+        length=len(text),
+        hint="a line in a block is 'key: value'; a text that goes on from the line above "
+        "must be indented more than its key",
+    )
+
+
+def _indented_less(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    """'expected <block end>, but found …' at the start of a line: that line is indented
+    less than the block it is in, but more than the block around that."""
+    if not problem.startswith("expected <block end>") or error.problem_mark is None:
+        return None
+    at = _at(error.problem_mark)
+    text = source.line(at[0]) or ""
+    if text[: at[1] - 1].strip():
+        return _after_value(source, at)
+    what = "list" if text.lstrip().startswith("- ") else "block"
+    above = _indent_above(source, at[0])
+    spaces = f" ({at[1] - 1} spaces instead of {above})" if above > at[1] - 1 else ""
+    return source.diagnostic(
+        at,
+        "yaml-syntax",
+        f"this line is indented less than the lines above it in the same {what}{spaces}",
+        hint=INDENT_HINT,
+    )
+
+
+def _indent_above(source: Source, line: int) -> int:
+    """How far the keys of the nearest line above with content are indented."""
+    for number in range(line - 1, 0, -1):
+        text = source.line(number) or ""
+        content = text.lstrip(" ")
+        if content and not content.startswith("#"):
+            dash = re.match(r"(-\s+)*", content)
+            return len(text) - len(content) + (dash.end() if dash else 0)
+    return 0
+
+
+def _after_value(source: Source, at: tuple[int, int]) -> Diagnostic:
+    return source.diagnostic(
+        at,
+        "yaml-syntax",
+        "there is more text after a complete value on this line",
+        hint="a value in quotes ends at its closing quote; put the whole value inside the quotes",
+    )
+
+
+def _colon_in_value(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    if "mapping values are not allowed" not in problem or error.problem_mark is None:
+        return None
+    at = _at(error.problem_mark)
+    before = (source.line(at[0]) or "")[: at[1] - 1]
+    if re.search(r":\s", before):
+        return source.diagnostic(
+            at,
+            "yaml-syntax",
+            "a second ': ' on this line; a value that contains ': ' must be in quotes",
+            hint='write it as  key: "the value: with its colon"',
+        )
+    return source.diagnostic(
+        (at[0], len(before) - len(before.lstrip()) + 1),
+        "yaml-syntax",
+        "this line is indented more than the line above it, which already has a value",
+        hint=INDENT_HINT,
+    )
+
+
+HANDLERS = (
+    _quote_runs_on,
+    _tab,
+    _duplicate,
+    _unclosed,
+    _no_colon,
+    _indented_less,
+    _colon_in_value,
+)
+
+
+def _fallback(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic:
+    if found := re.search(r"found character '(.+)' that cannot start any token", problem):
+        return source.diagnostic(
+            _at(error.problem_mark),
+            "yaml-syntax",
+            f"a value cannot start with '{found.group(1)}'",
+            hint="put the value in quotes",
+        )
+    if (flow := re.match(r"expected ',' or '([\]}])'", problem)) is not None:
+        what = "[ … ] list" if flow.group(1) == "]" else "{ … } block"
+        return source.diagnostic(
+            _at(error.problem_mark),
+            "yaml-syntax",
+            f"a ',' or '{flow.group(1)}' is missing in this {what}",
+            hint="separate the items with ',' and close the list",
+        )
+    if problem.startswith("expected '<document start>'"):
+        return source.diagnostic(
+            _at(error.problem_mark),
+            "yaml-syntax",
+            "this line belongs to no key above it",
+            hint="is the ':' missing after the key above it?",
+        )
+    words = problem
+    for token, word in TOKENS.items():
+        words = words.replace(token, word)
+    return source.diagnostic(
+        _at(error.problem_mark or error.context_mark), "yaml-syntax", words, hint=LAYOUT_HINT
+    )
