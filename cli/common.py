@@ -12,6 +12,7 @@ import psycopg
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.diagnostics import nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store import Store, open_store
@@ -56,7 +57,7 @@ def validated(folder: Path, as_json: bool) -> RuleSet:
     if result.ruleset is None:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if not as_json:
-            click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
+            click.echo(nothing_changed(folder, errors), err=True)
         raise SystemExit(1)
     return result.ruleset
 

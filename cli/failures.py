@@ -19,14 +19,16 @@ from typing import Any
 import click
 import psycopg
 
+from guanxi.cli.lang import LocalizedGroup
 from guanxi.cli.output import printable
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-class GuanxiGroup(click.Group):
-    """The `guanxi` command group: a full disk ends any command with one clear line, and an
-    error message shows control characters as escapes (see `guanxi.cli.output`)."""
+class GuanxiGroup(LocalizedGroup):
+    """The `guanxi` command group, in the chosen language (see `guanxi.cli.lang`): a full
+    disk ends any command with one clear line, and an error message shows control characters
+    as escapes (see `guanxi.cli.output`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -10,12 +10,14 @@ from rich.markup import escape
 
 from guanxi.cli.common import RULES_DIR, validated
 from guanxi.cli.failures import GuanxiGroup
+from guanxi.cli.lang import lang_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.ruleset import RuleSet
 
 
 @click.group(cls=GuanxiGroup)
+@lang_option
 @click.version_option(package_name="guanxi")
 def cli() -> None:
     """guanxi 关系 — rules-based customer-relationship orchestration for banks."""

@@ -1,0 +1,144 @@
+"""Maintain the translation catalog with Babel: extract -> update -> compile.
+
+    python scripts/i18n.py            # all three: after changing or adding a message
+    python scripts/i18n.py check      # exit 1 if the catalog lacks or misses a message
+
+extract: every `_()`, `N_()`, `ngettext()` in engine/, cli/, adapters/ and the report
+template, click's own messages, and the help text of every command and option (read by
+walking the click command tree); written to engine/i18n/locale/guanxi.pot.
+update: merges the template into locale/zh_CN/LC_MESSAGES/guanxi.po (new messages come in
+untranslated, changed ones fuzzy: translate them, then remove the fuzzy flag).
+compile: writes guanxi.mo beside it, which is what guanxi reads at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE = ROOT / "engine" / "i18n" / "locale"
+TEMPLATE = LOCALE / "guanxi.pot"
+PO = LOCALE / "zh_CN" / "LC_MESSAGES" / "guanxi.po"
+MO = PO.with_suffix(".mo")
+SOURCES = ("engine", "cli", "adapters")
+KEYWORDS = {"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}
+METHODS = [("**.py", "python"), ("**.html", "jinja2.ext:babel_extract")]
+PLACEHOLDER = re.compile(r"\{[^{}]*\}|%\([a-z_]+\)s")
+
+
+def source_messages() -> Iterator[tuple[str | tuple[str, str], str, int]]:
+    """(msgid, file, line) of every marked message in our code and in click's."""
+    for folder in SOURCES:
+        for file, line, message, _comments, _context in extract_from_dir(
+            ROOT / folder, METHODS, keywords=KEYWORDS
+        ):
+            yield message, f"{folder}/{file}", line
+    click_dir = Path(click.__file__).parent
+    for file, line, message, _comments, _context in extract_from_dir(
+        click_dir, [("**.py", "python")], keywords=KEYWORDS
+    ):
+        yield message, f"click/{file}", line
+
+
+def help_messages() -> Iterator[tuple[str, str, int]]:
+    """(msgid, 'cli', 0) for every help text of the `guanxi` command tree."""
+    from guanxi.cli.lang import LANG_HELP, texts
+    from guanxi.cli.main import cli
+
+    yield LANG_HELP, "cli/lang.py", 0
+    pending: list[tuple[click.Context, click.Command]] = [(click.Context(cli), cli)]
+    while pending:
+        ctx, command = pending.pop()
+        for _owner, _attribute, msgid in texts(command):
+            yield msgid, f"help: {ctx.command_path}", 0
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None:
+                    pending.append((click.Context(sub, parent=ctx, info_name=name), sub))
+
+
+def extract() -> Catalog:
+    catalog = Catalog(project="guanxi", domain="guanxi", charset="utf-8")
+    messages = [*source_messages(), *help_messages()]
+    for message, file, line in messages:
+        if not (message[0] if isinstance(message, tuple) else message):
+            continue
+        flags = ("python-brace-format",) if _placeholders(message) else ()
+        catalog.add(message, locations=[(file, line)], flags=flags)
+    return catalog
+
+
+def _placeholders(message: str | tuple[str, str]) -> set[str]:
+    texts = message if isinstance(message, tuple) else (message,)
+    return {p for text in texts for p in PLACEHOLDER.findall(text)}
+
+
+def update(template: Catalog) -> Catalog:
+    with PO.open("rb") as file:
+        catalog = read_po(file, locale="zh_CN", domain="guanxi")
+    catalog.update(template, update_header_comment=False)
+    catalog.obsolete.clear()
+    return catalog
+
+
+def write(template: Catalog, catalog: Catalog) -> None:
+    with TEMPLATE.open("wb") as file:
+        write_po(file, template, width=100, omit_header=False, sort_output=True)
+    with PO.open("wb") as file:
+        write_po(file, catalog, width=100, sort_output=True)
+    with MO.open("wb") as file:
+        write_mo(file, catalog)
+
+
+def problems(catalog: Catalog, template: Catalog) -> list[str]:
+    """What is wrong with the catalog for the messages in `template`: missing, untranslated,
+    fuzzy, or with placeholders that differ from the msgid's."""
+    found = []
+    for wanted in template:
+        if not wanted.id:
+            continue
+        message = catalog.get(wanted.id)
+        found += _message_problems(wanted.id, message)
+    return found
+
+
+def _message_problems(msgid: object, message: Message | None) -> list[str]:
+    if message is None:
+        return [f"not in the catalog: {msgid!r}"]
+    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+    if message.fuzzy or not all(strings):
+        return [f"untranslated or fuzzy: {msgid!r}"]
+    ids = message.id if isinstance(message.id, tuple) else (message.id,)
+    wanted = {p for text in ids for p in PLACEHOLDER.findall(text)}
+    if any({p for p in PLACEHOLDER.findall(s)} != wanted for s in strings):
+        return [f"placeholders differ: {msgid!r}"]
+    return []
+
+
+def main(argv: list[str]) -> int:
+    os.environ["GUANXI_LANG"] = "en"
+    template = extract()
+    catalog = update(template)
+    if argv[1:] == ["check"]:
+        found = problems(catalog, template)
+        print("\n".join(found) or "the catalog is complete")
+        return 1 if found else 0
+    write(template, catalog)
+    left = problems(catalog, template)
+    print(f"{len(template)} messages; {len(left)} to translate in {PO.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
