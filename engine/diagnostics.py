@@ -28,9 +28,13 @@ MAX_SHOWN = 120  # characters of the offending source line shown around the care
 MAX_SUMMARY = 10  # diagnostics in one log line
 
 CODES: dict[str, str] = {
-    "yaml-syntax": N_("The file is not valid YAML (a missing colon, an unclosed quote, bad indent)."),
+    "yaml-syntax": N_(
+        "The file is not valid YAML (a missing colon, an unclosed quote, bad indent)."
+    ),
     "yaml-tab": N_("A tab character is used for indentation; YAML allows spaces only."),
-    "duplicate-key": N_("The same key appears twice in one block; the second would hide the first."),
+    "duplicate-key": N_(
+        "The same key appears twice in one block; the second would hide the first."
+    ),
     "not-utf8": N_("The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8')."),
     "empty-file": N_("The file has no content."),
     "file-too-large": N_("The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB)."),
@@ -48,7 +52,9 @@ CODES: dict[str, str] = {
     "condition-syntax": N_("A condition cannot be read as an expression."),
     "unknown-field": N_("A condition or table names a customer field the schema does not declare."),
     "unknown-function": N_("A condition calls a function that is not on the allowed list."),
-    "forbidden-construct": N_("A condition uses SQL that is not allowed (subquery, statement, ';')."),
+    "forbidden-construct": N_(
+        "A condition uses SQL that is not allowed (subquery, statement, ';')."
+    ),
     "type-mismatch": N_("A condition compares or combines values of different kinds."),
     "not-a-condition": N_("A `when:` expression does not give true or false."),
     "empty-condition": N_("A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all."),
@@ -65,18 +71,24 @@ CODES: dict[str, str] = {
     "template-variable": N_("A template uses a variable that no customer field or event provides."),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
-    "invalid-cron": N_("A schedule is neither a period (day, week, month, quarter) nor valid cron."),
+    "invalid-cron": N_(
+        "A schedule is neither a period (day, week, month, quarter) nor valid cron."
+    ),
     "unknown-timezone": N_("The time zone is not a known IANA name such as 'Asia/Shanghai'."),
     "unknown-calendar": N_("The business calendar is not a known country code such as 'CN'."),
     "invalid-trigger": N_("A step needs exactly one trigger: on, every, on_enter or on_leave."),
     "unknown-adapter": N_("guanxi.yaml's delivery names an adapter that is not installed."),
     "unknown-option": N_("An adapter is given an option it does not take; often a typing mistake."),
     "missing-option": N_("An adapter needs an option that is not given (a webhook's url, …)."),
-    "invalid-hold": N_("A ladder's `hold:` is not a number of runs from 1 to 100, such as '2 runs'."),
+    "invalid-hold": N_(
+        "A ladder's `hold:` is not a number of runs from 1 to 100, such as '2 runs'."
+    ),
     "decision-table": N_("A decision table (CSV) has a malformed header or cell."),
     "no-catch-all": N_("Warning: some customers may match no rule in this list."),
     "shadowed-rule": N_("Warning: this rule can never match, an earlier rule catches everything."),
-    "overlapping-rows": N_("Warning: two rows of a 'unique' decision table can match one customer."),
+    "overlapping-rows": N_(
+        "Warning: two rows of a 'unique' decision table can match one customer."
+    ),
     "unused-template": N_("Warning: a template that no playbook step uses."),
 }
 

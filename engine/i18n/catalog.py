@@ -59,7 +59,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(_current).ngettext(singular, plural, n)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name gettext tools look for
+def N_(message: str) -> str:
     """Mark `message` for the catalog without translating it yet (a module-level constant,
     translated with `_()` where it is shown)."""
     return message

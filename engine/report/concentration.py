@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import quote
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
@@ -69,7 +70,10 @@ class Curve:
 class Concentration:
     curves: tuple[Curve, ...]
     name: str = "concentration"
-    title: str = "集中度 Concentration (Pareto)"
+
+    @property
+    def title(self) -> str:
+        return _("Concentration (Pareto)")
 
     def notes(self) -> list[str]:
         return [curve.verdict() for curve in self.curves]

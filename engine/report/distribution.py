@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import Group, Name
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
@@ -18,7 +19,10 @@ class Distribution:
     levels: tuple[Name, ...]
     labels: Labels
     name: str = "distribution"
-    title: str = "客户分布 Customers by tier and relationship level"
+
+    @property
+    def title(self) -> str:
+        return _("Customers by tier and relationship level")
 
     @property
     def customers(self) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guanxi.engine.errors import ReportError
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import Name, quote
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, mean
@@ -100,7 +101,10 @@ class Migration:
     levels: Matrix | None
     labels: Labels = field(default_factory=Labels)
     name: str = "migration"
-    title: str = "客户迁移 Migration between classification runs"
+
+    @property
+    def title(self) -> str:
+        return _("Migration between classification runs")
 
     def notes(self) -> list[str]:
         if self.compared is None:

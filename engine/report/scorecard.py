@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import Group, Name, merged
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
@@ -25,7 +26,10 @@ class Scorecard:
     contribution: str | None  # the field whose share of the total is shown
     labels: Labels
     name: str = "scorecard"
-    title: str = "满意度、忠诚度与贡献度 Satisfaction, loyalty and contribution"
+
+    @property
+    def title(self) -> str:
+        return _("Satisfaction, loyalty and contribution")
 
     def notes(self) -> list[str]:
         return ["均值只计有数据的客户 means count the customers whose value is known"]

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.store import Store
 
@@ -38,12 +39,15 @@ class Workload:
     capacity: int | None  # tasks per manager per day, from the contact policy
     timezone: str
     name: str = "workload"
-    title: str = "客户经理工作量 Relationship-manager workload (tasks per day)"
+
+    @property
+    def title(self) -> str:
+        return _("Relationship-manager workload (tasks per day)")
 
     def managers(self) -> list[ManagerLoad]:
         """Busiest first: by the most tasks on one day, then by all tasks."""
         days: dict[str, list[int]] = {}
-        for (owner, _), n in self.per_day.items():
+        for (owner, _day), n in self.per_day.items():
             days.setdefault(owner, []).append(n)
         loads = [
             ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns))
