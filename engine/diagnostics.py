@@ -142,9 +142,9 @@ class Diagnostic:
             lines.append(f"  {number} | {text}")
             lines.append(f"  {' ' * len(number)} | {' ' * (col - 1)}{'^' * width}")
         if self.expected:
-            lines.append(f"  {_('expected:')} {self.expected}")
+            lines.append("  " + _("expected:") + " " + self.expected)
         if self.hint:
-            lines.append(f"  {_('hint:')} {self.hint}")
+            lines.append("  " + _("hint:") + " " + self.hint)
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, object]:
