@@ -51,7 +51,7 @@ def source_messages() -> Iterator[tuple[str | tuple[str, str], str, int]]:
 
 
 def help_messages() -> Iterator[tuple[str, str, int]]:
-    """(msgid, 'cli', 0) for every help text of the `guanxi` command tree."""
+    """(msgid, "help:guanxi/COMMAND", 0) for every help text of the `guanxi` command tree."""
     from guanxi.cli.lang import LANG_HELP, texts
     from guanxi.cli.main import cli
 
@@ -60,7 +60,7 @@ def help_messages() -> Iterator[tuple[str, str, int]]:
     while pending:
         ctx, command = pending.pop()
         for _owner, _attribute, msgid in texts(command):
-            yield msgid, f"help: {ctx.command_path}", 0
+            yield msgid, "help:" + ctx.command_path.replace(" ", "/"), 0
         if isinstance(command, click.Group):
             for name in command.list_commands(ctx):
                 sub = command.get_command(ctx, name)
