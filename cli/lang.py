@@ -99,6 +99,8 @@ def localize(command: click.Command) -> None:
     english = current_language() == "en"
     for owner, attribute, original, msgid in texts_kept(command):
         setattr(owner, attribute, original if english else _(msgid))
+    if getattr(command, "_help_option", None) is not None:
+        command._help_option = None  # click keeps its --help option, worded once: word it anew
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             localize(sub)

@@ -56,7 +56,8 @@ def help_messages() -> Iterator[tuple[str, str, int]]:
     from guanxi.cli.main import cli
 
     yield LANG_HELP, "cli/lang.py", 0
-    pending: list[tuple[click.Context, click.Command]] = [(click.Context(cli), cli)]
+    root = click.Context(cli, info_name="guanxi", **cli.context_settings)  # as `guanxi` has
+    pending: list[tuple[click.Context, click.Command]] = [(root, cli)]
     while pending:
         ctx, command = pending.pop()
         for _owner, _attribute, msgid in texts(command):
