@@ -342,12 +342,36 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, ["report", "--rules", str(RULES), *args])
 
 
+ENGLISH_TITLES = (
+    "Customers by tier and relationship level",
+    "Concentration (Pareto)",
+    "Migration between classification runs",
+    "Satisfaction, loyalty and contribution",
+    "Follow-up outcomes by step",
+    "Relationship-manager workload (tasks per day)",
+)
+CHINESE_TITLES = ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量")
+
+
 def test_the_command_prints_every_section(demo: Demo) -> None:
     result = invoke("--store", str(demo.path))
     assert result.exit_code == 0, result.output
-    for title in ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量"):
+    for title in ENGLISH_TITLES:
         assert title in result.stdout
     assert "run 2 (2026-12-28) → run 3 (2027-01-27)" in result.stdout
+
+
+def test_the_report_speaks_chinese_with_lang_zh(demo: Demo, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    args = ["--lang", "zh", "report", "--rules", str(RULES), "--store", str(demo.path)]
+    result = CliRunner().invoke(cli, [*args, "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html and "<h1>客户关系报告" in html
+    assert "<h2>客户分布（按客户层级与关系水平）</h2>" in html
+    assert all(title in html for title in CHINESE_TITLES)
+    assert not any(title in html for title in ENGLISH_TITLES)
+    assert ">已发送</th>" in html  # a status word as a column heading
 
 
 def test_json_has_the_sections_asked_for(demo: Demo) -> None:
