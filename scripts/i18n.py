@@ -9,6 +9,9 @@ walking the click command tree); written to engine/i18n/locale/guanxi.pot.
 update: merges the template into locale/zh_CN/LC_MESSAGES/guanxi.po (new messages come in
 untranslated, changed ones fuzzy: translate them, then remove the fuzzy flag).
 compile: writes guanxi.mo beside it, which is what guanxi reads at run time.
+docs: fills the Chinese column of docs/diagnostics.md from the catalog.
+
+Run it with the worktree's packages first on the path (PYTHONPATH), as the tests are run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ LOCALE = ROOT / "engine" / "i18n" / "locale"
 TEMPLATE = LOCALE / "guanxi.pot"
 PO = LOCALE / "zh_CN" / "LC_MESSAGES" / "guanxi.po"
 MO = PO.with_suffix(".mo")
+DIAGNOSTICS_DOC = ROOT / "docs" / "diagnostics.md"
+HEADER, RULE = "| code | what it means | 说明 |", "| --- | --- | --- |"
 SOURCES = ("engine", "cli", "adapters")
 KEYWORDS = {"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}
 METHODS = [("**.py", "python"), ("**.html", "jinja2.ext:babel_extract")]
@@ -78,6 +83,17 @@ def extract() -> Catalog:
         flags = ("python-brace-format",) if _placeholders(message) else ()
         catalog.add(message, locations=[(file, line)], flags=flags)
     return catalog
+
+
+def keep_date(template: Catalog) -> None:
+    """The template's creation date stays that of the last template with the same messages,
+    so running the script without a change to a message changes no file."""
+    if not TEMPLATE.exists():
+        return
+    with TEMPLATE.open("rb") as file:
+        before = read_po(file)
+    if {m.id for m in before} == {m.id for m in template}:
+        template.creation_date = before.creation_date
 
 
 def _placeholders(message: str | tuple[str, str]) -> set[str]:
@@ -131,15 +147,38 @@ def _message_problems(msgid: object, message: Message | None) -> list[str]:
     return []
 
 
+def diagnostics_doc(text: str) -> str:
+    """docs/diagnostics.md with each code's row ending in its Chinese description."""
+    from guanxi.engine.diagnostics import CODES, describe
+    from guanxi.engine.i18n import language
+
+    lines = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| code |"):
+            line = HEADER
+        elif line.startswith("| --- |"):
+            line = RULE
+        elif line.startswith("| `") and cells[0].strip("`") in CODES:
+            with language("zh"):
+                chinese = describe(cells[0].strip("`"))
+            line = f"| {cells[0]} | {cells[1]} | {chinese} |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
     os.environ["GUANXI_LANG"] = "en"
     template = extract()
+    keep_date(template)
     catalog = update(template)
     if argv[1:] == ["check"]:
         found = problems(catalog, template)
         print("\n".join(found) or "the catalog is complete")
         return 1 if found else 0
     write(template, catalog)
+    doc = DIAGNOSTICS_DOC.read_text(encoding="utf-8")
+    DIAGNOSTICS_DOC.write_text(diagnostics_doc(doc), encoding="utf-8")
     left = problems(catalog, template)
     print(f"{len(template)} messages; {len(left)} to translate in {PO.relative_to(ROOT)}")
     return 0
