@@ -246,3 +246,17 @@ def test_untranslated_text_comes_back_as_it_is() -> None:
     with language("zh"):
         assert _("not a msgid of ours") == "not a msgid of ours"
         assert _("") == ""
+
+
+def test_docs_diagnostics_describe_every_code_in_both_languages() -> None:
+    doc = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
+    assert i18n_script().diagnostics_doc(doc) == doc, "run: python scripts/i18n.py"
+    with language("zh"):
+        rows = {code: f"| `{code}` | " for code in CODES}
+        assert all(
+            any(
+                r.startswith(rows[c]) and r.endswith(f" | {describe(c)} |")
+                for r in doc.splitlines()
+            )
+            for c in CODES
+        )

@@ -168,18 +168,24 @@ def chosen_runs(
     by_id = {r.id: r for r in runs}
     for given in (from_run, to_run):
         if given is not None and given not in by_id:
-            known = ", ".join(str(r.id) for r in runs) or "none"
-            raise ReportError(f"no classification run {given}; the store's runs: {known}")
+            known = ", ".join(str(r.id) for r in runs) or _("none")
+            raise ReportError(
+                _("no classification run {run}; the store's runs: {known}").format(
+                    run=given, known=known
+                )
+            )
     ids = [r.id for r in runs]
     later = to_run if to_run is not None else (ids[-1] if ids else None)
     earlier_ids = [i for i in ids if later is not None and i < later]
     earlier = from_run if from_run is not None else (earlier_ids[-1] if earlier_ids else None)
     if earlier is None or later is None:
         if from_run is not None or to_run is not None:
-            raise ReportError("there is no earlier classification run to compare with")
+            raise ReportError(_("there is no earlier classification run to compare with"))
         return None
     if earlier >= later:
-        raise ReportError(f"run {earlier} is not earlier than run {later}")
+        raise ReportError(
+            _("run {earlier} is not earlier than run {later}").format(earlier=earlier, later=later)
+        )
     return by_id[earlier], by_id[later]
 
 
