@@ -11,7 +11,7 @@ untranslated, changed ones fuzzy: translate them, then remove the fuzzy flag).
 compile: writes guanxi.mo beside it, which is what guanxi reads at run time.
 docs: fills the Chinese column of docs/diagnostics.md from the catalog.
 
-Run it with the worktree's packages first on the path (PYTHONPATH), as the tests are run.
+Run it where `guanxi` imports from this checkout (`pip install -e .[test]`).
 """
 
 from __future__ import annotations
