@@ -34,7 +34,6 @@ from guanxi.engine.i18n import (
 )
 
 LANG_HELP = "Language of messages: zh (中文) or en (default: GUANXI_LANG, else the locale)."
-MSGIDS = "_guanxi_msgids"  # attribute keeping the English texts of a command or option
 
 
 def bind_click() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import symtable
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,27 @@ warn("bad row")
         "9",
         "10",
     ]
+
+
+def shadowing_functions(path: Path) -> Iterator[str]:
+    """Functions that call `_()` but also assign `_` (a throwaway `for _ in`, `a, _ = …`):
+    there `_` is the local variable, and `_("…")` fails when it runs."""
+    pending = [symtable.symtable(path.read_text(encoding="utf-8"), str(path), "exec")]
+    while pending:
+        table = pending.pop()
+        pending += table.get_children()
+        if table.get_type() != "function" or "_" not in table.get_identifiers():
+            continue
+        symbol = table.lookup("_")
+        if symbol.is_local() and symbol.is_assigned() and symbol.is_referenced():
+            yield f"{path.relative_to(ROOT)}: {table.get_name()}"
+
+
+def test_no_function_hides_the_translation_function_behind_a_throwaway_name() -> None:
+    paths = [p for folder in ("engine", "cli", "adapters") for p in (ROOT / folder).rglob("*.py")]
+    translating = [
+        p
+        for p in paths
+        if "import _" in p.read_text(encoding="utf-8") or "N_, _" in p.read_text(encoding="utf-8")
+    ]
+    assert [place for path in translating for place in shadowing_functions(path)] == []

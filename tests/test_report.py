@@ -244,7 +244,7 @@ def test_one_run_is_not_enough_for_a_migration(store: Store, ruleset: RuleSet) -
     classify(store, ruleset, NOW)
     found = build_report(store, ruleset, ReportRequest(sections=("migration",))).migration
     assert found.compared is None and found.tables() == []
-    assert found.notes() == ["需要两次分类 needs two classification runs; the store has 1"]
+    assert found.notes() == ["needs two classification runs; the store has 1"]
 
 
 def test_an_empty_store_gives_an_empty_report_not_an_error(store: Store, ruleset: RuleSet) -> None:
@@ -393,7 +393,7 @@ def test_csv_writes_one_file_per_table_for_excel(demo: Demo, tmp_path: Path) -> 
     raw = (tmp_path / "out" / "concentration.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads UTF-8
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
-    assert rows[0][:2] == ["指标 measure", "客户数 customers"]
+    assert rows[0][:2] == ["measure", "customers"]
     assert [r[0] for r in rows[1:]] == ["存款余额 deposit balance", "年贡献度 yearly contribution"]
 
 

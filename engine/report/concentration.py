@@ -38,19 +38,16 @@ class Curve:
         return share(self.holders, self.customers) if self.holders is not None else None
 
     def verdict(self) -> str:
-        """One sentence on the 80/20 question, in Chinese and English."""
+        """One sentence on the 80/20 question."""
         top10, holders = self.top.get(10), self.holders_share
         if top10 is None or holders is None:
-            return f"{self.label}: 无数据 no data"
-        verdict = (
-            f"{self.label}: 前10%客户持有{top10:.1%}; {holders:.1%}的客户持有80% · "
-            f"the top 10 % hold {top10:.1%}; {holders:.1%} of customers hold 80 %"
+            return _("{measure}: no data").format(measure=self.label)
+        verdict = _("{measure}: the top 10 % hold {top}; {holders} of customers hold 80 %").format(
+            measure=self.label, top=f"{top10:.1%}", holders=f"{holders:.1%}"
         )
         if self.below_zero:
-            verdict += (
-                f" ({self.below_zero:,}位客户低于0, 按0计 · "
-                f"{self.below_zero:,} customers below 0 count as 0)"
-            )
+            below = _("{count} customers below 0 count as 0").format(count=f"{self.below_zero:,}")
+            verdict += f" ({below})"
         return verdict
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,11 +77,11 @@ class Concentration:
 
     def tables(self) -> list[Table]:
         columns = (
-            Column("field", "指标 measure"),
-            Column("customers", "客户数 customers", "count"),
-            Column("total", "合计 total", "number"),
+            Column("field", _("measure")),
+            Column("customers", _("customers"), "count"),
+            Column("total", _("total"), "number"),
             *(Column(f"top_{k}_percent", f"前{k}% top {k} %", "share") for k in TOPS),
-            Column("holders_of_80_percent", "持有80%的客户 customers holding 80 %", "share"),
+            Column("holders_of_80_percent", _("customers holding 80 %"), "share"),
         )
         rows = tuple(
             (c.label, c.customers, c.total, *(c.top[k] for k in TOPS), c.holders_share)

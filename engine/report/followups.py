@@ -47,7 +47,7 @@ class FollowupOutcomes:
     def notes(self) -> list[str]:
         if self.tasks:
             return []
-        return ["还没有客户经理任务 no relationship-manager tasks recorded yet: no task outcomes"]
+        return [_("no relationship-manager tasks recorded yet: no task outcomes")]
 
     def tables(self) -> list[Table]:
         tables = [self._statuses_table()]
@@ -57,24 +57,24 @@ class FollowupOutcomes:
 
     def _statuses_table(self) -> Table:
         columns = (
-            Column("step", "步骤 step"),
-            Column("kind", "类型 kind"),
+            Column("step", _("step")),
+            Column("kind", _("kind")),
             *(Column(s, status_word(s), "count") for s in STATUSES),
-            Column("followups", "合计 total", "count"),
+            Column("followups", _("total"), "count"),
         )
         rows = []
         for step in self.steps():
             counts = [self.statuses.get((step, s), 0) for s in STATUSES]
             rows.append((self.labels.step(step), self.kinds[step], *counts, sum(counts)))
-        return Table("followups_by_step", "跟进状态 status", columns, tuple(rows))
+        return Table("followups_by_step", _("status"), columns, tuple(rows))
 
     def _tasks_table(self) -> Table:
         tasks = self.tasks or {}
         outcomes = self.outcomes()
         columns = (
-            Column("step", "步骤 step"),
-            Column(OPEN, "待办 open", "count"),
-            Column(DONE, "已完成 done", "count"),
+            Column("step", _("step")),
+            Column(OPEN, _("open"), "count"),
+            Column(DONE, _("done"), "count"),
             *(Column(f"done_{o}", f"done: {o}", "count") for o in outcomes),
         )
         rows = []
@@ -82,7 +82,7 @@ class FollowupOutcomes:
             done = [tasks.get((step, DONE, o), 0) for o in outcomes]
             opened = sum(n for (s, status, _o), n in tasks.items() if s == step and status == OPEN)
             rows.append((self.labels.step(step), opened, sum(done), *done))
-        title = "客户经理任务结果 Relationship managers' task outcomes by step"
+        title = _("Relationship managers' task outcomes by step")
         return Table("task_outcomes_by_step", title, columns, tuple(rows))
 
     def to_dict(self) -> dict[str, Any]:
