@@ -75,7 +75,10 @@ class FollowupOutcomes:
             Column("step", _("step")),
             Column(OPEN, _("open"), "count"),
             Column(DONE, _("done"), "count"),
-            *(Column(f"done_{o}", f"done: {o}", "count") for o in outcomes),
+            *(
+                Column(f"done_{o}", _("done: {outcome}").format(outcome=o), "count")
+                for o in outcomes
+            ),
         )
         rows = []
         for step in sorted({key[0] for key in tasks}):
