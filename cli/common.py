@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
+from guanxi.engine.diagnostics import nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
@@ -55,7 +56,7 @@ def validated(folder: Path, as_json: bool) -> RuleSet:
     if result.ruleset is None:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if not as_json:
-            click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
+            click.echo(nothing_changed(folder, errors), err=True)
         raise SystemExit(1)
     return result.ruleset
 

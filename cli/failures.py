@@ -19,14 +19,17 @@ from typing import Any
 
 import click
 
+from guanxi.cli.lang import LocalizedGroup
 from guanxi.cli.lazy import LazyGroup
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-class GuanxiGroup(LazyGroup):
-    """The `guanxi` command group: a full disk ends any command with one clear line, and an
-    error message shows control characters as escapes (see `guanxi.cli.output`)."""
+class GuanxiGroup(LocalizedGroup, LazyGroup):
+    """The `guanxi` command group, in the chosen language (see `guanxi.cli.lang`), its
+    commands imported on first use (see `guanxi.cli.lazy`): a full disk ends any command with
+    one clear line, and an error message shows control characters as escapes (see
+    `guanxi.cli.output`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

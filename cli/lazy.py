@@ -47,10 +47,14 @@ class LazyGroup(click.Group):
                     continue
                 rows.append((name, command.get_short_help_str(limit)))
             else:
-                rows.append((name, make_default_short_help(self.lazy[name].short_help, limit)))
+                rows.append((name, make_default_short_help(self.lazy_help(name), limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def lazy_help(self, name: str) -> str:
+        """The one-line help of a command not imported yet (a subclass may translate it)."""
+        return self.lazy[name].short_help
 
 
 def load(entry: Lazy) -> click.Command:

@@ -10,6 +10,7 @@ import click
 
 from guanxi.cli.coverage_options import CoverageRequest, coverage_options
 from guanxi.cli.failures import GuanxiGroup
+from guanxi.cli.lang import lang_option
 from guanxi.cli.lazy import Lazy
 from guanxi.cli.options import RULES_DIR, rules_option
 
@@ -115,6 +116,7 @@ Exit codes:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=EXIT_CODES,
 )
+@lang_option
 @click.version_option(package_name="guanxi")
 def cli() -> None:
     """guanxi 关系 — rules-based customer-relationship orchestration for banks.

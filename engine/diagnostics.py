@@ -7,7 +7,9 @@ Every problem found in a rule project becomes one `Diagnostic`, printed as
          |           ^^^^^^^
       hint: did you mean 'balance'?
 
-The codes are stable slugs; `CODES` documents each one for business users.
+The codes are stable slugs; `CODES` documents each one for business users. The words
+around them (`error`, `hint:`) and the descriptions are shown in the chosen language; the
+codes, and the keys of `--json`, stay English.
 """
 
 from __future__ import annotations
@@ -19,70 +21,101 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from guanxi.engine.i18n import N_, _
+
 Severity = Literal["error", "warning"]
 MAX_MESSAGE = 200  # characters of a message or hint; longer ones end in '…'
 MAX_SHOWN = 120  # characters of the offending source line shown around the caret
 MAX_SUMMARY = 10  # diagnostics in one log line
 
 CODES: dict[str, str] = {
-    "yaml-syntax": "The file is not valid YAML (a missing colon, an unclosed quote, bad indent).",
-    "yaml-tab": "A tab character is used for indentation; YAML allows spaces only.",
-    "full-width": "Full-width punctuation (，：（）‘’ ＞＝ １２３ …) where ASCII is needed.",
-    "duplicate-key": "The same key appears twice in one block; the second would hide the first.",
-    "not-utf8": "The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8').",
-    "empty-file": "The file has no content.",
-    "file-too-large": "The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB).",
-    "missing-file": "A file the rule project needs is not there.",
-    "outside-project": "A file name leads out of the rule project (absolute, '..', a link).",
-    "not-a-file": "A name in the rule project is a folder, device or pipe, not a file.",
-    "too-deep": "Blocks and lists in a YAML file are nested more than 50 deep.",
-    "too-many-aliases": "YAML aliases (*name) repeat more than 10,000 values in one file.",
-    "number-out-of-range": "A number is too long, not finite, or beyond 10^15 in a condition.",
-    "number-format": "A number is written as conditions cannot read it: 500,000, 5万万, 万 alone.",
-    "unknown-key": "A key that this file does not know; often a typing mistake.",
-    "missing-key": "A required key is not given.",
-    "wrong-type": "A value has the wrong kind (text where a number is expected, and so on).",
-    "invalid-value": "A value is not one of the allowed ones.",
-    "duplicate-name": "Two rules, steps, fields or templates share one name.",
-    "condition-syntax": "A condition cannot be read as an expression.",
-    "unknown-field": "A condition or table names a customer field the schema does not declare.",
-    "unknown-function": "A condition calls a function that is not on the allowed list.",
-    "forbidden-construct": "A condition uses SQL that is not allowed (subquery, statement, ';').",
-    "type-mismatch": "A condition compares or combines values of different kinds.",
-    "not-a-condition": "A `when:` expression does not give true or false.",
-    "empty-condition": "A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all.",
-    "too-complex": "A condition is nested or chained too deeply; split it or use IN (…).",
-    "unknown-level": "A playbook or scenario names a relationship level that is not defined.",
-    "unknown-tier": "A name is neither a defined tier nor a defined level.",
-    "unknown-channel": "A step or policy names a channel that is not defined.",
-    "unknown-template": "A step names a message or task template that is not defined.",
-    "unknown-event": "A step or scenario names an event type the schema does not declare.",
-    "unknown-step": "A scenario names a playbook step that is not defined.",
-    "unknown-strategy": "A scenario expects a strategy that is not defined.",
-    "unknown-value": "A text compared with a tier, level, strategy, channel or a field with "
-    "`values:` is not one of them (a label is answered with the name to write).",
-    "template-syntax": "A template cannot be read (an unclosed {{ or {% block).",
-    "template-limit": "A template is too long or never ends (65,536 characters, 10,000 steps).",
-    "template-variable": "A template uses a variable that no customer field or event provides.",
-    "invalid-duration": "A duration is not of the form '3 business days', '2 hours', …",
-    "invalid-time": "A time of day is not of the form '09:30'.",
-    "invalid-cron": "A schedule is neither a period (day, week, month, quarter) nor valid cron.",
-    "unknown-timezone": "The time zone is not a known IANA name such as 'Asia/Shanghai'.",
-    "unknown-calendar": "The business calendar is not a known country code such as 'CN'.",
-    "invalid-trigger": "A step needs exactly one trigger: on, every, on_enter or on_leave.",
-    "unknown-adapter": "guanxi.yaml's delivery names an adapter that is not installed.",
-    "unknown-option": "An adapter is given an option it does not take; often a typing mistake.",
-    "missing-option": "An adapter needs an option that is not given (a webhook's url, …).",
-    "invalid-hold": "A ladder's `hold:` is not a number of runs from 1 to 100, such as '2 runs'.",
-    "decision-table": "A decision table (CSV or Excel) has a malformed header or cell.",
-    "no-catch-all": "Warning: some customers may match no rule in this list.",
-    "shadowed-rule": "Warning: this rule can never match, an earlier rule catches everything.",
-    "overlapping-rows": "Warning: two rows of a 'unique' decision table can match one customer.",
-    "unused-template": "Warning: a template that no playbook step uses.",
-    "unreachable-rule": "Warning: no customer the schema allows can match this rule or step.",
-    "catches-no-customer": "Warning (--store): a rule, table row or step no customer reaches.",
-    "catches-every-customer": "Warning (--store): a rule with a condition gets every customer.",
+    "yaml-syntax": N_(
+        "The file is not valid YAML (a missing colon, an unclosed quote, bad indent)."
+    ),
+    "yaml-tab": N_("A tab character is used for indentation; YAML allows spaces only."),
+    "full-width": N_("Full-width punctuation (，：（）‘’ ＞＝ １２３ …) where ASCII is needed."),
+    "duplicate-key": N_(
+        "The same key appears twice in one block; the second would hide the first."
+    ),
+    "not-utf8": N_("The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8')."),
+    "empty-file": N_("The file has no content."),
+    "file-too-large": N_("The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB)."),
+    "missing-file": N_("A file the rule project needs is not there."),
+    "outside-project": N_("A file name leads out of the rule project (absolute, '..', a link)."),
+    "not-a-file": N_("A name in the rule project is a folder, device or pipe, not a file."),
+    "too-deep": N_("Blocks and lists in a YAML file are nested more than 50 deep."),
+    "too-many-aliases": N_("YAML aliases (*name) repeat more than 10,000 values in one file."),
+    "number-out-of-range": N_("A number is too long, not finite, or beyond 10^15 in a condition."),
+    "number-format": N_(
+        "A number is written as conditions cannot read it: 500,000, 5万万, 万 alone."
+    ),
+    "unknown-key": N_("A key that this file does not know; often a typing mistake."),
+    "missing-key": N_("A required key is not given."),
+    "wrong-type": N_("A value has the wrong kind (text where a number is expected, and so on)."),
+    "invalid-value": N_("A value is not one of the allowed ones."),
+    "duplicate-name": N_("Two rules, steps, fields or templates share one name."),
+    "condition-syntax": N_("A condition cannot be read as an expression."),
+    "unknown-field": N_("A condition or table names a customer field the schema does not declare."),
+    "unknown-function": N_("A condition calls a function that is not on the allowed list."),
+    "forbidden-construct": N_(
+        "A condition uses SQL that is not allowed (subquery, statement, ';')."
+    ),
+    "type-mismatch": N_("A condition compares or combines values of different kinds."),
+    "not-a-condition": N_("A `when:` expression does not give true or false."),
+    "empty-condition": N_("A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all."),
+    "too-complex": N_("A condition is nested or chained too deeply; split it or use IN (…)."),
+    "unknown-level": N_("A playbook or scenario names a relationship level that is not defined."),
+    "unknown-tier": N_("A name is neither a defined tier nor a defined level."),
+    "unknown-channel": N_("A step or policy names a channel that is not defined."),
+    "unknown-template": N_("A step names a message or task template that is not defined."),
+    "unknown-event": N_("A step or scenario names an event type the schema does not declare."),
+    "unknown-step": N_("A scenario names a playbook step that is not defined."),
+    "unknown-strategy": N_("A scenario expects a strategy that is not defined."),
+    "unknown-value": N_(
+        "A text compared with a tier, level, strategy, channel or a field with `values:` is not"
+        " one of them (a label is answered with the name to write)."
+    ),
+    "template-syntax": N_("A template cannot be read (an unclosed {{ or {% block)."),
+    "template-limit": N_("A template is too long or never ends (65,536 characters, 10,000 steps)."),
+    "template-variable": N_("A template uses a variable that no customer field or event provides."),
+    "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
+    "invalid-time": N_("A time of day is not of the form '09:30'."),
+    "invalid-cron": N_(
+        "A schedule is neither a period (day, week, month, quarter) nor valid cron."
+    ),
+    "unknown-timezone": N_("The time zone is not a known IANA name such as 'Asia/Shanghai'."),
+    "unknown-calendar": N_("The business calendar is not a known country code such as 'CN'."),
+    "invalid-trigger": N_("A step needs exactly one trigger: on, every, on_enter or on_leave."),
+    "unknown-adapter": N_("guanxi.yaml's delivery names an adapter that is not installed."),
+    "unknown-option": N_("An adapter is given an option it does not take; often a typing mistake."),
+    "missing-option": N_("An adapter needs an option that is not given (a webhook's url, …)."),
+    "invalid-hold": N_(
+        "A ladder's `hold:` is not a number of runs from 1 to 100, such as '2 runs'."
+    ),
+    "decision-table": N_("A decision table (CSV or Excel) has a malformed header or cell."),
+    "no-catch-all": N_("Warning: some customers may match no rule in this list."),
+    "shadowed-rule": N_("Warning: this rule can never match, an earlier rule catches everything."),
+    "overlapping-rows": N_(
+        "Warning: two rows of a 'unique' decision table can match one customer."
+    ),
+    "unused-template": N_("Warning: a template that no playbook step uses."),
+    "unreachable-rule": N_("Warning: no customer the schema allows can match this rule or step."),
+    "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
+    "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
 }
+
+
+SEVERITY_WORDS: dict[Severity, str] = {"error": N_("error"), "warning": N_("warning")}
+
+
+def describe(code: str) -> str:
+    """What the diagnostic `code` means, in the current language."""
+    return _(CODES[code])
+
+
+def nothing_changed(folder: object, errors: int) -> str:
+    """The last line of a rule project with errors."""
+    return _("{folder}: {count} error(s); nothing was changed").format(folder=folder, count=errors)
 
 
 @dataclass(frozen=True)
@@ -108,7 +141,8 @@ class Diagnostic:
                 object.__setattr__(self, name, excerpt(value, limit))
 
     def headline(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
+        severity = _(SEVERITY_WORDS[self.severity])
+        return f"{self.file}:{self.line}:{self.col}: {severity}[{self.code}]: {self.message}"
 
     def render(self, source_line: str | None) -> str:
         """The headline, the offending line with a caret under the column, then hints."""
@@ -121,9 +155,9 @@ class Diagnostic:
             pad, marks = display_width(text[: col - 1]), display_width(text[col - 1 :][:width])
             lines.append(f"  {' ' * len(number)} | {' ' * pad}{'^' * max(marks, 1)}")
         if self.expected:
-            lines.append(f"  expected: {self.expected}")
+            lines.append("  " + _("expected:") + " " + self.expected)
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append("  " + _("hint:") + " " + self.hint)
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, object]:
@@ -164,7 +198,7 @@ def summary(diagnostics: Sequence[Diagnostic], lines: Mapping[str, Sequence[str]
     shown = [d.render(_source_line(lines, d)) for d in diagnostics[:MAX_SUMMARY]]
     more = len(diagnostics) - MAX_SUMMARY
     if more > 0:
-        shown.append(f"… and {more} more; 'guanxi validate' lists them all")
+        shown.append(_("… and {count} more; 'guanxi validate' lists them all").format(count=more))
     return "\n".join(shown)
 
 
@@ -180,7 +214,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if not matches:
         lowered = {c.lower(): c for c in options}
         matches = [lowered[m] for m in difflib.get_close_matches(word.lower(), lowered, n=1)]
-    return f"did you mean '{matches[0]}'?" if matches else None
+    return _("did you mean '{name}'?").format(name=matches[0]) if matches else None
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -30,6 +30,10 @@ from guanxi.engine.store.sqlite import SQLiteStore
 
 RULES = Path(__file__).parent.parent / "rules"
 
+# The tests read English unless they ask for Chinese, whatever the machine's locale
+# (`guanxi` otherwise follows LANG / LC_ALL; see guanxi.engine.i18n).
+os.environ["GUANXI_LANG"] = "en"
+
 STORES = ["sqlite", "postgresql"]
 POSTGRES = os.environ.get("GUANXI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -103,7 +103,8 @@ def test_quarantine_list_show_and_clear(where: str, tmp_path: Path) -> None:
     shown = run(where, "quarantine", "show", str(first))
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.splitlines()[1:] == [
-        "  kind: 'vip' is not one of: corporate (公司客户), institutional (机构客户), personal (个人客户)",
+        "  kind: 'vip' is not one of: corporate (公司客户), institutional (机构客户),"
+        " personal (个人客户)",
         "      value: vip",
     ]
     assert shown.stdout.startswith("customers line 3 of c.csv (")

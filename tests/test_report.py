@@ -245,7 +245,7 @@ def test_one_run_is_not_enough_for_a_migration(store: Store, ruleset: RuleSet) -
     classify(store, ruleset, NOW)
     found = build_report(store, ruleset, ReportRequest(sections=("migration",))).migration
     assert found.compared is None and found.tables() == []
-    assert found.notes() == ["需要两次分类 needs two classification runs; the store has 1"]
+    assert found.notes() == ["needs two classification runs; the store has 1"]
 
 
 def test_an_empty_store_gives_an_empty_report_not_an_error(store: Store, ruleset: RuleSet) -> None:
@@ -343,15 +343,39 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, ["report", "--rules", str(RULES), *args])
 
 
+ENGLISH_TITLES = (
+    "Customers by tier and relationship level",
+    "Concentration (Pareto)",
+    "Migration between classification runs",
+    "Satisfaction, loyalty and contribution",
+    "Follow-up outcomes by step",
+    "Relationship-manager workload (tasks per day)",
+)
+CHINESE_TITLES = ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量")
+
+
 def test_the_command_prints_every_section(demo: Demo) -> None:
     result = invoke("--store", str(demo.path))
     assert result.exit_code == 0, result.output
-    for title in ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量"):
+    for title in ENGLISH_TITLES:
         assert title in result.stdout
     assert "run 2 (2026-12-28) → run 3 (2027-01-27)" in result.stdout
     # the time in the project's zone, named once; amounts in yuan
     assert "latest classification: run 3, 2027-01-27 09:00 (Asia/Shanghai)" in result.stdout
     assert re.search(r"│ +¥[0-9,]+ │", result.stdout)
+
+
+def test_the_report_speaks_chinese_with_lang_zh(demo: Demo, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    args = ["--lang", "zh", "report", "--rules", str(RULES), "--store", str(demo.path)]
+    result = CliRunner().invoke(cli, [*args, "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html and "<h1>客户关系报告" in html
+    assert "<h2>客户分布（按客户层级与关系水平）</h2>" in html
+    assert all(title in html for title in CHINESE_TITLES)
+    assert not any(title in html for title in ENGLISH_TITLES)
+    assert ">已发送</th>" in html  # a status word as a column heading
 
 
 def test_json_has_the_sections_asked_for(demo: Demo) -> None:
@@ -374,7 +398,7 @@ def test_csv_writes_one_file_per_table_for_excel(demo: Demo, tmp_path: Path) -> 
     raw = (tmp_path / "out" / "concentration.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads UTF-8
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
-    assert rows[0][:2] == ["指标 measure", "客户数 customers"]
+    assert rows[0][:2] == ["measure", "customers"]
     assert [r[0] for r in rows[1:]] == ["存款余额 deposit balance", "年贡献度 yearly contribution"]
 
 

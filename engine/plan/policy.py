@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
 from guanxi.engine.plan.policy_tasks import task_days
@@ -214,7 +215,7 @@ def _consent_rules(
     given = policies.consent
     rules: list[Rule] = []
     if dnc := given.do_not_contact_field:
-        reason = f"the customer asked not to be contacted ({dnc})"
+        reason = _("the customer asked not to be contacted ({field})").format(field=dnc)
         failed = f"{row['mandatory']} = 0 AND {field_of(dnc)} = TRUE"
         rules.append((failed, bind("do_not_contact"), bind(reason)))
     no_channel = _no_channel(policies, field_of, row, bind)
@@ -226,16 +227,18 @@ def _consent_rules(
                 f"{row['channel']} = {sql_text(name)}"
                 f" AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
             )
-            reason = f"no {channel_label(policies, name)} consent ({field_name})"
+            label = channel_label(policies, name)
+            reason = _("no {channel} consent ({field})").format(channel=label, field=field_name)
             rules.append((failed, bind("channel_consent"), bind(reason)))
     if marketing := given.marketing_field:
         consents = f"coalesce({field_of(marketing)}, FALSE) = TRUE"
         failed = f"{row['purpose']} = 'marketing' AND NOT {consents}"
-        reason = f"no marketing consent ({marketing})"
+        reason = _("no marketing consent ({field})").format(field=marketing)
         rules.append((failed, bind("marketing_consent"), bind(reason)))
     expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"
-    done = f"CASE {row['kind']} WHEN 'task' THEN 'done' ELSE 'sent' END"
-    reason = f"'expired before it could be ' || {done} || ': it is due after it expires'"
+    task = bind(_("expired before it could be done: it is due after it expires"))
+    message = bind(_("expired before it could be sent: it is due after it expires"))
+    reason = f"CASE {row['kind']} WHEN 'task' THEN {task} ELSE {message} END"
     rules.append((expired, bind("expiry"), reason))
     return rules
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy_verdicts import (
     COUNTED,
@@ -122,11 +123,15 @@ def defer(quiet: Quiet, zone: dt.tzinfo, row: dict[str, Any], at: dt.datetime) -
     The planner asks for the due time; dispatch for the instant it claims the message."""
     spread = zlib.crc32(row["key"].encode()) % quiet.spread
     moved = quiet.ends(at.astimezone(zone)) + dt.timedelta(seconds=spread)
-    reason = f"quiet hours {quiet.label}, moved to {local_time(moved, zone)}"
+    reason = _("quiet hours {hours}, moved to {time}").format(
+        hours=quiet.label, time=local_time(moved, zone)
+    )
     expires = parse_instant(row["expires_at"]) if row["expires_at"] else None
     if expires is not None and moved > expires:
         expiry = local_time(expires, zone)
-        late = f"expired before it could be sent ({reason}; it expires {expiry})"
+        late = _("expired before it could be sent ({reason}; it expires {time})").format(
+            reason=reason, time=expiry
+        )
         return Verdict(row["id"], "suppressed", "expiry", late)
     return Verdict(row["id"], "deferred", "quiet_hours", reason, iso(moved))
 
@@ -223,8 +228,8 @@ def cap_windows(policies: PoliciesFile) -> list[Window]:
 
 
 def _window(policies: PoliciesFile, cap: Cap, per: Duration) -> Window:
-    what = "message" if cap.channel == "all" else channel_label(policies, cap.channel)
-    reason = f"{what} cap {cap.max} per {per} reached"
+    what = _("message") if cap.channel == "all" else channel_label(policies, cap.channel)
+    reason = _("{what} cap {max} per {period} reached").format(what=what, max=cap.max, period=per)
     return Window(cap.channel, cap.max, per.amount * SECONDS[per.unit], reason)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy_verdicts import (
     COUNTED,
@@ -156,16 +157,23 @@ def _verdict(run: Batch, task: Task, loads: dict[str, Counter[dt.date]]) -> Verd
     why = _why(task, loads)
     if task.expired:
         expires = run.local(task.expires) if task.expires else ""
-        reason = f"expired before it could be done ({why}; it expires {expires})"
+        reason = _("expired before it could be done ({reason}; it expires {time})").format(
+            reason=why, time=expires
+        )
         return Verdict(task.id, "suppressed", "expiry", reason)
     policy = "capacity" if task.full else "business_days"
     return Verdict(task.id, "deferred", policy, why, iso(task.moved))
 
 
 def _why(task: Task, loads: dict[str, Counter[dt.date]]) -> str:
-    parts = [f"{task.holiday} is not a business day"] if task.holiday else []
+    parts = [_("{day} is not a business day").format(day=task.holiday)] if task.holiday else []
     if task.full:
         first, last = task.full[0], task.full[-1]
-        booked = f"{task.owner} has {loads[str(task.owner)][first]} tasks on {first}"
-        parts.append(booked + (f" and is fully booked until {last}" if last != first else ""))
-    return "; ".join(parts) + f", moved to {task.day}"
+        count = loads[str(task.owner)][first]
+        booked = _("{owner} has {count} tasks on {day}").format(
+            owner=task.owner, count=count, day=first
+        )
+        if last != first:
+            booked = _("{booked} and is fully booked until {day}").format(booked=booked, day=last)
+        parts.append(booked)
+    return _("{reasons}, moved to {day}").format(reasons="; ".join(parts), day=task.day)

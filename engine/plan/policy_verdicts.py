@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.i18n import current_language
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import PoliciesFile
@@ -100,7 +101,10 @@ def channel_label(policies: PoliciesFile, name: str) -> str:
     if channel is None:
         return name
     english = re.search(r"[A-Za-z][ -~]*$", channel.label)
-    return english.group(0) if english else channel.label
+    if english is None:
+        return channel.label
+    chinese = channel.label[: english.start()].strip()
+    return chinese if chinese and current_language() == "zh" else english.group(0)
 
 
 class Verdict(NamedTuple):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import quote
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
@@ -37,19 +38,16 @@ class Curve:
         return share(self.holders, self.customers) if self.holders is not None else None
 
     def verdict(self) -> str:
-        """One sentence on the 80/20 question, in Chinese and English."""
+        """One sentence on the 80/20 question."""
         top10, holders = self.top.get(10), self.holders_share
         if top10 is None or holders is None:
-            return f"{self.label}: 无数据 no data"
-        verdict = (
-            f"{self.label}: 前10%客户持有{top10:.1%}; {holders:.1%}的客户持有80% · "
-            f"the top 10 % hold {top10:.1%}; {holders:.1%} of customers hold 80 %"
+            return _("{measure}: no data").format(measure=self.label)
+        verdict = _("{measure}: the top 10 % hold {top}; {holders} of customers hold 80 %").format(
+            measure=self.label, top=f"{top10:.1%}", holders=f"{holders:.1%}"
         )
         if self.below_zero:
-            verdict += (
-                f" ({self.below_zero:,}位客户低于0, 按0计 · "
-                f"{self.below_zero:,} customers below 0 count as 0)"
-            )
+            below = _("{count} customers below 0 count as 0").format(count=f"{self.below_zero:,}")
+            verdict += f" ({below})"
         return verdict
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,18 +68,21 @@ class Concentration:
     curves: tuple[Curve, ...]
     money: bool = False  # every field is an amount in yuan (`unit: 元` in schema.yaml)
     name: str = "concentration"
-    title: str = "集中度 Concentration (Pareto)"
+
+    @property
+    def title(self) -> str:
+        return _("Concentration (Pareto)")
 
     def notes(self) -> list[str]:
         return [curve.verdict() for curve in self.curves]
 
     def tables(self) -> list[Table]:
         columns = (
-            Column("field", "指标 measure"),
-            Column("customers", "客户数 customers", "count"),
-            Column("total", "合计 total", "money" if self.money else "number"),
+            Column("field", _("measure")),
+            Column("customers", _("customers"), "count"),
+            Column("total", _("total"), "money" if self.money else "number"),
             *(Column(f"top_{k}_percent", f"前{k}% top {k} %", "share") for k in TOPS),
-            Column("holders_of_80_percent", "持有80%的客户 customers holding 80 %", "share"),
+            Column("holders_of_80_percent", _("customers holding 80 %"), "share"),
         )
         rows = tuple(
             (c.label, c.customers, c.total, *(c.top[k] for k in TOPS), c.holders_share)

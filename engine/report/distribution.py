@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.groups import Group, Name
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
@@ -18,7 +19,10 @@ class Distribution:
     levels: tuple[Name, ...]
     labels: Labels
     name: str = "distribution"
-    title: str = "客户分布 Customers by tier and relationship level"
+
+    @property
+    def title(self) -> str:
+        return _("Customers by tier and relationship level")
 
     @property
     def customers(self) -> int:
@@ -36,20 +40,22 @@ class Distribution:
 
     def notes(self) -> list[str]:
         return [
-            f"金牌客户 gold: {self.gold:,} / {self.customers:,}",
-            "按客户平均贡献从高到低排列 tiers and levels from the highest mean contribution down",
+            _("gold customers: {gold} / {customers}").format(
+                gold=f"{self.gold:,}", customers=f"{self.customers:,}"
+            ),
+            _("tiers and levels from the highest mean contribution down"),
         ]
 
     def tables(self) -> list[Table]:
         columns = (
-            Column("tier", "层级 tier \\ 关系 level"),
+            Column("tier", _("tier \\ level")),
             *(Column(str(v), self.labels.level(v), "count") for v in self.levels),
-            Column("customers", "合计 total", "count"),
-            Column("share", "占比 share", "share"),
-            Column("gold", "金牌 gold", "count"),
+            Column("customers", _("total"), "count"),
+            Column("share", _("share"), "share"),
+            Column("gold", _("gold"), "count"),
         )
         rows = [self._row(self.labels.tier(t), [t]) for t in self.tiers]
-        rows.append(self._row("合计 total", list(self.tiers)))
+        rows.append(self._row(_("total"), list(self.tiers)))
         return [Table("distribution", "", columns, tuple(rows))]
 
     def _row(self, label: str, tiers: Sequence[Name]) -> tuple[Any, ...]:

@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table
@@ -26,7 +28,10 @@ class FollowupOutcomes:
     tasks: dict[tuple[str, str, str], int] | None  # (step, status, outcome); None: no table
     labels: Labels
     name: str = "followups"
-    title: str = "跟进结果 Follow-up outcomes by step"
+
+    @property
+    def title(self) -> str:
+        return _("Follow-up outcomes by step")
 
     def steps(self) -> list[str]:
         return sorted({step for step, _ in self.statuses})
@@ -34,7 +39,7 @@ class FollowupOutcomes:
     def outcomes(self) -> list[str]:
         """Outcomes of done tasks, the most frequent first."""
         counts: Counter[str] = Counter()
-        for (_, status, outcome), n in (self.tasks or {}).items():
+        for (_step, status, outcome), n in (self.tasks or {}).items():
             if status == DONE:
                 counts[outcome] += n
         return [outcome for outcome, _ in counts.most_common()]
@@ -42,7 +47,7 @@ class FollowupOutcomes:
     def notes(self) -> list[str]:
         if self.tasks:
             return []
-        return ["还没有客户经理任务 no relationship-manager tasks recorded yet: no task outcomes"]
+        return [_("no relationship-manager tasks recorded yet: no task outcomes")]
 
     def tables(self) -> list[Table]:
         tables = [self._statuses_table()]
@@ -52,32 +57,35 @@ class FollowupOutcomes:
 
     def _statuses_table(self) -> Table:
         columns = (
-            Column("step", "步骤 step"),
-            Column("kind", "类型 kind"),
-            *(Column(s, s, "count") for s in STATUSES),
-            Column("followups", "合计 total", "count"),
+            Column("step", _("step")),
+            Column("kind", _("kind")),
+            *(Column(s, status_word(s), "count") for s in STATUSES),
+            Column("followups", _("total"), "count"),
         )
         rows = []
         for step in self.steps():
             counts = [self.statuses.get((step, s), 0) for s in STATUSES]
             rows.append((self.labels.step(step), self.kinds[step], *counts, sum(counts)))
-        return Table("followups_by_step", "跟进状态 status", columns, tuple(rows))
+        return Table("followups_by_step", _("status"), columns, tuple(rows))
 
     def _tasks_table(self) -> Table:
         tasks = self.tasks or {}
         outcomes = self.outcomes()
         columns = (
-            Column("step", "步骤 step"),
-            Column(OPEN, "待办 open", "count"),
-            Column(DONE, "已完成 done", "count"),
-            *(Column(f"done_{o}", f"done: {o}", "count") for o in outcomes),
+            Column("step", _("step")),
+            Column(OPEN, _("open"), "count"),
+            Column(DONE, _("done"), "count"),
+            *(
+                Column(f"done_{o}", _("done: {outcome}").format(outcome=o), "count")
+                for o in outcomes
+            ),
         )
         rows = []
-        for step in sorted({step for step, _, _ in tasks}):
+        for step in sorted({key[0] for key in tasks}):
             done = [tasks.get((step, DONE, o), 0) for o in outcomes]
-            opened = sum(n for (s, status, _), n in tasks.items() if s == step and status == OPEN)
+            opened = sum(n for (s, status, _o), n in tasks.items() if s == step and status == OPEN)
             rows.append((self.labels.step(step), opened, sum(done), *done))
-        title = "客户经理任务结果 Relationship managers' task outcomes by step"
+        title = _("Relationship managers' task outcomes by step")
         return Table("task_outcomes_by_step", title, columns, tuple(rows))
 
     def to_dict(self) -> dict[str, Any]:

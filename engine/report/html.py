@@ -9,6 +9,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
+from guanxi.engine.i18n import current_language, gettext
 from guanxi.engine.report.build import Report
 from guanxi.engine.report.concentration import Concentration
 from guanxi.engine.report.distribution import Distribution
@@ -38,7 +39,8 @@ class ShownSection:
 
 def render_html(report: Report) -> str:
     sections = [_section(s) for s in report.sections]
-    return PAGE.render(report=report, sections=sections)
+    page_language = "zh-CN" if current_language() == "zh" else "en"
+    return PAGE.render(report=report, sections=sections, page_language=page_language)
 
 
 def _section(section: Section) -> ShownSection:
@@ -67,6 +69,8 @@ def _table(table: Table) -> ShownTable:
     return ShownTable(table.title, headers, rows, max(0, len(table.rows) - MAX_ROWS))
 
 
-PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+ENVIRONMENT.globals["_"] = gettext
+PAGE = ENVIRONMENT.from_string(
     resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset import Ladder, RuleSet
 
-NONE_LABEL = "(未分类 none)"
+NONE_LABEL = N_("(none)")
 YUAN = "元"
 
 
@@ -22,10 +23,10 @@ class Labels:
     money: frozenset[str] = frozenset()  # fields that are amounts in yuan (`unit: 元`)
 
     def tier(self, name: str | None) -> str:
-        return NONE_LABEL if name is None else self.tiers.get(name, name)
+        return _(NONE_LABEL) if name is None else self.tiers.get(name, name)
 
     def level(self, name: str | None) -> str:
-        return NONE_LABEL if name is None else self.levels.get(name, name)
+        return _(NONE_LABEL) if name is None else self.levels.get(name, name)
 
     def step(self, step_id: str) -> str:
         return self.steps.get(step_id, step_id)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guanxi.engine.errors import ReportError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.groups import Name, quote
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, mean
@@ -88,7 +89,7 @@ class Matrix:
         return {"order": list(self.order), "moves": moves, "new": arrivals, **self.summary()}
 
     def _position(self, item: tuple[tuple[Name, Name], int]) -> tuple[int, int]:
-        (source, target), _ = item
+        (source, target), _count = item
         return self.order.index(source), self.order.index(target)
 
 
@@ -100,19 +101,31 @@ class Migration:
     levels: Matrix | None
     labels: Labels = field(default_factory=Labels)
     name: str = "migration"
-    title: str = "客户迁移 Migration between classification runs"
+
+    @property
+    def title(self) -> str:
+        return _("Migration between classification runs")
 
     def notes(self) -> list[str]:
         if self.compared is None:
-            return [f"需要两次分类 needs two classification runs; the store has {len(self.runs)}"]
+            return [
+                _("needs two classification runs; the store has {count}").format(
+                    count=len(self.runs)
+                )
+            ]
         before, after = self.compared
         lines = [f"{before} → {after}"]
         for matrix in (self.tiers, self.levels):
             if matrix is not None:
                 s = matrix.summary()
                 lines.append(
-                    f"{_KIND_LABEL[matrix.kind]}: 上升 up {s['up']:,} · 下降 down {s['down']:,}"
-                    f" · 不变 same {s['same']:,} · 新客户 new {s['new']:,}"
+                    _("{kind}: up {up} · down {down} · same {same} · new {new}").format(
+                        kind=_(_KIND_LABEL[matrix.kind]),
+                        up=f"{s['up']:,}",
+                        down=f"{s['down']:,}",
+                        same=f"{s['same']:,}",
+                        new=f"{s['new']:,}",
+                    )
                 )
         return lines
 
@@ -122,9 +135,9 @@ class Migration:
     def _matrix_table(self, matrix: Matrix) -> Table:
         show = self.labels.tier if matrix.kind == "tier" else self.labels.level
         columns = (
-            Column("from", f"{_KIND_LABEL[matrix.kind]} 从 from \\ 到 to"),
+            Column("from", _("{kind} from \\ to").format(kind=_(_KIND_LABEL[matrix.kind]))),
             *(Column(str(t), show(t), "count") for t in matrix.order),
-            Column("customers", "合计 total", "count"),
+            Column("customers", _("total"), "count"),
         )
         rows = []
         for source in matrix.order:
@@ -132,8 +145,8 @@ class Migration:
             rows.append((show(source), *counts, sum(counts)))
         if matrix.arrivals:
             counts = [matrix.arrivals.get(t, 0) for t in matrix.order]
-            rows.append(("新客户 new", *counts, sum(counts)))
-        title = _KIND_LABEL[matrix.kind]
+            rows.append((_("new"), *counts, sum(counts)))
+        title = _(_KIND_LABEL[matrix.kind])
         return Table(f"migration_{matrix.kind}s", title, columns, tuple(rows))
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,7 +159,7 @@ class Migration:
         }
 
 
-_KIND_LABEL = {"tier": "层级 tiers", "level": "关系水平 levels"}
+_KIND_LABEL = {"tier": N_("tiers"), "level": N_("levels")}
 
 
 def finished_runs(store: Store) -> list[Run]:
@@ -164,18 +177,24 @@ def chosen_runs(
     by_id = {r.id: r for r in runs}
     for given in (from_run, to_run):
         if given is not None and given not in by_id:
-            known = ", ".join(str(r.id) for r in runs) or "none"
-            raise ReportError(f"no classification run {given}; the store's runs: {known}")
+            known = ", ".join(str(r.id) for r in runs) or _("none")
+            raise ReportError(
+                _("no classification run {run}; the store's runs: {known}").format(
+                    run=given, known=known
+                )
+            )
     ids = [r.id for r in runs]
     later = to_run if to_run is not None else (ids[-1] if ids else None)
     earlier_ids = [i for i in ids if later is not None and i < later]
     earlier = from_run if from_run is not None else (earlier_ids[-1] if earlier_ids else None)
     if earlier is None or later is None:
         if from_run is not None or to_run is not None:
-            raise ReportError("there is no earlier classification run to compare with")
+            raise ReportError(_("there is no earlier classification run to compare with"))
         return None
     if earlier >= later:
-        raise ReportError(f"run {earlier} is not earlier than run {later}")
+        raise ReportError(
+            _("run {earlier} is not earlier than run {later}").format(earlier=earlier, later=later)
+        )
     return by_id[earlier], by_id[later]
 
 

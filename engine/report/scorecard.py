@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.groups import Group, Name, merged
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, ColumnKind, Table, share
 
-HEADINGS = {"tier": "按层级 by tier", "level": "按关系水平 by level"}
+HEADINGS = {"tier": N_("by tier"), "level": N_("by level")}
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,13 @@ class Scorecard:
     contribution: str | None  # the field whose share of the total is shown
     labels: Labels
     name: str = "scorecard"
-    title: str = "满意度、忠诚度与贡献度 Satisfaction, loyalty and contribution"
+
+    @property
+    def title(self) -> str:
+        return _("Satisfaction, loyalty and contribution")
 
     def notes(self) -> list[str]:
-        return ["均值只计有数据的客户 means count the customers whose value is known"]
+        return [_("means count the customers whose value is known")]
 
     def tables(self) -> list[Table]:
         return [self._table("tier"), self._table("level"), self._cells_table()]
@@ -37,10 +41,10 @@ class Scorecard:
         means = (
             Column(f"mean_{m}", f"{self.labels.field(m)} mean", self._kind(m)) for m in self.metrics
         )
-        tail = (Column("contribution_share", "贡献占比 contribution share", "share"),)
+        tail = (Column("contribution_share", _("contribution share"), "share"),)
         counts = (
-            Column("customers", "客户数 customers", "count"),
-            Column("gold", "金牌 gold", "count"),
+            Column("customers", _("customers"), "count"),
+            Column("gold", _("gold"), "count"),
         )
         return (first, *counts, *means, *(tail if self.contribution else ()))
 
@@ -71,8 +75,8 @@ class Scorecard:
         found = merged(self.groups, by)
         rows = [(show(n), *self._values(found[n])) for n in order if n in found]
         everyone = merged(self.groups, _all).get(None, Group(None, None))
-        rows.append(("合计 total", *self._values(everyone)))
-        heading = HEADINGS[key]
+        rows.append((_("total"), *self._values(everyone)))
+        heading = _(HEADINGS[key])
         columns = self._columns(Column(key, heading))
         return Table(f"scorecard_by_{key}", heading, columns, tuple(rows))
 
@@ -81,8 +85,8 @@ class Scorecard:
             (self.labels.tier(g.tier), self.labels.level(g.level), *self._values(g))
             for g in sorted(self.groups, key=self._position)
         ]
-        columns = (Column("tier", "层级 tier"), *self._columns(Column("level", "关系 level")))
-        heading = "按层级与关系水平 by tier and level"
+        columns = (Column("tier", _("tier")), *self._columns(Column("level", _("level"))))
+        heading = _("by tier and level")
         return Table("scorecard_by_tier_level", heading, columns, tuple(rows))
 
     def _position(self, group: Group) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.concentration import Concentration
 from guanxi.engine.report.distribution import Distribution
 from guanxi.engine.report.groups import Name
@@ -143,22 +144,20 @@ def _pareto_marks(top: dict[int, float | None], place: Place, color: str, below:
 def _pareto_axes(place: Place, low: float, high: float) -> list[str]:
     body = []
     for tick in range(0, 101, 10):
-        (x0, y0), (_, y1) = place(tick / 100, low), place(tick / 100, high)
+        (x0, y0), (_x1, y1) = place(tick / 100, low), place(tick / 100, high)
         body.append(_line(x0, y0, x0, y1, "#eaecee"))
         body.append(text(x0, y0 + 16, f"{tick}%", 11, "middle"))
     for step in range(math.floor(low * 5), math.ceil(high * 5) + 1):
-        (x0, y0), (x1, _) = place(0, step / 5), place(1, step / 5)
+        (x0, y0), (x1, _y1) = place(0, step / 5), place(1, step / 5)
         body.append(_line(x0, y0, x1, y0, "#eaecee"))
         body.append(text(x0 - 6, y0 + 4, f"{step * 20}%", 11, "end"))
     (ax, ay), (bx, by) = place(0, 0), place(1, 1)
     body.append(_line(ax, ay, bx, by, "#aab7b8", ' stroke-dasharray="5 4"'))
     x, y = place(0.5, low)
-    body.append(
-        text(x, y + 36, "客户占比(从大到小) share of customers, largest first", 12, "middle")
-    )
+    body.append(text(x, y + 36, _("share of customers, largest first"), 12, "middle"))
     x, y = place(0, (low + high) / 2)
     turn = f"rotate(-90 {x - 46:.1f} {y:.1f})"
-    body.append(text(x - 46, y, "持有占比 share held", 12, "middle", transform=turn))
+    body.append(text(x - 46, y, _("share held"), 12, "middle", transform=turn))
     return body
 
 
@@ -176,7 +175,7 @@ def migration_chart(matrix: Matrix, labels: Labels, title: str) -> str:
     sources: list[Name | None] = [*matrix.order]
     width = left + cell_w * len(matrix.order) + 10
     height = top + cell_h * (len(sources) + bool(matrix.arrivals)) + 30
-    body = [text(left - 10, top - 40, "从 from ↓ / 到 to →", 11, "end", fill="#566573")]
+    body = [text(left - 10, top - 40, _("from ↓ / to →"), 11, "end", fill="#566573")]
     for column, target in enumerate(matrix.order):
         body.append(two_lines(left + cell_w * (column + 0.5), top - 26, show(target), 12, "middle"))
     largest = max([*matrix.moves.values(), *matrix.arrivals.values(), 1])
@@ -189,7 +188,7 @@ def migration_chart(matrix: Matrix, labels: Labels, title: str) -> str:
             body.append(_cell(left + column * cell_w, y, cell_w, cell_h, count, largest, tone))
     if matrix.arrivals:
         y = top + len(sources) * cell_h
-        body.append(two_lines(left - 10, y + 17, "新客户 new", 12, "end"))
+        body.append(two_lines(left - 10, y + 17, _("new"), 12, "end"))
         for column, target in enumerate(matrix.order):
             count = matrix.arrivals.get(target, 0)
             body.append(

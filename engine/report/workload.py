@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.store import Store
 
@@ -38,12 +39,15 @@ class Workload:
     capacity: int | None  # tasks per manager per day, from the contact policy
     timezone: str
     name: str = "workload"
-    title: str = "客户经理工作量 Relationship-manager workload (tasks per day)"
+
+    @property
+    def title(self) -> str:
+        return _("Relationship-manager workload (tasks per day)")
 
     def managers(self) -> list[ManagerLoad]:
         """Busiest first: by the most tasks on one day, then by all tasks."""
         days: dict[str, list[int]] = {}
-        for (owner, _), n in self.per_day.items():
+        for (owner, _day), n in self.per_day.items():
             days.setdefault(owner, []).append(n)
         loads = [
             ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns))
@@ -57,32 +61,36 @@ class Workload:
         return sum(1 for n in tasks_per_day if n > self.capacity)
 
     def notes(self) -> list[str]:
-        capacity = f"{self.capacity}" if self.capacity else "无 none"
-        return [f"每日容量 capacity per day: {capacity}; 日期按 days in {self.timezone}"]
+        capacity = f"{self.capacity}" if self.capacity else _("none")
+        return [
+            _("capacity per day: {capacity}; days in {zone}").format(
+                capacity=capacity, zone=self.timezone
+            )
+        ]
 
     def tables(self) -> list[Table]:
         columns = (
-            Column("owner", "客户经理 manager"),
-            Column("days", "有任务天数 days with tasks", "count"),
-            Column("tasks", "任务 tasks", "count"),
-            Column("busiest_day", "单日最多 busiest day", "count"),
-            Column("mean_per_day", "日均 mean per day", "number"),
-            Column("days_over_capacity", "超容量天数 days over capacity", "count"),
+            Column("owner", _("manager")),
+            Column("days", _("days with tasks"), "count"),
+            Column("tasks", _("tasks"), "count"),
+            Column("busiest_day", _("busiest day"), "count"),
+            Column("mean_per_day", _("mean per day"), "number"),
+            Column("days_over_capacity", _("days over capacity"), "count"),
         )
         rows = tuple(
             (m.owner, m.days, m.tasks, m.busiest, m.mean, m.over_capacity) for m in self.managers()
         )
         by_day = self._by_day()
-        return [Table("workload_by_manager", "按客户经理 by manager", columns, rows), by_day]
+        return [Table("workload_by_manager", _("by manager"), columns, rows), by_day]
 
     def _by_day(self) -> Table:
         columns = (
-            Column("owner", "客户经理 manager"),
-            Column("day", "日期 day"),
-            Column("tasks", "任务 tasks", "count"),
+            Column("owner", _("manager")),
+            Column("day", _("day")),
+            Column("tasks", _("tasks"), "count"),
         )
         rows = tuple((o, d.isoformat(), n) for (o, d), n in sorted(self.per_day.items()))
-        return Table("workload_by_day", "按日 by day", columns, rows, detail=True)
+        return Table("workload_by_day", _("by day"), columns, rows, detail=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.explain import KINDS, Decision, Explanation, explain
+from guanxi.engine.i18n import _
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import ManagerLoad
@@ -33,9 +34,9 @@ Assignment = tuple[str | None, str | None, str | None, bool]  # tier, level, str
 WHAT = ("tier", "level", "strategy", "gold")
 Deliveries = dict[str, list[tuple[dt.date, str]]]  # customer -> (day, key), sorted
 AGAINST = (  # a count under the rules against the baseline
-    Column("rules", "规则 rules", "count"),
-    Column("baseline", "基准 baseline", "count"),
-    Column("delta", "差 delta", "count"),
+    Column("rules", _("rules"), "count"),
+    Column("baseline", _("baseline"), "count"),
+    Column("delta", _("delta"), "count"),
 )
 
 
@@ -262,7 +263,10 @@ class DifferenceSection:
     comparison: Comparison
     labels: Labels
     name: str = "difference"
-    title: str = "差异 What the rules change against the baseline"
+
+    @property
+    def title(self) -> str:
+        return _("What the rules change against the baseline")
 
     def notes(self) -> list[str]:
         c = self.comparison
@@ -286,24 +290,22 @@ class DifferenceSection:
 
     def steps(self) -> Table:
         columns = (
-            Column("step", "步骤 step"),
-            Column("gained", "新增客户 customers who gain it", "count"),
-            Column("lost", "失去客户 customers who lose it", "count"),
-            Column("changed", "改变客户 on other days or another number of times", "count"),
+            Column("step", _("step")),
+            Column("gained", _("customers who gain it"), "count"),
+            Column("lost", _("customers who lose it"), "count"),
+            Column("changed", _("on other days or another number of times"), "count"),
         )
         rows = tuple(
             (self.labels.step(s.step_id), len(s.gained), len(s.lost), len(s.changed))
             for s in self.comparison.steps
         )
-        return Table(
-            "difference_steps", "按步骤 customers who gain or lose each step", columns, rows
-        )
+        return Table("difference_steps", _("customers who gain or lose each step"), columns, rows)
 
     def customers(self) -> Table:
         columns = (
-            Column("step", "步骤 step"),
-            Column("customer_id", "客户 customer"),
-            Column("change", "变化 change"),
+            Column("step", _("step")),
+            Column("customer_id", _("customer")),
+            Column("change", _("change")),
         )
         rows = tuple(
             (s.step_id, customer, change)
@@ -315,24 +317,24 @@ class DifferenceSection:
             )
             for customer in customers
         )
-        return Table("difference_customers", "按客户 by customer", columns, rows, detail=True)
+        return Table("difference_customers", _("by customer"), columns, rows, detail=True)
 
     def channels(self) -> Table:
         ours, theirs = _totals(self.comparison.rules), _totals(self.comparison.baseline)
-        columns = (Column("channel", "渠道 channel"), Column("kind", "类型 kind"), *AGAINST)
+        columns = (Column("channel", _("channel")), Column("kind", _("kind")), *AGAINST)
         rows = tuple(
             (channel, kind, ours[channel, kind], theirs[channel, kind],
              ours[channel, kind] - theirs[channel, kind])
             for channel, kind in sorted(set(ours) | set(theirs))
         )  # fmt: skip
-        return Table("difference_channels", "按渠道 deliveries per channel", columns, rows)
+        return Table("difference_channels", _("deliveries per channel"), columns, rows)
 
     def volumes(self) -> Table:
         ours, theirs = self.comparison.rules.volumes(), self.comparison.baseline.volumes()
         columns = (
-            Column("day", "日期 day"),
-            Column("channel", "渠道 channel"),
-            Column("kind", "类型 kind"),
+            Column("day", _("day")),
+            Column("channel", _("channel")),
+            Column("kind", _("kind")),
             *AGAINST,
         )
         rows = tuple(
@@ -341,36 +343,36 @@ class DifferenceSection:
             for day, channel, kind in [key]
             if ours[key] != theirs[key]
         )
-        title = "按日 deliveries per day and channel, where they differ"
+        title = _("deliveries per day and channel, where they differ")
         return Table("difference_volumes", title, columns, rows)
 
     def workload(self) -> Table:
         ours = _loads(self.comparison.rules)
         theirs = _loads(self.comparison.baseline)
         columns = (
-            Column("owner", "客户经理 manager"),
-            Column("tasks_rules", "任务 tasks (rules)", "count"),
-            Column("tasks_baseline", "任务 tasks (baseline)", "count"),
-            Column("delta", "差 delta", "count"),
-            Column("busiest_rules", "单日最多 max a day (rules)", "count"),
-            Column("busiest_baseline", "单日最多 max a day (baseline)", "count"),
-            Column("over_rules", "超容量天数 days over capacity (rules)", "count"),
-            Column("over_baseline", "超容量天数 days over capacity (baseline)", "count"),
+            Column("owner", _("manager")),
+            Column("tasks_rules", _("tasks (rules)"), "count"),
+            Column("tasks_baseline", _("tasks (baseline)"), "count"),
+            Column("delta", _("delta"), "count"),
+            Column("busiest_rules", _("max a day (rules)"), "count"),
+            Column("busiest_baseline", _("max a day (baseline)"), "count"),
+            Column("over_rules", _("days over capacity (rules)"), "count"),
+            Column("over_baseline", _("days over capacity (baseline)"), "count"),
         )
         rows = []
         for owner in sorted(set(ours) | set(theirs)):
             a, b = _numbers(ours.get(owner)), _numbers(theirs.get(owner))
             if a != b:
                 rows.append((owner, a[0], b[0], a[0] - b[0], a[1], b[1], a[2], b[2]))
-        title = "客户经理 tasks per manager, where they differ"
+        title = _("tasks per manager, where they differ")
         return Table("difference_workload", title, columns, tuple(rows))
 
     def moves(self) -> Table:
         columns = (
-            Column("what", "项目 what"),
-            Column("baseline", "基准 under the baseline"),
-            Column("rules", "规则 under the rules"),
-            Column("customers", "客户 customers", "count"),
+            Column("what", _("what")),
+            Column("baseline", _("under the baseline")),
+            Column("rules", _("under the rules")),
+            Column("customers", _("customers"), "count"),
         )
         rows = tuple(
             (what, _shown(old), _shown(new), n)
@@ -378,7 +380,7 @@ class DifferenceSection:
                 self.comparison.moves.items(), key=lambda item: (WHAT.index(item[0][0]), -item[1])
             )
         )
-        title = "期末分类 tier, level, strategy and gold at the end, where they differ"
+        title = _("tier, level, strategy and gold at the end, where they differ")
         return Table("difference_moves", title, columns, rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -397,7 +399,10 @@ class SampleSection:
 
     comparison: Comparison
     name: str = "sample"
-    title: str = "示例 Some affected customers, and why"
+
+    @property
+    def title(self) -> str:
+        return _("Some affected customers, and why")
 
     def notes(self) -> list[str]:
         lines = []
@@ -411,10 +416,10 @@ class SampleSection:
 
     def tables(self) -> list[Table]:
         columns = (
-            Column("customer_id", "客户 customer"),
-            Column("rules", "规则 under the rules"),
-            Column("baseline", "基准 under the baseline"),
-            Column("reasons", "原因 reasons"),
+            Column("customer_id", _("customer")),
+            Column("rules", _("under the rules")),
+            Column("baseline", _("under the baseline")),
+            Column("reasons", _("reasons")),
         )
         rows = tuple(
             (a.customer_id, _assignment(a.rules), _assignment(a.baseline), " | ".join(a.reasons))

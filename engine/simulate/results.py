@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
@@ -163,8 +164,11 @@ class RunSection:
 
     @property
     def title(self) -> str:
-        which = "基准规则 baseline rules" if self.result.label == "baseline" else "规则 rules"
-        return f"模拟 Simulation under the {which} ({self.result.ruleset.hash})"
+        if self.result.label == "baseline":
+            title = _("Simulation under the baseline rules ({hash})")
+        else:
+            title = _("Simulation under the rules ({hash})")
+        return title.format(hash=self.result.ruleset.hash)
 
     def notes(self) -> list[str]:
         r, c = self.result, self.result.counts
@@ -172,7 +176,9 @@ class RunSection:
         delivered = Counter(d.kind for d in r.deliveries)
         backlog = sum(d.backlog for d in r.deliveries)
         lines = [
-            f"期间 period: {first} – {last} ({r.window.days} days, {r.ruleset.settings.timezone})",
+            _("period: {first} – {last} ({days} days, {zone})").format(
+                first=first, last=last, days=r.window.days, zone=r.ruleset.settings.timezone
+            ),
             f"classified {c.classifications} times; ticked in {c.ticks} hours; {r.seconds:.1f} s",
             f"planned: {c.planned_events:,} from events, {c.planned_recurring:,} recurring,"
             f" {c.planned_transitions:,} from tier and level moves",
@@ -224,41 +230,41 @@ class RunSection:
         counts = r.volumes()
         channels = sorted({(channel, kind) for _, channel, kind in counts})
         columns = (
-            Column("day", "日期 day"),
+            Column("day", _("day")),
             *(Column(channel, channel, "count") for channel, _ in channels),
-            Column("total", "合计 total", "count"),
+            Column("total", _("total"), "count"),
         )
         rows = []
         for day in r.window.dates():
             values = [counts[day, channel, kind] for channel, kind in channels]
             rows.append((day.isoformat(), *values, sum(values)))
-        tasks = ", ".join(channel for channel, kind in channels if kind == "task") or "none"
-        title = (
-            f"每日送达 follow-ups delivered per day, by channel (tasks: {tasks}; the rest messages)"
-        )
+        tasks = ", ".join(channel for channel, kind in channels if kind == "task") or _("none")
+        title = _(
+            "follow-ups delivered per day, by channel (tasks: {tasks}; the rest messages)"
+        ).format(tasks=tasks)
         return Table(f"{r.label}_volumes", title, columns, tuple(rows))
 
     def workload(self) -> list[Table]:
         r = self.result
         load, days = r.workload(), r.business_days()
         columns = (
-            Column("owner", "客户经理 manager"),
-            Column("tasks", "任务 tasks", "count"),
-            Column("busiest_day", "单日最多 max a day", "count"),
-            Column("mean_per_business_day", "工作日均 mean a business day", "number"),
-            Column("days_over_capacity", "超容量天数 days over capacity", "count"),
+            Column("owner", _("manager")),
+            Column("tasks", _("tasks"), "count"),
+            Column("busiest_day", _("max a day"), "count"),
+            Column("mean_per_business_day", _("mean a business day"), "number"),
+            Column("days_over_capacity", _("days over capacity"), "count"),
         )
         rows = tuple(
             (m.owner, m.tasks, m.busiest, m.tasks / days if days else None, m.over_capacity)
             for m in load.managers()
         )
-        capacity = r.capacity if r.capacity is not None else "none"
-        title = f"客户经理工作量 tasks per manager (capacity {capacity} a day)"
+        capacity = r.capacity if r.capacity is not None else _("none")
+        title = _("tasks per manager (capacity {capacity} a day)").format(capacity=capacity)
         per_day = Table(
             f"{r.label}_workload_by_day",
-            "按日 tasks per manager per day",
-            (Column("owner", "客户经理 manager"), Column("day", "日期 day"),
-             Column("tasks", "任务 tasks", "count")),
+            _("tasks per manager per day"),
+            (Column("owner", _("manager")), Column("day", _("day")),
+             Column("tasks", _("tasks"), "count")),
             tuple((o, d.isoformat(), n) for (o, d), n in sorted(load.per_day.items())),
             detail=True,
         )  # fmt: skip
@@ -266,39 +272,39 @@ class RunSection:
 
     def verdicts(self) -> Table:
         columns = (
-            Column("status", "结果 status"),
-            Column("policy", "策略 policy"),
-            Column("reason", "原因 reason"),
-            Column("followups", "跟进 follow-ups", "count"),
+            Column("status", _("status")),
+            Column("policy", _("policy")),
+            Column("reason", _("reason")),
+            Column("followups", _("follow-ups"), "count"),
         )
         rows = tuple((v.status, v.policy, v.reason, v.followups) for v in self.result.verdicts)
-        title = "联系策略 suppressed, deferred and cancelled, by policy and reason"
+        title = _("suppressed, deferred and cancelled, by policy and reason")
         return Table(f"{self.result.label}_policy", title, columns, rows)
 
     def distribution(self) -> Table:
         r, labels = self.result, self.labels
         cells = sorted(set(r.start) | set(r.end), key=lambda c: _position(labels, c))
         columns = (
-            Column("tier", "层级 tier"),
-            Column("level", "关系 level"),
-            Column("start", "开始 at the start", "count"),
-            Column("end", "结束 at the end", "count"),
-            Column("change", "变化 change", "count"),
+            Column("tier", _("tier")),
+            Column("level", _("level")),
+            Column("start", _("at the start"), "count"),
+            Column("end", _("at the end"), "count"),
+            Column("change", _("change"), "count"),
         )
         rows = tuple(
             (labels.tier(t), labels.level(lv), r.start.get((t, lv), 0), r.end.get((t, lv), 0),
              r.end.get((t, lv), 0) - r.start.get((t, lv), 0))
             for t, lv in cells
         )  # fmt: skip
-        return Table(f"{r.label}_tiers_levels", "客户分布 customers by tier × level", columns, rows)
+        return Table(f"{r.label}_tiers_levels", _("customers by tier × level"), columns, rows)
 
     def pending(self) -> Table:
         columns = (
-            Column("step", "步骤 step"),
-            Column("followups", "跟进 follow-ups", "count"),
+            Column("step", _("step")),
+            Column("followups", _("follow-ups"), "count"),
         )
         rows = tuple((self.labels.step(s), n) for s, n in self.result.pending.items())
-        title = "期后待办 planned for after the period"
+        title = _("planned for after the period")
         return Table(f"{self.result.label}_after", title, columns, rows)
 
     def to_dict(self) -> dict[str, Any]:
