@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import email
 import email.policy
+import itertools
 import json
 import random
 import socket
@@ -255,6 +256,25 @@ def test_expired_followup_is_expired_without_sending(
     assert (report.expired, report.dead) == (1, 0) and outbox_keys(outbox) == []
     assert followup(store, fid)["status"] == "expired"
     assert "too late" in followup(store, fid)["reason"]
+
+
+def test_no_message_starts_once_most_of_the_lease_has_passed(
+    store: Store, ruleset: RuleSet, outbox: Adapter
+) -> None:
+    """A dispatcher slowed down (a busy machine, a slow server) stops before its lease runs
+    out: what it has not sent stays claimed, and is sent once, after the lease lapses, by the
+    next pass. Without the stop, a second daemon would claim the lapsed rows while the first
+    still sends them: the same message twice."""
+    due = plan(store, 3)
+    seconds = itertools.chain([0.0, 0.0], itertools.repeat(LEASE.total_seconds()))
+    report = run(store, ruleset, outbox, NOW, lease=LEASE, stopwatch=lambda: next(seconds))
+    assert (report.claimed, report.sent, report.unsent) == (3, 1, 2)
+    left = [i for i in due if followup(store, i)["status"] == "claimed"]
+    assert len(left) == 2 and all(attempts(store, i) == [] for i in left)
+    assert run(store, ruleset, outbox, NOW + LEASE / 2).claimed == 0  # still leased
+    later = run(store, ruleset, outbox, NOW + LEASE + dt.timedelta(seconds=1))
+    assert (later.claimed, later.sent, later.unsent) == (2, 2, 0)
+    assert sorted(outbox_keys(outbox)) == sorted(followup(store, i)["key"] for i in due)
 
 
 def test_expired_lease_is_reclaimed(store: Store, ruleset: RuleSet, outbox: Adapter) -> None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError, TemplateText
@@ -34,7 +35,7 @@ from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
 from guanxi.engine.dispatch.recheck import SendPolicy
-from guanxi.engine.dispatch.send import send_all
+from guanxi.engine.dispatch.send import Unsent, send_all
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
@@ -43,6 +44,7 @@ from guanxi.engine.store.dialect import json_texts
 __all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
 BACKOFF = Backoff()
+LEASE_USED = 0.8  # of a claim's lease, after which no message of it is started
 
 
 @dataclass
@@ -53,6 +55,7 @@ class DispatchReport:
     dead: int = 0
     expired: int = 0  # past their bound on lateness, not sent
     lost: int = 0  # the lease ran out before the outcome was written; the ledger has it
+    unsent: int = 0  # left claimed: the lease was running out before their turn came
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
@@ -88,6 +91,7 @@ def dispatch_once(
     rng: random.Random | None = None,
     worker: str | None = None,
     versions: Mapping[str, RuleSet] | None = None,
+    stopwatch: Callable[[], float] = time.monotonic,
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
     the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
@@ -95,9 +99,31 @@ def dispatch_once(
     by hash) has it, else with `ruleset`'s.
 
     The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
-    per adapter): a claim whose lease ran out may be taken over and sent again.
+    per adapter): a claim whose lease ran out may be taken over and sent again. So no message
+    is started once `LEASE_USED` of the lease has passed on `stopwatch` (seconds, a duration,
+    not the time of day): the rest stay claimed and are sent once the lease lapses.
     """
-    attempts = Attempts(now, max_attempts, backoff, rng or random.Random(0))
+    started = stopwatch()
+    budget = lease.total_seconds() * LEASE_USED
+    return _dispatch(
+        store, ruleset, adapters, now, limit, lease, worker, versions,
+        Attempts(now, max_attempts, backoff, rng or random.Random(0)),
+        lambda: stopwatch() - started < budget,
+    )  # fmt: skip
+
+
+def _dispatch(
+    store: Store,
+    ruleset: RuleSet,
+    adapters: Mapping[str, Adapter],
+    now: dt.datetime,
+    limit: int,
+    lease: dt.timedelta,
+    worker: str | None,
+    versions: Mapping[str, RuleSet] | None,
+    attempts: Attempts,
+    in_time: Callable[[], bool],
+) -> DispatchReport:
     report = DispatchReport(waiting=waiting(store, now, adapters))
     policy = SendPolicy(store, ruleset, now, worker)
     rows = claim(store, now, limit, lease, channels=adapters, screen=policy)
@@ -109,7 +135,12 @@ def dispatch_once(
         decided = {o.row["id"] for o in outcomes}
         ready = [row for row in rows if row["id"] not in decided]
         templates = _Templates(ruleset, versions or {})
-        outcomes.extend(_deliver(store, ruleset, templates, adapters, ready, attempts))
+        delivered = _deliver(store, ruleset, templates, adapters, ready, attempts, in_time)
+        for outcome in delivered:
+            if outcome is None:
+                report.unsent += 1
+            else:
+                outcomes.append(outcome)
     finally:  # whatever was sent is recorded, even when the pass is interrupted
         report.count(outcomes, record(store, outcomes, now, worker))
     return report
@@ -139,8 +170,10 @@ def _deliver(
     adapters: Mapping[str, Adapter],
     rows: Sequence[Row],
     attempts: Attempts,
-) -> Iterator[Outcome]:
-    """Render each row for its customer and send it through its channel's adapter."""
+    in_time: Callable[[], bool],
+) -> Iterator[Outcome | None]:
+    """Render each row for its customer and send it through its channel's adapter; None for
+    a row left unsent (see `send_all`)."""
     customers = _customers(store, ruleset, rows)
     today = attempts.now.astimezone(ruleset.calendar.zone).date()  # the bank's date
     for adapter, group in _by_adapter(adapters, rows).values():
@@ -151,7 +184,7 @@ def _deliver(
                 yield attempts.outcome(row, adapter.name, message)
             else:
                 rendered.append((row, message))
-        yield from _send(adapter, rendered, attempts)
+        yield from _send(adapter, rendered, attempts, in_time)
 
 
 def _render(
@@ -174,11 +207,14 @@ def _render(
 
 
 def _send(
-    adapter: Adapter, rendered: Sequence[tuple[Row, Message]], attempts: Attempts
-) -> Iterator[Outcome]:
-    results = send_all(adapter, [message for _, message in rendered])
+    adapter: Adapter,
+    rendered: Sequence[tuple[Row, Message]],
+    attempts: Attempts,
+    in_time: Callable[[], bool],
+) -> Iterator[Outcome | None]:
+    results = send_all(adapter, [message for _, message in rendered], in_time)
     for (row, _), result in zip(rendered, results, strict=True):
-        yield attempts.outcome(row, adapter.name, result)
+        yield None if isinstance(result, Unsent) else attempts.outcome(row, adapter.name, result)
 
 
 def _by_adapter(

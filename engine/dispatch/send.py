@@ -9,30 +9,42 @@ dead-lettered once its attempts are used up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from guanxi.adapters.base import Adapter, AdapterError, Message, Receipt, RetryableError
 
-Result = Receipt | AdapterError
+
+class Unsent:
+    """Not sent: the claim's lease was about to run out, so another dispatcher may take the
+    follow-up over; it is left claimed and sent after the lease lapses, by whoever claims it."""
 
 
-def send_all(adapter: Adapter, messages: Sequence[Message]) -> Iterator[Result]:
-    """The result of sending each of `messages`, in their order. Lazy: a caller that stops
-    early leaves the rest unsent (on threads, those not started yet)."""
+UNSENT = Unsent()
+Result = Receipt | AdapterError | Unsent
+
+
+def send_all(
+    adapter: Adapter, messages: Sequence[Message], in_time: Callable[[], bool] = lambda: True
+) -> Iterator[Result]:
+    """The result of sending each of `messages`, in their order; a message whose turn comes
+    when `in_time()` is false is not sent (UNSENT). Lazy: a caller that stops early leaves
+    the rest unsent (on threads, those not started yet)."""
     workers = min(adapter.concurrent_sends, len(messages))
     if workers <= 1:
-        yield from (_send(adapter, message) for message in messages)
+        yield from (_send(adapter, message, in_time) for message in messages)
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix=f"guanxi-{adapter.name}")
     try:
-        futures = [pool.submit(_send, adapter, message) for message in messages]
+        futures = [pool.submit(_send, adapter, message, in_time) for message in messages]
         yield from (future.result() for future in futures)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _send(adapter: Adapter, message: Message) -> Result:
+def _send(adapter: Adapter, message: Message, in_time: Callable[[], bool]) -> Result:
+    if not in_time():
+        return UNSENT
     try:
         return adapter.send(message)
     except AdapterError as error:
