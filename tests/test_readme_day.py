@@ -43,8 +43,10 @@ def test_a_day_with_guanxi_runs_verbatim_in_an_empty_folder(tmp_path: Path) -> N
         run = subprocess.run(
             [guanxi, *words[1:]], cwd=tmp_path, env=env, capture_output=True, timeout=600
         )
-        assert run.returncode == 0, f"{command}\n{run.stderr.decode(errors='replace')}"
+        allowed = {0, 3} if words[1] == "load" else {0}  # 3: loaded, some rows quarantined
+        assert run.returncode in allowed, f"{command}\n{run.stderr.decode(errors='replace')}"
         if out is not None:
             out.write_bytes(run.stdout)
     assert (tmp_path / "report.html").is_file()
+    assert (tmp_path / "customers.csv").is_file() and (tmp_path / "guanxi.db").is_file()
     assert (tmp_path / "followups.csv").read_bytes().startswith(b"\xef\xbb\xbf")
