@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
 from ruamel.yaml.events import (
-from guanxi.engine.i18n import N_, _
     AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
     Event,
     ScalarEvent,
 )
+
+from guanxi.engine.i18n import N_, _
 
 MAX_DEPTH = 50  # blocks and lists inside each other; a rule file needs fewer than ten
 MAX_ALIASED = 10_000  # values copied in by `*name` aliases, counted through every level
