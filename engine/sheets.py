@@ -15,6 +15,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from typing import Any
+
 from guanxi.engine.i18n import _
 
 MAX_CELLS = 2_000_000  # ten thousand rows of two hundred columns

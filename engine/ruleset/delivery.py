@@ -14,11 +14,11 @@ from collections.abc import Collection
 from guanxi.adapters.base import UnknownAdapterError
 from guanxi.adapters.registry import adapter_class, adapter_names
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import AdapterSpec, Settings
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.source import PathKey
 from guanxi.engine.timing import TimingError, parse_interval
-from guanxi.engine.i18n import _
 
 FILE = "guanxi.yaml"
 # Given by the daemon, not by the rule project: the store, the channels' address fields, its

@@ -19,12 +19,12 @@ from sqlglot import exp
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition
 from guanxi.engine.language.conditions import field_name
 from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
 from guanxi.engine.ruleset.ruleset import Ladder
 from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
-from guanxi.engine.i18n import N_, _
 
 UNKNOWN_VALUE = "unknown-value"
 LADDER_NOUNS = {

@@ -54,9 +54,13 @@ def locate(root: Path, name: str, folder: str = "") -> Path:
     try:
         path = (root / folder / name).resolve(strict=True)
     except FileNotFoundError:
-        raise FileProblem("missing-file", _("there is no file '{name}'").format(name=name)) from None
+        raise FileProblem(
+            "missing-file", _("there is no file '{name}'").format(name=name)
+        ) from None
     except (OSError, RuntimeError):  # a symlink loop, a name too long
-        raise FileProblem("missing-file", _("'{name}' cannot be opened").format(name=name)) from None
+        raise FileProblem(
+            "missing-file", _("'{name}' cannot be opened").format(name=name)
+        ) from None
     if not path.is_relative_to(top):
         hint = _("copy the file into the rule project instead of linking to it")
         message = _("'{name}' links to a file outside the project").format(name=name)

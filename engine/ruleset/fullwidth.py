@@ -141,7 +141,9 @@ def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Dia
     for run in _runs(found):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
-        result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=_(HINT), length=len(run)))
+        result.append(
+            Diagnostic(shown, line, col, CODE, _message(run), hint=_(HINT), length=len(run))
+        )
     return result
 
 

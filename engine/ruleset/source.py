@@ -23,12 +23,12 @@ from ruamel.yaml.scalarstring import (
 )
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
 from guanxi.engine.ruleset.fullwidth_yaml import repair_yaml
 from guanxi.engine.ruleset.yaml_errors import plain_yaml_error
 from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, first_limit_exceeded
-from guanxi.engine.i18n import _
 
 PathKey = str | int
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.sheets import cell_name, cell_text
-from guanxi.engine.i18n import N_, _
 
 CELL_HINT = N_("a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value")
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
@@ -94,7 +94,8 @@ def read_sheet_table(
 def _at_cell(diagnostic: Diagnostic) -> Diagnostic:
     cell = cell_name(diagnostic.line, diagnostic.col)
     return dataclasses.replace(
-        diagnostic, message=_("{message} (cell {cell})").format(message=diagnostic.message, cell=cell)
+        diagnostic,
+        message=_("{message} (cell {cell})").format(message=diagnostic.message, cell=cell),
     )
 
 

@@ -180,7 +180,9 @@ def _after_value(source: Source, at: tuple[int, int]) -> Diagnostic:
         at,
         "yaml-syntax",
         _("there is more text after a complete value on this line"),
-        hint=_("a value in quotes ends at its closing quote; put the whole value inside the quotes"),
+        hint=_(
+            "a value in quotes ends at its closing quote; put the whole value inside the quotes"
+        ),
     )
 
 
