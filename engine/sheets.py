@@ -24,6 +24,10 @@ MAX_CELLS = 2_000_000  # ten thousand rows of two hundred columns
 class SheetError(Exception):
     """A workbook that cannot be read, or has no such sheet; the message says which."""
 
+    def __init__(self, message: str, missing_sheet: bool = False) -> None:
+        super().__init__(message)
+        self.missing_sheet = missing_sheet
+
 
 def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, list[Any]]]:
     """The non-empty rows of the first sheet (or `sheet`): (row number, cell values)."""
@@ -39,7 +43,7 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
         if sheet is not None and sheet not in book.sheetnames:
             names = ", ".join(book.sheetnames)
             message = _("the workbook has no sheet '{sheet}'; its sheets are: {names}")
-            raise SheetError(message.format(sheet=sheet, names=names))
+            raise SheetError(message.format(sheet=sheet, names=names), missing_sheet=True)
         cells = 0
         for number, row in enumerate(book[sheet or book.sheetnames[0]].iter_rows(min_row=1), 1):
             values = [cell.value for cell in row]

@@ -13,6 +13,7 @@ import jinja2.meta
 from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset.domains import event_domains, label_answer
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -47,6 +48,12 @@ PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.y
 PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
 EVERY_LEVEL = "all"  # the playbook key whose steps apply to customers of every level
 TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
+STEP_KINDS = {"message": N_("message"), "task": N_("task")}
+STEP_KINDS_PLURAL = {"message": N_("messages"), "task": N_("tasks")}
+
+
+def _kind(kind: str, words: dict[str, str] = STEP_KINDS) -> str:
+    return _(words[kind]) if kind in words else kind
 
 
 def check_steps(
@@ -74,7 +81,7 @@ def _check_level(project: Project, known: Known, level: str) -> None:
         return
     source = project.sources[PLAYBOOKS]
     message, hint = label_answer([project.names.get("level")], level) or (
-        f"no relationship level '{level}'",
+        _("no relationship level '{name}'").format(name=level),
         did_you_mean(level, known.levels),
     )
     project.add(
@@ -95,7 +102,10 @@ def _read_step(project: Project, path: tuple[Any, ...], ids: set[str]) -> Step |
     if isinstance(step_id, str):
         if step_id in ids:
             project.error(
-                PLAYBOOKS, (*path, "id"), "duplicate-name", f"step id '{step_id}' is used twice"
+                PLAYBOOKS,
+                (*path, "id"),
+                "duplicate-name",
+                _("step id '{id}' is used twice").format(id=step_id),
             )
         ids.add(step_id)
     step, problems = validate_model(source, Step, path)
@@ -142,14 +152,18 @@ def _check_trigger(
 ) -> None:
     triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
     if len(triggers) != 1:
-        listed = f"{len(triggers)} triggers ({', '.join(triggers)})" if triggers else "no trigger"
-        message = f"step '{step.id}' has {listed}"
+        if triggers:
+            message = _("step '{id}' has {count} triggers ({names})").format(
+                id=step.id, count=len(triggers), names=", ".join(triggers)
+            )
+        else:
+            message = _("step '{id}' has no trigger").format(id=step.id)
         project.error(
             PLAYBOOKS,
             (*path, "id"),
             "invalid-trigger",
             message,
-            hint="give exactly one of: on, every, on_enter, on_leave",
+            hint=_("give exactly one of: on, every, on_enter, on_leave"),
         )
     for index, event_type in enumerate(step.cancel_on):
         if event_type not in schema.events:
@@ -157,7 +171,7 @@ def _check_trigger(
                 PLAYBOOKS,
                 (*path, "cancel_on", index),
                 "unknown-event",
-                f"no event type '{event_type}'",
+                _("no event type '{name}'").format(name=event_type),
                 hint=did_you_mean(event_type, schema.events),
             )
     if step.on and step.on not in schema.events:
@@ -165,7 +179,7 @@ def _check_trigger(
             PLAYBOOKS,
             (*path, "on"),
             "unknown-event",
-            f"no event type '{step.on}'",
+            _("no event type '{name}'").format(name=step.on),
             hint=did_you_mean(step.on, schema.events),
         )
     if step.initial and not step.on_enter:
@@ -173,8 +187,8 @@ def _check_trigger(
             PLAYBOOKS,
             (*path, "initial"),
             "invalid-value",
-            "'initial' is for on_enter steps only",
-            hint="'initial: true' lets an on_enter step act on the store's first classification",
+            _("'initial' is for on_enter steps only"),
+            hint=_("'initial: true' lets an on_enter step act on the store's first classification"),
         )
     for key in ("on_enter", "on_leave"):
         target = getattr(step, key)
@@ -182,7 +196,7 @@ def _check_trigger(
         if target and target not in names:
             ladders = [project.names.get("tier"), project.names.get("level")]
             message, hint = label_answer(ladders, target) or (
-                f"'{target}' is neither a tier nor a level",
+                _("'{name}' is neither a tier nor a level").format(name=target),
                 did_you_mean(target, names),
             )
             project.error(PLAYBOOKS, (*path, key), "unknown-tier", message, hint=hint)
@@ -200,8 +214,11 @@ def _check_channel_and_template(
                 PLAYBOOKS,
                 (*path, "channel"),
                 "invalid-value",
-                f"channel '{step.channel}' carries {known.channels[step.channel]}s, "
-                f"but this step is a {step.do}",
+                _("channel '{channel}' carries {kinds}, but this step is a {kind}").format(
+                    channel=step.channel,
+                    kinds=_kind(known.channels[step.channel], STEP_KINDS_PLURAL),
+                    kind=_kind(step.do),
+                ),
             )
     if known.templates is None:
         return
@@ -210,7 +227,7 @@ def _check_channel_and_template(
             PLAYBOOKS,
             (*path, "template"),
             "unknown-template",
-            f"no template '{step.template}'",
+            _("no template '{name}'").format(name=step.template),
             hint=did_you_mean(step.template, known.templates),
         )
     elif known.templates[step.template] != step.do:
@@ -218,8 +235,11 @@ def _check_channel_and_template(
             PLAYBOOKS,
             (*path, "template"),
             "invalid-value",
-            f"template '{step.template}' is a {known.templates[step.template]}, "
-            f"but this step is a {step.do}",
+            _("template '{name}' is a {kind}, but this step is a {step_kind}").format(
+                name=step.template,
+                kind=_kind(known.templates[step.template]),
+                step_kind=_kind(step.do),
+            ),
         )
 
 
@@ -269,7 +289,7 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
                 POLICIES,
                 path,
                 "unknown-field",
-                f"no customer field '{field_name}'",
+                _("no customer field '{name}'").format(name=field_name),
                 hint=did_you_mean(field_name, fields),
             )
     _check_policy_channels(project, policies)
@@ -294,7 +314,7 @@ def unknown_channel_answer(
     """The message and hint for a channel name that is not defined: a label is answered
     with the name to write."""
     answer = label_answer([project.names.get("channel")], name)
-    return answer or (f"no channel '{name}'", did_you_mean(name, channels))
+    return answer or (_("no channel '{name}'").format(name=name), did_you_mean(name, channels))
 
 
 def _unknown_channel(
@@ -327,8 +347,12 @@ def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str,
                 POLICIES,
                 path,
                 "invalid-duration",
-                f"'{text}' lets no {kind} be late at all: every one would expire when it is due",
-                hint=f"write how late a {kind} may still happen, e.g. '{getattr(Expiry(), kind)}'",
+                _(
+                    "'{text}' lets no {kind} be late at all: every one would expire when it is due"
+                ).format(text=text, kind=_kind(kind)),
+                hint=_("write how late a {kind} may still happen, e.g. '{example}'").format(
+                    kind=_kind(kind), example=getattr(Expiry(), kind)
+                ),
             )
         elif bound is not None:
             bounds[kind] = bound
@@ -360,7 +384,7 @@ def check_templates(
                 TEMPLATES,
                 ("templates", name),
                 "unused-template",
-                f"no playbook step uses the template '{name}'",
+                _("no playbook step uses the template '{name}'").format(name=name),
             )
             _retarget_last_to_key(project, name)
 
@@ -389,8 +413,10 @@ def _check_template(
             TEMPLATES,
             path,
             "template-syntax",
-            error.message or "bad template",
-            hint=f"on line {error.lineno} of the template",
+            _("the template cannot be read: {problem}").format(
+                problem=error.message or _("bad template")
+            ),
+            hint=_("on line {line} of the template").format(line=error.lineno),
         )
         return False
     for variable in sorted(undeclared - known):
@@ -399,7 +425,7 @@ def _check_template(
             path,
             text,
             variable,
-            f"unknown variable '{variable}'",
+            _("unknown variable '{name}'").format(name=variable),
             did_you_mean(variable, known),
         )
     for node in tree.find_all(nodes.Getattr):
@@ -410,7 +436,7 @@ def _check_template(
                 path,
                 text,
                 node.attr,
-                f"no event field '{node.attr}'",
+                _("no event field '{name}'").format(name=node.attr),
                 did_you_mean(node.attr, event_fields),
             )
     return len(project.diagnostics) == errors
@@ -473,9 +499,9 @@ def _limit_error(
     indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
     source = project.sources[TEMPLATES]
     at = source.expression_position(path, start + indent)
-    hint = (
-        f"a message may hold at most {MAX_TEXT:,} characters and take at most {MAX_STEPS:,}"
+    hint = _(
+        "a message may hold at most {characters} characters and take at most {steps}"
         " steps (loop turns, calls, look-ups); make the loop or the number smaller"
-    )
+    ).format(characters=f"{MAX_TEXT:,}", steps=f"{MAX_STEPS:,}")
     length = len(lines[line - 1].strip()) or 1
     project.add(source.diagnostic(at, "template-limit", message, length=length, hint=hint))
