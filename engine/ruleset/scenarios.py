@@ -99,7 +99,7 @@ def check_population(
         hint = did_you_mean(column, schema.fields)
         at = columns.get(column, 1)
         project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
-    for line, field, _, reason in found.problems:
+    for line, field, _value, reason in found.problems:
         message = f"{field}: {reason}" if field and field not in reason else reason
         project.add(Diagnostic(shown, line, 1, "invalid-value", message))
 
