@@ -111,10 +111,7 @@ def _compared_names(rule: RuleCount, ruleset: RuleSet) -> Iterable[tuple[str, st
 
 def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
     of_level = cov.of_level(step.level)
-    if step.level == "all":
-        level = _("any level")
-    else:
-        level = _("level '{name}'").format(name=step.level)
+    level = _("any level") if step.level == "all" else _("level '{name}'").format(name=step.level)
     message = _("step '{id}' ({file} line {line}) could act on 0 of {total} customers").format(
         id=step.step,
         file=Path(step.origin.file).name,
