@@ -44,6 +44,7 @@ POLICIES = (
 """What a follow-up's `policy` can be: the contact policies, and the step's own cancelling."""
 
 Path_ = tuple[str | int, ...]
+UNKNOWN_CODES = {"tier": "unknown-tier", "level": "unknown-level", "strategy": "unknown-strategy"}
 NOT_FOUND = {  # an expected name that the rule project does not define
     "tier": N_("no tier '{name}'"),
     "level": N_("no level '{name}'"),
@@ -218,7 +219,7 @@ class _ScenarioChecker:
                     _(NOT_FOUND[key]).format(name=value),
                     did_you_mean(value, names),
                 )
-                self.error(("expect", key), f"unknown-{key}", message, hint)
+                self.error(("expect", key), UNKNOWN_CODES[key], message, hint)
         for key in ("followups", "suppressed"):
             for index, followup in enumerate(getattr(expect, key)):
                 self.followup(("expect", key, index), followup, known)
