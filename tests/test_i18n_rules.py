@@ -38,7 +38,7 @@ def english_texts(diagnostics: list[dict[str, str | None]]) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_diagnostic_reads_in_chinese(tmp_path: Path, case: str) -> None:
-    code, stdout, stderr = validate(make_project(tmp_path, case), "--json")
+    _code, stdout, stderr = validate(make_project(tmp_path, case), "--json")
     assert "Traceback" not in stderr
     found = json.loads(stdout)
     assert english_texts(found) == []
