@@ -48,12 +48,23 @@ PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.y
 PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
 EVERY_LEVEL = "all"  # the playbook key whose steps apply to customers of every level
 TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
-STEP_KINDS = {"message": N_("message"), "task": N_("task")}
-STEP_KINDS_PLURAL = {"message": N_("messages"), "task": N_("tasks")}
-
-
-def _kind(kind: str, words: dict[str, str] = STEP_KINDS) -> str:
-    return _(words[kind]) if kind in words else kind
+# by the kind of the step ('message' or 'task'): whole sentences, translated as such
+CHANNEL_CARRIES = {
+    "message": N_("channel '{channel}' carries tasks, but this step is a message"),
+    "task": N_("channel '{channel}' carries messages, but this step is a task"),
+}
+TEMPLATE_IS = {
+    "message": N_("template '{name}' is a task, but this step is a message"),
+    "task": N_("template '{name}' is a message, but this step is a task"),
+}
+NOT_LATE = {
+    "message": N_("'{text}' lets no message be late at all: every one would expire when it is due"),
+    "task": N_("'{text}' lets no task be late at all: every one would expire when it is due"),
+}
+HOW_LATE = {
+    "message": N_("write how late a message may still happen, e.g. '{example}'"),
+    "task": N_("write how late a task may still happen, e.g. '{example}'"),
+}
 
 
 def check_steps(
@@ -214,11 +225,7 @@ def _check_channel_and_template(
                 PLAYBOOKS,
                 (*path, "channel"),
                 "invalid-value",
-                _("channel '{channel}' carries {kinds}, but this step is a {kind}").format(
-                    channel=step.channel,
-                    kinds=_kind(known.channels[step.channel], STEP_KINDS_PLURAL),
-                    kind=_kind(step.do),
-                ),
+                _(CHANNEL_CARRIES[step.do]).format(channel=step.channel),
             )
     if known.templates is None:
         return
@@ -235,11 +242,7 @@ def _check_channel_and_template(
             PLAYBOOKS,
             (*path, "template"),
             "invalid-value",
-            _("template '{name}' is a {kind}, but this step is a {step_kind}").format(
-                name=step.template,
-                kind=_kind(known.templates[step.template]),
-                step_kind=_kind(step.do),
-            ),
+            _(TEMPLATE_IS[step.do]).format(name=step.template),
         )
 
 
@@ -347,12 +350,8 @@ def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str,
                 POLICIES,
                 path,
                 "invalid-duration",
-                _(
-                    "'{text}' lets no {kind} be late at all: every one would expire when it is due"
-                ).format(text=text, kind=_kind(kind)),
-                hint=_("write how late a {kind} may still happen, e.g. '{example}'").format(
-                    kind=_kind(kind), example=getattr(Expiry(), kind)
-                ),
+                _(NOT_LATE[kind]).format(text=text),
+                hint=_(HOW_LATE[kind]).format(example=getattr(Expiry(), kind)),
             )
         elif bound is not None:
             bounds[kind] = bound
