@@ -87,7 +87,7 @@ class BusinessCalendar:
             return day if self.is_business_day(day) else self.next_business_day(day)
         try:
             counted = day
-            for _ in range(count):
+            for _day in range(count):
                 counted = self.next_business_day(counted)
         except CalendarRangeError:
             what = _("{duration} after {day}").format(

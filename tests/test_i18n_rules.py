@@ -17,6 +17,7 @@ from guanxi.cli.main import cli
 from tests.test_validate_golden import CASES, DATA, make_project
 
 CJK = re.compile(r"[\u3400-\u9fff]")
+ENGLISH = re.compile(r"\b(or|and)\b|[A-Za-z]{2,} [A-Za-z]{2,}")  # words, not a list of names
 ZH_GOLDEN = ["expression_syntax", "value_labels", "fullwidth_operators"]
 
 
@@ -27,13 +28,20 @@ def validate(project: Path, *options: str) -> tuple[int, str, str]:
 
 
 def english_texts(diagnostics: list[dict[str, str | None]]) -> list[str]:
-    """The message, hint or expected text of each diagnostic that has no Chinese in it."""
-    return [
+    """The message or hint of each diagnostic that has no Chinese in it, and each `expected:`
+    that is more than the names to type (English words joined by 'or', 'and', a phrase)."""
+    found = [
         f"{d['file']}:{d['line']}: {d['code']} {key}: {d[key]}"
         for d in diagnostics
-        for key in ("message", "hint", "expected")
+        for key in ("message", "hint")
         if d[key] and not CJK.search(str(d[key]))
     ]
+    found += [
+        f"{d['file']}:{d['line']}: {d['code']} expected: {d['expected']}"
+        for d in diagnostics
+        if d["expected"] and not CJK.search(d["expected"]) and ENGLISH.search(d["expected"])
+    ]
+    return found
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -67,7 +67,8 @@ def _located(
         )
     at = source.position(loc)
     if kind in ("literal_error", "enum"):
-        expected = str(error.get("ctx", {}).get("expected", ""))
+        expected = str(error.get("ctx", {}).get("expected", ""))  # "'task' or 'message'"
+        expected = _(" or ").join(expected.split(" or "))
         message = _in_place(_("'{value}' is not allowed").format(value=given), loc)
         return source.diagnostic(
             at, "invalid-value", message, length=len(str(given)), expected=expected

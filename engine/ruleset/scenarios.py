@@ -166,7 +166,7 @@ class _ScenarioChecker:
 
     def values(self, record: Mapping[str, Any], at: Path_, shown: Mapping[str, Any]) -> None:
         """Problems loading `record` would find, reported at the fields of `shown`."""
-        _, problems = ingest.check_customer(self.schema, self.timezone, record)
+        _record, problems = ingest.check_customer(self.schema, self.timezone, record)
         for field, value, reason in problems:
             if value is None and field not in record:
                 message = _("the customer needs '{field}' (it is required in schema.yaml)").format(
@@ -201,10 +201,10 @@ class _ScenarioChecker:
 
     def event_values(self, at: Path_, event: ScenarioEvent) -> None:
         record = {"id": "-", "customer_id": "-", "type": event.type, "at": "2000-01-01T00:00"}
-        _, problems = ingest.check_event_record(
+        _record, problems = ingest.check_event_record(
             self.schema, self.timezone, {**record, **event.fields}
         )
-        for field, _, reason in problems:
+        for field, _value, reason in problems:
             if field in event.fields:
                 self.error((*at, "fields", str(field)), "invalid-value", f"{field}: {reason}", None)
 
