@@ -492,8 +492,8 @@ class _Typer:
             hint = None
             if known == {"date", "string"}:
                 hint = _("write dates as DATE '2024-01-31'")
-            kinds = _(" with ").join(kind_word(k) for k in sorted(known))
-            raise self.mismatch(parent, _("cannot compare {kinds}").format(kinds=kinds), hint=hint)
+            words = _(" with ").join(kind_word(k) for k in sorted(known))
+            raise self.mismatch(parent, _("cannot compare {kinds}").format(kinds=words), hint=hint)
         return known.pop() if known else "null"
 
     def mismatch(
