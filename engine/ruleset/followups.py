@@ -13,7 +13,7 @@ import jinja2.meta
 from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
-from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.ruleset.domains import event_domains, label_answer
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -412,9 +412,7 @@ def _check_template(
             TEMPLATES,
             path,
             "template-syntax",
-            _("the template cannot be read: {problem}").format(
-                problem=error.message or _("bad template")
-            ),
+            _template_problem(error.message or _("bad template")),
             hint=_("on line {line} of the template").format(line=error.lineno),
         )
         return False
@@ -439,6 +437,14 @@ def _check_template(
                 did_you_mean(node.attr, event_fields),
             )
     return len(project.diagnostics) == errors
+
+
+def _template_problem(problem: str) -> str:
+    """The template reader's own English words ('unexpected '}''), as they are in English and
+    after a sentence in the user's language in any other."""
+    if current_language() == "en":
+        return problem
+    return _("the template cannot be read: {problem}").format(problem=problem)
 
 
 def _template_error(
