@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from guanxi.engine.i18n import _
 from guanxi.engine.timing import Duration
 
 WORKING = {"working", "work", "上班", "工作日"}
@@ -35,7 +36,9 @@ class CalendarRangeError(ValueError):
 
 def _past_range(what: str) -> CalendarRangeError:
     return CalendarRangeError(
-        f"{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31"
+        _("{what} falls outside the calendar, which runs from 0001-01-01 to 9999-12-31").format(
+            what=what
+        )
     )
 
 
@@ -75,7 +78,7 @@ class BusinessCalendar:
             while not self.is_business_day(following):
                 following += dt.timedelta(days=1)
         except OverflowError:
-            raise _past_range(f"the business day after {day}") from None
+            raise _past_range(_("the business day after {day}").format(day=day)) from None
         return following
 
     def add_business_days(self, day: dt.date, count: int) -> dt.date:
@@ -84,10 +87,13 @@ class BusinessCalendar:
             return day if self.is_business_day(day) else self.next_business_day(day)
         try:
             counted = day
-            for _ in range(count):
+            for _day in range(count):
                 counted = self.next_business_day(counted)
         except CalendarRangeError:
-            raise _past_range(f"{Duration(count, 'business_days')} after {day}") from None
+            what = _("{duration} after {day}").format(
+                duration=Duration(count, "business_days"), day=day
+            )
+            raise _past_range(what) from None
         return counted
 
     def due(
@@ -102,7 +108,9 @@ class BusinessCalendar:
         try:
             return self._due(start, after, at)
         except (OverflowError, CalendarRangeError):  # the question the user asked, in full
-            what = f"{after} after {start.isoformat()}" if after else start.isoformat()
+            what = start.isoformat()
+            if after:
+                what = _("{duration} after {day}").format(duration=after, day=what)
             raise _past_range(what) from None
 
     def _due(self, start: dt.datetime, after: Duration | None, at: dt.time | None) -> dt.datetime:
@@ -135,7 +143,7 @@ def read_overrides(text: str) -> tuple[dict[dt.date, bool], list[tuple[int, str]
     rows = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(rows, [])]
     if header[:2] != ["date", "status"]:
-        return overrides, [(1, "the first line must be the header 'date,status,name'")]
+        return overrides, [(1, _("the first line must be the header 'date,status,name'"))]
     for number, row in enumerate(rows, start=2):
         if not any(c.strip() for c in row):
             continue
@@ -153,8 +161,8 @@ def _override(row: list[str]) -> tuple[dt.date, bool]:
     try:
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"'{text}' is not a date (write 2027-02-03)") from None
+        raise ValueError(_("'{text}' is not a date (write 2027-02-03)").format(text=text)) from None
     word = status.strip().lower()
     if word not in WORKING | HOLIDAY:
-        raise ValueError(f"'{status}' is neither 'working' nor 'holiday'")
+        raise ValueError(_("'{status}' is neither 'working' nor 'holiday'").format(status=status))
     return day, word in WORKING

@@ -39,6 +39,8 @@ from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from guanxi.engine.i18n import N_, _
+
 MAX_TEXT = 65_536
 MAX_WRITTEN = 16 * MAX_TEXT
 MAX_STEPS = 10_000
@@ -73,14 +75,17 @@ class _Budget:
         self.steps -= steps
         if self.steps < 0:
             raise TemplateLimitError(
-                f"the template takes more than {MAX_STEPS:,} steps (loop turns, calls, look-ups);"
-                " does a loop or a macro never end?"
+                _(
+                    "the template takes more than {count} steps (loop turns, calls, look-ups);"
+                    " does a loop or a macro never end?"
+                ).format(count=f"{MAX_STEPS:,}")
             )
 
     def write(self, text: str) -> None:
         self.written -= len(text)
         if self.written < 0:
-            raise TemplateLimitError(f"the template writes more than {MAX_WRITTEN:,} characters")
+            message = _("the template writes more than {count} characters")
+            raise TemplateLimitError(message.format(count=f"{MAX_WRITTEN:,}"))
 
 
 _BUDGET: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
@@ -91,9 +96,12 @@ def _step() -> None:
 
 
 def _too_long(what: str, size: int) -> TemplateLimitError:
+    """`what` is marked with N_() by the caller and translated here."""
     return TemplateLimitError(
-        f"{what} would be longer than {MAX_TEXT:,} characters (about {size:,}),"
-        " the most a message may hold"
+        _(
+            "{what} would be longer than {count} characters (about {size}),"
+            " the most a message may hold"
+        ).format(what=_(what), count=f"{MAX_TEXT:,}", size=f"{size:,}")
     )
 
 
@@ -101,9 +109,9 @@ def _bounded(value: Any) -> Any:
     """`value`, refused when it is a text or collection longer than a message may be (a list's
     length is that of its items as text: a list of long texts costs as much to search)."""
     if isinstance(value, str | bytes) and len(value) > MAX_TEXT:
-        raise _too_long("a value in the template", len(value))
+        raise _too_long(N_("a value in the template"), len(value))
     if isinstance(value, list | tuple | dict | set):
-        _limit("a value in the template", _text_size(value))
+        _limit(N_("a value in the template"), _text_size(value))
     return value
 
 
@@ -144,7 +152,8 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
         _check_product(left, right)
     elif operator == "**" and _is_int(left) and _is_int(right) and abs(left) > 1:
         if left.bit_length() * right > MAX_INT_BITS:
-            raise TemplateLimitError(f"{left} ** {right} is too large a number")
+            message = _("{left} ** {right} is too large a number")
+            raise TemplateLimitError(message.format(left=left, right=right))
     elif operator == "%" and isinstance(left, str):
         _check_percent(left, right)
 
@@ -156,11 +165,11 @@ def _is_int(value: Any) -> bool:
 def _check_product(left: Any, right: Any) -> None:
     if _is_int(left) and _is_int(right):
         if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise TemplateLimitError("the product is too large a number")
+            raise TemplateLimitError(_("the product is too large a number"))
         return
     sequence, times = (right, left) if _is_int(left) else (left, right)
     if _is_int(times) and hasattr(sequence, "__len__"):
-        _limit("the repeated value", _text_size(sequence) * times)
+        _limit(N_("the repeated value"), _text_size(sequence) * times)
 
 
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -198,26 +207,26 @@ def _check_fields(
     if widths_in_values:
         widths += [abs(v) for v in values if _is_int(v)]
     widest = max([*widths, *(_text_size(v) for v in values), 0])
-    _limit("the formatted text", len(template) + fields * widest)
+    _limit(N_("the formatted text"), len(template) + fields * widest)
 
 
 def _check_text_method(name: str, text: str, args: tuple[Any, ...]) -> None:
     """The str methods (and filters of the same name) whose result can outgrow the text."""
     if name in ("center", "ljust", "rjust", "zfill") and args and _is_int(args[0]):
-        _limit("the padded text", args[0])
+        _limit(N_("the padded text"), args[0])
     elif name == "expandtabs":
         tab = args[0] if args and _is_int(args[0]) else 8
-        _limit("the text with tabs expanded", len(text) + text.count("\t") * tab)
+        _limit(N_("the text with tabs expanded"), len(text) + text.count("\t") * tab)
     elif name == "replace" and len(args) >= 2:
         old, new = str(args[0]), str(args[1])
-        _limit("the replaced text", len(text) + text.count(old) * len(new))
+        _limit(N_("the replaced text"), len(text) + text.count(old) * len(new))
     elif name == "translate" and args and isinstance(args[0], Mapping):
         longest = max((len(str(v)) for v in args[0].values()), default=1)
-        _limit("the translated text", len(text) * longest)
+        _limit(N_("the translated text"), len(text) * longest)
 
 
 def _check_join(separator: str, items: list[Any]) -> None:
-    _limit("the joined text", _text_size(items) + len(separator) * len(items))
+    _limit(N_("the joined text"), _text_size(items) + len(separator) * len(items))
 
 
 # --- filters: the allowed ones, each a step, checked before and after ---------------------
@@ -230,7 +239,7 @@ def _indent_size(a: Mapping[str, Any]) -> int:
 
 def _check_sum_start(start: Any) -> None:
     if not isinstance(start, int | float):  # adding lists copies them again at every item
-        raise TemplateLimitError("sum adds numbers only")
+        raise TemplateLimitError(_("sum adds numbers only"))
 
 
 # The filters whose result can outgrow their input, checked by their parameters' names.
@@ -239,9 +248,9 @@ _FILTER_CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "format": lambda a: _check_percent(str(a["value"]), a["kwargs"] or a["args"]),
     "center": lambda a: _check_text_method("center", str(a["value"]), (a["width"],)),
     "replace": lambda a: _check_text_method("replace", str(a["s"]), (a["old"], a["new"])),
-    "indent": lambda a: _limit("the indented text", _indent_size(a)),
-    "batch": lambda a: _limit("the batch", a["linecount"]),
-    "slice": lambda a: _limit("the number of slices", a["slices"]),
+    "indent": lambda a: _limit(N_("the indented text"), _indent_size(a)),
+    "batch": lambda a: _limit(N_("the batch"), a["linecount"]),
+    "slice": lambda a: _limit(N_("the number of slices"), a["slices"]),
     "sum": lambda a: _check_sum_start(a["start"]),
 }
 
@@ -250,7 +259,7 @@ def _seen_whole(value: Any) -> Any:
     """A filter's value, a generator (from map, select) made a list so it can be measured."""
     if isinstance(value, Iterable) and not isinstance(value, str | Mapping | jinja2.Undefined):
         value = list(value)
-    _limit("the value given to a filter", _text_size(value))
+    _limit(N_("the value given to a filter"), _text_size(value))
     return value
 
 
@@ -284,15 +293,16 @@ def _range(*args: int) -> range:
     numbers = range(*args)
     if len(numbers) > MAX_STEPS:
         raise TemplateLimitError(
-            f"range of {len(numbers):,} numbers is longer than a template may loop"
-            f" ({MAX_STEPS:,} steps)"
+            _("range of {count} numbers is longer than a template may loop ({steps} steps)").format(
+                count=f"{len(numbers):,}", steps=f"{MAX_STEPS:,}"
+            )
         )
     return numbers
 
 
 def _printable(value: Any) -> Any:
     """What `{{ value }}` writes, refused before it is made text when it would be too long."""
-    _limit("the value written", _text_size(value))
+    _limit(N_("the value written"), _text_size(value))
     return value
 
 
@@ -365,7 +375,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     @staticmethod
     def concat_texts(*parts: Any) -> str:
         """`a ~ b`, refused before it is joined when it would be too long."""
-        _limit("the joined text", sum(_text_size(part) for part in parts))
+        _limit(N_("the joined text"), sum(_text_size(part) for part in parts))
         return "".join(str(part) for part in parts)
 
     @staticmethod
@@ -422,7 +432,8 @@ def _nested(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A macro (or recursive loop) called within at most MAX_DEPTH others."""
     budget = _BUDGET.get()
     if budget.depth >= MAX_DEPTH:
-        raise TemplateLimitError(f"macros call each other more than {MAX_DEPTH} deep")
+        message = _("macros call each other more than {count} deep")
+        raise TemplateLimitError(message.format(count=MAX_DEPTH))
     budget.depth += 1
     try:
         return call(*args, **kwargs)
@@ -457,7 +468,8 @@ def _collect(parts: Iterable[str], budget: _Budget) -> str:
         budget.write(part)
         length += len(part)
         if length > MAX_TEXT:
-            raise TemplateLimitError(f"the message is longer than {MAX_TEXT:,} characters")
+            message = _("the message is longer than {count} characters")
+            raise TemplateLimitError(message.format(count=f"{MAX_TEXT:,}"))
         texts.append(part)
     return "".join(texts)
 

@@ -14,6 +14,7 @@ from typing import Literal
 from apscheduler.triggers.cron import CronTrigger
 
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.i18n import _
 
 Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
 UNITS: dict[str, Unit] = {
@@ -52,12 +53,16 @@ def parse_duration(text: str) -> Duration:
     match = re.fullmatch(r"\s*(\d+)\s+([a-z ]+?)\s*", str(text).lower())
     if not match:
         raise TimingError(
-            f"'{text}' is not a duration", hint="write a number and a unit, e.g. '3 business days'"
+            _("'{text}' is not a duration").format(text=text),
+            hint=_("write a number and a unit, e.g. '3 business days'"),
         )
     unit = UNITS.get(re.sub(r"\s+", " ", match.group(2)))
     if unit is None:
-        hint = did_you_mean(match.group(2), UNITS) or "units: " + ", ".join(sorted(set(UNITS)))
-        raise TimingError(f"'{match.group(2)}' is not a unit of time", hint=hint)
+        hint = did_you_mean(match.group(2), UNITS) or _("units: {names}").format(
+            names=", ".join(sorted(set(UNITS)))
+        )
+        message = _("'{unit}' is not a unit of time").format(unit=match.group(2))
+        raise TimingError(message, hint=hint)
     return Duration(int(match.group(1)), unit)
 
 
@@ -70,8 +75,8 @@ def parse_interval(text: str) -> dt.timedelta:
     seconds = INTERVAL_UNITS.get(match.group(2)) if match else None
     if match is None or seconds is None or int(match.group(1)) == 0:
         raise TimingError(
-            f"'{text}' is not an interval",
-            hint="write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'",
+            _("'{text}' is not an interval").format(text=text),
+            hint=_("write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'"),
         )
     return dt.timedelta(seconds=int(match.group(1)) * seconds)
 
@@ -80,7 +85,8 @@ def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:
         raise TimingError(
-            f"'{text}' is not a time of day", hint="write hours:minutes, e.g. '09:30'"
+            _("'{text}' is not a time of day").format(text=text),
+            hint=_("write hours:minutes, e.g. '09:30'"),
         )
     return dt.time(int(match.group(1)), int(match.group(2)))
 
@@ -118,9 +124,9 @@ def _day_names(part: str) -> str:
     last = 6 if match.group(1) == "*" else int(match.group(2) or first)
     step = int(match.group(3) or 1)
     if not 0 <= first <= 7 or not 0 <= last <= 7:
-        raise ValueError(f"day of week '{part}' is out of range (0-7)")
+        raise ValueError(_("day of week '{part}' is out of range (0-7)").format(part=part))
     if last < first:
-        raise ValueError(f"the day-of-week range '{part}' runs backwards")
+        raise ValueError(_("the day-of-week range '{part}' runs backwards").format(part=part))
     return ",".join(dict.fromkeys(CRON_DAYS[d] for d in range(first, last + 1, step)))
 
 
@@ -130,8 +136,10 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
-        hint = did_you_mean(text, PERIODS) or "use day, week, month, quarter or a cron expression"
-        raise TimingError(f"'{every}' is not a schedule", hint=hint)
+        hint = did_you_mean(text, PERIODS) or _(
+            "use day, week, month, quarter or a cron expression"
+        )
+        raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
     return Schedule(text, _checked_cron(_period_cron(text, day, time)))
 
@@ -155,7 +163,10 @@ def _weekday(day: int | str | None) -> str:
     name = str(day).strip().lower()[:3]
     if name in WEEKDAYS:
         return name
-    raise TimingError(f"'{day}' is not a day of the week", hint="use monday … sunday or 1 … 7")
+    raise TimingError(
+        _("'{day}' is not a day of the week").format(day=day),
+        hint=_("use monday … sunday or 1 … 7"),
+    )
 
 
 def _day_of_month(day: int | str | None) -> str:
@@ -164,19 +175,20 @@ def _day_of_month(day: int | str | None) -> str:
     if isinstance(day, int) and 1 <= day <= 28:
         return str(day)
     raise TimingError(
-        f"'{day}' is not a day of the month guanxi can use every month",
-        hint="use a day from 1 to 28 (every month has those)",
+        _("'{day}' is not a day of the month guanxi can use every month").format(day=day),
+        hint=_("use a day from 1 to 28 (every month has those)"),
     )
 
 
 def _checked_cron(expression: str) -> str:
     if len(expression.split()) != 5:
         raise TimingError(
-            f"'{expression}' is not a cron expression",
-            hint="cron has five fields: minute hour day-of-month month day-of-week",
+            _("'{text}' is not a cron expression").format(text=expression),
+            hint=_("cron has five fields: minute hour day-of-month month day-of-week"),
         )
     try:
         _trigger(expression, dt.UTC)
     except ValueError as error:
-        raise TimingError(f"'{expression}' is not a valid cron expression: {error}") from None
+        message = _("'{text}' is not a valid cron expression: {problem}")
+        raise TimingError(message.format(text=expression, problem=error)) from None
     return expression

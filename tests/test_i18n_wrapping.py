@@ -19,11 +19,16 @@ import symtable
 from collections.abc import Iterator
 from pathlib import Path
 
+from guanxi.engine.diagnostics import CODES
+
 ROOT = Path(__file__).parent.parent
 SHOWING = {"echo", "secho", "ClickException", "UsageError", "BadParameter"}
 KEYWORDS = {"message", "hint", "expected"}
 BUILDERS = {"error", "warn", "warning", "_at"}
 WORD = re.compile(r"[A-Za-z]{2,}")
+# Not text to translate: a diagnostic code ('unknown-field') or a rule file's name, which
+# stay as they are in every language.
+FILE_NAME = re.compile(r"[\w/-]+\.(yaml|csv|xlsx|jsonl)")
 
 TODO = {
     "engine/classify/population.py",
@@ -33,26 +38,13 @@ TODO = {
     "engine/daemon/delivery.py",
     "engine/ingest/formats.py",
     "engine/ingest/rows.py",
-    "engine/language/conditions.py",
-    "engine/language/limits.py",
     "engine/plan/recurring.py",
     "engine/plan/transitions.py",
-    "engine/ruleset/delivery.py",
-    "engine/ruleset/followups.py",
-    "engine/ruleset/ladders.py",
-    "engine/ruleset/load.py",
-    "engine/ruleset/models.py",
-    "engine/ruleset/scenarios.py",
-    "engine/ruleset/source.py",
-    "engine/ruleset/tables.py",
-    "engine/ruleset/yaml_limits.py",
     "engine/scenarios/replay.py",
     "engine/simulate/copy.py",
     "engine/simulate/simulation.py",
     "engine/store/postgresql.py",
     "engine/tasks.py",
-    "engine/templating.py",
-    "engine/timing.py",
     "cli/classify.py",
     "cli/common.py",
     "cli/data.py",
@@ -81,6 +73,8 @@ TODO = {
 def literal(node: ast.expr) -> bool:
     """Is `node` English text written in place (not already passed through `_()`)?"""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value in CODES or FILE_NAME.fullmatch(node.value):
+            return False
         return bool(WORD.search(node.value))
     if isinstance(node, ast.JoinedStr):
         return any(literal(part) for part in node.values)

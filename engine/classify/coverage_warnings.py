@@ -16,10 +16,13 @@ from sqlglot import exp
 
 from guanxi.engine.classify.coverage import Coverage, RuleCount, StepCount
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
 
 Lines = Mapping[str, Sequence[str]]
+
+KIND_WORDS = {"tier": N_("tier"), "level": N_("level"), "strategy": N_("strategy")}
 
 
 def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Diagnostic]:
@@ -36,35 +39,43 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
 def _rule_warning(
     cov: Coverage, ruleset: RuleSet, rule: RuleCount, lines: Lines
 ) -> Diagnostic | None:
-    total = f"{cov.customers:,}"
+    total, kind = f"{cov.customers:,}", _kind(rule.kind)
     if rule.gets == 0 and rule.condition is None:
-        message = f"{rule.kind} '{rule.name}' ({rule.where}) gets 0 of {total} customers"
-        hint = f"the {rule.kind} rules above it already catch every customer"
+        message = _("{kind} '{name}' ({where}) gets 0 of {total} customers").format(
+            kind=kind, name=rule.name, where=rule.where, total=total
+        )
+        hint = _("the {kind} rules above it already catch every customer").format(kind=kind)
         return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
     if rule.gets == 0:
-        message = (
-            f"{rule.kind} '{rule.name}' ({rule.where}) gets 0 of {total} customers;"
-            f" its condition alone matches {rule.alone:,}"
-        )
+        message = _(
+            "{kind} '{name}' ({where}) gets 0 of {total} customers;"
+            " its condition alone matches {alone}"
+        ).format(kind=kind, name=rule.name, where=rule.where, total=total, alone=f"{rule.alone:,}")
         hint = _unknown_name(ruleset, rule) or _nobody_hint(rule)
         return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
     if rule.gets == cov.customers and rule.condition is not None:
-        message = f"{rule.kind} '{rule.name}' ({rule.where}) gets all {total} customers"
-        hint = (
-            f"no customer is left for the other {rule.kind} rules: check its condition;"
-            " a rule meant for everyone belongs last, without 'when:'"
+        message = _("{kind} '{name}' ({where}) gets all {total} customers").format(
+            kind=kind, name=rule.name, where=rule.where, total=total
         )
+        hint = _(
+            "no customer is left for the other {kind} rules: check its condition;"
+            " a rule meant for everyone belongs last, without 'when:'"
+        ).format(kind=kind)
         return _at(rule.origin, rule.name, lines, "catches-every-customer", message, hint)
     return None
 
 
 def _nobody_hint(rule: RuleCount) -> str:
     if rule.alone == 0:
-        return "no customer in the store meets its condition: check the values it compares with"
-    return (
-        f"the {rule.alone:,} customers it matches all get an earlier {rule.kind}:"
+        return _("no customer in the store meets its condition: check the values it compares with")
+    return _(
+        "the {count} customers it matches all get an earlier {kind}:"
         " move it up, or narrow the rules above it"
-    )
+    ).format(count=f"{rule.alone:,}", kind=_kind(rule.kind))
+
+
+def _kind(kind: str) -> str:
+    return _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
 
 
 def _unknown_name(ruleset: RuleSet, rule: RuleCount) -> str | None:
@@ -78,7 +89,8 @@ def _unknown_name(ruleset: RuleSet, rule: RuleCount) -> str | None:
     for kind, value in _compared_names(rule, ruleset):
         if value not in names[kind]:
             suggestion = did_you_mean(value, names[kind])
-            return f"'{value}' is not a {kind}" + (f"; {suggestion}" if suggestion else "")
+            message = _("'{value}' is not a {kind}").format(value=value, kind=_kind(kind))
+            return message + (f"; {suggestion}" if suggestion else "")
     return None
 
 
@@ -99,16 +111,19 @@ def _compared_names(rule: RuleCount, ruleset: RuleSet) -> Iterable[tuple[str, st
 
 def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
     of_level = cov.of_level(step.level)
-    level = "any level" if step.level == "all" else f"level '{step.level}'"
-    message = (
-        f"step '{step.step}' ({Path(step.origin.file).name} line {step.origin.line})"
-        f" could act on 0 of"
-        f" {cov.customers:,} customers"
+    level = _("any level") if step.level == "all" else _("level '{name}'").format(name=step.level)
+    message = _("step '{id}' ({file} line {line}) could act on 0 of {total} customers").format(
+        id=step.step,
+        file=Path(step.origin.file).name,
+        line=step.origin.line,
+        total=f"{cov.customers:,}",
     )
     if of_level == 0:
-        hint = f"no customer has {level}"
+        hint = _("no customer has {level}").format(level=level)
     else:
-        hint = f"none of the {of_level:,} customers of {level} meets its when: {step.when}"
+        hint = _("none of the {count} customers of {level} meets its when: {when}").format(
+            count=f"{of_level:,}", level=level, when=step.when
+        )
     return _at(step.origin, step.step, lines, "catches-no-customer", message, hint)
 
 

@@ -21,6 +21,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import check_depth, check_tokens
 from guanxi.engine.language.numbers import spell_out
 
@@ -96,7 +97,7 @@ def parse_value(text: str, fields: Mapping[str, str]) -> Condition:
 def _parse(text: str, fields: Mapping[str, str], want: Kind) -> Condition:
     source = str(text)
     if not source.strip():
-        raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+        raise ConditionError("condition-syntax", _("the expression is empty"), 0, 1)
     spelled = spell_out(source)
     try:
         tree = _checked_tree(spelled.text, fields, want)
@@ -125,14 +126,27 @@ def _wrong_kind(source: str, want: Kind, got: Kind) -> None:
     if want == "boolean":
         raise ConditionError(
             "not-a-condition",
-            f"this expression gives a {got}, not true or false",
+            _("this expression gives a {kind}, not true or false").format(kind=kind_word(got)),
             0,
             len(source),
-            hint="compare it with something, e.g. 'balance >= 100000'",
+            hint=_("compare it with something, e.g. 'balance >= 100000'"),
         )
-    raise ConditionError(
-        "type-mismatch", f"this expression gives a {got}, a number is needed", 0, len(source)
-    )
+    message = _("this expression gives a {kind}, a number is needed").format(kind=kind_word(got))
+    raise ConditionError("type-mismatch", message, 0, len(source))
+
+
+KIND_WORDS = {
+    "number": N_("number"),
+    "string": N_("string"),
+    "date": N_("date"),
+    "boolean": N_("boolean"),
+    "null": N_("null"),
+}
+
+
+def kind_word(kind: str) -> str:
+    """A kind of value ('number', 'date', …) in the user's language."""
+    return _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
 
 
 def _syntax_tree(source: str) -> exp.Expression:
@@ -142,7 +156,7 @@ def _syntax_tree(source: str) -> exp.Expression:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(
                 "forbidden-construct",
-                "';' is not allowed: a condition is one expression, not SQL statements",
+                _("';' is not allowed: a condition is one expression, not SQL statements"),
                 token.start,
                 len(source) - token.start,
             )
@@ -151,7 +165,7 @@ def _syntax_tree(source: str) -> exp.Expression:
     except ParseError as error:
         raise _syntax_error(source, error) from None
     if not isinstance(tree, exp.Expression):
-        raise ConditionError("condition-syntax", "the expression is empty", 0, 1)
+        raise ConditionError("condition-syntax", _("the expression is empty"), 0, 1)
     check_depth(source, tree)
     return tree
 
@@ -163,10 +177,10 @@ def _tokens(source: str) -> list[Any]:
         quote = _unclosed_quote(source)
         raise ConditionError(
             "condition-syntax",
-            "a text value is not closed: a quote ' is missing",
+            _("a text value is not closed: a quote ' is missing"),
             quote,
             len(source) - quote,
-            hint="text values are written in single quotes, e.g. kind = 'personal'",
+            hint=_("text values are written in single quotes, e.g. kind = 'personal'"),
         ) from None
 
 
@@ -187,16 +201,16 @@ def _syntax_error(source: str, error: ParseError) -> ConditionError:
     expected = None
     if description.startswith("Expecting "):
         expected = description.removeprefix("Expecting ")
-        message = f"'{expected}' is missing"
+        message = _("'{expected}' is missing").format(expected=expected)
     elif "Required keyword" in description:
-        message = f"'{highlight}' needs a value on its right"
+        message = _("'{word}' needs a value on its right").format(word=highlight)
     else:
-        message = f"this expression cannot be read near '{highlight}'"
+        message = _("this expression cannot be read near '{word}'").format(word=highlight)
     result = ConditionError("condition-syntax", message, max(offset, 0), len(highlight) or 1)
     if expected:
-        result.hint = f"expected: {expected}"
+        result.hint = _("expected: {expected}").format(expected=expected)
     elif "Unexpected token" in description:
-        result.hint = "is an AND or OR missing? Two conditions are joined with AND or OR"
+        result.hint = _("is an AND or OR missing? Two conditions are joined with AND or OR")
     return result
 
 
@@ -258,16 +272,19 @@ class _Checker:
 
     def check_column(self, column: exp.Column) -> None:
         if column.args.get("db") or not isinstance(column.this, exp.Identifier):
-            raise self.error_at(column.sql(), "forbidden-construct", "write a plain field name")
+            raise self.error_at(column.sql(), "forbidden-construct", _("write a plain field name"))
         name = field_name(column)
         if name in self.fields:
             return
         meta = (column.args.get("table") or column.this).meta
         start = int(meta.get("start", self.source.find(name)))
-        what = "event field" if column.table else "customer field"
+        if column.table:
+            message = _("no event field '{name}'").format(name=name)
+        else:
+            message = _("no customer field '{name}'").format(name=name)
         raise ConditionError(
             "unknown-field",
-            f"no {what} '{name}'",
+            message,
             start,
             len(name),
             hint=did_you_mean(name, self.fields),
@@ -279,10 +296,9 @@ class _Checker:
         if target == exp.DataType.Type.DATE and isinstance(literal, exp.Literal):
             if literal.is_string and _iso_date(literal.this):
                 return
-            raise self.error_at(
-                literal.this, "condition-syntax", f"'{literal.this}' is not a date", "YYYY-MM-DD"
-            )
-        raise self.error_at("CAST", "forbidden-construct", "CAST is not allowed")
+            message = _("'{text}' is not a date").format(text=literal.this)
+            raise self.error_at(literal.this, "condition-syntax", message, "YYYY-MM-DD")
+        raise self.error_at("CAST", "forbidden-construct", _("CAST is not allowed"))
 
     def check_function(self, name: str) -> None:
         if name.upper() == "DAYS_SINCE":  # the one function sqlglot does not know itself
@@ -292,10 +308,10 @@ class _Checker:
         hint = did_you_mean(name.upper(), FUNCTIONS)
         raise ConditionError(
             "unknown-function",
-            f"function '{name}' is not allowed",
+            _("function '{name}' is not allowed").format(name=name),
             start,
             len(name),
-            hint=hint or "allowed functions: " + ", ".join(FUNCTIONS),
+            hint=hint or _("allowed functions: {names}").format(names=", ".join(FUNCTIONS)),
         )
 
     def unexpected_word(self, alias: exp.Alias) -> None:
@@ -303,24 +319,26 @@ class _Checker:
         start = self.source.rfind(word)
         raise ConditionError(
             "condition-syntax",
-            f"unexpected '{word}' after a complete expression",
+            _("unexpected '{word}' after a complete expression").format(word=word),
             max(start, 0),
             len(word),
-            hint="join two conditions with AND or OR",
+            hint=_("join two conditions with AND or OR"),
         )
 
     def forbidden(self, node: exp.Expression) -> None:
         if isinstance(node, exp.Subquery | exp.Select):
-            raise self.error_at("select", "forbidden-construct", "subqueries are not allowed")
+            raise self.error_at("select", "forbidden-construct", _("subqueries are not allowed"))
         start, text = _first_foreign_token(self.source)
         if isinstance(node, exp.Binary):
             start, text = self.operator(node)
         raise ConditionError(
             "forbidden-construct",
-            f"'{text}' ({node.key.upper()}) is not allowed in a condition",
+            _("'{text}' ({kind}) is not allowed in a condition").format(
+                text=text, kind=node.key.upper()
+            ),
             start,
             len(text),
-            hint="conditions use fields, values, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE",
+            hint=_("conditions use fields, values, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE"),
         )
 
     def operator(self, node: exp.Binary) -> tuple[int, str]:
@@ -337,7 +355,7 @@ class _Checker:
         length = len(text) if start >= 0 else len(self.source)
         error = ConditionError(code, message, max(start, 0), length)
         if expected:
-            error.hint = f"expected: {expected}"
+            error.hint = _("expected: {expected}").format(expected=expected)
         return error
 
 
@@ -453,17 +471,19 @@ class _Typer:
         if isinstance(node, exp.Anonymous):  # DAYS_SINCE, the only one the checker lets by
             self.days_since_argument(node)
             return "number"
-        raise ConditionError("forbidden-construct", f"{node.key} is not allowed", 0, 1)
+        message = _("{construct} is not allowed").format(construct=node.key)
+        raise ConditionError("forbidden-construct", message, 0, 1)
 
     def days_since_argument(self, node: exp.Anonymous) -> None:
         if len(node.expressions) != 1:
-            raise self.mismatch(node, "DAYS_SINCE takes exactly one date")
+            raise self.mismatch(node, _("DAYS_SINCE takes exactly one date"))
         self.expect(node.expressions[0], "date")
 
     def expect(self, node: exp.Expression, want: Kind) -> None:
         got = self.kind(node)
         if got not in (want, "null"):
-            raise self.mismatch(node, f"a {want} is needed here, this is a {got}")
+            message = _("a {want} is needed here, this is a {got}")
+            raise self.mismatch(node, message.format(want=kind_word(want), got=kind_word(got)))
 
     def same(self, parent: exp.Expression, nodes: list[exp.Expression]) -> Kind:
         kinds = [self.kind(n) for n in nodes]
@@ -471,8 +491,9 @@ class _Typer:
         if len(known) > 1:
             hint = None
             if known == {"date", "string"}:
-                hint = "write dates as DATE '2024-01-31'"
-            raise self.mismatch(parent, f"cannot compare {' with '.join(sorted(known))}", hint=hint)
+                hint = _("write dates as DATE '2024-01-31'")
+            words = _(" with ").join(kind_word(k) for k in sorted(known))
+            raise self.mismatch(parent, _("cannot compare {kinds}").format(kinds=words), hint=hint)
         return known.pop() if known else "null"
 
     def mismatch(

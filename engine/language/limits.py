@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import _
 
 MAX_NESTING = 16  # brackets, function calls and NOTs inside one another
 MAX_DEPTH = 64  # levels of the expression tree; each AND/OR in a chain adds one
@@ -77,10 +78,12 @@ def check_depth(source: str, tree: exp.Expression) -> None:
         if depth > MAX_DEPTH:
             raise ConditionError(
                 "too-complex",
-                f"this condition is too long: more than {MAX_DEPTH} levels of AND, OR or brackets",
+                _(
+                    "this condition is too long: more than {count} levels of AND, OR or brackets"
+                ).format(count=MAX_DEPTH),
                 0,
                 len(source),
-                hint="split it into several rules, or list values with IN ('a', 'b', …)",
+                hint=_("split it into several rules, or list values with IN ('a', 'b', …)"),
             )
         stack.extend((child, depth + 1) for child in node.iter_expressions())
 
@@ -95,18 +98,20 @@ def _check_number(token: Any) -> None:
     shown = token.text if len(token.text) <= 20 else token.text[:19] + "…"
     raise ConditionError(
         "number-out-of-range",
-        f"the number {shown} is too large",
+        _("the number {number} is too large").format(number=shown),
         token.start,
         token.end - token.start + 1,
-        hint="numbers in conditions are at most 1,000,000,000,000,000 (10^15)",
+        hint=_("numbers in conditions are at most 1,000,000,000,000,000 (10^15)"),
     )
 
 
 def _too_deep(token: Any) -> ConditionError:
     return ConditionError(
         "too-complex",
-        f"this condition is nested too deeply: more than {MAX_NESTING} brackets or NOTs",
+        _("this condition is nested too deeply: more than {count} brackets or NOTs").format(
+            count=MAX_NESTING
+        ),
         token.start,
         token.end - token.start + 1,
-        hint="write it more simply: fewer brackets, and NOT x = 1 as x <> 1",
+        hint=_("write it more simply: fewer brackets, and NOT x = 1 as x <> 1"),
     )

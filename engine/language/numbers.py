@@ -23,6 +23,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import MAX_NUMBER
 
 SCALES = {"万": 4, "亿": 8, "万亿": 12}  # powers of ten
@@ -35,7 +36,7 @@ _OPERAND_START = {
     TokenType.L_PAREN,
     TokenType.IDENTIFIER,
 }
-UNIT_HINT = "write 万 or 亿 once, right after a number: 50万 = 500000, 1.2亿 = 120000000"
+UNIT_HINT = N_("write 万 or 亿 once, right after a number: 50万 = 500000, 1.2亿 = 120000000")
 
 
 class NumberSpelling(ValueError):
@@ -84,13 +85,14 @@ def plain_number(digits: str, unit: str) -> str:
     try:
         value = Decimal(digits)
     except InvalidOperation:
-        raise ValueError(f"'{digits}{unit}' is not a number") from None
+        message = _("'{written}' is not a number").format(written=digits + unit)
+        raise ValueError(message) from None
     if unit == "%":
         value = value.scaleb(-2)
     elif unit:
         value = value.scaleb(SCALES[unit])
     if not value.is_finite() or abs(value) > MAX_NUMBER:
-        raise ValueError(f"the number {digits}{unit} is too large")
+        raise ValueError(_("the number {number} is too large").format(number=digits + unit))
     text = format(value.normalize(), "f")
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
@@ -135,7 +137,7 @@ def _scaled(source: str, tokens: list[Any], index: int) -> tuple[int, int, str, 
     try:
         plain = plain_number(number.text, unit.text)
     except ValueError as error:
-        hint = "numbers in conditions are at most 1,000,000,000,000,000 (10^15)"
+        hint = _("numbers in conditions are at most 1,000,000,000,000,000 (10^15)")
         raise _error(str(error), number.start, len(written), hint, "number-out-of-range") from None
     return number.start, unit.end + 1, plain, index + 2
 
@@ -145,20 +147,30 @@ def _misspelt_unit(number: Any, unit: Any, written: str) -> ConditionError:
     scale = next(u for u in sorted(SCALES, key=len, reverse=True) if unit.text.startswith(u))
     rest = unit.text[len(scale) :]
     if rest.isascii() and rest.isalpha():
-        message = f"a space is missing after {number.text}{scale}"
-        return _error(message, number.start, len(written), f"write {number.text}{scale} {rest}")
-    hint = (
-        UNIT_HINT if rest[0] in _UNIT_CHARS else f"leave out '{rest}': write {number.text}{scale}"
+        message = _("a space is missing after {number}").format(number=number.text + scale)
+        write = _("write {text}").format(text=f"{number.text}{scale} {rest}")
+        return _error(message, number.start, len(written), write)
+    if rest[0] in _UNIT_CHARS:
+        hint = _(UNIT_HINT)
+    else:
+        hint = _("leave out '{word}': write {number}").format(word=rest, number=number.text + scale)
+    return _error(
+        _("'{written}' is not a number").format(written=written), number.start, len(written), hint
     )
-    return _error(f"'{written}' is not a number", number.start, len(written), hint)
 
 
 def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
     """A word glued to a number: `50w`, `50k`, `50元`; a condition never has one."""
     thousands = format((Decimal(number.text) * 1000).normalize(), "f")
-    hints = {"w": f"for 万 write {number.text}万", "k": f"write {thousands}"}
-    hint = hints.get(word.text.lower(), f"leave out '{word.text}': write {number.text}")
-    return _error(f"'{written}' is not a number", number.start, len(written), hint)
+    if word.text.lower() == "w":
+        hint = _("for 万 write {number}").format(number=number.text + "万")
+    elif word.text.lower() == "k":
+        hint = _("write {text}").format(text=thousands)
+    else:
+        hint = _("leave out '{word}': write {number}").format(word=word.text, number=number.text)
+    return _error(
+        _("'{written}' is not a number").format(written=written), number.start, len(written), hint
+    )
 
 
 def _operand(token: Any) -> bool:
@@ -168,8 +180,8 @@ def _operand(token: Any) -> bool:
 def _check_lone_unit(tokens: list[Any], index: int) -> None:
     token = tokens[index]
     if token.token_type == TokenType.VAR and token.text[0] in _UNIT_CHARS:
-        message = f"'{token.text}' needs a number right before it"
-        raise _error(message, token.start, len(token.text), UNIT_HINT)
+        message = _("'{unit}' needs a number right before it").format(unit=token.text)
+        raise _error(message, token.start, len(token.text), _(UNIT_HINT))
 
 
 _CELL_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(万亿|万|亿|%)?")
@@ -182,8 +194,12 @@ def cell_number(written: str) -> str:
     found = _CELL_NUMBER.fullmatch(compact)
     if found is None:
         if any(c in written for c in _UNIT_CHARS):
-            raise NumberSpelling(f"'{written}' is not a number", UNIT_HINT)
-        raise NumberSpelling(f"'{written}' is not a number", None, "decision-table")
+            raise NumberSpelling(
+                _("'{written}' is not a number").format(written=written), _(UNIT_HINT)
+            )
+        raise NumberSpelling(
+            _("'{written}' is not a number").format(written=written), None, "decision-table"
+        )
     try:
         return plain_number(found.group(1), found.group(2) or "")
     except ValueError as error:
@@ -241,8 +257,8 @@ def _spaced_number(source: str, tokens: list[Any], index: int) -> None:
         end += 1
     written = source[tokens[index].start : tokens[end].end + 1]
     joined = "".join(t.text for t in tokens[index : end + 1])
-    message = f"'{written}' has a space inside the number"
-    hint = f"write {joined} (no thousands separator)"
+    message = _("'{written}' has a space inside the number").format(written=written)
+    hint = _("write {number} (no thousands separator)").format(number=joined)
     raise _error(message, tokens[index].start, len(written), hint)
 
 
@@ -291,14 +307,20 @@ def _comma_number(source: str, tokens: list[Any], index: int, in_list: bool) -> 
     if in_list and not _surely_one_number(source, tokens, index, groups):
         return  # `IN (100,200)`: two values, as SQL reads them
     if in_list:
-        message = f"'{written}' could be the number {joined} or the values {' and '.join(groups)}"
-        hint = f"write {joined} (no thousands separator); put a space after a comma between values"
+        message = _("'{written}' could be the number {number} or the values {values}").format(
+            written=written, number=joined, values=_(" and ").join(groups)
+        )
+        hint = _(
+            "write {number} (no thousands separator); put a space after a comma between values"
+        ).format(number=joined)
     elif thousands:
-        message = f"'{written}' has a comma inside the number"
-        hint = f"write {joined} (no thousands separator)"
+        message = _("'{written}' has a comma inside the number").format(written=written)
+        hint = _("write {number} (no thousands separator)").format(number=joined)
     else:
-        message = f"'{written}' is not a number: a comma cannot be inside a number"
-        hint = "write the number without commas, e.g. 500000"
+        message = _("'{written}' is not a number: a comma cannot be inside a number").format(
+            written=written
+        )
+        hint = _("write the number without commas, e.g. 500000")
     raise _error(message, start, len(written), hint, "number-format")
 
 

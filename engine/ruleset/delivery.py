@@ -14,6 +14,7 @@ from collections.abc import Collection
 from guanxi.adapters.base import UnknownAdapterError
 from guanxi.adapters.registry import adapter_class, adapter_names
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import AdapterSpec, Settings
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.source import PathKey
@@ -46,8 +47,9 @@ def check_delivery(project: Project, settings: Settings, channels: Collection[st
                 FILE,
                 where,
                 "unknown-channel",
-                f"no channel '{channel}' in policies.yaml",
-                hint=did_you_mean(channel, channels) or "channels: " + ", ".join(sorted(channels)),
+                _("no channel '{channel}' in policies.yaml").format(channel=channel),
+                hint=did_you_mean(channel, channels)
+                or _("channels: {names}").format(names=", ".join(sorted(channels))),
             )
         _check_spec(project, where, spec)
 
@@ -61,8 +63,9 @@ def _check_spec(project: Project, where: tuple[PathKey, ...], spec: AdapterSpec)
             FILE,
             (*where, "adapter") if _is_mapping(project, where) else where,
             "unknown-adapter",
-            f"no adapter '{spec.adapter}' is installed",
-            hint=did_you_mean(spec.adapter, names) or "installed: " + ", ".join(names),
+            _("no adapter '{adapter}' is installed").format(adapter=spec.adapter),
+            hint=did_you_mean(spec.adapter, names)
+            or _("installed: {names}").format(names=", ".join(names)),
         )
         return
     parameters = inspect.signature(cls.__init__).parameters
@@ -75,8 +78,11 @@ def _check_spec(project: Project, where: tuple[PathKey, ...], spec: AdapterSpec)
                 FILE,
                 (*where, option),
                 "unknown-option",
-                f"the {spec.adapter} adapter has no option '{option}'",
-                hint=did_you_mean(option, takes) or "options: " + (", ".join(takes) or "none"),
+                _("the {adapter} adapter has no option '{option}'").format(
+                    adapter=spec.adapter, option=option
+                ),
+                hint=did_you_mean(option, takes)
+                or _("options: {names}").format(names=", ".join(takes) or _("none")),
             )
     for name in takes:
         if parameters[name].default is inspect.Parameter.empty and name not in spec.options:
@@ -84,8 +90,12 @@ def _check_spec(project: Project, where: tuple[PathKey, ...], spec: AdapterSpec)
                 FILE,
                 where,
                 "missing-option",
-                f"the {spec.adapter} adapter needs the option '{name}'",
-                hint=f"write it as {{adapter: {spec.adapter}, {name}: …}}",
+                _("the {adapter} adapter needs the option '{name}'").format(
+                    adapter=spec.adapter, name=name
+                ),
+                hint=_("write it as {example}").format(
+                    example=f"{{adapter: {spec.adapter}, {name}: …}}"
+                ),
             )
 
 

@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition
 from guanxi.engine.language.conditions import field_name
 from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
@@ -27,10 +28,10 @@ from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
 
 UNKNOWN_VALUE = "unknown-value"
 LADDER_NOUNS = {
-    "tier": ("tier", "tiers"),
-    "level": ("relationship level", "levels"),
-    "strategy": ("strategy", "strategies"),
-    "channel": ("channel", "channels"),
+    "tier": (N_("tier"), N_("tiers")),
+    "level": (N_("relationship level"), N_("levels")),
+    "strategy": (N_("strategy"), N_("strategies")),
+    "channel": (N_("channel"), N_("channels")),
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
@@ -44,8 +45,8 @@ class Domain:
     names: tuple[str, ...]
     labels: Mapping[str, str] = field(default_factory=dict)  # name -> its Chinese label
     aliases: Mapping[str, str] = field(default_factory=dict)  # casefolded label -> name
-    noun: str = "value"
-    plural: str = "values"
+    noun: str = N_("value")
+    plural: str = N_("values")
     field: str | None = None
 
     def problem(self, text: str) -> tuple[str, str | None] | None:
@@ -57,9 +58,13 @@ class Domain:
             return answer
         listing = ", ".join(self.names)
         if self.field:
-            message = f"'{text}' is not a value of {self.field}; its values are {listing}"
+            message = _("'{text}' is not a value of {field}; its values are {listing}").format(
+                text=text, field=self.field, listing=listing
+            )
         else:
-            message = f"'{text}' is not a {self.noun}; the {self.plural} are {listing}"
+            message = _("'{text}' is not a {noun}; the {plural} are {listing}").format(
+                text=text, noun=_(self.noun), plural=_(self.plural), listing=listing
+            )
         return message, did_you_mean(text, self.names)
 
     def label_answer(self, text: str) -> tuple[str, str] | None:
@@ -69,10 +74,15 @@ class Domain:
         if name is None or folded in (n.casefold() for n in self.names):
             return None  # a name in other letter case ('Dormant') gets a did-you-mean
         label = self.labels.get(name)
-        write = f"write '{name}' ({label})" if label else f"write '{name}'"
+        if label:
+            write = _("write '{name}' ({label})").format(name=name, label=label)
+        else:
+            write = _("write '{name}'").format(name=name)
         if self.field:
-            return f"'{text}' is the label of '{name}', a value of {self.field}", write
-        return f"'{text}' is the label of {self.noun} '{name}'", write
+            message = _("'{text}' is the label of '{name}', a value of {field}")
+            return message.format(text=text, name=name, field=self.field), write
+        message = _("'{text}' is the label of {noun} '{name}'")
+        return message.format(text=text, noun=_(self.noun), name=name), write
 
 
 def label_answer(domains: Iterable[Domain | None], text: str) -> tuple[str, str] | None:
@@ -230,7 +240,7 @@ def _row_problems(
                     number,
                     col,
                     UNKNOWN_VALUE,
-                    f"column '{column}': {found[0]}",
+                    _("column '{column}': {problem}").format(column=column, problem=found[0]),
                     hint=found[1],
                     length=len(item),
                 )

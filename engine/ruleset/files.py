@@ -13,6 +13,8 @@ import os
 import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from guanxi.engine.i18n import _
+
 MAX_RULE_BYTES = 1_000_000  # a YAML rule file over 1 MB is a data export saved by mistake
 MAX_TABLE_BYTES = 5_000_000  # a CSV, JSONL or Excel table: some ten thousand rows at most
 TABLE_SUFFIXES = (".csv", ".jsonl", ".xlsx")
@@ -32,13 +34,15 @@ def size_limit(name: str) -> int:
 
 def checked_name(name: str) -> str:
     """`name` as written in a rule file, if it is a plain relative name (FileProblem if not)."""
-    hint = "write the file's name relative to the rule project, e.g. 'tiers.csv'"
+    hint = _("write the file's name relative to the rule project, e.g. 'tiers.csv'")
     if not name.strip():
-        raise FileProblem("invalid-value", "the file name is empty", hint)
+        raise FileProblem("invalid-value", _("the file name is empty"), hint)
     if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
-        raise FileProblem("outside-project", "a rule project may only name its own files", hint)
+        message = _("a rule project may only name its own files")
+        raise FileProblem("outside-project", message, hint)
     if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        raise FileProblem("outside-project", "'..' leads out of the rule project", hint)
+        message = _("'..' leads out of the rule project")
+        raise FileProblem("outside-project", message, hint)
     return name
 
 
@@ -50,14 +54,19 @@ def locate(root: Path, name: str, folder: str = "") -> Path:
     try:
         path = (root / folder / name).resolve(strict=True)
     except FileNotFoundError:
-        raise FileProblem("missing-file", f"there is no file '{name}'") from None
+        raise FileProblem(
+            "missing-file", _("there is no file '{name}'").format(name=name)
+        ) from None
     except (OSError, RuntimeError):  # a symlink loop, a name too long
-        raise FileProblem("missing-file", f"'{name}' cannot be opened") from None
+        raise FileProblem(
+            "missing-file", _("'{name}' cannot be opened").format(name=name)
+        ) from None
     if not path.is_relative_to(top):
-        hint = "copy the file into the rule project instead of linking to it"
-        raise FileProblem("outside-project", f"'{name}' links to a file outside the project", hint)
+        hint = _("copy the file into the rule project instead of linking to it")
+        message = _("'{name}' links to a file outside the project").format(name=name)
+        raise FileProblem("outside-project", message, hint)
     if not path.is_file():
-        raise FileProblem("not-a-file", f"'{name}' is not an ordinary file")
+        raise FileProblem("not-a-file", _("'{name}' is not an ordinary file").format(name=name))
     return path
 
 
@@ -68,18 +77,23 @@ def read_bounded(path: Path, limit: int) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
-        message = f"'{path.name}' cannot be read ({error.strerror})"
+        message = _("'{name}' cannot be read ({reason})").format(
+            name=path.name, reason=error.strerror
+        )
         raise FileProblem("missing-file", message) from None
     with os.fdopen(descriptor, "rb") as file:
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):
-            raise FileProblem("not-a-file", f"'{path.name}' is not an ordinary file")
+            message = _("'{name}' is not an ordinary file").format(name=path.name)
+            raise FileProblem("not-a-file", message)
         raw = file.read(limit + 1)
     if len(raw) > limit:
         size = max(status.st_size, len(raw)) / 1_000_000
         raise FileProblem(
             "file-too-large",
-            f"the file is {size:.1f} MB; this file may be at most {limit / 1_000_000:.0f} MB",
-            "is this a data export saved in the rule folder by mistake?",
+            _("the file is {size} MB; this file may be at most {limit} MB").format(
+                size=f"{size:.1f}", limit=f"{limit / 1_000_000:.0f}"
+            ),
+            _("is this a data export saved in the rule folder by mistake?"),
         )
     return raw

@@ -10,6 +10,7 @@ import codecs
 import difflib
 from pathlib import Path
 
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import locate
 from guanxi.engine.ruleset.fullwidth import Replacement, apply
 from guanxi.engine.ruleset.load import validate_project
@@ -23,7 +24,7 @@ def fix_project(folder: Path | str) -> str:
     root = Path(folder)
     before: dict[str, str] = {}
     after: dict[str, str] = {}
-    for _ in range(MAX_ROUNDS):
+    for _round in range(MAX_ROUNDS):
         repairs = validate_project(root).repairs
         if not repairs:
             break
@@ -45,7 +46,6 @@ def _rewrite(path: Path, found: list[Replacement]) -> tuple[str, str]:
 
 
 def _diff(shown: str, old: str, new: str) -> str:
-    lines = difflib.unified_diff(
-        old.splitlines(), new.splitlines(), f"{shown} (before)", shown, lineterm=""
-    )
+    before = _("{file} (before)").format(file=shown)
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), before, shown, lineterm="")
     return "".join(f"{line}\n" for line in lines)

@@ -13,6 +13,7 @@ import jinja2.meta
 from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.ruleset.domains import event_domains, label_answer
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -47,6 +48,23 @@ PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.y
 PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
 EVERY_LEVEL = "all"  # the playbook key whose steps apply to customers of every level
 TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
+# by the kind of the step ('message' or 'task'): whole sentences, translated as such
+CHANNEL_CARRIES = {
+    "message": N_("channel '{channel}' carries tasks, but this step is a message"),
+    "task": N_("channel '{channel}' carries messages, but this step is a task"),
+}
+TEMPLATE_IS = {
+    "message": N_("template '{name}' is a task, but this step is a message"),
+    "task": N_("template '{name}' is a message, but this step is a task"),
+}
+NOT_LATE = {
+    "message": N_("'{text}' lets no message be late at all: every one would expire when it is due"),
+    "task": N_("'{text}' lets no task be late at all: every one would expire when it is due"),
+}
+HOW_LATE = {
+    "message": N_("write how late a message may still happen, e.g. '{example}'"),
+    "task": N_("write how late a task may still happen, e.g. '{example}'"),
+}
 
 
 def check_steps(
@@ -74,7 +92,7 @@ def _check_level(project: Project, known: Known, level: str) -> None:
         return
     source = project.sources[PLAYBOOKS]
     message, hint = label_answer([project.names.get("level")], level) or (
-        f"no relationship level '{level}'",
+        _("no relationship level '{name}'").format(name=level),
         did_you_mean(level, known.levels),
     )
     project.add(
@@ -95,7 +113,10 @@ def _read_step(project: Project, path: tuple[Any, ...], ids: set[str]) -> Step |
     if isinstance(step_id, str):
         if step_id in ids:
             project.error(
-                PLAYBOOKS, (*path, "id"), "duplicate-name", f"step id '{step_id}' is used twice"
+                PLAYBOOKS,
+                (*path, "id"),
+                "duplicate-name",
+                _("step id '{id}' is used twice").format(id=step_id),
             )
         ids.add(step_id)
     step, problems = validate_model(source, Step, path)
@@ -142,14 +163,18 @@ def _check_trigger(
 ) -> None:
     triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
     if len(triggers) != 1:
-        listed = f"{len(triggers)} triggers ({', '.join(triggers)})" if triggers else "no trigger"
-        message = f"step '{step.id}' has {listed}"
+        if triggers:
+            message = _("step '{id}' has {count} triggers ({names})").format(
+                id=step.id, count=len(triggers), names=", ".join(triggers)
+            )
+        else:
+            message = _("step '{id}' has no trigger").format(id=step.id)
         project.error(
             PLAYBOOKS,
             (*path, "id"),
             "invalid-trigger",
             message,
-            hint="give exactly one of: on, every, on_enter, on_leave",
+            hint=_("give exactly one of: on, every, on_enter, on_leave"),
         )
     for index, event_type in enumerate(step.cancel_on):
         if event_type not in schema.events:
@@ -157,7 +182,7 @@ def _check_trigger(
                 PLAYBOOKS,
                 (*path, "cancel_on", index),
                 "unknown-event",
-                f"no event type '{event_type}'",
+                _("no event type '{name}'").format(name=event_type),
                 hint=did_you_mean(event_type, schema.events),
             )
     if step.on and step.on not in schema.events:
@@ -165,7 +190,7 @@ def _check_trigger(
             PLAYBOOKS,
             (*path, "on"),
             "unknown-event",
-            f"no event type '{step.on}'",
+            _("no event type '{name}'").format(name=step.on),
             hint=did_you_mean(step.on, schema.events),
         )
     if step.initial and not step.on_enter:
@@ -173,8 +198,8 @@ def _check_trigger(
             PLAYBOOKS,
             (*path, "initial"),
             "invalid-value",
-            "'initial' is for on_enter steps only",
-            hint="'initial: true' lets an on_enter step act on the store's first classification",
+            _("'initial' is for on_enter steps only"),
+            hint=_("'initial: true' lets an on_enter step act on the store's first classification"),
         )
     for key in ("on_enter", "on_leave"):
         target = getattr(step, key)
@@ -182,7 +207,7 @@ def _check_trigger(
         if target and target not in names:
             ladders = [project.names.get("tier"), project.names.get("level")]
             message, hint = label_answer(ladders, target) or (
-                f"'{target}' is neither a tier nor a level",
+                _("'{name}' is neither a tier nor a level").format(name=target),
                 did_you_mean(target, names),
             )
             project.error(PLAYBOOKS, (*path, key), "unknown-tier", message, hint=hint)
@@ -200,8 +225,7 @@ def _check_channel_and_template(
                 PLAYBOOKS,
                 (*path, "channel"),
                 "invalid-value",
-                f"channel '{step.channel}' carries {known.channels[step.channel]}s, "
-                f"but this step is a {step.do}",
+                _(CHANNEL_CARRIES[step.do]).format(channel=step.channel),
             )
     if known.templates is None:
         return
@@ -210,7 +234,7 @@ def _check_channel_and_template(
             PLAYBOOKS,
             (*path, "template"),
             "unknown-template",
-            f"no template '{step.template}'",
+            _("no template '{name}'").format(name=step.template),
             hint=did_you_mean(step.template, known.templates),
         )
     elif known.templates[step.template] != step.do:
@@ -218,8 +242,7 @@ def _check_channel_and_template(
             PLAYBOOKS,
             (*path, "template"),
             "invalid-value",
-            f"template '{step.template}' is a {known.templates[step.template]}, "
-            f"but this step is a {step.do}",
+            _(TEMPLATE_IS[step.do]).format(name=step.template),
         )
 
 
@@ -269,7 +292,7 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
                 POLICIES,
                 path,
                 "unknown-field",
-                f"no customer field '{field_name}'",
+                _("no customer field '{name}'").format(name=field_name),
                 hint=did_you_mean(field_name, fields),
             )
     _check_policy_channels(project, policies)
@@ -294,7 +317,7 @@ def unknown_channel_answer(
     """The message and hint for a channel name that is not defined: a label is answered
     with the name to write."""
     answer = label_answer([project.names.get("channel")], name)
-    return answer or (f"no channel '{name}'", did_you_mean(name, channels))
+    return answer or (_("no channel '{name}'").format(name=name), did_you_mean(name, channels))
 
 
 def _unknown_channel(
@@ -327,8 +350,8 @@ def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str,
                 POLICIES,
                 path,
                 "invalid-duration",
-                f"'{text}' lets no {kind} be late at all: every one would expire when it is due",
-                hint=f"write how late a {kind} may still happen, e.g. '{getattr(Expiry(), kind)}'",
+                _(NOT_LATE[kind]).format(text=text),
+                hint=_(HOW_LATE[kind]).format(example=getattr(Expiry(), kind)),
             )
         elif bound is not None:
             bounds[kind] = bound
@@ -360,7 +383,7 @@ def check_templates(
                 TEMPLATES,
                 ("templates", name),
                 "unused-template",
-                f"no playbook step uses the template '{name}'",
+                _("no playbook step uses the template '{name}'").format(name=name),
             )
             _retarget_last_to_key(project, name)
 
@@ -389,8 +412,8 @@ def _check_template(
             TEMPLATES,
             path,
             "template-syntax",
-            error.message or "bad template",
-            hint=f"on line {error.lineno} of the template",
+            _template_problem(error.message or _("bad template")),
+            hint=_("on line {line} of the template").format(line=error.lineno),
         )
         return False
     for variable in sorted(undeclared - known):
@@ -399,7 +422,7 @@ def _check_template(
             path,
             text,
             variable,
-            f"unknown variable '{variable}'",
+            _("unknown variable '{name}'").format(name=variable),
             did_you_mean(variable, known),
         )
     for node in tree.find_all(nodes.Getattr):
@@ -410,10 +433,18 @@ def _check_template(
                 path,
                 text,
                 node.attr,
-                f"no event field '{node.attr}'",
+                _("no event field '{name}'").format(name=node.attr),
                 did_you_mean(node.attr, event_fields),
             )
     return len(project.diagnostics) == errors
+
+
+def _template_problem(problem: str) -> str:
+    """The template reader's own English words ('unexpected '}''), as they are in English and
+    after a sentence in the user's language in any other."""
+    if current_language() == "en":
+        return problem
+    return _("the template cannot be read: {problem}").format(problem=problem)
 
 
 def _template_error(
@@ -473,9 +504,9 @@ def _limit_error(
     indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
     source = project.sources[TEMPLATES]
     at = source.expression_position(path, start + indent)
-    hint = (
-        f"a message may hold at most {MAX_TEXT:,} characters and take at most {MAX_STEPS:,}"
+    hint = _(
+        "a message may hold at most {characters} characters and take at most {steps}"
         " steps (loop turns, calls, look-ups); make the loop or the number smaller"
-    )
+    ).format(characters=f"{MAX_TEXT:,}", steps=f"{MAX_STEPS:,}")
     length = len(lines[line - 1].strip()) or 1
     project.add(source.diagnostic(at, "template-limit", message, length=length, hint=hint))

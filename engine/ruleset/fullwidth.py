@@ -14,31 +14,53 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import N_, _
 
 CODE = "full-width"
-HINT = "switch the input method to English punctuation, or run 'guanxi validate --fix'"
+HINT = N_("switch the input method to English punctuation, or run 'guanxi validate --fix'")
 
 # character -> (its name, the ASCII it stands for)
 NAMES: dict[str, tuple[str, str]] = {
-    "，": ("comma", ","),
-    "：": ("colon", ":"),
-    "；": ("semicolon", ";"),
-    "（": ("opening bracket", "("),
-    "）": ("closing bracket", ")"),
-    "＜": ("less-than sign", "<"),
-    "＞": ("greater-than sign", ">"),
-    "＝": ("equals sign", "="),
-    "！": ("exclamation mark", "!"),
-    "‘": ("opening quote", "'"),
-    "’": ("closing quote", "'"),
-    "“": ("opening double quote", '"'),
-    "”": ("closing double quote", '"'),
-    "％": ("percent sign", "%"),
-    "＋": ("plus sign", "+"),
-    "－": ("dash", "-"),
-    "．": ("full stop", "."),
-    "\u3000": ("space", " "),
-    **{chr(0xFF10 + d): ("digit", str(d)) for d in range(10)},
+    "，": (N_("comma"), ","),
+    "：": (N_("colon"), ":"),
+    "；": (N_("semicolon"), ";"),
+    "（": (N_("opening bracket"), "("),
+    "）": (N_("closing bracket"), ")"),
+    "＜": (N_("less-than sign"), "<"),
+    "＞": (N_("greater-than sign"), ">"),
+    "＝": (N_("equals sign"), "="),
+    "！": (N_("exclamation mark"), "!"),
+    "‘": (N_("opening quote"), "'"),
+    "’": (N_("closing quote"), "'"),
+    "“": (N_("opening double quote"), '"'),
+    "”": (N_("closing double quote"), '"'),
+    "％": (N_("percent sign"), "%"),
+    "＋": (N_("plus sign"), "+"),
+    "－": (N_("dash"), "-"),
+    "．": (N_("full stop"), "."),
+    "\u3000": (N_("space"), " "),
+    **{chr(0xFF10 + d): (N_("digit"), str(d)) for d in range(10)},
+}
+PLURALS = {
+    "comma": N_("commas"),
+    "colon": N_("colons"),
+    "semicolon": N_("semicolons"),
+    "opening bracket": N_("opening brackets"),
+    "closing bracket": N_("closing brackets"),
+    "less-than sign": N_("less-than signs"),
+    "greater-than sign": N_("greater-than signs"),
+    "equals sign": N_("equals signs"),
+    "exclamation mark": N_("exclamation marks"),
+    "opening quote": N_("opening quotes"),
+    "closing quote": N_("closing quotes"),
+    "opening double quote": N_("opening double quotes"),
+    "closing double quote": N_("closing double quotes"),
+    "percent sign": N_("percent signs"),
+    "plus sign": N_("plus signs"),
+    "dash": N_("dashes"),
+    "full stop": N_("full stops"),
+    "space": N_("spaces"),
+    "digit": N_("digits"),
 }
 QUOTES = "‘’“”"
 
@@ -119,7 +141,9 @@ def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Dia
     for run in _runs(found):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
-        result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=HINT, length=len(run)))
+        result.append(
+            Diagnostic(shown, line, col, CODE, _message(run), hint=_(HINT), length=len(run))
+        )
     return result
 
 
@@ -136,18 +160,21 @@ def _runs(found: Sequence[Replacement]) -> list[list[Replacement]]:
 def _message(run: Sequence[Replacement]) -> str:
     chars = "".join(r.char for r in run)
     wanted = "".join(r.ascii.strip() or r.ascii for r in run)  # ': ' is shown as ':'
-    needed = {"'": "a straight quote '", '"': 'a straight double quote "'}.get(
+    needed = {"'": _("a straight quote '"), '"': _('a straight double quote "')}.get(
         wanted, f"'{wanted}'"
     )
     if chars.strip("\u3000") == "":
         if len(run) == 1:
-            return "a full-width space where an ordinary space is needed"
-        return f"{len(run)} full-width spaces where ordinary spaces are needed"
-    if len(run) == 1:
-        return f"full-width {NAMES[run[0].char][0]} '{chars}' where {needed} is needed"
+            return _("a full-width space where an ordinary space is needed")
+        message = _("{count} full-width spaces where ordinary spaces are needed")
+        return message.format(count=len(run))
     kinds = {NAMES[r.char][0] for r in run}
-    plural = f"{kinds.pop()}s" if len(kinds) == 1 else "characters"
-    return f"full-width {plural} '{chars}' where {needed} is needed"
+    if len(run) == 1:
+        kind = _(NAMES[run[0].char][0])
+    else:
+        kind = _(PLURALS[kinds.pop()]) if len(kinds) == 1 else _("characters")
+    message = _("full-width {kind} '{chars}' where {needed} is needed")
+    return message.format(kind=kind, chars=chars, needed=needed)
 
 
 def scan_table(text: str, free_columns: Sequence[str]) -> list[Replacement]:

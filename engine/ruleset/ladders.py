@@ -8,6 +8,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition, parse_condition
 from guanxi.engine.language.reach import Reach
 from guanxi.engine.ruleset import fullwidth
@@ -25,6 +26,11 @@ from guanxi.engine.ruleset.tables import (
 from guanxi.engine.sheets import SheetError, sheet_rows
 
 SINGULAR = {"tiers": "tier", "levels": "level", "strategies": "strategy"}
+NO_CATCH_ALL = {
+    "tiers": N_("a customer who matches none of the tiers gets no tier"),
+    "levels": N_("a customer who matches none of the levels gets no level"),
+    "strategies": N_("a customer who matches none of the strategies gets no strategy"),
+}
 HOLD = re.compile(r"(\d{1,3})\s*(?:runs?|次)?", re.IGNORECASE)
 MAX_HOLD = 100
 
@@ -36,11 +42,13 @@ def read_ladder(
     rules_list = getattr(model, kind)
     table_name = model.decision_table
     if (rules_list is None) == (table_name is None):
-        message = (
-            f"give either '{kind}:' (a list) or 'decision_table:' (a CSV or .xlsx file), not both"
-        )
+        message = _(
+            "give either '{kind}:' (a list) or 'decision_table:' (a CSV or .xlsx file), not both"
+        ).format(kind=kind)
         if rules_list is None:
-            message = f"give '{kind}:' (a list of rules) or 'decision_table:' (a CSV or .xlsx file)"
+            message = _(
+                "give '{kind}:' (a list of rules) or 'decision_table:' (a CSV or .xlsx file)"
+            ).format(kind=kind)
         project.add(Diagnostic(project.shown(file), 1, 1, "missing-key", message))
         return None
     errors_before = _errors(project)
@@ -67,8 +75,12 @@ def _hold(project: Project, file: str, hold: int | str | None) -> int | None:
             file,
             ("hold",),
             "invalid-hold",
-            f"'{hold}' is not a number of classification runs from 1 to {MAX_HOLD}",
-            hint="write for example 'hold: 2 runs' (连续 2 次分类结果相同才调整); 1 run: at once",
+            _("'{hold}' is not a number of classification runs from 1 to {max}").format(
+                hold=hold, max=MAX_HOLD
+            ),
+            hint=_(
+                "write for example 'hold: 2 runs' (连续 2 次分类结果相同才调整); 1 run: at once"
+            ),
         )
         return None
     return runs
@@ -87,7 +99,10 @@ def _from_list(
         path = (kind, index)
         if rule.name in seen:
             project.error(
-                file, (*path, "name"), "duplicate-name", f"'{rule.name}' is defined twice"
+                file,
+                (*path, "name"),
+                "duplicate-name",
+                _("'{name}' is defined twice").format(name=rule.name),
             )
         seen.add(rule.name)
         condition = project.condition(file, (*path, "when"), fields) if rule.when else None
@@ -120,7 +135,7 @@ def _read_table(
     name = str(project.sources[file].value(("decision_table",)))
     if not name.lower().endswith(".xlsx"):
         if sheet is not None:
-            message = "only an Excel (.xlsx) decision table has sheets"
+            message = _("only an Excel (.xlsx) decision table has sheets")
             project.error(file, ("sheet",), "invalid-value", message)
         found = project.named_file(file, ("decision_table",))
         if found is None:
@@ -134,7 +149,7 @@ def _read_table(
     try:
         rows = list(sheet_rows(workbook[1], sheet))
     except SheetError as error:
-        at = ("sheet",) if sheet is not None and "no sheet" in str(error) else ("decision_table",)
+        at = ("sheet",) if sheet is not None and error.missing_sheet else ("decision_table",)
         project.error(file, at, "decision-table", str(error))
         return None
     table = read_sheet_table(project.shown(name), rows, fields)
@@ -169,10 +184,19 @@ def _warn_overlaps(
                         second.line,
                         1,
                         "overlapping-rows",
-                        f"row {second.line} ('{second.rule.name}') and row {first.line} "
-                        f"('{first.rule.name}') can match the same customer",
-                        hint="with hit policy 'unique' rows must exclude each other; "
-                        "use 'first' if order should decide",
+                        _(
+                            "row {line} ('{name}') and row {other_line} ('{other}') can match"
+                            " the same customer"
+                        ).format(
+                            line=second.line,
+                            name=second.rule.name,
+                            other_line=first.line,
+                            other=first.rule.name,
+                        ),
+                        hint=_(
+                            "with hit policy 'unique' rows must exclude each other; "
+                            "use 'first' if order should decide"
+                        ),
                         severity="warning",
                     )
                 )
@@ -205,8 +229,8 @@ def _warn_coverage(
                 last.line,
                 1,
                 "no-catch-all",
-                f"a customer who matches none of the {kind} gets no {SINGULAR[kind]}",
-                hint="end the list with a rule without 'when:' (or 'when: TRUE')",
+                _(NO_CATCH_ALL[kind]),
+                hint=_("end the list with a rule without 'when:' (or 'when: TRUE')"),
                 severity="warning",
             )
         )
@@ -220,9 +244,11 @@ def _warn_coverage(
                 rule.origin.line,
                 1,
                 "shadowed-rule",
-                f"'{rule.name}' can never match: '{catch_all.name}' "
-                f"(line {catch_all.origin.line}) already matches every customer",
-                hint="move the catch-all rule to the end",
+                _(
+                    "'{name}' can never match: '{catch_all}' (line {line}) already matches"
+                    " every customer"
+                ).format(name=rule.name, catch_all=catch_all.name, line=catch_all.origin.line),
+                hint=_("move the catch-all rule to the end"),
                 severity="warning",
             )
         )

@@ -21,6 +21,7 @@ import holidays
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
@@ -266,9 +267,9 @@ def _check_settings(project: Project, settings: Settings) -> None:
             file,
             ("timezone",),
             "unknown-timezone",
-            f"'{settings.timezone}' is not a known time zone",
+            _("'{name}' is not a known time zone").format(name=settings.timezone),
             hint=did_you_mean(settings.timezone, _timezones())
-            or "use an IANA name such as 'Asia/Shanghai'",
+            or _("use an IANA name such as 'Asia/Shanghai'"),
         )
     countries = holidays.list_supported_countries()
     if settings.calendar not in countries:
@@ -276,9 +277,9 @@ def _check_settings(project: Project, settings: Settings) -> None:
             file,
             ("calendar",),
             "unknown-calendar",
-            f"'{settings.calendar}' is not a known business calendar",
+            _("'{name}' is not a known business calendar").format(name=settings.calendar),
             hint=did_you_mean(settings.calendar.upper(), countries)
-            or "use a country code such as 'CN' or 'HK'",
+            or _("use a country code such as 'CN' or 'HK'"),
         )
     check_daemon(project, settings)
     try:
@@ -311,22 +312,26 @@ def _check_schema(project: Project, schema: Schema) -> None:
                 file,
                 ("fields", name),
                 "invalid-value",
-                f"'{name}' is computed by guanxi and cannot be a customer field",
+                _("'{name}' is computed by guanxi and cannot be a customer field").format(
+                    name=name
+                ),
             )
         elif not FIELD_NAME.fullmatch(name):
             project.error(
                 file,
                 ("fields", name),
                 "invalid-value",
-                f"field name '{name}' must use lower-case letters, digits and _",
-                hint="名称请使用英文小写字母; put the Chinese name in 'label'",
+                _("field name '{name}' must use lower-case letters, digits and _").format(
+                    name=name
+                ),
+                hint=_("名称请使用英文小写字母; put the Chinese name in 'label'"),
             )
     if schema.key not in schema.fields:
         project.error(
             file,
             ("key",),
             "unknown-field",
-            f"the key field '{schema.key}' is not declared",
+            _("the key field '{name}' is not declared").format(name=schema.key),
             hint=did_you_mean(schema.key, schema.fields),
         )
 
@@ -346,14 +351,16 @@ def _measures(
                 "tiers.yaml",
                 (*path, "name"),
                 "duplicate-name",
-                f"'{measure.name}' is already a field or measure",
+                _("'{name}' is already a field or measure").format(name=measure.name),
             )
         if (measure.expr is None) == (measure.percentile_of is None):
             project.error(
                 "tiers.yaml",
                 path,
                 "missing-key",
-                f"measure '{measure.name}' needs either 'expr:' or 'percentile_of:'",
+                _("measure '{name}' needs either 'expr:' or 'percentile_of:'").format(
+                    name=measure.name
+                ),
             )
             continue
         expression = None
@@ -381,12 +388,13 @@ def _numeric(
             "tiers.yaml",
             path,
             "unknown-field",
-            f"no field or measure '{name}'",
+            _("no field or measure '{name}'").format(name=name),
             hint=did_you_mean(str(name), fields),
         )
         return False
     if fields[name] not in ("integer", "number"):
-        project.error("tiers.yaml", path, "type-mismatch", f"'{name}' is not a number")
+        message = _("'{name}' is not a number").format(name=name)
+        project.error("tiers.yaml", path, "type-mismatch", message)
         return False
     return True
 

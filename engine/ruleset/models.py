@@ -21,11 +21,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from guanxi.engine.i18n import _
 from guanxi.engine.timing import Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
 StepKind = Literal["task", "message"]
+
+
+def problem(code: str, message: str, hint: str) -> PydanticCustomError:
+    """A validator's error named after its diagnostic `code`, read back in reading.py;
+    `message` and `hint` are already in the user's language."""
+    return PydanticCustomError(code, message, {"hint": hint})
 
 
 def _written_condition(value: Any) -> Any:
@@ -35,11 +42,8 @@ def _written_condition(value: Any) -> Any:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise PydanticCustomError(
-            "empty-condition",
-            "the condition is empty",
-            {"hint": "write the condition, or leave the key out ('when: TRUE' matches everyone)"},
-        )
+        hint = _("write the condition, or leave the key out ('when: TRUE' matches everyone)")
+        raise problem("empty-condition", _("the condition is empty"), hint)
     return value
 
 
@@ -53,11 +57,8 @@ def _bounded_amount(value: Any) -> Any:
     Python to convert at all: a 5,000-digit number cannot be)."""
     for digits in re.findall(r"\d+", value) if isinstance(value, str) else ():
         if len(digits) > len(str(MAX_AMOUNT)) or int(digits) > MAX_AMOUNT:
-            raise PydanticCustomError(
-                "invalid-duration",
-                "the number in this duration is too large",
-                {"hint": f"a duration's number is at most {MAX_AMOUNT:,}"},
-            )
+            hint = _("a duration's number is at most {limit}").format(limit=f"{MAX_AMOUNT:,}")
+            raise problem("invalid-duration", _("the number in this duration is too large"), hint)
     return value
 
 
@@ -172,10 +173,11 @@ class FieldSpec(Model):
         for name, label in values.items():
             label = label.strip()
             if not label:
-                raise ValueError(f"the value '{name}' has an empty label")
+                raise ValueError(_("the value '{name}' has an empty label").format(name=name))
             other = seen.get(label) or (label if label in values and label != name else None)
             if other is not None:
-                raise ValueError(f"'{name}' and '{other}' cannot both be written '{label}'")
+                message = _("'{name}' and '{other}' cannot both be written '{label}'")
+                raise ValueError(message.format(name=name, other=other, label=label))
             seen[label] = name
         return {name.strip(): label.strip() for name, label in values.items()}
 
@@ -183,9 +185,11 @@ class FieldSpec(Model):
     def _bounds(self) -> FieldSpec:
         bounded = self.min is not None or self.max is not None
         if bounded and self.type not in ("integer", "number"):
-            raise ValueError("min and max bound numbers: only integer and number fields have them")
+            message = _("min and max bound numbers: only integer and number fields have them")
+            raise ValueError(message)
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min:g} is more than max {self.max:g}")
+            message = _("min {min} is more than max {max}")
+            raise ValueError(message.format(min=f"{self.min:g}", max=f"{self.max:g}"))
         return self
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition, parse_condition, parse_value
 from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.domains import Domain, condition_problems
@@ -71,7 +72,7 @@ class Project:
     def read_model(self, name: str, model: type[M], required: bool) -> M | None:
         if not os.path.lexists(self.root / name):
             if required:
-                message = f"the rule project has no {name}"
+                message = _("the rule project has no {name}").format(name=name)
                 self.add(Diagnostic(self.shown(name), 1, 1, "missing-file", message))
             return None
         try:
@@ -99,7 +100,9 @@ class Project:
         try:
             text = read_text(locate(self.root, written, folder), self.shown(name))
         except FileProblem as problem:
-            beside = f" beside {file}" if folder and problem.code == "missing-file" else ""
+            beside = ""
+            if folder and problem.code == "missing-file":
+                beside = _(" beside {file}").format(file=file)
             self.error(file, path, problem.code, problem.message + beside, hint=problem.hint)
             return None
         except SourceError as error:

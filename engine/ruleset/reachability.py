@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.conditions import Condition
 from guanxi.engine.language.reach import (
     DNF,
@@ -39,6 +40,7 @@ from guanxi.engine.ruleset.ruleset import (
 
 INF = math.inf
 KINDS = ("tier", "level", "strategy")
+KIND_WORDS = {"tier": N_("tier"), "level": N_("level")}
 MAX_PAIRS = 400  # 'unique' lists compared pairwise: beyond this many pairs, not at all
 
 
@@ -125,7 +127,7 @@ def _context(
     for measure in measures:
         if measure.percentile_of:
             domains[measure.name] = Domain(0, 1)
-            origins[measure.name] = f"a percentile, {_where(measure.origin)}"
+            origins[measure.name] = _("a percentile, {where}").format(where=_where(measure.origin))
     domains["gold"] = Domain(values=frozenset({True, False}), nullable=False)
     for ladder in ladders:
         domains[ladder.kind] = Domain(values=frozenset(ladder.names))
@@ -162,9 +164,8 @@ def _check_ladder(project: Project, context: Context, ladder: Ladder) -> None:
             break  # later rules: shadowed-rule says it
         reason = _why(context, rule.condition, earlier if ladder.hit_policy == "first" else [])
         if reason is not None:
-            _warn(
-                project, rule.origin.file, rule.origin.line, f"this rule can never match: {reason}"
-            )
+            message = _("this rule can never match: {reason}").format(reason=reason)
+            _warn(project, rule.origin.file, rule.origin.line, message)
         earlier.append(rule)
     if ladder.hit_policy == "unique":
         _check_overlaps(project, context, ladder)
@@ -178,7 +179,8 @@ def _check_step(project: Project, context: Context, step: CompiledStep, held: se
     if reason is None and (step.step.on or step.step.every):
         reason = _level_reason(context, step.level, own, held)
     if reason is not None:
-        _warn(project, step.origin.file, step.origin.line, f"this step can never run: {reason}")
+        message = _("this step can never run: {reason}").format(reason=reason)
+        _warn(project, step.origin.file, step.origin.line, message)
 
 
 def _level_reason(context: Context, level: str, own: DNF, held: set[str]) -> str | None:
@@ -189,11 +191,15 @@ def _level_reason(context: Context, level: str, own: DNF, held: set[str]) -> str
             return None
         mine, *passed = context.parts[kind][level]
         if not context.substituted(context.reach.both(own, mine)):
-            return f"no customer of {kind} '{level}' can match it ({context.origins[kind][level]})"
+            return _("no customer of {kind} '{name}' can match it ({where})").format(
+                kind=_(KIND_WORDS[kind]), name=level, where=context.origins[kind][level]
+            )
         earlier = list(zip(context.origins[kind], passed, strict=False))
         needed = _needed(context, [own, mine], earlier)
         taken = ", ".join(f"'{n}' ({context.origins[kind][n]})" for n in needed)
-        return f"every customer it could match is taken by {kind} {taken} before '{level}'"
+        return _("every customer it could match is taken by {kind} {taken} before '{name}'").format(
+            kind=_(KIND_WORDS[kind]), taken=taken, name=level
+        )
     return None
 
 
@@ -220,7 +226,7 @@ def _why(context: Context, condition: Condition, earlier: list[CompiledRule]) ->
         return None
     where = {r.name: _where(r.origin) for r in earlier}
     taken = ", ".join(f"'{n}' ({where[n]})" for n in _needed(context, [own], passed))
-    return f"every customer it could match is taken by {taken} before it"
+    return _("every customer it could match is taken by {taken} before it").format(taken=taken)
 
 
 def _own_reason(context: Context, condition: Condition, own: DNF) -> str | None:
@@ -230,14 +236,16 @@ def _own_reason(context: Context, condition: Condition, own: DNF) -> str | None:
     parts = _conjuncts(condition.tree)
     for name, tests in _by_field(parts).items():
         merged: Bound | None = Bound()
-        for _, bound in tests:
+        for _text, bound in tests:
             merged = None if merged is None else meet(merged, bound)
-        shown = " and ".join(f"'{text}'" for text, _ in tests)
+        shown = _(" and ").join(f"'{text}'" for text, _bound in tests)
         if merged is None or not possible(merged, None):
-            return f"{shown} cannot both be true" if len(tests) > 1 else f"{shown} is never true"
+            if len(tests) > 1:
+                return _("{tests} cannot both be true").format(tests=shown)
+            return _("{test} is never true").format(test=shown)
         if not possible(merged, context.reach.domains.get(name)):
-            return f"{shown} but {_domain_text(context, name)}"
-    return "no customer the schema allows makes it true"
+            return _("{tests} but {domain}").format(tests=shown, domain=_domain_text(context, name))
+    return _("no customer the schema allows makes it true")
 
 
 def _domain_text(context: Context, name: str) -> str:
@@ -245,12 +253,17 @@ def _domain_text(context: Context, name: str) -> str:
     where = context.bounds_origin.get(name, "")
     if domain.values is not None:
         values = ", ".join(sorted(str(v) for v in domain.values))
-        return f"{name} is one of {values} ({where})"
+        return _("{name} is one of {values} ({where})").format(
+            name=name, values=values, where=where
+        )
+    low, high = f"{domain.low:g}", f"{domain.high:g}"
     if domain.low > -INF and domain.high < INF:
-        return f"{name} is from {domain.low:g} to {domain.high:g} ({where})"
+        return _("{name} is from {low} to {high} ({where})").format(
+            name=name, low=low, high=high, where=where
+        )
     if domain.low > -INF:
-        return f"{name} is at least {domain.low:g} ({where})"
-    return f"{name} is at most {domain.high:g} ({where})"
+        return _("{name} is at least {low} ({where})").format(name=name, low=low, where=where)
+    return _("{name} is at most {high} ({where})").format(name=name, high=high, where=where)
 
 
 def _conjuncts(tree: exp.Expression) -> list[exp.Expression]:
@@ -277,16 +290,25 @@ def _named_reason(context: Context, own: DNF) -> str:
         names = sorted({n for term in own for n in _allowed(term.get(kind)) if n in reaches})
         never = [n for n in names if not reaches[n]]
         if never and len(never) == len(names):
-            listed = " or ".join(f"'{n}' ({context.origins[kind][n]})" for n in never)
-            return f"no customer ever gets {kind} {listed}"
+            listed = _(" or ").join(f"'{n}' ({context.origins[kind][n]})" for n in never)
+            return _("no customer ever gets {kind} {names}").format(
+                kind=_(KIND_WORDS[kind]), names=listed
+            )
         if len(names) == 1 and len(reaches[names[0]]) == 1:
             needs = _conflict(context, own, reaches[names[0]][0])
             if needs:
-                return f"{kind} '{names[0]}' needs {needs} ({context.origins[kind][names[0]]})"
+                return _("{kind} '{name}' needs {needs} ({where})").format(
+                    kind=_(KIND_WORDS[kind]),
+                    name=names[0],
+                    needs=needs,
+                    where=context.origins[kind][names[0]],
+                )
         if names:
-            listed = " or ".join(f"'{n}' ({context.origins[kind][n]})" for n in names)
-            return f"no customer of {kind} {listed} can match the rest of it"
-    return "no customer of the tier or level it names can match it"
+            listed = _(" or ").join(f"'{n}' ({context.origins[kind][n]})" for n in names)
+            return _("no customer of {kind} {names} can match the rest of it").format(
+                kind=_(KIND_WORDS[kind]), names=listed
+            )
+    return _("no customer of the tier or level it names can match it")
 
 
 def _allowed(bound: Bound | None) -> list[str]:
@@ -310,18 +332,19 @@ def _check_overlaps(project: Project, context: Context, ladder: Ladder) -> None:
     for i, first in enumerate(rules):
         for second in rules[i + 1 :]:
             if _surely_overlap(context, first, second):
-                message = (
-                    f"'{second.name}' and '{first.name}' (line {first.origin.line}) "
-                    "can match the same customer"
-                )
+                message = _(
+                    "'{name}' and '{other}' (line {line}) can match the same customer"
+                ).format(name=second.name, other=first.name, line=first.origin.line)
                 _warn(
                     project,
                     second.origin.file,
                     second.origin.line,
                     message,
                     "overlapping-rows",
-                    "with hit policy 'unique' rules must exclude each other; "
-                    "use 'first' if order should decide",
+                    _(
+                        "with hit policy 'unique' rules must exclude each other; "
+                        "use 'first' if order should decide"
+                    ),
                 )
 
 
@@ -389,7 +412,7 @@ def _warn(
             1,
             code,
             message,
-            hint=hint or "check the numbers and names in its condition, or remove it",
+            hint=hint or _("check the numbers and names in its condition, or remove it"),
             severity="warning",
         )
     )

@@ -11,9 +11,21 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
+PLAIN = {  # pydantic's words, and what a business user reads instead
+    "Input should be a valid dictionary or instance of": N_("expected a block of keys for"),
+    "Input should be a valid dictionary": N_("expected a block of keys"),
+    "Input should be a valid integer": N_("expected a whole number"),
+    "Input should be a valid number": N_("expected a number"),
+    "Input should be a valid string": N_("expected text"),
+    "Input should be a valid boolean": N_("expected true or false"),
+    "Input should be a valid tuple": N_("expected a list (lines starting with '- ')"),
+    "Input should be a valid list": N_("expected a list (lines starting with '- ')"),
+    "Input should be": N_("expected a value"),
+}
 
 
 def validate_model(
@@ -38,7 +50,7 @@ def _located(
         return source.diagnostic(
             source.position(loc, key=True),
             "unknown-key",
-            f"unknown key '{key}'",
+            _("unknown key '{key}'").format(key=key),
             length=len(key),
             hint=did_you_mean(key, allowed),
             expected=", ".join(allowed) if allowed else None,
@@ -50,21 +62,30 @@ def _located(
         return source.diagnostic(where, kind, error["msg"], length=length, hint=hint)
     if kind == "missing":
         where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
-        return source.diagnostic(where, "missing-key", f"'{loc[-1]}' is required here")
+        return source.diagnostic(
+            where, "missing-key", _("'{key}' is required here").format(key=loc[-1])
+        )
     at = source.position(loc)
-    place = f" in '{_dotted(loc)}'" if loc else ""
     if kind in ("literal_error", "enum"):
-        expected = str(error.get("ctx", {}).get("expected", ""))
-        message = f"'{given}' is not allowed{place}"
+        expected = str(error.get("ctx", {}).get("expected", ""))  # "'task' or 'message'"
+        expected = _(" or ").join(expected.split(" or "))
+        message = _in_place(_("'{value}' is not allowed").format(value=given), loc)
         return source.diagnostic(
             at, "invalid-value", message, length=len(str(given)), expected=expected
         )
     return source.diagnostic(
         at,
         "wrong-type",
-        f"{_plain(error['msg'])}{place}",
+        _in_place(_plain(error["msg"]), loc),
         length=len(str(given)) if given is not None else 1,
     )
+
+
+def _in_place(message: str, loc: Sequence[str | int]) -> str:
+    """`message` followed by where in the file's structure it applies."""
+    if not loc:
+        return message
+    return _("{message} in '{place}'").format(message=message, place=_dotted(loc))
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
@@ -73,20 +94,9 @@ def _dotted(loc: Sequence[str | int]) -> str:
 
 def _plain(message: str) -> str:
     """pydantic's 'Input should be a valid integer' as 'expected a whole number'."""
-    replacements = {
-        "Input should be a valid dictionary or instance of": "expected a block of keys for",
-        "Input should be a valid dictionary": "expected a block of keys",
-        "Input should be a valid integer": "expected a whole number",
-        "Input should be a valid number": "expected a number",
-        "Input should be a valid string": "expected text",
-        "Input should be a valid boolean": "expected true or false",
-        "Input should be a valid tuple": "expected a list (lines starting with '- ')",
-        "Input should be a valid list": "expected a list (lines starting with '- ')",
-        "Input should be": "expected a value",
-    }
-    for old, new in replacements.items():
+    for old, new in PLAIN.items():
         if message.startswith(old):
-            return new + message[len(old) :]
+            return _(new) + message[len(old) :]
     return message
 
 

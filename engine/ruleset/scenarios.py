@@ -15,6 +15,7 @@ from typing import Any
 from guanxi.engine import ingest  # a module: ingest itself imports the rule-set models
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset.domains import label_answer
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
@@ -43,6 +44,13 @@ POLICIES = (
 """What a follow-up's `policy` can be: the contact policies, and the step's own cancelling."""
 
 Path_ = tuple[str | int, ...]
+UNKNOWN_CODES = {"tier": "unknown-tier", "level": "unknown-level", "strategy": "unknown-strategy"}
+NOT_FOUND = {  # an expected name that the rule project does not define
+    "tier": N_("no tier '{name}'"),
+    "level": N_("no level '{name}'"),
+    "strategy": N_("no strategy '{name}'"),
+    "policy": N_("no policy '{name}'"),
+}
 
 
 def check_scenarios(
@@ -88,10 +96,11 @@ def check_population(
     shown = project.shown(name)
     columns = _header(text) if name.endswith(".csv") else {}
     for column in found.unknown:
-        message, hint = f"no customer field '{column}'", did_you_mean(column, schema.fields)
+        message = _("no customer field '{name}'").format(name=column)
+        hint = did_you_mean(column, schema.fields)
         at = columns.get(column, 1)
         project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
-    for line, field, _, reason in found.problems:
+    for line, field, _value, reason in found.problems:
         message = f"{field}: {reason}" if field and field not in reason else reason
         project.add(Diagnostic(shown, line, 1, "invalid-value", message))
 
@@ -122,20 +131,21 @@ class _ScenarioChecker:
             self.customer("before", scenario.before)
             self.values({**scenario.customer, **scenario.before}, ("before",), scenario.before)
             if scenario.baseline:
-                message = "a first classification has no day before: 'before:' cannot be given"
-                hint = "remove 'baseline: true', or 'before:'"
+                message = _("a first classification has no day before: 'before:' cannot be given")
+                hint = _("remove 'baseline: true', or 'before:'")
                 self.error(("baseline",), "invalid-value", message, hint)
         if scenario.baseline and scenario.runs is not None:
-            message = "a first classification takes effect at once: 'runs:' cannot go with it"
-            self.error(("runs",), "invalid-value", message, "remove 'runs:', or 'baseline: true'")
+            message = _("a first classification takes effect at once: 'runs:' cannot go with it")
+            hint = _("remove 'runs:', or 'baseline: true'")
+            self.error(("runs",), "invalid-value", message, hint)
         if scenario.today:
             self.date(("today",), scenario.today)
         elif not scenario.events:
             self.error(
                 (),
                 "missing-key",
-                "a scenario without events needs 'today'",
-                'add today: "2026-03-31" (the day the scenario starts)',
+                _("a scenario without events needs 'today'"),
+                _('add today: "2026-03-31" (the day the scenario starts)'),
                 key=True,
             )
         for index, event in enumerate(scenario.events):
@@ -150,16 +160,18 @@ class _ScenarioChecker:
                 self.error(
                     (key, name),
                     "unknown-field",
-                    f"no customer field '{name}'",
+                    _("no customer field '{name}'").format(name=name),
                     did_you_mean(name, self.schema.fields),
                 )
 
     def values(self, record: Mapping[str, Any], at: Path_, shown: Mapping[str, Any]) -> None:
         """Problems loading `record` would find, reported at the fields of `shown`."""
-        _, problems = ingest.check_customer(self.schema, self.timezone, record)
+        _record, problems = ingest.check_customer(self.schema, self.timezone, record)
         for field, value, reason in problems:
             if value is None and field not in record:
-                message = f"the customer needs '{field}' (it is required in schema.yaml)"
+                message = _("the customer needs '{field}' (it is required in schema.yaml)").format(
+                    field=field
+                )
                 self.error(at, "missing-key", message, None, key=True)
             elif field in shown:
                 self.error((*at, str(field)), "invalid-value", f"{field}: {reason}", None)
@@ -171,7 +183,7 @@ class _ScenarioChecker:
             self.error(
                 (*at, "type"),
                 "unknown-event",
-                f"no event type '{event.type}'",
+                _("no event type '{name}'").format(name=event.type),
                 did_you_mean(event.type, self.schema.events),
             )
         self.date((*at, "at"), event.at)
@@ -182,17 +194,17 @@ class _ScenarioChecker:
                 self.error(
                     (*at, "fields", name),
                     "unknown-field",
-                    f"no field '{name}' in '{event.type}' events",
+                    _("no field '{name}' in '{event}' events").format(name=name, event=event.type),
                     did_you_mean(name, spec.fields),
                 )
         self.event_values(at, event)
 
     def event_values(self, at: Path_, event: ScenarioEvent) -> None:
         record = {"id": "-", "customer_id": "-", "type": event.type, "at": "2000-01-01T00:00"}
-        _, problems = ingest.check_event_record(
+        _record, problems = ingest.check_event_record(
             self.schema, self.timezone, {**record, **event.fields}
         )
-        for field, _, reason in problems:
+        for field, _value, reason in problems:
             if field in event.fields:
                 self.error((*at, "fields", str(field)), "invalid-value", f"{field}: {reason}", None)
 
@@ -204,10 +216,10 @@ class _ScenarioChecker:
             value = getattr(expect, key)
             if value and names is not None and value not in names:
                 message, hint = label_answer([self.project.names.get(key)], value) or (
-                    f"no {key} '{value}'",
+                    _(NOT_FOUND[key]).format(name=value),
                     did_you_mean(value, names),
                 )
-                self.error(("expect", key), f"unknown-{key}", message, hint)
+                self.error(("expect", key), UNKNOWN_CODES[key], message, hint)
         for key in ("followups", "suppressed"):
             for index, followup in enumerate(getattr(expect, key)):
                 self.followup(("expect", key, index), followup, known)
@@ -229,7 +241,10 @@ class _ScenarioChecker:
     def step(self, at: Path_, step: str, known: Known) -> None:
         if known.steps is not None and step not in known.steps:
             self.error(
-                at, "unknown-step", f"no playbook step '{step}'", did_you_mean(step, known.steps)
+                at,
+                "unknown-step",
+                _("no playbook step '{name}'").format(name=step),
+                did_you_mean(step, known.steps),
             )
 
     def named(
@@ -239,7 +254,8 @@ class _ScenarioChecker:
         if value is None or options is None or value in options:
             return
         hint = did_you_mean(value, options)
-        self.error(at, code, f"no {what} '{value}'", hint, expected=", ".join(options))
+        message = _(NOT_FOUND[what]).format(name=value)
+        self.error(at, code, message, hint, expected=", ".join(options))
 
     def date(self, path: Path_, text: str) -> None:
         try:
@@ -248,15 +264,15 @@ class _ScenarioChecker:
             self.error(
                 path,
                 "invalid-value",
-                f"'{text}' is not a date or time",
-                "write 2026-03-31 or 2026-03-31T09:30",
+                _("'{text}' is not a date or time").format(text=text),
+                _("write 2026-03-31 or 2026-03-31T09:30"),
             )
 
     def duration(self, path: Path_, text: str) -> None:
         try:
             parse_duration(text)
         except TimingError as error:
-            hint = error.hint or "write true (31 days) or a duration such as '92 days'"
+            hint = error.hint or _("write true (31 days) or a duration such as '92 days'")
             self.error(path, "invalid-duration", str(error), hint)
 
     def error(self, path: Path_, code: str, message: str, hint: str | None, **extra: Any) -> None:

@@ -23,6 +23,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
 from guanxi.engine.ruleset.fullwidth_yaml import repair_yaml
@@ -151,7 +152,7 @@ def read_text(path: Path, shown: str) -> str:
     except UnicodeDecodeError as error:
         raise SourceError(_not_utf8(raw, error, shown), raw.decode("utf-8", "replace")) from None
     if not text.strip():
-        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", "the file is empty"), text)
+        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", _("the file is empty")), text)
     return text
 
 
@@ -163,8 +164,8 @@ def _not_utf8(raw: bytes, error: UnicodeDecodeError, shown: str) -> Diagnostic:
         line,
         col,
         "not-utf8",
-        f"byte 0x{raw[error.start]:02x} is not UTF-8 text",
-        hint="save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')",
+        _("byte {byte} is not UTF-8 text").format(byte=f"0x{raw[error.start]:02x}"),
+        hint=_("save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')"),
     )
 
 
@@ -192,7 +193,7 @@ def load_yaml(path: Path, shown: str, name: str = "") -> Source:
         diagnostic = Diagnostic(shown, 1, 1, "yaml-syntax", str(error))
         raise SourceError(diagnostic, text, repairs) from None
     if source.data is None:
-        diagnostic = Diagnostic(shown, 1, 1, "empty-file", "the file has only comments")
+        diagnostic = Diagnostic(shown, 1, 1, "empty-file", _("the file has only comments"))
         raise SourceError(diagnostic, text, repairs)
     return source
 

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.sheets import cell_name, cell_text
 
-CELL_HINT = "a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value"
+CELL_HINT = N_("a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value")
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
 FREE_TEXT_COLUMNS = ("label", "label_en", "description")  # text for people, any punctuation
 _OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
@@ -92,7 +93,10 @@ def read_sheet_table(
 
 def _at_cell(diagnostic: Diagnostic) -> Diagnostic:
     cell = cell_name(diagnostic.line, diagnostic.col)
-    return dataclasses.replace(diagnostic, message=f"{diagnostic.message} (cell {cell})")
+    return dataclasses.replace(
+        diagnostic,
+        message=_("{message} (cell {cell})").format(message=diagnostic.message, cell=cell),
+    )
 
 
 def _read_records(
@@ -103,7 +107,7 @@ def _read_records(
 ) -> DecisionTable:
     path = table.path
     if not records or not any(c.strip() for c in records[0]):
-        table.diagnostics.append(Diagnostic(path, 1, 1, "decision-table", "no header row"))
+        table.diagnostics.append(Diagnostic(path, 1, 1, "decision-table", _("no header row")))
         return table
     header = [h.strip() for h in records[0]]
     if not _header_ok(table, header, starts(1), fields):
@@ -128,7 +132,9 @@ def _header_ok(
                 1,
                 starts[index] + 1,
                 "unknown-field",
-                f"column '{name}' is neither an output column nor a customer field",
+                _("column '{name}' is neither an output column nor a customer field").format(
+                    name=name
+                ),
                 hint=hint,
                 length=len(name),
             )
@@ -136,7 +142,7 @@ def _header_ok(
         ok = False
     for required in ("name", "label"):
         if required not in header:
-            message = f"the header has no '{required}' column"
+            message = _("the header has no '{column}' column").format(column=required)
             table.diagnostics.append(Diagnostic(table.path, 1, 1, "decision-table", message))
             ok = False
     return ok
@@ -152,8 +158,10 @@ def _read_row(
 ) -> None:
     if len(cells) > len(header):
         col = starts[len(header)] + 1 if len(starts) > len(header) else 1
-        message = f"this row has {len(cells)} cells but the header has {len(header)} columns"
-        hint = "a comma inside a cell needs the cell in double quotes"
+        message = _("this row has {cells} cells but the header has {columns} columns").format(
+            cells=len(cells), columns=len(header)
+        )
+        hint = _("a comma inside a cell needs the cell in double quotes")
         table.diagnostics.append(
             Diagnostic(table.path, number, col, "decision-table", message, hint=hint)
         )
@@ -176,9 +184,9 @@ def _read_row(
                     number,
                     col,
                     getattr(error, "code", "decision-table"),
-                    f"column '{column}': {error}",
+                    _("column '{column}': {problem}").format(column=column, problem=error),
                     length=len(cell),
-                    hint=getattr(error, "hint", None) or CELL_HINT,
+                    hint=getattr(error, "hint", None) or _(CELL_HINT),
                 )
             )
             continue
@@ -196,12 +204,12 @@ def _add_rule(
 ) -> None:
     priority = values.get("priority") or None
     if not values.get("name") or not values.get("label"):
-        message = "every row needs a name and a label"
+        message = _("every row needs a name and a label")
         table.diagnostics.append(Diagnostic(table.path, number, 1, "missing-key", message))
         return
     if priority is not None and not re.fullmatch(r"-?\d+", priority):
         col = table.cell_positions[(number, "priority")]
-        message = f"priority '{priority}' is not a whole number"
+        message = _("priority '{priority}' is not a whole number").format(priority=priority)
         table.diagnostics.append(Diagnostic(table.path, number, col, "wrong-type", message))
         return
     rule = Rule(
@@ -273,7 +281,7 @@ def _literal(value: str, field_type: str) -> str:
         lowered = value.lower()
         if lowered in _TRUE or lowered in _FALSE:
             return "TRUE" if lowered in _TRUE else "FALSE"
-        raise ValueError(f"'{value}' is not yes or no")
+        raise ValueError(_("'{value}' is not yes or no").format(value=value))
     if field_type in ("date", "datetime"):
         return f"DATE '{value.strip(chr(39))}'"
     text = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value

@@ -15,21 +15,23 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.tokens import ScalarToken
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset.source import Source
 
-LAYOUT_HINT = "check the indentation, colons and quotes on this line and the one before"
-INDENT_HINT = "indent it exactly like the lines above it in the same block (spaces only)"
+LAYOUT_HINT = N_("check the indentation, colons and quotes on this line and the one before")
+INDENT_HINT = N_("indent it exactly like the lines above it in the same block (spaces only)")
+FLOW_LIST, FLOW_BLOCK = N_("[ … ] list"), N_("{ … } block")
 TOKENS = {
-    "<block end>": "the end of the block",
-    "<block mapping start>": "a new block of keys",
-    "<block sequence start>": "a new list",
-    "<scalar>": "a value",
-    "'?'": "a key",
-    "'-'": "a list item ('- ')",
+    "<block end>": N_("the end of the block"),
+    "<block mapping start>": N_("a new block of keys"),
+    "<block sequence start>": N_("a new list"),
+    "<scalar>": N_("a value"),
+    "'?'": N_("a key"),
+    "'-'": N_("a list item ('- ')"),
     "<document start>": "'---'",
-    "<stream end>": "the end of the file",
+    "<stream end>": N_("the end of the file"),
     "','": "','",
 }
 
@@ -70,8 +72,8 @@ def _quote_runs_on(source: Source, error: MarkedYAMLError, problem: str) -> Diag
     return source.diagnostic(
         _at(quoted.start_mark),
         "yaml-syntax",
-        f"the quote {quote} opened here is not closed on its line",
-        hint=f"end the value with {quote} on the same line",
+        _("the quote {quote} opened here is not closed on its line").format(quote=quote),
+        hint=_("end the value with {quote} on the same line").format(quote=quote),
     )
 
 
@@ -81,8 +83,8 @@ def _tab(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | N
     return source.diagnostic(
         _at(error.problem_mark),
         "yaml-tab",
-        "a tab is used for indentation",
-        hint="YAML allows only spaces for indentation; replace the tab with spaces",
+        _("a tab is used for indentation"),
+        hint=_("YAML allows only spaces for indentation; replace the tab with spaces"),
     )
 
 
@@ -93,9 +95,9 @@ def _duplicate(source: Source, error: MarkedYAMLError, problem: str) -> Diagnost
     return source.diagnostic(
         _at(error.problem_mark),
         "duplicate-key",
-        f"the key '{key}' is given twice in this block",
+        _("the key '{key}' is given twice in this block").format(key=key),
         length=len(key),
-        hint="remove one of them or rename it",
+        hint=_("remove one of them or rename it"),
     )
 
 
@@ -110,15 +112,15 @@ def _unclosed(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
         return source.diagnostic(
             opened,
             "yaml-syntax",
-            f"the quote {quote} opened here is never closed",
-            hint=f"end the value with {quote} on the same line",
+            _("the quote {quote} opened here is never closed").format(quote=quote),
+            hint=_("end the value with {quote} on the same line").format(quote=quote),
         )
-    what = "[ … ] list" if "sequence" in str(error.context) else "{ … } block"
+    what = _(FLOW_LIST) if "sequence" in str(error.context) else _(FLOW_BLOCK)
     return source.diagnostic(
         opened,
         "yaml-syntax",
-        f"this {what} is never closed (the file ends first)",
-        hint="a '[', '{' or quote opened here needs its closing partner",
+        _("this {what} is never closed (the file ends first)").format(what=what),
+        hint=_("a '[', '{' or quote opened here needs its closing partner"),
     )
 
 
@@ -130,10 +132,12 @@ def _no_colon(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
     return source.diagnostic(
         at,
         "yaml-syntax",
-        f"'{text}' has no ':' after its key",
+        _("'{text}' has no ':' after its key").format(text=text),
         length=len(text),
-        hint="a line in a block is 'key: value'; a text that goes on from the line above "
-        "must be indented more than its key",
+        hint=_(
+            "a line in a block is 'key: value'; a text that goes on from the line above "
+            "must be indented more than its key"
+        ),
     )
 
 
@@ -146,14 +150,17 @@ def _indented_less(source: Source, error: MarkedYAMLError, problem: str) -> Diag
     text = source.line(at[0]) or ""
     if text[: at[1] - 1].strip():
         return _after_value(source, at)
-    what = "list" if text.lstrip().startswith("- ") else "block"
+    what = _("list") if text.lstrip().startswith("- ") else _("block")
     above = _indent_above(source, at[0])
-    spaces = f" ({at[1] - 1} spaces instead of {above})" if above > at[1] - 1 else ""
+    spaces = ""
+    if above > at[1] - 1:
+        spaces = _(" ({count} spaces instead of {above})").format(count=at[1] - 1, above=above)
+    message = _("this line is indented less than the lines above it in the same {what}{spaces}")
     return source.diagnostic(
         at,
         "yaml-syntax",
-        f"this line is indented less than the lines above it in the same {what}{spaces}",
-        hint=INDENT_HINT,
+        message.format(what=what, spaces=spaces),
+        hint=_(INDENT_HINT),
     )
 
 
@@ -172,8 +179,10 @@ def _after_value(source: Source, at: tuple[int, int]) -> Diagnostic:
     return source.diagnostic(
         at,
         "yaml-syntax",
-        "there is more text after a complete value on this line",
-        hint="a value in quotes ends at its closing quote; put the whole value inside the quotes",
+        _("there is more text after a complete value on this line"),
+        hint=_(
+            "a value in quotes ends at its closing quote; put the whole value inside the quotes"
+        ),
     )
 
 
@@ -186,14 +195,14 @@ def _colon_in_value(source: Source, error: MarkedYAMLError, problem: str) -> Dia
         return source.diagnostic(
             at,
             "yaml-syntax",
-            "a second ': ' on this line; a value that contains ': ' must be in quotes",
-            hint='write it as  key: "the value: with its colon"',
+            _("a second ': ' on this line; a value that contains ': ' must be in quotes"),
+            hint=_('write it as  key: "the value: with its colon"'),
         )
     return source.diagnostic(
         (at[0], len(before) - len(before.lstrip()) + 1),
         "yaml-syntax",
-        "this line is indented more than the line above it, which already has a value",
-        hint=INDENT_HINT,
+        _("this line is indented more than the line above it, which already has a value"),
+        hint=_(INDENT_HINT),
     )
 
 
@@ -213,27 +222,28 @@ def _fallback(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
         return source.diagnostic(
             _at(error.problem_mark),
             "yaml-syntax",
-            f"a value cannot start with '{found.group(1)}'",
-            hint="put the value in quotes",
+            _("a value cannot start with '{sign}'").format(sign=found.group(1)),
+            hint=_("put the value in quotes"),
         )
     if (flow := re.match(r"expected ',' or '([\]}])'", problem)) is not None:
-        what = "[ … ] list" if flow.group(1) == "]" else "{ … } block"
+        what = _(FLOW_LIST) if flow.group(1) == "]" else _(FLOW_BLOCK)
+        message = _("a ',' or '{sign}' is missing in this {what}")
         return source.diagnostic(
             _at(error.problem_mark),
             "yaml-syntax",
-            f"a ',' or '{flow.group(1)}' is missing in this {what}",
-            hint="separate the items with ',' and close the list",
+            message.format(sign=flow.group(1), what=what),
+            hint=_("separate the items with ',' and close the list"),
         )
     if problem.startswith("expected '<document start>'"):
         return source.diagnostic(
             _at(error.problem_mark),
             "yaml-syntax",
-            "this line belongs to no key above it",
-            hint="is the ':' missing after the key above it?",
+            _("this line belongs to no key above it"),
+            hint=_("is the ':' missing after the key above it?"),
         )
     words = problem
     for token, word in TOKENS.items():
-        words = words.replace(token, word)
+        words = words.replace(token, _(word))
     return source.diagnostic(
-        _at(error.problem_mark or error.context_mark), "yaml-syntax", words, hint=LAYOUT_HINT
+        _at(error.problem_mark or error.context_mark), "yaml-syntax", words, hint=_(LAYOUT_HINT)
     )

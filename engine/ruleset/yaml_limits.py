@@ -20,11 +20,12 @@ from ruamel.yaml.events import (
     ScalarEvent,
 )
 
+from guanxi.engine.i18n import N_, _
+
 MAX_DEPTH = 50  # blocks and lists inside each other; a rule file needs fewer than ten
 MAX_ALIASED = 10_000  # values copied in by `*name` aliases, counted through every level
 MAX_DIGITS = 30  # digits of a number written in a rule file
 
-_TOO_DEEP = f"blocks and lists are nested more than {MAX_DEPTH} deep"
 _BRACKET = re.compile(r"[\[\]{}]")
 _NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?")
 
@@ -70,7 +71,7 @@ def bracket_too_deep(text: str) -> LimitExceeded | None:
         if depth > MAX_DEPTH:
             line = text.count("\n", 0, match.start())
             col = match.start() - (text.rfind("\n", 0, match.start()) + 1)
-            return LimitExceeded(line, col, "too-deep", _TOO_DEEP, HINTS["too-deep"])
+            return LimitExceeded(line, col, "too-deep", _too_deep(), _hint("too-deep"))
     return None
 
 
@@ -78,7 +79,7 @@ def _step(walk: _Walk, event: Event) -> LimitExceeded | None:
     if isinstance(event, CollectionStartEvent):
         walk.open.append((event.anchor, 1))
         if len(walk.open) > MAX_DEPTH:
-            return _at(event, "too-deep", _TOO_DEEP)
+            return _at(event, "too-deep", _too_deep())
     elif isinstance(event, CollectionEndEvent):
         anchor, size = walk.open.pop()
         _count(walk, anchor, size)
@@ -86,12 +87,14 @@ def _step(walk: _Walk, event: Event) -> LimitExceeded | None:
         size = walk.sizes.get(str(event.anchor), 1)
         walk.aliased += size
         if walk.aliased > MAX_ALIASED:
-            return _at(event, "too-many-aliases", f"aliases repeat more than {MAX_ALIASED} values")
+            message = _("aliases repeat more than {count} values").format(count=MAX_ALIASED)
+            return _at(event, "too-many-aliases", message)
         _count(walk, None, size)
     elif isinstance(event, ScalarEvent):
         digits = sum(c.isdigit() for c in event.value)
         if event.style is None and digits > MAX_DIGITS and _NUMBER.fullmatch(event.value):
-            return _at(event, "number-out-of-range", f"this number has {digits} digits")
+            message = _("this number has {count} digits").format(count=digits)
+            return _at(event, "number-out-of-range", message)
         _count(walk, event.anchor, 1)
     return None
 
@@ -106,12 +109,20 @@ def _count(walk: _Walk, anchor: str | None, size: int) -> None:
 
 
 HINTS = {
-    "too-deep": "a rule file needs only a few levels of indentation; is a bracket not closed?",
-    "too-many-aliases": "write the values out, or use fewer '*' aliases of aliases",
-    "number-out-of-range": f"numbers in rule files have at most {MAX_DIGITS} digits",
+    "too-deep": N_("a rule file needs only a few levels of indentation; is a bracket not closed?"),
+    "too-many-aliases": N_("write the values out, or use fewer '*' aliases of aliases"),
+    "number-out-of-range": N_("numbers in rule files have at most {count} digits"),
 }
+
+
+def _hint(code: str) -> str:
+    return _(HINTS[code]).format(count=MAX_DIGITS)
+
+
+def _too_deep() -> str:
+    return _("blocks and lists are nested more than {count} deep").format(count=MAX_DEPTH)
 
 
 def _at(event: Event, code: str, message: str) -> LimitExceeded:
     mark = event.start_mark
-    return LimitExceeded(mark.line, mark.column, code, message, HINTS[code])
+    return LimitExceeded(mark.line, mark.column, code, message, _hint(code))
