@@ -16,6 +16,8 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from guanxi.engine.i18n import _
+
 MAX_CELLS = 2_000_000  # ten thousand rows of two hundred columns
 
 
@@ -31,18 +33,24 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # a broken or foreign file: openpyxl and zipfile raise many kinds
         raise SheetError(
-            "not a readable Excel workbook (.xlsx); in Excel, save it as 'Excel Workbook'"
+            _("not a readable Excel workbook (.xlsx); in Excel, save it as 'Excel Workbook'")
         ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             names = ", ".join(book.sheetnames)
-            raise SheetError(f"the workbook has no sheet '{sheet}'; its sheets are: {names}")
+            raise SheetError(
+                _("the workbook has no sheet '{sheet}'; its sheets are: {names}").format(
+                    sheet=sheet, names=names
+                )
+            )
         cells = 0
         for number, row in enumerate(book[sheet or book.sheetnames[0]].iter_rows(min_row=1), 1):
             values = [cell.value for cell in row]
             cells += len(values)
             if cells > MAX_CELLS:
-                raise SheetError(f"the sheet has more than {MAX_CELLS:,} cells")
+                raise SheetError(
+                    _("the sheet has more than {limit} cells").format(limit=f"{MAX_CELLS:,}")
+                )
             while values and values[-1] in (None, ""):
                 values.pop()
             if values:

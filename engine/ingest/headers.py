@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.formats import Record, Source, Unreadable
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 
@@ -55,10 +56,13 @@ class Headers:
         """The field `header` means; None for none. DataError when it could mean two."""
         key = normal(header)
         if key in self.ambiguous:
-            meant = " or ".join(f"'{f}'" for f in sorted(self.ambiguous[key]))
+            *some, last = [f"'{f}'" for f in sorted(self.ambiguous[key])]
+            meant = _("{some} or {last}").format(some=", ".join(some), last=last)
             raise DataError(
-                f"column '{header.strip()}' could mean the field {meant};"
-                " head the column with the field's name"
+                _(
+                    "column '{column}' could mean the field {fields};"
+                    " head the column with the field's name"
+                ).format(column=header.strip(), fields=meant)
             )
         return self.fields.get(key)
 
@@ -72,8 +76,10 @@ class Headers:
             name = meant or header.strip()
             if meant is not None and meant in given:
                 raise DataError(
-                    f"columns '{given[meant]}' and '{header.strip()}' both mean the field"
-                    f" '{meant}'; keep one of them"
+                    _(
+                        "columns '{first}' and '{second}' both mean the field"
+                        " '{field}'; keep one of them"
+                    ).format(first=given[meant], second=header.strip(), field=meant)
                 )
             given.setdefault(name, header.strip())
             renamed[header] = name
