@@ -37,7 +37,7 @@ from guanxi.engine import ingest
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import _, ngettext
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
@@ -181,10 +181,8 @@ class _Timeline:
         if report.quarantined:
             first = report.problems[0]
             raise ScenarioError(
-                ngettext(
-                    "{file} line {line}: {reason} ({n} row not loaded; run 'guanxi validate')",
-                    "{file} line {line}: {reason} ({n} rows not loaded; run 'guanxi validate')",
-                    report.quarantined,
+                _(
+                    "{file} line {line}: {reason} ({n} row(s) not loaded; run 'guanxi validate')"
                 ).format(
                     file=self.population.name,
                     line=first["row_number"],
