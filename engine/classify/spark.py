@@ -31,7 +31,7 @@ from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
 from guanxi.engine.errors import DataError, EngineUnavailable
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
@@ -42,7 +42,7 @@ from guanxi.engine.store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-INSTALL = (
+INSTALL = N_(
     "the spark engine needs PySpark, which is not installed: pip install 'guanxi[spark]'"
     " (it also needs Java 17 or newer)"
 )
@@ -86,10 +86,16 @@ def start_spark(master: str) -> SparkSession:
     try:
         return builder.getOrCreate()
     except PySparkException as error:
-        needs = "Java 17 or newer (java -version)"
-        hint = f"it needs {needs}" if local else f"is the master reachable, and is there {needs}?"
+        if local:
+            hint = _("it needs Java 17 or newer (java -version)")
+        else:
+            hint = _("is the master reachable, and is there Java 17 or newer (java -version)?")
         reason = _first_line(error).rstrip(".")
-        raise EngineUnavailable(f"Spark could not start on '{master}': {reason}; {hint}") from None
+        raise EngineUnavailable(
+            _("Spark could not start on '{master}': {reason}; {hint}").format(
+                master=master, reason=reason, hint=hint
+            )
+        ) from None
 
 
 def _require_pyspark() -> None:
@@ -97,7 +103,7 @@ def _require_pyspark() -> None:
     try:
         import pyspark.sql  # noqa: F401
     except ImportError:
-        raise EngineUnavailable(INSTALL) from None
+        raise EngineUnavailable(_(INSTALL)) from None
 
 
 def _settings(local: bool) -> dict[str, str]:
