@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
@@ -106,9 +107,11 @@ def declared_outcomes(ruleset: RuleSet) -> tuple[str, ...] | None:
     event = ruleset.schema.events.get(OUTCOME_EVENT)
     if event is None or OUTCOME_FIELD not in event.fields:
         raise TaskError(
-            f"the rule project declares no '{OUTCOME_EVENT}' event with an '{OUTCOME_FIELD}'"
-            " field (schema.yaml, events:), so no outcome can be recorded;"
-            " copy it from the default rules"
+            _(
+                "the rule project declares no '{event}' event with an '{field}'"
+                " field (schema.yaml, events:), so no outcome can be recorded;"
+                " copy it from the default rules"
+            ).format(event=OUTCOME_EVENT, field=OUTCOME_FIELD)
         )
     allowed = event.fields[OUTCOME_FIELD].values
     return tuple(allowed) if allowed is not None else None
@@ -187,8 +190,12 @@ def _outcome_event(ruleset: RuleSet, task: Row, now: dt.datetime) -> Row:
     }
     row, problems = check_event(ruleset, record)
     if problems:
-        reasons = "; ".join(f"{name or 'event'}: {reason}" for name, _, reason in problems)
-        raise TaskError(f"the outcome of task {task['key']} is not a valid event: {reasons}")
+        reasons = "; ".join(f"{name or _('event')}: {reason}" for name, _v, reason in problems)
+        raise TaskError(
+            _("the outcome of task {task} is not a valid event: {reasons}").format(
+                task=task["key"], reasons=reasons
+            )
+        )
     return row
 
 

@@ -24,6 +24,7 @@ from guanxi.engine.classify.hold import STATE, holds
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import RuleSetInvalid
+from guanxi.engine.i18n import language
 from guanxi.engine.plan.transitions import plan_transitions
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
@@ -243,13 +244,20 @@ def test_explain_shows_a_customer_being_held(tmp_path: Path) -> None:
         store.upsert_customers([customer("H1", BELOW)])
         second = classify(store, ruleset, night(1)).run_id
         found = explain(store, ruleset, "H1", night(1))
+        with language("zh"):
+            [chinese] = explain(store, ruleset, "H1", night(1)).holds
     finally:
         store.close()
     [hold] = found.holds
     assert (hold.kind, hold.kept, hold.pending) == ("tier", "valuable", "low_value")
     assert (hold.since_run, hold.runs, hold.needed) == (second, 1, 2)
-    assert f"qualifies for low_value since run {second}, 1 of 2 runs" in hold.reason
-    assert "已连续 1 次，满 2 次后调整；在此之前仍为「有价值客户」" in hold.reason
+    assert hold.reason == (
+        f"qualifies for low_value since run {second}, 1 of 2 runs; stays valuable until then"
+    )
+    assert chinese.reason == (
+        f"自第 {second} 次分类起符合「低价值客户」，已连续 1 次，满 2 次后调整；"
+        "在此之前仍为「有价值客户」"
+    )
     assert found.decision("tier").result == "low_value"  # what the rules say today
     assert found.stored is not None and found.stored["tier"] == "valuable"  # what is kept
     args = ["explain", "H1", "--rules", str(rules), "--store", str(tmp_path / "guanxi.db")]

@@ -314,7 +314,10 @@ def test_workload_counts_tasks_per_manager_per_local_day(demo: Demo, ruleset: Ru
         " AND status IN ('pending', 'claimed', 'sent')"
     )
     expected = Counter(
-        (r["owner"] or "(无 none)", dt.datetime.fromisoformat(r["due_at"]).astimezone(zone).date())
+        (
+            r["owner"] or "(no manager)",
+            dt.datetime.fromisoformat(r["due_at"]).astimezone(zone).date(),
+        )
         for r in rows
     )
     assert found.per_day == dict(expected) and expected

@@ -20,6 +20,7 @@ from guanxi.engine.classify.hold import PENDING, holds
 from guanxi.engine.classify.population import Ask, store_population
 from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _, current_language
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.load import today_in
@@ -188,21 +189,29 @@ def _holds(ruleset: RuleSet, stored: Record | None) -> tuple[Hold, ...]:
 def _hold(ruleset: RuleSet, kind: str, kept: str | None, found: Record, needed: int) -> Hold:
     pending = found[f"pending_{kind}"]
     since, runs = int(found[f"pending_{kind}_since"]), int(found[f"pending_{kind}_runs"])
-    english = (
-        f"qualifies for {pending} since run {since}, {runs} of {needed} runs;"
-        f" stays {kept} until then"
+    reason = _(
+        "qualifies for {pending} since run {since}, {runs} of {needed} runs;"
+        " stays {kept} until then"
+    ).format(
+        pending=_named(ruleset, kind, pending),
+        since=since,
+        runs=runs,
+        needed=needed,
+        kept=_named(ruleset, kind, kept),
     )
-    chinese = (
-        f"自第 {since} 次分类起符合「{_label(ruleset, kind, pending)}」，已连续 {runs} 次，"
-        f"满 {needed} 次后调整；在此之前仍为「{_label(ruleset, kind, kept)}」"
-    )
-    return Hold(kind, kept, pending, since, runs, needed, f"{english} — {chinese}")
+    return Hold(kind, kept, pending, since, runs, needed, reason)
 
 
-def _label(ruleset: RuleSet, kind: str, name: str | None) -> str:
+def _named(ruleset: RuleSet, kind: str, name: str | None) -> str:
+    """A tier, level or strategy as its reader knows it: by name in English, by the rule
+    files' Chinese label (有价值客户) in Chinese."""
+    if name is None:
+        return _("(none)")
+    if current_language() != "zh":
+        return name
     ladder = {"tier": ruleset.tiers, "level": ruleset.levels}.get(kind, ruleset.strategies)
     rules = ladder.rules if ladder else ()
-    return next((r.label for r in rules if r.name == name), name or "无")
+    return next((r.label for r in rules if r.name == name and r.label), name)
 
 
 def _given_population(record: Record, sources: list[str]) -> Population:
@@ -218,7 +227,7 @@ def _gold_rank(
     by = ruleset.gold.by
     rank = ranks.ranks.get(by) or ask(record, [by]).ranks.get(by)
     if rank is None:
-        return None, ("gold needs the population; taken from the record as given",)
+        return None, (_("gold needs the population; taken from the record as given"),)
     return rank, ()
 
 
@@ -231,7 +240,7 @@ def _decide(predicates: Predicates, kind: str, record: Record) -> Decision:
     )
     steps = [
         _tried(r, False, failing_facts(r.condition, record, predicates.today))
-        for r, _ in tried
+        for r, _matched in tried
         if r.condition is not None
     ]
     if rule is not None:
@@ -291,10 +300,15 @@ def _standings(
 
 def _percentile_reason(source: str, rank: Rank) -> str:
     if rank.value is None:
-        return f"{source} is NULL, so the percentile is NULL"
-    return (
-        f"{rank.below} of the other {max(rank.count - 1, 0)} customers whose {source} is"
-        f" known have less: percentile {rank.percentile:.4f}"
+        return _("{source} is NULL, so the percentile is NULL").format(source=source)
+    return _(
+        "{below} of the other {others} customers whose {source} is"
+        " known have less: percentile {percentile}"
+    ).format(
+        below=rank.below,
+        others=max(rank.count - 1, 0),
+        source=source,
+        percentile=f"{rank.percentile:.4f}",
     )
 
 
@@ -302,10 +316,17 @@ def _gold_reason(ruleset: RuleSet, rank: Rank, gold: bool) -> str:
     assert ruleset.gold is not None
     by, top = ruleset.gold.by, ruleset.gold.top_percent
     if rank.value is None:
-        return f"{by} is NULL: never gold"
+        return _("{field} is NULL: never gold").format(field=by)
     limit = rank.population * top / 100
-    verdict = "gold" if gold else "not gold"
-    return (
-        f"{rank.above} customers have a larger {by}; gold needs fewer than {top:g}% of"
-        f" {rank.population} customers ({limit:g}): {verdict}"
+    verdict = _("gold") if gold else _("not gold")
+    return _(
+        "{above} customers have a larger {field}; gold needs fewer than {top} of"
+        " {population} customers ({limit}): {verdict}"
+    ).format(
+        above=rank.above,
+        field=by,
+        top=f"{top:g}%",
+        population=rank.population,
+        limit=f"{limit:g}",
+        verdict=verdict,
     )

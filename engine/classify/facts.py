@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
 from guanxi.engine.language.to_python import compile_python
 
@@ -32,8 +33,11 @@ class Fact:
 
     def __str__(self) -> str:
         shown = ", ".join(f"{k} = {_show(v)}" for k, v in self.values.items())
-        verdict = "unknown (NULL)" if self.value is None else "false"
-        return f"{self.condition} is {verdict}" + (f" ({shown})" if shown else "")
+        if self.value is None:
+            verdict = _("{condition} is unknown (NULL)").format(condition=self.condition)
+        else:
+            verdict = _("{condition} is false").format(condition=self.condition)
+        return verdict + (f" ({shown})" if shown else "")
 
 
 def _show(value: Any) -> str:

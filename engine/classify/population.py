@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from guanxi.engine.classify.predicates import Population, Rank, Record
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.language.to_sql import to_sql
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure
@@ -71,7 +72,9 @@ def _inlined(measure: CompiledMeasure, measures: dict[str, CompiledMeasure]) -> 
     """The measure's expression with every measure it uses written out in place."""
     if measure.expression is None:
         raise GuanxiError(
-            f"explain cannot rank '{measure.name}': it uses a percentile of a percentile"
+            _("explain cannot rank '{measure}': it uses a percentile of a percentile").format(
+                measure=measure.name
+            )
         )
 
     def expand(node: exp.Expression) -> exp.Expression:

@@ -46,6 +46,7 @@ from guanxi.engine.classify.run import (
     tuned,
 )
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
@@ -94,7 +95,11 @@ def classify_snapshot(
         )
         return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
-        raise DataError(f"cannot classify the snapshot '{snapshot}': {error}") from None
+        raise DataError(
+            _("cannot classify the snapshot '{snapshot}': {error}").format(
+                snapshot=snapshot, error=error
+            )
+        ) from None
     finally:
         duck.close()
 
@@ -140,7 +145,7 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     """The snapshot's customers that load would accept, typed, as the view `snapshot`; the
     others rejected by `screen` with their row numbers and reasons."""
     if not path.is_file():
-        raise DataError(f"there is no snapshot file '{path}'")
+        raise DataError(_("there is no snapshot file '{path}'").format(path=path))
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         quoted = str(path).replace("'", "''")
@@ -152,7 +157,11 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     elif suffix == ".csv":
         _csv_table(duck, screen, path)
     else:
-        raise DataError(f"'{path.name}' is neither a Parquet (.parquet) nor a CSV (.csv) file")
+        raise DataError(
+            _("'{name}' is neither a Parquet (.parquet) nor a CSV (.csv) file").format(
+                name=path.name
+            )
+        )
     types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
     screen.needs(path, types)
     clean = screen.clean(types, "duckdb")  # evaluated once: the clean rows are the others
@@ -244,7 +253,9 @@ def _find_changes(
     ).fetchall()
     if twice:
         raise DataError(
-            f"the snapshot has the same customer id on more than one row: '{twice[0][0]}'"
+            _("the snapshot has the same customer id on more than one row: '{id}'").format(
+                id=twice[0][0]
+            )
         )
 
 

@@ -31,6 +31,7 @@ from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
 from guanxi.engine.errors import DataError, EngineUnavailable
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
@@ -41,7 +42,7 @@ from guanxi.engine.store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-INSTALL = (
+INSTALL = N_(
     "the spark engine needs PySpark, which is not installed: pip install 'guanxi[spark]'"
     " (it also needs Java 17 or newer)"
 )
@@ -85,10 +86,16 @@ def start_spark(master: str) -> SparkSession:
     try:
         return builder.getOrCreate()
     except PySparkException as error:
-        needs = "Java 17 or newer (java -version)"
-        hint = f"it needs {needs}" if local else f"is the master reachable, and is there {needs}?"
+        if local:
+            hint = _("it needs Java 17 or newer (java -version)")
+        else:
+            hint = _("is the master reachable, and is there Java 17 or newer (java -version)?")
         reason = _first_line(error).rstrip(".")
-        raise EngineUnavailable(f"Spark could not start on '{master}': {reason}; {hint}") from None
+        raise EngineUnavailable(
+            _("Spark could not start on '{master}': {reason}; {hint}").format(
+                master=master, reason=reason, hint=hint
+            )
+        ) from None
 
 
 def _require_pyspark() -> None:
@@ -96,7 +103,7 @@ def _require_pyspark() -> None:
     try:
         import pyspark.sql  # noqa: F401
     except ImportError:
-        raise EngineUnavailable(INSTALL) from None
+        raise EngineUnavailable(_(INSTALL)) from None
 
 
 def _settings(local: bool) -> dict[str, str]:
@@ -177,7 +184,9 @@ def _classify(
         spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
     except PySparkException as error:  # a column that cannot be read as its field's type, …
         raise DataError(
-            f"cannot classify the snapshot '{snapshot}': {_first_line(error)}"
+            _("cannot classify the snapshot '{snapshot}': {error}").format(
+                snapshot=snapshot, error=_first_line(error)
+            )
         ) from None
     return query.key, query.unique
 
@@ -204,7 +213,7 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
 def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
     """The snapshot, each row numbered in ROW (in a folder, within its file, named in FILE)."""
     if not path.exists():
-        raise DataError(f"there is no snapshot file or folder '{path}'")
+        raise DataError(_("there is no snapshot file or folder '{path}'").format(path=path))
     if path.is_file() and path.suffix.lower() == ".csv":
         batches = text_batches(path, screen.reject, screen.schema)
         return _frame(spark, pyarrow.Table.from_batches(list(batches)))
@@ -214,7 +223,9 @@ def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
         where = [f"_metadata.file_path AS {FILE}"] if path.is_dir() else []
         return rows.selectExpr("*", number, *where)
     raise DataError(
-        f"'{path.name}' is neither a Parquet file (.parquet) or folder nor a CSV file (.csv)"
+        _("'{name}' is neither a Parquet file (.parquet) or folder nor a CSV file (.csv)").format(
+            name=path.name
+        )
     )
 
 
@@ -228,7 +239,10 @@ def _output_folder(folder: Path) -> Path:
     """`folder`, if it is new, empty or an earlier Spark output (which is then replaced)."""
     if folder.exists() and not (folder.is_dir() and _replaceable(folder)):
         raise DataError(
-            f"'{folder}' exists and is not an earlier assignments output; choose another --output"
+            _(
+                "'{folder}' exists and is not an earlier assignments output;"
+                " choose another --output"
+            ).format(folder=folder)
         )
     return folder.absolute()
 

@@ -29,6 +29,7 @@ from guanxi.adapters.base import Adapter, AdapterError, address_fields
 from guanxi.adapters.registry import adapter_class
 from guanxi.engine.clock import Clock
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.models import AdapterSpec
@@ -116,7 +117,11 @@ def _construct(name: str, options: dict[str, Any], given: dict[str, Any], channe
             arguments["path"] = given["folder"] / Path(str(arguments.get("path", f"{name}.jsonl")))
         return cls(**arguments)
     except (AdapterError, TypeError, ValueError, OSError) as error:
-        raise DeliveryError(f"the {name} adapter of channel '{channel}': {error}") from error
+        raise DeliveryError(
+            _("the {adapter} adapter of channel '{channel}': {error}").format(
+                adapter=name, channel=channel, error=error
+            )
+        ) from error
 
 
 def _resolved(spec: AdapterSpec, channel: str) -> dict[str, Any]:
@@ -138,7 +143,9 @@ def _environment(name: str, channel: str) -> str:
     value = os.environ.get(name)
     if value is None:
         raise DeliveryError(
-            f"channel '{channel}': the environment variable {name} is not set"
-            " (guanxi.yaml delivery refers to it as ${" + name + "})"
+            _(
+                "channel '{channel}': the environment variable {name} is not set"
+                " (guanxi.yaml delivery refers to it as {reference})"
+            ).format(channel=channel, name=name, reference="${" + name + "}")
         )
     return value

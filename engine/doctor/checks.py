@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zoneinfo
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from shutil import which
 from typing import Any, Literal
 
 from guanxi.engine.errors import StoreError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.project import remembered
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store import open_store, store_exists
@@ -18,29 +19,50 @@ from guanxi.engine.store.base import shown_location
 
 Status = Literal["ok", "warn", "fail"]
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+NAMES = {
+    "rules": N_("rules"),
+    "store": N_("store"),
+    "migrations": N_("migrations"),
+    "classified with": N_("classified with"),
+    "time zone": N_("time zone"),
+}
+DELIVERY = "delivery "  # the code of a delivery check: "delivery sms"
 
 
 @dataclass(frozen=True)
 class Check:
-    name: str
+    """`code` names the check for machines (English, as --json gives it); `name` for people."""
+
+    code: str
     status: Status
     detail: str
 
+    @property
+    def name(self) -> str:
+        if self.code.startswith(DELIVERY):
+            return _("delivery {channel}").format(channel=self.code.removeprefix(DELIVERY))
+        return _(NAMES[self.code]) if self.code in NAMES else self.code
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"name": self.name, "code": self.code, "status": self.status, "detail": self.detail}
 
 
 def rules_check(folder: Path) -> tuple[RuleSet | None, Check]:
     result = validate_project(folder)
     errors = sum(1 for d in result.diagnostics if d.severity == "error")
     if result.ruleset is None:
-        detail = f"{folder}: {errors} error(s): guanxi validate {folder}"
+        detail = _("{folder}: {n} error(s): guanxi validate {folder}").format(
+            folder=folder, n=errors
+        )
         return None, Check("rules", "fail", detail)
     warnings = len(result.diagnostics)
     if warnings:
-        detail = f"{folder}: valid, {warnings} warning(s): guanxi validate {folder}"
+        detail = _("{folder}: valid, {n} warning(s): guanxi validate {folder}").format(
+            folder=folder, n=warnings
+        )
         return result.ruleset, Check("rules", "warn", detail)
-    return result.ruleset, Check("rules", "ok", f"{folder}: valid (rule set {result.ruleset.hash})")
+    detail = _("{folder}: valid (rule set {hash})").format(folder=folder, hash=result.ruleset.hash)
+    return result.ruleset, Check("rules", "ok", detail)
 
 
 def store_checks(location: str) -> list[Check]:
@@ -48,7 +70,8 @@ def store_checks(location: str) -> list[Check]:
     shown = shown_location(location)
     try:
         if not store_exists(location):
-            detail = f"no store at '{shown}' — create one with 'guanxi load customers FILE'"
+            detail = _("no store at '{store}' — create one with 'guanxi load customers FILE'")
+            detail = detail.format(store=shown)
             return [Check("store", "fail", detail)]
         store = open_store(location, migrate=False)
     except StoreError as error:
@@ -58,14 +81,18 @@ def store_checks(location: str) -> list[Check]:
         known = None if pending else remembered(store)
     finally:
         store.close()
-    checks = [Check("store", "ok", f"{shown} answers")]
+    checks = [Check("store", "ok", _("{store} answers").format(store=shown))]
     if pending:
-        detail = f"{len(pending)} migration(s) not applied ({', '.join(pending)}): guanxi migrate"
+        detail = _("{n} migration(s) not applied ({names}): guanxi migrate").format(
+            n=len(pending), names=", ".join(pending)
+        )
         checks.append(Check("migrations", "warn", detail))
     else:
-        checks.append(Check("migrations", "ok", "all applied"))
+        checks.append(Check("migrations", "ok", _("all applied")))
     if known is not None:
-        detail = f"last classified with {known.folder} (run {known.run_id})"
+        detail = _("last classified with {folder} (run {run})").format(
+            folder=known.folder, run=known.run_id
+        )
         checks.append(Check("classified with", "ok", detail))
     return checks
 
@@ -75,24 +102,27 @@ def zone_check(name: str) -> Check:
     try:
         zone = zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return Check("time zone", "fail", f"'{name}' is not a time zone this machine knows")
+        detail = _("'{zone}' is not a time zone this machine knows").format(zone=name)
+        return Check("time zone", "fail", detail)
     now = dt.datetime.now(dt.UTC)
     there = now.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     here = time.strftime("%Z")
-    detail = f"{name}: {there} there; this machine's zone is {here}"
+    detail = _("{zone}: {there} there; this machine's zone is {here}").format(
+        zone=name, there=there, here=here
+    )
     return Check("time zone", "ok", detail)
 
 
 def java_check() -> Check:
     found = which("java")
     if found is None:
-        return Check("java", "warn", "not found: only classify --engine spark needs it")
+        return Check("java", "warn", _("not found: only classify --engine spark needs it"))
     return Check("java", "ok", found)
 
 
 def chromium_check() -> Check:
     found = next((p for p in map(which, CHROMIUM) if p), None)
     if found is None:
-        detail = "not found: only the report's PNG picture needs it (apt-get install chromium)"
+        detail = _("not found: only the report's PNG picture needs it (apt-get install chromium)")
         return Check("chromium", "warn", detail)
     return Check("chromium", "ok", found)

@@ -7,7 +7,8 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from guanxi.engine.doctor.checks import Check
+from guanxi.engine.doctor.checks import DELIVERY, Check
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import AdapterSpec
 
@@ -23,9 +24,9 @@ def delivery_checks(ruleset: RuleSet, timeout: float) -> list[Check]:
 
 
 def _check(channel: str, spec: AdapterSpec, timeout: float) -> Check:
-    name = f"delivery {channel}"
+    name = DELIVERY + channel
     if spec.adapter in LOCAL:
-        return Check(name, "ok", f"{spec.adapter}: writes locally")
+        return Check(name, "ok", _("{adapter}: writes locally").format(adapter=spec.adapter))
     try:
         host, port = target(spec)
     except ValueError as error:
@@ -33,8 +34,9 @@ def _check(channel: str, spec: AdapterSpec, timeout: float) -> Check:
     problem = unreachable(host, port, timeout)
     where = f"{spec.adapter} {host}:{port}"
     if problem:
-        return Check(name, "fail", f"{where} does not answer ({problem})")
-    return Check(name, "ok", f"{where} answers")
+        detail = _("{where} does not answer ({problem})").format(where=where, problem=problem)
+        return Check(name, "fail", detail)
+    return Check(name, "ok", _("{where} answers").format(where=where))
 
 
 def target(spec: AdapterSpec) -> tuple[str, int]:
@@ -46,7 +48,7 @@ def target(spec: AdapterSpec) -> tuple[str, int]:
     url = _expanded(str(options.get(key, "amqp://localhost"))) if key else "amqp://localhost"
     parts = urlsplit(url)
     if not parts.hostname:
-        raise ValueError(f"'{url}' has no host")
+        raise ValueError(_("'{url}' has no host").format(url=url))
     return parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
 
 
@@ -54,7 +56,7 @@ def _expanded(text: str) -> str:
     """`${NAME}` from the environment. Raises ValueError when it is not set."""
     expanded = os.path.expandvars(text)
     if "${" in expanded:
-        raise ValueError(f"an environment variable in '{text}' is not set")
+        raise ValueError(_("an environment variable in '{text}' is not set").format(text=text))
     return expanded
 
 
@@ -64,6 +66,6 @@ def unreachable(host: str, port: int, timeout: float) -> str | None:
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except TimeoutError:
-        return f"no answer within {timeout:g} s"
+        return _("no answer within {seconds} s").format(seconds=f"{timeout:g}")
     except OSError as error:
         return error.strerror or str(error)

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.values import EARLIEST, LATEST
 from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
@@ -78,13 +79,21 @@ def opened(path: Path) -> Iterator[Source]:
 
 def _format(path: Path) -> str:
     if not path.exists():
-        raise DataError(f"{path}: no such file")
+        raise DataError(_("{path}: no such file").format(path=path))
     if not path.is_file():
-        raise DataError(f"{path}: not a file")
+        raise DataError(_("{path}: not a file").format(path=path))
     form = FORMATS.get(path.suffix.lower())
     if form is None:
-        kind = f"'{path.suffix}' files" if path.suffix else "files without an extension"
-        raise DataError(f"{path}: cannot read {kind}; use .csv (UTF-8), .jsonl, .parquet or .xlsx")
+        if path.suffix:
+            why = _(
+                "{path}: cannot read '{suffix}' files; use .csv (UTF-8), .jsonl, .parquet or .xlsx"
+            )
+        else:
+            why = _(
+                "{path}: cannot read files without an extension;"
+                " use .csv (UTF-8), .jsonl, .parquet or .xlsx"
+            )
+        raise DataError(why.format(path=path, suffix=path.suffix))
     return form
 
 
@@ -108,7 +117,9 @@ def _check_utf8(path: Path) -> None:
             except UnicodeDecodeError:
                 pass
     raise DataError(
-        f"{path}:{line}: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+        _("{path}:{line}: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')").format(
+            path=path, line=line
+        )
     )
 
 
@@ -116,11 +127,17 @@ def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], i
     reader = csv.reader(text)
     header = next((row for row in reader if row), None)
     if header is None:
-        raise DataError(f"{path}: no header; the first line must name the columns")
+        raise DataError(
+            _("{path}: no header; the first line must name the columns").format(path=path)
+        )
     columns = tuple(name.strip() for name in header)
     repeated = sorted({c for c in columns if c and columns.count(c) > 1})
     if repeated:
-        raise DataError(f"{path}:{reader.line_num}: column '{repeated[0]}' appears twice")
+        raise DataError(
+            _("{path}:{line}: column '{column}' appears twice").format(
+                path=path, line=reader.line_num, column=repeated[0]
+            )
+        )
     return Source(columns, _csv_records(reader, columns), "line", size, position)
 
 
@@ -133,19 +150,21 @@ def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, R
         except StopIteration:
             return
         except csv.Error as error:
-            yield number, Unreadable(f"not readable as CSV: {error}", "")
+            yield number, Unreadable(_("not readable as CSV: {error}").format(error=error), "")
             continue
         if len(cells) == width:
             yield number, dict(zip(columns, cells, strict=True))
         elif cells:
-            reason = f"has {len(cells)} cells, but the header has {width} columns"
+            reason = _("has {cells} cells, but the header has {columns} columns").format(
+                cells=len(cells), columns=width
+            )
             yield number, Unreadable(reason, ",".join(cells))
 
 
 def _json_lines(text: io.TextIOWrapper) -> Iterator[tuple[int, Record]]:
     for number, line in enumerate(_lines(text), start=1):
         if line is None:
-            reason = f"longer than {LINE_CHARS:,} characters: not read"
+            reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
             yield number, Unreadable(reason, "")
         elif line.strip():
             yield number, _json_record(line)
@@ -167,15 +186,17 @@ def _json_record(line: str) -> Record:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        reason = f"not valid JSON: {error.msg.removesuffix(' at')} at column {error.colno}"
+        reason = _("not valid JSON: {error} at column {column}").format(
+            error=error.msg.removesuffix(" at"), column=error.colno
+        )
         return Unreadable(reason, line)
     except RecursionError:
-        return Unreadable("not readable: nested too deeply", line)
+        return Unreadable(_("not readable: nested too deeply"), line)
     except ValueError:  # the only other: an integer beyond Python's 4,300 digits
-        return Unreadable("not readable: a number of thousands of digits", line)
+        return Unreadable(_("not readable: a number of thousands of digits"), line)
     if isinstance(record, dict):
         return record
-    return Unreadable("not a JSON object", line)
+    return Unreadable(_("not a JSON object"), line)
 
 
 def _parquet(path: Path, stack: ExitStack) -> Source:
@@ -185,7 +206,9 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
     try:
         file = pyarrow.parquet.ParquetFile(path)
     except (pyarrow.ArrowException, OSError) as error:
-        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
+        raise DataError(
+            _("{path}: not a readable Parquet file ({error})").format(path=path, error=error)
+        ) from None
     stack.callback(file.close)
     done = [0]
 
@@ -208,11 +231,17 @@ def _xlsx(path: Path) -> Source:
     except SheetError as error:
         raise DataError(f"{path}: {error}") from None
     if header is None:
-        raise DataError(f"{path}: no header; the first row must name the columns")
+        raise DataError(
+            _("{path}: no header; the first row must name the columns").format(path=path)
+        )
     columns = tuple(cell_text(cell).strip() for cell in header[1])
     repeated = sorted({c for c in columns if c and columns.count(c) > 1})
     if repeated:
-        raise DataError(f"{path}:{header[0]}: column '{repeated[0]}' appears twice")
+        raise DataError(
+            _("{path}:{line}: column '{column}' appears twice").format(
+                path=path, line=header[0], column=repeated[0]
+            )
+        )
     size, finished = path.stat().st_size, [False]
 
     def records() -> Iterator[tuple[int, Record]]:
@@ -228,7 +257,9 @@ def _xlsx(path: Path) -> Source:
 
 def _sheet_record(columns: tuple[str, ...], cells: list[Any]) -> Record:
     if len(cells) > len(columns):
-        reason = f"has {len(cells)} cells, but the header has {len(columns)} columns"
+        reason = _("has {cells} cells, but the header has {columns} columns").format(
+            cells=len(cells), columns=len(columns)
+        )
         return Unreadable(reason, ",".join(cell_text(c) for c in cells))
     return dict(zip(columns, [*cells, *[None] * (len(columns) - len(cells))], strict=True))
 
@@ -247,10 +278,10 @@ def _parquet_row(row: Any) -> Record:
         return dict(row.to_pylist()[0])
     except (OverflowError, ValueError):
         bad = [name for name in row.schema.names if _overflows(row.column(name))]
-        reason = (
-            f"'{', '.join(bad)}' is not a plausible date:"
-            f" dates from {EARLIEST} to {LATEST} are accepted (is the year mistyped?)"
-        )
+        reason = _(
+            "{value} is not a plausible date: dates from {earliest} to {latest}"
+            " are accepted (is the year mistyped?)"
+        ).format(value=f"'{', '.join(bad)}'", earliest=EARLIEST, latest=LATEST)
         return Unreadable(reason, "")
 
 
@@ -269,7 +300,8 @@ def columns_needed(path: Path, columns: tuple[str, ...] | None, needed: Iterable
     for name in needed:
         if name not in columns:
             hint = hinted(did_you_mean(name, [c for c in columns if c]))
-            raise DataError(f"{path}: no column '{name}', which every row needs{hint}")
+            needs = _("{path}: no column '{name}', which every row needs")
+            raise DataError(needs.format(path=path, name=name) + hint)
 
 
 def unknown_columns(columns: Iterable[str], known: Iterable[str]) -> list[str]:
@@ -278,8 +310,11 @@ def unknown_columns(columns: Iterable[str], known: Iterable[str]) -> list[str]:
     for column in columns:
         if column not in names:
             hint = hinted(did_you_mean(column, names)) if column else ""
-            label = f"column '{column}'" if column else "a column without a name"
-            warnings.append(f"ignored {label}: the schema does not declare it{hint}")
+            if column:
+                why = _("ignored column '{column}': the schema does not declare it")
+            else:
+                why = _("ignored a column without a name: the schema does not declare it")
+            warnings.append(why.format(column=column) + hint)
     return warnings
 
 

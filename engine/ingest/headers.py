@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.formats import Record, Source, Unreadable
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 
@@ -51,30 +52,46 @@ class Headers:
     def of(cls, fields: Mapping[str, FieldSpec]) -> Headers:
         return cls({name: (spec.label, spec.label_en) for name, spec in fields.items()})
 
-    def field(self, header: str) -> str | None:
-        """The field `header` means; None for none. DataError when it could mean two."""
+    def field(self, header: str, keys: bool = False) -> str | None:
+        """The field `header` means; None for none. DataError when it could mean two (the
+        message names a JSON key when `keys`, else a column)."""
         key = normal(header)
         if key in self.ambiguous:
-            meant = " or ".join(f"'{f}'" for f in sorted(self.ambiguous[key]))
-            raise DataError(
-                f"column '{header.strip()}' could mean the field {meant};"
-                " head the column with the field's name"
-            )
+            *some, last = [f"'{f}'" for f in sorted(self.ambiguous[key])]
+            meant = _("{some} or {last}").format(some=", ".join(some), last=last)
+            if keys:
+                why = _(
+                    "key '{column}' could mean the field {fields};"
+                    " head the key with the field's name"
+                )
+            else:
+                why = _(
+                    "column '{column}' could mean the field {fields};"
+                    " head the column with the field's name"
+                )
+            raise DataError(why.format(column=header.strip(), fields=meant))
         return self.fields.get(key)
 
-    def renaming(self, headers: Iterable[str]) -> dict[str, str]:
+    def renaming(self, headers: Iterable[str], keys: bool = False) -> dict[str, str]:
         """Each header -> the field it means (or itself, stripped); DataError when two
         headers mean the same field."""
         renamed: dict[str, str] = {}
         given: dict[str, str] = {}
         for header in headers:
-            meant = self.field(header) if header else None
+            meant = self.field(header, keys) if header else None
             name = meant or header.strip()
             if meant is not None and meant in given:
-                raise DataError(
-                    f"columns '{given[meant]}' and '{header.strip()}' both mean the field"
-                    f" '{meant}'; keep one of them"
-                )
+                if keys:
+                    why = _(
+                        "keys '{first}' and '{second}' both mean the field"
+                        " '{field}'; keep one of them"
+                    )
+                else:
+                    why = _(
+                        "columns '{first}' and '{second}' both mean the field"
+                        " '{field}'; keep one of them"
+                    )
+                raise DataError(why.format(first=given[meant], second=header.strip(), field=meant))
             given.setdefault(name, header.strip())
             renamed[header] = name
         return renamed
@@ -82,9 +99,9 @@ class Headers:
     def record(self, record: Mapping[str, Any]) -> Record:
         """A JSON record with its keys renamed to the fields they mean."""
         try:
-            renaming = self.renaming(record)
+            renaming = self.renaming(record, keys=True)
         except DataError as error:
-            return Unreadable(str(error).replace("column", "key"), "")
+            return Unreadable(str(error), "")
         if all(key == name for key, name in renaming.items()):
             return record
         return {renaming[key]: value for key, value in record.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from guanxi.engine.errors import TooManyQuarantined
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.load import LoadReport, Progress
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -43,14 +44,16 @@ class QuarantineLimit:
         """`N` (rows) or `P%` (of the rows read). Raises ValueError with a message."""
         found = LIMIT.fullmatch(text)
         if found is None:
-            raise ValueError(f"'{text}' is not a number of rows (50) or a percentage (5%)")
+            raise ValueError(
+                _("'{text}' is not a number of rows (50) or a percentage (5%)").format(text=text)
+            )
         number, percent = found.groups()
         if percent:
             if float(number) > 100:
-                raise ValueError(f"'{text}' is more than 100%")
+                raise ValueError(_("'{text}' is more than 100%").format(text=text))
             return cls(percent=float(number))
         if "." in number:
-            raise ValueError(f"'{text}' is not a whole number of rows")
+            raise ValueError(_("'{text}' is not a whole number of rows").format(text=text))
         return cls(rows=int(number))
 
     def exceeded(self, report: LoadReport) -> bool:
@@ -85,8 +88,14 @@ def load_within(
 
 def refusal(report: LoadReport, limit: QuarantineLimit) -> str:
     share = 100 * report.quarantined / report.read if report.read else 0.0
-    return (
-        f"{report.source}: {report.quarantined:,} of {report.read:,} rows ({share:.1f}%) could"
-        f" not be loaded, more than --max-quarantine {limit} allows: nothing was loaded."
+    return _(
+        "{source}: {quarantined} of {read} rows ({share}) could not be loaded, more than"
+        " --max-quarantine {limit} allows: nothing was loaded."
         " Correct the rows shown and load the file again"
+    ).format(
+        source=report.source,
+        quarantined=f"{report.quarantined:,}",
+        read=f"{report.read:,}",
+        share=f"{share:.1f}%",
+        limit=limit,
     )

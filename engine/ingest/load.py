@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
     Record,
@@ -101,7 +102,9 @@ def check_customer_file(schema: Schema, timezone: str, path: Path) -> FileCheck:
             row, problems = check(record)
             first = seen.setdefault(row.get(schema.key), number)
             if not problems and first != number:
-                reason = f"duplicate {schema.key} '{row[schema.key]}': already on line {first}"
+                reason = _("duplicate {field} '{value}': already on line {line}").format(
+                    field=schema.key, value=row[schema.key], line=first
+                )
                 problems.append((schema.key, row[schema.key], reason))
             found.problems += [(number, *problem) for problem in problems]
     return found
@@ -147,7 +150,11 @@ class _Load:
         """A key seen earlier in this file is a problem: the first row wins."""
         first = self.seen.setdefault(row[key], number)
         if first != number:
-            reason = f"duplicate {key} '{row[key]}': already on {self.source.unit} {first}"
+            if self.source.unit == "line":
+                already = _("duplicate {field} '{value}': already on line {line}")
+            else:
+                already = _("duplicate {field} '{value}': already on row {line}")
+            reason = already.format(field=key, value=row[key], line=first)
             problems.append((key, row[key], reason))
 
     def _quarantine(self, number: int, problems: list[Problem]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest import values
 from guanxi.engine.ingest.formats import Unreadable, hinted, unknown_columns
 from guanxi.engine.ingest.headers import Headers
@@ -88,7 +89,7 @@ def _check(
     for name, convert, required, allowed, listed, lowest, highest in plan:
         if name not in record:
             if required:
-                problems.append((name, None, "required, but missing"))
+                problems.append((name, None, _("required, but missing")))
             continue
         raw = record[name]
         try:
@@ -98,15 +99,18 @@ def _check(
             continue
         if value is None:
             if required:
-                problems.append((name, raw, "required, but empty"))
+                problems.append((name, raw, _("required, but empty")))
         elif allowed is not None and value not in allowed:
-            problems.append((name, raw, f"{values.quoted(value)} is not one of: {listed}"))
+            why = _("{value} is not one of: {allowed}")
+            problems.append((name, raw, why.format(value=values.quoted(value), allowed=listed)))
         elif lowest is not None and value < lowest:
             problems.append(
                 (
                     name,
                     raw,
-                    f"{_number(value)} is below {_number(lowest)}, the lowest value allowed",
+                    _("{value} is below {lowest}, the lowest value allowed").format(
+                        value=_number(value), lowest=_number(lowest)
+                    ),
                 )
             )
         elif highest is not None and value > highest:
@@ -114,7 +118,9 @@ def _check(
                 (
                     name,
                     raw,
-                    f"{_number(value)} is above {_number(highest)}, the highest value allowed",
+                    _("{value} is above {highest}, the highest value allowed").format(
+                        value=_number(value), highest=_number(highest)
+                    ),
                 )
             )
         row[name] = value if allowed is None else allowed.get(value, value)
@@ -177,7 +183,7 @@ class _EventCheck:
         plan = self.payloads.get(kind)
         if kind and plan is None:
             hint = did_you_mean(kind, self.payloads)
-            reason = f"unknown event type {values.quoted(kind)}" + hinted(hint)
+            reason = _("unknown event type {type}").format(type=values.quoted(kind)) + hinted(hint)
             problems.append(("type", kind, reason))
         payload = self._payload(kind, plan, record, problems) if plan is not None else {}
         row["payload"] = {k: v for k, v in payload.items() if v is not None}
@@ -201,7 +207,8 @@ class _EventCheck:
         for name, value in fields.items():
             if name not in names and value not in (None, ""):
                 hint = hinted(did_you_mean(name, names))
-                self.warn(f"ignored field '{name}' of '{kind}' events: not in the schema{hint}")
+                ignored = _("ignored field '{name}' of '{type}' events: not in the schema")
+                self.warn(ignored.format(name=name, type=kind) + hint)
 
 
 def _payload_fields(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from guanxi.engine.i18n import N_, _
+
 BOOLEANS = {
     "true": True,
     "false": False,
@@ -59,7 +61,7 @@ DATE = re.compile(_DAY, re.ASCII)
 DATETIME = re.compile(
     _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
 )
-DATE_FORMS = "YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日"
+DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
 ID_CHARS = 64  # customer keys and event ids: bank ids are far shorter, and they are indexed
 # Invisible characters no text needs: C0 and C1 controls but tab, line feed and carriage return
@@ -120,17 +122,22 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
-    raise Invalid(f"expected text, got {shown(value)}")
+    raise Invalid(_("expected text, got {value}").format(value=shown(value)))
 
 
 def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
     if len(value) > limit:
-        return f"{len(value):,} characters long; at most {limit:,} are allowed here"
+        return _("{length} characters long; at most {limit} are allowed here").format(
+            length=f"{len(value):,}", limit=f"{limit:,}"
+        )
     bad = unseen.search(value)
     assert bad is not None  # not too long, so `read` found one
     char = bad.group()
-    kind = "a broken character" if "\ud800" <= char <= "\udfff" else "an invisible character"
-    return f"contains {kind} (U+{ord(char):04X}) at character {bad.start() + 1}; remove it"
+    if "\ud800" <= char <= "\udfff":
+        why = _("contains a broken character ({code}) at character {place}; remove it")
+    else:
+        why = _("contains an invisible character ({code}) at character {place}; remove it")
+    return why.format(code=f"U+{ord(char):04X}", place=bad.start() + 1)
 
 
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
@@ -147,15 +154,15 @@ def number(value: Any) -> float | None:
         except ValueError:
             result = _written_number(written)
         if "_" in written or not math.isfinite(result):
-            raise Invalid(f"{quoted(written)} is not a number")
+            raise Invalid(_("{value} is not a number").format(value=quoted(written)))
         return result
     if value is None:
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         if math.isfinite(value):
             return float(value)
-        raise Invalid(f"{value} is not a number")
-    raise Invalid(f"expected a number, got {shown(value)}")
+        raise Invalid(_("{value} is not a number").format(value=value))
+    raise Invalid(_("expected a number, got {value}").format(value=shown(value)))
 
 
 def _written_number(written: str) -> float:
@@ -166,7 +173,7 @@ def _written_number(written: str) -> float:
     except ValueError:
         pass
     if not GROUPED_NUMBER.fullmatch(plain):
-        raise Invalid(f"{quoted(written)} is not a number")
+        raise Invalid(_("{value} is not a number").format(value=quoted(written)))
     return float(plain.replace(",", ""))
 
 
@@ -184,18 +191,18 @@ def integer(value: Any) -> int | None:
     try:
         real = number(value)
     except Invalid:
-        raise Invalid(f"{shown(value)} is not a whole number") from None
+        raise Invalid(_("{value} is not a whole number").format(value=shown(value))) from None
     if real is None:
         return None
     if not real.is_integer():
-        raise Invalid(f"{shown(value)} is not a whole number")
+        raise Invalid(_("{value} is not a whole number").format(value=shown(value)))
     return _in_range(int(real))
 
 
 def _in_range(whole: int) -> int:
     if -(2**63) <= whole < 2**63:
         return whole
-    raise Invalid(f"{_cut(str(whole))} is too large")
+    raise Invalid(_("{value} is too large").format(value=_cut(str(whole))))
 
 
 def boolean(value: Any) -> bool | None:
@@ -206,13 +213,15 @@ def boolean(value: Any) -> bool | None:
         if written.lower() in BOOLEANS:
             return BOOLEANS[written.lower()]
         raise Invalid(
-            f"{quoted(written)} is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)"
+            _("{value} is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)").format(
+                value=quoted(written)
+            )
         )
     if value is None:
         return None
     if type(value) is bool or (type(value) is int and value in (0, 1)):
         return bool(value)
-    raise Invalid(f"expected true or false, got {shown(value)}")
+    raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
 
 def date(value: Any) -> str | None:
@@ -222,7 +231,11 @@ def date(value: Any) -> str | None:
             return None
         match = DATE.fullmatch(written)
         if match is None:
-            raise Invalid(f"{quoted(written)} is not a date: write it {DATE_FORMS} (year first)")
+            raise Invalid(
+                _("{value} is not a date: write it {forms} (year first)").format(
+                    value=quoted(written), forms=_(DATE_FORMS)
+                )
+            )
         return _plausible(_day(match, written), written).isoformat()
     if isinstance(value, dt.datetime) and value.time() == dt.time(0):
         return _plausible(value.date(), value.date()).isoformat()
@@ -230,7 +243,7 @@ def date(value: Any) -> str | None:
         return _plausible(value, value).isoformat()
     if value is None:
         return None
-    raise Invalid(f"expected a date, got {shown(value)}")
+    raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
 
 
 def _day(match: re.Match[str], written: str) -> dt.date:
@@ -239,15 +252,19 @@ def _day(match: re.Match[str], written: str) -> dt.date:
     try:
         return dt.date(int(match.group("y")), int(month), int(day))
     except ValueError:
-        raise Invalid(f"{quoted(written)} is not a real calendar date") from None
+        raise Invalid(
+            _("{value} is not a real calendar date").format(value=quoted(written))
+        ) from None
 
 
 def _plausible(day: dt.date, given: Any) -> dt.date:
     if EARLIEST <= day <= LATEST:
         return day
     raise Invalid(
-        f"{quoted(str(given))} is not a plausible date: dates from {EARLIEST} to {LATEST}"
-        " are accepted (is the year mistyped?)"
+        _(
+            "{value} is not a plausible date: dates from {earliest} to {latest}"
+            " are accepted (is the year mistyped?)"
+        ).format(value=quoted(str(given)), earliest=EARLIEST, latest=LATEST)
     )
 
 
@@ -268,7 +285,7 @@ class Moment:
         elif value is None:
             return None
         else:
-            raise Invalid(f"expected a date and time, got {shown(value)}")
+            raise Invalid(_("expected a date and time, got {value}").format(value=shown(value)))
         if not EARLIEST.year <= moment.year <= LATEST.year:  # before the shift to UTC,
             _plausible(moment.date(), written)  # which could overflow
         if moment.tzinfo is None:
@@ -280,11 +297,15 @@ class Moment:
         match = DATETIME.fullmatch(written)
         if match is None:
             raise Invalid(
-                f"{quoted(written)} is not a date and time: write the date {DATE_FORMS},"
-                " then the time HH:MM:SS (optionally with an offset such as +08:00)"
+                _(
+                    "{value} is not a date and time: write the date {forms},"
+                    " then the time HH:MM:SS (optionally with an offset such as +08:00)"
+                ).format(value=quoted(written), forms=_(DATE_FORMS))
             )
         day = _day(match, written)
         try:
             return dt.datetime.fromisoformat(f"{day.isoformat()}T{match.group('t')}")
         except ValueError:
-            raise Invalid(f"{quoted(written)} is not a real date and time") from None
+            raise Invalid(
+                _("{value} is not a real date and time").format(value=quoted(written))
+            ) from None

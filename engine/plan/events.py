@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.events.matcher import EventMatcher
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import (
     Followup,
     insert_followups,
@@ -189,8 +190,9 @@ class _Planner:
     def _too_old(self, late: list[Followup]) -> str:
         """Which steps the event came too late for, and when each one's window closed."""
         zone = self.ruleset.calendar.zone
+        closed = _("{step} (window closed {time})")
         return "; ".join(
-            f"{f.step_id} (window closed {f.expires_at.astimezone(zone):%Y-%m-%d %H:%M})"
+            closed.format(step=f.step_id, time=f"{f.expires_at.astimezone(zone):%Y-%m-%d %H:%M}")
             for f in late
             if f.expires_at
         )
@@ -211,7 +213,7 @@ class _Planner:
         ]
         if not cancelling:
             return
-        pending = self._pending({e["customer_id"] for e, _ in cancelling})
+        pending = self._pending({e["customer_id"] for e, _followups in cancelling})
         decisions: list[dict[str, Any]] = []
         done: set[int] = set()
         for event, steps in cancelling:

@@ -36,6 +36,7 @@ from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
 from guanxi.engine.plan.policy import (
     ConsentSql,
@@ -196,8 +197,9 @@ def _check_window(start: dt.datetime, end: dt.datetime) -> None:
         raise ValueError("the planning window needs times with a time zone")
     if end <= start:
         raise GuanxiError(
-            f"the window from {start.isoformat()} to {end.isoformat()} is empty:"
-            " it must end after it starts"
+            _("the window from {start} to {end} is empty: it must end after it starts").format(
+                start=start.isoformat(), end=end.isoformat()
+            )
         )
 
 
@@ -240,8 +242,10 @@ def occurrences(
     while moment is not None and moment < end:
         if len(found) == MAX_OCCURRENCES:
             raise GuanxiError(
-                f"step '{step_id}' occurs more than {MAX_OCCURRENCES} times between"
-                f" {iso(start)} and {iso(end)}; plan a shorter window"
+                _(
+                    "step '{step}' occurs more than {limit} times between"
+                    " {start} and {end}; plan a shorter window"
+                ).format(step=step_id, limit=MAX_OCCURRENCES, start=iso(start), end=iso(end))
             )
         found.append(moment)
         moment = trigger.get_next_fire_time(moment, moment)

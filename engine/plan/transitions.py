@@ -36,6 +36,7 @@ from typing import Any
 from guanxi.engine.classify.apply import differs
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import new_batch
 from guanxi.engine.plan.recurring import (
     PlanReport,
@@ -133,7 +134,7 @@ def _run_times(store: Store, run_id: int) -> tuple[dt.datetime, dt.datetime]:
         "SELECT started_at, finished_at FROM classification_runs WHERE id = :id", {"id": run_id}
     )
     if not rows:
-        raise GuanxiError(f"there is no classification run {run_id}")
+        raise GuanxiError(_("there is no classification run {run}").format(run=run_id))
     started = dt.datetime.fromisoformat(rows[0]["started_at"])
     finished = rows[0]["finished_at"]
     return started, dt.datetime.fromisoformat(finished) if finished else started
@@ -146,7 +147,11 @@ def _scope(ruleset: RuleSet, step: CompiledStep, run_id: int, dialect: str) -> S
     ladders = [k for k, ladder in (("tier", ruleset.tiers), ("level", ruleset.levels))
                if target in ladder.names]  # fmt: skip
     if not ladders:
-        raise GuanxiError(f"step '{step.id}': '{target}' is neither a tier nor a level")
+        raise GuanxiError(
+            _("step '{step}': '{target}' is neither a tier nor a level").format(
+                step=step.id, target=target
+            )
+        )
     into, out_of = ("to", "from") if entering else ("from", "to")
     moves = [
         f"(t.{into}_{kind} = :target AND {differs(f't.{out_of}_{kind}', ':target', dialect)})"

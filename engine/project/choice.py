@@ -12,6 +12,7 @@ from ruamel.yaml.error import YAMLError
 
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import StoreError
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.store.base import is_postgresql
 
 if TYPE_CHECKING:
@@ -45,18 +46,17 @@ class Choice:
         """One line for standard error, unless the folder was given."""
         if self.why is None:
             return None
-        return f"rules: {shown(self.folder, here)} ({self.why})"
+        return _("rules: {folder} ({why})").format(folder=shown(self.folder, here), why=_(self.why))
 
     def changed(self, ruleset_hash: str) -> str | None:
         """What to say when the remembered project's rules changed since its run."""
         known = self.remembered
         if known is None or self.folder != known.folder or known.ruleset_hash == ruleset_hash:
             return None
-        return (
-            f"the rules in {self.folder} changed since the store's classification run"
-            f" {known.run_id} (rule set {known.ruleset_hash}, now {ruleset_hash}):"
-            " run 'guanxi classify' to classify with them"
-        )
+        return _(
+            "the rules in {folder} changed since the store's classification run"
+            " {run} (rule set {then}, now {now}): run 'guanxi classify' to classify with them"
+        ).format(folder=self.folder, run=known.run_id, then=known.ruleset_hash, now=ruleset_hash)
 
 
 def remembered(store: Store) -> Remembered | None:
@@ -80,21 +80,21 @@ def choose_project(given: Path | None, location: str | None, here: Path) -> Choi
         return Choice(given, None)
     local = here / "rules"
     fallback = (
-        Choice(Path("rules"), "found in this folder")
+        Choice(Path("rules"), N_("found in this folder"))
         if local.is_dir()
-        else Choice(default_rules_path(), "the shipped default rules")
+        else Choice(default_rules_path(), N_("the shipped default rules"))
     )
     location = location or store_setting(here / fallback.folder)
     known = _recalled(location if "://" in location else str(here / location))
     if known is None:
         return fallback
     if not known.folder.is_dir():
-        problem = (
-            f"the store was classified with the rules in {known.folder}, which are gone;"
-            f" using {shown(fallback.folder, here)} instead"
-        )
+        problem = _(
+            "the store was classified with the rules in {folder}, which are gone;"
+            " using {fallback} instead"
+        ).format(folder=known.folder, fallback=shown(fallback.folder, here))
         return Choice(fallback.folder, fallback.why, known, location, problem)
-    return Choice(known.folder, "remembered by the store", known, location)
+    return Choice(known.folder, N_("remembered by the store"), known, location)
 
 
 def _recalled(location: str) -> Remembered | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.errors import ReportError
+from guanxi.engine.i18n import _
 from guanxi.engine.report.concentration import Concentration, curve_of
 from guanxi.engine.report.distribution import Distribution
 from guanxi.engine.report.followups import FollowupOutcomes, followup_outcomes
@@ -165,7 +166,12 @@ def _is_numeric(ruleset: RuleSet, name: str) -> bool:
 def _not_numeric(ruleset: RuleSet, name: str) -> str:
     numeric = sorted(n for n in ruleset.schema.fields if _is_numeric(ruleset, n))
     if name in ruleset.schema.fields:
-        return f"the customer field '{name}' is not a number; numeric fields: {', '.join(numeric)}"
+        return _("the customer field '{name}' is not a number; numeric fields: {fields}").format(
+            name=name, fields=", ".join(numeric)
+        )
     close = difflib.get_close_matches(name, numeric, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; numeric fields: {', '.join(numeric)}"
-    return f"no numeric customer field '{name}'{hint}"
+    if close:
+        hint = _("; did you mean '{name}'?").format(name=close[0])
+    else:
+        hint = _("; numeric fields: {fields}").format(fields=", ".join(numeric))
+    return _("no numeric customer field '{name}'").format(name=name) + hint

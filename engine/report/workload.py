@@ -12,12 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.store import Store
 
 WORK = ("pending", "claimed", "sent")
-NO_OWNER = "(无 none)"
+NO_OWNER = N_("(no manager)")  # a task no manager owns, in the reader's language: _(NO_OWNER)
 
 
 @dataclass(frozen=True)
@@ -112,5 +112,5 @@ def workload(store: Store, zone: dt.tzinfo, capacity: int | None) -> Workload:
     per_day: Counter[tuple[str, dt.date]] = Counter()
     for row in rows:
         moment = dt.datetime.fromisoformat(row["minute"]).replace(tzinfo=dt.UTC)
-        per_day[row["owner"] or NO_OWNER, moment.astimezone(zone).date()] += int(row["n"])
+        per_day[row["owner"] or _(NO_OWNER), moment.astimezone(zone).date()] += int(row["n"])
     return Workload(dict(per_day), capacity, str(zone))

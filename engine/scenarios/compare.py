@@ -15,6 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ruleset.models import Expectation, ExpectedFollowup
 from guanxi.engine.scenarios.replay import Outcome, Planned
 
@@ -44,19 +46,25 @@ def differences(expect: Expectation, outcome: Outcome, zone: dt.tzinfo) -> list[
 
 
 ASSIGNED = ("tier", "level", "strategy", "gold")
+EXPECTED = {
+    "tier": N_("expected tier {wanted}, got {got}"),
+    "level": N_("expected level {wanted}, got {got}"),
+    "strategy": N_("expected strategy {wanted}, got {got}"),
+    "gold": N_("expected gold {wanted}, got {got}"),
+}
 
 
 def _assignment(expect: Expectation, outcome: Outcome, what: str) -> Difference | None:
     wanted, got = getattr(expect, what), getattr(outcome, what)
     if wanted is None or wanted == got:
         return None
-    return Difference(what, f"expected {what} {_word(wanted)}, got {_word(got)}")
+    return Difference(what, _(EXPECTED[what]).format(wanted=_word(wanted), got=_word(got)))
 
 
 def _word(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return "(none)" if value is None else str(value)
+        return _("yes") if value else _("no")
+    return _("(none)") if value is None else str(value)
 
 
 class _Followups:
@@ -92,12 +100,13 @@ class _Followups:
         for step in steps:
             found = [i for i, p in enumerate(self.planned) if p.step == step and p.happens]
             if found:
-                self.missing.append((self.written, f"no {step} follow-up that happens"))
+                unwanted = _("no {step} follow-up that happens").format(step=step)
+                self.missing.append((self.written, unwanted))
                 self.forbidden.update(found)
             self.written += 1
 
     def difference(self) -> Difference:
-        expected = [text for _, text in sorted(self.missing)]
+        expected = [text for _place, text in sorted(self.missing)]
         extra = [
             describe(p)
             for i, p in enumerate(self.planned)
@@ -105,7 +114,9 @@ class _Followups:
         ]
         lines = [f"- {text}" for text in _counted(expected)]
         lines += [f"+ {text}" for text in _counted(extra)]
-        message = f"{len(expected)} follow-up expectation(s) not met (- expected, + planned)"
+        message = _("{n} follow-up expectation(s) not met (- expected, + planned)").format(
+            n=len(expected)
+        )
         return Difference("followups", message, tuple(lines))
 
 
@@ -145,14 +156,17 @@ def due_matches(text: str, due: dt.datetime, zone: dt.tzinfo) -> bool:
 def describe_expected(wanted: ExpectedFollowup, happens: bool) -> str:
     parts = [wanted.step]
     parts += [wanted.channel] if wanted.channel else []
-    parts += [f"due {wanted.due}"] if wanted.due else []
-    parts += [] if happens else ["suppressed or cancelled"]
-    parts += [f"by {wanted.policy}"] if wanted.policy else []
-    parts += [f'reason containing "{wanted.reason}"'] if wanted.reason else []
+    parts += [_("due {due}").format(due=wanted.due)] if wanted.due else []
+    parts += [] if happens else [_("suppressed or cancelled")]
+    parts += [_("by {policy}").format(policy=wanted.policy)] if wanted.policy else []
+    if wanted.reason:
+        parts += [_('reason containing "{reason}"').format(reason=wanted.reason)]
     return " · ".join(parts)
 
 
 def describe(planned: Planned) -> str:
     due = f"{planned.due:%Y-%m-%d %H:%M}"
-    text = f"{planned.step} · {planned.channel} · due {due} · {planned.status}"
+    text = " · ".join(
+        [planned.step, planned.channel, _("due {due}").format(due=due), status_word(planned.status)]
+    )
     return text + (f" ({planned.policy}: {planned.reason})" if planned.policy else "")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.policy_verdicts import channel_label
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.models import PoliciesFile
@@ -78,14 +79,16 @@ def policies(ruleset: RuleSet) -> list[tuple[Item, Check]]:
         found += [_cap(given, index) for index in range(len(given.caps))]
         if given.quiet_hours:
             quiet = f"{given.quiet_hours.start}–{given.quiet_hours.end}"
-            found.append(_named("quiet_hours", f"messages wait out {quiet}"))
+            found.append(_named("quiet_hours", _("messages wait out {hours}").format(hours=quiet)))
         if given.capacity:
-            limit = f"{given.capacity.tasks_per_day} tasks a day per {given.capacity.owner_field}"
+            limit = _("{n} tasks a day per {owner}").format(
+                n=given.capacity.tasks_per_day, owner=given.capacity.owner_field
+            )
             found.append(_named("capacity", limit))
     if any(s.step.do == "task" for s in ruleset.steps):
-        found.append(_named("business_days", "tasks move off days that are not business days"))
+        found.append(_named("business_days", _("tasks move off days that are not business days")))
     if any(s.expires for s in ruleset.steps):
-        found.append(_named("expiry", "a follow-up that would be late is suppressed"))
+        found.append(_named("expiry", _("a follow-up that would be late is suppressed")))
     return found
 
 
@@ -96,21 +99,29 @@ def _named(policy: str, what: str) -> tuple[Item, Check]:
 def _consent(given: PoliciesFile) -> list[tuple[Item, Check]]:
     found = []
     if given.consent.do_not_contact_field:
-        found.append(_named("do_not_contact", f"field {given.consent.do_not_contact_field}"))
+        field = given.consent.do_not_contact_field
+        found.append(_named("do_not_contact", _("field {field}").format(field=field)))
     if given.preferred:
-        found.append(_named("preferred_channel", f"field {given.preferred.field} and fallback"))
+        preferred = _("field {field} and fallback").format(field=given.preferred.field)
+        found.append(_named("preferred_channel", preferred))
     consents = [n for n, c in given.channels.items() if c.consent_field]
     if consents:
-        found.append(_named("channel_consent", f"consent fields of {', '.join(consents)}"))
+        fields = _("consent fields of {channels}").format(channels=", ".join(consents))
+        found.append(_named("channel_consent", fields))
     if given.consent.marketing_field:
-        found.append(_named("marketing_consent", f"field {given.consent.marketing_field}"))
+        field = given.consent.marketing_field
+        found.append(_named("marketing_consent", _("field {field}").format(field=field)))
     return found
 
 
 def _cap(given: PoliciesFile, index: int) -> tuple[Item, Check]:
-    """A cap is told apart from the others by its reason ('SMS cap 2 per 7 days reached')."""
+    """A cap is told apart from the others by its reason ('SMS cap 2 per 7 days reached'),
+    worded as the planner words it, in the same language."""
     cap = given.caps[index]
-    what = "message" if cap.channel == "all" else channel_label(given, cap.channel)
-    prefix = f"{what} cap {cap.max} per {parse_duration(cap.per)}"
-    item = Item("policy", "frequency_cap", f"caps[{index}]: {prefix}")
-    return item, lambda verdict: verdict[0] == "frequency_cap" and verdict[1].startswith(prefix)
+    period = parse_duration(cap.per)
+    what = _("message") if cap.channel == "all" else channel_label(given, cap.channel)
+    reason = _("{what} cap {max} per {period} reached").format(
+        what=what, max=cap.max, period=period
+    )
+    item = Item("policy", "frequency_cap", f"caps[{index}]: {reason.removesuffix(' reached')}")
+    return item, lambda verdict: verdict[0] == "frequency_cap" and verdict[1].startswith(reason)

@@ -37,6 +37,7 @@ from guanxi.engine import ingest
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
@@ -148,7 +149,7 @@ class _Timeline:
                 self.load_customer({**self.scenario.customer, **before}, yesterday)
             self.classify(yesterday)
         self.load_customer(self._today_row(), self.today)
-        for _ in range(self._runs()):
+        for _run in range(self._runs()):
             self.classify(self.today)
         if self.scenario.recurring:
             end = self._window_end(self.scenario.recurring)
@@ -180,16 +181,26 @@ class _Timeline:
         if report.quarantined:
             first = report.problems[0]
             raise ScenarioError(
-                f"{self.population.name} line {first['row_number']}: {first['reason']}"
-                f" ({report.quarantined} row(s) not loaded; run 'guanxi validate')"
+                _(
+                    "{file} line {line}: {reason} ({n} row(s) not loaded; run 'guanxi validate')"
+                ).format(
+                    file=self.population.name,
+                    line=first["row_number"],
+                    reason=first["reason"],
+                    n=report.quarantined,
+                )
             )
 
     def load_customer(self, record: Mapping[str, Any], now: dt.datetime) -> None:
         schema = self.ruleset.schema
         row, problems = ingest.check_customer(schema, self.ruleset.settings.timezone, record)
         if problems:
-            field, _, reason = problems[0]
-            raise ScenarioError(f"the customer cannot be loaded: {field}: {reason}")
+            field, _value, reason = problems[0]
+            raise ScenarioError(
+                _("the customer cannot be loaded: {field}: {reason}").format(
+                    field=field, reason=reason
+                )
+            )
         self.store.upsert_customers([{**row, "_loaded_at": iso(now)}])
 
     def classify(self, now: dt.datetime) -> None:
@@ -227,8 +238,12 @@ class _Timeline:
         for record in records:
             row, problems = ingest.check_event(self.ruleset, record)
             if problems:
-                field, _, reason = problems[0]
-                raise ScenarioError(f"event {record['type']} at {record['at']}: {field}: {reason}")
+                field, _value, reason = problems[0]
+                raise ScenarioError(
+                    _("event {type} at {at}: {field}: {reason}").format(
+                        type=record["type"], at=record["at"], field=field, reason=reason
+                    )
+                )
             rows.append({**row, "loaded_at": iso(now)})
         self.store.insert_events(rows)
         plan_new_events(self.store, self.ruleset, now)
@@ -260,7 +275,7 @@ def _followups(store: Store, zone: zoneinfo.ZoneInfo, customer_id: str) -> Itera
         " WHERE f.customer_id = :c ORDER BY f.due_at, f.id, d.id",
         {"c": customer_id},
     )
-    for _, group in itertools.groupby(rows, key=lambda row: row["id"]):
+    for _id, group in itertools.groupby(rows, key=lambda row: row["id"]):
         decisions = list(group)
         first = decisions[0]
         verdicts = [(d["decided_by"], d["decided_why"]) for d in decisions if d["decided_by"]]

@@ -14,12 +14,15 @@ import sqlite3
 from pathlib import Path
 
 from guanxi.engine.errors import SimulationError
+from guanxi.engine.i18n import _
 
 
 def copy_store(live: Path, into: Path) -> None:
     """Copy the SQLite store at `live` into the new file `into`, without writing to `live`."""
     if not live.is_file():
-        raise SimulationError(f"no store at '{live}': load and classify customers first")
+        raise SimulationError(
+            _("no store at '{store}': load and classify customers first").format(store=live)
+        )
     wal = live.with_name(live.name + "-wal")
     try:
         if wal.exists():
@@ -31,7 +34,9 @@ def copy_store(live: Path, into: Path) -> None:
             into.unlink()
             _backup(_uri(live, "mode=ro"), into)
     except sqlite3.DatabaseError as error:
-        raise SimulationError(f"cannot copy the store '{live}': {error}") from None
+        raise SimulationError(
+            _("cannot copy the store '{store}': {error}").format(store=live, error=error)
+        ) from None
 
 
 def _uri(path: Path, query: str) -> str:

@@ -68,7 +68,9 @@ class RunResult:
 
     def workload(self) -> Workload:
         """Tasks delivered per manager and day, against the capacity."""
-        per_day = Counter((d.owner or NO_OWNER, d.day) for d in self.deliveries if d.kind == "task")
+        per_day = Counter(
+            (d.owner or _(NO_OWNER), d.day) for d in self.deliveries if d.kind == "task"
+        )
         return Workload(dict(per_day), self.capacity, self.ruleset.settings.timezone)
 
     def business_days(self) -> int:
@@ -179,41 +181,74 @@ class RunSection:
             _("period: {first} – {last} ({days} days, {zone})").format(
                 first=first, last=last, days=r.window.days, zone=r.ruleset.settings.timezone
             ),
-            f"classified {c.classifications} times; ticked in {c.ticks} hours; {r.seconds:.1f} s",
-            f"planned: {c.planned_events:,} from events, {c.planned_recurring:,} recurring,"
-            f" {c.planned_transitions:,} from tier and level moves",
-            f"delivered: {len(r.deliveries):,} ({delivered['task']:,} tasks,"
-            f" {delivered['message']:,} messages); expired: {c.expired:,} (too late, not sent);"
-            f" dead: {c.dead:,} (delivery failed)",
+            _("classified {classifications} times; ticked in {ticks} hours; {seconds} s").format(
+                classifications=c.classifications, ticks=c.ticks, seconds=f"{r.seconds:.1f}"
+            ),
+            _(
+                "planned: {events} from events, {recurring} recurring,"
+                " {transitions} from tier and level moves"
+            ).format(
+                events=f"{c.planned_events:,}",
+                recurring=f"{c.planned_recurring:,}",
+                transitions=f"{c.planned_transitions:,}",
+            ),
+            _(
+                "delivered: {delivered} ({tasks} tasks, {messages} messages);"
+                " expired: {expired} (too late, not sent); dead: {dead} (delivery failed)"
+            ).format(
+                delivered=f"{len(r.deliveries):,}",
+                tasks=f"{delivered['task']:,}",
+                messages=f"{delivered['message']:,}",
+                expired=f"{c.expired:,}",
+                dead=f"{c.dead:,}",
+            ),
         ]
         if c.held_back_on_baseline:
             lines.append(
-                f"the first night was the store's first classification, a baseline:"
-                f" {c.held_back_on_baseline:,} on_enter follow-ups not planned (only"
-                " 'initial: true' steps act on it)"
+                _(
+                    "the first night was the store's first classification, a baseline:"
+                    " {n} on_enter follow-ups not planned (only 'initial: true' steps act on it)"
+                ).format(n=f"{c.held_back_on_baseline:,}")
             )
         if backlog:
             lines.append(
-                f"{backlog:,} of them were due before the start: a backlog a running daemon"
-                " would have delivered already"
+                _(
+                    "{n} of them were due before the start: a backlog a running daemon"
+                    " would have delivered already"
+                ).format(n=f"{backlog:,}")
             )
         return lines + self._event_notes()
 
     def _event_notes(self) -> list[str]:
         r, feed = self.result, self.result.feed
-        lines = [f"events arrived: {r.counts.events_fed:,}"]
+        lines = [_("events arrived: {n}").format(n=f"{r.counts.events_fed:,}")]
         if feed is not None and feed.loaded is not None:
             loaded = feed.loaded
+            from_file = _(
+                "from {source}: {read} read, {quarantined} quarantined (bad lines);"
+                " those after the end are not replayed"
+            )
             lines.append(
-                f"  from {loaded.source}: {loaded.loaded:,} read, {loaded.quarantined:,}"
-                " quarantined (bad lines); those after the end are not replayed"
+                "  "
+                + from_file.format(
+                    source=loaded.source,
+                    read=f"{loaded.loaded:,}",
+                    quarantined=f"{loaded.quarantined:,}",
+                )
             )
         if feed is not None and feed.rates:
+            rate_text = _("{type} {drawn} ({per_day} a day over {days} days)")
             drawn = ", ".join(
-                f"{rate.type} {rate.drawn:,} ({rate.per_day:.1f} a day over {rate.days} days)"
+                rate_text.format(
+                    type=rate.type,
+                    drawn=f"{rate.drawn:,}",
+                    per_day=f"{rate.per_day:.1f}",
+                    days=rate.days,
+                )
                 for rate in feed.rates
             )
-            lines.append(f"  drawn from the history with seed {feed.seed}: {drawn}")
+            seeded = _("drawn from the history with seed {seed}: {drawn}")
+            lines.append("  " + seeded.format(seed=feed.seed, drawn=drawn))
         return lines
 
     def tables(self) -> list[Table]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.errors import SimulationError
+from guanxi.engine.i18n import _
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Section
 from guanxi.engine.ruleset import RuleSet
@@ -122,7 +123,11 @@ def _compare(simulation: Simulation, sides: list[Side], sample: int, labels: Lab
 
 def _window(ruleset: RuleSet, request: Request) -> Window:
     if not 1 <= request.days <= MAX_DAYS:
-        raise SimulationError(f"simulate from 1 to {MAX_DAYS} days, not {request.days}")
+        raise SimulationError(
+            _("simulate from 1 to {limit} days, not {days}").format(
+                limit=MAX_DAYS, days=request.days
+            )
+        )
     return Window(request.first, request.days, ruleset.calendar.zone)
 
 
@@ -135,7 +140,9 @@ def _folder(keep: Path | None) -> Iterator[Path]:
         return
     keep.mkdir(parents=True, exist_ok=True)
     if any(keep.iterdir()):
-        raise SimulationError(f"{keep} is not empty; keep the copies in a new folder")
+        raise SimulationError(
+            _("{folder} is not empty; keep the copies in a new folder").format(folder=keep)
+        )
     yield keep
 
 

@@ -27,6 +27,7 @@ from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 
 from guanxi.engine.errors import StoreError
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values, shown_location
 
@@ -338,7 +339,11 @@ def _connect(url: str) -> psycopg.Connection[Any]:
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as error:
         where = shown_location(url)
-        raise StoreError(f"cannot connect to the store {where}: {_reason(error)}") from None
+        raise StoreError(
+            _("cannot connect to the store {where}: {reason}").format(
+                where=where, reason=_reason(error)
+            )
+        ) from None
     # no server-side prepared statements: temporary tables come and go, and customers gains
     # columns, which a statement prepared earlier (`SELECT *`) would refuse
     conn.prepare_threshold = None
