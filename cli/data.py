@@ -47,7 +47,10 @@ HEADINGS = {
     "unchanged": N_("unchanged"),
     "quarantined": N_("quarantined"),
 }
-KINDS = {"customers": N_("customers"), "events": N_("events")}
+LOADED = {
+    "customers": N_("customers from {source} into {store}"),
+    "events": N_("events from {source} into {store}"),
+}
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 DEMO_DIR = click.Path(file_okay=False, path_type=Path)
@@ -220,10 +223,7 @@ def _print_report(report: LoadReport, store: str) -> None:
         )
     out = console()
     counts = report.counts()
-    kind = _(KINDS[report.kind]) if report.kind in KINDS else report.kind
-    title = _("{kind} from {source} into {store}").format(
-        kind=kind, source=report.source, store=store
-    )
+    title = _(LOADED[report.kind]).format(source=report.source, store=store)
     headings = [_(HEADINGS[name]) for name in COUNTS]
     out.print(table(title, headings, [[f"{counts[name]:,}" for name in COUNTS]]))
     if report.problems:

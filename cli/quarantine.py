@@ -10,7 +10,7 @@ import click
 from guanxi.cli.common import opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, print_json, table
-from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
     clear_quarantine,
@@ -92,9 +92,6 @@ def list_command(
         _print(rows, title)
 
 
-KINDS = {"customers": N_("customers"), "events": N_("events"), "snapshot": N_("snapshot")}
-
-
 @quarantine.command("show")
 @click.argument("record_id", metavar="ID", type=int)
 @rules_option
@@ -123,7 +120,7 @@ def show_command(record_id: int, rules: Path | None, store: str | None, as_json:
         if parquet
         else _("{kind} line {number} of {source} ({at})")
     )
-    kind = _(KINDS[first["kind"]]) if first["kind"] in KINDS else first["kind"]
+    kind = first["kind"]  # customers, events or snapshot: what --kind takes
     number, source = first["row_number"], first["source"]
     echo(where.format(kind=kind, number=number, source=source, at=first["at"]))
     for row in rows:
