@@ -290,15 +290,16 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
             markup=False,
             highlight=False,
         )
+    none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(
-            f"\n[bold]{decision.kind}: {escape(decision.result or _('(none)'))}"
+            f"\n[bold]{decision.kind}: {escape(decision.result or none)}"
             f" {escape(decision.label or '')}[/bold] "
             + _("(hit policy {policy})").format(policy=decision.hit_policy)
         )
         for tried in decision.tried:
             mark = "[green]✓[/green]" if tried.matched else "[red]✗[/red]"
-            rule = f"{tried.rule} ({tried.origin}): {tried.condition or _('(others)')}"
+            rule = f"{tried.rule} ({tried.origin}): {tried.condition or others}"
             out.print(
                 f"  {mark} {escape(rule)}",
                 markup=True,

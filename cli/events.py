@@ -64,7 +64,8 @@ def post(
     }
     row, problems = check_event(ruleset, record)
     if problems:
-        reasons = "; ".join(f"{f or _('event')}: {reason}" for f, _value, reason in problems)
+        event = _("event")
+        reasons = "; ".join(f"{f or event}: {reason}" for f, _value, reason in problems)
         raise click.ClickException(
             _("the event was not recorded: {reasons}").format(reasons=reasons)
         )

@@ -123,8 +123,9 @@ def show_command(record_id: int, rules: Path | None, store: str | None, as_json:
     kind = first["kind"]  # customers, events or snapshot: what --kind takes
     number, source = first["row_number"], first["source"]
     echo(where.format(kind=kind, number=number, source=source, at=first["at"]))
+    whole = _("(the row)")
     for row in rows:
-        echo(f"  {row['field'] or _('(the row)')}: {row['reason']}")
+        echo(f"  {row['field'] or whole}: {row['reason']}")
         if row["value"] is not None:
             echo("      " + _("value: {value}").format(value=row["value"] or _("(empty)")))
 

@@ -118,7 +118,8 @@ def _bad_counts(suite: SuiteResult) -> list[tuple[str, int]]:
 
 def _print_result(result: ScenarioResult) -> None:
     mark, colour = MARKS[result.status]
-    click.echo(f"{click.style(_(mark), fg=colour)}  {printable(f'{result.where}  {result.name}')}")
+    mark = _(mark)  # marked with N_ in MARKS
+    click.echo(f"{click.style(mark, fg=colour)}  {printable(f'{result.where}  {result.name}')}")
     if result.error:
         echo(f"      {result.error}")
     for difference in result.differences:
