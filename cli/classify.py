@@ -20,6 +20,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -401,14 +402,15 @@ def _followup_lines(followup: FollowupHistory) -> list[str]:
     due = _("due {time}").format(time=_time(followup.due_at))
     if followup.moved:
         due += ", " + _("planned {time}").format(time=_time(followup.planned_due_at))
+    status = status_word(followup.status)
     lines = [
-        f"  {followup.status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
+        f"  {status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
         " · " + _("priority {priority}").format(priority=followup.priority)
     ]
     lines += [
         f"      {_time(d.at)}  "
         + _("{status} by {policy}: {reason}").format(
-            status=d.status, policy=d.policy or "-", reason=d.reason or "-"
+            status=status_word(d.status), policy=d.policy or "-", reason=d.reason or "-"
         )
         for d in followup.decisions
     ]

@@ -13,6 +13,7 @@ from guanxi.cli.common import given_now, now_option, opened_store, project, stor
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.ruleset import RuleSet
@@ -192,7 +193,7 @@ def _row(followup: dict[str, Any], ruleset: RuleSet) -> list[str]:
         followup["kind"],
         followup["channel"],
         followup["owner"] or "",
-        followup["status"],
+        status_word(followup["status"]),
         followup["reason"] or "",
     ]
 

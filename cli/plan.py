@@ -18,6 +18,7 @@ from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_label
 from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
 from guanxi.engine.plan.recurring import PlanReport, plan_recurring
@@ -261,7 +262,7 @@ def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: Rul
         row["kind"],
         row["channel"],
         row["owner"] or "",
-        row["status"],
+        status_word(row["status"]),
         row["reason"] or row["policy"] or "",
         row["id"],
     ]

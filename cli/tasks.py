@@ -16,6 +16,7 @@ from guanxi.cli.output import console, echo, output_options, print_csv, print_js
 from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.tasks import ClosedTask, Shown, close_task, list_tasks
@@ -143,7 +144,7 @@ def _print_tasks(
             row["title"],
             _("done: {outcome}").format(outcome=row["outcome"])
             if row["status"] == "done"
-            else row["status"],
+            else status_word(row["status"]),
             row["key"],
         ]
         for row in rows
@@ -188,7 +189,7 @@ def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
         )
     for followup in planned.created:
         due = local_minutes(followup["due_at"], ruleset)
-        status = "" if followup["status"] == "pending" else f" ({followup['status']})"
+        status = "" if followup["status"] == "pending" else f" ({status_word(followup['status'])})"
         line = _("{step} for {customer}, due {due}").format(
             step=followup["step_id"], customer=followup["customer_id"], due=due
         )
