@@ -19,6 +19,8 @@ from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -104,8 +106,12 @@ def classify_command(
     else:
         _print_report(report, ruleset, snapshot)
         if written:
-            console().print(f"assignments written to {written}", highlight=False)
-        console().print(f"follow-ups planned from the transitions: {moves.new}")
+            console().print(
+                _("assignments written to {folder}").format(folder=written), highlight=False
+            )
+        console().print(
+            _("follow-ups planned from the transitions: {count}").format(count=moves.new)
+        )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
 
@@ -113,13 +119,13 @@ def classify_command(
 def baseline_note(moves: TransitionReport) -> str:
     """Why a store's first classification planned no `on_enter:` steps, in plain words."""
     steps = ", ".join(f"{step} {n}" for step, n in moves.held_back.items())
-    return (
-        f"first classification of this store: a baseline, not a wave of transitions; "
-        f"{moves.not_planned} on_enter follow-ups not planned ({steps or 'none'}).\n"
+    return _(
+        "first classification of this store: a baseline, not a wave of transitions; "
+        "{count} on_enter follow-ups not planned ({steps}).\n"
         "首次分类只建立基线：客户原本就在这些层级，不算新进入，不安排 on_enter 跟进"
         "（写了 initial: true 的步骤除外）。From the next run on, customers who move or are new"
         " get their steps."
-    )
+    ).format(count=moves.not_planned, steps=steps or _("none"))
 
 
 def _checked_engine(
@@ -128,11 +134,15 @@ def _checked_engine(
     """The engine to use; a usage error for options that do not fit it."""
     engine = engine or ("duckdb" if snapshot else "sqlite")
     if engine != "sqlite" and snapshot is None:
-        raise click.UsageError(f"--engine {engine} needs --input SNAPSHOT (a Parquet or CSV file)")
+        raise click.UsageError(
+            _("--engine {engine} needs --input SNAPSHOT (a Parquet or CSV file)").format(
+                engine=engine
+            )
+        )
     if engine == "sqlite" and snapshot is not None:
-        raise click.UsageError("--input is read by the duckdb and spark engines; use --engine")
+        raise click.UsageError(_("--input is read by the duckdb and spark engines; use --engine"))
     if engine != "spark" and (master or output):
-        raise click.UsageError("--master and --output are for --engine spark")
+        raise click.UsageError(_("--master and --output are for --engine spark"))
     return engine
 
 
@@ -158,7 +168,7 @@ def _classify(
 
 
 def _labels(ladder: Ladder | None) -> dict[str | None, str]:
-    labels: dict[str | None, str] = {None: "(none)"}
+    labels: dict[str | None, str] = {None: _("(none)")}
     labels.update({r.name: f"{r.label}\n{r.name}" for r in (ladder.rules if ladder else ())})
     return labels
 
@@ -167,24 +177,41 @@ def _print_report(report: RunReport, ruleset: RuleSet, snapshot: Path | None = N
     out = console()
     out.print(distribution_table(report, ruleset))
     out.print(
-        f"gold 金牌客户: {report.gold}   customers: {report.customers}   "
-        f"assignments changed: {report.changed}   transitions: {report.transitions}"
+        _(
+            "gold 金牌客户: {gold}   customers: {customers}   "
+            "assignments changed: {changed}   transitions: {transitions}"
+        ).format(
+            gold=report.gold,
+            customers=report.customers,
+            changed=report.changed,
+            transitions=report.transitions,
+        )
     )
     if report.held:
         out.print(
-            f"held 暂缓调整: {report.held} customers keep their assignment until the new one"
-            " has come out of enough runs in a row (hold: in tiers.yaml / levels.yaml)"
+            _(
+                "held 暂缓调整: {count} customers keep their assignment until the new one"
+                " has come out of enough runs in a row (hold: in tiers.yaml / levels.yaml)"
+            ).format(count=report.held)
         )
     for kind, count in report.overlaps.items():
         out.print(
-            f"[yellow]{count} customers matched more than one {kind} rule "
-            "(hit policy 'unique'); the first was used[/yellow]"
+            "[yellow]"
+            + _(
+                "{count} customers matched more than one {kind} rule "
+                "(hit policy 'unique'); the first was used"
+            ).format(count=count, kind=kind)
+            + "[/yellow]"
         )
     if report.rejected:
         _print_rejected(report, snapshot)
     out.print(
-        f"run {report.run_id} · rule set {report.ruleset_hash} · {report.engine} · "
-        f"{report.seconds:.2f} s"
+        _("run {run} · rule set {hash} · {engine} · {seconds} s").format(
+            run=report.run_id,
+            hash=report.ruleset_hash,
+            engine=report.engine,
+            seconds=f"{report.seconds:.2f}",
+        )
     )
 
 
@@ -192,10 +219,14 @@ def _print_rejected(report: RunReport, snapshot: Path | None) -> None:
     """The snapshot rows left out, as `data load` quarantines them, and their first problems."""
     out = console()
     out.print(
-        f"[yellow]{report.rejected:,} snapshot rows were rejected, as 'guanxi data load' rejects"
-        " them, and not classified; all problems: the store's table quarantine[/yellow]"
+        "[yellow]"
+        + _(
+            "{count} snapshot rows were rejected, as 'guanxi data load' rejects"
+            " them, and not classified; all problems: the store's table quarantine"
+        ).format(count=f"{report.rejected:,}")
+        + "[/yellow]"
     )
-    unit = "line" if snapshot and snapshot.suffix.lower() == ".csv" else "row"
+    unit = _("line") if snapshot and snapshot.suffix.lower() == ".csv" else _("row")
     for problem in report.problems[:PROBLEMS_SHOWN]:
         field = f"{problem['field']}: " if problem["field"] else ""
         out.print(f"  {unit} {problem['row_number']}: {field}{problem['reason']}", markup=False)
@@ -212,9 +243,9 @@ def distribution_table(report: RunReport, ruleset: RuleSet) -> Table:
         cells = [counts.get((tier, level), 0) for level in level_names]
         rows.append([tiers[tier], *cells, sum(cells)])
     totals = [sum(counts.get((t, v), 0) for t in tier_names) for v in level_names]
-    rows.append(["合计\ntotal", *totals, sum(totals)])
-    header = ["tier \\ level", *(levels[v] for v in level_names), "合计\ntotal"]
-    return table("customers by tier and relationship level", header, rows)
+    rows.append([_("合计\ntotal"), *totals, sum(totals)])
+    header = [_("tier \\ level"), *(levels[v] for v in level_names), _("合计\ntotal")]
+    return table(_("customers by tier and relationship level"), header, rows)
 
 
 @click.command("explain")
@@ -247,8 +278,11 @@ def explain_command(
 def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     out = console()
     out.print(
-        f"[bold]customer {escape(found.customer_id)}[/bold] · rule set {found.ruleset_hash} · "
-        f"today {found.today.isoformat()}"
+        _("[bold]customer {customer}[/bold] · rule set {hash} · today {today}").format(
+            customer=escape(found.customer_id),
+            hash=found.ruleset_hash,
+            today=found.today.isoformat(),
+        )
     )
     out.print(_facts_table(found, ruleset))
     for standing in found.standings:
@@ -257,14 +291,16 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
             markup=False,
             highlight=False,
         )
+    none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(
-            f"\n[bold]{decision.kind}: {escape(decision.result or '(none)')}"
-            f" {escape(decision.label or '')}[/bold] (hit policy {decision.hit_policy})"
+            f"\n[bold]{decision.kind}: {escape(decision.result or none)}"
+            f" {escape(decision.label or '')}[/bold] "
+            + _("(hit policy {policy})").format(policy=decision.hit_policy)
         )
         for tried in decision.tried:
             mark = "[green]✓[/green]" if tried.matched else "[red]✗[/red]"
-            rule = f"{tried.rule} ({tried.origin}): {tried.condition or '(others)'}"
+            rule = f"{tried.rule} ({tried.origin}): {tried.condition or others}"
             out.print(
                 f"  {mark} {escape(rule)}",
                 markup=True,
@@ -279,17 +315,24 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
 
 def _print_stored(found: Explanation) -> None:
     if found.stored is None:
-        console().print("\nnot classified yet: run 'guanxi classify'")
+        console().print("\n" + _("not classified yet: run 'guanxi classify'"))
         return
     stored = found.stored
     now = {k: found.decision(k).result for k in ("tier", "level", "strategy")}
     same = all(stored[k] == v for k, v in now.items())
-    note = "same as above" if same else "differs: the rules or the customer changed since"
+    note = _("same as above") if same else _("differs: the rules or the customer changed since")
     if found.holds:
-        note = "held (连续几次分类相同才调整):"
+        note = _("held (连续几次分类相同才调整):")
     console().print(
-        f"\nstored: {stored['tier']} / {stored['level']} / {stored['strategy']} "
-        f"(run {stored['run_id']}, rule set {stored['ruleset_hash']}): {note}",
+        "\n"
+        + _("stored: {tier} / {level} / {strategy} (run {run}, rule set {hash}): {note}").format(
+            tier=stored["tier"],
+            level=stored["level"],
+            strategy=stored["strategy"],
+            run=stored["run_id"],
+            hash=stored["ruleset_hash"],
+            note=note,
+        ),
         markup=False,
         highlight=False,
     )
@@ -301,52 +344,74 @@ def _print_history(history: CustomerHistory, customer_id: str) -> None:
     out = console()
     shown = len(history.followups)
     out.print(
-        f"\n[bold]follow-ups[/bold]: {shown + history.more_followups}, newest first"
-        f" (times in {history.timezone})"
+        "\n"
+        + _("[bold]follow-ups[/bold]: {count}, newest first (times in {zone})").format(
+            count=shown + history.more_followups, zone=history.timezone
+        )
     )
     for followup in history.followups:
         for line in _followup_lines(followup):
             out.print(line, markup=False, highlight=False)
     if history.more_followups:
         out.print(
-            f"  … and {history.more_followups} older: guanxi followups list --customer"
-            f" {customer_id}",
+            "  "
+            + _("… and {count} older: guanxi followups list --customer {customer}").format(
+                count=history.more_followups, customer=customer_id
+            ),
             markup=False,
             highlight=False,
         )
-    out.print(f"\n[bold]events[/bold]: {len(history.events) + history.more_events}, newest first")
+    count = len(history.events) + history.more_events
+    out.print("\n" + _("[bold]events[/bold]: {count}, newest first").format(count=count))
     for event in history.events:
-        planned = f"planned {_time(event.planned_at)}" if event.planned_at else "not planned yet"
-        if event.plan_error:
-            planned = f"could not be planned: {event.plan_error}"
-        elif event.too_old:
-            planned += (
-                f"; too old to act on for {event.too_old}: the event was loaded after"
-                " the step's window closed, so nothing was planned for it"
-            )
+        planned = _event_planning(event)
         out.print(
             f"  {_time(event.at)}  {event.type} {event.id}: {planned}",
             markup=False,
             highlight=False,
         )
     if history.more_events:
-        out.print(f"  … and {history.more_events} older", markup=False, highlight=False)
+        out.print(
+            "  " + _("… and {count} older").format(count=history.more_events),
+            markup=False,
+            highlight=False,
+        )
+
+
+def _event_planning(event: Any) -> str:
+    if event.plan_error:
+        return _("could not be planned: {reason}").format(reason=event.plan_error)
+    planned = (
+        _("planned {time}").format(time=_time(event.planned_at))
+        if event.planned_at
+        else _("not planned yet")
+    )
+    if event.too_old:
+        planned += _(
+            "; too old to act on for {steps}: the event was loaded after"
+            " the step's window closed, so nothing was planned for it"
+        ).format(steps=event.too_old)
+    return planned
 
 
 def _followup_lines(followup: FollowupHistory) -> list[str]:
     label = f" {followup.label}" if followup.label else ""
     channel = followup.channel
     if followup.step_channel and followup.step_channel != channel:
-        channel += f" (step asks for {followup.step_channel})"
-    due = f"due {_time(followup.due_at)}"
+        channel += " " + _("(step asks for {channel})").format(channel=followup.step_channel)
+    due = _("due {time}").format(time=_time(followup.due_at))
     if followup.moved:
-        due += f", planned {_time(followup.planned_due_at)}"
+        due += ", " + _("planned {time}").format(time=_time(followup.planned_due_at))
+    status = status_word(followup.status)
     lines = [
-        f"  {followup.status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
-        f" · priority {followup.priority}"
+        f"  {status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
+        " · " + _("priority {priority}").format(priority=followup.priority)
     ]
     lines += [
-        f"      {_time(d.at)}  {d.status} by {d.policy or '-'}: {d.reason or '-'}"
+        f"      {_time(d.at)}  "
+        + _("{status} by {policy}: {reason}").format(
+            status=status_word(d.status), policy=d.policy or "-", reason=d.reason or "-"
+        )
         for d in followup.decisions
     ]
     return lines
@@ -364,7 +429,8 @@ def _facts_table(found: Explanation, ruleset: RuleSet) -> Table:
     ]
     rows += [[n, labels[n], _value(v)] for n, v in found.measures.items()]
     rows.append(["gold", "金牌客户", _value(found.gold)])
-    return table("facts (empty fields left out) and measures", ["field", "名称", "value"], rows)
+    title = _("facts (empty fields left out) and measures")
+    return table(title, [_("field"), _("名称"), _("value")], rows)
 
 
 def _value(value: Any) -> str:

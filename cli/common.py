@@ -13,6 +13,7 @@ import click
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.diagnostics import nothing_changed
 from guanxi.engine.errors import StoreError
+from guanxi.engine.i18n import _
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
 
@@ -47,7 +48,9 @@ store_option = click.option(
 def validated(folder: Path, as_json: bool) -> RuleSet:
     """The rule project's RuleSet; on errors, print the diagnostics and exit 1."""
     if not folder.is_dir():
-        raise click.UsageError(f"'{folder}' is not a folder with a rule project")
+        raise click.UsageError(
+            _("'{folder}' is not a folder with a rule project").format(folder=folder)
+        )
     result = validate_project(folder)
     if as_json:
         print_diagnostics_json(result.diagnostics)
@@ -69,7 +72,7 @@ def project(rules: Path | None, store: str | None) -> tuple[RuleSet, str | None]
     ruleset = validated(choice.folder, as_json=False)
     changed = choice.changed(ruleset.hash)
     if changed:
-        click.echo(f"warning: {changed}", err=True)
+        click.echo(_("warning: {message}").format(message=changed), err=True)
     return ruleset, store or choice.store
 
 
@@ -86,7 +89,11 @@ def folder_or_rules(folder: Path | None, rules: Path | None) -> Path | None:
     """FOLDER (the shorthand `guanxi validate rules`) or --rules; a usage error when both
     name different folders."""
     if folder is not None and rules is not None and folder != rules:
-        raise click.UsageError(f"two rule projects given: '{folder}' and --rules '{rules}'")
+        raise click.UsageError(
+            _("two rule projects given: '{folder}' and --rules '{rules}'").format(
+                folder=folder, rules=rules
+            )
+        )
     return folder or rules
 
 
@@ -96,7 +103,9 @@ def _chosen(rules: Path | None, store: str | None) -> Choice:
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
-        raise click.ClickException(f"cannot open the store: {error}") from None
+        raise click.ClickException(
+            _("cannot open the store: {error}").format(error=error)
+        ) from None
 
 
 def opened_store(
@@ -117,16 +126,18 @@ def opened_store(
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
-        raise click.ClickException(f"cannot open the store '{where}': {error}") from None
+        raise click.ClickException(
+            _("cannot open the store '{store}': {error}").format(store=where, error=error)
+        ) from None
 
 
 def no_store_message(where: str) -> str:
     from guanxi.engine.store.base import shown_location
 
-    return (
-        f"no store at '{shown_location(where)}' — create one with 'guanxi load customers FILE'"
+    return _(
+        "no store at '{store}' — create one with 'guanxi load customers FILE'"
         " (or 'guanxi demo'), or check --store"
-    )
+    ).format(store=shown_location(where))
 
 
 now_option = click.option(
@@ -145,7 +156,9 @@ def given_now(text: str | None, ruleset: RuleSet) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"'{text}' is not an ISO date or time", "--now") from None
+        raise click.BadParameter(
+            _("'{text}' is not an ISO date or time").format(text=text), param_hint="--now"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
     return moment

@@ -15,7 +15,8 @@ from guanxi.cli.coverage_options import CoverageRequest
 from guanxi.cli.output import console, print_diagnostics, print_json, rich_table
 from guanxi.engine.classify.coverage import Coverage, coverage
 from guanxi.engine.classify.coverage_warnings import Difference, coverage_warnings, differences
-from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.diagnostics import Diagnostic, nothing_changed
+from guanxi.engine.i18n import _
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import is_postgresql, shown_location
@@ -25,7 +26,9 @@ def validate_with_store(folder: Path, request: CoverageRequest, as_json: bool) -
     """`validate --store`: the project's diagnostics and the coverage warnings, then the
     counts (stdout); exit 1 on errors only."""
     if not folder.is_dir():
-        raise click.UsageError(f"'{folder}' is not a folder with a rule project")
+        raise click.UsageError(
+            _("'{folder}' is not a folder with a rule project").format(folder=folder)
+        )
     result = validate_project(folder)
     if result.ruleset is None:
         _failed(folder, result.diagnostics, result.lines, as_json)
@@ -37,7 +40,8 @@ def validate_with_store(folder: Path, request: CoverageRequest, as_json: bool) -
         return
     print_diagnostics(diagnostics, result.lines)
     _show(folder, request, *counted)
-    click.echo(f"{folder}: valid (rule-set hash {result.ruleset.hash})", err=True)
+    valid = _("{folder}: valid (rule-set hash {hash})")
+    click.echo(valid.format(folder=folder, hash=result.ruleset.hash), err=True)
 
 
 def rules_with_store(
@@ -67,7 +71,7 @@ def _failed(
     else:
         print_diagnostics(diagnostics, lines)
         errors = sum(1 for d in diagnostics if d.severity == "error")
-        click.echo(f"{folder}: {errors} error(s); nothing was changed", err=True)
+        click.echo(nothing_changed(folder, errors), err=True)
     raise SystemExit(1)
 
 
@@ -78,13 +82,17 @@ def _count(ruleset: RuleSet, request: CoverageRequest) -> tuple[Coverage, Covera
     where = request.store or ruleset.settings.store
     if not is_postgresql(where) and not Path(where).is_file():
         raise click.ClickException(
-            f"no store at '{where}': give the store the customers were loaded into"
+            _("no store at '{store}': give the store the customers were loaded into").format(
+                store=where
+            )
         )
     store = opened_store(ruleset, where, migrate=False)
     try:
         return coverage(store, ruleset, now), coverage(store, other, now) if other else None
     except store_failures() as error:
-        message = f"cannot read the store '{shown_location(where)}': {error}"
+        message = _("cannot read the store '{store}': {error}").format(
+            store=shown_location(where), error=error
+        )
         raise click.ClickException(message) from None
     finally:
         store.close()
@@ -102,12 +110,17 @@ def _show(folder: Path, request: CoverageRequest, mine: Coverage, theirs: Covera
     where = shown_location(request.store or "")
     if mine.customers == 0:
         out.print(
-            f"the store {where} has no customers: nothing to count"
-            " (load them with 'guanxi load customers FILE')",
+            _(
+                "the store {store} has no customers: nothing to count"
+                " (load them with 'guanxi load customers FILE')"
+            ).format(store=where),
             markup=False,
         )
         return
-    out.print(f"{mine.customers:,} customers in {where}, as of {mine.today}", markup=False)
+    counted = _("{count} customers in {store}, as of {today}").format(
+        count=f"{mine.customers:,}", store=where, today=mine.today
+    )
+    out.print(counted, markup=False)
     for kind in ("tier", "level", "strategy"):
         _ladder_table(out, mine, kind)
     _steps_table(out, mine)
@@ -124,16 +137,25 @@ def _ladder_table(out: Any, cov: Coverage, kind: str) -> None:
     if not rows:
         return
     if cov.unmatched.get(kind):
-        rows.append((f"(no {kind})", "", None, None, *_gets(cov, cov.unmatched[kind], True)))
+        rows.append(
+            (
+                _("(no {kind})").format(kind=kind),
+                "",
+                None,
+                None,
+                *_gets(cov, cov.unmatched[kind], True),
+            )
+        )
     columns = (
         Column(kind, kind),
-        Column("rule", "rule"),
-        Column("alone", "condition alone", "count"),
+        Column("rule", _("rule")),
+        Column("alone", _("condition alone"), "count"),
         Column("alone_share", "%", "share"),
-        Column("gets", "gets (first hit)", "count"),
+        Column("gets", _("gets (first hit)"), "count"),
         Column("gets_share", "%", "share"),
     )
-    out.print(rich_table(Table(kind, f"{kind}: customers each rule catches", columns, tuple(rows))))
+    title = _("{kind}: customers each rule catches").format(kind=kind)
+    out.print(rich_table(Table(kind, title, columns, tuple(rows))))
 
 
 def _gets(cov: Coverage, gets: int, reached: bool) -> tuple[int | None, float | None]:
@@ -146,20 +168,20 @@ def _steps_table(out: Any, cov: Coverage) -> None:
         (
             s.level,
             s.step,
-            (s.when or "") + ("" if s.when_counted else " (reads the event: not counted)"),
+            (s.when or "") + ("" if s.when_counted else " " + _("(reads the event: not counted)")),
             s.customers,
             share(s.customers, cov.customers),
         )
         for s in cov.steps
     )
     columns = (
-        Column("level", "level"),
-        Column("step", "step"),
+        Column("level", _("level")),
+        Column("step", _("step")),
         Column("when", "when"),
-        Column("customers", "could act on", "count"),
+        Column("customers", _("could act on"), "count"),
         Column("share", "%", "share"),
     )
-    title = "playbook steps: customers of the step's level who meet its when:"
+    title = _("playbook steps: customers of the step's level who meet its when:")
     out.print(rich_table(Table("steps", title, columns, rows)))
 
 
@@ -169,10 +191,12 @@ def _differences_table(
     rows = tuple((d.kind, d.name, d.rules, d.against, d.delta) for d in found)
     columns = (
         Column("kind", ""),
-        Column("name", "name"),
+        Column("name", _("name")),
         Column("rules", str(folder), "count"),
         Column("against", str(request.against), "count"),
-        Column("delta", "difference", "count"),
+        Column("delta", _("difference"), "count"),
     )
-    title = f"customers each gets: {folder} against {request.against}"
+    title = _("customers each gets: {rules} against {against}").format(
+        rules=folder, against=request.against
+    )
     out.print(rich_table(Table("differences", title, columns, rows)))

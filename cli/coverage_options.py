@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from guanxi.cli.options import RULES_DIR
+from guanxi.engine.i18n import _
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def coverage_options(command: Callable[..., Any]) -> Callable[..., Any]:
         *args: Any, store: str | None, against: Path | None, now_text: str | None, **kw: Any
     ) -> Any:
         if against is not None and store is None:
-            raise click.UsageError("--against needs --store: the customers to count in")
+            raise click.UsageError(_("--against needs --store: the customers to count in"))
         return command(*args, coverage=CoverageRequest(store, against, now_text), **kw)
 
     options = (

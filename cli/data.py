@@ -27,6 +27,7 @@ from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.ingest.limit import Loader, QuarantineLimit, load_within
 from guanxi.engine.plan.events import plan_new_events
@@ -38,6 +39,18 @@ QUARANTINED_EXIT = 3  # loaded, but some rows were quarantined (documented in --
 PROGRESS_FROM_BYTES = 5_000_000  # smaller files load in a blink: no bar
 PROBLEMS_SHOWN = 10
 COUNTS = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
+HEADINGS = {
+    "read": N_("read"),
+    "loaded": N_("loaded"),
+    "inserted": N_("inserted"),
+    "updated": N_("updated"),
+    "unchanged": N_("unchanged"),
+    "quarantined": N_("quarantined"),
+}
+LOADED = {
+    "customers": N_("customers from {source} into {store}"),
+    "events": N_("events from {source} into {store}"),
+}
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 DEMO_DIR = click.Path(file_okay=False, path_type=Path)
@@ -135,7 +148,7 @@ def _load(
 ) -> None:
     ruleset, location = project(rules, location)
     if not load.file.exists():  # checked before the store is opened: a typo creates no store
-        raise click.ClickException(f"{load.file}: no such file")
+        raise click.ClickException(_("{file}: no such file").format(file=load.file))
     now = given_now(now_text, ruleset)
     store = opened_store(ruleset, location, create=True)
     where = shown_location(location or ruleset.settings.store)
@@ -157,8 +170,10 @@ def _end(report: LoadReport, where: str) -> None:
     """Exit code 3 when rows were quarantined, so that cron and scripts notice."""
     if report.quarantined:
         click.echo(
-            f"{report.quarantined:,} row(s) of {report.source} quarantined, not loaded:"
-            f" guanxi quarantine list --store {where}",
+            _(
+                "{count} row(s) of {source} quarantined, not loaded:"
+                " guanxi quarantine list --store {store}"
+            ).format(count=f"{report.quarantined:,}", source=report.source, store=where),
             err=True,
         )
         raise SystemExit(QUARANTINED_EXIT)
@@ -180,7 +195,7 @@ def _run(
     except DataError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
-        raise click.ClickException(f"the store failed: {error}") from None
+        raise click.ClickException(_("the store failed: {error}").format(error=error)) from None
 
 
 @contextmanager
@@ -194,22 +209,30 @@ def _progress_bar(file: Path) -> Iterator[Callable[[int, int], None] | None]:
     rows = file.suffix.lower() == ".parquet"  # counted in rows, text files in bytes
     unit = () if rows else (DownloadColumn(),)
     with Progress(*columns, *unit, console=err, transient=True) as bar:
-        task = bar.add_task(f"loading {file.name}", total=None if rows else file.stat().st_size)
+        task = bar.add_task(
+            _("loading {file}").format(file=file.name), total=None if rows else file.stat().st_size
+        )
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _print_report(report: LoadReport, store: str) -> None:
     for warning in report.warnings:
-        click.echo(f"warning: {report.source}: {warning}", err=True)
+        click.echo(
+            _("warning: {source}: {warning}").format(source=report.source, warning=warning),
+            err=True,
+        )
     out = console()
     counts = report.counts()
-    title = f"{report.kind} from {report.source} into {store}"
-    out.print(table(title, list(COUNTS), [[f"{counts[name]:,}" for name in COUNTS]]))
+    title = _(LOADED[report.kind]).format(source=report.source, store=store)
+    headings = [_(HEADINGS[name]) for name in COUNTS]
+    out.print(table(title, headings, [[f"{counts[name]:,}" for name in COUNTS]]))
     if report.problems:
-        title = f"quarantined {report.quarantined:,} row(s); all problems: guanxi quarantine list"
+        title = _("quarantined {count} row(s); all problems: guanxi quarantine list").format(
+            count=f"{report.quarantined:,}"
+        )
         rows = [_problem_row(p) for p in report.problems[:PROBLEMS_SHOWN]]
-        unit = "row" if report.source.lower().endswith(".parquet") else "line"
-        out.print(table(title, [unit, "field", "value", "reason"], rows))
+        unit = _("row") if report.source.lower().endswith(".parquet") else _("line")
+        out.print(table(title, [unit, _("field"), _("value"), _("reason")], rows))
 
 
 def _problem_row(problem: dict[str, Any]) -> list[str]:
@@ -261,13 +284,25 @@ def demo_data(
     try:
         summary = write_demo_data(out, count, seed, day, bad_rows=not clean)
     except OSError as error:
-        raise click.ClickException(f"cannot write to {out}: {error.strerror or error}") from None
+        raise click.ClickException(
+            _("cannot write to {folder}: {error}").format(folder=out, error=error.strerror or error)
+        ) from None
     if as_json:
         print_json({"out": str(out), "today": day.isoformat(), "seed": seed, **asdict(summary)})
         return
     click.echo(
-        f"wrote {summary.customers:,} customers ({summary.bad_customer_rows} deliberately bad)"
-        f" to {out / 'customers.csv'} and {summary.events:,} events"
-        f" ({summary.bad_event_rows} deliberately bad) to {out / 'events.jsonl'}"
+        _(
+            "wrote {customers} customers ({bad_customers} deliberately bad)"
+            " to {customers_file} and {events} events"
+            " ({bad_events} deliberately bad) to {events_file}"
+        ).format(
+            customers=f"{summary.customers:,}",
+            bad_customers=summary.bad_customer_rows,
+            customers_file=out / "customers.csv",
+            events=f"{summary.events:,}",
+            bad_events=summary.bad_event_rows,
+            events_file=out / "events.jsonl",
+        )
     )
-    click.echo(f"next: guanxi load customers {out / 'customers.csv'}", err=True)
+    next_step = _("next: guanxi load customers {file}").format(file=out / "customers.csv")
+    click.echo(next_step, err=True)

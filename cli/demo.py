@@ -14,6 +14,8 @@ from guanxi.cli.data import DEMO_CUSTOMERS, DEMO_DIR, demo_dir_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo import DemoReport, run_demo
+from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ruleset import RuleSet
 
 
@@ -60,7 +62,9 @@ def _clear_earlier_demo(out: Path) -> None:
         return
     found = list(out.iterdir())
     if any(p.name not in DEMO_FILES for p in found):
-        raise click.ClickException(f"{out} holds other files; choose another folder with --dir")
+        raise click.ClickException(
+            _("{folder} holds other files; choose another folder with --dir").format(folder=out)
+        )
     for path in found:
         path.unlink()
 
@@ -82,33 +86,43 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
     store = report.folder / "guanxi.db"
     loaded, events = report.customers, report.events
     out.print(
-        f"[bold]{escape(ruleset.settings.name)}[/bold] · rule set {ruleset.hash} · store {store}"
+        f"[bold]{escape(ruleset.settings.name)}[/bold] · "
+        + _("rule set {hash} · store {store}").format(hash=ruleset.hash, store=store)
     )
     out.print(
-        f"customers: {loaded.loaded:,} loaded, {loaded.quarantined} quarantined · "
-        f"events: {events.loaded:,} loaded, {events.quarantined} quarantined"
+        _(
+            "customers: {customers} loaded, {customers_quarantined} quarantined · "
+            "events: {events} loaded, {events_quarantined} quarantined"
+        ).format(
+            customers=f"{loaded.loaded:,}",
+            customers_quarantined=loaded.quarantined,
+            events=f"{events.loaded:,}",
+            events_quarantined=events.quarantined,
+        )
     )
     out.print(distribution_table(report.classification, ruleset))
     rows = [
-        [r["step_id"], r["kind"], r["channel"], r["status"], f"{r['followups']:,}"]
+        [r["step_id"], r["kind"], r["channel"], status_word(r["status"]), f"{r['followups']:,}"]
         for r in report.followups
     ]
     out.print(
         table(
-            "follow-ups planned",
-            ["step", "kind", "channel", "status", "count"],
+            _("follow-ups planned"),
+            [_("step"), _("kind"), _("channel"), _("status"), _("count")],
             rows,
         )
     )
-    busiest = [[r["owner"] or "(none)", r["day"], r["tasks"]] for r in report.workload]
+    busiest = [[r["owner"] or _("(none)"), r["day"], r["tasks"]] for r in report.workload]
     out.print(
         table(
-            "busiest relationship managers (upcoming tasks per day)",
-            ["manager", "day", "tasks"],
+            _("busiest relationship managers (upcoming tasks per day)"),
+            [_("manager"), _("day"), _("tasks")],
             busiest,
         )
     )
     out.print(
-        f"next: guanxi explain {report.example or '<customer id>'} --store {store}   ·   "
-        f"guanxi followups list --store {store}"
+        _(
+            "next: guanxi explain {customer} --store {store}   ·   "
+            "guanxi followups list --store {store}"
+        ).format(customer=report.example or _("<customer id>"), store=store)
     )

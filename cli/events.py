@@ -12,6 +12,8 @@ import click
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
+from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.ruleset import RuleSet
@@ -63,8 +65,11 @@ def post(
     }
     row, problems = check_event(ruleset, record)
     if problems:
-        reasons = "; ".join(f"{f or 'event'}: {reason}" for f, _, reason in problems)
-        raise click.ClickException(f"the event was not recorded: {reasons}")
+        event = _("event")
+        reasons = "; ".join(f"{f or event}: {reason}" for f, _value, reason in problems)
+        raise click.ClickException(
+            _("the event was not recorded: {reasons}").format(reasons=reasons)
+        )
     opened = opened_store(ruleset, store)
     try:
         opened.prepare(ruleset.schema)
@@ -73,7 +78,10 @@ def post(
     finally:
         opened.close()
     if not inserted:
-        click.echo(f"event {record['id']} was already recorded; nothing new planned", err=True)
+        click.echo(
+            _("event {event} was already recorded; nothing new planned").format(event=record["id"]),
+            err=True,
+        )
     show(report, ruleset, as_json)
 
 
@@ -99,7 +107,9 @@ def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
     for text in fields:
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"'{text}' is not NAME=VALUE", param_hint="--field")
+            raise click.BadParameter(
+                _("'{text}' is not NAME=VALUE").format(text=text), param_hint="--field"
+            )
         pairs[name.strip()] = value
     return pairs
 
@@ -121,41 +131,52 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
     ]
     out.print(
         table(
-            "events planned",
+            _("events planned"),
             [
-                "events",
-                "triggered a step",
-                "follow-ups planned",
-                "cancelled",
-                "customer unknown or unclassified",
-                "too old to act on",
-                "could not be planned",
+                _("events"),
+                _("triggered a step"),
+                _("follow-ups planned"),
+                _("cancelled"),
+                _("customer unknown or unclassified"),
+                _("too old to act on"),
+                _("could not be planned"),
             ],
             [[f"{n:,}" for n in counts]],
         )
     )
     if report.too_old:
         out.print(
-            f"{report.too_old:,} events came after the window of a step they trigger had closed"
-            " (the step's expires:, or the default in policies.yaml): they are kept for history"
-            " and reports, and nothing is planned for those steps."
-            " `guanxi explain CUSTOMER` shows which.",
+            _(
+                "{count} events came after the window of a step they trigger had closed"
+                " (the step's expires:, or the default in policies.yaml): they are kept for"
+                " history and reports, and nothing is planned for those steps."
+                " `guanxi explain CUSTOMER` shows which."
+            ).format(count=f"{report.too_old:,}"),
             markup=False,
             highlight=False,
         )
     if report.failures:
         out.print(
             table(
-                "events that could not be planned (not tried again)",
-                ["event", "reason"],
+                _("events that could not be planned (not tried again)"),
+                [_("event"), _("reason")],
                 [[f["id"], f["reason"]] for f in report.failures],
             )
         )
     if report.created:
         out.print(
             table(
-                "follow-ups created",
-                ["due", "customer", "step", "kind", "channel", "owner", "status", "reason"],
+                _("follow-ups created"),
+                [
+                    _("due"),
+                    _("customer"),
+                    _("step"),
+                    _("kind"),
+                    _("channel"),
+                    _("owner"),
+                    _("status"),
+                    _("reason"),
+                ],
                 [_row(f, ruleset) for f in report.created],
             )
         )
@@ -172,7 +193,7 @@ def _row(followup: dict[str, Any], ruleset: RuleSet) -> list[str]:
         followup["kind"],
         followup["channel"],
         followup["owner"] or "",
-        followup["status"],
+        status_word(followup["status"]),
         followup["reason"] or "",
     ]
 

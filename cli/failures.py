@@ -21,6 +21,7 @@ import click
 
 from guanxi.cli.lang import LocalizedGroup
 from guanxi.cli.lazy import LazyGroup
+from guanxi.engine.i18n import _
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -76,10 +77,10 @@ def _psycopg() -> Any:
 
 def store_unavailable_message(error: BaseException) -> str:
     detail = " ".join(str(error).split())[:300]
-    return (
-        f"the store could not be used (数据库暂不可用): {detail}. Its unfinished write was"
+    return _(
+        "the store could not be used (数据库暂不可用): {detail}. Its unfinished write was"
         " rolled back; run the command again when the store answers"
-    )
+    ).format(detail=detail)
 
 
 def _in_chain(error: BaseException, test: Callable[[BaseException], bool]) -> BaseException | None:
@@ -94,15 +95,19 @@ def _in_chain(error: BaseException, test: Callable[[BaseException], bool]) -> Ba
 
 
 def disk_full_message(error: BaseException) -> str:
-    advice = "free some space and run the command again"
     if isinstance(error, OSError) and error.filename:
-        where = f"writing '{error.filename}'"
-        return f"the disk is full (磁盘已满) {where}: {advice}; that file is incomplete"
+        return _(
+            "the disk is full (磁盘已满) writing '{file}': free some space and run the command"
+            " again; that file is incomplete"
+        ).format(file=error.filename)
     if isinstance(error, OSError):
-        return f"the disk is full (磁盘已满): {advice}; a file it was writing may be incomplete"
-    return (
-        f"the disk is full (磁盘已满): {advice}. The store's unfinished write was rolled back,"
-        " so nothing was half-written"
+        return _(
+            "the disk is full (磁盘已满): free some space and run the command again; a file it"
+            " was writing may be incomplete"
+        )
+    return _(
+        "the disk is full (磁盘已满): free some space and run the command again. The store's"
+        " unfinished write was rolled back, so nothing was half-written"
     )
 
 

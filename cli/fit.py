@@ -11,7 +11,7 @@ than cut.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.cells import cell_len
@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+from guanxi.engine.i18n import _
 
 EDGE = 1  # the table's left border
 PER_COLUMN = 3  # a column's right border and one space either side of its cells
@@ -35,6 +37,11 @@ class Col:
     wrap: bool = False
     drop: int = 0
     right: bool = False
+
+
+def localized(columns: Sequence[Col]) -> list[Col]:
+    """The columns with their headings (marked with N_) in the reader's language."""
+    return [replace(column, name=_(column.name)) for column in columns]
 
 
 def text(name: str, drop: int = 0) -> Col:
@@ -107,7 +114,9 @@ class FitTable:
         left_out = [c.name for i, c in enumerate(self.columns) if i not in kept]
         caption = None
         if left_out:
-            caption = f"left out to fit the terminal: {', '.join(left_out)} (--csv, --json)"
+            caption = _("left out to fit the terminal: {columns} (--csv, --json)").format(
+                columns=", ".join(left_out)
+            )
         shown = Table(caption=caption)
         shown.caption_justify = "left"
         for i in kept:

@@ -91,6 +91,8 @@ def texts(command: click.Command) -> Iterator[tuple[object, str, str]]:
     short = short_help_msgid(command)
     if short:
         yield command, "short_help", short
+    if command.epilog:
+        yield command, "epilog", help_msgid(command.epilog)
     for param in command.params:
         text = getattr(param, "help", None)
         if text:

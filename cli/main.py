@@ -13,6 +13,7 @@ from guanxi.cli.failures import GuanxiGroup
 from guanxi.cli.lang import lang_option
 from guanxi.cli.lazy import Lazy
 from guanxi.cli.options import RULES_DIR, rules_option
+from guanxi.engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
@@ -156,7 +157,7 @@ def validate(
     if fix and where.is_dir():
         from guanxi.engine.ruleset.fix import fix_project
 
-        click.echo(fix_project(where) or "nothing to fix", err=as_json)
+        click.echo(fix_project(where) or _("nothing to fix"), err=as_json)
     if coverage.store is not None:
         from guanxi.cli.coverage import validate_with_store
 
@@ -164,7 +165,8 @@ def validate(
     ruleset = validated(where, as_json)
     if as_json:
         return
-    click.echo(f"{where}: valid (rule-set hash {ruleset.hash})", err=True)
+    valid = _("{folder}: valid (rule-set hash {hash})")
+    click.echo(valid.format(folder=where, hash=ruleset.hash), err=True)
 
 
 @cli.command()
@@ -176,7 +178,9 @@ def init(folder: Path, as_json: bool) -> None:
     from guanxi.engine.defaults import default_rules_path
 
     if folder.exists() and any(folder.iterdir()):
-        raise click.ClickException(f"{folder} already exists and is not empty")
+        raise click.ClickException(
+            _("{folder} already exists and is not empty").format(folder=folder)
+        )
     shutil.copytree(
         default_rules_path(),
         folder,
@@ -188,7 +192,9 @@ def init(folder: Path, as_json: bool) -> None:
         print_json({"created": str(folder), "files": files})
         return
     click.echo(
-        f"created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'"
+        _(
+            "created {folder}: edit its YAML and CSV files, then run 'guanxi validate {folder}'"
+        ).format(folder=folder)
     )
 
 
@@ -225,8 +231,10 @@ def _print_summary(ruleset: RuleSet) -> None:
 
     out = console()
     out.print(
-        f"[bold]{escape(ruleset.settings.name)}[/bold]  rule-set {ruleset.hash}  "
-        f"({ruleset.settings.timezone}, calendar {ruleset.settings.calendar})"
+        f"[bold]{escape(ruleset.settings.name)}[/bold]  "
+        + _("rule-set {hash}  ({zone}, calendar {calendar})").format(
+            hash=ruleset.hash, zone=ruleset.settings.timezone, calendar=ruleset.settings.calendar
+        )
     )
     for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies):
         if ladder is None:
@@ -236,24 +244,40 @@ def _print_summary(ruleset: RuleSet) -> None:
                 r.name,
                 r.label,
                 r.label_en or "",
-                r.condition.compiled_text if r.condition else "(others)",
+                r.condition.compiled_text if r.condition else _("(others)"),
                 f"{Path(r.origin.file).name}:{r.origin.line}",
             )
             for r in ladder.rules
         ]
-        title = f"{ladder.kind}s (hit policy: {ladder.hit_policy})"
-        out.print(table(title, ["name", "标签", "label", "when", "rule"], rows))
+        title = _(LADDER_TITLES[ladder.kind]).format(policy=ladder.hit_policy)
+        headings = [_("name"), _("标签"), _("label"), "when", _("rule")]
+        out.print(table(title, headings, rows))
     steps = [
         (s.level, s.id, _trigger(s), s.step.do, s.step.channel, s.step.template, s.step.priority)
         for s in ruleset.steps
     ]
     out.print(
         table(
-            "playbook steps",
-            ["level", "step", "trigger", "do", "channel", "template", "priority"],
+            _("playbook steps"),
+            [
+                _("level"),
+                _("step"),
+                _("trigger"),
+                "do",
+                _("channel"),
+                _("template"),
+                _("priority"),
+            ],
             steps,
         )
     )
+
+
+LADDER_TITLES = {
+    "tier": N_("tiers (hit policy: {policy})"),
+    "level": N_("levels (hit policy: {policy})"),
+    "strategy": N_("strategies (hit policy: {policy})"),
+}
 
 
 def _trigger(step: object) -> str:

@@ -9,6 +9,7 @@ import click
 from guanxi.cli.common import opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
+from guanxi.engine.i18n import _
 from guanxi.engine.store.base import shown_location
 
 
@@ -30,6 +31,10 @@ def migrate_command(rules: Path | None, store: str | None, as_json: bool) -> Non
     if as_json:
         print_json({"store": where, "applied": applied})
     elif applied:
-        click.echo(f"{where}: applied {len(applied)} migration(s): {', '.join(applied)}")
+        click.echo(
+            _("{store}: applied {count} migration(s): {names}").format(
+                store=where, count=len(applied), names=", ".join(applied)
+            )
+        )
     else:
-        click.echo(f"{where}: up to date, nothing to apply")
+        click.echo(_("{store}: up to date, nothing to apply").format(store=where))

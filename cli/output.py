@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from guanxi.cli.fit import Col, FitTable, number, text
+from guanxi.engine.i18n import _
 
 if TYPE_CHECKING:
     from guanxi.engine.diagnostics import Diagnostic
@@ -90,7 +91,8 @@ def print_sections(sections: Iterable[Section]) -> None:
             if not data.detail:
                 out.print(rich_table(data))
                 if len(data.rows) > MAX_ROWS:
-                    out.print(f"  … {len(data.rows) - MAX_ROWS} more rows: --csv DIR or --json")
+                    more = _("… {count} more rows: --csv DIR or --json")
+                    out.print("  " + more.format(count=len(data.rows) - MAX_ROWS))
 
 
 def rich_table(data: DataTable) -> FitTable:

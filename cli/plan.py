@@ -11,12 +11,14 @@ from typing import Any
 import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
-from guanxi.cli.fit import Col, number, text
+from guanxi.cli.fit import Col, localized, number, text
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
 from guanxi.engine.plan.recurring import PlanReport, plan_recurring
@@ -81,7 +83,7 @@ def _moment(text: str | None, option: str, ruleset: RuleSet) -> dt.datetime | No
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        message = f"'{text}' is not an ISO date or time"
+        message = _("'{text}' is not an ISO date or time").format(text=text)
         raise click.BadParameter(message, param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ruleset.calendar.zone)
 
@@ -103,7 +105,7 @@ def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) ->
         (
             s.step_id,
             s.level,
-            ", ".join(s.occurrences) or "(none in the window)",
+            ", ".join(s.occurrences) or _("(none in the window)"),
             f"{s.new:,}",
             f"{s.already_planned:,}",
             ", ".join(f"{label} {n:,}" for label, n in s.outcomes.items()),
@@ -111,12 +113,22 @@ def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) ->
         for s in report.steps
     ]
     out = console()
-    title = f"recurring steps from {window['from']} to {window['to']}"
-    columns = ["step", "level", "occurrences", "new", "already planned", "new follow-ups now"]
+    title = _("recurring steps from {start} to {end}").format(
+        start=window["from"], end=window["to"]
+    )
+    columns = [
+        _("step"),
+        _("level"),
+        _("occurrences"),
+        _("new"),
+        _("already planned"),
+        _("new follow-ups now"),
+    ]
     out.print(table(title, columns, rows))
     out.print(
-        f"{report.new:,} new follow-up(s) in batch {report.batch};"
-        f" due times in {ruleset.settings.timezone}: guanxi followups list"
+        _(
+            "{count} new follow-up(s) in batch {batch}; due times in {zone}: guanxi followups list"
+        ).format(count=f"{report.new:,}", batch=report.batch, zone=ruleset.settings.timezone)
     )
 
 
@@ -202,23 +214,29 @@ def retry_command(
     finally:
         opened.close()
     if not requeued:
-        raise click.ClickException(f"follow-up {followup_id} is not a dead letter")
+        raise click.ClickException(
+            _("follow-up {followup} is not a dead letter").format(followup=followup_id)
+        )
     if as_json:
         print_json({"followup": followup_id, "status": "pending"})
         return
-    click.echo(f"follow-up {followup_id} is pending again; the next run sends it")
+    click.echo(
+        _("follow-up {followup} is pending again; the next run sends it").format(
+            followup=followup_id
+        )
+    )
 
 
 # On a narrow terminal the columns with the highest `drop` are left out first.
 COLUMNS = [
-    Col("due"),
-    text("customer"),  # the id, then the name (which may wrap)
-    text("step"),  # the id, then the label
-    Col("kind", drop=7),
-    Col("channel", drop=6),
-    Col("owner", drop=5),
-    Col("status"),
-    text("reason", drop=3),
+    Col(N_("due")),
+    text(N_("customer")),  # the id, then the name (which may wrap)
+    text(N_("step")),  # the id, then the label
+    Col(N_("kind"), drop=7),
+    Col(N_("channel"), drop=6),
+    Col(N_("owner"), drop=5),
+    Col(N_("status")),
+    text(N_("reason"), drop=3),
     number("id", drop=4),  # what `guanxi followups retry` takes
 ]
 CSV_COLUMNS = [
@@ -229,8 +247,11 @@ CSV_COLUMNS = [
 
 def _print_followups(rows: list[Row], total: int, known: dict[str, str], ruleset: RuleSet) -> None:
     labels = step_labels(ruleset)
-    title = f"follow-ups: {len(rows):,} of {total:,} (due times in {ruleset.settings.timezone})"
-    console().print(table(title, COLUMNS, [_shown(row, known, labels, ruleset) for row in rows]))
+    title = _("follow-ups: {shown} of {total} (due times in {zone})").format(
+        shown=f"{len(rows):,}", total=f"{total:,}", zone=ruleset.settings.timezone
+    )
+    shown = [_shown(row, known, labels, ruleset) for row in rows]
+    console().print(table(title, localized(COLUMNS), shown))
 
 
 def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet) -> list[Any]:
@@ -241,7 +262,7 @@ def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: Rul
         row["kind"],
         row["channel"],
         row["owner"] or "",
-        row["status"],
+        status_word(row["status"]),
         row["reason"] or row["policy"] or "",
         row["id"],
     ]

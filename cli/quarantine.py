@@ -10,6 +10,7 @@ import click
 from guanxi.cli.common import opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, print_json, table
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
     clear_quarantine,
@@ -78,11 +79,17 @@ def list_command(
         opened.close()
     if csv_file is not None:
         write_quarantine_csv(rows, csv_file)
-        click.echo(f"wrote {len(rows):,} row(s) to {csv_file}", err=True)
+        click.echo(
+            _("wrote {count} row(s) to {file}").format(count=f"{len(rows):,}", file=csv_file),
+            err=True,
+        )
     if as_json:
         print_json({"total": total, "quarantined": rows})
     elif csv_file is None:
-        _print(rows, f"quarantined: {len(rows):,} of {total:,}, newest first")
+        title = _("quarantined: {shown} of {total}, newest first").format(
+            shown=f"{len(rows):,}", total=f"{total:,}"
+        )
+        _print(rows, title)
 
 
 @quarantine.command("show")
@@ -99,18 +106,28 @@ def show_command(record_id: int, rules: Path | None, store: str | None, as_json:
         opened.close()
     if not rows:
         raise click.ClickException(
-            f"no quarantined row {record_id}: 'guanxi quarantine list' shows their ids"
+            _("no quarantined row {id}: 'guanxi quarantine list' shows their ids").format(
+                id=record_id
+            )
         )
     if as_json:
         print_json({"quarantined": rows})
         return
     first = rows[0]
-    unit = "row" if str(first["source"]).lower().endswith(".parquet") else "line"
-    echo(f"{first['kind']} {unit} {first['row_number']} of {first['source']} ({first['at']})")
+    parquet = str(first["source"]).lower().endswith(".parquet")
+    where = (
+        _("{kind} row {number} of {source} ({at})")
+        if parquet
+        else _("{kind} line {number} of {source} ({at})")
+    )
+    kind = first["kind"]  # customers, events or snapshot: what --kind takes
+    number, source = first["row_number"], first["source"]
+    echo(where.format(kind=kind, number=number, source=source, at=first["at"]))
+    whole = _("(the row)")
     for row in rows:
-        echo(f"  {row['field'] or '(the row)'}: {row['reason']}")
+        echo(f"  {row['field'] or whole}: {row['reason']}")
         if row["value"] is not None:
-            echo(f"      value: {row['value'] or '(empty)'}")
+            echo("      " + _("value: {value}").format(value=row["value"] or _("(empty)")))
 
 
 @quarantine.command("clear")
@@ -134,14 +151,15 @@ def clear_command(
     try:
         if not yes:
             count = count_quarantined(opened, chosen)
-            click.confirm(f"delete {count:,} quarantined row(s)?", abort=True, err=True)
+            question = _("delete {count} quarantined row(s)?").format(count=f"{count:,}")
+            click.confirm(question, abort=True, err=True)
         cleared = clear_quarantine(opened, chosen)
     finally:
         opened.close()
     if as_json:
         print_json({"cleared": cleared})
     else:
-        click.echo(f"cleared {cleared:,} quarantined row(s)")
+        click.echo(_("cleared {count} quarantined row(s)").format(count=f"{cleared:,}"))
 
 
 def _opened(rules: Path | None, store: str | None) -> Store:
@@ -150,7 +168,7 @@ def _opened(rules: Path | None, store: str | None) -> Store:
 
 
 def _print(rows: list[Row], title: str) -> None:
-    columns = ["id", "kind", "source", "line", "field", "value", "reason"]
+    columns = ["id", _("kind"), _("source"), _("line"), _("field"), _("value"), _("reason")]
     console().print(table(title, columns, [_cells(row) for row in rows]))
 
 

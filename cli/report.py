@@ -10,6 +10,7 @@ from guanxi.cli.common import csv_option, opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json, print_sections
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.report import (
     SECTIONS,
     Report,
@@ -86,10 +87,10 @@ def report_command(
         print_json(report.to_dict())
     if csv_dir is not None:
         written = write_csv(report.sections, csv_dir)
-        click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
+        click.echo(wrote_csv(len(written), csv_dir), err=True)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
-        click.echo(f"wrote {html_file}", err=True)
+        click.echo(_("wrote {file}").format(file=html_file), err=True)
     if not (as_json or csv_dir or html_file):
         echo(_header(report))
         print_sections(report.sections)
@@ -97,15 +98,25 @@ def report_command(
 
 def _header(report: Report) -> str:
     """The rule set and the latest classification, its time in the project's zone."""
-    header = f"rule set {report.ruleset_hash}"
+    header = _("rule set {hash}").format(hash=report.ruleset_hash)
     run = report.latest_run
-    if run is not None:
-        customers = f", {run.customers:,} customers" if run.customers is not None else ""
-        header += (
-            f" · latest classification: run {run.id}, {report.latest_run_at}"
-            f" ({report.timezone}){customers}"
-        )
-    return header
+    if run is None:
+        return header
+    if run.customers is None:
+        latest = _("latest classification: run {run}, {time} ({zone})")
+    else:
+        latest = _("latest classification: run {run}, {time} ({zone}), {customers} customers")
+    shown = latest.format(
+        run=run.id,
+        time=report.latest_run_at,
+        zone=report.timezone,
+        customers=f"{run.customers:,}" if run.customers is not None else "",
+    )
+    return f"{header} · {shown}"
+
+
+def wrote_csv(count: int, folder: Path) -> str:
+    return _("wrote {count} CSV file(s) into {folder}").format(count=count, folder=folder)
 
 
 def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Report:
@@ -117,5 +128,5 @@ def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Re
     finally:
         opened.close()
     if report.latest_run is None:
-        click.echo("the store has no classification run yet: run 'guanxi classify'", err=True)
+        click.echo(_("the store has no classification run yet: run 'guanxi classify'"), err=True)
     return report

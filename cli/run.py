@@ -18,6 +18,7 @@ from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -133,20 +134,26 @@ def _target(adapter: Any) -> str:
 
 
 def _print_report(report: TickReport, targets: list[str]) -> None:
-    click.echo(f"planned from events: {report.planned_events:,}")
-    click.echo(f"planned recurring:   {report.planned_recurring:,}")
+    click.echo(_("planned from events: {count}").format(count=f"{report.planned_events:,}"))
+    click.echo(_("planned recurring:   {count}").format(count=f"{report.planned_recurring:,}"))
     if report.too_old_events:
-        click.echo(f"too old to act on:   {report.too_old_events:,} events (windows closed)")
-    click.echo(f"sent:                {report.sent:,} (to {', '.join(targets) or 'nothing'})")
-    click.echo(f"retried:             {report.retried:,}")
-    click.echo(f"dead:                {report.dead:,}")
-    click.echo(f"expired:             {report.expired:,} (too late to send: not sent)")
+        too_old = _("too old to act on:   {count} events (windows closed)")
+        click.echo(too_old.format(count=f"{report.too_old_events:,}"))
+    sent = _("sent:                {count} (to {targets})")
+    click.echo(sent.format(count=f"{report.sent:,}", targets=", ".join(targets) or _("nothing")))
+    click.echo(_("retried:             {count}").format(count=f"{report.retried:,}"))
+    click.echo(_("dead:                {count}").format(count=f"{report.dead:,}"))
+    expired = _("expired:             {count} (too late to send: not sent)")
+    click.echo(expired.format(count=f"{report.expired:,}"))
     refused = sum(report.suppressed.values())
     reasons = ", ".join(f"{p} {n:,}" for p, n in sorted(report.suppressed.items()))
-    click.echo(f"suppressed now:      {refused:,}" + (f" ({reasons})" if reasons else ""))
+    suppressed = _("suppressed now:      {count}").format(count=f"{refused:,}")
+    click.echo(suppressed + (f" ({reasons})" if reasons else ""))
     held = sum(report.deferred.values())
     reasons = ", ".join(f"{p} {n:,}" for p, n in sorted(report.deferred.items()))
-    click.echo(f"deferred now:        {held:,}" + (f" ({reasons})" if reasons else ""))
+    deferred = _("deferred now:        {count}").format(count=f"{held:,}")
+    click.echo(deferred + (f" ({reasons})" if reasons else ""))
     waiting = sum(report.waiting.values())
     detail = ", ".join(f"{c} {n:,}" for c, n in report.waiting.items())
-    click.echo(f"waiting:             {waiting:,}" + (f" ({detail})" if detail else ""))
+    waits = _("waiting:             {count}").format(count=f"{waiting:,}")
+    click.echo(waits + (f" ({detail})" if detail else ""))

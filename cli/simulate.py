@@ -21,7 +21,9 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.options import RULES_DIR, rules_option
 from guanxi.cli.output import print_json, print_sections
+from guanxi.cli.report import wrote_csv
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.report import write_csv
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate import MAX_DAYS, Request, Simulation, simulate
@@ -141,7 +143,10 @@ def simulate_command(
     _show(simulation, as_json, csv_dir)
     if keep is not None:
         click.echo(
-            f"kept the copies in {keep}: guanxi report --store {keep}/simulation.db", err=True
+            _("kept the copies in {folder}: guanxi report --store {folder}/simulation.db").format(
+                folder=keep
+            ),
+            err=True,
         )
 
 
@@ -154,7 +159,9 @@ def _live(ruleset: RuleSet, location: str | None) -> Path:
     """The live store's file; simulate copies SQLite stores."""
     where = location or ruleset.settings.store
     if "://" in where:
-        raise click.ClickException(f"simulate copies a SQLite store file, not '{where}'")
+        raise click.ClickException(
+            _("simulate copies a SQLite store file, not '{store}'").format(store=where)
+        )
     if not Path(where).is_file():
         raise click.ClickException(no_store_message(where))
     return Path(where)
@@ -167,10 +174,10 @@ def _progress(shown: bool) -> Iterator[Report | None]:
         yield None
         return
     bar = Progress(
-        TextColumn("simulating {task.description}"),
+        TextColumn(_("simulating {run}").format(run="{task.description}")),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("hours"),
+        TextColumn(_("hours")),
         console=Console(stderr=True),
         transient=True,
     )
@@ -190,6 +197,6 @@ def _show(simulation: Simulation, as_json: bool, csv_dir: Path | None) -> None:
         print_json(simulation.to_dict())
     if csv_dir is not None:
         written = write_csv(simulation.sections, csv_dir)
-        click.echo(f"wrote {len(written)} CSV file(s) into {csv_dir}", err=True)
+        click.echo(wrote_csv(len(written), csv_dir), err=True)
     if not (as_json or csv_dir):
         print_sections(simulation.sections)

@@ -10,27 +10,33 @@ import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.events import as_dict
-from guanxi.cli.fit import Col, text
+from guanxi.cli.fit import Col, localized, text
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.tasks import ClosedTask, Shown, close_task, list_tasks
+
+WHICH = {"all": N_("in all"), "open": N_("open"), "done": N_("done")}
 
 
 def columns(status: Shown) -> list[Col]:
     """On a narrow terminal the columns with the highest `drop` are left out first; the
     status only when every task listed has the same."""
-    return [
-        Col("due"),
-        text("customer"),  # the id, then the name (which may wrap)
-        text("step", drop=5),
-        text("task", drop=1),
-        Col("status", drop=4 if status == "open" else 0),
-        Col("key"),
-    ]
+    return localized(
+        [
+            Col(N_("due")),
+            text(N_("customer")),  # the id, then the name (which may wrap)
+            text(N_("step"), drop=5),
+            text(N_("task"), drop=1),
+            Col(N_("status"), drop=4 if status == "open" else 0),
+            Col(N_("key")),
+        ]
+    )
 
 
 CSV_COLUMNS = [
@@ -75,8 +81,10 @@ def list_command(
         labels = step_labels(ruleset)
         print_csv(CSV_COLUMNS, [_csv_row(row, known, labels, ruleset) for row in rows])
     else:
-        which = "in all" if status == "all" else status
-        title = f"tasks of {owner}: {len(rows):,} {which}"
+        which = _(WHICH[status]) if status in WHICH else status
+        title = _("tasks of {owner}: {count} {which}").format(
+            owner=owner, count=f"{len(rows):,}", which=which
+        )
         _print_tasks(rows, known, title, columns(status), ruleset)
 
 
@@ -134,12 +142,14 @@ def _print_tasks(
             beside(row["customer_id"], known),
             labels.get(row["step_id"]) or row["step_id"],
             row["title"],
-            f"done: {row['outcome']}" if row["status"] == "done" else row["status"],
+            _("done: {outcome}").format(outcome=row["outcome"])
+            if row["status"] == "done"
+            else status_word(row["status"]),
             row["key"],
         ]
         for row in rows
     ]
-    title = f"{title} (due times in {ruleset.settings.timezone})"
+    title = _("{title} (due times in {zone})").format(title=title, zone=ruleset.settings.timezone)
     console().print(table(title, shown_columns, shown))
 
 
@@ -158,13 +168,29 @@ def _csv_row(
 
 def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
     task = closed.task
-    echo(f"task {task['key']} done: {task['outcome']}; event {closed.event_id} recorded")
+    echo(
+        _("task {task} done: {outcome}; event {event} recorded").format(
+            task=task["key"], outcome=task["outcome"], event=closed.event_id
+        )
+    )
     planned = closed.planned
-    click.echo(f"follow-ups planned: {planned.planned:,}; cancelled: {planned.cancelled:,}")
+    click.echo(
+        _("follow-ups planned: {planned}; cancelled: {cancelled}").format(
+            planned=f"{planned.planned:,}", cancelled=f"{planned.cancelled:,}"
+        )
+    )
     if planned.no_profile:
         customer = task["customer_id"]
-        echo(f"  customer {customer} is not loaded or not classified: no step can react")
+        echo(
+            "  "
+            + _("customer {customer} is not loaded or not classified: no step can react").format(
+                customer=customer
+            )
+        )
     for followup in planned.created:
         due = local_minutes(followup["due_at"], ruleset)
-        status = "" if followup["status"] == "pending" else f" ({followup['status']})"
-        echo(f"  {followup['step_id']} for {followup['customer_id']}, due {due}{status}")
+        status = "" if followup["status"] == "pending" else f" ({status_word(followup['status'])})"
+        line = _("{step} for {customer}, due {due}").format(
+            step=followup["step_id"], customer=followup["customer_id"], due=due
+        )
+        echo(f"  {line}{status}")

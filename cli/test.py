@@ -9,6 +9,7 @@ import click
 from guanxi.cli.common import chosen, folder_or_rules, validated
 from guanxi.cli.options import RULES_DIR, rules_option
 from guanxi.cli.output import echo, print_json, printable
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.scenarios import (
     Coverage,
     ScenarioResult,
@@ -18,7 +19,11 @@ from guanxi.engine.scenarios import (
     run_scenarios,
 )
 
-MARKS = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red")}
+MARKS = {
+    "passed": (N_("PASS"), "green"),
+    "failed": (N_("FAIL"), "red"),
+    "error": (N_("ERROR"), "red"),
+}
 
 
 @click.command("test")
@@ -74,7 +79,9 @@ def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise click.ClickException(f"cannot write {path}: {error.strerror or error}") from None
+        raise click.ClickException(
+            _("cannot write {file}: {error}").format(file=path, error=error.strerror or error)
+        ) from None
 
 
 def _as_dict(suite: SuiteResult, covered: Coverage | None) -> dict[str, object]:
@@ -91,22 +98,27 @@ def _as_dict(suite: SuiteResult, covered: Coverage | None) -> dict[str, object]:
 
 def _print(suite: SuiteResult, covered: Coverage | None, folder: Path) -> None:
     if not suite.results:
-        click.echo(f"{folder}: no scenario tests to run in {folder / 'tests'}/*.yaml", err=True)
+        none = _("{folder}: no scenario tests to run in {tests}/*.yaml")
+        click.echo(none.format(folder=folder, tests=folder / "tests"), err=True)
     for result in suite.results:
         _print_result(result)
-    counts = [f"{suite.count('passed')} passed"]
-    counts += [f"{n} {word}" for word, n in _bad_counts(suite) if n]
+    counts = [_("{count} passed").format(count=suite.count("passed"))]
+    counts += [_(words).format(count=n) for words, n in _bad_counts(suite) if n]
     click.echo(f"{', '.join(counts)} ({suite.seconds:.2f} s)")
     if covered is not None:
         _print_coverage(covered)
 
 
 def _bad_counts(suite: SuiteResult) -> list[tuple[str, int]]:
-    return [("failed", suite.count("failed")), ("could not run", suite.count("error"))]
+    return [
+        (N_("{count} failed"), suite.count("failed")),
+        (N_("{count} could not run"), suite.count("error")),
+    ]
 
 
 def _print_result(result: ScenarioResult) -> None:
     mark, colour = MARKS[result.status]
+    mark = _(mark)  # marked with N_ in MARKS
     click.echo(f"{click.style(mark, fg=colour)}  {printable(f'{result.where}  {result.name}')}")
     if result.error:
         echo(f"      {result.error}")
@@ -117,10 +129,14 @@ def _print_result(result: ScenarioResult) -> None:
 
 
 def _print_coverage(covered: Coverage) -> None:
-    click.echo(f"coverage: {covered.exercised} of {covered.total} exercised by some scenario")
+    click.echo(
+        _("coverage: {exercised} of {total} exercised by some scenario").format(
+            exercised=covered.exercised, total=covered.total
+        )
+    )
     if not covered.missed:
-        click.echo("every tier, level, strategy, playbook step and policy is exercised")
+        click.echo(_("every tier, level, strategy, playbook step and policy is exercised"))
         return
-    click.echo("not exercised by any scenario:")
+    click.echo(_("not exercised by any scenario:"))
     for item in covered.missed:
         echo(f"  {item.kind} {item.name} ({item.where})")

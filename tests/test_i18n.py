@@ -144,7 +144,8 @@ def test_lang_zh_in_the_locale_gives_chinese_help() -> None:
     assert "选项" in out and "命令" in out
     assert "显示本帮助并退出。" in out  # click's own words
     assert "提示信息的语言" in out  # --lang's help
-    assert "检查规则项目，列出每个问题及其文件、行和列" in out  # a command's short help
+    assert "检查规则项目并报告每个问题所在的文件、行和列" in out  # a command's short help
+    assert "退出码：" in out  # the epilog
 
 
 @pytest.mark.parametrize(
@@ -159,7 +160,7 @@ def test_lang_zh_in_the_locale_gives_chinese_help() -> None:
 def test_lang_and_guanxi_lang_choose_chinese(args: list[str], env: dict[str, str]) -> None:
     code, out, _err = guanxi(*args, "validate", "--help", **env)
     assert code == 0
-    assert "检查规则项目，列出每个问题及其文件、行和列。" in out
+    assert "检查规则项目（FOLDER，即 --rules FOLDER 的简写），报告每个问题所在的文件、行和列" in out
     assert "以 JSON 输出诊断信息。" in out  # an option's help
 
 
