@@ -37,7 +37,7 @@ from guanxi.engine import ingest
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import _, language
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
@@ -100,11 +100,16 @@ class Outcome:
 
 
 def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outcome:
-    """Run the scenario's time line (see the module) and read back what was decided."""
+    """Run the scenario's time line (see the module) and read back what was decided.
+
+    The pipeline runs in English whatever the user's language: a policy reason is stored in
+    the language it was planned in, and a scenario's `reason containing "SMS cap 2 per 7
+    days"` must mean the same on every machine (a scenario file is shared, like the rules)."""
     store = SQLiteStore(":memory:")
     try:
         store.prepare(ruleset.schema)
-        _Timeline(store, ruleset, scenario, population).run()
+        with language("en"):
+            _Timeline(store, ruleset, scenario, population).run()
         return outcome(store, ruleset, _key(ruleset, scenario))
     finally:
         store.close()
