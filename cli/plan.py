@@ -14,7 +14,7 @@ from guanxi.cli.common import given_now, now_option, opened_store, project, stor
 from guanxi.cli.fit import Col, localized, number, text
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
-from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
+from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _
@@ -190,7 +190,10 @@ def list_command(
         print_json({"total": total, "followups": rows})
     elif output == "csv":
         labels = step_labels(ruleset)
-        print_csv(CSV_COLUMNS, [_csv_row(row, known, labels, ruleset) for row in rows])
+        print_csv(
+            CSV_COLUMNS,
+            [csv_row(row, CSV_COLUMNS, CSV_TIMES, (known, labels), ruleset) for row in rows],
+        )
     else:
         _print_followups(rows, total, known, ruleset)
 
@@ -239,6 +242,7 @@ COLUMNS = [
     text(N_("reason"), drop=3),
     number("id", drop=4),  # what `guanxi followups retry` takes
 ]
+CSV_TIMES = ("due_at", "planned_due_at", "expires_at")
 CSV_COLUMNS = [
     "id", "due_at", "customer_id", "customer_name", "step_id", "step_label", "kind", "channel",
     "owner", "status", "policy", "reason", "planned_due_at", "expires_at", "key",
@@ -266,16 +270,3 @@ def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: Rul
         row["reason"] or row["policy"] or "",
         row["id"],
     ]
-
-
-def _csv_row(
-    row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet
-) -> list[Any]:
-    """Raw values; times as ISO in the project's zone (`2026-12-04T09:30:00+08:00`)."""
-    values = {
-        **row,
-        **{k: local_iso(row[k], ruleset) for k in ("due_at", "planned_due_at", "expires_at")},
-        "customer_name": known.get(row["customer_id"]),
-        "step_label": labels.get(row["step_id"]),
-    }
-    return [values.get(column) for column in CSV_COLUMNS]

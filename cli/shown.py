@@ -4,8 +4,8 @@ customers with their names."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
@@ -53,3 +53,23 @@ def beside(key: str, known: dict[str, str]) -> str:
     """An id and, after it, its name or label when there is one: `C0000042 张三`."""
     name = known.get(key)
     return f"{key} {name}" if name and name != key else key
+
+
+def csv_row(
+    row: Mapping[str, Any],
+    columns: Sequence[str],
+    times: Sequence[str],
+    named: tuple[dict[str, str], dict[str, str]],
+    ruleset: RuleSet,
+) -> list[Any]:
+    """A list row for `--csv`: raw values, the `times` columns as ISO in the project's zone
+    (`2026-12-04T09:30:00+08:00`), and the customer's name and the step's label (`named`:
+    names by customer id, labels by step id)."""
+    known, labels = named
+    values = {
+        **row,
+        **{k: local_iso(row.get(k), ruleset) for k in times},
+        "customer_name": known.get(row["customer_id"]),
+        "step_label": labels.get(row["step_id"]),
+    }
+    return [values.get(column) for column in columns]

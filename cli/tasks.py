@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -13,7 +12,7 @@ from guanxi.cli.events import as_dict
 from guanxi.cli.fit import Col, localized, text
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
-from guanxi.cli.shown import beside, local_iso, local_minutes, names, step_labels
+from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.i18n.terms import status_word
@@ -39,6 +38,7 @@ def columns(status: Shown) -> list[Col]:
     )
 
 
+CSV_TIMES = ("due_at", "created_at", "done_at")
 CSV_COLUMNS = [
     "key", "due_at", "customer_id", "customer_name", "step_id", "step_label", "title", "body",
     "status", "outcome", "note", "owner", "created_at", "done_at", "followup_id",
@@ -79,7 +79,10 @@ def list_command(
         print_json({"rm": owner, "status": status, "tasks": rows})
     elif output == "csv":
         labels = step_labels(ruleset)
-        print_csv(CSV_COLUMNS, [_csv_row(row, known, labels, ruleset) for row in rows])
+        print_csv(
+            CSV_COLUMNS,
+            [csv_row(row, CSV_COLUMNS, CSV_TIMES, (known, labels), ruleset) for row in rows],
+        )
     else:
         which = _(WHICH[status]) if status in WHICH else status
         title = _("tasks of {owner}: {count} {which}").format(
@@ -151,19 +154,6 @@ def _print_tasks(
     ]
     title = _("{title} (due times in {zone})").format(title=title, zone=ruleset.settings.timezone)
     console().print(table(title, shown_columns, shown))
-
-
-def _csv_row(
-    row: Row, known: dict[str, str], labels: dict[str, str], ruleset: RuleSet
-) -> list[Any]:
-    """Raw values; times as ISO in the project's zone."""
-    values = {
-        **row,
-        **{k: local_iso(row.get(k), ruleset) for k in ("due_at", "created_at", "done_at")},
-        "customer_name": known.get(row["customer_id"]),
-        "step_label": labels.get(row["step_id"]),
-    }
-    return [values.get(column) for column in CSV_COLUMNS]
 
 
 def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
