@@ -69,15 +69,7 @@ class Walk:
         self.env.update(LANG="zh_CN.UTF-8", LC_ALL="zh_CN.UTF-8", COLUMNS="160")
 
     def __call__(self, *args: str, codes: tuple[int, ...] = (0,)) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "guanxi.cli", *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=600,
-        )
+        result = self._invoke(args)
         command = "guanxi " + " ".join(args)
         assert result.returncode in codes, f"{command}: {result.returncode}\n{result.stderr}"
         self.seen.append((command, result.stdout + "\n" + result.stderr))
@@ -85,7 +77,12 @@ class Walk:
 
     def quietly(self, *args: str) -> str:
         """A command run for its data (--json): its output is not read by a person."""
-        result = subprocess.run(
+        result = self._invoke(args)
+        assert result.returncode in (0, 3), result.stderr
+        return result.stdout
+
+    def _invoke(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "guanxi.cli", *args],
             cwd=self.folder,
             env=self.env,
@@ -94,8 +91,6 @@ class Walk:
             encoding="utf-8",
             timeout=600,
         )
-        assert result.returncode in (0, 3), result.stderr
-        return result.stdout
 
 
 def _first_customer(folder: Path) -> str:
