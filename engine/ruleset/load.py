@@ -375,12 +375,10 @@ def _measures(
             )
         if measure.expr is not None:
             expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
-        else:
-            ranked = _numeric(project, (*path, "percentile_of"), measure.percentile_of, known)
-            if not _segments(project, (*path, "within"), measure.within, segments, known):
-                ranked = False
-            if not ranked:
-                continue
+        elif not _numeric(project, (*path, "percentile_of"), measure.percentile_of, known):
+            continue
+        # a wrong segment is an error of its own: the measure stays known to the conditions
+        _segments(project, (*path, "within"), measure.within, segments, known)
         known[measure.name] = "number"
         measures.append(
             CompiledMeasure(
@@ -430,7 +428,7 @@ def _segments(
             project.error(
                 "tiers.yaml",
                 at,
-                "type-mismatch",
+                "invalid-value",
                 _("'{name}' is a {kind} field: customers cannot be grouped by it").format(
                     name=name, kind=segments[name]
                 ),
