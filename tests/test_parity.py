@@ -256,7 +256,10 @@ def _run_sql(
 
 
 def _run_postgres(
-    ruleset: RuleSet, people: list[dict[str, Any]], query: CompiledQuery, db: psycopg.Connection[Any]
+    ruleset: RuleSet,
+    people: list[dict[str, Any]],
+    query: CompiledQuery,
+    db: psycopg.Connection[Any],
 ) -> dict[str, tuple[Any, ...]]:
     names = list(ruleset.schema.fields)
     db.execute("DELETE FROM customers")
