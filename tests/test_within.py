@@ -15,8 +15,11 @@ from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.coverage import coverage
 from guanxi.engine.classify.explain import explain
+from guanxi.engine.classify.population import ranked_source
 from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ruleset import RuleSet, load_ruleset, validate_project
+from guanxi.engine.ruleset.ruleset import Ranking
 from guanxi.engine.store import Store
 from tests.conftest import RULES
 
@@ -169,3 +172,15 @@ def test_a_wrong_within_is_shown_where_it_is_written(
     ]
     assert any(s.endswith(error) for s in shown), shown
     assert len(result.diagnostics) == 1 and hint in str(result.diagnostics[0].hint)
+
+
+def test_explain_ranks_a_percentile_of_a_percentile_only_within_finer_segments(
+    segmented: RuleSet,
+) -> None:
+    """A percentile within kind keeps its source's order inside each kind only."""
+    assert ranked_source(segmented, Ranking("contribution_pct", ("kind",))) == "annual_contribution"
+    assert ranked_source(segmented, Ranking("contribution_pct", ("kind", "rm_id"))) == (
+        "annual_contribution"
+    )
+    with pytest.raises(GuanxiError, match="it is a percentile within kind"):
+        ranked_source(segmented, Ranking("contribution_pct"))
