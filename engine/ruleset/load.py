@@ -113,9 +113,10 @@ def _build(project: Project) -> RuleSet | None:
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
-    measures = _measures(project, tiers_file, fields)
+    segments = {n: t for n, t in fields.items() if n != schema.key}
+    measures = _measures(project, tiers_file, fields, segments)
     fields.update({m.name: "number" for m in measures})
-    _check_gold(project, tiers_file, fields)
+    _check_gold(project, tiers_file, fields, segments)
     errors = _errors(project)
     tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
     errors = _ladder_domain(project, errors, tiers)
@@ -337,7 +338,7 @@ def _check_schema(project: Project, schema: Schema) -> None:
 
 
 def _measures(
-    project: Project, tiers_file: TiersFile, fields: dict[str, str]
+    project: Project, tiers_file: TiersFile, fields: dict[str, str], segments: Mapping[str, str]
 ) -> list[CompiledMeasure]:
     known = dict(fields)
     measures: list[CompiledMeasure] = []
@@ -364,20 +365,93 @@ def _measures(
             )
             continue
         expression = None
+        if measure.expr is not None and measure.within:
+            project.error(
+                "tiers.yaml",
+                (*path, "within"),
+                "unknown-key",
+                _("'within:' goes with 'percentile_of:', not with 'expr:'"),
+                hint=_("take 'within:' out, or rank with 'percentile_of:'"),
+            )
         if measure.expr is not None:
             expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
         elif not _numeric(project, (*path, "percentile_of"), measure.percentile_of, known):
             continue
+        # a wrong segment is an error of its own: the measure stays known to the conditions
+        _segments(project, (*path, "within"), measure.within, segments, known)
         known[measure.name] = "number"
         measures.append(
-            CompiledMeasure(measure.name, measure.label, expression, measure.percentile_of, origin)
+            CompiledMeasure(
+                measure.name,
+                measure.label,
+                expression,
+                measure.percentile_of,
+                origin,
+                measure.within if measure.percentile_of else (),
+            )
         )
     return measures
 
 
-def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, str]) -> None:
+def _check_gold(
+    project: Project, tiers_file: TiersFile, fields: Mapping[str, str], segments: Mapping[str, str]
+) -> None:
     if tiers_file.gold is not None:
         _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
+        _segments(project, ("gold", "within"), tiers_file.gold.within, segments, fields)
+
+
+SEGMENT_TYPES = ("string", "boolean", "integer", "date")
+
+
+def _segments(
+    project: Project,
+    path: tuple[str | int, ...],
+    within: tuple[str, ...],
+    segments: Mapping[str, str],
+    known: Mapping[str, str],
+) -> bool:
+    """`within:` names customer fields that sort customers into groups: text, yes/no, whole
+    numbers and dates. Not amounts (number, datetime): nearly every customer would be a group
+    of their own. Not measures: a group is what a customer is, not a value computed from it."""
+    if not within:
+        return True
+    listed = isinstance(project.sources["tiers.yaml"].value(path), list)
+    ok = True
+    for index, name in enumerate(within):
+        at = (*path, index) if listed else path
+        if name not in segments:
+            ok = False
+            _unknown_segment(project, at, name, segments, known)
+        elif segments[name] not in SEGMENT_TYPES:
+            ok = False
+            project.error(
+                "tiers.yaml",
+                at,
+                "invalid-value",
+                _("'{name}' is a {kind} field: customers cannot be grouped by it").format(
+                    name=name, kind=segments[name]
+                ),
+                hint=_("group by a text, yes/no, whole-number or date field, such as a kind"),
+            )
+    return ok
+
+
+def _unknown_segment(
+    project: Project,
+    at: tuple[str | int, ...],
+    name: str,
+    segments: Mapping[str, str],
+    known: Mapping[str, str],
+) -> None:
+    """A measure or the key is known, but groups nobody: a segment is a field customers
+    share."""
+    message = _("no customer field '{name}'").format(name=name)
+    hint = did_you_mean(name, segments)
+    if name in known:
+        message = _("customers cannot be grouped by '{name}'").format(name=name)
+        hint = _("'within:' takes fields of schema.yaml other than the key, such as kind")
+    project.error("tiers.yaml", at, "unknown-field", message, hint=hint)
 
 
 def _numeric(

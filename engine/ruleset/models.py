@@ -65,6 +65,14 @@ def _bounded_amount(value: Any) -> Any:
 DurationText = Annotated[str, AfterValidator(_bounded_amount)]
 
 
+def _field_list(value: Any) -> Any:
+    """`within: kind` is the one-field list `within: [kind]`."""
+    return (value,) if isinstance(value, str) else value
+
+
+FieldList = Annotated[tuple[str, ...], BeforeValidator(_field_list)]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -226,14 +234,17 @@ class Measure(Model):
     label_en: str | None = None
     expr: Condition = None
     percentile_of: str | None = None
+    within: FieldList = ()  # rank among the customers with the same values of these fields
 
 
 class Gold(Model):
-    """金牌客户: the top `top_percent` % of customers by `by` (contribution)."""
+    """金牌客户: the top `top_percent` % of customers by `by` (contribution), among all
+    customers or, with `within`, among those with the same values of these fields."""
 
     label: str = "金牌客户"
     by: str
     top_percent: float = Field(gt=0, le=100)
+    within: FieldList = ()
 
 
 class TiersFile(Model):

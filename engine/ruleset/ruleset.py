@@ -70,6 +70,20 @@ class Ladder:
         return tuple(r.name for r in self.rules)
 
 
+@dataclass(frozen=True, order=True)
+class Ranking:
+    """What a percentile or gold ranks: `source`, among all customers or, with `within`,
+    among the customers with the same values of those fields (a segment)."""
+
+    source: str
+    within: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        """A part of a column name, distinct per ranking: '@' cannot be in a field name."""
+        return self.source + (f"@{','.join(self.within)}" if self.within else "")
+
+
 @dataclass(frozen=True)
 class CompiledMeasure:
     name: str
@@ -77,6 +91,11 @@ class CompiledMeasure:
     expression: Condition | None
     percentile_of: str | None
     origin: Origin
+    within: tuple[str, ...] = ()  # a percentile ranks among customers alike in these fields
+
+    @property
+    def ranking(self) -> Ranking | None:
+        return Ranking(self.percentile_of, self.within) if self.percentile_of else None
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,10 @@ class RuleSet:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     scenarios: tuple[ScenarioFile, ...] = ()
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+
+    @property
+    def gold_ranking(self) -> Ranking | None:
+        return Ranking(self.gold.by, self.gold.within) if self.gold else None
 
     def field_types(self) -> dict[str, str]:
         """Every name a condition may use: schema fields, measures and computed fields."""
