@@ -29,6 +29,10 @@ fields): a corporate customer's percentile and gold line count corporate custome
 Customers whose segment field is NULL form one segment of their own, as PARTITION BY groups
 NULLs (with a list of fields: those equal in every field, NULL matching NULL). On Spark a
 segmented ranking runs one task per segment (no value buckets): the segments share the work.
+
+Group roll-ups (`group_sum:`, `group_max:`, `group_count:`): SUM, MAX or COUNT(*) OVER the
+customers with the same group field (group_id); a customer whose group field is NULL is a
+group of one (partitioned by the key as well), not one group of every ungrouped customer.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
-from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure, Ranking
+from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure, Ranking, Rollup
 
 LADDERS = ("tier", "level", "strategy")
 SPARK_BUCKETS = 256  # value ranges Spark ranks in parallel (see _Builder.buckets)
@@ -81,6 +85,7 @@ def input_fields(ruleset: RuleSet, also: Iterable[str] = ()) -> list[str]:
     rankings = [m.ranking for m in ruleset.measures if m.ranking]
     rankings += [ruleset.gold_ranking] if ruleset.gold_ranking else []
     used |= {n for r in rankings for n in (r.source, *r.within)}
+    used |= {n for m in ruleset.measures for n in rollup_uses(m)}
     key = ruleset.schema.key
     return [key, *(n for n in ruleset.schema.fields if n in used - computed and n != key)]
 
@@ -277,6 +282,8 @@ class _Builder:
         return f"(SELECT {self.q('_n')} FROM {self.windows[r]})"
 
     def measure_sql(self, measure: CompiledMeasure) -> str:
+        if measure.rollup is not None:
+            return self.rollup_sql(measure.rollup)
         if measure.ranking is None:
             assert measure.expression is not None
             return f"({measure.expression.sql(self.dialect, self.today)})"
@@ -287,6 +294,18 @@ class _Builder:
             f"CASE WHEN {self.q(r.source)} IS NULL THEN NULL WHEN {n} = 1 THEN 0.0 "
             f"ELSE {below} / ({n} - 1) END"
         )
+
+    def rollup_sql(self, rollup: Rollup) -> str:
+        """The value of the customer's group: a window over the customers with the same group
+        field; a customer without one is partitioned by their own key (a group of one, which
+        no group's value can be confused with)."""
+        group, number = self.q(rollup.group_by), sql_type("number", self.dialect)
+        key = self.q(self.ruleset.schema.key)
+        window = f"OVER (PARTITION BY {group}, CASE WHEN {group} IS NULL THEN {key} END)"
+        if rollup.source is None:
+            return f"CAST(COUNT(*) {window} AS {number})"
+        x = f"CAST({self.q(rollup.source)} AS {number})"
+        return f"{rollup.function.upper()}({x}) {window}"
 
     def gold_sql(self) -> str:
         gold, r = self.ruleset.gold, self.ruleset.gold_ranking
@@ -320,7 +339,16 @@ def _uses(layer: list[CompiledMeasure]) -> set[str]:
     for m in layer:
         uses |= set(m.expression.fields) if m.expression else set()
         uses |= _ranking_uses(m.ranking) | {f"_lt_{m.ranking.tag}"} if m.ranking else set()
+        uses |= rollup_uses(m)
     return uses
+
+
+def rollup_uses(measure: CompiledMeasure) -> set[str]:
+    """A roll-up reads its source and the group field (the key reaches every stage)."""
+    rollup = measure.rollup
+    if rollup is None:
+        return set()
+    return {rollup.group_by, *([rollup.source] if rollup.source else [])}
 
 
 def _ranking_uses(r: Ranking) -> set[str]:
@@ -339,6 +367,7 @@ def measure_layers(measures: Iterable[CompiledMeasure]) -> list[list[CompiledMea
     layers: list[list[CompiledMeasure]] = []
     for measure in measures:
         uses = set(measure.expression.fields) if measure.expression else {measure.percentile_of}
+        uses |= rollup_uses(measure)
         layer = max((layer_of[n] + 1 for n in uses if n in layer_of), default=0)
         layer_of[measure.name] = layer
         while len(layers) <= layer:

@@ -10,6 +10,7 @@ are), computed in SQL by `explain` and in Python over a small list of records by
 from __future__ import annotations
 
 import bisect
+import math
 import dataclasses
 import datetime as dt
 from collections import defaultdict
@@ -20,7 +21,7 @@ from typing import Any
 from guanxi.engine.classify.compile import gold_fraction, ladders, measure_layers
 from guanxi.engine.language.to_python import coerce
 from guanxi.engine.ruleset import CompiledRule, RuleSet
-from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking, Rollup
 
 Record = dict[str, Any]
 Predicate = Callable[[Mapping[str, Any]], Any]
@@ -45,11 +46,25 @@ class Rank:
         return 0.0 if self.count <= 1 else self.below / (self.count - 1)
 
 
+@dataclass(frozen=True)
+class GroupValue:
+    """A roll-up measure's value over the customer's group, and how many members it has."""
+
+    group: Any  # the group field's value; None: the customer is a group of one
+    value: Any
+    members: int
+
+
 @dataclass
 class Population:
-    """The ranks a customer's percentile measures and gold are computed from."""
+    """The ranks a customer's percentile measures and gold are computed from, and the values
+    of their group's roll-up measures (by measure name)."""
 
     ranks: dict[Ranking, Rank] = field(default_factory=dict)
+    groups: dict[str, GroupValue] = field(default_factory=dict)
+
+
+AskGroups = Callable[[Record, list[CompiledMeasure]], dict[str, GroupValue]]
 
 
 class Predicates:
@@ -83,7 +98,13 @@ class Predicates:
         population: Population,
         given: Mapping[str, Any] | None = None,
     ) -> Any:
-        """A measure's value; a percentile without a rank is taken from `given`, if there."""
+        """A measure's value; a percentile without a rank (a roll-up without its group's
+        value) is taken from `given`, if there."""
+        if measure.rollup is not None:
+            found = population.groups.get(measure.name)
+            if found is None:
+                return coerce((given or {}).get(measure.name), "number")
+            return found.value
         if measure.ranking is None:
             return self.measure_fns[measure.name](record)
         rank = population.ranks.get(measure.ranking)
@@ -96,13 +117,18 @@ class Predicates:
         record: Record,
         population: Callable[[Record, list[Ranking]], Population],
         given: Mapping[str, Any] | None = None,
+        groups: AskGroups | None = None,
     ) -> Population:
-        """Compute every measure into `record`, asking `population` for the ranks it needs."""
+        """Compute every measure into `record`, asking `population` for the ranks it needs
+        and `groups` for the values of the customer's group."""
         ranks = Population()
         for layer in self.layers:
             rankings = [m.ranking for m in layer if m.ranking]
             if rankings:
                 ranks.ranks.update(population(record, rankings).ranks)
+            rollups = [m for m in layer if m.rollup]
+            if rollups and groups is not None:
+                ranks.groups.update(groups(record, rollups))
             for measure in layer:
                 record[measure.name] = self.measure(record, measure, ranks, given)
         return ranks
@@ -146,6 +172,8 @@ def classify_records(
     for layer in predicates.layers:
         for ranking in sorted({m.ranking for m in layer if m.ranking}):
             _rank_all(rows, ranks, ranking)
+        for measure in (m for m in layer if m.rollup):
+            _roll_up_all(rows, ranks, measure, ruleset.schema.key)
         for row, population in zip(rows, ranks, strict=True):
             for measure in layer:
                 row[measure.name] = predicates.measure(row, measure, population)
@@ -182,3 +210,38 @@ def rank_in(values: list[Any], value: Any, population: int) -> Rank:
     below = bisect.bisect_left(values, value)
     above = len(values) - bisect.bisect_right(values, value)
     return Rank(value, below, above, len(values), population)
+
+
+def group_of(record: Mapping[str, Any], measure: CompiledMeasure, key: str) -> tuple[Any, Any]:
+    """The customer's group as SQL partitions it: the group field, or (NULL, their key)."""
+    assert measure.rollup is not None
+    group = record.get(measure.rollup.group_by)
+    return (group, None) if group is not None else (None, record.get(key))
+
+
+def _roll_up_all(
+    rows: list[Record], ranks: list[Population], measure: CompiledMeasure, key: str
+) -> None:
+    groups: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        groups[group_of(row, measure, key)].append(index)
+    assert measure.rollup is not None
+    for (group, _own), members in groups.items():
+        value = roll_up(measure.rollup, [rows[i] for i in members])
+        for i in members:
+            ranks[i].groups[measure.name] = GroupValue(group, value, len(members))
+
+
+def roll_up(rollup: Rollup, members: list[Record]) -> float | None:
+    """SUM, MAX or COUNT(*) of the members as SQL gives them: NULL when no value is known."""
+    if rollup.source is None:
+        return float(len(members))
+    values = [float(m[rollup.source]) for m in members if m[rollup.source] is not None]
+    if not values:
+        return None
+    if rollup.function == "max":
+        return max(values)
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):  # past a double, or infinities of both signs
+        return sum(values)

@@ -37,6 +37,7 @@ from guanxi.engine.ruleset.followups import (
     default_expiry,
 )
 from guanxi.engine.ruleset.fullwidth import Replacement
+from guanxi.engine.ruleset.groups import check_group_by, read_rollup, rollup_keys
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
@@ -342,6 +343,7 @@ def _measures(
 ) -> list[CompiledMeasure]:
     known = dict(fields)
     measures: list[CompiledMeasure] = []
+    group_by = _group_by(project, tiers_file, segments)
     for index, measure in enumerate(tiers_file.measures):
         path = ("measures", index)
         origin = Origin(
@@ -354,15 +356,26 @@ def _measures(
                 "duplicate-name",
                 _("'{name}' is already a field or measure").format(name=measure.name),
             )
-        if (measure.expr is None) == (measure.percentile_of is None):
+        rollups = rollup_keys(measure)
+        given = [measure.expr, measure.percentile_of]
+        if len(rollups) + len([g for g in given if g is not None]) != 1:
             project.error(
                 "tiers.yaml",
                 path,
                 "missing-key",
-                _("measure '{name}' needs either 'expr:' or 'percentile_of:'").format(
-                    name=measure.name
-                ),
+                _(
+                    "measure '{name}' needs one of 'expr:', 'percentile_of:', 'group_sum:',"
+                    " 'group_max:' or 'group_count:'"
+                ).format(name=measure.name),
             )
+            continue
+        if rollups:
+            rollup = read_rollup(project, path, measure, group_by, known)
+            known[measure.name] = "number"
+            if rollup is not None:
+                measures.append(
+                    CompiledMeasure(measure.name, measure.label, None, None, origin, (), rollup)
+                )
             continue
         expression = None
         if measure.expr is not None and measure.within:
@@ -391,6 +404,14 @@ def _measures(
             )
         )
     return measures
+
+
+def _group_by(project: Project, tiers_file: TiersFile, segments: Mapping[str, str]) -> str | None:
+    """The field naming each customer's group, when a measure rolls up over groups."""
+    if not any(rollup_keys(m) for m in tiers_file.measures):
+        return None
+    ok = check_group_by(project, tiers_file.group_by, segments)
+    return tiers_file.group_by if ok else None
 
 
 def _check_gold(

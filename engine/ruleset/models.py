@@ -235,6 +235,11 @@ class Measure(Model):
     expr: Condition = None
     percentile_of: str | None = None
     within: FieldList = ()  # rank among the customers with the same values of these fields
+    # roll-ups over the customer's corporate group (集团): the members' total, largest value,
+    # or how many members there are (`group_count: true`)
+    group_sum: str | None = None
+    group_max: str | None = None
+    group_count: bool | None = None
 
 
 class Gold(Model):
@@ -249,6 +254,7 @@ class Gold(Model):
 
 class TiersFile(Model):
     measures: tuple[Measure, ...] = ()
+    group_by: str = "group_id"  # the customer field naming a customer's group (集团)
     gold: Gold | None = None
     hit_policy: HitPolicy = "first"
     hold: int | str | None = None  # "2 runs": see ladders.py

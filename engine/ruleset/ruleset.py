@@ -84,6 +84,20 @@ class Ranking:
         return self.source + (f"@{','.join(self.within)}" if self.within else "")
 
 
+ROLLUPS = ("sum", "max", "count")
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A value of the customer's whole group: `function` (ROLLUPS) of `source` (None for
+    count) over the customers with the same `group_by`; a customer without one is a group of
+    their own."""
+
+    function: str
+    source: str | None
+    group_by: str
+
+
 @dataclass(frozen=True)
 class CompiledMeasure:
     name: str
@@ -92,6 +106,7 @@ class CompiledMeasure:
     percentile_of: str | None
     origin: Origin
     within: tuple[str, ...] = ()  # a percentile ranks among customers alike in these fields
+    rollup: Rollup | None = None
 
     @property
     def ranking(self) -> Ranking | None:
