@@ -10,9 +10,9 @@ are), computed in SQL by `explain` and in Python over a small list of records by
 from __future__ import annotations
 
 import bisect
-import math
 import dataclasses
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
