@@ -291,6 +291,9 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
             markup=False,
             highlight=False,
         )
+    for group in found.groups:
+        shown = f"{group.name}: {_value(group.value)} — {group.reason}"
+        out.print(shown, markup=False, highlight=False)
     none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(

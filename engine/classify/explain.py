@@ -17,14 +17,21 @@ from typing import Any
 
 from guanxi.engine.classify.facts import Fact, failing_facts
 from guanxi.engine.classify.hold import PENDING, holds
-from guanxi.engine.classify.population import Ask, store_population
-from guanxi.engine.classify.predicates import Population, Predicates, Rank, Record
+from guanxi.engine.classify.population import Ask, store_groups, store_population
+from guanxi.engine.classify.predicates import (
+    AskGroups,
+    GroupValue,
+    Population,
+    Predicates,
+    Rank,
+    Record,
+)
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _, current_language
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.load import today_in
-from guanxi.engine.ruleset.ruleset import Ranking
+from guanxi.engine.ruleset.ruleset import Ranking, Rollup
 from guanxi.engine.store import Store
 
 KINDS = ("tier", "level", "strategy")
@@ -75,6 +82,20 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class GroupStanding:
+    """A roll-up measure: its value over the customer's corporate group (集团)."""
+
+    name: str  # the measure
+    function: str  # sum, max or count
+    source: str | None  # the field or measure rolled up; None for count
+    group_by: str
+    group: Any  # the customer's group; None: a group of one
+    value: Any
+    members: int  # customers in the group, the customer included
+    reason: str
+
+
+@dataclass(frozen=True)
 class Hold:
     """A new answer a ladder's `hold:` keeps waiting: the customer keeps `kept` meanwhile."""
 
@@ -101,6 +122,7 @@ class Explanation:
     notes: tuple[str, ...] = field(default=())
     history: CustomerHistory | None = None  # follow-ups and events; None for a given record
     holds: tuple[Hold, ...] = ()  # answers the stored assignment keeps waiting
+    groups: tuple[GroupStanding, ...] = ()  # roll-up measures over the customer's group
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -124,15 +146,17 @@ def explain(
     predicates = Predicates(ruleset, today)
     given: Mapping[str, Any] | None = None
     history: CustomerHistory | None = None
+    groups: AskGroups | None = None
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         ask = store_population(source, ruleset, today)
+        groups = store_groups(source, ruleset, today)
         history = customer_history(source, ruleset, customer_id)
     else:
         raw, stored = {**source, ruleset.schema.key: customer_id}, None
         ask, given = _given_population, raw
     record = predicates.facts(raw)
-    ranks = predicates.add_measures(record, ask, given)
+    ranks = predicates.add_measures(record, ask, given, groups)
     gold_rank, notes = _gold_rank(ruleset, record, ranks, ask)
     gold = predicates.gold(gold_rank) if gold_rank else bool(raw.get("gold"))
     record["gold"] = gold
@@ -154,6 +178,7 @@ def explain(
         notes,
         history,
         held,
+        _group_standings(ruleset, ranks),
     )
 
 
@@ -278,6 +303,42 @@ def _standings(
         reason = _gold_reason(ruleset, gold_rank, gold)
         found.append(_standing("gold", gold_ranking, gold_rank, gold, reason))
     return tuple(found)
+
+
+def _group_standings(ruleset: RuleSet, ranks: Population) -> tuple[GroupStanding, ...]:
+    found: list[GroupStanding] = []
+    for measure in ruleset.measures:
+        rollup, value = measure.rollup, ranks.groups.get(measure.name)
+        if rollup is None or value is None:
+            continue
+        reason = _group_reason(rollup, value)
+        found.append(
+            GroupStanding(
+                measure.name,
+                rollup.function,
+                rollup.source,
+                rollup.group_by,
+                value.group,
+                value.value,
+                value.members,
+                reason,
+            )
+        )
+    return tuple(found)
+
+
+def _group_reason(rollup: Rollup, found: GroupValue) -> str:
+    """'sum of annual_contribution over the 3 customers of group_id = G1'."""
+    if found.group is None:
+        whose = _("no {field}: the customer is a group of one").format(field=rollup.group_by)
+    else:
+        whose = _("{members} customers with {field} = {group}").format(
+            members=found.members, field=rollup.group_by, group=_shown(found.group)
+        )
+    if rollup.source is None:
+        return _("members counted: {whose}").format(whose=whose)
+    what = _("sum") if rollup.function == "sum" else _("largest")
+    return _("{what} of {source} over {whose}").format(what=what, source=rollup.source, whose=whose)
 
 
 def _standing(name: str, ranking: Ranking, rank: Rank, result: Any, reason: str) -> Standing:

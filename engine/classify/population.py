@@ -15,7 +15,14 @@ from typing import Any
 
 from sqlglot import exp
 
-from guanxi.engine.classify.predicates import Population, Rank, Record, segment_of
+from guanxi.engine.classify.predicates import (
+    AskGroups,
+    GroupValue,
+    Population,
+    Rank,
+    Record,
+    segment_of,
+)
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.language.to_sql import to_sql
@@ -52,6 +59,41 @@ def store_population(store: Store, ruleset: RuleSet, today: dt.date) -> Ask:
         )
 
     return ask
+
+
+def store_groups(store: Store, ruleset: RuleSet, today: dt.date) -> AskGroups:
+    """A function giving the values of a record's group for roll-up measures, counted over
+    the store's customers of the record's group (or the record alone, without a group)."""
+
+    def ask(record: Record, measures: list[CompiledMeasure]) -> dict[str, GroupValue]:
+        found: dict[str, GroupValue] = {}
+        for measure in measures:
+            rollup = measure.rollup
+            assert rollup is not None
+            group = record.get(rollup.group_by)
+            column = rollup.group_by if group is not None else ruleset.schema.key
+            value = group if group is not None else record.get(ruleset.schema.key)
+            where = exp.to_identifier(column, quoted=True).sql(dialect=store.dialect)
+            aggregate = _aggregate_sql(ruleset, measure, store.dialect, today)
+            row = store.execute(
+                f"SELECT COUNT(*) AS n, {aggregate} AS v FROM customers WHERE {where} = :g",
+                {"g": _stored(value) if store.dialect == "sqlite" else value},
+            )[0]
+            result = None if row["v"] is None else float(row["v"])
+            found[measure.name] = GroupValue(group, result, int(row["n"]))
+        return found
+
+    return ask
+
+
+def _aggregate_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today: dt.date) -> str:
+    rollup = measure.rollup
+    assert rollup is not None
+    if rollup.source is None:
+        return "COUNT(*)"
+    number = exp.DataType.build("DOUBLE").sql(dialect=dialect)
+    source = source_sql(ruleset, rollup.source, dialect, today)
+    return f"{rollup.function.upper()}(CAST({source} AS {number}))"
 
 
 def _segment_sql(
