@@ -28,6 +28,7 @@ from guanxi.engine.classify.compile import SQL_TYPES, CompiledQuery, sql_type
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.language import parse_condition, parse_value
 from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from tests.conftest import postgres_schema
 
 TODAY = dt.date(2026, 11, 28)
@@ -207,6 +208,8 @@ customers = st.fixed_dictionaries({
     "cost_to_serve": st.none() | st.sampled_from([0.0, 60.0, 1000.0]) | st.floats(0, 5e4),
     "expected_years": st.none() | st.floats(0, 30),
     "consent_marketing": st.none() | st.booleans(),
+    # "C001" is also a customer's key: a customer without a group is a group of one all the same
+    "group_id": st.none() | st.sampled_from(["G1", "G2", "集团", "C001"]),
 })  # fmt: skip
 OUTPUTS = ("gold", "tier", "level", "strategy")
 
@@ -294,6 +297,24 @@ def within(ruleset: RuleSet, gold: tuple[str, ...], percentile: tuple[str, ...])
     return dataclasses.replace(ruleset, gold=segmented, measures=measures)
 
 
+def with_rollups(ruleset: RuleSet) -> RuleSet:
+    """The rule set with roll-ups over group_id: sums of whole numbers (a sum of amounts may
+    differ in its last digit with the order it is added in), the largest contribution and
+    total assets (a measure), and the members."""
+    origin = ruleset.measures[0].origin
+    rollups = [
+        Rollup("sum", "products_held", "group_id"),
+        Rollup("max", "annual_contribution", "group_id"),
+        Rollup("max", "total_assets", "group_id"),
+        Rollup("count", None, "group_id"),
+    ]
+    measures = tuple(
+        CompiledMeasure(f"group_{i}", "集团", None, None, origin, (), r)
+        for i, r in enumerate(rollups)
+    )
+    return dataclasses.replace(ruleset, measures=(*ruleset.measures, *measures))
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(customers, max_size=25), gold=segments, percentile=segments)
 def test_populations_agree(
@@ -302,17 +323,25 @@ def test_populations_agree(
     gold: tuple[str, ...],
     percentile: tuple[str, ...],
 ) -> None:
-    ruleset = within(RULESET, gold, percentile)
+    ruleset = with_rollups(within(RULESET, gold, percentile))
     people = _population(ruleset, rows)
     python = {
         r[ruleset.schema.key]: _normal(r, ruleset) for r in classify_records(ruleset, people, TODAY)
     }
     assert _run_sql(ruleset, people, "sqlite") == python
     assert _run_sql(ruleset, people, "duckdb") == python
-    if not any(math.isinf(v) for row in python.values() for v in row[4:] if v is not None):
+    if not any(math.isinf(v) for row in python.values() for v in row[4:] if v is not None) and (
+        not _underflows(rows)
+    ):
         # PostgreSQL refuses a double that overflows ("value out of range") where the others
         # give infinity: a division by a cost of 1e-320 is compared on the other back ends
         assert _run_sql(ruleset, people, "postgres", postgres) == python
+
+
+def _underflows(rows: list[dict[str, Any]]) -> bool:
+    """A product of generated amounts may underflow a double (PostgreSQL raises 'underflow'
+    where the others give 0 or a subnormal number): such a population is not compared there."""
+    return any(isinstance(v, float) and 0 < abs(v) < 1e-150 for r in rows for v in r.values())
 
 
 def test_ties_at_the_gold_line_are_all_gold(ruleset: RuleSet) -> None:
