@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 # Customer fields, in the order of rules/schema.yaml (a test checks they agree).
 FIELDS: Final[tuple[str, ...]] = (
-    "customer_id", "name", "kind", "industry", "system", "branch", "rm_id", "opened_on",
+    "customer_id", "name", "kind", "industry", "system", "group_id", "branch", "rm_id", "opened_on",
     "age", "occupation", "annual_income", "credit_rating", "balance", "loan_balance",
     "wealth_balance", "monthly_txn_count", "last_txn_date", "products_held",
     "annual_contribution", "cost_to_serve", "expected_years", "satisfaction", "loyalty",
@@ -268,14 +268,43 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
+GROUP_SHARE: Final = 0.3  # of corporate customers, the subsidiaries of a corporate group
+CORPORATE_PER_GROUP: Final = 40  # a group for every 40 corporate customers: several members each
+
+
+class _CorporateGroups:
+    """Corporate groups (集团) and their subsidiaries, drawn from a random stream of their own
+    so that every other field stays as it was. The first subsidiary sets the group's industry
+    and system; most later ones share them."""
+
+    def __init__(self, seed: int, customers: int) -> None:
+        self.rng = random.Random(f"groups:{seed}")
+        self.count = max(3, round(customers * 0.12 / CORPORATE_PER_GROUP))
+        self.first: dict[str, tuple[str, str]] = {}  # group -> (industry, system)
+
+    def join(self, row: dict[str, str]) -> None:
+        """Make a corporate customer a subsidiary of a group, or not."""
+        rng = self.rng
+        if row.get("kind") != "corporate" or rng.random() >= GROUP_SHARE:
+            return
+        group = f"JT{_below(rng, self.count) + 1:03d}"
+        row["group_id"] = group
+        industry, system = self.first.setdefault(group, (row["industry"], row["system"]))
+        if rng.random() < 0.6:
+            row["industry"] = industry
+        if rng.random() < 0.85:
+            row["system"] = system
+
+
 # --- customers -------------------------------------------------------------------------------
 
 
 class _Generator:
     """Holds the random stream and precomputed tables for one run."""
 
-    def __init__(self, rng: random.Random, today: dt.date, customers: int) -> None:
+    def __init__(self, rng: random.Random, today: dt.date, customers: int, seed: int = 1) -> None:
         self.rng = rng
+        self.groups = _CorporateGroups(seed, customers)
         self.today = today
         self.days = [(today - dt.timedelta(days=d)).isoformat() for d in range(40 * 366)]
         self.weekend = [
@@ -300,6 +329,7 @@ class _Generator:
             self._personal(row)
         else:
             self._organisation(row, kind, city, district)
+            self.groups.join(row)
         profile = self._finances(row, kind)
         self._contact(row, kind)
         if bad is not None:
@@ -615,7 +645,7 @@ def write_demo_data(
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     bad = _bad_customer_rows(rng, customers, bad_rows)
-    gen = _Generator(rng, today, customers)
+    gen = _Generator(rng, today, customers, seed)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp, ExitStack() as stack:
         staging = [
             stack.enter_context(open(Path(tmp) / f"{d:03d}", "w+", encoding="utf-8"))

@@ -169,6 +169,22 @@ def test_kind_proportions(good_rows: list[dict[str, str]]) -> None:
     assert abs(kinds["institutional"] / total - 0.03) < 0.01
 
 
+def test_corporate_groups_have_several_subsidiaries_mostly_of_one_system(
+    good_rows: list[dict[str, str]],
+) -> None:
+    members: dict[str, list[dict[str, str]]] = {}
+    for row in good_rows:
+        if row["group_id"]:
+            members.setdefault(row["group_id"], []).append(row)
+    assert len(members) >= 3 and min(len(m) for m in members.values()) >= 2
+    assert {r["kind"] for m in members.values() for r in m} == {"corporate"}
+    grouped = sum(len(m) for m in members.values())
+    corporate = sum(r["kind"] == "corporate" for r in good_rows)
+    assert 0.2 < grouped / corporate < 0.4
+    alike = sum(Counter(r["system"] for r in m).most_common(1)[0][1] for m in members.values())
+    assert alike / grouped > 0.75
+
+
 def test_partial_records_have_only_id_and_name(good_rows: list[dict[str, str]]) -> None:
     partial = [r for r in good_rows if not any(v for k, v in r.items() if k not in ID_NAME)]
     assert 0.01 < len(partial) / N < 0.03

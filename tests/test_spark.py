@@ -37,6 +37,7 @@ from guanxi.engine.classify.spark import classify_on_spark, default_output, star
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from guanxi.engine.store import Store
 from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -220,24 +221,37 @@ def test_ranks_within_segments_are_exact_on_spark(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     """Gold within each kind and a percentile within kind × consent (NULL a segment of its
-    own) next to the bucketed percentile over everyone, in one query."""
+    own) next to the bucketed percentile over everyone, in one query; and roll-ups over
+    corporate groups (a third of the customers in none)."""
     assert ruleset.gold is not None
     whole = next(m for m in ruleset.measures if m.percentile_of)
+    rollups = [
+        CompiledMeasure(f"group_{r.function}", "集团", None, None, whole.origin, (), r)
+        for r in (
+            Rollup("sum", "products_held", "group_id"),
+            Rollup("max", "annual_contribution", "group_id"),
+            Rollup("count", None, "group_id"),
+        )
+    ]
     segmented = dataclasses.replace(
         ruleset,
         gold=ruleset.gold.model_copy(update={"within": ("kind",)}),
         measures=(
             *ruleset.measures,
             dataclasses.replace(whole, name="pct_in_kind", within=("kind", "consent_marketing")),
+            *rollups,
         ),
     )
-    rows = generated(600, seed=13)
+    rows = [
+        {**row, "group_id": f"G{i % 37}" if i % 3 else None}
+        for i, row in enumerate(generated(600, seed=13))
+    ]
     spark.read.parquet(
         str(write_parquet(tmp_path / "w.parquet", rows, segmented))
     ).createOrReplaceTempView("w")
     query = compile_classification(segmented, "spark", TODAY, "w", measures=True)
     on_spark = {r[0]: r.asDict() for r in spark.sql(query.sql).collect()}
-    names = ("contribution_pct", "pct_in_kind", "gold", "tier")
+    names = ("contribution_pct", "pct_in_kind", "gold", "tier", *(m.name for m in rollups))
     python = classify_records(segmented, rows, TODAY)
     assert {r["customer_id"]: [on_spark[r["customer_id"]][n] for n in names] for r in python} == {
         r["customer_id"]: [r[n] for n in names] for r in python

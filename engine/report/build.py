@@ -20,11 +20,21 @@ from guanxi.engine.report.migration import Migration, Run, finished_runs, migrat
 from guanxi.engine.report.model import Section
 from guanxi.engine.report.order import pyramid
 from guanxi.engine.report.scorecard import Scorecard
+from guanxi.engine.report.segments import Segments, segments
 from guanxi.engine.report.workload import Workload, workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
-SECTIONS = ("distribution", "concentration", "migration", "scorecard", "followups", "workload")
+SECTIONS = (
+    "distribution",
+    "concentration",
+    "migration",
+    "scorecard",
+    "segments",
+    "followups",
+    "workload",
+)
+SEGMENT_FIELDS = (("industry", "industry"), ("system", "system"), ("group", "group_id"))
 NUMERIC = ("integer", "number")
 ATTITUDES = ("satisfaction", "loyalty")  # the customer fields the scorecard shows, if present
 DEPOSITS = "balance"
@@ -48,6 +58,7 @@ class Report:
     concentration: Concentration | None = None
     migration: Migration | None = None
     scorecard: Scorecard | None = None
+    segments: Segments | None = None
     followups: FollowupOutcomes | None = None
     workload: Workload | None = None
     timezone: str = "UTC"  # the project's: every time the report shows is in it
@@ -91,6 +102,8 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
     if "migration" in wanted:
         runs = request.from_run, request.to_run
         sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
+    if "segments" in wanted:
+        sections["segments"] = _segments(store, ruleset, labels, contribution)
     if "followups" in wanted:
         sections["followups"] = followup_outcomes(store, labels)
     if "workload" in wanted:
@@ -123,6 +136,16 @@ def _orders(
     tiers = pyramid(labels.tier_order, means(groups, lambda g: g.tier, contribution))
     levels = pyramid(labels.level_order, means(groups, lambda g: g.level, contribution))
     return tuple(tiers), tuple(levels)
+
+
+def _segments(store: Store, ruleset: RuleSet, labels: Labels, contribution: str | None) -> Segments:
+    """By industry, system and group: the schema's fields of those names (the group: the
+    field the roll-up measures group by, if any)."""
+    group_by = next((m.rollup.group_by for m in ruleset.measures if m.rollup), "group_id")
+    wanted = [(k, group_by if k == "group" else f) for k, f in SEGMENT_FIELDS]
+    fields = [(k, f) for k, f in wanted if f in ruleset.schema.fields]
+    deposits = DEPOSITS if _is_numeric(ruleset, DEPOSITS) else None
+    return segments(store, ruleset.schema.key, fields, deposits, contribution, labels)
 
 
 def _workload(store: Store, ruleset: RuleSet) -> Workload:
