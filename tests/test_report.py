@@ -274,6 +274,28 @@ def test_scorecard_means_and_shares_by_tier(demo: Demo, ruleset: RuleSet) -> Non
         assert entry["contribution_share"] == pytest.approx(contributed / total)
 
 
+def test_segments_by_industry_system_and_group(demo: Demo, ruleset: RuleSet) -> None:
+    fields = ("industry", "system", "group_id", "balance", "annual_contribution")
+    rows = {r["customer_id"]: r for r in customers(demo.store, *fields)}
+    tiers = {c: tier for c, (tier, _) in demo.states[3].items()}
+    data = report_of(demo, ruleset, sections=("segments",)).segments.to_dict()
+    assert data["fields"] == {"industry": "industry", "system": "system", "group": "group_id"}
+    for kind, name in data["fields"].items():
+        for entry in data[f"by_{kind}"]:
+            members = [r for c, r in rows.items() if c in tiers and r[name] == entry["value"]]
+            assert entry["customers"] == len(members) > 0
+            assert entry["tier_valuable"] == sum(
+                tiers[m["customer_id"]] == "valuable" for m in members
+            )
+            assert entry["deposits"] == pytest.approx(sum(m["balance"] or 0 for m in members))
+            contribution = sum(m["annual_contribution"] or 0 for m in members)
+            assert entry["contribution"] == pytest.approx(contribution)
+    groups = [g["contribution"] for g in data["by_group"]]
+    assert len(groups) >= 3 and groups == sorted(groups, reverse=True)
+    assert None not in [g["value"] for g in data["by_group"]]
+    assert sum(e["customers"] for e in data["by_industry"]) == len(tiers)
+
+
 def test_followup_statuses_by_step(demo: Demo, ruleset: RuleSet) -> None:
     found = report_of(demo, ruleset).followups
     rows = demo.store.execute("SELECT step_id, status FROM followups")
@@ -351,10 +373,19 @@ ENGLISH_TITLES = (
     "Concentration (Pareto)",
     "Migration between classification runs",
     "Satisfaction, loyalty and contribution",
+    "Customers by industry, system and corporate group",
     "Follow-up outcomes by step",
     "Relationship-manager workload (tasks per day)",
 )
-CHINESE_TITLES = ("客户分布", "集中度", "客户迁移", "满意度", "跟进结果", "客户经理工作量")
+CHINESE_TITLES = (
+    "客户分布",
+    "集中度",
+    "客户迁移",
+    "满意度",
+    "行业、系统与集团",
+    "跟进结果",
+    "客户经理工作量",
+)
 
 
 def test_the_command_prints_every_section(demo: Demo) -> None:
@@ -398,6 +429,7 @@ def test_csv_writes_one_file_per_table_for_excel(demo: Demo, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert "distribution.csv" in names and "workload_by_day.csv" in names
+    assert "segments_by_group.csv" in names
     raw = (tmp_path / "out" / "concentration.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads UTF-8
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))

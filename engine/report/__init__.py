@@ -6,6 +6,7 @@ store a simulation leaves).
         concentration  Pareto: the share of deposits and contribution the top 1/5/10/20 % hold
         migration      tiers and levels moved between two classification runs, up or down
         scorecard      satisfaction, loyalty and contribution by tier and by level
+        segments       customers by industry, by system and the top corporate groups
         followups      what became of the follow-ups of each step; task outcomes
         workload       relationship managers' tasks per day against their capacity
     write_csv(sections, folder) -> paths  one CSV file per table, for Excel

@@ -2,7 +2,7 @@
 which tier, gold, their deposits and contribution. Groups are the top ones by contribution.
 
 One query per field over the assignments (each customer's latest result) and the customers;
-a customer whose field is empty counts in a row of their own, '(none)'.
+a customer whose field is empty counts in a row of their own, '(not given)'.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Any
 
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.groups import quote
-from guanxi.engine.report.labels import NONE_LABEL, Labels
+from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
 
 TOP_GROUPS = 20
+MISSING = N_("(not given)")
 HEADINGS = {
     "industry": N_("by industry"),
     "system": N_("by system"),
@@ -58,7 +59,7 @@ class Segments:
         return _("Customers by industry, system and corporate group")
 
     def notes(self) -> list[str]:
-        found = [_("customers without a value count in the row '(none)'")]
+        found = [_("customers without a value count in the row '{none}'").format(none=_(MISSING))]
         if any(s.kind == "group" for s in self.segments):
             found.append(
                 _("the {count} groups with the most contribution").format(count=TOP_GROUPS)
@@ -87,7 +88,7 @@ class Segments:
         if self.contribution:
             total = self.total_contribution
             money += [row.contribution, share(row.contribution, total) if total > 0 else None]
-        shown = _(NONE_LABEL) if row.value is None else row.value
+        shown = _(MISSING) if row.value is None else row.value
         return (shown, row.customers, row.gold, *tiers, *money)
 
     def tables(self) -> list[Table]:
