@@ -117,6 +117,12 @@ BAD = [
         None,
     ),
     (
+        ("    group_count: true\n", "    group_max: contribution_pct\n"),
+        "tiers.yaml:33:16: error[type-mismatch]: 'contribution_pct' is a percentile or a group"
+        " measure: it cannot be rolled up",
+        "an 'expr:' measure",
+    ),
+    (
         ("measures:\n", "group_by: grup_id\nmeasures:\n"),
         "tiers.yaml:4:11: error[unknown-field]: no customer field 'grup_id' names the"
         " customer's group",

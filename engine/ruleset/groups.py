@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
@@ -60,9 +60,12 @@ def read_rollup(
     measure: Measure,
     group_by: str | None,
     known: Mapping[str, str],
+    unrollable: Collection[str],
 ) -> Rollup | None:
     """The measure's roll-up, or None after a diagnostic (`known`: the fields and the
-    measures before it, by type; `group_by`: None when it names no group field)."""
+    measures before it, by type; `unrollable`: the percentile and group measures among them,
+    which explain could not work out over a group; `group_by`: None when it names no group
+    field)."""
     key = rollup_keys(measure)[0]
     if measure.within:
         project.error(
@@ -80,6 +83,17 @@ def read_rollup(
             "unknown-field",
             _("no field or measure '{name}'").format(name=source),
             hint=did_you_mean(source, known),
+        )
+        return None
+    if source is not None and source in unrollable:
+        project.error(
+            "tiers.yaml",
+            (*path, key),
+            "type-mismatch",
+            _("'{name}' is a percentile or a group measure: it cannot be rolled up").format(
+                name=source
+            ),
+            hint=_("roll up a number field of schema.yaml or an 'expr:' measure"),
         )
         return None
     if source is not None and known[source] not in ("integer", "number"):

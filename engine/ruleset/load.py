@@ -370,7 +370,8 @@ def _measures(
             )
             continue
         if rollups:
-            rollup = read_rollup(project, path, measure, group_by, known)
+            unrollable = {m.name for m in measures if m.expression is None}
+            rollup = read_rollup(project, path, measure, group_by, known, unrollable)
             known[measure.name] = "number"
             if rollup is not None:
                 measures.append(
