@@ -68,8 +68,8 @@ COMMANDS = {
         "Reports from the store: customers by tier × level; concentration (the share of"
         " deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels"
         " between two classification runs (default: the last two); satisfaction, loyalty and"
-        " contribution by tier and level; customers by industry, system and corporate group;"
-        " follow-up outcomes by step; relationship-manager workload.",
+        " contribution by tier and level; follow-up outcomes by step; relationship-manager"
+        " workload.",
     ),
     "simulate": Lazy(
         "guanxi.cli.simulate:simulate_command",

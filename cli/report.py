@@ -78,9 +78,9 @@ def report_command(
     """Reports from the store: customers by tier × level; concentration (the share of
     deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels
     between two classification runs (default: the last two); satisfaction, loyalty and
-    contribution by tier and level; customers by industry, system and corporate group;
-    follow-up outcomes by step; relationship-manager workload. Tables here, or --json,
-    --csv DIR, --html FILE."""
+    contribution by tier and level; follow-up outcomes by step; relationship-manager
+    workload. Also customers by industry, by system and by corporate group (集团). Tables
+    here, or --json, --csv DIR, --html FILE."""
     ruleset, store = project(rules, store)
     request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields)
     report = _build(ruleset, store, request)
