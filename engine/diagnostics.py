@@ -68,7 +68,9 @@ CODES: dict[str, str] = {
     "unknown-tier": N_("A name is neither a defined tier nor a defined level."),
     "unknown-channel": N_("A step or policy names a channel that is not defined."),
     "unknown-template": N_("A step names a message or task template that is not defined."),
-    "unknown-event": N_("A step or scenario names an event type the schema does not declare."),
+    "unknown-event": N_(
+        "A step, scenario or measure names an event type the schema does not declare."
+    ),
     "unknown-step": N_("A scenario names a playbook step that is not defined."),
     "unknown-strategy": N_("A scenario expects a strategy that is not defined."),
     "unknown-value": N_(

@@ -1,7 +1,9 @@
 """Compile a RuleSet into one set-based SQL query: a chain of CTEs over any relation.
 
     src    the key and the customer fields the rules use (cast to the schema's types on
-           DuckDB and Spark, which read snapshot files)
+           DuckDB and Spark, which read snapshot files); with event measures, the customers
+           LEFT JOIN the grouped aggregate of their events (event_measures.py). The snapshot
+           engines read a file of customers, without events, and refuse event measures.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
@@ -32,7 +34,11 @@ from fractions import Fraction
 
 from sqlglot import exp
 
+from guanxi.engine.classify.event_measures import EVENTS, column, joined_source
+from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -147,6 +153,10 @@ class _Builder:
     def source(self, source: str, present: set[str] | None, also: Iterable[str] = ()) -> None:
         fields = input_fields(self.ruleset, also)
         columns = {n: self.source_column(n, present) for n in fields}
+        if self.ruleset.event_measures:
+            refuse_events(self.ruleset, self.dialect)
+            source = joined_source(self.ruleset, source, self.dialect, self.today)
+            columns |= {c: f"{EVENTS}.{c}" for c in map(column, self.ruleset.event_measures)}
         self.stages.append(Stage("src", columns, set(), source=source))
 
     def source_column(self, name: str, present: set[str] | None) -> str:
@@ -241,6 +251,8 @@ class _Builder:
     def measure_sql(self, measure: CompiledMeasure) -> str:
         if measure.expression is not None:
             return f"({measure.expression.sql(self.dialect, self.today)})"
+        if measure.events is not None:
+            return event_sql(self.ruleset, measure, self.dialect, self.today)
         x = str(measure.percentile_of)
         n = self.count(f"_n_{x}", x)
         below = f"CAST({self.q('_lt_' + x)} AS {sql_type('number', self.dialect)})"
@@ -279,7 +291,7 @@ class _Builder:
 def _uses(layer: list[CompiledMeasure], windows: dict[str, str]) -> set[str]:
     uses: set[str] = set()
     for m in layer:
-        uses |= set(m.expression.fields) if m.expression else {str(m.percentile_of)}
+        uses |= m.uses | ({column(m)} if m.events else set())
         uses |= {f"_lt_{m.percentile_of}"} if m.percentile_of in windows else set()
     return uses
 
@@ -294,13 +306,32 @@ def measure_layers(measures: Iterable[CompiledMeasure]) -> list[list[CompiledMea
     layer_of: dict[str, int] = {}
     layers: list[list[CompiledMeasure]] = []
     for measure in measures:
-        uses = set(measure.expression.fields) if measure.expression else {measure.percentile_of}
-        layer = max((layer_of[n] + 1 for n in uses if n in layer_of), default=0)
+        layer = max((layer_of[n] + 1 for n in measure.uses if n in layer_of), default=0)
         layer_of[measure.name] = layer
         while len(layers) <= layer:
             layers.append([])
         layers[layer].append(measure)
     return layers
+
+
+class EventsUnavailable(GuanxiError):
+    """The engine classifies a snapshot of the customers, which holds no events."""
+
+
+def refuse_events(ruleset: RuleSet, dialect: str) -> None:
+    """The snapshot engines (DuckDB, Spark) read a file of customers: no events reach them."""
+    if dialect in ("sqlite", "postgres"):
+        return
+    raise EventsUnavailable(
+        _(
+            "the {engine} engine classifies a snapshot file of customers, which holds no events;"
+            " the event measures {names} need the store's events: classify without --input"
+            " (the store engine)"
+        ).format(
+            engine="duckdb" if dialect == "duckdb" else dialect,
+            names=", ".join(m.name for m in ruleset.event_measures),
+        )
+    )
 
 
 def gold_fraction(top_percent: float) -> Fraction:

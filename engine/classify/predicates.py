@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.compile import gold_fraction, ladders, measure_layers
+from guanxi.engine.classify.event_measures import Event, event_value
 from guanxi.engine.language.to_python import coerce
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure
@@ -78,10 +79,16 @@ class Predicates:
         measure: CompiledMeasure,
         population: Population,
         given: Mapping[str, Any] | None = None,
+        events: Sequence[Event] | None = None,
     ) -> Any:
-        """A measure's value; a percentile without a rank is taken from `given`, if there."""
+        """A measure's value; a percentile without a rank, or an event measure without
+        `events` (the customer's), is taken from `given`, if there."""
         if measure.expression is not None:
             return self.measure_fns[measure.name](record)
+        if measure.events is not None:
+            if events is None:
+                return coerce((given or {}).get(measure.name), "number")
+            return event_value(self.ruleset, measure, events, self.today)
         rank = population.ranks.get(str(measure.percentile_of))
         if rank is None:
             return coerce((given or {}).get(measure.name), "number")
@@ -92,15 +99,17 @@ class Predicates:
         record: Record,
         population: Callable[[Record, list[str]], Population],
         given: Mapping[str, Any] | None = None,
+        events: Sequence[Event] | None = None,
     ) -> Population:
-        """Compute every measure into `record`, asking `population` for the ranks it needs."""
+        """Compute every measure into `record`, asking `population` for the ranks it needs;
+        `events`: the customer's, for event measures."""
         ranks = Population()
         for layer in self.layers:
             sources = [str(m.percentile_of) for m in layer if m.percentile_of]
             if sources:
                 ranks.ranks.update(population(record, sources).ranks)
             for measure in layer:
-                record[measure.name] = self.measure(record, measure, ranks, given)
+                record[measure.name] = self.measure(record, measure, ranks, given, events)
         return ranks
 
     def gold(self, rank: Rank | None) -> bool:
@@ -133,18 +142,24 @@ class Predicates:
 
 
 def classify_records(
-    ruleset: RuleSet, records: Iterable[Mapping[str, Any]], today: dt.date
+    ruleset: RuleSet,
+    records: Iterable[Mapping[str, Any]],
+    today: dt.date,
+    events: Mapping[Any, Sequence[Event]] | None = None,
 ) -> list[Record]:
-    """Classify a small population entirely in Python (the parity oracle)."""
+    """Classify a small population entirely in Python (the parity oracle); `events`: each
+    customer's events by key (none when not there)."""
     predicates = Predicates(ruleset, today)
     rows = [predicates.facts(r) for r in records]
+    key, events = ruleset.schema.key, events or {}
     ranks: list[Population] = [Population() for _ in rows]
     for layer in predicates.layers:
         for source in sorted({str(m.percentile_of) for m in layer if m.percentile_of}):
             _rank_all(rows, ranks, source)
         for row, population in zip(rows, ranks, strict=True):
             for measure in layer:
-                row[measure.name] = predicates.measure(row, measure, population)
+                history = events.get(row[key], ())
+                row[measure.name] = predicates.measure(row, measure, population, None, history)
     by = ruleset.gold.by if ruleset.gold else None
     if by is not None:
         _rank_all(rows, ranks, by)

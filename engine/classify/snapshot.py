@@ -26,7 +26,7 @@ from guanxi.engine.classify.apply import (
     create_changed,
     start_run,
 )
-from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.compile import compile_classification, refuse_events
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -73,6 +73,7 @@ def classify_snapshot(
 ) -> RunReport:
     """Classify every customer of `snapshot` (.parquet or .csv), write back what changed and
     then `after` the run, in the store's transaction of the write-back."""
+    refuse_events(ruleset, "duckdb")  # before reading a snapshot of millions
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     duck = connect(memory_limit)

@@ -37,6 +37,7 @@ from guanxi.engine.ruleset.followups import (
     default_expiry,
 )
 from guanxi.engine.ruleset.fullwidth import Replacement
+from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
@@ -53,6 +54,7 @@ from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
+    EVENT_AGGREGATES,
     CompiledMeasure,
     CompiledStep,
     Ladder,
@@ -113,7 +115,7 @@ def _build(project: Project) -> RuleSet | None:
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
-    measures = _measures(project, tiers_file, fields)
+    measures = _measures(project, tiers_file, schema, fields)
     fields.update({m.name: "number" for m in measures})
     _check_gold(project, tiers_file, fields)
     errors = _errors(project)
@@ -337,7 +339,7 @@ def _check_schema(project: Project, schema: Schema) -> None:
 
 
 def _measures(
-    project: Project, tiers_file: TiersFile, fields: dict[str, str]
+    project: Project, tiers_file: TiersFile, schema: Schema, fields: dict[str, str]
 ) -> list[CompiledMeasure]:
     known = dict(fields)
     measures: list[CompiledMeasure] = []
@@ -353,24 +355,44 @@ def _measures(
                 "duplicate-name",
                 _("'{name}' is already a field or measure").format(name=measure.name),
             )
-        if (measure.expr is None) == (measure.percentile_of is None):
+        kinds = [k for k in MEASURE_KINDS if getattr(measure, k) is not None]
+        if len(kinds) != 1:
             project.error(
                 "tiers.yaml",
                 path,
                 "missing-key",
-                _("measure '{name}' needs either 'expr:' or 'percentile_of:'").format(
-                    name=measure.name
-                ),
+                _(
+                    "measure '{name}' needs exactly one of 'expr:', 'percentile_of:', 'count:',"
+                    " 'sum:', 'max:', 'min:' or 'days_since:'"
+                ).format(name=measure.name),
             )
             continue
-        expression = None
+        expression, events = None, None
+        if kinds[0] in EVENT_AGGREGATES:
+            events = event_measure(project, schema, path, measure, kinds[0])
+            if events is None:
+                continue
+        elif measure.within is not None:
+            project.error(
+                "tiers.yaml",
+                (*path, "within"),
+                "unknown-key",
+                _("'within:' is a window of events; measure '{name}' reads no events").format(
+                    name=measure.name
+                ),
+                hint=_("remove 'within:', or count events with 'count: EVENT_TYPE'"),
+            )
         if measure.expr is not None:
             expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
-        elif not _numeric(project, (*path, "percentile_of"), measure.percentile_of, known):
+        elif measure.percentile_of is not None and not _numeric(
+            project, (*path, "percentile_of"), measure.percentile_of, known
+        ):
             continue
         known[measure.name] = "number"
         measures.append(
-            CompiledMeasure(measure.name, measure.label, expression, measure.percentile_of, origin)
+            CompiledMeasure(
+                measure.name, measure.label, expression, measure.percentile_of, origin, events
+            )
         )
     return measures
 

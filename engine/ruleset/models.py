@@ -219,13 +219,21 @@ class Rule(Model):
 
 
 class Measure(Model):
-    """A derived value: an arithmetic `expr`, or the percentile rank of a field (0 to 1)."""
+    """A derived value: an arithmetic `expr`, the percentile rank of a field (0 to 1), or a
+    measure over the customer's events (`count: complaint`, `sum: sale.amount`, `max:`,
+    `min:`, `days_since: sale`) within a window of days (`within: 90 days`)."""
 
     name: str
     label: str
     label_en: str | None = None
     expr: Condition = None
     percentile_of: str | None = None
+    count: str | None = None  # an event type
+    sum: str | None = None  # type.field: a number field of an event type
+    max: str | None = None
+    min: str | None = None
+    days_since: str | None = None  # an event type: days since its newest event
+    within: str | None = None  # '90 days': the window, counted back from the day classified
 
 
 class Gold(Model):

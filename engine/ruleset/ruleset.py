@@ -70,6 +70,26 @@ class Ladder:
         return tuple(r.name for r in self.rules)
 
 
+EVENT_AGGREGATES = ("count", "sum", "max", "min", "days_since")
+
+
+@dataclass(frozen=True)
+class EventMeasure:
+    """A measure over one customer's events of one type: `aggregate` (EVENT_AGGREGATES) of
+    `field` (None for count and days_since) over the events of the last `days` days, today
+    included (None: every event up to today)."""
+
+    aggregate: str
+    event_type: str
+    field: str | None
+    days: int | None
+
+    @property
+    def empty_value(self) -> int | None:
+        """The value when no event counts: 0 for count and sum, NULL for the others."""
+        return 0 if self.aggregate in ("count", "sum") else None
+
+
 @dataclass(frozen=True)
 class CompiledMeasure:
     name: str
@@ -77,6 +97,14 @@ class CompiledMeasure:
     expression: Condition | None
     percentile_of: str | None
     origin: Origin
+    events: EventMeasure | None = None
+
+    @property
+    def uses(self) -> set[str]:
+        """The fields and measures the measure reads (none for an event measure)."""
+        if self.expression is not None:
+            return set(self.expression.fields)
+        return {self.percentile_of} if self.percentile_of else set()
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,10 @@ class RuleSet:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     scenarios: tuple[ScenarioFile, ...] = ()
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+
+    @property
+    def event_measures(self) -> tuple[CompiledMeasure, ...]:
+        return tuple(m for m in self.measures if m.events is not None)
 
     def field_types(self) -> dict[str, str]:
         """Every name a condition may use: schema fields, measures and computed fields."""
