@@ -43,17 +43,18 @@ def event_measure(
             hint=did_you_mean(event_type, schema.events),
         )
         return None
-    checked = _field(project, schema, at, aggregate, event_type, field)
-    days = _window(project, path, measure, aggregate)
-    if checked is False or days is False:
+    read, checked = _field(project, schema, at, aggregate, event_type, field)
+    timed, days = _window(project, path, measure, aggregate)
+    if not (read and timed):
         return None
     return EventMeasure(aggregate, event_type, checked, days)
 
 
 def _field(
     project: Project, schema: Schema, at: tuple[Any, ...], aggregate: str, kind: str, field: str
-) -> str | None | bool:
-    """The event field an aggregate reads (None for count and days_since), or False."""
+) -> tuple[bool, str | None]:
+    """Whether the field is right, and the event field an aggregate reads (None for count and
+    days_since)."""
     fields = schema.events[kind].fields
     if aggregate not in OF_A_FIELD:
         if field:
@@ -66,8 +67,8 @@ def _field(
                 ),
                 hint=_("write '{aggregate}: {type}'").format(aggregate=aggregate, type=kind),
             )
-            return False
-        return None
+            return False, None
+        return True, None
     if field not in fields:
         message = (
             _("event type '{type}' has no field '{field}'").format(type=kind, field=field)
@@ -80,7 +81,7 @@ def _field(
         names = ", ".join(f"{kind}.{n}" for n, f in fields.items() if f.type in NUMBERS)
         hint = hint or (_("number fields: {names}").format(names=names) if names else None)
         project.error(FILE, at, "unknown-field", message, hint=hint)
-        return False
+        return False, None
     if fields[field].type not in NUMBERS:
         project.error(
             FILE,
@@ -90,17 +91,17 @@ def _field(
                 aggregate=aggregate, type=kind, field=field, kind=fields[field].type
             ),
         )
-        return False
-    return field
+        return False, None
+    return True, field
 
 
 def _window(
     project: Project, path: tuple[Any, ...], measure: Measure, aggregate: str
-) -> int | None | bool:
-    """The window in days (None: no window, for days_since only), or False."""
+) -> tuple[bool, int | None]:
+    """Whether the window is right, and its days (None: no window, for days_since only)."""
     if measure.within is None:
         if aggregate == "days_since":
-            return None
+            return True, None
         project.error(
             FILE,
             path,
@@ -110,12 +111,12 @@ def _window(
             ),
             hint=_("e.g. 'within: 90 days' (today and the 89 days before)"),
         )
-        return False
+        return False, None
     try:
         duration = parse_duration(measure.within)
     except TimingError as error:
         project.error(FILE, (*path, "within"), "invalid-duration", str(error), hint=error.hint)
-        return False
+        return False, None
     if duration.unit not in DAYS_IN or duration.amount < 1:
         project.error(
             FILE,
@@ -126,5 +127,5 @@ def _window(
             ),
             hint=_("e.g. 'within: 90 days' or 'within: 4 weeks'"),
         )
-        return False
-    return duration.amount * DAYS_IN[duration.unit]
+        return False, None
+    return True, duration.amount * DAYS_IN[duration.unit]

@@ -29,6 +29,7 @@ from guanxi.engine.ruleset.domains import (
     field_domains,
     ladder_domain,
 )
+from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -37,7 +38,6 @@ from guanxi.engine.ruleset.followups import (
     default_expiry,
 )
 from guanxi.engine.ruleset.fullwidth import Replacement
-from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,

@@ -32,9 +32,9 @@ from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import (
     CompiledMeasure,
-    EventMeasure,
     CompiledRule,
     CompiledStep,
+    EventMeasure,
     Ladder,
     Origin,
 )

@@ -1,0 +1,207 @@
+"""Measures over the customer's events (`count: complaint`, `within: 90 days`): exact values at
+the window's edges, the same on SQLite, PostgreSQL and in Python (a property over generated
+events), in a classification, and refused by the snapshot engines, which have no events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.compile import EventsUnavailable
+from guanxi.engine.classify.event_measures import day_start, stored
+from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+
+RULES = Path(__file__).parent.parent / "rules"
+TODAY = dt.date(2026, 11, 28)
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Asia/Shanghai
+MEASURES = """measures:
+  - name: complaints_90d
+    label: 近90天投诉次数
+    count: complaint
+    within: 90 days
+  - name: sales_90d
+    label: 近90天销售额
+    sum: sale.amount
+    within: 90 days
+  - name: biggest_sale_week
+    label: 近一周最大一笔销售
+    max: sale.amount
+    within: 1 week
+  - name: smallest_sale_week
+    label: 近一周最小一笔销售
+    min: sale.amount
+    within: 1 week
+  - name: days_since_sale
+    label: 距上次销售天数
+    days_since: sale
+"""
+NAMES = ("complaints_90d", "sales_90d", "biggest_sale_week", "smallest_sale_week",
+         "days_since_sale")  # fmt: skip
+
+
+def history_rules(folder: Path) -> Path:
+    """The default project with the event measures above; a customer whose sales of the last
+    90 days reach 500,000 is valuable."""
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
+    tiers = folder / "tiers.yaml"
+    text = tiers.read_text("utf-8").replace("measures:\n", MEASURES, 1)
+    text = text.replace(
+        "OR contribution_pct >= 0.70", "OR contribution_pct >= 0.70\n      OR sales_90d >= 500000"
+    )
+    tiers.write_text(text, "utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    return load_ruleset(history_rules(tmp_path_factory.mktemp("history") / "rules"))
+
+
+def at(days_ago: int, seconds: int = 0, ruleset: RuleSet | None = None) -> str:
+    """An instant: the start of the day `days_ago` days before TODAY (Asia/Shanghai), plus
+    `seconds`; as the events table stores it."""
+    assert ruleset is not None
+    start = day_start(ruleset, TODAY - dt.timedelta(days=days_ago))
+    return stored(start + dt.timedelta(seconds=seconds))
+
+
+def event(n: int, kind: str, customer: str, when: str, **payload: Any) -> dict[str, Any]:
+    return {"id": f"E{n}", "type": kind, "customer_id": customer, "at": when, "payload": payload}
+
+
+def sql_measures(store: Store, ruleset: RuleSet) -> dict[str, tuple[Any, ...]]:
+    query = compile_classification(ruleset, store.dialect, TODAY, "customers", measures=True)
+    return {r["customer_id"]: _values(r) for r in store.execute(query.sql)}
+
+
+def python_measures(
+    ruleset: RuleSet, customers: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> dict[str, tuple[Any, ...]]:
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_customer.setdefault(e["customer_id"], []).append(e)
+    rows = classify_records(ruleset, customers, TODAY, by_customer)
+    return {r["customer_id"]: _values(r) for r in rows}
+
+
+def _values(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(None if row[n] is None else float(row[n]) for n in NAMES), row["tier"])
+
+
+def fill(store: Store, customers: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    store.upsert_customers(customers)
+    store.insert_events(events)
+
+
+@pytest.mark.every_store
+def test_values_at_the_edges_of_the_window(store: Store, rules: RuleSet) -> None:
+    customers = [{"customer_id": "C1", "name": "王芳"}, {"customer_id": "C2", "name": "李明"}]
+    events = [
+        event(1, "complaint", "C1", at(89, 0, rules)),  # the first instant of the window
+        event(2, "complaint", "C1", at(89, -1, rules)),  # a second before: not counted
+        event(3, "complaint", "C1", at(0, 86_399, rules)),  # the last second of today
+        event(4, "complaint", "C1", at(-1, 0, rules)),  # tomorrow: not counted
+        event(5, "sale", "C1", at(3, 100, rules), amount=300_000.0, product="基金"),
+        event(6, "sale", "C1", at(10, 0, rules), amount=250_000.5, product="理财"),
+        event(7, "sale", "C1", at(2, 0, rules), amount=20.0, product="保险"),
+        event(8, "sale", "C1", at(200, 0, rules), amount=1e9, product="理财"),  # too old
+        event(9, "sale", "C1", at(1, 0, rules), product="基金"),  # no amount: skipped
+        event(10, "login", "C2", at(1, 0, rules), channel="app"),
+    ]
+    fill(store, customers, events)
+    expected = {
+        "C1": (2.0, 550_020.5, 300_000.0, 20.0, 1.0, "valuable"),
+        "C2": (0.0, 0.0, None, None, None, "low_value"),
+    }
+    assert sql_measures(store, rules) == expected
+    assert python_measures(rules, customers, events) == expected
+
+
+@pytest.mark.every_store
+def test_a_classification_reads_the_events(store: Store, rules: RuleSet) -> None:
+    store.upsert_customers([{"customer_id": "C1", "name": "王芳"}, {"customer_id": "C2"}])
+    sale = event(1, "sale", "C1", at(5, 0, rules), amount=600_000.0, product="基金")
+    store.insert_events([sale])
+    classify(store, rules, NOW)
+    tiers = store.execute("SELECT customer_id, tier FROM assignments ORDER BY customer_id")
+    assert [r["tier"] for r in tiers] == ["valuable", "low_value"]
+
+
+def generated_events(seed: int, customers: int, count: int, rules: RuleSet) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    found = []
+    for n in range(count):
+        kind = rng.choice(["complaint", "sale", "login"])
+        seconds = rng.randrange(-2 * 86_400, 120 * 86_400)
+        when = at(0, -seconds, rules)
+        amount = rng.choice([None, 0.0, 1.5, 100.0, 250_000.0])
+        payload = {"amount": amount} if kind == "sale" and amount is not None else {}
+        found.append(event(n, kind, f"C{rng.randrange(customers)}", when, **payload))
+    return found
+
+
+@pytest.mark.every_store
+def test_both_stores_agree_with_python_on_generated_events(store: Store, rules: RuleSet) -> None:
+    customers = [{"customer_id": f"C{i}"} for i in range(30)]
+    events = generated_events(7, 30, 600, rules)
+    fill(store, customers, events)
+    assert sql_measures(store, rules) == python_measures(rules, customers, events)
+
+
+@pytest.fixture(scope="module")
+def lite(tmp_path_factory: pytest.TempPathFactory, rules: RuleSet) -> Iterator[Store]:
+    opened = SQLiteStore(tmp_path_factory.mktemp("lite") / "guanxi.db")
+    opened.prepare(rules.schema)
+    yield opened
+    opened.close()
+
+
+instants = st.integers(-2 * 86_400, 100 * 86_400)  # seconds before the end of today
+generated = st.lists(
+    st.tuples(
+        st.sampled_from(["complaint", "sale", "login"]),
+        st.integers(0, 3),
+        instants,
+        st.none() | st.sampled_from([0.0, 0.5, 1.5, 100.0, 250_000.0]),
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(drawn=generated)
+def test_sqlite_and_python_agree(lite: Store, rules: RuleSet, drawn: list[Any]) -> None:
+    customers = [{"customer_id": f"C{i}"} for i in range(4)]
+    events = [
+        event(
+            n, kind, f"C{who}", at(-1, -seconds, rules), **({"amount": a} if a is not None else {})
+        )
+        for n, (kind, who, seconds, a) in enumerate(drawn)
+    ]
+    lite.execute("DELETE FROM events")
+    lite.execute("DELETE FROM customers")
+    fill(lite, customers, events)
+    assert sql_measures(lite, rules) == python_measures(rules, customers, events)
+
+
+def test_the_snapshot_engines_refuse_event_measures(tmp_path: Path, rules: RuleSet) -> None:
+    for dialect in ("duckdb", "spark"):
+        with pytest.raises(EventsUnavailable, match=f"the {dialect} engine .* complaints_90d"):
+            compile_classification(rules, dialect, TODAY, "snapshot")
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    with pytest.raises(EventsUnavailable, match="classify without --input"):
+        classify_snapshot(store, rules, NOW, tmp_path / "never_read.parquet")
+    store.close()
