@@ -5,6 +5,7 @@ events), in a classification, and refused by the snapshot engines, which have no
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -12,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
 from guanxi.engine.classify.compile import EventsUnavailable
 from guanxi.engine.classify.event_measures import day_start, stored
+from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -205,3 +209,36 @@ def test_the_snapshot_engines_refuse_event_measures(tmp_path: Path, rules: RuleS
     with pytest.raises(EventsUnavailable, match="classify without --input"):
         classify_snapshot(store, rules, NOW, tmp_path / "never_read.parquet")
     store.close()
+
+
+@pytest.mark.every_store
+def test_explain_shows_each_event_measure_and_its_events(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    store.upsert_customers([{"customer_id": "C1", "name": "王芳"}])
+    store.insert_events(
+        [
+            event(1, "complaint", "C1", at(100, 0, rules)),  # too old for 90 days
+            event(2, "complaint", "C1", at(3, 3_600, rules)),
+            event(3, "sale", "C1", at(2, 36_000, rules), amount=600_000.0, product="基金"),
+        ]
+    )
+    found = explain(store, rules, "C1", NOW)
+    standings = {s.name: s for s in found.event_standings}
+    assert found.measures["complaints_90d"] == 1 and found.measures["sales_90d"] == 600_000.0
+    assert [(e.id, e.type, e.at.isoformat()) for e in standings["complaints_90d"].events] == [
+        ("E2", "complaint", "2026-11-25T01:00:00+08:00")
+    ]
+    assert standings["days_since_sale"].value == 2
+    assert found.decision("tier").result == "valuable"
+    where = ["--rules", str(rules.root), "--store", store.location, "--now", "2026-11-28T10:00"]
+    shown = CliRunner().invoke(cli, ["explain", "C1", *where])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "complaints_90d: 1 — how many complaint events, from 2026-08-31 to 2026-11-28"
+        " (90 days): 1 event(s)" in shown.output
+    )
+    assert "2026-11-25 01:00  complaint E2" in shown.output
+    assert "2026-11-26 10:00  sale E3  600000" in shown.output
+    data = json.loads(CliRunner().invoke(cli, ["explain", "C1", *where, "--json"]).stdout)
+    assert data["event_standings"][1]["events"][0]["value"] == 600_000.0

@@ -70,6 +70,12 @@ def source_sql(ruleset: RuleSet, source: str, dialect: str, today: dt.date) -> s
 
 def _inlined(measure: CompiledMeasure, measures: dict[str, CompiledMeasure]) -> exp.Expression:
     """The measure's expression with every measure it uses written out in place."""
+    if measure.events is not None:
+        raise GuanxiError(
+            _("explain cannot rank '{measure}' among all customers: it counts events").format(
+                measure=measure.name
+            )
+        )
     if measure.expression is None:
         raise GuanxiError(
             _("explain cannot rank '{measure}': it uses a percentile of a percentile").format(
