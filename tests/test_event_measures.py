@@ -24,6 +24,7 @@ from guanxi.engine.classify.event_measures import day_start, stored
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -58,7 +59,7 @@ NAMES = ("complaints_90d", "sales_90d", "biggest_sale_week", "smallest_sale_week
 
 def history_rules(folder: Path) -> Path:
     """The default project with the event measures above; a customer whose sales of the last
-    90 days reach 500,000 is valuable."""
+    90 days reach 500,000 is valuable; a complaint is called back from the second in 90 days."""
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
     tiers = folder / "tiers.yaml"
     text = tiers.read_text("utf-8").replace("measures:\n", MEASURES, 1)
@@ -66,6 +67,10 @@ def history_rules(folder: Path) -> Path:
         "OR contribution_pct >= 0.70", "OR contribution_pct >= 0.70\n      OR sales_90d >= 500000"
     )
     tiers.write_text(text, "utf-8")
+    playbooks = folder / "playbooks.yaml"
+    text = playbooks.read_text("utf-8")
+    text = text.replace("on: complaint\n", "on: complaint\n      when: complaints_90d >= 2\n", 1)
+    playbooks.write_text(text, "utf-8")
     return folder
 
 
@@ -242,3 +247,31 @@ def test_explain_shows_each_event_measure_and_its_events(
     assert "2026-11-26 10:00  sale E3  600000" in shown.output
     data = json.loads(CliRunner().invoke(cli, ["explain", "C1", *where, "--json"]).stdout)
     assert data["event_standings"][1]["events"][0]["value"] == 600_000.0
+
+
+@pytest.mark.every_store
+def test_an_event_step_counts_the_events_up_to_its_own(store: Store, rules: RuleSet) -> None:
+    """The call-back needs a second complaint in 90 days: of three complaints planned together,
+    the oldest (110 days ago) and the next (3 days ago: the oldest is out of its window, the
+    newest after it) get none; the newest, with the one 3 days ago, gets it."""
+    store.upsert_customers([{"customer_id": "C1", "name": "王芳", "rm_id": "RM001"}])
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) VALUES ('C1', 'valuable', 'basic', 'growth', FALSE, 1,"
+        " :h, :at)",
+        {"h": rules.hash, "at": NOW.isoformat()},
+    )
+    store.insert_events(
+        [
+            event(1, "complaint", "C1", at(110, 0, rules)),
+            event(2, "complaint", "C1", at(3, 3_600, rules)),
+            event(3, "complaint", "C1", at(1, 3_600, rules)),
+        ]
+    )
+    assert plan_new_events(store, rules, NOW).events == 3
+    assert callbacks(store) == ["complaint_callback:C1:E3"]
+
+
+def callbacks(store: Store) -> list[str]:
+    rows = store.execute("SELECT key FROM followups WHERE step_id = 'complaint_callback'")
+    return sorted(r["key"] for r in rows)
