@@ -25,6 +25,7 @@ from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.scenarios.run import run_scenarios
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -53,6 +54,30 @@ MEASURES = """measures:
     label: 距上次销售天数
     days_since: sale
 """
+SCENARIOS = """scenarios:
+  - name: 历史 sales of 600,000 in the last 90 days make a customer valuable
+    today: "2026-11-02"
+    customer: {customer_id: H001, name: 王芳, balance: 1000, products_held: 1}
+    events:
+      - {type: sale, at: "2026-08-05T10:00", fields: {product: 基金, amount: 300000}}
+      - {type: sale, at: "2026-10-01T10:00", fields: {product: 基金, amount: 300000}}
+    expect: {tier: valuable}
+  - name: 历史 the same sales, one of them 91 days ago, do not
+    today: "2026-11-02"
+    customer: {customer_id: H002, name: 李明, balance: 1000, products_held: 1}
+    events:
+      - {type: sale, at: "2026-08-03T23:59", fields: {product: 基金, amount: 300000}}
+      - {type: sale, at: "2026-10-01T10:00", fields: {product: 基金, amount: 300000}}
+    expect: {tier: low_value}
+  - name: 历史 a second complaint in 90 days is called back, the first is not
+    today: "2026-11-02"
+    customer: {customer_id: H003, name: 张伟, balance: 1000, rm_id: RM001}
+    events:
+      - {type: complaint, at: "2026-10-20T10:00", fields: {category: 收费}}
+      - {type: complaint, at: "2026-11-02T10:00", fields: {category: 收费}}
+    expect:
+      followups: [{step: complaint_callback, due: "2026-11-02T12:00"}]
+"""
 NAMES = ("complaints_90d", "sales_90d", "biggest_sale_week", "smallest_sale_week",
          "days_since_sale")  # fmt: skip
 
@@ -71,6 +96,7 @@ def history_rules(folder: Path) -> Path:
     text = playbooks.read_text("utf-8")
     text = text.replace("on: complaint\n", "on: complaint\n      when: complaints_90d >= 2\n", 1)
     playbooks.write_text(text, "utf-8")
+    (folder / "tests" / "history.yaml").write_text(SCENARIOS, "utf-8")
     return folder
 
 
@@ -275,3 +301,10 @@ def test_an_event_step_counts_the_events_up_to_its_own(store: Store, rules: Rule
 def callbacks(store: Store) -> list[str]:
     rows = store.execute("SELECT key FROM followups WHERE step_id = 'complaint_callback'")
     return sorted(r["key"] for r in rows)
+
+
+def test_a_scenario_pins_a_history_rule(rules: RuleSet) -> None:
+    """Events before the scenario's day are the customer's history, counted by its
+    classification; the complaint's step counts the earlier complaint."""
+    suite = run_scenarios(rules, only="历史")
+    assert [(r.status, r.error, r.differences) for r in suite.results] == [("passed", None, ())] * 3

@@ -17,7 +17,9 @@ The scenario's time line; every step is given its `now` from the scenario, never
 3. with `recurring:`, the `every:` steps are planned for the window from today on, as the
    daemon plans them ahead (31 days, or the duration given);
 4. the events in the order they happened, each instant's events recorded and planned at that
-   instant, as they would arrive (an event before today is planned today).
+   instant, as they would arrive (an event before today is planned today). The events before
+   today are the customer's history: they are recorded before the first classification, so
+   event measures (`count: complaint`, `within: 90 days`) count them.
 
 Each planning call runs the contact policy over what it planned. What comes back is the
 customer's assignment and every follow-up planned for them, with each policy verdict.
@@ -145,6 +147,7 @@ class _Timeline:
 
     def run(self) -> None:
         before = self.scenario.before
+        self.record_history()
         if self._first():
             self.load_population(self.today)
         else:
@@ -238,7 +241,19 @@ class _Timeline:
             for i in ids
         ]
 
+    def record_history(self) -> None:
+        """The events before today, recorded (not planned) before any classification: the
+        history that event measures (`count: complaint`) read. They are planned today."""
+        for moment, records in self._events_by_instant():
+            if moment == self.today:
+                past = [r for r in records if _moment(r["at"], self.zone) < self.today]
+                self.store.insert_events(self.checked(past, self.today))
+
     def record_and_plan(self, records: list[dict[str, Any]], now: dt.datetime) -> None:
+        self.store.insert_events(self.checked(records, now))
+        plan_new_events(self.store, self.ruleset, now)
+
+    def checked(self, records: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
         rows = []
         for record in records:
             row, problems = ingest.check_event(self.ruleset, record)
@@ -250,8 +265,7 @@ class _Timeline:
                     )
                 )
             rows.append({**row, "loaded_at": iso(now)})
-        self.store.insert_events(rows)
-        plan_new_events(self.store, self.ruleset, now)
+        return rows
 
 
 def outcome(store: Store, ruleset: RuleSet, customer_id: str) -> Outcome:
