@@ -25,8 +25,8 @@ from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.plan.events import plan_new_events
-from guanxi.engine.scenarios.run import run_scenarios
 from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.scenarios.run import run_scenarios
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
