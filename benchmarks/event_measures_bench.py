@@ -89,7 +89,8 @@ def add_events(store_path: Path, customers: int, events: int) -> None:
         " SELECT 'E' || i, t, customer, at, CASE t"
         "  WHEN 'sale' THEN json_object('product', '理财', 'amount', amount)"
         "  WHEN 'complaint' THEN json_object('category', '收费') ELSE '{}' END, at FROM typed",
-        {"events": events, "customers": customers, "start": start.isoformat(), "days": HISTORY_DAYS},
+        {"events": events, "customers": customers, "start": start.isoformat()}
+        | {"days": HISTORY_DAYS},
     )
     store.close()
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -20,15 +22,17 @@ from hypothesis import strategies as st
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
 from guanxi.engine.classify.compile import EventsUnavailable
-from guanxi.engine.classify.event_measures import day_start, stored
+from guanxi.engine.classify.event_measures import day_start, grouped_events, stored
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.scenarios.run import run_scenarios
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
+from tests.test_classify import write_snapshot
 
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
@@ -232,13 +236,36 @@ def test_sqlite_and_python_agree(lite: Store, rules: RuleSet, drawn: list[Any]) 
     assert sql_measures(lite, rules) == python_measures(rules, customers, events)
 
 
-def test_the_snapshot_engines_refuse_event_measures(tmp_path: Path, rules: RuleSet) -> None:
-    for dialect in ("duckdb", "spark"):
-        with pytest.raises(EventsUnavailable, match=f"the {dialect} engine .* complaints_90d"):
-            compile_classification(rules, dialect, TODAY, "snapshot")
+@pytest.mark.every_store
+def test_duckdb_agrees_with_the_store_on_its_grouped_events(
+    store: Store, rules: RuleSet, tmp_path: Path
+) -> None:
+    customers = [{"customer_id": f"C{i}", "name": "王芳"} for i in range(30)]
+    events = generated_events(11, 30, 400, rules)
+    fill(store, customers, events)
+    duck = duckdb.connect()
+    duck.register("grouped", grouped_events(store, rules, TODAY))
+    table = pyarrow.Table.from_pylist(
+        [{n: c.get(n) for n in ("customer_id", "name")} for c in customers]
+    )
+    duck.register("customers", table)
+    query = compile_classification(
+        rules, "duckdb", TODAY, "customers", ["customer_id", "name"], True, events="grouped"
+    )
+    found = duck.execute(query.sql).fetchall()
+    duckdb_values = {r[0]: _values(dict(zip(query.columns, r, strict=True))) for r in found}
+    assert duckdb_values == sql_measures(store, rules)
+    classify_snapshot(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", customers, rules))
+    tiers = {r["customer_id"]: r["tier"] for r in store.execute("SELECT * FROM assignments")}
+    assert tiers == {k: v[-1] for k, v in duckdb_values.items()}
+
+
+def test_spark_refuses_event_measures(tmp_path: Path, rules: RuleSet) -> None:
+    with pytest.raises(EventsUnavailable, match=r"the spark engine .* complaints_90d"):
+        compile_classification(rules, "spark", TODAY, "snapshot")
     store = SQLiteStore(tmp_path / "guanxi.db")
-    with pytest.raises(EventsUnavailable, match="classify without --input"):
-        classify_snapshot(store, rules, NOW, tmp_path / "never_read.parquet")
+    with pytest.raises(EventsUnavailable, match="use --engine duckdb"):
+        classify_on_spark(store, rules, NOW, tmp_path / "never_read.parquet", "local[1]")
     store.close()
 
 

@@ -2,8 +2,9 @@
 
     src    the key and the customer fields the rules use (cast to the schema's types on
            DuckDB and Spark, which read snapshot files); with event measures, the customers
-           LEFT JOIN the grouped aggregate of their events (event_measures.py). The snapshot
-           engines read a file of customers, without events, and refuse event measures.
+           LEFT JOIN the grouped aggregate of their events (event_measures.py): a subquery
+           over the store's events table, or for DuckDB a table of the store's grouped events
+           it is given; Spark is given none and refuses event measures.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
@@ -34,7 +35,7 @@ from fractions import Fraction
 
 from sqlglot import exp
 
-from guanxi.engine.classify.event_measures import EVENTS, column, joined_source
+from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.errors import GuanxiError
@@ -97,11 +98,14 @@ def compile_classification(
     source: str,
     available: Iterable[str] | None = None,
     measures: bool = False,
+    events: str | None = None,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
-    fields may be missing (they read as NULL). `measures`: return the measures too."""
-    builder = _Builder(ruleset, dialect, today)
+    fields may be missing (they read as NULL). `measures`: return the measures too.
+    `events`: the table of grouped events (event_measures.grouped_events) for an engine
+    outside the store; a store reads its own events table."""
+    builder = _Builder(ruleset, dialect, today, events)
     builder.source(source, None if available is None else set(available))
     builder.measures_and_gold()
     unique = builder.ladders()
@@ -143,6 +147,7 @@ class _Builder:
     ruleset: RuleSet
     dialect: str
     today: dt.date
+    events: str | None = None  # the grouped events, when not the store's own table
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
     windows: dict[str, str] = field(default_factory=dict)  # source column -> its counts CTE
@@ -154,10 +159,16 @@ class _Builder:
         fields = input_fields(self.ruleset, also)
         columns = {n: self.source_column(n, present) for n in fields}
         if self.ruleset.event_measures:
-            refuse_events(self.ruleset, self.dialect)
-            source = joined_source(self.ruleset, source, self.dialect, self.today)
+            source = joined_source(self.ruleset, source, self.dialect, self.events_relation())
             columns |= {c: f"{EVENTS}.{c}" for c in map(column, self.ruleset.event_measures)}
         self.stages.append(Stage("src", columns, set(), source=source))
+
+    def events_relation(self) -> str:
+        if self.events is not None:
+            return self.events
+        if self.dialect not in ("sqlite", "postgres"):
+            refuse_events(self.ruleset, self.dialect)
+        return f"({events_relation(self.ruleset, self.dialect, self.today)})"
 
     def source_column(self, name: str, present: set[str] | None) -> str:
         field_type = self.ruleset.schema.fields[name].type
@@ -318,19 +329,17 @@ class EventsUnavailable(GuanxiError):
     """The engine classifies a snapshot of the customers, which holds no events."""
 
 
-def refuse_events(ruleset: RuleSet, dialect: str) -> None:
-    """The snapshot engines (DuckDB, Spark) read a file of customers: no events reach them."""
-    if dialect in ("sqlite", "postgres"):
+def refuse_events(ruleset: RuleSet, engine: str) -> None:
+    """Spark reads a file of customers, and no events reach it (DuckDB is given the store's
+    grouped events: snapshot.py)."""
+    if not ruleset.event_measures:
         return
     raise EventsUnavailable(
         _(
-            "the {engine} engine classifies a snapshot file of customers, which holds no events;"
-            " the event measures {names} need the store's events: classify without --input"
-            " (the store engine)"
-        ).format(
-            engine="duckdb" if dialect == "duckdb" else dialect,
-            names=", ".join(m.name for m in ruleset.event_measures),
-        )
+            "the {engine} engine classifies a snapshot file of customers and cannot read the"
+            " store's events, which the event measures {names} count: use --engine duckdb, or"
+            " classify in the store (without --input)"
+        ).format(engine=engine, names=", ".join(m.name for m in ruleset.event_measures))
     )
 
 

@@ -18,11 +18,13 @@ customers; a customer without events gets 0 for count and sum, NULL for the othe
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from guanxi.engine.ruleset import RuleSet
@@ -32,6 +34,7 @@ from guanxi.engine.store import Store
 EVENTS = "_ev"  # the alias of the grouped events relation
 EVENT_KEY = "_ev_key"
 DAY = 86_400
+BATCH = 200_000  # rows of grouped events fetched at a time
 
 
 def column(measure: CompiledMeasure) -> str:
@@ -77,13 +80,34 @@ def events_relation(ruleset: RuleSet, dialect: str, today: dt.date) -> str:
     )
 
 
-def joined_source(ruleset: RuleSet, source: str, dialect: str, today: dt.date) -> str:
-    """`source` (the customers table) with the grouped events LEFT JOINed by the key."""
+def joined_source(ruleset: RuleSet, source: str, dialect: str, events: str) -> str:
+    """`source` (the customers) with `events` (the grouped events: a table, or a query in
+    parentheses) LEFT JOINed by the key."""
     key = exp.to_identifier(ruleset.schema.key, quoted=True).sql(dialect=dialect)
-    return (
-        f"{source} LEFT JOIN ({events_relation(ruleset, dialect, today)}) AS {EVENTS}"
-        f" ON {EVENTS}.{EVENT_KEY} = {source}.{key}"
-    )
+    return f"{source} LEFT JOIN {events} AS {EVENTS} ON {EVENTS}.{EVENT_KEY} = {source}.{key}"
+
+
+def grouped_events(store: Store, ruleset: RuleSet, today: dt.date) -> pa.Table:
+    """The store's grouped events (events_relation) as an Arrow table, for an engine that
+    classifies outside the store: the key and each aggregate (days_since's as the newest
+    event's instant, text)."""
+    fields = [pa.field(EVENT_KEY, pa.string())]
+    for measure in ruleset.event_measures:
+        days = _events(measure).aggregate == "days_since"
+        fields.append(pa.field(column(measure), pa.string() if days else pa.float64()))
+    schema = pa.schema(fields)
+    found = store.iter_rows(events_relation(ruleset, store.dialect, today))
+    batches = []
+    while rows := [tuple(row.values()) for row in itertools.islice(found, BATCH)]:
+        columns = [[_plain(v) for v in c] for c in zip(*rows, strict=True)]
+        arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+        batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _plain(value: Any) -> Any:
+    """A count or sum as a float (PostgreSQL gives Decimal and int), text as it is."""
+    return value if value is None or isinstance(value, str) else float(value)
 
 
 def measure_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today: dt.date) -> str:
@@ -93,7 +117,8 @@ def measure_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today:
         return f"COALESCE({found}, 0)"
     if events.aggregate == "days_since":
         start = int(day_start(ruleset, today).timestamp())
-        return f"(({start} - {_epoch(found, dialect)}) + {DAY - 1}) / {DAY}"
+        divide = "//" if dialect == "duckdb" else "/"  # whole days: integer division
+        return f"(({start} - {_epoch(found, dialect)}) + {DAY - 1}) {divide} {DAY}"
     return found
 
 
@@ -121,6 +146,8 @@ def _epoch(instant: str, dialect: str) -> str:
     """Whole seconds since 1970 of an ISO instant (text), rounded down."""
     if dialect == "sqlite":
         return f"unixepoch({instant})"
+    if dialect == "duckdb":
+        return f"CAST(FLOOR(epoch(CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
 
 
