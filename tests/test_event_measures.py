@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
-from guanxi.engine.classify.compile import EventsUnavailable
+from guanxi.engine.classify.compile import EventsUnavailable, measures_sql
 from guanxi.engine.classify.event_measures import day_start, grouped_events, stored
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
@@ -167,6 +167,12 @@ def test_values_at_the_edges_of_the_window(store: Store, rules: RuleSet) -> None
     }
     assert sql_measures(store, rules) == expected
     assert python_measures(rules, customers, events) == expected
+    # the query planning reads measures with (a recurring or on_enter step's `when:`)
+    planned = store.execute(measures_sql(rules, store.dialect, TODAY, ["complaints_90d"]))
+    assert sorted((r["customer_id"], r["complaints_90d"]) for r in planned) == [
+        ("C1", 2),
+        ("C2", 0),
+    ]
 
 
 @pytest.mark.every_store
