@@ -300,6 +300,7 @@ class _Measures:
     def __init__(self, ruleset: RuleSet, store: Store) -> None:
         self.ruleset, self.store = ruleset, store
         self.compiled: dict[dt.date, dict[str, Any]] = {}
+        self.reads_events = _steps_read_events(ruleset)
 
     def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
         today = moment.today
@@ -317,11 +318,22 @@ class _Measures:
         return record
 
     def history(self, record: Mapping[str, Any], moment: _Moment) -> list[dict[str, Any]]:
-        if not self.ruleset.event_measures:
+        if not self.reads_events:  # spare each event a query no step needs
             return []
         key = str(record[self.ruleset.schema.key])
         found = stored_events(self.store, self.ruleset, key, moment.today)
         return [e for e in found if dt.datetime.fromisoformat(e["at"]) <= moment.at]
+
+
+def _steps_read_events(ruleset: RuleSet) -> bool:
+    """Whether an event step's `when:` or `unless:` reads an event measure, or a measure
+    built on one."""
+    from_events: set[str] = set()
+    for measure in ruleset.measures:  # in file order: a measure uses earlier ones
+        if measure.events is not None or measure.uses & from_events:
+            from_events.add(measure.name)
+    conditions = [c for s in ruleset.steps if s.step.on for c in (s.when, s.unless) if c]
+    return any(c.fields & from_events for c in conditions)
 
 
 def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followup], list[Followup]]:
