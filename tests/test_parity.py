@@ -3,7 +3,8 @@
 Two properties: random conditions and numeric expressions from the whole grammar evaluate
 identically on random records (NULLs, Chinese text, LIKE wildcards, dates, booleans, division
 by zero); and whole generated populations get identical measures, gold, tiers, levels and
-strategies from the compiled rule set on all three back ends.
+strategies from the compiled rule set on all three back ends. Measures over generated events
+are held to the same standard in test_event_measures.py (SQLite, PostgreSQL, DuckDB, Python).
 """
 
 from __future__ import annotations
