@@ -74,8 +74,11 @@ def events_relation(ruleset: RuleSet, dialect: str, today: dt.date) -> str:
     if None not in starts:
         where.append(f"at >= {_text(min(s for s in starts if s is not None))}")
     aggregates = [f"{_aggregate(ruleset, m, dialect, today)} AS {column(m)}" for m in measures]
+    # SQLite would walk the (customer_id, at) index to group, fetching each event's row
+    # from the table out of order; reading the table through once and sorting is faster
+    table = "events NOT INDEXED" if dialect == "sqlite" else "events"
     return (
-        f"SELECT customer_id AS {EVENT_KEY}, {', '.join(aggregates)} FROM events"
+        f"SELECT customer_id AS {EVENT_KEY}, {', '.join(aggregates)} FROM {table}"
         f" WHERE {' AND '.join(where)} GROUP BY customer_id"
     )
 
