@@ -46,7 +46,7 @@ MEASURES = """measures:
     label: 近90天销售额
     sum: sale.amount
     within: 90 days
-  - name: biggest_sale_week
+  - name: biggest_sale_Week   # a capital: PostgreSQL keeps it only in quotes
     label: 近一周最大一笔销售
     max: sale.amount
     within: 1 week
@@ -82,7 +82,7 @@ SCENARIOS = """scenarios:
     expect:
       followups: [{step: complaint_callback, due: "2026-11-02T12:00"}]
 """
-NAMES = ("complaints_90d", "sales_90d", "biggest_sale_week", "smallest_sale_week",
+NAMES = ("complaints_90d", "sales_90d", "biggest_sale_Week", "smallest_sale_week",
          "days_since_sale")  # fmt: skip
 
 

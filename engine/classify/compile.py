@@ -160,7 +160,8 @@ class _Builder:
         columns = {n: self.source_column(n, present) for n in fields}
         if self.ruleset.event_measures:
             source = joined_source(self.ruleset, source, self.dialect, self.events_relation())
-            columns |= {c: f"{EVENTS}.{c}" for c in map(column, self.ruleset.event_measures)}
+            names = map(column, self.ruleset.event_measures)
+            columns |= {c: f"{EVENTS}.{self.q(c)}" for c in names}
         self.stages.append(Stage("src", columns, set(), source=source))
 
     def events_relation(self) -> str:

@@ -73,7 +73,10 @@ def events_relation(ruleset: RuleSet, dialect: str, today: dt.date) -> str:
     where = [f"type IN ({', '.join(_text(t, dialect) for t in types)})", f"at < {_text(end)}"]
     if None not in starts:
         where.append(f"at >= {_text(min(s for s in starts if s is not None))}")
-    aggregates = [f"{_aggregate(ruleset, m, dialect, today)} AS {column(m)}" for m in measures]
+    aggregates = [
+        f"{_aggregate(ruleset, m, dialect, today)} AS {_quoted(column(m), dialect)}"
+        for m in measures
+    ]
     # SQLite would walk the (customer_id, at) index to group, fetching each event's row
     # from the table out of order; reading the table through once and sorting is faster
     table = "events NOT INDEXED" if dialect == "sqlite" else "events"
@@ -86,7 +89,7 @@ def events_relation(ruleset: RuleSet, dialect: str, today: dt.date) -> str:
 def joined_source(ruleset: RuleSet, source: str, dialect: str, events: str) -> str:
     """`source` (the customers) with `events` (the grouped events: a table, or a query in
     parentheses) LEFT JOINed by the key."""
-    key = exp.to_identifier(ruleset.schema.key, quoted=True).sql(dialect=dialect)
+    key = _quoted(ruleset.schema.key, dialect)
     return f"{source} LEFT JOIN {events} AS {EVENTS} ON {EVENTS}.{EVENT_KEY} = {source}.{key}"
 
 
@@ -115,7 +118,7 @@ def _plain(value: Any) -> Any:
 
 def measure_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today: dt.date) -> str:
     """The measure's value from its aggregate column."""
-    events, found = _events(measure), column(measure)
+    events, found = _events(measure), _quoted(column(measure), dialect)
     if events.aggregate in ("count", "sum"):
         return f"COALESCE({found}, 0)"
     if events.aggregate == "days_since":
@@ -152,6 +155,10 @@ def _epoch(instant: str, dialect: str) -> str:
     if dialect == "duckdb":
         return f"CAST(FLOOR(epoch(CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
+
+
+def _quoted(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
 
 def _text(value: str, dialect: str = "sqlite") -> str:
