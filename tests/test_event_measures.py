@@ -29,6 +29,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.ruleset.ruleset import EventMeasure
 from guanxi.engine.scenarios.run import run_scenarios
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -341,3 +342,13 @@ def test_a_scenario_pins_a_history_rule(rules: RuleSet) -> None:
     classification; the complaint's step counts the earlier complaint."""
     suite = run_scenarios(rules, only="历史")
     assert [(r.status, r.error, r.differences) for r in suite.results] == [("passed", None, ())] * 3
+
+
+def test_a_window_in_weeks_is_counted_in_days(tmp_path: Path) -> None:
+    folder = history_rules(tmp_path / "rules")
+    tiers = folder / "tiers.yaml"
+    tiers.write_text(tiers.read_text("utf-8").replace("within: 1 week", "within: 2 weeks"), "utf-8")
+    found = {m.name: m.events for m in load_ruleset(folder).event_measures}
+    assert found["biggest_sale_Week"] == EventMeasure("max", "sale", "amount", 14)
+    assert found["days_since_sale"] == EventMeasure("days_since", "sale", None, None)
+    assert found["complaints_90d"] == EventMeasure("count", "complaint", None, 90)
