@@ -58,6 +58,16 @@ MEASURES = """measures:
   - name: days_since_sale
     label: 距上次销售天数
     days_since: sale
+  - name: fee_complaints_90d
+    label: 近90天收费投诉
+    count: complaint
+    where: category = '收费' AND severity >= 2
+    within: 90 days
+  - name: big_sales_90d
+    label: 近90天大额销售
+    sum: sale.amount
+    where: amount >= 1000 AND product LIKE '理%'
+    within: 90 days
 """
 SCENARIOS = """scenarios:
   - name: 历史 sales of 600,000 in the last 90 days make a customer valuable
@@ -84,7 +94,7 @@ SCENARIOS = """scenarios:
       followups: [{step: complaint_callback, due: "2026-11-02T12:00"}]
 """
 NAMES = ("complaints_90d", "sales_90d", "biggest_sale_Week", "smallest_sale_week",
-         "days_since_sale")  # fmt: skip
+         "days_since_sale", "fee_complaints_90d", "big_sales_90d")  # fmt: skip
 
 
 def history_rules(folder: Path) -> Path:
@@ -160,18 +170,20 @@ def test_values_at_the_edges_of_the_window(store: Store, rules: RuleSet) -> None
         event(8, "sale", "C1", at(200, 0, rules), amount=1e9, product="理财"),  # too old
         event(9, "sale", "C1", at(1, 0, rules), product="基金"),  # no amount: skipped
         event(10, "login", "C2", at(1, 0, rules), channel="app"),
+        event(11, "complaint", "C1", at(5, 0, rules), category="收费", severity=3),
+        event(12, "complaint", "C1", at(5, 0, rules), category="收费", severity=1),
     ]
     fill(store, customers, events)
     expected = {
-        "C1": (2.0, 550_020.5, 300_000.0, 20.0, 1.0, "valuable"),
-        "C2": (0.0, 0.0, None, None, None, "low_value"),
+        "C1": (4.0, 550_020.5, 300_000.0, 20.0, 1.0, 1.0, 250_000.5, "valuable"),
+        "C2": (0.0, 0.0, None, None, None, 0.0, 0.0, "low_value"),
     }
     assert sql_measures(store, rules) == expected
     assert python_measures(rules, customers, events) == expected
     # the query planning reads measures with (a recurring or on_enter step's `when:`)
     planned = store.execute(measures_sql(rules, store.dialect, TODAY, ["complaints_90d"]))
     assert sorted((r["customer_id"], r["complaints_90d"]) for r in planned) == [
-        ("C1", 2),
+        ("C1", 4),
         ("C2", 0),
     ]
 
@@ -194,9 +206,21 @@ def generated_events(seed: int, customers: int, count: int, rules: RuleSet) -> l
         seconds = rng.randrange(-2 * 86_400, 120 * 86_400)
         when = at(0, -seconds, rules)
         amount = rng.choice([None, 0.0, 1.5, 100.0, 250_000.0])
-        payload = {"amount": amount} if kind == "sale" and amount is not None else {}
+        payload = fields(kind, amount, rng.choice(TEXTS), rng.choice([None, 1, 2, 3]))
         found.append(event(n, kind, f"C{rng.randrange(customers)}", when, **payload))
     return found
+
+
+TEXTS = [None, "收费", "服务", "理财", "基金"]
+
+
+def fields(kind: str, number: float | None, text: str | None, level: int | None) -> dict[str, Any]:
+    """A payload of the event type: what is None is left out."""
+    found: dict[str, Any] = {
+        "sale": {"amount": number, "product": text},
+        "complaint": {"category": text, "severity": level},
+    }.get(kind, {})
+    return {k: v for k, v in found.items() if v is not None}
 
 
 @pytest.mark.every_store
@@ -221,7 +245,9 @@ generated = st.lists(
         st.sampled_from(["complaint", "sale", "login"]),
         st.integers(0, 3),
         instants,
-        st.none() | st.sampled_from([0.0, 0.5, 1.5, 100.0, 250_000.0]),
+        st.none() | st.sampled_from([0.0, 0.5, 1.5, 100.0, 1000.0, 250_000.0]),
+        st.sampled_from(TEXTS),
+        st.none() | st.integers(1, 3),
     ),
     max_size=15,
 )
@@ -232,10 +258,8 @@ generated = st.lists(
 def test_sqlite_and_python_agree(lite: Store, rules: RuleSet, drawn: list[Any]) -> None:
     customers = [{"customer_id": f"C{i}"} for i in range(4)]
     events = [
-        event(
-            n, kind, f"C{who}", at(-1, -seconds, rules), **({"amount": a} if a is not None else {})
-        )
-        for n, (kind, who, seconds, a) in enumerate(drawn)
+        event(n, kind, f"C{who}", at(-1, -seconds, rules), **fields(kind, a, text, level))
+        for n, (kind, who, seconds, a, text, level) in enumerate(drawn)
     ]
     lite.execute("DELETE FROM events")
     lite.execute("DELETE FROM customers")

@@ -27,6 +27,8 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from guanxi.engine.language.to_python import coerce
+from guanxi.engine.language.to_sql import to_sql
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, EventMeasure
 from guanxi.engine.store import Store
@@ -77,13 +79,59 @@ def events_relation(ruleset: RuleSet, dialect: str, today: dt.date) -> str:
         f"{_aggregate(ruleset, m, dialect, today)} AS {_quoted(column(m), dialect)}"
         for m in measures
     ]
+    return (
+        f"SELECT customer_id AS {EVENT_KEY}, {', '.join(aggregates)}"
+        f" FROM {_events_table(ruleset, dialect)} WHERE {' AND '.join(where)}"
+        " GROUP BY customer_id"
+    )
+
+
+def _events_table(ruleset: RuleSet, dialect: str) -> str:
+    """The events table; with `where:` filters, with a column `_f_<type>_<field>` for each
+    event field they test, read from the payload."""
     # SQLite would walk the (customer_id, at) index to group, fetching each event's row
     # from the table out of order; reading the table through once and sorting is faster
     table = "events NOT INDEXED" if dialect == "sqlite" else "events"
-    return (
-        f"SELECT customer_id AS {EVENT_KEY}, {', '.join(aggregates)} FROM {table}"
-        f" WHERE {' AND '.join(where)} GROUP BY customer_id"
+    tested = sorted(
+        {(_events(m).event_type, n) for m in ruleset.event_measures for n in _filtered(m)}
     )
+    if not tested:
+        return table
+    columns = [
+        f"{_payload_value(ruleset, kind, n, dialect)} AS {_quoted(_field_column(kind, n), dialect)}"
+        for kind, n in tested
+    ]
+    return f"(SELECT customer_id, type, at, payload, {', '.join(columns)} FROM {table}) AS e"
+
+
+def _filtered(measure: CompiledMeasure) -> frozenset[str]:
+    where = _events(measure).where
+    return where.fields if where is not None else frozenset()
+
+
+def _field_column(kind: str, name: str) -> str:
+    return f"_f_{kind}_{name}"
+
+
+def _payload_value(ruleset: RuleSet, kind: str, name: str, dialect: str) -> str:
+    if ruleset.schema.events[kind].fields[name].type != "string":
+        return _payload_number(name, dialect)
+    if dialect == "sqlite":
+        return f"json_extract(payload, {_text('$.' + json.dumps(name, ensure_ascii=False))})"
+    return f"CAST(payload AS JSONB) ->> {_text(name, dialect)}"
+
+
+def _where_sql(measure: CompiledMeasure, dialect: str, today: dt.date) -> str:
+    """The measure's `where:`, reading the columns of _events_table."""
+    events = _events(measure)
+    assert events.where is not None
+
+    def renamed(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return exp.column(_field_column(events.event_type, node.name), quoted=True)
+        return node
+
+    return f"({to_sql(events.where.tree.transform(renamed), dialect, today)})"
 
 
 def joined_source(ruleset: RuleSet, source: str, dialect: str, events: str) -> str:
@@ -133,6 +181,7 @@ def _aggregate(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today: 
     start, _end = window(ruleset, events, today)
     counted = f"type = {_text(events.event_type, dialect)}"
     counted += f" AND at >= {_text(start)}" if start is not None else ""
+    counted += f" AND {_where_sql(measure, dialect, today)}" if events.where else ""
     if events.aggregate == "count":
         return f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)"
     if events.aggregate == "days_since":
@@ -182,6 +231,7 @@ def counted_events(
     """The events the measure reads, oldest first."""
     spec = _events(measure)
     start, end = window(ruleset, spec, today)
+    matches = _matcher(ruleset, spec, today)
     return sorted(
         (
             e
@@ -189,9 +239,24 @@ def counted_events(
             if e["type"] == spec.event_type
             and _at(e) < _moment(end)
             and (start is None or _at(e) >= _moment(start))
+            and matches(e)
         ),
         key=_at,
     )
+
+
+def _matcher(ruleset: RuleSet, spec: EventMeasure, today: dt.date) -> Any:
+    """Whether an event's fields satisfy the measure's `where:` (always, without one)."""
+    if spec.where is None:
+        return lambda event: True
+    test = spec.where.compile(today)
+    types = {n: f.type for n, f in ruleset.schema.events[spec.event_type].fields.items()}
+
+    def matches(event: Event) -> bool:
+        payload = _payload(event)
+        return test({n: coerce(payload.get(n), types[n]) for n in types}) is True
+
+    return matches
 
 
 def event_value(

@@ -212,6 +212,8 @@ def _event_reason(ruleset: RuleSet, spec: EventMeasure, today: dt.date, count: i
         "min": _("the smallest {field} of the {type} events"),
         "days_since": _("days since the newest {type} event"),
     }[spec.aggregate].format(type=spec.event_type, field=spec.field)
+    if spec.where is not None:
+        what += " " + _("where {condition}").format(condition=spec.where.compiled_text)
     if spec.days is None:
         period = _("up to {today}").format(today=today.isoformat())
     else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
+from guanxi.engine.language import Condition
 from guanxi.engine.ruleset.models import Measure, Schema
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import EventMeasure
@@ -23,6 +24,7 @@ MEASURE_KINDS = ("expr", "percentile_of", "count", "sum", "max", "min", "days_si
 OF_A_FIELD = ("sum", "max", "min")  # these read a field: 'sale.amount'
 DAYS_IN = {"days": 1, "weeks": 7}
 NUMBERS = ("integer", "number")
+FILTERED = ("string", *NUMBERS)  # the event fields a `where:` may test
 FILE = "tiers.yaml"
 
 
@@ -45,9 +47,34 @@ def event_measure(
         return None
     read, checked = _field(project, schema, at, aggregate, event_type, field)
     timed, days = _window(project, path, measure, aggregate)
-    if not (read and timed):
+    filtered, where = _where(project, schema, path, measure, event_type)
+    if not (read and timed and filtered):
         return None
-    return EventMeasure(aggregate, event_type, checked, days)
+    return EventMeasure(aggregate, event_type, checked, days, where)
+
+
+def _where(
+    project: Project, schema: Schema, path: tuple[Any, ...], measure: Measure, kind: str
+) -> tuple[bool, Condition | None]:
+    """Whether the `where:` is right, and the condition (None: every event counts)."""
+    if measure.where is None:
+        return True, None
+    fields = {n: f.type for n, f in schema.events[kind].fields.items()}
+    condition = project.condition(FILE, (*path, "where"), fields, domains={})
+    if condition is None:
+        return False, None
+    other = sorted(n for n in condition.fields if fields[n] not in FILTERED)
+    if other:
+        project.error(
+            FILE,
+            (*path, "where"),
+            "type-mismatch",
+            _("'where:' tests text and number fields of the event; {names} is not one").format(
+                names=", ".join(f"{kind}.{n}" for n in other)
+            ),
+        )
+        return False, None
+    return True, condition
 
 
 def _field(

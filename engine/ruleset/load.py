@@ -41,6 +41,7 @@ from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
+    Measure,
     PlaybooksFile,
     PoliciesFile,
     ScenariosFile,
@@ -372,16 +373,8 @@ def _measures(
             events = event_measure(project, schema, path, measure, kinds[0])
             if events is None:
                 continue
-        elif measure.within is not None:
-            project.error(
-                "tiers.yaml",
-                (*path, "within"),
-                "unknown-key",
-                _("'within:' is a window of events; measure '{name}' reads no events").format(
-                    name=measure.name
-                ),
-                hint=_("remove 'within:', or count events with 'count: EVENT_TYPE'"),
-            )
+        else:
+            _no_event_keys(project, path, measure)
         if measure.expr is not None:
             expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
         elif measure.percentile_of is not None and not _numeric(
@@ -395,6 +388,21 @@ def _measures(
             )
         )
     return measures
+
+
+def _no_event_keys(project: Project, path: tuple[str | int, ...], measure: Measure) -> None:
+    """`within:` and `where:` are about events, which an `expr:` or percentile does not read."""
+    for key in ("within", "where"):
+        if getattr(measure, key) is not None:
+            project.error(
+                "tiers.yaml",
+                (*path, key),
+                "unknown-key",
+                _("'{key}:' is about events; measure '{name}' reads no events").format(
+                    key=key, name=measure.name
+                ),
+                hint=_("remove '{key}:', or count events with 'count: EVENT_TYPE'").format(key=key),
+            )
 
 
 def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, str]) -> None:

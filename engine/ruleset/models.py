@@ -234,6 +234,7 @@ class Measure(Model):
     min: str | None = None
     days_since: str | None = None  # an event type: days since its newest event
     within: str | None = None  # '90 days': the window, counted back from the day classified
+    where: Condition = None  # on the event's fields: only the events it holds for count
 
 
 class Gold(Model):

@@ -77,12 +77,13 @@ EVENT_AGGREGATES = ("count", "sum", "max", "min", "days_since")
 class EventMeasure:
     """A measure over one customer's events of one type: `aggregate` (EVENT_AGGREGATES) of
     `field` (None for count and days_since) over the events of the last `days` days, today
-    included (None: every event up to today)."""
+    included (None: every event up to today) for which `where` holds."""
 
     aggregate: str
     event_type: str
     field: str | None
     days: int | None
+    where: Condition | None = None  # on the event's fields (by their plain names)
 
     @property
     def empty_value(self) -> int | None:
