@@ -10,8 +10,8 @@ straight into the events table with SQL).
 
 Two rule projects: the default one ('without'), and a copy ('with') that adds
 
-    complaints_90d   count: complaint, within: 90 days
-    sales_90d        sum: sale.amount, within: 90 days
+    complaints_90d   count: complaint, in_last: 90 days
+    sales_90d        sum: sale.amount, in_last: 90 days
 
 and reads both in the tiers (a dormant customer has no complaint in 90 days; sales of
 500,000 in 90 days make a customer valuable), so the query cannot leave them out.
@@ -47,11 +47,11 @@ MEASURES = """measures:
   - name: complaints_90d
     label: 近90天投诉次数
     count: complaint
-    within: 90 days
+    in_last: 90 days
   - name: sales_90d
     label: 近90天销售额
     sum: sale.amount
-    within: 90 days
+    in_last: 90 days
 """
 HISTORY_DAYS = 180
 

@@ -1,4 +1,4 @@
-"""Measures over the customer's events (`count: complaint`, `within: 90 days`): exact values at
+"""Measures over the customer's events (`count: complaint`, `in_last: 90 days`): exact values at
 the window's edges, the same on SQLite, PostgreSQL and in Python (a property over generated
 events), in a classification, and refused by the snapshot engines, which have no events."""
 
@@ -42,19 +42,19 @@ MEASURES = """measures:
   - name: complaints_90d
     label: 近90天投诉次数
     count: complaint
-    within: 90 days
+    in_last: 90 days
   - name: sales_90d
     label: 近90天销售额
     sum: sale.amount
-    within: 90 days
+    in_last: 90 days
   - name: biggest_sale_Week   # a capital: PostgreSQL keeps it only in quotes
     label: 近一周最大一笔销售
     max: sale.amount
-    within: 1 week
+    in_last: 1 week
   - name: smallest_sale_week
     label: 近一周最小一笔销售
     min: sale.amount
-    within: 1 week
+    in_last: 1 week
   - name: days_since_sale
     label: 距上次销售天数
     days_since: sale
@@ -62,12 +62,12 @@ MEASURES = """measures:
     label: 近90天收费投诉
     count: complaint
     where: category = '收费' AND severity >= 2
-    within: 90 days
+    in_last: 90 days
   - name: big_sales_90d
     label: 近90天大额销售
     sum: sale.amount
     where: amount >= 1000 AND product LIKE '理%'
-    within: 90 days
+    in_last: 90 days
 """
 SCENARIOS = """scenarios:
   - name: 历史 sales of 600,000 in the last 90 days make a customer valuable
@@ -371,7 +371,9 @@ def test_a_scenario_pins_a_history_rule(rules: RuleSet) -> None:
 def test_a_window_in_weeks_is_counted_in_days(tmp_path: Path) -> None:
     folder = history_rules(tmp_path / "rules")
     tiers = folder / "tiers.yaml"
-    tiers.write_text(tiers.read_text("utf-8").replace("within: 1 week", "within: 2 weeks"), "utf-8")
+    tiers.write_text(
+        tiers.read_text("utf-8").replace("in_last: 1 week", "in_last: 2 weeks"), "utf-8"
+    )
     found = {m.name: m.events for m in load_ruleset(folder).event_measures}
     assert found["biggest_sale_Week"] == EventMeasure("max", "sale", "amount", 14)
     assert found["days_since_sale"] == EventMeasure("days_since", "sale", None, None)

@@ -1,4 +1,4 @@
-"""Measures over the customer's events (`count: complaint`, `within: 90 days`), in SQL and
+"""Measures over the customer's events (`count: complaint`, `in_last: 90 days`), in SQL and
 in Python.
 
 A window of N days is today and the N - 1 days before, as days in the project's time zone:

@@ -4,7 +4,7 @@ count: complaint          how many complaint events      (0 when none)
 sum: sale.amount          the sum of a number field       (0 when none)
 max: / min: sale.amount   the largest / smallest value    (NULL when none)
 days_since: sale          days since the newest event     (NULL when none)
-within: 90 days           the window: today and the 89 days before (days or weeks);
+in_last: 90 days          the window: today and the 89 days before (days or weeks);
                           required but for days_since, where it limits the events seen
 """
 
@@ -126,33 +126,33 @@ def _window(
     project: Project, path: tuple[Any, ...], measure: Measure, aggregate: str
 ) -> tuple[bool, int | None]:
     """Whether the window is right, and its days (None: no window, for days_since only)."""
-    if measure.within is None:
+    if measure.in_last is None:
         if aggregate == "days_since":
             return True, None
         project.error(
             FILE,
             path,
             "missing-key",
-            _("measure '{name}' reads events: say over how many days with 'within:'").format(
+            _("measure '{name}' reads events: say over how many days with 'in_last:'").format(
                 name=measure.name
             ),
-            hint=_("e.g. 'within: 90 days' (today and the 89 days before)"),
+            hint=_("e.g. 'in_last: 90 days' (today and the 89 days before)"),
         )
         return False, None
     try:
-        duration = parse_duration(measure.within)
+        duration = parse_duration(measure.in_last)
     except TimingError as error:
-        project.error(FILE, (*path, "within"), "invalid-duration", str(error), hint=error.hint)
+        project.error(FILE, (*path, "in_last"), "invalid-duration", str(error), hint=error.hint)
         return False, None
     if duration.unit not in DAYS_IN or duration.amount < 1:
         project.error(
             FILE,
-            (*path, "within"),
+            (*path, "in_last"),
             "invalid-duration",
-            _("a window of events is a number of days or weeks, not '{within}'").format(
-                within=measure.within
+            _("a window of events is a number of days or weeks, not '{window}'").format(
+                window=measure.in_last
             ),
-            hint=_("e.g. 'within: 90 days' or 'within: 4 weeks'"),
+            hint=_("e.g. 'in_last: 90 days' or 'in_last: 4 weeks'"),
         )
         return False, None
     return True, duration.amount * DAYS_IN[duration.unit]

@@ -391,8 +391,8 @@ def _measures(
 
 
 def _no_event_keys(project: Project, path: tuple[str | int, ...], measure: Measure) -> None:
-    """`within:` and `where:` are about events, which an `expr:` or percentile does not read."""
-    for key in ("within", "where"):
+    """`in_last:` and `where:` are about events, which an `expr:` or percentile does not read."""
+    for key in ("in_last", "where"):
         if getattr(measure, key) is not None:
             project.error(
                 "tiers.yaml",

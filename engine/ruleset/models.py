@@ -221,7 +221,7 @@ class Rule(Model):
 class Measure(Model):
     """A derived value: an arithmetic `expr`, the percentile rank of a field (0 to 1), or a
     measure over the customer's events (`count: complaint`, `sum: sale.amount`, `max:`,
-    `min:`, `days_since: sale`) within a window of days (`within: 90 days`)."""
+    `min:`, `days_since: sale`) in a window of days (`in_last: 90 days`)."""
 
     name: str
     label: str
@@ -233,7 +233,7 @@ class Measure(Model):
     max: str | None = None
     min: str | None = None
     days_since: str | None = None  # an event type: days since its newest event
-    within: str | None = None  # '90 days': the window, counted back from the day classified
+    in_last: str | None = None  # '90 days': the window, counted back from the day classified
     where: Condition = None  # on the event's fields: only the events it holds for count
 
 

@@ -19,7 +19,7 @@ The scenario's time line; every step is given its `now` from the scenario, never
 4. the events in the order they happened, each instant's events recorded and planned at that
    instant, as they would arrive (an event before today is planned today). The events before
    today are the customer's history: they are recorded before the first classification, so
-   event measures (`count: complaint`, `within: 90 days`) count them.
+   event measures (`count: complaint`, `in_last: 90 days`) count them.
 
 Each planning call runs the contact policy over what it planned. What comes back is the
 customer's assignment and every follow-up planned for them, with each policy verdict.
