@@ -40,6 +40,7 @@ POLICIES = (
     "capacity",
     "cancel_on",
     "unless",
+    "undone",
 )
 """What a follow-up's `policy` can be: the contact policies, and the step's own cancelling."""
 
