@@ -406,6 +406,13 @@ class Expectation(Model):
 Value = str | int | float | bool | None
 
 
+class ScenarioChange(Model):
+    """The customer changes later: from `at` on these fields differ (the others stay)."""
+
+    at: str
+    customer: dict[str, Value]
+
+
 class Scenario(Model):
     """Given a customer (as the day before, and events at their times), what must happen."""
 
@@ -418,6 +425,7 @@ class Scenario(Model):
     runs: int | None = Field(default=None, ge=1, le=100)
     events: tuple[ScenarioEvent, ...] = ()
     recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
+    later: tuple[ScenarioChange, ...] = ()  # each classified at its time, as a night would
     expect: Expectation
 
 
