@@ -210,8 +210,8 @@ def _check_trigger(
             "invalid-value",
             _("'keep_when_left' is for on_enter and on_leave steps only"),
             hint=_(
-                "'keep_when_left: true' keeps an on_enter follow-up when the customer leaves"
-                " the state again before it is sent"
+                "'keep_when_left: true' keeps a follow-up of a move that is undone before it"
+                " is sent (the customer leaves the state entered, or is back in the state left)"
             ),
         )
     for key in ("on_enter", "on_leave"):
@@ -282,9 +282,10 @@ def _missing_order(project: Project, at: tuple[Any, ...], ladder: str, known: Kn
         at,
         "missing-order",
         _("{file} has no 'order:' to tell a fall from a rise").format(file=file),
-        hint=_("add to {file} 'order:' listing {names} from the lowest to the highest").format(
-            file=file, names=", ".join(names)
-        ),
+        hint=_(
+            "add to {file} an 'order:' that lists its names ({names}) from the lowest to the"
+            " highest"
+        ).format(file=file, names=", ".join(names)),
     )
 
 

@@ -128,8 +128,8 @@ def _order(
             ("order",),
             "invalid-order",
             _("'order:' leaves out {names}").format(names=", ".join(missing)),
-            hint=_("list every name once, lowest first, e.g. '{example}'").format(
-                example=f"order: [{', '.join(names)}]"
+            hint=_("list each of {names} once, from the lowest to the highest").format(
+                names=", ".join(names)
             ),
         )
     return None if problems else order
