@@ -65,7 +65,9 @@ CODES: dict[str, str] = {
     "empty-condition": N_("A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all."),
     "too-complex": N_("A condition is nested or chained too deeply; split it or use IN (…)."),
     "unknown-level": N_("A playbook or scenario names a relationship level that is not defined."),
-    "unknown-tier": N_("A step's on_enter/on_leave names no tier, level, strategy, nor 'gold'."),
+    "unknown-tier": N_(
+        "A name is no defined tier or level (on_enter/on_leave: nor a strategy, nor gold)."
+    ),
     "ambiguous-name": N_(
         "A step's on_enter/on_leave names a state that is both a tier and a level (or strategy)."
     ),

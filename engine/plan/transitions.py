@@ -222,9 +222,8 @@ def _climb(ruleset: RuleSet, kind: str, up: bool, params: dict[str, Any]) -> str
     """Moved up (or down) the ladder's `order:`; from no state or to none is neither."""
     ladder = ruleset.tiers if kind == "tier" else ruleset.levels
     if ladder.order is None:
-        raise GuanxiError(
-            _("the {kind}s have no 'order:' to tell a fall from a rise").format(kind=kind)
-        )
+        file = "tiers.yaml" if kind == "tier" else "levels.yaml"
+        raise GuanxiError(_("{file} has no 'order:' to tell a fall from a rise").format(file=file))
     params.update({f"tr_o{i}": name for i, name in enumerate(ladder.order)})
     whens = " ".join(f"WHEN :tr_o{i} THEN {i}" for i in range(len(ladder.order)))
     before, after = (f"CASE t.{side}_{kind} {whens} END" for side in ("from", "to"))
