@@ -4,17 +4,21 @@ ladder's `order:`, and the cancelling of follow-ups whose move a later run undid
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.plan.followups import new_batch
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport, insert_transitions
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.every_store
 
@@ -238,3 +242,35 @@ def test_a_classification_records_becoming_gold_as_a_move(store: Store, rules: R
         ("gold_or_partner_gift", "G"),
         ("gold_farewell", "P19"),
     }
+
+
+def test_a_simulation_cancels_the_visits_its_rules_undo(tmp_path: Path, ruleset: RuleSet) -> None:
+    """An analyst tries rules without partners on a live store: the welcome visit pending for
+    the store's new partner is cancelled once the simulated nights confirm the move."""
+    db = tmp_path / "guanxi.db"
+    live = SQLiteStore(db)
+    live.prepare(ruleset.schema)
+    people = [(f"P{i:02}", 100.0 * i) for i in range(1, 21)] + [("W", 50.0)]
+    live.upsert_customers(
+        [{"customer_id": c, "name": c, "rm_id": "RM9", "balance": 1_000.0,
+          "annual_contribution": contribution, "cost_to_serve": 100.0, "products_held": 1,
+          "last_txn_date": "2026-11-20"} for c, contribution in people]
+    )  # fmt: skip
+    monday = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+    classify(live, ruleset, monday - dt.timedelta(days=2))  # the baseline
+    live.upsert_customers([{"customer_id": "W", "annual_contribution": 90_000.0}])
+    for night in (1, 0):  # the hold: two nights confirm W as gold, so a partner
+        now = monday - dt.timedelta(days=night)
+        classify(live, ruleset, now, after=TransitionPlanner(live, ruleset, now))
+    visits = "SELECT status FROM followups WHERE step_id = 'partner_welcome_visit'"
+    assert [r["status"] for r in live.execute(visits)] == ["pending"]  # due Wed 2 Dec 10:00
+    live.close()
+    candidate = tmp_path / "candidate"
+    shutil.copytree(RULES, candidate, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
+    levels = candidate / "levels.yaml"
+    partner = "when: gold OR (tier = 'high_value_added' AND value_ratio >= 10)"
+    levels.write_text(levels.read_text("utf-8").replace(partner, "when: FALSE"), "utf-8")
+    args = ["simulate", "--rules", str(candidate), "--store", str(db), "--start", "2026-12-01"]
+    result = CliRunner().invoke(cli, [*args, "--days", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rules"]["counts"]["cancelled_undone"] == 1

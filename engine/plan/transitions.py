@@ -1,18 +1,30 @@
-"""Tier and level changes (`on_enter:` / `on_leave:`), planned set-based after a classification.
+"""Moves (`on_enter:`, `on_leave:`, `on_fall:`, `on_rise:`), planned set-based after a run.
 
-A classification run records a transition for every customer whose tier, level or strategy
-changed (a customer's first assignment counts, from nothing). For the run:
+A classification run records a transition for every customer whose tier, level, strategy or
+gold changed (a customer's first assignment counts, from nothing). For the run:
 
     on_enter: X   the run moved the customer into X: to = X and from is not X
     on_leave: X   the run moved the customer out of X: from = X and to is not X
+    on_fall: tier the run moved the customer down the tiers' `order:` (both ends known)
+    on_rise: tier the run moved the customer up it (`level` for the levels' order)
 
-X names a tier or a level (a name that is both matches either). As with recurring steps, the
+X names a tier, a level, a strategy, or `gold` (becoming gold), or is a list of them (any
+one); the rule set's check makes every name mean one of them. As with recurring steps, the
 customer's current level must be the step's playbook level (any level for `all`), `when:`
 must hold (with the customer's fields, tier, level, strategy, gold and the measures, on the
 run's local date), and `unless:` true inserts the row as cancelled. The occurrence is the run
 (`step:customer:run-<id>`), so planning the same run twice plans nothing new; the due time
 counts from the moment the run finished. One INSERT … SELECT per step, then the contact
 policy over the batch.
+
+A run also undoes earlier moves: a pending follow-up of an `on_enter:` step is cancelled
+(policy `undone`, the reason naming the state left) when the run moves the customer out of
+its state (for a list: into none of them), one of an `on_leave:` step when the run moves
+the customer back in; unless the step says `keep_when_left: true`. One UPDATE per step and
+state over the run's transitions. The dispatcher does not check again at send time: an
+assignment changes only in a run, and the run cancels in its own transaction, so no pending
+follow-up outlives the state it was planned for. (One already claimed when the run commits
+is being sent; as with `cancel_on:`, it is not taken back.)
 
 A store's first classification is a baseline, not a wave of transitions: every customer
 enters a first tier and level, but they were customers long before, so a partner of years is
