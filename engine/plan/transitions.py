@@ -127,7 +127,6 @@ def insert_transitions(
     label = f"run-{run_id}"
     report = TransitionReport(batch, baseline=is_baseline(store, run_id))
     with tuned(store), store.transaction():
-        report.cancelled = cancel_undone(store, ruleset, run_id, now)
         for step in ruleset.steps:
             if step.step.on_enter or step.step.on_leave or step.step.on_fall or step.step.on_rise:
                 planned = occurrence(ruleset, step, label, finished, today)
@@ -137,6 +136,7 @@ def insert_transitions(
                     continue
                 before, new = insert_planned(store, ruleset, planned, batch, now, scope)
                 report.steps.append(StepPlan(step.id, step.level, [label], new, before))
+        report.cancelled = cancel_undone(store, ruleset, run_id, now)
     return report
 
 
