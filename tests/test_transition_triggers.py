@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
@@ -274,3 +276,37 @@ def test_a_simulation_cancels_the_visits_its_rules_undo(tmp_path: Path, ruleset:
     result = CliRunner().invoke(cli, [*args, "--days", "2", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rules"]["counts"]["cancelled_undone"] == 1
+
+
+TIERS = ("dormant", "low_value", "valuable", "high_value_added")  # tiers.yaml's order
+LEVELS = ("basic", "passive", "responsible", "proactive", "partner")  # levels.yaml's order
+maybe_tier, maybe_level = st.sampled_from((None, *TIERS)), st.sampled_from((None, *LEVELS))
+a_move = st.tuples(maybe_tier, st.sampled_from(TIERS), maybe_level, st.sampled_from(LEVELS))
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(moves=st.lists(a_move, min_size=1, max_size=8))
+def test_falls_and_rises_are_the_moves_down_and_up_the_order(
+    store: Store, rules: RuleSet, moves: list[tuple[Any, str, Any, str]]
+) -> None:
+    """On either store: a retention call for each fall of the tier but into dormant, a note
+    for each rise of the level; nothing for a first tier or level."""
+    for table in ("followup_decisions", "followups", "transitions", "assignments",
+                  "classification_runs"):  # fmt: skip
+        store.execute(f"DELETE FROM {table}")
+    run(store, rules, 1, {"X": (NOTHING, GENERAL_LOW)})
+    run(store, rules, 2, {
+        f"C{i}": ((tier_was, level_was, None, False), (tier, level, None, False))
+        for i, (tier_was, tier, level_was, level) in enumerate(moves)
+    })  # fmt: skip
+    plan(store, rules, 2)
+    rank = {name: i for order in (TIERS, LEVELS) for i, name in enumerate(order)}
+    fell = {f"C{i}" for i, (was, now, _w, _n) in enumerate(moves)
+            if was is not None and rank[now] < rank[was] and now != "dormant"}  # fmt: skip
+    rose = {f"C{i}" for i, (_w, _n, was, now) in enumerate(moves)
+            if was is not None and rank[now] > rank[was]}  # fmt: skip
+    found = planned(store, 2)
+    assert {c for step, c in found if step == "retention_call"} == fell
+    assert {c for step, c in found if step == "level_rise_note"} == rose
