@@ -299,21 +299,21 @@ def _cancel(
         " ORDER BY f.id",
         values,
     )
-    rows = store.execute(
+    count = store.execute(f"SELECT COUNT(*) AS n FROM followups AS f {moot}", values)
+    store.execute(
         f"UPDATE followups SET status = 'cancelled', policy = '{UNDONE}', reason = :tr_reason,"
-        f" updated_at = :tr_at WHERE id IN (SELECT f.id FROM followups AS f {moot})"
-        " RETURNING id",
+        f" updated_at = :tr_at WHERE id IN (SELECT f.id FROM followups AS f {moot})",
         values,
     )
-    return len(rows)
+    return int(count[0]["n"])
 
 
 def _shown(ruleset: RuleSet, state: State) -> str:
     """The state as the reason names it: 'partner (伙伴型)'."""
+    ladders = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
     if state.column == GOLD:
         label = ruleset.gold.label if ruleset.gold else None
     else:
-        ladder = {"tier": ruleset.tiers, "level": ruleset.levels}.get(state.column)
-        ladder = ladder or ruleset.strategies
+        ladder = ladders[state.column]
         label = ladder.label_of(state.name) if ladder else None
     return f"{state.name} ({label})" if label else state.name
