@@ -105,24 +105,13 @@ def _order(
     if order is None:
         return None
     names = [r.name for r in rules]
-    domain = ladder_domain(SINGULAR[kind], Ladder(SINGULAR[kind], "first", tuple(rules)))
-    problems = 0
+    errors_before = _errors(project)
     for index, name in enumerate(order):
         if name not in names or name in order[:index]:
-            problems += 1
-            if name in names:
-                message, hint = _("'{name}' is listed twice").format(name=name), None
-            else:
-                message, hint = label_answer([domain], name) or (
-                    _("'{name}' is not one of the {kind} defined here").format(
-                        name=name, kind=_(LADDER_NOUNS[SINGULAR[kind]][1])
-                    ),
-                    did_you_mean(name, names),
-                )
+            message, hint = _misplaced(kind, name, rules)
             project.error(file, ("order", index), "invalid-order", message, hint=hint)
     missing = [n for n in names if n not in order]
     if missing:
-        problems += 1
         project.error(
             file,
             ("order",),
@@ -132,7 +121,21 @@ def _order(
                 names=", ".join(names)
             ),
         )
-    return None if problems else order
+    return order if _errors(project) == errors_before else None
+
+
+def _misplaced(kind: str, name: str, rules: list[CompiledRule]) -> tuple[str, str | None]:
+    """Why `name` cannot stand in the order: listed before, a label, or no name at all."""
+    names = [r.name for r in rules]
+    if name in names:
+        return _("'{name}' is listed twice").format(name=name), None
+    domain = ladder_domain(SINGULAR[kind], Ladder(SINGULAR[kind], "first", tuple(rules)))
+    return label_answer([domain], name) or (
+        _("'{name}' is not one of the {kind} defined here").format(
+            name=name, kind=_(LADDER_NOUNS[SINGULAR[kind]][1])
+        ),
+        did_you_mean(name, names),
+    )
 
 
 def _errors(project: Project) -> int:
