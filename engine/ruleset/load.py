@@ -134,7 +134,10 @@ def _build(project: Project) -> RuleSet | None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
-    known = _known(project, tiers, levels, policies, templates)
+    known = _known(project, (tiers, levels, strategies), policies, templates)
+    written = (("tier", tiers_file.order), ("level", levels_file.order))
+    with_order = frozenset(kind for kind, order in written if order is not None)
+    known = dataclasses.replace(known, gold=tiers_file.gold is not None, ordered=with_order)
     if settings:
         check_delivery(project, settings, known.channels)
     steps: list[CompiledStep] = []
@@ -241,11 +244,11 @@ def _readable(project: Project, name: str) -> bool:
 
 def _known(
     project: Project,
-    tiers: Ladder,
-    levels: Ladder,
+    ladders: tuple[Ladder, Ladder, Ladder | None],
     policies: PoliciesFile | None,
     templates: TemplatesFile | None,
 ) -> Known:
+    tiers, levels, strategies = ladders
     channels = {n: c.kind for n, c in policies.channels.items()} if policies else {}
     template_kinds = {n: t.kind for n, t in templates.templates.items()} if templates else {}
     return Known(
@@ -253,6 +256,7 @@ def _known(
         levels=levels.names,
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
+        strategies=strategies.names if strategies is not None else (),
     )
 
 

@@ -64,10 +64,14 @@ class Ladder:
     hit_policy: HitPolicy
     rules: tuple[CompiledRule, ...]
     hold: int | None = None  # runs in a row a new answer must repeat to replace the old one
+    order: tuple[str, ...] | None = None  # every name, lowest first (`on_fall:`/`on_rise:`)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.rules)
+
+    def label_of(self, name: str) -> str | None:
+        return next((r.label for r in self.rules if r.name == name), None)
 
 
 @dataclass(frozen=True, order=True)
