@@ -112,6 +112,12 @@ def classify_command(
         console().print(
             _("follow-ups planned from the transitions: {count}").format(count=moves.new)
         )
+        if moves.cancelled:
+            console().print(
+                _("follow-ups cancelled, the move that planned them undone: {count}").format(
+                    count=moves.cancelled
+                )
+            )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
 

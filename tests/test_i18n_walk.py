@@ -1,11 +1,14 @@
 """A walk through every command in Chinese, as a bank's staff would see it: LANG=zh_CN.UTF-8
-(GUANXI_LANG unset), on a small demo store, each command and its `-h` run as `guanxi` in a
-subprocess. Every line a person reads must hold Chinese or be pure data (ids, numbers,
+(GUANXI_LANG unset), on a small demo store. Each command runs in this process, as the
+CLI's own entry point with that environment (the language is chosen per invocation); each
+command's `-h` runs as `guanxi` in a subprocess, since click binds some help words when the
+CLI starts. Every line a person reads must hold Chinese or be pure data (ids, numbers,
 dates, paths, code words, table borders); a line with an English sentence fails the test,
 and the failure lists every such line with the command that printed it."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from guanxi.cli.main import cli
 from guanxi.engine.defaults import default_rules_path
 
 TODAY = "2026-12-01"
@@ -28,6 +33,16 @@ QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|‘[^’]*’|“[^”]*”")
 # a token that is data: a path, a file, an option, an identifier, a number, an email, a URL
 DATA_TOKEN = re.compile(r"\S*[/\\_=@<>0-9]\S*|--?\S+|\S+\.[a-z]{2,5}\b")
 # three English words in a row, one space apart (table columns are two or more apart)
+CHINESE = {"LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8", "COLUMNS": "160"}
+# Prints, as JSON, [exit code, stdout, stderr] of `guanxi PATH -h` for each PATH read as JSON.
+HELP_SCRIPT = """
+import json, sys
+from click.testing import CliRunner
+from guanxi.cli.main import cli
+paths = json.load(sys.stdin)
+helped = [CliRunner().invoke(cli, [*path, "-h"], prog_name="guanxi") for path in paths]
+print(json.dumps([[r.exit_code, r.stdout, r.stderr] for r in helped]))
+"""
 SENTENCE = re.compile(r"\b[A-Za-z][a-z]+(?:'[a-z]+)?(?: [A-Za-z][a-z]+(?:'[a-z]+)?){2,}\b")
 
 
@@ -65,37 +80,44 @@ class Walk:
         self.folder = folder
         self.store = str(folder / "guanxi.db")
         self.seen: list[tuple[str, str]] = []
-        self.env = {k: v for k, v in os.environ.items() if k not in ("GUANXI_LANG", "LC_ALL")}
-        self.env.update(LANG="zh_CN.UTF-8", LC_ALL="zh_CN.UTF-8", COLUMNS="160")
+        self.env: dict[str, str | None] = {"GUANXI_LANG": None, **CHINESE}
 
     def __call__(self, *args: str, codes: tuple[int, ...] = (0,)) -> str:
+        with contextlib.chdir(self.folder):
+            result = CliRunner().invoke(cli, list(args), env=self.env, prog_name="guanxi")
+        return self._seen(args, result.exit_code, result.stdout, result.stderr, codes)
+
+    def helps(self, paths: list[list[str]]) -> None:
+        """`guanxi PATH -h` for each of `paths`, all in one new process that started in Chinese."""
+        env = {k: v for k, v in os.environ.items() if k not in ("GUANXI_LANG", "LC_ALL")}
         result = subprocess.run(
-            [sys.executable, "-m", "guanxi.cli", *args],
+            [sys.executable, "-c", HELP_SCRIPT],
+            input=json.dumps(paths),
             cwd=self.folder,
-            env=self.env,
+            env={**env, **CHINESE},
             capture_output=True,
             text=True,
             encoding="utf-8",
             timeout=600,
         )
-        command = "guanxi " + " ".join(args)
-        assert result.returncode in codes, f"{command}: {result.returncode}\n{result.stderr}"
-        self.seen.append((command, result.stdout + "\n" + result.stderr))
-        return result.stdout
+        assert result.returncode == 0, result.stderr
+        for path, (code, stdout, stderr) in zip(paths, json.loads(result.stdout), strict=True):
+            self._seen((*path, "-h"), code, stdout, stderr, (0,))
 
     def quietly(self, *args: str) -> str:
         """A command run for its data (--json): its output is not read by a person."""
-        result = subprocess.run(
-            [sys.executable, "-m", "guanxi.cli", *args],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=600,
-        )
-        assert result.returncode in (0, 3), result.stderr
+        with contextlib.chdir(self.folder):
+            result = CliRunner().invoke(cli, list(args), env=self.env, prog_name="guanxi")
+        assert result.exit_code in (0, 3), result.stderr
         return result.stdout
+
+    def _seen(
+        self, args: tuple[str, ...], code: int, stdout: str, stderr: str, codes: tuple[int, ...]
+    ) -> str:
+        command = "guanxi " + " ".join(args)
+        assert code in codes, f"{command}: {code}\n{stderr}"
+        self.seen.append((command, stdout + "\n" + stderr))
+        return stdout
 
 
 def _first_customer(folder: Path) -> str:
@@ -155,8 +177,6 @@ def _commands(walk: Walk) -> Iterator[list[str]]:
     """Every command and subcommand, by name, as `guanxi -h` lists them."""
     import click
 
-    from guanxi.cli.main import cli
-
     pending: list[tuple[list[str], click.Command]] = [([], cli)]
     while pending:
         path, command = pending.pop()
@@ -174,8 +194,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Walk:
     walk = Walk(tmp_path_factory.mktemp("walk"))
     (walk.folder / "rules").symlink_to(default_rules_path(), target_is_directory=True)
     _walk_commands(walk)
-    for path in _commands(walk):
-        walk(*path, "-h")
+    walk.helps(list(_commands(walk)))
     return walk
 
 

@@ -166,9 +166,12 @@ def test_three_daemons_deliver_everything_once_when_one_is_killed(
 ) -> None:
     with KeyReceiver() as receiver:
         delivery = f'delivery:\n  default: {{adapter: webhook, url: "{receiver.url}"}}'
-        # The lease must outlast a batch (claim, sends, record): the leader's batches share its
-        # process with the leader's scheduled planning, and 3 s proved too short on a busy CI.
-        rules = rules_copy(tmp_path, delivery, lease="10 seconds", batch=str(BATCH))
+        # The lease must outlast a batch (claim, sends, record) as every daemon reads it. Each
+        # daemon's --now clock starts when that process has started up, so on a busy machine
+        # their clocks differ by seconds: the one started first sees another's lease run out
+        # that much early (10 s proved too short on a busy CI). 30 s covers it; the killed
+        # daemon's batch is claimed again once its lease has run out.
+        rules = rules_copy(tmp_path, delivery, lease="30 seconds", batch=str(BATCH))
         keys = plan_due(pg, FOLLOWUPS, NOW - dt.timedelta(minutes=1))
         logs = [tmp_path / f"daemon{i}.log" for i in range(DAEMONS)]
         args = ("--port", "0", "--now", NOW.isoformat())

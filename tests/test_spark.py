@@ -9,6 +9,7 @@ them this module fails, it is never skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -213,6 +214,35 @@ def test_measures_and_ranks_are_exact_on_spark(
         found = on_spark[record["customer_id"]]
         assert [found[n] for n in (*names, "gold")] == [record[n] for n in (*names, "gold")]
     assert len({r["contribution_pct"] for r in on_spark.values()}) > 100
+
+
+def test_ranks_within_segments_are_exact_on_spark(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Gold within each kind and a percentile within kind × consent (NULL a segment of its
+    own) next to the bucketed percentile over everyone, in one query."""
+    assert ruleset.gold is not None
+    whole = next(m for m in ruleset.measures if m.percentile_of)
+    segmented = dataclasses.replace(
+        ruleset,
+        gold=ruleset.gold.model_copy(update={"within": ("kind",)}),
+        measures=(
+            *ruleset.measures,
+            dataclasses.replace(whole, name="pct_in_kind", within=("kind", "consent_marketing")),
+        ),
+    )
+    rows = generated(600, seed=13)
+    spark.read.parquet(
+        str(write_parquet(tmp_path / "w.parquet", rows, segmented))
+    ).createOrReplaceTempView("w")
+    query = compile_classification(segmented, "spark", TODAY, "w", measures=True)
+    on_spark = {r[0]: r.asDict() for r in spark.sql(query.sql).collect()}
+    names = ("contribution_pct", "pct_in_kind", "gold", "tier")
+    python = classify_records(segmented, rows, TODAY)
+    assert {r["customer_id"]: [on_spark[r["customer_id"]][n] for n in names] for r in python} == {
+        r["customer_id"]: [r[n] for n in names] for r in python
+    }
+    assert 4 <= sum(r["gold"] for r in python) < 60
 
 
 RECORDS = [

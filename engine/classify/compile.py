@@ -6,6 +6,7 @@
            over the store's events table, or for DuckDB a table of the store's grouped events
            it is given; Spark is given none and refuses event measures.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
+           (a ranking within segments counts each segment in window columns instead)
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
@@ -24,6 +25,13 @@ x are fewer than `top_percent` % of all customers (customers with a NULL x count
 population, but are never gold). Ties at the boundary are all gold, so two customers with the
 same contribution are never treated differently. The percentage is compared as an exact
 fraction, so every back end draws the line at the same customer.
+
+Segments (`within: [kind, …]` on a percentile or on gold): each group of customers with the
+same values of these fields is a population of its own, ranked as above (PARTITION BY the
+fields): a corporate customer's percentile and gold line count corporate customers only.
+Customers whose segment field is NULL form one segment of their own, as PARTITION BY groups
+NULLs (with a list of fields: those equal in every field, NULL matching NULL). On Spark a
+segmented ranking runs one task per segment (no value buckets): the segments share the work.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
-from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure
+from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledMeasure, Ranking
 
 LADDERS = ("tier", "level", "strategy")
 SPARK_BUCKETS = 256  # value ranges Spark ranks in parallel (see _Builder.buckets)
@@ -77,8 +85,9 @@ def input_fields(ruleset: RuleSet, also: Iterable[str] = ()) -> list[str]:
     conditions read (a playbook step's `when:`), taken when they are schema fields."""
     computed = set(COMPUTED_FIELDS) | {m.name for m in ruleset.measures}
     used = {n for c in _conditions(ruleset) for n in c.fields} | set(also)
-    used |= {m.percentile_of for m in ruleset.measures if m.percentile_of}
-    used |= {ruleset.gold.by} if ruleset.gold else set()
+    rankings = [m.ranking for m in ruleset.measures if m.ranking]
+    rankings += [ruleset.gold_ranking] if ruleset.gold_ranking else []
+    used |= {n for r in rankings for n in (r.source, *r.within)}
     key = ruleset.schema.key
     return [key, *(n for n in ruleset.schema.fields if n in used - computed and n != key)]
 
@@ -150,7 +159,7 @@ class _Builder:
     events: str | None = None  # the grouped events, when not the store's own table
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
-    windows: dict[str, str] = field(default_factory=dict)  # source column -> its counts CTE
+    windows: dict[Ranking, str] = field(default_factory=dict)  # ranking -> its counts CTE
 
     def q(self, name: str) -> str:
         return quote(name, self.dialect)
@@ -182,26 +191,50 @@ class _Builder:
 
     def measures_and_gold(self) -> None:
         for layer in measure_layers(self.ruleset.measures):
-            self.window([m.percentile_of for m in layer if m.percentile_of])
+            self.window([m.ranking for m in layer if m.ranking])
             columns = {m.name: self.measure_sql(m) for m in layer}
-            self.add(columns, _uses(layer, self.windows))
-        gold = self.ruleset.gold
+            self.add(columns, _uses(layer))
+        gold = self.ruleset.gold_ranking
         if gold is not None:
-            self.window([gold.by])
+            self.window([gold])
         self.add({"gold": self.gold_sql()}, self.gold_uses())
 
     def add(self, columns: dict[str, str], uses: set[str], materialize: bool = False) -> None:
         name = f"c{len(self.stages)}"
         self.stages.append(Stage(name, columns, uses, materialize=materialize))
 
-    def window(self, sources: list[str]) -> None:
-        """Rank columns `_lt_<x>` (customers below) and `_le_<x>` (at or below) for each x."""
-        new = sorted({s for s in sources if s not in self.windows})
+    def window(self, rankings: list[Ranking]) -> None:
+        """Rank columns `_lt_<tag>` (customers below) and `_le_<tag>` (at or below) for each
+        ranking; a ranking within segments also gets its segment's counts as columns."""
+        new = sorted({r for r in rankings if r not in self.windows})
         if not new:
             return
+        whole = [r for r in new if not r.within]
+        buckets = self.whole_counts(whole)
+        self.windows.update({r: "" for r in new if r.within})  # counted in its own columns
+        columns: dict[str, str] = {}
+        for r in new:
+            x, segment = self.q(r.source), "".join(f"{self.q(f)}, " for f in r.within)
+            by, offset = buckets.get(r, ("", ""))
+            window = f"(PARTITION BY {segment}({x} IS NULL){by} ORDER BY {x})"
+            columns[f"_lt_{r.tag}"] = f"RANK() OVER {window} - 1{offset}"
+            columns[f"_le_{r.tag}"] = f"COUNT(*) OVER {window}{offset}"
+            if r.within:
+                group = f"(PARTITION BY {segment.removesuffix(', ')})"
+                columns[f"_n_{r.tag}"] = f"COUNT({x}) OVER {group}"
+                columns[f"_all_{r.tag}"] = f"COUNT(*) OVER {group}"
+        uses = {r.source for r in new} | {f for r in new for f in r.within}
+        self.add(columns, uses | {f"_b_{r.source}" for r in buckets})
+
+    def whole_counts(self, whole: list[Ranking]) -> dict[Ranking, tuple[str, str]]:
+        """The counts CTE of the rankings over all customers; on Spark, their buckets."""
+        if not whole:
+            return {}
         previous, counts = self.stages[-1].name, f"p{len(self.stages)}"
-        totals = ", ".join(f"COUNT({self.q(x)}) AS {self.q('_n_' + x)}" for x in new)
-        bounds = "".join(f", {self.bounds_sql(x)}" for x in new) if self.dialect == "spark" else ""
+        sources = [r.source for r in whole]
+        totals = ", ".join(f"COUNT({self.q(x)}) AS {self.q('_n_' + x)}" for x in sources)
+        spark = self.dialect == "spark"
+        bounds = "".join(f", {self.bounds_sql(x)}" for x in sources) if spark else ""
         self.extra.append(
             (
                 previous,
@@ -209,15 +242,11 @@ class _Builder:
                 f"SELECT COUNT(*) AS {self.q('_n')}, {totals}{bounds} FROM {previous}",
             )
         )
-        self.windows.update({x: counts for x in new})
-        buckets = self.buckets(new, counts) if self.dialect == "spark" else {}
-        columns: dict[str, str] = {}
-        for x in new:
-            by, offset = buckets.get(x, ("", ""))
-            window = f"(PARTITION BY ({self.q(x)} IS NULL){by} ORDER BY {self.q(x)})"
-            columns[f"_lt_{x}"] = f"RANK() OVER {window} - 1{offset}"
-            columns[f"_le_{x}"] = f"COUNT(*) OVER {window}{offset}"
-        self.add(columns, set(new) | {f"_b_{x}" for x in buckets})
+        self.windows.update({r: counts for r in whole})
+        if not spark:
+            return {}
+        found = self.buckets(sources, counts)
+        return {r: found[r.source] for r in whole}
 
     # Spark runs a window partition in one task: ranking every customer in one partition
     # would put the whole bank on one core. So Spark ranks within buckets of values and adds
@@ -257,36 +286,46 @@ class _Builder:
             f" FROM {stage} WHERE {self.q(x)} IS NOT NULL GROUP BY {bucket})"
         )
 
-    def count(self, name: str, source: str) -> str:
-        return f"(SELECT {self.q(name)} FROM {self.windows[source]})"
+    def known(self, r: Ranking) -> str:
+        """How many customers (of the segment) have a value of the ranked source."""
+        if r.within:
+            return self.q(f"_n_{r.tag}")
+        return f"(SELECT {self.q('_n_' + r.source)} FROM {self.windows[r]})"
+
+    def population(self, r: Ranking) -> str:
+        """How many customers (of the segment) there are."""
+        if r.within:
+            return self.q(f"_all_{r.tag}")
+        return f"(SELECT {self.q('_n')} FROM {self.windows[r]})"
 
     def measure_sql(self, measure: CompiledMeasure) -> str:
-        if measure.expression is not None:
-            return f"({measure.expression.sql(self.dialect, self.today)})"
         if measure.events is not None:
             return event_sql(self.ruleset, measure, self.dialect, self.today)
-        x = str(measure.percentile_of)
-        n = self.count(f"_n_{x}", x)
-        below = f"CAST({self.q('_lt_' + x)} AS {sql_type('number', self.dialect)})"
+        if measure.ranking is None:
+            assert measure.expression is not None
+            return f"({measure.expression.sql(self.dialect, self.today)})"
+        r = measure.ranking
+        n = self.known(r)
+        below = f"CAST({self.q('_lt_' + r.tag)} AS {sql_type('number', self.dialect)})"
         return (
-            f"CASE WHEN {self.q(x)} IS NULL THEN NULL WHEN {n} = 1 THEN 0.0 "
+            f"CASE WHEN {self.q(r.source)} IS NULL THEN NULL WHEN {n} = 1 THEN 0.0 "
             f"ELSE {below} / ({n} - 1) END"
         )
 
     def gold_sql(self) -> str:
-        gold = self.ruleset.gold
-        if gold is None:
+        gold, r = self.ruleset.gold, self.ruleset.gold_ranking
+        if gold is None or r is None:
             return "FALSE"
-        by, share = gold.by, gold_fraction(gold.top_percent)
-        ahead = f"({self.count('_n_' + by, by)} - {self.q('_le_' + by)})"
+        share = gold_fraction(gold.top_percent)
+        ahead = f"({self.known(r)} - {self.q('_le_' + r.tag)})"
         return (
-            f"({self.q(by)} IS NOT NULL AND {ahead} * {100 * share.denominator}"
-            f" < {self.count('_n', by)} * {share.numerator})"
+            f"({self.q(r.source)} IS NOT NULL AND {ahead} * {100 * share.denominator}"
+            f" < {self.population(r)} * {share.numerator})"
         )
 
     def gold_uses(self) -> set[str]:
-        by = self.ruleset.gold.by if self.ruleset.gold else None
-        return {by, f"_le_{by}"} if by else set()
+        r = self.ruleset.gold_ranking
+        return _ranking_uses(r) | {f"_le_{r.tag}"} if r else set()
 
     def ladders(self) -> list[str]:
         unique = []
@@ -300,12 +339,18 @@ class _Builder:
         return unique
 
 
-def _uses(layer: list[CompiledMeasure], windows: dict[str, str]) -> set[str]:
+def _uses(layer: list[CompiledMeasure]) -> set[str]:
     uses: set[str] = set()
     for m in layer:
-        uses |= m.uses | ({column(m)} if m.events else set())
-        uses |= {f"_lt_{m.percentile_of}"} if m.percentile_of in windows else set()
+        uses |= set(m.expression.fields) if m.expression else set()
+        uses |= {column(m)} if m.events else set()
+        uses |= _ranking_uses(m.ranking) | {f"_lt_{m.ranking.tag}"} if m.ranking else set()
     return uses
+
+
+def _ranking_uses(r: Ranking) -> set[str]:
+    """The source and, within segments, the segment's count columns."""
+    return {r.source, f"_n_{r.tag}", f"_all_{r.tag}"} if r.within else {r.source}
 
 
 def _ladder_uses(ladder: Ladder | None) -> set[str]:

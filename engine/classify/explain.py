@@ -26,7 +26,7 @@ from guanxi.engine.i18n import _, current_language
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.load import today_in
-from guanxi.engine.ruleset.ruleset import EventMeasure
+from guanxi.engine.ruleset.ruleset import EventMeasure, Ranking
 from guanxi.engine.store import Store
 
 KINDS = ("tier", "level", "strategy")
@@ -72,6 +72,8 @@ class Standing:
     population: int
     result: Any  # the percentile, or True/False for gold
     reason: str
+    within: tuple[str, ...] = ()  # ranked among the customers alike in these fields …
+    segment: tuple[Any, ...] = ()  # … which have these values (the customer's segment)
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,7 @@ def _named(ruleset: RuleSet, kind: str, name: str | None) -> str:
     return next((r.label for r in rules if r.name == name and r.label), name)
 
 
-def _given_population(record: Record, sources: list[str]) -> Population:
+def _given_population(record: Record, rankings: list[Ranking]) -> Population:
     """A lone record has no population: percentiles come from the record, if it gives them."""
     return Population()
 
@@ -292,10 +294,10 @@ def _given_population(record: Record, sources: list[str]) -> Population:
 def _gold_rank(
     ruleset: RuleSet, record: Record, ranks: Population, ask: Ask
 ) -> tuple[Rank | None, tuple[str, ...]]:
-    if ruleset.gold is None:
+    ranking = ruleset.gold_ranking
+    if ranking is None:
         return None, ()
-    by = ruleset.gold.by
-    rank = ranks.ranks.get(by) or ask(record, [by]).ranks.get(by)
+    rank = ranks.ranks.get(ranking) or ask(record, [ranking]).ranks.get(ranking)
     if rank is None:
         return None, (_("gold needs the population; taken from the record as given"),)
     return rank, ()
@@ -334,43 +336,62 @@ def _standings(
 ) -> tuple[Standing, ...]:
     found: list[Standing] = []
     for measure in ruleset.measures:
-        rank = ranks.ranks.get(str(measure.percentile_of))
-        if measure.percentile_of and rank is not None:
-            reason = _percentile_reason(str(measure.percentile_of), rank)
-            found.append(
-                Standing(
-                    measure.name,
-                    str(measure.percentile_of),
-                    rank.value,
-                    rank.below,
-                    rank.above,
-                    rank.count,
-                    rank.population,
-                    record[measure.name],
-                    reason,
-                )
-            )
-    if ruleset.gold is not None and gold_rank is not None:
+        ranking = measure.ranking
+        rank = ranks.ranks.get(ranking) if ranking else None
+        if ranking is not None and rank is not None:
+            reason = _percentile_reason(ranking, rank)
+            found.append(_standing(measure.name, ranking, rank, record[measure.name], reason))
+    gold_ranking = ruleset.gold_ranking
+    if gold_ranking is not None and gold_rank is not None:
         gold = predicates.gold(gold_rank)
-        found.append(
-            Standing(
-                "gold",
-                ruleset.gold.by,
-                gold_rank.value,
-                gold_rank.below,
-                gold_rank.above,
-                gold_rank.count,
-                gold_rank.population,
-                gold,
-                _gold_reason(ruleset, gold_rank, gold),
-            )
-        )
+        reason = _gold_reason(ruleset, gold_rank, gold)
+        found.append(_standing("gold", gold_ranking, gold_rank, gold, reason))
     return tuple(found)
 
 
-def _percentile_reason(source: str, rank: Rank) -> str:
+def _standing(name: str, ranking: Ranking, rank: Rank, result: Any, reason: str) -> Standing:
+    return Standing(
+        name,
+        ranking.source,
+        rank.value,
+        rank.below,
+        rank.above,
+        rank.count,
+        rank.population,
+        result,
+        reason,
+        ranking.within,
+        rank.segment,
+    )
+
+
+def segment_text(within: tuple[str, ...], segment: tuple[Any, ...]) -> str:
+    """'kind = corporate, branch IS NULL': the customers a segmented ranking counts."""
+    return ", ".join(
+        f"{name} IS NULL" if value is None else f"{name} = {_shown(value)}"
+        for name, value in zip(within, segment, strict=True)
+    )
+
+
+def _shown(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _percentile_reason(ranking: Ranking, rank: Rank) -> str:
+    source = ranking.source
     if rank.value is None:
         return _("{source} is NULL, so the percentile is NULL").format(source=source)
+    if ranking.within:
+        return _(
+            "{below} of the other {others} customers with {segment} whose {source} is"
+            " known have less: percentile {percentile}"
+        ).format(
+            below=rank.below,
+            others=max(rank.count - 1, 0),
+            segment=segment_text(ranking.within, rank.segment),
+            source=source,
+            percentile=f"{rank.percentile:.4f}",
+        )
     return _(
         "{below} of the other {others} customers whose {source} is"
         " known have less: percentile {percentile}"
@@ -384,11 +405,25 @@ def _percentile_reason(source: str, rank: Rank) -> str:
 
 def _gold_reason(ruleset: RuleSet, rank: Rank, gold: bool) -> str:
     assert ruleset.gold is not None
-    by, top = ruleset.gold.by, ruleset.gold.top_percent
+    by, top, within = ruleset.gold.by, ruleset.gold.top_percent, ruleset.gold.within
     if rank.value is None:
         return _("{field} is NULL: never gold").format(field=by)
     limit = rank.population * top / 100
     verdict = _("gold") if gold else _("not gold")
+    if within:
+        return _(
+            "top {share} of the {population} customers with {segment}: {above} have a"
+            " larger {field}; gold needs fewer than {top} of them ({limit}): {verdict}"
+        ).format(
+            share=f"{100 * (rank.above + 1) / rank.population:.3g}%",
+            population=rank.population,
+            segment=segment_text(within, rank.segment),
+            above=rank.above,
+            field=by,
+            top=f"{top:g}%",
+            limit=f"{limit:g}",
+            verdict=verdict,
+        )
     return _(
         "{above} customers have a larger {field}; gold needs fewer than {top} of"
         " {population} customers ({limit}): {verdict}"

@@ -1,4 +1,5 @@
-"""One customer's rank in the whole population, counted by one SQL query in the store.
+"""One customer's rank in the whole population, counted by one SQL query in the store (or in
+the customer's segment: the customers with the same values of the ranking's `within` fields).
 
 A percentile of a measure is ranked by the measure's expression, written out in SQL; the
 percentile measure's own rank is its source's rank (a percentile keeps the order). A source
@@ -9,55 +10,103 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 from sqlglot import exp
 
-from guanxi.engine.classify.predicates import Population, Rank, Record
+from guanxi.engine.classify.predicates import Population, Rank, Record, segment_of
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.language.to_sql import to_sql
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.ruleset.ruleset import CompiledMeasure
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking
 from guanxi.engine.store import Store
 
-Ask = Callable[[Record, list[str]], Population]
+Ask = Callable[[Record, list[Ranking]], Population]
 
 
 def store_population(store: Store, ruleset: RuleSet, today: dt.date) -> Ask:
-    """A function giving the ranks of a record's values among all the store's customers."""
+    """A function giving the ranks of a record's values among all the store's customers, or
+    among those of the record's segment for a ranking `within:` fields."""
 
-    def ask(record: Record, sources: list[str]) -> Population:
-        ranked = {s: ranked_source(ruleset, s) for s in sources}
-        parts, values = ["COUNT(*) AS n"], {}
-        for i, base in enumerate(ranked.values()):
+    def ask(record: Record, rankings: list[Ranking]) -> Population:
+        parts, values = ["COUNT(*) AS n"], dict[str, Any]()
+        for i, ranking in enumerate(rankings):
+            base = ranked_source(ruleset, ranking)
             sql = source_sql(ruleset, base, store.dialect, today)
-            values[f"v{i}"] = record[base]
+            segment, bound = _segment_sql(ranking, record, i, store.dialect)
+            values |= bound | {f"v{i}": record[base]}
             parts += [
-                f"SUM(CASE WHEN {sql} < :v{i} THEN 1 ELSE 0 END) AS below{i}",
-                f"SUM(CASE WHEN {sql} > :v{i} THEN 1 ELSE 0 END) AS above{i}",
-                f"COUNT({sql}) AS count{i}",
+                f"SUM(CASE WHEN {segment}{sql} < :v{i} THEN 1 ELSE 0 END) AS below{i}",
+                f"SUM(CASE WHEN {segment}{sql} > :v{i} THEN 1 ELSE 0 END) AS above{i}",
+                f"SUM(CASE WHEN {segment}{sql} IS NOT NULL THEN 1 ELSE 0 END) AS count{i}",
+                f"SUM(CASE WHEN {segment}TRUE THEN 1 ELSE 0 END) AS n{i}",
             ]
         row = store.execute(f"SELECT {', '.join(parts)} FROM customers", values)[0]
-        return Population({s: _rank(row, i, record[b]) for i, (s, b) in enumerate(ranked.items())})
+        return Population(
+            {
+                r: _rank(row, i, record[ranked_source(ruleset, r)], segment_of(record, r))
+                for i, r in enumerate(rankings)
+            }
+        )
 
     return ask
 
 
-def _rank(row: dict[str, object], i: int, value: object) -> Rank:
+def _segment_sql(
+    ranking: Ranking, record: Record, i: int, dialect: str
+) -> tuple[str, dict[str, Any]]:
+    """'<field> = :s… AND ' for each `within` field (IS NULL for a NULL), and the values."""
+    terms, values = list[str](), dict[str, Any]()
+    for j, name in enumerate(ranking.within):
+        column = exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+        value = record.get(name)
+        if value is None:
+            terms.append(f"{column} IS NULL AND ")
+            continue
+        terms.append(f"{column} = :s{i}_{j} AND ")
+        values[f"s{i}_{j}"] = _stored(value) if dialect == "sqlite" else value
+    return "".join(terms), values
+
+
+def _stored(value: Any) -> Any:
+    """A value as the SQLite store keeps it: dates as ISO text, booleans as 0 and 1."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return int(value) if isinstance(value, bool) else value
+
+
+def _rank(row: dict[str, object], i: int, value: object, segment: tuple[Any, ...]) -> Rank:
     def number(name: str) -> int:
         found = row[name]
-        return int(found) if isinstance(found, int | float) else 0
+        return int(found) if isinstance(found, int | float | Decimal) else 0
 
+    counts = number(f"count{i}"), number(f"n{i}")
     if value is None:
-        return Rank(None, 0, 0, number(f"count{i}"), number("n"))
-    return Rank(value, number(f"below{i}"), number(f"above{i}"), number(f"count{i}"), number("n"))
+        return Rank(None, 0, 0, *counts, segment)
+    return Rank(value, number(f"below{i}"), number(f"above{i}"), *counts, segment)
 
 
-def ranked_source(ruleset: RuleSet, source: str) -> str:
-    """The field or expression measure whose order decides `source`'s order."""
+def ranked_source(ruleset: RuleSet, ranking: Ranking) -> str:
+    """The field or expression measure whose order decides `ranking`'s order. A percentile
+    keeps the order of its source within its own segments only: ranked within segments at
+    least as fine as those, it may be ranked by its source; otherwise it is refused."""
     measures = {m.name: m for m in ruleset.measures}
-    while source in measures and measures[source].percentile_of:
-        source = str(measures[source].percentile_of)
+    source = ranking.source
+    while (inner := measures.get(source)) is not None and inner.ranking is not None:
+        if not set(inner.within) <= set(ranking.within):
+            raise GuanxiError(
+                _(
+                    "explain cannot rank '{measure}' within {within}:"
+                    " it is a percentile within {inner}"
+                ).format(
+                    measure=source,
+                    within=", ".join(ranking.within) or _("all customers"),
+                    inner=", ".join(inner.within),
+                )
+            )
+        source = inner.ranking.source
     return source
 
 

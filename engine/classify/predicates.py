@@ -1,15 +1,18 @@
 """The rules as Python predicates: one customer at a time, for `explain`, scenario tests and as
 the oracle the SQL back ends are tested against. Never used for a whole bank: that is SQL.
 
-Percentiles and gold need the whole population; `Population` carries what they need (how
-many customers are below, above, and how many there are), computed in SQL by `explain` and
-in Python over a small list of records by `classify_records`.
+Percentiles and gold need the whole population (or the customer's segment, with `within:`);
+`Population` carries what they need (how many customers are below, above, and how many there
+are), computed in SQL by `explain` and in Python over a small list of records by
+`classify_records`.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +21,7 @@ from guanxi.engine.classify.compile import gold_fraction, ladders, measure_layer
 from guanxi.engine.classify.event_measures import Event, event_value
 from guanxi.engine.language.to_python import coerce
 from guanxi.engine.ruleset import CompiledRule, RuleSet
-from guanxi.engine.ruleset.ruleset import CompiledMeasure
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking
 
 Record = dict[str, Any]
 Predicate = Callable[[Mapping[str, Any]], Any]
@@ -34,6 +37,7 @@ class Rank:
     above: int
     count: int
     population: int
+    segment: tuple[Any, ...] = ()  # the values of the ranking's `within` fields
 
     @property
     def percentile(self) -> float | None:
@@ -44,9 +48,9 @@ class Rank:
 
 @dataclass
 class Population:
-    """The ranks a customer's percentile measures and gold are computed from, by source."""
+    """The ranks a customer's percentile measures and gold are computed from."""
 
-    ranks: dict[str, Rank] = field(default_factory=dict)
+    ranks: dict[Ranking, Rank] = field(default_factory=dict)
 
 
 class Predicates:
@@ -83,13 +87,13 @@ class Predicates:
     ) -> Any:
         """A measure's value; a percentile without a rank, or an event measure without
         `events` (the customer's), is taken from `given`, if there."""
-        if measure.expression is not None:
-            return self.measure_fns[measure.name](record)
         if measure.events is not None:
             if events is None:
                 return coerce((given or {}).get(measure.name), "number")
             return event_value(self.ruleset, measure, events, self.today)
-        rank = population.ranks.get(str(measure.percentile_of))
+        if measure.ranking is None:
+            return self.measure_fns[measure.name](record)
+        rank = population.ranks.get(measure.ranking)
         if rank is None:
             return coerce((given or {}).get(measure.name), "number")
         return rank.percentile
@@ -97,7 +101,7 @@ class Predicates:
     def add_measures(
         self,
         record: Record,
-        population: Callable[[Record, list[str]], Population],
+        population: Callable[[Record, list[Ranking]], Population],
         given: Mapping[str, Any] | None = None,
         events: Sequence[Event] | None = None,
     ) -> Population:
@@ -105,9 +109,9 @@ class Predicates:
         `events`: the customer's, for event measures."""
         ranks = Population()
         for layer in self.layers:
-            sources = [str(m.percentile_of) for m in layer if m.percentile_of]
-            if sources:
-                ranks.ranks.update(population(record, sources).ranks)
+            rankings = [m.ranking for m in layer if m.ranking]
+            if rankings:
+                ranks.ranks.update(population(record, rankings).ranks)
             for measure in layer:
                 record[measure.name] = self.measure(record, measure, ranks, given, events)
         return ranks
@@ -154,29 +158,40 @@ def classify_records(
     key, events = ruleset.schema.key, events or {}
     ranks: list[Population] = [Population() for _ in rows]
     for layer in predicates.layers:
-        for source in sorted({str(m.percentile_of) for m in layer if m.percentile_of}):
-            _rank_all(rows, ranks, source)
+        for ranking in sorted({m.ranking for m in layer if m.ranking}):
+            _rank_all(rows, ranks, ranking)
         for row, population in zip(rows, ranks, strict=True):
             for measure in layer:
                 history = events.get(row[key], ())
                 row[measure.name] = predicates.measure(row, measure, population, None, history)
-    by = ruleset.gold.by if ruleset.gold else None
-    if by is not None:
-        _rank_all(rows, ranks, by)
+    gold = ruleset.gold_ranking
+    if gold is not None:
+        _rank_all(rows, ranks, gold)
     return [
-        predicates.decide(row, predicates.gold(p.ranks.get(by) if by else None))
+        predicates.decide(row, predicates.gold(p.ranks.get(gold) if gold else None))
         for row, p in zip(rows, ranks, strict=True)
     ]
 
 
-def _rank_all(rows: list[Record], ranks: list[Population], source: str) -> None:
-    values = sorted(r[source] for r in rows if r[source] is not None)
-    for row, population in zip(rows, ranks, strict=True):
-        population.ranks[source] = rank_in(values, row[source], len(rows))
+def segment_of(record: Mapping[str, Any], ranking: Ranking) -> tuple[Any, ...]:
+    """The customer's segment: NULLs match NULLs, as SQL's PARTITION BY groups them."""
+    return tuple(record.get(name) for name in ranking.within)
+
+
+def _rank_all(rows: list[Record], ranks: list[Population], ranking: Ranking) -> None:
+    segments: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        segments[segment_of(row, ranking)].append(index)
+    source = ranking.source
+    for segment, members in segments.items():
+        values = sorted(rows[i][source] for i in members if rows[i][source] is not None)
+        for i in members:
+            rank = rank_in(values, rows[i][source], len(members))
+            ranks[i].ranks[ranking] = dataclasses.replace(rank, segment=segment)
 
 
 def rank_in(values: list[Any], value: Any, population: int) -> Rank:
-    """The rank of `value` among the sorted non-NULL `values`."""
+    """The rank of `value` among the sorted non-NULL `values` (of a population or segment)."""
     if value is None:
         return Rank(None, 0, 0, len(values), population)
     below = bisect.bisect_left(values, value)

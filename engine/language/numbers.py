@@ -15,6 +15,7 @@ commas are followed by a space); `IN (100,200)` stays the two values SQL reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -334,25 +335,23 @@ def _surely_one_number(source: str, tokens: list[Any], index: int, groups: list[
 
 
 def _enclosing_text(source: str, tokens: list[Any], index: int) -> str:
-    depth, start = 0, 0
-    for token in reversed(tokens[:index]):
-        if token.token_type == TokenType.R_PAREN:
+    """The text inside the brackets around token `index` (the whole source outside any)."""
+    opening = _unmatched(reversed(tokens[:index]), TokenType.L_PAREN, TokenType.R_PAREN)
+    closing = _unmatched(tokens[index:], TokenType.R_PAREN, TokenType.L_PAREN)
+    return source[opening.start if opening else 0 : closing.start if closing else len(source)]
+
+
+def _unmatched(tokens: Iterable[Any], wanted: TokenType, nested: TokenType) -> Any | None:
+    """The first `wanted` bracket in `tokens` not matched by a `nested` one before it."""
+    depth = 0
+    for token in tokens:
+        if token.token_type == nested:
             depth += 1
-        elif token.token_type == TokenType.L_PAREN:
+        elif token.token_type == wanted:
             if depth == 0:
-                start = token.start
-                break
+                return token
             depth -= 1
-    depth, end = 0, len(source)
-    for token in tokens[index:]:
-        if token.token_type == TokenType.L_PAREN:
-            depth += 1
-        elif token.token_type == TokenType.R_PAREN:
-            if depth == 0:
-                end = token.start
-                break
-            depth -= 1
-    return source[start:end]
+    return None
 
 
 def _error(

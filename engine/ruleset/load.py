@@ -116,9 +116,10 @@ def _build(project: Project) -> RuleSet | None:
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
-    measures = _measures(project, tiers_file, schema, fields)
+    segments = {n: t for n, t in fields.items() if n != schema.key}
+    measures = _measures(project, tiers_file, schema, fields, segments)
     fields.update({m.name: "number" for m in measures})
-    _check_gold(project, tiers_file, fields)
+    _check_gold(project, tiers_file, fields, segments)
     errors = _errors(project)
     tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
     errors = _ladder_domain(project, errors, tiers)
@@ -136,7 +137,10 @@ def _build(project: Project) -> RuleSet | None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
-    known = _known(project, tiers, levels, policies, templates)
+    known = _known(project, (tiers, levels, strategies), policies, templates)
+    written = (("tier", tiers_file.order), ("level", levels_file.order))
+    with_order = frozenset(kind for kind, order in written if order is not None)
+    known = dataclasses.replace(known, gold=tiers_file.gold is not None, ordered=with_order)
     if settings:
         check_delivery(project, settings, known.channels)
     steps: list[CompiledStep] = []
@@ -243,11 +247,11 @@ def _readable(project: Project, name: str) -> bool:
 
 def _known(
     project: Project,
-    tiers: Ladder,
-    levels: Ladder,
+    ladders: tuple[Ladder, Ladder, Ladder | None],
     policies: PoliciesFile | None,
     templates: TemplatesFile | None,
 ) -> Known:
+    tiers, levels, strategies = ladders
     channels = {n: c.kind for n, c in policies.channels.items()} if policies else {}
     template_kinds = {n: t.kind for n, t in templates.templates.items()} if templates else {}
     return Known(
@@ -255,6 +259,7 @@ def _known(
         levels=levels.names,
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
+        strategies=strategies.names if strategies is not None else (),
     )
 
 
@@ -340,7 +345,11 @@ def _check_schema(project: Project, schema: Schema) -> None:
 
 
 def _measures(
-    project: Project, tiers_file: TiersFile, schema: Schema, fields: dict[str, str]
+    project: Project,
+    tiers_file: TiersFile,
+    schema: Schema,
+    fields: dict[str, str],
+    segments: Mapping[str, str],
 ) -> list[CompiledMeasure]:
     known = dict(fields)
     measures: list[CompiledMeasure] = []
@@ -369,7 +378,12 @@ def _measures(
             )
             continue
         expression, events = None, None
-        if kinds[0] in EVENT_AGGREGATES:
+        counts_events = kinds[0] in EVENT_AGGREGATES
+        if measure.within and measure.percentile_of is None:
+            _within_without_percentile(project, path, counts_events)
+            if counts_events:  # most likely a window of days: one error says it
+                continue
+        if counts_events:
             events = event_measure(project, schema, path, measure, kinds[0])
             if events is None:
                 continue
@@ -381,10 +395,18 @@ def _measures(
             project, (*path, "percentile_of"), measure.percentile_of, known
         ):
             continue
+        # a wrong segment is an error of its own: the measure stays known to the conditions
+        _segments(project, (*path, "within"), measure.within, segments, known)
         known[measure.name] = "number"
         measures.append(
             CompiledMeasure(
-                measure.name, measure.label, expression, measure.percentile_of, origin, events
+                measure.name,
+                measure.label,
+                expression,
+                measure.percentile_of,
+                origin,
+                measure.within if measure.percentile_of else (),
+                events,
             )
         )
     return measures
@@ -405,9 +427,77 @@ def _no_event_keys(project: Project, path: tuple[str | int, ...], measure: Measu
             )
 
 
-def _check_gold(project: Project, tiers_file: TiersFile, fields: Mapping[str, str]) -> None:
+def _within_without_percentile(
+    project: Project, path: tuple[str | int, ...], counts_events: bool
+) -> None:
+    if counts_events:
+        message = _("'within:' ranks a percentile among alike customers; it does not count events")
+        hint = _("a window of days is 'in_last:', e.g. 'in_last: 90 days'")
+    else:
+        message = _("'within:' goes with 'percentile_of:', not with 'expr:'")
+        hint = _("take 'within:' out, or rank with 'percentile_of:'")
+    project.error("tiers.yaml", (*path, "within"), "unknown-key", message, hint=hint)
+
+
+def _check_gold(
+    project: Project, tiers_file: TiersFile, fields: Mapping[str, str], segments: Mapping[str, str]
+) -> None:
     if tiers_file.gold is not None:
         _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
+        _segments(project, ("gold", "within"), tiers_file.gold.within, segments, fields)
+
+
+SEGMENT_TYPES = ("string", "boolean", "integer", "date")
+
+
+def _segments(
+    project: Project,
+    path: tuple[str | int, ...],
+    within: tuple[str, ...],
+    segments: Mapping[str, str],
+    known: Mapping[str, str],
+) -> bool:
+    """`within:` names customer fields that sort customers into groups: text, yes/no, whole
+    numbers and dates. Not amounts (number, datetime): nearly every customer would be a group
+    of their own. Not measures: a group is what a customer is, not a value computed from it."""
+    if not within:
+        return True
+    listed = isinstance(project.sources["tiers.yaml"].value(path), list)
+    ok = True
+    for index, name in enumerate(within):
+        at = (*path, index) if listed else path
+        if name not in segments:
+            ok = False
+            _unknown_segment(project, at, name, segments, known)
+        elif segments[name] not in SEGMENT_TYPES:
+            ok = False
+            project.error(
+                "tiers.yaml",
+                at,
+                "invalid-value",
+                _("'{name}' is a {kind} field: customers cannot be grouped by it").format(
+                    name=name, kind=segments[name]
+                ),
+                hint=_("group by a text, yes/no, whole-number or date field, such as a kind"),
+            )
+    return ok
+
+
+def _unknown_segment(
+    project: Project,
+    at: tuple[str | int, ...],
+    name: str,
+    segments: Mapping[str, str],
+    known: Mapping[str, str],
+) -> None:
+    """A measure or the key is known, but groups nobody: a segment is a field customers
+    share."""
+    message = _("no customer field '{name}'").format(name=name)
+    hint = did_you_mean(name, segments)
+    if name in known:
+        message = _("customers cannot be grouped by '{name}'").format(name=name)
+        hint = _("'within:' takes fields of schema.yaml other than the key, such as kind")
+    project.error("tiers.yaml", at, "unknown-field", message, hint=hint)
 
 
 def _numeric(

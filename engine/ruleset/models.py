@@ -65,6 +65,14 @@ def _bounded_amount(value: Any) -> Any:
 DurationText = Annotated[str, AfterValidator(_bounded_amount)]
 
 
+def _field_list(value: Any) -> Any:
+    """`within: kind` is the one-field list `within: [kind]`."""
+    return (value,) if isinstance(value, str) else value
+
+
+FieldList = Annotated[tuple[str, ...], BeforeValidator(_field_list)]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -228,6 +236,7 @@ class Measure(Model):
     label_en: str | None = None
     expr: Condition = None
     percentile_of: str | None = None
+    within: FieldList = ()  # rank among the customers with the same values of these fields
     count: str | None = None  # an event type
     sum: str | None = None  # type.field: a number field of an event type
     max: str | None = None
@@ -238,11 +247,13 @@ class Measure(Model):
 
 
 class Gold(Model):
-    """金牌客户: the top `top_percent` % of customers by `by` (contribution)."""
+    """金牌客户: the top `top_percent` % of customers by `by` (contribution), among all
+    customers or, with `within`, among those with the same values of these fields."""
 
     label: str = "金牌客户"
     by: str
     top_percent: float = Field(gt=0, le=100)
+    within: FieldList = ()
 
 
 class TiersFile(Model):
@@ -250,6 +261,7 @@ class TiersFile(Model):
     gold: Gold | None = None
     hit_policy: HitPolicy = "first"
     hold: int | str | None = None  # "2 runs": see ladders.py
+    order: tuple[str, ...] | None = None  # lowest first: what `on_fall:`/`on_rise:` go by
     tiers: tuple[Rule, ...] | None = None
     decision_table: str | None = None
     sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
@@ -258,6 +270,7 @@ class TiersFile(Model):
 class LevelsFile(Model):
     hit_policy: HitPolicy = "first"
     hold: int | str | None = None  # "2 runs": see ladders.py
+    order: tuple[str, ...] | None = None  # lowest first: what `on_fall:`/`on_rise:` go by
     levels: tuple[Rule, ...] | None = None
     decision_table: str | None = None
     sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
@@ -279,9 +292,12 @@ class Step(Model):
     on: str | None = None
     every: str | None = None
     day: int | str | None = None
-    on_enter: str | None = None
-    on_leave: str | None = None
+    on_enter: str | tuple[str, ...] | None = None  # a tier, level, strategy, gold, or a list
+    on_leave: str | tuple[str, ...] | None = None
+    on_fall: Literal["tier", "level"] | None = None  # down the ladder's `order:`
+    on_rise: Literal["tier", "level"] | None = None
     initial: bool = False  # on_enter: also on the store's first classification (a baseline)
+    keep_when_left: bool = False  # on_enter/on_leave: not cancelled when the move is undone
     when: Condition = None
     unless: Condition = None
     cancel_on: tuple[str, ...] = ()
@@ -294,6 +310,22 @@ class Step(Model):
     priority: int = Field(default=50, ge=0, le=100)
     mandatory: bool = False
     purpose: Literal["marketing", "service"] = "marketing"
+
+    @property
+    def entering(self) -> tuple[str, ...]:
+        """The states `on_enter:` names (none for another trigger)."""
+        return _names(self.on_enter)
+
+    @property
+    def leaving(self) -> tuple[str, ...]:
+        """The states `on_leave:` names (none for another trigger)."""
+        return _names(self.on_leave)
+
+
+def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else value
 
 
 class PlaybooksFile(Model):
@@ -394,6 +426,13 @@ class Expectation(Model):
 Value = str | int | float | bool | None
 
 
+class ScenarioChange(Model):
+    """The customer changes later: from `at` on these fields differ (the others stay)."""
+
+    at: str
+    customer: dict[str, Value]
+
+
 class Scenario(Model):
     """Given a customer (as the day before, and events at their times), what must happen."""
 
@@ -406,6 +445,7 @@ class Scenario(Model):
     runs: int | None = Field(default=None, ge=1, le=100)
     events: tuple[ScenarioEvent, ...] = ()
     recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
+    later: tuple[ScenarioChange, ...] = ()  # each classified at its time, as a night would
     expect: Expectation
 
 

@@ -64,10 +64,28 @@ class Ladder:
     hit_policy: HitPolicy
     rules: tuple[CompiledRule, ...]
     hold: int | None = None  # runs in a row a new answer must repeat to replace the old one
+    order: tuple[str, ...] | None = None  # every name, lowest first (`on_fall:`/`on_rise:`)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.rules)
+
+    def label_of(self, name: str) -> str | None:
+        return next((r.label for r in self.rules if r.name == name), None)
+
+
+@dataclass(frozen=True, order=True)
+class Ranking:
+    """What a percentile or gold ranks: `source`, among all customers or, with `within`,
+    among the customers with the same values of those fields (a segment)."""
+
+    source: str
+    within: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        """A part of a column name, distinct per ranking: '@' cannot be in a field name."""
+        return self.source + (f"@{','.join(self.within)}" if self.within else "")
 
 
 EVENT_AGGREGATES = ("count", "sum", "max", "min", "days_since")
@@ -98,7 +116,12 @@ class CompiledMeasure:
     expression: Condition | None
     percentile_of: str | None
     origin: Origin
+    within: tuple[str, ...] = ()  # a percentile ranks among customers alike in these fields
     events: EventMeasure | None = None
+
+    @property
+    def ranking(self) -> Ranking | None:
+        return Ranking(self.percentile_of, self.within) if self.percentile_of else None
 
     @property
     def uses(self) -> set[str]:
@@ -156,6 +179,10 @@ class RuleSet:
     @property
     def event_measures(self) -> tuple[CompiledMeasure, ...]:
         return tuple(m for m in self.measures if m.events is not None)
+
+    @property
+    def gold_ranking(self) -> Ranking | None:
+        return Ranking(self.gold.by, self.gold.within) if self.gold else None
 
     def field_types(self) -> dict[str, str]:
         """Every name a condition may use: schema fields, measures and computed fields."""
