@@ -29,7 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 MAX = 1.7976931348623157e308  # the largest finite double
-_X, _Y, _ROW = "_gx_x", "_gx_y", "_gx"
+_X, _Y, _ROW, _SLOW = "_gx_x", "_gx_y", "_gx", "_gx_slow"
 
 
 def _double(value: float) -> str:
@@ -47,9 +47,13 @@ def _moderate(name: str) -> str:
     return f"ABS({name}) BETWEEN {_double(2.0**-511)} AND {_double(2.0**511)}"
 
 
-# x * y: may overflow when both exceed 1, may underflow when both are below 1
+# The common case: a product or quotient of numbers between 2^-511 and 2^511 is a normal
+# double; a sum of numbers below 2^1022 is finite.
+_PRODUCT_SAFE = f"{_moderate(_X)} AND {_moderate(_Y)}"
+_SUM_SAFE = f"ABS({_X}) < {_double(2.0**1022)} AND ABS({_Y}) < {_double(2.0**1022)}"
+
+# x * y otherwise: may overflow when both exceed 1, may underflow when both are below 1
 _MUL = f"""CASE
- WHEN {_moderate(_X)} AND {_moderate(_Y)} THEN {_X} * {_Y}
  WHEN NOT ({_FINITE}) OR {_X} = 0 OR {_Y} = 0 THEN {_X} * {_Y}
  WHEN ABS({_X}) > 1 AND ABS({_Y}) > 1 THEN CASE
   WHEN ABS({_X}) >= {_double(2.0**512)} AND ABS({_Y}) >= {_double(2.0**512)} THEN {_INF}
@@ -61,9 +65,9 @@ _MUL = f"""CASE
   ELSE {_X} * {_Y} END
  ELSE {_X} * {_Y} END"""
 
-# x / y (y is never 0: NULLIF made it NULL): may overflow when |y| < 1, underflow when |y| > 1
+# x / y otherwise (y is never 0: NULLIF made it NULL): may overflow when |y| < 1, underflow
+# when |y| > 1
 _DIV = f"""CASE
- WHEN {_moderate(_X)} AND {_moderate(_Y)} THEN {_X} / {_Y}
  WHEN NOT ({_FINITE}) OR {_X} = 0 THEN {_X} / {_Y}
  WHEN ABS({_Y}) < 1 THEN CASE
   WHEN ABS({_X}) < {_double(2.0**-51)} THEN {_X} / {_Y}
@@ -79,18 +83,22 @@ _DIV = f"""CASE
 
 
 def _sum(op: str) -> str:
-    """x + y or x - y: may overflow only when an operand exceeds 2^1022. Halving is exact for
-    normal doubles; a subnormal operand cannot move a sum that large."""
+    """x + y or x - y otherwise: overflows only when an operand exceeds 2^1022. Halving is
+    exact for normal doubles; a subnormal operand cannot move a sum that large."""
     tiny = _double(2.0**-1021)
     half = f"ABS({_X} * {_double(0.5)} {op} {_Y} * {_double(0.5)}) > {_double(MAX * 0.5)}"
     return f"""CASE
- WHEN ABS({_X}) < {_double(2.0**1022)} AND ABS({_Y}) < {_double(2.0**1022)} THEN {_X} {op} {_Y}
  WHEN NOT ({_FINITE}) OR ABS({_X}) < {tiny} OR ABS({_Y}) < {tiny} THEN {_X} {op} {_Y}
  WHEN {half} THEN SIGN({_X}) * CAST('Infinity' AS DOUBLE PRECISION)
  ELSE {_X} {op} {_Y} END"""
 
 
-_TEMPLATES = {"*": _MUL, "/": _DIV, "+": _sum("+"), "-": _sum("-")}
+_CASES = {  # operator: (when the plain operation is safe, the rare cases)
+    "*": (_PRODUCT_SAFE, _MUL),
+    "/": (_PRODUCT_SAFE, _DIV),
+    "+": (_SUM_SAFE, _sum("+")),
+    "-": (_SUM_SAFE, _sum("-")),
+}
 _OPERATORS: dict[type[exp.Expression], str] = {
     exp.Mul: "*",
     exp.Div: "/",
@@ -101,27 +109,35 @@ GUARDED = tuple(_OPERATORS)
 
 
 @functools.cache
-def _template(operator: str) -> exp.Expression:
-    parsed = sqlglot.parse_one(_TEMPLATES[operator], read="postgres")
+def _parsed(sql: str) -> exp.Expression:
+    parsed = sqlglot.parse_one(sql, read="postgres")
     assert isinstance(parsed, exp.Expression)
     return parsed
 
 
 def guarded(node: exp.Expression) -> exp.Expression:
     """`node` (x op y, one of GUARDED) as a CASE that never raises for the size of a double
-    result."""
-    template = _template(_OPERATORS[type(node)])
+    result: the plain operation when the operands are of a moderate size, else the rare cases
+    in a subquery (PostgreSQL compiles it apart: the query stays small for its JIT)."""
+    operator = _OPERATORS[type(node)]
+    safe, rare = _CASES[operator]
     x, y = node.this, node.expression
-    if _simple(x) and _simple(y):
-        operands = {_X: x, _Y: y}
-        return exp.Paren(this=template.transform(lambda n: _operand(n, operands)))
+    common = f"CASE WHEN {safe} THEN {_X} {operator} {_Y} ELSE {_SLOW} END"
+    if not (_simple(x) and _simple(y)):  # computed once, in the subquery
+        return _subquery(_parsed(common.replace(_SLOW, rare)), x, y)
+    operands = {_X: x, _Y: y, _SLOW: _subquery(_parsed(rare), x, y)}
+    return exp.Paren(this=_parsed(common).transform(lambda n: _operand(n, operands)))
+
+
+def _subquery(case: exp.Expression, x: exp.Expression, y: exp.Expression) -> exp.Expression:
+    """(SELECT case FROM (VALUES (x, y)) AS _gx(_gx_x, _gx_y))"""
     row = exp.Values(
         expressions=[exp.Tuple(expressions=[x.copy(), y.copy()])],
         alias=exp.TableAlias(
             this=exp.to_identifier(_ROW), columns=[exp.to_identifier(n) for n in (_X, _Y)]
         ),
     )
-    return exp.Subquery(this=exp.select(template.copy()).from_(row))
+    return exp.Subquery(this=exp.select(case.copy()).from_(row))
 
 
 def _operand(node: exp.Expression, operands: dict[str, exp.Expression]) -> exp.Expression:
