@@ -13,8 +13,8 @@ PostgreSQL every +, -, * and / that may involve a double becomes a CASE:
 
 The result is IEEE's in every case but one: a product or quotient within one rounding of half
 the smallest subnormal (about 2.5e-324) gives 0 where IEEE may give 5e-324. Operations on
-infinities and NaN are left to PostgreSQL (it raises only for finite operands): inf - inf,
-0 * inf and inf / inf give NaN, as on DuckDB and Spark.
+infinities are left to PostgreSQL (it raises only for finite operands), but NaN (inf - inf,
+0 * inf, inf / inf) is NULL, as on every back end (see to_sql.py).
 
 Operands that hold no guarded operation themselves (a field, COALESCE(field, 0)) are written
 out in the CASE; others are computed once, in a one-row VALUES the CASE reads, so nested
@@ -43,6 +43,11 @@ _ZERO = f"{_SIGNED} * CAST(0 AS DOUBLE PRECISION)"
 _FINITE = f"ABS({_X}) < CAST('Infinity' AS DOUBLE PRECISION) AND ABS({_Y}) < CAST('Infinity' AS DOUBLE PRECISION)"  # noqa: E501
 
 
+def _nan_is_null(op: str) -> str:
+    """An infinite operand: PostgreSQL does not raise; NaN (inf - inf) is NULL, as elsewhere."""
+    return f"NULLIF({_X} {op} {_Y}, CAST('NaN' AS DOUBLE PRECISION))"
+
+
 def _moderate(name: str) -> str:
     return f"ABS({name}) BETWEEN {_double(2.0**-511)} AND {_double(2.0**511)}"
 
@@ -54,7 +59,8 @@ _SUM_SAFE = f"ABS({_X}) < {_double(2.0**1022)} AND ABS({_Y}) < {_double(2.0**102
 
 # x * y otherwise: may overflow when both exceed 1, may underflow when both are below 1
 _MUL = f"""CASE
- WHEN NOT ({_FINITE}) OR {_X} = 0 OR {_Y} = 0 THEN {_X} * {_Y}
+ WHEN NOT ({_FINITE}) THEN {_nan_is_null("*")}
+ WHEN {_X} = 0 OR {_Y} = 0 THEN {_X} * {_Y}
  WHEN ABS({_X}) > 1 AND ABS({_Y}) > 1 THEN CASE
   WHEN ABS({_X}) >= {_double(2.0**512)} AND ABS({_Y}) >= {_double(2.0**512)} THEN {_INF}
   WHEN ABS({_X} * {_double(2.0**-520)} * {_Y}) > {_double(MAX * 2.0**-520)} THEN {_INF}
@@ -68,7 +74,8 @@ _MUL = f"""CASE
 # x / y otherwise (y is never 0: NULLIF made it NULL): may overflow when |y| < 1, underflow
 # when |y| > 1
 _DIV = f"""CASE
- WHEN NOT ({_FINITE}) OR {_X} = 0 THEN {_X} / {_Y}
+ WHEN NOT ({_FINITE}) THEN {_nan_is_null("/")}
+ WHEN {_X} = 0 THEN {_X} / {_Y}
  WHEN ABS({_Y}) < 1 THEN CASE
   WHEN ABS({_X}) < {_double(2.0**-51)} THEN {_X} / {_Y}
   WHEN ABS({_Y}) < {_double(2.0**-500)} AND ABS({_X}) > {_double(2.0**524)} THEN {_INF}
@@ -88,7 +95,8 @@ def _sum(op: str) -> str:
     tiny = _double(2.0**-1021)
     half = f"ABS({_X} * {_double(0.5)} {op} {_Y} * {_double(0.5)}) > {_double(MAX * 0.5)}"
     return f"""CASE
- WHEN NOT ({_FINITE}) OR ABS({_X}) < {tiny} OR ABS({_Y}) < {tiny} THEN {_X} {op} {_Y}
+ WHEN NOT ({_FINITE}) THEN {_nan_is_null(op)}
+ WHEN ABS({_X}) < {tiny} OR ABS({_Y}) < {tiny} THEN {_X} {op} {_Y}
  WHEN {half} THEN SIGN({_X}) * CAST('Infinity' AS DOUBLE PRECISION)
  ELSE {_X} {op} {_Y} END"""
 

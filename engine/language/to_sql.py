@@ -7,9 +7,10 @@ and DAYS_SINCE becomes the dialect's date arithmetic against a bound `today`.
 LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`.
 PostgreSQL and Spark read a backslash in a LIKE pattern as an escape; their patterns get every
 backslash doubled, so a backslash matches itself as in SQLite, DuckDB and Python.
-PostgreSQL raises where a double overflows or underflows to zero; its +, -, * and / that may
-involve a double compute ±Infinity and ±0 instead (pg_arithmetic.py). With `field_types`,
-arithmetic on integers alone keeps PostgreSQL's integer operators.
+A +, -, * or / that may involve a double gives NULL for NaN (inf - inf, 0 * inf), as SQLite
+does by itself, and on PostgreSQL ±Infinity and ±0 where it would raise for a double that
+overflows or underflows (pg_arithmetic.py). With `field_types`, arithmetic on integers alone
+is left as written.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def _rewrite_all(
     integral = {id(n) for n in nodes if _integral(n, field_types)}
     for node in reversed(nodes):
         new = _rewrite(node, dialect, today)
-        if dialect == "postgres" and isinstance(node, pg_arithmetic.GUARDED):
-            new = new if id(node) in integral else pg_arithmetic.guarded(new)
+        if isinstance(node, pg_arithmetic.GUARDED) and id(node) not in integral:
+            new = _defined(new, dialect)
         if new is node:
             continue
         if node is tree:
@@ -77,6 +78,17 @@ def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.E
     if dialect in ("postgres", "spark") and isinstance(node, exp.Like):
         return exp.Like(this=node.this.copy(), expression=_literal_backslashes(node.expression))
     return node
+
+
+def _defined(operation: exp.Expression, dialect: str) -> exp.Expression:
+    """A double +, -, * or /: NaN (inf - inf, 0 * inf) is NULL, as SQLite makes it; on
+    PostgreSQL also ±Infinity and ±0 where it would raise."""
+    if dialect == "postgres":
+        return pg_arithmetic.guarded(operation)
+    if dialect == "sqlite":
+        return operation
+    nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
+    return exp.Nullif(this=operation.copy(), expression=nan)
 
 
 def _integral(node: exp.Expression, field_types: Mapping[str, str]) -> bool:
