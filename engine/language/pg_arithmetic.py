@@ -16,9 +16,10 @@ the smallest subnormal (about 2.5e-324) gives 0 where IEEE may give 5e-324. Oper
 infinities are left to PostgreSQL (it raises only for finite operands), but NaN (inf - inf,
 0 * inf, inf / inf) is NULL, as on every back end (see to_sql.py).
 
-Operands that hold no guarded operation themselves (a field, COALESCE(field, 0)) are written
-out in the CASE; others are computed once, in a one-row VALUES the CASE reads, so nested
-arithmetic grows the query linearly.
+The rare cases are a subquery reading the operands from a one-row VALUES: PostgreSQL compiles
+it apart, so the query stays small. Operands holding a guarded operation themselves are
+computed once, the whole CASE in such a subquery, so nested arithmetic grows the query
+linearly; simple ones (a field, COALESCE(field, 0)) are written out in the common case.
 """
 
 from __future__ import annotations
