@@ -50,6 +50,7 @@ from tests.classify_helpers import (
     write_csv,
 )
 from tests.test_classify import write_snapshot
+from tests.test_extreme_values import EXTREME
 from tests.test_hold import every_state, held_rules, jittered, night
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -200,8 +201,10 @@ def test_spark_duckdb_sqlite_and_python_assign_alike(
 def test_measures_and_ranks_are_exact_on_spark(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    """Percentiles from Spark's ranks by value bucket equal the ranks over everyone."""
+    """Percentiles from Spark's ranks by value bucket equal the ranks over everyone; measures
+    that overflow or underflow a double are ±Infinity and 0 as in Python."""
     rows = generated(CUSTOMERS, seed=11)
+    rows += [{"customer_id": key, "name": key, **row} for key, row in EXTREME.items()]
     spark.read.parquet(
         str(write_parquet(tmp_path / "m.parquet", rows, ruleset))
     ).createOrReplaceTempView("m")

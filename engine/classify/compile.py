@@ -193,7 +193,9 @@ class _Builder:
         for layer in measure_layers(self.ruleset.measures):
             self.window([m.ranking for m in layer if m.ranking])
             columns = {m.name: self.measure_sql(m) for m in layer}
-            self.add(columns, _uses(layer))
+            # PostgreSQL would otherwise inline a measure (its overflow guards included) into
+            # every rule that reads it, and JIT-compile the swollen query for seconds
+            self.add(columns, _uses(layer), materialize=self.dialect == "postgres")
         gold = self.ruleset.gold_ranking
         if gold is not None:
             self.window([gold])
