@@ -407,6 +407,8 @@ def _measures(
                 origin,
                 measure.within if measure.percentile_of else (),
                 events,
+                measure.label_en,
+                measure.scorecard,
             )
         )
     return measures

@@ -244,6 +244,7 @@ class Measure(Model):
     days_since: str | None = None  # an event type: days since its newest event
     in_last: str | None = None  # '90 days': the window, counted back from the day classified
     where: Condition = None  # on the event's fields: only the events it holds for count
+    scorecard: bool = False  # the report's scorecard shows its mean: an assessment
 
 
 class Gold(Model):

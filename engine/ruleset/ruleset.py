@@ -118,6 +118,8 @@ class CompiledMeasure:
     origin: Origin
     within: tuple[str, ...] = ()  # a percentile ranks among customers alike in these fields
     events: EventMeasure | None = None
+    label_en: str | None = None
+    scorecard: bool = False  # the report's scorecard shows its mean (an assessment)
 
     @property
     def ranking(self) -> Ranking | None:
