@@ -112,6 +112,12 @@ def classify_command(
         console().print(
             _("follow-ups planned from the transitions: {count}").format(count=moves.new)
         )
+        if moves.cancelled:
+            console().print(
+                _("follow-ups cancelled, the move that planned them undone: {count}").format(
+                    count=moves.cancelled
+                )
+            )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
 
@@ -294,6 +300,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     for group in found.groups:
         shown = f"{group.name}: {_value(group.value)} — {group.reason}"
         out.print(shown, markup=False, highlight=False)
+    _print_event_standings(found)
     none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(
@@ -314,6 +321,30 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     _print_stored(found)
     if found.history is not None:
         _print_history(found.history, found.customer_id)
+
+
+EVENTS_LISTED = 10  # the newest events of a measure that explain lists
+
+
+def _print_event_standings(found: Explanation) -> None:
+    out = console()
+    for standing in found.event_standings:
+        out.print(
+            f"{standing.name}: {_value(standing.value)} — {standing.reason}",
+            markup=False,
+            highlight=False,
+        )
+        listed = standing.events[-EVENTS_LISTED:]
+        if len(standing.events) > len(listed):
+            more = len(standing.events) - len(listed)
+            out.print("  " + _("… and {count} older").format(count=more), markup=False)
+        for event in listed:
+            value = "" if event.value is None else f"  {_value(event.value)}"
+            out.print(
+                f"  {_time(event.at)}  {event.type} {event.id}{value}",
+                markup=False,
+                highlight=False,
+            )
 
 
 def _print_stored(found: Explanation) -> None:

@@ -283,9 +283,11 @@ LADDER_TITLES = {
 def _trigger(step: object) -> str:
     s = getattr(step, "step")  # noqa: B009 - CompiledStep.step, the rule file's step
     timing = f" +{s.after}" if s.after else ""
-    for key in ("on", "every", "on_enter", "on_leave"):
-        if getattr(s, key):
-            return f"{key}: {getattr(s, key)}{timing}"
+    for key in ("on", "every", "on_enter", "on_leave", "on_fall", "on_rise"):
+        value = getattr(s, key)
+        if value:
+            shown = f"[{', '.join(value)}]" if isinstance(value, tuple) else value
+            return f"{key}: {shown}{timing}"
     return "?"
 
 

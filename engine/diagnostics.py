@@ -65,10 +65,17 @@ CODES: dict[str, str] = {
     "empty-condition": N_("A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all."),
     "too-complex": N_("A condition is nested or chained too deeply; split it or use IN (…)."),
     "unknown-level": N_("A playbook or scenario names a relationship level that is not defined."),
-    "unknown-tier": N_("A name is neither a defined tier nor a defined level."),
+    "unknown-tier": N_(
+        "A name is no defined tier or level (on_enter/on_leave: nor a strategy, nor gold)."
+    ),
+    "ambiguous-name": N_(
+        "A step's on_enter/on_leave names a state that is both a tier and a level (or strategy)."
+    ),
     "unknown-channel": N_("A step or policy names a channel that is not defined."),
     "unknown-template": N_("A step names a message or task template that is not defined."),
-    "unknown-event": N_("A step or scenario names an event type the schema does not declare."),
+    "unknown-event": N_(
+        "A step, scenario or measure names an event type the schema does not declare."
+    ),
     "unknown-step": N_("A scenario names a playbook step that is not defined."),
     "unknown-strategy": N_("A scenario expects a strategy that is not defined."),
     "unknown-value": N_(
@@ -85,7 +92,11 @@ CODES: dict[str, str] = {
     ),
     "unknown-timezone": N_("The time zone is not a known IANA name such as 'Asia/Shanghai'."),
     "unknown-calendar": N_("The business calendar is not a known country code such as 'CN'."),
-    "invalid-trigger": N_("A step needs exactly one trigger: on, every, on_enter or on_leave."),
+    "invalid-trigger": N_(
+        "A step needs exactly one trigger: on, every, on_enter, on_leave, on_fall or on_rise."
+    ),
+    "invalid-order": N_("A ladder's `order:` must list each of its names once, lowest first."),
+    "missing-order": N_("A step uses on_fall/on_rise on a ladder that has no `order:`."),
     "unknown-adapter": N_("guanxi.yaml's delivery names an adapter that is not installed."),
     "unknown-option": N_("An adapter is given an option it does not take; often a typing mistake."),
     "missing-option": N_("An adapter needs an option that is not given (a webhook's url, …)."),

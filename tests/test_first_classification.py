@@ -141,7 +141,7 @@ def test_initial_must_be_true_or_false_and_only_on_an_on_enter_step(tmp_path: Pa
     playbooks = project / "playbooks.yaml"
     text = playbooks.read_text("utf-8")
     text = text.replace("on_enter: partner\n", "on_enter: partner\n      initial: sometimes\n")
-    text = text.replace("on_leave: valuable\n", "on_leave: valuable\n      initial: true\n")
+    text = text.replace("label: 客户挽留电话\n", "label: 客户挽留电话\n      initial: true\n")
     playbooks.write_text(text, "utf-8")
     result = CliRunner().invoke(cli, ["validate", str(project)])
     assert result.exit_code == 1

@@ -16,6 +16,7 @@ from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.ruleset import RuleSet, load_ruleset, validate_project
 from guanxi.engine.store import Store
+from tests.test_event_measures import at, event
 from tests.test_within import project
 
 pytestmark = pytest.mark.every_store
@@ -102,6 +103,38 @@ def test_explain_command_prints_the_group(loaded: Store, grouped: RuleSet) -> No
     result = CliRunner().invoke(cli, ["explain", "A1", *where])
     assert result.exit_code == 0, result.output
     assert "group_members: 3" in result.output and "group_id = G1" in result.output
+
+
+SALES = (
+    PCT,
+    PCT
+    + "  - name: sales_90d\n    label: 近90天销售额\n    sum: sale.amount\n    in_last: 90 days\n"
+    "  - name: group_sales\n    label: 集团近90天销售额\n    group_sum: sales_90d\n",
+)
+
+
+def test_a_group_adds_up_its_members_event_measures(store: Store, tmp_path: Path) -> None:
+    ruleset = load_ruleset(project(tmp_path / "rules", SALES))
+    sales = [
+        event(1, "sale", "A1", at(3, ruleset=ruleset), product="基金", amount=100.0),
+        event(2, "sale", "A2", at(10, ruleset=ruleset), product="基金", amount=500.0),
+        event(3, "sale", "A2", at(100, ruleset=ruleset), product="基金", amount=9e5),  # too old
+        event(4, "sale", "N1", at(1, ruleset=ruleset), product="基金", amount=50.0),
+    ]
+    store.upsert_customers(customers())
+    store.insert_events(sales)
+    query = compile_classification(ruleset, store.dialect, TODAY, "customers", measures=True)
+    in_sql = {r["customer_id"]: r["group_sales"] for r in store.execute(query.sql)}
+    expected = {"A1": 600.0, "A2": 600.0, "A3": 600.0, "B1": 0.0, "G2": 0.0, "N1": 50.0}
+    assert {k: float(v) for k, v in in_sql.items()} == expected
+    history: dict[str, list[dict[str, Any]]] = {}
+    for e in sales:
+        history.setdefault(e["customer_id"], []).append(e)
+    rows = classify_records(ruleset, customers(), TODAY, history)
+    assert {r["customer_id"]: r["group_sales"] for r in rows} == expected
+    found = explain(store, ruleset, "A3", NOW)
+    assert [(g.value, g.members) for g in found.groups] == [(600.0, 3)]
+    assert found.measures["group_sales"] == 600.0
 
 
 BAD = [

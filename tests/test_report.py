@@ -31,7 +31,7 @@ from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.report import ReportRequest, build_report, render_html
 from guanxi.engine.report.svg import PALETTE
 from guanxi.engine.report.workload import Workload
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
@@ -588,3 +588,49 @@ def test_the_screenshot_shows_the_charts_colours(page: Path, tmp_path: Path) -> 
 
 def test_render_html_is_the_same_for_the_same_store(demo: Demo, ruleset: RuleSet) -> None:
     assert render_html(report_of(demo, ruleset)) == render_html(report_of(demo, ruleset))
+
+
+ASSESSMENTS = """
+  - name: complaints_365d
+    label: 近一年投诉次数
+    count: complaint
+    in_last: 365 days
+    scorecard: true
+  - name: loyalty_assessed
+    label: 忠诚度评估
+    label_en: assessed loyalty
+    expr: COALESCE(products_held, 0) * 10 - complaints_365d * 5
+    scorecard: true
+"""
+
+
+def test_scorecard_shows_the_means_of_assessment_measures(
+    demo: Demo, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Measures marked `scorecard: true` are computed for every customer as of the latest
+    classification's day and their means shown by tier beside the customers' own fields."""
+    project = tmp_path / "rules"
+    shutil.copytree(RULES, project, ignore=shutil.ignore_patterns("*.db*"))
+    tiers = project / "tiers.yaml"
+    text = tiers.read_text("utf-8")
+    tiers.write_text(text.replace("measures:\n", "measures:" + ASSESSMENTS, 1), "utf-8")
+    assessed = load_ruleset(project)
+    today = (NOW + 2 * MONTH).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    complaints: Counter[str] = Counter()
+    for event in demo.store.execute("SELECT customer_id, at FROM events WHERE type = 'complaint'"):
+        day = dt.datetime.fromisoformat(event["at"]).astimezone(ZoneInfo("Asia/Shanghai")).date()
+        if today - dt.timedelta(days=364) <= day <= today:
+            complaints[event["customer_id"]] += 1
+    products = {
+        r["customer_id"]: r["products_held"] for r in customers(demo.store, "products_held")
+    }
+    data = report_of(demo, assessed).scorecard.to_dict()
+    assert sum(complaints.values()) > 0
+    for entry in data["by_tier"]:
+        members = [c for c, (tier, _) in demo.states[3].items() if tier == entry["tier"]]
+        counts = [complaints[c] for c in members]
+        loyalty = [(products.get(c) or 0) * 10 - complaints[c] * 5 for c in members]
+        assert entry["mean_complaints_365d"] == pytest.approx(sum(counts) / len(counts))
+        assert entry["mean_loyalty_assessed"] == pytest.approx(sum(loyalty) / len(loyalty))
+    table = report_of(demo, assessed).scorecard.tables()[0]
+    assert "忠诚度评估 assessed loyalty mean" in [column.label for column in table.columns]

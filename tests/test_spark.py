@@ -51,6 +51,7 @@ from tests.classify_helpers import (
     write_csv,
 )
 from tests.test_classify import write_snapshot
+from tests.test_extreme_values import EXTREME
 from tests.test_hold import every_state, held_rules, jittered, night
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -201,8 +202,10 @@ def test_spark_duckdb_sqlite_and_python_assign_alike(
 def test_measures_and_ranks_are_exact_on_spark(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    """Percentiles from Spark's ranks by value bucket equal the ranks over everyone."""
+    """Percentiles from Spark's ranks by value bucket equal the ranks over everyone; measures
+    that overflow or underflow a double are ±Infinity and 0 as in Python."""
     rows = generated(CUSTOMERS, seed=11)
+    rows += [{"customer_id": key, "name": key, **row} for key, row in EXTREME.items()]
     spark.read.parquet(
         str(write_parquet(tmp_path / "m.parquet", rows, ruleset))
     ).createOrReplaceTempView("m")
@@ -226,7 +229,7 @@ def test_ranks_within_segments_are_exact_on_spark(
     assert ruleset.gold is not None
     whole = next(m for m in ruleset.measures if m.percentile_of)
     rollups = [
-        CompiledMeasure(f"group_{r.function}", "集团", None, None, whole.origin, (), r)
+        CompiledMeasure(f"group_{r.function}", "集团", None, None, whole.origin, rollup=r)
         for r in (
             Rollup("sum", "products_held", "group_id"),
             Rollup("max", "annual_contribution", "group_id"),

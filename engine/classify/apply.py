@@ -3,8 +3,8 @@
 The engines leave the new state in the temporary table `_gx_changed` (customer_id, gold,
 tier, level, strategy and the pending columns, holds applied as hold.py says: only customers
 whose state is new or differs). From it, inside the store, one statement records the
-transitions (tier, level or strategy changed; a new customer's first assignment counts, from
-NULL) and one upserts the assignments. Customers that left the population keep their last
+transitions (tier, level, strategy or gold changed; a new customer's first assignment counts,
+from NULL) and one upserts the assignments. Customers that left the population keep their last
 assignment.
 """
 
@@ -144,11 +144,12 @@ def _count_held(store: Store) -> int:
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:
-    moved = any_differs("a", "c", LADDER_COLUMNS, store.dialect)
+    moved = any_differs("a", "c", ("gold", *LADDER_COLUMNS), store.dialect)
     store.execute(
         "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
-        " from_strategy, to_strategy, at) SELECT :run, c.customer_id, a.tier, c.tier, a.level,"
-        f" c.level, a.strategy, c.strategy, :at FROM {CHANGED} AS c LEFT JOIN assignments AS a"
+        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, c.customer_id,"
+        " a.tier, c.tier, a.level, c.level, a.strategy, c.strategy, a.gold, c.gold, :at"
+        f" FROM {CHANGED} AS c LEFT JOIN assignments AS a"
         f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}",
         values,
     )

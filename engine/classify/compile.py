@@ -1,7 +1,10 @@
 """Compile a RuleSet into one set-based SQL query: a chain of CTEs over any relation.
 
     src    the key and the customer fields the rules use (cast to the schema's types on
-           DuckDB and Spark, which read snapshot files)
+           DuckDB and Spark, which read snapshot files); with event measures, the customers
+           LEFT JOIN the grouped aggregate of their events (event_measures.py): a subquery
+           over the store's events table, or for DuckDB a table of the store's grouped events
+           it is given; Spark is given none and refuses event measures.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
            (a ranking within segments counts each segment in window columns instead)
     m…     derived measures, in dependency layers (a measure may use earlier ones)
@@ -44,7 +47,11 @@ from fractions import Fraction
 
 from sqlglot import exp
 
+from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
+from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -105,11 +112,14 @@ def compile_classification(
     source: str,
     available: Iterable[str] | None = None,
     measures: bool = False,
+    events: str | None = None,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
-    fields may be missing (they read as NULL). `measures`: return the measures too."""
-    builder = _Builder(ruleset, dialect, today)
+    fields may be missing (they read as NULL). `measures`: return the measures too.
+    `events`: the table of grouped events (event_measures.grouped_events) for an engine
+    outside the store; a store reads its own events table."""
+    builder = _Builder(ruleset, dialect, today, events)
     builder.source(source, None if available is None else set(available))
     builder.measures_and_gold()
     unique = builder.ladders()
@@ -151,6 +161,7 @@ class _Builder:
     ruleset: RuleSet
     dialect: str
     today: dt.date
+    events: str | None = None  # the grouped events, when not the store's own table
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
     windows: dict[Ranking, str] = field(default_factory=dict)  # ranking -> its counts CTE
@@ -161,7 +172,18 @@ class _Builder:
     def source(self, source: str, present: set[str] | None, also: Iterable[str] = ()) -> None:
         fields = input_fields(self.ruleset, also)
         columns = {n: self.source_column(n, present) for n in fields}
+        if self.ruleset.event_measures:
+            source = joined_source(self.ruleset, source, self.dialect, self.events_relation())
+            names = map(column, self.ruleset.event_measures)
+            columns |= {c: f"{EVENTS}.{self.q(c)}" for c in names}
         self.stages.append(Stage("src", columns, set(), source=source))
+
+    def events_relation(self) -> str:
+        if self.events is not None:
+            return self.events
+        if self.dialect not in ("sqlite", "postgres"):
+            refuse_events(self.ruleset, self.dialect)
+        return f"({events_relation(self.ruleset, self.dialect, self.today)})"
 
     def source_column(self, name: str, present: set[str] | None) -> str:
         field_type = self.ruleset.schema.fields[name].type
@@ -176,7 +198,9 @@ class _Builder:
         for layer in measure_layers(self.ruleset.measures):
             self.window([m.ranking for m in layer if m.ranking])
             columns = {m.name: self.measure_sql(m) for m in layer}
-            self.add(columns, _uses(layer))
+            # PostgreSQL would otherwise inline a measure (its overflow guards included) into
+            # every rule that reads it, and JIT-compile the swollen query for seconds
+            self.add(columns, _uses(layer), materialize=self.dialect == "postgres")
         gold = self.ruleset.gold_ranking
         if gold is not None:
             self.window([gold])
@@ -284,6 +308,8 @@ class _Builder:
     def measure_sql(self, measure: CompiledMeasure) -> str:
         if measure.rollup is not None:
             return self.rollup_sql(measure.rollup)
+        if measure.events is not None:
+            return event_sql(self.ruleset, measure, self.dialect, self.today)
         if measure.ranking is None:
             assert measure.expression is not None
             return f"({measure.expression.sql(self.dialect, self.today)})"
@@ -338,6 +364,7 @@ def _uses(layer: list[CompiledMeasure]) -> set[str]:
     uses: set[str] = set()
     for m in layer:
         uses |= set(m.expression.fields) if m.expression else set()
+        uses |= {column(m)} if m.events else set()
         uses |= _ranking_uses(m.ranking) | {f"_lt_{m.ranking.tag}"} if m.ranking else set()
         uses |= rollup_uses(m)
     return uses
@@ -345,10 +372,7 @@ def _uses(layer: list[CompiledMeasure]) -> set[str]:
 
 def rollup_uses(measure: CompiledMeasure) -> set[str]:
     """A roll-up reads its source and the group field (the key reaches every stage)."""
-    rollup = measure.rollup
-    if rollup is None:
-        return set()
-    return {rollup.group_by, *([rollup.source] if rollup.source else [])}
+    return measure.rollup.uses if measure.rollup else set()
 
 
 def _ranking_uses(r: Ranking) -> set[str]:
@@ -366,14 +390,30 @@ def measure_layers(measures: Iterable[CompiledMeasure]) -> list[list[CompiledMea
     layer_of: dict[str, int] = {}
     layers: list[list[CompiledMeasure]] = []
     for measure in measures:
-        uses = set(measure.expression.fields) if measure.expression else {measure.percentile_of}
-        uses |= rollup_uses(measure)
-        layer = max((layer_of[n] + 1 for n in uses if n in layer_of), default=0)
+        layer = max((layer_of[n] + 1 for n in measure.uses if n in layer_of), default=0)
         layer_of[measure.name] = layer
         while len(layers) <= layer:
             layers.append([])
         layers[layer].append(measure)
     return layers
+
+
+class EventsUnavailable(GuanxiError):
+    """The engine classifies a snapshot of the customers, which holds no events."""
+
+
+def refuse_events(ruleset: RuleSet, engine: str) -> None:
+    """Spark reads a file of customers, and no events reach it (DuckDB is given the store's
+    grouped events: snapshot.py)."""
+    if not ruleset.event_measures:
+        return
+    raise EventsUnavailable(
+        _(
+            "the {engine} engine classifies a snapshot file of customers and cannot read the"
+            " store's events, which the event measures {names} count: use --engine duckdb, or"
+            " classify in the store (without --input)"
+        ).format(engine=engine, names=", ".join(m.name for m in ruleset.event_measures))
+    )
 
 
 def gold_fraction(top_percent: float) -> Fraction:

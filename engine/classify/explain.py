@@ -11,10 +11,12 @@ recent events (engine/plan/history.py).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from guanxi.engine.classify.event_measures import counted_events, stored_events
 from guanxi.engine.classify.facts import Fact, failing_facts
 from guanxi.engine.classify.hold import PENDING, holds
 from guanxi.engine.classify.population import Ask, store_groups, store_population
@@ -31,7 +33,7 @@ from guanxi.engine.i18n import _, current_language
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.load import today_in
-from guanxi.engine.ruleset.ruleset import Ranking, Rollup
+from guanxi.engine.ruleset.ruleset import EventMeasure, Ranking, Rollup
 from guanxi.engine.store import Store
 
 KINDS = ("tier", "level", "strategy")
@@ -96,6 +98,26 @@ class GroupStanding:
 
 
 @dataclass(frozen=True)
+class CountedEvent:
+    """An event an event measure read: its id, type, local time and the field's value."""
+
+    id: str
+    type: str
+    at: dt.datetime  # in the project's time zone
+    value: Any = None  # the field summed, or the largest or smallest (None: count, days)
+
+
+@dataclass(frozen=True)
+class EventStanding:
+    """An event measure's value and the events it was computed from (oldest first)."""
+
+    name: str
+    value: Any
+    reason: str
+    events: tuple[CountedEvent, ...]
+
+
+@dataclass(frozen=True)
 class Hold:
     """A new answer a ladder's `hold:` keeps waiting: the customer keeps `kept` meanwhile."""
 
@@ -123,6 +145,7 @@ class Explanation:
     history: CustomerHistory | None = None  # follow-ups and events; None for a given record
     holds: tuple[Hold, ...] = ()  # answers the stored assignment keeps waiting
     groups: tuple[GroupStanding, ...] = ()  # roll-up measures over the customer's group
+    event_standings: tuple[EventStanding, ...] = ()  # a store's customer's event measures
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -147,16 +170,18 @@ def explain(
     given: Mapping[str, Any] | None = None
     history: CustomerHistory | None = None
     groups: AskGroups | None = None
+    events: list[dict[str, Any]] | None = None  # None: the record gives the event measures
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         ask = store_population(source, ruleset, today)
         groups = store_groups(source, ruleset, today)
         history = customer_history(source, ruleset, customer_id)
+        events = stored_events(source, ruleset, customer_id, today)
     else:
         raw, stored = {**source, ruleset.schema.key: customer_id}, None
         ask, given = _given_population, raw
     record = predicates.facts(raw)
-    ranks = predicates.add_measures(record, ask, given, groups)
+    ranks = predicates.add_measures(record, ask, given, groups=groups, events=events)
     gold_rank, notes = _gold_rank(ruleset, record, ranks, ask)
     gold = predicates.gold(gold_rank) if gold_rank else bool(raw.get("gold"))
     record["gold"] = gold
@@ -179,7 +204,51 @@ def explain(
         history,
         held,
         _group_standings(ruleset, ranks),
+        _event_standings(ruleset, record, events, today) if events is not None else (),
     )
+
+
+def _event_standings(
+    ruleset: RuleSet, record: Record, events: list[dict[str, Any]], today: dt.date
+) -> tuple[EventStanding, ...]:
+    zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
+    found = []
+    for measure in ruleset.event_measures:
+        spec = measure.events
+        assert spec is not None
+        counted = counted_events(ruleset, measure, events, today)
+        shown = tuple(
+            CountedEvent(
+                str(e["id"]),
+                str(e["type"]),
+                dt.datetime.fromisoformat(e["at"]).astimezone(zone),
+                e["payload"].get(spec.field) if spec.field else None,
+            )
+            for e in counted
+        )
+        reason = _event_reason(ruleset, spec, today, len(counted))
+        found.append(EventStanding(measure.name, record[measure.name], reason, shown))
+    return tuple(found)
+
+
+def _event_reason(ruleset: RuleSet, spec: EventMeasure, today: dt.date, count: int) -> str:
+    what = {
+        "count": _("how many {type} events"),
+        "sum": _("the sum of {field} over the {type} events"),
+        "max": _("the largest {field} of the {type} events"),
+        "min": _("the smallest {field} of the {type} events"),
+        "days_since": _("days since the newest {type} event"),
+    }[spec.aggregate].format(type=spec.event_type, field=spec.field)
+    if spec.where is not None:
+        what += " " + _("where {condition}").format(condition=spec.where.compiled_text)
+    if spec.days is None:
+        period = _("up to {today}").format(today=today.isoformat())
+    else:
+        first = today - dt.timedelta(days=spec.days - 1)
+        period = _("from {first} to {today} ({days} days)").format(
+            first=first.isoformat(), today=today.isoformat(), days=spec.days
+        )
+    return _("{what}, {period}: {count} event(s)").format(what=what, period=period, count=count)
 
 
 def _stored_customer(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.predicates import (
     AskGroups,
     GroupValue,
@@ -27,7 +28,7 @@ from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.language.to_sql import to_sql
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking
+from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking, Rollup
 from guanxi.engine.store import Store
 
 Ask = Callable[[Record, list[Ranking]], Population]
@@ -74,9 +75,10 @@ def store_groups(store: Store, ruleset: RuleSet, today: dt.date) -> AskGroups:
             column = rollup.group_by if group is not None else ruleset.schema.key
             value = group if group is not None else record.get(ruleset.schema.key)
             where = exp.to_identifier(column, quoted=True).sql(dialect=store.dialect)
-            aggregate = _aggregate_sql(ruleset, measure, store.dialect, today)
             row = store.execute(
-                f"SELECT COUNT(*) AS n, {aggregate} AS v FROM customers WHERE {where} = :g",
+                f"SELECT COUNT(*) AS n, {_aggregate_sql(ruleset, measure, store.dialect, today)}"
+                f" AS v FROM {_members_sql(ruleset, rollup, store.dialect, today)}"
+                f" WHERE {where} = :g",
                 {"g": _stored(value) if store.dialect == "sqlite" else value},
             )[0]
             result = None if row["v"] is None else float(row["v"])
@@ -92,8 +94,37 @@ def _aggregate_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, tod
     if rollup.source is None:
         return "COUNT(*)"
     number = exp.DataType.build("DOUBLE").sql(dialect=dialect)
-    source = source_sql(ruleset, rollup.source, dialect, today)
+    if _reads_events(ruleset, rollup.source):
+        source = exp.to_identifier(rollup.source, quoted=True).sql(dialect=dialect)
+    else:
+        source = source_sql(ruleset, rollup.source, dialect, today)
     return f"{rollup.function.upper()}(CAST({source} AS {number}))"
+
+
+def _members_sql(ruleset: RuleSet, rollup: Rollup, dialect: str, today: dt.date) -> str:
+    """The customers table; with the source's value beside each customer when it reads
+    events (the events are counted per customer by the classification's own query)."""
+    if rollup.source is None or not _reads_events(ruleset, rollup.source):
+        return "customers"
+    key, source = (
+        exp.to_identifier(n, quoted=True).sql(dialect=dialect)
+        for n in (ruleset.schema.key, rollup.source)
+    )
+    values = measures_sql(ruleset, dialect, today, [rollup.source])
+    return (
+        f"(SELECT c.*, m.{source} FROM customers c JOIN ({values}) m ON m.{key} = c.{key}) members"
+    )
+
+
+def _reads_events(ruleset: RuleSet, name: str) -> bool:
+    """Whether the measure `name` is an event measure or is computed from one."""
+    measures = {m.name: m for m in ruleset.measures}
+    measure = measures.get(name)
+    if measure is None:
+        return False
+    if measure.events is not None:
+        return True
+    return any(_reads_events(ruleset, used) for used in measure.uses - {name})
 
 
 def _segment_sql(
@@ -161,6 +192,12 @@ def source_sql(ruleset: RuleSet, source: str, dialect: str, today: dt.date) -> s
 
 def _inlined(measure: CompiledMeasure, measures: dict[str, CompiledMeasure]) -> exp.Expression:
     """The measure's expression with every measure it uses written out in place."""
+    if measure.events is not None:
+        raise GuanxiError(
+            _("explain cannot rank '{measure}' among all customers: it counts events").format(
+                measure=measure.name
+            )
+        )
     if measure.expression is None:
         raise GuanxiError(
             _("explain cannot rank '{measure}': it uses a percentile of a percentile").format(

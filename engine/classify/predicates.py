@@ -14,11 +14,12 @@ import dataclasses
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.compile import gold_fraction, ladders, measure_layers
+from guanxi.engine.classify.event_measures import Event, event_value
 from guanxi.engine.language.to_python import coerce
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking, Rollup
@@ -97,14 +98,20 @@ class Predicates:
         measure: CompiledMeasure,
         population: Population,
         given: Mapping[str, Any] | None = None,
+        events: Sequence[Event] | None = None,
     ) -> Any:
-        """A measure's value; a percentile without a rank (a roll-up without its group's
-        value) is taken from `given`, if there."""
+        """A measure's value; a percentile without a rank, a roll-up without its group's
+        value, or an event measure without `events` (the customer's), is taken from `given`,
+        if there."""
         if measure.rollup is not None:
             found = population.groups.get(measure.name)
             if found is None:
                 return coerce((given or {}).get(measure.name), "number")
             return found.value
+        if measure.events is not None:
+            if events is None:
+                return coerce((given or {}).get(measure.name), "number")
+            return event_value(self.ruleset, measure, events, self.today)
         if measure.ranking is None:
             return self.measure_fns[measure.name](record)
         rank = population.ranks.get(measure.ranking)
@@ -118,9 +125,11 @@ class Predicates:
         population: Callable[[Record, list[Ranking]], Population],
         given: Mapping[str, Any] | None = None,
         groups: AskGroups | None = None,
+        events: Sequence[Event] | None = None,
     ) -> Population:
         """Compute every measure into `record`, asking `population` for the ranks it needs
-        and `groups` for the values of the customer's group."""
+        and `groups` for the values of the customer's group; `events`: the customer's, for
+        event measures."""
         ranks = Population()
         for layer in self.layers:
             rankings = [m.ranking for m in layer if m.ranking]
@@ -130,7 +139,7 @@ class Predicates:
             if rollups and groups is not None:
                 ranks.groups.update(groups(record, rollups))
             for measure in layer:
-                record[measure.name] = self.measure(record, measure, ranks, given)
+                record[measure.name] = self.measure(record, measure, ranks, given, events)
         return ranks
 
     def gold(self, rank: Rank | None) -> bool:
@@ -163,11 +172,16 @@ class Predicates:
 
 
 def classify_records(
-    ruleset: RuleSet, records: Iterable[Mapping[str, Any]], today: dt.date
+    ruleset: RuleSet,
+    records: Iterable[Mapping[str, Any]],
+    today: dt.date,
+    events: Mapping[Any, Sequence[Event]] | None = None,
 ) -> list[Record]:
-    """Classify a small population entirely in Python (the parity oracle)."""
+    """Classify a small population entirely in Python (the parity oracle); `events`: each
+    customer's events by key (none when not there)."""
     predicates = Predicates(ruleset, today)
     rows = [predicates.facts(r) for r in records]
+    key, events = ruleset.schema.key, events or {}
     ranks: list[Population] = [Population() for _ in rows]
     for layer in predicates.layers:
         for ranking in sorted({m.ranking for m in layer if m.ranking}):
@@ -176,7 +190,8 @@ def classify_records(
             _roll_up_all(rows, ranks, measure, ruleset.schema.key)
         for row, population in zip(rows, ranks, strict=True):
             for measure in layer:
-                row[measure.name] = predicates.measure(row, measure, population)
+                history = events.get(row[key], ())
+                row[measure.name] = predicates.measure(row, measure, population, None, history)
     gold = ruleset.gold_ranking
     if gold is not None:
         _rank_all(rows, ranks, gold)

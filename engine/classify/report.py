@@ -29,7 +29,7 @@ class RunReport:
     finished_at: dt.datetime  # started_at + the measured duration
     customers: int
     changed: int  # assignments written (tier, level, strategy or gold differ, or new)
-    transitions: int  # customers whose tier, level or strategy changed (new ones included)
+    transitions: int  # customers whose tier, level, strategy or gold changed (new ones included)
     cells: tuple[Cell, ...]
     overlaps: dict[str, int] = field(default_factory=dict)  # 'unique' ladders: >1 rule matched
     rejected: int = 0  # snapshot rows that load would quarantine: left out (DuckDB, Spark)

@@ -8,6 +8,8 @@ travel to the store (SQLite or PostgreSQL), where apply.py records transitions a
 them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
 store directly, but they are downloaded on first use, and guanxi must run without a network:
 the changed rows are fetched in batches and copied with the store's own bulk load instead.
+Event measures read the store's events: the store groups them by customer (one row per
+customer with events in the windows) and the groups travel to DuckDB the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -58,6 +61,7 @@ DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python chec
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
+EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
 CHANGES = "changes"
 BATCH = 100_000
 
@@ -81,7 +85,9 @@ def classify_snapshot(
         source = _source(duck, screen, Path(snapshot))
         watch.lap("check rows")
         columns = _columns(duck, source)
-        query = compile_classification(ruleset, "duckdb", today_in(ruleset, now), source, columns)
+        today = today_in(ruleset, now)
+        events = _grouped_events(duck, store, ruleset, today)
+        query = compile_classification(ruleset, "duckdb", today, source, columns, events=events)
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         watch.lap("classify")
         written = Written(
@@ -131,6 +137,18 @@ def write_back(
     origin = open_mirror(duck, store, mirror_path(keep))
     watch.lap(f"assignments from {origin}")
     return _write_back(duck, store, ruleset, now, written, watch)
+
+
+def _grouped_events(
+    duck: duckdb.DuckDBPyConnection, store: Store, ruleset: RuleSet, today: dt.date
+) -> str | None:
+    """The store's events grouped by customer (event measures), as the table `events`."""
+    if not ruleset.event_measures:
+        return None
+    duck.register("_gx_grouped", grouped_events(store, ruleset, today))
+    duck.execute(f"CREATE TEMP TABLE {EVENTS} AS SELECT * FROM _gx_grouped")
+    duck.unregister("_gx_grouped")
+    return EVENTS
 
 
 def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow
 
-from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.compile import compile_classification, refuse_events
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
@@ -144,6 +144,7 @@ def classify_on_spark(
     on), write all assignments as Parquet to `output` (a folder, replaced; default: beside
     the store), write back into the store what changed and then `after` the run, in the
     store's transaction of the write-back."""
+    refuse_events(ruleset, "spark")  # before starting Spark
     if isinstance(spark, str):
         with spark_session(spark) as session:
             return classify_on_spark(

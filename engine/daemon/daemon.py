@@ -279,6 +279,7 @@ class Daemon:
                 "changed": report.changed,
                 "planned": moves.new,
                 "held_back_on_baseline": moves.not_planned,  # the store's first classification
+                "cancelled": moves.cancelled,  # follow-ups whose move this run undid
             },
         )
 

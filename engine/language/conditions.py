@@ -67,7 +67,7 @@ class Condition:
     def sql(self, dialect: str = "sqlite", today: dt.date | None = None) -> str:
         from guanxi.engine.language.to_sql import to_sql
 
-        return to_sql(self.tree, dialect, today)
+        return to_sql(self.tree, dialect, today, self.field_types)
 
     def compile(self, today: dt.date | None = None) -> Callable[[Mapping[str, Any]], Any]:
         """A Python function of one record giving the SQL value (None for NULL)."""

@@ -58,6 +58,15 @@ def coerce(value: Any, field_type: str) -> Any:
     return value
 
 
+def _number(value: Any) -> Any:
+    """NaN (inf - inf, 0 * inf, inf / inf) is no number: NULL, as SQL gives on every back end."""
+    return None if value != value else value
+
+
+def _defined(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda a, b: _number(op(a, b))
+
+
 def _and(a: Any, b: Any) -> Any:
     if a is False or b is False:
         return False
@@ -153,7 +162,7 @@ class _Compiler:
             compare = _COMPARE[type(node)]
             return self.binary(node, lambda a, b: compare(*_comparable(a, b)))
         if isinstance(node, tuple(_ARITHMETIC)):
-            return self.binary(node, _ARITHMETIC[type(node)])
+            return self.binary(node, _defined(_ARITHMETIC[type(node)]))
         return self.special(node)
 
     def column(self, name: str) -> Fn:
@@ -226,7 +235,7 @@ class _Compiler:
 
         def divide(r: Record) -> Any:
             a, b = left(r), right(r)
-            return None if a is None or b is None or b == 0 else float(a) / b
+            return None if a is None or b is None or b == 0 else _number(float(a) / b)
 
         return divide
 

@@ -7,32 +7,48 @@ and DAYS_SINCE becomes the dialect's date arithmetic against a bound `today`.
 LIKE is case-sensitive everywhere; SQLite connections set `PRAGMA case_sensitive_like`.
 PostgreSQL and Spark read a backslash in a LIKE pattern as an escape; their patterns get every
 backslash doubled, so a backslash matches itself as in SQLite, DuckDB and Python.
+A +, -, * or / that may involve a double gives NULL for NaN (inf - inf, 0 * inf), as SQLite
+does by itself, and on PostgreSQL ±Infinity and ±0 where it would raise for a double that
+overflows or underflows (pg_arithmetic.py). With `field_types`, arithmetic on integers alone
+is left as written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from sqlglot import exp
 
+from guanxi.engine.language import pg_arithmetic
 from guanxi.engine.language.conditions import field_name
 
 DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
 
 
-def to_sql(tree: exp.Expression, dialect: str = "sqlite", today: dt.date | None = None) -> str:
+def to_sql(
+    tree: exp.Expression,
+    dialect: str = "sqlite",
+    today: dt.date | None = None,
+    field_types: Mapping[str, str] | None = None,
+) -> str:
     if dialect not in DIALECTS:
         raise ValueError(f"unsupported SQL dialect {dialect!r}; choose one of {DIALECTS}")
     quoted = tree.copy().transform(_quote_column)
-    return _rewrite_all(quoted, dialect, today).sql(dialect=dialect)
+    return _rewrite_all(quoted, dialect, today, field_types or {}).sql(dialect=dialect)
 
 
-def _rewrite_all(tree: exp.Expression, dialect: str, today: dt.date | None) -> exp.Expression:
+def _rewrite_all(
+    tree: exp.Expression, dialect: str, today: dt.date | None, field_types: Mapping[str, str]
+) -> exp.Expression:
     """Rewrite every node, children before their parent: a node the rewrite replaces (a
     division) keeps its rewritten operands (a nested division, a DAYS_SINCE)."""
     nodes = [node for node in tree.walk() if isinstance(node, exp.Expression)]
+    integral = {id(n) for n in nodes if _integral(n, field_types)}
     for node in reversed(nodes):
         new = _rewrite(node, dialect, today)
+        if isinstance(node, pg_arithmetic.GUARDED) and id(node) not in integral:
+            new = _defined(new, dialect)
         if new is node:
             continue
         if node is tree:
@@ -62,6 +78,36 @@ def _rewrite(node: exp.Expression, dialect: str, today: dt.date | None) -> exp.E
     if dialect in ("postgres", "spark") and isinstance(node, exp.Like):
         return exp.Like(this=node.this.copy(), expression=_literal_backslashes(node.expression))
     return node
+
+
+def _defined(operation: exp.Expression, dialect: str) -> exp.Expression:
+    """A double +, -, * or /: NaN (inf - inf, 0 * inf) is NULL, as SQLite makes it; on
+    PostgreSQL also ±Infinity and ±0 where it would raise."""
+    if dialect == "postgres":
+        return pg_arithmetic.guarded(operation)
+    if dialect == "sqlite":
+        return operation
+    nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
+    return exp.Nullif(this=operation.copy(), expression=nan)
+
+
+def _integral(node: exp.Expression, field_types: Mapping[str, str]) -> bool:
+    """Whether a numeric node is an integer on every back end (so PostgreSQL's integer
+    arithmetic applies, which neither gives Infinity nor needs to)."""
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
+        return _integral(node.this, field_types)
+    if isinstance(node, exp.Column):
+        return field_types.get(field_name(node)) == "integer"
+    if isinstance(node, exp.Literal):
+        return not node.is_string and not _is_decimal(node)
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+        return _integral(node.this, field_types) and _integral(node.expression, field_types)
+    if isinstance(node, exp.Coalesce):
+        parts = [node.this, *node.expressions]
+        return all(isinstance(p, exp.Null) or _integral(p, field_types) for p in parts)
+    if isinstance(node, exp.Anonymous):  # DAYS_SINCE
+        return str(node.this).upper() == "DAYS_SINCE"
+    return isinstance(node, exp.Length)
 
 
 def _literal_backslashes(pattern: exp.Expression) -> exp.Expression:

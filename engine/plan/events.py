@@ -20,6 +20,8 @@ Outcomes that are not a follow-up are counted, never dropped silently:
   `plan_error`, never tried again, and the rest of its chunk is planned.
 `cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
 (a resolved complaint needs no call-back); `unless:` cancels a follow-up at planning time.
+A step's `when:` may read event measures (`complaints_90d`): they count the customer's events
+up to the one being planned, that one included.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine.classify.event_measures import event_value, stored_events
 from guanxi.engine.events.matcher import EventMatcher
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import (
@@ -98,7 +101,7 @@ class _Planner:
             else None
         )
         self.cancellers = _cancellers(ruleset)
-        self.measures = _Measures(ruleset)
+        self.measures = _Measures(ruleset, store)
 
     def plan_chunk(self, events: list[Row]) -> None:
         profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
@@ -140,10 +143,10 @@ class _Planner:
             return []
         at = dt.datetime.fromisoformat(event["at"])
         today = self.ruleset.calendar.local_day(at)
-        profile = self.measures.add(profile, today)
+        moment = _Moment(at, today)
+        profile = self.measures.add(profile, moment)
         record = self.matcher.record(fields, profile)
         steps = self.matcher.match_record(record, today)
-        moment = _Moment(at, today)
         return [self.followup(step, event, moment, fields, profile, record) for step in steps]
 
     def followup(
@@ -290,22 +293,47 @@ def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[
 
 
 class _Measures:
-    """Expression measures for one customer on one day. Percentile measures need the whole
-    population, so event steps see them as NULL."""
+    """The measures of one customer as of one event: expression measures on the event's day,
+    event measures over the customer's events up to the event itself (it included).
+    Percentile measures need the whole population, so event steps see them as NULL."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
-        self.measures = [m for m in ruleset.measures if m.expression is not None]
-        self.compiled: dict[dt.date, list[tuple[str, Any]]] = {}
+    def __init__(self, ruleset: RuleSet, store: Store) -> None:
+        self.ruleset, self.store = ruleset, store
+        self.compiled: dict[dt.date, dict[str, Any]] = {}
+        self.reads_events = _steps_read_events(ruleset)
 
-    def add(self, profile: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+    def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
+        today = moment.today
         if today not in self.compiled:
-            self.compiled[today] = [
-                (m.name, m.expression.compile(today)) for m in self.measures if m.expression
-            ]
+            self.compiled[today] = {
+                m.name: m.expression.compile(today) for m in self.ruleset.measures if m.expression
+            }
         record = dict(profile)
-        for name, compute in self.compiled[today]:
-            record[name] = compute(record)
+        history = self.history(record, moment)
+        for measure in self.ruleset.measures:  # in file order: a measure uses earlier ones
+            if measure.expression is not None:
+                record[measure.name] = self.compiled[today][measure.name](record)
+            elif measure.events is not None:
+                record[measure.name] = event_value(self.ruleset, measure, history, today)
         return record
+
+    def history(self, record: Mapping[str, Any], moment: _Moment) -> list[dict[str, Any]]:
+        if not self.reads_events:  # spare each event a query no step needs
+            return []
+        key = str(record[self.ruleset.schema.key])
+        found = stored_events(self.store, self.ruleset, key, moment.today)
+        return [e for e in found if dt.datetime.fromisoformat(e["at"]) <= moment.at]
+
+
+def _steps_read_events(ruleset: RuleSet) -> bool:
+    """Whether an event step's `when:` or `unless:` reads an event measure, or a measure
+    built on one."""
+    from_events: set[str] = set()
+    for measure in ruleset.measures:  # in file order: a measure uses earlier ones
+        if measure.events is not None or measure.uses & from_events:
+            from_events.add(measure.name)
+    conditions = [c for s in ruleset.steps if s.step.on for c in (s.when, s.unless) if c]
+    return any(c.fields & from_events for c in conditions)
 
 
 def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followup], list[Followup]]:

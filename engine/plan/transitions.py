@@ -1,18 +1,30 @@
-"""Tier and level changes (`on_enter:` / `on_leave:`), planned set-based after a classification.
+"""Moves (`on_enter:`, `on_leave:`, `on_fall:`, `on_rise:`), planned set-based after a run.
 
-A classification run records a transition for every customer whose tier, level or strategy
-changed (a customer's first assignment counts, from nothing). For the run:
+A classification run records a transition for every customer whose tier, level, strategy or
+gold changed (a customer's first assignment counts, from nothing). For the run:
 
     on_enter: X   the run moved the customer into X: to = X and from is not X
     on_leave: X   the run moved the customer out of X: from = X and to is not X
+    on_fall: tier the run moved the customer down the tiers' `order:` (both ends known)
+    on_rise: tier the run moved the customer up it (`level` for the levels' order)
 
-X names a tier or a level (a name that is both matches either). As with recurring steps, the
+X names a tier, a level, a strategy, or `gold` (becoming gold), or is a list of them (any
+one); the rule set's check makes every name mean one of them. As with recurring steps, the
 customer's current level must be the step's playbook level (any level for `all`), `when:`
 must hold (with the customer's fields, tier, level, strategy, gold and the measures, on the
 run's local date), and `unless:` true inserts the row as cancelled. The occurrence is the run
 (`step:customer:run-<id>`), so planning the same run twice plans nothing new; the due time
 counts from the moment the run finished. One INSERT … SELECT per step, then the contact
 policy over the batch.
+
+A run also undoes earlier moves: a pending follow-up of an `on_enter:` step is cancelled
+(policy `undone`, the reason naming the state left) when the run moves the customer out of
+its state (for a list: into none of them), one of an `on_leave:` step when the run moves
+the customer back in; unless the step says `keep_when_left: true`. One UPDATE per step and
+state over the run's transitions. The dispatcher does not check again at send time: an
+assignment changes only in a run, and the run cancels in its own transaction, so no pending
+follow-up outlives the state it was planned for. (One already claimed when the run commits
+is being sent; as with `cancel_on:`, it is not taken back.)
 
 A store's first classification is a baseline, not a wave of transitions: every customer
 enters a first tier and level, but they were customers long before, so a partner of years is
@@ -48,7 +60,10 @@ from guanxi.engine.plan.recurring import (
     occurrence,
 )
 from guanxi.engine.ruleset import CompiledStep, RuleSet
+from guanxi.engine.ruleset.followups import GOLD
 from guanxi.engine.store.base import Store
+
+UNDONE = "undone"  # the policy of a follow-up cancelled because its move was undone
 
 
 @dataclass
@@ -58,13 +73,19 @@ class TransitionReport(PlanReport):
 
     baseline: bool = False
     held_back: dict[str, int] = field(default_factory=dict)
+    cancelled: int = 0  # earlier follow-ups whose move this run undid
 
     @property
     def not_planned(self) -> int:
         return sum(self.held_back.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "baseline": self.baseline, "held_back": self.held_back}
+        return {
+            **super().to_dict(),
+            "baseline": self.baseline,
+            "held_back": self.held_back,
+            "cancelled": self.cancelled,
+        }
 
 
 class TransitionPlanner:
@@ -107,7 +128,7 @@ def insert_transitions(
     report = TransitionReport(batch, baseline=is_baseline(store, run_id))
     with tuned(store), store.transaction():
         for step in ruleset.steps:
-            if step.step.on_enter or step.step.on_leave:
+            if step.step.on_enter or step.step.on_leave or step.step.on_fall or step.step.on_rise:
                 planned = occurrence(ruleset, step, label, finished, today)
                 scope = _scope(ruleset, step, run_id, store.dialect)
                 if report.baseline and step.step.on_enter and not step.step.initial:
@@ -115,6 +136,7 @@ def insert_transitions(
                     continue
                 before, new = insert_planned(store, ruleset, planned, batch, now, scope)
                 report.steps.append(StepPlan(step.id, step.level, [label], new, before))
+        report.cancelled = cancel_undone(store, ruleset, run_id, now)
     return report
 
 
@@ -141,24 +163,157 @@ def _run_times(store: Store, run_id: int) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _scope(ruleset: RuleSet, step: CompiledStep, run_id: int, dialect: str) -> Scope:
-    """The customers the run moved into (on_enter) or out of (on_leave) the step's target."""
-    entering = step.step.on_enter is not None
-    target = str(step.step.on_enter if entering else step.step.on_leave)
-    ladders = [k for k, ladder in (("tier", ruleset.tiers), ("level", ruleset.levels))
-               if target in ladder.names]  # fmt: skip
-    if not ladders:
-        raise GuanxiError(
-            _("step '{step}': '{target}' is neither a tier nor a level").format(
-                step=step.id, target=target
-            )
-        )
-    into, out_of = ("to", "from") if entering else ("from", "to")
-    moves = [
-        f"(t.{into}_{kind} = :target AND {differs(f't.{out_of}_{kind}', ':target', dialect)})"
-        for kind in ladders
-    ]
+    """The customers the run moved into (on_enter) or out of (on_leave) one of the step's
+    states, or down (on_fall) or up (on_rise) its ladder."""
+    params: dict[str, Any] = {"tr_run": run_id}
+    s = step.step
+    if s.on_fall or s.on_rise:
+        moves = [_climb(ruleset, str(s.on_fall or s.on_rise), bool(s.on_rise), params)]
+    else:
+        entering = bool(s.entering)
+        states = [
+            _state(ruleset, step, n, i, dialect, params)
+            for i, n in enumerate(s.entering or s.leaving)
+        ]
+        moves = [_entered(x, dialect) if entering else _left(x, dialect) for x in states]
     return Scope(
-        join="JOIN transitions AS t ON t.customer_id = a.customer_id AND t.run_id = :run",
+        join="JOIN transitions AS t ON t.customer_id = a.customer_id AND t.run_id = :tr_run",
         where=f"({' OR '.join(moves)})",
-        params={"run": run_id, "target": target},
+        params=params,
     )
+
+
+@dataclass(frozen=True)
+class State:
+    """A state named by on_enter/on_leave as SQL over a transition `t`: its column suffix
+    ('tier', 'level', 'strategy', 'gold') and the value the column holds in it."""
+
+    name: str
+    column: str
+    value: str
+
+
+def _state(
+    ruleset: RuleSet,
+    step: CompiledStep,
+    name: str,
+    index: int,
+    dialect: str,
+    params: dict[str, Any],
+) -> State:
+    kind = _kind(ruleset, name)
+    if kind is None:
+        message = _("step '{step}': '{target}' is no tier, level or strategy, nor gold")
+        raise GuanxiError(message.format(step=step.id, target=name))
+    if kind == GOLD:
+        return State(name, GOLD, "1" if dialect == "sqlite" else "TRUE")
+    params[f"tr_s{index}"] = name
+    return State(name, kind, f":tr_s{index}")
+
+
+def _kind(ruleset: RuleSet, name: str) -> str | None:
+    """Which ladder `name` belongs to, or 'gold' (the rule set's check made it unambiguous)."""
+    for kind, ladder in (("tier", ruleset.tiers), ("level", ruleset.levels),
+                         ("strategy", ruleset.strategies)):  # fmt: skip
+        if ladder is not None and name in ladder.names:
+            return kind
+    return GOLD if name == GOLD and ruleset.gold is not None else None
+
+
+def _entered(state: State, dialect: str) -> str:
+    was = differs(f"t.from_{state.column}", state.value, dialect)
+    return f"(t.to_{state.column} = {state.value} AND {was})"
+
+
+def _left(state: State, dialect: str) -> str:
+    now = differs(f"t.to_{state.column}", state.value, dialect)
+    return f"(t.from_{state.column} = {state.value} AND {now})"
+
+
+def _climb(ruleset: RuleSet, kind: str, up: bool, params: dict[str, Any]) -> str:
+    """Moved up (or down) the ladder's `order:`; from no state or to none is neither."""
+    ladder = ruleset.tiers if kind == "tier" else ruleset.levels
+    if ladder.order is None:
+        file = "tiers.yaml" if kind == "tier" else "levels.yaml"
+        raise GuanxiError(_("{file} has no 'order:' to tell a fall from a rise").format(file=file))
+    params.update({f"tr_o{i}": name for i, name in enumerate(ladder.order)})
+    whens = " ".join(f"WHEN :tr_o{i} THEN {i}" for i in range(len(ladder.order)))
+    before, after = (f"CASE t.{side}_{kind} {whens} END" for side in ("from", "to"))
+    return f"({after} {'>' if up else '<'} {before})"
+
+
+def cancel_undone(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> int:
+    """Cancel the pending follow-ups whose move run `run_id` undid: an `on_enter:` step's
+    when the customer left its states (and is in none of them now), an `on_leave:` step's
+    when the customer is back in one; unless the step says `keep_when_left: true`. Only
+    follow-ups planned by earlier runs; one statement per step and state. How many."""
+    cancelled = 0
+    for step in ruleset.steps:
+        s = step.step
+        if not (s.entering or s.leaving) or s.keep_when_left:
+            continue
+        params: dict[str, Any] = {}
+        states = [
+            _state(ruleset, step, n, i, store.dialect, params)
+            for i, n in enumerate(s.entering or s.leaving)
+        ]
+        for state in states:
+            cancelled += _cancel(store, ruleset, step, states, state, run_id, now, params)
+    return cancelled
+
+
+def _cancel(
+    store: Store,
+    ruleset: RuleSet,
+    step: CompiledStep,
+    states: list[State],
+    state: State,
+    run_id: int,
+    now: dt.datetime,
+    params: dict[str, Any],
+) -> int:
+    d = store.dialect
+    if step.step.entering:
+        elsewhere = " OR ".join(f"t.to_{x.column} = {x.value}" for x in states)
+        undone = f"{_left(state, d)} AND NOT COALESCE({elsewhere}, FALSE)"
+        reason = _("the customer left {state} before it was sent")
+    else:
+        undone = _entered(state, d)
+        reason = _("the customer is back in {state} before it was sent")
+    values = {
+        **params,
+        "tr_run": run_id,
+        "tr_step": step.id,
+        "tr_label": f"run-{run_id}",
+        "tr_at": now.astimezone(dt.UTC).isoformat(),
+        "tr_reason": reason.format(state=_shown(ruleset, state)),
+    }
+    moot = (
+        f"WHERE f.step_id = :tr_step AND f.status = 'pending' AND f.occurrence <> :tr_label"
+        " AND f.customer_id IN (SELECT t.customer_id FROM transitions AS t"
+        f" WHERE t.run_id = :tr_run AND {undone})"
+    )
+    store.execute(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        f" SELECT f.id, :tr_at, 'cancelled', '{UNDONE}', :tr_reason FROM followups AS f {moot}"
+        " ORDER BY f.id",
+        values,
+    )
+    count = store.execute(f"SELECT COUNT(*) AS n FROM followups AS f {moot}", values)
+    store.execute(
+        f"UPDATE followups SET status = 'cancelled', policy = '{UNDONE}', reason = :tr_reason,"
+        f" updated_at = :tr_at WHERE id IN (SELECT f.id FROM followups AS f {moot})",
+        values,
+    )
+    return int(count[0]["n"])
+
+
+def _shown(ruleset: RuleSet, state: State) -> str:
+    """The state as the reason names it: 'partner (伙伴型)'."""
+    ladders = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
+    if state.column == GOLD:
+        label = ruleset.gold.label if ruleset.gold else None
+    else:
+        ladder = ladders[state.column]
+        label = ladder.label_of(state.name) if ladder else None
+    return f"{state.name} ({label})" if label else state.name

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import _
 from guanxi.engine.report.concentration import Concentration, curve_of
 from guanxi.engine.report.distribution import Distribution
 from guanxi.engine.report.followups import FollowupOutcomes, followup_outcomes
-from guanxi.engine.report.groups import Group, means, tier_level_groups
+from guanxi.engine.report.groups import Group, Measured, means, tier_level_groups
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.migration import Migration, Run, finished_runs, migration
 from guanxi.engine.report.model import Section
@@ -68,9 +69,7 @@ class Report:
         """When the latest classification ran, in the project's zone: `2026-12-04 10:00`."""
         if self.latest_run is None:
             return ""
-        moment = dt.datetime.fromisoformat(self.latest_run.started_at)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(zoneinfo.ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
+        return _local(self.latest_run.started_at, self.timezone).strftime("%Y-%m-%d %H:%M")
 
     @property
     def sections(self) -> list[Section]:
@@ -116,15 +115,36 @@ def _population(
     store: Store, ruleset: RuleSet, labels: Labels, contribution: str | None, wanted: set[str]
 ) -> dict[str, Any]:
     """The distribution and the scorecard: one grouping of the customers serves both."""
-    metrics = tuple(f for f in ATTITUDES if _is_numeric(ruleset, f))
-    metrics += (contribution,) if contribution else ()
-    groups = tuple(tier_level_groups(store, ruleset.schema.key, metrics))
+    attitudes = tuple(f for f in ATTITUDES if _is_numeric(ruleset, f))
+    tail = (contribution,) if contribution else ()
+    measured = _assessments(store, ruleset)
+    groups = tuple(tier_level_groups(store, ruleset.schema.key, attitudes + tail, measured))
+    metrics = (*attitudes, *(measured.names if measured else ()), *tail)
     tiers, levels = _orders(groups, labels, contribution)
     found: dict[str, Any] = {
         "distribution": Distribution(groups, tiers, levels, labels),
         "scorecard": Scorecard(groups, tiers, levels, metrics, contribution, labels),
     }
     return {name: section for name, section in found.items() if name in wanted}
+
+
+def _assessments(store: Store, ruleset: RuleSet) -> Measured | None:
+    """The measures marked `scorecard: true` (assessments: satisfaction from feedback and
+    complaints, say) of every customer, as of the day of the latest classification, whose
+    tiers and levels the report shows; None without such measures or a classification."""
+    names = tuple(m.name for m in ruleset.measures if m.scorecard)
+    latest = _latest(store)
+    if not names or latest is None:
+        return None
+    today = _local(latest.started_at, ruleset.settings.timezone).date()
+    return Measured(measures_sql(ruleset, store.dialect, today, list(names)), names)
+
+
+def _local(stored: str, zone: str) -> dt.datetime:
+    """A stored time (ISO, UTC when it has no offset) in the time zone `zone`."""
+    moment = dt.datetime.fromisoformat(stored)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zoneinfo.ZoneInfo(zone))
 
 
 def _orders(

@@ -40,17 +40,32 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def tier_level_groups(store: Store, key: str, fields: Sequence[str]) -> list[Group]:
-    """Every (tier, level) that has customers, with their count, gold count and field sums."""
-    sums = "".join(
-        f", SUM(c.{quote(f)}) AS s{i}, COUNT(c.{quote(f)}) AS n{i}" for i, f in enumerate(fields)
+@dataclass(frozen=True)
+class Measured:
+    """Measures of every customer: `sql` gives the key and a column for each of `names`."""
+
+    sql: str
+    names: tuple[str, ...]
+
+
+def tier_level_groups(
+    store: Store, key: str, fields: Sequence[str], measured: Measured | None = None
+) -> list[Group]:
+    """Every (tier, level) that has customers, with their count, gold count and the sums of
+    customer `fields` and of `measured` measures."""
+    columns = [f"c.{quote(f)}" for f in fields]
+    columns += [f"m.{quote(n)}" for n in measured.names] if measured else []
+    sums = "".join(f", SUM({c}) AS s{i}, COUNT({c}) AS n{i}" for i, c in enumerate(columns))
+    joined = (
+        f" LEFT JOIN ({measured.sql}) AS m ON m.{quote(key)} = a.customer_id" if measured else ""
     )
     rows = store.execute(
         "SELECT a.tier AS tier, a.level AS level, COUNT(*) AS customers,"
         f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
         f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quote(key)} = a.customer_id"
-        " GROUP BY a.tier, a.level"
+        f"{joined} GROUP BY a.tier, a.level"
     )
+    fields = [*fields, *(measured.names if measured else ())]
     return [
         Group(
             row["tier"],

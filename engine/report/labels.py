@@ -40,6 +40,7 @@ class Labels:
 
 def labels_of(ruleset: RuleSet) -> Labels:
     fields = {n: _both(f.label, f.label_en, n) for n, f in ruleset.schema.fields.items()}
+    fields.update({m.name: _both(m.label, m.label_en, m.name) for m in ruleset.measures})
     steps = {s.id: _both(s.step.label, None, s.id) for s in ruleset.steps}
     return Labels(
         _ladder(ruleset.tiers),

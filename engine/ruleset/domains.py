@@ -34,6 +34,7 @@ LADDER_NOUNS = {
     "channel": (N_("channel"), N_("channels")),
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_LABEL_WORD = re.compile(r"[\s:：]")  # '成长型客户' of '成长型客户:财富管理' or '短信 SMS'
 _OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
 
 
@@ -95,13 +96,14 @@ def label_answer(domains: Iterable[Domain | None], text: str) -> tuple[str, str]
 
 
 def _aliases(labels: Iterable[tuple[str, str | None]]) -> dict[str, str]:
-    """Each label (and a mixed label's Chinese first word: '短信' of '短信 SMS') -> its name."""
+    """Each label (and a mixed label's Chinese first word: '短信' of '短信 SMS', '成长型客户' of
+    '成长型客户:财富管理') -> its name."""
     found: dict[str, str] = {}
     for name, label in labels:
         if not label:
             continue
         found.setdefault(label.strip().casefold(), name)
-        first = label.split()[0] if label.split() else ""
+        first = _LABEL_WORD.split(label.strip())[0]
         if _CJK.search(first):
             found.setdefault(first.casefold(), name)
     return found

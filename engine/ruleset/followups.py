@@ -158,10 +158,20 @@ def _error_count(project: Project) -> int:
     return sum(1 for d in project.diagnostics if d.severity == "error")
 
 
+TRIGGERS = ("on", "every", "on_enter", "on_leave", "on_fall", "on_rise")
+GOLD = "gold"  # on_enter/on_leave: becoming, or ceasing to be, a gold customer
+STATE_NOUNS = {
+    "tier": N_("a tier"),
+    "level": N_("a relationship level"),
+    "strategy": N_("a strategy"),
+    GOLD: N_("gold (金牌客户)"),
+}
+
+
 def _check_trigger(
     project: Project, step: Step, path: tuple[Any, ...], known: Known, schema: Schema
 ) -> None:
-    triggers = [t for t in ("on", "every", "on_enter", "on_leave") if getattr(step, t)]
+    triggers = [t for t in TRIGGERS if getattr(step, t)]
     if len(triggers) != 1:
         if triggers:
             message = _("step '{id}' has {count} triggers ({names})").format(
@@ -174,17 +184,9 @@ def _check_trigger(
             (*path, "id"),
             "invalid-trigger",
             message,
-            hint=_("give exactly one of: on, every, on_enter, on_leave"),
+            hint=_("give exactly one of: on, every, on_enter, on_leave, on_fall, on_rise"),
         )
-    for index, event_type in enumerate(step.cancel_on):
-        if event_type not in schema.events:
-            project.error(
-                PLAYBOOKS,
-                (*path, "cancel_on", index),
-                "unknown-event",
-                _("no event type '{name}'").format(name=event_type),
-                hint=did_you_mean(event_type, schema.events),
-            )
+    _check_cancel_on(project, step, path, schema)
     if step.on and step.on not in schema.events:
         project.error(
             PLAYBOOKS,
@@ -201,16 +203,90 @@ def _check_trigger(
             _("'initial' is for on_enter steps only"),
             hint=_("'initial: true' lets an on_enter step act on the store's first classification"),
         )
+    if step.keep_when_left and not (step.on_enter or step.on_leave):
+        project.error(
+            PLAYBOOKS,
+            (*path, "keep_when_left"),
+            "invalid-value",
+            _("'keep_when_left' is for on_enter and on_leave steps only"),
+            hint=_(
+                "'keep_when_left: true' keeps a follow-up of a move that is undone before it"
+                " is sent (the customer leaves the state entered, or is back in the state left)"
+            ),
+        )
     for key in ("on_enter", "on_leave"):
-        target = getattr(step, key)
-        names = (*known.tiers, *known.levels)
-        if target and target not in names:
-            ladders = [project.names.get("tier"), project.names.get("level")]
-            message, hint = label_answer(ladders, target) or (
-                _("'{name}' is neither a tier nor a level").format(name=target),
-                did_you_mean(target, names),
+        value = getattr(step, key)
+        names = [value] if isinstance(value, str) else list(value or ())
+        for index, name in enumerate(names):
+            at = (*path, key) if isinstance(value, str) else (*path, key, index)
+            _check_state(project, at, name, known)
+    for key in ("on_fall", "on_rise"):
+        ladder = getattr(step, key)
+        if ladder and ladder not in known.ordered:
+            _missing_order(project, (*path, key), ladder, known)
+
+
+def _check_cancel_on(project: Project, step: Step, path: tuple[Any, ...], schema: Schema) -> None:
+    for index, event_type in enumerate(step.cancel_on):
+        if event_type not in schema.events:
+            project.error(
+                PLAYBOOKS,
+                (*path, "cancel_on", index),
+                "unknown-event",
+                _("no event type '{name}'").format(name=event_type),
+                hint=did_you_mean(event_type, schema.events),
             )
-            project.error(PLAYBOOKS, (*path, key), "unknown-tier", message, hint=hint)
+
+
+def state_kinds(name: str, known: Known) -> list[str]:
+    """What `name` in on_enter/on_leave can mean: 'tier', 'level', 'strategy', 'gold'."""
+    found = [
+        kind
+        for kind, names in (
+            ("tier", known.tiers),
+            ("level", known.levels),
+            ("strategy", known.strategies),
+        )
+        if name in names
+    ]
+    return [*found, GOLD] if name == GOLD and known.gold else found
+
+
+def _check_state(project: Project, at: tuple[Any, ...], name: str, known: Known) -> None:
+    """One name of on_enter/on_leave: exactly one tier, level, strategy, or gold."""
+    kinds = state_kinds(name, known)
+    if len(kinds) > 1:
+        project.error(
+            PLAYBOOKS,
+            at,
+            "ambiguous-name",
+            _("'{name}' names more than one state ({kinds}): the step cannot tell which").format(
+                name=name, kinds=", ".join(_(STATE_NOUNS[k]) for k in kinds)
+            ),
+            hint=_("rename one of them in its file so that every name means one thing"),
+        )
+    elif not kinds:
+        names = [*known.tiers, *known.levels, *known.strategies, *([GOLD] if known.gold else [])]
+        domains = [project.names.get(k) for k in ("tier", "level", "strategy")]
+        message, hint = label_answer(domains, name) or (
+            _("'{name}' is no tier, level or strategy, nor gold").format(name=name),
+            did_you_mean(name, names),
+        )
+        project.error(PLAYBOOKS, at, "unknown-tier", message, hint=hint)
+
+
+def _missing_order(project: Project, at: tuple[Any, ...], ladder: str, known: Known) -> None:
+    file, names = ("tiers.yaml", known.tiers) if ladder == "tier" else ("levels.yaml", known.levels)
+    project.error(
+        PLAYBOOKS,
+        at,
+        "missing-order",
+        _("{file} has no 'order:' to tell a fall from a rise").format(file=file),
+        hint=_(
+            "add to {file} an 'order:' that lists its names ({names}) from the lowest to the"
+            " highest"
+        ).format(file=file, names=", ".join(names)),
+    )
 
 
 def _check_channel_and_template(

@@ -6,13 +6,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition, parse_condition
 from guanxi.engine.language.reach import Reach
 from guanxi.engine.ruleset import fullwidth
-from guanxi.engine.ruleset.domains import table_problems
+from guanxi.engine.ruleset.domains import (
+    LADDER_NOUNS,
+    label_answer,
+    ladder_domain,
+    table_problems,
+)
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
@@ -57,7 +62,9 @@ def read_ladder(
     else:
         rules = _from_list(project, file, kind, rules_list, fields)
     ordered = _ordered(rules, model.hit_policy)
-    ladder = Ladder(SINGULAR[kind], model.hit_policy, ordered, _hold(project, file, model.hold))
+    hold = _hold(project, file, model.hold)
+    order = _order(project, file, kind, getattr(model, "order", None), rules)
+    ladder = Ladder(SINGULAR[kind], model.hit_policy, ordered, hold, order)
     if _errors(project) == errors_before:  # coverage of a half-read list would mislead
         _warn_coverage(project, kind, ladder, rules)
     return ladder
@@ -84,6 +91,51 @@ def _hold(project: Project, file: str, hold: int | str | None) -> int | None:
         )
         return None
     return runs
+
+
+def _order(
+    project: Project,
+    file: str,
+    kind: str,
+    order: tuple[str, ...] | None,
+    rules: list[CompiledRule],
+) -> tuple[str, ...] | None:
+    """`order: [dormant, low_value, …]`: every name of the ladder once, lowest first; None if
+    not given or wrong (a diagnostic says what to write)."""
+    if order is None:
+        return None
+    names = [r.name for r in rules]
+    errors_before = _errors(project)
+    for index, name in enumerate(order):
+        if name not in names or name in order[:index]:
+            message, hint = _misplaced(kind, name, rules)
+            project.error(file, ("order", index), "invalid-order", message, hint=hint)
+    missing = [n for n in names if n not in order]
+    if missing:
+        project.error(
+            file,
+            ("order",),
+            "invalid-order",
+            _("'order:' leaves out {names}").format(names=", ".join(missing)),
+            hint=_("list each of {names} once, from the lowest to the highest").format(
+                names=", ".join(names)
+            ),
+        )
+    return order if _errors(project) == errors_before else None
+
+
+def _misplaced(kind: str, name: str, rules: list[CompiledRule]) -> tuple[str, str | None]:
+    """Why `name` cannot stand in the order: listed before, a label, or no name at all."""
+    names = [r.name for r in rules]
+    if name in names:
+        return _("'{name}' is listed twice").format(name=name), None
+    domain = ladder_domain(SINGULAR[kind], Ladder(SINGULAR[kind], "first", tuple(rules)))
+    return label_answer([domain], name) or (
+        _("'{name}' is not one of the {kind} defined here").format(
+            name=name, kind=_(LADDER_NOUNS[SINGULAR[kind]][1])
+        ),
+        did_you_mean(name, names),
+    )
 
 
 def _errors(project: Project) -> int:

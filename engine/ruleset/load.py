@@ -29,6 +29,7 @@ from guanxi.engine.ruleset.domains import (
     field_domains,
     ladder_domain,
 )
+from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -41,6 +42,7 @@ from guanxi.engine.ruleset.groups import check_group_by, read_rollup, rollup_key
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
+    Measure,
     PlaybooksFile,
     PoliciesFile,
     ScenariosFile,
@@ -54,6 +56,7 @@ from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
+    EVENT_AGGREGATES,
     CompiledMeasure,
     CompiledStep,
     Ladder,
@@ -115,7 +118,7 @@ def _build(project: Project) -> RuleSet | None:
     _field_domains(project, schema, policies)
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     segments = {n: t for n, t in fields.items() if n != schema.key}
-    measures = _measures(project, tiers_file, fields, segments)
+    measures = _measures(project, tiers_file, schema, fields, segments)
     fields.update({m.name: "number" for m in measures})
     _check_gold(project, tiers_file, fields, segments)
     errors = _errors(project)
@@ -135,7 +138,10 @@ def _build(project: Project) -> RuleSet | None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
     template_map = templates.templates if templates else {}
-    known = _known(project, tiers, levels, policies, templates)
+    known = _known(project, (tiers, levels, strategies), policies, templates)
+    written = (("tier", tiers_file.order), ("level", levels_file.order))
+    with_order = frozenset(kind for kind, order in written if order is not None)
+    known = dataclasses.replace(known, gold=tiers_file.gold is not None, ordered=with_order)
     if settings:
         check_delivery(project, settings, known.channels)
     steps: list[CompiledStep] = []
@@ -242,11 +248,11 @@ def _readable(project: Project, name: str) -> bool:
 
 def _known(
     project: Project,
-    tiers: Ladder,
-    levels: Ladder,
+    ladders: tuple[Ladder, Ladder, Ladder | None],
     policies: PoliciesFile | None,
     templates: TemplatesFile | None,
 ) -> Known:
+    tiers, levels, strategies = ladders
     channels = {n: c.kind for n, c in policies.channels.items()} if policies else {}
     template_kinds = {n: t.kind for n, t in templates.templates.items()} if templates else {}
     return Known(
@@ -254,6 +260,7 @@ def _known(
         levels=levels.names,
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
+        strategies=strategies.names if strategies is not None else (),
     )
 
 
@@ -339,7 +346,11 @@ def _check_schema(project: Project, schema: Schema) -> None:
 
 
 def _measures(
-    project: Project, tiers_file: TiersFile, fields: dict[str, str], segments: Mapping[str, str]
+    project: Project,
+    tiers_file: TiersFile,
+    schema: Schema,
+    fields: dict[str, str],
+    segments: Mapping[str, str],
 ) -> list[CompiledMeasure]:
     known = dict(fields)
     measures: list[CompiledMeasure] = []
@@ -356,40 +367,55 @@ def _measures(
                 "duplicate-name",
                 _("'{name}' is already a field or measure").format(name=measure.name),
             )
-        rollups = rollup_keys(measure)
-        given = [measure.expr, measure.percentile_of]
-        if len(rollups) + len([g for g in given if g is not None]) != 1:
+        kinds = [k for k in MEASURE_KINDS if getattr(measure, k) is not None]
+        if len(kinds) + len(rollup_keys(measure)) != 1:
             project.error(
                 "tiers.yaml",
                 path,
                 "missing-key",
                 _(
-                    "measure '{name}' needs one of 'expr:', 'percentile_of:', 'group_sum:',"
-                    " 'group_max:' or 'group_count:'"
+                    "measure '{name}' needs exactly one of 'expr:', 'percentile_of:', 'count:',"
+                    " 'sum:', 'max:', 'min:', 'days_since:', 'group_sum:', 'group_max:' or"
+                    " 'group_count:'"
                 ).format(name=measure.name),
             )
             continue
-        if rollups:
-            unrollable = {m.name for m in measures if m.expression is None}
+        if not kinds:  # a roll-up over the customer's group
+            _no_event_keys(project, path, measure)
+            unrollable = {m.name for m in measures if m.expression is None and m.events is None}
             rollup = read_rollup(project, path, measure, group_by, known, unrollable)
             known[measure.name] = "number"
             if rollup is not None:
                 measures.append(
-                    CompiledMeasure(measure.name, measure.label, None, None, origin, (), rollup)
+                    CompiledMeasure(
+                        measure.name,
+                        measure.label,
+                        None,
+                        None,
+                        origin,
+                        rollup=rollup,
+                        label_en=measure.label_en,
+                        scorecard=measure.scorecard,
+                    )
                 )
             continue
-        expression = None
-        if measure.expr is not None and measure.within:
-            project.error(
-                "tiers.yaml",
-                (*path, "within"),
-                "unknown-key",
-                _("'within:' goes with 'percentile_of:', not with 'expr:'"),
-                hint=_("take 'within:' out, or rank with 'percentile_of:'"),
-            )
+        expression, events = None, None
+        counts_events = kinds[0] in EVENT_AGGREGATES
+        if measure.within and measure.percentile_of is None:
+            _within_without_percentile(project, path, counts_events)
+            if counts_events:  # most likely a window of days: one error says it
+                continue
+        if counts_events:
+            events = event_measure(project, schema, path, measure, kinds[0])
+            if events is None:
+                continue
+        else:
+            _no_event_keys(project, path, measure)
         if measure.expr is not None:
             expression = project.condition("tiers.yaml", (*path, "expr"), known, numeric=True)
-        elif not _numeric(project, (*path, "percentile_of"), measure.percentile_of, known):
+        elif measure.percentile_of is not None and not _numeric(
+            project, (*path, "percentile_of"), measure.percentile_of, known
+        ):
             continue
         # a wrong segment is an error of its own: the measure stays known to the conditions
         _segments(project, (*path, "within"), measure.within, segments, known)
@@ -402,6 +428,9 @@ def _measures(
                 measure.percentile_of,
                 origin,
                 measure.within if measure.percentile_of else (),
+                events,
+                measure.label_en,
+                measure.scorecard,
             )
         )
     return measures
@@ -413,6 +442,33 @@ def _group_by(project: Project, tiers_file: TiersFile, segments: Mapping[str, st
         return None
     ok = check_group_by(project, tiers_file.group_by, segments)
     return tiers_file.group_by if ok else None
+
+
+def _no_event_keys(project: Project, path: tuple[str | int, ...], measure: Measure) -> None:
+    """`in_last:` and `where:` are about events, which an `expr:` or percentile does not read."""
+    for key in ("in_last", "where"):
+        if getattr(measure, key) is not None:
+            project.error(
+                "tiers.yaml",
+                (*path, key),
+                "unknown-key",
+                _("'{key}:' is about events; measure '{name}' reads no events").format(
+                    key=key, name=measure.name
+                ),
+                hint=_("remove '{key}:', or count events with 'count: EVENT_TYPE'").format(key=key),
+            )
+
+
+def _within_without_percentile(
+    project: Project, path: tuple[str | int, ...], counts_events: bool
+) -> None:
+    if counts_events:
+        message = _("'within:' ranks a percentile among alike customers; it does not count events")
+        hint = _("a window of days is 'in_last:', e.g. 'in_last: 90 days'")
+    else:
+        message = _("'within:' goes with 'percentile_of:', not with 'expr:'")
+        hint = _("take 'within:' out, or rank with 'percentile_of:'")
+    project.error("tiers.yaml", (*path, "within"), "unknown-key", message, hint=hint)
 
 
 def _check_gold(

@@ -227,7 +227,9 @@ class Rule(Model):
 
 
 class Measure(Model):
-    """A derived value: an arithmetic `expr`, or the percentile rank of a field (0 to 1)."""
+    """A derived value: an arithmetic `expr`, the percentile rank of a field (0 to 1), or a
+    measure over the customer's events (`count: complaint`, `sum: sale.amount`, `max:`,
+    `min:`, `days_since: sale`) in a window of days (`in_last: 90 days`)."""
 
     name: str
     label: str
@@ -240,6 +242,14 @@ class Measure(Model):
     group_sum: str | None = None
     group_max: str | None = None
     group_count: bool | None = None
+    count: str | None = None  # an event type
+    sum: str | None = None  # type.field: a number field of an event type
+    max: str | None = None
+    min: str | None = None
+    days_since: str | None = None  # an event type: days since its newest event
+    in_last: str | None = None  # '90 days': the window, counted back from the day classified
+    where: Condition = None  # on the event's fields: only the events it holds for count
+    scorecard: bool = False  # the report's scorecard shows its mean: an assessment
 
 
 class Gold(Model):
@@ -258,6 +268,7 @@ class TiersFile(Model):
     gold: Gold | None = None
     hit_policy: HitPolicy = "first"
     hold: int | str | None = None  # "2 runs": see ladders.py
+    order: tuple[str, ...] | None = None  # lowest first: what `on_fall:`/`on_rise:` go by
     tiers: tuple[Rule, ...] | None = None
     decision_table: str | None = None
     sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
@@ -266,6 +277,7 @@ class TiersFile(Model):
 class LevelsFile(Model):
     hit_policy: HitPolicy = "first"
     hold: int | str | None = None  # "2 runs": see ladders.py
+    order: tuple[str, ...] | None = None  # lowest first: what `on_fall:`/`on_rise:` go by
     levels: tuple[Rule, ...] | None = None
     decision_table: str | None = None
     sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
@@ -287,9 +299,12 @@ class Step(Model):
     on: str | None = None
     every: str | None = None
     day: int | str | None = None
-    on_enter: str | None = None
-    on_leave: str | None = None
+    on_enter: str | tuple[str, ...] | None = None  # a tier, level, strategy, gold, or a list
+    on_leave: str | tuple[str, ...] | None = None
+    on_fall: Literal["tier", "level"] | None = None  # down the ladder's `order:`
+    on_rise: Literal["tier", "level"] | None = None
     initial: bool = False  # on_enter: also on the store's first classification (a baseline)
+    keep_when_left: bool = False  # on_enter/on_leave: not cancelled when the move is undone
     when: Condition = None
     unless: Condition = None
     cancel_on: tuple[str, ...] = ()
@@ -302,6 +317,22 @@ class Step(Model):
     priority: int = Field(default=50, ge=0, le=100)
     mandatory: bool = False
     purpose: Literal["marketing", "service"] = "marketing"
+
+    @property
+    def entering(self) -> tuple[str, ...]:
+        """The states `on_enter:` names (none for another trigger)."""
+        return _names(self.on_enter)
+
+    @property
+    def leaving(self) -> tuple[str, ...]:
+        """The states `on_leave:` names (none for another trigger)."""
+        return _names(self.on_leave)
+
+
+def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else value
 
 
 class PlaybooksFile(Model):
@@ -402,6 +433,13 @@ class Expectation(Model):
 Value = str | int | float | bool | None
 
 
+class ScenarioChange(Model):
+    """The customer changes later: from `at` on these fields differ (the others stay)."""
+
+    at: str
+    customer: dict[str, Value]
+
+
 class Scenario(Model):
     """Given a customer (as the day before, and events at their times), what must happen."""
 
@@ -414,6 +452,7 @@ class Scenario(Model):
     runs: int | None = Field(default=None, ge=1, le=100)
     events: tuple[ScenarioEvent, ...] = ()
     recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
+    later: tuple[ScenarioChange, ...] = ()  # each classified at its time, as a night would
     expect: Expectation
 
 

@@ -36,6 +36,9 @@ class Known:
     channels: Mapping[str, str] | None  # name -> kind (task or message)
     templates: Mapping[str, str] | None  # name -> kind
     steps: frozenset[str] | None = None
+    strategies: tuple[str, ...] = ()
+    ordered: frozenset[str] = frozenset()  # the ladders ('tier', 'level') with an `order:`
+    gold: bool = False  # tiers.yaml defines gold customers
 
 
 @dataclass

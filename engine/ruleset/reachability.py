@@ -34,6 +34,7 @@ from guanxi.engine.ruleset.ruleset import (
     CompiledMeasure,
     CompiledRule,
     CompiledStep,
+    EventMeasure,
     Ladder,
     Origin,
 )
@@ -128,13 +129,22 @@ def _context(
         if measure.percentile_of:
             domains[measure.name] = Domain(0, 1)
             origins[measure.name] = _("a percentile, {where}").format(where=_where(measure.origin))
+        elif measure.events is not None:
+            domains[measure.name] = _event_domain(measure.events)
     domains["gold"] = Domain(values=frozenset({True, False}), nullable=False)
     for ladder in ladders:
         domains[ladder.kind] = Domain(values=frozenset(ladder.names))
     free: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
-    free.update({m.name: "number" for m in measures if m.percentile_of})
+    free.update({m.name: "number" for m in measures if m.percentile_of or m.events})
     required = frozenset(n for n, spec in schema.fields.items() if spec.required)
     return Context(Reach(domains), origins, {}, {}, free, required)
+
+
+def _event_domain(events: EventMeasure) -> Domain:
+    """Counts and days are never below 0; a count or a sum is never NULL (0 when no event)."""
+    if events.aggregate in ("max", "min", "sum"):
+        return Domain(nullable=events.aggregate != "sum")
+    return Domain(0, INF, nullable=events.aggregate == "days_since")
 
 
 def _remember(context: Context, ladder: Ladder) -> None:

@@ -64,10 +64,14 @@ class Ladder:
     hit_policy: HitPolicy
     rules: tuple[CompiledRule, ...]
     hold: int | None = None  # runs in a row a new answer must repeat to replace the old one
+    order: tuple[str, ...] | None = None  # every name, lowest first (`on_fall:`/`on_rise:`)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.rules)
+
+    def label_of(self, name: str) -> str | None:
+        return next((r.label for r in self.rules if r.name == name), None)
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +101,32 @@ class Rollup:
     source: str | None
     group_by: str
 
+    @property
+    def uses(self) -> set[str]:
+        """The fields and measures it reads: its source and the group field."""
+        return {self.group_by} | ({self.source} if self.source else set())
+
+
+EVENT_AGGREGATES = ("count", "sum", "max", "min", "days_since")
+
+
+@dataclass(frozen=True)
+class EventMeasure:
+    """A measure over one customer's events of one type: `aggregate` (EVENT_AGGREGATES) of
+    `field` (None for count and days_since) over the events of the last `days` days, today
+    included (None: every event up to today) for which `where` holds."""
+
+    aggregate: str
+    event_type: str
+    field: str | None
+    days: int | None
+    where: Condition | None = None  # on the event's fields (by their plain names)
+
+    @property
+    def empty_value(self) -> int | None:
+        """The value when no event counts: 0 for count and sum, NULL for the others."""
+        return 0 if self.aggregate in ("count", "sum") else None
+
 
 @dataclass(frozen=True)
 class CompiledMeasure:
@@ -106,11 +136,23 @@ class CompiledMeasure:
     percentile_of: str | None
     origin: Origin
     within: tuple[str, ...] = ()  # a percentile ranks among customers alike in these fields
-    rollup: Rollup | None = None
+    events: EventMeasure | None = None
+    label_en: str | None = None
+    scorecard: bool = False  # the report's scorecard shows its mean (an assessment)
+    rollup: Rollup | None = None  # a value of the customer's corporate group
 
     @property
     def ranking(self) -> Ranking | None:
         return Ranking(self.percentile_of, self.within) if self.percentile_of else None
+
+    @property
+    def uses(self) -> set[str]:
+        """The fields and measures the measure reads (none for an event measure)."""
+        if self.rollup is not None:
+            return self.rollup.uses
+        if self.expression is not None:
+            return set(self.expression.fields)
+        return {self.percentile_of} if self.percentile_of else set()
 
 
 @dataclass(frozen=True)
@@ -157,6 +199,10 @@ class RuleSet:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     scenarios: tuple[ScenarioFile, ...] = ()
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+
+    @property
+    def event_measures(self) -> tuple[CompiledMeasure, ...]:
+        return tuple(m for m in self.measures if m.events is not None)
 
     @property
     def gold_ranking(self) -> Ranking | None:

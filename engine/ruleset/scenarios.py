@@ -40,6 +40,7 @@ POLICIES = (
     "capacity",
     "cancel_on",
     "unless",
+    "undone",
 )
 """What a follow-up's `policy` can be: the contact policies, and the step's own cancelling."""
 
@@ -150,15 +151,22 @@ class _ScenarioChecker:
             )
         for index, event in enumerate(scenario.events):
             self.event(index, event)
+        changed: dict[str, Any] = {**scenario.customer}
+        for index, change in enumerate(scenario.later):
+            at: Path_ = ("later", index, "customer")
+            self.customer(at, change.customer)
+            changed.update(change.customer)
+            self.values(changed, at, change.customer)
+            self.date(("later", index, "at"), change.at)
         if isinstance(scenario.recurring, str):
             self.duration(("recurring",), scenario.recurring)
         self.expectations(scenario, known, ladders)
 
-    def customer(self, key: str, given: Mapping[str, Any]) -> None:
+    def customer(self, key: str | Path_, given: Mapping[str, Any]) -> None:
         for name in given:
             if name not in self.schema.fields:
                 self.error(
-                    (key, name),
+                    (*((key,) if isinstance(key, str) else key), name),
                     "unknown-field",
                     _("no customer field '{name}'").format(name=name),
                     did_you_mean(name, self.schema.fields),

@@ -17,7 +17,11 @@ The scenario's time line; every step is given its `now` from the scenario, never
 3. with `recurring:`, the `every:` steps are planned for the window from today on, as the
    daemon plans them ahead (31 days, or the duration given);
 4. the events in the order they happened, each instant's events recorded and planned at that
-   instant, as they would arrive (an event before today is planned today).
+   instant, as they would arrive (an event before today is planned today); between them, at
+   its time, each `later:` change of the customer, loaded and classified as the nights
+   would (as many runs as the hold needs), its moves planned. The events before today are
+   the customer's history: they are recorded before the first classification, so event
+   measures (`count: complaint`, `in_last: 90 days`) count them.
 
 Each planning call runs the contact policy over what it planned. What comes back is the
 customer's assignment and every follow-up planned for them, with each policy verdict.
@@ -145,6 +149,7 @@ class _Timeline:
 
     def run(self) -> None:
         before = self.scenario.before
+        self.record_history()
         if self._first():
             self.load_population(self.today)
         else:
@@ -159,8 +164,33 @@ class _Timeline:
         if self.scenario.recurring:
             end = self._window_end(self.scenario.recurring)
             plan_recurring(self.store, self.ruleset, self.today, end, self.today)
+        changes = self._changes()
         for moment, events in self._events_by_instant():
+            while changes and changes[0][0] <= moment:
+                self.change(*changes.pop(0))
             self.record_and_plan(events, moment)
+        for change in changes:
+            self.change(*change)
+
+    def _changes(self) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        """Each `later:` change, in time order, as the whole customer from then on."""
+        timed = sorted(
+            (max(_moment(c.at, self.zone), self.today), i, c)
+            for i, c in enumerate(self.scenario.later)
+        )
+        customer = self._today_row()
+        found = []
+        for moment, _index, change in timed:
+            customer = {**customer, **change.customer}
+            found.append((moment, customer))
+        return found
+
+    def change(self, moment: dt.datetime, customer: dict[str, Any]) -> None:
+        """The customer as they are from `moment`, classified as the nights would (as many
+        runs as every hold needs), the moves planned."""
+        self.load_customer(customer, moment)
+        for _run in range(max(holds(self.ruleset).values())):
+            self.classify(moment)
 
     def _first(self) -> bool:
         """Whether today's classification is the store's first (nothing the day before)."""
@@ -238,7 +268,19 @@ class _Timeline:
             for i in ids
         ]
 
+    def record_history(self) -> None:
+        """The events before today, recorded (not planned) before any classification: the
+        history that event measures (`count: complaint`) read. They are planned today."""
+        for moment, records in self._events_by_instant():
+            if moment == self.today:
+                past = [r for r in records if _moment(r["at"], self.zone) < self.today]
+                self.store.insert_events(self.checked(past, self.today))
+
     def record_and_plan(self, records: list[dict[str, Any]], now: dt.datetime) -> None:
+        self.store.insert_events(self.checked(records, now))
+        plan_new_events(self.store, self.ruleset, now)
+
+    def checked(self, records: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
         rows = []
         for record in records:
             row, problems = ingest.check_event(self.ruleset, record)
@@ -250,8 +292,7 @@ class _Timeline:
                     )
                 )
             rows.append({**row, "loaded_at": iso(now)})
-        self.store.insert_events(rows)
-        plan_new_events(self.store, self.ruleset, now)
+        return rows
 
 
 def outcome(store: Store, ruleset: RuleSet, customer_id: str) -> Outcome:

@@ -210,6 +210,13 @@ class RunSection:
                     " {n} on_enter follow-ups not planned (only 'initial: true' steps act on it)"
                 ).format(n=f"{c.held_back_on_baseline:,}")
             )
+        if c.cancelled_undone:
+            lines.append(
+                _(
+                    "cancelled before they were sent: {n} follow-ups whose move a later night"
+                    " undid (the customer left the state, or came back)"
+                ).format(n=f"{c.cancelled_undone:,}")
+            )
         if backlog:
             lines.append(
                 _(

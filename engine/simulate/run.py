@@ -97,6 +97,7 @@ class Counts:
     events_fed: int = 0
     planned_transitions: int = 0
     held_back_on_baseline: int = 0  # on_enter follow-ups the store's first classification held back
+    cancelled_undone: int = 0  # follow-ups cancelled because a later night undid their move
     planned_recurring: int = 0
     planned_events: int = 0
     sent: int = 0
@@ -256,6 +257,7 @@ class _Run:
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
         self.counts.held_back_on_baseline += moves.not_planned
+        self.counts.cancelled_undone += moves.cancelled
         self.last_night = now
 
     def arrive(self, after: dt.datetime | None, until: dt.datetime) -> int:

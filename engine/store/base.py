@@ -13,7 +13,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          assigned_at: each customer's current result; pending_<ladder>,
                          pending_<ladder>_runs, pending_<ladder>_since: a new answer that a
                          ladder's `hold:` keeps waiting (classify/hold.py)
-    transitions          run_id, customer_id, from/to tier, level and strategy, at
+    transitions          run_id, customer_id, from/to tier, level, strategy and gold, at
     followups            the durable timers: one row per planned task or message, unique by
                          its idempotency key (step:customer:occurrence); status is pending,
                          suppressed, cancelled, claimed, sent, failed or dead; due_at may be

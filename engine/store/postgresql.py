@@ -136,6 +136,10 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE events ADD COLUMN too_old TEXT",
     ),
     "m013_runs_rules": ("ALTER TABLE classification_runs ADD COLUMN rules TEXT",),
+    "m014_transitions_gold": (
+        "ALTER TABLE transitions ADD COLUMN from_gold BOOLEAN",
+        "ALTER TABLE transitions ADD COLUMN to_gold BOOLEAN",
+    ),
 }
 
 

@@ -194,6 +194,13 @@ def m013_runs_rules(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE classification_runs ADD COLUMN rules TEXT")
 
 
+@migrations()
+def m014_transitions_gold(db: sqlite_utils.Database) -> None:
+    """Whether the customer was and is gold: `on_enter: gold` and `on_leave: gold` read it."""
+    db.execute("ALTER TABLE transitions ADD COLUMN from_gold INTEGER")
+    db.execute("ALTER TABLE transitions ADD COLUMN to_gold INTEGER")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
