@@ -35,7 +35,14 @@ from guanxi.engine.ruleset.followups import (
 )
 from guanxi.engine.ruleset.models import BranchFile, Schema, Step, StepOverride
 from guanxi.engine.ruleset.project import Known, Project
-from guanxi.engine.ruleset.ruleset import BranchRule, CompiledRule, CompiledStep, Ladder, Origin
+from guanxi.engine.ruleset.ruleset import (
+    BranchRule,
+    CompiledRule,
+    CompiledStep,
+    Ladder,
+    Origin,
+    RuleSet,
+)
 from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
 
 BRANCH_FIELD = "branch"  # the customer field whose value names the branch
@@ -452,3 +459,43 @@ def _no_ladder(project: Project, kind: str, overlays: Sequence[Overlay]) -> None
         if getattr(overlay.model, key):
             message = _("the project has no {file}").format(file=LADDER_FILES[kind])
             _error(project, overlay.file, (key,), "unknown-key", message, None, True)
+
+
+# --- what a branch changes -----------------------------------------------------------------
+
+
+def branch_view(ruleset: RuleSet, branch: str) -> dict[str, Any]:
+    """What differs from the head office's rules for the customers of `branch`: its own
+    conditions, its own versions of steps and the steps it switched off, with their places."""
+    rules = [
+        {
+            "kind": ladder.kind,
+            "name": rule.name,
+            "when": own.condition.compiled_text,
+            "head_office": head.compiled_text if head else None,
+            "origin": str(own.origin),
+        }
+        for ladder in (ruleset.tiers, ruleset.levels, ruleset.strategies)
+        if ladder is not None
+        for rule in ladder.rules
+        for own, head in ((o, rule.head_condition) for o in rule.branch_rules)
+        if own.branch == branch
+    ]
+    own_steps = [s for s in ruleset.steps if s.branch == branch]
+    replaced = {s.id.removesuffix(f"@{branch}") for s in own_steps}
+    off = [
+        {"step": s.id, "origin": str(origin)}
+        for s in ruleset.steps
+        for name, origin in s.branches_apart
+        if name == branch and s.id not in replaced
+    ]
+    return {
+        "branch": branch,
+        "file": str(ruleset.branches[branch]),
+        "rules": rules,
+        "steps": [
+            {"step": s.id, "instead_of": s.id.removesuffix(f"@{branch}"), "origin": str(s.origin)}
+            for s in own_steps
+        ],
+        "switched_off": off,
+    }
