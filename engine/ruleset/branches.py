@@ -166,7 +166,7 @@ def _branch_rule(
     condition = project.condition(overlay.file, path, fields)
     if condition is None:
         return None
-    line = project.sources[overlay.file].position(path[:-1])[0]
+    line = _line(project, overlay.file, path[:-1])
     return BranchRule(overlay.branch, condition, Origin(project.shown(overlay.file), line))
 
 
@@ -258,7 +258,8 @@ def branch_steps(
 
 
 def _line(project: Project, file: str, path: tuple[Any, ...]) -> int:
-    return project.sources[file].position(path)[0]
+    """The line of the name at `path`: where a rule or step of the overlay starts."""
+    return project.sources[file].position(path, key=True)[0]
 
 
 def _unknown_step(
