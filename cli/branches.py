@@ -19,9 +19,8 @@ def print_branch(ruleset: RuleSet, branch: str, as_json: bool) -> None:
         message = _("no overlay for branch '{branch}' in branches/").format(branch=branch)
         hint = did_you_mean(branch, list(ruleset.branches))
         known = ", ".join(ruleset.branches) or _("none")
-        raise click.ClickException(
-            f"{message} ({hint or _('overlays: {names}').format(names=known)})"
-        )
+        listed = _("overlays: {names}").format(names=known)
+        raise click.ClickException(f"{message} ({hint or listed})")
     if as_json:
         print_json(branch_view(ruleset, branch))
         return
@@ -31,6 +30,7 @@ def print_branch(ruleset: RuleSet, branch: str, as_json: bool) -> None:
 def _print_effective(ruleset: RuleSet, branch: str) -> None:
     from rich.markup import escape
 
+    from guanxi.cli.main import LADDER_TITLES
     from guanxi.cli.output import console, table
 
     out = console()
@@ -56,7 +56,7 @@ def _print_effective(ruleset: RuleSet, branch: str) -> None:
                     mark if own else "",
                 )
             )
-        title = _("{kind}: first match wins").format(kind=ladder.kind)
+        title = _(LADDER_TITLES[ladder.kind]).format(policy=ladder.hit_policy)
         out.print(table(title, [_("name"), _("标签"), "when", _("rule"), _("branch")], rows))
     steps = [
         (

@@ -458,7 +458,9 @@ def _no_ladder(project: Project, kind: str, overlays: Sequence[Overlay]) -> None
     key = LADDER_KEYS[kind]
     for overlay in overlays:
         if getattr(overlay.model, key):
-            message = _("the project has no {file}").format(file=LADDER_FILES[kind])
+            message = _("the project has no {file} for the overlay to change").format(
+                file=LADDER_FILES[kind]
+            )
             _error(project, overlay.file, (key,), "unknown-key", message, None, True)
 
 
