@@ -97,11 +97,12 @@ def test_an_overlay_for_a_branch_without_customers_changes_nothing(
     assert elsewhere.hash != ruleset.hash
 
 
-def test_the_overlay_is_part_of_the_rule_set_hash(tmp_path: Path, branched: RuleSet) -> None:
+def test_the_overlay_is_part_of_the_rule_set_hash(
+    tmp_path: Path, branched: RuleSet, ruleset: RuleSet
+) -> None:
     changed = OVERLAY.replace("200000", "250000")
     again = load_ruleset(project_with(tmp_path / "rules", {f"{BRANCH}.yaml": changed}))
-    assert again.hash != branched.hash
-    assert again.hash != load_ruleset(RULES).hash
+    assert len({again.hash, branched.hash, ruleset.hash}) == 3
 
 
 def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, branch: Any) -> None:
@@ -195,3 +196,12 @@ def test_an_overlay_needs_a_branch_field(tmp_path: Path) -> None:
     lines = schema.read_text("utf-8").splitlines(keepends=True)
     schema.write_text("".join(x for x in lines if not x.strip().startswith("branch:")), "utf-8")
     assert codes(folder) == [(f"{BRANCH}.yaml", 1, "unknown-field")]
+
+
+def test_a_branch_outside_the_values_of_the_branch_field_is_an_error(tmp_path: Path) -> None:
+    folder = project_with(tmp_path / "rules", {"长沙支行.yaml": OVERLAY})
+    schema = folder / "schema.yaml"
+    text = schema.read_text("utf-8")
+    declared = "label: 所属网点, label_en: branch, values: [长沙分行, 北京分行]}"
+    schema.write_text(text.replace("label: 所属网点, label_en: branch}", declared), "utf-8")
+    assert codes(folder) == [("长沙支行.yaml", 1, "unknown-value")]

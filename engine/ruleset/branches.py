@@ -26,7 +26,7 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition, parse_condition
-from guanxi.engine.ruleset.domains import Domain, event_domains
+from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
     PREFERRED,
@@ -112,6 +112,14 @@ def _acceptable(
             name=BRANCH_FIELD
         )
         _error(project, overlay.file, (), "unknown-field", message, hint)
+        return False
+    allowed = spec.values
+    if allowed is not None and overlay.branch not in allowed:
+        message = _("'{branch}' is not one of the branches schema.yaml allows").format(
+            branch=overlay.branch
+        )
+        hint = did_you_mean(overlay.branch, list(allowed))
+        _error(project, overlay.file, at, UNKNOWN_VALUE, message, hint)
         return False
     return True
 
