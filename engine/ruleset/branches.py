@@ -118,8 +118,14 @@ def _acceptable(
         message = _("'{branch}' is not one of the branches schema.yaml allows").format(
             branch=overlay.branch
         )
-        hint = did_you_mean(overlay.branch, list(allowed))
-        _error(project, overlay.file, at, UNKNOWN_VALUE, message, hint)
+        _error(
+            project,
+            overlay.file,
+            at,
+            UNKNOWN_VALUE,
+            message,
+            did_you_mean(overlay.branch, list(allowed)),
+        )
         return False
     return True
 
