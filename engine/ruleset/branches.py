@@ -234,7 +234,7 @@ def _parsed(
 
 
 @dataclass(frozen=True)
-class _StepContext:
+class StepContext:
     known: Known
     schema: Schema
     fields: Mapping[str, str]
@@ -244,7 +244,7 @@ def branch_steps(
     project: Project,
     steps: list[CompiledStep],
     overlays: Sequence[Overlay],
-    context: _StepContext,
+    context: StepContext,
 ) -> tuple[list[CompiledStep], frozenset[str]]:
     """The head office's steps kept from the branches that change them, and each branch's
     own versions; the ids of those versions."""
@@ -293,7 +293,7 @@ def _unknown_step(
 
 
 def _kept_from(
-    project: Project, step: CompiledStep, apart: list[tuple[str, Origin]], context: _StepContext
+    project: Project, step: CompiledStep, apart: list[tuple[str, Origin]], context: StepContext
 ) -> CompiledStep:
     """The head office's step, for customers of no branch in `apart`."""
     if not apart:
@@ -303,7 +303,7 @@ def _kept_from(
     return dataclasses.replace(step, when=when, branches_apart=tuple(apart))
 
 
-def _fields_of(step: Step, context: _StepContext) -> tuple[dict[str, str], dict[str, Domain]]:
+def _fields_of(step: Step, context: StepContext) -> tuple[dict[str, str], dict[str, Domain]]:
     """The names a step's conditions may use (the customer's, its event's) and their values."""
     fields: dict[str, str] = dict(context.fields)
     domains: dict[str, Domain] = {}
@@ -319,7 +319,7 @@ def _step_copy(
     overlay: Overlay,
     head: CompiledStep,
     override: StepOverride,
-    context: _StepContext,
+    context: StepContext,
 ) -> CompiledStep | None:
     """The branch's own version of `head`, checked where the overlay writes each change."""
     path = ("steps", head.id)
@@ -462,7 +462,7 @@ def apply_overlays(
             _no_ladder(project, kind, overlays)
     known, schema, fields = context
     branched_steps, own_ids = branch_steps(
-        project, steps, overlays, _StepContext(known, schema, fields)
+        project, steps, overlays, StepContext(known, schema, fields)
     )
     branches = {o.branch: Origin(project.shown(o.file), 1) for o in overlays}
     return Branched(rewritten, branched_steps, own_ids, branches)
