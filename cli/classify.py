@@ -310,7 +310,12 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
         )
         for tried in decision.tried:
             mark = "[green]✓[/green]" if tried.matched else "[red]✗[/red]"
-            rule = f"{tried.rule} ({tried.origin}): {tried.condition or others}"
+            origin = tried.origin
+            if tried.branch is not None:
+                origin = _("{origin}, {branch}'s own rule").format(
+                    origin=origin, branch=tried.branch
+                )
+            rule = f"{tried.rule} ({origin}): {tried.condition or others}"
             out.print(
                 f"  {mark} {escape(rule)}",
                 markup=True,

@@ -17,6 +17,7 @@ from guanxi.engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
+    from guanxi.engine.ruleset.ruleset import CompiledRule
 
 # Command groups that live in their own modules (one module per area of the CLI), imported
 # when first used: name -> Lazy("module:command", the one line `guanxi --help` shows).
@@ -202,9 +203,18 @@ def init(folder: Path, as_json: bool) -> None:
 @folder_argument
 @rules_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--branch",
+    help="Show the rules in effect for the customers of this branch: its overlay"
+    " (branches/BRANCH.yaml) over the head office's rules.",
+)
 @coverage_options
 def rules(
-    folder: Path | None, rules: Path | None, as_json: bool, coverage: CoverageRequest
+    folder: Path | None,
+    rules: Path | None,
+    as_json: bool,
+    branch: str | None,
+    coverage: CoverageRequest,
 ) -> None:
     """Show what a rule project contains (FOLDER, short for --rules FOLDER); with --store,
     also how many of the store's customers each rule and step catches."""
@@ -218,6 +228,10 @@ def rules(
         summary = None if as_json else _print_summary
         return rules_with_store(where, coverage, summary)
     ruleset = validated(where, as_json=False)
+    if branch is not None:
+        from guanxi.cli.branches import print_branch
+
+        return print_branch(ruleset, branch, as_json)
     if as_json:
         print_json(ruleset.summary())
         return
@@ -244,8 +258,8 @@ def _print_summary(ruleset: RuleSet) -> None:
                 r.name,
                 r.label,
                 r.label_en or "",
-                r.condition.compiled_text if r.condition else _("(others)"),
-                f"{Path(r.origin.file).name}:{r.origin.line}",
+                _head_text(r),
+                f"{Path(r.origin.file).name}:{r.origin.line}" + _branch_mark(r),
             )
             for r in ladder.rules
         ]
@@ -271,6 +285,19 @@ def _print_summary(ruleset: RuleSet) -> None:
             steps,
         )
     )
+
+
+def _head_text(rule: CompiledRule) -> str:
+    """The head office's condition of a rule (branches' own ones are shown by --branch)."""
+    condition = rule.seen_by(None)[0]
+    return condition.compiled_text if condition else _("(others)")
+
+
+def _branch_mark(rule: CompiledRule) -> str:
+    if not rule.branch_rules:
+        return ""
+    names = ", ".join(b.branch for b in rule.branch_rules)
+    return " " + _("(branches of their own: {names})").format(names=names)
 
 
 LADDER_TITLES = {

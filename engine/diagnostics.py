@@ -76,7 +76,7 @@ CODES: dict[str, str] = {
     "unknown-event": N_(
         "A step, scenario or measure names an event type the schema does not declare."
     ),
-    "unknown-step": N_("A scenario names a playbook step that is not defined."),
+    "unknown-step": N_("A scenario or a branch overlay names a playbook step that is not defined."),
     "unknown-strategy": N_("A scenario expects a strategy that is not defined."),
     "unknown-value": N_(
         "A text compared with a tier, level, strategy, channel or a field with `values:` is not"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -357,3 +358,58 @@ def test_a_datetime_compared_with_a_date_is_that_date_at_midnight() -> None:
         condition = parse_condition(text, fields)
         sql = f"SELECT {condition.sql('duckdb', TODAY)} FROM (SELECT ?::TIMESTAMP AS t)"
         assert condition.evaluate({"t": later}) is duck.execute(sql, [later]).fetchall()[0][0]
+
+
+# --- a branch overlay (branches/<branch>.yaml) ---------------------------------------------
+
+BRANCH = "长沙分行"
+OVERLAY = """\
+tiers:
+  valuable: {when: "total_assets >= 200000 AND monthly_txn_count >= 10"}
+  low_value: {when: "products_held >= 1"}
+levels:
+  responsible: {when: "tier IN ('high_value_added', 'valuable')"}
+"""
+with_branch = st.tuples(customers, st.none() | st.sampled_from(["", BRANCH, "北京分行"])).map(
+    lambda pair: {**pair[0], "branch": pair[1]}
+)
+
+
+@pytest.fixture(scope="module")
+def branched(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    folder = tmp_path_factory.mktemp("branched") / "rules"
+    shutil.copytree(RULESET.root, folder, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
+    (folder / "branches").mkdir()
+    (folder / "branches" / f"{BRANCH}.yaml").write_text(OVERLAY, encoding="utf-8")
+    return load_ruleset(folder)
+
+
+def _branch_alone(branched: RuleSet) -> RuleSet:
+    """The head office's rule set with the branch's conditions written in its place."""
+    ladders = {}
+    for ladder in (branched.tiers, branched.levels):
+        rules = tuple(dataclasses.replace(r, condition=r.seen_by(BRANCH)[0]) for r in ladder.rules)
+        ladders[ladder.kind] = dataclasses.replace(ladder, rules=rules)
+    return dataclasses.replace(RULESET, tiers=ladders["tier"], levels=ladders["level"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.lists(with_branch, max_size=20))
+def test_a_branch_overlay_decides_for_its_branch_alone(
+    postgres: psycopg.Connection[Any], branched: RuleSet, rows: list[dict[str, Any]]
+) -> None:
+    """A customer of the branch is classified as by the branch's conditions, every other
+    customer (no branch, an empty one, another) as by the head office's; the SQL back ends
+    agree with Python."""
+    people = _population(branched, rows)
+    python = {
+        r["customer_id"]: _normal(r, branched) for r in classify_records(branched, people, TODAY)
+    }
+    head = classify_records(RULESET, people, TODAY)
+    alone = classify_records(_branch_alone(branched), people, TODAY)
+    for person, by_head, by_branch in zip(people, head, alone, strict=True):
+        expected = by_branch if person["branch"] == BRANCH else by_head
+        assert python[person["customer_id"]] == _normal(expected, RULESET)
+    assert _run_sql(branched, people, "sqlite") == python
+    assert _run_sql(branched, people, "duckdb") == python
+    assert _run_sql(branched, people, "postgres", postgres) == python

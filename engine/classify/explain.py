@@ -32,6 +32,7 @@ from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _, current_language
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.ruleset import EventMeasure, Ranking, Rollup
 from guanxi.engine.store import Store
@@ -55,6 +56,7 @@ class Tried:
     condition: str | None  # None: a catch-all
     matched: bool
     failed: tuple[Fact, ...] = ()
+    branch: str | None = None  # the branch whose own rule this is (branches/<branch>.yaml)
 
 
 @dataclass(frozen=True)
@@ -335,21 +337,27 @@ def _decide(predicates: Predicates, kind: str, record: Record) -> Decision:
         if kind == "tier"
         else (predicates.ruleset.levels if kind == "level" else predicates.ruleset.strategies)
     )
-    steps = [
-        _tried(r, False, failing_facts(r.condition, record, predicates.today))
-        for r, _matched in tried
-        if r.condition is not None
-    ]
+    branch = record.get(BRANCH_FIELD)
+    steps = []
+    for r, _matched in tried:
+        condition = r.seen_by(branch)[0]
+        if condition is not None:
+            failed = failing_facts(condition, record, predicates.today)
+            steps.append(_tried(r, branch, False, failed))
     if rule is not None:
-        steps.append(_tried(rule, True, ()))
+        steps.append(_tried(rule, branch, True, ()))
     record[kind] = rule.name if rule else None
     policy = ladder.hit_policy if ladder else "first"
     return Decision(kind, policy, record[kind], rule.label if rule else None, tuple(steps))
 
 
-def _tried(rule: CompiledRule, matched: bool, failed: tuple[Fact, ...]) -> Tried:
-    text = rule.condition.compiled_text if rule.condition else None
-    return Tried(rule.name, rule.label, str(rule.origin), text, matched, failed)
+def _tried(
+    rule: CompiledRule, branch: str | None, matched: bool, failed: tuple[Fact, ...]
+) -> Tried:
+    """The rule as the customer's branch sees it: its own condition, where one is written."""
+    condition, origin, own = rule.seen_by(branch)
+    text = condition.compiled_text if condition else None
+    return Tried(rule.name, rule.label, str(origin), text, matched, failed, own)
 
 
 def _standings(

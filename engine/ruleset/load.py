@@ -22,6 +22,7 @@ from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _
+from guanxi.engine.ruleset.branches import apply_overlays, read_overlays
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
@@ -128,8 +129,8 @@ def _build(project: Project) -> RuleSet | None:
     levels = read_ladder(project, "levels.yaml", "levels", levels_file, level_fields)
     errors = _ladder_domain(project, errors, levels)
     strategies = None
+    strategy_fields = {**level_fields, "level": "string"}
     if strategies_file is not None:
-        strategy_fields = {**level_fields, "level": "string"}
         strategies = read_ladder(
             project, "strategies.yaml", "strategies", strategies_file, strategy_fields
         )
@@ -148,6 +149,21 @@ def _build(project: Project) -> RuleSet | None:
     step_ids = frozenset[str]()
     if playbooks is not None:
         steps, step_ids = check_steps(project, playbooks, known, schema, all_fields)
+    overlays = read_overlays(project, schema)
+    branched = apply_overlays(
+        project,
+        overlays,
+        {
+            "tier": (tiers, {**fields, "gold": "boolean"}),
+            "level": (levels, level_fields),
+            "strategy": (strategies, strategy_fields),
+        },
+        steps,
+        (dataclasses.replace(known, steps=step_ids), schema, all_fields),
+    )
+    tiers, levels = branched.ladders["tier"], branched.ladders["level"]
+    strategies = branched.ladders.get("strategy")
+    steps, step_ids = branched.steps, step_ids | branched.step_ids
     if policies:
         check_policies(project, policies, schema)
     steps = bounded(steps, default_expiry(project, policies))
@@ -182,6 +198,7 @@ def _build(project: Project) -> RuleSet | None:
         templates=MappingProxyType(dict(template_map)),
         scenarios=tuple(_scenario_file(project, n, f) for n, f in scenario_files),
         calendar=calendar,
+        branches=MappingProxyType(branched.branches),
     )
 
 

@@ -459,3 +459,39 @@ class Scenario(Model):
 class ScenariosFile(Model):
     population: str | None = None  # customers (CSV or JSONL beside this file) to rank among
     scenarios: tuple[Scenario, ...]
+
+
+class RuleOverride(Model):
+    """A branch's own `when:` for a tier, level or strategy of the head office."""
+
+    when: Condition
+
+
+class StepOverride(Model):
+    """What a branch changes in a playbook step of the head office; `enabled: false` switches
+    the step off for the branch's customers."""
+
+    enabled: bool = True
+    label: str | None = None
+    when: Condition = None
+    unless: Condition = None
+    cancel_on: tuple[str, ...] | None = None
+    after: DurationText | None = None
+    at: str | None = None
+    expires: DurationText | None = None
+    day: int | str | None = None
+    channel: str | None = None
+    template: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=100)
+
+
+class BranchFile(Model):
+    """branches/<branch>.yaml — a branch's adjustments of the head office's rules, by name.
+    The branch is the file's name, or `branch:` when given (the value of the customers'
+    `branch` field it applies to)."""
+
+    branch: str | None = None
+    tiers: dict[str, RuleOverride] = Field(default_factory=dict)
+    levels: dict[str, RuleOverride] = Field(default_factory=dict)
+    strategies: dict[str, RuleOverride] = Field(default_factory=dict)
+    steps: dict[str, StepOverride] = Field(default_factory=dict)

@@ -47,6 +47,15 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class BranchRule:
+    """A branch's own condition for a rule of the head office (branches/<branch>.yaml)."""
+
+    branch: str
+    condition: Condition
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class CompiledRule:
     name: str
     label: str
@@ -54,6 +63,18 @@ class CompiledRule:
     condition: Condition | None  # None: matches every customer (a catch-all)
     priority: int | None
     origin: Origin
+    # branches with their own condition: `condition` is then the rewrite that combines them
+    # with the head office's `head_condition` (engine/ruleset/branches.py)
+    branch_rules: tuple[BranchRule, ...] = ()
+    head_condition: Condition | None = None
+
+    def seen_by(self, branch: str | None) -> tuple[Condition | None, Origin, str | None]:
+        """The condition that decides for a customer of `branch` (None: no branch), where it
+        was written, and the branch whose rule it is (None: the head office's)."""
+        for own in self.branch_rules:
+            if own.branch == branch:
+                return own.condition, own.origin, own.branch
+        return (self.head_condition if self.branch_rules else self.condition), self.origin, None
 
 
 @dataclass(frozen=True)
@@ -166,10 +187,19 @@ class CompiledStep:
     at: dt.time | None
     schedule: Schedule | None
     origin: Origin
+    branch: str | None = None  # a branch's version of a head office step (its id: `id@branch`)
+    # a head office step: the branches that changed it or switched it off, with their files
+    branches_apart: tuple[tuple[str, Origin], ...] = ()
 
     @property
     def id(self) -> str:
         return self.step.id
+
+    def applies_to(self, branch: str | None) -> bool:
+        """The step is in the effective rules of `branch` (None: a customer without one)."""
+        if self.branch is not None:
+            return self.branch == branch
+        return all(name != branch for name, _origin in self.branches_apart)
 
 
 @dataclass(frozen=True)
@@ -199,6 +229,7 @@ class RuleSet:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     scenarios: tuple[ScenarioFile, ...] = ()
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    branches: Mapping[str, Origin] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def event_measures(self) -> tuple[CompiledMeasure, ...]:

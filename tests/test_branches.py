@@ -1,0 +1,207 @@
+"""Branch overlays (branches/<branch>.yaml): a branch's own conditions and steps reach the
+customers of that branch and nobody else, on both stores, in the event planner and in
+explain; mistakes in an overlay are reported in the overlay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify, explain
+from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.ruleset.load import validate_project
+from guanxi.engine.store import Store
+from tests.conftest import RULES
+from tests.daemon_helpers import post
+
+BRANCH = "长沙分行"
+OVERLAY = """\
+# 长沙分行: smaller balances make a valuable customer here
+tiers:
+  valuable:
+    when: total_assets >= 200000 AND monthly_txn_count >= 10
+levels:
+  responsible:
+    when: tier IN ('high_value_added', 'valuable')
+steps:
+  responsible_post_sale_call:
+    after: 5 business days
+  proactive_usage_tips:
+    enabled: false
+"""
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+TODAY = dt.date(2026, 11, 28)
+SEPT_29 = dt.datetime(2026, 9, 29, 8, 0, tzinfo=dt.UTC)
+
+
+def project_with(folder: Path, overlays: dict[str, str]) -> Path:
+    """A copy of the default project with these files in branches/."""
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
+    (folder / "branches").mkdir()
+    for name, text in overlays.items():
+        (folder / "branches" / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def branched(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    return load_ruleset(
+        project_with(tmp_path_factory.mktemp("b") / "rules", {f"{BRANCH}.yaml": OVERLAY})
+    )
+
+
+def middling(customer_id: str, branch: str | None) -> dict[str, Any]:
+    """Valuable by 长沙分行's rule (¥300,000, 12 transactions a month), low value elsewhere."""
+    return {
+        "customer_id": customer_id, "name": "客户" + customer_id, "branch": branch,
+        "balance": 300_000.0, "monthly_txn_count": 12, "products_held": 1,
+        "annual_contribution": 100.0, "cost_to_serve": 100.0, "last_txn_date": "2026-11-20",
+        "rm_id": "RM001",
+    }  # fmt: skip
+
+
+@pytest.mark.every_store
+def test_an_overlay_classifies_the_customers_of_its_branch_only(
+    store: Store, branched: RuleSet
+) -> None:
+    people = [middling("C1", BRANCH), middling("C2", "北京分行"), middling("C3", None)]
+    people.append(middling("C4", ""))
+    people.append({**middling("GOLD", None), "annual_contribution": 1e6})  # the one gold
+    store.upsert_customers(people)
+    classify(store, branched, NOW)
+    rows = store.execute("SELECT customer_id, tier, level FROM assignments ORDER BY 1")
+    found = {r["customer_id"]: (r["tier"], r["level"]) for r in rows if r["customer_id"] != "GOLD"}
+    assert found == {
+        "C1": ("valuable", "responsible"),
+        "C2": ("low_value", "passive"),
+        "C3": ("low_value", "passive"),
+        "C4": ("low_value", "passive"),
+    }
+
+
+def test_an_overlay_for_a_branch_without_customers_changes_nothing(
+    tmp_path: Path, ruleset: RuleSet
+) -> None:
+    elsewhere = load_ruleset(project_with(tmp_path / "rules", {"无人分行.yaml": OVERLAY}))
+    people = [middling(f"C{i}", b) for i, b in enumerate([BRANCH, "北京分行", None, ""])]
+    assert classify_records(elsewhere, people, TODAY) == classify_records(ruleset, people, TODAY)
+    assert elsewhere.hash != ruleset.hash
+
+
+def test_the_overlay_is_part_of_the_rule_set_hash(
+    tmp_path: Path, branched: RuleSet, ruleset: RuleSet
+) -> None:
+    changed = OVERLAY.replace("200000", "250000")
+    again = load_ruleset(project_with(tmp_path / "rules", {f"{BRANCH}.yaml": changed}))
+    assert len({again.hash, branched.hash, ruleset.hash}) == 3
+
+
+def customer(store: Store, ruleset: RuleSet, customer_id: str, level: str, branch: Any) -> None:
+    store.upsert_customers(
+        [{"customer_id": customer_id, "name": "客户", "rm_id": "RM001", "branch": branch,
+          "consent_sms": 1, "preferred_channel": "sms", "phone": "13800000000"}]
+    )  # fmt: skip
+    store.execute(
+        "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) VALUES (:c, 'valuable', :level, 'growth', FALSE, 1, :h, :at)",
+        {"c": customer_id, "level": level, "h": ruleset.hash, "at": NOW.isoformat()},
+    )
+
+
+@pytest.mark.every_store
+def test_a_branch_step_replaces_the_head_office_step_and_a_step_can_be_switched_off(
+    store: Store, branched: RuleSet
+) -> None:
+    for number, (level, branch) in enumerate(
+        [
+            ("responsible", BRANCH),
+            ("responsible", "北京分行"),
+            ("responsible", None),
+            ("proactive", BRANCH),
+            ("proactive", None),
+        ]
+    ):
+        customer(store, branched, f"C{number}", level, branch)
+        post(store, f"E{number}", "sale", f"C{number}", "2026-09-29T07:00:00+00:00", amount=1.0)
+    plan_new_events(store, branched, SEPT_29)
+    rows = store.execute("SELECT customer_id, step_id, due_at FROM followups ORDER BY key")
+    steps = {(r["customer_id"], r["step_id"]) for r in rows}
+    assert steps == {
+        ("C0", "responsible_post_sale_call@长沙分行"),
+        ("C1", "responsible_post_sale_call"),
+        ("C2", "responsible_post_sale_call"),
+        ("C3", "proactive_post_sale_call"),  # no usage tips in 长沙分行
+        ("C4", "proactive_post_sale_call"),
+        ("C4", "proactive_usage_tips"),
+    }
+    due = {r["customer_id"]: r["due_at"] for r in rows if "responsible" in r["step_id"]}
+    assert due["C1"] == due["C2"] == "2026-10-09T02:00:00Z"  # 3 business days
+    assert due["C0"] > due["C1"]  # 5 business days
+
+
+def test_explain_names_the_branch_rule_that_decided(branched: RuleSet) -> None:
+    found = explain(middling("C1", BRANCH), branched, "C1", NOW)
+    decided = found.decision("tier").tried[-1]
+    assert (decided.rule, decided.matched, decided.branch) == ("valuable", True, BRANCH)
+    assert decided.origin.endswith(f"branches/{BRANCH}.yaml:3")
+    assert decided.condition == "total_assets >= 200000 AND monthly_txn_count >= 10"
+    elsewhere = explain(middling("C2", None), branched, "C2", NOW).decision("tier")
+    tried = {t.rule: t for t in elsewhere.tried}
+    assert tried["valuable"].branch is None
+    assert tried["valuable"].origin.endswith("tiers.yaml:42")
+
+
+def test_rules_branch_lists_what_the_branch_changes(tmp_path: Path) -> None:
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": OVERLAY})
+    result = CliRunner().invoke(cli, ["rules", str(folder), "--branch", BRANCH, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert [(r["kind"], r["name"]) for r in shown["rules"]] == [
+        ("tier", "valuable"),
+        ("level", "responsible"),
+    ]
+    assert [s["step"] for s in shown["steps"]] == ["responsible_post_sale_call@长沙分行"]
+    assert [s["step"] for s in shown["switched_off"]] == ["proactive_usage_tips"]
+    table = CliRunner().invoke(cli, ["rules", str(folder), "--branch", BRANCH])
+    assert "proactive_usage_tips" in table.stdout and "200000" in table.stdout
+    unknown = CliRunner().invoke(cli, ["rules", str(folder), "--branch", "长沙支行"])
+    assert unknown.exit_code == 1 and BRANCH in unknown.output
+
+
+def codes(folder: Path) -> list[tuple[str, int, str]]:
+    found = validate_project(folder).diagnostics
+    return [(Path(d.file).name, d.line, d.code) for d in found if d.severity == "error"]
+
+
+def test_the_branch_key_names_the_branch_and_a_branch_has_one_overlay(tmp_path: Path) -> None:
+    named = "branch: 长沙分行\n" + OVERLAY
+    folder = project_with(tmp_path / "rules", {"a.yaml": named, "b.yaml": named})
+    assert codes(folder) == [("b.yaml", 1, "duplicate-name")]
+    alone = load_ruleset(project_with(tmp_path / "alone", {"changsha.yaml": named}))
+    assert list(alone.branches) == [BRANCH]
+
+
+def test_an_overlay_needs_a_branch_field(tmp_path: Path) -> None:
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": OVERLAY})
+    schema = folder / "schema.yaml"
+    lines = schema.read_text("utf-8").splitlines(keepends=True)
+    schema.write_text("".join(x for x in lines if not x.strip().startswith("branch:")), "utf-8")
+    assert codes(folder) == [(f"{BRANCH}.yaml", 1, "unknown-field")]
+
+
+def test_a_branch_outside_the_values_of_the_branch_field_is_an_error(tmp_path: Path) -> None:
+    folder = project_with(tmp_path / "rules", {"长沙支行.yaml": OVERLAY})
+    schema = folder / "schema.yaml"
+    text = schema.read_text("utf-8")
+    declared = "label: 所属网点, label_en: branch, values: [长沙分行, 北京分行]}"
+    schema.write_text(text.replace("label: 所属网点, label_en: branch}", declared), "utf-8")
+    assert codes(folder) == [("长沙支行.yaml", 1, "unknown-value")]
