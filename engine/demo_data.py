@@ -227,11 +227,10 @@ EMAIL_DOMAIN: Final = _Pick(
 )
 PHONE_PREFIX: Final = _Pick(("13", "15", "18", "17", "19"), (35, 25, 25, 8, 7))
 CHANNEL_PERSONAL: Final = _Pick(
-    ("sms", "app", "phone", "email", "online_banking", "counter"), (35, 35, 20, 10, 5, 5)
+    ("sms", "app", "phone", "email", "online_banking", "self_service", "counter"),
+    (35, 35, 20, 10, 5, 3, 4),
 )
-CHANNEL_ORG: Final = _Pick(
-    ("phone", "email", "sms", "app", "online_banking"), (40, 25, 10, 5, 20)
-)
+CHANNEL_ORG: Final = _Pick(("phone", "email", "sms", "app", "online_banking"), (40, 25, 10, 5, 20))
 
 SALE_PERSONAL: Final = _Pick(
     ("定期存款", "大额存单", "理财产品", "基金", "保险", "信用卡", "个人住房贷款", "消费贷款",
