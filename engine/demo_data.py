@@ -50,6 +50,7 @@ FIELDS: Final[tuple[str, ...]] = (
 WINDOW_DAYS: Final = 180  # events fall on the 180 days before `today`
 DORMANT_MIN_DAYS: Final = 200  # dormant: an empty account, no transaction for this long
 NEVER_USED_RATE: Final = 0.4  # of the dormant: opened, never used (no last transaction)
+NEW_RATE: Final = 0.01  # of the others: new customers, opened in the last four weeks
 CUSTOMERS_PER_RM: Final = 400
 BAD_CUSTOMER_KINDS: Final = ("missing_name", "bad_balance", "bad_date", "bad_kind")
 BAD_EVENT_KINDS: Final = ("missing_type", "malformed_json", "bad_amount")
@@ -422,6 +423,9 @@ class _Generator:
         balance, loan, wealth = self._balances(kind, dormant)
         last, opened = self._dates(org, dormant, row.get("age"))
         never_used = dormant and self.later.random() < NEVER_USED_RATE
+        if not dormant and self.later.random() < NEW_RATE:  # opened in the last four weeks
+            opened = _randint(self.later, 1, 28)
+            last = min(last, opened - 1)
         value = math.log10(balance + loan + wealth + 1)
         busy = math.log(60 if org else 8) + 0.25 * max(0.0, value - (5 if org else 4))
         txn = 0 if dormant else int(rng.lognormvariate(busy, 0.8))  # the rich transact more
