@@ -154,3 +154,19 @@ def test_explain_command(loaded: Store, tmp_path: Path) -> None:
     assert (data["gold"], data["decisions"][0]["result"]) == (True, "high_value_added")
     missing = invoke("explain", "X9", *where)
     assert (missing.exit_code, missing.output) == (1, "Error: no customer 'X9'\n")
+
+
+def test_rows_sharing_a_name_are_each_tried_with_their_own_condition(ruleset: RuleSet) -> None:
+    """strategies.csv gives 'growth' in three rows; the first (young, well paid, good credit)
+    decides here, not the last row's condition under the same name."""
+    record: dict[str, Any] = {
+        "kind": "personal", "age": 30, "occupation": "工程师", "annual_income": 180_000.0,
+        "credit_rating": "AA", "balance": 30_000.0, "monthly_txn_count": 12,
+        "last_txn_date": day(2), "products_held": 1, "annual_contribution": 600.0,
+        "cost_to_serve": 200.0, "contribution_pct": 0.5,
+    }  # fmt: skip
+    found = explain(record, ruleset, "R2", NOW)
+    assert (found.decision("tier").result, found.decision("strategy").result) == (
+        "low_value",
+        "growth",
+    )
