@@ -11,6 +11,9 @@
   rows that are not dormant produce events.
 
 Deposits are extremely concentrated (the top 10% hold about 90%), as the domain notes say.
+Companies and institutions belong to the vertical system (系统) of their line of business
+(电力系统, 教育系统 …). Some dormant accounts were opened and never used: empty, with no last
+transaction.
 Time is injected (``today``) and all randomness comes from ``random.Random(seed)``: the same
 arguments give byte-identical files. Rows are streamed, so memory stays flat at any size.
 """
@@ -38,13 +41,16 @@ FIELDS: Final[tuple[str, ...]] = (
     "customer_id", "name", "kind", "industry", "system", "group_id", "branch", "rm_id", "opened_on",
     "age", "occupation", "annual_income", "credit_rating", "balance", "loan_balance",
     "wealth_balance", "monthly_txn_count", "last_txn_date", "products_held",
-    "annual_contribution", "cost_to_serve", "expected_years", "satisfaction", "loyalty",
+    "annual_contribution", "cost_to_serve", "acquisition_cost", "expected_years",
+    "satisfaction", "loyalty",
     "preferred_channel", "consent_marketing", "consent_sms", "consent_email", "consent_app",
     "do_not_contact", "phone", "email",
 )  # fmt: skip
 
 WINDOW_DAYS: Final = 180  # events fall on the 180 days before `today`
-DORMANT_MIN_DAYS: Final = 200  # dormant: balance < 100 and no transaction for this long
+DORMANT_MIN_DAYS: Final = 200  # dormant: an empty account, no transaction for this long
+NEVER_USED_RATE: Final = 0.4  # of the dormant: opened, never used (no last transaction)
+NEW_RATE: Final = 0.01  # of the others: new customers, opened in the last four weeks
 CUSTOMERS_PER_RM: Final = 400
 BAD_CUSTOMER_KINDS: Final = ("missing_name", "bad_balance", "bad_date", "bad_kind")
 BAD_EVENT_KINDS: Final = ("missing_type", "malformed_json", "bad_amount")
@@ -160,10 +166,45 @@ _CORP_INDUSTRIES: Final = {
 }
 CORP_INDUSTRY: Final = _Pick(tuple(_CORP_INDUSTRIES), (24, 20, 8, 10, 12, 8, 7, 6, 5))
 CORP_SUFFIX: Final = _Pick(("有限公司", "有限责任公司", "股份有限公司"), (70, 20, 10))
-CORP_SYSTEM: Final = _Pick(
-    ("民营企业", "市属国企", "省属国企", "中央企业", "外资企业", "港澳台资企业"),
-    (62, 12, 8, 8, 6, 4),
-)
+# 系统: the vertical system (行业系统) a company's line of business belongs to, as banks
+# group firms whose needs are alike; a business word -> its systems, by weight.
+_SYSTEMS: Final = {
+    "机械制造": (("机械工业系统", 8), ("军工系统", 1)),
+    "电子科技": (("电子信息系统", 8), ("军工系统", 1)),
+    "新材料": (("冶金系统", 5), ("建材系统", 5)),
+    "汽车零部件": (("汽车工业系统", 1),),
+    "食品": (("轻工系统", 7), ("粮食系统", 3)),
+    "化工": (("化工系统", 6), ("石油系统", 4)),
+    "商贸": (("商务系统", 7), ("供销系统", 3)),
+    "贸易": (("商务系统", 8), ("海关系统", 2)),
+    "医药连锁": (("医药系统", 1),),
+    "超市": (("商务系统", 7), ("供销系统", 3)),
+    "置业": (("住建系统", 1),),
+    "房地产开发": (("住建系统", 1),),
+    "物业管理": (("住建系统", 1),),
+    "建设工程": (("住建系统", 6), ("水利系统", 2), ("电力系统", 2)),
+    "路桥工程": (("交通系统", 7), ("铁路系统", 3)),
+    "建筑劳务": (("住建系统", 1),),
+    "科技": (("电子信息系统", 7), ("通信系统", 3)),
+    "信息技术": (("电子信息系统", 6), ("通信系统", 4)),
+    "网络科技": (("通信系统", 5), ("电子信息系统", 5)),
+    "软件": (("电子信息系统", 1),),
+    "物流": (("交通系统", 5), ("邮政系统", 3), ("铁路系统", 2)),
+    "运输": (("交通系统", 6), ("铁路系统", 4)),
+    "供应链管理": (("商务系统", 6), ("交通系统", 4)),
+    "餐饮管理": (("商务系统", 6), ("旅游系统", 4)),
+    "酒店管理": (("旅游系统", 1),),
+    "农业开发": (("农业系统", 7), ("供销系统", 3)),
+    "生态农业": (("农业系统", 6), ("林业系统", 4)),
+    "茶业": (("农业系统", 5), ("供销系统", 5)),
+    "电力": (("电力系统", 1),),
+    "能源": (("石油系统", 5), ("煤炭系统", 5)),
+    "新能源": (("电力系统", 7), ("石油系统", 3)),
+}
+CORP_SYSTEM: Final = {
+    business: _Pick([s for s, _ in systems], [w for _, w in systems])
+    for business, systems in _SYSTEMS.items()
+}
 # institutional: (industry, system, name template)
 INSTITUTION: Final = _Pick(
     (
@@ -177,8 +218,8 @@ INSTITUTION: Final = _Pick(
         ("政府机构", "人社系统", "{city}市人力资源和社会保障局"),
         ("政府机构", "住建系统", "{city}市住房公积金管理中心"),
         ("政府机构", "税务系统", "国家税务总局{city}市{district}区税务局"),
-        ("社会组织", "社会团体", "{city}市{word}行业协会"),
-        ("社会组织", "社会团体", "{city}市慈善总会"),
+        ("社会组织", "工商联系统", "{city}市{word}行业协会"),
+        ("社会组织", "民政系统", "{city}市慈善总会"),
     ),
     (12, 10, 3, 8, 3, 3, 6, 3, 3, 5, 3, 1),
 )
@@ -186,8 +227,11 @@ EMAIL_DOMAIN: Final = _Pick(
     ("qq.com", "163.com", "126.com", "sina.com", "139.com"), (50, 25, 12, 6, 7)
 )
 PHONE_PREFIX: Final = _Pick(("13", "15", "18", "17", "19"), (35, 25, 25, 8, 7))
-CHANNEL_PERSONAL: Final = _Pick(("sms", "app", "phone", "email"), (35, 35, 20, 10))
-CHANNEL_ORG: Final = _Pick(("phone", "email", "sms", "app"), (45, 35, 15, 5))
+CHANNEL_PERSONAL: Final = _Pick(
+    ("sms", "app", "phone", "email", "online_banking", "self_service", "counter"),
+    (35, 35, 20, 10, 5, 3, 4),
+)
+CHANNEL_ORG: Final = _Pick(("phone", "email", "sms", "app", "online_banking"), (40, 25, 10, 5, 20))
 
 SALE_PERSONAL: Final = _Pick(
     ("定期存款", "大额存单", "理财产品", "基金", "保险", "信用卡", "个人住房贷款", "消费贷款",
@@ -220,6 +264,12 @@ BALANCE_MODEL: Final = {
     "personal": (math.log(9000), 2.0, 5e8, 0.18),
     "corporate": (math.log(300000), 1.7, 5e9, 0.45),
     "institutional": (math.log(2000000), 1.4, 5e9, 0.05),
+}
+# kind -> (base, share of deposits, loans and wealth, cap) of the acquisition cost in CNY
+ACQUISITION_MODEL: Final = {
+    "personal": (150.0, 0.002, 20000.0),
+    "corporate": (3000.0, 0.0005, 200000.0),
+    "institutional": (20000.0, 0.0002, 300000.0),
 }
 LOGIN_CHANNEL: Final = _Pick(("app", "web", "phone"), (70, 22, 8))
 
@@ -300,10 +350,15 @@ class _CorporateGroups:
 
 
 class _Generator:
-    """Holds the random stream and precomputed tables for one run."""
+    """Holds the random streams and precomputed tables for one run. Fields added to the data
+    later (`acquisition_cost`, accounts never used) draw from a stream of their own, so that
+    they leave every other value of a seed as it was."""
 
-    def __init__(self, rng: random.Random, today: dt.date, customers: int, seed: int = 1) -> None:
+    def __init__(
+        self, rng: random.Random, today: dt.date, customers: int, later: random.Random, seed: int
+    ) -> None:
         self.rng = rng
+        self.later = later
         self.groups = _CorporateGroups(seed, customers)
         self.today = today
         self.days = [(today - dt.timedelta(days=d)).isoformat() for d in range(40 * 366)]
@@ -350,12 +405,12 @@ class _Generator:
         given = pick(rng) if rng.random() < 0.25 else pick(rng) + pick(rng)
         return SURNAME(rng) + given
 
-    def company(self, city: str) -> tuple[str, str]:
-        """(name, industry) of a company such as 长沙华信科技有限公司."""
+    def company(self, city: str) -> tuple[str, str, str]:
+        """(name, industry, line of business) of a company such as 长沙华信科技有限公司."""
         rng = self.rng
         industry = CORP_INDUSTRY(rng)
         business = rng.choice(_CORP_INDUSTRIES[industry])
-        return f"{city}{TRADE_WORD(rng)}{business}{CORP_SUFFIX(rng)}", industry
+        return f"{city}{TRADE_WORD(rng)}{business}{CORP_SUFFIX(rng)}", industry, business
 
     def _personal(self, row: dict[str, str]) -> None:
         rng = self.rng
@@ -377,8 +432,8 @@ class _Generator:
     def _organisation(self, row: dict[str, str], kind: str, city: str, district: str) -> None:
         rng = self.rng
         if kind == "corporate":
-            name, industry = self.company(city)
-            system = CORP_SYSTEM(rng)
+            name, industry, business = self.company(city)
+            system = CORP_SYSTEM[business](rng)
             row["annual_income"] = f"{round(rng.lognormvariate(math.log(6e6), 1.4), -3):.0f}"
         else:
             industry, system, template = INSTITUTION(rng)
@@ -397,8 +452,13 @@ class _Generator:
         dormant = rng.random() < DORMANT_RATE[kind]
         balance, loan, wealth = self._balances(kind, dormant)
         last, opened = self._dates(org, dormant, row.get("age"))
-        txn = 0 if dormant else int(rng.lognormvariate(math.log(60 if org else 8), 0.8))
+        never_used = dormant and self.later.random() < NEVER_USED_RATE
+        if not dormant and self.later.random() < NEW_RATE:  # opened in the last four weeks
+            opened = _randint(self.later, 1, 28)
+            last = min(last, opened - 1)
         value = math.log10(balance + loan + wealth + 1)
+        busy = math.log(60 if org else 8) + 0.25 * max(0.0, value - (5 if org else 4))
+        txn = 0 if dormant else int(rng.lognormvariate(busy, 0.8))  # the rich transact more
         extras = int(rng.expovariate(1 / (0.4 + 0.35 * max(0.0, value - 4))))
         products = min(12, 1 + (loan > 0) + (wealth > 0) + (0 if dormant else extras))
         contribution = (0.012 * balance + 0.018 * loan + 0.008 * wealth + 60 * (products - 1)
@@ -409,14 +469,23 @@ class _Generator:
         loyalty = min(100, max(0, int(rng.gauss(satisfaction * 16 + 5, 12))))
         years = min(20.0, max(1.0, rng.gauss(2 + loyalty / 8 + products / 2, 2.5)))
         row.update(
-            opened_on=self.days[opened], last_txn_date=self.days[last],
-            balance=_money(balance), loan_balance=_money(loan), wealth_balance=_money(wealth),
-            monthly_txn_count=str(txn), products_held=str(products),
+            opened_on=self.days[opened], last_txn_date="" if never_used else self.days[last],
+            balance=_money(0.0 if never_used else balance), loan_balance=_money(loan),
+            wealth_balance=_money(wealth), monthly_txn_count=str(txn), products_held=str(products),
             annual_contribution=_money(contribution), cost_to_serve=_money(cost),
+            acquisition_cost=self._acquisition(kind, balance + loan + wealth),
             expected_years=f"{years:.1f}", satisfaction=str(satisfaction), loyalty=str(loyalty),
         )  # fmt: skip
         app = not org and not dormant and rng.random() < 0.65
         return _Profile(row["customer_id"], org, balance, wealth, value, satisfaction, dormant, app)
+
+    def _acquisition(self, kind: str, volume: float) -> str:
+        """获客成本: what winning the customer cost (marketing, opening gifts, staff time,
+        for organisations the tender); larger customers cost more to win. 10% unknown."""
+        later = self.later
+        base, share, cap = ACQUISITION_MODEL[kind]
+        cost = min(cap, (base + share * volume) * later.lognormvariate(0, 0.5))
+        return "" if later.random() < 0.1 else _money(round(cost, -1))
 
     def _balances(self, kind: str, dormant: bool) -> tuple[float, float, float]:
         """Heavy-tailed deposits (lognormal), calibrated so the top 10% hold about 90%."""
@@ -645,7 +714,7 @@ def write_demo_data(
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     bad = _bad_customer_rows(rng, customers, bad_rows)
-    gen = _Generator(rng, today, customers, seed)
+    gen = _Generator(rng, today, customers, random.Random(f"later:{seed}"), seed)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp, ExitStack() as stack:
         staging = [
             stack.enter_context(open(Path(tmp) / f"{d:03d}", "w+", encoding="utf-8"))

@@ -26,10 +26,11 @@ NIGHT = (NOW + dt.timedelta(days=1)).isoformat()
 
 
 def customers(count: int, night: int) -> list[dict[str, Any]]:
-    """Night 0: everyone valuable, the largest contributors partners. Night 1: the order of
-    contributions turns round (new partners enter, old ones leave), every other customer
-    costs ten times more (proactive ↔ responsible) and every third one loses its deposits
-    (out of valuable, unless still a large contributor)."""
+    """Night 0: the largest contributors valuable (the top 30 %: every one is large and
+    busy), the very largest partners. Night 1: the order of contributions turns round (new
+    valuable customers and partners enter, old ones leave), every other customer costs ten
+    times more (proactive ↔ responsible) and every third one loses its deposits (out of
+    valuable)."""
     rows = []
     for i in range(count):
         contribution = 1_000.0 + (i if night == 0 else count - i)
@@ -37,6 +38,7 @@ def customers(count: int, night: int) -> list[dict[str, Any]]:
         rows.append(
             {"customer_id": f"C{i:05d}", "name": f"客户{i}", "rm_id": f"RM{i % 40}",
              "balance": 1_000.0 if poorer else 600_000.0, "products_held": 3,
+             "monthly_txn_count": 20,
              "annual_contribution": contribution, "last_txn_date": "2026-11-20",
              "cost_to_serve": 1_000.0 if night == 1 and i % 2 else 100.0}
         )  # fmt: skip

@@ -57,6 +57,7 @@ def population() -> list[dict[str, Any]]:
                 "name": f"长沙湘江科技{i}号有限公司",
                 "kind": "corporate",
                 "balance": 80_000_000.0,
+                "monthly_txn_count": 300,
                 "last_txn_date": day(1),
                 "products_held": 6,
                 "annual_contribution": amount,
@@ -69,6 +70,7 @@ def population() -> list[dict[str, Any]]:
             "customer_id": "P1",
             "name": "李华",
             "balance": 600_000.0,
+            "monthly_txn_count": 40,
             "last_txn_date": day(8),
             "products_held": 4,
             "annual_contribution": 900_000.0,
@@ -112,7 +114,8 @@ def test_hand_made_customers_get_exact_tiers(loaded: Store, ruleset: RuleSet) ->
     assert assignment(loaded, "D1") == ("dormant", "basic", "unprofitable", 0)
     assert assignment(loaded, "G1") == ("high_value_added", "partner", "gold_package", 1)
     assert assignment(loaded, "P1") == ("high_value_added", "partner", "growth", 0)
-    assert assignment(loaded, "B040") == ("valuable", "responsible", "growth", 0)  # pct 40/44
+    # pct 40/44, but an account of ¥1,000 with few transactions is not valuable; ratio 4
+    assert assignment(loaded, "B040") == ("low_value", "responsible", "general", 0)
     assert assignment(loaded, "B030") == ("low_value", "responsible", "general", 0)  # ratio 3
     assert assignment(loaded, "B001") == ("low_value", "basic", "unprofitable", 0)
     gold = loaded.execute("SELECT customer_id FROM assignments WHERE gold ORDER BY 1")
@@ -168,8 +171,7 @@ def test_runs_record_hash_engine_times_and_counts(loaded: Store, ruleset: RuleSe
         ("high_value_added", "partner"): 4,
         ("low_value", "basic"): 9,
         ("low_value", "passive"): 20,
-        ("low_value", "responsible"): 1,
-        ("valuable", "responsible"): 10,
+        ("low_value", "responsible"): 11,
     }
     assert report.tier_level() == cells
 
@@ -227,7 +229,8 @@ def test_without_a_catch_all_an_unmatched_customer_has_no_tier(
 def test_unique_hit_policy_reports_customers_matched_twice(loaded: Store, tmp_path: Path) -> None:
     ruleset = project(tmp_path, "strategies.yaml", "hit_policy: first", "hit_policy: unique")
     report = classify(loaded, ruleset, NOW)
-    assert report.overlaps == {"strategy": 3}  # the gold ones are also 'growth'
+    # the gold ones are also 'growth' (high value added) and 'general'; so is P1 (not gold)
+    assert report.overlaps == {"strategy": 4}
     assert assignment(loaded, "G1")[2] == "gold_package"  # the first still decides
 
 

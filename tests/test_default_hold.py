@@ -33,7 +33,8 @@ def customer(number: int) -> dict[str, Any]:
         "customer_id": f"C{number:03d}",
         "name": f"客户{number}",
         "rm_id": "RM001",
-        "balance": 10_000.0,
+        "balance": 300_000.0,  # large, and busy: valuable once its contribution ranks high
+        "monthly_txn_count": 20,
         "products_held": 1,
         "annual_contribution": 1_000.0 * (number + 1),
         "cost_to_serve": 1_000.0,

@@ -208,7 +208,42 @@ def test_dormant_share_and_value_correlations(good_rows: list[dict[str, str]]) -
     for r in full:
         assert 1 <= float(r["expected_years"]) <= 20
         assert 1 <= int(r["satisfaction"]) <= 5 and 0 <= int(r["loyalty"]) <= 100
-        assert r["opened_on"] <= r["last_txn_date"] <= TODAY.isoformat()
+        assert r["opened_on"] <= (r["last_txn_date"] or r["opened_on"]) <= TODAY.isoformat()
+
+
+def test_some_dormant_accounts_were_opened_and_never_used(good_rows: list[dict[str, str]]) -> None:
+    never = [r for r in good_rows if r["kind"] and not r["last_txn_date"]]
+    assert 0.02 <= len(never) / N <= 0.05
+    assert all(float(r["balance"]) == 0 and r["monthly_txn_count"] == "0" for r in never)
+
+
+def test_organisations_belong_to_the_system_of_their_line_of_business(
+    good_rows: list[dict[str, str]],
+) -> None:
+    orgs = [r for r in good_rows if r["kind"] in ("corporate", "institutional")]
+    assert all(r["system"].endswith("系统") for r in orgs)
+    assert {r["system"] for r in orgs if "电力" in r["name"]} == {"电力系统"}
+    assert {r["system"] for r in orgs if r["name"].endswith(("中学", "小学", "学院"))} == {
+        "教育系统"
+    }
+    assert {r["system"] for r in orgs if r["name"].endswith("医院")} == {"卫生健康系统"}
+    assert not any(r["system"] for r in good_rows if r["kind"] == "personal")
+
+
+def test_winning_an_organisation_costs_more_than_winning_a_person(
+    good_rows: list[dict[str, str]],
+) -> None:
+    def median(kind: str) -> float:
+        costs = sorted(
+            float(r["acquisition_cost"])
+            for r in good_rows
+            if r["kind"] == kind and r["acquisition_cost"]
+        )
+        return costs[len(costs) // 2]
+
+    assert 100 <= median("personal") < median("corporate") < median("institutional") <= 100_000
+    full = [r for r in good_rows if r["kind"]]
+    assert 0.05 <= sum(not r["acquisition_cost"] for r in full) / len(full) <= 0.15
 
 
 def test_relationship_managers_and_consent(good_rows: list[dict[str, str]]) -> None:

@@ -146,6 +146,9 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
         "responsible_post_sale_call",
         "complaint_callback",
         "complaint_recovery_call",  # the default rules' own: on a task outcome 'complaint'
+        "maturity_reinvest_call",  # … and by tier on a maturing product or money leaving
+        "maturity_notice",
+        "balance_drop_call",
     }
     return ruleset
 

@@ -166,7 +166,8 @@ def test_explain_command_lists_the_suppression_and_its_reason(
     result = invoke("explain", "S1", *where, "--now", "2026-11-28T10:00")
     assert result.exit_code == 0, result.output
     text = result.output
-    assert "follow-ups: 1, newest first (times in Asia/Shanghai)" in text
+    # its monthly news, and as a growth customer the wealth-management message, both stopped
+    assert "follow-ups: 2, newest first (times in Asia/Shanghai)" in text
     assert (
         "  suppressed: proactive_product_news 每月新产品资讯 · message · preferred"
         " · due 2026-12-05 10:00 · priority 20\n"
@@ -175,7 +176,9 @@ def test_explain_command_lists_the_suppression_and_its_reason(
     assert "events: 1, newest first\n  2026-11-27 09:30  login E1: not planned yet\n" in text
 
     data = json.loads(invoke("explain", "S1", *where, "--json").stdout)
-    [news] = data["history"]["followups"]
+    news = next(
+        f for f in data["history"]["followups"] if f["key"].startswith("proactive_product_news")
+    )
     assert {k: news[k] for k in ("key", "status", "channel", "policy", "moved")} == {
         "key": "proactive_product_news:S1:2026-12",
         "status": "suppressed",

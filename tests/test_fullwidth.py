@@ -129,12 +129,16 @@ def assignments(folder: Path, rules: Path) -> list[tuple[Any, ...]]:
 
 
 def population() -> list[dict[str, Any]]:
-    """60 customers across every tier, level and strategy."""
+    """60 customers across every tier, level and strategy; every third one young, well paid
+    and of good credit (growth, if not otherwise placed)."""
     rng = random.Random(14)
     rows = []
     for i in range(60):
+        potential = {"age": 30, "occupation": "工程师", "annual_income": 150_000.0,
+                     "credit_rating": "AA"} if i % 3 == 0 else {}  # fmt: skip
         rows.append(
-            {"customer_id": f"F{i:03d}", "name": f"客户{i}",
+            {"customer_id": f"F{i:03d}", "name": f"客户{i}", "kind": "personal",
+             "monthly_txn_count": 20, **potential,
              "balance": rng.choice([12.5, 5_000.0, 600_000.0, 2_000_000.0]),
              "last_txn_date": str(NOW.date() - dt.timedelta(days=rng.choice([2, 40, 400]))),
              "products_held": rng.randint(1, 6),

@@ -33,7 +33,7 @@ from tests.conftest import RULES, unheld_rules
 from tests.test_classify import write_snapshot
 
 NOW = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
-LINE = 500_000.0  # tiers.yaml: valuable needs total_assets >= 500000
+LINE = 200_000.0  # tiers.yaml: valuable needs total_assets >= 20万 (and more, below)
 ABOVE, BELOW = LINE * 1.01, LINE * 0.99
 
 
@@ -57,12 +57,14 @@ def rulesets(tmp_path_factory: pytest.TempPathFactory) -> dict[int, RuleSet]:
 
 
 def customer(key: str, balance: float) -> dict[str, Any]:
-    """Valuable at or above LINE (deposits), low value below; nothing else near a line."""
+    """Valuable at or above LINE (deposits), low value below; nothing else near a line (it
+    transacts often, and its contribution ranks high among larger())."""
     return {
         "customer_id": key,
         "name": f"客户{key}",
         "rm_id": "RM001",
         "balance": balance,
+        "monthly_txn_count": 20,
         "products_held": 1,
         "annual_contribution": 1_000.0,
         "cost_to_serve": 1_000.0,
@@ -72,9 +74,12 @@ def customer(key: str, balance: float) -> dict[str, Any]:
 
 
 def larger() -> list[dict[str, Any]]:
-    """Twenty customers far above every line, whose data never change."""
+    """Twenty customers far above the deposits line, whose data never change: two contribute
+    more than customer() (so it is not gold), eighteen less (so it ranks at 0.9)."""
     rows = [customer(f"L{i:02d}", 2 * LINE) for i in range(20)]
-    return [{**row, "annual_contribution": 100_000.0} for row in rows]
+    return [
+        {**row, "annual_contribution": 100_000.0 if i < 2 else 100.0} for i, row in enumerate(rows)
+    ]
 
 
 def night(number: int) -> dt.datetime:
@@ -107,8 +112,8 @@ def test_a_customer_oscillating_around_a_threshold_changes_tier_at_most_once(
         "SELECT run_id, from_tier, to_tier, from_level, to_level, from_strategy, to_strategy"
         " FROM transitions WHERE customer_id = 'H1' AND from_tier IS NOT NULL"
     )
-    assert [tuple(m.values()) for m in moves] == [  # its strategy holds with its tier
-        (report.run_id, "valuable", "low_value", "responsible", "passive", "growth", "general")
+    assert [tuple(m.values()) for m in moves] == [  # its level holds with its tier
+        (report.run_id, "valuable", "low_value", "responsible", "passive", "general", "general")
     ]  # on the second night in a row below the line
     steps = store.execute(
         "SELECT COUNT(*) AS n FROM followups WHERE customer_id = 'H1'"
@@ -171,6 +176,7 @@ def test_an_assignment_changes_only_once_hold_runs_in_a_row_give_it(
     store = SQLiteStore(tmp_path_factory.mktemp("hold") / "guanxi.db")
     try:
         store.prepare(ruleset.schema)
+        store.upsert_customers(larger())
         keys = ("A", "B", "C")
         for number, above in enumerate(sides):
             rows = [customer(k, ABOVE if up else BELOW) for k, up in zip(keys, above, strict=True)]
@@ -239,16 +245,17 @@ def test_explain_shows_a_customer_being_held(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "guanxi.db")
     try:
         store.prepare(ruleset.schema)
-        store.upsert_customers([customer("H1", ABOVE)])
+        store.upsert_customers([*larger(), customer("H1", ABOVE)])
         classify(store, ruleset, night(0))
         store.upsert_customers([customer("H1", BELOW)])
         second = classify(store, ruleset, night(1)).run_id
         found = explain(store, ruleset, "H1", night(1))
         with language("zh"):
-            [chinese] = explain(store, ruleset, "H1", night(1)).holds
+            chinese, _level = explain(store, ruleset, "H1", night(1)).holds
     finally:
         store.close()
-    [hold] = found.holds
+    hold, level = found.holds  # its level (responsible, passive below the line) holds alike
+    assert (level.kind, level.kept, level.pending) == ("level", "responsible", "passive")
     assert (hold.kind, hold.kept, hold.pending) == ("tier", "valuable", "low_value")
     assert (hold.since_run, hold.runs, hold.needed) == (second, 1, 2)
     assert hold.reason == (

@@ -178,7 +178,7 @@ def check(store: Store, customers: list[dict[str, Any]], events: list[dict[str, 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
-    write_demo_data(folder, GOOD_CUSTOMERS, 3, NOW.date())
+    write_demo_data(folder, GOOD_CUSTOMERS, 5, NOW.date())  # a seed whose customers get follow-ups
     return folder
 
 

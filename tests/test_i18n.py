@@ -202,7 +202,10 @@ def test_a_bad_project_is_reported_with_chinese_framing_words(tmp_path: Path) ->
     assert code == 1
     assert "playbooks.yaml:2:3: 错误[unknown-level]: " in err
     assert "  提示: 您是不是想写 'responsible'？" in err
-    assert "  应为: rm_task, sms, email, app, phone, preferred" in err
+    assert (
+        "  应为: rm_task, sms, email, app, phone, online_banking, self_service, counter, preferred"
+        in err
+    )
     assert err.rstrip().endswith("个错误；没有做任何更改")
 
 

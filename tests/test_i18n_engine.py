@@ -93,8 +93,10 @@ def failing_project(tmp_path: Path) -> Path:
     project = tmp_path / "rules"
     shutil.copytree(RULES, project, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
     tiers = project / "tiers.yaml"
-    text = tiers.read_text("utf-8").replace("total_assets >= 500000", "total_assets >= 5000000")
-    tiers.write_text(text.replace("contribution_pct >= 0.70", "contribution_pct >= 0.75"), "utf-8")
+    busy = "AND monthly_txn_count >= {} AND contribution_pct >= 70%"  # 负责型's customer: 15
+    text = tiers.read_text("utf-8")
+    assert busy.format(10) in text
+    tiers.write_text(text.replace(busy.format(10), busy.format(20)), "utf-8")
     playbooks = project / "playbooks.yaml"
     text = playbooks.read_text("utf-8")
     playbooks.write_text(text.replace("after: 3 business days", "after: 4 business days"), "utf-8")

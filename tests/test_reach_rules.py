@@ -31,24 +31,25 @@ def test_the_shipped_rules_have_no_unreachable_rule() -> None:
 
 STRATEGIES = """hit_policy: unique
 strategies:
-  - {name: personal_rich, label: 甲, when: "kind = 'personal' AND balance >= 50万"}
-  - {name: personal_any, label: 乙, when: "kind IN ('personal', 'corporate')"}
-  - {name: institutions, label: 丙, when: "kind = 'institutional'"}
-  - {name: computed, label: 丁, when: "total_assets < 0 AND kind = 'institutional'"}
+  - {name: gold_package, label: 甲, when: "kind = 'personal' AND balance >= 50万"}
+  - {name: growth, label: 乙, when: "kind IN ('personal', 'corporate')"}
+  - {name: general, label: 丙, when: "kind = 'institutional'"}
+  - {name: unprofitable, label: 丁, when: "total_assets < 0 AND kind = 'institutional'"}
 """
 
 
 def test_unique_rules_that_surely_overlap_are_reported(tmp_path: Path) -> None:
-    project = _project(tmp_path, {"strategies.yaml": STRATEGIES})
+    project = _project(tmp_path, {"strategies.yaml": STRATEGIES})  # the names the steps use
     assert _warnings(project, "overlapping-rows") == [
-        "'personal_any' and 'personal_rich' (line 3) can match the same customer"
+        "'growth' and 'gold_package' (line 3) can match the same customer"
     ]  # not 'computed': no customer has total assets below 0, though the schema cannot say
 
 
 TABLE = """name,label,kind,balance
-a,甲,personal,
-b,乙,not personal,>= 100
-c,丙,not personal,< 100
+gold_package,甲,personal,
+growth,乙,not personal,>= 100
+general,丙,not personal,< 100
+unprofitable,丁,null,
 """
 
 

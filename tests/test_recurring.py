@@ -164,7 +164,8 @@ def test_a_monthly_step_plans_each_matching_customer_once_on_the_fifth_at_ten(
             "ruleset_hash": ruleset.hash,
         }
     ]
-    [news, review] = report.steps
+    steps = {s.step_id: s for s in report.steps}
+    news, review = steps["proactive_product_news"], steps["partner_quarterly_review"]
     assert (news.step_id, news.occurrences, news.new, news.already_planned) == (
         "proactive_product_news",
         ["2026-12"],
@@ -273,6 +274,7 @@ def test_classified_customers_are_planned_by_their_assigned_level(
             None,
             consent_marketing=number % 2 == 0,
             balance=60_000.0 * number,
+            monthly_txn_count=20,
             annual_contribution=900.0 * number,
             cost_to_serve=150.0,
             products_held=3,

@@ -33,7 +33,9 @@ def test_default_project_expresses_the_domain() -> None:
     assert ruleset.tiers.names == ("dormant", "high_value_added", "valuable", "low_value")
     assert ruleset.levels.names == ("partner", "proactive", "responsible", "passive", "basic")
     assert ruleset.strategies is not None
-    assert ruleset.strategies.names == ("gold_package", "growth", "general", "unprofitable")
+    assert sorted(set(ruleset.strategies.names)) == [  # growth: one table row a kind
+        "general", "gold_package", "growth", "unprofitable"
+    ]  # fmt: skip
     assert ruleset.gold is not None and ruleset.gold.top_percent == 5
     steps = {s.id: s for s in ruleset.steps}
     assert not [s for s in ruleset.steps if s.level == "basic"]
@@ -105,12 +107,13 @@ def test_priority_hit_policy_orders_rules_by_priority(project: Path) -> None:
         "hit_policy: priority\ndecision_table: strategies.csv\n", encoding="utf-8"
     )
     (project / "strategies.csv").write_text(
-        "name,label,tier,priority\nlow,低,low_value,10\ntop,高,valuable,90\nrest,其他,,0\n",
+        "name,label,tier,priority\ngeneral,低,low_value,10\ngrowth,高,valuable,90\n"
+        "gold_package,金,high_value_added,50\nunprofitable,其他,,0\n",  # the names steps use
         encoding="utf-8",
     )
     ruleset = load_ruleset(project)
     assert ruleset.strategies is not None
-    assert ruleset.strategies.names == ("top", "low", "rest")
+    assert ruleset.strategies.names == ("growth", "gold_package", "general", "unprofitable")
 
 
 @pytest.mark.parametrize(

@@ -92,8 +92,9 @@ def test_a_longer_delay_fails_the_scenario_that_guards_it_with_a_difference(
 
 def test_a_higher_tier_threshold_fails_with_the_tier_expected_and_got(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
-    edit(project / "tiers.yaml", "total_assets >= 500000", "total_assets >= 5000000")
-    edit(project / "tiers.yaml", "contribution_pct >= 0.70", "contribution_pct >= 0.75")
+    # valuable customers transact 20 times a month, not 10: 负责型's customer, 15, is not
+    busy = "AND monthly_txn_count >= {} AND contribution_pct >= 70%"
+    edit(project / "tiers.yaml", busy.format(10), busy.format(20))
     result = guanxi_test(str(project), "--only", "负责型", "--json")
     assert result.exit_code == 1
     [found] = json.loads(result.stdout)["scenarios"]
@@ -106,8 +107,8 @@ def test_a_quiet_hours_scenario_in_a_project_that_can_meet_them(tmp_path: Path) 
     project = copy_project(tmp_path)
     edit(
         project / "playbooks.yaml",
-        'after: 1 day\n      at: "10:00"',
-        'after: 1 day\n      at: "22:00"',
+        'on: sale\n      after: 1 day\n      at: "10:00"',
+        'on: sale\n      after: 1 day\n      at: "22:00"',
     )
     (project / "tests" / "quiet.yaml").write_text(
         """population: population.csv
@@ -142,8 +143,9 @@ def test_a_field_given_only_for_the_day_before_is_empty_today(ruleset: RuleSet) 
             "customer_id": "B1",
             "name": "乙",
             "balance": 20000,
-            "annual_contribution": 4500,
-            "cost_to_serve": 1500,
+            "monthly_txn_count": 15,
+            "annual_contribution": 9000,
+            "cost_to_serve": 2000,
             "consent_marketing": True,
             "rm_id": "RM002",
         },

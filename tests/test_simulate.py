@@ -139,12 +139,14 @@ def test_a_copy_has_what_a_running_writer_committed_and_leaves_its_files_alone(
 
 
 def responsible_customers(live: Path, count: int) -> list[str]:
-    """Responsible customers who traded lately (no night of the window makes them dormant)
-    and have no post-sale call planned yet (so each one's calls are the test's own)."""
+    """Responsible customers who traded lately (no night of the window makes them dormant),
+    may be called (not do-not-contact) and have no post-sale call planned yet (so each one's
+    calls are the test's own)."""
     with sqlite3.connect(live) as db:
         rows = db.execute(
             "SELECT a.customer_id FROM assignments a JOIN customers c USING (customer_id)"
             " WHERE a.level = 'responsible' AND c.last_txn_date >= '2026-11-01'"
+            " AND NOT coalesce(c.do_not_contact, 0)"
             " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.customer_id = a.customer_id"
             " AND f.step_id = 'responsible_post_sale_call' AND f.status = 'pending')"
             " ORDER BY a.customer_id LIMIT ?",

@@ -123,10 +123,11 @@ def test_classification_runs_feed_transition_steps(store: Store, ruleset: RuleSe
     """The largest customer is gold, so a partner from the first run on: the store's
     baseline, which welcomes no one; V later drops out of 'valuable' when its deposits go,
     once a second run confirms it (the default rules hold 2 runs)."""
-    people = [("V", 600_000.0, 10.0), ("A", 1_000.0, 100.0), ("B", 1_000.0, 200.0),
+    people = [("V", 600_000.0, 1_000.0), ("A", 1_000.0, 100.0), ("B", 1_000.0, 200.0),
               ("C", 1_000.0, 300.0), ("G", 1_000.0, 90_000.0)]  # fmt: skip
     store.upsert_customers(
         [{"customer_id": c, "name": c, "rm_id": "RM9", "balance": balance,
+          "monthly_txn_count": 20,
           "annual_contribution": contribution, "cost_to_serve": 100.0, "products_held": 1,
           "last_txn_date": "2026-11-20"} for c, balance, contribution in people]
     )  # fmt: skip

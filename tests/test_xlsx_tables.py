@@ -113,7 +113,9 @@ def test_a_sheet_is_chosen_by_name(tmp_path: Path) -> None:
     book.save(project / "strategies.xlsx")
     ruleset = load_ruleset(project)
     assert ruleset.strategies is not None
-    assert ruleset.strategies.names == ("gold_package", "growth", "general", "unprofitable")
+    assert ruleset.strategies.names == (
+        "gold_package", "growth", "growth", "growth", "general", "unprofitable"
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -79,11 +79,11 @@ class Predicates:
         self.measure_fns = {
             m.name: m.expression.compile(today) for m in ruleset.measures if m.expression
         }
-        self.rule_fns = {
-            (kind, r.name): r.condition.compile(today)
+        self.rule_fns = {  # by position: rows of a decision table may share a name
+            (kind, index): r.condition.compile(today)
             for kind, ladder in ladders(ruleset).items()
             if ladder
-            for r in ladder.rules
+            for index, r in enumerate(ladder.rules)
             if r.condition
         }
 
@@ -155,8 +155,8 @@ class Predicates:
         """The rule that decides, and every rule tried before it with its value."""
         tried: list[tuple[CompiledRule, Any]] = []
         ladder = ladders(self.ruleset)[kind]
-        for rule in ladder.rules if ladder else ():
-            value = True if rule.condition is None else self.rule_fns[(kind, rule.name)](record)
+        for index, rule in enumerate(ladder.rules if ladder else ()):
+            value = True if rule.condition is None else self.rule_fns[(kind, index)](record)
             if value is True:
                 return rule, tried
             tried.append((rule, value))

@@ -130,11 +130,12 @@ def _build(project: Project) -> RuleSet | None:
     errors = _ladder_domain(project, errors, levels)
     strategies = None
     strategy_fields = {**level_fields, "level": "string"}
+    strategies_read = False  # without errors: a dropped row would make its name look unknown
     if strategies_file is not None:
         strategies = read_ladder(
             project, "strategies.yaml", "strategies", strategies_file, strategy_fields
         )
-        _ladder_domain(project, errors, strategies)
+        strategies_read = _ladder_domain(project, errors, strategies) == errors
     if tiers is None or levels is None:
         return None
     all_fields = {**fields, **COMPUTED_FIELDS}
@@ -175,7 +176,7 @@ def _build(project: Project) -> RuleSet | None:
     ladders = {
         "tier": tiers.names if _readable(project, "tiers.yaml") else None,
         "level": levels.names if _readable(project, "levels.yaml") else None,
-        "strategy": strategies.names if strategies is not None else None,
+        "strategy": strategies.names if strategies is not None and strategies_read else None,
     }
     if not project.failed:  # a half-read rule set would mislead the analysis
         ordered = [x for x in (tiers, levels, strategies) if x is not None]
