@@ -157,7 +157,7 @@ def test_explain_names_the_branch_rule_that_decided(branched: RuleSet) -> None:
     elsewhere = explain(middling("C2", None), branched, "C2", NOW).decision("tier")
     tried = {t.rule: t for t in elsewhere.tried}
     assert tried["valuable"].branch is None
-    assert tried["valuable"].origin.endswith("tiers.yaml:42")
+    assert tried["valuable"].origin.endswith("tiers.yaml:67")
 
 
 def test_rules_branch_lists_what_the_branch_changes(tmp_path: Path) -> None:

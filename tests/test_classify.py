@@ -36,8 +36,11 @@ def day(days_ago: int) -> str:
 
 
 def population() -> list[dict[str, Any]]:
-    """45 customers: 40 ordinary ones, three very large (gold), a partner who is not gold (4th
-    largest contribution: percentile 41/44 ≥ 0.90, but 3 ahead ≥ 5 % of 45) and a dormant one."""
+    """45 customers: three very large companies (only the largest is gold: gold is ranked within
+    each kind, and 1 ahead ≥ 5 % of the 3 corporate customers), and 42 without a kind, ranked
+    together: 40 ordinary ones, a large personal customer P1 (the top of them, so gold) and a
+    dormant one. The two largest ordinary ones (B040, B039: 1 and 2 ahead < 5 % of 42) are gold
+    too."""
     rows = [
         {
             "customer_id": f"B{i:03d}",
@@ -113,13 +116,16 @@ def test_hand_made_customers_get_exact_tiers(loaded: Store, ruleset: RuleSet) ->
     classify(loaded, ruleset, NOW)
     assert assignment(loaded, "D1") == ("dormant", "basic", "unprofitable", 0)
     assert assignment(loaded, "G1") == ("high_value_added", "partner", "gold_package", 1)
-    assert assignment(loaded, "P1") == ("high_value_added", "partner", "growth", 0)
-    # pct 40/44, but an account of ¥1,000 with few transactions is not valuable; ratio 4
-    assert assignment(loaded, "B040") == ("low_value", "responsible", "general", 0)
+    assert assignment(loaded, "G2") == ("high_value_added", "partner", "growth", 0)
+    assert assignment(loaded, "P1") == ("high_value_added", "partner", "gold_package", 1)
+    # pct 40/44, but an account of ¥1,000 with few transactions is not valuable; gold among
+    # the customers without a kind, so a partner
+    assert assignment(loaded, "B040") == ("low_value", "partner", "gold_package", 1)
+    assert assignment(loaded, "B038") == ("low_value", "responsible", "general", 0)  # 3 ahead
     assert assignment(loaded, "B030") == ("low_value", "responsible", "general", 0)  # ratio 3
     assert assignment(loaded, "B001") == ("low_value", "basic", "unprofitable", 0)
     gold = loaded.execute("SELECT customer_id FROM assignments WHERE gold ORDER BY 1")
-    assert [r["customer_id"] for r in gold] == ["G1", "G2", "G3"]
+    assert [r["customer_id"] for r in gold] == ["B039", "B040", "G1", "P1"]
 
 
 def test_first_run_records_each_customer_once_and_a_second_run_nothing(
@@ -164,14 +170,15 @@ def test_runs_record_hash_engine_times_and_counts(loaded: Store, ruleset: RuleSe
     assert (run["customers"], run["changed"]) == (45, 45)
     assert run["started_at"] == "2026-11-28T02:00:00+00:00" <= run["finished_at"]
     counts = json.loads(run["counts"])
-    assert counts["gold"] == 3
+    assert counts["gold"] == 4
     cells = {(c["tier"], c["level"]): c["customers"] for c in counts["tier_level"]}
     assert cells == {
         ("dormant", "basic"): 1,
         ("high_value_added", "partner"): 4,
         ("low_value", "basic"): 9,
+        ("low_value", "partner"): 2,
         ("low_value", "passive"): 20,
-        ("low_value", "responsible"): 11,
+        ("low_value", "responsible"): 9,
     }
     assert report.tier_level() == cells
 
@@ -229,8 +236,9 @@ def test_without_a_catch_all_an_unmatched_customer_has_no_tier(
 def test_unique_hit_policy_reports_customers_matched_twice(loaded: Store, tmp_path: Path) -> None:
     ruleset = project(tmp_path, "strategies.yaml", "hit_policy: first", "hit_policy: unique")
     report = classify(loaded, ruleset, NOW)
-    # the gold ones are also 'growth' (high value added) and 'general'; so is P1 (not gold)
-    assert report.overlaps == {"strategy": 4}
+    # G1 and P1 (gold, high value added) are also 'growth' and 'general'; so are G2 and G3
+    # (not gold); B039 and B040 (gold, low value) are also 'general'
+    assert report.overlaps == {"strategy": 6}
     assert assignment(loaded, "G1")[2] == "gold_package"  # the first still decides
 
 
@@ -360,10 +368,10 @@ def test_classify_command_prints_the_table_and_transitions(loaded: Store) -> Non
     )
     assert first.exit_code == 0, first.output
     assert "睡眠客户" in first.output and "伙伴型" in first.output
-    assert "transitions: 45" in first.output and "gold 金牌客户: 3" in first.output
+    assert "transitions: 45" in first.output and "gold 金牌客户: 4" in first.output
     second = invoke("classify", "--rules", str(RULES), "--store", store_path, "--json")
     data = json.loads(second.stdout)
-    assert (data["transitions"], data["customers"], data["gold"]) == (0, 45, 3)
+    assert (data["transitions"], data["customers"], data["gold"]) == (0, 45, 4)
 
 
 def test_classify_command_with_a_snapshot(ruleset: RuleSet, tmp_path: Path) -> None:

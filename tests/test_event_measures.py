@@ -103,9 +103,9 @@ def history_rules(folder: Path) -> Path:
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
     tiers = folder / "tiers.yaml"
     text = tiers.read_text("utf-8").replace("measures:\n", MEASURES, 1)
-    text = text.replace(
-        "OR contribution_pct >= 0.70", "OR contribution_pct >= 0.70\n      OR sales_90d >= 500000"
-    )
+    valuable = "AND monthly_txn_count >= 10 AND contribution_pct >= 70%\n  - name: low_value"
+    assert valuable in text
+    text = text.replace(valuable, valuable.replace("\n", "\n      OR sales_90d >= 500000\n", 1))
     tiers.write_text(text, "utf-8")
     playbooks = folder / "playbooks.yaml"
     text = playbooks.read_text("utf-8")

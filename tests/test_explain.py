@@ -67,10 +67,11 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
     found = explain(loaded, ruleset, "G1", NOW)
     assert found.gold is True
     gold = next(s for s in found.standings if s.name == "gold")
-    assert (gold.value, gold.above, gold.population, gold.result) == (2_500_000.0, 0, 45, True)
+    # ranked among the 3 corporate customers only: gold is per kind
+    assert (gold.value, gold.above, gold.population, gold.result) == (2_500_000.0, 0, 3, True)
     assert gold.reason == (
-        "0 customers have a larger annual_contribution; gold needs fewer than"
-        " 5% of 45 customers (2.25): gold"
+        "top 33.3% of the 3 customers with kind = corporate: 0 have a larger"
+        " annual_contribution; gold needs fewer than 5% of them (0.15): gold"
     )
     percentile = next(s for s in found.standings if s.name == "contribution_pct")
     assert (percentile.below, percentile.count, percentile.result) == (44, 45, 1.0)
@@ -79,15 +80,17 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
 
 
 def test_partner_who_is_not_gold(loaded: Store, ruleset: RuleSet) -> None:
-    found = explain(loaded, ruleset, "P1", NOW)
+    # the second largest company: 1 of the 3 corporate customers ahead is not fewer than 5 %
+    found = explain(loaded, ruleset, "G2", NOW)
     gold = next(s for s in found.standings if s.name == "gold")
-    assert (found.gold, gold.above) == (False, 3)
-    assert "3 customers have a larger annual_contribution" in gold.reason
+    assert (found.gold, gold.above, gold.population) == (False, 1, 3)
+    assert "1 have a larger annual_contribution" in gold.reason
+    assert gold.reason.endswith(": not gold")
     assert found.decision("tier").result == "high_value_added"
     assert failed(found, "tier", "dormant") == [
-        "total_assets < 100 is false (total_assets = 600000)",
-        "days_idle >= 180 is false (days_idle = 8)",
-        "days_idle IS NULL is false (days_idle = 8)",
+        "total_assets < 100 is false (total_assets = 80000000)",
+        "days_idle >= 180 is false (days_idle = 1)",
+        "days_idle IS NULL is false (days_idle = 1)",
     ]
     assert (found.decision("level").result, found.decision("strategy").result) == (
         "partner",

@@ -140,18 +140,18 @@ def test_a_group_adds_up_its_members_event_measures(store: Store, tmp_path: Path
 BAD = [
     (
         ("    group_count: true\n", "    group_sum: annual_contributon\n"),
-        "tiers.yaml:33:16: error[unknown-field]: no field or measure 'annual_contributon'",
+        "tiers.yaml:38:16: error[unknown-field]: no field or measure 'annual_contributon'",
         "did you mean 'annual_contribution'?",
     ),
     (
         ("    group_count: true\n", "    group_max: name\n"),
-        "tiers.yaml:33:16: error[type-mismatch]: 'name' is not a number: a group adds up or"
+        "tiers.yaml:38:16: error[type-mismatch]: 'name' is not a number: a group adds up or"
         " compares numbers",
         None,
     ),
     (
         ("    group_count: true\n", "    group_max: contribution_pct\n"),
-        "tiers.yaml:33:16: error[type-mismatch]: 'contribution_pct' is a percentile or a group"
+        "tiers.yaml:38:16: error[type-mismatch]: 'contribution_pct' is a percentile or a group"
         " measure: it cannot be rolled up",
         "an 'expr:' measure",
     ),
@@ -163,7 +163,7 @@ BAD = [
     ),
     (
         ("    group_count: true\n", "    group_count: true\n    within: kind\n"),
-        "tiers.yaml:34:13: error[unknown-key]: 'within:' goes with 'percentile_of:', not with"
+        "tiers.yaml:39:13: error[unknown-key]: 'within:' goes with 'percentile_of:', not with"
         " 'group_count:'",
         "the customer's own group",
     ),

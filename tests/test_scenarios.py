@@ -115,9 +115,9 @@ def test_a_quiet_hours_scenario_in_a_project_that_can_meet_them(tmp_path: Path) 
 scenarios:
   - name: an invitation due at 22:00 waits for the morning
     today: "2026-11-02"
-    customer: {customer_id: Q1, name: 夜, balance: 30000, last_txn_date: "2026-10-28",
-               annual_contribution: 600, cost_to_serve: 300, preferred_channel: sms,
-               consent_sms: true}
+    customer: {customer_id: Q1, name: 夜, kind: personal, balance: 30000,
+               last_txn_date: "2026-10-28", annual_contribution: 600, cost_to_serve: 300,
+               preferred_channel: sms, consent_sms: true}
     events:
       - {type: sale, at: "2026-11-02T11:00", fields: {product: 信用卡}}
     expect:
@@ -142,6 +142,7 @@ def test_a_field_given_only_for_the_day_before_is_empty_today(ruleset: RuleSet) 
         customer={
             "customer_id": "B1",
             "name": "乙",
+            "kind": "personal",  # gold is ranked within a kind: without one, B1 is alone (gold)
             "balance": 20000,
             "monthly_txn_count": 15,
             "annual_contribution": 9000,

@@ -27,7 +27,10 @@ pytestmark = pytest.mark.every_store
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 28)
-GOLD_WITHIN = ("  top_percent: 5\n", "  top_percent: 5\n  within: kind\n")
+# The shipped rules rank gold within kind; the tests below add it to the percentile too.
+GOLD_WITHIN = (
+    "  within: kind              # personal, corporate and institutional are different markets\n"
+)
 PERCENTILE_WITHIN = (
     "    percentile_of: annual_contribution\n",
     "    percentile_of: annual_contribution\n    within: kind\n",
@@ -52,7 +55,7 @@ def project(folder: Path, *changes: tuple[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def segmented(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
     folder = tmp_path_factory.mktemp("within") / "rules"
-    return load_ruleset(project(folder, GOLD_WITHIN, PERCENTILE_WITHIN))
+    return load_ruleset(project(folder, PERCENTILE_WITHIN))
 
 
 def customers() -> list[dict[str, Any]]:
@@ -131,23 +134,24 @@ def test_coverage_counts_gold_within_segments(loaded: Store, segmented: RuleSet)
 def test_within_is_part_of_the_rule_set_hash(segmented: RuleSet, ruleset: RuleSet) -> None:
     assert segmented.hash != ruleset.hash
     assert segmented.gold is not None and segmented.gold.within == ("kind",)
+    assert ruleset.gold is not None and ruleset.gold.within == ("kind",)
     assert [m.within for m in segmented.measures if m.percentile_of] == [("kind",)]
 
 
-IDLE = "    expr: DAYS_SINCE(last_txn_date)\n"
+IDLE = "    expr: DAYS_SINCE(COALESCE(last_txn_date, opened_on))\n"
 BAD = [
     (
-        ("  top_percent: 5\n", "  top_percent: 5\n  within: [kind, balanse]\n"),
-        "tiers.yaml:31:18: error[unknown-field]: no customer field 'balanse'",
+        (GOLD_WITHIN, "  within: [kind, balanse]\n"),
+        "tiers.yaml:45:18: error[unknown-field]: no customer field 'balanse'",
         "did you mean 'balance'?",
     ),
     (
-        ("  top_percent: 5\n", "  top_percent: 5\n  within: total_assets\n"),
-        "tiers.yaml:31:11: error[unknown-field]: customers cannot be grouped by 'total_assets'",
+        (GOLD_WITHIN, "  within: total_assets\n"),
+        "tiers.yaml:45:11: error[unknown-field]: customers cannot be grouped by 'total_assets'",
         "other than the key",
     ),
     (
-        ("  top_percent: 5\n", "  top_percent: 5\n  within: customer_id\n"),
+        (GOLD_WITHIN, "  within: customer_id\n"),
         "error[unknown-field]: customers cannot be grouped by 'customer_id'",
         "other than the key",
     ),
