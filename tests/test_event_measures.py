@@ -99,7 +99,8 @@ NAMES = ("complaints_90d", "sales_90d", "biggest_sale_Week", "smallest_sale_week
 
 def history_rules(folder: Path) -> Path:
     """The default project with the event measures above; a customer whose sales of the last
-    90 days reach 500,000 is valuable (besides the shipped valuable customers); a complaint is called back from the second in 90 days."""
+    90 days reach 500,000 is valuable (besides the shipped valuable customers); a complaint is
+    called back from the second in 90 days."""
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
     tiers = folder / "tiers.yaml"
     text = tiers.read_text("utf-8").replace("measures:\n", MEASURES, 1)
