@@ -324,26 +324,29 @@ CORPORATE_PER_GROUP: Final = 40  # a group for every 40 corporate customers: sev
 
 class _CorporateGroups:
     """Corporate groups (集团) and their subsidiaries, drawn from a random stream of their own
-    so that every other field stays as it was. The first subsidiary sets the group's industry
-    and system; most later ones share them."""
+    so that every other field stays as it was. The first subsidiary sets the group's line of
+    business, and so its industry and system; most later ones are in the same line of business
+    (the word in their name says so) and therefore in the same system."""
 
     def __init__(self, seed: int, customers: int) -> None:
         self.rng = random.Random(f"groups:{seed}")
         self.count = max(3, round(customers * 0.12 / CORPORATE_PER_GROUP))
-        self.first: dict[str, tuple[str, str]] = {}  # group -> (industry, system)
+        self.first: dict[str, tuple[str, str, str]] = {}  # group -> (industry, business, system)
 
-    def join(self, row: dict[str, str]) -> None:
-        """Make a corporate customer a subsidiary of a group, or not."""
+    def join(self, row: dict[str, str], business: str) -> None:
+        """Make a corporate customer (whose line of business is `business`) a subsidiary of a
+        group, or not."""
         rng = self.rng
         if row.get("kind") != "corporate" or rng.random() >= GROUP_SHARE:
             return
         group = f"JT{_below(rng, self.count) + 1:03d}"
         row["group_id"] = group
-        industry, system = self.first.setdefault(group, (row["industry"], row["system"]))
-        if rng.random() < 0.6:
-            row["industry"] = industry
+        industry, shared, system = self.first.setdefault(
+            group, (row["industry"], business, row["system"])
+        )
         if rng.random() < 0.85:
-            row["system"] = system
+            before, _, after = row["name"].rpartition(business)
+            row.update(name=f"{before}{shared}{after}", industry=industry, system=system)
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -383,8 +386,9 @@ class _Generator:
         if kind == "personal":
             self._personal(row)
         else:
-            self._organisation(row, kind, city, district)
-            self.groups.join(row)
+            business = self._organisation(row, kind, city, district)
+            if business is not None:
+                self.groups.join(row, business)
         profile = self._finances(row, kind)
         self._contact(row, kind)
         if bad is not None:
@@ -429,8 +433,11 @@ class _Generator:
             credit_rating=RATING(rng),
         )
 
-    def _organisation(self, row: dict[str, str], kind: str, city: str, district: str) -> None:
+    def _organisation(self, row: dict[str, str], kind: str, city: str, district: str) -> str | None:
+        """Fill in an organisation; return a company's line of business (None for an
+        institution)."""
         rng = self.rng
+        business: str | None = None
         if kind == "corporate":
             name, industry, business = self.company(city)
             system = CORP_SYSTEM[business](rng)
@@ -445,6 +452,7 @@ class _Generator:
                 word=TRADE_WORD(rng),
             )
         row.update(name=name, industry=industry, system=system, credit_rating=RATING(rng))
+        return business
 
     def _finances(self, row: dict[str, str], kind: str) -> _Profile:
         """Balances, activity, contribution and attitudes; returns the event profile."""

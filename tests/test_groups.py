@@ -17,7 +17,7 @@ from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.ruleset import RuleSet, load_ruleset, validate_project
 from guanxi.engine.store import Store
 from tests.test_event_measures import at, event
-from tests.test_within import project
+from tests.test_within import line_number, project
 
 pytestmark = pytest.mark.every_store
 
@@ -140,41 +140,48 @@ def test_a_group_adds_up_its_members_event_measures(store: Store, tmp_path: Path
 BAD = [
     (
         ("    group_count: true\n", "    group_sum: annual_contributon\n"),
-        "tiers.yaml:38:16: error[unknown-field]: no field or measure 'annual_contributon'",
+        "    group_sum: annual_contributon",
+        "tiers.yaml:{line}:16: error[unknown-field]: no field or measure 'annual_contributon'",
         "did you mean 'annual_contribution'?",
     ),
     (
         ("    group_count: true\n", "    group_max: name\n"),
-        "tiers.yaml:38:16: error[type-mismatch]: 'name' is not a number: a group adds up or"
+        "    group_max: name",
+        "tiers.yaml:{line}:16: error[type-mismatch]: 'name' is not a number: a group adds up or"
         " compares numbers",
         None,
     ),
     (
         ("    group_count: true\n", "    group_max: contribution_pct\n"),
-        "tiers.yaml:38:16: error[type-mismatch]: 'contribution_pct' is a percentile or a group"
+        "    group_max: contribution_pct",
+        "tiers.yaml:{line}:16: error[type-mismatch]: 'contribution_pct' is a percentile or a group"
         " measure: it cannot be rolled up",
         "an 'expr:' measure",
     ),
     (
         ("measures:\n", "group_by: grup_id\nmeasures:\n"),
-        "tiers.yaml:4:11: error[unknown-field]: no customer field 'grup_id' names the"
+        "group_by: grup_id",
+        "tiers.yaml:{line}:11: error[unknown-field]: no customer field 'grup_id' names the"
         " customer's group",
         "did you mean 'group_id'?",
     ),
     (
         ("    group_count: true\n", "    group_count: true\n    within: kind\n"),
-        "tiers.yaml:39:13: error[unknown-key]: 'within:' goes with 'percentile_of:', not with"
+        "    within: kind",
+        "tiers.yaml:{line}:13: error[unknown-key]: 'within:' goes with 'percentile_of:', not with"
         " 'group_count:'",
         "the customer's own group",
     ),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("change", "error", "hint"), BAD)
+@pytest.mark.parametrize(("change", "written", "error", "hint"), BAD)
 def test_a_wrong_roll_up_is_shown_where_it_is_written(
-    tmp_path: Path, change: tuple[str, str], error: str, hint: str | None
+    tmp_path: Path, change: tuple[str, str], written: str, error: str, hint: str | None
 ) -> None:
-    result = validate_project(project(tmp_path / "rules", ROLLUPS, change))
+    folder = project(tmp_path / "rules", ROLLUPS, change)
+    error = error.format(line=line_number(folder / "tiers.yaml", written))
+    result = validate_project(folder)
     assert result.ruleset is None
     shown = [
         f"{Path(d.file).name}:{d.line}:{d.col}: error[{d.code}]: {d.message}"

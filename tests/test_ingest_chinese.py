@@ -111,7 +111,8 @@ def test_a_value_neither_name_nor_label_lists_both(
         (
             2,
             "preferred_channel",
-            "'微信' is not one of: app (手机银行), email (电子邮件), phone (电话), sms (短信)",
+            "'微信' is not one of: app (手机银行), counter (柜台), email (电子邮件),"
+            " online_banking (网上银行), phone (电话), self_service (自助银行), sms (短信)",
         )
     ]
 

@@ -203,7 +203,12 @@ def test_a_negative_contribution_never_gives_a_negative_concentration_share(
 def test_losses_outweighing_gains_give_no_contribution_share(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    lines = ["customer_id,name,annual_contribution", "C1,甲,100", "C2,乙,-400"]
+    # C1 holds 200,000 and transacts 12 times a month: valuable; C2 only loses money: low value
+    lines = [
+        "customer_id,name,annual_contribution,balance,monthly_txn_count",
+        "C1,甲,100,200000,12",
+        "C2,乙,-400,,",
+    ]
     load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
     classify(store, ruleset, NOW)
     scorecard = build_report(store, ruleset, ReportRequest(sections=("scorecard",))).scorecard

@@ -4,6 +4,7 @@ is ranked as a population of its own; customers whose segment field is NULL are 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,7 @@ pytestmark = pytest.mark.every_store
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 28)
-# The shipped rules rank gold within kind; the tests below add it to the percentile too.
-GOLD_WITHIN = (
-    "  within: kind              # personal, corporate and institutional are different markets\n"
-)
+GOLD_WITHIN = ("  top_percent: 5\n", "  top_percent: 5\n  within: kind\n")
 PERCENTILE_WITHIN = (
     "    percentile_of: annual_contribution\n",
     "    percentile_of: annual_contribution\n    within: kind\n",
@@ -42,9 +40,16 @@ GOLD = {"N1", "C20", "P38", "P39", "P40"}
 
 
 def project(folder: Path, *changes: tuple[str, str]) -> Path:
-    """A copy of the shipped rules with each (old, new) replaced in tiers.yaml."""
+    """A copy of the shipped rules, gold ranked over all customers (the shipped `within:` of
+    gold taken out, so that each case writes its own), with each (old, new) replaced in
+    tiers.yaml."""
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
-    text = (folder / "tiers.yaml").read_text("utf-8")
+    text, found = re.subn(
+        r"(\n  top_percent: 5\n)  within: [^\n]*\n",
+        r"\1",
+        (folder / "tiers.yaml").read_text("utf-8"),
+    )
+    assert found == 1
     for old, new in changes:
         assert old in text
         text = text.replace(old, new)
@@ -55,7 +60,7 @@ def project(folder: Path, *changes: tuple[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def segmented(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
     folder = tmp_path_factory.mktemp("within") / "rules"
-    return load_ruleset(project(folder, PERCENTILE_WITHIN))
+    return load_ruleset(project(folder, GOLD_WITHIN, PERCENTILE_WITHIN))
 
 
 def customers() -> list[dict[str, Any]]:
@@ -134,41 +139,53 @@ def test_coverage_counts_gold_within_segments(loaded: Store, segmented: RuleSet)
 def test_within_is_part_of_the_rule_set_hash(segmented: RuleSet, ruleset: RuleSet) -> None:
     assert segmented.hash != ruleset.hash
     assert segmented.gold is not None and segmented.gold.within == ("kind",)
-    assert ruleset.gold is not None and ruleset.gold.within == ("kind",)
     assert [m.within for m in segmented.measures if m.percentile_of] == [("kind",)]
 
 
 IDLE = "    expr: DAYS_SINCE(COALESCE(last_txn_date, opened_on))\n"
 BAD = [
     (
-        (GOLD_WITHIN, "  within: [kind, balanse]\n"),
-        "tiers.yaml:45:18: error[unknown-field]: no customer field 'balanse'",
+        ("  top_percent: 5\n", "  top_percent: 5\n  within: [kind, balanse]\n"),
+        "  within: [kind, balanse]",
+        "tiers.yaml:{line}:18: error[unknown-field]: no customer field 'balanse'",
         "did you mean 'balance'?",
     ),
     (
-        (GOLD_WITHIN, "  within: total_assets\n"),
-        "tiers.yaml:45:11: error[unknown-field]: customers cannot be grouped by 'total_assets'",
+        ("  top_percent: 5\n", "  top_percent: 5\n  within: total_assets\n"),
+        "  within: total_assets",
+        "tiers.yaml:{line}:11: error[unknown-field]: customers cannot be grouped by 'total_assets'",
         "other than the key",
     ),
     (
-        (GOLD_WITHIN, "  within: customer_id\n"),
+        ("  top_percent: 5\n", "  top_percent: 5\n  within: customer_id\n"),
+        "  within: customer_id",
         "error[unknown-field]: customers cannot be grouped by 'customer_id'",
         "other than the key",
     ),
     (
         (IDLE, f"    within: kind\n{IDLE}"),
-        "tiers.yaml:8:13: error[unknown-key]: 'within:' goes with 'percentile_of:',"
+        "    within: kind",
+        "tiers.yaml:{line}:13: error[unknown-key]: 'within:' goes with 'percentile_of:',"
         " not with 'expr:'",
         "rank with 'percentile_of:'",
     ),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("change", "error", "hint"), BAD)
+def line_number(path: Path, line: str) -> int:
+    """The number (from 1) of the one line of the file that reads `line`."""
+    numbers = [n for n, text in enumerate(path.read_text("utf-8").splitlines(), 1) if text == line]
+    assert len(numbers) == 1, numbers
+    return numbers[0]
+
+
+@pytest.mark.parametrize(("change", "written", "error", "hint"), BAD)
 def test_a_wrong_within_is_shown_where_it_is_written(
-    tmp_path: Path, change: tuple[str, str], error: str, hint: str
+    tmp_path: Path, change: tuple[str, str], written: str, error: str, hint: str
 ) -> None:
-    result = validate_project(project(tmp_path / "rules", change))
+    folder = project(tmp_path / "rules", change)
+    error = error.format(line=line_number(folder / "tiers.yaml", written))
+    result = validate_project(folder)
     assert result.ruleset is None
     shown = [
         f"{Path(d.file).name}:{d.line}:{d.col}: error[{d.code}]: {d.message}"
