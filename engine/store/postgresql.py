@@ -140,6 +140,19 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE transitions ADD COLUMN from_gold BOOLEAN",
         "ALTER TABLE transitions ADD COLUMN to_gold BOOLEAN",
     ),
+    # append-only: no DELETE, and no UPDATE but of the subject (erasure pseudonymises it)
+    "m015_audit_log": (
+        f"CREATE TABLE audit_log (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " action TEXT NOT NULL, subject TEXT, detail TEXT NOT NULL DEFAULT '{}')",
+        "CREATE INDEX audit_log_subject ON audit_log (subject, at)",
+        "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF TG_OP = 'DELETE' OR NEW.id IS DISTINCT FROM OLD.id"
+        " OR NEW.at IS DISTINCT FROM OLD.at OR NEW.actor IS DISTINCT FROM OLD.actor"
+        " OR NEW.action IS DISTINCT FROM OLD.action OR NEW.detail IS DISTINCT FROM OLD.detail"
+        " THEN RAISE EXCEPTION 'the audit log is append-only'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
+        " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    ),
 }
 
 

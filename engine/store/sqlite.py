@@ -201,6 +201,26 @@ def m014_transitions_gold(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE transitions ADD COLUMN to_gold INTEGER")
 
 
+@migrations()
+def m015_audit_log(db: sqlite_utils.Database) -> None:
+    """Who looked at or changed whose personal data (engine/privacy/audit.py). Append-only: the
+    triggers refuse a DELETE, and an UPDATE of anything but the subject (which erasure replaces
+    with the customer's pseudonym)."""
+    db.execute(
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " action TEXT NOT NULL, subject TEXT, detail TEXT NOT NULL DEFAULT '{}')"
+    )
+    db.execute("CREATE INDEX audit_log_subject ON audit_log (subject, at)")
+    db.execute(
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE OF id, at, actor, action, detail"
+        " ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)

@@ -1,0 +1,92 @@
+"""The audit trail: who viewed unmasked personal data, exported it, erased it, or changed the
+rules, and when (个人信息保护法 art. 51; a bank's change control).
+
+One append-only table, `audit_log`: the store refuses to delete a row or change one, except
+that erasure replaces a customer id in `subject` with the customer's pseudonym. The actor is
+`GUANXI_ACTOR` when set (a bank's launcher sets it to the signed-in employee), else the OS user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from guanxi.engine.store.base import Row, Store
+
+ACTOR_VARIABLE = "GUANXI_ACTOR"
+
+
+def current_actor(environ: Mapping[str, str] = os.environ) -> str:
+    """The person behind this command: GUANXI_ACTOR, else the OS user."""
+    named = environ.get(ACTOR_VARIABLE, "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor in the password database
+        return f"uid:{os.getuid()}"
+
+
+def record(
+    store: Store,
+    at: dt.datetime,
+    action: str,
+    subject: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    actor: str | None = None,
+) -> None:
+    """Append one entry: `actor` did `action` (e.g. `explain --unmask`, `customer export`) on
+    `subject` (a customer id, a release id, or None for the whole store) at `at`."""
+    store.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail)"
+        " VALUES (:at, :actor, :action, :subject, :detail)",
+        {
+            "at": at.isoformat(),
+            "actor": actor or current_actor(),
+            "action": action,
+            "subject": subject,
+            "detail": json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True),
+        },
+    )
+
+
+def entries(
+    store: Store,
+    subject: str | None = None,
+    actor: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[Row]:
+    """The newest entries first, filtered by subject, actor and time when given."""
+    where: list[str] = []
+    parameters: dict[str, Any] = {"limit": limit}
+    for column, value in (("subject", subject), ("actor", actor)):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            parameters[column] = value
+    if since is not None:
+        where.append("at >= :since")
+        parameters["since"] = since.isoformat()
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = store.execute(
+        f"SELECT id, at, actor, action, subject, detail FROM audit_log{clause}"
+        " ORDER BY id DESC LIMIT :limit",
+        parameters,
+    )
+    return [{**row, "detail": json.loads(row["detail"])} for row in rows]
+
+
+def pseudonymise_subject(store: Store, customer_id: str, pseudonym: str) -> int:
+    """Erasure: the entries about `customer_id` now name its pseudonym; how many."""
+    before = store.execute(
+        "SELECT count(*) AS n FROM audit_log WHERE subject = :id", {"id": customer_id}
+    )[0]["n"]
+    store.execute(
+        "UPDATE audit_log SET subject = :pseudonym WHERE subject = :id",
+        {"pseudonym": pseudonym, "id": customer_id},
+    )
+    return int(before)
