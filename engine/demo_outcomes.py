@@ -23,6 +23,7 @@ TRUE_RATES: dict[str, dict[str, float]] = {
     "growth_wealth_service": {"growth_wealth_service": 0.05, "growth_wealth_story": 0.07},
 }
 MONTH = dt.timedelta(days=30)
+HISTORY_ADAPTER = "demo_history"  # the ledger's name for what the history "sent"
 
 
 def write_experiment_history(
@@ -40,11 +41,7 @@ def write_experiment_history(
         start = now - back * MONTH
         plan_recurring(store, ruleset, start, start + MONTH, start, only=list(steps))
     marks = ", ".join(f"'{step}'" for step in steps) or "NULL"
-    store.execute(
-        f"UPDATE followups SET status = 'sent' WHERE step_id IN ({marks})"
-        " AND status = 'pending' AND due_at < :now",
-        {"now": iso(now)},
-    )
+    _sent(store, marks, now)
     rng, drawn = random.Random(seed), Counter[tuple[str, str, bool]]()
     events = []
     for row in store.execute(
@@ -66,6 +63,18 @@ def write_experiment_history(
     # history, not news: nothing is planned from these events
     store.execute("UPDATE events SET planned_at = :now WHERE id LIKE 'X%'", {"now": iso(now)})
     return drawn
+
+
+def _sent(store: Store, steps: str, now: dt.datetime) -> None:
+    """The treated follow-ups of the months before are sent, each with its line in the
+    delivery ledger (adapter `demo_history`), as the daemon would have left them."""
+    due = f"step_id IN ({steps}) AND status = 'pending' AND due_at < :now"
+    store.execute(
+        "INSERT INTO deliveries (followup_id, key, attempt, at, adapter, outcome)"
+        f" SELECT id, key, 1, due_at, '{HISTORY_ADAPTER}', 'sent' FROM followups WHERE {due}",
+        {"now": iso(now)},
+    )
+    store.execute(f"UPDATE followups SET status = 'sent' WHERE {due}", {"now": iso(now)})
 
 
 def _event(
