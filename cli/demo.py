@@ -12,7 +12,7 @@ from guanxi.cli.classify import distribution_table
 from guanxi.cli.common import chosen, given_now, now_option, validated
 from guanxi.cli.data import DEMO_CUSTOMERS, DEMO_DIR, demo_dir_option
 from guanxi.cli.options import rules_option
-from guanxi.cli.output import console, print_json, table
+from guanxi.cli.output import console, print_json, print_sections, table
 from guanxi.engine.demo import DemoReport, run_demo
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
@@ -78,6 +78,7 @@ def summary(report: DemoReport) -> dict[str, Any]:
         "followups": report.followups,
         "busiest_managers": report.workload,
         "example_customer": report.example,
+        "experiments": report.experiments.to_dict(),
     }
 
 
@@ -120,6 +121,7 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
             busiest,
         )
     )
+    print_sections([report.experiments])
     out.print(
         _(
             "next: guanxi explain {customer} --store {store}   ·   "

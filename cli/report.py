@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import csv_option, opened_store, project, store_option
+from guanxi.cli.common import (
+    csv_option,
+    given_now,
+    now_option,
+    opened_store,
+    project,
+    store_option,
+)
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json, print_sections
 from guanxi.engine.errors import GuanxiError
@@ -62,6 +69,7 @@ from guanxi.engine.ruleset import RuleSet
     metavar="FILE",
     help="Write one self-contained page with charts (opens offline).",
 )
+@now_option
 @rules_option
 @store_option
 def report_command(
@@ -72,6 +80,7 @@ def report_command(
     as_json: bool,
     csv_dir: Path | None,
     html_file: Path | None,
+    now_text: str | None,
     rules: Path | None,
     store: str | None,
 ) -> None:
@@ -79,10 +88,12 @@ def report_command(
     deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels
     between two classification runs (default: the last two); satisfaction, loyalty and
     contribution by tier and level; follow-up outcomes by step; relationship-manager
-    workload. Also customers by industry, by system and by corporate group (集团). Tables
-    here, or --json, --csv DIR, --html FILE."""
+    workload. Also customers by industry, by system and by corporate group (集团), and the
+    experiments: each step's goal rate against its holdout or variants, with 95% intervals.
+    Tables here, or --json, --csv DIR, --html FILE."""
     ruleset, store = project(rules, store)
-    request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields)
+    now = given_now(now_text, ruleset)
+    request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields, now)
     report = _build(ruleset, store, request)
     if as_json:
         print_json(report.to_dict())

@@ -1,7 +1,10 @@
 """The demo pipeline: demo data → store → classification → follow-ups, in one folder.
 
 Follow-ups come from the events (calls after sales, complaint call-backs) and the recurring
-steps of the coming month. The demo's classification is its store's first, a baseline: its
+steps of the coming month. The three months before hold the experiments' history (a holdout
+and an A/B test with known effects, demo_outcomes), so the experiments report has results.
+
+The demo's classification is its store's first, a baseline: its
 `on_enter` steps act only with `initial: true` (none in the default rules welcomes anyone).
 
 It runs what operations run every day, on reproducible demo customers, so a new user sees the
@@ -16,11 +19,13 @@ from pathlib import Path
 
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.demo_data import DemoSummary, write_demo_data
+from guanxi.engine.demo_outcomes import write_experiment_history
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.report.experiments import Experiments, experiments
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -37,6 +42,7 @@ class DemoReport:
     followups: list[Row]  # all follow-ups by step, kind, channel and status
     workload: list[Row]  # upcoming tasks per relationship manager per day (busiest first)
     example: str | None  # a partner with follow-ups: a good first `guanxi explain`
+    experiments: Experiments  # the months before: holdout and A/B results (demo_outcomes)
 
 
 def run_demo(
@@ -51,6 +57,7 @@ def run_demo(
         classification = classify(store, ruleset, now, after=TransitionPlanner(store, ruleset, now))
         events = load_events(store, ruleset, folder / "events.jsonl", now)
         planned = plan_new_events(store, ruleset, now)
+        write_experiment_history(store, ruleset, now, seed)
         plan_recurring(store, ruleset, now, _month_later(now), now)
         return DemoReport(
             folder,
@@ -62,6 +69,7 @@ def run_demo(
             _followups(store),
             _workload(store, ruleset, now),
             _example(store),
+            experiments(store, ruleset, now),
         )
     finally:
         store.close()

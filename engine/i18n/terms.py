@@ -15,6 +15,7 @@ STATUS_WORDS: dict[str, str] = {
     "failed": N_("failed"),
     "dead": N_("dead"),
     "expired": N_("expired"),
+    "held_out": N_("held out"),
     "held": N_("held"),
     "retry": N_("retry"),
     "requeued": N_("requeued"),

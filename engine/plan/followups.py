@@ -18,9 +18,18 @@ from typing import Any, Literal
 from guanxi.engine.store.base import Store
 
 Status = Literal[
-    "pending", "suppressed", "cancelled", "claimed", "sent", "failed", "dead", "expired"
+    "pending",
+    "suppressed",
+    "cancelled",
+    "claimed",
+    "sent",
+    "failed",
+    "dead",
+    "expired",
+    "held_out",
 ]
-"""`dead`: delivery failed; `expired`: past its bound on lateness (`expires:`), never sent."""
+"""`dead`: delivery failed; `expired`: past its bound on lateness (`expires:`), never sent;
+`held_out`: in an experiment's control group (plan/experiments), never sent."""
 COLUMNS = (
     "key",
     "customer_id",

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.i18n import _
+from guanxi.engine.plan.experiments import assign_arms
 from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
 from guanxi.engine.plan.policy_tasks import task_days
@@ -79,6 +80,7 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
     follow-up already past its bound on lateness is expired first: no policy decides it.
     """
     expired = expire_late(store, batch, now)
+    assign_arms(store, ruleset, batch, now)
     found = survey(store, batch)
     report = PolicyReport(planned=found.pending, expired=expired)
     if ruleset.policies is None or found.pending == 0:

@@ -9,6 +9,7 @@ store a simulation leaves).
         segments       customers by industry, by system and the top corporate groups
         followups      what became of the follow-ups of each step; task outcomes
         workload       relationship managers' tasks per day against their capacity
+        experiments    each goal step: its rate per group, uplift with 95 % intervals
     write_csv(sections, folder) -> paths  one CSV file per table, for Excel
     render_html(report) -> str            one self-contained page with SVG charts
 """

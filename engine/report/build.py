@@ -14,6 +14,7 @@ from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import _
 from guanxi.engine.report.concentration import Concentration, curve_of
 from guanxi.engine.report.distribution import Distribution
+from guanxi.engine.report.experiments import Experiments, experiments
 from guanxi.engine.report.followups import FollowupOutcomes, followup_outcomes
 from guanxi.engine.report.groups import Group, Measured, means, tier_level_groups
 from guanxi.engine.report.labels import Labels, labels_of
@@ -34,6 +35,7 @@ SECTIONS = (
     "segments",
     "followups",
     "workload",
+    "experiments",
 )
 SEGMENT_FIELDS = (("industry", "industry"), ("system", "system"), ("group", "group_id"))
 NUMERIC = ("integer", "number")
@@ -48,6 +50,8 @@ class ReportRequest:
     from_run: int | None = None  # migration: default the run before --to-run
     to_run: int | None = None  # migration: default the latest run
     pareto_fields: tuple[str, ...] = ()  # default: deposits and contribution
+    now: dt.datetime | None = None  # experiments: goal windows closed by then (default: the
+    # latest classification's time)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Report:
     segments: Segments | None = None
     followups: FollowupOutcomes | None = None
     workload: Workload | None = None
+    experiments: Experiments | None = None
     timezone: str = "UTC"  # the project's: every time the report shows is in it
 
     @property
@@ -107,6 +112,8 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections["followups"] = followup_outcomes(store, labels)
     if "workload" in wanted:
         sections["workload"] = _workload(store, ruleset)
+    if "experiments" in wanted:
+        sections["experiments"] = experiments(store, ruleset, _as_of(store, request))
     zone = ruleset.settings.timezone
     return Report(ruleset.hash, _latest(store), labels, timezone=zone, **sections)
 
@@ -138,6 +145,13 @@ def _assessments(store: Store, ruleset: RuleSet) -> Measured | None:
         return None
     today = _local(latest.started_at, ruleset.settings.timezone).date()
     return Measured(measures_sql(ruleset, store.dialect, today, list(names)), names)
+
+
+def _as_of(store: Store, request: ReportRequest) -> dt.datetime:
+    if request.now is not None:
+        return request.now
+    latest = _latest(store)
+    return _local(latest.started_at, "UTC") if latest else dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _local(stored: str, zone: str) -> dt.datetime:

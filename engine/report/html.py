@@ -13,9 +13,15 @@ from guanxi.engine.i18n import current_language, gettext
 from guanxi.engine.report.build import Report
 from guanxi.engine.report.concentration import Concentration
 from guanxi.engine.report.distribution import Distribution
+from guanxi.engine.report.experiments import Experiments
 from guanxi.engine.report.migration import Migration
 from guanxi.engine.report.model import Section, Table, shown
-from guanxi.engine.report.svg import distribution_chart, migration_chart, pareto_chart
+from guanxi.engine.report.svg import (
+    distribution_chart,
+    experiments_chart,
+    migration_chart,
+    pareto_chart,
+)
 
 MAX_ROWS = 40  # longer tables are cut on the page; the CSV and JSON files have every row
 
@@ -54,6 +60,8 @@ def _charts(section: Section) -> list[Markup]:
         return [Markup(distribution_chart(section))]
     if isinstance(section, Concentration) and any(c.customers for c in section.curves):
         return [Markup(pareto_chart(section))]
+    if isinstance(section, Experiments) and section.compared():
+        return [Markup(experiments_chart(section))]
     if isinstance(section, Migration):
         matrices = [m for m in (section.tiers, section.levels) if m is not None]
         return [Markup(migration_chart(m, section.labels, section.title)) for m in matrices]

@@ -13,6 +13,7 @@ from html import escape
 from guanxi.engine.i18n import _
 from guanxi.engine.report.concentration import Concentration
 from guanxi.engine.report.distribution import Distribution
+from guanxi.engine.report.experiments import Experiments
 from guanxi.engine.report.groups import Name
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.migration import Matrix
@@ -209,3 +210,38 @@ def _cell(x: float, y: float, w: float, h: float, count: int, largest: int, rgb:
         f' fill="rgba({rgb},{strength:.2f})" stroke="#eaecee" data-customers="{count}"/>'
         + text(x + w / 2, y + h / 2 + 5, label, 13, "middle", fill=ink)
     )
+
+
+def experiments_chart(found: Experiments) -> str:
+    """Each group's uplift over its control as a dot on its 95% interval, around a zero line:
+    an interval clear of zero is a real effect."""
+    compared = found.compared()
+    width, left, top, row = 820, 300, 40, 30
+    height = top + row * len(compared) + 40
+    edge = max([0.01, *(max(abs(u.absolute_low), abs(u.absolute_high)) for _, _, u in compared)])
+    span = (width - left - 40) / 2
+
+    def x(value: float) -> float:
+        return left + span + span * value / edge
+
+    body = [f'<line x1="{x(0):.1f}" y1="{top - 10}" x2="{x(0):.1f}" y2="{height - 30}"'
+            ' stroke="#839192" stroke-dasharray="4 3"/>']  # fmt: skip
+    body.append(text(x(0), height - 12, "0", 11, "middle"))
+    for index, (step, group, lift) in enumerate(compared):
+        y = top + row * index + row / 2
+        colour = f"rgb({UP})" if lift.absolute_low > 0 else f"rgb({SAME})"
+        if lift.absolute_high < 0:
+            colour = f"rgb({DOWN})"
+        body.append(text(left - 10, y + 4, f"{step} · {group}", 12, "end"))
+        body.append(f'<line x1="{x(lift.absolute_low):.1f}" y1="{y:.1f}"'
+                    f' x2="{x(lift.absolute_high):.1f}" y2="{y:.1f}" stroke="{colour}"'
+                    ' stroke-width="3"/>')  # fmt: skip
+        body.append(f'<circle cx="{x(lift.absolute):.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>')
+        body.append(text(width - 30, y + 4, f"{100 * lift.absolute:+.1f}", 11, "end"))
+    title = _("Uplift over the control, with 95% intervals (points)")
+    desc = "; ".join(
+        f"{step} {group}: {100 * u.absolute:+.1f} ({100 * u.absolute_low:+.1f} to"
+        f" {100 * u.absolute_high:+.1f})"
+        for step, group, u in compared
+    )
+    return frame("experiments", width, height, title, desc, [text(10, 20, title, 14), *body])

@@ -15,6 +15,7 @@ from jinja2 import nodes
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.ruleset.domains import event_domains, label_answer
+from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
     Expiry,
     FieldSpec,
@@ -136,6 +137,7 @@ def _check_step(
     errors_before = _error_count(project)
     _check_trigger(project, step, path, known, schema)
     _check_channel_and_template(project, step, path, known)
+    check_experiment(project, step, path, known, schema)
     timing = _check_timing(project, step, path)
     step_fields, domains = dict(fields), dict(project.domains)
     if step.on and step.on in schema.events:
@@ -303,23 +305,27 @@ def _check_channel_and_template(
                 "invalid-value",
                 _(CHANNEL_CARRIES[step.do]).format(channel=step.channel),
             )
+    _check_template_name(project, (*path, "template"), step.template, step.do, known)
+    for index, variant in enumerate(step.variants):
+        at = (*path, "variants", index, "template")
+        _check_template_name(project, at, variant.template, step.do, known)
+
+
+def _check_template_name(
+    project: Project, at: tuple[Any, ...], name: str, kind: str, known: Known
+) -> None:
     if known.templates is None:
         return
-    if step.template not in known.templates:
+    if name not in known.templates:
         project.error(
             PLAYBOOKS,
-            (*path, "template"),
+            at,
             "unknown-template",
-            _("no template '{name}'").format(name=step.template),
-            hint=did_you_mean(step.template, known.templates),
+            _("no template '{name}'").format(name=name),
+            hint=did_you_mean(name, known.templates),
         )
-    elif known.templates[step.template] != step.do:
-        project.error(
-            PLAYBOOKS,
-            (*path, "template"),
-            "invalid-value",
-            _(TEMPLATE_IS[step.do]).format(name=step.template),
-        )
+    elif known.templates[name] != kind:
+        project.error(PLAYBOOKS, at, "invalid-value", _(TEMPLATE_IS[kind]).format(name=name))
 
 
 def _check_timing(

@@ -169,7 +169,7 @@ def _build(project: Project) -> RuleSet | None:
         check_policies(project, policies, schema)
     steps = bounded(steps, default_expiry(project, policies))
     if templates:
-        used = {s.step.template for s in steps} if _readable(project, "playbooks.yaml") else None
+        used = _templates_used(steps) if _readable(project, "playbooks.yaml") else None
         check_templates(project, templates, schema, used)
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
@@ -201,6 +201,10 @@ def _build(project: Project) -> RuleSet | None:
         calendar=calendar,
         branches=MappingProxyType(branched.branches),
     )
+
+
+def _templates_used(steps: list[CompiledStep]) -> set[str]:
+    return {t for s in steps for t in (s.step.template, *(v.template for v in s.step.variants))}
 
 
 def _field_domains(project: Project, schema: Schema, policies: PoliciesFile | None) -> None:

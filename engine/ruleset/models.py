@@ -291,6 +291,56 @@ class StrategiesFile(Model):
     sheet: str | None = None  # of an .xlsx decision table; the first sheet if not given
 
 
+def _share(value: Any) -> Any:
+    """A share of customers: `10%` or 0.1, more than nothing and less than everyone."""
+    number = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, int | float) or not 0 < number < 1:
+        hint = _("write a share between 0% and 100%, e.g. '10%'")
+        raise problem("invalid-value", _("'{value}' is not a share").format(value=value), hint)
+    return float(number)
+
+
+Share = Annotated[float, BeforeValidator(_share)]
+
+
+def _holdout(value: Any) -> Any:
+    """`holdout: 10%` is `holdout: {share: 10%}`."""
+    return value if isinstance(value, dict) else {"share": value}
+
+
+class Holdout(Model):
+    """Customers kept out of a step to measure its effect: chosen by a hash of the customer
+    id and the experiment's name (the step's id unless named), the same on every run."""
+
+    share: Share
+    experiment: str | None = None
+
+
+class Variant(Model):
+    """One template of an A/B/n test; customers are split by `weight`."""
+
+    template: str
+    weight: float = Field(default=1, gt=0, le=1000)
+
+
+class Goal(Model):
+    """What success means for a step: an event within the window after the follow-up was due,
+    or the customer in a tier or level when the window ends; `minimum_effect` the smallest
+    rise in the success rate worth detecting (for the sample-size check)."""
+
+    event: str | None = None
+    tier: str | None = None
+    level: str | None = None
+    within: DurationText
+    minimum_effect: Share | None = None
+
+
 class Step(Model):
     """One playbook step: a trigger, optional timing and conditions, and what to do."""
 
@@ -317,6 +367,9 @@ class Step(Model):
     priority: int = Field(default=50, ge=0, le=100)
     mandatory: bool = False
     purpose: Literal["marketing", "service"] = "marketing"
+    holdout: Annotated[Holdout | None, BeforeValidator(_holdout)] = None
+    variants: tuple[Variant, ...] = ()
+    goal: Goal | None = None
 
     @property
     def entering(self) -> tuple[str, ...]:
@@ -390,6 +443,7 @@ class PoliciesFile(Model):
     caps: tuple[Cap, ...] = ()
     quiet_hours: QuietHours | None = None
     capacity: Capacity | None = None
+    marketing_holdout: Share | None = None  # customers who get no marketing step at all
 
 
 class Template(Model):

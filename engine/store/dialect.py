@@ -7,6 +7,10 @@ Instants are ISO-8601 UTC text in both stores, so comparing them stays plain tex
 
 from __future__ import annotations
 
+import hashlib
+
+BUCKET_FUNCTION = "gx_bucket"
+
 
 def temp_table(name: str, dialect: str) -> str:
     """A temporary table by its qualified name (to drop it without touching a real table)."""
@@ -85,3 +89,19 @@ def read_only(dialect: str, on: bool = True) -> str:
     if dialect == "sqlite":
         return f"PRAGMA query_only = {'ON' if on else 'OFF'}"
     return f"SET SESSION CHARACTERISTICS AS TRANSACTION READ {'ONLY' if on else 'WRITE'}"
+
+
+def bucket(text: str) -> float:
+    """A number in [0, 1) drawn from `text` alone: the first 32 bits of its MD5 over 2^32. The
+    same in Python, SQLite (registered as gx_bucket) and PostgreSQL (bucket_sql)."""
+    return (
+        int(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:8], 16) / 2**32
+    )  # a spread, not a secret
+
+
+def bucket_sql(text: str, dialect: str) -> str:
+    """SQL for `bucket` of the text expression `text`."""
+    if dialect == "sqlite":
+        return f"{BUCKET_FUNCTION}({text})"
+    bits = f"CAST(('x' || substr(md5({text}), 1, 8)) AS BIT(32))"
+    return f"(CAST({bits} AS BIGINT) / 4294967296.0)"

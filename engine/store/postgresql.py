@@ -153,6 +153,12 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
         " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     ),
+    "m020_experiments": (
+        "ALTER TABLE followups ADD COLUMN experiment TEXT",
+        "ALTER TABLE followups ADD COLUMN arm TEXT",
+        "ALTER TABLE followups ADD COLUMN variant TEXT",
+        "CREATE INDEX followups_experiment ON followups (experiment, step_id)",
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values
+from guanxi.engine.store.dialect import BUCKET_FUNCTION, bucket
 
 SQL_TYPES = {
     "string": str,
@@ -221,6 +222,14 @@ def m015_audit_log(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m020_experiments(db: sqlite_utils.Database) -> None:
+    """A follow-up's experiment, arm ('treated' or 'held_out') and template variant."""
+    for column in ("experiment", "arm", "variant"):
+        db.execute(f"ALTER TABLE followups ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX followups_experiment ON followups (experiment, step_id)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
@@ -231,6 +240,7 @@ class SQLiteStore(Store):
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in DuckDB and PostgreSQL
+        self.db.conn.create_function(BUCKET_FUNCTION, 1, bucket, deterministic=True)
         self.key = "customer_id"
         if migrate:
             migrations.apply(self.db)
