@@ -21,7 +21,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.releases import ledger
 from guanxi.engine.releases.files import differences
 from guanxi.engine.releases.ledger import STATUSES, Release
-from guanxi.engine.releases.proposal import Candidate, check, simulation_summary
+from guanxi.engine.releases.proposal import Candidate, checked, simulation_summary
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
@@ -56,25 +56,8 @@ def propose_command(
     """Propose the rule project FOLDER as a release: it must validate and pass its scenario
     tests; a simulation against the live release (on a copy of a SQLite store) is kept with
     it. Another person then approves it with `guanxi release approve ID`."""
-    candidate = _checked(folder)
-    ruleset = candidate.ruleset
-    assert ruleset is not None  # _checked exits otherwise
-    now = given_now(now_text, ruleset)
-    with _store(ruleset, store) as opened:
-        base = ledger.live(opened)
-        baseline = ledger.files_of(opened, base.id) if base else None
-        first = now.astimezone(ruleset.calendar.zone).date() + dt.timedelta(days=1)
-        simulation = simulation_summary(opened.location, ruleset, baseline, first, days)
-        proposed = ledger.propose(
-            opened,
-            candidate.files,
-            ruleset.hash,
-            now,
-            source=str(folder.resolve()),
-            checks=candidate.checks(),
-            simulation=simulation,
-            base_id=base.id if base else None,
-        )
+    with _checked(folder) as (candidate, ruleset), _store(ruleset, store) as opened:
+        proposed = _propose(opened, candidate, ruleset, days, now_text)
     if as_json:
         print_json(proposed.to_dict())
         return
@@ -201,19 +184,25 @@ def show_command(release_id: int, rules: Path | None, store: str | None, as_json
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _checked(folder: Path) -> Candidate:
-    """The project checked; on errors or failed scenarios, say what failed and exit 1."""
+@contextmanager
+def _checked(folder: Path) -> Iterator[tuple[Candidate, RuleSet]]:
+    """The project checked, and its rules; on errors or failed scenarios, say what failed
+    and exit 1."""
     if not folder.is_dir():
         raise click.UsageError(
             _("'{folder}' is not a folder with a rule project").format(folder=folder)
         )
     try:
-        candidate = check(folder)
+        with checked(folder) as candidate:
+            yield candidate, _refuse_unless_ok(candidate)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
-    validation = candidate.validation
+
+
+def _refuse_unless_ok(candidate: Candidate) -> RuleSet:
+    validation, folder = candidate.validation, candidate.folder
     print_diagnostics(validation.diagnostics, validation.lines)
-    if candidate.suite is None:
+    if candidate.suite is None or candidate.ruleset is None:
         errors = sum(1 for d in validation.diagnostics if d.severity == "error")
         click.echo(nothing_changed(folder, errors), err=True)
         raise click.ClickException(_("release not proposed: the rule project has errors"))
@@ -226,7 +215,27 @@ def _checked(folder: Path) -> Candidate:
         )
         total = len(candidate.suite.results)
         raise click.ClickException(message.format(failed=len(failed), total=total, folder=folder))
-    return candidate
+    return candidate.ruleset
+
+
+def _propose(
+    store: Store, candidate: Candidate, ruleset: RuleSet, days: int, now_text: str | None
+) -> Release:
+    """Keep the checked project as a release against the live one, with its simulation."""
+    now = given_now(now_text, ruleset)
+    base = ledger.live(store)
+    baseline = ledger.files_of(store, base.id) if base else None
+    first = now.astimezone(ruleset.calendar.zone).date() + dt.timedelta(days=1)
+    return ledger.propose(
+        store,
+        candidate.files,
+        ruleset.hash,
+        now,
+        source=str(candidate.folder.resolve()),
+        checks=candidate.checks(),
+        simulation=simulation_summary(store.location, ruleset, baseline, first, days),
+        base_id=base.id if base else None,
+    )
 
 
 @contextmanager

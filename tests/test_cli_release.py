@@ -86,7 +86,7 @@ def test_a_project_with_errors_or_failing_scenarios_is_not_proposed(
     replace(rules / "tests" / "falls_and_rises.yaml", "tier: low_value", "tier: dormant")
     failing = guanxi("li.na", "release", "propose", str(rules), *where)
     assert failing.exit_code == 1
-    assert "FAIL" in failing.stdout
+    assert f"FAIL  {rules}/tests/falls_and_rises.yaml:8" in failing.stdout  # not the snapshot's
     assert "release not proposed: 1 of 3 scenario tests failed" in failing.stderr
     assert store.execute("SELECT count(*) AS n FROM releases")[0]["n"] == 0
 

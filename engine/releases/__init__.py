@@ -4,8 +4,8 @@
                  back out to a folder, and diffed
     ledger.py    the `releases` table: propose, approve (not by the proposer), reject, roll
                  back; each step written to the audit log
-    proposal.py  the checks a proposal must pass (validation, scenarios) and the simulate
-                 summary against the live release it is kept with
+    proposal.py  the checks a proposal must pass (validation and scenarios, run on the files
+                 the release keeps) and the simulate summary against the live release
     live.py      the live release's rules, as a daemon in `rules: {mode: releases}` runs them
 
 Nothing is imported here: the daemon uses ledger and live, which must not pull in simulate.

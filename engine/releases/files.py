@@ -21,8 +21,9 @@ from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 
 Files = dict[str, str | bytes]
 
-# the files a rule project is made of: rules, decision tables, scenario tests and populations
-SUFFIXES = (".yaml", ".yml", ".csv", ".jsonl", ".xlsx")
+# the files a rule project is made of: rules, decision tables, scenario tests, populations,
+# and what else a rule file may name (a release is validated from these files alone)
+SUFFIXES = (".yaml", ".yml", ".csv", ".jsonl", ".xlsx", ".json", ".txt")
 MAX_FILES = 1000
 
 

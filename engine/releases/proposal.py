@@ -1,20 +1,16 @@
 """What a proposal is checked with before it is kept: the rule project validates, its
-scenario tests pass, and a simulation shows what it changes against the live release.
-
-The files are read before the checks and again after them: a project edited while it was
-being checked is refused, so the files kept are exactly the files checked.
-"""
+scenario tests pass, and a simulation shows what it changes against the live release."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guanxi.engine.errors import ReleaseError
-from guanxi.engine.i18n import _
 from guanxi.engine.releases.files import Files, materialise, read_files
 from guanxi.engine.ruleset import RuleSet, Validation, load_ruleset, validate_project
 from guanxi.engine.scenarios import SuiteResult, run_scenarios
@@ -38,10 +34,6 @@ class Candidate:
     def ruleset(self) -> RuleSet | None:
         return self.validation.ruleset
 
-    @property
-    def ok(self) -> bool:
-        return self.suite is not None and self.suite.ok
-
     def checks(self) -> dict[str, Any]:
         """What the release keeps of its checks."""
         warnings = [d for d in self.validation.diagnostics if d.severity == "warning"]
@@ -52,15 +44,18 @@ class Candidate:
         }
 
 
-def check(folder: Path) -> Candidate:
-    """Validate the rule project at `folder` and run its scenarios."""
+@contextlib.contextmanager
+def checked(folder: Path) -> Iterator[Candidate]:
+    """The rule project at `folder` read once, written to a scratch folder, validated there
+    (the diagnostics name `folder`) and its scenarios run: what is checked is exactly what
+    the release keeps, whatever happens to the folder meanwhile. The scratch folder, the
+    rule set's root, lasts as long as the context."""
     files = read_files(folder)
-    validation = validate_project(folder)
-    suite = run_scenarios(validation.ruleset) if validation.ruleset is not None else None
-    if read_files(folder) != files:
-        message = _("{folder} changed while it was being checked: propose it again")
-        raise ReleaseError(message.format(folder=folder))
-    return Candidate(folder, files, validation, suite)
+    with tempfile.TemporaryDirectory(prefix="guanxi-release-") as scratch:
+        snapshot = materialise(files, Path(scratch), "proposed")
+        validation = validate_project(snapshot, shown=folder)
+        suite = run_scenarios(validation.ruleset) if validation.ruleset is not None else None
+        yield Candidate(folder, files, validation, suite)
 
 
 def simulation_summary(
