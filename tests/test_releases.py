@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guanxi.engine.errors import ReleaseError
 from guanxi.engine.privacy import audit
@@ -16,6 +19,7 @@ from guanxi.engine.releases import ledger
 from guanxi.engine.releases.files import differences, materialise, read_files, to_json
 from guanxi.engine.releases.ledger import Release
 from guanxi.engine.store.base import Store
+from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import (
     free_port,
     log_messages,
@@ -175,6 +179,7 @@ def test_the_daemon_ignores_an_unapproved_edit_and_takes_an_approved_release(
     finally:
         assert stop(process) == 0
     (started,) = said(log, "guanxi daemon started")
+    assert started["release"] == first.id
     (taken,) = said(log, "release is live")
     (reloaded,) = said(log, "rules reloaded")
     assert taken["release"] == second.id and reloaded["ruleset"] != started["ruleset"]
@@ -186,3 +191,48 @@ def test_the_daemon_ignores_an_unapproved_edit_and_takes_an_approved_release(
 def said(log: Path, words: str) -> list[dict[str, object]]:
     """The daemon's log lines so far whose message has `words`."""
     return [m for m in log_messages(log) if words in str(m["message"])]
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["propose", "approve", "reject", "rollback"]),
+        st.sampled_from(["li.na", "wang", "zhao"]),
+        st.integers(1, 6),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(operations=OPERATIONS)
+def test_whatever_people_do_two_people_stand_behind_every_release_that_went_live(
+    operations: list[tuple[str, str, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        store = SQLiteStore(Path(scratch) / "guanxi.db")
+        done = sum(_attempt(store, *operation) for operation in operations)
+        went_live = [r for r in ledger.releases(store) if r.approver is not None]
+        assert len([r for r in ledger.releases(store) if r.status == "live"]) <= 1
+        assert all(r.approver != r.proposer for r in went_live)
+        assert len(audit.entries(store)) == done  # every change, and only those, recorded
+        store.close()
+
+
+def _attempt(store: Store, action: str, actor: str, release_id: int) -> bool:
+    """Do `action` as `actor`; whether it was done (refused: ReleaseError)."""
+    try:
+        if action == "propose":
+            base = ledger.live(store)
+            files = {"guanxi.yaml": f"name: by {actor}\n"}
+            base_id = base.id if base else None
+            ledger.propose(store, files, "h", AT, source="rules", checks={}, simulation={},
+                           base_id=base_id, actor=actor)  # fmt: skip
+        elif action == "approve":
+            ledger.approve(store, release_id, AT, actor)
+        elif action == "reject":
+            ledger.reject(store, release_id, AT, "no", actor)
+        else:
+            ledger.rollback(store, AT, "incident", actor)
+    except ReleaseError:
+        return False
+    return True

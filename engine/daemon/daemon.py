@@ -166,6 +166,7 @@ class Daemon:
                 "guanxi daemon started",
                 extra={
                     "ruleset": self.running.ruleset.hash,
+                    "release": self.release.id if self.release else None,
                     "port": health.port if health else None,
                     "tick_every": self.running.tick_every.total_seconds(),
                 },
