@@ -149,7 +149,7 @@ def list_command(rules: Path | None, store: str | None, as_json: bool) -> None:
         print_json([r.to_dict() for r in found])
         return
     title = _("releases (times in {zone})").format(zone=ruleset.settings.timezone)
-    columns = [_("id"), _("status"), _("rule set"), _("proposed by"), _("proposed")]
+    columns = [_("id"), _("release status"), _("rule set"), _("proposed by"), _("proposed at")]
     columns += [_("approved by"), _("live since")]
     rows = [_list_row(r, ruleset) for r in found]
     console().print(table(title, columns, rows))
