@@ -84,6 +84,12 @@ COMMANDS = {
         " FOLDER) through the real pipeline, each on a throw-away store, and print pass or"
         " fail for each with what differed; exit 1 if any fails.",
     ),
+    "release": Lazy(
+        "guanxi.cli.release:release",
+        "Rule changes under four eyes (四眼原则): propose a rule project as a release, have"
+        " another person approve it, roll it back; with `rules: {mode: releases}` in"
+        " guanxi.yaml the daemon runs only the approved release.",
+    ),
     "migrate": Lazy(
         "guanxi.cli.migrate:migrate_command",
         "Apply the store's pending schema migrations, on a SQLite file or a PostgreSQL database"

@@ -19,9 +19,12 @@ from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
+from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
+
+RELEASE_CACHE = ".guanxi-releases"  # beside the store: the live release's files, by hash
 
 
 @click.command("run")
@@ -71,7 +74,9 @@ def run_command(
     on its schedule, re-classify nightly, and hand what is due to the adapters that
     guanxi.yaml's `delivery:` names (an outbox file by default). Stop with SIGTERM or Ctrl-C:
     the batch in flight is finished first. Edits to the rule project are picked up while it
-    runs; an edit with errors is logged and the last good rules stay in use.
+    runs; an edit with errors is logged and the last good rules stay in use. With
+    `rules: {mode: releases}` in guanxi.yaml it runs the store's live release instead, and
+    picks up a newly approved one (guanxi release).
 
     With --once: one tick (plan new events and the coming month of recurring steps, deliver
     everything due), then exit. With --now the daemon's clock starts at that time."""
@@ -80,6 +85,10 @@ def run_command(
     overrides = {"outbox": {"path": str(outbox_path)}} if outbox_path else {}
     opened = opened_store(ruleset, store)
     try:
+        release, cache = None, None
+        if ruleset.settings.rules.mode == "releases":
+            cache = _folder(opened) / RELEASE_CACHE
+            release, ruleset = live_ruleset(opened, cache)
         if once:
             _once(opened, ruleset, given_now(now_text, ruleset), overrides, as_json)
         else:
@@ -93,6 +102,8 @@ def run_command(
                 folder=_folder(opened),
                 overrides=overrides,
                 port=port,
+                release=release,
+                cache=cache,
             )
             daemon.run()
     except GuanxiError as error:

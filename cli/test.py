@@ -101,7 +101,7 @@ def _print(suite: SuiteResult, covered: Coverage | None, folder: Path) -> None:
         none = _("{folder}: no scenario tests to run in {tests}/*.yaml")
         click.echo(none.format(folder=folder, tests=folder / "tests"), err=True)
     for result in suite.results:
-        _print_result(result)
+        print_result(result)
     counts = [_("{count} passed").format(count=suite.count("passed"))]
     counts += [_(words).format(count=n) for words, n in _bad_counts(suite) if n]
     click.echo(f"{', '.join(counts)} ({suite.seconds:.2f} s)")
@@ -116,7 +116,7 @@ def _bad_counts(suite: SuiteResult) -> list[tuple[str, int]]:
     ]
 
 
-def _print_result(result: ScenarioResult) -> None:
+def print_result(result: ScenarioResult) -> None:
     mark, colour = MARKS[result.status]
     mark = _(mark)  # marked with N_ in MARKS
     click.echo(f"{click.style(mark, fg=colour)}  {printable(f'{result.where}  {result.name}')}")

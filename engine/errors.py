@@ -9,7 +9,8 @@
     ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
                                     wrong URL)
     ├── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
-    └── SimulationError             a simulation cannot run: no store to copy, a bad period
+    ├── SimulationError             a simulation cannot run: no store to copy, a bad period
+    └── ReleaseError                a rule release cannot be proposed, approved or rolled back
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -76,3 +77,8 @@ class EngineUnavailable(GuanxiError):
 
 class SimulationError(GuanxiError):
     """A simulation cannot run as asked: no store to copy, a period that is not one."""
+
+
+class ReleaseError(GuanxiError):
+    """A rule release cannot be proposed, approved, rejected or rolled back (see
+    engine/releases): the same person approving, a release no longer current, none live."""

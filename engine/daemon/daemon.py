@@ -22,6 +22,10 @@ Hot reload: a valid edit is swapped in whole (new rule-set hash, adapters and sc
 invalid one is logged with its diagnostics and the last good rule set stays. Follow-ups keep
 the hash of the rule set that planned them, and are rendered with that rule set's templates
 while this process knows it.
+
+With `rules: {mode: releases}` (a `cache` folder given) the daemon runs the live release of
+the store instead (engine/releases): edits to the folder are not used, only said once in the
+log; a newly approved release (or a rollback) is swapped in the same way at the next check.
 """
 
 from __future__ import annotations
@@ -53,8 +57,11 @@ from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, 
 from guanxi.engine.diagnostics import Diagnostic, summary
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
+from guanxi.engine.errors import ReleaseError
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.releases.ledger import Release, live
+from guanxi.engine.releases.live import released_ruleset, unreleased
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
 from guanxi.engine.timing import parse_interval
@@ -106,7 +113,9 @@ class Daemon:
     """Runs the rule project at `rules` against `store` until stopped.
 
     `folder` is where adapters write their files by default (next to the store); `overrides`
-    replaces adapter options (`{"outbox": {"path": …}}`); `port` overrides `daemon.port`."""
+    replaces adapter options (`{"outbox": {"path": …}}`); `port` overrides `daemon.port`.
+    `release`: the live release `ruleset` comes from, in releases mode, whose files are
+    written to the folder `cache`."""
 
     def __init__(
         self,
@@ -119,6 +128,8 @@ class Daemon:
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         port: int | None = None,
         rng: random.Random | None = None,
+        release: Release | None = None,
+        cache: Path | None = None,
     ) -> None:
         self.rules, self.store, self.clock = rules, store, clock
         self.folder, self.overrides = folder, dict(overrides or {})
@@ -137,7 +148,10 @@ class Daemon:
             executors={"default": DebugExecutor()},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self._fingerprint = fingerprint(rules)
+        self.release, self.cache = release, cache
+        self._refused: int | None = None  # a release that would not load: logged once
+        # in releases mode the first check compares the folder with the release
+        self._fingerprint: Fingerprint = () if cache else fingerprint(rules)
         self._state_at = 0.0
         self._stopper: threading.Thread | None = None
 
@@ -152,6 +166,7 @@ class Daemon:
                 "guanxi daemon started",
                 extra={
                     "ruleset": self.running.ruleset.hash,
+                    "release": self.release.id if self.release else None,
                     "port": health.port if health else None,
                     "tick_every": self.running.tick_every.total_seconds(),
                 },
@@ -284,7 +299,10 @@ class Daemon:
         )
 
     def reload_if_changed(self) -> bool:
-        """Swap in the rule project if it changed and is valid; True if swapped."""
+        """Swap in the rule project (or in releases mode the live release) if it changed and
+        is valid; True if swapped."""
+        if self.cache is not None:
+            return self._reload_release(self.cache)
         current = fingerprint(self.rules)
         if current == self._fingerprint:
             return False
@@ -297,6 +315,39 @@ class Daemon:
             return False
         self._swap(result.ruleset)
         return True
+
+    def _reload_release(self, cache: Path) -> bool:
+        self._note_unreleased_edits()
+        release = live(self.store)
+        known = (self.release.id if self.release else None, self._refused)
+        if release is None or release.id in known:
+            return False
+        try:
+            ruleset = released_ruleset(self.store, release, cache)
+        except ReleaseError as error:
+            self._refused = release.id
+            log.error("release not used", extra={"release": release.id, "error": str(error)})
+            self.metrics.reloaded("rejected")
+            return False
+        self.release = release
+        log.info("release is live", extra={"release": release.id, "ruleset": release.hash})
+        if ruleset.hash == self.running.ruleset.hash:
+            return False
+        self._swap(ruleset)
+        return True
+
+    def _note_unreleased_edits(self) -> None:
+        """Say once, each time the folder changes, that its edits are not released."""
+        current = fingerprint(self.rules)
+        if current == self._fingerprint or self.release is None:
+            return
+        self._fingerprint = current
+        if unreleased(self.rules, self.store, self.release):
+            log.warning(
+                "the rule project has changes that are not released; they are not used until"
+                " another person approves a release of them",
+                extra={"folder": str(self.rules), "release": self.release.id},
+            )
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -431,7 +482,10 @@ class Daemon:
 RULE_FILES = (".yaml", ".yml", ".csv")
 
 
-def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(folder: Path) -> Fingerprint:
     """Name, size and modification time of every rule file of the project."""
     found = []
     for path in sorted(folder.rglob("*")):

@@ -90,8 +90,9 @@ def load_ruleset(folder: Path | str) -> RuleSet:
     return result.ruleset
 
 
-def validate_project(folder: Path | str) -> Validation:
-    project = Project(Path(folder), str(folder).rstrip("/") or ".")
+def validate_project(folder: Path | str, shown: Path | str | None = None) -> Validation:
+    """The rule project at `folder`, its diagnostics naming it `shown` (default: `folder`)."""
+    project = Project(Path(folder), str(shown or folder).rstrip("/") or ".")
     ruleset = _build(project)
     diagnostics = sorted(project.diagnostics, key=sort_key)
     failed = any(d.severity == "error" for d in diagnostics)

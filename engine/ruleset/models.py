@@ -125,6 +125,14 @@ class DaemonSettings(Model):
     port: int | None = Field(default=9464, ge=0, le=65535)  # /healthz, /metrics; null: none
 
 
+class RulesSettings(Model):
+    """guanxi.yaml `rules:` — where the daemon takes its rules from: this folder, each saved
+    edit taken at once (`folder`, for development), or only the approved release in the
+    store (`releases`: `guanxi release propose` / `approve`, engine/releases)."""
+
+    mode: Literal["folder", "releases"] = "folder"
+
+
 class Settings(Model):
     """guanxi.yaml — the project's settings."""
 
@@ -138,6 +146,7 @@ class Settings(Model):
     classify_at: str = "02:00"
     delivery: Delivery = Delivery()
     daemon: DaemonSettings = DaemonSettings()
+    rules: RulesSettings = RulesSettings()
 
     def classify_schedule(self) -> Schedule | None:
         """When the daemon classifies; None for `classify_every: never`. Raises TimingError."""

@@ -24,6 +24,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          follow-up's idempotency key), followup_id, customer_id, step_id, owner,
                          title, body, due_at, created_at, status ('open' or 'done'), outcome,
                          note, done_at; indexed by (owner, status, due_at)
+    releases             rule releases (engine/releases): hash, files (JSON), source, base_id,
+                         proposer, proposed_at, checks, simulation (JSON), status, approver,
+                         approved_at, live_at, note; what was proposed cannot be updated, and
+                         at most one row is 'live'
 """
 
 from __future__ import annotations

@@ -153,6 +153,23 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
         " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     ),
+    # what was proposed cannot be changed; at most one release is live
+    "m019_releases": (
+        f"CREATE TABLE releases (id {ID}, hash TEXT NOT NULL, files TEXT NOT NULL, source TEXT,"
+        " base_id BIGINT, proposer TEXT NOT NULL, proposed_at TEXT NOT NULL,"
+        " checks TEXT NOT NULL DEFAULT '{}', simulation TEXT NOT NULL DEFAULT '{}',"
+        " status TEXT NOT NULL DEFAULT 'proposed', approver TEXT, approved_at TEXT,"
+        " live_at TEXT, note TEXT)",
+        "CREATE UNIQUE INDEX releases_one_live ON releases (status) WHERE status = 'live'",
+        "CREATE FUNCTION releases_immutable() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF (NEW.id, NEW.hash, NEW.files, NEW.source, NEW.base_id, NEW.proposer,"
+        " NEW.proposed_at, NEW.checks, NEW.simulation) IS DISTINCT FROM (OLD.id, OLD.hash,"
+        " OLD.files, OLD.source, OLD.base_id, OLD.proposer, OLD.proposed_at, OLD.checks,"
+        " OLD.simulation) THEN RAISE EXCEPTION 'a proposed release cannot be changed';"
+        " END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER releases_immutable BEFORE UPDATE ON releases"
+        " FOR EACH ROW EXECUTE FUNCTION releases_immutable()",
+    ),
     "m020_experiments": (
         "ALTER TABLE followups ADD COLUMN experiment TEXT",
         "ALTER TABLE followups ADD COLUMN arm TEXT",

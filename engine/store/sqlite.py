@@ -223,6 +223,25 @@ def m015_audit_log(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m019_releases(db: sqlite_utils.Database) -> None:
+    """Rule releases (engine/releases): a snapshot of a rule project's files, proposed by one
+    person and approved by another. What was proposed cannot be changed afterwards, and at
+    most one release is live."""
+    db.execute(
+        "CREATE TABLE releases (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, files TEXT NOT NULL,"
+        " source TEXT, base_id INTEGER, proposer TEXT NOT NULL, proposed_at TEXT NOT NULL,"
+        " checks TEXT NOT NULL DEFAULT '{}', simulation TEXT NOT NULL DEFAULT '{}',"
+        " status TEXT NOT NULL DEFAULT 'proposed', approver TEXT, approved_at TEXT,"
+        " live_at TEXT, note TEXT)"
+    )
+    db.execute("CREATE UNIQUE INDEX releases_one_live ON releases (status) WHERE status = 'live'")
+    db.execute(
+        "CREATE TRIGGER releases_immutable BEFORE UPDATE OF id, hash, files, source, base_id,"
+        " proposer, proposed_at, checks, simulation ON releases"
+        " BEGIN SELECT RAISE(ABORT, 'a proposed release cannot be changed'); END"
+    )
+
+
 def m020_experiments(db: sqlite_utils.Database) -> None:
     """A follow-up's experiment, arm ('treated' or 'held_out') and template variant."""
     for column in ("experiment", "arm", "variant"):

@@ -1,0 +1,116 @@
+"""A release's files: read from a rule project, kept as JSON in the store, written back out.
+
+In memory a release is `Files`: each file's name in the project (POSIX, relative) and its
+text, or its bytes for a file that is not UTF-8 text (an Excel decision table). In the store
+it is one JSON object: `{"tiers.yaml": "…", "tiers.xlsx": {"base64": "…"}}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from guanxi.engine.errors import ReleaseError
+from guanxi.engine.i18n import _
+from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
+
+Files = dict[str, str | bytes]
+
+# the files a rule project is made of: rules, decision tables, scenario tests, populations,
+# and what else a rule file may name (a release is validated from these files alone)
+SUFFIXES = (".yaml", ".yml", ".csv", ".jsonl", ".xlsx", ".json", ".txt")
+MAX_FILES = 1000
+
+
+def read_files(folder: Path) -> Files:
+    """Every file of the rule project at `folder` (hidden ones, `__pycache__` and stores left
+    out), each within the size limit a rule project's file has. ReleaseError if one cannot
+    be read."""
+    found: Files = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        hidden = any(part.startswith((".", "__")) for part in name.split("/"))
+        if hidden or path.suffix.lower() not in SUFFIXES or not path.is_file():
+            continue
+        if len(found) == MAX_FILES:
+            message = _("the rule project has more than {limit} files").format(limit=MAX_FILES)
+            raise ReleaseError(message)
+        found[name] = _content(path, name)
+    return found
+
+
+def _content(path: Path, name: str) -> str | bytes:
+    try:
+        raw = read_bounded(path, size_limit(name))
+    except FileProblem as problem:
+        raise ReleaseError(f"{path}: {problem.message}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def to_json(files: Files) -> str:
+    return json.dumps(
+        {
+            n: c if isinstance(c, str) else {"base64": base64.b64encode(c).decode()}
+            for n, c in files.items()
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def from_json(text: str) -> Files:
+    stored = json.loads(text)
+    return {
+        n: c if isinstance(c, str) else base64.b64decode(c["base64"]) for n, c in stored.items()
+    }
+
+
+def materialise(files: Files, cache: Path, key: str) -> Path:
+    """The folder `cache/key` holding `files`, written once: into a scratch folder beside it
+    first and then renamed, so a daemon never reads half a release (another daemon sharing
+    the cache may write the same folder at the same time)."""
+    target = cache / key
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+    for name, content in files.items():
+        path = scratch / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="")
+        else:
+            path.write_bytes(content)
+    try:
+        os.rename(scratch, target)
+    except OSError:  # written meanwhile by another daemon: theirs has the same files
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def differences(old: Files, new: Files) -> list[str]:
+    """A unified diff, file by file, from `old` to `new` (a changed binary file in one line)."""
+    lines: list[str] = []
+    for name in sorted(old.keys() | new.keys()):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        if isinstance(before, bytes) or isinstance(after, bytes):
+            lines.append(_("{name}: binary file changed").format(name=name))
+            continue
+        lines += difflib.unified_diff(
+            (before or "").splitlines(),
+            (after or "").splitlines(),
+            f"a/{name}" if before is not None else "/dev/null",
+            f"b/{name}" if after is not None else "/dev/null",
+            lineterm="",
+        )
+    return lines
