@@ -242,6 +242,7 @@ def m019_releases(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
 def m020_experiments(db: sqlite_utils.Database) -> None:
     """A follow-up's experiment, arm ('treated' or 'held_out') and template variant."""
     for column in ("experiment", "arm", "variant"):
