@@ -140,6 +140,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE transitions ADD COLUMN from_gold BOOLEAN",
         "ALTER TABLE transitions ADD COLUMN to_gold BOOLEAN",
     ),
+    "m016_field_history": (
+        "CREATE TABLE field_history (field TEXT NOT NULL, customer_id TEXT NOT NULL,"
+        " day TEXT NOT NULL, run_id BIGINT NOT NULL, value DOUBLE PRECISION,"
+        " PRIMARY KEY (field, customer_id, day))",
+    ),
 }
 
 

@@ -201,6 +201,17 @@ def m014_transitions_gold(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE transitions ADD COLUMN to_gold INTEGER")
 
 
+@migrations()
+def m016_field_history(db: sqlite_utils.Database) -> None:
+    """The values of the fields change measures read, kept by each classification run when
+    they changed (engine/classify/field_history.py); the key finds a value as of a day."""
+    db.execute(
+        "CREATE TABLE field_history (field TEXT NOT NULL, customer_id TEXT NOT NULL,"
+        " day TEXT NOT NULL, run_id INTEGER NOT NULL, value REAL,"
+        " PRIMARY KEY (field, customer_id, day)) WITHOUT ROWID"
+    )
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
