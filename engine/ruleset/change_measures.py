@@ -58,7 +58,7 @@ def _field(project: Project, schema: Schema, path: tuple[Any, ...], name: str) -
             FILE,
             at,
             "type-mismatch",
-            _("'change:' follows a number, and {name} is {kind}").format(
+            _("'change:' needs a number field, and {name} is {kind}").format(
                 name=name, kind=schema.fields[name].type
             ),
             hint=_("number fields: {names}").format(names=", ".join(numbers)),
@@ -127,8 +127,10 @@ def no_change_keys(project: Project, path: tuple[Any, ...], measure: Measure) ->
                 FILE,
                 (*path, shown),
                 "unknown-key",
-                _("'{key}:' goes with 'change:'; measure '{name}' follows no field").format(
+                _("'{key}:' goes with 'change:', which measure '{name}' does not have").format(
                     key=shown, name=measure.name
                 ),
-                hint=_("remove '{key}:', or follow a field with 'change: FIELD'").format(key=shown),
+                hint=_("remove '{key}:', or measure a field's change with 'change: FIELD'").format(
+                    key=shown
+                ),
             )
