@@ -6,7 +6,6 @@ property over generated histories); explained with the value then and now."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
