@@ -299,6 +299,7 @@ def test_spark_reads_and_keeps_history_like_the_store(rules: RuleSet, tmp_path: 
     nights = [(DAY, {"A": 1000.0, "B": 500.0}), (DAY + dt.timedelta(days=1), {"A": 1000.0})]
     nights.append((DAY + dt.timedelta(days=31), {"A": 700.0, "B": 350.0}))
     on_spark, in_store = SQLiteStore(tmp_path / "spark.db"), SQLiteStore(tmp_path / "store.db")
+    in_store.prepare(rules.schema)
     session = start_spark("local[1]")
     try:
         for number, (day, balances) in enumerate(nights):
