@@ -310,9 +310,19 @@ def test_spark_reads_and_keeps_history_like_the_store(rules: RuleSet, tmp_path: 
             run(in_store, rules, day, balances)
         assert kept(on_spark) == kept(in_store)
         assert len(kept(on_spark)) == 4  # A's unchanged balance was kept once
-        written = session.read.parquet(str(tmp_path / "out2")).toPandas()
-        measures = dict(zip(written["customer_id"], written["_fh_new_balance"], strict=True))
+        written = session.read.parquet(str(tmp_path / "out2")).collect()
+        measures = {r["customer_id"]: r["_fh_new_balance"] for r in written}
         assert measures == {"A": 1, "B": 1}
+        # the third night's measures, on Spark from the history the second night left
+        day = nights[2][0]
+        session.read.parquet(str(tmp_path / "2.parquet")).createOrReplaceTempView("snap")
+        history = grouped_history(on_spark, rules, day).combine_chunks()
+        session.createDataFrame(history).createOrReplaceTempView("kept")
+        columns = list(rules.schema.fields)
+        query = compile_classification(rules, "spark", day, "snap", columns, True, history="kept")
+        rows = session.sql(query.sql).collect()
+        on_spark_values = {r["customer_id"]: _values(r.asDict()) for r in rows}
+        assert on_spark_values == {"A": (-0.3, -300.0, 0.0), "B": (-0.3, -150.0, 0.0)}
     finally:
         session.stop()
         on_spark.close()
