@@ -49,7 +49,7 @@ def _field(project: Project, schema: Schema, path: tuple[Any, ...], name: str) -
             FILE,
             at,
             "unknown-field",
-            _("no customer field '{name}' in schema.yaml").format(name=name),
+            _("no customer field '{name}'").format(name=name),
             hint=hint,
         )
         return None
