@@ -301,6 +301,9 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
         shown = f"{group.name}: {_value(group.value)} — {group.reason}"
         out.print(shown, markup=False, highlight=False)
     _print_event_standings(found)
+    for change in found.change_standings:
+        shown = f"{change.name}: {_value(change.value)} — {change.reason}"
+        out.print(shown, markup=False, highlight=False)
     none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(

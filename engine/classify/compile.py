@@ -4,7 +4,8 @@
            DuckDB and Spark, which read snapshot files); with event measures, the customers
            LEFT JOIN the grouped aggregate of their events (event_measures.py): a subquery
            over the store's events table, or for DuckDB a table of the store's grouped events
-           it is given; Spark is given none and refuses event measures.
+           it is given; Spark is given none and refuses event measures. With change measures,
+           the customers LEFT JOIN their kept field history (field_history.py) the same way.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
            (a ranking within segments counts each segment in window columns instead)
     m…     derived measures, in dependency layers (a measure may use earlier ones)
@@ -47,6 +48,7 @@ from fractions import Fraction
 
 from sqlglot import exp
 
+from guanxi.engine.classify import field_history
 from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
@@ -93,6 +95,7 @@ def input_fields(ruleset: RuleSet, also: Iterable[str] = ()) -> list[str]:
     rankings += [ruleset.gold_ranking] if ruleset.gold_ranking else []
     used |= {n for r in rankings for n in (r.source, *r.within)}
     used |= {n for m in ruleset.measures for n in rollup_uses(m)}
+    used |= set(ruleset.kept_fields)
     key = ruleset.schema.key
     return [key, *(n for n in ruleset.schema.fields if n in used - computed and n != key)]
 
@@ -113,19 +116,23 @@ def compile_classification(
     available: Iterable[str] | None = None,
     measures: bool = False,
     events: str | None = None,
+    history: str | None = None,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
     fields may be missing (they read as NULL). `measures`: return the measures too.
     `events`: the table of grouped events (event_measures.grouped_events) for an engine
-    outside the store; a store reads its own events table."""
-    builder = _Builder(ruleset, dialect, today, events)
+    outside the store; a store reads its own events table. `history`: likewise the table of
+    kept field history (field_history.grouped_history). With change measures the query also
+    returns the values the run keeps (field_history.outputs)."""
+    builder = _Builder(ruleset, dialect, today, events, history)
     builder.source(source, None if available is None else set(available))
     builder.measures_and_gold()
     unique = builder.ladders()
     outputs = [ruleset.schema.key]
     outputs += [m.name for m in ruleset.measures] if measures else []
     outputs += ["gold", *LADDERS, *(f"_matches_{kind}" for kind in unique)]
+    outputs += field_history.outputs(ruleset)
     sql = render(builder.stages, builder.extra, outputs, dialect)
     return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique))
 
@@ -162,6 +169,7 @@ class _Builder:
     dialect: str
     today: dt.date
     events: str | None = None  # the grouped events, when not the store's own table
+    history: str | None = None  # the kept field history, when not the store's own table
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
     windows: dict[Ranking, str] = field(default_factory=dict)  # ranking -> its counts CTE
@@ -172,11 +180,29 @@ class _Builder:
     def source(self, source: str, present: set[str] | None, also: Iterable[str] = ()) -> None:
         fields = input_fields(self.ruleset, also)
         columns = {n: self.source_column(n, present) for n in fields}
+        table = source
         if self.ruleset.event_measures:
             source = joined_source(self.ruleset, source, self.dialect, self.events_relation())
             names = map(column, self.ruleset.event_measures)
             columns |= {c: f"{EVENTS}.{self.q(c)}" for c in names}
+        if self.ruleset.change_measures:
+            history, number = self.history_relation(), sql_type("number", self.dialect)
+            source = field_history.joined_history(
+                self.ruleset, table, source, self.dialect, history
+            )
+            columns |= field_history.source_columns(self.ruleset, self.dialect, self.today, number)
         self.stages.append(Stage("src", columns, set(), source=source))
+
+    def history_relation(self) -> str:
+        if self.history is not None:
+            return self.history
+        if self.dialect not in ("sqlite", "postgres"):
+            raise EventsUnavailable(
+                _("the {engine} engine is not given the store's field history").format(
+                    engine=self.dialect
+                )
+            )
+        return f"({field_history.history_relation(self.ruleset, self.dialect, self.today)})"
 
     def events_relation(self) -> str:
         if self.events is not None:
@@ -198,9 +224,11 @@ class _Builder:
         for layer in measure_layers(self.ruleset.measures):
             self.window([m.ranking for m in layer if m.ranking])
             columns = {m.name: self.measure_sql(m) for m in layer}
+            changes = [m for m in layer if m.change]
+            uses = {n for m in changes for n in field_history.uses(self.ruleset, m, self.today)}
             # PostgreSQL would otherwise inline a measure (its overflow guards included) into
             # every rule that reads it, and JIT-compile the swollen query for seconds
-            self.add(columns, _uses(layer), materialize=self.dialect == "postgres")
+            self.add(columns, _uses(layer) | uses, materialize=self.dialect == "postgres")
         gold = self.ruleset.gold_ranking
         if gold is not None:
             self.window([gold])
@@ -310,6 +338,11 @@ class _Builder:
             return self.rollup_sql(measure.rollup)
         if measure.events is not None:
             return event_sql(self.ruleset, measure, self.dialect, self.today)
+        if measure.change is not None:
+            number = sql_type("number", self.dialect)
+            return field_history.measure_sql(
+                self.ruleset, measure, self.dialect, self.today, number
+            )
         if measure.ranking is None:
             assert measure.expression is not None
             return f"({measure.expression.sql(self.dialect, self.today)})"

@@ -18,6 +18,7 @@ from typing import Any
 
 from guanxi.engine.classify.event_measures import counted_events, stored_events
 from guanxi.engine.classify.facts import Fact, failing_facts
+from guanxi.engine.classify.field_history import day_of, kept_then, stored_history, then_lookup
 from guanxi.engine.classify.hold import PENDING, holds
 from guanxi.engine.classify.population import Ask, store_groups, store_population
 from guanxi.engine.classify.predicates import (
@@ -120,6 +121,20 @@ class EventStanding:
 
 
 @dataclass(frozen=True)
+class ChangeStanding:
+    """A change measure's value: the field's value now and then (the value a run kept, and
+    that run's day; None when nothing was kept by then)."""
+
+    name: str
+    value: Any
+    field: str
+    now: Any
+    then: Any
+    then_day: dt.date | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Hold:
     """A new answer a ladder's `hold:` keeps waiting: the customer keeps `kept` meanwhile."""
 
@@ -148,6 +163,7 @@ class Explanation:
     holds: tuple[Hold, ...] = ()  # answers the stored assignment keeps waiting
     groups: tuple[GroupStanding, ...] = ()  # roll-up measures over the customer's group
     event_standings: tuple[EventStanding, ...] = ()  # a store's customer's event measures
+    change_standings: tuple[ChangeStanding, ...] = ()  # a store's customer's change measures
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -173,17 +189,19 @@ def explain(
     history: CustomerHistory | None = None
     groups: AskGroups | None = None
     events: list[dict[str, Any]] | None = None  # None: the record gives the event measures
+    kept: list[dict[str, Any]] | None = None  # None: the record gives the change measures
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         ask = store_population(source, ruleset, today)
         groups = store_groups(source, ruleset, today)
         history = customer_history(source, ruleset, customer_id)
         events = stored_events(source, ruleset, customer_id, today)
+        kept = stored_history(source, ruleset, customer_id)
     else:
         raw, stored = {**source, ruleset.schema.key: customer_id}, None
         ask, given = _given_population, raw
     record = predicates.facts(raw)
-    ranks = predicates.add_measures(record, ask, given, groups=groups, events=events)
+    ranks = predicates.add_measures(record, ask, given, groups=groups, events=events, history=kept)
     gold_rank, notes = _gold_rank(ruleset, record, ranks, ask)
     gold = predicates.gold(gold_rank) if gold_rank else bool(raw.get("gold"))
     record["gold"] = gold
@@ -207,7 +225,44 @@ def explain(
         held,
         _group_standings(ruleset, ranks),
         _event_standings(ruleset, record, events, today) if events is not None else (),
+        _change_standings(ruleset, record, kept, today) if kept is not None else (),
     )
+
+
+def _change_standings(
+    ruleset: RuleSet, record: Record, kept: list[dict[str, Any]], today: dt.date
+) -> tuple[ChangeStanding, ...]:
+    found = []
+    for measure in ruleset.change_measures:
+        change = measure.change
+        assert change is not None
+        row = kept_then(kept, then_lookup(change, today))
+        when = (
+            _("at the last run")
+            if change.days is None
+            else _("{days} days ago").format(days=change.days)
+        )
+        if row is None:
+            reason = _("no value {when}: the change is unknown").format(when=when)
+            then, day = None, None
+        else:
+            then, day = row["value"], day_of(row)
+            reason = _("{field} was {then} {when} (kept on {day}), is {now} now").format(
+                field=change.field,
+                then=_number(then),
+                when=when,
+                day=day,
+                now=_number(record[change.field]),
+            )
+        now = record[change.field]
+        found.append(
+            ChangeStanding(measure.name, record[measure.name], change.field, now, then, day, reason)
+        )
+    return tuple(found)
+
+
+def _number(value: Any) -> str:
+    return "NULL" if value is None else f"{value:.10g}"
 
 
 def _event_standings(

@@ -198,6 +198,12 @@ def _inlined(measure: CompiledMeasure, measures: dict[str, CompiledMeasure]) -> 
                 measure=measure.name
             )
         )
+    if measure.change is not None:
+        raise GuanxiError(
+            _(
+                "explain cannot rank '{measure}' among all customers: it reads the field history"
+            ).format(measure=measure.name)
+        )
     if measure.expression is None:
         raise GuanxiError(
             _("explain cannot rank '{measure}': it uses a percentile of a percentile").format(

@@ -20,6 +20,7 @@ from typing import Any
 
 from guanxi.engine.classify.compile import gold_fraction, ladders, measure_layers
 from guanxi.engine.classify.event_measures import Event, event_value
+from guanxi.engine.classify.field_history import Kept, change_value
 from guanxi.engine.language.to_python import coerce
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, Ranking, Rollup
@@ -99,10 +100,12 @@ class Predicates:
         population: Population,
         given: Mapping[str, Any] | None = None,
         events: Sequence[Event] | None = None,
+        history: Sequence[Kept] | None = None,
     ) -> Any:
         """A measure's value; a percentile without a rank, a roll-up without its group's
-        value, or an event measure without `events` (the customer's), is taken from `given`,
-        if there."""
+        value, an event measure without `events` (the customer's), or a change measure
+        without `history` (the customer's kept field history), is taken from `given`, if
+        there."""
         if measure.rollup is not None:
             found = population.groups.get(measure.name)
             if found is None:
@@ -112,6 +115,10 @@ class Predicates:
             if events is None:
                 return coerce((given or {}).get(measure.name), "number")
             return event_value(self.ruleset, measure, events, self.today)
+        if measure.change is not None:
+            if history is None:
+                return coerce((given or {}).get(measure.name), "number")
+            return change_value(measure, record.get(measure.change.field), history, self.today)
         if measure.ranking is None:
             return self.measure_fns[measure.name](record)
         rank = population.ranks.get(measure.ranking)
@@ -126,10 +133,11 @@ class Predicates:
         given: Mapping[str, Any] | None = None,
         groups: AskGroups | None = None,
         events: Sequence[Event] | None = None,
+        history: Sequence[Kept] | None = None,
     ) -> Population:
         """Compute every measure into `record`, asking `population` for the ranks it needs
         and `groups` for the values of the customer's group; `events`: the customer's, for
-        event measures."""
+        event measures; `history`: their kept field history, for change measures."""
         ranks = Population()
         for layer in self.layers:
             rankings = [m.ranking for m in layer if m.ranking]
@@ -139,7 +147,7 @@ class Predicates:
             if rollups and groups is not None:
                 ranks.groups.update(groups(record, rollups))
             for measure in layer:
-                record[measure.name] = self.measure(record, measure, ranks, given, events)
+                record[measure.name] = self.measure(record, measure, ranks, given, events, history)
         return ranks
 
     def gold(self, rank: Rank | None) -> bool:
@@ -176,12 +184,14 @@ def classify_records(
     records: Iterable[Mapping[str, Any]],
     today: dt.date,
     events: Mapping[Any, Sequence[Event]] | None = None,
+    kept: Mapping[Any, Sequence[Kept]] | None = None,
 ) -> list[Record]:
     """Classify a small population entirely in Python (the parity oracle); `events`: each
-    customer's events by key (none when not there)."""
+    customer's events by key (none when not there); `kept`: likewise their kept field
+    history."""
     predicates = Predicates(ruleset, today)
     rows = [predicates.facts(r) for r in records]
-    key, events = ruleset.schema.key, events or {}
+    key, events, kept = ruleset.schema.key, events or {}, kept or {}
     ranks: list[Population] = [Population() for _ in rows]
     for layer in predicates.layers:
         for ranking in sorted({m.ranking for m in layer if m.ranking}):
@@ -190,8 +200,9 @@ def classify_records(
             _roll_up_all(rows, ranks, measure, ruleset.schema.key)
         for row, population in zip(rows, ranks, strict=True):
             for measure in layer:
-                history = events.get(row[key], ())
-                row[measure.name] = predicates.measure(row, measure, population, None, history)
+                row[measure.name] = predicates.measure(
+                    row, measure, population, None, events.get(row[key], ()), kept.get(row[key], ())
+                )
     gold = ruleset.gold_ranking
     if gold is not None:
         _rank_all(rows, ranks, gold)

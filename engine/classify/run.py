@@ -17,6 +17,7 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.field_history import keep_from_result
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
 from guanxi.engine.ruleset import RuleSet
@@ -54,7 +55,8 @@ def classify(
     `after` the run, in the same transaction."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
-    query = compile_classification(ruleset, store.dialect, today_in(ruleset, now), "customers")
+    today = today_in(ruleset, now)
+    query = compile_classification(ruleset, store.dialect, today, "customers")
     with tuned(store), store.transaction():
         run_id = start_run(store, ruleset, store.dialect, now)
         store.execute(f"DROP TABLE IF EXISTS {temp_table(RESULT, store.dialect)}")
@@ -66,6 +68,7 @@ def classify(
         changed_from_result(store, query.key, holds(ruleset), run_id)
         watch.lap("compare")
         changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
+        keep_from_result(store, ruleset, RESULT, query.key, run_id, today)
         watch.lap("write")
         report = RunReport(
             run_id,

@@ -15,9 +15,10 @@ customer with events in the windows) and the groups travel to DuckDB the same wa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow
@@ -30,6 +31,7 @@ from guanxi.engine.classify.apply import (
 )
 from guanxi.engine.classify.compile import compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
+from guanxi.engine.classify.field_history import grouped_history, keep_rows
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -62,6 +64,7 @@ RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
+HISTORY = "field_history"  # the store's kept field history, for the change measures
 CHANGES = "changes"
 BATCH = 100_000
 
@@ -87,7 +90,10 @@ def classify_snapshot(
         columns = _columns(duck, source)
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
-        query = compile_classification(ruleset, "duckdb", today, source, columns, events=events)
+        history = _field_history(duck, store, ruleset, today)
+        query = compile_classification(
+            ruleset, "duckdb", today, source, columns, events=events, history=history
+        )
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         watch.lap("classify")
         written = Written(
@@ -149,6 +155,18 @@ def _grouped_events(
     duck.execute(f"CREATE TEMP TABLE {EVENTS} AS SELECT * FROM _gx_grouped")
     duck.unregister("_gx_grouped")
     return EVENTS
+
+
+def _field_history(
+    duck: duckdb.DuckDBPyConnection, store: Store, ruleset: RuleSet, today: dt.date
+) -> str | None:
+    """The store's kept field history (change measures), as the table `field_history`."""
+    if not ruleset.change_measures:
+        return None
+    duck.register("_gx_history", grouped_history(store, ruleset, today))
+    duck.execute(f"CREATE TEMP TABLE {HISTORY} AS SELECT * FROM _gx_history")
+    duck.unregister("_gx_history")
+    return HISTORY
 
 
 def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
@@ -230,6 +248,7 @@ def _write_back(
         _copy_changes(duck, store)
         watch.lap("copy changes")
         changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
+        _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
         watch.lap("write store")
         report = RunReport(
             run_id,
@@ -254,6 +273,26 @@ def _write_back(
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
+
+
+def _keep_history(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    key: str,
+    run_id: int,
+    today: dt.date,
+) -> None:
+    """The values of `result` that differ from the history kept, into the store's."""
+
+    def fetch(value: str, new: str) -> Iterator[list[tuple[Any, ...]]]:
+        rows = duck.execute(
+            f'SELECT CAST("{key}" AS VARCHAR), "{value}" FROM {RESULT} WHERE "{new}" = 1'
+        )
+        while batch := rows.fetchmany(BATCH):
+            yield batch
+
+    keep_rows(store, ruleset, fetch, run_id, today)
 
 
 def _find_changes(

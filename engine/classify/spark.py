@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pyarrow
 
 from guanxi.engine.classify.compile import compile_classification, refuse_events
+from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
@@ -50,6 +51,7 @@ LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
 RESCUED = "gx_rescued"
+HISTORY = "gx_field_history"
 LOGGING = Path(__file__).with_name("spark_log4j2.properties")
 
 
@@ -154,7 +156,8 @@ def classify_on_spark(
     store.prepare(ruleset.schema)
     folder = _output_folder(output or default_output(store))
     screen = snapshot_screen(store, ruleset, now, Path(snapshot))
-    key, unique = _classify(spark, screen, ruleset, now, Path(snapshot), folder)
+    history = _register_history(spark, store, ruleset, today_in(ruleset, now))
+    key, unique = _classify(spark, screen, ruleset, now, Path(snapshot), folder, history)
     watch.lap("classify")
     duck = connect("3GB")
     try:
@@ -174,14 +177,17 @@ def _classify(
     now: dt.datetime,
     snapshot: Path,
     folder: Path,
+    history: str | None = None,
 ) -> tuple[str, tuple[str, ...]]:
-    """Run the query on Spark into `folder`: (key, 'unique' ladders)."""
+    """Run the query on Spark into `folder`: (key, 'unique' ladders); `history`: the view of
+    the store's kept field history, for change measures."""
     from pyspark.errors import PySparkException
 
     try:
         _register_source(spark, screen, snapshot)
         columns = spark.table(SNAPSHOT).columns
-        query = compile_classification(ruleset, "spark", today_in(ruleset, now), SNAPSHOT, columns)
+        today = today_in(ruleset, now)
+        query = compile_classification(ruleset, "spark", today, SNAPSHOT, columns, history=history)
         spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
     except PySparkException as error:  # a column that cannot be read as its field's type, …
         raise DataError(
@@ -190,6 +196,17 @@ def _classify(
             )
         ) from None
     return query.key, query.unique
+
+
+def _register_history(
+    spark: SparkSession, store: Store, ruleset: RuleSet, today: dt.date
+) -> str | None:
+    """The store's kept field history (change measures) as the view `gx_field_history`; the
+    values the run keeps come back with the assignments (field_history.outputs)."""
+    if not ruleset.change_measures:
+        return None
+    _frame(spark, grouped_history(store, ruleset, today)).createOrReplaceTempView(HISTORY)
+    return HISTORY
 
 
 def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.event_measures import event_value, stored_events
+from guanxi.engine.classify.field_history import change_value, stored_history
 from guanxi.engine.events.matcher import EventMatcher
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import (
@@ -294,8 +295,9 @@ def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[
 
 class _Measures:
     """The measures of one customer as of one event: expression measures on the event's day,
-    event measures over the customer's events up to the event itself (it included).
-    Percentile measures need the whole population, so event steps see them as NULL."""
+    event measures over the customer's events up to the event itself (it included), change
+    measures against the field history kept by the runs. Percentile measures need the whole
+    population, so event steps see them as NULL."""
 
     def __init__(self, ruleset: RuleSet, store: Store) -> None:
         self.ruleset, self.store = ruleset, store
@@ -310,12 +312,21 @@ class _Measures:
             }
         record = dict(profile)
         history = self.history(record, moment)
+        kept = self.kept(record)
         for measure in self.ruleset.measures:  # in file order: a measure uses earlier ones
             if measure.expression is not None:
                 record[measure.name] = self.compiled[today][measure.name](record)
             elif measure.events is not None:
                 record[measure.name] = event_value(self.ruleset, measure, history, today)
+            elif measure.change is not None:
+                now = record.get(measure.change.field)
+                record[measure.name] = change_value(measure, now, kept, today)
         return record
+
+    def kept(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not self.ruleset.change_measures:
+            return []
+        return stored_history(self.store, self.ruleset, str(record[self.ruleset.schema.key]))
 
     def history(self, record: Mapping[str, Any], moment: _Moment) -> list[dict[str, Any]]:
         if not self.reads_events:  # spare each event a query no step needs

@@ -20,7 +20,7 @@ from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import EventMeasure
 from guanxi.engine.timing import TimingError, parse_duration
 
-MEASURE_KINDS = ("expr", "percentile_of", "count", "sum", "max", "min", "days_since")
+MEASURE_KINDS = ("expr", "percentile_of", "count", "sum", "max", "min", "days_since", "change")
 OF_A_FIELD = ("sum", "max", "min")  # these read a field: 'sale.amount'
 DAYS_IN = {"days": 1, "weeks": 7}
 NUMBERS = ("integer", "number")

@@ -23,6 +23,7 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.branches import apply_overlays, read_overlays
+from guanxi.engine.ruleset.change_measures import field_change, no_change_keys
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
@@ -398,11 +399,13 @@ def _measures(
                 "missing-key",
                 _(
                     "measure '{name}' needs exactly one of 'expr:', 'percentile_of:', 'count:',"
-                    " 'sum:', 'max:', 'min:', 'days_since:', 'group_sum:', 'group_max:' or"
-                    " 'group_count:'"
+                    " 'sum:', 'max:', 'min:', 'days_since:', 'change:', 'group_sum:',"
+                    " 'group_max:' or 'group_count:'"
                 ).format(name=measure.name),
             )
             continue
+        if kinds != ["change"]:
+            no_change_keys(project, path, measure)
         if not kinds:  # a roll-up over the customer's group
             _no_event_keys(project, path, measure)
             unrollable = {m.name for m in measures if m.expression is None and m.events is None}
@@ -419,6 +422,24 @@ def _measures(
                         rollup=rollup,
                         label_en=measure.label_en,
                         scorecard=measure.scorecard,
+                    )
+                )
+            continue
+        if kinds == ["change"]:
+            _no_event_keys(project, path, measure)
+            change = field_change(project, schema, path, measure)
+            known[measure.name] = "number"
+            if change is not None:
+                measures.append(
+                    CompiledMeasure(
+                        measure.name,
+                        measure.label,
+                        None,
+                        None,
+                        origin,
+                        label_en=measure.label_en,
+                        scorecard=measure.scorecard,
+                        change=change,
                     )
                 )
             continue

@@ -238,7 +238,8 @@ class Rule(Model):
 class Measure(Model):
     """A derived value: an arithmetic `expr`, the percentile rank of a field (0 to 1), or a
     measure over the customer's events (`count: complaint`, `sum: sale.amount`, `max:`,
-    `min:`, `days_since: sale`) in a window of days (`in_last: 90 days`)."""
+    `min:`, `days_since: sale`) in a window of days (`in_last: 90 days`), or the change of a
+    field since an earlier classification run (`change: balance`, `since: 30 days`)."""
 
     name: str
     label: str
@@ -258,6 +259,11 @@ class Measure(Model):
     days_since: str | None = None  # an event type: days since its newest event
     in_last: str | None = None  # '90 days': the window, counted back from the day classified
     where: Condition = None  # on the event's fields: only the events it holds for count
+    # the change of a number field between classification runs: `change: balance`,
+    # `since: 30 days` (or `since: last run`), `as: percent` (-0.3: fell 30 %) or difference
+    change: str | None = None
+    since: str | None = None
+    as_: str | None = Field(default=None, alias="as")
     scorecard: bool = False  # the report's scorecard shows its mean: an assessment
 
 

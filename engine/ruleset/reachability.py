@@ -131,11 +131,13 @@ def _context(
             origins[measure.name] = _("a percentile, {where}").format(where=_where(measure.origin))
         elif measure.events is not None:
             domains[measure.name] = _event_domain(measure.events)
+        elif measure.change is not None:  # NULL without an earlier value
+            domains[measure.name] = Domain(nullable=True)
     domains["gold"] = Domain(values=frozenset({True, False}), nullable=False)
     for ladder in ladders:
         domains[ladder.kind] = Domain(values=frozenset(ladder.names))
     free: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
-    free.update({m.name: "number" for m in measures if m.percentile_of or m.events})
+    free.update({m.name: "number" for m in measures if m.percentile_of or m.events or m.change})
     required = frozenset(n for n, spec in schema.fields.items() if spec.required)
     return Context(Reach(domains), origins, {}, {}, free, required)
 

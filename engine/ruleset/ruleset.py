@@ -149,6 +149,26 @@ class EventMeasure:
         return 0 if self.aggregate in ("count", "sum") else None
 
 
+CHANGE_KINDS = ("difference", "percent")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """How much the number `field` changed since an earlier classification run: since the
+    latest run at least `days` days before today (None: the latest run before today's day),
+    as the `difference` (now - then) or in `percent` ((now - then) / |then|: -0.3 is a 30 %
+    fall). NULL when there was no value then (history begins with the first run that
+    kept it), or for percent when it was 0."""
+
+    field: str
+    days: int | None
+    kind: str = "difference"  # CHANGE_KINDS
+
+    @property
+    def percent(self) -> bool:
+        return self.kind == "percent"
+
+
 @dataclass(frozen=True)
 class CompiledMeasure:
     name: str
@@ -161,6 +181,7 @@ class CompiledMeasure:
     label_en: str | None = None
     scorecard: bool = False  # the report's scorecard shows its mean (an assessment)
     rollup: Rollup | None = None  # a value of the customer's corporate group
+    change: FieldChange | None = None  # a field's change between classification runs
 
     @property
     def ranking(self) -> Ranking | None:
@@ -169,6 +190,8 @@ class CompiledMeasure:
     @property
     def uses(self) -> set[str]:
         """The fields and measures the measure reads (none for an event measure)."""
+        if self.change is not None:
+            return {self.change.field}
         if self.rollup is not None:
             return self.rollup.uses
         if self.expression is not None:
@@ -234,6 +257,17 @@ class RuleSet:
     @property
     def event_measures(self) -> tuple[CompiledMeasure, ...]:
         return tuple(m for m in self.measures if m.events is not None)
+
+    @property
+    def change_measures(self) -> tuple[CompiledMeasure, ...]:
+        return tuple(m for m in self.measures if m.change is not None)
+
+    @property
+    def kept_fields(self) -> tuple[str, ...]:
+        """The fields whose history each classification run keeps: those a change measure
+        reads, in schema order."""
+        read = {m.change.field for m in self.change_measures if m.change}
+        return tuple(n for n in self.schema.fields if n in read)
 
     @property
     def gold_ranking(self) -> Ranking | None:

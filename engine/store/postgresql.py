@@ -153,6 +153,11 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
         " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     ),
+    "m016_field_history": (
+        "CREATE TABLE field_history (field TEXT NOT NULL, customer_id TEXT NOT NULL,"
+        " day TEXT NOT NULL, run_id BIGINT NOT NULL, value DOUBLE PRECISION,"
+        " PRIMARY KEY (field, customer_id, day))",
+    ),
     # what was proposed cannot be changed; at most one release is live
     "m019_releases": (
         f"CREATE TABLE releases (id {ID}, hash TEXT NOT NULL, files TEXT NOT NULL, source TEXT,"

@@ -223,6 +223,17 @@ def m015_audit_log(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m016_field_history(db: sqlite_utils.Database) -> None:
+    """The values of the fields change measures read, kept by each classification run when
+    they changed (engine/classify/field_history.py); the key finds a value as of a day."""
+    db.execute(
+        "CREATE TABLE field_history (field TEXT NOT NULL, customer_id TEXT NOT NULL,"
+        " day TEXT NOT NULL, run_id INTEGER NOT NULL, value REAL,"
+        " PRIMARY KEY (field, customer_id, day)) WITHOUT ROWID"
+    )
+
+
+@migrations()
 def m019_releases(db: sqlite_utils.Database) -> None:
     """Rule releases (engine/releases): a snapshot of a rule project's files, proposed by one
     person and approved by another. What was proposed cannot be changed afterwards, and at
