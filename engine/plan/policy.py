@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine.consent import CITATION, latest_sql
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
@@ -93,7 +94,7 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
 
 def consent(run: Batch) -> Counts:
     """Suppress every pending follow-up that fails a consent check."""
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
     resolved = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
     row = {name: f"f.{name}" for name in FOLLOWUP_FIELDS} | {"resolved": resolved}
     verdict = consent_sql(run.policies, "c", row)
@@ -107,7 +108,15 @@ def consent(run: Batch) -> Counts:
     return settle(run, [])
 
 
-FOLLOWUP_FIELDS = ("channel", "kind", "mandatory", "purpose", "due_at", "expires_at")
+FOLLOWUP_FIELDS = (
+    "customer_id",
+    "channel",
+    "kind",
+    "mandatory",
+    "purpose",
+    "due_at",
+    "expires_at",
+)
 """The follow-up's fields the consent checks read (with `resolved`, its preferred channel)."""
 
 
@@ -152,7 +161,7 @@ def resolve_channels(run: Batch) -> Counts:
     suppressed by the consent pass)."""
     if run.survey.preferred == 0:
         return []
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
     customer = f"customers c WHERE c.{_ident(run.ruleset.schema.key)} = f.customer_id"
     run.query(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM {customer}),"
@@ -163,30 +172,35 @@ def resolve_channels(run: Batch) -> Counts:
     return []
 
 
-def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> str:
+def preferred_channel_sql(
+    policies: PoliciesFile, kind: str, customer: str, customer_id: str
+) -> str:
     """SQL for the channel a `preferred` step of kind `kind` (an SQL expression) uses for the
-    customer row `customer`: the preferred channel, else the first fallback the customer
-    consents to; NULL when there is none."""
+    customer row `customer` whose key is `customer_id`: the preferred channel, else the first
+    fallback the customer consents to; NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
     chosen = f"{customer}.{_ident(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
     whens += [
         f"WHEN {kind} = '{policies.channels[name].kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
     ]
     return f"CASE {' '.join(whens)} END"
 
 
-def _consents(policies: PoliciesFile, channel: str, customer: str) -> str:
-    consent = policies.channels[channel].consent_field
-    return f"{customer}.{_ident(consent)} = TRUE" if consent else "TRUE"
+def _consents(policies: PoliciesFile, channel: str, customer: str, customer_id: str) -> str:
+    """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
+    field_name = policies.channels[channel].consent_field
+    column = f"{customer}.{_ident(field_name)}" if field_name else "TRUE"
+    granted = _Ledger(customer_id, sql_text(channel), "service").column("l.granted")
+    return f"coalesce({granted}, {column}) = TRUE"
 
 
 Rule = tuple[str, str, str]  # SQL condition, policy (a placeholder), SQL text of the reason
@@ -207,7 +221,9 @@ class _Bound:
 def _consent_rules(
     policies: PoliciesFile, customer: str, row: Mapping[str, str], bind: _Bound
 ) -> list[Rule]:
-    """The consent checks in the order they are decided; the first that fails is the reason."""
+    """The consent checks in the order they are decided; the first that fails is the reason.
+    A channel's and marketing's consent is the ledger's record in force, else the column
+    (engine/consent.py); a refusal by the ledger cites its record."""
 
     def field_of(name: str) -> str:
         return f"{customer}.{_ident(name)}"
@@ -222,17 +238,23 @@ def _consent_rules(
     unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
     rules.append((unreachable, bind("preferred_channel"), no_channel))
     for name, channel in policies.channels.items():
+        on = f"{row['channel']} = {sql_text(name)}"
+        label = channel_label(policies, name)
+        ledger = _Ledger(row["customer_id"], sql_text(name), "service")
+        withdrawn = _("no {channel} consent: withdrawn by consent record").format(channel=label)
+        rules.append(ledger.refusal(on, bind("channel_consent"), bind(withdrawn)))
         if field_name := channel.consent_field:
-            failed = (
-                f"{row['channel']} = {sql_text(name)}"
-                f" AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
-            )
-            label = channel_label(policies, name)
+            failed = f"{on} AND {ledger.none} AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
             reason = _("no {channel} consent ({field})").format(channel=label, field=field_name)
             rules.append((failed, bind("channel_consent"), bind(reason)))
+    marketing_step = f"{row['purpose']} = 'marketing'"
+    used = f"coalesce({row['resolved']}, {row['channel']})"
+    ledger = _Ledger(row["customer_id"], used, "marketing")
+    withdrawn = _("no marketing consent: withdrawn by consent record")
+    rules.append(ledger.refusal(marketing_step, bind("marketing_consent"), bind(withdrawn)))
     if marketing := given.marketing_field:
         consents = f"coalesce({field_of(marketing)}, FALSE) = TRUE"
-        failed = f"{row['purpose']} = 'marketing' AND NOT {consents}"
+        failed = f"{marketing_step} AND {ledger.none} AND NOT {consents}"
         reason = _("no marketing consent ({field})").format(field=marketing)
         rules.append((failed, bind("marketing_consent"), bind(reason)))
     expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"
@@ -241,6 +263,29 @@ def _consent_rules(
     reason = f"CASE {row['kind']} WHEN 'task' THEN {task} ELSE {message} END"
     rules.append((expired, bind("expiry"), reason))
     return rules
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """The consent ledger's record in force for a follow-up's customer, channel and purpose
+    (SQL expressions; see engine/consent.py)."""
+
+    customer_id: str
+    channel: str
+    purpose: str
+
+    def column(self, name: str) -> str:
+        return latest_sql(name, self.customer_id, self.channel, self.purpose)
+
+    @property
+    def none(self) -> str:
+        """The ledger has no record: the consent column decides."""
+        return f"{self.column('l.id')} IS NULL"
+
+    def refusal(self, applies: str, policy: str, reason: str) -> Rule:
+        """The check that the record in force, when there is one, is not a withdrawal."""
+        failed = f"{applies} AND {self.column('l.granted')} = FALSE"
+        return failed, policy, f"{reason} || ' ' || {self.column(CITATION)}"
 
 
 def _no_channel(

@@ -352,8 +352,10 @@ class _Selection:
         policies = self.ruleset.policies
         if policies is None:
             return None
-        resolved = preferred_channel_sql(policies, ":kind", "x")
+        key = f"x.{self.q(self.ruleset.schema.key)}"
+        resolved = preferred_channel_sql(policies, ":kind", "x", key)
         row = {
+            "customer_id": key,
             "channel": CHANNEL,
             "kind": ":kind",
             "mandatory": ":mandatory",
@@ -420,7 +422,8 @@ class _Selection:
         policies = self.ruleset.policies
         if not self.channel_fields() or policies is None:
             return ":channel"
-        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x')}, :channel)"
+        key = f"x.{self.q(self.ruleset.schema.key)}"
+        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x', key)}, :channel)"
 
     def column(self, name: str) -> str:
         if name in COMPUTED_FIELDS:

@@ -24,6 +24,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          follow-up's idempotency key), followup_id, customer_id, step_id, owner,
                          title, body, due_at, created_at, status ('open' or 'done'), outcome,
                          note, done_at; indexed by (owner, status, due_at)
+    consent_ledger       consent and its withdrawal, only ever added to: customer_id, channel
+                         (a channel of policies.yaml, or 'all'), purpose ('service' or
+                         'marketing'), granted, source (branch, app, call, file, event),
+                         evidence, effective_at, recorded_at (engine/consent.py)
 """
 
 from __future__ import annotations
@@ -39,6 +43,18 @@ if TYPE_CHECKING:  # only a type here; importing the rule set would import the s
     from guanxi.engine.ruleset.models import Schema
 
 Row = dict[str, Any]
+
+CONSENT_LEDGER = (
+    "CREATE TABLE consent_ledger (id {id}, customer_id TEXT NOT NULL, channel TEXT NOT NULL,"
+    " purpose TEXT NOT NULL CHECK (purpose IN ('service', 'marketing')),"
+    " granted {boolean} NOT NULL, source TEXT NOT NULL, evidence TEXT,"
+    " effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+)
+# the customer's latest record for a channel and purpose, read by every consent check
+CONSENT_LEDGER_INDEX = (
+    "CREATE INDEX consent_ledger_latest"
+    " ON consent_ledger (customer_id, purpose, channel, effective_at, id)"
+)
 
 
 class Store(abc.ABC):

@@ -29,7 +29,15 @@ from psycopg.rows import dict_row
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values, shown_location
+from guanxi.engine.store.base import (
+    CONSENT_LEDGER,
+    CONSENT_LEDGER_INDEX,
+    EVENT_COLUMNS,
+    Row,
+    Store,
+    event_values,
+    shown_location,
+)
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -139,6 +147,10 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m014_transitions_gold": (
         "ALTER TABLE transitions ADD COLUMN from_gold BOOLEAN",
         "ALTER TABLE transitions ADD COLUMN to_gold BOOLEAN",
+    ),
+    "m017_consent_ledger": (
+        CONSENT_LEDGER.format(id=ID, boolean="BOOLEAN"),
+        CONSENT_LEDGER_INDEX,
     ),
 }
 

@@ -13,7 +13,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values
+from guanxi.engine.store.base import (
+    CONSENT_LEDGER,
+    CONSENT_LEDGER_INDEX,
+    EVENT_COLUMNS,
+    Row,
+    Store,
+    event_values,
+)
 
 SQL_TYPES = {
     "string": str,
@@ -199,6 +206,15 @@ def m014_transitions_gold(db: sqlite_utils.Database) -> None:
     """Whether the customer was and is gold: `on_enter: gold` and `on_leave: gold` read it."""
     db.execute("ALTER TABLE transitions ADD COLUMN from_gold INTEGER")
     db.execute("ALTER TABLE transitions ADD COLUMN to_gold INTEGER")
+
+
+@migrations()
+def m017_consent_ledger(db: sqlite_utils.Database) -> None:
+    """Consent and its withdrawal, per customer, channel ('all': every channel) and purpose,
+    as records that are only ever added: the latest by effective time (then id) is the
+    customer's consent (engine/consent.py)."""
+    db.execute(CONSENT_LEDGER.format(id="INTEGER PRIMARY KEY", boolean="INTEGER"))
+    db.execute(CONSENT_LEDGER_INDEX)
 
 
 class SQLiteStore(Store):
