@@ -14,20 +14,11 @@ from guanxi.cli.output import console, echo, output_options, print_csv, print_js
 from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine import consent
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 
-WORDS = {  # the ledger's purposes and sources as people read them
-    "service": N_("service"),
-    "marketing": N_("marketing"),
-    "branch": N_("branch"),
-    "app": N_("app"),
-    "call": N_("call"),
-    "file": N_("file"),
-    "event": N_("event"),
-}
 CSV_COLUMNS = ["id", *consent.COLUMNS, "recorded_at"]
 COLUMNS = [
     Col(N_("record")),
@@ -173,7 +164,9 @@ def _rows(records: Iterable[Row], ruleset: RuleSet) -> list[list[str]]:
 
 
 def _word(name: str) -> str:
-    return _(WORDS[name]) if name in WORDS else name
+    """A purpose or source as people read it: in Chinese, the label a file may write too."""
+    labels = {**consent.PURPOSES, **consent.SOURCES}
+    return labels.get(name, name) if current_language() == "zh" else name
 
 
 def _csv_row(row: Row, ruleset: RuleSet) -> list[object]:

@@ -17,7 +17,7 @@ The contact policy asks two questions of every follow-up (engine/plan/policy.py)
 So withdrawing marketing never stops a service message, and withdrawing a channel's service
 consent stops everything on it. A refusal the ledger decided cites its record. The consent
 columns stay one source: a customer load that changes one adds a record with source `file`
-(`column_changes`), so a later withdrawal at the branch is not undone by the next day's file
+(`ColumnChanges`), so a later withdrawal at the branch is not undone by the next day's file
 unless that file changes the column again.
 """
 
@@ -36,8 +36,10 @@ from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts
 
 ALL = "all"  # a record for every channel
+# each purpose and source by its Chinese label, as files may write it and Chinese output shows it
 PURPOSES = {"service": "服务", "marketing": "营销"}
 SOURCES = {"branch": "网点", "app": "手机银行", "call": "电话", "file": "文件", "event": "事件"}
+EVENT_TYPES = {"consent_given": True, "consent_withdrawn": False}  # when schema.yaml has them
 COLUMNS = ("customer_id", "channel", "purpose", "granted", "source", "evidence", "effective_at")
 
 
@@ -138,11 +140,12 @@ def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.d
 
 
 def history(store: Store, customer_id: str) -> list[Row]:
-    """The customer's records, oldest effective first."""
-    return store.execute(
+    """The customer's records, oldest effective first (`granted` a bool in every store)."""
+    rows = store.execute(
         "SELECT * FROM consent_ledger WHERE customer_id = :customer ORDER BY effective_at, id",
         {"customer": str(customer_id)},
     )
+    return [{**row, "granted": bool(row["granted"])} for row in rows]
 
 
 def current(records: Iterable[Row]) -> dict[tuple[str, str], Row]:
@@ -174,17 +177,26 @@ def latest_sql(column: str, customer_id: str, channel: str, purpose: str) -> str
     and purpose (SQL expressions); NULL when the ledger has none."""
     return (
         f"(SELECT {column} FROM consent_ledger l WHERE l.customer_id = CAST({customer_id} AS TEXT)"
-        f" AND l.purpose = '{purpose}' AND l.channel IN ({channel}, '{ALL}')"
+        f" AND l.purpose = {purpose} AND l.channel IN ({channel}, '{ALL}')"
         " ORDER BY l.effective_at DESC, l.id DESC LIMIT 1)"
     )
 
 
 # how a refusal cites its record: #12 (branch, 2026-12-05 02:00 UTC, FORM-0042)
 CITATION = (
-    "'#' || CAST(l.id AS TEXT) || ' (' || l.source || ', '"
-    " || replace(substr(l.effective_at, 1, 16), 'T', ' ') || ' UTC'"
-    " || coalesce(', ' || l.evidence, '') || ')'"
+    "'#' || CAST(r.id AS TEXT) || ' (' || r.source || ', '"
+    " || replace(substr(r.effective_at, 1, 16), 'T', ' ') || ' UTC'"
+    " || coalesce(', ' || r.evidence, '') || ')'"
 )
+
+
+def in_force_sql(customer_id: str, channel: str, purpose: str) -> str:
+    """SQL for the record in force as one text, so that a check reads the ledger once: NULL
+    when there is none (the column decides), '' when it grants, else its `CITATION` (read
+    from the table only then: the search itself reads the index alone)."""
+    cited = f"(SELECT {CITATION} FROM consent_ledger r WHERE r.id = l.id)"
+    verdict = f"CASE WHEN l.granted = TRUE THEN '' ELSE {cited} END"
+    return latest_sql(verdict, customer_id, channel, f"'{purpose}'")
 
 
 def column_sources(policies: PoliciesFile | None) -> dict[str, list[tuple[str, str]]]:
@@ -246,6 +258,35 @@ class ColumnChanges:
             {"keys": json.dumps(keys, ensure_ascii=False, default=str)},
         )
         return {str(row.pop("gx_key")): row for row in rows}
+
+
+def from_events(
+    events: Iterable[Row], policies: PoliciesFile | None
+) -> tuple[list[Record], list[dict[str, str]]]:
+    """The records of the consent_given / consent_withdrawn events among `events` (their
+    payload names channel, purpose, source and evidence; by default every channel,
+    marketing, source `event`, the event's id), and the events refused: id and reason."""
+    records, refused = [], []
+    for event in events:
+        if event["type"] not in EVENT_TYPES:
+            continue
+        payload = json.loads(event["payload"] or "{}")
+        given = Record(
+            str(event["customer_id"]),
+            str(payload.get("channel") or ALL),
+            str(payload.get("purpose") or "marketing"),
+            EVENT_TYPES[event["type"]],
+            str(payload.get("source") or "event"),
+            str(payload.get("evidence") or f"event {event['id']}"),
+            iso(dt.datetime.fromisoformat(event["at"])),
+        )
+        problems = given.problems(policies)
+        if problems:
+            reason = "; ".join(f"{name} '{value}': {why}" for name, value, why in problems)
+            refused.append({"id": str(event["id"]), "reason": reason})
+        else:
+            records.append(given)
+    return records, refused
 
 
 def _ident(name: str) -> str:

@@ -7,6 +7,7 @@ of a consent file are quarantined with their row numbers."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from guanxi.cli.main import cli
 from guanxi.engine import consent
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.ingest import load_consents, load_customers
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy import apply_policies
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from tests.conftest import RULES
 from tests.daemon_helpers import invitation
@@ -176,6 +178,55 @@ def test_a_consent_file_quarantines_bad_rows_with_their_row_numbers_and_loads_on
     assert defaulted["evidence"] == "consents.csv:6"
     again = load_consents(store, ruleset, file, START + dt.timedelta(days=1))
     assert (again.inserted, again.unchanged) == (1, 1)  # C0003 takes effect at each load
+
+
+CONSENT_FIELDS = (
+    "      channel: {type: string, label: 渠道}\n"
+    "      purpose: {type: string, label: 目的}\n"
+    "      source: {type: string, label: 来源}\n"
+    "      evidence: {type: string, label: 凭证}\n"
+)
+CONSENT_EVENTS = (
+    "  consent_given:\n    label: 给予同意\n    fields:\n"
+    + CONSENT_FIELDS
+    + "  consent_withdrawn:\n    label: 撤回同意\n    fields:\n"
+    + CONSENT_FIELDS
+)
+
+
+@pytest.fixture(scope="module")
+def with_consent_events(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The default project whose schema declares the consent events."""
+    folder = tmp_path_factory.mktemp("consent-events") / "rules"
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
+    schema = folder / "schema.yaml"
+    schema.write_text(
+        schema.read_text("utf-8").replace("\nevents:\n", "\nevents:\n" + CONSENT_EVENTS), "utf-8"
+    )
+    return load_ruleset(folder)
+
+
+def test_consent_events_add_their_records_when_planned(
+    store: Store, with_consent_events: RuleSet
+) -> None:
+    at = START.astimezone(dt.UTC).isoformat()
+    app = {"channel": "app", "purpose": "service", "source": "app", "evidence": "APP-1"}
+    store.insert_events([
+        {"id": "E1", "type": "consent_withdrawn", "customer_id": "C0001", "at": at, "payload": app},
+        {"id": "E2", "type": "consent_given", "customer_id": "C0001", "at": at, "payload": {}},
+        {"id": "E3", "type": "consent_given", "customer_id": "C0001", "at": at,
+         "payload": {"channel": "fax"}},
+    ])  # fmt: skip
+    plan_new_events(store, with_consent_events, START)
+    ledger = consent.history(store, "C0001")
+    shown = [(r["channel"], r["purpose"], bool(r["granted"]), r["source"], r["evidence"])
+             for r in ledger]  # fmt: skip
+    assert shown == [("app", "service", False, "app", "APP-1"),
+                     ("all", "marketing", True, "event", "event E2")]  # fmt: skip
+    [refused] = store.execute("SELECT plan_error FROM events WHERE id = 'E3'")
+    assert refused["plan_error"].startswith("channel 'fax': unknown channel")
+    plan_new_events(store, with_consent_events, START)  # planned once: nothing added again
+    assert len(consent.history(store, "C0001")) == 2
 
 
 def test_consent_record_and_show_on_the_command_line_in_chinese(

@@ -12,6 +12,9 @@ before, and each keeps its verdicts with the policy and a reason a relationship 
    - a channel with a consent field needs it true (`channel_consent`); a missing value or an
      unknown customer is no consent (PIPL: consent is given, never assumed);
    - a marketing step needs marketing consent, mandatory or not (`marketing_consent`);
+   - a consent is the consent ledger's record in force when there is one (engine/consent.py:
+     a channel's `service` record, the `marketing` record), else the column; a refusal by the
+     ledger cites its record (id, source, effective time, evidence);
    - tasks: do-not-contact and marketing consent apply to them (a relationship manager's call
      is a contact); `rm_task` has no consent field of its own;
    - a follow-up already due after it expires is suppressed (`expiry`).
@@ -33,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.consent import CITATION, latest_sql
+from guanxi.engine.consent import in_force_sql, latest_sql
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
@@ -199,7 +202,7 @@ def _consents(policies: PoliciesFile, channel: str, customer: str, customer_id: 
     """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
     field_name = policies.channels[channel].consent_field
     column = f"{customer}.{_ident(field_name)}" if field_name else "TRUE"
-    granted = _Ledger(customer_id, sql_text(channel), "service").column("l.granted")
+    granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'")
     return f"coalesce({granted}, {column}) = TRUE"
 
 
@@ -223,7 +226,8 @@ def _consent_rules(
 ) -> list[Rule]:
     """The consent checks in the order they are decided; the first that fails is the reason.
     A channel's and marketing's consent is the ledger's record in force, else the column
-    (engine/consent.py); a refusal by the ledger cites its record."""
+    (engine/consent.py); a refusal by the ledger cites its record. The columns are read
+    first: the ledger only when they refuse, or for a withdrawal."""
 
     def field_of(name: str) -> str:
         return f"{customer}.{_ident(name)}"
@@ -237,25 +241,25 @@ def _consent_rules(
     no_channel = _no_channel(policies, field_of, row, bind)
     unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
     rules.append((unreachable, bind("preferred_channel"), no_channel))
+    service, marketing = _in_force(row)
     for name, channel in policies.channels.items():
         on = f"{row['channel']} = {sql_text(name)}"
         label = channel_label(policies, name)
-        ledger = _Ledger(row["customer_id"], sql_text(name), "service")
         withdrawn = _("no {channel} consent: withdrawn by consent record").format(channel=label)
-        rules.append(ledger.refusal(on, bind("channel_consent"), bind(withdrawn)))
+        rules.append(_withdrawn(on, service, bind("channel_consent"), bind(withdrawn)))
         if field_name := channel.consent_field:
-            failed = f"{on} AND {ledger.none} AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
+            failed = (
+                f"{on} AND coalesce({field_of(field_name)}, FALSE) <> TRUE AND {service} IS NULL"
+            )
             reason = _("no {channel} consent ({field})").format(channel=label, field=field_name)
             rules.append((failed, bind("channel_consent"), bind(reason)))
     marketing_step = f"{row['purpose']} = 'marketing'"
-    used = f"coalesce({row['resolved']}, {row['channel']})"
-    ledger = _Ledger(row["customer_id"], used, "marketing")
     withdrawn = _("no marketing consent: withdrawn by consent record")
-    rules.append(ledger.refusal(marketing_step, bind("marketing_consent"), bind(withdrawn)))
-    if marketing := given.marketing_field:
-        consents = f"coalesce({field_of(marketing)}, FALSE) = TRUE"
-        failed = f"{marketing_step} AND {ledger.none} AND NOT {consents}"
-        reason = _("no marketing consent ({field})").format(field=marketing)
+    rules.append(_withdrawn(marketing_step, marketing, bind("marketing_consent"), bind(withdrawn)))
+    if marketing_field := given.marketing_field:
+        consents = f"coalesce({field_of(marketing_field)}, FALSE) = TRUE"
+        failed = f"{marketing_step} AND NOT {consents} AND {marketing} IS NULL"
+        reason = _("no marketing consent ({field})").format(field=marketing_field)
         rules.append((failed, bind("marketing_consent"), bind(reason)))
     expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"
     task = bind(_("expired before it could be done: it is due after it expires"))
@@ -265,27 +269,19 @@ def _consent_rules(
     return rules
 
 
-@dataclass(frozen=True)
-class _Ledger:
-    """The consent ledger's record in force for a follow-up's customer, channel and purpose
-    (SQL expressions; see engine/consent.py)."""
+def _in_force(row: Mapping[str, str]) -> tuple[str, str]:
+    """The follow-up's service and marketing records in force (see `in_force_sql`): given
+    in `row` when its query reads them once per row, else read here."""
+    channel = f"coalesce({row['resolved']}, {row['channel']})"
+    return (
+        row.get("service") or in_force_sql(row["customer_id"], channel, "service"),
+        row.get("marketing") or in_force_sql(row["customer_id"], channel, "marketing"),
+    )
 
-    customer_id: str
-    channel: str
-    purpose: str
 
-    def column(self, name: str) -> str:
-        return latest_sql(name, self.customer_id, self.channel, self.purpose)
-
-    @property
-    def none(self) -> str:
-        """The ledger has no record: the consent column decides."""
-        return f"{self.column('l.id')} IS NULL"
-
-    def refusal(self, applies: str, policy: str, reason: str) -> Rule:
-        """The check that the record in force, when there is one, is not a withdrawal."""
-        failed = f"{applies} AND {self.column('l.granted')} = FALSE"
-        return failed, policy, f"{reason} || ' ' || {self.column(CITATION)}"
+def _withdrawn(applies: str, in_force: str, policy: str, reason: str) -> Rule:
+    """The check that the record in force, if any, is not a withdrawal; the reason cites it."""
+    return f"{applies} AND {in_force} <> ''", policy, f"{reason} || ' ' || {in_force}"
 
 
 def _no_channel(

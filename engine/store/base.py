@@ -50,10 +50,11 @@ CONSENT_LEDGER = (
     " granted {boolean} NOT NULL, source TEXT NOT NULL, evidence TEXT,"
     " effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL)"
 )
-# the customer's latest record for a channel and purpose, read by every consent check
+# the customer's latest record for a purpose and a channel (or 'all'), read by every consent
+# check from the index alone, newest first, with no sort
 CONSENT_LEDGER_INDEX = (
     "CREATE INDEX consent_ledger_latest"
-    " ON consent_ledger (customer_id, purpose, channel, effective_at, id)"
+    " ON consent_ledger (customer_id, purpose, effective_at, id, channel, granted)"
 )
 
 
