@@ -242,11 +242,15 @@ def _consent_rules(
     unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
     rules.append((unreachable, bind("preferred_channel"), no_channel))
     service, marketing = _in_force(row)
+    text = _("no {channel} consent: withdrawn by consent record")
+    labels = (f"WHEN {sql_text(n)} THEN {bind(text.format(channel=channel_label(policies, n)))}"
+              for n in policies.channels)  # fmt: skip
+    otherwise = bind(text.format(channel=PREFERRED))  # not chosen yet: an 'all' record refused
+    withdrawn = f"CASE {row['channel']} {' '.join(labels)} ELSE {otherwise} END"
+    rules.append(_withdrawn("TRUE", service, bind("channel_consent"), withdrawn))
     for name, channel in policies.channels.items():
         on = f"{row['channel']} = {sql_text(name)}"
         label = channel_label(policies, name)
-        withdrawn = _("no {channel} consent: withdrawn by consent record").format(channel=label)
-        rules.append(_withdrawn(on, service, bind("channel_consent"), bind(withdrawn)))
         if field_name := channel.consent_field:
             failed = (
                 f"{on} AND coalesce({field_of(field_name)}, FALSE) <> TRUE AND {service} IS NULL"
@@ -270,12 +274,13 @@ def _consent_rules(
 
 
 def _in_force(row: Mapping[str, str]) -> tuple[str, str]:
-    """The follow-up's service and marketing records in force (see `in_force_sql`): given
-    in `row` when its query reads them once per row, else read here."""
-    channel = f"coalesce({row['resolved']}, {row['channel']})"
+    """The follow-up's service and marketing records in force (see `in_force_sql`) for its
+    channel: given in `row` when its query reads them once per row, else read here. A
+    `preferred` follow-up has no channel yet: its records for 'all' count, and those of the
+    channel chosen for it when it is sent (its service consent chose it)."""
     return (
-        row.get("service") or in_force_sql(row["customer_id"], channel, "service"),
-        row.get("marketing") or in_force_sql(row["customer_id"], channel, "marketing"),
+        row.get("service") or in_force_sql(row["customer_id"], row["channel"], "service"),
+        row.get("marketing") or in_force_sql(row["customer_id"], row["channel"], "marketing"),
     )
 
 
