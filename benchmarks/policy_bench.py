@@ -57,7 +57,7 @@ def build(path: Path, customers: int, resolved: bool) -> None:
 
 def _resolve(connection: sqlite3.Connection, ruleset: RuleSet) -> None:
     assert ruleset.policies is not None
-    resolved = preferred_channel_sql(ruleset.policies, "f.kind", "c")
+    resolved = preferred_channel_sql(ruleset.policies, "f.kind", "c", "f.customer_id")
     connection.execute(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM customers c"
         " WHERE c.customer_id = f.customer_id), f.channel) WHERE f.channel = 'preferred'"

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.consent import print_ledger
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
@@ -329,6 +330,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     _print_stored(found)
     if found.history is not None:
         _print_history(found.history, found.customer_id)
+        print_ledger(found.customer_id, list(found.history.consents), ruleset)
 
 
 EVENTS_LISTED = 10  # the newest events of a measure that explain lists
@@ -456,6 +458,9 @@ def _followup_lines(followup: FollowupHistory) -> list[str]:
         )
         for d in followup.decisions
     ]
+    if followup.consents:
+        cited = ", ".join(f"#{record}" for record in followup.consents)
+        lines.append("      " + _("consent records relied on: {records}").format(records=cited))
     return lines
 
 

@@ -28,7 +28,7 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ingest import LoadReport, load_customers, load_events
+from guanxi.engine.ingest import LoadReport, load_consents, load_customers, load_events
 from guanxi.engine.ingest.limit import Loader, QuarantineLimit, load_within
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
@@ -69,8 +69,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 @click.group()
 def load() -> None:
-    """Load customers or events into the store. Bad rows are quarantined with their line
-    number and reason, never dropped; loading the same file again changes nothing."""
+    """Load customers, events or consent records into the store. Bad rows are quarantined
+    with their line number and reason, never dropped; loading the same file again changes
+    nothing."""
 
 
 def _limit(ctx: click.Context, param: click.Parameter, text: str | None) -> Any:
@@ -129,6 +130,26 @@ def events(
     """Load events from a JSONL, CSV or Parquet file (known ids are kept), then plan the
     follow-ups the new events trigger. Exit code 3 when some rows were quarantined."""
     _load(Load(load_events, file, limit), rules, store, as_json, now_text, plan=True)
+
+
+@load.command("consents")
+@click.argument("file", type=FILE)
+@rules_option
+@store_option
+@max_quarantine_option
+@json_option
+def consents(
+    file: Path,
+    rules: Path | None,
+    store: str | None,
+    limit: QuarantineLimit | None,
+    as_json: bool,
+) -> None:
+    """Add consent records from a CSV (UTF-8), Excel, JSONL or Parquet file to the consent
+    ledger: customer_id, channel ('all': every channel), purpose (service, marketing),
+    granted, source (branch, app, call, file, event), evidence and effective_at (both
+    optional). Exit code 3 when some rows were quarantined."""
+    _load(Load(load_consents, file, limit), rules, store, as_json)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 # Command groups that live in their own modules (one module per area of the CLI), imported
 # when first used: name -> Lazy("module:command", the one line `guanxi --help` shows).
 COMMANDS = {
-    "load": Lazy("guanxi.cli.data:load", "Load customers or events into the store."),
+    "load": Lazy(
+        "guanxi.cli.data:load", "Load customers, events or consent records into the store."
+    ),
     "demo-data": Lazy(
         "guanxi.cli.data:demo_data",
         "Write reproducible demo customers and events to load and try rules on.",
@@ -59,6 +61,11 @@ COMMANDS = {
         "Deliver follow-ups as they fall due: plan new events every tick, each recurring step"
         " on its schedule, re-classify nightly, and hand what is due to the adapters that"
         " guanxi.yaml's `delivery:` names (an outbox file by default).",
+    ),
+    "consent": Lazy(
+        "guanxi.cli.consent:consent_group",
+        "Record a customer's consent or its withdrawal, with its source and evidence; show"
+        " the customer's consent history and the consent in force.",
     ),
     "tasks": Lazy(
         "guanxi.cli.tasks:tasks",

@@ -196,7 +196,7 @@ def refusals(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[int, R
     policies = ruleset.policies
     if policies is None or not rows:
         return {}
-    resolved = preferred_channel_sql(policies, "f.kind", "c")
+    resolved = preferred_channel_sql(policies, "f.kind", "c", "f.customer_id")
     followup = {name: f"f.{name}" for name in FOLLOWUP_FIELDS}
     followup["resolved"] = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
     verdict = consent_sql(policies, "c", followup)

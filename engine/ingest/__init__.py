@@ -14,6 +14,7 @@ from guanxi.engine.ingest.load import (
     LoadReport,
     Progress,
     check_customer_file,
+    load_consents,
     load_customers,
     load_events,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "check_customer_file",
     "check_event",
     "check_event_record",
+    "load_consents",
     "load_customers",
     "load_events",
 ]

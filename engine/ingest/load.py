@@ -2,6 +2,7 @@
 
     load_customers(store, ruleset, path, now) -> LoadReport     CSV, JSON Lines or Parquet
     load_events(store, ruleset, path, now)    -> LoadReport     CSV, JSON Lines or Parquet
+    load_consents(store, ruleset, path, now)  -> LoadReport     consent records (engine/consent)
 
 - Every problem of a bad row is one quarantine record (kind, file, row number, field, value,
   reason) and the row is not loaded. The quarantine is a log: each load adds its own records,
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine import consent
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -37,6 +39,7 @@ from guanxi.engine.ingest.formats import (
 from guanxi.engine.ingest.headers import customer_headers, event_headers, renamed
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
+from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
@@ -118,6 +121,7 @@ class _Load:
         self.store, self.now, self.source = store, now, source
         self.seen: dict[Any, int] = {}  # key -> row number, to find keys given twice
         self.good: list[Row] = []
+        self.lines: list[int] = []  # the row number of each of `good`
         self.bad: list[Row] = []
 
     def warn(self, message: str) -> None:
@@ -139,12 +143,13 @@ class _Load:
             self._quarantine(number, [(None, record.text, record.reason)])
             return
         row, problems = check(record)
-        if not problems:
+        if not problems and key:
             self._first(number, key, row, problems)
         if problems:
             self._quarantine(number, problems)
         else:
             self.good.append(row)
+            self.lines.append(number)
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
         """A key seen earlier in this file is a problem: the first row wins."""
@@ -176,7 +181,7 @@ class _Load:
         report.read = report.loaded + report.quarantined
         for name in ("inserted", "updated", "unchanged"):
             setattr(report, name, getattr(report, name) + counts.get(name, 0))
-        self.good, self.bad = [], []
+        self.good, self.lines, self.bad = [], [], []
         if progress is not None:
             progress(self.source.position(), self.source.size)
 
@@ -218,7 +223,13 @@ def load_customers(
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = customer_check(schema, zone, source.columns, load.warn)
-        write = _stamped(store.upsert_customers, {"_loaded_at": load.now})
+        upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
+        consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
+
+        def write(rows: list[Row]) -> dict[str, int]:
+            consents(rows, load.lines)  # before the rows overwrite the columns they compare
+            return upsert(rows)
+
         return load.run(check, schema.key, write, progress)
 
 
@@ -240,6 +251,42 @@ def load_events(
         check = event_check(schema, zone, load.warn)
         write = _stamped(store.insert_events, {"loaded_at": load.now})
         return load.run(check, "id", write, progress)
+
+
+def load_consents(
+    store: Store,
+    ruleset: RuleSet,
+    path: Path | str,
+    now: dt.datetime,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Add the consent records of a CSV, JSON Lines, Parquet or Excel file to the ledger
+    (engine/consent.py). A record the ledger already holds is not added again."""
+    path, schema = Path(path), consent.file_schema(ruleset.policies)
+    zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
+    with opened(path) as source:
+        source = renamed(path, source, customer_headers(schema))
+        required = [name for name, spec in schema.fields.items() if spec.required]
+        columns_needed(path, source.columns, required)
+        store.prepare(ruleset.schema)
+        load = _Load("consents", path, store, utc_text(now, zone), source)
+        for warning in unknown_columns(source.columns or (), schema.fields):
+            load.warn(warning)
+
+        def effective(given: str | None) -> dt.datetime:
+            return dt.datetime.fromisoformat(given) if given else now
+
+        def write(rows: list[Row]) -> dict[str, int]:
+            records = [
+                consent.Record(**{**row, "evidence": row.get("evidence") or f"{path.name}:{line}",
+                                  "effective_at": iso(effective(row.get("effective_at")))})
+                for row, line in zip(rows, load.lines, strict=True)
+            ]  # fmt: skip
+            added = consent.append_new(store, records, now)
+            return {"inserted": added, "unchanged": len(records) - added}
+
+        check = customer_check(schema, zone, source.columns, load.warn)
+        return load.run(check, "", write, progress)
 
 
 def _stamped(write: Write, stamp: Row) -> Write:

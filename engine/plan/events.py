@@ -18,6 +18,8 @@ Outcomes that are not a follow-up are counted, never dropped silently:
 - an event that cannot be planned (a follow-up due past the calendar's last day, a value no
   condition can compare) fails alone (`failed`): it is marked planned with its reason in
   `plan_error`, never tried again, and the rest of its chunk is planned.
+A consent_given or consent_withdrawn event (when schema.yaml declares them) adds its record to
+the consent ledger before the chunk's contact policy (engine/consent.py).
 `cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
 (a resolved complaint needs no call-back); `unless:` cancels a follow-up at planning time.
 A step's `when:` may read event measures (`complaints_90d`): they count the customer's events
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine import consent
 from guanxi.engine.classify.event_measures import event_value, stored_events
 from guanxi.engine.classify.field_history import change_value, stored_history
 from guanxi.engine.events.matcher import EventMatcher
@@ -106,7 +109,8 @@ class _Planner:
 
     def plan_chunk(self, events: list[Row]) -> None:
         profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
-        batch, followups, failures, too_old = new_batch(), [], [], []
+        batch, followups, too_old = new_batch(), [], []
+        consents, failures = consent.from_events(events, self.ruleset.policies)
         for event in events:
             self.report.events += 1
             profile = profiles.get(event["customer_id"])
@@ -126,6 +130,7 @@ class _Planner:
             self.report.by_step.update(f.step_id for f in planned)
             followups.extend(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
+            consent.append(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self.store.execute(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from guanxi.engine import consent
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 
@@ -59,6 +60,7 @@ class FollowupHistory:
     policy: str | None
     reason: str | None
     decisions: tuple[PolicyDecision, ...]
+    consents: tuple[int, ...] = ()  # the consent records in force when it was due (ids)
 
     @property
     def moved(self) -> bool:
@@ -87,6 +89,7 @@ class CustomerHistory:
     more_followups: int  # how many older follow-ups were left out
     events: tuple[EventHistory, ...]
     more_events: int
+    consents: tuple[Row, ...] = ()  # the consent ledger's records, oldest first
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,7 +113,10 @@ def customer_history(
         {**params, "limit": limit},
     )
     decided = _decisions(store, [r["id"] for r in rows], zone)
-    found = tuple(_followup(r, ruleset, decided.get(r["id"], ()), zone) for r in rows)
+    ledger = consent.history(store, customer_id)
+    found = tuple(
+        _followup(r, ruleset, decided.get(r["id"], ()), zone, _relied_on(ledger, r)) for r in rows
+    )
     happened = store.execute(
         "SELECT id, type, at, planned_at, plan_error, too_old FROM events"
         " WHERE customer_id = :id"
@@ -123,6 +129,7 @@ def customer_history(
         _count(store, "followups", customer_id) - len(found),
         tuple(_event(r, zone) for r in happened),
         _count(store, "events", customer_id) - len(happened),
+        tuple(ledger),
     )
 
 
@@ -146,8 +153,17 @@ def _decisions(
     return {key: tuple(value) for key, value in found.items()}
 
 
+def _relied_on(ledger: list[Row], followup: Row) -> tuple[int, ...]:
+    found = consent.relied_on(ledger, followup["channel"], followup["purpose"], followup["due_at"])
+    return tuple(row["id"] for row in found)
+
+
 def _followup(
-    row: Row, ruleset: RuleSet, decisions: Iterable[PolicyDecision], zone: zoneinfo.ZoneInfo
+    row: Row,
+    ruleset: RuleSet,
+    decisions: Iterable[PolicyDecision],
+    zone: zoneinfo.ZoneInfo,
+    consents: tuple[int, ...],
 ) -> FollowupHistory:
     step = next((s.step for s in ruleset.steps if s.id == row["step_id"]), None)
     expires = row["expires_at"]
@@ -173,6 +189,7 @@ def _followup(
         policy=row["policy"],
         reason=row["reason"],
         decisions=tuple(decisions),
+        consents=consents,
     )
 
 

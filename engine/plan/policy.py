@@ -12,6 +12,9 @@ before, and each keeps its verdicts with the policy and a reason a relationship 
    - a channel with a consent field needs it true (`channel_consent`); a missing value or an
      unknown customer is no consent (PIPL: consent is given, never assumed);
    - a marketing step needs marketing consent, mandatory or not (`marketing_consent`);
+   - a consent is the consent ledger's record in force when there is one (engine/consent.py:
+     a channel's `service` record, the `marketing` record), else the column; a refusal by the
+     ledger cites its record (id, source, effective time, evidence);
    - tasks: do-not-contact and marketing consent apply to them (a relationship manager's call
      is a contact); `rm_task` has no consent field of its own;
    - a follow-up already due after it expires is suppressed (`expiry`).
@@ -33,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.engine.consent import in_force_sql, latest_sql
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.experiments import assign_arms
 from guanxi.engine.plan.followups import expire_late, iso
@@ -95,7 +99,7 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
 
 def consent(run: Batch) -> Counts:
     """Suppress every pending follow-up that fails a consent check."""
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
     resolved = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
     row = {name: f"f.{name}" for name in FOLLOWUP_FIELDS} | {"resolved": resolved}
     verdict = consent_sql(run.policies, "c", row)
@@ -109,7 +113,15 @@ def consent(run: Batch) -> Counts:
     return settle(run, [])
 
 
-FOLLOWUP_FIELDS = ("channel", "kind", "mandatory", "purpose", "due_at", "expires_at")
+FOLLOWUP_FIELDS = (
+    "customer_id",
+    "channel",
+    "kind",
+    "mandatory",
+    "purpose",
+    "due_at",
+    "expires_at",
+)
 """The follow-up's fields the consent checks read (with `resolved`, its preferred channel)."""
 
 
@@ -154,7 +166,7 @@ def resolve_channels(run: Batch) -> Counts:
     suppressed by the consent pass)."""
     if run.survey.preferred == 0:
         return []
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
     customer = f"customers c WHERE c.{_ident(run.ruleset.schema.key)} = f.customer_id"
     run.query(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM {customer}),"
@@ -165,30 +177,35 @@ def resolve_channels(run: Batch) -> Counts:
     return []
 
 
-def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> str:
+def preferred_channel_sql(
+    policies: PoliciesFile, kind: str, customer: str, customer_id: str
+) -> str:
     """SQL for the channel a `preferred` step of kind `kind` (an SQL expression) uses for the
-    customer row `customer`: the preferred channel, else the first fallback the customer
-    consents to; NULL when there is none."""
+    customer row `customer` whose key is `customer_id`: the preferred channel, else the first
+    fallback the customer consents to; NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
     chosen = f"{customer}.{_ident(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
     whens += [
         f"WHEN {kind} = '{policies.channels[name].kind}'"
-        f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
     ]
     return f"CASE {' '.join(whens)} END"
 
 
-def _consents(policies: PoliciesFile, channel: str, customer: str) -> str:
-    consent = policies.channels[channel].consent_field
-    return f"{customer}.{_ident(consent)} = TRUE" if consent else "TRUE"
+def _consents(policies: PoliciesFile, channel: str, customer: str, customer_id: str) -> str:
+    """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
+    field_name = policies.channels[channel].consent_field
+    column = f"{customer}.{_ident(field_name)}" if field_name else "TRUE"
+    granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'")
+    return f"coalesce({granted}, {column}) = TRUE"
 
 
 Rule = tuple[str, str, str]  # SQL condition, policy (a placeholder), SQL text of the reason
@@ -209,7 +226,10 @@ class _Bound:
 def _consent_rules(
     policies: PoliciesFile, customer: str, row: Mapping[str, str], bind: _Bound
 ) -> list[Rule]:
-    """The consent checks in the order they are decided; the first that fails is the reason."""
+    """The consent checks in the order they are decided; the first that fails is the reason.
+    A channel's and marketing's consent is the ledger's record in force, else the column
+    (engine/consent.py); a refusal by the ledger cites its record. The columns are read
+    first: the ledger only when they refuse, or for a withdrawal."""
 
     def field_of(name: str) -> str:
         return f"{customer}.{_ident(name)}"
@@ -223,19 +243,29 @@ def _consent_rules(
     no_channel = _no_channel(policies, field_of, row, bind)
     unreachable = f"{row['channel']} = '{PREFERRED}' AND {row['resolved']} IS NULL"
     rules.append((unreachable, bind("preferred_channel"), no_channel))
+    service, marketing = _in_force(row)
+    text = _("no {channel} consent: withdrawn by consent record")
+    labels = (f"WHEN {sql_text(n)} THEN {bind(text.format(channel=channel_label(policies, n)))}"
+              for n in policies.channels)  # fmt: skip
+    otherwise = bind(text.format(channel=PREFERRED))  # not chosen yet: an 'all' record refused
+    withdrawn = f"CASE {row['channel']} {' '.join(labels)} ELSE {otherwise} END"
+    rules.append(_withdrawn("TRUE", service, bind("channel_consent"), withdrawn))
     for name, channel in policies.channels.items():
+        on = f"{row['channel']} = {sql_text(name)}"
+        label = channel_label(policies, name)
         if field_name := channel.consent_field:
             failed = (
-                f"{row['channel']} = {sql_text(name)}"
-                f" AND coalesce({field_of(field_name)}, FALSE) <> TRUE"
+                f"{on} AND coalesce({field_of(field_name)}, FALSE) <> TRUE AND {service} IS NULL"
             )
-            label = channel_label(policies, name)
             reason = _("no {channel} consent ({field})").format(channel=label, field=field_name)
             rules.append((failed, bind("channel_consent"), bind(reason)))
-    if marketing := given.marketing_field:
-        consents = f"coalesce({field_of(marketing)}, FALSE) = TRUE"
-        failed = f"{row['purpose']} = 'marketing' AND NOT {consents}"
-        reason = _("no marketing consent ({field})").format(field=marketing)
+    marketing_step = f"{row['purpose']} = 'marketing'"
+    withdrawn = _("no marketing consent: withdrawn by consent record")
+    rules.append(_withdrawn(marketing_step, marketing, bind("marketing_consent"), bind(withdrawn)))
+    if marketing_field := given.marketing_field:
+        consents = f"coalesce({field_of(marketing_field)}, FALSE) = TRUE"
+        failed = f"{marketing_step} AND NOT {consents} AND {marketing} IS NULL"
+        reason = _("no marketing consent ({field})").format(field=marketing_field)
         rules.append((failed, bind("marketing_consent"), bind(reason)))
     expired = f"{row['expires_at']} IS NOT NULL AND {row['due_at']} > {row['expires_at']}"
     task = bind(_("expired before it could be done: it is due after it expires"))
@@ -243,6 +273,22 @@ def _consent_rules(
     reason = f"CASE {row['kind']} WHEN 'task' THEN {task} ELSE {message} END"
     rules.append((expired, bind("expiry"), reason))
     return rules
+
+
+def _in_force(row: Mapping[str, str]) -> tuple[str, str]:
+    """The follow-up's service and marketing records in force (see `in_force_sql`) for its
+    channel: given in `row` when its query reads them once per row, else read here. A
+    `preferred` follow-up has no channel yet: its records for 'all' count, and those of the
+    channel chosen for it when it is sent (its service consent chose it)."""
+    return (
+        row.get("service") or in_force_sql(row["customer_id"], row["channel"], "service"),
+        row.get("marketing") or in_force_sql(row["customer_id"], row["channel"], "marketing"),
+    )
+
+
+def _withdrawn(applies: str, in_force: str, policy: str, reason: str) -> Rule:
+    """The check that the record in force, if any, is not a withdrawal; the reason cites it."""
+    return f"{applies} AND {in_force} <> ''", policy, f"{reason} || ' ' || {in_force}"
 
 
 def _no_channel(

@@ -35,6 +35,7 @@ from typing import Any
 from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import quote
+from guanxi.engine.consent import in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
@@ -53,6 +54,8 @@ from guanxi.engine.store.base import Store
 from guanxi.engine.timing import Schedule
 
 CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source
+SERVICE = "x._guanxi_service"  # its consent records in force (engine/consent.py), read there
+MARKETING = "x._guanxi_marketing"
 MAX_OCCURRENCES = 1000  # per step and call: a cron every minute over a year is a mistake
 
 
@@ -352,8 +355,10 @@ class _Selection:
         policies = self.ruleset.policies
         if policies is None:
             return None
-        resolved = preferred_channel_sql(policies, ":kind", "x")
+        key = f"x.{self.q(self.ruleset.schema.key)}"
+        resolved = preferred_channel_sql(policies, ":kind", "x", key)
         row = {
+            "customer_id": key,
             "channel": CHANNEL,
             "kind": ":kind",
             "mandatory": ":mandatory",
@@ -361,6 +366,8 @@ class _Selection:
             "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
             "expires_at": "CAST(:expires AS TEXT)",
             "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
+            "service": SERVICE,
+            "marketing": MARKETING,
         }
         return consent_sql(policies, "x", row)
 
@@ -378,9 +385,19 @@ class _Selection:
         # keeps the database from copying its expression into each of them (WHERE keeps
         # SQLite from reading the upsert's ON as a join's)
         fence = "LIMIT -1 OFFSET 0" if self.dialect == "sqlite" else "OFFSET 0"
-        return (
-            f"(SELECT x.*, {self.channel()} AS {CHANNEL[2:]} FROM {source} {fence}) AS x WHERE TRUE"
-        )
+        chosen = f"(SELECT x.*, {self.channel()} AS {CHANNEL[2:]} FROM {source} {fence}) AS x"
+        # and the consent records in force for that channel, read once per customer too
+        return f"(SELECT x.*, {self.in_force()} FROM {chosen} {fence}) AS x WHERE TRUE"
+
+    def in_force(self) -> str:
+        """The service and marketing consent records in force (`in_force_sql`) as columns:
+        marketing only for a marketing step."""
+        key = f"x.{self.q(self.ruleset.schema.key)}"
+        service = in_force_sql(key, CHANNEL, "service")
+        marketing = "NULL"
+        if self.step.step.purpose == "marketing":
+            marketing = in_force_sql(key, CHANNEL, "marketing")
+        return f"{service} AS {SERVICE[2:]}, CAST({marketing} AS TEXT) AS {MARKETING[2:]}"
 
     def profiles(self) -> str:
         """Key, level, owner and every name the conditions use, one row per customer."""
@@ -420,7 +437,8 @@ class _Selection:
         policies = self.ruleset.policies
         if not self.channel_fields() or policies is None:
             return ":channel"
-        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x')}, :channel)"
+        key = f"x.{self.q(self.ruleset.schema.key)}"
+        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x', key)}, :channel)"
 
     def column(self, name: str) -> str:
         if name in COMPUTED_FIELDS:

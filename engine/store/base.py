@@ -28,6 +28,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          proposer, proposed_at, checks, simulation (JSON), status, approver,
                          approved_at, live_at, note; what was proposed cannot be updated, and
                          at most one row is 'live'
+    consent_ledger       consent and its withdrawal, only ever added to: customer_id, channel
+                         (a channel of policies.yaml, or 'all'), purpose ('service' or
+                         'marketing'), granted, source (branch, app, call, file, event),
+                         evidence, effective_at, recorded_at (engine/consent.py)
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ if TYPE_CHECKING:  # only a type here; importing the rule set would import the s
     from guanxi.engine.ruleset.models import Schema
 
 Row = dict[str, Any]
+
+CONSENT_LEDGER = (
+    "CREATE TABLE consent_ledger (id {id}, customer_id TEXT NOT NULL, channel TEXT NOT NULL,"
+    " purpose TEXT NOT NULL CHECK (purpose IN ('service', 'marketing')),"
+    " granted {boolean} NOT NULL, source TEXT NOT NULL, evidence TEXT,"
+    " effective_at TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+)
+# the customer's latest record for a purpose and a channel (or 'all'), read by every consent
+# check from the index alone, newest first, with no sort
+CONSENT_LEDGER_INDEX = (
+    "CREATE INDEX consent_ledger_latest"
+    " ON consent_ledger (customer_id, purpose, effective_at, id, channel, granted)"
+)
 
 
 class Store(abc.ABC):

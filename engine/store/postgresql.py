@@ -29,7 +29,15 @@ from psycopg.rows import dict_row
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values, shown_location
+from guanxi.engine.store.base import (
+    CONSENT_LEDGER,
+    CONSENT_LEDGER_INDEX,
+    EVENT_COLUMNS,
+    Row,
+    Store,
+    event_values,
+    shown_location,
+)
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -157,6 +165,10 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TABLE field_history (field TEXT NOT NULL, customer_id TEXT NOT NULL,"
         " day TEXT NOT NULL, run_id BIGINT NOT NULL, value DOUBLE PRECISION,"
         " PRIMARY KEY (field, customer_id, day))",
+    ),
+    "m017_consent_ledger": (
+        CONSENT_LEDGER.format(id=ID, boolean="BOOLEAN"),
+        CONSENT_LEDGER_INDEX,
     ),
     # what was proposed cannot be changed; at most one release is live
     "m019_releases": (

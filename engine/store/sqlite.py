@@ -13,7 +13,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, event_values
+from guanxi.engine.store.base import (
+    CONSENT_LEDGER,
+    CONSENT_LEDGER_INDEX,
+    EVENT_COLUMNS,
+    Row,
+    Store,
+    event_values,
+)
 from guanxi.engine.store.dialect import BUCKET_FUNCTION, bucket
 
 SQL_TYPES = {
@@ -231,6 +238,15 @@ def m016_field_history(db: sqlite_utils.Database) -> None:
         " day TEXT NOT NULL, run_id INTEGER NOT NULL, value REAL,"
         " PRIMARY KEY (field, customer_id, day)) WITHOUT ROWID"
     )
+
+
+@migrations()
+def m017_consent_ledger(db: sqlite_utils.Database) -> None:
+    """Consent and its withdrawal, per customer, channel ('all': every channel) and purpose,
+    as records that are only ever added: the latest by effective time (then id) is the
+    customer's consent (engine/consent.py)."""
+    db.execute(CONSENT_LEDGER.format(id="INTEGER PRIMARY KEY", boolean="INTEGER"))
+    db.execute(CONSENT_LEDGER_INDEX)
 
 
 @migrations()

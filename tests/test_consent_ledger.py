@@ -1,0 +1,248 @@
+"""The consent ledger on each real store: records are only added, the latest by effective time
+decides, a withdrawal recorded after planning stops the send and is cited where the verdict is
+kept (the follow-up, its decisions, the deliveries ledger), marketing withdrawal leaves service
+messages alone, customer loads add a record when they change a consent column, and bad rows
+of a consent file are quarantined with their row numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from guanxi.cli.main import cli
+from guanxi.engine import consent
+from guanxi.engine.classify.explain import explain
+from guanxi.engine.ingest import load_consents, load_customers
+from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.policy import apply_policies
+from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.store import Store
+from tests.conftest import RULES
+from tests.daemon_helpers import invitation
+from tests.policy_helpers import sent
+from tests.test_send_time_policy import START, customer, decisions, deliver, outboxes, plan
+
+pytestmark = pytest.mark.every_store
+
+NOON = START.replace(hour=12)
+
+
+def withdraw(store: Store, ruleset: RuleSet, channel: str, purpose: str, at: dt.datetime) -> int:
+    given = consent.Record("C0001", channel, purpose, False, "branch", "FORM-7", iso(at))
+    return consent.record(store, ruleset.policies, given, at)
+
+
+def cited(record: int, at: dt.datetime) -> str:
+    return f"#{record} (branch, {at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC, FORM-7)"
+
+
+def test_a_withdrawal_recorded_after_planning_stops_the_send_and_the_verdict_cites_it(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    store.upsert_customers([customer(1)])
+    [followup] = plan(store, [invitation("C0001", "E1", NOON, purpose="marketing")]).values()
+    apply_policies(store, ruleset, "b1", START)
+    [row] = store.execute("SELECT status FROM followups")
+    assert row["status"] == "pending"  # the columns consent at planning
+    later = START + dt.timedelta(hours=1)
+    record = withdraw(store, ruleset, "all", "marketing", later)
+    with outboxes(ruleset, tmp_path / "outbox.jsonl") as adapters:
+        deliver(store, ruleset, adapters, NOON)
+    assert sent(store) == []
+    reason = "no marketing consent: withdrawn by consent record " + cited(record, later)
+    [row] = store.execute("SELECT status, policy, reason FROM followups")
+    assert (row["status"], row["policy"], row["reason"]) == (
+        "suppressed",
+        "marketing_consent",
+        reason,
+    )
+    assert decisions(store, followup) == [("suppressed", "marketing_consent", reason)]
+    [delivery] = store.execute("SELECT outcome, error FROM deliveries")
+    assert (delivery["outcome"], delivery["error"]) == ("suppressed", reason)
+    history = explain(store, ruleset, "C0001", NOON).history
+    assert history is not None and history.followups[0].consents == (record,)
+
+
+def test_withdrawing_marketing_leaves_service_messages_and_a_channel_withdrawal_stops_both(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    store.upsert_customers([customer(1)])
+    marketing = withdraw(store, ruleset, "sms", "marketing", START)
+    plan(store, [
+        invitation("C0001", "service", NOON),
+        invitation("C0001", "marketing", NOON, purpose="marketing"),
+        invitation("C0001", "email", NOON, channel="email", purpose="marketing"),
+    ])  # fmt: skip
+    apply_policies(store, ruleset, "b1", START)
+    found = store.execute("SELECT occurrence, status, reason FROM followups ORDER BY id")
+    assert [(row["occurrence"], row["status"]) for row in found] == [
+        ("service", "pending"),
+        ("marketing", "suppressed"),
+        ("email", "pending"),  # withdrawn on SMS only
+    ]
+    assert found[1]["reason"].endswith(cited(marketing, START))
+    service = withdraw(store, ruleset, "sms", "service", START + dt.timedelta(hours=1))
+    with outboxes(ruleset, tmp_path / "outbox.jsonl") as adapters:
+        deliver(store, ruleset, adapters, NOON)
+    assert [row["channel"] for row in sent(store)] == ["email"]
+    [row] = store.execute("SELECT reason FROM followups WHERE occurrence = 'service'")
+    later = START + dt.timedelta(hours=1)
+    assert row["reason"] == "no SMS consent: withdrawn by consent record " + cited(service, later)
+
+
+def test_the_latest_record_by_effective_time_decides_whenever_it_was_recorded(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A paper form signed earlier and entered later does not undo a newer withdrawal; a
+    newer grant undoes an older withdrawal; ties go to the later record."""
+    store.upsert_customers([customer(1, consent_marketing=False)])
+    monday, tuesday = START, START + dt.timedelta(days=1)
+    withdrawn = withdraw(store, ruleset, "all", "marketing", tuesday)
+    old_grant = consent.Record("C0001", "all", "marketing", True, "call", None, iso(monday))
+    consent.record(store, ruleset.policies, old_grant, tuesday + dt.timedelta(hours=2))
+    ledger = consent.history(store, "C0001")
+    assert consent.current(ledger)[("all", "marketing")]["id"] == withdrawn
+    tie = consent.Record("C0001", "all", "marketing", True, "app", None, iso(tuesday))
+    granted = consent.record(store, ruleset.policies, tie, tuesday)
+    ledger = consent.history(store, "C0001")
+    assert consent.current(ledger)[("all", "marketing")]["id"] == granted
+    assert len(ledger) == 3  # nothing overwritten
+    plan(store, [invitation("C0001", "E1", NOON + dt.timedelta(days=2), purpose="marketing")])
+    apply_policies(store, ruleset, "b1", tuesday)
+    [row] = store.execute("SELECT status FROM followups")
+    assert row["status"] == "pending"  # the grant in the ledger wins over the column's false
+
+
+def test_a_customer_load_that_changes_a_consent_column_adds_a_record_and_keeps_history(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    header = "customer_id,name,consent_sms,consent_marketing\n"
+    file = tmp_path / "customers.csv"
+    file.write_text(header + "C0001,王伟,true,false\nC0002,李娜,false,false\n", "utf-8")
+    load_customers(store, ruleset, file, START)
+    load_customers(store, ruleset, file, START + dt.timedelta(days=1))  # unchanged: no record
+    first = consent.history(store, "C0001")
+    shown = [(r["channel"], r["purpose"], bool(r["granted"]), r["source"], r["evidence"])
+             for r in first]  # fmt: skip
+    assert shown == [("sms", "service", True, "file", "customers.csv:2 consent_sms")]
+    assert consent.history(store, "C0002") == []  # never consented: nothing to record
+    withdrawn = withdraw(store, ruleset, "sms", "service", START + dt.timedelta(days=2))
+    load_customers(store, ruleset, file, START + dt.timedelta(days=3))  # still says true
+    ledger = consent.history(store, "C0001")
+    assert consent.current(ledger)[("sms", "service")]["id"] == withdrawn
+    file.write_text(header + "C0001,王伟,false,true\n", "utf-8")
+    load_customers(store, ruleset, file, START + dt.timedelta(days=4))
+    ledger = consent.history(store, "C0001")
+    assert [r["id"] for r in ledger[:2]] == [first[0]["id"], withdrawn]  # kept, in order
+    added = {(r["channel"], r["purpose"], bool(r["granted"])) for r in ledger[2:]}
+    # the phone channel's consent column is consent_marketing: it stands for both
+    assert added == {("sms", "service", False), ("phone", "service", True),
+                     ("all", "marketing", True)}  # fmt: skip
+
+
+def test_a_consent_file_quarantines_bad_rows_with_their_row_numbers_and_loads_once(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    file = tmp_path / "consents.csv"
+    file.write_text(
+        "客户编号,渠道,目的,同意,来源,凭证,生效时间\n"
+        "C0001,短信 SMS,营销,否,网点,FORM-1,2026-11-30 09:00\n"
+        "C0001,fax,marketing,true,branch,,\n"
+        "C0002,all,service,maybe,app,,\n"
+        ",sms,service,true,call,,\n"
+        "C0003,all,marketing,yes,file,,\n",
+        "utf-8",
+    )
+    report = load_consents(store, ruleset, file, START)
+    assert (report.loaded, report.inserted, report.quarantined) == (2, 2, 3)
+    bad = store.execute("SELECT row_number, field FROM quarantine ORDER BY row_number")
+    assert [(row["row_number"], row["field"]) for row in bad] == [
+        (3, "channel"),
+        (4, "granted"),
+        (5, "customer_id"),
+    ]
+    [given] = consent.history(store, "C0001")
+    assert (given["channel"], given["purpose"], bool(given["granted"]), given["source"]) == (
+        "sms",
+        "marketing",
+        False,
+        "branch",
+    )
+    assert given["effective_at"] == "2026-11-30T01:00:00Z"  # 09:00 in Shanghai
+    [defaulted] = consent.history(store, "C0003")
+    assert defaulted["evidence"] == "consents.csv:6"
+    again = load_consents(store, ruleset, file, START + dt.timedelta(days=1))
+    assert (again.inserted, again.unchanged) == (1, 1)  # C0003 takes effect at each load
+
+
+CONSENT_FIELDS = (
+    "      channel: {type: string, label: 渠道}\n"
+    "      purpose: {type: string, label: 目的}\n"
+    "      source: {type: string, label: 来源}\n"
+    "      evidence: {type: string, label: 凭证}\n"
+)
+CONSENT_EVENTS = (
+    "  consent_given:\n    label: 给予同意\n    fields:\n"
+    + CONSENT_FIELDS
+    + "  consent_withdrawn:\n    label: 撤回同意\n    fields:\n"
+    + CONSENT_FIELDS
+)
+
+
+@pytest.fixture(scope="module")
+def with_consent_events(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The default project whose schema declares the consent events."""
+    folder = tmp_path_factory.mktemp("consent-events") / "rules"
+    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))
+    schema = folder / "schema.yaml"
+    schema.write_text(
+        schema.read_text("utf-8").replace("\nevents:\n", "\nevents:\n" + CONSENT_EVENTS), "utf-8"
+    )
+    return load_ruleset(folder)
+
+
+def test_consent_events_add_their_records_when_planned(
+    store: Store, with_consent_events: RuleSet
+) -> None:
+    at = START.astimezone(dt.UTC).isoformat()
+    app = {"channel": "app", "purpose": "service", "source": "app", "evidence": "APP-1"}
+    store.insert_events([
+        {"id": "E1", "type": "consent_withdrawn", "customer_id": "C0001", "at": at, "payload": app},
+        {"id": "E2", "type": "consent_given", "customer_id": "C0001", "at": at, "payload": {}},
+        {"id": "E3", "type": "consent_given", "customer_id": "C0001", "at": at,
+         "payload": {"channel": "fax"}},
+    ])  # fmt: skip
+    plan_new_events(store, with_consent_events, START)
+    ledger = consent.history(store, "C0001")
+    shown = [(r["channel"], r["purpose"], bool(r["granted"]), r["source"], r["evidence"])
+             for r in ledger]  # fmt: skip
+    assert shown == [("app", "service", False, "app", "APP-1"),
+                     ("all", "marketing", True, "event", "event E2")]  # fmt: skip
+    [refused] = store.execute("SELECT plan_error FROM events WHERE id = 'E3'")
+    assert refused["plan_error"].startswith("channel 'fax': unknown channel")
+    plan_new_events(store, with_consent_events, START)  # planned once: nothing added again
+    assert len(consent.history(store, "C0001")) == 2
+
+
+def test_consent_record_and_show_on_the_command_line_in_chinese(
+    ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line once (on SQLite): the stores were tested above."""
+    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    runner = CliRunner()
+    args = ["consent", "record", "C0001", "--channel", "sms", "--purpose", "marketing",
+            "--withdraw", "--source", "call", "--evidence", "REC-9", *where]  # fmt: skip
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "C0001 sms marketing withdrawn" in result.output
+    bad = runner.invoke(cli, [*args, "--channel", "fax"])
+    assert bad.exit_code == 1 and "channel 'fax': unknown channel; one of: rm_task" in bad.output
+    monkeypatch.setenv("GUANXI_LANG", "zh")
+    shown = runner.invoke(cli, ["consent", "show", "C0001", *where])
+    assert shown.exit_code == 0, shown.output
+    assert "已撤回" in shown.output and "REC-9" in shown.output and "电话" in shown.output
