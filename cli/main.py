@@ -93,6 +93,16 @@ COMMANDS = {
         "guanxi.cli.quarantine:quarantine",
         "The rows `guanxi load` could not take: which file, which line, which field, why.",
     ),
+    "customer": Lazy(
+        "guanxi.cli.customer:customer",
+        "A customer's requests under the personal-information law: everything held about"
+        " them (export), their erasure, and the erasure receipts.",
+    ),
+    "retention": Lazy(
+        "guanxi.cli.retention:retention_command",
+        "Remove the records older than guanxi.yaml's retention windows (the daemon does it"
+        " each night), archived to Parquet first if asked; --dry-run counts what would go.",
+    ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
         "Check what guanxi needs: the store (there, answering, migrations applied), the rule"

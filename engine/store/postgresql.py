@@ -153,6 +153,13 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log"
         " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     ),
+    "m018_erasures": (
+        "CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE erasures (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " pseudonym TEXT NOT NULL, tables TEXT NOT NULL DEFAULT '{}',"
+        " files TEXT NOT NULL DEFAULT '{}')",
+        "CREATE INDEX erasures_pseudonym ON erasures (pseudonym)",
+    ),
 }
 
 

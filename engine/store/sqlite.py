@@ -221,6 +221,20 @@ def m015_audit_log(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m018_erasures(db: sqlite_utils.Database) -> None:
+    """Erasure (engine/privacy/erasure.py): the receipt of each erased customer under its keyed
+    pseudonym, so that a later load of the same id is refused; and the store's secret key of
+    those pseudonyms."""
+    db.execute("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " pseudonym TEXT NOT NULL, tables TEXT NOT NULL DEFAULT '{}',"
+        " files TEXT NOT NULL DEFAULT '{}')"
+    )
+    db.execute("CREATE INDEX erasures_pseudonym ON erasures (pseudonym)")
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
