@@ -165,10 +165,8 @@ def _print_receipt(receipt: Receipt) -> None:
             pseudonym=receipt.pseudonym,
         )
     )
-    columns = [_("table or file"), _("deleted"), _("pseudonymised"), _("scrubbed")]
-    rows = [
-        [name, counts.get("deleted", 0), counts.get("pseudonymised", 0), counts.get("scrubbed", 0)]
-        for name, counts in sorted(receipt.tables.items())
-    ]
-    rows += [[path, removed, 0, 0] for path, removed in sorted(receipt.files.items())]
+    done = ("deleted", "pseudonymised", "scrubbed", "stopped")
+    columns = [_("table or file"), _("deleted"), _("pseudonymised"), _("scrubbed"), _("stopped")]
+    rows = [[name, *(counts.get(d, 0) for d in done)] for name, counts in receipt.tables.items()]
+    rows += [[path, removed, 0, 0, 0] for path, removed in receipt.files.items()]
     console().print(table(_("what was erased"), columns, rows))
