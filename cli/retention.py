@@ -59,18 +59,12 @@ def retention_command(
 
 
 def _print(reports: list[KindReport], dry_run: bool) -> None:
+    """Dates only: a window is days to years long."""
     title = _("retention (dry run: nothing removed)") if dry_run else _("retention")
-    gone = _("would go") if dry_run else _("removed")
-    columns = [_("kind"), _("window"), _("older than"), gone, _("archived"), _("oldest kept")]
-    rows = [
-        [
-            r.kind,
-            r.window,
-            r.cutoff,
-            f"{(r.due if dry_run else r.removed):,}",
-            f"{r.archived:,}",
-            r.oldest_kept or "",
-        ]
-        for r in reports
-    ]
-    console().print(table(title, columns, rows))
+    columns = [_("kind"), _("window"), _("older than"), _("would go") if dry_run else _("removed")]
+    columns += [] if dry_run else [_("archived")]
+    rows = []
+    for r in reports:
+        gone = [f"{r.due:,}"] if dry_run else [f"{r.removed:,}", f"{r.archived:,}"]
+        rows.append([r.kind, r.window, r.cutoff[:10], *gone, (r.oldest_kept or "")[:10]])
+    console().print(table(title, [*columns, _("oldest kept")], rows))

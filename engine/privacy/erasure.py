@@ -219,10 +219,12 @@ class Scope:
     def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
         """SQL finding the rows whose text mentions the person (a superset: LIKE)."""
         values = self.person.mentions(everything=not self.has_link(table))
+        if not table.text or not values:
+            return "", {}
         parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
-        parts = [
-            f"lower({quote(c)}) LIKE :{name} ESCAPE '\\'" for c in table.text for name in parameters
-        ]
+        # the row's text as one, each pattern tried once on it (not once per column)
+        text = " || ' ' || ".join(f"coalesce({quote(c)}, '')" for c in table.text)
+        parts = [f"lower({text}) LIKE :{name} ESCAPE '\\'" for name in parameters]
         return " OR ".join(parts), parameters
 
 
