@@ -259,13 +259,15 @@ def refusing_erased(check: Check, store: Store, key: str) -> Check:
         receipt = erased.receipt_of(row.get(key) if row.get(key) is not None else record.get(key))
         if receipt is None:
             return row, problems
-        reason = _(
-            "erased on {date} (receipt {receipt}) at the customer's request: take them out of"
-            " the file"
-        ).format(date=str(receipt["at"])[:10], receipt=receipt["receipt"])
-        return {}, [(key, receipt["pseudonym"], reason)]
+        return {}, [(key, receipt["pseudonym"], erased_reason(receipt))]
 
     return checked
+
+
+def erased_reason(receipt: Row) -> str:
+    return _(
+        "erased on {date} (receipt {receipt}) at the customer's request: take them out of the file"
+    ).format(date=str(receipt["at"])[:10], receipt=receipt["receipt"])
 
 
 def _stamped(write: Write, stamp: Row) -> Write:

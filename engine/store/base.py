@@ -24,6 +24,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          follow-up's idempotency key), followup_id, customer_id, step_id, owner,
                          title, body, due_at, created_at, status ('open' or 'done'), outcome,
                          note, done_at; indexed by (owner, status, due_at)
+    audit_log            append-only: at, actor, action, subject, detail (engine/privacy/audit.py)
+    erasures             the erasure receipts: at, actor, the customer's pseudonym, rows per
+                         table and lines per file (JSON) (engine/privacy/erasure.py)
+    store_secrets        name, value: the store's key of pseudonyms
 """
 
 from __future__ import annotations
