@@ -95,13 +95,15 @@ COMMANDS = {
     ),
     "customer": Lazy(
         "guanxi.cli.customer:customer",
-        "A customer's requests under the personal-information law: everything held about"
-        " them (export), their erasure, and the erasure receipts.",
+        "A customer's requests under the personal-information law: everything held about them"
+        " (export), and their erasure.",
     ),
     "retention": Lazy(
         "guanxi.cli.retention:retention_command",
-        "Remove the records older than guanxi.yaml's retention windows (the daemon does it"
-        " each night), archived to Parquet first if asked; --dry-run counts what would go.",
+        "Remove the events, follow-ups, deliveries, decisions and quarantined rows older than"
+        " their window in guanxi.yaml's `retention:` (the daemon does it each night), a batch at"
+        " a time, archived to Parquet first with `archive: parquet`; only final follow-ups"
+        " (sent, suppressed, cancelled, dead, expired) go.",
     ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
