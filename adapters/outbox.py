@@ -2,17 +2,21 @@
 
 The outbox never holds a key twice: on open it reads the keys already in the file, and a
 message whose key is there is acknowledged without being written again. A last line cut short
-by a crash (no newline) was never acknowledged, so it is cut off on open.
+by a crash (no newline) was never acknowledged, so it is cut off on open. Each line is written
+under an exclusive lock on the file: erasure rewrites the file under the same lock
+(engine/privacy/files.py), so that no line is lost while it does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
 
@@ -54,12 +58,23 @@ class OutboxAdapter(Adapter):
         if self._file.closed:
             raise PermanentError(f"outbox {self.path} is closed")
         try:
-            self._file.write(data)
-            self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
+            with locked(self._file):
+                self._file.write(data)
+                self._file.flush()
+                if self.fsync:
+                    os.fsync(self._file.fileno())
         except OSError as error:
             raise RetryableError(f"outbox {self.path}: {error}") from error
+
+
+@contextlib.contextmanager
+def locked(file: IO[Any]) -> Iterator[None]:
+    """An exclusive lock on a file between processes (advisory: guanxi's own take it)."""
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def _keys_in(path: Path) -> set[str]:

@@ -131,6 +131,14 @@ def opened_store(
         ) from None
 
 
+def files_folder(store: Store) -> Path:
+    """Where adapters (and retention's archive) write their files by default: next to a
+    SQLite store, else the current folder."""
+    from guanxi.engine.store.sqlite import SQLiteStore
+
+    return store.path.parent if isinstance(store, SQLiteStore) else Path.cwd()
+
+
 def no_store_message(where: str) -> str:
     from guanxi.engine.store.base import shown_location
 

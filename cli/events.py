@@ -16,7 +16,9 @@ from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
+from guanxi.engine.privacy.erasure import ErasedIds
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -72,6 +74,7 @@ def post(
         )
     opened = opened_store(ruleset, store)
     try:
+        refuse_erased(opened, customer_id)
         opened.prepare(ruleset.schema)
         inserted = opened.insert_events([{**row, "loaded_at": now.isoformat()}])["inserted"]
         report = plan_new_events(opened, ruleset, now)
@@ -83,6 +86,18 @@ def post(
             err=True,
         )
     show(report, ruleset, as_json)
+
+
+def refuse_erased(store: Store, customer_id: str) -> None:
+    """An erased customer's event is not recorded (a load quarantines it)."""
+    receipt = ErasedIds(store).receipt_of(customer_id)
+    if receipt is not None:
+        erased = _(
+            "the event was not recorded: the customer was erased on {date} (receipt {receipt})"
+            " at their request"
+        )
+        date = str(receipt["at"])[:10]
+        raise click.ClickException(erased.format(date=date, receipt=receipt["receipt"]))
 
 
 @events.command("plan")

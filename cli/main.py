@@ -106,6 +106,18 @@ COMMANDS = {
         "guanxi.cli.quarantine:quarantine",
         "The rows `guanxi load` could not take: which file, which line, which field, why.",
     ),
+    "customer": Lazy(
+        "guanxi.cli.customer:customer",
+        "A customer's requests under the personal-information law: everything held about them"
+        " (export), and their erasure.",
+    ),
+    "retention": Lazy(
+        "guanxi.cli.retention:retention_command",
+        "Remove the events, follow-ups, deliveries, decisions and quarantined rows older than"
+        " their window in guanxi.yaml's `retention:` (the daemon does it each night), a batch at"
+        " a time, archived to Parquet first with `archive: parquet`; only final follow-ups"
+        " (sent, suppressed, cancelled, dead, expired) go.",
+    ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
         "Check what guanxi needs: the store (there, answering, migrations applied), the rule"

@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import (
+    files_folder,
+    given_now,
+    now_option,
+    opened_store,
+    project,
+    store_option,
+)
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
@@ -22,7 +29,6 @@ from guanxi.engine.i18n import _
 from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 
 RELEASE_CACHE = ".guanxi-releases"  # beside the store: the live release's files, by hash
 
@@ -87,7 +93,7 @@ def run_command(
     try:
         release, cache = None, None
         if ruleset.settings.rules.mode == "releases":
-            cache = _folder(opened) / RELEASE_CACHE
+            cache = files_folder(opened) / RELEASE_CACHE
             release, ruleset = live_ruleset(opened, cache)
         if once:
             _once(opened, ruleset, given_now(now_text, ruleset), overrides, as_json)
@@ -99,7 +105,7 @@ def run_command(
                 ruleset,
                 opened,
                 clock,
-                folder=_folder(opened),
+                folder=files_folder(opened),
                 overrides=overrides,
                 port=port,
                 release=release,
@@ -120,7 +126,7 @@ def _once(
     as_json: bool,
 ) -> None:
     store.prepare(ruleset.schema)
-    adapters = build_adapters(ruleset, store, _folder(store), overrides, FixedClock(now))
+    adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
     try:
         report = tick(
             store, ruleset, adapters, now, random.Random(), settings=dispatch_settings(ruleset)
@@ -132,11 +138,6 @@ def _once(
         print_json({"delivered_to": targets, **report.to_dict()})
     else:
         _print_report(report, targets)
-
-
-def _folder(store: Store) -> Path:
-    """Where adapters write their files by default: next to the store."""
-    return store.path.parent if isinstance(store, SQLiteStore) else Path.cwd()
 
 
 def _target(adapter: Any) -> str:

@@ -87,6 +87,10 @@ CODES: dict[str, str] = {
     "template-variable": N_("A template uses a variable that no customer field or event provides."),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
+    "invalid-retention": N_(
+        "A retention window in guanxi.yaml is not of the form '400 days', '18 months' or"
+        " '3 years', is 0, or is longer than a century."
+    ),
     "invalid-cron": N_(
         "A schedule is neither a period (day, week, month, quarter) nor valid cron."
     ),

@@ -6,6 +6,7 @@ that the rule loader turns into diagnostics.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -79,6 +80,40 @@ def parse_interval(text: str) -> dt.timedelta:
             hint=_("write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'"),
         )
     return dt.timedelta(seconds=int(match.group(1)) * seconds)
+
+
+WINDOW_DAYS = {"day": 1, "week": 7, "month": 31, "year": 366}
+MAX_WINDOW_DAYS = 100 * 366  # a century: far past any retention rule, and no date overflows
+
+
+@dataclass(frozen=True)
+class Window:
+    """How long a kind of record is kept: '400 days', '18 months', '3 years'."""
+
+    amount: int
+    unit: str  # day, week, month or year
+
+    def before(self, moment: dt.datetime) -> dt.datetime:
+        """`moment` less the window; a month or year back from the 31st or the 29th of
+        February lands on the last day of that month."""
+        if self.unit in ("day", "week"):
+            return moment - dt.timedelta(days=self.amount * WINDOW_DAYS[self.unit])
+        months = moment.year * 12 + moment.month - 1
+        months -= self.amount * (12 if self.unit == "year" else 1)
+        year, month = divmod(months, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        return moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+
+
+def parse_window(text: str) -> Window:
+    """'400 days', '18 months', '3 years' (or weeks), up to a century. Raises TimingError."""
+    match = re.fullmatch(r"\s*(\d+)\s*(day|week|month|year)s?\s*", str(text).lower())
+    if match is None or not 0 < int(match[1]) * WINDOW_DAYS[match[2]] <= MAX_WINDOW_DAYS:
+        raise TimingError(
+            _("'{text}' is not a retention window").format(text=text),
+            hint=_("write a number above 0 and days, weeks, months or years, e.g. '3 years'"),
+        )
+    return Window(int(match[1]), match[2])
 
 
 def parse_time_of_day(text: str) -> dt.time:

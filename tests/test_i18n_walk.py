@@ -170,6 +170,10 @@ def _walk_commands(walk: Walk) -> None:
     walk("init", "new_rules")
     walk("migrate", *store)
     walk("demo", "--dir", "demo", "--customers", "40")
+    walk("retention", "--dry-run", *store)
+    walk("customer", "export", customer, *store, "--output", "export.json")
+    walk("customer", "erase", customer, "--yes", *store)
+    walk("customer", "erasures", *store)
     walk("quarantine", "clear", "--yes", *store)
 
 

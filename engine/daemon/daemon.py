@@ -6,6 +6,9 @@
                     `on_enter` / `on_leave` steps of those who moved (none with
                     `classify_every: never`, when a batch engine classifies)
     reload          every `reload_every`: pick up edits to the rule project
+    retention       each night at `retention.at`, when guanxi.yaml gives a window: remove the
+                    records past it, one batch per kind per run; while some are left it runs
+                    again a second later, so that dispatch ticks go on in between
 
 Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
 store's connection never crosses threads and classification never races a dispatch.
@@ -46,6 +49,7 @@ from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from guanxi.engine.classify import classify
@@ -60,11 +64,12 @@ from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.errors import ReleaseError
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.privacy import retention
 from guanxi.engine.releases.ledger import Release, live
 from guanxi.engine.releases.live import released_ruleset, unreleased
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
-from guanxi.engine.timing import parse_interval
+from guanxi.engine.timing import parse_interval, parse_time_of_day
 
 log = logging.getLogger("guanxi.daemon")
 STATE_EVERY = 60.0  # seconds between the store queries behind the due/suppressed gauges
@@ -271,6 +276,28 @@ class Daemon:
         if self.lead():
             self._classify()
 
+    def retention_now(self) -> bool:
+        """Remove one batch per kind past its retention window (the leader does); True when
+        some are left, and then the job is run again in a second."""
+        settings = self.running.ruleset.settings.retention
+        if not settings.windows() or not self.lead():
+            return False
+        archive = self.folder / settings.archive_folder if settings.archive == "parquet" else None
+        reports, left = retention.apply(self.store, settings, self.clock.now(), archive, 1)
+        removed = {r.kind: r.removed for r in reports if r.removed}
+        if removed:
+            log.info("retention", extra={"removed": removed, "more": left})
+        if left and self.scheduler.running:
+            self.scheduler.add_job(
+                self._guarded(self.retention_now),
+                "date",
+                run_date=dt.datetime.now(self.running.ruleset.calendar.zone)
+                + dt.timedelta(seconds=1),
+                id="retention-more",
+                replace_existing=True,
+            )
+        return left
+
     def lead(self) -> bool:
         """Whether this daemon leads now; on taking the lead, catch up first."""
         leader = self.leadership.held()
@@ -435,6 +462,14 @@ class Daemon:
         if schedule is not None:
             self.scheduler.add_job(
                 self._guarded(self.classify_now), schedule.trigger(zone), id="classify"
+            )
+        retention_settings = running.ruleset.settings.retention
+        if retention_settings.windows():
+            at = parse_time_of_day(retention_settings.at)
+            self.scheduler.add_job(
+                self._guarded(self.retention_now),
+                CronTrigger(hour=at.hour, minute=at.minute, timezone=zone),
+                id="retention",
             )
         for step in running.ruleset.steps:
             if step.schedule is not None:

@@ -11,6 +11,9 @@
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
   again changes nothing.
+- A customer erased at their request (`guanxi customer erase`) is not loaded again, nor are
+  their events: the row is quarantined with the date and receipt of the erasure, and with the
+  customer's pseudonym in place of anything they gave.
 
 DataError is raised only when the file cannot be read at all: missing, of an unknown type, not
 UTF-8, without a header, or without a column that every row needs (the key, a required field).
@@ -40,6 +43,7 @@ from guanxi.engine.ingest.headers import customer_headers, event_headers, rename
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy.erasure import ErasedIds
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
@@ -222,7 +226,9 @@ def load_customers(
         load = _Load("customers", path, store, utc_text(now, zone), source)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
-        check = customer_check(schema, zone, source.columns, load.warn)
+        check = refusing_erased(
+            customer_check(schema, zone, source.columns, load.warn), store, schema.key
+        )
         upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
         consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
 
@@ -248,7 +254,7 @@ def load_events(
         columns_needed(path, source.columns, ENVELOPE)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
-        check = event_check(schema, zone, load.warn)
+        check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
         write = _stamped(store.insert_events, {"loaded_at": load.now})
         return load.run(check, "id", write, progress)
 
@@ -285,8 +291,32 @@ def load_consents(
             added = consent.append_new(store, records, now)
             return {"inserted": added, "unchanged": len(records) - added}
 
-        check = customer_check(schema, zone, source.columns, load.warn)
+        check = refusing_erased(
+            customer_check(schema, zone, source.columns, load.warn), store, schema.key
+        )
         return load.run(check, "", write, progress)
+
+
+def refusing_erased(check: Check, store: Store, key: str) -> Check:
+    """`check`, and a row of an erased customer is refused (with their pseudonym only)."""
+    erased = ErasedIds(store)
+    if not erased:
+        return check
+
+    def checked(record: Any) -> tuple[Row, list[Problem]]:
+        row, problems = check(record)
+        receipt = erased.receipt_of(row.get(key) if row.get(key) is not None else record.get(key))
+        if receipt is None:
+            return row, problems
+        return {}, [(key, receipt["pseudonym"], erased_reason(receipt))]
+
+    return checked
+
+
+def erased_reason(receipt: Row) -> str:
+    return _(
+        "erased on {date} (receipt {receipt}) at the customer's request: take them out of the file"
+    ).format(date=str(receipt["at"])[:10], receipt=receipt["receipt"])
 
 
 def _stamped(write: Write, stamp: Row) -> Write:

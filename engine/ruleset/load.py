@@ -67,7 +67,7 @@ from guanxi.engine.ruleset.ruleset import (
     ScenarioFile,
 )
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
-from guanxi.engine.timing import TimingError
+from guanxi.engine.timing import TimingError, parse_time_of_day, parse_window
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -319,6 +319,21 @@ def _check_settings(project: Project, settings: Settings) -> None:
         settings.classify_schedule()
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
+    _check_retention(project, settings)
+
+
+def _check_retention(project: Project, settings: Settings) -> None:
+    file, retention = "guanxi.yaml", settings.retention
+    for kind, window in retention.windows().items():
+        try:
+            parse_window(window)
+        except TimingError as error:
+            where = ("retention", kind)
+            project.error(file, where, "invalid-retention", str(error), hint=error.hint)
+    try:
+        parse_time_of_day(retention.at)
+    except TimingError as error:
+        project.error(file, ("retention", "at"), "invalid-time", str(error), hint=error.hint)
 
 
 def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:

@@ -133,6 +133,26 @@ class RulesSettings(Model):
     mode: Literal["folder", "releases"] = "folder"
 
 
+class RetentionSettings(Model):
+    """guanxi.yaml `retention:` — how long each kind of record is kept (engine/privacy/
+    retention.py): a window such as '400 days' or '3 years'; none: kept for ever."""
+
+    events: str | None = None
+    followups: str | None = None
+    deliveries: str | None = None
+    decisions: str | None = None
+    quarantine: str | None = None
+    archive: Literal["none", "parquet"] = "none"  # parquet: written there before deletion
+    archive_folder: str = "archive"  # relative to the store's folder
+    batch: int = Field(default=10_000, ge=1, le=1_000_000)  # rows deleted per transaction
+    at: str = "03:00"  # when the daemon applies it, each night
+
+    def windows(self) -> dict[str, str]:
+        """The kinds of record given a window, and their windows."""
+        kinds = ("events", "followups", "deliveries", "decisions", "quarantine")
+        return {k: getattr(self, k) for k in kinds if getattr(self, k) is not None}
+
+
 class Settings(Model):
     """guanxi.yaml — the project's settings."""
 
@@ -147,6 +167,7 @@ class Settings(Model):
     delivery: Delivery = Delivery()
     daemon: DaemonSettings = DaemonSettings()
     rules: RulesSettings = RulesSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     def classify_schedule(self) -> Schedule | None:
         """When the daemon classifies; None for `classify_every: never`. Raises TimingError."""

@@ -32,6 +32,10 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          (a channel of policies.yaml, or 'all'), purpose ('service' or
                          'marketing'), granted, source (branch, app, call, file, event),
                          evidence, effective_at, recorded_at (engine/consent.py)
+    audit_log            append-only: at, actor, action, subject, detail (engine/privacy/audit.py)
+    erasures             the erasure receipts: at, actor, the customer's pseudonym, rows per
+                         table and lines per file (JSON) (engine/privacy/erasure.py)
+    store_secrets        name, value: the store's key of pseudonyms
 """
 
 from __future__ import annotations

@@ -170,6 +170,13 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         CONSENT_LEDGER.format(id=ID, boolean="BOOLEAN"),
         CONSENT_LEDGER_INDEX,
     ),
+    "m018_erasures": (
+        "CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE erasures (id {ID}, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " pseudonym TEXT NOT NULL, tables TEXT NOT NULL DEFAULT '{}',"
+        " files TEXT NOT NULL DEFAULT '{}')",
+        "CREATE INDEX erasures_pseudonym ON erasures (pseudonym)",
+    ),
     # what was proposed cannot be changed; at most one release is live
     "m019_releases": (
         f"CREATE TABLE releases (id {ID}, hash TEXT NOT NULL, files TEXT NOT NULL, source TEXT,"

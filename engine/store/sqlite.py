@@ -250,6 +250,20 @@ def m017_consent_ledger(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m018_erasures(db: sqlite_utils.Database) -> None:
+    """Erasure (engine/privacy/erasure.py): the receipt of each erased customer under its keyed
+    pseudonym, so that a later load of the same id is refused; and the store's secret key of
+    those pseudonyms."""
+    db.execute("CREATE TABLE store_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " pseudonym TEXT NOT NULL, tables TEXT NOT NULL DEFAULT '{}',"
+        " files TEXT NOT NULL DEFAULT '{}')"
+    )
+    db.execute("CREATE INDEX erasures_pseudonym ON erasures (pseudonym)")
+
+
+@migrations()
 def m019_releases(db: sqlite_utils.Database) -> None:
     """Rule releases (engine/releases): a snapshot of a rule project's files, proposed by one
     person and approved by another. What was proposed cannot be changed afterwards, and at

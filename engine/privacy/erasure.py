@@ -1,0 +1,396 @@
+"""Erasure and subject access (个人信息保护法 art. 45 and 47): everything held about a person,
+and its removal.
+
+Every table is found in the store's catalog (catalog.py), so a table added later is covered.
+A row is the person's when a customer column (`customer_id`, the customers table's key) holds
+their id, or its `followup_id` names one of their follow-ups. Erasure then
+
+- deletes the person's rows: the customer, their events, assignments and any other table's;
+- keeps the accounting tables (KEPT: follow-ups, their decisions, deliveries, tasks, tier
+  moves) as pseudonymous rows: the id becomes the person's pseudonym, their name, phone and
+  e-mail become `[erased]` wherever written, and the free text (CLEARED) is emptied;
+- replaces the person's phone, e-mail and id where other rows mention them (another
+  customer's event naming them), and deletes the quarantined rows that do;
+- gives the audit log's entries about them the pseudonym as subject.
+
+The pseudonym is a keyed hash (HMAC-SHA256) of the id under the store's own secret key
+(`store_secrets`): nobody can turn it back into the id, and only someone holding the store
+and an id can tell whether that id was erased. That is what lets a later `load` refuse the
+person (the `erasures` table holds each receipt under the pseudonym); no list of erased ids
+is kept anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from guanxi.engine.privacy.catalog import Table, quote, tables
+from guanxi.engine.privacy.personal import NAME_FIELDS, PERSONAL_FIELDS
+from guanxi.engine.store.base import Row, Store
+
+if TYPE_CHECKING:
+    from guanxi.engine.ruleset import RuleSet
+
+PREFIX = "erased:"
+ERASED = "[erased]"
+SECRET = "pseudonyms"
+# Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when.
+KEPT = frozenset({"followups", "followup_decisions", "deliveries", "tasks", "transitions"})
+# Free text of the person's kept rows: emptied, whatever it says.
+CLEARED: Mapping[str, Mapping[str, Any]] = {
+    "followups": {"payload": "{}"},
+    "tasks": {"body": None, "note": None},
+}
+# A mention of the person deletes the whole bad row (every problem of it), not just a line.
+GROUPED: Mapping[str, tuple[str, ...]] = {"quarantine": ("kind", "source", "row_number", "at")}
+# Handled on their own: the audit log (only its subject may change) and the receipts.
+OWN = frozenset({"audit_log", "erasures"})
+MIN_MENTION = 4  # shorter values (a two-character name) are erased only in the person's rows
+FOLLOWUPS_INLINE = 50_000  # follow-up ids written into one statement
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which customer fields hold what: the key, the names (shared by many people: erased in
+    the person's own rows), and the identifying ones (phone, e-mail, …: erased wherever)."""
+
+    key: str
+    names: tuple[str, ...] = ()
+    identifying: tuple[str, ...] = ()
+
+
+def fields_of(ruleset: RuleSet) -> Fields:
+    """The personal fields of a rule set's schema: by their names (personal.py) and every
+    field a channel sends to (policies.yaml's `address_field`)."""
+    from guanxi.adapters.base import address_fields
+
+    schema = ruleset.schema
+    addresses = set(address_fields(ruleset.policies).values())
+    names = tuple(n for n in schema.fields if n in NAME_FIELDS)
+    identifying = tuple(
+        n
+        for n in schema.fields
+        if n != schema.key and n not in names and (n in PERSONAL_FIELDS or n in addresses)
+    )
+    return Fields(schema.key, names, identifying)
+
+
+@dataclass(frozen=True)
+class Person:
+    """One customer's id and the personal values the store holds about them."""
+
+    customer_id: str
+    names: tuple[str, ...] = ()
+    identifying: tuple[str, ...] = ()
+
+    def mentions(self, everything: bool) -> tuple[str, ...]:
+        """The values searched for in text: the id and the identifying values; with
+        `everything`, the names too."""
+        values = (self.customer_id, *self.identifying, *(self.names if everything else ()))
+        return tuple(v for v in dict.fromkeys(values) if len(v) >= (2 if everything else 4))
+
+    def replacements(self, pseudonym: str, everything: bool) -> list[tuple[re.Pattern[str], str]]:
+        """How text is scrubbed: the id (as a whole word: C001 is not in C0011) becomes the
+        pseudonym, the other values `[erased]`, in any letter case."""
+        pairs = [(_whole(self.customer_id), pseudonym)]
+        values = (*self.identifying, *(self.names if everything else ()))
+        lengthwise = sorted(
+            (v for v in values if len(v) >= (1 if everything else MIN_MENTION)), key=len
+        )
+        pairs += [(re.compile(re.escape(v), re.IGNORECASE), ERASED) for v in reversed(lengthwise)]
+        return pairs
+
+
+def _whole(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+@dataclass
+class Receipt:
+    """What one erasure did, with no personal data: rows per table and lines per file."""
+
+    number: int
+    at: str
+    actor: str
+    pseudonym: str
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "receipt": self.number,
+            "at": self.at,
+            "actor": self.actor,
+            "pseudonym": self.pseudonym,
+            "tables": self.tables,
+            "files": self.files,
+        }
+
+
+# --- the pseudonym ----------------------------------------------------------------------
+
+
+def store_secret(store: Store) -> bytes:
+    """The store's key of pseudonyms, made the first time it is needed."""
+    store.execute(
+        "INSERT INTO store_secrets (name, value) VALUES (:name, :value)"
+        " ON CONFLICT (name) DO NOTHING",
+        {"name": SECRET, "value": secrets.token_hex(32)},
+    )
+    [row] = store.execute("SELECT value FROM store_secrets WHERE name = :name", {"name": SECRET})
+    return bytes.fromhex(row["value"])
+
+
+def pseudonym(secret: bytes, customer_id: str) -> str:
+    """erased:3f2a9c…: the same for the same id, never turned back into it."""
+    digest = hmac.new(secret, str(customer_id).encode("utf-8"), hashlib.sha256).hexdigest()
+    return PREFIX + digest[:24]
+
+
+class ErasedIds:
+    """The receipts of erased customers, to refuse a later load of one of them."""
+
+    def __init__(self, store: Store) -> None:
+        rows = store.execute(
+            "SELECT pseudonym, max(id) AS receipt, min(at) AS at FROM erasures GROUP BY pseudonym"
+        )
+        self.receipts = {row["pseudonym"]: row for row in rows}
+        self.secret = store_secret(store) if self.receipts else b""
+
+    def __bool__(self) -> bool:
+        return bool(self.receipts)
+
+    def receipt_of(self, customer_id: Any) -> Row | None:
+        """The receipt (pseudonym, receipt, at) if `customer_id` was erased."""
+        if not self.receipts or customer_id is None:
+            return None
+        return self.receipts.get(pseudonym(self.secret, str(customer_id)))
+
+
+# --- finding the person's rows ----------------------------------------------------------
+
+
+def find_person(store: Store, fields: Fields, customer_id: str) -> Person:
+    """The person as the customers table holds them (just the id once the row is gone)."""
+    held: Row = {}
+    if any(t.name == "customers" for t in tables(store)):
+        rows = store.execute(
+            f"SELECT * FROM customers WHERE {quote(fields.key)} = :id", {"id": customer_id}
+        )
+        held = rows[0] if rows else {}
+
+    def values(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(held[n]).strip() for n in names if held.get(n) not in (None, ""))
+
+    return Person(customer_id, values(fields.names), values(fields.identifying))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the person's rows are: their id and the ids of their follow-ups."""
+
+    person: Person
+    key: str
+    followups: tuple[int, ...]
+
+    def linking(self, table: Table) -> tuple[str, dict[str, Any]]:
+        """SQL matching the person's own rows of `table` ('' when it has no link to them)."""
+        parts = [f"{quote(c)} = :id" for c in table.customer_columns(self.key)]
+        if self.followups:
+            listed = ", ".join(str(int(i)) for i in self.followups)
+            parts += [f"{quote(c)} IN ({listed})" for c in table.followup_columns()]
+        return " OR ".join(parts), {"id": self.person.customer_id}
+
+    def linked(self, table: Table, row: Row) -> bool:
+        ids = table.customer_columns(self.key)
+        if any(str(row[c]) == self.person.customer_id for c in ids if row[c] is not None):
+            return True
+        return any(row[c] in self.followups for c in table.followup_columns())
+
+    def has_link(self, table: Table) -> bool:
+        return bool(table.customer_columns(self.key) or table.followup_columns())
+
+    def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
+        """SQL finding the rows whose text mentions the person (a superset: LIKE)."""
+        values = self.person.mentions(everything=not self.has_link(table))
+        if not table.text or not values:
+            return "", {}
+        parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
+        # the row's text as one, each pattern tried once on it (not once per column)
+        text = " || ' ' || ".join(f"coalesce({quote(c)}, '')" for c in table.text)
+        parts = [f"lower({text}) LIKE :{name} ESCAPE '\\'" for name in parameters]
+        return " OR ".join(parts), parameters
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def scope_of(store: Store, person: Person, key: str) -> Scope:
+    followups: tuple[int, ...] = ()
+    if any(t.name == "followups" for t in tables(store)):
+        rows = store.execute(
+            "SELECT id FROM followups WHERE customer_id = :id ORDER BY id",
+            {"id": person.customer_id},
+        )
+        followups = tuple(int(r["id"]) for r in rows[:FOLLOWUPS_INLINE])
+    return Scope(person, key, followups)
+
+
+def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]:
+    """The rows of `table` that are the person's or mention them, each with its row id
+    (`_row`) when the table has no primary key; and the SQL of the row id."""
+    linking, parameters = scope.linking(table)
+    mentioning, mentions = scope.mentioning(table)
+    condition = " OR ".join(f"({c})" for c in (linking, mentioning) if c)
+    if not condition:
+        return [], ""
+    row_id = "" if table.primary_key else ("rowid" if store.dialect == "sqlite" else "ctid")
+    extra = f", {row_id}{'::text' if row_id == 'ctid' else ''} AS _row" if row_id else ""
+    rows = store.execute(
+        f"SELECT *{extra} FROM {quote(table.name)} WHERE {condition}", parameters | mentions
+    )
+    return rows, row_id
+
+
+# --- subject access ---------------------------------------------------------------------
+
+
+def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str, list[Row]]:
+    """Every row held about the person, by table: their own rows, the rows mentioning their
+    phone or e-mail, and the audit log's entries about them."""
+    person = find_person(store, fields, customer_id)
+    scope = scope_of(store, person, fields.key)
+    found: dict[str, list[Row]] = {}
+    for table in tables(store):
+        if table.name in OWN:
+            continue
+        rows, _row = held_rows(store, scope, table)
+        own = [r for r in rows if scope.linked(table, r) or _mentions(table, r, person)]
+        if own:
+            found[table.name] = [{k: v for k, v in r.items() if k != "_row"} for r in own]
+    entries = store.execute(
+        "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE subject = :id"
+        " ORDER BY id",
+        {"id": customer_id},
+    )
+    if entries:
+        found["audit_log"] = entries
+    return found
+
+
+def _mentions(table: Table, row: Row, person: Person) -> bool:
+    """Whether a row truly mentions the person (LIKE found a superset)."""
+    pairs = person.replacements("", everything=False)
+    return any(
+        isinstance(row[c], str) and any(p.search(row[c]) for p, _ in pairs) for c in table.text
+    )
+
+
+# --- erasure ----------------------------------------------------------------------------
+
+
+def erase_rows(store: Store, person: Person, key: str, alias: str) -> dict[str, dict[str, int]]:
+    """Erase the person from every table of `store` (see the module); what was done, by
+    table: rows `deleted`, `pseudonymised` (the person's kept rows) and `scrubbed` (other
+    rows that mentioned them). The caller holds the transaction."""
+    scope = scope_of(store, person, key)
+    done: dict[str, dict[str, int]] = {}
+    for table in tables(store):
+        if table.name not in OWN:
+            counts = _erase_table(store, scope, table, alias)
+            if counts:
+                done[table.name] = counts
+    return done
+
+
+def _erase_table(store: Store, scope: Scope, table: Table, alias: str) -> dict[str, int]:
+    rows, row_id = held_rows(store, scope, table)
+    identity = table.primary_key or (row_id,)
+    counts = {"deleted": 0, "pseudonymised": 0, "scrubbed": 0}
+    doomed: list[Row] = []
+    for row in rows:
+        linked = scope.linked(table, row)
+        if linked and table.name not in KEPT:
+            doomed.append(row)
+            continue
+        changes = _changes(scope, table, row, alias, linked)
+        if not changes:
+            continue
+        if table.name in GROUPED and not linked:
+            doomed.append(row)
+            continue
+        _update(store, table, identity, row, changes)
+        counts["pseudonymised" if linked else "scrubbed"] += 1
+    counts["deleted"] = _delete(store, table, identity, doomed)
+    return {k: v for k, v in counts.items() if v}
+
+
+def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> Row:
+    """The new values of the row's columns that change."""
+    pairs = scope.person.replacements(alias, everything=linked or not scope.has_link(table))
+    changed: Row = {}
+    for column in table.text:
+        value = row[column]
+        if isinstance(value, str):
+            scrubbed = value
+            for pattern, replacement in pairs:
+                scrubbed = pattern.sub(replacement, scrubbed)
+            if scrubbed != value:
+                changed[column] = scrubbed
+    if linked:
+        changed |= {c: alias for c in table.customer_columns(scope.key) if row[c] is not None}
+        changed |= {c: v for c, v in CLEARED.get(table.name, {}).items() if row[c] != v}
+    return changed
+
+
+def _update(store: Store, table: Table, identity: tuple[str, ...], row: Row, changes: Row) -> None:
+    sets = ", ".join(f"{quote(c)} = :new{i}" for i, c in enumerate(changes))
+    where, old = _where(store, identity, [row])
+    new = {f"new{i}": v for i, v in enumerate(changes.values())}
+    store.execute(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}", new | old)
+
+
+def _delete(store: Store, table: Table, identity: tuple[str, ...], rows: list[Row]) -> int:
+    """Delete `rows` (for a GROUPED table, every row of their groups); how many went."""
+    if not rows:
+        return 0
+    group = GROUPED.get(table.name)
+    if group:
+        groups = {tuple(r[c] for c in group) for r in rows}
+        rows = [dict(zip(group, g, strict=True)) for g in groups]
+        identity = group
+    deleted = 0
+    for start in range(0, len(rows), 500):
+        where, parameters = _where(store, identity, rows[start : start + 500])
+        counted = store.execute(
+            f"SELECT count(*) AS n FROM {quote(table.name)} WHERE {where}", parameters
+        )
+        store.execute(f"DELETE FROM {quote(table.name)} WHERE {where}", parameters)
+        deleted += int(counted[0]["n"])
+    return deleted
+
+
+def _where(store: Store, identity: tuple[str, ...], rows: Iterable[Row]) -> tuple[str, Row]:
+    """SQL matching exactly `rows` by their identity (a primary key, a row id, a group)."""
+    alternatives, parameters = [], {}
+    for i, row in enumerate(rows):
+        terms = []
+        for j, column in enumerate(identity):
+            name = f"k{i}_{j}"
+            value = row["_row" if column in ("rowid", "ctid") else column]
+            if value is None:
+                terms.append(f"{quote(column)} IS NULL")
+                continue
+            parameters[name] = value
+            target = column if column in ("rowid", "ctid") else quote(column)
+            marker = f"CAST(:{name} AS tid)" if column == "ctid" else f":{name}"
+            terms.append(f"{target} = {marker}")
+        alternatives.append("(" + " AND ".join(terms) + ")")
+    return " OR ".join(alternatives), parameters

@@ -1,0 +1,116 @@
+"""A person's requests: access (`guanxi customer export`) and erasure (`guanxi customer
+erase`), each recorded in the audit log; an erasure leaves a receipt in `erasures`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy import audit
+from guanxi.engine.privacy.erasure import (
+    Fields,
+    Receipt,
+    erase_rows,
+    export_customer,
+    find_person,
+    pseudonym,
+    store_secret,
+)
+from guanxi.engine.privacy.files import erase_from_files
+from guanxi.engine.store.base import Row, Store
+
+ERASURE_REASON = "erased at the customer's request"
+
+
+def export_request(
+    store: Store, fields: Fields, customer_id: str, at: dt.datetime, actor: str | None = None
+) -> dict[str, Any]:
+    """Everything held about the person (by table), for an access request; audited."""
+    found = export_customer(store, fields, customer_id)
+    counts = {name: len(rows) for name, rows in found.items()}
+    audit.record(store, at, "customer export", customer_id, {"rows": counts}, actor=actor)
+    return {"customer_id": customer_id, "exported_at": at.isoformat(), "tables": found}
+
+
+def erase_request(
+    store: Store,
+    fields: Fields,
+    customer_id: str,
+    at: dt.datetime,
+    files: Iterable[Path] = (),
+    actor: str | None = None,
+) -> Receipt:
+    """Erase the person from the files (first: their values are read from the store) and
+    then from the store, in one transaction with the receipt and the audit entry."""
+    alias = pseudonym(store_secret(store), customer_id)
+    person = find_person(store, fields, customer_id)
+    cleaned = erase_from_files(files, person, fields.key, alias)
+    who = actor or audit.current_actor()
+    with store.transaction():
+        stopped = _stop_contact(store, customer_id, at)
+        done = erase_rows(store, person, fields.key, alias)
+        for table, count in stopped.items():
+            if count:
+                done.setdefault(table, {})["stopped"] = count
+        audited = audit.pseudonymise_subject(store, customer_id, alias)
+        if audited:
+            done["audit_log"] = {"pseudonymised": audited}
+        [row] = store.execute(
+            "INSERT INTO erasures (at, actor, pseudonym, tables, files)"
+            " VALUES (:at, :actor, :pseudonym, :tables, :files) RETURNING id",
+            {
+                "at": at.isoformat(),
+                "actor": who,
+                "pseudonym": alias,
+                "tables": json.dumps(done, sort_keys=True),
+                "files": json.dumps(cleaned, ensure_ascii=False, sort_keys=True),
+            },
+        )
+        audit.record(store, at, "customer erase", alias, {"receipt": row["id"]}, actor=who)
+    return Receipt(int(row["id"]), at.isoformat(), who, alias, done, cleaned)
+
+
+def _stop_contact(store: Store, customer_id: str, at: dt.datetime) -> dict[str, int]:
+    """Nothing more goes to an erased person: the follow-ups not sent yet are cancelled (with
+    a decision saying why) and their open tasks closed; how many of each."""
+    now = iso(at)
+    waiting = store.execute(
+        "SELECT id FROM followups WHERE customer_id = :id AND status IN ('pending', 'claimed',"
+        " 'failed')",
+        {"id": customer_id},
+    )
+    for row in waiting:
+        store.execute(
+            "UPDATE followups SET status = 'cancelled', policy = 'erasure', reason = :reason,"
+            " lease_until = NULL, updated_at = :now WHERE id = :followup",
+            {"reason": ERASURE_REASON, "now": now, "followup": row["id"]},
+        )
+    store.execute_many(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        " VALUES (:followup, :now, 'cancelled', 'erasure', :reason)",
+        [{"followup": r["id"], "now": now, "reason": ERASURE_REASON} for r in waiting],
+    )
+    tasks = store.execute(
+        "SELECT count(*) AS n FROM tasks WHERE customer_id = :id AND status = 'open'",
+        {"id": customer_id},
+    )[0]["n"]
+    store.execute(
+        "UPDATE tasks SET status = 'done', outcome = 'erased', done_at = :now"
+        " WHERE customer_id = :id AND status = 'open'",
+        {"id": customer_id, "now": now},
+    )
+    return {"followups": len(waiting), "tasks": int(tasks)}
+
+
+def receipts(store: Store, limit: int = 100) -> list[Row]:
+    """The erasure receipts, newest first."""
+    rows = store.execute(
+        "SELECT id, at, actor, pseudonym, tables, files FROM erasures ORDER BY id DESC"
+        " LIMIT :limit",
+        {"limit": limit},
+    )
+    return [{**r, "tables": json.loads(r["tables"]), "files": json.loads(r["files"])} for r in rows]

@@ -1,0 +1,163 @@
+"""Retention (个人信息保护法 art. 19: kept no longer than needed): guanxi.yaml's `retention:`
+gives each kind of record a window; older records go, a batch at a time (each batch its own
+transaction, so that the daemon's ticks go on between them), written to Parquet first when
+`archive: parquet`.
+
+    events       by `at`, once planned (an event not planned yet stays)
+    followups    by `updated_at`, once final (sent, suppressed, cancelled, dead, expired) and
+                 without an open task; never a pending or claimed one
+    deliveries   by `at` (the ledger's attempts)
+    decisions    by `at` (followup_decisions: the policy verdicts)
+    quarantine   by `at` (when the load quarantined the row)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.ruleset.models import RetentionSettings
+from guanxi.engine.store.base import Store
+from guanxi.engine.timing import parse_window
+
+FINAL = "('sent', 'suppressed', 'cancelled', 'dead', 'expired')"
+
+
+@dataclass(frozen=True)
+class Kind:
+    table: str
+    key: str  # the primary key: which rows a batch deletes
+    time: str  # the column the window counts from
+    final: str = "1 = 1"  # which rows may go at all
+
+
+KINDS = {
+    "events": Kind("events", "id", "at", "planned_at IS NOT NULL"),
+    "followups": Kind(
+        "followups",
+        "id",
+        "updated_at",
+        f"status IN {FINAL} AND NOT EXISTS (SELECT 1 FROM tasks"
+        " WHERE tasks.followup_id = followups.id AND tasks.status = 'open')",
+    ),
+    "deliveries": Kind("deliveries", "id", "at"),
+    "decisions": Kind("followup_decisions", "id", "at"),
+    "quarantine": Kind("quarantine", "id", "at"),
+}
+
+
+@dataclass
+class KindReport:
+    """One kind of record under its window: how many rows go (or went), and the oldest left."""
+
+    kind: str
+    window: str
+    cutoff: str  # rows older than this go
+    due: int = 0  # going (--dry-run) or left to go
+    removed: int = 0
+    archived: int = 0
+    oldest_kept: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _condition(kind: Kind) -> str:
+    return f"{kind.time} < :cutoff AND ({kind.final})"
+
+
+def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[KindReport]:
+    """What retention would remove now, kind by kind (nothing is changed)."""
+    reports = []
+    for name, window in settings.windows().items():
+        kind = KINDS[name]
+        cutoff = iso(parse_window(window).before(now))
+        report = KindReport(name, window, cutoff)
+        where = _condition(kind)
+        report.due = int(
+            store.execute(
+                f"SELECT count(*) AS n FROM {kind.table} WHERE {where}", {"cutoff": cutoff}
+            )[0]["n"]
+        )
+        report.oldest_kept = _oldest(store, kind, f"NOT ({where})", cutoff)
+        reports.append(report)
+    return reports
+
+
+def _oldest(store: Store, kind: Kind, where: str, cutoff: str) -> str | None:
+    rows = store.execute(
+        f"SELECT min({kind.time}) AS t FROM {kind.table} WHERE {where}", {"cutoff": cutoff}
+    )
+    return None if rows[0]["t"] is None else str(rows[0]["t"])
+
+
+def apply(
+    store: Store,
+    settings: RetentionSettings,
+    now: dt.datetime,
+    archive: Path | None,
+    batches: int | None = None,
+) -> tuple[list[KindReport], bool]:
+    """Remove what is past its window, at most `settings.batch` rows per transaction and at
+    most `batches` batches per kind (None: until none is left); the reports, and whether some
+    are left (then call again)."""
+    reports, left = [], False
+    for name, window in settings.windows().items():
+        kind = KINDS[name]
+        cutoff = iso(parse_window(window).before(now))
+        report = KindReport(name, window, cutoff)
+        done = 0
+        while batches is None or done < batches:
+            removed = _batch(store, kind, cutoff, settings.batch, archive, name, now, done)
+            report.removed += removed
+            report.archived += removed if archive is not None else 0
+            done += 1
+            if removed < settings.batch:
+                break
+        else:
+            left = True
+        report.oldest_kept = _oldest(store, kind, "1 = 1", cutoff)
+        reports.append(report)
+    return reports, left
+
+
+def _batch(
+    store: Store,
+    kind: Kind,
+    cutoff: str,
+    size: int,
+    archive: Path | None,
+    name: str,
+    now: dt.datetime,
+    number: int,
+) -> int:
+    """One batch: the oldest rows past the window, archived first, then deleted."""
+    with store.transaction():
+        rows = store.execute(
+            f"SELECT * FROM {kind.table} WHERE {_condition(kind)} ORDER BY {kind.time}, {kind.key}"
+            " LIMIT :size",
+            {"cutoff": cutoff, "size": size},
+        )
+        if not rows:
+            return 0
+        if archive is not None:
+            _archive(rows, archive / name / f"{name}-{now:%Y%m%dT%H%M%S}-{number:05d}.parquet")
+        store.execute_many(
+            f"DELETE FROM {kind.table} WHERE {kind.key} = :key",
+            ({"key": r[kind.key]} for r in rows),
+        )
+    return len(rows)
+
+
+def _archive(rows: list[dict[str, Any]], path: Path) -> None:
+    """The rows as one Parquet file, on disk before they are deleted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(pa.Table.from_pylist(rows), partial)
+    partial.replace(path)

@@ -1,0 +1,294 @@
+"""Erasure and subject access, on both stores: after `guanxi customer erase` no table (those
+added later included), no file guanxi wrote and no log line written afterwards holds the
+person's name, phone, e-mail or id; the accounting rows stay under a pseudonym; a later load
+of the person is quarantined; `guanxi customer export` gives everything held about them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.delivery import build_adapters
+from guanxi.engine.daemon.tick import tick
+from guanxi.engine.ingest.load import load_customers, load_events
+from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.privacy import audit
+from guanxi.engine.privacy.catalog import tables
+from guanxi.engine.privacy.erasure import Person, Receipt, fields_of, pseudonym
+from guanxi.engine.privacy.files import written_files
+from guanxi.engine.privacy.requests import erase_request, export_request
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.simulate.copy import copy_store
+from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+from tests.daemon_helpers import invitation, post
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+CUSTOMERS = """customer_id,name,phone,email,rm_id,consent_sms
+C0001,张伟,13812345678,Zhang.Wei@example.com,RM01,true
+C0002,李娜,13900001111,li.na@example.com,RM01,true
+C00011,王芳,13700002222,wang.fang@example.com,RM02,true
+C0001,张伟,13812345678,zhang.wei@example.com,RM01,true
+"""
+# The person: what must be found nowhere afterwards (the id as a whole word: C00011 is not it)
+TRACES = [r"(?<![A-Za-z0-9])C0001(?![A-Za-z0-9])", "张伟", "13812345678", "(?i)zhang\\.wei@"]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in the test's folder: a PostgreSQL store's outbox is written there."""
+    monkeypatch.chdir(tmp_path)
+
+
+def folder_of(store: Store) -> Path:
+    return store.path.parent if isinstance(store, SQLiteStore) else Path.cwd()
+
+
+@pytest.fixture
+def held(store: Store, ruleset: RuleSet, tmp_path: Path) -> Iterator[Store]:
+    """Three customers loaded (with a repeated row, quarantined), classified; events (another
+    customer's naming the person's phone); a message sent to the outbox, a task in the
+    inbox, one follow-up still pending; an audit entry; a table added later (without a
+    primary key)."""
+    (tmp_path / "customers.csv").write_text(CUSTOMERS, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    post(store, "E1", "sale", "C0001", "2026-11-30T02:00:00Z", product="大额存单", amount=5)
+    post(store, "E2", "feedback", "C0002", "2026-11-30T02:00:00Z", comment="朋友13812345678推荐")
+    classify(store, ruleset, NOW)
+    task = {"kind": "task", "channel": "rm_task", "template": "post_sale_check", "owner": "RM01"}
+    insert_followups(
+        store,
+        [
+            invitation("C0001", "E1", NOW, payload={"product": "大额存单", "name": "张伟"}),
+            invitation("C0002", "E2", NOW),
+            invitation("C0001", "T1", NOW, step_id="responsible_post_sale_call", **task),
+        ],
+        "b1",
+        NOW,
+    )
+    adapters = build_adapters(ruleset, store, folder_of(store), None, FixedClock(NOW))
+    try:
+        tick(store, ruleset, adapters, NOW, random.Random(0))
+    finally:
+        adapters.close()
+    later = invitation("C0001", "E9", NOW + dt.timedelta(days=3))
+    insert_followups(store, [later], "b2", NOW)
+    with store.transaction():  # committed: the commands open the store on their own
+        add_field_history(store)
+    yield store
+    store.execute("DROP TABLE field_history")  # PostgreSQL's schema serves the next tests
+
+
+def add_field_history(store: Store) -> None:
+    """An audit entry, and a table added later (no primary key) holding the person's data."""
+    audit.record(store, NOW, "explain --unmask", "C0001", actor="li.na")
+    store.execute(
+        "CREATE TABLE field_history (customer_id TEXT, field TEXT, old_value TEXT, new_value TEXT)"
+    )
+    store.execute(
+        "INSERT INTO field_history (customer_id, field, old_value, new_value)"
+        " VALUES ('C0001', 'phone', '13800000000', '13812345678'),"
+        " ('C0002', 'phone', '13900000000', '13900001111')"
+    )
+
+
+def invoke(store: Store, *args: str) -> Result:
+    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", store.location])
+
+
+def erase(store: Store, ruleset: RuleSet, *also: Path) -> Receipt:
+    """`guanxi customer erase C0001 --also …`, as the command calls the engine."""
+    files = [*written_files(ruleset, folder_of(store)), *also]
+    return erase_request(store, fields_of(ruleset), "C0001", NOW, files)
+
+
+def traces_in(text: str) -> list[str]:
+    return [pattern for pattern in TRACES if re.search(pattern, text)]
+
+
+def traces_in_store(store: Store) -> dict[str, list[str]]:
+    """Every table, found in the catalog, searched row by row for the person."""
+    found: dict[str, list[str]] = {}
+    for table in tables(store):
+        for row in store.execute(f'SELECT * FROM "{table.name}"'):
+            hits = traces_in(json.dumps(row, ensure_ascii=False, default=str))
+            if hits:
+                found.setdefault(table.name, []).extend(hits)
+    return found
+
+
+def traces_in_files(folder: Path) -> dict[str, list[str]]:
+    found = {}
+    for path in folder.rglob("*"):
+        if path.suffix == ".jsonl":
+            text = path.read_text("utf-8")
+        elif path.suffix == ".parquet":
+            text = json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False, default=str)
+        else:
+            continue
+        if traces_in(text):
+            found[str(path)] = traces_in(text)
+    return found
+
+
+@pytest.mark.every_store
+def test_erasure_leaves_no_trace_in_any_table_file_or_later_log(
+    held: Store, ruleset: RuleSet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = folder_of(held) / "outbox.jsonl"
+    archive = tmp_path / "kept"
+    archive.mkdir()
+    rows = [{"customer_id": "C0001", "note": "x"}, {"customer_id": "C0002", "note": "13812345678"}]
+    pq.write_table(pa.Table.from_pylist(rows), archive / "events.parquet")
+    assert traces_in(outbox.read_text("utf-8")), "the person's SMS is in the outbox"
+    assert set(traces_in_store(held)) >= {"customers", "events", "followups", "field_history"}
+
+    caplog.set_level(logging.DEBUG)
+    receipt = erase(held, ruleset, archive).to_dict()
+    again = load_customers(held, ruleset, tmp_path / "customers.csv", NOW)
+
+    assert traces_in_store(held) == {}
+    assert traces_in_files(tmp_path) == {}
+    assert traces_in(json.dumps(again.as_dict(), ensure_ascii=False) + caplog.text) == []
+    assert receipt["tables"]["customers"] == {"deleted": 1}
+    assert receipt["tables"]["field_history"] == {"deleted": 1}  # a table added later
+    assert receipt["tables"]["events"] == {"deleted": 1, "scrubbed": 1}
+    assert receipt["files"] == {str(outbox): 1, str(archive / "events.parquet"): 2}
+    assert len(pq.read_table(archive / "events.parquet").to_pylist()) == 0
+    assert "C0002" in outbox.read_text("utf-8")  # the others' lines stay
+
+
+@pytest.mark.every_store
+def test_the_accounts_stay_under_the_pseudonym_and_nothing_more_goes_out(
+    held: Store, ruleset: RuleSet
+) -> None:
+    alias = erase(held, ruleset).pseudonym
+    assert alias.startswith("erased:")
+
+    kept = held.execute(
+        "SELECT occurrence, status, payload, key FROM followups WHERE customer_id = :a"
+        " ORDER BY occurrence",
+        {"a": alias},
+    )
+    assert [(f["occurrence"], f["status"]) for f in kept] == [
+        ("E1", "sent"),
+        ("E9", "cancelled"),  # was pending: it will not be sent
+        ("T1", "sent"),
+    ]
+    assert all(f["payload"] == "{}" and alias in f["key"] for f in kept)
+    [task] = held.execute("SELECT title, body, status, outcome FROM tasks")
+    assert task == {"title": "售后回访：[erased]", "body": None, "status": "done",
+                    "outcome": "erased"}  # fmt: skip
+    deliveries = held.execute("SELECT key FROM deliveries WHERE followup_id <> 2")
+    assert [d["key"].split(":")[1:3] for d in deliveries] == [alias.split(":")] * 2
+    assert [e["subject"] for e in audit.entries(held)] == [alias, alias]  # + the erasure
+    assert audit.entries(held)[0]["action"] == "customer erase"
+    others = held.execute("SELECT customer_id FROM customers")
+    assert {r["customer_id"] for r in others} == {"C0002", "C00011"}
+
+
+@pytest.mark.every_store
+def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
+    held: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    erase(held, ruleset)
+    held.execute("DELETE FROM quarantine")
+    (tmp_path / "events.csv").write_text(
+        "id,type,customer_id,at,product\nE7,sale,C0001,2026-12-02T10:00:00,基金\n", "utf-8"
+    )
+    customers = load_customers(held, ruleset, tmp_path / "customers.csv", NOW)
+    events = load_events(held, ruleset, tmp_path / "events.csv", NOW)
+
+    assert (customers.quarantined, events.quarantined) == (2, 1)
+    reasons = held.execute("SELECT kind, value, reason FROM quarantine ORDER BY id")
+    assert [r["kind"] for r in reasons] == ["customers", "customers", "events"]
+    assert all(r["value"].startswith("erased:") for r in reasons)
+    assert all("on 2026-12-01 (receipt 1)" in r["reason"] for r in reasons)
+    assert held.execute("SELECT customer_id FROM events WHERE id = 'E7'") == []
+    assert traces_in_store(held) == {}
+
+
+@pytest.mark.every_store
+def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleSet) -> None:
+    found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
+    assert found["customers"][0]["phone"] == "13812345678"
+    assert [e["id"] for e in found["events"]] == ["E1", "E2"]  # E2 names their phone
+    assert {t: len(found[t]) for t in ("followups", "deliveries", "tasks", "field_history")} == {
+        "followups": 3,
+        "deliveries": 2,
+        "tasks": 1,
+        "field_history": 1,
+    }
+    assert found["quarantine"][0]["value"] == "C0001"
+    assert [e["action"] for e in found["audit_log"]] == ["explain --unmask"]
+    assert "C00011" not in json.dumps(found, ensure_ascii=False, default=str)
+    assert audit.entries(held, subject="C0001")[0]["action"] == "customer export"
+
+
+@pytest.mark.every_store
+def test_a_kept_simulation_copy_is_erased_too(
+    held: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    kept = tmp_path / "simulation"
+    kept.mkdir()
+    if isinstance(held, SQLiteStore):  # a true copy, as `simulate --keep` makes
+        copy_store(held.path, kept / "simulation.db")
+    else:
+        copy = SQLiteStore(kept / "simulation.db")
+        copy.prepare(ruleset.schema)
+        copy.upsert_customers([{"customer_id": "C0001", "name": "张伟", "phone": "13812345678"}])
+        copy.close()
+
+    erase(held, ruleset, kept)
+    copy = SQLiteStore(kept / "simulation.db", migrate=False)
+    assert traces_in_store(copy) == {}
+    copy.close()
+
+
+def test_the_commands_print_the_receipt_without_personal_data(held: Store) -> None:
+    erased = invoke(held, "customer", "erase", "C0001", "--yes")
+    assert erased.exit_code == 0, erased.output
+    listed = invoke(held, "customer", "erasures", "--json")
+    assert listed.exit_code == 0, listed.output
+    [receipt] = json.loads(listed.stdout)["erasures"]
+    assert receipt["tables"]["customers"] == {"deleted": 1}
+    assert "erasure receipt 1" in erased.output and receipt["pseudonym"] in erased.output
+    posted = invoke(held, "events", "post", "sale", "--customer", "C0001")
+    assert posted.exit_code == 1 and "erased on" in posted.output and "(receipt 1)" in posted.output
+    assert held.execute("SELECT count(*) AS n FROM events WHERE customer_id = 'C0001'")[0]["n"] == 0
+    assert traces_in(erased.output + listed.output) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    customer_id=st.from_regex(r"[A-Za-z0-9 _.-]{1,12}", fullmatch=True),
+    phone=st.from_regex(r"1[3-9]\d{9}", fullmatch=True),
+    text=st.text(max_size=30),
+)
+def test_scrubbing_leaves_no_value_and_the_pseudonym_is_a_stable_keyed_hash(
+    customer_id: str, phone: str, text: str
+) -> None:
+    person = Person(customer_id, ("张伟",), (phone,))
+    alias = pseudonym(b"k" * 32, customer_id)
+    written = f"{text}{customer_id} {phone.upper()}张伟{text}"
+    for pattern, replacement in person.replacements(alias, everything=True):
+        written = pattern.sub(replacement, written)
+    assert phone not in written and "张伟" not in written
+    assert alias == pseudonym(b"k" * 32, customer_id) != pseudonym(b"j" * 32, customer_id)
+    assert re.fullmatch(r"erased:[0-9a-f]{24}", alias)

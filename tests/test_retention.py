@@ -1,0 +1,188 @@
+"""Retention: records past guanxi.yaml's windows go, a batch at a time, archived to Parquet
+first when asked; only final follow-ups go; --dry-run counts without changing anything; the
+daemon runs it each night; bad windows are diagnostics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from guanxi.cli.main import cli
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.privacy import retention
+from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.ruleset.models import RetentionSettings
+from guanxi.engine.store import Store
+from guanxi.engine.timing import TimingError, parse_window
+from tests.daemon_helpers import invitation, post, rules_copy
+
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+OLD = "2024-06-01T00:00:00Z"  # past every window below
+RECENT = "2026-11-01T00:00:00Z"
+WINDOWS = RetentionSettings(
+    events="1 year", followups="18 months", deliveries="1 year", decisions="1 year",
+    quarantine="90 days",
+)  # fmt: skip
+# follow-up occurrence -> (status, updated_at): which go, which stay
+FOLLOWUPS = {
+    "sent-old": ("sent", OLD),
+    "dead-old": ("dead", OLD),
+    "cancelled-old": ("cancelled", OLD),
+    "pending-old": ("pending", OLD),  # not final: stays
+    "claimed-old": ("claimed", OLD),  # not final: stays
+    "task-open-old": ("sent", OLD),  # its task is still open: stays
+    "sent-recent": ("sent", RECENT),  # inside the window: stays
+}
+
+
+@pytest.fixture
+def aged(store: Store) -> Store:
+    """Follow-ups, decisions, deliveries, events and quarantined rows, old and recent."""
+    insert_followups(store, [invitation("C1", o, NOW) for o in FOLLOWUPS], "b1", NOW)
+    for occurrence, (status, at) in FOLLOWUPS.items():
+        store.execute(
+            "UPDATE followups SET status = :s, updated_at = :at WHERE occurrence = :o",
+            {"s": status, "at": at, "o": occurrence},
+        )
+    store.execute(
+        "INSERT INTO tasks (key, followup_id, customer_id, status) SELECT key, id, customer_id,"
+        " 'open' FROM followups WHERE occurrence = 'task-open-old'"
+    )
+    for at in (OLD, OLD, RECENT):
+        store.execute(
+            "INSERT INTO followup_decisions (followup_id, at, status) VALUES (1, :at, 'sent')",
+            {"at": at},
+        )
+        store.execute(
+            "INSERT INTO deliveries (followup_id, key, attempt, at, outcome)"
+            " VALUES (1, 'k', 1, :at, 'sent')",
+            {"at": at},
+        )
+        store.execute(
+            "INSERT INTO quarantine (kind, source, row_number, reason, at)"
+            " VALUES ('customers', 'c.csv', 2, 'bad', :at)",
+            {"at": at},
+        )
+    post(store, "E-old", "sale", "C1", OLD)
+    post(store, "E-old-unplanned", "sale", "C1", OLD)  # not planned yet: stays
+    post(store, "E-recent", "sale", "C1", RECENT)
+    store.execute("UPDATE events SET planned_at = :at WHERE id <> 'E-old-unplanned'", {"at": OLD})
+    return store
+
+
+def occurrences(store: Store) -> set[str]:
+    return {r["occurrence"] for r in store.execute("SELECT occurrence FROM followups")}
+
+
+@pytest.mark.every_store
+def test_what_is_past_its_window_goes_archived_and_the_dry_run_said_so(
+    aged: Store, tmp_path: Path
+) -> None:
+    planned = {r.kind: r.due for r in retention.plan(aged, WINDOWS, NOW)}
+    assert planned == {"events": 1, "followups": 3, "deliveries": 2, "decisions": 2,
+                       "quarantine": 2}  # fmt: skip
+    assert len(occurrences(aged)) == len(FOLLOWUPS)  # the dry run changed nothing
+
+    reports, left = retention.apply(aged, WINDOWS, NOW, tmp_path / "archive")
+
+    assert not left
+    assert {r.kind: r.removed for r in reports} == planned
+    assert occurrences(aged) == {"pending-old", "claimed-old", "task-open-old", "sent-recent"}
+    events = aged.execute("SELECT id FROM events ORDER BY id")
+    assert [e["id"] for e in events] == ["E-old-unplanned", "E-recent"]
+    for table in ("followup_decisions", "deliveries", "quarantine"):
+        assert aged.execute(f"SELECT at FROM {table}") == [{"at": RECENT}]
+    archived = pq.read_table(tmp_path / "archive" / "followups").to_pylist()
+    assert sorted(r["occurrence"] for r in archived) == ["cancelled-old", "dead-old", "sent-old"]
+    followups = next(r for r in reports if r.kind == "followups")
+    assert (followups.archived, followups.oldest_kept) == (3, OLD)
+
+
+@pytest.mark.every_store
+def test_retention_goes_a_batch_at_a_time(aged: Store) -> None:
+    small = WINDOWS.model_copy(update={"batch": 2})
+    reports, left = retention.apply(aged, small, NOW, None, batches=1)
+    assert left
+    assert {r.kind: r.removed for r in reports}["followups"] == 2
+    reports, left = retention.apply(aged, small, NOW, None, batches=1)
+    assert {r.kind: r.removed for r in reports}["followups"] == 1
+    assert not left or retention.apply(aged, small, NOW, None, batches=1)[1] is False
+
+
+@pytest.mark.every_store
+def test_the_daemon_applies_retention_each_night(
+    aged: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    settings.write_text(
+        settings.read_text("utf-8")
+        + '\nretention:\n  followups: 18 months\n  archive: parquet\n  at: "03:30"\n',
+        "utf-8",
+    )
+    daemon = Daemon(rules, load_ruleset(rules), aged, FixedClock(NOW), folder=tmp_path, port=None)
+    try:
+        daemon._schedule()
+        job = daemon.scheduler.get_job("retention")
+        assert job is not None and "hour='3', minute='30'" in str(job.trigger)
+        assert daemon.retention_now() is False  # everything in one batch
+    finally:
+        daemon.running.adapters.close()
+        daemon.leadership.release()
+    assert "sent-old" not in occurrences(aged)
+    assert list((tmp_path / "archive" / "followups").glob("*.parquet"))
+
+
+def test_the_command_dry_run_prints_the_counts(aged: Store, tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    settings.write_text(settings.read_text("utf-8") + "\nretention:\n  events: 1 year\n", "utf-8")
+    result = CliRunner().invoke(
+        cli, ["retention", "--dry-run", "--json", "--rules", str(rules), "--store",
+              aged.location, "--now", NOW.isoformat()],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [events] = json.loads(result.stdout)["kinds"]
+    assert (events["kind"], events["due"], events["removed"]) == ("events", 1, 0)
+    assert aged.execute("SELECT count(*) AS n FROM events")[0]["n"] == 3
+
+
+def test_bad_windows_are_diagnostics_with_their_place(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    settings.write_text(
+        settings.read_text("utf-8") + '\nretention:\n  events: 3 fortnights\n  at: "25:00"\n',
+        "utf-8",
+    )
+    found = {(d.code, d.line) for d in validate_project(rules).diagnostics}
+    lines = settings.read_text("utf-8").splitlines()
+    assert ("invalid-retention", lines.index("  events: 3 fortnights") + 1) in found
+    assert ("invalid-time", lines.index('  at: "25:00"') + 1) in found
+
+
+@pytest.mark.parametrize(
+    ("window", "moment", "before"),
+    [
+        ("400 days", "2026-12-01", "2025-10-27"),
+        ("2 weeks", "2026-12-01", "2026-11-17"),
+        ("1 month", "2026-03-31", "2026-02-28"),
+        ("1 year", "2024-02-29", "2023-02-28"),
+        ("18 months", "2026-12-01", "2025-06-01"),
+    ],
+)
+def test_windows_count_back_by_the_calendar(window: str, moment: str, before: str) -> None:
+    at = dt.datetime.fromisoformat(moment).replace(tzinfo=dt.UTC)
+    assert parse_window(window).before(at).date().isoformat() == before
+
+
+@pytest.mark.parametrize("text", ["0 days", "3 fortnights", "200 years", "soon"])
+def test_a_window_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(TimingError):
+        parse_window(text)
