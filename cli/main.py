@@ -93,6 +93,10 @@ COMMANDS = {
         "guanxi.cli.quarantine:quarantine",
         "The rows `guanxi load` could not take: which file, which line, which field, why.",
     ),
+    "audit": Lazy(
+        "guanxi.cli.audit:audit",
+        "The audit log: who viewed personal data unmasked, exported or erased it, and when.",
+    ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
         "Check what guanxi needs: the store (there, answering, migrations applied), the rule"
