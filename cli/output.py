@@ -57,6 +57,8 @@ def _shown_markup(text: str) -> str:
     """Markup with its text masked and its tags (`[bold]`) left as they are."""
     parts, start = [], 0
     for tag in RE_TAGS.finditer(text):
+        if len(tag[2]) % 2:  # an escaped bracket (`\[…]`): data, not a tag
+            continue
         parts += [shown(text[start : tag.start()]), tag[0]]
         start = tag.end()
     return "".join([*parts, shown(text[start:])])

@@ -163,3 +163,27 @@ def test_a_masker_masks_known_values_but_not_ids_nor_inside_words() -> None:
         "ok": True,
     }
     assert Masker.whole().text("13812345678") == "13812345678"
+
+
+def test_what_the_console_prints_is_masked_but_its_markup_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rich.markup import escape
+
+    from guanxi.cli.masking import viewing
+    from guanxi.cli.output import console, echo, print_json
+
+    masker = Masker.of({"name": "name"}, [{"name": "张三丰"}], ids=[])
+    with viewing(masker):
+        console().print("[bold]C1[/bold] " + escape("[张三丰] 13812345678"))
+        echo("张三丰")
+        print_json({"name": "张三丰"})
+    console().print("张三丰")  # outside a view: as it always was
+    assert capsys.readouterr().out.splitlines() == [
+        "C1 [张*丰] 138****5678",
+        "张*丰",
+        "{",
+        '  "name": "张*丰"',
+        "}",
+        "张三丰",
+    ]

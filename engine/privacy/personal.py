@@ -81,14 +81,20 @@ CUED_NAME = re.compile(
     rf"(?P<value>(?:{COMPOUND_SURNAMES}|[{SURNAMES}])(?:(?!{TITLES}){HANZI}){{1,2}})"
 )
 
-NAME_FIELDS = frozenset(
-    {"name", "customer_name", "full_name", "姓名", "客户姓名", "客户名称", "户名", "联系人"}
-)
-PERSONAL_FIELDS = NAME_FIELDS | {
-    "phone", "mobile", "tel", "telephone", "email", "id_card", "id_number", "id_no",
-    "card_no", "card_number", "bank_card", "account_no", "address", "手机号", "电话",
-    "身份证号", "地址",
-}  # fmt: skip
+# The fields that hold personal data by their name, and its kind: a log record's fields, and
+# the customer fields whose schema does not say (`personal:`, see guanxi.engine.privacy.views).
+FIELD_KINDS = {
+    **dict.fromkeys(
+        ("name", "customer_name", "full_name", "姓名", "客户姓名", "客户名称", "户名", "联系人"),
+        "name",
+    ),
+    **dict.fromkeys(("phone", "mobile", "tel", "telephone", "手机号", "电话"), "phone"),
+    **dict.fromkeys(("email", "e_mail", "电子邮箱", "邮箱"), "email"),
+    **dict.fromkeys(("id_card", "id_number", "id_no", "身份证号"), "id_number"),
+    **dict.fromkeys(
+        ("card_no", "card_number", "bank_card", "account_no", "address", "地址"), "other"
+    ),
+}
 
 
 def mask_id(value: str) -> str:
@@ -135,11 +141,8 @@ def mask_field(name: str, value: Any) -> Any:
         return {k: mask_field(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_field(name, v) for v in value]
-    if name in NAME_FIELDS:
-        return mask_name(str(value))
-    if name in PERSONAL_FIELDS:  # masked as in text when recognised, else as an id
-        masked = mask_text(str(value))
-        return masked if masked != str(value) else mask_id(str(value))
+    if name in FIELD_KINDS:
+        return mask_as(FIELD_KINDS[name], str(value))
     return mask_text(value) if isinstance(value, str) else value
 
 

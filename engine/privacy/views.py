@@ -16,20 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guanxi.engine.privacy.personal import mask_as, mask_personal_numbers
+from guanxi.engine.privacy.personal import FIELD_KINDS, mask_as, mask_personal_numbers
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset.models import Schema
     from guanxi.engine.store.base import Store
 
-# A field that does not say what it holds, by its name.
-KINDS_BY_NAME = {
-    **dict.fromkeys(("name", "customer_name", "full_name", "姓名", "客户姓名", "户名"), "name"),
-    **dict.fromkeys(("phone", "mobile", "tel", "telephone", "手机号", "电话"), "phone"),
-    **dict.fromkeys(("email", "e_mail", "电子邮箱", "邮箱"), "email"),
-    **dict.fromkeys(("id_card", "id_number", "id_no", "身份证号"), "id_number"),
-    **dict.fromkeys(("address", "card_no", "card_number", "bank_card", "地址"), "other"),
-}
 SHORTEST = 2  # a value shorter than this is too common to be searched for in text
 
 
@@ -37,7 +29,7 @@ def personal_fields(schema: Schema) -> dict[str, str]:
     """The customer fields that hold personal data, each with its kind."""
     found = {}
     for name, spec in schema.fields.items():
-        kind = KINDS_BY_NAME.get(name) if spec.personal is None else spec.personal
+        kind = FIELD_KINDS.get(name) if spec.personal is None else spec.personal
         if kind:
             found[name] = kind
     return found
