@@ -6,7 +6,7 @@ around (bidirectional overrides). Every text the console prints goes through `pr
 which shows such characters as escapes (`\x1b`, `\u202e`), and data in a table is never read
 as rich markup (`[link=…]`). Lines printed with `echo` get the same treatment.
 
-Personal data is masked on the same way out, when the command showing it set a masker (see
+Personal data is masked on the way out too, when the command showing it set a masker (see
 `guanxi.cli.masking`): in console text (not in its markup tags), lines, JSON and CSV.
 """
 

@@ -17,6 +17,7 @@ from guanxi.cli.main import cli
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.views import Masker, personal_fields
+from guanxi.engine.report.segments import Segment, SegmentRow, Segments
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 
@@ -106,6 +107,18 @@ def test_an_unmasked_view_is_audited_with_its_actor_and_listed(shown: Store) -> 
     header, *rows = csv.reader(by_wang.stdout_bytes.decode("utf-8-sig").splitlines())
     assert header == ["id", "at", "actor", "action", "subject", "detail"]
     assert [row[2:4] for row in rows] == [["wang.wu", "tasks list --unmask"]]
+
+    invoke(shown, "report", "--section", "segments", "--json", "--unmask")
+    report = audit.entries(shown, limit=1)[0]
+    assert (report["action"], report["detail"]) == ("report --unmask", {"sections": ["segments"]})
+
+
+def test_the_report_masks_a_segment_by_a_personal_field() -> None:
+    by_name = Segment("industry", "industry", (SegmentRow("张三丰", 2), SegmentRow(None, 1)))
+    found = Segments((by_name,), None, None, labels=None)  # type: ignore[arg-type]
+    masked = found.masked({"industry": "name"})
+    assert [row.value for row in masked.segments[0].rows] == ["张*丰", None]
+    assert found.masked({"phone": "phone"}) == found
 
 
 def test_the_schema_says_which_fields_are_personal(tmp_path: Path) -> None:
