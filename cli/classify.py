@@ -13,6 +13,7 @@ from rich.table import Table
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.consent import print_ledger
+from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
@@ -261,25 +262,35 @@ def distribution_table(report: RunReport, ruleset: RuleSet) -> Table:
 @store_option
 @json_option
 @now_option
+@unmask_option
 def explain_command(
-    customer_id: str, rules: Path | None, store: str | None, as_json: bool, now_text: str | None
+    customer_id: str,
+    rules: Path | None,
+    store: str | None,
+    as_json: bool,
+    now_text: str | None,
+    unmask: bool,
 ) -> None:
     """Explain one customer's tier, level and strategy: every rule tried, the facts that
     failed it, and the file and line of each rule; then the customer's follow-ups (newest
-    first) with every contact-policy decision about them, and their recent events."""
+    first) with every contact-policy decision about them, and their recent events. Personal
+    data is masked unless --unmask is given."""
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
         explanation = explain(opened, ruleset, customer_id, now)
+        view = View("explain --unmask", now, customer_id, {"json": as_json})
+        masker = view_masker(opened, ruleset, [customer_id], unmask, view)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
-    if as_json:
-        print_json(explanation.to_dict())
-    else:
-        _print_explanation(explanation, ruleset)
+    with viewing(masker):
+        if as_json:
+            print_json(explanation.to_dict())
+        else:
+            _print_explanation(explanation, ruleset)
 
 
 def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:

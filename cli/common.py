@@ -161,11 +161,16 @@ def given_now(text: str | None, ruleset: RuleSet) -> dt.datetime:
     """--now, or the current time: the only place the clock is read."""
     if text is None:
         return dt.datetime.now(dt.UTC)
+    return given_moment(text, ruleset, "--now")
+
+
+def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
+    """An option's ISO date or time; without an offset, in the project's zone."""
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
-            _("'{text}' is not an ISO date or time").format(text=text), param_hint="--now"
+            _("'{text}' is not an ISO date or time").format(text=text), param_hint=option
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))

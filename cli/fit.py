@@ -21,6 +21,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from guanxi.cli.masking import shown
 from guanxi.engine.i18n import _
 
 EDGE = 1  # the table's left border
@@ -66,7 +67,7 @@ class FitTable:
     def __init__(self, title: str, columns: Sequence[Col | str], rows: Iterable[Iterable[Any]]):
         self.title = title
         self.columns = [c if isinstance(c, Col) else Col(c, wrap=True) for c in columns]
-        self.rows = [[str(v) for v in row] for row in rows]
+        self.rows = [[shown(str(v)) for v in row] for row in rows]  # widths of what is shown
         self.least = [self._least(i) for i in range(len(self.columns))]
         self.natural = [self._natural(i) for i in range(len(self.columns))]
 

@@ -118,6 +118,10 @@ COMMANDS = {
         " a time, archived to Parquet first with `archive: parquet`; only final follow-ups"
         " (sent, suppressed, cancelled, dead, expired) go.",
     ),
+    "audit": Lazy(
+        "guanxi.cli.audit:audit",
+        "The audit log: who viewed personal data unmasked, exported or erased it, and when.",
+    ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
         "Check what guanxi needs: the store (there, answering, migrations applied), the rule"

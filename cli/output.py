@@ -5,6 +5,9 @@ could recolour or clear the screen, set the window title, plant a hidden link or
 around (bidirectional overrides). Every text the console prints goes through `printable`,
 which shows such characters as escapes (`\x1b`, `\u202e`), and data in a table is never read
 as rich markup (`[link=…]`). Lines printed with `echo` get the same treatment.
+
+Personal data is masked on the way out too, when the command showing it set a masker (see
+`guanxi.cli.masking`): in console text (not in its markup tags), lines, JSON and CSV.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import RE_TAGS, escape
 from rich.text import Text
 
 from guanxi.cli.fit import Col, FitTable, number, text
+from guanxi.cli.masking import shown, shown_data
 from guanxi.engine.i18n import _
 
 if TYPE_CHECKING:
@@ -44,12 +48,25 @@ class SafeConsole(Console):
     `printable` (tables and titles included: rich turns each string into text here)."""
 
     def render_str(self, text: str, **options: Any) -> Text:
-        return super().render_str(printable(text), **options)
+        markup = options.get("markup")
+        masked = _shown_markup(text) if markup or (markup is None and self._markup) else shown(text)
+        return super().render_str(printable(masked), **options)
+
+
+def _shown_markup(text: str) -> str:
+    """Markup with its text masked and its tags (`[bold]`) left as they are."""
+    parts, start = [], 0
+    for tag in RE_TAGS.finditer(text):
+        if len(tag[2]) % 2:  # an escaped bracket (`\[…]`): data, not a tag
+            continue
+        parts += [shown(text[start : tag.start()]), tag[0]]
+        start = tag.end()
+    return "".join([*parts, shown(text[start:])])
 
 
 def echo(text: str, err: bool = False) -> None:
     """`click.echo` for a line that holds data."""
-    click.echo(printable(text), err=err)
+    click.echo(printable(shown(text)), err=err)
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic], lines: dict[str, list[str]]) -> None:
@@ -66,7 +83,7 @@ def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(shown_data(data), ensure_ascii=False, indent=2, default=str))
 
 
 def console(width: int | None = None) -> Console:
@@ -140,7 +157,7 @@ def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(columns)
-    writer.writerows([cell(v) for v in row] for row in rows)
+    writer.writerows([cell(shown_data(v)) for v in row] for row in rows)
     stream = click.get_binary_stream("stdout")
     stream.write(buffer.getvalue().encode("utf-8-sig"))
     stream.flush()

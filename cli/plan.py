@@ -12,6 +12,7 @@ import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.fit import Col, localized, number, text
+from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
@@ -164,6 +165,7 @@ def followups() -> None:
 @rules_option
 @store_option
 @output_options
+@unmask_option
 def list_command(
     customer: str | None,
     statuses: tuple[str, ...],
@@ -173,9 +175,10 @@ def list_command(
     rules: Path | None,
     store: str | None,
     output: str,
+    unmask: bool,
 ) -> None:
     """List follow-ups, soonest due first, with due times in the project's time zone, each
-    customer's name and each step's label."""
+    customer's name and each step's label. Personal data is masked unless --unmask is given."""
     ruleset, store = project(rules, store)
     before = _moment(due_before, "--due-before", ruleset)
     chosen = FollowupFilter(customer, statuses, step, before)
@@ -183,9 +186,20 @@ def list_command(
     try:
         opened.prepare(ruleset.schema)
         rows, total = list_followups(opened, chosen, limit), count_followups(opened, chosen)
-        known = names(opened, ruleset, (row["customer_id"] for row in rows))
+        ids = {row["customer_id"] for row in rows}
+        known = names(opened, ruleset, ids)
+        filters = {"status": list(statuses), "step": step, "due_before": due_before}
+        view = View("followups list --unmask", given_now(None, ruleset), customer, filters)
+        masker = view_masker(opened, ruleset, ids, unmask, view)
     finally:
         opened.close()
+    with viewing(masker):
+        _print_followup_list(rows, total, known, ruleset, output)
+
+
+def _print_followup_list(
+    rows: list[Row], total: int, known: dict[str, str], ruleset: RuleSet, output: str
+) -> None:
     if output == "json":
         print_json({"total": total, "followups": rows})
     elif output == "csv":

@@ -14,6 +14,7 @@ from guanxi.cli.common import (
     project,
     store_option,
 )
+from guanxi.cli.masking import unmask_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json, print_sections
 from guanxi.engine.errors import GuanxiError
@@ -27,6 +28,7 @@ from guanxi.engine.report import (
     write_csv,
 )
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
 
 
 @click.command("report")
@@ -72,6 +74,7 @@ from guanxi.engine.ruleset import RuleSet
 @now_option
 @rules_option
 @store_option
+@unmask_option
 def report_command(
     sections: tuple[str, ...],
     from_run: int | None,
@@ -83,6 +86,7 @@ def report_command(
     now_text: str | None,
     rules: Path | None,
     store: str | None,
+    unmask: bool,
 ) -> None:
     """Reports from the store: customers by tier × level; concentration (the share of
     deposits and contribution the top 1/5/10/20 % hold); migration of tiers and levels
@@ -90,10 +94,13 @@ def report_command(
     contribution by tier and level; follow-up outcomes by step; relationship-manager
     workload. Also customers by industry, by system and by corporate group (集团), and the
     experiments: each step's goal rate against its holdout or variants, with 95% intervals.
-    Tables here, or --json, --csv DIR, --html FILE."""
+    Tables here, or --json, --csv DIR, --html FILE. The values of fields the schema marks
+    personal are masked unless --unmask is given."""
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
-    request = ReportRequest(sections or SECTIONS, from_run, to_run, pareto_fields, now)
+    request = ReportRequest(
+        sections or SECTIONS, from_run, to_run, pareto_fields, now=now, unmask=unmask
+    )
     report = _build(ruleset, store, request)
     if as_json:
         print_json(report.to_dict())
@@ -135,6 +142,8 @@ def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Re
     opened = opened_store(ruleset, location)
     try:
         report = build_report(opened, ruleset, request)
+        if request.unmask:
+            _audited(opened, ruleset, request)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -142,3 +151,11 @@ def _build(ruleset: RuleSet, location: str | None, request: ReportRequest) -> Re
     if report.latest_run is None:
         click.echo(_("the store has no classification run yet: run 'guanxi classify'"), err=True)
     return report
+
+
+def _audited(store: Store, ruleset: RuleSet, request: ReportRequest) -> None:
+    """An unmasked report is in the audit log: who, when, which sections."""
+    from guanxi.engine.privacy import audit
+
+    at = request.now or given_now(None, ruleset)
+    audit.record(store, at, "report --unmask", None, {"sections": list(request.sections)})

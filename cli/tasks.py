@@ -10,6 +10,7 @@ import click
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.events import as_dict
 from guanxi.cli.fit import Col, localized, text
+from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
@@ -62,19 +63,31 @@ def tasks() -> None:
 @rules_option
 @store_option
 @output_options
+@unmask_option
 def list_command(
-    owner: str, status: Shown, rules: Path | None, store: str | None, output: str
+    owner: str, status: Shown, rules: Path | None, store: str | None, output: str, unmask: bool
 ) -> None:
     """A relationship manager's tasks, soonest due first, with due times in the project's
     time zone, each customer's name and each step's label; the key in the last column is the
-    ID `guanxi tasks done` takes."""
+    ID `guanxi tasks done` takes. Personal data is masked unless --unmask is given."""
     ruleset, store = project(rules, store)
     opened = opened_store(ruleset, store)
     try:
         rows = list_tasks(opened, owner, status)
-        known = names(opened, ruleset, (row["customer_id"] for row in rows))
+        ids = {row["customer_id"] for row in rows}
+        known = names(opened, ruleset, ids)
+        filters = {"rm": owner, "status": status}
+        view = View("tasks list --unmask", given_now(None, ruleset), None, filters)
+        masker = view_masker(opened, ruleset, ids, unmask, view)
     finally:
         opened.close()
+    with viewing(masker):
+        _print_task_list(rows, known, owner, status, output, ruleset)
+
+
+def _print_task_list(
+    rows: list[Row], known: dict[str, str], owner: str, status: Shown, output: str, ruleset: RuleSet
+) -> None:
     if output == "json":
         print_json({"rm": owner, "status": status, "tasks": rows})
     elif output == "csv":

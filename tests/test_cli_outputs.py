@@ -101,7 +101,7 @@ def test_explain_prints_no_terminal_escapes_from_customer_data(store: Store) -> 
     store.upsert_customers([{"customer_id": "C1", "name": HOSTILE_NAME, "rm_id": "[/]"}])
     result = CliRunner().invoke(
         cli,
-        ["explain", "C1", "--rules", str(RULES), "--store", store.location],
+        ["explain", "C1", "--unmask", "--rules", str(RULES), "--store", store.location],
         env={"COLUMNS": "400", "FORCE_COLOR": "1", "TERM": "xterm-256color"},
     )
     assert result.exit_code == 0, result.output

@@ -142,6 +142,8 @@ def _walk_commands(walk: Walk) -> None:
     walk("classify", *store, "--now", NOW)
     customer = _first_customer(walk.folder)
     walk("explain", customer, *store, "--now", NOW)
+    walk("explain", customer, *store, "--now", NOW, "--unmask")
+    walk("audit", "list", *store)
     walk("events", "post", "complaint", "--customer", customer, *store, "--now", NOW)
     walk("events", "plan", *store, "--now", NOW)
     walk("followups", "list", *store)

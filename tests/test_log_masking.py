@@ -8,8 +8,11 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guanxi.engine.daemon.logs import JsonFormatter, TextFormatter, mask_text
+from guanxi.engine.privacy.personal import SURNAMES
 
 # (text in a log line, what must not survive, what the masked line shows)
 PERSONAL = [
@@ -42,10 +45,13 @@ PERSONAL = [
     ("mail user@münchen.de", "user@", "u***@münchen.de"),
     ("mail first.last+tag@mail.example.co.uk", "first.last", "f***@mail.example.co.uk"),
     ("客户张三：投诉已记录", "张三", "客户张*：投诉"),
-    ("姓名：欧阳娜娜", "欧阳娜娜", "姓名：欧***"),
-    ("尊敬的李先生", "李先生", "尊敬的李**"),
-    ("name=王小明 status=sent", "王小明", "name=王** status=sent"),
-    ('{"name": "Zhang San"}', "Zhang", '{"name": "Z********"}'),
+    ("姓名：欧阳娜娜", "欧阳娜娜", "姓名：欧**娜"),
+    ("尊敬的张伟先生", "张伟", "尊敬的张*先生"),
+    ("name=王小明 status=sent", "王小明", "name=王*明 status=sent"),
+    ("客户名称：张三丰，已开户", "张三丰", "客户名称：张*丰"),
+    ("持卡人刘德华 卡片挂失", "刘德华", "持卡人刘*华"),
+    ("联系人：诸葛亮", "诸葛亮", "联系人：诸*亮"),
+    ('{"name": "Zhang San"}', "Zhang", '{"name": "Z*******n"}'),
     ("webhook https://bank:pw123@h.example/x?token=t-9", "pw123", "bank:***@h.example/x?token=***"),
 ]
 
@@ -58,6 +64,10 @@ ORDINARY = [
     "epoch 1733312345678 ms; 1733312345678901 us",
     "worker host-1:4242 on 127.0.0.1:5432 after 0.25 s, 3 of 500",
     "客户经理 RM5 的客户等级与客户关系已更新",
+    "客户于本月开户，客户曾经投诉，客户向银行申请贷款",
+    "客户关怀短信已发送；客户高净值名单 3 人；客户管理系统已同步",
+    "客户余额 12,000 元；客户尚未签约；客户明天到期",
+    "尊敬的李先生：客户王总来电",  # a surname with a title tells no one apart
     "version 2.0.28, port 8080, sent_total 50",
 ]
 
@@ -73,6 +83,24 @@ def test_log_masking_leaves_ordinary_ids_dates_and_amounts(text: str) -> None:
     assert mask_text(text) == text
 
 
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛超秀霞平刚桂英华玉兰萍红鹏飞"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cue=st.sampled_from(["客户", "姓名：", "户名 ", "联系人", "持卡人", "收款人：", "尊敬的"]),
+    surname=st.sampled_from(SURNAMES.replace("和", "")),  # 客户和… is 'and'
+    given_name=st.text(GIVEN, min_size=1, max_size=2),
+    after=st.sampled_from(["", "：投诉已记录", "已签约", "，您好", " status=sent"]),
+)
+def test_log_masking_never_leaves_a_cued_name_whole(
+    cue: str, surname: str, given_name: str, after: str
+) -> None:
+    name = surname + given_name
+    masked = mask_text(f"{cue}{name}{after}")
+    assert name not in masked and masked.startswith(cue + surname + "*"), masked
+
+
 def record(message: str, **extra: object) -> logging.LogRecord:
     made = logging.makeLogRecord({"msg": message, "levelname": "INFO", "created": 0.0})
     made.__dict__.update(extra)
@@ -84,10 +112,16 @@ def test_log_masking_masks_personal_fields_by_name() -> None:
                    customer_id="C000123")  # fmt: skip
     line = json.loads(JsonFormatter().format(entry))
     assert line == {"time": "1970-01-01T00:00:00+00:00", "level": "info",
-                    "message": "sent to 客户王*", "customer_name": "张**", "phone": "138****5678",
+                    "message": "sent to 客户王*", "customer_name": "张*丰", "phone": "138****5678",
                     "customer_id": "C0…23"}  # fmt: skip
     text = TextFormatter().format(record("x", email="张三@例子.中国"))
     assert "张三" not in text and "email=" in text
+
+
+def test_log_masking_masks_a_name_field_without_a_keyword_at_any_depth() -> None:
+    entry = record("delivered", customer={"name": "王小明", "contacts": [{"name": "李娜"}]})
+    line = json.loads(JsonFormatter().format(entry))
+    assert line["customer"] == {"name": "王*明", "contacts": [{"name": "李*"}]}
 
 
 def test_log_masking_masks_an_exception_too() -> None:

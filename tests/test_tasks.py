@@ -382,20 +382,20 @@ def test_list_shows_a_managers_open_tasks_soonest_first(inboxes: Store) -> None:
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_names_the_customer_and_the_step_and_fits_80_columns(inboxes: Store) -> None:
     inboxes.upsert_customers([{"customer_id": "C2", "name": "长沙湘江科技有限公司"}])
-    narrow = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=80)
+    narrow = invoke(inboxes, "tasks", "list", "--rm", "RM001", "--unmask", columns=80)
     assert narrow.exit_code == 0, narrow.output
     assert "…" not in narrow.stdout
     assert "partner_welcome_visit:C2:run1" in narrow.stdout  # the key, whole, on one line
     assert "2026-11-03 10:00" in narrow.stdout
     assert "长沙湘江" in narrow.stdout  # the name, wrapped at worst
-    wide = invoke(inboxes, "tasks", "list", "--rm", "RM001", columns=200)
+    wide = invoke(inboxes, "tasks", "list", "--rm", "RM001", "--unmask", columns=200)
     assert "C2 长沙湘江科技有限公司" in wide.stdout and "伙伴客户欢迎拜访" in wide.stdout
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_as_csv_opens_in_excel(inboxes: Store) -> None:
     inboxes.upsert_customers([{"customer_id": "C2", "name": "长沙湘江科技有限公司"}])
-    result = invoke(inboxes, "tasks", "list", "--rm", "RM001", "--csv")
+    result = invoke(inboxes, "tasks", "list", "--rm", "RM001", "--csv", "--unmask")
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes.startswith(codecs.BOM_UTF8)
     header, *rows = csv.reader(result.stdout_bytes.decode("utf-8-sig").splitlines())

@@ -45,7 +45,7 @@ def record(
         "INSERT INTO audit_log (at, actor, action, subject, detail)"
         " VALUES (:at, :actor, :action, :subject, :detail)",
         {
-            "at": at.isoformat(),
+            "at": utc(at),
             "actor": actor or current_actor(),
             "action": action,
             "subject": subject,
@@ -70,7 +70,7 @@ def entries(
             parameters[column] = value
     if since is not None:
         where.append("at >= :since")
-        parameters["since"] = since.isoformat()
+        parameters["since"] = utc(since)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     rows = store.execute(
         f"SELECT id, at, actor, action, subject, detail FROM audit_log{clause}"
@@ -78,6 +78,11 @@ def entries(
         parameters,
     )
     return [{**row, "detail": json.loads(row["detail"])} for row in rows]
+
+
+def utc(moment: dt.datetime) -> str:
+    """Times are stored in UTC, so that the text compares as the time does (`since`)."""
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 def pseudonymise_subject(store: Store, customer_id: str, pseudonym: str) -> int:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guanxi.engine.privacy.catalog import Table, quote, tables
-from guanxi.engine.privacy.personal import NAME_FIELDS, PERSONAL_FIELDS
+from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
 
 if TYPE_CHECKING:
@@ -66,17 +66,19 @@ class Fields:
 
 
 def fields_of(ruleset: RuleSet) -> Fields:
-    """The personal fields of a rule set's schema: by their names (personal.py) and every
-    field a channel sends to (policies.yaml's `address_field`)."""
+    """The personal fields of a rule set's schema: those it marks `personal:` or whose names
+    say so (privacy/views.py), and every field a channel sends to (policies.yaml's
+    `address_field`)."""
     from guanxi.adapters.base import address_fields
 
     schema = ruleset.schema
     addresses = set(address_fields(ruleset.policies).values())
-    names = tuple(n for n in schema.fields if n in NAME_FIELDS)
+    kinds = personal_fields(schema)
+    names = tuple(n for n, kind in kinds.items() if kind == "name")
     identifying = tuple(
         n
         for n in schema.fields
-        if n != schema.key and n not in names and (n in PERSONAL_FIELDS or n in addresses)
+        if n != schema.key and n not in names and (n in kinds or n in addresses)
     )
     return Fields(schema.key, names, identifying)
 

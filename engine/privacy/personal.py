@@ -2,13 +2,18 @@
 store, and kept where the store's access rules do not reach).
 
 A log line never holds whole: a customer id or idempotency key (passed as a field), a name
-(a `name` field, `name=…`, or a Chinese name after 客户, 姓名, 户名, 联系人, 持卡人, 尊敬的), a
+(a `name` field at any depth of a record, `name=…`, or a Chinese name after 客户, 姓名, 户名,
+联系人, 持卡人, 收款人, 尊敬的), a
 mobile number (13812345678, 138 1234 5678, 138-1234-5678, +86 …), a landline (010-12345678,
 0755-1234567, (021)87654321), an ID-card number (18 digits or 17 and X, and the old 15), a
 bank-card number (16 to 19 digits, grouped by fours or not), an e-mail address (Chinese and
 other IDN names too), or a credential in a URL. Each is cut to what tells two apart in one
-incident (138****5678, 张*, 6222****7890, z***@example.com). Ordinary ids (C0000042), dates,
-times and amounts are left as they are.
+incident (138****5678, 张*伟, 6222****7890, z***@example.com). Ordinary ids (C0000042), dates,
+times, amounts and the words that follow 客户 without being a name (客户关系, 客户于本月) are
+left as they are.
+
+The views of customers (`guanxi explain`, `followups`, `tasks`) mask the same way, by the kind
+of personal data a schema field holds (`mask_as`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,20 @@ SURNAMES = (
     "卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
 )
 COMPOUND_SURNAMES = "欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|长孙|宇文|司徒|夏侯|令狐"
-# words that follow 客户 and the like but are not names (客户关系, 客户信息 …)
-NOT_NAMES = "关系|信息|明细|全部|时间|成功|数量|编号|名单|名称|等级|分层|经理|画像|价值"
+# Words that follow 客户 and the like and begin with a surname's character but are not names
+# (客户关系, 客户于本月开户, 客户高净值): the function words among surnames where they begin
+# such a word (于本月, 曾经, 尚未, 向银行) and the commonest business words.
+NOT_NAMES = "|".join(
+    (
+        "关系|关怀|关注|关联|信息|明细|全部|全称|全体|时间|时段|成功|成长|成交|成为|数量|编号",
+        "名单|名称|等级|分层|经理|画像|价值|管理|管户|安全|申请|申购|余额|金额|金融|高净值",
+        "高价值|高端|高风险|明天|明年|文件|项目|房产|房贷|单位|方面|白名单|黄金|连续|常用",
+        "万元|季度|解约|解除|陆续|易流失|尚未|尚无|曾经|曾在|曾于|于本|于今|于昨|于明|于当",
+        "于次|于上|于下|于近|和|向银行|向我行|向本行|应于|应在|应当|及时|及其|邮箱|卡号",
+    )
+)
+# A title after a surname (李先生, 王女士): the surname alone tells no one apart; it is kept.
+TITLES = "先生|女士|小姐|老师|总|经理|行长"
 HANZI = "[\u4e00-\u9fff]"
 
 # 6 digits of region, the birth date (YYYYMMDD), 3 of sequence and a check digit or X
@@ -56,20 +73,28 @@ LANDLINE = re.compile(
 )
 EMAIL = re.compile(r"(?<![\w.%+-])(\w)[\w.%+-]*(@[\w-]+(?:\.[\w-]+)*\.\w{2,})")
 KEYED_NAME = re.compile(
-    r"(?P<key>(?<![\w])(?:name|customer_name|full_name)|姓名|户名)"
+    r"(?P<key>(?<![\w])(?:name|customer_name|full_name)|客户名称|姓名|户名)"
     r"(?P<sep>[\"']?\s*[=:：]\s*[\"']?)(?P<value>(?<=[\"'])[^\"'\n]+|[^\s\"',;，；。)}\]]+)"
 )
 CUED_NAME = re.compile(
     rf"(?P<cue>客户|姓名|户名|联系人|持卡人|收款人|尊敬的)(?P<sep>[:：\s]*)(?!{NOT_NAMES})"
-    rf"(?P<value>(?:{COMPOUND_SURNAMES}|[{SURNAMES}]){HANZI}{{1,2}})"
+    rf"(?P<value>(?:{COMPOUND_SURNAMES}|[{SURNAMES}])(?:(?!{TITLES}){HANZI}){{1,2}})"
 )
 
-NAME_FIELDS = frozenset({"name", "customer_name", "full_name", "姓名", "客户姓名", "户名"})
-PERSONAL_FIELDS = NAME_FIELDS | {
-    "phone", "mobile", "tel", "telephone", "email", "id_card", "id_number", "id_no",
-    "card_no", "card_number", "bank_card", "account_no", "address", "手机号", "电话",
-    "身份证号", "地址",
-}  # fmt: skip
+# The fields that hold personal data by their name, and its kind: a log record's fields, and
+# the customer fields whose schema does not say (`personal:`, see guanxi.engine.privacy.views).
+FIELD_KINDS = {
+    **dict.fromkeys(
+        ("name", "customer_name", "full_name", "姓名", "客户姓名", "客户名称", "户名", "联系人"),
+        "name",
+    ),
+    **dict.fromkeys(("phone", "mobile", "tel", "telephone", "手机号", "电话"), "phone"),
+    **dict.fromkeys(("email", "e_mail", "电子邮箱", "邮箱"), "email"),
+    **dict.fromkeys(("id_card", "id_number", "id_no", "身份证号"), "id_number"),
+    **dict.fromkeys(
+        ("card_no", "card_number", "bank_card", "account_no", "address", "地址"), "other"
+    ),
+}
 
 
 def mask_id(value: str) -> str:
@@ -88,8 +113,21 @@ def mask_key(key: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """张三 → 张*, 欧阳娜娜 → 欧***: the first character only."""
-    return name[:1] + "*" * (len(name) - 1)
+    """张三 → 张*, 张三伟 → 张*伟, 欧阳娜娜 → 欧**娜: the first character, and the last of a
+    name of three or more (the form Chinese banks print on receipts)."""
+    if len(name) <= 2:
+        return name[:1] + "*" * (len(name) - 1) if len(name) == 2 else "*" * len(name)
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_as(kind: str, value: str) -> str:
+    """A value of a field that holds personal data of `kind` (name, phone, email, id_number,
+    other), masked as in log lines; a value the patterns do not recognise (a phone without
+    its area code, an address) as an id is: 北京…号."""
+    if kind == "name":
+        return mask_name(value)
+    masked = mask_text(value) if kind in ("phone", "email", "id_number") else value
+    return masked if masked != value else mask_id(value)
 
 
 def mask_field(name: str, value: Any) -> Any:
@@ -99,25 +137,31 @@ def mask_field(name: str, value: Any) -> Any:
         return mask_id(str(value))
     if name == "key":
         return mask_key(str(value))
-    if name in NAME_FIELDS:
-        return mask_name(str(value))
-    if name in PERSONAL_FIELDS:  # masked as in text when recognised, else as an id
-        masked = mask_text(str(value))
-        return masked if masked != str(value) else mask_id(str(value))
+    if isinstance(value, dict):  # a record within the record: {"customer": {"name": …}}
+        return {k: mask_field(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_field(name, v) for v in value]
+    if name in FIELD_KINDS:
+        return mask_as(FIELD_KINDS[name], str(value))
     return mask_text(value) if isinstance(value, str) else value
 
 
 def mask_text(text: str) -> str:
     """Free text with every piece of personal data in it masked (see the module)."""
+    text = mask_personal_numbers(text)
+    text = KEYED_NAME.sub(lambda m: m["key"] + m["sep"] + mask_name(m["value"]), text)
+    text = CUED_NAME.sub(lambda m: m["cue"] + m["sep"] + mask_name(m["value"]), text)
+    return mask_secrets(text)
+
+
+def mask_personal_numbers(text: str) -> str:
+    """`text` with its ID-card, bank-card, phone numbers and e-mail addresses masked."""
     text = ID_CARD.sub(lambda m: f"{m[1]}{'*' * 10}{m[2]}", text)
     text = OLD_ID_CARD.sub(lambda m: f"{m[1]}{'*' * 8}{m[2]}", text)
     text = BANK_CARD.sub(_masked_card, text)
     text = MOBILE.sub(lambda m: f"{m[1] or ''}{m[2]}****{m[4]}", text)
     text = LANDLINE.sub(r"\1****\2", text)
-    text = EMAIL.sub(r"\1***\2", text)
-    text = KEYED_NAME.sub(lambda m: m["key"] + m["sep"] + mask_name(m["value"]), text)
-    text = CUED_NAME.sub(lambda m: m["cue"] + m["sep"] + mask_name(m["value"]), text)
-    return mask_secrets(text)
+    return EMAIL.sub(r"\1***\2", text)
 
 
 def _masked_card(match: re.Match[str]) -> str:

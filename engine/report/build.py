@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import _
+from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.report.concentration import Concentration, curve_of
 from guanxi.engine.report.distribution import Distribution
 from guanxi.engine.report.experiments import Experiments, experiments
@@ -52,6 +53,7 @@ class ReportRequest:
     pareto_fields: tuple[str, ...] = ()  # default: deposits and contribution
     now: dt.datetime | None = None  # experiments: goal windows closed by then (default: the
     # latest classification's time)
+    unmask: bool = False  # show the values of personal fields (segments by them) whole
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         runs = request.from_run, request.to_run
         sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
     if "segments" in wanted:
-        sections["segments"] = _segments(store, ruleset, labels, contribution)
+        masked = {} if request.unmask else personal_fields(ruleset.schema)
+        sections["segments"] = _segments(store, ruleset, labels, contribution, masked)
     if "followups" in wanted:
         sections["followups"] = followup_outcomes(store, labels)
     if "workload" in wanted:
@@ -172,14 +175,22 @@ def _orders(
     return tuple(tiers), tuple(levels)
 
 
-def _segments(store: Store, ruleset: RuleSet, labels: Labels, contribution: str | None) -> Segments:
+def _segments(
+    store: Store,
+    ruleset: RuleSet,
+    labels: Labels,
+    contribution: str | None,
+    masked: Mapping[str, str],
+) -> Segments:
     """By industry, system and group: the schema's fields of those names (the group: the
-    field the roll-up measures group by, if any)."""
+    field the roll-up measures group by, if any); the values of `masked` fields (a schema
+    may declare one personal) masked by their kind of personal data."""
     group_by = next((m.rollup.group_by for m in ruleset.measures if m.rollup), "group_id")
     wanted = [(k, group_by if k == "group" else f) for k, f in SEGMENT_FIELDS]
     fields = [(k, f) for k, f in wanted if f in ruleset.schema.fields]
     deposits = DEPOSITS if _is_numeric(ruleset, DEPOSITS) else None
-    return segments(store, ruleset.schema.key, fields, deposits, contribution, labels)
+    found = segments(store, ruleset.schema.key, fields, deposits, contribution, labels)
+    return found.masked(masked) if masked else found
 
 
 def _workload(store: Store, ruleset: RuleSet) -> Workload:

@@ -7,11 +7,12 @@ a customer whose field is empty counts in a row of their own, '(not given)'.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.privacy.personal import mask_as
 from guanxi.engine.report.groups import quote
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
@@ -93,6 +94,18 @@ class Segments:
 
     def tables(self) -> list[Table]:
         return [self._table(s) for s in self.segments]
+
+    def masked(self, kinds: Mapping[str, str]) -> Segments:
+        """The values of the personal fields among `kinds` (field -> kind) masked."""
+
+        def shown(segment: Segment) -> Segment:
+            kind = kinds.get(segment.field)
+            if kind is None:
+                return segment
+            rows = (replace(r, value=r.value and mask_as(kind, r.value)) for r in segment.rows)
+            return replace(segment, rows=tuple(rows))
+
+        return replace(self, segments=tuple(shown(s) for s in self.segments))
 
     def _table(self, segment: Segment) -> Table:
         heading = _(HEADINGS[segment.kind])

@@ -8,6 +8,7 @@ in `checks.py`, so that every problem can point at its own line.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,6 +28,10 @@ from guanxi.engine.timing import Schedule, parse_schedule
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
 StepKind = Literal["task", "message"]
+# The kind of personal data a customer field holds, masked by its kind in what commands show
+# (个人信息保护法); `false`: not personal, whatever the field's name suggests.
+PersonalKind = Literal["name", "phone", "email", "id_number", "other"]
+PERSONAL_KINDS = typing.get_args(PersonalKind)
 
 
 def problem(code: str, message: str, hint: str) -> PydanticCustomError:
@@ -48,6 +53,20 @@ def _written_condition(value: Any) -> Any:
 
 
 Condition = Annotated[str | None, BeforeValidator(_written_condition)]
+
+
+def _personal_kind(value: Any) -> Any:
+    """One problem for a wrong `personal:`, naming every kind (not one per kind of value)."""
+    if value is None or value is False or value in PERSONAL_KINDS:
+        return value
+    hint = _("write one of {kinds}, or false for a field that is not personal").format(
+        kinds=", ".join(PERSONAL_KINDS)
+    )
+    message = _("'{value}' is not a kind of personal data").format(value=value)
+    raise problem("invalid-value", message, hint)
+
+
+Personal = Annotated[PersonalKind | Literal[False] | None, BeforeValidator(_personal_kind)]
 
 MAX_AMOUNT = 100_000  # a duration's number: 100,000 seconds is about a day; days, 270 years
 
@@ -187,6 +206,7 @@ class FieldSpec(Model):
     min: float | None = None  # integer and number fields: the lowest value a row may give
     max: float | None = None  # and the highest
     unit: str | None = None  # 元: an amount of money, shown as ¥1,234,567 in reports
+    personal: Personal = None  # None: known by the field's name (see engine/privacy/views)
     description: str | None = None
 
     def value_labels(self) -> dict[str, str]:
