@@ -371,25 +371,24 @@ def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
 def test_spark_writes_into_a_postgresql_store_as_into_sqlite(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path, postgres_url: str
 ) -> None:
+    """Night after night, as DuckDB into SQLite, which Spark into SQLite equals (held by
+    test_spark_duckdb_sqlite_and_python_assign_alike): one Spark run a night, not two."""
     rows = generated(500, seed=11)
-    stores: list[Store] = [SQLiteStore(tmp_path / "spark.db"), PostgresStore(postgres_url)]
+    lite, pg = SQLiteStore(tmp_path / "duckdb.db"), PostgresStore(postgres_url)
     try:
         for night in (1, 2, 3):  # night 3 confirms what night 2 held (the default hold)
             snapshot = write_parquet(tmp_path / f"night{night}.parquet", rows, ruleset)
-            reports = [
-                classify_on_spark(store, ruleset, NOW, snapshot, spark, tmp_path / f"out{i}")
-                for i, store in enumerate(stores)
-            ]
-            lite, pg = stores
+            by_duckdb = classify_snapshot(lite, ruleset, NOW, snapshot)
+            on_spark = classify_on_spark(pg, ruleset, NOW, snapshot, spark, tmp_path / "out")
             assert assignments(pg) == assignments(lite)
-            assert moves(pg, reports[1].run_id) == moves(lite, reports[0].run_id)
-            assert (reports[0].changed, reports[0].held) == (reports[1].changed, reports[1].held)
-            assert reports[0].changed + reports[0].held > 0
+            assert moves(pg, on_spark.run_id) == moves(lite, by_duckdb.run_id)
+            assert (on_spark.changed, on_spark.held) == (by_duckdb.changed, by_duckdb.held)
+            assert on_spark.changed + on_spark.held > 0
             for row in rows[::4]:  # the next night, one in four traded today (the dormant
                 row["last_txn_date"] = TODAY  # C00068, C00208, C00396 among them)
     finally:
-        for store in stores:
-            store.close()
+        lite.close()
+        pg.close()
 
 
 def test_classify_command_on_spark(spark: SparkSession, ruleset: RuleSet, tmp_path: Path) -> None:
