@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ import holidays
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import _, current_language
 from guanxi.engine.ruleset.branches import apply_overlays, read_overlays
 from guanxi.engine.ruleset.change_measures import field_change, no_change_keys
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
@@ -92,7 +95,53 @@ def load_ruleset(folder: Path | str) -> RuleSet:
 
 
 def validate_project(folder: Path | str, shown: Path | str | None = None) -> Validation:
-    """The rule project at `folder`, its diagnostics naming it `shown` (default: `folder`)."""
+    """The rule project at `folder`, its diagnostics naming it `shown` (default: `folder`).
+
+    Reading a project parses every YAML file and checks every rule (about a second for the
+    default project), and a process often reads the same project again (a command validates,
+    then loads; the daemon checks for edits): the result is kept while no file of the folder
+    changes, by content, for the same name and language."""
+    key = (str(Path(folder).resolve()), str(shown), current_language())
+    fingerprint = project_fingerprint(Path(folder))
+    kept = _READ.get(key)
+    if kept is None or kept[0] != fingerprint:
+        kept = (fingerprint, _validate(folder, shown))
+        _READ[key] = kept
+        while len(_READ) > KEPT_PROJECTS:
+            del _READ[next(iter(_READ))]
+    return dataclasses.replace(kept[1], diagnostics=list(kept[1].diagnostics))
+
+
+KEPT_PROJECTS = 16
+_READ: dict[tuple[str, str, str], tuple[str, Validation]] = {}
+NOT_PROJECT_FILES = (".db", ".db-wal", ".db-shm", ".db-journal")
+LARGEST_HASHED = 20_000_000
+
+
+def project_fingerprint(folder: Path) -> str:
+    """A hash of the names and contents of every file under `folder` (not a store's; a file
+    too large to be a rule file by its size and time). Links are not followed."""
+    digest = hashlib.sha256()
+    for top, folders, names in os.walk(folder):
+        folders[:] = sorted(f for f in folders if f != "__pycache__")
+        for name in sorted(n for n in names if not n.endswith(NOT_PROJECT_FILES)):
+            path = Path(top, name)
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(_content_mark(path))
+    return digest.hexdigest()
+
+
+def _content_mark(path: Path) -> bytes:
+    try:
+        status = path.lstat()
+        if status.st_size > LARGEST_HASHED or not stat.S_ISREG(status.st_mode):
+            return f"{status.st_size}:{status.st_mtime_ns}:{status.st_mode}".encode()
+        return path.read_bytes()
+    except OSError:  # unreadable: the reading reports it; never kept as if unchanged
+        return os.urandom(16)
+
+
+def _validate(folder: Path | str, shown: Path | str | None) -> Validation:
     project = Project(Path(folder), str(shown or folder).rstrip("/") or ".")
     ruleset = _build(project)
     diagnostics = sorted(project.diagnostics, key=sort_key)
