@@ -43,6 +43,7 @@ from guanxi.engine.plan.policy_verdicts import (
     Counts,
     channel_label,
     open_scratch,
+    quoted_name,
     settle,
     sql_text,
     survey,
@@ -100,8 +101,7 @@ def consent(run: Batch) -> Counts:
     sql = f"""
         INSERT INTO {SCRATCH} (id, verdict, policy, reason, channel)
         SELECT f.id, 'suppressed', {verdict.policy}, {verdict.reason}, {resolved}
-        FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
-             = f.customer_id
+        FROM followups f {run.joined_customers()}
         WHERE f.batch = :batch AND f.status = 'pending' AND {verdict.status} IS NOT NULL"""
     run.query(sql, **verdict.params)
     return settle(run, [])
@@ -153,7 +153,7 @@ def resolve_channels(run: Batch) -> Counts:
     if run.survey.preferred == 0:
         return []
     resolved = preferred_channel_sql(run.policies, "f.kind", "c")
-    customer = f"customers c WHERE c.{_ident(run.ruleset.schema.key)} = f.customer_id"
+    customer = f"customers c WHERE c.{quoted_name(run.ruleset.schema.key)} = f.customer_id"
     run.query(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM {customer}),"
         " f.channel), updated_at = :now WHERE f.batch = :batch AND f.status = 'pending'"
@@ -169,7 +169,7 @@ def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> s
     consents to; NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
-    chosen = f"{customer}.{_ident(policies.preferred.field)}"
+    chosen = f"{customer}.{quoted_name(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
         f" AND {_consents(policies, name, customer)} THEN {sql_text(name)}"
@@ -186,7 +186,7 @@ def preferred_channel_sql(policies: PoliciesFile, kind: str, customer: str) -> s
 
 def _consents(policies: PoliciesFile, channel: str, customer: str) -> str:
     consent = policies.channels[channel].consent_field
-    return f"{customer}.{_ident(consent)} = TRUE" if consent else "TRUE"
+    return f"{customer}.{quoted_name(consent)} = TRUE" if consent else "TRUE"
 
 
 Rule = tuple[str, str, str]  # SQL condition, policy (a placeholder), SQL text of the reason
@@ -210,7 +210,7 @@ def _consent_rules(
     """The consent checks in the order they are decided; the first that fails is the reason."""
 
     def field_of(name: str) -> str:
-        return f"{customer}.{_ident(name)}"
+        return f"{customer}.{quoted_name(name)}"
 
     given = policies.consent
     rules: list[Rule] = []
@@ -254,10 +254,6 @@ def _no_channel(
         f"'no ' || {row['kind']} || ' channel the customer consents to (preferred: ' ||"
         f" coalesce({field_of(preferred.field)}, 'none') || {bind(f'; fallback: {fallback})')}"
     )
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 PASSES: tuple[Callable[[Batch], Counts], ...] = (

@@ -83,10 +83,20 @@ class Batch:
         """An instant as people read it: the project's local date and time."""
         return local_time(instant, self.zone)
 
+    def joined_customers(self) -> str:
+        """The customer of each follow-up `f`, as `c`."""
+        key = quoted_name(self.ruleset.schema.key)
+        return f"LEFT JOIN customers c ON c.{key} = f.customer_id"
+
     def channel_label(self, name: str) -> str:
         """A channel as a reason names it: the English part of its label ('SMS'), else the
         label, else the name."""
         return channel_label(self.policies, name)
+
+
+def quoted_name(name: str) -> str:
+    """A column's name quoted for SQL."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def local_time(instant: dt.datetime, zone: dt.tzinfo) -> str:
