@@ -80,6 +80,25 @@ def _print_effective(ruleset: RuleSet, branch: str) -> None:
             ),
             markup=False,
         )
+    _print_capacity(ruleset, branch)
+
+
+def _print_capacity(ruleset: RuleSet, branch: str) -> None:
+    from guanxi.cli.output import console
+
+    own = ruleset.capacities.get(branch)
+    head = ruleset.tasks_per_day(None)
+    if own is not None:
+        origin = f"{_file(own.origin.file)}:{own.origin.line}"
+        line = _(
+            "capacity: {n} tasks a day per relationship manager for this branch's customers"
+            " (head office: {head}; {origin})"
+        ).format(n=own.tasks_per_day, head=head, origin=origin)
+    elif head is not None:
+        line = _("capacity: {n} tasks a day per relationship manager (head office)").format(n=head)
+    else:
+        return
+    console().print(line, markup=False)
 
 
 def _file(path: str) -> str:

@@ -33,7 +33,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts
+from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
 ALL = "all"  # a record for every channel
 # each purpose and source by its Chinese label, as files may write it and Chinese output shows it
@@ -248,8 +248,8 @@ class ColumnChanges:
             append(self.store, added, self.now)
 
     def _stored(self, columns: list[str], keys: list[object]) -> dict[str, Row]:
-        key = _ident(self.key)
-        listed = ", ".join(_ident(c) for c in columns)
+        key = quoted_name(self.key)
+        listed = ", ".join(quoted_name(c) for c in columns)
         spec = self.schema.fields.get(self.key)
         key_type = "BIGINT" if spec and spec.type == "integer" else "TEXT"
         among = json_texts("keys", self.store.dialect, key_type)
@@ -287,7 +287,3 @@ def from_events(
         else:
             records.append(given)
     return records, refused
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

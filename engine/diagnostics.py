@@ -78,6 +78,7 @@ CODES: dict[str, str] = {
     ),
     "unknown-step": N_("A scenario or a branch overlay names a playbook step that is not defined."),
     "unknown-strategy": N_("A scenario expects a strategy that is not defined."),
+    "no-capacity": N_("A branch overlay sets `capacity:` but policies.yaml has none to change."),
     "unknown-value": N_(
         "A text compared with a tier, level, strategy, channel or a field with `values:` is not"
         " one of them (a label is answered with the name to write)."

@@ -20,6 +20,7 @@ from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.load import validate_project
 from guanxi.engine.store import Store
+from tests import test_policy as policy
 from tests.conftest import RULES
 from tests.daemon_helpers import post
 from tests.test_within import line_number
@@ -207,3 +208,88 @@ def test_a_branch_outside_the_values_of_the_branch_field_is_an_error(tmp_path: P
     declared = "label: 所属网点, label_en: branch, values: [长沙分行, 北京分行]}"
     schema.write_text(text.replace("label: 所属网点, label_en: branch}", declared), "utf-8")
     assert codes(folder) == [("长沙支行.yaml", 1, "unknown-value")]
+
+
+# --- a branch's own relationship-manager capacity ----------------------------------------
+
+CAPACITY = "capacity:\n  tasks_per_day: 3\n"
+
+
+@pytest.fixture(scope="module")
+def small_branch(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    folder = tmp_path_factory.mktemp("c") / "rules"
+    return load_ruleset(project_with(folder, {f"{BRANCH}.yaml": OVERLAY + CAPACITY}))
+
+
+@pytest.mark.every_store
+def test_a_branch_capacity_limits_the_tasks_of_its_customers_only(
+    store: Store, small_branch: RuleSet
+) -> None:
+    """长沙分行's managers take 3 tasks a day, 北京分行's the head office's 25; a manager
+    serving both takes a 长沙分行 task only while he has fewer than 3 that day."""
+    owners = {"RM_CS": [BRANCH] * 5, "RM_BJ": ["北京分行"] * 5, "RM_MIX": [BRANCH, "北京分行"] * 3}
+    people, tasks = [], []
+    for owner, branches in owners.items():
+        for number, branch in enumerate(branches):
+            cid = f"{owner}-{number}"
+            people.append(policy.customer(cid, branch=branch, rm_id=owner))
+            due = policy.at("2026-12-30")
+            tasks.append(
+                policy.task(cid, due, owner=owner, priority=50 - number, purpose="service")
+            )
+    store.upsert_customers(people)
+    report = policy.plan(store, small_branch, tasks)
+    found = policy.rows(store)
+    moved = {r["customer_id"] for r in found.values() if r["due_at"] != "2026-12-30T02:00:00Z"}
+    assert moved == {"RM_CS-3", "RM_CS-4", "RM_MIX-4"}  # RM_MIX-4: 4 tasks that day already
+    assert found["call:RM_CS-3:1"]["due_at"] == "2026-12-31T02:00:00Z"
+    assert found["call:RM_CS-3:1"]["reason"] == (
+        "RM_CS has 3 tasks on 2026-12-30, moved to 2026-12-31"
+    )
+    assert report.deferred == {"capacity": 3}
+
+
+def test_without_a_branch_capacity_the_head_office_capacity_applies(
+    small_branch: RuleSet, ruleset: RuleSet
+) -> None:
+    assert small_branch.tasks_per_day(BRANCH) == 3
+    assert small_branch.tasks_per_day("北京分行") == small_branch.tasks_per_day(None) == 25
+    assert ruleset.tasks_per_day(BRANCH) == 25
+
+
+def test_rules_branch_shows_the_branch_capacity(tmp_path: Path) -> None:
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": OVERLAY + CAPACITY})
+    result = CliRunner().invoke(cli, ["rules", str(folder), "--branch", BRANCH, "--json"])
+    assert result.exit_code == 0, result.output
+    line = OVERLAY.count("\n") + 1
+    assert json.loads(result.stdout)["capacity"] == {
+        "tasks_per_day": 3,
+        "head_office": 25,
+        "origin": f"{folder / 'branches' / BRANCH}.yaml:{line}",
+    }
+    table = CliRunner().invoke(cli, ["rules", str(folder), "--branch", BRANCH])
+    assert "capacity: 3 tasks a day" in table.stdout
+    assert f"head office: 25; branches/{BRANCH}.yaml:{line}" in table.stdout
+
+
+def test_a_branch_capacity_needs_a_head_office_capacity_and_a_positive_number(
+    tmp_path: Path,
+) -> None:
+    line = OVERLAY.count("\n") + 1
+    folder = project_with(tmp_path / "none", {f"{BRANCH}.yaml": OVERLAY + CAPACITY})
+    policies = folder / "policies.yaml"
+    text = policies.read_text("utf-8")
+    policies.write_text(text.replace("capacity: {owner_field: rm_id, tasks_per_day: 25}", ""))
+    assert codes(folder) == [(f"{BRANCH}.yaml", line, "no-capacity")]
+    found = validate_project(folder).diagnostics[0]
+    assert found.col == 1 and "policies.yaml" in str(found.hint)
+    zero = CAPACITY.replace("3", "0")
+    folder = project_with(tmp_path / "zero", {f"{BRANCH}.yaml": OVERLAY + zero})
+    assert codes(folder) == [(f"{BRANCH}.yaml", line + 1, "wrong-type")]
+    # policies.yaml with an error of its own: that error alone, none in the overlay
+    folder = project_with(tmp_path / "broken", {f"{BRANCH}.yaml": OVERLAY + CAPACITY})
+    policies = folder / "policies.yaml"
+    policies.write_text(
+        policies.read_text("utf-8").replace("tasks_per_day: 25", "tasks_per_day: x")
+    )
+    assert [c[0] for c in codes(folder)] == ["policies.yaml"]

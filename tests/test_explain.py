@@ -67,10 +67,10 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
     found = explain(loaded, ruleset, "G1", NOW)
     assert found.gold is True
     gold = next(s for s in found.standings if s.name == "gold")
-    # ranked among the 3 corporate customers only: gold is per kind
+    # ranked among the 3 corporate customers only: gold is per kind (and industry)
     assert (gold.value, gold.above, gold.population, gold.result) == (2_500_000.0, 0, 3, True)
     assert gold.reason == (
-        "top 33.3% of the 3 customers with kind = corporate: 0 have a larger"
+        "top 33.3% of the 3 customers with kind = corporate, industry IS NULL: 0 have a larger"
         " annual_contribution; gold needs fewer than 5% of them (0.15): gold"
     )
     percentile = next(s for s in found.standings if s.name == "contribution_pct")

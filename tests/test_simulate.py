@@ -275,14 +275,16 @@ def test_a_shorter_call_delay_moves_exactly_those_calls(live: Path, tmp_path: Pa
 
 
 def gold_customers(live: Path, top_percent: float) -> set[str]:
-    """Gold, worked out here: within each kind (customers without one together), fewer than
-    `top_percent` % of the customers of that kind have a larger contribution (and the customer
-    has one)."""
+    """Gold, worked out here: within each kind and industry (customers without one together),
+    fewer than `top_percent` % of the customers of that segment have a larger contribution (and
+    the customer has one)."""
     with sqlite3.connect(live) as db:
-        rows = db.execute("SELECT customer_id, kind, annual_contribution FROM customers").fetchall()
+        rows = db.execute(
+            "SELECT customer_id, kind, industry, annual_contribution FROM customers"
+        ).fetchall()
     gold: set[str] = set()
-    for kind in {k for _, k, _ in rows}:
-        segment = [(c, v) for c, k, v in rows if k == kind]
+    for kind, industry in {(k, i) for _, k, i, _ in rows}:
+        segment = [(c, v) for c, k, i, v in rows if (k, i) == (kind, industry)]
         values = sorted(v for _, v in segment if v is not None)
         larger = {v: len(values) - values.index(v) - values.count(v) for v in set(values)}
         gold |= {

@@ -56,6 +56,7 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.store.base import Store
+from guanxi.engine.store.dialect import quoted_name
 
 
 @dataclass
@@ -106,8 +107,7 @@ def consent(run: Batch) -> Counts:
     sql = f"""
         INSERT INTO {SCRATCH} (id, verdict, policy, reason, channel)
         SELECT f.id, 'suppressed', {verdict.policy}, {verdict.reason}, {resolved}
-        FROM followups f LEFT JOIN customers c ON c.{_ident(run.ruleset.schema.key)}
-             = f.customer_id
+        FROM followups f {run.joined_customers()}
         WHERE f.batch = :batch AND f.status = 'pending' AND {verdict.status} IS NOT NULL"""
     run.query(sql, **verdict.params)
     return settle(run, [])
@@ -167,7 +167,7 @@ def resolve_channels(run: Batch) -> Counts:
     if run.survey.preferred == 0:
         return []
     resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
-    customer = f"customers c WHERE c.{_ident(run.ruleset.schema.key)} = f.customer_id"
+    customer = f"customers c WHERE c.{quoted_name(run.ruleset.schema.key)} = f.customer_id"
     run.query(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM {customer}),"
         " f.channel), updated_at = :now WHERE f.batch = :batch AND f.status = 'pending'"
@@ -185,7 +185,7 @@ def preferred_channel_sql(
     fallback the customer consents to; NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
-    chosen = f"{customer}.{_ident(policies.preferred.field)}"
+    chosen = f"{customer}.{quoted_name(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
         f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
@@ -203,7 +203,7 @@ def preferred_channel_sql(
 def _consents(policies: PoliciesFile, channel: str, customer: str, customer_id: str) -> str:
     """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
     field_name = policies.channels[channel].consent_field
-    column = f"{customer}.{_ident(field_name)}" if field_name else "TRUE"
+    column = f"{customer}.{quoted_name(field_name)}" if field_name else "TRUE"
     granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'")
     return f"coalesce({granted}, {column}) = TRUE"
 
@@ -232,7 +232,7 @@ def _consent_rules(
     first: the ledger only when they refuse, or for a withdrawal."""
 
     def field_of(name: str) -> str:
-        return f"{customer}.{_ident(name)}"
+        return f"{customer}.{quoted_name(name)}"
 
     given = policies.consent
     rules: list[Rule] = []
@@ -302,10 +302,6 @@ def _no_channel(
         f"'no ' || {row['kind']} || ' channel the customer consents to (preferred: ' ||"
         f" coalesce({field_of(preferred.field)}, 'none') || {bind(f'; fallback: {fallback})')}"
     )
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 PASSES: tuple[Callable[[Batch], Counts], ...] = (

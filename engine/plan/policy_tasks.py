@@ -11,6 +11,9 @@ keeps its time of day and only its day moves:
   places day by day: mandatory ones first (they always keep their day, even a full one), then
   by priority, earlier due time and key; the rest move to the next business day and compete
   there again, until they fit;
+- a branch's overlay may give its relationship managers another `tasks_per_day`: a task of a
+  customer of that branch takes a place only while the owner has fewer tasks that day than
+  the branch allows (so a manager serving two branches fills each one's tasks to its limit);
 - a task without an owner waits in the unassigned queue, which has no capacity;
 - a task that would move past its expiry is suppressed instead and takes no place.
 """
@@ -34,7 +37,8 @@ from guanxi.engine.plan.policy_verdicts import (
     parse_instant,
     settle,
 )
-from guanxi.engine.store.dialect import json_texts, unindexed
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
+from guanxi.engine.store.dialect import json_texts, quoted_name, unindexed
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Task:
     key: str
     due: dt.datetime  # local, in the project's zone
     expires: dt.datetime | None
+    limit: int | None = None  # tasks a day its owner takes (its customer's branch's capacity)
     day: dt.date = field(init=False)
     holiday: dt.date | None = None  # the day it was due on, when that is no business day
     full: list[dt.date] = field(default_factory=list)  # days it found fully booked
@@ -78,20 +83,25 @@ def task_days(run: Batch) -> Counts:
         if not run.calendar.is_business_day(task.day):
             task.holiday = task.day
             task.move(run.calendar.next_business_day(task.day))
-    capacity = run.policies.capacity
     loads: dict[str, Counter[dt.date]] = {}
-    if capacity is not None:
+    if run.policies.capacity is not None:
         owned = [t for t in tasks if t.owner and not t.expired]
         loads = _booked(run, owned)
         for owner, group in _by_owner(owned).items():
-            fit(group, loads[owner], capacity.tasks_per_day, run.calendar)
+            fit(group, loads[owner], run.calendar)
     return settle(run, [_verdict(run, t, loads) for t in tasks if t.day != t.due.date()])
 
 
 def _pending_tasks(run: Batch) -> list[dict[str, Any]]:
+    """The batch's pending tasks, with their customer's branch when branches have their own
+    capacity."""
+    branch, customers = "NULL", ""
+    if run.ruleset.capacities:
+        branch, customers = f"c.{quoted_name(BRANCH_FIELD)}", run.joined_customers()
     return run.query(
-        "SELECT id, owner, priority, mandatory, key, due_at, expires_at FROM followups"
-        " WHERE batch = :batch AND status = 'pending' AND kind = 'task'"
+        "SELECT f.id, f.owner, f.priority, f.mandatory, f.key, f.due_at, f.expires_at,"
+        f" {branch} AS branch FROM followups f {customers}"
+        " WHERE f.batch = :batch AND f.status = 'pending' AND f.kind = 'task'"
     )
 
 
@@ -100,7 +110,7 @@ def _task(run: Batch, row: dict[str, Any]) -> Task:
     due = parse_instant(row["due_at"]).astimezone(run.zone)
     return Task(
         row["id"], row["owner"] or None, row["priority"], bool(row["mandatory"]), row["key"],
-        due, expires,
+        due, expires, run.ruleset.tasks_per_day(row["branch"]),
     )  # fmt: skip
 
 
@@ -135,16 +145,16 @@ def _booked(run: Batch, tasks: list[Task]) -> dict[str, Counter[dt.date]]:
     return loads
 
 
-def fit(tasks: list[Task], load: Counter[dt.date], limit: int, calendar: BusinessCalendar) -> None:
-    """Give each of one owner's tasks a business day with a free place (see the docstring);
-    `load` counts the places taken and is updated."""
+def fit(tasks: list[Task], load: Counter[dt.date], calendar: BusinessCalendar) -> None:
+    """Give each of one owner's tasks a business day with a free place within its limit (see
+    the docstring); `load` counts the places taken and is updated."""
     waiting: dict[dt.date, list[Task]] = defaultdict(list)
     for task in tasks:
         waiting[task.day].append(task)
     while waiting:
         day = min(waiting)
         for task in sorted(waiting.pop(day), key=lambda t: t.rank):
-            if task.mandatory or load[day] < limit:
+            if task.mandatory or task.limit is None or load[day] < task.limit:
                 load[day] += 1
                 continue
             task.full.append(day)

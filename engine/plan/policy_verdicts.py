@@ -21,7 +21,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.store.base import Store
-from guanxi.engine.store.dialect import json_array_rows, json_item
+from guanxi.engine.store.dialect import json_array_rows, json_item, quoted_name
 
 SCRATCH = "policy_verdicts"
 COUNTED = "('pending', 'claimed', 'sent')"  # statuses that take a customer's or an RM's time
@@ -82,6 +82,11 @@ class Batch:
     def local(self, instant: dt.datetime) -> str:
         """An instant as people read it: the project's local date and time."""
         return local_time(instant, self.zone)
+
+    def joined_customers(self) -> str:
+        """The customer of each follow-up `f`, as `c`."""
+        key = quoted_name(self.ruleset.schema.key)
+        return f"LEFT JOIN customers c ON c.{key} = f.customer_id"
 
     def channel_label(self, name: str) -> str:
         """A channel as a reason names it: the English part of its label ('SMS'), else the

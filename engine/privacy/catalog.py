@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import quoted_name
 
 # Columns that name a customer: the schema's key (in the customers table) and these.
 CUSTOMER_COLUMNS = frozenset({"customer_id"})
@@ -42,7 +43,7 @@ def _sqlite_tables(store: Store) -> list[Table]:
     )
     found = []
     for row in names:
-        columns = store.execute(f"PRAGMA table_info({quote(row['name'])})")
+        columns = store.execute(f"PRAGMA table_info({quoted_name(row['name'])})")
         found.append(
             Table(
                 row["name"],
@@ -85,7 +86,3 @@ def _postgres_tables(store: Store) -> list[Table]:
         )
         for name, listed in by_table.items()
     ]
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

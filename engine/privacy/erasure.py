@@ -30,9 +30,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guanxi.engine.privacy.catalog import Table, quote, tables
+from guanxi.engine.privacy.catalog import Table, tables
 from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.dialect import quoted_name
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
@@ -183,7 +184,7 @@ def find_person(store: Store, fields: Fields, customer_id: str) -> Person:
     held: Row = {}
     if any(t.name == "customers" for t in tables(store)):
         rows = store.execute(
-            f"SELECT * FROM customers WHERE {quote(fields.key)} = :id", {"id": customer_id}
+            f"SELECT * FROM customers WHERE {quoted_name(fields.key)} = :id", {"id": customer_id}
         )
         held = rows[0] if rows else {}
 
@@ -203,10 +204,10 @@ class Scope:
 
     def linking(self, table: Table) -> tuple[str, dict[str, Any]]:
         """SQL matching the person's own rows of `table` ('' when it has no link to them)."""
-        parts = [f"{quote(c)} = :id" for c in table.customer_columns(self.key)]
+        parts = [f"{quoted_name(c)} = :id" for c in table.customer_columns(self.key)]
         if self.followups:
             listed = ", ".join(str(int(i)) for i in self.followups)
-            parts += [f"{quote(c)} IN ({listed})" for c in table.followup_columns()]
+            parts += [f"{quoted_name(c)} IN ({listed})" for c in table.followup_columns()]
         return " OR ".join(parts), {"id": self.person.customer_id}
 
     def linked(self, table: Table, row: Row) -> bool:
@@ -225,7 +226,7 @@ class Scope:
             return "", {}
         parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
         # the row's text as one, each pattern tried once on it (not once per column)
-        text = " || ' ' || ".join(f"coalesce({quote(c)}, '')" for c in table.text)
+        text = " || ' ' || ".join(f"coalesce({quoted_name(c)}, '')" for c in table.text)
         parts = [f"lower({text}) LIKE :{name} ESCAPE '\\'" for name in parameters]
         return " OR ".join(parts), parameters
 
@@ -256,7 +257,7 @@ def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]
     row_id = "" if table.primary_key else ("rowid" if store.dialect == "sqlite" else "ctid")
     extra = f", {row_id}{'::text' if row_id == 'ctid' else ''} AS _row" if row_id else ""
     rows = store.execute(
-        f"SELECT *{extra} FROM {quote(table.name)} WHERE {condition}", parameters | mentions
+        f"SELECT *{extra} FROM {quoted_name(table.name)} WHERE {condition}", parameters | mentions
     )
     return rows, row_id
 
@@ -353,10 +354,10 @@ def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> 
 
 
 def _update(store: Store, table: Table, identity: tuple[str, ...], row: Row, changes: Row) -> None:
-    sets = ", ".join(f"{quote(c)} = :new{i}" for i, c in enumerate(changes))
+    sets = ", ".join(f"{quoted_name(c)} = :new{i}" for i, c in enumerate(changes))
     where, old = _where(store, identity, [row])
     new = {f"new{i}": v for i, v in enumerate(changes.values())}
-    store.execute(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}", new | old)
+    store.execute(f"UPDATE {quoted_name(table.name)} SET {sets} WHERE {where}", new | old)
 
 
 def _delete(store: Store, table: Table, identity: tuple[str, ...], rows: list[Row]) -> int:
@@ -372,9 +373,9 @@ def _delete(store: Store, table: Table, identity: tuple[str, ...], rows: list[Ro
     for start in range(0, len(rows), 500):
         where, parameters = _where(store, identity, rows[start : start + 500])
         counted = store.execute(
-            f"SELECT count(*) AS n FROM {quote(table.name)} WHERE {where}", parameters
+            f"SELECT count(*) AS n FROM {quoted_name(table.name)} WHERE {where}", parameters
         )
-        store.execute(f"DELETE FROM {quote(table.name)} WHERE {where}", parameters)
+        store.execute(f"DELETE FROM {quoted_name(table.name)} WHERE {where}", parameters)
         deleted += int(counted[0]["n"])
     return deleted
 
@@ -388,10 +389,10 @@ def _where(store: Store, identity: tuple[str, ...], rows: Iterable[Row]) -> tupl
             name = f"k{i}_{j}"
             value = row["_row" if column in ("rowid", "ctid") else column]
             if value is None:
-                terms.append(f"{quote(column)} IS NULL")
+                terms.append(f"{quoted_name(column)} IS NULL")
                 continue
             parameters[name] = value
-            target = column if column in ("rowid", "ctid") else quote(column)
+            target = column if column in ("rowid", "ctid") else quoted_name(column)
             marker = f"CAST(:{name} AS tid)" if column == "ctid" else f":{name}"
             terms.append(f"{target} = {marker}")
         alternatives.append("(" + " AND ".join(terms) + ")")

@@ -119,9 +119,9 @@ def customer_records(
     store: Store, schema: Schema, columns: Iterable[str], ids: Iterable[str]
 ) -> list[dict[str, Any]]:
     """The `columns` of the customers `ids` (those loaded), 500 at a time."""
-    from guanxi.engine.report.groups import quote  # the store's modules, when a view needs them
+    from guanxi.engine.store.dialect import quoted_name  # when a view needs it
 
-    wanted, named = sorted(set(ids)), [quote(c) for c in columns]
+    wanted, named = sorted(set(ids)), [quoted_name(c) for c in columns]
     if not wanted or not named:
         return []
     found: list[dict[str, Any]] = []
@@ -129,7 +129,8 @@ def customer_records(
         chunk = {f"id{i}": value for i, value in enumerate(wanted[start : start + 500])}
         marks = ", ".join(f":{name}" for name in chunk)
         found += store.execute(
-            f"SELECT {', '.join(named)} FROM customers WHERE {quote(schema.key)} IN ({marks})",
+            f"SELECT {', '.join(named)} FROM customers"
+            f" WHERE {quoted_name(schema.key)} IN ({marks})",
             chunk,
         )
     return found

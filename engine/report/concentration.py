@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.report.groups import quote
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import quoted_name
 
 TOPS = (1, 5, 10, 20)
 CURVE_POINTS = 100  # the curve at every 1 % of customers
@@ -100,7 +100,7 @@ def top_count(customers: int, percent: int) -> int:
 
 
 def curve_of(store: Store, field: str, label: str) -> Curve:
-    column = quote(field)
+    column = quoted_name(field)
     head = store.execute(
         f"SELECT COUNT({column}) AS n, SUM({_held(column)}) AS total,"
         f" COUNT(CASE WHEN {column} < 0 THEN 1 END) AS below FROM customers"

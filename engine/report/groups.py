@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from guanxi.engine.report.model import mean
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import quoted_name
 
 Name = str | None
 
@@ -36,10 +37,6 @@ class Group:
         return mean(self.sums.get(name), self.known.get(name, 0))
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class Measured:
     """Measures of every customer: `sql` gives the key and a column for each of `names`."""
@@ -53,16 +50,18 @@ def tier_level_groups(
 ) -> list[Group]:
     """Every (tier, level) that has customers, with their count, gold count and the sums of
     customer `fields` and of `measured` measures."""
-    columns = [f"c.{quote(f)}" for f in fields]
-    columns += [f"m.{quote(n)}" for n in measured.names] if measured else []
+    columns = [f"c.{quoted_name(f)}" for f in fields]
+    columns += [f"m.{quoted_name(n)}" for n in measured.names] if measured else []
     sums = "".join(f", SUM({c}) AS s{i}, COUNT({c}) AS n{i}" for i, c in enumerate(columns))
     joined = (
-        f" LEFT JOIN ({measured.sql}) AS m ON m.{quote(key)} = a.customer_id" if measured else ""
+        f" LEFT JOIN ({measured.sql}) AS m ON m.{quoted_name(key)} = a.customer_id"
+        if measured
+        else ""
     )
     rows = store.execute(
         "SELECT a.tier AS tier, a.level AS level, COUNT(*) AS customers,"
         f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
-        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quote(key)} = a.customer_id"
+        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
         f"{joined} GROUP BY a.tier, a.level"
     )
     fields = [*fields, *(measured.names if measured else ())]

@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.report.groups import Name, quote
+from guanxi.engine.report.groups import Name
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, mean
 from guanxi.engine.report.order import pyramid
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import quoted_name
 
 Kind = Literal["tier", "level"]
 
@@ -229,7 +230,7 @@ def _empty(alias: str) -> str:
 def moves_between(
     store: Store, key: str, contribution: str | None, earlier: int, later: int
 ) -> list[Moves]:
-    value = f"c.{quote(contribution)}" if contribution else "NULL"
+    value = f"c.{quoted_name(contribution)}" if contribution else "NULL"
     first_after = (
         "SELECT customer_id, MIN(id) AS first FROM transitions WHERE run_id > {} GROUP BY"
         " customer_id"
@@ -248,7 +249,7 @@ def moves_between(
         " LEFT JOIN transitions AS tb ON tb.id = b.first)"
         " SELECT from_tier, from_level, new_before, to_tier, to_level, COUNT(*) AS customers,"
         f" SUM({value}) AS contribution, COUNT({value}) AS known FROM states AS st"
-        f" LEFT JOIN customers AS c ON c.{quote(key)} = st.customer_id WHERE new_after = 0"
+        f" LEFT JOIN customers AS c ON c.{quoted_name(key)} = st.customer_id WHERE new_after = 0"
         " GROUP BY from_tier, from_level, new_before, to_tier, to_level",
         {"earlier": earlier, "later": later},
     )

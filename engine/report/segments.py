@@ -13,10 +13,10 @@ from typing import Any
 
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.privacy.personal import mask_as
-from guanxi.engine.report.groups import quote
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import quoted_name
 
 TOP_GROUPS = 20
 MISSING = N_("(not given)")
@@ -148,15 +148,15 @@ def _rows(
 ) -> list[SegmentRow]:
     """One row per value of the field, the most contribution first (then the most customers)."""
     sums = "".join(
-        f", SUM(c.{quote(f)}) AS {alias}"
+        f", SUM(c.{quoted_name(f)}) AS {alias}"
         for alias, f in (("deposits", deposits), ("contribution", contribution))
         if f
     )
     found = store.execute(
-        f"SELECT c.{quote(name)} AS value, a.tier AS tier, COUNT(*) AS customers,"
+        f"SELECT c.{quoted_name(name)} AS value, a.tier AS tier, COUNT(*) AS customers,"
         f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
-        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quote(key)} = a.customer_id"
-        f" GROUP BY c.{quote(name)}, a.tier"
+        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
+        f" GROUP BY c.{quoted_name(name)}, a.tier"
     )
     rows: dict[str | None, SegmentRow] = {}
     for part in found:

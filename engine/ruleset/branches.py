@@ -1,9 +1,10 @@
 """Branch overlays: a branch (分行) adjusts the head office's rules for its own customers.
 
 `branches/长沙分行.yaml` may change, by name, the `when:` of a tier, level or strategy, and the
-fields of a playbook step, or switch a step off. The overlays are applied as the rule set is
-loaded, as a rewrite of its conditions, so that every back end (SQL, Spark, the Python
-predicates, the event matcher) runs them without knowing about branches:
+fields of a playbook step, or switch a step off; and the tasks a day its relationship managers
+take (`capacity:`, read by the task pass of the contact policy). The overlays are applied as
+the rule set is loaded, as a rewrite of its conditions, so that every back end (SQL, Spark,
+the Python predicates, the event matcher) runs them without knowing about branches:
 
     a rule:  (branch = 'B' AND <B's when>) OR (COALESCE(branch, '') NOT IN ('B', …) AND <head's>)
     a step:  the head office's step AND COALESCE(branch, '') NOT IN ('B', …),
@@ -33,9 +34,10 @@ from guanxi.engine.ruleset.followups import (
     TEMPLATE_IS,
     unknown_channel_answer,
 )
-from guanxi.engine.ruleset.models import BranchFile, Schema, Step, StepOverride
+from guanxi.engine.ruleset.models import BranchFile, PoliciesFile, Schema, Step, StepOverride
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.ruleset import (
+    BranchCapacity,
     BranchRule,
     CompiledRule,
     CompiledStep,
@@ -442,6 +444,35 @@ def _check_events(
             _error(project, file, (*path, "cancel_on", index), "unknown-event", message, hint)
 
 
+# --- relationship-manager capacity ---------------------------------------------------------
+
+
+def branch_capacities(
+    project: Project, overlays: Sequence[Overlay], policies: PoliciesFile | None
+) -> dict[str, BranchCapacity]:
+    """Each branch's own tasks a day per relationship manager; the head office's capacity
+    (policies.yaml) names the field of the customer's manager, so a branch needs it."""
+    capacities: dict[str, BranchCapacity] = {}
+    for overlay in overlays:
+        own = overlay.model.capacity
+        if own is None:
+            continue
+        if policies is None or policies.capacity is None:
+            message = _(
+                "policies.yaml has no capacity: a branch can change the tasks a day of the"
+                " relationship managers, not add a limit"
+            )
+            hint = _(
+                "add 'capacity: {owner_field: rm_id, tasks_per_day: 25}' to policies.yaml"
+                " (owner_field: the field naming the customer's relationship manager)"
+            )
+            _error(project, overlay.file, ("capacity",), "no-capacity", message, hint, True)
+            continue
+        origin = Origin(project.shown(overlay.file), _line(project, overlay.file, ("capacity",)))
+        capacities[overlay.branch] = BranchCapacity(own.tasks_per_day, origin)
+    return capacities
+
+
 # --- the whole rule set --------------------------------------------------------------------
 
 
@@ -515,4 +546,17 @@ def branch_view(ruleset: RuleSet, branch: str) -> dict[str, Any]:
             for s in own_steps
         ],
         "switched_off": off,
+        "capacity": _capacity_view(ruleset, branch),
+    }
+
+
+def _capacity_view(ruleset: RuleSet, branch: str) -> dict[str, Any] | None:
+    """The branch's own tasks a day per relationship manager, beside the head office's."""
+    own = ruleset.capacities.get(branch)
+    if own is None:
+        return None
+    return {
+        "tasks_per_day": own.tasks_per_day,
+        "head_office": ruleset.tasks_per_day(None),
+        "origin": str(own.origin),
     }

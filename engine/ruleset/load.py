@@ -25,7 +25,7 @@ from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _, current_language
-from guanxi.engine.ruleset.branches import apply_overlays, read_overlays
+from guanxi.engine.ruleset.branches import apply_overlays, branch_capacities, read_overlays
 from guanxi.engine.ruleset.change_measures import field_change, no_change_keys
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
@@ -62,6 +62,7 @@ from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
     EVENT_AGGREGATES,
+    BranchCapacity,
     CompiledMeasure,
     CompiledStep,
     Ladder,
@@ -218,6 +219,10 @@ def _build(project: Project) -> RuleSet | None:
     steps, step_ids = branched.steps, step_ids | branched.step_ids
     if policies:
         check_policies(project, policies, schema)
+    # with errors in policies.yaml, those are reported, not what they cause in the overlays
+    capacities: dict[str, BranchCapacity] = {}
+    if _readable(project, "policies.yaml"):
+        capacities = branch_capacities(project, overlays, policies)
     steps = bounded(steps, default_expiry(project, policies))
     if templates:
         used = _templates_used(steps) if _readable(project, "playbooks.yaml") else None
@@ -251,6 +256,7 @@ def _build(project: Project) -> RuleSet | None:
         scenarios=tuple(_scenario_file(project, n, f) for n, f in scenario_files),
         calendar=calendar,
         branches=MappingProxyType(branched.branches),
+        capacities=MappingProxyType(capacities),
     )
 
 

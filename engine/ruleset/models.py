@@ -595,12 +595,20 @@ class StepOverride(Model):
     priority: int | None = Field(default=None, ge=0, le=100)
 
 
+class BranchCapacity(Model):
+    """A branch's own relationship-manager capacity, for the tasks of its customers (the
+    owner is still read from the head office's `capacity.owner_field`)."""
+
+    tasks_per_day: int = Field(gt=0)
+
+
 class BranchFile(Model):
     """branches/<branch>.yaml — a branch's adjustments of the head office's rules, by name.
     The branch is the file's name, or `branch:` when given (the value of the customers'
     `branch` field it applies to)."""
 
     branch: str | None = None
+    capacity: BranchCapacity | None = None
     tiers: dict[str, RuleOverride] = Field(default_factory=dict)
     levels: dict[str, RuleOverride] = Field(default_factory=dict)
     strategies: dict[str, RuleOverride] = Field(default_factory=dict)

@@ -56,6 +56,14 @@ class BranchRule:
 
 
 @dataclass(frozen=True)
+class BranchCapacity:
+    """A branch's own tasks a day per relationship manager (branches/<branch>.yaml)."""
+
+    tasks_per_day: int
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class CompiledRule:
     name: str
     label: str
@@ -253,6 +261,16 @@ class RuleSet:
     scenarios: tuple[ScenarioFile, ...] = ()
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     branches: Mapping[str, Origin] = field(default_factory=lambda: MappingProxyType({}))
+    capacities: Mapping[str, BranchCapacity] = field(default_factory=lambda: MappingProxyType({}))
+
+    def tasks_per_day(self, branch: str | None) -> int | None:
+        """The tasks a day a relationship manager takes for customers of `branch` (None: no
+        branch): the branch's own capacity, else the head office's (None: no limit)."""
+        own = self.capacities.get(branch or "")
+        if own is not None:
+            return own.tasks_per_day
+        capacity = self.policies.capacity if self.policies else None
+        return capacity.tasks_per_day if capacity else None
 
     @property
     def event_measures(self) -> tuple[CompiledMeasure, ...]:

@@ -105,3 +105,8 @@ def bucket_sql(text: str, dialect: str) -> str:
         return f"{BUCKET_FUNCTION}({text})"
     bits = f"CAST(('x' || substr(md5({text}), 1, 8)) AS BIT(32))"
     return f"(CAST({bits} AS BIGINT) / 4294967296.0)"
+
+
+def quoted_name(name: str) -> str:
+    """A column's name quoted for SQL."""
+    return '"' + name.replace('"', '""') + '"'

@@ -38,6 +38,7 @@ from guanxi.engine.store.base import (
     event_values,
     shown_location,
 )
+from guanxi.engine.store.dialect import quoted_name
 
 SQL_TYPES = {
     "string": "TEXT",
@@ -271,14 +272,14 @@ class PostgresStore(Store):
         columns["_loaded_at"] = "TEXT"
         present = self._customer_columns()
         if not present:
-            listed = [f"{_quote(n)} {kind}" for n, kind in columns.items()]
-            listed.append(f"PRIMARY KEY ({_quote(schema.key)})")
+            listed = [f"{quoted_name(n)} {kind}" for n, kind in columns.items()]
+            listed.append(f"PRIMARY KEY ({quoted_name(schema.key)})")
             self.conn.execute(f"CREATE TABLE IF NOT EXISTS customers ({', '.join(listed)})")
             return
         for name, kind in columns.items():
             if name not in present:
                 self.conn.execute(
-                    f"ALTER TABLE customers ADD COLUMN IF NOT EXISTS {_quote(name)} {kind}"
+                    f"ALTER TABLE customers ADD COLUMN IF NOT EXISTS {quoted_name(name)} {kind}"
                 )
 
     def _customer_columns(self) -> set[str]:
@@ -299,7 +300,7 @@ class PostgresStore(Store):
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY: one round trip for the lot."""
-        names = ", ".join(_quote(c) for c in columns)
+        names = ", ".join(quoted_name(c) for c in columns)
         with (
             self.conn.cursor() as cursor,
             cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
@@ -337,11 +338,13 @@ class PostgresStore(Store):
     def _merge(self, columns: tuple[str, ...], rows: Sequence[Row]) -> tuple[int, int]:
         """Copy rows into a temporary table, then insert the new and update the changed ones
         in one statement; (inserted, updated)."""
-        names = ", ".join(_quote(c) for c in columns)
-        key = _quote(self.key)
-        compared = [_quote(c) for c in columns if not c.startswith("_") and c != self.key]
+        names = ", ".join(quoted_name(c) for c in columns)
+        key = quoted_name(self.key)
+        compared = [quoted_name(c) for c in columns if not c.startswith("_") and c != self.key]
         changed = "".join(f" OR c.{c} IS DISTINCT FROM s.{c}" for c in compared)
-        updates = [f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c != self.key]
+        updates = [
+            f"{quoted_name(c)} = excluded.{quoted_name(c)}" for c in columns if c != self.key
+        ]
         action = f"UPDATE SET {', '.join(updates)}" if updates else "NOTHING"
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS pg_temp._gx_load")
@@ -476,10 +479,6 @@ def _by_columns(rows: Iterable[Row], key: str) -> dict[tuple[str, ...], list[Row
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _first(row: Sequence[Any] | None) -> Any:

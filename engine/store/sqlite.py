@@ -21,7 +21,7 @@ from guanxi.engine.store.base import (
     Store,
     event_values,
 )
-from guanxi.engine.store.dialect import BUCKET_FUNCTION, bucket
+from guanxi.engine.store.dialect import BUCKET_FUNCTION, bucket, quoted_name
 
 SQL_TYPES = {
     "string": str,
@@ -346,7 +346,7 @@ class SQLiteStore(Store):
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)
-        names = ", ".join(_quote(c) for c in columns)
+        names = ", ".join(quoted_name(c) for c in columns)
         self.db.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
@@ -398,24 +398,26 @@ class SQLiteStore(Store):
     def _write(self, columns: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
         """Insert or update whole rows: one plain executemany, several times faster than
         sqlite-utils' upsert_all, which converts every value in Python."""
-        names = ", ".join(_quote(c) for c in columns)
+        names = ", ".join(quoted_name(c) for c in columns)
         marks = ", ".join("?" for _ in columns)
-        update = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c != self.key)
+        update = ", ".join(
+            f"{quoted_name(c)} = excluded.{quoted_name(c)}" for c in columns if c != self.key
+        )
         action = f"UPDATE SET {update}" if update else "NOTHING"
         sql = f"INSERT INTO customers ({names}) VALUES ({marks})"
-        sql += f" ON CONFLICT ({_quote(self.key)}) DO {action}"
+        sql += f" ON CONFLICT ({quoted_name(self.key)}) DO {action}"
         with self.db.atomic():
             self.db.conn.executemany(sql, values)
 
     def _stored(self, fields: tuple[str, ...], keys: list[Any]) -> dict[Any, tuple[Any, ...]]:
         """The stored values of `fields` for those of `keys` that are already there."""
         found: dict[Any, tuple[Any, ...]] = {}
-        columns = ", ".join(_quote(f) for f in fields)
+        columns = ", ".join(quoted_name(f) for f in fields)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            sql = f"SELECT {_quote(self.key)}, {columns} FROM customers"
-            sql += f" WHERE {_quote(self.key)} IN ({marks})"
+            sql = f"SELECT {quoted_name(self.key)}, {columns} FROM customers"
+            sql += f" WHERE {quoted_name(self.key)} IN ({marks})"
             for row in self.db.execute(sql, chunk):
                 found[row[0]] = row[1:]
         return found
@@ -458,7 +460,3 @@ def _by_columns(rows: Iterable[Row]) -> dict[tuple[str, ...], list[Row]]:
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     return groups
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
