@@ -59,9 +59,16 @@ def _same(wanted: float | None, got: Any) -> bool:
 
 def _measure(name: str, wanted: float | None, got: Any) -> Difference:
     message = _("expected measure {name} {wanted}, got {got}").format(
-        name=name, wanted=_word(wanted), got=_word(None if got is None else round(float(got), 6))
+        name=name, wanted=_number(wanted), got=_number(got)
     )
     return Difference("measures", message)
+
+
+def _number(value: Any) -> str:
+    """A measure as people write it: 2, 2.75, 3.333333 (six decimals at most)."""
+    if value is None:
+        return _word(None)
+    return f"{round(float(value), 6):f}".rstrip("0").rstrip(".")
 
 
 ASSIGNED = ("tier", "level", "strategy", "gold")
