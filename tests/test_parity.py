@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.classify import compile_classification
-from guanxi.engine.classify.compile import SQL_TYPES, CompiledQuery, sql_type
+from guanxi.engine.classify.compile import SQL_TYPES, CompiledQuery, classified, sql_type
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.language import parse_condition, parse_value
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -33,7 +33,8 @@ from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from tests.conftest import postgres_schema
 
 TODAY = dt.date(2026, 11, 28)
-RULESET = load_ruleset(Path(__file__).parent.parent / "rules")
+# the measures the rules read: DuckDB here is given no events (event measures: test_spark.py)
+RULESET = classified(load_ruleset(Path(__file__).parent.parent / "rules"))
 FIELDS = {"n": "integer", "x": "number", "s": "string", "d": "date", "b": "boolean"}
 SQLITE_TYPES = {"integer": "INTEGER", "number": "REAL", "string": "TEXT", "date": "TEXT",
                 "boolean": "INTEGER", "datetime": "TEXT"}  # fmt: skip

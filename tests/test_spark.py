@@ -30,6 +30,7 @@ from pyspark.sql import SparkSession
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.compile import classified
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
@@ -220,6 +221,7 @@ def test_measures_and_ranks_are_exact_on_spark(
     spark.read.parquet(
         str(write_parquet(tmp_path / "m.parquet", rows, ruleset))
     ).createOrReplaceTempView("m")
+    ruleset = classified(ruleset)  # the measures the rules read (events: further below)
     query = compile_classification(ruleset, "spark", TODAY, "m", measures=True)
     names = [m.name for m in ruleset.measures]
     on_spark = {
@@ -238,6 +240,7 @@ def test_ranks_within_segments_are_exact_on_spark(
     own) next to the bucketed percentile over everyone, in one query; and roll-ups over
     corporate groups (a third of the customers in none)."""
     assert ruleset.gold is not None
+    ruleset = classified(ruleset)  # the measures the rules read (events: further below)
     whole = next(m for m in ruleset.measures if m.percentile_of)
     rollups = [
         CompiledMeasure(f"group_{r.function}", "集团", None, None, whole.origin, rollup=r)
