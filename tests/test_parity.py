@@ -341,6 +341,7 @@ def test_populations_agree(
 
 def test_ties_at_the_gold_line_are_all_gold(ruleset: RuleSet) -> None:
     """Top 5 % of 40 is 2 customers; four share the largest contribution: all four are gold."""
+    ruleset = classified(ruleset)  # the databases here hold no events
     rows = [{"annual_contribution": 100.0 + i} for i in range(36)]
     rows += [{"annual_contribution": 9_000.0} for _ in range(4)]
     people = _population(ruleset, rows)
@@ -382,7 +383,7 @@ def branched(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
     shutil.copytree(RULESET.root, folder, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
     (folder / "branches").mkdir()
     (folder / "branches" / f"{BRANCH}.yaml").write_text(OVERLAY, encoding="utf-8")
-    return load_ruleset(folder)
+    return classified(load_ruleset(folder))
 
 
 def _branch_alone(branched: RuleSet) -> RuleSet:
