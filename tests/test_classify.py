@@ -405,7 +405,10 @@ def test_without_the_columnar_copy_the_store_is_read_every_time(
 
 @pytest.mark.parametrize("dialect", ["postgres", "spark"])
 def test_the_query_is_valid_sql_for_the_scale_out_dialects(ruleset: RuleSet, dialect: str) -> None:
-    query = compile_classification(ruleset, dialect, TODAY, "customers", measures=True)
+    events = "grouped" if dialect == "spark" else None  # Spark is given the grouped events
+    query = compile_classification(
+        ruleset, dialect, TODAY, "customers", measures=True, events=events
+    )
     parsed = sqlglot.parse_one(query.sql, read=dialect)
     assert [c.alias_or_name for c in parsed.expressions] == list(query.columns)
     assert "VARCHAR" not in query.sql if dialect == "spark" else "DOUBLE PRECISION" in query.sql

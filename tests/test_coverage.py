@@ -19,6 +19,7 @@ from guanxi.engine.ingest import load_customers
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from tests.conftest import RULES
+from tests.test_within import line_number
 
 pytestmark = pytest.mark.every_store
 
@@ -174,20 +175,23 @@ def test_a_rule_catching_everyone_and_the_rules_it_starves(loaded: Store, tmp_pa
     result = run("validate", str(folder), "--store", loaded.location, *AT)
     assert result.exit_code == 0
     errors = shown(result, folder)
+    tiers = folder / "tiers.yaml"
+    dormant, high = (line_number(tiers, f"  - name: {t}") for t in ("dormant", "high_value_added"))
+    low = line_number(tiers, "  - name: low_value")
     assert (
-        "<project>/tiers.yaml:50:11: warning[catches-every-customer]: tier 'dormant'"
-        " (tiers.yaml line 50) gets all 2,000 customers\n"
-        "  50 |   - name: dormant\n"
-        "     |           ^^^^^^^\n"
+        f"<project>/tiers.yaml:{dormant}:11: warning[catches-every-customer]: tier 'dormant'"
+        f" (tiers.yaml line {dormant}) gets all 2,000 customers\n"
+        f"  {dormant} |   - name: dormant\n"
+        f"  {' ' * len(str(dormant))} |           ^^^^^^^\n"
         "  hint: no customer is left for the other tier rules: check its condition;"
         " a rule meant for everyone belongs last, without 'when:'\n"
     ) in errors
     assert (
-        "<project>/tiers.yaml:58:11: warning[catches-no-customer]: tier 'high_value_added'"
-        " (tiers.yaml line 58) gets 0 of 2,000 customers; its condition alone matches 52\n"
+        f"<project>/tiers.yaml:{high}:11: warning[catches-no-customer]: tier 'high_value_added'"
+        f" (tiers.yaml line {high}) gets 0 of 2,000 customers; its condition alone matches 52\n"
     ) in errors
     assert "hint: the 52 customers it matches all get an earlier tier:" in errors
-    assert "warning[catches-no-customer]: tier 'low_value' (tiers.yaml line 74)" in errors
+    assert f"warning[catches-no-customer]: tier 'low_value' (tiers.yaml line {low})" in errors
 
 
 def test_a_step_no_customer_reaches(loaded: Store, tmp_path: Path) -> None:

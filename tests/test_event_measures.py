@@ -1,6 +1,7 @@
 """Measures over the customer's events (`count: complaint`, `in_last: 90 days`): exact values at
 the window's edges, the same on SQLite, PostgreSQL and in Python (a property over generated
-events), in a classification, and refused by the snapshot engines, which have no events."""
+events), in a classification, and on DuckDB from the store's grouped events (Spark:
+test_spark.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,11 @@ from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
-from guanxi.engine.classify.compile import EventsUnavailable, measures_sql
+from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.event_measures import day_start, grouped_events, stored
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.ruleset import EventMeasure
@@ -135,7 +135,7 @@ def event(n: int, kind: str, customer: str, when: str, **payload: Any) -> dict[s
 
 def sql_measures(store: Store, ruleset: RuleSet) -> dict[str, tuple[Any, ...]]:
     query = compile_classification(ruleset, store.dialect, TODAY, "customers", measures=True)
-    return {r["customer_id"]: _values(r) for r in store.execute(query.sql)}
+    return {r["customer_id"]: measure_values(r) for r in store.execute(query.sql)}
 
 
 def python_measures(
@@ -145,10 +145,10 @@ def python_measures(
     for e in events:
         by_customer.setdefault(e["customer_id"], []).append(e)
     rows = classify_records(ruleset, customers, TODAY, by_customer)
-    return {r["customer_id"]: _values(r) for r in rows}
+    return {r["customer_id"]: measure_values(r) for r in rows}
 
 
-def _values(row: dict[str, Any]) -> tuple[Any, ...]:
+def measure_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return (*(None if row[n] is None else float(row[n]) for n in NAMES), row["tier"])
 
 
@@ -285,20 +285,11 @@ def test_duckdb_agrees_with_the_store_on_its_grouped_events(
         rules, "duckdb", TODAY, "customers", ["customer_id", "name"], True, events="grouped"
     )
     found = duck.execute(query.sql).fetchall()
-    duckdb_values = {r[0]: _values(dict(zip(query.columns, r, strict=True))) for r in found}
+    duckdb_values = {r[0]: measure_values(dict(zip(query.columns, r, strict=True))) for r in found}
     assert duckdb_values == sql_measures(store, rules)
     classify_snapshot(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", customers, rules))
     tiers = {r["customer_id"]: r["tier"] for r in store.execute("SELECT * FROM assignments")}
     assert tiers == {k: v[-1] for k, v in duckdb_values.items()}
-
-
-def test_spark_refuses_event_measures(tmp_path: Path, rules: RuleSet) -> None:
-    with pytest.raises(EventsUnavailable, match=r"the spark engine .* complaints_90d"):
-        compile_classification(rules, "spark", TODAY, "snapshot")
-    store = SQLiteStore(tmp_path / "guanxi.db")
-    with pytest.raises(EventsUnavailable, match="use --engine duckdb"):
-        classify_on_spark(store, rules, NOW, tmp_path / "never_read.parquet", "local[1]")
-    store.close()
 
 
 @pytest.mark.every_store

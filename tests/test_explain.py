@@ -15,6 +15,7 @@ from guanxi.engine.classify import classify
 from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.test_within import line_number
 
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
@@ -47,7 +48,8 @@ def test_dormant_customer(loaded: Store, ruleset: RuleSet) -> None:
     assert (found.facts["balance"], found.measures["days_idle"]) == (12.5, 362)
     assert tried(found, "tier") == [("dormant", True)]
     assert found.decision("tier").tried[0].origin == origin(ruleset, "tier", "dormant")
-    assert found.decision("tier").tried[0].origin.endswith("tiers.yaml:50")
+    dormant = line_number(ruleset.root / "tiers.yaml", "  - name: dormant")
+    assert found.decision("tier").tried[0].origin.endswith(f"tiers.yaml:{dormant}")
     assert tried(found, "level") == [
         ("partner", False),
         ("proactive", False),

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.classify import compile_classification
-from guanxi.engine.classify.compile import SQL_TYPES, CompiledQuery, sql_type
+from guanxi.engine.classify.compile import SQL_TYPES, CompiledQuery, classified, sql_type
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.language import parse_condition, parse_value
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -33,7 +33,8 @@ from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from tests.conftest import postgres_schema
 
 TODAY = dt.date(2026, 11, 28)
-RULESET = load_ruleset(Path(__file__).parent.parent / "rules")
+# the measures the rules read: DuckDB here is given no events (event measures: test_spark.py)
+RULESET = classified(load_ruleset(Path(__file__).parent.parent / "rules"))
 FIELDS = {"n": "integer", "x": "number", "s": "string", "d": "date", "b": "boolean"}
 SQLITE_TYPES = {"integer": "INTEGER", "number": "REAL", "string": "TEXT", "date": "TEXT",
                 "boolean": "INTEGER", "datetime": "TEXT"}  # fmt: skip
@@ -340,6 +341,7 @@ def test_populations_agree(
 
 def test_ties_at_the_gold_line_are_all_gold(ruleset: RuleSet) -> None:
     """Top 5 % of 40 is 2 customers; four share the largest contribution: all four are gold."""
+    ruleset = classified(ruleset)  # the databases here hold no events
     rows = [{"annual_contribution": 100.0 + i} for i in range(36)]
     rows += [{"annual_contribution": 9_000.0} for _ in range(4)]
     people = _population(ruleset, rows)
@@ -381,7 +383,7 @@ def branched(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
     shutil.copytree(RULESET.root, folder, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
     (folder / "branches").mkdir()
     (folder / "branches" / f"{BRANCH}.yaml").write_text(OVERLAY, encoding="utf-8")
-    return load_ruleset(folder)
+    return classified(load_ruleset(folder))
 
 
 def _branch_alone(branched: RuleSet) -> RuleSet:

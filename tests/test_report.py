@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import ReportError
 from guanxi.engine.ingest import load_customers, load_events
@@ -31,7 +32,7 @@ from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.report import ReportRequest, build_report, render_html
 from guanxi.engine.report.svg import PALETTE
 from guanxi.engine.report.workload import Workload
-from guanxi.engine.ruleset import RuleSet, load_ruleset
+from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
@@ -590,47 +591,35 @@ def test_render_html_is_the_same_for_the_same_store(demo: Demo, ruleset: RuleSet
     assert render_html(report_of(demo, ruleset)) == render_html(report_of(demo, ruleset))
 
 
-ASSESSMENTS = """
-  - name: complaints_365d
-    label: 近一年投诉次数
-    count: complaint
-    in_last: 365 days
-    scorecard: true
-  - name: loyalty_assessed
-    label: 忠诚度评估
-    label_en: assessed loyalty
-    expr: COALESCE(products_held, 0) * 10 - complaints_365d * 5
-    scorecard: true
-"""
-
-
-def test_scorecard_shows_the_means_of_assessment_measures(
-    demo: Demo, ruleset: RuleSet, tmp_path: Path
+def test_scorecard_shows_the_assessed_satisfaction_and_loyalty(
+    demo: Demo, ruleset: RuleSet
 ) -> None:
-    """Measures marked `scorecard: true` are computed for every customer as of the latest
-    classification's day and their means shown by tier beside the customers' own fields."""
-    project = tmp_path / "rules"
-    shutil.copytree(RULES, project, ignore=shutil.ignore_patterns("*.db*"))
-    tiers = project / "tiers.yaml"
-    text = tiers.read_text("utf-8")
-    tiers.write_text(text.replace("measures:\n", "measures:" + ASSESSMENTS, 1), "utf-8")
-    assessed = load_ruleset(project)
+    """The default project's assessments (`scorecard: true`) are computed for every customer
+    from their events as of the latest classification's day, as the Python evaluator computes
+    them, and their means shown by tier; the demo's complaints lower satisfaction."""
+    names = [m.name for m in ruleset.measures if m.scorecard]
+    assert names == ["satisfaction_assessed", "loyalty_assessed"]
     today = (NOW + 2 * MONTH).astimezone(ZoneInfo("Asia/Shanghai")).date()
-    complaints: Counter[str] = Counter()
-    for event in demo.store.execute("SELECT customer_id, at FROM events WHERE type = 'complaint'"):
-        day = dt.datetime.fromisoformat(event["at"]).astimezone(ZoneInfo("Asia/Shanghai")).date()
-        if today - dt.timedelta(days=364) <= day <= today:
-            complaints[event["customer_id"]] += 1
-    products = {
-        r["customer_id"]: r["products_held"] for r in customers(demo.store, "products_held")
-    }
-    data = report_of(demo, assessed).scorecard.to_dict()
-    assert sum(complaints.values()) > 0
+    history: dict[str, list[dict[str, Any]]] = {}
+    for event in demo.store.execute("SELECT customer_id, type, at, payload FROM events"):
+        history.setdefault(event["customer_id"], []).append(event)
+    rows = demo.store.execute("SELECT * FROM customers")
+    python = {r["customer_id"]: r for r in classify_records(ruleset, rows, today, history)}
+    data = report_of(demo, ruleset).scorecard.to_dict()
     for entry in data["by_tier"]:
-        members = [c for c, (tier, _) in demo.states[3].items() if tier == entry["tier"]]
-        counts = [complaints[c] for c in members]
-        loyalty = [(products.get(c) or 0) * 10 - complaints[c] * 5 for c in members]
-        assert entry["mean_complaints_365d"] == pytest.approx(sum(counts) / len(counts))
-        assert entry["mean_loyalty_assessed"] == pytest.approx(sum(loyalty) / len(loyalty))
-    table = report_of(demo, assessed).scorecard.tables()[0]
-    assert "忠诚度评估 assessed loyalty mean" in [column.label for column in table.columns]
+        members = [python[c] for c, (tier, _) in demo.states[3].items() if tier == entry["tier"]]
+        for name in names:
+            known = [m[name] for m in members if m[name] is not None]
+            assert entry[f"mean_{name}"] == pytest.approx(sum(known) / len(known))
+    unhappy = [r for r in python.values() if r["complaints_365d"]]
+    content = [r for r in python.values() if not r["complaints_365d"]]
+    assert len(unhappy) > 20 and len(content) > 20
+    assert _mean_satisfaction(unhappy) < _mean_satisfaction(content) - 0.5
+    table = report_of(demo, ruleset).scorecard.tables()[0]
+    labels = [column.label for column in table.columns]
+    assert "满意度评估 assessed satisfaction (1-5) mean" in labels
+    assert "忠诚度评估 assessed loyalty (0-100) mean" in labels
+
+
+def _mean_satisfaction(found: list[dict[str, Any]]) -> float:
+    return sum(r["satisfaction_assessed"] for r in found) / len(found)

@@ -9,6 +9,7 @@ import json
 import shutil
 import xml.etree.ElementTree as ET
 import zoneinfo
+from dataclasses import replace
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -254,3 +255,32 @@ def test_tier_level_strategy_and_gold_differences_read_as_sentences() -> None:
         "expected level partner, got responsible",
         "expected gold yes, got no",
     ]
+
+
+def test_measures_differ_beyond_the_last_digits_of_a_double() -> None:
+    expect = Expectation(measures={"a": 2.75, "b": 0.3, "c": None, "d": 1.0})
+    found = replace(outcome(), measures={"a": 2.5, "b": 0.1 + 0.2, "c": None, "d": None})
+    assert [d.message for d in differences(expect, found, ZONE)] == [
+        "expected measure a 2.75, got 2.5",
+        "expected measure d 1, got (none)",
+    ]
+
+
+def test_a_complaint_less_changes_the_assessed_satisfaction(tmp_path: Path) -> None:
+    """The shipped assessments scenario fails with the measure expected and got once one of
+    its two complaints is gone; a misspelt measure is an error at its place."""
+    project = copy_project(tmp_path)
+    scenarios = project / "tests" / "assessments.yaml"
+    edit(scenarios, '      - {type: complaint, at: "2026-10-30T09:30"', "      # ")
+    result = guanxi_test(str(project), "--only", "two complaints", "--json")
+    [found] = json.loads(result.stdout)["scenarios"]
+    assert [d["message"] for d in found["differences"]] == [
+        "expected measure complaints_365d 2, got 1",
+        "expected measure satisfaction_assessed 2.75, got 3.333333",
+    ]
+    edit(scenarios, "{complaints_365d: 2,", "{complaint_365d: 2,")
+    result = guanxi_test(str(project))
+    assert result.exit_code == 1
+    assert "assessments.yaml:24:18: error[unknown-field]: no measure 'complaint_365d'" in (
+        result.output
+    )

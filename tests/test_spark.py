@@ -30,6 +30,8 @@ from pyspark.sql import SparkSession
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.compile import classified
+from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
@@ -51,6 +53,16 @@ from tests.classify_helpers import (
     write_csv,
 )
 from tests.test_classify import write_snapshot
+from tests.test_event_measures import (
+    at,
+    event,
+    fill,
+    generated_events,
+    history_rules,
+    measure_values,
+    python_measures,
+    sql_measures,
+)
 from tests.test_extreme_values import EXTREME
 from tests.test_hold import every_state, held_rules, jittered, night
 
@@ -209,6 +221,7 @@ def test_measures_and_ranks_are_exact_on_spark(
     spark.read.parquet(
         str(write_parquet(tmp_path / "m.parquet", rows, ruleset))
     ).createOrReplaceTempView("m")
+    ruleset = classified(ruleset)  # the measures the rules read (events: further below)
     query = compile_classification(ruleset, "spark", TODAY, "m", measures=True)
     names = [m.name for m in ruleset.measures]
     on_spark = {
@@ -227,6 +240,7 @@ def test_ranks_within_segments_are_exact_on_spark(
     own) next to the bucketed percentile over everyone, in one query; and roll-ups over
     corporate groups (a third of the customers in none)."""
     assert ruleset.gold is not None
+    ruleset = classified(ruleset)  # the measures the rules read (events: further below)
     whole = next(m for m in ruleset.measures if m.percentile_of)
     rollups = [
         CompiledMeasure(f"group_{r.function}", "集团", None, None, whole.origin, rollup=r)
@@ -328,6 +342,42 @@ def _select(conditions: list[Any], dialect: str) -> str:
 
 def _truth(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+# --- event measures ---------------------------------------------------------------------
+
+
+def test_event_measures_agree_on_spark(spark: SparkSession, tmp_path: Path) -> None:
+    """The store's events grouped by customer, joined on Spark: every event measure (counts,
+    sums, largest, smallest, days since; with and without `where:`) as the store and Python
+    compute them, at the window's edges and over generated events; and a night on Spark
+    assigns the tiers they decide (sales in 90 days make a customer valuable)."""
+    rules = load_ruleset(history_rules(tmp_path / "rules"))
+    people = [{"customer_id": f"C{i}", "name": "王芳"} for i in range(30)]
+    edges = [  # C0: the first and last instants of 90 days and of today, and either side
+        event(1000 + n, kind, "C0", at(days, seconds, rules), amount=9.5, product="理财")
+        for n, (kind, days, seconds) in enumerate(
+            [("complaint", 89, 0), ("complaint", 89, -1), ("sale", 0, 86_399),
+             ("sale", -1, 0), ("sale", 6, 0), ("sale", 7, -1)]
+        )
+    ]  # fmt: skip
+    events = [*generated_events(11, 30, 400, rules), *edges]
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    store.prepare(rules.schema)
+    fill(store, people, events)
+    expected = sql_measures(store, rules)
+    assert python_measures(rules, people, events) == expected
+    spark.createDataFrame(pa.Table.from_pylist(people)).createOrReplaceTempView("people")
+    spark.createDataFrame(grouped_events(store, rules, TODAY)).createOrReplaceTempView("grouped")
+    query = compile_classification(
+        rules, "spark", TODAY, "people", ["customer_id", "name"], True, events="grouped"
+    )
+    assert {r[0]: measure_values(r.asDict()) for r in spark.sql(query.sql).collect()} == expected
+    classify_on_spark(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", people, rules))
+    tiers = {r["customer_id"]: r["tier"] for r in store.execute("SELECT * FROM assignments")}
+    assert tiers == {key: values[-1] for key, values in expected.items()}
+    assert "valuable" in tiers.values()
+    store.close()
 
 
 # --- reading snapshots, errors, the command ---------------------------------------------

@@ -3,15 +3,19 @@
     src    the key and the customer fields the rules use (cast to the schema's types on
            DuckDB and Spark, which read snapshot files); with event measures, the customers
            LEFT JOIN the grouped aggregate of their events (event_measures.py): a subquery
-           over the store's events table, or for DuckDB a table of the store's grouped events
-           it is given; Spark is given none and refuses event measures. With change measures,
-           the customers LEFT JOIN their kept field history (field_history.py) the same way.
+           over the store's events table, or for DuckDB and Spark a table of the store's
+           grouped events they are given. With change measures, the customers LEFT JOIN their
+           kept field history (field_history.py) the same way.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
            (a ranking within segments counts each segment in window columns instead)
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
            rule order; levels may use tier and gold, strategies tier, level and gold
+
+Only the measures the query returns, or the ladders and gold read, are computed (with the
+measures those use): an assessment only the report's scorecard shows (scorecard: true) costs
+the nightly classification nothing, nor makes it group the events table.
 
 Every stage passes on only the columns later stages use, and the ladder stages are
 materialized: SQLite would otherwise inline `tier` (a whole CASE) into every level rule that
@@ -41,6 +45,7 @@ group of one (partitioned by the key as well), not one group of every ungrouped 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,8 +57,6 @@ from guanxi.engine.classify import field_history
 from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
-from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -125,7 +128,9 @@ def compile_classification(
     outside the store; a store reads its own events table. `history`: likewise the table of
     kept field history (field_history.grouped_history). With change measures the query also
     returns the values the run keeps (field_history.outputs)."""
-    builder = _Builder(ruleset, dialect, today, events, history)
+    builder = _Builder(
+        ruleset if measures else classified(ruleset), dialect, today, events, history
+    )
     builder.source(source, None if available is None else set(available))
     builder.measures_and_gold()
     unique = builder.ladders()
@@ -147,7 +152,7 @@ def classification_stages(
 ) -> tuple[list[Stage], list[tuple[str, str, str]]]:
     """The classification's CTE chain (stages and population counts) for a caller that adds
     stages of its own after the ladders (coverage.py); `also` as for input_fields."""
-    builder = _Builder(ruleset, dialect, today)
+    builder = _Builder(with_measures(ruleset, rules_read(ruleset) | set(also)), dialect, today)
     builder.source(source, None if available is None else set(available), also)
     builder.measures_and_gold()
     builder.ladders()
@@ -157,10 +162,41 @@ def classification_stages(
 def measures_sql(ruleset: RuleSet, dialect: str, today: dt.date, names: list[str]) -> str:
     """Key and the named measures of every customer, by the classification's own CTE chain
     (planning uses it for `when:` conditions that read measures)."""
-    builder = _Builder(ruleset, dialect, today)
+    builder = _Builder(with_measures(ruleset, gold_read(ruleset) | set(names)), dialect, today)
     builder.source("customers", None)
     builder.measures_and_gold()
     return render(builder.stages, builder.extra, [ruleset.schema.key, *names], dialect)
+
+
+def classified(ruleset: RuleSet) -> RuleSet:
+    """The rule set as the classification computes it: the measures the ladders and gold
+    read, and those they use; and every change measure, whose field history each run keeps
+    for the steps and reports that read it later."""
+    return with_measures(ruleset, rules_read(ruleset) | {m.name for m in ruleset.change_measures})
+
+
+def rules_read(ruleset: RuleSet) -> set[str]:
+    """The names the ladders' rules and gold read."""
+    read = {n for ladder in ladders(ruleset).values() for n in _ladder_uses(ladder)}
+    return read | gold_read(ruleset)
+
+
+def gold_read(ruleset: RuleSet) -> set[str]:
+    gold = ruleset.gold_ranking
+    return {gold.source, *gold.within} if gold else set()
+
+
+def with_measures(ruleset: RuleSet, names: set[str]) -> RuleSet:
+    """`ruleset` with only the measures of `names` and those they use (a measure uses only
+    earlier ones)."""
+    wanted = set(names)
+    for measure in reversed(ruleset.measures):
+        if measure.name in wanted:
+            wanted |= measure.uses | set(measure.within)
+    kept = tuple(m for m in ruleset.measures if m.name in wanted)
+    if len(kept) == len(ruleset.measures):
+        return ruleset
+    return dataclasses.replace(ruleset, measures=kept)
 
 
 @dataclass
@@ -196,19 +232,14 @@ class _Builder:
     def history_relation(self) -> str:
         if self.history is not None:
             return self.history
-        if self.dialect not in ("sqlite", "postgres"):
-            raise EventsUnavailable(
-                _("the {engine} engine is not given the store's field history").format(
-                    engine=self.dialect
-                )
-            )
+        assert self.dialect in ("sqlite", "postgres"), "a snapshot engine is given its history"
         return f"({field_history.history_relation(self.ruleset, self.dialect, self.today)})"
 
     def events_relation(self) -> str:
+        """The grouped events given, else the store's own events table grouped."""
         if self.events is not None:
             return self.events
-        if self.dialect not in ("sqlite", "postgres"):
-            refuse_events(self.ruleset, self.dialect)
+        assert self.dialect in ("sqlite", "postgres"), "a snapshot engine is given its events"
         return f"({events_relation(self.ruleset, self.dialect, self.today)})"
 
     def source_column(self, name: str, present: set[str] | None) -> str:
@@ -429,24 +460,6 @@ def measure_layers(measures: Iterable[CompiledMeasure]) -> list[list[CompiledMea
             layers.append([])
         layers[layer].append(measure)
     return layers
-
-
-class EventsUnavailable(GuanxiError):
-    """The engine classifies a snapshot of the customers, which holds no events."""
-
-
-def refuse_events(ruleset: RuleSet, engine: str) -> None:
-    """Spark reads a file of customers, and no events reach it (DuckDB is given the store's
-    grouped events: snapshot.py)."""
-    if not ruleset.event_measures:
-        return
-    raise EventsUnavailable(
-        _(
-            "the {engine} engine classifies a snapshot file of customers and cannot read the"
-            " store's events, which the event measures {names} count: use --engine duckdb, or"
-            " classify in the store (without --input)"
-        ).format(engine=engine, names=", ".join(m.name for m in ruleset.event_measures))
-    )
 
 
 def gold_fraction(top_percent: float) -> Fraction:

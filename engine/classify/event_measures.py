@@ -171,7 +171,8 @@ def measure_sql(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today:
         return f"COALESCE({found}, 0)"
     if events.aggregate == "days_since":
         start = int(day_start(ruleset, today).timestamp())
-        divide = "//" if dialect == "duckdb" else "/"  # whole days: integer division
+        # whole days: integer division (never of a negative: no event counts after today)
+        divide = {"duckdb": "//", "spark": "DIV"}.get(dialect, "/")
         return f"(({start} - {_epoch(found, dialect)}) + {DAY - 1}) {divide} {DAY}"
     return found
 
@@ -203,6 +204,8 @@ def _epoch(instant: str, dialect: str) -> str:
         return f"unixepoch({instant})"
     if dialect == "duckdb":
         return f"CAST(FLOOR(epoch(CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
+    if dialect == "spark":
+        return f"CAST(FLOOR(unix_micros(CAST({instant} AS TIMESTAMP)) / 1000000) AS BIGINT)"
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM CAST({instant} AS TIMESTAMPTZ))) AS BIGINT)"
 
 

@@ -29,7 +29,7 @@ from guanxi.engine.classify.apply import (
     create_changed,
     start_run,
 )
-from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
@@ -148,7 +148,9 @@ def write_back(
 def _grouped_events(
     duck: duckdb.DuckDBPyConnection, store: Store, ruleset: RuleSet, today: dt.date
 ) -> str | None:
-    """The store's events grouped by customer (event measures), as the table `events`."""
+    """The store's events grouped by customer for the event measures the classification
+    reads, as the table `grouped_events` (None: it reads none)."""
+    ruleset = classified(ruleset)
     if not ruleset.event_measures:
         return None
     duck.register("_gx_grouped", grouped_events(store, ruleset, today))

@@ -13,6 +13,10 @@ imports PySpark until a session is started. The master is `local[2]` unless the 
 project's `spark_master:` or `--master` names another; the rest of a cluster's configuration
 comes from Spark's own `spark-defaults.conf`. The output folder must be readable here, so on
 a cluster it lies on a shared file system.
+
+Event measures read the store's events: the store groups them by customer (one row per
+customer with events in the windows, event_measures.py) and the groups reach Spark as a
+DataFrame, as they reach DuckDB; Spark joins them to the customers by the key.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow
 
-from guanxi.engine.classify.compile import compile_classification, refuse_events
+from guanxi.engine.classify.compile import classified, compile_classification
+from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
@@ -51,6 +56,7 @@ LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
 RESCUED = "gx_rescued"
+EVENTS = "gx_events"  # the store's events, grouped by customer (event measures)
 HISTORY = "gx_field_history"
 LOGGING = Path(__file__).with_name("spark_log4j2.properties")
 
@@ -146,7 +152,6 @@ def classify_on_spark(
     on), write all assignments as Parquet to `output` (a folder, replaced; default: beside
     the store), write back into the store what changed and then `after` the run, in the
     store's transaction of the write-back."""
-    refuse_events(ruleset, "spark")  # before starting Spark
     if isinstance(spark, str):
         with spark_session(spark) as session:
             return classify_on_spark(
@@ -157,7 +162,7 @@ def classify_on_spark(
     folder = _output_folder(output or default_output(store))
     screen = snapshot_screen(store, ruleset, now, Path(snapshot))
     history = _register_history(spark, store, ruleset, today_in(ruleset, now))
-    key, unique = _classify(spark, screen, ruleset, now, Path(snapshot), folder, history)
+    key, unique = _classify(spark, store, screen, ruleset, now, Path(snapshot), folder, history)
     watch.lap("classify")
     duck = connect("3GB")
     try:
@@ -172,6 +177,7 @@ def classify_on_spark(
 
 def _classify(
     spark: SparkSession,
+    store: Store,
     screen: Screen,
     ruleset: RuleSet,
     now: dt.datetime,
@@ -183,11 +189,14 @@ def _classify(
     the store's kept field history, for change measures."""
     from pyspark.errors import PySparkException
 
+    today = today_in(ruleset, now)
     try:
         _register_source(spark, screen, snapshot)
         columns = spark.table(SNAPSHOT).columns
-        today = today_in(ruleset, now)
-        query = compile_classification(ruleset, "spark", today, SNAPSHOT, columns, history=history)
+        events = _grouped_events(spark, store, ruleset, today)
+        query = compile_classification(
+            ruleset, "spark", today, SNAPSHOT, columns, events=events, history=history
+        )
         spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
     except PySparkException as error:  # a column that cannot be read as its field's type, …
         raise DataError(
@@ -207,6 +216,18 @@ def _register_history(
         return None
     _frame(spark, grouped_history(store, ruleset, today)).createOrReplaceTempView(HISTORY)
     return HISTORY
+
+
+def _grouped_events(
+    spark: SparkSession, store: Store, ruleset: RuleSet, today: dt.date
+) -> str | None:
+    """The store's events grouped by customer for the event measures the classification
+    reads, as the view `gx_events` (None: it reads none), as DuckDB is given them."""
+    ruleset = classified(ruleset)
+    if not ruleset.event_measures:
+        return None
+    _frame(spark, grouped_events(store, ruleset, today)).createOrReplaceTempView(EVENTS)
+    return EVENTS
 
 
 def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:

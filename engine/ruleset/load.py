@@ -229,6 +229,8 @@ def _build(project: Project) -> RuleSet | None:
         check_templates(project, templates, schema, used)
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
+    if _readable(project, "tiers.yaml"):
+        known = dataclasses.replace(known, measures=tuple(m.name for m in measures))
     ladders = {
         "tier": tiers.names if _readable(project, "tiers.yaml") else None,
         "level": levels.names if _readable(project, "levels.yaml") else None,

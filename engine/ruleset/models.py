@@ -538,6 +538,8 @@ class Expectation(Model):
     followups: tuple[ExpectedFollowup, ...] = ()  # will happen (pending), maybe deferred
     suppressed: tuple[ExpectedFollowup, ...] = ()  # planned, then suppressed or cancelled
     no_followups: tuple[str, ...] = ()  # steps none of whose follow-ups will happen
+    # measures of the customer at the scenario's end, as the report computes them
+    measures: dict[str, float | None] = Field(default_factory=dict)
 
 
 Value = str | int | float | bool | None

@@ -39,6 +39,7 @@ class Known:
     strategies: tuple[str, ...] = ()
     ordered: frozenset[str] = frozenset()  # the ladders ('tier', 'level') with an `order:`
     gold: bool = False  # tiers.yaml defines gold customers
+    measures: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ NOT_FOUND = {  # an expected name that the rule project does not define
     "level": N_("no level '{name}'"),
     "strategy": N_("no strategy '{name}'"),
     "policy": N_("no policy '{name}'"),
+    "measure": N_("no measure '{name}' in tiers.yaml"),
 }
 
 
@@ -233,6 +234,9 @@ class _ScenarioChecker:
                 self.followup(("expect", key, index), followup, known)
         for index, step in enumerate(expect.no_followups):
             self.step(("expect", "no_followups", index), step, known)
+        for name in expect.measures:
+            at = ("expect", "measures", name)
+            self.named(at, name, known.measures, "unknown-field", "measure", key=True)
 
     def followup(self, at: Path_, followup: ExpectedFollowup, known: Known) -> None:
         self.step((*at, "step"), followup.step, known)
@@ -256,14 +260,20 @@ class _ScenarioChecker:
             )
 
     def named(
-        self, at: Path_, value: str | None, names: Iterable[str] | None, code: str, what: str
+        self,
+        at: Path_,
+        value: str | None,
+        names: Iterable[str] | None,
+        code: str,
+        what: str,
+        key: bool = False,
     ) -> None:
         options = list(names) if names is not None else None
         if value is None or options is None or value in options:
             return
         hint = did_you_mean(value, options)
         message = _(NOT_FOUND[what]).format(name=value)
-        self.error(at, code, message, hint, expected=", ".join(options))
+        self.error(at, code, message, hint, expected=", ".join(options), key=key)
 
     def date(self, path: Path_, text: str) -> None:
         try:

@@ -12,6 +12,7 @@ no expectation took (+).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,8 @@ from guanxi.engine.scenarios.replay import Outcome, Planned
 
 @dataclass(frozen=True)
 class Difference:
-    """One failed expectation: `what` failed (tier, level, strategy, gold, follow-ups), a
-    one-line message, and for follow-ups the -/+ lines."""
+    """One failed expectation: `what` failed (tier, level, strategy, gold, follow-ups,
+    measures), a one-line message, and for follow-ups the -/+ lines."""
 
     what: str
     message: str
@@ -42,7 +43,32 @@ def differences(expect: Expectation, outcome: Outcome, zone: dt.tzinfo) -> list[
     followups.forbid(expect.no_followups)
     if followups.missing:
         found.append(followups.difference())
+    for name, wanted in expect.measures.items():
+        got = outcome.measures.get(name)
+        if not _same(wanted, got):
+            found.append(_measure(name, wanted, got))
     return found
+
+
+def _same(wanted: float | None, got: Any) -> bool:
+    """Equal up to the last digits of a double (engines add in different orders)."""
+    if wanted is None or got is None:
+        return wanted is None and got is None
+    return math.isclose(float(got), wanted, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _measure(name: str, wanted: float | None, got: Any) -> Difference:
+    message = _("expected measure {name} {wanted}, got {got}").format(
+        name=name, wanted=_number(wanted), got=_number(got)
+    )
+    return Difference("measures", message)
+
+
+def _number(value: Any) -> str:
+    """A measure as people write it: 2, 2.75, 3.333333 (six decimals at most)."""
+    if value is None:
+        return _word(None)
+    return f"{round(float(value), 6):f}".rstrip("0").rstrip(".")
 
 
 ASSIGNED = ("tier", "level", "strategy", "gold")

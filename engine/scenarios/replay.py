@@ -33,13 +33,15 @@ import datetime as dt
 import itertools
 import zoneinfo
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from guanxi.engine import ingest
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.hold import holds
+from guanxi.engine.classify.stages import quote
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _, language
 from guanxi.engine.plan.events import plan_new_events
@@ -101,6 +103,7 @@ class Outcome:
     strategy: str | None
     gold: bool | None
     followups: tuple[Planned, ...]
+    measures: Mapping[str, Any] = field(default_factory=dict)  # those the scenario expects
 
 
 def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outcome:
@@ -113,8 +116,14 @@ def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outco
     try:
         store.prepare(ruleset.schema)
         with language("en"):
-            _Timeline(store, ruleset, scenario, population).run()
-        return outcome(store, ruleset, _key(ruleset, scenario))
+            timeline = _Timeline(store, ruleset, scenario, population)
+            timeline.run()
+        found = outcome(store, ruleset, _key(ruleset, scenario))
+        wanted = list(scenario.expect.measures)
+        if not wanted:
+            return found
+        day = timeline.last.astimezone(ruleset.calendar.zone).date()
+        return replace(found, measures=_measures(store, ruleset, found.customer_id, day, wanted))
     finally:
         store.close()
 
@@ -146,6 +155,7 @@ class _Timeline:
         self.population = population
         self.zone = ruleset.calendar.zone
         self.today = start_of(ruleset, scenario)
+        self.last = self.today  # the scenario's last moment: its measures are as of its day
 
     def run(self) -> None:
         before = self.scenario.before
@@ -227,6 +237,7 @@ class _Timeline:
             )
 
     def load_customer(self, record: Mapping[str, Any], now: dt.datetime) -> None:
+        self.last = max(self.last, now)
         schema = self.ruleset.schema
         row, problems = ingest.check_customer(schema, self.ruleset.settings.timezone, record)
         if problems:
@@ -277,6 +288,7 @@ class _Timeline:
                 self.store.insert_events(self.checked(past, self.today))
 
     def record_and_plan(self, records: list[dict[str, Any]], now: dt.datetime) -> None:
+        self.last = max(self.last, now)
         self.store.insert_events(self.checked(records, now))
         plan_new_events(self.store, self.ruleset, now)
 
@@ -311,6 +323,16 @@ def outcome(store: Store, ruleset: RuleSet, customer_id: str) -> Outcome:
         None if gold is None else bool(gold),
         tuple(_followups(store, ruleset.calendar.zone, customer_id)),
     )
+
+
+def _measures(
+    store: Store, ruleset: RuleSet, customer_id: str, day: dt.date, names: list[str]
+) -> dict[str, Any]:
+    """The customer's measures of `names` on `day`, by the query the report uses."""
+    query = measures_sql(ruleset, store.dialect, day, names)
+    key = quote(ruleset.schema.key, store.dialect)
+    rows = store.execute(f"SELECT * FROM ({query}) AS m WHERE m.{key} = :c", {"c": customer_id})
+    return {n: rows[0][n] if rows else None for n in names}
 
 
 def _followups(store: Store, zone: zoneinfo.ZoneInfo, customer_id: str) -> Iterator[Planned]:

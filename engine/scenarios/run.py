@@ -56,6 +56,7 @@ def _actual(outcome: Outcome | None) -> dict[str, Any] | None:
         "strategy": outcome.strategy,
         "gold": outcome.gold,
         "followups": [describe(p) for p in outcome.followups],
+        "measures": dict(outcome.measures),
     }
 
 
