@@ -90,19 +90,19 @@ def held(store: Store, ruleset: RuleSet, tmp_path: Path) -> Iterator[Store]:
     later = invitation("C0001", "E9", NOW + dt.timedelta(days=3))
     insert_followups(store, [later], "b2", NOW)
     with store.transaction():  # committed: the commands open the store on their own
-        add_field_history(store)
+        add_later_table(store)
     yield store
-    store.execute("DROP TABLE field_history")  # PostgreSQL's schema serves the next tests
+    store.execute("DROP TABLE phone_changes")  # PostgreSQL's schema serves the next tests
 
 
-def add_field_history(store: Store) -> None:
+def add_later_table(store: Store) -> None:
     """An audit entry, and a table added later (no primary key) holding the person's data."""
     audit.record(store, NOW, "explain --unmask", "C0001", actor="li.na")
     store.execute(
-        "CREATE TABLE field_history (customer_id TEXT, field TEXT, old_value TEXT, new_value TEXT)"
+        "CREATE TABLE phone_changes (customer_id TEXT, field TEXT, old_value TEXT, new_value TEXT)"
     )
     store.execute(
-        "INSERT INTO field_history (customer_id, field, old_value, new_value)"
+        "INSERT INTO phone_changes (customer_id, field, old_value, new_value)"
         " VALUES ('C0001', 'phone', '13800000000', '13812345678'),"
         " ('C0002', 'phone', '13900000000', '13900001111')"
     )
@@ -157,7 +157,7 @@ def test_erasure_leaves_no_trace_in_any_table_file_or_later_log(
     rows = [{"customer_id": "C0001", "note": "x"}, {"customer_id": "C0002", "note": "13812345678"}]
     pq.write_table(pa.Table.from_pylist(rows), archive / "events.parquet")
     assert traces_in(outbox.read_text("utf-8")), "the person's SMS is in the outbox"
-    assert set(traces_in_store(held)) >= {"customers", "events", "followups", "field_history"}
+    assert set(traces_in_store(held)) >= {"customers", "events", "followups", "phone_changes"}
 
     caplog.set_level(logging.DEBUG)
     receipt = erase(held, ruleset, archive).to_dict()
@@ -167,7 +167,7 @@ def test_erasure_leaves_no_trace_in_any_table_file_or_later_log(
     assert traces_in_files(tmp_path) == {}
     assert traces_in(json.dumps(again.as_dict(), ensure_ascii=False) + caplog.text) == []
     assert receipt["tables"]["customers"] == {"deleted": 1}
-    assert receipt["tables"]["field_history"] == {"deleted": 1}  # a table added later
+    assert receipt["tables"]["phone_changes"] == {"deleted": 1}  # a table added later
     assert receipt["tables"]["events"] == {"deleted": 1, "scrubbed": 1}
     assert receipt["files"] == {str(outbox): 1, str(archive / "events.parquet"): 2}
     assert len(pq.read_table(archive / "events.parquet").to_pylist()) == 0
@@ -229,11 +229,11 @@ def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleS
     found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
     assert found["customers"][0]["phone"] == "13812345678"
     assert [e["id"] for e in found["events"]] == ["E1", "E2"]  # E2 names their phone
-    assert {t: len(found[t]) for t in ("followups", "deliveries", "tasks", "field_history")} == {
+    assert {t: len(found[t]) for t in ("followups", "deliveries", "tasks", "phone_changes")} == {
         "followups": 3,
         "deliveries": 2,
         "tasks": 1,
-        "field_history": 1,
+        "phone_changes": 1,
     }
     assert found["quarantine"][0]["value"] == "C0001"
     assert [e["action"] for e in found["audit_log"]] == ["explain --unmask"]
