@@ -16,8 +16,9 @@ the smallest subnormal (about 2.5e-324) gives 0 where IEEE may give 5e-324. Oper
 infinities are left to PostgreSQL (it raises only for finite operands), but NaN (inf - inf,
 0 * inf, inf / inf) is NULL, as on every back end (see to_sql.py).
 
-The rare cases are a subquery reading the operands from a one-row VALUES: PostgreSQL compiles
-it apart, so the query stays small. Operands holding a guarded operation themselves are
+The rare cases are a subquery reading the operands from a one-row subquery fenced with
+OFFSET 0: PostgreSQL compiles it apart and does not copy the operands into it, so the query
+stays small. Operands holding a guarded operation themselves are
 computed once, the whole CASE in such a subquery, so nested arithmetic grows the query
 linearly; simple ones (a field, COALESCE(field, 0)) are written out in the common case.
 """
@@ -139,14 +140,12 @@ def guarded(node: exp.Expression) -> exp.Expression:
 
 
 def _subquery(case: exp.Expression, x: exp.Expression, y: exp.Expression) -> exp.Expression:
-    """(SELECT case FROM (VALUES (x, y)) AS _gx(_gx_x, _gx_y))"""
-    row = exp.Values(
-        expressions=[exp.Tuple(expressions=[x.copy(), y.copy()])],
-        alias=exp.TableAlias(
-            this=exp.to_identifier(_ROW), columns=[exp.to_identifier(n) for n in (_X, _Y)]
-        ),
-    )
-    return exp.Subquery(this=exp.select(case.copy()).from_(row))
+    """(SELECT case FROM (SELECT x AS _gx_x, y AS _gx_y OFFSET 0) AS _gx). OFFSET 0 keeps
+    PostgreSQL from pulling the operands up into each of the CASE's many references: nested
+    arithmetic would otherwise be copied 10–15 times a level, and a formula five levels deep
+    would take gigabytes to plan."""
+    operands = exp.select(exp.alias_(x.copy(), _X), exp.alias_(y.copy(), _Y)).offset(0)
+    return exp.Subquery(this=exp.select(case.copy()).from_(operands.subquery(_ROW)))
 
 
 def _operand(node: exp.Expression, operands: dict[str, exp.Expression]) -> exp.Expression:
