@@ -143,6 +143,17 @@ class Broker:
                 channel.exchange_delete(name)
 
 
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for every test that needs one (its JVM takes seconds to
+    start)."""
+    from guanxi.engine.classify.spark import start_spark
+
+    session = start_spark("local[2]")
+    yield session
+    session.stop()
+
+
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     """The test broker; the queues and exchanges a test made are deleted after it."""

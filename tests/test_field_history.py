@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyspark.sql import SparkSession
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
@@ -24,7 +25,7 @@ from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.classify.spark import classify_on_spark, start_spark
+from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.ruleset import FieldChange
 from guanxi.engine.scenarios.run import run_scenarios
@@ -293,14 +294,16 @@ def test_the_duckdb_engine_reads_and_keeps_history_like_the_store(
     }
 
 
-def test_spark_reads_and_keeps_history_like_the_store(rules: RuleSet, tmp_path: Path) -> None:
+def test_spark_reads_and_keeps_history_like_the_store(
+    rules: RuleSet, tmp_path: Path, spark: SparkSession
+) -> None:
     """Two nights on Spark keep what a store's own runs keep; the third reads the value then
     as SQLite does."""
     nights = [(DAY, {"A": 1000.0, "B": 500.0}), (DAY + dt.timedelta(days=1), {"A": 1000.0})]
     nights.append((DAY + dt.timedelta(days=31), {"A": 700.0, "B": 350.0}))
     on_spark, in_store = SQLiteStore(tmp_path / "spark.db"), SQLiteStore(tmp_path / "store.db")
     in_store.prepare(rules.schema)
-    session = start_spark("local[1]")
+    session = spark
     try:
         for number, (day, balances) in enumerate(nights):
             path = write_snapshot(tmp_path / f"{number}.parquet", customers(balances), rules)
@@ -324,7 +327,6 @@ def test_spark_reads_and_keeps_history_like_the_store(rules: RuleSet, tmp_path: 
         on_spark_values = {r["customer_id"]: _values(r.asDict()) for r in rows}
         assert on_spark_values == {"A": (-0.3, -300.0, 0.0), "B": (-0.3, -150.0, 0.0)}
     finally:
-        session.stop()
         on_spark.close()
         in_store.close()
 

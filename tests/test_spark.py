@@ -1,6 +1,6 @@
 """The Spark engine: the same assignments as SQLite, DuckDB and the Python predicates.
 
-One SparkSession (local[2]) serves the whole module: Spark takes seconds to start. The
+One SparkSession (local[2], conftest's `spark`) serves every Spark test: it takes seconds to start. The
 population is fixed and generated with a seed: a few thousand customers with NULLs, ties at
 the gold line, values exactly at the rules' thresholds, a zero cost (division by zero),
 -0.0, idle days around 180 and a date in the future. PySpark and Java are required: without
@@ -16,14 +16,12 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import test_snapshot_screen as screened
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
@@ -35,7 +33,7 @@ from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.classify.spark import classify_on_spark, default_output, start_spark
+from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -78,13 +76,6 @@ ARROW_TYPES = {
     "date": pa.date32(),
     "datetime": pa.timestamp("us"),
 }
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    session = start_spark("local[2]")
-    yield session
-    session.stop()
 
 
 # --- a fixed population with NULLs and edge values --------------------------------------
