@@ -1,10 +1,10 @@
 """The Spark engine: the same assignments as SQLite, DuckDB and the Python predicates.
 
-One SparkSession (local[2], conftest's `spark`) serves every Spark test: it takes seconds to start. The
-population is fixed and generated with a seed: a few thousand customers with NULLs, ties at
-the gold line, values exactly at the rules' thresholds, a zero cost (division by zero),
--0.0, idle days around 180 and a date in the future. PySpark and Java are required: without
-them this module fails, it is never skipped.
+One SparkSession (local[2], conftest's `spark`) serves every Spark test: Spark takes seconds
+to start. The population is fixed and generated with a seed: a few thousand customers with
+NULLs, ties at the gold line, values exactly at the rules' thresholds, a zero cost (division
+by zero), -0.0, idle days around 180 and a date in the future. PySpark and Java are required:
+without them this module fails, it is never skipped.
 """
 
 from __future__ import annotations
