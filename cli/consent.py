@@ -68,6 +68,7 @@ def consent_group() -> None:
     metavar="ISO",
     help="When it takes effect (default: now); without an offset, in the project's zone.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the record added as JSON.")
 @rules_option
 @store_option
 @now_option
@@ -79,6 +80,7 @@ def record_command(
     source: str,
     evidence: str | None,
     at_text: str | None,
+    as_json: bool,
     rules: Path | None,
     store: str | None,
     now_text: str | None,
@@ -100,6 +102,9 @@ def record_command(
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
+    if as_json:
+        print_json({"id": added, **given.__dict__})
+        return
     word = _("granted") if granted else _("withdrawn")
     echo(
         _("consent record #{id}: {customer} {channel} {purpose} {word}").format(

@@ -101,26 +101,36 @@ def approve_command(
 @release.command("reject")
 @click.argument("release_id", metavar="ID", type=int)
 @reason_option
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @rules_option
 @store_option
 @now_option
 def reject_command(
-    release_id: int, reason: str, rules: Path | None, store: str | None, now_text: str | None
+    release_id: int,
+    reason: str,
+    as_json: bool,
+    rules: Path | None,
+    store: str | None,
+    now_text: str | None,
 ) -> None:
     """Turn down proposed release ID (its proposer may withdraw it this way too)."""
     ruleset, store = project(rules, store)
     with _store(ruleset, store) as opened:
         ledger.reject(opened, release_id, given_now(now_text, ruleset), reason)
+    if as_json:
+        print_json({"rejected": release_id, "reason": reason})
+        return
     click.echo(_("release {id} rejected").format(id=release_id))
 
 
 @release.command("rollback")
 @reason_option
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @rules_option
 @store_option
 @now_option
 def rollback_command(
-    reason: str, rules: Path | None, store: str | None, now_text: str | None
+    reason: str, as_json: bool, rules: Path | None, store: str | None, now_text: str | None
 ) -> None:
     """Make the release that was live before the current one live again, at once: its files
     were approved by two people already, and a rollback is for an incident. Who, when and
@@ -128,6 +138,9 @@ def rollback_command(
     ruleset, store = project(rules, store)
     with _store(ruleset, store) as opened:
         undone, restored = ledger.rollback(opened, given_now(now_text, ruleset), reason)
+    if as_json:
+        print_json({"rolled_back": undone.id, "live": restored.id, "hash": restored.hash})
+        return
     echo(
         _("release {old} rolled back: release {new} is live again (rule set {hash})").format(
             old=undone.id, new=restored.id, hash=restored.hash

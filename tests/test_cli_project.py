@@ -24,8 +24,10 @@ RULES = Path(__file__).parent.parent / "rules"
 NOW = "2026-11-20T10:00"
 TODAY = dt.date(2026, 11, 20)
 SHIPPED = str(default_rules_path())
-NO_RULES = {"init", "demo-data"}  # commands that use no rule project
-NO_JSON = {"run"}  # the daemon runs until stopped; `run --once --json` prints counts
+# commands that use no rule project; `release propose DIR`: the project proposed is DIR
+NO_RULES = {"init", "demo-data", "release propose"}
+# the daemon runs until stopped (`run --once --json` prints counts); an export is JSON
+NO_JSON = {"run", "customer export"}
 
 
 def run(*args: str) -> Result:

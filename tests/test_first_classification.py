@@ -146,8 +146,9 @@ def test_initial_must_be_true_or_false_and_only_on_an_on_enter_step(tmp_path: Pa
     result = CliRunner().invoke(cli, ["validate", str(project)])
     assert result.exit_code == 1
     lines = [line.replace(str(project), "<p>") for line in result.stderr.splitlines()]
+    at = text.splitlines().index("      initial: sometimes") + 1
     assert lines[0] == (
-        "<p>/playbooks.yaml:77:16: error[wrong-type]: expected true or false, unable to"
+        f"<p>/playbooks.yaml:{at}:16: error[wrong-type]: expected true or false, unable to"
         " interpret input in 'playbooks.partner[0].initial'"
     )
     assert any(
