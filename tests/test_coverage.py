@@ -26,15 +26,16 @@ pytestmark = pytest.mark.every_store
 NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
 AT = ["--now", NOW.isoformat()]
 
+GUIDE = line_number(RULES / "playbooks.yaml", "    - id: self_service_guide")
 LOW_VALU = """\
 <project>/strategies.csv:6:1: warning[catches-no-customer]: strategy 'general' \
 (strategies.csv row 6) gets 0 of 2,000 customers; its condition alone matches 0
   6 | general,普通客户:自助服务,general: self-service,,,not dormant,,,,,,,>= 1000,低成本自助产品
     | ^^^^^^^
   hint: no customer in the store meets its condition: check the values it compares with
-<project>/playbooks.yaml:229:11: warning[catches-no-customer]: step 'self_service_guide' \
-(playbooks.yaml line 229) could act on 0 of 2,000 customers
-  229 |     - id: self_service_guide
+<project>/playbooks.yaml:{guide}:11: warning[catches-no-customer]: step 'self_service_guide' \
+(playbooks.yaml line {guide}) could act on 0 of 2,000 customers
+  {guide} |     - id: self_service_guide
       |           ^^^^^^^^^^^^^^^^^^
   hint: none of the 2,000 customers of any level meets its when: strategy = 'general' AND \
 consent_marketing
@@ -86,13 +87,15 @@ def test_a_misspelt_tier_cell_is_caught_with_its_numbers(loaded: Store, tmp_path
     result = run("validate", str(folder), "--store", loaded.location, *AT)
     assert result.exit_code == 0, result.output
     digest = load_ruleset(folder).hash
-    assert shown(result, folder) == LOW_VALU.format(hash=digest)
+    assert shown(result, folder) == LOW_VALU.format(hash=digest, guide=GUIDE)
     row = next(line for line in result.stdout.splitlines() if "│ general" in line)
     assert cells(row)[3:7] == ["0", "0.0%", "0", "0.0%"]  # alone, gets
     assert "2,000 customers in" in result.stdout
     listed = run("rules", str(folder), "--store", loaded.location, *AT)
     assert listed.exit_code == 0
-    assert shown(listed, folder) == LOW_VALU.split("<project>: valid")[0]
+    assert (
+        shown(listed, folder) == LOW_VALU.format(guide=GUIDE, hash="").split("<project>: valid")[0]
+    )
     assert "tiers (hit policy: first)" in listed.stdout  # the summary, then the counts
     assert "strategy: customers each rule catches" in listed.stdout
 
@@ -238,7 +241,7 @@ def test_json_gives_the_same_numbers(loaded: Store, tmp_path: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert [d["code"] for d in data["diagnostics"]] == ["catches-no-customer"] * 2
-    assert [d["line"] for d in data["diagnostics"]] == [6, 229]
+    assert [d["line"] for d in data["diagnostics"]] == [6, GUIDE]
     counted = data["coverage"]
     assert counted["customers"] == 2000 and counted["today"] == "2026-11-28"
     assert rule(counted, "strategy", "general") == {
