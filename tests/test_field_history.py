@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify.compile import classified
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.predicates import classify_records
@@ -210,8 +211,9 @@ def duckdb_measures(
     duck.register("kept", grouped_history(store, rules, today))
     duck.register("customers", pyarrow.Table.from_pylist(customers(balances)))
     columns = ["customer_id", "name", "balance", "monthly_txn_count"]
+    changes = classified(rules)  # the measures the rules read, no events
     query = compile_classification(
-        rules, "duckdb", today, "customers", columns, True, history="kept"
+        changes, "duckdb", today, "customers", columns, True, history="kept"
     )
     found = duck.execute(query.sql).fetchall()
     return {r[0]: _values(dict(zip(query.columns, r, strict=True))) for r in found}
@@ -322,7 +324,8 @@ def test_spark_reads_and_keeps_history_like_the_store(
         history = grouped_history(on_spark, rules, day).combine_chunks()
         session.createDataFrame(history).createOrReplaceTempView("kept")
         columns = list(rules.schema.fields)
-        query = compile_classification(rules, "spark", day, "snap", columns, True, history="kept")
+        changes = classified(rules)
+        query = compile_classification(changes, "spark", day, "snap", columns, True, history="kept")
         rows = session.sql(query.sql).collect()
         on_spark_values = {r["customer_id"]: _values(r.asDict()) for r in rows}
         assert on_spark_values == {"A": (-0.3, -300.0, 0.0), "B": (-0.3, -150.0, 0.0)}
