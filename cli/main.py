@@ -78,6 +78,11 @@ COMMANDS = {
         " trigger, event rules, recurring steps, contact policy and capacity, delivery) over a"
         " copy of the store, on a virtual clock, hour by hour.",
     ),
+    "shadow": Lazy(
+        "guanxi.cli.shadow:shadow",
+        "Shadow runs: compare the decisions of a candidate rule project the daemon runs beside"
+        " the live one (`shadow: DIR` in guanxi.yaml) with the live decisions.",
+    ),
     "test": Lazy(
         "guanxi.cli.test:test_command",
         "Run the scenario tests in the rule project's tests/*.yaml (FOLDER, short for --rules"

@@ -138,6 +138,7 @@ class Settings(Model):
     classify_at: str = "02:00"
     delivery: Delivery = Delivery()
     daemon: DaemonSettings = DaemonSettings()
+    shadow: str | None = None  # a candidate rule project the daemon runs beside (daemon/shadow.py)
 
     def classify_schedule(self) -> Schedule | None:
         """When the daemon classifies; None for `classify_every: never`. Raises TimingError."""

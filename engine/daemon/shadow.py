@@ -1,0 +1,169 @@
+"""Shadow runs: a candidate rule project decides beside the live one, inside the daemon, and
+sends nothing.
+
+guanxi.yaml's `shadow: DIR` names the candidate. Its decisions go to a store of its own, the
+file `<live store>.shadow.db` beside the live one: made once as a copy of the live store (the
+customers' tiers and levels, the follow-ups already planned), it then follows the live store
+on its own. Before each of its jobs the shadow takes what the live store received since the
+last one (customers loaded or changed, by `_loaded_at`; new events, by `loaded_at`), then
+does what the daemon does with the same `now`: plans the new events and delivers what is
+due at each tick, classifies on its own schedule (and plans the moves), plans its recurring
+steps on theirs. Delivery goes to `ShadowAdapter`, which takes every message and sends it
+nowhere: in the shadow store, `sent` means "would have been sent then". So the shadow
+decides as `simulate` does, with the live traffic instead of replayed events, and
+`guanxi shadow report` compares the two stores as `simulate --baseline` compares two runs.
+
+The shadow can never stop the live daemon: each of its jobs runs after the live one, and
+what it raises is logged and shown on /healthz (`shadow`), not raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guanxi.adapters.base import Adapter, Message, Receipt
+from guanxi.engine.classify import classify
+from guanxi.engine.daemon.delivery import channels_of
+from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
+from guanxi.engine.errors import GuanxiError
+from guanxi.engine.i18n import _
+from guanxi.engine.plan.transitions import TransitionPlanner
+from guanxi.engine.privacy.audit import record
+from guanxi.engine.ruleset import RuleSet, validate_project
+from guanxi.engine.store.base import EVENT_COLUMNS, Store, is_postgresql
+from guanxi.engine.store.sqlite import SQLiteStore
+
+SUFFIX = ".shadow.db"
+STARTED = "shadow started"  # the audit-log action that marks the start of a shadow run
+
+
+class ShadowError(GuanxiError):
+    """The shadow cannot run: its rule project is invalid, or its store cannot be made."""
+
+
+class ShadowAdapter(Adapter):
+    """Takes every message of the shadow and sends it nowhere."""
+
+    name = "shadow"
+
+    def send(self, message: Message) -> Receipt:
+        return Receipt(message.key, self.name, None, "not sent: shadow run")
+
+
+def shadow_store_path(live: Store) -> Path:
+    """Where the shadow of the live store keeps its decisions: beside the live file."""
+    if is_postgresql(live.location):
+        raise ShadowError(_("shadow runs need a SQLite store, not '{store}'").format(
+            store=live.location))  # fmt: skip
+    path = Path(live.location)
+    return path.with_name(path.name + SUFFIX)
+
+
+def shadow_rules(project: Path, ruleset: RuleSet) -> Path | None:
+    """The candidate rule project that `shadow:` names (relative to the live project)."""
+    named = ruleset.settings.shadow
+    return None if not named else (project / named).resolve()
+
+
+@dataclass
+class Shadow:
+    """A candidate rule set deciding on its own store, fed from the live one."""
+
+    ruleset: RuleSet
+    live: Store
+    store: Store
+    settings: DispatchSettings
+    rng: random.Random = field(default_factory=lambda: random.Random(0))  # retry jitter
+
+    @classmethod
+    def start(
+        cls,
+        rules: Path,
+        live: Store,
+        now: dt.datetime,
+        settings: Callable[[RuleSet], DispatchSettings],
+    ) -> Shadow:
+        """The shadow of `live` under the rule project `rules`; its store is made (a copy of
+        `live`, the start recorded in its audit log) when it is not there yet; `settings`: how
+        its ticks dispatch, as the daemon's."""
+        result = validate_project(rules)
+        if result.ruleset is None:
+            errors = sum(1 for d in result.diagnostics if d.severity == "error")
+            raise ShadowError(
+                _("the shadow rule project {folder} has {errors} errors: run"
+                  " `guanxi validate {folder}`").format(folder=rules, errors=errors)
+            )  # fmt: skip
+        from guanxi.engine.simulate.copy import (
+            copy_store,
+        )  # the simulate package imports the daemon
+
+        path = shadow_store_path(live)
+        new = not path.exists()
+        if new:
+            copy_store(Path(live.location), path)
+        store = SQLiteStore(path)
+        store.prepare(result.ruleset.schema)
+        if new:
+            record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
+        return cls(result.ruleset, live, store, settings(result.ruleset))
+
+    def catch_up(self, now: dt.datetime) -> int:
+        """The recurring steps' coming month, as the daemon plans it when it starts."""
+        self.sync()
+        return plan_ahead(self.store, self.ruleset, now)
+
+    def tick(self, now: dt.datetime) -> TickReport:
+        """Plan the new events and deliver what is due, to the shadow adapter."""
+        self.sync()
+        adapters = dict.fromkeys(channels_of(self.store, self.ruleset), ShadowAdapter())
+        return tick(
+            self.store,
+            self.ruleset,
+            adapters,
+            now,
+            self.rng,
+            settings=self.settings,
+            recurring=False,
+        )
+
+    def classify(self, now: dt.datetime) -> None:
+        """Re-sort every customer and plan the steps their moves trigger."""
+        self.sync()
+        planner = TransitionPlanner(self.store, self.ruleset, now)
+        classify(self.store, self.ruleset, now, after=planner)
+
+    def plan_step(self, step_id: str, now: dt.datetime) -> int:
+        self.sync()
+        return plan_ahead(self.store, self.ruleset, now, only=[step_id])
+
+    def sync(self) -> None:
+        """Take the customers and events the live store received since the last sync.
+
+        Loads stamp rows with the time of the load (UTC ISO text), so the newest stamp the
+        shadow holds marks where it is; a customer written again at that instant is taken
+        again, which changes nothing."""
+        [mark] = self.store.execute(
+            "SELECT max(_loaded_at) AS customers, (SELECT max(loaded_at) FROM events) AS events"
+            " FROM customers"
+        )
+        customers = self.live.execute(
+            "SELECT * FROM customers WHERE _loaded_at >= :since OR :since IS NULL",
+            {"since": mark["customers"]},
+        )
+        if customers:
+            self.store.upsert_customers(customers)
+        events = self.live.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE loaded_at >= :since OR loaded_at IS NULL"
+            " OR :since IS NULL",
+            {"since": mark["events"]},
+        )
+        if events:
+            self.store.insert_events([{**e, "payload": json.loads(e["payload"])} for e in events])
+
+    def close(self) -> None:
+        self.store.close()
