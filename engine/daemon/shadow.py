@@ -5,7 +5,8 @@ guanxi.yaml's `shadow: DIR` names the candidate. Its decisions go to a store of 
 file `<live store>.shadow.db` beside the live one: made once as a copy of the live store (the
 customers' tiers and levels, the follow-ups already planned), it then follows the live store
 on its own. Before each of its jobs the shadow takes what the live store received since the
-last one (customers loaded or changed, by `_loaded_at`; new events, by `loaded_at`), then
+last one (customers loaded or changed, by `_loaded_at`; new events, by `loaded_at`: every
+way events arrive stamps it), then
 does what the daemon does with the same `now`: plans the new events and delivers what is
 due at each tick, classifies on its own schedule (and plans the moves), plans its recurring
 steps on theirs. Delivery goes to `ShadowAdapter`, which takes every message and sends it
@@ -35,7 +36,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy.audit import record
 from guanxi.engine.ruleset import RuleSet, validate_project
-from guanxi.engine.store.base import EVENT_COLUMNS, Store, is_postgresql
+from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, is_postgresql
 from guanxi.engine.store.sqlite import SQLiteStore
 
 SUFFIX = ".shadow.db"
@@ -70,6 +71,14 @@ def shadow_rules(project: Path, ruleset: RuleSet) -> Path | None:
     return None if not named else (project / named).resolve()
 
 
+@dataclass(frozen=True)
+class Mark:
+    """How far the shadow has taken a live table: the newest stamp, and how many rows have it."""
+
+    stamp: str | None
+    rows: int
+
+
 @dataclass
 class Shadow:
     """A candidate rule set deciding on its own store, fed from the live one."""
@@ -79,6 +88,7 @@ class Shadow:
     store: Store
     settings: DispatchSettings
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # retry jitter
+    marks: dict[str, Mark] = field(default_factory=dict)  # how far each table is taken
 
     @classmethod
     def start(
@@ -142,28 +152,38 @@ class Shadow:
         return plan_ahead(self.store, self.ruleset, now, only=[step_id])
 
     def sync(self) -> None:
-        """Take the customers and events the live store received since the last sync.
+        """Take the customers and events the live store received since the last sync."""
+        self._take("customers", "_loaded_at", "*", self.store.upsert_customers)
+        self._take("events", "loaded_at", EVENT_COLUMNS, self._insert_events)
 
-        Loads stamp rows with the time of the load (UTC ISO text), so the newest stamp the
-        shadow holds marks where it is; a customer written again at that instant is taken
-        again, which changes nothing."""
-        [mark] = self.store.execute(
-            "SELECT max(_loaded_at) AS customers, (SELECT max(loaded_at) FROM events) AS events"
-            " FROM customers"
+    def _take(
+        self, table: str, stamp: str, columns: str, write: Callable[[list[Row]], object]
+    ) -> None:
+        """Copy the rows of the live `table` stamped at or after the newest stamp taken.
+
+        Loads stamp the rows they write with the time the load began, and a long load commits
+        in several transactions under one stamp: rows stamped like the newest ones taken may
+        still come, so those are read again, but only when the live store has more of them
+        (or newer ones) than were taken; writing a row again changes nothing."""
+        mark = self.marks.get(table)
+        if mark is None:
+            [row] = self.store.execute(f"SELECT max({stamp}) AS stamp FROM {table}")
+            mark = Mark(row["stamp"], -1)
+        since = f"FROM {table} WHERE {stamp} >= :stamp OR :stamp IS NULL"
+        [live] = self.live.execute(
+            f"SELECT count(*) AS n, max({stamp}) AS stamp {since}", {"stamp": mark.stamp}
         )
-        customers = self.live.execute(
-            "SELECT * FROM customers WHERE _loaded_at >= :since OR :since IS NULL",
-            {"since": mark["customers"]},
-        )
-        if customers:
-            self.store.upsert_customers(customers)
-        events = self.live.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE loaded_at >= :since OR loaded_at IS NULL"
-            " OR :since IS NULL",
-            {"since": mark["events"]},
-        )
-        if events:
-            self.store.insert_events([{**e, "payload": json.loads(e["payload"])} for e in events])
+        if (live["stamp"], int(live["n"])) == (mark.stamp, mark.rows):
+            return
+        rows = self.live.execute(f"SELECT {columns} {since}", {"stamp": mark.stamp})
+        if rows:
+            write(rows)
+            newest = max(r[stamp] for r in rows if r[stamp] is not None)
+            mark = Mark(newest, sum(1 for r in rows if r[stamp] == newest))
+        self.marks[table] = mark
+
+    def _insert_events(self, rows: list[Row]) -> None:
+        self.store.insert_events([{**r, "payload": json.loads(r["payload"])} for r in rows])
 
     def close(self) -> None:
         self.store.close()
