@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
-from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.shadow import Shadow
 from guanxi.engine.demo import run_demo
 from guanxi.engine.plan.followups import iso
@@ -214,3 +214,46 @@ def test_an_invalid_shadow_project_is_reported_and_the_live_rules_run(
         assert "guanxi validate" in daemon.metrics.shadow["error"]
         daemon.dispatch_tick()
     assert not (tmp_path / "guanxi.db.shadow.db").exists()
+
+
+def test_the_shadow_takes_what_the_live_store_receives_even_under_one_stamp(
+    world: Path, tmp_path: Path
+) -> None:
+    live_path = tmp_path / "guanxi.db"
+    copy_store(world / "demo" / "guanxi.db", live_path)
+    live, ruleset = SQLiteStore(live_path), load_ruleset(world / "live")
+    shadow = Shadow.start(world / "candidate", live, NOW, dispatch_settings)
+    stamp = "2026-11-30T01:00:00+00:00"
+
+    def load(customer: str, event: str) -> None:  # one transaction of a long load
+        live.upsert_customers([{"customer_id": customer, "name": "新客户", "_loaded_at": stamp}])
+        live.insert_events(
+            [
+                {
+                    "id": event,
+                    "type": "sale",
+                    "customer_id": customer,
+                    "at": stamp,
+                    "loaded_at": stamp,
+                }
+            ]
+        )
+
+    def taken() -> tuple[set[str], set[str]]:
+        customers = shadow.store.execute("SELECT customer_id FROM customers WHERE name = '新客户'")
+        events = shadow.store.execute("SELECT id FROM events WHERE loaded_at = :s", {"s": stamp})
+        return {r["customer_id"] for r in customers}, {r["id"] for r in events}
+
+    load("N1", "E-N1")
+    shadow.sync()
+    assert taken() == ({"N1"}, {"E-N1"})
+    load("N2", "E-N2")  # committed later under the same stamp
+    shadow.sync()
+    assert taken() == ({"N1", "N2"}, {"E-N1", "E-N2"})
+    live.execute("UPDATE customers SET name = 'changed' WHERE customer_id = 'N1'")
+    shadow.sync()  # nothing newer nor more under the stamp: not read again
+    assert taken() == ({"N1", "N2"}, {"E-N1", "E-N2"})
+    assert shadow.store.execute("SELECT 1 FROM deliveries WHERE at >= :s", {"s": stamp}) == []
+    shadow.close()
+    live.close()
+    assert ruleset.settings.shadow == "../candidate"
