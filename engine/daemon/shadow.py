@@ -71,6 +71,20 @@ def shadow_rules(project: Path, ruleset: RuleSet) -> Path | None:
     return None if not named else (project / named).resolve()
 
 
+def _made(live: Store) -> Path:
+    """The shadow store's file, first made as a copy of the live store (whole or not at all)."""
+    # imported here: the simulate package imports the daemon
+    from guanxi.engine.simulate.copy import copy_store
+
+    path = shadow_store_path(live)
+    if not path.exists():
+        partial = path.with_name(path.name + ".partial")
+        partial.unlink(missing_ok=True)
+        copy_store(Path(live.location), partial)
+        partial.replace(path)
+    return path
+
+
 @dataclass(frozen=True)
 class Mark:
     """How far the shadow has taken a live table: the newest stamp, and how many rows have it."""
@@ -108,17 +122,10 @@ class Shadow:
                 _("the shadow rule project {folder} has {errors} errors: run"
                   " `guanxi validate {folder}`").format(folder=rules, errors=errors)
             )  # fmt: skip
-        from guanxi.engine.simulate.copy import (
-            copy_store,
-        )  # the simulate package imports the daemon
-
-        path = shadow_store_path(live)
-        new = not path.exists()
-        if new:
-            copy_store(Path(live.location), path)
-        store = SQLiteStore(path)
+        store = SQLiteStore(_made(live))
         store.prepare(result.ruleset.schema)
-        if new:
+        started = "SELECT 1 AS started FROM audit_log WHERE action = :started LIMIT 1"
+        if not store.execute(started, {"started": STARTED}):
             record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
         return cls(result.ruleset, live, store, settings(result.ruleset))
 
