@@ -171,6 +171,29 @@ def test_the_shadow_report_names_exactly_the_customers_simulate_baseline_names(
     data = json.loads(result.stdout)
     assert data["difference"]["classified_differently"] == found.classified_differently
     assert data["start"] == window.start.isoformat()
+    shown = CliRunner().invoke(
+        cli,
+        ["shadow", "report", "--rules", str(world / "live"), "--store", str(live),
+         "--now", clock.at.isoformat(), "--sample", "2"],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "What the shadow rules decide differently from the live rules" in shown.stdout
+    assert f"{len(found.affected):,} customers affected" in shown.stdout
+
+
+def test_shadow_report_says_what_is_missing(world: Path, tmp_path: Path) -> None:
+    live = tmp_path / "guanxi.db"
+    copy_store(world / "demo" / "guanxi.db", live)
+
+    def report(rules: Path) -> str:
+        result = CliRunner().invoke(
+            cli, ["shadow", "report", "--rules", str(rules), "--store", str(live)]
+        )
+        assert result.exit_code == 1
+        return result.output
+
+    assert "add `shadow: DIR` to guanxi.yaml" in report(RULES)
+    assert "no shadow run yet" in report(world / "live")
 
 
 def test_a_broken_shadow_never_stops_live_dispatch(
