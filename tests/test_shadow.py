@@ -181,6 +181,19 @@ def test_the_shadow_report_names_exactly_the_customers_simulate_baseline_names(
     assert f"{len(found.affected):,} customers affected" in shown.stdout
 
 
+def test_a_shadow_catches_up_a_missed_classification_as_the_live_daemon_does(
+    world: Path, tmp_path: Path
+) -> None:
+    live = tmp_path / "guanxi.db"
+    copy_store(world / "demo" / "guanxi.db", live)
+    after_the_night = dt.datetime.combine(FIRST, dt.time(3), tzinfo=NOW.tzinfo)  # 02:00 missed
+    with daemon_on(world / "live", live, FixedClock(after_the_night)) as daemon:
+        assert daemon.lead() and daemon.shadow is not None
+        for store in (daemon.store, daemon.shadow.store):
+            [row] = store.execute("SELECT max(started_at) AS last FROM classification_runs")
+            assert dt.datetime.fromisoformat(row["last"]) == after_the_night
+
+
 def test_shadow_report_says_what_is_missing(world: Path, tmp_path: Path) -> None:
     live = tmp_path / "guanxi.db"
     copy_store(world / "demo" / "guanxi.db", live)

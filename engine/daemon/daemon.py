@@ -397,22 +397,10 @@ class Daemon:
         self.metrics.planned("recurring", planned)
         if planned:
             log.info("planned recurring steps", extra={"planned": planned})
-        if self._classification_missed(now):
+        if classification_missed(self.store, self.running.ruleset, now):
             log.info("catching up a missed classification")
             self._classify()
-        self._in_shadow("catch up", lambda shadow: shadow.catch_up(now))
-
-    def _classification_missed(self, now: dt.datetime) -> bool:
-        """Whether the classification schedule fired between the last run and `now` (never
-        when there was no run yet: the first classification is the operator's)."""
-        schedule = self.running.ruleset.settings.classify_schedule()
-        [row] = self.store.execute("SELECT max(started_at) AS last FROM classification_runs")
-        if schedule is None or row["last"] is None:
-            return False
-        zone = self.running.ruleset.calendar.zone
-        last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
-        due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
-        return due is not None and due <= now
+        self._in_shadow("catch up", lambda shadow: shadow.catch_up(now, classification_missed))
 
     def _schedule(self) -> None:
         """(Re)create every job from the rule set in use."""
@@ -494,6 +482,19 @@ class Daemon:
             " WHERE status = 'suppressed' GROUP BY 1"
         )
         self.metrics.store_state(int(due[0]["n"]), {r["policy"]: int(r["n"]) for r in suppressed})
+
+
+def classification_missed(store: Store, ruleset: RuleSet, now: dt.datetime) -> bool:
+    """Whether the classification schedule fired between the store's last run and `now`
+    (never when there was no run yet: the first classification is the operator's)."""
+    schedule = ruleset.settings.classify_schedule()
+    [row] = store.execute("SELECT max(started_at) AS last FROM classification_runs")
+    if schedule is None or row["last"] is None:
+        return False
+    zone = ruleset.calendar.zone
+    last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
+    due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
+    return due is not None and due <= now
 
 
 RULE_FILES = (".yaml", ".yml", ".csv")

@@ -40,6 +40,8 @@ from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, is_postgresql
 from guanxi.engine.store.sqlite import SQLiteStore
 
 SUFFIX = ".shadow.db"
+Missed = Callable[[Store, RuleSet, dt.datetime], bool]
+"""Whether a scheduled classification did not run in a store (the daemon's own test)."""
 STARTED = "shadow started"  # the audit-log action that marks the start of a shadow run
 
 
@@ -129,10 +131,13 @@ class Shadow:
             record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
         return cls(result.ruleset, live, store, settings(result.ruleset))
 
-    def catch_up(self, now: dt.datetime) -> int:
-        """The recurring steps' coming month, as the daemon plans it when it starts."""
+    def catch_up(self, now: dt.datetime, missed: Missed) -> None:
+        """What the daemon does when it takes the lead: the recurring steps' coming month, and
+        the classification when `missed` says one did not run."""
         self.sync()
-        return plan_ahead(self.store, self.ruleset, now)
+        plan_ahead(self.store, self.ruleset, now)
+        if missed(self.store, self.ruleset, now):
+            self.classify(now)
 
     def tick(self, now: dt.datetime) -> TickReport:
         """Plan the new events and deliver what is due, to the shadow adapter."""
