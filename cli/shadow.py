@@ -55,9 +55,9 @@ def report(
     customers whose tier, level, strategy, gold flag or follow-ups differ, deliveries per
     day and channel, and managers' tasks, as `simulate --baseline` shows a rule change (the
     shadow in the place of the rules, the live rules in the place of the baseline)."""
-    from guanxi.engine.daemon.shadow import shadow_rules, shadow_store_path
+    from guanxi.engine.daemon.shadow import open_shadow_store, shadow_location, shadow_rules
     from guanxi.engine.simulate.shadow import shadow_report
-    from guanxi.engine.store.sqlite import SQLiteStore
+    from guanxi.engine.store.base import shown_location
 
     choice = chosen(rules, store)
     ruleset = validated(choice.folder, as_json=False)
@@ -69,14 +69,13 @@ def report(
     candidate = validated(folder, as_json=False)
     live = opened_store(ruleset, store or choice.store)
     try:
-        path = shadow_store_path(live)
-        if not path.is_file():
+        shadow_store = open_shadow_store(live)
+        if shadow_store is None:
             raise click.ClickException(
                 _("no shadow run yet: '{store}' is made when `guanxi run` starts").format(
-                    store=path
+                    store=shown_location(shadow_location(live))
                 )
             )
-        shadow_store = SQLiteStore(path)
         try:
             found = shadow_report(
                 live, ruleset, shadow_store, candidate, given_now(now_text, ruleset), sample

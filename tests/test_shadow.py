@@ -258,7 +258,7 @@ def test_the_shadow_takes_what_the_live_store_receives_even_under_one_stamp(
     live_path = tmp_path / "guanxi.db"
     copy_store(world / "demo" / "guanxi.db", live_path)
     live, ruleset = SQLiteStore(live_path), load_ruleset(world / "live")
-    shadow = Shadow.start(world / "candidate", live, NOW, dispatch_settings)
+    shadow = Shadow.start(world / "candidate", live, ruleset.schema, NOW, dispatch_settings)
     stamp = "2026-11-30T01:00:00+00:00"
 
     def load(customer: str, event: str) -> None:  # one transaction of a long load

@@ -335,7 +335,9 @@ class Daemon:
         if rules is None:
             return None
         try:
-            shadow = Shadow.start(rules, self.store, self.clock.now(), dispatch_settings)
+            shadow = Shadow.start(
+                rules, self.store, ruleset.schema, self.clock.now(), dispatch_settings
+            )
         except Exception as error:
             self._shadow_failed("start", error)
             return None

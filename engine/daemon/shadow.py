@@ -20,12 +20,14 @@ what it raises is logged and shown on /healthz (`shadow`), not raised.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 from guanxi.adapters.base import Adapter, Message, Receipt
 from guanxi.engine.classify import classify
@@ -36,7 +38,16 @@ from guanxi.engine.i18n import _
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy.audit import record
 from guanxi.engine.ruleset import RuleSet, validate_project
-from guanxi.engine.store.base import EVENT_COLUMNS, Row, Store, is_postgresql
+from guanxi.engine.ruleset.models import Schema
+from guanxi.engine.store.base import (
+    EVENT_COLUMNS,
+    Row,
+    Store,
+    is_postgresql,
+    open_store,
+    store_exists,
+)
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 
 SUFFIX = ".shadow.db"
@@ -58,13 +69,43 @@ class ShadowAdapter(Adapter):
         return Receipt(message.key, self.name, None, "not sent: shadow run")
 
 
-def shadow_store_path(live: Store) -> Path:
-    """Where the shadow of the live store keeps its decisions: beside the live file."""
+def shadow_location(live: Store) -> str:
+    """Where the shadow of `live` keeps its decisions: the file `<live>.shadow.db` beside a
+    SQLite store, the schema `<live schema>_shadow` of a PostgreSQL database."""
     if is_postgresql(live.location):
-        raise ShadowError(_("shadow runs need a SQLite store, not '{store}'").format(
-            store=live.location))  # fmt: skip
+        [row] = live.execute("SELECT current_schema() AS name")
+        return _in_schema(live.location, f"{row['name']}_shadow")
     path = Path(live.location)
-    return path.with_name(path.name + SUFFIX)
+    return str(path.with_name(path.name + SUFFIX))
+
+
+def open_shadow_store(live: Store) -> Store | None:
+    """The shadow store of `live`, when a shadow run started there."""
+    location = shadow_location(live)
+    if not store_exists(location):
+        return None
+    store = open_store(location)
+    if _started(store):
+        return store
+    store.close()
+    return None
+
+
+def _in_schema(url: str, schema: str) -> str:
+    """The PostgreSQL URL `url` with its tables in `schema` (libpq's `options`)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    options = " ".join(query.pop("options", [])).split()
+    options = [o for o in options if not o.startswith("-csearch_path=")]
+    query["options"] = [" ".join([*options, f"-csearch_path={schema}"])]
+    return urlunsplit(parts._replace(query=urlencode(query, doseq=True, quote_via=quote)))
+
+
+def _started(store: Store) -> bool:
+    rows = store.execute(
+        "SELECT 1 AS started FROM audit_log WHERE action = :started LIMIT 1", {"started": STARTED}
+    )
+    return bool(rows)
 
 
 def shadow_rules(project: Path, ruleset: RuleSet) -> Path | None:
@@ -73,18 +114,62 @@ def shadow_rules(project: Path, ruleset: RuleSet) -> Path | None:
     return None if not named else (project / named).resolve()
 
 
-def _made(live: Store) -> Path:
-    """The shadow store's file, first made as a copy of the live store (whole or not at all)."""
+def _made(live: Store, schemas: list[Schema], rules: Path, now: dt.datetime) -> Store:
+    """The shadow store, made as a copy of the live store (whole or not at all) when no
+    shadow run started there yet; with the customers' columns of every schema in `schemas`."""
+    location = shadow_location(live)
+    if is_postgresql(location):
+        schema = parse_qs(urlsplit(location).query)["options"][0].split("search_path=")[-1]
+        live.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        store: Store = PostgresStore(location)
+    else:
+        _copy_file(live, Path(location))
+        store = SQLiteStore(Path(location))
+    for schema_of in schemas:
+        store.prepare(schema_of)
+    if not _started(store):
+        with live.transaction() if is_postgresql(location) else contextlib.nullcontext():
+            if is_postgresql(location):
+                _copy_schema(live, schema)
+            record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
+    return store
+
+
+def _copy_file(live: Store, path: Path) -> None:
     # imported here: the simulate package imports the daemon
     from guanxi.engine.simulate.copy import copy_store
 
-    path = shadow_store_path(live)
     if not path.exists():
         partial = path.with_name(path.name + ".partial")
         partial.unlink(missing_ok=True)
         copy_store(Path(live.location), partial)
         partial.replace(path)
-    return path
+
+
+def _copy_schema(live: Store, schema: str) -> None:
+    """Copy every table of the live schema into the shadow's `schema` (made and migrated)."""
+    columns = live.execute(
+        "SELECT l.table_name AS t, l.column_name AS c, s.is_identity AS identity"
+        " FROM information_schema.columns l JOIN information_schema.columns s"
+        " ON s.table_name = l.table_name AND s.column_name = l.column_name"
+        " AND s.table_schema = :schema WHERE l.table_schema = current_schema()"
+        " AND l.table_name <> 'guanxi_migrations' ORDER BY l.table_name, l.ordinal_position",
+        {"schema": schema},
+    )
+    tables: dict[str, list[str]] = {}
+    for row in columns:
+        tables.setdefault(row["t"], []).append(f'"{row["c"]}"')
+    for table, names in tables.items():
+        listed = ", ".join(names)
+        live.execute(f'INSERT INTO "{schema}"."{table}" ({listed}) SELECT {listed} FROM "{table}"')
+    for row in columns:  # the shadow's ids go on after the copied ones
+        if row["identity"] == "YES":
+            table, column = f'"{schema}"."{row["t"]}"', f'"{row["c"]}"'
+            live.execute(
+                "SELECT setval(pg_get_serial_sequence(:table, :column),"
+                f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)",
+                {"table": table, "column": row["c"]},
+            )
 
 
 @dataclass(frozen=True)
@@ -111,6 +196,7 @@ class Shadow:
         cls,
         rules: Path,
         live: Store,
+        live_schema: Schema,
         now: dt.datetime,
         settings: Callable[[RuleSet], DispatchSettings],
     ) -> Shadow:
@@ -124,11 +210,7 @@ class Shadow:
                 _("the shadow rule project {folder} has {errors} errors: run"
                   " `guanxi validate {folder}`").format(folder=rules, errors=errors)
             )  # fmt: skip
-        store = SQLiteStore(_made(live))
-        store.prepare(result.ruleset.schema)
-        started = "SELECT 1 AS started FROM audit_log WHERE action = :started LIMIT 1"
-        if not store.execute(started, {"started": STARTED}):
-            record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
+        store = _made(live, [live_schema, result.ruleset.schema], rules, now)
         return cls(result.ruleset, live, store, settings(result.ruleset))
 
     def catch_up(self, now: dt.datetime, missed: Missed) -> None:
@@ -181,7 +263,7 @@ class Shadow:
         if mark is None:
             [row] = self.store.execute(f"SELECT max({stamp}) AS stamp FROM {table}")
             mark = Mark(row["stamp"], -1)
-        since = f"FROM {table} WHERE {stamp} >= :stamp OR :stamp IS NULL"
+        since = f"FROM {table}" + ("" if mark.stamp is None else f" WHERE {stamp} >= :stamp")
         [live] = self.live.execute(
             f"SELECT count(*) AS n, max({stamp}) AS stamp {since}", {"stamp": mark.stamp}
         )
