@@ -21,17 +21,23 @@ import pytest
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
+from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.shadow import Shadow
 from guanxi.engine.demo import run_demo
+from guanxi.engine.demo_data import write_demo_data
+from guanxi.engine.ingest import load_customers, load_events
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.simulate import Request, simulate
 from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.simulate.feed import stage
 from guanxi.engine.simulate.run import Window, daemon_jobs
 from guanxi.engine.simulate.shadow import shadow_report
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import plan_due
 
@@ -293,3 +299,59 @@ def test_the_shadow_takes_what_the_live_store_receives_even_under_one_stamp(
     shadow.close()
     live.close()
     assert ruleset.settings.shadow == "../candidate"
+
+
+def test_a_shadow_on_postgresql_decides_in_its_own_schema_and_sends_nothing(
+    postgres_url: str, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    write_demo_data(tmp_path, 300, 1, NOW.date())
+    live = PostgresStore(postgres_url)
+    load_customers(live, ruleset, tmp_path / "customers.csv", NOW)
+    classify(live, ruleset, NOW, after=TransitionPlanner(live, ruleset, NOW))
+    load_events(live, ruleset, tmp_path / "events.jsonl", NOW)
+    plan_new_events(live, ruleset, NOW)
+    live.close()
+    live_project = project(tmp_path / "live", shadow="../candidate")
+    project(tmp_path / "candidate", gold=10)
+    night = dt.datetime.combine(FIRST, dt.time(2), tzinfo=NOW.tzinfo)
+    clock = FixedClock(night - dt.timedelta(hours=1))
+    store = PostgresStore(postgres_url)
+    daemon = Daemon(live_project, load_ruleset(live_project), store, clock, folder=tmp_path)
+    shadow = daemon.shadow
+    try:
+        assert shadow is not None and daemon.lead()
+        assert shadow.store.execute("SELECT current_schema() AS s")[0]["s"].endswith("_shadow")
+        late = dict(store.execute("SELECT * FROM customers LIMIT 1")[0])
+        late.update(customer_id="LATE1", _loaded_at=iso(night))
+        store.upsert_customers([late])
+        for day in range(3):  # the levels' hold waits for a few nights
+            clock.at = night + dt.timedelta(days=day)
+            daemon.classify_now()
+            daemon.shadow_classify()
+            for hours in (1, 8):
+                clock.at = night + dt.timedelta(days=day, hours=hours)
+                daemon.dispatch_tick()
+        found = shadow_report(store, daemon.running.ruleset, shadow.store, shadow.ruleset, clock.at)
+        comparison = found.comparison
+        assert comparison.classified_differently
+        assert {"gold"} <= {what for what, _, _ in comparison.moves}
+        assert shadow.store.execute("SELECT 1 FROM customers WHERE customer_id = 'LATE1'")
+        sent = shadow.store.execute(
+            "SELECT DISTINCT adapter FROM deliveries WHERE outcome = 'sent' AND at >= :start",
+            {"start": iso(found.started)},
+        )
+        assert sent == [{"adapter": "shadow"}]
+        planned = "SELECT key FROM followups"
+        only_shadow = {r["key"] for r in shadow.store.execute(planned)} - {
+            r["key"] for r in store.execute(planned)
+        }
+        live_keys = {r["key"] for r in store.execute("SELECT key FROM deliveries")}
+        assert only_shadow and not only_shadow & live_keys, comparison.moves
+    finally:
+        daemon.leadership.release()
+        daemon.running.adapters.close()
+        if shadow is not None:
+            schema = shadow.store.execute("SELECT current_schema() AS s")[0]["s"]
+            shadow.close()
+            store.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        store.close()

@@ -1,15 +1,15 @@
 """Shadow runs: a candidate rule project decides beside the live one, inside the daemon, and
 sends nothing.
 
-guanxi.yaml's `shadow: DIR` names the candidate. Its decisions go to a store of its own, the
-file `<live store>.shadow.db` beside the live one: made once as a copy of the live store (the
-customers' tiers and levels, the follow-ups already planned), it then follows the live store
-on its own. Before each of its jobs the shadow takes what the live store received since the
-last one (customers loaded or changed, by `_loaded_at`; new events, by `loaded_at`: every
-way events arrive stamps it), then
-does what the daemon does with the same `now`: plans the new events and delivers what is
-due at each tick, classifies on its own schedule (and plans the moves), plans its recurring
-steps on theirs. Delivery goes to `ShadowAdapter`, which takes every message and sends it
+guanxi.yaml's `shadow: DIR` names the candidate. Its decisions go to a store of its own:
+the file `<live store>.shadow.db` beside a SQLite store, the schema `<live schema>_shadow`
+of a PostgreSQL database. Made once as a copy of the live store (the customers' tiers and
+levels, the follow-ups already planned; a PostgreSQL copy in one transaction), it then
+follows the live store on its own. Before each of its jobs the shadow takes what the live
+store received since the last one (customers loaded or changed, by `_loaded_at`; new events,
+by `loaded_at`: every way events arrive stamps it), then does what the daemon does with the
+same `now`: plans the new events and delivers what is due at each tick, classifies on its
+own schedule (and plans the moves), plans its recurring steps on theirs. Delivery goes to `ShadowAdapter`, which takes every message and sends it
 nowhere: in the shadow store, `sent` means "would have been sent then". So the shadow
 decides as `simulate` does, with the live traffic instead of replayed events, and
 `guanxi shadow report` compares the two stores as `simulate --baseline` compares two runs.
