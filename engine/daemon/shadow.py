@@ -9,10 +9,11 @@ follows the live store on its own. Before each of its jobs the shadow takes what
 store received since the last one (customers loaded or changed, by `_loaded_at`; new events,
 by `loaded_at`: every way events arrive stamps it), then does what the daemon does with the
 same `now`: plans the new events and delivers what is due at each tick, classifies on its
-own schedule (and plans the moves), plans its recurring steps on theirs. Delivery goes to `ShadowAdapter`, which takes every message and sends it
-nowhere: in the shadow store, `sent` means "would have been sent then". So the shadow
-decides as `simulate` does, with the live traffic instead of replayed events, and
-`guanxi shadow report` compares the two stores as `simulate --baseline` compares two runs.
+own schedule (and plans the moves), plans its recurring steps on theirs. Delivery goes to
+`ShadowAdapter`, which takes every message and sends it nowhere: in the shadow store, `sent`
+means "would have been sent then". So the shadow decides as `simulate` does, with the live
+traffic instead of replayed events, and `guanxi shadow report` compares the two stores as
+`simulate --baseline` compares two runs.
 
 The shadow can never stop the live daemon: each of its jobs runs after the live one, and
 what it raises is logged and shown on /healthz (`shadow`), not raised.
