@@ -6,6 +6,8 @@
                     `on_enter` / `on_leave` steps of those who moved (none with
                     `classify_every: never`, when a batch engine classifies)
     reload          every `reload_every`: pick up edits to the rule project
+    shadow:…        with `shadow: DIR`, the candidate's classification and `every:` steps on its
+                    own schedules; its ticks follow the dispatch job's (see shadow.py)
 
 Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
 store's connection never crosses threads and classification never races a dispatch.
