@@ -80,8 +80,9 @@ COMMANDS = {
     ),
     "shadow": Lazy(
         "guanxi.cli.shadow:shadow",
-        "Shadow runs: compare the decisions of a candidate rule project the daemon runs beside"
-        " the live one (`shadow: DIR` in guanxi.yaml) with the live decisions.",
+        "Shadow runs: a candidate rule project (`shadow: DIR` in guanxi.yaml) that the daemon"
+        " runs beside the live one, deciding on the same customers, events and nights and"
+        " sending nothing.",
     ),
     "test": Lazy(
         "guanxi.cli.test:test_command",
