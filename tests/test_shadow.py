@@ -16,6 +16,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -355,3 +356,39 @@ def test_a_shadow_on_postgresql_decides_in_its_own_schema_and_sends_nothing(
             shadow.close()
             store.execute(f'DROP SCHEMA "{schema}" CASCADE')
         store.close()
+
+
+def test_run_once_ticks_the_shadow_too_and_a_broken_one_leaves_the_live_tick_done(
+    world: Path, tmp_path: Path
+) -> None:
+    live = tmp_path / "guanxi.db"
+    copy_store(world / "demo" / "guanxi.db", live)
+    broken = project(tmp_path / "live", shadow="../broken")
+
+    def once(rules: Path) -> dict[str, Any]:
+        result = CliRunner().invoke(
+            cli,
+            ["run", "--once", "--rules", str(rules), "--store", str(live),
+             "--now", "2026-12-01T10:00:00+08:00", "--json"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    failed = once(broken)  # no such folder: the live tick runs all the same
+    assert failed["sent"] > 0 and failed["shadow"]["status"] == "failing"
+    assert "broken" in failed["shadow"]["error"]
+    assert not (tmp_path / "guanxi.db.shadow.db").exists()
+
+    fresh = tmp_path / "fresh.db"
+    copy_store(world / "demo" / "guanxi.db", fresh)
+    live.unlink()
+    fresh.rename(live)
+    done = once(world / "live")  # the shadow starts from the store as it was before the tick
+    assert done["shadow"]["status"] == "ok" and done["shadow"]["would_send"] == done["sent"]
+    shadow = SQLiteStore(tmp_path / "guanxi.db.shadow.db")
+    adapters = shadow.execute(
+        "SELECT DISTINCT adapter FROM deliveries WHERE outcome = 'sent'"
+        " AND at >= '2026-12-01T02:00:00Z'"
+    )
+    shadow.close()
+    assert adapters == [{"adapter": "shadow"}]

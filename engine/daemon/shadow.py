@@ -222,8 +222,9 @@ class Shadow:
         if missed(self.store, self.ruleset, now):
             self.classify(now)
 
-    def tick(self, now: dt.datetime) -> TickReport:
-        """Plan the new events and deliver what is due, to the shadow adapter."""
+    def tick(self, now: dt.datetime, recurring: bool = False) -> TickReport:
+        """Plan the new events (with `recurring`, the recurring steps' coming month too) and
+        deliver what is due, to the shadow adapter."""
         self.sync()
         adapters = dict.fromkeys(channels_of(self.store, self.ruleset), ShadowAdapter())
         return tick(
@@ -233,7 +234,7 @@ class Shadow:
             now,
             self.rng,
             settings=self.settings,
-            recurring=False,
+            recurring=recurring,
         )
 
     def classify(self, now: dt.datetime) -> None:
