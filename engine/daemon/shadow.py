@@ -21,7 +21,6 @@ what it raises is logged and shown on /healthz (`shadow`), not raised.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import random
@@ -55,6 +54,7 @@ SUFFIX = ".shadow.db"
 Missed = Callable[[Store, RuleSet, dt.datetime], bool]
 """Whether a scheduled classification did not run in a store (the daemon's own test)."""
 STARTED = "shadow started"  # the audit-log action that marks the start of a shadow run
+ACTOR = "guanxi daemon"
 
 
 class ShadowError(GuanxiError):
@@ -119,20 +119,25 @@ def _made(live: Store, schemas: list[Schema], rules: Path, now: dt.datetime) -> 
     """The shadow store, made as a copy of the live store (whole or not at all) when no
     shadow run started there yet; with the customers' columns of every schema in `schemas`."""
     location = shadow_location(live)
-    if is_postgresql(location):
-        schema = parse_qs(urlsplit(location).query)["options"][0].split("search_path=")[-1]
-        live.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        store: Store = PostgresStore(location)
-    else:
+    detail = {"rules": str(rules)}
+    if not is_postgresql(location):
         _copy_file(live, Path(location))
-        store = SQLiteStore(Path(location))
-    for schema_of in schemas:
-        store.prepare(schema_of)
+        store: Store = SQLiteStore(Path(location))
+        for schema in schemas:
+            store.prepare(schema)
+        if not _started(store):
+            record(store, now, STARTED, detail=detail, actor=ACTOR)
+        return store
+    name = parse_qs(urlsplit(location).query)["options"][0].split("search_path=")[-1]
+    live.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+    store = PostgresStore(location)
+    for schema in schemas:
+        store.prepare(schema)
     if not _started(store):
-        with live.transaction() if is_postgresql(location) else contextlib.nullcontext():
-            if is_postgresql(location):
-                _copy_schema(live, schema)
-            record(store, now, STARTED, detail={"rules": str(rules)}, actor="guanxi daemon")
+        with live.transaction():  # the copy and the mark of its start commit together
+            _copy_schema(live, name)
+            live.execute(f'SET LOCAL search_path TO "{name}"')
+            record(live, now, STARTED, detail=detail, actor=ACTOR)
     return store
 
 
