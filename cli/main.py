@@ -85,6 +85,12 @@ COMMANDS = {
         " trigger, event rules, recurring steps, contact policy and capacity, delivery) over a"
         " copy of the store, on a virtual clock, hour by hour.",
     ),
+    "shadow": Lazy(
+        "guanxi.cli.shadow:shadow",
+        "Shadow runs: a candidate rule project (`shadow: DIR` in guanxi.yaml) that the daemon"
+        " runs beside the live one, deciding on the same customers, events and nights and"
+        " sending nothing.",
+    ),
     "test": Lazy(
         "guanxi.cli.test:test_command",
         "Run the scenario tests in the rule project's tests/*.yaml (FOLDER, short for --rules"

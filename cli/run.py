@@ -24,6 +24,7 @@ from guanxi.engine.daemon import TickReport, tick
 from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
+from guanxi.engine.daemon.shadow import Shadow, shadow_rules
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.releases.live import live_ruleset
@@ -127,6 +128,7 @@ def _once(
 ) -> None:
     store.prepare(ruleset.schema)
     adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
+    shadow = _ShadowOnce(store, ruleset, now)  # its store, first, is a copy from before the tick
     try:
         report = tick(
             store, ruleset, adapters, now, random.Random(), settings=dispatch_settings(ruleset)
@@ -134,10 +136,54 @@ def _once(
     finally:
         adapters.close()
     targets = sorted({_target(a) for a in adapters.values()})
+    done = shadow.tick(now)
     if as_json:
-        print_json({"delivered_to": targets, **report.to_dict()})
+        print_json({"delivered_to": targets, **report.to_dict(), **done})
     else:
         _print_report(report, targets)
+        _print_shadow(done)
+
+
+class _ShadowOnce:
+    """With `shadow:` in guanxi.yaml, the same tick for the shadow run, which sends nothing;
+    what it raises is said, never raised (the live tick is done)."""
+
+    def __init__(self, store: Store, ruleset: RuleSet, now: dt.datetime) -> None:
+        self.shadow: Shadow | None = None
+        self.failure: Exception | None = None
+        rules = shadow_rules(Path(ruleset.root), ruleset)
+        if rules is not None:
+            try:
+                self.shadow = Shadow.start(rules, store, ruleset.schema, now, dispatch_settings)
+            except Exception as error:
+                self.failure = error
+
+    def tick(self, now: dt.datetime) -> dict[str, Any]:
+        """What the shadow did, for the report: {} without a shadow."""
+        if self.shadow is not None:
+            try:
+                report = self.shadow.tick(now, recurring=True)
+                planned = report.planned_events + report.planned_recurring
+                return {"shadow": {"status": "ok", "planned": planned, "would_send": report.sent}}
+            except Exception as error:
+                self.failure = error
+            finally:
+                self.shadow.close()
+        if self.failure is None:
+            return {}
+        error = f"{type(self.failure).__name__}: {self.failure}"
+        return {"shadow": {"status": "failing", "error": error}}
+
+
+def _print_shadow(shadow: dict[str, Any]) -> None:
+    done = shadow.get("shadow")
+    if done is None:
+        return
+    if done["status"] == "ok":
+        line = _("shadow run:          planned {planned}, would send {sent} (sent nothing)")
+        click.echo(line.format(planned=f"{done['planned']:,}", sent=f"{done['would_send']:,}"))
+    else:
+        click.echo(_("shadow run failed (the live tick is done): {error}").format(**done))
 
 
 def _target(adapter: Any) -> str:

@@ -9,6 +9,8 @@
     retention       each night at `retention.at`, when guanxi.yaml gives a window: remove the
                     records past it, one batch per kind per run; while some are left it runs
                     again a second later, so that dispatch ticks go on in between
+    shadow:…        with `shadow: DIR`, the candidate's classification and `every:` steps on its
+                    own schedules; its ticks follow the dispatch job's (see shadow.py)
 
 Jobs run one at a time in the scheduler's own thread (APScheduler's DebugExecutor), so the
 store's connection never crosses threads and classification never races a dispatch.
@@ -41,7 +43,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -57,6 +59,7 @@ from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
+from guanxi.engine.daemon.shadow import Shadow, shadow_rules
 from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
 from guanxi.engine.diagnostics import Diagnostic, summary
 from guanxi.engine.dispatch.claim import CLAIMABLE
@@ -147,6 +150,7 @@ class Daemon:
         self.running = self._start_rules(ruleset)
         self.metrics = Metrics(self.running.tick_every.total_seconds())
         self.metrics.reloaded("started", ruleset.hash)
+        self.shadow = self._start_shadow(ruleset)
         self.port = ruleset.settings.daemon.port if port is None else port
         self.scheduler = BlockingScheduler(
             timezone=ruleset.calendar.zone,
@@ -206,6 +210,8 @@ class Daemon:
         released = self.release_claims()
         self.leadership.release()
         self.running.adapters.close()
+        if self.shadow is not None:
+            self.shadow.close()
         if health is not None:
             health.stop()
         log.info("guanxi daemon stopped", extra={"released": released})
@@ -259,6 +265,8 @@ class Daemon:
             versions=self.versions,
             report=report,
         )
+        if leader:
+            self._in_shadow("tick", lambda shadow: shadow.tick(now))
         report.stage = "store_state"
         self._update_state(now)
 
@@ -297,6 +305,16 @@ class Daemon:
                 replace_existing=True,
             )
         return left
+
+    def shadow_classify(self) -> None:
+        """The shadow's classification schedule fired: it re-sorts every customer (the leader)."""
+        if self.lead():
+            self._in_shadow("classify", lambda shadow: shadow.classify(self.clock.now()))
+
+    def shadow_plan_step(self, step_id: str) -> None:
+        """One of the shadow's `every:` steps fired: it plans the step's coming month."""
+        if self.lead():
+            self._in_shadow(f"plan:{step_id}", lambda s: s.plan_step(step_id, self.clock.now()))
 
     def lead(self) -> bool:
         """Whether this daemon leads now; on taking the lead, catch up first."""
@@ -391,6 +409,41 @@ class Daemon:
             parse_interval(daemon.reload_every),
         )
 
+    def _start_shadow(self, ruleset: RuleSet) -> Shadow | None:
+        """The shadow run `shadow:` names, or None (none named, or it cannot start: logged)."""
+        rules = shadow_rules(self.rules, ruleset)
+        if rules is None:
+            return None
+        try:
+            shadow = Shadow.start(
+                rules, self.store, ruleset.schema, self.clock.now(), dispatch_settings
+            )
+        except Exception as error:
+            self._shadow_failed("start", error)
+            return None
+        self.metrics.shadow = {"status": "ok", "ruleset": shadow.ruleset.hash}
+        log.info("shadow run started", extra={"rules": str(rules), "ruleset": shadow.ruleset.hash})
+        return shadow
+
+    def _in_shadow(self, job: str, work: Callable[[Shadow], object]) -> None:
+        """Run one of the shadow's jobs; what it raises is logged, never raised."""
+        if self.shadow is None:
+            return
+        try:
+            work(self.shadow)
+        except Exception as error:
+            self._shadow_failed(job, error)
+            return
+        self.metrics.shadow = {"status": "ok", "ruleset": self.shadow.ruleset.hash}
+
+    def _shadow_failed(self, job: str, error: Exception) -> None:
+        self.metrics.shadow = {
+            "status": "failing",
+            "job": job,
+            "error": f"{type(error).__name__}: {error}",
+        }
+        log.exception("shadow run failed; the live rules go on", extra={"job": job})
+
     def _swap(self, ruleset: RuleSet) -> None:
         old = self.running
         try:
@@ -426,21 +479,10 @@ class Daemon:
         self.metrics.planned("recurring", planned)
         if planned:
             log.info("planned recurring steps", extra={"planned": planned})
-        if self._classification_missed(now):
+        if classification_missed(self.store, self.running.ruleset, now):
             log.info("catching up a missed classification")
             self._classify()
-
-    def _classification_missed(self, now: dt.datetime) -> bool:
-        """Whether the classification schedule fired between the last run and `now` (never
-        when there was no run yet: the first classification is the operator's)."""
-        schedule = self.running.ruleset.settings.classify_schedule()
-        [row] = self.store.execute("SELECT max(started_at) AS last FROM classification_runs")
-        if schedule is None or row["last"] is None:
-            return False
-        zone = self.running.ruleset.calendar.zone
-        last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
-        due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
-        return due is not None and due <= now
+        self._in_shadow("catch up", lambda shadow: shadow.catch_up(now, classification_missed))
 
     def _schedule(self) -> None:
         """(Re)create every job from the rule set in use."""
@@ -479,6 +521,24 @@ class Daemon:
                     args=[step.id],
                     id=f"plan:{step.id}",
                 )
+        if self.shadow is not None:
+            self._schedule_shadow(self.shadow.ruleset, zone)
+
+    def _schedule_shadow(self, ruleset: RuleSet, zone: dt.tzinfo) -> None:
+        """The shadow's classification and recurring steps, on its own schedules."""
+        schedule = ruleset.settings.classify_schedule()
+        if schedule is not None:
+            self.scheduler.add_job(
+                self._guarded(self.shadow_classify), schedule.trigger(zone), id="shadow:classify"
+            )
+        for step in ruleset.steps:
+            if step.schedule is not None:
+                self.scheduler.add_job(
+                    self._guarded(self.shadow_plan_step),
+                    step.schedule.trigger(zone),
+                    args=[step.id],
+                    id=f"shadow:plan:{step.id}",
+                )
 
     def _guarded(self, job: Any) -> Any:
         """A job that logs its failure instead of ending the daemon; skipped once stopping."""
@@ -512,6 +572,19 @@ class Daemon:
             " WHERE status = 'suppressed' GROUP BY 1"
         )
         self.metrics.store_state(int(due[0]["n"]), {r["policy"]: int(r["n"]) for r in suppressed})
+
+
+def classification_missed(store: Store, ruleset: RuleSet, now: dt.datetime) -> bool:
+    """Whether the classification schedule fired between the store's last run and `now`
+    (never when there was no run yet: the first classification is the operator's)."""
+    schedule = ruleset.settings.classify_schedule()
+    [row] = store.execute("SELECT max(started_at) AS last FROM classification_runs")
+    if schedule is None or row["last"] is None:
+        return False
+    zone = ruleset.calendar.zone
+    last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
+    due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
+    return due is not None and due <= now
 
 
 RULE_FILES = (".yaml", ".yml", ".csv")

@@ -54,6 +54,7 @@ class Metrics:
         self._failure: dict[str, Any] | None = None  # the last tick's, while it failed
         self.ruleset = ""
         self.leader = False  # this daemon runs the scheduled jobs (see leader.py)
+        self.shadow: dict[str, Any] | None = None  # the shadow run's state (see shadow.py)
 
     def tick_started(self) -> None:
         with self._lock:
@@ -122,6 +123,7 @@ class Metrics:
                 "last_tick": self._last_tick_wall,
                 "due": self._due,
                 "leader": self.leader,
+                **({"shadow": self.shadow} if self.shadow else {}),
                 **(failure or {}),
             }
         return status == "ok", body

@@ -187,6 +187,7 @@ class Settings(Model):
     daemon: DaemonSettings = DaemonSettings()
     rules: RulesSettings = RulesSettings()
     retention: RetentionSettings = RetentionSettings()
+    shadow: str | None = None  # a candidate rule project the daemon runs beside (daemon/shadow.py)
 
     def classify_schedule(self) -> Schedule | None:
         """When the daemon classifies; None for `classify_every: never`. Raises TimingError."""

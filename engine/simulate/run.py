@@ -168,6 +168,20 @@ class Ran:
     last_night: dt.datetime | None  # when the last classification ran
 
 
+def daemon_jobs(ruleset: RuleSet, window: Window) -> list[Job]:
+    """The daemon's classification and planning jobs that fire in the window."""
+    zone, start, end = ruleset.calendar.zone, window.start, window.end
+    schedule = ruleset.settings.classify_schedule()
+    found = []
+    if schedule is not None:
+        found += [Job(at, None) for at in occurrences("classify", schedule, zone, start, end)]
+    for step in ruleset.steps:
+        if step.schedule is not None:
+            fires = occurrences(step.id, step.schedule, zone, start, end)
+            found += [Job(at, step.id) for at in fires]
+    return found
+
+
 def run(
     store: Store,
     ruleset: RuleSet,
@@ -224,17 +238,7 @@ class _Run:
         return Ran(self.delivered, self.counts, self.last_night)
 
     def jobs(self) -> list[Job]:
-        """The daemon's classification and planning jobs that fire in the window."""
-        zone, start, end = self.ruleset.calendar.zone, self.window.start, self.window.end
-        schedule = self.ruleset.settings.classify_schedule()
-        found = []
-        if schedule is not None:
-            found += [Job(at, None) for at in occurrences("classify", schedule, zone, start, end)]
-        for step in self.ruleset.steps:
-            if step.schedule is not None:
-                fires = occurrences(step.id, step.schedule, zone, start, end)
-                found += [Job(at, step.id) for at in fires]
-        return found
+        return daemon_jobs(self.ruleset, self.window)
 
     def do(self, job: Job) -> None:
         self.clock.at = job.at
