@@ -177,7 +177,7 @@ def test_the_shadow_report_names_exactly_the_customers_simulate_baseline_names(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["difference"]["classified_differently"] == found.classified_differently
-    assert data["start"] == window.start.isoformat()
+    assert dt.datetime.fromisoformat(data["start"]) == window.start  # the same instant
     shown = CliRunner().invoke(
         cli,
         ["shadow", "report", "--rules", str(world / "live"), "--store", str(live),
