@@ -73,6 +73,11 @@ CODES: dict[str, str] = {
     ),
     "unknown-channel": N_("A step or policy names a channel that is not defined."),
     "unknown-template": N_("A step names a message or task template that is not defined."),
+    "invalid-goal": N_("A step's `goal:` names none or more than one of event, tier, level."),
+    "goal-without-comparison": N_(
+        "A step has a `goal:` but no `holdout:` and fewer than two `variants:` to compare."
+    ),
+    "single-variant": N_("`variants:` lists one template: there is nothing to compare."),
     "unknown-event": N_(
         "A step, scenario or measure names an event type the schema does not declare."
     ),
