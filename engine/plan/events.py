@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine import consent
+from guanxi.engine.classify.compile import with_measures
 from guanxi.engine.classify.event_measures import event_value, stored_events
 from guanxi.engine.classify.field_history import change_value, stored_history
 from guanxi.engine.events.matcher import EventMatcher
@@ -305,9 +306,11 @@ class _Measures:
     population, so event steps see them as NULL."""
 
     def __init__(self, ruleset: RuleSet, store: Store) -> None:
-        self.ruleset, self.store = ruleset, store
+        # only the measures the event steps read, and those they use (assessments that only
+        # the report shows are not computed for each event)
+        self.ruleset, self.store = with_measures(ruleset, _read_by_event_steps(ruleset)), store
         self.compiled: dict[dt.date, dict[str, Any]] = {}
-        self.reads_events = _steps_read_events(ruleset)
+        self.reads_events = _steps_read_events(self.ruleset)
 
     def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
         today = moment.today
@@ -339,6 +342,12 @@ class _Measures:
         key = str(record[self.ruleset.schema.key])
         found = stored_events(self.store, self.ruleset, key, moment.today)
         return [e for e in found if dt.datetime.fromisoformat(e["at"]) <= moment.at]
+
+
+def _read_by_event_steps(ruleset: RuleSet) -> set[str]:
+    """The names the `when:` and `unless:` of the event steps read."""
+    conditions = [c for s in ruleset.steps if s.step.on for c in (s.when, s.unless) if c]
+    return {name for condition in conditions for name in condition.fields}
 
 
 def _steps_read_events(ruleset: RuleSet) -> bool:
