@@ -11,7 +11,7 @@ import click
 
 from guanxi.cli.common import given_moment, opened_store, project, store_option
 from guanxi.cli.fit import Col, localized, text
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine.i18n import N_, _
@@ -43,13 +43,7 @@ def audit() -> None:
     metavar="ISO",
     help="Only entries from this date or time on; without an offset, in the project's zone.",
 )
-@click.option(
-    "--limit",
-    default=100,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Show at most this many, newest first.",
-)
+@newest_first_limit(100)
 @rules_option
 @store_option
 @output_options

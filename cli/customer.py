@@ -15,7 +15,7 @@ from guanxi.cli.common import (
     project,
     store_option,
 )
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
@@ -127,13 +127,7 @@ def erase_command(
 
 
 @customer.command("erasures")
-@click.option(
-    "--limit",
-    default=50,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Show at most this many, newest first.",
-)
+@newest_first_limit(50)
 @rules_option
 @store_option
 @json_option

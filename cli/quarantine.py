@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from guanxi.cli.common import opened_store, project, store_option
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
@@ -43,13 +43,7 @@ def quarantine() -> None:
 @quarantine.command("list")
 @kind_option
 @source_option
-@click.option(
-    "--limit",
-    default=50,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Show at most this many, newest first.",
-)
+@newest_first_limit(50)
 @rules_option
 @store_option
 @json_option
