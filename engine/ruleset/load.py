@@ -65,8 +65,10 @@ from guanxi.engine.ruleset.ruleset import (
     BranchCapacity,
     CompiledMeasure,
     CompiledStep,
+    FieldChange,
     Ladder,
     Origin,
+    Rollup,
     RuleSet,
     ScenarioFile,
 )
@@ -259,6 +261,26 @@ def _build(project: Project) -> RuleSet | None:
         calendar=calendar,
         branches=MappingProxyType(branched.branches),
         capacities=MappingProxyType(capacities),
+    )
+
+
+def _read_elsewhere(
+    measure: Measure,
+    origin: Origin,
+    rollup: Rollup | None = None,
+    change: FieldChange | None = None,
+) -> CompiledMeasure:
+    """A measure without an expression of its own: a group roll-up or a field's change."""
+    return CompiledMeasure(
+        measure.name,
+        measure.label,
+        None,
+        None,
+        origin,
+        rollup=rollup,
+        label_en=measure.label_en,
+        scorecard=measure.scorecard,
+        change=change,
     )
 
 
@@ -484,36 +506,14 @@ def _measures(
             rollup = read_rollup(project, path, measure, group_by, known, unrollable)
             known[measure.name] = "number"
             if rollup is not None:
-                measures.append(
-                    CompiledMeasure(
-                        measure.name,
-                        measure.label,
-                        None,
-                        None,
-                        origin,
-                        rollup=rollup,
-                        label_en=measure.label_en,
-                        scorecard=measure.scorecard,
-                    )
-                )
+                measures.append(_read_elsewhere(measure, origin, rollup=rollup))
             continue
         if kinds == ["change"]:
             _no_event_keys(project, path, measure)
             change = field_change(project, schema, path, measure)
             known[measure.name] = "number"
             if change is not None:
-                measures.append(
-                    CompiledMeasure(
-                        measure.name,
-                        measure.label,
-                        None,
-                        None,
-                        origin,
-                        label_en=measure.label_en,
-                        scorecard=measure.scorecard,
-                        change=change,
-                    )
-                )
+                measures.append(_read_elsewhere(measure, origin, change=change))
             continue
         expression, events = None, None
         counts_events = kinds[0] in EVENT_AGGREGATES
