@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.explain import explain
-from guanxi.engine.classify.hold import STATE, holds
+from guanxi.engine.classify.hold import LADDERS, PENDING_TYPES, STATE, held_changes, holds
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import RuleSetInvalid
@@ -313,3 +314,79 @@ def test_a_copy_of_the_assignments_from_before_holds_is_rebuilt(tmp_path: Path) 
         store.close()
     assert "assignments from store" in report.timings
     assert report.changed == 0
+
+
+NAMES = st.sampled_from([None, "a", "b"])
+STORED = st.fixed_dictionaries(
+    {
+        "gold": st.booleans(),
+        **{kind: NAMES for kind in LADDERS},
+        **{f"pending_{kind}": NAMES for kind in LADDERS},
+        **{f"pending_{kind}_runs": st.integers(0, 3) for kind in LADDERS},
+        **{f"pending_{kind}_since": st.sampled_from([None, 3]) for kind in LADDERS},
+    }
+)
+ANSWER = st.fixed_dictionaries({"gold": st.booleans(), **{kind: NAMES for kind in LADDERS}})
+
+
+def held_model(
+    answer: dict[str, Any], stored: dict[str, Any] | None, hold: dict[str, int], run: int
+) -> dict[str, Any] | None:
+    """The new state as hold.py's docstring says; None when it is the stored one."""
+    new: dict[str, Any] = {"gold": answer["gold"]}
+    for kind in LADDERS:
+        was = stored or {}
+        again = was.get(f"pending_{kind}_runs", 0) > 0 and was[f"pending_{kind}"] == answer[kind]
+        runs = was[f"pending_{kind}_runs"] + 1 if again else 1
+        held = stored is not None and stored[kind] != answer[kind] and runs < hold[kind]
+        new[kind] = stored[kind] if held and stored else answer[kind]
+        new[f"pending_{kind}"] = answer[kind] if held else None
+        new[f"pending_{kind}_runs"] = runs if held else 0
+        new[f"pending_{kind}_since"] = (
+            (was[f"pending_{kind}_since"] if again else run) if held else None
+        )
+    return None if stored is not None and new == stored else new
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(ANSWER, st.none() | STORED), min_size=1, max_size=12),
+    hold=st.fixed_dictionaries({kind: st.integers(1, 3) for kind in LADDERS}),
+)
+def test_held_changes_are_exactly_the_customers_whose_state_moves(
+    dialect: str, rows: list[tuple[dict[str, Any], dict[str, Any] | None]], hold: dict[str, int]
+) -> None:
+    """The held state and the choice of the changed customers (its quick test of the settled
+    ones included) agree with the rule, pending states of every kind stored."""
+    expected = {
+        f"C{i}": new
+        for i, (answer, stored) in enumerate(rows)
+        if (new := held_model(answer, stored, hold, 7)) is not None
+    }
+    assert changed_rows(dialect, rows, hold) == expected
+
+
+def changed_rows(
+    dialect: str, rows: list[tuple[dict[str, Any], dict[str, Any] | None]], hold: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    db = duckdb.connect() if dialect == "duckdb" else sqlite3.connect(":memory:")
+    types = {"gold": "BOOLEAN", **PENDING_TYPES} | {kind: "TEXT" for kind in LADDERS}
+    columns = ", ".join(f"{c} {types[c]}" for c in STATE)
+    db.execute(
+        "CREATE TABLE r (customer_id TEXT, gold BOOLEAN, tier TEXT, level TEXT, strategy TEXT)"
+    )
+    db.execute(f"CREATE TABLE a (customer_id TEXT, {columns})")
+    for i, (answer, stored) in enumerate(rows):
+        db.execute(
+            "INSERT INTO r VALUES (?, ?, ?, ?, ?)",
+            [f"C{i}", *(answer[c] for c in ("gold", *LADDERS))],
+        )
+        if stored is not None:
+            marks = ", ".join("?" for _ in STATE)
+            db.execute(f"INSERT INTO a VALUES (?, {marks})", [f"C{i}", *(stored[c] for c in STATE)])
+    found = db.execute(held_changes("r", "r.customer_id", "a", hold, 7, dialect)).fetchall()
+    return {
+        row[0]: {c: bool(v) if c == "gold" else v for c, v in zip(STATE, row[1:], strict=True)}
+        for row in found
+    }

@@ -227,7 +227,10 @@ class _Builder:
                 self.ruleset, table, source, self.dialect, history
             )
             columns |= field_history.source_columns(self.ruleset, self.dialect, self.today, number)
-        self.stages.append(Stage("src", columns, set(), source=source))
+        # SQLite would copy every customer's fields into a temporary table when the counts
+        # read them too; scanning the table again costs less (not so a join of the events)
+        inline = self.dialect == "sqlite" and source == table
+        self.stages.append(Stage("src", columns, set(), source=source, inline=inline))
 
     def history_relation(self) -> str:
         if self.history is not None:

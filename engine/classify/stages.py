@@ -17,6 +17,7 @@ class Stage:
     uses: set[str]  # columns of earlier stages that `columns` read
     source: str | None = None  # the first stage reads this relation
     materialize: bool = False
+    inline: bool = False  # NOT MATERIALIZED: read again by each stage that uses it, not copied
     keep: list[str] = field(default_factory=list)  # earlier columns passed on unchanged
 
 
@@ -60,7 +61,7 @@ def _cte(stage: Stage, previous: str, dialect: str) -> str:
     for alias, sql in stage.columns.items():
         quoted = quote(alias, dialect)
         parts.append(quoted if sql == quoted else f"{sql} AS {quoted}")
-    hint = "MATERIALIZED " if stage.materialize else ""
+    hint = "MATERIALIZED " if stage.materialize else "NOT MATERIALIZED " if stage.inline else ""
     return f"{stage.name} AS {hint}(\n  SELECT {', '.join(parts)} FROM {previous}\n)"
 
 
