@@ -52,7 +52,7 @@ from guanxi.engine.plan.followups import (
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import unindexed
+from guanxi.engine.store.dialect import json_texts, unindexed
 
 CHUNK = 5_000
 SHOWN = 20
@@ -107,9 +107,11 @@ class _Planner:
         )
         self.cancellers = _cancellers(ruleset)
         self.measures = _Measures(ruleset, store)
+        self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
 
     def plan_chunk(self, events: list[Row]) -> None:
-        profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
+        customers = {e["customer_id"] for e in events}
+        profiles = _profiles(self.store, self.ruleset, customers, self.columns)
         batch, followups, too_old = new_batch(), [], []
         consents, failures = consent.from_events(events, self.ruleset.policies)
         for event in events:
@@ -135,8 +137,8 @@ class _Planner:
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self.store.execute(
-                f"UPDATE events SET planned_at = :now WHERE id IN ({_marks(len(events))})",
-                {"now": iso(self.now), **_numbered(e["id"] for e in events)},
+                f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
+                {"now": iso(self.now), "ids": _json_list(e["id"] for e in events)},
             )
             self._fail(failures)
             self._keep_too_old(too_old)
@@ -244,19 +246,24 @@ class _Planner:
     def _pending(self, customers: set[Any]) -> dict[Any, list[Row]]:
         """The pending follow-ups of any step some event cancels, by customer, by due time."""
         steps = sorted({s for found in self.cancellers.values() for s in found})
-        customer_marks = ", ".join(f":c{i}" for i in range(len(customers)))
         d = self.store.dialect
         rows = self.store.execute(  # look follow-ups up by customer, not by status
             "SELECT f.id, f.customer_id, f.step_id, e.at FROM followups f"
             " LEFT JOIN events e ON e.id = f.event_id"
-            f" WHERE f.customer_id IN ({customer_marks}) AND {unindexed('f.status', d)} = 'pending'"
+            f" WHERE f.customer_id IN ({self._listed('customers')})"
+            f" AND {unindexed('f.status', d)} = 'pending'"
             f" AND {unindexed('f.step_id', d)} IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
-            {**{f"c{i}": c for i, c in enumerate(customers)}, **_numbered(steps)},
+            {"customers": _json_list(customers), **_numbered(steps)},
         )
         found: dict[Any, list[Row]] = {}
         for row in rows:
             found.setdefault(row["customer_id"], []).append(row)
         return found
+
+    def _listed(self, parameter: str) -> str:
+        """The texts of the JSON array bound to `parameter`, for `IN (…)`: one parameter,
+        where one per value would cost SQLite a prepare quadratic in their number."""
+        return json_texts(parameter, self.store.dialect)
 
     def _decision(self, followup_id: int, reason: str) -> dict[str, Any]:
         return {
@@ -286,15 +293,26 @@ def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
     return found
 
 
-def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[Any, Row]:
-    """Each customer's fields, current assignment and expression measures, in one query."""
-    keys = list(customers)
+def _profile_columns(ruleset: RuleSet, owner_field: str | None) -> list[str]:
+    """The customer fields planning reads: the key, those the event steps' conditions and
+    the measures they use read, and the owner (`ruleset` has only those measures)."""
+    read = _read_by_event_steps(ruleset) | {n for m in ruleset.measures for n in m.uses}
+    read |= {owner_field} if owner_field else set()
     key = ruleset.schema.key
+    return [key, *(n for n in ruleset.schema.fields if n in read and n != key)]
+
+
+def _profiles(
+    store: Store, ruleset: RuleSet, customers: Iterable[Any], columns: list[str]
+) -> dict[Any, Row]:
+    """Each customer's `columns` and current assignment, in one query."""
+    key = ruleset.schema.key
+    fields = ", ".join(f'c."{name}"' for name in columns)
     rows = store.execute(
-        f"SELECT c.*, a.tier, a.level, a.strategy, a.gold FROM customers c"
+        f"SELECT {fields}, a.tier, a.level, a.strategy, a.gold FROM customers c"
         f' LEFT JOIN assignments a ON a.customer_id = c."{key}"'
-        f' WHERE c."{key}" IN ({_marks(len(keys))})',
-        _numbered(keys),
+        f' WHERE c."{key}" IN ({json_texts("keys", store.dialect)})',
+        {"keys": _json_list(customers)},
     )
     return {row[key]: row for row in rows}
 
@@ -372,6 +390,10 @@ def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followu
 
 def _marks(count: int) -> str:
     return ", ".join(f":p{i}" for i in range(count)) or "NULL"
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    return json.dumps([str(v) for v in values], ensure_ascii=False)
 
 
 def _numbered(values: Iterable[Any]) -> dict[str, Any]:
