@@ -53,15 +53,17 @@ class BusinessCalendar:
     _public: Any = field(default=None, compare=False, repr=False)
     # business days counted from a day, remembered: planning asks the same few days again
     _counted: dict[tuple[dt.date, int], dt.date] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, init=False, compare=False, repr=False
     )
+    _zone: Any = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_public", holidays.country_holidays(self.country))
+        object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return self._zone  # type: ignore[no-any-return]
 
     def local_day(self, instant: dt.datetime) -> dt.date:
         """The day `instant` falls on in the calendar's zone."""

@@ -46,7 +46,6 @@ from guanxi.engine.plan.followups import (
     insert_followups,
     iso,
     new_batch,
-    past_bound,
     record_decisions,
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
@@ -86,6 +85,9 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
     return report
 
 
+_Late = tuple[str, dt.datetime]  # a step an event came too late for, and when it closed
+
+
 @dataclass(frozen=True)
 class _Moment:
     """When an event happened, and its day in the project's time zone."""
@@ -99,6 +101,7 @@ class _Planner:
         self, store: Store, ruleset: RuleSet, now: dt.datetime, report: EventPlanReport
     ) -> None:
         self.store, self.ruleset, self.now, self.report = store, ruleset, now, report
+        self.now_text = iso(now)
         self.matcher = EventMatcher(ruleset)
         self.owner_field = (
             ruleset.policies.capacity.owner_field
@@ -114,31 +117,31 @@ class _Planner:
         profiles = _profiles(self.store, self.ruleset, customers, self.columns)
         batch, followups, too_old = new_batch(), [], []
         consents, failures = consent.from_events(events, self.ruleset.policies)
+        self.report.events += len(events)
         for event in events:
-            self.report.events += 1
             profile = profiles.get(event["customer_id"])
             if profile is None or profile.get("level") is None:
                 self.report.no_profile += 1
                 continue
             try:
-                planned = self.followups(event, profile)
+                timely, late = self.followups(event, profile)
             except Exception as error:  # no store work in there: this event's data failed it
                 failures.append({"id": str(event["id"]), "reason": _reason(error)})
                 continue
-            self.report.matched += bool(planned)
-            timely, late = _by_bound(planned, self.now)
+            if not timely and not late:  # most events: no step's trigger and `when:` hold
+                continue
+            self.report.matched += 1
             if late:
                 too_old.append({"id": event["id"], "steps": self._too_old(late)})
-            planned = timely
-            self.report.by_step.update(f.step_id for f in planned)
-            followups.extend(planned)
+            self.report.by_step.update(f.step_id for f in timely)
+            followups.extend(timely)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             consent.append(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
-                {"now": iso(self.now), "ids": _json_list(e["id"] for e in events)},
+                {"now": self.now_text, "ids": _json_list(e["id"] for e in events)},
             )
             self._fail(failures)
             self._keep_too_old(too_old)
@@ -146,31 +149,45 @@ class _Planner:
         self.report.policy.append(policy)
         self._show(batch)
 
-    def followups(self, event: Row, profile: Mapping[str, Any]) -> list[Followup]:
+    def followups(
+        self, event: Row, profile: Mapping[str, Any]
+    ) -> tuple[list[Followup], list[_Late]]:
+        """The event's follow-ups still in time, and the steps it came too late for (past
+        their bound on lateness, as `past_bound` compares: those are never built)."""
+        unheard = event["type"] not in self.matcher.event_types
+        if unheard and '"type"' not in (event["payload"] or ""):
+            return [], []  # no step listens (and no payload field says otherwise): not read
         fields = {"type": event["type"], **json.loads(event["payload"] or "{}")}
-        if fields["type"] not in self.matcher.event_types:
-            return []
         at = dt.datetime.fromisoformat(event["at"])
         today = self.ruleset.calendar.local_day(at)
         moment = _Moment(at, today)
         profile = self.measures.add(profile, moment)
         record = self.matcher.record(fields, profile)
-        steps = self.matcher.match_record(record, today)
-        return [self.followup(step, event, moment, fields, profile, record) for step in steps]
+        timely: list[Followup] = []
+        late: list[_Late] = []
+        for step in self.matcher.match_record(record, today):
+            calendar = self.ruleset.calendar
+            due = calendar.due(moment.at, step.after, step.at)
+            expires = calendar.due(due, step.expires) if step.expires else None
+            cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
+            if expires is not None and iso(expires) <= self.now_text:
+                late.append((step.id, expires))
+            else:
+                timely.append(
+                    self.followup(step, event, fields, profile, (due, expires), cancelled)
+                )
+        return timely, late
 
     def followup(
         self,
         step: CompiledStep,
         event: Row,
-        moment: _Moment,
         fields: Mapping[str, Any],
         profile: Mapping[str, Any],
-        record: Mapping[str, Any],
+        window: tuple[dt.datetime, dt.datetime | None],
+        cancelled: bool,
     ) -> Followup:
-        calendar, s = self.ruleset.calendar, step.step
-        due = calendar.due(moment.at, step.after, step.at)
-        expires = calendar.due(due, step.expires) if step.expires else None
-        cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
+        (due, expires), s = window, step.step
         return Followup(
             customer_id=str(event["customer_id"]),
             step_id=step.id,
@@ -199,14 +216,13 @@ class _Planner:
         self.report.failed += len(failures)
         self.report.failures += failures[: SHOWN - len(self.report.failures)]
 
-    def _too_old(self, late: list[Followup]) -> str:
+    def _too_old(self, late: list[_Late]) -> str:
         """Which steps the event came too late for, and when each one's window closed."""
         zone = self.ruleset.calendar.zone
         closed = _("{step} (window closed {time})")
         return "; ".join(
-            closed.format(step=f.step_id, time=f"{f.expires_at.astimezone(zone):%Y-%m-%d %H:%M}")
-            for f in late
-            if f.expires_at
+            closed.format(step=step_id, time=_minutes(expires.astimezone(zone)))
+            for step_id, expires in late
         )
 
     def _keep_too_old(self, too_old: list[dict[str, str]]) -> None:
@@ -329,6 +345,7 @@ class _Measures:
         self.ruleset, self.store = with_measures(ruleset, _read_by_event_steps(ruleset)), store
         self.compiled: dict[dt.date, dict[str, Any]] = {}
         self.reads_events = _steps_read_events(self.ruleset)
+        self.reads_history = bool(self.ruleset.change_measures)
 
     def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
         today = moment.today
@@ -350,7 +367,7 @@ class _Measures:
         return record
 
     def kept(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if not self.ruleset.change_measures:
+        if not self.reads_history:
             return []
         return stored_history(self.store, self.ruleset, str(record[self.ruleset.schema.key]))
 
@@ -379,13 +396,11 @@ def _steps_read_events(ruleset: RuleSet) -> bool:
     return any(c.fields & from_events for c in conditions)
 
 
-def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followup], list[Followup]]:
-    """The follow-ups still in time, and those already past their bound on lateness."""
-    timely: list[Followup] = []
-    late: list[Followup] = []
-    for followup in followups:
-        (late if past_bound(followup.expires_at, now) else timely).append(followup)
-    return timely, late
+def _minutes(local: dt.datetime) -> str:
+    """`local` as `%Y-%m-%d %H:%M` (strftime is slow; it writes a year before 1000 unpadded)."""
+    if local.year < 1000:
+        return f"{local:%Y-%m-%d %H:%M}"
+    return local.replace(tzinfo=None).isoformat(" ", "minutes")
 
 
 def _marks(count: int) -> str:

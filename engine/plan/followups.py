@@ -69,7 +69,10 @@ def new_batch() -> str:
 
 def iso(instant: dt.datetime) -> str:
     """UTC, second precision, sortable as text: how every instant is stored."""
-    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = instant.astimezone(dt.UTC)
+    if utc.year < 1000:  # strftime writes such a year without its leading zeros
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{utc.replace(tzinfo=None).isoformat(timespec='seconds')}Z"  # strftime is slower
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class Followup:
         data.update(
             key=self.key,
             mandatory=int(self.mandatory),
-            payload=json.dumps(dict(self.payload), ensure_ascii=False, default=str),
+            payload=_PAYLOAD_JSON.encode(dict(self.payload)),
             planned_due_at=iso(self.due_at),
             due_at=iso(self.due_at),
             expires_at=iso(self.expires_at) if self.expires_at else None,
@@ -115,6 +118,8 @@ class Followup:
 
 
 _FIELDS = tuple(f.name for f in fields(Followup))
+# json.dumps(…, ensure_ascii=False, default=str) makes a new encoder on every call
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def insert_followups(
