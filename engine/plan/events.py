@@ -33,7 +33,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from guanxi.engine import consent
 from guanxi.engine.classify.compile import with_measures
@@ -88,8 +88,7 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
 _Late = tuple[str, dt.datetime]  # a step an event came too late for, and when it closed
 
 
-@dataclass(frozen=True)
-class _Moment:
+class _Moment(NamedTuple):  # a tuple: one is made for every event
     """When an event happened, and its day in the project's time zone."""
 
     at: dt.datetime
