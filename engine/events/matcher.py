@@ -170,6 +170,8 @@ class EventMatcher:
         )
 
     def _leaf_values(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
+        if not self.leaves:
+            return {}
         values = ((key, leaf(record)) for key, leaf in self._leaves(today).items())
         return {key: value for key, value in values if value is not None}
 

@@ -346,7 +346,9 @@ class _Measures:
         self.reads_events = _steps_read_events(self.ruleset)
         self.reads_history = bool(self.ruleset.change_measures)
 
-    def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
+    def add(self, profile: Mapping[str, Any], moment: _Moment) -> Mapping[str, Any]:
+        if not self.ruleset.measures:
+            return profile  # nothing to add: read as it is, never changed
         today = moment.today
         if today not in self.compiled:
             self.compiled[today] = {

@@ -101,18 +101,20 @@ class Followup:
     def key(self) -> str:
         return followup_key(self.step_id, self.customer_id, self.occurrence)
 
-    def row(self, batch: str, now: dt.datetime) -> dict[str, Any]:
+    def row(self, batch: str, now: str) -> dict[str, Any]:
+        """The row of COLUMNS to insert; `now` as `iso` writes it."""
         data = {name: getattr(self, name) for name in _FIELDS}
+        due = iso(self.due_at)
         data.update(
             key=self.key,
             mandatory=int(self.mandatory),
             payload=_PAYLOAD_JSON.encode(dict(self.payload)),
-            planned_due_at=iso(self.due_at),
-            due_at=iso(self.due_at),
+            planned_due_at=due,
+            due_at=due,
             expires_at=iso(self.expires_at) if self.expires_at else None,
             batch=batch,
-            created_at=iso(now),
-            updated_at=iso(now),
+            created_at=now,
+            updated_at=now,
         )
         return data
 
@@ -131,7 +133,8 @@ def insert_followups(
     sql = f"INSERT INTO followups ({names}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
     before = _count(store, batch)
     with store.transaction():
-        store.execute_many(sql, (followup.row(batch, now) for followup in followups))
+        written = iso(now)
+        store.execute_many(sql, (followup.row(batch, written) for followup in followups))
     return _count(store, batch) - before
 
 
