@@ -74,6 +74,7 @@ class EventPlanReport:
 
 def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPlanReport:
     """Plan every event not planned yet, oldest first."""
+    store.prepare(ruleset.schema)  # profiles are read by column: every field has one
     report = EventPlanReport()
     planner = _Planner(store, ruleset, now, report)
     while chunk := store.execute(
@@ -164,8 +165,8 @@ class _Planner:
         record = self.matcher.record(fields, profile)
         timely: list[Followup] = []
         late: list[_Late] = []
+        calendar = self.ruleset.calendar
         for step in self.matcher.match_record(record, today):
-            calendar = self.ruleset.calendar
             due = calendar.due(moment.at, step.after, step.at)
             expires = calendar.due(due, step.expires) if step.expires else None
             cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
