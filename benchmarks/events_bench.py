@@ -1,7 +1,7 @@
 """Event path benchmark: a JSON Lines file of events becomes follow-ups, on SQLite.
 
     python benchmarks/events_bench.py [--customers N] [--events N] [--runs N] [--slice N]
-                                      [--chunks N,N] [--data DIR]
+                                      [--chunks N,N] [--data DIR] [--only TEXT,TEXT]
 
 Made once and kept in --data (default /tmp/guanxi-events-bench): the demo customers
 (engine/demo_data) loaded with engine/ingest and classified with engine/classify under the
@@ -22,6 +22,11 @@ Scenarios, median of --runs:
   streaming           the file read in slices of --slice lines, each slice loaded and planned
                       before the next is read (a feed that arrives while it is planned)
 
+--only keeps the scenarios whose name contains one of the texts (`file,plan only`). The
+1-minute load average is taken after each run; the table shows the median run's.
+To compare with another checkout, run this file once with PYTHONPATH pointing at each,
+alternating (benchmarks/events_compare.py).
+
 Latency, p99 over events, two definitions:
   chunk      an event's chunk: from the start of the chunk's query to the end of its
              follow-ups' commit and contact policy pass, attributed to every event in it
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import shutil
 import statistics
@@ -202,6 +208,7 @@ class Result:
     plan: float = 0.0
     latencies: list[float] = field(default_factory=list)  # chunk latency, one per event
     from_file: list[float] = field(default_factory=list)  # streaming: one per event
+    load_average: float = 0.0  # the machine's 1-minute load average after the run
 
     @property
     def seconds(self) -> float:
@@ -343,14 +350,18 @@ def measure(args: argparse.Namespace) -> dict[str, list[Result]]:
         },
         f"streaming, slices of {args.slice:,}": lambda: streaming(ruleset, base, parts, work),
     }
+    if args.only:
+        scenarios = {n: s for n, s in scenarios.items() if any(t in n for t in args.only)}
     results: dict[str, list[Result]] = {name: [] for name in scenarios}
     for run in range(args.runs):
         for name, scenario in scenarios.items():
             result = scenario()
+            result.load_average = os.getloadavg()[0]
             results[name].append(result)
             print(
                 f"run {run + 1} {name}: {result.events:,} events, {result.followups:,}"
-                f" follow-ups, load {result.load:.2f} s, plan {result.plan:.2f} s",
+                f" follow-ups, load {result.load:.2f} s, plan {result.plan:.2f} s,"
+                f" load average {result.load_average:.2f}",
                 file=sys.stderr,
             )
     return results
@@ -359,8 +370,8 @@ def measure(args: argparse.Namespace) -> dict[str, list[Result]]:
 def table(results: dict[str, list[Result]]) -> str:
     lines = [
         "| scenario | events | follow-ups | load s | plan s | total s (median) | events/s"
-        " | p99 chunk latency | p99 from file | runs (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " | p99 chunk latency | p99 from file | runs (s) | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, runs in results.items():
         ordered = sorted(runs, key=lambda r: r.seconds)
@@ -371,9 +382,28 @@ def table(results: dict[str, list[Result]]) -> str:
         lines.append(
             f"| {name} | {median.events:,} | {median.followups:,} | {median.load:.2f}"
             f" | {median.plan:.2f} | {seconds:.2f} | {median.events / seconds:,.0f}"
-            f" | {p99(median.latencies) * 1000:,.0f} ms | {from_file} | {each} |"
+            f" | {p99(median.latencies) * 1000:,.0f} ms | {from_file} | {each}"
+            f" | {median.load_average:.2f} |"
         )
     return "\n".join(lines)
+
+
+def figures(results: dict[str, list[Result]]) -> dict[str, list[dict[str, float]]]:
+    """Every run's figures, for a comparison across checkouts (events_compare.py)."""
+    return {
+        name: [
+            {
+                "events": r.events,
+                "followups": r.followups,
+                "seconds": r.seconds,
+                "events_per_second": r.events / r.seconds,
+                "p99_chunk_ms": p99(r.latencies) * 1000,
+                "load_average": r.load_average,
+            }
+            for r in runs
+        ]
+        for name, runs in results.items()
+    }
 
 
 def main() -> None:
@@ -386,8 +416,12 @@ def main() -> None:
         "--chunks", type=lambda t: [int(n) for n in t.split(",") if n], default=[1_000]
     )
     parser.add_argument("--data", default="/tmp/guanxi-events-bench")
+    parser.add_argument("--only", type=lambda t: [n for n in t.split(",") if n], default=[])
+    parser.add_argument("--json", help="also write every run's figures to this file")
     args = parser.parse_args()
     results = measure(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures(results), indent=1), encoding="utf-8")
     print(f"`{' '.join(['python', *sys.argv])}`\n")
     print(table(results))
 

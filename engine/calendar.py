@@ -26,6 +26,7 @@ import holidays
 from guanxi.engine.i18n import _
 from guanxi.engine.timing import Duration
 
+REMEMBERED_DAYS = 10_000  # (day, count) answers of add_business_days a calendar keeps
 WORKING = {"working", "work", "上班", "工作日"}
 HOLIDAY = {"holiday", "off", "休息", "假日", "节假日"}
 
@@ -50,13 +51,19 @@ class BusinessCalendar:
     timezone: str = "Asia/Shanghai"
     overrides: Mapping[dt.date, bool] = field(default_factory=dict)  # True: a working day
     _public: Any = field(default=None, compare=False, repr=False)
+    # business days counted from a day, remembered: planning asks the same few days again
+    _counted: dict[tuple[dt.date, int], dt.date] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    _zone: Any = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_public", holidays.country_holidays(self.country))
+        object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return self._zone  # type: ignore[no-any-return]
 
     def local_day(self, instant: dt.datetime) -> dt.date:
         """The day `instant` falls on in the calendar's zone."""
@@ -83,6 +90,15 @@ class BusinessCalendar:
 
     def add_business_days(self, day: dt.date, count: int) -> dt.date:
         """`count` business days after `day`; with 0, `day` itself or the next business day."""
+        counted = self._counted.get((day, count))
+        if counted is None:
+            counted = self._add_business_days(day, count)
+            if len(self._counted) >= REMEMBERED_DAYS:
+                self._counted.clear()
+            self._counted[(day, count)] = counted
+        return counted
+
+    def _add_business_days(self, day: dt.date, count: int) -> dt.date:
         if count == 0:
             return day if self.is_business_day(day) else self.next_business_day(day)
         try:

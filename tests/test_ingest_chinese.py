@@ -169,6 +169,29 @@ def test_json_lines_keys_may_be_labels(store: Store, ruleset: RuleSet, tmp_path:
     ]
 
 
+def test_json_lines_event_keys_are_read_alike_on_every_line_that_gives_them(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The lines of a file mostly give the same keys: each line is still read on its own,
+    a bad set of keys quarantining every line that gives it, with that line's number."""
+    good = {
+        "事件类型": "销售",
+        "客户编号": "C1",
+        "发生时间": "2026-11-03 10:30",
+    }
+    twice = {**good, "customer_id": "C1"}  # 客户编号 and customer_id: the same field
+    lines = [
+        json.dumps({**keys, "事件编号": f"E{n}"}, ensure_ascii=False)
+        for n, keys in enumerate([good, twice, good, twice, {**good, "金额": 5}], start=1)
+    ]
+    report = load_events(store, ruleset, write(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 2)
+    rows = store.execute("SELECT id, payload FROM events ORDER BY id")
+    assert [r["id"] for r in rows] == ["E1", "E3", "E5"]
+    why = "keys '客户编号' and 'customer_id' both mean the field 'customer_id'; keep one of them"
+    assert quarantined(store) == [(2, None, why), (4, None, why)]
+
+
 def test_parquet_columns_may_be_labels(store: Store, ruleset: RuleSet, tmp_path: Path) -> None:
     table = pa.table({"客户编号": ["C1"], "客户名称": ["张三"], "存款余额": [12.5]})
     pq.write_table(table, tmp_path / "c.parquet")

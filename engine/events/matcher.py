@@ -101,7 +101,11 @@ class EventMatcher:
         self.types = self._field_types()
         self.leaves: dict[str, exp.Expression] = {}
         self.compiled: dict[dt.date | None, dict[str, Any]] = {}
-        self.coercions = [(k, t) for k, t in self.types.items() if "." not in k]
+        read = {
+            name for s in self.steps.values() for c in (s.when, s.unless) if c for name in c.fields
+        }
+        # only the profile fields some step's `when:` or `unless:` reads: a profile has many
+        self.coercions = [(k, t) for k, t in self.types.items() if "." not in k and k in read]
         rules = {step.id: self._rule(step) for step in self.steps.values()}
         self.tested = frozenset(name for rule in rules.values() for name in _attributes(rule))
         self.attributes: dict[str, str] = {}  # record key -> attribute
@@ -166,6 +170,8 @@ class EventMatcher:
         )
 
     def _leaf_values(self, record: Mapping[str, Any], today: dt.date | None) -> dict[str, Any]:
+        if not self.leaves:
+            return {}
         values = ((key, leaf(record)) for key, leaf in self._leaves(today).items())
         return {key: value for key, value in values if value is not None}
 
@@ -189,7 +195,8 @@ class EventMatcher:
         return self.compiled[today]
 
     def record(self, event: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:
-        """The profile and event fields as the Python back end sees them (typed, NULL = None)."""
+        """The profile fields the event steps read and the event's fields, as the Python back
+        end sees them (typed, NULL = None)."""
         get = profile.get
         record = {k: get(k) if t == "string" else coerce(get(k), t) for k, t in self.coercions}
         for key, value in event.items():

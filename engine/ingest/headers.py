@@ -28,6 +28,9 @@ ENVELOPE_HEADERS = {
 }
 
 
+KNOWN_KEYS = 1_000  # sets of JSON keys whose renaming a Headers remembers
+
+
 def normal(header: str) -> str:
     """A header as compared: no byte-order mark, no spaces anywhere, no letter case."""
     return "".join(header.replace("\ufeff", " ").split()).casefold()
@@ -39,6 +42,7 @@ class Headers:
     def __init__(self, aliases: Mapping[str, Iterable[str | None]]) -> None:
         self.fields: dict[str, str] = {}  # normal header -> field name
         self.ambiguous: dict[str, set[str]] = {}
+        self.known: dict[tuple[str, ...], dict[str, str] | str] = {}  # keys -> renaming/why
         for name in aliases:  # a field's own name wins over another field's label
             self.fields[normal(name)] = name
         for name, others in aliases.items():
@@ -98,13 +102,28 @@ class Headers:
 
     def record(self, record: Mapping[str, Any]) -> Record:
         """A JSON record with its keys renamed to the fields they mean."""
-        try:
-            renaming = self.renaming(record, keys=True)
-        except DataError as error:
-            return Unreadable(str(error), "")
-        if all(key == name for key, name in renaming.items()):
+        renaming = self._renaming(tuple(record))
+        if isinstance(renaming, str):
+            return Unreadable(renaming, "")
+        if not renaming:
             return record
         return {renaming[key]: value for key, value in record.items()}
+
+    def _renaming(self, keys: tuple[str, ...]) -> dict[str, str] | str:
+        """`renaming` of JSON keys, empty when it renames none, or why it cannot be done.
+        The lines of a file mostly give the same keys: each set is worked out once."""
+        known = self.known.get(keys)
+        if known is None:
+            try:
+                renaming = self.renaming(keys, keys=True)
+                same = all(key == name for key, name in renaming.items())
+                known = {} if same else renaming
+            except DataError as error:
+                known = str(error)
+            if len(self.known) >= KNOWN_KEYS:
+                self.known.clear()
+            self.known[keys] = known
+        return known
 
 
 def customer_headers(schema: Schema) -> Headers:

@@ -169,6 +169,7 @@ class _EventCheck:
         self.envelope = _plan(specs, zone, required=ENVELOPE, identifiers=IDENTIFIERS)
         self.payloads = {name: _plan(spec.fields, zone) for name, spec in schema.events.items()}
         self.headers = {name: Headers.of(spec.fields) for name, spec in schema.events.items()}
+        self.names = {name: frozenset(spec.fields) for name, spec in schema.events.items()}
         self.types = {s.label: n for n, s in schema.events.items()}  # 销售 -> sale
         self.types.update({n: n for n in schema.events})
         self.warn = warn
@@ -199,7 +200,8 @@ class _EventCheck:
             return {}
         payload: Row = {}
         _check(plan, fields, payload, problems)
-        self._unknown(kind, fields, plan)
+        if not self.names[kind].issuperset(fields):
+            self._unknown(kind, fields, plan)
         return payload
 
     def _unknown(self, kind: str, fields: Mapping[str, Any], plan: list[_Field]) -> None:

@@ -295,6 +295,11 @@ class Moment:
     @staticmethod
     def _parse(written: str) -> dt.datetime:
         match = DATETIME.fullmatch(written)
+        if match is not None and match.start("t") == 11 and written[10] == "T":
+            try:  # YYYY-MM-DDT…: as the text below would write it, so read as it is
+                return dt.datetime.fromisoformat(written)
+            except ValueError:
+                pass  # not a real day or time: said below
         if match is None:
             raise Invalid(
                 _(

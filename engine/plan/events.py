@@ -33,7 +33,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from guanxi.engine import consent
 from guanxi.engine.classify.compile import with_measures
@@ -46,13 +46,12 @@ from guanxi.engine.plan.followups import (
     insert_followups,
     iso,
     new_batch,
-    past_bound,
     record_decisions,
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import unindexed
+from guanxi.engine.store.dialect import json_texts, unindexed
 
 CHUNK = 5_000
 SHOWN = 20
@@ -75,6 +74,7 @@ class EventPlanReport:
 
 def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPlanReport:
     """Plan every event not planned yet, oldest first."""
+    store.prepare(ruleset.schema)  # profiles are read by column: every field has one
     report = EventPlanReport()
     planner = _Planner(store, ruleset, now, report)
     while chunk := store.execute(
@@ -86,8 +86,10 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
     return report
 
 
-@dataclass(frozen=True)
-class _Moment:
+_Late = tuple[str, dt.datetime]  # a step an event came too late for, and when it closed
+
+
+class _Moment(NamedTuple):  # a tuple: one is made for every event
     """When an event happened, and its day in the project's time zone."""
 
     at: dt.datetime
@@ -99,6 +101,7 @@ class _Planner:
         self, store: Store, ruleset: RuleSet, now: dt.datetime, report: EventPlanReport
     ) -> None:
         self.store, self.ruleset, self.now, self.report = store, ruleset, now, report
+        self.now_text = iso(now)
         self.matcher = EventMatcher(ruleset)
         self.owner_field = (
             ruleset.policies.capacity.owner_field
@@ -107,36 +110,38 @@ class _Planner:
         )
         self.cancellers = _cancellers(ruleset)
         self.measures = _Measures(ruleset, store)
+        self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
 
     def plan_chunk(self, events: list[Row]) -> None:
-        profiles = _profiles(self.store, self.ruleset, {e["customer_id"] for e in events})
+        customers = {e["customer_id"] for e in events}
+        profiles = _profiles(self.store, self.ruleset, customers, self.columns)
         batch, followups, too_old = new_batch(), [], []
         consents, failures = consent.from_events(events, self.ruleset.policies)
+        self.report.events += len(events)
         for event in events:
-            self.report.events += 1
             profile = profiles.get(event["customer_id"])
             if profile is None or profile.get("level") is None:
                 self.report.no_profile += 1
                 continue
             try:
-                planned = self.followups(event, profile)
+                timely, late = self.followups(event, profile)
             except Exception as error:  # no store work in there: this event's data failed it
                 failures.append({"id": str(event["id"]), "reason": _reason(error)})
                 continue
-            self.report.matched += bool(planned)
-            timely, late = _by_bound(planned, self.now)
+            if not timely and not late:  # most events: no step's trigger and `when:` hold
+                continue
+            self.report.matched += 1
             if late:
                 too_old.append({"id": event["id"], "steps": self._too_old(late)})
-            planned = timely
-            self.report.by_step.update(f.step_id for f in planned)
-            followups.extend(planned)
+            self.report.by_step.update(f.step_id for f in timely)
+            followups.extend(timely)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             consent.append(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self.store.execute(
-                f"UPDATE events SET planned_at = :now WHERE id IN ({_marks(len(events))})",
-                {"now": iso(self.now), **_numbered(e["id"] for e in events)},
+                f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
+                {"now": self.now_text, "ids": _json_list(e["id"] for e in events)},
             )
             self._fail(failures)
             self._keep_too_old(too_old)
@@ -144,31 +149,45 @@ class _Planner:
         self.report.policy.append(policy)
         self._show(batch)
 
-    def followups(self, event: Row, profile: Mapping[str, Any]) -> list[Followup]:
+    def followups(
+        self, event: Row, profile: Mapping[str, Any]
+    ) -> tuple[list[Followup], list[_Late]]:
+        """The event's follow-ups still in time, and the steps it came too late for (past
+        their bound on lateness, as `past_bound` compares: those are never built)."""
+        unheard = event["type"] not in self.matcher.event_types
+        if unheard and '"type"' not in (event["payload"] or ""):
+            return [], []  # no step listens (and no payload field says otherwise): not read
         fields = {"type": event["type"], **json.loads(event["payload"] or "{}")}
-        if fields["type"] not in self.matcher.event_types:
-            return []
         at = dt.datetime.fromisoformat(event["at"])
         today = self.ruleset.calendar.local_day(at)
         moment = _Moment(at, today)
         profile = self.measures.add(profile, moment)
         record = self.matcher.record(fields, profile)
-        steps = self.matcher.match_record(record, today)
-        return [self.followup(step, event, moment, fields, profile, record) for step in steps]
+        timely: list[Followup] = []
+        late: list[_Late] = []
+        calendar = self.ruleset.calendar
+        for step in self.matcher.match_record(record, today):
+            due = calendar.due(moment.at, step.after, step.at)
+            expires = calendar.due(due, step.expires) if step.expires else None
+            cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
+            if expires is not None and iso(expires) <= self.now_text:
+                late.append((step.id, expires))
+            else:
+                timely.append(
+                    self.followup(step, event, fields, profile, (due, expires), cancelled)
+                )
+        return timely, late
 
     def followup(
         self,
         step: CompiledStep,
         event: Row,
-        moment: _Moment,
         fields: Mapping[str, Any],
         profile: Mapping[str, Any],
-        record: Mapping[str, Any],
+        window: tuple[dt.datetime, dt.datetime | None],
+        cancelled: bool,
     ) -> Followup:
-        calendar, s = self.ruleset.calendar, step.step
-        due = calendar.due(moment.at, step.after, step.at)
-        expires = calendar.due(due, step.expires) if step.expires else None
-        cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
+        (due, expires), s = window, step.step
         return Followup(
             customer_id=str(event["customer_id"]),
             step_id=step.id,
@@ -197,14 +216,13 @@ class _Planner:
         self.report.failed += len(failures)
         self.report.failures += failures[: SHOWN - len(self.report.failures)]
 
-    def _too_old(self, late: list[Followup]) -> str:
+    def _too_old(self, late: list[_Late]) -> str:
         """Which steps the event came too late for, and when each one's window closed."""
         zone = self.ruleset.calendar.zone
         closed = _("{step} (window closed {time})")
         return "; ".join(
-            closed.format(step=f.step_id, time=f"{f.expires_at.astimezone(zone):%Y-%m-%d %H:%M}")
-            for f in late
-            if f.expires_at
+            closed.format(step=step_id, time=_minutes(expires.astimezone(zone)))
+            for step_id, expires in late
         )
 
     def _keep_too_old(self, too_old: list[dict[str, str]]) -> None:
@@ -244,19 +262,24 @@ class _Planner:
     def _pending(self, customers: set[Any]) -> dict[Any, list[Row]]:
         """The pending follow-ups of any step some event cancels, by customer, by due time."""
         steps = sorted({s for found in self.cancellers.values() for s in found})
-        customer_marks = ", ".join(f":c{i}" for i in range(len(customers)))
         d = self.store.dialect
         rows = self.store.execute(  # look follow-ups up by customer, not by status
             "SELECT f.id, f.customer_id, f.step_id, e.at FROM followups f"
             " LEFT JOIN events e ON e.id = f.event_id"
-            f" WHERE f.customer_id IN ({customer_marks}) AND {unindexed('f.status', d)} = 'pending'"
+            f" WHERE f.customer_id IN ({self._listed('customers')})"
+            f" AND {unindexed('f.status', d)} = 'pending'"
             f" AND {unindexed('f.step_id', d)} IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
-            {**{f"c{i}": c for i, c in enumerate(customers)}, **_numbered(steps)},
+            {"customers": _json_list(customers), **_numbered(steps)},
         )
         found: dict[Any, list[Row]] = {}
         for row in rows:
             found.setdefault(row["customer_id"], []).append(row)
         return found
+
+    def _listed(self, parameter: str) -> str:
+        """The texts of the JSON array bound to `parameter`, for `IN (…)`: one parameter,
+        where one per value would cost SQLite a prepare quadratic in their number."""
+        return json_texts(parameter, self.store.dialect)
 
     def _decision(self, followup_id: int, reason: str) -> dict[str, Any]:
         return {
@@ -286,15 +309,26 @@ def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
     return found
 
 
-def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[Any, Row]:
-    """Each customer's fields, current assignment and expression measures, in one query."""
-    keys = list(customers)
+def _profile_columns(ruleset: RuleSet, owner_field: str | None) -> list[str]:
+    """The customer fields planning reads: the key, those the event steps' conditions and
+    the measures they use read, and the owner (`ruleset` has only those measures)."""
+    read = _read_by_event_steps(ruleset) | {n for m in ruleset.measures for n in m.uses}
+    read |= {owner_field} if owner_field else set()
     key = ruleset.schema.key
+    return [key, *(n for n in ruleset.schema.fields if n in read and n != key)]
+
+
+def _profiles(
+    store: Store, ruleset: RuleSet, customers: Iterable[Any], columns: list[str]
+) -> dict[Any, Row]:
+    """Each customer's `columns` and current assignment, in one query."""
+    key = ruleset.schema.key
+    fields = ", ".join(f'c."{name}"' for name in columns)
     rows = store.execute(
-        f"SELECT c.*, a.tier, a.level, a.strategy, a.gold FROM customers c"
+        f"SELECT {fields}, a.tier, a.level, a.strategy, a.gold FROM customers c"
         f' LEFT JOIN assignments a ON a.customer_id = c."{key}"'
-        f' WHERE c."{key}" IN ({_marks(len(keys))})',
-        _numbered(keys),
+        f' WHERE c."{key}" IN ({json_texts("keys", store.dialect)})',
+        {"keys": _json_list(customers)},
     )
     return {row[key]: row for row in rows}
 
@@ -311,8 +345,11 @@ class _Measures:
         self.ruleset, self.store = with_measures(ruleset, _read_by_event_steps(ruleset)), store
         self.compiled: dict[dt.date, dict[str, Any]] = {}
         self.reads_events = _steps_read_events(self.ruleset)
+        self.reads_history = bool(self.ruleset.change_measures)
 
-    def add(self, profile: Mapping[str, Any], moment: _Moment) -> dict[str, Any]:
+    def add(self, profile: Mapping[str, Any], moment: _Moment) -> Mapping[str, Any]:
+        if not self.ruleset.measures:
+            return profile  # nothing to add: read as it is, never changed
         today = moment.today
         if today not in self.compiled:
             self.compiled[today] = {
@@ -332,7 +369,7 @@ class _Measures:
         return record
 
     def kept(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if not self.ruleset.change_measures:
+        if not self.reads_history:
             return []
         return stored_history(self.store, self.ruleset, str(record[self.ruleset.schema.key]))
 
@@ -361,17 +398,19 @@ def _steps_read_events(ruleset: RuleSet) -> bool:
     return any(c.fields & from_events for c in conditions)
 
 
-def _by_bound(followups: list[Followup], now: dt.datetime) -> tuple[list[Followup], list[Followup]]:
-    """The follow-ups still in time, and those already past their bound on lateness."""
-    timely: list[Followup] = []
-    late: list[Followup] = []
-    for followup in followups:
-        (late if past_bound(followup.expires_at, now) else timely).append(followup)
-    return timely, late
+def _minutes(local: dt.datetime) -> str:
+    """`local` as `%Y-%m-%d %H:%M` (strftime is slow; it writes a year before 1000 unpadded)."""
+    if local.year < 1000:
+        return f"{local:%Y-%m-%d %H:%M}"
+    return local.replace(tzinfo=None).isoformat(" ", "minutes")
 
 
 def _marks(count: int) -> str:
     return ", ".join(f":p{i}" for i in range(count)) or "NULL"
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    return json.dumps([str(v) for v in values], ensure_ascii=False)
 
 
 def _numbered(values: Iterable[Any]) -> dict[str, Any]:

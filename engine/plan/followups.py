@@ -69,7 +69,10 @@ def new_batch() -> str:
 
 def iso(instant: dt.datetime) -> str:
     """UTC, second precision, sortable as text: how every instant is stored."""
-    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = instant.astimezone(dt.UTC)
+    if utc.year < 1000:  # strftime writes such a year without its leading zeros
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{utc.replace(tzinfo=None).isoformat(timespec='seconds')}Z"  # strftime is slower
 
 
 @dataclass(frozen=True)
@@ -98,23 +101,27 @@ class Followup:
     def key(self) -> str:
         return followup_key(self.step_id, self.customer_id, self.occurrence)
 
-    def row(self, batch: str, now: dt.datetime) -> dict[str, Any]:
+    def row(self, batch: str, now: str) -> dict[str, Any]:
+        """The row of COLUMNS to insert; `now` as `iso` writes it."""
         data = {name: getattr(self, name) for name in _FIELDS}
+        due = iso(self.due_at)
         data.update(
             key=self.key,
             mandatory=int(self.mandatory),
-            payload=json.dumps(dict(self.payload), ensure_ascii=False, default=str),
-            planned_due_at=iso(self.due_at),
-            due_at=iso(self.due_at),
+            payload=_PAYLOAD_JSON.encode(dict(self.payload)),
+            planned_due_at=due,
+            due_at=due,
             expires_at=iso(self.expires_at) if self.expires_at else None,
             batch=batch,
-            created_at=iso(now),
-            updated_at=iso(now),
+            created_at=now,
+            updated_at=now,
         )
         return data
 
 
 _FIELDS = tuple(f.name for f in fields(Followup))
+# json.dumps(…, ensure_ascii=False, default=str) makes a new encoder on every call
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def insert_followups(
@@ -126,7 +133,8 @@ def insert_followups(
     sql = f"INSERT INTO followups ({names}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
     before = _count(store, batch)
     with store.transaction():
-        store.execute_many(sql, (followup.row(batch, now) for followup in followups))
+        written = iso(now)
+        store.execute_many(sql, (followup.row(batch, written) for followup in followups))
     return _count(store, batch) - before
 
 

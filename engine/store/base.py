@@ -138,6 +138,8 @@ class Store(abc.ABC):
 
 
 EVENT_COLUMNS = "id, type, customer_id, at, payload, loaded_at"
+# json.dumps(…, ensure_ascii=False) makes a new encoder on every call; a row each is slow
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def event_values(rows: Iterable[Row]) -> list[tuple[Any, ...]]:
@@ -148,7 +150,7 @@ def event_values(rows: Iterable[Row]) -> list[tuple[Any, ...]]:
             r["type"],
             r["customer_id"],
             r["at"],
-            json.dumps(r.get("payload", {}), ensure_ascii=False),
+            _PAYLOAD_JSON.encode(r.get("payload", {})),
             r.get("loaded_at"),
         )
         for r in rows

@@ -339,7 +339,9 @@ class SQLiteStore(Store):
                 table.add_column(name, kind)
 
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[Row]:
-        return list(self.iter_rows(sql, parameters))
+        cursor = self.db.execute(sql, dict(parameters or {}))
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, values, strict=True)) for values in cursor]
 
     def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
         self.db.conn.executemany(sql, parameters)
