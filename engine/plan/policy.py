@@ -84,14 +84,14 @@ def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime)
     Runs in one transaction; applying it again to the same batch changes nothing. A
     follow-up already past its bound on lateness is expired first: no policy decides it.
     """
-    expired = expire_late(store, batch, now)
-    assign_arms(store, ruleset, batch, now)
-    found = survey(store, batch)
-    report = PolicyReport(planned=found.pending, expired=expired)
-    if ruleset.policies is None or found.pending == 0:
-        return report
-    run = Batch(store, ruleset, ruleset.policies, batch, now, found)
-    with store.transaction():
+    with store.transaction():  # all of it: SQLite would otherwise open one left uncommitted
+        expired = expire_late(store, batch, now)
+        assign_arms(store, ruleset, batch, now)
+        found = survey(store, batch)
+        report = PolicyReport(planned=found.pending, expired=expired)
+        if ruleset.policies is None or found.pending == 0:
+            return report
+        run = Batch(store, ruleset, ruleset.policies, batch, now, found)
         open_scratch(store)
         for decide in PASSES:
             report.add(decide(run))
