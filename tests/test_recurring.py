@@ -186,6 +186,22 @@ def test_planning_the_same_window_again_plans_nothing_new(store: Store, ruleset:
     assert (again.new, again.steps[0].already_planned, again.steps[0].outcomes) == (0, 2, {})
 
 
+def test_planning_again_after_a_customer_arrived_plans_the_newcomer_alone(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "P1", "proactive", consent_marketing=True)
+    customer(store, ruleset, "P2", "proactive", consent_marketing=True, do_not_contact=True)
+    first = plan_recurring(store, ruleset, *DECEMBER, NOW)
+    before = rows(store)
+    customer(store, ruleset, "P3", "proactive", consent_marketing=True, do_not_contact=True)
+    again = plan_recurring(store, ruleset, *DECEMBER, NOW)
+    assert (first.new, again.new, again.steps[0].already_planned) == (2, 1, 2)
+    [newcomer] = [row for row in rows(store) if row["customer_id"] == "P3"]
+    assert rows(store) == sorted([*before, newcomer], key=lambda row: row["key"])
+    assert (newcomer["status"], newcomer["policy"]) == ("suppressed", "do_not_contact")
+    assert again.steps[0].outcomes == {"suppressed (do_not_contact)": 1}
+
+
 def test_a_quarterly_step_is_for_its_level_only_and_named_by_quarter(
     store: Store, ruleset: RuleSet
 ) -> None:

@@ -88,6 +88,7 @@ class PlanReport:
     batch: str
     steps: list[StepPlan] = field(default_factory=list)
     policy: PolicyReport | None = None
+    consent_decided: bool = False  # the consent checks were decided while inserting
 
     @property
     def new(self) -> int:
@@ -156,7 +157,7 @@ def insert_recurring(
     consent verdicts are decided while inserting (see `insert_planned`)."""
     _check_window(start, end)
     store.prepare(ruleset.schema)
-    report = PlanReport(batch)
+    report = PlanReport(batch, consent_decided=consent)
     steps = [s for s in ruleset.steps if s.schedule is not None and (only is None or s.id in only)]
     window = (start, end)
     with tuned(store), store.transaction():
@@ -174,7 +175,7 @@ def apply_policy(
     The consent verdicts were decided while inserting (see `insert_planned`); the report
     counts them as the consent pass would have, before the verdicts of the other passes."""
     decided = _decided(store, report.batch) if ruleset.policies is not None else []
-    policy = apply_policies(store, ruleset, report.batch, now)
+    policy = apply_policies(store, ruleset, report.batch, now, report.consent_decided)
     report.policy = PolicyReport(planned=sum(n for _, n in decided), expired=policy.expired)
     report.policy.suppressed = dict(decided)
     report.policy.planned += policy.planned
@@ -298,6 +299,7 @@ def insert_planned(
     query = _Selection(ruleset, planned, store.dialect, scope or Scope(), consent)
     params = query.params(batch, now)
     before = _planned(store, params)
+    query.fresh_only = before > 0  # re-planning: the checks run for the new customers alone
     store.execute(
         f"INSERT INTO followups ({', '.join(COLUMNS)}) SELECT {query.values()}"
         f" FROM {query.source} ON CONFLICT (key) DO NOTHING",
@@ -347,6 +349,7 @@ class _Selection:
         capacity = ruleset.policies.capacity if ruleset.policies else None
         self.owner = capacity.owner_field if capacity else None
         self.consent = self._consent() if consent else None
+        self.fresh_only = False  # only customers without the occurrence's follow-up yet
 
     def _consent(self) -> ConsentSql | None:
         """The contact policy's consent checks, decided while inserting (the policy's consent
@@ -410,6 +413,8 @@ class _Selection:
         where = ["a.level IS NOT NULL"]
         where += [] if self.step.level == "all" else ["a.level = :level"]
         where += [self.scope.where] if self.scope.where else []
+        if self.fresh_only:
+            where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
         return (
             f"SELECT {listed} FROM customers AS c JOIN assignments AS a"
             f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
@@ -473,11 +478,16 @@ class _Selection:
             policy = f"CASE WHEN {cancelled} THEN 'unless' ELSE {policy} END"
             reason = f"CASE WHEN {cancelled} THEN :reason ELSE {reason} END"
         return (
-            f":step || ':' || {customer} || ':' || :occurrence, {customer}, :step, x.level,"
+            f"{self.key(customer)}, {customer}, :step, x.level,"
             f" :kind, {channel}, :template, :priority, :mandatory, :purpose, {owner},"
             f" :occurrence, NULL, '{{}}', :due, :due, :expires, {status}, {policy}, {reason},"
             f" :batch, :hash, :now, :now"
         )
+
+    @staticmethod
+    def key(customer: str) -> str:
+        """The follow-up's key `step:customer:period` for the customer key `customer`."""
+        return f":step || ':' || {customer} || ':' || :occurrence"
 
     def params(self, batch: str, now: dt.datetime) -> dict[str, Any]:
         step, planned = self.step.step, self.planned
