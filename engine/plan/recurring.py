@@ -368,11 +368,20 @@ class _Selection:
             "purpose": ":purpose",
             "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
             "expires_at": "CAST(:expires AS TEXT)",
-            "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
+            "resolved": self._resolved(resolved),
             "service": SERVICE,
             "marketing": MARKETING,
         }
         return consent_sql(policies, "x", row)
+
+    def _resolved(self, chosen: str) -> str:
+        """The channel chosen for a follow-up still `preferred`: none, since the source chose
+        it (`channel`) and kept `preferred` only when the choice found none; the choice is
+        made again only if a channel is itself named 'preferred'."""
+        policies = self.ruleset.policies
+        if policies is not None and PREFERRED not in policies.channels:
+            return "NULL"
+        return f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {chosen} END"
 
     def q(self, name: str) -> str:
         return quote(name, self.dialect)
