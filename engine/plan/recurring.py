@@ -173,27 +173,30 @@ def apply_policy(
     """Run the contact policy over the report's batch, then count each step's outcomes.
 
     The consent verdicts were decided while inserting (see `insert_planned`); the report
-    counts them as the consent pass would have, before the verdicts of the other passes."""
-    decided = _decided(store, report.batch) if ruleset.policies is not None else []
+    counts them as the consent pass would have, before the verdicts of the other passes: the
+    batch's suppressed follow-ups less those the passes suppressed (a pass decides pending
+    follow-ups only), so the batch is counted once, after the policy."""
     policy = apply_policies(store, ruleset, report.batch, now, report.consent_decided)
+    outcomes = _outcomes(store, report.batch)
+    decided = _decided(outcomes, policy) if ruleset.policies is not None else []
     report.policy = PolicyReport(planned=sum(n for _, n in decided), expired=policy.expired)
     report.policy.suppressed = dict(decided)
     report.policy.planned += policy.planned
     report.policy.add([("suppressed", p, n) for p, n in policy.suppressed.items()])
     report.policy.deferred = policy.deferred
-    count_outcomes(store, report)
+    _count_outcomes(report, outcomes)
     return report
 
 
-def _decided(store: Store, batch: str) -> list[tuple[str, int]]:
-    """(policy, count) of the batch's follow-ups suppressed while inserting, in the order the
-    consent pass counts them."""
-    rows = store.execute(
-        "SELECT policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
-        " AND status = 'suppressed' GROUP BY policy ORDER BY policy",
-        {"batch": batch},
-    )
-    return [(row["policy"], int(row["n"])) for row in rows]
+def _decided(outcomes: list[dict[str, Any]], policy: PolicyReport) -> list[tuple[str, int]]:
+    """(policy, count) of the batch's follow-ups suppressed before the passes, in the order
+    the consent pass counts them."""
+    suppressed: dict[str, int] = {}
+    for row in outcomes:
+        if row["status"] == "suppressed":
+            suppressed[row["policy"]] = suppressed.get(row["policy"], 0) + int(row["n"])
+    before = {p: n - policy.suppressed.get(p, 0) for p, n in suppressed.items()}
+    return sorted((p, n) for p, n in before.items() if n > 0)
 
 
 def _check_window(start: dt.datetime, end: dt.datetime) -> None:
@@ -523,11 +526,18 @@ class _Selection:
 
 def count_outcomes(store: Store, report: PlanReport) -> None:
     """Each step's new rows by status, and by the policy that decided them."""
-    rows = store.execute(
+    _count_outcomes(report, _outcomes(store, report.batch))
+
+
+def _outcomes(store: Store, batch: str) -> list[dict[str, Any]]:
+    return store.execute(
         "SELECT step_id, status, policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
         " GROUP BY step_id, status, policy ORDER BY step_id, status, policy",
-        {"batch": report.batch},
+        {"batch": batch},
     )
+
+
+def _count_outcomes(report: PlanReport, rows: list[dict[str, Any]]) -> None:
     plans = {p.step_id: p for p in report.steps}
     for plan in plans.values():
         plan.outcomes = {}
