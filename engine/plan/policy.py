@@ -89,9 +89,10 @@ def apply_policies(
     (`consent_sql`, in the same transaction): the consent pass would find nothing to do.
     """
     with store.transaction():  # all of it: SQLite would otherwise open one left uncommitted
-        expired = expire_late(store, batch, now)
-        assign_arms(store, ruleset, batch, now)
-        found = survey(store, batch)
+        found = survey(store, batch, now)
+        expired = expire_late(store, batch, now) if found.late else 0
+        if assign_arms(store, ruleset, batch, now) or expired:
+            found = survey(store, batch, now)
         report = PolicyReport(planned=found.pending, expired=expired)
         if ruleset.policies is None or found.pending == 0:
             return report
