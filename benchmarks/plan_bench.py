@@ -1,12 +1,17 @@
 """Recurring planning benchmark: one monthly step for every classified customer, on SQLite.
 
     python benchmarks/plan_bench.py [--customers N] [--runs N] [--sample N] [--data DIR]
+                                    [--scenarios NAME,…]
 
 The store is built once and kept in --data (default /tmp/guanxi-plan-bench): the demo
 customers (engine/demo_data), loaded with engine/ingest and classified with engine/classify,
 under a rule project that is the default one with a single playbook step, a monthly message
-for every level. Every measured run starts from a fresh copy of that store. Median of --runs:
+for every level. Every measured run starts from a fresh copy of that store. Median of --runs,
+wall clock and (rows named CPU) the process's CPU seconds:
 
+  plan_recurring   the whole month as the scheduler plans it: insert and contact policy in one
+                   transaction (the goal's figure)
+  again            plan_recurring over the same month once more (after an untimed first call)
   set-based        insert_recurring: one INSERT … SELECT … ON CONFLICT DO NOTHING for the
                    whole population (what plan_recurring does before the policy)
   + policy         the contact policy over the same batch (apply_policy), timed on its own
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import statistics
 import sys
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.run import tuned
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.ingest import load_customers
@@ -39,6 +46,7 @@ from guanxi.engine.plan.recurring import (
     count_outcomes,
     insert_recurring,
     occurrence,
+    plan_recurring,
 )
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -99,13 +107,47 @@ def december(ruleset: RuleSet) -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime(2026, 11, 28, tzinfo=zone), dt.datetime(2026, 12, 28, tzinfo=zone)
 
 
-def timed(work: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+CPU: dict[str, float] = {}  # the last timed work's CPU seconds, by name (see `timed`)
+
+
+def timed(work: Callable[[], Any], name: str = "") -> tuple[float, Any]:
+    """Wall-clock seconds of `work` and its result; its CPU seconds go into CPU[name]: on a
+    shared machine they tell what the wall clock of a quiet one would."""
+    started, cpu = time.perf_counter(), time.process_time()
     result = work()
+    CPU[name] = time.process_time() - cpu
     return time.perf_counter() - started, result
 
 
 # --- the scenarios: each returns {name: (seconds, follow-ups)} -------------------------
+
+
+def whole(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:
+    """plan_recurring: the planning and the policy in one transaction."""
+    store = fresh(base, work)
+    try:
+        seconds, report = timed(lambda: plan_recurring(store, ruleset, *december(ruleset), NOW))
+        return {
+            "plan_recurring": (seconds, report.new),
+            "plan_recurring CPU": (CPU[""], report.new),
+            "outcomes": report.steps[0].outcomes,
+        }
+    finally:
+        store.close()
+
+
+def again(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:
+    """plan_recurring once more over the same month: nothing new (timed: the second call)."""
+    store = fresh(base, work)
+    try:
+        plan_recurring(store, ruleset, *december(ruleset), NOW)
+        seconds, report = timed(lambda: plan_recurring(store, ruleset, *december(ruleset), NOW))
+        return {
+            "plan_recurring again": (seconds, report.new),
+            "plan_recurring again CPU": (CPU[""], report.new),
+        }
+    finally:
+        store.close()
 
 
 def set_based(ruleset: RuleSet, base: Path, work: Path) -> dict[str, tuple[float, int]]:
@@ -117,7 +159,7 @@ def set_based(ruleset: RuleSet, base: Path, work: Path) -> dict[str, tuple[float
                 store, ruleset, *december(ruleset), NOW, new_batch(), consent=True
             )
         )
-        results = {"set-based": (seconds, report.new)}
+        results = {"set-based": (seconds, report.new), "set-based CPU": (CPU[""], report.new)}
         results.update(_policy(store, ruleset, report))
         again, repeat = timed(
             lambda: insert_recurring(
@@ -132,11 +174,16 @@ def set_based(ruleset: RuleSet, base: Path, work: Path) -> dict[str, tuple[float
 
 def _policy(store: SQLiteStore, ruleset: RuleSet, report: PlanReport) -> dict[str, Any]:
     try:
-        seconds, _ = timed(lambda: apply_policy(store, ruleset, report, NOW))
+        with tuned(store):  # as plan_recurring runs it
+            seconds, _ = timed(lambda: apply_policy(store, ruleset, report, NOW))
     except NotImplementedError:
         return {}
     count_outcomes(store, report)
-    return {"+ policy": (seconds, report.new), "outcomes": report.steps[0].outcomes}
+    return {
+        "+ policy": (seconds, report.new),
+        "+ policy CPU": (CPU[""], report.new),
+        "outcomes": report.steps[0].outcomes,
+    }
 
 
 def eligible_sql(ruleset: RuleSet) -> str:
@@ -224,13 +271,22 @@ def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, int]]]:
     print(f"store ready in {time.perf_counter() - started:.1f} s: {base}", file=sys.stderr)
     work = data / "work.db"
     results: dict[str, list[tuple[float, int]]] = {}
+    scenarios: dict[str, Callable[[], dict[str, Any]]] = {
+        "plan_recurring": lambda: whole(ruleset, base, work),
+        "again": lambda: again(ruleset, base, work),
+        "set-based": lambda: set_based(ruleset, base, work),
+        "executemany": lambda: executemany(ruleset, base, work),
+        "per-customer": lambda: per_customer(ruleset, base, work, args.sample),
+    }
+    chosen = args.scenarios.split(",") if args.scenarios else list(scenarios)
     for run in range(args.runs):
         found: dict[str, Any] = {}
-        found.update(set_based(ruleset, base, work))
-        found.update(executemany(ruleset, base, work))
-        found.update(per_customer(ruleset, base, work, args.sample))
+        for name in chosen:
+            found.update(scenarios[name]())
         outcomes = found.pop("outcomes", None)
-        print(f"run {run + 1}: {found} {outcomes or ''}", file=sys.stderr)
+        load = os.getloadavg()[0]
+        print(f"run {run + 1} (load {load:.2f}): {found} {outcomes or ''}", file=sys.stderr)
+        found["load average (1 min)"] = (load, 0)
         for name, value in found.items():
             results.setdefault(name, []).append(value)
     return results
@@ -260,6 +316,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sample", type=int, default=50_000)
     parser.add_argument("--data", default="/tmp/guanxi-plan-bench")
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated: plan_recurring, again, set-based, executemany, per-customer",
+    )
     args = parser.parse_args()
     results = measure(args)
     print(f"`{' '.join(['python', *sys.argv])}`\n")

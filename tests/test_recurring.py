@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.engine import consent
 from guanxi.engine.classify import classify
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import new_batch
@@ -184,6 +185,22 @@ def test_planning_the_same_window_again_plans_nothing_new(store: Store, ruleset:
     again = plan(store, ruleset, *DECEMBER)
     assert rows(store) == before
     assert (again.new, again.steps[0].already_planned, again.steps[0].outcomes) == (0, 2, {})
+
+
+def test_planning_again_after_a_customer_arrived_plans_the_newcomer_alone(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "P1", "proactive", consent_marketing=True)
+    customer(store, ruleset, "P2", "proactive", consent_marketing=True, do_not_contact=True)
+    first = plan_recurring(store, ruleset, *DECEMBER, NOW)
+    before = rows(store)
+    customer(store, ruleset, "P3", "proactive", consent_marketing=True, do_not_contact=True)
+    again = plan_recurring(store, ruleset, *DECEMBER, NOW)
+    assert (first.new, again.new, again.steps[0].already_planned) == (2, 1, 2)
+    [newcomer] = [row for row in rows(store) if row["customer_id"] == "P3"]
+    assert rows(store) == sorted([*before, newcomer], key=lambda row: row["key"])
+    assert (newcomer["status"], newcomer["policy"]) == ("suppressed", "do_not_contact")
+    assert again.steps[0].outcomes == {"suppressed (do_not_contact)": 1}
 
 
 def test_a_quarterly_step_is_for_its_level_only_and_named_by_quarter(
@@ -567,3 +584,75 @@ def test_consent_decided_while_planning_gives_the_rows_and_decisions_of_the_poli
     )
     assert any(row["status"] == "cancelled" for row in followups)
     assert len(decisions) >= len([row for row in followups if row["status"] == "suppressed"])
+
+
+# --- the same on random customers and consent ledgers, and planning again plans nothing ---
+
+CHANNELS = ("sms", "email", "app", "phone")
+maybe = st.none() | st.booleans()
+random_customer = st.fixed_dictionaries(
+    {
+        "level": st.sampled_from(("basic", "passive", "proactive", "partner")),
+        "consent_marketing": maybe,
+        "consent_sms": maybe,
+        "consent_email": maybe,
+        "consent_app": maybe,
+        "do_not_contact": maybe,
+        "preferred_channel": st.none() | st.sampled_from((*CHANNELS, "counter")),
+        "rm_id": st.none() | st.sampled_from(("RM1", "RM2")),
+    }
+)
+random_record = st.tuples(
+    st.integers(0, 5),  # whose
+    st.sampled_from((*CHANNELS, consent.ALL)),
+    st.sampled_from(tuple(consent.PURPOSES)),
+    st.booleans(),
+    st.integers(0, 3),  # effective: days before NOW (ties on purpose: the id decides)
+)
+
+
+def consent_population(
+    store: Store, ruleset: RuleSet, customers: list[dict[str, Any]], records: list[Any]
+) -> None:
+    store.prepare(ruleset.schema)
+    for number, fields in enumerate(customers):
+        level, rm = fields["level"], fields["rm_id"]
+        given = {k: v for k, v in fields.items() if k not in ("level", "rm_id") and v is not None}
+        customer(store, ruleset, f"R{number}", level, **given)
+        store.execute("UPDATE customers SET rm_id = :rm WHERE customer_id = :c",
+                      {"rm": rm, "c": f"R{number}"})  # fmt: skip
+    ledger = [
+        consent.Record(f"R{whose % len(customers)}", channel, purpose, granted, "branch", None,
+                       (NOW - dt.timedelta(days=days)).isoformat())
+        for whose, channel, purpose, granted, days in records
+    ]  # fmt: skip
+    consent.append(store, ledger, NOW)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    customers=st.lists(random_customer, min_size=1, max_size=6),
+    records=st.lists(random_record, max_size=12),
+)
+def test_consent_decided_while_planning_matches_the_policy_pass_on_random_ledgers(
+    customers: list[dict[str, Any]], records: list[Any]
+) -> None:
+    ruleset = rules_with_consent_steps()
+    start, end = DECEMBER[0], DECEMBER[0] + dt.timedelta(days=40)
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for decide in (True, False):
+            store = SQLiteStore(Path(folder) / f"decide-{decide}.db")
+            try:
+                with store.transaction():
+                    consent_population(store, ruleset, customers, records)
+                report = insert_recurring(store, ruleset, start, end, NOW, "b1", consent=decide)
+                apply_policy(store, ruleset, report, NOW)
+                results.append((planned_state(store), report.to_dict()))
+                again = plan_recurring(store, ruleset, start, end, NOW)
+                assert again.new == 0
+                assert planned_state(store) == results[-1][0]  # planning again: nothing
+            finally:
+                store.close()
+    decided, passed = results
+    assert decided == passed

@@ -42,12 +42,14 @@ def in_experiment(step: CompiledStep, ruleset: RuleSet) -> bool:
     return bool(held or step.step.variants)
 
 
-def assign_arms(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime) -> None:
+def assign_arms(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime) -> bool:
     """Give every new follow-up of `batch` from a step in an experiment its arm and variant;
-    hold out the pending ones of the held-out arm. Applying it again changes nothing."""
-    for step in ruleset.steps:
-        if in_experiment(step, ruleset):
-            _assign(store, ruleset, step, batch, now)
+    hold out the pending ones of the held-out arm. Applying it again changes nothing. Whether
+    any step is in an experiment (and so the batch may have changed)."""
+    steps = [step for step in ruleset.steps if in_experiment(step, ruleset)]
+    for step in steps:
+        _assign(store, ruleset, step, batch, now)
+    return bool(steps)
 
 
 def _assign(

@@ -78,23 +78,29 @@ class PolicyReport:
             into[policy] = into.get(policy, 0) + count
 
 
-def apply_policies(store: Store, ruleset: RuleSet, batch: str, now: dt.datetime) -> PolicyReport:
+def apply_policies(
+    store: Store, ruleset: RuleSet, batch: str, now: dt.datetime, consent_decided: bool = False
+) -> PolicyReport:
     """Decide every pending follow-up of `batch`: resolve channels, suppress or defer.
 
     Runs in one transaction; applying it again to the same batch changes nothing. A
     follow-up already past its bound on lateness is expired first: no policy decides it.
+    `consent_decided`: the planner inserted the batch with the consent checks decided
+    (`consent_sql`, in the same transaction): the consent pass would find nothing to do.
     """
-    expired = expire_late(store, batch, now)
-    assign_arms(store, ruleset, batch, now)
-    found = survey(store, batch)
-    report = PolicyReport(planned=found.pending, expired=expired)
-    if ruleset.policies is None or found.pending == 0:
-        return report
-    run = Batch(store, ruleset, ruleset.policies, batch, now, found)
-    with store.transaction():
+    with store.transaction():  # all of it: SQLite would otherwise open one left uncommitted
+        found = survey(store, batch, now)
+        expired = expire_late(store, batch, now) if found.late else 0
+        if assign_arms(store, ruleset, batch, now) or expired:
+            found = survey(store, batch, now)
+        report = PolicyReport(planned=found.pending, expired=expired)
+        if ruleset.policies is None or found.pending == 0:
+            return report
+        run = Batch(store, ruleset, ruleset.policies, batch, now, found)
         open_scratch(store)
         for decide in PASSES:
-            report.add(decide(run))
+            if not (consent_decided and decide is consent):
+                report.add(decide(run))
     return report
 
 

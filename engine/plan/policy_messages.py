@@ -107,6 +107,9 @@ def quiet_hours(run: Batch) -> Counts:
     span = run.survey.message_span
     if span is None:
         return []
+    first, last = span
+    if first == last and not quiet.holds(first.astimezone(run.zone)):
+        return []  # every message is due at one time (an occurrence's), outside quiet hours
     local = local_seconds_sql("f.due_at", offsets(run.zone, *span), run.store.dialect)
     rows = run.query(
         "SELECT f.id, f.key, f.due_at, f.expires_at FROM followups f"

@@ -40,20 +40,22 @@ class Survey:
     preferred: int = 0  # with `channel: preferred`
     tasks: int = 0
     message_span: Span | None = None  # the earliest and latest due time of its messages
+    late: int = 0  # past their bound on lateness at `now` (expire_late expires them)
 
 
-def survey(store: Store, batch: str) -> Survey:
+def survey(store: Store, batch: str, now: dt.datetime) -> Survey:
     [row] = store.execute(
         "SELECT count(*) AS n, count(CASE channel WHEN 'preferred' THEN 1 END) AS preferred,"
         " count(CASE kind WHEN 'task' THEN 1 END) AS tasks,"
         " min(CASE kind WHEN 'message' THEN due_at END) AS first,"
-        " max(CASE kind WHEN 'message' THEN due_at END) AS last FROM followups"
+        " max(CASE kind WHEN 'message' THEN due_at END) AS last,"
+        " count(CASE WHEN expires_at <= :now THEN 1 END) AS late FROM followups"
         " WHERE batch = :batch AND status = 'pending'",
-        {"batch": batch},
+        {"batch": batch, "now": iso(now)},
     )
     first, last = row["first"], row["last"]
     span = (parse_instant(first), parse_instant(last)) if first else None
-    return Survey(row["n"], row["preferred"], row["tasks"], span)
+    return Survey(row["n"], row["preferred"], row["tasks"], span, row["late"])
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class PlanReport:
     batch: str
     steps: list[StepPlan] = field(default_factory=list)
     policy: PolicyReport | None = None
+    consent_decided: bool = False  # the consent checks were decided while inserting
 
     @property
     def new(self) -> int:
@@ -156,7 +157,7 @@ def insert_recurring(
     consent verdicts are decided while inserting (see `insert_planned`)."""
     _check_window(start, end)
     store.prepare(ruleset.schema)
-    report = PlanReport(batch)
+    report = PlanReport(batch, consent_decided=consent)
     steps = [s for s in ruleset.steps if s.schedule is not None and (only is None or s.id in only)]
     window = (start, end)
     with tuned(store), store.transaction():
@@ -172,27 +173,30 @@ def apply_policy(
     """Run the contact policy over the report's batch, then count each step's outcomes.
 
     The consent verdicts were decided while inserting (see `insert_planned`); the report
-    counts them as the consent pass would have, before the verdicts of the other passes."""
-    decided = _decided(store, report.batch) if ruleset.policies is not None else []
-    policy = apply_policies(store, ruleset, report.batch, now)
+    counts them as the consent pass would have, before the verdicts of the other passes: the
+    batch's suppressed follow-ups less those the passes suppressed (a pass decides pending
+    follow-ups only), so the batch is counted once, after the policy."""
+    policy = apply_policies(store, ruleset, report.batch, now, report.consent_decided)
+    outcomes = _outcomes(store, report.batch)
+    decided = _decided(outcomes, policy) if ruleset.policies is not None else []
     report.policy = PolicyReport(planned=sum(n for _, n in decided), expired=policy.expired)
     report.policy.suppressed = dict(decided)
     report.policy.planned += policy.planned
     report.policy.add([("suppressed", p, n) for p, n in policy.suppressed.items()])
     report.policy.deferred = policy.deferred
-    count_outcomes(store, report)
+    _count_outcomes(report, outcomes)
     return report
 
 
-def _decided(store: Store, batch: str) -> list[tuple[str, int]]:
-    """(policy, count) of the batch's follow-ups suppressed while inserting, in the order the
-    consent pass counts them."""
-    rows = store.execute(
-        "SELECT policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
-        " AND status = 'suppressed' GROUP BY policy ORDER BY policy",
-        {"batch": batch},
-    )
-    return [(row["policy"], int(row["n"])) for row in rows]
+def _decided(outcomes: list[dict[str, Any]], policy: PolicyReport) -> list[tuple[str, int]]:
+    """(policy, count) of the batch's follow-ups suppressed before the passes, in the order
+    the consent pass counts them."""
+    suppressed: dict[str, int] = {}
+    for row in outcomes:
+        if row["status"] == "suppressed":
+            suppressed[row["policy"]] = suppressed.get(row["policy"], 0) + int(row["n"])
+    before = {p: n - policy.suppressed.get(p, 0) for p, n in suppressed.items()}
+    return sorted((p, n) for p, n in before.items() if n > 0)
 
 
 def _check_window(start: dt.datetime, end: dt.datetime) -> None:
@@ -298,6 +302,7 @@ def insert_planned(
     query = _Selection(ruleset, planned, store.dialect, scope or Scope(), consent)
     params = query.params(batch, now)
     before = _planned(store, params)
+    query.fresh_only = before > 0  # re-planning: the checks run for the new customers alone
     store.execute(
         f"INSERT INTO followups ({', '.join(COLUMNS)}) SELECT {query.values()}"
         f" FROM {query.source} ON CONFLICT (key) DO NOTHING",
@@ -347,6 +352,7 @@ class _Selection:
         capacity = ruleset.policies.capacity if ruleset.policies else None
         self.owner = capacity.owner_field if capacity else None
         self.consent = self._consent() if consent else None
+        self.fresh_only = False  # only customers without the occurrence's follow-up yet
 
     def _consent(self) -> ConsentSql | None:
         """The contact policy's consent checks, decided while inserting (the policy's consent
@@ -365,11 +371,20 @@ class _Selection:
             "purpose": ":purpose",
             "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
             "expires_at": "CAST(:expires AS TEXT)",
-            "resolved": f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {resolved} END",
+            "resolved": self._resolved(resolved),
             "service": SERVICE,
             "marketing": MARKETING,
         }
         return consent_sql(policies, "x", row)
+
+    def _resolved(self, chosen: str) -> str:
+        """The channel chosen for a follow-up still `preferred`: none, since the source chose
+        it (`channel`) and kept `preferred` only when the choice found none; the choice is
+        made again only if a channel is itself named 'preferred'."""
+        policies = self.ruleset.policies
+        if policies is not None and PREFERRED not in policies.channels:
+            return "NULL"
+        return f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {chosen} END"
 
     def q(self, name: str) -> str:
         return quote(name, self.dialect)
@@ -410,6 +425,8 @@ class _Selection:
         where = ["a.level IS NOT NULL"]
         where += [] if self.step.level == "all" else ["a.level = :level"]
         where += [self.scope.where] if self.scope.where else []
+        if self.fresh_only:
+            where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
         return (
             f"SELECT {listed} FROM customers AS c JOIN assignments AS a"
             f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
@@ -473,11 +490,16 @@ class _Selection:
             policy = f"CASE WHEN {cancelled} THEN 'unless' ELSE {policy} END"
             reason = f"CASE WHEN {cancelled} THEN :reason ELSE {reason} END"
         return (
-            f":step || ':' || {customer} || ':' || :occurrence, {customer}, :step, x.level,"
+            f"{self.key(customer)}, {customer}, :step, x.level,"
             f" :kind, {channel}, :template, :priority, :mandatory, :purpose, {owner},"
             f" :occurrence, NULL, '{{}}', :due, :due, :expires, {status}, {policy}, {reason},"
             f" :batch, :hash, :now, :now"
         )
+
+    @staticmethod
+    def key(customer: str) -> str:
+        """The follow-up's key `step:customer:period` for the customer key `customer`."""
+        return f":step || ':' || {customer} || ':' || :occurrence"
 
     def params(self, batch: str, now: dt.datetime) -> dict[str, Any]:
         step, planned = self.step.step, self.planned
@@ -504,11 +526,18 @@ class _Selection:
 
 def count_outcomes(store: Store, report: PlanReport) -> None:
     """Each step's new rows by status, and by the policy that decided them."""
-    rows = store.execute(
+    _count_outcomes(report, _outcomes(store, report.batch))
+
+
+def _outcomes(store: Store, batch: str) -> list[dict[str, Any]]:
+    return store.execute(
         "SELECT step_id, status, policy, COUNT(*) AS n FROM followups WHERE batch = :batch"
         " GROUP BY step_id, status, policy ORDER BY step_id, status, policy",
-        {"batch": report.batch},
+        {"batch": batch},
     )
+
+
+def _count_outcomes(report: PlanReport, rows: list[dict[str, Any]]) -> None:
     plans = {p.step_id: p for p in report.steps}
     for plan in plans.values():
         plan.outcomes = {}
