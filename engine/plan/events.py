@@ -51,6 +51,7 @@ from guanxi.engine.plan.followups import (
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
+from guanxi.engine.store.assignments import current_value, joined
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import unindexed
 
@@ -286,13 +287,17 @@ def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
     return found
 
 
+PROFILED = ("tier", "level", "strategy", "gold")  # of the current assignment
+
+
 def _profiles(store: Store, ruleset: RuleSet, customers: Iterable[Any]) -> dict[Any, Row]:
     """Each customer's fields, current assignment and expression measures, in one query."""
     keys = list(customers)
     key = ruleset.schema.key
+    current = ", ".join(f"{current_value('a', 'n', c)} AS {c}" for c in PROFILED)
+    customer = f'c."{key}"'
     rows = store.execute(
-        f"SELECT c.*, a.tier, a.level, a.strategy, a.gold FROM customers c"
-        f' LEFT JOIN assignments a ON a.customer_id = c."{key}"'
+        f"SELECT c.*, {current} FROM customers c {joined('a', 'n', customer)}"
         f' WHERE c."{key}" IN ({_marks(len(keys))})',
         _numbered(keys),
     )

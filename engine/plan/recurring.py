@@ -411,7 +411,7 @@ class _Selection:
         where += [] if self.step.level == "all" else ["a.level = :level"]
         where += [self.scope.where] if self.scope.where else []
         return (
-            f"SELECT {listed} FROM customers AS c JOIN assignments AS a"
+            f"SELECT {listed} FROM customers AS c JOIN current_assignments AS a"
             f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
             f" WHERE {' AND '.join(where)}"
         )
