@@ -1,7 +1,8 @@
 """The snapshot night's write-back: today's tree against another (the path before a change),
 side by side in the same run.
 
-    python benchmarks/writeback_bench.py --before LINKS [--quick] [--runs N] [--data DIR]
+    python benchmarks/writeback_bench.py --before LINKS [--quick] [--runs N] [--first-runs N]
+        [--data DIR]
 
 LINKS is a folder holding `guanxi/` (engine, adapters, cli, rules) of the other tree, e.g. an
 export of the commit before the change. Each run is a fresh process importing one tree (peak
@@ -114,7 +115,9 @@ def empty_store(tree: Path, data: Path, name: str) -> Path:
     return path
 
 
-def run_all(trees: dict[str, Path], data: Path, quick: bool, runs: int) -> dict[str, list[Run]]:
+def run_all(
+    trees: dict[str, Path], data: Path, quick: bool, runs: int, first_runs: int
+) -> dict[str, list[Run]]:
     from guanxi.engine.defaults import default_rules_path
     from guanxi.engine.ruleset import load_ruleset
 
@@ -128,7 +131,7 @@ def run_all(trees: dict[str, Path], data: Path, quick: bool, runs: int) -> dict[
     second = night_parquet(first, data / f"{first.stem}-night.parquet", 5.0, TODAY)
     stores = {name: data / f"writeback-{name}.db" for name in trees}
     results: dict[str, list[Run]] = {}
-    for _ in range(runs):
+    for _ in range(first_runs):
         for name, tree in trees.items():
             store = fresh_copy(empty_store(tree, data, name), stores[name])
             results.setdefault(f"first ({name})", []).append(measured(tree, "first", store, first))
@@ -163,6 +166,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="folder holding the other tree's guanxi/")
     parser.add_argument("--quick", action="store_true", help="sizes divided by ten")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--first-runs", type=int, help="first runs (default: --runs)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/guanxi-bench"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -173,7 +177,9 @@ def main() -> None:
         parser.error("--before is required")
     args.data.mkdir(parents=True, exist_ok=True)
     after = Path(os.environ.get("PYTHONPATH", str(HERE))).resolve()
-    results = run_all({"before": args.before, "after": after}, args.data, args.quick, args.runs)
+    trees = {"before": args.before, "after": after}
+    first_runs = args.runs if args.first_runs is None else args.first_runs
+    results = run_all(trees, args.data, args.quick, args.runs, first_runs)
     print(f"`{' '.join(sys.argv)}` — {dt.date.today()}, {os.cpu_count()} cores\n")
     print(table(results))
 
