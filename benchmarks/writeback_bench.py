@@ -12,6 +12,8 @@ memory and bytes written are that run's own), the trees taking turns:
            two snapshots, as in classify_bench.py
   fold     (this tree only) folding the changes kept apart into `assignments`, which happens
            when they reach a quarter of the customers (engine/store/assignments.py)
+  read     a reader over every customer (tiers × levels, as simulate and the report count
+           them): the table before, the view after, with the changes kept apart and folded
 Printed: the median seconds, each run with the 1-minute load average at its start, the
 phases (Stopwatch laps) of the median run, peak RSS and the bytes the process wrote to disk.
 --quick divides every size by ten. Data are generated once into --data and reused.
@@ -43,12 +45,16 @@ Run = dict[str, Any]
 # --- one measured run, in a child process importing one tree -----------------------------
 
 
-def child(scenario: str, store_path: str, snapshot: str) -> Run:
+def child(scenario: str, store_path: str, argument: str) -> Run:
     from guanxi.engine.store.sqlite import SQLiteStore
 
     store = SQLiteStore(store_path)
     started = time.perf_counter()
     try:
+        if scenario == "read":
+            table = argument or "assignments"
+            rows = store.execute(f"SELECT tier, level, COUNT(*) AS n FROM {table} GROUP BY 1, 2")
+            return {"seconds": time.perf_counter() - started, "cells": len(rows), **_process()}
         if scenario == "fold":
             from guanxi.engine.store.assignments import fold
 
@@ -59,7 +65,7 @@ def child(scenario: str, store_path: str, snapshot: str) -> Run:
         from guanxi.engine.defaults import default_rules_path
         from guanxi.engine.ruleset import load_ruleset
 
-        report = classify_snapshot(store, load_ruleset(default_rules_path()), NOW, Path(snapshot))
+        report = classify_snapshot(store, load_ruleset(default_rules_path()), NOW, Path(argument))
     finally:
         store.close()
     return {
@@ -79,9 +85,11 @@ def _process() -> dict[str, float]:
     return {"rss_mb": peak / 1024, "written_mb": int(io["write_bytes"]) / 2**20}
 
 
-def measured(tree: Path, scenario: str, store: Path, snapshot: Path | None = None) -> Run:
+def measured(tree: Path, scenario: str, store: Path, argument: object = "") -> Run:
+    """One run of `scenario` on `store` in a process importing `tree`; `argument`: the
+    snapshot, or the table a reader reads."""
     load = os.getloadavg()[0]
-    command = [sys.executable, __file__, "--child", scenario, str(store), str(snapshot or "")]
+    command = [sys.executable, __file__, "--child", scenario, str(store), str(argument)]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
@@ -140,8 +148,23 @@ def run_all(
             snapshot = (second, first)[night % 2]
             ran = measured(tree, "night", stores[name], snapshot)
             results.setdefault(f"night ({name})", []).append(ran)
+    results.update(reads(trees, stores, runs, "kept apart"))
     results["fold (after)"] = [measured(trees["after"], "fold", stores["after"])]
+    results.update(reads(trees, stores, runs, "folded"))
     return results
+
+
+def reads(
+    trees: dict[str, Path], stores: dict[str, Path], runs: int, when: str
+) -> dict[str, list[Run]]:
+    """The whole-table reader on each tree's store: the table before, the view after."""
+    found: dict[str, list[Run]] = {}
+    for _ in range(runs):
+        for name, tree in trees.items():
+            view = "current_assignments" if name == "after" else "assignments"
+            ran = measured(tree, "read", stores[name], view)
+            found.setdefault(f"read, {when} ({name})", []).append(ran)
+    return found
 
 
 def table(results: dict[str, list[Run]]) -> str:
