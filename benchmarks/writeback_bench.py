@@ -94,7 +94,9 @@ def measured(tree: Path, scenario: str, store: Path, argument: object = "") -> R
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{scenario} failed:\n{done.stderr}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
+    ran = {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
+    print(f"{scenario} {tree}: {ran['seconds']:.2f} s (load {load:.1f})", file=sys.stderr)
+    return ran
 
 
 # --- the side-by-side runs ------------------------------------------------------------------
