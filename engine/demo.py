@@ -82,7 +82,7 @@ def _month_later(now: dt.datetime) -> dt.datetime:
 
 def _example(store: SQLiteStore) -> str | None:
     rows = store.execute(
-        "SELECT a.customer_id FROM assignments a JOIN followups f USING (customer_id)"
+        "SELECT a.customer_id FROM current_assignments a JOIN followups f USING (customer_id)"
         " WHERE a.level = 'partner' ORDER BY a.customer_id LIMIT 1"
     )
     return str(rows[0]["customer_id"]) if rows else None

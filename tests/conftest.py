@@ -178,6 +178,7 @@ def postgres_migrated() -> Iterator[tuple[str, str]]:
         tables = store.execute(
             "SELECT table_name AS t FROM information_schema.tables"
             " WHERE table_schema = current_schema() AND table_name <> 'guanxi_migrations'"
+            " AND table_type = 'BASE TABLE'"  # not the views
         )
         counters = store.execute(
             "SELECT table_name AS t, column_name AS c FROM information_schema.columns"

@@ -80,7 +80,7 @@ def test_an_overlay_classifies_the_customers_of_its_branch_only(
     people.append({**middling("GOLD", None), "annual_contribution": 1e6})  # the one gold
     store.upsert_customers(people)
     classify(store, branched, NOW)
-    rows = store.execute("SELECT customer_id, tier, level FROM assignments ORDER BY 1")
+    rows = store.execute("SELECT customer_id, tier, level FROM current_assignments ORDER BY 1")
     found = {r["customer_id"]: (r["tier"], r["level"]) for r in rows if r["customer_id"] != "GOLD"}
     assert found == {
         "C1": ("valuable", "responsible"),

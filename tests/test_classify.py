@@ -102,7 +102,8 @@ def loaded(store: Store) -> Store:
 
 def assignment(store: Store, key: str) -> tuple[Any, ...]:
     rows = store.execute(
-        "SELECT tier, level, strategy, gold FROM assignments WHERE customer_id = :k", {"k": key}
+        "SELECT tier, level, strategy, gold FROM current_assignments WHERE customer_id = :k",
+        {"k": key},
     )
     return tuple(rows[0].values())
 
@@ -124,7 +125,7 @@ def test_hand_made_customers_get_exact_tiers(loaded: Store, ruleset: RuleSet) ->
     assert assignment(loaded, "B038") == ("low_value", "responsible", "general", 0)  # 3 ahead
     assert assignment(loaded, "B030") == ("low_value", "responsible", "general", 0)  # ratio 3
     assert assignment(loaded, "B001") == ("low_value", "basic", "unprofitable", 0)
-    gold = loaded.execute("SELECT customer_id FROM assignments WHERE gold ORDER BY 1")
+    gold = loaded.execute("SELECT customer_id FROM current_assignments WHERE gold ORDER BY 1")
     assert [r["customer_id"] for r in gold] == ["B039", "B040", "G1", "P1"]
 
 
@@ -270,7 +271,7 @@ def _type(ruleset: RuleSet, name: str) -> str:
 
 
 def all_assignments(store: Store) -> dict[str, tuple[Any, ...]]:
-    rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM current_assignments")
     return {r["customer_id"]: (r["tier"], r["level"], r["strategy"], r["gold"]) for r in rows}
 
 

@@ -148,7 +148,7 @@ def test_disk_full_is_one_clear_line_not_a_traceback(tmp_path: Path, ruleset: Ru
     after = SQLiteStore(tmp_path / "after" / "guanxi.db")  # the failed run left nothing behind
     try:
         assert after.execute("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
-        assert after.execute("SELECT count(*) AS n FROM assignments") == [{"n": 0}]
+        assert after.execute("SELECT count(*) AS n FROM current_assignments") == [{"n": 0}]
         assert classify(after, ruleset, NOW).customers == 400
     finally:
         after.close()

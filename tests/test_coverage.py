@@ -162,7 +162,7 @@ def test_counting_writes_nothing_and_ignores_earlier_runs(loaded: Store, tmp_pat
 
 def test_a_store_never_classified_is_counted(loaded: Store) -> None:
     counted = coverage(loaded, load_ruleset(RULES), NOW)
-    assert loaded.execute("SELECT COUNT(*) AS n FROM assignments") == [{"n": 0}]
+    assert loaded.execute("SELECT COUNT(*) AS n FROM current_assignments") == [{"n": 0}]
     assert counted.customers == 2000
     assert [r.gets for r in counted.rules if r.kind == "strategy"] == [104, 105, 6, 40, 1017, 728]
     assert counted.unmatched == {"tier": 0, "level": 0, "strategy": 0}

@@ -49,7 +49,7 @@ def night(store: Store, ruleset: RuleSet, number: int) -> None:
 
 
 def assignments(store: Store) -> dict[str, tuple[Any, ...]]:
-    rows = store.execute("SELECT customer_id, tier, level, strategy FROM assignments")
+    rows = store.execute("SELECT customer_id, tier, level, strategy FROM current_assignments")
     return {row["customer_id"]: (row["tier"], row["level"], row["strategy"]) for row in rows}
 
 
@@ -75,7 +75,7 @@ def test_cutting_some_customers_contribution_does_not_move_other_customers_the_n
     assert others_with_steps(store) == []
     # without the hold they would have moved: up past 70 % into valuable, into gold (partner)
     waiting = store.execute(
-        "SELECT customer_id, pending_tier, pending_level FROM assignments"
+        "SELECT customer_id, pending_tier, pending_level FROM current_assignments"
         " WHERE pending_tier IS NOT NULL OR pending_level IS NOT NULL"
     )
     moved = {row["customer_id"]: (row["pending_tier"], row["pending_level"]) for row in waiting}

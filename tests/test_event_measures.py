@@ -96,6 +96,8 @@ SCENARIOS = """scenarios:
 NAMES = ("complaints_90d", "sales_90d", "biggest_sale_Week", "smallest_sale_week",
          "days_since_sale", "fee_complaints_90d", "big_sales_90d")  # fmt: skip
 
+CURRENT = "SELECT * FROM current_assignments"
+
 
 def history_rules(folder: Path) -> Path:
     """The default project with the event measures above; a customer whose sales of the last
@@ -195,7 +197,7 @@ def test_a_classification_reads_the_events(store: Store, rules: RuleSet) -> None
     sale = event(1, "sale", "C1", at(5, 0, rules), amount=600_000.0, product="基金")
     store.insert_events([sale])
     classify(store, rules, NOW)
-    tiers = store.execute("SELECT customer_id, tier FROM assignments ORDER BY customer_id")
+    tiers = store.execute("SELECT customer_id, tier FROM current_assignments ORDER BY customer_id")
     assert [r["tier"] for r in tiers] == ["valuable", "low_value"]
 
 
@@ -288,7 +290,7 @@ def test_duckdb_agrees_with_the_store_on_its_grouped_events(
     duckdb_values = {r[0]: measure_values(dict(zip(query.columns, r, strict=True))) for r in found}
     assert duckdb_values == sql_measures(store, rules)
     classify_snapshot(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", customers, rules))
-    tiers = {r["customer_id"]: r["tier"] for r in store.execute("SELECT * FROM assignments")}
+    tiers = {r["customer_id"]: r["tier"] for r in store.execute(CURRENT)}
     assert tiers == {k: v[-1] for k, v in duckdb_values.items()}
 
 

@@ -112,7 +112,9 @@ def test_a_null_fact_is_reported_as_unknown(store: Store, ruleset: RuleSet) -> N
 
 
 def test_explain_agrees_with_the_sql_for_everyone(loaded: Store, ruleset: RuleSet) -> None:
-    rows = loaded.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    rows = loaded.execute(
+        "SELECT customer_id, tier, level, strategy, gold FROM current_assignments"
+    )
     for row in rows:
         found = explain(loaded, ruleset, row["customer_id"], NOW)
         decided = tuple(found.decision(k).result for k in ("tier", "level", "strategy"))

@@ -66,7 +66,7 @@ def test_an_overflowing_measure_is_infinite_on_every_store(
     classify(store, ruleset, NOW)
     found = {
         r["customer_id"]: (bool(r["gold"]), r["tier"], r["level"], r["strategy"])
-        for r in store.execute("SELECT * FROM assignments")
+        for r in store.execute("SELECT * FROM current_assignments")
     }
     oracle = classify_records(ruleset, [{k: v for k, v in r.items() if v != ""} for r in rows],
                               NOW.date())  # fmt: skip

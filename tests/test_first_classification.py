@@ -61,7 +61,7 @@ def welcomed(store: Store) -> list[str]:
 
 def partners(store: Store, moved: bool = False) -> list[str]:
     """The customers at level partner; with `moved`, those the last run moved into it."""
-    sql = "SELECT customer_id FROM assignments WHERE level = 'partner' ORDER BY customer_id"
+    sql = "SELECT customer_id FROM current_assignments WHERE level = 'partner' ORDER BY customer_id"
     if moved:
         sql = (
             "SELECT customer_id FROM transitions WHERE to_level = 'partner'"

@@ -121,7 +121,7 @@ def assignments(folder: Path, rules: Path) -> list[tuple[Any, ...]]:
         store.upsert_customers(population())
         classify(store, ruleset, NOW)
         rows = store.execute(
-            "SELECT customer_id, tier, level, strategy, gold FROM assignments ORDER BY 1"
+            "SELECT customer_id, tier, level, strategy, gold FROM current_assignments ORDER BY 1"
         )
     finally:
         store.close()

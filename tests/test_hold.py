@@ -89,7 +89,7 @@ def night(number: int) -> dt.datetime:
 
 def state(store: Store, key: str) -> dict[str, Any]:
     [row] = store.execute(
-        f"SELECT {', '.join(STATE)} FROM assignments WHERE customer_id = :k", {"k": key}
+        f"SELECT {', '.join(STATE)} FROM current_assignments WHERE customer_id = :k", {"k": key}
     )
     return row
 
@@ -204,7 +204,7 @@ def jittered(number: int) -> list[dict[str, Any]]:
 
 
 def every_state(store: Store) -> dict[str, tuple[Any, ...]]:
-    rows = store.execute(f"SELECT customer_id, {', '.join(STATE)} FROM assignments")
+    rows = store.execute(f"SELECT customer_id, {', '.join(STATE)} FROM current_assignments")
     return {
         r["customer_id"]: tuple(bool(v) if k == "gold" else v for k, v in r.items()) for r in rows
     }

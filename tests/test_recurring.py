@@ -300,7 +300,7 @@ def test_classified_customers_are_planned_by_their_assigned_level(
     classify(store, ruleset, NOW)
     expected = store.execute(
         "SELECT 'proactive_product_news:' || a.customer_id || ':2026-12' AS key"
-        " FROM assignments a JOIN customers c ON c.customer_id = a.customer_id"
+        " FROM current_assignments a JOIN customers c ON c.customer_id = a.customer_id"
         " WHERE a.level = 'proactive' AND c.consent_marketing ORDER BY 1"
     )
     plan(store, ruleset, *DECEMBER)

@@ -52,7 +52,7 @@ class Demo:
 
 
 def assignments(store: Store) -> State:
-    rows = store.execute("SELECT customer_id, tier, level FROM assignments")
+    rows = store.execute("SELECT customer_id, tier, level FROM current_assignments")
     return {r["customer_id"]: (r["tier"], r["level"]) for r in rows}
 
 
@@ -119,7 +119,8 @@ def test_distribution_counts_every_customer_in_their_cell(demo: Demo, ruleset: R
     assert {(t, v): found.count(t, v) for t, v in expected} == dict(expected)
     loaded = demo.store.execute("SELECT COUNT(*) AS n FROM customers")[0]["n"]
     assert found.customers == len(demo.states[3]) == loaded == 600 - 4 + 3  # 4 quarantined
-    gold = demo.store.execute("SELECT COUNT(*) AS n FROM assignments WHERE gold = 1")[0]["n"]
+    counted = "SELECT COUNT(*) AS n FROM current_assignments WHERE gold = 1"
+    gold = demo.store.execute(counted)[0]["n"]
     assert found.gold == gold > 0
 
 

@@ -144,7 +144,7 @@ def responsible_customers(live: Path, count: int) -> list[str]:
     calls are the test's own)."""
     with sqlite3.connect(live) as db:
         rows = db.execute(
-            "SELECT a.customer_id FROM assignments a JOIN customers c USING (customer_id)"
+            "SELECT a.customer_id FROM current_assignments a JOIN customers c USING (customer_id)"
             " WHERE a.level = 'responsible' AND c.last_txn_date >= '2026-11-01'"
             " AND NOT coalesce(c.do_not_contact, 0)"
             " AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.customer_id = a.customer_id"
@@ -316,7 +316,7 @@ def test_a_higher_gold_threshold_changes_exactly_the_customers_whose_gold_flag_f
     assert {to for what, _, to in moves if what == "level"} == {"partner"}
 
     with sqlite3.connect(live) as db:
-        levels = dict(db.execute("SELECT customer_id, level FROM assignments").fetchall())
+        levels = dict(db.execute("SELECT customer_id, level FROM current_assignments").fetchall())
         unwilling = {
             c for (c,) in db.execute("SELECT customer_id FROM customers WHERE do_not_contact")
         }

@@ -110,7 +110,9 @@ def write_parquet(path: Path, records: list[dict[str, str]]) -> Path:
 
 
 def assignments(store: Store) -> dict[str, tuple[Any, ...]]:
-    found = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    found = store.execute(
+        "SELECT customer_id, tier, level, strategy, gold FROM current_assignments"
+    )
     return {
         r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in found
     }

@@ -77,6 +77,8 @@ ARROW_TYPES = {
     "datetime": pa.timestamp("us"),
 }
 
+CURRENT = "SELECT * FROM current_assignments"
+
 
 # --- a fixed population with NULLs and edge values --------------------------------------
 
@@ -132,7 +134,7 @@ def _stored(value: Any) -> Any:
 
 
 def assignments(store: Store) -> dict[str, tuple[Any, ...]]:
-    rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    rows = store.execute("SELECT customer_id, tier, level, strategy, gold FROM current_assignments")
     return {r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in rows}
 
 
@@ -365,7 +367,7 @@ def test_event_measures_agree_on_spark(spark: SparkSession, tmp_path: Path) -> N
     )
     assert {r[0]: measure_values(r.asDict()) for r in spark.sql(query.sql).collect()} == expected
     classify_on_spark(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", people, rules))
-    tiers = {r["customer_id"]: r["tier"] for r in store.execute("SELECT * FROM assignments")}
+    tiers = {r["customer_id"]: r["tier"] for r in store.execute(CURRENT)}
     assert tiers == {key: values[-1] for key, values in expected.items()}
     assert "valuable" in tiers.values()
     store.close()

@@ -223,11 +223,12 @@ def test_every_store_has_the_same_migrations_tables_and_columns(
 
 
 def _columns(store: Store) -> dict[str, list[str]]:
-    """Each table's column names (the migrations' own bookkeeping aside)."""
+    """Each table's and view's column names (the migrations' own bookkeeping aside)."""
     if store.dialect == "sqlite":
         sql = (
             "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p"
-            " WHERE m.type = 'table' AND m.name NOT LIKE '%migrations' ORDER BY m.name, p.cid"
+            " WHERE m.type IN ('table', 'view') AND m.name NOT LIKE '%migrations'"
+            " ORDER BY m.name, p.cid"
         )
     else:
         sql = (

@@ -45,7 +45,7 @@ def pipeline(store: Store, ruleset: RuleSet, data: Path) -> dict[str, Any]:
     return {
         "assignments": {
             r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"]))
-            for r in store.execute("SELECT * FROM assignments")
+            for r in store.execute("SELECT * FROM current_assignments")
         },
         "transitions": Counter(
             tuple(r.values())

@@ -82,7 +82,7 @@ def loaded(store: Store, segmented: RuleSet) -> Store:
 
 
 def test_gold_is_the_top_of_each_kind(loaded: Store, segmented: RuleSet) -> None:
-    rows = loaded.execute("SELECT customer_id FROM assignments WHERE gold")
+    rows = loaded.execute("SELECT customer_id FROM current_assignments WHERE gold")
     assert {r["customer_id"] for r in rows} == GOLD
     python = classify_records(segmented, customers(), TODAY)
     assert {r["customer_id"] for r in python if r["gold"]} == GOLD
@@ -114,7 +114,9 @@ def test_explain_ranks_within_the_segment(loaded: Store, segmented: RuleSet) -> 
 
 
 def test_explain_agrees_with_the_sql(loaded: Store, segmented: RuleSet) -> None:
-    stored = loaded.execute("SELECT customer_id, tier, level, strategy, gold FROM assignments")
+    stored = loaded.execute(
+        "SELECT customer_id, tier, level, strategy, gold FROM current_assignments"
+    )
     for row in stored[::4]:
         found = explain(loaded, segmented, row["customer_id"], NOW)
         decided = tuple(found.decision(k).result for k in ("tier", "level", "strategy"))

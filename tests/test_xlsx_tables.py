@@ -53,7 +53,10 @@ def assignments(tmp_path: Path, rules: Path, customers: Path) -> list[tuple[Any,
     try:
         load_customers(store, ruleset, customers, NOW)
         classify(store, ruleset, NOW)
-        sql = "SELECT customer_id, tier, level, strategy FROM assignments ORDER BY customer_id"
+        sql = (
+            "SELECT customer_id, tier, level, strategy FROM current_assignments"
+            " ORDER BY customer_id"
+        )
         return [tuple(row.values()) for row in store.execute(sql)]
     finally:
         store.close()

@@ -4,20 +4,28 @@ The engines leave the new state in the temporary table `_gx_changed` (customer_i
 tier, level, strategy and the pending columns, holds applied as hold.py says: only customers
 whose state is new or differs). From it, inside the store, one statement records the
 transitions (tier, level, strategy or gold changed; a new customer's first assignment counts,
-from NULL) and one upserts the assignments. Customers that left the population keep their last
-assignment.
+from NULL) and one upserts the assignments: into `assignments` itself for the in-store engine,
+into `assignment_changes` for the snapshot engines (engine/store/assignments.py says why).
+Customers that left the population keep their last assignment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from guanxi.engine.classify.hold import PENDING, PENDING_TYPES, STATE, held_changes, same
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from guanxi.engine.store.assignments import (
+    CHANGES,
+    VALUES,
+    current_value,
+    joined,
+    pending_changes,
+)
 from guanxi.engine.store.dialect import temp_table
 
 CHANGED = "_gx_changed"
@@ -33,10 +41,6 @@ def differs(a: str, b: str, dialect: str) -> str:
     """SQL true when a and b differ, NULLs included (NULL vs 'x' differs, NULL vs NULL not)."""
     operator = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
     return f"{a} {operator} {b}"
-
-
-def any_differs(old: str, new: str, columns: Iterable[str], dialect: str) -> str:
-    return " OR ".join(differs(f"{old}.{c}", f"{new}.{c}", dialect) for c in columns)
 
 
 def start_run(store: Store, ruleset: RuleSet, engine: str, now: dt.datetime) -> int:
@@ -97,14 +101,19 @@ def changed_from_result(store: Store, key: str, hold: Mapping[str, int], run_id:
 
 
 def apply_changes(
-    store: Store, run_id: int, ruleset_hash: str, now: dt.datetime
+    store: Store, run_id: int, ruleset_hash: str, now: dt.datetime, staged: bool = False
 ) -> tuple[int, int, int]:
-    """Record transitions and upsert `_gx_changed` into assignments; (changed, transitions,
-    held): customers whose tier, level, strategy or gold changed, the transitions recorded,
-    and customers a hold keeps on an old answer."""
+    """Record transitions and upsert `_gx_changed` into the assignments (`staged`: customers
+    already assigned into `assignment_changes`, which must then be empty only if not staged);
+    (changed, transitions, held): customers whose tier, level, strategy or gold changed, the
+    transitions recorded, and customers a hold keeps on an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
     changed, held = _count_changed(store), _count_held(store)
     transitions = _record_transitions(store, values)
+    if staged:
+        _stage_assigned(store, values)
+        _insert_new(store, values)
+        return changed, transitions, held
     columns = ", ".join(STATE)
     store.execute(
         f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
@@ -113,6 +122,46 @@ def apply_changes(
         values,
     )
     return changed, transitions, held
+
+
+def _stage_assigned(store: Store, values: dict[str, object]) -> None:
+    """The new state of customers already assigned, as their row of `assignment_changes`;
+    the stamps as `_updates` keeps them."""
+    kept = " AND ".join(
+        same(current_value("a", "n", c), f"c.{c}", store.dialect) for c in ("gold", *LADDER_COLUMNS)
+    )
+    stamps = ", ".join(
+        f"CASE WHEN {kept} THEN {current_value('a', 'n', c)} ELSE :{given} END"
+        for c, given in (("run_id", "run"), ("ruleset_hash", "hash"), ("assigned_at", "at"))
+    )
+    state = ", ".join(f"c.{c}" for c in STATE)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in VALUES)
+    store.execute(
+        f"INSERT INTO {CHANGES} (customer_id, {', '.join(STATE)}, run_id, ruleset_hash,"
+        f" assigned_at) SELECT c.customer_id, {state}, {stamps} FROM {CHANGED} AS c"
+        f" JOIN assignments AS a ON a.customer_id = c.customer_id"
+        f" LEFT JOIN {CHANGES} AS n ON n.customer_id = c.customer_id WHERE true"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def _insert_new(store: Store, values: dict[str, object]) -> None:
+    """Customers without an assignment: straight into `assignments` (a change left behind by
+    deleting only their assignment by hand is dropped first: it would cover the new one)."""
+    new = (
+        f"SELECT customer_id FROM {CHANGED} AS c"
+        " WHERE NOT EXISTS (SELECT 1 FROM assignments AS a WHERE a.customer_id = c.customer_id)"
+    )
+    if pending_changes(store):
+        store.execute(f"DELETE FROM {CHANGES} WHERE customer_id IN ({new})")
+    columns = ", ".join(STATE)
+    store.execute(
+        f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
+        f" SELECT customer_id, {columns}, :run, :hash, :at FROM {CHANGED} AS c"
+        " WHERE NOT EXISTS (SELECT 1 FROM assignments AS a WHERE a.customer_id = c.customer_id)",
+        values,
+    )
 
 
 def _updates(dialect: str) -> str:
@@ -128,13 +177,21 @@ def _updates(dialect: str) -> str:
     return ", ".join([*(f"{c} = excluded.{c}" for c in STATE), *stamps])
 
 
-def _count_changed(store: Store) -> int:
-    moved = any_differs("a", "c", ("gold", *LADDER_COLUMNS), store.dialect)
-    rows = store.execute(
-        f"SELECT COUNT(*) AS n FROM {CHANGED} AS c LEFT JOIN assignments AS a"
-        f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}"
+def _moved(store: Store) -> str:
+    """FROM `_gx_changed` with each customer's current assignment, and the condition that
+    it is new or its tier, level, strategy or gold changed."""
+    moved = " OR ".join(
+        differs(current_value("a", "n", c), f"c.{c}", store.dialect)
+        for c in ("gold", *LADDER_COLUMNS)
     )
-    return int(rows[0]["n"])
+    return (
+        f"FROM {CHANGED} AS c {joined('a', 'n', 'c.customer_id')}"
+        f" WHERE a.customer_id IS NULL OR {moved}"
+    )
+
+
+def _count_changed(store: Store) -> int:
+    return int(store.execute(f"SELECT COUNT(*) AS n {_moved(store)}")[0]["n"])
 
 
 def _count_held(store: Store) -> int:
@@ -144,13 +201,12 @@ def _count_held(store: Store) -> int:
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:
-    moved = any_differs("a", "c", ("gold", *LADDER_COLUMNS), store.dialect)
+    was = {c: current_value("a", "n", c) for c in ("gold", *LADDER_COLUMNS)}
     store.execute(
         "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
-        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, c.customer_id,"
-        " a.tier, c.tier, a.level, c.level, a.strategy, c.strategy, a.gold, c.gold, :at"
-        f" FROM {CHANGED} AS c LEFT JOIN assignments AS a"
-        f" ON a.customer_id = c.customer_id WHERE a.customer_id IS NULL OR {moved}",
+        f" from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, c.customer_id,"
+        f" {was['tier']}, c.tier, {was['level']}, c.level, {was['strategy']}, c.strategy,"
+        f" {was['gold']}, c.gold, :at {_moved(store)}",
         values,
     )
     rows = store.execute("SELECT COUNT(*) AS n FROM transitions WHERE run_id = :run", values)

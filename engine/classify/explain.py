@@ -319,7 +319,7 @@ def _stored_customer(
         raise UnknownCustomer(customer_id)
     stored = store.execute(
         f"SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at, {pending}"
-        " FROM assignments WHERE customer_id = :id",
+        " FROM current_assignments WHERE customer_id = :id",
         {"id": customer_id},
     )
     if stored:

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from guanxi.engine.classify.hold import LADDERS, PENDING_TYPES
+from guanxi.engine.store.assignments import VIEW
 from guanxi.engine.store.base import Store
 
 TABLE = "mirror.assignments"
@@ -74,7 +75,7 @@ def _is_current(duck: duckdb.DuckDBPyConnection, store: Store) -> bool:
     if latest["id"] is None or stamp != latest["id"]:
         return False
     copied = duck.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchall()[0][0]
-    [stored] = store.execute("SELECT COUNT(*) AS n FROM assignments")
+    [stored] = store.execute("SELECT COUNT(*) AS n FROM assignments")  # = the view's
     return bool(copied == stored["n"])
 
 
@@ -90,7 +91,7 @@ def _reload(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
 
 
 def _batches(store: Store) -> Iterator[pa.RecordBatch]:
-    found = store.iter_rows(f"SELECT {', '.join(COLUMNS)} FROM assignments")
+    found = store.iter_rows(f"SELECT {', '.join(COLUMNS)} FROM {VIEW}")
     while rows := [tuple(row.values()) for row in itertools.islice(found, BATCH)]:
         columns = list(zip(*rows, strict=True))
         columns[1] = tuple(bool(g) for g in columns[1])  # gold: SQLite keeps 0 and 1

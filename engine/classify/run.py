@@ -23,6 +23,7 @@ from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.store import Store
+from guanxi.engine.store.assignments import fold
 from guanxi.engine.store.dialect import temp_table
 
 
@@ -65,6 +66,7 @@ def classify(
         cells = distribution(lambda sql: _rows(store, sql), RESULT)
         overlaps = count_overlaps(lambda sql: _rows(store, sql), RESULT, query.unique)
         watch.lap("count")
+        fold(store)  # the engines' changes: this engine compares and writes `assignments`
         changed_from_result(store, query.key, holds(ruleset), run_id)
         watch.lap("compare")
         changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)

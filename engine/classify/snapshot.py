@@ -55,6 +55,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.store.assignments import fold_if_large
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
@@ -249,7 +250,9 @@ def _write_back(
         create_changed(store)
         _copy_changes(duck, store)
         watch.lap("copy changes")
-        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
+        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now, staged=True)
+        if fold_if_large(store, sum(c.customers for c in cells)):
+            watch.lap("fold changes")
         _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
         watch.lap("write store")
         report = RunReport(

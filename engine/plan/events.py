@@ -50,6 +50,7 @@ from guanxi.engine.plan.followups import (
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
+from guanxi.engine.store.assignments import current_value, joined
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_texts, unindexed
 
@@ -309,6 +310,9 @@ def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
     return found
 
 
+PROFILED = ("tier", "level", "strategy", "gold")  # of the current assignment
+
+
 def _profile_columns(ruleset: RuleSet, owner_field: str | None) -> list[str]:
     """The customer fields planning reads: the key, those the event steps' conditions and
     the measures they use read, and the owner (`ruleset` has only those measures)."""
@@ -324,10 +328,11 @@ def _profiles(
     """Each customer's `columns` and current assignment, in one query."""
     key = ruleset.schema.key
     fields = ", ".join(f'c."{name}"' for name in columns)
+    current = ", ".join(f"{current_value('a', 'n', c)} AS {c}" for c in PROFILED)
+    customer = f'c."{key}"'
     rows = store.execute(
-        f"SELECT {fields}, a.tier, a.level, a.strategy, a.gold FROM customers c"
-        f' LEFT JOIN assignments a ON a.customer_id = c."{key}"'
-        f' WHERE c."{key}" IN ({json_texts("keys", store.dialect)})',
+        f"SELECT {fields}, {current} FROM customers c {joined('a', 'n', customer)}"
+        f' WHERE {customer} IN ({json_texts("keys", store.dialect)})',
         {"keys": _json_list(customers)},
     )
     return {row[key]: row for row in rows}

@@ -428,7 +428,7 @@ class _Selection:
         if self.fresh_only:
             where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
         return (
-            f"SELECT {listed} FROM customers AS c JOIN assignments AS a"
+            f"SELECT {listed} FROM customers AS c JOIN current_assignments AS a"
             f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
             f" WHERE {' AND '.join(where)}"
         )

@@ -65,6 +65,8 @@ def _postgres_tables(store: Store) -> list[Table]:
     columns = store.execute(
         "SELECT table_name AS t, column_name AS c, data_type AS type"
         " FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name IN (SELECT table_name FROM information_schema.tables"  # not views
+        " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE')"
         " ORDER BY table_name, ordinal_position"
     )
     keys = store.execute(

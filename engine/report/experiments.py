@@ -270,7 +270,9 @@ def _success_sql(goal: Goal, dialect: str, params: dict[str, Any]) -> str:
         f" AND {epoch_seconds('t.at', dialect)} <= {due} + :seconds"
         " ORDER BY t.at DESC, t.id DESC LIMIT 1)"
     )
-    assigned = f"(SELECT a.{current} FROM assignments AS a WHERE a.customer_id = f.customer_id)"
+    assigned = (
+        f"(SELECT a.{current} FROM current_assignments AS a WHERE a.customer_id = f.customer_id)"
+    )
     return f"coalesce({at_end}, {assigned}) = :target"
 
 

@@ -61,7 +61,8 @@ def tier_level_groups(
     rows = store.execute(
         "SELECT a.tier AS tier, a.level AS level, COUNT(*) AS customers,"
         f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
-        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
+        " FROM current_assignments AS a"
+        f" LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
         f"{joined} GROUP BY a.tier, a.level"
     )
     fields = [*fields, *(measured.names if measured else ())]

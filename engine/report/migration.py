@@ -242,7 +242,7 @@ def moves_between(
         f" {_state('a', 'tier')} AS from_tier, {_state('a', 'level')} AS from_level,"
         f" {_empty('a')} AS new_before, {_state('b', 'tier')} AS to_tier,"
         f" {_state('b', 'level')} AS to_level, {_empty('b')} AS new_after"
-        " FROM assignments AS s"
+        " FROM current_assignments AS s"
         " LEFT JOIN after_a AS a ON a.customer_id = s.customer_id"
         " LEFT JOIN transitions AS ta ON ta.id = a.first"
         " LEFT JOIN after_b AS b ON b.customer_id = s.customer_id"

@@ -155,7 +155,8 @@ def _rows(
     found = store.execute(
         f"SELECT c.{quoted_name(name)} AS value, a.tier AS tier, COUNT(*) AS customers,"
         f" SUM(CASE WHEN a.gold THEN 1 ELSE 0 END) AS gold{sums}"
-        f" FROM assignments AS a LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
+        " FROM current_assignments AS a"
+        f" LEFT JOIN customers AS c ON c.{quoted_name(key)} = a.customer_id"
         f" GROUP BY c.{quoted_name(name)}, a.tier"
     )
     rows: dict[str | None, SegmentRow] = {}

@@ -310,7 +310,7 @@ class _Timeline:
 def outcome(store: Store, ruleset: RuleSet, customer_id: str) -> Outcome:
     """The customer's assignment and follow-ups (soonest due first) as the store has them."""
     rows = store.execute(
-        "SELECT tier, level, strategy, gold FROM assignments WHERE customer_id = :c",
+        "SELECT tier, level, strategy, gold FROM current_assignments WHERE customer_id = :c",
         {"c": customer_id},
     )
     found = rows[0] if rows else {}

@@ -49,7 +49,7 @@ class Side:
 
     def assignments(self) -> dict[str, Assignment]:
         rows = self.store.execute(
-            "SELECT customer_id, tier, level, strategy, gold FROM assignments"
+            "SELECT customer_id, tier, level, strategy, gold FROM current_assignments"
         )
         return {
             r["customer_id"]: (r["tier"], r["level"], r["strategy"], bool(r["gold"])) for r in rows

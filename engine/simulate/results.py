@@ -105,7 +105,9 @@ def measure(
 
 def tiers_and_levels(store: Store) -> dict[Cell, int]:
     """Customers by their current tier and level."""
-    rows = store.execute("SELECT tier, level, count(*) AS n FROM assignments GROUP BY tier, level")
+    rows = store.execute(
+        "SELECT tier, level, count(*) AS n FROM current_assignments GROUP BY tier, level"
+    )
     return {(r["tier"], r["level"]): int(r["n"]) for r in rows}
 
 

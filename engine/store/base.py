@@ -12,7 +12,12 @@ Table layout shared by every store (column names are the same in SQLite and Post
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
                          assigned_at: each customer's current result; pending_<ladder>,
                          pending_<ladder>_runs, pending_<ladder>_since: a new answer that a
-                         ladder's `hold:` keeps waiting (classify/hold.py)
+                         ladder's `hold:` keeps waiting (classify/hold.py); read it through
+                         current_assignments (below)
+    assignment_changes   the same columns: the snapshot engines' newer state of customers
+                         already in assignments, folded in later (store/assignments.py)
+    current_assignments  a view: each assignments row with its change over it, if any — what
+                         every reader of the current results reads
     transitions          run_id, customer_id, from/to tier, level, strategy and gold, at
     followups            the durable timers: one row per planned task or message, unique by
                          its idempotency key (step:customer:occurrence); status is pending,

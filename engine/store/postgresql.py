@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import Schema
+from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
@@ -201,6 +202,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE followups ADD COLUMN variant TEXT",
         "CREATE INDEX followups_experiment ON followups (experiment, step_id)",
     ),
+    "m021_assignment_changes": create_statements("postgres"),
 }
 
 

@@ -13,6 +13,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
+from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
@@ -289,6 +290,14 @@ def m020_experiments(db: sqlite_utils.Database) -> None:
     for column in ("experiment", "arm", "variant"):
         db.execute(f"ALTER TABLE followups ADD COLUMN {column} TEXT")
     db.execute("CREATE INDEX followups_experiment ON followups (experiment, step_id)")
+
+
+@migrations()
+def m021_assignment_changes(db: sqlite_utils.Database) -> None:
+    """The snapshot engines' changes to assignments, kept apart until folded in, and the
+    current assignments as a view of both (engine/store/assignments.py)."""
+    for statement in create_statements("sqlite"):
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
