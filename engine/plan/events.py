@@ -332,7 +332,7 @@ def _profiles(
     customer = f'c."{key}"'
     rows = store.execute(
         f"SELECT {fields}, {current} FROM customers c {joined('a', 'n', customer)}"
-        f' WHERE {customer} IN ({json_texts("keys", store.dialect)})',
+        f" WHERE {customer} IN ({json_texts('keys', store.dialect)})",
         {"keys": _json_list(customers)},
     )
     return {row[key]: row for row in rows}
