@@ -140,3 +140,34 @@ def test_cut_offs_decide_as_the_rank(
     assert run(lite, ruleset, "sqlite", cut_offs=False) == ranked
     assert run(lite, ruleset, "sqlite", cut_offs=True) == ranked
     assert run(postgres, ruleset, "postgres", cut_offs=True) == ranked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "contribution_pct * 2 >= 1",  # arithmetic on the value
+        "contribution_pct = 0.5",  # equality: not one cut-off
+        "contribution_pct BETWEEN 0.2 AND 0.8",
+        "contribution_pct >= total_assets",  # compared with a measure, not a number
+    ],
+)
+def test_a_percentile_whose_value_is_read_keeps_the_rank(text: str) -> None:
+    ruleset = with_thresholds(RULESET, [(">=", "0.5", False)], 5.0)
+    assert ruleset.tiers is not None
+    fields = dict(ruleset.tiers.rules[0].condition.field_types)  # type: ignore[union-attr]
+    fields |= {"contribution_pct": "number", "total_assets": "number"}
+    reading = dataclasses.replace(ruleset.tiers.rules[0], condition=parse_condition(text, fields))
+    tiers = dataclasses.replace(ruleset.tiers, rules=(reading, *ruleset.tiers.rules))
+    ruleset = dataclasses.replace(ruleset, tiers=tiers)
+    assert threshold_measures(ruleset, "duckdb") == set()
+    sql = compile_classification(ruleset, "duckdb", TODAY, "customers").sql
+    assert 'RANK() OVER (PARTITION BY ("annual_contribution" IS NULL)' in sql
+
+
+def test_the_values_returned_keep_the_rank() -> None:
+    """With the measures returned (as a report or explain reads them), the percentile is the
+    rank's; Spark keeps its bucketed rank."""
+    measured = compile_classification(RULESET, "duckdb", TODAY, "customers", measures=True)
+    assert "contribution_pct" in measured.columns and "RANK()" in measured.sql
+    assert "RANK()" in compile_classification(RULESET, "spark", TODAY, "customers").sql
+    assert threshold_measures(RULESET, "spark") == set()

@@ -8,6 +8,9 @@
            kept field history (field_history.py) the same way.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
            (a ranking within segments counts each segment in window columns instead)
+    q…     or, on SQLite, PostgreSQL and DuckDB, for gold and for a percentile the ladders
+           only compare with numbers: the cut-off values of x per segment (cutoffs.py), and
+           a stage of one boolean per comparison, `x > cut-off`, that the rules read instead
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
@@ -29,7 +32,8 @@ Gold: a customer is gold when x = `by` is not NULL and the customers with a stri
 x are fewer than `top_percent` % of all customers (customers with a NULL x count in the
 population, but are never gold). Ties at the boundary are all gold, so two customers with the
 same contribution are never treated differently. The percentage is compared as an exact
-fraction, so every back end draws the line at the same customer.
+fraction, so every back end draws the line at the same customer. Found by a cut-off
+(cutoffs.py) or by the rank, the same customers pass: tests/test_cutoffs.py holds them to it.
 
 Segments (`within: [kind, …]` on a percentile or on gold): each group of customers with the
 same values of these fields is a population of its own, ranked as above (PARTITION BY the

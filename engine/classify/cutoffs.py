@@ -216,9 +216,9 @@ class CutoffSQL:
         within = self.ranking.within
         segment = "".join(f"{self.q(f)} AS {self.group(f)}, " for f in within)
         bounds = ""
-        if self.dialect == "duckdb":
-            f = self.compressed(self.x)
-            bounds = f", MIN({f}) AS _lo, MAX({f}) AS _hi"
+        if self.dialect == "duckdb":  # the bucket function's range
+            low, high = (self.compressed(f"{end}({self.x})") for end in ("MIN", "MAX"))
+            bounds = f", {low} AS _lo, {high} AS _hi"
         grouped = f" GROUP BY {', '.join(self.q(f) for f in within)}" if within else ""
         sql = (
             f"SELECT {segment}COUNT({self.x}) AS {self.n}, COUNT(*) AS _all{bounds}"
@@ -299,8 +299,8 @@ class CutoffSQL:
         segment = "".join(f"q.{g}, " for g in within)
         f = self.compressed(f"p.{self.x}")
         bucket = (
-            f"CASE WHEN q._hi > q._lo THEN LEAST(CAST(FLOOR(({f} - q._lo) / (q._hi - q._lo)"
-            f" * {BUCKETS}) AS BIGINT), {BUCKETS - 1}) ELSE 0 END"
+            f"CASE WHEN q._hi > q._lo THEN LEAST(GREATEST(CAST(FLOOR(({f} - q._lo)"
+            f" / (q._hi - q._lo) * {BUCKETS}) AS BIGINT), 0), {BUCKETS - 1}) ELSE 0 END"
         )
         counts = (
             f"SELECT {segment}{bucket} AS _b, COUNT(*) AS _c, MIN(p.{self.x}) AS _lo,"
@@ -313,6 +313,7 @@ class CutoffSQL:
             (f"{self.name}h", counts),
             (f"{self.name}c", below),
             (f"{self.name}r", self.ranges(within)),
+            (f"{self.name}s", self.sorted_ranges(within)),
             (self.name, self.picked(within)),
         ]
 
@@ -330,26 +331,38 @@ class CutoffSQL:
             f" LEFT JOIN {self.name}c AS c ON {on} GROUP BY ALL"
         )
 
-    def picked(self, within: list[str]) -> str:
-        """s[j]: the values of the range sorted, read at j less the values below the range."""
-        keys = [*(f"q.{g}" for g in within), f"q.{self.n}"]
+    def sorted_ranges(self, within: list[str]) -> str:
+        """Per threshold and segment: the values below the range, through it, and those in it
+        sorted (none when the range is one value)."""
         parts = []
         for t in self.thresholds:
-            j, lo, hi, x = f"q.{self.j(t)}", f"q._lo{t.column}", f"q._hi{t.column}", f"p.{self.x}"
-            keys += [j, lo, hi]
-            under = f"COUNT(*) FILTER (WHERE {x} < {lo})"
-            through = f"COUNT(*) FILTER (WHERE {x} <= {hi})"
+            lo, hi, x, name = f"q._lo{t.column}", f"q._hi{t.column}", f"p.{self.x}", t.column
+            parts.append(f"COUNT(*) FILTER (WHERE {x} < {lo}) AS _under{name}")
+            parts.append(f"COUNT(*) FILTER (WHERE {x} <= {hi}) AS _through{name}")
             inside = f"{x} >= {lo} AND {x} <= {hi} AND {lo} < {hi}"
-            sorted_ = f"list_sort(list({x}) FILTER (WHERE {inside}))"
+            parts.append(f"list_sort(list({x}) FILTER (WHERE {inside})) AS _in{name}")
+        segment = [f"q.{g}" for g in within]
+        grouped = f" GROUP BY {', '.join(segment)}" if segment else ""
+        return (
+            f"SELECT {''.join(f'{g}, ' for g in segment)}{', '.join(parts)}"
+            f" FROM {self.joined(self.name + 'r')}{grouped}"
+        )
+
+    def picked(self, within: list[str]) -> str:
+        """s[j]: read in the sorted range at j less the values below the range."""
+        parts = []
+        for t in self.thresholds:
+            j, lo, hi = f"q.{self.j(t)}", f"q._lo{t.column}", f"q._hi{t.column}"
+            under, through = f"s._under{t.column}", f"s._through{t.column}"
             parts.append(
                 f"CASE WHEN {j} < 0 OR {j} >= q.{self.n} THEN NULL"
                 f" WHEN {j} < {under} OR {j} >= {through}"
                 f" THEN error('cut-off outside its range') WHEN {lo} = {hi} THEN {lo}"
-                f" ELSE {sorted_}[{j} - {under} + 1] END AS {self.v(t)}"
+                f" ELSE s._in{t.column}[{j} - {under} + 1] END AS {self.v(t)}"
             )
+        on = " AND ".join(f"s.{g} IS NOT DISTINCT FROM q.{g}" for g in within) or "TRUE"
         return (
-            f"SELECT {', '.join(keys)}, {', '.join(parts)}"
-            f" FROM {self.joined(self.name + 'r')} GROUP BY {', '.join(keys)}"
+            f"SELECT q.*, {', '.join(parts)} FROM {self.name}r AS q JOIN {self.name}s AS s ON {on}"
         )
 
     # the classification -----------------------------------------------------------------
