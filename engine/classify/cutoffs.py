@@ -18,11 +18,17 @@ How each engine finds s[j] (an index it computes from the counts of the segment)
                 within segments keeps the rank)
     DuckDB      a histogram of B buckets of sign(x)·ln(1 + |x|) per segment; the bucket
                 holding index j gives a range of values [lo, hi]; the values in that range are
-                sorted (a few thousandths of the customers) and s[j] is read at
-                j - count(x < lo). The bucket function need not be exact: the counts place
-                the sorted range, and an index outside it stops the query with an error
+                sorted (about 1/BUCKETS of the customers where amounts spread evenly on that
+                scale; a range of one value, many tied customers, needs no sort) and s[j] is
+                read at j - count(x < lo). The bucket function need not be exact: the counts
+                place the sorted range, and an index outside it stops the query with an error
                 rather than give a wrong cut-off.
 Spark keeps its bucketed rank.
+
+k itself is estimated as floor(c · (n - 1)) and settled by evaluating the window path's own
+double comparison at the counts around the estimate (a double's rounding moves the least
+passing count by at most one), so a threshold such as 0.3 of 10 customers falls where the
+rank puts it.
 """
 
 from __future__ import annotations
@@ -273,8 +279,8 @@ class CutoffSQL:
         values = []
         for t in self.thresholds:
             j = self.j(t)
-            outer = "q" if self.ranking.within else f"(SELECT {j} FROM {self.name}j)"
-            offset = f"q.{j}" if self.ranking.within else outer
+            # SQLite refuses q.j in OFFSET, so over all customers it reads the one row again
+            offset = f"q.{j}" if self.ranking.within else f"(SELECT {j} FROM {self.name}j)"
             segment = self.same_segment("p", "q") if self.ranking.within else "TRUE"
             first = (
                 f"(SELECT p.{self.x} FROM {self.stage} AS p WHERE p.{self.x} IS NOT NULL"
