@@ -8,6 +8,9 @@
            kept field history (field_history.py) the same way.
     w…/p…  window stages: ranks of each percentile source and of gold's `by`; p… the counts
            (a ranking within segments counts each segment in window columns instead)
+    q…     or, on SQLite, PostgreSQL and DuckDB, for gold and for a percentile the ladders
+           only compare with numbers: the cut-off values of x per segment (cutoffs.py), and
+           a stage of one boolean per comparison, `x > cut-off`, that the rules read instead
     m…     derived measures, in dependency layers (a measure may use earlier ones)
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
@@ -29,7 +32,8 @@ Gold: a customer is gold when x = `by` is not NULL and the customers with a stri
 x are fewer than `top_percent` % of all customers (customers with a NULL x count in the
 population, but are never gold). Ties at the boundary are all gold, so two customers with the
 same contribution are never treated differently. The percentage is compared as an exact
-fraction, so every back end draws the line at the same customer.
+fraction, so every back end draws the line at the same customer. Found by a cut-off
+(cutoffs.py) or by the rank, the same customers pass: tests/test_cutoffs.py holds them to it.
 
 Segments (`within: [kind, …]` on a percentile or on gold): each group of customers with the
 same values of these fields is a population of its own, ranked as above (PARTITION BY the
@@ -53,7 +57,7 @@ from fractions import Fraction
 
 from sqlglot import exp
 
-from guanxi.engine.classify import field_history
+from guanxi.engine.classify import cutoffs, field_history
 from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
@@ -120,6 +124,7 @@ def compile_classification(
     measures: bool = False,
     events: str | None = None,
     history: str | None = None,
+    cut_offs: bool = True,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
@@ -127,10 +132,15 @@ def compile_classification(
     `events`: the table of grouped events (event_measures.grouped_events) for an engine
     outside the store; a store reads its own events table. `history`: likewise the table of
     kept field history (field_history.grouped_history). With change measures the query also
-    returns the values the run keeps (field_history.outputs)."""
-    builder = _Builder(
-        ruleset if measures else classified(ruleset), dialect, today, events, history
-    )
+    returns the values the run keeps (field_history.outputs). `cut_offs`: percentiles only
+    compared with numbers, and gold, by cut-off values (cutoffs.py) when the query returns no
+    measures; False ranks every customer (the window path), as tests and benchmarks compare."""
+    chosen = ruleset if measures else classified(ruleset)
+    by_cut_off = cut_offs and not measures
+    chosen, thresholds = cutoffs.rewrite(chosen, dialect) if by_cut_off else (chosen, {})
+    builder = _Builder(chosen, dialect, today, events, history, thresholds)
+    gold = chosen.gold_ranking
+    builder.gold_by_cut_off = by_cut_off and gold is not None and cutoffs.supported(dialect, gold)
     builder.source(source, None if available is None else set(available))
     builder.measures_and_gold()
     unique = builder.ladders()
@@ -206,6 +216,9 @@ class _Builder:
     today: dt.date
     events: str | None = None  # the grouped events, when not the store's own table
     history: str | None = None  # the kept field history, when not the store's own table
+    thresholds: dict[str, list[cutoffs.Threshold]] = field(default_factory=dict)  # by measure
+    gold_by_cut_off: bool = False
+    cut_rankings: int = 0  # numbers the CTEs of each ranking's cut-offs
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
     windows: dict[Ranking, str] = field(default_factory=dict)  # ranking -> its counts CTE
@@ -255,18 +268,43 @@ class _Builder:
         return self.q(name)
 
     def measures_and_gold(self) -> None:
-        for layer in measure_layers(self.ruleset.measures):
+        for every in measure_layers(self.ruleset.measures):
+            self.cut_offs([t for m in every for t in self.thresholds.get(m.name, [])])
+            layer = [m for m in every if m.name not in self.thresholds]
             self.window([m.ranking for m in layer if m.ranking])
             columns = {m.name: self.measure_sql(m) for m in layer}
             changes = [m for m in layer if m.change]
             uses = {n for m in changes for n in field_history.uses(self.ruleset, m, self.today)}
             # PostgreSQL would otherwise inline a measure (its overflow guards included) into
             # every rule that reads it, and JIT-compile the swollen query for seconds
-            self.add(columns, _uses(layer) | uses, materialize=self.dialect == "postgres")
-        gold = self.ruleset.gold_ranking
+            if columns:
+                self.add(columns, _uses(layer) | uses, materialize=self.dialect == "postgres")
+        gold, rule = self.ruleset.gold_ranking, self.ruleset.gold
+        if self.gold_by_cut_off and gold is not None and rule is not None:
+            share = gold_fraction(rule.top_percent)
+            self.cut_offs([cutoffs.Threshold("gold", gold, gold=share)])
+            return
         if gold is not None:
             self.window([gold])
         self.add({"gold": self.gold_sql()}, self.gold_uses())
+
+    def cut_offs(self, thresholds: list[cutoffs.Threshold]) -> None:
+        """A stage of the thresholds' boolean columns: each customer joined to the cut-offs
+        of their segment, found by the CTEs added after the stage before it."""
+        if not thresholds:
+            return
+        previous = self.stages[-1].name
+        rankings = sorted({t.ranking for t in thresholds})
+        found = []
+        for r in rankings:
+            mine = [t for t in thresholds if t.ranking == r]
+            found.append(cutoffs.CutoffSQL(r, mine, self.cut_rankings, previous, self.dialect))
+            self.cut_rankings += 1
+            self.extra += found[-1].ctes()
+        columns = {t.column: c.column_sql(t) for c in found for t in c.thresholds}
+        uses = {f for r in rankings for f in (r.source, *r.within)}
+        source = previous + "".join(c.join(previous) for c in found)
+        self.stages.append(Stage(f"c{len(self.stages)}", columns, uses, source=source))
 
     def add(self, columns: dict[str, str], uses: set[str], materialize: bool = False) -> None:
         name = f"c{len(self.stages)}"

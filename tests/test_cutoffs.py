@@ -1,0 +1,173 @@
+"""Percentiles and gold by cut-off values (engine/classify/cutoffs.py) decide exactly as the
+rank of every customer does: generated populations with many ties, NULLs, segments and a
+population of one, thresholds at 0 and 1 and beyond, get the same gold, tier, level and
+strategy from the query with cut-offs as from the one ranking every customer (cut_offs=False),
+on SQLite, DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.classify import compile_classification
+from guanxi.engine.classify.compile import SQL_TYPES, classified, sql_type
+from guanxi.engine.classify.cutoffs import threshold_measures
+from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset import RuleSet
+from tests.conftest import postgres_schema
+from tests.test_parity import RULESET, SQLITE_TYPES, TODAY, _stored, _table, within
+
+OUTPUTS = ("customer_id", "gold", "tier", "level", "strategy")
+OPERATORS = (">=", ">", "<", "<=")
+# few distinct values, so that most customers tie with others
+values = st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.0, 5.0, 100.0, -3.0, 1e300])
+people = st.lists(
+    st.fixed_dictionaries({
+        "annual_contribution": values,
+        "kind": st.none() | st.sampled_from(["personal", "corporate"]),
+        "industry": st.none() | st.sampled_from(["制造", "零售"]),
+        "balance": st.none() | st.sampled_from([0.0, 500.0, 3e5]),
+        "monthly_txn_count": st.none() | st.integers(0, 12),
+        "products_held": st.none() | st.integers(0, 5),
+    }),
+    max_size=40,
+)  # fmt: skip
+thresholds = st.lists(
+    st.tuples(
+        st.sampled_from(OPERATORS),
+        st.sampled_from(["0", "1", "0.5", "90%", "70%", "0.3", "0.25", "-0.5", "1.5", "0.999"]),
+        st.booleans(),  # the number on the left: 0.5 <= contribution_pct
+    ),
+    min_size=1,
+    max_size=4,
+)
+segments = st.sampled_from([(), ("kind",), ("kind", "industry")])
+shares = st.sampled_from([5.0, 2.3, 0.001, 33.3, 50.0, 100.0])
+
+
+def with_thresholds(
+    ruleset: RuleSet, compared: list[tuple[str, str, bool]], share: float
+) -> RuleSet:
+    """The rule set whose first tiers compare contribution_pct with the generated numbers
+    (the other tiers as shipped), and gold the top `share` %."""
+    assert ruleset.tiers is not None and ruleset.gold is not None
+    fields = dict(ruleset.tiers.rules[0].condition.field_types)  # type: ignore[union-attr]
+    template = ruleset.tiers.rules[0]
+    rules = []
+    for i, (operator, number, left) in enumerate(compared):
+        text = (
+            f"{number} {operator} contribution_pct"
+            if left
+            else f"contribution_pct {operator} {number}"
+        )
+        condition = parse_condition(text, fields | {"contribution_pct": "number"})
+        rules.append(dataclasses.replace(template, name=f"t{i}", condition=condition))
+    tiers = dataclasses.replace(ruleset.tiers, rules=(*rules, *ruleset.tiers.rules))
+    gold = ruleset.gold.model_copy(update={"top_percent": share})
+    return dataclasses.replace(ruleset, tiers=tiers, gold=gold)
+
+
+def population(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"customer_id": f"C{i:03d}", **row} for i, row in enumerate(rows)]
+
+
+def stored(rows: list[dict[str, Any]], names: list[str], sqlite: bool) -> list[tuple[Any, ...]]:
+    return [tuple(_stored(r.get(n)) if sqlite else r.get(n) for n in names) for r in rows]
+
+
+def run(db: Any, ruleset: RuleSet, dialect: str, cut_offs: bool) -> set[tuple[Any, ...]]:
+    query = compile_classification(ruleset, dialect, TODAY, "customers", cut_offs=cut_offs)
+    if cut_offs and dialect != "sqlite":  # compiled to cut-offs, not ranks (SQLite ranks
+        assert "RANK()" not in query.sql  # within segments)
+    rows = db.execute(query.sql).fetchall()
+    picked = [query.columns.index(c) for c in OUTPUTS]
+    return {
+        tuple(bool(r[i]) if c == "gold" else r[i] for c, i in zip(OUTPUTS, picked, strict=True))
+        for r in rows
+    }
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[psycopg.Connection[Any]]:
+    types = {kind: sql_type(kind, "postgres") for kind in SQL_TYPES}
+    with postgres_schema() as url, psycopg.connect(url, autocommit=True) as db:
+        db.execute(_table(RULESET, types))
+        yield db
+
+
+def fill(db: Any, rows: list[dict[str, Any]], sqlite: bool, cursor: Any = None) -> None:
+    names = list(RULESET.schema.fields)
+    db.execute("DELETE FROM customers")
+    if rows:
+        marks = ", ".join("?" if cursor is None else "%s" for _ in names)
+        target = cursor or db
+        target.executemany(f"INSERT INTO customers VALUES ({marks})", stored(rows, names, sqlite))
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(rows=people, compared=thresholds, share=shares, gold=segments, percentile=segments)
+def test_cut_offs_decide_as_the_rank(
+    postgres: psycopg.Connection[Any],
+    rows: list[dict[str, Any]],
+    compared: list[tuple[str, str, bool]],
+    share: float,
+    gold: tuple[str, ...],
+    percentile: tuple[str, ...],
+) -> None:
+    ruleset = with_thresholds(within(RULESET, gold, percentile), compared, share)
+    assert threshold_measures(classified(ruleset), "duckdb") == {"contribution_pct"}
+    customers = population(rows)
+    lite = sqlite3.connect(":memory:")
+    lite.execute(_table(ruleset, SQLITE_TYPES))
+    fill(lite, customers, sqlite=True)
+    duck = duckdb.connect()
+    duck.execute(_table(ruleset, SQL_TYPES))
+    fill(duck, customers, sqlite=False)
+    with postgres.cursor() as cursor:
+        fill(postgres, customers, sqlite=False, cursor=cursor)
+    ranked = run(duck, ruleset, "duckdb", cut_offs=False)
+    assert len(ranked) == len(customers)
+    assert run(duck, ruleset, "duckdb", cut_offs=True) == ranked
+    assert run(lite, ruleset, "sqlite", cut_offs=False) == ranked
+    assert run(lite, ruleset, "sqlite", cut_offs=True) == ranked
+    assert run(postgres, ruleset, "postgres", cut_offs=True) == ranked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "contribution_pct * 2 >= 1",  # arithmetic on the value
+        "contribution_pct = 0.5",  # equality: not one cut-off
+        "contribution_pct BETWEEN 0.2 AND 0.8",
+        "contribution_pct >= total_assets",  # compared with a measure, not a number
+    ],
+)
+def test_a_percentile_whose_value_is_read_keeps_the_rank(text: str) -> None:
+    ruleset = with_thresholds(RULESET, [(">=", "0.5", False)], 5.0)
+    assert ruleset.tiers is not None
+    fields = dict(ruleset.tiers.rules[0].condition.field_types)  # type: ignore[union-attr]
+    fields |= {"contribution_pct": "number", "total_assets": "number"}
+    reading = dataclasses.replace(ruleset.tiers.rules[0], condition=parse_condition(text, fields))
+    tiers = dataclasses.replace(ruleset.tiers, rules=(reading, *ruleset.tiers.rules))
+    ruleset = dataclasses.replace(ruleset, tiers=tiers)
+    assert threshold_measures(ruleset, "duckdb") == set()
+    sql = compile_classification(ruleset, "duckdb", TODAY, "customers").sql
+    assert 'RANK() OVER (PARTITION BY ("annual_contribution" IS NULL)' in sql
+
+
+def test_the_values_returned_keep_the_rank() -> None:
+    """With the measures returned (as a report or explain reads them), the percentile is the
+    rank's; Spark keeps its bucketed rank."""
+    measured = compile_classification(RULESET, "duckdb", TODAY, "customers", measures=True)
+    assert "contribution_pct" in measured.columns and "RANK()" in measured.sql
+    assert "RANK()" in compile_classification(RULESET, "spark", TODAY, "customers").sql
+    assert threshold_measures(RULESET, "spark") == set()
