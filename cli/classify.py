@@ -26,6 +26,7 @@ from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
+from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.store import Store
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -75,6 +76,12 @@ class SparkRun:
     help="Folder for --engine spark's Parquet assignments, replaced on each run "
     "(default: beside the store, <store>.assignments.parquet).",
 )
+@click.option(
+    "--memory-limit",
+    default=None,
+    help="Memory DuckDB may use classifying --input, e.g. 6GB (default: the rule project's"
+    " snapshot_memory:, 3GB unless set).",
+)
 @json_option
 @now_option
 def classify_command(
@@ -84,6 +91,7 @@ def classify_command(
     snapshot: Path | None,
     master: str | None,
     output: Path | None,
+    memory_limit: str | None,
     as_json: bool,
     now_text: str | None,
 ) -> None:
@@ -91,13 +99,14 @@ def classify_command(
     tier × level table and how many customers moved; plan the follow-ups their moves trigger
     (on_enter / on_leave steps)."""
     engine = _checked_engine(engine, snapshot, master, output)
+    memory = _checked_memory(memory_limit, engine)
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
-        report = _classify(opened, ruleset, now, engine, snapshot, spark, planner)
+        report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
         moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
     finally:
@@ -154,6 +163,20 @@ def _checked_engine(
     return engine
 
 
+def _checked_memory(memory_limit: str | None, engine: str) -> str | None:
+    """--memory-limit as DuckDB spells it; a usage error for a bad amount or engine."""
+    if memory_limit is None:
+        return None
+    if engine != "duckdb":
+        raise click.UsageError(_("--memory-limit is for --engine duckdb"))
+    try:
+        return parse_memory(memory_limit)
+    except SizeError as error:
+        raise click.UsageError(
+            _("--memory-limit: {error}; {hint}").format(error=error, hint=error.hint)
+        ) from None
+
+
 def _classify(
     store: Store,
     ruleset: RuleSet,
@@ -162,12 +185,13 @@ def _classify(
     snapshot: Path | None,
     spark: SparkRun,
     planner: TransitionPlanner,
+    memory: str | None,
 ) -> RunReport:
     try:
         if snapshot is None:
             return classify(store, ruleset, now, after=planner)
         if engine == "duckdb":
-            return classify_snapshot(store, ruleset, now, snapshot, after=planner)
+            return classify_snapshot(store, ruleset, now, snapshot, memory, after=planner)
         return classify_on_spark(
             store, ruleset, now, snapshot, spark.master, spark.output, after=planner
         )

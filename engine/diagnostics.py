@@ -97,6 +97,10 @@ CODES: dict[str, str] = {
         "A retention window in guanxi.yaml is not of the form '400 days', '18 months' or"
         " '3 years', is 0, or is longer than a century."
     ),
+    "invalid-memory": N_(
+        "guanxi.yaml's snapshot_memory is not an amount of memory from 100 MB to 16 TB, such as"
+        " '6GB'."
+    ),
     "invalid-cron": N_(
         "A schedule is neither a period (day, week, month, quarter) nor valid cron."
     ),

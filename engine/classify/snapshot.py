@@ -15,6 +15,7 @@ customer with events in the windows) and the groups travel to DuckDB the same wa
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.ruleset.sizes import doubled, parse_memory
 from guanxi.engine.store.assignments import fold_if_large
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -75,14 +77,16 @@ def classify_snapshot(
     ruleset: RuleSet,
     now: dt.datetime,
     snapshot: Path,
-    memory_limit: str = "3GB",
+    memory_limit: str | None = None,
     keep_mirror: bool = True,
     after: AfterRun | None = None,
 ) -> RunReport:
     """Classify every customer of `snapshot` (.parquet or .csv), write back what changed and
-    then `after` the run, in the store's transaction of the write-back."""
+    then `after` the run, in the store's transaction of the write-back. DuckDB may use
+    `memory_limit` (default: the project's `snapshot_memory:`)."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
+    memory_limit = memory_limit or parse_memory(ruleset.settings.snapshot_memory)
     duck = connect(memory_limit)
     try:
         screen = snapshot_screen(store, ruleset, now, Path(snapshot))
@@ -107,6 +111,14 @@ def classify_snapshot(
             tuple(screen.problems),
         )
         return write_back(duck, store, ruleset, now, written, watch)
+    except duckdb.OutOfMemoryException:
+        raise DataError(
+            _(
+                "classifying the snapshot '{snapshot}' needed more than the {limit} of memory"
+                " it may use: if the machine has more free, raise snapshot_memory: in"
+                " guanxi.yaml or give --memory-limit, e.g. '{larger}'"
+            ).format(snapshot=snapshot, limit=memory_limit, larger=doubled(memory_limit))
+        ) from None
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
         raise DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
@@ -173,8 +185,12 @@ def _field_history(
 
 
 def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """DuckDB with `memory_limit`, spilling into the system's temporary folder (not into a
+    `.tmp` folder wherever the command happens to run)."""
     duck = duckdb.connect()
     duck.execute(f"SET memory_limit = '{memory_limit}'")
+    spill = Path(tempfile.gettempdir(), "guanxi-duckdb").as_posix().replace("'", "''")
+    duck.execute(f"SET temp_directory = '{spill}'")
     duck.execute("SET preserve_insertion_order = false")
     duck.execute("SET enable_progress_bar = false")
     return duck

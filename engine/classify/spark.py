@@ -42,6 +42,7 @@ from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
+from guanxi.engine.ruleset.sizes import parse_memory
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
@@ -164,7 +165,7 @@ def classify_on_spark(
     history = _register_history(spark, store, ruleset, today_in(ruleset, now))
     key, unique = _classify(spark, store, screen, ruleset, now, Path(snapshot), folder, history)
     watch.lap("classify")
-    duck = connect("3GB")
+    duck = connect(parse_memory(ruleset.settings.snapshot_memory))
     try:
         parts = str(folder / "*.parquet").replace("'", "''")
         duck.execute(f"CREATE TEMP VIEW {RESULT} AS SELECT * FROM read_parquet('{parts}')")

@@ -73,6 +73,7 @@ from guanxi.engine.ruleset.ruleset import (
     ScenarioFile,
 )
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
+from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.timing import TimingError, parse_time_of_day, parse_window
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -399,6 +400,11 @@ def _check_settings(project: Project, settings: Settings) -> None:
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
     _check_retention(project, settings)
+    try:
+        parse_memory(settings.snapshot_memory)
+    except SizeError as error:
+        where = ("snapshot_memory",)
+        project.error(file, where, "invalid-memory", str(error), hint=error.hint)
 
 
 def _check_retention(project: Project, settings: Settings) -> None:

@@ -181,6 +181,7 @@ class Settings(Model):
     calendar_overrides: str | None = None
     store: str = "guanxi.db"
     spark_master: str = "local[2]"  # where `classify --engine spark` runs
+    snapshot_memory: str = "3GB"  # what DuckDB may use classifying a snapshot (ruleset/sizes)
     classify_every: str = "day"  # or a cron expression, or "never" (another job classifies)
     classify_at: str = "02:00"
     delivery: Delivery = Delivery()
