@@ -85,8 +85,8 @@ def stored(rows: list[dict[str, Any]], names: list[str], sqlite: bool) -> list[t
 
 def run(db: Any, ruleset: RuleSet, dialect: str, cut_offs: bool) -> set[tuple[Any, ...]]:
     query = compile_classification(ruleset, dialect, TODAY, "customers", cut_offs=cut_offs)
-    if cut_offs and dialect != "sqlite":  # compiled to cut-offs, not ranks (SQLite ranks
-        assert "RANK()" not in query.sql  # within segments)
+    if cut_offs:  # compiled to cut-offs, not ranks (SQLite within segments too)
+        assert "RANK()" not in query.sql
     rows = db.execute(query.sql).fetchall()
     picked = [query.columns.index(c) for c in OUTPUTS]
     return {
