@@ -293,7 +293,12 @@ class _Builder:
         of their segment, found by the CTEs added after the stage before it."""
         if not thresholds:
             return
-        previous = self.stages[-1].name
+        before = self.stages[-1]
+        if self.dialect == "sqlite" and " OVER " not in " ".join(before.columns.values()):
+            # read by the cut-offs (a few columns) and the stage after: SQLite would
+            # otherwise copy every wide row into a temporary table; a rank is not run twice
+            before.inline = True
+        previous = before.name
         rankings = sorted({t.ranking for t in thresholds})
         found = []
         for r in rankings:

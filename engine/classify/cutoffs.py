@@ -14,8 +14,11 @@ rank, ties and NULLs included.
 
 How each engine finds s[j] (an index it computes from the counts of the segment):
     PostgreSQL  ORDER BY x LIMIT 1 OFFSET j over the customers of the segment
-    SQLite      the same over all customers (SQLite refuses a correlated OFFSET: a ranking
-                within segments keeps the rank)
+    SQLite      the same over all customers; within segments (SQLite refuses a correlated
+                OFFSET) x is first grouped by segment and value with the customers of each,
+                a narrow relation, and a running sum of those counts per segment gives each
+                value the customers through it: s[j] is the value whose run holds index j.
+                The window sorts the distinct values of a segment, not the wide rows.
     DuckDB      a histogram of B buckets of sign(x)·ln(1 + |x|) per segment; the bucket
                 holding index j gives a range of values [lo, hi]; the values in that range are
                 sorted (about 1/BUCKETS of the customers where amounts spread evenly on that
@@ -69,7 +72,7 @@ class Threshold:
 
 
 def supported(dialect: str, ranking: Ranking) -> bool:
-    return dialect in DIALECTS and not (dialect == "sqlite" and ranking.within)
+    return dialect in DIALECTS
 
 
 def threshold_measures(ruleset: RuleSet, dialect: str) -> set[str]:
@@ -214,6 +217,8 @@ class CutoffSQL:
 
     def ctes(self) -> list[tuple[str, str, str]]:
         """(after, name, SQL) of each CTE, in order."""
+        if self.dialect == "sqlite" and self.ranking.within:
+            return [(self.stage, name, sql) for name, sql in self.running_counts()]
         made = [self.counts(), self.indexes()]
         made += self.histogram() if self.dialect == "duckdb" else [self.values_by_offset()]
         return [(self.stage, name, sql) for name, sql in made]
@@ -290,6 +295,47 @@ class CutoffSQL:
                 f"CASE WHEN q.{j} >= 0 AND q.{j} < q.{self.n} THEN {first} END AS {self.v(t)}"
             )
         return self.name, f"SELECT q.*, {', '.join(values)} FROM {self.name}j AS q"
+
+    # SQLite within segments -----------------------------------------------------------
+
+    def running_counts(self) -> list[tuple[str, str]]:
+        """The stage read once, grouped by segment and value (NULL too, last) with the
+        customers of each; one window over these narrow rows (far fewer than the customers
+        when values tie) gives the segment's counts and the known customers through each
+        value; s[j] is the value whose customers, from those below it to those through it,
+        hold index j. The counts come from the same window, not from a join of the value
+        rows to the segments' rows, which measured 2.5 times slower on SQLite."""
+        within = [self.group(f) for f in self.ranking.within]
+        segment = ", ".join(f"{self.q(f)} AS {self.group(f)}" for f in self.ranking.within)
+        by = ", ".join(self.q(f) for f in self.ranking.within)
+        grouped = (
+            f"SELECT {segment}, {self.x} AS _x, COUNT(*) AS _c FROM {self.stage}"
+            f" GROUP BY {by}, {self.x}"
+        )
+        part = f"PARTITION BY {', '.join(within)}"
+        known = "CASE WHEN _x IS NULL THEN 0 ELSE _c END"
+        running = (
+            f"SELECT *, SUM(_c) OVER ({part} ORDER BY _x NULLS LAST ROWS UNBOUNDED PRECEDING)"
+            f" AS _through, SUM({known}) OVER ({part}) AS {self.n}, SUM(_c) OVER ({part})"
+            f" AS _all FROM {self.name}d"
+        )
+        indexes = ", ".join(f"{self.index_sql(t)} AS {self.j(t)}" for t in self.thresholds)
+        values = []
+        for t in self.thresholds:
+            j = self.j(t)
+            held = f"_x IS NOT NULL AND _through - _c <= {j} AND {j} < _through"
+            values.append(f"MAX(CASE WHEN {held} THEN _x END) AS {self.v(t)}")
+        # the counts and indexes are the same on every row of a segment
+        same = ", ".join([*within, self.n, *(self.j(t) for t in self.thresholds)])
+        picked = (
+            f"SELECT {same}, {', '.join(values)} FROM {self.name}j GROUP BY {', '.join(within)}"
+        )
+        return [
+            (f"{self.name}d", grouped),
+            (f"{self.name}e", running),
+            (f"{self.name}j", f"SELECT *, {indexes} FROM {self.name}e"),
+            (self.name, picked),
+        ]
 
     # DuckDB -----------------------------------------------------------------------------
 
@@ -377,7 +423,10 @@ class CutoffSQL:
         """`previous` with the row of each customer's segment."""
         if not self.ranking.within:
             return f" CROSS JOIN {self.name}"
-        return f" JOIN {self.name} ON {self.same_segment(previous, self.name)}"
+        # SQLite's CROSS JOIN keeps the customers the outer loop: it would otherwise loop over
+        # the few segments and read every customer once per segment
+        join = "CROSS JOIN" if self.dialect == "sqlite" else "JOIN"
+        return f" {join} {self.name} ON {self.same_segment(previous, self.name)}"
 
     def column_sql(self, t: Threshold) -> str:
         """Whether the customer passes: NULL for a NULL x (a percentile), FALSE (gold)."""
