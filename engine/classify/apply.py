@@ -4,8 +4,9 @@ The engines leave the new state in the temporary table `_gx_changed` (customer_i
 tier, level, strategy and the pending columns, holds applied as hold.py says: only customers
 whose state is new or differs). Inside the store, one join finds their current assignments
 (`_gx_previous`, small); from it one statement records the transitions (tier, level,
-strategy or gold changed; a new customer's first assignment counts, from NULL) and one upserts the assignments: into `assignments` itself for the in-store engine,
-into `assignment_changes` for the snapshot engines (engine/store/assignments.py says why).
+strategy or gold changed; a new customer's first assignment counts, from NULL) and one
+upserts the assignments: into `assignments` itself for the in-store engine, into
+`assignment_changes` for the snapshot engines (engine/store/assignments.py says why).
 Customers that left the population keep their last assignment.
 """
 
