@@ -113,7 +113,7 @@ def apply_changes(
     transitions recorded, and customers a hold keeps on an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
     _find_previous(store)
-    changed, held = _count_changed(store), _count_held(store)
+    changed, held = _count_changed_and_held(store)
     transitions = _record_transitions(store, values)
     if staged:
         _stage_assigned(store, values)
@@ -195,14 +195,15 @@ def _updates(dialect: str) -> str:
     return ", ".join([*(f"{c} = excluded.{c}" for c in STATE), *stamps])
 
 
-def _count_changed(store: Store) -> int:
-    return int(store.execute(f"SELECT COUNT(*) AS n FROM {PREVIOUS} WHERE moved")[0]["n"])
-
-
-def _count_held(store: Store) -> int:
-    """A held customer is always in `_gx_changed`: its count of runs in a row grows."""
+def _count_changed_and_held(store: Store) -> tuple[int, int]:
+    """Customers whose assignment changed, and customers a hold keeps (a held customer is
+    always in `_gx_changed`: its count of runs in a row grows), in one pass."""
     waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
-    return int(store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED} WHERE {waiting}")[0]["n"])
+    [row] = store.execute(
+        f"SELECT COUNT(CASE WHEN moved THEN 1 END) AS changed,"
+        f" COUNT(CASE WHEN {waiting} THEN 1 END) AS held FROM {PREVIOUS}"
+    )
+    return int(row["changed"]), int(row["held"])
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:
