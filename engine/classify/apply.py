@@ -2,10 +2,11 @@
 
 The engines leave the new state in the temporary table `_gx_changed` (customer_id, gold,
 tier, level, strategy and the pending columns, holds applied as hold.py says: only customers
-whose state is new or differs). From it, inside the store, one statement records the
-transitions (tier, level, strategy or gold changed; a new customer's first assignment counts,
-from NULL) and one upserts the assignments: into `assignments` itself for the in-store engine,
-into `assignment_changes` for the snapshot engines (engine/store/assignments.py says why).
+whose state is new or differs). Inside the store, one join finds their current assignments
+(`_gx_previous`, small); from it one statement records the transitions (tier, level,
+strategy or gold changed; a new customer's first assignment counts, from NULL) and one
+upserts the assignments: into `assignments` itself for the in-store engine, into
+`assignment_changes` for the snapshot engines (engine/store/assignments.py says why).
 Customers that left the population keep their last assignment.
 """
 
@@ -30,7 +31,10 @@ from guanxi.engine.store.dialect import temp_table
 
 CHANGED = "_gx_changed"
 RESULT = "_gx_result"
+PREVIOUS = "_gx_previous"  # the changed customers with their current assignments
 LADDER_COLUMNS = ("tier", "level", "strategy")
+COMPARED = ("gold", *LADDER_COLUMNS)  # a change of these is a transition
+STAMPS = ("run_id", "ruleset_hash", "assigned_at")
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -74,7 +78,7 @@ def finish_run(store: Store, report: RunReport) -> None:
 
 
 def drop_temporary(store: Store) -> None:
-    for table in (CHANGED, RESULT):
+    for table in (CHANGED, RESULT, PREVIOUS):
         store.execute(f"DROP TABLE IF EXISTS {temp_table(table, store.dialect)}")
 
 
@@ -108,39 +112,55 @@ def apply_changes(
     (changed, transitions, held): customers whose tier, level, strategy or gold changed, the
     transitions recorded, and customers a hold keeps on an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
-    changed, held = _count_changed(store), _count_held(store)
+    _find_previous(store)
+    changed, held = _count_changed_and_held(store)
     transitions = _record_transitions(store, values)
     if staged:
         _stage_assigned(store, values)
         _insert_new(store, values)
-        return changed, transitions, held
-    columns = ", ".join(STATE)
-    store.execute(
-        f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
-        f" SELECT customer_id, {columns}, :run, :hash, :at FROM {CHANGED} WHERE true"
-        f" ON CONFLICT (customer_id) DO UPDATE SET {_updates(store.dialect)}",
-        values,
-    )
+    else:
+        columns = ", ".join(STATE)
+        store.execute(
+            f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
+            f" SELECT customer_id, {columns}, :run, :hash, :at FROM {CHANGED} WHERE true"
+            f" ON CONFLICT (customer_id) DO UPDATE SET {_updates(store.dialect)}",
+            values,
+        )
+    store.execute(f"DROP TABLE {temp_table(PREVIOUS, store.dialect)}")
     return changed, transitions, held
+
+
+def _find_previous(store: Store) -> None:
+    """`_gx_previous`: each row of `_gx_changed` with the customer's current assignment
+    (`was_*`), whether there is one (`assigned`) and whether its tier, level, strategy or
+    gold changed or it is new (`moved`). The one look-up into the large `assignments` table:
+    the counts, transitions and writes read this small table instead."""
+    store.execute(f"DROP TABLE IF EXISTS {temp_table(PREVIOUS, store.dialect)}")
+    was = {c: current_value("a", "n", c) for c in (*COMPARED, *STAMPS)}
+    moved = " OR ".join(differs(was[c], f"c.{c}", store.dialect) for c in COMPARED)
+    columns = ", ".join(
+        [f"c.{c} AS {c}" for c in ("customer_id", *STATE)]
+        + [f"{value} AS was_{c}" for c, value in was.items()]
+        + ["a.customer_id IS NOT NULL AS assigned", f"a.customer_id IS NULL OR {moved} AS moved"]
+    )
+    store.execute(
+        f"CREATE TEMP TABLE {PREVIOUS} AS SELECT {columns}"
+        f" FROM {CHANGED} AS c {joined('a', 'n', 'c.customer_id')}"
+    )
 
 
 def _stage_assigned(store: Store, values: dict[str, object]) -> None:
     """The new state of customers already assigned, as their row of `assignment_changes`;
     the stamps as `_updates` keeps them."""
-    kept = " AND ".join(
-        same(current_value("a", "n", c), f"c.{c}", store.dialect) for c in ("gold", *LADDER_COLUMNS)
-    )
     stamps = ", ".join(
-        f"CASE WHEN {kept} THEN {current_value('a', 'n', c)} ELSE :{given} END"
+        f"CASE WHEN moved THEN :{given} ELSE was_{c} END"
         for c, given in (("run_id", "run"), ("ruleset_hash", "hash"), ("assigned_at", "at"))
     )
-    state = ", ".join(f"c.{c}" for c in STATE)
+    columns = ", ".join(STATE)
     updates = ", ".join(f"{c} = excluded.{c}" for c in VALUES)
     store.execute(
-        f"INSERT INTO {CHANGES} (customer_id, {', '.join(STATE)}, run_id, ruleset_hash,"
-        f" assigned_at) SELECT c.customer_id, {state}, {stamps} FROM {CHANGED} AS c"
-        f" JOIN assignments AS a ON a.customer_id = c.customer_id"
-        f" LEFT JOIN {CHANGES} AS n ON n.customer_id = c.customer_id WHERE true"
+        f"INSERT INTO {CHANGES} (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
+        f" SELECT customer_id, {columns}, {stamps} FROM {PREVIOUS} WHERE assigned"
         f" ON CONFLICT (customer_id) DO UPDATE SET {updates}",
         values,
     )
@@ -149,17 +169,15 @@ def _stage_assigned(store: Store, values: dict[str, object]) -> None:
 def _insert_new(store: Store, values: dict[str, object]) -> None:
     """Customers without an assignment: straight into `assignments` (a change left behind by
     deleting only their assignment by hand is dropped first: it would cover the new one)."""
-    new = (
-        f"SELECT customer_id FROM {CHANGED} AS c"
-        " WHERE NOT EXISTS (SELECT 1 FROM assignments AS a WHERE a.customer_id = c.customer_id)"
-    )
     if pending_changes(store):
-        store.execute(f"DELETE FROM {CHANGES} WHERE customer_id IN ({new})")
+        store.execute(
+            f"DELETE FROM {CHANGES} WHERE customer_id IN"
+            f" (SELECT customer_id FROM {PREVIOUS} WHERE NOT assigned)"
+        )
     columns = ", ".join(STATE)
     store.execute(
         f"INSERT INTO assignments (customer_id, {columns}, run_id, ruleset_hash, assigned_at)"
-        f" SELECT customer_id, {columns}, :run, :hash, :at FROM {CHANGED} AS c"
-        " WHERE NOT EXISTS (SELECT 1 FROM assignments AS a WHERE a.customer_id = c.customer_id)",
+        f" SELECT customer_id, {columns}, :run, :hash, :at FROM {PREVIOUS} WHERE NOT assigned",
         values,
     )
 
@@ -177,36 +195,23 @@ def _updates(dialect: str) -> str:
     return ", ".join([*(f"{c} = excluded.{c}" for c in STATE), *stamps])
 
 
-def _moved(store: Store) -> str:
-    """FROM `_gx_changed` with each customer's current assignment, and the condition that
-    it is new or its tier, level, strategy or gold changed."""
-    moved = " OR ".join(
-        differs(current_value("a", "n", c), f"c.{c}", store.dialect)
-        for c in ("gold", *LADDER_COLUMNS)
-    )
-    return (
-        f"FROM {CHANGED} AS c {joined('a', 'n', 'c.customer_id')}"
-        f" WHERE a.customer_id IS NULL OR {moved}"
-    )
-
-
-def _count_changed(store: Store) -> int:
-    return int(store.execute(f"SELECT COUNT(*) AS n {_moved(store)}")[0]["n"])
-
-
-def _count_held(store: Store) -> int:
-    """A held customer is always in `_gx_changed`: its count of runs in a row grows."""
+def _count_changed_and_held(store: Store) -> tuple[int, int]:
+    """Customers whose assignment changed, and customers a hold keeps (a held customer is
+    always in `_gx_changed`: its count of runs in a row grows), in one pass."""
     waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
-    return int(store.execute(f"SELECT COUNT(*) AS n FROM {CHANGED} WHERE {waiting}")[0]["n"])
+    [row] = store.execute(
+        f"SELECT COUNT(CASE WHEN moved THEN 1 END) AS changed,"
+        f" COUNT(CASE WHEN {waiting} THEN 1 END) AS held FROM {PREVIOUS}"
+    )
+    return int(row["changed"]), int(row["held"])
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:
-    was = {c: current_value("a", "n", c) for c in ("gold", *LADDER_COLUMNS)}
     store.execute(
         "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
-        f" from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, c.customer_id,"
-        f" {was['tier']}, c.tier, {was['level']}, c.level, {was['strategy']}, c.strategy,"
-        f" {was['gold']}, c.gold, :at {_moved(store)}",
+        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, customer_id,"
+        " was_tier, tier, was_level, level, was_strategy, strategy, was_gold, gold, :at"
+        f" FROM {PREVIOUS} WHERE moved",
         values,
     )
     rows = store.execute("SELECT COUNT(*) AS n FROM transitions WHERE run_id = :run", values)
