@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -18,12 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.classify import compile_classification
-from guanxi.engine.classify.compile import SQL_TYPES, classified, sql_type
+from guanxi.engine.classify.compile import SQL_TYPES, classified
 from guanxi.engine.classify.cutoffs import threshold_measures
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet
-from tests.conftest import postgres_schema
-from tests.test_parity import RULESET, SQLITE_TYPES, TODAY, _stored, _table, within
+from tests.test_parity import (  # postgres: the same schema of an empty customers table
+    RULESET,
+    SQLITE_TYPES,
+    TODAY,
+    _stored,
+    _table,
+    postgres,  # noqa: F401
+    within,
+)
 
 OUTPUTS = ("customer_id", "gold", "tier", "level", "strategy")
 OPERATORS = (">=", ">", "<", "<=")
@@ -95,14 +101,6 @@ def run(db: Any, ruleset: RuleSet, dialect: str, cut_offs: bool) -> set[tuple[An
     }
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[psycopg.Connection[Any]]:
-    types = {kind: sql_type(kind, "postgres") for kind in SQL_TYPES}
-    with postgres_schema() as url, psycopg.connect(url, autocommit=True) as db:
-        db.execute(_table(RULESET, types))
-        yield db
-
-
 def fill(db: Any, rows: list[dict[str, Any]], sqlite: bool, cursor: Any = None) -> None:
     names = list(RULESET.schema.fields)
     db.execute("DELETE FROM customers")
@@ -116,7 +114,7 @@ def fill(db: Any, rows: list[dict[str, Any]], sqlite: bool, cursor: Any = None) 
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(rows=people, compared=thresholds, share=shares, gold=segments, percentile=segments)
 def test_cut_offs_decide_as_the_rank(
-    postgres: psycopg.Connection[Any],
+    postgres: psycopg.Connection[Any],  # noqa: F811 (the fixture imported above)
     rows: list[dict[str, Any]],
     compared: list[tuple[str, str, bool]],
     share: float,
