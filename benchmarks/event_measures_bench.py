@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import statistics
 import sys
@@ -115,8 +116,9 @@ def add_events(store_path: Path, customers: int, events: int, customer_id: str =
     store.close()
 
 
-def one_night(ruleset: RuleSet, base: Path, work: Path) -> tuple[float, float]:
-    """Seconds of the first classification and of the night after, on a fresh copy."""
+def one_night(ruleset: RuleSet, base: Path, work: Path) -> tuple[float, float, float]:
+    """Seconds of the first classification and of the night after, on a fresh copy, and the
+    1-minute load average when the night ended."""
     fresh_copy(base, work)
     store = SQLiteStore(work)
     try:
@@ -126,7 +128,7 @@ def one_night(ruleset: RuleSet, base: Path, work: Path) -> tuple[float, float]:
         change_customers(work, NIGHT_PERCENT)
         started = time.perf_counter()
         classify(store, ruleset, NOW)
-        return first, time.perf_counter() - started
+        return first, time.perf_counter() - started, os.getloadavg()[0]
     finally:
         store.close()
 
@@ -151,18 +153,20 @@ def main() -> None:
         "without": default,
         "with": with_event_measures(Path(tempfile.mkdtemp()) / "rules"),
     }
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in projects}
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in projects}
     for run in range(options.runs):
         for name, ruleset in projects.items():
             times[name].append(one_night(ruleset, base, data / "work.db"))
-            first, night = times[name][-1]
-            print(f"run {run + 1} {name}: first {first:.1f} s, night {night:.1f} s", flush=True)
+            first, night, load = times[name][-1]
+            print(f"run {run + 1} {name}: first {first:.1f} s, night {night:.1f} s"
+                  f" (load {load:.1f})", flush=True)  # fmt: skip
     print(f"\n{options.customers:,} customers, {options.events:,} events, median of {options.runs}")
-    print("| rules | first (s) | night (s) |\n| --- | ---: | ---: |")
+    print("| rules | first (s) | night (s) | loads |\n| --- | ---: | ---: | --- |")
     for name, found in times.items():
         first = statistics.median(t[0] for t in found)
         night = statistics.median(t[1] for t in found)
-        print(f"| {name} two 90-day event measures | {first:.1f} | {night:.1f} |")
+        loads = ", ".join(f"{t[2]:.1f}" for t in found)
+        print(f"| {name} two 90-day event measures | {first:.1f} | {night:.1f} | {loads} |")
 
 
 if __name__ == "__main__":
