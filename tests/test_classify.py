@@ -413,6 +413,16 @@ def test_classify_chooses_duckdb_for_a_large_sqlite_store(
     assert [(r["customers"], r["transitions"]) for r in reports] == [(45, 0)] * 3
 
 
+def test_a_value_written_around_load_stops_the_store_s_duckdb_night(
+    sqlite_store: SQLiteStore, ruleset: RuleSet
+) -> None:
+    sqlite_store.upsert_customers(population())
+    sqlite_store.execute("UPDATE customers SET balance = 'lots' WHERE customer_id = 'P1'")
+    with pytest.raises(DataError, match="cannot hold"):
+        classify_snapshot(sqlite_store, ruleset, NOW, None)
+    assert sqlite_store.execute("SELECT COUNT(*) AS n FROM classification_runs") == [{"n": 0}]
+
+
 def test_without_the_columnar_copy_the_store_is_read_every_time(
     sqlite_store: SQLiteStore, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from guanxi.engine.classify.compile import classified, input_fields
+from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.dialect import quoted_name
@@ -59,9 +61,17 @@ def store_snapshot(
     kinds = [_kind(ruleset, field) for field in fields]
     duck.register("_gx_customers", _typed([], fields, kinds))
     duck.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _gx_customers")
-    for rows in _rows(store, fields, kinds):  # on this thread: SQLite's connection is bound to it
-        duck.register("_gx_customers", _typed(rows, fields, kinds))
-        duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
+    try:
+        for rows in _rows(store, fields, kinds):  # on this thread: SQLite's connection is its
+            duck.register("_gx_customers", _typed(rows, fields, kinds))
+            duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
+    except (pa.ArrowException, ValueError, TypeError) as error:  # written around `load`
+        raise DataError(
+            _(
+                "a customer in the store has a value its field's type cannot hold ({error});"
+                " 'guanxi classify --engine sqlite' classifies inside the store"
+            ).format(error=error)
+        ) from None
     duck.unregister("_gx_customers")
     return fields
 
