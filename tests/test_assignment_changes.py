@@ -141,17 +141,25 @@ def test_the_in_store_engine_folds_the_changes_first(
         in_store.close()
 
 
+@pytest.mark.parametrize("from_file", [True, False])
 def test_a_copy_failing_after_the_store_committed_is_rebuilt(
-    store: Store, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store,
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    from_file: bool,
 ) -> None:
     """The store holds the night (its changes kept apart), the copy not: the next night
-    reads the current assignments afresh and still writes only what changed."""
+    reads the current assignments afresh and still writes only what changed; whether the
+    customers come from a snapshot file or from the store itself."""
     rows = nights(4, 3)
     in_store = SQLiteStore(tmp_path / "in-store.db")
     in_store.prepare(ruleset.schema)
     try:
         for number, night_rows in enumerate(rows):
-            snapshot = write_snapshot(tmp_path / f"{number}.parquet", night_rows, ruleset)
+            store.upsert_customers(night_rows)
+            path = tmp_path / f"{number}.parquet"
+            snapshot = write_snapshot(path, night_rows, ruleset) if from_file else None
             if number == 1:
                 with monkeypatch.context() as patched:
                     patched.setattr("guanxi.engine.classify.snapshot.commit_mirror", _fail_commit)
