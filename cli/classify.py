@@ -20,6 +20,7 @@ from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
+from guanxi.engine.classify.store_source import engine_for
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
@@ -30,7 +31,7 @@ from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.store import Store
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-ENGINES = ["sqlite", "duckdb", "spark"]
+ENGINES = ["auto", "sqlite", "duckdb", "spark"]
 PROBLEMS_SHOWN = 10
 
 
@@ -52,9 +53,12 @@ class SparkRun:
     "--engine",
     type=click.Choice(ENGINES),
     default=None,
-    help="sqlite: classify the store's customers inside the store (default). "
-    "duckdb: classify the --input snapshot file. spark: classify the --input snapshot on "
-    "Spark (pip install 'guanxi[spark]'), writing every assignment as Parquet.",
+    help="auto (default): duckdb for --input; without it duckdb for a SQLite store of 10,000"
+    " customers or more (reading them costs less than classifying inside SQLite), else"
+    " sqlite. sqlite: classify the store's customers inside the store. duckdb: classify the"
+    " --input snapshot file, or without it the store's customers, on DuckDB. spark: classify"
+    " the --input snapshot on Spark (pip install 'guanxi[spark]'), writing every assignment"
+    " as Parquet.",
 )
 @click.option(
     "--input",
@@ -79,7 +83,7 @@ class SparkRun:
 @click.option(
     "--memory-limit",
     default=None,
-    help="Memory DuckDB may use classifying --input, e.g. 6GB (default: the rule project's"
+    help="Memory the duckdb engine may use, e.g. 6GB (default: the rule project's"
     " snapshot_memory:, 3GB unless set).",
 )
 @json_option
@@ -103,6 +107,8 @@ def classify_command(
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
+    if engine == "auto":
+        engine = engine_for(opened)
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
@@ -149,8 +155,10 @@ def _checked_engine(
     engine: str | None, snapshot: Path | None, master: str | None, output: Path | None
 ) -> str:
     """The engine to use; a usage error for options that do not fit it."""
-    engine = engine or ("duckdb" if snapshot else "sqlite")
-    if engine != "sqlite" and snapshot is None:
+    engine = engine or "auto"
+    if engine == "auto" and snapshot is not None:
+        engine = "duckdb"
+    if engine == "spark" and snapshot is None:
         raise click.UsageError(
             _("--engine {engine} needs --input SNAPSHOT (a Parquet or CSV file)").format(
                 engine=engine
@@ -167,7 +175,7 @@ def _checked_memory(memory_limit: str | None, engine: str) -> str | None:
     """--memory-limit as DuckDB spells it; a usage error for a bad amount or engine."""
     if memory_limit is None:
         return None
-    if engine != "duckdb":
+    if engine not in ("auto", "duckdb"):
         raise click.UsageError(_("--memory-limit is for --engine duckdb"))
     try:
         return parse_memory(memory_limit)
@@ -188,7 +196,7 @@ def _classify(
     memory: str | None,
 ) -> RunReport:
     try:
-        if snapshot is None:
+        if engine == "sqlite":
             return classify(store, ruleset, now, after=planner)
         if engine == "duckdb":
             return classify_snapshot(store, ruleset, now, snapshot, memory, after=planner)

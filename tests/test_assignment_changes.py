@@ -1,7 +1,9 @@
 """The snapshot engines keep their changes to assignments apart (assignment_changes) and fold
 them in later: whatever the nights and whenever the fold, the current assignments, the
 transitions and what readers see equal those of the in-store engine; a copy that failed to
-commit after the store did is rebuilt from the current assignments."""
+commit after the store did is rebuilt from the current assignments. The store's own
+customers classified on DuckDB (no snapshot file) give what the in-store engine gives too:
+assignments, holds, transitions, field history and run reports, night after night."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import pytest
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.privacy.catalog import tables
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store, assignments
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.test_classify import write_snapshot
+from tests.test_field_history import change_rules
 
 NOW = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
 NEVER, ALWAYS = 0, 10**9  # FOLD_SHARE: changes never / always large enough to fold
@@ -138,17 +141,25 @@ def test_the_in_store_engine_folds_the_changes_first(
         in_store.close()
 
 
+@pytest.mark.parametrize("from_file", [True, False])
 def test_a_copy_failing_after_the_store_committed_is_rebuilt(
-    store: Store, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store,
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    from_file: bool,
 ) -> None:
     """The store holds the night (its changes kept apart), the copy not: the next night
-    reads the current assignments afresh and still writes only what changed."""
+    reads the current assignments afresh and still writes only what changed; whether the
+    customers come from a snapshot file or from the store itself."""
     rows = nights(4, 3)
     in_store = SQLiteStore(tmp_path / "in-store.db")
     in_store.prepare(ruleset.schema)
     try:
         for number, night_rows in enumerate(rows):
-            snapshot = write_snapshot(tmp_path / f"{number}.parquet", night_rows, ruleset)
+            store.upsert_customers(night_rows)
+            path = tmp_path / f"{number}.parquet"
+            snapshot = write_snapshot(path, night_rows, ruleset) if from_file else None
             if number == 1:
                 with monkeypatch.context() as patched:
                     patched.setattr("guanxi.engine.classify.snapshot.commit_mirror", _fail_commit)
@@ -174,3 +185,57 @@ def test_erasure_sees_the_changes_table_and_not_the_view(store: Store) -> None:
     names = {t.name for t in tables(store)}
     assert {"assignments", "assignment_changes"} <= names
     assert "current_assignments" not in names
+
+
+@pytest.fixture(scope="module")
+def with_history(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The default rules (held two runs) with change measures: every run keeps history."""
+    return load_ruleset(change_rules(tmp_path_factory.mktemp("history") / "rules"))
+
+
+def field_history(store: Store) -> list[tuple[Any, ...]]:
+    rows = store.execute("SELECT field, customer_id, day, run_id, value FROM field_history")
+    return sorted(tuple(r.values()) for r in rows)
+
+
+def runs(store: Store) -> list[tuple[Any, ...]]:
+    rows = store.execute(
+        "SELECT id, ruleset_hash, customers, changed, counts FROM classification_runs ORDER BY id"
+    )
+    return [tuple(r.values()) for r in rows]
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_store_s_customers_on_duckdb_give_what_the_in_store_engine_gives(
+    store: Store, with_history: RuleSet, tmp_path: Path, seed: int
+) -> None:
+    """Nights of random changes (a third of the customers, a few new ones), once inside a
+    SQLite store and once read from `store` into DuckDB; the last night inside `store`."""
+    in_store = SQLiteStore(tmp_path / "in-store.db")
+    in_store.prepare(with_history.schema)
+    held = 0
+    try:
+        for number, rows in enumerate(nights(seed, 4)):
+            in_store.upsert_customers(rows)
+            store.upsert_customers(rows)
+            by_store = classify(in_store, with_history, night(number))
+            on_duckdb = classify_snapshot(store, with_history, night(number), None)
+            assert (on_duckdb.engine, on_duckdb.rejected) == ("duckdb", 0)
+            assert (on_duckdb.changed, on_duckdb.transitions, on_duckdb.held) == (
+                by_store.changed,
+                by_store.transitions,
+                by_store.held,
+            )
+            assert on_duckdb.cells == by_store.cells
+            assert current(store) == current(in_store)
+            held = max(held, on_duckdb.held)
+        assert transitions(store) == transitions(in_store)
+        assert field_history(store) == field_history(in_store) != []
+        assert runs(store) == runs(in_store)
+        last = classify(store, with_history, night(4))  # inside the store after DuckDB nights
+        assert last.changed == classify(in_store, with_history, night(4)).changed
+        assert current(store) == current(in_store)
+    finally:
+        in_store.close()
+    assert held > 0  # the holds had customers to keep

@@ -15,7 +15,7 @@ import sqlglot
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
-from guanxi.engine.classify import classify, compile_classification
+from guanxi.engine.classify import classify, compile_classification, store_source
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.errors import DataError
@@ -389,8 +389,38 @@ def test_classify_command_with_a_snapshot(ruleset: RuleSet, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["engine"] == "duckdb"
-    usage = CliRunner().invoke(cli, ["classify", "--engine", "duckdb"])
+    usage = CliRunner().invoke(cli, ["classify", "--engine", "spark"])
     assert usage.exit_code == 2 and "needs --input" in usage.output
+
+
+def test_classify_chooses_duckdb_for_a_large_sqlite_store(
+    loaded: Store, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --input: the store's customers on DuckDB from DUCKDB_FROM customers on (a
+    SQLite store), else inside the store; --engine chooses either."""
+    args = ["classify", "--rules", str(RULES), "--store", loaded.location, "--json"]
+    small = invoke(*args)
+    monkeypatch.setattr(store_source, "DUCKDB_FROM", 45)
+    large, inside, duck = (
+        invoke(*args),
+        invoke(*args, "--engine", "sqlite"),
+        invoke(*args, "--engine", "duckdb", "--memory-limit", "1GB"),
+    )
+    engines = [json.loads(r.stdout)["engine"] for r in (small, large, inside, duck)]
+    auto = "duckdb" if loaded.dialect == "sqlite" else "postgres"
+    assert engines == [loaded.dialect, auto, loaded.dialect, "duckdb"]
+    reports = [json.loads(r.stdout) for r in (large, inside, duck)]
+    assert [(r["customers"], r["transitions"]) for r in reports] == [(45, 0)] * 3
+
+
+def test_a_value_written_around_load_stops_the_store_s_duckdb_night(
+    sqlite_store: SQLiteStore, ruleset: RuleSet
+) -> None:
+    sqlite_store.upsert_customers(population())
+    sqlite_store.execute("UPDATE customers SET balance = 'lots' WHERE customer_id = 'P1'")
+    with pytest.raises(DataError, match="cannot hold"):
+        classify_snapshot(sqlite_store, ruleset, NOW, None)
+    assert sqlite_store.execute("SELECT COUNT(*) AS n FROM classification_runs") == [{"n": 0}]
 
 
 def test_without_the_columnar_copy_the_store_is_read_every_time(

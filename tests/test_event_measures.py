@@ -271,8 +271,9 @@ def test_sqlite_and_python_agree(lite: Store, rules: RuleSet, drawn: list[Any]) 
 
 
 @pytest.mark.every_store
+@pytest.mark.parametrize("from_file", [True, False])
 def test_duckdb_agrees_with_the_store_on_its_grouped_events(
-    store: Store, rules: RuleSet, tmp_path: Path
+    store: Store, rules: RuleSet, tmp_path: Path, from_file: bool
 ) -> None:
     customers = [{"customer_id": f"C{i}", "name": "王芳"} for i in range(30)]
     events = generated_events(11, 30, 400, rules)
@@ -289,7 +290,8 @@ def test_duckdb_agrees_with_the_store_on_its_grouped_events(
     found = duck.execute(query.sql).fetchall()
     duckdb_values = {r[0]: measure_values(dict(zip(query.columns, r, strict=True))) for r in found}
     assert duckdb_values == sql_measures(store, rules)
-    classify_snapshot(store, rules, NOW, write_snapshot(tmp_path / "s.parquet", customers, rules))
+    snapshot = write_snapshot(tmp_path / "s.parquet", customers, rules) if from_file else None
+    classify_snapshot(store, rules, NOW, snapshot)  # None: the store's customers
     tiers = {r["customer_id"]: r["tier"] for r in store.execute(CURRENT)}
     assert tiers == {k: v[-1] for k, v in duckdb_values.items()}
 

@@ -119,16 +119,19 @@ def test_a_run_over_an_empty_store_makes_no_baseline(
 
 
 @pytest.mark.every_store
+@pytest.mark.parametrize("from_file", [True, False])
 def test_the_snapshot_engine_treats_the_first_classification_as_a_baseline(
-    store: Store, ruleset: RuleSet, tmp_path: Path
+    store: Store, ruleset: RuleSet, tmp_path: Path, from_file: bool
 ) -> None:
-    """The night's snapshot is classified on DuckDB; its customers are in the store too."""
+    """The night's snapshot (or, without a file, the store's customers) is classified on
+    DuckDB; its customers are in the store too."""
     nights = [[NEW_PARTNER], [NEW_PARTNER, {**NEW_PARTNER, "customer_id": "N2"}]]
     planned = []
     for night, (rows, now) in enumerate(zip(nights, (NOW, LATER), strict=True)):
         store.upsert_customers(rows)
         planner = TransitionPlanner(store, ruleset, now)
-        snapshot = write_snapshot(tmp_path / f"{night}.parquet", rows, ruleset)
+        path = tmp_path / f"{night}.parquet"
+        snapshot = write_snapshot(path, rows, ruleset) if from_file else None
         classify_snapshot(store, ruleset, now, snapshot, after=planner)
         planned.append(planner.planned)
     assert [(p.baseline, p.held_back) for p in planned] == [(True, {WELCOME: 1}), (False, {})]

@@ -59,7 +59,7 @@ def test_the_command_refuses_a_bad_limit_or_one_for_another_engine(tmp_path: Pat
     bad = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--memory-limit", "lots"])
     assert bad.exit_code == 2
     assert "'lots' is not an amount of memory" in bad.output
-    in_store = CliRunner().invoke(cli, [*common, "--memory-limit", "6GB"])
+    in_store = CliRunner().invoke(cli, [*common, "--engine", "sqlite", "--memory-limit", "6GB"])
     assert in_store.exit_code == 2
     assert "--memory-limit is for --engine duckdb" in in_store.output
     enough = CliRunner().invoke(

@@ -10,6 +10,7 @@ store directly, but they are downloaded on first use, and guanxi must run withou
 the changed rows are fetched in batches and copied with the store's own bulk load instead.
 Event measures read the store's events: the store groups them by customer (one row per
 customer with events in the windows) and the groups travel to DuckDB the same way.
+Without a snapshot file the store's own customers are read instead (store_source.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from guanxi.engine.classify.run import (
     distribution,
     tuned,
 )
+from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
@@ -58,7 +60,7 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import doubled, parse_memory
 from guanxi.engine.store.assignments import fold_if_large
-from guanxi.engine.store.base import Row, Store
+from guanxi.engine.store.base import Row, Store, shown_location
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RAW = "raw"  # the snapshot as it is, each row numbered
@@ -76,23 +78,29 @@ def classify_snapshot(
     store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
-    snapshot: Path,
+    snapshot: Path | None,
     memory_limit: str | None = None,
     keep_mirror: bool = True,
     after: AfterRun | None = None,
 ) -> RunReport:
-    """Classify every customer of `snapshot` (.parquet or .csv), write back what changed and
-    then `after` the run, in the store's transaction of the write-back. DuckDB may use
-    `memory_limit` (default: the project's `snapshot_memory:`)."""
+    """Classify every customer of `snapshot` (.parquet or .csv; None: the store's own
+    customers), write back what changed and then `after` the run, in the store's transaction
+    of the write-back. DuckDB may use `memory_limit` (default: the project's
+    `snapshot_memory:`)."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     memory_limit = memory_limit or parse_memory(ruleset.settings.snapshot_memory)
     duck = connect(memory_limit)
     try:
-        screen = snapshot_screen(store, ruleset, now, Path(snapshot))
-        source = _source(duck, screen, Path(snapshot))
-        watch.lap("check rows")
-        columns = _columns(duck, source)
+        if snapshot is None:  # the store's rows, checked by load: no screen
+            screen, columns = None, store_snapshot(duck, store, ruleset, SNAPSHOT)
+            source = SNAPSHOT
+            watch.lap("read customers")
+        else:
+            screen = snapshot_screen(store, ruleset, now, Path(snapshot))
+            source = _source(duck, screen, Path(snapshot))
+            watch.lap("check rows")
+            columns = _columns(duck, source)
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
@@ -105,28 +113,35 @@ def classify_snapshot(
             "duckdb",
             query.key,
             query.unique,
-            screen.rejected,
+            screen.rejected if screen else 0,
             keep_mirror,
             after,
-            tuple(screen.problems),
+            tuple(screen.problems) if screen else (),
         )
         return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.OutOfMemoryException:
+        shown = snapshot or _store_customers(store)
         raise DataError(
             _(
                 "classifying the snapshot '{snapshot}' needed more than the {limit} of memory"
                 " it may use: if the machine has more free, raise snapshot_memory: in"
                 " guanxi.yaml or give --memory-limit, e.g. '{larger}'"
-            ).format(snapshot=snapshot, limit=memory_limit, larger=doubled(memory_limit))
+            ).format(snapshot=shown, limit=memory_limit, larger=doubled(memory_limit))
         ) from None
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
+        shown = snapshot or _store_customers(store)
         raise DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
-                snapshot=snapshot, error=error
+                snapshot=shown, error=error
             )
         ) from None
     finally:
         duck.close()
+
+
+def _store_customers(store: Store) -> str:
+    """The store's customers, as the error messages name what they classify."""
+    return _("customers of {store}").format(store=shown_location(store.location))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.classify.store_source import DUCKDB_FROM
 from guanxi.engine.errors import SimulationError
 from guanxi.engine.i18n import _
 from guanxi.engine.report.labels import Labels, labels_of
@@ -33,7 +34,6 @@ from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 MAX_DAYS = 366
-DUCKDB_FROM = 10_000  # customers: from here DuckDB's start-up costs less than SQLite's scan
 COPIES = {"rules": "simulation.db", "baseline": "baseline.db"}
 Progress = Callable[[str, int, int], None]
 """Called with (run label, hours done, hours in all)."""

@@ -1,0 +1,130 @@
+"""The store's own customers as the DuckDB engine's snapshot: no file, no screen.
+
+`load` checked every row on its way into the store, so the store's customers skip the
+snapshot screen: one narrow query reads only the fields the rules read (the key first),
+a batch of rows at a time; each column is typed in Arrow (the SQLite store keeps dates and
+instants as ISO text and booleans as 0 and 1; the PostgreSQL store's connection hands them
+over alike) and DuckDB reads the batches as the relation the classification starts from.
+From there the night is the snapshot engine's (snapshot.py): event measures, field history,
+holds, the comparison with the columnar copy and the write-back of what changed.
+
+`guanxi classify` chooses this engine by size (`engine_for`): below DUCKDB_FROM customers
+DuckDB's start-up costs more than classifying inside SQLite; a PostgreSQL store classifies
+inside the server unless told, since the customers and assignments would cross the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from guanxi.engine.classify.compile import classified, input_fields
+from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Store
+from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.postgresql import PostgresStore
+from guanxi.engine.store.sqlite import SQLiteStore
+
+DUCKDB_FROM = 10_000  # customers: from here DuckDB's start-up costs less than SQLite's scan
+BATCH = 200_000
+TYPES = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us"),
+}
+STORED = {"date": pa.string(), "datetime": pa.string(), "boolean": pa.int64()}  # as read
+
+
+def engine_for(store: Store) -> str:
+    """The engine `guanxi classify` uses without --engine: "duckdb" (the store's customers
+    classified on DuckDB) for a SQLite store of DUCKDB_FROM customers or more, else "sqlite"
+    (inside the store)."""
+    if not isinstance(store, SQLiteStore):
+        return "sqlite"
+    [row] = store.execute("SELECT COUNT(*) AS n FROM customers")
+    return "duckdb" if int(row["n"]) >= DUCKDB_FROM else "sqlite"
+
+
+def store_snapshot(
+    duck: duckdb.DuckDBPyConnection, store: Store, ruleset: RuleSet, name: str
+) -> list[str]:
+    """The store's customers, typed, as DuckDB's temporary table `name`; its columns."""
+    fields = input_fields(classified(ruleset))
+    kinds = [_kind(ruleset, field) for field in fields]
+    duck.register("_gx_customers", _typed([], fields, kinds))
+    duck.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _gx_customers")
+    try:
+        for rows in _rows(store, fields, kinds):  # on this thread: SQLite's connection is its
+            duck.register("_gx_customers", _typed(rows, fields, kinds))
+            duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
+    except (pa.ArrowException, ValueError, TypeError) as error:  # written around `load`
+        raise DataError(
+            _(
+                "a customer in the store has a value its field's type cannot hold ({error});"
+                " 'guanxi classify --engine sqlite' classifies inside the store"
+            ).format(error=error)
+        ) from None
+    duck.unregister("_gx_customers")
+    return fields
+
+
+def customers_table(store: Store, ruleset: RuleSet, fields: list[str]) -> pa.Table:
+    """The store's customers with `fields`, typed (for a Parquet snapshot of them)."""
+    kinds = [_kind(ruleset, field) for field in fields]
+    batches = [_typed(rows, fields, kinds) for rows in _rows(store, fields, kinds)]
+    return pa.Table.from_batches(batches, _typed([], fields, kinds).schema)
+
+
+def _kind(ruleset: RuleSet, field: str) -> str:
+    return "string" if field == ruleset.schema.key else ruleset.schema.fields[field].type
+
+
+def _rows(store: Store, fields: list[str], kinds: list[str]) -> Iterator[list[tuple[object, ...]]]:
+    """The customers' values, BATCH rows at a time, as tuples (the store's own cursor: no
+    dictionary per row)."""
+    selected = ", ".join(_selected(f, k, store.dialect) for f, k in zip(fields, kinds, strict=True))
+    sql = f"SELECT {selected} FROM customers"
+    if isinstance(store, PostgresStore):
+        with store.conn.transaction(), store.conn.cursor("gx_customers") as server:
+            server.execute(sql)
+            while rows := server.fetchmany(BATCH):
+                yield rows
+        return
+    assert isinstance(store, SQLiteStore), "a store is SQLite or PostgreSQL"
+    cursor = store.db.conn.execute(sql)
+    while rows := cursor.fetchmany(BATCH):
+        yield rows
+
+
+def _selected(field: str, kind: str, dialect: str) -> str:
+    """A field as selected: PostgreSQL's booleans as 0 and 1, as SQLite keeps them."""
+    column = quoted_name(field)
+    if kind == "boolean" and dialect == "postgres":
+        return f"CAST({column} AS INTEGER) AS {column}"
+    return column
+
+
+def _typed(rows: list[tuple[object, ...]], fields: list[str], kinds: list[str]) -> pa.Table:
+    """Rows as the store gives them (dates and instants as ISO text, booleans as 0/1), each
+    column in its own type; instants in UTC, as DuckDB reads a snapshot's. The rows become
+    one struct array in a single call: far faster than taking them apart in Python."""
+    struct = pa.struct([(f, STORED.get(k, TYPES[k])) for f, k in zip(fields, kinds, strict=True)])
+    stored = pa.RecordBatch.from_struct_array(pa.array(rows, struct))
+    columns = [_column(stored.column(n), kind) for n, kind in enumerate(kinds)]
+    return pa.Table.from_arrays(columns, names=fields)
+
+
+def _column(values: pa.Array, kind: str) -> pa.Array:
+    if kind == "datetime":
+        return pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), TYPES[kind])
+    if kind == "boolean":
+        return pc.not_equal(values, 0)
+    return pc.cast(values, TYPES[kind])
