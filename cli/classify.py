@@ -20,7 +20,7 @@ from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
-from guanxi.engine.classify.store_source import engine_for
+from guanxi.engine.classify.store_source import StoreValueError, engine_for
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
@@ -107,12 +107,20 @@ def classify_command(
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
+    chosen = engine == "auto" and snapshot is None
     if engine == "auto":
         engine = engine_for(opened)
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
-        report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
+        try:
+            report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
+        except StoreValueError as error:
+            if not chosen:
+                raise click.ClickException(str(error)) from None
+            engine = "sqlite"  # nothing was written: the night runs inside the store instead
+            _warn_inside(error)
+            report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
         moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
     finally:
@@ -137,6 +145,18 @@ def classify_command(
             )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
+
+
+def _warn_inside(error: StoreValueError) -> None:
+    console().print(
+        "[yellow]"
+        + _(
+            "a customer in the store has a value its field's type cannot hold ({error}), so"
+            " DuckDB cannot read the customers: this run classifies inside the store"
+        ).format(error=error.detail)
+        + "[/yellow]",
+        highlight=False,
+    )
 
 
 def baseline_note(moves: TransitionReport) -> str:
@@ -203,6 +223,8 @@ def _classify(
         return classify_on_spark(
             store, ruleset, now, snapshot, spark.master, spark.output, after=planner
         )
+    except StoreValueError:
+        raise
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
 
@@ -314,6 +336,8 @@ def explain_command(
         explanation = explain(opened, ruleset, customer_id, now)
         view = View("explain --unmask", now, customer_id, {"json": as_json})
         masker = view_masker(opened, ruleset, [customer_id], unmask, view)
+    except StoreValueError:
+        raise
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:

@@ -423,6 +423,23 @@ def test_a_value_written_around_load_stops_the_store_s_duckdb_night(
     assert sqlite_store.execute("SELECT COUNT(*) AS n FROM classification_runs") == [{"n": 0}]
 
 
+def test_a_value_written_around_load_sends_the_chosen_night_inside_the_store(
+    sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chosen by size, the DuckDB night does not stop on a value load would have refused:
+    the night runs inside the store, as it did before, and says why."""
+    sqlite_store.upsert_customers(population())
+    sqlite_store.execute("UPDATE customers SET balance = 'lots' WHERE customer_id = 'P1'")
+    monkeypatch.setattr(store_source, "DUCKDB_FROM", 1)
+    args = ["classify", "--rules", str(RULES), "--store", sqlite_store.location]
+    chosen = CliRunner().invoke(cli, args)
+    assert chosen.exit_code == 0, chosen.output
+    assert "cannot hold" in chosen.output and "inside the store" in chosen.output
+    assert sqlite_store.execute("SELECT engine FROM classification_runs") == [{"engine": "sqlite"}]
+    forced = CliRunner().invoke(cli, [*args, "--engine", "duckdb"])
+    assert forced.exit_code == 1 and "cannot hold" in forced.output
+
+
 def test_without_the_columnar_copy_the_store_is_read_every_time(
     sqlite_store: SQLiteStore, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -30,6 +30,20 @@ from guanxi.engine.store.dialect import quoted_name
 from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 
+
+class StoreValueError(DataError):
+    """A customer in the store holds a value its field's type cannot (written around `load`)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            _(
+                "a customer in the store has a value its field's type cannot hold ({error});"
+                " 'guanxi classify --engine sqlite' classifies inside the store"
+            ).format(error=detail)
+        )
+
+
 DUCKDB_FROM = 10_000  # customers: from here DuckDB's start-up costs less than SQLite's scan
 BATCH = 200_000
 TYPES = {
@@ -66,12 +80,7 @@ def store_snapshot(
             duck.register("_gx_customers", _typed(rows, fields, kinds))
             duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
     except (pa.ArrowException, ValueError, TypeError) as error:  # written around `load`
-        raise DataError(
-            _(
-                "a customer in the store has a value its field's type cannot hold ({error});"
-                " 'guanxi classify --engine sqlite' classifies inside the store"
-            ).format(error=error)
-        ) from None
+        raise StoreValueError(str(error)) from None
     duck.unregister("_gx_customers")
     return fields
 
