@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).with_name("plan_bench.py")
-RUN = re.compile(r"^run \d+ \(load ([\d.]+)\): (\{.*\})", re.MULTILINE)
+RUN = re.compile(r"^run \d+ \(load ([\d.]+)\): (\{[^}]*\})", re.MULTILINE)
 
 
 def one_run(path: str, data: str) -> tuple[float, float, float]:
