@@ -607,7 +607,7 @@ random_record = st.tuples(
     st.sampled_from((*CHANNELS, consent.ALL)),
     st.sampled_from(tuple(consent.PURPOSES)),
     st.booleans(),
-    st.integers(0, 3),  # effective: days before NOW (ties on purpose: the id decides)
+    st.integers(-2, 3),  # effective: days before NOW, or after (ties: the id decides)
 )
 
 

@@ -22,7 +22,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledStep
 from guanxi.engine.store.base import Store
-from guanxi.engine.store.dialect import bucket, bucket_sql
+from guanxi.engine.store.dialect import bucket, bucket_sql, unindexed
 
 HELD_OUT, TREATED = "held_out", "treated"
 MARKETING_HOLDOUT = "marketing_holdout"  # the experiment name of the global holdout
@@ -59,7 +59,8 @@ def _assign(
     params["experiment"] = experiment_of(step)
     held, why = _held(store.dialect, ruleset, step, params)
     variant = _variant(store.dialect, step, params)
-    new = "batch = :batch AND step_id = :step AND experiment IS NULL"
+    # the batch's rows (followups_batch), not every batch's of the step (followups_occurrence)
+    new = f"batch = :batch AND {unindexed('step_id', store.dialect)} = :step AND experiment IS NULL"
     store.execute(
         f"UPDATE followups SET experiment = :experiment,"
         f" arm = CASE WHEN {held} THEN '{HELD_OUT}' ELSE '{TREATED}' END,"

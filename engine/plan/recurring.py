@@ -409,6 +409,11 @@ class _Selection:
         marketing only for a marketing step."""
         key = f"x.{self.q(self.ruleset.schema.key)}"
         service = in_force_sql(key, CHANNEL, "service")
+        policies = self.ruleset.policies
+        if self.channel_fields() and policies is not None and PREFERRED not in policies.channels:
+            # a channel chosen here was chosen because its service consent holds (the same
+            # record, else the column): it grants, and only 'preferred' needs reading
+            service = f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {service} ELSE '' END"
         marketing = "NULL"
         if self.step.step.purpose == "marketing":
             marketing = in_force_sql(key, CHANNEL, "marketing")

@@ -70,6 +70,18 @@ CONSENT_LEDGER_INDEX = (
     " ON consent_ledger (customer_id, purpose, effective_at, id, channel, granted)"
 )
 
+# m022: follow-ups by experiment only for those in one (planning writes a million follow-ups
+# a month, nearly all in none); by batch with their status, step and policy, so that a
+# policy pass reads its batch's pending follow-ups alone and a planning call counts its
+# outcomes from the index
+FOLLOWUPS_INDEXES = (
+    "DROP INDEX followups_experiment",
+    "CREATE INDEX followups_experiment ON followups (experiment, step_id)"
+    " WHERE experiment IS NOT NULL",
+    "DROP INDEX followups_batch",
+    "CREATE INDEX followups_batch ON followups (batch, status, step_id, policy)",
+)
+
 
 class Store(abc.ABC):
     """A place to keep customers and results. Every method raises DataError on bad input."""

@@ -34,6 +34,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     EVENT_COLUMNS,
+    FOLLOWUPS_INDEXES,
     Row,
     Store,
     event_values,
@@ -203,6 +204,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE INDEX followups_experiment ON followups (experiment, step_id)",
     ),
     "m021_assignment_changes": create_statements("postgres"),
+    "m022_followups_indexes": FOLLOWUPS_INDEXES,
 }
 
 

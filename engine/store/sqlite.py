@@ -18,6 +18,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     EVENT_COLUMNS,
+    FOLLOWUPS_INDEXES,
     Row,
     Store,
     event_values,
@@ -297,6 +298,13 @@ def m021_assignment_changes(db: sqlite_utils.Database) -> None:
     """The snapshot engines' changes to assignments, kept apart until folded in, and the
     current assignments as a view of both (engine/store/assignments.py)."""
     for statement in create_statements("sqlite"):
+        db.execute(statement)
+
+
+@migrations()
+def m022_followups_indexes(db: sqlite_utils.Database) -> None:
+    """Narrower and wider follow-up indexes for planning (`FOLLOWUPS_INDEXES`)."""
+    for statement in FOLLOWUPS_INDEXES:
         db.execute(statement)
 
 
