@@ -23,7 +23,8 @@ Scenarios, median of --runs:
                       before the next is read (a feed that arrives while it is planned)
 
 --only keeps the scenarios whose name contains one of the texts (`file,plan only`). The
-1-minute load average is taken after each run; the table shows the median run's.
+1-minute load average is taken after each run; the table shows the median run's. CPU s is
+this process's CPU time over the run (less sensitive than wall time to a shared machine).
 To compare with another checkout, run this file once with PYTHONPATH pointing at each,
 alternating (benchmarks/events_compare.py).
 
@@ -209,6 +210,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)  # chunk latency, one per event
     from_file: list[float] = field(default_factory=list)  # streaming: one per event
     load_average: float = 0.0  # the machine's 1-minute load average after the run
+    cpu: float = 0.0  # CPU seconds of this process while loading and planning (or planning)
 
     @property
     def seconds(self) -> float:
@@ -267,6 +269,7 @@ def python_matching() -> Iterator[None]:
 def file_to_followups(ruleset: RuleSet, base: Path, events: Path, work: Path) -> Result:
     store, result = fresh(base, work), Result()
     try:
+        cpu = time.process_time()
         started = time.perf_counter()
         loaded = load_events(store, ruleset, events, NOW)
         result.load = time.perf_counter() - started
@@ -275,6 +278,7 @@ def file_to_followups(ruleset: RuleSet, base: Path, events: Path, work: Path) ->
             started = time.perf_counter()
             result.followups = plan_new_events(store, ruleset, NOW).planned
             result.plan = time.perf_counter() - started
+        result.cpu = time.process_time() - cpu
         return result
     finally:
         store.close()
@@ -286,9 +290,10 @@ def plan_only(
     store, result = fresh(loaded, work), Result()
     try:
         with chunk_clock(result.latencies, chunk), python_matching() if python else _nothing():
-            started = time.perf_counter()
+            cpu, started = time.process_time(), time.perf_counter()
             report = plan_new_events(store, ruleset, NOW)
             result.plan = time.perf_counter() - started
+            result.cpu = time.process_time() - cpu
         result.events, result.followups = report.events, report.planned
         return result
     finally:
@@ -297,6 +302,7 @@ def plan_only(
 
 def streaming(ruleset: RuleSet, base: Path, parts: list[Path], work: Path) -> Result:
     store, result = fresh(base, work), Result()
+    cpu = time.process_time()
     try:
         for part in parts:
             read = time.perf_counter()
@@ -309,6 +315,7 @@ def streaming(ruleset: RuleSet, base: Path, parts: list[Path], work: Path) -> Re
             done = time.perf_counter()
             result.plan += done - loaded
             result.from_file += [done - read] * (len(result.latencies) - planned)
+        result.cpu = time.process_time() - cpu
         return result
     finally:
         store.close()
@@ -361,6 +368,7 @@ def measure(args: argparse.Namespace) -> dict[str, list[Result]]:
             print(
                 f"run {run + 1} {name}: {result.events:,} events, {result.followups:,}"
                 f" follow-ups, load {result.load:.2f} s, plan {result.plan:.2f} s,"
+                f" CPU {result.cpu:.2f} s,"
                 f" load average {result.load_average:.2f}",
                 file=sys.stderr,
             )
@@ -370,8 +378,9 @@ def measure(args: argparse.Namespace) -> dict[str, list[Result]]:
 def table(results: dict[str, list[Result]]) -> str:
     lines = [
         "| scenario | events | follow-ups | load s | plan s | total s (median) | events/s"
-        " | p99 chunk latency | p99 from file | runs (s) | load average |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        " | CPU s | events per CPU s | p99 chunk latency | p99 from file | runs (s)"
+        " | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, runs in results.items():
         ordered = sorted(runs, key=lambda r: r.seconds)
@@ -382,6 +391,7 @@ def table(results: dict[str, list[Result]]) -> str:
         lines.append(
             f"| {name} | {median.events:,} | {median.followups:,} | {median.load:.2f}"
             f" | {median.plan:.2f} | {seconds:.2f} | {median.events / seconds:,.0f}"
+            f" | {median.cpu:.2f} | {median.events / median.cpu:,.0f}"
             f" | {p99(median.latencies) * 1000:,.0f} ms | {from_file} | {each}"
             f" | {median.load_average:.2f} |"
         )
@@ -397,6 +407,8 @@ def figures(results: dict[str, list[Result]]) -> dict[str, list[dict[str, float]
                 "followups": r.followups,
                 "seconds": r.seconds,
                 "events_per_second": r.events / r.seconds,
+                "cpu_seconds": r.cpu,
+                "events_per_cpu_second": r.events / r.cpu,
                 "p99_chunk_ms": p99(r.latencies) * 1000,
                 "load_average": r.load_average,
             }

@@ -5,7 +5,8 @@
 BEFORE and AFTER are PYTHONPATHs under which `guanxi` is each checkout (a tree mapping
 guanxi.engine onto it). Each round runs benchmarks/events_bench.py once (--runs 1) for
 BEFORE, then once for AFTER, so both see the same moments of a shared machine; the table
-gives the median of the rounds for each, with the 1-minute load average of each run.
+gives the median of the rounds for each (events per wall second and per CPU second of the
+benchmark's process), with the 1-minute load average of each run.
 """
 
 from __future__ import annotations
@@ -48,15 +49,18 @@ def main() -> None:
         for side, path in sides.items():
             for name, runs in run(path, options).items():
                 collected[side].setdefault(name, []).extend(runs)
-                figures = ", ".join(f"{r['events_per_second']:,.0f}/s" for r in runs)
+                figures = ", ".join(
+                    f"{r['events_per_second']:,.0f}/s, {r['events_per_cpu_second']:,.0f}/CPU s"
+                    for r in runs
+                )
                 load = ", ".join(f"{r['load_average']:.2f}" for r in runs)
                 print(f"round {number + 1} {side} {name}: {figures} (load {load})", file=sys.stderr)
     print(f"`{' '.join(['python', *sys.argv])}`\n")
     print(
-        "| scenario | side | events/s (median) | p99 chunk latency (median) | runs (events/s)"
-        " | load average |"
+        "| scenario | side | events/s (median) | events per CPU s (median)"
+        " | p99 chunk latency (median) | runs (events/s) | load average |"
     )
-    print("|---|---|---:|---:|---|---|")
+    print("|---|---|---:|---:|---:|---|---|")
     for name in collected["after"]:
         for side in sides:
             runs = collected[side].get(name, [])
@@ -66,6 +70,7 @@ def main() -> None:
             loads = ", ".join(f"{r['load_average']:.2f}" for r in runs)
             print(
                 f"| {name} | {side} | {median_of(runs, 'events_per_second'):,.0f}"
+                f" | {median_of(runs, 'events_per_cpu_second'):,.0f}"
                 f" | {median_of(runs, 'p99_chunk_ms'):,.0f} ms | {each} | {loads} |"
             )
 

@@ -37,6 +37,7 @@ from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS, CompiledStep, RuleSet
 SESSION = "0"  # one sid for everything: durable_rules allows 1,024 live sids per ruleset
 EVERY_LEVEL = "all"
 REMEMBERED = 100_000  # combinations of tested attributes a matcher keeps the steps of
+_UNSEEN = ""  # a record key whose attribute is not worked out yet
 
 
 class _Host(durable_engine.Host):  # type: ignore[misc]
@@ -108,8 +109,9 @@ class EventMatcher:
         self.coercions = [(k, t) for k, t in self.types.items() if "." not in k and k in read]
         rules = {step.id: self._rule(step) for step in self.steps.values()}
         self.tested = frozenset(name for rule in rules.values() for name in _attributes(rule))
-        self.attributes: dict[str, str] = {}  # record key -> attribute
+        self.attributes: dict[str, str | None] = {}  # record key -> tested attribute
         self.fired: dict[tuple[tuple[str, type, Any], ...], tuple[str, ...]] = {}
+        self.event_fields: dict[str, tuple[str, str]] = {}  # event key -> record name, type
         register(self.name, rules)
 
     def _field_types(self) -> dict[str, str]:
@@ -178,14 +180,20 @@ class EventMatcher:
     def _tested(self, record: Mapping[str, Any], leaves: Mapping[str, Any]) -> dict[str, Any]:
         """The part of the message the rules test: all durable_rules' answer depends on."""
         tested: dict[str, Any] = {}
+        attributes = self.attributes
         for key, value in record.items():
-            name = self.attributes.get(key)
-            if name is None:
-                name = self.attributes[key] = attribute(key)
-            if value is not None and name in self.tested:
+            name = attributes.get(key, _UNSEEN)  # its attribute if some rule tests it
+            if name is _UNSEEN:
+                name = attributes[key] = self._tested_attribute(key)
+            if value is not None and name is not None:
                 tested[name] = _plain(value)
         tested.update((k, v) for k, v in leaves.items() if k in self.tested)
         return tested
+
+    def _tested_attribute(self, key: str) -> str | None:
+        """The attribute of a record key that some rule tests; None for the others."""
+        name = attribute(key)
+        return name if name in self.tested else None
 
     def _leaves(self, today: dt.date | None) -> dict[str, Any]:
         if today not in self.compiled:
@@ -200,11 +208,21 @@ class EventMatcher:
         get = profile.get
         record = {k: get(k) if t == "string" else coerce(get(k), t) for k, t in self.coercions}
         for key, value in event.items():
-            name = f"event.{key}"
-            record[name] = coerce(value, self.types.get(name, "string"))
+            name, kind = self._event_field(key)
+            record[name] = coerce(value, kind)
         for name in COMPUTED_FIELDS:
             record[name] = profile.get(name)
         return record
+
+    def _event_field(self, key: str) -> tuple[str, str]:
+        """An event field's name in a record and its type (event fields are few)."""
+        found = self.event_fields.get(key)
+        if found is None:
+            name = f"event.{key}"
+            found = (name, self.types.get(name, "string"))
+            if len(self.event_fields) < REMEMBERED:
+                self.event_fields[key] = found
+        return found
 
 
 def _plain(value: Any) -> Any:

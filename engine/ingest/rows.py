@@ -163,7 +163,7 @@ class _CustomerCheck:
 class _EventCheck:
     """The envelope (id, type, customer_id, at) and the payload typed by the event type."""
 
-    def __init__(self, schema: Schema, zone: dt.tzinfo, warn: Warn) -> None:
+    def __init__(self, schema: Schema, zone: dt.tzinfo, warn: Warn, fast: bool = True) -> None:
         text, moment = FieldSpec(type="string", label=""), FieldSpec(type="datetime", label="")
         specs = {"id": text, "type": text, "customer_id": text, "at": moment}
         self.envelope = _plan(specs, zone, required=ENVELOPE, identifiers=IDENTIFIERS)
@@ -173,8 +173,56 @@ class _EventCheck:
         self.types = {s.label: n for n, s in schema.events.items()}  # 销售 -> sale
         self.types.update({n: n for n in schema.events})
         self.warn = warn
+        self.fast = fast
+        self.shapes: dict[tuple[tuple[str, ...], str], _Shape | None] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+        shape = self._shape(record) if self.fast else None
+        if shape is not None:
+            row = _fast_row(self.envelope, shape, record)
+            if row is not None:
+                return row, []
+        return self.checked(record)
+
+    def _shape(self, record: Mapping[str, Any]) -> _Shape | None:
+        """The shape of a record like the ones before it (same keys, same event type), or
+        None when its keys or type need the full checks."""
+        kind = record.get("type")
+        if type(kind) is not str:
+            return None
+        key = (tuple(record), kind)
+        shape = self.shapes.get(key, _UNKNOWN)
+        if shape is _UNKNOWN:
+            shape = self._new_shape(key[0], kind)
+            if len(self.shapes) >= KNOWN_SHAPES:
+                self.shapes.clear()
+            self.shapes[key] = shape
+        return shape
+
+    def _new_shape(self, keys: tuple[str, ...], given: str) -> _Shape | None:
+        """How the fast path reads records with these keys and this type: only when the full
+        checks would neither rename nor warn about a key, nor miss a required field."""
+        kind = self.types.get(given)
+        if kind is None or "payload" in keys or any(n not in keys for n in ENVELOPE):
+            return None
+        try:
+            if values.text(given) != given:
+                return None  # spaces around it: the full checks strip them
+        except Invalid:
+            return None
+        payload = tuple(k for k in keys if k not in ENVELOPE)
+        probe = dict.fromkeys(payload)
+        if self.headers[kind].record(probe) is not probe:
+            return None  # a key headed by a label (or ambiguous): the full checks rename it
+        if not self.names[kind].issuperset(payload):
+            return None  # an unknown key: the full checks warn about it
+        plan = self.payloads[kind]
+        if any(f.required and f.name not in payload for f in plan):
+            return None
+        return _Shape(kind, tuple(f for f in plan if f.name in payload))
+
+    def checked(self, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
+        """The full checks of one record."""
         row: Row = {}
         problems: list[Problem] = []
         _check(self.envelope, record, row, problems)
@@ -213,6 +261,49 @@ class _EventCheck:
                 self.warn(ignored.format(name=name, type=kind) + hint)
 
 
+class _Shape(NamedTuple):
+    """Records of one event type with the same keys: the payload fields they give."""
+
+    kind: str
+    payload: tuple[_Field, ...]
+
+
+_UNKNOWN = _Shape("", ())  # not worked out yet (None: the full checks)
+KNOWN_SHAPES = 1_000
+
+
+def _fast_row(envelope: list[_Field], shape: _Shape, record: Mapping[str, Any]) -> Row | None:
+    """The row the full checks would make of a record of a known shape, or None when some
+    value is not plainly good (the full checks then say why). Values are converted by the
+    same readers; only the bookkeeping is skipped."""
+    try:
+        row: Row = {}
+        for name, convert, _required, _allowed, _listed, _lowest, _highest in envelope:
+            value = convert(record[name])
+            if value is None:
+                return None  # required, but empty
+            row[name] = value
+        row["type"] = shape.kind
+        payload: Row = {}
+        for name, convert, required, allowed, _listed, lowest, highest in shape.payload:
+            value = convert(record[name])
+            if value is None:
+                if required:
+                    return None
+                continue  # left out of the payload, as the full checks leave it
+            if (
+                (allowed is not None and value not in allowed)
+                or (lowest is not None and value < lowest)
+                or (highest is not None and value > highest)
+            ):
+                return None
+            payload[name] = value if allowed is None else allowed[value]
+    except Invalid:
+        return None
+    row["payload"] = payload
+    return row
+
+
 def _payload_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in record.items() if k not in ENVELOPE and k != "payload"}
     nested = record.get("payload")
@@ -228,8 +319,10 @@ def customer_check(
     return _CustomerCheck(schema, zone, columns, warn)
 
 
-def event_check(schema: Schema, zone: dt.tzinfo, warn: Warn) -> Check:
-    return _EventCheck(schema, zone, warn)
+def event_check(schema: Schema, zone: dt.tzinfo, warn: Warn, fast: bool = True) -> Check:
+    """Checks event records; `fast`: records of a usual shape skip the bookkeeping of the
+    full checks (same rows, same problems: the full checks decide every doubtful one)."""
+    return _EventCheck(schema, zone, warn, fast)
 
 
 def check_event(ruleset: RuleSet, record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:

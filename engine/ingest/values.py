@@ -61,6 +61,11 @@ DATE = re.compile(_DAY, re.ASCII)
 DATETIME = re.compile(
     _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
 )
+# The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
+ISO_DATETIME = re.compile(
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
+    "(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
 ID_CHARS = 64  # customer keys and event ids: bank ids are far shorter, and they are indexed
@@ -294,6 +299,11 @@ class Moment:
 
     @staticmethod
     def _parse(written: str) -> dt.datetime:
+        if ISO_DATETIME.fullmatch(written):  # the usual form, matched by a cheaper pattern
+            try:
+                return dt.datetime.fromisoformat(written)
+            except ValueError:
+                pass  # not a real day or time: said below
         match = DATETIME.fullmatch(written)
         if match is not None and match.start("t") == 11 and written[10] == "T":
             try:  # YYYY-MM-DDT…: as the text below would write it, so read as it is

@@ -103,6 +103,7 @@ class _Planner:
     ) -> None:
         self.store, self.ruleset, self.now, self.report = store, ruleset, now, report
         self.now_text = iso(now)
+        self.now_second = now.astimezone(dt.UTC).replace(microsecond=0)
         self.matcher = EventMatcher(ruleset)
         self.owner_field = (
             ruleset.policies.capacity.owner_field
@@ -171,13 +172,20 @@ class _Planner:
             due = calendar.due(moment.at, step.after, step.at)
             expires = calendar.due(due, step.expires) if step.expires else None
             cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
-            if expires is not None and iso(expires) <= self.now_text:
+            if expires is not None and self._closed(expires):
                 late.append((step.id, expires))
             else:
                 timely.append(
                     self.followup(step, event, fields, profile, (due, expires), cancelled)
                 )
         return timely, late
+
+    def _closed(self, expires: dt.datetime) -> bool:
+        """`iso(expires) <= iso(now)` (as `past_bound` compares), without writing the text:
+        instants to the second compare as their ISO texts do from the year 1000 on."""
+        if expires.year < 1000 or self.now_second.year < 1000:
+            return iso(expires) <= self.now_text
+        return expires.replace(microsecond=0) <= self.now_second
 
     def followup(
         self,
