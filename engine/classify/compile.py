@@ -241,8 +241,9 @@ class _Builder:
             )
             columns |= field_history.source_columns(self.ruleset, self.dialect, self.today, number)
         # SQLite would copy every customer's fields into a temporary table when the counts
-        # read them too; scanning the table again costs less (not so a join of the events)
-        inline = self.dialect == "sqlite" and source == table
+        # read them too, DuckDB every field into memory (and spill it); scanning the table
+        # again (only the columns each reader needs) costs less; not so a join of the events
+        inline = self.dialect in ("sqlite", "duckdb") and source == table
         self.stages.append(Stage("src", columns, set(), source=source, inline=inline))
 
     def history_relation(self) -> str:
@@ -294,9 +295,10 @@ class _Builder:
         if not thresholds:
             return
         before = self.stages[-1]
-        if self.dialect == "sqlite" and " OVER " not in " ".join(before.columns.values()):
-            # read by the cut-offs (a few columns) and the stage after: SQLite would
-            # otherwise copy every wide row into a temporary table; a rank is not run twice
+        inlined = self.dialect in ("sqlite", "duckdb")
+        if inlined and " OVER " not in " ".join(before.columns.values()):
+            # read by the cut-offs (a few columns) and the stage after: SQLite (and DuckDB)
+            # would otherwise copy every wide row into a temporary table; a rank is not run twice
             before.inline = True
         previous = before.name
         rankings = sorted({t.ranking for t in thresholds})

@@ -107,7 +107,7 @@ def classify_snapshot(
         query = compile_classification(
             ruleset, "duckdb", today, source, columns, events=events, history=history
         )
-        duck.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
+        _classify(duck, query.sql)
         watch.lap("classify")
         written = Written(
             "duckdb",
@@ -258,6 +258,18 @@ def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> N
         else:
             duck.execute(f"INSERT INTO {RAW} SELECT * FROM cells")
         duck.unregister("cells")
+
+
+def _classify(duck: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """`result`: every customer classified. The query joins the customers (left) to small
+    tables (right: a segment's cut-offs, the grouped events); DuckDB guesses the size of the
+    cut-off tables from the customers they count and would otherwise hash all the customers
+    to probe them with a few rows: it keeps each join's build side as written instead."""
+    duck.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    try:
+        duck.execute(f"CREATE TEMP TABLE {RESULT} AS {sql}")
+    finally:
+        duck.execute("RESET disabled_optimizers")
 
 
 def _columns(duck: duckdb.DuckDBPyConnection, source: str) -> list[str]:

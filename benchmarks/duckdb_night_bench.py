@@ -1,0 +1,191 @@
+"""The DuckDB snapshot night, this tree against another (the path before a change), side by
+side in the same run.
+
+    python benchmarks/duckdb_night_bench.py --before LINKS [--size N] [--runs N]
+        [--first-runs N] [--data DIR]
+
+LINKS is a folder holding `guanxi/` of the other tree. Each run is a fresh process importing
+one tree, the trees taking turns, so that peak memory is that run's own:
+  first    an N-customer Parquet snapshot (1M demo customers repeated, bench_data.py) into an
+           empty store: everything is new
+  night    the next night's snapshot (5 % of the customers changed); nights alternate between
+           the two snapshots, so each changes as much as a real night
+Printed: the median seconds, each run's wall and CPU seconds with the 1-minute load average
+at its start, the phases (Stopwatch laps) of the median run, peak RSS, and the bytes DuckDB
+spilled (its temporary folder's peak size, sampled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_data import TODAY, demo_csv, night_parquet, snapshot_parquet
+
+NOW = dt.datetime.combine(TODAY, dt.time(2, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
+HERE = Path(__file__).resolve().parent.parent
+SPILL = Path(tempfile.gettempdir(), "guanxi-duckdb")
+Run = dict[str, Any]
+
+
+def child(store_path: str, snapshot: str) -> Run:
+    from guanxi.engine.classify.snapshot import classify_snapshot
+    from guanxi.engine.defaults import default_rules_path
+    from guanxi.engine.ruleset import load_ruleset
+    from guanxi.engine.store.sqlite import SQLiteStore
+
+    ruleset = load_ruleset(default_rules_path())
+    spilled = _SpillWatch()
+    store = SQLiteStore(store_path)
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        report = classify_snapshot(store, ruleset, NOW, Path(snapshot))
+    finally:
+        store.close()
+        spilled.stop()
+    status = Path("/proc/self/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "customers": report.customers,
+        "changed": report.changed,
+        "timings": dict(report.timings),
+        "rss_mb": peak / 1024,
+        "spill_mb": spilled.peak / 2**20,
+    }
+
+
+class _SpillWatch:
+    """The peak size of DuckDB's spill folder, sampled every 0.2 s."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            files = SPILL.rglob("*") if SPILL.exists() else []
+            self.peak = max(self.peak, sum(f.stat().st_size for f in files if f.is_file()))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def measured(tree: Path, store: Path, snapshot: Path) -> Run:
+    load = os.getloadavg()[0]
+    command = [sys.executable, __file__, "--child", str(store), str(snapshot)]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{tree} failed:\n{done.stderr}")
+    ran = {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
+    print(
+        f"{snapshot.name} {tree}: {ran['seconds']:.2f} s, cpu {ran['cpu']:.1f} s,"
+        f" {ran['rss_mb']:.0f} MB (load {load:.1f}) {ran['timings']}",
+        file=sys.stderr,
+    )
+    return ran
+
+
+def empty_store(tree: Path, path: Path) -> Path:
+    """A store with the tree's schema and no customers (the snapshot is read instead)."""
+    for old in path.parent.glob(f"{path.name}*"):  # -wal, -shm and the columnar copy
+        old.unlink()
+    code = (
+        "import sys; from guanxi.engine.store.sqlite import SQLiteStore;"
+        "from guanxi.engine.defaults import default_rules_path;"
+        "from guanxi.engine.ruleset import load_ruleset;"
+        "s = SQLiteStore(sys.argv[1]); s.prepare(load_ruleset(default_rules_path()).schema);"
+        "s.close()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    return path
+
+
+def run_all(
+    trees: dict[str, Path], data: Path, size: int, runs: int, first_runs: int
+) -> dict[str, list[Run]]:
+    from guanxi.engine.defaults import default_rules_path
+    from guanxi.engine.ruleset import load_ruleset
+
+    ruleset = load_ruleset(default_rules_path())
+    base = 1_000_000 if size >= 1_000_000 else size
+    csv_path = demo_csv(data, base)
+    copies = size // base
+    first = snapshot_parquet(ruleset, csv_path, data / f"snapshot-{base}x{copies}.parquet", copies)
+    second = night_parquet(first, data / f"{first.stem}-night.parquet", 5.0, TODAY)
+    stores = {name: data / f"night-{name}.db" for name in trees}
+    results: dict[str, list[Run]] = {}
+    for number in range(max(first_runs, 1)):
+        for name, tree in trees.items():
+            ran = measured(tree, empty_store(tree, stores[name]), first)
+            if number < first_runs:
+                results.setdefault(f"first ({name})", []).append(ran)
+    for night in range(runs):
+        for name, tree in trees.items():
+            snapshot = (second, first)[night % 2]
+            results.setdefault(f"night ({name})", []).append(measured(tree, stores[name], snapshot))
+    for path in stores.values():
+        for old in path.parent.glob(f"{path.name}*"):
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return results
+
+
+def table(results: dict[str, list[Run]]) -> str:
+    lines = [
+        "| run | median s | each run: s, CPU s (1-min load) | peak RSS MB | spilled MB"
+        " | phases of the median run (s) |",
+        "| --- | ---: | --- | ---: | ---: | --- |",
+    ]
+    for name, runs in results.items():
+        median = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+        each = ", ".join(f"{r['seconds']:.2f}, {r['cpu']:.1f} ({r['load']:.1f})" for r in runs)
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in median["timings"].items())
+        lines.append(
+            f"| {name} | {statistics.median(r['seconds'] for r in runs):.2f} | {each}"
+            f" | {max(r['rss_mb'] for r in runs):.0f} | {max(r['spill_mb'] for r in runs):.0f}"
+            f" | {phases} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, help="folder holding the other tree's guanxi/")
+    parser.add_argument("--size", type=int, default=10_000_000, help="customers")
+    parser.add_argument("--runs", type=int, default=3, help="nights per tree (median)")
+    parser.add_argument("--first-runs", type=int, default=1, help="first runs per tree")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/guanxi-bench"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    args.data.mkdir(parents=True, exist_ok=True)
+    after = Path(os.environ.get("PYTHONPATH", str(HERE))).resolve()
+    trees = {"before": args.before, "after": after} if args.before else {"after": after}
+    results = run_all(trees, args.data, args.size, args.runs, args.first_runs)
+    print(f"`{' '.join(sys.argv)}` — {dt.date.today()}, {os.cpu_count()} cores\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
