@@ -9,8 +9,10 @@ without a server they fail.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,12 +156,31 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
+# The tests run in parallel (pytest-xdist), but a test marked `restarts_broker` stops the broker:
+# it holds this lock alone, every other broker test holds it shared. The file is the same for
+# every worker and every session on the machine.
+BROKER_LOCK = Path(tempfile.gettempdir()) / "guanxi-tests-broker.lock"
+
+
+@contextmanager
+def broker_lock(alone: bool) -> Iterator[None]:
+    with BROKER_LOCK.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    """The test broker; the queues and exchanges a test made are deleted after it."""
-    made = Broker()
-    yield made
-    made.delete_all()
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """The test broker; the queues and exchanges a test made are deleted after it. No test
+    restarts the broker meanwhile unless this one is marked `restarts_broker`."""
+    alone = request.node.get_closest_marker("restarts_broker") is not None
+    with broker_lock(alone):
+        made = Broker()
+        yield made
+        made.delete_all()
 
 
 @pytest.fixture

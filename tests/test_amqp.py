@@ -107,6 +107,7 @@ def test_queue_declared_with_other_arguments_is_permanent(broker: Broker) -> Non
         adapter.send(MESSAGE)
 
 
+@pytest.mark.usefixtures("broker")  # the broker answers: not in a restart
 def test_refused_login_is_permanent_and_hides_the_password() -> None:
     url = "amqp://guest:s3cret@127.0.0.1:5672/%2F"
     with amqp(url=url) as adapter, pytest.raises(PermanentError) as raised:

@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from guanxi.adapters.base import Adapter
 from guanxi.adapters.registry import load_adapter
 from guanxi.engine.dispatch import Backoff, dispatch_once
@@ -115,6 +117,7 @@ def dispatch_through_restart(
     raise AssertionError(f"not all sent within {DEADLINE} s: {dict(counts(store))}")
 
 
+@pytest.mark.restarts_broker
 def test_broker_restart_mid_run_loses_nothing(
     store: Store, ruleset: RuleSet, broker: Broker
 ) -> None:

@@ -170,9 +170,11 @@ def test_disk_full_writing_a_csv_names_the_file(
     )
 
 
-STORE_WAITS = (  # the tick's own connection: other processes may share the database
-    "SELECT pid FROM pg_stat_activity WHERE application_name = 'gx-test-lost-store'"
-    " AND wait_event_type = 'Lock'"
+# The tick's own connection: other processes, and other test sessions running this test at the
+# same time, may share the database; the name carries this process's id.
+TICK_NAME = f"gx-test-lost-store-{os.getpid()}"
+STORE_WAITS = (
+    "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
 )
 
 
@@ -196,13 +198,13 @@ def test_a_store_lost_in_the_middle_of_a_tick_is_one_clear_line_not_a_traceback(
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PGAPPNAME": "gx-test-lost-store"},  # libpq names the session
+            env={**os.environ, "PGAPPNAME": TICK_NAME},  # libpq names the session
         )
         waiting: list[int] = []
         with psycopg.connect(postgres_url, autocommit=True) as watcher:
 
             def blocked() -> bool:
-                waiting[:] = [r[0] for r in watcher.execute(STORE_WAITS).fetchall()]
+                waiting[:] = [r[0] for r in watcher.execute(STORE_WAITS, (TICK_NAME,)).fetchall()]
                 return bool(waiting)
 
             wait_for(blocked, 30, "the tick to wait for the lock")

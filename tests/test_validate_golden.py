@@ -6,9 +6,11 @@ Set GUANXI_UPDATE_GOLDEN=1 to rewrite the .expected files after a deliberate cha
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,23 @@ def run_validate(project: Path, *options: str) -> tuple[int, str, str]:
     return result.exit_code, normal[0], normal[1]
 
 
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[int, str, str]]:
+    """`validate` of a case's project, run once per case for the tests below (it is
+    deterministic; the case's folder name is replaced by <project> in the output)."""
+
+    @functools.cache
+    def validate(case: str) -> tuple[int, str, str]:
+        return run_validate(make_project(tmp_path_factory.mktemp(case), case))
+
+    return validate
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_diagnostics_match_golden_file(tmp_path: Path, case: str) -> None:
-    code, _, stderr = run_validate(make_project(tmp_path, case))
+def test_diagnostics_match_golden_file(
+    validated: Callable[[str], tuple[int, str, str]], case: str
+) -> None:
+    code, _, stderr = validated(case)
     expected_file = DATA / f"{case}.expected"
     if os.environ.get("GUANXI_UPDATE_GOLDEN"):
         expected_file.write_text(f"exit {code}\n{stderr}", encoding="utf-8")
@@ -47,8 +63,10 @@ def test_diagnostics_match_golden_file(tmp_path: Path, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c not in VALID])
-def test_every_bad_project_exits_1(tmp_path: Path, case: str) -> None:
-    code, _, stderr = run_validate(make_project(tmp_path, case))
+def test_every_bad_project_exits_1(
+    validated: Callable[[str], tuple[int, str, str]], case: str
+) -> None:
+    code, _, stderr = validated(case)
     assert code == 1
     assert "Traceback" not in stderr
 
