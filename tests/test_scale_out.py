@@ -87,6 +87,22 @@ def test_one_daemon_leads_and_another_takes_over_when_its_session_ends(
         second.release()
 
 
+def test_a_released_lead_is_free_at_once(postgres_url: str) -> None:
+    """On shutdown the lead passes without waiting for the server to end the session: the
+    other daemon asks straight after, every time (closing alone lost about 1 in 200 on a
+    busy machine: the server frees a closed session's locks when its process has exited)."""
+    first, second = AdvisoryLock(postgres_url), AdvisoryLock(postgres_url)
+    try:
+        for _ in range(200):
+            assert first.held()
+            first.release()
+            assert second.held()
+            second.release()
+    finally:
+        first.release()
+        second.release()
+
+
 def test_each_schema_has_its_own_leader(postgres_url: str) -> None:
     with postgres_schema() as other_url:
         here, there = AdvisoryLock(postgres_url), AdvisoryLock(other_url)

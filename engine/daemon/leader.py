@@ -13,6 +13,7 @@ A SQLite store is one machine's file: its daemon is always the leader.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Protocol
 
 import psycopg
@@ -75,7 +76,12 @@ class AdvisoryLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # ending the session frees the lock
+            # Unlock before closing: the server frees a closed session's locks only when its
+            # backend process has exited, a moment later, and a follower asking at once
+            # would still find the lead taken. A session already gone holds nothing.
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
+            self._conn.close()
             self._conn = None
 
 
