@@ -34,6 +34,7 @@ from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
+from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -68,14 +69,6 @@ RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Asia/Shanghai
 CUSTOMERS = 3000
-ARROW_TYPES = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us"),
-}
 
 CURRENT = "SELECT * FROM current_assignments"
 
