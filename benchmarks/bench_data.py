@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +78,21 @@ def _stored(value: object) -> object:
 
 
 MONEY = ("balance", "loan_balance", "wealth_balance", "annual_contribution", "annual_income")
+
+
+def empty_store(tree: Path, path: Path) -> Path:
+    """A store at `path` with the schema of the guanxi tree in folder `tree` and no customers
+    (made by that tree, in a process of its own)."""
+    code = (
+        "import sys; from guanxi.engine.store.sqlite import SQLiteStore;"
+        "from guanxi.engine.defaults import default_rules_path;"
+        "from guanxi.engine.ruleset import load_ruleset;"
+        "s = SQLiteStore(sys.argv[1]); s.prepare(load_ruleset(default_rules_path()).schema);"
+        "s.close()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
+    return path
 
 
 def snapshot_parquet(ruleset: RuleSet, csv_path: Path, target: Path, copies: int) -> Path:

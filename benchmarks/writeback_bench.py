@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_data
 from bench_data import TODAY, demo_csv, load_store, night_parquet, snapshot_parquet
 
 NOW = dt.datetime.combine(TODAY, dt.time(2, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -112,17 +113,7 @@ def fresh_copy(source: Path, target: Path) -> Path:
 def empty_store(tree: Path, data: Path, name: str) -> Path:
     """A store with the tree's schema and no customers (the snapshot is read instead)."""
     path = data / f"empty-{name}.db"
-    if not path.exists():
-        code = (
-            "import sys; from guanxi.engine.store.sqlite import SQLiteStore;"
-            "from guanxi.engine.defaults import default_rules_path;"
-            "from guanxi.engine.ruleset import load_ruleset;"
-            "s = SQLiteStore(sys.argv[1]); s.prepare(load_ruleset(default_rules_path()).schema);"
-            "s.close()"
-        )
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
-    return path
+    return path if path.exists() else bench_data.empty_store(tree, path)
 
 
 def run_all(
