@@ -217,17 +217,18 @@ def test_every_store_has_the_same_migrations_tables_and_columns(
         assert pending["sqlite"][0] == "m001_core_tables"
         assert {kind: s.migrate() for kind, s in stores.items()} == pending
         assert _columns(stores["sqlite"]) == _columns(stores["postgresql"])
-        assert _followups_indexes(stores["sqlite"]) == _followups_indexes(stores["postgresql"])
+        for table in ("followups", "events"):
+            assert _indexes(stores["sqlite"], table) == _indexes(stores["postgresql"], table)
     finally:
         for opened in stores.values():
             opened.close()
 
 
-def _followups_indexes(store: Store) -> dict[str, tuple[list[str], bool]]:
-    """The follow-ups' named indexes: their columns, and whether they are partial."""
+def _indexes(store: Store, table: str) -> dict[str, tuple[list[str], bool]]:
+    """The table's named indexes: their columns, and whether they are partial."""
     if store.dialect == "sqlite":
         sql = (
-            "SELECT l.name AS i, l.partial AS p, c.name AS c FROM pragma_index_list('followups') l,"
+            "SELECT l.name AS i, l.partial AS p, c.name AS c FROM pragma_index_list(:table) l,"
             " pragma_index_info(l.name) c WHERE l.origin = 'c' ORDER BY l.name, c.seqno"
         )
     else:
@@ -237,20 +238,25 @@ def _followups_indexes(store: Store) -> dict[str, tuple[list[str], bool]]:
             " JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()"
             " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, seqno)"
             " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
-            " WHERE t.relname = 'followups' AND NOT x.indisprimary AND NOT x.indisunique"
+            " WHERE t.relname = :table AND NOT x.indisprimary AND NOT x.indisunique"
             " ORDER BY i.relname, k.seqno"
         )
     found: dict[str, tuple[list[str], bool]] = {}
-    for row in store.execute(sql):
+    for row in store.execute(sql, {"table": table}):
         found.setdefault(row["i"], ([], bool(row["p"])))[0].append(row["c"])
     return found
 
 
 def test_planning_indexes_of_follow_ups(store: Store) -> None:
     """m022: by experiment only those in one; by batch with status, step and policy."""
-    indexes = _followups_indexes(store)
+    indexes = _indexes(store, "followups")
     assert indexes["followups_experiment"] == (["experiment", "step_id"], True)
     assert indexes["followups_batch"] == (["batch", "status", "step_id", "policy"], False)
+
+
+def test_only_events_still_to_plan_are_indexed_for_planning(store: Store) -> None:
+    """m023: the unplanned events in the order they are planned; a planned one leaves."""
+    assert _indexes(store, "events")["events_unplanned"] == (["at", "id"], True)
 
 
 def _columns(store: Store) -> dict[str, list[str]]:

@@ -82,6 +82,13 @@ FOLLOWUPS_INDEXES = (
     "CREATE INDEX followups_batch ON followups (batch, status, step_id, policy)",
 )
 
+# Only the events still to plan, in the order they are planned: a planned event leaves the
+# index instead of moving within it, and the index no longer grows with every event kept.
+EVENTS_UNPLANNED_INDEX = (
+    "DROP INDEX events_unplanned",
+    "CREATE INDEX events_unplanned ON events (at, id) WHERE planned_at IS NULL",
+)
+
 
 class Store(abc.ABC):
     """A place to keep customers and results. Every method raises DataError on bad input."""

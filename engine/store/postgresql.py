@@ -34,6 +34,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     EVENT_COLUMNS,
+    EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
     Row,
     Store,
@@ -205,6 +206,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m021_assignment_changes": create_statements("postgres"),
     "m022_followups_indexes": FOLLOWUPS_INDEXES,
+    "m023_events_unplanned": EVENTS_UNPLANNED_INDEX,
 }
 
 

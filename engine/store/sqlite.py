@@ -18,6 +18,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     EVENT_COLUMNS,
+    EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
     Row,
     Store,
@@ -305,6 +306,13 @@ def m021_assignment_changes(db: sqlite_utils.Database) -> None:
 def m022_followups_indexes(db: sqlite_utils.Database) -> None:
     """Narrower and wider follow-up indexes for planning (`FOLLOWUPS_INDEXES`)."""
     for statement in FOLLOWUPS_INDEXES:
+        db.execute(statement)
+
+
+@migrations()
+def m023_events_unplanned(db: sqlite_utils.Database) -> None:
+    """The events still to plan as a partial index (`EVENTS_UNPLANNED_INDEX`)."""
+    for statement in EVENTS_UNPLANNED_INDEX:
         db.execute(statement)
 
 
