@@ -17,10 +17,10 @@ from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
+from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
-from guanxi.engine.classify.store_source import StoreValueError, engine_for
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
@@ -107,19 +107,12 @@ def classify_command(
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
-    chosen = engine == "auto" and snapshot is None
-    if engine == "auto":
-        engine = engine_for(opened)
     spark = SparkRun(master or ruleset.settings.spark_master, output)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
-        try:
-            report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
-        except StoreValueError as error:
-            if not chosen:
-                raise click.ClickException(str(error)) from None
-            engine = "sqlite"  # nothing was written: the night runs inside the store instead
-            _warn_inside(error)
+        if engine == "auto":  # the store's own customers, on the engine its size calls for
+            report = _classify_chosen(opened, ruleset, now, planner, memory)
+        else:
             report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
         moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
@@ -147,16 +140,23 @@ def classify_command(
             console().print(baseline_note(moves), highlight=False)
 
 
-def _warn_inside(error: StoreValueError) -> None:
-    console().print(
-        "[yellow]"
-        + _(
-            "a customer in the store has a value its field's type cannot hold ({error}), so"
-            " DuckDB cannot read the customers: this run classifies inside the store"
-        ).format(error=error.detail)
-        + "[/yellow]",
-        highlight=False,
-    )
+def _classify_chosen(
+    store: Store, ruleset: RuleSet, now: dt.datetime, planner: TransitionPlanner, memory: str | None
+) -> RunReport:
+    try:
+        report, reason = classify_chosen(store, ruleset, now, memory, after=planner)
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
+    if reason is not None:
+        console().print(
+            "[yellow]"
+            + _("DuckDB could not classify this night ({reason}); it ran inside the store").format(
+                reason=reason
+            )
+            + "[/yellow]",
+            highlight=False,
+        )
+    return report
 
 
 def baseline_note(moves: TransitionReport) -> str:
@@ -223,8 +223,6 @@ def _classify(
         return classify_on_spark(
             store, ruleset, now, snapshot, spark.master, spark.output, after=planner
         )
-    except StoreValueError:
-        raise
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
 
@@ -336,8 +334,6 @@ def explain_command(
         explanation = explain(opened, ruleset, customer_id, now)
         view = View("explain --unmask", now, customer_id, {"json": as_json})
         masker = view_masker(opened, ruleset, [customer_id], unmask, view)
-    except StoreValueError:
-        raise
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:

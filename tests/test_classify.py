@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, compile_classification, store_source
+from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.mirror import mirror_path
-from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.snapshot import SnapshotMemoryError, classify_snapshot
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest.screen import SQL_TYPES
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -438,6 +439,36 @@ def test_a_value_written_around_load_sends_the_chosen_night_inside_the_store(
     assert sqlite_store.execute("SELECT engine FROM classification_runs") == [{"engine": "sqlite"}]
     forced = CliRunner().invoke(cli, [*args, "--engine", "duckdb"])
     assert forced.exit_code == 1 and "cannot hold" in forced.output
+
+
+@pytest.mark.parametrize("trouble", ["memory", "value"])
+def test_a_night_duckdb_cannot_run_is_classified_inside_the_store(
+    sqlite_store: SQLiteStore,
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trouble: str,
+) -> None:
+    """Chosen by size (as the CLI and the daemon choose), a DuckDB night that needs more memory
+    than it may use, or meets a value written around load, writes nothing and runs inside the
+    store: the same assignments as the in-store engine's, and the reason said."""
+    reference = SQLiteStore(tmp_path / "reference.db")
+    reference.prepare(ruleset.schema)
+    bad = "UPDATE customers SET balance = 'lots' WHERE customer_id = 'P1'"
+    for opened in (sqlite_store, reference):
+        opened.upsert_customers(population())
+        if trouble == "value":
+            opened.execute(bad)
+    monkeypatch.setattr(store_source, "DUCKDB_FROM", 1)
+    limit = "1MB" if trouble == "memory" else None
+    report, reason = classify_chosen(sqlite_store, ruleset, NOW, limit)
+    expected = {"memory": SnapshotMemoryError, "value": store_source.StoreValueError}[trouble]
+    assert isinstance(reason, expected) and report.engine == "sqlite"
+    assert sqlite_store.execute("SELECT COUNT(*) AS n FROM classification_runs") == [{"n": 1}]
+    classify(reference, ruleset, NOW)
+    shown = "SELECT customer_id, tier, level, strategy, gold FROM current_assignments ORDER BY 1"
+    assert sqlite_store.execute(shown) == reference.execute(shown)
+    reference.close()
 
 
 def test_without_the_columnar_copy_the_store_is_read_every_time(

@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
+from guanxi.engine.classify import store_source
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.ruleset import RuleSet
@@ -82,10 +83,19 @@ def test_the_duckdb_engine_commits_a_run_with_its_followups(
     assert followups(store) == expected
 
 
+@pytest.mark.parametrize("duckdb_from", [None, 1])
 def test_the_nightly_classification_commits_a_run_with_its_followups(
-    store: Store, ruleset: RuleSet, tmp_path: Path
+    store: Store,
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    duckdb_from: int | None,
 ) -> None:
-    """The daemon's classification job fails while planning; its next run plans them all."""
+    """The daemon's classification job fails while planning; its next run plans them all.
+    The daemon chooses the engine as `guanxi classify` does: a SQLite store from DUCKDB_FROM
+    customers is classified on DuckDB."""
+    if duckdb_from is not None:
+        monkeypatch.setattr(store_source, "DUCKDB_FROM", duckdb_from)
     expected = reference_followups(ruleset, tmp_path, FEW)
     first_night(store, ruleset, FEW)
     clock = FixedClock(dt.datetime.fromisoformat(NIGHT))
@@ -98,6 +108,9 @@ def test_the_nightly_classification_commits_a_run_with_its_followups(
         daemon.leadership.release()
         daemon.running.adapters.close()
     assert followups(store) == expected
+    on_duckdb = duckdb_from is not None and store.dialect == "sqlite"
+    [last] = store.execute("SELECT engine FROM classification_runs ORDER BY id DESC LIMIT 1")
+    assert last["engine"] == ("duckdb" if on_duckdb else store.dialect)
 
 
 # --- kill -9 ---------------------------------------------------------------------------------

@@ -74,6 +74,10 @@ CHANGES = "changes"
 BATCH = 100_000
 
 
+class SnapshotMemoryError(DataError):
+    """DuckDB needed more memory than the run may use; nothing was written."""
+
+
 def classify_snapshot(
     store: Store,
     ruleset: RuleSet,
@@ -121,7 +125,7 @@ def classify_snapshot(
         return write_back(duck, store, ruleset, now, written, watch)
     except duckdb.OutOfMemoryException:
         shown = snapshot or _store_customers(store)
-        raise DataError(
+        raise SnapshotMemoryError(
             _(
                 "classifying the snapshot '{snapshot}' needed more than the {limit} of memory"
                 " it may use: if the machine has more free, raise snapshot_memory: in"

@@ -34,15 +34,6 @@ from guanxi.engine.store.sqlite import SQLiteStore
 class StoreValueError(DataError):
     """A customer in the store holds a value its field's type cannot (written around `load`)."""
 
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(
-            _(
-                "a customer in the store has a value its field's type cannot hold ({error});"
-                " 'guanxi classify --engine sqlite' classifies inside the store"
-            ).format(error=detail)
-        )
-
 
 DUCKDB_FROM = 10_000  # customers: from here DuckDB's start-up costs less than SQLite's scan
 BATCH = 200_000
@@ -80,7 +71,12 @@ def store_snapshot(
             duck.register("_gx_customers", _typed(rows, fields, kinds))
             duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
     except (pa.ArrowException, ValueError, TypeError) as error:  # written around `load`
-        raise StoreValueError(str(error)) from None
+        raise StoreValueError(
+            _(
+                "a customer in the store has a value its field's type cannot hold ({error});"
+                " 'guanxi classify --engine sqlite' classifies inside the store"
+            ).format(error=error)
+        ) from None
     duck.unregister("_gx_customers")
     return fields
 

@@ -54,7 +54,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from guanxi.engine.classify import classify
+from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
@@ -329,7 +329,9 @@ class Daemon:
     def _classify(self) -> None:
         now, ruleset = self.clock.now(), self.running.ruleset
         planner = TransitionPlanner(self.store, ruleset, now)  # commits with the run
-        report = classify(self.store, ruleset, now, after=planner)
+        report, reason = classify_chosen(self.store, ruleset, now, after=planner)
+        if reason is not None:
+            log.warning("classified inside the store", extra={"reason": str(reason)})
         moves = planner.planned
         self.metrics.planned("transitions", moves.new)
         log.info(
