@@ -4,6 +4,8 @@ and a strategy, by set-based SQL compiled from the rules, and explained customer
     classify(store, ruleset, now)                        -> RunReport  (SQL inside the store)
     classify_snapshot(store, ruleset, now, path)         -> RunReport  (DuckDB, Parquet/CSV)
     classify_snapshot(store, ruleset, now, None)         -> RunReport  (DuckDB, the store's)
+    classify_chosen(store, ruleset, now)                 -> (RunReport, why inside or None)
+                                                            (by the store's size: chosen.py)
     classify_on_spark(store, ruleset, now, path, master) -> RunReport  (Spark, Parquet/CSV)
     explain(store or record, ruleset, customer_id, now)  -> Explanation
     compile_classification(ruleset, dialect, today, source) -> CompiledQuery (the SQL itself)
