@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guanxi.engine.classify.store_source import DUCKDB_FROM
+from guanxi.engine.classify.store_source import engine_for
 from guanxi.engine.errors import SimulationError
 from guanxi.engine.i18n import _
 from guanxi.engine.report.labels import Labels, labels_of
@@ -169,14 +169,13 @@ def _feed(
 
 
 def _snapshot(folder: Path, ruleset: RuleSet, request: Request, store: Store) -> Path | None:
-    """The customers' snapshot when the nights classify on DuckDB (`engine` "auto": from
-    DUCKDB_FROM customers on)."""
+    """The customers' snapshot when the nights classify on DuckDB (`engine` "auto": as
+    `guanxi classify` chooses, store_source.engine_for)."""
     if request.engine == "sqlite" or not isinstance(store, SQLiteStore):
         return None
-    store.prepare(ruleset.schema)
-    customers = int(store.execute("SELECT count(*) AS n FROM customers")[0]["n"])
-    if request.engine == "auto" and customers < DUCKDB_FROM:
+    if request.engine == "auto" and engine_for(store) == "sqlite":
         return None
+    store.prepare(ruleset.schema)
     return write_snapshot(store, ruleset, folder / "customers.parquet")
 
 
