@@ -1,8 +1,9 @@
 """Event steps (`on:`): each new event, with its customer's profile, becomes follow-ups.
 
 Events are planned in the order they happened (`at`, then id), in chunks: one query fetches
-the profiles of a chunk's customers, durable_rules matches each event against every event
-step at once, and the new follow-ups of the chunk go through the contact policy together.
+the profiles of a chunk's customers not read yet in this call (planning changes no profile;
+up to PROFILES_KEPT are kept between chunks), durable_rules matches each event against every
+event step at once, and the new follow-ups of the chunk go through the contact policy together.
 An event is marked planned when its chunk is done, so a replay plans nothing twice; the
 follow-ups' idempotency keys (step:customer:event id) make that hold even after a crash.
 
