@@ -256,7 +256,8 @@ def load_events(
         load = _Load("events", path, store, utc_text(now, zone), source)
         check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
         write = _stamped(store.insert_events, {"loaded_at": load.now})
-        return load.run(check, "id", write, progress)
+        with store.bulk_writes():
+            return load.run(check, "id", write, progress)
 
 
 def load_consents(

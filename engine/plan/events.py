@@ -1,8 +1,9 @@
 """Event steps (`on:`): each new event, with its customer's profile, becomes follow-ups.
 
 Events are planned in the order they happened (`at`, then id), in chunks: one query fetches
-the profiles of a chunk's customers, durable_rules matches each event against every event
-step at once, and the new follow-ups of the chunk go through the contact policy together.
+the profiles of a chunk's customers not read yet in this call (planning changes no profile;
+up to PROFILES_KEPT are kept between chunks), durable_rules matches each event against every
+event step at once, and the new follow-ups of the chunk go through the contact policy together.
 An event is marked planned when its chunk is done, so a replay plans nothing twice; the
 follow-ups' idempotency keys (step:customer:event id) make that hold even after a crash.
 
@@ -56,6 +57,7 @@ from guanxi.engine.store.dialect import json_texts, unindexed
 
 CHUNK = 5_000
 SHOWN = 20
+PROFILES_KEPT = 100_000  # customers' profiles kept between chunks of one call
 
 
 @dataclass
@@ -78,12 +80,13 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
     store.prepare(ruleset.schema)  # profiles are read by column: every field has one
     report = EventPlanReport()
     planner = _Planner(store, ruleset, now, report)
-    while chunk := store.execute(
-        "SELECT id, type, customer_id, at, payload FROM events WHERE planned_at IS NULL"
-        " ORDER BY at, id LIMIT :n",
-        {"n": CHUNK},
-    ):
-        planner.plan_chunk(chunk)
+    with store.bulk_writes():
+        while chunk := store.execute(
+            "SELECT id, type, customer_id, at, payload FROM events WHERE planned_at IS NULL"
+            " ORDER BY at, id LIMIT :n",
+            {"n": CHUNK},
+        ):
+            planner.plan_chunk(chunk)
     return report
 
 
@@ -113,10 +116,23 @@ class _Planner:
         self.cancellers = _cancellers(ruleset)
         self.measures = _Measures(ruleset, store)
         self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
+        self.profiles: dict[Any, Row | None] = {}  # customer -> profile (None: no customer)
+        self.closed = _("{step} (window closed {time})")
+
+    def profiles_of(self, customers: set[Any]) -> Mapping[Any, Row | None]:
+        """The profiles of `customers`, each read once a call: planning changes no customer
+        and no assignment, and a customer's events are spread over many chunks."""
+        unread = customers - self.profiles.keys()
+        if len(self.profiles) + len(unread) > PROFILES_KEPT:
+            self.profiles.clear()  # memory stays bounded; the chunk's own are read again
+            unread = customers
+        if unread:
+            read = _profiles(self.store, self.ruleset, unread, self.columns)
+            self.profiles.update((customer, read.get(customer)) for customer in unread)
+        return self.profiles
 
     def plan_chunk(self, events: list[Row]) -> None:
-        customers = {e["customer_id"] for e in events}
-        profiles = _profiles(self.store, self.ruleset, customers, self.columns)
+        profiles = self.profiles_of({e["customer_id"] for e in events})
         batch, followups, too_old = new_batch(), [], []
         consents, failures = consent.from_events(events, self.ruleset.policies)
         self.report.events += len(events)
@@ -228,9 +244,8 @@ class _Planner:
     def _too_old(self, late: list[_Late]) -> str:
         """Which steps the event came too late for, and when each one's window closed."""
         zone = self.ruleset.calendar.zone
-        closed = _("{step} (window closed {time})")
         return "; ".join(
-            closed.format(step=step_id, time=_minutes(expires.astimezone(zone)))
+            self.closed.format(step=step_id, time=_minutes(expires.astimezone(zone)))
             for step_id, expires in late
         )
 

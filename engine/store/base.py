@@ -46,6 +46,7 @@ Table layout shared by every store (column names are the same in SQLite and Post
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -129,6 +130,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def iter_rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Row]:
         """Stream the rows of a query without holding them all in memory."""
+
+    @contextlib.contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Many commits in a row (a file loaded, events planned): a store that can make each
+        one cheaper for a while overrides this."""
+        yield
 
     def is_busy(self, error: BaseException) -> bool:
         """Whether `error`, raised by this store, is contention that passes when the statement
