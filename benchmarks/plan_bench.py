@@ -1,7 +1,7 @@
 """Recurring planning benchmark: one monthly step for every classified customer, on SQLite.
 
     python benchmarks/plan_bench.py [--customers N] [--runs N] [--sample N] [--data DIR]
-                                    [--scenarios NAME,…]
+                                    [--scenarios NAME,…] [--statements N]
 
 The store is built once and kept in --data (default /tmp/guanxi-plan-bench): the demo
 customers (engine/demo_data), loaded with engine/ingest and classified with engine/classify,
@@ -19,6 +19,8 @@ wall clock and (rows named CPU) the process's CPU seconds:
   executemany      the same rows built in Python from one SELECT, then one executemany
   per customer     Followup objects and insert_followups (one INSERT per customer) on a
                    --sample of the customers, extrapolated to the whole population
+
+--statements N prints plan_recurring's N costliest SQL statements (wall and CPU seconds).
 """
 
 from __future__ import annotations
@@ -122,11 +124,14 @@ def timed(work: Callable[[], Any], name: str = "") -> tuple[float, Any]:
 # --- the scenarios: each returns {name: (seconds, follow-ups)} -------------------------
 
 
-def whole(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:
-    """plan_recurring: the planning and the policy in one transaction."""
+def whole(ruleset: RuleSet, base: Path, work: Path, statements: int = 0) -> dict[str, Any]:
+    """plan_recurring: the planning and the policy in one transaction; with `statements`,
+    the costliest statements of it on stderr."""
     store = fresh(base, work)
     try:
+        costs = per_statement(store) if statements else {}
         seconds, report = timed(lambda: plan_recurring(store, ruleset, *december(ruleset), NOW))
+        print_costliest(costs, statements)
         return {
             "plan_recurring": (seconds, report.new),
             "plan_recurring CPU": (CPU[""], report.new),
@@ -134,6 +139,29 @@ def whole(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:
         }
     finally:
         store.close()
+
+
+def per_statement(store: SQLiteStore) -> dict[str, list[float]]:
+    """Wall and CPU seconds of every statement the store runs from now on, by its text."""
+    costs: dict[str, list[float]] = {}
+    execute = store.execute
+
+    def measured(sql: str, parameters: Any = None) -> list[dict[str, Any]]:
+        started, cpu = time.perf_counter(), time.process_time()
+        rows = execute(sql, parameters)
+        cost = costs.setdefault(" ".join(sql.split()), [0.0, 0.0])
+        cost[0] += time.perf_counter() - started
+        cost[1] += time.process_time() - cpu
+        return rows
+
+    store.execute = measured  # type: ignore[method-assign]
+    return costs
+
+
+def print_costliest(costs: dict[str, list[float]], count: int) -> None:
+    ranked = sorted(costs.items(), key=lambda item: -item[1][1])[:count]
+    for sql, (wall, cpu) in ranked:
+        print(f"  {wall:7.2f} s, CPU {cpu:6.2f} s  {sql[:150]}", file=sys.stderr)
 
 
 def again(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:
@@ -272,7 +300,7 @@ def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, int]]]:
     work = data / "work.db"
     results: dict[str, list[tuple[float, int]]] = {}
     scenarios: dict[str, Callable[[], dict[str, Any]]] = {
-        "plan_recurring": lambda: whole(ruleset, base, work),
+        "plan_recurring": lambda: whole(ruleset, base, work, args.statements),
         "again": lambda: again(ruleset, base, work),
         "set-based": lambda: set_based(ruleset, base, work),
         "executemany": lambda: executemany(ruleset, base, work),
@@ -316,6 +344,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sample", type=int, default=50_000)
     parser.add_argument("--data", default="/tmp/guanxi-plan-bench")
+    parser.add_argument(
+        "--statements", type=int, default=0, help="print plan_recurring's N costliest statements"
+    )
     parser.add_argument(
         "--scenarios",
         help="comma-separated: plan_recurring, again, set-based, executemany, per-customer",
