@@ -5,6 +5,7 @@ own rows or error."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -263,3 +264,38 @@ def test_the_store_snapshot_of_the_default_rules_is_the_cursors(
 
 def _refused(*_: object) -> Callable[[], None]:
     raise NotExact("the cursor's way")
+
+
+@pytest.mark.parametrize("script", ["raise SystemExit(1)", "import no_such_driver"])
+def test_a_reader_that_cannot_start_leaves_the_customers_to_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str
+) -> None:
+    """No driver where the store runs, or its process failing: the cursor reads them."""
+    reader = tmp_path / "reader.py"
+    reader.write_text(script)
+    monkeypatch.setattr(store_arrow, "READER", reader)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    assert _same(store, monkeypatch) == ["cursor"]
+
+
+def test_a_read_left_part_way_stops_the_readers_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(store_arrow.subprocess, "Popen", Recorded)
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", 1)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)] * 3)
+    schema = store_source._stored_schema(list(KINDS), list(KINDS.values()))
+    batches = store_arrow.stored_batches(store, schema)
+    assert next(batches).num_rows == 0  # the literals' batch, without them
+    batches.close()
+    [reader] = started
+    assert reader.returncode is not None

@@ -51,15 +51,16 @@ def stored_batches(store: SQLiteStore, schema: pa.Schema) -> Iterator[pa.RecordB
     uri = _read_only_uri(store)
     _check_affinities(store, schema)
     command = [sys.executable, "-P", str(READER), uri, str(BATCH_ROWS), _query(schema)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
-        try:
-            yield from _checked(pa.ipc.open_stream(reader.stdout), schema)
-            _, error = reader.communicate()
-        except (OSError, pa.ArrowException) as stopped:  # a type mismatch, among others
-            raise NotExact(str(stopped)) from stopped
-        finally:
-            if reader.returncode is None:  # left part way
-                reader.kill()
+    try:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
+            try:
+                yield from _checked(pa.ipc.open_stream(reader.stdout), schema)
+                _, error = reader.communicate()
+            finally:
+                if reader.returncode is None:  # left part way
+                    reader.kill()
+    except (OSError, pa.ArrowException) as stopped:  # a type mismatch, among others
+        raise NotExact(str(stopped)) from stopped
     if reader.returncode != 0:
         raise NotExact(error.decode(errors="replace"))
 
