@@ -299,3 +299,13 @@ def test_a_read_left_part_way_stops_the_readers_process(
     batches.close()
     [reader] = started
     assert reader.returncode is not None
+
+
+def test_a_store_whose_path_needs_escaping_in_a_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "客户 #1?%20"
+    folder.mkdir()
+    store = _store(folder / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    assert _same(store, monkeypatch) == ["adbc"]
