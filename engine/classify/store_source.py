@@ -2,11 +2,13 @@
 
 `load` checked every row on its way into the store, so the store's customers skip the
 snapshot screen: one narrow query reads only the fields the rules read (the key first),
-a batch of rows at a time; each column is typed in Arrow (the SQLite store keeps dates and
-instants as ISO text and booleans as 0 and 1; the PostgreSQL store's connection hands them
-over alike) and DuckDB reads the batches as the relation the classification starts from.
-From there the night is the snapshot engine's (snapshot.py): event measures, field history,
-holds, the comparison with the columnar copy and the write-back of what changed.
+a batch of rows at a time (a SQLite store's through the ADBC driver, in C, wherever it reads
+exactly what the store's cursor reads: store_arrow.py); each column is typed in Arrow (the
+SQLite store keeps dates and instants as ISO text and booleans as 0 and 1; the PostgreSQL
+store's connection hands them over alike) and DuckDB reads the batches as the relation the
+classification starts from. From there the night is the snapshot engine's (snapshot.py):
+event measures, field history, holds, the comparison with the columnar copy and the
+write-back of what changed.
 
 `guanxi classify` chooses this engine by size (`engine_for`): below DUCKDB_FROM customers
 DuckDB's start-up costs more than classifying inside SQLite; a PostgreSQL store classifies
@@ -15,13 +17,14 @@ inside the server unless told, since the customers and assignments would cross t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from guanxi.engine.classify.compile import classified, input_fields
+from guanxi.engine.classify.store_arrow import NotExact, stored_batches
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
@@ -64,11 +67,11 @@ def store_snapshot(
     """The store's customers, typed, as DuckDB's temporary table `name`; its columns."""
     fields = input_fields(classified(ruleset))
     kinds = [_kind(ruleset, field) for field in fields]
-    duck.register("_gx_customers", _typed([], fields, kinds))
+    duck.register("_gx_customers", _typed(_stored([], fields, kinds), kinds))
     duck.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _gx_customers")
     try:
-        for rows in _rows(store, fields, kinds):  # on this thread: SQLite's connection is its
-            duck.register("_gx_customers", _typed(rows, fields, kinds))
+        for table in _tables(store, fields, kinds, lambda: duck.execute(f"DELETE FROM {name}")):
+            duck.register("_gx_customers", table)
             duck.execute(f"INSERT INTO {name} SELECT * FROM _gx_customers")
     except (pa.ArrowException, ValueError, TypeError) as error:  # written around `load`
         raise StoreValueError(
@@ -84,12 +87,31 @@ def store_snapshot(
 def customers_table(store: Store, ruleset: RuleSet, fields: list[str]) -> pa.Table:
     """The store's customers with `fields`, typed (for a Parquet snapshot of them)."""
     kinds = [_kind(ruleset, field) for field in fields]
-    batches = [_typed(rows, fields, kinds) for rows in _rows(store, fields, kinds)]
-    return pa.Table.from_batches(batches, _typed([], fields, kinds).schema)
+    tables: list[pa.Table] = []
+    for table in _tables(store, fields, kinds, tables.clear):
+        tables.append(table)
+    return pa.concat_tables([_typed(_stored([], fields, kinds), kinds), *tables])
 
 
 def _kind(ruleset: RuleSet, field: str) -> str:
     return "string" if field == ruleset.schema.key else ruleset.schema.fields[field].type
+
+
+def _tables(
+    store: Store, fields: list[str], kinds: list[str], restart: Callable[[], object]
+) -> Iterator[pa.Table]:
+    """The customers, typed, a batch at a time: from a SQLite store through ADBC where it
+    reads exactly what the store's cursor reads (store_arrow.py), else through the cursor;
+    also when ADBC stops part way, after `restart()` drops the batches it gave."""
+    if isinstance(store, SQLiteStore):
+        try:
+            for batch in stored_batches(store, _stored_schema(fields, kinds)):
+                yield _typed(batch, kinds)
+            return
+        except (NotExact, pa.ArrowException):  # the cursor gives the rows, or the error
+            restart()
+    for rows in _rows(store, fields, kinds):  # on this thread: SQLite's connection is its own
+        yield _typed(_stored(rows, fields, kinds), kinds)
 
 
 def _rows(store: Store, fields: list[str], kinds: list[str]) -> Iterator[list[tuple[object, ...]]]:
@@ -117,14 +139,23 @@ def _selected(field: str, kind: str, dialect: str) -> str:
     return column
 
 
-def _typed(rows: list[tuple[object, ...]], fields: list[str], kinds: list[str]) -> pa.Table:
-    """Rows as the store gives them (dates and instants as ISO text, booleans as 0/1), each
-    column in its own type; instants in UTC, as DuckDB reads a snapshot's. The rows become
-    one struct array in a single call: far faster than taking them apart in Python."""
-    struct = pa.struct([(f, STORED.get(k, TYPES[k])) for f, k in zip(fields, kinds, strict=True)])
-    stored = pa.RecordBatch.from_struct_array(pa.array(rows, struct))
+def _stored_schema(fields: list[str], kinds: list[str]) -> pa.Schema:
+    """The fields as the store keeps them: dates and instants as ISO text, booleans as 0/1."""
+    return pa.schema([(f, STORED.get(k, TYPES[k])) for f, k in zip(fields, kinds, strict=True)])
+
+
+def _stored(rows: list[tuple[object, ...]], fields: list[str], kinds: list[str]) -> pa.RecordBatch:
+    """Rows as the store's cursor gives them, in their stored types. The rows become one
+    struct array in a single call: far faster than taking them apart in Python."""
+    struct = pa.struct(list(_stored_schema(fields, kinds)))
+    return pa.RecordBatch.from_struct_array(pa.array(rows, struct))
+
+
+def _typed(stored: pa.RecordBatch, kinds: list[str]) -> pa.Table:
+    """Stored values, each column in its own type; instants in UTC, as DuckDB reads a
+    snapshot's."""
     columns = [_column(stored.column(n), kind) for n, kind in enumerate(kinds)]
-    return pa.Table.from_arrays(columns, names=fields)
+    return pa.Table.from_arrays(columns, names=stored.schema.names)
 
 
 def _column(values: pa.Array, kind: str) -> pa.Array:

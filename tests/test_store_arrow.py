@@ -1,0 +1,311 @@
+"""The SQLite store's customers read through ADBC (store_arrow.py) against the store's cursor:
+the same typed tables column by column, or, where the driver cannot promise that, the cursor's
+own rows or error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guanxi.engine.classify import store_arrow, store_source
+from guanxi.engine.classify.store_arrow import NotExact, affinity
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.sqlite import SQLiteStore
+from tests.test_classify import population
+
+KINDS = {  # field: its type; the key first, as the rules read them
+    "customer_id": "string",
+    "name": "string",
+    "age": "integer",
+    "balance": "number",
+    "vip": "boolean",
+    "opened_on": "date",
+    "seen_at": "datetime",
+}
+DECLARED = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
+INT64 = st.integers(-(2**63), 2**63 - 1)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)  # NUL and CJK included
+ZONES = st.sampled_from(
+    [dt.UTC, dt.timezone(dt.timedelta(hours=8)), dt.timezone(-dt.timedelta(hours=5))]
+)
+VALUES = {  # as `load` writes them: instants as UTC ISO text
+    "string": TEXT,
+    "integer": INT64,
+    "number": st.floats(allow_nan=False) | INT64,  # SQLite keeps an integer there as a real
+    "boolean": st.sampled_from([0, 1]),
+    "date": st.dates().map(dt.date.isoformat),
+    "datetime": st.datetimes(
+        min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=ZONES
+    ).map(lambda instant: instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")),
+}
+ANYTHING = st.none() | INT64 | st.floats() | TEXT | st.binary(max_size=4)  # around `load`
+
+
+def _store(location: Path | str, declared: dict[str, str]) -> SQLiteStore:
+    store = SQLiteStore(location)
+    columns = ", ".join(f'"{field}" {kind}' for field, kind in declared.items())
+    store.db.execute(f"CREATE TABLE customers ({columns}, PRIMARY KEY (customer_id))")
+    return store
+
+
+def _declared() -> dict[str, str]:
+    return {field: DECLARED.get(kind, "TEXT") for field, kind in KINDS.items()}
+
+
+def _insert(store: SQLiteStore, rows: list[tuple[Any, ...]]) -> None:
+    numbered = [(f"C{n}", *row) for n, row in enumerate(rows)]
+    marks = ", ".join("?" for _ in KINDS)
+    store.db.conn.executemany(f"INSERT INTO customers VALUES ({marks})", numbered)
+    store.db.conn.commit()
+
+
+def _read(store: SQLiteStore, ways: list[str]) -> pa.Table | str:
+    """The customers as `_tables` gives them, or the error it raises; `ways` learns whether
+    ADBC gave them ("adbc") or the cursor did after it stopped ("cursor")."""
+    fields, kinds = list(KINDS), list(KINDS.values())
+    got: list[pa.Table] = []
+
+    def restart() -> None:
+        got.clear()
+        ways.append("cursor")
+
+    try:
+        for table in store_source._tables(store, fields, kinds, restart):
+            got.append(table)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    if not ways:
+        ways.append("adbc")
+    empty = store_source._typed(store_source._stored([], fields, kinds), kinds)
+    return pa.concat_tables([empty, *got])
+
+
+def _by_cursor(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> pa.Table | str:
+    def not_exact(*_: object) -> Iterator[pa.RecordBatch]:
+        raise NotExact("the cursor's way")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store_source, "stored_batches", not_exact)
+        return _read(store, [])
+
+
+def _same(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Both ways read the store alike, column by column; how the new way read it."""
+    ways: list[str] = []
+    new, old = _read(store, ways), _by_cursor(store, monkeypatch)
+    if isinstance(new, str) or isinstance(old, str):
+        assert new == old
+        return ways
+    assert new.schema == old.schema
+    for name in new.column_names:
+        assert new.column(name).combine_chunks().equals(old.column(name).combine_chunks()), name
+    return ways
+
+
+ROW = st.tuples(*(st.none() | VALUES[kind] for kind in list(KINDS.values())[1:]))
+HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=HEALTH)
+@given(rows=st.lists(ROW, max_size=12), batch_rows=st.integers(1, 5))
+def test_typed_customers_read_through_adbc_as_through_the_cursor(
+    monkeypatch: pytest.MonkeyPatch, rows: list[tuple[Any, ...]], batch_rows: int
+) -> None:
+    """Every field type, NULLs (whole first batches of them too), the extremes of int64 and
+    float, integers in number fields, dates of years 1 to 9999: ADBC reads them itself, and
+    exactly as the cursor does."""
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
+    with tempfile.TemporaryDirectory() as folder:
+        store = _store(Path(folder) / "guanxi.db", _declared())
+        _insert(store, rows)
+        assert _same(store, monkeypatch) == ["adbc"]
+        store.close()
+
+
+DECLARATIONS = st.sampled_from(["TEXT", "INTEGER", "REAL", "", "NUMERIC", "BLOB", "VARCHAR(9)"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=HEALTH)
+@given(
+    rows=st.lists(st.tuples(*(ANYTHING for _ in list(KINDS)[1:])), max_size=10),
+    declared=st.lists(DECLARATIONS, min_size=len(KINDS) - 1, max_size=len(KINDS) - 1),
+    batch_rows=st.integers(1, 4),
+)
+def test_values_written_around_load_read_as_the_cursor_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[tuple[Any, ...]],
+    declared: list[str],
+    batch_rows: int,
+) -> None:
+    """Any value in any column of any declared type (text in a number column, a real in an
+    integer one, numbers in a text one, blobs, a field whose type changed since its column was
+    made): the same table as the cursor's, or the same error."""
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
+    with tempfile.TemporaryDirectory() as folder:
+        store = _store(
+            Path(folder) / "guanxi.db", dict(zip(KINDS, ["TEXT", *declared], strict=True))
+        )
+        _insert(store, rows)
+        _same(store, monkeypatch)
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reader"),
+    [
+        ("balance", "lots", "cursor"),  # text in a number column
+        ("age", 1.5, "cursor"),  # a real in an integer column (the cursor's way cuts it to 1)
+        ("name", b"\xff\xfe", "cursor"),  # a blob that is not UTF-8
+        ("name", b"plain", "adbc"),  # a blob that is: the same text both ways
+        ("opened_on", "yesterday", "cursor"),  # text that is no date
+    ],
+)
+def test_a_value_written_around_load_in_a_later_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, value: object, reader: str
+) -> None:
+    """The driver meets it after its first batch: where it cannot read it exactly, the
+    cursor reads them all, as before (the same table, or the same error)."""
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", 2)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    good = (None, "Wang", 40, 1.5, 1, "2024-01-31", "2024-01-31T00:00:00Z")
+    _insert(store, [good[1:]] * 5)
+    store.db.conn.execute(
+        f'UPDATE customers SET "{column}" = ? WHERE customer_id = ?', (value, "C4")
+    )
+    store.db.conn.commit()
+    assert _same(store, monkeypatch) == [reader]
+
+
+def test_a_first_batch_of_nulls_is_read_through_adbc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field added after most customers were loaded: NULL for the first batches."""
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", 3)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [(None,) * 6] * 7 + [("Li", 30, 2.5, 0, "2025-02-28", "2025-02-28T10:00:00.5Z")])
+    assert _same(store, monkeypatch) == ["adbc"]
+
+
+def test_rows_not_yet_committed_are_read_by_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A separate connection would not see the store's own open transaction."""
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    store.db.conn.execute("INSERT INTO customers (customer_id, name) VALUES ('C9', 'Zhao')")
+    assert store.db.conn.in_transaction
+    assert _same(store, monkeypatch) == ["cursor"]
+    table = _read(store, [])
+    assert isinstance(table, pa.Table) and table.num_rows == 2
+
+
+def test_a_store_in_memory_is_read_by_the_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store(":memory:", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    assert _same(store, monkeypatch) == ["cursor"]
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("INTEGER", "INTEGER"),
+        ("BIGINT", "INTEGER"),
+        ("TEXT", "TEXT"),
+        ("VARCHAR(20)", "TEXT"),
+        ("CHARINT", "INTEGER"),  # "INT" is looked for first
+        ("REAL", "REAL"),
+        ("FLOAT", "REAL"),
+        ("DOUBLE PRECISION", "REAL"),
+        ("", "BLOB"),
+        ("BLOB", "BLOB"),
+        ("NUMERIC", "NUMERIC"),
+        ("DECIMAL(10,2)", "NUMERIC"),
+        ("POINT", "INTEGER"),  # poINT: SQLite's own example
+    ],
+)
+def test_affinity_follows_sqlites_rules(declared: str, expected: str) -> None:
+    assert affinity(declared) == expected
+
+
+def test_the_store_snapshot_of_the_default_rules_is_the_cursors(
+    tmp_path: Path, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DuckDB night's table of the store's customers, both ways, and the Parquet
+    snapshot's (customers_table)."""
+    sqlite_store = SQLiteStore(tmp_path / "guanxi.db")
+    sqlite_store.prepare(ruleset.schema)
+    sqlite_store.upsert_customers(population())
+    read: dict[str, pa.Table] = {}
+    tables: dict[str, pa.Table] = {}
+    for way in ("adbc", "cursor"):
+        with monkeypatch.context() as patched:
+            if way == "cursor":
+                patched.setattr(store_source, "stored_batches", _refused)
+            duck = duckdb.connect()
+            store_source.store_snapshot(duck, sqlite_store, ruleset, "customers")
+            read[way] = duck.sql("SELECT * FROM customers").to_arrow_table()
+            duck.close()
+            fields = list(ruleset.schema.fields)
+            tables[way] = store_source.customers_table(sqlite_store, ruleset, fields)
+    assert read["adbc"].num_rows == len(population())
+    assert read["adbc"].equals(read["cursor"])
+    assert tables["adbc"].equals(tables["cursor"])
+
+
+def _refused(*_: object) -> Callable[[], None]:
+    raise NotExact("the cursor's way")
+
+
+@pytest.mark.parametrize("script", ["raise SystemExit(1)", "import no_such_driver"])
+def test_a_reader_that_cannot_start_leaves_the_customers_to_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str
+) -> None:
+    """No driver where the store runs, or its process failing: the cursor reads them."""
+    reader = tmp_path / "reader.py"
+    reader.write_text(script)
+    monkeypatch.setattr(store_arrow, "READER", reader)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    assert _same(store, monkeypatch) == ["cursor"]
+
+
+def test_a_read_left_part_way_stops_the_readers_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(store_arrow.subprocess, "Popen", Recorded)
+    monkeypatch.setattr(store_arrow, "BATCH_ROWS", 1)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)] * 3)
+    schema = store_source._stored_schema(list(KINDS), list(KINDS.values()))
+    batches = store_arrow.stored_batches(store, schema)
+    assert next(batches).num_rows == 0  # the literals' batch, without them
+    batches.close()
+    [reader] = started
+    assert reader.returncode is not None
+
+
+def test_a_store_whose_path_needs_escaping_in_a_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "客户 #1?%20"
+    folder.mkdir()
+    store = _store(folder / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
+    assert _same(store, monkeypatch) == ["adbc"]
