@@ -51,33 +51,41 @@ _PLAIN_KEY = re.compile(rf"{_KEY}[ \u3000]*：")
 def repair_yaml(text: str, file: str) -> tuple[str, list[Replacement]]:
     """`text` with its full-width characters repaired, and the repairs (indices in `text`).
     `file` is the file's name in the project, which tells what its free text is."""
+    repaired, found, _events = repaired_events(text, file)
+    return repaired, found
+
+
+def repaired_events(text: str, file: str) -> tuple[str, list[Replacement], list[Event] | None]:
+    """As repair_yaml, with the parse events of the repaired text (None when it does not
+    parse): the last pass parsed it already, and the limits walk reads the same events."""
     found: list[Replacement] = []
     current = text
     for _ in range(MAX_PASSES):
-        new = _pass(current, file)
+        new, events = _pass(current, file)
         if not new:
-            break
+            return current, found, events
         added = shifts(found)
         found += [dataclasses.replace(r, index=_original(r.index, added)) for r in new]
         current = apply(text, found)
-    return current, found
+    return current, found, None
 
 
 def _original(index: int, added: Sequence[int]) -> int:
     return index - sum(1 for a in added if a < index)
 
 
-def _pass(text: str, file: str) -> list[Replacement]:
+def _pass(text: str, file: str) -> tuple[list[Replacement], list[Event] | None]:
+    """The repairs one parse of `text` finds, and its events (None: it does not parse)."""
     try:
         events = list(YAML(typ="rt").parse(text))
     except MarkedYAMLError as error:
-        return _structural(text, error)
+        return _structural(text, error), None
     except YAMLError:
-        return []
+        return [], None
     walk = _Walk(text, file)
     found = walk.run(events)
     # A repaired key or key colon changes which value is where: repair those, parse again.
-    return walk.structural or found
+    return walk.structural or found, events
 
 
 def _structural(text: str, error: MarkedYAMLError) -> list[Replacement]:

@@ -26,7 +26,7 @@ from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
-from guanxi.engine.ruleset.fullwidth_yaml import repair_yaml
+from guanxi.engine.ruleset.fullwidth_yaml import repaired_events
 from guanxi.engine.ruleset.yaml_errors import plain_yaml_error
 from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, first_limit_exceeded
 
@@ -178,12 +178,12 @@ def load_yaml(path: Path, shown: str, name: str = "") -> Source:
     deep = bracket_too_deep(text)
     if deep is not None:
         raise SourceError(_limit_diagnostic(Source(shown, text), deep), text)
-    repaired, repairs = repair_yaml(text, name or path.name)
+    repaired, repairs, events = repaired_events(text, name or path.name)
     source = Source(shown, repaired, original=text, repairs=repairs)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     try:
-        problem = first_limit_exceeded(repaired)
+        problem = first_limit_exceeded(repaired, events)
         if problem is not None:
             raise SourceError(_limit_diagnostic(source, problem), text, repairs)
         source.data = yaml.load(repaired)

@@ -9,6 +9,7 @@ building anything, and the first place over a limit is reported.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
@@ -48,14 +49,14 @@ class _Walk:
     aliased: int = 0
 
 
-def first_limit_exceeded(text: str) -> LimitExceeded | None:
+def first_limit_exceeded(text: str, events: Iterable[Event] | None = None) -> LimitExceeded | None:
     """The first place where `text` passes a limit, or None. Raises ruamel's YAMLError for
-    a syntax error, as loading would."""
+    a syntax error, as loading would. `events`: the text's parse events, if parsed already."""
     deep = bracket_too_deep(text)
     if deep is not None:
         return deep
     walk = _Walk()
-    for event in YAML(typ="rt").parse(text):
+    for event in YAML(typ="rt").parse(text) if events is None else events:
         problem = _step(walk, event)
         if problem is not None:
             return problem
