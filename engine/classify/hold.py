@@ -14,7 +14,7 @@ DuckDB for snapshots and Spark's output), so that every engine holds the same cu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from guanxi.engine.ruleset import RuleSet
 
@@ -47,17 +47,21 @@ def held_changes(
     hold: Mapping[str, int],
     run_id: int,
     dialect: str,
+    kept: Sequence[str] = (),
 ) -> str:
     """A SELECT of the new state (customer_id and STATE) of every customer of `result` whose
-    state differs from its row in `stored` (or who has none), the holds applied."""
+    state differs from its row in `stored` (or who has none), the holds applied; `kept`:
+    columns of `stored` carried along as they are (NULL for a customer without a row)."""
     columns = ", ".join(
         [f"{key} AS customer_id", "r.gold AS gold"]
         + [part for kind in LADDERS for part in _ladder(kind, hold.get(kind, 1), run_id, dialect)]
-        + [f"a.{c} AS _was_{c}" for c in ("customer_id", *STATE)]
+        + [f"a.{c} AS _was_{c}" for c in ("customer_id", *STATE, *kept)]
     )
     moved = " OR ".join(f"NOT ({same(c, f'_was_{c}', dialect)})" for c in STATE)
+    carried = "".join(f", _was_{c} AS {c}" for c in kept)
     return (
-        f"SELECT customer_id, {', '.join(STATE)} FROM (SELECT {columns}, {_settled(dialect)}"
+        f"SELECT customer_id, {', '.join(STATE)}{carried}"
+        f" FROM (SELECT {columns}, {_settled(dialect)}"
         f" AS _settled FROM {result} AS r LEFT JOIN {stored} AS a ON a.customer_id = {key}) AS h"
         f" WHERE _was_customer_id IS NULL OR (NOT _settled AND ({moved}))"
     )

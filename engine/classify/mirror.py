@@ -24,6 +24,7 @@ from guanxi.engine.store.assignments import VIEW
 from guanxi.engine.store.base import Store
 
 TABLE = "mirror.assignments"
+PLACE = "copy_row"  # a stored row's place in the copy (its rowid), as the comparison found it
 BATCH = 200_000
 TYPES = {
     "customer_id": "TEXT",
@@ -99,10 +100,18 @@ def _batches(store: Store) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+def with_rows() -> str:
+    """The copy with each row's place (PLACE), for a comparison whose changes `stage_changes`
+    applies: the copy is not written in between, so the places still hold."""
+    return f"(SELECT *, rowid AS {PLACE} FROM {TABLE})"
+
+
 def stage_changes(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) -> None:
-    """Apply the run's changes to the copy in an open transaction; `commit_mirror` ends it."""
+    """Apply the run's changes (compared with `with_rows`, each customer's old row at its PLACE,
+    NULL for a new one) to the copy in an open transaction; `commit_mirror` ends it. Deleting
+    by place fetches the old rows alone, where deleting by id would scan every id."""
     duck.execute("BEGIN")
-    duck.execute(f"DELETE FROM {TABLE} WHERE customer_id IN (SELECT customer_id FROM {changes})")
+    duck.execute(f"DELETE FROM {TABLE} WHERE rowid IN (SELECT {PLACE} FROM {changes})")
     duck.execute(f"INSERT INTO {TABLE} SELECT {', '.join(COLUMNS)} FROM {changes}")
     duck.execute("DELETE FROM mirror.meta")
     duck.execute("INSERT INTO mirror.meta VALUES (?)", [run_id])

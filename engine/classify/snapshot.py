@@ -37,11 +37,12 @@ from guanxi.engine.classify.field_history import grouped_history, keep_rows
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
-    TABLE,
+    PLACE,
     commit_mirror,
     mirror_path,
     open_mirror,
     stage_changes,
+    with_rows,
 )
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import (
@@ -352,7 +353,7 @@ def _find_changes(
 ) -> None:
     """The customers whose assignment changed, holds applied, as `changes`; DataError when
     one of them is on more than one row of the snapshot."""
-    changes = held_changes(RESULT, f'r."{key}"', TABLE, hold, run_id, "duckdb")
+    changes = held_changes(RESULT, f'r."{key}"', with_rows(), hold, run_id, "duckdb", (PLACE,))
     duck.execute(
         f"CREATE TEMP TABLE {CHANGES} AS {changes}"
         " ORDER BY customer_id"  # the store's index then grows in order: far faster
