@@ -138,8 +138,8 @@ def compile_classification(
     compared with numbers, and gold, by cut-off values (cutoffs.py) when the query returns no
     measures; False ranks every customer (the window path), as tests and benchmarks compare.
     `prepared` (DuckDB): the cut-offs are found first, by the statements `prepare` (into small
-    temporary tables, from a narrow copy of the columns they rank), so that `sql` reads the
-    customers once, comparing each with its segment's few values."""
+    temporary tables), so that `sql` reads the customers once, comparing each with its
+    segment's few values."""
     chosen = ruleset if measures else classified(ruleset)
     by_cut_off = cut_offs and not measures
     chosen, thresholds = cutoffs.rewrite(chosen, dialect) if by_cut_off else (chosen, {})

@@ -28,10 +28,10 @@ How each engine finds s[j] (an index it computes from the counts of the segment)
                 rather than give a wrong cut-off.
 Spark keeps its bucketed rank.
 
-The snapshot engine runs DuckDB's cut-offs first (prepare_statements): the ranked columns are
-copied once into a narrow temporary table, each ranking's passes read that, and its cut-offs
-land in a table of a row per segment; the classification then reads the customers once,
-joining each to their segment's row (a tiny build side) and comparing x with its values.
+The snapshot engine runs DuckDB's cut-offs first (prepare_statements): each ranking's passes
+read only the ranked columns, and its cut-offs land in a small table of a row per segment;
+the classification then reads the customers once, joining each to their segment's row (a
+tiny build side) and comparing x with its values.
 
 k itself is estimated as floor(c · (n - 1)) and settled by evaluating the window path's own
 double comparison at the counts around the estimate (a double's rounding moves the least
@@ -457,10 +457,10 @@ def prepare_statements(
     dialect: str,
 ) -> list[str]:
     """The statements that find each cut-off of `found` (the position of the stage it reads,
-    its SQL) into its temporary table before the classification: the columns the rankings
-    read copied once into a narrow table (per stage read; the customers' own fields from the
-    first), which the few passes of each cut-off scan instead of the customers' whole rows;
-    the classification then reads the customers once."""
+    its SQL) into its temporary table before the classification; the few passes of each
+    cut-off read only the columns the rankings rank (a view per stage read; the customers' own
+    fields from the first stage), and the classification then reads the customers once.
+    (Copying those columns into a table once measured slower than reading them again.)"""
     by_stage: dict[int, list[CutoffSQL]] = {}
     own = set(stages[0].columns) if stages else set()
     for position, cut in found:
@@ -470,9 +470,9 @@ def prepare_statements(
     for position, cuts in sorted(by_stage.items()):  # a stage joins only earlier cut-offs
         inputs = f"_gx_cut_in{position}"
         read = _narrow(stages[: position + 1], extra, cuts, dialect)
-        statements.append(f"CREATE OR REPLACE TEMP TABLE {inputs} AS {read}")
+        statements.append(f"CREATE OR REPLACE TEMP VIEW {inputs} AS {read}")
         statements += [_found_into_table(dataclasses.replace(c, stage=inputs)) for c in cuts]
-        statements.append(f"DROP TABLE {inputs}")
+        statements.append(f"DROP VIEW {inputs}")
     return statements
 
 

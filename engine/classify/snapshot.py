@@ -265,9 +265,9 @@ def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> N
 
 
 def _classify(duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str) -> None:
-    """`result`: every customer classified, once `prepare` has found the cut-offs (reading the
-    snapshot's ranked columns once into a narrow table), so that the query reads the
-    snapshot once more, not once per pass of each cut-off. The query joins the customers
+    """`result`: every customer classified, once `prepare` has found the cut-offs into small
+    tables (its passes reading only the ranked columns), so that the query reads every
+    column of the snapshot once. The query joins the customers
     (left) to small tables (right: a segment's cut-offs, the grouped events); DuckDB would
     otherwise hash all the customers to probe them with a few rows where it misjudges the
     sizes: it keeps each join's build side as written instead."""
