@@ -2,7 +2,8 @@
 rank of every customer does: generated populations with many ties, NULLs, segments and a
 population of one, thresholds at 0 and 1 and beyond, get the same gold, tier, level and
 strategy from the query with cut-offs as from the one ranking every customer (cut_offs=False),
-on SQLite, DuckDB and PostgreSQL."""
+on SQLite, DuckDB and PostgreSQL; on DuckDB also with the cut-offs found first into temporary
+tables (prepared=True, as the snapshot engine runs it)."""
 
 from __future__ import annotations
 
@@ -93,8 +94,22 @@ def run(db: Any, ruleset: RuleSet, dialect: str, cut_offs: bool) -> set[tuple[An
     query = compile_classification(ruleset, dialect, TODAY, "customers", cut_offs=cut_offs)
     if cut_offs:  # compiled to cut-offs, not ranks (SQLite within segments too)
         assert "RANK()" not in query.sql
-    rows = db.execute(query.sql).fetchall()
-    picked = [query.columns.index(c) for c in OUTPUTS]
+    return outputs(query.columns, db.execute(query.sql).fetchall())
+
+
+def run_prepared(duck: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> set[tuple[Any, ...]]:
+    """The DuckDB query whose cut-offs are found first: the query itself reads the customers
+    once."""
+    query = compile_classification(ruleset, "duckdb", TODAY, "customers", prepared=True)
+    assert query.prepare and query.sql.count("FROM customers") == 1
+    assert "RANK()" not in query.sql + "".join(query.prepare)
+    for statement in query.prepare:
+        duck.execute(statement)
+    return outputs(query.columns, duck.execute(query.sql).fetchall())
+
+
+def outputs(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    picked = [columns.index(c) for c in OUTPUTS]
     return {
         tuple(bool(r[i]) if c == "gold" else r[i] for c, i in zip(OUTPUTS, picked, strict=True))
         for r in rows
@@ -135,9 +150,45 @@ def test_cut_offs_decide_as_the_rank(
     ranked = run(duck, ruleset, "duckdb", cut_offs=False)
     assert len(ranked) == len(customers)
     assert run(duck, ruleset, "duckdb", cut_offs=True) == ranked
+    assert run_prepared(duck, ruleset) == ranked
     assert run(lite, ruleset, "sqlite", cut_offs=False) == ranked
     assert run(lite, ruleset, "sqlite", cut_offs=True) == ranked
     assert run(postgres, ruleset, "postgres", cut_offs=True) == ranked
+
+
+def of_a_measure(ruleset: RuleSet) -> RuleSet:
+    """The percentile and gold ranking total_assets, a measure: their cut-offs read a later
+    stage of the query, not the customers' own fields."""
+    assert ruleset.gold is not None
+    measures = tuple(
+        dataclasses.replace(m, percentile_of="total_assets") if m.percentile_of else m
+        for m in ruleset.measures
+    )
+    gold = ruleset.gold.model_copy(update={"by": "total_assets"})
+    return dataclasses.replace(ruleset, measures=measures, gold=gold)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=people, compared=thresholds, share=shares, gold=segments, percentile=segments)
+def test_prepared_cut_offs_of_a_measure_decide_as_the_rank(
+    rows: list[dict[str, Any]],
+    compared: list[tuple[str, str, bool]],
+    share: float,
+    gold: tuple[str, ...],
+    percentile: tuple[str, ...],
+) -> None:
+    ruleset = of_a_measure(with_thresholds(within(RULESET, gold, percentile), compared, share))
+    assert threshold_measures(classified(ruleset), "duckdb") == {"contribution_pct"}
+    customers = population(rows)
+    duck = duckdb.connect()
+    duck.execute(_table(ruleset, SQL_TYPES))
+    fill(duck, customers, sqlite=False)
+    lite = sqlite3.connect(":memory:")
+    lite.execute(_table(ruleset, SQLITE_TYPES))
+    fill(lite, customers, sqlite=True)
+    ranked = run(duck, ruleset, "duckdb", cut_offs=False)
+    assert run_prepared(duck, ruleset) == ranked
+    assert run(lite, ruleset, "sqlite", cut_offs=True) == ranked
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,7 @@ class CompiledQuery:
     columns: tuple[str, ...]
     key: str
     unique: tuple[str, ...] = ()  # ladders with hit policy 'unique': a `_matches_<kind>` each
+    prepare: tuple[str, ...] = ()  # statements to run before `sql` (the cut-offs found first)
 
 
 def sql_type(field_type: str, dialect: str) -> str:
@@ -125,6 +126,7 @@ def compile_classification(
     events: str | None = None,
     history: str | None = None,
     cut_offs: bool = True,
+    prepared: bool = False,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
@@ -134,11 +136,15 @@ def compile_classification(
     kept field history (field_history.grouped_history). With change measures the query also
     returns the values the run keeps (field_history.outputs). `cut_offs`: percentiles only
     compared with numbers, and gold, by cut-off values (cutoffs.py) when the query returns no
-    measures; False ranks every customer (the window path), as tests and benchmarks compare."""
+    measures; False ranks every customer (the window path), as tests and benchmarks compare.
+    `prepared` (DuckDB): the cut-offs are found first, by the statements `prepare` (into small
+    temporary tables), so that `sql` reads the customers once, comparing each with its
+    segment's few values."""
     chosen = ruleset if measures else classified(ruleset)
     by_cut_off = cut_offs and not measures
     chosen, thresholds = cutoffs.rewrite(chosen, dialect) if by_cut_off else (chosen, {})
     builder = _Builder(chosen, dialect, today, events, history, thresholds)
+    builder.prepared = prepared and dialect == "duckdb"
     gold = chosen.gold_ranking
     builder.gold_by_cut_off = by_cut_off and gold is not None and cutoffs.supported(dialect, gold)
     builder.source(source, None if available is None else set(available))
@@ -148,8 +154,9 @@ def compile_classification(
     outputs += [m.name for m in ruleset.measures] if measures else []
     outputs += ["gold", *LADDERS, *(f"_matches_{kind}" for kind in unique)]
     outputs += field_history.outputs(ruleset)
+    prepare = cutoffs.prepare_statements(builder.stages, builder.extra, builder.found, dialect)
     sql = render(builder.stages, builder.extra, outputs, dialect)
-    return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique))
+    return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique), tuple(prepare))
 
 
 def classification_stages(
@@ -218,6 +225,8 @@ class _Builder:
     history: str | None = None  # the kept field history, when not the store's own table
     thresholds: dict[str, list[cutoffs.Threshold]] = field(default_factory=dict)  # by measure
     gold_by_cut_off: bool = False
+    prepared: bool = False  # cut-offs found before the query, into temporary tables
+    found: list[tuple[int, cutoffs.CutoffSQL]] = field(default_factory=list)  # those, by stage
     cut_rankings: int = 0  # numbers the CTEs of each ranking's cut-offs
     stages: list[Stage] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # population counts
@@ -295,7 +304,7 @@ class _Builder:
         if not thresholds:
             return
         before = self.stages[-1]
-        inlined = self.dialect in ("sqlite", "duckdb")
+        inlined = self.dialect in ("sqlite", "duckdb") and not self.prepared
         if inlined and " OVER " not in " ".join(before.columns.values()):
             # read by the cut-offs (a few columns) and the stage after: SQLite (and DuckDB)
             # would otherwise copy every wide row into a temporary table; a rank is not run twice
@@ -307,7 +316,11 @@ class _Builder:
             mine = [t for t in thresholds if t.ranking == r]
             found.append(cutoffs.CutoffSQL(r, mine, self.cut_rankings, previous, self.dialect))
             self.cut_rankings += 1
-            self.extra += found[-1].ctes()
+            if self.prepared:
+                found[-1].table = f"_gx_cut{found[-1].index}"
+                self.found.append((len(self.stages) - 1, found[-1]))
+            else:
+                self.extra += found[-1].ctes()
         columns = {t.column: c.column_sql(t) for c in found for t in c.thresholds}
         uses = {f for r in rankings for f in (r.source, *r.within)}
         source = previous + "".join(c.join(previous) for c in found)

@@ -28,6 +28,11 @@ How each engine finds s[j] (an index it computes from the counts of the segment)
                 rather than give a wrong cut-off.
 Spark keeps its bucketed rank.
 
+The snapshot engine runs DuckDB's cut-offs first (prepare_statements): each ranking's passes
+read only the ranked columns, and its cut-offs land in a small table of a row per segment;
+the classification then reads the customers once, joining each to their segment's row (a
+tiny build side) and comparing x with its values.
+
 k itself is estimated as floor(c · (n - 1)) and settled by evaluating the window path's own
 double comparison at the counts around the estimate (a double's rounding moves the least
 passing count by at most one), so a threshold such as 0.3 of 10 customers falls where the
@@ -36,13 +41,15 @@ rank puts it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 from sqlglot import exp
 
+from guanxi.engine.classify.stages import Stage, render
 from guanxi.engine.language import Condition
 from guanxi.engine.language.conditions import field_name
 from guanxi.engine.language.to_sql import to_sql
@@ -184,6 +191,7 @@ class CutoffSQL:
     index: int
     stage: str
     dialect: str
+    table: str | None = None  # the temporary table the cut-offs were found into beforehand
 
     def q(self, name: str) -> str:
         return exp.to_identifier(name, quoted=True).sql(dialect=self.dialect)
@@ -421,12 +429,13 @@ class CutoffSQL:
 
     def join(self, previous: str) -> str:
         """`previous` with the row of each customer's segment."""
+        found = f"{self.table} AS {self.name}" if self.table else self.name
         if not self.ranking.within:
-            return f" CROSS JOIN {self.name}"
+            return f" CROSS JOIN {found}"
         # SQLite's CROSS JOIN keeps the customers the outer loop: it would otherwise loop over
         # the few segments and read every customer once per segment
         join = "CROSS JOIN" if self.dialect == "sqlite" else "JOIN"
-        return f" {join} {self.name} ON {self.same_segment(previous, self.name)}"
+        return f" {join} {found} ON {self.same_segment(previous, self.name)}"
 
     def column_sql(self, t: Threshold) -> str:
         """Whether the customer passes: NULL for a NULL x (a percentile), FALSE (gold)."""
@@ -439,3 +448,49 @@ class CutoffSQL:
         if t.gold is not None:
             return f"({x} IS NOT NULL AND {passes})"
         return f"CASE WHEN {x} IS NULL THEN NULL ELSE {passes} END"
+
+
+def prepare_statements(
+    stages: Sequence[Stage],
+    extra: Sequence[tuple[str, str, str]],
+    found: Sequence[tuple[int, CutoffSQL]],
+    dialect: str,
+) -> list[str]:
+    """The statements that find each cut-off of `found` (the position of the stage it reads,
+    its SQL) into its temporary table before the classification; the few passes of each
+    cut-off read only the columns the rankings rank (a view per stage read; the customers' own
+    fields from the first stage), and the classification then reads the customers once.
+    (Copying those columns into a table once measured slower than reading them again.)"""
+    by_stage: dict[int, list[CutoffSQL]] = {}
+    own = set(stages[0].columns) if stages else set()
+    for position, cut in found:
+        ranked = {cut.ranking.source, *cut.ranking.within}
+        by_stage.setdefault(0 if ranked <= own else position, []).append(cut)
+    statements = []
+    for position, cuts in sorted(by_stage.items()):  # a stage joins only earlier cut-offs
+        inputs = f"_gx_cut_in{position}"
+        read = _narrow(stages[: position + 1], extra, cuts, dialect)
+        statements.append(f"CREATE OR REPLACE TEMP VIEW {inputs} AS {read}")
+        statements += [_found_into_table(dataclasses.replace(c, stage=inputs)) for c in cuts]
+        statements.append(f"DROP VIEW {inputs}")
+    return statements
+
+
+def _narrow(
+    chain: Sequence[Stage],
+    extra: Sequence[tuple[str, str, str]],
+    cuts: list[CutoffSQL],
+    dialect: str,
+) -> str:
+    """The query of the columns `cuts` rank (the source, the segment), from the last stage
+    of `chain`: rendered from a copy, as rendering prunes the stages for its outputs."""
+    ranked = (c for cut in cuts for c in (cut.ranking.source, *cut.ranking.within))
+    copied = copy.deepcopy(list(chain))
+    names = {stage.name for stage in copied}
+    return render(copied, [e for e in extra if e[0] in names], list(dict.fromkeys(ranked)), dialect)
+
+
+def _found_into_table(cut: CutoffSQL) -> str:
+    assert cut.table is not None
+    ctes = ",\n".join(f"{name} AS (\n  {sql}\n)" for _, name, sql in cut.ctes())
+    return f"CREATE OR REPLACE TEMP TABLE {cut.table} AS WITH {ctes} SELECT * FROM {cut.name}"

@@ -110,9 +110,9 @@ def classify_snapshot(
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
         query = compile_classification(
-            ruleset, "duckdb", today, source, columns, events=events, history=history
+            ruleset, "duckdb", today, source, columns, events=events, history=history, prepared=True
         )
-        _classify(duck, query.sql)
+        _classify(duck, query.prepare, query.sql)
         watch.lap("classify")
         written = Written(
             "duckdb",
@@ -265,13 +265,17 @@ def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> N
         duck.unregister("cells")
 
 
-def _classify(duck: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """`result`: every customer classified. The query joins the customers (left) to small
-    tables (right: a segment's cut-offs, the grouped events); DuckDB guesses the size of the
-    cut-off tables from the customers they count and would otherwise hash all the customers
-    to probe them with a few rows: it keeps each join's build side as written instead."""
+def _classify(duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str) -> None:
+    """`result`: every customer classified, once `prepare` has found the cut-offs into small
+    tables (its passes reading only the ranked columns), so that the query reads every
+    column of the snapshot once. The query joins the customers
+    (left) to small tables (right: a segment's cut-offs, the grouped events); DuckDB would
+    otherwise hash all the customers to probe them with a few rows where it misjudges the
+    sizes: it keeps each join's build side as written instead."""
     duck.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
+        for statement in prepare:
+            duck.execute(statement)
         duck.execute(f"CREATE TEMP TABLE {RESULT} AS {sql}")
     finally:
         duck.execute("RESET disabled_optimizers")
