@@ -34,6 +34,7 @@ from guanxi.engine.classify.apply import (
 from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
+from guanxi.engine.classify.first_write import insert_first, scratch_changes, still_empty
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -290,41 +291,68 @@ def _write_back(
 ) -> RunReport:
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
     overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
-    with tuned(store), store.transaction():
-        run_id = start_run(store, ruleset, written.engine, now)
-        _find_changes(duck, written.key, holds(ruleset), run_id)
+
+    def first_changes() -> str:  # every customer new, none held: no run id needed yet
+        _find_changes(duck, written.key, holds(ruleset), 0, ordered=False)  # sorted as copied
         watch.lap("compare")
-        create_changed(store)
-        _copy_changes(duck, store)
-        watch.lap("copy changes")
-        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now, staged=True)
-        if fold_if_large(store, sum(c.customers for c in cells)):
-            watch.lap("fold changes")
-        _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
-        watch.lap("write store")
-        report = RunReport(
-            run_id,
-            ruleset.hash,
-            written.engine,
-            now,
-            watch.finished(now),
-            sum(c.customers for c in cells),
-            changed,
-            transitions,
-            cells,
-            overlaps,
-            written.rejected,
-            watch.laps,
-            held,
-            written.problems,
-        )
-        close_run(store, report, written.after, watch)
-        stage_changes(duck, CHANGES, run_id)
-        watch.lap("stage copy")
+        return CHANGES
+
+    with scratch_changes(duck, store, first_changes) as first:
+        if first:
+            watch.lap("copy changes")
+        with tuned(store), store.transaction():
+            run_id = start_run(store, ruleset, written.engine, now)
+            if first and still_empty(store):
+                changed, transitions, held = insert_first(store, first, run_id, ruleset.hash, now)
+            else:  # changes to assignments, or another run assigned customers meanwhile
+                changed, transitions, held = _write_changes(
+                    duck, store, ruleset, now, written.key, run_id, watch
+                )
+            if fold_if_large(store, sum(c.customers for c in cells)):
+                watch.lap("fold changes")
+            _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
+            watch.lap("write store")
+            report = RunReport(
+                run_id,
+                ruleset.hash,
+                written.engine,
+                now,
+                watch.finished(now),
+                sum(c.customers for c in cells),
+                changed,
+                transitions,
+                cells,
+                overlaps,
+                written.rejected,
+                watch.laps,
+                held,
+                written.problems,
+            )
+            close_run(store, report, written.after, watch)
+            stage_changes(duck, CHANGES, run_id)
+            watch.lap("stage copy")
     watch.lap("commit store")
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
+
+
+def _write_changes(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    key: str,
+    run_id: int,
+    watch: Stopwatch,
+) -> tuple[int, int, int]:
+    """The general write-back: the changes copied into the store and applied there."""
+    _find_changes(duck, key, holds(ruleset), run_id)
+    watch.lap("compare")
+    create_changed(store)
+    _copy_changes(duck, store)
+    watch.lap("copy changes")
+    return apply_changes(store, run_id, ruleset.hash, now, staged=True)
 
 
 def _keep_history(
@@ -348,14 +376,19 @@ def _keep_history(
 
 
 def _find_changes(
-    duck: duckdb.DuckDBPyConnection, key: str, hold: Mapping[str, int], run_id: int
+    duck: duckdb.DuckDBPyConnection,
+    key: str,
+    hold: Mapping[str, int],
+    run_id: int,
+    ordered: bool = True,
 ) -> None:
-    """The customers whose assignment changed, holds applied, as `changes`; DataError when
-    one of them is on more than one row of the snapshot."""
+    """The customers whose assignment changed, holds applied, as `changes` (`ordered` by
+    customer); DataError when one of them is on more than one row of the snapshot."""
     changes = held_changes(RESULT, f'r."{key}"', TABLE, hold, run_id, "duckdb")
+    # in order, the store's index grows at its end: far faster
     duck.execute(
-        f"CREATE TEMP TABLE {CHANGES} AS {changes}"
-        " ORDER BY customer_id"  # the store's index then grows in order: far faster
+        f"CREATE OR REPLACE TEMP TABLE {CHANGES} AS {changes}"
+        + (" ORDER BY customer_id" if ordered else "")
     )
     twice = duck.execute(
         f"SELECT customer_id FROM {CHANGES} GROUP BY 1 HAVING COUNT(*) > 1 LIMIT 1"
