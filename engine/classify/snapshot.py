@@ -34,7 +34,6 @@ from guanxi.engine.classify.apply import (
 from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
-from guanxi.engine.classify.first_write import insert_first, scratch_changes, still_empty
 from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
@@ -52,6 +51,15 @@ from guanxi.engine.classify.run import (
     count_overlaps,
     distribution,
     tuned,
+)
+from guanxi.engine.classify.scratch import (
+    NO_RUN,
+    Scratch,
+    copy_scratch,
+    insert_first,
+    scratch_changes,
+    settle_run,
+    still_empty,
 )
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.errors import DataError
@@ -292,22 +300,23 @@ def _write_back(
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
     overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
 
-    def first_changes() -> str:  # every customer new, none held: no run id needed yet
-        _find_changes(duck, written.key, holds(ruleset), 0, ordered=False)  # sorted as copied
+    def found() -> str:  # before the run exists (see scratch.py); sorted as they are copied
+        _find_changes(duck, written.key, holds(ruleset), NO_RUN, ordered=False)
         watch.lap("compare")
         return CHANGES
 
-    with scratch_changes(duck, store, first_changes) as first:
-        if first:
+    with scratch_changes(duck, store, found) as scratch:
+        if scratch:
             watch.lap("copy changes")
         with tuned(store), store.transaction():
             run_id = start_run(store, ruleset, written.engine, now)
-            if first and still_empty(store):
-                changed, transitions, held = insert_first(store, first, run_id, ruleset.hash, now)
-            else:  # changes to assignments, or another run assigned customers meanwhile
-                changed, transitions, held = _write_changes(
-                    duck, store, ruleset, now, written.key, run_id, watch
+            if scratch and scratch.first and still_empty(store):
+                counts = insert_first(store, scratch, run_id, ruleset.hash, now)
+            else:
+                counts = _write_changes(
+                    duck, store, ruleset, now, written.key, run_id, scratch, watch
                 )
+            changed, transitions, held = counts
             if fold_if_large(store, sum(c.customers for c in cells)):
                 watch.lap("fold changes")
             _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
@@ -344,14 +353,21 @@ def _write_changes(
     now: dt.datetime,
     key: str,
     run_id: int,
+    scratch: Scratch | None,
     watch: Stopwatch,
 ) -> tuple[int, int, int]:
-    """The general write-back: the changes copied into the store and applied there."""
-    _find_changes(duck, key, holds(ruleset), run_id)
-    watch.lap("compare")
+    """The changes into `_gx_changed`, from the scratch file or else found now and copied
+    row by row, and applied there."""
     create_changed(store)
-    _copy_changes(duck, store)
-    watch.lap("copy changes")
+    if scratch:
+        settle_run(duck, CHANGES, run_id)
+        copy_scratch(store, scratch, run_id)
+        watch.lap("copy scratch")
+    else:
+        _find_changes(duck, key, holds(ruleset), run_id)
+        watch.lap("compare")
+        _copy_changes(duck, store)
+        watch.lap("copy changes")
     return apply_changes(store, run_id, ruleset.hash, now, staged=True)
 
 

@@ -1,8 +1,9 @@
-"""The first write-back into a SQLite store without assignments goes through a scratch file
-(engine/classify/first_write.py): it writes what the general path writes (assignments, holds,
-transitions, field history, runs, with the same SQLite types), night after night; when
-another run assigned customers meanwhile it takes the general path; a failure anywhere
-leaves the store as it was, and the scratch file is detached and deleted either way."""
+"""A snapshot night's changes reach a SQLite store through a scratch file, a first night's
+straight into the assignments (engine/classify/scratch.py): night after night, the store holds
+what the row-by-row path writes (assignments, holds, transitions, field history, runs, with
+the same SQLite types); a first night finding the store assigned meanwhile takes the general
+way; a failure anywhere leaves the store as it was, and the scratch file is detached and
+deleted either way."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guanxi.engine.classify import first_write, snapshot
+from guanxi.engine.classify import scratch as scratch_module
+from guanxi.engine.classify import snapshot
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -51,12 +53,14 @@ def _no_scratch(*_: object) -> Iterator[None]:
 
 def written(store: SQLiteStore) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables a run writes, each value with its SQLite type; the run's
-    times and the counts aside, which hold seconds."""
+    times and the counts aside, which hold seconds, and the transitions' ids."""
     found = {}
     for table in TABLES:
         names = [r["name"] for r in store.execute(f"PRAGMA table_info({table})")]
         if table == "classification_runs":
             names = [n for n in names if n not in ("started_at", "finished_at", "counts", "rules")]
+        if table == "transitions":  # numbered in whatever order DuckDB handed the changes
+            names.remove("id")
         columns = ", ".join(f"{n}, typeof({n})" for n in names)
         rows = store.db.conn.execute(f"SELECT {columns} FROM {table}").fetchall()
         found[table] = sorted(rows, key=repr)
@@ -88,7 +92,7 @@ def classified_nights(
                 report = classify_snapshot(store, ruleset, night(number), file)
             counts = (report.customers, report.changed, report.transitions, report.held)
             reports.append((counts, report.cells))
-        assert first_write.SCRATCH not in _attached(store)
+        assert scratch_module.SCRATCH not in _attached(store)
         # the scratch path writes the first night, if nothing held it back
         assert len(first_inserts) == (0 if general else scratch_nights)
         return written(store), reports, field_history(store)
@@ -99,7 +103,7 @@ def classified_nights(
 def _counted(calls: list[int]) -> Any:
     def insert_first(*args: Any) -> tuple[int, int, int]:
         calls.append(1)
-        return first_write.insert_first(*args)
+        return scratch_module.insert_first(*args)
 
     return insert_first
 
@@ -163,12 +167,16 @@ def _fail(*_: object, **__: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "where",
+    ("night_number", "where"),
     [
-        (first_write, "_ingest"),  # writing the scratch file
-        (snapshot, "insert_first"),  # before the store wrote anything
-        (snapshot, "close_run"),  # after it wrote every assignment and transition
-        (snapshot, "commit_mirror"),  # after the store committed: the run stands
+        (0, (scratch_module, "_ingest")),  # writing the scratch file
+        (0, (snapshot, "insert_first")),  # before the store wrote anything
+        (0, (snapshot, "close_run")),  # after it wrote every assignment and transition
+        (0, (snapshot, "commit_mirror")),  # after the store committed: the run stands
+        (1, (scratch_module, "_ingest")),
+        (1, (snapshot, "apply_changes")),  # the changes copied into the store, not applied
+        (1, (snapshot, "close_run")),  # the changes applied
+        (1, (snapshot, "commit_mirror")),
     ],
 )
 def test_a_failure_midway_leaves_the_store_as_it_was(
@@ -176,23 +184,42 @@ def test_a_failure_midway_leaves_the_store_as_it_was(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     own_temp: Path,
+    night_number: int,
     where: tuple[object, str],
 ) -> None:
-    rows = nights(8, 1)[0]
-    file = write_snapshot(tmp_path / "night.parquet", rows, ruleset)
+    every = nights(8, 2)
+    files = [
+        write_snapshot(tmp_path / f"{n}.parquet", rows, ruleset) for n, rows in enumerate(every)
+    ]
     store = SQLiteStore(tmp_path / "store.db")
     store.prepare(ruleset.schema)
     try:
-        empty = written(store)
+        if night_number:
+            classify_snapshot(store, ruleset, night(0), files[0])
+        before = written(store)
         with monkeypatch.context() as patched:
             patched.setattr(*where, _fail)
             with pytest.raises(OSError):
-                classify_snapshot(store, ruleset, NOW, file)
+                classify_snapshot(store, ruleset, night(night_number), files[night_number])
         committed = where[1] == "commit_mirror"
-        assert (written(store) == empty) != committed
-        assert first_write.SCRATCH not in _attached(store)
+        assert (written(store) == before) != committed
+        assert scratch_module.SCRATCH not in _attached(store)
         assert list(own_temp.iterdir()) == []
-        report = classify_snapshot(store, ruleset, NOW, file)  # the same night again
-        assert report.changed == (0 if committed else len(rows))
+        classify_snapshot(store, ruleset, night(night_number), files[night_number])  # again
+        assert written(store) == _without_failure(tmp_path, ruleset, files, night_number, committed)
+    finally:
+        store.close()
+
+
+def _without_failure(
+    folder: Path, ruleset: RuleSet, files: list[Path], last: int, twice: bool
+) -> dict[str, list[tuple[Any, ...]]]:
+    """What a store holds after the nights up to `last` (`twice`: that one run again)."""
+    store = SQLiteStore(folder / "reference.db")
+    store.prepare(ruleset.schema)
+    try:
+        for number in [*range(last + 1), *([last] if twice else [])]:
+            classify_snapshot(store, ruleset, night(number), files[number])
+        return written(store)
     finally:
         store.close()
