@@ -7,7 +7,9 @@ the store's current assignments (see mirror.py); only the customers whose assign
 travel to the store (SQLite or PostgreSQL), where apply.py records transitions and upserts
 them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
 store directly, but they are downloaded on first use, and guanxi must run without a network:
-the changed rows are fetched in batches and copied with the store's own bulk load instead.
+into SQLite the changed rows go through a scratch file written by the ADBC driver (scratch.py;
+a first night's straight into the assignments), into PostgreSQL they are fetched in batches
+and copied with its bulk load.
 Event measures read the store's events: the store groups them by customer (one row per
 customer with events in the windows) and the groups travel to DuckDB the same way.
 Without a snapshot file the store's own customers are read instead (store_source.py).
