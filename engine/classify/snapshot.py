@@ -7,7 +7,9 @@ the store's current assignments (see mirror.py); only the customers whose assign
 travel to the store (SQLite or PostgreSQL), where apply.py records transitions and upserts
 them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
 store directly, but they are downloaded on first use, and guanxi must run without a network:
-the changed rows are fetched in batches and copied with the store's own bulk load instead.
+into SQLite the changed rows go through a scratch file written by the ADBC driver (scratch.py;
+a first night's straight into the assignments), into PostgreSQL they are fetched in batches
+and copied with its bulk load.
 Event measures read the store's events: the store groups them by customer (one row per
 customer with events in the windows) and the groups travel to DuckDB the same way.
 Without a snapshot file the store's own customers are read instead (store_source.py).
@@ -52,6 +54,15 @@ from guanxi.engine.classify.run import (
     count_overlaps,
     distribution,
     tuned,
+)
+from guanxi.engine.classify.scratch import (
+    NO_RUN,
+    Scratch,
+    copy_scratch,
+    insert_first,
+    scratch_changes,
+    settle_run,
+    still_empty,
 )
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.errors import DataError
@@ -295,41 +306,76 @@ def _write_back(
 ) -> RunReport:
     cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
     overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
-    with tuned(store), store.transaction():
-        run_id = start_run(store, ruleset, written.engine, now)
-        _find_changes(duck, written.key, holds(ruleset), run_id)
+
+    def found() -> str:  # before the run exists (see scratch.py); sorted as they are copied
+        _find_changes(duck, written.key, holds(ruleset), NO_RUN, ordered=False)
         watch.lap("compare")
-        create_changed(store)
-        _copy_changes(duck, store)
-        watch.lap("copy changes")
-        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now, staged=True)
-        if fold_if_large(store, sum(c.customers for c in cells)):
-            watch.lap("fold changes")
-        _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
-        watch.lap("write store")
-        report = RunReport(
-            run_id,
-            ruleset.hash,
-            written.engine,
-            now,
-            watch.finished(now),
-            sum(c.customers for c in cells),
-            changed,
-            transitions,
-            cells,
-            overlaps,
-            written.rejected,
-            watch.laps,
-            held,
-            written.problems,
-        )
-        close_run(store, report, written.after, watch)
-        stage_changes(duck, CHANGES, run_id)
-        watch.lap("stage copy")
+        return CHANGES
+
+    with scratch_changes(duck, store, found) as scratch:
+        if scratch:
+            watch.lap("copy changes")
+        with tuned(store), store.transaction():
+            run_id = start_run(store, ruleset, written.engine, now)
+            if scratch and scratch.first and still_empty(store):
+                counts = insert_first(store, scratch, run_id, ruleset.hash, now)
+            else:
+                counts = _write_changes(
+                    duck, store, ruleset, now, written.key, run_id, scratch, watch
+                )
+            changed, transitions, held = counts
+            if fold_if_large(store, sum(c.customers for c in cells)):
+                watch.lap("fold changes")
+            _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
+            watch.lap("write store")
+            report = RunReport(
+                run_id,
+                ruleset.hash,
+                written.engine,
+                now,
+                watch.finished(now),
+                sum(c.customers for c in cells),
+                changed,
+                transitions,
+                cells,
+                overlaps,
+                written.rejected,
+                watch.laps,
+                held,
+                written.problems,
+            )
+            close_run(store, report, written.after, watch)
+            stage_changes(duck, CHANGES, run_id)
+            watch.lap("stage copy")
     watch.lap("commit store")
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
+
+
+def _write_changes(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    key: str,
+    run_id: int,
+    scratch: Scratch | None,
+    watch: Stopwatch,
+) -> tuple[int, int, int]:
+    """The changes into `_gx_changed`, from the scratch file or else found now and copied
+    row by row, and applied there."""
+    create_changed(store)
+    if scratch:
+        settle_run(duck, CHANGES, run_id)
+        copy_scratch(store, scratch, run_id)
+        watch.lap("copy scratch")
+    else:
+        _find_changes(duck, key, holds(ruleset), run_id)
+        watch.lap("compare")
+        _copy_changes(duck, store)
+        watch.lap("copy changes")
+    return apply_changes(store, run_id, ruleset.hash, now, staged=True)
 
 
 def _keep_history(
@@ -353,14 +399,19 @@ def _keep_history(
 
 
 def _find_changes(
-    duck: duckdb.DuckDBPyConnection, key: str, hold: Mapping[str, int], run_id: int
+    duck: duckdb.DuckDBPyConnection,
+    key: str,
+    hold: Mapping[str, int],
+    run_id: int,
+    ordered: bool = True,
 ) -> None:
-    """The customers whose assignment changed, holds applied, as `changes`; DataError when
-    one of them is on more than one row of the snapshot."""
+    """The customers whose assignment changed, holds applied, as `changes` (`ordered` by
+    customer); DataError when one of them is on more than one row of the snapshot."""
     changes = held_changes(RESULT, f'r."{key}"', with_rows(), hold, run_id, "duckdb", (PLACE,))
+    # in order, the store's index grows at its end: far faster
     duck.execute(
-        f"CREATE TEMP TABLE {CHANGES} AS {changes}"
-        " ORDER BY customer_id"  # the store's index then grows in order: far faster
+        f"CREATE OR REPLACE TEMP TABLE {CHANGES} AS {changes}"
+        + (" ORDER BY customer_id" if ordered else "")
     )
     twice = duck.execute(
         f"SELECT customer_id FROM {CHANGES} GROUP BY 1 HAVING COUNT(*) > 1 LIMIT 1"

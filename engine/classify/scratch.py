@@ -1,0 +1,147 @@
+"""The changes of a snapshot night into a SQLite store through a scratch file.
+
+Row by row, the changes would travel from DuckDB through Python objects into the store
+(fetched, then bound one value at a time): ten million new customers spend a minute there.
+Instead DuckDB hands them as Arrow batches to the ADBC SQLite driver, which writes them in C
+into a scratch SQLite file; the store's connection attaches that file (before its
+transaction: SQLite attaches nothing inside one) and reads it with plain SQL. The store's
+write stays one transaction on its own connection.
+
+The changes are found before the store's run exists: a customer newly held waits since the
+run NO_RUN, replaced by the run's id as the changes are copied into `_gx_changed`
+(`copy_scratch`) and into DuckDB's own table (`settle_run`).
+
+A store without assignments (a first night) needs less: every customer is new, its
+transition comes from NULL and nothing is held, so `insert_first` writes the assignments and
+transitions straight from the scratch file, without `_gx_changed` and its join to the
+assignments (apply.py). If another run assigned customers meanwhile (`still_empty`, checked
+again inside the transaction), the changes take the general way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import adbc_driver_sqlite.dbapi
+import duckdb
+
+from guanxi.engine.classify.apply import CHANGED, utc_text
+from guanxi.engine.classify.hold import LADDERS, PENDING
+from guanxi.engine.classify.mirror import COLUMNS
+from guanxi.engine.store.assignments import CHANGES, TABLE
+from guanxi.engine.store.base import Store
+from guanxi.engine.store.sqlite import SQLiteStore
+
+NO_RUN = 0  # the run's id until it exists; real ones count from 1
+SCRATCH = "_gx_scratch"  # the scratch file, as the store's connection attaches it
+NEW = "changes"  # its table
+ASSIGNED = ("customer_id", "gold", *LADDERS)  # a new customer's assignment: nothing pending
+SINCE = tuple(c for c in PENDING if c.endswith("_since"))
+BATCH = 100_000
+
+
+@dataclass(frozen=True)
+class Scratch:
+    table: str  # the changes, in the attached scratch file
+    first: bool  # found for a store without assignments: only ASSIGNED, every customer new
+
+
+def still_empty(store: Store) -> bool:
+    """Whether no customer has an assignment (nor a change kept apart)."""
+    [row] = store.execute(
+        f"SELECT NOT EXISTS (SELECT 1 FROM {TABLE}) AND NOT EXISTS (SELECT 1 FROM {CHANGES})"
+        " AS empty"
+    )
+    return bool(row["empty"])
+
+
+@contextlib.contextmanager
+def scratch_changes(
+    duck: duckdb.DuckDBPyConnection, store: Store, find: Callable[[], str]
+) -> Iterator[Scratch | None]:
+    """For a SQLite store: `find()` (DuckDB's table of the changes, found with NO_RUN) written
+    into a scratch file attached to the store's connection, detached and deleted afterwards.
+    None for any other store."""
+    if not isinstance(store, SQLiteStore):
+        yield None
+        return
+    empty = still_empty(store)
+    changes = find()
+    first = empty and not _pending(duck, changes)
+    folder = tempfile.mkdtemp(prefix="guanxi-changes-")
+    try:
+        path = Path(folder, "changes.db")
+        _ingest(duck, changes, ASSIGNED if first else COLUMNS, path)
+        store.db.execute(f"ATTACH ? AS {SCRATCH}", [str(path)])
+        try:
+            yield Scratch(f"{SCRATCH}.{NEW}", first)
+        finally:
+            store.db.execute(f"DETACH {SCRATCH}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pending(duck: duckdb.DuckDBPyConnection, changes: str) -> bool:
+    """Whether a change holds an answer pending (only an assigned customer's can)."""
+    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
+    return bool(duck.execute(f"SELECT EXISTS (FROM {changes} WHERE {waiting})").fetchall()[0][0])
+
+
+def _ingest(
+    duck: duckdb.DuckDBPyConnection, changes: str, columns: tuple[str, ...], path: Path
+) -> None:
+    """`columns` of the changes into a new SQLite file, in key order (as the store's index
+    grows)."""
+    ordered = duck.sql(f"SELECT {', '.join(columns)} FROM {changes} ORDER BY customer_id")
+    with adbc_driver_sqlite.dbapi.connect(str(path)) as conn, conn.cursor() as cursor:
+        cursor.adbc_ingest(NEW, ordered.to_arrow_reader(BATCH), mode="create")
+        conn.commit()
+
+
+def settle_run(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) -> None:
+    """The run's id in DuckDB's table of the changes, where it waited as NO_RUN."""
+    for column in SINCE:
+        duck.execute(f"UPDATE {changes} SET {column} = ? WHERE {column} = ?", [run_id, NO_RUN])
+
+
+def copy_scratch(store: Store, scratch: Scratch, run_id: int) -> None:
+    """The scratch file's changes into `_gx_changed` (create_changed), with the run's id."""
+    columns = ASSIGNED if scratch.first else COLUMNS
+    values = [
+        f"CASE {c} WHEN {NO_RUN} THEN :run ELSE {c} END" if c in SINCE else c for c in columns
+    ]
+    store.execute(
+        f"INSERT INTO {CHANGED} ({', '.join(columns)}) SELECT {', '.join(values)}"
+        f" FROM {scratch.table}",
+        {"run": run_id},
+    )
+
+
+def insert_first(
+    store: Store, scratch: Scratch, run_id: int, ruleset_hash: str, now: dt.datetime
+) -> tuple[int, int, int]:
+    """Every customer of a first night's scratch into the assignments, as apply_changes
+    writes a new one (the pending columns their defaults), and its transition from NULL;
+    (changed, transitions, held) as apply_changes counts them."""
+    values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
+    columns = ", ".join(ASSIGNED)
+    store.execute(
+        f"INSERT INTO {TABLE} ({columns}, run_id, ruleset_hash, assigned_at)"
+        f" SELECT {columns}, :run, :hash, :at FROM {scratch.table}",
+        values,
+    )
+    store.execute(
+        "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
+        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, customer_id,"
+        f" NULL, tier, NULL, level, NULL, strategy, NULL, gold, :at FROM {scratch.table}",
+        values,
+    )
+    [row] = store.execute("SELECT changes() AS n")  # the rows the last INSERT wrote
+    written = int(row["n"])
+    return written, written, 0
