@@ -8,7 +8,10 @@ deleted either way."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,3 +226,21 @@ def _without_failure(
         return written(store)
     finally:
         store.close()
+
+
+def test_a_run_removes_the_scratch_folders_of_processes_that_are_gone(
+    ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_temp: Path
+) -> None:
+    """A run killed part way leaves its scratch folder; the next run removes it, and never a
+    folder of a process still running (this one's, say) nor a folder of another name."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    left = own_temp / f"{scratch_module.PREFIX}{gone.pid}-abc"
+    running = own_temp / f"{scratch_module.PREFIX}{os.getpid()}-def"
+    other = own_temp / "guanxi-duckdb"
+    for folder in (left, running, other):
+        folder.mkdir()
+        (folder / "changes.db").write_bytes(b"x" * 10)
+    classified_nights(tmp_path / "store.db", ruleset, nights(9, 1), monkeypatch, False)
+    assert not left.exists()
+    assert running.exists() and other.exists()
