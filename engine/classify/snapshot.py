@@ -274,8 +274,8 @@ def _bad_values(
         f"SELECT field, BOOL_OR(value IS NULL), BOOL_OR(value IS NOT NULL) FROM {BAD_VALUES}"
         " GROUP BY field"
     ).fetchall()
-    bad = {str(field): (bool(null), bool(text)) for field, null, text in found}
-    return BadValues(BAD_VALUES, frozenset(checked), bad)
+    listed = {str(field): (bool(null), bool(text)) for field, null, text in found}
+    return BadValues(BAD_VALUES, frozenset(checked), listed)
 
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:

@@ -170,6 +170,7 @@ class Screen:
             good = [self._arrow_row(row) for row in self._checked(batch, check)]
             self.flush()
             yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns))
+        self.flush()  # rows rejected before the first batch (a CSV line that is no record)
 
     def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[Row]:
         numbers = batch.column(ROW).to_pylist()
