@@ -68,12 +68,12 @@ def measured(tree: Path, snapshot: Path) -> Run:
 
 def table(results: dict[str, list[Run]]) -> str:
     lines = [
-        "| tree | customers, rejected | step | median s | median CPU s"
+        "| tree | customers, rejected (every run) | step | median s | median CPU s"
         " | each run: s, CPU s (1-min load) |",
         "| --- | --- | --- | ---: | ---: | --- |",
     ]
     for name, runs in results.items():
-        counts = f"{runs[0]['customers']}, {runs[0]['rejected']}"
+        counts = "; ".join(sorted({f"{r['customers']}, {r['rejected']}" for r in runs}))
         for number, step in enumerate(("screen", "read snapshot")):
             laps = [(r["laps"][number], r["load"]) for r in runs]
             each = ", ".join(f"{w:.2f}, {c:.1f} ({load:.1f})" for (w, c), load in laps)

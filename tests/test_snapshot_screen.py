@@ -28,7 +28,7 @@ from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
 from guanxi.engine.ingest import check_customer, load_customers
-from guanxi.engine.ingest.screen import Screen, snapshot_screen
+from guanxi.engine.ingest.screen import BadValues, Screen, snapshot_screen
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -387,3 +387,22 @@ def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
         assert passed == {r["customer_id"] for r in kept}
         loaded.close()
         screened.close()
+
+
+NO_NUL = st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(NO_NUL, min_size=1, max_size=10), st.lists(NO_NUL, max_size=5))
+def test_a_field_checked_once_is_clean_unless_its_value_is_one_found_bad(
+    column: list[str | None], bad: list[str | None]
+) -> None:
+    """The bad values found among the distinct ones, written into the SQL, single out exactly
+    the rows that hold one of them (quotes, backslashes, line breaks, controls, NULL)."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    found = BadValues(frozenset({"industry"}), {"industry": bad})
+    duck = duckdb.connect()
+    duck.register("rows", pa.table({"industry": pa.array(column, pa.string())}))
+    clean = screen.clean({"industry": "VARCHAR"}, "duckdb", found)
+    got = [r[0] for r in duck.execute(f"SELECT {clean} FROM rows").fetchall()]
+    assert got == [value not in bad for value in column]

@@ -55,7 +55,14 @@ from guanxi.engine.classify.run import (
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.screen import ROW, BadValues, Screen, snapshot_screen, text_batches
+from guanxi.engine.ingest.screen import (
+    LISTED,
+    ROW,
+    BadValues,
+    Screen,
+    snapshot_screen,
+    text_batches,
+)
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import doubled, parse_memory
@@ -271,11 +278,13 @@ def _bad_values(
         duck.execute(f"INSERT INTO {BAD_VALUES} {bad}")
     duck.execute(f"DROP TABLE IF EXISTS {DISTINCT}")
     found = duck.execute(
-        f"SELECT field, BOOL_OR(value IS NULL), BOOL_OR(value IS NOT NULL) FROM {BAD_VALUES}"
-        " GROUP BY field"
+        f"SELECT field, value FROM {BAD_VALUES}"
+        f" QUALIFY ROW_NUMBER() OVER (PARTITION BY field) <= {LISTED + 1}"
     ).fetchall()
-    listed = {str(field): (bool(null), bool(text)) for field, null, text in found}
-    return BadValues(BAD_VALUES, frozenset(checked), listed)
+    listed: dict[str, list[str | None]] = {}
+    for field, value in found:
+        listed.setdefault(str(field), []).append(value)
+    return BadValues(frozenset(checked), listed)
 
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:

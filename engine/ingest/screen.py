@@ -28,7 +28,7 @@ import datetime as dt
 import functools
 import sys
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ PLAIN_WHOLE = "-?[0-9]{1,15}"
 PLAIN_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Python and SQL
 EXACT = 2**53  # whole numbers a double holds exactly
+LISTED = 1_000  # bad values of a field written into the screen's SQL
 
 
 Reject = Callable[[int, list[Problem]], None]
@@ -86,11 +87,11 @@ Reject = Callable[[int, list[Problem]], None]
 class BadValues:
     """The text fields whose values were checked once per distinct value (a name or a branch
     repeats across millions of rows; testing each row's value is most of the screen's cost),
-    and what was found: the values that are not clean, as rows (field, value) of `table`."""
+    and the values found that are not clean: at most LISTED a field (more: each row is tested
+    as clean() tests it)."""
 
-    table: str
     checked: frozenset[str]
-    found: Mapping[str, tuple[bool, bool]]  # field -> (NULL is bad, some text is bad)
+    found: Mapping[str, Sequence[str | None]]
 
 
 class Screen:
@@ -286,14 +287,14 @@ class _Column:
 
     def clean_unless(self, bad: BadValues) -> str:
         """SQL true when the value is none of the bad ones that `bad` found in this column."""
-        null, text = bad.found.get(self.name, (False, False))
-        listed = (
-            f"{self.c} IN (SELECT value FROM {bad.table}"
-            f" WHERE field = {self._literal(self.name)} AND value IS NOT NULL)"
-        )
-        if null:
-            return f"({self.c} IS NOT NULL AND NOT {listed})" if text else f"{self.c} IS NOT NULL"
-        return f"({self.c} IS NULL OR NOT {listed})" if text else "TRUE"
+        found = bad.found.get(self.name, ())
+        listed = [v for v in found if v is not None]
+        if len(found) > LISTED or any("\x00" in v for v in listed):  # no SQL literal holds NUL
+            return self.clean()
+        among = f"{self.c} IN ({', '.join(map(self._literal, listed))})"
+        if None in found:
+            return f"({self.c} IS NOT NULL AND NOT {among})" if listed else f"{self.c} IS NOT NULL"
+        return f"({self.c} IS NULL OR NOT {among})" if listed else "TRUE"
 
     def value_clean(self) -> str:
         """SQL true when a non-empty value is certainly accepted as it is."""
