@@ -8,12 +8,16 @@ one of the allowed values, a date in range, ...). Every other row is doubtful, a
 back and checked by rows.py itself: a bad one is rejected with its row number and reasons
 exactly as load quarantines it; a good one comes back with the values load would store.
 `clean` may doubt a good row (which is then only checked slowly) but never passes a bad one.
+Text fields repeat their values (a branch, an occupation, a name): DuckDB tests each distinct
+value once instead of each row's (a regular expression per row is most of the screen's cost),
+and `clean` then names the few bad values found (BadValues).
 
     screen = snapshot_screen(store, ruleset, now, path)
-    screen.clean(types, dialect)   SQL: the row is certainly good (types: column -> SQL type)
+    screen.clean(types, dialect[, bad])
+                                   SQL: the row is certainly good (types: column -> SQL type)
     screen.checked_once(types, dialect)
-                                   the text fields whose distinct values are checked, not
-                                   every row's (distinct_values, bad_values; BadValues)
+                                   the text fields whose distinct values are tested once
+                                   (distinct_values, then bad_values: the ones not clean)
     screen.typed(types, dialect)   SQL: a clean row's fields as their schema types
     screen.check(batches)          the doubtful rows (Arrow) -> the good ones (Arrow tables);
                                    the bad ones quarantined, counted in screen.rejected
