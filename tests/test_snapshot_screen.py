@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
-from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
 from guanxi.engine.ingest import check_customer, load_customers
-from guanxi.engine.ingest.screen import Screen
+from guanxi.engine.ingest.screen import BadValues, Screen, snapshot_screen
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -305,3 +306,103 @@ def test_plainly_written_values_take_the_fast_path() -> None:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
+
+
+# --- the screen rejects what load rejects, row for row, on random snapshots -------------
+
+# Each field takes a few good values (repeated across rows, as exports repeat them: the text
+# fields are checked once per distinct value) and the bad or odd ones load must judge.
+SOME = {
+    "name": ["王小明", "长沙万通超市有限公司", "Li Lei"],
+    "kind": ["personal", "corporate"],
+    "industry": ["批发零售", "IT"],
+    "branch": ["长沙星沙支行"],
+    "phone": ["18920645759", "0731-8888"],
+    "credit_rating": ["AAA", "BB"],
+    "balance": ["1000", "0.5"],
+    "age": ["40", "0"],
+    "opened_on": ["2020-02-29", "2026-11-01"],
+    "consent_marketing": ["true", "0"],
+}
+ODD = [None, "", " ", "\u3000", " 前后 ", "x ", "\t", "多行\n备注", "王\x01", "a\x85b", "长" * 4001,
+       "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "3.5", "200", "2016-02-30",
+       "0202-01-01", "是", "maybe", "１２", "\u212a"]  # fmt: skip
+RANDOM_FIELDS = ("customer_id", *SOME)
+
+
+def _value(field: str) -> st.SearchStrategy[str | None]:
+    return st.one_of(st.sampled_from(SOME[field]), st.sampled_from(ODD), st.text(max_size=4))
+
+
+ID_FORMS = ["C{}", "C{}", " C{}", "C{} ", "C{}\x02", "客户{}", "X" * 64 + "{}", ""]
+SNAPSHOT_ROWS = st.lists(
+    st.tuples(st.sampled_from(ID_FORMS), st.fixed_dictionaries({f: _value(f) for f in SOME})),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _records(drawn: list[tuple[str, dict[str, str | None]]]) -> list[dict[str, str | None]]:
+    """Rows with distinct ids, bad ones among them (an empty id, spaces, too long, ...)."""
+    return [{"customer_id": form.format(i), **values} for i, (form, values) in enumerate(drawn)]
+
+
+def _csv_snapshot(path: Path, records: list[dict[str, str | None]]) -> Path:
+    lines = [",".join(RANDOM_FIELDS)]
+    lines += [",".join(_cell(r[c] or "") for c in RANDOM_FIELDS) for r in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _parquet_snapshot(path: Path, records: list[dict[str, str | None]]) -> Path:
+    table = {c: pa.array([r[c] for r in records], pa.string()) for c in RANDOM_FIELDS}
+    pq.write_table(pa.table(table), path)
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SNAPSHOT_ROWS, st.sampled_from([_csv_snapshot, _parquet_snapshot]))
+def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
+    drawn: list[tuple[str, dict[str, str | None]]], write: Any
+) -> None:
+    """Random snapshots with bad values (text in numbers, bad dates, unknown values, NULLs,
+    empty text, spaces, Chinese text, very long text), CSV and Parquet: the DuckDB screen
+    quarantines the rows load quarantines, with the same row numbers and reasons, and passes
+    the same customers on."""
+    suffix = ".csv" if write is _csv_snapshot else ".parquet"
+    with tempfile.TemporaryDirectory() as folder:
+        path = write(Path(folder, "night" + suffix), _records(drawn))
+        loaded = SQLiteStore(Path(folder, "loaded.db"))
+        loaded.prepare(SCHEMA.schema)
+        load_customers(loaded, SCHEMA, path, NOW)
+        screened = SQLiteStore(Path(folder, "screened.db"))
+        screened.prepare(SCHEMA.schema)
+        screen = snapshot_screen(screened, SCHEMA, NOW, path)
+        duck = connect("1GB")
+        source = _source(duck, screen, path)
+        passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
+        duck.close()
+        assert quarantined(screened) == quarantined(loaded)
+        kept = loaded.execute("SELECT customer_id FROM customers")
+        assert passed == {r["customer_id"] for r in kept}
+        loaded.close()
+        screened.close()
+
+
+NO_NUL = st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(NO_NUL, min_size=1, max_size=10), st.lists(NO_NUL, max_size=5))
+def test_a_field_checked_once_is_clean_unless_its_value_is_one_found_bad(
+    column: list[str | None], bad: list[str | None]
+) -> None:
+    """The bad values found among the distinct ones, written into the SQL, single out exactly
+    the rows that hold one of them (quotes, backslashes, line breaks, controls, NULL)."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    found = BadValues(frozenset({"industry"}), {"industry": bad})
+    duck = duckdb.connect()
+    duck.register("rows", pa.table({"industry": pa.array(column, pa.string())}))
+    clean = screen.clean({"industry": "VARCHAR"}, "duckdb", found)
+    got = [r[0] for r in duck.execute(f"SELECT {clean} FROM rows").fetchall()]
+    assert got == [value not in bad for value in column]

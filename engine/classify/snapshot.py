@@ -67,7 +67,14 @@ from guanxi.engine.classify.scratch import (
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.screen import ROW, Screen, snapshot_screen, text_batches
+from guanxi.engine.ingest.screen import (
+    LISTED,
+    ROW,
+    BadValues,
+    Screen,
+    snapshot_screen,
+    text_batches,
+)
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import doubled, parse_memory
@@ -76,6 +83,8 @@ from guanxi.engine.store.base import Row, Store, shown_location
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RAW = "raw"  # the snapshot as it is, each row numbered
+BAD_VALUES = "bad_values"  # distinct text values the SQL screen could not pass
+DISTINCT = "distinct_values"  # one text field's distinct values, for BAD_VALUES
 DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
@@ -250,7 +259,7 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
         )
     types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
     screen.needs(path, types)
-    clean = screen.clean(types, "duckdb")  # evaluated once: the clean rows are the others
+    clean = screen.clean(types, "duckdb", _bad_values(duck, screen, types))
     duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
     in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
     checked = screen.check(in_order.to_arrow_reader(BATCH))
@@ -258,11 +267,36 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     duck.register("rescued_rows", rescued)
     duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
     duck.unregister("rescued_rows")
+    doubtful = duck.execute(f"SELECT COUNT(*) FROM {DOUBTFUL}").fetchall()[0][0]
+    clean_rows = f" ANTI JOIN {DOUBTFUL} USING ({ROW})" if doubtful else ""  # the others
     duck.execute(
         f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'duckdb')} FROM {RAW}"
-        f" ANTI JOIN {DOUBTFUL} USING ({ROW}) UNION ALL BY NAME SELECT * FROM {RESCUED}"
+        f"{clean_rows} UNION ALL BY NAME SELECT * FROM {RESCUED}"
     )
     return SNAPSHOT
+
+
+def _bad_values(
+    duck: duckdb.DuckDBPyConnection, screen: Screen, types: Mapping[str, str]
+) -> BadValues:
+    """The text fields' values that are not clean, each distinct value tested once, as the
+    table BAD_VALUES."""
+    checked = screen.checked_once(types, "duckdb")
+    duck.execute(f"CREATE TEMP TABLE {BAD_VALUES} (field VARCHAR, value VARCHAR)")
+    for name in checked:
+        distinct = screen.distinct_values(name, RAW, "duckdb")
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {DISTINCT} AS {distinct}")
+        bad = screen.bad_values(name, DISTINCT, types, "duckdb")
+        duck.execute(f"INSERT INTO {BAD_VALUES} {bad}")
+    duck.execute(f"DROP TABLE IF EXISTS {DISTINCT}")
+    found = duck.execute(
+        f"SELECT field, value FROM {BAD_VALUES}"
+        f" QUALIFY ROW_NUMBER() OVER (PARTITION BY field) <= {LISTED + 1}"
+    ).fetchall()
+    listed: dict[str, list[str | None]] = {}
+    for field, value in found:
+        listed.setdefault(str(field), []).append(value)
+    return BadValues(frozenset(checked), listed)
 
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:

@@ -8,9 +8,16 @@ one of the allowed values, a date in range, ...). Every other row is doubtful, a
 back and checked by rows.py itself: a bad one is rejected with its row number and reasons
 exactly as load quarantines it; a good one comes back with the values load would store.
 `clean` may doubt a good row (which is then only checked slowly) but never passes a bad one.
+Text fields repeat their values (a branch, an occupation, a name): DuckDB tests each distinct
+value once instead of each row's (a regular expression per row is most of the screen's cost),
+and `clean` then names the few bad values found (BadValues).
 
     screen = snapshot_screen(store, ruleset, now, path)
-    screen.clean(types, dialect)   SQL: the row is certainly good (types: column -> SQL type)
+    screen.clean(types, dialect[, bad])
+                                   SQL: the row is certainly good (types: column -> SQL type)
+    screen.checked_once(types, dialect)
+                                   the text fields whose distinct values are tested once
+                                   (distinct_values, then bad_values: the ones not clean)
     screen.typed(types, dialect)   SQL: a clean row's fields as their schema types
     screen.check(batches)          the doubtful rows (Arrow) -> the good ones (Arrow tables);
                                    the bad ones quarantined, counted in screen.rejected
@@ -25,7 +32,8 @@ import datetime as dt
 import functools
 import sys
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +81,21 @@ PLAIN_WHOLE = "-?[0-9]{1,15}"
 PLAIN_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Python and SQL
 EXACT = 2**53  # whole numbers a double holds exactly
+LISTED = 1_000  # bad values of a field written into the screen's SQL
 
 
 Reject = Callable[[int, list[Problem]], None]
+
+
+@dataclass(frozen=True)
+class BadValues:
+    """The text fields whose values were checked once per distinct value (a name or a branch
+    repeats across millions of rows; testing each row's value is most of the screen's cost),
+    and the values found that are not clean: at most LISTED a field (more: each row is tested
+    as clean() tests it)."""
+
+    checked: frozenset[str]
+    found: Mapping[str, Sequence[str | None]]
 
 
 class Screen:
@@ -94,11 +114,35 @@ class Screen:
         required = [self.schema.key, *(n for n, f in self.schema.fields.items() if f.required)]
         columns_needed(path, tuple(columns), required)
 
-    def clean(self, types: Mapping[str, str], dialect: str) -> str:
+    def clean(self, types: Mapping[str, str], dialect: str, bad: BadValues | None = None) -> str:
         """SQL true for a row of a relation with these columns (name -> SQL type) that rows.py
-        would certainly accept unchanged."""
-        tests = [column.clean() for column in self._columns(types, dialect)]
-        return f"COALESCE({' AND '.join(tests) or 'TRUE'}, FALSE)"
+        would certainly accept unchanged; the fields `bad` checked are clean unless their
+        value is one of the bad ones it found."""
+        tests = [
+            column.clean_unless(bad) if bad and column.name in bad.checked else column.clean()
+            for column in self._columns(types, dialect)
+        ]
+        return f"COALESCE({' AND '.join(t for t in tests if t != 'TRUE') or 'TRUE'}, FALSE)"
+
+    def checked_once(self, types: Mapping[str, str], dialect: str) -> list[str]:
+        """The text fields that bad_values() checks: the string fields but the key (every
+        key differs: a test of each distinct key would test each row, and hash them too)."""
+        return [
+            c.name
+            for c in self._columns(types, dialect)
+            if c.text and c.spec.type == "string" and not c.identifier
+        ]
+
+    def distinct_values(self, name: str, relation: str, dialect: str) -> str:
+        """SQL: the distinct values of the field `name` of `relation`."""
+        return f"SELECT DISTINCT {_q(name, dialect)} FROM {relation}"
+
+    def bad_values(self, name: str, relation: str, types: Mapping[str, str], dialect: str) -> str:
+        """SQL: (field, value) for each value of the field `name` of `relation` (its distinct
+        values: a table, since a filter on a query of them would be pushed below the DISTINCT
+        and test every row) that is not clean."""
+        (column,) = [c for c in self._columns(types, dialect) if c.name == name]
+        return column.bad_values(relation)
 
     def typed(self, types: Mapping[str, str], dialect: str) -> str:
         """The select list of a clean row: each schema field the relation has, typed."""
@@ -131,6 +175,7 @@ class Screen:
             good = [self._arrow_row(row) for row in self._checked(batch, check)]
             self.flush()
             yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns))
+        self.flush()  # rows rejected before the first batch (a CSV line that is no record)
 
     def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[Row]:
         numbers = batch.column(ROW).to_pylist()
@@ -226,15 +271,34 @@ class _Column:
     def __init__(
         self, name: str, spec: FieldSpec, sql_type: str, dialect: str, identifier: bool
     ) -> None:
-        self.c, self.spec, self.dialect = _q(name, dialect), spec, dialect
+        self.name, self.c, self.spec, self.dialect = name, _q(name, dialect), spec, dialect
         self.sql_type, self.identifier = sql_type, identifier
         self.text = sql_type in TEXT_TYPES
 
     def clean(self) -> str:
         empty = f"{self.c} IS NULL" + (f" OR {self.c} = ''" if self.text else "")
+        value_clean = self.value_clean()
         if self.spec.required:
-            return f"(NOT ({empty}) AND {self.value_clean()})"
-        return f"(({empty}) OR {self.value_clean()})"
+            return f"(NOT ({empty}) AND {value_clean})"
+        return "TRUE" if value_clean == "TRUE" else f"(({empty}) OR {value_clean})"
+
+    def bad_values(self, relation: str) -> str:
+        """SQL: (field, value) for each value of this column in `relation` that is not clean."""
+        return (
+            f"SELECT {self._literal(self.name)} AS field, {self.c} AS value"
+            f" FROM {relation} WHERE NOT COALESCE({self.clean()}, FALSE)"
+        )
+
+    def clean_unless(self, bad: BadValues) -> str:
+        """SQL true when the value is none of the bad ones that `bad` found in this column."""
+        found = bad.found.get(self.name, ())
+        listed = [v for v in found if v is not None]
+        if len(found) > LISTED or any("\x00" in v for v in listed):  # no SQL literal holds NUL
+            return self.clean()
+        among = f"{self.c} IN ({', '.join(map(self._literal, listed))})"
+        if None in found:
+            return f"({self.c} IS NOT NULL AND NOT {among})" if listed else f"{self.c} IS NOT NULL"
+        return f"({self.c} IS NULL OR NOT {among})" if listed else "TRUE"
 
     def value_clean(self) -> str:
         """SQL true when a non-empty value is certainly accepted as it is."""
