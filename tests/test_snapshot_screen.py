@@ -9,10 +9,12 @@ The Spark engine's share is in test_spark.py.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
-from guanxi.engine.classify import classify
+from guanxi.engine.classify import classify, snapshot
 from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
 from guanxi.engine.ingest import check_customer, load_customers
 from guanxi.engine.ingest.screen import BadValues, Screen, snapshot_screen
@@ -361,16 +363,21 @@ def _parquet_snapshot(path: Path, records: list[dict[str, str | None]]) -> Path:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(SNAPSHOT_ROWS, st.sampled_from([_csv_snapshot, _parquet_snapshot]))
+@given(
+    SNAPSHOT_ROWS,
+    st.sampled_from([_csv_snapshot, _parquet_snapshot]),
+    st.sampled_from([0, snapshot.REPEATING]),
+)
 def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
-    drawn: list[tuple[str, dict[str, str | None]]], write: Any
+    drawn: list[tuple[str, dict[str, str | None]]], write: Any, repeating: int
 ) -> None:
     """Random snapshots with bad values (text in numbers, bad dates, unknown values, NULLs,
     empty text, spaces, Chinese text, very long text), CSV and Parquet: the DuckDB screen
     quarantines the rows load quarantines, with the same row numbers and reasons, and passes
-    the same customers on."""
+    the same customers on; every text field tested by its distinct values (`repeating` 0),
+    or those of a few rows each tested row by row, as a snapshot this small has them."""
     suffix = ".csv" if write is _csv_snapshot else ".parquet"
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _repeating_from(repeating):
         path = write(Path(folder, "night" + suffix), _records(drawn))
         loaded = SQLiteStore(Path(folder, "loaded.db"))
         loaded.prepare(SCHEMA.schema)
@@ -387,6 +394,37 @@ def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
         assert passed == {r["customer_id"] for r in kept}
         loaded.close()
         screened.close()
+
+
+@contextlib.contextmanager
+def _repeating_from(rows: int) -> Iterator[None]:
+    """snapshot.REPEATING set to `rows` (hypothesis runs many examples in one test call)."""
+    kept = snapshot.REPEATING
+    snapshot.REPEATING = rows
+    try:
+        yield
+    finally:
+        snapshot.REPEATING = kept
+
+
+def test_only_fields_whose_values_repeat_are_tested_by_their_distinct_values() -> None:
+    """A branch on every tenth row is tested once a value; a phone on every row differs and
+    is tested row by row (its distinct values would cost more, and a hash table of them)."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    duck = duckdb.connect()
+    duck.register(
+        "rows",
+        pa.table(
+            {
+                "industry": [f"i{n % 100}" for n in range(10_000)],
+                "occupation": [f"o{n % 2_000}" for n in range(10_000)],
+                "name": [f"n{n}" for n in range(10_000)],
+            }
+        ),
+    )
+    duck.execute(f"CREATE TABLE {snapshot.RAW} AS SELECT * FROM rows")
+    names = ["industry", "occupation", "name"]
+    assert snapshot._repeating(duck, screen, names) == ["industry"]
 
 
 NO_NUL = st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=5))

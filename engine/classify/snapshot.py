@@ -84,6 +84,7 @@ from guanxi.engine.store.sqlite import SQLiteStore
 
 RAW = "raw"  # the snapshot as it is, each row numbered
 BAD_VALUES = "bad_values"  # distinct text values the SQL screen could not pass
+REPEATING = 10  # rows a distinct value, from which a text field's values are tested once
 DISTINCT = "distinct_values"  # one text field's distinct values, for BAD_VALUES
 DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
@@ -281,7 +282,7 @@ def _bad_values(
 ) -> BadValues:
     """The text fields' values that are not clean, each distinct value tested once, as the
     table BAD_VALUES."""
-    checked = screen.checked_once(types, "duckdb")
+    checked = _repeating(duck, screen, screen.checked_once(types, "duckdb"))
     duck.execute(f"CREATE TEMP TABLE {BAD_VALUES} (field VARCHAR, value VARCHAR)")
     for name in checked:
         distinct = screen.distinct_values(name, RAW, "duckdb")
@@ -297,6 +298,16 @@ def _bad_values(
     for field, value in found:
         listed.setdefault(str(field), []).append(value)
     return BadValues(frozenset(checked), listed)
+
+
+def _repeating(duck: duckdb.DuckDBPyConnection, screen: Screen, names: list[str]) -> list[str]:
+    """The fields among `names` whose values repeat: REPEATING rows or more a distinct value
+    (a branch, an occupation). Where nearly every row differs (a phone, an e-mail), testing
+    each distinct value costs more than testing each row, and a hash table of them all."""
+    if not names:
+        return []
+    rows, *distinct = duck.execute(screen.distinct_counts(names, RAW, "duckdb")).fetchall()[0]
+    return [name for name, count in zip(names, distinct, strict=True) if count * REPEATING <= rows]
 
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:

@@ -133,6 +133,12 @@ class Screen:
             if c.text and c.spec.type == "string" and not c.identifier
         ]
 
+    def distinct_counts(self, names: Sequence[str], relation: str, dialect: str) -> str:
+        """SQL: one row of the rows of `relation`, then each field's estimated number of
+        distinct values (HyperLogLog: one cheap pass, no hash table of the values)."""
+        estimates = "".join(f", approx_count_distinct({_q(n, dialect)})" for n in names)
+        return f"SELECT COUNT(*){estimates} FROM {relation}"
+
     def distinct_values(self, name: str, relation: str, dialect: str) -> str:
         """SQL: the distinct values of the field `name` of `relation`."""
         return f"SELECT DISTINCT {_q(name, dialect)} FROM {relation}"
