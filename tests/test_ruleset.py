@@ -62,6 +62,20 @@ def test_hash_follows_the_content_and_nothing_else(tmp_path: Path, project: Path
     assert load_ruleset(project).hash != first
 
 
+def test_a_project_read_again_is_named_as_this_time_it_is_given(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same folder given once relative to the working folder and once absolute: each
+    reading names the scenario files as it was given, though the second is kept from the
+    first (`guanxi test rules` then `guanxi test /abs/rules` in one process, the daemon)."""
+    monkeypatch.chdir(project.parent)
+    relative = validate_project(Path(project.name))
+    absolute = validate_project(project)
+    assert relative.ruleset is not None and absolute.ruleset is not None
+    assert relative.ruleset.scenarios[0].file.startswith(f"{project.name}/tests/")
+    assert absolute.ruleset.scenarios[0].file.startswith(f"{project}/tests/")
+
+
 def test_load_ruleset_raises_with_all_diagnostics(project: Path) -> None:
     (project / "levels.yaml").write_text("levels:\n  - name: x\n", encoding="utf-8")
     with pytest.raises(RuleSetInvalid) as caught:

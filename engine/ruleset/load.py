@@ -105,7 +105,8 @@ def validate_project(folder: Path | str, shown: Path | str | None = None) -> Val
     default project), and a process often reads the same project again (a command validates,
     then loads; the daemon checks for edits): the result is kept while no file of the folder
     changes, by content, for the same name and language."""
-    key = (str(Path(folder).resolve()), str(shown), current_language())
+    named = str(folder if shown is None else shown)  # as diagnostics and scenarios name it
+    key = (str(Path(folder).resolve()), named, current_language())
     fingerprint = project_fingerprint(Path(folder))
     kept = _READ.get(key)
     if kept is None or kept[0] != fingerprint:
