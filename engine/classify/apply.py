@@ -16,7 +16,13 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
-from guanxi.engine.classify.hold import PENDING, PENDING_TYPES, STATE, held_changes, same
+from guanxi.engine.classify.hold import (
+    PENDING_TYPES,
+    STATE,
+    WAITING,
+    held_changes,
+    same,
+)
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -198,10 +204,9 @@ def _updates(dialect: str) -> str:
 def _count_changed_and_held(store: Store) -> tuple[int, int]:
     """Customers whose assignment changed, and customers a hold keeps (a held customer is
     always in `_gx_changed`: its count of runs in a row grows), in one pass."""
-    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
     [row] = store.execute(
         f"SELECT COUNT(CASE WHEN moved THEN 1 END) AS changed,"
-        f" COUNT(CASE WHEN {waiting} THEN 1 END) AS held FROM {PREVIOUS}"
+        f" COUNT(CASE WHEN {WAITING} THEN 1 END) AS held FROM {PREVIOUS}"
     )
     return int(row["changed"]), int(row["held"])
 

@@ -23,6 +23,8 @@ PARTS = {"": "TEXT", "_runs": "INTEGER", "_since": "BIGINT"}  # pending_<kind><p
 PENDING_TYPES = {f"pending_{kind}{part}": t for kind in LADDERS for part, t in PARTS.items()}
 PENDING = tuple(PENDING_TYPES)
 STATE = ("gold", *LADDERS, *PENDING)  # what an assignment holds besides its key and stamps
+ASSIGNED = ("customer_id", "gold", *LADDERS)  # a change with nothing pending: its key and answers
+WAITING = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))  # SQL: held back
 
 
 def holds(ruleset: RuleSet) -> dict[str, int]:

@@ -33,7 +33,7 @@ import adbc_driver_sqlite.dbapi
 import duckdb
 
 from guanxi.engine.classify.apply import CHANGED, utc_text
-from guanxi.engine.classify.hold import LADDERS, PENDING
+from guanxi.engine.classify.hold import ASSIGNED, PENDING, WAITING
 from guanxi.engine.classify.mirror import COLUMNS
 from guanxi.engine.store.assignments import CHANGES, TABLE
 from guanxi.engine.store.base import Store
@@ -42,7 +42,6 @@ from guanxi.engine.store.sqlite import SQLiteStore
 NO_RUN = 0  # the run's id until it exists; real ones count from 1
 SCRATCH = "_gx_scratch"  # the scratch file, as the store's connection attaches it
 NEW = "changes"  # its table
-ASSIGNED = ("customer_id", "gold", *LADDERS)  # a new customer's assignment: nothing pending
 SINCE = tuple(c for c in PENDING if c.endswith("_since"))
 BATCH = 100_000
 PREFIX = "guanxi-changes-"  # the scratch folder's name in the temporary folder, then the pid
@@ -111,8 +110,7 @@ def _alive(pid: int) -> bool:
 
 def _pending(duck: duckdb.DuckDBPyConnection, changes: str) -> bool:
     """Whether a change holds an answer pending (only an assigned customer's can)."""
-    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
-    return bool(duck.execute(f"SELECT EXISTS (FROM {changes} WHERE {waiting})").fetchall()[0][0])
+    return bool(duck.execute(f"SELECT EXISTS (FROM {changes} WHERE {WAITING})").fetchall()[0][0])
 
 
 def _ingest(

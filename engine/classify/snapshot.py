@@ -36,7 +36,7 @@ from guanxi.engine.classify.apply import (
 from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
-from guanxi.engine.classify.hold import LADDERS, PENDING, held_changes, holds
+from guanxi.engine.classify.hold import ASSIGNED, WAITING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
@@ -472,9 +472,7 @@ def _find_changes(
 def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
     """The changes into the store; the pending columns only for the customers being held
     (the others' are the table's defaults): a first night copies a third of the values."""
-    waiting = " OR ".join(f"{c} > 0" for c in PENDING if c.endswith("_runs"))
-    assigned = ("customer_id", "gold", *LADDERS)
-    for columns, where in ((assigned, f"NOT ({waiting})"), (COLUMNS, waiting)):
+    for columns, where in ((ASSIGNED, f"NOT ({WAITING})"), (COLUMNS, WAITING)):
         rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES} WHERE {where}")
         while batch := rows.fetchmany(BATCH):
             store.copy_rows(CHANGED, columns, batch)
