@@ -41,6 +41,10 @@ PREVIOUS = "_gx_previous"  # the changed customers with their current assignment
 LADDER_COLUMNS = ("tier", "level", "strategy")
 COMPARED = ("gold", *LADDER_COLUMNS)  # a change of these is a transition
 STAMPS = ("run_id", "ruleset_hash", "assigned_at")
+TRANSITION = (  # a row of `transitions`, as a run records it
+    "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
+    " from_strategy, to_strategy, from_gold, to_gold, at)"
+)
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -213,8 +217,7 @@ def _count_changed_and_held(store: Store) -> tuple[int, int]:
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:
     store.execute(
-        "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
-        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, customer_id,"
+        f"{TRANSITION} SELECT :run, customer_id,"
         " was_tier, tier, was_level, level, was_strategy, strategy, was_gold, gold, :at"
         f" FROM {PREVIOUS} WHERE moved",
         values,

@@ -32,7 +32,7 @@ from pathlib import Path
 import adbc_driver_sqlite.dbapi
 import duckdb
 
-from guanxi.engine.classify.apply import CHANGED, utc_text
+from guanxi.engine.classify.apply import CHANGED, TRANSITION, utc_text
 from guanxi.engine.classify.hold import ASSIGNED, PENDING, WAITING
 from guanxi.engine.classify.mirror import COLUMNS
 from guanxi.engine.store.assignments import CHANGES, TABLE
@@ -157,8 +157,7 @@ def insert_first(
         values,
     )
     store.execute(
-        "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
-        " from_strategy, to_strategy, from_gold, to_gold, at) SELECT :run, customer_id,"
+        f"{TRANSITION} SELECT :run, customer_id,"
         f" NULL, tier, NULL, level, NULL, strategy, NULL, gold, :at FROM {scratch.table}",
         values,
     )
