@@ -48,6 +48,7 @@ VALUES = {  # as `load` writes them: instants as UTC ISO text
         min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=ZONES
     ).map(lambda instant: instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")),
 }
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
 ANYTHING = st.none() | INT64 | st.floats() | TEXT | st.binary(max_size=4)  # around `load`
 
 
@@ -116,18 +117,35 @@ ROW = st.tuples(*(st.none() | VALUES[kind] for kind in list(KINDS.values())[1:])
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
+READERS = st.sampled_from([(1, 200_000), (2, 1), (3, 2)])  # READERS, SPLIT_FROM
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=HEALTH)
-@given(rows=st.lists(ROW, max_size=12), batch_rows=st.integers(1, 5))
+@given(
+    rows=st.lists(ROW, max_size=12),
+    batch_rows=st.integers(1, 5),
+    readers=READERS,
+    deleted=st.sets(st.integers(0, 11), max_size=4),
+)
 def test_typed_customers_read_through_adbc_as_through_the_cursor(
-    monkeypatch: pytest.MonkeyPatch, rows: list[tuple[Any, ...]], batch_rows: int
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[tuple[Any, ...]],
+    batch_rows: int,
+    readers: tuple[int, int],
+    deleted: set[int],
 ) -> None:
     """Every field type, NULLs (whole first batches of them too), the extremes of int64 and
     float, integers in number fields, dates of years 1 to 9999: ADBC reads them itself, and
-    exactly as the cursor does."""
+    exactly as the cursor does, in the same order, whether one process reads them or several
+    ranges of rowids (with gaps where customers were deleted) are read at once."""
     monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(store_arrow, "READERS", readers[0])
+    monkeypatch.setattr(store_arrow, "SPLIT_FROM", readers[1])
     with tempfile.TemporaryDirectory() as folder:
         store = _store(Path(folder) / "guanxi.db", _declared())
         _insert(store, rows)
+        store.db.conn.executemany("DELETE FROM customers WHERE rowid = ?", [(n,) for n in deleted])
+        store.db.conn.commit()
         assert _same(store, monkeypatch) == ["adbc"]
         store.close()
 
@@ -140,17 +158,21 @@ DECLARATIONS = st.sampled_from(["TEXT", "INTEGER", "REAL", "", "NUMERIC", "BLOB"
     rows=st.lists(st.tuples(*(ANYTHING for _ in list(KINDS)[1:])), max_size=10),
     declared=st.lists(DECLARATIONS, min_size=len(KINDS) - 1, max_size=len(KINDS) - 1),
     batch_rows=st.integers(1, 4),
+    readers=READERS,
 )
 def test_values_written_around_load_read_as_the_cursor_reads_them(
     monkeypatch: pytest.MonkeyPatch,
     rows: list[tuple[Any, ...]],
     declared: list[str],
     batch_rows: int,
+    readers: tuple[int, int],
 ) -> None:
     """Any value in any column of any declared type (text in a number column, a real in an
     integer one, numbers in a text one, blobs, a field whose type changed since its column was
-    made): the same table as the cursor's, or the same error."""
+    made): the same table as the cursor's, or the same error; read by one process or several."""
     monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(store_arrow, "READERS", readers[0])
+    monkeypatch.setattr(store_arrow, "SPLIT_FROM", readers[1])
     with tempfile.TemporaryDirectory() as folder:
         store = _store(
             Path(folder) / "guanxi.db", dict(zip(KINDS, ["TEXT", *declared], strict=True))
@@ -309,3 +331,62 @@ def test_a_store_whose_path_needs_escaping_in_a_uri(
     store = _store(folder / "guanxi.db", _declared())
     _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)])
     assert _same(store, monkeypatch) == ["adbc"]
+
+
+def test_a_write_committed_while_ranges_are_read_leaves_them_to_the_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range's reader reads its own moment: a load committed between them (here, after
+    the first range was taken) could show a customer twice or not at all, so the cursor reads
+    the customers of one moment instead."""
+    monkeypatch.setattr(store_arrow, "READERS", 2)
+    monkeypatch.setattr(store_arrow, "SPLIT_FROM", 1)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)] * 4)
+    taken = store_arrow._Drained.batches
+
+    def load_meanwhile(drained: store_arrow._Drained) -> Iterator[pa.RecordBatch]:
+        other = SQLiteStore(tmp_path / "guanxi.db", migrate=False)
+        other.db.conn.execute("INSERT INTO customers (customer_id, name) VALUES ('C9', 'Zhao')")
+        other.db.conn.commit()
+        other.close()
+        yield from taken(drained)
+
+    monkeypatch.setattr(store_arrow._Drained, "batches", load_meanwhile)
+    ways: list[str] = []
+    table = _read(store, ways)
+    assert ways == ["cursor"]
+    assert isinstance(table, pa.Table) and table.column("customer_id").to_pylist() == [
+        "C0",
+        "C1",
+        "C2",
+        "C3",
+        "C9",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [((), "rowid"), (("rowid",), "_rowid_"), (("RowId", "_ROWID_"), "oid"), (ROWID_NAMES, "")],
+)
+def test_ranges_use_a_name_of_the_rowid_no_column_takes(
+    tmp_path: Path, columns: tuple[str, ...], expected: str
+) -> None:
+    declared = {**_declared(), **{column: "INTEGER" for column in columns}}
+    store = _store(tmp_path / "guanxi.db", declared)
+    marks = ", ".join("?" for _ in declared)
+    store.db.conn.executemany(
+        f"INSERT INTO customers VALUES ({marks})",
+        [(f"C{n}", *[None] * (len(declared) - 1)) for n in range(6)],
+    )
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(store_arrow, "SPLIT_FROM", 2)
+        ranges = store_arrow._rowid_ranges(store, 3)
+    if not expected:
+        assert ranges == [""]
+        return
+    assert ranges == [
+        f"WHERE {expected} < 3",
+        f"WHERE {expected} >= 3 AND {expected} < 5",
+        f"WHERE {expected} >= 5",
+    ]

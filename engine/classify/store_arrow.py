@@ -19,13 +19,23 @@ it gives exactly what the store's cursor gives:
 
 Otherwise, and when the driver stops, `NotExact`: the caller reads through the store's cursor,
 which gives the same rows or the error it always gave.
+
+A large store is read by one process a core, each a range of rowids (a rowid table is scanned
+in rowid order, so the ranges one after another are the whole scan's rows in its order). Each
+reader reads in a transaction of its own, so a write committed in between could show one
+range before it and another after: if the store's `data_version` moved while they read, the
+ranges are not one moment's rows, and the read is `NotExact` too.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +48,9 @@ READER = Path(__file__).with_name("sqlite_reader.py")
 BATCH_ROWS = 200_000  # rows per batch: DuckDB takes batches under its row group (122,880) slowly
 AFFINITY = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL"}
 PINNED = {pa.string(): "''", pa.int64(): "0", pa.float64(): "0.0"}  # literals of each type
+READERS = min(os.cpu_count() or 1, 4)  # processes reading at once, each a range of rowids
+SPLIT_FROM = 200_000  # rowids a range at least: below, one reader's start-up outweighs its share
+ROWIDS = ("rowid", "_rowid_", "oid")  # SQLite's names for it, unless a column takes one
 
 
 class NotExact(Exception):
@@ -47,22 +60,84 @@ class NotExact(Exception):
 def stored_batches(store: SQLiteStore, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The customers' `schema.names` as the store keeps them (`schema`: text, int64 or
     float64 each), as the store's cursor would give them; NotExact where it cannot. The
-    driver reads in a process of its own (see sqlite_reader.py)."""
+    driver reads in processes of their own (see sqlite_reader.py), one a range of rowids."""
     uri = _read_only_uri(store)
     _check_affinities(store, schema)
-    command = [sys.executable, "-P", str(READER), uri, str(BATCH_ROWS), _query(schema)]
+    ranges = _rowid_ranges(store, READERS)
+    moment = _data_version(store)
+    readers: list[subprocess.Popen[bytes]] = []
     try:
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
-            try:
-                yield from _checked(pa.ipc.open_stream(reader.stdout), schema)
-                _, error = reader.communicate()
-            finally:
-                if reader.returncode is None:  # left part way
-                    reader.kill()
-    except (OSError, pa.ArrowException) as stopped:  # a type mismatch, among others
+        readers.extend(_start(uri, _query(schema, where)) for where in ranges)
+    except OSError as stopped:
+        _ended(readers, [], whole=False)
         raise NotExact(str(stopped)) from stopped
-    if reader.returncode != 0:
-        raise NotExact(error.decode(errors="replace"))
+    ahead = [_Drained(reader) for reader in readers[1:]]  # read meanwhile, kept in memory
+    whole = False
+    try:
+        yield from _checked(_stream(readers[0]), schema)
+        for drained in ahead:
+            yield from _checked(drained.batches(), schema)
+        whole = True
+    except (pa.ArrowException, OSError) as stopped:  # a type mismatch, among others
+        raise NotExact(str(stopped)) from stopped
+    finally:
+        errors = _ended(readers, ahead, whole)
+    if any(errors):
+        raise NotExact(next(error for error in errors if error))
+    if len(readers) > 1 and _data_version(store) != moment:
+        raise NotExact("the customers changed while their ranges were read")
+
+
+def _start(uri: str, sql: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-P", str(READER), uri, str(BATCH_ROWS), sql]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _stream(reader: subprocess.Popen[bytes]) -> Iterator[pa.RecordBatch]:
+    assert reader.stdout is not None
+    yield from pa.ipc.open_stream(reader.stdout)
+
+
+class _Drained:
+    """A reader's batches read on a thread of their own while the ranges before it are taken,
+    so that its process never waits on a full pipe."""
+
+    def __init__(self, reader: subprocess.Popen[bytes]) -> None:
+        self.read: list[pa.RecordBatch] = []
+        self.error: pa.ArrowException | OSError | None = None
+        self.thread = threading.Thread(target=self._drain, args=(reader,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, reader: subprocess.Popen[bytes]) -> None:
+        try:
+            self.read.extend(_stream(reader))
+        except (pa.ArrowException, OSError) as error:  # its process stopped, or was stopped
+            self.error = error
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        yield from self.read
+
+
+def _ended(readers: list[subprocess.Popen[bytes]], ahead: list[_Drained], whole: bool) -> list[str]:
+    """What each reader said when it failed ("" when it did not); all stopped first when the
+    read was left part way (nobody takes the rest)."""
+    if not whole:
+        for reader in readers:
+            reader.kill()
+    for drained in ahead:
+        drained.thread.join()
+    errors = []
+    for reader in readers:
+        assert reader.stdout is not None and reader.stderr is not None
+        said = reader.stderr.read()
+        reader.wait()
+        reader.stdout.close()
+        reader.stderr.close()
+        errors.append(said.decode(errors="replace") if reader.returncode else "")
+    return errors
 
 
 def _read_only_uri(store: SQLiteStore) -> str:
@@ -95,17 +170,46 @@ def affinity(declared: str) -> str:
     return "NUMERIC"
 
 
-def _query(schema: pa.Schema) -> str:
-    """The customers after one row of literals that fixes each column's type, marked by the
-    first column (1 for it, 0 for the customers)."""
+def _rowid_ranges(store: SQLiteStore, readers: int) -> list[str]:
+    """The customers' rowids cut into `readers` ranges of SPLIT_FROM or more (as WHERE
+    clauses); [""] (every row, one reader) for a small table, or one without rowids."""
+    columns = {row[1].lower() for row in store.db.conn.execute("PRAGMA table_info(customers)")}
+    name = next((n for n in ROWIDS if n not in columns), None)
+    if name is None or readers < 2:
+        return [""]
+    try:
+        [(low, high)] = store.db.conn.execute(f"SELECT MIN({name}), MAX({name}) FROM customers")
+    except sqlite3.OperationalError:  # WITHOUT ROWID
+        return [""]
+    if low is None:
+        return [""]
+    parts = max(1, min(readers, (high - low + 1) // SPLIT_FROM))
+    if parts == 1:
+        return [""]
+    step = -(-(high - low + 1) // parts)
+    cuts = [low + step * n for n in range(1, parts)]
+    wheres = [f"WHERE {name} < {cuts[0]}"]
+    wheres += [f"WHERE {name} >= {a} AND {name} < {b}" for a, b in pairwise(cuts)]
+    return [*wheres, f"WHERE {name} >= {cuts[-1]}"]
+
+
+def _data_version(store: SQLiteStore) -> int:
+    [(version,)] = store.db.conn.execute("PRAGMA data_version")
+    return int(version)
+
+
+def _query(schema: pa.Schema, where: str = "") -> str:
+    """The customers (`where`) after one row of literals that fixes each column's type, marked
+    by the first column (1 for it, 0 for the customers)."""
     names = [quoted_name(name) for name in schema.names]
     pinned = ", ".join(f"{PINNED[f.type]} AS {n}" for f, n in zip(schema, names, strict=True))
-    return f"SELECT 1 AS gx_pinned, {pinned} UNION ALL SELECT 0, {', '.join(names)} FROM customers"
+    customers = f"SELECT 0, {', '.join(names)} FROM customers {where}".rstrip()
+    return f"SELECT 1 AS gx_pinned, {pinned} UNION ALL {customers}"
 
 
-def _checked(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """The customers' batches, each checked: the literals' row first and only there, the
-    types fixed, the text UTF-8."""
+def _checked(reader: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """A reader's batches, each checked: the literals' row first and only there, the types
+    fixed, the text UTF-8."""
     pinned = 1
     for batch in reader:
         marks = batch.column(0)

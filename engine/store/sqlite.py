@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+from guanxi.engine.store.sqlite_utils_import import sqlite_utils  # isort: split
+
 from sqlite_utils import Migrations
 
 from guanxi.engine.ruleset.models import Schema
