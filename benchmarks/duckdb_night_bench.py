@@ -4,8 +4,9 @@ side in the same run.
     python benchmarks/duckdb_night_bench.py --before LINKS [--size N] [--runs N]
         [--first-runs N] [--data DIR]
 
-LINKS is a folder holding `guanxi/` of the other tree. Each run is a fresh process importing
-one tree, the trees taking turns, so that peak memory is that run's own:
+LINKS is a folder holding `guanxi/` of the other tree. Each run is `guanxi classify --input
+SNAPSHOT` in a fresh process on one tree, timed from outside as a user waits for it (start-up,
+imports and the rule project included; cli_run.py), the trees taking turns:
   first    an N-customer Parquet snapshot (1M demo customers repeated, bench_data.py) into an
            empty store: everything is new
   night    the next night's snapshot (5 % of the customers changed); nights alternate between
@@ -19,15 +20,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,39 +33,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_data
 from bench_data import TODAY, demo_csv, night_parquet, snapshot_parquet
+from cli_run import rules_of, timed_cli
 
 NOW = dt.datetime.combine(TODAY, dt.time(2, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
 HERE = Path(__file__).resolve().parent.parent
 SPILL = Path(tempfile.gettempdir(), "guanxi-duckdb")
 Run = dict[str, Any]
-
-
-def child(store_path: str, snapshot: str) -> Run:
-    from guanxi.engine.classify.snapshot import classify_snapshot
-    from guanxi.engine.defaults import default_rules_path
-    from guanxi.engine.ruleset import load_ruleset
-    from guanxi.engine.store.sqlite import SQLiteStore
-
-    ruleset = load_ruleset(default_rules_path())
-    spilled = _SpillWatch()
-    store = SQLiteStore(store_path)
-    started, cpu = time.perf_counter(), time.process_time()
-    try:
-        report = classify_snapshot(store, ruleset, NOW, Path(snapshot))
-    finally:
-        store.close()
-        spilled.stop()
-    status = Path("/proc/self/status").read_text()
-    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    return {
-        "seconds": time.perf_counter() - started,
-        "cpu": time.process_time() - cpu,
-        "customers": report.customers,
-        "changed": report.changed,
-        "timings": dict(report.timings),
-        "rss_mb": peak / 1024,
-        "spill_mb": spilled.peak / 2**20,
-    }
 
 
 class _SpillWatch:
@@ -90,16 +61,21 @@ class _SpillWatch:
 
 
 def measured(tree: Path, store: Path, snapshot: Path) -> Run:
-    load = os.getloadavg()[0]
-    command = [sys.executable, __file__, "--child", str(store), str(snapshot)]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{tree} failed:\n{done.stderr}")
-    ran = {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
+    """`guanxi classify --input SNAPSHOT` on `tree`, timed from outside (cli_run.py), with the
+    bytes DuckDB spilled meanwhile."""
+    arguments = ["classify", "--rules", str(rules_of(tree)), "--store", str(store)]
+    arguments += ["--input", str(snapshot), "--now", NOW.isoformat()]
+    spilled = _SpillWatch()
+    try:
+        ran = timed_cli(tree, arguments)
+    finally:
+        spilled.stop()
+    report = ran.pop("report")
+    ran.update(customers=report["customers"], changed=report["changed"])
+    ran.update(timings=report["timings"], spill_mb=spilled.peak / 2**20)
     print(
         f"{snapshot.name} {tree}: {ran['seconds']:.2f} s, cpu {ran['cpu']:.1f} s,"
-        f" {ran['rss_mb']:.0f} MB (load {load:.1f}) {ran['timings']}",
+        f" {ran['rss_mb']:.0f} MB (load {ran['load']:.1f}) {ran['timings']}",
         file=sys.stderr,
     )
     return ran
@@ -166,11 +142,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="nights per tree (median)")
     parser.add_argument("--first-runs", type=int, default=1, help="first runs per tree")
     parser.add_argument("--data", type=Path, default=Path("/tmp/guanxi-bench"))
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(*args.child)))
-        return
     args.data.mkdir(parents=True, exist_ok=True)
     after = Path(os.environ.get("PYTHONPATH", str(HERE))).resolve()
     trees = {"before": args.before, "after": after} if args.before else {"after": after}

@@ -27,7 +27,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import duckdb
 from bench_data import demo_csv, load_store
 from classify_bench import NIGHT_PERCENT, NOW, change_customers, fresh_copy
+from cli_run import rules_of, timed_cli
 
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.defaults import default_rules_path
@@ -47,44 +47,12 @@ ENGINES = {"sqlite": ["--engine", "sqlite"], "auto": []}
 HERE = Path(__file__).resolve().parent.parent
 
 
-CLI = "from guanxi.cli.main import main; main()"  # the `guanxi` command, under PYTHONPATH
-
-
 def measured(tree: Path, store: Path, engine: str) -> dict[str, Any]:
-    """One `guanxi classify` on `tree`, as a user runs it: the whole process timed from
-    outside (start-up, imports and the rule project included); its CPU seconds and peak RSS
-    with those of the processes it waited for (the store's readers), as wait4 reports them."""
-    command = [sys.executable, "-c", CLI, "classify", "--rules", str(_rules(tree))]
-    command += ["--store", str(store), "--json", "--now", NOW.isoformat(), *ENGINES[engine]]
-    load = os.getloadavg()[0]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if process.returncode != 0:
-            raise RuntimeError(f"{tree} {command[3:]} failed:\n{err.read().decode()}")
-        report = json.loads(out.read())
-    return {
-        "seconds": seconds,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "engine": report["engine"],
-        "customers": report["customers"],
-        "changed": report["changed"],
-        "timings": report["timings"],
-        "rss_mb": usage.ru_maxrss / 1024,
-        "load": load,
-    }
-
-
-def _rules(tree: Path) -> Path:
-    """The tree's default rule project (a link tree's guanxi/rules, else this checkout's)."""
-    linked = tree / "guanxi" / "rules"
-    return linked if linked.is_dir() else HERE / "rules"
+    """One `guanxi classify` on `tree`, timed from outside (cli_run.py)."""
+    arguments = ["classify", "--rules", str(rules_of(tree)), "--store", str(store)]
+    ran = timed_cli(tree, [*arguments, "--now", NOW.isoformat(), *ENGINES[engine]])
+    report = ran.pop("report")
+    return {**ran, **{key: report[key] for key in ("engine", "customers", "changed", "timings")}}
 
 
 def _cpu() -> float:

@@ -1,0 +1,50 @@
+"""A `guanxi` command as a user runs it, timed from outside: a fresh process (start-up,
+imports and the rule project included) on a given tree; its CPU seconds and peak RSS with
+those of the processes it waited for (the store's readers), as wait4 reports them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CLI = "from guanxi.cli.main import main; main()"  # the `guanxi` command, under PYTHONPATH
+HERE = Path(__file__).resolve().parent.parent
+
+
+def timed_cli(tree: Path, arguments: list[str]) -> dict[str, Any]:
+    """`guanxi ARGUMENTS --json` on `tree` (a folder holding guanxi/, or this checkout): its
+    JSON report, and `seconds`, `cpu`, `rss_mb` and `load` (the 1-minute load average at its
+    start)."""
+    command = [sys.executable, "-c", CLI, *arguments, "--json"]
+    load = os.getloadavg()[0]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{tree} {arguments} failed:\n{err.read().decode()}")
+        report = json.loads(out.read())
+    return {
+        "report": report,
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "load": load,
+    }
+
+
+def rules_of(tree: Path) -> Path:
+    """The tree's default rule project (a link tree's guanxi/rules, else this checkout's)."""
+    linked = tree / "guanxi" / "rules"
+    return linked if linked.is_dir() else HERE / "rules"
