@@ -36,6 +36,25 @@ RULES = Path(__file__).parent.parent / "rules"
 # (`guanxi` otherwise follows LANG / LC_ALL; see guanxi.engine.i18n).
 os.environ["GUANXI_LANG"] = "en"
 
+
+def session_cache() -> Path:
+    """Validated rule projects are kept on disk between processes (guanxi.engine.cache): the
+    tests, and the commands they start, keep them in a folder of this session, never in the
+    home folder. One folder a process (each pytest-xdist worker has its own), made once though
+    this file is imported twice (as conftest, and as tests.conftest by modules using it)."""
+    mine = f"guanxi-test-cache-{os.getpid()}-"
+    given = Path(os.environ.get("GUANXI_CACHE_DIR", ""))
+    return given if given.name.startswith(mine) else Path(tempfile.mkdtemp(prefix=mine))
+
+
+CACHE = session_cache()
+os.environ["GUANXI_CACHE_DIR"] = str(CACHE)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(CACHE, ignore_errors=True)
+
+
 STORES = ["sqlite", "postgresql"]
 POSTGRES = os.environ.get("GUANXI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

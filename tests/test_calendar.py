@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +36,20 @@ def local(*parts: int) -> dt.datetime:
 )
 def test_public_holidays_and_make_up_days(day: dt.date, expected: bool) -> None:
     assert CN.is_business_day(day) is expected
+
+
+def test_a_pickled_calendar_counts_as_the_original() -> None:
+    """Pickled (a rule project kept on disk) without the country's holidays, which it builds
+    again when first asked: the same business days, overrides included."""
+    calendar = BusinessCalendar("CN", "Asia/Shanghai", {dt.date(2026, 10, 8): True})
+    calendar.add_business_days(dt.date(2026, 9, 30), 3)
+    data = pickle.dumps(calendar)
+    assert b"holidays" not in data
+    copy = pickle.loads(data)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+    assert [copy.is_business_day(d) for d in days] == [calendar.is_business_day(d) for d in days]
+    assert copy == calendar and copy.zone == calendar.zone
+    assert copy.add_business_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 10)
 
 
 def test_three_business_days_skip_the_national_day_holidays() -> None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import os
 import re
-import stat
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +32,7 @@ from guanxi.engine.ruleset.domains import (
     ladder_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
+from guanxi.engine.ruleset.fingerprint import project_fingerprint, unhashed
 from guanxi.engine.ruleset.followups import (
     bounded,
     check_policies,
@@ -44,6 +42,7 @@ from guanxi.engine.ruleset.followups import (
 )
 from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.groups import check_group_by, read_rollup, rollup_keys
+from guanxi.engine.ruleset.kept import keep_reading, kept_reading
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
     LevelsFile,
@@ -101,49 +100,43 @@ def load_ruleset(folder: Path | str) -> RuleSet:
 def validate_project(folder: Path | str, shown: Path | str | None = None) -> Validation:
     """The rule project at `folder`, its diagnostics naming it `shown` (default: `folder`).
 
-    Reading a project parses every YAML file and checks every rule (about a second for the
-    default project), and a process often reads the same project again (a command validates,
-    then loads; the daemon checks for edits): the result is kept while no file of the folder
-    changes, by content, for the same name and language."""
+    Reading a project parses every YAML file and checks every rule (about a second of CPU for
+    the default project), and a process often reads the same project again (a command
+    validates, then loads; the daemon checks for edits), as does the next command: the result
+    is kept, in the process and on disk (kept.py), while no file of the folder changes, by
+    content, for the same name and language."""
     named = str(folder if shown is None else shown)  # as diagnostics and scenarios name it
-    key = (str(Path(folder).resolve()), named, current_language())
+    place = (str(Path(folder).resolve()), named, current_language())
     fingerprint = project_fingerprint(Path(folder))
-    kept = _READ.get(key)
-    if kept is None or kept[0] != fingerprint:
-        kept = (fingerprint, _validate(folder, shown))
-        _READ[key] = kept
-        while len(_READ) > KEPT_PROJECTS:
-            del _READ[next(iter(_READ))]
-    return dataclasses.replace(kept[1], diagnostics=list(kept[1].diagnostics))
+    kept = _READ.get(place)
+    if kept is not None and kept[0] == fingerprint:
+        validation = kept[1]
+    else:
+        validation = _kept_or_validated(folder, shown, place, fingerprint)
+    return dataclasses.replace(validation, diagnostics=list(validation.diagnostics))
 
 
 KEPT_PROJECTS = 16
 _READ: dict[tuple[str, str, str], tuple[str, Validation]] = {}
-NOT_PROJECT_FILES = (".db", ".db-wal", ".db-shm", ".db-journal")
-LARGEST_HASHED = 20_000_000
 
 
-def project_fingerprint(folder: Path) -> str:
-    """A hash of the names and contents of every file under `folder` (not a store's; a file
-    too large to be a rule file by its size and time). Links are not followed."""
-    digest = hashlib.sha256()
-    for top, folders, names in os.walk(folder):
-        folders[:] = sorted(f for f in folders if f != "__pycache__")
-        for name in sorted(n for n in names if not n.endswith(NOT_PROJECT_FILES)):
-            path = Path(top, name)
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(_content_mark(path))
-    return digest.hexdigest()
-
-
-def _content_mark(path: Path) -> bytes:
-    try:
-        status = path.lstat()
-        if status.st_size > LARGEST_HASHED or not stat.S_ISREG(status.st_mode):
-            return f"{status.st_size}:{status.st_mtime_ns}:{status.st_mode}".encode()
-        return path.read_bytes()
-    except OSError:  # unreadable: the reading reports it; never kept as if unchanged
-        return os.urandom(16)
+def _kept_or_validated(
+    folder: Path | str, shown: Path | str | None, place: tuple[str, str, str], fingerprint: str
+) -> Validation:
+    """The validation another process kept on disk, else a new one, kept there too; kept in
+    this process either way, unless its fingerprint may not say what it read."""
+    found = kept_reading(place, fingerprint)
+    if isinstance(found, Validation):
+        validation = found
+    else:
+        validation = _validate(folder, shown)
+        if any(map(unhashed, validation.lines)) or project_fingerprint(Path(folder)) != fingerprint:
+            return validation  # a file read is left out of the hash, or changed meanwhile
+        keep_reading(place, fingerprint, validation)
+    _READ[place] = (fingerprint, validation)
+    while len(_READ) > KEPT_PROJECTS:
+        del _READ[next(iter(_READ))]
+    return validation
 
 
 def _validate(folder: Path | str, shown: Path | str | None) -> Validation:
