@@ -117,7 +117,9 @@ ROW = st.tuples(*(st.none() | VALUES[kind] for kind in list(KINDS.values())[1:])
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
-READERS = st.sampled_from([(1, 200_000), (2, 1), (3, 2)])  # READERS, SPLIT_FROM
+READERS = st.sampled_from(  # READERS, SPLIT_FROM, RANGE_ROWS
+    [(1, 200_000, 1_000_000), (2, 1, 1_000_000), (3, 2, 1_000_000), (2, 1, 2), (3, 1, 1)]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=HEALTH)
@@ -131,16 +133,17 @@ def test_typed_customers_read_through_adbc_as_through_the_cursor(
     monkeypatch: pytest.MonkeyPatch,
     rows: list[tuple[Any, ...]],
     batch_rows: int,
-    readers: tuple[int, int],
+    readers: tuple[int, int, int],
     deleted: set[int],
 ) -> None:
     """Every field type, NULLs (whole first batches of them too), the extremes of int64 and
     float, integers in number fields, dates of years 1 to 9999: ADBC reads them itself, and
-    exactly as the cursor does, in the same order, whether one process reads them or several
-    ranges of rowids (with gaps where customers were deleted) are read at once."""
+    exactly as the cursor does, in the same order, whether one process reads them or ranges of
+    rowids (with gaps where customers were deleted) are read several at once."""
     monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(store_arrow, "READERS", readers[0])
     monkeypatch.setattr(store_arrow, "SPLIT_FROM", readers[1])
+    monkeypatch.setattr(store_arrow, "RANGE_ROWS", readers[2])
     with tempfile.TemporaryDirectory() as folder:
         store = _store(Path(folder) / "guanxi.db", _declared())
         _insert(store, rows)
@@ -165,7 +168,7 @@ def test_values_written_around_load_read_as_the_cursor_reads_them(
     rows: list[tuple[Any, ...]],
     declared: list[str],
     batch_rows: int,
-    readers: tuple[int, int],
+    readers: tuple[int, int, int],
 ) -> None:
     """Any value in any column of any declared type (text in a number column, a real in an
     integer one, numbers in a text one, blobs, a field whose type changed since its column was
@@ -173,6 +176,7 @@ def test_values_written_around_load_read_as_the_cursor_reads_them(
     monkeypatch.setattr(store_arrow, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(store_arrow, "READERS", readers[0])
     monkeypatch.setattr(store_arrow, "SPLIT_FROM", readers[1])
+    monkeypatch.setattr(store_arrow, "RANGE_ROWS", readers[2])
     with tempfile.TemporaryDirectory() as folder:
         store = _store(
             Path(folder) / "guanxi.db", dict(zip(KINDS, ["TEXT", *declared], strict=True))
@@ -343,16 +347,19 @@ def test_a_write_committed_while_ranges_are_read_leaves_them_to_the_cursor(
     monkeypatch.setattr(store_arrow, "SPLIT_FROM", 1)
     store = _store(tmp_path / "guanxi.db", _declared())
     _insert(store, [("Wang", 40, 1.5, 1, "2024-01-31", None)] * 4)
-    taken = store_arrow._Drained.batches
+    taken = store_arrow._Range.batches
+    ranges: list[store_arrow._Range] = []
 
-    def load_meanwhile(drained: store_arrow._Drained) -> Iterator[pa.RecordBatch]:
-        other = SQLiteStore(tmp_path / "guanxi.db", migrate=False)
-        other.db.conn.execute("INSERT INTO customers (customer_id, name) VALUES ('C9', 'Zhao')")
-        other.db.conn.commit()
-        other.close()
-        yield from taken(drained)
+    def load_meanwhile(reading: store_arrow._Range) -> Iterator[pa.RecordBatch]:
+        ranges.append(reading)
+        if len(ranges) == 2:
+            other = SQLiteStore(tmp_path / "guanxi.db", migrate=False)
+            other.db.conn.execute("INSERT INTO customers (customer_id, name) VALUES ('C9', 'Zhao')")
+            other.db.conn.commit()
+            other.close()
+        yield from taken(reading)
 
-    monkeypatch.setattr(store_arrow._Drained, "batches", load_meanwhile)
+    monkeypatch.setattr(store_arrow._Range, "batches", load_meanwhile)
     ways: list[str] = []
     table = _read(store, ways)
     assert ways == ["cursor"]
@@ -390,3 +397,30 @@ def test_ranges_use_a_name_of_the_rowid_no_column_takes(
         f"WHERE {expected} >= 3 AND {expected} < 5",
         f"WHERE {expected} >= 5",
     ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "readers", "expected"),
+    [
+        (3, 2, 1),  # under two ranges of SPLIT_FROM: one reader
+        (4, 2, 2),
+        (9, 2, 2),  # as many ranges as readers, up to RANGE_ROWS each
+        (13, 2, 3),  # more rows than readers' ranges hold: ranges of RANGE_ROWS at most
+        (13, 1, 1),  # one reader streams it all
+    ],
+)
+def test_ranges_hold_split_from_to_range_rows_rowids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int, readers: int, expected: int
+) -> None:
+    monkeypatch.setattr(store_arrow, "SPLIT_FROM", 2)
+    monkeypatch.setattr(store_arrow, "RANGE_ROWS", 5)
+    store = _store(tmp_path / "guanxi.db", _declared())
+    _insert(store, [(None,) * 6] * rows)
+    ranges = store_arrow._rowid_ranges(store, readers)
+    assert len(ranges) == expected
+    counted = [
+        store.db.conn.execute(f"SELECT COUNT(*) FROM customers {where}").fetchone()[0]
+        for where in ranges
+    ]
+    assert sum(counted) == rows
+    assert expected == 1 or all(2 <= n <= 5 for n in counted)

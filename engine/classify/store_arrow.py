@@ -20,8 +20,10 @@ it gives exactly what the store's cursor gives:
 Otherwise, and when the driver stops, `NotExact`: the caller reads through the store's cursor,
 which gives the same rows or the error it always gave.
 
-A large store is read by one process a core, each a range of rowids (a rowid table is scanned
-in rowid order, so the ranges one after another are the whole scan's rows in its order). Each
+A large store is read in ranges of rowids, by one process a core at once (a rowid table is
+scanned in rowid order, so the ranges one after another are the whole scan's rows in its
+order); a range read ahead of the one being taken waits in memory, so ranges hold at most
+RANGE_ROWS rowids. Each
 reader reads in a transaction of its own, so a write committed in between could show one
 range before it and another after: if the store's `data_version` moved while they read, the
 ranges are not one moment's rows, and the read is `NotExact` too.
@@ -30,6 +32,7 @@ ranges are not one moment's rows, and the read is `NotExact` too.
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import subprocess
 import sys
@@ -50,6 +53,7 @@ AFFINITY = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL"}
 PINNED = {pa.string(): "''", pa.int64(): "0", pa.float64(): "0.0"}  # literals of each type
 READERS = min(os.cpu_count() or 1, 4)  # processes reading at once, each a range of rowids
 SPLIT_FROM = 200_000  # rowids a range at least: below, one reader's start-up outweighs its share
+RANGE_ROWS = 1_000_000  # rowids a range at most
 ROWIDS = ("rowid", "_rowid_", "oid")  # SQLite's names for it, unless a column takes one
 
 
@@ -60,84 +64,68 @@ class NotExact(Exception):
 def stored_batches(store: SQLiteStore, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The customers' `schema.names` as the store keeps them (`schema`: text, int64 or
     float64 each), as the store's cursor would give them; NotExact where it cannot. The
-    driver reads in processes of their own (see sqlite_reader.py), one a range of rowids."""
+    driver reads in processes of their own (see sqlite_reader.py), one a range of rowids,
+    READERS at once."""
     uri = _read_only_uri(store)
     _check_affinities(store, schema)
     ranges = _rowid_ranges(store, READERS)
     moment = _data_version(store)
-    readers: list[subprocess.Popen[bytes]] = []
-    try:
-        readers.extend(_start(uri, _query(schema, where)) for where in ranges)
-    except OSError as stopped:
-        _ended(readers, [], whole=False)
-        raise NotExact(str(stopped)) from stopped
-    ahead = [_Drained(reader) for reader in readers[1:]]  # read meanwhile, kept in memory
+    started: list[_Range] = []
     whole = False
     try:
-        yield from _checked(_stream(readers[0]), schema)
-        for drained in ahead:
-            yield from _checked(drained.batches(), schema)
+        for number in range(len(ranges)):
+            while len(started) < min(len(ranges), number + READERS):
+                started.append(_Range(uri, _query(schema, ranges[len(started)])))
+            yield from _checked(started[number].batches(), schema)
         whole = True
     except (pa.ArrowException, OSError) as stopped:  # a type mismatch, among others
         raise NotExact(str(stopped)) from stopped
     finally:
-        errors = _ended(readers, ahead, whole)
+        errors = [reading.end(whole) for reading in started]
     if any(errors):
         raise NotExact(next(error for error in errors if error))
-    if len(readers) > 1 and _data_version(store) != moment:
+    if len(ranges) > 1 and _data_version(store) != moment:
         raise NotExact("the customers changed while their ranges were read")
 
 
-def _start(uri: str, sql: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-P", str(READER), uri, str(BATCH_ROWS), sql]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+class _Range:
+    """A reader's process, and a thread taking its batches as they come: the ranges after the
+    one being taken are read meanwhile, their processes never waiting on a full pipe."""
 
-
-def _stream(reader: subprocess.Popen[bytes]) -> Iterator[pa.RecordBatch]:
-    assert reader.stdout is not None
-    yield from pa.ipc.open_stream(reader.stdout)
-
-
-class _Drained:
-    """A reader's batches read on a thread of their own while the ranges before it are taken,
-    so that its process never waits on a full pipe."""
-
-    def __init__(self, reader: subprocess.Popen[bytes]) -> None:
-        self.read: list[pa.RecordBatch] = []
-        self.error: pa.ArrowException | OSError | None = None
-        self.thread = threading.Thread(target=self._drain, args=(reader,), daemon=True)
+    def __init__(self, uri: str, sql: str) -> None:
+        command = [sys.executable, "-P", str(READER), uri, str(BATCH_ROWS), sql]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.taken: queue.SimpleQueue[pa.RecordBatch | Exception | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._take, daemon=True)
         self.thread.start()
 
-    def _drain(self, reader: subprocess.Popen[bytes]) -> None:
+    def _take(self) -> None:
+        assert self.process.stdout is not None
         try:
-            self.read.extend(_stream(reader))
+            for batch in pa.ipc.open_stream(self.process.stdout):
+                self.taken.put(batch)
+            self.taken.put(None)
         except (pa.ArrowException, OSError) as error:  # its process stopped, or was stopped
-            self.error = error
+            self.taken.put(error)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        while (batch := self.taken.get()) is not None:
+            if isinstance(batch, Exception):
+                raise batch
+            yield batch
+
+    def end(self, whole: bool) -> str:
+        """What the reader said if it failed ("" if not); stopped first unless the read was
+        `whole` (left part way, nobody takes the rest)."""
+        if not whole:
+            self.process.kill()
         self.thread.join()
-        if self.error is not None:
-            raise self.error
-        yield from self.read
-
-
-def _ended(readers: list[subprocess.Popen[bytes]], ahead: list[_Drained], whole: bool) -> list[str]:
-    """What each reader said when it failed ("" when it did not); all stopped first when the
-    read was left part way (nobody takes the rest)."""
-    if not whole:
-        for reader in readers:
-            reader.kill()
-    for drained in ahead:
-        drained.thread.join()
-    errors = []
-    for reader in readers:
-        assert reader.stdout is not None and reader.stderr is not None
-        said = reader.stderr.read()
-        reader.wait()
-        reader.stdout.close()
-        reader.stderr.close()
-        errors.append(said.decode(errors="replace") if reader.returncode else "")
-    return errors
+        assert self.process.stdout is not None and self.process.stderr is not None
+        said = self.process.stderr.read()
+        self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return said.decode(errors="replace") if self.process.returncode else ""
 
 
 def _read_only_uri(store: SQLiteStore) -> str:
@@ -171,8 +159,9 @@ def affinity(declared: str) -> str:
 
 
 def _rowid_ranges(store: SQLiteStore, readers: int) -> list[str]:
-    """The customers' rowids cut into `readers` ranges of SPLIT_FROM or more (as WHERE
-    clauses); [""] (every row, one reader) for a small table, or one without rowids."""
+    """The customers' rowids cut into ranges (as WHERE clauses) for `readers` processes at
+    once: at least SPLIT_FROM rowids a range and at most RANGE_ROWS (a range read ahead is kept
+    in memory); [""] (every row, one reader) for a small table, or one without rowids."""
     columns = {row[1].lower() for row in store.db.conn.execute("PRAGMA table_info(customers)")}
     name = next((n for n in ROWIDS if n not in columns), None)
     if name is None or readers < 2:
@@ -183,10 +172,11 @@ def _rowid_ranges(store: SQLiteStore, readers: int) -> list[str]:
         return [""]
     if low is None:
         return [""]
-    parts = max(1, min(readers, (high - low + 1) // SPLIT_FROM))
-    if parts == 1:
+    span = high - low + 1
+    parts = max(min(readers, span // SPLIT_FROM), -(-span // RANGE_ROWS))
+    if parts <= 1:
         return [""]
-    step = -(-(high - low + 1) // parts)
+    step = -(-span // parts)
     cuts = [low + step * n for n in range(1, parts)]
     wheres = [f"WHERE {name} < {cuts[0]}"]
     wheres += [f"WHERE {name} >= {a} AND {name} < {b}" for a, b in pairwise(cuts)]
