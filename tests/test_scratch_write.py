@@ -174,11 +174,13 @@ def _fail(*_: object, **__: object) -> None:
     [
         (0, (scratch_module, "_ingest")),  # writing the scratch file
         (0, (snapshot, "insert_first")),  # before the store wrote anything
+        (0, (snapshot, "stage_changes")),  # the copy staged on its own thread meanwhile
         (0, (snapshot, "close_run")),  # after it wrote every assignment and transition
         (0, (snapshot, "commit_mirror")),  # after the store committed: the run stands
         (1, (scratch_module, "_ingest")),
         (1, (snapshot, "apply_changes")),  # the changes copied into the store, not applied
         (1, (snapshot, "close_run")),  # the changes applied
+        (1, (snapshot, "stage_changes")),
         (1, (snapshot, "commit_mirror")),
     ],
 )

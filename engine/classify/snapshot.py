@@ -17,9 +17,11 @@ Without a snapshot file the store's own customers are read instead (store_source
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -362,8 +364,12 @@ def _write_back(
             watch.lap("copy changes")
         with tuned(store), store.transaction():
             run_id = start_run(store, ruleset, written.engine, now)
-            if scratch and scratch.first and still_empty(store):
-                counts = insert_first(store, scratch, run_id, ruleset.hash, now)
+            staged = bool(scratch and scratch.first and still_empty(store))
+            if staged:
+                assert scratch is not None
+                # DuckDB stages its copy while SQLite writes: neither waits on the other
+                with _meanwhile(lambda: stage_changes(duck, CHANGES, run_id)):
+                    counts = insert_first(store, scratch, run_id, ruleset.hash, now)
             else:
                 counts = _write_changes(
                     duck, store, ruleset, now, written.key, run_id, scratch, watch
@@ -390,12 +396,35 @@ def _write_back(
                 written.problems,
             )
             close_run(store, report, written.after, watch)
-            stage_changes(duck, CHANGES, run_id)
-            watch.lap("stage copy")
+            if not staged:
+                stage_changes(duck, CHANGES, run_id)
+                watch.lap("stage copy")
     watch.lap("commit store")
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
+
+
+@contextlib.contextmanager
+def _meanwhile(work: Callable[[], None]) -> Iterator[None]:
+    """`work` on a thread of its own while the block runs; its error raised once the block
+    has ended (the block's own first)."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 def _write_changes(
