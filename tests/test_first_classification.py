@@ -97,6 +97,26 @@ def test_first_classification_of_the_demo_plans_no_on_enter_step_a_customer_adde
 
 
 @pytest.mark.every_store
+def test_the_baseline_plans_no_step_on_a_fall_a_rise_or_a_leaving(
+    store: Store, ruleset: RuleSet, demo: Path
+) -> None:
+    """Every move of the first classification comes from no state, so the steps on a fall, a
+    rise or a leaving (retention_call: on_fall) are reported with nothing planned, without a
+    query over its transitions (test_transition_triggers plans them on later nights)."""
+    load_customers(store, ruleset, demo, NOW)
+    first = classified(store, ruleset, NOW)
+    [moved_from] = store.execute(
+        "SELECT COUNT(*) AS n FROM transitions WHERE from_tier IS NOT NULL"
+        " OR from_level IS NOT NULL"
+    )
+    assert moved_from["n"] == 0
+    moving = [s.id for s in ruleset.steps if s.step.on_fall or s.step.on_rise or s.step.on_leave]
+    assert "retention_call" in moving
+    reported = {plan.step_id: (plan.new, plan.already_planned) for plan in first.steps}
+    assert {step: reported[step] for step in moving} == dict.fromkeys(moving, (0, 0))
+
+
+@pytest.mark.every_store
 def test_an_initial_on_enter_step_fires_on_the_baseline(
     store: Store, demo: Path, tmp_path: Path
 ) -> None:

@@ -129,6 +129,10 @@ def insert_transitions(
     with tuned(store), store.transaction():
         for step in ruleset.steps:
             if step.step.on_enter or step.step.on_leave or step.step.on_fall or step.step.on_rise:
+                if report.baseline and not step.step.on_enter:
+                    # a baseline's every move comes from no state: none leaves, falls or rises
+                    report.steps.append(StepPlan(step.id, step.level, [label], 0, 0))
+                    continue
                 planned = occurrence(ruleset, step, label, finished, today)
                 scope = _scope(ruleset, step, run_id, store.dialect)
                 if report.baseline and step.step.on_enter and not step.step.initial:
