@@ -1,6 +1,6 @@
 """A `guanxi` command as a user runs it, timed from outside: a fresh process (start-up,
-imports and the rule project included) on a given tree; its CPU seconds and peak RSS with
-those of the processes it waited for (the store's readers), as wait4 reports them."""
+imports and the rule project included) on a given tree; its CPU seconds with those of the
+processes it waited for (the store's readers), as wait4 reports them, and its own peak RSS."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-CLI = "from guanxi.cli.main import main; main()"  # the `guanxi` command, under PYTHONPATH
+# the `guanxi` command under PYTHONPATH, then its own peak RSS (VmHWM) as stderr's last line:
+# wait4's ru_maxrss would count the benchmark's memory too (a child's peak includes the
+# image it was forked from, before exec)
+CLI = """import sys
+try:
+    from guanxi.cli.main import main
+    main()
+finally:
+    status = open("/proc/self/status").read().splitlines()
+    sys.stderr.write("\\n" + next(line for line in status if line.startswith("VmHWM")) + "\\n")
+"""
 HERE = Path(__file__).resolve().parent.parent
 
 
@@ -32,14 +42,15 @@ def timed_cli(tree: Path, arguments: list[str]) -> dict[str, Any]:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        said = err.read().decode()
         if process.returncode != 0:
-            raise RuntimeError(f"{tree} {arguments} failed:\n{err.read().decode()}")
+            raise RuntimeError(f"{tree} {arguments} failed:\n{said}")
         report = json.loads(out.read())
     return {
         "report": report,
         "seconds": seconds,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "rss_mb": usage.ru_maxrss / 1024,
+        "rss_mb": int(said.strip().splitlines()[-1].split()[1]) / 1024,
         "load": load,
     }
 
