@@ -16,30 +16,18 @@ from __future__ import annotations
 
 import sys
 
-
-def main(uri: str, batch_rows: int, sql: str) -> int:
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` fails: not loaded
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:  # a pyarrow that needs it
-        del sys.modules["numpy"]
-    import adbc_driver_manager
+sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` fails: not loaded
+try:
     import pyarrow as pa
-
-    try:
-        write_stream(uri, batch_rows, sql)
-    except (adbc_driver_manager.Error, OSError, pa.ArrowException) as error:
-        print(error, file=sys.stderr)
-        return 1
-    return 0
+except ImportError:  # a pyarrow that needs it
+    del sys.modules["numpy"]
+    import pyarrow as pa
+import adbc_driver_manager  # noqa: E402
+import adbc_driver_sqlite  # noqa: E402
 
 
 def write_stream(uri: str, batch_rows: int, sql: str) -> None:
     """The rows of `sql` on the database at `uri`, `batch_rows` a batch, onto stdout."""
-    import adbc_driver_manager
-    import adbc_driver_sqlite
-    import pyarrow as pa
-
     with (
         adbc_driver_sqlite.connect(uri) as database,
         adbc_driver_manager.AdbcConnection(database) as connection,
@@ -55,4 +43,8 @@ def write_stream(uri: str, batch_rows: int, sql: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
+    try:
+        write_stream(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    except (adbc_driver_manager.Error, OSError, pa.ArrowException) as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)
