@@ -25,12 +25,13 @@ import sys
 import tempfile
 import time
 
+from cli_run import CLI
+
 CALL = (
     "import sys, time; from guanxi.engine.ruleset.load import validate_project;"
     " t, c = time.perf_counter(), time.process_time(); validate_project(sys.argv[1]);"
     " print(time.perf_counter() - t, time.process_time() - c)"
 )
-COMMAND = "from guanxi.cli.main import main; main()"
 
 
 def call_seconds(rules: str, env: dict[str, str]) -> tuple[float, float]:
@@ -46,7 +47,7 @@ def command_seconds(rules: str, env: dict[str, str]) -> tuple[float, float]:
     """Wall time and CPU time of `guanxi validate RULES`."""
     started, before = time.perf_counter(), _children_cpu()
     subprocess.run(
-        [sys.executable, "-c", COMMAND, "validate", rules], env=env, check=True, capture_output=True
+        [sys.executable, "-c", CLI, "validate", rules], env=env, check=True, capture_output=True
     )
     return time.perf_counter() - started, _children_cpu() - before
 
