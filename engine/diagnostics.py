@@ -61,6 +61,14 @@ CODES: dict[str, str] = {
         "A condition uses SQL that is not allowed (subquery, statement, ';')."
     ),
     "type-mismatch": N_("A condition compares or combines values of different kinds."),
+    "null-comparison": N_(
+        "A condition compares or calculates with NULL (= NULL, <> NULL, IN (…, NULL)): that is"
+        " never true, so the rule would match no one; test with IS NULL or IS NOT NULL."
+    ),
+    "chinese-word": N_(
+        "A Chinese word (且, 或, 大于, 不为空 …) where a condition needs its operator"
+        " (AND, OR, >, IS NOT NULL …)."
+    ),
     "not-a-condition": N_("A `when:` expression does not give true or false."),
     "empty-condition": N_("A `when:`, `unless:` or `expr:` is given but empty; TRUE matches all."),
     "too-complex": N_("A condition is nested or chained too deeply; split it or use IN (…)."),

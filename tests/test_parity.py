@@ -65,7 +65,8 @@ decimal_literals = st.sampled_from(["0.1", "0.2", "0.3", "0.5", "2.25", "1000.5"
 # as bankers write them: each is compiled to the plain number (0.1万 is 1000, 7% is 0.07)
 banker_literals = st.sampled_from(["1万", "0.1万", "0.00002亿", "7%", "250%", "0.5%", "1.5万"])
 numeric_atoms = st.one_of(
-    st.sampled_from(["n", "x", "LENGTH(s)", "DAYS_SINCE(d)", "NULL"]),
+    # NULL written as an operand is refused (null-comparison); inside COALESCE it is a value
+    st.sampled_from(["n", "x", "LENGTH(s)", "DAYS_SINCE(d)", "COALESCE(NULL, x)"]),
     int_literals,
     decimal_literals,
     banker_literals,
@@ -92,8 +93,8 @@ boolean_atoms = st.one_of(
     st.tuples(comparison, string_literals).map(lambda t: f"s {t[0]} {t[1]}"),
     st.tuples(comparison, date_literals).map(lambda t: f"d {t[0]} {t[1]}"),
     st.sampled_from(["b", "b = TRUE", "b = FALSE", "b IS NULL", "s IS NOT NULL", "d IS NULL"]),
-    st.tuples(numeric, st.lists(int_literals | decimal_literals | banker_literals
-                                | st.just("NULL"), min_size=1, max_size=3)
+    st.tuples(numeric, st.lists(int_literals | decimal_literals | banker_literals,
+                                min_size=1, max_size=3)
               ).map(lambda t: f"{t[0]} IN ({', '.join(t[1])})"),
     st.lists(string_literals, min_size=1, max_size=3).map(lambda v: f"s IN ({', '.join(v)})"),
     st.tuples(numeric, numeric, numeric).map(lambda t: f"{t[0]} BETWEEN {t[1]} AND {t[2]}"),

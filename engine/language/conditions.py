@@ -23,6 +23,7 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import check_depth, check_tokens
+from guanxi.engine.language.mistakes import check_words, null_operand
 from guanxi.engine.language.numbers import spell_out
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -109,6 +110,7 @@ def _parse(text: str, fields: Mapping[str, str], want: Kind) -> Condition:
 
 
 def _checked_tree(source: str, fields: Mapping[str, str], want: Kind) -> exp.Expression:
+    check_words(source, fields)
     tree = _syntax_tree(source)
     _Checker(source, fields).check(tree)
     got = _Typer(source, fields).kind(tree)
@@ -438,18 +440,22 @@ class _Typer:
             self.expect(node.this, "boolean")
             return "boolean"
         if isinstance(node, COMPARISONS):
+            self.no_null(node, [node.this, node.expression])
             self.same(node, [node.this, node.expression])
             return "boolean"
         if isinstance(node, exp.In):
+            self.no_null(node, [node.this, *node.expressions])
             self.same(node, [node.this, *node.expressions])
             return "boolean"
         if isinstance(node, exp.Between):
+            self.no_null(node, [node.this, node.args["low"], node.args["high"]])
             self.same(node, [node.this, node.args["low"], node.args["high"]])
             return "boolean"
         if isinstance(node, exp.Is):
             self.kind(node.this)
             return "boolean"
         if isinstance(node, exp.Like):
+            self.no_null(node, [node.this, node.expression])
             self.expect(node.this, "string")
             self.expect(node.expression, "string")
             return "boolean"
@@ -457,6 +463,7 @@ class _Typer:
 
     def numeric_or_function(self, node: exp.Expression) -> Kind:
         if isinstance(node, ARITHMETIC):
+            self.no_null(node, [node.this, node.expression])
             self.expect(node.this, "number")
             self.expect(node.expression, "number")
             return "number"
@@ -473,6 +480,14 @@ class _Typer:
             return "number"
         message = _("{construct} is not allowed").format(construct=node.key)
         raise ConditionError("forbidden-construct", message, 0, 1)
+
+    def no_null(self, parent: exp.Expression, operands: list[exp.Expression]) -> None:
+        """A NULL written as an operand makes the comparison or sum NULL for every customer:
+        never true (`balance = NULL`, `kind NOT IN ('a', NULL)`), so the rule matches no one."""
+        plain = [_unwrapped(o) for o in operands]
+        if any(isinstance(o, exp.Null) for o in plain):
+            tested = next((o for o in plain if not isinstance(o, exp.Null)), plain[0])
+            raise null_operand(self.source, parent, tested)
 
     def days_since_argument(self, node: exp.Anonymous) -> None:
         if len(node.expressions) != 1:
@@ -501,6 +516,12 @@ class _Typer:
     ) -> ConditionError:
         start, length = _span(self.source, node)
         return ConditionError("type-mismatch", message, start, length, hint=hint)
+
+
+def _unwrapped(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
 
 
 def _span(source: str, node: exp.Expression) -> tuple[int, int]:

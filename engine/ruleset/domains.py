@@ -269,3 +269,45 @@ def _items(cell: str, written: str) -> Iterator[tuple[str, int]]:
         at = written.find(item, cursor)
         cursor = at + len(item) if at >= 0 else cursor
         yield item, max(at, 0)
+
+
+def unknown_field_hint(
+    word: str,
+    quoted: bool,
+    labels: Mapping[str, Iterable[str | None]],
+    domains: Mapping[str, Domain],
+) -> str | None:
+    """What to write for a word a condition reads as an unknown field: the name of the field
+    it is the label of (存款余额, or part of it: 余额), or the value it is in quotes ('personal',
+    written bare or in double quotes, which name a field)."""
+    folded = word.casefold()
+    named = [n for n, ls in labels.items() if any(folded == (x or "").casefold() for x in ls)]
+    named = named or [n for n, ls in labels.items() if len(word) > 1 and _part_of(word, ls)]
+    if named:
+        shown = ", ".join(f"{n} ({_first(labels[n])})" for n in named[:4])
+        return _("a condition names a field by its name, not its label: {fields}").format(
+            fields=shown
+        )
+    for field_name_, domain in domains.items():
+        if domain.field and (word in domain.names or folded in domain.aliases):
+            value = word if word in domain.names else domain.aliases[folded]
+            write = f"{field_name_} = '{value}'"
+            if quoted:
+                message = _("double quotes name a field; a text value is in single quotes: {write}")
+            else:
+                message = _("a text value is written in single quotes: {write}")
+            return message.format(write=write)
+    if _CJK.search(word):
+        return _(
+            "fields are named as in schema.yaml, in English letters; a text value is written"
+            " in single quotes: '{word}'"
+        ).format(word=word)
+    return None
+
+
+def _part_of(word: str, labels: Iterable[str | None]) -> bool:
+    return any(_CJK.search(word) and word in (x or "") for x in labels)
+
+
+def _first(labels: Iterable[str | None]) -> str:
+    return next((x for x in labels if x), "")

@@ -166,6 +166,8 @@ def _build(project: Project) -> RuleSet | None:
         return None
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
+    project.labels.update({n: (f.label, f.label_en) for n, f in schema.fields.items()})
+    project.labels.update({m.name: (m.label, m.label_en) for m in tiers_file.measures})
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     segments = {n: t for n, t in fields.items() if n != schema.key}
     measures = _measures(project, tiers_file, schema, fields, segments)

@@ -16,7 +16,7 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition, parse_condition, parse_value
 from guanxi.engine.ruleset import fullwidth
-from guanxi.engine.ruleset.domains import Domain, condition_problems
+from guanxi.engine.ruleset.domains import Domain, condition_problems, unknown_field_hint
 from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.reading import shown_path, validate_model
@@ -56,6 +56,8 @@ class Project:
     domains: dict[str, Domain] = field(default_factory=dict)
     names: dict[str, Domain] = field(default_factory=dict)
     repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # full-width ones
+    # each customer field's and measure's labels, to answer a label written for its name
+    labels: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
 
     def repaired(self, name: str, text: str, repairs: Sequence[Replacement]) -> None:
         """Report the full-width characters of file `name` that were read as ASCII."""
@@ -176,11 +178,20 @@ class Project:
         try:
             parsed = (parse_value if numeric else parse_condition)(text, fields)
         except ConditionError as error:
+            if error.code == "unknown-field" and error.hint is None:
+                error.hint = self._field_hint(text, error)
             self._condition_error(source, path, error)
             return None
         for problem in condition_problems(parsed, self.domains if domains is None else domains):
             self._condition_error(source, path, problem)
         return parsed
+
+    def _field_hint(self, text: str, error: ConditionError) -> str | None:
+        word = text[error.offset : error.offset + error.length]
+        quoted = word.startswith('"')  # the checker points at a quoted name's quote
+        if quoted:
+            word = text[error.offset + 1 :].split('"')[0]
+        return unknown_field_hint(word, quoted, self.labels, self.domains)
 
     def _condition_error(
         self, source: Source, path: Sequence[PathKey], error: ConditionError

@@ -24,6 +24,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.sheets import cell_name, cell_text
@@ -186,7 +187,7 @@ def _read_row(
                     getattr(error, "code", "decision-table"),
                     _("column '{column}': {problem}").format(column=column, problem=error),
                     length=len(cell),
-                    hint=getattr(error, "hint", None) or _(CELL_HINT),
+                    hint=getattr(error, "hint", None) or _cell_hint(cell),
                 )
             )
             continue
@@ -221,6 +222,19 @@ def _add_rule(
         **({"when": " AND ".join(tests)} if tests else {}),  # no tests: a catch-all row
     )
     table.rows.append(TableRow(rule, number, constraints))
+
+
+def _cell_hint(cell: str) -> str:
+    """What the cell allows; for a cell that starts with a Chinese comparison word (大于 30),
+    the cell to write instead ('> 30')."""
+    for word, operator in sorted(WORD_OPERATORS.items(), key=lambda w: -len(w[0])):
+        if cell.startswith(word) and operator in _CELL_OPERATORS:
+            written = f"{_CELL_OPERATORS[operator]}{cell[len(word) :].strip()}"
+            return _("write '{cell}' in place of '{word}'").format(cell=written, word=word)
+    return _(CELL_HINT)
+
+
+_CELL_OPERATORS = {">": "> ", "<": "< ", ">=": ">= ", "<=": "<= ", "=": "", "<>": "not "}
 
 
 def cell_test(column: str, cell: str, field_type: str) -> tuple[str, Constraint]:

@@ -1,0 +1,187 @@
+"""Two mistakes of people who know what they mean but not SQL's spelling of it, each caught
+at its column with the exact text to write instead:
+
+- a Chinese word where the condition needs an operator (`balance 大于 100`, `A 且 B`,
+  `balance 不为空`): without this the parser stops at the word after it, saying an AND may be
+  missing;
+- NULL as an operand (`balance = NULL`, `balance <> NULL`, `kind NOT IN ('a', NULL)`): valid
+  SQL that is NULL, never true, for every customer, so the rule would silently match no one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from sqlglot import exp
+from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
+
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import _
+
+# The words a Chinese sentence uses for what a condition writes as an operator, and that
+# operator. Longer words first where one starts another (不等于 before 不).
+WORD_OPERATORS: dict[str, str] = {
+    "大于或等于": ">=",
+    "小于或等于": "<=",
+    "大于等于": ">=",
+    "小于等于": "<=",
+    "不小于": ">=",
+    "不低于": ">=",
+    "不少于": ">=",
+    "不大于": "<=",
+    "不高于": "<=",
+    "不超过": "<=",
+    "不多于": "<=",
+    "至少": ">=",
+    "至多": "<=",
+    "最多": "<=",
+    "不等于": "<>",
+    "等于": "=",
+    "大于": ">",
+    "超过": ">",
+    "高于": ">",
+    "多于": ">",
+    "小于": "<",
+    "低于": "<",
+    "少于": "<",
+    "不为空": "IS NOT NULL",
+    "不是空": "IS NOT NULL",
+    "非空": "IS NOT NULL",
+    "有值": "IS NOT NULL",
+    "为空": "IS NULL",
+    "是空": "IS NULL",
+    "为空值": "IS NULL",
+    "不属于": "NOT IN (…)",
+    "不在": "NOT IN (…)",
+    "属于": "IN (…)",
+    "在": "IN (…)",
+    "介于": "BETWEEN … AND …",
+    "包含": "LIKE '%…%'",
+    "并且": "AND",
+    "而且": "AND",
+    "同时": "AND",
+    "以及": "AND",
+    "且": "AND",
+    "和": "AND",
+    "与": "AND",
+    "或者": "OR",
+    "或是": "OR",
+    "或": "OR",
+    "不是": "<>",
+    "并非": "NOT",
+    "非": "NOT",
+    "不": "NOT",
+    "是": "=",
+    "为": "=",
+}
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"")
+
+
+def check_words(source: str, fields: Mapping[str, str]) -> None:
+    """ConditionError at the first Chinese operator word outside quotes and field names."""
+    unquoted = _QUOTED.sub(lambda m: " " * len(m.group()), source)
+    for run in _CJK_RUN.finditer(unquoted):
+        if run.group() in fields:
+            continue
+        found = _operator_word(run.group())
+        if found is not None:
+            offset, word = found
+            raise ConditionError(
+                "chinese-word",
+                _("'{word}' is a word: a condition writes it as the operator {operator}").format(
+                    word=word, operator=WORD_OPERATORS[word]
+                ),
+                run.start() + offset,
+                len(word),
+                hint=_("write {operator} in place of '{word}', e.g. {example}").format(
+                    operator=WORD_OPERATORS[word], word=word, example=_example(word)
+                ),
+            )
+
+
+def _operator_word(run: str) -> tuple[int, str] | None:
+    """The operator word a run of Chinese characters is, or ends or starts with (余额大于 is a
+    label followed by 大于): its offset in the run and the word. Single characters count only
+    as the whole run, as they start or end too many ordinary words (存款余额为 … is kept)."""
+    if run in WORD_OPERATORS:
+        return 0, run
+    for word in WORD_OPERATORS:
+        if len(word) < 2:
+            continue
+        if run.endswith(word):
+            return len(run) - len(word), word
+        if run.startswith(word):
+            return 0, word
+    return None
+
+
+_EXAMPLES = {
+    ">=": "balance >= 100",
+    "<=": "balance <= 100",
+    ">": "balance > 100",
+    "<": "balance < 100",
+    "=": "kind = 'personal'",
+    "<>": "kind <> 'personal'",
+    "IS NULL": "balance IS NULL",
+    "IS NOT NULL": "balance IS NOT NULL",
+    "IN (…)": "kind IN ('corporate', 'institutional')",
+    "NOT IN (…)": "kind NOT IN ('corporate', 'institutional')",
+    "BETWEEN … AND …": "age BETWEEN 30 AND 50",
+    "LIKE '%…%'": "name LIKE '%科技%'",
+    "AND": "balance >= 100 AND age < 60",
+    "OR": "balance >= 100 OR age < 60",
+    "NOT": "NOT kind = 'personal'",
+}
+
+
+def _example(word: str) -> str:
+    return _EXAMPLES[WORD_OPERATORS[word]]
+
+
+def null_operand(source: str, parent: exp.Expression, value: exp.Expression) -> ConditionError:
+    """The error for NULL written as an operand of `parent`, at that NULL, with the test for
+    an empty `value` to write instead."""
+    start = _operand_null(source)
+    tested = value.sql() if not isinstance(value, exp.Null) else "…"
+    if isinstance(parent, exp.EQ):
+        hint = _("to find customers whose value is empty, write {test}").format(
+            test=f"{tested} IS NULL"
+        )
+    elif isinstance(parent, exp.NEQ):
+        hint = _("to find customers whose value is not empty, write {test}").format(
+            test=f"{tested} IS NOT NULL"
+        )
+    elif isinstance(parent, exp.Like):
+        hint = _("to find customers whose value is empty, write {test}").format(
+            test=f"{tested} IS NULL"
+        )
+    elif isinstance(parent, exp.In):
+        hint = _("list the values alone, and add OR {test} for the empty ones").format(
+            test=f"{tested} IS NULL"
+        )
+    else:
+        hint = _("test an empty value with {test}, or give it a value with {fallback}").format(
+            test=f"{tested} IS NULL", fallback=f"COALESCE({tested}, 0)"
+        )
+    return ConditionError(
+        "null-comparison",
+        _("a comparison or calculation with NULL is never true: this would match no customer"),
+        start,
+        4,
+        hint=hint,
+    )
+
+
+def _operand_null(source: str) -> int:
+    """Where the first NULL that is not part of IS [NOT] NULL starts."""
+    tokens = list(Tokenizer().tokenize(source))
+    for index, token in enumerate(tokens):
+        if token.token_type != TokenType.NULL:
+            continue
+        before = [t.token_type for t in tokens[max(index - 2, 0) : index]]
+        if before[-1:] == [TokenType.IS] or before == [TokenType.IS, TokenType.NOT]:
+            continue
+        return int(token.start)
+    return 0

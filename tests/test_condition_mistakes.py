@@ -1,0 +1,221 @@
+"""What a business user meant but SQL spells otherwise: NULL as an operand, a Chinese word for
+an operator, a field's label or a bare value for its name; each refused at its column with the
+text to write instead."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.errors import ConditionError
+from guanxi.engine.i18n import language
+from guanxi.engine.language import parse_condition
+from guanxi.engine.language.mistakes import WORD_OPERATORS
+from guanxi.engine.ruleset import validate_project
+
+RULES = Path(__file__).parent.parent / "rules"
+FIELDS = {"balance": "number", "kind": "string", "name": "string", "存款": "number"}
+
+
+def refused(text: str) -> ConditionError:
+    with pytest.raises(ConditionError) as caught:
+        parse_condition(text, FIELDS)
+    return caught.value
+
+
+def pointed_at(text: str, error: ConditionError) -> str:
+    return text[error.offset : error.offset + error.length]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("balance = NULL", "write balance IS NULL"),
+        ("NULL = balance", "write balance IS NULL"),
+        ("balance <> NULL", "write balance IS NOT NULL"),
+        ("balance != NULL AND kind = 'a'", "write balance IS NOT NULL"),
+        ("kind IN ('a', NULL)", "add OR kind IS NULL"),
+        ("kind NOT IN ('a', NULL)", "add OR kind IS NULL"),
+        ("balance > (NULL)", "balance IS NULL"),
+        ("balance BETWEEN 1 AND NULL", "COALESCE(balance, 0)"),
+        ("balance + NULL >= 5", "COALESCE(balance, 0)"),
+        ("name LIKE NULL", "write name IS NULL"),
+        ("balance IS NULL OR kind = NULL", "write kind IS NULL"),
+        ("balance >= 20万 AND kind <> NULL", "write kind IS NOT NULL"),
+    ],
+)
+def test_null_as_an_operand_is_refused_at_that_null(text: str, hint: str) -> None:
+    error = refused(text)
+    assert error.code == "null-comparison"
+    assert pointed_at(text, error) == "NULL"
+    assert "IS" not in text[: error.offset].split()[-1:]  # not the NULL of an IS NULL
+    assert error.hint is not None and hint in error.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "balance IS NULL",
+        "balance IS NOT NULL AND NOT kind IS NULL",
+        "COALESCE(balance, NULL) > 1",
+        "kind = 'NULL'",
+        "kind IN ('a', 'b') OR kind IS NULL",
+    ],
+)
+def test_null_tested_with_is_or_as_a_value_is_accepted(text: str) -> None:
+    assert parse_condition(text, FIELDS).text == text
+
+
+@given(
+    operator=st.sampled_from(["=", "<>", "!=", "<", "<=", ">", ">="]),
+    null_first=st.booleans(),
+    value=st.none() | st.integers(-5, 5) | st.floats(-1e6, 1e6),
+)
+def test_what_is_refused_is_never_true_in_sqlite(
+    operator: str, null_first: bool, value: float | None
+) -> None:
+    """The refusal is right: SQLite finds the comparison true for no value at all."""
+    text = f"NULL {operator} balance" if null_first else f"balance {operator} NULL"
+    assert refused(text).code == "null-comparison"
+    sql = parse_condition("balance IS NULL", FIELDS).sql("sqlite").replace(" IS NULL", "")
+    row = sqlite3.connect(":memory:").execute(
+        f"SELECT {text.replace('balance', sql)} IS TRUE FROM (SELECT ? AS balance)", (value,)
+    )
+    assert row.fetchone() == (0,)
+
+
+@pytest.mark.parametrize("word", sorted(WORD_OPERATORS))
+def test_every_chinese_operator_word_is_pointed_at_with_its_operator(word: str) -> None:
+    text = f"balance >= 1 {word} kind = 'a'"
+    error = refused(text)
+    assert (error.code, pointed_at(text, error)) == ("chinese-word", word)
+    assert error.hint is not None and WORD_OPERATORS[word] in error.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("balance 大于 100", "大于"),
+        ("balance 大于等于 100", "大于等于"),
+        ("余额大于100", "大于"),  # a label and the word, without spaces
+        ("balance 不为空", "不为空"),
+        ("(balance > 1 或者 balance < 0) 且 kind = 'a'", "或者"),
+    ],
+)
+def test_the_word_is_found_wherever_it_is_written(text: str, word: str) -> None:
+    error = refused(text)
+    assert (error.code, pointed_at(text, error)) == ("chinese-word", word)
+
+
+def test_chinese_in_quotes_or_as_a_field_name_is_no_operator() -> None:
+    assert parse_condition("kind = '大于' OR name LIKE '%且%'", FIELDS)
+    assert parse_condition("存款 > 100", FIELDS).fields == {"存款"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
+    return copy
+
+
+WHEN = "balance IS NOT NULL AND total_assets < 100"
+
+
+def edited(project: Path, new: str) -> list[Diagnostic]:
+    path = project / "tiers.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert WHEN in text
+    path.write_text(text.replace(WHEN, new), encoding="utf-8")
+    return validate_project(project).diagnostics
+
+
+def col_of(text: str) -> int:
+    """The column `text` starts at on the line of the dormant tier's condition."""
+    line = next(x for x in (RULES / "tiers.yaml").read_text().splitlines() if WHEN in x)
+    return line.index(WHEN) + 1 + text
+
+
+@pytest.mark.parametrize(
+    ("when", "at", "hint"),
+    [
+        (
+            "存款余额 IS NOT NULL AND total_assets < 100",
+            0,
+            "a condition names a field by its name, not its label: balance (存款余额)",
+        ),
+        (
+            "余额 IS NOT NULL AND total_assets < 100",
+            0,
+            "not its label: balance (存款余额), loan_balance (贷款余额), wealth_balance (理财余额)",
+        ),
+        (
+            "balance IS NOT NULL AND 总资产 < 100",
+            24,
+            "a condition names a field by its name, not its label: total_assets (总资产)",
+        ),
+        (
+            "balance IS NOT NULL AND kind <> personal",
+            32,
+            "a text value is written in single quotes: kind = 'personal'",
+        ),
+        (
+            'balance IS NOT NULL AND kind <> "personal"',
+            32,
+            "double quotes name a field; a text value is in single quotes: kind = 'personal'",
+        ),
+        (
+            "balance IS NOT NULL AND kind <> 个人",
+            32,
+            "in single quotes: '个人'",
+        ),
+    ],
+)
+def test_a_label_or_a_bare_value_is_answered_with_what_to_write(
+    project: Path, when: str, at: int, hint: str
+) -> None:
+    [diagnostic] = edited(project, when)
+    assert (diagnostic.code, diagnostic.col) == ("unknown-field", col_of(at))
+    assert diagnostic.hint is not None and hint in diagnostic.hint
+
+
+def test_the_mistakes_are_explained_in_chinese(project: Path) -> None:
+    with language("zh"):
+        [word] = edited(project, "balance != NULL AND total_assets 小于 100")
+    assert (word.code, word.col) == ("chinese-word", col_of(33))
+    assert (word.message, word.hint) == (
+        "「小于」是中文词语，条件里要写成运算符 <",
+        "把「小于」改成 <，例如 balance < 100",
+    )
+    tiers = project / "tiers.yaml"
+    tiers.write_text(tiers.read_text().replace("total_assets 小于 100", "total_assets < 100"))
+    with language("zh"):
+        [null] = validate_project(project).diagnostics
+    assert (null.code, null.col) == ("null-comparison", col_of(11))
+    assert (null.message, null.hint) == (
+        "与 NULL 比较或计算，结果永远不为真：这样写将匹配不到任何客户",
+        "要找出这个值不为空的客户，请写 balance IS NOT NULL",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [
+        ("大于 30", "write '> 30' in place of '大于'"),
+        ("不超过30", "write '<= 30' in place of '不超过'"),
+        ("不等于 30", "write 'not 30' in place of '不等于'"),
+    ],
+)
+def test_a_table_cell_with_a_chinese_comparison_gets_the_cell_to_write(
+    project: Path, cell: str, hint: str
+) -> None:
+    table = project / "strategies.csv"
+    table.write_text(table.read_text(encoding="utf-8").replace(",[25..45],", f",{cell},", 1))
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.hint) == ("decision-table", 3, hint)
