@@ -109,6 +109,23 @@ def test_control_and_broken_characters_in_events_are_quarantined(
     assert loaded_ids(store) == ["E1", "E4"]
 
 
+@pytest.mark.every_store
+@pytest.mark.parametrize("mark", ["\u200b", "\u202e", "\ufeff", "\u00ad", "\u2066"])
+def test_an_id_with_an_invisible_format_character_is_not_a_second_customer(
+    store: Store, ruleset: RuleSet, tmp_path: Path, mark: str
+) -> None:
+    """C1 and C1 with a zero-width space look the same to whoever reads them: the second is
+    quarantined, not kept as another customer to contact; in a name the character is kept."""
+    lines = ["customer_id,name", "C1,张三", f"C1{mark},张三", f"C2,李{mark}四"]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 1)
+    reason = f"contains an invisible character (U+{ord(mark):04X}) at character 3; remove it"
+    assert quarantined(store) == [(3, "customer_id", reason)]
+    assert loaded_ids(store, "customers", "customer_id") == ["C1", "C2"]
+    names = store.execute("SELECT name FROM customers ORDER BY customer_id")
+    assert [r["name"] for r in names] == ["张三", f"李{mark}四"]
+
+
 def test_invisible_characters_in_column_names_are_shown_as_escapes(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

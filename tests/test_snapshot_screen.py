@@ -257,6 +257,10 @@ TEXTS = st.one_of(
             "\u212a",
             "ı",
             "x" * 70,
+            "C1\u200b",  # invisible format characters: not in an id, fine in a name
+            "\u202eC1",
+            "\ufeffC1",
+            "a\u00adb",
         ]
     ),
 )
@@ -336,7 +340,7 @@ def _value(field: str) -> st.SearchStrategy[str | None]:
     return st.one_of(st.sampled_from(SOME[field]), st.sampled_from(ODD), st.text(max_size=4))
 
 
-ID_FORMS = ["C{}", "C{}", " C{}", "C{} ", "C{}\x02", "客户{}", "X" * 64 + "{}", ""]
+ID_FORMS = ["C{}", "C{}", " C{}", "C{} ", "C{}\x02", "C{}\u200b", "客户{}", "X" * 64 + "{}", ""]
 SNAPSHOT_ROWS = st.lists(
     st.tuples(st.sampled_from(ID_FORMS), st.fixed_dictionaries({f: _value(f) for f in SOME})),
     min_size=1,

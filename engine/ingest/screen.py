@@ -393,7 +393,8 @@ def _doubtful_text() -> str:
     it is: a space it strips at either end, or an invisible character (line breaks included:
     rows.py decides those)."""
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
-    unseen = "".join(_escaped(c) for c in map(chr, range(0xD800)) if values.UNSEEN_IN_ID.match(c))
+    plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
+    unseen = "".join(_escaped(c) for c in map(chr, plane) if values.UNSEEN_IN_ID.match(c))
     return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
 
 

@@ -7,6 +7,7 @@ How values are read (business users ask about these, so they are decided here on
 - string: at most TEXT_CHARS characters (an id: ID_CHARS). Line breaks and tabs are fine in
   text; other invisible control characters (NUL, escape, ...) and broken characters (a JSON
   `\\ud800` escape) are rejected: a store cannot keep them all, and a person cannot see them.
+  An id takes neither line breaks nor invisible format characters (a zero-width space).
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
   `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
@@ -73,7 +74,13 @@ ID_CHARS = 64  # customer keys and event ids: bank ids are far shorter, and they
 # (a note may have lines), and lone UTF-16 surrogates (JSON `\ud800`), which are not text at
 # all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep what no one can see.
 UNSEEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-UNSEEN_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Invisible format characters (a zero-width space, a right-to-left override, a byte-order mark,
+# a soft hyphen): in an id they make two ids that look alike differ, so one customer would be
+# two, or show an id reversed.
+FORMAT_CHARACTERS = (
+    "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]")
 # Dates and times outside these are slips (0202 for 2020), a spreadsheet's day zero
 # (1899-12-30) or a placeholder for "never" (9999-12-31). Planning adds delays and years to
 # them, which must stay far from the years 1 and 9999 where Python's dates end.
