@@ -17,10 +17,17 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import language
 from guanxi.engine.language import parse_condition
 from guanxi.engine.language.mistakes import WORD_OPERATORS
+from guanxi.engine.language.numbers import NumberSpelling, cell_number, chinese_number
 from guanxi.engine.ruleset import validate_project
 
 RULES = Path(__file__).parent.parent / "rules"
-FIELDS = {"balance": "number", "kind": "string", "name": "string", "存款": "number"}
+FIELDS = {
+    "balance": "number",
+    "kind": "string",
+    "name": "string",
+    "存款": "number",
+    "opened_on": "date",
+}
 
 
 def refused(text: str) -> ConditionError:
@@ -219,3 +226,51 @@ def test_a_table_cell_with_a_chinese_comparison_gets_the_cell_to_write(
     table.write_text(table.read_text(encoding="utf-8").replace(",[25..45],", f",{cell},", 1))
     [diagnostic] = validate_project(project).diagnostics
     assert (diagnostic.code, diagnostic.line, diagnostic.hint) == ("decision-table", 3, hint)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("balance > 5千", "write 5000"),  # 5千 is five thousand: never 'leave out 千'
+        ("balance > 1.5千", "write 1500"),
+        ("balance > 3百万", "write 3000000"),
+        ("balance > 2k", "write 2000"),
+        ("balance > 50元", "leave out '元': write 50"),
+    ],
+)
+def test_a_multiplier_glued_to_a_number_is_written_out_not_dropped(text: str, hint: str) -> None:
+    error = refused(text)
+    assert (error.code, error.hint) == ("number-format", hint)
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [("8千", "write 8000"), ("2千万", "write 20000000"), ("8万", None)],
+)
+def test_a_table_cell_with_a_multiplier_gets_the_number(cell: str, hint: str | None) -> None:
+    if hint is None:
+        assert cell_number(cell) == "80000"
+        return
+    with pytest.raises(NumberSpelling) as caught:
+        cell_number(cell)
+    assert caught.value.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("二十万", 200000), ("三万五千", 35000), ("一亿二千万", 120000000), ("一百零五", 105),
+     ("十五", 15), ("两千", 2000), ("万", None), ("大于", None), ("五万元", None)],
+)  # fmt: skip
+def test_chinese_numerals_are_read_for_the_hint(text: str, number: int | None) -> None:
+    assert chinese_number(text) == number
+
+
+def test_a_number_in_chinese_numerals_is_answered_with_its_digits(project: Path) -> None:
+    [diagnostic] = edited(project, "balance IS NOT NULL AND total_assets < 二十万")
+    assert (diagnostic.code, diagnostic.col) == ("unknown-field", col_of(39))
+    assert diagnostic.hint == "write the number in digits: 200000"
+
+
+def test_a_date_compared_with_a_number_is_told_how_dates_are_written() -> None:
+    error = refused("balance > 1 AND DAYS_SINCE(opened_on) > 1 AND opened_on > 2020-01-01")
+    assert (error.code, error.hint) == ("type-mismatch", "write dates as DATE '2024-01-31'")

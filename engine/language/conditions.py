@@ -505,7 +505,7 @@ class _Typer:
         known = {k for k in kinds if k != "null"}
         if len(known) > 1:
             hint = None
-            if known == {"date", "string"}:
+            if known in ({"date", "string"}, {"date", "number"}):
                 hint = _("write dates as DATE '2024-01-31'")
             words = _(" with ").join(kind_word(k) for k in sorted(known))
             raise self.mismatch(parent, _("cannot compare {kinds}").format(kinds=words), hint=hint)

@@ -160,13 +160,19 @@ def _misspelt_unit(number: Any, unit: Any, written: str) -> ConditionError:
     )
 
 
+# Words that multiply the number they follow but are not written in conditions: 5千 is 5000,
+# not 5 with a unit to leave out.
+MULTIPLIERS = {"十": 1, "百": 2, "千": 3, "十万": 5, "百万": 6, "千万": 7, "k": 3, "m": 6}
+
+
 def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
-    """A word glued to a number: `50w`, `50k`, `50元`; a condition never has one."""
-    thousands = format((Decimal(number.text) * 1000).normalize(), "f")
+    """A word glued to a number: `50w`, `50k`, `5千`, `50元`; a condition never has one."""
+    power = MULTIPLIERS.get(word.text.lower())
     if word.text.lower() == "w":
         hint = _("for 万 write {number}").format(number=number.text + "万")
-    elif word.text.lower() == "k":
-        hint = _("write {text}").format(text=thousands)
+    elif power is not None:
+        whole = format(Decimal(number.text).scaleb(power).normalize(), "f")
+        hint = _("write {text}").format(text=whole)
     else:
         hint = _("leave out '{word}': write {number}").format(word=word.text, number=number.text)
     return _error(
@@ -194,6 +200,10 @@ def cell_number(written: str) -> str:
     compact = re.sub(r"(?<=\d)[,_](?=\d{3}(?!\d))", "", written.strip())
     found = _CELL_NUMBER.fullmatch(compact)
     if found is None:
+        multiplied = _multiplied(compact)
+        if multiplied is not None:
+            message = _("'{written}' is not a number").format(written=written)
+            raise NumberSpelling(message, _("write {text}").format(text=multiplied))
         if any(c in written for c in _UNIT_CHARS):
             raise NumberSpelling(
                 _("'{written}' is not a number").format(written=written), _(UNIT_HINT)
@@ -205,6 +215,41 @@ def cell_number(written: str) -> str:
         return plain_number(found.group(1), found.group(2) or "")
     except ValueError as error:
         raise NumberSpelling(str(error), None, "number-out-of-range") from None
+
+
+def _multiplied(written: str) -> str | None:
+    """`5千` written out (5000), or None when `written` is no number and multiplier."""
+    found = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(\S+)", written)
+    if found is None or found.group(2).lower() not in MULTIPLIERS:
+        return None
+    power = MULTIPLIERS[found.group(2).lower()]
+    return format(Decimal(found.group(1)).scaleb(power).normalize(), "f")
+
+
+_CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_CHINESE_DIGITS.update({"六": 6, "七": 7, "八": 8, "九": 9})
+_CHINESE_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CHINESE_NUMERAL = re.compile(f"[{''.join(_CHINESE_DIGITS)}{''.join(_CHINESE_UNITS)}万亿]+")
+
+
+def chinese_number(text: str) -> int | None:
+    """A number written in Chinese numerals (二十万, 三万五千, 一亿二千万), or None."""
+    if not _CHINESE_NUMERAL.fullmatch(text) or text[0] in "万亿":  # 万 alone is no number
+        return None
+    total = section = number = 0
+    for char in text:
+        if char in _CHINESE_DIGITS:
+            number = _CHINESE_DIGITS[char]
+        elif char in _CHINESE_UNITS:
+            section += (number or 1) * _CHINESE_UNITS[char]
+            number = 0
+        elif char == "万":
+            total += (section + number) * 10**4
+            section = number = 0
+        else:  # 亿
+            total = (total + section + number) * 10**8
+            section = number = 0
+    return total + section + number
 
 
 def check_list(cell: str) -> None:
