@@ -65,6 +65,10 @@ CODES: dict[str, str] = {
         "A condition compares or calculates with NULL (= NULL, <> NULL, IN (…, NULL)): that is"
         " never true, so the rule would match no one; test with IS NULL or IS NOT NULL."
     ),
+    "like-wildcard": N_(
+        "A LIKE pattern uses Excel's * or ?; LIKE's wildcards are % (any text) and _ (one"
+        " character)."
+    ),
     "chinese-word": N_(
         "A Chinese word (且, 或, 大于, 不为空 …) where a condition needs its operator"
         " (AND, OR, >, IS NOT NULL …)."

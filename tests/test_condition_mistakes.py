@@ -274,3 +274,24 @@ def test_a_number_in_chinese_numerals_is_answered_with_its_digits(project: Path)
 def test_a_date_compared_with_a_number_is_told_how_dates_are_written() -> None:
     error = refused("balance > 1 AND DAYS_SINCE(opened_on) > 1 AND opened_on > 2020-01-01")
     assert (error.code, error.hint) == ("type-mismatch", "write dates as DATE '2024-01-31'")
+
+
+@pytest.mark.parametrize(
+    ("text", "char", "hint"),
+    [
+        ("name LIKE '张*'", "*", "write name LIKE '张%'"),
+        ("name LIKE '%科技?'", "?", "write name LIKE '%科技_'"),
+        ("kind = 'a' OR name LIKE 'O''*'", "*", "write name LIKE 'O''%'"),
+    ],
+)
+def test_excel_wildcards_in_like_are_refused_with_the_pattern_to_write(
+    text: str, char: str, hint: str
+) -> None:
+    error = refused(text)
+    assert (error.code, pointed_at(text, error), error.hint) == ("like-wildcard", char, hint)
+
+
+def test_what_like_is_refused_for_matches_no_one_in_sqlite() -> None:
+    """The refusal is right: SQLite's LIKE takes * as itself, so '张*' finds no 张三."""
+    row = sqlite3.connect(":memory:").execute("SELECT '张三' LIKE '张*', '张三' LIKE '张%'")
+    assert row.fetchone() == (0, 1)

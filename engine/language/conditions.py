@@ -23,7 +23,7 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import check_depth, check_tokens
-from guanxi.engine.language.mistakes import check_words, null_operand
+from guanxi.engine.language.mistakes import check_words, excel_wildcards, null_operand
 from guanxi.engine.language.numbers import spell_out
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -456,6 +456,7 @@ class _Typer:
             return "boolean"
         if isinstance(node, exp.Like):
             self.no_null(node, [node.this, node.expression])
+            excel_wildcards(self.source, node)
             self.expect(node.this, "string")
             self.expect(node.expression, "string")
             return "boolean"

@@ -5,7 +5,9 @@ at its column with the exact text to write instead:
   `balance 不为空`): without this the parser stops at the word after it, saying an AND may be
   missing;
 - NULL as an operand (`balance = NULL`, `balance <> NULL`, `kind NOT IN ('a', NULL)`): valid
-  SQL that is NULL, never true, for every customer, so the rule would silently match no one.
+  SQL that is NULL, never true, for every customer, so the rule would silently match no one;
+- Excel's wildcards in a LIKE pattern (`name LIKE '张*'`): LIKE matches `*` and `?` as
+  themselves, so the rule would match no one where `%` and `_` were meant.
 """
 
 from __future__ import annotations
@@ -185,3 +187,26 @@ def _operand_null(source: str) -> int:
             continue
         return int(token.start)
     return 0
+
+
+def excel_wildcards(source: str, like: exp.Like) -> None:
+    """ConditionError for a LIKE pattern written with Excel's wildcards (* and ?)."""
+    pattern = like.expression
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return
+    found = next((c for c in ("*", "?", "？") if c in pattern.this), None)
+    if found is None:
+        return
+    escaped = pattern.this.replace("'", "''")  # as written between the quotes
+    written = escaped.replace("*", "%").replace("？", "_").replace("?", "_")
+    start = source.find(f"'{escaped}'")
+    place = start + 1 + escaped.index(found) if start >= 0 else 0
+    raise ConditionError(
+        "like-wildcard",
+        _(
+            "LIKE takes '{char}' as itself: its wildcards are % (any text) and _ (one character)"
+        ).format(char=found),
+        place,
+        1,
+        hint=_("write {text}").format(text=f"{like.this.sql()} LIKE '{written}'"),
+    )
