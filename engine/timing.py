@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
+from guanxi.engine.language.numbers import chinese_number
 
 Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
 UNITS: dict[str, Unit] = {
@@ -30,6 +31,22 @@ UNITS: dict[str, Unit] = {
     "minute": "minutes",
     "minutes": "minutes",
 }
+ALIASES = {"workday": "business day", "workdays": "business days", "working day": "business day",
+           "working days": "business days"}  # fmt: skip
+# As a Chinese sentence says it: 3个工作日, 三个工作日, 2小时, 1周
+CHINESE_UNITS: dict[str, Unit] = {
+    "工作日": "business_days",
+    "天": "days",
+    "日": "days",
+    "周": "weeks",
+    "星期": "weeks",
+    "礼拜": "weeks",
+    "小时": "hours",
+    "钟头": "hours",
+    "分钟": "minutes",
+}
+_CHINESE = re.compile(rf"\s*(\S+?)\s*个?\s*({'|'.join(CHINESE_UNITS)})\s*")
+MAX_AMOUNT = 100_000  # a duration's number: 100,000 seconds is about a day; days, 270 years
 PERIODS = ("day", "week", "month", "quarter")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -51,13 +68,17 @@ class Duration:
 
 
 def parse_duration(text: str) -> Duration:
+    chinese = _chinese_duration(str(text))
+    if chinese is not None:
+        return chinese
     match = re.fullmatch(r"\s*(\d+)\s+([a-z ]+?)\s*", str(text).lower())
     if not match:
         raise TimingError(
             _("'{text}' is not a duration").format(text=text),
             hint=_("write a number and a unit, e.g. '3 business days'"),
         )
-    unit = UNITS.get(re.sub(r"\s+", " ", match.group(2)))
+    written = re.sub(r"\s+", " ", match.group(2))
+    unit = UNITS.get(ALIASES.get(written, written))
     if unit is None:
         hint = did_you_mean(match.group(2), UNITS) or _("units: {names}").format(
             names=", ".join(sorted(set(UNITS)))
@@ -65,6 +86,22 @@ def parse_duration(text: str) -> Duration:
         message = _("'{unit}' is not a unit of time").format(unit=match.group(2))
         raise TimingError(message, hint=hint)
     return Duration(int(match.group(1)), unit)
+
+
+def _chinese_duration(text: str) -> Duration | None:
+    """'3个工作日', '三个工作日', '2 小时' read as their English twins; None when `text` is not
+    written so."""
+    match = _CHINESE.fullmatch(text)
+    if match is None:
+        return None
+    written = match.group(1)
+    amount = int(written) if written.isascii() and written.isdigit() else chinese_number(written)
+    if amount is None:
+        return None
+    if amount > MAX_AMOUNT:
+        hint = _("a duration's number is at most {limit}").format(limit=f"{MAX_AMOUNT:,}")
+        raise TimingError(_("the number in this duration is too large"), hint)
+    return Duration(amount, CHINESE_UNITS[match.group(2)])
 
 
 INTERVAL_UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "day": 86400}

@@ -137,10 +137,46 @@ def test_priority_hit_policy_orders_rules_by_priority(project: Path) -> None:
         ("1 business day", Duration(1, "business_days")),
         ("2 hours", Duration(2, "hours")),
         (" 10  Days ", Duration(10, "days")),
+        ("3 workdays", Duration(3, "business_days")),
+        ("2 working days", Duration(2, "business_days")),
+        # as a Chinese sentence says it
+        ("3个工作日", Duration(3, "business_days")),
+        ("三个工作日", Duration(3, "business_days")),
+        ("3 工作日", Duration(3, "business_days")),
+        ("7天", Duration(7, "days")),
+        ("十五日", Duration(15, "days")),
+        ("2个小时", Duration(2, "hours")),
+        ("一个星期", Duration(1, "weeks")),
+        ("2周", Duration(2, "weeks")),
+        ("30 分钟", Duration(30, "minutes")),
     ],
 )
 def test_durations(text: str, expected: Duration) -> None:
     assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["个工作日", "3个", "几天", "3 月", "-3天"])
+def test_what_is_no_chinese_duration_is_refused(text: str) -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_duration(text)
+    assert caught.value.hint == "write a number and a unit, e.g. '3 business days'"
+
+
+def test_a_chinese_duration_is_bounded_like_any_other() -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_duration("九亿天")
+    assert str(caught.value) == "the number in this duration is too large"
+
+
+def test_a_step_after_three_working_days_in_chinese_plans_as_three_business_days(
+    project: Path,
+) -> None:
+    playbooks = project / "playbooks.yaml"
+    text = playbooks.read_text(encoding="utf-8")
+    assert "after: 3 business days" in text
+    playbooks.write_text(text.replace("after: 3 business days", "after: 三个工作日"))
+    [step] = [s for s in load_ruleset(project).steps if s.step.after == "三个工作日"]
+    assert step.after == Duration(3, "business_days")
 
 
 def test_a_misspelt_unit_gets_a_suggestion() -> None:

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from guanxi.engine.i18n import _
-from guanxi.engine.timing import Schedule, parse_schedule
+from guanxi.engine.timing import MAX_AMOUNT, Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 HitPolicy = Literal["first", "unique", "priority"]
@@ -67,8 +67,6 @@ def _personal_kind(value: Any) -> Any:
 
 
 Personal = Annotated[PersonalKind | Literal[False] | None, BeforeValidator(_personal_kind)]
-
-MAX_AMOUNT = 100_000  # a duration's number: 100,000 seconds is about a day; days, 270 years
 
 
 def _bounded_amount(value: Any) -> Any:
