@@ -49,6 +49,18 @@ _CHINESE = re.compile(rf"\s*(\S+?)\s*个?\s*({'|'.join(CHINESE_UNITS)})\s*")
 MAX_AMOUNT = 100_000  # a duration's number: 100,000 seconds is about a day; days, 270 years
 PERIODS = ("day", "week", "month", "quarter")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CHINESE_PERIODS = {
+    **dict.fromkeys(("每天", "每日", "天", "日"), "day"),
+    **dict.fromkeys(("每周", "每星期", "每个星期", "周", "星期"), "week"),
+    **dict.fromkeys(("每月", "每个月", "月"), "month"),
+    **dict.fromkeys(("每季度", "每个季度", "每季", "季度"), "quarter"),
+}
+CHINESE_WEEKDAYS = {
+    f"{prefix}{day}": WEEKDAYS[i]
+    for prefix in ("周", "星期", "礼拜")
+    for i, days in enumerate(("一", "二", "三", "四", "五", "六", "日天"))
+    for day in days
+}
 
 
 class TimingError(ValueError):
@@ -205,6 +217,7 @@ def _day_names(part: str) -> str:
 def parse_schedule(every: str, day: int | str | None = None, at: str | None = None) -> Schedule:
     """`every: month` with `day: 1` and `at: "10:00"`, or a five-field cron expression."""
     text = str(every).strip().lower()
+    text = CHINESE_PERIODS.get(text, text)
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
@@ -232,7 +245,10 @@ def _weekday(day: int | str | None) -> str:
         return "mon"
     if isinstance(day, int) and 1 <= day <= 7:
         return WEEKDAYS[day - 1]
-    name = str(day).strip().lower()[:3]
+    written = str(day).strip()
+    if written in CHINESE_WEEKDAYS:
+        return CHINESE_WEEKDAYS[written]
+    name = written.lower()[:3]
     if name in WEEKDAYS:
         return name
     raise TimingError(

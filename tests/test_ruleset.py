@@ -198,7 +198,26 @@ def test_schedules(every: str, day: int | str | None, at: str | None, cron: str)
     assert parse_schedule(every, day, at).cron == cron
 
 
-@pytest.mark.parametrize("every", ["fortnight", "61 * * * *", "* * *"])
+@pytest.mark.parametrize(
+    ("every", "day", "period", "cron"),
+    [
+        ("每月", 5, "month", "0 9 5 * *"),
+        ("每个季度", None, "quarter", "0 9 1 1,4,7,10 *"),
+        ("每周", "周五", "week", "0 9 * * fri"),
+        ("星期", "礼拜天", "week", "0 9 * * sun"),
+        ("week", "星期一", "week", "0 9 * * mon"),
+        ("每天", None, "day", "0 9 * * *"),
+    ],
+)
+def test_schedules_in_chinese_are_the_same_periods(
+    every: str, day: int | str | None, period: str, cron: str
+) -> None:
+    """The same period, so the same occurrence keys: 每月 plans what month plans, once."""
+    schedule = parse_schedule(every, day)
+    assert (schedule.period, schedule.cron) == (period, cron)
+
+
+@pytest.mark.parametrize("every", ["fortnight", "61 * * * *", "* * *", "每年", "隔周"])
 def test_bad_schedules_are_refused(every: str) -> None:
     with pytest.raises(TimingError):
         parse_schedule(every)
