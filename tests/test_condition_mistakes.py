@@ -123,6 +123,8 @@ def test_the_word_is_found_wherever_it_is_written(text: str, word: str) -> None:
 def test_chinese_in_quotes_or_as_a_field_name_is_no_operator() -> None:
     assert parse_condition("kind = '大于' OR name LIKE '%且%'", FIELDS)
     assert parse_condition("存款 > 100", FIELDS).fields == {"存款"}
+    named = {**FIELDS, "至少持有产品数x": "number"}  # starts with 至少, a word for >=
+    assert parse_condition("至少持有产品数x >= 3", named).fields == {"至少持有产品数x"}
 
 
 @pytest.fixture

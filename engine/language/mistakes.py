@@ -85,7 +85,7 @@ def check_words(source: str, fields: Mapping[str, str]) -> None:
     """ConditionError at the first Chinese operator word outside quotes and field names."""
     unquoted = _QUOTED.sub(lambda m: " " * len(m.group()), source)
     for run in _CJK_RUN.finditer(unquoted):
-        if run.group() in fields:
+        if any(run.group() in name for name in fields):  # a field named in Chinese
             continue
         found = _operator_word(run.group())
         if found is not None:
