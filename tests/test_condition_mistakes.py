@@ -297,3 +297,14 @@ def test_what_like_is_refused_for_matches_no_one_in_sqlite() -> None:
     """The refusal is right: SQLite's LIKE takes * as itself, so '张*' finds no 张三."""
     row = sqlite3.connect(":memory:").execute("SELECT '张三' LIKE '张*', '张三' LIKE '张%'")
     assert row.fetchone() == (0, 1)
+
+
+def test_quiet_hours_that_end_when_they_start_are_refused(project: Path) -> None:
+    """From 21:00 to 21:00 holds at no time: messages would go out at 3 a.m. without a word."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    assert 'end: "08:30"' in text
+    policies.write_text(text.replace('end: "08:30"', 'end: "21:00"'), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (Path(diagnostic.file).name, diagnostic.code) == ("policies.yaml", "invalid-time")
+    assert diagnostic.message.startswith("quiet hours that end when they start (21:00)")

@@ -414,9 +414,27 @@ def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
     for index, cap in enumerate(policies.caps):
         _timed(project, POLICIES, ("caps", index, "per"), cap.per, parse_duration)
     if policies.quiet_hours:
-        for key in ("start", "end"):
-            value = getattr(policies.quiet_hours, key)
+        start, end = (
             _timed(project, POLICIES, ("quiet_hours", key), value, parse_time_of_day)
+            for key, value in (
+                ("start", policies.quiet_hours.start),
+                ("end", policies.quiet_hours.end),
+            )
+        )
+        if start is not None and start == end:  # quiet from 21:00 to 21:00: never quiet
+            project.error(
+                POLICIES,
+                ("quiet_hours", "end"),
+                "invalid-time",
+                _(
+                    "quiet hours that end when they start ({time}) never hold: messages would go"
+                    " out at any hour"
+                ).format(time=f"{start:%H:%M}"),
+                hint=_(
+                    "give the hours no message goes out, e.g. start: '21:00', end: '08:30';"
+                    " for none, leave quiet_hours out"
+                ),
+            )
 
 
 def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str, Duration]:
