@@ -412,7 +412,17 @@ def _unknown_channel(
 
 def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
     for index, cap in enumerate(policies.caps):
-        _timed(project, POLICIES, ("caps", index, "per"), cap.per, parse_duration)
+        window = _timed(project, POLICIES, ("caps", index, "per"), cap.per, parse_duration)
+        if window is not None and window.amount == 0:  # counts nothing: never holds
+            project.error(
+                POLICIES,
+                ("caps", index, "per"),
+                "invalid-duration",
+                _("a cap per {text} counts no earlier message: it would never hold").format(
+                    text=cap.per
+                ),
+                hint=_("give the window the cap counts over, e.g. per: 7 days"),
+            )
     if policies.quiet_hours:
         start, end = (
             _timed(project, POLICIES, ("quiet_hours", key), value, parse_time_of_day)

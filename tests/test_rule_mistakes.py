@@ -1,6 +1,7 @@
-"""What a business user meant but SQL spells otherwise: NULL as an operand, a Chinese word for
-an operator, a field's label or a bare value for its name; each refused at its column with the
-text to write instead."""
+"""What a business user meant but a rule file spells otherwise, each refused at its place with
+the text to write instead: NULL as an operand, a Chinese word for an operator, Excel's LIKE
+wildcards, a field's label or a bare value for its name, numbers in Chinese numerals or with a
+multiplier, and policies that would silently never hold (quiet hours, a cap over no time)."""
 
 from __future__ import annotations
 
@@ -308,3 +309,16 @@ def test_quiet_hours_that_end_when_they_start_are_refused(project: Path) -> None
     [diagnostic] = validate_project(project).diagnostics
     assert (Path(diagnostic.file).name, diagnostic.code) == ("policies.yaml", "invalid-time")
     assert diagnostic.message.startswith("quiet hours that end when they start (21:00)")
+
+
+def test_a_cap_over_no_time_is_refused(project: Path) -> None:
+    """A cap per 0 days counts no earlier message, so it never holds back one."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    assert "max: 2, per: 7 days" in text
+    policies.write_text(text.replace("max: 2, per: 7 days", "max: 2, per: 0 days"))
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.message) == (
+        "invalid-duration",
+        "a cap per 0 days counts no earlier message: it would never hold",
+    )
