@@ -1,6 +1,6 @@
 """The rule project's diagnostics in Chinese: with `--lang zh` every message, hint and
 `expected:` of every bad project in data/bad_rules reads in Chinese (nothing is left in
-English), and three Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
+English), and four Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
 The English goldens are checked by test_validate_golden.py with GUANXI_LANG=en."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.test_validate_golden import CASES, DATA, make_project
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 ENGLISH = re.compile(r"\b(or|and)\b|[A-Za-z]{2,} [A-Za-z]{2,}")  # words, not a list of names
-ZH_GOLDEN = ["expression_syntax", "value_labels", "fullwidth_operators"]
+ZH_GOLDEN = ["expression_syntax", "value_labels", "fullwidth_operators", "chinese_sentences"]
 
 
 def validate(project: Path, *options: str) -> tuple[int, str, str]:

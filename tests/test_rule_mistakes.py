@@ -209,7 +209,7 @@ def test_the_mistakes_are_explained_in_chinese(project: Path) -> None:
         [null] = validate_project(project).diagnostics
     assert (null.code, null.col) == ("null-comparison", col_of(11))
     assert (null.message, null.hint) == (
-        "与 NULL 比较或计算，结果永远不为真：这样写将匹配不到任何客户",
+        "与 NULL 比较永远不为真，与 NULL 计算永远没有值，对每个客户都是如此",
         "要找出这个值不为空的客户，请写 balance IS NOT NULL",
     )
 

@@ -169,7 +169,10 @@ def null_operand(source: str, parent: exp.Expression, value: exp.Expression) -> 
         )
     return ConditionError(
         "null-comparison",
-        _("a comparison or calculation with NULL is never true: this would match no customer"),
+        _(
+            "a comparison with NULL is never true, and a calculation with NULL has no value,"
+            " for every customer"
+        ),
         start,
         4,
         hint=hint,
