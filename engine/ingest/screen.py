@@ -362,16 +362,12 @@ class _Column:
         if kind in ("number", "integer") and self.sql_type in WHOLE_TYPES:
             return self._bounded(self._exact(), self.c)
         if kind == "number" and self.sql_type in REAL_TYPES:
-            # false for nan (never in the statistics) and inf; also proves the bounds for those
+            # false for nan and inf: kept where the statistics prove the bounds (not nan)
             return self._bounded(f"{self.c} - {self.c} = 0", self.c)
         if kind == "boolean" and self.sql_type == "BOOLEAN":
             return "TRUE"
         if kind == "date" and self.sql_type == "DATE":
-            return (
-                "TRUE"
-                if self._stored_within(values.EARLIEST, values.LATEST)
-                else (self._in_dates(self.c))
-            )
+            return self._in_dates(self.c)
         return "FALSE"  # datetimes take the project's time zone: rows.py reads them
 
     def _exact(self) -> str | None:
@@ -427,15 +423,15 @@ class _Column:
         value is cast: never proven)."""
         low, high = self.spec.min, self.spec.max
         tests = [test] if test else []
-        tests += [f"{value} >= {low!r}"] if low is not None and not self._stored_within(low) else []
-        tests += (
-            [f"{value} <= {high!r}"]
-            if high is not None and not self._stored_within(high=high)
-            else []
-        )
+        if low is not None and not self._stored_within(low):
+            tests.append(f"{value} >= {low!r}")
+        if high is not None and not self._stored_within(high=high):
+            tests.append(f"{value} <= {high!r}")
         return f"({' AND '.join(tests)})" if tests else "TRUE"
 
     def _in_dates(self, value: str) -> str:
+        if self._stored_within(values.EARLIEST, values.LATEST):  # a DATE column's statistics
+            return "TRUE"
         first, last = values.EARLIEST.isoformat(), values.LATEST.isoformat()
         return f"({value} BETWEEN DATE '{first}' AND DATE '{last}')"
 
