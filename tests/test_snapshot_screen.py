@@ -10,6 +10,7 @@ The Spark engine's share is in test_spark.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -30,7 +31,13 @@ from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, snapshot
 from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
 from guanxi.engine.ingest import check_customer, load_customers
-from guanxi.engine.ingest.screen import BadValues, Screen, snapshot_screen
+from guanxi.engine.ingest.screen import (
+    BadValues,
+    Screen,
+    Stored,
+    parquet_statistics,
+    snapshot_screen,
+)
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
@@ -423,12 +430,29 @@ def test_only_fields_whose_values_repeat_are_tested_by_their_distinct_values() -
                 "industry": [f"i{n % 100}" for n in range(10_000)],
                 "occupation": [f"o{n % 2_000}" for n in range(10_000)],
                 "name": [f"n{n}" for n in range(10_000)],
+                snapshot.ROW: range(1, 10_001),
             }
         ),
     )
     duck.execute(f"CREATE TABLE {snapshot.RAW} AS SELECT * FROM rows")
     names = ["industry", "occupation", "name"]
     assert snapshot._repeating(duck, screen, names) == ["industry"]
+
+
+def test_whether_values_repeat_is_counted_in_the_first_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A field whose values repeat in the first SAMPLE rows is tested by its distinct values,
+    however the rows after them differ."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    duck = duckdb.connect()
+    branches = [f"b{n % 10}" if n < 1_000 else f"b{n}" for n in range(10_000)]
+    table = pa.table({"branch": branches, snapshot.ROW: range(1, 10_001)})
+    duck.register("rows", table)
+    duck.execute(f"CREATE TABLE {snapshot.RAW} AS SELECT * FROM rows")
+    assert snapshot._repeating(duck, screen, ["branch"]) == []
+    monkeypatch.setattr(snapshot, "SAMPLE", 1_000)
+    assert snapshot._repeating(duck, screen, ["branch"]) == ["branch"]
 
 
 NO_NUL = st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=5))
@@ -448,3 +472,155 @@ def test_a_field_checked_once_is_clean_unless_its_value_is_one_found_bad(
     clean = screen.clean({"industry": "VARCHAR"}, "duckdb", found)
     got = [r[0] for r in duck.execute(f"SELECT {clean} FROM rows").fetchall()]
     assert got == [value not in bad for value in column]
+
+
+# --- what a Parquet file's statistics prove is not tested row by row ----------------------
+
+# age required, so that a column without NULLs loses its NULL test too
+REQUIRED_AGE = dataclasses.replace(
+    SCHEMA,
+    schema=SCHEMA.schema.model_copy(
+        update={
+            "fields": {
+                **SCHEMA.schema.fields,
+                "age": SCHEMA.schema.fields["age"].model_copy(update={"required": True}),
+            }
+        }
+    ),
+)
+EDGES = {  # in bounds mostly (row groups proven clean), and the values on and past them
+    "age": st.one_of(st.integers(0, 150), st.sampled_from([None, -1, 151, 2**53, -(2**53), 2**62])),
+    "products_held": st.one_of(st.integers(0, 20), st.sampled_from([None, -1])),
+    "balance": st.one_of(
+        st.floats(0, 1e9),
+        st.sampled_from([None, -0.0, -0.01, math.nan, math.inf, -math.inf, 1e300]),
+    ),
+    "annual_contribution": st.one_of(
+        st.floats(-1e6, 1e6, width=32), st.sampled_from([None, math.nan, -math.inf])
+    ),
+    "last_txn_date": st.one_of(
+        st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1)),
+        st.sampled_from(
+            [
+                None,
+                dt.date(1899, 12, 31),
+                dt.date(1900, 1, 1),
+                dt.date(2199, 12, 31),
+                dt.date(2200, 1, 1),
+                dt.date(1, 1, 1),
+            ]
+        ),
+    ),
+}
+EDGE_TYPES = {"age": pa.int64(), "products_held": pa.int32(), "balance": pa.float64(),
+              "annual_contribution": pa.float32(), "last_txn_date": pa.date32()}  # fmt: skip
+
+
+def _typed_snapshot(
+    path: Path, records: list[dict[str, Any]], group: int, statistics: Any, writer: str
+) -> Path:
+    """Typed columns in row groups of `group` rows, with `statistics` (True, False or the
+    columns that have them) when pyarrow writes them; DuckDB writes its own."""
+    columns = {"customer_id": pa.array([f"C{i}" for i in range(len(records))]),
+               "name": pa.array(["名"] * len(records))}  # fmt: skip
+    columns |= {f: pa.array([r[f] for r in records], EDGE_TYPES[f]) for f in EDGE_TYPES}
+    table = pa.table(columns)
+    if writer == "pyarrow":
+        pq.write_table(table, path, row_group_size=group, write_statistics=statistics)
+    else:
+        duck = duckdb.connect()
+        duck.register("typed", table)
+        duck.execute(f"COPY typed TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE {group})")
+        duck.close()
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.fixed_dictionaries(EDGES), min_size=1, max_size=25),
+    st.integers(1, 10),
+    st.sampled_from([True, False, ["age", "balance", "last_txn_date"]]),
+    st.sampled_from(["pyarrow", "duckdb"]),
+)
+def test_the_screen_of_a_parquet_file_with_statistics_rejects_what_load_rejects(
+    records: list[dict[str, Any]], group: int, statistics: Any, writer: str
+) -> None:
+    """Typed Parquet columns in several row groups, with statistics or without, some row
+    groups in bounds and some not, NULLs, NaN (which no statistics count), infinities, dates
+    out of range: the screen quarantines the rows load quarantines, with the same reasons,
+    and passes the same customers on."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = _typed_snapshot(Path(folder, "typed.parquet"), records, group, statistics, writer)
+        loaded = SQLiteStore(Path(folder, "loaded.db"))
+        loaded.prepare(REQUIRED_AGE.schema)
+        load_customers(loaded, REQUIRED_AGE, path, NOW)
+        screened = SQLiteStore(Path(folder, "screened.db"))
+        screened.prepare(REQUIRED_AGE.schema)
+        screen = snapshot_screen(screened, REQUIRED_AGE, NOW, path)
+        duck = connect("1GB")
+        source = _source(duck, screen, path)
+        passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
+        duck.close()
+        assert quarantined(screened) == quarantined(loaded)
+        kept = loaded.execute("SELECT customer_id FROM customers")
+        assert passed == {r["customer_id"] for r in kept}
+        loaded.close()
+        screened.close()
+
+
+def _statistics_of(path: Path, table: pa.Table, **options: Any) -> dict[str, Stored]:
+    pq.write_table(table, path, **options)
+    return parquet_statistics(path)
+
+
+def test_statistics_prove_a_column_only_when_every_row_group_has_them(tmp_path: Path) -> None:
+    """Bounds and NULLs over all row groups; nothing of a column one row group has no
+    statistics for, nor of text, timestamps, unsigned numbers or a file of nested columns."""
+    table = pa.table({
+        "age": pa.array([40, None, 3, 90], pa.int64()),
+        "balance": pa.array([1.5, math.nan, 0.0, 7.0]),
+        "opened_on": pa.array([dt.date(2020, 1, 1), None, None, dt.date(2001, 5, 6)]),
+        "empty": pa.array([None, None, 1, 2], pa.int16()),
+        "name": ["a", "b", "c", "d"],
+        "at": pa.array([dt.datetime(2026, 1, 1)] * 4),
+        "count": pa.array([1, 2, 3, 4], pa.uint32()),
+    })  # fmt: skip
+    found = _statistics_of(tmp_path / "a.parquet", table, row_group_size=2)
+    assert found == {
+        "age": Stored("whole", True, 3, 90),
+        "balance": Stored("real", False, 0.0, 7.0),  # NaN counted nowhere
+        "opened_on": Stored("date", True, dt.date(2001, 5, 6), dt.date(2020, 1, 1)),
+        "empty": Stored("whole", True, 1, 2),
+    }
+    some = _statistics_of(tmp_path / "b.parquet", table, write_statistics=["age"])
+    assert list(some) == ["age"]
+    nested = pa.table({"age": [1], "place": [{"city": "长沙"}]})
+    assert _statistics_of(tmp_path / "c.parquet", nested) == {}
+    (tmp_path / "d.parquet").write_text("not parquet")
+    assert parquet_statistics(tmp_path / "d.parquet") == {}
+
+
+def test_a_date_beyond_pythons_proves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "far.parquet"
+    duckdb.execute(f"COPY (SELECT DATE '10000-01-01' AS opened_on) TO '{path}'")
+    assert parquet_statistics(path) == {}
+
+
+def test_columns_the_statistics_prove_are_not_tested() -> None:
+    """In bounds and without NULLs: no test at all; a real number keeps its test for NaN."""
+    screen = Screen(REQUIRED_AGE.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    types = {"age": "BIGINT", "balance": "DOUBLE", "last_txn_date": "DATE"}
+    stored = {
+        "age": Stored("whole", False, 0, 150),
+        "balance": Stored("real", True, 0.0, 5.0),
+        "last_txn_date": Stored("date", True, dt.date(1900, 1, 1), dt.date(2199, 12, 31)),
+    }
+    assert screen.clean(types, "duckdb", None, stored) == (
+        'COALESCE((("balance" IS NULL) OR ("balance" - "balance" = 0)), FALSE)'
+    )
+    beyond = {**stored, "age": Stored("whole", False, 0, 151)}
+    assert '"age" <= 150' in screen.clean(types, "duckdb", None, beyond)
+    with_nulls = {**stored, "age": Stored("whole", True, 0, 150)}
+    assert 'NOT ("age" IS NULL)' in screen.clean(types, "duckdb", None, with_nulls)
+    read_as_text = {"age": "VARCHAR", "balance": "DOUBLE", "last_txn_date": "DATE"}
+    assert 'regexp_full_match("age"' in screen.clean(read_as_text, "duckdb", None, stored)

@@ -74,6 +74,7 @@ from guanxi.engine.ingest.screen import (
     ROW,
     BadValues,
     Screen,
+    parquet_statistics,
     snapshot_screen,
     text_batches,
 )
@@ -87,6 +88,7 @@ from guanxi.engine.store.sqlite import SQLiteStore
 RAW = "raw"  # the snapshot as it is, each row numbered
 BAD_VALUES = "bad_values"  # distinct text values the SQL screen could not pass
 REPEATING = 10  # rows a distinct value, from which a text field's values are tested once
+SAMPLE = 1_000_000  # the first rows, in which REPEATING is counted
 DISTINCT = "distinct_values"  # one text field's distinct values, for BAD_VALUES
 DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
@@ -262,7 +264,8 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
         )
     types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
     screen.needs(path, types)
-    clean = screen.clean(types, "duckdb", _bad_values(duck, screen, types))
+    stored = parquet_statistics(path) if suffix == ".parquet" else {}
+    clean = screen.clean(types, "duckdb", _bad_values(duck, screen, types), stored)
     duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
     in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
     checked = screen.check(in_order.to_arrow_reader(BATCH))
@@ -305,10 +308,12 @@ def _bad_values(
 def _repeating(duck: duckdb.DuckDBPyConnection, screen: Screen, names: list[str]) -> list[str]:
     """The fields among `names` whose values repeat: REPEATING rows or more a distinct value
     (a branch, an occupation). Where nearly every row differs (a phone, an e-mail), testing
-    each distinct value costs more than testing each row, and a hash table of them all."""
+    each distinct value costs more than testing each row, and a hash table of them all.
+    Counted in the first SAMPLE rows, which tell as much for a fraction of a full pass."""
     if not names:
         return []
-    rows, *distinct = duck.execute(screen.distinct_counts(names, RAW, "duckdb")).fetchall()[0]
+    first = f"(SELECT * FROM {RAW} WHERE {ROW} <= {SAMPLE})"
+    rows, *distinct = duck.execute(screen.distinct_counts(names, first, "duckdb")).fetchall()[0]
     return [name for name, count in zip(names, distinct, strict=True) if count * REPEATING <= rows]
 
 

@@ -13,8 +13,10 @@ value once instead of each row's (a regular expression per row is most of the sc
 and `clean` then names the few bad values found (BadValues).
 
     screen = snapshot_screen(store, ruleset, now, path)
-    screen.clean(types, dialect[, bad])
-                                   SQL: the row is certainly good (types: column -> SQL type)
+    screen.clean(types, dialect[, bad[, stored]])
+                                   SQL: the row is certainly good (types: column -> SQL type;
+                                   stored: what a Parquet file's statistics prove, see
+                                   parquet_statistics: a column proven in bounds is not tested)
     screen.checked_once(types, dialect)
                                    the text fields whose distinct values are tested once
                                    (distinct_values, then bad_values: the ones not clean)
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow
+import pyarrow.parquet
 from sqlglot import exp
 
 from guanxi.engine.ingest import values
@@ -82,6 +85,7 @@ PLAIN_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Python and SQL
 EXACT = 2**53  # whole numbers a double holds exactly
 LISTED = 1_000  # bad values of a field written into the screen's SQL
+PRINTABLE_ASCII = "[!-~]+"  # text nothing in rows.py changes or refuses (but for its length)
 
 
 Reject = Callable[[int, list[Problem]], None]
@@ -96,6 +100,25 @@ class BadValues:
 
     checked: frozenset[str]
     found: Mapping[str, Sequence[str | None]]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the statistics of every row group of a Parquet file prove about one column of
+    whole numbers ("whole"), real numbers ("real") or dates ("date"): whether it holds no
+    NULL, and its lowest and highest value (None: no value, or not known). A real column's
+    NaN is never counted in them: writers leave it out of the statistics."""
+
+    family: str
+    nulls: bool
+    low: Any = None
+    high: Any = None
+
+    def within(self, low: Any = None, high: Any = None) -> bool:
+        """Whether every value is known to lie between `low` and `high` (None: unbounded)."""
+        if self.low is None or self.high is None:
+            return False
+        return (low is None or self.low >= low) and (high is None or self.high <= high)
 
 
 class Screen:
@@ -114,13 +137,19 @@ class Screen:
         required = [self.schema.key, *(n for n, f in self.schema.fields.items() if f.required)]
         columns_needed(path, tuple(columns), required)
 
-    def clean(self, types: Mapping[str, str], dialect: str, bad: BadValues | None = None) -> str:
+    def clean(
+        self,
+        types: Mapping[str, str],
+        dialect: str,
+        bad: BadValues | None = None,
+        stored: Mapping[str, Stored] | None = None,
+    ) -> str:
         """SQL true for a row of a relation with these columns (name -> SQL type) that rows.py
         would certainly accept unchanged; the fields `bad` checked are clean unless their
-        value is one of the bad ones it found."""
+        value is one of the bad ones it found; what `stored` proves is not tested again."""
         tests = [
             column.clean_unless(bad) if bad and column.name in bad.checked else column.clean()
-            for column in self._columns(types, dialect)
+            for column in self._columns(types, dialect, stored or {})
         ]
         return f"COALESCE({' AND '.join(t for t in tests if t != 'TRUE') or 'TRUE'}, FALSE)"
 
@@ -158,9 +187,14 @@ class Screen:
         specs = [(n, self._spec(n)) for n in self.schema.fields if n in set(columns)]
         return pyarrow.schema([(n, ARROW_TYPES[spec.type]) for n, spec in specs])
 
-    def _columns(self, types: Mapping[str, str], dialect: str) -> list[_Column]:
+    def _columns(
+        self, types: Mapping[str, str], dialect: str, stored: Mapping[str, Stored] | None = None
+    ) -> list[_Column]:
+        known = stored or {}
         return [
-            _Column(name, self._spec(name), types[name].upper(), dialect, name == self.schema.key)
+            _Column(
+                name, self._spec(name), types[name].upper(), dialect, name == self.schema.key
+            ).proven(known.get(name))
             for name in self.schema.fields
             if name in types
         ]
@@ -280,10 +314,20 @@ class _Column:
         self.name, self.c, self.spec, self.dialect = name, _q(name, dialect), spec, dialect
         self.sql_type, self.identifier = sql_type, identifier
         self.text = sql_type in TEXT_TYPES
+        self.stored: Stored | None = None
+
+    def proven(self, stored: Stored | None) -> _Column:
+        """This column, knowing what the file's statistics prove of it (of its SQL type's
+        family only: a column read as text is tested value by value)."""
+        family = _family(self.sql_type)
+        self.stored = stored if stored and family and stored.family == family else None
+        return self
 
     def clean(self) -> str:
-        empty = f"{self.c} IS NULL" + (f" OR {self.c} = ''" if self.text else "")
         value_clean = self.value_clean()
+        if self.stored and not self.stored.nulls:
+            return value_clean
+        empty = f"{self.c} IS NULL" + (f" OR {self.c} = ''" if self.text else "")
         if self.spec.required:
             return f"(NOT ({empty}) AND {value_clean})"
         return "TRUE" if value_clean == "TRUE" else f"(({empty}) OR {value_clean})"
@@ -315,17 +359,23 @@ class _Column:
             return self._clean_text(kind)
         if kind == "string" and self.sql_type in WHOLE_TYPES:
             return "FALSE" if self.spec.values else "TRUE"  # 12 reads as '12' in both
-        if kind == "number" and self.sql_type in WHOLE_TYPES:
-            return self._bounded(f"ABS({self.c}) < {EXACT}", self.c)
+        if kind in ("number", "integer") and self.sql_type in WHOLE_TYPES:
+            return self._bounded(self._exact(), self.c)
         if kind == "number" and self.sql_type in REAL_TYPES:
-            return self._bounded(f"{self.c} - {self.c} = 0", self.c)  # false for nan, inf
-        if kind == "integer" and self.sql_type in WHOLE_TYPES:
-            return self._bounded(f"ABS({self.c}) < {EXACT}", self.c)
+            # false for nan and inf: kept where the statistics prove the bounds (not nan)
+            return self._bounded(f"{self.c} - {self.c} = 0", self.c)
         if kind == "boolean" and self.sql_type == "BOOLEAN":
             return "TRUE"
         if kind == "date" and self.sql_type == "DATE":
             return self._in_dates(self.c)
         return "FALSE"  # datetimes take the project's time zone: rows.py reads them
+
+    def _exact(self) -> str | None:
+        """SQL true for a whole number a double holds exactly (None: the statistics prove it)."""
+        return None if self._stored_within(1 - EXACT, EXACT - 1) else f"ABS({self.c}) < {EXACT}"
+
+    def _stored_within(self, low: Any = None, high: Any = None) -> bool:
+        return bool(self.stored and self.stored.within(low, high))
 
     def _clean_text(self, kind: str) -> str:
         if kind == "string":
@@ -349,7 +399,12 @@ class _Column:
             allowed = [v for v in self.spec.values if _reads_as_itself(read, v)]
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
-        return f"(LENGTH({self.c}) <= {limit} AND NOT {self._search(_doubtful_text())})"
+        length = f"LENGTH({self.c}) <= {limit}"
+        # most ids, phones and e-mails: one plain match, no search for spaces and controls
+        return (
+            f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"
+            f" ELSE {length} AND NOT {self._search(_doubtful_text())} END)"
+        )
 
     def typed(self) -> str:
         kind = self.spec.type
@@ -363,12 +418,20 @@ class _Column:
         name = exp.DataType.build(sql_type).sql(dialect=self.dialect)
         return f"TRY_CAST({value} AS {name})"
 
-    def _bounded(self, test: str, value: str) -> str:
-        bounds = [f"{value} >= {self.spec.min!r}"] if self.spec.min is not None else []
-        bounds += [f"{value} <= {self.spec.max!r}"] if self.spec.max is not None else []
-        return f"({' AND '.join([test, *bounds])})"
+    def _bounded(self, test: str | None, value: str) -> str:
+        """`test` and the field's bounds, but those the statistics prove (a text column's
+        value is cast: never proven)."""
+        low, high = self.spec.min, self.spec.max
+        tests = [test] if test else []
+        if low is not None and not self._stored_within(low):
+            tests.append(f"{value} >= {low!r}")
+        if high is not None and not self._stored_within(high=high):
+            tests.append(f"{value} <= {high!r}")
+        return f"({' AND '.join(tests)})" if tests else "TRUE"
 
     def _in_dates(self, value: str) -> str:
+        if self._stored_within(values.EARLIEST, values.LATEST):  # a DATE column's statistics
+            return "TRUE"
         first, last = values.EARLIEST.isoformat(), values.LATEST.isoformat()
         return f"({value} BETWEEN DATE '{first}' AND DATE '{last}')"
 
@@ -385,6 +448,74 @@ class _Column:
 
     def _literal(self, text: str) -> str:
         return exp.Literal.string(text).sql(dialect=self.dialect)
+
+
+def parquet_statistics(path: Path) -> dict[str, Stored]:
+    """What the statistics of a Parquet file's row groups prove about its columns of numbers
+    and dates: of a column only when every row group has them (writers may leave them out),
+    and nothing about a file with nested columns (whose leaves are not its columns)."""
+    try:
+        metadata = pyarrow.parquet.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+    except (pyarrow.ArrowException, OSError):  # DuckDB read it: its reader decides
+        return {}
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    names = schema.names
+    leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    if leaves != names or len(set(names)) != len(names):
+        return {}
+    found = {}
+    for i, field in enumerate(schema):
+        family = _arrow_family(field.type)
+        stored = _stored(family, [g.column(i) for g in groups]) if family else None
+        if stored:
+            found[field.name] = stored
+    return found
+
+
+def _stored(family: str, chunks: list[Any]) -> Stored | None:
+    """What the statistics of a column's chunks (one a row group) prove (None: nothing)."""
+    lows, highs, nulls = [], [], False
+    for chunk in chunks:
+        statistics = chunk.statistics
+        if statistics is None or not statistics.has_null_count:
+            return None
+        nulls = nulls or statistics.null_count > 0
+        if statistics.has_min_max:
+            try:
+                lows.append(statistics.min)
+                highs.append(statistics.max)
+            except (OverflowError, ValueError):  # a date beyond Python's: not proven
+                return None
+        elif statistics.null_count != chunk.num_values:  # values, but no bounds
+            return None
+    if not all(_plain_bound(family, value) for value in (*lows, *highs)):
+        return None
+    return Stored(family, nulls, min(lows, default=None), max(highs, default=None))
+
+
+def _plain_bound(family: str, value: Any) -> bool:
+    """Whether a statistic is a value of its family that compares as SQL does (not NaN)."""
+    if family == "date":
+        return type(value) is dt.date
+    kind = int if family == "whole" else float
+    return type(value) is kind and value == value
+
+
+def _arrow_family(kind: pyarrow.DataType) -> str | None:
+    if pyarrow.types.is_signed_integer(kind):
+        return "whole"
+    if kind in (pyarrow.float32(), pyarrow.float64()):
+        return "real"
+    return "date" if kind == pyarrow.date32() else None
+
+
+def _family(sql_type: str) -> str | None:
+    if sql_type in WHOLE_TYPES:
+        return "whole"
+    if sql_type in REAL_TYPES:
+        return "real"
+    return "date" if sql_type == "DATE" else None
 
 
 @functools.cache
