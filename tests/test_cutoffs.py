@@ -221,6 +221,33 @@ def test_prepared_cut_offs_from_few_buckets_decide_as_the_rank(
         assert run_prepared(duck, ruleset) == ranked
 
 
+@settings(max_examples=40, deadline=None)
+@given(rows=people, compared=thresholds, share=shares, gold=segments, percentile=segments)
+def test_a_bucket_function_out_of_order_never_gives_a_wrong_cut_off(
+    rows: list[dict[str, Any]],
+    compared: list[tuple[str, str, bool]],
+    share: float,
+    gold: tuple[str, ...],
+    percentile: tuple[str, ...],
+) -> None:
+    """The counts below a bucket are read from the histogram only where the buckets around
+    it keep the values' order: a bucket function that does not (sin x) decides as the rank or
+    stops the query, never decides otherwise."""
+    ruleset = with_thresholds(within(RULESET, gold, percentile), compared, share)
+    duck = duckdb.connect()
+    duck.execute(_table(ruleset, SQL_TYPES))
+    fill(duck, population(rows), sqlite=False)
+    ranked = run(duck, ruleset, "duckdb", cut_offs=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cutoffs, "compressed", lambda x: f"SIN({x})")
+        try:
+            found = run_prepared(duck, ruleset)
+        except duckdb.InvalidInputException as error:
+            assert "cut-off outside its range" in str(error)
+        else:
+            assert found == ranked
+
+
 def test_rankings_of_one_source_share_their_passes() -> None:
     """The shipped gold (within kind and industry) and percentile (over all customers) rank
     annual_contribution: three passes over the customers find both, not three each."""

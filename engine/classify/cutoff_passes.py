@@ -11,13 +11,19 @@ into a small temporary table, instead of three for each ranking:
                  value (a ranking's counts and indexes j are their sums over its segments;
                  the bucket function's range the least and greatest of them all)
     _gx_hist<g>  per finest segment and bucket: the values, the least and greatest
-    _gx_sel<g>   per finest segment and threshold: the values below the threshold's range,
-                 through it, and those in it (the range found from the histogram summed over
-                 the ranking's segments)
+    _gx_sel<g>   per finest segment and threshold: the values in the threshold's range, the
+                 range found from the histogram summed over the ranking's segments; only
+                 the customers with a value in some range are grouped
 
-and per ranking i the table `_gx_cut<i>` the classification joins (cutoffs.CutoffSQL.join):
-the segment's counts, indexes and values, the values read in the segment's sorted range.
-Every count and index is the one the ranking's own passes found, so the cut-offs are the same.
+Per ranking i, the table `_gx_cut<i>` the classification joins (cutoffs.CutoffSQL.join): the
+segment's counts, indexes and values s[j], read in the segment's sorted range. Every count
+and index is the one the ranking's own passes found, so the cut-offs are the same.
+
+The values below a range and through it are read from the histogram, not counted again: they
+are exact where the range's bucket and those around it keep the values' order (the greatest
+value below it smaller than its least, the least above it greater than its greatest), which
+the bucket function's rounding could only break at a bucket's edge; where they do not, the
+query stops with an error rather than give a wrong cut-off.
 """
 
 from __future__ import annotations
@@ -195,17 +201,33 @@ class _Passes:
         values = "_b, SUM(_c) AS _c, MIN(_lo) AS _lo, MAX(_hi) AS _hi"
         buckets = f"SELECT {self.own(cut, values)} FROM {self.table('hist')} GROUP BY ALL"
         within = [cut.group(f) for f in cut.ranking.within]
-        by = f"PARTITION BY {', '.join(within)} " if within else ""
+        order = f"PARTITION BY {', '.join(within)} ORDER BY _b" if within else "ORDER BY _b"
         parts = []
         for t in cut.thresholds:
             held = f"FILTER (WHERE c._below <= q.{cut.j(t)})"
             parts.append(f"arg_max(c._lo, c._b) {held} AS _lo{t.column}")
             parts.append(f"arg_max(c._hi, c._b) {held} AS _hi{t.column}")
+            parts.append(f"arg_max(c._below, c._b) {held} AS _under{t.column}")
+            parts.append(f"arg_max(c._below + c._c, c._b) {held} AS _through{t.column}")
+            parts.append(f"arg_max(c._apart, c._b) {held} AS _apart{t.column}")
         return (
             f"WITH a AS ({counts}), j AS (SELECT *, {js} FROM a), h AS ({buckets}),"
-            f" c AS (SELECT *, SUM(_c) OVER ({by}ORDER BY _b) - _c AS _below FROM h)"
+            f" c AS (SELECT *, {self.placed(order)} FROM h)"
             f" SELECT q.*, {', '.join(parts)} FROM j AS q LEFT JOIN c ON {self.on(cut, 'c', 'q')}"
             " GROUP BY ALL"
+        )
+
+    @staticmethod
+    def placed(order: str) -> str:
+        """A bucket's values below it (`_below`), and whether every value of the buckets below
+        it is smaller than its own and every value of those above larger (`_apart`): then
+        `_below` and `_below + _c` are exactly the values below its least and through its
+        greatest, whatever the bucket function's rounding."""
+        before = f"MAX(_hi) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        after = f"MIN(_lo) OVER ({order} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+        return (
+            f"CAST(SUM(_c) OVER ({order}) - _c AS BIGINT) AS _below,"
+            f" COALESCE({before} < _lo, TRUE) AND COALESCE({after} > _hi, TRUE) AS _apart"
         )
 
     def finest_ranges(self, cuts: list[CutoffSQL]) -> str:
@@ -223,22 +245,20 @@ class _Passes:
         return f"SELECT {', '.join(columns)} FROM {self.table('seg')} AS a{''.join(joins)}"
 
     def sorted_ranges(self, cuts: list[CutoffSQL]) -> str:
-        """Pass 3: per finest segment and threshold, the values below the range, through it,
-        and those in it (none when the range is one value)."""
-        parts, x = [], f"p.{self.x}"
+        """Pass 3: per finest segment and threshold, the values in the range (none when the
+        range is one value); only the customers with a value in one of them are grouped."""
+        parts, ranges, x = [], [], f"p.{self.x}"
         for t in (t for cut in cuts for t in cut.thresholds):
-            lo, hi, name = f"a._lo{t.column}", f"a._hi{t.column}", t.column
-            parts.append(f"COUNT(*) FILTER (WHERE {x} < {lo}) AS _under{name}")
-            parts.append(f"COUNT(*) FILTER (WHERE {x} <= {hi}) AS _through{name}")
-            inside = f"{x} >= {lo} AND {x} <= {hi} AND {lo} < {hi}"
-            parts.append(f"list({x}) FILTER (WHERE {inside}) AS _in{name}")
+            lo, hi = f"a._lo{t.column}", f"a._hi{t.column}"
+            ranges.append(f"({x} >= {lo} AND {x} <= {hi} AND {lo} < {hi})")
+            parts.append(f"list({x}) FILTER (WHERE {ranges[-1]}) AS _in{t.column}")
         fields = self.shared.fields
         segment = "".join(f"a.{self.finest(f)}, " for f in fields)
         terms = [f"p.{self.q(f)} IS NOT DISTINCT FROM a.{self.finest(f)}" for f in fields]
         return (
             f"SELECT {segment}{', '.join(parts)} FROM {self.inputs} AS p"
             f" JOIN ({self.finest_ranges(cuts)}) AS a ON {' AND '.join(terms) or 'TRUE'}"
-            f"{self.grouped([f'a.{self.finest(f)}' for f in fields])}"
+            f" WHERE {' OR '.join(ranges)}{self.grouped([f'a.{self.finest(f)}' for f in fields])}"
         )
 
     def picked(self, cut: CutoffSQL) -> str:
@@ -246,14 +266,13 @@ class _Passes:
         the range's values of its finest segments, sorted."""
         parts = []
         for t in cut.thresholds:
-            name = t.column
-            parts.append(f"CAST(SUM(_under{name}) AS BIGINT) AS _under{name}")
-            parts.append(f"CAST(SUM(_through{name}) AS BIGINT) AS _through{name}")
-            found = f"list(_in{name}) FILTER (WHERE _in{name} IS NOT NULL)"
-            parts.append(f"list_sort(flatten({found})) AS _in{name}")
+            found = f"list(_in{t.column}) FILTER (WHERE _in{t.column} IS NOT NULL)"
+            parts.append(f"list_sort(flatten({found})) AS _in{t.column}")
         sums = f"SELECT {self.own(cut, ', '.join(parts))} FROM {self.table('sel')}"
-        values = ", ".join(f"{cut.value_sql(t)} AS {cut.v(t)}" for t in cut.thresholds)
+        values = ", ".join(
+            f"{cut.value_sql(t, 'q', f'q._apart{t.column}')} AS {cut.v(t)}" for t in cut.thresholds
+        )
         return (
             f"WITH s AS ({sums}{self.ranking_grouped(cut)}) SELECT q.*, {values}"
-            f" FROM {cut.table}r AS q JOIN s ON {self.on(cut, 's', 'q')}"
+            f" FROM {cut.table}r AS q LEFT JOIN s ON {self.on(cut, 's', 'q')}"
         )

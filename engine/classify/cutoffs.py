@@ -416,13 +416,14 @@ class CutoffSQL:
             f"SELECT q.*, {', '.join(parts)} FROM {self.name}r AS q JOIN {self.name}s AS s ON {on}"
         )
 
-    def value_sql(self, t: Threshold) -> str:
-        """s[j], from the range's row `q` and its sorted values' row `s`."""
+    def value_sql(self, t: Threshold, counts: str = "s", placed: str = "TRUE") -> str:
+        """s[j], from the range's row `q` and its sorted values' row `s`; the values below the
+        range and through it from the row `counts`, which they place when `placed`."""
         j, lo, hi = f"q.{self.j(t)}", f"q._lo{t.column}", f"q._hi{t.column}"
-        under, through = f"s._under{t.column}", f"s._through{t.column}"
+        under, through = f"{counts}._under{t.column}", f"{counts}._through{t.column}"
         return (
             f"CASE WHEN {j} < 0 OR {j} >= q.{self.n} THEN NULL"
-            f" WHEN {j} < {under} OR {j} >= {through}"
+            f" WHEN NOT ({placed}) OR {j} < {under} OR {j} >= {through}"
             f" THEN error('cut-off outside its range') WHEN {lo} = {hi} THEN {lo}"
             f" ELSE s._in{t.column}[{j} - {under} + 1] END"
         )
