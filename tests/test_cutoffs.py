@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guanxi.engine.classify import compile_classification
+from guanxi.engine.classify import compile_classification, cutoffs
 from guanxi.engine.classify.compile import SQL_TYPES, classified
 from guanxi.engine.classify.cutoffs import threshold_measures
 from guanxi.engine.language import parse_condition
@@ -189,6 +189,74 @@ def test_prepared_cut_offs_of_a_measure_decide_as_the_rank(
     ranked = run(duck, ruleset, "duckdb", cut_offs=False)
     assert run_prepared(duck, ruleset) == ranked
     assert run(lite, ruleset, "sqlite", cut_offs=True) == ranked
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=people,
+    compared=thresholds,
+    share=shares,
+    gold=segments | st.just(("industry",)),
+    percentile=segments | st.just(("industry",)),
+    buckets=st.sampled_from([1, 2, 3]),
+)
+def test_prepared_cut_offs_from_few_buckets_decide_as_the_rank(
+    rows: list[dict[str, Any]],
+    compared: list[tuple[str, str, bool]],
+    share: float,
+    gold: tuple[str, ...],
+    percentile: tuple[str, ...],
+    buckets: int,
+) -> None:
+    """Buckets holding many values: each cut-off is read in a sorted range gathered from
+    several finest segments (rankings sharing their passes), or in one of its own (a ranking
+    within industry beside one within kind shares none)."""
+    ruleset = with_thresholds(within(RULESET, gold, percentile), compared, share)
+    duck = duckdb.connect()
+    duck.execute(_table(ruleset, SQL_TYPES))
+    fill(duck, population(rows), sqlite=False)
+    ranked = run(duck, ruleset, "duckdb", cut_offs=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cutoffs, "BUCKETS", buckets)
+        assert run_prepared(duck, ruleset) == ranked
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=people, compared=thresholds, share=shares, gold=segments, percentile=segments)
+def test_a_bucket_function_out_of_order_never_gives_a_wrong_cut_off(
+    rows: list[dict[str, Any]],
+    compared: list[tuple[str, str, bool]],
+    share: float,
+    gold: tuple[str, ...],
+    percentile: tuple[str, ...],
+) -> None:
+    """The counts below a bucket are read from the histogram only where the buckets around
+    it keep the values' order: a bucket function that does not (sin x) decides as the rank or
+    stops the query, never decides otherwise."""
+    ruleset = with_thresholds(within(RULESET, gold, percentile), compared, share)
+    duck = duckdb.connect()
+    duck.execute(_table(ruleset, SQL_TYPES))
+    fill(duck, population(rows), sqlite=False)
+    ranked = run(duck, ruleset, "duckdb", cut_offs=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cutoffs, "compressed", lambda x: f"SIN({x})")
+        try:
+            found = run_prepared(duck, ruleset)
+        except duckdb.InvalidInputException as error:
+            assert "cut-off outside its range" in str(error)
+        else:
+            assert found == ranked
+
+
+def test_rankings_of_one_source_share_their_passes() -> None:
+    """The shipped gold (within kind and industry) and percentile (over all customers) rank
+    annual_contribution: three passes over the customers find both, not three each."""
+    gold = RULESET.gold_ranking
+    rankings = {m.ranking for m in classified(RULESET).measures if m.ranking}
+    assert gold is not None and gold.within == ("kind", "industry")
+    assert {(r.source, r.within) for r in rankings} == {(gold.source, ())}
+    query = compile_classification(RULESET, "duckdb", TODAY, "customers", prepared=True)
+    assert sum(s.count("FROM _gx_cut_in0") for s in query.prepare) == 3
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ from fractions import Fraction
 from sqlglot import exp
 
 from guanxi.engine.classify import cutoffs, field_history
+from guanxi.engine.classify.cutoff_passes import prepare_statements
 from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
 from guanxi.engine.classify.stages import Stage, quote, render
@@ -154,7 +155,7 @@ def compile_classification(
     outputs += [m.name for m in ruleset.measures] if measures else []
     outputs += ["gold", *LADDERS, *(f"_matches_{kind}" for kind in unique)]
     outputs += field_history.outputs(ruleset)
-    prepare = cutoffs.prepare_statements(builder.stages, builder.extra, builder.found, dialect)
+    prepare = prepare_statements(builder.stages, builder.extra, builder.found, dialect)
     sql = render(builder.stages, builder.extra, outputs, dialect)
     return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique), tuple(prepare))
 

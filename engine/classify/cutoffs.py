@@ -28,10 +28,10 @@ How each engine finds s[j] (an index it computes from the counts of the segment)
                 rather than give a wrong cut-off.
 Spark keeps its bucketed rank.
 
-The snapshot engine runs DuckDB's cut-offs first (prepare_statements): each ranking's passes
-read only the ranked columns, and its cut-offs land in a small table of a row per segment;
-the classification then reads the customers once, joining each to their segment's row (a
-tiny build side) and comparing x with its values.
+The snapshot engine runs DuckDB's cut-offs first (cutoff_passes.py): the passes read only the
+ranked columns, shared by the rankings of one source, and each ranking's cut-offs land in a
+small table of a row per segment; the classification then reads the customers once, joining
+each to their segment's row (a tiny build side) and comparing x with its values.
 
 k itself is estimated as floor(c · (n - 1)) and settled by evaluating the window path's own
 double comparison at the counts around the estimate (a double's rounding moves the least
@@ -41,15 +41,13 @@ rank puts it.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from sqlglot import exp
 
-from guanxi.engine.classify.stages import Stage, render
 from guanxi.engine.language import Condition
 from guanxi.engine.language.conditions import field_name
 from guanxi.engine.language.to_sql import to_sql
@@ -127,6 +125,11 @@ def _number(node: exp.Expression) -> float:
     if isinstance(node, exp.Neg):
         return -_number(node.this)
     return float(str(node.this))
+
+
+def compressed(x: str) -> str:
+    """DuckDB's bucket function before scaling: amounts of money spread out on it."""
+    return f"SIGN({x}) * LN(1 + ABS({x}))"
 
 
 def rewrite(ruleset: RuleSet, dialect: str) -> tuple[RuleSet, dict[str, list[Threshold]]]:
@@ -236,7 +239,7 @@ class CutoffSQL:
         segment = "".join(f"{self.q(f)} AS {self.group(f)}, " for f in within)
         bounds = ""
         if self.dialect == "duckdb":  # the bucket function's range
-            low, high = (self.compressed(f"{end}({self.x})") for end in ("MIN", "MAX"))
+            low, high = (compressed(f"{end}({self.x})") for end in ("MIN", "MAX"))
             bounds = f", {low} AS _lo, {high} AS _hi"
         grouped = f" GROUP BY {', '.join(self.q(f) for f in within)}" if within else ""
         sql = (
@@ -347,9 +350,6 @@ class CutoffSQL:
 
     # DuckDB -----------------------------------------------------------------------------
 
-    def compressed(self, x: str) -> str:
-        return f"SIGN({x}) * LN(1 + ABS({x}))"
-
     def joined(self, small: str) -> str:
         """The customers of the stage joined to the row of their segment in `small`."""
         return f"{self.stage} AS p JOIN {small} AS q ON {self.same_segment('p', 'q')}"
@@ -357,7 +357,7 @@ class CutoffSQL:
     def histogram(self) -> list[tuple[str, str]]:
         within = [self.group(f) for f in self.ranking.within]
         segment = "".join(f"q.{g}, " for g in within)
-        f = self.compressed(f"p.{self.x}")
+        f = compressed(f"p.{self.x}")
         bucket = (
             f"CASE WHEN q._hi > q._lo THEN LEAST(GREATEST(CAST(FLOOR(({f} - q._lo)"
             f" / (q._hi - q._lo) * {BUCKETS}) AS BIGINT), 0), {BUCKETS - 1}) ELSE 0 END"
@@ -410,19 +410,22 @@ class CutoffSQL:
 
     def picked(self, within: list[str]) -> str:
         """s[j]: read in the sorted range at j less the values below the range."""
-        parts = []
-        for t in self.thresholds:
-            j, lo, hi = f"q.{self.j(t)}", f"q._lo{t.column}", f"q._hi{t.column}"
-            under, through = f"s._under{t.column}", f"s._through{t.column}"
-            parts.append(
-                f"CASE WHEN {j} < 0 OR {j} >= q.{self.n} THEN NULL"
-                f" WHEN {j} < {under} OR {j} >= {through}"
-                f" THEN error('cut-off outside its range') WHEN {lo} = {hi} THEN {lo}"
-                f" ELSE s._in{t.column}[{j} - {under} + 1] END AS {self.v(t)}"
-            )
+        parts = [f"{self.value_sql(t)} AS {self.v(t)}" for t in self.thresholds]
         on = " AND ".join(f"s.{g} IS NOT DISTINCT FROM q.{g}" for g in within) or "TRUE"
         return (
             f"SELECT q.*, {', '.join(parts)} FROM {self.name}r AS q JOIN {self.name}s AS s ON {on}"
+        )
+
+    def value_sql(self, t: Threshold, counts: str = "s", placed: str = "TRUE") -> str:
+        """s[j], from the range's row `q` and its sorted values' row `s`; the values below the
+        range and through it from the row `counts`, which they place when `placed`."""
+        j, lo, hi = f"q.{self.j(t)}", f"q._lo{t.column}", f"q._hi{t.column}"
+        under, through = f"{counts}._under{t.column}", f"{counts}._through{t.column}"
+        return (
+            f"CASE WHEN {j} < 0 OR {j} >= q.{self.n} THEN NULL"
+            f" WHEN NOT ({placed}) OR {j} < {under} OR {j} >= {through}"
+            f" THEN error('cut-off outside its range') WHEN {lo} = {hi} THEN {lo}"
+            f" ELSE s._in{t.column}[{j} - {under} + 1] END"
         )
 
     # the classification -----------------------------------------------------------------
@@ -448,49 +451,3 @@ class CutoffSQL:
         if t.gold is not None:
             return f"({x} IS NOT NULL AND {passes})"
         return f"CASE WHEN {x} IS NULL THEN NULL ELSE {passes} END"
-
-
-def prepare_statements(
-    stages: Sequence[Stage],
-    extra: Sequence[tuple[str, str, str]],
-    found: Sequence[tuple[int, CutoffSQL]],
-    dialect: str,
-) -> list[str]:
-    """The statements that find each cut-off of `found` (the position of the stage it reads,
-    its SQL) into its temporary table before the classification; the few passes of each
-    cut-off read only the columns the rankings rank (a view per stage read; the customers' own
-    fields from the first stage), and the classification then reads the customers once.
-    (Copying those columns into a table once measured slower than reading them again.)"""
-    by_stage: dict[int, list[CutoffSQL]] = {}
-    own = set(stages[0].columns) if stages else set()
-    for position, cut in found:
-        ranked = {cut.ranking.source, *cut.ranking.within}
-        by_stage.setdefault(0 if ranked <= own else position, []).append(cut)
-    statements = []
-    for position, cuts in sorted(by_stage.items()):  # a stage joins only earlier cut-offs
-        inputs = f"_gx_cut_in{position}"
-        read = _narrow(stages[: position + 1], extra, cuts, dialect)
-        statements.append(f"CREATE OR REPLACE TEMP VIEW {inputs} AS {read}")
-        statements += [_found_into_table(dataclasses.replace(c, stage=inputs)) for c in cuts]
-        statements.append(f"DROP VIEW {inputs}")
-    return statements
-
-
-def _narrow(
-    chain: Sequence[Stage],
-    extra: Sequence[tuple[str, str, str]],
-    cuts: list[CutoffSQL],
-    dialect: str,
-) -> str:
-    """The query of the columns `cuts` rank (the source, the segment), from the last stage
-    of `chain`: rendered from a copy, as rendering prunes the stages for its outputs."""
-    ranked = (c for cut in cuts for c in (cut.ranking.source, *cut.ranking.within))
-    copied = copy.deepcopy(list(chain))
-    names = {stage.name for stage in copied}
-    return render(copied, [e for e in extra if e[0] in names], list(dict.fromkeys(ranked)), dialect)
-
-
-def _found_into_table(cut: CutoffSQL) -> str:
-    assert cut.table is not None
-    ctes = ",\n".join(f"{name} AS (\n  {sql}\n)" for _, name, sql in cut.ctes())
-    return f"CREATE OR REPLACE TEMP TABLE {cut.table} AS WITH {ctes} SELECT * FROM {cut.name}"
