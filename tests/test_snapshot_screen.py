@@ -455,7 +455,10 @@ def test_whether_values_repeat_is_counted_in_the_first_rows(
     assert snapshot._repeating(duck, screen, ["branch"]) == ["branch"]
 
 
-NO_NUL = st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=5))
+NO_NUL = st.one_of(  # text as Arrow holds it: no lone surrogate halves
+    st.none(),
+    st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=5),
+)
 
 
 @settings(max_examples=60, deadline=None)
