@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from guanxi.engine.classify import scratch as scratch_module
 from guanxi.engine.classify import snapshot
 from guanxi.engine.classify.snapshot import classify_snapshot
+from guanxi.engine.errors import DataError
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.test_assignment_changes import customer, field_history, night, nights
@@ -151,6 +152,62 @@ def test_any_first_night_writes_what_the_general_path_writes(
     scratch = classified_nights(folder / "scratch.db", ruleset, every, monkeypatch, False)
     general = classified_nights(folder / "general.db", ruleset, every, monkeypatch, True)
     assert scratch == general
+
+
+IDS = st.text(alphabet="0123456789Kkz_-客户é", min_size=1, max_size=5)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.lists(IDS, min_size=2, max_size=24, unique=True),
+    seed=st.integers(0, 2**16),
+    repeated=st.booleans(),
+)
+def test_any_nights_write_what_the_general_path_writes(
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ids: list[str],
+    seed: int,
+    repeated: bool,
+) -> None:
+    """Nights over customers of any ids (digits, letters, Chinese), some gone the next
+    night and some new, their answers changing and held: the store reads the scratch file
+    in place and writes what the row-by-row path writes; a night whose snapshot repeats a
+    customer (`repeated`) fails, or passes, alike."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    every = _shuffled_nights(random.Random(seed), ids, 3, repeated)
+
+    def outcome(name: str, general: bool) -> object:
+        try:
+            return classified_nights(folder / name, ruleset, every, monkeypatch, general)
+        except DataError as error:
+            return str(error)
+
+    assert outcome("scratch.db", False) == outcome("general.db", True)
+
+
+def _shuffled_nights(
+    rnd: random.Random, ids: list[str], count: int, repeated: bool
+) -> list[list[dict[str, Any]]]:
+    """`count` nights: the first with half of `ids`; then a few customers gone, a few new and
+    a third of the others changed; the last night repeating one of its customers if
+    `repeated` (with other values: its answer may differ)."""
+    present = {key: customer(rnd, key) for key in ids[: max(1, len(ids) // 2)]}
+    found = [list(present.values())]
+    for _ in range(count - 1):
+        for key in rnd.sample(sorted(present), len(present) // 4):
+            del present[key]
+        for key in rnd.sample(ids, len(ids) // 4):
+            present[key] = customer(rnd, key)
+        for key in rnd.sample(sorted(present), len(present) // 3):
+            present[key] = customer(rnd, key)
+        found.append(list(present.values()))
+    if repeated and found[-1]:
+        found[-1].append(customer(rnd, rnd.choice(found[-1])["customer_id"]))
+    return found
 
 
 def test_a_store_assigned_meanwhile_takes_the_general_path(

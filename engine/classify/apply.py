@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from guanxi.engine.classify.hold import (
@@ -45,6 +46,17 @@ TRANSITION = (  # a row of `transitions`, as a run records it
     "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
     " from_strategy, to_strategy, from_gold, to_gold, at)"
 )
+
+
+@dataclass(frozen=True)
+class Changed:
+    """Where apply_changes reads the new states: a table (as `c`) and each column's SQL."""
+
+    table: str
+    values: Mapping[str, str]  # customer_id and STATE: an expression over `c`
+
+
+IN_CHANGED = Changed(CHANGED, {c: f"c.{c}" for c in ("customer_id", *STATE)})
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -115,14 +127,20 @@ def changed_from_result(store: Store, key: str, hold: Mapping[str, int], run_id:
 
 
 def apply_changes(
-    store: Store, run_id: int, ruleset_hash: str, now: dt.datetime, staged: bool = False
+    store: Store,
+    run_id: int,
+    ruleset_hash: str,
+    now: dt.datetime,
+    staged: bool = False,
+    source: Changed = IN_CHANGED,
 ) -> tuple[int, int, int]:
-    """Record transitions and upsert `_gx_changed` into the assignments (`staged`: customers
-    already assigned into `assignment_changes`, which must then be empty only if not staged);
-    (changed, transitions, held): customers whose tier, level, strategy or gold changed, the
-    transitions recorded, and customers a hold keeps on an old answer."""
+    """Record transitions and upsert `source` (by default `_gx_changed`) into the
+    assignments (`staged`: customers already assigned into `assignment_changes`, which must
+    then be empty only if not staged); (changed, transitions, held): customers whose tier,
+    level, strategy or gold changed, the transitions recorded, and customers a hold keeps on
+    an old answer."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
-    _find_previous(store)
+    _find_previous(store, source)
     changed, held = _count_changed_and_held(store)
     transitions = _record_transitions(store, values)
     if staged:
@@ -140,22 +158,22 @@ def apply_changes(
     return changed, transitions, held
 
 
-def _find_previous(store: Store) -> None:
-    """`_gx_previous`: each row of `_gx_changed` with the customer's current assignment
+def _find_previous(store: Store, changed: Changed) -> None:
+    """`_gx_previous`: each row of `changed` with the customer's current assignment
     (`was_*`), whether there is one (`assigned`) and whether its tier, level, strategy or
     gold changed or it is new (`moved`). The one look-up into the large `assignments` table:
     the counts, transitions and writes read this small table instead."""
     store.execute(f"DROP TABLE IF EXISTS {temp_table(PREVIOUS, store.dialect)}")
     was = {c: current_value("a", "n", c) for c in (*COMPARED, *STAMPS)}
-    moved = " OR ".join(differs(was[c], f"c.{c}", store.dialect) for c in COMPARED)
+    moved = " OR ".join(differs(was[c], changed.values[c], store.dialect) for c in COMPARED)
     columns = ", ".join(
-        [f"c.{c} AS {c}" for c in ("customer_id", *STATE)]
+        [f"{changed.values[c]} AS {c}" for c in ("customer_id", *STATE)]
         + [f"{value} AS was_{c}" for c, value in was.items()]
         + ["a.customer_id IS NOT NULL AS assigned", f"a.customer_id IS NULL OR {moved} AS moved"]
     )
     store.execute(
         f"CREATE TEMP TABLE {PREVIOUS} AS SELECT {columns}"
-        f" FROM {CHANGED} AS c {joined('a', 'n', 'c.customer_id')}"
+        f" FROM {changed.table} AS c {joined('a', 'n', changed.values['customer_id'])}"
     )
 
 

@@ -8,8 +8,9 @@ transaction: SQLite attaches nothing inside one) and reads it with plain SQL. Th
 write stays one transaction on its own connection.
 
 The changes are found before the store's run exists: a customer newly held waits since the
-run NO_RUN, replaced by the run's id as the changes are copied into `_gx_changed`
-(`copy_scratch`) and into DuckDB's own table (`settle_run`).
+run NO_RUN, replaced by the run's id as the store reads the changes (`scratch_rows`: straight
+from the scratch file, without a copy into `_gx_changed`) and in DuckDB's own table
+(`settle_run`).
 
 A store without assignments (a first night) needs less: every customer is new, its
 transition comes from NULL and nothing is held, so `insert_first` writes the assignments and
@@ -33,7 +34,7 @@ import adbc_driver_manager
 import adbc_driver_sqlite
 import duckdb
 
-from guanxi.engine.classify.apply import CHANGED, TRANSITION, utc_text
+from guanxi.engine.classify.apply import TRANSITION, Changed, utc_text
 from guanxi.engine.classify.hold import ASSIGNED, PENDING, WAITING
 from guanxi.engine.classify.mirror import COLUMNS
 from guanxi.engine.store.assignments import CHANGES, TABLE
@@ -141,17 +142,18 @@ def settle_run(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) -> No
         duck.execute(f"UPDATE {changes} SET {column} = ? WHERE {column} = ?", [run_id, NO_RUN])
 
 
-def copy_scratch(store: Store, scratch: Scratch, run_id: int) -> None:
-    """The scratch file's changes into `_gx_changed` (create_changed), with the run's id."""
-    columns = ASSIGNED if scratch.first else COLUMNS
-    values = [
-        f"CASE {c} WHEN {NO_RUN} THEN :run ELSE {c} END" if c in SINCE else c for c in columns
-    ]
-    store.execute(
-        f"INSERT INTO {CHANGED} ({', '.join(columns)}) SELECT {', '.join(values)}"
-        f" FROM {scratch.table}",
-        {"run": run_id},
-    )
+def scratch_rows(scratch: Scratch, run_id: int) -> Changed:
+    """The scratch file's changes as apply_changes reads them, with the run's id; what a
+    first night's scratch leaves out (the pending columns) is the table's default."""
+    values = {c: f"c.{c}" for c in ASSIGNED}
+    for column in PENDING:
+        if scratch.first:
+            values[column] = "0" if column.endswith("_runs") else "NULL"
+        elif column in SINCE:
+            values[column] = f"CASE c.{column} WHEN {NO_RUN} THEN {int(run_id)} ELSE c.{column} END"
+        else:
+            values[column] = f"c.{column}"
+    return Changed(scratch.table, values)
 
 
 def insert_first(

@@ -31,6 +31,7 @@ import pyarrow
 
 from guanxi.engine.classify.apply import (
     CHANGED,
+    IN_CHANGED,
     apply_changes,
     create_changed,
     start_run,
@@ -48,7 +49,7 @@ from guanxi.engine.classify.mirror import (
     stage_changes,
     with_rows,
 )
-from guanxi.engine.classify.report import RunReport
+from guanxi.engine.classify.report import Cell, RunReport
 from guanxi.engine.classify.run import (
     AfterRun,
     Stopwatch,
@@ -60,9 +61,9 @@ from guanxi.engine.classify.run import (
 from guanxi.engine.classify.scratch import (
     NO_RUN,
     Scratch,
-    copy_scratch,
     insert_first,
     scratch_changes,
+    scratch_rows,
     settle_run,
     still_empty,
 )
@@ -356,30 +357,31 @@ def _write_back(
     written: Written,
     watch: Stopwatch,
 ) -> RunReport:
-    cells = distribution(lambda sql: duck.execute(sql).fetchall(), RESULT)
-    overlaps = count_overlaps(lambda sql: duck.execute(sql).fetchall(), RESULT, written.unique)
-
     def found() -> str:  # before the run exists (see scratch.py); sorted as they are copied
         _find_changes(duck, written.key, holds(ruleset), NO_RUN, ordered=False)
         watch.lap("compare")
         return CHANGES
 
+    counted: list[tuple[tuple[Cell, ...], dict[str, int]]] = []
     with scratch_changes(duck, store, found) as scratch:
         if scratch:
             watch.lap("copy changes")
         with tuned(store), store.transaction():
             run_id = start_run(store, ruleset, written.engine, now)
-            staged = bool(scratch and scratch.first and still_empty(store))
-            if staged:
-                assert scratch is not None
-                # DuckDB stages its copy while SQLite writes: neither waits on the other
-                with _meanwhile(lambda: stage_changes(duck, CHANGES, run_id)):
+
+            def beside() -> None:  # DuckDB's own part, while the store writes
+                stage_changes(duck, CHANGES, run_id)
+                counted.append(_counted(duck, written.unique))
+
+            if scratch and scratch.first and still_empty(store):
+                with _meanwhile(beside):
                     counts = insert_first(store, scratch, run_id, ruleset.hash, now)
             else:
                 counts = _write_changes(
-                    duck, store, ruleset, now, written.key, run_id, scratch, watch
+                    duck, store, ruleset, now, written.key, run_id, scratch, watch, beside
                 )
             changed, transitions, held = counts
+            [(cells, overlaps)] = counted
             if fold_if_large(store, sum(c.customers for c in cells)):
                 watch.lap("fold changes")
             _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
@@ -401,13 +403,21 @@ def _write_back(
                 written.problems,
             )
             close_run(store, report, written.after, watch)
-            if not staged:
-                stage_changes(duck, CHANGES, run_id)
-                watch.lap("stage copy")
     watch.lap("commit store")
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
+
+
+def _counted(
+    duck: duckdb.DuckDBPyConnection, unique: Sequence[str]
+) -> tuple[tuple[Cell, ...], dict[str, int]]:
+    """The distribution of `result` and its overlaps (run.py)."""
+
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        return duck.execute(sql).fetchall()
+
+    return distribution(query, RESULT), count_overlaps(query, RESULT, unique)
 
 
 @contextlib.contextmanager
@@ -441,20 +451,23 @@ def _write_changes(
     run_id: int,
     scratch: Scratch | None,
     watch: Stopwatch,
+    beside: Callable[[], None],
 ) -> tuple[int, int, int]:
-    """The changes into `_gx_changed`, from the scratch file or else found now and copied
-    row by row, and applied there."""
-    create_changed(store)
+    """The changes applied to the store, read from the scratch file or else found now and
+    copied row by row into `_gx_changed`; `beside` runs on a thread of its own meanwhile."""
     if scratch:
         settle_run(duck, CHANGES, run_id)
-        copy_scratch(store, scratch, run_id)
-        watch.lap("copy scratch")
+        source = scratch_rows(scratch, run_id)
     else:
+        create_changed(store)
         _find_changes(duck, key, holds(ruleset), run_id)
         watch.lap("compare")
         _copy_changes(duck, store)
         watch.lap("copy changes")
-    return apply_changes(store, run_id, ruleset.hash, now, staged=True)
+        source = IN_CHANGED
+    with _meanwhile(beside):
+        counts = apply_changes(store, run_id, ruleset.hash, now, staged=True, source=source)
+    return counts
 
 
 def _keep_history(
