@@ -390,21 +390,27 @@ def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
     suffix = ".csv" if write is _csv_snapshot else ".parquet"
     with tempfile.TemporaryDirectory() as folder, _repeating_from(repeating):
         path = write(Path(folder, "night" + suffix), _records(drawn))
-        loaded = SQLiteStore(Path(folder, "loaded.db"))
-        loaded.prepare(SCHEMA.schema)
-        load_customers(loaded, SCHEMA, path, NOW)
-        screened = SQLiteStore(Path(folder, "screened.db"))
-        screened.prepare(SCHEMA.schema)
-        screen = snapshot_screen(screened, SCHEMA, NOW, path)
-        duck = connect("1GB")
-        source = _source(duck, screen, path)
-        passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
-        duck.close()
-        assert quarantined(screened) == quarantined(loaded)
-        kept = loaded.execute("SELECT customer_id FROM customers")
-        assert passed == {r["customer_id"] for r in kept}
-        loaded.close()
-        screened.close()
+        _assert_screened_as_loaded(SCHEMA, path)
+
+
+def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
+    """The DuckDB screen of the snapshot `path` quarantines what load quarantines, with the
+    same row numbers and reasons, and passes on the customers load keeps."""
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    loaded.prepare(ruleset.schema)
+    load_customers(loaded, ruleset, path, NOW)
+    screened = SQLiteStore(path.with_name("screened.db"))
+    screened.prepare(ruleset.schema)
+    screen = snapshot_screen(screened, ruleset, NOW, path)
+    duck = connect("1GB")
+    source = _source(duck, screen, path)
+    passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
+    duck.close()
+    assert quarantined(screened) == quarantined(loaded)
+    kept = loaded.execute("SELECT customer_id FROM customers")
+    assert passed == {r["customer_id"] for r in kept}
+    loaded.close()
+    screened.close()
 
 
 @contextlib.contextmanager
@@ -554,21 +560,7 @@ def test_the_screen_of_a_parquet_file_with_statistics_rejects_what_load_rejects(
     and passes the same customers on."""
     with tempfile.TemporaryDirectory() as folder:
         path = _typed_snapshot(Path(folder, "typed.parquet"), records, group, statistics, writer)
-        loaded = SQLiteStore(Path(folder, "loaded.db"))
-        loaded.prepare(REQUIRED_AGE.schema)
-        load_customers(loaded, REQUIRED_AGE, path, NOW)
-        screened = SQLiteStore(Path(folder, "screened.db"))
-        screened.prepare(REQUIRED_AGE.schema)
-        screen = snapshot_screen(screened, REQUIRED_AGE, NOW, path)
-        duck = connect("1GB")
-        source = _source(duck, screen, path)
-        passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
-        duck.close()
-        assert quarantined(screened) == quarantined(loaded)
-        kept = loaded.execute("SELECT customer_id FROM customers")
-        assert passed == {r["customer_id"] for r in kept}
-        loaded.close()
-        screened.close()
+        _assert_screened_as_loaded(REQUIRED_AGE, path)
 
 
 def _statistics_of(path: Path, table: pa.Table, **options: Any) -> dict[str, Stored]:

@@ -147,17 +147,13 @@ def null_operand(source: str, parent: exp.Expression, value: exp.Expression) -> 
     an empty `value` to write instead."""
     start = _operand_null(source)
     tested = value.sql() if not isinstance(value, exp.Null) else "…"
-    if isinstance(parent, exp.EQ):
+    if isinstance(parent, exp.EQ | exp.Like):
         hint = _("to find customers whose value is empty, write {test}").format(
             test=f"{tested} IS NULL"
         )
     elif isinstance(parent, exp.NEQ):
         hint = _("to find customers whose value is not empty, write {test}").format(
             test=f"{tested} IS NOT NULL"
-        )
-    elif isinstance(parent, exp.Like):
-        hint = _("to find customers whose value is empty, write {test}").format(
-            test=f"{tested} IS NULL"
         )
     elif isinstance(parent, exp.In):
         hint = _("list the values alone, and add OR {test} for the empty ones").format(
