@@ -293,7 +293,7 @@ CONDITIONS = [
     "DAYS_SINCE(d) = 1",
     "DAYS_SINCE(d) < 0",
     "d BETWEEN DATE '2026-01-01' AND DATE '2026-12-31'",
-    "n IN (1, 2.0, NULL)",
+    "n IN (1, 2.0) OR n IS NULL",  # NULL written in the list is refused (null-comparison)
     "NOT (n IN (1, 2))",
     "b",
     "b = FALSE OR b IS NULL",
