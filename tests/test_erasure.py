@@ -30,7 +30,8 @@ from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import Person, Receipt, fields_of, pseudonym
-from guanxi.engine.privacy.files import written_files
+from guanxi.engine.privacy.files import erase_from_files, written_files
+from guanxi.engine.privacy.mentions import scrubbed
 from guanxi.engine.privacy.requests import erase_request, export_request
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.copy import copy_store
@@ -287,8 +288,83 @@ def test_scrubbing_leaves_no_value_and_the_pseudonym_is_a_stable_keyed_hash(
     person = Person(customer_id, ("张伟",), (phone,))
     alias = pseudonym(b"k" * 32, customer_id)
     written = f"{text}{customer_id} {phone.upper()}张伟{text}"
-    for pattern, replacement in person.replacements(alias, everything=True):
-        written = pattern.sub(replacement, written)
+    written = scrubbed(written, person.replacements(alias, everything=True, own=True))
     assert phone not in written and "张伟" not in written
     assert alias == pseudonym(b"k" * 32, customer_id) != pseudonym(b"j" * 32, customer_id)
     assert re.fullmatch(r"erased:[0-9a-f]{24}", alias)
+
+
+# Ids a bank would not use but a test, a demo or a small branch system may: a year, a minute.
+LOOKALIKES = """customer_id,name,phone,opened_on,rm_id,consent_sms
+2026,张伟,13812345678,2020-01-05,RM01,true
+35,李娜,13900001111,2026-03-05,RM01,true
+C0002,王芳,13700002222,2026-01-01,RM02,true
+"""
+AT_35 = dt.datetime(2026, 12, 1, 2, 35, tzinfo=dt.UTC)
+
+
+def every_row(store: Store) -> dict[str, list[dict[str, object]]]:
+    return {
+        t.name: store.execute(f'SELECT * FROM "{t.name}"')
+        for t in tables(store)
+        if t.name not in ("audit_log", "erasures")
+    }
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("person", ["2026", "35"])
+def test_erasing_an_id_like_a_year_or_a_minute_leaves_every_other_value_as_it_was(
+    store: Store, ruleset: RuleSet, tmp_path: Path, person: str
+) -> None:
+    """Others' dates, timestamps, periods, follow-up keys and JSON numbers hold the digits of
+    the id; only a true mention of it (a JSON string that is the id) is replaced."""
+    (tmp_path / "customers.csv").write_text(LOOKALIKES, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", AT_35)
+    other = "35" if person == "2026" else "2026"
+    post(store, "E1", "sale", "C0002", "2026-11-30T02:35:00Z", amount=35, referrer=person)
+    post(store, "E2", "sale", person, "2026-11-30T02:35:00Z", amount=2026)
+    classify(store, ruleset, AT_35)
+    insert_followups(
+        store,
+        [invitation(c, occurrence, AT_35) for c in ("C0002", other, person)
+         for occurrence in ("2026-09", "2026-Q1", "E35")],
+        "b2026",
+        AT_35,
+    )  # fmt: skip
+    before = every_row(store)
+    own_followups = [f for f in before["followups"] if f["customer_id"] == person]
+    own = {f["id"] for f in own_followups}
+
+    alias = erase_request(store, fields_of(ruleset), person, AT_35, []).pseudonym
+
+    after = every_row(store)
+    for table, rows in before.items():
+        others = [r for r in rows if person not in (r.get("customer_id"), r.get("id"))]
+        untouched = [r for r in others if r.get("id") != "E1" and r.get("followup_id") not in own]
+        kept = [
+            r
+            for r in after[table]
+            if alias not in json.dumps(r, default=str) and r.get("followup_id") not in own
+        ]
+        assert untouched == kept, table
+    [event] = store.execute("SELECT payload FROM events WHERE id = 'E1'")
+    assert json.loads(event["payload"]) == {"amount": 35, "referrer": alias}
+    mine = store.execute("SELECT * FROM followups WHERE customer_id = :a ORDER BY id", {"a": alias})
+    assert [(f["key"], f["due_at"], f["occurrence"]) for f in mine] == [
+        (f["key"].replace(f":{person}:", f":{alias}:"), f["due_at"], f["occurrence"])
+        for f in own_followups
+    ]
+
+
+def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
+    sent = tmp_path / "outbox.jsonl"
+    lines = [
+        {"customer_id": "C0002", "at": "2026-12-01T02:35:00Z", "priority": 35, "text": "1.35%"},
+        {"customer_id": "C0003", "key": "news:C0003:2026-09", "text": "02:35 前回复"},
+        {"customer_id": "C0004", "referrer": "35"},
+        {"customer_id": "35", "at": "2026-12-01T02:35:00Z"},
+    ]
+    sent.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+    for person in ("35", "2026", "02"):
+        erase_from_files([sent], Person(person), "customer_id", "erased:x")
+    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == lines[:2]

@@ -24,13 +24,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guanxi.engine.privacy.catalog import Table, tables
+from guanxi.engine.privacy.mentions import (
+    Mention,
+    found,
+    id_mention,
+    scrubbed,
+    value_mention,
+    weak,
+)
 from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import quoted_name
@@ -93,25 +100,22 @@ class Person:
     identifying: tuple[str, ...] = ()
 
     def mentions(self, everything: bool) -> tuple[str, ...]:
-        """The values searched for in text: the id and the identifying values; with
-        `everything`, the names too."""
-        values = (self.customer_id, *self.identifying, *(self.names if everything else ()))
+        """The values searched for anywhere in text: the id (unless weak: see `whole`) and the
+        identifying values; with `everything`, the names too."""
+        found = () if weak(self.customer_id) else (self.customer_id,)
+        values = (*found, *self.identifying, *(self.names if everything else ()))
         return tuple(v for v in dict.fromkeys(values) if len(v) >= (2 if everything else 4))
 
-    def replacements(self, pseudonym: str, everything: bool) -> list[tuple[re.Pattern[str], str]]:
-        """How text is scrubbed: the id (as a whole word: C001 is not in C0011) becomes the
-        pseudonym, the other values `[erased]`, in any letter case."""
-        pairs = [(_whole(self.customer_id), pseudonym)]
+    def replacements(self, pseudonym: str, everything: bool, own: bool = False) -> list[Mention]:
+        """How text is scrubbed: the id (a whole word; in others' rows a weak id only as a
+        whole value, mentions.py) becomes the pseudonym, the other values `[erased]`, in any
+        letter case; `own`: the person's own rows."""
+        found = [id_mention(self.customer_id, pseudonym, own)]
         values = (*self.identifying, *(self.names if everything else ()))
         lengthwise = sorted(
             (v for v in values if len(v) >= (1 if everything else MIN_MENTION)), key=len
         )
-        pairs += [(re.compile(re.escape(v), re.IGNORECASE), ERASED) for v in reversed(lengthwise)]
-        return pairs
-
-
-def _whole(value: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", re.IGNORECASE)
+        return found + [value_mention(v, ERASED) for v in reversed(lengthwise)]
 
 
 @dataclass
@@ -222,13 +226,24 @@ class Scope:
     def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
         """SQL finding the rows whose text mentions the person (a superset: LIKE)."""
         values = self.person.mentions(everything=not self.has_link(table))
-        if not table.text or not values:
+        if not table.text:
             return "", {}
         parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
         # the row's text as one, each pattern tried once on it (not once per column)
         text = " || ' ' || ".join(f"coalesce({quoted_name(c)}, '')" for c in table.text)
         parts = [f"lower({text}) LIKE :{name} ESCAPE '\\'" for name in parameters]
-        return " OR ".join(parts), parameters
+        whole, exact = self.whole(table, text)
+        return " OR ".join(parts + whole), parameters | exact
+
+    def whole(self, table: Table, text: str) -> tuple[list[str], dict[str, Any]]:
+        """SQL finding a weak id where it can be a whole value (mentions.py): a column that
+        is the id, or a JSON string that is."""
+        customer_id = self.person.customer_id.strip().lower()
+        if not weak(customer_id):
+            return [], {}
+        parts = [f"lower(trim({quoted_name(c)})) = :whole" for c in table.text]
+        parts.append(f"lower({text}) LIKE :quoted ESCAPE '\\'")
+        return parts, {"whole": customer_id, "quoted": f'%"{_like(customer_id)}"%'}
 
 
 def _like(value: str) -> str:
@@ -290,10 +305,8 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
 
 def _mentions(table: Table, row: Row, person: Person) -> bool:
     """Whether a row truly mentions the person (LIKE found a superset)."""
-    pairs = person.replacements("", everything=False)
-    return any(
-        isinstance(row[c], str) and any(p.search(row[c]) for p, _ in pairs) for c in table.text
-    )
+    mentions = person.replacements("", everything=False)
+    return any(isinstance(row[c], str) and found(row[c], mentions) for c in table.text)
 
 
 # --- erasure ----------------------------------------------------------------------------
@@ -337,16 +350,13 @@ def _erase_table(store: Store, scope: Scope, table: Table, alias: str) -> dict[s
 
 def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> Row:
     """The new values of the row's columns that change."""
-    pairs = scope.person.replacements(alias, everything=linked or not scope.has_link(table))
+    everything = linked or not scope.has_link(table)
+    mentions = scope.person.replacements(alias, everything, own=linked)
     changed: Row = {}
     for column in table.text:
         value = row[column]
-        if isinstance(value, str):
-            scrubbed = value
-            for pattern, replacement in pairs:
-                scrubbed = pattern.sub(replacement, scrubbed)
-            if scrubbed != value:
-                changed[column] = scrubbed
+        if isinstance(value, str) and (new := scrubbed(value, mentions)) != value:
+            changed[column] = new
     if linked:
         changed |= {c: alias for c in table.customer_columns(scope.key) if row[c] is not None}
         changed |= {c: v for c, v in CLEARED.get(table.name, {}).items() if row[c] != v}

@@ -23,6 +23,7 @@ from guanxi.adapters.outbox import locked
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import Person, erase_rows
+from guanxi.engine.privacy.mentions import found
 from guanxi.engine.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _theirs(person: Person, key: str, record: dict[str, Any], text: str) -> bool
     phone or e-mail anywhere in it."""
     if any(str(record.get(c)) == person.customer_id for c in {"customer_id", key}):
         return True
-    return any(p.search(text) for p, _ in person.replacements("", everything=False))
+    return found(text, person.replacements("", everything=False))
 
 
 def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
