@@ -19,6 +19,7 @@ spilled (its temporary folder's peak size, sampled).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -52,12 +53,22 @@ class _SpillWatch:
 
     def _watch(self) -> None:
         while not self.done.wait(0.2):
-            files = SPILL.rglob("*") if SPILL.exists() else []
-            self.peak = max(self.peak, sum(f.stat().st_size for f in files if f.is_file()))
+            self.peak = max(self.peak, _spilled())
 
     def stop(self) -> None:
         self.done.set()
         self.thread.join()
+
+
+def _spilled() -> int:
+    """The bytes in DuckDB's spill folder now (DuckDB removes files, and the folder, as it
+    goes: what vanished while it was counted counts nothing)."""
+    total = 0
+    for folder, _, names in os.walk(SPILL):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
 
 
 def measured(tree: Path, store: Path, snapshot: Path) -> Run:
