@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from guanxi.engine.store.dialect import (
     json_texts,
 )
 from guanxi.engine.store.postgresql import STREAM_ROWS, PostgresStore
+from guanxi.engine.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.every_store
 
@@ -329,3 +331,16 @@ def test_the_sqlite_store_opens_without_importing_pandas() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["False", "True", "Timestamp"]
+
+
+def test_a_new_sqlite_store_has_16_kb_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as made:  # a store made before: SQLite's default 4 KB pages
+        made.execute("CREATE TABLE kept (x)")
+    stores = [SQLiteStore(tmp_path / "new.db"), SQLiteStore(old)]
+    try:
+        sizes = [s.db.execute("PRAGMA page_size").fetchone()[0] for s in stores]
+    finally:
+        for opened in stores:
+            opened.close()
+    assert sizes == [16384, 4096]
