@@ -356,6 +356,42 @@ def test_erasing_an_id_like_a_year_or_a_minute_leaves_every_other_value_as_it_wa
     ]
 
 
+@pytest.mark.every_store
+def test_a_short_name_is_not_erased_from_tables_that_name_no_customer(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A name is shared by many people and a short one stands inside other words: erasing
+    `Al` leaves a classification run's counts (`low_value`) and a release's files as they
+    were; a row of such a table that names the person by phone loses the name too."""
+    people = "customer_id,name,phone,opened_on,rm_id,consent_sms\n"
+    people += (
+        "C0001,Al,13812345678,2020-01-05,RM01,true\nC0002,王芳,13700002222,2026-01-01,RM02,true\n"
+    )
+    (tmp_path / "customers.csv").write_text(people, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    classify(store, ruleset, NOW)
+    store.execute(
+        "INSERT INTO releases (hash, files, proposer, proposed_at)"
+        " VALUES ('h1', '{\"tiers.yaml\": \"tier: normal\"}', 'li.na', '2026-11-30T02:00:00Z')"
+    )
+    with store.transaction():
+        store.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        store.execute("INSERT INTO contacts VALUES ('Al', '13812345678'), ('Al', '13700002222')")
+    before = every_row(store)
+
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [])
+
+    after = every_row(store)
+    store.execute("DROP TABLE contacts")  # PostgreSQL's schema serves the next tests
+    assert "low_value" in after["classification_runs"][0]["counts"]
+    for table in ("classification_runs", "releases"):
+        assert after[table] == before[table], table
+    assert sorted(after["contacts"], key=str) == [
+        {"name": "Al", "phone": "13700002222"},
+        {"name": "[erased]", "phone": "[erased]"},
+    ]
+
+
 def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
     sent = tmp_path / "outbox.jsonl"
     lines = [

@@ -224,8 +224,10 @@ class Scope:
         return bool(table.customer_columns(self.key) or table.followup_columns())
 
     def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
-        """SQL finding the rows whose text mentions the person (a superset: LIKE)."""
-        values = self.person.mentions(everything=not self.has_link(table))
+        """SQL finding the rows whose text mentions the person (a superset: LIKE): by their
+        id, phone, e-mail …, never by name alone (a name is shared by many people, and a
+        short one is found inside other words: `Al` in `low_value`)."""
+        values = self.person.mentions(everything=False)
         if not table.text:
             return "", {}
         parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
@@ -349,8 +351,10 @@ def _erase_table(store: Store, scope: Scope, table: Table, alias: str) -> dict[s
 
 
 def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> Row:
-    """The new values of the row's columns that change."""
-    everything = linked or not scope.has_link(table)
+    """The new values of the row's columns that change: the names too in the person's own
+    rows, and in a row of a table without a customer column that names them by an
+    identifying value (a later table of contacts); elsewhere a name may be another's."""
+    everything = linked or (not scope.has_link(table) and _mentions(table, row, scope.person))
     mentions = scope.person.replacements(alias, everything, own=linked)
     changed: Row = {}
     for column in table.text:
