@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,9 +16,10 @@ from click.testing import CliRunner
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
-from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.ingest.load import load_customers, load_events
+from guanxi.engine.plan.followups import insert_followups, iso
 from guanxi.engine.privacy import retention
-from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.ruleset import RuleSet, load_ruleset, validate_project
 from guanxi.engine.ruleset.models import RetentionSettings
 from guanxi.engine.store import Store
 from guanxi.engine.timing import TimingError, parse_window
@@ -186,3 +188,51 @@ def test_windows_count_back_by_the_calendar(window: str, moment: str, before: st
 def test_a_window_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(TimingError):
         parse_window(text)
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_a_record_exactly_at_the_cutoff_stays_whatever_the_form_of_its_time(
+    store: Store, ruleset: RuleSet, tmp_path: Path, zone: str
+) -> None:
+    """Times are stored as loaded (`+00:00`, with a fraction of a second) or as the engine
+    writes them (`Z`): a record at the cutoff or after it stays, one before it goes, and
+    `now` given in the project's zone is the same instant."""
+    (tmp_path / "customers.csv").write_text("customer_id,name\nC1,张伟\n", "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    (tmp_path / "events.csv").write_text(
+        "id,type,customer_id,at,product,amount\n"
+        "at-cutoff,sale,C1,2025-12-01 10:00:00,基金,5\n"  # 02:00:00 UTC, the cutoff
+        "before,sale,C1,2025-12-01 09:59:59,基金,5\n",
+        "utf-8",
+    )
+    load_events(store, ruleset, tmp_path / "events.csv", NOW)
+    store.execute("UPDATE events SET planned_at = :at", {"at": iso(NOW)})
+    assert store.execute("SELECT at FROM events WHERE id = 'at-cutoff'") == [
+        {"at": "2025-12-01T02:00:00+00:00"}
+    ]
+    for at in ("2025-12-01T02:00:00.500000+00:00", "2025-12-01T01:59:59.900000+00:00"):
+        store.execute(
+            "INSERT INTO quarantine (kind, source, row_number, reason, at)"
+            " VALUES ('customers', 'c.csv', 2, 'bad', :at)",
+            {"at": at},
+        )
+    for at in ("2025-12-01T02:00:00Z", "2025-12-01T01:59:59Z"):
+        store.execute(
+            "INSERT INTO deliveries (followup_id, key, attempt, at, outcome)"
+            " VALUES (1, 'k', 1, :at, 'sent')",
+            {"at": at},
+        )
+    windows = RetentionSettings(events="1 year", deliveries="1 year", quarantine="1 year")
+    now = NOW.astimezone(ZoneInfo(zone))
+
+    planned = {r.kind: r.due for r in retention.plan(store, windows, now)}
+    reports, _left = retention.apply(store, windows, now, None)
+
+    assert planned == {r.kind: r.removed for r in reports} == {
+        "events": 1, "deliveries": 1, "quarantine": 1
+    }  # fmt: skip
+    assert [e["id"] for e in store.execute("SELECT id FROM events")] == ["at-cutoff"]
+    for table, kept in (("quarantine", "2025-12-01T02:00:00.5"), ("deliveries", "2025-12-01T02")):
+        [row] = store.execute(f"SELECT at FROM {table}")
+        assert row["at"].startswith(kept), table
