@@ -392,6 +392,32 @@ def test_a_short_name_is_not_erased_from_tables_that_name_no_customer(
     ]
 
 
+@pytest.mark.every_store
+def test_an_address_inside_another_is_not_the_persons(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The person's e-mail `li@example.com` is inside another's `wang.li@example.com`, their
+    phone `87654321` inside another's mobile: the other customer's row and outbox line stay
+    as they were; a true mention (`联系人 li@example.com`) is erased."""
+    people = "customer_id,name,phone,email,rm_id,consent_sms\n"
+    people += "C0001,李四,87654321,li@example.com,RM01,true\n"
+    people += "C0002,王芳,13887654321,wang.li@example.com,RM02,true\n"
+    (tmp_path / "customers.csv").write_text(people, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    post(store, "E1", "feedback", "C0002", "2026-11-30T02:00:00Z", comment="联系人 li@example.com")
+    outbox = tmp_path / "outbox.jsonl"
+    line = {"customer_id": "C0002", "email": "wang.li@example.com", "phone": "13887654321"}
+    outbox.write_text(json.dumps(line) + "\n", "utf-8")
+    [before] = store.execute("SELECT * FROM customers WHERE customer_id = 'C0002'")
+
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [outbox])
+
+    assert store.execute("SELECT * FROM customers WHERE customer_id = 'C0002'") == [before]
+    assert [json.loads(text) for text in outbox.read_text("utf-8").splitlines()] == [line]
+    [event] = store.execute("SELECT payload FROM events WHERE id = 'E1'")
+    assert json.loads(event["payload"])["comment"] == "联系人 [erased]"
+
+
 def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
     sent = tmp_path / "outbox.jsonl"
     lines = [
