@@ -243,6 +243,29 @@ def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleS
 
 
 @pytest.mark.every_store
+def test_export_shows_where_others_rows_mention_the_person_and_nothing_of_theirs(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """C0002's feedback names the person's phone: the export says so (the event, the text
+    that names them) without C0002's id, name, phone or the rest of their row."""
+    held.execute(
+        "UPDATE events SET payload = :payload WHERE id = 'E2'",
+        {"payload": json.dumps({"comment": "李娜 13900001111 推荐朋友13812345678", "score": 5},
+                               ensure_ascii=False)},
+    )  # fmt: skip
+    found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
+    [theirs] = [e for e in found["events"] if e["id"] == "E2"]
+    assert theirs == {
+        "id": "E2",
+        "payload": json.dumps(
+            {"comment": "李* 139****1111 推荐朋友13812345678", "score": 5}, ensure_ascii=False
+        ),
+    }
+    shown = json.dumps(found, ensure_ascii=False, default=str)
+    assert "C0002" not in shown and "13900001111" not in shown and "李娜" not in shown
+
+
+@pytest.mark.every_store
 def test_a_kept_simulation_copy_is_erased_too(
     held: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

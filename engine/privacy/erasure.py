@@ -38,6 +38,7 @@ from guanxi.engine.privacy.mentions import (
     value_mention,
     weak,
 )
+from guanxi.engine.privacy.personal import mask_id, mask_name, mask_text
 from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import quoted_name
@@ -283,8 +284,9 @@ def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]
 
 
 def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str, list[Row]]:
-    """Every row held about the person, by table: their own rows, the rows mentioning their
-    phone or e-mail, and the audit log's entries about them."""
+    """Every row held about the person, by table: their own rows, the rows of others that
+    mention their id, phone or e-mail (as `_as_mentioned`: nothing more of the others), and
+    the audit log's entries about them."""
     person = find_person(store, fields, customer_id)
     scope = scope_of(store, person, fields.key)
     found: dict[str, list[Row]] = {}
@@ -292,9 +294,15 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
         if table.name in OWN:
             continue
         rows, _row = held_rows(store, scope, table)
-        own = [r for r in rows if scope.linked(table, r) or _mentions(table, r, person)]
+        own = [
+            {k: v for k, v in r.items() if k != "_row"}
+            if scope.linked(table, r)
+            else _as_mentioned(store, fields, table, r, person)
+            for r in rows
+            if scope.linked(table, r) or _mentions(table, r, person)
+        ]
         if own:
-            found[table.name] = [{k: v for k, v in r.items() if k != "_row"} for r in own]
+            found[table.name] = own
     entries = store.execute(
         "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE subject = :id"
         " ORDER BY id",
@@ -303,6 +311,51 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
     if entries:
         found["audit_log"] = entries
     return found
+
+
+def _as_mentioned(store: Store, fields: Fields, table: Table, row: Row, person: Person) -> Row:
+    """Another's row that mentions the person, as the person may see it: its key (unless
+    that names a customer) and the texts that mention them, the rest of the personal data
+    in those masked (the row's customer's name and values, any phone, card or e-mail)."""
+    mentions = person.replacements("", everything=False)
+    customers = table.customer_columns(fields.key)
+    others = [
+        find_person(store, fields, str(row[c]))
+        for c in customers
+        if row[c] is not None and str(row[c]) != person.customer_id
+    ]
+    known = {name: mask_name(name) for other in others for name in other.names}
+    known |= {value: _masked_value(value) for other in others for value in other.identifying}
+    shown = {c: row[c] for c in table.primary_key if c not in customers}
+    for column in table.text:
+        value = row[column]
+        if isinstance(value, str) and found(value, mentions):
+            shown[column] = _others_masked(value, mentions, known)
+    return shown
+
+
+def _others_masked(text: str, mentions: list[Mention], known: Mapping[str, str]) -> str:
+    """`text` with all but the person's mentions masked: the `known` values of others, then
+    whatever `mask_text` finds."""
+    spans = sorted(span for mention in mentions for span in mention.spans(text))
+    parts, done = [], 0
+    for start, end in spans:
+        if start >= done:
+            parts += [_masked(text[done:start], known), text[start:end]]
+            done = end
+    return "".join([*parts, _masked(text[done:], known)])
+
+
+def _masked_value(value: str) -> str:
+    """A phone or e-mail as log lines show it (138****5678), another value as an id is."""
+    masked = mask_text(value)
+    return masked if masked != value else mask_id(value)
+
+
+def _masked(text: str, known: Mapping[str, str]) -> str:
+    for value in sorted(known, key=len, reverse=True):
+        text = text.replace(value, known[value])
+    return mask_text(text)
 
 
 def _mentions(table: Table, row: Row, person: Person) -> bool:
