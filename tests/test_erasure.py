@@ -20,11 +20,15 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.adapters.base import Adapter, Message
+from guanxi.adapters.base import Receipt as AdapterReceipt
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.tick import tick
+from guanxi.engine.dispatch.dispatch import dispatch_once
+from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ingest.load import load_customers, load_events
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.privacy import audit
@@ -38,6 +42,7 @@ from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import invitation, post
+from tests.test_send_time_policy import open_again
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
@@ -204,6 +209,49 @@ def test_the_accounts_stay_under_the_pseudonym_and_nothing_more_goes_out(
     assert {r["customer_id"] for r in others} == {"C0002", "C00011"}
 
 
+class ErasingAdapter(Adapter):
+    """Sends by asking, meanwhile, for the customer's erasure on another connection."""
+
+    name = "erasing"
+
+    def __init__(self, store: Store, ruleset: RuleSet) -> None:
+        super().__init__()
+        self.other, self.ruleset = open_again(store), ruleset
+        self.refused: list[str] = []
+
+    def send(self, message: Message) -> AdapterReceipt:
+        try:
+            erase_request(self.other, fields_of(self.ruleset), message.customer_id, NOW, [])
+        except GuanxiError as error:
+            self.refused.append(str(error))
+        return AdapterReceipt(message.key, self.name)
+
+
+@pytest.mark.every_store
+def test_a_customer_is_not_erased_while_a_message_to_them_is_being_sent(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The sending dispatcher writes the attempt, with the customer's id in its key, after
+    the send: an erasure meanwhile would leave the id behind. It is refused until the
+    attempt is written; then it leaves no trace."""
+    (tmp_path / "customers.csv").write_text(CUSTOMERS, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
+    adapter = ErasingAdapter(store, ruleset)
+    try:
+        dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    finally:
+        adapter.other.close()
+    assert adapter.refused == [
+        "customer C0001 cannot be erased while a message to them is being sent"
+        " (claimed until 2026-12-01T02:05:00Z); erase them again after that"
+    ]
+    [sent] = store.execute("SELECT status FROM followups")
+    assert sent["status"] == "sent"
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [])
+    assert traces_in_store(store) == {}
+
+
 @pytest.mark.every_store
 def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
     held: Store, ruleset: RuleSet, tmp_path: Path
@@ -286,6 +334,14 @@ def test_a_kept_simulation_copy_is_erased_too(
 
 
 def test_the_commands_print_the_receipt_without_personal_data(held: Store) -> None:
+    held.execute(
+        "UPDATE followups SET status = 'claimed', lease_until = '2026-12-01T02:05:00Z'"
+        " WHERE occurrence = 'E9'"
+    )
+    refused = invoke(held, "customer", "erase", "C0001", "--yes", "--now", NOW.isoformat())
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "being sent (claimed until 2026-12-01T02:05:00Z)" in refused.output
+    held.execute("UPDATE followups SET status = 'pending' WHERE occurrence = 'E9'")
     erased = invoke(held, "customer", "erase", "C0001", "--yes")
     assert erased.exit_code == 0, erased.output
     listed = invoke(held, "customer", "erasures", "--json")
