@@ -169,6 +169,43 @@ def test_bad_windows_are_diagnostics_with_their_place(tmp_path: Path) -> None:
     assert ("invalid-time", lines.index('  at: "25:00"') + 1) in found
 
 
+def test_a_window_shorter_than_the_rules_read_back_is_an_error_at_its_line(
+    tmp_path: Path,
+) -> None:
+    """The default rules count complaints over 365 days and messages per 7 and per 30 days:
+    events kept 90 days, follow-ups kept a month (28 days in February) and deliveries kept
+    3 days would change those answers as records go; a year, 18 months and 400 days not."""
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(
+        text + "\nretention:\n  events: 90 days\n  followups: 1 month\n  deliveries: 3 days\n",
+        "utf-8",
+    )
+    diagnostics = [d for d in validate_project(rules).diagnostics if d.file.endswith("guanxi.yaml")]
+    lines = settings.read_text("utf-8").splitlines()
+    found = [(d.code, d.line, d.severity) for d in diagnostics]
+    assert found == [
+        ("retention-too-short", lines.index(f"  {kind}") + 1, "error")
+        for kind in ("events: 90 days", "followups: 1 month", "deliveries: 3 days")
+    ]
+    messages = [d.message for d in diagnostics]
+    assert (
+        "events kept for 90 days would be removed while the measure 'feedback_365d' counts the"
+        " events of the last 365 days" in messages
+    )
+    assert (
+        "followups kept for 1 month would be removed while the frequency cap of all counts the"
+        " messages of 30 days" in messages
+    )
+    assert [d.hint for d in diagnostics] == [f"keep them at least {n} days" for n in (365, 30, 30)]
+    settings.write_text(
+        text + "\nretention:\n  events: 1 year\n  followups: 18 months\n  deliveries: 400 days\n",
+        "utf-8",
+    )
+    assert validate_project(rules).ruleset is not None
+
+
 @pytest.mark.parametrize(
     ("window", "moment", "before"),
     [
