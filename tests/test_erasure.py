@@ -207,6 +207,13 @@ def test_the_accounts_stay_under_the_pseudonym_and_nothing_more_goes_out(
     assert audit.entries(held)[0]["action"] == "customer erase"
     others = held.execute("SELECT customer_id FROM customers")
     assert {r["customer_id"] for r in others} == {"C0002", "C00011"}
+    consents = held.execute(
+        "SELECT customer_id, channel, granted, evidence FROM consent_ledger"
+        " WHERE evidence LIKE 'customers.csv:2 %' ORDER BY id"
+    )
+    assert [(c["customer_id"], c["channel"], bool(c["granted"])) for c in consents] == [
+        (alias, "sms", True)
+    ]  # the proof that the SMS sent was allowed stays
 
 
 class ErasingAdapter(Adapter):

@@ -7,8 +7,9 @@ their id, or its `followup_id` names one of their follow-ups. Erasure then
 
 - deletes the person's rows: the customer, their events, assignments and any other table's;
 - keeps the accounting tables (KEPT: follow-ups, their decisions, deliveries, tasks, tier
-  moves) as pseudonymous rows: the id becomes the person's pseudonym, their name, phone and
-  e-mail become `[erased]` wherever written, and the free text (CLEARED) is emptied;
+  moves, consent records) as pseudonymous rows: the id becomes the person's pseudonym, their
+  name, phone and e-mail become `[erased]` wherever written, and the free text (CLEARED) is
+  emptied;
 - replaces the person's phone, e-mail and id where other rows mention them (another
   customer's event naming them), and deletes the quarantined rows that do;
 - gives the audit log's entries about them the pseudonym as subject.
@@ -49,8 +50,11 @@ if TYPE_CHECKING:
 PREFIX = "erased:"
 ERASED = "[erased]"
 SECRET = "pseudonyms"
-# Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when.
-KEPT = frozenset({"followups", "followup_decisions", "deliveries", "tasks", "transitions"})
+# Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when, and
+# the consent records that allowed it (the decisions cite them by number).
+KEPT = frozenset(
+    {"followups", "followup_decisions", "deliveries", "tasks", "transitions", "consent_ledger"}
+)
 # Free text of the person's kept rows: emptied, whatever it says.
 CLEARED: Mapping[str, Mapping[str, Any]] = {
     "followups": {"payload": "{}"},
