@@ -282,6 +282,8 @@ def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
 
 @pytest.mark.every_store
 def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleSet) -> None:
+    listed = invoke(held, "tasks", "list", "--rm", "RM01", "--unmask")
+    assert listed.exit_code == 0, listed.output
     found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
     assert found["customers"][0]["phone"] == "13812345678"
     assert [e["id"] for e in found["events"]] == ["E1", "E2"]  # E2 names their phone
@@ -292,7 +294,8 @@ def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleS
         "phone_changes": 1,
     }
     assert found["quarantine"][0]["value"] == "C0001"
-    assert [e["action"] for e in found["audit_log"]] == ["explain --unmask"]
+    # the list of tasks showed the person too (it names them by their pseudonym)
+    assert [e["action"] for e in found["audit_log"]] == ["explain --unmask", "tasks list --unmask"]
     assert "C00011" not in json.dumps(found, ensure_ascii=False, default=str)
     assert audit.entries(held, subject="C0001")[0]["action"] == "customer export"
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -307,13 +308,14 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
         ]
         if own:
             found[table.name] = own
-    entries = store.execute(
-        "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE subject = :id"
-        " ORDER BY id",
-        {"id": customer_id},
-    )
+    from guanxi.engine.privacy import audit  # the log reads the pseudonyms from here
+
+    entries = audit.entries(store, subject=customer_id, limit=1_000_000)
     if entries:
-        found["audit_log"] = entries
+        found["audit_log"] = [
+            {**e, "detail": json.dumps(e["detail"], ensure_ascii=False, sort_keys=True)}
+            for e in entries[::-1]  # oldest first, the detail as stored
+        ]
     return found
 
 
