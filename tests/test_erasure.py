@@ -176,7 +176,10 @@ def test_erasure_leaves_no_trace_in_any_table_file_or_later_log(
     assert receipt["tables"]["phone_changes"] == {"deleted": 1}  # a table added later
     assert receipt["tables"]["events"] == {"deleted": 1, "scrubbed": 1}
     assert receipt["files"] == {str(outbox): 1, str(archive / "events.parquet"): 2}
-    assert len(pq.read_table(archive / "events.parquet").to_pylist()) == 0
+    # the person's row goes, another's that names their phone stays, scrubbed
+    assert pq.read_table(archive / "events.parquet").to_pylist() == [
+        {"customer_id": "C0002", "note": "[erased]"}
+    ]
     assert "C0002" in outbox.read_text("utf-8")  # the others' lines stay
 
 
@@ -518,4 +521,49 @@ def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
     sent.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
     for person in ("35", "2026", "02"):
         erase_from_files([sent], Person(person), "customer_id", "erased:x")
-    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == lines[:2]
+    scrubbed_referral = {"customer_id": "C0004", "referrer": "erased:x"}
+    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == [
+        *lines[:2],
+        scrubbed_referral,
+    ]
+
+
+def test_files_keep_others_lines_and_the_archived_accounts_under_the_pseudonym(
+    tmp_path: Path,
+) -> None:
+    """Another customer's outbox line and archived row that name the person keep their
+    place, scrubbed; the person's archived follow-ups stay pseudonymised, as in the store,
+    and their archived events go."""
+    person = Person("C0001", ("张伟",), ("13812345678",))
+    sent = tmp_path / "outbox.jsonl"
+    lines = [
+        {"customer_id": "C0001", "recipient": "13812345678", "body": "张伟您好"},
+        {"customer_id": "C0002", "body": "您推荐的朋友13812345678已开户"},
+        {"customer_id": "C0003", "body": "您好"},
+    ]
+    sent.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    archive = tmp_path / "archive"
+    followups = [
+        {"id": 1, "key": "s:C0001:E1", "customer_id": "C0001", "payload": '{"name": "张伟"}',
+         "reason": "张伟 13812345678", "status": "sent"},
+        {"id": 2, "key": "s:C0002:E2", "customer_id": "C0002", "payload": "{}",
+         "reason": None, "status": "sent"},
+    ]  # fmt: skip
+    events = [{"id": "E1", "customer_id": "C0001"}, {"id": "E2", "customer_id": "C0002"}]
+    for kind, rows in (("followups", followups), ("events", events)):
+        (archive / kind).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), archive / kind / f"{kind}-1.parquet")
+
+    done = erase_from_files([sent, archive], person, "customer_id", "erased:x")
+
+    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == [
+        {"customer_id": "C0002", "body": "您推荐的朋友[erased]已开户"},
+        lines[2],
+    ]
+    assert pq.read_table(archive / "followups" / "followups-1.parquet").to_pylist() == [
+        {"id": 1, "key": "s:erased:x:E1", "customer_id": "erased:x", "payload": "{}",
+         "reason": "[erased] [erased]", "status": "sent"},
+        followups[1],
+    ]  # fmt: skip
+    assert pq.read_table(archive / "events" / "events-1.parquet").to_pylist() == events[1:]
+    assert sorted(done.values()) == [1, 1, 2]
