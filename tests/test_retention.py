@@ -273,3 +273,18 @@ def test_a_record_exactly_at_the_cutoff_stays_whatever_the_form_of_its_time(
     for table, kept in (("quarantine", "2025-12-01T02:00:00.5"), ("deliveries", "2025-12-01T02")):
         [row] = store.execute(f"SELECT at FROM {table}")
         assert row["at"].startswith(kept), table
+
+
+@pytest.mark.every_store
+def test_two_runs_at_the_same_instant_keep_both_archives(aged: Store, tmp_path: Path) -> None:
+    """The daemon removes one batch a run, and a run at the same instant (a fixed clock,
+    the same --now) would have written its archive under the same name as the last one."""
+    small = WINDOWS.model_copy(update={"batch": 2})
+    archive = tmp_path / "archive"
+    removed = 0
+    for _ in range(3):
+        reports, _left = retention.apply(aged, small, NOW, archive, batches=1)
+        removed += {r.kind: r.removed for r in reports}["followups"]
+    archived = pq.read_table(archive / "followups").to_pylist()
+    assert removed == 3
+    assert sorted(r["occurrence"] for r in archived) == ["cancelled-old", "dead-old", "sent-old"]

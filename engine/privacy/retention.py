@@ -163,11 +163,18 @@ def _batch(
 
 
 def _archive(rows: list[dict[str, Any]], path: Path) -> None:
-    """The rows as one Parquet file, on disk before they are deleted."""
+    """The rows as one Parquet file, on disk before they are deleted; never over another
+    (a run at the same instant, under a fixed clock or the same --now, names its batches
+    as the last one did): then under `…-00000-1.parquet`, `-2` …"""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    free, n = path, 0
+    while free.exists():
+        n += 1
+        free = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    path = free
     partial = path.with_name(path.name + ".partial")
     pq.write_table(pa.Table.from_pylist(rows), partial)
     partial.replace(path)
