@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.plan import policy
-from guanxi.engine.plan.followups import COLUMNS
+from guanxi.engine.plan.followups import COLUMNS, iso
 from guanxi.engine.plan.policy import preferred_channel_sql
 from guanxi.engine.plan.policy_verdicts import Batch
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -57,10 +57,11 @@ def build(path: Path, customers: int, resolved: bool) -> None:
 
 def _resolve(connection: sqlite3.Connection, ruleset: RuleSet) -> None:
     assert ruleset.policies is not None
-    resolved = preferred_channel_sql(ruleset.policies, "f.kind", "c", "f.customer_id")
+    resolved = preferred_channel_sql(ruleset.policies, "f.kind", "c", "f.customer_id", "f.due_at")
     connection.execute(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM customers c"
-        " WHERE c.customer_id = f.customer_id), f.channel) WHERE f.channel = 'preferred'"
+        " WHERE c.customer_id = f.customer_id), f.channel) WHERE f.channel = 'preferred'",
+        {"now": iso(NOW)},
     )
 
 

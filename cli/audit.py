@@ -97,8 +97,9 @@ def _print_entries(rows: list[Row], ruleset: RuleSet) -> None:
 
 
 def _detail(detail: dict[str, Any]) -> str:
-    """`customers=3 json=false`: the details given, empty ones left out."""
-    given = {k: v for k, v in detail.items() if v not in (None, [], "", {})}
+    """`customers=3 json=false`: the details given, empty ones left out, and not the
+    pseudonyms of the customers viewed (`customers` counts them; --json lists them)."""
+    given = {k: v for k, v in detail.items() if v not in (None, [], "", {}) and k != "viewed"}
     return " ".join(f"{k}={_value(v)}" for k, v in sorted(given.items()))
 
 

@@ -342,10 +342,10 @@ def explain_command(
         if as_json:
             print_json(explanation.to_dict())
         else:
-            _print_explanation(explanation, ruleset)
+            _print_explanation(explanation, ruleset, now)
 
 
-def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
+def _print_explanation(found: Explanation, ruleset: RuleSet, now: dt.datetime) -> None:
     out = console()
     out.print(
         _("[bold]customer {customer}[/bold] · rule set {hash} · today {today}").format(
@@ -393,7 +393,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet) -> None:
     _print_stored(found)
     if found.history is not None:
         _print_history(found.history, found.customer_id)
-        print_ledger(found.customer_id, list(found.history.consents), ruleset)
+        print_ledger(found.customer_id, list(found.history.consents), ruleset, now)
 
 
 EVENTS_LISTED = 10  # the newest events of a measure that explain lists

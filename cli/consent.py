@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -118,27 +119,31 @@ def record_command(
 @rules_option
 @store_option
 @output_options
-def show_command(customer_id: str, rules: Path | None, store: str | None, output: str) -> None:
+@now_option
+def show_command(
+    customer_id: str, rules: Path | None, store: str | None, output: str, now_text: str | None
+) -> None:
     """Customer ID's consent records, oldest first, then the consent in force for each
     channel and purpose."""
     ruleset, store = project(rules, store)
+    now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
     try:
         records = consent.history(opened, customer_id)
     finally:
         opened.close()
     if output == "json":
-        in_force = consent.current(records).values()
+        in_force = consent.current(records, iso(now)).values()
         print_json({"customer_id": customer_id, "records": records, "current": list(in_force)})
     elif output == "csv":
         print_csv(CSV_COLUMNS, [_csv_row(row, ruleset) for row in records])
     else:
-        print_ledger(customer_id, records, ruleset)
+        print_ledger(customer_id, records, ruleset, now)
 
 
-def print_ledger(customer_id: str, records: list[Row], ruleset: RuleSet) -> None:
-    """The customer's consent records, then the one in force for each channel and purpose
-    (`explain` prints them too)."""
+def print_ledger(customer_id: str, records: list[Row], ruleset: RuleSet, now: dt.datetime) -> None:
+    """The customer's consent records, then the one in force at `now` for each channel and
+    purpose (`explain` prints them too)."""
     if not records:
         echo(_("no consent records for {customer}: the consent columns decide").format(
             customer=customer_id))  # fmt: skip
@@ -147,7 +152,7 @@ def print_ledger(customer_id: str, records: list[Row], ruleset: RuleSet) -> None
         customer=customer_id, zone=ruleset.settings.timezone
     )
     console().print(table(title, localized(COLUMNS), _rows(records, ruleset)))
-    in_force = consent.current(records)
+    in_force = consent.current(records, iso(now))
     title = _("consent in force for {customer}").format(customer=customer_id)
     console().print(table(title, localized(COLUMNS), _rows(in_force.values(), ruleset)))
 

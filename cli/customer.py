@@ -17,6 +17,7 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
+from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
 from guanxi.engine.privacy.files import written_files
@@ -118,6 +119,8 @@ def erase_command(
         receipt = erase_request(
             opened, fields_of(ruleset), customer_id, given_now(now_text, ruleset), files
         )
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         opened.close()
     if as_json:

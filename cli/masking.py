@@ -75,5 +75,6 @@ def view_masker(
 
     if not unmask:
         return masker(store, ruleset.schema, ids)
-    audit.record(store, view.at, view.action, view.subject, {**view.detail, "customers": len(ids)})
+    shown = {"customers": len(ids), "viewed": audit.viewed(store, ids)}
+    audit.record(store, view.at, view.action, view.subject, {**view.detail, **shown})
     return Masker.whole()

@@ -148,11 +148,13 @@ def history(store: Store, customer_id: str) -> list[Row]:
     return [{**row, "granted": bool(row["granted"])} for row in rows]
 
 
-def current(records: Iterable[Row]) -> dict[tuple[str, str], Row]:
-    """(channel, purpose) -> the record in force, from records oldest first (`history`)."""
+def current(records: Iterable[Row], at: str) -> dict[tuple[str, str], Row]:
+    """(channel, purpose) -> the record in force at `at` (as stored: `iso`), from records
+    oldest first (`history`); one taking effect later is not in force yet."""
     latest: dict[tuple[str, str], Row] = {}
     for row in records:
-        latest[(row["channel"], row["purpose"])] = row
+        if row["effective_at"] <= at:
+            latest[(row["channel"], row["purpose"])] = row
     return latest
 
 
@@ -172,13 +174,21 @@ def relied_on(records: Sequence[Row], channel: str, purpose: str, at: str) -> li
     return found
 
 
-def latest_sql(column: str, customer_id: str, channel: str, purpose: str) -> str:
-    """SQL for `column` (over alias `l`) of the customer's record in force for the channel
-    and purpose (SQL expressions); NULL when the ledger has none."""
+def decided_at(due: str) -> str:
+    """SQL: the instant a follow-up's consent is decided for, the follow-up's due time `due`
+    or now (`:now`, which the query binds) when that is later. A record takes effect at its
+    effective time: a grant entered today to take effect next month does not undo today's
+    withdrawal, and a withdrawal from next month does not stop what is sent before."""
+    return f"CASE WHEN {due} > :now THEN {due} ELSE :now END"
+
+
+def latest_sql(column: str, customer_id: str, channel: str, purpose: str, at: str) -> str:
+    """SQL for `column` (over alias `l`) of the customer's record in force at `at` for the
+    channel and purpose (SQL expressions); NULL when the ledger has none."""
     return (
         f"(SELECT {column} FROM consent_ledger l WHERE l.customer_id = CAST({customer_id} AS TEXT)"
         f" AND l.purpose = {purpose} AND l.channel IN ({channel}, '{ALL}')"
-        " ORDER BY l.effective_at DESC, l.id DESC LIMIT 1)"
+        f" AND l.effective_at <= {at} ORDER BY l.effective_at DESC, l.id DESC LIMIT 1)"
     )
 
 
@@ -190,13 +200,13 @@ CITATION = (
 )
 
 
-def in_force_sql(customer_id: str, channel: str, purpose: str) -> str:
-    """SQL for the record in force as one text, so that a check reads the ledger once: NULL
+def in_force_sql(customer_id: str, channel: str, purpose: str, at: str) -> str:
+    """SQL for the record in force at `at` as one text, so that a check reads the ledger once: NULL
     when there is none (the column decides), '' when it grants, else its `CITATION` (read
     from the table only then: the search itself reads the index alone)."""
     cited = f"(SELECT {CITATION} FROM consent_ledger r WHERE r.id = l.id)"
     verdict = f"CASE WHEN l.granted = TRUE THEN '' ELSE {cited} END"
-    return latest_sql(verdict, customer_id, channel, f"'{purpose}'")
+    return latest_sql(verdict, customer_id, channel, f"'{purpose}'", at)
 
 
 def column_sources(policies: PoliciesFile | None) -> dict[str, list[tuple[str, str]]]:

@@ -109,6 +109,10 @@ CODES: dict[str, str] = {
         "A retention window in guanxi.yaml is not of the form '400 days', '18 months' or"
         " '3 years', is 0, or is longer than a century."
     ),
+    "retention-too-short": N_(
+        "A retention window in guanxi.yaml would remove records the rules still read: the"
+        " events of a measure's `in_last`, the messages a frequency cap counts."
+    ),
     "invalid-memory": N_(
         "guanxi.yaml's snapshot_memory is not an amount of memory from 100 MB to 16 TB, such as"
         " '6GB'."

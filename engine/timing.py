@@ -31,6 +31,10 @@ UNITS: dict[str, Unit] = {
     "minute": "minutes",
     "minutes": "minutes",
 }
+# a duration's length; a business day counted as a calendar day (a frequency cap's period)
+DURATION_SECONDS: dict[Unit, int] = {
+    "minutes": 60, "hours": 3_600, "days": 86_400, "business_days": 86_400, "weeks": 604_800
+}  # fmt: skip
 ALIASES = {"workday": "business day", "workdays": "business days", "working day": "business day",
            "working days": "business days"}  # fmt: skip
 # As a Chinese sentence says it: 3个工作日, 三个工作日, 2小时, 1周
@@ -152,6 +156,15 @@ class Window:
         year, month = divmod(months, 12)
         last = calendar.monthrange(year, month + 1)[1]
         return moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+
+    def shortest_days(self) -> int:
+        """The fewest whole days the window keeps, whatever day it counts back from: a month
+        back from 1 March is 28 days (every day of four years: each pattern of leap years)."""
+        if self.unit in ("day", "week"):
+            return self.amount * WINDOW_DAYS[self.unit]
+        start = dt.datetime(2024, 1, 1)
+        days = (start + dt.timedelta(days=n) for n in range(4 * 366))
+        return min((day - self.before(day)).days for day in days)
 
 
 def parse_window(text: str) -> Window:

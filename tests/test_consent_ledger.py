@@ -106,16 +106,49 @@ def test_the_latest_record_by_effective_time_decides_whenever_it_was_recorded(
     old_grant = consent.Record("C0001", "all", "marketing", True, "call", None, iso(monday))
     consent.record(store, ruleset.policies, old_grant, tuesday + dt.timedelta(hours=2))
     ledger = consent.history(store, "C0001")
-    assert consent.current(ledger)[("all", "marketing")]["id"] == withdrawn
+    assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == withdrawn
     tie = consent.Record("C0001", "all", "marketing", True, "app", None, iso(tuesday))
     granted = consent.record(store, ruleset.policies, tie, tuesday)
     ledger = consent.history(store, "C0001")
-    assert consent.current(ledger)[("all", "marketing")]["id"] == granted
+    assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == granted
     assert len(ledger) == 3  # nothing overwritten
     plan(store, [invitation("C0001", "E1", NOON + dt.timedelta(days=2), purpose="marketing")])
     apply_policies(store, ruleset, "b1", tuesday)
     [row] = store.execute("SELECT status FROM followups")
     assert row["status"] == "pending"  # the grant in the ledger wins over the column's false
+
+
+def test_a_record_that_takes_effect_later_does_not_undo_a_withdrawal_in_force_now(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A grant signed to take effect next month (entered first) and a withdrawal today: the
+    withdrawal decides until next month, at planning and at send time alike; a follow-up
+    due after the grant takes effect is planned."""
+    store.upsert_customers([customer(1)])
+    next_month = START + dt.timedelta(days=31)
+    later = consent.Record("C0001", "all", "marketing", True, "branch", "FORM-6", iso(next_month))
+    granted = consent.record(store, ruleset.policies, later, START)
+    record = withdraw(store, ruleset, "all", "marketing", START)
+    ledger = consent.history(store, "C0001")
+    assert consent.current(ledger, iso(NOON))[("all", "marketing")]["id"] == record
+    assert consent.current(ledger, iso(next_month))[("all", "marketing")]["id"] == granted
+    plan(store, [
+        invitation("C0001", "E1", NOON, purpose="marketing"),
+        invitation("C0001", "E2", NOON + dt.timedelta(days=31), purpose="marketing"),
+    ])  # fmt: skip
+    apply_policies(store, ruleset, "b1", START)
+    found = store.execute("SELECT occurrence, status, reason FROM followups ORDER BY id")
+    assert [(row["occurrence"], row["status"]) for row in found] == [
+        ("E1", "suppressed"),
+        ("E2", "pending"),  # due once the grant is in force
+    ]
+    assert found[0]["reason"].endswith(cited(record, START))
+    store.execute("UPDATE followups SET status = 'pending' WHERE occurrence = 'E1'")
+    with outboxes(ruleset, tmp_path / "outbox.jsonl") as adapters:
+        deliver(store, ruleset, adapters, NOON)
+        assert sent(store) == []
+        deliver(store, ruleset, adapters, NOON + dt.timedelta(days=31))
+    assert [row["key"].split(":")[-1] for row in sent(store)] == ["E2"]
 
 
 def test_a_customer_load_that_changes_a_consent_column_adds_a_record_and_keeps_history(
@@ -134,7 +167,8 @@ def test_a_customer_load_that_changes_a_consent_column_adds_a_record_and_keeps_h
     withdrawn = withdraw(store, ruleset, "sms", "service", START + dt.timedelta(days=2))
     load_customers(store, ruleset, file, START + dt.timedelta(days=3))  # still says true
     ledger = consent.history(store, "C0001")
-    assert consent.current(ledger)[("sms", "service")]["id"] == withdrawn
+    in_force = consent.current(ledger, iso(START + dt.timedelta(days=3)))
+    assert in_force[("sms", "service")]["id"] == withdrawn
     file.write_text(header + "C0001,王伟,false,true\n", "utf-8")
     load_customers(store, ruleset, file, START + dt.timedelta(days=4))
     ledger = consent.history(store, "C0001")

@@ -20,11 +20,15 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.adapters.base import Adapter, Message
+from guanxi.adapters.base import Receipt as AdapterReceipt
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.tick import tick
+from guanxi.engine.dispatch.dispatch import dispatch_once
+from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ingest.load import load_customers, load_events
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.privacy import audit
@@ -38,6 +42,7 @@ from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import invitation, post
+from tests.test_send_time_policy import open_again
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
@@ -171,7 +176,10 @@ def test_erasure_leaves_no_trace_in_any_table_file_or_later_log(
     assert receipt["tables"]["phone_changes"] == {"deleted": 1}  # a table added later
     assert receipt["tables"]["events"] == {"deleted": 1, "scrubbed": 1}
     assert receipt["files"] == {str(outbox): 1, str(archive / "events.parquet"): 2}
-    assert len(pq.read_table(archive / "events.parquet").to_pylist()) == 0
+    # the person's row goes, another's that names their phone stays, scrubbed
+    assert pq.read_table(archive / "events.parquet").to_pylist() == [
+        {"customer_id": "C0002", "note": "[erased]"}
+    ]
     assert "C0002" in outbox.read_text("utf-8")  # the others' lines stay
 
 
@@ -202,6 +210,56 @@ def test_the_accounts_stay_under_the_pseudonym_and_nothing_more_goes_out(
     assert audit.entries(held)[0]["action"] == "customer erase"
     others = held.execute("SELECT customer_id FROM customers")
     assert {r["customer_id"] for r in others} == {"C0002", "C00011"}
+    consents = held.execute(
+        "SELECT customer_id, channel, granted, evidence FROM consent_ledger"
+        " WHERE evidence LIKE 'customers.csv:2 %' ORDER BY id"
+    )
+    assert [(c["customer_id"], c["channel"], bool(c["granted"])) for c in consents] == [
+        (alias, "sms", True)
+    ]  # the proof that the SMS sent was allowed stays
+
+
+class ErasingAdapter(Adapter):
+    """Sends by asking, meanwhile, for the customer's erasure on another connection."""
+
+    name = "erasing"
+
+    def __init__(self, store: Store, ruleset: RuleSet) -> None:
+        super().__init__()
+        self.other, self.ruleset = open_again(store), ruleset
+        self.refused: list[str] = []
+
+    def send(self, message: Message) -> AdapterReceipt:
+        try:
+            erase_request(self.other, fields_of(self.ruleset), message.customer_id, NOW, [])
+        except GuanxiError as error:
+            self.refused.append(str(error))
+        return AdapterReceipt(message.key, self.name)
+
+
+@pytest.mark.every_store
+def test_a_customer_is_not_erased_while_a_message_to_them_is_being_sent(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The sending dispatcher writes the attempt, with the customer's id in its key, after
+    the send: an erasure meanwhile would leave the id behind. It is refused until the
+    attempt is written; then it leaves no trace."""
+    (tmp_path / "customers.csv").write_text(CUSTOMERS, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
+    adapter = ErasingAdapter(store, ruleset)
+    try:
+        dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    finally:
+        adapter.other.close()
+    assert adapter.refused == [
+        "customer C0001 cannot be erased while a message to them is being sent"
+        " (claimed until 2026-12-01T02:05:00Z); erase them again after that"
+    ]
+    [sent] = store.execute("SELECT status FROM followups")
+    assert sent["status"] == "sent"
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [])
+    assert traces_in_store(store) == {}
 
 
 @pytest.mark.every_store
@@ -227,6 +285,8 @@ def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
 
 @pytest.mark.every_store
 def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleSet) -> None:
+    listed = invoke(held, "tasks", "list", "--rm", "RM01", "--unmask")
+    assert listed.exit_code == 0, listed.output
     found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
     assert found["customers"][0]["phone"] == "13812345678"
     assert [e["id"] for e in found["events"]] == ["E1", "E2"]  # E2 names their phone
@@ -237,9 +297,33 @@ def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleS
         "phone_changes": 1,
     }
     assert found["quarantine"][0]["value"] == "C0001"
-    assert [e["action"] for e in found["audit_log"]] == ["explain --unmask"]
+    # the list of tasks showed the person too (it names them by their pseudonym)
+    assert [e["action"] for e in found["audit_log"]] == ["explain --unmask", "tasks list --unmask"]
     assert "C00011" not in json.dumps(found, ensure_ascii=False, default=str)
     assert audit.entries(held, subject="C0001")[0]["action"] == "customer export"
+
+
+@pytest.mark.every_store
+def test_export_shows_where_others_rows_mention_the_person_and_nothing_of_theirs(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """C0002's feedback names the person's phone: the export says so (the event, the text
+    that names them) without C0002's id, name, phone or the rest of their row."""
+    held.execute(
+        "UPDATE events SET payload = :payload WHERE id = 'E2'",
+        {"payload": json.dumps({"comment": "李娜 13900001111 推荐朋友13812345678", "score": 5},
+                               ensure_ascii=False)},
+    )  # fmt: skip
+    found = export_request(held, fields_of(ruleset), "C0001", NOW)["tables"]
+    [theirs] = [e for e in found["events"] if e["id"] == "E2"]
+    assert theirs == {
+        "id": "E2",
+        "payload": json.dumps(
+            {"comment": "李* 139****1111 推荐朋友13812345678", "score": 5}, ensure_ascii=False
+        ),
+    }
+    shown = json.dumps(found, ensure_ascii=False, default=str)
+    assert "C0002" not in shown and "13900001111" not in shown and "李娜" not in shown
 
 
 @pytest.mark.every_store
@@ -263,6 +347,14 @@ def test_a_kept_simulation_copy_is_erased_too(
 
 
 def test_the_commands_print_the_receipt_without_personal_data(held: Store) -> None:
+    held.execute(
+        "UPDATE followups SET status = 'claimed', lease_until = '2026-12-01T02:05:00Z'"
+        " WHERE occurrence = 'E9'"
+    )
+    refused = invoke(held, "customer", "erase", "C0001", "--yes", "--now", NOW.isoformat())
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "being sent (claimed until 2026-12-01T02:05:00Z)" in refused.output
+    held.execute("UPDATE followups SET status = 'pending' WHERE occurrence = 'E9'")
     erased = invoke(held, "customer", "erase", "C0001", "--yes")
     assert erased.exit_code == 0, erased.output
     listed = invoke(held, "customer", "erasures", "--json")
@@ -356,6 +448,68 @@ def test_erasing_an_id_like_a_year_or_a_minute_leaves_every_other_value_as_it_wa
     ]
 
 
+@pytest.mark.every_store
+def test_a_short_name_is_not_erased_from_tables_that_name_no_customer(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A name is shared by many people and a short one stands inside other words: erasing
+    `Al` leaves a classification run's counts (`low_value`) and a release's files as they
+    were; a row of such a table that names the person by phone loses the name too."""
+    people = "customer_id,name,phone,opened_on,rm_id,consent_sms\n"
+    people += (
+        "C0001,Al,13812345678,2020-01-05,RM01,true\nC0002,王芳,13700002222,2026-01-01,RM02,true\n"
+    )
+    (tmp_path / "customers.csv").write_text(people, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    classify(store, ruleset, NOW)
+    store.execute(
+        "INSERT INTO releases (hash, files, proposer, proposed_at)"
+        " VALUES ('h1', '{\"tiers.yaml\": \"tier: normal\"}', 'li.na', '2026-11-30T02:00:00Z')"
+    )
+    with store.transaction():
+        store.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        store.execute("INSERT INTO contacts VALUES ('Al', '13812345678'), ('Al', '13700002222')")
+    before = every_row(store)
+
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [])
+
+    after = every_row(store)
+    store.execute("DROP TABLE contacts")  # PostgreSQL's schema serves the next tests
+    assert "low_value" in after["classification_runs"][0]["counts"]
+    for table in ("classification_runs", "releases"):
+        assert after[table] == before[table], table
+    assert sorted(after["contacts"], key=str) == [
+        {"name": "Al", "phone": "13700002222"},
+        {"name": "[erased]", "phone": "[erased]"},
+    ]
+
+
+@pytest.mark.every_store
+def test_an_address_inside_another_is_not_the_persons(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The person's e-mail `li@example.com` is inside another's `wang.li@example.com`, their
+    phone `87654321` inside another's mobile: the other customer's row and outbox line stay
+    as they were; a true mention (`联系人 li@example.com`) is erased."""
+    people = "customer_id,name,phone,email,rm_id,consent_sms\n"
+    people += "C0001,李四,87654321,li@example.com,RM01,true\n"
+    people += "C0002,王芳,13887654321,wang.li@example.com,RM02,true\n"
+    (tmp_path / "customers.csv").write_text(people, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    post(store, "E1", "feedback", "C0002", "2026-11-30T02:00:00Z", comment="联系人 li@example.com")
+    outbox = tmp_path / "outbox.jsonl"
+    line = {"customer_id": "C0002", "email": "wang.li@example.com", "phone": "13887654321"}
+    outbox.write_text(json.dumps(line) + "\n", "utf-8")
+    [before] = store.execute("SELECT * FROM customers WHERE customer_id = 'C0002'")
+
+    erase_request(store, fields_of(ruleset), "C0001", NOW, [outbox])
+
+    assert store.execute("SELECT * FROM customers WHERE customer_id = 'C0002'") == [before]
+    assert [json.loads(text) for text in outbox.read_text("utf-8").splitlines()] == [line]
+    [event] = store.execute("SELECT payload FROM events WHERE id = 'E1'")
+    assert json.loads(event["payload"])["comment"] == "联系人 [erased]"
+
+
 def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
     sent = tmp_path / "outbox.jsonl"
     lines = [
@@ -367,4 +521,49 @@ def test_a_file_loses_the_persons_lines_and_only_theirs(tmp_path: Path) -> None:
     sent.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
     for person in ("35", "2026", "02"):
         erase_from_files([sent], Person(person), "customer_id", "erased:x")
-    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == lines[:2]
+    scrubbed_referral = {"customer_id": "C0004", "referrer": "erased:x"}
+    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == [
+        *lines[:2],
+        scrubbed_referral,
+    ]
+
+
+def test_files_keep_others_lines_and_the_archived_accounts_under_the_pseudonym(
+    tmp_path: Path,
+) -> None:
+    """Another customer's outbox line and archived row that name the person keep their
+    place, scrubbed; the person's archived follow-ups stay pseudonymised, as in the store,
+    and their archived events go."""
+    person = Person("C0001", ("张伟",), ("13812345678",))
+    sent = tmp_path / "outbox.jsonl"
+    lines = [
+        {"customer_id": "C0001", "recipient": "13812345678", "body": "张伟您好"},
+        {"customer_id": "C0002", "body": "您推荐的朋友13812345678已开户"},
+        {"customer_id": "C0003", "body": "您好"},
+    ]
+    sent.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    archive = tmp_path / "archive"
+    followups = [
+        {"id": 1, "key": "s:C0001:E1", "customer_id": "C0001", "payload": '{"name": "张伟"}',
+         "reason": "张伟 13812345678", "status": "sent"},
+        {"id": 2, "key": "s:C0002:E2", "customer_id": "C0002", "payload": "{}",
+         "reason": None, "status": "sent"},
+    ]  # fmt: skip
+    events = [{"id": "E1", "customer_id": "C0001"}, {"id": "E2", "customer_id": "C0002"}]
+    for kind, rows in (("followups", followups), ("events", events)):
+        (archive / kind).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), archive / kind / f"{kind}-1.parquet")
+
+    done = erase_from_files([sent, archive], person, "customer_id", "erased:x")
+
+    assert [json.loads(line) for line in sent.read_text("utf-8").splitlines()] == [
+        {"customer_id": "C0002", "body": "您推荐的朋友[erased]已开户"},
+        lines[2],
+    ]
+    assert pq.read_table(archive / "followups" / "followups-1.parquet").to_pylist() == [
+        {"id": 1, "key": "s:erased:x:E1", "customer_id": "erased:x", "payload": "{}",
+         "reason": "[erased] [erased]", "status": "sent"},
+        followups[1],
+    ]  # fmt: skip
+    assert pq.read_table(archive / "events" / "events-1.parquet").to_pylist() == events[1:]
+    assert sorted(done.values()) == [1, 1, 2]

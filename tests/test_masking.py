@@ -89,20 +89,30 @@ def test_an_unmasked_view_is_audited_with_its_actor_and_listed(shown: Store) -> 
         "C1",
     )
     assert explain["at"] == "2026-10-01T02:00:00+00:00"  # the command's --now, in UTC
-    assert explain["detail"] == {"customers": 1, "json": False}
+    assert explain["detail"] == {
+        "customers": 1,
+        "json": False,
+        "viewed": audit.viewed(shown, ["C1"]),
+    }
     assert (tasks["actor"], tasks["action"], tasks["subject"]) == (
         "wang.wu",
         "tasks list --unmask",
         None,
     )
-    assert tasks["detail"] == {"customers": 1, "rm": "RM001", "status": "open"}
+    c1 = audit.viewed(shown, ["C1"])
+    assert c1[0].startswith("erased:") and "C1" not in json.dumps(tasks["detail"])
+    assert tasks["detail"] == {"customers": 1, "rm": "RM001", "status": "open", "viewed": c1}
 
     table = invoke(shown, "audit", "list").stdout
     assert "李娜" in table and "explain --unmask" in table and "2026-10-01 10:00" in table
     about = json.loads(invoke(shown, "audit", "list", "--customer", "C1", "--json").stdout)
-    assert [(e["actor"], e["at"]) for e in about["entries"]] == [
-        ("李娜", "2026-10-01T10:00:00+08:00")
+    assert [(e["actor"], e["action"]) for e in about["entries"]] == [
+        ("wang.wu", "tasks list --unmask"),  # a list that showed C1
+        ("李娜", "explain --unmask"),
     ]
+    assert about["entries"][1]["at"] == "2026-10-01T10:00:00+08:00"
+    nobody = json.loads(invoke(shown, "audit", "list", "--customer", "C2", "--json").stdout)
+    assert nobody["entries"] == []
     by_wang = invoke(shown, "audit", "list", "--actor", "wang.wu", "--since", "2026-10-02", "--csv")
     header, *rows = csv.reader(by_wang.stdout_bytes.decode("utf-8-sig").splitlines())
     assert header == ["id", "at", "actor", "action", "subject", "detail"]

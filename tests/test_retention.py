@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,9 +16,10 @@ from click.testing import CliRunner
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
-from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.ingest.load import load_customers, load_events
+from guanxi.engine.plan.followups import insert_followups, iso
 from guanxi.engine.privacy import retention
-from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.ruleset import RuleSet, load_ruleset, validate_project
 from guanxi.engine.ruleset.models import RetentionSettings
 from guanxi.engine.store import Store
 from guanxi.engine.timing import TimingError, parse_window
@@ -167,6 +169,43 @@ def test_bad_windows_are_diagnostics_with_their_place(tmp_path: Path) -> None:
     assert ("invalid-time", lines.index('  at: "25:00"') + 1) in found
 
 
+def test_a_window_shorter_than_the_rules_read_back_is_an_error_at_its_line(
+    tmp_path: Path,
+) -> None:
+    """The default rules count complaints over 365 days and messages per 7 and per 30 days:
+    events kept 90 days, follow-ups kept a month (28 days in February) and deliveries kept
+    3 days would change those answers as records go; a year, 18 months and 400 days not."""
+    rules = rules_copy(tmp_path)
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(
+        text + "\nretention:\n  events: 90 days\n  followups: 1 month\n  deliveries: 3 days\n",
+        "utf-8",
+    )
+    diagnostics = [d for d in validate_project(rules).diagnostics if d.file.endswith("guanxi.yaml")]
+    lines = settings.read_text("utf-8").splitlines()
+    found = [(d.code, d.line, d.severity) for d in diagnostics]
+    assert found == [
+        ("retention-too-short", lines.index(f"  {kind}") + 1, "error")
+        for kind in ("events: 90 days", "followups: 1 month", "deliveries: 3 days")
+    ]
+    messages = [d.message for d in diagnostics]
+    assert (
+        "events kept for 90 days would be removed while the measure 'feedback_365d' counts the"
+        " events of the last 365 days" in messages
+    )
+    assert (
+        "followups kept for 1 month would be removed while the frequency cap of all counts the"
+        " messages of 30 days" in messages
+    )
+    assert [d.hint for d in diagnostics] == [f"keep them at least {n} days" for n in (365, 30, 30)]
+    settings.write_text(
+        text + "\nretention:\n  events: 1 year\n  followups: 18 months\n  deliveries: 400 days\n",
+        "utf-8",
+    )
+    assert validate_project(rules).ruleset is not None
+
+
 @pytest.mark.parametrize(
     ("window", "moment", "before"),
     [
@@ -186,3 +225,66 @@ def test_windows_count_back_by_the_calendar(window: str, moment: str, before: st
 def test_a_window_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(TimingError):
         parse_window(text)
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_a_record_exactly_at_the_cutoff_stays_whatever_the_form_of_its_time(
+    store: Store, ruleset: RuleSet, tmp_path: Path, zone: str
+) -> None:
+    """Times are stored as loaded (`+00:00`, with a fraction of a second) or as the engine
+    writes them (`Z`): a record at the cutoff or after it stays, one before it goes, and
+    `now` given in the project's zone is the same instant."""
+    (tmp_path / "customers.csv").write_text("customer_id,name\nC1,张伟\n", "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    (tmp_path / "events.csv").write_text(
+        "id,type,customer_id,at,product,amount\n"
+        "at-cutoff,sale,C1,2025-12-01 10:00:00,基金,5\n"  # 02:00:00 UTC, the cutoff
+        "before,sale,C1,2025-12-01 09:59:59,基金,5\n",
+        "utf-8",
+    )
+    load_events(store, ruleset, tmp_path / "events.csv", NOW)
+    store.execute("UPDATE events SET planned_at = :at", {"at": iso(NOW)})
+    assert store.execute("SELECT at FROM events WHERE id = 'at-cutoff'") == [
+        {"at": "2025-12-01T02:00:00+00:00"}
+    ]
+    for at in ("2025-12-01T02:00:00.500000+00:00", "2025-12-01T01:59:59.900000+00:00"):
+        store.execute(
+            "INSERT INTO quarantine (kind, source, row_number, reason, at)"
+            " VALUES ('customers', 'c.csv', 2, 'bad', :at)",
+            {"at": at},
+        )
+    for at in ("2025-12-01T02:00:00Z", "2025-12-01T01:59:59Z"):
+        store.execute(
+            "INSERT INTO deliveries (followup_id, key, attempt, at, outcome)"
+            " VALUES (1, 'k', 1, :at, 'sent')",
+            {"at": at},
+        )
+    windows = RetentionSettings(events="1 year", deliveries="1 year", quarantine="1 year")
+    now = NOW.astimezone(ZoneInfo(zone))
+
+    planned = {r.kind: r.due for r in retention.plan(store, windows, now)}
+    reports, _left = retention.apply(store, windows, now, None)
+
+    assert planned == {r.kind: r.removed for r in reports} == {
+        "events": 1, "deliveries": 1, "quarantine": 1
+    }  # fmt: skip
+    assert [e["id"] for e in store.execute("SELECT id FROM events")] == ["at-cutoff"]
+    for table, kept in (("quarantine", "2025-12-01T02:00:00.5"), ("deliveries", "2025-12-01T02")):
+        [row] = store.execute(f"SELECT at FROM {table}")
+        assert row["at"].startswith(kept), table
+
+
+@pytest.mark.every_store
+def test_two_runs_at_the_same_instant_keep_both_archives(aged: Store, tmp_path: Path) -> None:
+    """The daemon removes one batch a run, and a run at the same instant (a fixed clock,
+    the same --now) would have written its archive under the same name as the last one."""
+    small = WINDOWS.model_copy(update={"batch": 2})
+    archive = tmp_path / "archive"
+    removed = 0
+    for _ in range(3):
+        reports, _left = retention.apply(aged, small, NOW, archive, batches=1)
+        removed += {r.kind: r.removed for r in reports}["followups"]
+    archived = pq.read_table(archive / "followups").to_pylist()
+    assert removed == 3
+    assert sorted(r["occurrence"] for r in archived) == ["cancelled-old", "dead-old", "sent-old"]

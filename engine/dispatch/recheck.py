@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
-from guanxi.engine.plan.followups import past_bound
+from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy import FOLLOWUP_FIELDS, consent_sql, preferred_channel_sql
 from guanxi.engine.plan.policy_messages import Message, Quiet, Window, arbitrate, cap_windows, defer
 from guanxi.engine.plan.policy_verdicts import Batch, Survey, Verdict, open_scratch, settle
@@ -89,7 +89,7 @@ class SendPolicy:
     def _verdicts(
         self, policies: PoliciesFile, rows: Sequence[Row], batch: list[int]
     ) -> list[Verdict]:
-        refused = refusals(self.store, self.ruleset, rows)
+        refused = refusals(self.store, self.ruleset, rows, self.now)
         verdicts = [Verdict(i, "suppressed", *refusal) for i, refusal in refused.items()]
         messages = [r for r in rows if r["kind"] == "message" and r["id"] not in refused]
         zone = self.ruleset.calendar.zone
@@ -191,12 +191,14 @@ def lock_customers(store: Store, customers: list[str]) -> None:
     )
 
 
-def refusals(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[int, Refusal]:
-    """The follow-ups of `rows` (by id) that a consent check now refuses; one query."""
+def refusals(
+    store: Store, ruleset: RuleSet, rows: Sequence[Row], now: dt.datetime
+) -> dict[int, Refusal]:
+    """The follow-ups of `rows` (by id) that a consent check refuses at `now`; one query."""
     policies = ruleset.policies
     if policies is None or not rows:
         return {}
-    resolved = preferred_channel_sql(policies, "f.kind", "c", "f.customer_id")
+    resolved = preferred_channel_sql(policies, "f.kind", "c", "f.customer_id", "f.due_at")
     followup = {name: f"f.{name}" for name in FOLLOWUP_FIELDS}
     followup["resolved"] = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
     verdict = consent_sql(policies, "c", followup)
@@ -206,6 +208,6 @@ def refusals(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[int, R
         f" FROM followups f LEFT JOIN customers c ON c.{key} = f.customer_id"
         f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
         f" AND {verdict.status} IS NOT NULL",
-        {"ids": json.dumps([row["id"] for row in rows]), **verdict.params},
+        {"ids": json.dumps([row["id"] for row in rows]), "now": iso(now), **verdict.params},
     )
     return {row["id"]: Refusal(row["policy"], row["reason"]) for row in found}

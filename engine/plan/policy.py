@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.consent import in_force_sql, latest_sql
+from guanxi.engine.consent import decided_at, in_force_sql, latest_sql
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.experiments import assign_arms
 from guanxi.engine.plan.followups import expire_late, iso
@@ -106,7 +106,7 @@ def apply_policies(
 
 def consent(run: Batch) -> Counts:
     """Suppress every pending follow-up that fails a consent check."""
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id", "f.due_at")
     resolved = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
     row = {name: f"f.{name}" for name in FOLLOWUP_FIELDS} | {"resolved": resolved}
     verdict = consent_sql(run.policies, "c", row)
@@ -115,7 +115,7 @@ def consent(run: Batch) -> Counts:
         SELECT f.id, 'suppressed', {verdict.policy}, {verdict.reason}, {resolved}
         FROM followups f {run.joined_customers()}
         WHERE f.batch = :batch AND f.status = 'pending' AND {verdict.status} IS NOT NULL"""
-    run.query(sql, **verdict.params)
+    run.query(sql, now=iso(run.now), **verdict.params)
     return settle(run, [])
 
 
@@ -146,7 +146,8 @@ class ConsentSql:
 def consent_sql(policies: PoliciesFile, customer: str, row: Mapping[str, str]) -> ConsentSql:
     """The consent checks (see the module) over the customer row `customer` (an alias whose
     columns are the customer's fields) and the follow-up whose FOLLOWUP_FIELDS and
-    `resolved` are the SQL expressions of `row`. The one place the checks are written: the
+    `resolved` are the SQL expressions of `row`, decided at its due time or now when later
+    (`decided_at`: the query binds `:now`). The one place the checks are written: the
     consent pass and a planner deciding while it inserts both use it."""
     bind = _Bound()
     rules = _consent_rules(policies, customer, row, bind)
@@ -172,7 +173,7 @@ def resolve_channels(run: Batch) -> Counts:
     suppressed by the consent pass)."""
     if run.survey.preferred == 0:
         return []
-    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id")
+    resolved = preferred_channel_sql(run.policies, "f.kind", "c", "f.customer_id", "f.due_at")
     customer = f"customers c WHERE c.{quoted_name(run.ruleset.schema.key)} = f.customer_id"
     run.query(
         f"UPDATE followups AS f SET channel = coalesce((SELECT {resolved} FROM {customer}),"
@@ -184,33 +185,36 @@ def resolve_channels(run: Batch) -> Counts:
 
 
 def preferred_channel_sql(
-    policies: PoliciesFile, kind: str, customer: str, customer_id: str
+    policies: PoliciesFile, kind: str, customer: str, customer_id: str, due: str
 ) -> str:
     """SQL for the channel a `preferred` step of kind `kind` (an SQL expression) uses for the
     customer row `customer` whose key is `customer_id`: the preferred channel, else the first
-    fallback the customer consents to; NULL when there is none."""
+    fallback the customer consents to (at `decided_at(due)`); NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
     chosen = f"{customer}.{quoted_name(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
-        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
     whens += [
         f"WHEN {kind} = '{policies.channels[name].kind}'"
-        f" AND {_consents(policies, name, customer, customer_id)} THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
     ]
     return f"CASE {' '.join(whens)} END"
 
 
-def _consents(policies: PoliciesFile, channel: str, customer: str, customer_id: str) -> str:
+def _consents(
+    policies: PoliciesFile, channel: str, customer: str, customer_id: str, due: str
+) -> str:
     """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
     field_name = policies.channels[channel].consent_field
     column = f"{customer}.{quoted_name(field_name)}" if field_name else "TRUE"
-    granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'")
+    at = decided_at(due)
+    granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'", at)
     return f"coalesce({granted}, {column}) = TRUE"
 
 
@@ -286,9 +290,10 @@ def _in_force(row: Mapping[str, str]) -> tuple[str, str]:
     channel: given in `row` when its query reads them once per row, else read here. A
     `preferred` follow-up has no channel yet: its records for 'all' count, and those of the
     channel chosen for it when it is sent (its service consent chose it)."""
+    at = decided_at(row["due_at"])
     return (
-        row.get("service") or in_force_sql(row["customer_id"], row["channel"], "service"),
-        row.get("marketing") or in_force_sql(row["customer_id"], row["channel"], "marketing"),
+        row.get("service") or in_force_sql(row["customer_id"], row["channel"], "service", at),
+        row.get("marketing") or in_force_sql(row["customer_id"], row["channel"], "marketing", at),
     )
 
 

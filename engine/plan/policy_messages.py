@@ -41,12 +41,12 @@ from guanxi.engine.plan.policy_verdicts import (
 )
 from guanxi.engine.ruleset.models import Cap, PoliciesFile
 from guanxi.engine.store.dialect import epoch_seconds, ordered_join, unindexed
-from guanxi.engine.timing import Duration, parse_duration, parse_time_of_day
+from guanxi.engine.timing import DURATION_SECONDS, Duration, parse_duration, parse_time_of_day
 
 DAY = 86_400
 SPREAD = 3_600  # deferred messages are spread over the first hour after quiet hours
 LATEST_DEFERRAL = dt.timedelta(days=1, seconds=SPREAD)  # the most quiet hours move a message
-SECONDS = {"minutes": 60, "hours": 3_600, "days": DAY, "business_days": DAY, "weeks": 7 * DAY}
+SECONDS = DURATION_SECONDS
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any
 from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import quote
-from guanxi.engine.consent import in_force_sql
+from guanxi.engine.consent import decided_at, in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
@@ -56,6 +56,7 @@ from guanxi.engine.timing import Schedule
 CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source
 SERVICE = "x._guanxi_service"  # its consent records in force (engine/consent.py), read there
 MARKETING = "x._guanxi_marketing"
+DUE = "CAST(:due AS TEXT)"  # typed: PostgreSQL cannot tell a NULL's type
 MAX_OCCURRENCES = 1000  # per step and call: a cron every minute over a year is a mistake
 
 
@@ -362,14 +363,14 @@ class _Selection:
         if policies is None:
             return None
         key = f"x.{self.q(self.ruleset.schema.key)}"
-        resolved = preferred_channel_sql(policies, ":kind", "x", key)
+        resolved = preferred_channel_sql(policies, ":kind", "x", key, DUE)
         row = {
             "customer_id": key,
             "channel": CHANNEL,
             "kind": ":kind",
             "mandatory": ":mandatory",
             "purpose": ":purpose",
-            "due_at": "CAST(:due AS TEXT)",  # typed: PostgreSQL cannot tell a NULL's type
+            "due_at": DUE,
             "expires_at": "CAST(:expires AS TEXT)",
             "resolved": self._resolved(resolved),
             "service": SERVICE,
@@ -408,7 +409,7 @@ class _Selection:
         """The service and marketing consent records in force (`in_force_sql`) as columns:
         marketing only for a marketing step."""
         key = f"x.{self.q(self.ruleset.schema.key)}"
-        service = in_force_sql(key, CHANNEL, "service")
+        service = in_force_sql(key, CHANNEL, "service", decided_at(DUE))
         policies = self.ruleset.policies
         if self.channel_fields() and policies is not None and PREFERRED not in policies.channels:
             # a channel chosen here was chosen because its service consent holds (the same
@@ -416,7 +417,7 @@ class _Selection:
             service = f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {service} ELSE '' END"
         marketing = "NULL"
         if self.step.step.purpose == "marketing":
-            marketing = in_force_sql(key, CHANNEL, "marketing")
+            marketing = in_force_sql(key, CHANNEL, "marketing", decided_at(DUE))
         return f"{service} AS {SERVICE[2:]}, CAST({marketing} AS TEXT) AS {MARKETING[2:]}"
 
     def profiles(self) -> str:
@@ -460,7 +461,7 @@ class _Selection:
         if not self.channel_fields() or policies is None:
             return ":channel"
         key = f"x.{self.q(self.ruleset.schema.key)}"
-        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x', key)}, :channel)"
+        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x', key, DUE)}, :channel)"
 
     def column(self, name: str) -> str:
         if name in COMPUTED_FIELDS:

@@ -2,7 +2,10 @@
 rules, and when (个人信息保护法 art. 51; a bank's change control).
 
 One append-only table, `audit_log`: the store refuses to delete a row or change one, except
-that erasure replaces a customer id in `subject` with the customer's pseudonym. The actor is
+that erasure replaces a customer id in `subject` with the customer's pseudonym. A view of many
+customers (`tasks list --unmask`) names those it showed in its detail (`viewed`) by their
+pseudonyms, which no erasure needs to take out: the entries about a customer are those whose
+subject is their id or that viewed them. The actor is
 `GUANXI_ACTOR` when set (a bank's launcher sets it to the signed-in employee), else the OS user.
 """
 
@@ -12,7 +15,7 @@ import datetime as dt
 import getpass
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from guanxi.engine.store.base import Row, Store
@@ -61,13 +64,16 @@ def entries(
     since: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[Row]:
-    """The newest entries first, filtered by subject, actor and time when given."""
+    """The newest entries first, filtered by subject (an entry about them, or a view that
+    showed them), actor and time when given."""
     where: list[str] = []
     parameters: dict[str, Any] = {"limit": limit}
-    for column, value in (("subject", subject), ("actor", actor)):
-        if value is not None:
-            where.append(f"{column} = :{column}")
-            parameters[column] = value
+    if subject is not None:
+        where.append("(subject = :subject OR detail LIKE :viewed)")
+        parameters |= {"subject": subject, "viewed": f'%"{viewed(store, [subject])[0]}"%'}
+    if actor is not None:
+        where.append("actor = :actor")
+        parameters["actor"] = actor
     if since is not None:
         where.append("at >= :since")
         parameters["since"] = utc(since)
@@ -78,6 +84,14 @@ def entries(
         parameters,
     )
     return [{**row, "detail": json.loads(row["detail"])} for row in rows]
+
+
+def viewed(store: Store, customer_ids: Iterable[str]) -> list[str]:
+    """The customers a view showed, as the audit log names them: their pseudonyms."""
+    from guanxi.engine.privacy.erasure import pseudonym, store_secret  # erasure reads the log
+
+    secret = store_secret(store)
+    return sorted({pseudonym(secret, str(customer_id)) for customer_id in customer_ids})
 
 
 def utc(moment: dt.datetime) -> str:

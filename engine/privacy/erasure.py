@@ -7,8 +7,9 @@ their id, or its `followup_id` names one of their follow-ups. Erasure then
 
 - deletes the person's rows: the customer, their events, assignments and any other table's;
 - keeps the accounting tables (KEPT: follow-ups, their decisions, deliveries, tasks, tier
-  moves) as pseudonymous rows: the id becomes the person's pseudonym, their name, phone and
-  e-mail become `[erased]` wherever written, and the free text (CLEARED) is emptied;
+  moves, consent records) as pseudonymous rows: the id becomes the person's pseudonym, their
+  name, phone and e-mail become `[erased]` wherever written, and the free text (CLEARED) is
+  emptied;
 - replaces the person's phone, e-mail and id where other rows mention them (another
   customer's event naming them), and deletes the quarantined rows that do;
 - gives the audit log's entries about them the pseudonym as subject.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from guanxi.engine.privacy.mentions import (
     value_mention,
     weak,
 )
+from guanxi.engine.privacy.personal import mask_id, mask_name, mask_text
 from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import quoted_name
@@ -48,8 +51,11 @@ if TYPE_CHECKING:
 PREFIX = "erased:"
 ERASED = "[erased]"
 SECRET = "pseudonyms"
-# Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when.
-KEPT = frozenset({"followups", "followup_decisions", "deliveries", "tasks", "transitions"})
+# Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when, and
+# the consent records that allowed it (the decisions cite them by number).
+KEPT = frozenset(
+    {"followups", "followup_decisions", "deliveries", "tasks", "transitions", "consent_ledger"}
+)
 # Free text of the person's kept rows: emptied, whatever it says.
 CLEARED: Mapping[str, Mapping[str, Any]] = {
     "followups": {"payload": "{}"},
@@ -224,8 +230,10 @@ class Scope:
         return bool(table.customer_columns(self.key) or table.followup_columns())
 
     def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
-        """SQL finding the rows whose text mentions the person (a superset: LIKE)."""
-        values = self.person.mentions(everything=not self.has_link(table))
+        """SQL finding the rows whose text mentions the person (a superset: LIKE): by their
+        id, phone, e-mail …, never by name alone (a name is shared by many people, and a
+        short one is found inside other words: `Al` in `low_value`)."""
+        values = self.person.mentions(everything=False)
         if not table.text:
             return "", {}
         parameters = {f"m{i}": f"%{_like(v.lower())}%" for i, v in enumerate(values)}
@@ -281,8 +289,9 @@ def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]
 
 
 def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str, list[Row]]:
-    """Every row held about the person, by table: their own rows, the rows mentioning their
-    phone or e-mail, and the audit log's entries about them."""
+    """Every row held about the person, by table: their own rows, the rows of others that
+    mention their id, phone or e-mail (as `_as_mentioned`: nothing more of the others), and
+    the audit log's entries about them."""
     person = find_person(store, fields, customer_id)
     scope = scope_of(store, person, fields.key)
     found: dict[str, list[Row]] = {}
@@ -290,17 +299,69 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
         if table.name in OWN:
             continue
         rows, _row = held_rows(store, scope, table)
-        own = [r for r in rows if scope.linked(table, r) or _mentions(table, r, person)]
+        own = [
+            {k: v for k, v in r.items() if k != "_row"}
+            if scope.linked(table, r)
+            else _as_mentioned(store, fields, table, r, person)
+            for r in rows
+            if scope.linked(table, r) or _mentions(table, r, person)
+        ]
         if own:
-            found[table.name] = [{k: v for k, v in r.items() if k != "_row"} for r in own]
-    entries = store.execute(
-        "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE subject = :id"
-        " ORDER BY id",
-        {"id": customer_id},
-    )
+            found[table.name] = own
+    from guanxi.engine.privacy import audit  # the log reads the pseudonyms from here
+
+    entries = audit.entries(store, subject=customer_id, limit=1_000_000)
     if entries:
-        found["audit_log"] = entries
+        found["audit_log"] = [
+            {**e, "detail": json.dumps(e["detail"], ensure_ascii=False, sort_keys=True)}
+            for e in entries[::-1]  # oldest first, the detail as stored
+        ]
     return found
+
+
+def _as_mentioned(store: Store, fields: Fields, table: Table, row: Row, person: Person) -> Row:
+    """Another's row that mentions the person, as the person may see it: its key (unless
+    that names a customer) and the texts that mention them, the rest of the personal data
+    in those masked (the row's customer's name and values, any phone, card or e-mail)."""
+    mentions = person.replacements("", everything=False)
+    customers = table.customer_columns(fields.key)
+    others = [
+        find_person(store, fields, str(row[c]))
+        for c in customers
+        if row[c] is not None and str(row[c]) != person.customer_id
+    ]
+    known = {name: mask_name(name) for other in others for name in other.names}
+    known |= {value: _masked_value(value) for other in others for value in other.identifying}
+    shown = {c: row[c] for c in table.primary_key if c not in customers}
+    for column in table.text:
+        value = row[column]
+        if isinstance(value, str) and found(value, mentions):
+            shown[column] = _others_masked(value, mentions, known)
+    return shown
+
+
+def _others_masked(text: str, mentions: list[Mention], known: Mapping[str, str]) -> str:
+    """`text` with all but the person's mentions masked: the `known` values of others, then
+    whatever `mask_text` finds."""
+    spans = sorted(span for mention in mentions for span in mention.spans(text))
+    parts, done = [], 0
+    for start, end in spans:
+        if start >= done:
+            parts += [_masked(text[done:start], known), text[start:end]]
+            done = end
+    return "".join([*parts, _masked(text[done:], known)])
+
+
+def _masked_value(value: str) -> str:
+    """A phone or e-mail as log lines show it (138****5678), another value as an id is."""
+    masked = mask_text(value)
+    return masked if masked != value else mask_id(value)
+
+
+def _masked(text: str, known: Mapping[str, str]) -> str:
+    for value in sorted(known, key=len, reverse=True):
+        text = text.replace(value, known[value])
+    return mask_text(text)
 
 
 def _mentions(table: Table, row: Row, person: Person) -> bool:
@@ -349,8 +410,10 @@ def _erase_table(store: Store, scope: Scope, table: Table, alias: str) -> dict[s
 
 
 def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> Row:
-    """The new values of the row's columns that change."""
-    everything = linked or not scope.has_link(table)
+    """The new values of the row's columns that change: the names too in the person's own
+    rows, and in a row of a table without a customer column that names them by an
+    identifying value (a later table of contacts); elsewhere a name may be another's."""
+    everything = linked or (not scope.has_link(table) and _mentions(table, row, scope.person))
     mentions = scope.person.replacements(alias, everything, own=linked)
     changed: Row = {}
     for column in table.text:

@@ -1,10 +1,13 @@
 """Erasure beyond the store: the files guanxi wrote that may name the person.
 
     *.jsonl     the outbox and other JSON-lines files: the person's lines are removed (a line
-                is theirs when its customer_id is their id or it names their phone, e-mail
-                or id)
-    *.parquet   retention's archives and snapshots: the person's rows are removed
+                is theirs when its customer_id is their id)
+    *.parquet   retention's archives and snapshots: the person's rows are removed, or in
+                an archive of a table erasure keeps (archive/followups/…) pseudonymised
     *.db        kept simulation copies (SQLite stores): erased as the store is
+
+Another customer's line or row that names the person's phone, e-mail or id keeps its place
+with `[erased]` there (a referral in a message sent to someone else), as in the store.
 
 A folder stands for every such file in it, at any depth. A file is rewritten whole into a new
 file that then replaces it, except a JSON-lines file, rewritten in place under the lock the
@@ -22,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from guanxi.adapters.outbox import locked
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
-from guanxi.engine.privacy.erasure import Person, erase_rows
-from guanxi.engine.privacy.mentions import found
+from guanxi.engine.privacy.erasure import CLEARED, KEPT, Person, erase_rows
+from guanxi.engine.privacy.mentions import Mention, scrubbed
+from guanxi.engine.privacy.retention import KINDS
 from guanxi.engine.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -74,52 +78,78 @@ def erase_from_files(paths: Iterable[Path], person: Person, key: str, alias: str
     return done
 
 
-def _theirs(person: Person, key: str, record: dict[str, Any], text: str) -> bool:
-    """Whether a line or row is the person's: their id in a customer column, or their id,
-    phone or e-mail anywhere in it."""
-    if any(str(record.get(c)) == person.customer_id for c in {"customer_id", key}):
-        return True
-    return found(text, person.replacements("", everything=False))
+def _theirs(person: Person, key: str, record: dict[str, Any]) -> bool:
+    """Whether a line or row is the person's: their id in a customer column."""
+    return any(str(record.get(c)) == person.customer_id for c in {"customer_id", key})
 
 
 def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
+    """The person's lines removed, others' mentions of them scrubbed; how many changed."""
     with path.open("r+b") as file, locked(file):
         lines = file.read().splitlines(keepends=True)
-        kept = [line for line in lines if not _line_theirs(person, key, line)]
-        if len(kept) != len(lines):
+        erased = [_erased_line(person, key, alias, line) for line in lines]
+        changed = sum(new != line for line, new in zip(lines, erased, strict=True))
+        if changed:
             file.seek(0)
-            file.write(b"".join(kept))
+            file.write(b"".join(line for line in erased if line is not None))
             file.truncate()
             file.flush()
             os.fsync(file.fileno())
-    return len(lines) - len(kept)
+    return changed
 
 
-def _line_theirs(person: Person, key: str, line: bytes) -> bool:
+def _erased_line(person: Person, key: str, alias: str, line: bytes) -> bytes | None:
+    """None for the person's line, another's with its mentions of them scrubbed."""
     text = line.decode("utf-8", errors="replace")
     try:
         record = json.loads(text)
     except ValueError:
         record = {}
-    return _theirs(person, key, record if isinstance(record, dict) else {}, text)
+    if _theirs(person, key, record if isinstance(record, dict) else {}):
+        return None
+    body = text.rstrip("\r\n")
+    new = scrubbed(body, person.replacements(alias, everything=False))
+    return line if new == body else (new + text[len(body) :]).encode("utf-8")
 
 
 def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
+    """The person's rows removed (pseudonymised in an archive of a kept table), others'
+    mentions of them scrubbed; how many rows changed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    rows = table.to_pylist()
-    keep = [
-        not _theirs(person, key, row, json.dumps(row, ensure_ascii=False, default=str))
-        for row in rows
-    ]
-    removed = keep.count(False)
-    if removed:
+    archived = KINDS.get(path.parent.name)  # retention writes archive/<kind>/<kind>-….parquet
+    kept = archived.table if archived is not None and archived.table in KEPT else None
+    rows, erased, changed = table.to_pylist(), [], 0
+    for row in rows:
+        new = _erased_row(person, key, alias, kept, row)
+        changed += new != row
+        if new is not None:
+            erased.append(new)
+    if changed:
         partial = path.with_name(path.name + ".partial")
-        pq.write_table(table.filter(pa.array(keep)), partial)
+        pq.write_table(pa.Table.from_pylist(erased, schema=table.schema), partial)
         os.replace(partial, path)
-    return removed
+    return changed
+
+
+def _erased_row(
+    person: Person, key: str, alias: str, kept: str | None, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    """None for the person's row, unless its table is `kept`: then under the pseudonym, as
+    erasure leaves it in the store; another's with its mentions of them scrubbed."""
+    if not _theirs(person, key, row):
+        return _scrubbed_row(row, person.replacements(alias, everything=False))
+    if kept is None:
+        return None
+    own = {c: alias for c in {"customer_id", key} if row.get(c) is not None}
+    mentions = person.replacements(alias, everything=True, own=True)
+    return _scrubbed_row(row, mentions) | own | dict(CLEARED.get(kept, {}))
+
+
+def _scrubbed_row(row: dict[str, Any], mentions: list[Mention]) -> dict[str, Any]:
+    return {c: scrubbed(v, mentions) if isinstance(v, str) else v for c, v in row.items()}
 
 
 def _erase_copy(path: Path, person: Person, key: str, alias: str) -> int:

@@ -57,8 +57,29 @@ def id_mention(customer_id: str, replacement: str, own: bool) -> Mention:
 
 
 def value_mention(value: str, replacement: str) -> Mention:
-    """A phone, an e-mail or a name anywhere in text, in any letter case."""
-    return Mention(re.compile(re.escape(value), re.IGNORECASE), replacement)
+    """A phone, an e-mail or a name anywhere in text, in any letter case, but not inside a
+    longer number, word or address: `li@example.com` is not in `wang.li@example.com` nor in
+    `li@example.com.cn`, `87654321` not in the mobile `13887654321` (it is in `tel87654321`,
+    `+86 87654321` and `8687654321`: a country code before a phone)."""
+    return Mention(re.compile(_before(value) + re.escape(value) + _after(value), re.I), replacement)
+
+
+def _before(value: str) -> str:
+    first = value[:1]
+    if "@" in value and first.isascii() and first.isalnum():
+        return r"(?<![A-Za-z0-9._%+-])"
+    if first.isascii() and first.isdigit():
+        return r"(?:(?<![0-9])(?<![0-9]\.)|(?<=(?<![0-9])86)|(?<=(?<![0-9])0086))"
+    return r"(?<![A-Za-z0-9])" if first.isascii() and first.isalpha() else ""
+
+
+def _after(value: str) -> str:
+    last = value[-1:]
+    if "@" in value and last.isascii() and last.isalnum():
+        return r"(?![A-Za-z0-9])(?![.-][A-Za-z0-9])"
+    if last.isascii() and last.isdigit():
+        return r"(?![0-9])(?!\.[0-9])"
+    return r"(?![A-Za-z0-9])" if last.isascii() and last.isalpha() else ""
 
 
 def weak(customer_id: str) -> bool:

@@ -3,14 +3,14 @@ store, and kept where the store's access rules do not reach).
 
 A log line never holds whole: a customer id or idempotency key (passed as a field), a name
 (a `name` field at any depth of a record, `name=…`, or a Chinese name after 客户, 姓名, 户名,
-联系人, 持卡人, 收款人, 尊敬的), a
-mobile number (13812345678, 138 1234 5678, 138-1234-5678, +86 …), a landline (010-12345678,
-0755-1234567, (021)87654321), an ID-card number (18 digits or 17 and X, and the old 15), a
+联系人, 持卡人, 收款人, 尊敬的), a mobile number (13812345678, 138 1234 5678, 138-1234-5678,
++86 …), a landline (010-12345678, 0755-1234567, (021)87654321, 021-8765-4321, with its
+extension: 010-12345678-801), an ID-card number (18 digits or 17 and X, and the old 15), a
 bank-card number (16 to 19 digits, grouped by fours or not), an e-mail address (Chinese and
 other IDN names too), or a credential in a URL. Each is cut to what tells two apart in one
 incident (138****5678, 张*伟, 6222****7890, z***@example.com). Ordinary ids (C0000042), dates,
-times, amounts and the words that follow 客户 without being a name (客户关系, 客户于本月) are
-left as they are.
+times, amounts (13812345678.00 too) and the words that follow 客户 without being a name
+(客户关系, 客户于本月) are left as they are.
 
 The views of customers (`guanxi explain`, `followups`, `tasks`) mask the same way, by the kind
 of personal data a schema field holds (`mask_as`).
@@ -63,13 +63,15 @@ BANK_CARD = re.compile(
     r"(?<![\dA-Za-z-])[3-69]\d{3}(?:\d{12,15}|([ -])\d{4}(?:\1\d{4}){2}(?:\1?\d{1,3})?)"
     r"(?![\dA-Za-z-])"
 )
+# not before a decimal point: 13812345678.00 is an amount
 MOBILE = re.compile(
-    r"(?<![\dA-Za-z])((?:\+|00)?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?![\dA-Za-z])"
+    r"(?<![\dA-Za-z])((?:\+|00)?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?![\dA-Za-z])(?!\.\d)"
 )
-# an area code (0 first, or after +86 without it), then 7 or 8 digits
+# an area code (0 first, or after +86 without it), then 7 or 8 digits (8765-4321 too), and
+# an extension (-801), kept
 LANDLINE = re.compile(
     r"(?<![\dA-Za-z-])((?:\+|00)86[- ]?\d{2,3}[- ]|\(0\d{2,3}\)\s?|0\d{2,3}[- ])"
-    r"\d{3,4}(\d{4})(?![\dA-Za-z-])"
+    r"\d{3,4}[- ]?(\d{4})(-\d{1,6})?(?![\dA-Za-z-])"
 )
 EMAIL = re.compile(r"(?<![\w.%+-])(\w)[\w.%+-]*(@[\w-]+(?:\.[\w-]+)*\.\w{2,})")
 KEYED_NAME = re.compile(
@@ -160,7 +162,7 @@ def mask_personal_numbers(text: str) -> str:
     text = OLD_ID_CARD.sub(lambda m: f"{m[1]}{'*' * 8}{m[2]}", text)
     text = BANK_CARD.sub(_masked_card, text)
     text = MOBILE.sub(lambda m: f"{m[1] or ''}{m[2]}****{m[4]}", text)
-    text = LANDLINE.sub(r"\1****\2", text)
+    text = LANDLINE.sub(lambda m: f"{m[1]}****{m[2]}{m[3] or ''}", text)
     return EMAIL.sub(r"\1***\2", text)
 
 

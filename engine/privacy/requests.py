@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
@@ -46,11 +48,13 @@ def erase_request(
 ) -> Receipt:
     """Erase the person from the files (first: their values are read from the store) and
     then from the store, in one transaction with the receipt and the audit entry."""
+    _refuse_while_sending(store, customer_id, at)
     alias = pseudonym(store_secret(store), customer_id)
     person = find_person(store, fields, customer_id)
     cleaned = erase_from_files(files, person, fields.key, alias)
     who = actor or audit.current_actor()
     with store.transaction():
+        _refuse_while_sending(store, customer_id, at)
         stopped = _stop_contact(store, customer_id, at)
         done = erase_rows(store, person, fields.key, alias)
         for table, count in stopped.items():
@@ -72,6 +76,27 @@ def erase_request(
         )
         audit.record(store, at, "customer erase", alias, {"receipt": row["id"]}, actor=who)
     return Receipt(int(row["id"]), at.isoformat(), who, alias, done, cleaned)
+
+
+def _refuse_while_sending(store: Store, customer_id: str, at: dt.datetime) -> None:
+    """DataError while a dispatcher holds a claim on one of the person's follow-ups: it
+    writes the attempt, their id in its key, after the send, so an erasure meanwhile would
+    leave the id behind (a lapsed claim's dispatcher is gone). In a transaction PostgreSQL
+    locks the person's open follow-ups, so none is claimed until it ends."""
+    lock = " FOR UPDATE" if store.dialect == "postgres" else ""
+    rows = store.execute(
+        "SELECT status, lease_until FROM followups WHERE customer_id = :id"
+        f" AND status IN ('pending', 'claimed', 'failed'){lock}",
+        {"id": customer_id},
+    )
+    held = [r["lease_until"] for r in rows if r["status"] == "claimed" and r["lease_until"]]
+    if held and max(held) > iso(at):
+        raise DataError(
+            _(
+                "customer {id} cannot be erased while a message to them is being sent"
+                " (claimed until {until}); erase them again after that"
+            ).format(id=customer_id, until=max(held))
+        )
 
 
 def _stop_contact(store: Store, customer_id: str, at: dt.datetime) -> dict[str, int]:

@@ -69,6 +69,14 @@ def _condition(kind: Kind) -> str:
     return f"{kind.time} < :cutoff AND ({kind.final})"
 
 
+def _compared(cutoff: str) -> str:
+    """The cutoff as the stored times are compared with it: to the second, without its `Z`.
+    Times are stored in UTC as `…Z`, or as loaded, `…+00:00` and with a fraction of a
+    second; each of those sorts after `2025-12-01T02:00:00` from that second on, while
+    `…02:00:00+00:00` and `…02:00:00.5+00:00` sort before `…02:00:00Z`."""
+    return cutoff.removesuffix("Z")
+
+
 def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[KindReport]:
     """What retention would remove now, kind by kind (nothing is changed)."""
     reports = []
@@ -79,7 +87,8 @@ def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[Ki
         where = _condition(kind)
         report.due = int(
             store.execute(
-                f"SELECT count(*) AS n FROM {kind.table} WHERE {where}", {"cutoff": cutoff}
+                f"SELECT count(*) AS n FROM {kind.table} WHERE {where}",
+                {"cutoff": _compared(cutoff)},
             )[0]["n"]
         )
         report.oldest_kept = _oldest(store, kind, f"NOT ({where})", cutoff)
@@ -89,7 +98,8 @@ def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[Ki
 
 def _oldest(store: Store, kind: Kind, where: str, cutoff: str) -> str | None:
     rows = store.execute(
-        f"SELECT min({kind.time}) AS t FROM {kind.table} WHERE {where}", {"cutoff": cutoff}
+        f"SELECT min({kind.time}) AS t FROM {kind.table} WHERE {where}",
+        {"cutoff": _compared(cutoff)},
     )
     return None if rows[0]["t"] is None else str(rows[0]["t"])
 
@@ -139,7 +149,7 @@ def _batch(
         rows = store.execute(
             f"SELECT * FROM {kind.table} WHERE {_condition(kind)} ORDER BY {kind.time}, {kind.key}"
             " LIMIT :size",
-            {"cutoff": cutoff, "size": size},
+            {"cutoff": _compared(cutoff), "size": size},
         )
         if not rows:
             return 0
@@ -153,11 +163,18 @@ def _batch(
 
 
 def _archive(rows: list[dict[str, Any]], path: Path) -> None:
-    """The rows as one Parquet file, on disk before they are deleted."""
+    """The rows as one Parquet file, on disk before they are deleted; never over another
+    (a run at the same instant, under a fixed clock or the same --now, names its batches
+    as the last one did): then under `…-00000-1.parquet`, `-2` …"""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    free, n = path, 0
+    while free.exists():
+        n += 1
+        free = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    path = free
     partial = path.with_name(path.name + ".partial")
     pq.write_table(pa.Table.from_pylist(rows), partial)
     partial.replace(path)

@@ -73,7 +73,13 @@ from guanxi.engine.ruleset.ruleset import (
 )
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
 from guanxi.engine.ruleset.sizes import SizeError, parse_memory
-from guanxi.engine.timing import TimingError, parse_time_of_day, parse_window
+from guanxi.engine.timing import (
+    DURATION_SECONDS,
+    TimingError,
+    parse_duration,
+    parse_time_of_day,
+    parse_window,
+)
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -218,6 +224,8 @@ def _build(project: Project) -> RuleSet | None:
     steps, step_ids = branched.steps, step_ids | branched.step_ids
     if policies:
         check_policies(project, policies, schema)
+    if settings:
+        _check_retention_needs(project, settings, measures, policies)
     # with errors in policies.yaml, those are reported, not what they cause in the overlays
     capacities: dict[str, BranchCapacity] = {}
     if _readable(project, "policies.yaml"):
@@ -415,6 +423,64 @@ def _check_retention(project: Project, settings: Settings) -> None:
         parse_time_of_day(retention.at)
     except TimingError as error:
         project.error(file, ("retention", "at"), "invalid-time", str(error), hint=error.hint)
+
+
+def _check_retention_needs(
+    project: Project,
+    settings: Settings,
+    measures: list[CompiledMeasure],
+    policies: PoliciesFile | None,
+) -> None:
+    """A window shorter than what the rules read back would change their answers as records
+    go: the events an event measure counts (every event without `in_last`), the follow-ups
+    (at planning) and deliveries (at sending) a frequency cap counts. One error a kind, for
+    the rule that reads furthest back."""
+    windows = settings.retention.windows()
+    needs: list[tuple[str, int | None, str]] = []  # kind, days needed (None: all), why
+    for measure in measures:
+        if measure.events is not None:
+            days = measure.events.days
+            why = (
+                _("the measure '{name}' reads every event").format(name=measure.name)
+                if days is None
+                else _("the measure '{name}' counts the events of the last {days} days").format(
+                    name=measure.name, days=days
+                )
+            )
+            needs.append(("events", days, why))
+    for cap in policies.caps if policies else ():
+        try:
+            per = parse_duration(cap.per)
+        except TimingError:
+            continue  # policies.yaml's own diagnostic
+        days = -(-per.amount * DURATION_SECONDS[per.unit] // 86_400)
+        why = _("the frequency cap of {channel} counts the messages of {per}").format(
+            channel=cap.channel, per=per
+        )
+        needs += [("followups", days, why), ("deliveries", days, why)]
+    longest: dict[str, tuple[int | None, str]] = {}  # the most any rule reads of each kind
+    for kind, days, why in needs:
+        held = longest.get(kind)
+        if held is None or (held[0] is not None and (days is None or days > held[0])):
+            longest[kind] = (days, why)
+    for kind, (days, why) in longest.items():
+        if kind not in windows:
+            continue
+        try:
+            kept = parse_window(windows[kind]).shortest_days()
+        except TimingError:
+            continue  # its own diagnostic
+        if days is None or kept < days:
+            message = _("{kind} kept for {window} would be removed while {why}").format(
+                kind=kind, window=windows[kind], why=why
+            )
+            hint = (
+                _("give the measure an `in_last:` within the window")
+                if days is None
+                else _("keep them at least {days} days").format(days=days)
+            )
+            where = ("retention", kind)
+            project.error("guanxi.yaml", where, "retention-too-short", message, hint=hint)
 
 
 def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:
