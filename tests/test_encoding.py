@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from guanxi.engine.ruleset.load import Validation
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
+from tests.test_branches import BRANCH, OVERLAY
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
@@ -215,6 +217,22 @@ def test_scenario_tests_run_on_a_gb18030_population(tmp_path: Path) -> None:
     assert ("population.csv", 4, "invalid-value") in [
         (Path(d.file).name, d.line, d.code) for d in problems
     ]
+
+
+def test_a_gbk_branch_overlay_changes_the_rules_as_its_utf8_twin(tmp_path: Path) -> None:
+    found = []
+    for encoding in ("utf-8", "gbk"):
+        rules = copy_rules(tmp_path / encoding)
+        (rules / "branches").mkdir()
+        (rules / "branches" / f"{BRANCH}.yaml").write_bytes(OVERLAY.encode(encoding))
+        shown = invoke("rules", str(rules), "--branch", BRANCH, "--json")
+        assert shown.exit_code == 0, shown.output
+        summary = json.loads(shown.stdout.replace(str(rules), "<rules>"))
+        found.append((summary, load_ruleset(rules).hash))
+        warned = f"{rules}/branches/{BRANCH}.yaml:1:1: warning[gbk-file]" in shown.stderr
+        assert warned == (encoding == "gbk")
+    assert found[0] == found[1]
+    assert [s["step"] for s in found[1][0]["steps"]] == [f"responsible_post_sale_call@{BRANCH}"]
 
 
 def test_fix_keeps_a_gb18030_file_gb18030(tmp_path: Path) -> None:
