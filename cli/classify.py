@@ -11,10 +11,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import (
+    csv_only,
+    given_now,
+    now_option,
+    opened_store,
+    project,
+    store_option,
+)
 from guanxi.cli.consent import print_ledger
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import encoding_option, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
@@ -33,6 +40,14 @@ from guanxi.engine.store import Store
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 ENGINES = ["auto", "sqlite", "duckdb", "spark"]
 PROBLEMS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The --input file, and the encoding of a CSV one."""
+
+    path: Path | None
+    encoding: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class SparkRun:
     help="Memory the duckdb engine may use, e.g. 6GB (default: the rule project's"
     " snapshot_memory:, 3GB unless set).",
 )
+@encoding_option
 @json_option
 @now_option
 def classify_command(
@@ -96,6 +112,7 @@ def classify_command(
     master: str | None,
     output: Path | None,
     memory_limit: str | None,
+    encoding: str,
     as_json: bool,
     now_text: str | None,
 ) -> None:
@@ -104,16 +121,18 @@ def classify_command(
     (on_enter / on_leave steps)."""
     engine = _checked_engine(engine, snapshot, master, output)
     memory = _checked_memory(memory_limit, engine)
+    csv_only(snapshot, encoding)
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store, create=snapshot is not None)  # a snapshot fills it
     spark = SparkRun(master or ruleset.settings.spark_master, output)
+    given = Snapshot(snapshot, encoding)
     planner = TransitionPlanner(opened, ruleset, now)  # commits with the run, or neither does
     try:
         if engine == "auto":  # the store's own customers, on the engine its size calls for
             report = _classify_chosen(opened, ruleset, now, planner, memory)
         else:
-            report = _classify(opened, ruleset, now, engine, snapshot, spark, planner, memory)
+            report = _classify(opened, ruleset, now, engine, given, spark, planner, memory)
         moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
     finally:
@@ -210,18 +229,21 @@ def _classify(
     ruleset: RuleSet,
     now: dt.datetime,
     engine: str,
-    snapshot: Path | None,
+    snapshot: Snapshot,
     spark: SparkRun,
     planner: TransitionPlanner,
     memory: str | None,
 ) -> RunReport:
+    path, encoding = snapshot.path, snapshot.encoding
     try:
         if engine == "sqlite":
             return classify(store, ruleset, now, after=planner)
         if engine == "duckdb":
-            return classify_snapshot(store, ruleset, now, snapshot, memory, after=planner)
+            return classify_snapshot(
+                store, ruleset, now, path, memory, after=planner, encoding=encoding
+            )
         return classify_on_spark(
-            store, ruleset, now, snapshot, spark.master, spark.output, after=planner
+            store, ruleset, now, path, spark.master, spark.output, after=planner, encoding=encoding
         )
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None

@@ -175,3 +175,14 @@ def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
     return moment
+
+
+def csv_only(file: Path | None, encoding: str) -> None:
+    """A usage error when a file other than CSV is to be read in an encoding but UTF-8."""
+    if file is not None and encoding != "utf-8" and file.suffix.lower() != ".csv":
+        raise click.UsageError(
+            _(
+                "--encoding {encoding} is for CSV files: {file} is not one (JSON Lines are UTF-8"
+                " by the JSON standard; Parquet and Excel files say their own encoding)"
+            ).format(encoding=encoding, file=file)
+        )

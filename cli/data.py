@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from guanxi.cli.common import (
+    csv_only,
     given_now,
     now_option,
     opened_store,
@@ -23,7 +24,7 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.events import show as show_planned
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import encoding_option, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
@@ -99,17 +100,19 @@ max_quarantine_option = click.option(
 @rules_option
 @store_option
 @max_quarantine_option
+@encoding_option
 @json_option
 def customers(
     file: Path,
     rules: Path | None,
     store: str | None,
     limit: QuarantineLimit | None,
+    encoding: str,
     as_json: bool,
 ) -> None:
-    """Load customers from a CSV (UTF-8), JSONL or Parquet file, by key. Exit code 3 when
-    some rows were quarantined (the others are loaded)."""
-    _load(Load(load_customers, file, limit), rules, store, as_json)
+    """Load customers from a CSV (UTF-8, or GB18030 with --encoding), JSONL or Parquet file,
+    by key. Exit code 3 when some rows were quarantined (the others are loaded)."""
+    _load(Load(load_customers, file, limit, encoding), rules, store, as_json)
 
 
 @load.command("events")
@@ -117,6 +120,7 @@ def customers(
 @rules_option
 @store_option
 @max_quarantine_option
+@encoding_option
 @json_option
 @now_option
 def events(
@@ -124,12 +128,13 @@ def events(
     rules: Path | None,
     store: str | None,
     limit: QuarantineLimit | None,
+    encoding: str,
     as_json: bool,
     now_text: str | None,
 ) -> None:
     """Load events from a JSONL, CSV or Parquet file (known ids are kept), then plan the
     follow-ups the new events trigger. Exit code 3 when some rows were quarantined."""
-    _load(Load(load_events, file, limit), rules, store, as_json, now_text, plan=True)
+    _load(Load(load_events, file, limit, encoding), rules, store, as_json, now_text, plan=True)
 
 
 @load.command("consents")
@@ -137,19 +142,21 @@ def events(
 @rules_option
 @store_option
 @max_quarantine_option
+@encoding_option
 @json_option
 def consents(
     file: Path,
     rules: Path | None,
     store: str | None,
     limit: QuarantineLimit | None,
+    encoding: str,
     as_json: bool,
 ) -> None:
-    """Add consent records from a CSV (UTF-8), Excel, JSONL or Parquet file to the consent
-    ledger: customer_id, channel ('all': every channel), purpose (service, marketing),
+    """Add consent records from a CSV (UTF-8 or GB18030), Excel, JSONL or Parquet file to the
+    consent ledger: customer_id, channel ('all': every channel), purpose (service, marketing),
     granted, source (branch, app, call, file, event), evidence and effective_at (both
     optional). Exit code 3 when some rows were quarantined."""
-    _load(Load(load_consents, file, limit), rules, store, as_json)
+    _load(Load(load_consents, file, limit, encoding), rules, store, as_json)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ class Load:
     loader: Loader
     file: Path
     limit: QuarantineLimit | None
+    encoding: str = "utf-8"
 
 
 def _load(
@@ -167,6 +175,7 @@ def _load(
     now_text: str | None = None,
     plan: bool = False,
 ) -> None:
+    csv_only(load.file, load.encoding)
     ruleset, location = project(rules, location)
     if not load.file.exists():  # checked before the store is opened: a typo creates no store
         raise click.ClickException(_("{file}: no such file").format(file=load.file))
@@ -205,7 +214,9 @@ def _run(
 ) -> LoadReport:
     try:
         with _progress_bar(load.file) as progress:
-            return load_within(load.loader, load.limit, store, ruleset, load.file, now, progress)
+            return load_within(
+                load.loader, load.limit, store, ruleset, load.file, now, progress, load.encoding
+            )
     except TooManyQuarantined as error:
         refused = typing.cast(LoadReport, error.report)
         if as_json:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from guanxi.cli.common import (
+    csv_only,
     csv_option,
     given_now,
     no_store_message,
@@ -19,7 +20,7 @@ from guanxi.cli.common import (
     store_option,
     validated,
 )
-from guanxi.cli.options import RULES_DIR, rules_option
+from guanxi.cli.options import RULES_DIR, encoding_option, rules_option
 from guanxi.cli.output import print_json, print_sections
 from guanxi.cli.report import wrote_csv
 from guanxi.engine.errors import GuanxiError
@@ -95,6 +96,7 @@ from guanxi.engine.simulate.simulation import Progress as Report
     help="Keep the copies the runs leave in DIR (simulation.db, baseline.db), for "
     "`guanxi report --store DIR/simulation.db`.",
 )
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @csv_option
 @store_option
@@ -109,6 +111,7 @@ def simulate_command(
     sample: int,
     engine: str,
     keep: Path | None,
+    encoding: str,
     as_json: bool,
     csv_dir: Path | None,
     store: str | None,
@@ -122,6 +125,7 @@ def simulate_command(
     With --baseline, the same run under that rule set and the difference: who gains or
     loses each step, volumes per channel and day, managers' workload, and why, customer by
     customer."""
+    csv_only(events_file, encoding)
     ruleset, store = project(rules, store)
     other = validated(baseline, as_json=False) if baseline is not None else None
     first = start.date() if start else _tomorrow(ruleset)
@@ -129,6 +133,7 @@ def simulate_command(
         first,
         days,
         events=events_file,
+        events_encoding=encoding,
         synthetic_seed=seed if synthetic_events else None,
         sample=sample,
         keep=keep,

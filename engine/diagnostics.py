@@ -37,7 +37,13 @@ CODES: dict[str, str] = {
     "duplicate-key": N_(
         "The same key appears twice in one block; the second would hide the first."
     ),
-    "not-utf8": N_("The file is not saved as UTF-8 text; save it as UTF-8 (Excel: 'CSV UTF-8')."),
+    "not-utf8": N_(
+        "The file is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 (Excel: 'CSV UTF-8')."
+    ),
+    "gbk-file": N_(
+        "Warning: the file is saved as GBK/GB18030 (Excel's 'CSV (逗号分隔)', Notepad's"
+        " 'ANSI'); it is read as GB18030. Save it as UTF-8 to remove the warning."
+    ),
     "empty-file": N_("The file has no content."),
     "file-too-large": N_("The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB)."),
     "missing-file": N_("A file the rule project needs is not there."),

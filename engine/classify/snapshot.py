@@ -68,6 +68,7 @@ from guanxi.engine.classify.scratch import (
     still_empty,
 )
 from guanxi.engine.classify.store_source import store_snapshot
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.screen import (
@@ -113,11 +114,12 @@ def classify_snapshot(
     memory_limit: str | None = None,
     keep_mirror: bool = True,
     after: AfterRun | None = None,
+    encoding: str = UTF8,
 ) -> RunReport:
-    """Classify every customer of `snapshot` (.parquet or .csv; None: the store's own
-    customers), write back what changed and then `after` the run, in the store's transaction
-    of the write-back. DuckDB may use `memory_limit` (default: the project's
-    `snapshot_memory:`)."""
+    """Classify every customer of `snapshot` (.parquet or .csv, a CSV one in `encoding`;
+    None: the store's own customers), write back what changed and then `after` the run, in
+    the store's transaction of the write-back. DuckDB may use `memory_limit` (default: the
+    project's `snapshot_memory:`)."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     memory_limit = memory_limit or parse_memory(ruleset.settings.snapshot_memory)
@@ -128,7 +130,7 @@ def classify_snapshot(
             source = SNAPSHOT
             watch.lap("read customers")
         else:
-            screen = snapshot_screen(store, ruleset, now, Path(snapshot))
+            screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
             source = _source(duck, screen, Path(snapshot))
             watch.lap("check rows")
             columns = _columns(duck, source)
@@ -320,7 +322,8 @@ def _repeating(duck: duckdb.DuckDBPyConnection, screen: Screen, names: list[str]
 
 def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:
     """The cells of a CSV file, as text, read by load's own reader into the table RAW."""
-    for number, batch in enumerate(text_batches(path, screen.reject, screen.schema)):
+    batches = text_batches(path, screen.reject, screen.schema, screen.encoding)
+    for number, batch in enumerate(batches):
         duck.register("cells", batch)
         if number == 0:
             duck.execute(f"CREATE TEMP TABLE {RAW} AS SELECT * FROM cells")

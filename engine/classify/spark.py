@@ -36,6 +36,7 @@ from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest.formats import BATCH_ROWS
@@ -148,20 +149,21 @@ def classify_on_spark(
     output: Path | None = None,
     keep_mirror: bool = True,
     after: AfterRun | None = None,
+    encoding: str = UTF8,
 ) -> RunReport:
-    """Classify every customer of `snapshot` on Spark (a session, or a master to start one
-    on), write all assignments as Parquet to `output` (a folder, replaced; default: beside
-    the store), write back into the store what changed and then `after` the run, in the
-    store's transaction of the write-back."""
+    """Classify every customer of `snapshot` (a CSV one in `encoding`) on Spark (a session,
+    or a master to start one on), write all assignments as Parquet to `output` (a folder,
+    replaced; default: beside the store), write back into the store what changed and then
+    `after` the run, in the store's transaction of the write-back."""
     if isinstance(spark, str):
         with spark_session(spark) as session:
             return classify_on_spark(
-                store, ruleset, now, snapshot, session, output, keep_mirror, after
+                store, ruleset, now, snapshot, session, output, keep_mirror, after, encoding
             )
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     folder = _output_folder(output or default_output(store))
-    screen = snapshot_screen(store, ruleset, now, Path(snapshot))
+    screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
     history = _register_history(spark, store, ruleset, today_in(ruleset, now))
     key, unique = _classify(spark, store, screen, ruleset, now, Path(snapshot), folder, history)
     watch.lap("classify")
@@ -255,7 +257,7 @@ def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
     if not path.exists():
         raise DataError(_("there is no snapshot file or folder '{path}'").format(path=path))
     if path.is_file() and path.suffix.lower() == ".csv":
-        batches = text_batches(path, screen.reject, screen.schema)
+        batches = text_batches(path, screen.reject, screen.schema, screen.encoding)
         return _frame(spark, pyarrow.Table.from_batches(list(batches)))
     if path.is_dir() or path.suffix.lower() == ".parquet":
         rows = spark.read.parquet(str(path))

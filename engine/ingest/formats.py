@@ -1,16 +1,17 @@
-"""Reading files into records, one at a time: CSV (UTF-8), JSON Lines, Parquet and Excel
-(.xlsx, the first sheet; rows numbered as Excel numbers them).
+"""Reading files into records, one at a time: CSV (UTF-8 or GB18030), JSON Lines, Parquet and
+Excel (.xlsx, the first sheet; rows numbered as Excel numbers them).
 
-Files are UTF-8 (Excel's byte-order mark is fine). A record is a mapping of field names to raw
-values, numbered as a person sees it: in a CSV file the header is line 1; in Parquet rows count
-from 1. A line that is no record at all (malformed JSON, the wrong number of CSV cells, a line
-longer than LINE_CHARS) is an Unreadable, to be quarantined. DataError is raised only when the
-file cannot be read at all: missing, of an unknown type, not UTF-8 or without a header.
+Text files are UTF-8 (Excel's byte-order mark is fine); a CSV file may be GB18030 (GBK, as
+Chinese Excel saves "CSV (逗号分隔)") when the caller says so (`encoding`). JSON Lines are
+UTF-8 by the JSON standard. A record is a mapping of field names to raw values, numbered as a
+person sees it: in a CSV file the header is line 1; in Parquet rows count from 1. A line that
+is no record at all (malformed JSON, the wrong number of CSV cells, a line longer than
+LINE_CHARS) is an Unreadable, to be quarantined. DataError is raised only when the file cannot
+be read at all: missing, of an unknown type, not in its encoding or without a header.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, utf8_beyond_ascii
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.values import EARLIEST, LATEST
@@ -36,6 +38,8 @@ FORMATS = {
 }
 LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
 BREAKS = ("\n", "\r")
+GB18030_BOM = "\ufeff".encode(GB18030)
+ENCODING_READ = {UTF8: "utf-8-sig", GB18030: GB18030}  # a byte-order mark dropped
 
 
 class Unreadable(NamedTuple):
@@ -58,8 +62,12 @@ class Source:
 
 
 @contextmanager
-def opened(path: Path) -> Iterator[Source]:
+def opened(path: Path, encoding: str = UTF8) -> Iterator[Source]:
+    """The records of the file at `path`; a CSV file's text in `encoding` (UTF8 or GB18030),
+    checked whole before the first record."""
     form = _format(path)
+    if encoding != UTF8 and form != "csv":
+        raise DataError(only_csv(path, encoding))
     with ExitStack() as stack:
         if form == "parquet":
             yield _parquet(path, stack)
@@ -67,9 +75,12 @@ def opened(path: Path) -> Iterator[Source]:
         if form == "xlsx":
             yield _xlsx(path)
             return
-        _check_utf8(path)
+        _check_text(path, encoding, form)
         raw = stack.enter_context(path.open("rb"))
-        text = stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        if encoding == GB18030 and raw.read(len(GB18030_BOM)) != GB18030_BOM:
+            raw.seek(0)
+        wrapped = io.TextIOWrapper(raw, encoding=ENCODING_READ[encoding], newline="")
+        text = stack.enter_context(wrapped)
         size = path.stat().st_size
         if form == "csv":
             yield _csv(path, text, size, raw.tell)
@@ -97,30 +108,37 @@ def _format(path: Path) -> str:
     return form
 
 
-def _check_utf8(path: Path) -> None:
-    """Fail before loading anything if some byte is not UTF-8, naming its line."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                line += chunk[: max(0, error.start - pending)].count(b"\n")
-                break
-            line += chunk.count(b"\n")
-        else:
-            try:
-                decoder.decode(b"", final=True)
-                return
-            except UnicodeDecodeError:
-                pass
-    raise DataError(
-        _("{path}:{line}: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')").format(
-            path=path, line=line
+def only_csv(path: Path, encoding: str) -> str:
+    """Why a file other than CSV cannot be read in `encoding`."""
+    return _(
+        "{path}: only a CSV file can be read as {encoding}; JSON Lines are UTF-8 by the JSON"
+        " standard, and Parquet and Excel files say their own encoding"
+    ).format(path=path, encoding=encoding.upper())
+
+
+def _check_text(path: Path, encoding: str, form: str) -> None:
+    """Fail before loading anything if some byte is not text in `encoding`, naming its line;
+    or if a file to read as GB18030 is UTF-8 (it would be read as other characters)."""
+    if encoding == GB18030 and utf8_beyond_ascii(path):
+        raise DataError(
+            _("{path}: the file is UTF-8 text, not GB18030: leave out --encoding").format(path=path)
         )
-    )
+    line = first_bad_line(path, encoding)
+    if line is None:
+        return
+    if encoding == GB18030:
+        why = _(
+            "{path}:{line}: not GBK/GB18030 text; save the file as 'CSV UTF-8' and leave out"
+            " --encoding"
+        )
+    elif form == "csv" and first_bad_line(path, GB18030) is None:
+        why = _(
+            "{path}:{line}: not UTF-8 text; it looks like GBK/GB18030 (Excel's 'CSV (逗号分隔)'):"
+            " add --encoding gb18030, or save it as 'CSV UTF-8'"
+        )
+    else:
+        why = _("{path}:{line}: not UTF-8 text; save the file as UTF-8 (in Excel: 'CSV UTF-8')")
+    raise DataError(why.format(path=path, line=line))
 
 
 def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], int]) -> Source:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import TooManyQuarantined
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.load import LoadReport, Progress
@@ -29,6 +30,7 @@ class Loader(Protocol):
         path: Path | str,
         now: dt.datetime,
         progress: Progress | None = None,
+        encoding: str = UTF8,
     ) -> LoadReport: ...
 
 
@@ -74,13 +76,14 @@ def load_within(
     path: Path,
     now: dt.datetime,
     progress: Progress | None = None,
+    encoding: str = UTF8,
 ) -> LoadReport:
-    """`loader`'s load; with a limit, all of it or (past the limit) none of it: raises
-    TooManyQuarantined, and the store is as it was."""
+    """`loader`'s load (of a file in `encoding`); with a limit, all of it or (past the limit)
+    none of it: raises TooManyQuarantined, and the store is as it was."""
     if limit is None:
-        return loader(store, ruleset, path, now, progress)
+        return loader(store, ruleset, path, now, progress, encoding)
     with store.transaction():
-        report = loader(store, ruleset, path, now, progress)
+        report = loader(store, ruleset, path, now, progress, encoding)
         if limit.exceeded(report):
             raise TooManyQuarantined(refusal(report, limit), report)
     return report

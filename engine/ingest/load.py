@@ -4,6 +4,8 @@
     load_events(store, ruleset, path, now)    -> LoadReport     CSV, JSON Lines or Parquet
     load_consents(store, ruleset, path, now)  -> LoadReport     consent records (engine/consent)
 
+Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encoding.py).
+
 - Every problem of a bad row is one quarantine record (kind, file, row number, field, value,
   reason) and the row is not loaded. The quarantine is a log: each load adds its own records,
   stamped with the load's time. Records are written a batch at a time as the file is read,
@@ -16,7 +18,8 @@
   customer's pseudonym in place of anything they gave.
 
 DataError is raised only when the file cannot be read at all: missing, of an unknown type, not
-UTF-8, without a header, or without a column that every row needs (the key, a required field).
+in its encoding, without a header, or without a column that every row needs (the key, a
+required field).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine import consent
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -88,11 +92,13 @@ class FileCheck:
     problems: list[tuple[int, str | None, Any, str]]  # row number, field, value, reason
 
 
-def check_customer_file(schema: Schema, timezone: str, path: Path) -> FileCheck:
+def check_customer_file(
+    schema: Schema, timezone: str, path: Path, encoding: str = UTF8
+) -> FileCheck:
     """Every problem `load_customers` would quarantine in the file. Raises DataError when the
     file cannot be read at all."""
     found = FileCheck([], [])
-    with opened(path) as source:
+    with opened(path, encoding) as source:
         source = renamed(path, source, customer_headers(schema))
         columns_needed(path, source.columns, [schema.key])
         found.unknown = [c for c in source.columns or () if c not in schema.fields]
@@ -214,11 +220,12 @@ def load_customers(
     path: Path | str,
     now: dt.datetime,
     progress: Progress | None = None,
+    encoding: str = UTF8,
 ) -> LoadReport:
     """Load customers from CSV, JSON Lines or Parquet, inserting or updating by key."""
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
-    with opened(path) as source:
+    with opened(path, encoding) as source:
         source = renamed(path, source, customer_headers(schema))
         required = [schema.key, *(n for n, f in schema.fields.items() if f.required)]
         columns_needed(path, source.columns, required)
@@ -245,11 +252,12 @@ def load_events(
     path: Path | str,
     now: dt.datetime,
     progress: Progress | None = None,
+    encoding: str = UTF8,
 ) -> LoadReport:
     """Load events from CSV, JSON Lines or Parquet; an event id already stored is left alone."""
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
-    with opened(path) as source:
+    with opened(path, encoding) as source:
         source = renamed(path, source, event_headers(schema))
         columns_needed(path, source.columns, ENVELOPE)
         store.prepare(schema)
@@ -266,12 +274,13 @@ def load_consents(
     path: Path | str,
     now: dt.datetime,
     progress: Progress | None = None,
+    encoding: str = UTF8,
 ) -> LoadReport:
     """Add the consent records of a CSV, JSON Lines, Parquet or Excel file to the ledger
     (engine/consent.py). A record the ledger already holds is not added again."""
     path, schema = Path(path), consent.file_schema(ruleset.policies)
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
-    with opened(path) as source:
+    with opened(path, encoding) as source:
         source = renamed(path, source, customer_headers(schema))
         required = [name for name, spec in schema.fields.items() if spec.required]
         columns_needed(path, source.columns, required)

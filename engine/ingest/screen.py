@@ -43,6 +43,7 @@ import pyarrow
 import pyarrow.parquet
 from sqlglot import exp
 
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.ingest import values
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -125,9 +126,18 @@ class Screen:
     """Checks the customers of one snapshot: SQL for the clean rows, rows.py for the doubtful;
     the rejected rows go into the store's quarantine as load puts them there."""
 
-    def __init__(self, schema: Schema, timezone: str, store: Store, source: str, at: str):
+    def __init__(
+        self,
+        schema: Schema,
+        timezone: str,
+        store: Store,
+        source: str,
+        at: str,
+        encoding: str = UTF8,
+    ):
         self.schema, self.zone = schema, zoneinfo.ZoneInfo(timezone)
         self.store, self.source, self.at = store, source, at
+        self.encoding = encoding  # of a CSV snapshot
         self.rejected = 0
         self.problems: list[Row] = []  # the first few, for the report
         self.bad: list[Row] = []  # quarantine records not yet written
@@ -264,20 +274,23 @@ class Screen:
         return row
 
 
-def snapshot_screen(store: Store, ruleset: RuleSet, now: dt.datetime, path: Path) -> Screen:
-    """The screen of one snapshot file, stamping its quarantine records with `now`."""
+def snapshot_screen(
+    store: Store, ruleset: RuleSet, now: dt.datetime, path: Path, encoding: str = UTF8
+) -> Screen:
+    """The screen of one snapshot file (a CSV one in `encoding`), stamping its quarantine
+    records with `now`."""
     timezone = ruleset.settings.timezone
     at = utc_text(now, zoneinfo.ZoneInfo(timezone))
-    return Screen(ruleset.schema, timezone, store, str(path), at)
+    return Screen(ruleset.schema, timezone, store, str(path), at, encoding)
 
 
 def text_batches(
-    path: Path, reject: Reject, schema: Schema | None = None
+    path: Path, reject: Reject, schema: Schema | None = None, encoding: str = UTF8
 ) -> Iterator[pyarrow.RecordBatch]:
-    """A CSV file read as load reads it, a batch at a time: every cell as text, the line
-    number in ROW, each column named by the field of `schema` it means. Lines that are no
-    record at all go to `reject`."""
-    with opened(path) as source:
+    """A CSV file (in `encoding`) read as load reads it, a batch at a time: every cell as
+    text, the line number in ROW, each column named by the field of `schema` it means. Lines
+    that are no record at all go to `reject`."""
+    with opened(path, encoding) as source:
         if schema is not None:
             source = renamed(path, source, customer_headers(schema))
         columns = source.columns or ()

@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from guanxi.engine.defaults import default_rules_path
+from guanxi.engine.encoding import NotText, decode
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.store.base import is_postgresql
@@ -120,10 +121,11 @@ def _recalled(location: str) -> Remembered | None:
 
 def store_setting(folder: Path) -> str:
     """The project's `store:` setting as guanxi.yaml gives it, read without validating it
-    (validation comes after the choice); the default when it cannot be read."""
+    (validation comes after the choice) but in UTF-8 or GB18030 as validation reads it; the
+    default when it cannot be read."""
     try:
-        settings = YAML(typ="safe").load((folder / "guanxi.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError):
+        settings = YAML(typ="safe").load(decode((folder / "guanxi.yaml").read_bytes()).text)
+    except (OSError, NotText, YAMLError):
         return "guanxi.db"
     value = settings.get("store") if isinstance(settings, dict) else None
     return value if isinstance(value, str) and value else "guanxi.db"

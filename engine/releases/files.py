@@ -1,8 +1,9 @@
 """A release's files: read from a rule project, kept as JSON in the store, written back out.
 
 In memory a release is `Files`: each file's name in the project (POSIX, relative) and its
-text, or its bytes for a file that is not UTF-8 text (an Excel decision table). In the store
-it is one JSON object: `{"tiers.yaml": "…", "tiers.xlsx": {"base64": "…"}}`.
+text, or its bytes for a file that is not UTF-8 text (an Excel decision table, a table saved
+as GB18030: kept byte for byte, and shown as text in a diff). In the store it is one JSON
+object: `{"tiers.yaml": "…", "tiers.xlsx": {"base64": "…"}}`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from guanxi.engine.encoding import UTF8, Decoded, NotText, decode
 from guanxi.engine.errors import ReleaseError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
+from guanxi.engine.ruleset.source import text_encodings
 
-Files = dict[str, str | bytes]
+Content = str | bytes
+Files = dict[str, Content]
 
 # the files a rule project is made of: rules, decision tables, scenario tests, populations,
 # and what else a rule file may name (a release is validated from these files alone)
@@ -97,20 +101,49 @@ def materialise(files: Files, cache: Path, key: str) -> Path:
 
 
 def differences(old: Files, new: Files) -> list[str]:
-    """A unified diff, file by file, from `old` to `new` (a changed binary file in one line)."""
+    """A unified diff, file by file, from `old` to `new`: of the text of a file saved as
+    GB18030 too, with a line where a file's encoding changed (a changed binary file in one
+    line)."""
     lines: list[str] = []
     for name in sorted(old.keys() | new.keys()):
         before, after = old.get(name), new.get(name)
-        if before == after:
-            continue
-        if isinstance(before, bytes) or isinstance(after, bytes):
-            lines.append(_("{name}: binary file changed").format(name=name))
-            continue
-        lines += difflib.unified_diff(
-            (before or "").splitlines(),
-            (after or "").splitlines(),
+        if before != after:
+            lines += _file_differences(name, before, after)
+    return lines
+
+
+def _file_differences(name: str, before: Content | None, after: Content | None) -> list[str]:
+    old, new = _text(name, before), _text(name, after)
+    if old is None or new is None:
+        return [_("{name}: binary file changed").format(name=name)]
+    lines = []
+    if old.encoding and new.encoding and old.encoding != new.encoding:
+        lines.append(
+            _("{name}: now saved as {new} (was {old})").format(
+                name=name, new=new.encoding.upper(), old=old.encoding.upper()
+            )
+        )
+    return lines + list(
+        difflib.unified_diff(
+            old.text.splitlines(),
+            new.text.splitlines(),
             f"a/{name}" if before is not None else "/dev/null",
             f"b/{name}" if after is not None else "/dev/null",
             lineterm="",
         )
-    return lines
+    )
+
+
+def _text(name: str, content: Content | None) -> Decoded | None:
+    """A file's text and encoding ("" for a file that is not there), as a rule project reads
+    it; None for a file that is not text (an Excel workbook)."""
+    if content is None:
+        return Decoded("", "")
+    if isinstance(content, str):
+        return Decoded(content, UTF8)
+    if name.lower().endswith(".xlsx"):
+        return None
+    try:
+        return decode(content, text_encodings(name))
+    except NotText:
+        return None

@@ -1,15 +1,16 @@
 """`guanxi validate --fix`: write the repairs of full-width punctuation into the files.
 
-Exactly the reported characters change; comments, layout, line endings, a byte-order mark
-and full-width text where it belongs (labels, template texts) stay as they are.
+Exactly the reported characters change; comments, layout, line endings, a byte-order mark,
+the encoding (UTF-8 or GB18030) and full-width text where it belongs (labels, template texts)
+stay as they are.
 """
 
 from __future__ import annotations
 
-import codecs
 import difflib
 from pathlib import Path
 
+from guanxi.engine.encoding import BOM, decode
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import locate
 from guanxi.engine.ruleset.fullwidth import Replacement, apply
@@ -37,12 +38,14 @@ def fix_project(folder: Path | str) -> str:
 
 
 def _rewrite(path: Path, found: list[Replacement]) -> tuple[str, str]:
+    """Apply the repairs to the file, written back in the encoding it was read in."""
     raw = path.read_bytes()
-    bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
-    text = raw[len(bom) :].decode("utf-8")
-    repaired = apply(text, found)
-    path.write_bytes(bom + repaired.encode("utf-8"))
-    return text, repaired
+    decoded = decode(raw)
+    bom = BOM.encode(decoded.encoding)
+    bom = bom if raw.startswith(bom) else b""
+    repaired = apply(decoded.text, found)
+    path.write_bytes(bom + repaired.encode(decoded.encoding))
+    return decoded.text, repaired
 
 
 def _diff(shown: str, old: str, new: str) -> str:

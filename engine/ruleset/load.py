@@ -20,6 +20,7 @@ import holidays
 
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _, current_language
 from guanxi.engine.ruleset.branches import apply_overlays, branch_capacities, read_overlays
@@ -336,7 +337,8 @@ def _scenario_file(project: Project, name: str, model: ScenariosFile) -> Scenari
     source = project.sources[name]
     lines = tuple(source.position(("scenarios", i))[0] for i in range(len(model.scenarios)))
     population = population_file(name, model.population) if model.population else None
-    return ScenarioFile(project.shown(name), model.scenarios, lines, population)
+    encoding = project.encodings.get(population or "", UTF8)
+    return ScenarioFile(project.shown(name), model.scenarios, lines, population, encoding)
 
 
 def _zone_name(settings: Settings | None) -> str:

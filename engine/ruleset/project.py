@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition, parse_condition, parse_value
@@ -20,7 +21,14 @@ from guanxi.engine.ruleset.domains import Domain, condition_problems, unknown_fi
 from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.reading import shown_path, validate_model
-from guanxi.engine.ruleset.source import PathKey, Source, SourceError, load_yaml, read_text
+from guanxi.engine.ruleset.source import (
+    PathKey,
+    Source,
+    SourceError,
+    gbk_warning,
+    load_yaml,
+    read_text,
+)
 
 M = TypeVar("M", bound=BaseModel)
 SHEETS = (".xlsx",)  # a workbook's cells have no source line to show under a diagnostic
@@ -58,12 +66,19 @@ class Project:
     repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # full-width ones
     # each customer field's and measure's labels, to answer a label written for its name
     labels: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
+    encodings: dict[str, str] = field(default_factory=dict)  # of every file read as text
 
     def repaired(self, name: str, text: str, repairs: Sequence[Replacement]) -> None:
         """Report the full-width characters of file `name` that were read as ASCII."""
         if repairs:
             self.repairs[name] = list(repairs)
             self.diagnostics.extend(fullwidth.diagnostics(self.shown(name), text, repairs))
+
+    def read_in(self, name: str, encoding: str) -> None:
+        """Note the encoding file `name` was read in; warn when it is not UTF-8."""
+        if encoding != UTF8 and name not in self.encodings:  # once, if named twice
+            self.diagnostics.append(gbk_warning(self.shown(name)))
+        self.encodings[name] = encoding
 
     def shown(self, name: str) -> str:
         return shown_path(self.shown_root, name)
@@ -86,10 +101,12 @@ class Project:
         except SourceError as error:
             self.add(error.diagnostic)
             self.texts[name] = error.text or ""
+            self.read_in(name, error.encoding)
             self.repaired(name, error.text or "", error.repairs)
             return None
         self.sources[name] = source
         self.texts[name] = source.original
+        self.read_in(name, source.encoding)
         self.repaired(name, source.original, source.repairs)
         parsed, problems = validate_model(source, model)
         self.diagnostics.extend(problems)
@@ -104,7 +121,7 @@ class Project:
         written = str(self.sources[file].value(path))
         name = f"{folder}/{written}" if folder else written
         try:
-            text = read_text(locate(self.root, written, folder), self.shown(name))
+            decoded = read_text(locate(self.root, written, folder), self.shown(name))
         except FileProblem as problem:
             beside = ""
             if folder and problem.code == "missing-file":
@@ -114,9 +131,11 @@ class Project:
         except SourceError as error:
             self.add(error.diagnostic)
             self.texts[name] = error.text or ""
+            self.read_in(name, error.encoding)
             return None
-        self.texts[name] = text
-        return name, text
+        self.texts[name] = decoded.text
+        self.read_in(name, decoded.encoding)
+        return name, decoded.text
 
     def named_bytes(self, file: str, path: Sequence[PathKey]) -> tuple[str, bytes] | None:
         """As `named_file`, for a file that is not text (an Excel workbook): its bytes."""

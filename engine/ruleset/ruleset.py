@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset.models import (
     Gold,
@@ -236,12 +237,14 @@ class CompiledStep:
 @dataclass(frozen=True)
 class ScenarioFile:
     """One file of scenario tests: its path as shown, its scenarios and the line each starts
-    on, and its population file (a path in the project) if it names one."""
+    on, and its population file (a path in the project) if it names one, with the encoding
+    that file was read in."""
 
     file: str
     scenarios: tuple[Scenario, ...]
     lines: tuple[int, ...] = ()
     population: str | None = None
+    population_encoding: str = UTF8
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def check_population(
     name, text = named
     path = project.root / name
     try:
-        found = ingest.check_customer_file(schema, timezone, path)
+        found = ingest.check_customer_file(schema, timezone, path, project.encodings[name])
     except DataError as error:
         message = str(error).replace(str(path), name)
         project.error(file, ("population",), "invalid-value", message)

@@ -23,6 +23,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.encoding import GB18030, UTF8, Decoded, NotText, decode
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
@@ -31,26 +32,34 @@ from guanxi.engine.ruleset.yaml_errors import plain_yaml_error
 from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, first_limit_exceeded
 
 PathKey = str | int
+GBK_FILE = "gbk-file"
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")  # UTF-8 by the JSON standard
 
 
 class SourceError(Exception):
     """A file that cannot be used: its `diagnostic`, and its `text` as far as it was read
-    (for showing the line the diagnostic points at), or None."""
+    (for showing the line the diagnostic points at), or None, and the `encoding` it was read
+    in."""
 
     def __init__(
-        self, diagnostic: Diagnostic, text: str | None = None, repairs: Sequence[Any] = ()
+        self,
+        diagnostic: Diagnostic,
+        text: str | None = None,
+        repairs: Sequence[Any] = (),
+        encoding: str = UTF8,
     ) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
         self.text = text
         self.repairs: list[Replacement] = list(repairs)  # full-width characters found first
+        self.encoding = encoding
 
 
 @dataclass
 class Source:
     """One file's text and its parsed YAML tree, which remembers where every value came from.
     `text` is the file as read with full-width punctuation repaired (`repairs`); `original`
-    is the file as written, shown under diagnostics."""
+    is the file as written, shown under diagnostics; `encoding` the one it was read in."""
 
     path: str
     text: str
@@ -59,6 +68,7 @@ class Source:
     original: str = ""
     repairs: list[Replacement] = field(default_factory=list)
     added: list[tuple[int, int]] = field(default_factory=list)  # (line, col) a repair added
+    encoding: str = UTF8
 
     def __post_init__(self) -> None:
         self.lines = self.text.splitlines()
@@ -139,34 +149,52 @@ def _child_position(node: Any, step: PathKey, key: bool) -> tuple[int, int] | No
     return None
 
 
-def read_text(path: Path, shown: str) -> str:
-    """The text of project file `path` (already located), or SourceError for a file that is
-    too large, not UTF-8, or empty. Never reads more than the file's size limit."""
+def read_text(path: Path, shown: str) -> Decoded:
+    """The text of project file `path` (already located) and the encoding it was read in, or
+    SourceError for a file that is too large, not text, or empty. Never reads more than the
+    file's size limit. A file that is not UTF-8 is read as GB18030 when it is GB18030 text
+    (`gbk_warning` says so), but for JSON, which is UTF-8 by its standard."""
     try:
         raw = read_bounded(path, size_limit(path.name))
     except FileProblem as problem:
         diagnostic = Diagnostic(shown, 1, 1, problem.code, problem.message, problem.hint)
         raise SourceError(diagnostic) from None
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise SourceError(_not_utf8(raw, error, shown), raw.decode("utf-8", "replace")) from None
-    if not text.strip():
-        raise SourceError(Diagnostic(shown, 1, 1, "empty-file", _("the file is empty")), text)
-    return text
+        decoded = decode(raw, text_encodings(path.name))
+    except NotText as error:
+        raise SourceError(_not_text(error, shown), error.text) from None
+    if not decoded.text.strip():
+        message = _("the file is empty")
+        diagnostic = Diagnostic(shown, 1, 1, "empty-file", message)
+        raise SourceError(diagnostic, decoded.text, (), decoded.encoding)
+    return decoded
 
 
-def _not_utf8(raw: bytes, error: UnicodeDecodeError, shown: str) -> Diagnostic:
-    line = raw[: error.start].count(b"\n") + 1
-    col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-    return Diagnostic(
-        shown,
-        line,
-        col,
-        "not-utf8",
-        _("byte {byte} is not UTF-8 text").format(byte=f"0x{raw[error.start]:02x}"),
-        hint=_("save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')"),
-    )
+def text_encodings(name: str) -> tuple[str, ...]:
+    """The encodings a rule project's file `name` is read in, in turn."""
+    return (UTF8,) if name.lower().endswith(JSON_SUFFIXES) else (UTF8, GB18030)
+
+
+def _not_text(error: NotText, shown: str) -> Diagnostic:
+    byte = f"0x{error.byte:02x}"
+    if error.encoding == UTF8:
+        message = _("byte {byte} is not UTF-8 text").format(byte=byte)
+    else:
+        message = _("byte {byte} is not GBK/GB18030 text, and the file is not UTF-8 either")
+        message = message.format(byte=byte)
+    hint = _("save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')")
+    return Diagnostic(shown, error.line, error.col, "not-utf8", message, hint=hint)
+
+
+def gbk_warning(shown: str) -> Diagnostic:
+    """The warning for a file read as GB18030: what saved it so, and how to stop it."""
+    if shown.lower().endswith(".csv"):
+        message = _("saved as GBK/GB18030 (Excel's 'CSV (逗号分隔)'); read as GB18030")
+        hint = _("save it as 'CSV UTF-8' to remove this warning")
+    else:
+        message = _("saved as GBK/GB18030 (Notepad's 'ANSI'); read as GB18030")
+        hint = _("save it as UTF-8 (in Notepad: 'UTF-8') to remove this warning")
+    return Diagnostic(shown, 1, 1, GBK_FILE, message, hint, severity="warning")
 
 
 def load_yaml(path: Path, shown: str, name: str = "") -> Source:
@@ -174,27 +202,28 @@ def load_yaml(path: Path, shown: str, name: str = "") -> Source:
     or of the first place over a limit (aliases, nesting, digits) that loading could not
     survive. Full-width punctuation where ASCII is needed is repaired first (`Source.repairs`);
     `name` is the file's name in the project, which tells what in it is free text."""
-    text = read_text(path, shown)
+    decoded = read_text(path, shown)
+    text, encoding = decoded.text, decoded.encoding
     deep = bracket_too_deep(text)
     if deep is not None:
-        raise SourceError(_limit_diagnostic(Source(shown, text), deep), text)
+        raise SourceError(_limit_diagnostic(Source(shown, text), deep), text, (), encoding)
     repaired, repairs, events = repaired_events(text, name or path.name)
-    source = Source(shown, repaired, original=text, repairs=repairs)
+    source = Source(shown, repaired, original=text, repairs=repairs, encoding=encoding)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     try:
         problem = first_limit_exceeded(repaired, events)
         if problem is not None:
-            raise SourceError(_limit_diagnostic(source, problem), text, repairs)
+            raise SourceError(_limit_diagnostic(source, problem), text, repairs, encoding)
         source.data = yaml.load(repaired)
     except MarkedYAMLError as error:
-        raise SourceError(plain_yaml_error(source, error), text, repairs) from None
+        raise SourceError(plain_yaml_error(source, error), text, repairs, encoding) from None
     except YAMLError as error:
         diagnostic = Diagnostic(shown, 1, 1, "yaml-syntax", str(error))
-        raise SourceError(diagnostic, text, repairs) from None
+        raise SourceError(diagnostic, text, repairs, encoding) from None
     if source.data is None:
         diagnostic = Diagnostic(shown, 1, 1, "empty-file", _("the file has only comments"))
-        raise SourceError(diagnostic, text, repairs)
+        raise SourceError(diagnostic, text, repairs, encoding)
     return source
 
 

@@ -42,6 +42,7 @@ from guanxi.engine.classify import classify
 from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.stages import quote
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _, language
 from guanxi.engine.plan.events import plan_new_events
@@ -106,8 +107,11 @@ class Outcome:
     measures: Mapping[str, Any] = field(default_factory=dict)  # those the scenario expects
 
 
-def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outcome:
-    """Run the scenario's time line (see the module) and read back what was decided.
+def play(
+    ruleset: RuleSet, scenario: Scenario, population: Path | None, encoding: str = UTF8
+) -> Outcome:
+    """Run the scenario's time line (see the module) and read back what was decided; the
+    `population` file is read in `encoding`.
 
     The pipeline runs in English whatever the user's language: a policy reason is stored in
     the language it was planned in, and a scenario's `reason containing "SMS cap 2 per 7
@@ -116,7 +120,7 @@ def play(ruleset: RuleSet, scenario: Scenario, population: Path | None) -> Outco
     try:
         store.prepare(ruleset.schema)
         with language("en"):
-            timeline = _Timeline(store, ruleset, scenario, population)
+            timeline = _Timeline(store, ruleset, scenario, population, encoding)
             timeline.run()
         found = outcome(store, ruleset, _key(ruleset, scenario))
         wanted = list(scenario.expect.measures)
@@ -149,10 +153,15 @@ def _key(ruleset: RuleSet, scenario: Scenario) -> str:
 
 class _Timeline:
     def __init__(
-        self, store: Store, ruleset: RuleSet, scenario: Scenario, population: Path | None
+        self,
+        store: Store,
+        ruleset: RuleSet,
+        scenario: Scenario,
+        population: Path | None,
+        encoding: str,
     ) -> None:
         self.store, self.ruleset, self.scenario = store, ruleset, scenario
-        self.population = population
+        self.population, self.encoding = population, encoding
         self.zone = ruleset.calendar.zone
         self.today = start_of(ruleset, scenario)
         self.last = self.today  # the scenario's last moment: its measures are as of its day
@@ -222,7 +231,9 @@ class _Timeline:
     def load_population(self, now: dt.datetime) -> None:
         if self.population is None:
             return
-        report = ingest.load_customers(self.store, self.ruleset, self.population, now)
+        report = ingest.load_customers(
+            self.store, self.ruleset, self.population, now, encoding=self.encoding
+        )
         if report.quarantined:
             first = report.problems[0]
             raise ScenarioError(

@@ -98,7 +98,7 @@ def run_scenario(
     started = time.perf_counter()  # a duration for the report, never a date
     base = ScenarioResult(scenario_file.file, line, scenario.name, "error")
     try:
-        outcome = play(ruleset, scenario, population)
+        outcome = play(ruleset, scenario, population, scenario_file.population_encoding)
     except GuanxiError as error:
         return replace(base, error=str(error), seconds=time.perf_counter() - started)
     found = differences(scenario.expect, outcome, ruleset.calendar.zone)

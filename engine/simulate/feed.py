@@ -94,16 +94,18 @@ def stage(
     ruleset: RuleSet,
     start: dt.datetime,
     days: int,
-    events: Path | None,
+    events: tuple[Path, str] | None,
     synthetic: tuple[Store, int] | None,
 ) -> Feed:
-    """Stage the events of a simulation from `start` for `days`: those of the file `events`,
-    and with `synthetic` (the store whose history to draw from, the seed) drawn ones."""
+    """Stage the events of a simulation from `start` for `days`: with `events`, those of that
+    file (read in that encoding), and with `synthetic` (the store whose history to draw
+    from, the seed) drawn ones."""
     staging.prepare(ruleset.schema)
     staging.execute("CREATE INDEX IF NOT EXISTS events_at ON events (at)")
     feed = Feed(staging)
     if events is not None:
-        feed.loaded = load_events(staging, ruleset, events, start)
+        path, encoding = events
+        feed.loaded = load_events(staging, ruleset, path, start, encoding=encoding)
     if synthetic is not None:
         history, feed.seed = synthetic
         feed.rates = draw(history, staging, ruleset, start, days, feed.seed)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.classify.store_source import engine_for
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import SimulationError
 from guanxi.engine.i18n import _
 from guanxi.engine.report.labels import Labels, labels_of
@@ -48,6 +49,7 @@ class Request:
     days: int
     events: Path | None = None
     synthetic_seed: int | None = None
+    events_encoding: str = UTF8  # of a CSV file of events: UTF8 or GB18030
     sample: int = 10  # affected customers explained
     keep: Path | None = None  # keep the copies in this folder
     engine: str = "auto"  # "duckdb" over a snapshot, "sqlite" inside the copy, or by size
@@ -165,7 +167,8 @@ def _feed(
         return None
     staging = _open(stack, folder / "events.db")
     synthetic = None if request.synthetic_seed is None else (history, request.synthetic_seed)
-    return stage(staging, ruleset, window.start, window.days, request.events, synthetic)
+    events = (request.events, request.events_encoding) if request.events else None
+    return stage(staging, ruleset, window.start, window.days, events, synthetic)
 
 
 def _snapshot(folder: Path, ruleset: RuleSet, request: Request, store: Store) -> Path | None:
