@@ -123,7 +123,7 @@ STORE_FULL = (
 # fills the disk but for a little room, and classifies.
 ON_A_TINY_DISK = """
 set -u
-mount -t tmpfs -o size=1m tmpfs "$DISK" && cp "$OUT/guanxi.db" "$DISK/" || exit 97
+mount -t tmpfs -o size=2m tmpfs "$DISK" && cp "$OUT/guanxi.db" "$DISK/" || exit 97
 free=$(df --output=avail -B1 "$DISK" | tail -n 1)
 head -c $((free - 96 * 1024)) /dev/zero > "$DISK/filler"  # room to open the store, no more
 "$PYTHON" -m guanxi.cli classify --rules "$RULES" --store "$DISK/guanxi.db" \\

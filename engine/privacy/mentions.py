@@ -61,25 +61,28 @@ def value_mention(value: str, replacement: str) -> Mention:
     longer number, word or address: `li@example.com` is not in `wang.li@example.com` nor in
     `li@example.com.cn`, `87654321` not in the mobile `13887654321` (it is in `tel87654321`,
     `+86 87654321` and `8687654321`: a country code before a phone)."""
-    return Mention(re.compile(_before(value) + re.escape(value) + _after(value), re.I), replacement)
+    pattern = _edge(value, 0) + re.escape(value) + _edge(value, 1)
+    return Mention(re.compile(pattern, re.IGNORECASE), replacement)
 
 
-def _before(value: str) -> str:
-    first = value[:1]
-    if "@" in value and first.isascii() and first.isalnum():
-        return r"(?<![A-Za-z0-9._%+-])"
-    if first.isascii() and first.isdigit():
-        return r"(?:(?<![0-9])(?<![0-9]\.)|(?<=(?<![0-9])86)|(?<=(?<![0-9])0086))"
-    return r"(?<![A-Za-z0-9])" if first.isascii() and first.isalpha() else ""
+# What may not stand next to a value's first (0) and last (1) character, by its kind
+EMAIL_EDGES = (r"(?<![A-Za-z0-9._%+-])", r"(?![A-Za-z0-9])(?![.-][A-Za-z0-9])")
+DIGIT_EDGES = (
+    r"(?:(?<![0-9])(?<![0-9]\.)|(?<=(?<![0-9])86)|(?<=(?<![0-9])0086))",
+    r"(?![0-9])(?!\.[0-9])",
+)
+LETTER_EDGES = (r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])")
 
 
-def _after(value: str) -> str:
-    last = value[-1:]
-    if "@" in value and last.isascii() and last.isalnum():
-        return r"(?![A-Za-z0-9])(?![.-][A-Za-z0-9])"
-    if last.isascii() and last.isdigit():
-        return r"(?![0-9])(?!\.[0-9])"
-    return r"(?![A-Za-z0-9])" if last.isascii() and last.isalpha() else ""
+def _edge(value: str, side: int) -> str:
+    end = value[-1:] if side else value[:1]
+    if not end.isascii():
+        return ""
+    if "@" in value and end.isalnum():
+        return EMAIL_EDGES[side]
+    if end.isdigit():
+        return DIGIT_EDGES[side]
+    return LETTER_EDGES[side] if end.isalpha() else ""
 
 
 def weak(customer_id: str) -> bool:
