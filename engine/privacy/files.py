@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from guanxi.adapters.outbox import locked
 from guanxi.engine.privacy import audit
@@ -87,7 +87,8 @@ def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
     """The person's lines removed, others' mentions of them scrubbed; how many changed."""
     with path.open("r+b") as file, locked(file):
         lines = file.read().splitlines(keepends=True)
-        erased = [_erased_line(person, key, alias, line) for line in lines]
+        others = person.replacements(alias, everything=False)
+        erased = [_erased_line(person, key, others, line) for line in lines]
         changed = sum(new != line for line, new in zip(lines, erased, strict=True))
         if changed:
             file.seek(0)
@@ -98,8 +99,8 @@ def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
     return changed
 
 
-def _erased_line(person: Person, key: str, alias: str, line: bytes) -> bytes | None:
-    """None for the person's line, another's with its mentions of them scrubbed."""
+def _erased_line(person: Person, key: str, others: list[Mention], line: bytes) -> bytes | None:
+    """None for the person's line, another's with its mentions of them (`others`) scrubbed."""
     text = line.decode("utf-8", errors="replace")
     try:
         record = json.loads(text)
@@ -108,7 +109,7 @@ def _erased_line(person: Person, key: str, alias: str, line: bytes) -> bytes | N
     if _theirs(person, key, record if isinstance(record, dict) else {}):
         return None
     body = text.rstrip("\r\n")
-    new = scrubbed(body, person.replacements(alias, everything=False))
+    new = scrubbed(body, others)
     return line if new == body else (new + text[len(body) :]).encode("utf-8")
 
 
@@ -122,8 +123,12 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
     archived = KINDS.get(path.parent.name)  # retention writes archive/<kind>/<kind>-….parquet
     kept = archived.table if archived is not None and archived.table in KEPT else None
     rows, erased, changed = table.to_pylist(), [], 0
+    mentions = Mentions(
+        person.replacements(alias, everything=False),
+        person.replacements(alias, everything=True, own=True),
+    )
     for row in rows:
-        new = _erased_row(person, key, alias, kept, row)
+        new = _erased_row(person, key, alias, kept, row, mentions)
         changed += new != row
         if new is not None:
             erased.append(new)
@@ -134,18 +139,24 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
     return changed
 
 
+class Mentions(NamedTuple):
+    """How the person is scrubbed from others' rows and, where kept, from their own."""
+
+    others: list[Mention]
+    own: list[Mention]
+
+
 def _erased_row(
-    person: Person, key: str, alias: str, kept: str | None, row: dict[str, Any]
+    person: Person, key: str, alias: str, kept: str | None, row: dict[str, Any], how: Mentions
 ) -> dict[str, Any] | None:
     """None for the person's row, unless its table is `kept`: then under the pseudonym, as
     erasure leaves it in the store; another's with its mentions of them scrubbed."""
     if not _theirs(person, key, row):
-        return _scrubbed_row(row, person.replacements(alias, everything=False))
+        return _scrubbed_row(row, how.others)
     if kept is None:
         return None
     own = {c: alias for c in {"customer_id", key} if row.get(c) is not None}
-    mentions = person.replacements(alias, everything=True, own=True)
-    return _scrubbed_row(row, mentions) | own | dict(CLEARED.get(kept, {}))
+    return _scrubbed_row(row, how.own) | own | dict(CLEARED.get(kept, {}))
 
 
 def _scrubbed_row(row: dict[str, Any], mentions: list[Mention]) -> dict[str, Any]:
