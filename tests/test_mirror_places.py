@@ -2,7 +2,7 @@
 places its comparison found the old rows at: night after night (customers arriving, leaving
 and coming back, answers held, ids repeated in a snapshot, the copy closed and opened again
 in between), the copy equals the old copy with the changes put in by id, and the changes are
-those the comparison by id gives."""
+those the comparison by id gives. The answers are codes, as in the copy (codes.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.engine.classify.codes import CODE
 from guanxi.engine.classify.hold import LADDERS, held_changes
 from guanxi.engine.classify.mirror import COLUMNS, TABLE, TYPES, commit_mirror, stage_changes
 from guanxi.engine.classify.snapshot import CHANGES, RESULT, _find_changes, connect
 from guanxi.engine.errors import DataError
 
 IDS = [f"C{i}" for i in range(8)]
-NAMES = st.sampled_from([None, "a", "b"])
-ANSWER = st.fixed_dictionaries({"gold": st.booleans(), **{kind: NAMES for kind in LADDERS}})
+CODES = st.sampled_from([None, 0, 1])
+ANSWER = st.fixed_dictionaries({"gold": st.booleans(), **{kind: CODES for kind in LADDERS}})
 ONCE = st.dictionaries(st.sampled_from(IDS), ANSWER, max_size=len(IDS))
 REPEATED = st.lists(st.tuples(st.sampled_from(IDS), ANSWER), max_size=1)  # now and then
 SNAPSHOT = st.builds(lambda once, again: [*once.items(), *again], ONCE, REPEATED)
@@ -60,7 +61,7 @@ def _night(
         _result(duck, answers)
         by_ids = Counter(
             duck.execute(
-                held_changes(RESULT, "r.customer_id", TABLE, hold, run_id, "duckdb")
+                held_changes(RESULT, "r.customer_id", TABLE, hold, run_id, "duckdb", answers=CODE)
             ).fetchall()
         )
         try:
@@ -82,7 +83,7 @@ def _night(
 def _result(duck: duckdb.DuckDBPyConnection, answers: list[tuple[str, dict[str, Any]]]) -> None:
     duck.execute(
         f"CREATE TEMP TABLE {RESULT} (customer_id TEXT, gold BOOLEAN,"
-        f" {', '.join(f'{kind} TEXT' for kind in LADDERS)})"
+        f" {', '.join(f'{kind} {CODE}' for kind in LADDERS)})"
     )
     for key, answer in answers:
         duck.execute(

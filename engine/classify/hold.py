@@ -50,13 +50,16 @@ def held_changes(
     run_id: int,
     dialect: str,
     kept: Sequence[str] = (),
+    answers: str = "TEXT",
 ) -> str:
     """A SELECT of the new state (customer_id and STATE) of every customer of `result` whose
     state differs from its row in `stored` (or who has none), the holds applied; `kept`:
-    columns of `stored` carried along as they are (NULL for a customer without a row)."""
+    columns of `stored` carried along as they are (NULL for a customer without a row);
+    `answers`: the SQL type both hold the ladders' answers in (DuckDB's are codes)."""
+    ladders = [_ladder(kind, hold.get(kind, 1), run_id, dialect, answers) for kind in LADDERS]
     columns = ", ".join(
         [f"{key} AS customer_id", "r.gold AS gold"]
-        + [part for kind in LADDERS for part in _ladder(kind, hold.get(kind, 1), run_id, dialect)]
+        + [part for ladder in ladders for part in ladder]
         + [f"a.{c} AS _was_{c}" for c in ("customer_id", *STATE, *kept)]
     )
     moved = " OR ".join(f"NOT ({same(c, f'_was_{c}', dialect)})" for c in STATE)
@@ -80,13 +83,13 @@ def _settled(dialect: str) -> str:
     return "(" + " AND ".join(answers + idle) + ")"
 
 
-def _ladder(kind: str, runs_needed: int, run_id: int, dialect: str) -> list[str]:
+def _ladder(kind: str, runs_needed: int, run_id: int, dialect: str, answers: str) -> list[str]:
     """The columns `kind`, `pending_kind`, `pending_kind_runs`, `pending_kind_since`."""
     pending = f"pending_{kind}"
     if runs_needed <= 1:
         return [
             f"r.{kind} AS {kind}",
-            f"CAST(NULL AS TEXT) AS {pending}",
+            f"CAST(NULL AS {answers}) AS {pending}",
             f"0 AS {pending}_runs",
             f"CAST(NULL AS BIGINT) AS {pending}_since",
         ]

@@ -35,6 +35,7 @@ import adbc_driver_sqlite
 import duckdb
 
 from guanxi.engine.classify.apply import TRANSITION, Changed, utc_text
+from guanxi.engine.classify.codes import Codes
 from guanxi.engine.classify.hold import ASSIGNED, PENDING, WAITING
 from guanxi.engine.classify.mirror import COLUMNS
 from guanxi.engine.store.assignments import CHANGES, TABLE
@@ -68,11 +69,11 @@ def still_empty(store: Store) -> bool:
 
 @contextlib.contextmanager
 def scratch_changes(
-    duck: duckdb.DuckDBPyConnection, store: Store, find: Callable[[], str]
+    duck: duckdb.DuckDBPyConnection, store: Store, find: Callable[[], str], codes: Codes
 ) -> Iterator[Scratch | None]:
-    """For a SQLite store: `find()` (DuckDB's table of the changes, found with NO_RUN) written
-    into a scratch file attached to the store's connection, detached and deleted afterwards.
-    None for any other store."""
+    """For a SQLite store: `find()` (DuckDB's table of the changes, found with NO_RUN, its
+    answers `codes`) written into a scratch file attached to the store's connection, answers
+    named, detached and deleted afterwards. None for any other store."""
     if not isinstance(store, SQLiteStore):
         yield None
         return
@@ -83,7 +84,7 @@ def scratch_changes(
     folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     try:
         path = Path(folder, "changes.db")
-        _ingest(duck, changes, ASSIGNED if first else COLUMNS, path)
+        _ingest(duck, changes, codes.named(ASSIGNED if first else COLUMNS), path)
         store.db.execute(f"ATTACH ? AS {SCRATCH}", [str(path)])
         try:
             yield Scratch(f"{SCRATCH}.{NEW}", first)
@@ -117,12 +118,10 @@ def _pending(duck: duckdb.DuckDBPyConnection, changes: str) -> bool:
     return bool(duck.execute(f"SELECT EXISTS (FROM {changes} WHERE {WAITING})").fetchall()[0][0])
 
 
-def _ingest(
-    duck: duckdb.DuckDBPyConnection, changes: str, columns: tuple[str, ...], path: Path
-) -> None:
-    """`columns` of the changes into a new SQLite file, in key order (as the store's index
-    grows)."""
-    ordered = duck.sql(f"SELECT {', '.join(columns)} FROM {changes} ORDER BY customer_id")
+def _ingest(duck: duckdb.DuckDBPyConnection, changes: str, columns: str, path: Path) -> None:
+    """`columns` (a select list) of the changes into a new SQLite file, in key order (as the
+    store's index grows)."""
+    ordered = duck.sql(f"SELECT {columns} FROM {changes} ORDER BY customer_id")
     # the driver's own API: its DB-API module imports pyarrow.dataset and pandas (0.15 s)
     with (
         adbc_driver_sqlite.connect(str(path)) as database,

@@ -36,10 +36,11 @@ from guanxi.engine.classify.apply import (
     create_changed,
     start_run,
 )
+from guanxi.engine.classify.codes import CODE, Codes
 from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
-from guanxi.engine.classify.hold import ASSIGNED, WAITING, held_changes, holds
+from guanxi.engine.classify.hold import ASSIGNED, LADDERS, WAITING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
@@ -49,13 +50,12 @@ from guanxi.engine.classify.mirror import (
     stage_changes,
     with_rows,
 )
-from guanxi.engine.classify.report import Cell, RunReport
+from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
 from guanxi.engine.classify.run import (
     AfterRun,
     Stopwatch,
     close_run,
     count_overlaps,
-    distribution,
     tuned,
 )
 from guanxi.engine.classify.scratch import (
@@ -137,10 +137,11 @@ def classify_snapshot(
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
+        codes = _open_copy(duck, store, ruleset, keep_mirror, watch)
         query = compile_classification(
             ruleset, "duckdb", today, source, columns, events=events, history=history, prepared=True
         )
-        _classify(duck, query.prepare, query.sql)
+        _classify(duck, query.prepare, query.sql, codes)
         watch.lap("classify")
         written = Written(
             "duckdb",
@@ -151,7 +152,7 @@ def classify_snapshot(
             after,
             tuple(screen.problems) if screen else (),
         )
-        return write_back(duck, store, ruleset, now, written, watch)
+        return _write_back(duck, store, ruleset, now, written, watch, codes)
     except duckdb.OutOfMemoryException:
         shown = snapshot or _store_customers(store)
         raise SnapshotMemoryError(
@@ -197,13 +198,28 @@ def write_back(
     now: dt.datetime,
     written: Written,
     watch: Stopwatch,
+    named: str,
 ) -> RunReport:
-    """Compare DuckDB's `result` (every classified customer) with the store's assignments and
-    write what changed into the store; the distribution is counted from `result`."""
-    keep = store.path if written.keep_mirror and isinstance(store, SQLiteStore) else None
-    origin = open_mirror(duck, store, mirror_path(keep))
+    """Compare `named` (a relation of every classified customer, its answers as names) with
+    the store's assignments and write what changed into the store; the distribution is
+    counted from it."""
+    codes = _open_copy(duck, store, ruleset, written.keep_mirror, watch)
+    duck.execute(f"CREATE TEMP TABLE {RESULT} AS SELECT * REPLACE ({codes.encoded()}) FROM {named}")
+    return _write_back(duck, store, ruleset, now, written, watch, codes)
+
+
+def _open_copy(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    keep_mirror: bool,
+    watch: Stopwatch,
+) -> Codes:
+    """The store's assignments as the columnar copy `mirror`, and the codes of its answers."""
+    keep = store.path if keep_mirror and isinstance(store, SQLiteStore) else None
+    origin, codes = open_mirror(duck, store, mirror_path(keep), ruleset)
     watch.lap(f"assignments from {origin}")
-    return _write_back(duck, store, ruleset, now, written, watch)
+    return codes
 
 
 def _grouped_events(
@@ -332,10 +348,12 @@ def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> N
         duck.unregister("cells")
 
 
-def _classify(duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str) -> None:
-    """`result`: every customer classified, once `prepare` has found the cut-offs into small
-    tables (its passes reading only the ranked columns), so that the query reads every
-    column of the snapshot once. The query joins the customers
+def _classify(
+    duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str, codes: Codes
+) -> None:
+    """`result`: every customer classified, its answers as `codes`, once `prepare` has found
+    the cut-offs into small tables (its passes reading only the ranked columns), so that the
+    query reads every column of the snapshot once. The query joins the customers
     (left) to small tables (right: a segment's cut-offs, the grouped events); DuckDB would
     otherwise hash all the customers to probe them with a few rows where it misjudges the
     sizes: it keeps each join's build side as written instead."""
@@ -343,7 +361,9 @@ def _classify(duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str)
     try:
         for statement in prepare:
             duck.execute(statement)
-        duck.execute(f"CREATE TEMP TABLE {RESULT} AS {sql}")
+        duck.execute(
+            f"CREATE TEMP TABLE {RESULT} AS SELECT * REPLACE ({codes.encoded()}) FROM ({sql})"
+        )
     finally:
         duck.execute("RESET disabled_optimizers")
 
@@ -359,6 +379,7 @@ def _write_back(
     now: dt.datetime,
     written: Written,
     watch: Stopwatch,
+    codes: Codes,
 ) -> RunReport:
     def found() -> str:  # before the run exists (see scratch.py); sorted as they are copied
         _find_changes(duck, written.key, holds(ruleset), NO_RUN, ordered=False)
@@ -366,7 +387,7 @@ def _write_back(
         return CHANGES
 
     counted: list[tuple[tuple[Cell, ...], dict[str, int]]] = []
-    with scratch_changes(duck, store, found) as scratch:
+    with scratch_changes(duck, store, found, codes) as scratch:
         if scratch:
             watch.lap("copy changes")
         with tuned(store), store.transaction():
@@ -374,14 +395,14 @@ def _write_back(
 
             def beside() -> None:  # DuckDB's own part, while the store writes
                 stage_changes(duck, CHANGES, run_id)
-                counted.append(_counted(duck, written.unique))
+                counted.append(_counted(duck, written.unique, codes))
 
             if scratch and scratch.first and still_empty(store):
                 with _meanwhile(beside):
                     counts = insert_first(store, scratch, run_id, ruleset.hash, now)
             else:
                 counts = _write_changes(
-                    duck, store, ruleset, now, written.key, run_id, scratch, watch, beside
+                    duck, store, ruleset, now, written.key, run_id, scratch, watch, beside, codes
                 )
             changed, transitions, held = counts
             [(cells, overlaps)] = counted
@@ -413,14 +434,21 @@ def _write_back(
 
 
 def _counted(
-    duck: duckdb.DuckDBPyConnection, unique: Sequence[str]
+    duck: duckdb.DuckDBPyConnection, unique: Sequence[str], codes: Codes
 ) -> tuple[tuple[Cell, ...], dict[str, int]]:
-    """The distribution of `result` and its overlaps (run.py)."""
+    """The distribution of `result` and its overlaps (run.py); the answers are counted by
+    code, then named."""
 
     def query(sql: str) -> list[tuple[Any, ...]]:
         return duck.execute(sql).fetchall()
 
-    return distribution(query, RESULT), count_overlaps(query, RESULT, unique)
+    ladders = ", ".join(LADDERS)
+    by_code = f"(SELECT {ladders}, gold, COUNT(*) AS n FROM {RESULT} GROUP BY ALL)"
+    rows = query(
+        f"SELECT {codes.named(LADDERS)}, SUM(n), SUM(CASE WHEN gold THEN n ELSE 0 END)"
+        f" FROM {by_code} GROUP BY ALL ORDER BY 1, 2, 3"
+    )
+    return cells_from_rows(rows), count_overlaps(query, RESULT, unique)
 
 
 @contextlib.contextmanager
@@ -455,6 +483,7 @@ def _write_changes(
     scratch: Scratch | None,
     watch: Stopwatch,
     beside: Callable[[], None],
+    codes: Codes,
 ) -> tuple[int, int, int]:
     """The changes applied to the store, read from the scratch file or else found now and
     copied row by row into `_gx_changed`; `beside` runs on a thread of its own meanwhile."""
@@ -465,7 +494,7 @@ def _write_changes(
         create_changed(store)
         _find_changes(duck, key, holds(ruleset), run_id)
         watch.lap("compare")
-        _copy_changes(duck, store)
+        _copy_changes(duck, store, codes)
         watch.lap("copy changes")
         source = IN_CHANGED
     with _meanwhile(beside):
@@ -502,7 +531,9 @@ def _find_changes(
 ) -> None:
     """The customers whose assignment changed, holds applied, as `changes` (`ordered` by
     customer); DataError when one of them is on more than one row of the snapshot."""
-    changes = held_changes(RESULT, f'r."{key}"', with_rows(), hold, run_id, "duckdb", (PLACE,))
+    changes = held_changes(
+        RESULT, f'r."{key}"', with_rows(), hold, run_id, "duckdb", (PLACE,), answers=CODE
+    )
     # in order, the store's index grows at its end: far faster
     duck.execute(
         f"CREATE OR REPLACE TEMP TABLE {CHANGES} AS {changes}"
@@ -519,10 +550,11 @@ def _find_changes(
         )
 
 
-def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store) -> None:
-    """The changes into the store; the pending columns only for the customers being held
-    (the others' are the table's defaults): a first night copies a third of the values."""
+def _copy_changes(duck: duckdb.DuckDBPyConnection, store: Store, codes: Codes) -> None:
+    """The changes into the store, answers named; the pending columns only for the customers
+    being held (the others' are the table's defaults): a first night copies a third of the
+    values."""
     for columns, where in ((ASSIGNED, f"NOT ({WAITING})"), (COLUMNS, WAITING)):
-        rows = duck.execute(f"SELECT {', '.join(columns)} FROM {CHANGES} WHERE {where}")
+        rows = duck.execute(f"SELECT {codes.named(columns)} FROM {CHANGES} WHERE {where}")
         while batch := rows.fetchmany(BATCH):
             store.copy_rows(CHANGED, columns, batch)

@@ -35,7 +35,7 @@ from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
-from guanxi.engine.classify.snapshot import RESULT, Written, connect, write_back
+from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
@@ -170,10 +170,9 @@ def classify_on_spark(
     duck = connect(parse_memory(ruleset.settings.snapshot_memory))
     try:
         parts = str(folder / "*.parquet").replace("'", "''")
-        duck.execute(f"CREATE TEMP VIEW {RESULT} AS SELECT * FROM read_parquet('{parts}')")
         problems = tuple(screen.problems)
         written = Written("spark", key, unique, screen.rejected, keep_mirror, after, problems)
-        return write_back(duck, store, ruleset, now, written, watch)
+        return write_back(duck, store, ruleset, now, written, watch, f"read_parquet('{parts}')")
     finally:
         duck.close()
 
