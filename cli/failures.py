@@ -1,4 +1,5 @@
-"""How a command ends when the machine fails under it rather than the user: a full disk.
+"""How a command ends when the machine fails under it rather than the user: a full disk, a
+store that cannot be used just then, or Ctrl-C in the middle of a long command.
 
 SQLite says "database or disk is full", PostgreSQL raises DiskFull, a file write fails with
 ENOSPC (or EDQUOT, a quota used up). Whichever command meets one, and wherever it was wrapped
@@ -6,7 +7,8 @@ on the way up, the user reads one line saying so and what to do, and the command
 
 The store writes in transactions, and one that fails is rolled back whole: nothing is ever
 half-written there. Commands that write in several transactions (loading a large file) keep
-the ones that finished, and running them again carries on where they stopped.
+the ones that finished, and running them again carries on where they stopped. Ctrl-C says
+just that and exits 130, as a shell reports a command ended by SIGINT.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from guanxi.cli.lazy import LazyGroup
 from guanxi.engine.i18n import _
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+INTERRUPTED = 130  # 128 + SIGINT
 
 
 class GuanxiGroup(LocalizedGroup, LazyGroup):
@@ -40,6 +43,9 @@ class GuanxiGroup(LocalizedGroup, LazyGroup):
 
             error.message = printable(error.message)
             raise
+        except KeyboardInterrupt:
+            click.echo(interrupted_message(), err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except Exception as error:
             full = disk_full(error)
             if full is not None:
@@ -92,6 +98,14 @@ def _in_chain(error: BaseException, test: Callable[[BaseException], bool]) -> Ba
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def interrupted_message() -> str:
+    return _(
+        "interrupted (已中断): the store keeps what it had finished writing and rolled back"
+        " its unfinished write; a file being written may be incomplete. Run the command again"
+        " to carry on"
+    )
 
 
 def disk_full_message(error: BaseException) -> str:
