@@ -1,9 +1,9 @@
-"""The report over customers and events at the ends of what `guanxi load` accepts.
+"""The report over customers at the ends of what `guanxi load` accepts.
 
-Balances and contributions near the largest double (their sums overflow), counts near 2^63
-(their arithmetic leaves 64 bits) and feedback scores at both ends of 64 bits beside ordinary
-customers: the report is built on every store and gives the same numbers on PostgreSQL as on
-SQLite, where a sum that overflows is infinite, as IEEE doubles make it.
+Balances and contributions near the largest double (their sums overflow) and counts near
+2^63 (their arithmetic leaves 64 bits) beside ordinary customers: the report is built on
+every store and gives the same numbers on PostgreSQL as on SQLite, where a sum that
+overflows is infinite, as IEEE doubles make it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from guanxi.engine.classify import classify
-from guanxi.engine.ingest import load_customers, load_events
+from guanxi.engine.ingest import load_customers
 from guanxi.engine.report import ReportRequest, build_report
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -48,19 +48,8 @@ def customers() -> list[dict[str, Any]]:
     return [{**dict.fromkeys(columns, ""), **row} for row in rows]
 
 
-def feedback(customer: str, scores: list[int]) -> list[dict[str, Any]]:
-    return [
-        {"id": f"F{customer}{n}", "type": "feedback", "customer_id": customer,
-         "at": "2026-11-20T10:00:00+08:00", "score": score}
-        for n, score in enumerate(scores)
-    ]  # fmt: skip
-
-
 def fill(store: Store, ruleset: RuleSet, folder: Path) -> dict[str, Any]:
     load_customers(store, ruleset, write_csv(folder / "customers.csv", customers()), NOW)
-    events = feedback("X_COUNTS", [BIGGEST, BIGGEST]) + feedback("N01", [-(2**63), -(2**63)])
-    (folder / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events), "utf-8")
-    load_events(store, ruleset, folder / "events.jsonl", NOW)
     classify(store, ruleset, NOW)
     classify(store, ruleset, NOW + dt.timedelta(days=1))
     report = build_report(store, ruleset, ReportRequest())
