@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import shutil
 from collections.abc import Iterator
@@ -374,3 +375,27 @@ def test_a_window_in_weeks_is_counted_in_days(tmp_path: Path) -> None:
     assert found["biggest_sale_Week"] == EventMeasure("max", "sale", "amount", 14)
     assert found["days_since_sale"] == EventMeasure("days_since", "sale", None, None)
     assert found["complaints_90d"] == EventMeasure("count", "complaint", None, 90)
+
+
+@pytest.mark.every_store
+def test_sales_whose_sum_overflows_are_infinite_not_a_stop(store: Store, rules: RuleSet) -> None:
+    """Amounts near the largest double, as `guanxi load` accepts them: their sum is +Infinity
+    (as IEEE doubles add them) in the store as in Python, and the classification of every
+    customer goes on."""
+    customers = [{"customer_id": c, "name": "王芳"} for c in ("C1", "C2", "C3")]
+    events = [
+        event(1, "sale", "C1", at(3, 0, rules), amount=1.7e308, product="基金"),
+        event(2, "sale", "C1", at(2, 0, rules), amount=1.7e308, product="理财"),
+        event(3, "sale", "C2", at(2, 0, rules), amount=1e308, product="理财"),
+        event(4, "sale", "C2", at(1, 0, rules), amount=5e-324, product="理财"),
+        event(5, "sale", "C3", at(1, 0, rules), amount=0.1, product="基金"),
+        event(6, "sale", "C3", at(1, 9, rules), amount=0.2, product="基金"),
+    ]
+    fill(store, customers, events)
+    found = sql_measures(store, rules)
+    assert found == python_measures(rules, customers, events)
+    assert [found[c][1] for c in ("C1", "C2", "C3")] == [math.inf, 1e308, 0.1 + 0.2]
+    assert [found[c][-1] for c in ("C1", "C2", "C3")] == ["valuable", "valuable", "low_value"]
+    classify(store, rules, NOW)
+    tiers = store.execute(CURRENT + " ORDER BY customer_id")
+    assert [r["tier"] for r in tiers] == ["valuable", "valuable", "low_value"]

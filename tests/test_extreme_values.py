@@ -23,6 +23,7 @@ import pytest
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.ingest import load_customers
+from guanxi.engine.ingest.values import Invalid, integer
 from guanxi.engine.language import parse_condition, parse_value
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -142,3 +143,50 @@ def test_nested_arithmetic_stays_cheap_to_plan_on_postgresql(tables: Any) -> Non
         )
     finally:
         pg.execute("RESET statement_timeout")
+
+
+# --- integers near 2^63 ----------------------------------------------------------------------
+
+WHOLE = {"n": "integer", "m": "integer"}
+WHOLE_VALUES = [2**63 - 1, -(2**63) + 1, 2**62, 3, -7, 0, None]
+WHOLE_ROWS = [(n, m) for n in WHOLE_VALUES for m in WHOLE_VALUES]
+WHOLE_EXPRESSIONS = ["n + m", "n - m", "n * m", "40 * n / (n + 2)", "-n + 1", "ABS(n) * 2"]
+
+
+@pytest.fixture(scope="module")
+def whole_tables() -> Iterator[dict[str, Any]]:
+    """Table t holding WHOLE_ROWS, 64-bit integers, on SQLite, DuckDB and PostgreSQL."""
+    numbered = [(i, *r) for i, r in enumerate(WHOLE_ROWS)]
+    lite, duck = sqlite3.connect(":memory:"), duckdb.connect()
+    with postgres_schema() as url, psycopg.connect(url, autocommit=True) as pg:
+        for db in (lite, duck, pg):
+            db.execute("CREATE TABLE t (i INTEGER, n BIGINT, m BIGINT)")
+        for db in (lite, duck):
+            db.executemany("INSERT INTO t VALUES (?, ?, ?)", numbered)
+        with pg.cursor() as cursor:
+            cursor.executemany("INSERT INTO t VALUES (%s, %s, %s)", numbered)
+        yield {"sqlite": lite, "duckdb": duck, "postgres": pg}
+
+
+@pytest.mark.parametrize("text", WHOLE_EXPRESSIONS)
+def test_arithmetic_on_integers_near_2_63_agrees_on_every_back_end(
+    whole_tables: Any, text: str
+) -> None:
+    """Every value `guanxi load` takes for an integer field: a sum or product leaving 64 bits
+    is a double on every back end (as SQLite makes it), not an error stopping the query."""
+    parsed = parse_value(text, WHOLE)
+    python = [parsed.compile(TODAY)(dict(zip(WHOLE, r, strict=True))) for r in WHOLE_ROWS]
+    python = [None if v is None else float(v) for v in python]
+    for dialect, db in whole_tables.items():
+        assert _values(db, parsed.sql(dialect, TODAY)) == python, dialect
+
+
+@pytest.mark.parametrize("written", [str(-(2**63)), -(2**63)])
+def test_the_one_integer_without_a_negation_is_refused(written: Any) -> None:
+    """-2^63 has no negation in 64 bits: SQLite's ABS and PostgreSQL's minus refuse it for the
+    whole query. Load takes every integer whose negation fits, and no other."""
+    with pytest.raises(Invalid, match="is too large"):
+        integer(written)
+    assert integer(str(-(2**63) + 1)) == -(2**63) + 1
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+        sqlite3.connect(":memory:").execute("SELECT ABS(?)", (-(2**63),)).fetchall()

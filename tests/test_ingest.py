@@ -570,3 +570,18 @@ def test_demo_data_refuses_a_bad_date(here: Path) -> None:
     result = invoke("demo-data", "--out", "demo", "--today", "28/11/2026")
     assert result.exit_code == 2
     assert "Invalid value for '--today'" in result.stderr
+
+
+def test_a_feedback_score_outside_1_to_5_is_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """The assessed satisfaction (1-5) is the mean feedback score: one score of 2^63 - 1 made a
+    customer's 9.2e18 and the report's mean of a whole tier some 10^16."""
+    scores = {"E1": 5, "E2": 2**63 - 1, "E3": 0, "E4": 1}
+    lines = [event(i, "feedback", score=s) for i, s in scores.items()]
+    report = events(store, ruleset, write(tmp_path, "e.jsonl", *lines))
+    assert counts(report) == (2, 0, 0, 2)
+    assert quarantined(store) == [
+        (2, "score", "9223372036854775807 is above 5, the highest value allowed"),
+        (3, "score", "0 is below 1, the lowest value allowed"),
+    ]

@@ -32,6 +32,7 @@ from guanxi.engine.language.to_sql import to_sql
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, EventMeasure
 from guanxi.engine.store import Store
+from guanxi.engine.store.dialect import double_sum, sum_of_doubles
 
 EVENTS = "_ev"  # the alias of the grouped events relation
 EVENT_KEY = "_ev_key"
@@ -187,8 +188,10 @@ def _aggregate(ruleset: RuleSet, measure: CompiledMeasure, dialect: str, today: 
         return f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)"
     if events.aggregate == "days_since":
         return f"MAX(CASE WHEN {counted} THEN at END)"
-    value = _payload_number(str(events.field), dialect)
-    return f"{events.aggregate.upper()}(CASE WHEN {counted} THEN {value} END)"
+    value = f"CASE WHEN {counted} THEN {_payload_number(str(events.field), dialect)} END"
+    if events.aggregate == "sum":
+        return double_sum(value, dialect)
+    return f"{events.aggregate.upper()}({value})"
 
 
 def _payload_number(field: str, dialect: str) -> str:
@@ -277,7 +280,8 @@ def event_value(
         return (start - int(_at(found[-1]).timestamp()) + DAY - 1) // DAY
     values = [v for v in (_payload(e).get(str(spec.field)) for e in found) if v is not None]
     if spec.aggregate == "sum":
-        return float(sum(float(v) for v in values)) if values else 0
+        total = sum_of_doubles(float(v) for v in values)
+        return 0 if total is None else total
     if not values:
         return None
     return float(max(values) if spec.aggregate == "max" else min(values))

@@ -212,7 +212,8 @@ def integer(value: Any) -> int | None:
 
 
 def _in_range(whole: int) -> int:
-    if -(2**63) <= whole < 2**63:
+    # -2^63 is left out: its negation (ABS, unary minus) overflows 64 bits in every database
+    if abs(whole) < 2**63:
         return whole
     raise Invalid(_("{value} is too large").format(value=_cut(str(whole))))
 

@@ -10,7 +10,8 @@ backslash doubled, so a backslash matches itself as in SQLite, DuckDB and Python
 A +, -, * or / that may involve a double gives NULL for NaN (inf - inf, 0 * inf), as SQLite
 does by itself, and on PostgreSQL ±Infinity and ±0 where it would raise for a double that
 overflows or underflows (pg_arithmetic.py). With `field_types`, arithmetic on integers alone
-is left as written.
+is left as written, but on PostgreSQL, DuckDB and Spark in doubles (exact up to 2^53), so that
+integers near 2^63 do not overflow.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def _rewrite_all(
     integral = {id(n) for n in nodes if _integral(n, field_types)}
     for node in reversed(nodes):
         new = _rewrite(node, dialect, today)
+        if id(node) in integral and dialect != "sqlite":
+            new = _widened(new)
         if isinstance(node, pg_arithmetic.GUARDED) and id(node) not in integral:
             new = _defined(new, dialect)
         if new is node:
@@ -89,6 +92,16 @@ def _defined(operation: exp.Expression, dialect: str) -> exp.Expression:
         return operation
     nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
     return exp.Nullif(this=operation.copy(), expression=nan)
+
+
+def _widened(operation: exp.Expression) -> exp.Expression:
+    """An integer +, - or * computed in doubles: integers near 2^63 would overflow 64 bits,
+    which PostgreSQL, DuckDB and Spark refuse for the whole query (SQLite goes over to a
+    double by itself, Python to a larger integer)."""
+    if not isinstance(operation, exp.Add | exp.Sub | exp.Mul):
+        return operation
+    widened = exp.Cast(this=operation.this.copy(), to=exp.DataType.build("DOUBLE"))
+    return operation.__class__(this=widened, expression=operation.expression.copy())
 
 
 def _integral(node: exp.Expression, field_types: Mapping[str, str]) -> bool:

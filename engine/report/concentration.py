@@ -15,7 +15,7 @@ from typing import Any
 from guanxi.engine.i18n import _
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.dialect import double_sum, double_sum_terms, double_sum_total, quoted_name
 
 TOPS = (1, 5, 10, 20)
 CURVE_POINTS = 100  # the curve at every 1 % of customers
@@ -102,7 +102,7 @@ def top_count(customers: int, percent: int) -> int:
 def curve_of(store: Store, field: str, label: str) -> Curve:
     column = quoted_name(field)
     head = store.execute(
-        f"SELECT COUNT({column}) AS n, SUM({_held(column)}) AS total,"
+        f"SELECT COUNT({column}) AS n, {double_sum(_held(column), store.dialect)} AS total,"
         f" COUNT(CASE WHEN {column} < 0 THEN 1 END) AS below FROM customers"
     )
     customers, total = int(head[0]["n"]), float(head[0]["total"] or 0.0)
@@ -123,6 +123,21 @@ def _held(column: str) -> str:
     return f"CASE WHEN {column} > 0 THEN {column} ELSE 0 END"
 
 
+def _ranked(column: str, dialect: str) -> str:
+    """The CTE `ranked`: each customer's holding `v`, rank `rn` (largest first) and the sum
+    `held` up to that rank."""
+    small, huge = double_sum_terms(_held(column), dialect)
+    running = f"OVER (ORDER BY {column} DESC ROWS UNBOUNDED PRECEDING)"
+    return (
+        f"summed AS (SELECT {_held(column)} AS v,"
+        f" ROW_NUMBER() OVER (ORDER BY {column} DESC) AS rn,"
+        f" SUM({small}) {running} AS held_small, SUM({huge}) {running} AS held_huge"
+        f" FROM customers WHERE {column} IS NOT NULL),"
+        f" ranked AS (SELECT v, rn, {double_sum_total('held_small', 'held_huge', dialect)}"
+        " AS held FROM summed)"
+    )
+
+
 def _running_sums(
     store: Store, column: str, customers: int, total: float
 ) -> tuple[dict[int, float], int | None]:
@@ -132,10 +147,7 @@ def _running_sums(
     target = TARGET * total
     crossing = " OR (held >= :target AND held - v < :target)" if total > 0 else ""
     rows = store.execute(
-        f"WITH ranked AS (SELECT {_held(column)} AS v,"
-        f" ROW_NUMBER() OVER (ORDER BY {column} DESC) AS rn,"
-        f" SUM({_held(column)}) OVER (ORDER BY {column} DESC ROWS UNBOUNDED PRECEDING) AS held"
-        f" FROM customers WHERE {column} IS NOT NULL)"
+        f"WITH {_ranked(column, store.dialect)}"
         f" SELECT rn, held, v FROM ranked WHERE rn IN ({', '.join(map(str, ranks))}){crossing}",
         {"target": target},
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from guanxi.engine.report.model import mean
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.dialect import as_double, double_sum, quoted_name
 
 Name = str | None
 
@@ -52,7 +52,10 @@ def tier_level_groups(
     customer `fields` and of `measured` measures."""
     columns = [f"c.{quoted_name(f)}" for f in fields]
     columns += [f"m.{quoted_name(n)}" for n in measured.names] if measured else []
-    sums = "".join(f", SUM({c}) AS s{i}, COUNT({c}) AS n{i}" for i, c in enumerate(columns))
+    sums = "".join(
+        f", {double_sum(as_double(c, store.dialect), store.dialect)} AS s{i}, COUNT({c}) AS n{i}"
+        for i, c in enumerate(columns)
+    )
     joined = (
         f" LEFT JOIN ({measured.sql}) AS m ON m.{quoted_name(key)} = a.customer_id"
         if measured

@@ -25,7 +25,7 @@ from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, mean
 from guanxi.engine.report.order import pyramid
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.dialect import as_double, double_sum, quoted_name
 
 Kind = Literal["tier", "level"]
 
@@ -248,7 +248,8 @@ def moves_between(
         " LEFT JOIN after_b AS b ON b.customer_id = s.customer_id"
         " LEFT JOIN transitions AS tb ON tb.id = b.first)"
         " SELECT from_tier, from_level, new_before, to_tier, to_level, COUNT(*) AS customers,"
-        f" SUM({value}) AS contribution, COUNT({value}) AS known FROM states AS st"
+        f" {double_sum(as_double(value, store.dialect), store.dialect)} AS contribution,"
+        f" COUNT({value}) AS known FROM states AS st"
         f" LEFT JOIN customers AS c ON c.{quoted_name(key)} = st.customer_id WHERE new_after = 0"
         " GROUP BY from_tier, from_level, new_before, to_tier, to_level",
         {"earlier": earlier, "later": later},

@@ -16,7 +16,7 @@ from guanxi.engine.privacy.personal import mask_as
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.dialect import as_double, double_sum, quoted_name
 
 TOP_GROUPS = 20
 MISSING = N_("(not given)")
@@ -148,7 +148,7 @@ def _rows(
 ) -> list[SegmentRow]:
     """One row per value of the field, the most contribution first (then the most customers)."""
     sums = "".join(
-        f", SUM(c.{quoted_name(f)}) AS {alias}"
+        f", {double_sum(as_double(f'c.{quoted_name(f)}', store.dialect), store.dialect)} AS {alias}"
         for alias, f in (("deposits", deposits), ("contribution", contribution))
         if f
     )

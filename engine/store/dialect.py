@@ -8,6 +8,8 @@ Instants are ISO-8601 UTC text in both stores, so comparing them stays plain tex
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Iterable
 
 BUCKET_FUNCTION = "gx_bucket"
 
@@ -110,3 +112,76 @@ def bucket_sql(text: str, dialect: str) -> str:
 def quoted_name(name: str) -> str:
     """A column's name quoted for SQL."""
     return '"' + name.replace('"', '""') + '"'
+
+
+# A sum of doubles that is the same on every store and in Python, whatever the order of the
+# rows: PostgreSQL's SUM raises "value out of range" where the running sum overflows, and the
+# others give ±Infinity or not depending on which values come first (1e308 + 1e308 - 1e308).
+# Values of at least 2^960 (no amount comes near) are summed apart, scaled down by 2^128
+# (exact), so neither part can overflow; the total is scaled back, ±Infinity past the
+# largest double. Without such values the sum is SUM(value) as written.
+_HUGE = 2.0**960
+_SCALE = 2.0**128
+_NEGLIGIBLE = 2.0**-800  # beside a part of 2^832 or more; scaled down it could underflow
+_MAX_SCALED = 1.7976931348623157e308 / _SCALE
+
+
+def _double(value: float, dialect: str) -> str:
+    """A double constant, read exactly (repr is the shortest exact decimal)."""
+    if dialect == "sqlite":
+        return repr(value) if math.isfinite(value) else f"{'-' if value < 0 else ''}9e999"
+    return f"CAST('{value!r}' AS {'DOUBLE PRECISION' if dialect == 'postgres' else 'DOUBLE'})"
+
+
+def double_sum_terms(value: str, dialect: str) -> tuple[str, str]:
+    """What to SUM for the sum of the double `value`: its part below 2^960 and its part at
+    2^960 or more, scaled down. `double_sum_total` combines the two sums."""
+    huge = f"ABS({value}) >= {_double(_HUGE, dialect)}"
+    return (
+        f"CASE WHEN {huge} THEN NULL ELSE {value} END",
+        f"CASE WHEN {huge} THEN {value} / {_double(_SCALE, dialect)} END",
+    )
+
+
+def double_sum_total(small: str, huge: str, dialect: str) -> str:
+    """The sum of a double from the sums of its `double_sum_terms`."""
+    rest, scale = f"COALESCE({small}, 0)", _double(_SCALE, dialect)
+    negligible = f"ABS({rest}) < {_double(_NEGLIGIBLE, dialect)}"
+    scaled = f"({huge} + CASE WHEN {negligible} THEN 0 ELSE {rest} / {scale} END)"
+    return (
+        f"(CASE WHEN {huge} IS NULL THEN {small} WHEN {scaled} = 0 THEN {rest}"
+        f" WHEN ABS({scaled}) > {_double(_MAX_SCALED, dialect)}"
+        f" THEN SIGN({scaled}) * {_double(math.inf, dialect)} ELSE {scaled} * {scale} END)"
+    )
+
+
+def double_sum(value: str, dialect: str) -> str:
+    """SUM of the double `value` as `sum_of_doubles` gives it: ±Infinity where it overflows."""
+    small, huge = double_sum_terms(value, dialect)
+    return double_sum_total(f"SUM({small})", f"SUM({huge})", dialect)
+
+
+def sum_of_doubles(values: Iterable[float]) -> float | None:
+    """The sum `double_sum` gives in SQL (None for no values, as SUM gives NULL)."""
+    small: float | None = None
+    huge: float | None = None
+    for value in values:
+        if abs(value) >= _HUGE:
+            huge = (huge or 0.0) + value / _SCALE
+        else:
+            small = (small or 0.0) + value
+    if huge is None:
+        return small
+    rest = small or 0.0
+    scaled = huge + (0.0 if abs(rest) < _NEGLIGIBLE else rest / _SCALE)
+    if scaled == 0:
+        return rest
+    if abs(scaled) > _MAX_SCALED:
+        return math.copysign(math.inf, scaled)
+    return scaled * _SCALE
+
+
+def as_double(value: str, dialect: str) -> str:
+    """`value` as a double (a sum of integers near 2^63 then gives a double, as in SQLite when
+    it overflows, instead of an error)."""
+    return f"CAST({value} AS {'REAL' if dialect == 'sqlite' else 'DOUBLE PRECISION'})"
