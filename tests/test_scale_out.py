@@ -1,6 +1,7 @@
 """Several daemons on one PostgreSQL store: claims that never overlap, one leader for the
 scheduled jobs that another daemon replaces when it dies, and the whole of it as real
-processes: three `guanxi run` daemons, 6,000 follow-ups, one daemon killed mid-run.
+processes: three `guanxi run` daemons, 6,000 follow-ups, one daemon killed mid-run. On one
+SQLite store too, one daemon leads until its process ends.
 
 These tests need the PostgreSQL server of conftest.POSTGRES; without it they fail."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +20,11 @@ import pytest
 
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
-from guanxi.engine.daemon.leader import AdvisoryLock
+from guanxi.engine.daemon.leader import AdvisoryLock, leadership
 from guanxi.engine.dispatch import claim
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store.postgresql import PostgresStore
+from guanxi.engine.store.sqlite import SQLiteStore
 from tests.conftest import postgres_schema
 from tests.daemon_helpers import (
     KeyReceiver,
@@ -239,3 +243,42 @@ def _sent_by_worker(store: PostgresStore) -> Counter[str]:
         "SELECT worker, count(*) AS n FROM deliveries WHERE outcome = 'sent' GROUP BY worker"
     )
     return Counter({str(row["worker"]): int(row["n"]) for row in rows})
+
+
+def test_one_daemon_leads_a_sqlite_store_until_its_process_ends(tmp_path: Path) -> None:
+    """Two daemons on one SQLite store: one leads (only it classifies and plans); when its
+    process ends, however it ends, the other takes the lead."""
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    first, second = leadership(store), leadership(SQLiteStore(tmp_path / "guanxi.db"))
+    try:
+        assert first.held() and first.held()  # asking again keeps the lead
+        assert not second.held()
+        first.release()
+        assert second.held() and not first.held()
+        second.release()
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LEAD, str(tmp_path / "guanxi.db")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "leading"
+        assert not first.held()
+        holder.kill()  # no release: the system frees the lock with the process
+        holder.wait()
+        holder.stdout.close()
+        assert first.held()
+    finally:
+        first.release()
+        second.release()
+        store.close()
+
+
+HOLD_LEAD = """
+import sys, time
+from guanxi.engine.daemon.leader import leadership
+from guanxi.engine.store.sqlite import SQLiteStore
+lead = leadership(SQLiteStore(sys.argv[1]))
+assert lead.held()
+print("leading", flush=True)
+time.sleep(600)
+"""

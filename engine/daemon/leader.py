@@ -8,18 +8,27 @@ connection: when the leader dies, the server ends its session and frees the lock
 next daemon to ask takes it (every daemon asks at every tick). The lock is keyed by the
 schema, so rule projects in different schemas of one database each have their own leader.
 
-A SQLite store is one machine's file: its daemon is always the leader.
+A SQLite store is one machine's file, and its daemons that machine's processes: the leader
+is the daemon holding an exclusive `flock` on the file `<store>.leader` beside it. The system
+frees it when the process ends, however it ends, and the next daemon to ask takes it. Without
+it, two daemons started on one store would each classify every night: two runs in one night
+would satisfy a `hold: 2 runs` meant to take two nights. An in-memory store has one daemon.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import weakref
+from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.postgresql import PostgresStore
+from guanxi.engine.store.sqlite import SQLiteStore
 
 LEADER_LOCK = 7_416_012  # with the schema's hash, the advisory lock's key
 
@@ -40,6 +49,31 @@ class SoleLeader:
 
     def release(self) -> None:
         pass
+
+
+class FileLock:
+    """The lead as an exclusive lock on a file of its own beside a SQLite store; a daemon
+    dropped without stopping (as its process ending would) lets go of it too."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._closing: weakref.finalize | None = None
+
+    def held(self) -> bool:
+        if self._closing is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another daemon leads
+                os.close(fd)
+                return False
+            self._closing = weakref.finalize(self, os.close, fd)
+        return True
+
+    def release(self) -> None:
+        if self._closing is not None:
+            self._closing()  # closing the file frees its lock
+            self._closing = None
 
 
 class AdvisoryLock:
@@ -89,4 +123,6 @@ def leadership(store: Store) -> Leadership:
     """How the daemons of `store` choose their leader."""
     if isinstance(store, PostgresStore):
         return AdvisoryLock(store.url)
+    if isinstance(store, SQLiteStore) and str(store.path) != ":memory:":
+        return FileLock(Path(f"{store.path}.leader"))
     return SoleLeader()
