@@ -11,7 +11,7 @@
 
 When planning raises, what is already due is still delivered before the error is raised;
 the report says which stage raised (the daemon's health check shows it).
-`now` and `clock` are always given; nothing here reads the time itself.
+`now` (and `clock`, when given) come from the caller; nothing here reads the time itself.
 """
 
 from __future__ import annotations
