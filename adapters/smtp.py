@@ -12,6 +12,11 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
     SMTP 4xx reply              RetryableError (greylisting, mailbox busy, local error)
     refused, reset, timeout     RetryableError
     no recipient address        PermanentError
+    not one address             PermanentError: two addresses, a display name, a line break
+                                or control character, no domain (the mail would go to one
+                                and show others, or carry a header of the field's making)
+    non-ASCII address           sent with SMTPUTF8 (RFC 6531) where the server offers it,
+                                else PermanentError
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import threading
 from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.header import Header
+from email.message import EmailMessage
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import SMTPUTF8, compat32
 
 from guanxi.adapters.base import (
     Adapter,
@@ -36,6 +42,8 @@ from guanxi.adapters.base import (
 )
 
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
+INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
+NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；')
 
 
 def message_id(key: str, domain: str = "guanxi") -> str:
@@ -70,11 +78,13 @@ class SmtpAdapter(Adapter):
         self._lock = threading.Lock()
 
     def send(self, message: Message) -> Receipt:
-        mail, recipient = self._mail(message), str(message.recipient)
+        recipient = _one_address(message)
+        international = not recipient.isascii()
+        mail = self._international(message) if international else self._mail(message)
         smtp = None
         try:
             smtp = self._borrow()
-            smtp.sendmail(self.sender, [recipient], mail)
+            smtp.sendmail(self.sender, [recipient], mail, ["SMTPUTF8"] if international else [])
         except (smtplib.SMTPException, OSError) as error:
             if smtp is not None:
                 smtp.close()
@@ -96,11 +106,9 @@ class SmtpAdapter(Adapter):
         """The mail as sent, built with the `compat32` classes: the same headers and UTF-8
         body as `EmailMessage` gives, several times faster to build and flatten. An address
         that would smuggle in a header of its own is refused."""
-        if not message.recipient:
-            raise PermanentError(f"smtp: follow-up {message.key} has no email address")
         mail = MIMEText(message.body, "plain", "utf-8")
         mail["From"] = self.sender
-        mail["To"] = message.recipient
+        mail["To"] = str(message.recipient)
         subject = Header(message.subject or "", "utf-8")  # RFC 2047 words, folded safely
         mail["Subject"] = subject  # type: ignore[assignment]  # typeshed wants str only
         mail["Message-ID"] = message_id(message.key, self.domain)
@@ -108,6 +116,18 @@ class SmtpAdapter(Adapter):
             return mail.as_bytes(policy=WIRE)
         except HeaderParseError as error:
             raise PermanentError(f"smtp: follow-up {message.key}: {error}") from error
+
+    def _international(self, message: Message) -> bytes:
+        """The mail to a non-ASCII address: its headers in UTF-8, as SMTPUTF8 carries them
+        (a line break in the subject is a space there)."""
+        mail = EmailMessage(policy=INTERNATIONAL)
+        mail["From"] = self.sender
+        mail["To"] = str(message.recipient)
+        mail["Subject"] = " ".join((message.subject or "").splitlines())
+        mail["Message-ID"] = message_id(message.key, self.domain)
+        body = message.body.encode("utf-8")  # as MIMEText carries it: exact, base64
+        mail.set_content(body, "text", "plain", cte="base64", params={"charset": "utf-8"})
+        return mail.as_bytes()
 
     def _borrow(self) -> smtplib.SMTP:
         """An idle connection, or a new one when every open one is in use."""
@@ -126,9 +146,28 @@ class SmtpAdapter(Adapter):
         return smtp
 
 
+def _one_address(message: Message) -> str:
+    """The one address `message` goes to; PermanentError when its recipient is none, or is
+    not one address (see the module)."""
+    recipient = message.recipient
+    if not recipient:
+        raise PermanentError(f"smtp: follow-up {message.key} has no email address")
+    local, _, domain = recipient.rpartition("@")
+    broken = any(not c.isprintable() or c in NOT_IN_AN_ADDRESS for c in recipient)
+    if broken or not local or "." not in domain.strip("."):
+        raise PermanentError(
+            f"smtp: follow-up {message.key}: the email address is not one address (two"
+            " addresses, a name, no domain, or a line break or control character that would"
+            " make a header of its own)"
+        )
+    return recipient
+
+
 def _classify(error: smtplib.SMTPException | OSError) -> AdapterError:
     code = _code(error)
     text = f"smtp: {error}"
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return PermanentError(f"smtp: the server does not take non-ASCII addresses ({error})")
     if code is not None and 500 <= code < 600:
         return PermanentError(text)
     return RetryableError(text)

@@ -130,9 +130,11 @@ def _once(
     adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
     shadow = _ShadowOnce(store, ruleset, now)  # its store, first, is a copy from before the tick
     try:
+        passes = ShiftedClock(now).now  # each dispatch pass at its own time, from `now` on
         report = tick(
-            store, ruleset, adapters, now, random.Random(), settings=dispatch_settings(ruleset)
-        )
+            store, ruleset, adapters, now, random.Random(),
+            settings=dispatch_settings(ruleset), clock=passes,
+        )  # fmt: skip
     finally:
         adapters.close()
     targets = sorted({_target(a) for a in adapters.values()})

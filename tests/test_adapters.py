@@ -143,6 +143,7 @@ class SmtpRecorder:
     def __init__(self) -> None:
         self.response = "250 Message accepted for delivery"
         self.mails: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []  # each accepted mail's envelope recipients
         self.port = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -150,17 +151,26 @@ class SmtpRecorder:
             parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
             assert isinstance(parsed, email.message.EmailMessage)
             self.mails.append(parsed)
+            self.recipients.append(list(envelope.rcpt_tos))
         return self.response
+
+
+@contextlib.contextmanager
+def smtp_recorder(**options: Any) -> Iterator[SmtpRecorder]:
+    recorder = SmtpRecorder()
+    recorder.port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port, **options)
+    controller.start()
+    try:
+        yield recorder
+    finally:
+        controller.stop()
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpRecorder]:
-    recorder = SmtpRecorder()
-    recorder.port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port)
-    controller.start()
-    yield recorder
-    controller.stop()
+    with smtp_recorder() as recorder:
+        yield recorder
 
 
 # --- the harness: one adapter wired to its receiver --------------------------------------------
@@ -557,3 +567,53 @@ def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder)
     with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="header"):
         adapter.send(adapter.render(followup_row(), customer, templates))
     assert smtp_server.mails == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "zhangsan@example.com, lisi@example.com",  # two people: one envelope, both in To
+        "zhangsan@example.com；lisi@example.com",
+        "lisi@example.com>\r\nRCPT TO:<wangwu@example.com",
+        "zhangsan@example.com\x00",
+        "张三 <zhangsan@example.com>",
+        "zhangsan",
+    ],
+)
+def test_smtp_refuses_what_is_not_one_email_address(
+    smtp_server: SmtpRecorder, address: str
+) -> None:
+    """An e-mail field holding two addresses, a line break or no domain: dead at once with a
+    reason, never a mail whose To shows addresses other than the one it goes to."""
+    customer = {**CUSTOMER, "email": address}
+    templates = {"invite_feedback": Text("您好", "感谢")}
+    with smtp(smtp_server.port) as adapter, pytest.raises(PermanentError, match="not one"):
+        adapter.send(adapter.render(followup_row(), customer, templates))
+    assert smtp_server.mails == []
+
+
+def test_smtp_sends_to_a_chinese_address_where_the_server_takes_smtputf8() -> None:
+    customer = {**CUSTOMER, "email": "张三@例子.中国"}
+    templates = {"invite_feedback": Text("您好", "感谢\r\n您的反馈")}
+    with smtp_recorder(enable_SMTPUTF8=True) as server, smtp(server.port) as adapter:
+        adapter.send(adapter.render(followup_row(), customer, templates))
+    [mail] = server.mails
+    assert server.recipients == [["张三@例子.中国"]]
+    assert (str(mail["To"]), str(mail["Subject"]), _text(mail)) == (
+        "张三@例子.中国",
+        "感谢 您的反馈",
+        "您好",
+    )
+    assert mail["Message-ID"] == message_id(followup_row()["key"])
+
+
+def test_smtp_chinese_address_without_smtputf8_is_permanent_at_once() -> None:
+    """A server that cannot take a non-ASCII address will not take it at the next attempt
+    either: dead at once, with the reason, and the next mail goes out as usual."""
+    chinese = {**CUSTOMER, "email": "张三@例子.中国"}
+    templates = {"invite_feedback": Text("您好", "感谢")}
+    with smtp_recorder(enable_SMTPUTF8=False) as server, smtp(server.port) as adapter:
+        with pytest.raises(PermanentError, match="SMTPUTF8"):
+            adapter.send(adapter.render(followup_row(), chinese, templates))
+        adapter.send(adapter.render(followup_row("E2"), CUSTOMER, templates))
+    assert server.recipients == [["zhangsan@example.com"]]

@@ -21,6 +21,7 @@ from guanxi.adapters.base import Message, RetryableError
 from guanxi.adapters.registry import load_adapter
 from guanxi.cli.main import cli
 from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.dispatch.outcomes import MAX_RETRY_AFTER
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -162,3 +163,33 @@ def test_webhook_connection_after_a_cut_off_answer_works_again(ruleset: RuleSet)
         with pytest.raises(RetryableError):
             adapter.send(a_message(ruleset))
         assert adapter.send(a_message(ruleset)).external_id == "r2"
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("wait", ["inf", "1e12", "99999999999", "nan", "-5"])
+def test_a_receivers_retry_after_beyond_reason_delays_without_breaking_the_batch(
+    store: Store, ruleset: RuleSet, wait: str
+) -> None:
+    """A gateway answering 429 with a Retry-After of forever, or of more years than a date
+    holds: the batch's follow-ups wait for their next attempt, at most MAX_RETRY_AFTER,
+    instead of the pass failing with every message it had sent left claimed, to be sent
+    again once the lease lapses."""
+    posted: list[str | None] = []
+
+    def busy(handler: BaseHTTPRequestHandler) -> None:
+        posted.append(handler.headers.get("Idempotency-Key"))
+        handler.send_response(429)
+        handler.send_header("Retry-After", wait)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    store.upsert_customers([{"customer_id": f"C000{i}", "name": "张三", "phone": f"1380000000{i}",
+                             "consent_sms": True} for i in (1, 2)])  # fmt: skip
+    insert_followups(store, [invitation(f"C000{i}", "E1", NOW) for i in (1, 2)], "b1", NOW)
+    with receiver(busy) as url, load_adapter("webhook", url=url) as adapter:
+        report = dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    assert (report.claimed, report.retried, len(posted)) == (2, 2, 2)
+    for row in store.execute("SELECT status, next_attempt_at FROM followups"):
+        assert row["status"] == "pending"
+        next_at = dt.datetime.fromisoformat(row["next_attempt_at"])
+        assert NOW < next_at <= NOW + MAX_RETRY_AFTER

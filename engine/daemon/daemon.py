@@ -251,7 +251,6 @@ class Daemon:
         leader = self.lead()
         now = self.clock.now()
         running = self.running
-        self.leases.add(iso(now + running.dispatch.lease))
         tick(
             self.store,
             running.ruleset,
@@ -264,11 +263,19 @@ class Daemon:
             stop=self.stopping.is_set,
             versions=self.versions,
             report=report,
+            clock=self._pass_time,
         )
         if leader:
             self._in_shadow("tick", lambda shadow: shadow.tick(now))
         report.stage = "store_state"
         self._update_state(now)
+
+    def _pass_time(self) -> dt.datetime:
+        """The time of one dispatch pass; the lease it claims under is noted, so that
+        `release_claims` can give its claims back."""
+        at = self.clock.now()
+        self.leases.add(iso(at + self.running.dispatch.lease))
+        return at
 
     def plan_step(self, step_id: str) -> int:
         """An `every:` step's schedule fired: plan its coming month (the leader does)."""

@@ -4,11 +4,14 @@
     2. plan the recurring steps from where they are planned until (the earliest
        `planned_until` of the steps, or now) to now + `HORIZON`; re-planning a window
        plans nothing twice (the daemon does this on each step's own schedule instead);
-    3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`).
+    3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`),
+       each pass at the time `clock` gives when it starts: a tick may run for minutes, and
+       a batch claimed late in it is leased, and decided (consent, quiet hours, caps,
+       expiry), for the moment it is claimed and sent, not for the tick's start.
 
 When planning raises, what is already due is still delivered before the error is raised;
 the report says which stage raised (the daemon's health check shows it).
-`now` is always given; nothing here reads a clock.
+`now` (and `clock`, when given) come from the caller; nothing here reads the time itself.
 """
 
 from __future__ import annotations
@@ -95,10 +98,13 @@ def tick(
     stop: Callable[[], bool] = lambda: False,
     versions: Mapping[str, RuleSet] | None = None,
     report: TickReport | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned.
+    `versions`: the rule sets by hash whose templates render what they planned. `clock`:
+    the time of each dispatch pass (a real or shifted clock); without it every pass is at
+    `now` (a virtual clock that stands still while a tick runs).
 
     `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
     what was done and which stage raised. When planning raises, what is due is delivered all
@@ -108,7 +114,8 @@ def tick(
     store.prepare(ruleset.schema)
     failed = _plan(store, ruleset, now, plan_events, recurring, report)
     failed_stage, report.stage = report.stage, "dispatch"
-    _dispatch(store, ruleset, adapters, now, rng, settings, stop, versions, report)
+    passes = clock if clock is not None else lambda: now
+    _dispatch(store, ruleset, adapters, passes, rng, settings, stop, versions, report)
     if failed is not None:
         report.stage = failed_stage
         raise failed
@@ -143,14 +150,15 @@ def _dispatch(
     store: Store,
     ruleset: RuleSet,
     adapters: Mapping[str, Adapter],
-    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
     rng: random.Random,
     settings: DispatchSettings,
     stop: Callable[[], bool],
     versions: Mapping[str, RuleSet] | None,
     report: TickReport,
 ) -> None:
-    """Dispatch passes until one claims nothing, `stop()` says so or `max_passes` ran."""
+    """Dispatch passes, each at `clock()`, until one claims nothing, `stop()` says so or
+    `max_passes` ran."""
     for _ in range(settings.max_passes):
         if stop():
             break
@@ -158,7 +166,7 @@ def _dispatch(
             store,
             ruleset,
             adapters,
-            now,
+            clock(),
             limit=settings.limit,
             lease=settings.lease,
             max_attempts=settings.max_attempts,

@@ -2,7 +2,8 @@
 
     sent         status 'sent'
     retry        status 'pending' again with next_attempt_at = now + back-off (with jitter, at
-                 least the receiver's Retry-After); 'dead' once `max_attempts` are used
+                 least the receiver's Retry-After, up to a day); 'dead' once `max_attempts`
+                 are used
     dead         status 'dead' with the error as reason (permanent or render error, attempts
                  used up); URL credentials masked out of it, as in the ledger
     expired      status 'expired': past its bound on lateness, nothing sent
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +73,8 @@ class Outcome(NamedTuple):
     reason: str | None = None
 
 
+MAX_RETRY_AFTER = dt.timedelta(days=1)  # the longest a receiver's Retry-After holds a retry back
+
 TOO_LATE = "too late to send: its bound on lateness (expires_at) had passed"
 
 
@@ -107,8 +111,16 @@ class Attempts:
     def _delay(self, attempt: int, error: RetryableError) -> dt.timedelta:
         delay = self.backoff.delay(attempt, self.rng)
         if error.retry_after is not None:
-            delay = max(delay, dt.timedelta(seconds=error.retry_after))
+            delay = max(delay, receivers_wait(error.retry_after))
         return delay
+
+
+def receivers_wait(seconds: float) -> dt.timedelta:
+    """A receiver's Retry-After, at most MAX_RETRY_AFTER: a wait of forever, or of more
+    years than a date holds, must neither fail the batch nor park a follow-up for good."""
+    if math.isnan(seconds) or seconds <= 0:
+        return dt.timedelta(0)
+    return dt.timedelta(seconds=min(seconds, MAX_RETRY_AFTER.total_seconds()))
 
 
 def record(

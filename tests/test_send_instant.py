@@ -1,0 +1,141 @@
+"""A tick's dispatch passes each decide at their own instant: a tick that runs for minutes
+(a burst of messages, a slow receiver) claims its later batches under leases that start when
+they are claimed, and decides consent and quiet hours for the time they are sent, not for
+the time the tick started. On each real store, with the time passing as the sends take it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from guanxi.adapters.base import Adapter, Message, Receipt, address_fields
+from guanxi.adapters.recording import RecordingAdapter
+from guanxi.engine import consent
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.tick import DispatchSettings, tick
+from guanxi.engine.dispatch import dispatch_once
+from guanxi.engine.plan.followups import insert_followups, iso
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+from tests.daemon_helpers import invitation
+from tests.policy_helpers import LOCAL, broken_promises
+from tests.test_send_time_policy import customer, open_again
+
+pytestmark = pytest.mark.every_store
+
+MORNING = dt.datetime(2026, 12, 1, 10, 0, tzinfo=LOCAL)
+LEASE = dt.timedelta(minutes=5)
+ONE_AT_A_TIME = DispatchSettings(limit=1, lease=LEASE)
+
+
+class Slow(Adapter):
+    """Takes `took` of the clock's time for each send; `during(message)` runs while it sends."""
+
+    name = "slow"
+
+    def __init__(
+        self, clock: FixedClock, took: dt.timedelta, during: Callable[[Message], None]
+    ) -> None:
+        super().__init__(address_fields={"sms": "phone"})
+        self.clock, self.took, self.during = clock, took, during
+        self.keys: list[str] = []
+
+    def send(self, message: Message) -> Receipt:
+        self.clock.advance(self.took)
+        self.during(message)
+        self.keys.append(message.key)
+        return Receipt(message.key, self.name)
+
+
+def plan_sms(store: Store, customers: int, due: dt.datetime) -> None:
+    store.upsert_customers([customer(i) for i in range(customers)])
+    followups = [invitation(f"C{i:04d}", f"E{i}", due) for i in range(customers)]
+    insert_followups(store, followups, "b1", due)
+
+
+def run_tick(store: Store, ruleset: RuleSet, adapter: Adapter, clock: FixedClock) -> Any:
+    return tick(
+        store, ruleset, {"sms": adapter}, clock.now(), random.Random(1),
+        settings=ONE_AT_A_TIME, plan_events=False, recurring=False, clock=clock.now,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def other(store: Store, ruleset: RuleSet) -> Iterator[tuple[Store, RecordingAdapter]]:
+    """Another dispatcher on its own connection, recording what it sends."""
+    own = open_again(store)
+    with RecordingAdapter(address_fields=address_fields(ruleset.policies)) as recording:
+        yield own, recording
+    own.close()
+
+
+def test_a_long_tick_claims_each_batch_under_a_lease_from_its_own_claim(
+    store: Store, ruleset: RuleSet, other: tuple[Store, RecordingAdapter]
+) -> None:
+    """Each batch takes two minutes to send; a second daemon passes while the third is sent,
+    six minutes into the tick. Claimed under a lease counted from the tick's start, that
+    batch had lapsed already, and the second daemon sent its message again."""
+    plan_sms(store, 4, MORNING)
+    clock = FixedClock(MORNING)
+    other_store, recording = other
+
+    def second_daemon(message: Message) -> None:
+        if len(slow.keys) == 2:
+            dispatch_once(other_store, ruleset, {"sms": recording}, clock.now(), lease=LEASE)
+
+    slow = Slow(clock, dt.timedelta(minutes=2), second_daemon)
+    run_tick(store, ruleset, slow, clock)
+    sends = Counter([*slow.keys, *(m.key for m in recording.messages)])
+    assert (len(recording.messages), sorted(sends.values())) == (1, [1, 1, 1, 1])
+
+
+def test_a_withdrawal_made_while_a_tick_runs_stops_its_later_batches(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """C0001 withdraws SMS consent at the branch while the first batch is being sent; the
+    second batch, two minutes later, must not reach them."""
+    plan_sms(store, 2, MORNING)
+    clock = FixedClock(MORNING)
+
+    def withdraw(message: Message) -> None:
+        if message.customer_id == "C0000":
+            at = iso(clock.now())
+            given = consent.Record("C0001", "sms", "service", False, "branch", "F-1", at)
+            consent.record(store, ruleset.policies, given, clock.now())
+
+    slow = Slow(clock, dt.timedelta(minutes=2), withdraw)
+    report = run_tick(store, ruleset, slow, clock)
+    assert (len(slow.keys), report.sent, report.suppressed) == (1, 1, {"channel_consent": 1})
+
+
+def test_a_tick_running_into_the_quiet_hours_defers_its_later_batches(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A tick starting at 20:57 whose batches take two minutes each: what would go after
+    21:00 waits for the morning, and the ledger says when each message really went."""
+    evening = dt.datetime(2026, 12, 1, 20, 57, tzinfo=LOCAL)
+    plan_sms(store, 3, evening)
+    clock = FixedClock(evening)
+    slow = Slow(clock, dt.timedelta(minutes=2), lambda message: None)
+    report = run_tick(store, ruleset, slow, clock)
+    assert (report.sent, report.deferred) == (2, {"quiet_hours": 1})
+    assert broken_promises(store, ruleset) == []
+
+
+def test_without_a_clock_every_pass_of_a_tick_is_at_its_now(store: Store, ruleset: RuleSet) -> None:
+    """A simulation's virtual clock stands still during a tick: its passes are all at `now`."""
+    plan_sms(store, 3, MORNING)
+    clock = FixedClock(MORNING)
+    slow = Slow(clock, dt.timedelta(hours=12), lambda message: None)
+    report = tick(
+        store, ruleset, {"sms": slow}, MORNING, random.Random(1),
+        settings=ONE_AT_A_TIME, plan_events=False, recurring=False,
+    )  # fmt: skip
+    assert report.sent == 3
+    at = {row["at"] for row in store.execute("SELECT at FROM deliveries")}
+    assert at == {iso(MORNING)}
