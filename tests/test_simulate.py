@@ -26,6 +26,7 @@ from guanxi.engine.demo import run_demo
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.simulate.feed import HISTORY, draw
+from guanxi.engine.simulate.results import verdicts
 from guanxi.engine.store.sqlite import SQLiteStore
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -376,3 +377,30 @@ def test_kept_copies_go_into_a_new_folder(live: Path, tmp_path: Path) -> None:
     result = simulate("--store", str(live), "--days", "1", "--keep", str(tmp_path))
     assert result.exit_code == 1
     assert f"Error: {tmp_path} is not empty; keep the copies in a new folder" in result.stderr
+
+
+def test_a_kind_of_verdict_shows_its_text_when_its_reasons_are_one(
+    tmp_path: Path, ruleset: RuleSet
+) -> None:
+    """Reasons differing only in their numbers are counted as one kind, shown with '#' for the
+    numbers; a kind whose reasons are all the same text shows that text ('10%', not '#%')."""
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    store.prepare(ruleset.schema)
+    held = "held out of experiment 'news' (10% of customers): planned, never sent"
+    capped = "over the cap of {} messages in 30 days"
+    rows = [(held, "holdout")] * 3 + [(capped.format(n), "frequency_cap") for n in (2, 3)]
+    for number, (reason, policy) in enumerate(rows):
+        store.execute(
+            "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+            " VALUES (:id, '2026-12-08T02:00:00Z', 'suppressed', :policy, :reason)",
+            {"id": number, "policy": policy, "reason": reason},
+        )
+    found = {
+        (v.policy, v.reason, v.followups)
+        for v in verdicts(store, dt.datetime(2026, 12, 8, tzinfo=dt.UTC))
+    }
+    store.close()
+    assert found == {
+        ("holdout", held, 3),
+        ("frequency_cap", "over the cap of # messages in # days", 2),
+    }

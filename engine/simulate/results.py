@@ -136,17 +136,30 @@ def shape(reason: str | None) -> str:
 
 
 def verdicts(store: Store, start: dt.datetime) -> list[Verdict]:
-    """The policy verdicts made from `start` on, by status, policy and kind of reason."""
+    """The policy verdicts made from `start` on, by status, policy and kind of reason: a kind
+    whose reasons are all one text is shown as that text (an experiment's "10 %" rather than
+    "#%"), one whose reasons differ in their numbers as its shape."""
     rows = store.execute(
         "SELECT status, policy, reason, count(*) AS n FROM followup_decisions"
         " WHERE at >= :start GROUP BY status, policy, reason",
         {"start": iso(start)},
     )
     counts: Counter[tuple[str, str | None, str]] = Counter()
+    texts: dict[tuple[str, str | None, str], set[str]] = {}
     for row in rows:
-        counts[row["status"], row["policy"], shape(row["reason"])] += int(row["n"])
+        kind = (row["status"], row["policy"], shape(row["reason"]))
+        counts[kind] += int(row["n"])
+        texts.setdefault(kind, set()).add(row["reason"] or "")
     ordered = sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0]))
-    return [Verdict(status, policy, reason, n) for (status, policy, reason), n in ordered]
+    return [
+        Verdict(status, policy, _shown(reason, texts[status, policy, reason]), n)
+        for (status, policy, reason), n in ordered
+    ]
+
+
+def _shown(shaped: str, texts: set[str]) -> str:
+    [only] = texts if len(texts) == 1 else [shaped]
+    return only
 
 
 # --- as tables -------------------------------------------------------------------------------
