@@ -18,8 +18,8 @@ Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encodi
   customer's pseudonym in place of anything they gave.
 
 DataError is raised only when the file cannot be read at all: missing, of an unknown type, not
-in its encoding, without a header, or without a column that every row needs (the key, a
-required field).
+in its encoding, without a header, without a column that every row needs (the key, a
+required field), or a file of another kind (an events file given to load_customers: kinds.py).
 """
 
 from __future__ import annotations
