@@ -11,7 +11,7 @@ import click
 
 from guanxi.cli.common import given_moment, opened_store, project, store_option
 from guanxi.cli.fit import Col, localized, text
-from guanxi.cli.options import newest_first_limit, rules_option
+from guanxi.cli.options import ID, newest_first_limit, rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine.i18n import N_, _
@@ -35,7 +35,9 @@ def audit() -> None:
 
 
 @audit.command("list")
-@click.option("--customer", default=None, metavar="ID", help="Only entries about this customer.")
+@click.option(
+    "--customer", default=None, metavar="ID", type=ID, help="Only entries about this customer."
+)
 @click.option("--actor", default=None, metavar="WHO", help="Only what this person did.")
 @click.option(
     "--since",

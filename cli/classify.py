@@ -21,7 +21,7 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.consent import print_ledger
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
-from guanxi.cli.options import encoding_option, rules_option
+from guanxi.cli.options import ID, encoding_option, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
@@ -331,7 +331,7 @@ def distribution_table(report: RunReport, ruleset: RuleSet) -> Table:
 
 
 @click.command("explain")
-@click.argument("customer_id")
+@click.argument("customer_id", type=ID)
 @rules_option
 @store_option
 @json_option

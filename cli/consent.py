@@ -10,7 +10,7 @@ import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.fit import Col, localized, text
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
 from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine import consent
@@ -40,7 +40,7 @@ def consent_group() -> None:
 
 
 @consent_group.command("record")
-@click.argument("customer_id", metavar="ID")
+@click.argument("customer_id", metavar="ID", type=ID)
 @click.option(
     "--channel",
     default=consent.ALL,
@@ -115,7 +115,7 @@ def record_command(
 
 
 @consent_group.command("show")
-@click.argument("customer_id", metavar="ID")
+@click.argument("customer_id", metavar="ID", type=ID)
 @rules_option
 @store_option
 @output_options

@@ -15,7 +15,7 @@ from guanxi.cli.common import (
     project,
     store_option,
 )
-from guanxi.cli.options import newest_first_limit, rules_option
+from guanxi.cli.options import ID, newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
@@ -33,7 +33,7 @@ def customer() -> None:
 
 
 @customer.command("export")
-@click.argument("customer_id", metavar="ID")
+@click.argument("customer_id", metavar="ID", type=ID)
 @click.option(
     "--output",
     "-o",
@@ -78,7 +78,7 @@ def export_command(
 
 
 @customer.command("erase")
-@click.argument("customer_id", metavar="ID")
+@click.argument("customer_id", metavar="ID", type=ID)
 @click.option(
     "--also",
     "also",

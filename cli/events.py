@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
@@ -30,7 +30,7 @@ def events() -> None:
 
 @events.command("post")
 @click.argument("event_type", metavar="TYPE")
-@click.option("--customer", "customer_id", required=True, help="The customer's id.")
+@click.option("--customer", "customer_id", required=True, type=ID, help="The customer's id.")
 @click.option(
     "--field",
     "fields",

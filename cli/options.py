@@ -22,6 +22,21 @@ rules_option = click.option(
 )
 
 
+class _Id(click.ParamType):
+    """An id as guanxi stores it and looks it up: ＣＵＳＴ００１ typed in full width is
+    CUST001 (engine/ids.py)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from guanxi.engine.ids import same_id
+
+        return same_id(value) if isinstance(value, str) else value
+
+
+ID = _Id()
+
+
 def newest_first_limit(default: int) -> Callable[[F], F]:
     """`--limit N` of a listing shown newest first."""
     return click.option(

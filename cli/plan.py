@@ -13,7 +13,7 @@ import click
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.fit import Col, localized, number, text
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
@@ -139,7 +139,7 @@ def followups() -> None:
 
 
 @followups.command("list")
-@click.option("--customer", default=None, metavar="ID", help="Only this customer's.")
+@click.option("--customer", default=None, metavar="ID", type=ID, help="Only this customer's.")
 @click.option(
     "--status",
     "statuses",

@@ -11,7 +11,7 @@ from guanxi.cli.common import given_now, now_option, opened_store, project, stor
 from guanxi.cli.events import as_dict
 from guanxi.cli.fit import Col, localized, text
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
@@ -105,7 +105,7 @@ def _print_task_list(
 
 
 @tasks.command("done")
-@click.argument("task_id", metavar="ID")
+@click.argument("task_id", metavar="ID", type=ID)
 @click.option(
     "--outcome",
     required=True,

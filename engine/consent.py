@@ -26,10 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
@@ -126,6 +127,7 @@ def append_new(store: Store, records: Sequence[Record], now: dt.datetime) -> int
 
 def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.datetime) -> int:
     """Add one record given by a person; its id. DataError naming what is wrong."""
+    given = replace(given, customer_id=same_id(given.customer_id))
     problems = given.problems(policies)
     if problems:
         raise DataError("; ".join(f"{name} '{value}': {why}" for name, value, why in problems))
@@ -143,7 +145,7 @@ def history(store: Store, customer_id: str) -> list[Row]:
     """The customer's records, oldest effective first (`granted` a bool in every store)."""
     rows = store.execute(
         "SELECT * FROM consent_ledger WHERE customer_id = :customer ORDER BY effective_at, id",
-        {"customer": str(customer_id)},
+        {"customer": same_id(str(customer_id))},
     )
     return [{**row, "granted": bool(row["granted"])} for row in rows]
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
@@ -94,6 +95,7 @@ def list_tasks(store: Store, owner: str, status: Shown = "open") -> list[Row]:
 
 def find_task(store: Store, task_id: str) -> Row | None:
     """The task with key `task_id`, or whose follow-up has the id `task_id`."""
+    task_id = same_id(task_id)
     rows = store.execute(
         f"SELECT {_SELECTED} FROM tasks WHERE key = :key OR followup_id = :followup_id",
         {"key": task_id, "followup_id": _followup_id(task_id)},
@@ -126,7 +128,7 @@ def close_task(
     note: str | None = None,
 ) -> ClosedTask:
     """Mark an open task done with `outcome`, record its `task_outcome` event and plan it."""
-    outcome = _check_outcome(ruleset, outcome)
+    outcome, task_id = _check_outcome(ruleset, outcome), same_id(task_id)
     with store.transaction():
         task = _mark_done(store, task_id, outcome, note, now)
         event = _outcome_event(ruleset, task, now)

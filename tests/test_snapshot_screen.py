@@ -268,6 +268,9 @@ TEXTS = st.one_of(
             "\u202eC1",
             "\ufeffC1",
             "a\u00adb",
+            "ＣＵＳＴ００１",  # typed in full width: an id reads it as CUST001, a name keeps it
+            "C\u30001",
+            "①",
         ]
     ),
 )

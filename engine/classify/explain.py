@@ -31,6 +31,7 @@ from guanxi.engine.classify.predicates import (
 )
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _, current_language
+from guanxi.engine.ids import same_id
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
@@ -183,6 +184,7 @@ def explain(
     source: Store | Mapping[str, Any], ruleset: RuleSet, customer_id: str, now: dt.datetime
 ) -> Explanation:
     """Explain one customer: of the store, or a record given as a mapping of field values."""
+    customer_id = same_id(customer_id)
     today = today_in(ruleset, now)
     predicates = Predicates(ruleset, today)
     given: Mapping[str, Any] | None = None

@@ -3,6 +3,7 @@
 values   one value of a field: text, numbers, true/false, dates; their limits
 formats  files into numbered records: CSV, JSON Lines, Parquet
 rows     records checked against the schema: the row to store, or its problems
+kinds    a file of another kind (events given to load customers) refused whole
 load     rows written and problems quarantined, a batch at a time
 limit    --max-quarantine: a load past it is rolled back whole
 quarantine  the quarantined records: listed, shown, cleared

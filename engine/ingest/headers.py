@@ -132,11 +132,15 @@ def customer_headers(schema: Schema) -> Headers:
 
 def event_headers(schema: Schema) -> Headers:
     """The envelope's headers: an event's customer is also headed as the customers' key is."""
+    return Headers(envelope_aliases(schema))
+
+
+def envelope_aliases(schema: Schema) -> dict[str, list[str | None]]:
     aliases: dict[str, list[str | None]] = {n: [*o] for n, o in ENVELOPE_HEADERS.items()}
     key = schema.fields.get(schema.key)
     if key is not None:
         aliases["customer_id"] += [schema.key, key.label, key.label_en]
-    return Headers(aliases)
+    return aliases
 
 
 def renamed(path: Path, source: Source, headers: Headers) -> Source:

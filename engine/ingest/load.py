@@ -18,8 +18,8 @@ Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encodi
   customer's pseudonym in place of anything they gave.
 
 DataError is raised only when the file cannot be read at all: missing, of an unknown type, not
-in its encoding, without a header, or without a column that every row needs (the key, a
-required field).
+in its encoding, without a header, without a column that every row needs (the key, a
+required field), or a file of another kind (an events file given to load_customers: kinds.py).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from guanxi.engine.ingest.formats import (
     unknown_columns,
 )
 from guanxi.engine.ingest.headers import customer_headers, event_headers, renamed
+from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
 from guanxi.engine.plan.followups import iso
@@ -226,6 +227,7 @@ def load_customers(
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
+        source = refusing_other_kinds(path, source, "customers", ruleset)
         source = renamed(path, source, customer_headers(schema))
         required = [schema.key, *(n for n, f in schema.fields.items() if f.required)]
         columns_needed(path, source.columns, required)
@@ -258,6 +260,7 @@ def load_events(
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
+        source = refusing_other_kinds(path, source, "events", ruleset)
         source = renamed(path, source, event_headers(schema))
         columns_needed(path, source.columns, ENVELOPE)
         store.prepare(schema)
@@ -281,6 +284,7 @@ def load_consents(
     path, schema = Path(path), consent.file_schema(ruleset.policies)
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
+        source = refusing_other_kinds(path, source, "consents", ruleset)
         source = renamed(path, source, customer_headers(schema))
         required = [name for name, spec in schema.fields.items() if spec.required]
         columns_needed(path, source.columns, required)

@@ -413,6 +413,8 @@ class _Column:
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit}"
+        if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
+            return f"({self._matches(PRINTABLE_ASCII)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"

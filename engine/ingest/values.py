@@ -4,7 +4,8 @@ How values are read (business users ask about these, so they are decided here on
 
 - Spaces around a value are removed; an empty cell, a JSON null and a missing JSON key all
   mean "no value".
-- string: at most TEXT_CHARS characters (an id: ID_CHARS). Line breaks and tabs are fine in
+- string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
+  `ＣＵＳＴ００１`, typed in full width, is `CUST001`). Line breaks and tabs are fine in
   text; other invisible control characters (NUL, escape, ...) and broken characters (a JSON
   `\\ud800` escape) are rejected: a store cannot keep them all, and a person cannot see them.
   An id takes neither line breaks nor invisible format characters (a zero-width space).
@@ -38,6 +39,7 @@ from decimal import Decimal
 from typing import Any
 
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ids import same_id
 
 BOOLEANS = {
     "true": True,
@@ -114,14 +116,16 @@ def shown(value: Any) -> str:
     return _cut(printable(json.dumps(value, ensure_ascii=False, default=str)))
 
 
-def _reader(unseen: re.Pattern[str], limit: int) -> Callable[[Any], str | None]:
+def _reader(
+    unseen: re.Pattern[str], limit: int, same: Callable[[str], str] = str.strip
+) -> Callable[[Any], str | None]:
     """Reads text of at most `limit` characters without `unseen` ones (the usual case: one
-    length and one search)."""
+    length and one search), written as `same` writes it."""
 
     def read(value: Any) -> str | None:
         if type(value) is not str:
             return _text(value)
-        value = value.strip()
+        value = same(value)
         if len(value) <= limit and not unseen.search(value):
             return value or None
         raise Invalid(_why_not_text(value, unseen, limit))
@@ -153,7 +157,7 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
 
 
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
-identifier = _reader(UNSEEN_IN_ID, ID_CHARS)
+identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id)
 
 
 def number(value: Any) -> float | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.ids import same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Row, Store
@@ -32,7 +33,7 @@ class FollowupFilter:
         parts, params = ["TRUE"], {}
         if self.customer is not None:
             parts.append("customer_id = :customer")
-            params["customer"] = self.customer
+            params["customer"] = same_id(self.customer)
         if self.statuses:
             names = [f"status{i}" for i in range(len(self.statuses))]
             parts.append(f"status IN ({', '.join(':' + n for n in names)})")

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from guanxi.engine.ids import same_id
 from guanxi.engine.store.base import Row, Store
 
 ACTOR_VARIABLE = "GUANXI_ACTOR"
@@ -69,6 +70,7 @@ def entries(
     where: list[str] = []
     parameters: dict[str, Any] = {"limit": limit}
     if subject is not None:
+        subject = same_id(subject)
         where.append("(subject = :subject OR detail LIKE :viewed)")
         parameters |= {"subject": subject, "viewed": f'%"{viewed(store, [subject])[0]}"%'}
     if actor is not None:

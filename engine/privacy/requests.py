@@ -11,6 +11,7 @@ from typing import Any
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
@@ -32,6 +33,7 @@ def export_request(
     store: Store, fields: Fields, customer_id: str, at: dt.datetime, actor: str | None = None
 ) -> dict[str, Any]:
     """Everything held about the person (by table), for an access request; audited."""
+    customer_id = same_id(customer_id)
     found = export_customer(store, fields, customer_id)
     counts = {name: len(rows) for name, rows in found.items()}
     audit.record(store, at, "customer export", customer_id, {"rows": counts}, actor=actor)
@@ -48,6 +50,7 @@ def erase_request(
 ) -> Receipt:
     """Erase the person from the files (first: their values are read from the store) and
     then from the store, in one transaction with the receipt and the audit entry."""
+    customer_id = same_id(customer_id)
     _refuse_while_sending(store, customer_id, at)
     alias = pseudonym(store_secret(store), customer_id)
     person = find_person(store, fields, customer_id)
