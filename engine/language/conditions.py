@@ -80,6 +80,12 @@ class Condition:
         """True when the record matches; NULL (unknown) counts as not matching, as in SQL."""
         return self.compile(today)(record) is True
 
+    def written_span(self, offset: int, length: int) -> tuple[int, int]:
+        """A span of `compiled_text` (where the tree's positions point) as a span of `text`."""
+        if self.plain in ("", self.text):
+            return offset, length
+        return spell_out(self.text).original(offset, length)
+
     @property
     def is_always_true(self) -> bool:
         return isinstance(self.tree, exp.Boolean) and self.tree.this is True

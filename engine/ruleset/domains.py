@@ -182,9 +182,8 @@ def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> l
         found = domain.problem(str(literal.this)) if domain is not None else None
         if found is not None:
             start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
-            problems.append(
-                ConditionError(UNKNOWN_VALUE, found[0], start, end - start + 1, hint=found[1])
-            )
+            offset, length = condition.written_span(start, end - start + 1)
+            problems.append(ConditionError(UNKNOWN_VALUE, found[0], offset, length, hint=found[1]))
     return sorted(problems, key=lambda p: p.offset)
 
 
