@@ -339,10 +339,21 @@ def _check_timing(
         try:
             schedule = parse_schedule(step.every, step.day, step.at)
         except TimingError as error:
-            key = "day" if "day" in str(error) and step.day is not None else "every"
+            key = _faulty_schedule_key(step)
             code = "invalid-cron" if key == "every" else "invalid-value"
-            project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
+            if key != "at":  # a bad `at:` has its own diagnostic above
+                project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
     return after, expires, at, schedule
+
+
+def _faulty_schedule_key(step: Step) -> str:
+    """Which of `every:`, `day:` and `at:` a schedule that cannot be read is wrong in."""
+    for key, trial in (("every", (step.every, None)), ("day", (step.every, step.day))):
+        try:
+            parse_schedule(*trial)
+        except TimingError:
+            return key
+    return "at"
 
 
 def _timed(project: Project, file: str, path: tuple[Any, ...], value: Any, parse: Any) -> Any:

@@ -1,0 +1,57 @@
+"""A rule file means what the business user meant: a mistake is reported where it was made,
+in the user's language, and nothing is silently read as something else."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import language
+from guanxi.engine.ruleset import validate_project
+
+RULES = Path(__file__).parent.parent / "rules"
+NEWS_SCHEDULE = '      every: month\n      day: 5\n      at: "10:00"\n'
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
+    return copy
+
+
+def edited(project: Path, file: str, old: str, new: str) -> list[Diagnostic]:
+    path = project / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return validate_project(project).diagnostics
+
+
+def line_of(file: str, text: str) -> int:
+    """The line of the shipped project's `file` where `text` starts."""
+    whole = (RULES / file).read_text(encoding="utf-8")
+    return whole[: whole.index(text)].count("\n") + 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    ("schedule", "key", "code"),
+    [
+        ('      every: month\n      day: 31\n      at: "10:00"\n', 1, "invalid-value"),
+        ('      every: month\n      day: 星期五\n      at: "10:00"\n', 1, "invalid-value"),
+        ('      every: month\n      day: 5\n      at: "25:00"\n', 2, "invalid-time"),
+        ('      every: fortnight\n      day: 5\n      at: "10:00"\n', 0, "invalid-cron"),
+    ],
+)
+def test_a_schedule_mistake_is_reported_once_at_its_own_key(
+    project: Path, lang: str, schedule: str, key: int, code: str
+) -> None:
+    with language(lang):
+        diagnostics = edited(project, "playbooks.yaml", NEWS_SCHEDULE, schedule)
+    assert [(d.line, d.code) for d in diagnostics] == [
+        (line_of("playbooks.yaml", NEWS_SCHEDULE) + key, code)
+    ]
