@@ -55,3 +55,29 @@ def test_a_schedule_mistake_is_reported_once_at_its_own_key(
     assert [(d.line, d.code) for d in diagnostics] == [
         (line_of("playbooks.yaml", NEWS_SCHEDULE) + key, code)
     ]
+
+
+@pytest.mark.parametrize(
+    ("cron", "words"),
+    [
+        ("61 9 * * *", ("minute '61'", "0 to 59")),
+        ("0 9 32 * *", ("day of the month '32'", "1 to 31")),
+        ("0 9 31 2 *", ("never happens",)),  # 31 February: the step would never be due
+        ("0 9 30 2 *", ("never happens",)),
+    ],
+)
+def test_a_cron_schedule_that_cannot_be_or_never_is_due_is_refused(
+    project: Path, cron: str, words: tuple[str, ...]
+) -> None:
+    diagnostics = edited(project, "playbooks.yaml", NEWS_SCHEDULE, f'      every: "{cron}"\n')
+    assert [(d.line, d.code) for d in diagnostics] == [
+        (line_of("playbooks.yaml", NEWS_SCHEDULE), "invalid-cron")
+    ]
+    assert all(word in diagnostics[0].message for word in words)
+
+
+def test_a_cron_mistake_reads_in_chinese(project: Path) -> None:
+    with language("zh"):
+        [diagnostic] = edited(project, "playbooks.yaml", NEWS_SCHEDULE, '      every: "61 9 * * *"\n')
+    assert "分钟 '61'" in diagnostic.message
+    assert "higher than" not in diagnostic.message
