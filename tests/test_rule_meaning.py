@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.i18n import language
+from guanxi.engine.i18n import _, language
 from guanxi.engine.ruleset import validate_project
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -81,3 +81,13 @@ def test_a_cron_mistake_reads_in_chinese(project: Path) -> None:
         [diagnostic] = edited(project, "playbooks.yaml", NEWS_SCHEDULE, '      every: "61 9 * * *"\n')
     assert "分钟 '61'" in diagnostic.message
     assert "higher than" not in diagnostic.message
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_delay_without_its_unit_asks_for_one(project: Path, lang: str) -> None:
+    with language(lang):
+        diagnostics = edited(project, "playbooks.yaml", "after: 3 business days", "after: 3")
+        hint = _("write a number and a unit, e.g. '3 business days'")
+    assert [(d.line, d.col, d.code, d.hint) for d in diagnostics] == [
+        (line_of("playbooks.yaml", "after: 3 business days"), 14, "invalid-duration", hint)
+    ]

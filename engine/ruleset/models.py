@@ -79,7 +79,15 @@ def _bounded_amount(value: Any) -> Any:
     return value
 
 
-DurationText = Annotated[str, AfterValidator(_bounded_amount)]
+def _unit_given(value: Any) -> Any:
+    """`after: 3` says three of what? A number alone is refused with the words to write."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        hint = _("write a number and a unit, e.g. '3 business days'")
+        raise problem("invalid-duration", _("'{text}' is not a duration").format(text=value), hint)
+    return value
+
+
+DurationText = Annotated[str, BeforeValidator(_unit_given), AfterValidator(_bounded_amount)]
 
 
 def _field_list(value: Any) -> Any:
