@@ -91,3 +91,30 @@ def test_a_delay_without_its_unit_asks_for_one(project: Path, lang: str) -> None
     assert [(d.line, d.col, d.code, d.hint) for d in diagnostics] == [
         (line_of("playbooks.yaml", "after: 3 business days"), 14, "invalid-duration", hint)
     ]
+
+
+@pytest.mark.parametrize("written", ["5%", "5 %", "5.0%"])
+def test_the_gold_share_may_be_written_with_a_percent_sign(project: Path, written: str) -> None:
+    assert edited(project, "tiers.yaml", "top_percent: 5", f"top_percent: {written}") == []
+    assert validate_project(project).ruleset.gold.top_percent == 5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_gold_share_written_as_a_fraction_is_questioned(project: Path, lang: str) -> None:
+    with language(lang):
+        diagnostics = edited(project, "tiers.yaml", "top_percent: 5", "top_percent: 0.05")
+        hint = _("for the top {whole} %, write {whole}; for {written} %, write {written}%")
+    assert [(d.line, d.col, d.code, d.severity, d.hint) for d in diagnostics] == [
+        (
+            line_of("tiers.yaml", "top_percent: 5"),
+            16,
+            "percent-scale",
+            "warning",
+            hint.format(whole="5", written="0.05"),
+        )
+    ]
+
+
+def test_a_gold_share_below_one_percent_said_so_is_taken_as_written(project: Path) -> None:
+    assert edited(project, "tiers.yaml", "top_percent: 5", "top_percent: 0.5%") == []
+    assert validate_project(project).ruleset.gold.top_percent == 0.5  # type: ignore[union-attr]

@@ -663,6 +663,27 @@ def _check_gold(
     if tiers_file.gold is not None:
         _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
         _segments(project, ("gold", "within"), tiers_file.gold.within, segments, fields)
+        _fraction_for_percent(project, ("gold", "top_percent"))
+
+
+def _fraction_for_percent(project: Project, path: tuple[str, ...]) -> None:
+    """`top_percent: 0.05` is the top 0.05 %, though a share elsewhere (`holdout: 0.1`) is a
+    fraction: a number below 1 without a percent sign is most likely a fraction meant as 5 %."""
+    written = project.sources["tiers.yaml"].value(path)
+    if isinstance(written, bool) or not isinstance(written, int | float) or not 0 < written < 1:
+        return
+    message = _("{key}: {written} is {written} % of the customers, not {whole} %")
+    whole = f"{written * 100:g}"
+    project.warn(
+        "tiers.yaml",
+        path,
+        "percent-scale",
+        message.format(key=path[-1], written=written, whole=whole),
+        length=len(str(written)),
+        hint=_("for the top {whole} %, write {whole}; for {written} %, write {written}%").format(
+            whole=whole, written=written
+        ),
+    )
 
 
 SEGMENT_TYPES = ("string", "boolean", "integer", "date")

@@ -316,13 +316,20 @@ class Measure(Model):
     scorecard: bool = False  # the report's scorecard shows its mean: an assessment
 
 
+def _percent_sign(value: Any) -> Any:
+    """`top_percent: 5%` is `top_percent: 5`: the sign only says what the number already is."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1].strip()
+    return value
+
+
 class Gold(Model):
     """金牌客户: the top `top_percent` % of customers by `by` (contribution), among all
     customers or, with `within`, among those with the same values of these fields."""
 
     label: str = "金牌客户"
     by: str
-    top_percent: float = Field(gt=0, le=100)
+    top_percent: Annotated[float, BeforeValidator(_percent_sign), Field(gt=0, le=100)]
     within: FieldList = ()
 
 
