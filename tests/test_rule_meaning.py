@@ -78,7 +78,8 @@ def test_a_cron_schedule_that_cannot_be_or_never_is_due_is_refused(
 
 def test_a_cron_mistake_reads_in_chinese(project: Path) -> None:
     with language("zh"):
-        [diagnostic] = edited(project, "playbooks.yaml", NEWS_SCHEDULE, '      every: "61 9 * * *"\n')
+        cron = '      every: "61 9 * * *"\n'
+        [diagnostic] = edited(project, "playbooks.yaml", NEWS_SCHEDULE, cron)
     assert "分钟 '61'" in diagnostic.message
     assert "higher than" not in diagnostic.message
 
@@ -118,3 +119,18 @@ def test_a_gold_share_written_as_a_fraction_is_questioned(project: Path, lang: s
 def test_a_gold_share_below_one_percent_said_so_is_taken_as_written(project: Path) -> None:
     assert edited(project, "tiers.yaml", "top_percent: 5", "top_percent: 0.5%") == []
     assert validate_project(project).ruleset.gold.top_percent == 0.5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("written", ["contribution_pct >= 70", "contribution_pct > 70.5"])
+def test_a_percentile_compared_with_a_whole_percentage_says_how_to_write_it(
+    project: Path, written: str
+) -> None:
+    diagnostics = edited(project, "tiers.yaml", "contribution_pct >= 70%", written)
+    number = written.split()[-1]
+    assert [(d.code, d.hint) for d in diagnostics] == [
+        (
+            "unreachable-rule",
+            f"contribution_pct is a percentile from 0 to 1: for {number} %, write {number}% "
+            f"or {float(number) / 100:g}",
+        )
+    ]
