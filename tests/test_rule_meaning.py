@@ -134,3 +134,41 @@ def test_a_percentile_compared_with_a_whole_percentage_says_how_to_write_it(
             f"or {float(number) / 100:g}",
         )
     ]
+
+
+PASSIVE = "tier = 'low_value' AND value_ratio >= 1"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        (
+            "levels.yaml",
+            PASSIVE,
+            "kind = '个人' AND value_ratio >= 1",
+            "write 'personal' (个人客户)",
+        ),
+        (
+            "levels.yaml",
+            PASSIVE,
+            "tier = '低价值' AND value_ratio >= 1",
+            "write 'low_value' (低价值客户)",
+        ),
+        (
+            "levels.yaml",
+            PASSIVE,
+            "tier = '睡眠' AND value_ratio >= 1",
+            "write 'dormant' (睡眠客户)",
+        ),
+    ],
+)
+def test_part_of_a_label_is_answered_with_the_name_it_belongs_to(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    [diagnostic] = edited(project, file, old, new)
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-value", hint)
+
+
+def test_part_of_several_labels_names_them_all(project: Path) -> None:
+    [diagnostic] = edited(project, "levels.yaml", PASSIVE, "tier = '价值' AND value_ratio >= 1")
+    assert diagnostic.hint == "write 'valuable' (有价值客户) or 'low_value' (低价值客户)"

@@ -67,7 +67,19 @@ class Domain:
             message = _("'{text}' is not a {noun}; the {plural} are {listing}").format(
                 text=text, noun=_(self.noun), plural=_(self.plural), listing=listing
             )
-        return message, did_you_mean(text, self.names)
+        return message, did_you_mean(text, self.names) or self.label_part_answer(text)
+
+    def label_part_answer(self, text: str) -> str | None:
+        """'个人' of '个人客户', '价值' of two labels: the names to write, when `text` is Chinese
+        and part of their labels."""
+        written = text.strip()
+        if not _CJK.search(written):
+            return None
+        named = [(n, self.labels[n]) for n in self.names if written in self.labels.get(n, "")]
+        if not named:
+            return None
+        shown = [_("'{name}' ({label})").format(name=n, label=label) for n, label in named]
+        return _("write {names}").format(names=_(" or ").join(shown))
 
     def label_answer(self, text: str) -> tuple[str, str] | None:
         """When `text` is the label of a name: the message and the exact rewrite."""
