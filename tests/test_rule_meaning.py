@@ -172,3 +172,12 @@ def test_part_of_a_label_is_answered_with_the_name_it_belongs_to(
 def test_part_of_several_labels_names_them_all(project: Path) -> None:
     [diagnostic] = edited(project, "levels.yaml", PASSIVE, "tier = '价值' AND value_ratio >= 1")
     assert diagnostic.hint == "write 'valuable' (有价值客户) or 'low_value' (低价值客户)"
+
+
+@pytest.mark.parametrize("typed", ["25-45", "25~45", "25～45", "25 到 45", "25至45岁", "25—45"])
+def test_a_range_in_a_table_cell_is_answered_with_the_range_to_write(
+    project: Path, typed: str
+) -> None:
+    [diagnostic] = edited(project, "strategies.csv", "[25..45]", typed)
+    assert (diagnostic.line, diagnostic.code) == (3, "decision-table")
+    assert diagnostic.hint == "write '[25..45]' (25 to 45, both included)"
