@@ -181,3 +181,13 @@ def test_a_range_in_a_table_cell_is_answered_with_the_range_to_write(
     [diagnostic] = edited(project, "strategies.csv", "[25..45]", typed)
     assert (diagnostic.line, diagnostic.code) == (3, "decision-table")
     assert diagnostic.hint == "write '[25..45]' (25 to 45, both included)"
+
+
+@pytest.mark.parametrize(
+    "typed", ["非 dormant", "不是dormant", "非睡眠客户", "不等于 dormant", "除了dormant"]
+)
+def test_a_negation_in_words_in_a_table_cell_is_answered_with_not(
+    project: Path, typed: str
+) -> None:
+    [diagnostic] = edited(project, "strategies.csv", "personal,not dormant,", f"personal,{typed},")
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-value", "write 'not dormant'")

@@ -36,6 +36,7 @@ LADDER_NOUNS = {
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LABEL_WORD = re.compile(r"[\s:：]")  # '成长型客户' of '成长型客户:财富管理' or '短信 SMS'
+NEGATION_WORDS = ("不等于", "不是", "不为", "除了", "排除", "除", "非", "!", "≠")
 _OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
 
 
@@ -248,6 +249,7 @@ def _row_problems(
         for item, offset in _items(cell, written):
             found = domain.problem(item)
             if found is not None:
+                found = (found[0], _negated(domain, item) or found[1])
                 col = starts[index] + offset + 1
                 yield Diagnostic(
                     table.path,
@@ -258,6 +260,17 @@ def _row_problems(
                     hint=found[1],
                     length=len(item),
                 )
+
+
+def _negated(domain: Domain, item: str) -> str | None:
+    """'非 dormant', '不是睡眠客户': a negation in words, as a cell writes it ('not dormant');
+    the name alone, which a did-you-mean would offer, means the opposite."""
+    for word in NEGATION_WORDS:
+        rest = item[len(word) :].strip() if item.startswith(word) else ""
+        name = rest if rest in domain.names else domain.aliases.get(rest.casefold())
+        if name:
+            return _("write 'not {name}'").format(name=name)
+    return None
 
 
 def _items(cell: str, written: str) -> Iterator[tuple[str, int]]:
