@@ -191,3 +191,23 @@ def test_a_negation_in_words_in_a_table_cell_is_answered_with_not(
 ) -> None:
     [diagnostic] = edited(project, "strategies.csv", "personal,not dormant,", f"personal,{typed},")
     assert (diagnostic.code, diagnostic.hint) == ("unknown-value", "write 'not dormant'")
+
+
+RETENTION = "when: tier <> 'dormant'"
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("when: tier = 'not dormant'", "write tier <> 'dormant'"),
+        ("when: tier = '非dormant'", "write tier <> 'dormant'"),
+        ("when: tier = '非睡眠客户'", "write tier <> 'dormant'"),
+        ("when: tier <> '不是dormant'", "write tier = 'dormant'"),
+        ("when: tier IN ('非dormant')", "write tier NOT IN ('dormant')"),
+    ],
+)
+def test_a_negation_inside_quotes_is_answered_with_the_operator(
+    project: Path, typed: str, hint: str
+) -> None:
+    [diagnostic] = edited(project, "playbooks.yaml", RETENTION, typed)
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-value", hint)

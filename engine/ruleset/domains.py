@@ -36,7 +36,7 @@ LADDER_NOUNS = {
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LABEL_WORD = re.compile(r"[\s:：]")  # '成长型客户' of '成长型客户:财富管理' or '短信 SMS'
-NEGATION_WORDS = ("不等于", "不是", "不为", "除了", "排除", "除", "非", "!", "≠")
+NEGATION_WORDS = ("不等于", "不是", "不为", "除了", "排除", "除", "非", "not ", "!", "≠")
 _OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
 
 
@@ -190,17 +190,27 @@ def event_domains(event: EventSpec) -> dict[str, Domain]:
 def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> list[ConditionError]:
     """Every text literal compared (=, <>, IN, NOT IN) with a field it is not a value of."""
     problems: list[ConditionError] = []
-    for column, literal in _compared(condition.tree):
+    for node, column, literal in _compared(condition.tree):
         domain = domains.get(field_name(column))
         found = domain.problem(str(literal.this)) if domain is not None else None
         if found is not None:
+            name = negated_name(domain, str(literal.this)) if domain is not None else None
+            hint = _negation_hint(node, field_name(column), name) if name else found[1]
             start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
             offset, length = condition.written_span(start, end - start + 1)
-            problems.append(ConditionError(UNKNOWN_VALUE, found[0], offset, length, hint=found[1]))
+            problems.append(ConditionError(UNKNOWN_VALUE, found[0], offset, length, hint=hint))
     return sorted(problems, key=lambda p: p.offset)
 
 
-def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal]]:
+def _negation_hint(node: exp.Expression, field: str, name: str) -> str:
+    """`tier = '非dormant'` meant `tier <> 'dormant'`: the operator says 'not', never the text."""
+    if isinstance(node, exp.In):
+        return _("write {field} NOT IN ('{name}')").format(field=field, name=name)
+    operator = "=" if isinstance(node, exp.NEQ) else "<>"
+    return _("write {field} {operator} '{name}'").format(field=field, operator=operator, name=name)
+
+
+def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Expression, exp.Column, exp.Literal]]:
     for node in tree.walk():
         pairs: list[tuple[exp.Expression, exp.Expression]] = []
         if isinstance(node, exp.EQ | exp.NEQ):
@@ -211,7 +221,7 @@ def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal]]:
             column, literal = left.unnest(), right.unnest()
             text = literal if isinstance(literal, exp.Literal) and literal.is_string else None
             if isinstance(column, exp.Column) and text is not None:
-                yield column, text
+                yield node, column, text
 
 
 # --- decision-table cells ---------------------------------------------------------------
@@ -265,11 +275,17 @@ def _row_problems(
 def _negated(domain: Domain, item: str) -> str | None:
     """'非 dormant', '不是睡眠客户': a negation in words, as a cell writes it ('not dormant');
     the name alone, which a did-you-mean would offer, means the opposite."""
+    name = negated_name(domain, item)
+    return _("write 'not {name}'").format(name=name) if name else None
+
+
+def negated_name(domain: Domain, text: str) -> str | None:
+    """The name that `text` negates in words ('非 dormant', 'not 睡眠客户': 'dormant')."""
     for word in NEGATION_WORDS:
-        rest = item[len(word) :].strip() if item.startswith(word) else ""
+        rest = text[len(word) :].strip() if text.casefold().startswith(word) else ""
         name = rest if rest in domain.names else domain.aliases.get(rest.casefold())
         if name:
-            return _("write 'not {name}'").format(name=name)
+            return name
     return None
 
 
