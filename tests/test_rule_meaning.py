@@ -211,3 +211,22 @@ def test_a_negation_inside_quotes_is_answered_with_the_operator(
 ) -> None:
     [diagnostic] = edited(project, "playbooks.yaml", RETENTION, typed)
     assert (diagnostic.code, diagnostic.hint) == ("unknown-value", hint)
+
+
+@pytest.mark.parametrize(
+    ("typed", "wrong", "hint"),
+    [
+        (
+            "tier = 'low_value' AND products_held >= '3'",
+            "products_held >= '3'",
+            "write 3, without quotes",
+        ),
+        ("tier = 'low_value' AND kind <> 1", "kind <> 1", "write '1', in quotes"),
+    ],
+)
+def test_a_number_compared_with_text_says_which_quotes_to_add_or_remove(
+    project: Path, typed: str, wrong: str, hint: str
+) -> None:
+    [diagnostic] = edited(project, "levels.yaml", PASSIVE, typed)
+    assert (diagnostic.code, diagnostic.hint) == ("type-mismatch", hint)
+    assert (diagnostic.col, diagnostic.length) == (11 + typed.index(wrong), len(wrong))

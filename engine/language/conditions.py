@@ -511,7 +511,7 @@ class _Typer:
         kinds = [self.kind(n) for n in nodes]
         known = {k for k in kinds if k != "null"}
         if len(known) > 1:
-            hint = None
+            hint = _quotes_hint(nodes) if known == {"number", "string"} else None
             if known in ({"date", "string"}, {"date", "number"}):
                 hint = _("write dates as DATE '2024-01-31'")
             words = _(" with ").join(kind_word(k) for k in sorted(known))
@@ -525,6 +525,19 @@ class _Typer:
         return ConditionError("type-mismatch", message, start, length, hint=hint)
 
 
+def _quotes_hint(nodes: list[exp.Expression]) -> str | None:
+    """`products_held >= '3'`: the quotes to take away; `kind <> 1`: the quotes to add."""
+    literals = [n for n in map(_unwrapped, nodes) if isinstance(n, exp.Literal)]
+    if len(literals) != 1:
+        return None
+    value = str(literals[0].this)
+    if not literals[0].is_string:
+        return _("write '{value}', in quotes").format(value=value)
+    if re.fullmatch(r"-?\d+(\.\d+)?[万亿%]?", value.strip()):
+        return _("write {value}, without quotes").format(value=value.strip())
+    return None
+
+
 def _unwrapped(node: exp.Expression) -> exp.Expression:
     while isinstance(node, exp.Paren):
         node = node.this
@@ -533,7 +546,7 @@ def _unwrapped(node: exp.Expression) -> exp.Expression:
 
 def _span(source: str, node: exp.Expression) -> tuple[int, int]:
     """Best-effort character span of a node: from its first to its last identifier."""
-    metas = [i.meta for i in node.find_all(exp.Identifier) if "start" in i.meta]
+    metas = [i.meta for i in node.find_all(exp.Identifier, exp.Literal) if "start" in i.meta]
     if metas:
         start = min(int(m["start"]) for m in metas)
         end = max(int(m["end"]) for m in metas)
