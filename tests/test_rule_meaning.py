@@ -230,3 +230,23 @@ def test_a_number_compared_with_text_says_which_quotes_to_add_or_remove(
     [diagnostic] = edited(project, "levels.yaml", PASSIVE, typed)
     assert (diagnostic.code, diagnostic.hint) == ("type-mismatch", hint)
     assert (diagnostic.col, diagnostic.length) == (11 + typed.index(wrong), len(wrong))
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", "售后邀请反馈\n      on: sale", "售后邀请反馈\n      on: 销售", "sale (销售)"),
+        ("playbooks.yaml", "{event: sale, within: 30 days, minimum_effect: 2%}",
+         "{event: 销售, within: 30 days, minimum_effect: 2%}", "sale (销售)"),
+        ("playbooks.yaml", "cancel_on: [feedback]", "cancel_on: [反馈]", "feedback (反馈)"),
+        ("tiers.yaml", "count: complaint\n    in_last: 365", "count: 投诉\n    in_last: 365",
+         "complaint (投诉)"),
+    ],
+)  # fmt: skip
+def test_an_event_type_written_as_its_label_is_answered_with_its_name(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    name, label = hint.split()
+    diagnostics = edited(project, file, old, new)
+    found = [(d.code, d.hint) for d in diagnostics if d.code == "unknown-event"]
+    assert found == [("unknown-event", f"write '{name}' {label}")]

@@ -174,6 +174,17 @@ def field_domains(schema: Schema, policies: PoliciesFile | None) -> dict[str, Do
     return found
 
 
+def event_type_hint(schema: Schema, name: str) -> str | None:
+    """What to write for an event type that schema.yaml does not declare: its name when
+    `name` is one's label ('销售' -> 'sale'), else the closest name."""
+    events = schema.events
+    pairs = [(n, e.label) for n, e in events.items()] + [(n, e.label_en) for n, e in events.items()]
+    labels = {n: e.label for n, e in events.items()}
+    domain = Domain(tuple(events), labels, _aliases(pairs))
+    answer = domain.label_answer(name)
+    return answer[1] if answer is not None else did_you_mean(name, events)
+
+
 def event_domains(event: EventSpec) -> dict[str, Domain]:
     """The fields of one event type with a domain, as conditions name them: event.outcome."""
     found: dict[str, Domain] = {}

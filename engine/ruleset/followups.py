@@ -14,7 +14,7 @@ from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _, current_language
-from guanxi.engine.ruleset.domains import event_domains, label_answer
+from guanxi.engine.ruleset.domains import event_domains, event_type_hint, label_answer
 from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -195,7 +195,7 @@ def _check_trigger(
             (*path, "on"),
             "unknown-event",
             _("no event type '{name}'").format(name=step.on),
-            hint=did_you_mean(step.on, schema.events),
+            hint=event_type_hint(schema, step.on),
         )
     if step.initial and not step.on_enter:
         project.error(
@@ -236,7 +236,7 @@ def _check_cancel_on(project: Project, step: Step, path: tuple[Any, ...], schema
                 (*path, "cancel_on", index),
                 "unknown-event",
                 _("no event type '{name}'").format(name=event_type),
-                hint=did_you_mean(event_type, schema.events),
+                hint=event_type_hint(schema, event_type),
             )
 
 
