@@ -235,7 +235,8 @@ def test_a_number_compared_with_text_says_which_quotes_to_add_or_remove(
 @pytest.mark.parametrize(
     ("file", "old", "new", "hint"),
     [
-        ("playbooks.yaml", "售后邀请反馈\n      on: sale", "售后邀请反馈\n      on: 销售", "sale (销售)"),
+        ("playbooks.yaml", "售后邀请反馈\n      on: sale", "售后邀请反馈\n      on: 销售",
+         "sale (销售)"),
         ("playbooks.yaml", "{event: sale, within: 30 days, minimum_effect: 2%}",
          "{event: 销售, within: 30 days, minimum_effect: 2%}", "sale (销售)"),
         ("playbooks.yaml", "cancel_on: [feedback]", "cancel_on: [反馈]", "feedback (反馈)"),
