@@ -251,3 +251,11 @@ def test_an_event_type_written_as_its_label_is_answered_with_its_name(
     diagnostics = edited(project, file, old, new)
     found = [(d.code, d.hint) for d in diagnostics if d.code == "unknown-event"]
     assert found == [("unknown-event", f"write '{name}' {label}")]
+
+
+def test_a_measure_in_error_brings_no_errors_where_it_is_used(project: Path) -> None:
+    old, new = "count: complaint\n    in_last: 365", "count: complain\n    in_last: 365"
+    diagnostics = edited(project, "tiers.yaml", old, new)
+    assert [(d.code, d.hint) for d in diagnostics] == [
+        ("unknown-event", "did you mean 'complaint'?")
+    ]

@@ -178,7 +178,8 @@ def _build(project: Project) -> RuleSet | None:
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     segments = {n: t for n, t in fields.items() if n != schema.key}
     measures = _measures(project, tiers_file, schema, fields, segments)
-    fields.update({m.name: "number" for m in measures})
+    # every measure written, read or not: one in error brings no errors where it is used
+    fields.update({m.name: "number" for m in tiers_file.measures if m.name not in fields})
     _check_gold(project, tiers_file, fields, segments)
     errors = _errors(project)
     tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
@@ -567,6 +568,7 @@ def _measures(
                     " 'group_max:' or 'group_count:'"
                 ).format(name=measure.name),
             )
+            known[measure.name] = "number"  # known all the same: no error where it is used
             continue
         if kinds != ["change"]:
             no_change_keys(project, path, measure)
@@ -590,10 +592,12 @@ def _measures(
         if measure.within and measure.percentile_of is None:
             _within_without_percentile(project, path, counts_events)
             if counts_events:  # most likely a window of days: one error says it
+                known[measure.name] = "number"
                 continue
         if counts_events:
             events = event_measure(project, schema, path, measure, kinds[0])
             if events is None:
+                known[measure.name] = "number"
                 continue
         else:
             _no_event_keys(project, path, measure)
@@ -602,6 +606,7 @@ def _measures(
         elif measure.percentile_of is not None and not _numeric(
             project, (*path, "percentile_of"), measure.percentile_of, known
         ):
+            known[measure.name] = "number"
             continue
         # a wrong segment is an error of its own: the measure stays known to the conditions
         _segments(project, (*path, "within"), measure.within, segments, known)
