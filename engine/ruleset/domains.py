@@ -213,7 +213,7 @@ def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> l
     return sorted(problems, key=lambda p: p.offset)
 
 
-def _negation_hint(node: exp.Expression, field: str, name: str) -> str:
+def _negation_hint(node: exp.Expr, field: str, name: str) -> str:
     """`tier = '非dormant'` meant `tier <> 'dormant'`: the operator says 'not', never the text."""
     if isinstance(node, exp.In):
         return _("write {field} NOT IN ('{name}')").format(field=field, name=name)
@@ -221,7 +221,7 @@ def _negation_hint(node: exp.Expression, field: str, name: str) -> str:
     return _("write {field} {operator} '{name}'").format(field=field, operator=operator, name=name)
 
 
-def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Expression, exp.Column, exp.Literal]]:
+def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Expr, exp.Column, exp.Literal]]:
     for node in tree.walk():
         pairs: list[tuple[exp.Expression, exp.Expression]] = []
         if isinstance(node, exp.EQ | exp.NEQ):

@@ -348,9 +348,10 @@ def _check_timing(
 
 def _faulty_schedule_key(step: Step) -> str:
     """Which of `every:`, `day:` and `at:` a schedule that cannot be read is wrong in."""
-    for key, trial in (("every", (step.every, None)), ("day", (step.every, step.day))):
+    every = str(step.every)
+    for key, day in (("every", None), ("day", step.day)):
         try:
-            parse_schedule(*trial)
+            parse_schedule(every, day)
         except TimingError:
             return key
     return "at"
