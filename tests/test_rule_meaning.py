@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _, language
+from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import validate_project
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -259,3 +261,18 @@ def test_a_measure_in_error_brings_no_errors_where_it_is_used(project: Path) -> 
     assert [(d.code, d.hint) for d in diagnostics] == [
         ("unknown-event", "did you mean 'complaint'?")
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("balance > = 100", ">="), ("balance <  = 100", "<="), ("kind < > 'a'", "<>"),
+     ("kind ! = 'a'", "!=")],
+)  # fmt: skip
+def test_a_space_typed_inside_a_comparison_sign_is_pointed_at(typed: str, meant: str) -> None:
+    with pytest.raises(ConditionError) as caught:
+        parse_condition(typed, {"balance": "number", "kind": "string"})
+    error = caught.value
+    start = typed.index(meant[0])
+    assert (error.code, error.offset) == ("condition-syntax", start)
+    assert typed[error.offset : error.offset + error.length].replace(" ", "") == meant
+    assert error.hint == f"write {meant}, without a space inside"

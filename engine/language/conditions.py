@@ -23,7 +23,12 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import check_depth, check_tokens
-from guanxi.engine.language.mistakes import check_words, excel_wildcards, null_operand
+from guanxi.engine.language.mistakes import (
+    check_split_signs,
+    check_words,
+    excel_wildcards,
+    null_operand,
+)
 from guanxi.engine.language.numbers import spell_out
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -160,6 +165,7 @@ def kind_word(kind: str) -> str:
 def _syntax_tree(source: str) -> exp.Expression:
     tokens = _tokens(source)
     check_tokens(source, tokens)
+    check_split_signs(source, tokens)
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(
