@@ -146,6 +146,9 @@ CODES: dict[str, str] = {
         "Warning: two rows of a 'unique' decision table can match one customer."
     ),
     "unused-template": N_("Warning: a template that no playbook step uses."),
+    "percent-scale": N_(
+        "Warning: a percentage written as a fraction (top_percent: 0.05 is 0.05 %, not 5 %)."
+    ),
     "unreachable-rule": N_("Warning: no customer the schema allows can match this rule or step."),
     "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),

@@ -15,7 +15,7 @@ from typing import Literal
 from apscheduler.triggers.cron import CronTrigger
 
 from guanxi.engine.diagnostics import did_you_mean
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import chinese_number
 
 Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
@@ -200,6 +200,18 @@ class Schedule:
 
 
 CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # cron: 0 and 7 are Sunday
+CRON_FIELDS = (  # the five fields of a cron expression, in order, with what each may hold
+    (N_("minute"), 0, 59),
+    (N_("hour"), 0, 23),
+    (N_("day of the month"), 1, 31),
+    (N_("month"), 1, 12),
+    (N_("day of the week"), 0, 7),
+)
+CRON_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a leap year: 29 February happens
+
+
+class _WeekdayError(ValueError):
+    """A day-of-week field guanxi itself refused, with a message already in the user's words."""
 
 
 def _trigger(expression: str, timezone: dt.tzinfo) -> CronTrigger:
@@ -221,9 +233,9 @@ def _day_names(part: str) -> str:
     last = 6 if match.group(1) == "*" else int(match.group(2) or first)
     step = int(match.group(3) or 1)
     if not 0 <= first <= 7 or not 0 <= last <= 7:
-        raise ValueError(_("day of week '{part}' is out of range (0-7)").format(part=part))
+        raise _WeekdayError(_("day of week '{part}' is out of range (0-7)").format(part=part))
     if last < first:
-        raise ValueError(_("the day-of-week range '{part}' runs backwards").format(part=part))
+        raise _WeekdayError(_("the day-of-week range '{part}' runs backwards").format(part=part))
     return ",".join(dict.fromkeys(CRON_DAYS[d] for d in range(first, last + 1, step)))
 
 
@@ -288,8 +300,29 @@ def _checked_cron(expression: str) -> str:
             hint=_("cron has five fields: minute hour day-of-month month day-of-week"),
         )
     try:
-        _trigger(expression, dt.UTC)
+        trigger = _trigger(expression, dt.UTC)
     except ValueError as error:
         message = _("'{text}' is not a valid cron expression: {problem}")
-        raise TimingError(message.format(text=expression, problem=error)) from None
+        problem = error if isinstance(error, _WeekdayError) else _cron_problem(expression)
+        raise TimingError(message.format(text=expression, problem=problem)) from None
+    if trigger.get_next_fire_time(None, CRON_EPOCH) is None:  # 31 February: a step never due
+        raise TimingError(
+            _("'{text}' never happens: none of its months has that day").format(text=expression),
+            hint=_("check the day of the month (third field) and the months (fourth)"),
+        )
     return expression
+
+
+def _cron_problem(expression: str) -> str:
+    """Which field of a refused cron expression is wrong, in the user's words (APScheduler
+    says it in English)."""
+    parts = expression.split()
+    for index, (noun, low, high) in enumerate(CRON_FIELDS):
+        alone = ["*"] * len(parts)
+        alone[index] = parts[index]
+        try:
+            _trigger(" ".join(alone), dt.UTC)
+        except ValueError:
+            message = _("the {field} '{part}' is not a number from {low} to {high}")
+            return message.format(field=_(noun), part=parts[index], low=low, high=high)
+    return _("its fields name no time that exists")

@@ -303,3 +303,13 @@ def state(store: Store) -> dict[str, object]:
         for path in Path(store.location).parent.glob("guanxi.db*"):
             found[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def test_the_place_of_a_rule_reads_in_chinese(loaded: Store, tmp_path: Path) -> None:
+    folder = low_valu(tmp_path)
+    result = run("--lang", "zh", "validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    assert "（strategies.csv 第 6 行）" in result.stderr
+    assert f"（playbooks.yaml 第 {GUIDE} 行）" in result.stderr
+    assert " row " not in result.stderr + result.stdout
+    assert " line " not in result.stderr + result.stdout

@@ -111,7 +111,7 @@ def test_a_scenario_under_a_hold_shows_the_customer_once_the_change_is_confirmed
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ("    runs: 0\n", ":13:11: error[wrong-type]: expected a value greater than or equal to 1"),
+        ("    runs: 0\n", ":13:11: error[wrong-type]: expected a number of at least 1"),
         (
             "    runs: 2\n    baseline: true\n",
             "error[invalid-value]: a first classification takes effect at once: 'runs:'"

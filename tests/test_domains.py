@@ -255,3 +255,13 @@ def test_the_caret_stands_under_a_label_on_a_line_with_chinese() -> None:
     caret = diagnostic.render(line).splitlines()[2]
     before = len("growth,") + 2 * len("成长型") + len(',"valuable, ')  # 成长型 takes 6 columns
     assert caret == "    | " + " " * before + "^" * 12
+
+
+@pytest.mark.parametrize("amount", ["50万", "1.2亿"])
+def test_a_wrong_value_after_a_bankers_number_is_pointed_at(project: Path, amount: str) -> None:
+    when = f"when: balance >= {amount} AND kind = '个人'"
+    diagnostics = edited(project, "levels.yaml", PASSIVE, when)
+    unknown = [d for d in diagnostics if d.code == "unknown-value"]
+    assert [(d.line, d.col, d.length) for d in unknown] == [
+        (21, 5 + when.index("'个人'"), len("'个人'"))
+    ]

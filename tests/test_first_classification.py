@@ -171,8 +171,8 @@ def test_initial_must_be_true_or_false_and_only_on_an_on_enter_step(tmp_path: Pa
     lines = [line.replace(str(project), "<p>") for line in result.stderr.splitlines()]
     at = text.splitlines().index("      initial: sometimes") + 1
     assert lines[0] == (
-        f"<p>/playbooks.yaml:{at}:16: error[wrong-type]: expected true or false, unable to"
-        " interpret input in 'playbooks.partner[0].initial'"
+        f"<p>/playbooks.yaml:{at}:16: error[wrong-type]: expected true or false"
+        " in 'playbooks.partner[0].initial'"
     )
     assert any(
         "error[invalid-value]: 'initial' is for on_enter steps only" in line for line in lines

@@ -300,3 +300,62 @@ def test_the_whole_project_reports_only_that_character_and_fix_restores_the_byte
     ]
     fix_project(project)
     assert (project / name).read_bytes() == original
+
+
+OCCUPATIONS = '"公务员, 教师, 医生, 护士, 工程师, 律师, 会计, 企业职员, 私营企业主"'
+CLEAN_OCCUPATIONS = '"公务员,教师,医生,护士,工程师,律师,会计,企业职员,私营企业主"'
+
+
+@pytest.mark.parametrize("comma", ["，", "、"])
+def test_a_chinese_comma_in_an_unquoted_table_cell_stays_in_its_cell(
+    tmp_path: Path, comma: str, clean: list[tuple[Any, ...]]
+) -> None:
+    project = copy_rules(tmp_path)
+    table = project / "strategies.csv"
+    typed = OCCUPATIONS.strip('"').replace(", ", comma)
+    table.write_text(table.read_text("utf-8").replace(OCCUPATIONS, typed), "utf-8")
+    line = table.read_text("utf-8").splitlines()[2]
+    commas = [i + 1 for i, c in enumerate(line) if c == comma and i < line.index(',"AAA')]
+    found = validate_project(project).diagnostics
+    assert [(d.line, d.col, d.code) for d in found] == [(3, c, "full-width") for c in commas]
+    fix_project(project)
+    assert CLEAN_OCCUPATIONS in table.read_text("utf-8")
+    assert validate_project(project).diagnostics == []
+    assert assignments(tmp_path / "fixed", project) == clean
+
+
+def test_a_later_cell_of_a_row_so_repaired_is_pointed_at_in_the_file(tmp_path: Path) -> None:
+    project = copy_rules(tmp_path)
+    table = project / "strategies.csv"
+    typed = OCCUPATIONS.strip('"').replace(", ", "，")
+    text = table.read_text("utf-8").replace(OCCUPATIONS, typed)
+    table.write_text(text.replace('"AAA, AA, A, BBB"', '"AAAA, AA"', 1), "utf-8")
+    line = table.read_text("utf-8").splitlines()[2]
+    [wrong] = [d for d in validate_project(project).diagnostics if d.code == "unknown-value"]
+    assert (wrong.line, wrong.col) == (3, line.index("AAAA") + 1)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("≥", ">="), ("≤", "<="), ("≠", "<>")])
+def test_a_comparison_sign_of_a_chinese_keyboard_is_read_and_repaired(
+    tmp_path: Path, typed: str, meant: str
+) -> None:
+    project = copy_rules(tmp_path)
+    levels = project / "levels.yaml"
+    clean = levels.read_text("utf-8")
+    written = clean.replace("value_ratio >= 5", f"value_ratio {typed} 5")
+    levels.write_text(written, "utf-8")
+    line = next(i for i, text in enumerate(written.splitlines(), 1) if typed in text)
+    col = written.splitlines()[line - 1].index(typed) + 1
+    assert full_width(project) == [("levels.yaml", line, col)]
+    fix_project(project)
+    assert levels.read_text("utf-8") == clean.replace("value_ratio >= 5", f"value_ratio {meant} 5")
+
+
+def test_a_comparison_sign_in_a_table_cell_is_read_and_repaired(tmp_path: Path) -> None:
+    project = copy_rules(tmp_path)
+    table = project / "strategies.csv"
+    clean = table.read_text("utf-8")
+    table.write_text(clean.replace(">= 8万", "≥ 8万"), "utf-8")
+    assert [(name, line) for name, line, _col in full_width(project)] == [("strategies.csv", 3)]
+    fix_project(project)
+    assert table.read_text("utf-8") == clean

@@ -24,6 +24,7 @@ from typing import Any
 
 from guanxi.engine.classify.compile import LADDERS, classification_stages, ladders, literal
 from guanxi.engine.classify.stages import Stage, quote, render
+from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.load import today_in
@@ -48,8 +49,9 @@ class RuleCount:
     def where(self) -> str:
         """'strategies.csv row 4' or 'tiers.yaml line 12'."""
         name = Path(self.origin.file).name
-        unit = "row" if name.lower().endswith(".csv") else "line"
-        return f"{name} {unit} {self.origin.line}"
+        if name.lower().endswith(".csv"):
+            return _("{file} row {row}").format(file=name, row=self.origin.line)
+        return _("{file} line {line}").format(file=name, line=self.origin.line)
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ class _Query:
         return f"SELECT COUNT(*) AS {self.q('_n')}, {sums} FROM ({inner}) AS x"
 
     def conditions(self) -> Iterator[frozenset[str]]:
-        for _, _, rule in self.rules():
+        for _kind, _name, rule in self.rules():
             if rule.condition is not None:
                 yield rule.condition.fields
         for step in self.ruleset.steps:

@@ -23,7 +23,12 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.limits import check_depth, check_tokens
-from guanxi.engine.language.mistakes import check_words, excel_wildcards, null_operand
+from guanxi.engine.language.mistakes import (
+    check_split_signs,
+    check_words,
+    excel_wildcards,
+    null_operand,
+)
 from guanxi.engine.language.numbers import spell_out
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -79,6 +84,12 @@ class Condition:
     def evaluate(self, record: Mapping[str, Any], today: dt.date | None = None) -> bool:
         """True when the record matches; NULL (unknown) counts as not matching, as in SQL."""
         return self.compile(today)(record) is True
+
+    def written_span(self, offset: int, length: int) -> tuple[int, int]:
+        """A span of `compiled_text` (where the tree's positions point) as a span of `text`."""
+        if self.plain in ("", self.text):
+            return offset, length
+        return spell_out(self.text).original(offset, length)
 
     @property
     def is_always_true(self) -> bool:
@@ -154,6 +165,7 @@ def kind_word(kind: str) -> str:
 def _syntax_tree(source: str) -> exp.Expression:
     tokens = _tokens(source)
     check_tokens(source, tokens)
+    check_split_signs(source, tokens)
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(
@@ -505,7 +517,7 @@ class _Typer:
         kinds = [self.kind(n) for n in nodes]
         known = {k for k in kinds if k != "null"}
         if len(known) > 1:
-            hint = None
+            hint = _quotes_hint(nodes) if known == {"number", "string"} else None
             if known in ({"date", "string"}, {"date", "number"}):
                 hint = _("write dates as DATE '2024-01-31'")
             words = _(" with ").join(kind_word(k) for k in sorted(known))
@@ -519,6 +531,19 @@ class _Typer:
         return ConditionError("type-mismatch", message, start, length, hint=hint)
 
 
+def _quotes_hint(nodes: list[exp.Expression]) -> str | None:
+    """`products_held >= '3'`: the quotes to take away; `kind <> 1`: the quotes to add."""
+    literals = [n for n in map(_unwrapped, nodes) if isinstance(n, exp.Literal)]
+    if len(literals) != 1:
+        return None
+    value = str(literals[0].this)
+    if not literals[0].is_string:
+        return _("write '{value}', in quotes").format(value=value)
+    if re.fullmatch(r"-?\d+(\.\d+)?[万亿%]?", value.strip()):
+        return _("write {value}, without quotes").format(value=value.strip())
+    return None
+
+
 def _unwrapped(node: exp.Expression) -> exp.Expression:
     while isinstance(node, exp.Paren):
         node = node.this
@@ -527,7 +552,7 @@ def _unwrapped(node: exp.Expression) -> exp.Expression:
 
 def _span(source: str, node: exp.Expression) -> tuple[int, int]:
     """Best-effort character span of a node: from its first to its last identifier."""
-    metas = [i.meta for i in node.find_all(exp.Identifier) if "start" in i.meta]
+    metas = [i.meta for i in node.find_all(exp.Identifier, exp.Literal) if "start" in i.meta]
     if metas:
         start = min(int(m["start"]) for m in metas)
         end = max(int(m["end"]) for m in metas)

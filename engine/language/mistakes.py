@@ -6,14 +6,18 @@ at its column with the exact text to write instead:
   missing;
 - NULL as an operand (`balance = NULL`, `balance <> NULL`, `kind NOT IN ('a', NULL)`): valid
   SQL that is NULL, never true, for every customer, so the rule would silently match no one;
+- a space inside a comparison sign (`balance > = 100`, which an input method may insert):
+  the parser would say the '=' lacks a value;
 - Excel's wildcards in a LIKE pattern (`name LIKE '张*'`): LIKE matches `*` and `?` as
   themselves, so the rule would match no one where `%` and `_` were meant.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
@@ -209,3 +213,24 @@ def excel_wildcards(source: str, like: exp.Like) -> None:
         1,
         hint=_("write {text}").format(text=f"{like.this.sql()} LIKE '{written}'"),
     )
+
+
+SPLIT_SIGNS = {(TokenType.GT, TokenType.EQ): ">=", (TokenType.LT, TokenType.EQ): "<=",
+               (TokenType.LT, TokenType.GT): "<>", (TokenType.NOT, TokenType.EQ): "!="}  # fmt: skip
+
+
+def check_split_signs(source: str, tokens: Sequence[Any]) -> None:
+    """`> =`: a comparison sign typed with a space inside it."""
+    for first, second in itertools.pairwise(tokens):
+        sign = SPLIT_SIGNS.get((first.token_type, second.token_type))
+        between = source[first.end + 1 : second.start]
+        if sign is not None and between and not between.strip():
+            raise ConditionError(
+                "condition-syntax",
+                _("'{written}' is one sign written with a space inside").format(
+                    written=source[first.start : second.end + 1]
+                ),
+                first.start,
+                second.end + 1 - first.start,
+                hint=_("write {sign}, without a space inside").format(sign=sign),
+            )

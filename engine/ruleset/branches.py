@@ -27,7 +27,7 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition, parse_condition
-from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains
+from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains, event_type_hint
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
     PREFERRED,
@@ -440,7 +440,7 @@ def _check_events(
     for index, event_type in enumerate(override.cancel_on or ()):
         if event_type not in schema.events:
             message = _("no event type '{name}'").format(name=event_type)
-            hint = did_you_mean(event_type, schema.events)
+            hint = event_type_hint(schema, event_type)
             _error(project, file, (*path, "cancel_on", index), "unknown-event", message, hint)
 
 

@@ -36,6 +36,7 @@ LADDER_NOUNS = {
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LABEL_WORD = re.compile(r"[\s:：]")  # '成长型客户' of '成长型客户:财富管理' or '短信 SMS'
+NEGATION_WORDS = ("不等于", "不是", "不为", "除了", "排除", "除", "非", "not ", "!", "≠")
 _OPERATOR = re.compile(r"^(=|<>|!=)\s*(.+)$")
 
 
@@ -67,7 +68,19 @@ class Domain:
             message = _("'{text}' is not a {noun}; the {plural} are {listing}").format(
                 text=text, noun=_(self.noun), plural=_(self.plural), listing=listing
             )
-        return message, did_you_mean(text, self.names)
+        return message, did_you_mean(text, self.names) or self.label_part_answer(text)
+
+    def label_part_answer(self, text: str) -> str | None:
+        """'个人' of '个人客户', '价值' of two labels: the names to write, when `text` is Chinese
+        and part of their labels."""
+        written = text.strip()
+        if not _CJK.search(written):
+            return None
+        named = [(n, self.labels[n]) for n in self.names if written in self.labels.get(n, "")]
+        if not named:
+            return None
+        shown = [_("'{name}' ({label})").format(name=n, label=label) for n, label in named]
+        return _("write {names}").format(names=_(" or ").join(shown))
 
     def label_answer(self, text: str) -> tuple[str, str] | None:
         """When `text` is the label of a name: the message and the exact rewrite."""
@@ -161,6 +174,17 @@ def field_domains(schema: Schema, policies: PoliciesFile | None) -> dict[str, Do
     return found
 
 
+def event_type_hint(schema: Schema, name: str) -> str | None:
+    """What to write for an event type that schema.yaml does not declare: its name when
+    `name` is one's label ('销售' -> 'sale'), else the closest name."""
+    events = schema.events
+    pairs = [(n, e.label) for n, e in events.items()] + [(n, e.label_en) for n, e in events.items()]
+    labels = {n: e.label for n, e in events.items()}
+    domain = Domain(tuple(events), labels, _aliases(pairs))
+    answer = domain.label_answer(name)
+    return answer[1] if answer is not None else did_you_mean(name, events)
+
+
 def event_domains(event: EventSpec) -> dict[str, Domain]:
     """The fields of one event type with a domain, as conditions name them: event.outcome."""
     found: dict[str, Domain] = {}
@@ -177,18 +201,27 @@ def event_domains(event: EventSpec) -> dict[str, Domain]:
 def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> list[ConditionError]:
     """Every text literal compared (=, <>, IN, NOT IN) with a field it is not a value of."""
     problems: list[ConditionError] = []
-    for column, literal in _compared(condition.tree):
+    for node, column, literal in _compared(condition.tree):
         domain = domains.get(field_name(column))
         found = domain.problem(str(literal.this)) if domain is not None else None
         if found is not None:
+            name = negated_name(domain, str(literal.this)) if domain is not None else None
+            hint = _negation_hint(node, field_name(column), name) if name else found[1]
             start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
-            problems.append(
-                ConditionError(UNKNOWN_VALUE, found[0], start, end - start + 1, hint=found[1])
-            )
+            offset, length = condition.written_span(start, end - start + 1)
+            problems.append(ConditionError(UNKNOWN_VALUE, found[0], offset, length, hint=hint))
     return sorted(problems, key=lambda p: p.offset)
 
 
-def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal]]:
+def _negation_hint(node: exp.Expr, field: str, name: str) -> str:
+    """`tier = '非dormant'` meant `tier <> 'dormant'`: the operator says 'not', never the text."""
+    if isinstance(node, exp.In):
+        return _("write {field} NOT IN ('{name}')").format(field=field, name=name)
+    operator = "=" if isinstance(node, exp.NEQ) else "<>"
+    return _("write {field} {operator} '{name}'").format(field=field, operator=operator, name=name)
+
+
+def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Expr, exp.Column, exp.Literal]]:
     for node in tree.walk():
         pairs: list[tuple[exp.Expression, exp.Expression]] = []
         if isinstance(node, exp.EQ | exp.NEQ):
@@ -199,7 +232,7 @@ def _compared(tree: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal]]:
             column, literal = left.unnest(), right.unnest()
             text = literal if isinstance(literal, exp.Literal) and literal.is_string else None
             if isinstance(column, exp.Column) and text is not None:
-                yield column, text
+                yield node, column, text
 
 
 # --- decision-table cells ---------------------------------------------------------------
@@ -237,6 +270,7 @@ def _row_problems(
         for item, offset in _items(cell, written):
             found = domain.problem(item)
             if found is not None:
+                found = (found[0], _negated(domain, item) or found[1])
                 col = starts[index] + offset + 1
                 yield Diagnostic(
                     table.path,
@@ -247,6 +281,23 @@ def _row_problems(
                     hint=found[1],
                     length=len(item),
                 )
+
+
+def _negated(domain: Domain, item: str) -> str | None:
+    """'非 dormant', '不是睡眠客户': a negation in words, as a cell writes it ('not dormant');
+    the name alone, which a did-you-mean would offer, means the opposite."""
+    name = negated_name(domain, item)
+    return _("write 'not {name}'").format(name=name) if name else None
+
+
+def negated_name(domain: Domain, text: str) -> str | None:
+    """The name that `text` negates in words ('非 dormant', 'not 睡眠客户': 'dormant')."""
+    for word in NEGATION_WORDS:
+        rest = text[len(word) :].strip() if text.casefold().startswith(word) else ""
+        name = rest if rest in domain.names else domain.aliases.get(rest.casefold())
+        if name:
+            return name
+    return None
 
 
 def _items(cell: str, written: str) -> Iterator[tuple[str, int]]:

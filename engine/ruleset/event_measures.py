@@ -15,6 +15,7 @@ from typing import Any
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
+from guanxi.engine.ruleset.domains import event_type_hint
 from guanxi.engine.ruleset.models import Measure, Schema
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import EventMeasure
@@ -42,7 +43,7 @@ def event_measure(
             at,
             "unknown-event",
             _("no event type '{type}' in schema.yaml").format(type=event_type),
-            hint=did_you_mean(event_type, schema.events),
+            hint=event_type_hint(schema, event_type),
         )
         return None
     read, checked = _field(project, schema, at, aggregate, event_type, field)

@@ -7,6 +7,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
+from guanxi.engine.ruleset.domains import event_type_hint
 from guanxi.engine.ruleset.models import Goal, Schema, Step
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.timing import TimingError, parse_duration
@@ -60,9 +61,8 @@ def _check_goal(
             "level": _("no relationship level '{name}'"),
         }[key]
         code = {"event": "unknown-event", "tier": "unknown-tier", "level": "unknown-level"}[key]
-        project.error(
-            PLAYBOOKS, (*at, key), code, message.format(name=name), hint=did_you_mean(name, names)
-        )
+        hint = event_type_hint(schema, name) if key == "event" else did_you_mean(name, names)
+        project.error(PLAYBOOKS, (*at, key), code, message.format(name=name), hint=hint)
     try:
         window = parse_duration(goal.within)
     except TimingError as error:

@@ -14,7 +14,7 @@ from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _, current_language
-from guanxi.engine.ruleset.domains import event_domains, label_answer
+from guanxi.engine.ruleset.domains import event_domains, event_type_hint, label_answer
 from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -195,7 +195,7 @@ def _check_trigger(
             (*path, "on"),
             "unknown-event",
             _("no event type '{name}'").format(name=step.on),
-            hint=did_you_mean(step.on, schema.events),
+            hint=event_type_hint(schema, step.on),
         )
     if step.initial and not step.on_enter:
         project.error(
@@ -236,7 +236,7 @@ def _check_cancel_on(project: Project, step: Step, path: tuple[Any, ...], schema
                 (*path, "cancel_on", index),
                 "unknown-event",
                 _("no event type '{name}'").format(name=event_type),
-                hint=did_you_mean(event_type, schema.events),
+                hint=event_type_hint(schema, event_type),
             )
 
 
@@ -339,10 +339,22 @@ def _check_timing(
         try:
             schedule = parse_schedule(step.every, step.day, step.at)
         except TimingError as error:
-            key = "day" if "day" in str(error) and step.day is not None else "every"
+            key = _faulty_schedule_key(step)
             code = "invalid-cron" if key == "every" else "invalid-value"
-            project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
+            if key != "at":  # a bad `at:` has its own diagnostic above
+                project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
     return after, expires, at, schedule
+
+
+def _faulty_schedule_key(step: Step) -> str:
+    """Which of `every:`, `day:` and `at:` a schedule that cannot be read is wrong in."""
+    every = str(step.every)
+    for key, day in (("every", None), ("day", step.day)):
+        try:
+            parse_schedule(every, day)
+        except TimingError:
+            return key
+    return "at"
 
 
 def _timed(project: Project, file: str, path: tuple[Any, ...], value: Any, parse: Any) -> Any:

@@ -11,7 +11,7 @@ and the ASCII it stands for. Validation reports each one and goes on with the re
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import N_, _
@@ -39,6 +39,12 @@ NAMES: dict[str, tuple[str, str]] = {
     "－": (N_("dash"), "-"),
     "．": (N_("full stop"), "."),
     "\u3000": (N_("space"), " "),
+    "、": (N_("enumeration comma"), ","),  # 顿号: a list's separator in Chinese
+    "≥": (N_("greater-than-or-equal sign"), ">="),
+    "≧": (N_("greater-than-or-equal sign"), ">="),
+    "≤": (N_("less-than-or-equal sign"), "<="),
+    "≦": (N_("less-than-or-equal sign"), "<="),
+    "≠": (N_("not-equal sign"), "<>"),
     **{chr(0xFF10 + d): (N_("digit"), str(d)) for d in range(10)},
 }
 PLURALS = {
@@ -60,6 +66,10 @@ PLURALS = {
     "dash": N_("dashes"),
     "full stop": N_("full stops"),
     "space": N_("spaces"),
+    "enumeration comma": N_("enumeration commas"),
+    "greater-than-or-equal sign": N_("greater-than-or-equal signs"),
+    "less-than-or-equal sign": N_("less-than-or-equal signs"),
+    "not-equal sign": N_("not-equal signs"),
     "digit": N_("digits"),
 }
 QUOTES = "‘’“”"
@@ -72,6 +82,7 @@ class Replacement:
     index: int
     char: str
     ascii: str
+    reported: bool = True  # False: a '"' put around a table cell, not a character typed
 
 
 def replacement(index: int, char: str, in_condition: bool = False) -> Replacement:
@@ -138,7 +149,7 @@ def scan_all(chars: Iterable[tuple[int, str]]) -> list[Replacement]:
 def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Diagnostic]:
     """One diagnostic per run of adjacent full-width characters, at the run's first one."""
     result: list[Diagnostic] = []
-    for run in _runs(found):
+    for run in _runs([r for r in found if r.reported]):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
         result.append(
@@ -193,9 +204,42 @@ def scan_table(text: str, free_columns: Sequence[str]) -> list[Replacement]:
         else:
             for column, (a, b) in zip(header, _cells(content), strict=False):
                 if column not in free_columns:
-                    found += scan_expression(chars[a:b], csv_cell=True)
+                    found += _kept_in_cell(chars[a:b], scan_expression(chars[a:b], csv_cell=True))
         offset += len(line)
     return found
+
+
+def _kept_in_cell(chars: Sequence[tuple[int, str]], found: list[Replacement]) -> list[Replacement]:
+    """A cell's repairs; when one is a comma in a cell not in double quotes, the cell is put
+    in quotes too, so that the comma separates the cell's values, not the table's columns."""
+    text = "".join(char for _index, char in chars)
+    if not any(r.ascii == "," for r in found) or '"' in text or not text.strip():
+        return found
+    filled = [(index, char) for index, char in chars if not char.isspace()]
+    (first, first_char), (last, last_char) = filled[0], filled[-1]
+    if {first, last} & {r.index for r in found}:
+        return found  # a cell starting or ending with the comma: left as it was typed
+    if first == last:
+        return [*found, Replacement(first, first_char, f'"{first_char}"', reported=False)]
+    opening = Replacement(first, first_char, f'"{first_char}', reported=False)
+    closing = Replacement(last, last_char, f'{last_char}"', reported=False)
+    return [opening, *found, closing]
+
+
+def in_file(text: str, found: Sequence[Replacement], diagnostic: Diagnostic) -> Diagnostic:
+    """`diagnostic`, found in the repaired `text`, with its column in the file as typed."""
+    start = sum(len(line) for line in text.splitlines(keepends=True)[: diagnostic.line - 1])
+    end = text.find("\n", start)
+    end = len(text) if end < 0 else end
+    col, shift = diagnostic.col - 1, 0
+    for r in sorted((r for r in found if start <= r.index < end), key=lambda r: r.index):
+        at = r.index - start + shift  # where the repair begins in the repaired line
+        if col < at:
+            break
+        if col < at + len(r.ascii):
+            return replace(diagnostic, col=r.index - start + 1)
+        shift += len(r.ascii) - 1
+    return replace(diagnostic, col=col - shift + 1)
 
 
 def _cells(line: str) -> list[tuple[int, int]]:

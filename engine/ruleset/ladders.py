@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
@@ -169,20 +170,25 @@ def _from_list(
 def _from_table(
     project: Project, file: str, sheet: str | None, policy: HitPolicy, fields: Mapping[str, str]
 ) -> list[CompiledRule]:
-    table = _read_table(project, file, sheet, fields)
-    if table is None:
+    read = _read_table(project, file, sheet, fields)
+    if read is None:
         return []
-    project.diagnostics.extend(table.diagnostics)
-    project.diagnostics.extend(table_problems(table, project.domains))
+    table, in_file = read
+    found = [*table.diagnostics, *table_problems(table, project.domains)]
+    project.diagnostics.extend(in_file(d) for d in found)
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":
         _warn_overlaps(project, table, [c.condition if c else None for c in compiled])
     return [c for c in compiled if c is not None]
 
 
+def _as_found(diagnostic: Diagnostic) -> Diagnostic:
+    return diagnostic  # a sheet's cells are not repaired: its columns are the cells' own
+
+
 def _read_table(
     project: Project, file: str, sheet: str | None, fields: Mapping[str, str]
-) -> DecisionTable | None:
+) -> tuple[DecisionTable, Callable[[Diagnostic], Diagnostic]] | None:
     """The decision table that `file` names: a CSV file, or a sheet of an Excel workbook."""
     name = str(project.sources[file].value(("decision_table",)))
     if not name.lower().endswith(".xlsx"):
@@ -194,7 +200,8 @@ def _read_table(
             return None
         repairs = fullwidth.scan_table(found[1], FREE_TEXT_COLUMNS)
         project.repaired(found[0], found[1], repairs)
-        return read_table(project.shown(found[0]), fullwidth.apply(found[1], repairs), fields)
+        table = read_table(project.shown(found[0]), fullwidth.apply(found[1], repairs), fields)
+        return table, functools.partial(fullwidth.in_file, found[1], repairs)
     workbook = project.named_bytes(file, ("decision_table",))
     if workbook is None:
         return None
@@ -206,7 +213,7 @@ def _read_table(
         return None
     table = read_sheet_table(project.shown(name), rows, fields)
     project.texts[name] = table.text  # the cells, for the rule set's hash
-    return table
+    return table, _as_found
 
 
 def _table_rule(

@@ -178,7 +178,8 @@ def _build(project: Project) -> RuleSet | None:
     fields: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     segments = {n: t for n, t in fields.items() if n != schema.key}
     measures = _measures(project, tiers_file, schema, fields, segments)
-    fields.update({m.name: "number" for m in measures})
+    # every measure written, read or not: one in error brings no errors where it is used
+    fields.update({m.name: "number" for m in tiers_file.measures if m.name not in fields})
     _check_gold(project, tiers_file, fields, segments)
     errors = _errors(project)
     tiers = read_ladder(project, "tiers.yaml", "tiers", tiers_file, {**fields, "gold": "boolean"})
@@ -567,6 +568,7 @@ def _measures(
                     " 'group_max:' or 'group_count:'"
                 ).format(name=measure.name),
             )
+            known[measure.name] = "number"  # known all the same: no error where it is used
             continue
         if kinds != ["change"]:
             no_change_keys(project, path, measure)
@@ -590,10 +592,12 @@ def _measures(
         if measure.within and measure.percentile_of is None:
             _within_without_percentile(project, path, counts_events)
             if counts_events:  # most likely a window of days: one error says it
+                known[measure.name] = "number"
                 continue
         if counts_events:
             events = event_measure(project, schema, path, measure, kinds[0])
             if events is None:
+                known[measure.name] = "number"
                 continue
         else:
             _no_event_keys(project, path, measure)
@@ -602,6 +606,7 @@ def _measures(
         elif measure.percentile_of is not None and not _numeric(
             project, (*path, "percentile_of"), measure.percentile_of, known
         ):
+            known[measure.name] = "number"
             continue
         # a wrong segment is an error of its own: the measure stays known to the conditions
         _segments(project, (*path, "within"), measure.within, segments, known)
@@ -663,6 +668,27 @@ def _check_gold(
     if tiers_file.gold is not None:
         _numeric(project, ("gold", "by"), tiers_file.gold.by, fields)
         _segments(project, ("gold", "within"), tiers_file.gold.within, segments, fields)
+        _fraction_for_percent(project, ("gold", "top_percent"))
+
+
+def _fraction_for_percent(project: Project, path: tuple[str, ...]) -> None:
+    """`top_percent: 0.05` is the top 0.05 %, though a share elsewhere (`holdout: 0.1`) is a
+    fraction: a number below 1 without a percent sign is most likely a fraction meant as 5 %."""
+    written = project.sources["tiers.yaml"].value(path)
+    if isinstance(written, bool) or not isinstance(written, int | float) or not 0 < written < 1:
+        return
+    message = _("{key}: {written} is {written} % of the customers, not {whole} %")
+    whole = f"{written * 100:g}"
+    project.warn(
+        "tiers.yaml",
+        path,
+        "percent-scale",
+        message.format(key=path[-1], written=written, whole=whole),
+        length=len(str(written)),
+        hint=_("for the top {whole} %, write {whole}; for {written} %, write {written}%").format(
+            whole=whole, written=written
+        ),
+    )
 
 
 SEGMENT_TYPES = ("string", "boolean", "integer", "date")

@@ -79,7 +79,15 @@ def _bounded_amount(value: Any) -> Any:
     return value
 
 
-DurationText = Annotated[str, AfterValidator(_bounded_amount)]
+def _unit_given(value: Any) -> Any:
+    """`after: 3` says three of what? A number alone is refused with the words to write."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        hint = _("write a number and a unit, e.g. '3 business days'")
+        raise problem("invalid-duration", _("'{text}' is not a duration").format(text=value), hint)
+    return value
+
+
+DurationText = Annotated[str, BeforeValidator(_unit_given), AfterValidator(_bounded_amount)]
 
 
 def _field_list(value: Any) -> Any:
@@ -308,13 +316,20 @@ class Measure(Model):
     scorecard: bool = False  # the report's scorecard shows its mean: an assessment
 
 
+def _percent_sign(value: Any) -> Any:
+    """`top_percent: 5%` is `top_percent: 5`: the sign only says what the number already is."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1].strip()
+    return value
+
+
 class Gold(Model):
     """金牌客户: the top `top_percent` % of customers by `by` (contribution), among all
     customers or, with `within`, among those with the same values of these fields."""
 
     label: str = "金牌客户"
     by: str
-    top_percent: float = Field(gt=0, le=100)
+    top_percent: Annotated[float, BeforeValidator(_percent_sign), Field(gt=0, le=100)]
     within: FieldList = ()
 
 

@@ -42,6 +42,9 @@ from guanxi.engine.ruleset.ruleset import (
 INF = math.inf
 KINDS = ("tier", "level", "strategy")
 KIND_WORDS = {"tier": N_("tier"), "level": N_("level")}
+PERCENTILE_HINT = N_(
+    "{name} is a percentile from 0 to 1: for {number} %, write {number}% or {fraction}"
+)
 MAX_PAIRS = 400  # 'unique' lists compared pairwise: beyond this many pairs, not at all
 
 
@@ -55,6 +58,7 @@ class Context:
     origins: dict[str, dict[str, str]]  # 'tier'/'level' -> name -> file:line
     free: dict[str, str]  # fields any of whose allowed values a customer may have -> type
     required: frozenset[str]
+    percentiles: frozenset[str] = frozenset()  # measures ranked from 0 to 1
     cache: dict[str, dict[str, DNF]] = field(default_factory=dict)
 
     def substituted(self, dnf: DNF, below: str = "strategy") -> DNF:
@@ -139,7 +143,8 @@ def _context(
     free: dict[str, str] = {name: spec.type for name, spec in schema.fields.items()}
     free.update({m.name: "number" for m in measures if m.percentile_of or m.events or m.change})
     required = frozenset(n for n, spec in schema.fields.items() if spec.required)
-    return Context(Reach(domains), origins, {}, {}, free, required)
+    percentiles = frozenset(m.name for m in measures if m.percentile_of)
+    return Context(Reach(domains), origins, {}, {}, free, required, percentiles)
 
 
 def _event_domain(events: EventMeasure) -> Domain:
@@ -177,7 +182,8 @@ def _check_ladder(project: Project, context: Context, ladder: Ladder) -> None:
         reason = _why(context, rule.condition, earlier if ladder.hit_policy == "first" else [])
         if reason is not None:
             message = _("this rule can never match: {reason}").format(reason=reason)
-            _warn(project, rule.origin.file, rule.origin.line, message)
+            hint = _percent_hint(context, rule.condition)
+            _warn(project, rule.origin.file, rule.origin.line, message, hint=hint)
         earlier.append(rule)
     if ladder.hit_policy == "unique":
         _check_overlaps(project, context, ladder)
@@ -192,7 +198,21 @@ def _check_step(project: Project, context: Context, step: CompiledStep, held: se
         reason = _level_reason(context, step.level, own, held)
     if reason is not None:
         message = _("this step can never run: {reason}").format(reason=reason)
-        _warn(project, step.origin.file, step.origin.line, message)
+        hint = _percent_hint(context, step.when)
+        _warn(project, step.origin.file, step.origin.line, message, hint=hint)
+
+
+def _percent_hint(context: Context, condition: Condition) -> str | None:
+    """`contribution_pct >= 70` meant 70 %: a percentile compared with a number from 1 to 100."""
+    for name, tests in _by_field(_conjuncts(condition.tree)).items():
+        if name not in context.percentiles:
+            continue
+        for _text, bound in tests:
+            for number in (bound.low, bound.high):
+                if 1 < number <= 100:
+                    shown, fraction = f"{number:g}", f"{number / 100:g}"
+                    return _(PERCENTILE_HINT).format(name=name, number=shown, fraction=fraction)
+    return None
 
 
 def _level_reason(context: Context, level: str, own: DNF, held: set[str]) -> str | None:

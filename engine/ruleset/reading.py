@@ -26,6 +26,19 @@ PLAIN = {  # pydantic's words, and what a business user reads instead
     "Input should be a valid list": N_("expected a list (lines starting with '- ')"),
     "Input should be": N_("expected a value"),
 }
+EXPECTED = {  # pydantic's error types whose English message has a tail of its own
+    "int_parsing": N_("expected a whole number"),
+    "int_from_float": N_("expected a whole number"),
+    "float_parsing": N_("expected a number"),
+    "bool_parsing": N_("expected true or false"),
+    "model_type": N_("expected a block of keys"),
+}
+BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
+    "greater_than": ("gt", N_("expected a number greater than {bound}")),
+    "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
+    "less_than": ("lt", N_("expected a number less than {bound}")),
+    "less_than_equal": ("le", N_("expected a number of at most {bound}")),
+}
 
 
 def validate_model(
@@ -76,7 +89,7 @@ def _located(
     return source.diagnostic(
         at,
         "wrong-type",
-        _in_place(_plain(error["msg"]), loc),
+        _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
     )
 
@@ -92,8 +105,15 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
-def _plain(message: str) -> str:
-    """pydantic's 'Input should be a valid integer' as 'expected a whole number'."""
+def _plain(error: Any) -> str:
+    """pydantic's 'Input should be a valid integer, unable to parse string as an integer' as
+    'expected a whole number', in the user's language."""
+    kind, message = error["type"], str(error["msg"])
+    if kind in EXPECTED:
+        return _(EXPECTED[kind])
+    if kind in BOUNDS:
+        key, text = BOUNDS[kind]
+        return _(text).format(bound=error.get("ctx", {}).get(key))
     for old, new in PLAIN.items():
         if message.startswith(old):
             return _(new) + message[len(old) :]

@@ -16,7 +16,7 @@ from guanxi.engine import ingest  # a module: ingest itself imports the rule-set
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ruleset.domains import label_answer
+from guanxi.engine.ruleset.domains import event_type_hint, label_answer
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,
@@ -193,7 +193,7 @@ class _ScenarioChecker:
                 (*at, "type"),
                 "unknown-event",
                 _("no event type '{name}'").format(name=event.type),
-                did_you_mean(event.type, self.schema.events),
+                event_type_hint(self.schema, event.type),
             )
         self.date((*at, "at"), event.at)
         if spec is None:

@@ -226,7 +226,12 @@ def _add_rule(
 
 def _cell_hint(cell: str) -> str:
     """What the cell allows; for a cell that starts with a Chinese comparison word (大于 30),
-    the cell to write instead ('> 30')."""
+    or a range written as in a sentence (25-45, 25到45岁), the cell to write instead."""
+    if (match := _SPOKEN_RANGE.fullmatch(cell.strip())) is not None:
+        low, high = match.group(1), match.group(2)
+        return _("write '[{low}..{high}]' ({low} to {high}, both included)").format(
+            low=low, high=high
+        )
     for word, operator in sorted(WORD_OPERATORS.items(), key=lambda w: -len(w[0])):
         if cell.startswith(word) and operator in _CELL_OPERATORS:
             written = f"{_CELL_OPERATORS[operator]}{cell[len(word) :].strip()}"
@@ -234,6 +239,8 @@ def _cell_hint(cell: str) -> str:
     return _(CELL_HINT)
 
 
+_NUMBER = r"(\d+(?:\.\d+)?[万亿]?)"
+_SPOKEN_RANGE = re.compile(rf"{_NUMBER}\s*(?:-|~|～|—|–|到|至)\s*{_NUMBER}\s*[^\d\s.,]?")
 _CELL_OPERATORS = {">": "> ", "<": "< ", ">=": ">= ", "<=": "<= ", "=": "", "<>": "not "}
 
 
