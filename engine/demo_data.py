@@ -12,8 +12,8 @@
 
 Deposits are extremely concentrated (the top 10% hold about 90%), as the domain notes say.
 Companies and institutions belong to the vertical system (系统) of their line of business
-(电力系统, 教育系统 …). Some dormant accounts were opened and never used: empty, with no last
-transaction.
+(电力系统, 教育系统 …). Dormant accounts are empty, as the source defines them (no deposit,
+wealth product or loan) and long idle; some were opened and never used: no last transaction.
 Time is injected (``today``) and all randomness comes from ``random.Random(seed)``: the same
 arguments give byte-identical files. Rows are streamed, so memory stays flat at any size.
 """
@@ -478,7 +478,7 @@ class _Generator:
         years = min(20.0, max(1.0, rng.gauss(2 + loyalty / 8 + products / 2, 2.5)))
         row.update(
             opened_on=self.days[opened], last_txn_date="" if never_used else self.days[last],
-            balance=_money(0.0 if never_used else balance), loan_balance=_money(loan),
+            balance=_money(balance), loan_balance=_money(loan),
             wealth_balance=_money(wealth), monthly_txn_count=str(txn), products_held=str(products),
             annual_contribution=_money(contribution), cost_to_serve=_money(cost),
             acquisition_cost=self._acquisition(kind, balance + loan + wealth),
@@ -499,8 +499,9 @@ class _Generator:
         """Heavy-tailed deposits (lognormal), calibrated so the top 10% hold about 90%."""
         rng = self.rng
         mu, sigma, cap, loan_p = BALANCE_MODEL[kind]
-        if dormant:
-            return round(rng.uniform(0, 99.99), 2), 0.0, 0.0
+        if dormant:  # empty; the draw keeps every other value of a seed as it was
+            rng.random()
+            return 0.0, 0.0, 0.0
         balance = min(cap, rng.lognormvariate(mu, sigma))
         loan = rng.lognormvariate(mu + 2.5, 1.2) if rng.random() < loan_p else 0.0
         wealth_p = min(0.9, 0.1 + 0.06 * max(0.0, math.log10(balance + 1) - 3))

@@ -109,6 +109,10 @@ CODES: dict[str, str] = {
     "template-syntax": N_("A template cannot be read (an unclosed {{ or {% block)."),
     "template-limit": N_("A template is too long or never ends (65,536 characters, 10,000 steps)."),
     "template-variable": N_("A template uses a variable that no customer field or event provides."),
+    "template-placeholder": N_(
+        "Warning: a template holds placeholder text (……, ..., XX, TODO, 待补充) that would be"
+        " sent as it stands."
+    ),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
     "invalid-retention": N_(

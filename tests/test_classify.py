@@ -85,7 +85,7 @@ def population() -> list[dict[str, Any]]:
         {
             "customer_id": "D1",
             "name": "王小明",
-            "balance": 12.5,
+            "balance": 0.0,
             "last_txn_date": day(362),
             "products_held": 1,
             "annual_contribution": 0.0,

@@ -172,8 +172,8 @@ def test_a_rule_catching_everyone_and_the_rules_it_starves(loaded: Store, tmp_pa
     folder = project(
         tmp_path,
         "tiers.yaml",
-        "balance IS NOT NULL AND total_assets < 100",
-        "COALESCE(products_held, 0) >= 0 OR total_assets < 100",
+        "balance = 0 AND COALESCE(wealth_balance, 0) = 0",
+        "COALESCE(products_held, 0) >= 0 OR balance = 0",
     )
     result = run("validate", str(folder), "--store", loaded.location, *AT)
     assert result.exit_code == 0

@@ -200,7 +200,10 @@ def test_deposits_are_extremely_concentrated(good_rows: list[dict[str, str]]) ->
 def test_dormant_share_and_value_correlations(good_rows: list[dict[str, str]]) -> None:
     full = [r for r in good_rows if r["balance"]]
     cutoff = (TODAY - dt.timedelta(days=200)).isoformat()
-    dormant = [r for r in full if float(r["balance"]) < 100 and r["last_txn_date"] < cutoff]
+    empty = ("balance", "wealth_balance", "loan_balance")
+    dormant = [
+        r for r in full if all(float(r[f]) == 0 for f in empty) and r["last_txn_date"] < cutoff
+    ]
     assert 0.05 <= len(dormant) / N <= 0.11
     rich = [r for r in full if float(r["balance"]) > 1_000_000]
     mean = sum(float(r["annual_contribution"]) for r in full) / len(full)

@@ -45,7 +45,7 @@ def origin(ruleset: RuleSet, kind: str, name: str) -> str:
 def test_dormant_customer(loaded: Store, ruleset: RuleSet) -> None:
     found = explain(loaded, ruleset, "D1", NOW)
     assert found.ruleset_hash == ruleset.hash
-    assert (found.facts["balance"], found.measures["days_idle"]) == (12.5, 362)
+    assert (found.facts["balance"], found.measures["days_idle"]) == (0.0, 362)
     assert tried(found, "tier") == [("dormant", True)]
     assert found.decision("tier").tried[0].origin == origin(ruleset, "tier", "dormant")
     dormant = line_number(ruleset.root / "tiers.yaml", "  - name: dormant")
@@ -90,7 +90,7 @@ def test_partner_who_is_not_gold(loaded: Store, ruleset: RuleSet) -> None:
     assert gold.reason.endswith(": not gold")
     assert found.decision("tier").result == "high_value_added"
     assert failed(found, "tier", "dormant") == [
-        "total_assets < 100 is false (total_assets = 80000000)",
+        "balance = 0 is false (balance = 80000000)",
         "days_idle >= 180 is false (days_idle = 1)",
         "days_idle IS NULL is false (days_idle = 1)",
     ]
@@ -105,7 +105,7 @@ def test_a_null_fact_is_reported_as_unknown(store: Store, ruleset: RuleSet) -> N
     store.upsert_customers([*population(), {"customer_id": "N1", "name": "未知"}])
     found = explain(store, ruleset, "N1", NOW)
     # balance unknown: an empty account cannot be told from a missing figure
-    assert failed(found, "tier", "dormant") == ["NOT balance IS NULL is false (balance = NULL)"]
+    assert failed(found, "tier", "dormant") == ["balance = 0 is unknown (NULL) (balance = NULL)"]
     percentile = next(s for s in found.standings if s.name == "contribution_pct")
     assert percentile.result is None and "NULL" in percentile.reason
     assert found.stored is None
@@ -127,7 +127,7 @@ def test_explain_agrees_with_the_sql_for_everyone(loaded: Store, ruleset: RuleSe
 
 
 def test_explain_a_record_without_a_store(ruleset: RuleSet) -> None:
-    record: dict[str, Any] = {"balance": 80.0, "last_txn_date": day(400), "contribution_pct": 0.95}
+    record: dict[str, Any] = {"balance": 0.0, "last_txn_date": day(400), "contribution_pct": 0.95}
     found = explain(record, ruleset, "R1", NOW)
     assert found.measures["contribution_pct"] == 0.95
     assert found.decision("tier").result == "dormant"

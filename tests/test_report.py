@@ -85,7 +85,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, ruleset: RuleSet) -> Iterator
         f" products_held = 4 WHERE {NUMBER} % 7 = 0"
     )
     store.execute(
-        "UPDATE customers SET balance = 5, wealth_balance = 0, last_txn_date = '2025-01-02',"
+        "UPDATE customers SET balance = 0, wealth_balance = 0, last_txn_date = '2025-01-02',"
         f" annual_contribution = 0.5 WHERE {NUMBER} % 11 = 0"
     )
     newcomers = [

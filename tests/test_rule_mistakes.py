@@ -135,7 +135,7 @@ def project(tmp_path: Path) -> Path:
     return copy
 
 
-WHEN = "balance IS NOT NULL AND total_assets < 100"
+WHEN = "balance = 0 AND COALESCE(wealth_balance, 0) = 0"  # the dormant tier's condition begins so
 
 
 def edited(project: Path, new: str) -> list[Diagnostic]:

@@ -500,6 +500,8 @@ def check_templates(
             text = getattr(template, part)
             if text and _check_template(project, (name, part), text, known, event_fields):
                 _check_limits(project, ("templates", name, part), text, samples)
+            if text:
+                _check_placeholders(project, ("templates", name, part), text)
         if used is not None and name not in used:
             project.warn(
                 TEMPLATES,
@@ -559,6 +561,28 @@ def _check_template(
                 did_you_mean(node.attr, event_fields),
             )
     return len(project.diagnostics) == errors
+
+
+# Text left to be written later, which the customer or the manager would read as it stands:
+# ellipses (……, ..., 。。。), XX and ×× for a name or figure, editors' notes.
+PLACEHOLDER = re.compile(r"…+|\.{3,}|。{3,}|X{2,}|×{2,}|TODO|TBD|FIXME|待补充|待填写|待完善")
+
+
+def _check_placeholders(project: Project, path: tuple[str, ...], text: str) -> None:
+    """Warn at each placeholder left in a template's text."""
+    source = project.sources[TEMPLATES]
+    for found in PLACEHOLDER.finditer(text):
+        at = source.expression_position(path, found.start())
+        message = _("'{text}' is placeholder text: it would be sent as it stands").format(
+            text=found.group()
+        )
+        hint = _("write what the customer or the manager should read in its place")
+        length = len(found.group())
+        project.add(
+            source.diagnostic(
+                at, "template-placeholder", message, length=length, hint=hint, severity="warning"
+            )
+        )
 
 
 def _template_problem(problem: str) -> str:
