@@ -29,10 +29,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def edited(project: Path, file: str, old: str, new: str) -> list[Diagnostic]:
-    """The diagnostics of the project after replacing `old` by `new` in `file`."""
+    """The diagnostics of the project after replacing `old`, found once, by `new` in `file`."""
     path = project / file
     text = path.read_text(encoding="utf-8")
-    assert old in text, old
+    assert text.count(old) == 1, old
     path.write_text(text.replace(old, new), encoding="utf-8")
     return validate_project(project).diagnostics
 

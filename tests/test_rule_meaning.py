@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _, language
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import validate_project
+from tests.test_domains import edited
 
 RULES = Path(__file__).parent.parent / "rules"
 NEWS_SCHEDULE = '      every: month\n      day: 5\n      at: "10:00"\n'
@@ -23,14 +23,6 @@ def project(tmp_path: Path) -> Path:
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
     return copy
-
-
-def edited(project: Path, file: str, old: str, new: str) -> list[Diagnostic]:
-    path = project / file
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return validate_project(project).diagnostics
 
 
 def line_of(file: str, text: str) -> int:

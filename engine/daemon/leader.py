@@ -57,7 +57,7 @@ class FileLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._closing: weakref.finalize | None = None
+        self._closing: weakref.finalize[[int], FileLock] | None = None
 
     def held(self) -> bool:
         if self._closing is None:
