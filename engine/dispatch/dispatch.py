@@ -48,6 +48,8 @@ from guanxi.engine.dispatch.instant import Instant
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
 from guanxi.engine.dispatch.recheck import SendPolicy, take_back
 from guanxi.engine.dispatch.send import send_all
+from guanxi.engine.errors import UnknownFollowup
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.ruleset import RuleSet
@@ -296,8 +298,11 @@ def _customers(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[str,
 
 
 def retry_dead(store: Store, followup_id: int, now: dt.datetime) -> bool:
-    """Put a dead letter back in the queue with its attempts reset; False if it is not dead."""
+    """Put a dead letter back in the queue with its attempts reset; False if it is not dead.
+    Raises UnknownFollowup when no follow-up has that id."""
     with store.transaction():
+        if not store.execute("SELECT id FROM followups WHERE id = :id", {"id": followup_id}):
+            raise UnknownFollowup(_("there is no follow-up {id}").format(id=followup_id))
         rows = store.execute(
             "UPDATE followups SET status = 'pending', attempts = 0, next_attempt_at = NULL,"
             " lease_until = NULL, updated_at = :now WHERE id = :id AND status = 'dead'"
