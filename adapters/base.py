@@ -150,6 +150,13 @@ class Adapter(ABC):
     def __init__(self, *, address_fields: Mapping[str, str] | None = None) -> None:
         self.address_fields = dict(address_fields or {})
 
+    @classmethod
+    def longest_send(cls, options: Mapping[str, Any]) -> float | None:
+        """The longest one send can take, in seconds, with `options` as guanxi.yaml gives
+        them (the daemon's lease must outlast it); None when no timeout of the adapter bounds
+        it (a file, the store) or it depends on a value read when the daemon starts."""
+        return None
+
     def render(
         self,
         followup_row: Mapping[str, Any],
@@ -212,6 +219,16 @@ class Adapter(ABC):
         field_name = self.address_fields.get(channel)
         value = customer.get(field_name) if field_name else None
         return str(value) if value not in (None, "") else None
+
+
+def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float | None:
+    """An option in seconds as written (`default` when absent); None when it is not a
+    number yet (`${NAME}`, read when the daemon starts)."""
+    value = options.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _metadata(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -53,13 +53,13 @@ from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.lease import LEASE_USED  # validation checks the lease against it
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_texts
 
 __all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
 BACKOFF = Backoff()
-LEASE_USED = 0.8  # of a claim's lease, after which no message of it is started
 
 
 @dataclass
