@@ -25,8 +25,9 @@ from typing import Any, ClassVar, Protocol
 
 import jinja2
 
+from guanxi.engine.i18n import _
 from guanxi.engine.privacy.secrets import mask_secrets
-from guanxi.engine.templating import compile_template, render
+from guanxi.engine.templating import EventFields, compile_template, render
 
 
 class AdapterError(Exception):
@@ -106,15 +107,19 @@ class Receipt:
     detail: str = ""
 
 
-def render_text(source: str, variables: Mapping[str, Any]) -> str:
-    """Render one template text within the limits of `guanxi.engine.templating`; a missing
-    variable, bad syntax or a limit passed is a `RenderError`."""
+def render_text(source: str, variables: Mapping[str, Any], name: str = "") -> str:
+    """Render one template text (of the template `name`) within the limits of
+    `guanxi.engine.templating`; a missing variable, bad syntax or a limit passed is a
+    `RenderError`."""
     if "{" not in source and "\r" not in source and not source.endswith("\n"):
         return source  # plain text (a fixed subject) renders as itself
     try:
         return render(compile_template(source), variables)
     except jinja2.TemplateError as error:
-        raise RenderError(f"template: {error}") from error
+        if not name:
+            raise RenderError(_("template: {problem}").format(problem=error)) from error
+        problem = _("template '{name}': {problem}").format(name=name, problem=error)
+        raise RenderError(problem) from error
 
 
 def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,6 +171,7 @@ class Adapter(ABC):
         today: dt.date | None = None,
     ) -> Message:
         """Render a follow-up for a customer; pure. `today` defaults to the due date (UTC)."""
+        name = str(followup_row.get("template"))
         template = self._template(followup_row, templates)
         variables = self._variables(followup_row, customer, today)
         subject = template.subject
@@ -176,8 +182,8 @@ class Adapter(ABC):
             kind=str(followup_row["kind"]),
             channel=str(followup_row["channel"]),
             recipient=self._recipient(str(followup_row["channel"]), customer),
-            subject=render_text(subject, variables) if subject else None,
-            body=render_text(template.body, variables),
+            subject=render_text(subject, variables, name) if subject else None,
+            body=render_text(template.body, variables, name),
             metadata=_metadata(followup_row),
         )
 
@@ -209,7 +215,7 @@ class Adapter(ABC):
         context: dict[str, Any] = dict(customer)
         context.update(
             customer=dict(customer),
-            event=_payload(row),
+            event=EventFields(_payload(row)),
             step=step,
             today=today or _due_date(row),
         )
