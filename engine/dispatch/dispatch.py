@@ -191,8 +191,8 @@ def _take_back(
     with store.transaction():
         for at, verdicts in by_instant.items():
             written += take_back(store, ruleset, verdicts, rows, at, worker)
-    for (verdict, policy), n in written.items():
-        into = report.suppressed if verdict == "suppressed" else report.deferred
+    for (kind, policy), n in written.items():
+        into = report.suppressed if kind == "suppressed" else report.deferred
         into[policy] = into.get(policy, 0) + n
 
 

@@ -15,9 +15,10 @@ dead-lettered once its attempts are used up.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from guanxi.adapters.base import Adapter, AdapterError, Message, Receipt, RetryableError
@@ -63,18 +64,18 @@ def _on_threads(
 ) -> Iterator[Result | Stop]:
     """Hand each message over when one of `workers` threads is free, after its gate; the
     results in the messages' order, each as soon as it and those before it are known."""
+    free = threading.Semaphore(workers)  # released by each send as it ends
     queued: deque[Future[Result] | Stop] = deque()
-    running: set[Future[Result]] = set()
     for index, message in enumerate(messages):
-        while len(running) >= workers:
-            running = wait(running, return_when=FIRST_COMPLETED).not_done
-            yield from _known(queued)
+        free.acquire()
+        yield from _known(queued)
         stopped = gate(index)
         if stopped is None:
             future = pool.submit(_send, adapter, message)
-            running.add(future)
+            future.add_done_callback(lambda _done: free.release())
             queued.append(future)
         else:
+            free.release()
             queued.append(stopped)
     yield from (item.result() if isinstance(item, Future) else item for item in queued)
 
