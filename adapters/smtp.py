@@ -83,14 +83,11 @@ class SmtpAdapter(Adapter):
 
     @classmethod
     def longest_send(cls, options: Mapping[str, Any]) -> float | None:
-        """`timeout` bounds each exchange with the server: a send over a new connection has
-        SMTP_STEPS of them, STARTTLS adds three (the command, the handshake, EHLO again) and
-        a login up to three (AUTH LOGIN: the command, the user, the password)."""
+        """`timeout` bounds each exchange with the server: SMTP_STEPS of them for a send
+        over a new connection (STARTTLS and a login add more, but only when a connection is
+        opened, not for each send)."""
         timeout = seconds_option(options, "timeout", TIMEOUT)
-        if timeout is None:
-            return None
-        steps = SMTP_STEPS + 3 * bool(options.get("starttls")) + 3 * ("username" in options)
-        return steps * timeout
+        return None if timeout is None else SMTP_STEPS * timeout
 
     def send(self, message: Message) -> Receipt:
         recipient = _one_address(message)

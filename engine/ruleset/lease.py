@@ -24,7 +24,8 @@ LEASE_USED = 0.8  # of a claim's lease, after which dispatch starts no send of i
 
 
 def check_lease(project: Project, settings: Settings) -> None:
-    """An error at `daemon.lease` for each adapter whose longest send it does not outlast."""
+    """A warning at `daemon.lease` for each adapter whose longest send it does not outlast
+    (a warning: with a receiver on the same machine a short lease can be meant)."""
     try:
         lease = parse_interval(settings.daemon.lease).total_seconds()
     except TimingError:
@@ -34,7 +35,7 @@ def check_lease(project: Project, settings: Settings) -> None:
         needed = None if longest is None else round(longest / (1 - LEASE_USED), 3)
         if needed is None or lease >= needed:
             continue
-        project.error(
+        project.warn(
             FILE,
             ("daemon", "lease"),
             "lease-too-short",
