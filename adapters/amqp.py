@@ -42,9 +42,11 @@ from guanxi.adapters.base import (
     PermanentError,
     Receipt,
     RetryableError,
+    seconds_option,
 )
 from guanxi.engine.privacy.secrets import mask_secrets
 
+TIMEOUT = 10.0  # seconds each wait for the broker may take, by default
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 # Reply codes after which sending again cannot help until someone changes the broker's setup.
@@ -74,7 +76,7 @@ class AmqpAdapter(Adapter):
         exchange: str = "",
         routing_key: str | None = None,
         queue: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         address_fields: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(address_fields=address_fields)
@@ -83,6 +85,12 @@ class AmqpAdapter(Adapter):
         self._parameters = _parameters(url, timeout)
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+
+    @classmethod
+    def longest_send(cls, options: Mapping[str, Any]) -> float | None:
+        """`timeout` bounds connecting, opening the channel and the publisher confirm."""
+        timeout = seconds_option(options, "timeout", TIMEOUT)
+        return None if timeout is None else 3 * timeout
 
     def send(self, message: Message) -> Receipt:
         routing_key = self.routing_key or message.channel

@@ -25,8 +25,9 @@ from typing import Any, ClassVar, Protocol
 
 import jinja2
 
+from guanxi.engine.i18n import _
 from guanxi.engine.privacy.secrets import mask_secrets
-from guanxi.engine.templating import compile_template, render
+from guanxi.engine.templating import EventFields, compile_template, render
 
 
 class AdapterError(Exception):
@@ -106,15 +107,19 @@ class Receipt:
     detail: str = ""
 
 
-def render_text(source: str, variables: Mapping[str, Any]) -> str:
-    """Render one template text within the limits of `guanxi.engine.templating`; a missing
-    variable, bad syntax or a limit passed is a `RenderError`."""
+def render_text(source: str, variables: Mapping[str, Any], name: str = "") -> str:
+    """Render one template text (of the template `name`) within the limits of
+    `guanxi.engine.templating`; a missing variable, bad syntax or a limit passed is a
+    `RenderError`."""
     if "{" not in source and "\r" not in source and not source.endswith("\n"):
         return source  # plain text (a fixed subject) renders as itself
     try:
         return render(compile_template(source), variables)
     except jinja2.TemplateError as error:
-        raise RenderError(f"template: {error}") from error
+        if not name:
+            raise RenderError(_("template: {problem}").format(problem=error)) from error
+        problem = _("template '{name}': {problem}").format(name=name, problem=error)
+        raise RenderError(problem) from error
 
 
 def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,6 +155,13 @@ class Adapter(ABC):
     def __init__(self, *, address_fields: Mapping[str, str] | None = None) -> None:
         self.address_fields = dict(address_fields or {})
 
+    @classmethod
+    def longest_send(cls, options: Mapping[str, Any]) -> float | None:
+        """The longest one send can take, in seconds, with `options` as guanxi.yaml gives
+        them (the daemon's lease must outlast it); None when no timeout of the adapter bounds
+        it (a file, the store) or it depends on a value read when the daemon starts."""
+        return None
+
     def render(
         self,
         followup_row: Mapping[str, Any],
@@ -159,6 +171,7 @@ class Adapter(ABC):
         today: dt.date | None = None,
     ) -> Message:
         """Render a follow-up for a customer; pure. `today` defaults to the due date (UTC)."""
+        name = str(followup_row.get("template"))
         template = self._template(followup_row, templates)
         variables = self._variables(followup_row, customer, today)
         subject = template.subject
@@ -169,8 +182,8 @@ class Adapter(ABC):
             kind=str(followup_row["kind"]),
             channel=str(followup_row["channel"]),
             recipient=self._recipient(str(followup_row["channel"]), customer),
-            subject=render_text(subject, variables) if subject else None,
-            body=render_text(template.body, variables),
+            subject=render_text(subject, variables, name) if subject else None,
+            body=render_text(template.body, variables, name),
             metadata=_metadata(followup_row),
         )
 
@@ -202,7 +215,7 @@ class Adapter(ABC):
         context: dict[str, Any] = dict(customer)
         context.update(
             customer=dict(customer),
-            event=_payload(row),
+            event=EventFields(_payload(row)),
             step=step,
             today=today or _due_date(row),
         )
@@ -212,6 +225,16 @@ class Adapter(ABC):
         field_name = self.address_fields.get(channel)
         value = customer.get(field_name) if field_name else None
         return str(value) if value not in (None, "") else None
+
+
+def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float | None:
+    """An option in seconds as written (`default` when absent); None when it is not a
+    number yet (`${NAME}`, read when the daemon starts)."""
+    value = options.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _metadata(row: Mapping[str, Any]) -> dict[str, Any]:

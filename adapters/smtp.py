@@ -31,6 +31,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.policy import SMTPUTF8, compat32
+from typing import Any
 
 from guanxi.adapters.base import (
     Adapter,
@@ -39,10 +40,13 @@ from guanxi.adapters.base import (
     PermanentError,
     Receipt,
     RetryableError,
+    seconds_option,
 )
 
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
+TIMEOUT = 10.0  # seconds each exchange with the server may take, by default
+SMTP_STEPS = 6  # exchanges of one send: greeting, EHLO, MAIL, RCPT, DATA, the message
 NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；')
 
 
@@ -63,7 +67,7 @@ class SmtpAdapter(Adapter):
         port: int = 25,
         *,
         sender: str = "noreply@localhost",
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
@@ -76,6 +80,14 @@ class SmtpAdapter(Adapter):
         self.domain = domain
         self._idle: list[smtplib.SMTP] = []  # open connections no send is using
         self._lock = threading.Lock()
+
+    @classmethod
+    def longest_send(cls, options: Mapping[str, Any]) -> float | None:
+        """`timeout` bounds each exchange with the server: SMTP_STEPS of them for a send
+        over a new connection (STARTTLS and a login add more, but only when a connection is
+        opened, not for each send)."""
+        timeout = seconds_option(options, "timeout", TIMEOUT)
+        return None if timeout is None else SMTP_STEPS * timeout
 
     def send(self, message: Message) -> Receipt:
         recipient = _one_address(message)

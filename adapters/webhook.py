@@ -35,10 +35,18 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
+from guanxi.adapters.base import (
+    Adapter,
+    Message,
+    PermanentError,
+    Receipt,
+    RetryableError,
+    seconds_option,
+)
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
+TIMEOUT = 10.0  # seconds a send may take, by default
 CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
@@ -72,7 +80,7 @@ class WebhookAdapter(Adapter):
         self,
         url: str,
         *,
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         headers: Mapping[str, str] | None = None,
         max_connections: int = 20,
         address_fields: Mapping[str, str] | None = None,
@@ -86,6 +94,11 @@ class WebhookAdapter(Adapter):
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
         self._deadlines = Deadlines()
+
+    @classmethod
+    def longest_send(cls, options: Mapping[str, Any]) -> float | None:
+        """`timeout` bounds the whole send."""
+        return seconds_option(options, "timeout", TIMEOUT)
 
     def send(self, message: Message) -> Receipt:
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")

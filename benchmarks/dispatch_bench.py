@@ -23,6 +23,9 @@ Paths, side by side in the same run:
                     hours: at send time it re-checks consent only, as it did before the send
                     time decided quiet hours and caps too
   dispatch_once     engine/dispatch today: consent, quiet hours and caps at send time
+  at each send      the same, with a clock running at real speed from NOW: each message's
+                    expiry and quiet hours at the instant it is sent, consent read again
+                    for the batch's messages left once a second (as the daemon runs it)
 
 Median of --runs; follow-ups per second of wall clock and per CPU second.
 """
@@ -49,6 +52,7 @@ from typing import Any
 
 from guanxi.adapters.base import Adapter, address_fields
 from guanxi.adapters.registry import load_adapter
+from guanxi.engine.clock import ShiftedClock
 from guanxi.engine.dispatch import dispatch_once, ledger
 from guanxi.engine.plan.followups import COLUMNS, iso
 from guanxi.engine.ruleset import RuleSet, load_ruleset
@@ -310,10 +314,18 @@ def consent_only(
     return dispatch_once(store, consent_only_rules(ruleset), adapters, now, limit=limit)
 
 
+def at_each_send(
+    store: SQLiteStore, ruleset: RuleSet, adapters: dict[str, Adapter], now: dt.datetime,
+    *, limit: int,
+) -> Any:  # fmt: skip
+    return dispatch_once(store, ruleset, adapters, now, limit=limit, clock=ShiftedClock(now).now)
+
+
 PATHS: dict[str, Dispatch] = {
     "per row (before)": per_row,
     "consent only": consent_only,
     "dispatch_once": dispatch_once,
+    "at each send": at_each_send,
 }
 
 

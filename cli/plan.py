@@ -17,7 +17,7 @@ from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
-from guanxi.engine.errors import GuanxiError
+from guanxi.engine.errors import GuanxiError, UnknownFollowup
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import Status
@@ -228,6 +228,8 @@ def retry_command(
     try:
         opened.prepare(ruleset.schema)
         requeued = retry_dead(opened, followup_id, now)
+    except UnknownFollowup as error:
+        raise click.ClickException(str(error)) from None
     finally:
         opened.close()
     if not requeued:

@@ -138,6 +138,10 @@ CODES: dict[str, str] = {
     "invalid-order": N_("A ladder's `order:` must list each of its names once, lowest first."),
     "missing-order": N_("A step uses on_fall/on_rise on a ladder that has no `order:`."),
     "unknown-adapter": N_("guanxi.yaml's delivery names an adapter that is not installed."),
+    "lease-too-short": N_(
+        "Warning: guanxi.yaml's daemon lease is shorter than a send may take: a message could"
+        " go twice."
+    ),
     "unknown-option": N_("An adapter is given an option it does not take; often a typing mistake."),
     "missing-option": N_("An adapter needs an option that is not given (a webhook's url, …)."),
     "invalid-hold": N_(

@@ -6,6 +6,7 @@
     ├── DataError                   input data (customers, events) cannot be read at all
     │   └── TooManyQuarantined      a load quarantined more rows than --max-quarantine allows
     ├── ReportError                 a report asked for what the store does not have
+    ├── UnknownFollowup             a command named a follow-up the store does not have
     ├── StoreError                  the store cannot be reached (a PostgreSQL server down, a
                                     wrong URL)
     ├── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
@@ -52,6 +53,10 @@ class ConditionError(GuanxiError):
 
 class DataError(GuanxiError):
     """An input file cannot be read at all."""
+
+
+class UnknownFollowup(GuanxiError):
+    """No follow-up has the id a command was given."""
 
 
 class TooManyQuarantined(DataError):

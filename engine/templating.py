@@ -341,6 +341,27 @@ class _Metered(NodeTransformer):
         return nodes.Call(concat, node.nodes, [], None, None, lineno=node.lineno)
 
 
+class EventFields(dict[str, Any]):
+    """The fields of a follow-up's event as templates read them (`event.product`), so that a
+    field the event lacks is named as such when rendering fails."""
+
+
+class _Undefined(jinja2.StrictUndefined):
+    """A missing value, failing when used; a missing event field says which and what to do."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        field = self._undefined_name
+        if isinstance(self._undefined_obj, EventFields) and isinstance(field, str):
+            return _(
+                "the event of this follow-up has no field '{field}'; give the event that field,"
+                " or write {{{{ event.{field} | default('') }}}} in the template"
+            ).format(field=field)
+        return str(super()._undefined_message)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox with the budget's checks on every call, look-up, filter and loop turn.
     No `namespace()`: a value carried from one loop turn to the next could double at each."""
@@ -351,7 +372,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self) -> None:
         # No constant folding: it would run "x" * 10**9 while compiling, outside any budget.
         super().__init__(
-            undefined=jinja2.StrictUndefined, autoescape=False, optimized=False, finalize=_printable
+            undefined=_Undefined, autoescape=False, optimized=False, finalize=_printable
         )
         self.filters = {n: _guarded_filter(n, f) for n, f in self.filters.items() if n in FILTERS}
         self.globals = {"range": _range, "dict": dict, "cycler": self.globals["cycler"],

@@ -41,6 +41,7 @@ from guanxi.adapters.base import (
 from guanxi.adapters.recording import RecordingAdapter
 from guanxi.adapters.registry import adapter_names, load_adapter
 from guanxi.adapters.smtp import message_id
+from guanxi.engine.i18n import language
 from guanxi.engine.plan.followups import Followup
 from guanxi.engine.ruleset import RuleSet
 
@@ -326,6 +327,28 @@ def test_render_errors_are_permanent(harness: Harness, ruleset: RuleSet) -> None
     templates = {"t": Text("{{ nickname }}", None)}
     with pytest.raises(PermanentError, match="nickname"):
         harness.adapter.render(followup_row(template="t"), CUSTOMER, templates)
+
+
+@pytest.mark.parametrize(
+    ("lang", "reason"),
+    [
+        ("en", "template 'invite_feedback': the event of this follow-up has no field 'product';"
+               " give the event that field, or write {{ event.product | default('') }} in the"
+               " template"),
+        ("zh", "模板 'invite_feedback'：这条跟进的事件没有字段 'product'；"
+               "请给事件补上该字段，或在模板中写成 {{ event.product | default('') }}"),
+    ],
+)  # fmt: skip
+def test_an_event_field_the_event_lacks_is_named_in_the_render_error(
+    ruleset: RuleSet, lang: str, reason: str
+) -> None:
+    """A sale loaded without `product`: the dead letter says which template reads which
+    event field, in the user's language, instead of jinja's "'dict object' has no
+    attribute 'product'"."""
+    row = {**followup_row(), "payload": "{}"}
+    with language(lang), pytest.raises(RenderError) as raised:
+        load_adapter("console").render(row, CUSTOMER, ruleset.templates)
+    assert str(raised.value) == reason
 
 
 def test_send_delivers_with_the_key(harness: Harness, ruleset: RuleSet) -> None:

@@ -111,3 +111,11 @@ def test_retry_refuses_a_followup_that_is_not_dead(db: str, store: Store) -> Non
     result = invoke("followups", "retry", str(pending_id), "--rules", str(RULES), "--store", db)
     assert result.exit_code == 1
     assert f"Error: follow-up {pending_id} is not a dead letter" in result.output
+
+
+def test_retry_says_when_there_is_no_such_followup(db: str, store: Store) -> None:
+    """A mistyped id is not 'not a dead letter': there is no follow-up of that id at all."""
+    [row] = store.execute("SELECT max(id) AS last FROM followups")
+    missing = row["last"] + 999
+    result = invoke("followups", "retry", str(missing), "--rules", str(RULES), "--store", db)
+    assert (result.exit_code, result.stderr) == (1, f"Error: there is no follow-up {missing}\n")

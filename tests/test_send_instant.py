@@ -139,3 +139,127 @@ def test_without_a_clock_every_pass_of_a_tick_is_at_its_now(store: Store, rulese
     assert report.sent == 3
     at = {row["at"] for row in store.execute("SELECT at FROM deliveries")}
     assert at == {iso(MORNING)}
+
+
+# --- within one batch: each message decided at the instant it is handed to its adapter --------
+
+ONE_BATCH = DispatchSettings(limit=500, lease=LEASE)
+
+
+def run_batch(store: Store, ruleset: RuleSet, adapter: Adapter, clock: FixedClock) -> Any:
+    """One tick whose first pass claims every due follow-up in one batch."""
+    return tick(
+        store, ruleset, {"sms": adapter}, clock.now(), random.Random(1),
+        settings=ONE_BATCH, plan_events=False, recurring=False, clock=clock.now,
+    )  # fmt: skip
+
+
+def ledger_times(store: Store, outcome: str) -> list[str]:
+    rows = store.execute(
+        "SELECT at FROM deliveries WHERE outcome = :outcome ORDER BY at", {"outcome": outcome}
+    )
+    return [row["at"] for row in rows]
+
+
+def test_a_batch_claimed_before_the_quiet_hours_defers_what_would_go_inside_them(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """One batch claimed at 20:59:30 whose sends take a minute each: the first goes at
+    20:59:30, the two others would go at 21:00:30 and 21:01:30, inside the quiet hours. They
+    are deferred as a claim at that instant would defer them, and the ledger says when the
+    first one really went."""
+    evening = dt.datetime(2026, 12, 1, 20, 59, 30, tzinfo=LOCAL)
+    plan_sms(store, 3, evening)
+    clock = FixedClock(evening)
+    slow = Slow(clock, dt.timedelta(minutes=1), lambda message: None)
+    report = run_batch(store, ruleset, slow, clock)
+    assert (report.sent, report.deferred) == (1, {"quiet_hours": 2})
+    assert ledger_times(store, "sent") == [iso(evening)]
+    later = store.execute(
+        "SELECT f.status, f.due_at, f.reason, d.status AS decided, d.at FROM followups f"
+        " JOIN followup_decisions d ON d.followup_id = f.id WHERE f.customer_id <> 'C0000'"
+        " ORDER BY f.id"
+    )
+    morning = dt.datetime(2026, 12, 2, 8, 30, tzinfo=LOCAL)
+    for row in later:
+        assert (row["status"], row["decided"]) == ("pending", "deferred")
+        assert row["reason"].startswith("quiet hours 21:00–08:30, moved to 2026-12-02 0")
+        assert morning <= dt.datetime.fromisoformat(row["due_at"]) < morning + dt.timedelta(hours=1)
+    assert [row["at"] for row in later] == [iso(evening + dt.timedelta(minutes=1))] * 2
+    assert broken_promises(store, ruleset) == []
+
+
+def withdraw_consent(store: Store, ruleset: RuleSet, at: dt.datetime) -> None:
+    """C0001 withdraws their SMS consent at the branch."""
+    given = consent.Record("C0001", "sms", "service", False, "branch", "F-1", iso(at))
+    consent.record(store, ruleset.policies, given, at)
+
+
+def ask_not_to_be_contacted(store: Store, ruleset: RuleSet, at: dt.datetime) -> None:
+    """C0001's record now says: do not contact."""
+    store.upsert_customers([customer(1, do_not_contact=True)])
+
+
+@pytest.mark.parametrize(
+    ("withdrawal", "policy"),
+    [(withdraw_consent, "channel_consent"), (ask_not_to_be_contacted, "do_not_contact")],
+)
+def test_a_withdrawal_made_while_a_batch_is_sent_stops_its_later_messages(
+    store: Store,
+    ruleset: RuleSet,
+    withdrawal: Callable[[Store, RuleSet, dt.datetime], None],
+    policy: str,
+) -> None:
+    """C0001 withdraws while C0000's message is being sent, two seconds before their own
+    message's turn in the same batch: it is not sent, and is suppressed with the reason the
+    claim would have given."""
+    plan_sms(store, 3, MORNING)
+    clock = FixedClock(MORNING)
+
+    def withdraw(message: Message) -> None:
+        if message.customer_id == "C0000":
+            withdrawal(store, ruleset, clock.now())
+
+    slow = Slow(clock, dt.timedelta(seconds=2), withdraw)
+    report = run_batch(store, ruleset, slow, clock)
+    assert (report.sent, report.suppressed) == (2, {policy: 1})
+    [row] = store.execute(
+        "SELECT f.status, f.policy, d.outcome, d.attempt, d.at FROM followups f"
+        " JOIN deliveries d ON d.followup_id = f.id WHERE f.customer_id = 'C0001'"
+    )
+    assert row == {"status": "suppressed", "policy": policy, "outcome": "suppressed",
+                   "attempt": 0, "at": iso(MORNING + dt.timedelta(seconds=2))}  # fmt: skip
+    assert broken_promises(store, ruleset) == []
+
+
+def test_a_follow_up_expiring_while_its_batch_is_sent_is_not_sent(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """Three messages that may go until 10:01:30, in one batch whose sends take a minute
+    each: the third's turn comes at 10:02, too late."""
+    bound = MORNING + dt.timedelta(seconds=90)
+    store.upsert_customers([customer(i) for i in range(3)])
+    followups = [invitation(f"C{i:04d}", f"E{i}", MORNING, expires_at=bound) for i in range(3)]
+    insert_followups(store, followups, "b1", MORNING)
+    clock = FixedClock(MORNING)
+    slow = Slow(clock, dt.timedelta(minutes=1), lambda message: None)
+    report = run_batch(store, ruleset, slow, clock)
+    assert (report.sent, report.expired) == (2, 1)
+    assert ledger_times(store, "expired") == [iso(MORNING + dt.timedelta(minutes=2))]
+    statuses = store.execute("SELECT status FROM followups ORDER BY id")
+    assert [row["status"] for row in statuses] == ["sent", "sent", "expired"]
+
+
+def test_concurrent_sends_are_decided_when_each_one_starts(store: Store, ruleset: RuleSet) -> None:
+    """An adapter sending two at a time, each send taking a minute, from 20:57:30: what
+    starts after 21:00 is deferred, and every message went when the ledger says, outside the
+    quiet hours."""
+    evening = dt.datetime(2026, 12, 1, 20, 57, 30, tzinfo=LOCAL)
+    plan_sms(store, 6, evening)
+    clock = FixedClock(evening)
+    slow = Slow(clock, dt.timedelta(minutes=1), lambda message: None)
+    slow.concurrent_sends = 2
+    report = run_batch(store, ruleset, slow, clock)
+    deferred = report.deferred.get("quiet_hours", 0)
+    assert (report.sent + deferred, deferred >= 2) == (6, True)
+    assert broken_promises(store, ruleset) == []

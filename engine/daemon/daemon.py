@@ -264,6 +264,7 @@ class Daemon:
             versions=self.versions,
             report=report,
             clock=self._pass_time,
+            instant=self.clock.now,
         )
         if leader:
             self._in_shadow("tick", lambda shadow: shadow.tick(now))

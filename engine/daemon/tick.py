@@ -7,11 +7,13 @@
     3. `dispatch_once` again and again until a pass claims nothing (at most `max_passes`),
        each pass at the time `clock` gives when it starts: a tick may run for minutes, and
        a batch claimed late in it is leased, and decided (consent, quiet hours, caps,
-       expiry), for the moment it is claimed and sent, not for the tick's start.
+       expiry), for the moment it is claimed, not for the tick's start; and each of its
+       messages again (consent, quiet hours, expiry) at `instant`, right before it is sent.
 
 When planning raises, what is already due is still delivered before the error is raised;
 the report says which stage raised (the daemon's health check shows it).
-`now` (and `clock`, when given) come from the caller; nothing here reads the time itself.
+`now` (and `clock` and `instant`, when given) come from the caller; nothing here reads the
+time itself.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from guanxi.adapters.base import Adapter
 from guanxi.engine.dispatch import dispatch_once
@@ -99,12 +101,14 @@ def tick(
     versions: Mapping[str, RuleSet] | None = None,
     report: TickReport | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    instant: Callable[[], dt.datetime] | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
     `versions`: the rule sets by hash whose templates render what they planned. `clock`:
     the time of each dispatch pass (a real or shifted clock); without it every pass is at
-    `now` (a virtual clock that stands still while a tick runs).
+    `now` (a virtual clock that stands still while a tick runs). `instant`: the time right
+    before each send, `clock` unless given (the daemon's `clock` notes a lease each call).
 
     `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
     what was done and which stage raised. When planning raises, what is due is delivered all
@@ -115,7 +119,8 @@ def tick(
     failed = _plan(store, ruleset, now, plan_events, recurring, report)
     failed_stage, report.stage = report.stage, "dispatch"
     passes = clock if clock is not None else lambda: now
-    _dispatch(store, ruleset, adapters, passes, rng, settings, stop, versions, report)
+    timing = _Clocks(passes, instant or passes)
+    _dispatch(store, ruleset, adapters, timing, rng, settings, stop, versions, report)
     if failed is not None:
         report.stage = failed_stage
         raise failed
@@ -146,19 +151,24 @@ def _plan(
     return None
 
 
+class _Clocks(NamedTuple):
+    passes: Callable[[], dt.datetime]  # the time of a dispatch pass
+    sends: Callable[[], dt.datetime]  # the time right before a send
+
+
 def _dispatch(
     store: Store,
     ruleset: RuleSet,
     adapters: Mapping[str, Adapter],
-    clock: Callable[[], dt.datetime],
+    clocks: _Clocks,
     rng: random.Random,
     settings: DispatchSettings,
     stop: Callable[[], bool],
     versions: Mapping[str, RuleSet] | None,
     report: TickReport,
 ) -> None:
-    """Dispatch passes, each at `clock()`, until one claims nothing, `stop()` says so or
-    `max_passes` ran."""
+    """Dispatch passes, each at `clocks.passes()`, until one claims nothing, `stop()` says so
+    or `max_passes` ran."""
     for _ in range(settings.max_passes):
         if stop():
             break
@@ -166,7 +176,7 @@ def _dispatch(
             store,
             ruleset,
             adapters,
-            clock(),
+            clocks.passes(),
             limit=settings.limit,
             lease=settings.lease,
             max_attempts=settings.max_attempts,
@@ -174,6 +184,7 @@ def _dispatch(
             rng=rng,
             worker=settings.worker,
             versions=versions,
+            clock=clocks.sends,
         )
         report.add(done)
         if done.claimed == 0:

@@ -6,19 +6,21 @@ transaction.
     consent now refused     status 'suppressed' with the policy's reason, nothing sent
     inside quiet hours      pending again, deferred to their end (spread)
     over a frequency cap    status 'suppressed', the cap as the reason
-                            (these three at claim time, see recheck: the planner's rules, for
-                            the customer as they are now, what the ledger says they were
-                            sent and the moment of sending)
+                            (these at claim time, see recheck: the planner's rules, for the
+                            customer as they are now, what the ledger says they were sent
+                            and the moment of sending; expiry, consent and quiet hours again
+                            right before each message is sent, see instant)
     render error            status 'dead' (the template cannot be rendered for this row)
     sent                    status 'sent'
     RetryableError          status 'pending' again until a back-off; 'dead' after
                             `max_attempts`
     PermanentError          status 'dead' at once
 
-Every attempt goes into the deliveries ledger with the idempotency key. The batch's outcomes
-are written together after its sends (see outcomes: a crash in between re-sends, never loses).
+Every attempt goes into the deliveries ledger with the idempotency key, at the instant it was
+made. The batch's outcomes are written together after its sends (see outcomes: a crash in
+between re-sends, never loses).
 A follow-up whose channel has no adapter is not claimed: it stays pending and is counted in
-`waiting`. `now` is always given; nothing here reads a clock.
+`waiting`. `now` and the clock of the sends are given; nothing here reads the time itself.
 """
 
 from __future__ import annotations
@@ -27,24 +29,37 @@ import datetime as dt
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from guanxi.adapters.base import Adapter, AdapterError, Message, PermanentError, TemplateText
+from guanxi.adapters.base import (
+    Adapter,
+    AdapterError,
+    Message,
+    PermanentError,
+    Receipt,
+    TemplateText,
+)
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
+from guanxi.engine.dispatch.instant import Instant
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
-from guanxi.engine.dispatch.recheck import SendPolicy
-from guanxi.engine.dispatch.send import Unsent, send_all
+from guanxi.engine.dispatch.recheck import SendPolicy, take_back
+from guanxi.engine.dispatch.send import send_all
+from guanxi.engine.errors import UnknownFollowup
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
+from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.lease import LEASE_USED  # validation checks the lease against it
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_texts
 
 __all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
 BACKOFF = Backoff()
-LEASE_USED = 0.8  # of a claim's lease, after which no message of it is started
 
 
 @dataclass
@@ -92,6 +107,7 @@ def dispatch_once(
     worker: str | None = None,
     versions: Mapping[str, RuleSet] | None = None,
     stopwatch: Callable[[], float] = time.monotonic,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
     the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
@@ -102,14 +118,23 @@ def dispatch_once(
     per adapter): a claim whose lease ran out may be taken over and sent again. So no message
     is started once `LEASE_USED` of the lease has passed on `stopwatch` (seconds, a duration,
     not the time of day): the rest stay claimed and are sent once the lease lapses.
+
+    `clock` tells the time right before each message is sent, when its expiry, quiet hours
+    and (at most once every `instant.REREAD`) consent are decided again (see instant);
+    without it the time stands still at `now` (a virtual clock).
     """
     started = stopwatch()
     budget = lease.total_seconds() * LEASE_USED
     return _dispatch(
         store, ruleset, adapters, now, limit, lease, worker, versions,
         Attempts(now, max_attempts, backoff, rng or random.Random(0)),
-        lambda: stopwatch() - started < budget,
+        _Timing(lambda: stopwatch() - started < budget, clock or (lambda: now)),
     )  # fmt: skip
+
+
+class _Timing(NamedTuple):
+    in_time: Callable[[], bool]  # is there lease enough left to start a send?
+    clock: Callable[[], dt.datetime]  # the time right before a send
 
 
 def _dispatch(
@@ -122,7 +147,7 @@ def _dispatch(
     worker: str | None,
     versions: Mapping[str, RuleSet] | None,
     attempts: Attempts,
-    in_time: Callable[[], bool],
+    timing: _Timing,
 ) -> DispatchReport:
     report = DispatchReport(waiting=waiting(store, now, adapters))
     policy = SendPolicy(store, ruleset, now, worker)
@@ -130,20 +155,45 @@ def _dispatch(
     report.claimed = len(rows) + policy.decided
     report.suppressed, report.deferred = dict(policy.suppressed), dict(policy.deferred)
     outcomes: list[Outcome] = []
+    outcomes.extend(_unsendable(rows, now))
+    decided = {o.row["id"] for o in outcomes}
+    ready = [row for row in rows if row["id"] not in decided]
+    instant = Instant(store, ruleset, timing.clock, timing.in_time, now, ready)
     try:
-        outcomes.extend(_unsendable(rows, now))
-        decided = {o.row["id"] for o in outcomes}
-        ready = [row for row in rows if row["id"] not in decided]
         templates = _Templates(ruleset, versions or {})
-        delivered = _deliver(store, ruleset, templates, adapters, ready, attempts, in_time)
+        delivered = _deliver(store, ruleset, templates, adapters, ready, attempts, instant)
         for outcome in delivered:
             if outcome is None:
                 report.unsent += 1
             else:
                 outcomes.append(outcome)
-    finally:  # whatever was sent is recorded, even when the pass is interrupted
+    finally:  # whatever was sent or decided is recorded, even when the pass is interrupted
         report.count(outcomes, record(store, outcomes, now, worker))
+        _take_back(store, ruleset, instant, ready, worker, report)
     return report
+
+
+def _take_back(
+    store: Store,
+    ruleset: RuleSet,
+    instant: Instant,
+    rows: Sequence[Row],
+    worker: str | None,
+    report: DispatchReport,
+) -> None:
+    """Write the verdicts reached right before a send (see instant), each at its instant."""
+    by_instant: dict[dt.datetime, list[Verdict]] = {}
+    for at, verdict in instant.verdicts:
+        by_instant.setdefault(at, []).append(verdict)
+    if not by_instant:
+        return
+    written: Counter[tuple[str, str]] = Counter()
+    with store.transaction():
+        for at, verdicts in by_instant.items():
+            written += take_back(store, ruleset, verdicts, rows, at, worker)
+    for (kind, policy), n in written.items():
+        into = report.suppressed if kind == "suppressed" else report.deferred
+        into[policy] = into.get(policy, 0) + n
 
 
 def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
@@ -170,10 +220,10 @@ def _deliver(
     adapters: Mapping[str, Adapter],
     rows: Sequence[Row],
     attempts: Attempts,
-    in_time: Callable[[], bool],
+    instant: Instant,
 ) -> Iterator[Outcome | None]:
-    """Render each row for its customer and send it through its channel's adapter; None for
-    a row left unsent (see `send_all`)."""
+    """Render each row for its customer and send it through its channel's adapter unless
+    `instant` stops it; None for a row left unsent or decided by the contact policy."""
     customers = _customers(store, ruleset, rows)
     today = attempts.now.astimezone(ruleset.calendar.zone).date()  # the bank's date
     for adapter, group in _by_adapter(adapters, rows).values():
@@ -184,7 +234,7 @@ def _deliver(
                 yield attempts.outcome(row, adapter.name, message)
             else:
                 rendered.append((row, message))
-        yield from _send(adapter, rendered, attempts, in_time)
+        yield from _send(adapter, rendered, attempts, instant)
 
 
 def _render(
@@ -210,11 +260,16 @@ def _send(
     adapter: Adapter,
     rendered: Sequence[tuple[Row, Message]],
     attempts: Attempts,
-    in_time: Callable[[], bool],
+    instant: Instant,
 ) -> Iterator[Outcome | None]:
-    results = send_all(adapter, [message for _, message in rendered], in_time)
-    for (row, _), result in zip(rendered, results, strict=True):
-        yield None if isinstance(result, Unsent) else attempts.outcome(row, adapter.name, result)
+    rows = [row for row, _message in rendered]
+    messages = [message for _row, message in rendered]
+    results = send_all(adapter, messages, lambda index: instant.check(rows[index]))
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, Receipt | AdapterError):
+            yield attempts.outcome(row, adapter.name, result, instant.sent_at[row["id"]])
+        else:  # stopped: an expiry is an outcome; a verdict is written apart, unsent waits
+            yield result if isinstance(result, Outcome) else None
 
 
 def _by_adapter(
@@ -243,8 +298,11 @@ def _customers(store: Store, ruleset: RuleSet, rows: Sequence[Row]) -> dict[str,
 
 
 def retry_dead(store: Store, followup_id: int, now: dt.datetime) -> bool:
-    """Put a dead letter back in the queue with its attempts reset; False if it is not dead."""
+    """Put a dead letter back in the queue with its attempts reset; False if it is not dead.
+    Raises UnknownFollowup when no follow-up has that id."""
     with store.transaction():
+        if not store.execute("SELECT id FROM followups WHERE id = :id", {"id": followup_id}):
+            raise UnknownFollowup(_("there is no follow-up {id}").format(id=followup_id))
         rows = store.execute(
             "UPDATE followups SET status = 'pending', attempts = 0, next_attempt_at = NULL,"
             " lease_until = NULL, updated_at = :now WHERE id = :id AND status = 'dead'"

@@ -70,8 +70,16 @@ def record_all(
 ) -> None:
     """Append attempts to the ledger, all made at `at` by `worker` (inside the caller's
     transaction); URL credentials are masked out of the errors."""
-    made = (iso(at), worker)
-    store.copy_rows("deliveries", COLUMNS, ((*_masked(entry), *made) for entry in entries))
+    record_dated(store, ((entry, at) for entry in entries), worker)
+
+
+def record_dated(
+    store: Store, dated: Iterable[tuple[Entry, dt.datetime]], worker: str | None = None
+) -> None:
+    """Append attempts to the ledger, each made at its own time by `worker` (inside the
+    caller's transaction); URL credentials are masked out of the errors."""
+    rows = ((*_masked(entry), iso(at), worker) for entry, at in dated)
+    store.copy_rows("deliveries", COLUMNS, rows)
 
 
 def _masked(entry: Entry) -> Entry:

@@ -71,6 +71,7 @@ class Outcome(NamedTuple):
     next_at: dt.datetime | None = None
     policy: str | None = None
     reason: str | None = None
+    at: dt.datetime | None = None  # when it was decided (sent, refused), if not the pass's now
 
 
 MAX_RETRY_AFTER = dt.timedelta(days=1)  # the longest a receiver's Retry-After holds a retry back
@@ -78,10 +79,11 @@ MAX_RETRY_AFTER = dt.timedelta(days=1)  # the longest a receiver's Retry-After h
 TOO_LATE = "too late to send: its bound on lateness (expires_at) had passed"
 
 
-def expired(row: Row) -> Outcome:
-    """Past its bound on lateness: expired (not dead: no delivery failed), nothing sent."""
+def expired(row: Row, at: dt.datetime | None = None) -> Outcome:
+    """Past its bound on lateness (at `at`): expired (not dead: no delivery failed), nothing
+    sent."""
     entry = ledger.Entry(row["id"], row["key"], 0, "expired", error=TOO_LATE)
-    return Outcome(row, "expired", entry, row["attempts"], policy="expiry", reason=TOO_LATE)
+    return Outcome(row, "expired", entry, row["attempts"], None, "expiry", TOO_LATE, at)
 
 
 @dataclass(frozen=True)
@@ -93,20 +95,23 @@ class Attempts:
     backoff: Backoff
     rng: random.Random
 
-    def outcome(self, row: Row, adapter: str, result: Receipt | AdapterError) -> Outcome:
+    def outcome(
+        self, row: Row, adapter: str, result: Receipt | AdapterError, at: dt.datetime | None = None
+    ) -> Outcome:
+        """The outcome of the attempt made at `at` (else at `now`)."""
         attempt = int(row["attempts"]) + 1
         followup_id, key = row["id"], row["key"]
         if isinstance(result, Receipt):
             receipt = result.external_id
             sent = ledger.Entry(followup_id, key, attempt, "sent", adapter, None, receipt)
-            return Outcome(row, "sent", sent, attempt)
+            return Outcome(row, "sent", sent, attempt, at=at)
         error = str(result)
         if isinstance(result, RetryableError) and attempt < self.max_attempts:
-            next_at = self.now + self._delay(attempt, result)
+            next_at = (at or self.now) + self._delay(attempt, result)
             retry = ledger.Entry(followup_id, key, attempt, "retry", adapter, error)
-            return Outcome(row, "pending", retry, attempt, next_at)
+            return Outcome(row, "pending", retry, attempt, next_at, at=at)
         dead = ledger.Entry(followup_id, key, attempt, "dead", adapter, error)
-        return Outcome(row, "dead", dead, attempt, reason=error)
+        return Outcome(row, "dead", dead, attempt, reason=error, at=at)
 
     def _delay(self, attempt: int, error: RetryableError) -> dt.timedelta:
         delay = self.backoff.delay(attempt, self.rng)
@@ -131,7 +136,7 @@ def record(
     if not outcomes:
         return set()
     with store.transaction():
-        ledger.record_all(store, (o.entry for o in outcomes), now, worker)
+        ledger.record_dated(store, ((o.entry, o.at or now) for o in outcomes), worker)
         held = _finish(store, outcomes, now)
         suppressed = [o for o in outcomes if o.status == "suppressed" and o.row["id"] in held]
         _decisions(store, suppressed, now)

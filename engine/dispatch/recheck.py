@@ -17,6 +17,10 @@ the one place they are written) are decided again for `now`:
    messages compete at `now`, by priority, then due time, and one that would overfill a
    window is suppressed with the cap as the reason. Mandatory notices neither count nor stop.
 
+The sends of a batch follow its claim for up to most of its lease; expiry, consent and quiet
+hours are decided once more right before each message is sent (see instant), and what they
+stop then is written here too (`take_back`).
+
 A follow-up already past its expiry is left to the expiry check. Every verdict is written as
 the planner writes its own (status or due time, policy, reason, a row in followup_decisions);
 a suppression also goes into the ledger (attempt 0, nothing sent).
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -83,7 +88,7 @@ class SendPolicy:
         live = [row for row in rows if not past_bound(row["expires_at"], self.now)]
         verdicts = self._verdicts(policies, live, [row["id"] for row in rows])
         if verdicts:
-            self._write(policies, verdicts, rows)
+            self._write(verdicts, rows)
         return {verdict.id for verdict in verdicts}
 
     def _verdicts(
@@ -145,33 +150,56 @@ class SendPolicy:
                 )  # fmt: skip
         return standing
 
-    def _write(self, policies: PoliciesFile, verdicts: list[Verdict], rows: Sequence[Row]) -> None:
-        """Give the decided follow-ups back to the queue, then write the verdicts as the
-        planner does; the suppressions into the ledger too."""
-        ids = json.dumps([verdict.id for verdict in verdicts])
-        self.store.execute(
-            "UPDATE followups SET status = 'pending', lease_until = NULL"
-            f" WHERE id IN ({json_texts('ids', self.store.dialect, 'BIGINT')})",
-            {"ids": ids},
-        )
-        open_scratch(self.store)
-        run = Batch(self.store, self.ruleset, policies, "", self.now, Survey())
-        for verdict, policy, count in settle(run, verdicts):
+    def _write(self, verdicts: list[Verdict], rows: Sequence[Row]) -> None:
+        for (verdict, policy), count in take_back(
+            self.store, self.ruleset, verdicts, rows, self.now, self.worker
+        ).items():
             into = self.suppressed if verdict == "suppressed" else self.deferred
             into[policy] = into.get(policy, 0) + count
-        keys = {row["id"]: row["key"] for row in rows}
-        entries = [
-            ledger.Entry(v.id, keys[v.id], 0, "suppressed", error=v.reason)
-            for v in verdicts
-            if v.verdict == "suppressed"
-        ]
-        ledger.record_all(self.store, entries, self.now, self.worker)
 
 
 def _counted_at(row: Row) -> dt.datetime | None:
     """When a message counts towards a cap: its first send, else its claim, if claimed."""
     at = row["sent_at"] or (row["updated_at"] if row["status"] == "claimed" else None)
     return dt.datetime.fromisoformat(at) if at else None
+
+
+def take_back(
+    store: Store,
+    ruleset: RuleSet,
+    verdicts: Sequence[Verdict],
+    rows: Sequence[Row],
+    now: dt.datetime,
+    worker: str | None,
+) -> Counter[tuple[str, str]]:
+    """Give the decided follow-ups of the claimed `rows` back to the queue, those whose claim
+    still holds, then write their verdicts, reached at `now`, as the planner writes its own;
+    the suppressions into the ledger too (inside the caller's transaction). How many of each
+    (verdict, policy) were written."""
+    policies = ruleset.policies
+    assert policies is not None, "only the contact policy reaches verdicts"
+    leases = json.dumps(sorted({row["lease_until"] for row in rows if row["lease_until"]}))
+    held = store.execute(
+        "UPDATE followups SET status = 'pending', lease_until = NULL"
+        f" WHERE id IN ({json_texts('ids', store.dialect, 'BIGINT')}) AND status = 'claimed'"
+        f" AND lease_until IN ({json_texts('leases', store.dialect)}) RETURNING id",
+        {"ids": json.dumps([verdict.id for verdict in verdicts]), "leases": leases},
+    )
+    still_held = {row["id"] for row in held}
+    kept = [verdict for verdict in verdicts if verdict.id in still_held]
+    if not kept:
+        return Counter()
+    open_scratch(store)
+    run = Batch(store, ruleset, policies, "", now, Survey())
+    counts = Counter({(verdict, policy): n for verdict, policy, n in settle(run, kept)})
+    keys = {row["id"]: row["key"] for row in rows}
+    entries = [
+        ledger.Entry(v.id, keys[v.id], 0, "suppressed", error=v.reason)
+        for v in kept
+        if v.verdict == "suppressed"
+    ]
+    ledger.record_all(store, entries, now, worker)
+    return counts
 
 
 def lock_customers(store: Store, customers: list[str]) -> None:

@@ -1,6 +1,12 @@
 """Sending a batch of rendered messages through one adapter: one after the other, or on a few
 threads when the adapter says it is safe to (`Adapter.concurrent_sends` above 1).
 
+Each message passes a `gate` right before it is handed to the adapter, in the caller's
+thread (the gate may read the store, whose connection belongs to that thread): with threads,
+a message is handed over only when a thread is free to send it at once, so what the gate
+decided still holds when the send starts. A message the gate stops is not sent; the gate's
+answer stands in for its result.
+
 An adapter raises `RetryableError` or `PermanentError`. Anything else it raises is a fault of
 the adapter, not of the message: it counts as a retryable failure with the error in the
 ledger, so one faulty send neither stops the batch nor loses the follow-up, and it is
@@ -9,8 +15,11 @@ dead-lettered once its attempts are used up.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from guanxi.adapters.base import Adapter, AdapterError, Message, Receipt, RetryableError
 
@@ -21,30 +30,64 @@ class Unsent:
 
 
 UNSENT = Unsent()
-Result = Receipt | AdapterError | Unsent
+Result = Receipt | AdapterError
+Stop = TypeVar("Stop")  # what a gate answers for a message it stops
 
 
 def send_all(
-    adapter: Adapter, messages: Sequence[Message], in_time: Callable[[], bool] = lambda: True
-) -> Iterator[Result]:
-    """The result of sending each of `messages`, in their order; a message whose turn comes
-    when `in_time()` is false is not sent (UNSENT). Lazy: a caller that stops early leaves
-    the rest unsent (on threads, those not started yet)."""
+    adapter: Adapter,
+    messages: Sequence[Message],
+    gate: Callable[[int], Stop | None] = lambda index: None,
+) -> Iterator[Result | Stop]:
+    """The result of sending each of `messages`, in their order; for the message at `index`
+    that `gate(index)`, asked right before it would be sent, stops, the gate's answer instead.
+    Lazy: a caller that stops early leaves the rest unsent (on threads, those not started)."""
     workers = min(adapter.concurrent_sends, len(messages))
     if workers <= 1:
-        yield from (_send(adapter, message, in_time) for message in messages)
+        for index, message in enumerate(messages):
+            stopped = gate(index)
+            yield _send(adapter, message) if stopped is None else stopped
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix=f"guanxi-{adapter.name}")
     try:
-        futures = [pool.submit(_send, adapter, message, in_time) for message in messages]
-        yield from (future.result() for future in futures)
+        yield from _on_threads(pool, workers, adapter, messages, gate)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _send(adapter: Adapter, message: Message, in_time: Callable[[], bool]) -> Result:
-    if not in_time():
-        return UNSENT
+def _on_threads(
+    pool: ThreadPoolExecutor,
+    workers: int,
+    adapter: Adapter,
+    messages: Sequence[Message],
+    gate: Callable[[int], Stop | None],
+) -> Iterator[Result | Stop]:
+    """Hand each message over when one of `workers` threads is free, after its gate; the
+    results in the messages' order, each as soon as it and those before it are known."""
+    free = threading.Semaphore(workers)  # released by each send as it ends
+    queued: deque[Future[Result] | Stop] = deque()
+    for index, message in enumerate(messages):
+        free.acquire()
+        yield from _known(queued)
+        stopped = gate(index)
+        if stopped is None:
+            future = pool.submit(_send, adapter, message)
+            future.add_done_callback(lambda _done: free.release())
+            queued.append(future)
+        else:
+            free.release()
+            queued.append(stopped)
+    yield from (item.result() if isinstance(item, Future) else item for item in queued)
+
+
+def _known(queued: deque[Future[Result] | Stop]) -> Iterator[Result | Stop]:
+    """Take from the head of `queued` what is known: gate answers and finished sends."""
+    while queued and (not isinstance(queued[0], Future) or queued[0].done()):
+        item = queued.popleft()
+        yield item.result() if isinstance(item, Future) else item
+
+
+def _send(adapter: Adapter, message: Message) -> Result:
     try:
         return adapter.send(message)
     except AdapterError as error:

@@ -15,6 +15,7 @@ from guanxi.adapters.base import UnknownAdapterError
 from guanxi.adapters.registry import adapter_class, adapter_names
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
+from guanxi.engine.ruleset.lease import check_lease
 from guanxi.engine.ruleset.models import AdapterSpec, Settings
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.source import PathKey
@@ -52,6 +53,7 @@ def check_delivery(project: Project, settings: Settings, channels: Collection[st
                 or _("channels: {names}").format(names=", ".join(sorted(channels))),
             )
         _check_spec(project, where, spec)
+    check_lease(project, settings)
 
 
 def _check_spec(project: Project, where: tuple[PathKey, ...], spec: AdapterSpec) -> None:

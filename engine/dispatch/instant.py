@@ -1,0 +1,95 @@
+"""The contact policy once more at the instant each message is handed to its adapter.
+
+A batch is decided when it is claimed (see recheck), but its sends may follow for up to most
+of its lease: minutes. So right before each message is handed over, the clock is read again:
+
+    the lease       once `in_time()` is false the message is left claimed (UNSENT)
+    expiry          past its bound on lateness: expired, as the claim expires one
+    consent and     read again, for every message of the batch not handed over yet, once
+    do-not-contact  REREAD has passed since the last read (the claim's was the first); one
+                    they now refuse is suppressed with the claim's policy and reason
+    quiet hours     a message whose instant is inside them is deferred to their end (or
+                    suppressed when it would expire first), as the claim defers it
+
+REREAD is how long a withdrawal recorded in the store may go unseen by a batch already
+claimed: a second, well under the time a person takes to withdraw at a branch and be
+contacted. A fast batch (hundreds of sends a second) reads once a second at most, one
+indexed query for the messages left; a slow one (a send taking seconds) reads before nearly
+every message, a query beside a send that takes far longer.
+
+Not decided again: frequency caps (the claim took each message's slot at its instant, and
+other dispatchers count it from then) and erasure (refused while a claim holds any of the
+person's follow-ups, see privacy/requests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from guanxi.engine.dispatch.outcomes import Outcome, expired
+from guanxi.engine.dispatch.recheck import Refusal, refusals
+from guanxi.engine.dispatch.send import UNSENT, Unsent
+from guanxi.engine.plan.followups import past_bound
+from guanxi.engine.plan.policy_messages import Quiet, defer
+from guanxi.engine.plan.policy_verdicts import Verdict
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Row, Store
+
+REREAD = dt.timedelta(seconds=1)
+
+Stop = Unsent | Outcome | Verdict  # why a message is not handed over
+
+
+@dataclass
+class Instant:
+    """Decides each message of a claimed batch (`rows`, claimed at `read_at`) right before it
+    is sent; keeps when each went and the verdicts reached (see the module)."""
+
+    store: Store
+    ruleset: RuleSet
+    clock: Callable[[], dt.datetime]
+    in_time: Callable[[], bool]
+    read_at: dt.datetime
+    rows: Sequence[Row]
+    sent_at: dict[int, dt.datetime] = field(default_factory=dict)  # id → when handed over
+    verdicts: list[tuple[dt.datetime, Verdict]] = field(default_factory=list)
+    _refused: dict[int, Refusal] = field(init=False, default_factory=dict)
+    _waiting: dict[int, Row] = field(init=False)
+    _quiet: Quiet | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._waiting = {row["id"]: row for row in self.rows}
+        self._quiet = Quiet.of(self.ruleset.policies) if self.ruleset.policies else None
+
+    def check(self, row: Row) -> Stop | None:
+        """Why `row` must not be sent now, or None (it is sent now)."""
+        if not self.in_time():
+            return UNSENT
+        at = self.clock()
+        if at - self.read_at >= REREAD:
+            self._reread(at)
+        self._waiting.pop(row["id"], None)
+        stop = self._stop(row, at)
+        if isinstance(stop, Verdict):
+            self.verdicts.append((at, stop))
+        elif stop is None:
+            self.sent_at[row["id"]] = at
+        return stop
+
+    def _stop(self, row: Row, at: dt.datetime) -> Outcome | Verdict | None:
+        if past_bound(row["expires_at"], at):
+            return expired(row, at)
+        refusal = self._refused.get(row["id"])
+        if refusal is not None:
+            return Verdict(row["id"], "suppressed", *refusal)
+        quiet, zone = self._quiet, self.ruleset.calendar.zone
+        if row["kind"] == "message" and quiet is not None and quiet.holds(at.astimezone(zone)):
+            return defer(quiet, zone, row, at)
+        return None
+
+    def _reread(self, at: dt.datetime) -> None:
+        """Consent and do-not-contact as the store holds them at `at`, for the messages left."""
+        self._refused = refusals(self.store, self.ruleset, list(self._waiting.values()), at)
+        self.read_at = at
