@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from guanxi.engine.classify.compile import ladders
 from guanxi.engine.classify.hold import LADDERS
 from guanxi.engine.ruleset import RuleSet
 
@@ -92,7 +93,7 @@ def load_codes(
 
 def rule_names(ruleset: RuleSet, kind: str) -> list[str]:
     """The names a ladder's rules give, in rule order."""
-    ladder = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}[kind]
+    ladder = ladders(ruleset)[kind]
     return [rule.name for rule in ladder.rules] if ladder else []
 
 
