@@ -198,8 +198,10 @@ def preferred_channel_sql(
         f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
+    # a fallback that is the preferred channel failed above already: its ledger is not read again
     whens += [
-        f"WHEN {kind} = '{policies.channels[name].kind}'"
+        f"WHEN NOT coalesce({chosen} = {sql_text(name)}, FALSE)"
+        f" AND {kind} = '{policies.channels[name].kind}'"
         f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
