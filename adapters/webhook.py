@@ -1,7 +1,9 @@
 """HTTP POST of the message as JSON to an SMS gateway, app push service or CRM API.
 
 The idempotency key travels in the `Idempotency-Key` header (and as `key` in the body), so a
-receiver can de-duplicate a send that is retried after a lost answer.
+receiver can de-duplicate a send that is retried after a lost answer. A header carries only
+ASCII: a key holding other characters (a Chinese event id) is percent-encoded there as UTF-8
+(RFC 3986), and an ASCII key is sent as it is.
 
 Connections are kept alive and pooled: a send borrows an idle connection (or opens one) and
 gives it back, so the adapter is safe to use from several threads and dispatch runs up to
@@ -50,6 +52,7 @@ CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))  # kept as they are in a header
 
 
 class Target(NamedTuple):
@@ -101,7 +104,7 @@ class WebhookAdapter(Adapter):
 
     def send(self, message: Message) -> Receipt:
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
-        headers = {**self._headers, "Idempotency-Key": message.key}
+        headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)
         _raise_for_status(self.url, answer)
         return Receipt(message.key, self.name, _external_id(answer), str(answer.status))
@@ -144,6 +147,11 @@ class WebhookAdapter(Adapter):
             )
             return connection, False
         return http.client.HTTPConnection(target.host, target.port, timeout=self.timeout), False
+
+
+def header_key(key: str) -> str:
+    """`key` as an HTTP header carries it: ASCII as it is, any other character as %XX."""
+    return key if key.isascii() else urllib.parse.quote(key, safe=PRINTABLE_ASCII)
 
 
 def _target(url: str) -> Target | str:
