@@ -2,7 +2,9 @@
 
 Each message is published as its JSON (`Message.as_json()`), persistent (delivery mode 2), with
 `message_id` = the idempotency key, so a consumer can drop a copy published again after a lost
-confirm. `mandatory` is set: a message that no queue takes comes back instead of vanishing.
+confirm. AMQP holds at most 255 bytes there: a longer key (Chinese ids take three bytes a
+character) goes as `sha256:` and its hex digest, as stable as the key; the body has it whole.
+`mandatory` is set: a message that no queue takes comes back instead of vanishing.
 
     confirmed (Basic.Ack), routed          delivered
     returned: no queue bound for the key   RetryableError: nothing was enqueued, so sending
@@ -25,6 +27,7 @@ publishing and replaced at once: no message was handed to it, so nothing can be 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
@@ -48,6 +51,7 @@ from guanxi.engine.privacy.secrets import mask_secrets
 
 TIMEOUT = 10.0  # seconds each wait for the broker may take, by default
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+SHORT_STRING = 255  # bytes an AMQP property such as message_id may hold
 
 # Reply codes after which sending again cannot help until someone changes the broker's setup.
 PERMANENT_CODES = frozenset({403, 404, 406, 530})
@@ -235,10 +239,17 @@ def _properties(message: Message) -> pika.BasicProperties:
         content_type="application/json",
         content_encoding="utf-8",
         delivery_mode=pika.DeliveryMode.Persistent,
-        message_id=message.key,
+        message_id=message_id(message.key),
         type=message.kind,
         app_id="guanxi",
     )
+
+
+def message_id(key: str) -> str:
+    """The AMQP `message_id` for an idempotency key: the key when it fits a short string."""
+    if len(key.encode("utf-8")) <= SHORT_STRING:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _parameters(url: str, timeout: float) -> pika.URLParameters:

@@ -11,6 +11,10 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
     SMTP 5xx reply              PermanentError (refused sender, recipient or message)
     SMTP 4xx reply              RetryableError (greylisting, mailbox busy, local error)
     refused, reset, timeout     RetryableError
+    not done by the deadline    RetryableError: a send as a whole (connecting, STARTTLS,
+                                login and the mail) is cut off after SMTP_STEPS × `timeout`,
+                                however the server drips its replies, so it never outlasts
+                                the lease that `longest_send` asks of the daemon
     no recipient address        PermanentError
     not one address             PermanentError: two addresses, a display name, a line break
                                 or control character, no domain (the mail would go to one
@@ -42,6 +46,7 @@ from guanxi.adapters.base import (
     RetryableError,
     seconds_option,
 )
+from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
 
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
@@ -78,14 +83,14 @@ class SmtpAdapter(Adapter):
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self.starttls, self.username, self.password = starttls, username, password
         self.domain = domain
-        self._idle: list[smtplib.SMTP] = []  # open connections no send is using
+        self._idle: list[_Smtp] = []  # open connections no send is using
         self._lock = threading.Lock()
+        self._deadlines = Deadlines(self.name)
 
     @classmethod
     def longest_send(cls, options: Mapping[str, Any]) -> float | None:
-        """`timeout` bounds each exchange with the server: SMTP_STEPS of them for a send
-        over a new connection (STARTTLS and a login add more, but only when a connection is
-        opened, not for each send)."""
+        """`timeout` bounds each exchange with the server, and SMTP_STEPS of them a send as
+        a whole (STARTTLS and a login, when a connection is opened, count within it)."""
         timeout = seconds_option(options, "timeout", TIMEOUT)
         return None if timeout is None else SMTP_STEPS * timeout
 
@@ -94,15 +99,16 @@ class SmtpAdapter(Adapter):
         international = not recipient.isascii()
         mail = self._international(message) if international else self._mail(message)
         smtp = None
-        try:
-            smtp = self._borrow()
-            smtp.sendmail(self.sender, [recipient], mail, ["SMTPUTF8"] if international else [])
-        except (smtplib.SMTPException, OSError) as error:
-            if smtp is not None:
-                smtp.close()
-            raise _classify(error) from error
-        with self._lock:
-            self._idle.append(smtp)
+        with self._deadlines.watch(SMTP_STEPS * self.timeout) as watch:
+            try:
+                smtp = self._borrow(watch)
+                options = ["SMTPUTF8"] if international else []
+                smtp.sendmail(self.sender, [recipient], mail, options)
+            except (smtplib.SMTPException, OSError) as error:
+                if smtp is not None:
+                    smtp.close()
+                raise _classify(error, watch) from error
+        self._give_back(smtp, watch)
         mail_id = message_id(message.key, self.domain)
         return Receipt(message.key, self.name, mail_id, f"{self.host}:{self.port}")
 
@@ -110,9 +116,14 @@ class SmtpAdapter(Adapter):
         with self._lock:
             idle, self._idle = self._idle, []
         for smtp in idle:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                smtp.quit()
+            with (
+                self._deadlines.watch(self.timeout) as watch,
+                contextlib.suppress(smtplib.SMTPException, OSError),
+            ):
+                smtp.follow(watch)
+                smtp.quit()  # a server dripping its goodbye is cut off too
             smtp.close()
+        self._deadlines.close()
 
     def _mail(self, message: Message) -> bytes:
         """The mail as sent, built with the `compat32` classes: the same headers and UTF-8
@@ -141,13 +152,16 @@ class SmtpAdapter(Adapter):
         mail.set_content(body, "text", "plain", cte="base64", params={"charset": "utf-8"})
         return mail.as_bytes()
 
-    def _borrow(self) -> smtplib.SMTP:
-        """An idle connection, or a new one when every open one is in use."""
+    def _borrow(self, watch: Watch) -> _Smtp:
+        """An idle connection, or a new one when every open one is in use; under `watch`."""
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = self._idle.pop() if self._idle else None
+        if smtp is not None:
+            smtp.follow(watch)
+            return smtp
+        smtp = _Smtp(watch, timeout=self.timeout)
         try:
+            smtp.connect(self.host, self.port)
             if self.starttls:
                 smtp.starttls()
             if self.username is not None:
@@ -156,6 +170,34 @@ class SmtpAdapter(Adapter):
             smtp.close()
             raise
         return smtp
+
+    def _give_back(self, smtp: _Smtp, watch: Watch) -> None:
+        """Keep the connection for the next send, unless the deadline cut it off."""
+        if watch.expired:  # after the server's last reply: the mail went, the socket did not
+            smtp.close()
+            return
+        with self._lock:
+            self._idle.append(smtp)
+
+
+class _Smtp(smtplib.SMTP):
+    """An SMTP connection whose socket is under a `Watch`: from the greeting on, and the TLS
+    socket once STARTTLS puts it in the place of the plain one."""
+
+    def __init__(self, watch: Watch, *, timeout: float) -> None:
+        self._watch = watch
+        super().__init__(timeout=timeout)
+
+    def follow(self, watch: Watch) -> None:
+        """Put the connection's exchanges under `watch`."""
+        self._watch = watch
+        if self.sock is not None:
+            watch.follow(self.sock)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.sock is not None:
+            self._watch.follow(self.sock)
+        return super().getreply()
 
 
 def _one_address(message: Message) -> str:
@@ -175,7 +217,9 @@ def _one_address(message: Message) -> str:
     return recipient
 
 
-def _classify(error: smtplib.SMTPException | OSError) -> AdapterError:
+def _classify(error: smtplib.SMTPException | OSError, watch: Watch) -> AdapterError:
+    if watch.expired:
+        return RetryableError(f"smtp: {cut_off(watch.seconds)}")
     code = _code(error)
     text = f"smtp: {error}"
     if isinstance(error, smtplib.SMTPNotSupportedError):

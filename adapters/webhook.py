@@ -1,7 +1,9 @@
 """HTTP POST of the message as JSON to an SMS gateway, app push service or CRM API.
 
 The idempotency key travels in the `Idempotency-Key` header (and as `key` in the body), so a
-receiver can de-duplicate a send that is retried after a lost answer.
+receiver can de-duplicate a send that is retried after a lost answer. A header carries only
+ASCII: a key holding other characters (a Chinese event id) is percent-encoded there as UTF-8
+(RFC 3986), and an ASCII key is sent as it is.
 
 Connections are kept alive and pooled: a send borrows an idle connection (or opens one) and
 gives it back, so the adapter is safe to use from several threads and dispatch runs up to
@@ -27,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import socket
 import ssl
 import threading
-import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -43,6 +43,7 @@ from guanxi.adapters.base import (
     RetryableError,
     seconds_option,
 )
+from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
@@ -51,6 +52,7 @@ CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))  # kept as they are in a header
 
 
 class Target(NamedTuple):
@@ -93,7 +95,7 @@ class WebhookAdapter(Adapter):
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
-        self._deadlines = Deadlines()
+        self._deadlines = Deadlines(self.name)
 
     @classmethod
     def longest_send(cls, options: Mapping[str, Any]) -> float | None:
@@ -102,7 +104,7 @@ class WebhookAdapter(Adapter):
 
     def send(self, message: Message) -> Receipt:
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
-        headers = {**self._headers, "Idempotency-Key": message.key}
+        headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)
         _raise_for_status(self.url, answer)
         return Receipt(message.key, self.name, _external_id(answer), str(answer.status))
@@ -145,6 +147,11 @@ class WebhookAdapter(Adapter):
             )
             return connection, False
         return http.client.HTTPConnection(target.host, target.port, timeout=self.timeout), False
+
+
+def header_key(key: str) -> str:
+    """`key` as an HTTP header carries it: ASCII as it is, any other character as %XX."""
+    return key if key.isascii() else urllib.parse.quote(key, safe=PRINTABLE_ASCII)
 
 
 def _target(url: str) -> Target | str:
@@ -204,7 +211,7 @@ def _round_trip(
 
 def _describe(error: BaseException, watch: Watch) -> str:
     if watch.expired:
-        return f"no whole answer within {watch.seconds:g} s"
+        return cut_off(watch.seconds)
     if isinstance(error, TimeoutError):
         return f"timed out ({error})"
     return f"{type(error).__name__}: {error}" if not str(error) else str(error)
@@ -237,86 +244,3 @@ def _external_id(answer: Answer) -> str | None:
         return str(body["id"])
     location = answer.headers.get("Location")
     return str(location) if location is not None else None
-
-
-class Watch:
-    """One exchange's deadline; `expired` once the deadline cut its socket off."""
-
-    def __init__(self, deadlines: Deadlines, seconds: float) -> None:
-        self.seconds, self.until = seconds, time.monotonic() + seconds
-        self.expired = False
-        self._sock: socket.socket | None = None
-        self._deadlines = deadlines
-
-    def __enter__(self) -> Watch:
-        self._deadlines.add(self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._deadlines.remove(self)
-
-    def follow(self, sock: socket.socket) -> None:
-        """Watch the exchange's socket (the answer keeps it when the connection lets it go)."""
-        self._sock = sock
-        self.check()  # the deadline may have passed while connecting
-
-    def check(self) -> None:
-        if self.expired:
-            raise TimeoutError(f"no whole answer within {self.seconds:g} s")
-
-    def expire(self) -> None:
-        """Shut the socket down: a read blocked on it returns at once."""
-        self.expired = True
-        if self._sock is not None:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown, TLS or not
-                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-
-
-class Deadlines:
-    """The deadlines of the exchanges under way, kept by one thread that expires each one
-    still running at its deadline. A socket timeout bounds each read only: a receiver
-    dripping a byte before each read would time out keeps a send alive for as long as it
-    likes. The thread starts with the first exchange and ends at `close`."""
-
-    def __init__(self) -> None:
-        self._watches: dict[int, Watch] = {}
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def watch(self, seconds: float) -> Watch:
-        return Watch(self, seconds)
-
-    def add(self, watch: Watch) -> None:
-        with self._changed:
-            earliest = min((w.until for w in self._watches.values()), default=None)
-            self._watches[id(watch)] = watch
-            if self._thread is None:
-                self._closed = False
-                self._thread = threading.Thread(
-                    target=self._run, name="guanxi-webhook-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif earliest is None or watch.until < earliest:
-                self._changed.notify()
-
-    def remove(self, watch: Watch) -> None:
-        with self._changed:
-            self._watches.pop(id(watch), None)
-
-    def close(self) -> None:
-        with self._changed:
-            thread, self._thread, self._closed = self._thread, None, True
-            self._changed.notify()
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        with self._changed:
-            while not self._closed:
-                now = time.monotonic()
-                for watch in [w for w in self._watches.values() if w.until <= now]:
-                    del self._watches[id(watch)]
-                    watch.expire()
-                earliest = min((w.until for w in self._watches.values()), default=None)
-                self._changed.wait(None if earliest is None else earliest - now)

@@ -148,11 +148,11 @@ def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
     """CSV on standard output, as bytes: UTF-8 with a byte-order mark, which is how Excel
     knows the file is UTF-8 (without it Excel reads it in the Windows code page and 中文 turns
     to mojibake), whatever the terminal's own encoding. Text that Excel would run as a formula
-    is written as text (see guanxi.engine.report.files)."""
+    is written as text (see guanxi.engine.csv_cells)."""
     import csv
     import io
 
-    from guanxi.engine.report.files import cell
+    from guanxi.engine.csv_cells import cell
 
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)

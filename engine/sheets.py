@@ -5,20 +5,25 @@ forget. A cell is read as Excel stores it: a number as a number, a date as a dat
 gives Python values); `cell_text` writes it as the CSV twin would have it. A row is numbered
 as Excel numbers it, and a cell is named as Excel names it (B4).
 
-A workbook is a zip archive: MAX_CELLS bounds what one may unpack, so a small file cannot
-expand into gigabytes of rows.
+A workbook is a zip archive: MAX_CELLS bounds how many cells one may hold, and MAX_UNPACKED
+how large its parts may be once unpacked, checked before a byte is unpacked: a 300 KB file
+whose one cell unpacks to 300 MB of text would otherwise cost openpyxl gigabytes of memory,
+and a daemon reading it as a decision table would be killed for it. (zipfile never unpacks
+more of a part than its header declares, so the declared sizes are what counts.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 from guanxi.engine.i18n import _
 
 MAX_CELLS = 2_000_000  # ten thousand rows of two hundred columns
+MAX_UNPACKED = 256_000_000  # bytes; MAX_CELLS cells unpack to under 100 MB as Excel saves them
 
 
 class SheetError(Exception):
@@ -33,6 +38,7 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
     """The non-empty rows of the first sheet (or `sheet`): (row number, cell values)."""
     import openpyxl
 
+    _check_unpacked_size(data)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # a broken or foreign file: openpyxl and zipfile raise many kinds
@@ -57,6 +63,19 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
                 yield number, values
     finally:
         book.close()
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """SheetError when the workbook's parts would unpack to more than MAX_UNPACKED bytes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(part.file_size for part in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip archive: openpyxl says it is not a workbook
+    if unpacked > MAX_UNPACKED:
+        message = _("the workbook unpacks to {size} MB, more than the {limit} MB allowed: not read")
+        size, limit = f"{unpacked / 1_000_000:,.0f}", f"{MAX_UNPACKED / 1_000_000:,.0f}"
+        raise SheetError(message.format(size=size, limit=limit))
 
 
 def cell_text(value: Any) -> str:

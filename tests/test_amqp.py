@@ -8,6 +8,7 @@ stops answering, or a connection that breaks.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import threading
@@ -58,6 +59,19 @@ def test_publishes_persistent_json_keyed_by_the_idempotency_key(broker: Broker) 
     assert (properties.delivery_mode, properties.content_type) == (2, "application/json")
     assert json.loads(body) == MESSAGE.as_json()
     assert receipt.detail == f"exchange '(default)', routing key '{queue}'"
+
+
+def test_a_key_too_long_for_message_id_goes_as_its_digest(broker: Broker) -> None:
+    """Chinese customer and event ids take three bytes a character: a key past the 255 bytes
+    AMQP's message_id holds is published under its digest, instead of failing every attempt."""
+    key = "售后邀请反馈:" + "客户" * 32 + ":" + "销售单号" * 16
+    message = replace(MESSAGE, key=key)
+    queue = broker.queue()
+    with amqp(routing_key=queue) as adapter:
+        assert adapter.send(message).key == key
+    [(properties, body)] = broker.drain(queue)
+    assert properties.message_id == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    assert json.loads(body)["key"] == key
 
 
 def test_routing_key_defaults_to_the_channel(broker: Broker) -> None:

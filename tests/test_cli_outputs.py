@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.csv_cells import FORMULA_START, as_text
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.plan.followups import insert_followups
-from guanxi.engine.report.files import FORMULA_START, as_text
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore

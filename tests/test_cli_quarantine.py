@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -123,6 +124,22 @@ def test_quarantine_list_show_and_clear(where: str, tmp_path: Path) -> None:
     cleared = run(where, "quarantine", "clear", "--yes", "--json")
     assert json.loads(cleared.stdout) == {"cleared": 2}
     assert counts(where) == (1, 0)
+
+
+def test_quarantine_csv_never_hands_excel_a_formula(where: str, tmp_path: Path) -> None:
+    """The values a load refused are what a hostile file carries: in the CSV for Excel they
+    are text, not formulas that run when the bank's staff open it (a negative balance, also
+    refused, stays a plain number)."""
+    link = '=HYPERLINK("http://evil.example/","点我")'
+    rows = [["customer_id", "name", "kind", "balance"], ["C7", "赵七", "personal", link],
+            ["C8", "钱八", "@SUM(A1)", "-12.5"]]  # fmt: skip
+    with Path("evil.csv").open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows(rows)
+    assert run(where, "load", "customers", "evil.csv").exit_code == 3
+    assert run(where, "quarantine", "list", "--csv", str(tmp_path / "q.csv")).exit_code == 0
+    with (tmp_path / "q.csv").open(encoding="utf-8-sig", newline="") as file:
+        written = {(r["field"], r["value"]) for r in csv.DictReader(file)}
+    assert written == {("balance", "'" + link), ("kind", "'@SUM(A1)"), ("balance", "-12.5")}
 
 
 def test_showing_a_record_that_is_not_there(where: str) -> None:

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import tracemalloc
+import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -163,6 +164,28 @@ def test_webhook_connection_after_a_cut_off_answer_works_again(ruleset: RuleSet)
         with pytest.raises(RetryableError):
             adapter.send(a_message(ruleset))
         assert adapter.send(a_message(ruleset)).external_id == "r2"
+
+
+def test_webhook_sends_a_key_with_chinese_ids_in_its_header(ruleset: RuleSet) -> None:
+    """A header carries only ASCII: a key holding a Chinese customer or event id goes there
+    percent-encoded, instead of every send to that customer failing until it is dead."""
+    seen: list[tuple[str, str]] = []
+
+    def records(handler: BaseHTTPRequestHandler) -> None:
+        seen.append((handler.headers["Idempotency-Key"], handler.path))
+        headers(handler, 200, 2)
+        handler.wfile.write(b"{}")
+
+    row = invitation("客户001", "销售-0001", NOW).row("b1", NOW)
+    customer = {"customer_id": "客户001", "name": "张三"}
+    with receiver(records) as url, load_adapter("webhook", url=url, timeout=5) as adapter:
+        message = adapter.render(row, customer, ruleset.templates)
+        assert adapter.send(message).detail == "200"
+    [(key, _)] = seen
+    assert urllib.parse.unquote(key) == message.key and key.isascii()
+    assert key == message.key.replace("客户", "%E5%AE%A2%E6%88%B7").replace(
+        "销售", "%E9%94%80%E5%94%AE"
+    )
 
 
 @pytest.mark.every_store

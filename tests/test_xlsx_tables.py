@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
+from guanxi.engine import sheets
 from guanxi.engine.classify import classify
 from guanxi.engine.demo_data import write_demo_data
+from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.ruleset.tables import read_sheet_table, read_table
@@ -153,3 +156,51 @@ def test_a_workbook_that_cannot_be_read_is_a_diagnostic(
     validation = validate_project(project)
     headlines = [d.headline() for d in validation.diagnostics]
     assert any(h.endswith(expected) or expected in h for h in headlines), headlines
+
+
+def with_a_huge_cell(path: Path, size: int) -> Path:
+    """The workbook at `path` with one more row, whose cell unpacks to `size` bytes of text:
+    a few KB on disk."""
+    with zipfile.ZipFile(path) as original:
+        parts = {name: original.read(name) for name in original.namelist()}
+    huge = (
+        b'<row r="9999"><c r="A9999" t="inlineStr"><is><t>' + b"a" * size + b"</t></is></c></row>"
+    )
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(b"</sheetData>", huge + b"</sheetData>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for name, data in parts.items():
+            bomb.writestr(name, data)
+    return path
+
+
+def test_a_decision_table_that_unpacks_past_the_limit_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small workbook whose cell unpacks to gigabytes would cost openpyxl that much memory,
+    and a daemon picking the edit up would be killed for it (here 1 MB stands for the limit)."""
+    monkeypatch.setattr(sheets, "MAX_UNPACKED", 1_000_000)
+    project = excel_project(tmp_path)
+    bomb = with_a_huge_cell(project / "strategies.xlsx", 3_000_000)
+    assert bomb.stat().st_size < 20_000
+    headlines = [d.headline() for d in validate_project(project).diagnostics]
+    assert headlines == [
+        f"{project / 'strategies.yaml'}:2:17: error[decision-table]: the workbook unpacks to"
+        " 3 MB, more than the 1 MB allowed: not read"
+    ]
+
+
+def test_a_customer_workbook_that_unpacks_past_the_limit_is_refused_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sheets, "MAX_UNPACKED", 1_000_000)
+    rows = [["customer_id", "name", "kind"], ["C1", "张三", "personal"]]
+    bomb = with_a_huge_cell(workbook(tmp_path / "c.xlsx", rows), 3_000_000)
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        with pytest.raises(DataError, match="unpacks to 3 MB, more than the 1 MB allowed"):
+            load_customers(store, load_ruleset(RULES), bomb, NOW)
+        store.prepare(load_ruleset(RULES).schema)
+        assert store.execute("SELECT COUNT(*) AS n FROM customers") == [{"n": 0}]
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.csv_cells import cell
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import Row
 
@@ -71,8 +72,9 @@ def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:
 
 
 def write_quarantine_csv(rows: list[Row], path: Path) -> None:
-    """UTF-8 with a BOM, so Excel shows 中文."""
+    """UTF-8 with a BOM, so Excel shows 中文; a value Excel would run as a formula (a hostile
+    file's `=HYPERLINK(…)`) is written as text."""
     with path.open("w", encoding="utf-8-sig", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(COLUMNS)
-        writer.writerows([row[c] for c in COLUMNS] for row in rows)
+        writer.writerows([cell(row[c]) for c in COLUMNS] for row in rows)
