@@ -22,6 +22,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.language.dates import written_day
 from guanxi.engine.language.limits import check_depth, check_tokens
 from guanxi.engine.language.mistakes import (
     check_split_signs,
@@ -311,7 +312,12 @@ class _Checker:
             if literal.is_string and _iso_date(literal.this):
                 return
             message = _("'{text}' is not a date").format(text=literal.this)
-            raise self.error_at(literal.this, "condition-syntax", message, "YYYY-MM-DD")
+            day = written_day(str(literal.this))
+            if day is None:
+                raise self.error_at(literal.this, "condition-syntax", message, "YYYY-MM-DD")
+            error = self.error_at(literal.this, "condition-syntax", message)
+            error.hint = _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+            raise error
         raise self.error_at("CAST", "forbidden-construct", _("CAST is not allowed"))
 
     def check_function(self, name: str) -> None:
@@ -519,10 +525,26 @@ class _Typer:
         if len(known) > 1:
             hint = _quotes_hint(nodes) if known == {"number", "string"} else None
             if known in ({"date", "string"}, {"date", "number"}):
-                hint = _("write dates as DATE '2024-01-31'")
+                hint = self.date_hint(nodes)
             words = _(" with ").join(kind_word(k) for k in sorted(known))
             raise self.mismatch(parent, _("cannot compare {kinds}").format(kinds=words), hint=hint)
         return known.pop() if known else "null"
+
+    def date_hint(self, nodes: list[exp.Expression]) -> str:
+        """`'2026-03-01'`, `2026/3/1` (a division) or `'2026年3月1日'` compared with a date:
+        the DATE literal to write for it."""
+        for node in nodes:
+            if self.kind(node) == "date":
+                continue
+            unwrapped = _unwrapped(node)
+            written = unwrapped.this if isinstance(unwrapped, exp.Literal) else None
+            if not isinstance(unwrapped, exp.Literal):
+                start, length = _span(self.source, node)
+                written = self.source[start : start + length]
+            day = written_day(str(written))
+            if day is not None:
+                return _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+        return _("write dates as DATE '2024-01-31'")
 
     def mismatch(
         self, node: exp.Expression, message: str, hint: str | None = None

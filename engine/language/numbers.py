@@ -25,6 +25,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.language.dates import written_day
 from guanxi.engine.language.limits import MAX_NUMBER
 
 SCALES = {"万": 4, "亿": 8, "万亿": 12}  # powers of ten
@@ -108,6 +109,7 @@ def spell_out(source: str) -> Spelled:
     moves: list[tuple[int, int, str]] = []  # source span and its replacement
     index = 0
     while index < len(tokens):
+        _check_spoken_share(source, tokens, index)
         found = _scaled(source, tokens, index)
         if found is None:
             _check_lone_unit(tokens, index)
@@ -166,9 +168,17 @@ MULTIPLIERS = {"十": 1, "百": 2, "千": 3, "十万": 5, "百万": 6, "千万":
 
 
 def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
-    """A word glued to a number: `50w`, `50k`, `5千`, `50元`; a condition never has one."""
+    """A word glued to a number: `50w`, `50k`, `5千`, `7成`, `50元`, `2026年3月1日`; a
+    condition never has one."""
     power = MULTIPLIERS.get(word.text.lower())
-    if word.text.lower() == "w":
+    day = written_day(written)
+    if day is not None:
+        message = _("'{written}' is a date, which a condition writes as DATE 'YYYY-MM-DD'")
+        hint = _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+        return _error(message.format(written=written), number.start, len(written), hint)
+    if (share := spoken_percent(written)) is not None:
+        hint = _("write {text}").format(text=share)
+    elif word.text.lower() == "w":
         hint = _("for 万 write {number}").format(number=number.text + "万")
     elif power is not None:
         whole = format(Decimal(number.text).scaleb(power).normalize(), "f")
@@ -178,6 +188,66 @@ def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
     return _error(
         _("'{written}' is not a number").format(written=written), number.start, len(written), hint
     )
+
+
+def _check_spoken_share(source: str, tokens: list[Any], index: int) -> None:
+    """A share said in words, `百分之七十` or `七成`: the error says to write `70%`."""
+    token = tokens[index]
+    if token.token_type != TokenType.VAR:
+        return
+    last = index
+    decimals = tokens[index + 1 : index + 3]  # 百分之7.5: the tokenizer splits off '.5'
+    if token.text.startswith(PERCENT_WORD) and [t.token_type for t in decimals] == [
+        TokenType.DOT,
+        TokenType.NUMBER,
+    ]:
+        last = index + 2 if decimals[0].start == token.end + 1 else index
+    written = source[token.start : tokens[last].end + 1]
+    share = spoken_percent(written)
+    if share is not None:
+        message = _("'{written}' is not a number").format(written=written)
+        raise _error(message, token.start, len(written), _("write {text}").format(text=share))
+
+
+PERCENT_WORD = "百分之"
+TENTHS_WORD = "成"  # 7成 is seven tenths: 70%
+
+
+def spoken_percent(written: str) -> str | None:
+    """A share said in words as a rule writes it (`百分之七十`, `百分之70`, `7成`, `七成`: `70%`),
+    or None when `written` is no such share."""
+    text = written.strip()
+    if text.startswith(PERCENT_WORD):
+        amount = _amount(text[len(PERCENT_WORD) :])
+        return None if amount is None else f"{_decimal_text(amount)}%"
+    if text.endswith(TENTHS_WORD):
+        amount = _amount(text[: -len(TENTHS_WORD)])
+        return None if amount is None else f"{_decimal_text(amount.scaleb(1))}%"
+    return None
+
+
+def _amount(text: str) -> Decimal | None:
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return Decimal(text)
+    number = chinese_number(text)
+    return None if number is None else Decimal(number)
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def number_hint(written: str) -> str | None:
+    """What to write for a number said as a banker says it in a setting that takes a plain
+    number (`五`, `百分之五`, `5千`), or None."""
+    text = written.strip()
+    if (share := spoken_percent(text)) is not None:
+        return _("write {text}").format(text=share)
+    if (multiplied := _multiplied(text)) is not None:
+        return _("write {text}").format(text=multiplied)
+    if (number := chinese_number(text)) is not None:
+        return _("write the number in digits: {number}").format(number=number)
+    return None
 
 
 def _operand(token: Any) -> bool:
@@ -200,7 +270,7 @@ def cell_number(written: str) -> str:
     compact = re.sub(r"(?<=\d)[,_](?=\d{3}(?!\d))", "", written.strip())
     found = _CELL_NUMBER.fullmatch(compact)
     if found is None:
-        multiplied = _multiplied(compact)
+        multiplied = spoken_percent(compact) or _multiplied(compact)
         if multiplied is not None:
             message = _("'{written}' is not a number").format(written=written)
             raise NumberSpelling(message, _("write {text}").format(text=multiplied))

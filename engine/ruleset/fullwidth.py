@@ -10,7 +10,7 @@ and the ASCII it stands for. Validation reports each one and goes on with the re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from guanxi.engine.diagnostics import Diagnostic
@@ -202,11 +202,33 @@ def scan_table(text: str, free_columns: Sequence[str]) -> list[Replacement]:
             if content.strip():
                 header = [_cell(content, a, b).strip() for a, b in _cells(content)]
         else:
-            for column, (a, b) in zip(header, _cells(content), strict=False):
+            separators = _typed_separators(content, header, free_columns)
+            found += [replacement(offset + index, content[index]) for index in separators]
+            cells = _cells(content, separators)
+            if len(cells) != len(header) and content.strip():
+                cells = []  # which cell is which is not known: the row is reported as it is
+            for column, (a, b) in zip(header, cells, strict=False):
                 if column not in free_columns:
                     found += _kept_in_cell(chars[a:b], scan_expression(chars[a:b], csv_cell=True))
         offset += len(line)
     return found
+
+
+def _typed_separators(line: str, header: Sequence[str], free: Sequence[str]) -> set[int]:
+    """Where a row short of cells has exactly the cells it lacks once its full-width commas
+    (，、) outside quotes are read as commas: those were typed to separate cells. A cell that
+    is free text counted from either end of the row (a label, the description) keeps its
+    commas. Otherwise none: the short row is reported as it is."""
+    cells = _cells(line)
+    missing = len(header) - len(cells)
+    if missing <= 0:
+        return set()
+    typed: set[int] = set()
+    for index, (a, b) in enumerate(cells):
+        if header[index] in free or header[index + missing] in free or '"' in line[a:b]:
+            continue
+        typed |= {a + i for i, char in enumerate(line[a:b]) if char in "，、"}
+    return typed if len(typed) == missing else set()
 
 
 def _kept_in_cell(chars: Sequence[tuple[int, str]], found: list[Replacement]) -> list[Replacement]:
@@ -242,13 +264,14 @@ def in_file(text: str, found: Sequence[Replacement], diagnostic: Diagnostic) -> 
     return replace(diagnostic, col=col - shift + 1)
 
 
-def _cells(line: str) -> list[tuple[int, int]]:
-    """Start and end of each cell of one CSV line (a ',' inside double quotes is text)."""
+def _cells(line: str, typed: Collection[int] = ()) -> list[tuple[int, int]]:
+    """Start and end of each cell of one CSV line (a ',' inside double quotes is text);
+    `typed`: the indices of full-width commas that separate cells too."""
     spans, start, quoted = [], 0, False
     for index, char in enumerate(line):
         if char == '"':
             quoted = not quoted
-        elif char == "," and not quoted:
+        elif (char == "," or index in typed) and not quoted:
             spans.append((start, index))
             start = index + 1
     return [*spans, (start, len(line))]

@@ -43,8 +43,10 @@ _STRUCTURE = (
     re.compile(r"^[ \u3000]*\u3000[ \u3000]*(?=[^ \u3000#\r\n])"),  # indentation
     re.compile(r"^[ \u3000]*(?:[-－][ \u3000]+)*－[ \u3000]"),  # a list dash
     re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*："),  # a key's colon
+    # a full-width space after a key's colon: YAML reads `after:　5` as no key at all
+    re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*[:：]\u3000+"),
 )
-_FLOW_KEY = re.compile(rf"[{{,，][ \u3000]*{_KEY}[ \u3000]*：")
+_FLOW_KEY = re.compile(rf"[{{,，][ \u3000]*{_KEY}[ \u3000]*(?:：|:\u3000+)")
 _PLAIN_KEY = re.compile(rf"{_KEY}[ \u3000]*：")
 
 

@@ -16,6 +16,7 @@ from guanxi.engine import ingest  # a module: ingest itself imports the rule-set
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.language.dates import written_moment
 from guanxi.engine.ruleset.domains import event_type_hint, label_answer
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
@@ -279,11 +280,13 @@ class _ScenarioChecker:
         try:
             dt.datetime.fromisoformat(text)
         except ValueError:
+            iso = written_moment(text)
+            hint = _("write {text}").format(text=iso) if iso else None
             self.error(
                 path,
                 "invalid-value",
                 _("'{text}' is not a date or time").format(text=text),
-                _("write 2026-03-31 or 2026-03-31T09:30"),
+                hint or _("write 2026-03-31 or 2026-03-31T09:30"),
             )
 
     def duration(self, path: Path_, text: str) -> None:

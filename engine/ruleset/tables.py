@@ -24,6 +24,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.language.dates import written_day
 from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
@@ -81,6 +82,8 @@ def read_sheet_table(
     for number, values in rows:
         records += [[] for _ in range(number - 1 - len(records))]
         records.append([cell_text(value) for value in values])
+    width = max((len(r) for r in records), default=0)
+    records = [r + [""] * (width - len(r)) for r in records]  # a sheet's cells never shift
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(records)
 
@@ -157,15 +160,8 @@ def _read_row(
     starts: Sequence[int],
     fields: Mapping[str, str],
 ) -> None:
-    if len(cells) > len(header):
-        col = starts[len(header)] + 1 if len(starts) > len(header) else 1
-        message = _("this row has {cells} cells but the header has {columns} columns").format(
-            cells=len(cells), columns=len(header)
-        )
-        hint = _("a comma inside a cell needs the cell in double quotes")
-        table.diagnostics.append(
-            Diagnostic(table.path, number, col, "decision-table", message, hint=hint)
-        )
+    if len(cells) != len(header):
+        table.diagnostics.append(_cell_count(table.path, header, cells, number, starts))
         return
     values = dict(zip(header, [c.strip() for c in cells], strict=False))
     tests: list[str] = []
@@ -194,6 +190,26 @@ def _read_row(
         tests.append(test)
         constraints[column] = constraint
     _add_rule(table, values, number, tests, constraints)
+
+
+def _cell_count(
+    path: str, header: list[str], cells: list[str], number: int, starts: Sequence[int]
+) -> Diagnostic:
+    """A row with more cells than the header has columns, or fewer: every cell after the
+    place where one was split or lost would be read as the next column's test."""
+    if len(cells) > len(header):
+        message = _("this row has {cells} cells but the header has {columns} columns")
+        col = starts[len(header)] + 1 if len(starts) > len(header) else 1
+        hint = _("a comma inside a cell needs the cell in double quotes")
+    else:
+        message = _("this row has {cells} cells, fewer than the header's {columns} columns")
+        col = 1
+        hint = _(
+            "a cell is missing, or two cells are joined: each row has a comma between every"
+            " two columns, an empty cell included (,,)"
+        )
+    shown = message.format(cells=len(cells), columns=len(header))
+    return Diagnostic(path, number, col, "decision-table", shown, hint=hint)
 
 
 def _add_rule(
@@ -304,9 +320,27 @@ def _literal(value: str, field_type: str) -> str:
             return "TRUE" if lowered in _TRUE else "FALSE"
         raise ValueError(_("'{value}' is not yes or no").format(value=value))
     if field_type in ("date", "datetime"):
-        return f"DATE '{value.strip(chr(39))}'"
+        return f"DATE '{_cell_day(value)}'"
     text = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value
     return "'" + text.replace("'", "''") + "'"
+
+
+class CellSpelling(ValueError):
+    """A cell that cannot be read as its column's kind; `hint` says what to write."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _cell_day(value: str) -> str:
+    """A date cell as ISO text: Excel saves the 2026-03-01 typed in a cell as 2026/3/1."""
+    written = value.strip().strip("'")
+    day = written_day(written)
+    if day is None:
+        message = _("'{value}' is not a date").format(value=written)
+        raise CellSpelling(message, _("write the year first: 2026-03-01 or 2026/3/1"))
+    return day.isoformat()
 
 
 def cell_starts(raw: str) -> list[int]:

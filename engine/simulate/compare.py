@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.explain import KINDS, Decision, Explanation, explain
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import ManagerLoad
@@ -32,6 +33,9 @@ from guanxi.engine.store.base import Store
 
 Assignment = tuple[str | None, str | None, str | None, bool]  # tier, level, strategy, gold
 WHAT = ("tier", "level", "strategy", "gold")
+NOTHING_CHANGES = N_("nothing changes: the same customers get the same follow-ups on the same days")
+_RULES_GOLD = N_("gold under the rules: {reason}")
+_BASELINE_GOLD = N_("gold under the baseline: {reason}")
 Deliveries = dict[str, list[tuple[dt.date, str]]]  # customer -> (day, key), sorted
 AGAINST = (  # a count under the rules against the baseline
     Column("rules", _("rules"), "count"),
@@ -202,28 +206,31 @@ def _classification_reasons(ours: Explanation, theirs: Explanation) -> list[str]
     facts that failed the rules' choice under the baseline."""
     lines = []
     if ours.gold != theirs.gold:
-        for label, explained in (("rules", ours), ("baseline", theirs)):
+        for said, explained in ((_RULES_GOLD, ours), (_BASELINE_GOLD, theirs)):
             gold = next((s for s in explained.standings if s.name == "gold"), None)
             if gold is not None:
-                lines.append(f"gold under the {label}: {gold.reason}")
+                lines.append(_(said).format(reason=gold.reason))
     for kind in KINDS:
         mine, other = ours.decision(kind), theirs.decision(kind)
         if mine.result == other.result:
             continue
-        lines.append(f"{kind} {mine.result} under the rules: {_matched(mine)}")
-        lines.append(f"{kind} {other.result} under the baseline: {_matched(other)}")
+        said = _("{kind} {result} under the rules: {rule}")
+        lines.append(said.format(kind=kind, result=mine.result, rule=_matched(mine)))
+        said = _("{kind} {result} under the baseline: {rule}")
+        lines.append(said.format(kind=kind, result=other.result, rule=_matched(other)))
         failed = next((t for t in other.tried if t.rule == mine.result and t.failed), None)
         if failed is not None:
             facts = "; ".join(str(fact) for fact in failed.failed)
-            lines.append(f"  under the baseline {failed.rule} ({failed.origin}) fails: {facts}")
+            said = _("  under the baseline {rule} ({origin}) fails: {facts}")
+            lines.append(said.format(rule=failed.rule, origin=failed.origin, facts=facts))
     return lines
 
 
 def _matched(decision: Decision) -> str:
     rule = next((t for t in decision.tried if t.matched), None)
     if rule is None:
-        return "no rule matched"
-    return f"{rule.origin} {rule.rule}: {rule.condition or '(everyone left)'}"
+        return _("no rule matched")
+    return f"{rule.origin} {rule.rule}: {rule.condition or _('(everyone left)')}"
 
 
 def _followup_reasons(customer: str, rules: Side, baseline: Side) -> list[str]:
@@ -239,20 +246,22 @@ def _followup_reasons(customer: str, rules: Side, baseline: Side) -> list[str]:
         step = next(d.step_id for d in (mine, other) if d is not None)
         here = _what_became(mine, rules, key)
         there = _what_became(other, baseline, key)
-        lines.append(f"{step} ({key}): {here} under the rules; {there} under the baseline")
+        said = _("{step} ({key}): {here} under the rules; {there} under the baseline")
+        lines.append(said.format(step=step, key=key, here=here, there=there))
     return lines
 
 
 def _what_became(delivered: Delivery | None, side: Side, key: str) -> str:
     if delivered is not None:
-        return f"delivered {delivered.day}"
+        return _("delivered {day}").format(day=delivered.day)
     row = side.followup(key)
     if row is None:
-        return "not planned"
+        return _("not planned")
     zone = side.result.window.zone
     due = dt.datetime.fromisoformat(row["due_at"]).astimezone(zone)
     why = f" ({row['policy']}: {row['reason']})" if row["policy"] else ""
-    return f"{row['status']}, due {due:%Y-%m-%d %H:%M}{why}"
+    status = status_word(row["status"])
+    return _("{status}, due {due}").format(status=status, due=f"{due:%Y-%m-%d %H:%M}") + why
 
 
 # --- as tables ----------------------------------------------------------------------------------
@@ -271,11 +280,19 @@ class DifferenceSection:
     def notes(self) -> list[str]:
         c = self.comparison
         if not c.affected:
-            return ["nothing changes: the same customers get the same follow-ups on the same days"]
+            return [
+                _("nothing changes: the same customers get the same follow-ups on the same days")
+            ]
+        said = _(
+            "{affected} customers affected: {classified} with another tier, level, strategy or"
+            " gold flag at the end, {delivered} with other deliveries; nobody else changes"
+        )
         return [
-            f"{len(c.affected):,} customers affected: {len(c.classified_differently):,} with"
-            f" another tier, level, strategy or gold flag at the end,"
-            f" {len(c.delivered_differently):,} with other deliveries; nobody else changes"
+            said.format(
+                affected=f"{len(c.affected):,}",
+                classified=f"{len(c.classified_differently):,}",
+                delivered=f"{len(c.delivered_differently):,}",
+            )
         ]
 
     def tables(self) -> list[Table]:
@@ -461,9 +478,9 @@ def _shown(value: Any) -> str:
 
 def _assignment(assignment: Assignment | None) -> str:
     if assignment is None:
-        return "not classified"
+        return _("not classified")
     tier, level, strategy, gold = assignment
-    return f"{tier} · {level} · {strategy}" + (" · gold" if gold else "")
+    return f"{tier} · {level} · {strategy}" + (f" · {_('gold')}" if gold else "")
 
 
 def _assignment_dict(assignment: Assignment | None) -> dict[str, Any] | None:

@@ -1,0 +1,48 @@
+"""Days as Chinese staff write them: `2026/3/1`, `2026.3.1`, `2026-3-1` and `2026年3月1日` are
+all 2026-03-01 (the year first). Conditions and scenarios take only `2026-03-01`; these forms
+are read to say exactly what to write instead, and a decision-table cell (which Excel rewrites
+as `2026/3/1` when it saves) is read as the day it names. `1/3/2026` could be day or month
+first, so it is never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_WRITTEN_DAY = re.compile(
+    r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
+    r"|年\s*(?P<cm>\d{1,2})\s*月\s*(?P<cd>\d{1,2})\s*[日号]?)",
+    re.ASCII,
+)
+_TIME = re.compile(r"(?:\s+|T)(?P<h>\d{1,2})[:：](?P<min>\d{2})")
+
+
+def written_day(text: str) -> dt.date | None:
+    """The day `text` names in one of the forms above, or None."""
+    match = _WRITTEN_DAY.fullmatch(text.strip())
+    return None if match is None else _day(match)
+
+
+def written_moment(text: str) -> str | None:
+    """`text` as ISO text (`2026-03-01`, or `2026-03-01T09:30` with a time), or None."""
+    stripped = text.strip()
+    match = _WRITTEN_DAY.match(stripped)
+    if match is None or (day := _day(match)) is None:
+        return None
+    rest = stripped[match.end() :]
+    if not rest:
+        return day.isoformat()
+    time = _TIME.fullmatch(rest)
+    if time is None or int(time.group("h")) > 23 or int(time.group("min")) > 59:
+        return None
+    return f"{day.isoformat()}T{int(time.group('h')):02d}:{time.group('min')}"
+
+
+def _day(match: re.Match[str]) -> dt.date | None:
+    month = match.group("m") or match.group("cm")
+    day = match.group("d") or match.group("cd")
+    try:
+        return dt.date(int(match.group("y")), int(month), int(day))
+    except ValueError:
+        return None
