@@ -2,7 +2,8 @@
 
 The task is keyed by the follow-up's idempotency key and inserted with ON CONFLICT DO NOTHING,
 so a send retried after a crash or a lost answer leaves exactly one task. Its owner is the
-follow-up's owner (the customer's relationship manager, carried in the message metadata), its
+follow-up's owner (the customer's relationship manager, carried in the message metadata; read
+as an id, so a follow-up planned by an older version for `ＲＭ００１` lands with `RM001`), its
 title and body the rendered subject and body. Managers see them with `guanxi tasks list --rm
 ID` and close them with `guanxi tasks done ID --outcome …`.
 
@@ -27,6 +28,7 @@ from guanxi.adapters.base import (
     Receipt,
     RetryableError,
 )
+from guanxi.engine.ids import same_id
 from guanxi.engine.plan.followups import iso
 
 # The store and the task inbox are imported where a task is written, not here: `guanxi
@@ -92,7 +94,7 @@ def task_row(message: Message, created_at: dt.datetime) -> dict[str, Any]:
         "key": message.key,
         "customer_id": message.customer_id,
         "step_id": message.step_id,
-        "owner": _text(message.metadata.get("owner")),
+        "owner": _owner(message.metadata.get("owner")),
         "title": message.subject or _title(message.body),
         "body": message.body,
         "due_at": _due_at(message),
@@ -117,8 +119,8 @@ def _due_at(message: Message) -> str | None:
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
 
 
-def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
+def _owner(value: Any) -> str | None:
+    return None if value in (None, "") else same_id(str(value)) or None
 
 
 def _open(database: str | os.PathLike[str]) -> SQLiteStore:

@@ -26,7 +26,8 @@ COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor_command(rules: Path | None, store: str | None, timeout: float, as_json: bool) -> None:
-    """Check what guanxi needs: the store (there, answering, migrations applied), the rule
+    """Check what guanxi needs: the store (there, answering, migrations applied, no customer,
+    manager or group id kept under two spellings such as ＣＵＳＴ００１ and CUST001), the rule
     project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker
     answer), the time zone, Java (for --engine spark) and Chromium (for the report's
     picture). Exit 1 when any check fails; warnings do not fail."""

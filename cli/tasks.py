@@ -52,7 +52,9 @@ def tasks() -> None:
 
 
 @tasks.command("list")
-@click.option("--rm", "owner", required=True, metavar="ID", help="The relationship manager's id.")
+@click.option(
+    "--rm", "owner", required=True, metavar="ID", type=ID, help="The relationship manager's id."
+)
 @click.option(
     "--status",
     type=click.Choice(typing.get_args(Shown)),

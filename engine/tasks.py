@@ -89,7 +89,7 @@ def list_tasks(store: Store, owner: str, status: Shown = "open") -> list[Row]:
     return store.execute(
         f"SELECT {_SELECTED} FROM tasks WHERE owner = :owner{chosen}"
         " ORDER BY due_at IS NULL, due_at, key",
-        {"owner": owner, "status": status},
+        {"owner": same_id(owner), "status": status},
     )
 
 

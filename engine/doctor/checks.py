@@ -25,6 +25,9 @@ NAMES = {
     "migrations": N_("migrations"),
     "classified with": N_("classified with"),
     "time zone": N_("time zone"),
+    "customer ids": N_("customer ids"),
+    "manager ids": N_("manager ids"),
+    "group ids": N_("group ids"),
 }
 DELIVERY = "delivery "  # the code of a delivery check: "delivery sms"
 

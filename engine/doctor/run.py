@@ -12,16 +12,18 @@ from guanxi.engine.doctor.checks import (
     store_checks,
     zone_check,
 )
+from guanxi.engine.doctor.ids import stored_id_checks
 from guanxi.engine.doctor.targets import delivery_checks
 
 
 def run_checks(folder: Path, location: str | None, timeout: float) -> list[Check]:
-    """Every check, in order: the rule project, the store, delivery, time zone, tools.
-    `location`: --store (None: the project's `store:`)."""
+    """Every check, in order: the rule project, the store and the ids it holds, delivery, time
+    zone, tools. `location`: --store (None: the project's `store:`)."""
     ruleset, rules = rules_check(folder)
     where = location or (ruleset.settings.store if ruleset else "guanxi.db")
     checks = [rules, *store_checks(where)]
     if ruleset is not None:
+        checks += stored_id_checks(where, ruleset)
         checks += delivery_checks(ruleset, timeout)
         checks.append(zone_check(ruleset.settings.timezone))
     return [*checks, java_check(), chromium_check()]

@@ -27,7 +27,7 @@ from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 
 ENVELOPE = ("id", "type", "customer_id", "at")
-IDENTIFIERS = ("id", "customer_id")  # with the customers' key: short, no invisible characters
+IDENTIFIERS = ("id", "customer_id")  # with the customers' ids: short, no invisible characters
 
 Problem = tuple[str | None, Any, str]  # field (None: the whole row), value, reason
 Check = Callable[[Mapping[str, Any]], tuple[Row, list[Problem]]]
@@ -136,7 +136,7 @@ class _CustomerCheck:
     def __init__(
         self, schema: Schema, zone: dt.tzinfo, columns: tuple[str, ...] | None, warn: Warn
     ) -> None:
-        plan = _plan(schema.fields, zone, required=[schema.key], identifiers=[schema.key])
+        plan = _plan(schema.fields, zone, required=[schema.key], identifiers=schema.ids)
         self.plan = [f for f in plan if columns is None or f.name in columns]
         self.known = set(schema.fields)
         self.json_lines = columns is None

@@ -169,7 +169,7 @@ class Screen:
         return [
             c.name
             for c in self._columns(types, dialect)
-            if c.text and c.spec.type == "string" and not c.identifier
+            if c.text and c.spec.type == "string" and c.name != self.schema.key
         ]
 
     def distinct_counts(self, names: Sequence[str], relation: str, dialect: str) -> str:
@@ -203,7 +203,7 @@ class Screen:
         known = stored or {}
         return [
             _Column(
-                name, self._spec(name), types[name].upper(), dialect, name == self.schema.key
+                name, self._spec(name), types[name].upper(), dialect, name in self.schema.ids
             ).proven(known.get(name))
             for name in self.schema.fields
             if name in types

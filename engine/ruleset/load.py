@@ -171,6 +171,7 @@ def _build(project: Project) -> RuleSet | None:
         calendar = _calendar(project, settings)
     if schema is None or tiers_file is None or levels_file is None:
         return None
+    schema = schema.with_ids(_manager_and_group(policies, tiers_file))
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
     project.labels.update({n: (f.label, f.label_en) for n, f in schema.fields.items()})
@@ -269,6 +270,13 @@ def _build(project: Project) -> RuleSet | None:
         branches=MappingProxyType(branched.branches),
         capacities=MappingProxyType(capacities),
     )
+
+
+def _manager_and_group(policies: PoliciesFile | None, tiers_file: TiersFile) -> list[str]:
+    """The customer fields naming the relationship manager (capacity's `owner_field`) and the
+    corporate group (`group_by`): ids, as the key is."""
+    capacity = policies.capacity if policies else None
+    return [tiers_file.group_by, *([capacity.owner_field] if capacity else [])]
 
 
 def _read_elsewhere(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -271,6 +273,23 @@ class Schema(Model):
     key: str = "customer_id"
     fields: dict[str, FieldSpec]
     events: dict[str, EventSpec] = Field(default_factory=dict)
+    # text fields besides the key that are read as ids (engine/ids.py): the ones naming the
+    # customer's relationship manager and corporate group; marked by the rule-set loader
+    # (with_ids), never written in schema.yaml
+    _other_ids: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The fields read as ids: the key, then the others in schema order."""
+        return (self.key, *(n for n in self.fields if n in self._other_ids and n != self.key))
+
+    def with_ids(self, names: Iterable[str | None]) -> Schema:
+        """This schema, reading as ids also those of `names` that are its text fields: a
+        manager typed `ＲＭ００１` is `RM001`, never a second manager."""
+        marked = self.model_copy()
+        text = {n for n, spec in self.fields.items() if spec.type == "string"}
+        marked._other_ids = frozenset(n for n in names if n in text)
+        return marked
 
 
 class Rule(Model):

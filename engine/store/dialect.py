@@ -85,6 +85,14 @@ def column_names(table: str, dialect: str) -> str:
     )
 
 
+def not_plain_ascii(text: str, dialect: str) -> str:
+    """SQL true when the text expression `text` holds a character other than printable ASCII
+    (a space is one): the only ids that NFKC or stripping could change (engine/ids.py)."""
+    if dialect == "sqlite":
+        return f"{text} GLOB '*[^!-~]*'"
+    return f"{text} ~ '[^!-~]'"
+
+
 def read_only(dialect: str, on: bool = True) -> str:
     """The statement that makes the connection's work from then on read-only (the database
     refuses any write), or, `on` False, writable again."""
