@@ -130,10 +130,11 @@ COMMANDS = {
     ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
-        "Check what guanxi needs: the store (there, answering, migrations applied), the rule"
-        " project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker"
-        " answer), the time zone, Java (for --engine spark) and Chromium (for the report's"
-        " picture).",
+        "Check what guanxi needs: the store (there, answering, migrations applied, no customer,"
+        " manager or group id kept under two spellings such as ＣＵＳＴ００１ and CUST001),"
+        " the rule project (valid), each delivery adapter's server (SMTP host, webhook URL,"
+        " AMQP broker answer), the time zone, Java (for --engine spark) and Chromium (for the"
+        " report's picture).",
     ),
 }
 
