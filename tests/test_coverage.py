@@ -27,6 +27,7 @@ NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
 AT = ["--now", NOW.isoformat()]
 
 GUIDE = line_number(RULES / "playbooks.yaml", "    - id: self_service_guide")
+NEWS = line_number(RULES / "playbooks.yaml", "    - id: proactive_product_news")
 LOW_VALU = """\
 <project>/strategies.csv:6:1: warning[catches-no-customer]: strategy 'general' \
 (strategies.csv row 6) gets 0 of 2,000 customers; its condition alone matches 0
@@ -207,9 +208,9 @@ def test_a_step_no_customer_reaches(loaded: Store, tmp_path: Path) -> None:
     result = run("validate", str(folder), "--store", loaded.location, *AT)
     assert result.exit_code == 0
     assert (
-        "warning[catches-no-customer]: step 'proactive_product_news' (playbooks.yaml line 61)"
+        f"warning[catches-no-customer]: step 'proactive_product_news' (playbooks.yaml line {NEWS})"
         " could act on 0 of 2,000 customers\n"
-        "  61 |     - id: proactive_product_news\n"
+        f"  {NEWS} |     - id: proactive_product_news\n"
         "     |           ^^^^^^^^^^^^^^^^^^^^^^\n"
         "  hint: none of the 181 customers of level 'proactive' meets its when:"
         " consent_marketing AND COALESCE(balance, 0) < -1\n"

@@ -7,6 +7,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
@@ -14,7 +15,10 @@ from guanxi.engine.i18n import language
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.ruleset.followups import PLACEHOLDER
 from guanxi.engine.ruleset.load import validate_project
+from guanxi.engine.ruleset.models import Scenario
+from guanxi.engine.scenarios.replay import play
 from guanxi.engine.templating import compile_template, render
+from guanxi.engine.timing import Duration
 
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
@@ -109,3 +113,89 @@ def test_placeholder_text_is_warned_of_where_it_stands_in_both_languages(tmp_pat
         [first, _] = validate_project(project).diagnostics
     assert first.message == "'XX' 是占位文字，会原样发送出去"
     assert first.hint == "在这里写上客户或客户经理应当读到的内容"
+
+
+def _played(
+    customer: dict[str, object], today: str, recurring: str, kind: str | None = None
+) -> list[str]:
+    """The steps of the follow-ups (of `kind`: task or message) that will happen for
+    `customer`, planned as the daemon plans the `every:` steps for `recurring` from `today`,
+    among the reference customers."""
+    ruleset = load_ruleset(RULES)
+    given = {"today": today, "customer": customer, "recurring": recurring, "expect": {}}
+    scenario = Scenario.model_validate({"name": "source", **given})
+    outcome = play(ruleset, scenario, RULES / "tests" / "population.csv")
+    return sorted(p.step for p in outcome.followups if p.happens and kind in (None, p.kind))
+
+
+CONSENTS = {"preferred_channel": "sms", "consent_sms": True, "consent_marketing": True}
+DORMANT = {"customer_id": "S1", "name": "王睡", "kind": "personal", "balance": 0,
+           "opened_on": "2023-04-01", "annual_contribution": 0, "cost_to_serve": 30}  # fmt: skip
+UNPROFITABLE = {"customer_id": "S2", "name": "黄沙", "kind": "personal", "balance": 800,
+                "monthly_txn_count": 2, "last_txn_date": "2026-11-10", "products_held": 1,
+                "annual_contribution": 20, "cost_to_serve": 200}  # fmt: skip
+
+
+@pytest.mark.parametrize("customer", [DORMANT, UNPROFITABLE], ids=["dormant", "low_value"])
+def test_a_customer_the_bank_abandons_is_sent_nothing_all_year(customer: dict[str, object]) -> None:
+    """ "对于除上述两类客户以外的客户 … 银行就应采取抛弃策略": neither growth nor general, no
+    follow-up at all, though they consent to marketing."""
+    assert _played({**customer, **CONSENTS}, "2026-11-20", "366 days") == []
+
+
+PROACTIVE = {"customer_id": "S3", "name": "马良", "kind": "personal", "balance": 500000,
+             "wealth_balance": 300000, "monthly_txn_count": 20, "last_txn_date": "2026-11-18",
+             "products_held": 2, "annual_contribution": 30000, "cost_to_serve": 3000,
+             "rm_id": "RM003"}  # fmt: skip
+
+
+def test_a_proactive_customer_is_called_again_and_again_without_a_sale() -> None:
+    """能动型: "企业销售人员不断给顾客打电话" — calls by the manager, not messages only."""
+    steps = _played({**PROACTIVE, **CONSENTS}, "2026-11-20", "366 days")
+    assert steps.count("proactive_check_in_call") == 4
+    assert "proactive_product_news" in steps
+
+
+def test_a_responsible_customer_is_called_only_after_a_sale() -> None:
+    """负责型 calls "在产品销售后不久": no call comes without one."""
+    responsible = {**PROACTIVE, "annual_contribution": 6000, "cost_to_serve": 2000,
+                   "expected_years": 10}  # fmt: skip
+    assert _played({**responsible, **CONSENTS}, "2026-11-20", "366 days", "task") == []
+
+
+GROWTH_FIRM = {"customer_id": "S4", "name": "长沙岳麓软件有限公司", "kind": "corporate",
+               "industry": "信息技术", "annual_income": 80000000, "credit_rating": "A",
+               "balance": 150000, "monthly_txn_count": 25, "last_txn_date": "2026-11-18",
+               "products_held": 2, "annual_contribution": 3000, "cost_to_serve": 2500,
+               "opened_on": "2025-01-10", "rm_id": "RM004"}  # fmt: skip
+
+
+def test_a_growth_firm_gets_its_manager_not_a_personal_finance_story() -> None:
+    """The wealth-service messages speak to a person (王女士's children's education): a firm
+    growing into gold is served by its manager."""
+    steps = _played({**GROWTH_FIRM, **CONSENTS}, "2026-11-20", "366 days")
+    assert "growth_wealth_service" not in steps
+    assert steps.count("growth_business_service") == 4
+
+
+def test_the_post_sale_call_asks_for_defects_as_the_source_does() -> None:
+    """负责型: "检查产品是否符合顾客的期望，销售人员同时向顾客寻求有关产品改进的各种建议，
+    以及任何特殊的缺陷与不足"."""
+    body = load_ruleset(RULES).templates["post_sale_check"].body
+    assert all(words in body for words in ("符合预期", "缺陷与不足", "改进建议"))
+
+
+def test_the_complaint_call_back_asks_for_no_call_within_the_time_already_gone() -> None:
+    """The task comes two hours after the complaint (unless it is resolved by then): it cannot
+    ask for a call back within those two hours."""
+    ruleset = load_ruleset(RULES)
+    [step] = [s for s in ruleset.steps if s.id == "complaint_callback"]
+    assert step.after == Duration(2, "hours")
+    assert "两小时内" not in ruleset.templates[step.step.template].body
+
+
+def test_the_maturity_notice_does_not_say_where_the_money_goes() -> None:
+    """Whether a deposit renews itself (自动转存) or is paid into the current account is the
+    product's term, which the rules do not know: the notice may not promise either."""
+    body = load_ruleset(RULES).templates["maturity_notice"].body
+    assert "活期账户" not in body and "自动转存" not in body

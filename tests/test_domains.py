@@ -49,6 +49,7 @@ def found(diagnostics: list[Diagnostic]) -> list[tuple[int, int, str, str, str |
 
 PASSIVE = "when: tier = 'low_value' AND value_ratio >= 1"
 RETENTION = "when: tier <> 'dormant'"
+NEWS = "when: consent_marketing\n      do: message"  # the monthly product news's condition
 TIERS = "the tiers are dormant, high_value_added, valuable, low_value"
 
 
@@ -136,17 +137,18 @@ def test_an_event_field_without_values_takes_any_text(project: Path) -> None:
 
 def test_schema_values_and_the_preferred_channel_are_domains(project: Path) -> None:
     when = "when: consent_marketing AND kind = 'persnal' AND preferred_channel IN ('短信')"
-    diagnostics = edited(project, "playbooks.yaml", "when: consent_marketing", when)
+    diagnostics = edited(project, "playbooks.yaml", NEWS, f"{when}\n      do: message")
+    line = line_of("playbooks.yaml", NEWS.splitlines()[0])
     assert found(diagnostics) == [
         (
-            66,
+            line,
             42,
             "unknown-value",
             "'persnal' is not a value of kind; its values are personal, corporate, institutional",
             "did you mean 'personal'?",
         ),
         (
-            66,
+            line,
             78,
             "unknown-value",
             "'短信' is the label of 'sms', a value of preferred_channel",
@@ -157,7 +159,7 @@ def test_schema_values_and_the_preferred_channel_are_domains(project: Path) -> N
 
 def test_fields_without_a_domain_and_like_patterns_are_not_checked(project: Path) -> None:
     when = "when: consent_marketing AND name = '低价值客户' AND tier LIKE 'low%'"
-    assert edited(project, "playbooks.yaml", "when: consent_marketing", when) == []
+    assert edited(project, "playbooks.yaml", NEWS, f"{when}\n      do: message") == []
 
 
 def test_a_label_in_a_table_cell_is_answered_at_its_column(project: Path) -> None:

@@ -59,6 +59,7 @@ def _customers(store: Store, ruleset: RuleSet) -> None:
         {
             "customer_id": f"C{n:05d}",
             "name": f"客户{n}",
+            "kind": "personal",
             "rm_id": "RM1",
             "consent_marketing": True,
             "consent_app": True,

@@ -158,7 +158,7 @@ def invoke(*args: str) -> Any:
 def test_explain_command_lists_the_suppression_and_its_reason(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    customer(store, ruleset, "S1", "proactive", **NO_SMS)
+    customer(store, ruleset, "S1", "proactive", kind="personal", **NO_SMS)
     post(store, "E1", "login", "S1", "2026-11-27T01:30:00+00:00")
     plan_recurring(store, ruleset, *DECEMBER, NOW)
     store.close()

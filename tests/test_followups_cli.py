@@ -79,7 +79,8 @@ def test_plan_prints_a_table_of_steps(db: str) -> None:
     assert rows["step"] == ["level", "occurrences", "new", "already planned"]
     assert rows["partner_quarterly_review"] == ["partner", "2027-Q1", "1", "0"]
     assert rows["proactive_product_news"] == ["proactive", "2027-01, 2027-02, 2027-03", "6", "0"]
-    assert "7 new follow-up(s) in batch" in result.stdout
+    assert rows["proactive_check_in_call"] == ["proactive", "2027-Q1", "2", "0"]
+    assert "9 new follow-up(s) in batch" in result.stdout
 
 
 def cells_of(line: str) -> list[str]:
@@ -105,8 +106,8 @@ def test_plan_refuses_an_empty_window_and_a_date_it_cannot_read(db: str) -> None
 @pytest.fixture
 def planned(store: Store, ruleset: RuleSet, db: str) -> str:
     """Follow-ups as planned, before any policy (the customer's own channel is chosen while
-    inserting): December's news for P1 and P2, the first quarter's review for Q1, and a
-    cancelled call for P2."""
+    inserting): December's and January's news and January's call for P1 and P2, the first
+    quarter's review for Q1, and a cancelled call for P2."""
     zone = ruleset.calendar.zone
     start, end = dt.datetime(2026, 11, 28, tzinfo=zone), dt.datetime(2027, 1, 28, tzinfo=zone)
     insert_recurring(store, ruleset, start, end, UTC_NOW, "b1")
@@ -133,7 +134,7 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
     result = run("followups", "list", "--rules", str(RULES), "--store", planned)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "follow-ups: 6 of 6 (due times in Asia/Shanghai)"
+    assert lines[0] == "follow-ups: 8 of 8 (due times in Asia/Shanghai)"
     rows = [cells for cells in map(cells_of, lines) if cells]
     header = ["due", "customer", "step", "kind", "channel", "owner", "status", "reason", "id"]
     assert rows[0] == header
@@ -148,6 +149,8 @@ def test_followups_list_shows_the_soonest_first_with_local_due_times(planned: st
         ["P1", "proactive_product_news 每月新产品资讯"],
         ["P2", "proactive_product_news 每月新产品资讯"],
         ["Q1", "partner_quarterly_review 季度联合回顾"],
+        ["P1", "proactive_check_in_call 能动型定期回访电话"],
+        ["P2", "proactive_check_in_call 能动型定期回访电话"],
     ]
 
 
@@ -173,7 +176,7 @@ def test_followups_list_as_csv_opens_in_excel(planned: str) -> None:
     assert first["due_at"] == "2026-11-30T10:00:00+08:00"  # local, ISO, with its offset
     assert (first["step_id"], first["step_label"]) == ("retention_call", "客户挽留电话")
     assert (first["status"], first["reason"]) == ("cancelled", "unless: do_not_contact")
-    assert first["id"].isdigit() and len(rows) == 6
+    assert first["id"].isdigit() and len(rows) == 8
 
 
 def test_followups_list_filters(planned: str) -> None:
@@ -182,7 +185,7 @@ def test_followups_list_filters(planned: str) -> None:
 
     assert keys("--customer", "Q1") == ["partner_quarterly_review:Q1:2027-Q1"]
     assert keys("--status", "cancelled") == ["retention_call:P2:run-3"]
-    assert len(keys("--status", "cancelled", "--status", "pending")) == 6
+    assert len(keys("--status", "cancelled", "--status", "pending")) == 8
     assert keys("--step", "proactive_product_news", "--customer", "P1") == [
         "proactive_product_news:P1:2026-12",
         "proactive_product_news:P1:2027-01",
@@ -191,7 +194,7 @@ def test_followups_list_filters(planned: str) -> None:
     assert keys("--due-before", "2026-12-05T10:00") == ["retention_call:P2:run-3"]
     assert len(keys("--due-before", "2026-12-05T02:00:01+00:00")) == 3
     first = listed(planned, "--limit", "1")
-    assert (first["total"], len(first["followups"])) == (6, 1)
+    assert (first["total"], len(first["followups"])) == (8, 1)
 
 
 def test_followups_list_rejects_an_unknown_status(planned: str) -> None:

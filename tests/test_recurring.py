@@ -323,7 +323,7 @@ def test_each_call_records_its_window(store: Store, ruleset: RuleSet) -> None:
             "window_end": "2026-12-27T16:00:00Z",
         },
         {
-            "step_id": "partner_quarterly_review",
+            "step_id": "proactive_check_in_call",
             "window_start": "2026-11-27T16:00:00Z",
             "window_end": "2026-12-27T16:00:00Z",
         },

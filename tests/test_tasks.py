@@ -31,6 +31,7 @@ from guanxi.engine.tasks import TaskError, close_task, list_tasks
 RULES = Path(__file__).parent.parent / "rules"
 CREATED = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 SALE_AT = "2026-11-02T10:00:00+08:00"  # a Monday
+CALL_BODY = "请致电张三（C1），了解理财是否符合预期、有无缺陷与不足，并征求改进建议。"
 CALL_DUE = "2026-11-05T02:00:00Z"  # three business days later, 10:00 in Shanghai
 CALL = "responsible_post_sale_call:C1:E1"
 
@@ -50,7 +51,7 @@ def message(
         "channel": "rm_task",
         "recipient": None,
         "subject": "售后回访：张三",
-        "body": "请致电张三（C1），了解理财是否符合预期，并征求改进建议。",
+        "body": CALL_BODY,
         "metadata": {"owner": owner, "due_at": due},
     }
     return Message(**{**fields, **kw})
@@ -75,7 +76,7 @@ def test_a_message_becomes_one_open_task_for_its_owner(store: Store) -> None:
         "step_id": "responsible_post_sale_call",
         "owner": "RM001",
         "title": "售后回访：张三",
-        "body": "请致电张三（C1），了解理财是否符合预期，并征求改进建议。",
+        "body": CALL_BODY,
         "due_at": CALL_DUE,
         "created_at": "2026-11-01T08:00:00Z",
         "status": "open",
@@ -209,7 +210,7 @@ def test_dispatch_puts_the_planned_call_in_the_managers_inbox(call: Store) -> No
     assert (followup["status"], followup["due_at"]) == ("sent", CALL_DUE)
     assert (task["key"], task["followup_id"], task["owner"]) == (CALL, followup["id"], "RM001")
     assert (task["title"], task["due_at"]) == ("售后回访：张三", CALL_DUE)
-    assert task["body"] == "请致电张三（C1），了解理财是否符合预期，并征求改进建议。"
+    assert task["body"] == CALL_BODY
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
@@ -427,7 +428,7 @@ def test_list_by_status_and_as_json(inboxes: Store) -> None:
         ("partner_welcome_visit:C2:run1", "open"),
         (CALL, "done"),
     ]
-    assert data["tasks"][1]["body"] == "请致电张三（C1），了解理财是否符合预期，并征求改进建议。"
+    assert data["tasks"][1]["body"] == CALL_BODY
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
