@@ -18,7 +18,8 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
     no recipient address        PermanentError
     not one address             PermanentError: two addresses, a display name, a line break
                                 or control character, no domain (the mail would go to one
-                                and show others, or carry a header of the field's making)
+                                and show others, or carry a header of the field's making;
+                                recipients.py, as the webhook checks its recipients)
     non-ASCII address           sent with SMTPUTF8 (RFC 6531) where the server offers it,
                                 else PermanentError
 """
@@ -47,12 +48,12 @@ from guanxi.adapters.base import (
     seconds_option,
 )
 from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
+from guanxi.adapters.recipients import one_email_address
 
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
 TIMEOUT = 10.0  # seconds each exchange with the server may take, by default
 SMTP_STEPS = 6  # exchanges of one send: greeting, EHLO, MAIL, RCPT, DATA, the message
-NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；')
 
 
 def message_id(key: str, domain: str = "guanxi") -> str:
@@ -95,7 +96,7 @@ class SmtpAdapter(Adapter):
         return None if timeout is None else SMTP_STEPS * timeout
 
     def send(self, message: Message) -> Receipt:
-        recipient = _one_address(message)
+        recipient = one_email_address(self.name, message)
         international = not recipient.isascii()
         mail = self._international(message) if international else self._mail(message)
         smtp = None
@@ -198,23 +199,6 @@ class _Smtp(smtplib.SMTP):
         if self.sock is not None:
             self._watch.follow(self.sock)
         return super().getreply()
-
-
-def _one_address(message: Message) -> str:
-    """The one address `message` goes to; PermanentError when its recipient is none, or is
-    not one address (see the module)."""
-    recipient = message.recipient
-    if not recipient:
-        raise PermanentError(f"smtp: follow-up {message.key} has no email address")
-    local, _, domain = recipient.rpartition("@")
-    broken = any(not c.isprintable() or c in NOT_IN_AN_ADDRESS for c in recipient)
-    if broken or not local or "." not in domain.strip("."):
-        raise PermanentError(
-            f"smtp: follow-up {message.key}: the email address is not one address (two"
-            " addresses, a name, no domain, or a line break or control character that would"
-            " make a header of its own)"
-        )
-    return recipient
 
 
 def _classify(error: smtplib.SMTPException | OSError, watch: Watch) -> AdapterError:

@@ -17,6 +17,8 @@ reopened and the POST sent again once (the key makes that safe).
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
     malformed URL/scheme    PermanentError
+    not one recipient       PermanentError, nothing POSTed: an address field that is empty or
+                            holds two numbers or addresses (recipients.py)
 
 `timeout` bounds the whole send (connecting, writing the POST, reading its answer), not only
 each read: a receiver that drips its answer a byte at a time is cut off at the deadline. Of an
@@ -44,6 +46,7 @@ from guanxi.adapters.base import (
     seconds_option,
 )
 from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
+from guanxi.adapters.recipients import one_recipient
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
@@ -103,6 +106,7 @@ class WebhookAdapter(Adapter):
         return seconds_option(options, "timeout", TIMEOUT)
 
     def send(self, message: Message) -> Receipt:
+        one_recipient(self.name, message, message.channel in self.address_fields)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
         headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)

@@ -76,5 +76,13 @@ def view_masker(
     if not unmask:
         return masker(store, ruleset.schema, ids)
     shown = {"customers": len(ids), "viewed": audit.viewed(store, ids)}
+    return audited_whole(store, view, shown)
+
+
+def audited_whole(store: Store, view: View, shown: Mapping[str, Any]) -> Masker:
+    """What shows a view whole (--unmask), once the view is written to the audit log with
+    `shown` (what it shows) beside its filters."""
+    from guanxi.engine.privacy import audit  # the store's modules, when a command runs
+
     audit.record(store, view.at, view.action, view.subject, {**view.detail, **shown})
     return Masker.whole()

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import opened_store, project, store_option
+from guanxi.cli.common import given_now, opened_store, project, store_option
+from guanxi.cli.masking import View, audited_whole, unmask_option
 from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.i18n import _
@@ -19,6 +20,8 @@ from guanxi.engine.ingest.quarantine import (
     quarantined_row,
     write_quarantine_csv,
 )
+from guanxi.engine.privacy.views import Masker, quarantine_masker
+from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import Row
 
@@ -55,6 +58,7 @@ def quarantine() -> None:
     metavar="FILE",
     help="Write them to FILE as CSV (UTF-8 with a BOM, so Excel shows 中文).",
 )
+@unmask_option
 def list_command(
     kind: str | None,
     source: str | None,
@@ -63,12 +67,17 @@ def list_command(
     store: str | None,
     as_json: bool,
     csv_file: Path | None,
+    unmask: bool,
 ) -> None:
-    """List quarantined rows, newest first; ID (the first column) is what `show` takes."""
+    """List quarantined rows, newest first; ID (the first column) is what `show` takes.
+    Personal data in values and reasons is masked unless --unmask is given."""
     chosen = QuarantineFilter(kind, source)
-    opened = _opened(rules, store)
+    ruleset, opened = _opened(rules, store)
     try:
         rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
+        filters = {"kind": kind, "source": source, "csv": csv_file is not None}
+        view = View("quarantine list --unmask", given_now(None, ruleset), None, filters)
+        rows = _masked(rows, _masker(opened, ruleset, rows, unmask, view))
     finally:
         opened.close()
     if csv_file is not None:
@@ -91,11 +100,17 @@ def list_command(
 @rules_option
 @store_option
 @json_option
-def show_command(record_id: int, rules: Path | None, store: str | None, as_json: bool) -> None:
-    """One quarantined row: every problem found in it, with the value as it was read."""
-    opened = _opened(rules, store)
+@unmask_option
+def show_command(
+    record_id: int, rules: Path | None, store: str | None, as_json: bool, unmask: bool
+) -> None:
+    """One quarantined row: every problem found in it, with the value as it was read
+    (personal data masked unless --unmask is given)."""
+    ruleset, opened = _opened(rules, store)
     try:
         rows = quarantined_row(opened, record_id)
+        view = View("quarantine show --unmask", given_now(None, ruleset), None, {"id": record_id})
+        rows = _masked(rows, _masker(opened, ruleset, rows, unmask, view)) if rows else rows
     finally:
         opened.close()
     if not rows:
@@ -141,7 +156,7 @@ def clear_command(
 ) -> None:
     """Delete quarantined rows (all, or those --kind and --source choose), once corrected."""
     chosen = QuarantineFilter(kind, source)
-    opened = _opened(rules, store)
+    _ruleset, opened = _opened(rules, store)
     try:
         if not yes:
             count = count_quarantined(opened, chosen)
@@ -156,9 +171,26 @@ def clear_command(
         click.echo(_("cleared {count} quarantined row(s)").format(count=f"{cleared:,}"))
 
 
-def _opened(rules: Path | None, store: str | None) -> Store:
+def _opened(rules: Path | None, store: str | None) -> tuple[RuleSet, Store]:
     ruleset, location = project(rules, store)
-    return opened_store(ruleset, location)
+    return ruleset, opened_store(ruleset, location)
+
+
+def _masker(store: Store, ruleset: RuleSet, rows: list[Row], unmask: bool, view: View) -> Masker:
+    """Masks the records' personal data; --unmask shows it whole, audited first."""
+    if unmask:
+        return audited_whole(store, view, {"records": len(rows)})
+    return quarantine_masker(ruleset.schema, rows)
+
+
+def _masked(rows: list[Row], masker: Masker) -> list[Row]:
+    """The records with their values and reasons as `masker` shows them: the table, JSON and
+    CSV all print these."""
+    return [
+        {**row, "value": masker.text(row["value"]) if row["value"] is not None else None,
+         "reason": masker.text(row["reason"])}
+        for row in rows
+    ]  # fmt: skip
 
 
 def _print(rows: list[Row], title: str) -> None:

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
 from guanxi.engine.ingest.limit import QuarantineLimit
+from guanxi.engine.privacy.audit import entries
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store import open_store
 
@@ -157,3 +158,50 @@ def test_limits_parse() -> None:
     for bad in ("", "-1", "1.5", "120%", "ten"):
         with pytest.raises(ValueError):
             QuarantineLimit.parse(bad)
+
+
+PERSONAL = ["张三丰", "13812345678", "110101199003071234", "zhang.san@example.com", "王五"]
+
+
+def test_quarantined_personal_data_is_masked_unless_unmasked_and_audited(
+    where: str, tmp_path: Path
+) -> None:
+    """A name and a phone number refused for an invisible character, a broken line holding a
+    name, an ID-card number and an e-mail address: masked in the table, JSON, CSV and `show`
+    alike; --unmask shows them whole, and is in the audit log first."""
+    lines = ["customer_id,name,kind,balance,phone",
+             "C1,张三丰\x07,personal,100,13800000001",
+             "C2,李娜,personal,100,13812345678\x07",
+             "C3,王五,110101199003071234,zhang.san@example.com,1,2,3"]  # fmt: skip
+    Path("p.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run(where, "load", "customers", "p.csv").exit_code == 3
+    csv_file = tmp_path / "q.csv"
+    listed = run(where, "quarantine", "list", "--json")
+    ids = [str(r["id"]) for r in json.loads(listed.stdout)["quarantined"]]
+    outputs = [
+        listed.stdout,
+        run(where, "quarantine", "list").stdout,
+        run(where, "quarantine", "list", "--csv", str(csv_file)).stdout,
+        csv_file.read_text("utf-8-sig"),
+        *(run(where, "quarantine", "show", record).stdout for record in ids),
+    ]
+    for output in outputs:
+        assert not [value for value in PERSONAL if value in output], output
+    assert "张*****7" in outputs[0] and "C3…,3" in outputs[0]  # 张三丰\\x07, the line
+    assert audited(where) == []
+    whole = run(where, "quarantine", "list", "--json", "--unmask")
+    assert all(value in whole.stdout for value in PERSONAL)
+    shown = run(where, "quarantine", "show", ids[-1], "--unmask")
+    assert "张三丰" in shown.stdout
+    assert audited(where) == [
+        ("quarantine show --unmask", {"id": int(ids[-1]), "records": 1}),
+        ("quarantine list --unmask", {"kind": None, "source": None, "csv": False, "records": 3}),
+    ]
+
+
+def audited(where: str) -> list[tuple[str, dict[str, object]]]:
+    store = open_store(where)
+    try:
+        return [(entry["action"], entry["detail"]) for entry in entries(store)]
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from guanxi.cli.main import cli
 from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -585,3 +586,62 @@ def test_a_feedback_score_outside_1_to_5_is_quarantined(
         (2, "score", "9223372036854775807 is above 5, the highest value allowed"),
         (3, "score", "0 is below 1, the lowest value allowed"),
     ]
+
+
+@pytest.mark.every_store
+def test_an_event_id_stored_with_other_content_is_quarantined_not_dropped(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    app = event("E2", "login", channel="app")
+    first = write(
+        tmp_path, "e1.jsonl", event("E1", amount="1000"), app, event("E3", "login", channel="app")
+    )
+    assert counts(events(store, ruleset, first)) == (3, 0, 0, 0)
+    other_customer = json.loads(event("E1", amount="1000")) | {"customer_id": "C2"}
+    counter = event("E3", "login", channel="counter")
+    again = write(tmp_path, "e2.jsonl", json.dumps(other_customer), app, counter)
+    report = events(store, ruleset, again)
+    assert counts(report) == (0, 0, 1, 2)
+    assert (report.read, report.loaded) == (3, 1)
+    assert quarantined(store) == [
+        (1, "id", "event id 'E1' is already stored with another customer_id: an event id names"
+         " one event and a stored event is never changed; give this event an id of its own, or"
+         " take the line out if it is the stored event"),
+        (3, "id", "event id 'E3' is already stored with another channel: an event id names"
+         " one event and a stored event is never changed; give this event an id of its own, or"
+         " take the line out if it is the stored event"),
+    ]  # fmt: skip
+    kept = store.execute("SELECT id, customer_id, payload FROM events ORDER BY id")
+    assert [(r["id"], r["customer_id"], json.loads(r["payload"])) for r in kept] == [
+        ("E1", "C1", {"amount": 1000.0}), ("E2", "C1", {"channel": "app"}),
+        ("E3", "C1", {"channel": "app"}),
+    ]  # fmt: skip
+
+
+def test_a_reused_event_id_is_explained_in_chinese(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    events(store, ruleset, write(tmp_path, "e1.jsonl", event("E1", amount="1000")))
+    with language("zh"):
+        events(store, ruleset, write(tmp_path, "e2.jsonl", event("E1", "login", channel="app")))
+    [(_line, _field, reason)] = quarantined(store)
+    assert reason.startswith("事件 ID 'E1' 已经存有一个事件，但其 type, amount, channel 不同")
+
+
+@pytest.mark.every_store
+def test_an_id_given_as_a_json_number_is_its_text(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """7 and 7.0 are one event, as 42 and 42.0 are one customer; letter case counts in ids, as
+    it does in customer keys (d1 and D1 are two events)."""
+    numbered = [json.loads(event("E")) | {"id": given} for given in (7, 7.0, 7.5)]
+    cased = [event("d1"), event("D1")]
+    path = write(tmp_path, "e.jsonl", *map(json.dumps, numbered), *cased)
+    report = events(store, ruleset, path)
+    assert (report.inserted, report.quarantined) == (4, 1)
+    assert quarantined(store) == [(2, "id", "duplicate id '7': already on line 1")]
+    ids = store.execute("SELECT id FROM events ORDER BY id")
+    assert [r["id"] for r in ids] == ["7", "7.5", "D1", "d1"]
+    person = {"customer_id": 42.0, "name": "张三", "kind": "personal"}
+    customers(store, ruleset, write(tmp_path, "c.jsonl", json.dumps(person, ensure_ascii=False)))
+    assert stored(store, "42")["name"] == "张三"

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from guanxi.adapters.base import Message, RetryableError
+from guanxi.adapters.base import Adapter, Message, PermanentError, RetryableError
 from guanxi.adapters.registry import load_adapter
 from guanxi.cli.main import cli
 from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.dispatch.outcomes import MAX_RETRY_AFTER
+from guanxi.engine.i18n import language
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -216,3 +217,70 @@ def test_a_receivers_retry_after_beyond_reason_delays_without_breaking_the_batch
         assert row["status"] == "pending"
         next_at = dt.datetime.fromisoformat(row["next_attempt_at"])
         assert NOW < next_at <= NOW + MAX_RETRY_AFTER
+
+
+@contextlib.contextmanager
+def sms_webhook(seen: list[str]) -> Iterator[Adapter]:
+    """A webhook adapter sending SMS to the `phone` field, to a receiver that notes each POST
+    in `seen` and answers 200."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.path)
+        headers(handler, 200, 2)
+        handler.wfile.write(b"{}")
+
+    fields = {"sms": "phone"}
+    with receiver(answer) as url, load_adapter("webhook", url=url, address_fields=fields) as sms:
+        yield sms
+
+
+def message_to(ruleset: RuleSet, phone: str | None, channel: str = "sms") -> Message:
+    row = invitation("C0001", "E1", NOW, channel=channel).row("b1", NOW)
+    customer = {"customer_id": "C0001", "name": "张三", "phone": phone, "email": phone}
+    adapter = load_adapter("console", address_fields={"sms": "phone", "email": "email"})
+    return adapter.render(row, customer, ruleset.templates)
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["13800138000;13900139000", "13800138000,13900139000", "13800138000，13900139000",
+     "13800138000 / 13900139000", "1380013800013900139000", "13800138000\n13900139000",
+     "138+00138000", "zhang@example.com;li@example.com", "张三 <zhang@example.com>", None],
+)  # fmt: skip
+def test_webhook_refuses_a_recipient_that_is_not_one_number(
+    ruleset: RuleSet, recipient: str | None
+) -> None:
+    """As SMTP refuses two addresses: an SMS to `13800138000;13900139000` would reach
+    someone else too, or make the gateway fail in its own way; nothing is POSTed."""
+    seen: list[str] = []
+    refused = pytest.raises(PermanentError, match=r"not one address|has no sms address")
+    with sms_webhook(seen) as adapter, refused:
+        adapter.send(message_to(ruleset, recipient))
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "recipient", ["13800138000", "+86 138-0013-8000", "(010) 6512 3456", "zhang@example.com",
+                  "app-user-42"],
+)  # fmt: skip
+def test_webhook_sends_to_one_number_or_address(ruleset: RuleSet, recipient: str) -> None:
+    seen: list[str] = []
+    with sms_webhook(seen) as adapter:
+        assert adapter.send(message_to(ruleset, recipient)).detail == "200"
+    assert len(seen) == 1
+
+
+@pytest.mark.every_store
+def test_two_numbers_in_the_phone_field_are_dead_at_once_with_the_reason(
+    store: Store, ruleset: RuleSet
+) -> None:
+    two = "13800138000;13900139000"
+    store.upsert_customers([{"customer_id": "C0001", "phone": two, "consent_sms": True}])
+    insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
+    seen: list[str] = []
+    with sms_webhook(seen) as adapter, language("zh"):
+        report = dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    assert (report.dead, seen) == (1, [])
+    [row] = store.execute("SELECT status, reason FROM followups")
+    assert row["status"] == "dead"
+    assert "地址不是单独一个地址" in row["reason"] and "请更正客户的 sms 地址" in row["reason"]

@@ -12,7 +12,8 @@ Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encodi
   so a file of bad rows takes no more memory than a file of good ones.
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
-  again changes nothing.
+  again changes nothing. An event id already stored with other content (another type,
+  customer, time or field) is quarantined too (reused.py); the same event again is unchanged.
 - A customer erased at their request (`guanxi customer erase`) is not loaded again, nor are
   their events: the row is quarantined with the date and receipt of the erasure, and with the
   customer's pseudonym in place of anything they gave.
@@ -45,6 +46,7 @@ from guanxi.engine.ingest.formats import (
 )
 from guanxi.engine.ingest.headers import customer_headers, event_headers, renamed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
+from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
 from guanxi.engine.plan.followups import iso
@@ -57,6 +59,7 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (done, total): bytes for text files, rows for Parquet."""
 
 Write = Callable[[list[Row]], dict[str, int]]
+Refuse = Callable[[Store, list[Row]], list[tuple[int, list[Problem]]]]
 KEEP_PROBLEMS = 20
 VALUE_SHOWN = 200  # characters of a bad value kept in the quarantine
 
@@ -134,13 +137,24 @@ class _Load:
         self.good: list[Row] = []
         self.lines: list[int] = []  # the row number of each of `good`
         self.bad: list[Row] = []
+        self.refused: Refuse | None = None
 
     def warn(self, message: str) -> None:
         message = printable(message)  # names of columns come from the file
         if message not in self.report.warnings:
             self.report.warnings.append(message)
 
-    def run(self, check: Check, key: str, write: Write, progress: Progress | None) -> LoadReport:
+    def run(
+        self,
+        check: Check,
+        key: str,
+        write: Write,
+        progress: Progress | None,
+        refused: Refuse | None = None,
+    ) -> LoadReport:
+        """`refused`: the rows of a written batch the store kept unchanged but that must be
+        quarantined after all (an event id stored with other content)."""
+        self.refused = refused
         for number, record in self.source.records:
             self._take(number, record, check, key)
             if len(self.good) + len(self.bad) >= BATCH_ROWS:
@@ -178,18 +192,29 @@ class _Load:
         report = self.report
         self.bad += quarantine_records(report.kind, report.source, number, problems, self.now)
 
+    def _refused(self, counts: dict[str, int]) -> int:
+        """Quarantine the written rows `self.refused` finds among those kept unchanged."""
+        if self.refused is None or not counts.get("unchanged"):
+            return 0
+        found = self.refused(self.store, self.good)
+        for position, problems in found:
+            self._quarantine(self.lines[position], problems)
+        return len(found)
+
     def _flush(self, write: Write, progress: Progress | None) -> None:
         report = self.report
         with self.store.transaction():
             counts = write(self.good) if self.good else {}
+            refused = self._refused(counts)
             if self.bad:
                 self.store.quarantine(self.bad)
         room = KEEP_PROBLEMS - len(report.problems)
         report.problems.extend(
             {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in self.bad[:room]
         )
-        report.loaded += len(self.good)
+        report.loaded += len(self.good) - refused
         report.read = report.loaded + report.quarantined
+        counts["unchanged"] = counts.get("unchanged", 0) - refused
         for name in ("inserted", "updated", "unchanged"):
             setattr(report, name, getattr(report, name) + counts.get(name, 0))
         self.good, self.lines, self.bad = [], [], []
@@ -268,7 +293,7 @@ def load_events(
         check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
         write = _stamped(store.insert_events, {"loaded_at": load.now})
         with store.bulk_writes():
-            return load.run(check, "id", write, progress)
+            return load.run(check, "id", write, progress, refused=reused_ids)
 
 
 def load_consents(

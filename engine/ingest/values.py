@@ -5,9 +5,11 @@ How values are read (business users ask about these, so they are decided here on
 - Spaces around a value are removed; an empty cell, a JSON null and a missing JSON key all
   mean "no value".
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
-  `ＣＵＳＴ００１`, typed in full width, is `CUST001`). Line breaks and tabs are fine in
-  text; other invisible control characters (NUL, escape, ...) and broken characters (a JSON
-  `\\ud800` escape) are rejected: a store cannot keep them all, and a person cannot see them.
+  `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
+  banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
+  Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
+  ...) and broken characters (a JSON `\\ud800` escape) are rejected: a store cannot keep them
+  all, and a person cannot see them.
   An id takes neither line breaks nor invisible format characters (a zero-width space).
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
@@ -116,15 +118,27 @@ def shown(value: Any) -> str:
     return _cut(printable(json.dumps(value, ensure_ascii=False, default=str)))
 
 
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise Invalid(_("expected text, got {value}").format(value=shown(value)))
+
+
 def _reader(
-    unseen: re.Pattern[str], limit: int, same: Callable[[str], str] = str.strip
+    unseen: re.Pattern[str],
+    limit: int,
+    same: Callable[[str], str] = str.strip,
+    not_text: Callable[[Any], str | None] = _text,
 ) -> Callable[[Any], str | None]:
     """Reads text of at most `limit` characters without `unseen` ones (the usual case: one
-    length and one search), written as `same` writes it."""
+    length and one search), written as `same` writes it; a value that is not text (a JSON
+    number) is read by `not_text`."""
 
     def read(value: Any) -> str | None:
         if type(value) is not str:
-            return _text(value)
+            return not_text(value)
         value = same(value)
         if len(value) <= limit and not unseen.search(value):
             return value or None
@@ -133,12 +147,13 @@ def _reader(
     return read
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(value)
-    raise Invalid(_("expected text, got {value}").format(value=shown(value)))
+def _id_text(value: Any) -> str | None:
+    """An id given as a number (JSON, Parquet) as the text it stands for: `7.0` is `7`."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    return _text(value)
 
 
 def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
@@ -157,7 +172,7 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
 
 
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
-identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id)
+identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
 
 
 def number(value: Any) -> float | None:

@@ -16,7 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guanxi.engine.privacy.personal import FIELD_KINDS, mask_as, mask_personal_numbers
+from guanxi.engine.privacy.personal import (
+    FIELD_KINDS,
+    mask_as,
+    mask_id,
+    mask_personal_numbers,
+)
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset.models import Schema
@@ -140,3 +145,21 @@ def masker(store: Store, schema: Schema, ids: Iterable[str]) -> Masker:
     """What masks a view of the customers `ids`."""
     kinds, ids = personal_fields(schema), set(ids)
     return Masker.of(kinds, customer_records(store, schema, kinds, ids), ids)
+
+
+def quarantine_masker(schema: Schema, records: Iterable[Mapping[str, Any]]) -> Masker:
+    """What masks quarantine records (`guanxi quarantine`): the value of a personal field,
+    wherever it appears (a reason quotes it too), and a whole row as read (a record without a
+    field: an unreadable line holds a customer's data in no known place) as an id is masked;
+    and any number or address in their text. A field of an event is known by its name."""
+    kinds = personal_fields(schema)
+    known = {}
+    for record in records:
+        value, name = record.get("value"), record.get("field")
+        if value is None or len(value) < SHORTEST:
+            continue
+        if name is None:
+            known[value] = mask_id(value)
+        elif kind := kinds.get(name) or FIELD_KINDS.get(name):
+            known[value] = mask_as(kind, value)
+    return Masker(known)
