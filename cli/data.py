@@ -6,7 +6,7 @@ import datetime as dt
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.events import show as show_planned
+from guanxi.cli.masking import masked_records
 from guanxi.cli.options import encoding_option, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.demo_data import write_demo_data
@@ -32,6 +33,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest import LoadReport, load_consents, load_customers, load_events
 from guanxi.engine.ingest.limit import Loader, QuarantineLimit, load_within
 from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.privacy.views import quarantine_masker
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import shown_location
@@ -183,7 +185,7 @@ def _load(
     store = opened_store(ruleset, location, create=True)
     where = shown_location(location or ruleset.settings.store)
     try:
-        report = _run(load, store, ruleset, now, where, as_json)
+        report = _masked(_run(load, store, ruleset, now, where, as_json), ruleset)
         planned = plan_new_events(store, ruleset, now) if plan else None
     finally:
         store.close()
@@ -218,7 +220,7 @@ def _run(
                 load.loader, load.limit, store, ruleset, load.file, now, progress, load.encoding
             )
     except TooManyQuarantined as error:
-        refused = typing.cast(LoadReport, error.report)
+        refused = _masked(typing.cast(LoadReport, error.report), ruleset)
         if as_json:
             print_json({"refused": str(error), **refused.as_dict()})
         else:
@@ -245,6 +247,13 @@ def _progress_bar(file: Path) -> Iterator[Callable[[int, int], None] | None]:
             _("loading {file}").format(file=file.name), total=None if rows else file.stat().st_size
         )
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _masked(report: LoadReport, ruleset: RuleSet) -> LoadReport:
+    """The report with its problems' personal data masked: a load's output lands in terminals,
+    cron mails and logs; `guanxi quarantine list --unmask` shows them whole, audited."""
+    problems = masked_records(report.problems, quarantine_masker(ruleset.schema, report.problems))
+    return replace(report, problems=problems)
 
 
 def _print_report(report: LoadReport, store: str) -> None:

@@ -86,3 +86,13 @@ def audited_whole(store: Store, view: View, shown: Mapping[str, Any]) -> Masker:
 
     audit.record(store, view.at, view.action, view.subject, {**view.detail, **shown})
     return Masker.whole()
+
+
+def masked_records(rows: list[dict[str, Any]], masker: Masker) -> list[dict[str, Any]]:
+    """Quarantine records (stored, or a load's first problems) with their values and reasons as
+    `masker` shows them: every table, JSON and CSV of them prints these."""
+    return [
+        {**row, "value": masker.text(row["value"]) if row["value"] is not None else None,
+         "reason": masker.text(row["reason"])}
+        for row in rows
+    ]  # fmt: skip

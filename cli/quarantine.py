@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from guanxi.cli.common import given_now, opened_store, project, store_option
-from guanxi.cli.masking import View, audited_whole, unmask_option
+from guanxi.cli.masking import View, audited_whole, masked_records, unmask_option
 from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.i18n import _
@@ -77,7 +77,7 @@ def list_command(
         rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
         filters = {"kind": kind, "source": source, "csv": csv_file is not None}
         view = View("quarantine list --unmask", given_now(None, ruleset), None, filters)
-        rows = _masked(rows, _masker(opened, ruleset, rows, unmask, view))
+        rows = masked_records(rows, _masker(opened, ruleset, rows, unmask, view))
     finally:
         opened.close()
     if csv_file is not None:
@@ -110,7 +110,7 @@ def show_command(
     try:
         rows = quarantined_row(opened, record_id)
         view = View("quarantine show --unmask", given_now(None, ruleset), None, {"id": record_id})
-        rows = _masked(rows, _masker(opened, ruleset, rows, unmask, view)) if rows else rows
+        rows = masked_records(rows, _masker(opened, ruleset, rows, unmask, view)) if rows else rows
     finally:
         opened.close()
     if not rows:
@@ -181,16 +181,6 @@ def _masker(store: Store, ruleset: RuleSet, rows: list[Row], unmask: bool, view:
     if unmask:
         return audited_whole(store, view, {"records": len(rows)})
     return quarantine_masker(ruleset.schema, rows)
-
-
-def _masked(rows: list[Row], masker: Masker) -> list[Row]:
-    """The records with their values and reasons as `masker` shows them: the table, JSON and
-    CSV all print these."""
-    return [
-        {**row, "value": masker.text(row["value"]) if row["value"] is not None else None,
-         "reason": masker.text(row["reason"])}
-        for row in rows
-    ]  # fmt: skip
 
 
 def _print(rows: list[Row], title: str) -> None:

@@ -167,18 +167,24 @@ def test_quarantined_personal_data_is_masked_unless_unmasked_and_audited(
     where: str, tmp_path: Path
 ) -> None:
     """A name and a phone number refused for an invisible character, a broken line holding a
-    name, an ID-card number and an e-mail address: masked in the table, JSON, CSV and `show`
-    alike; --unmask shows them whole, and is in the audit log first."""
+    name, an ID-card number and an e-mail address: masked in the load's own report (refused or
+    not), the table, JSON, CSV and `show` alike; --unmask shows them whole, and is in the
+    audit log first."""
     lines = ["customer_id,name,kind,balance,phone",
              "C1,张三丰\x07,personal,100,13800000001",
              "C2,李娜,personal,100,13812345678\x07",
              "C3,王五,110101199003071234,zhang.san@example.com,1,2,3"]  # fmt: skip
     Path("p.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert run(where, "load", "customers", "p.csv").exit_code == 3
+    refused = run(where, "load", "customers", "p.csv", "--json", "--max-quarantine", "1")
+    assert refused.exit_code == 1 and json.loads(refused.stdout)["problems"]
+    loaded = run(where, "load", "customers", "p.csv")
+    assert loaded.exit_code == 3
     csv_file = tmp_path / "q.csv"
     listed = run(where, "quarantine", "list", "--json")
     ids = [str(r["id"]) for r in json.loads(listed.stdout)["quarantined"]]
     outputs = [
+        refused.stdout,
+        loaded.stdout,
         listed.stdout,
         run(where, "quarantine", "list").stdout,
         run(where, "quarantine", "list", "--csv", str(csv_file)).stdout,
@@ -187,7 +193,7 @@ def test_quarantined_personal_data_is_masked_unless_unmasked_and_audited(
     ]
     for output in outputs:
         assert not [value for value in PERSONAL if value in output], output
-    assert "张*****7" in outputs[0] and "C3…,3" in outputs[0]  # 张三丰\\x07, the line
+    assert "张*****7" in outputs[2] and "C3…,3" in outputs[2]  # 张三丰\\x07, the line
     assert audited(where) == []
     whole = run(where, "quarantine", "list", "--json", "--unmask")
     assert all(value in whole.stdout for value in PERSONAL)
