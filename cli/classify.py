@@ -22,10 +22,11 @@ from guanxi.cli.common import (
 from guanxi.cli.consent import print_ledger
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import ID, encoding_option, rules_option
-from guanxi.cli.output import console, print_json, table
+from guanxi.cli.output import console, print_diagnostics, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
@@ -118,7 +119,8 @@ def classify_command(
 ) -> None:
     """Sort every customer into a tier, a relationship level and a strategy; print the
     tier × level table and how many customers moved; plan the follow-ups their moves trigger
-    (on_enter / on_leave steps)."""
+    (on_enter / on_leave steps). Warns, at the rule, of a tier, level or strategy that held
+    customers at the last run and holds none now, or that now holds nine in ten of them."""
     engine = _checked_engine(engine, snapshot, master, output)
     memory = _checked_memory(memory_limit, engine)
     csv_only(snapshot, encoding)
@@ -137,10 +139,20 @@ def classify_command(
         written = spark.folder(opened) if engine == "spark" else None
     finally:
         opened.close()
+    lines = ladder_lines(ruleset)
+    warnings = shift_warnings(report, ruleset, lines)
     if as_json:
         extra = {"output": str(written)} if written else {}
-        print_json({**report.to_dict(), **extra, "followups_from_transitions": moves.to_dict()})
+        print_json(
+            {
+                **report.to_dict(),
+                **extra,
+                "followups_from_transitions": moves.to_dict(),
+                "warnings": [w.as_json() for w in warnings],
+            }
+        )
     else:
+        print_diagnostics(warnings, lines)
         _print_report(report, ruleset, snapshot)
         if written:
             console().print(

@@ -113,6 +113,10 @@ CODES: dict[str, str] = {
         "Warning: a template holds placeholder text (……, ..., XX, TODO, 待补充) that would be"
         " sent as it stands."
     ),
+    "template-event-field": N_(
+        "Warning: a template reads an event field that the step's event may lack (not"
+        " required in schema.yaml), does not have, or a step that follows no event."
+    ),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
     "invalid-retention": N_(
@@ -160,6 +164,14 @@ CODES: dict[str, str] = {
     "unreachable-rule": N_("Warning: no customer the schema allows can match this rule or step."),
     "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
+    "group-emptied": N_(
+        "Warning (classify, simulate): a tier, level or strategy that held customers at the"
+        " last classification holds none now."
+    ),
+    "group-swallows": N_(
+        "Warning (classify, simulate): one tier, level or strategy now holds more than 90 % of"
+        " the customers, where it held less than half at the last classification."
+    ),
 }
 
 

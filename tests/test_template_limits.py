@@ -163,7 +163,7 @@ def test_validate_reports_an_unknown_filter_instead_of_failing(project: Path) ->
 def test_validate_passes_a_template_whose_cost_depends_on_the_data(project: Path) -> None:
     with_body(project, "usage_tips", '    body: "{% for i in range(event.times) %}.{% endfor %}"')
     schema = project / "schema.yaml"
-    times = "fields: {times: {type: integer, label: 次数}, product:"
+    times = "fields: {times: {type: integer, label: 次数, required: true}, product:"
     schema.write_text(
         schema.read_text(encoding="utf-8").replace("fields: {product:", times, 1), encoding="utf-8"
     )

@@ -13,6 +13,7 @@ Customers that left the population keep their last assignment.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from guanxi.engine.classify.hold import (
     held_changes,
     same,
 )
-from guanxi.engine.classify.report import RunReport
+from guanxi.engine.classify.report import PreviousRun, RunReport, groups_of
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.assignments import (
@@ -96,6 +97,26 @@ def finish_run(store: Store, report: RunReport) -> None:
             "counts": report.counts_json(),
             "id": report.run_id,
         },
+    )
+
+
+def previous_run(store: Store, run_id: int) -> PreviousRun | None:
+    """The last run finished before `run_id`, with the distribution it counted; None for a
+    store's first run (or one before runs kept their counts)."""
+    rows = store.execute(
+        "SELECT id, ruleset_hash, started_at, customers, counts FROM classification_runs"
+        " WHERE id < :id AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        {"id": run_id},
+    )
+    if not rows or rows[0]["counts"] is None:
+        return None
+    row = rows[0]
+    return PreviousRun(
+        int(row["id"]),
+        row["ruleset_hash"],
+        dt.datetime.fromisoformat(row["started_at"]),
+        int(row["customers"] or 0),
+        groups_of(json.loads(row["counts"])),
     )
 
 

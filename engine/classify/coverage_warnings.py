@@ -45,14 +45,14 @@ def _rule_warning(
             kind=kind, name=rule.name, where=rule.where, total=total
         )
         hint = _("the {kind} rules above it already catch every customer").format(kind=kind)
-        return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
+        return warning_at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
     if rule.gets == 0:
         message = _(
             "{kind} '{name}' ({where}) gets 0 of {total} customers;"
             " its condition alone matches {alone}"
         ).format(kind=kind, name=rule.name, where=rule.where, total=total, alone=f"{rule.alone:,}")
         hint = _unknown_name(ruleset, rule) or _nobody_hint(rule)
-        return _at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
+        return warning_at(rule.origin, rule.name, lines, "catches-no-customer", message, hint)
     if rule.gets == cov.customers and rule.condition is not None:
         message = _("{kind} '{name}' ({where}) gets all {total} customers").format(
             kind=kind, name=rule.name, where=rule.where, total=total
@@ -61,7 +61,7 @@ def _rule_warning(
             "no customer is left for the other {kind} rules: check its condition;"
             " a rule meant for everyone belongs last, without 'when:'"
         ).format(kind=kind)
-        return _at(rule.origin, rule.name, lines, "catches-every-customer", message, hint)
+        return warning_at(rule.origin, rule.name, lines, "catches-every-customer", message, hint)
     return None
 
 
@@ -124,10 +124,12 @@ def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
         hint = _("none of the {count} customers of {level} meets its when: {when}").format(
             count=f"{of_level:,}", level=level, when=step.when
         )
-    return _at(step.origin, step.step, lines, "catches-no-customer", message, hint)
+    return warning_at(step.origin, step.step, lines, "catches-no-customer", message, hint)
 
 
-def _at(origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str) -> Diagnostic:
+def warning_at(
+    origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str
+) -> Diagnostic:
     """A warning pointing at `name` on the rule's line (else at the line's start)."""
     source = lines.get(origin.file, ())
     text = source[origin.line - 1] if 0 < origin.line <= len(source) else ""

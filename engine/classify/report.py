@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+Groups = dict[str, dict[str | None, int]]
+"""Customers per group of each ladder: {'tier': {'valuable': 3000, …}, 'level': …, …}."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,25 @@ class Cell:
     strategy: str | None
     customers: int
     gold: int
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The store's run before a run, as `classification_runs` recorded it."""
+
+    run_id: int
+    ruleset_hash: str
+    started_at: dt.datetime
+    customers: int
+    groups: Groups
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ruleset_hash": self.ruleset_hash,
+            "started_at": self.started_at.isoformat(),
+            "customers": self.customers,
+        }
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,7 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     held: int = 0  # customers a ladder's `hold:` keeps on their old answer for now
     problems: tuple[dict[str, Any], ...] = ()  # the first problems of the rejected rows
+    previous: PreviousRun | None = None  # the store's run before this one, if any
 
     @property
     def seconds(self) -> float:
@@ -58,6 +81,10 @@ class RunReport:
             counts[cell.strategy] = counts.get(cell.strategy, 0) + cell.customers
         return counts
 
+    def groups(self) -> Groups:
+        """Customers per tier, per level and per strategy."""
+        return groups_of(self.counts())
+
     def counts_json(self) -> str:
         """The distribution as stored in `classification_runs.counts`."""
         return json.dumps(self.counts(), ensure_ascii=False, sort_keys=True)
@@ -78,6 +105,7 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cells")
+        data["previous"] = self.previous.to_dict() if self.previous else None
         data.update(self.counts(), seconds=round(self.seconds, 3))
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat()
@@ -92,3 +120,14 @@ def _sort_key(item: tuple[tuple[str | None, str | None], int]) -> tuple[str, str
 def cells_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[Cell, ...]:
     """Cells from (tier, level, strategy, customers, gold) rows."""
     return tuple(Cell(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows)
+
+
+def groups_of(counts: Mapping[str, Any]) -> Groups:
+    """Customers per group of each ladder, from a run's `counts` (as `counts()` gives them)."""
+    found: Groups = {"tier": {}, "level": {}, "strategy": {}}
+    for row in counts.get("tier_level", ()):
+        for kind in ("tier", "level"):
+            found[kind][row[kind]] = found[kind].get(row[kind], 0) + int(row["customers"])
+    for row in counts.get("strategies", ()):
+        found["strategy"][row["strategy"]] = int(row["customers"])
+    return found

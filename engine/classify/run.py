@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from guanxi.engine.classify.apply import (
@@ -14,6 +15,7 @@ from guanxi.engine.classify.apply import (
     changed_from_result,
     drop_temporary,
     finish_run,
+    previous_run,
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
@@ -86,17 +88,22 @@ def classify(
             timings=watch.laps,
             held=held,
         )
-        close_run(store, report, after, watch)
+        report = close_run(store, report, after, watch)
     return report
 
 
-def close_run(store: Store, report: RunReport, after: AfterRun | None, watch: Stopwatch) -> None:
-    """Record the finished run and run what commits with it, inside the run's transaction."""
+def close_run(
+    store: Store, report: RunReport, after: AfterRun | None, watch: Stopwatch
+) -> RunReport:
+    """Record the finished run and run what commits with it, inside the run's transaction;
+    the report, with the run before it (to compare the distributions: shifts.py)."""
+    report = replace(report, previous=previous_run(store, report.run_id))
     finish_run(store, report)
     drop_temporary(store)
     if after is not None:
         after(report.run_id)
         watch.lap("after run")
+    return report
 
 
 # a 256 MB page cache; temp tables and sorts in memory; the store's file not memory-mapped:

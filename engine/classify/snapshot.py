@@ -426,7 +426,7 @@ def _write_back(
                 held,
                 written.problems,
             )
-            close_run(store, report, written.after, watch)
+            report = close_run(store, report, written.after, watch)
     watch.lap("commit store")
     commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")

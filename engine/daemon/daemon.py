@@ -55,6 +55,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from guanxi.engine.classify.chosen import classify_chosen
+from guanxi.engine.classify.shifts import shift_warnings
 from guanxi.engine.clock import Clock
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
@@ -340,6 +341,11 @@ class Daemon:
         report, reason = classify_chosen(self.store, ruleset, now, after=planner)
         if reason is not None:
             log.warning("classified inside the store", extra={"reason": str(reason)})
+        for warning in shift_warnings(report, ruleset, {}):
+            log.warning(
+                "classification moved customers",
+                extra={"diagnostic": warning.headline(), "hint": warning.hint},
+            )
         moves = planner.planned
         self.metrics.planned("transitions", moves.new)
         log.info(

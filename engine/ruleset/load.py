@@ -74,6 +74,7 @@ from guanxi.engine.ruleset.ruleset import (
 )
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
 from guanxi.engine.ruleset.sizes import SizeError, parse_memory
+from guanxi.engine.ruleset.template_events import check_template_events
 from guanxi.engine.timing import (
     DURATION_SECONDS,
     TimingError,
@@ -237,6 +238,7 @@ def _build(project: Project) -> RuleSet | None:
     if templates:
         used = _templates_used(steps) if _readable(project, "playbooks.yaml") else None
         check_templates(project, templates, schema, used)
+        check_template_events(project, templates, schema, steps)
     if _readable(project, "playbooks.yaml"):
         known = dataclasses.replace(known, steps=step_ids)
     if _readable(project, "tiers.yaml"):

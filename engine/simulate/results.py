@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import NO_OWNER, Workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import Feed
-from guanxi.engine.simulate.run import Counts, Delivery, Ran, Window
+from guanxi.engine.simulate.run import Counts, Delivery, Night, Ran, Window
 from guanxi.engine.store.base import Store
 
 Cell = tuple[str | None, str | None]  # (tier, level)
@@ -56,6 +56,7 @@ class RunResult:
     seconds: float
     feed: Feed | None = None
     kept: Path | None = None  # the copy, when it was kept
+    shifts: list[Night] = field(default_factory=list)  # nights that emptied a group, …
 
     @property
     def capacity(self) -> int | None:
@@ -100,6 +101,7 @@ def measure(
         pending_after(store, window.end),
         ran.last_night,
         seconds,
+        shifts=ran.shifts,
     )
 
 
@@ -239,7 +241,19 @@ class RunSection:
                     " would have delivered already"
                 ).format(n=f"{backlog:,}")
             )
-        return lines + self._event_notes()
+        return lines + self._event_notes() + self._shift_notes()
+
+    def _shift_notes(self) -> list[str]:
+        """The nights that emptied a group or moved most customers into one, with the rule
+        to look at (engine/classify/shifts.py)."""
+        zone, lines = self.result.window.zone, []
+        for night in self.result.shifts:
+            day = night.at.astimezone(zone).date().isoformat()
+            lines.append(
+                _("night of {day}: {warning}").format(day=day, warning=night.warning.headline())
+            )
+            lines.append("  " + _("hint:") + " " + (night.warning.hint or ""))
+        return lines
 
     def _event_notes(self) -> list[str]:
         r, feed = self.result, self.result.feed
@@ -374,6 +388,9 @@ class RunSection:
             "notes": self.notes(),
             **{table.name.removeprefix(f"{r.label}_"): table.records() for table in self.tables()},
             "events": _feed_dict(r.feed),
+            "warnings": [
+                {"night": night.at.isoformat(), **night.warning.as_json()} for night in r.shifts
+            ],
             "kept": str(r.kept) if r.kept else None,
         }
 

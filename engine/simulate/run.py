@@ -33,10 +33,12 @@ from typing import Any
 from guanxi.adapters.base import address_fields
 from guanxi.adapters.recording import Recorded, RecordingAdapter
 from guanxi.engine.classify import classify, classify_snapshot
+from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import dispatch_settings
 from guanxi.engine.daemon.delivery import channels_of
 from guanxi.engine.daemon.tick import TickReport, plan_ahead, tick
+from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import occurrences
 from guanxi.engine.plan.transitions import TransitionPlanner
@@ -161,11 +163,21 @@ class Delivery:
 
 @dataclass
 class Ran:
-    """A run as it happened: what was delivered, what was done, the last night."""
+    """A run as it happened: what was delivered, what was done, the last night, and the
+    nights that emptied a group or moved most customers into one (shifts.py)."""
 
     deliveries: list[Delivery]
     counts: Counts
     last_night: dt.datetime | None  # when the last classification ran
+    shifts: list[Night] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Night:
+    """A warning of one night's classification."""
+
+    at: dt.datetime
+    warning: Diagnostic
 
 
 def daemon_jobs(ruleset: RuleSet, window: Window) -> list[Job]:
@@ -215,6 +227,8 @@ class _Run:
         self.counts = Counts()
         self.last_night: dt.datetime | None = None
         self.delivered: list[Delivery] = []
+        self.shifts: list[Night] = []
+        self.lines = ladder_lines(ruleset)
 
     def run(self, progress: Progress | None) -> Ran:
         start = self.window.start
@@ -235,7 +249,7 @@ class _Run:
             if progress is not None and done:
                 progress(done, len(hours))
         self.recorder.close()
-        return Ran(self.delivered, self.counts, self.last_night)
+        return Ran(self.delivered, self.counts, self.last_night, self.shifts)
 
     def jobs(self) -> list[Job]:
         return daemon_jobs(self.ruleset, self.window)
@@ -254,9 +268,11 @@ class _Run:
         """Re-sort every customer and plan the steps their moves trigger (the daemon's job)."""
         planner = TransitionPlanner(self.store, self.ruleset, now)
         if self.snapshot is not None and isinstance(self.store, SQLiteStore):
-            classify_snapshot(self.store, self.ruleset, now, self.snapshot, after=planner)
+            report = classify_snapshot(self.store, self.ruleset, now, self.snapshot, after=planner)
         else:
-            classify(self.store, self.ruleset, now, after=planner)
+            report = classify(self.store, self.ruleset, now, after=planner)
+        warnings = shift_warnings(report, self.ruleset, self.lines)
+        self.shifts += [Night(now, warning) for warning in warnings]
         moves = planner.planned
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
