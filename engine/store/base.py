@@ -49,7 +49,7 @@ import abc
 import contextlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,11 @@ class Store(abc.ABC):
         """Many commits in a row (a file loaded, events planned): a store that can make each
         one cheaper for a while overrides this."""
         yield
+
+    def change_token(self) -> Hashable | None:
+        """A value that differs once anything was written to the store since it was last
+        taken, by this connection or another; None when the store cannot tell cheaply."""
+        return None
 
     def is_busy(self, error: BaseException) -> bool:
         """Whether `error`, raised by this store, is contention that passes when the statement

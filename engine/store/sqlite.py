@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -380,6 +380,11 @@ class SQLiteStore(Store):
 
     def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
         self.db.conn.executemany(sql, parameters)
+
+    def change_token(self) -> Hashable:
+        """`data_version` moves with other connections' commits, `total_changes` with ours."""
+        [(version,)] = self.db.conn.execute("PRAGMA data_version").fetchall()
+        return (version, self.db.conn.total_changes)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)
