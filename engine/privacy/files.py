@@ -140,8 +140,8 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    archived = KINDS.get(path.parent.name)  # retention writes archive/<kind>/<kind>-….parquet
-    kept = archived.table if archived is not None and archived.table in KEPT else None
+    kept = _archived_table(path.parent.name)
+    kept = kept if kept in KEPT else None
     rows, erased, changed = table.to_pylist(), [], 0
     mentions = Mentions(
         person.replacements(alias, everything=False),
@@ -157,6 +157,14 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
         pq.write_table(pa.Table.from_pylist(erased, schema=table.schema), partial)
         os.replace(partial, path)
     return changed
+
+
+def _archived_table(folder: str) -> str | None:
+    """The table whose rows retention archives under `archive/<folder>/`: a kind's, or one
+    that goes with a kind's rows (tasks with their follow-ups)."""
+    if folder in KINDS:
+        return KINDS[folder].table
+    return folder if any(folder in kind.dependents for kind in KINDS.values()) else None
 
 
 class Mentions(NamedTuple):
