@@ -207,6 +207,17 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m021_assignment_changes": create_statements("postgres"),
     "m022_followups_indexes": FOLLOWUPS_INDEXES,
     "m023_events_unplanned": EVENTS_UNPLANNED_INDEX,
+    # erasure's change made narrow: a customer's id becomes their pseudonym, nothing else
+    "m024_audit_subject": (
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN IF TG_OP = 'DELETE' OR NEW.id IS DISTINCT FROM OLD.id"
+        " OR NEW.at IS DISTINCT FROM OLD.at OR NEW.actor IS DISTINCT FROM OLD.actor"
+        " OR NEW.action IS DISTINCT FROM OLD.action OR NEW.detail IS DISTINCT FROM OLD.detail"
+        " OR (NEW.subject IS DISTINCT FROM OLD.subject AND (OLD.action LIKE 'release %'"
+        " OR OLD.subject IS NULL OR OLD.subject LIKE 'erased:%' OR NEW.subject IS NULL"
+        " OR NEW.subject NOT LIKE 'erased:%'))"
+        " THEN RAISE EXCEPTION 'the audit log is append-only'; END IF; RETURN NEW; END $$",
+    ),
 }
 
 

@@ -319,6 +319,19 @@ def m023_events_unplanned(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m024_audit_subject(db: sqlite_utils.Database) -> None:
+    """The one change the audit log takes, erasure's, made narrow: a customer's id becomes
+    their pseudonym; a release's entries, a pseudonym and an entry about no one stay."""
+    db.execute(
+        "CREATE TRIGGER audit_log_subject BEFORE UPDATE OF subject ON audit_log"
+        " WHEN OLD.action GLOB 'release *' OR OLD.subject IS NULL"
+        " OR OLD.subject GLOB 'erased:*' OR NEW.subject IS NULL"
+        " OR NEW.subject NOT GLOB 'erased:*'"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
