@@ -36,6 +36,12 @@ def current_actor(environ: Mapping[str, str] = os.environ) -> str:
         return f"uid:{os.getuid()}"
 
 
+def same_person(actor: str, other: str) -> bool:
+    """Whether two actors are one person: sign-in names are not case-sensitive, and a
+    Chinese keyboard may type them full-width (`ｌｉ．ｎａ`)."""
+    return same_id(actor).casefold() == same_id(other).casefold()
+
+
 def record(
     store: Store,
     at: dt.datetime,
