@@ -116,6 +116,8 @@ def pseudonymise_subject(store: Store, customer_id: str, pseudonym: str) -> int:
     """Erasure: the entries about customer `customer_id` now name its pseudonym; how many.
     (The store refuses any other change of a subject.)"""
     parameters = {"pseudonym": pseudonym, "id": customer_id}
-    before = store.execute(f"SELECT count(*) AS n FROM audit_log WHERE {ABOUT_CUSTOMER}", parameters)
+    before = store.execute(
+        f"SELECT count(*) AS n FROM audit_log WHERE {ABOUT_CUSTOMER}", parameters
+    )
     store.execute(f"UPDATE audit_log SET subject = :pseudonym WHERE {ABOUT_CUSTOMER}", parameters)
     return int(before[0]["n"])

@@ -186,9 +186,7 @@ def _remove(
     name = name or table
     if archive is not None and rows:
         _archive(rows, archive / name / f"{name}-{now:%Y%m%dT%H%M%S}-{number:05d}.parquet")
-    store.execute_many(
-        f"DELETE FROM {table} WHERE {key} = :key", ({"key": r[key]} for r in rows)
-    )
+    store.execute_many(f"DELETE FROM {table} WHERE {key} = :key", ({"key": r[key]} for r in rows))
 
 
 def _archive(rows: list[dict[str, Any]], path: Path) -> None:
