@@ -91,6 +91,15 @@ EVENTS_UNPLANNED_INDEX = (
 )
 
 
+# What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
+DAEMON_HEALTH = (
+    "CREATE TABLE daemon_health (worker TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
+    " at TEXT NOT NULL, tick_every REAL, status TEXT NOT NULL, failed_stage TEXT, error TEXT,"
+    " failed_ticks INTEGER NOT NULL DEFAULT 0, failed_jobs TEXT NOT NULL DEFAULT '{}',"
+    " stopped_at TEXT)",
+)
+
+
 class Store(abc.ABC):
     """A place to keep customers and results. Every method raises DataError on bad input."""
 

@@ -33,6 +33,7 @@ from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
+    DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
@@ -218,6 +219,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         " OR NEW.subject NOT LIKE 'erased:%'))"
         " THEN RAISE EXCEPTION 'the audit log is append-only'; END IF; RETURN NEW; END $$",
     ),
+    "m025_daemon_health": DAEMON_HEALTH,
 }
 
 

@@ -18,6 +18,7 @@ from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
+    DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
@@ -330,6 +331,13 @@ def m024_audit_subject(db: sqlite_utils.Database) -> None:
         " OR NEW.subject NOT GLOB 'erased:*'"
         " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
     )
+
+
+@migrations()
+def m025_daemon_health(db: sqlite_utils.Database) -> None:
+    """What each daemon last did (`DAEMON_HEALTH`), for `guanxi health`."""
+    for statement in DAEMON_HEALTH:
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
