@@ -285,6 +285,19 @@ def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
 
 
 @pytest.mark.every_store
+def test_a_later_consent_record_of_the_person_is_refused(held: Store, ruleset: RuleSet) -> None:
+    """A form handed in at a branch after the erasure must not bring the id back."""
+    erase(held, ruleset)
+    result = invoke(
+        held, "consent", "record", "C0001", "--channel", "sms", "--purpose", "marketing",
+        "--withdraw", "--source", "branch", "--evidence", "F-9", "--now", NOW.isoformat(),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "C0001 was erased on 2026-12-01 (receipt 1) at their request" in result.stderr
+    assert traces_in_store(held) == {}
+
+
+@pytest.mark.every_store
 def test_export_gives_everything_held_and_is_audited(held: Store, ruleset: RuleSet) -> None:
     listed = invoke(held, "tasks", "list", "--rm", "RM01", "--unmask")
     assert listed.exit_code == 0, listed.output
