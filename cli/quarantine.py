@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import opened_store, project, store_option
+from guanxi.cli.common import given_now, opened_store, project, store_option
+from guanxi.cli.masking import View, unmask_option
 from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table
 from guanxi.engine.i18n import _
@@ -19,6 +20,9 @@ from guanxi.engine.ingest.quarantine import (
     quarantined_row,
     write_quarantine_csv,
 )
+from guanxi.engine.privacy import audit
+from guanxi.engine.privacy.views import quarantine_masker
+from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import Row
 
@@ -47,6 +51,7 @@ def quarantine() -> None:
 @rules_option
 @store_option
 @json_option
+@unmask_option
 @click.option(
     "--csv",
     "csv_file",
@@ -62,13 +67,17 @@ def list_command(
     rules: Path | None,
     store: str | None,
     as_json: bool,
+    unmask: bool,
     csv_file: Path | None,
 ) -> None:
-    """List quarantined rows, newest first; ID (the first column) is what `show` takes."""
+    """List quarantined rows, newest first; ID (the first column) is what `show` takes.
+    Personal data in the values is masked unless --unmask is given."""
     chosen = QuarantineFilter(kind, source)
-    opened = _opened(rules, store)
+    ruleset, opened = _opened(rules, store)
     try:
         rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
+        view = View("quarantine list --unmask", given_now(None, ruleset), None, {"kind": kind})
+        rows = _shown(opened, ruleset, rows, unmask, view)
     finally:
         opened.close()
     if csv_file is not None:
@@ -91,11 +100,17 @@ def list_command(
 @rules_option
 @store_option
 @json_option
-def show_command(record_id: int, rules: Path | None, store: str | None, as_json: bool) -> None:
-    """One quarantined row: every problem found in it, with the value as it was read."""
-    opened = _opened(rules, store)
+@unmask_option
+def show_command(
+    record_id: int, rules: Path | None, store: str | None, as_json: bool, unmask: bool
+) -> None:
+    """One quarantined row: every problem found in it, with the value as it was read
+    (personal data masked unless --unmask is given)."""
+    ruleset, opened = _opened(rules, store)
     try:
         rows = quarantined_row(opened, record_id)
+        view = View("quarantine show --unmask", given_now(None, ruleset), None, {"id": record_id})
+        rows = _shown(opened, ruleset, rows, unmask, view) if rows else rows
     finally:
         opened.close()
     if not rows:
@@ -141,7 +156,7 @@ def clear_command(
 ) -> None:
     """Delete quarantined rows (all, or those --kind and --source choose), once corrected."""
     chosen = QuarantineFilter(kind, source)
-    opened = _opened(rules, store)
+    _ruleset, opened = _opened(rules, store)
     try:
         if not yes:
             count = count_quarantined(opened, chosen)
@@ -156,9 +171,19 @@ def clear_command(
         click.echo(_("cleared {count} quarantined row(s)").format(count=f"{cleared:,}"))
 
 
-def _opened(rules: Path | None, store: str | None) -> Store:
+def _opened(rules: Path | None, store: str | None) -> tuple[RuleSet, Store]:
     ruleset, location = project(rules, store)
-    return opened_store(ruleset, location)
+    return ruleset, opened_store(ruleset, location)
+
+
+def _shown(store: Store, ruleset: RuleSet, rows: list[Row], unmask: bool, view: View) -> list[Row]:
+    """The rows as shown: personal data masked (a bad phone, a whole line kept), or whole
+    with --unmask, once the view is in the audit log."""
+    if unmask:
+        audit.record(store, view.at, view.action, view.subject, {**view.detail, "rows": len(rows)})
+        return rows
+    masked: list[Row] = quarantine_masker(ruleset.schema, rows).deep(rows)
+    return masked
 
 
 def _print(rows: list[Row], title: str) -> None:

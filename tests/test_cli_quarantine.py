@@ -140,3 +140,33 @@ def test_limits_parse() -> None:
     for bad in ("", "-1", "1.5", "120%", "ten"):
         with pytest.raises(ValueError):
             QuarantineLimit.parse(bad)
+
+
+def test_quarantined_values_are_shown_masked_unless_unmasked_and_audited(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad row is kept as it was read, phone, e-mail and ID card with it: list (table,
+    JSON, CSV) and show mask them; --unmask shows them whole, once the view is audited."""
+    Path("p.csv").write_text(
+        "customer_id,name,phone,email\n"
+        "C7,赵六,13812345678,zhao.liu@example.com,110101199003071234\n",
+        encoding="utf-8",
+    )
+    assert run(where, "load", "customers", "p.csv").exit_code == 3
+    whole = ["13812345678", "zhao.liu@example.com", "110101199003071234"]
+
+    listed = run(where, "quarantine", "list", "--json")
+    assert "138****5678" in listed.stdout and "z***@example.com" in listed.stdout
+    assert run(where, "quarantine", "list", "--csv", "q.csv").exit_code == 0
+    [row] = json.loads(listed.stdout)["quarantined"]
+    shown = run(where, "quarantine", "show", str(row["id"]))
+    for output in (listed.stdout, Path("q.csv").read_text("utf-8-sig"), shown.stdout):
+        assert [value for value in whole if value in output] == []
+
+    monkeypatch.setenv("GUANXI_ACTOR", "data.steward")
+    unmasked = run(where, "quarantine", "show", str(row["id"]), "--unmask")
+    assert all(value in unmasked.stdout for value in whole)
+    audited = json.loads(run(where, "audit", "list", "--json").stdout)["entries"]
+    assert [(e["actor"], e["action"]) for e in audited] == [
+        ("data.steward", "quarantine show --unmask")
+    ]

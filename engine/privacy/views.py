@@ -140,3 +140,15 @@ def masker(store: Store, schema: Schema, ids: Iterable[str]) -> Masker:
     """What masks a view of the customers `ids`."""
     kinds, ids = personal_fields(schema), set(ids)
     return Masker.of(kinds, customer_records(store, schema, kinds, ids), ids)
+
+
+def quarantine_masker(schema: Schema, rows: Iterable[Mapping[str, Any]]) -> Masker:
+    """What masks quarantined rows: the value of a personal field by its kind (a name too),
+    and in every text the numbers and addresses any text may hold (a whole line kept)."""
+    kinds = personal_fields(schema)
+    known = {
+        str(row["value"]): mask_as(kinds[row["field"]], str(row["value"]))
+        for row in rows
+        if row.get("field") in kinds and len(str(row.get("value") or "")) >= SHORTEST
+    }
+    return Masker(known)
