@@ -263,30 +263,3 @@ def test_concurrent_sends_are_decided_when_each_one_starts(store: Store, ruleset
     deferred = report.deferred.get("quiet_hours", 0)
     assert (report.sent + deferred, deferred >= 2) == (6, True)
     assert broken_promises(store, ruleset) == []
-
-
-@pytest.mark.parametrize(
-    ("withdrawal", "policy"),
-    [(withdraw_consent, "channel_consent"), (ask_not_to_be_contacted, "do_not_contact")],
-)
-def test_a_withdrawal_recorded_a_moment_before_a_send_stops_it(
-    store: Store,
-    ruleset: RuleSet,
-    withdrawal: Callable[[Store, RuleSet, dt.datetime], None],
-    policy: str,
-) -> None:
-    """Sends of a tenth of a second: C0001 withdraws while C0000's message is being sent,
-    a tenth of a second after the claim and before their own message's turn. However soon
-    after the claim or the last read, a withdrawal in the store before a send stops it."""
-    plan_sms(store, 3, MORNING)
-    clock = FixedClock(MORNING)
-
-    def withdraw(message: Message) -> None:
-        if message.customer_id == "C0000":
-            withdrawal(store, ruleset, clock.now())
-
-    quick = Slow(clock, dt.timedelta(milliseconds=100), withdraw)
-    report = run_batch(store, ruleset, quick, clock)
-    assert (report.sent, report.suppressed) == (2, {policy: 1})
-    [row] = store.execute("SELECT status, policy FROM followups WHERE customer_id = 'C0001'")
-    assert row == {"status": "suppressed", "policy": policy}

@@ -5,12 +5,13 @@ of its lease: minutes. So right before each message is handed over, the clock is
 
     the lease       once `in_time()` is false the message is left claimed (UNSENT)
     expiry          past its bound on lateness: expired, as the claim expires one
-    consent and     read again whenever the store was written since the last read (the
-    do-not-contact  claim's was the first), and at least every REREAD: a withdrawal the store
-                    holds by then, however soon after the claim, stops the message
-                    (suppressed with the claim's policy and reason). SQLite tells whether it
-                    was written (then the messages left are read together); PostgreSQL
-                    cannot cheaply, so each message is read on its own, one indexed query
+    consent and     read again for the messages left whenever the store was written since
+    do-not-contact  the last read (the claim's was the first), and at least every REREAD: on
+                    SQLite, a withdrawal the store holds by then, however soon after the claim,
+                    stops the message (suppressed with the claim's policy and reason).
+                    PostgreSQL cannot tell cheaply whether it was written (the consent query
+                    takes ~25 ms, planning included, so not one per send): it is read once
+                    every REREAD, and a withdrawal may go unseen that long
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
 
@@ -91,11 +92,11 @@ class Instant:
     def _refusal(self, row: Row, at: dt.datetime) -> Refusal | None:
         """Why consent or do-not-contact refuse `row` at `at`, as the store holds them now.
         The messages left are read again together when something was written since the last
-        read, or a second has passed; a store that cannot tell is read for `row` alone."""
+        read, or a second has passed; a store that cannot tell whether it was written is read
+        once a second."""
         token = self.store.change_token()
-        if token is None:
-            return refusals(self.store, self.ruleset, [row], at).get(row["id"])
-        if token != self._token or at - self.read_at >= REREAD:
+        written = token is not None and token != self._token
+        if written or at - self.read_at >= REREAD:
             self._refused = refusals(self.store, self.ruleset, list(self._waiting.values()), at)
             self._token, self.read_at = token, at
         return self._refused.get(row["id"])
