@@ -24,8 +24,8 @@ Paths, side by side in the same run:
                     time decided quiet hours and caps too
   dispatch_once     engine/dispatch today: consent, quiet hours and caps at send time
   at each send      the same, with a clock running at real speed from NOW: each message's
-                    expiry and quiet hours at the instant it is sent, consent read again
-                    for the batch's messages left once a second (as the daemon runs it)
+                    expiry, quiet hours and consent decided at the instant it is sent
+                    (as the daemon runs it)
 
 Median of --runs; follow-ups per second of wall clock and per CPU second.
 """

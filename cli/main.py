@@ -128,6 +128,12 @@ COMMANDS = {
         "guanxi.cli.audit:audit",
         "The audit log: who viewed personal data unmasked, exported or erased it, and when.",
     ),
+    "health": Lazy(
+        "guanxi.cli.health:health_command",
+        "The daemons sharing the store (and `run --once`), as their last ticks left them: ok,"
+        " failing (a tick or a scheduled job raised: where, and the error), stalled (no tick"
+        " for three intervals, no clean stop) or stopped; and the dead letters waiting.",
+    ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",
         "Check what guanxi needs: the store (there, answering, migrations applied, no customer,"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from pathlib import Path
@@ -20,7 +21,7 @@ from guanxi.cli.common import (
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
-from guanxi.engine.daemon import TickReport, tick
+from guanxi.engine.daemon import TickReport, heartbeat, tick
 from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
@@ -129,12 +130,19 @@ def _once(
     store.prepare(ruleset.schema)
     adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
     shadow = _ShadowOnce(store, ruleset, now)  # its store, first, is a copy from before the tick
+    report = TickReport()
     try:
         passes = ShiftedClock(now).now  # each dispatch pass at its own time, from `now` on
-        report = tick(
+        tick(
             store, ruleset, adapters, now, random.Random(),
-            settings=dispatch_settings(ruleset), clock=passes,
+            settings=dispatch_settings(ruleset), clock=passes, report=report,
         )  # fmt: skip
+    except Exception as error:
+        with contextlib.suppress(Exception):  # the store may be what failed
+            heartbeat.record_once(store, now, report.stage, error)
+        raise
+    else:
+        heartbeat.record_once(store, now, report.stage, None)
     finally:
         adapters.close()
     targets = sorted({_target(a) for a in adapters.values()})

@@ -131,6 +131,7 @@ def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.d
     problems = given.problems(policies)
     if problems:
         raise DataError("; ".join(f"{name} '{value}': {why}" for name, value, why in problems))
+    _refuse_erased(store, given.customer_id)
     with store.transaction():
         [row] = store.execute(
             f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at) VALUES (:customer_id,"
@@ -139,6 +140,21 @@ def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.d
             {**given.__dict__, "recorded_at": iso(now)},
         )
     return int(row["id"])
+
+
+def _refuse_erased(store: Store, customer_id: str) -> None:
+    """An erased customer gets no record: it would bring their id back (a file's row of
+    theirs is quarantined, an event refused)."""
+    from guanxi.engine.privacy.erasure import ErasedIds  # erasure reads the ledger's table
+
+    receipt = ErasedIds(store).receipt_of(customer_id)
+    if receipt is not None:
+        message = _(
+            "customer {id} was erased on {date} (receipt {receipt}) at their request:"
+            " no consent record is kept for them"
+        )
+        date = str(receipt["at"])[:10]
+        raise DataError(message.format(id=customer_id, date=date, receipt=receipt["receipt"]))
 
 
 def history(store: Store, customer_id: str) -> list[Row]:

@@ -50,3 +50,34 @@ def test_the_log_refuses_deletes_and_edits_but_erasure_pseudonymises(store: Stor
 def test_the_actor_is_guanxi_actor_else_the_os_user() -> None:
     assert audit.current_actor({"GUANXI_ACTOR": " 张伟 "}) == "张伟"
     assert audit.current_actor({}) not in ("", None)
+
+
+def test_erasing_an_id_that_names_a_release_leaves_the_release_entries(store: Store) -> None:
+    """`guanxi customer erase release:1` must not hide who proposed and approved release 1."""
+    audit.record(store, AT, "release propose", "release:1", actor="li.na")
+    audit.record(store, AT, "release approve", "release:1", actor="wang")
+    audit.record(store, AT, "explain --unmask", "release:1", actor="li.na")  # a customer's id
+
+    assert audit.pseudonymise_subject(store, "release:1", "erased:3f2a") == 1
+    subjects = [(e["action"], e["subject"]) for e in audit.entries(store)]
+    assert subjects == [
+        ("explain --unmask", "erased:3f2a"),
+        ("release approve", "release:1"),
+        ("release propose", "release:1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "subject", "new"),
+    [
+        ("release approve", "release:1", "erased:3f2a"),  # a release's entry: never
+        ("customer export", "C001", "C002"),  # a subject becomes only a pseudonym
+        ("customer export", "C001", None),
+    ],
+)
+def test_the_store_lets_a_subject_change_only_to_an_erased_customers_pseudonym(
+    store: Store, action: str, subject: str, new: str | None
+) -> None:
+    audit.record(store, AT, action, subject, actor="wang")
+    with pytest.raises(Exception, match="append-only"):
+        store.execute("UPDATE audit_log SET subject = :new", {"new": new})

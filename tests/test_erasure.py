@@ -24,6 +24,7 @@ from guanxi.adapters.base import Adapter, Message
 from guanxi.adapters.base import Receipt as AdapterReceipt
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.tick import tick
@@ -280,6 +281,19 @@ def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
     assert all(r["value"].startswith("erased:") for r in reasons)
     assert all("on 2026-12-01 (receipt 1)" in r["reason"] for r in reasons)
     assert held.execute("SELECT customer_id FROM events WHERE id = 'E7'") == []
+    assert traces_in_store(held) == {}
+
+
+@pytest.mark.every_store
+def test_a_later_consent_record_of_the_person_is_refused(held: Store, ruleset: RuleSet) -> None:
+    """A form handed in at a branch after the erasure must not bring the id back."""
+    erase(held, ruleset)
+    result = invoke(
+        held, "consent", "record", "C0001", "--channel", "sms", "--purpose", "marketing",
+        "--withdraw", "--source", "branch", "--evidence", "F-9", "--now", NOW.isoformat(),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "C0001 was erased on 2026-12-01 (receipt 1) at their request" in result.stderr
     assert traces_in_store(held) == {}
 
 
@@ -567,3 +581,20 @@ def test_files_keep_others_lines_and_the_archived_accounts_under_the_pseudonym(
     ]  # fmt: skip
     assert pq.read_table(archive / "events" / "events-1.parquet").to_pylist() == events[1:]
     assert sorted(done.values()) == [1, 1, 2]
+
+
+def test_erasure_takes_the_person_out_of_the_columnar_copy_of_assignments(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """The snapshot engine keeps the assignments in a DuckDB file beside a SQLite store:
+    the person's id must not outlive the erasure there."""
+    assert invoke(held, "classify", "--engine", "duckdb", "--now", NOW.isoformat()).exit_code == 0
+    copy = Path(mirror_path(folder_of(held) / "guanxi.db"))
+    assert traces_in(copy.read_bytes().decode("latin-1")), "the copy names the person"
+
+    receipt = erase(held, ruleset)
+
+    assert not copy.exists() or traces_in(copy.read_bytes().decode("latin-1")) == []
+    assert receipt.files[str(copy)] == 1
+    classified = invoke(held, "classify", "--engine", "duckdb", "--now", NOW.isoformat())
+    assert classified.exit_code == 0, classified.output  # the copy is built again

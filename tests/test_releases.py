@@ -92,6 +92,18 @@ def test_a_release_cannot_be_approved_by_its_proposer(store: Store, rules: Path)
     ]
 
 
+@pytest.mark.parametrize("same_person", ["LI.NA", "Li.Na", "ｌｉ．ｎａ"])
+def test_the_proposer_cannot_approve_under_another_spelling_of_their_name(
+    store: Store, rules: Path, same_person: str
+) -> None:
+    """Sign-in names are not case-sensitive, and a Chinese keyboard types full-width: the
+    same employee, whom four eyes must not let approve their own release."""
+    first = propose(store, rules, by="li.na")
+    with pytest.raises(ReleaseError, match="another person must approve"):
+        ledger.approve(store, first.id, AT, actor=same_person)
+    assert ledger.live(store) is None
+
+
 def test_approving_supersedes_the_base_and_a_rollback_restores_it(
     store: Store, rules: Path
 ) -> None:

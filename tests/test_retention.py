@@ -288,3 +288,25 @@ def test_two_runs_at_the_same_instant_keep_both_archives(aged: Store, tmp_path: 
     archived = pq.read_table(archive / "followups").to_pylist()
     assert removed == 3
     assert sorted(r["occurrence"] for r in archived) == ["cancelled-old", "dead-old", "sent-old"]
+
+
+@pytest.mark.every_store
+def test_a_done_task_goes_with_its_follow_up_archived(aged: Store, tmp_path: Path) -> None:
+    """A manager's task holds the customer's name and phone in its text: once its follow-up
+    is past the window, the task (done) goes with it, archived first; an open one stays."""
+    aged.execute(
+        "INSERT INTO tasks (key, followup_id, customer_id, body, status) SELECT key, id,"
+        " customer_id, '请致电张伟 13812345678', 'done' FROM followups"
+        " WHERE occurrence IN ('sent-old', 'sent-recent')"
+    )
+    reports, _left = retention.apply(aged, WINDOWS, NOW, tmp_path / "archive")
+
+    kept = aged.execute(
+        "SELECT f.occurrence FROM tasks t JOIN followups f ON f.id = t.followup_id"
+        " ORDER BY f.occurrence"
+    )
+    assert [row["occurrence"] for row in kept] == ["sent-recent", "task-open-old"]
+    assert aged.execute("SELECT count(*) AS n FROM tasks")[0]["n"] == 2  # none left behind
+    archived = pq.read_table(tmp_path / "archive" / "tasks").to_pylist()
+    assert [row["body"] for row in archived] == ["请致电张伟 13812345678"]
+    assert {r.kind: r.removed for r in reports}["followups"] == 3

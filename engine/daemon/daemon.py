@@ -35,6 +35,7 @@ log; a newly approved release (or a rollback) is swapped in the same way at the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -57,6 +58,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.shifts import shift_warnings
 from guanxi.engine.clock import Clock
+from guanxi.engine.daemon import heartbeat
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
 from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
@@ -146,6 +148,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.leases = Leases()
         self.worker = worker_name()
+        self.started_at = clock.now()
         self.leadership = leadership(store)
         self.versions: dict[str, RuleSet] = {}
         self.running = self._start_rules(ruleset)
@@ -209,6 +212,8 @@ class Daemon:
         if self._stopper is not None:
             self._stopper.join()
         released = self.release_claims()
+        with contextlib.suppress(Exception):  # a store that is gone: the row goes stalled
+            heartbeat.record_stop(self.store, self.worker, self.clock.now())
         self.leadership.release()
         self.running.adapters.close()
         if self.shadow is not None:
@@ -242,10 +247,23 @@ class Daemon:
         except Exception as error:
             self.metrics.tick_failed(report.stage, error, report)
             self._log_tick(report)
+            self._beat()
             raise
         self.metrics.tick_done(report)
         self._log_tick(report)
+        self._beat()
         return report
+
+    def _beat(self) -> None:
+        """Write this daemon's state for `guanxi health`; a store that cannot take it (the
+        very fault that failed the tick, often) is logged, never raised."""
+        failure, jobs = self.metrics.failures()
+        every = self.running.tick_every.total_seconds()
+        beat = heartbeat.Beat(self.worker, self.started_at, self.clock.now(), every, failure, jobs)
+        try:
+            heartbeat.record(self.store, beat)
+        except Exception:
+            log.warning("could not record the daemon's health in the store", exc_info=True)
 
     def _tick(self, report: TickReport) -> None:
         report.stage = "leadership"
@@ -562,10 +580,17 @@ class Daemon:
         def guarded(*args: Any) -> None:
             if self.stopping.is_set():
                 return
+            name = ":".join([job.__name__, *map(str, args)])  # plan_step:proactive_news
+            tracked = job.__name__ != "dispatch_tick"  # a tick's failure is kept on its own
             try:
                 job(*args)
-            except Exception:
+            except Exception as error:
                 log.exception("job failed", extra={"job": job.__name__})
+                if tracked:
+                    self.metrics.job_failed(name, error)
+            else:
+                if tracked:
+                    self.metrics.job_done(name)
 
         guarded.__name__ = job.__name__
         return guarded
@@ -587,7 +612,12 @@ class Daemon:
             "SELECT coalesce(policy, 'unknown') AS policy, count(*) AS n FROM followups"
             " WHERE status = 'suppressed' GROUP BY 1"
         )
-        self.metrics.store_state(int(due[0]["n"]), {r["policy"]: int(r["n"]) for r in suppressed})
+        dead = self.store.execute("SELECT count(*) AS n FROM followups WHERE status = 'dead'")
+        self.metrics.store_state(
+            int(due[0]["n"]),
+            {r["policy"]: int(r["n"]) for r in suppressed},
+            int(dead[0]["n"]),
+        )
 
 
 def classification_missed(store: Store, ruleset: RuleSet, now: dt.datetime) -> bool:

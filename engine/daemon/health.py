@@ -5,10 +5,12 @@ it, so a scrape never touches the store.
 
     /healthz   200 {"status": "ok", …} while ticks keep coming and succeed; 503 "stalled"
                when none has started for three tick intervals (a hung send, a locked store),
-               503 "failing" while the last tick raised (with the stage and the error)
+               503 "failing" while the last tick raised (with the stage and the error) or a
+               scheduled job's last run did (`failed_jobs`); the dead letters waiting
     /metrics   counters (claimed, sent, failed, dead-lettered, expired, planned, reloads,
                failed ticks, events that could not be planned or came too late) and gauges
-               (due, suppressed by reason, tick lag, last tick) in the text format
+               (due, dead letters, suppressed by reason, tick lag, last tick) in the text
+               format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
 and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
@@ -48,6 +50,8 @@ class Metrics:
         self._planned: Counter[str] = Counter()
         self._reloads: Counter[str] = Counter()
         self._due = 0
+        self._dead_letters = 0
+        self._failed_jobs: dict[str, str] = {}  # job → its last run's error, while it fails
         self._suppressed: dict[str, int] = {}
         self._last_tick_start: float | None = None
         self._last_tick_wall: float | None = None
@@ -78,6 +82,20 @@ class Metrics:
                 "failed_ticks": ticks,  # in a row
             }
 
+    def job_failed(self, job: str, error: Exception) -> None:
+        """A scheduled job raised: unhealthy until it next runs through."""
+        with self._lock:
+            self._failed_jobs[job] = f"{type(error).__name__}: {error}"
+
+    def job_done(self, job: str) -> None:
+        with self._lock:
+            self._failed_jobs.pop(job, None)
+
+    def failures(self) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """The last tick's failure (None when it succeeded) and the failing jobs' errors."""
+        with self._lock:
+            return (dict(self._failure) if self._failure else None), dict(self._failed_jobs)
+
     def _count(self, report: TickReport) -> None:
         self._counters.update(
             claimed=report.claimed,
@@ -100,9 +118,10 @@ class Metrics:
             self._reloads[result] += 1
             self.ruleset = ruleset or self.ruleset
 
-    def store_state(self, due: int, suppressed: Mapping[str, int]) -> None:
+    def store_state(self, due: int, suppressed: Mapping[str, int], dead_letters: int = 0) -> None:
         with self._lock:
             self._due, self._suppressed = due, dict(suppressed)
+            self._dead_letters = dead_letters
 
     def lag(self) -> float:
         """Seconds the next tick is overdue (0 while ticks come on time)."""
@@ -114,15 +133,17 @@ class Metrics:
         lag = self.lag()
         stalled = lag >= STALLED_AFTER * self.tick_every
         with self._lock:
-            failure = self._failure
-            status = "stalled" if stalled else "failing" if failure else "ok"
+            failure, jobs = self._failure, dict(self._failed_jobs)
+            status = "stalled" if stalled else "failing" if failure or jobs else "ok"
             body = {
                 "status": status,
                 "ruleset": self.ruleset,
                 "tick_lag_seconds": round(lag, 3),
                 "last_tick": self._last_tick_wall,
                 "due": self._due,
+                "dead_letters": self._dead_letters,
                 "leader": self.leader,
+                **({"failed_jobs": jobs} if jobs else {}),
                 **({"shadow": self.shadow} if self.shadow else {}),
                 **(failure or {}),
             }
@@ -168,6 +189,16 @@ class Metrics:
                     prefix="guanxi_",
                 ),
                 *_gauge("guanxi_followups_due", "Follow-ups due and not yet delivered.", self._due),
+                *_gauge(
+                    "guanxi_followups_dead_letters",
+                    "Follow-ups dead-lettered and not retried.",
+                    self._dead_letters,
+                ),
+                *_gauge(
+                    "guanxi_jobs_failing",
+                    "Scheduled jobs whose last run raised.",
+                    len(self._failed_jobs),
+                ),
                 *_labelled(
                     "suppressed",
                     "gauge",

@@ -119,9 +119,9 @@ def dispatch_once(
     is started once `LEASE_USED` of the lease has passed on `stopwatch` (seconds, a duration,
     not the time of day): the rest stay claimed and are sent once the lease lapses.
 
-    `clock` tells the time right before each message is sent, when its expiry, quiet hours
-    and (at most once every `instant.REREAD`) consent are decided again (see instant);
-    without it the time stands still at `now` (a virtual clock).
+    `clock` tells the time right before each message is sent, when its expiry, quiet hours,
+    consent and do-not-contact are decided again (see instant); without it the time stands
+    still at `now` (a virtual clock).
     """
     started = stopwatch()
     budget = lease.total_seconds() * LEASE_USED

@@ -5,17 +5,15 @@ of its lease: minutes. So right before each message is handed over, the clock is
 
     the lease       once `in_time()` is false the message is left claimed (UNSENT)
     expiry          past its bound on lateness: expired, as the claim expires one
-    consent and     read again, for every message of the batch not handed over yet, once
-    do-not-contact  REREAD has passed since the last read (the claim's was the first); one
-                    they now refuse is suppressed with the claim's policy and reason
+    consent and     read again for the messages left whenever the store was written since
+    do-not-contact  the last read (the claim's was the first), and at least every REREAD: on
+                    SQLite, a withdrawal the store holds by then, however soon after the claim,
+                    stops the message (suppressed with the claim's policy and reason).
+                    PostgreSQL cannot tell cheaply whether it was written (the consent query
+                    takes ~25 ms, planning included, so not one per send): it is read once
+                    every REREAD, and a withdrawal may go unseen that long
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
-
-REREAD is how long a withdrawal recorded in the store may go unseen by a batch already
-claimed: a second, well under the time a person takes to withdraw at a branch and be
-contacted. A fast batch (hundreds of sends a second) reads once a second at most, one
-indexed query for the messages left; a slow one (a send taking seconds) reads before nearly
-every message, a query beside a send that takes far longer.
 
 Not decided again: frequency caps (the claim took each message's slot at its instant, and
 other dispatchers count it from then) and erasure (refused while a claim holds any of the
@@ -25,7 +23,7 @@ person's follow-ups, see privacy/requests).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from guanxi.engine.dispatch.outcomes import Outcome, expired
@@ -37,6 +35,8 @@ from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 
+# A record that takes effect later (a withdrawal dated 10:00, entered earlier) changes nothing
+# in the store when its time comes: it is seen at the next read, at most this much later.
 REREAD = dt.timedelta(seconds=1)
 
 Stop = Unsent | Outcome | Verdict  # why a message is not handed over
@@ -58,9 +58,11 @@ class Instant:
     _refused: dict[int, Refusal] = field(init=False, default_factory=dict)
     _waiting: dict[int, Row] = field(init=False)
     _quiet: Quiet | None = field(init=False)
+    _token: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
         self._waiting = {row["id"]: row for row in self.rows}
+        self._token = object()  # the first message reads them all: writes since the claim
         self._quiet = Quiet.of(self.ruleset.policies) if self.ruleset.policies else None
 
     def check(self, row: Row) -> Stop | None:
@@ -68,10 +70,8 @@ class Instant:
         if not self.in_time():
             return UNSENT
         at = self.clock()
-        if at - self.read_at >= REREAD:
-            self._reread(at)
-        self._waiting.pop(row["id"], None)
         stop = self._stop(row, at)
+        self._waiting.pop(row["id"], None)
         if isinstance(stop, Verdict):
             self.verdicts.append((at, stop))
         elif stop is None:
@@ -81,7 +81,7 @@ class Instant:
     def _stop(self, row: Row, at: dt.datetime) -> Outcome | Verdict | None:
         if past_bound(row["expires_at"], at):
             return expired(row, at)
-        refusal = self._refused.get(row["id"])
+        refusal = self._refusal(row, at)
         if refusal is not None:
             return Verdict(row["id"], "suppressed", *refusal)
         quiet, zone = self._quiet, self.ruleset.calendar.zone
@@ -89,7 +89,14 @@ class Instant:
             return defer(quiet, zone, row, at)
         return None
 
-    def _reread(self, at: dt.datetime) -> None:
-        """Consent and do-not-contact as the store holds them at `at`, for the messages left."""
-        self._refused = refusals(self.store, self.ruleset, list(self._waiting.values()), at)
-        self.read_at = at
+    def _refusal(self, row: Row, at: dt.datetime) -> Refusal | None:
+        """Why consent or do-not-contact refuse `row` at `at`, as the store holds them now.
+        The messages left are read again together when something was written since the last
+        read, or a second has passed; a store that cannot tell whether it was written is read
+        once a second."""
+        token = self.store.change_token()
+        written = token is not None and token != self._token
+        if written or at - self.read_at >= REREAD:
+            self._refused = refusals(self.store, self.ruleset, list(self._waiting.values()), at)
+            self._token, self.read_at = token, at
+        return self._refused.get(row["id"])

@@ -22,6 +22,7 @@ from guanxi.engine.ids import same_id
 from guanxi.engine.store.base import Row, Store
 
 ACTOR_VARIABLE = "GUANXI_ACTOR"
+RELEASE_ACTIONS = "release %"  # release propose, approve, reject, rollback: about a release
 
 
 def current_actor(environ: Mapping[str, str] = os.environ) -> str:
@@ -33,6 +34,12 @@ def current_actor(environ: Mapping[str, str] = os.environ) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no user name in the environment nor in the password database
         return f"uid:{os.getuid()}"
+
+
+def same_person(actor: str, other: str) -> bool:
+    """Whether two actors are one person: sign-in names are not case-sensitive, and a
+    Chinese keyboard may type them full-width (`ｌｉ．ｎａ`)."""
+    return same_id(actor).casefold() == same_id(other).casefold()
 
 
 def record(
@@ -101,13 +108,16 @@ def utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
 
 
+# The entries about a customer: a release's subject (`release:1`) may read like an id.
+ABOUT_CUSTOMER = f"subject = :id AND action NOT LIKE '{RELEASE_ACTIONS}'"
+
+
 def pseudonymise_subject(store: Store, customer_id: str, pseudonym: str) -> int:
-    """Erasure: the entries about `customer_id` now name its pseudonym; how many."""
+    """Erasure: the entries about customer `customer_id` now name its pseudonym; how many.
+    (The store refuses any other change of a subject.)"""
+    parameters = {"pseudonym": pseudonym, "id": customer_id}
     before = store.execute(
-        "SELECT count(*) AS n FROM audit_log WHERE subject = :id", {"id": customer_id}
-    )[0]["n"]
-    store.execute(
-        "UPDATE audit_log SET subject = :pseudonym WHERE subject = :id",
-        {"pseudonym": pseudonym, "id": customer_id},
+        f"SELECT count(*) AS n FROM audit_log WHERE {ABOUT_CUSTOMER}", parameters
     )
-    return int(before)
+    store.execute(f"UPDATE audit_log SET subject = :pseudonym WHERE {ABOUT_CUSTOMER}", parameters)
+    return int(before[0]["n"])

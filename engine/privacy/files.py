@@ -5,6 +5,11 @@
     *.parquet   retention's archives and snapshots: the person's rows are removed, or in
                 an archive of a table erasure keeps (archive/followups/…) pseudonymised
     *.db        kept simulation copies (SQLite stores): erased as the store is
+    *.assignments.duckdb
+                the snapshot engine's columnar copy of a SQLite store's assignments: removed
+                whole when it names the person (with its write-ahead log; the next
+                classification builds it again from the store), as DuckDB may keep a deleted
+                row's bytes in the file
 
 Another customer's line or row that names the person's phone, e-mail or id keeps its place
 with `[erased]` there (a referral in a message sent to someone else), as in the store.
@@ -28,12 +33,14 @@ from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import CLEARED, KEPT, Person, erase_rows
 from guanxi.engine.privacy.mentions import Mention, scrubbed
 from guanxi.engine.privacy.retention import KINDS
+from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
 
-SUFFIXES = (".jsonl", ".parquet", ".db")
+SUFFIXES = (".jsonl", ".parquet", ".db", ".duckdb")
+COLUMNAR_COPY = ".assignments.duckdb"  # classify/mirror.py names a store's copy so
 
 
 def written_files(ruleset: RuleSet, folder: Path) -> list[Path]:
@@ -56,6 +63,14 @@ def written_files(ruleset: RuleSet, folder: Path) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def columnar_copy(store: Store) -> list[Path]:
+    """The snapshot engine's copy of a SQLite store's assignments, when there is one."""
+    if not isinstance(store, SQLiteStore):
+        return []
+    copy = store.path.with_name(store.path.name + COLUMNAR_COPY)
+    return [copy] if copy.is_file() else []
+
+
 def files_in(paths: Iterable[Path]) -> list[Path]:
     """The files to look through: those named, and those of the named folders."""
     found: list[Path] = []
@@ -69,7 +84,12 @@ def files_in(paths: Iterable[Path]) -> list[Path]:
 
 def erase_from_files(paths: Iterable[Path], person: Person, key: str, alias: str) -> dict[str, int]:
     """Remove the person from each file; lines, rows (or, in a store, rows changed) by file."""
-    erase = {".jsonl": _erase_lines, ".parquet": _erase_parquet, ".db": _erase_copy}
+    erase = {
+        ".jsonl": _erase_lines,
+        ".parquet": _erase_parquet,
+        ".db": _erase_copy,
+        ".duckdb": _erase_columnar_copy,
+    }
     done: dict[str, int] = {}
     for path in files_in(paths):
         eraser = erase.get(path.suffix)
@@ -120,8 +140,8 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    archived = KINDS.get(path.parent.name)  # retention writes archive/<kind>/<kind>-….parquet
-    kept = archived.table if archived is not None and archived.table in KEPT else None
+    kept = _archived_table(path.parent.name)
+    kept = kept if kept in KEPT else None
     rows, erased, changed = table.to_pylist(), [], 0
     mentions = Mentions(
         person.replacements(alias, everything=False),
@@ -137,6 +157,14 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
         pq.write_table(pa.Table.from_pylist(erased, schema=table.schema), partial)
         os.replace(partial, path)
     return changed
+
+
+def _archived_table(folder: str) -> str | None:
+    """The table whose rows retention archives under `archive/<folder>/`: a kind's, or one
+    that goes with a kind's rows (tasks with their follow-ups)."""
+    if folder in KINDS:
+        return KINDS[folder].table
+    return folder if any(folder in kind.dependents for kind in KINDS.values()) else None
 
 
 class Mentions(NamedTuple):
@@ -175,3 +203,29 @@ def _erase_copy(path: Path, person: Person, key: str, alias: str) -> int:
     finally:
         copy.close()
     return sum(sum(counts.values()) for counts in done.values())
+
+
+def _erase_columnar_copy(path: Path, person: Person, key: str, alias: str) -> int:
+    """Remove a store's columnar copy (another DuckDB file is not guanxi's: left alone) when
+    it names the person, or cannot be read (a classification is writing it); how many of its
+    rows named them."""
+    if not path.name.endswith(COLUMNAR_COPY):
+        return 0
+    rows = _rows_naming(path, person)
+    if rows != 0:
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+    return rows or 0
+
+
+def _rows_naming(path: Path, person: Person) -> int | None:
+    import duckdb
+
+    try:
+        with duckdb.connect(str(path), read_only=True) as copy:
+            [(rows,)] = copy.execute(
+                "SELECT count(*) FROM assignments WHERE customer_id = ?", [person.customer_id]
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    return int(rows)

@@ -23,7 +23,7 @@ from guanxi.engine.privacy.erasure import (
     pseudonym,
     store_secret,
 )
-from guanxi.engine.privacy.files import erase_from_files
+from guanxi.engine.privacy.files import columnar_copy, erase_from_files
 from guanxi.engine.store.base import Row, Store
 
 ERASURE_REASON = "erased at the customer's request"
@@ -54,7 +54,7 @@ def erase_request(
     _refuse_while_sending(store, customer_id, at)
     alias = pseudonym(store_secret(store), customer_id)
     person = find_person(store, fields, customer_id)
-    cleaned = erase_from_files(files, person, fields.key, alias)
+    cleaned = erase_from_files([*files, *columnar_copy(store)], person, fields.key, alias)
     who = actor or audit.current_actor()
     with store.transaction():
         _refuse_while_sending(store, customer_id, at)

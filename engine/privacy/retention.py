@@ -5,7 +5,8 @@ transaction, so that the daemon's ticks go on between them), written to Parquet 
 
     events       by `at`, once planned (an event not planned yet stays)
     followups    by `updated_at`, once final (sent, suppressed, cancelled, dead, expired) and
-                 without an open task; never a pending or claimed one
+                 without an open task; never a pending or claimed one. Its done task (the
+                 manager's text names the customer) goes with it, archived under `tasks`
     deliveries   by `at` (the ledger's attempts)
     decisions    by `at` (followup_decisions: the policy verdicts)
     quarantine   by `at` (when the load quarantined the row)
@@ -14,6 +15,7 @@ transaction, so that the daemon's ticks go on between them), written to Parquet 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import RetentionSettings
 from guanxi.engine.store.base import Store
+from guanxi.engine.store.dialect import json_texts
 from guanxi.engine.timing import parse_window
 
 FINAL = "('sent', 'suppressed', 'cancelled', 'dead', 'expired')"
@@ -32,6 +35,7 @@ class Kind:
     key: str  # the primary key: which rows a batch deletes
     time: str  # the column the window counts from
     final: str = "1 = 1"  # which rows may go at all
+    dependents: tuple[str, ...] = ()  # tables whose rows go with theirs (by `followup_id`)
 
 
 KINDS = {
@@ -42,6 +46,7 @@ KINDS = {
         "updated_at",
         f"status IN {FINAL} AND NOT EXISTS (SELECT 1 FROM tasks"
         " WHERE tasks.followup_id = followups.id AND tasks.status = 'open')",
+        dependents=("tasks",),
     ),
     "deliveries": Kind("deliveries", "id", "at"),
     "decisions": Kind("followup_decisions", "id", "at"),
@@ -153,13 +158,35 @@ def _batch(
         )
         if not rows:
             return 0
-        if archive is not None:
-            _archive(rows, archive / name / f"{name}-{now:%Y%m%dT%H%M%S}-{number:05d}.parquet")
-        store.execute_many(
-            f"DELETE FROM {kind.table} WHERE {kind.key} = :key",
-            ({"key": r[kind.key]} for r in rows),
-        )
+        keys = [r[kind.key] for r in rows]
+        for table in kind.dependents:
+            _remove(store, table, "followup_id", _rows_of(store, table, keys), archive, now, number)
+        _remove(store, kind.table, kind.key, rows, archive, now, number, name)
     return len(rows)
+
+
+def _rows_of(store: Store, table: str, followups: list[Any]) -> list[dict[str, Any]]:
+    listed = json_texts("ids", store.dialect, "BIGINT")
+    return store.execute(
+        f"SELECT * FROM {table} WHERE followup_id IN ({listed})", {"ids": json.dumps(followups)}
+    )
+
+
+def _remove(
+    store: Store,
+    table: str,
+    key: str,
+    rows: list[dict[str, Any]],
+    archive: Path | None,
+    now: dt.datetime,
+    number: int,
+    name: str | None = None,
+) -> None:
+    """Archive `rows` of `table` (under `name`, else the table's) first, then delete them."""
+    name = name or table
+    if archive is not None and rows:
+        _archive(rows, archive / name / f"{name}-{now:%Y%m%dT%H%M%S}-{number:05d}.parquet")
+    store.execute_many(f"DELETE FROM {table} WHERE {key} = :key", ({"key": r[key]} for r in rows))
 
 
 def _archive(rows: list[dict[str, Any]], path: Path) -> None:

@@ -135,7 +135,7 @@ def approve(store: Store, release_id: int, now: dt.datetime, actor: str | None =
     with store.transaction():
         release = get(store, release_id)
         _must_be_proposed(release)
-        if release.proposer == actor:
+        if audit.same_person(release.proposer, actor):
             message = _(
                 "release {id} was proposed by {actor}: another person must approve it (四眼原则)"
             )

@@ -49,7 +49,7 @@ import abc
 import contextlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,15 @@ FOLLOWUPS_INDEXES = (
 EVENTS_UNPLANNED_INDEX = (
     "DROP INDEX events_unplanned",
     "CREATE INDEX events_unplanned ON events (at, id) WHERE planned_at IS NULL",
+)
+
+
+# What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
+DAEMON_HEALTH = (
+    "CREATE TABLE daemon_health (worker TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
+    " at TEXT NOT NULL, tick_every REAL, status TEXT NOT NULL, failed_stage TEXT, error TEXT,"
+    " failed_ticks INTEGER NOT NULL DEFAULT 0, failed_jobs TEXT NOT NULL DEFAULT '{}',"
+    " stopped_at TEXT)",
 )
 
 
@@ -136,6 +145,11 @@ class Store(abc.ABC):
         """Many commits in a row (a file loaded, events planned): a store that can make each
         one cheaper for a while overrides this."""
         yield
+
+    def change_token(self) -> Hashable | None:
+        """A value that differs once anything was written to the store since it was last
+        taken, by this connection or another; None when the store cannot tell cheaply."""
+        return None
 
     def is_busy(self, error: BaseException) -> bool:
         """Whether `error`, raised by this store, is contention that passes when the statement

@@ -33,6 +33,7 @@ from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
+    DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
@@ -207,6 +208,18 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m021_assignment_changes": create_statements("postgres"),
     "m022_followups_indexes": FOLLOWUPS_INDEXES,
     "m023_events_unplanned": EVENTS_UNPLANNED_INDEX,
+    # erasure's change made narrow: a customer's id becomes their pseudonym, nothing else
+    "m024_audit_subject": (
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN IF TG_OP = 'DELETE' OR NEW.id IS DISTINCT FROM OLD.id"
+        " OR NEW.at IS DISTINCT FROM OLD.at OR NEW.actor IS DISTINCT FROM OLD.actor"
+        " OR NEW.action IS DISTINCT FROM OLD.action OR NEW.detail IS DISTINCT FROM OLD.detail"
+        " OR (NEW.subject IS DISTINCT FROM OLD.subject AND (OLD.action LIKE 'release %'"
+        " OR OLD.subject IS NULL OR OLD.subject LIKE 'erased:%' OR NEW.subject IS NULL"
+        " OR NEW.subject NOT LIKE 'erased:%'))"
+        " THEN RAISE EXCEPTION 'the audit log is append-only'; END IF; RETURN NEW; END $$",
+    ),
+    "m025_daemon_health": DAEMON_HEALTH,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from guanxi.engine.store.assignments import create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
+    DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     FOLLOWUPS_INDEXES,
@@ -319,6 +320,26 @@ def m023_events_unplanned(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m024_audit_subject(db: sqlite_utils.Database) -> None:
+    """The one change the audit log takes, erasure's, made narrow: a customer's id becomes
+    their pseudonym; a release's entries, a pseudonym and an entry about no one stay."""
+    db.execute(
+        "CREATE TRIGGER audit_log_subject BEFORE UPDATE OF subject ON audit_log"
+        " WHEN OLD.action GLOB 'release *' OR OLD.subject IS NULL"
+        " OR OLD.subject GLOB 'erased:*' OR NEW.subject IS NULL"
+        " OR NEW.subject NOT GLOB 'erased:*'"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+
+
+@migrations()
+def m025_daemon_health(db: sqlite_utils.Database) -> None:
+    """What each daemon last did (`DAEMON_HEALTH`), for `guanxi health`."""
+    for statement in DAEMON_HEALTH:
+        db.execute(statement)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
@@ -380,6 +401,11 @@ class SQLiteStore(Store):
 
     def execute_many(self, sql: str, parameters: Iterable[Mapping[str, Any]]) -> None:
         self.db.conn.executemany(sql, parameters)
+
+    def change_token(self) -> Hashable:
+        """`data_version` moves with other connections' commits, `total_changes` with ours."""
+        [(version,)] = self.db.conn.execute("PRAGMA data_version").fetchall()
+        return (version, self.db.conn.total_changes)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)

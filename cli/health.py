@@ -1,0 +1,106 @@
+"""`guanxi health`: the daemons' state as they left it in the store, and the dead letters
+(see `guanxi.engine.daemon.heartbeat`); exit 1 when something needs a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.options import rules_option
+from guanxi.cli.output import console, print_json, table
+from guanxi.cli.shown import local_minutes
+from guanxi.engine.daemon import heartbeat
+from guanxi.engine.i18n import N_, _
+from guanxi.engine.ruleset import RuleSet
+
+STATUSES = {
+    "ok": N_("ok"),
+    "failing": N_("failing"),
+    "stalled": N_("stalled"),
+    "stopped": N_("stopped"),
+}
+
+
+@click.command()
+@click.option(
+    "--max-dead",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Also unhealthy when more than N follow-ups are dead letters (default: only shown).",
+)
+@rules_option
+@store_option
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def health_command(
+    max_dead: int | None,
+    rules: Path | None,
+    store: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
+    """The daemons sharing the store (and `run --once`), as their last ticks left them: ok,
+    failing (a tick or a scheduled job raised: where, and the error), stalled (no tick for
+    three intervals, no clean stop) or stopped; and the dead letters waiting. Exit 1 when no
+    daemon runs, one fails or stalls, or (with --max-dead) too many letters are dead."""
+    ruleset, location = project(rules, store)
+    opened = opened_store(ruleset, location)
+    try:
+        found = heartbeat.health(opened, given_now(now_text, ruleset), max_dead)
+    finally:
+        opened.close()
+    if as_json:
+        print_json(found.to_dict())
+    else:
+        _print(found, ruleset)
+    if not found.healthy:
+        raise click.ClickException(_verdict(found))
+
+
+def _print(found: heartbeat.Health, ruleset: RuleSet) -> None:
+    title = _("daemons (times in {zone})").format(zone=ruleset.settings.timezone)
+    columns = [_("daemon"), _("status"), _("last tick"), _("detail")]
+    rows = [
+        [
+            d["worker"],
+            _(STATUSES[d["status"]]),
+            local_minutes(d["at"], ruleset),
+            _detail(d, ruleset),
+        ]
+        for d in found.daemons
+    ]
+    console().print(table(title, columns, rows))
+    dead = _("dead letters: {count}").format(count=f"{found.dead_letters:,}")
+    if found.dead_letters:
+        oldest = local_minutes(found.oldest_dead, ruleset)
+        dead += " " + _("(oldest {at}; guanxi followups list --status dead)").format(at=oldest)
+    click.echo(dead)
+
+
+def _detail(daemon: dict[str, Any], ruleset: RuleSet) -> str:
+    parts = []
+    if daemon.get("failed_stage"):
+        parts.append(f"{daemon['failed_stage']}: {daemon.get('error', '')}")
+    parts += [f"{job}: {error}" for job, error in daemon.get("failed_jobs", {}).items()]
+    if daemon.get("stopped_at"):
+        at = local_minutes(daemon["stopped_at"], ruleset)
+        parts.append(_("stopped at {at}").format(at=at))
+    return "; ".join(parts)
+
+
+def _verdict(found: heartbeat.Health) -> str:
+    if not found.daemons:
+        return _("no daemon has reported to this store: is `guanxi run` running?")
+    troubled = [d for d in found.daemons if d["status"] in ("failing", "stalled")]
+    if troubled:
+        named = ", ".join(f"{d['worker']} {_(STATUSES[d['status']])}" for d in troubled)
+        return _("not healthy: {daemons}").format(daemons=named)
+    if not found.running:
+        return _("no daemon is running: every one has stopped")
+    return _("not healthy: {count} dead letters, more than {limit}").format(
+        count=f"{found.dead_letters:,}", limit=found.max_dead
+    )

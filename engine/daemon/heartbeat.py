@@ -1,0 +1,164 @@
+"""What each daemon last did, kept in the store, for `guanxi health`.
+
+A daemon's `/healthz` ends with its process, and `run --once` from cron has none; so every
+dispatch tick (and every `--once`) writes one row per dispatcher into `daemon_health`: when it
+started, when its last tick ended, whether that tick raised (the stage and the error, personal
+data masked) and which scheduled jobs are failing. `guanxi health` reads the rows from any
+machine that reaches the store and judges each:
+
+    ok          its last tick succeeded, and it came on time
+    failing     its last tick raised, or a scheduled job (classify, plan:…, retention) did
+    stalled     no tick for three intervals and no clean stop: killed, hung, or its machine
+                gone (`run --once` rows have no interval: never stalled)
+    stopped     stopped cleanly (SIGTERM), or started again since on the same machine
+
+beside the dead letters waiting for someone (`followups list --status dead`). Rows of
+daemons stopped (or silent) for longer than KEEP are forgotten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guanxi.engine.daemon.health import STALLED_AFTER
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.privacy.personal import mask_text
+from guanxi.engine.store.base import Row, Store
+
+KEEP = dt.timedelta(days=7)
+ERROR_CHARS = 1000  # an error kept is cut to this
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One dispatcher's state after a tick: `failure` is the last tick's (failed_stage,
+    error, failed_ticks in a row) or None; `failed_jobs` maps a job to its error."""
+
+    worker: str
+    started_at: dt.datetime
+    at: dt.datetime
+    tick_every: float | None  # seconds; None for one tick from cron
+    failure: Mapping[str, Any] | None = None
+    failed_jobs: Mapping[str, str] = field(default_factory=dict)
+
+
+def record(store: Store, beat: Beat) -> None:
+    """Write `beat` as its worker's row, and forget the rows silent for longer than KEEP."""
+    failure = beat.failure or {}
+    with store.transaction():
+        store.execute(
+            "INSERT INTO daemon_health (worker, started_at, at, tick_every, status,"
+            " failed_stage, error, failed_ticks, failed_jobs) VALUES (:worker, :started, :at,"
+            " :every, :status, :stage, :error, :failed, :jobs) ON CONFLICT (worker) DO UPDATE"
+            " SET at = excluded.at, tick_every = excluded.tick_every, status = excluded.status,"
+            " failed_stage = excluded.failed_stage, error = excluded.error,"
+            " failed_ticks = excluded.failed_ticks, failed_jobs = excluded.failed_jobs,"
+            " stopped_at = NULL",
+            {
+                "worker": beat.worker,
+                "started": iso(beat.started_at),
+                "at": iso(beat.at),
+                "every": beat.tick_every,
+                "status": "failing" if failure else "ok",
+                "stage": failure.get("failed_stage"),
+                "error": _kept(failure.get("error")),
+                "failed": int(failure.get("failed_ticks", 0)),
+                "jobs": json.dumps({k: _kept(v) for k, v in beat.failed_jobs.items()}),
+            },
+        )
+        store.execute("DELETE FROM daemon_health WHERE at < :old", {"old": iso(beat.at - KEEP)})
+
+
+def record_once(store: Store, at: dt.datetime, stage: str, error: Exception | None) -> None:
+    """`run --once` ran a tick at `at` (on this machine; one row for all its runs), which
+    raised `error` in `stage` or succeeded (None)."""
+    failure = None
+    if error is not None:
+        failure = {"failed_stage": stage, "error": f"{type(error).__name__}: {error}"}
+    record(store, Beat(f"{socket.gethostname()}:once", at, at, None, failure))
+
+
+def record_stop(store: Store, worker: str, at: dt.datetime) -> None:
+    """The worker stopped cleanly at `at`."""
+    with store.transaction():
+        store.execute(
+            "UPDATE daemon_health SET stopped_at = :at WHERE worker = :worker",
+            {"at": iso(at), "worker": worker},
+        )
+
+
+def _kept(error: str | None) -> str | None:
+    return None if error is None else mask_text(str(error))[:ERROR_CHARS]
+
+
+@dataclass(frozen=True)
+class Health:
+    """The dispatchers as `guanxi health` judges them, and the dead letters."""
+
+    daemons: list[dict[str, Any]]
+    dead_letters: int
+    oldest_dead: str | None
+    max_dead: int | None = None
+
+    @property
+    def running(self) -> int:
+        return sum(d["status"] != "stopped" for d in self.daemons)
+
+    @property
+    def healthy(self) -> bool:
+        """A dispatcher runs, none fails or stalls, and the dead letters are within bounds."""
+        troubled = any(d["status"] in ("failing", "stalled") for d in self.daemons)
+        too_many = self.max_dead is not None and self.dead_letters > self.max_dead
+        return bool(self.running) and not troubled and not too_many
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "healthy": self.healthy,
+            "daemons": self.daemons,
+            "dead_letters": self.dead_letters,
+            "oldest_dead_letter": self.oldest_dead,
+        }
+
+
+def health(store: Store, now: dt.datetime, max_dead: int | None = None) -> Health:
+    """Each dispatcher's row judged at `now` (see the module), and the dead letters."""
+    rows = store.execute(
+        "SELECT worker, started_at, at, tick_every, status, failed_stage, error, failed_ticks,"
+        " failed_jobs, stopped_at FROM daemon_health ORDER BY at DESC, worker"
+    )
+    [dead] = store.execute(
+        "SELECT count(*) AS n, min(updated_at) AS oldest FROM followups WHERE status = 'dead'"
+    )
+    daemons = [_judged(row, rows, now) for row in rows]
+    return Health(daemons, int(dead["n"]), dead["oldest"], max_dead)
+
+
+def _judged(row: Row, rows: list[Row], now: dt.datetime) -> dict[str, Any]:
+    jobs = json.loads(row["failed_jobs"] or "{}")
+    judged = {**row, "failed_jobs": jobs, "status": _status(row, jobs, rows, now)}
+    return {k: v for k, v in judged.items() if v not in (None, {}) or k == "status"}
+
+
+def _status(row: Row, jobs: Mapping[str, str], rows: list[Row], now: dt.datetime) -> str:
+    if row["stopped_at"] is not None:
+        return "stopped"
+    every = row["tick_every"]
+    silent = now - dt.datetime.fromisoformat(row["at"])
+    if every is not None and silent > dt.timedelta(seconds=STALLED_AFTER * float(every)):
+        return "stopped" if _restarted(row, rows) else "stalled"
+    return "failing" if row["status"] == "failing" or jobs else "ok"
+
+
+def _restarted(row: Row, rows: list[Row]) -> bool:
+    """Whether a daemon started on the same machine after this one's last tick (host:pid)."""
+    host = str(row["worker"]).rpartition(":")[0]
+    return any(
+        str(other["worker"]).rpartition(":")[0] == host and other["started_at"] > row["at"]
+        for other in rows
+        if other["worker"] != row["worker"]
+    )
