@@ -74,7 +74,7 @@ def test_a_default_or_a_test_makes_the_read_safe(tmp_path: Path) -> None:
     assert unguarded_event_fields("{% if event.category %}x{% endif %}") == ["category"]
     project = copy_project(tmp_path)
     edit(project / "templates.yaml", CALLBACK, "（{{ event.category }}）")
-    line, col = where(project, "提出投诉（{{ event.category }}）", "event.category")
+    line, col = where(project, "的投诉（{{ event.category }}）", "event.category")
     assert warnings_of(project) == [("template-event-field", line, col, len("event.category"))]
 
 
@@ -133,10 +133,10 @@ def rendered(name: str, event: dict[str, object]) -> str:
 
 def test_a_sale_without_its_product_still_gets_its_call() -> None:
     assert rendered("post_sale_check", {"amount": 100}) == (
-        "请致电王芳（C1），了解所购产品是否符合预期，并征求改进建议。"
+        "请致电王芳（C1），了解所购产品是否符合预期、有无缺陷与不足，并征求改进建议。"
     )
     assert rendered("post_sale_check", {"product": "大额存单"}) == (
-        "请致电王芳（C1），了解大额存单是否符合预期，并征求改进建议。"
+        "请致电王芳（C1），了解大额存单是否符合预期、有无缺陷与不足，并征求改进建议。"
     )
     assert "感谢您购买我行产品。" in rendered("invite_feedback", {})
     assert "感谢您选择我行产品。" in rendered("usage_tips", {})
@@ -144,4 +144,4 @@ def test_a_sale_without_its_product_still_gets_its_call() -> None:
 
 def test_a_complaint_without_a_category_is_still_called_back() -> None:
     text = rendered("complaint_callback", {"severity": 2})
-    assert text == "王芳提出投诉（类别未注明），请在两小时内回电并跟进处理。"
+    assert text == "王芳的投诉（类别未注明）提出两小时后仍未解决，请尽快回电并跟进处理。"
