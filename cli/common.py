@@ -14,6 +14,7 @@ from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.diagnostics import nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.values import EARLIEST, LATEST
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
 
@@ -174,6 +175,14 @@ def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
+    if not EARLIEST <= moment.date() <= LATEST:  # year 1 or 9999 in UTC would overflow
+        raise click.BadParameter(
+            _(
+                "{value} is not a plausible date: dates from {earliest} to {latest}"
+                " are accepted (is the year mistyped?)"
+            ).format(value=f"'{text}'", earliest=EARLIEST, latest=LATEST),
+            param_hint=option,
+        )
     return moment
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import (
+    given_moment,
+    given_now,
+    now_option,
+    opened_store,
+    project,
+    store_option,
+)
 from guanxi.cli.fit import Col, localized, text
 from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, echo, output_options, print_csv, print_json, table
@@ -93,7 +100,7 @@ def record_command(
         raise click.UsageError(_("say --grant or --withdraw"))
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
-    at = given_now(at_text, ruleset) if at_text else now
+    at = given_moment(at_text, ruleset, "--at") if at_text else now
     given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
     opened = opened_store(ruleset, store, create=True)
     try:

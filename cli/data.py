@@ -53,6 +53,7 @@ HEADINGS = {
 LOADED = {
     "customers": N_("customers from {source} into {store}"),
     "events": N_("events from {source} into {store}"),
+    "consents": N_("consent records from {source} into {store}"),
 }
 
 FILE = click.Path(dir_okay=False, path_type=Path)

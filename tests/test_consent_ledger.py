@@ -280,3 +280,26 @@ def test_consent_record_and_show_on_the_command_line_in_chinese(
     shown = runner.invoke(cli, ["consent", "show", "C0001", *where])
     assert shown.exit_code == 0, shown.output
     assert "已撤回" in shown.output and "REC-9" in shown.output and "电话" in shown.output
+
+
+IMPLAUSIBLE = ["0001-01-01T00:00+08:00", "9999-12-31T23:59:59-12:00", "1899-12-31"]
+
+
+@pytest.mark.parametrize("at", IMPLAUSIBLE)
+def test_consent_at_outside_plausible_dates_is_a_usage_error(tmp_path: Path, at: str) -> None:
+    """Year 1 east of UTC, or 9999 west of it, has no UTC time: refused as load refuses it,
+    naming --at, instead of an OverflowError."""
+    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    args = ["consent", "record", "C0001", "--channel", "sms", "--purpose", "marketing",
+            "--grant", "--source", "call", "--at", at, *where]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --at" in result.output
+    assert "is not a plausible date: dates from 1900-01-01 to 2199-12-31" in result.output
+
+
+def test_now_outside_plausible_dates_is_a_usage_error(tmp_path: Path) -> None:
+    where = ["--rules", str(RULES), "--store", str(tmp_path / "g.db")]
+    result = CliRunner().invoke(cli, ["classify", *where, "--now", IMPLAUSIBLE[0]])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --now" in result.output

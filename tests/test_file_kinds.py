@@ -163,3 +163,24 @@ def test_the_hint_for_a_customers_file_given_to_load_events(here: Path) -> None:
         "(it has the columns customer_id, name); nothing was loaded."
         " Load it with: guanxi load customers '客户 名单.csv'\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("lang", "title"), [("en", "consent records from"), ("zh", "同意记录：从")]
+)
+def test_load_consents_prints_its_table_and_quarantine(here: Path, lang: str, title: str) -> None:
+    """A consents file, one row of it bad, loaded as a table (not --json): the counts, the bad
+    row with its reason and exit code 3, no traceback."""
+    header = "customer_id,channel,purpose,granted,source,effective_at"
+    write(
+        here,
+        "consents.csv",
+        header,
+        "C1,sms,marketing,no,branch,",
+        "C2,sms,marketing,no,branch,0001-01-01",
+    )
+    result = invoke("--lang", lang, "load", "consents", "consents.csv", "--store", "g.db")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 3, result.output
+    assert title in result.stdout
+    assert "0001-01-01" in result.stdout
