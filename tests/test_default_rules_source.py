@@ -216,7 +216,7 @@ BUSY_PERSON = {"customer_id": "S5", "name": "刘洋", "kind": "personal", "balan
 
 
 def test_a_persons_contribution_is_ranked_among_persons_as_gold_is() -> None:
-    """"对于公司客户和机构客户来说 … 按客户贡献度": each kind is its own market. Ahead of all
+    """ "对于公司客户和机构客户来说 … 按客户贡献度": each kind is its own market. Ahead of all
     but one reference person, behind ten of the firms: a large contribution for a person."""
     tier, _level, gold = _classified(BUSY_PERSON)
     assert (tier, gold) == ("valuable", False)
@@ -227,7 +227,7 @@ GOLD_PERSON = {**BUSY_PERSON, "customer_id": "S6", "balance": 2000000,
 
 
 def test_a_gold_customer_not_worth_ten_times_the_cost_is_not_a_partner() -> None:
-    """"选择哪种类型，依赖于企业对顾客终生价值，以及为吸引和维系这些顾客所要求的成本评估对比":
+    """ "选择哪种类型，依赖于企业对顾客终生价值，以及为吸引和维系这些顾客所要求的成本评估对比":
     gold, but lifetime value only four times the cost of winning and keeping the customer."""
     costly = {**GOLD_PERSON, "cost_to_serve": 30000, "expected_years": 2}
     assert _classified(costly) == ("valuable", "responsible", True)
