@@ -239,3 +239,49 @@ def test_a_gold_customer_with_small_dealings_is_not_a_partner() -> None:
     gold by contribution alone and is not worked with continuously."""
     small = {**GOLD_PERSON, "balance": 5000, "monthly_txn_count": 3}
     assert _classified(small) == ("low_value", "responsible", True)
+
+
+RESPONSIBLE = {"customer_id": "S7", "name": "李华", "kind": "personal", "balance": 600000,
+               "monthly_txn_count": 15, "last_txn_date": "2026-09-20", "products_held": 2,
+               "annual_contribution": 6000, "cost_to_serve": 2000, "expected_years": 10,
+               "rm_id": "RM002"}  # fmt: skip
+
+
+def _post_sale_call_after_feedback(feedback: dict[str, object]) -> list[str]:
+    """The statuses of the post-sale call of a sale of 理财产品 followed by `feedback`."""
+    events = [
+        {"type": "sale", "at": "2026-11-02T15:00", "fields": {"product": "理财产品"}},
+        {"type": "feedback", "at": "2026-11-03T09:00", "fields": {"score": 4, **feedback}},
+    ]
+    given = {"today": "2026-11-02", "customer": RESPONSIBLE, "events": events, "expect": {}}
+    scenario = Scenario.model_validate({"name": "source", **given})
+    outcome = play(load_ruleset(RULES), scenario, RULES / "tests" / "population.csv")
+    return [p.status for p in outcome.followups if p.step == "responsible_post_sale_call"]
+
+
+def test_feedback_about_the_product_sold_makes_the_post_sale_call_moot() -> None:
+    """负责型: the call asks "产品是否符合顾客的期望"; feedback on that product answered it."""
+    assert _post_sale_call_after_feedback({"product": "理财产品"}) == ["cancelled"]
+
+
+@pytest.mark.parametrize("feedback", [{"product": "信用卡"}, {}], ids=["other", "none"])
+def test_feedback_about_anything_else_leaves_the_post_sale_call(
+    feedback: dict[str, object],
+) -> None:
+    """Feedback about the credit card, or about nothing named, says nothing of the 理财产品."""
+    assert _post_sale_call_after_feedback(feedback) == ["pending"]
+
+
+def test_a_cancel_same_field_the_cancelling_event_lacks_is_shown_where_written(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path)
+    edit(project / "playbooks.yaml", "cancel_same: [product]", "cancel_same: [score]")
+    lines = (project / "playbooks.yaml").read_text(encoding="utf-8").splitlines()
+    line, text = next((n, text) for n, text in enumerate(lines, 1) if "[score]" in text)
+    [found] = validate_project(project).diagnostics
+    assert (found.code, found.line, found.col) == ("unknown-field", line, text.index("score") + 1)
+    assert "sale has no 'score'" in found.message
+    with language("zh"):
+        [chinese] = validate_project(project).diagnostics
+    assert "sale 没有字段 'score'" in chinese.message

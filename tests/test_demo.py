@@ -58,7 +58,7 @@ def test_run_delivers_the_demos_due_followups_to_the_outbox_and_the_task_inbox(
     made = CliRunner().invoke(cli, ["demo", "--customers", "400", "--dir", str(out), "--now", NOW])
     assert made.exit_code == 0, made.output
     db = str(out / "guanxi.db")
-    later = "2026-12-04T11:00:00"  # calls still in time, usage tips a week after the sales
+    later = "2026-12-05T11:00:00"  # calls still in time, the monthly product news of the 5th
     run = CliRunner().invoke(cli, ["run", "--once", "--store", db, "--now", later, "--json"])
     assert run.exit_code == 0, run.output
     report = json.loads(run.stdout)
