@@ -301,6 +301,23 @@ def test_events_reference_customers_inside_the_window(
     assert set(Counter(e["type"] for e in events)) == set(schema["events"]) - {OUTCOME_EVENT}
 
 
+def test_feedback_names_the_product_of_a_sale_before_it(demo: tuple[Path, DemoSummary]) -> None:
+    """A post-sale call is cancelled only by feedback on the product sold (`cancel_same:`):
+    the demo's feedback is about the customer's last sale before it, or names no product."""
+    events, _ = _events(demo[0] / "events.jsonl")
+    sales: dict[str, list[tuple[str, str]]] = {}
+    named = 0
+    for e in events:  # in time order
+        if e["type"] == "sale":
+            sales.setdefault(e["customer_id"], []).append((e["at"][:10], e["product"]))
+        elif e["type"] == "feedback":
+            earlier = [s for s in sales.get(e["customer_id"], []) if s[0] < e["at"][:10]]
+            last = {product for day, product in earlier if day == max(earlier)[0]}
+            assert e["product"] in (last or {None})
+            named += e["product"] is not None
+    assert named >= 100
+
+
 def test_event_mix_is_plausible(demo: tuple[Path, DemoSummary]) -> None:
     events, _ = _events(demo[0] / "events.jsonl")
     kinds = Counter(e["type"] for e in events)
