@@ -95,7 +95,10 @@ def file_schema(policies: PoliciesFile | None) -> Schema:
 
 
 def append(store: Store, records: Sequence[Record], now: dt.datetime) -> int:
-    """Add `records` to the ledger in bulk, recorded at `now`; how many."""
+    """Add `records` to the ledger in bulk, recorded at `now`; how many. With none,
+    nothing is written: a write, even of nothing, makes dispatchers read consent again."""
+    if not records:
+        return 0
     recorded = iso(now)
     rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in records]
     store.copy_rows("consent_ledger", [*COLUMNS, "recorded_at"], rows)
