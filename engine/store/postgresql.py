@@ -106,7 +106,7 @@ WATCH_CUSTOMERS = (
 )
 
 # Each migration has the name of its SQLite twin (engine/store/sqlite.py) and makes the same
-# tables, columns and indexes, but for CONSENT_COUNT (SQLite needs no twin of these).
+# tables, columns and indexes, but for CONSENT_VERSION (SQLite needs no twin of these).
 MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m001_core_tables": (
         "CREATE TABLE events (id TEXT PRIMARY KEY, type TEXT NOT NULL, customer_id TEXT NOT NULL,"
