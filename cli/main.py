@@ -120,10 +120,8 @@ COMMANDS = {
     "retention": Lazy(
         "guanxi.cli.retention:retention_command",
         "Remove the records older than their window in guanxi.yaml's `retention:` (the daemon"
-        " does it each night): events, follow-ups, deliveries, decisions, quarantined rows, tier"
-        " moves, superseded field values and consent records, and the outbox's lines; a batch"
-        " at a time, archived to Parquet first with `archive: parquet`; only final follow-ups"
-        " (sent, suppressed, cancelled, dead, expired) go.",
+        " does it each night), a batch at a time, archived to Parquet first with `archive:"
+        " parquet`; only final follow-ups (sent, suppressed, cancelled, dead, expired) go.",
     ),
     "audit": Lazy(
         "guanxi.cli.audit:audit",

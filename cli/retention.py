@@ -33,11 +33,11 @@ def retention_command(
     dry_run: bool, rules: Path | None, store: str | None, now_text: str | None, as_json: bool
 ) -> None:
     """Remove the records older than their window in guanxi.yaml's `retention:` (the daemon
-    does it each night): events, follow-ups, deliveries, decisions, quarantined rows, tier
-    moves, superseded field values and consent records, and the outbox's lines; a batch at a
-    time, archived to Parquet first with `archive: parquet`; only final follow-ups (sent,
-    suppressed, cancelled, dead, expired) go. Prints, for each kind, how many rows go and the
-    oldest kept."""
+    does it each night), a batch at a time, archived to Parquet first with `archive:
+    parquet`; only final follow-ups (sent, suppressed, cancelled, dead, expired) go. The
+    kinds: events, follow-ups, deliveries, decisions, quarantined rows, tier moves, field
+    values and consent records superseded before the window, the outbox's lines. Prints, for
+    each kind, how many rows go and the oldest kept."""
     ruleset, location = project(rules, store)
     settings = ruleset.settings.retention
     if not settings.windows():
