@@ -16,7 +16,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
-from guanxi.engine.privacy.erasure import ErasedIds
+from guanxi.engine.privacy.erasure import erased_on
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
@@ -90,14 +90,13 @@ def post(
 
 def refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer's event is not recorded (a load quarantines it)."""
-    receipt = ErasedIds(store).receipt_of(customer_id)
-    if receipt is not None:
-        erased = _(
+    erased = erased_on(store, customer_id)
+    if erased is not None:
+        message = _(
             "the event was not recorded: the customer was erased on {date} (receipt {receipt})"
             " at their request"
         )
-        date = str(receipt["at"])[:10]
-        raise click.ClickException(erased.format(date=date, receipt=receipt["receipt"]))
+        raise click.ClickException(message.format(date=erased.date, receipt=erased.receipt))
 
 
 @events.command("plan")

@@ -417,6 +417,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
     _check_retention(project, settings)
+    _check_consent_window(project, settings)
     try:
         parse_memory(settings.snapshot_memory)
     except SizeError as error:
@@ -461,6 +462,12 @@ def _check_retention_needs(
                 )
             )
             needs.append(("events", days, why))
+    for measure in measures:
+        if measure.change is not None and measure.change.days is not None:
+            why = _("the measure '{name}' compares with the value of {days} days before").format(
+                name=measure.name, days=measure.change.days
+            )
+            needs.append(("field_history", measure.change.days, why))
     for cap in policies.caps if policies else ():
         try:
             per = parse_duration(cap.per)
@@ -494,6 +501,30 @@ def _check_retention_needs(
             )
             where = ("retention", kind)
             project.error("guanxi.yaml", where, "retention-too-short", message, hint=hint)
+
+
+def _check_consent_window(project: Project, settings: Settings) -> None:
+    """Consent records are the proof of the follow-ups, decisions and deliveries that relied
+    on them: kept at least as long as each of those (a kind without a window: for ever)."""
+    windows = settings.retention.windows()
+    if "consent" not in windows:
+        return
+    try:
+        consent = parse_window(windows["consent"]).shortest_days()
+        proved = {k: parse_window(windows[k]).shortest_days() if k in windows else None
+                  for k in ("followups", "decisions", "deliveries")}  # fmt: skip
+    except TimingError:
+        return  # their own diagnostics
+    longer = [k for k, days in proved.items() if days is None or days > consent]
+    if not longer:
+        return
+    message = _(
+        "consent records kept for {window} would be removed while the {kinds} they prove are"
+        " kept longer"
+    ).format(window=windows["consent"], kinds=", ".join(longer))
+    hint = _("keep consent records at least as long as follow-ups, decisions and deliveries")
+    where = ("retention", "consent")
+    project.error("guanxi.yaml", where, "retention-too-short", message, hint=hint)
 
 
 def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:
