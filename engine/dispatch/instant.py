@@ -17,9 +17,12 @@ of its lease: minutes. So right before each message is handed over, the clock is
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
 
+    erasure         an erased customer is refused with the consent checks (policy `erasure`):
+                    their row's deletion moves the change token; an erasure is itself refused
+                    while a live claim holds any of the person's follow-ups (privacy/requests)
+
 Not decided again: frequency caps (the claim took each message's slot at its instant, and
-other dispatchers count it from then) and erasure (refused while a claim holds any of the
-person's follow-ups, see privacy/requests).
+other dispatchers count it from then).
 """
 
 from __future__ import annotations
