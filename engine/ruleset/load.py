@@ -30,6 +30,7 @@ from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
     channel_domain,
     field_domains,
+    field_label_hint,
     ladder_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
@@ -778,7 +779,8 @@ def _unknown_segment(
     """A measure or the key is known, but groups nobody: a segment is a field customers
     share."""
     message = _("no customer field '{name}'").format(name=name)
-    hint = did_you_mean(name, segments)
+    labels = {n: ls for n, ls in project.labels.items() if n in segments}
+    hint = did_you_mean(name, segments) or field_label_hint(name, labels)
     if name in known:
         message = _("customers cannot be grouped by '{name}'").format(name=name)
         hint = _("'within:' takes fields of schema.yaml other than the key, such as kind")
