@@ -212,6 +212,9 @@ def test_classify_command_counts_and_shows_the_rejected_rows(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--now", "2026-11-28"])
     assert result.exit_code == 0, result.output
     assert f"{len(BAD) + 1} snapshot rows were rejected" in result.output
+    said = " ".join(result.output.split())  # as wrapped to the terminal
+    assert "as 'guanxi load' rejects them" in said  # a command there is, and where to look
+    assert "all problems: guanxi quarantine list" in said
     assert "line 8: has 3 cells, but the header has 10 columns" in result.output
     assert "line 43: name: required, but empty" in result.output
     again = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--json"])

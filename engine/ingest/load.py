@@ -117,12 +117,19 @@ def check_customer_file(
             row, problems = check(record)
             first = seen.setdefault(row.get(schema.key), number)
             if not problems and first != number:
-                reason = _("duplicate {field} '{value}': already on line {line}").format(
-                    field=schema.key, value=row[schema.key], line=first
-                )
-                problems.append((schema.key, row[schema.key], reason))
+                problems.append(repeated_key(schema.key, row[schema.key], first, "line"))
             found.problems += [(number, *problem) for problem in problems]
     return found
+
+
+def repeated_key(key: str, value: Any, first: int, unit: str) -> Problem:
+    """The problem of a row whose `key` has the `value` of the file's earlier `unit` (a line,
+    or a row) `first`."""
+    if unit == "line":
+        already = _("duplicate {field} '{value}': already on line {line}")
+    else:
+        already = _("duplicate {field} '{value}': already on row {line}")
+    return (key, value, already.format(field=key, value=value, line=first))
 
 
 class _Load:
@@ -178,12 +185,7 @@ class _Load:
         """A key seen earlier in this file is a problem: the first row wins."""
         first = self.seen.setdefault(row[key], number)
         if first != number:
-            if self.source.unit == "line":
-                already = _("duplicate {field} '{value}': already on line {line}")
-            else:
-                already = _("duplicate {field} '{value}': already on row {line}")
-            reason = already.format(field=key, value=row[key], line=first)
-            problems.append((key, row[key], reason))
+            problems.append(repeated_key(key, row[key], first, self.source.unit))
 
     def _quarantine(self, number: int, problems: list[Problem]) -> None:
         self.report.quarantined += 1
