@@ -91,6 +91,9 @@ PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Pytho
 EXACT = 2**53  # whole numbers a double holds exactly
 LISTED = 1_000  # bad values of a field written into the screen's SQL
 PRINTABLE_ASCII = "[!-~]+"  # text nothing in rows.py changes or refuses (but for its length)
+# an id nothing in rows.py changes: printable ASCII and Chinese characters (CJK unified
+# ideographs, which NFKC leaves as they are), as a branch 长沙分行 is written
+PLAIN_ID = "[!-~\u3400-\u4dbf\u4e00-\u9fff]+"
 
 
 Reject = Callable[[int, list[Problem]], None]
@@ -433,7 +436,7 @@ class _Column:
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
-            return f"({self._matches(PRINTABLE_ASCII)} AND {length})"
+            return f"({self._matches(PLAIN_ID)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"

@@ -23,7 +23,12 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _, current_language
-from guanxi.engine.ruleset.branches import apply_overlays, branch_capacities, read_overlays
+from guanxi.engine.ruleset.branches import (
+    BRANCH_FIELD,
+    apply_overlays,
+    branch_capacities,
+    read_overlays,
+)
 from guanxi.engine.ruleset.change_measures import field_change, no_change_keys
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
@@ -276,10 +281,10 @@ def _build(project: Project) -> RuleSet | None:
 
 
 def _manager_and_group(policies: PoliciesFile | None, tiers_file: TiersFile) -> list[str]:
-    """The customer fields naming the relationship manager (capacity's `owner_field`) and the
-    corporate group (`group_by`): ids, as the key is."""
+    """The customer fields naming the relationship manager (capacity's `owner_field`), the
+    corporate group (`group_by`) and the branch (its overlay's name): ids, as the key is."""
     capacity = policies.capacity if policies else None
-    return [tiers_file.group_by, *([capacity.owner_field] if capacity else [])]
+    return [tiers_file.group_by, *([capacity.owner_field] if capacity else []), BRANCH_FIELD]
 
 
 def _read_elsewhere(
