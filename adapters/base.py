@@ -27,7 +27,7 @@ import jinja2
 
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.secrets import mask_secrets
-from guanxi.engine.templating import EventFields, compile_template, render
+from guanxi.engine.templating import EventFields, compile_template, render, template_fields
 
 
 class AdapterError(Exception):
@@ -212,9 +212,9 @@ class Adapter(ABC):
         row: Mapping[str, Any], customer: Mapping[str, Any], today: dt.date | None
     ) -> dict[str, Any]:
         step = {"id": row["step_id"], "kind": row["kind"], "channel": row["channel"]}
-        context: dict[str, Any] = dict(customer)
+        context = template_fields(customer)
         context.update(
-            customer=dict(customer),
+            customer=template_fields(customer),
             event=EventFields(_payload(row)),
             step=step,
             today=today or _due_date(row),

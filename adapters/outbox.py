@@ -3,8 +3,10 @@
 The outbox never holds a key twice: on open it reads the keys already in the file, and a
 message whose key is there is acknowledged without being written again. A last line cut short
 by a crash (no newline) was never acknowledged, so it is cut off on open. Each line is written
-under an exclusive lock on the file: erasure rewrites the file under the same lock
-(engine/privacy/files.py), so that no line is lost while it does.
+under an exclusive lock on the file. Erasure and retention rewrite the file whole into a new
+one that replaces it (`rewrite_lines`), holding the old file's lock meanwhile: a writer that
+then gets the lock finds the name pointing to another file and opens that one, so no line is
+lost and none lands in the file replaced.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -58,13 +60,49 @@ class OutboxAdapter(Adapter):
         if self._file.closed:
             raise PermanentError(f"outbox {self.path} is closed")
         try:
-            with locked(self._file):
+            with self._current():
                 self._file.write(data)
                 self._file.flush()
                 if self.fsync:
                     os.fsync(self._file.fileno())
         except OSError as error:
             raise RetryableError(f"outbox {self.path}: {error}") from error
+
+    @contextlib.contextmanager
+    def _current(self) -> Iterator[None]:
+        """The lock on the file now at `path`, reopened when a rewrite replaced it."""
+        while True:
+            with locked(self._file):
+                if _same_file(self._file, self.path):
+                    yield
+                    return
+            self._file.close()
+            self._file = self.path.open("ab")
+
+
+def _same_file(file: IO[Any], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def rewrite_lines(path: Path, change: Callable[[bytes], bytes | None]) -> int:
+    """Replace each line of the file at `path` by `change(line)` (None: the line goes),
+    atomically: the new file is written beside it, on disk, then renamed over it, under the
+    lock writers take; how many lines changed (nothing is written when none did)."""
+    with path.open("rb") as file, locked(file):
+        lines = file.read().splitlines(keepends=True)
+        changed = [change(line) for line in lines]
+        count = sum(new != line for line, new in zip(lines, changed, strict=True))
+        if count:
+            partial = path.with_name(path.name + ".partial")
+            with partial.open("wb") as new:
+                new.write(b"".join(line for line in changed if line is not None))
+                new.flush()
+                os.fsync(new.fileno())
+            os.replace(partial, path)
+    return count
 
 
 @contextlib.contextmanager

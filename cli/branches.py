@@ -8,6 +8,7 @@ import click
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.branches import branch_view
 
@@ -15,6 +16,7 @@ from guanxi.engine.ruleset.branches import branch_view
 def print_branch(ruleset: RuleSet, branch: str, as_json: bool) -> None:
     from guanxi.cli.output import print_json
 
+    branch = same_id(branch)  # as the overlays' names are read
     if branch not in ruleset.branches:
         message = _("no overlay for branch '{branch}' in branches/").format(branch=branch)
         hint = did_you_mean(branch, list(ruleset.branches))

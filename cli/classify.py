@@ -310,13 +310,13 @@ def _print_report(report: RunReport, ruleset: RuleSet, snapshot: Path | None = N
 
 
 def _print_rejected(report: RunReport, snapshot: Path | None) -> None:
-    """The snapshot rows left out, as `data load` quarantines them, and their first problems."""
+    """The snapshot rows left out, as `load` quarantines them, and their first problems."""
     out = console()
     out.print(
         "[yellow]"
         + _(
-            "{count} snapshot rows were rejected, as 'guanxi data load' rejects"
-            " them, and not classified; all problems: the store's table quarantine"
+            "{count} snapshot rows were rejected, as 'guanxi load' rejects"
+            " them, and not classified; all problems: guanxi quarantine list"
         ).format(count=f"{report.rejected:,}")
         + "[/yellow]"
     )

@@ -16,7 +16,7 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.options import ID, newest_first_limit, rules_option
-from guanxi.cli.output import console, echo, print_json, table
+from guanxi.cli.output import console, echo, print_json, table, write_file
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
@@ -67,7 +67,7 @@ def export_command(
     if output is None:
         click.echo(text)
         return
-    output.write_text(text + "\n", "utf-8")
+    write_file(output, lambda path: path.write_text(text + "\n", "utf-8"))
     rows = sum(len(r) for r in found["tables"].values())
     click.echo(
         _("wrote {rows} row(s) from {tables} table(s) to {file}").format(

@@ -15,10 +15,13 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
+from guanxi.engine.ingest.reused import stored_differences
+from guanxi.engine.ingest.values import quoted, shown
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
-from guanxi.engine.privacy.erasure import ErasedIds
+from guanxi.engine.privacy.erasure import erased_on
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from guanxi.engine.store.base import Row
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -76,6 +79,7 @@ def post(
     try:
         refuse_erased(opened, customer_id)
         opened.prepare(ruleset.schema)
+        refuse_reused(opened, row, at_given=at is not None)
         inserted = opened.insert_events([{**row, "loaded_at": now.isoformat()}])["inserted"]
         report = plan_new_events(opened, ruleset, now)
     finally:
@@ -90,14 +94,38 @@ def post(
 
 def refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer's event is not recorded (a load quarantines it)."""
-    receipt = ErasedIds(store).receipt_of(customer_id)
-    if receipt is not None:
-        erased = _(
+    erased = erased_on(store, customer_id)
+    if erased is not None:
+        message = _(
             "the event was not recorded: the customer was erased on {date} (receipt {receipt})"
             " at their request"
         )
-        date = str(receipt["at"])[:10]
-        raise click.ClickException(erased.format(date=date, receipt=receipt["receipt"]))
+        raise click.ClickException(message.format(date=erased.date, receipt=erased.receipt))
+
+
+def refuse_reused(store: Store, row: Row, at_given: bool) -> None:
+    """An event id names one event: given again with other content, the event is refused,
+    as a load quarantines it. Without --at its time is the time of posting, which differs
+    on every retry, so it is no difference then."""
+    differing = [d for d in stored_differences(store, row) if at_given or d[0] != "at"]
+    if not differing:
+        return
+    fields = ", ".join(
+        _("{field} ({stored}, given {given})").format(
+            field=name, stored=_shown(stored), given=_shown(given)
+        )
+        for name, stored, given in differing
+    )
+    message = _(
+        "the event was not recorded: event id {id} is already stored with another {fields}:"
+        " an event id names one event and a stored event is never changed; give this event"
+        " an id of its own (--id)"
+    )
+    raise click.ClickException(message.format(id=quoted(row["id"]), fields=fields))
+
+
+def _shown(value: Any) -> str:
+    return _("no value") if value is None else shown(value)
 
 
 @events.command("plan")

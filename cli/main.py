@@ -119,10 +119,9 @@ COMMANDS = {
     ),
     "retention": Lazy(
         "guanxi.cli.retention:retention_command",
-        "Remove the events, follow-ups, deliveries, decisions and quarantined rows older than"
-        " their window in guanxi.yaml's `retention:` (the daemon does it each night), a batch at"
-        " a time, archived to Parquet first with `archive: parquet`; only final follow-ups"
-        " (sent, suppressed, cancelled, dead, expired) go.",
+        "Remove the records older than their window in guanxi.yaml's `retention:` (the daemon"
+        " does it each night), a batch at a time, archived to Parquet first with `archive:"
+        " parquet`; only final follow-ups (sent, suppressed, cancelled, dead, expired) go.",
     ),
     "audit": Lazy(
         "guanxi.cli.audit:audit",

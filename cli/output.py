@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.markup import RE_TAGS, escape
 from rich.text import Text
 
+from guanxi.cli.failures import FULL_ERRNOS
 from guanxi.cli.fit import Col, FitTable, number, text
 from guanxi.cli.masking import shown, shown_data
 from guanxi.engine.i18n import _
@@ -142,6 +144,22 @@ FORMATS = (
         " e.g. --csv > list.csv.",
     ),
 )
+
+
+def write_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Write the file a user named (--html, --csv FILE, -o, --junit) with `write`, its folder
+    made first, as --csv DIR makes its folder; a file that cannot be written is one line naming
+    it, not a traceback (a full disk is left to guanxi.cli.failures, which says so)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    except OSError as error:
+        if error.errno in FULL_ERRNOS:
+            raise
+        why = error.strerror or str(error)
+        raise click.ClickException(
+            _("cannot write {file}: {error}").format(file=path, error=why)
+        ) from None
 
 
 def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:

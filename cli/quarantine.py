@@ -10,7 +10,7 @@ import click
 from guanxi.cli.common import given_now, opened_store, project, store_option
 from guanxi.cli.masking import View, audited_whole, masked_records, unmask_option
 from guanxi.cli.options import newest_first_limit, rules_option
-from guanxi.cli.output import console, echo, print_json, table
+from guanxi.cli.output import console, echo, print_json, table, write_file
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
@@ -81,7 +81,7 @@ def list_command(
     finally:
         opened.close()
     if csv_file is not None:
-        write_quarantine_csv(rows, csv_file)
+        write_file(csv_file, lambda path: write_quarantine_csv(rows, path))
         click.echo(
             _("wrote {count} row(s) to {file}").format(count=f"{len(rows):,}", file=csv_file),
             err=True,

@@ -16,7 +16,7 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.masking import unmask_option
 from guanxi.cli.options import rules_option
-from guanxi.cli.output import echo, print_json, print_sections
+from guanxi.cli.output import echo, print_json, print_sections, write_file
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.report import (
@@ -108,7 +108,8 @@ def report_command(
         written = write_csv(report.sections, csv_dir)
         click.echo(wrote_csv(len(written), csv_dir), err=True)
     if html_file is not None:
-        html_file.write_text(render_html(report), encoding="utf-8")
+        page = render_html(report)
+        write_file(html_file, lambda path: path.write_text(page, encoding="utf-8"))
         click.echo(_("wrote {file}").format(file=html_file), err=True)
     if not (as_json or csv_dir or html_file):
         echo(_header(report))

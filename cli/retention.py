@@ -19,6 +19,7 @@ from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy import retention
+from guanxi.engine.privacy.files import adapter_files
 from guanxi.engine.privacy.retention import KindReport
 
 
@@ -31,11 +32,12 @@ from guanxi.engine.privacy.retention import KindReport
 def retention_command(
     dry_run: bool, rules: Path | None, store: str | None, now_text: str | None, as_json: bool
 ) -> None:
-    """Remove the events, follow-ups, deliveries, decisions and quarantined rows older than
-    their window in guanxi.yaml's `retention:` (the daemon does it each night), a batch at a
-    time, archived to Parquet first with `archive: parquet`; only final follow-ups (sent,
-    suppressed, cancelled, dead, expired) go. Prints, for each kind, how many rows go and the
-    oldest kept."""
+    """Remove the records older than their window in guanxi.yaml's `retention:` (the daemon
+    does it each night), a batch at a time, archived to Parquet first with `archive:
+    parquet`; only final follow-ups (sent, suppressed, cancelled, dead, expired) go. The
+    kinds: events, follow-ups, deliveries, decisions, quarantined rows, tier moves, field
+    values and consent records superseded before the window, the outbox's lines. Prints, for
+    each kind, how many rows go and the oldest kept."""
     ruleset, location = project(rules, store)
     settings = ruleset.settings.retention
     if not settings.windows():
@@ -43,13 +45,14 @@ def retention_command(
         return
     opened = opened_store(ruleset, location)
     now = given_now(now_text, ruleset)
+    outbox = adapter_files(ruleset, files_folder(opened))
     try:
         if dry_run:
-            reports = retention.plan(opened, settings, now)
+            reports = retention.plan(opened, settings, now, outbox)
         else:
             folder = files_folder(opened) / settings.archive_folder
             archive = folder if settings.archive == "parquet" else None
-            reports, _left = retention.apply(opened, settings, now, archive)
+            reports, _left = retention.apply(opened, settings, now, archive, files=outbox)
     finally:
         opened.close()
     if as_json:

@@ -8,7 +8,7 @@ import click
 
 from guanxi.cli.common import chosen, folder_or_rules, validated
 from guanxi.cli.options import RULES_DIR, rules_option
-from guanxi.cli.output import echo, print_json, printable
+from guanxi.cli.output import echo, print_json, printable, write_file
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.scenarios import (
     Coverage,
@@ -66,22 +66,14 @@ def test_command(
     suite = run_scenarios(ruleset, only)
     covered = coverage(ruleset, suite.outcomes()) if with_coverage else None
     if junit is not None:
-        _write(junit, junit_xml(suite, name=f"guanxi test {folder}"))
+        text = junit_xml(suite, name=f"guanxi test {folder}")
+        write_file(junit, lambda path: path.write_text(text, encoding="utf-8"))
     if as_json:
         print_json(_as_dict(suite, covered))
     else:
         _print(suite, covered, folder)
     if not suite.ok:
         raise SystemExit(1)
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise click.ClickException(
-            _("cannot write {file}: {error}").format(file=path, error=error.strerror or error)
-        ) from None
 
 
 def _as_dict(suite: SuiteResult, covered: Coverage | None) -> dict[str, object]:

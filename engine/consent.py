@@ -95,7 +95,10 @@ def file_schema(policies: PoliciesFile | None) -> Schema:
 
 
 def append(store: Store, records: Sequence[Record], now: dt.datetime) -> int:
-    """Add `records` to the ledger in bulk, recorded at `now`; how many."""
+    """Add `records` to the ledger in bulk, recorded at `now`; how many. With none,
+    nothing is written: a write, even of nothing, makes dispatchers read consent again."""
+    if not records:
+        return 0
     recorded = iso(now)
     rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in records]
     store.copy_rows("consent_ledger", [*COLUMNS, "recorded_at"], rows)
@@ -145,16 +148,15 @@ def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.d
 def _refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer gets no record: it would bring their id back (a file's row of
     theirs is quarantined, an event refused)."""
-    from guanxi.engine.privacy.erasure import ErasedIds  # erasure reads the ledger's table
+    from guanxi.engine.privacy.erasure import erased_on  # erasure reads the ledger's table
 
-    receipt = ErasedIds(store).receipt_of(customer_id)
-    if receipt is not None:
+    erased = erased_on(store, customer_id)
+    if erased is not None:
         message = _(
             "customer {id} was erased on {date} (receipt {receipt}) at their request:"
             " no consent record is kept for them"
         )
-        date = str(receipt["at"])[:10]
-        raise DataError(message.format(id=customer_id, date=date, receipt=receipt["receipt"]))
+        raise DataError(message.format(id=customer_id, date=erased.date, receipt=erased.receipt))
 
 
 def history(store: Store, customer_id: str) -> list[Row]:

@@ -15,6 +15,7 @@ in the text the diagnostics show.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ GB18030 = "gb18030"
 ENCODINGS = {"utf-8": UTF8, "gb18030": GB18030, "gbk": GB18030}  # GBK is part of GB18030
 BOM = "\ufeff"  # UTF-8's EF BB BF, GB18030's 84 31 95 33
 CHUNK = 1 << 20
+LINE_END = re.compile(r"\r\n?")  # Windows' CR LF, old Mac's CR
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ def decode(raw: bytes, encodings: Sequence[str] = (UTF8, GB18030)) -> Decoded:
         except UnicodeDecodeError as error:
             failures.append(error)
     raise NotText(raw, max(failures, key=lambda error: error.start))
+
+
+def unix_lines(text: str) -> str:
+    """`text` with every line ending written LF: the same text to a reader, whichever
+    editor saved it (Windows Notepad writes CR LF)."""
+    return LINE_END.sub("\n", text)
 
 
 def first_bad_line(path: Path, encoding: str) -> int | None:

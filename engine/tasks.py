@@ -143,7 +143,9 @@ def _check_outcome(ruleset: RuleSet, outcome: str) -> str:
     named = (spec.accepted_values() or {}).get(outcome)
     if allowed is None or named is not None:
         return named or outcome
-    message = f"unknown outcome '{outcome}'; the outcomes are: {', '.join(allowed)}"
+    message = _("unknown outcome '{outcome}'; the outcomes are: {outcomes}").format(
+        outcome=outcome, outcomes=", ".join(allowed)
+    )
     hint = did_you_mean(outcome, allowed)
     raise TaskError(f"{message}; {hint}" if hint else message)
 
@@ -170,10 +172,11 @@ def _mark_done(store: Store, task_id: str, outcome: str, note: str | None, now: 
 def _why_not_open(store: Store, task_id: str) -> str:
     task = find_task(store, task_id)
     if task is None:
-        return f"no task '{task_id}' (give a task key or a follow-up id: guanxi tasks list)"
-    return (
-        f"task {task['key']} is already done: {task['outcome']} at {task['done_at']};"
-        " an outcome is recorded once"
+        return _("no task '{task}' (give a task key or a follow-up id: guanxi tasks list)").format(
+            task=task_id
+        )
+    return _("task {task} is already done: {outcome} at {at}; an outcome is recorded once").format(
+        task=task["key"], outcome=task["outcome"], at=task["done_at"]
     )
 
 

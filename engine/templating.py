@@ -346,6 +346,27 @@ class EventFields(dict[str, Any]):
     field the event lacks is named as such when rendering fails."""
 
 
+class EmptyField(jinja2.Undefined):
+    """A customer field with no value for this customer: false in `{% if %}`, replaced by
+    `default(...)`, but written as it is it fails, naming the field, instead of writing
+    "None" into the customer's message."""
+
+    __slots__ = ()
+    __str__ = jinja2.Undefined._fail_with_undefined_error
+
+    @property
+    def _undefined_message(self) -> str:
+        return _(
+            "the customer has no value in the field '{field}'; fill it in, or write"
+            " {{{{ {field} | default('') }}}} in the template"
+        ).format(field=self._undefined_name)
+
+
+def template_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values as templates read them: a field with no value an EmptyField."""
+    return {k: EmptyField(name=k) if v is None else v for k, v in values.items()}
+
+
 class _Undefined(jinja2.StrictUndefined):
     """A missing value, failing when used; a missing event field says which and what to do."""
 

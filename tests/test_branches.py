@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, explain
 from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.ingest import load_customers
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.load import validate_project
@@ -88,6 +89,43 @@ def test_an_overlay_classifies_the_customers_of_its_branch_only(
         "C3": ("low_value", "passive"),
         "C4": ("low_value", "passive"),
     }
+
+
+SUB_BRANCH = "长沙第1支行"
+
+
+@pytest.mark.every_store
+def test_a_branch_typed_in_full_width_or_with_spaces_is_one_branch(
+    store: Store, tmp_path: Path
+) -> None:
+    """The overlay's file name and the customers' branch are read as ids (NFKC, spaces
+    around removed), as rm_id is: however each was typed, the customers get its rules."""
+    rules = project_with(tmp_path / "rules", {"长沙第１支行.yaml": OVERLAY})
+    typed = load_ruleset(rules)
+    assert list(typed.branches) == [SUB_BRANCH]
+    spellings = [SUB_BRANCH, "长沙第１支行", " 长沙第1支行\u3000", "长沙第2支行"]
+    people = [middling(f"C{i}", branch) for i, branch in enumerate(spellings, 1)]
+    people.append({**middling("GOLD", None), "annual_contribution": 1e6})
+    lines = [json.dumps(p, ensure_ascii=False) for p in people]
+    (tmp_path / "customers.jsonl").write_text("\n".join(lines), "utf-8")
+    assert load_customers(store, typed, tmp_path / "customers.jsonl", NOW).loaded == 5
+    classify(store, typed, NOW)
+    rows = store.execute("SELECT customer_id, tier FROM current_assignments ORDER BY 1")
+    tiers = {r["customer_id"]: r["tier"] for r in rows if r["customer_id"] != "GOLD"}
+    assert tiers == {"C1": "valuable", "C2": "valuable", "C3": "valuable", "C4": "low_value"}
+    stored = store.execute("SELECT DISTINCT branch FROM customers WHERE branch IS NOT NULL")
+    assert sorted(r["branch"] for r in stored) == [SUB_BRANCH, "长沙第2支行"]
+
+
+def test_the_branch_of_an_overlay_is_checked_against_the_allowed_values_as_read(
+    tmp_path: Path,
+) -> None:
+    folder = project_with(tmp_path / "rules", {"长沙第１支行.yaml": OVERLAY})
+    schema = folder / "schema.yaml"
+    text = schema.read_text("utf-8")
+    declared = "label: 所属网点, label_en: branch, values: [长沙第1支行, 北京分行]}"
+    schema.write_text(text.replace("label: 所属网点, label_en: branch}", declared), "utf-8")
+    assert codes(folder) == []
 
 
 def test_an_overlay_for_a_branch_without_customers_changes_nothing(

@@ -1,5 +1,6 @@
 """`guanxi doctor` names the ids a store keeps under several spellings, as an older version
-loaded them (ＣＵＳＴ００１ beside CUST001): customers, relationship managers, groups. It
+loaded them (ＣＵＳＴ００１ beside CUST001): customers, relationship managers, groups,
+branches with an overlay. It
 merges nothing. The stores are filled directly, as the older version wrote them."""
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
 from guanxi.engine.doctor.ids import id_checks
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.tasks import insert_task
+from tests.test_branches import OVERLAY, project_with
 
 pytestmark = pytest.mark.every_store
 
@@ -125,3 +127,24 @@ def test_the_doctor_command_fails_and_says_so_in_both_languages(
     assert found["manager ids"]["detail"].startswith(
         "1 位客户经理以多种写法的客户经理号存储：'RM001', 'ＲＭ００１'（读作 'RM001'）。"
     )
+
+
+@pytest.fixture(scope="module")
+def branched(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    folder = tmp_path_factory.mktemp("branched") / "rules"
+    return load_ruleset(project_with(folder, {"长沙第1支行.yaml": OVERLAY}))
+
+
+def test_a_branch_stored_in_full_width_fails_when_it_has_an_overlay(
+    store: Store, ruleset: RuleSet, branched: RuleSet
+) -> None:
+    people = [("C1", "长沙第1支行"), ("C2", "长沙第１支行"), ("C3", "北京分行")]
+    store.upsert_customers([{**customer(c), "branch": branch} for c, branch in people])
+    assert "branch names" not in checks(store, ruleset)  # no overlay: no branch's rules missed
+    status, detail = checks(store, branched)["branch names"]
+    assert status == "fail"
+    assert detail.startswith(
+        "1 branch(es) stored under more than one spelling: '长沙第1支行', '长沙第１支行' (read as"
+        " '长沙第1支行'). guanxi reads the spellings of each as one branch, but the customers"
+    )
+    assert checks(store, branched)["group ids"][0] == "ok"

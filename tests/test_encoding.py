@@ -20,7 +20,7 @@ from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import load_events
 from guanxi.engine.project.choice import store_setting
-from guanxi.engine.releases.files import differences, materialise, read_files
+from guanxi.engine.releases.files import differences, materialise, read_files, same_files
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.ruleset.fix import fix_project
 from guanxi.engine.ruleset.load import Validation
@@ -190,6 +190,44 @@ def test_a_byte_order_mark_is_no_character(tmp_path: Path) -> None:
     validation = validate_project(rules)
     assert validation.ok
     assert validation.lines[f"{rules}/levels.yaml"][0] == levels.splitlines()[0]
+
+
+def notepad(folder: Path) -> None:
+    """Every text file of the project saved again as Windows Notepad saves: CR LF, a BOM."""
+    for path in [*folder.glob("*.yaml"), *folder.glob("*.csv")]:
+        text = path.read_text("utf-8").replace("\n", "\r\n")
+        path.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
+
+
+def test_crlf_line_endings_and_a_bom_change_no_rule_set_hash(tmp_path: Path) -> None:
+    """An approved release, and the follow-ups' idempotency keys, survive an editor that
+    writes CR LF and a byte-order mark."""
+    windows = copy_rules(tmp_path / "windows")
+    notepad(windows)
+    assert (windows / "tiers.yaml").read_bytes().count(b"\r\n") > 10
+    assert load_ruleset(windows).hash == load_ruleset(RULES).hash
+    assert same_files(read_files(windows), read_files(RULES))
+
+
+def test_a_diagnostic_in_a_crlf_file_is_at_its_line_and_column(tmp_path: Path) -> None:
+    found = {}
+    for form in ("lf", "crlf"):
+        rules = copy_rules(tmp_path / form)
+        table = (rules / "strategies.csv").read_text("utf-8")
+        (rules / "strategies.csv").write_text(table.replace("not dormant", "not dormnat", 1))
+        levels = (rules / "levels.yaml").read_text("utf-8").replace(WHEN, MISSPELT)
+        (rules / "levels.yaml").write_text(levels, "utf-8")
+        (rules / "guanxi.yaml").write_text("timezone: Asia/Shanghai\nstore: [guanxi.db\n")
+        if form == "crlf":
+            notepad(rules)
+        validation = validate_project(rules)
+        found[form] = [(Path(d.file).name, d.line, d.col, d.code) for d in validation.diagnostics]
+        assert not any("\r" in line for lines in validation.lines.values() for line in lines)
+    assert found["crlf"] == found["lf"]
+    assert ("strategies.csv", 3, 59, "unknown-value") in found["crlf"]
+    col = MISSPELT.index("value_ratoi") + 1
+    assert ("levels.yaml", 13, col, "unknown-field") in found["crlf"]
+    assert ("guanxi.yaml", 2, 8, "yaml-syntax") in found["crlf"]
 
 
 def test_json_lines_in_a_rule_project_must_be_utf8(tmp_path: Path) -> None:

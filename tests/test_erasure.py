@@ -22,16 +22,20 @@ from hypothesis import strategies as st
 
 from guanxi.adapters.base import Adapter, Message
 from guanxi.adapters.base import Receipt as AdapterReceipt
+from guanxi.adapters.outbox import OutboxAdapter
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.tick import tick
+from guanxi.engine.dispatch.claim import claim
 from guanxi.engine.dispatch.dispatch import dispatch_once
+from guanxi.engine.dispatch.instant import Instant
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.ingest.load import load_customers, load_events
 from guanxi.engine.plan.followups import insert_followups
+from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import Person, Receipt, fields_of, pseudonym
@@ -598,3 +602,101 @@ def test_erasure_takes_the_person_out_of_the_columnar_copy_of_assignments(
     assert receipt.files[str(copy)] == 1
     classified = invoke(held, "classify", "--engine", "duckdb", "--now", NOW.isoformat())
     assert classified.exit_code == 0, classified.output  # the copy is built again
+
+
+@pytest.mark.every_store
+def test_a_claimed_message_is_not_sent_once_the_erasure_has_committed(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A dispatcher that claimed the person's message and sends it after the erasure
+    committed (the erasure took the claim as lapsed: its clock ran ahead) must not send it:
+    the check right before the send refuses an erased customer, and nothing brings the id
+    back."""
+    (tmp_path / "customers.csv").write_text(CUSTOMERS, "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
+    [claimed] = claim(store, NOW, 10, dt.timedelta(minutes=5))
+    other = open_again(store)
+    try:
+        erase_request(other, fields_of(ruleset), "C0001", NOW + dt.timedelta(minutes=6), [])
+    finally:
+        other.close()
+    sending = NOW + dt.timedelta(minutes=1)  # the dispatcher's clock: its lease holds
+    instant = Instant(store, ruleset, lambda: sending, lambda: True, NOW, [claimed])
+
+    stop = instant.check(claimed)
+
+    assert isinstance(stop, Verdict) and (stop.verdict, stop.policy) == ("suppressed", "erasure")
+    assert instant.sent_at == {}
+    assert traces_in_store(store) == {}
+
+
+def test_erasing_an_unknown_id_says_so_and_writes_no_receipt(held: Store) -> None:
+    """A mistyped id is not erased "successfully": exit 1 with the reason, no receipt, and
+    only an audit entry saying that it was asked; an id erased before says when."""
+    unknown = invoke(held, "customer", "erase", "C9999", "--yes", "--now", NOW.isoformat())
+    assert unknown.exit_code == 1
+    assert unknown.stderr == (
+        "Error: no customer C9999 in the store, and no row or file names them: nothing was"
+        " erased and no receipt was written; check the id (as in the customer file)\n"
+    )
+    assert (
+        invoke(held, "customer", "erase", "C0001", "--yes", "--now", NOW.isoformat()).exit_code == 0
+    )
+    again = invoke(held, "customer", "erase", "C0001", "--yes", "--now", NOW.isoformat())
+    assert again.exit_code == 1
+    assert "C0001 was already erased on 2026-12-01 (receipt 1)" in again.stderr
+    receipts = json.loads(invoke(held, "customer", "erasures", "--json").stdout)["erasures"]
+    assert [r["id"] for r in receipts] == [1]
+    asked = held.execute("SELECT detail FROM audit_log WHERE action = 'customer erase' ORDER BY id")
+    assert [json.loads(r["detail"]) for r in asked] == [
+        {"found": False},
+        {"receipt": 1},
+        {"found": False},
+    ]
+
+
+def test_erasure_replaces_the_outbox_whole_and_a_running_adapter_follows(tmp_path: Path) -> None:
+    """The outbox is written anew and renamed over the old one: whoever is reading it (the
+    channel picking up its lines) reads the old file whole, never one half rewritten, a crash
+    leaves one or the other; the running adapter's next line lands in the new file."""
+    path = tmp_path / "outbox.jsonl"
+    lines = [{"key": f"k{i}", "customer_id": c} for i, c in enumerate(["C0002", "C0001", "C0003"])]
+    old = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    path.write_bytes(old)
+    outbox = OutboxAdapter(path)
+    try:
+        with path.open("rb", buffering=0) as reader:
+            first = reader.readline()
+            erase_from_files([path], Person("C0001"), "customer_id", "erased:x")
+            assert first + reader.read() == old
+        outbox.send(Message("k9", "C0004", "s", "message", "sms", None, None, "您好"))
+    finally:
+        outbox.close()
+    keys = [json.loads(line)["key"] for line in path.read_text("utf-8").splitlines()]
+    assert keys == ["k0", "k2", "k9"]
+
+
+@pytest.mark.every_store
+def test_erasure_keeps_only_the_consent_records_a_follow_up_relied_on(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """A consent record is kept after the erasure only as the proof for a follow-up that was
+    sent or decided while it was in force; the others go with the person."""
+    for channel in ("email", "sms"):
+        held.execute(
+            "INSERT INTO consent_ledger (customer_id, channel, purpose, granted, source,"
+            " effective_at, recorded_at) VALUES ('C0001', :channel, 'marketing', :granted,"
+            " 'branch', '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z')",
+            {"channel": channel, "granted": True},
+        )
+    before = held.execute(
+        "SELECT id, channel, purpose FROM consent_ledger WHERE customer_id = 'C0001' ORDER BY id"
+    )
+
+    receipt = erase(held, ruleset)
+
+    kept = held.execute("SELECT id, customer_id, channel, purpose FROM consent_ledger ORDER BY id")
+    mine = [r for r in kept if r["customer_id"] == receipt.pseudonym]
+    assert [(r["channel"], r["purpose"]) for r in mine] == [("sms", "service")]
+    assert receipt.tables["consent_ledger"]["deleted"] == len(before) - 1

@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import load_consents, load_customers, load_events
 from guanxi.engine.ingest.values import Invalid, identifier
 from guanxi.engine.ruleset import RuleSet
@@ -200,9 +199,11 @@ def test_the_snapshot_night_classifies_a_full_width_id_as_the_ascii_id(
 
 
 @pytest.mark.every_store
-def test_a_snapshot_with_an_id_twice_by_width_is_refused_as_twice(
+def test_a_snapshot_with_an_id_twice_by_width_quarantines_the_second(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     snapshot = customers_file(tmp_path, "parquet", ["CUST001", WIDE])
-    with pytest.raises(DataError, match="same customer id on more than one row: 'CUST001'"):
-        classify_snapshot(store, ruleset, NOW, snapshot)
+    report = classify_snapshot(store, ruleset, NOW, snapshot)
+    assert (report.customers, report.rejected) == (1, 1)
+    [problem] = report.problems
+    assert problem["reason"] == "duplicate customer_id 'CUST001': already on row 1"

@@ -1,6 +1,6 @@
 """The rule project's diagnostics in Chinese: with `--lang zh` every message, hint and
 `expected:` of every bad project in data/bad_rules reads in Chinese (nothing is left in
-English), and four Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
+English), and five Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
 The English goldens are checked by test_validate_golden.py with GUANXI_LANG=en."""
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ ENGLISH = re.compile(r"\b(or|and)\b|[A-Za-z]{2,} [A-Za-z]{2,}")  # words, not a 
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|「[^」]*」")
 KEYWORD = re.compile(r"\b[A-Z_]{2,}\b")  # AND, IS NULL: the words a condition is written in
 PHRASE = re.compile(r"\b[a-z]{2,} [a-z]{2,} [a-z]{2,}\b")  # three English words in a row
-ZH_GOLDEN = ["expression_syntax", "value_labels", "fullwidth_operators", "chinese_sentences"]
+ZH_GOLDEN = [
+    "expression_syntax",
+    "value_labels",
+    "fullwidth_operators",
+    "chinese_sentences",
+    "tab_after_colon",
+]
 
 
 def validate(project: Path, *options: str) -> tuple[int, str, str]:

@@ -57,8 +57,10 @@ def stored(store: Store) -> list[tuple[str, str, str]]:
     return [(r["customer_id"], r["rm_id"], r["group_id"]) for r in rows]
 
 
-def test_the_manager_and_group_fields_are_ids_of_the_default_rules(ruleset: RuleSet) -> None:
-    assert ruleset.schema.ids == ("customer_id", "group_id", "rm_id")
+def test_the_manager_group_and_branch_fields_are_ids_of_the_default_rules(
+    ruleset: RuleSet,
+) -> None:
+    assert ruleset.schema.ids == ("customer_id", "group_id", "branch", "rm_id")
 
 
 def test_only_text_fields_are_read_as_ids(ruleset: RuleSet) -> None:
@@ -73,7 +75,7 @@ def test_the_manager_field_is_the_one_policies_names(tmp_path: Path) -> None:
         path = rules / name
         path.write_text(path.read_text("utf-8").replace("rm_id", "manager"), "utf-8")
     schema = load_ruleset(rules).schema
-    assert schema.ids == ("customer_id", "group_id", "manager")
+    assert schema.ids == ("customer_id", "group_id", "branch", "manager")
     row, problems = check_customer(schema, "Asia/Shanghai", {"customer_id": "C1",
                                    "name": "x", "manager": f" {WIDE_RM}\u3000"})  # fmt: skip
     assert (problems, row["manager"]) == ([], "RM001")

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from guanxi.cli.main import cli
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_events
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.store import Store
+from guanxi.engine.store import Store, open_store
 from tests.daemon_helpers import post
 
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
@@ -131,9 +132,22 @@ def test_a_resolved_complaint_cancels_the_pending_call_back(store: Store, rulese
     assert report.cancelled == 1
     [callback] = followups(store)
     assert (callback["status"], callback["policy"]) == ("cancelled", "cancel_on")
-    assert callback["reason"] == "complaint_resolved event E6 at 2026-11-02T04:00:00+00:00"
+    # in the bank's time zone (Asia/Shanghai), as staff read every time
+    assert callback["reason"] == "complaint_resolved event E6 at 2026-11-02 12:00"
     decisions = store.execute("SELECT status, policy FROM followup_decisions")
     assert decisions == [{"status": "cancelled", "policy": "cancel_on"}]
+
+
+def test_a_cancelled_call_back_names_the_event_in_chinese_in_local_time(
+    store: Store, ruleset: RuleSet
+) -> None:
+    customer(store, ruleset, "C4", "partner")
+    post(store, "E5", "complaint", "C4", "2026-11-01T15:00:00+00:00", category="服务")
+    post(store, "E6", "complaint_resolved", "C4", "2026-11-01T16:30:00+00:00", category="服务")
+    with language("zh"):
+        plan_new_events(store, ruleset, NOV_2)
+    [callback] = followups(store)
+    assert callback["reason"] == "complaint_resolved 事件 E6（发生于 2026-11-02 00:30）"
 
 
 def test_events_of_unknown_or_unclassified_customers_are_counted(
@@ -191,3 +205,49 @@ def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: 
     )
     assert bad.exit_code == 1
     assert "Error: the event was not recorded: amount:" in bad.stderr
+
+
+def post_args(store: Store, event_id: str, *more: str) -> list[str]:
+    return ["events", "post", "sale", "--id", event_id, "--store", store.location, *more]
+
+
+def test_events_post_refuses_an_event_id_stored_with_other_content(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """As a load quarantines it: the stored event stays, and the error says what differs."""
+    customer(store, ruleset, "C6", "responsible")
+    store.close()
+    runner = CliRunner()
+    first = ["--customer", "C6", "--field", "amount=1000", "--at", "2026-11-27T09:00:00+08:00"]
+    now = ["--now", "2026-11-27T10:00:00"]
+    assert runner.invoke(cli, post_args(store, "P1", *first, *now)).exit_code == 0
+    other = ["--customer", "C7", "--field", "amount=2000", "--at", "2026-11-27T09:00:00+08:00"]
+    refused = runner.invoke(cli, post_args(store, "P1", *other, *now))
+    assert refused.exit_code == 1
+    assert (
+        "Error: the event was not recorded: event id 'P1' is already stored with another"
+        " customer_id ('C6', given 'C7'), amount (1000.0, given 2000.0): an event id names one"
+        " event and a stored event is never changed; give this event an id of its own (--id)\n"
+    ) in refused.stderr
+    chinese = CliRunner(env={"GUANXI_LANG": "zh"}).invoke(cli, post_args(store, "P1", *other))
+    assert chinese.exit_code == 1
+    assert (
+        "事件没有记录：事件 ID 'P1' 已经存有一个事件，"
+        "但其 customer_id（已存 'C6'，这次给的是 'C7'）"
+    ) in chinese.stderr
+    again = runner.invoke(cli, post_args(store, "P1", *first, *now))
+    assert again.exit_code == 0
+    assert "event P1 was already recorded; nothing new planned" in again.stderr
+    for later in ("10:00", "10:05"):  # without --at, the time of posting is no difference
+        retried = runner.invoke(
+            cli, post_args(store, "P2", *first[:4], "--now", f"2026-11-27T{later}")
+        )
+        assert retried.exit_code == 0, retried.output
+    assert "event P2 was already recorded" in retried.stderr
+    reopened = open_store(store.location)
+    kept = reopened.execute("SELECT customer_id, payload FROM events ORDER BY id")
+    reopened.close()
+    assert [(r["customer_id"], json.loads(r["payload"])) for r in kept] == [
+        ("C6", {"amount": 1000.0}),
+        ("C6", {"amount": 1000.0}),
+    ]

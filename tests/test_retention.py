@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from guanxi.adapters.base import Message
+from guanxi.adapters.outbox import OutboxAdapter
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
@@ -310,3 +312,125 @@ def test_a_done_task_goes_with_its_follow_up_archived(aged: Store, tmp_path: Pat
     archived = pq.read_table(tmp_path / "archive" / "tasks").to_pylist()
     assert [row["body"] for row in archived] == ["请致电张伟 13812345678"]
     assert {r.kind: r.removed for r in reports}["followups"] == 3
+
+
+def consent_records(store: Store) -> list[tuple[str, str, bool, str]]:
+    rows = store.execute("SELECT channel, purpose, granted, effective_at FROM consent_ledger")
+    return sorted((r["channel"], r["purpose"], bool(r["granted"]), r["effective_at"]) for r in rows)
+
+
+@pytest.mark.every_store
+def test_tier_moves_go_and_superseded_values_and_consents_but_what_is_in_force_stays(
+    store: Store,
+) -> None:
+    """A field's value and a consent record still in force at the cutoff stay however old
+    (a change measure reads the value, the consent still holds); those superseded before it
+    go, as do the tier moves older than the window."""
+    for at in (OLD, RECENT):
+        store.execute(
+            "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, at)"
+            " VALUES (1, 'C1', 'low_value', 'valuable', :at)",
+            {"at": at},
+        )
+    values = [("C1", "2023-01-01", 1.0), ("C1", "2024-01-01", 2.0), ("C1", "2026-11-01", 3.0),
+              ("C2", "2023-01-01", 9.0)]  # fmt: skip
+    store.execute_many(
+        "INSERT INTO field_history (field, customer_id, day, run_id, value)"
+        " VALUES ('balance', :c, :day, 1, :v)",
+        [{"c": c, "day": day, "v": v} for c, day, v in values],
+    )
+    records = [
+        ("sms", "marketing", True, "2023-01-01T00:00:00Z"),  # withdrawn since: goes
+        ("sms", "marketing", False, "2024-01-01T00:00:00Z"),  # in force for sms
+        ("all", "marketing", True, "2023-06-01T00:00:00Z"),  # in force for the other channels
+        ("sms", "service", True, "2023-01-01T00:00:00Z"),  # the only one: in force
+        ("email", "marketing", False, RECENT),
+    ]
+    store.execute_many(
+        "INSERT INTO consent_ledger (customer_id, channel, purpose, granted, source,"
+        " effective_at, recorded_at) VALUES ('C1', :c, :p, :g, 'branch', :at, :at)",
+        [{"c": c, "p": p, "g": g, "at": at} for c, p, g, at in records],
+    )
+    windows = RetentionSettings(transitions="1 year", field_history="1 year", consent="1 year")
+
+    planned = {r.kind: r.due for r in retention.plan(store, windows, NOW)}
+    reports, _left = retention.apply(store, windows, NOW, None)
+
+    assert planned == {r.kind: r.removed for r in reports} == {
+        "transitions": 1, "field_history": 1, "consent": 1
+    }  # fmt: skip
+    assert store.execute("SELECT at FROM transitions") == [{"at": RECENT}]
+    kept = store.execute("SELECT customer_id, day FROM field_history ORDER BY customer_id, day")
+    assert [(r["customer_id"], r["day"]) for r in kept] == [
+        ("C1", "2024-01-01"), ("C1", "2026-11-01"), ("C2", "2023-01-01")
+    ]  # fmt: skip
+    assert consent_records(store) == sorted(records[1:])
+
+
+@pytest.mark.every_store
+def test_the_outbox_loses_its_lines_past_the_window_while_a_daemon_writes_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """The outbox's lines are copies of what was sent: past the window (by default the
+    deliveries') they go, by their follow-up's due time; a running adapter's next line lands
+    in the file that replaced the old one."""
+    path = tmp_path / "outbox.jsonl"
+    lines = [
+        {"key": "old", "customer_id": "C1", "metadata": {"due_at": OLD}},
+        {"key": "recent", "customer_id": "C1", "metadata": {"due_at": RECENT}},
+        {"key": "foreign", "customer_id": "C2"},  # no due time: not guanxi's to judge
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+    outbox = OutboxAdapter(path)
+    windows = RetentionSettings(deliveries="1 year")
+    try:
+        *_deliveries, planned = retention.plan(store, windows, NOW, [path])
+        reports, _left = retention.apply(store, windows, NOW, None, files=[path])
+        outbox.send(Message("new", "C3", "s", "message", "sms", None, None, "您好"))
+    finally:
+        outbox.close()
+
+    [pruned] = [r for r in reports if r.kind == "outbox"]
+    assert (planned.kind, planned.due, pruned.removed) == ("outbox", 1, 1)
+    assert pruned.oldest_kept == RECENT.removesuffix("Z")
+    keys = [json.loads(line)["key"] for line in path.read_text("utf-8").splitlines()]
+    assert keys == ["recent", "foreign", "new"]
+
+
+def test_consent_and_field_history_windows_shorter_than_what_they_prove_are_errors(
+    tmp_path: Path,
+) -> None:
+    """Consent records prove the decisions kept (3 years here): a year is too short. A
+    change measure reads the value of 30 days before: field history kept 2 weeks is too."""
+    rules = rules_copy(tmp_path)
+    tiers = rules / "tiers.yaml"
+    measure = (
+        "measures:\n  - name: balance_change_30d\n    label: 近30天余额变化\n"
+        "    change: balance\n    since: 30 days\n    as: percent\n"
+    )
+    tiers.write_text(tiers.read_text("utf-8").replace("measures:\n", measure, 1), "utf-8")
+    settings = rules / "guanxi.yaml"
+    text = settings.read_text("utf-8")
+    settings.write_text(
+        text + "\nretention:\n  followups: 3 years\n  decisions: 3 years\n  deliveries: 3 years\n"
+        "  consent: 1 year\n  field_history: 2 weeks\n",
+        "utf-8",
+    )
+    diagnostics = [d for d in validate_project(rules).diagnostics if d.file.endswith("guanxi.yaml")]
+    lines = settings.read_text("utf-8").splitlines()
+    assert [(d.code, d.line, d.message, d.hint) for d in diagnostics] == [
+        ("retention-too-short", lines.index("  consent: 1 year") + 1,
+         "consent records kept for 1 year would be removed while the followups, decisions,"
+         " deliveries they prove are kept longer",
+         "keep consent records at least as long as follow-ups, decisions and deliveries"),
+        ("retention-too-short", lines.index("  field_history: 2 weeks") + 1,
+         "field_history kept for 2 weeks would be removed while the measure"
+         " 'balance_change_30d' compares with the value of 30 days before",
+         "keep them at least 30 days"),
+    ]  # fmt: skip
+    settings.write_text(
+        text + "\nretention:\n  followups: 3 years\n  decisions: 3 years\n  deliveries: 3 years\n"
+        "  consent: 3 years\n  field_history: 30 days\n",
+        "utf-8",
+    )
+    assert validate_project(rules).ruleset is not None

@@ -212,6 +212,9 @@ def test_classify_command_counts_and_shows_the_rejected_rows(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--now", "2026-11-28"])
     assert result.exit_code == 0, result.output
     assert f"{len(BAD) + 1} snapshot rows were rejected" in result.output
+    said = " ".join(result.output.split())  # as wrapped to the terminal
+    assert "as 'guanxi load' rejects them" in said  # a command there is, and where to look
+    assert "all problems: guanxi quarantine list" in said
     assert "line 8: has 3 cells, but the header has 10 columns" in result.output
     assert "line 43: name: required, but empty" in result.output
     again = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--json"])
@@ -269,6 +272,8 @@ TEXTS = st.one_of(
             "\ufeffC1",
             "a\u00adb",
             "ＣＵＳＴ００１",  # typed in full width: an id reads it as CUST001, a name keeps it
+            "长沙星沙支行",  # Chinese characters: NFKC keeps them, in an id (a branch) too
+            "长沙第１支行",  # a full-width digit: a branch reads it as 长沙第1支行
             "C\u30001",
             "①",
         ]
@@ -276,7 +281,7 @@ TEXTS = st.one_of(
 )
 SCHEMA = load_ruleset(RULES)
 FIELDS = ("customer_id", "name", "kind", "age", "balance", "consent_marketing",
-          "opened_on", "credit_rating")  # fmt: skip
+          "opened_on", "credit_rating", "branch")  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -305,7 +310,7 @@ def test_sql_screen_never_passes_a_value_the_python_checks_reject(
 
 PLAIN = {"customer_id": "C1", "name": "王小明", "kind": "corporate", "age": "40",
          "balance": "-0.5e0", "consent_marketing": "否", "opened_on": "2020-02-29",
-         "credit_rating": ""}  # fmt: skip
+         "credit_rating": "", "branch": "长沙星沙支行"}  # fmt: skip
 
 
 def test_plainly_written_values_take_the_fast_path() -> None:
@@ -316,7 +321,7 @@ def test_plainly_written_values_take_the_fast_path() -> None:
     duck.register("plain", pa.table({f: [v] for f, v in PLAIN.items()}))
     tests = [screen.clean({f: "VARCHAR"}, "duckdb") for f in PLAIN]
     assert duck.execute(f"SELECT {', '.join(tests)} FROM plain").fetchall() == [
-        (True, True, True, True, False, True, True, True)  # 1e0 is for Python to read
+        (True, True, True, True, False, True, True, True, True)  # 1e0 is for Python to read
     ]
 
 

@@ -44,7 +44,7 @@ KINDS = ("tier", "level", "strategy")
 
 class UnknownCustomer(GuanxiError):
     def __init__(self, customer_id: str) -> None:
-        super().__init__(f"no customer '{customer_id}'")
+        super().__init__(_("no customer '{customer}'").format(customer=customer_id))
         self.customer_id = customer_id
 
 

@@ -1,15 +1,15 @@
 """The fast batch engine: the same compiled rules on DuckDB over a nightly snapshot file.
 
 DuckDB reads the Parquet or CSV snapshot, leaves out the rows that `load` would quarantine (and
-quarantines them, with their row numbers and reasons: ingest/screen.py), so that every engine
-classifies the same customers; it classifies every row and compares the results with
-the store's current assignments (see mirror.py); only the customers whose assignment changed
-travel to the store (SQLite or PostgreSQL), where apply.py records transitions and upserts
-them set-based. DuckDB's SQLite and PostgreSQL extensions would let DuckDB write into the
-store directly, but they are downloaded on first use, and guanxi must run without a network:
-into SQLite the changed rows go through a scratch file written by the ADBC driver (scratch.py;
-a first night's straight into the assignments), into PostgreSQL they are fetched in batches
-and copied with its bulk load.
+quarantines them, with their row numbers and reasons: ingest/screen.py; a row whose id an
+earlier good row has too, as load does), so that every engine classifies the same customers; it
+classifies every row and compares the results with the store's current assignments (see
+mirror.py); only the customers whose assignment changed travel to the store (SQLite or
+PostgreSQL), where apply.py records transitions and upserts them set-based. DuckDB's SQLite and
+PostgreSQL extensions would let DuckDB write into the store directly, but they are downloaded
+on first use, and guanxi must run without a network: into SQLite the changed rows go through a
+scratch file written by the ADBC driver (scratch.py; a first night's straight into the
+assignments), into PostgreSQL they are fetched in batches and copied with its bulk load.
 Event measures read the store's events: the store groups them by customer (one row per
 customer with events in the windows) and the groups travel to DuckDB the same way.
 Without a snapshot file the store's own customers are read instead (store_source.py).
@@ -94,6 +94,8 @@ SAMPLE = 1_000_000  # the first rows, in which REPEATING is counted
 DISTINCT = "distinct_values"  # one text field's distinct values, for BAD_VALUES
 DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
+ACCEPTED = "accepted"  # the rows whose every value load would accept, typed and numbered
+REPEATED = "repeated"  # accepted rows whose id an earlier accepted row has: rejected
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
@@ -287,18 +289,40 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     clean = screen.clean(types, "duckdb", _bad_values(duck, screen, types), stored)
     duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
     in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
-    checked = screen.check(in_order.to_arrow_reader(BATCH))
-    rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
-    duck.register("rescued_rows", rescued)
+    checked = screen.check(in_order.to_arrow_reader(BATCH), numbered=True)
+    empty = screen.arrow_schema(types, numbered=True).empty_table()
+    duck.register("rescued_rows", pyarrow.concat_tables([empty, *checked]))
     duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
     duck.unregister("rescued_rows")
     doubtful = duck.execute(f"SELECT COUNT(*) FROM {DOUBTFUL}").fetchall()[0][0]
     clean_rows = f" ANTI JOIN {DOUBTFUL} USING ({ROW})" if doubtful else ""  # the others
     duck.execute(
-        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'duckdb')} FROM {RAW}"
-        f"{clean_rows} UNION ALL BY NAME SELECT * FROM {RESCUED}"
+        f"CREATE TEMP VIEW {ACCEPTED} AS SELECT {screen.typed(types, 'duckdb')}, {ROW}"
+        f" FROM {RAW}{clean_rows} UNION ALL BY NAME SELECT * FROM {RESCUED}"
+    )
+    repeated = _reject_repeated(duck, screen, "line" if suffix == ".csv" else "row")
+    duck.execute(
+        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW}) FROM {ACCEPTED}"
+        + (f" ANTI JOIN {REPEATED} USING ({ROW})" if repeated else "")
     )
     return SNAPSHOT
+
+
+def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> bool:
+    """Reject the accepted rows whose id an earlier accepted row has, as load quarantines them
+    (the first good row wins), into the table REPEATED; whether there are any."""
+    key = f'"{screen.schema.key}"'
+    duck.execute(
+        f"CREATE TEMP TABLE {REPEATED} AS SELECT a.{ROW}, a.{key}, f.first FROM {ACCEPTED} a"
+        f" JOIN (SELECT {key}, MIN({ROW}) AS first FROM {ACCEPTED} GROUP BY 1"
+        f" HAVING COUNT(*) > 1) f USING ({key}) WHERE a.{ROW} > f.first"
+    )
+    later = duck.execute(f"SELECT * FROM {REPEATED} ORDER BY {ROW}")
+    found = False
+    while batch := later.fetchmany(BATCH):
+        screen.reject_repeated(batch, unit)
+        found = True
+    return found
 
 
 def _bad_values(

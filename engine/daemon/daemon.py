@@ -71,6 +71,7 @@ from guanxi.engine.errors import ReleaseError
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy import retention
+from guanxi.engine.privacy.files import adapter_files
 from guanxi.engine.releases.ledger import Release, live
 from guanxi.engine.releases.live import released_ruleset, unreleased
 from guanxi.engine.ruleset import RuleSet, validate_project
@@ -318,7 +319,13 @@ class Daemon:
         if not settings.windows() or not self.lead():
             return False
         archive = self.folder / settings.archive_folder if settings.archive == "parquet" else None
-        reports, left = retention.apply(self.store, settings, self.clock.now(), archive, 1)
+        outbox = adapter_files(self.running.ruleset, self.folder) + [
+            self.folder / str(options["path"]) for options in self.overrides.values()
+            if "path" in options
+        ]  # fmt: skip
+        reports, left = retention.apply(
+            self.store, settings, self.clock.now(), archive, 1, files=outbox
+        )
         removed = {r.kind: r.removed for r in reports if r.removed}
         if removed:
             log.info("retention", extra={"removed": removed, "more": left})
@@ -612,11 +619,9 @@ class Daemon:
             "SELECT coalesce(policy, 'unknown') AS policy, count(*) AS n FROM followups"
             " WHERE status = 'suppressed' GROUP BY 1"
         )
-        dead = self.store.execute("SELECT count(*) AS n FROM followups WHERE status = 'dead'")
+        dead, _oldest = heartbeat.dead_letters(self.store)
         self.metrics.store_state(
-            int(due[0]["n"]),
-            {r["policy"]: int(r["n"]) for r in suppressed},
-            int(dead[0]["n"]),
+            int(due[0]["n"]), {r["policy"]: int(r["n"]) for r in suppressed}, dead
         )
 
 

@@ -131,11 +131,17 @@ def health(store: Store, now: dt.datetime, max_dead: int | None = None) -> Healt
         "SELECT worker, started_at, at, tick_every, status, failed_stage, error, failed_ticks,"
         " failed_jobs, stopped_at FROM daemon_health ORDER BY at DESC, worker"
     )
+    count, oldest = dead_letters(store)
+    daemons = [_judged(row, rows, now) for row in rows]
+    return Health(daemons, count, oldest, max_dead)
+
+
+def dead_letters(store: Store) -> tuple[int, str | None]:
+    """How many follow-ups are dead letters (failed for good), and when the oldest died."""
     [dead] = store.execute(
         "SELECT count(*) AS n, min(updated_at) AS oldest FROM followups WHERE status = 'dead'"
     )
-    daemons = [_judged(row, rows, now) for row in rows]
-    return Health(daemons, int(dead["n"]), dead["oldest"], max_dead)
+    return int(dead["n"]), dead["oldest"]
 
 
 def _judged(row: Row, rows: list[Row], now: dt.datetime) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from guanxi.engine.privacy.audit import record
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.store.base import (
+    CONSENT_COUNT,
     EVENT_COLUMNS,
     Row,
     Store,
@@ -154,13 +155,16 @@ def _copy_file(live: Store, path: Path) -> None:
 
 def _copy_schema(live: Store, schema: str) -> None:
     """Copy every table of the live schema into the shadow's `schema` (made and migrated);
-    views (current_assignments) are the shadow's own, made by its migrations."""
+    views (current_assignments) and the count of consent writes are the shadow's own, made
+    by its migrations."""
+    own = [f"'{name}'" for name in CONSENT_COUNT]
     columns = live.execute(
         "SELECT l.table_name AS t, l.column_name AS c, s.is_identity AS identity"
         " FROM information_schema.columns l JOIN information_schema.columns s"
         " ON s.table_name = l.table_name AND s.column_name = l.column_name"
         " AND s.table_schema = :schema WHERE l.table_schema = current_schema()"
-        " AND l.table_name <> 'guanxi_migrations' AND l.table_name IN (SELECT table_name"
+        f" AND l.table_name NOT IN ('guanxi_migrations', {', '.join(own)})"
+        " AND l.table_name IN (SELECT table_name"
         "  FROM information_schema.tables WHERE table_schema = current_schema()"
         "  AND table_type = 'BASE TABLE') ORDER BY l.table_name, l.ordinal_position",
         {"schema": schema},

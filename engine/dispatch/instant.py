@@ -5,19 +5,24 @@ of its lease: minutes. So right before each message is handed over, the clock is
 
     the lease       once `in_time()` is false the message is left claimed (UNSENT)
     expiry          past its bound on lateness: expired, as the claim expires one
-    consent and     read again for the messages left whenever the store was written since
-    do-not-contact  the last read (the claim's was the first), and at least every REREAD: on
-                    SQLite, a withdrawal the store holds by then, however soon after the claim,
-                    stops the message (suppressed with the claim's policy and reason).
-                    PostgreSQL cannot tell cheaply whether it was written (the consent query
-                    takes ~25 ms, planning included, so not one per send): it is read once
-                    every REREAD, and a withdrawal may go unseen that long
+    consent and     read again for the messages left whenever what they are read from was
+    do-not-contact  written since the last read (the claim's was the first), and at least
+                    every REREAD: a withdrawal committed before the send, by any connection,
+                    however soon after the claim, stops the message (suppressed with the
+                    claim's policy and reason). The store's change token (SQLite's
+                    data_version; PostgreSQL's consent_version, one row) is taken first, then
+                    consent is read when it moved: a commit the token missed came after the
+                    send began. Reading consent itself for every send would cost ~25 ms on
+                    PostgreSQL, planning included; the token costs ~0.1 ms
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
 
+    erasure         an erased customer is refused with the consent checks (policy `erasure`):
+                    their row's deletion moves the change token; an erasure is itself refused
+                    while a live claim holds any of the person's follow-ups (privacy/requests)
+
 Not decided again: frequency caps (the claim took each message's slot at its instant, and
-other dispatchers count it from then) and erasure (refused while a claim holds any of the
-person's follow-ups, see privacy/requests).
+other dispatchers count it from then).
 """
 
 from __future__ import annotations
@@ -92,8 +97,9 @@ class Instant:
     def _refusal(self, row: Row, at: dt.datetime) -> Refusal | None:
         """Why consent or do-not-contact refuse `row` at `at`, as the store holds them now.
         The messages left are read again together when something was written since the last
-        read, or a second has passed; a store that cannot tell whether it was written is read
-        once a second."""
+        read (the token is taken before they are read, so a write between the two is read
+        again next time), or a second has passed; a store that cannot tell whether it was
+        written is read once a second."""
         token = self.store.change_token()
         written = token is not None and token != self._token
         if written or at - self.read_at >= REREAD:

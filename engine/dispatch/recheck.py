@@ -43,9 +43,16 @@ from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.plan.followups import iso, past_bound
-from guanxi.engine.plan.policy import FOLLOWUP_FIELDS, consent_sql, preferred_channel_sql
+from guanxi.engine.plan.policy import (
+    FOLLOWUP_FIELDS,
+    ConsentSql,
+    consent_sql,
+    preferred_channel_sql,
+)
 from guanxi.engine.plan.policy_messages import Message, Quiet, Window, arbitrate, cap_windows, defer
 from guanxi.engine.plan.policy_verdicts import Batch, Survey, Verdict, open_scratch, settle
+from guanxi.engine.privacy.erasure import ERASURE_REASON
+from guanxi.engine.privacy.erasure import PREFIX as ERASED_PREFIX
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.models import PoliciesFile
@@ -222,20 +229,42 @@ def lock_customers(store: Store, customers: list[str]) -> None:
 def refusals(
     store: Store, ruleset: RuleSet, rows: Sequence[Row], now: dt.datetime
 ) -> dict[int, Refusal]:
-    """The follow-ups of `rows` (by id) that a consent check refuses at `now`; one query."""
+    """The follow-ups of `rows` (by id) that a consent check refuses at `now`, or whose
+    customer was erased since they were read (an erasure that took a claim as lapsed while
+    its dispatcher still sends); one query."""
     policies = ruleset.policies
-    if policies is None or not rows:
+    if not rows:
         return {}
+    verdict, joined = _consent_verdict(policies, ruleset.schema.key)
+    found = store.execute(
+        f"SELECT f.id, f.customer_id LIKE :erased AS erased, {verdict.policy} AS policy,"
+        f" {verdict.reason} AS reason FROM followups f{joined}"
+        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
+        f" AND (f.customer_id LIKE :erased OR {verdict.status} IS NOT NULL)",
+        {
+            "ids": json.dumps([row["id"] for row in rows]),
+            "now": iso(now),
+            "erased": ERASED_PREFIX + "%",
+            **verdict.params,
+        },
+    )
+    return {row["id"]: _refusal(row) for row in found}
+
+
+def _consent_verdict(policies: PoliciesFile | None, key: str) -> tuple[ConsentSql, str]:
+    """The consent checks' SQL and the join of the customer `c` they read (neither without
+    a contact policy)."""
+    if policies is None:
+        return ConsentSql("NULL", "NULL", "NULL", {}), ""
     resolved = preferred_channel_sql(policies, "f.kind", "c", "f.customer_id", "f.due_at")
     followup = {name: f"f.{name}" for name in FOLLOWUP_FIELDS}
     followup["resolved"] = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
-    verdict = consent_sql(policies, "c", followup)
-    key = '"' + ruleset.schema.key.replace('"', '""') + '"'
-    found = store.execute(
-        f"SELECT f.id, {verdict.policy} AS policy, {verdict.reason} AS reason"
-        f" FROM followups f LEFT JOIN customers c ON c.{key} = f.customer_id"
-        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
-        f" AND {verdict.status} IS NOT NULL",
-        {"ids": json.dumps([row["id"] for row in rows]), "now": iso(now), **verdict.params},
-    )
-    return {row["id"]: Refusal(row["policy"], row["reason"]) for row in found}
+    quoted = '"' + key.replace('"', '""') + '"'
+    joined = f" LEFT JOIN customers c ON c.{quoted} = f.customer_id"
+    return consent_sql(policies, "c", followup), joined
+
+
+def _refusal(row: Row) -> Refusal:
+    if row["erased"]:
+        return Refusal("erasure", ERASURE_REASON)
+    return Refusal(row["policy"], row["reason"])

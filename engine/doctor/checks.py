@@ -28,6 +28,7 @@ NAMES = {
     "customer ids": N_("customer ids"),
     "manager ids": N_("manager ids"),
     "group ids": N_("group ids"),
+    "branch names": N_("branch names"),
 }
 DELIVERY = "delivery "  # the code of a delivery check: "delivery sms"
 

@@ -1,9 +1,10 @@
 """`guanxi doctor`'s id checks: one id kept in the store under several spellings.
 
 guanxi reads every id in NFKC (engine/ids.py): `ＣＵＳＴ００１`, typed in full width, is
-`CUST001`, and so is a manager `ＲＭ００１` `RM001`. A store loaded by an older version may hold
-both spellings: two customers for one person (contacted twice, past the caps), two managers
-for one (capacity split), two groups for one. Each check names them and says what to do; it
+`CUST001`, a manager `ＲＭ００１` is `RM001` and a branch `长沙第１支行` is `长沙第1支行`. A
+store loaded by an older version may hold both spellings: two customers for one person
+(contacted twice, past the caps), two managers for one (capacity split), two groups for one,
+a branch whose customers miss its overlay. Each check names them and says what to do; it
 changes nothing, since which record is right is for a person to decide.
 
 Only a value with a character other than printable ASCII can read differently, so one SQL
@@ -24,6 +25,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.ingest.values import UNSEEN_IN_ID, printable
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.store import open_store, store_exists
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.dialect import column_names, json_texts, not_plain_ascii, quoted_name
@@ -83,6 +85,21 @@ GROUPS = IdKind(
     ),
 )
 
+BRANCHES = IdKind(
+    "branch names",
+    N_(
+        "{n} branch(es) stored under more than one spelling: {groups}. guanxi reads the"
+        " spellings of each as one branch, but the customers stored in a spelling other than"
+        " the branch's own do not get its rules in branches/. Load the customers files again"
+        " (the branch is then stored as read)"
+    ),
+    N_(
+        "{n} branch name(s) stored as an older version read them: {groups}. Their customers"
+        " do not get their branch's rules in branches/. Load the customers files again (the"
+        " branch is then stored as read)"
+    ),
+)
+
 
 def stored_id_checks(location: str, ruleset: RuleSet) -> list[Check]:
     """The id checks of the store at `location`; none when it is not there, does not answer
@@ -100,15 +117,19 @@ def stored_id_checks(location: str, ruleset: RuleSet) -> list[Check]:
 
 
 def id_checks(store: Store, ruleset: RuleSet) -> list[Check]:
-    """One check for each kind of id the rules name: customers, managers, groups."""
+    """One check for each kind of id the rules name: customers, managers, groups, and
+    branches when a branch has an overlay."""
     schema = ruleset.schema
     capacity = ruleset.policies.capacity if ruleset.policies else None
     manager = capacity.owner_field if capacity and capacity.owner_field in schema.ids else None
-    groups = [("customers", n) for n in schema.ids if n not in (schema.key, manager)]
+    named = (schema.key, manager, BRANCH_FIELD)
+    groups = [("customers", n) for n in schema.ids if n not in named]
     managers = [("followups", "owner"), ("tasks", "owner")]
     kinds = [(CUSTOMERS, [("customers", schema.key)])]
     kinds.append((MANAGERS, [("customers", manager), *managers] if manager else managers))
     kinds += [(GROUPS, groups)] if groups else []
+    if ruleset.branches and BRANCH_FIELD in schema.ids:
+        kinds.append((BRANCHES, [("customers", BRANCH_FIELD)]))
     return [_check(store, kind, columns) for kind, columns in kinds]
 
 

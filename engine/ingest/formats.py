@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -309,6 +310,24 @@ def _overflows(column: Any) -> bool:
     except (OverflowError, ValueError):
         return True
     return False
+
+
+HEADER_SEARCH = 10  # rows read to find a header that rows above it (a title) pushed down
+
+
+def first_rows(path: Path, encoding: str = UTF8) -> Iterator[tuple[int, list[str]]]:
+    """The first HEADER_SEARCH non-empty rows of a CSV or Excel file as text cells, numbered
+    as a load numbers them; none for other formats (their columns are named by the format)."""
+    form = FORMATS.get(path.suffix.lower())
+    if form == "xlsx":
+        rows = ((n, [cell_text(c) for c in cells]) for n, cells in sheet_rows(path.read_bytes()))
+        yield from itertools.islice(rows, HEADER_SEARCH)
+    elif form == "csv":
+        with path.open(encoding=ENCODING_READ[encoding], newline="") as text:
+            reader = csv.reader(text)
+            cells = (row for row in reader if any(c.strip() for c in row))
+            for row in itertools.islice(cells, HEADER_SEARCH):
+                yield reader.line_num, row
 
 
 def columns_needed(path: Path, columns: tuple[str, ...] | None, needed: Iterable[str]) -> None:

@@ -10,14 +10,16 @@ mean one field, stop the load with a DataError naming them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.formats import Record, Source, Unreadable
+from guanxi.engine.ingest.formats import Record, Source, Unreadable, columns_needed, first_rows
 from guanxi.engine.ruleset.models import FieldSpec, Schema
+from guanxi.engine.sheets import SheetError
 
 # The envelope of an event has no schema entry: its Chinese and English headers are these.
 ENVELOPE_HEADERS = {
@@ -158,6 +160,42 @@ def renamed(path: Path, source: Source, headers: Headers) -> Source:
     return dataclasses.replace(
         source, columns=columns, records=_columns_renamed(source.records, renaming)
     )
+
+
+def headed(
+    path: Path, source: Source, headers: Headers, needed: Sequence[str], encoding: str = UTF8
+) -> Source:
+    """`source` with its columns named by the fields they mean (`renamed`), checked to have
+    the `needed` ones. A bank's export often puts a title (a merged cell: 客户信息表) above
+    the header: then the DataError names the row that holds the header, and what to delete."""
+    source = renamed(path, source, headers)
+    try:
+        columns_needed(path, source.columns, needed)
+    except DataError:
+        row = header_row_below(path, headers, needed, encoding)
+        if row is None:
+            raise
+        message = _(
+            "{path}:{row}: this row names the columns, not the first one: delete the rows above"
+            " it (a title, merged cells), so that the column names come first"
+        )
+        raise DataError(message.format(path=path, row=row)) from None
+    return source
+
+
+def header_row_below(
+    path: Path, headers: Headers, needed: Sequence[str], encoding: str = UTF8
+) -> int | None:
+    """The number of a row after the first that names every `needed` field, or None."""
+    try:
+        rows = list(first_rows(path, encoding))[1:]
+    except (OSError, UnicodeError, SheetError):
+        return None
+    for number, cells in rows:
+        meant = {headers.fields.get(normal(cell), cell.strip()) for cell in cells}
+        if set(needed) <= meant:
+            return number
+    return None
 
 
 def _json(number: int, record: Record, headers: Headers) -> tuple[int, Record]:

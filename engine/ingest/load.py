@@ -40,11 +40,10 @@ from guanxi.engine.ingest.formats import (
     Record,
     Source,
     Unreadable,
-    columns_needed,
     opened,
     unknown_columns,
 )
-from guanxi.engine.ingest.headers import customer_headers, event_headers, renamed
+from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
@@ -103,8 +102,7 @@ def check_customer_file(
     file cannot be read at all."""
     found = FileCheck([], [])
     with opened(path, encoding) as source:
-        source = renamed(path, source, customer_headers(schema))
-        columns_needed(path, source.columns, [schema.key])
+        source = headed(path, source, customer_headers(schema), [schema.key], encoding)
         found.unknown = [c for c in source.columns or () if c not in schema.fields]
         zone = zoneinfo.ZoneInfo(timezone)
         check = customer_check(schema, zone, source.columns, lambda _: None)
@@ -119,12 +117,19 @@ def check_customer_file(
             row, problems = check(record)
             first = seen.setdefault(row.get(schema.key), number)
             if not problems and first != number:
-                reason = _("duplicate {field} '{value}': already on line {line}").format(
-                    field=schema.key, value=row[schema.key], line=first
-                )
-                problems.append((schema.key, row[schema.key], reason))
+                problems.append(repeated_key(schema.key, row[schema.key], first, "line"))
             found.problems += [(number, *problem) for problem in problems]
     return found
+
+
+def repeated_key(key: str, value: Any, first: int, unit: str) -> Problem:
+    """The problem of a row whose `key` has the `value` of the file's earlier `unit` (a line,
+    or a row) `first`."""
+    if unit == "line":
+        already = _("duplicate {field} '{value}': already on line {line}")
+    else:
+        already = _("duplicate {field} '{value}': already on row {line}")
+    return (key, value, already.format(field=key, value=value, line=first))
 
 
 class _Load:
@@ -180,12 +185,7 @@ class _Load:
         """A key seen earlier in this file is a problem: the first row wins."""
         first = self.seen.setdefault(row[key], number)
         if first != number:
-            if self.source.unit == "line":
-                already = _("duplicate {field} '{value}': already on line {line}")
-            else:
-                already = _("duplicate {field} '{value}': already on row {line}")
-            reason = already.format(field=key, value=row[key], line=first)
-            problems.append((key, row[key], reason))
+            problems.append(repeated_key(key, row[key], first, self.source.unit))
 
     def _quarantine(self, number: int, problems: list[Problem]) -> None:
         self.report.quarantined += 1
@@ -253,9 +253,8 @@ def load_customers(
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
         source = refusing_other_kinds(path, source, "customers", ruleset)
-        source = renamed(path, source, customer_headers(schema))
         required = [schema.key, *(n for n, f in schema.fields.items() if f.required)]
-        columns_needed(path, source.columns, required)
+        source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(schema)
         load = _Load("customers", path, store, utc_text(now, zone), source)
         for warning in unknown_columns(source.columns or (), schema.fields):
@@ -286,8 +285,7 @@ def load_events(
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
         source = refusing_other_kinds(path, source, "events", ruleset)
-        source = renamed(path, source, event_headers(schema))
-        columns_needed(path, source.columns, ENVELOPE)
+        source = headed(path, source, event_headers(schema), ENVELOPE, encoding)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
         check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
@@ -310,9 +308,8 @@ def load_consents(
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
         source = refusing_other_kinds(path, source, "consents", ruleset)
-        source = renamed(path, source, customer_headers(schema))
         required = [name for name, spec in schema.fields.items() if spec.required]
-        columns_needed(path, source.columns, required)
+        source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(ruleset.schema)
         load = _Load("consents", path, store, utc_text(now, zone), source)
         for warning in unknown_columns(source.columns or (), schema.fields):

@@ -19,6 +19,8 @@ from guanxi.engine.store.base import Row, Store, event_values
 COMPARED = ("type", "customer_id", "at")
 IDS_PER_QUERY = 500  # well under the bound parameters SQLite and PostgreSQL take
 
+Difference = tuple[str, Any, Any]  # what differs: its name, the stored value, the given one
+
 
 def reused_ids(store: Store, rows: Sequence[Row]) -> list[tuple[int, list[Problem]]]:
     """(position in `rows`, problems) of each row whose id is stored with other content."""
@@ -26,10 +28,17 @@ def reused_ids(store: Store, rows: Sequence[Row]) -> list[tuple[int, list[Proble
     found: list[tuple[int, list[Problem]]] = []
     for position, row in enumerate(rows):
         kept = stored.get(row["id"])
-        differing = _differing(kept, row) if kept is not None else []
+        differing = [name for name, *_values in _differences(kept, row)] if kept else []
         if differing:
             found.append((position, [("id", row["id"], reused_reason(row["id"], differing))]))
     return found
+
+
+def stored_differences(store: Store, row: Row) -> list[Difference]:
+    """What differs between `row` and the event stored under its id (none when no event is
+    stored under it, or the same one)."""
+    kept = _stored_events(store, [row["id"]]).get(row["id"])
+    return _differences(kept, row) if kept is not None else []
 
 
 def reused_reason(event_id: str, differing: list[str]) -> str:
@@ -51,15 +60,16 @@ def _stored_events(store: Store, ids: list[str]) -> dict[str, Row]:
     return stored
 
 
-def _differing(stored: Row, row: Row) -> list[str]:
-    """The names of what differs: envelope fields, then payload fields."""
+def _differences(stored: Row, row: Row) -> list[Difference]:
+    """What differs, as stored: envelope fields, then payload fields."""
     [(_id, *envelope, payload, _loaded)] = event_values([row])
     given = dict(zip(COMPARED, envelope, strict=True))
-    differing = [name for name in COMPARED if stored[name] != given[name]]
-    return differing + _payload_differing(json.loads(stored["payload"]), json.loads(payload))
+    differing = [(name, stored[name], given[name]) for name in COMPARED]
+    differing += _payload_differences(json.loads(stored["payload"]), json.loads(payload))
+    return [(name, kept, new) for name, kept, new in differing if kept != new]
 
 
-def _payload_differing(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
+def _payload_differences(stored: dict[str, Any], given: dict[str, Any]) -> list[Difference]:
     return [
-        name for name in sorted(stored.keys() | given.keys()) if stored.get(name) != given.get(name)
+        (name, stored.get(name), given.get(name)) for name in sorted(stored.keys() | given.keys())
     ]

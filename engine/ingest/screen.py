@@ -21,8 +21,12 @@ and `clean` then names the few bad values found (BadValues).
                                    the text fields whose distinct values are tested once
                                    (distinct_values, then bad_values: the ones not clean)
     screen.typed(types, dialect)   SQL: a clean row's fields as their schema types
-    screen.check(batches)          the doubtful rows (Arrow) -> the good ones (Arrow tables);
+    screen.check(batches[, numbered])
+                                   the doubtful rows (Arrow) -> the good ones (Arrow tables);
                                    the bad ones quarantined, counted in screen.rejected
+    screen.reject_repeated(later, unit)
+                                   quarantine the good rows whose id an earlier good row has
+                                   (found by the engine, in SQL), as load does
 
 A CSV file is read by load's own reader (text_batches), so that its line numbers, and the
 lines that are no record at all, are load's too.
@@ -53,7 +57,7 @@ from guanxi.engine.ingest.formats import (
     opened,
 )
 from guanxi.engine.ingest.headers import customer_headers, renamed
-from guanxi.engine.ingest.load import KEEP_PROBLEMS, quarantine_records, utc_text
+from guanxi.engine.ingest.load import KEEP_PROBLEMS, quarantine_records, repeated_key, utc_text
 from guanxi.engine.ingest.rows import Check, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
@@ -87,6 +91,9 @@ PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Pytho
 EXACT = 2**53  # whole numbers a double holds exactly
 LISTED = 1_000  # bad values of a field written into the screen's SQL
 PRINTABLE_ASCII = "[!-~]+"  # text nothing in rows.py changes or refuses (but for its length)
+# an id nothing in rows.py changes: printable ASCII and Chinese characters (CJK unified
+# ideographs, which NFKC leaves as they are), as a branch 长沙分行 is written
+PLAIN_ID = "[!-~\u3400-\u4dbf\u4e00-\u9fff]+"
 
 
 Reject = Callable[[int, list[Problem]], None]
@@ -193,9 +200,11 @@ class Screen:
         """The select list of a clean row: each schema field the relation has, typed."""
         return ", ".join(f"{c.typed()} AS {c.c}" for c in self._columns(types, dialect))
 
-    def arrow_schema(self, columns: Iterable[str]) -> pyarrow.Schema:
+    def arrow_schema(self, columns: Iterable[str], numbered: bool = False) -> pyarrow.Schema:
+        """The schema of checked rows (`numbered`: with their ROW last)."""
         specs = [(n, self._spec(n)) for n in self.schema.fields if n in set(columns)]
-        return pyarrow.schema([(n, ARROW_TYPES[spec.type]) for n, spec in specs])
+        fields = [(n, ARROW_TYPES[spec.type]) for n, spec in specs]
+        return pyarrow.schema([*fields, (ROW, pyarrow.int64())] if numbered else fields)
 
     def _columns(
         self, types: Mapping[str, str], dialect: str, stored: Mapping[str, Stored] | None = None
@@ -215,19 +224,32 @@ class Screen:
             return spec.model_copy(update={"type": "string", "required": True})
         return spec
 
-    def check(self, batches: Iterable[pyarrow.RecordBatch]) -> Iterator[pyarrow.Table]:
-        """The doubtful rows (numbered in ROW) checked by rows.py: the good ones, typed, a
-        batch at a time; the bad ones rejected."""
+    def check(
+        self, batches: Iterable[pyarrow.RecordBatch], numbered: bool = False
+    ) -> Iterator[pyarrow.Table]:
+        """The doubtful rows (numbered in ROW) checked by rows.py: the good ones, typed (and
+        `numbered`: with their ROW), a batch at a time; the bad ones rejected."""
         check: Check | None = None
         for batch in batches:
             columns = tuple(n for n in batch.schema.names if n not in (ROW, FILE))
             check = check or customer_check(self.schema, self.zone, columns, lambda _: None)
-            good = [self._arrow_row(row) for row in self._checked(batch, check)]
+            good = [
+                {**self._arrow_row(row), ROW: number} if numbered else self._arrow_row(row)
+                for number, row in self._checked(batch, check)
+            ]
             self.flush()
-            yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns))
+            yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns, numbered))
         self.flush()  # rows rejected before the first batch (a CSV line that is no record)
 
-    def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[Row]:
+    def reject_repeated(self, later: Iterable[tuple[int, Any, int]], unit: str) -> None:
+        """Reject each (row, id, first row) whose id an earlier good row has, as load does:
+        the first good row wins (`unit`: how the file counts, by line or by row)."""
+        key = self.schema.key
+        for number, value, first in later:
+            self.reject(number, [repeated_key(key, value, first, unit)])
+        self.flush()
+
+    def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[tuple[int, Row]]:
         numbers = batch.column(ROW).to_pylist()
         files = batch.column(FILE).to_pylist() if FILE in batch.schema.names else None
         records = arrow_records(
@@ -242,7 +264,7 @@ class Screen:
             if problems:
                 self.reject(numbers[i], problems, source)
             else:
-                yield row
+                yield numbers[i], row
 
     def reject(self, number: int, problems: list[Problem], source: str | None = None) -> None:
         """Reject a row, as load quarantines it (`source`: the file, when not the snapshot)."""
@@ -414,7 +436,7 @@ class _Column:
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
-            return f"({self._matches(PRINTABLE_ASCII)} AND {length})"
+            return f"({self._matches(PLAIN_ID)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"

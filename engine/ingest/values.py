@@ -73,7 +73,7 @@ ISO_DATETIME = re.compile(
 )
 DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
-ID_CHARS = 64  # customer, manager, group and event ids: bank ids are far shorter, and indexed
+ID_CHARS = 64  # customer, manager, group, branch and event ids: bank ids are far shorter, indexed
 # Invisible characters no text needs: C0 and C1 controls but tab, line feed and carriage return
 # (a note may have lines), and lone UTF-16 surrogates (JSON `\ud800`), which are not text at
 # all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep what no one can see.

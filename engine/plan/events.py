@@ -119,6 +119,7 @@ class _Planner:
         self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
         self.profiles: dict[Any, Row | None] = {}  # customer -> profile (None: no customer)
         self.closed = _("{step} (window closed {time})")
+        self.cancelled_by = _("{type} event {id} at {time}")
 
     def profiles_of(self, customers: set[Any]) -> Mapping[Any, Row | None]:
         """The profiles of `customers`, each read once a call: planning changes no customer
@@ -270,7 +271,7 @@ class _Planner:
         decisions: list[dict[str, Any]] = []
         done: set[int] = set()
         for event, steps in cancelling:
-            reason = f"{event['type']} event {event['id']} at {event['at']}"
+            reason = self._cancelled_by(event)
             for row in pending.get(event["customer_id"], []):
                 moot = row["step_id"] in steps and (row["at"] is None or row["at"] <= event["at"])
                 if moot and row["id"] not in done and self._same(row, event):
@@ -293,6 +294,12 @@ class _Planner:
         mine = json.loads(followup["event_payload"] or "{}")
         theirs = json.loads(event["payload"] or "{}")
         return all(mine.get(f) is not None and mine.get(f) == theirs.get(f) for f in fields)
+
+    def _cancelled_by(self, event: Row) -> str:
+        """The reason of a follow-up `event` cancels, its time in the project's zone, as bank
+        staff read every time."""
+        local = dt.datetime.fromisoformat(event["at"]).astimezone(self.ruleset.calendar.zone)
+        return self.cancelled_by.format(type=event["type"], id=event["id"], time=_minutes(local))
 
     def _pending(self, customers: set[Any]) -> dict[Any, list[Row]]:
         """The pending follow-ups of any step some event cancels, by customer, by due time."""

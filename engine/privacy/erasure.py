@@ -29,7 +29,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from guanxi.engine.privacy.catalog import Table, tables
 from guanxi.engine.privacy.mentions import (
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
 
 PREFIX = "erased:"
+ERASURE_REASON = "erased at the customer's request"  # why their follow-ups go no more
 ERASED = "[erased]"
 SECRET = "pseudonyms"
 # Kept for accounting, pseudonymous: what was planned, decided, sent and done, and when, and
@@ -171,7 +172,7 @@ class ErasedIds:
 
     def __init__(self, store: Store) -> None:
         rows = store.execute(
-            "SELECT pseudonym, max(id) AS receipt, min(at) AS at FROM erasures GROUP BY pseudonym"
+            "SELECT pseudonym, min(id) AS receipt, min(at) AS at FROM erasures GROUP BY pseudonym"
         )
         self.receipts = {row["pseudonym"]: row for row in rows}
         self.secret = store_secret(store) if self.receipts else b""
@@ -184,6 +185,26 @@ class ErasedIds:
         if not self.receipts or customer_id is None:
             return None
         return self.receipts.get(pseudonym(self.secret, str(customer_id)))
+
+
+class Erased(NamedTuple):
+    """When a customer was erased (the day, UTC) and the number of the first receipt."""
+
+    date: str
+    receipt: int
+
+
+def erased_on(store: Store, customer_id: Any) -> Erased | None:
+    """Whether `customer_id` was erased: when, and under which receipt (None: never)."""
+    if customer_id is None or not store.execute("SELECT 1 AS one FROM erasures LIMIT 1"):
+        return None  # no secret made for a store where nobody was erased
+    rows = store.execute(
+        "SELECT min(at) AS at, min(id) AS receipt FROM erasures WHERE pseudonym = :pseudonym",
+        {"pseudonym": pseudonym(store_secret(store), str(customer_id))},
+    )
+    if not rows or rows[0]["receipt"] is None:
+        return None
+    return Erased(str(rows[0]["at"])[:10], int(rows[0]["receipt"]))
 
 
 # --- finding the person's rows ----------------------------------------------------------

@@ -15,8 +15,9 @@ Another customer's line or row that names the person's phone, e-mail or id keeps
 with `[erased]` there (a referral in a message sent to someone else), as in the store.
 
 A folder stands for every such file in it, at any depth. A file is rewritten whole into a new
-file that then replaces it, except a JSON-lines file, rewritten in place under the lock the
-outbox takes for each line, so that a running daemon's next line is not lost.
+file that then replaces it (a crash leaves the old one whole); a JSON-lines file under the
+lock the outbox takes for each line, which a running daemon then writes to the new file
+(adapters/outbox.py), so that its next line is not lost.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from guanxi.adapters.outbox import locked
+from guanxi.adapters.outbox import rewrite_lines
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import CLEARED, KEPT, Person, erase_rows
@@ -46,14 +47,21 @@ COLUMNAR_COPY = ".assignments.duckdb"  # classify/mirror.py names a store's copy
 def written_files(ruleset: RuleSet, folder: Path) -> list[Path]:
     """The files the rule project has guanxi write, relative paths from `folder`: each file
     adapter's (the outbox) and retention's archive folder."""
+    found = [folder / ruleset.settings.retention.archive_folder, *adapter_files(ruleset, folder)]
+    return list(dict.fromkeys(found))
+
+
+def adapter_files(ruleset: RuleSet, folder: Path) -> list[Path]:
+    """The files the project's file adapters write (the outbox), relative paths from
+    `folder`."""
     import inspect
 
     from guanxi.adapters.base import UnknownAdapterError
     from guanxi.adapters.registry import adapter_class
 
-    settings = ruleset.settings
-    found = [folder / settings.retention.archive_folder]
-    for spec in (settings.delivery.default, *settings.delivery.channels.values()):
+    delivery = ruleset.settings.delivery
+    found = []
+    for spec in (delivery.default, *delivery.channels.values()):
         try:
             takes = inspect.signature(adapter_class(spec.adapter).__init__).parameters
         except UnknownAdapterError:
@@ -105,18 +113,8 @@ def _theirs(person: Person, key: str, record: dict[str, Any]) -> bool:
 
 def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
     """The person's lines removed, others' mentions of them scrubbed; how many changed."""
-    with path.open("r+b") as file, locked(file):
-        lines = file.read().splitlines(keepends=True)
-        others = person.replacements(alias, everything=False)
-        erased = [_erased_line(person, key, others, line) for line in lines]
-        changed = sum(new != line for line, new in zip(lines, erased, strict=True))
-        if changed:
-            file.seek(0)
-            file.write(b"".join(line for line in erased if line is not None))
-            file.truncate()
-            file.flush()
-            os.fsync(file.fileno())
-    return changed
+    others = person.replacements(alias, everything=False)
+    return rewrite_lines(path, lambda line: _erased_line(person, key, others, line))
 
 
 def _erased_line(person: Person, key: str, others: list[Mention], line: bytes) -> bytes | None:

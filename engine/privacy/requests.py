@@ -9,15 +9,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine import consent
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 from guanxi.engine.ids import same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
+    ERASURE_REASON,
     Fields,
+    Person,
     Receipt,
     erase_rows,
+    erased_on,
     export_customer,
     find_person,
     pseudonym,
@@ -25,8 +29,6 @@ from guanxi.engine.privacy.erasure import (
 )
 from guanxi.engine.privacy.files import columnar_copy, erase_from_files
 from guanxi.engine.store.base import Row, Store
-
-ERASURE_REASON = "erased at the customer's request"
 
 
 def export_request(
@@ -40,6 +42,10 @@ def export_request(
     return {"customer_id": customer_id, "exported_at": at.isoformat(), "tables": found}
 
 
+class NothingHeld(DataError):
+    """An erasure found nothing of the person in the store nor in the files: no receipt."""
+
+
 def erase_request(
     store: Store,
     fields: Fields,
@@ -49,36 +55,82 @@ def erase_request(
     actor: str | None = None,
 ) -> Receipt:
     """Erase the person from the files (first: their values are read from the store) and
-    then from the store, in one transaction with the receipt and the audit entry."""
+    then from the store, in one transaction with the receipt and the audit entry. NothingHeld
+    when no row nor line was theirs or named them (an id mistyped, or erased before): then
+    only the audit log says that it was asked."""
     customer_id = same_id(customer_id)
     _refuse_while_sending(store, customer_id, at)
     alias = pseudonym(store_secret(store), customer_id)
     person = find_person(store, fields, customer_id)
     cleaned = erase_from_files([*files, *columnar_copy(store)], person, fields.key, alias)
     who = actor or audit.current_actor()
-    with store.transaction():
-        _refuse_while_sending(store, customer_id, at)
-        stopped = _stop_contact(store, customer_id, at)
-        done = erase_rows(store, person, fields.key, alias)
-        for table, count in stopped.items():
-            if count:
-                done.setdefault(table, {})["stopped"] = count
-        audited = audit.pseudonymise_subject(store, customer_id, alias)
-        if audited:
-            done["audit_log"] = {"pseudonymised": audited}
-        [row] = store.execute(
-            "INSERT INTO erasures (at, actor, pseudonym, tables, files)"
-            " VALUES (:at, :actor, :pseudonym, :tables, :files) RETURNING id",
-            {
-                "at": at.isoformat(),
-                "actor": who,
-                "pseudonym": alias,
-                "tables": json.dumps(done, sort_keys=True),
-                "files": json.dumps(cleaned, ensure_ascii=False, sort_keys=True),
-            },
-        )
-        audit.record(store, at, "customer erase", alias, {"receipt": row["id"]}, actor=who)
-    return Receipt(int(row["id"]), at.isoformat(), who, alias, done, cleaned)
+    try:
+        with store.transaction():
+            done = _erase_in_store(store, person, fields.key, alias, at)
+            if not done and not any(cleaned.values()):
+                raise NothingHeld(_nothing_held(store, customer_id))
+            number = _write_receipt(store, at, who, alias, done, cleaned)
+    except NothingHeld:
+        audit.record(store, at, "customer erase", alias, {"found": False}, actor=who)
+        raise
+    return Receipt(number, at.isoformat(), who, alias, done, cleaned)
+
+
+def _erase_in_store(
+    store: Store, person: Person, key: str, alias: str, at: dt.datetime
+) -> dict[str, dict[str, int]]:
+    """The person's follow-ups stopped, their rows erased and their audit entries renamed,
+    inside the caller's transaction; what was done, by table."""
+    _refuse_while_sending(store, person.customer_id, at)
+    unused = _drop_unused_consent(store, person.customer_id)  # before their cancellations
+    stopped = _stop_contact(store, person.customer_id, at)
+    done = erase_rows(store, person, key, alias)
+    if unused:
+        done.setdefault("consent_ledger", {})["deleted"] = unused
+    for table, count in stopped.items():
+        if count:
+            done.setdefault(table, {})["stopped"] = count
+    audited = audit.pseudonymise_subject(store, person.customer_id, alias)
+    if audited:
+        done["audit_log"] = {"pseudonymised": audited}
+    return done
+
+
+def _write_receipt(
+    store: Store,
+    at: dt.datetime,
+    who: str,
+    alias: str,
+    done: dict[str, dict[str, int]],
+    cleaned: dict[str, int],
+) -> int:
+    """The receipt and its audit entry; the receipt's number."""
+    [row] = store.execute(
+        "INSERT INTO erasures (at, actor, pseudonym, tables, files)"
+        " VALUES (:at, :actor, :pseudonym, :tables, :files) RETURNING id",
+        {
+            "at": at.isoformat(),
+            "actor": who,
+            "pseudonym": alias,
+            "tables": json.dumps(done, sort_keys=True),
+            "files": json.dumps(cleaned, ensure_ascii=False, sort_keys=True),
+        },
+    )
+    audit.record(store, at, "customer erase", alias, {"receipt": row["id"]}, actor=who)
+    return int(row["id"])
+
+
+def _nothing_held(store: Store, customer_id: str) -> str:
+    erased = erased_on(store, customer_id)
+    if erased is not None:
+        return _(
+            "customer {id} was already erased on {date} (receipt {receipt}): nothing more"
+            " of them was found, and no new receipt was written"
+        ).format(id=customer_id, date=erased.date, receipt=erased.receipt)
+    return _(
+        "no customer {id} in the store, and no row or file names them: nothing was erased"
+        " and no receipt was written; check the id (as in the customer file)"
+    ).format(id=customer_id)
 
 
 def _refuse_while_sending(store: Store, customer_id: str, at: dt.datetime) -> None:
@@ -100,6 +152,34 @@ def _refuse_while_sending(store: Store, customer_id: str, at: dt.datetime) -> No
                 " (claimed until {until}); erase them again after that"
             ).format(id=customer_id, until=max(held))
         )
+
+
+DECIDED = "f.status NOT IN ('pending', 'claimed')"  # a follow-up sent, tried or stopped
+
+
+def _drop_unused_consent(store: Store, customer_id: str) -> int:
+    """Delete the person's consent records that no follow-up of theirs relied on (none was
+    due or decided while one was in force, but those still waiting); those that one did stay,
+    pseudonymised, as the proof that what was sent was allowed and what was withheld was
+    withdrawn. How many went."""
+    records = consent.history(store, customer_id)
+    if not records:
+        return 0
+    moments = store.execute(
+        "SELECT f.channel, f.purpose, f.due_at AS at FROM followups f WHERE f.customer_id = :id"
+        f" AND {DECIDED} UNION ALL SELECT f.channel, f.purpose, d.at FROM followups f"
+        f" JOIN followup_decisions d ON d.followup_id = f.id WHERE f.customer_id = :id"
+        f" AND {DECIDED}",
+        {"id": customer_id},
+    )
+    relied = {
+        record["id"]
+        for m in moments
+        for record in consent.relied_on(records, m["channel"], m["purpose"], m["at"])
+    }
+    unused = [{"id": r["id"]} for r in records if r["id"] not in relied]
+    store.execute_many("DELETE FROM consent_ledger WHERE id = :id", unused)
+    return len(unused)
 
 
 def _stop_contact(store: Store, customer_id: str, at: dt.datetime) -> dict[str, int]:

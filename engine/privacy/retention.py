@@ -3,19 +3,29 @@ gives each kind of record a window; older records go, a batch at a time (each ba
 transaction, so that the daemon's ticks go on between them), written to Parquet first when
 `archive: parquet`.
 
-    events       by `at`, once planned (an event not planned yet stays)
-    followups    by `updated_at`, once final (sent, suppressed, cancelled, dead, expired) and
-                 without an open task; never a pending or claimed one. Its done task (the
-                 manager's text names the customer) goes with it, archived under `tasks`
-    deliveries   by `at` (the ledger's attempts)
-    decisions    by `at` (followup_decisions: the policy verdicts)
-    quarantine   by `at` (when the load quarantined the row)
+    events         by `at`, once planned (an event not planned yet stays)
+    followups      by `updated_at`, once final (sent, suppressed, cancelled, dead, expired)
+                   and without an open task; never a pending or claimed one. Its done task (the
+                   manager's text names the customer) goes with it, archived under `tasks`
+    deliveries     by `at` (the ledger's attempts)
+    decisions      by `at` (followup_decisions: the policy verdicts)
+    quarantine     by `at` (when the load quarantined the row)
+    transitions    by `at` (the tier moves of each classification)
+    field_history  by `day`, once superseded before the window: the value in force then
+                   stays, so that a change measure reads the same value as before
+    consent        by `effective_at`, once superseded before the window (a later record of
+                   the channel, or of all channels, and purpose): the record in force stays,
+                   however old, as the consent it gives still holds
+    outbox         the file adapters' lines (outbox.jsonl), by their follow-up's due time
+                   (`metadata.due_at`); by default the deliveries' window. Not archived: the
+                   deliveries ledger is the record of what was sent
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,25 +42,47 @@ FINAL = "('sent', 'suppressed', 'cancelled', 'dead', 'expired')"
 @dataclass(frozen=True)
 class Kind:
     table: str
-    key: str  # the primary key: which rows a batch deletes
+    keys: tuple[str, ...]  # the primary key: which rows a batch deletes
     time: str  # the column the window counts from
     final: str = "1 = 1"  # which rows may go at all
     dependents: tuple[str, ...] = ()  # tables whose rows go with theirs (by `followup_id`)
 
 
+# a value superseded by a later one kept on or before the cutoff's day
+SUPERSEDED_VALUE = (
+    "EXISTS (SELECT 1 FROM field_history later WHERE later.field = field_history.field"
+    " AND later.customer_id = field_history.customer_id AND later.day > field_history.day"
+    " AND later.day < :cutoff)"
+)
+# a consent record superseded, before the cutoff, by a later one of its channel (or of all
+# channels) and purpose: no longer in force (engine/consent.py)
+SUPERSEDED_CONSENT = (
+    "EXISTS (SELECT 1 FROM consent_ledger later"
+    " WHERE later.customer_id = consent_ledger.customer_id"
+    " AND later.purpose = consent_ledger.purpose"
+    " AND later.channel IN (consent_ledger.channel, 'all') AND later.effective_at < :cutoff"
+    " AND (later.effective_at > consent_ledger.effective_at"
+    " OR (later.effective_at = consent_ledger.effective_at AND later.id > consent_ledger.id)))"
+)
+
 KINDS = {
-    "events": Kind("events", "id", "at", "planned_at IS NOT NULL"),
+    "events": Kind("events", ("id",), "at", "planned_at IS NOT NULL"),
     "followups": Kind(
         "followups",
-        "id",
+        ("id",),
         "updated_at",
         f"status IN {FINAL} AND NOT EXISTS (SELECT 1 FROM tasks"
         " WHERE tasks.followup_id = followups.id AND tasks.status = 'open')",
         dependents=("tasks",),
     ),
-    "deliveries": Kind("deliveries", "id", "at"),
-    "decisions": Kind("followup_decisions", "id", "at"),
-    "quarantine": Kind("quarantine", "id", "at"),
+    "deliveries": Kind("deliveries", ("id",), "at"),
+    "decisions": Kind("followup_decisions", ("id",), "at"),
+    "quarantine": Kind("quarantine", ("id",), "at"),
+    "transitions": Kind("transitions", ("id",), "at"),
+    "field_history": Kind(
+        "field_history", ("field", "customer_id", "day"), "day", SUPERSEDED_VALUE
+    ),
+    "consent": Kind("consent_ledger", ("id",), "effective_at", SUPERSEDED_CONSENT),
 }
 
 
@@ -82,10 +114,13 @@ def _compared(cutoff: str) -> str:
     return cutoff.removesuffix("Z")
 
 
-def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[KindReport]:
-    """What retention would remove now, kind by kind (nothing is changed)."""
+def plan(
+    store: Store, settings: RetentionSettings, now: dt.datetime, files: Sequence[Path] = ()
+) -> list[KindReport]:
+    """What retention would remove now, kind by kind, the lines of the outbox `files` last
+    (nothing is changed)."""
     reports = []
-    for name, window in settings.windows().items():
+    for name, window in _table_windows(settings).items():
         kind = KINDS[name]
         cutoff = iso(parse_window(window).before(now))
         report = KindReport(name, window, cutoff)
@@ -98,7 +133,27 @@ def plan(store: Store, settings: RetentionSettings, now: dt.datetime) -> list[Ki
         )
         report.oldest_kept = _oldest(store, kind, f"NOT ({where})", cutoff)
         reports.append(report)
-    return reports
+    return reports + _outbox(settings, now, files, dry_run=True)
+
+
+def _table_windows(settings: RetentionSettings) -> dict[str, str]:
+    return {name: window for name, window in settings.windows().items() if name in KINDS}
+
+
+def _outbox(
+    settings: RetentionSettings, now: dt.datetime, files: Sequence[Path], dry_run: bool
+) -> list[KindReport]:
+    """The outbox files' lines past the window: counted, or removed (see outbox_lines)."""
+    window = settings.outbox_window()
+    if window is None or not files:
+        return []
+    from guanxi.engine.privacy import outbox_lines  # reads the adapter's file lock
+
+    cutoff = iso(parse_window(window).before(now))
+    report = KindReport("outbox", window, cutoff)
+    gone, report.oldest_kept = outbox_lines.prune(files, _compared(cutoff), dry_run)
+    report.due, report.removed = (gone, 0) if dry_run else (0, gone)
+    return [report]
 
 
 def _oldest(store: Store, kind: Kind, where: str, cutoff: str) -> str | None:
@@ -115,12 +170,13 @@ def apply(
     now: dt.datetime,
     archive: Path | None,
     batches: int | None = None,
+    files: Sequence[Path] = (),
 ) -> tuple[list[KindReport], bool]:
     """Remove what is past its window, at most `settings.batch` rows per transaction and at
-    most `batches` batches per kind (None: until none is left); the reports, and whether some
-    are left (then call again)."""
+    most `batches` batches per kind (None: until none is left), then the outbox `files`'
+    lines; the reports, and whether some are left (then call again)."""
     reports, left = [], False
-    for name, window in settings.windows().items():
+    for name, window in _table_windows(settings).items():
         kind = KINDS[name]
         cutoff = iso(parse_window(window).before(now))
         report = KindReport(name, window, cutoff)
@@ -136,7 +192,7 @@ def apply(
             left = True
         report.oldest_kept = _oldest(store, kind, "1 = 1", cutoff)
         reports.append(report)
-    return reports, left
+    return reports + _outbox(settings, now, files, dry_run=False), left
 
 
 def _batch(
@@ -152,16 +208,17 @@ def _batch(
     """One batch: the oldest rows past the window, archived first, then deleted."""
     with store.transaction():
         rows = store.execute(
-            f"SELECT * FROM {kind.table} WHERE {_condition(kind)} ORDER BY {kind.time}, {kind.key}"
-            " LIMIT :size",
+            f"SELECT * FROM {kind.table} WHERE {_condition(kind)}"
+            f" ORDER BY {kind.time}, {', '.join(kind.keys)} LIMIT :size",
             {"cutoff": _compared(cutoff), "size": size},
         )
         if not rows:
             return 0
-        keys = [r[kind.key] for r in rows]
+        keys = [r[kind.keys[0]] for r in rows]
         for table in kind.dependents:
-            _remove(store, table, "followup_id", _rows_of(store, table, keys), archive, now, number)
-        _remove(store, kind.table, kind.key, rows, archive, now, number, name)
+            dependent = _rows_of(store, table, keys)
+            _remove(store, table, ("followup_id",), dependent, archive, now, number)
+        _remove(store, kind.table, kind.keys, rows, archive, now, number, name)
     return len(rows)
 
 
@@ -175,7 +232,7 @@ def _rows_of(store: Store, table: str, followups: list[Any]) -> list[dict[str, A
 def _remove(
     store: Store,
     table: str,
-    key: str,
+    keys: tuple[str, ...],
     rows: list[dict[str, Any]],
     archive: Path | None,
     now: dt.datetime,
@@ -186,7 +243,10 @@ def _remove(
     name = name or table
     if archive is not None and rows:
         _archive(rows, archive / name / f"{name}-{now:%Y%m%dT%H%M%S}-{number:05d}.parquet")
-    store.execute_many(f"DELETE FROM {table} WHERE {key} = :key", ({"key": r[key]} for r in rows))
+    where = " AND ".join(f"{key} = :{key}" for key in keys)
+    store.execute_many(
+        f"DELETE FROM {table} WHERE {where}", ({key: r[key] for key in keys} for r in rows)
+    )
 
 
 def _archive(rows: list[dict[str, Any]], path: Path) -> None:

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from guanxi.engine.encoding import UTF8, Decoded, NotText, decode
+from guanxi.engine.encoding import BOM, UTF8, Decoded, NotText, decode, unix_lines
 from guanxi.engine.errors import ReleaseError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
@@ -98,6 +98,18 @@ def materialise(files: Files, cache: Path, key: str) -> Path:
     except OSError:  # written meanwhile by another daemon: theirs has the same files
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def same_files(one: Files, other: Files) -> bool:
+    """The same files with the same texts, whichever line endings and byte-order mark
+    their editors wrote."""
+    return one.keys() == other.keys() and all(
+        _unified(one[name]) == _unified(other[name]) for name in one
+    )
+
+
+def _unified(content: Content) -> Content:
+    return unix_lines(content.removeprefix(BOM)) if isinstance(content, str) else content
 
 
 def differences(old: Files, new: Files) -> list[str]:

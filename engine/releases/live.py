@@ -8,7 +8,7 @@ from pathlib import Path
 
 from guanxi.engine.errors import ReleaseError
 from guanxi.engine.i18n import _
-from guanxi.engine.releases.files import materialise, read_files
+from guanxi.engine.releases.files import materialise, read_files, same_files
 from guanxi.engine.releases.ledger import Release, files_of, live
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
@@ -44,6 +44,6 @@ def released_ruleset(store: Store, release: Release, cache: Path) -> RuleSet:
 def unreleased(folder: Path, store: Store, release: Release) -> bool:
     """Whether the rule project at `folder` differs from the files of `release`."""
     try:
-        return read_files(folder) != files_of(store, release.id)
+        return not same_files(read_files(folder), files_of(store, release.id))
     except ReleaseError:  # a file that cannot be read is a change too
         return True

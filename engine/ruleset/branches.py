@@ -26,6 +26,7 @@ from typing import Any
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ids import same_id
 from guanxi.engine.language import Condition, parse_condition
 from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains, event_type_hint
 from guanxi.engine.ruleset.followups import (
@@ -86,7 +87,9 @@ def read_overlays(project: Project, schema: Schema | None) -> list[Overlay]:
         model = project.read_model(name, BranchFile, required=False)
         if model is None:
             continue
-        overlay = Overlay(model.branch or Path(path.name).stem, name, model)
+        # the branch as customers' `branch` is read (an id): 长沙分行 typed in full width or
+        # with a space after it is the same branch
+        overlay = Overlay(same_id(model.branch or Path(path.name).stem), name, model)
         if _acceptable(project, overlay, overlays, schema):
             overlays.append(overlay)
     return overlays
@@ -116,7 +119,7 @@ def _acceptable(
         _error(project, overlay.file, (), "unknown-field", message, hint)
         return False
     allowed = spec.values
-    if allowed is not None and overlay.branch not in allowed:
+    if allowed is not None and overlay.branch not in map(same_id, allowed):
         message = _("'{branch}' is not one of the branches schema.yaml allows").format(
             branch=overlay.branch
         )

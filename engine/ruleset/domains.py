@@ -333,15 +333,13 @@ def unknown_field_hint(
     it is the label of (存款余额, or part of it: 余额), or the value it is in quotes ('personal',
     written bare or in double quotes, which name a field)."""
     folded = word.casefold()
-    named = [n for n, ls in labels.items() if any(folded == (x or "").casefold() for x in ls)]
-    named = named or [n for n, ls in labels.items() if len(word) > 1 and _part_of(word, ls)]
-    if named:
-        shown = ", ".join(f"{n} ({_first(labels[n])})" for n in named[:4])
+    shown = labelled_fields(word, labels)
+    if shown:
         return _("a condition names a field by its name, not its label: {fields}").format(
             fields=shown
         )
-    for field_name_, domain in domains.items():
-        if domain.field and (word in domain.names or folded in domain.aliases):
+    for field_name_, domain in domains.items():  # a field's values, a tier's, a level's …
+        if word in domain.names or folded in domain.aliases:
             value = word if word in domain.names else domain.aliases[folded]
             write = f"{field_name_} = '{value}'"
             if quoted:
@@ -356,7 +354,32 @@ def unknown_field_hint(
             "fields are named as in schema.yaml, in English letters; a text value is written"
             " in single quotes: '{word}'"
         ).format(word=word)
+    if quoted:
+        message = _("double quotes name a field; a text value is in single quotes: {write}")
+        return message.format(write=f"'{word}'")
     return None
+
+
+def labelled_fields(word: str, labels: Mapping[str, Iterable[str | None]]) -> str | None:
+    """The fields `word` is the label of (or, in Chinese, part of one), shown as
+    'balance (存款余额), …'; None for none."""
+    folded = word.casefold()
+    named = [n for n, ls in labels.items() if any(folded == (x or "").casefold() for x in ls)]
+    named = named or [n for n, ls in labels.items() if len(word) > 1 and _part_of(word, ls)]
+    return ", ".join(f"{n} ({_first(labels[n])})" for n in named[:4]) if named else None
+
+
+def labels_of(fields: Mapping[str, FieldSpec]) -> dict[str, tuple[str | None, ...]]:
+    return {name: (spec.label, spec.label_en) for name, spec in fields.items()}
+
+
+def field_label_hint(word: str, labels: Mapping[str, Iterable[str | None]]) -> str | None:
+    """For a field written by its label outside a condition (a scenario's customer, within:):
+    the name to write."""
+    shown = labelled_fields(word, labels)
+    return (
+        _("write the field's name, not its label: {fields}").format(fields=shown) if shown else None
+    )
 
 
 def _part_of(word: str, labels: Iterable[str | None]) -> bool:

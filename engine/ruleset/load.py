@@ -23,13 +23,19 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.i18n import _, current_language
-from guanxi.engine.ruleset.branches import apply_overlays, branch_capacities, read_overlays
+from guanxi.engine.ruleset.branches import (
+    BRANCH_FIELD,
+    apply_overlays,
+    branch_capacities,
+    read_overlays,
+)
 from guanxi.engine.ruleset.change_measures import field_change, no_change_keys
 from guanxi.engine.ruleset.delivery import check_daemon, check_delivery
 from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
     channel_domain,
     field_domains,
+    field_label_hint,
     ladder_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
@@ -275,10 +281,10 @@ def _build(project: Project) -> RuleSet | None:
 
 
 def _manager_and_group(policies: PoliciesFile | None, tiers_file: TiersFile) -> list[str]:
-    """The customer fields naming the relationship manager (capacity's `owner_field`) and the
-    corporate group (`group_by`): ids, as the key is."""
+    """The customer fields naming the relationship manager (capacity's `owner_field`), the
+    corporate group (`group_by`) and the branch (its overlay's name): ids, as the key is."""
     capacity = policies.capacity if policies else None
-    return [tiers_file.group_by, *([capacity.owner_field] if capacity else [])]
+    return [tiers_file.group_by, *([capacity.owner_field] if capacity else []), BRANCH_FIELD]
 
 
 def _read_elsewhere(
@@ -417,6 +423,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
     except TimingError as error:
         project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
     _check_retention(project, settings)
+    _check_consent_window(project, settings)
     try:
         parse_memory(settings.snapshot_memory)
     except SizeError as error:
@@ -461,6 +468,12 @@ def _check_retention_needs(
                 )
             )
             needs.append(("events", days, why))
+    for measure in measures:
+        if measure.change is not None and measure.change.days is not None:
+            why = _("the measure '{name}' compares with the value of {days} days before").format(
+                name=measure.name, days=measure.change.days
+            )
+            needs.append(("field_history", measure.change.days, why))
     for cap in policies.caps if policies else ():
         try:
             per = parse_duration(cap.per)
@@ -494,6 +507,30 @@ def _check_retention_needs(
             )
             where = ("retention", kind)
             project.error("guanxi.yaml", where, "retention-too-short", message, hint=hint)
+
+
+def _check_consent_window(project: Project, settings: Settings) -> None:
+    """Consent records are the proof of the follow-ups, decisions and deliveries that relied
+    on them: kept at least as long as each of those (a kind without a window: for ever)."""
+    windows = settings.retention.windows()
+    if "consent" not in windows:
+        return
+    try:
+        consent = parse_window(windows["consent"]).shortest_days()
+        proved = {k: parse_window(windows[k]).shortest_days() if k in windows else None
+                  for k in ("followups", "decisions", "deliveries")}  # fmt: skip
+    except TimingError:
+        return  # their own diagnostics
+    longer = [k for k, days in proved.items() if days is None or days > consent]
+    if not longer:
+        return
+    message = _(
+        "consent records kept for {window} would be removed while the {kinds} they prove are"
+        " kept longer"
+    ).format(window=windows["consent"], kinds=", ".join(longer))
+    hint = _("keep consent records at least as long as follow-ups, decisions and deliveries")
+    where = ("retention", "consent")
+    project.error("guanxi.yaml", where, "retention-too-short", message, hint=hint)
 
 
 def _calendar(project: Project, settings: Settings) -> BusinessCalendar | None:
@@ -747,7 +784,8 @@ def _unknown_segment(
     """A measure or the key is known, but groups nobody: a segment is a field customers
     share."""
     message = _("no customer field '{name}'").format(name=name)
-    hint = did_you_mean(name, segments)
+    labels = {n: ls for n, ls in project.labels.items() if n in segments}
+    hint = did_you_mean(name, segments) or field_label_hint(name, labels)
     if name in known:
         message = _("customers cannot be grouped by '{name}'").format(name=name)
         hint = _("'within:' takes fields of schema.yaml other than the key, such as kind")

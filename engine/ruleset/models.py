@@ -169,6 +169,10 @@ class RetentionSettings(Model):
     deliveries: str | None = None
     decisions: str | None = None
     quarantine: str | None = None
+    transitions: str | None = None  # the tier moves, by when they happened
+    field_history: str | None = None  # values superseded before the window go
+    consent: str | None = None  # consent records superseded before the window go
+    outbox: str | None = None  # the file adapters' lines; by default the deliveries' window
     archive: Literal["none", "parquet"] = "none"  # parquet: written there before deletion
     archive_folder: str = "archive"  # relative to the store's folder
     batch: int = Field(default=10_000, ge=1, le=1_000_000)  # rows deleted per transaction
@@ -176,8 +180,16 @@ class RetentionSettings(Model):
 
     def windows(self) -> dict[str, str]:
         """The kinds of record given a window, and their windows."""
-        kinds = ("events", "followups", "deliveries", "decisions", "quarantine")
+        kinds = (
+            "events", "followups", "deliveries", "decisions", "quarantine", "transitions",
+            "field_history", "consent", "outbox",
+        )  # fmt: skip
         return {k: getattr(self, k) for k in kinds if getattr(self, k) is not None}
+
+    def outbox_window(self) -> str | None:
+        """The window of the file adapters' lines: the outbox's, else the deliveries' (the
+        lines are the copies of what the deliveries ledger says was sent)."""
+        return self.outbox or self.deliveries
 
 
 class Settings(Model):

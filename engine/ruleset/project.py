@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.encoding import UTF8
+from guanxi.engine.encoding import UTF8, unix_lines
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition, parse_condition, parse_value
@@ -156,9 +156,13 @@ class Project:
             raise SourceError(diagnostic) from None
 
     def content_hash(self) -> str:
+        """A hash of every file's name and text. The text as read (a byte-order mark
+        dropped), its line endings unified: an editor that saves CR LF changes no rule, and
+        must not invalidate an approved release or the idempotency keys of follow-ups."""
         digest = hashlib.sha256()
         for name in sorted(self.texts):
-            digest.update(name.encode() + b"\0" + self.texts[name].encode() + b"\0")
+            text = unix_lines(self.texts[name])
+            digest.update(name.encode() + b"\0" + text.encode() + b"\0")
         return digest.hexdigest()[:16]
 
     def source_lines(self) -> dict[str, list[str]]:

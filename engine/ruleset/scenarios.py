@@ -17,7 +17,7 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.dates import written_moment
-from guanxi.engine.ruleset.domains import event_type_hint, label_answer
+from guanxi.engine.ruleset.domains import event_type_hint, field_label_hint, label_answer, labels_of
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,
@@ -100,7 +100,9 @@ def check_population(
     columns = _header(text) if name.endswith(".csv") else {}
     for column in found.unknown:
         message = _("no customer field '{name}'").format(name=column)
-        hint = did_you_mean(column, schema.fields)
+        hint = field_label_hint(column, labels_of(schema.fields)) or did_you_mean(
+            column, schema.fields
+        )
         at = columns.get(column, 1)
         project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
     for line, field, _value, reason in found.problems:
@@ -171,7 +173,10 @@ class _ScenarioChecker:
                     (*((key,) if isinstance(key, str) else key), name),
                     "unknown-field",
                     _("no customer field '{name}'").format(name=name),
-                    did_you_mean(name, self.schema.fields),
+                    field_label_hint(name, labels_of(self.schema.fields))
+                    or did_you_mean(name, self.schema.fields),
+                    key=True,
+                    length=len(name),
                 )
 
     def values(self, record: Mapping[str, Any], at: Path_, shown: Mapping[str, Any]) -> None:

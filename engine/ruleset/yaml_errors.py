@@ -78,14 +78,22 @@ def _quote_runs_on(source: Source, error: MarkedYAMLError, problem: str) -> Diag
 
 
 def _tab(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:
+    """A tab where YAML takes spaces: indenting a line, or after a key's colon (`label:<Tab>`,
+    as editors that move between cells with Tab write it)."""
     if "'\\t'" not in problem:
         return None
-    return source.diagnostic(
-        _at(error.problem_mark),
-        "yaml-tab",
-        _("a tab is used for indentation"),
-        hint=_("YAML allows only spaces for indentation; replace the tab with spaces"),
-    )
+    at = _at(error.problem_mark)
+    before = (source.line(at[0]) or "")[: at[1] - 1].rstrip(" \t")
+    if before.endswith(":"):
+        message = _("a tab after the colon; YAML takes only spaces between a key and its value")
+        hint = _("replace the tab with a space")
+    elif before.strip():
+        message = _("a tab in the middle of the line; YAML takes only spaces there")
+        hint = _("replace the tab with a space, or put a value that holds a tab in quotes")
+    else:
+        message = _("a tab is used for indentation")
+        hint = _("YAML allows only spaces for indentation; replace the tab with spaces")
+    return source.diagnostic(at, "yaml-tab", message, hint=hint)
 
 
 def _duplicate(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic | None:

@@ -41,6 +41,8 @@ Table layout shared by every store (column names are the same in SQLite and Post
     erasures             the erasure receipts: at, actor, the customer's pseudonym, rows per
                          table and lines per file (JSON) (engine/privacy/erasure.py)
     store_secrets        name, value: the store's key of pseudonyms
+    consent_version,     PostgreSQL alone: the count of commits that wrote the customers or
+    consent_writes       the consent ledger, read before each send (store/postgresql.py)
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ CONSENT_LEDGER_INDEX = (
     "CREATE INDEX consent_ledger_latest"
     " ON consent_ledger (customer_id, purpose, effective_at, id, channel, granted)"
 )
+# PostgreSQL's count of the commits that wrote what the consent checks read, and its marks of
+# writes not committed yet (store/postgresql.py); no customer's data
+CONSENT_COUNT = ("consent_version", "consent_writes")
 
 # m022: follow-ups by experiment only for those in one (planning writes a million follow-ups
 # a month, nearly all in none); by batch with their status, step and policy, so that a
@@ -147,8 +152,10 @@ class Store(abc.ABC):
         yield
 
     def change_token(self) -> Hashable | None:
-        """A value that differs once anything was written to the store since it was last
-        taken, by this connection or another; None when the store cannot tell cheaply."""
+        """A value that differs once anything the consent checks read (the customers table,
+        the consent ledger) was written to the store since it was last taken, by this
+        connection or another: every commit before it is taken is counted. None when the
+        store cannot tell cheaply."""
         return None
 
     def is_busy(self, error: BaseException) -> bool:

@@ -340,6 +340,12 @@ def m025_daemon_health(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m026_consent_version(db: sqlite_utils.Database) -> None:
+    """PostgreSQL's count of the commits that wrote what the consent checks read (see
+    postgresql.py): SQLite's `data_version` tells it already, nothing to add."""
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
