@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".xlsx": "xlsx",
 }
+HINTED = 20  # unknown columns given a "did you mean" hint, in a file or a batch of lines
 LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
 BREAKS = ("\n", "\r")
 GB18030_BOM = "\ufeff".encode(GB18030)
@@ -149,14 +151,20 @@ def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], i
             _("{path}: no header; the first line must name the columns").format(path=path)
         )
     columns = tuple(name.strip() for name in header)
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    _no_column_twice(path, reader.line_num, columns)
+    return Source(columns, _csv_records(reader, columns), "line", size, position)
+
+
+def _no_column_twice(path: Path, line: int, columns: tuple[str, ...]) -> None:
+    """DataError naming the first (by name) of the columns the header gives twice. Counted in
+    one pass: a header of a hundred thousand columns is a file of under a megabyte."""
+    repeated = sorted(c for c, count in Counter(columns).items() if c and count > 1)
     if repeated:
         raise DataError(
             _("{path}:{line}: column '{column}' appears twice").format(
-                path=path, line=reader.line_num, column=repeated[0]
+                path=path, line=line, column=repeated[0]
             )
         )
-    return Source(columns, _csv_records(reader, columns), "line", size, position)
 
 
 def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, Record]]:
@@ -253,13 +261,7 @@ def _xlsx(path: Path) -> Source:
             _("{path}: no header; the first row must name the columns").format(path=path)
         )
     columns = tuple(cell_text(cell).strip() for cell in header[1])
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
-    if repeated:
-        raise DataError(
-            _("{path}:{line}: column '{column}' appears twice").format(
-                path=path, line=header[0], column=repeated[0]
-            )
-        )
+    _no_column_twice(path, header[0], columns)
     size, finished = path.stat().st_size, [False]
 
     def records() -> Iterator[tuple[int, Record]]:
@@ -323,11 +325,14 @@ def columns_needed(path: Path, columns: tuple[str, ...] | None, needed: Iterable
 
 
 def unknown_columns(columns: Iterable[str], known: Iterable[str]) -> list[str]:
+    """A warning for each column `known` lacks; only the first HINTED have a 'did you mean'
+    (each costs a comparison with every known name, and a file may bring a million)."""
     names = list(known)
-    warnings = []
+    warnings: list[str] = []
     for column in columns:
         if column not in names:
-            hint = hinted(did_you_mean(column, names)) if column else ""
+            close = bool(column) and len(warnings) < HINTED
+            hint = hinted(did_you_mean(column, names)) if close else ""
             if column:
                 why = _("ignored column '{column}': the schema does not declare it")
             else:

@@ -1,0 +1,200 @@
+"""Hostile input that is small but costly or misleading: a header of a hundred thousand
+columns, files naming a million fields the schema lacks, `events post --field` naming the
+event's own fields, and clients that drip their request to the daemon's health port."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+from guanxi.engine.daemon.health import MAX_CONNECTIONS, TIMEOUT, HealthServer, Metrics
+from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.ingest import formats, load_customers, load_events, rows
+from guanxi.engine.ingest.load import KEEP_WARNINGS
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+RULES = Path(__file__).parent.parent / "rules"
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+
+
+# --- load: wide headers and unknown fields cost about what the file weighs --------------------
+
+
+def test_a_header_of_a_hundred_thousand_columns_loads_in_seconds(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Finding a column given twice compared every column with every other: this file of
+    0.8 MB held a load for minutes."""
+    columns = [f"c{i}" for i in range(100_000)]
+    path = tmp_path / "wide.csv"
+    rows_text = "".join(f"W{r},名{r}" + "," * len(columns) + "\n" for r in range(3))
+    path.write_text(",".join(["customer_id", "name", *columns]) + "\n" + rows_text, "utf-8")
+    started = time.monotonic()
+    report = load_customers(store, ruleset, path, NOW)
+    assert time.monotonic() - started < 30
+    assert report.loaded == 3
+    assert len(report.warnings) == KEEP_WARNINGS
+    assert report.more_warnings == len(columns) - KEEP_WARNINGS
+
+
+def test_a_column_given_twice_is_still_named(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("customer_id,name,b,a,b,a\nC1,x,1,2,3,4\n", "utf-8")
+    with pytest.raises(Exception, match=r"twice.csv:1: column 'a' appears twice"):
+        load_customers(store, ruleset, path, NOW)
+
+
+@pytest.fixture
+def hints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names a 'did you mean' hint was looked for."""
+    looked: list[str] = []
+
+    def counted(word: str, choices: Iterable[str]) -> str | None:
+        looked.append(word)
+        return did_you_mean(word, choices)
+
+    for module in (formats, rows):
+        monkeypatch.setattr(module, "did_you_mean", counted)
+    return looked
+
+
+def test_customer_lines_naming_many_unknown_fields_are_warned_of_briefly(
+    store: Store, ruleset: RuleSet, tmp_path: Path, hints: list[str]
+) -> None:
+    """Each unknown field had its own 'did you mean' and its own warning, searched in a list:
+    an 18 MB file of such lines held a load for many minutes and printed a million lines."""
+    path = tmp_path / "c.jsonl"
+    records = [
+        {"customer_id": f"C{r}", "name": "王芳", **{f"x{r}_{i}": 1 for i in range(2_000)}}
+        for r in range(5)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    report = load_customers(store, ruleset, path, NOW)
+    assert report.loaded == 5
+    assert len(report.warnings) == KEEP_WARNINGS
+    assert report.more_warnings == 10_000 - KEEP_WARNINGS
+    assert len(hints) <= 5 * formats.HINTED
+
+
+def test_events_naming_unknown_fields_are_hinted_once_a_field(
+    store: Store, ruleset: RuleSet, tmp_path: Path, hints: list[str]
+) -> None:
+    path = tmp_path / "e.jsonl"
+    event = {"type": "sale", "customer_id": "C1", "at": "2026-11-20T10:00+08:00", "amount": 5}
+    lines = [
+        json.dumps({**event, "id": f"E{n}", "colour": "red", f"odd{n}": 1}) for n in range(500)
+    ]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    report = load_events(store, ruleset, path, NOW)
+    assert report.loaded == 500
+    assert hints.count("colour") == 1
+    assert len(hints) <= formats.HINTED
+    assert report.warnings[0].startswith("ignored field 'colour' of 'sale' events")
+    assert len(report.warnings) + report.more_warnings == 501
+
+
+# --- events post: --field cannot stand for the event's own fields ----------------------------
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, [*args, "--rules", str(RULES), "--store", str(store)])
+
+
+@pytest.fixture
+def erased(tmp_path: Path) -> Path:
+    """A store holding C1, and C2 erased at their request."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,name\nC1,张伟\nC2,李娜\n", "utf-8")
+    store = tmp_path / "guanxi.db"
+    assert invoke(store, "load", "customers", str(customers)).exit_code == 0
+    assert invoke(store, "customer", "erase", "C2", "--yes").exit_code == 0
+    return store
+
+
+def events_of(store: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(store) as connection:
+        return connection.execute("SELECT id, customer_id FROM events").fetchall()
+
+
+def test_a_field_cannot_record_the_event_for_an_erased_customer(erased: Path) -> None:
+    """`--field customer_id=C2` took the place of --customer C1, and the event of the erased
+    customer was recorded: the check for erasure looks at --customer."""
+    posted = invoke(erased, "events", "post", "sale", "--customer", "C1", "--field=customer_id=C2")
+    assert posted.exit_code == 2
+    assert "'customer_id' is not given with --field; give it with --customer" in posted.output
+    assert events_of(erased) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "option"), [("id", "--id"), ("type", "TYPE"), ("at", "--at"), (" customer_id ", "")]
+)
+def test_the_events_own_fields_are_refused_in_field(erased: Path, field: str, option: str) -> None:
+    posted = invoke(erased, "events", "post", "sale", "--customer", "C1", "--field", f"{field}=x")
+    assert posted.exit_code == 2, posted.output
+    assert f"give it with {option or '--customer'}" in posted.output
+    assert events_of(erased) == []
+
+
+def test_ordinary_fields_are_still_posted(erased: Path) -> None:
+    posted = invoke(erased, "events", "post", "sale", "--customer", "C1", "--field", "amount=5")
+    assert posted.exit_code == 0, posted.output
+    assert [customer for _, customer in events_of(erased)] == ["C1"]
+
+
+# --- the health port: a client dripping its request gives its place up ------------------------
+
+
+@pytest.fixture
+def health() -> Iterator[HealthServer]:
+    server = HealthServer(Metrics(1.0), 0).start()
+    yield server
+    server.stop()
+
+
+def drip(port: int, stop: threading.Event) -> None:
+    """A request's first line, then a byte of header every 0.3 s (each read times out at 2 s)."""
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\n")
+        while not stop.wait(0.3):
+            try:
+                connection.sendall(b"X")
+            except OSError:
+                return
+
+
+def test_clients_dripping_their_requests_do_not_keep_a_scraper_out(health: HealthServer) -> None:
+    stop = threading.Event()
+    drippers = [
+        threading.Thread(target=drip, args=(health.port, stop), daemon=True)
+        for _ in range(MAX_CONNECTIONS)
+    ]
+    for dripper in drippers:
+        dripper.start()
+    try:
+        time.sleep(TIMEOUT + 1.5)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health.port}/healthz", timeout=5):
+                status = 200
+        except urllib.error.HTTPError as error:
+            status = error.code  # 503: no tick yet; what matters is the answer
+        assert status in (200, 503)
+    finally:
+        stop.set()
+        for dripper in drippers:
+            dripper.join(5)
