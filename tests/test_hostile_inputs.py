@@ -1,6 +1,7 @@
 """Hostile input that is small but costly or misleading: a header of a hundred thousand
-columns, files naming a million fields the schema lacks, `events post --field` naming the
-event's own fields, and clients that drip their request to the daemon's health port."""
+columns, files naming a million fields the schema lacks, Parquet files that unpack to
+gigabytes, `events post --field` naming the event's own fields, and clients that drip their
+request to the daemon's health port."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import json
 import socket
 import threading
 import time
+import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
 from guanxi.engine.daemon.health import MAX_CONNECTIONS, TIMEOUT, HealthServer, Metrics
 from guanxi.engine.diagnostics import did_you_mean
+from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import formats, load_customers, load_events, rows
 from guanxi.engine.ingest.load import KEEP_WARNINGS
 from guanxi.engine.ruleset import RuleSet
@@ -105,6 +110,77 @@ def test_events_naming_unknown_fields_are_hinted_once_a_field(
     assert len(hints) <= formats.HINTED
     assert report.warnings[0].startswith("ignored field 'colour' of 'sale' events")
     assert len(report.warnings) + report.more_warnings == 501
+
+
+# --- Parquet: a file that unpacks to far more than it weighs -----------------------------------
+
+
+def one_text_parquet(path: Path, rows: int, text: str) -> Path:
+    """`rows` customers named `text`, stored once in the column's dictionary."""
+    names = pa.array([text] * rows).dictionary_encode()
+    table = pa.table({"customer_id": [f"D{i}" for i in range(rows)], "name": names})
+    pq.write_table(table, path, compression="zstd", use_dictionary=True)
+    return path
+
+
+def test_a_text_every_row_refers_to_is_not_copied_into_every_row(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """30 KB of Parquet naming one 20 KB text in 10,000 rows: each row held its own copy, 200
+    MB of Python text at once (and gigabytes with a longer text or more rows)."""
+    path = one_text_parquet(tmp_path / "bomb.parquet", 10_000, "名" * 20_000)
+    assert path.stat().st_size < 50_000
+    tracemalloc.start()
+    try:
+        report = load_customers(store, ruleset, path, NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.quarantined == 10_000
+    assert peak < 120_000_000
+
+
+def test_a_row_longer_than_a_line_may_be_is_unreadable(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = one_text_parquet(tmp_path / "long.parquet", 3, "x" * (formats.LINE_CHARS + 1))
+    report = load_customers(store, ruleset, path, NOW)
+    assert report.quarantined == 3
+    assert {p["reason"] for p in report.problems} == {"longer than 1,048,576 characters: not read"}
+
+
+def test_a_column_of_lists_is_refused_before_a_row_is_read(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A list of twenty million zeros packs into a few hundred bytes."""
+    zeros = pa.array([[0] * 20_000_000], type=pa.list_(pa.int8()))
+    path = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"customer_id": ["C1"], "name": ["王芳"], "tags": zeros}), path)
+    with pytest.raises(DataError, match="column 'tags' holds lists or records"):
+        load_customers(store, ruleset, path, NOW)
+
+
+def test_a_column_unpacking_to_megabytes_a_row_is_refused(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.parquet"
+    table = pa.table({"customer_id": ["C1"], "name": ["a" * 20_000_000]})
+    pq.write_table(table, path, compression="zstd", use_dictionary=False)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(DataError, match="column 'name' unpacks to more than 1,048,576 bytes"):
+        load_customers(store, ruleset, path, NOW)
+
+
+def test_plain_parquet_customers_load_as_before(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "plain.parquet"
+    names = ["王芳", "李娜", None]
+    pq.write_table(pa.table({"customer_id": ["C1", "C2", "C3"], "name": names}), path)
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (2, 1)
+    stored = store.execute("SELECT customer_id, name FROM customers ORDER BY customer_id")
+    assert [(r["customer_id"], r["name"]) for r in stored] == [("C1", "王芳"), ("C2", "李娜")]
 
 
 # --- events post: --field cannot stand for the event's own fields ----------------------------

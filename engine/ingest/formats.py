@@ -26,6 +26,12 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, utf8_beyond_ascii
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHARS: not parsed
+    LINE_CHARS,
+    pieces,
+    refusal,
+    text_columns,
+)
 from guanxi.engine.ingest.values import EARLIEST, LATEST
 from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
@@ -38,7 +44,6 @@ FORMATS = {
     ".xlsx": "xlsx",
 }
 HINTED = 20  # unknown columns given a "did you mean" hint, in a file or a batch of lines
-LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
 BREAKS = ("\n", "\r")
 GB18030_BOM = "\ufeff".encode(GB18030)
 ENCODING_READ = {UTF8: "utf-8-sig", GB18030: GB18030}  # a byte-order mark dropped
@@ -230,12 +235,16 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
     import pyarrow.parquet
 
     try:
-        file = pyarrow.parquet.ParquetFile(path)
+        schema = pyarrow.parquet.read_schema(path)
+        file = pyarrow.parquet.ParquetFile(path, read_dictionary=text_columns(schema))
     except (pyarrow.ArrowException, OSError) as error:
         raise DataError(
             _("{path}: not a readable Parquet file ({error})").format(path=path, error=error)
         ) from None
     stack.callback(file.close)
+    refused = refusal(file)
+    if refused is not None:
+        raise DataError(f"{path}: {refused}")
     done = [0]
 
     def records() -> Iterator[tuple[int, Record]]:
@@ -284,13 +293,19 @@ def _sheet_record(columns: tuple[str, ...], cells: list[Any]) -> Record:
     return dict(zip(columns, [*cells, *[None] * (len(columns) - len(cells))], strict=True))
 
 
-def arrow_records(batch: Any) -> list[Record]:
-    """The batch's rows as records; when some date or time is beyond what Python can hold
-    (year 10000), row by row, so that only the rows holding one are unreadable."""
-    try:
-        return list(batch.to_pylist())
-    except (OverflowError, ValueError):
-        return [_parquet_row(batch.slice(i, 1)) for i in range(batch.num_rows)]
+def arrow_records(batch: Any) -> Iterator[Record]:
+    """The batch's rows as records, a slice of rows at a time (parquet_limits.py): a row
+    longer than LINE_CHARS is unreadable; when some date or time is beyond what Python can
+    hold (year 10000), row by row, so that only the rows holding one are unreadable."""
+    for piece in pieces(batch):
+        if piece is None:
+            reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
+            yield Unreadable(reason, "")
+            continue
+        try:
+            yield from piece.to_pylist()
+        except (OverflowError, ValueError):
+            yield from [_parquet_row(piece.slice(i, 1)) for i in range(piece.num_rows)]
 
 
 def _parquet_row(row: Any) -> Record:
