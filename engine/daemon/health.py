@@ -13,9 +13,10 @@ it, so a scrape never touches the store.
                format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
-and gives each TIMEOUT seconds in all: a client that opens many connections, sends nothing,
-or drips its request a byte at a time, cannot take the daemon's threads or keep a scraper
-out. A client that goes away is a debug log line.
+and gives each TIMEOUT seconds in all; when all are taken, the oldest gives its thread up to
+a new one. So a client that opens many connections, sends nothing, or drips its request a
+byte at a time, cannot take the daemon's threads or keep a scraper out. A client that goes
+away is a debug log line.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from guanxi.adapters.deadlines import Deadlines
+from guanxi.adapters.deadlines import Deadlines, Watch
 from guanxi.engine.daemon.tick import TickReport
 
 STALLED_AFTER = 3  # tick intervals without a tick
@@ -288,21 +289,36 @@ class _BoundedServer(HTTPServer):
         # The handler's socket timeout bounds each read only: a client dripping a byte a
         # second would hold its thread for ever, and MAX_CONNECTIONS of them every thread.
         self.deadlines = Deadlines("metrics-port")  # its own thread, not a pool one
+        self.serving: list[Watch] = []  # the connections' deadlines, oldest first
+        self.serving_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection; when every thread is taken, the oldest connection gives its
+        thread up: a scrape is answered in milliseconds, so clients that take every thread
+        and come back for ever (a byte at a time) are the ones cut off, not the scraper."""
         if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)  # too many at once
-            return
+            with self.serving_lock:
+                oldest = self.serving[0] if self.serving else None
+            if oldest is not None:
+                oldest.expire()
+            if not self.slots.acquire(timeout=TIMEOUT):
+                self.shutdown_request(request)
+                return
         self.pool.submit(self._serve, request, client_address)
 
     def _serve(self, request: Any, client_address: Any) -> None:
+        watch = self.deadlines.watch(TIMEOUT)
+        with self.serving_lock:
+            self.serving.append(watch)
         try:
-            with self.deadlines.watch(TIMEOUT) as watch:
+            with watch:
                 watch.follow(request)
                 self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            with self.serving_lock:
+                self.serving.remove(watch)
             self.shutdown_request(request)
             self.slots.release()
 
