@@ -64,6 +64,40 @@ def test_a_column_given_twice_is_still_named(
         load_customers(store, ruleset, path, NOW)
 
 
+def test_a_csv_line_longer_than_a_line_may_be_is_unreadable_and_the_rest_loads(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A 30 MB line of commas was held whole and split into thirty million cells (ten times
+    its size in memory, a gigabyte for 100 MB); now it is skipped as a JSON line is."""
+    path = tmp_path / "long.csv"
+    long_quoted = '"' + "x" * (formats.LINE_CHARS + 5) + '"'
+    lines = ["customer_id,name", "," * 30_000_000, "C1,王芳", f"C2,{long_quoted}", "C3,李娜"]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    tracemalloc.start()
+    try:
+        report = load_customers(store, ruleset, path, NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40_000_000
+    assert (report.loaded, report.quarantined) == (2, 2)
+    assert [(p["row_number"], p["reason"]) for p in report.problems] == [
+        (2, "longer than 1,048,576 characters: not read"),
+        (4, "longer than 1,048,576 characters: not read"),
+    ]
+    stored = store.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+    assert [r["customer_id"] for r in stored] == ["C1", "C3"]
+
+
+def test_a_csv_header_longer_than_a_line_may_be_is_refused(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("customer_id,name," + "x" * formats.LINE_CHARS + "\nC1,王芳,\n", "utf-8")
+    with pytest.raises(DataError, match=r"header.csv:1: longer than 1,048,576 characters"):
+        load_customers(store, ruleset, path, NOW)
+
+
 @pytest.fixture
 def hints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names a 'did you mean' hint was looked for."""

@@ -149,15 +149,44 @@ def _check_text(path: Path, encoding: str, form: str) -> None:
 
 
 def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], int]) -> Source:
-    reader = csv.reader(text)
-    header = next((row for row in reader if row), None)
+    lines = _CsvLines(text)
+    reader = csv.reader(lines)
+    header = next((row for row in reader if row or lines.too_long), None)
+    if lines.too_long:
+        why = _("{path}:{line}: longer than {limit} characters: not read")
+        raise DataError(why.format(path=path, line=reader.line_num, limit=f"{LINE_CHARS:,}"))
     if header is None:
         raise DataError(
             _("{path}: no header; the first line must name the columns").format(path=path)
         )
     columns = tuple(name.strip() for name in header)
     _no_column_twice(path, reader.line_num, columns)
-    return Source(columns, _csv_records(reader, columns), "line", size, position)
+    return Source(columns, _csv_records(reader, lines, columns), "line", size, position)
+
+
+class _CsvLines:
+    """The lines of a CSV text as csv.reader reads them, with a line longer than LINE_CHARS
+    skipped without ever being held whole (a 100 MB line of commas cost a gigabyte as cells):
+    an empty line stands in its place, so that lines keep their numbers, and `too_long` says
+    that the record read is not one."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text = text
+        self.too_long = False
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(LINE_CHARS + 1)
+        if not line:
+            raise StopIteration
+        if len(line) <= LINE_CHARS or line.endswith(BREAKS):
+            return line
+        while (rest := self.text.readline(LINE_CHARS)) and not rest.endswith(BREAKS):
+            pass
+        self.too_long = True
+        return "\n"
 
 
 def _no_column_twice(path: Path, line: int, columns: tuple[str, ...]) -> None:
@@ -172,7 +201,9 @@ def _no_column_twice(path: Path, line: int, columns: tuple[str, ...]) -> None:
         )
 
 
-def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, Record]]:
+def _csv_records(
+    reader: Any, lines: _CsvLines, columns: tuple[str, ...]
+) -> Iterator[tuple[int, Record]]:
     width = len(columns)
     while True:
         number = reader.line_num + 1
@@ -181,9 +212,14 @@ def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, R
         except StopIteration:
             return
         except csv.Error as error:
+            lines.too_long = False  # the record is unreadable either way
             yield number, Unreadable(_("not readable as CSV: {error}").format(error=error), "")
             continue
-        if len(cells) == width:
+        if lines.too_long:
+            lines.too_long = False
+            reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
+            yield number, Unreadable(reason, "")
+        elif len(cells) == width:
             yield number, dict(zip(columns, cells, strict=True))
         elif cells:
             reason = _("has {cells} cells, but the header has {columns} columns").format(
