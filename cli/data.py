@@ -263,6 +263,9 @@ def _print_report(report: LoadReport, store: str) -> None:
             _("warning: {source}: {warning}").format(source=report.source, warning=warning),
             err=True,
         )
+    if report.more_warnings:
+        more = _("warning: {source}: {count} more warnings not shown")
+        click.echo(more.format(source=report.source, count=f"{report.more_warnings:,}"), err=True)
     out = console()
     counts = report.counts()
     title = _(LOADED[report.kind]).format(source=report.source, store=store)

@@ -145,6 +145,11 @@ def plan(rules: Path | None, store: str | None, now_text: str | None, as_json: b
     show(report, ruleset, as_json)
 
 
+# The event's own fields, each given by its option: a `--field customer_id=…` would record
+# the event for another customer than --customer names, past the check for erased customers.
+ENVELOPE_OPTIONS = {"id": "--id", "type": "TYPE", "customer_id": "--customer", "at": "--at"}
+
+
 def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for text in fields:
@@ -152,6 +157,12 @@ def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
         if not sep or not name.strip():
             raise click.BadParameter(
                 _("'{text}' is not NAME=VALUE").format(text=text), param_hint="--field"
+            )
+        if name.strip() in ENVELOPE_OPTIONS:
+            option = ENVELOPE_OPTIONS[name.strip()]
+            message = _("'{name}' is not given with --field; give it with {option}")
+            raise click.BadParameter(
+                message.format(name=name.strip(), option=option), param_hint="--field"
             )
         pairs[name.strip()] = value
     return pairs

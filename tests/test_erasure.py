@@ -45,6 +45,7 @@ from guanxi.engine.privacy.requests import erase_request, export_request
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.store import Store
+from guanxi.engine.store.base import Row
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import invitation, post
 from tests.test_send_time_policy import open_again
@@ -700,3 +701,146 @@ def test_erasure_keeps_only_the_consent_records_a_follow_up_relied_on(
     mine = [r for r in kept if r["customer_id"] == receipt.pseudonym]
     assert [(r["channel"], r["purpose"]) for r in mine] == [("sms", "service")]
     assert receipt.tables["consent_ledger"]["deleted"] == len(before) - 1
+
+
+# Ids that hold the person's: another letter case, longer, prefixed, joined by a dash.
+def lookalike_ids(person: str) -> list[str]:
+    return [person.lower(), f"{person}0", f"X{person}", f"{person}-2"]
+
+
+def case_customers(person: str) -> str:
+    rows = [
+        f"{c},客户{c},138{i:04d}{i:04d},Mail{i}@Example.com,RM01,true"
+        for i, c in enumerate([person, *lookalike_ids(person)])
+    ]
+    return "customer_id,name,phone,email,rm_id,consent_sms\n" + "\n".join(rows) + "\n"
+
+
+def others_of(rows: dict[str, list[Row]], person: str, own: set[int]) -> dict[str, list[Row]]:
+    """Each table's rows but the person's (by their id or pseudonym, or their follow-ups)."""
+    return {
+        table: [
+            r
+            for r in listed
+            if not (
+                {r.get("customer_id"), r.get("id")} & {person}
+                or str(r.get("customer_id", "")).startswith("erased:")
+                or r.get("followup_id") in own
+                or (table == "followups" and r["id"] in own)
+            )
+        ]
+        for table, listed in rows.items()
+    }
+
+
+def held_with_lookalikes(store: Store, ruleset: RuleSet, tmp_path: Path, person: str) -> set[int]:
+    """The person and customers whose ids hold theirs, each with an event, a message and a
+    task; events and task notes of the others mention the person, or `person.lower()`; the
+    person's follow-ups."""
+    lower, *_ = others = lookalike_ids(person)
+    (tmp_path / "customers.csv").write_text(case_customers(person), "utf-8")
+    load_customers(store, ruleset, tmp_path / "customers.csv", NOW)
+    for i, customer in enumerate([person, *others]):
+        post(store, f"E{i}", "sale", customer, "2026-11-30T02:00:00Z", product="存单", amount=5)
+    post(store, "R1", "visit_note", others[2], "2026-11-30T02:00:00Z", referrer=person)
+    post(store, "R2", "visit_note", others[1], "2026-11-30T02:00:00Z", referrer=lower)
+    post(store, "R3", "visit_note", others[3], "2026-11-30T02:00:00Z", comment=f"推荐人 {person}")
+    classify(store, ruleset, NOW)
+    task = {"kind": "task", "channel": "rm_task", "template": "post_sale_check", "owner": "RM01"}
+    plans = [invitation(c, f"E{i}", NOW) for i, c in enumerate([person, *others])]
+    plans += [invitation(c, f"T{i}", NOW, step_id="responsible_post_sale_call",
+                         **task | {"owner": f"RM{i}"})
+              for i, c in enumerate([person, *others])]  # fmt: skip
+    insert_followups(store, plans, "b1", NOW)
+    adapters = build_adapters(ruleset, store, folder_of(store), None, FixedClock(NOW))
+    try:
+        tick(store, ruleset, adapters, NOW, random.Random(0))
+    finally:
+        adapters.close()
+    store.execute(
+        "UPDATE tasks SET note = '推荐人 ' || customer_id || ' 和 ' || :person || ' 与 ' || :lower",
+        {"person": person, "lower": lower},
+    )
+    return {
+        r["id"]
+        for r in store.execute("SELECT id FROM followups WHERE customer_id = :p", {"p": person})
+    }
+
+
+def in_order(rows: dict[str, list[Row]]) -> dict[str, list[Row]]:
+    """Each table's rows in one order (PostgreSQL returns an updated row last)."""
+    return {
+        t: sorted(listed, key=lambda r: json.dumps(r, default=str)) for t, listed in rows.items()
+    }
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("person", ["CUSTX00017", "C9"])
+def test_an_id_is_erased_in_its_letter_case_and_never_from_another_customers_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path, person: str
+) -> None:
+    """Ids are told apart by letter case: erasing CUSTX00017 leaves custx00017, CUSTX000170,
+    XCUSTX00017 and CUSTX00017-2 (their rows, names, events, follow-ups, tasks) as they were,
+    but for the mentions of the person in their free text; a mention of custx00017 stays."""
+    own = held_with_lookalikes(store, ruleset, tmp_path, person)
+    before = others_of(every_row(store), person, own)
+    assert before["customers"] and before["assignments"] and before["tasks"]
+
+    alias = erase_request(store, fields_of(ruleset), person, NOW, []).pseudonym
+
+    whole = rf"(?<![A-Za-z0-9]){person}(?![A-Za-z0-9-])"
+    text = json.dumps(before, ensure_ascii=False, default=str)
+    referrer = 'referrer\\": \\"{}\\"'  # a JSON payload, in JSON
+    expected = text.replace(referrer.format(person), referrer.format(alias))
+    if len(person) > 3:  # a weak id (C9) is a mention in others' rows only as a whole value
+        expected = re.sub(whole, alias, expected)
+    assert json.loads(expected) != before  # the mentions of the person were there
+    assert in_order(others_of(every_row(store), person, own)) == in_order(json.loads(expected))
+    after = every_row(store)
+    theirs = others_of(after, person, own)
+    traces = re.compile(f"{whole}|13800000000|(?i:mail0@)")
+    left = [
+        (table, row)
+        for table, rows in after.items()
+        for row in rows
+        if row not in theirs[table] and traces.search(json.dumps(row, ensure_ascii=False))
+    ]
+    assert left == []
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("person", ["CUSTX00017", "C9"])
+def test_export_gives_no_other_customer_whose_id_differs_only_in_letter_case(
+    store: Store, ruleset: RuleSet, tmp_path: Path, person: str
+) -> None:
+    """custx00017's row is not CUSTX00017's, nor does its name `客户custx00017` mention them:
+    the export holds the person's rows and the others' that truly mention them."""
+    held_with_lookalikes(store, ruleset, tmp_path, person)
+
+    found = export_request(store, fields_of(ruleset), person, NOW)["tables"]
+
+    assert [c["customer_id"] for c in found["customers"]] == [person]
+    assert [a["customer_id"] for a in found["assignments"]] == [person]
+    mentioned = ["R1", "R3"] if len(person) > 3 else ["R1"]  # C9: only as a whole value
+    assert sorted(e["id"] for e in found["events"]) == ["E0", *mentioned]
+    tasks = store.execute("SELECT count(*) AS n FROM tasks")[0]["n"]
+    assert tasks == 5
+    assert len(found["tasks"]) == (tasks if len(person) > 3 else 1)  # others' notes name them
+
+
+def test_files_keep_other_customers_ids_that_hold_the_persons(tmp_path: Path) -> None:
+    """A line or row of `C0001-2` or `c0001` is theirs: its customer id stays, whatever the
+    text of it says; the person's id in its text (its letter case as it is) is scrubbed."""
+    rows = [
+        {"customer_id": "C0001-2", "text": "推荐人 C0001"},
+        {"customer_id": "c0001", "text": "推荐人 c0001"},
+    ]
+    sent, archive = tmp_path / "outbox.jsonl", tmp_path / "events.parquet"
+    sent.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), archive)
+
+    erase_from_files([sent, archive], Person("C0001"), "customer_id", "erased:x")
+
+    scrubbed_rows = [{**rows[0], "text": "推荐人 erased:x"}]
+    lines = [json.loads(line) for line in sent.read_text("utf-8").splitlines()]
+    assert lines == pq.read_table(archive).to_pylist() == [*scrubbed_rows, rows[1]]

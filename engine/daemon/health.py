@@ -13,8 +13,10 @@ it, so a scrape never touches the store.
                format
 
 The server answers at most MAX_CONNECTIONS connections at once, on a fixed pool of threads,
-and gives each TIMEOUT seconds: a client that opens many connections, or sends nothing,
-cannot take the daemon's threads. A client that goes away is a debug log line.
+and gives each TIMEOUT seconds in all; when all are taken, the oldest gives its thread up to
+a new one. So a client that opens many connections, sends nothing, or drips its request a
+byte at a time, cannot take the daemon's threads or keep a scraper out. A client that goes
+away is a debug log line.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from guanxi.adapters.deadlines import Deadlines, Watch
 from guanxi.engine.daemon.tick import TickReport
 
 STALLED_AFTER = 3  # tick intervals without a tick
 MAX_CONNECTIONS = 8  # served at once; more are closed at once (a scraper tries again)
-TIMEOUT = 2.0  # seconds a connection may take to send its request and read the answer
+TIMEOUT = 2.0  # seconds a connection may take, in all, to send its request and read the answer
 
 log = logging.getLogger("guanxi.daemon.health")
 
@@ -283,19 +286,39 @@ class _BoundedServer(HTTPServer):
         super().__init__(address, handler)
         self.pool = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="guanxi-health")
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # The handler's socket timeout bounds each read only: a client dripping a byte a
+        # second would hold its thread for ever, and MAX_CONNECTIONS of them every thread.
+        self.deadlines = Deadlines("metrics-port")  # its own thread, not a pool one
+        self.serving: list[Watch] = []  # the connections' deadlines, oldest first
+        self.serving_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection; when every thread is taken, the oldest connection gives its
+        thread up: a scrape is answered in milliseconds, so clients that take every thread
+        and come back for ever (a byte at a time) are the ones cut off, not the scraper."""
         if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)  # too many at once
-            return
+            with self.serving_lock:
+                oldest = self.serving[0] if self.serving else None
+            if oldest is not None:
+                oldest.expire()
+            if not self.slots.acquire(timeout=TIMEOUT):
+                self.shutdown_request(request)
+                return
         self.pool.submit(self._serve, request, client_address)
 
     def _serve(self, request: Any, client_address: Any) -> None:
+        watch = self.deadlines.watch(TIMEOUT)
+        with self.serving_lock:
+            self.serving.append(watch)
         try:
-            self.finish_request(request, client_address)
+            with watch:
+                watch.follow(request)
+                self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            with self.serving_lock:
+                self.serving.remove(watch)
             self.shutdown_request(request)
             self.slots.release()
 
@@ -311,6 +334,7 @@ class _BoundedServer(HTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.deadlines.close()
 
 
 def _handler(metrics: Metrics) -> type[BaseHTTPRequestHandler]:

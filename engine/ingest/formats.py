@@ -16,6 +16,7 @@ import csv
 import io
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, utf8_beyond_ascii
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHARS: not parsed
+    LINE_CHARS,
+    pieces,
+    refusal,
+    text_columns,
+)
 from guanxi.engine.ingest.values import EARLIEST, LATEST
 from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
@@ -37,7 +44,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".xlsx": "xlsx",
 }
-LINE_CHARS = 1 << 20  # a JSON line longer than this is no customer or event: not parsed
+HINTED = 20  # unknown columns given a "did you mean" hint, in a file or a batch of lines
 BREAKS = ("\n", "\r")
 GB18030_BOM = "\ufeff".encode(GB18030)
 ENCODING_READ = {UTF8: "utf-8-sig", GB18030: GB18030}  # a byte-order mark dropped
@@ -143,24 +150,61 @@ def _check_text(path: Path, encoding: str, form: str) -> None:
 
 
 def _csv(path: Path, text: io.TextIOWrapper, size: int, position: Callable[[], int]) -> Source:
-    reader = csv.reader(text)
-    header = next((row for row in reader if row), None)
+    lines = _CsvLines(text)
+    reader = csv.reader(lines)
+    header = next((row for row in reader if row or lines.too_long), None)
+    if lines.too_long:
+        why = _("{path}:{line}: longer than {limit} characters: not read")
+        raise DataError(why.format(path=path, line=reader.line_num, limit=f"{LINE_CHARS:,}"))
     if header is None:
         raise DataError(
             _("{path}: no header; the first line must name the columns").format(path=path)
         )
     columns = tuple(name.strip() for name in header)
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    _no_column_twice(path, reader.line_num, columns)
+    return Source(columns, _csv_records(reader, lines, columns), "line", size, position)
+
+
+class _CsvLines:
+    """The lines of a CSV text as csv.reader reads them, with a line longer than LINE_CHARS
+    skipped without ever being held whole (a 100 MB line of commas cost a gigabyte as cells):
+    an empty line stands in its place, so that lines keep their numbers, and `too_long` says
+    that the record read is not one."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text = text
+        self.too_long = False
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(LINE_CHARS + 1)
+        if not line:
+            raise StopIteration
+        if len(line) <= LINE_CHARS or line.endswith(BREAKS):
+            return line
+        while (rest := self.text.readline(LINE_CHARS)) and not rest.endswith(BREAKS):
+            pass
+        self.too_long = True
+        return "\n"
+
+
+def _no_column_twice(path: Path, line: int, columns: tuple[str, ...]) -> None:
+    """DataError naming the first (by name) of the columns the header gives twice. Counted in
+    one pass: a header of a hundred thousand columns is a file of under a megabyte."""
+    repeated = sorted(c for c, count in Counter(columns).items() if c and count > 1)
     if repeated:
         raise DataError(
             _("{path}:{line}: column '{column}' appears twice").format(
-                path=path, line=reader.line_num, column=repeated[0]
+                path=path, line=line, column=repeated[0]
             )
         )
-    return Source(columns, _csv_records(reader, columns), "line", size, position)
 
 
-def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, Record]]:
+def _csv_records(
+    reader: Any, lines: _CsvLines, columns: tuple[str, ...]
+) -> Iterator[tuple[int, Record]]:
     width = len(columns)
     while True:
         number = reader.line_num + 1
@@ -169,9 +213,14 @@ def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, R
         except StopIteration:
             return
         except csv.Error as error:
+            lines.too_long = False  # the record is unreadable either way
             yield number, Unreadable(_("not readable as CSV: {error}").format(error=error), "")
             continue
-        if len(cells) == width:
+        if lines.too_long:
+            lines.too_long = False
+            reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
+            yield number, Unreadable(reason, "")
+        elif len(cells) == width:
             yield number, dict(zip(columns, cells, strict=True))
         elif cells:
             reason = _("has {cells} cells, but the header has {columns} columns").format(
@@ -223,12 +272,16 @@ def _parquet(path: Path, stack: ExitStack) -> Source:
     import pyarrow.parquet
 
     try:
-        file = pyarrow.parquet.ParquetFile(path)
+        schema = pyarrow.parquet.read_schema(path)
+        file = pyarrow.parquet.ParquetFile(path, read_dictionary=text_columns(schema))
     except (pyarrow.ArrowException, OSError) as error:
         raise DataError(
             _("{path}: not a readable Parquet file ({error})").format(path=path, error=error)
         ) from None
     stack.callback(file.close)
+    refused = refusal(file)
+    if refused is not None:
+        raise DataError(f"{path}: {refused}")
     done = [0]
 
     def records() -> Iterator[tuple[int, Record]]:
@@ -254,13 +307,7 @@ def _xlsx(path: Path) -> Source:
             _("{path}: no header; the first row must name the columns").format(path=path)
         )
     columns = tuple(cell_text(cell).strip() for cell in header[1])
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
-    if repeated:
-        raise DataError(
-            _("{path}:{line}: column '{column}' appears twice").format(
-                path=path, line=header[0], column=repeated[0]
-            )
-        )
+    _no_column_twice(path, header[0], columns)
     size, finished = path.stat().st_size, [False]
 
     def records() -> Iterator[tuple[int, Record]]:
@@ -283,13 +330,19 @@ def _sheet_record(columns: tuple[str, ...], cells: list[Any]) -> Record:
     return dict(zip(columns, [*cells, *[None] * (len(columns) - len(cells))], strict=True))
 
 
-def arrow_records(batch: Any) -> list[Record]:
-    """The batch's rows as records; when some date or time is beyond what Python can hold
-    (year 10000), row by row, so that only the rows holding one are unreadable."""
-    try:
-        return list(batch.to_pylist())
-    except (OverflowError, ValueError):
-        return [_parquet_row(batch.slice(i, 1)) for i in range(batch.num_rows)]
+def arrow_records(batch: Any) -> Iterator[Record]:
+    """The batch's rows as records, a slice of rows at a time (parquet_limits.py): a row
+    longer than LINE_CHARS is unreadable; when some date or time is beyond what Python can
+    hold (year 10000), row by row, so that only the rows holding one are unreadable."""
+    for piece in pieces(batch):
+        if piece is None:
+            reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
+            yield Unreadable(reason, "")
+            continue
+        try:
+            yield from piece.to_pylist()
+        except (OverflowError, ValueError):
+            yield from [_parquet_row(piece.slice(i, 1)) for i in range(piece.num_rows)]
 
 
 def _parquet_row(row: Any) -> Record:
@@ -342,11 +395,14 @@ def columns_needed(path: Path, columns: tuple[str, ...] | None, needed: Iterable
 
 
 def unknown_columns(columns: Iterable[str], known: Iterable[str]) -> list[str]:
+    """A warning for each column `known` lacks; only the first HINTED have a 'did you mean'
+    (each costs a comparison with every known name, and a file may bring a million)."""
     names = list(known)
-    warnings = []
+    warnings: list[str] = []
     for column in columns:
         if column not in names:
-            hint = hinted(did_you_mean(column, names)) if column else ""
+            close = bool(column) and len(warnings) < HINTED
+            hint = hinted(did_you_mean(column, names)) if close else ""
             if column:
                 why = _("ignored column '{column}': the schema does not declare it")
             else:

@@ -60,13 +60,15 @@ Progress = Callable[[int, int], None]
 Write = Callable[[list[Row]], dict[str, int]]
 Refuse = Callable[[Store, list[Row]], list[tuple[int, list[Problem]]]]
 KEEP_PROBLEMS = 20
+KEEP_WARNINGS = 100  # a file naming a million unknown fields gets the first ones and a count
 VALUE_SHOWN = 200  # characters of a bad value kept in the quarantine
 
 
 @dataclass
 class LoadReport:
     """What one load did. `read` = `loaded` + `quarantined` (rows); `problems` holds the first
-    quarantine records (a row can have several) for display."""
+    quarantine records (a row can have several) for display, `warnings` the first
+    KEEP_WARNINGS different warnings and `more_warnings` how many others there were."""
 
     kind: str
     source: str
@@ -78,6 +80,7 @@ class LoadReport:
     quarantined: int = 0
     problems: list[Row] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    more_warnings: int = 0
 
     def counts(self) -> dict[str, int]:
         names = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
@@ -103,7 +106,7 @@ def check_customer_file(
     found = FileCheck([], [])
     with opened(path, encoding) as source:
         source = headed(path, source, customer_headers(schema), [schema.key], encoding)
-        found.unknown = [c for c in source.columns or () if c not in schema.fields]
+        unknown = dict.fromkeys(c for c in source.columns or () if c not in schema.fields)
         zone = zoneinfo.ZoneInfo(timezone)
         check = customer_check(schema, zone, source.columns, lambda _: None)
         seen: dict[Any, int] = {}
@@ -111,14 +114,13 @@ def check_customer_file(
             if isinstance(record, Unreadable):
                 found.problems.append((number, None, record.text, record.reason))
                 continue
-            found.unknown += [
-                k for k in record if k not in schema.fields and k not in found.unknown
-            ]
+            unknown.update(dict.fromkeys(k for k in record if k not in schema.fields))
             row, problems = check(record)
             first = seen.setdefault(row.get(schema.key), number)
             if not problems and first != number:
                 problems.append(repeated_key(schema.key, row[schema.key], first, "line"))
             found.problems += [(number, *problem) for problem in problems]
+    found.unknown = list(unknown)
     return found
 
 
@@ -143,11 +145,17 @@ class _Load:
         self.lines: list[int] = []  # the row number of each of `good`
         self.bad: list[Row] = []
         self.refused: Refuse | None = None
+        self.warned: set[str] = set()
 
     def warn(self, message: str) -> None:
         message = printable(message)  # names of columns come from the file
-        if message not in self.report.warnings:
+        if message in self.warned:
+            return
+        self.warned.add(message)
+        if len(self.report.warnings) < KEEP_WARNINGS:
             self.report.warnings.append(message)
+        else:
+            self.report.more_warnings += 1
 
     def run(
         self,

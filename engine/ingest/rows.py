@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest import values
-from guanxi.engine.ingest.formats import Unreadable, hinted, unknown_columns
+from guanxi.engine.ingest.formats import HINTED, Unreadable, hinted, unknown_columns
 from guanxi.engine.ingest.headers import Headers
 from guanxi.engine.ingest.values import Invalid
 from guanxi.engine.ruleset.models import FieldSpec, Schema
@@ -173,6 +173,7 @@ class _EventCheck:
         self.types = {s.label: n for n, s in schema.events.items()}  # 销售 -> sale
         self.types.update({n: n for n in schema.events})
         self.warn = warn
+        self.unknown: set[tuple[str, str]] = set()  # (type, field) warned of already
         self.fast = fast
         self.shapes: dict[tuple[tuple[str, ...], str], _Shape | None] = {}
 
@@ -253,10 +254,14 @@ class _EventCheck:
         return payload
 
     def _unknown(self, kind: str, fields: Mapping[str, Any], plan: list[_Field]) -> None:
+        """Warn once of each field an event type lacks (a hint costs a comparison with every
+        name), with a hint for the first HINTED."""
         names = [f.name for f in plan]
         for name, value in fields.items():
-            if name not in names and value not in (None, ""):
-                hint = hinted(did_you_mean(name, names))
+            if name not in names and value not in (None, "") and (kind, name) not in self.unknown:
+                self.unknown.add((kind, name))
+                close = len(self.unknown) <= HINTED
+                hint = hinted(did_you_mean(name, names)) if close else ""
                 ignored = _("ignored field '{name}' of '{type}' events: not in the schema")
                 self.warn(ignored.format(name=name, type=kind) + hint)
 

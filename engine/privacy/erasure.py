@@ -11,7 +11,9 @@ their id, or its `followup_id` names one of their follow-ups. Erasure then
   name, phone and e-mail become `[erased]` wherever written, and the free text (CLEARED) is
   emptied;
 - replaces the person's phone, e-mail and id where other rows mention them (another
-  customer's event naming them), and deletes the quarantined rows that do;
+  customer's event naming them), and deletes the quarantined rows that do: the id in its
+  letter case (`c0001` is another customer), the e-mail in any, never in a column that names
+  another customer (whose id may hold the person's: `C0001-2`);
 - gives the audit log's entries about them the pseudonym as subject.
 
 The pseudonym is a keyed hash (HMAC-SHA256) of the id under the store's own secret key
@@ -43,7 +45,7 @@ from guanxi.engine.privacy.mentions import (
 from guanxi.engine.privacy.personal import mask_id, mask_name, mask_text
 from guanxi.engine.privacy.views import personal_fields
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import quoted_name
+from guanxi.engine.store.dialect import contains, quoted_name
 
 if TYPE_CHECKING:
     from guanxi.engine.ruleset import RuleSet
@@ -105,19 +107,20 @@ class Person:
     customer_id: str
     names: tuple[str, ...] = ()
     identifying: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # other customers' ids holding this one as a word: C0001-2
 
     def mentions(self, everything: bool) -> tuple[str, ...]:
-        """The values searched for anywhere in text: the id (unless weak: see `whole`) and the
-        identifying values; with `everything`, the names too."""
-        found = () if weak(self.customer_id) else (self.customer_id,)
-        values = (*found, *self.identifying, *(self.names if everything else ()))
+        """The values searched for anywhere in text, in any letter case: the identifying
+        values; with `everything`, the names too. (The id is searched for apart: its case
+        counts.)"""
+        values = (*self.identifying, *(self.names if everything else ()))
         return tuple(v for v in dict.fromkeys(values) if len(v) >= (2 if everything else 4))
 
     def replacements(self, pseudonym: str, everything: bool, own: bool = False) -> list[Mention]:
-        """How text is scrubbed: the id (a whole word; in others' rows a weak id only as a
-        whole value, mentions.py) becomes the pseudonym, the other values `[erased]`, in any
-        letter case; `own`: the person's own rows."""
-        found = [id_mention(self.customer_id, pseudonym, own)]
+        """How text is scrubbed: the id (a whole word, its letter case as it is; in others'
+        rows a weak id only as a whole value, mentions.py) becomes the pseudonym, the other
+        values `[erased]`, in any letter case; `own`: the person's own rows."""
+        found = [id_mention(self.customer_id, pseudonym, own, self.others)]
         values = (*self.identifying, *(self.names if everything else ()))
         lengthwise = sorted(
             (v for v in values if len(v) >= (1 if everything else MIN_MENTION)), key=len
@@ -213,16 +216,31 @@ def erased_on(store: Store, customer_id: Any) -> Erased | None:
 def find_person(store: Store, fields: Fields, customer_id: str) -> Person:
     """The person as the customers table holds them (just the id once the row is gone)."""
     held: Row = {}
+    others: tuple[str, ...] = ()
     if any(t.name == "customers" for t in tables(store)):
         rows = store.execute(
             f"SELECT * FROM customers WHERE {quoted_name(fields.key)} = :id", {"id": customer_id}
         )
         held = rows[0] if rows else {}
+        others = _ids_holding(store, fields.key, customer_id)
 
     def values(names: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(held[n]).strip() for n in names if held.get(n) not in (None, ""))
 
-    return Person(customer_id, values(fields.names), values(fields.identifying))
+    return Person(customer_id, values(fields.names), values(fields.identifying), others)
+
+
+def _ids_holding(store: Store, key: str, customer_id: str) -> tuple[str, ...]:
+    """The other customers' ids that hold `customer_id` as a word (`C0001-2`, not `C00012`):
+    a mention found inside one of them is theirs."""
+    column = quoted_name(key)
+    rows = store.execute(
+        f"SELECT {column} AS id FROM customers"
+        f" WHERE {contains(column, 'id', store.dialect)} AND {column} <> :id",
+        {"id": customer_id},
+    )
+    word = id_mention(customer_id, "", own=True)
+    return tuple(str(r["id"]) for r in rows if word.spans(str(r["id"])))
 
 
 @dataclass(frozen=True)
@@ -232,6 +250,7 @@ class Scope:
     person: Person
     key: str
     followups: tuple[int, ...]
+    dialect: str
 
     def linking(self, table: Table) -> tuple[str, dict[str, Any]]:
         """SQL matching the person's own rows of `table` ('' when it has no link to them)."""
@@ -251,9 +270,10 @@ class Scope:
         return bool(table.customer_columns(self.key) or table.followup_columns())
 
     def mentioning(self, table: Table) -> tuple[str, dict[str, Any]]:
-        """SQL finding the rows whose text mentions the person (a superset: LIKE): by their
-        id, phone, e-mail …, never by name alone (a name is shared by many people, and a
-        short one is found inside other words: `Al` in `low_value`)."""
+        """SQL finding the rows whose text mentions the person (a superset): by their id (its
+        letter case as it is), phone, e-mail … (in any case), never by name alone (a name is
+        shared by many people, and a short one is found inside other words: `Al` in
+        `low_value`)."""
         values = self.person.mentions(everything=False)
         if not table.text:
             return "", {}
@@ -261,18 +281,19 @@ class Scope:
         # the row's text as one, each pattern tried once on it (not once per column)
         text = " || ' ' || ".join(f"coalesce({quoted_name(c)}, '')" for c in table.text)
         parts = [f"lower({text}) LIKE :{name} ESCAPE '\\'" for name in parameters]
-        whole, exact = self.whole(table, text)
-        return " OR ".join(parts + whole), parameters | exact
+        by_id, exact = self.by_id(table, text)
+        return " OR ".join(parts + by_id), parameters | exact
 
-    def whole(self, table: Table, text: str) -> tuple[list[str], dict[str, Any]]:
-        """SQL finding a weak id where it can be a whole value (mentions.py): a column that
-        is the id, or a JSON string that is."""
-        customer_id = self.person.customer_id.strip().lower()
+    def by_id(self, table: Table, text: str) -> tuple[list[str], dict[str, Any]]:
+        """SQL finding the id in the text, its letter case counting; a weak id only where it
+        can be a whole value (mentions.py): a column that is the id, or a JSON string that
+        is."""
+        customer_id = self.person.customer_id.strip()
         if not weak(customer_id):
-            return [], {}
-        parts = [f"lower(trim({quoted_name(c)})) = :whole" for c in table.text]
-        parts.append(f"lower({text}) LIKE :quoted ESCAPE '\\'")
-        return parts, {"whole": customer_id, "quoted": f'%"{_like(customer_id)}"%'}
+            return [contains(text, "id_in", self.dialect)], {"id_in": customer_id}
+        parts = [f"trim({quoted_name(c)}) = :whole" for c in table.text]
+        parts.append(contains(text, "quoted", self.dialect))
+        return parts, {"whole": customer_id, "quoted": f'"{customer_id}"'}
 
 
 def _like(value: str) -> str:
@@ -287,7 +308,7 @@ def scope_of(store: Store, person: Person, key: str) -> Scope:
             {"id": person.customer_id},
         )
         followups = tuple(int(r["id"]) for r in rows[:FOLLOWUPS_INLINE])
-    return Scope(person, key, followups)
+    return Scope(person, key, followups, store.dialect)
 
 
 def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]:
@@ -325,7 +346,7 @@ def export_customer(store: Store, fields: Fields, customer_id: str) -> dict[str,
             if scope.linked(table, r)
             else _as_mentioned(store, fields, table, r, person)
             for r in rows
-            if scope.linked(table, r) or _mentions(table, r, person)
+            if scope.linked(table, r) or _mentions(table, r, person, fields.key)
         ]
         if own:
             found[table.name] = own
@@ -354,7 +375,7 @@ def _as_mentioned(store: Store, fields: Fields, table: Table, row: Row, person: 
     known = {name: mask_name(name) for other in others for name in other.names}
     known |= {value: _masked_value(value) for other in others for value in other.identifying}
     shown = {c: row[c] for c in table.primary_key if c not in customers}
-    for column in table.text:
+    for column in _free_text(table, fields.key):
         value = row[column]
         if isinstance(value, str) and found(value, mentions):
             shown[column] = _others_masked(value, mentions, known)
@@ -385,10 +406,18 @@ def _masked(text: str, known: Mapping[str, str]) -> str:
     return mask_text(text)
 
 
-def _mentions(table: Table, row: Row, person: Person) -> bool:
-    """Whether a row truly mentions the person (LIKE found a superset)."""
+def _mentions(table: Table, row: Row, person: Person, key: str) -> bool:
+    """Whether a row truly mentions the person (the SQL found a superset)."""
     mentions = person.replacements("", everything=False)
-    return any(isinstance(row[c], str) and found(row[c], mentions) for c in table.text)
+    texts = _free_text(table, key)
+    return any(isinstance(row[c], str) and found(row[c], mentions) for c in texts)
+
+
+def _free_text(table: Table, key: str) -> tuple[str, ...]:
+    """The text columns that may mention a person: not those naming the row's customer (another
+    customer's id that holds the person's, `C0001-2`, is theirs, never a mention)."""
+    customers = table.customer_columns(key)
+    return tuple(c for c in table.text if c not in customers)
 
 
 # --- erasure ----------------------------------------------------------------------------
@@ -434,10 +463,11 @@ def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> 
     """The new values of the row's columns that change: the names too in the person's own
     rows, and in a row of a table without a customer column that names them by an
     identifying value (a later table of contacts); elsewhere a name may be another's."""
-    everything = linked or (not scope.has_link(table) and _mentions(table, row, scope.person))
-    mentions = scope.person.replacements(alias, everything, own=linked)
+    person = scope.person
+    everything = linked or (not scope.has_link(table) and _mentions(table, row, person, scope.key))
+    mentions = person.replacements(alias, everything, own=linked)
     changed: Row = {}
-    for column in table.text:
+    for column in _free_text(table, scope.key):
         value = row[column]
         if isinstance(value, str) and (new := scrubbed(value, mentions)) != value:
             changed[column] = new

@@ -111,6 +111,16 @@ def _theirs(person: Person, key: str, record: dict[str, Any]) -> bool:
     return any(str(record.get(c)) == person.customer_id for c in {"customer_id", key})
 
 
+def _customers_kept(record: Any, body: str, new: str, key: str) -> str:
+    """The line `body` of another customer's JSON `record`, scrubbed (`new`) but for its
+    customer columns: an id holding the person's (`C0001-2`) is that customer's, no mention."""
+    ids = {c: record[c] for c in {"customer_id", key} if c in record}
+    if not ids or not isinstance(scrubbed_record := json.loads(new), dict):
+        return new
+    kept = scrubbed_record | ids
+    return body if kept == record else json.dumps(kept, ensure_ascii=False)
+
+
 def _erase_lines(path: Path, person: Person, key: str, alias: str) -> int:
     """The person's lines removed, others' mentions of them scrubbed; how many changed."""
     others = person.replacements(alias, everything=False)
@@ -128,6 +138,8 @@ def _erased_line(person: Person, key: str, others: list[Mention], line: bytes) -
         return None
     body = text.rstrip("\r\n")
     new = scrubbed(body, others)
+    if new != body and isinstance(record, dict):
+        new = _customers_kept(record, body, new, key)
     return line if new == body else (new + text[len(body) :]).encode("utf-8")
 
 
@@ -178,7 +190,8 @@ def _erased_row(
     """None for the person's row, unless its table is `kept`: then under the pseudonym, as
     erasure leaves it in the store; another's with its mentions of them scrubbed."""
     if not _theirs(person, key, row):
-        return _scrubbed_row(row, how.others)
+        ids = {c: row[c] for c in {"customer_id", key} if c in row}
+        return _scrubbed_row(row, how.others) | ids  # another's id is no mention
     if kept is None:
         return None
     own = {c: alias for c in {"customer_id", key} if row.get(c) is not None}

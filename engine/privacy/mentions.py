@@ -35,6 +35,7 @@ class Mention:
     pattern: re.Pattern[str]
     replacement: str
     whole_value: bool = False  # only a value that is this and nothing else
+    shield: re.Pattern[str] | None = None  # what holds the value but is not it (another id)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         if self.whole_value:
@@ -43,17 +44,25 @@ class Mention:
         found = [m.span() for m in self.pattern.finditer(text)]
         if not found:
             return []
-        times = [m.span() for m in TIMES.finditer(text)]
-        return [s for s in found if not any(t[0] <= s[0] and s[1] <= t[1] for t in times)]
+        apart = [m.span() for m in TIMES.finditer(text)]
+        apart += [m.span() for m in self.shield.finditer(text)] if self.shield else []
+        return [s for s in found if not any(t[0] <= s[0] and s[1] <= t[1] for t in apart)]
 
 
-def id_mention(customer_id: str, replacement: str, own: bool) -> Mention:
-    """The id as a whole word (C001 is not in C0011, nor 35 in 1.35), in any letter case."""
-    pattern = re.compile(
-        rf"(?<![A-Za-z0-9])(?<!\d\.){re.escape(customer_id)}(?![A-Za-z0-9])(?!\.\d)",
-        re.IGNORECASE,
-    )
-    return Mention(pattern, replacement, whole_value=not own and weak(customer_id))
+def id_mention(
+    customer_id: str, replacement: str, own: bool, others: tuple[str, ...] = ()
+) -> Mention:
+    """The id as a whole word (C001 is not in C0011, nor 35 in 1.35), its letter case as it
+    is: ids are told apart by case (`c001` is another customer). Not inside `others`, the ids
+    of other customers that hold it as a word (`C001-2`)."""
+    pattern = re.compile(_whole_word(re.escape(customer_id)))
+    longest = sorted(others, key=len, reverse=True)
+    shield = re.compile(_whole_word("|".join(map(re.escape, longest)))) if others else None
+    return Mention(pattern, replacement, not own and weak(customer_id), shield)
+
+
+def _whole_word(pattern: str) -> str:
+    return rf"(?<![A-Za-z0-9])(?<!\d\.)(?:{pattern})(?![A-Za-z0-9])(?!\.\d)"
 
 
 def value_mention(value: str, replacement: str) -> Mention:

@@ -38,6 +38,13 @@ def epoch_seconds(instant: str, dialect: str) -> str:
     return f"CAST(EXTRACT(EPOCH FROM CAST({instant} AS TIMESTAMPTZ)) AS BIGINT)"
 
 
+def contains(text: str, parameter: str, dialect: str) -> str:
+    """Whether `text` holds the value bound to `parameter`, letter case counting (SQLite's
+    LIKE ignores the case of ASCII letters)."""
+    function = "instr" if dialect == "sqlite" else "strpos"
+    return f"{function}({text}, :{parameter}) > 0"
+
+
 def json_array_rows(parameter: str, dialect: str) -> str:
     """A FROM item with one row per element of the JSON array bound to `parameter`, as the
     column `value`."""
