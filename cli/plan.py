@@ -101,6 +101,12 @@ def _one_month_later(start: dt.datetime) -> dt.datetime:
     return start.replace(year=year, month=month, day=day)
 
 
+def _outcome_word(label: str) -> str:
+    """'held_out (holdout)' with its status in the reader's language; the policy is a name."""
+    status, space, policy = label.partition(" ")
+    return status_word(status) + space + policy
+
+
 def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) -> None:
     rows = [
         (
@@ -109,7 +115,7 @@ def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) ->
             ", ".join(s.occurrences) or _("(none in the window)"),
             f"{s.new:,}",
             f"{s.already_planned:,}",
-            ", ".join(f"{label} {n:,}" for label, n in s.outcomes.items()),
+            ", ".join(f"{_outcome_word(label)} {n:,}" for label, n in s.outcomes.items()),
         )
         for s in report.steps
     ]

@@ -41,7 +41,7 @@ class DemoReport:
     planned: EventPlanReport
     followups: list[Row]  # all follow-ups by step, kind, channel and status
     workload: list[Row]  # upcoming tasks per relationship manager per day (busiest first)
-    example: str | None  # a partner with follow-ups: a good first `guanxi explain`
+    example: str | None  # a gold partner with follow-ups: a good first `guanxi explain`
     experiments: Experiments  # the months before: holdout and A/B results (demo_outcomes)
 
 
@@ -81,9 +81,12 @@ def _month_later(now: dt.datetime) -> dt.datetime:
 
 
 def _example(store: SQLiteStore) -> str | None:
+    """A gold partner, with follow-ups and high value added where there is one: the bank's
+    best kind of customer shows every decision (tier, gold, level, strategy) at work."""
     rows = store.execute(
-        "SELECT a.customer_id FROM current_assignments a JOIN followups f USING (customer_id)"
-        " WHERE a.level = 'partner' ORDER BY a.customer_id LIMIT 1"
+        "SELECT a.customer_id FROM current_assignments a WHERE a.level = 'partner' AND a.gold"
+        " ORDER BY EXISTS (SELECT 1 FROM followups f WHERE f.customer_id = a.customer_id) DESC,"
+        " a.tier = 'high_value_added' DESC, a.customer_id LIMIT 1"
     )
     return str(rows[0]["customer_id"]) if rows else None
 

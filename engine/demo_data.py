@@ -262,7 +262,7 @@ DORMANT_RATE: Final = {"personal": 0.088, "corporate": 0.04, "institutional": 0.
 # kind -> (mu, sigma, cap, loan probability); log-space parameters of deposits in CNY
 BALANCE_MODEL: Final = {
     "personal": (math.log(9000), 2.0, 5e8, 0.18),
-    "corporate": (math.log(300000), 1.7, 5e9, 0.45),
+    "corporate": (math.log(300000), 1.9, 5e9, 0.45),
     "institutional": (math.log(2000000), 1.4, 5e9, 0.05),
 }
 # kind -> (base, share of deposits, loans and wealth, cap) of the acquisition cost in CNY
@@ -496,7 +496,8 @@ class _Generator:
         return "" if later.random() < 0.1 else _money(round(cost, -1))
 
     def _balances(self, kind: str, dormant: bool) -> tuple[float, float, float]:
-        """Heavy-tailed deposits (lognormal), calibrated so the top 10% hold about 90%."""
+        """Heavy-tailed deposits (lognormal), calibrated as the source found them: "不足10%的
+        客户拥有90%以上的存款占比" (the top 10% hold 91-93%)."""
         rng = self.rng
         mu, sigma, cap, loan_p = BALANCE_MODEL[kind]
         if dormant:  # empty; the draw keeps every other value of a seed as it was
@@ -580,14 +581,15 @@ class _Events:
         if p.dormant:
             return
         rng, head = self.rng, f'"customer_id": "{p.customer_id}"'
+        sold: list[tuple[int, str]] = []  # (days before today, product) of each sale
         for _ in range(_poisson(rng, 0.05 + 0.22 * max(0.0, p.value - 3.5))):
-            yield self._sale(p, head)
+            day, body, product = self._sale(p, head)
+            sold.append((day, product))
+            yield day, body
         for _ in range(_poisson(rng, 0.25 * (2.0 if p.satisfaction <= 2 else 0.8))):
             yield from self._complaint(head)
         if rng.random() < 0.18:
-            score = min(5, max(1, p.satisfaction + rng.choice((-1, 0, 0, 0, 1))))
-            comment = _js(rng.choice(COMMENTS[score]))
-            yield self.at("feedback", head, f'"score": {score}, "comment": {comment}')
+            yield self._feedback(p, head, sold)
         if (p.wealth > 0 or p.balance > 100000) and rng.random() < 0.35:
             amount = max(1000.0, round(max(p.wealth, p.balance * 0.3) * rng.uniform(0.2, 1), -2))
             product = _js(MATURING(rng))
@@ -598,12 +600,24 @@ class _Events:
         for _ in range(_poisson(rng, 2.0 if p.app_user else 0.15)):
             yield self.at("login", head, f'"channel": "{LOGIN_CHANNEL(rng)}"', anytime=True)
 
-    def _sale(self, p: _Profile, head: str) -> tuple[int, str]:
+    def _sale(self, p: _Profile, head: str) -> tuple[int, str, str]:
         rng = self.rng
         product = (SALE_ORG if p.org else SALE_PERSONAL)(rng)
         base = max(10000.0, 0.2 * (p.balance + p.wealth))
         amount = round(min(base * rng.lognormvariate(0, 0.7), 1e9), -2)
-        return self.at("sale", head, f'"product": {_js(product)}, "amount": {amount}')
+        day, body = self.at("sale", head, f'"product": {_js(product)}, "amount": {amount}')
+        return day, body, product
+
+    def _feedback(self, p: _Profile, head: str, sold: list[tuple[int, str]]) -> tuple[int, str]:
+        """Feedback about the product of the customer's last sale before it (the post-sale
+        call's `cancel_same: [product]`); without an earlier sale it names no product."""
+        rng = self.rng
+        score = min(5, max(1, p.satisfaction + rng.choice((-1, 0, 0, 0, 1))))
+        comment = _js(rng.choice(COMMENTS[score]))
+        day, body = self.at("feedback", head, f'"score": {score}, "comment": {comment}')
+        earlier = [(ago, product) for ago, product in sold if ago > day]  # more days ago
+        product = _js(min(earlier)[1]) if earlier else "null"
+        return day, f'{body}, "product": {product}'
 
     def _complaint(self, head: str) -> Iterator[tuple[int, str]]:
         rng, category = self.rng, _js(COMPLAINT(self.rng))

@@ -38,10 +38,11 @@ def day(days_ago: int) -> str:
 
 def population() -> list[dict[str, Any]]:
     """45 customers: three very large companies (only the largest is gold: gold is ranked within
-    each kind, and 1 ahead ≥ 5 % of the 3 corporate customers), and 42 without a kind, ranked
-    together: 40 ordinary ones, a large personal customer P1 (the top of them, so gold) and a
-    dormant one. The two largest ordinary ones (B040, B039: 1 and 2 ahead < 5 % of 42) are gold
-    too."""
+    each kind, and 1 ahead ≥ 5 % of the 3 corporate customers; so is the contribution
+    percentile of the tiers, which puts the other two in the middle and at the bottom of their
+    market), and 42 without a kind, ranked together: 40 ordinary ones, a large personal customer
+    P1 (the top of them, so gold) and a dormant one. The two largest ordinary ones (B040, B039:
+    1 and 2 ahead < 5 % of 42) are gold too."""
     rows = [
         {
             "customer_id": f"B{i:03d}",
@@ -118,11 +119,12 @@ def test_hand_made_customers_get_exact_tiers(loaded: Store, ruleset: RuleSet) ->
     classify(loaded, ruleset, NOW)
     assert assignment(loaded, "D1") == ("dormant", "basic", "unprofitable", 0)
     assert assignment(loaded, "G1") == ("high_value_added", "partner", "gold_package", 1)
-    assert assignment(loaded, "G2") == ("high_value_added", "partner", "growth", 0)
+    # second of the three companies: contribution percentile 50 % within its kind, not large
+    assert assignment(loaded, "G2") == ("low_value", "responsible", "general", 0)
     assert assignment(loaded, "P1") == ("high_value_added", "partner", "gold_package", 1)
-    # pct 40/44, but an account of ¥1,000 with few transactions is not valuable; gold among
-    # the customers without a kind, so a partner
-    assert assignment(loaded, "B040") == ("low_value", "partner", "gold_package", 1)
+    # gold among the customers without a kind, but an account of ¥1,000 with few transactions
+    # is low value: not a partner (伙伴型 is for the valuable and high value added)
+    assert assignment(loaded, "B040") == ("low_value", "responsible", "gold_package", 1)
     assert assignment(loaded, "B038") == ("low_value", "responsible", "general", 0)  # 3 ahead
     assert assignment(loaded, "B030") == ("low_value", "responsible", "general", 0)  # ratio 3
     assert assignment(loaded, "B001") == ("low_value", "basic", "unprofitable", 0)
@@ -176,11 +178,10 @@ def test_runs_record_hash_engine_times_and_counts(loaded: Store, ruleset: RuleSe
     cells = {(c["tier"], c["level"]): c["customers"] for c in counts["tier_level"]}
     assert cells == {
         ("dormant", "basic"): 1,
-        ("high_value_added", "partner"): 4,
+        ("high_value_added", "partner"): 2,
         ("low_value", "basic"): 9,
-        ("low_value", "partner"): 2,
         ("low_value", "passive"): 20,
-        ("low_value", "responsible"): 9,
+        ("low_value", "responsible"): 13,
     }
     assert report.tier_level() == cells
 
@@ -238,9 +239,9 @@ def test_without_a_catch_all_an_unmatched_customer_has_no_tier(
 def test_unique_hit_policy_reports_customers_matched_twice(loaded: Store, tmp_path: Path) -> None:
     ruleset = project(tmp_path, "strategies.yaml", "hit_policy: first", "hit_policy: unique")
     report = classify(loaded, ruleset, NOW)
-    # G1 and P1 (gold, high value added) are also 'growth' and 'general'; so are G2 and G3
-    # (not gold); B039 and B040 (gold, low value) are also 'general'
-    assert report.overlaps == {"strategy": 6}
+    # G1 and P1 (gold, high value added) are also 'growth' and 'general'; B039 and B040 (gold,
+    # low value) are also 'general'
+    assert report.overlaps == {"strategy": 4}
     assert assignment(loaded, "G1")[2] == "gold_package"  # the first still decides
 
 

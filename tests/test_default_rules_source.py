@@ -199,3 +199,89 @@ def test_the_maturity_notice_does_not_say_where_the_money_goes() -> None:
     product's term, which the rules do not know: the notice may not promise either."""
     body = load_ruleset(RULES).templates["maturity_notice"].body
     assert "活期账户" not in body and "自动转存" not in body
+
+
+def _classified(customer: dict[str, object]) -> tuple[str | None, str | None, bool | None]:
+    """Tier, level and gold of `customer`, classified among the reference customers."""
+    ruleset = load_ruleset(RULES)
+    given = {"today": "2026-11-20", "customer": customer, "expect": {}}
+    scenario = Scenario.model_validate({"name": "source", **given})
+    outcome = play(ruleset, scenario, RULES / "tests" / "population.csv")
+    return outcome.tier, outcome.level, outcome.gold
+
+
+BUSY_PERSON = {"customer_id": "S5", "name": "刘洋", "kind": "personal", "balance": 300000,
+               "monthly_txn_count": 15, "last_txn_date": "2026-11-18", "products_held": 2,
+               "annual_contribution": 6000, "cost_to_serve": 1500, "expected_years": 5}  # fmt: skip
+
+
+def test_a_persons_contribution_is_ranked_among_persons_as_gold_is() -> None:
+    """ "对于公司客户和机构客户来说 … 按客户贡献度": each kind is its own market. Ahead of all
+    but one reference person, behind ten of the firms: a large contribution for a person."""
+    tier, _level, gold = _classified(BUSY_PERSON)
+    assert (tier, gold) == ("valuable", False)
+
+
+GOLD_PERSON = {**BUSY_PERSON, "customer_id": "S6", "balance": 2000000,
+               "annual_contribution": 120000}  # fmt: skip
+
+
+def test_a_gold_customer_not_worth_ten_times_the_cost_is_not_a_partner() -> None:
+    """ "选择哪种类型，依赖于企业对顾客终生价值，以及为吸引和维系这些顾客所要求的成本评估对比":
+    gold, but lifetime value only four times the cost of winning and keeping the customer."""
+    costly = {**GOLD_PERSON, "cost_to_serve": 30000, "expected_years": 2}
+    assert _classified(costly) == ("valuable", "responsible", True)
+    assert _classified(GOLD_PERSON) == ("valuable", "partner", True)
+
+
+def test_a_gold_customer_with_small_dealings_is_not_a_partner() -> None:
+    """伙伴型 is for "顾客很少而边际利润很高"; a low-value customer (小额交易，现金流量不大) is
+    gold by contribution alone and is not worked with continuously."""
+    small = {**GOLD_PERSON, "balance": 5000, "monthly_txn_count": 3}
+    assert _classified(small) == ("low_value", "responsible", True)
+
+
+RESPONSIBLE = {"customer_id": "S7", "name": "李华", "kind": "personal", "balance": 600000,
+               "monthly_txn_count": 15, "last_txn_date": "2026-09-20", "products_held": 2,
+               "annual_contribution": 6000, "cost_to_serve": 2000, "expected_years": 10,
+               "rm_id": "RM002"}  # fmt: skip
+
+
+def _post_sale_call_after_feedback(feedback: dict[str, object]) -> list[str]:
+    """The statuses of the post-sale call of a sale of 理财产品 followed by `feedback`."""
+    events = [
+        {"type": "sale", "at": "2026-11-02T15:00", "fields": {"product": "理财产品"}},
+        {"type": "feedback", "at": "2026-11-03T09:00", "fields": {"score": 4, **feedback}},
+    ]
+    given = {"today": "2026-11-02", "customer": RESPONSIBLE, "events": events, "expect": {}}
+    scenario = Scenario.model_validate({"name": "source", **given})
+    outcome = play(load_ruleset(RULES), scenario, RULES / "tests" / "population.csv")
+    return [p.status for p in outcome.followups if p.step == "responsible_post_sale_call"]
+
+
+def test_feedback_about_the_product_sold_makes_the_post_sale_call_moot() -> None:
+    """负责型: the call asks "产品是否符合顾客的期望"; feedback on that product answered it."""
+    assert _post_sale_call_after_feedback({"product": "理财产品"}) == ["cancelled"]
+
+
+@pytest.mark.parametrize("feedback", [{"product": "信用卡"}, {}], ids=["other", "none"])
+def test_feedback_about_anything_else_leaves_the_post_sale_call(
+    feedback: dict[str, object],
+) -> None:
+    """Feedback about the credit card, or about nothing named, says nothing of the 理财产品."""
+    assert _post_sale_call_after_feedback(feedback) == ["pending"]
+
+
+def test_a_cancel_same_field_the_cancelling_event_lacks_is_shown_where_written(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path)
+    edit(project / "playbooks.yaml", "cancel_same: [product]", "cancel_same: [score]")
+    lines = (project / "playbooks.yaml").read_text(encoding="utf-8").splitlines()
+    line, text = next((n, text) for n, text in enumerate(lines, 1) if "[score]" in text)
+    [found] = validate_project(project).diagnostics
+    assert (found.code, found.line, found.col) == ("unknown-field", line, text.index("score") + 1)
+    assert "sale has no 'score'" in found.message
+    with language("zh"):
+        [chinese] = validate_project(project).diagnostics
+    assert "sale 没有字段 'score'" in chinese.message

@@ -24,9 +24,23 @@ def test_the_demo_loads_classifies_and_plans(tmp_path: Path) -> None:
     assert report["classification"]["customers"] == report["customers"]["loaded"]
     steps = {row["step_id"] for row in report["followups"]}
     assert {"responsible_post_sale_call", "proactive_product_news"} <= steps
+    tier, level, gold = _tier_level_and_gold(out, report["example_customer"])
+    assert (tier in ("valuable", "high_value_added"), level, gold) == (True, "partner", 1)
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["followups"] == report["followups"]
+
+
+def _tier_level_and_gold(folder: Path, customer_id: str) -> tuple[object, ...]:
+    store = SQLiteStore(folder / "guanxi.db")
+    try:
+        [row] = store.execute(
+            "SELECT tier, level, gold FROM current_assignments WHERE customer_id = :id",
+            {"id": customer_id},
+        )
+        return row["tier"], row["level"], row["gold"]
+    finally:
+        store.close()
 
 
 def test_the_demo_leaves_a_folder_with_other_files_alone(tmp_path: Path) -> None:
@@ -44,7 +58,7 @@ def test_run_delivers_the_demos_due_followups_to_the_outbox_and_the_task_inbox(
     made = CliRunner().invoke(cli, ["demo", "--customers", "400", "--dir", str(out), "--now", NOW])
     assert made.exit_code == 0, made.output
     db = str(out / "guanxi.db")
-    later = "2026-12-04T11:00:00"  # calls still in time, usage tips a week after the sales
+    later = "2026-12-05T11:00:00"  # calls still in time, the monthly product news of the 5th
     run = CliRunner().invoke(cli, ["run", "--once", "--store", db, "--now", later, "--json"])
     assert run.exit_code == 0, run.output
     report = json.loads(run.stdout)

@@ -62,7 +62,7 @@ def test_one_wrong_item_of_an_in_list_is_pointed_at(project: Path) -> None:
     when = "when: tier IN ('valuable', 'low valu') AND value_ratio >= 1"
     assert found(edited(project, "levels.yaml", PASSIVE, when)) == [
         (
-            21,
+            line_of("levels.yaml", PASSIVE),
             32,
             "unknown-value",
             f"'low valu' is not a tier; {TIERS}",
@@ -265,5 +265,5 @@ def test_a_wrong_value_after_a_bankers_number_is_pointed_at(project: Path, amoun
     diagnostics = edited(project, "levels.yaml", PASSIVE, when)
     unknown = [d for d in diagnostics if d.code == "unknown-value"]
     assert [(d.line, d.col, d.length) for d in unknown] == [
-        (21, 5 + when.index("'个人'"), len("'个人'"))
+        (line_of("levels.yaml", PASSIVE), 5 + when.index("'个人'"), len("'个人'"))
     ]

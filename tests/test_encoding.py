@@ -134,6 +134,11 @@ WHEN = "    when: tier IN ('high_value_added', 'valuable') AND value_ratio >= 5"
 MISSPELT = "    when: tier IN ('高附加值客户', 'valuable') AND value_ratoi >= 5"
 
 
+def misspelt_line() -> int:
+    """The line of levels.yaml that MISSPELT replaces."""
+    return (RULES / "levels.yaml").read_text("utf-8").splitlines().index(WHEN) + 1
+
+
 def test_a_diagnostic_in_a_gbk_file_points_at_the_same_character_as_in_utf8(
     tmp_path: Path,
 ) -> None:
@@ -152,7 +157,7 @@ def test_a_diagnostic_in_a_gbk_file_points_at_the_same_character_as_in_utf8(
     assert found["gbk"] == found["utf-8"]
     assert ("strategies.csv", 3, 59, "unknown-value") in [f[:4] for f in found["gbk"]]
     col = MISSPELT.index("value_ratoi") + 1
-    assert ("levels.yaml", 13, col, "unknown-field") in [f[:4] for f in found["gbk"]]
+    assert ("levels.yaml", misspelt_line(), col, "unknown-field") in [f[:4] for f in found["gbk"]]
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,7 @@ def test_a_diagnostic_in_a_crlf_file_is_at_its_line_and_column(tmp_path: Path) -
     assert found["crlf"] == found["lf"]
     assert ("strategies.csv", 3, 59, "unknown-value") in found["crlf"]
     col = MISSPELT.index("value_ratoi") + 1
-    assert ("levels.yaml", 13, col, "unknown-field") in found["crlf"]
+    assert ("levels.yaml", misspelt_line(), col, "unknown-field") in found["crlf"]
     assert ("guanxi.yaml", 2, 8, "yaml-syntax") in found["crlf"]
 
 

@@ -58,8 +58,9 @@ def test_dormant_customer(loaded: Store, ruleset: RuleSet) -> None:
         ("basic", True),
     ]
     assert failed(found, "level", "partner") == [
-        "gold is false (gold = False)",
         "tier = 'high_value_added' is false (tier = 'dormant')",
+        "gold is false (gold = False)",
+        "tier = 'valuable' is false (tier = 'dormant')",
         "value_ratio >= 10 is false (value_ratio = 0)",
     ]
     assert found.stored is not None and found.stored["tier"] == "dormant"
@@ -75,24 +76,33 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
         "top 33.3% of the 3 customers with kind = corporate, industry IS NULL: 0 have a larger"
         " annual_contribution; gold needs fewer than 5% of them (0.15): gold"
     )
+    # the contribution percentile too is ranked within the kind: the first of 3 companies
     percentile = next(s for s in found.standings if s.name == "contribution_pct")
-    assert (percentile.below, percentile.count, percentile.result) == (44, 45, 1.0)
+    assert (percentile.below, percentile.count, percentile.result) == (2, 3, 1.0)
     assert found.decision("strategy").result == "gold_package"
     assert tried(found, "level") == [("partner", True)]
 
 
-def test_partner_who_is_not_gold(loaded: Store, ruleset: RuleSet) -> None:
-    # the second largest company: 1 of the 3 corporate customers ahead is not fewer than 5 %
-    found = explain(loaded, ruleset, "G2", NOW)
+# high value added among the customers without a kind, behind P1, B040 and B039: 3 ahead is
+# not fewer than 5 % of 43, so not gold; its lifetime value is 38.5 times its cost
+NOT_GOLD = {"customer_id": "H1", "name": "高附加值", "balance": 600_000.0,
+            "monthly_txn_count": 40, "last_txn_date": day(2), "products_held": 4,
+            "annual_contribution": 3_850.0, "cost_to_serve": 100.0}  # fmt: skip
+
+
+def test_partner_who_is_not_gold(store: Store, ruleset: RuleSet) -> None:
+    store.upsert_customers([*population(), NOT_GOLD])
+    classify(store, ruleset, NOW)
+    found = explain(store, ruleset, "H1", NOW)
     gold = next(s for s in found.standings if s.name == "gold")
-    assert (found.gold, gold.above, gold.population) == (False, 1, 3)
-    assert "1 have a larger annual_contribution" in gold.reason
+    assert (found.gold, gold.above, gold.population) == (False, 3, 43)
+    assert "3 have a larger annual_contribution" in gold.reason
     assert gold.reason.endswith(": not gold")
     assert found.decision("tier").result == "high_value_added"
     assert failed(found, "tier", "dormant") == [
-        "balance = 0 is false (balance = 80000000)",
-        "days_idle >= 180 is false (days_idle = 1)",
-        "days_idle IS NULL is false (days_idle = 1)",
+        "balance = 0 is false (balance = 600000)",
+        "days_idle >= 180 is false (days_idle = 2)",
+        "days_idle IS NULL is false (days_idle = 2)",
     ]
     assert (found.decision("level").result, found.decision("strategy").result) == (
         "partner",

@@ -35,6 +35,13 @@ NEW_PARTNER = {
     "cost_to_serve": 5_000.0, "expected_years": 20.0,
 }  # fmt: skip
 WELCOME = "partner_welcome_visit"
+# Firms that contribute little: a firm's contribution is ranked among firms, so a lone firm's
+# percentile is 0; among nine smaller ones the new partners are in the top 10 %.
+SMALL_FIRMS = [
+    {"customer_id": f"S{n}", "name": f"小微企业{n}", "kind": "corporate", "balance": 50_000.0,
+     "annual_contribution": 500.0, "cost_to_serve": 300.0}
+    for n in range(9)
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,10 @@ def test_the_snapshot_engine_treats_the_first_classification_as_a_baseline(
 ) -> None:
     """The night's snapshot (or, without a file, the store's customers) is classified on
     DuckDB; its customers are in the store too."""
-    nights = [[NEW_PARTNER], [NEW_PARTNER, {**NEW_PARTNER, "customer_id": "N2"}]]
+    nights = [
+        [*SMALL_FIRMS, NEW_PARTNER],
+        [*SMALL_FIRMS, NEW_PARTNER, {**NEW_PARTNER, "customer_id": "N2"}],
+    ]
     planned = []
     for night, (rows, now) in enumerate(zip(nights, (NOW, LATER), strict=True)):
         store.upsert_customers(rows)

@@ -184,7 +184,7 @@ def test_text_in_double_quotes_is_answered_with_single_quotes(
     project: Path, quoted: str, hint: str
 ) -> None:
     """Before, 'no customer field' with no hint for any of them."""
-    edit(project, "levels.yaml", "tier = 'high_value_added' AND", f"tier = {quoted} AND")
+    edit(project, "levels.yaml", "tier = 'high_value_added' OR", f"tier = {quoted} OR")
     [error] = errors(project)
     assert error.code == "unknown-field"
     assert error.hint == f"双引号表示字段名；文字取值要用英文单引号：{hint}"

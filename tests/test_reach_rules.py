@@ -61,17 +61,19 @@ def test_table_rows_that_exclude_each_other_by_meaning_do_not_overlap(tmp_path: 
 
 def test_a_step_for_customers_its_level_never_has_unless_the_level_is_held(tmp_path: Path) -> None:
     playbooks = (RULES / "playbooks.yaml").read_text(encoding="utf-8")
+    # a high-value-added customer is responsible at least (levels.yaml)
     step = (
-        "  basic:\n    - {id: basic_gold, on: sale, when: gold, do: message, channel: preferred,"
-        " template: invite_feedback}\n"
+        "  basic:\n    - {id: basic_top, on: sale, when: \"tier = 'high_value_added'\","
+        " do: message, channel: preferred, template: invite_feedback}\n"
     )
     files = {"playbooks.yaml": playbooks.replace("  basic: []\n", step)}
     held = _project(tmp_path / "held", files)  # levels hold 2 runs, as the tiers do
-    assert _warnings(held, "unreachable-rule") == []  # held at 'basic', already gold: it runs
+    assert _warnings(held, "unreachable-rule") == []  # held at 'basic', already risen: it runs
     levels = (RULES / "levels.yaml").read_text(encoding="utf-8")
     files["levels.yaml"] = levels + "hold: 1 run\n"
     project = _project(tmp_path, files)
+    line = levels.splitlines().index("  - name: responsible") + 1
     assert _warnings(project, "unreachable-rule") == [
-        "this step can never run: every customer it could match is taken by level 'partner' "
-        "(levels.yaml:6) before 'basic'"
+        "this step can never run: every customer it could match is taken by level 'responsible' "
+        f"(levels.yaml:{line}) before 'basic'"
     ]

@@ -321,7 +321,11 @@ def test_a_higher_gold_threshold_changes_exactly_the_customers_whose_gold_flag_f
         unwilling = {
             c for (c,) in db.execute("SELECT customer_id FROM customers WHERE do_not_contact")
         }
-    new_partners = {c for c in flipped if levels[c] != "partner"}
+    with sqlite3.connect(keep / "simulation.db") as db:
+        after = dict(db.execute("SELECT customer_id, level FROM current_assignments").fetchall())
+    # gold makes a partner only of a valuable customer worth ten times its cost (levels.yaml)
+    new_partners = {c for c in flipped if after[c] == "partner" != levels[c]}
+    assert new_partners
     welcome = {
         r["customer_id"] for r in difference["customers"] if r["step"] == "partner_welcome_visit"
     }

@@ -260,8 +260,10 @@ def test_a_simulation_cancels_the_visits_its_rules_undo(tmp_path: Path, ruleset:
     )  # fmt: skip
     monday = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
     classify(live, ruleset, monday - dt.timedelta(days=2))  # the baseline
-    live.upsert_customers([{"customer_id": "W", "annual_contribution": 90_000.0}])
-    for night in (1, 0):  # the hold: two nights confirm W as gold, so a partner
+    # gold and valuable (large deposits, frequent transactions), so a partner
+    rise = {"annual_contribution": 90_000.0, "balance": 500_000.0, "monthly_txn_count": 20}
+    live.upsert_customers([{"customer_id": "W", **rise}])
+    for night in (1, 0):  # the hold: two nights confirm the move
         now = monday - dt.timedelta(days=night)
         classify(live, ruleset, now, after=TransitionPlanner(live, ruleset, now))
     visits = "SELECT status FROM followups WHERE step_id = 'partner_welcome_visit'"
@@ -270,8 +272,9 @@ def test_a_simulation_cancels_the_visits_its_rules_undo(tmp_path: Path, ruleset:
     candidate = tmp_path / "candidate"
     shutil.copytree(RULES, candidate, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
     levels = candidate / "levels.yaml"
-    partner = "when: gold OR (tier = 'high_value_added' AND value_ratio >= 10)"
-    levels.write_text(levels.read_text("utf-8").replace(partner, "when: FALSE"), "utf-8")
+    partner = "(tier = 'high_value_added' OR (gold AND tier = 'valuable')) AND value_ratio >= 10"
+    assert partner in levels.read_text("utf-8")
+    levels.write_text(levels.read_text("utf-8").replace(partner, "FALSE"), "utf-8")
     args = ["simulate", "--rules", str(candidate), "--store", str(db), "--start", "2026-12-01"]
     result = CliRunner().invoke(cli, [*args, "--days", "2", "--json"])
     assert result.exit_code == 0, result.output

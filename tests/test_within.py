@@ -40,16 +40,14 @@ GOLD = {"N1", "C20", "P38", "P39", "P40"}
 
 
 def project(folder: Path, *changes: tuple[str, str]) -> Path:
-    """A copy of the shipped rules, gold ranked over all customers (the shipped `within:` of
-    gold taken out, so that each case writes its own), with each (old, new) replaced in
-    tiers.yaml."""
+    """A copy of the shipped rules, gold and the contribution percentile ranked over all
+    customers (the shipped `within:` of each taken out, so that each case writes its own),
+    with each (old, new) replaced in tiers.yaml."""
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
-    text, found = re.subn(
-        r"(\n  top_percent: 5\n)  within: [^\n]*\n",
-        r"\1",
-        (folder / "tiers.yaml").read_text("utf-8"),
-    )
-    assert found == 1
+    text = (folder / "tiers.yaml").read_text("utf-8")
+    for ranked in ("  top_percent: 5\n", "    percentile_of: annual_contribution\n"):
+        text, found = re.subn(f"(\n{ranked}) *within: [^\n]*\n", r"\1", text)
+        assert found == 1, ranked
     for old, new in changes:
         assert old in text
         text = text.replace(old, new)

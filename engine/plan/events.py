@@ -114,6 +114,7 @@ class _Planner:
             else None
         )
         self.cancellers = _cancellers(ruleset)
+        self.cancel_same = {s.id: s.step.cancel_same for s in ruleset.steps if s.step.cancel_same}
         self.measures = _Measures(ruleset, store)
         self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
         self.profiles: dict[Any, Row | None] = {}  # customer -> profile (None: no customer)
@@ -273,7 +274,7 @@ class _Planner:
             reason = self._cancelled_by(event)
             for row in pending.get(event["customer_id"], []):
                 moot = row["step_id"] in steps and (row["at"] is None or row["at"] <= event["at"])
-                if moot and row["id"] not in done:
+                if moot and row["id"] not in done and self._same(row, event):
                     done.add(row["id"])
                     decisions.append(self._decision(row["id"], reason))
         self.store.execute_many(
@@ -283,6 +284,16 @@ class _Planner:
         )
         self.report.cancelled += len(decisions)
         record_decisions(self.store, decisions)
+
+    def _same(self, followup: Row, event: Row) -> bool:
+        """`cancel_same:` — the cancelling event names what the follow-up's event named (the
+        same product); a value missing on either side is no match, as NULL = x is not true."""
+        fields = self.cancel_same.get(followup["step_id"], ())
+        if not fields:
+            return True
+        mine = json.loads(followup["event_payload"] or "{}")
+        theirs = json.loads(event["payload"] or "{}")
+        return all(mine.get(f) is not None and mine.get(f) == theirs.get(f) for f in fields)
 
     def _cancelled_by(self, event: Row) -> str:
         """The reason of a follow-up `event` cancels, its time in the project's zone, as bank
@@ -295,7 +306,8 @@ class _Planner:
         steps = sorted({s for found in self.cancellers.values() for s in found})
         d = self.store.dialect
         rows = self.store.execute(  # look follow-ups up by customer, not by status
-            "SELECT f.id, f.customer_id, f.step_id, e.at FROM followups f"
+            "SELECT f.id, f.customer_id, f.step_id, e.at, e.payload AS event_payload"
+            " FROM followups f"
             " LEFT JOIN events e ON e.id = f.event_id"
             f" WHERE f.customer_id IN ({self._listed('customers')})"
             f" AND {unindexed('f.status', d)} = 'pending'"

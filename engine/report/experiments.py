@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.experiments import HELD_OUT
+from guanxi.engine.plan.experiments import HELD_OUT, TREATED
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.ruleset import RuleSet
@@ -203,7 +203,9 @@ def _interval(low: float | None, high: float | None) -> str | None:
 
 
 def _arm_name(name: str) -> str:
-    return _("held out") if name == HELD_OUT else name
+    """The control and the treated group in the reader's language; a variant by its template."""
+    words = {HELD_OUT: _("held out"), TREATED: _("treated")}
+    return words.get(name, name)
 
 
 def _lift_cells(lift: Uplift | None) -> tuple[Any, ...]:
@@ -244,7 +246,7 @@ def _step_result(
     }
     if not arms:
         return None
-    order = [HELD_OUT, "treated", *(v.template for v in step.step.variants)]
+    order = [HELD_OUT, TREATED, *(v.template for v in step.step.variants)]
     ordered = [arms[name] for name in dict.fromkeys(order) if name in arms]
     control, treated = ordered[0], ordered[1:]
     compared = tuple((arm, uplift(arm, control, goal.minimum_effect)) for arm in treated)

@@ -238,6 +238,28 @@ def _check_cancel_on(project: Project, step: Step, path: tuple[Any, ...], schema
                 _("no event type '{name}'").format(name=event_type),
                 hint=event_type_hint(schema, event_type),
             )
+    _check_cancel_same(project, step, path, schema)
+
+
+def _check_cancel_same(project: Project, step: Step, path: tuple[Any, ...], schema: Schema) -> None:
+    """Each `cancel_same:` field is one of the step's own event and of every cancelling one."""
+    events = [e for e in (step.on, *step.cancel_on) if e in schema.events]
+    for index, name in enumerate(step.cancel_same):
+        lacking = [e for e in events if name not in schema.events[e].fields]
+        if not step.on or lacking:
+            project.error(
+                PLAYBOOKS,
+                (*path, "cancel_same", index),
+                "unknown-field",
+                _(
+                    "'cancel_same: {name}' compares a field of the step's event ('on:') with the"
+                    " same field of the cancelling event; {events} has no '{name}'"
+                ).format(name=name, events=", ".join(lacking) or _("a step without 'on:'")),
+                hint=_(
+                    "add '{name}' to the event's fields in schema.yaml, or take it out of"
+                    " 'cancel_same:'"
+                ).format(name=name),
+            )
 
 
 def state_kinds(name: str, known: Known) -> list[str]:

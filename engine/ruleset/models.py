@@ -460,6 +460,8 @@ class Step(Model):
     when: Condition = None
     unless: Condition = None
     cancel_on: tuple[str, ...] = ()
+    # only a cancelling event whose fields equal the step's own event's (the same product)
+    cancel_same: FieldList = ()
     after: DurationText | None = None
     at: str | None = None
     expires: DurationText | None = None

@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
@@ -341,14 +343,16 @@ class RunSection:
         )  # fmt: skip
         return [Table(f"{r.label}_workload", title, columns, rows), per_day]
 
-    def verdicts(self) -> Table:
+    def verdicts(self, status: Callable[[str], str] = status_word) -> Table:
+        """The table shows each status in the reader's language; `--json` (`str`) as stored."""
         columns = (
             Column("status", _("status")),
             Column("policy", _("policy")),
             Column("reason", _("reason")),
             Column("followups", _("follow-ups"), "count"),
         )
-        rows = tuple((v.status, v.policy, v.reason, v.followups) for v in self.result.verdicts)
+        verdicts = self.result.verdicts
+        rows = tuple((status(v.status), v.policy, v.reason, v.followups) for v in verdicts)
         title = _("suppressed, deferred and cancelled, by policy and reason")
         return Table(f"{self.result.label}_policy", title, columns, rows)
 
@@ -387,6 +391,7 @@ class RunSection:
             "counts": r.counts.to_dict(),
             "notes": self.notes(),
             **{table.name.removeprefix(f"{r.label}_"): table.records() for table in self.tables()},
+            "policy": self.verdicts(str).records(),
             "events": _feed_dict(r.feed),
             "warnings": [
                 {"night": night.at.isoformat(), **night.warning.as_json()} for night in r.shifts
