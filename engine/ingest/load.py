@@ -115,9 +115,10 @@ def check_customer_file(
                 k for k in record if k not in schema.fields and k not in found.unknown
             ]
             row, problems = check(record)
-            first = seen.setdefault(row.get(schema.key), number)
-            if not problems and first != number:
-                problems.append(repeated_key(schema.key, row[schema.key], first, "line"))
+            if not problems:  # a quarantined row's id is not taken: a later good row loads
+                first = seen.setdefault(row[schema.key], number)
+                if first != number:
+                    problems.append(repeated_key(schema.key, row[schema.key], first, source.unit))
             found.problems += [(number, *problem) for problem in problems]
     return found
 
