@@ -303,6 +303,8 @@ def _range(*args: int) -> range:
 def _printable(value: Any) -> Any:
     """What `{{ value }}` writes, refused before it is made text when it would be too long."""
     _limit(N_("the value written"), _text_size(value))
+    if type(value) is float and value == 0:  # -0.0 (stored before load read it as 0.0)
+        return 0.0
     return value
 
 

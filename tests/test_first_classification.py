@@ -168,6 +168,19 @@ def test_the_snapshot_engine_treats_the_first_classification_as_a_baseline(
     assert welcomed(store) == ["N2"]
 
 
+@pytest.mark.every_store
+def test_a_store_fed_only_a_snapshot_counts_what_its_baseline_held_back(
+    store: Store, ruleset: RuleSet, demo: Path
+) -> None:
+    """The same customers, held back the same: the snapshot night on DuckDB of a store that
+    keeps no customers counts the partners it did not welcome, as the store's engine does
+    (test_first_classification_of_the_demo_...)."""
+    planner = TransitionPlanner(store, ruleset, NOW)
+    classify_snapshot(store, ruleset, NOW, demo, after=planner)
+    assert planner.planned.baseline and welcomed(store) == []
+    assert planner.planned.held_back == {WELCOME: len(partners(store))} and partners(store)
+
+
 def test_initial_must_be_true_or_false_and_only_on_an_on_enter_step(tmp_path: Path) -> None:
     project = tmp_path / "rules"
     shutil.copytree(RULES, project, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))

@@ -184,6 +184,30 @@ def test_an_event_due_past_the_calendar_fails_alone_with_its_reason(
     assert plan_new_events(store, ruleset, NOW).events == 0  # not tried again
 
 
+@pytest.mark.every_store
+def test_an_event_load_accepts_plans_no_follow_up_due_after_the_dates_load_accepts(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """2199-12-31 is the last date load accepts: its sale's call, 3 business days later, would
+    be due in 2200, when nothing would act on it. The event fails alone with a reason that
+    names the date to check; an event days earlier plans its call."""
+    from guanxi.engine.ingest import load_events
+    from tests.test_ingest import event, write
+
+    customer(store, ruleset, "C1", "responsible")
+    late = event("E2", at="2199-12-31T10:00:00+08:00", product="理财", amount=5e4)
+    earlier = event("E1", at="2199-12-20T10:00:00+08:00", product="理财", amount=5e4)
+    assert load_events(store, ruleset, write(tmp_path, "e.jsonl", earlier, late), NOW).loaded == 2
+    report = plan_new_events(store, ruleset, NOW)
+    assert (report.planned, report.failed) == (1, 1)
+    assert report.failures == [{"id": "E2", "reason": (
+        "step responsible_post_sale_call would be due on 2200-01-03, after 2199-12-31, the"
+        " last date guanxi accepts: is the event's date 2199-12-31 mistyped? Correct it and"
+        " load the event again under a new id")}]  # fmt: skip
+    [planned] = store.execute("SELECT event_id, due_at FROM followups")
+    assert (planned["event_id"], planned["due_at"][:10]) == ("E1", "2199-12-25")
+
+
 def test_an_event_that_could_not_be_planned_is_shown_with_its_reason(
     tmp_path: Path, ruleset: RuleSet
 ) -> None:

@@ -78,11 +78,14 @@ def counted_after_the_run(store: Store, ruleset: RuleSet, engine: str, snapshot:
 
 
 def entered_partner(store: Store) -> int:
-    """The store's customers the run moved into level partner: what the welcome would plan."""
+    """The store's customers the run moved into level partner: what the welcome would plan
+    (in a store without customers, fed only a snapshot: its classified customers)."""
+    [kept] = store.execute("SELECT COUNT(*) AS n FROM customers")
+    customers = "customers AS c JOIN " if kept["n"] else ""
+    on = " ON a.customer_id = c.customer_id" if kept["n"] else ""
     [row] = store.execute(
-        "SELECT COUNT(*) AS n FROM customers AS c JOIN current_assignments AS a"
-        " ON a.customer_id = c.customer_id JOIN transitions AS t"
-        " ON t.customer_id = c.customer_id WHERE a.level = 'partner'"
+        f"SELECT COUNT(*) AS n FROM {customers}current_assignments AS a{on}"
+        " JOIN transitions AS t ON t.customer_id = a.customer_id WHERE a.level = 'partner'"
         " AND t.to_level = 'partner' AND t.from_level IS NULL"
     )
     return int(row["n"])
@@ -110,19 +113,29 @@ def test_held_back_after_the_run_equals_the_count_inside_it(
     assert counts["entered (inside)"] == counts["entered (after)"]
 
 
-def test_a_store_without_customers_holds_back_nothing_from_a_snapshot(
+def test_a_store_without_customers_counts_what_its_snapshot_baseline_held_back(
     ruleset: RuleSet, demo: Path, tmp_path: Path
 ) -> None:
-    """A store fed only snapshot files keeps no customers: its baseline counts none, without a
-    query over the run's transitions; the next night plans nothing either (the steps join the
-    store's customers)."""
+    """A store fed only snapshot files keeps no customers: its baseline counts what it held
+    back on its assignments, as many as the store holding the same customers counts; the next
+    night plans nothing (the steps join the store's customers)."""
+    loaded = SQLiteStore(tmp_path / "loaded.db")
+    try:
+        loaded.prepare(ruleset.schema)
+        load_customers(loaded, ruleset, demo, NOW)
+        in_the_store = TransitionPlanner(loaded, ruleset, NOW)
+        classify(loaded, ruleset, NOW, after=in_the_store)
+        held_back = in_the_store.planned.held_back
+    finally:
+        loaded.close()
     store = SQLiteStore(tmp_path / "guanxi.db")
     try:
         store.prepare(ruleset.schema)
         planner = TransitionPlanner(store, ruleset, NOW)
         report = classify_snapshot(store, ruleset, NOW, demo, after=planner)
         assert report.customers == CUSTOMERS and planner.planned.baseline
-        assert planner.planned.held_back == {WELCOME: 0}
+        assert planner.planned.held_back == held_back == {WELCOME: entered_partner(store)}
+        assert planner.planned.held_back[WELCOME] > 0
         later = TransitionPlanner(store, ruleset, NOW + dt.timedelta(days=1))
         classify_snapshot(store, ruleset, NOW + dt.timedelta(days=1), demo, after=later)
         assert not later.planned.baseline and later.planned.new == 0

@@ -16,7 +16,7 @@ import pytest
 
 from guanxi.engine.classify import classify
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.ingest import load_customers
+from guanxi.engine.ingest import check_customer_file, load_customers
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from tests.test_ingest import write
@@ -85,3 +85,21 @@ def test_an_id_given_twice_in_a_snapshot_is_quarantined_as_load_does(
     classify(store, ruleset, NOW)
     assert assigned(store) == night  # the rows load kept, as the store's own engine sorts them
     assert quarantined(store) == night_quarantine
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_refused_row_does_not_take_its_id_in_any_path(
+    store: Store, ruleset: RuleSet, tmp_path: Path, form: str
+) -> None:
+    """C07's first row is refused for its balance: its next row is C07's, in load, in the
+    snapshot night and in the check of a scenario's population file alike."""
+    path = snapshot(tmp_path, form)
+    classify_snapshot(store, ruleset, NOW, path)
+    night = quarantined(store)
+    store.execute("DELETE FROM quarantine")
+    load_customers(store, ruleset, path, NOW)
+    checked = check_customer_file(ruleset.schema, ruleset.settings.timezone, path)
+    found = sorted((n, f, None if v is None else str(v), why) for n, f, v, why in checked.problems)
+    assert quarantined(store) == night == found
+    assert [q[1:3] for q in found if q[2] == "C07"] == [("customer_id", "C07")]  # the third row
+    assert "C07" in assigned(store)

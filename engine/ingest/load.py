@@ -116,9 +116,10 @@ def check_customer_file(
                 continue
             unknown.update(dict.fromkeys(k for k in record if k not in schema.fields))
             row, problems = check(record)
-            first = seen.setdefault(row.get(schema.key), number)
-            if not problems and first != number:
-                problems.append(repeated_key(schema.key, row[schema.key], first, "line"))
+            if not problems:  # a quarantined row's id is not taken: a later good row loads
+                first = seen.setdefault(row[schema.key], number)
+                if first != number:
+                    problems.append(repeated_key(schema.key, row[schema.key], first, source.unit))
             found.problems += [(number, *problem) for problem in problems]
     found.unknown = list(unknown)
     return found

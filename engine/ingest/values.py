@@ -186,12 +186,12 @@ def number(value: Any) -> float | None:
             result = _written_number(written)
         if "_" in written or not math.isfinite(result):
             raise Invalid(_("{value} is not a number").format(value=quoted(written)))
-        return result
+        return result + 0.0  # -0.0 is 0.0: a balance of -0.0 would be written "-0.0元"
     if value is None:
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         if math.isfinite(value):
-            return float(value)
+            return float(value) + 0.0
         raise Invalid(_("{value} is not a number").format(value=value))
     raise Invalid(_("expected a number, got {value}").format(value=shown(value)))
 

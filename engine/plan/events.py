@@ -16,9 +16,10 @@ Outcomes that are not a follow-up are counted, never dropped silently:
   keeps which steps it was too old for in `too_old`, which `explain` shows. So a backfilled
   year of history is recorded (for history and reports) without filling the follow-ups
   table with follow-ups that can never happen;
-- an event that cannot be planned (a follow-up due past the calendar's last day, a value no
-  condition can compare) fails alone (`failed`): it is marked planned with its reason in
-  `plan_error`, never tried again, and the rest of its chunk is planned.
+- an event that cannot be planned (a follow-up due after 2199-12-31, the last date load
+  accepts, or past the calendar's last day; a value no condition can compare) fails alone
+  (`failed`): it is marked planned with its reason in `plan_error`, never tried again, and
+  the rest of its chunk is planned.
 A consent_given or consent_withdrawn event (when schema.yaml declares them) adds its record to
 the consent ledger before the chunk's contact policy (engine/consent.py).
 `cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
@@ -42,6 +43,7 @@ from guanxi.engine.classify.event_measures import event_value, stored_events
 from guanxi.engine.classify.field_history import change_value, stored_history
 from guanxi.engine.events.matcher import EventMatcher
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.values import LATEST
 from guanxi.engine.plan.followups import (
     Followup,
     insert_followups,
@@ -188,6 +190,7 @@ class _Planner:
         calendar = self.ruleset.calendar
         for step in self.matcher.match_record(record, today):
             due = calendar.due(moment.at, step.after, step.at)
+            _within_dates(step, calendar.local_day(due), today)
             expires = calendar.due(due, step.expires) if step.expires else None
             cancelled = step.unless is not None and step.unless.evaluate(record, moment.today)
             if expires is not None and self._closed(expires):
@@ -462,6 +465,19 @@ def _json_list(values: Iterable[Any]) -> str:
 
 def _numbered(values: Iterable[Any]) -> dict[str, Any]:
     return {f"p{i}": v for i, v in enumerate(values)}
+
+
+def _within_dates(step: CompiledStep, due: dt.date, happened: dt.date) -> None:
+    """A ValueError for a follow-up due after the last date `load` accepts: its event's date
+    is surely mistyped (2199 for 2019), and nothing would ever act on it."""
+    if due > LATEST:
+        raise ValueError(
+            _(
+                "step {step} would be due on {due}, after {latest}, the last date guanxi"
+                " accepts: is the event's date {day} mistyped? Correct it and load the event"
+                " again under a new id"
+            ).format(step=step.id, due=due, latest=LATEST, day=happened)
+        )
 
 
 def _reason(error: Exception) -> str:

@@ -329,6 +329,19 @@ def count_planned(
     return int(rows[0]["n"])
 
 
+def count_assigned(
+    store: Store, ruleset: RuleSet, planned: Occurrence, scope: Scope, now: dt.datetime
+) -> int | None:
+    """`count_planned` over the store's assignments alone, for a store that keeps no
+    customers (fed only snapshot files); None when the step's conditions read a customer's
+    field or a measure, which only the snapshot held."""
+    query = _Selection(ruleset, planned, store.dialect, scope, assigned_only=True)
+    if not query.names() <= set(COMPUTED_FIELDS):
+        return None
+    rows = store.execute(f"SELECT COUNT(*) AS n FROM {query.source}", query.params("", now))
+    return int(rows[0]["n"])
+
+
 def _planned(store: Store, params: Mapping[str, Any]) -> int:
     rows = store.execute(
         "SELECT COUNT(*) AS n FROM followups WHERE step_id = :step AND occurrence = :occurrence",
@@ -347,11 +360,13 @@ class _Selection:
         dialect: str,
         scope: Scope,
         consent: bool = False,
+        assigned_only: bool = False,
     ) -> None:
         self.ruleset, self.planned, self.dialect, self.scope = ruleset, planned, dialect, scope
         self.step = planned.step
         capacity = ruleset.policies.capacity if ruleset.policies else None
-        self.owner = capacity.owner_field if capacity else None
+        self.owner = capacity.owner_field if capacity and not assigned_only else None
+        self.assigned_only = assigned_only  # the assignments without the customers' fields
         self.consent = self._consent() if consent else None
         self.fresh_only = False  # only customers without the occurrence's follow-up yet
 
@@ -422,7 +437,7 @@ class _Selection:
 
     def profiles(self) -> str:
         """Key, level, owner and every name the conditions use, one row per customer."""
-        key = f"c.{self.q(self.ruleset.schema.key)}"
+        key = "a.customer_id" if self.assigned_only else f"c.{self.q(self.ruleset.schema.key)}"
         columns = {"level": "a.level", self.ruleset.schema.key: key}
         columns.update({n: self.column(n) for n in self.names()})
         if self.owner:
@@ -433,10 +448,11 @@ class _Selection:
         where += [self.scope.where] if self.scope.where else []
         if self.fresh_only:
             where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
+        customers = "" if self.assigned_only else "customers AS c JOIN "
+        on = "" if self.assigned_only else f" ON a.customer_id = {key}"
         return (
-            f"SELECT {listed} FROM customers AS c JOIN current_assignments AS a"
-            f" ON a.customer_id = {key} {self.scope.join}{self.measures_join(key)}"
-            f" WHERE {' AND '.join(where)}"
+            f"SELECT {listed} FROM {customers}current_assignments AS a{on}"
+            f" {self.scope.join}{self.measures_join(key)} WHERE {' AND '.join(where)}"
         )
 
     def names(self) -> set[str]:

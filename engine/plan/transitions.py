@@ -40,7 +40,9 @@ committed. Each page a query then reads is looked up in the WAL's index, one has
 4,096 frames of it, so reading the run's rows there costs the rows times the WAL's size
 (3.1 s at 10M customers, 24.9 s at 30M); once committed and checkpointed the same count reads
 the file, in time linear in the rows. A store without customers (one fed only snapshot files)
-holds back nothing, and is not read at all: every count joins its customers.
+is counted on its assignments and the run's transitions alone, so that the same customers give
+the same count on every engine; a step whose `when:` reads a customer's field, which only the
+snapshot held, is counted 0 there.
 
 A run and the planning of its transitions commit together: `TransitionPlanner` is passed to
 the classification engines as `after`, so the planning runs inside the run's transaction. A
@@ -64,6 +66,7 @@ from guanxi.engine.plan.recurring import (
     Scope,
     StepPlan,
     apply_policy,
+    count_assigned,
     count_planned,
     insert_planned,
     occurrence,
@@ -186,8 +189,11 @@ def held_back(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> 
         )
         for step in steps
     }
-    if counted and not _any_customer(store):  # every count joins the customers
-        return dict.fromkeys(counted, 0)
+    if counted and not _any_customer(store):  # fed only snapshots: count the assignments
+        return {
+            step: count_assigned(store, ruleset, planned, scope, now) or 0
+            for step, (planned, scope) in counted.items()
+        }
     return {
         step: count_planned(store, ruleset, planned, scope, now)
         for step, (planned, scope) in counted.items()
