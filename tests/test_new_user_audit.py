@@ -5,17 +5,29 @@ Chinese at its place with a fix."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from guanxi.cli.main import cli
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import language
-from guanxi.engine.ruleset import validate_project
+from guanxi.engine.ingest import load_customers
+from guanxi.engine.language import parse_condition
+from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.ruleset.fix import fix_project
+from guanxi.engine.store import Store
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["--lang", "zh", *args])
 
 
 @pytest.fixture
@@ -63,3 +75,69 @@ def test_a_full_width_space_of_indentation_is_fixed_to_two_spaces(project: Path)
     assert "全角空格" in message
     fix_project(project)
     assert path.read_text("utf-8") == (RULES / "levels.yaml").read_text("utf-8")
+
+
+# --- 2. and 3. amounts written with ¥, or in 万 and 亿 ------------------------------------
+
+
+@pytest.mark.parametrize("written", ["¥200000", "￥200000", "¥ 200000"])
+def test_a_yuan_sign_in_a_condition_is_answered_at_its_place(written: str) -> None:
+    """Before: 'no customer field ¥200000', with no hint."""
+    text = f"total_assets >= {written}"
+    with language("zh"), pytest.raises(ConditionError) as caught:
+        parse_condition(text, {"total_assets": "number"})
+    error = caught.value
+    assert (error.code, error.hint) == ("number-format", "金额不要写 ¥ 符号：写 200000")
+    assert text[error.offset : error.offset + error.length] == written
+
+
+def write_customers(path: Path, rows: list[str]) -> Path:
+    header = "customer_id,name,kind,balance,annual_income,expected_years"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def balances(store: Store) -> dict[str, tuple[float, float]]:
+    found = store.execute("SELECT customer_id, balance, annual_income FROM customers")
+    return {r["customer_id"]: (r["balance"], r["annual_income"]) for r in found}
+
+
+def test_amounts_with_a_yuan_sign_or_in_wan_are_read_in_money_fields(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Before, each of these rows was quarantined ('is not a number')."""
+    rows = [
+        'C1,张三,personal,¥5000,"￥5,000.00",1',
+        "C2,李四,personal,100万,1.5亿,2",
+        'C3,王五,personal,￥50万,"1,200元",3',
+    ]
+    report = load_customers(store, ruleset, write_customers(tmp_path / "c.csv", rows), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    assert balances(store) == {
+        "C1": (5000, 5000),
+        "C2": (1_000_000, 150_000_000),
+        "C3": (500_000, 1200),
+    }
+
+
+def test_a_yuan_sign_is_no_number_outside_an_amount(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    rows = ["C1,张三,personal,5000,5000,¥3", "C2,李四,personal,5000,5000,abc"]
+    report = load_customers(store, ruleset, write_customers(tmp_path / "c.csv", rows), NOW)
+    assert (report.loaded, report.quarantined) == (0, 2)
+
+
+def test_a_scenario_customer_with_an_amount_in_wan_is_loaded(project: Path) -> None:
+    """`balance: 100万` in a scenario, as the rules write it. Before: 'cannot be loaded'."""
+    scenario = """scenarios:
+  - name: 百万存款
+    today: "2026-11-02"
+    customer: {customer_id: T900, name: 王五, kind: personal, balance: 100万,
+               annual_contribution: 1.5万, cost_to_serve: 60}
+    expect: {tier: low_value}  # not dormant: the balance is read, and is not 0
+"""
+    (project / "tests" / "mine.yaml").write_text(scenario, encoding="utf-8")
+    result = invoke("test", "--rules", str(project), "--only", "百万存款")
+    assert result.exit_code == 0, result.output
+
