@@ -141,3 +141,16 @@ def test_a_scenario_customer_with_an_amount_in_wan_is_loaded(project: Path) -> N
     result = invoke("test", "--rules", str(project), "--only", "百万存款")
     assert result.exit_code == 0, result.output
 
+
+# --- 4. a GBK table saved with UTF-8's byte-order mark ---------------------------------
+
+
+def test_a_gbk_table_with_a_utf8_mark_is_read_as_gbk(project: Path) -> None:
+    """Before: its first column was '锘縩ame', and every row of the table was refused."""
+    table = project / "strategies.csv"
+    text = table.read_text("utf-8")
+    table.write_bytes(b"\xef\xbb\xbf" + text.encode("gbk"))
+    found = validate_project(project).diagnostics
+    assert [(d.file.rsplit("/", 1)[-1], d.severity) for d in found] == [
+        ("strategies.csv", "warning")  # read as GB18030, as without the mark
+    ]
