@@ -154,3 +154,25 @@ def test_a_gbk_table_with_a_utf8_mark_is_read_as_gbk(project: Path) -> None:
     assert [(d.file.rsplit("/", 1)[-1], d.severity) for d in found] == [
         ("strategies.csv", "warning")  # read as GB18030, as without the mark
     ]
+
+
+# --- 5. the empty rows Excel writes below the data ---------------------------------------
+
+
+def test_a_csv_row_of_empty_cells_is_skipped(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Before, each ',,,,' row was quarantined as 'customer_id: required, but empty'."""
+    rows = ["C1,张三,personal,5000,5000,1", ",,,,,", " , ,,,,", ",,,"]
+    report = load_customers(store, ruleset, write_customers(tmp_path / "c.csv", rows), NOW)
+    assert (report.read, report.loaded, report.quarantined) == (1, 1, 0)
+
+
+def test_a_row_with_values_but_no_id_is_still_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    rows = ["C1,张三,personal,5000,5000,1", ",李四,,,,"]
+    report = load_customers(store, ruleset, write_customers(tmp_path / "c.csv", rows), NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    assert report.problems[0]["field"] == "customer_id"
+

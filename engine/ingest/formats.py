@@ -171,9 +171,11 @@ def _csv_records(reader: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, R
         except csv.Error as error:
             yield number, Unreadable(_("not readable as CSV: {error}").format(error=error), "")
             continue
+        if not any(cell.strip() for cell in cells):
+            continue  # `,,,,` below the data, as Excel writes it: skipped as a sheet's empty rows
         if len(cells) == width:
             yield number, dict(zip(columns, cells, strict=True))
-        elif cells:
+        else:
             reason = _("has {cells} cells, but the header has {columns} columns").format(
                 cells=len(cells), columns=width
             )
