@@ -6,6 +6,7 @@ Chinese at its place with a fix."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -176,3 +177,62 @@ def test_a_row_with_values_but_no_id_is_still_quarantined(
     assert (report.loaded, report.quarantined) == (1, 1)
     assert report.problems[0]["field"] == "customer_id"
 
+
+# --- 6. dates on the command line as data files write them -------------------------------
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Path:
+    data = write_customers(tmp_path / "c.csv", ["C1,张三,personal,5000,5000,1"])
+    store = tmp_path / "guanxi.db"
+    result = invoke("load", "customers", str(data), "--rules", str(RULES), "--store", str(store))
+    assert result.exit_code == 0, result.output
+    return store
+
+
+@pytest.mark.parametrize(
+    ("option", "written", "start"),
+    [
+        ("--from", "2026/12/1", "2026-12-01T00:00:00+08:00"),
+        ("--from", "2026.12.1", "2026-12-01T00:00:00+08:00"),
+        ("--from", "2026年12月1日 08:00", "2026-12-01T08:00:00+08:00"),
+        ("--now", "2026年12月7日", "2026-12-07T00:00:00+08:00"),  # the window starts today
+        ("--now", "2026/12/7 09:30", "2026-12-07T00:00:00+08:00"),
+    ],
+)
+def test_a_date_on_the_command_line_is_read_as_in_data_files(
+    loaded: Path, option: str, written: str, start: str
+) -> None:
+    """Before: "'2026/12/1' is not an ISO date or time"."""
+    where = ["--rules", str(RULES), "--store", str(loaded)]
+    result = invoke("plan", "--json", option, written, *where)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["window"]["from"] == start
+
+
+def test_consent_at_a_chinese_date_is_that_day(loaded: Path) -> None:
+    where = ["--rules", str(RULES), "--store", str(loaded)]
+    args = ["consent", "record", "C1", "--purpose", "service", "--grant", "--source", "branch"]
+    result = invoke(*args, "--at", "2026年11月1日", "--json", *where)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["effective_at"] == "2026-10-31T16:00:00Z"  # in Shanghai
+
+
+def test_a_date_that_is_none_is_said_in_chinese(loaded: Path) -> None:
+    result = invoke("plan", "--from", "12/1/2026", "--rules", str(RULES), "--store", str(loaded))
+    assert result.exit_code == 2
+    assert "'12/1/2026' 不是" in result.output
+
+
+# --- 7. a file given where a folder is wanted ------------------------------------------
+
+
+def test_a_file_given_to_test_is_answered_in_chinese() -> None:
+    """Before: "Directory '…' 是文件", click's English word in a Chinese message."""
+    file = RULES / "tests" / "lifecycle.yaml"
+    result = invoke("test", str(file))
+    assert result.exit_code == 2
+    assert (
+        f"{file} 是文件，不是文件夹：请写规则项目的文件夹（放 guanxi.yaml 的那个）" in result.output
+    )
+    assert "Directory" not in result.output

@@ -321,6 +321,18 @@ def _plausible(day: dt.date, given: Any) -> dt.date:
     )
 
 
+def time_or_day(written: str) -> dt.datetime:
+    """A time, or a day (its midnight), in any form a data file may write it; with the offset
+    it is written with, if any. Invalid when it is neither."""
+    try:
+        return dt.datetime.fromisoformat(written)
+    except ValueError:
+        pass
+    if (day := DATE.fullmatch(written)) is not None:
+        return dt.datetime.combine(_day(day, written), dt.time())
+    return Moment.parse(written)
+
+
 class Moment:
     """Reads a datetime; one without an offset is in `zone`. Gives UTC ISO text."""
 
@@ -332,7 +344,7 @@ class Moment:
             written = value.strip()
             if not written:
                 return None
-            moment = self._parse(written)
+            moment = self.parse(written)
         elif isinstance(value, dt.datetime):
             moment, written = value, value.isoformat()
         elif value is None:
@@ -346,7 +358,7 @@ class Moment:
         return moment.astimezone(dt.UTC).isoformat()
 
     @staticmethod
-    def _parse(written: str) -> dt.datetime:
+    def parse(written: str) -> dt.datetime:
         if ISO_DATETIME.fullmatch(written):  # the usual form, matched by a cheaper pattern
             try:
                 return dt.datetime.fromisoformat(written)
