@@ -14,7 +14,7 @@ from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.diagnostics import nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.values import EARLIEST, LATEST
+from guanxi.engine.ingest.values import DATE_FORMS, EARLIEST, LATEST, Invalid, time_or_day
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, validate_project
 
@@ -166,12 +166,14 @@ def given_now(text: str | None, ruleset: RuleSet) -> dt.datetime:
 
 
 def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
-    """An option's ISO date or time; without an offset, in the project's zone."""
+    """An option's date or time, in any form a data file may write it (2026/12/1,
+    2026年12月7日); without an offset, in the project's zone."""
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        moment = time_or_day(text.strip())
+    except Invalid:
+        message = _("'{text}' is not a date or time: write the date {forms}, then the time if any")
         raise click.BadParameter(
-            _("'{text}' is not an ISO date or time").format(text=text), param_hint=option
+            message.format(text=text, forms=_(DATE_FORMS)), param_hint=option
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))

@@ -9,8 +9,26 @@ from typing import Any, TypeVar
 
 import click
 
+from guanxi.engine.i18n import _
+
 F = TypeVar("F", bound=Callable[..., Any])
-RULES_DIR = click.Path(file_okay=False, path_type=Path)
+
+
+class _RuleFolder(click.Path):
+    """A rule project's folder. A file given instead is answered in the user's language:
+    click's own message names the kind in the language of import time, before --lang."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if Path(value).is_file():
+            message = _(
+                "{path} is a file, not a folder: give the rule project's folder"
+                " (the one holding guanxi.yaml)"
+            )
+            self.fail(message.format(path=value), param, ctx)
+        return super().convert(value, param, ctx)
+
+
+RULES_DIR = _RuleFolder(file_okay=False, path_type=Path)
 
 rules_option = click.option(
     "--rules",

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import (
+    given_moment,
+    given_now,
+    now_option,
+    opened_store,
+    project,
+    store_option,
+)
 from guanxi.cli.fit import Col, localized, number, text
 from guanxi.cli.masking import View, unmask_option, view_masker, viewing
 from guanxi.cli.options import ID, rules_option
@@ -79,14 +86,7 @@ def plan_command(
 
 def _moment(text: str | None, option: str, ruleset: RuleSet) -> dt.datetime | None:
     """A date (its midnight) or a time; without an offset, in the project's zone."""
-    if text is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        message = _("'{text}' is not an ISO date or time").format(text=text)
-        raise click.BadParameter(message, param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ruleset.calendar.zone)
+    return None if text is None else given_moment(text, ruleset, option)
 
 
 def _midnight(now: dt.datetime, ruleset: RuleSet) -> dt.datetime:

@@ -4,9 +4,10 @@ Chinese Excel's "CSV (逗号分隔)" and Notepad's "ANSI" save GBK (code page 93
 exports are often GB18030, of which GBK is a part. So `gbk` names GB18030 here.
 
 A rule project's file is read as UTF-8 when it is UTF-8 (a byte-order mark dropped), else as
-GB18030 when every byte of it decodes as GB18030 (`decode`); the reading warns about the
-second. A data file is read in the encoding the user gives (`--encoding`), checked first, a
-stream at a time (`first_bad_line`), so that nothing is loaded from a file that is not.
+GB18030 when every byte of it decodes as GB18030 (`decode`; a UTF-8 byte-order mark before
+GB18030 text dropped too); the reading warns about the second. A data file is read in the
+encoding the user gives (`--encoding`), checked first, a stream at a time (`first_bad_line`),
+so that nothing is loaded from a file that is not.
 
 Columns count characters, whatever the encoding: a Chinese character is one column, as it is
 in the text the diagnostics show.
@@ -55,10 +56,13 @@ def decode(raw: bytes, encodings: Sequence[str] = (UTF8, GB18030)) -> Decoded:
     when it is text in none (at the place where the one read furthest failed)."""
     failures: list[UnicodeDecodeError] = []
     for encoding in encodings:
+        # An editor may put UTF-8's mark before GBK text: read as GBK, it would be '锘'.
+        mark = codecs.BOM_UTF8 if encoding != UTF8 and raw.startswith(codecs.BOM_UTF8) else b""
         try:
-            return Decoded(raw.decode(encoding).removeprefix(BOM), encoding)
+            return Decoded(raw[len(mark) :].decode(encoding).removeprefix(BOM), encoding)
         except UnicodeDecodeError as error:
-            failures.append(error)
+            start, end = error.start + len(mark), error.end + len(mark)
+            failures.append(UnicodeDecodeError(error.encoding, raw, start, end, error.reason))
     raise NotText(raw, max(failures, key=lambda error: error.start))
 
 

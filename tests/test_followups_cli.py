@@ -99,7 +99,8 @@ def test_plan_refuses_an_empty_window_and_a_date_it_cannot_read(db: str) -> None
     unreadable = plan(db, "--from", "tomorrow")
     assert unreadable.exit_code == 2
     assert unreadable.stderr.endswith(
-        "Error: Invalid value for --from: 'tomorrow' is not an ISO date or time\n"
+        "Error: Invalid value for --from: 'tomorrow' is not a date or time: write the date"
+        " YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日, then the time if any\n"
     )
 
 

@@ -195,7 +195,8 @@ YAML_FILES = sorted(
 def structural_positions() -> list[tuple[str, int, str]]:
     """(file, index, full-width twin) for every ASCII character of the shipped rules that a
     rule project needs as ASCII: a key's colon, indentation, list dashes, characters of a
-    condition outside quoted text, of a duration or time, of a decision-table cell."""
+    condition outside quoted text, of a duration or time, of a decision-table cell. In the
+    indentation a full-width space stands for two spaces (it shows two columns wide)."""
     found: list[tuple[str, int, str]] = []
     for name in YAML_FILES:
         text = (RULES / name).read_text("utf-8")
@@ -232,7 +233,7 @@ def _yaml_line(text: str, start: int, end: int) -> list[tuple[int, str]]:
         return []
     found: list[tuple[int, str]] = []
     if (key := KEY.match(line)) is not None:
-        found += [(start + i, "\u3000") for i in range(key.end(1))]
+        found += [(start + i, "\u3000") for i in range(0, key.end(1) - 1, 2)]
         if key.group(2):
             found.append((start + key.start(2), "－"))
         found.append((start + key.start(4), "："))
@@ -253,6 +254,12 @@ def _inside_quotes(before: str) -> bool:
 POSITIONS = structural_positions()
 
 
+def typed_for(text: str, index: int, twin: str) -> int:
+    """How many ASCII characters at `index` the twin stands for: two spaces of indentation."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return 2 if twin == "\u3000" and not text[line_start : index + 2].strip() else 1
+
+
 def test_the_property_has_many_positions_of_every_kind() -> None:
     twins = {t for _, _, t in POSITIONS}
     assert len(POSITIONS) > 500
@@ -267,7 +274,7 @@ def test_any_structural_character_typed_full_width_is_found_and_repaired(
 ) -> None:
     name, index, twin = position
     original = (RULES / name).read_text("utf-8")
-    broken = original[:index] + twin + original[index + 1 :]
+    broken = original[:index] + twin + original[index + typed_for(original, index, twin) :]
     if name.endswith(".csv"):
         repairs = scan_table(broken, FREE_TEXT_COLUMNS)
         repaired = apply(broken, repairs)
@@ -291,7 +298,8 @@ def test_the_whole_project_reports_only_that_character_and_fix_restores_the_byte
     project = copy_rules(tmp_path_factory.mktemp("p"))
     original = (project / name).read_bytes()
     text = original.decode("utf-8")
-    (project / name).write_text(text[:index] + twin + text[index + 1 :], "utf-8")
+    typed = text[:index] + twin + text[index + typed_for(text, index, twin) :]
+    (project / name).write_text(typed, "utf-8")
     line = text.count("\n", 0, index) + 1
     col = index - (text.rfind("\n", 0, index) + 1) + 1
     errors = [d for d in validate_project(project).diagnostics if d.severity == "error"]

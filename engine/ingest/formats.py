@@ -220,9 +220,11 @@ def _csv_records(
             lines.too_long = False
             reason = _("longer than {limit} characters: not read").format(limit=f"{LINE_CHARS:,}")
             yield number, Unreadable(reason, "")
+        elif not any(cell.strip() for cell in cells):
+            continue  # `,,,,` below the data, as Excel writes it: skipped as a sheet's empty rows
         elif len(cells) == width:
             yield number, dict(zip(columns, cells, strict=True))
-        elif cells:
+        else:
             reason = _("has {cells} cells, but the header has {columns} columns").format(
                 cells=len(cells), columns=width
             )

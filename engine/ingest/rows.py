@@ -63,7 +63,7 @@ def _plan(
     return [
         _Field(
             name,
-            values.identifier if name in ids else converters[spec.type],
+            values.identifier if name in ids else _converter(spec, converters),
             spec.required or name in always,
             spec.accepted_values(),
             _listed(spec),
@@ -72,6 +72,14 @@ def _plan(
         )
         for name, spec in fields.items()
     ]
+
+
+def _converter(
+    spec: FieldSpec, converters: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Any], Any]:
+    if spec.type == "number" and spec.unit == values.YUAN:
+        return values.money  # an amount: ¥5,000.00 as well
+    return converters[spec.type]
 
 
 def _listed(spec: FieldSpec) -> str:

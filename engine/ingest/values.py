@@ -14,8 +14,10 @@ How values are read (business users ask about these, so they are decided here on
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
   `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
-  ASCII twins, and an amount may end in `元`. An integer may be written `3.0` but not `3.5`;
-  nan and inf are rejected. A field's `min:` and `max:` bound it (a balance is never negative).
+  ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
+  `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
+  written `3.0` but not `3.5`; nan and inf are rejected. A field's `min:` and `max:` bound
+  it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), a real calendar day. The year comes first: `03/11/2026` could be 3 November or
@@ -42,6 +44,7 @@ from typing import Any
 
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
+from guanxi.engine.language.numbers import plain_number
 
 BOOLEANS = {
     "true": True,
@@ -56,6 +59,7 @@ BOOLEANS = {
     "否": False,
 }
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
+SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
 # The date part: the year first, then month and day, all one separator or 年月日.
 _DAY = (
@@ -197,15 +201,32 @@ def number(value: Any) -> float | None:
 
 
 def _written_number(written: str) -> float:
-    """A number as people write it: full-width digits, thousands separators, a final 元."""
+    """A number as people write it: full-width digits, thousands separators, 万 or 亿 as in
+    the rules (`1.5亿`), a final 元."""
     plain = unicodedata.normalize("NFKC", written).removesuffix(YUAN).rstrip()
     try:
         return float(plain)
     except ValueError:
         pass
+    if scaled := SCALED_NUMBER.fullmatch(plain):
+        try:
+            return float(plain_number(scaled.group(1), scaled.group(2)))
+        except ValueError as error:
+            raise Invalid(str(error)) from None
     if not GROUPED_NUMBER.fullmatch(plain):
         raise Invalid(_("{value} is not a number").format(value=quoted(written)))
     return float(plain.replace(",", ""))
+
+
+def money(value: Any) -> float | None:
+    """An amount of money (a field with `unit: 元`): a number, which may begin with ¥."""
+    if type(value) is not str:
+        return number(value)
+    amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
+    try:
+        return number(amount)
+    except Invalid:
+        raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
 
 
 def integer(value: Any) -> int | None:
@@ -300,6 +321,18 @@ def _plausible(day: dt.date, given: Any) -> dt.date:
     )
 
 
+def time_or_day(written: str) -> dt.datetime:
+    """A time, or a day (its midnight), in any form a data file may write it; with the offset
+    it is written with, if any. Invalid when it is neither."""
+    try:
+        return dt.datetime.fromisoformat(written)
+    except ValueError:
+        pass
+    if (day := DATE.fullmatch(written)) is not None:
+        return dt.datetime.combine(_day(day, written), dt.time())
+    return Moment.parse(written)
+
+
 class Moment:
     """Reads a datetime; one without an offset is in `zone`. Gives UTC ISO text."""
 
@@ -311,7 +344,7 @@ class Moment:
             written = value.strip()
             if not written:
                 return None
-            moment = self._parse(written)
+            moment = self.parse(written)
         elif isinstance(value, dt.datetime):
             moment, written = value, value.isoformat()
         elif value is None:
@@ -325,7 +358,7 @@ class Moment:
         return moment.astimezone(dt.UTC).isoformat()
 
     @staticmethod
-    def _parse(written: str) -> dt.datetime:
+    def parse(written: str) -> dt.datetime:
         if ISO_DATETIME.fullmatch(written):  # the usual form, matched by a cheaper pattern
             try:
                 return dt.datetime.fromisoformat(written)

@@ -30,6 +30,7 @@ from guanxi.engine.language.limits import MAX_NUMBER
 
 SCALES = {"万": 4, "亿": 8, "万亿": 12}  # powers of ten
 _UNIT_CHARS = "万亿"
+CURRENCY = "¥￥"  # the yuan sign, half and full width
 _GROUP = re.compile(r"\d{3}")
 _OPERAND_START = {
     TokenType.NUMBER,
@@ -110,6 +111,7 @@ def spell_out(source: str) -> Spelled:
     index = 0
     while index < len(tokens):
         _check_spoken_share(source, tokens, index)
+        _check_currency(source, tokens, index)
         found = _scaled(source, tokens, index)
         if found is None:
             _check_lone_unit(tokens, index)
@@ -188,6 +190,33 @@ def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
     return _error(
         _("'{written}' is not a number").format(written=written), number.start, len(written), hint
     )
+
+
+def _check_currency(source: str, tokens: list[Any], index: int) -> None:
+    """`¥200000` or `￥ 50万`: an amount in a condition is the number alone."""
+    token = tokens[index]
+    if token.token_type != TokenType.VAR or token.text[0] not in CURRENCY:
+        return
+    end = token.end + 1
+    if len(token.text) == 1:  # the sign apart from its number
+        end = _amount_end(tokens, index + 1) or end
+    amount = source[token.start + 1 : end].strip()
+    if not amount[:1].isdigit():
+        return
+    message = _("'{written}' is not a number").format(written=source[token.start : end])
+    hint = _("leave out the ¥ sign of an amount: write {number}").format(number=amount)
+    raise _error(message, token.start, end - token.start, hint)
+
+
+def _amount_end(tokens: list[Any], index: int) -> int | None:
+    """Where the number at `index` ends, with its 万 or 亿; None when there is no number."""
+    if index >= len(tokens) or tokens[index].token_type != TokenType.NUMBER:
+        return None
+    end = int(tokens[index].end) + 1
+    unit = tokens[index + 1] if index + 1 < len(tokens) else None
+    if unit is not None and unit.start == end and unit.text[0] in _UNIT_CHARS:
+        return int(unit.end) + 1
+    return end
 
 
 def _check_spoken_share(source: str, tokens: list[Any], index: int) -> None:

@@ -42,6 +42,8 @@ _KEY = r"[A-Za-z_][\w.-]*"
 _STRUCTURE = (
     re.compile(r"^[ \u3000]*\u3000[ \u3000]*(?=[^ \u3000#\r\n])"),  # indentation
     re.compile(r"^[ \u3000]*(?:[-－][ \u3000]+)*－[ \u3000]"),  # a list dash
+    # a full-width space after a list dash: YAML reads `-　name:` as text, not an item
+    re.compile(r"^[ \u3000]*(?:[-－][ \u3000]+)*[-－] *\u3000"),
     re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*："),  # a key's colon
     # a full-width space after a key's colon: YAML reads `after:　5` as no key at all
     re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*[:：]\u3000+"),
@@ -64,12 +66,22 @@ def repaired_events(text: str, file: str) -> tuple[str, list[Replacement], list[
     current = text
     for _ in range(MAX_PASSES):
         new, events = _pass(current, file)
+        new = [_indentation(r, current) for r in new]
         if not new:
             return current, found, events
         added = shifts(found)
         found += [dataclasses.replace(r, index=_original(r.index, added)) for r in new]
         current = apply(text, found)
     return current, found, None
+
+
+def _indentation(r: Replacement, text: str) -> Replacement:
+    """A full-width space in a line's indentation is two spaces: it shows two columns wide
+    in a Chinese editor, and the user aligned the line by what they saw."""
+    line_start = text.rfind("\n", 0, r.index) + 1
+    if r.char == "\u3000" and text[line_start : r.index].strip(" \u3000") == "":
+        return dataclasses.replace(r, ascii="  ")
+    return r
 
 
 def _original(index: int, added: Sequence[int]) -> int:
