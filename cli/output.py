@@ -27,6 +27,7 @@ from rich.text import Text
 from guanxi.cli.failures import FULL_ERRNOS
 from guanxi.cli.fit import Col, FitTable, number, text
 from guanxi.cli.masking import shown, shown_data
+from guanxi.engine.bidi import BIDI_CONTROLS
 from guanxi.engine.i18n import _
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 MAX_ROWS = 30  # the terminal shows this many rows of a table; files have them all
 # What steers a terminal instead of showing: C0 controls but tab and newline, DEL, C1
 # controls, and the bidirectional marks, embeddings, overrides and isolates.
-STEERING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+STEERING = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def printable(text: str) -> str:

@@ -39,6 +39,7 @@ from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from guanxi.engine.bidi import BIDI
 from guanxi.engine.i18n import N_, _
 
 MAX_TEXT = 65_536
@@ -300,12 +301,15 @@ def _range(*args: int) -> range:
     return numbers
 
 
-def _printable(value: Any) -> Any:
-    """What `{{ value }}` writes, refused before it is made text when it would be too long."""
+def _printable(value: Any) -> str:
+    """What `{{ value }}` writes, refused before it is made text when it would be too long, and
+    without text direction controls: a value from a store loaded before they were refused (a
+    customer's name) could otherwise turn around the amount or link written after it. Only
+    what is written from values loses them, never the template's own text."""
     _limit(N_("the value written"), _text_size(value))
     if type(value) is float and value == 0:  # -0.0 (stored before load read it as 0.0)
-        return 0.0
-    return value
+        value = 0.0
+    return BIDI.sub("", str(value))
 
 
 class _Written(list[str]):

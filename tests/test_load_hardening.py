@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.classify import classify
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import LoadReport, load_customers, load_events
 from guanxi.engine.report import ReportRequest, build_report
 from guanxi.engine.report.concentration import curve_of
@@ -110,7 +111,7 @@ def test_control_and_broken_characters_in_events_are_quarantined(
 
 
 @pytest.mark.every_store
-@pytest.mark.parametrize("mark", ["\u200b", "\u202e", "\ufeff", "\u00ad", "\u2066"])
+@pytest.mark.parametrize("mark", ["\u200b", "\ufeff", "\u00ad", "\u2060"])
 def test_an_id_with_an_invisible_format_character_is_not_a_second_customer(
     store: Store, ruleset: RuleSet, tmp_path: Path, mark: str
 ) -> None:
@@ -124,6 +125,45 @@ def test_an_id_with_an_invisible_format_character_is_not_a_second_customer(
     assert loaded_ids(store, "customers", "customer_id") == ["C1", "C2"]
     names = store.execute("SELECT name FROM customers ORDER BY customer_id")
     assert [r["name"] for r in names] == ["张三", f"李{mark}四"]
+
+
+BIDI_REASON = (
+    "contains a text direction control (U+{code:04X}) at character {place}, which can make the"
+    " text around it read in another order; remove it"
+)
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize(
+    "mark", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c"]
+)
+def test_a_text_direction_control_in_a_name_or_id_is_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path, mark: str
+) -> None:
+    """A right-to-left override in a name would turn around the amount or link a message writes
+    after it: the row is quarantined, naming the field, the line and the character."""
+    lines = ["customer_id,name", "C1,张三", f"C2,李{mark}四", f"C3{mark},王五"]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 2)
+    assert quarantined(store) == [
+        (3, "name", BIDI_REASON.format(code=ord(mark), place=2)),
+        (4, "customer_id", BIDI_REASON.format(code=ord(mark), place=3)),
+    ]
+    escaped = mark.encode("unicode_escape").decode()
+    shown = store.execute("SELECT value FROM quarantine ORDER BY row_number")
+    assert [r["value"] for r in shown] == [f"李{escaped}四", f"C3{escaped}"]
+    assert loaded_ids(store, "customers", "customer_id") == ["C1"]
+
+
+def test_a_text_direction_control_in_an_event_field_is_explained_in_chinese(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    lines = [json.dumps({**EVENT, "id": "E1", "product": "贷款\u202e00.001"})]
+    with language("zh"):
+        report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (0, 1)
+    reason = "第 3 个字符是文字方向控制符（U+202E），会让它周围的文字显示成另一种顺序；请删除它"
+    assert quarantined(store) == [(1, "product", reason)]
 
 
 def test_invisible_characters_in_column_names_are_shown_as_escapes(

@@ -8,8 +8,9 @@ How values are read (business users ask about these, so they are decided here on
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
-  ...) and broken characters (a JSON `\\ud800` escape) are rejected: a store cannot keep them
-  all, and a person cannot see them.
+  ...), text direction controls (a right-to-left override, which turns around how the text
+  after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
+  store cannot keep them all, and a person cannot see them.
   An id takes neither line breaks nor invisible format characters (a zero-width space).
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
@@ -42,6 +43,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
@@ -78,15 +80,16 @@ ISO_DATETIME = re.compile(
 DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
 ID_CHARS = 64  # customer, manager, group, branch and event ids: bank ids are far shorter, indexed
-# Invisible characters no text needs: C0 and C1 controls but tab, line feed and carriage return
-# (a note may have lines), and lone UTF-16 surrogates (JSON `\ud800`), which are not text at
-# all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep what no one can see.
-UNSEEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Characters no text needs: C0 and C1 controls but tab, line feed and carriage return (a note
+# may have lines), the bidirectional controls, and lone UTF-16 surrogates (JSON `\ud800`),
+# which are not text at all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep
+# what no one can see.
+UNSEEN_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
 # Invisible format characters (a zero-width space, a right-to-left override, a byte-order mark,
 # a soft hyphen): in an id they make two ids that look alike differ, so one customer would be
 # two, or show an id reversed.
 FORMAT_CHARACTERS = (
-    "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    f"\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb{BIDI_CONTROLS}"
 )
 UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]")
 # Dates and times outside these are slips (0202 for 2020), a spreadsheet's day zero
@@ -170,6 +173,11 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
     char = bad.group()
     if "\ud800" <= char <= "\udfff":
         why = _("contains a broken character ({code}) at character {place}; remove it")
+    elif BIDI.match(char):
+        why = _(
+            "contains a text direction control ({code}) at character {place}, which can make"
+            " the text around it read in another order; remove it"
+        )
     else:
         why = _("contains an invisible character ({code}) at character {place}; remove it")
     return why.format(code=f"U+{ord(char):04X}", place=bad.start() + 1)
