@@ -275,7 +275,9 @@ def test_two_numbers_in_the_phone_field_are_dead_at_once_with_the_reason(
     store: Store, ruleset: RuleSet
 ) -> None:
     two = "13800138000;13900139000"
-    store.upsert_customers([{"customer_id": "C0001", "phone": two, "consent_sms": True}])
+    store.upsert_customers(
+        [{"customer_id": "C0001", "name": "张三", "phone": two, "consent_sms": True}]
+    )
     insert_followups(store, [invitation("C0001", "E1", NOW)], "b1", NOW)
     seen: list[str] = []
     with sms_webhook(seen) as adapter, language("zh"):
