@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.cli.shown import local_minutes
 from guanxi.engine.daemon import heartbeat
@@ -32,12 +33,21 @@ STATUSES = {
     metavar="N",
     help="Also unhealthy when more than N follow-ups are dead letters (default: only shown).",
 )
+@click.option(
+    "--max-age",
+    type=INTERVAL,
+    default=None,
+    metavar="DURATION",
+    help="Stalled when the last tick is older than this (15m, 2h, 1d, 15分钟, 2小时, 1天): "
+    "catches a `run --once` that cron stopped running.",
+)
 @rules_option
 @store_option
 @now_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def health_command(
     max_dead: int | None,
+    max_age: dt.timedelta | None,
     rules: Path | None,
     store: str | None,
     now_text: str | None,
@@ -45,12 +55,13 @@ def health_command(
 ) -> None:
     """The daemons sharing the store (and `run --once`), as their last ticks left them: ok,
     failing (a tick or a scheduled job raised: where, and the error), stalled (no tick for
-    three intervals, no clean stop) or stopped; and the dead letters waiting. Exit 1 when no
-    daemon runs, one fails or stalls, or (with --max-dead) too many letters are dead."""
+    three intervals, or for longer than --max-age, no clean stop: when the last tick was and
+    how late) or stopped; and the dead letters waiting. Exit 1 when no daemon runs, one fails
+    or stalls, or (with --max-dead) too many letters are dead."""
     ruleset, location = project(rules, store)
     opened = opened_store(ruleset, location)
     try:
-        found = heartbeat.health(opened, given_now(now_text, ruleset), max_dead)
+        found = heartbeat.health(opened, given_now(now_text, ruleset), max_dead, max_age)
     finally:
         opened.close()
     if as_json:
@@ -69,7 +80,7 @@ def _print(found: heartbeat.Health, ruleset: RuleSet) -> None:
             d["worker"],
             _(STATUSES[d["status"]]),
             local_minutes(d["at"], ruleset),
-            _detail(d, ruleset),
+            _detail(d, found, ruleset),
         ]
         for d in found.daemons
     ]
@@ -81,15 +92,46 @@ def _print(found: heartbeat.Health, ruleset: RuleSet) -> None:
     click.echo(dead)
 
 
-def _detail(daemon: dict[str, Any], ruleset: RuleSet) -> str:
-    parts = []
-    if daemon.get("failed_stage"):
-        parts.append(f"{daemon['failed_stage']}: {daemon.get('error', '')}")
+def _detail(daemon: dict[str, Any], found: heartbeat.Health, ruleset: RuleSet) -> str:
+    parts = [_silence(daemon, found)] if "late_seconds" in daemon else []
+    if daemon.get("failed_stage") or daemon.get("error"):
+        parts.append(f"{daemon.get('failed_stage') or '?'}: {daemon.get('error', '')}")
     parts += [f"{job}: {error}" for job, error in daemon.get("failed_jobs", {}).items()]
     if daemon.get("stopped_at"):
         at = local_minutes(daemon["stopped_at"], ruleset)
         parts.append(_("stopped at {at}").format(at=at))
     return "; ".join(parts)
+
+
+def _silence(daemon: dict[str, Any], found: heartbeat.Health) -> str:
+    """How long a stalled daemon has been silent, against what it was allowed, and for a
+    `run --once` the fix: its cron line."""
+    silent = _("no tick for {time}, {late} late ").format(
+        time=spoken(daemon["silent_seconds"]), late=spoken(daemon["late_seconds"])
+    )
+    if daemon.get("tick_every"):
+        silent += _("(ticks every {every})").format(every=spoken(daemon["tick_every"]))
+    if found.max_age is not None:
+        limit = spoken(found.max_age.total_seconds())
+        silent += _("(--max-age {limit})").format(limit=limit)
+    if str(daemon["worker"]).endswith(":once"):
+        host = str(daemon["worker"]).rpartition(":")[0]
+        fix = _("; check that cron (or the systemd timer) on {host} still runs `guanxi run --once`")
+        silent += fix.format(host=host)
+    return silent
+
+
+def spoken(seconds: float) -> str:
+    """A span as a person says it, its two largest units: `2 h 5 min`, `3 d 4 h`, `40 s`."""
+    left = round(seconds)
+    parts = []
+    for size, unit in ((86_400, _("{n} d")), (3_600, _("{n} h")), (60, _("{n} min"))):
+        if left >= size:
+            parts.append(unit.format(n=left // size))
+            left %= size
+    if not parts:
+        parts.append(_("{n} s").format(n=left))
+    return " ".join(parts[:2])
 
 
 def _verdict(found: heartbeat.Health) -> str:

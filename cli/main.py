@@ -131,7 +131,8 @@ COMMANDS = {
         "guanxi.cli.health:health_command",
         "The daemons sharing the store (and `run --once`), as their last ticks left them: ok,"
         " failing (a tick or a scheduled job raised: where, and the error), stalled (no tick"
-        " for three intervals, no clean stop) or stopped; and the dead letters waiting.",
+        " for three intervals, or for longer than --max-age, no clean stop: when the last tick"
+        " was and how late) or stopped; and the dead letters waiting.",
     ),
     "doctor": Lazy(
         "guanxi.cli.doctor:doctor_command",

@@ -55,6 +55,25 @@ class _Id(click.ParamType):
 ID = _Id()
 
 
+class _Interval(click.ParamType):
+    """How long: `15m`, `2h`, `1d`, `15 minutes`, `15分钟`, `2小时`, `1天`."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from guanxi.engine.timing import TimingError, parse_option_interval
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_option_interval(value)
+        except TimingError as error:
+            self.fail(f"{error} — {error.hint}", param, ctx)
+
+
+INTERVAL = _Interval()
+
+
 def newest_first_limit(default: int) -> Callable[[F], F]:
     """`--limit N` of a listing shown newest first."""
     return click.option(

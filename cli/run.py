@@ -18,7 +18,7 @@ from guanxi.cli.common import (
     project,
     store_option,
 )
-from guanxi.cli.options import rules_option
+from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
 from guanxi.engine.daemon import TickReport, heartbeat, tick
@@ -37,6 +37,14 @@ RELEASE_CACHE = ".guanxi-releases"  # beside the store: the live release's files
 
 @click.command("run")
 @click.option("--once", is_flag=True, help="Do one tick and exit (for cron or a systemd timer).")
+@click.option(
+    "--every",
+    type=INTERVAL,
+    default=None,
+    metavar="DURATION",
+    help="With --once: how often cron or the timer runs it (15m, 2h, 1d, 15分钟), kept with "
+    "the tick so that `guanxi health` reports it stalled after three missed runs.",
+)
 @click.option(
     "--outbox",
     "outbox_path",
@@ -69,6 +77,7 @@ RELEASE_CACHE = ".guanxi-releases"  # beside the store: the live release's files
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the counts as JSON.")
 def run_command(
     once: bool,
+    every: dt.timedelta | None,
     outbox_path: Path | None,
     port: int | None,
     log_format: str,
@@ -87,7 +96,12 @@ def run_command(
     picks up a newly approved one (guanxi release).
 
     With --once: one tick (plan new events and the coming month of recurring steps, deliver
-    everything due), then exit. With --now the daemon's clock starts at that time."""
+    everything due), then exit; --every says how often cron runs it, for `guanxi health`.
+    With --now the daemon's clock starts at that time."""
+    if every is not None and not once:
+        raise click.UsageError(
+            _("--every is for --once (the daemon ticks as guanxi.yaml's daemon.tick_every says)")
+        )
     ruleset, store = project(rules, store)
     folder = Path(ruleset.root)
     overrides = {"outbox": {"path": str(outbox_path)}} if outbox_path else {}
@@ -98,7 +112,7 @@ def run_command(
             cache = files_folder(opened) / RELEASE_CACHE
             release, ruleset = live_ruleset(opened, cache)
         if once:
-            _once(opened, ruleset, given_now(now_text, ruleset), overrides, as_json)
+            _once(opened, ruleset, given_now(now_text, ruleset), every, overrides, as_json)
         else:
             setup_logging(json_lines=log_format == "json", level=log_level)
             clock = ShiftedClock(given_now(now_text, ruleset)) if now_text else SystemClock()
@@ -124,13 +138,18 @@ def _once(
     store: Store,
     ruleset: RuleSet,
     now: dt.datetime,
+    every: dt.timedelta | None,
     overrides: dict[str, dict[str, str]],
     as_json: bool,
 ) -> None:
-    store.prepare(ruleset.schema)
-    adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
+    report = TickReport(stage="start")  # a store or an adapter that cannot start fails it too
+    try:
+        store.prepare(ruleset.schema)
+        adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
+    except Exception as error:
+        _record_failure(store, now, report.stage, error, every)
+        raise
     shadow = _ShadowOnce(store, ruleset, now)  # its store, first, is a copy from before the tick
-    report = TickReport()
     try:
         passes = ShiftedClock(now).now  # each dispatch pass at its own time, from `now` on
         tick(
@@ -138,11 +157,10 @@ def _once(
             settings=dispatch_settings(ruleset), clock=passes, report=report,
         )  # fmt: skip
     except Exception as error:
-        with contextlib.suppress(Exception):  # the store may be what failed
-            heartbeat.record_once(store, now, report.stage, error)
+        _record_failure(store, now, report.stage, error, every)
         raise
     else:
-        heartbeat.record_once(store, now, report.stage, None)
+        heartbeat.record_once(store, now, report.stage, None, every)
     finally:
         adapters.close()
     targets = sorted({_target(a) for a in adapters.values()})
@@ -152,6 +170,13 @@ def _once(
     else:
         _print_report(report, targets)
         _print_shadow(done)
+
+
+def _record_failure(
+    store: Store, now: dt.datetime, stage: str, error: Exception, every: dt.timedelta | None
+) -> None:
+    with contextlib.suppress(Exception):  # the store may be what failed
+        heartbeat.record_once(store, now, stage, error, every)
 
 
 class _ShadowOnce:

@@ -135,6 +135,37 @@ def parse_interval(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=int(match.group(1)) * seconds)
 
 
+# An interval typed as a command's option: 15m, 2h, 1d (and 30s, 1w)
+SHORT_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+MAX_OPTION_INTERVAL = 366 * 86_400  # seconds: a year, far past any cron line
+
+
+def parse_option_interval(text: str) -> dt.timedelta:
+    """`15m`, `2h`, `1d`, or as guanxi.yaml or a rule writes it (`15 minutes`, `2小时`, `1天`)."""
+    seconds = _option_seconds(str(text))
+    if not seconds or seconds > MAX_OPTION_INTERVAL:
+        raise TimingError(
+            _("'{text}' is not an interval").format(text=text),
+            hint=_("write a number above 0 and a unit, up to a year: 15m, 2h, 1d or 15分钟"),
+        )
+    return dt.timedelta(seconds=seconds)
+
+
+def _option_seconds(text: str) -> int | None:
+    short = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text.lower())
+    if short is not None:
+        return int(short.group(1)) * SHORT_UNITS[short.group(2)]
+    try:
+        return int(parse_interval(text).total_seconds())
+    except TimingError:
+        pass
+    try:
+        duration = parse_duration(text)
+    except TimingError:
+        return None
+    return duration.amount * DURATION_SECONDS[duration.unit]
+
+
 WINDOW_DAYS = {"day": 1, "week": 7, "month": 31, "year": 366}
 MAX_WINDOW_DAYS = 100 * 366  # a century: far past any retention rule, and no date overflows
 

@@ -5,6 +5,7 @@ letters waiting; exit 1 when a person is needed. On each store, two daemons on o
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.test_send_time_policy import open_again
 pytestmark = pytest.mark.every_store
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+WIDE = {"COLUMNS": "300"}  # the table's details unwrapped
 
 
 @pytest.fixture
@@ -59,6 +61,7 @@ def health(store: Store, rules: Path, at: dt.datetime, *options: str) -> Result:
         cli,
         ["health", "--rules", str(rules), "--store", store.location, "--now", at.isoformat(),
          *options],
+        env=WIDE,
     )  # fmt: skip
 
 
@@ -177,12 +180,111 @@ def test_a_run_once_from_cron_reports_its_failure(
         raise RuntimeError("store went away")
 
     monkeypatch.setattr("guanxi.cli.run.tick", broken)
-    once = CliRunner().invoke(
-        cli, ["run", "--once", "--rules", str(rules), "--store", store.location,
-              "--now", NOW.isoformat()],
-    )  # fmt: skip
-    assert once.exit_code != 0
+    assert run_once(store, rules, NOW).exit_code != 0
     result = health(store, rules, NOW + dt.timedelta(days=1), "--json")
     [only] = statuses(result).values()
     assert (only["status"], only["error"]) == ("failing", "RuntimeError: store went away")
     assert only["worker"].endswith(":once")
+
+
+def run_once(store: Store, rules: Path, at: dt.datetime, *options: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["run", "--once", "--rules", str(rules), "--store", store.location,
+              "--now", at.isoformat(), *options],
+    )  # fmt: skip
+
+
+def test_a_run_once_whose_planning_raised_is_failing_with_the_stage_and_error(
+    store: Store, rules: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("event for 13812345678 unreadable")
+
+    ticks = importlib.import_module("guanxi.engine.daemon.tick")  # not the function of that name
+    monkeypatch.setattr(ticks, "plan_new_events", broken)
+    assert run_once(store, rules, NOW, "--every", "5m").exit_code != 0
+    result = health(store, rules, NOW + dt.timedelta(minutes=5))
+    assert result.exit_code == 1
+    assert "plan_events: ValueError: event for 138****5678 unreadable" in result.stdout
+    assert "failing" in result.stderr
+    [only] = statuses(health(store, rules, NOW, "--json")).values()
+    assert (only["status"], only["failed_stage"], only["tick_every"]) == (
+        "failing",
+        "plan_events",
+        300,
+    )
+
+
+def test_a_run_once_that_cannot_start_its_adapters_is_failing_with_the_stage(
+    store: Store, rules: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_once(store, rules, NOW).exit_code == 0
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("smtp.bank.cn refused")
+
+    monkeypatch.setattr("guanxi.cli.run.build_adapters", broken)
+    assert run_once(store, rules, NOW + dt.timedelta(minutes=5)).exit_code != 0
+    result = health(store, rules, NOW + dt.timedelta(minutes=5))
+    assert result.exit_code == 1
+    assert "start: ConnectionError: smtp.bank.cn refused" in result.stdout
+    [only] = statuses(health(store, rules, NOW + dt.timedelta(minutes=5), "--json")).values()
+    assert (only["status"], only["failed_stage"]) == ("failing", "start")
+
+
+def test_a_run_once_that_cron_stopped_is_stalled_after_three_missed_runs(
+    store: Store, rules: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_once(store, rules, NOW, "--every", "5m").exit_code == 0
+
+    assert health(store, rules, NOW + dt.timedelta(minutes=15)).exit_code == 0
+    later = NOW + dt.timedelta(minutes=40)  # cron last ran it 40 minutes ago, 25 minutes late
+    result = health(store, rules, later, "--json")
+    assert result.exit_code == 1
+    [only] = statuses(result).values()
+    assert only["status"] == "stalled" and only["at"] == "2026-12-01T02:00:00Z"
+    assert (only["tick_every"], only["silent_seconds"], only["late_seconds"]) == (300, 2400, 1500)
+    assert f"not healthy: {only['worker']} stalled" in result.stderr
+
+    shown = health(store, rules, later)
+    assert "no tick for 40 min, 25 min late (ticks every 5 min)" in shown.stdout
+    assert "still runs `guanxi run --once`" in shown.stdout
+    chinese = CliRunner().invoke(
+        cli, ["--lang", "zh", "health", "--rules", str(rules), "--store", store.location,
+              "--now", later.isoformat()],
+        env=WIDE,
+    )  # fmt: skip
+    assert "已 40 分钟没有轮询，迟了 25 分钟（每 5 分钟一次）" in chinese.stdout
+    assert "停滞" in chinese.stderr
+
+
+def test_max_age_stalls_a_run_once_whose_interval_is_not_known(
+    store: Store, rules: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_once(store, rules, NOW).exit_code == 0
+    a_day_later = NOW + dt.timedelta(days=1, hours=1)
+    assert health(store, rules, a_day_later).exit_code == 0  # no interval: said healthy
+
+    for limit in ("2h", "2 hours", "2小时", "两小时"):
+        result = health(store, rules, a_day_later, "--max-age", limit, "--json")
+        assert result.exit_code == 1, limit
+        found = json.loads(result.stdout)
+        assert found["max_age_seconds"] == 7200
+        [only] = found["daemons"]
+        assert (only["status"], only["late_seconds"]) == ("stalled", 23 * 3600)
+    assert health(store, rules, a_day_later, "--max-age", "1d").exit_code == 1
+    assert health(store, rules, a_day_later, "--max-age", "2天").exit_code == 0
+    refused = health(store, rules, a_day_later, "--max-age", "0m")
+    assert refused.exit_code == 2 and "'0m' is not an interval" in refused.output
+
+
+def test_every_is_refused_without_once(store: Store, rules: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--every", "5m", "--rules", str(rules), "--store", store.location]
+    )
+    assert result.exit_code == 2 and "--every is for --once" in result.output

@@ -8,12 +8,16 @@ machine that reaches the store and judges each:
 
     ok          its last tick succeeded, and it came on time
     failing     its last tick raised, or a scheduled job (classify, plan:…, retention) did
-    stalled     no tick for three intervals and no clean stop: killed, hung, or its machine
-                gone (`run --once` rows have no interval: never stalled)
+    stalled     no tick for three intervals, or (`guanxi health --max-age`) for longer than
+                the operator allows, and no clean stop: killed, hung, its machine gone, or
+                the cron line of `run --once` gone (with `--every`, its rows have the interval
+                cron runs it at; without, only --max-age tells)
     stopped     stopped cleanly (SIGTERM), or started again since on the same machine
 
-beside the dead letters waiting for someone (`followups list --status dead`). Rows of
-daemons stopped (or silent) for longer than KEEP are forgotten.
+A stalled row tells how long it has been silent (`silent_seconds`) and how far past the
+silence allowed it is (`late_seconds`). Beside them, the dead letters waiting for someone
+(`followups list --status dead`). Rows of daemons stopped (or silent) for longer than
+KEEP are forgotten.
 """
 
 from __future__ import annotations
@@ -74,13 +78,20 @@ def record(store: Store, beat: Beat) -> None:
         store.execute("DELETE FROM daemon_health WHERE at < :old", {"old": iso(beat.at - KEEP)})
 
 
-def record_once(store: Store, at: dt.datetime, stage: str, error: Exception | None) -> None:
+def record_once(
+    store: Store,
+    at: dt.datetime,
+    stage: str,
+    error: Exception | None,
+    every: dt.timedelta | None = None,
+) -> None:
     """`run --once` ran a tick at `at` (on this machine; one row for all its runs), which
-    raised `error` in `stage` or succeeded (None)."""
+    raised `error` in `stage` or succeeded (None); cron runs it `every` so often, if said."""
     failure = None
     if error is not None:
         failure = {"failed_stage": stage, "error": f"{type(error).__name__}: {error}"}
-    record(store, Beat(f"{socket.gethostname()}:once", at, at, None, failure))
+    seconds = every.total_seconds() if every else None
+    record(store, Beat(f"{socket.gethostname()}:once", at, at, seconds, failure))
 
 
 def record_stop(store: Store, worker: str, at: dt.datetime) -> None:
@@ -104,6 +115,7 @@ class Health:
     dead_letters: int
     oldest_dead: str | None
     max_dead: int | None = None
+    max_age: dt.timedelta | None = None
 
     @property
     def running(self) -> int:
@@ -117,23 +129,32 @@ class Health:
         return bool(self.running) and not troubled and not too_many
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "healthy": self.healthy,
             "daemons": self.daemons,
             "dead_letters": self.dead_letters,
             "oldest_dead_letter": self.oldest_dead,
         }
+        if self.max_age is not None:
+            found["max_age_seconds"] = self.max_age.total_seconds()
+        return found
 
 
-def health(store: Store, now: dt.datetime, max_dead: int | None = None) -> Health:
-    """Each dispatcher's row judged at `now` (see the module), and the dead letters."""
+def health(
+    store: Store,
+    now: dt.datetime,
+    max_dead: int | None = None,
+    max_age: dt.timedelta | None = None,
+) -> Health:
+    """Each dispatcher's row judged at `now` (see the module), none allowed more than
+    `max_age` of silence, and the dead letters."""
     rows = store.execute(
         "SELECT worker, started_at, at, tick_every, status, failed_stage, error, failed_ticks,"
         " failed_jobs, stopped_at FROM daemon_health ORDER BY at DESC, worker"
     )
     count, oldest = dead_letters(store)
-    daemons = [_judged(row, rows, now) for row in rows]
-    return Health(daemons, count, oldest, max_dead)
+    daemons = [_judged(row, rows, now, max_age) for row in rows]
+    return Health(daemons, count, oldest, max_dead, max_age)
 
 
 def dead_letters(store: Store) -> tuple[int, str | None]:
@@ -144,18 +165,33 @@ def dead_letters(store: Store) -> tuple[int, str | None]:
     return int(dead["n"]), dead["oldest"]
 
 
-def _judged(row: Row, rows: list[Row], now: dt.datetime) -> dict[str, Any]:
+def _judged(
+    row: Row, rows: list[Row], now: dt.datetime, max_age: dt.timedelta | None
+) -> dict[str, Any]:
     jobs = json.loads(row["failed_jobs"] or "{}")
-    judged = {**row, "failed_jobs": jobs, "status": _status(row, jobs, rows, now)}
+    silent = now - dt.datetime.fromisoformat(row["at"])
+    allowed = _allowed_silence(row, max_age)
+    status = _status(row, jobs, rows, silent > allowed if allowed else False)
+    judged = {**row, "failed_jobs": jobs, "status": status}
+    if status == "stalled" and allowed:
+        judged["silent_seconds"] = round(silent.total_seconds())
+        judged["late_seconds"] = round((silent - allowed).total_seconds())
     return {k: v for k, v in judged.items() if v not in (None, {}) or k == "status"}
 
 
-def _status(row: Row, jobs: Mapping[str, str], rows: list[Row], now: dt.datetime) -> str:
+def _allowed_silence(row: Row, max_age: dt.timedelta | None) -> dt.timedelta | None:
+    """How long the row may go without a tick: three of its intervals, at most `max_age`;
+    None when neither is known (a `run --once` without `--every`, no --max-age)."""
+    every = row["tick_every"]
+    limits = [dt.timedelta(seconds=STALLED_AFTER * float(every))] if every is not None else []
+    limits += [max_age] if max_age is not None else []
+    return min(limits, default=None)
+
+
+def _status(row: Row, jobs: Mapping[str, str], rows: list[Row], late: bool) -> str:
     if row["stopped_at"] is not None:
         return "stopped"
-    every = row["tick_every"]
-    silent = now - dt.datetime.fromisoformat(row["at"])
-    if every is not None and silent > dt.timedelta(seconds=STALLED_AFTER * float(every)):
+    if late:
         return "stopped" if _restarted(row, rows) else "stalled"
     return "failing" if row["status"] == "failing" or jobs else "ok"
 
