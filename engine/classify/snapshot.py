@@ -335,7 +335,7 @@ def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str)
 
 def _shared_hashes(duck: duckdb.DuckDBPyConnection, key: str) -> int:
     """The hashes of the ids that more than one accepted row has, as the table SHARED; how
-    many. A hash table of numbers costs less than one of the ids and their rows (a third
+    many. A hash table of numbers costs less than one of the ids and their rows (a quarter
     less at 2M rows), and only the rows of these hashes (none on most nights; two ids of
     the same hash at worst) are then compared by id."""
     duck.execute(
