@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from guanxi.engine.classify import classify
+from guanxi.engine.classify import snapshot as engine
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.ingest import check_customer_file, load_customers
 from guanxi.engine.ruleset import RuleSet
@@ -103,3 +104,49 @@ def test_a_refused_row_does_not_take_its_id_in_any_path(
     assert quarantined(store) == night == found
     assert [q[1:3] for q in found if q[2] == "C07"] == [("customer_id", "C07")]  # the third row
     assert "C07" in assigned(store)
+
+
+SPREAD = {  # one row a row group: ids, and the rows repeating an earlier one's (row, first)
+    "another row group": (["C01", "C02", "C03", "C01"], {4: 1}),
+    "full width": (["C01", "C02", "C03", "Ｃ０２"], {4: 2}),  # the same id once normalised
+    "no id": (["C01", None, "C02", None], {}),  # refused for the missing id, not repeated
+}
+
+
+@pytest.mark.parametrize("case", list(SPREAD))
+def test_the_hashes_miss_no_repeated_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path, case: str
+) -> None:
+    ids, repeated = SPREAD[case]
+    path = tmp_path / "spread.parquet"
+    records = [{"customer_id": i, **ORDINARY} for i in ids]
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=1)
+    assert pq.read_metadata(path).num_row_groups == len(ids)
+    classify_snapshot(store, ruleset, NOW, path)
+    night, night_quarantine = assigned(store), quarantined(store)
+    assert [(q[0], q[3]) for q in night_quarantine if q[3].startswith("duplicate")] == [
+        (row, f"duplicate customer_id '{ids[first - 1]}': already on row {first}")
+        for row, first in repeated.items()
+    ]
+    assert len(night) == len(set(ids) - {None}) - (case == "full width")
+
+    store.execute("DELETE FROM quarantine")
+    load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    assert assigned(store) == night
+    assert quarantined(store) == night_quarantine
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_ids_of_the_same_hash_are_told_apart_by_the_ids(
+    store: Store, ruleset: RuleSet, tmp_path: Path, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every id of the same "hash" (its length): the hashes prove nothing, and the ids decide
+    which rows repeat one: the same as with their true hashes."""
+    path = snapshot(tmp_path, form)
+    monkeypatch.setattr(engine, "FINGERPRINT", "length({})")
+    report = classify_snapshot(store, ruleset, NOW, path)
+    assert (report.customers, report.rejected) == (8, 4)
+    assert [q[0] for q in quarantined(store) if q[3].startswith("duplicate")] == (
+        [5, 12, 13] if form == "csv" else [4, 11, 12]
+    )
