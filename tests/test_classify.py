@@ -347,14 +347,18 @@ def test_snapshot_rows_without_key_or_unreadable_are_counted(
     assert (report.customers, report.rejected) == (1, 2)
 
 
-def test_duplicate_ids_in_a_snapshot_are_an_error(
+def test_a_repeated_id_in_a_snapshot_is_quarantined_and_the_night_goes_on(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
+    """As load does: the first row of the id is classified, the repeat quarantined with the
+    row it repeats (tests/test_snapshot_duplicates.py has the cases)."""
     rows = population()
     snapshot = write_snapshot(tmp_path / "dup.parquet", rows + rows[:1], ruleset)
-    with pytest.raises(DataError, match="same customer id"):
-        classify_snapshot(store, ruleset, NOW, snapshot)
-    assert store.execute("SELECT COUNT(*) AS n FROM classification_runs")[0]["n"] == 0
+    report = classify_snapshot(store, ruleset, NOW, snapshot)
+    assert (report.customers, report.rejected) == (len(rows), 1)
+    [why] = [r["reason"] for r in store.execute("SELECT reason FROM quarantine")]
+    assert why == f"duplicate customer_id '{rows[0]['customer_id']}': already on row 1"
+    assert store.execute("SELECT COUNT(*) AS n FROM classification_runs")[0]["n"] == 1
 
 
 # --- the command ------------------------------------------------------------------------

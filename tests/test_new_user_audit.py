@@ -22,6 +22,7 @@ from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.ruleset.fix import fix_project
 from guanxi.engine.store import Store
+from tests.test_chinese_keyboard import line_of
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
@@ -59,7 +60,11 @@ def test_a_full_width_space_after_a_list_dash_is_named_and_fixed(project: Path) 
     with language("zh"):
         [error] = errors(project)
         message = error.message
-    assert (error.code, error.line, error.col) == ("full-width", 10, 4)
+    assert (error.code, error.line, error.col) == (
+        "full-width",
+        line_of("levels.yaml", "  - name: proactive"),
+        4,
+    )
     assert "全角空格" in message
     fix_project(project)
     assert path.read_text("utf-8") == (RULES / "levels.yaml").read_text("utf-8")
@@ -72,7 +77,11 @@ def test_a_full_width_space_of_indentation_is_fixed_to_two_spaces(project: Path)
     with language("zh"):
         [error] = errors(project)
         message = error.message
-    assert (error.code, error.line, error.col) == ("full-width", 11, 1)
+    assert (error.code, error.line, error.col) == (
+        "full-width",
+        line_of("levels.yaml", "    label: 能动型"),
+        1,
+    )
     assert "全角空格" in message
     fix_project(project)
     assert path.read_text("utf-8") == (RULES / "levels.yaml").read_text("utf-8")
