@@ -26,6 +26,7 @@ from guanxi.cli.output import console, print_diagnostics, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.rowless import without_customer_row
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark, default_output
@@ -137,6 +138,8 @@ def classify_command(
             report = _classify(opened, ruleset, now, engine, given, spark, planner, memory)
         moves = planner.planned
         written = spark.folder(opened) if engine == "spark" else None
+        # only a snapshot night can assign customers the store keeps no row for
+        rowless = without_customer_row(opened, ruleset.schema.key) if snapshot else 0
     finally:
         opened.close()
     lines = ladder_lines(ruleset)
@@ -147,6 +150,7 @@ def classify_command(
             {
                 **report.to_dict(),
                 **extra,
+                "customers_without_row": rowless,
                 "followups_from_transitions": moves.to_dict(),
                 "warnings": [w.as_json() for w in warnings],
             }
@@ -169,6 +173,11 @@ def classify_command(
             )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
+        if rowless:
+            console().print(
+                "[yellow]" + escape(rowless_warning(rowless, snapshot)) + "[/yellow]",
+                highlight=False,
+            )
 
 
 def _classify_chosen(
@@ -198,8 +207,20 @@ def baseline_note(moves: TransitionReport) -> str:
         "{count} on_enter follow-ups not planned ({steps}).\n"
         "首次分类只建立基线：客户原本就在这些层级，不算新进入，不安排 on_enter 跟进"
         "（写了 initial: true 的步骤除外）。From the next run on, customers who move or are new"
-        " get their steps."
+        " get their steps, if the store holds their customer row (guanxi load customers)."
     ).format(count=moves.not_planned, steps=steps or _("none"))
+
+
+def rowless_warning(count: int, snapshot: Path | None) -> str:
+    """A snapshot night classified customers the store has no row for: their moves plan
+    nothing, night after night, until the customers are loaded."""
+    return _(
+        "{count} classified customers have no customer row in the store: their follow-ups"
+        " cannot be planned or sent (no name, phone or consent), now or on later runs.\n"
+        "{count} 个已分类的客户在数据库中没有客户资料，无法安排或发送跟进。"
+        "Fix: load them with 'guanxi load customers {file}' (a snapshot file loads as it is);"
+        " from the next run on, their moves get their follow-ups."
+    ).format(count=f"{count:,}", file=snapshot if snapshot and snapshot.is_file() else "FILE")
 
 
 def _checked_engine(

@@ -29,6 +29,7 @@ NAMES = {
     "manager ids": N_("manager ids"),
     "group ids": N_("group ids"),
     "branch names": N_("branch names"),
+    "customer rows": N_("customer rows"),
 }
 DELIVERY = "delivery "  # the code of a delivery check: "delivery sms"
 

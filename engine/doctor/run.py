@@ -13,6 +13,7 @@ from guanxi.engine.doctor.checks import (
     zone_check,
 )
 from guanxi.engine.doctor.ids import stored_id_checks
+from guanxi.engine.doctor.rows import stored_row_checks
 from guanxi.engine.doctor.targets import delivery_checks
 
 
@@ -24,6 +25,7 @@ def run_checks(folder: Path, location: str | None, timeout: float) -> list[Check
     checks = [rules, *store_checks(where)]
     if ruleset is not None:
         checks += stored_id_checks(where, ruleset)
+        checks += stored_row_checks(where, ruleset)
         checks += delivery_checks(ruleset, timeout)
         checks.append(zone_check(ruleset.settings.timezone))
     return [*checks, java_check(), chromium_check()]
