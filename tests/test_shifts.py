@@ -1,7 +1,8 @@
 """Nothing silently empties a group: classify and simulate warn when a run empties a tier,
 level or strategy that held customers, leaves it a tenth of them, or moves most customers
 into one, against the run before it (engine/classify/shifts.py). The shipped rules hold a new
-tier for 2 runs: the customers move, and the warning comes, at the run after the change."""
+tier for 2 runs: a warning comes at the run the rules' answers change, the customers held, and
+another at the run after, where they move; none the night after that."""
 
 from __future__ import annotations
 
@@ -152,8 +153,9 @@ def run(*arguments: str) -> Result:
 def test_a_rule_change_that_empties_a_tier(
     store: Store, ruleset: RuleSet, demo: Path, tmp_path: Path
 ) -> None:
-    """The hold keeps valuable's customers one more run: the warning comes at the run they
-    leave, says the rules changed at the run before, and is not repeated after."""
+    """The hold keeps valuable's customers one more run: a warning at the rule change says so
+    (time to revert); another at the run they leave says the rules changed at the run before;
+    none after."""
     load_customers(store, ruleset, demo, NOW)
     first = classify(store, ruleset, NOW)
     assert first.previous is None and shift_warnings(first, ruleset, {}) == []
@@ -162,7 +164,23 @@ def test_a_rule_change_that_empties_a_tier(
     changed = load_ruleset(edited(tmp_path, "tiers.yaml", {VALUABLE: NOBODY_VALUABLE}))
     change = classify(store, changed, NEXT)
     assert change.held >= held and change.assigned()["tier"]["valuable"] == held
-    assert shift_warnings(change, changed, {}) == []  # nobody moved yet
+    line = line_number(Path(changed.root) / "tiers.yaml", "  - name: valuable")
+    coming = {w.message.split(":")[0]: w for w in shift_warnings(change, changed, {})}
+    assert set(coming) == {
+        "the rules' answers empty tier 'valuable' (有价值客户)",
+        "the rules' answers shrink level 'proactive' (能动型)",
+    }
+    warning = coming["the rules' answers empty tier 'valuable' (有价值客户)"]
+    assert (warning.code, warning.line) == ("group-emptied", line)
+    assert warning.message == (
+        f"the rules' answers empty tier 'valuable' (有价值客户): {held} → 0 of 2,000 customers"
+        f" since run {first.run_id} of 2026-11-28; 'hold:' keeps them where they are for 1"
+        " more run"
+    )
+    assert warning.hint == (
+        "the rules changed since that run; check its condition and the tier rules above it;"
+        " act before they move: their on_leave/on_fall steps are planned then"
+    )
     report = classify(store, changed, AFTER)
     # proactive is the level of valuable customers: nearly all of it left with them
     found = {(w.code, w.message.split(" held")[0]): w for w in shift_warnings(report, changed, {})}
@@ -171,7 +189,6 @@ def test_a_rule_change_that_empties_a_tier(
         ("group-shrinks", "level 'proactive' (能动型)"),
     }
     warning = found["group-emptied", "tier 'valuable' (有价值客户)"]
-    line = line_number(Path(changed.root) / "tiers.yaml", "  - name: valuable")
     assert (warning.code, warning.severity, warning.line) == ("group-emptied", "warning", line)
     assert warning.message == (
         f"tier 'valuable' (有价值客户) held {held} of 2,000 customers ({held / 2000:.1%}) at the"
@@ -213,13 +230,27 @@ def shrinks_a_tier(
     load_customers(store, ruleset, demo, NOW)
     held = classify(store, ruleset, NOW).groups()["tier"]["valuable"]
     changed = load_ruleset(edited(tmp_path, "tiers.yaml", TEN_TIMES))
-    assert shift_warnings(classify(store, changed, NEXT), changed, {}) == []  # held
+    line = line_number(Path(changed.root) / "tiers.yaml", "  - name: valuable")
+    change = classify(store, changed, NEXT)
+    left = change.groups()["tier"]["valuable"]
+    assert 0 < left <= held / 10 and change.assigned()["tier"]["valuable"] == held
+    [coming] = [w for w in shift_warnings(change, changed, {}) if "'valuable'" in w.message]
+    assert (coming.code, coming.line) == ("group-shrinks", line)
+    assert coming.message == (
+        f"the rules' answers shrink tier 'valuable' (有价值客户): {held} → {left} of 2,000"
+        f" customers since run {change.run_id - 1} of 2026-11-28 ({1 - left / held:.1%} would"
+        " leave); 'hold:' keeps them where they are for 1 more run"
+    )
+    assert coming.hint == (
+        "the rules changed since that run; check its condition and the tier rules above it: a"
+        " threshold 10 times too high?; act before they move: their on_leave/on_fall steps are"
+        " planned then"
+    )
     report = classify(store, changed, AFTER)
-    left = report.groups()["tier"]["valuable"]
-    assert 0 < left <= held / 10
+    assert report.groups()["tier"]["valuable"] == left
     found = {w.code: w for w in shift_warnings(report, changed, {}) if "'valuable'" in w.message}
     warning = found["group-shrinks"]
-    assert warning.line == line_number(Path(changed.root) / "tiers.yaml", "  - name: valuable")
+    assert warning.line == line
     assert warning.message == (
         f"tier 'valuable' (有价值客户) held {held} of 2,000 customers ({held / 2000:.1%}) at the"
         f" last classification (run {report.run_id - 1} of 2026-11-29); {left} of the 2,000 now"
@@ -243,7 +274,10 @@ def test_same_rules_point_at_the_data(
     classify(store, ruleset, NOW)
     store.execute("UPDATE customers SET monthly_txn_count = 0")
     change = classify(store, ruleset, NEXT)
-    assert shift_warnings(change, ruleset, {}) == []
+    coming = {w.message.split(":")[0]: w for w in shift_warnings(change, ruleset, {})}
+    assert (coming["the rules' answers empty tier 'valuable' (有价值客户)"].hint or "").startswith(
+        "the rules are the same as at that run: the customers' data changed; check the last load"
+    )
     report = classify(store, ruleset, AFTER)
     found = {w.message.split(" held")[0]: w for w in shift_warnings(report, ruleset, {})}
     assert "tier 'valuable' (有价值客户)" in found
@@ -275,11 +309,17 @@ def test_classify_warns_at_the_rule_on_either_engine(
     assert classified(store, RULES, NOW, *more).exit_code == 0
     rules = edited(tmp_path, "levels.yaml", LEVELS)
     change = json.loads(classified(store, rules, NEXT, *more, "--json").stdout)
-    assert change["held"] > 0 and change["warnings"] == []  # held: nobody moved yet
+    assert change["held"] > 0  # nobody moved yet: the rules' answers are warned
+    basic = line_number(rules / "levels.yaml", "  - name: basic")
+    coming = {(w["code"], w["line"]): w["message"] for w in change["warnings"]}
+    assert coming["group-swallows", basic].startswith("the rules' answers put ")
+    assert " in level 'basic' (基本型): " in coming["group-swallows", basic]
+    assert coming["group-swallows", basic].endswith(
+        " at run 1 of 2026-11-28; 'hold:' keeps them where they are for 1 more run"
+    )
     shutil.copytree(tmp_path / "store", tmp_path / "copy")  # the same night, in --json
     result = classified(store, rules, AFTER, *more)
     assert result.exit_code == 0, result.output
-    basic = line_number(rules / "levels.yaml", "  - name: basic")
     shown = f"{rules}/levels.yaml:{basic}:11: warning[group-swallows]: level 'basic' (基本型)"
     assert shown in result.stderr
     assert f"  {basic} |   - name: basic\n" in result.stderr
@@ -302,7 +342,12 @@ def test_in_chinese(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     classified(store, RULES, NOW)
     monkeypatch.setenv("GUANXI_LANG", "zh_CN")
     rules = edited(tmp_path, "tiers.yaml", {VALUABLE: NOBODY_VALUABLE})
-    classified(store, rules, NEXT)
+    change = classified(store, rules, NEXT)
+    assert (
+        "警告[group-emptied]: 按规则的结果，层级 'valuable'（有价值客户）将被清空" in change.stderr
+    )
+    assert "防抖（hold:）让客户在原处再保留 1 次运行" in change.stderr
+    assert "在客户移动之前处理" in change.stderr
     result = classified(store, rules, AFTER)
     assert "警告[group-emptied]: 层级 'valuable'（有价值客户）上次分类" in result.stderr
     assert "本次 2,000 位客户中一位也没有" in result.stderr
@@ -315,8 +360,9 @@ def test_in_chinese(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_simulate_says_which_night(demo: Path, tmp_path: Path) -> None:
-    """The first simulated night is the rule change, the customers held; the warnings come
-    the night they move, in the run's notes and in --json."""
+    """The first simulated night is the rule change, the customers held: warned that the
+    rules' answers empty the tier; warned again the night they move; in the run's notes and
+    in --json."""
     store = str(tmp_path / "guanxi.db")
     run("load", "customers", str(demo), "--rules", str(RULES), "--store", store)
     classified(store, RULES, NOW)
@@ -326,15 +372,20 @@ def test_simulate_says_which_night(demo: Path, tmp_path: Path) -> None:
         "--days", "2", "--engine", "sqlite",
     )  # fmt: skip
     assert simulated.exit_code == 0, simulated.output
-    assert "  night of 2026-11-29: " not in simulated.stdout
+    assert "  night of 2026-11-29: " in simulated.stdout
     assert "  night of 2026-11-30: " in simulated.stdout
+    assert "warning[group-emptied]: the rules' answers empty tier 'valuable'" in simulated.stdout
     assert "warning[group-emptied]: tier 'valuable' (有价值客户) held" in simulated.stdout
     as_json = run(
         "simulate", "--rules", str(rules), "--store", store, "--start", "2026-11-29",
         "--days", "2", "--json",
     )  # fmt: skip
     found = {(w["code"], w["night"][:10]) for w in json.loads(as_json.stdout)["rules"]["warnings"]}
-    assert found == {("group-emptied", "2026-11-30"), ("group-shrinks", "2026-11-30")}
+    assert found == {
+        (code, night)
+        for code in ("group-emptied", "group-shrinks")
+        for night in ("2026-11-29", "2026-11-30")
+    }
 
 
 def test_the_daemon_logs_the_warning(
@@ -349,14 +400,19 @@ def test_the_daemon_logs_the_warning(
     daemon = Daemon(rules, load_ruleset(rules), store, clock, folder=tmp_path, port=None)
     try:
         with caplog.at_level(logging.WARNING, logger="guanxi.daemon"):
-            daemon._classify()  # held
-            assert "classification moved customers" not in caplog.messages
+            daemon._classify()  # held: the rules' answers are warned
             clock.at = AFTER
-            daemon._classify()
+            daemon._classify()  # they move
+            clock.at = LAST
+            daemon._classify()  # nothing more
     finally:
         daemon.running.adapters.close()
         store.close()
-    moved = [r for r in caplog.records if r.getMessage() == "classification moved customers"]
-    assert len(moved) == 2  # the tier, and the level of its customers
-    assert "warning[group-emptied]: tier 'valuable' (有价值客户) held" in moved[1].diagnostic
-    assert "warning[group-shrinks]: level 'proactive' (能动型) held" in moved[0].diagnostic
+    moved = [
+        r.diagnostic for r in caplog.records if r.getMessage() == "classification moved customers"
+    ]
+    assert len(moved) == 4  # the tier, and the level of its customers, at either run
+    assert "warning[group-emptied]: the rules' answers empty tier 'valuable'" in moved[1]
+    assert "warning[group-shrinks]: the rules' answers shrink level 'proactive'" in moved[0]
+    assert "warning[group-emptied]: tier 'valuable' (有价值客户) held" in moved[3]
+    assert "warning[group-shrinks]: level 'proactive' (能动型) held" in moved[2]

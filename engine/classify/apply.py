@@ -32,6 +32,7 @@ from guanxi.engine.classify.report import (
     PreviousRun,
     RunReport,
     assigned_of,
+    groups_of,
     held_groups_of,
 )
 from guanxi.engine.ruleset import RuleSet
@@ -137,6 +138,7 @@ def previous_run(store: Store, run_id: int) -> PreviousRun | None:
         assigned_of(counts),
         held_groups,
         {since: _rules_before(store, since) for since in {h.since for h in held_groups}},
+        groups_of(counts),
     )
 
 

@@ -45,6 +45,11 @@ class PreviousRun:
     groups: Groups  # the customers' assignments, holds applied (`assigned_of`)
     held_groups: tuple[HeldGroup, ...] = ()
     rules_before: dict[int, str] = field(default_factory=dict)  # a `since`: the rules before it
+    answers: Groups | None = None  # the rules' answers, held customers in their new group
+
+    def answered(self) -> Groups:
+        """Customers per group as the rules answered (runs of old recorded only that)."""
+        return self.groups if self.answers is None else self.answers
 
     def to_dict(self) -> dict[str, Any]:
         return {

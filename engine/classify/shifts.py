@@ -18,9 +18,12 @@ line, so losing nine in ten is warned as emptying is. Both runs are counted alre
 report's distribution and the previous run's `classification_runs.counts`): comparing them
 costs no pass over customers.
 
-The runs compare what the customers are assigned, not what the rules answer: a ladder's
-`hold:` keeps customers in their group for some runs, so the warning comes at the run where
-they actually move (once: the runs after it move no one), and says the hold kept them.
+The runs compare what the customers are assigned: a ladder's `hold:` keeps customers in
+their group for some runs, so a warning comes at the run where they actually move (once: the
+runs after it move no one), and says the hold kept them. The run where the rules' answers
+empty, shrink or swallow a group while the hold still keeps its customers is warned too, once
+(the answers of the runs after it are the same): it is the time to revert a mistake, before
+the customers move and their on_leave and on_fall steps are planned.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guanxi.engine.classify.coverage_warnings import KIND_WORDS, warning_at
+from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.report import Groups, HeldGroup, PreviousRun, RunReport
 from guanxi.engine.diagnostics import Diagnostic, sort_key
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import _, ngettext
 from guanxi.engine.ruleset import CompiledRule, Ladder, RuleSet
 
 EMPTIED_SHARE = 0.01
@@ -96,12 +100,41 @@ def shift_warnings(report: RunReport, ruleset: RuleSet, lines: Lines) -> list[Di
     if previous is None:
         return []
     ladders, now = _ladders(ruleset), report.assigned()
-    found = shifts(previous.groups, now, list(ladders))
+    moved = shifts(previous.groups, now, list(ladders))
     warnings = [
         _Warning(shift, ladders[shift.kind], previous, report, ruleset).diagnostic(lines, now)
-        for shift in found
+        for shift in moved
     ]
-    return sorted(warnings, key=sort_key)
+    return sorted(warnings + _held_warnings(report, ruleset, lines, moved), key=sort_key)
+
+
+def _held_warnings(
+    report: RunReport, ruleset: RuleSet, lines: Lines, moved: Sequence[Shift]
+) -> list[Diagnostic]:
+    """A warning for each group the rules' answers emptied, shrank or made swallow the
+    customers at this run while a `hold:` keeps the customers where they are."""
+    previous = report.previous
+    assert previous is not None
+    ladders, answers, hold = _ladders(ruleset), report.groups(), holds(ruleset)
+    warned = {(s.code, s.kind, s.group) for s in moved}
+    return [
+        _Warning(s, ladders[s.kind], previous, report, ruleset, hold[s.kind] - 1).diagnostic(
+            lines, answers
+        )
+        for s in shifts(previous.answered(), answers, list(ladders))
+        if (s.code, s.kind, s.group) not in warned and _holding(s, report.held_groups)
+    ]
+
+
+def _holding(shift: Shift, held: Sequence[HeldGroup]) -> list[HeldGroup]:
+    """The customers of `held` a hold keeps in the group `shift` empties or shrinks (or out
+    of the group it makes swallow)."""
+    emptying = shift.code in ("group-emptied", "group-shrinks")
+    return [
+        h
+        for h in held
+        if h.kind == shift.kind and (h.kept if emptying else h.waiting) == shift.group
+    ]
 
 
 def _ladders(ruleset: RuleSet) -> dict[str, Ladder]:
@@ -128,12 +161,15 @@ class _Warning:
     previous: PreviousRun
     report: RunReport
     ruleset: RuleSet
+    more_runs: int = 0  # runs a `hold:` still keeps the customers where they are (0: moved)
 
     def diagnostic(self, lines: Lines, now: Groups) -> Diagnostic:
         rule = self.rule()
-        messages = {"group-emptied": self.emptied, "group-shrinks": self.shrinks}
-        message = messages.get(self.shift.code, self.swallows)()
-        hint = "; ".join(p for p in (self.cause(), self.look(), self.grew(now)) if p)
+        message, parts = self.message(), [self.cause(), self.look(), self.grew(now)]
+        if self.more_runs:  # what to do before they move, where an emptied group's went
+            message = f"{message}; {self.kept()}"
+            parts[2] = _("act before they move: their on_leave/on_fall steps are planned then")
+        hint = "; ".join(p for p in parts if p)
         name = self.shift.group or rule.name
         return warning_at(rule.origin, name, lines, self.shift.code, message, hint)
 
@@ -157,6 +193,52 @@ class _Warning:
     def last_run(self) -> str:
         day = self.previous.started_at.astimezone(self.ruleset.calendar.zone).date()
         return _("run {run} of {day}").format(run=self.previous.run_id, day=day.isoformat())
+
+    def message(self) -> str:
+        if self.more_runs:
+            answers = {"group-emptied": self.answers_empty, "group-shrinks": self.answers_shrink}
+            return answers.get(self.shift.code, self.answers_swallow)()
+        messages = {"group-emptied": self.emptied, "group-shrinks": self.shrinks}
+        return messages.get(self.shift.code, self.swallows)()
+
+    def kept(self) -> str:
+        return ngettext(
+            "'hold:' keeps them where they are for {n} more run",
+            "'hold:' keeps them where they are for {n} more runs",
+            self.more_runs,
+        ).format(n=self.more_runs)
+
+    def numbers(self) -> dict[str, str]:
+        """The shift's counts and shares, as the messages show them."""
+        s = self.shift
+        return {
+            "group": self.group(),
+            "run": self.last_run(),
+            "before": f"{s.before:,}",
+            "before_total": f"{s.before_total:,}",
+            "before_share": _share(s.before, s.before_total),
+            "now": f"{s.now:,}",
+            "total": f"{s.now_total:,}",
+            "now_share": _share(s.now, s.now_total),
+            "lost": _share(s.before - s.now, s.before),
+        }
+
+    def answers_empty(self) -> str:
+        return _(
+            "the rules' answers empty {group}: {before} → 0 of {total} customers since {run}"
+        ).format(**self.numbers())
+
+    def answers_shrink(self) -> str:
+        return _(
+            "the rules' answers shrink {group}: {before} → {now} of {total} customers since"
+            " {run} ({lost} would leave)"
+        ).format(**self.numbers())
+
+    def answers_swallow(self) -> str:
+        return _(
+            "the rules' answers put {now} of {total} customers ({now_share}) in {group}:"
+            " {before} ({before_share}) at {run}"
+        ).format(**self.numbers())
 
     def emptied(self) -> str:
         s = self.shift
@@ -212,12 +294,7 @@ class _Warning:
     def released(self) -> list[HeldGroup]:
         """The customers the run before kept in (or out of) the group by a `hold:`: the ones
         that most likely moved now, their hold over."""
-        s = self.shift
-        return [
-            h
-            for h in self.previous.held_groups
-            if h.kind == s.kind and (h.kept if self.emptying else h.waiting) == s.group
-        ]
+        return [] if self.more_runs else _holding(self.shift, self.previous.held_groups)
 
     @property
     def since(self) -> int | None:
@@ -248,6 +325,8 @@ class _Warning:
             )
         if self.same_rules:
             return _("the rules are the same as at that run: the customers' data changed")
+        if self.more_runs:  # the hint must stay short
+            return _("the rules changed since that run")
         return _("the rules changed since that run ({old} → {new})").format(
             old=self.old_rules, new=self.report.ruleset_hash
         )
