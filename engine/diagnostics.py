@@ -168,6 +168,10 @@ CODES: dict[str, str] = {
         "Warning (classify, simulate): a tier, level or strategy that held customers at the"
         " last classification holds none now."
     ),
+    "group-shrinks": N_(
+        "Warning (classify, simulate): a tier, level or strategy kept at most one in ten of the"
+        " customers it held at the last classification."
+    ),
     "group-swallows": N_(
         "Warning (classify, simulate): one tier, level or strategy now holds more than 90 % of"
         " the customers, where it held less than half at the last classification."

@@ -17,15 +17,24 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from guanxi.engine.classify.hold import (
+    LADDERS,
     PENDING_TYPES,
     STATE,
     WAITING,
     held_changes,
     same,
 )
-from guanxi.engine.classify.report import PreviousRun, RunReport, groups_of
+from guanxi.engine.classify.report import (
+    HeldGroup,
+    PreviousRun,
+    RunReport,
+    assigned_of,
+    groups_of,
+    held_groups_of,
+)
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from guanxi.engine.store.assignments import (
@@ -55,6 +64,15 @@ class Changed:
 
     table: str
     values: Mapping[str, str]  # customer_id and STATE: an expression over `c`
+
+
+class Applied(NamedTuple):
+    """What writing a run's changes counted."""
+
+    changed: int  # customers whose tier, level, strategy or gold changed
+    transitions: int  # transitions recorded
+    held: int  # customers a hold keeps on an old answer
+    held_groups: tuple[HeldGroup, ...] = ()  # those, by ladder and group
 
 
 IN_CHANGED = Changed(CHANGED, {c: f"c.{c}" for c in ("customer_id", *STATE)})
@@ -110,14 +128,29 @@ def previous_run(store: Store, run_id: int) -> PreviousRun | None:
     )
     if not rows or rows[0]["counts"] is None:
         return None
-    row = rows[0]
+    row, counts = rows[0], json.loads(rows[0]["counts"])
+    held_groups = held_groups_of(counts)
     return PreviousRun(
         int(row["id"]),
         row["ruleset_hash"],
         dt.datetime.fromisoformat(row["started_at"]),
         int(row["customers"] or 0),
-        groups_of(json.loads(row["counts"])),
+        assigned_of(counts),
+        held_groups,
+        {since: _rules_before(store, since) for since in {h.since for h in held_groups}},
+        groups_of(counts),
     )
+
+
+def _rules_before(store: Store, run_id: int) -> str:
+    """The rule set of the last run finished before `run_id` ('' for none): the rules the
+    customers a hold keeps were assigned under."""
+    rows = store.execute(
+        "SELECT ruleset_hash FROM classification_runs"
+        " WHERE id < :id AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        {"id": run_id},
+    )
+    return str(rows[0]["ruleset_hash"]) if rows else ""
 
 
 def drop_temporary(store: Store) -> None:
@@ -154,15 +187,14 @@ def apply_changes(
     now: dt.datetime,
     staged: bool = False,
     source: Changed = IN_CHANGED,
-) -> tuple[int, int, int]:
+) -> Applied:
     """Record transitions and upsert `source` (by default `_gx_changed`) into the
     assignments (`staged`: customers already assigned into `assignment_changes`, which must
-    then be empty only if not staged); (changed, transitions, held): customers whose tier,
-    level, strategy or gold changed, the transitions recorded, and customers a hold keeps on
-    an old answer."""
+    then be empty only if not staged)."""
     values = {"run": run_id, "hash": ruleset_hash, "at": utc_text(now)}
     _find_previous(store, source)
     changed, held = _count_changed_and_held(store)
+    held_groups = _held_groups(store) if held else ()
     transitions = _record_transitions(store, values)
     if staged:
         _stage_assigned(store, values)
@@ -176,7 +208,7 @@ def apply_changes(
             values,
         )
     store.execute(f"DROP TABLE {temp_table(PREVIOUS, store.dialect)}")
-    return changed, transitions, held
+    return Applied(changed, transitions, held, held_groups)
 
 
 def _find_previous(store: Store, changed: Changed) -> None:
@@ -252,6 +284,22 @@ def _count_changed_and_held(store: Store) -> tuple[int, int]:
         f" COUNT(CASE WHEN {WAITING} THEN 1 END) AS held FROM {PREVIOUS}"
     )
     return int(row["changed"]), int(row["held"])
+
+
+def _held_groups(store: Store) -> tuple[HeldGroup, ...]:
+    """The customers a hold keeps, by ladder, kept group and waiting one: the counts of the
+    run then say what the customers are assigned, not only what the rules answer."""
+    selects = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, {kind} AS kept, pending_{kind} AS waiting,"
+        f" MIN(pending_{kind}_since) AS since, COUNT(*) AS customers FROM {PREVIOUS}"
+        f" WHERE pending_{kind}_runs > 0 GROUP BY {kind}, pending_{kind}"
+        for kind in LADDERS
+    )
+    rows = store.execute(f"SELECT * FROM ({selects}) AS h ORDER BY kind, kept, waiting")
+    return tuple(
+        HeldGroup(r["kind"], r["kept"], r["waiting"], int(r["since"]), int(r["customers"]))
+        for r in rows
+    )
 
 
 def _record_transitions(store: Store, values: dict[str, object]) -> int:

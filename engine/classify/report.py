@@ -24,6 +24,17 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class HeldGroup:
+    """Customers a ladder's `hold:` keeps on their assignment while a new answer waits."""
+
+    kind: str  # tier, level or strategy
+    kept: str | None  # the group they stay in for now
+    waiting: str | None  # the group the rules now give them
+    since: int  # the first run that gave a waiting answer
+    customers: int
+
+
+@dataclass(frozen=True)
 class PreviousRun:
     """The store's run before a run, as `classification_runs` recorded it."""
 
@@ -31,7 +42,14 @@ class PreviousRun:
     ruleset_hash: str
     started_at: dt.datetime
     customers: int
-    groups: Groups
+    groups: Groups  # the customers' assignments, holds applied (`assigned_of`)
+    held_groups: tuple[HeldGroup, ...] = ()
+    rules_before: dict[int, str] = field(default_factory=dict)  # a `since`: the rules before it
+    answers: Groups | None = None  # the rules' answers, held customers in their new group
+
+    def answered(self) -> Groups:
+        """Customers per group as the rules answered (runs of old recorded only that)."""
+        return self.groups if self.answers is None else self.answers
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +77,7 @@ class RunReport:
     held: int = 0  # customers a ladder's `hold:` keeps on their old answer for now
     problems: tuple[dict[str, Any], ...] = ()  # the first problems of the rejected rows
     previous: PreviousRun | None = None  # the store's run before this one, if any
+    held_groups: tuple[HeldGroup, ...] = ()  # the `held` customers by ladder and group
 
     @property
     def seconds(self) -> float:
@@ -82,8 +101,12 @@ class RunReport:
         return counts
 
     def groups(self) -> Groups:
-        """Customers per tier, per level and per strategy."""
+        """Customers per tier, per level and per strategy, as the rules answer."""
         return groups_of(self.counts())
+
+    def assigned(self) -> Groups:
+        """Customers per group as they are assigned: those a hold keeps stay in their group."""
+        return assigned_of(self.counts())
 
     def counts_json(self) -> str:
         """The distribution as stored in `classification_runs.counts`."""
@@ -95,16 +118,20 @@ class RunReport:
             for (t, lv), n in sorted(self.tier_level().items(), key=_sort_key)
         ]
         strategies = [{"strategy": s, "customers": n} for s, n in self.strategies().items()]
-        return {
+        found = {
             "tier_level": tier_level,
             "strategies": strategies,
             "gold": self.gold,
             "overlaps": self.overlaps,
         }
+        if self.held_groups:
+            found["held_groups"] = [asdict(h) for h in self.held_groups]
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cells")
+        data.pop("held_groups")  # in counts(), when there are any
         data["previous"] = self.previous.to_dict() if self.previous else None
         data.update(self.counts(), seconds=round(self.seconds, 3))
         data["started_at"] = self.started_at.isoformat()
@@ -131,3 +158,19 @@ def groups_of(counts: Mapping[str, Any]) -> Groups:
     for row in counts.get("strategies", ()):
         found["strategy"][row["strategy"]] = int(row["customers"])
     return found
+
+
+def held_groups_of(counts: Mapping[str, Any]) -> tuple[HeldGroup, ...]:
+    """The held customers of a run's `counts` (none in runs recorded before they were kept)."""
+    return tuple(HeldGroup(**row) for row in counts.get("held_groups", ()))
+
+
+def assigned_of(counts: Mapping[str, Any]) -> Groups:
+    """Customers per group as assigned after a run: `groups_of`, with the customers a hold
+    keeps counted in the group they stay in, not in the one the rules now give them."""
+    found = groups_of(counts)
+    for held in held_groups_of(counts):
+        groups = found[held.kind]
+        groups[held.waiting] = groups.get(held.waiting, 0) - held.customers
+        groups[held.kept] = groups.get(held.kept, 0) + held.customers
+    return {kind: {g: n for g, n in groups.items() if n} for kind, groups in found.items()}

@@ -71,7 +71,7 @@ def classify(
         fold(store)  # the engines' changes: this engine compares and writes `assignments`
         changed_from_result(store, query.key, holds(ruleset), run_id)
         watch.lap("compare")
-        changed, transitions, held = apply_changes(store, run_id, ruleset.hash, now)
+        applied = apply_changes(store, run_id, ruleset.hash, now)
         keep_from_result(store, ruleset, RESULT, query.key, run_id, today)
         watch.lap("write")
         report = RunReport(
@@ -81,12 +81,13 @@ def classify(
             now,
             watch.finished(now),
             sum(c.customers for c in cells),
-            changed,
-            transitions,
+            applied.changed,
+            applied.transitions,
             cells,
             overlaps,
             timings=watch.laps,
-            held=held,
+            held=applied.held,
+            held_groups=applied.held_groups,
         )
         report = close_run(store, report, after, watch)
     return report

@@ -34,7 +34,7 @@ import adbc_driver_manager
 import adbc_driver_sqlite
 import duckdb
 
-from guanxi.engine.classify.apply import TRANSITION, Changed, utc_text
+from guanxi.engine.classify.apply import TRANSITION, Applied, Changed, utc_text
 from guanxi.engine.classify.codes import Codes
 from guanxi.engine.classify.hold import ASSIGNED, PENDING, WAITING
 from guanxi.engine.classify.mirror import COLUMNS
@@ -157,7 +157,7 @@ def scratch_rows(scratch: Scratch, run_id: int) -> Changed:
 
 def insert_first(
     store: Store, scratch: Scratch, run_id: int, ruleset_hash: str, now: dt.datetime
-) -> tuple[int, int, int]:
+) -> Applied:
     """Every customer of a first night's scratch into the assignments, as apply_changes
     writes a new one (the pending columns their defaults), and its transition from NULL;
     (changed, transitions, held) as apply_changes counts them."""
@@ -175,4 +175,4 @@ def insert_first(
     )
     [row] = store.execute("SELECT changes() AS n")  # the rows the last INSERT wrote
     written = int(row["n"])
-    return written, written, 0
+    return Applied(written, written, 0)

@@ -32,6 +32,7 @@ import pyarrow
 from guanxi.engine.classify.apply import (
     CHANGED,
     IN_CHANGED,
+    Applied,
     apply_changes,
     create_changed,
     start_run,
@@ -448,7 +449,7 @@ def _write_back(
                 counts = _write_changes(
                     duck, store, ruleset, now, written.key, run_id, scratch, watch, beside, codes
                 )
-            changed, transitions, held = counts
+            changed, transitions, held, held_groups = counts
             [(cells, overlaps)] = counted
             if fold_if_large(store, sum(c.customers for c in cells)):
                 watch.lap("fold changes")
@@ -469,6 +470,7 @@ def _write_back(
                 watch.laps,
                 held,
                 written.problems,
+                held_groups=held_groups,
             )
             report = close_run(store, report, written.after, watch)
     watch.lap("commit store")
@@ -528,7 +530,7 @@ def _write_changes(
     watch: Stopwatch,
     beside: Callable[[], None],
     codes: Codes,
-) -> tuple[int, int, int]:
+) -> Applied:
     """The changes applied to the store, read from the scratch file or else found now and
     copied row by row into `_gx_changed`; `beside` runs on a thread of its own meanwhile."""
     if scratch:
