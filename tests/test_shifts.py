@@ -168,7 +168,7 @@ def test_a_rule_change_that_empties_a_tier(
     coming = {w.message.split(":")[0]: w for w in shift_warnings(change, changed, {})}
     assert set(coming) == {
         "the rules' answers empty tier 'valuable' (有价值客户)",
-        "the rules' answers shrink level 'proactive' (能动型)",
+        "the rules' answers empty level 'proactive' (能动型)",
     }
     warning = coming["the rules' answers empty tier 'valuable' (有价值客户)"]
     assert (warning.code, warning.line) == ("group-emptied", line)
@@ -182,11 +182,11 @@ def test_a_rule_change_that_empties_a_tier(
         " act before they move: their on_leave/on_fall steps are planned then"
     )
     report = classify(store, changed, AFTER)
-    # proactive is the level of valuable customers: nearly all of it left with them
+    # proactive is the level of valuable customers (levels.yaml): it empties with them
     found = {(w.code, w.message.split(" held")[0]): w for w in shift_warnings(report, changed, {})}
     assert set(found) == {
         ("group-emptied", "tier 'valuable' (有价值客户)"),
-        ("group-shrinks", "level 'proactive' (能动型)"),
+        ("group-emptied", "level 'proactive' (能动型)"),
     }
     warning = found["group-emptied", "tier 'valuable' (有价值客户)"]
     assert (warning.code, warning.severity, warning.line) == ("group-emptied", "warning", line)
@@ -352,11 +352,10 @@ def test_in_chinese(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "警告[group-emptied]: 层级 'valuable'（有价值客户）上次分类" in result.stderr
     assert "本次 2,000 位客户中一位也没有" in result.stderr
     assert "提示: 规则在第 2 次运行时已修改，防抖（hold:）让客户保留到本次" in result.stderr
-    shrunk = (
-        "警告[group-shrinks]: 关系水平 'proactive'（能动型）上次分类（2026-11-29 第 2 次运行）有"
+    emptied = (
+        "警告[group-emptied]: 关系水平 'proactive'（能动型）上次分类（2026-11-29 第 2 次运行）有"
     )
-    assert shrunk in result.stderr
-    assert "位（0.1%），98.9% 的客户已离开" in result.stderr
+    assert emptied in result.stderr
 
 
 def test_simulate_says_which_night(demo: Path, tmp_path: Path) -> None:
@@ -381,11 +380,7 @@ def test_simulate_says_which_night(demo: Path, tmp_path: Path) -> None:
         "--days", "2", "--json",
     )  # fmt: skip
     found = {(w["code"], w["night"][:10]) for w in json.loads(as_json.stdout)["rules"]["warnings"]}
-    assert found == {
-        (code, night)
-        for code in ("group-emptied", "group-shrinks")
-        for night in ("2026-11-29", "2026-11-30")
-    }
+    assert found == {("group-emptied", night) for night in ("2026-11-29", "2026-11-30")}
 
 
 def test_the_daemon_logs_the_warning(
@@ -413,6 +408,6 @@ def test_the_daemon_logs_the_warning(
     ]
     assert len(moved) == 4  # the tier, and the level of its customers, at either run
     assert "warning[group-emptied]: the rules' answers empty tier 'valuable'" in moved[1]
-    assert "warning[group-shrinks]: the rules' answers shrink level 'proactive'" in moved[0]
+    assert "warning[group-emptied]: the rules' answers empty level 'proactive'" in moved[0]
     assert "warning[group-emptied]: tier 'valuable' (有价值客户) held" in moved[3]
-    assert "warning[group-shrinks]: level 'proactive' (能动型) held" in moved[2]
+    assert "warning[group-emptied]: level 'proactive' (能动型) held" in moved[2]
