@@ -241,51 +241,25 @@ class _Warning:
         ).format(**self.numbers())
 
     def emptied(self) -> str:
-        s = self.shift
+        n = self.numbers()
         return _(
             "{group} held {before} of {before_total} customers ({share}) at the last"
             " classification ({run}); it holds none of the {total} now"
-        ).format(
-            group=self.group(),
-            before=f"{s.before:,}",
-            before_total=f"{s.before_total:,}",
-            share=_share(s.before, s.before_total),
-            run=self.last_run(),
-            total=f"{s.now_total:,}",
-        )
+        ).format(**n, share=n["before_share"])
 
     def shrinks(self) -> str:
-        s = self.shift
+        n = self.numbers()
         return _(
             "{group} held {before} of {before_total} customers ({share}) at the last"
             " classification ({run}); {now} of the {total} now ({now_share}): {lost} of them left"
-        ).format(
-            group=self.group(),
-            before=f"{s.before:,}",
-            before_total=f"{s.before_total:,}",
-            share=_share(s.before, s.before_total),
-            run=self.last_run(),
-            now=f"{s.now:,}",
-            total=f"{s.now_total:,}",
-            now_share=_share(s.now, s.now_total),
-            lost=_share(s.before - s.now, s.before),
-        )
+        ).format(**n, share=n["before_share"])
 
     def swallows(self) -> str:
-        s = self.shift
+        n = self.numbers()
         return _(
             "{group} now holds {now} of {total} customers ({share}); at the last"
             " classification ({run}) it held {before} of {before_total} ({before_share})"
-        ).format(
-            group=self.group(),
-            now=f"{s.now:,}",
-            total=f"{s.now_total:,}",
-            share=_share(s.now, s.now_total),
-            run=self.last_run(),
-            before=f"{s.before:,}",
-            before_total=f"{s.before_total:,}",
-            before_share=_share(s.before, s.before_total),
-        )
+        ).format(**n, share=n["now_share"])
 
     @property
     def emptying(self) -> bool:
@@ -377,4 +351,4 @@ class _Warning:
 
 
 def _share(count: int, total: int) -> str:
-    return f"{count / total:.1%}"
+    return f"{count / total:.1%}" if total else "0.0%"  # a group that held nobody lost nobody
