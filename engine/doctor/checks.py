@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from shutil import which
@@ -15,7 +16,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.project import remembered
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store import open_store, store_exists
-from guanxi.engine.store.base import shown_location
+from guanxi.engine.store.base import Store, shown_location
 
 Status = Literal["ok", "warn", "fail"]
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -131,3 +132,18 @@ def chromium_check() -> Check:
         detail = _("not found: only the report's PNG picture needs it (apt-get install chromium)")
         return Check("chromium", "warn", detail)
     return Check("chromium", "ok", found)
+
+
+def on_ready_store(location: str, read: Callable[[Store], list[Check]]) -> list[Check]:
+    """`read`'s checks of the store at `location`; none when it is not there, does not answer
+    or lacks migrations (the store's own checks say which)."""
+    try:
+        if not store_exists(location):
+            return []
+        store = open_store(location, migrate=False)
+    except StoreError:
+        return []
+    try:
+        return [] if store.pending_migrations() else read(store)
+    finally:
+        store.close()

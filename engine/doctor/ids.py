@@ -19,14 +19,12 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from guanxi.engine.doctor.checks import Check
-from guanxi.engine.errors import StoreError
+from guanxi.engine.doctor.checks import Check, on_ready_store
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.ingest.values import UNSEEN_IN_ID, printable
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
-from guanxi.engine.store import open_store, store_exists
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.dialect import column_names, json_texts, not_plain_ascii, quoted_name
 
@@ -102,18 +100,8 @@ BRANCHES = IdKind(
 
 
 def stored_id_checks(location: str, ruleset: RuleSet) -> list[Check]:
-    """The id checks of the store at `location`; none when it is not there, does not answer
-    or lacks migrations (the store's own checks say which)."""
-    try:
-        if not store_exists(location):
-            return []
-        store = open_store(location, migrate=False)
-    except StoreError:
-        return []
-    try:
-        return [] if store.pending_migrations() else id_checks(store, ruleset)
-    finally:
-        store.close()
+    """The id checks of the store at `location` (see `on_ready_store`)."""
+    return on_ready_store(location, lambda store: id_checks(store, ruleset))
 
 
 def id_checks(store: Store, ruleset: RuleSet) -> list[Check]:

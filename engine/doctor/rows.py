@@ -4,30 +4,21 @@ only snapshot files (`classify --input`) plans no follow-up for them (engine/cla
 from __future__ import annotations
 
 from guanxi.engine.classify.rowless import without_customer_row
-from guanxi.engine.doctor.checks import Check
-from guanxi.engine.errors import StoreError
+from guanxi.engine.doctor.checks import Check, on_ready_store
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.store import open_store, store_exists
+from guanxi.engine.store.base import Store
 
 CODE = "customer rows"  # named in checks.NAMES
 
 
 def stored_row_checks(location: str, ruleset: RuleSet) -> list[Check]:
-    """The check of the store at `location`; none when it is not there, does not answer or
-    lacks migrations (the store's own checks say which)."""
-    try:
-        if not store_exists(location):
-            return []
-        store = open_store(location, migrate=False)
-    except StoreError:
-        return []
-    try:
-        if store.pending_migrations():
-            return []
-        count = without_customer_row(store, ruleset.schema.key)
-    finally:
-        store.close()
+    """The check of the store at `location` (see `on_ready_store`)."""
+    return on_ready_store(location, lambda store: _row_check(store, ruleset.schema.key))
+
+
+def _row_check(store: Store, key: str) -> list[Check]:
+    count = without_customer_row(store, key)
     if count:
         detail = _(
             "{count} classified customer(s) have no customer row: no follow-up can be planned"
