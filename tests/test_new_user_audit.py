@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
-from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_customers
@@ -22,7 +21,7 @@ from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.ruleset.fix import fix_project
 from guanxi.engine.store import Store
-from tests.test_chinese_keyboard import line_of
+from tests.test_chinese_keyboard import edit, errors, line_of
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
@@ -37,18 +36,6 @@ def project(tmp_path: Path) -> Path:
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
     return copy
-
-
-def edit(project: Path, file: str, old: str, new: str) -> Path:
-    path = project / file
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
-
-
-def errors(project: Path) -> list[Diagnostic]:
-    return [d for d in validate_project(project).diagnostics if d.severity == "error"]
 
 
 # --- 1. full-width spaces in a list item and in the indentation --------------------------
