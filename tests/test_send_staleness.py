@@ -45,6 +45,17 @@ def move(store: Store, number: int, level: str) -> None:
     )
 
 
+def move_by_snapshot(store: Store, number: int, level: str) -> None:
+    """A snapshot night moved the customer to `level`: its change waits in
+    `assignment_changes`, over the row of `assignments`, until the changes are folded."""
+    store.execute(
+        "INSERT INTO assignment_changes (customer_id, tier, level, strategy, gold, run_id,"
+        " ruleset_hash, assigned_at) SELECT customer_id, tier, :level, strategy, gold, 2,"
+        " ruleset_hash, assigned_at FROM assignments WHERE customer_id = :c",
+        {"c": f"C{number:04d}", "level": level},
+    )
+
+
 def plan_news(store: Store, ruleset: RuleSet, customers: int) -> None:
     """Three proactive customers are planned December's product news (an SMS)."""
     for number in range(customers):
@@ -117,3 +128,20 @@ def test_a_customer_moved_up_keeps_a_step_of_every_level(store: Store, ruleset: 
         report = dispatch_once(store, ruleset, adapters, due)
     assert report.suppressed == {}
     assert len(recording.messages) == len(planned)
+
+
+def test_the_level_is_read_with_a_snapshot_night_s_changes_over_it(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A snapshot night's moves wait in `assignment_changes`: C0001, moved to basic there, is
+    not sent the news; C0000, whose `assignments` row still says basic but whose night moved
+    it back to proactive, is."""
+    plan_news(store, ruleset, 2)
+    move(store, 0, "basic")
+    move_by_snapshot(store, 0, "proactive")
+    move_by_snapshot(store, 1, "basic")
+    with RecordingAdapter(address_fields=address_fields(ruleset.policies)) as recording:
+        report = dispatch_once(store, ruleset, {"sms": recording}, NEWS_DAY)
+    assert [m.customer_id for m in recording.messages] == ["C0000"]
+    assert report.suppressed == {"level": 1}
+    assert outcome(store, 1)["policy"] == "level"

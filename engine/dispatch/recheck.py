@@ -59,12 +59,15 @@ from guanxi.engine.privacy.erasure import PREFIX as ERASED_PREFIX
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import EVERY_LEVEL, PREFERRED
 from guanxi.engine.ruleset.models import PoliciesFile
+from guanxi.engine.store.assignments import current_value
+from guanxi.engine.store.assignments import joined as assignment_joined
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts
 
 CUSTOMER_LOCKS = 1_735_917_569  # the first key of the advisory locks on customers' cap slots
 LOCK_SLOTS = 256  # customers share this many locks: a claim holds at most this many
 STALE = "level"  # the policy of a step the customer's current level has no more
+LEVEL = current_value("a", "n", "level")  # the customer's level now (see _stale_sql)
 
 
 class Refusal(NamedTuple):
@@ -242,9 +245,9 @@ def refusals(
     verdict, joined = _consent_verdict(policies, ruleset.schema.key)
     stale = _stale_sql(store.dialect) if policies is not None else "FALSE"
     found = store.execute(
-        f"SELECT f.id, f.step_id, a.level AS current_level, f.customer_id LIKE :erased AS erased,"
+        f"SELECT f.id, f.step_id, {LEVEL} AS current_level, f.customer_id LIKE :erased AS erased,"
         f" {verdict.policy} AS policy, {verdict.reason} AS reason, {stale} AS stale"
-        f" FROM followups f{joined} LEFT JOIN assignments a ON a.customer_id = f.customer_id"
+        f" FROM followups f{joined} {assignment_joined('a', 'n', 'f.customer_id')}"
         f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
         f" AND (f.customer_id LIKE :erased OR {verdict.status} IS NOT NULL OR {stale})",
         {
@@ -266,15 +269,16 @@ def _playbooks(ruleset: RuleSet) -> list[tuple[str, str]]:
 
 def _stale_sql(dialect: str) -> str:
     """SQL: is the follow-up `f` of a step (of `:playbooks`) that is neither in the playbook
-    of the customer's current level (`a.level`) nor in every level's? A step the rules no
+    of the customer's current level (`LEVEL`: the night's change over the assignment, as the
+    snapshot engines keep it) nor in every level's? A step the rules no
     longer have, or a customer with no level (never classified), is not decided here."""
     pairs = json_array_rows("playbooks", dialect)
     step, level = json_item(0, dialect), json_item(1, dialect)
     return (
-        f"(a.level IS NOT NULL AND EXISTS (SELECT 1 FROM {pairs} WHERE {step} = f.step_id)"
+        f"({LEVEL} IS NOT NULL AND EXISTS (SELECT 1 FROM {pairs} WHERE {step} = f.step_id)"
         " AND NOT EXISTS"
         f" (SELECT 1 FROM {pairs} WHERE {step} = f.step_id"
-        f" AND ({level} = '{EVERY_LEVEL}' OR {level} = a.level)))"
+        f" AND ({level} = '{EVERY_LEVEL}' OR {level} = {LEVEL})))"
     )
 
 
