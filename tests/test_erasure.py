@@ -89,7 +89,7 @@ def held(store: Store, ruleset: RuleSet, tmp_path: Path) -> Iterator[Store]:
         [
             invitation("C0001", "E1", NOW, payload={"product": "大额存单", "name": "张伟"}),
             invitation("C0002", "E2", NOW),
-            invitation("C0001", "T1", NOW, step_id="responsible_post_sale_call", **task),
+            invitation("C0001", "T1", NOW, step_id="retention_call", **task),
         ],
         "b1",
         NOW,
@@ -748,7 +748,7 @@ def held_with_lookalikes(store: Store, ruleset: RuleSet, tmp_path: Path, person:
     classify(store, ruleset, NOW)
     task = {"kind": "task", "channel": "rm_task", "template": "post_sale_check", "owner": "RM01"}
     plans = [invitation(c, f"E{i}", NOW) for i, c in enumerate([person, *others])]
-    plans += [invitation(c, f"T{i}", NOW, step_id="responsible_post_sale_call",
+    plans += [invitation(c, f"T{i}", NOW, step_id="retention_call",
                          **task | {"owner": f"RM{i}"})
               for i, c in enumerate([person, *others])]  # fmt: skip
     insert_followups(store, plans, "b1", NOW)

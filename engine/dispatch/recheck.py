@@ -7,7 +7,9 @@ the one place they are written) are decided again for `now`:
 
 1. consent and do-not-contact: the planner's checks (`consent_sql`) against the customer as
    the store holds them now, under the rule set now in force; a mandatory notice still goes
-   to a customer who asked not to be contacted, but not on a channel they withdrew;
+   to a customer who asked not to be contacted, but not on a channel they withdrew; and a
+   step of a level's playbook goes only to a customer still at that level (policy `level`:
+   a run that moved them since it was planned made it stale; `keep_when_left` steps stay);
 2. quiet hours: a message claimed inside them, mandatory or not, is deferred to their end
    plus its spread (the planner's `defer`, for `now` instead of the due time), or suppressed
    when it would expire first;
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
+from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy import (
     FOLLOWUP_FIELDS,
@@ -54,13 +57,17 @@ from guanxi.engine.plan.policy_verdicts import Batch, Survey, Verdict, open_scra
 from guanxi.engine.privacy.erasure import ERASURE_REASON
 from guanxi.engine.privacy.erasure import PREFIX as ERASED_PREFIX
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.ruleset.followups import PREFERRED
+from guanxi.engine.ruleset.followups import EVERY_LEVEL, PREFERRED
 from guanxi.engine.ruleset.models import PoliciesFile
+from guanxi.engine.store.assignments import current_value
+from guanxi.engine.store.assignments import joined as assignment_joined
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import json_texts
+from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts
 
 CUSTOMER_LOCKS = 1_735_917_569  # the first key of the advisory locks on customers' cap slots
 LOCK_SLOTS = 256  # customers share this many locks: a claim holds at most this many
+STALE = "level"  # the policy of a step the customer's current level has no more
+LEVEL = current_value("a", "n", "level")  # the customer's level now (see _stale_sql)
 
 
 class Refusal(NamedTuple):
@@ -236,19 +243,43 @@ def refusals(
     if not rows:
         return {}
     verdict, joined = _consent_verdict(policies, ruleset.schema.key)
+    stale = _stale_sql(store.dialect) if policies is not None else "FALSE"
     found = store.execute(
-        f"SELECT f.id, f.customer_id LIKE :erased AS erased, {verdict.policy} AS policy,"
-        f" {verdict.reason} AS reason FROM followups f{joined}"
+        f"SELECT f.id, f.step_id, {LEVEL} AS current_level, f.customer_id LIKE :erased AS erased,"
+        f" {verdict.policy} AS policy, {verdict.reason} AS reason, {stale} AS stale"
+        f" FROM followups f{joined} {assignment_joined('a', 'n', 'f.customer_id')}"
         f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
-        f" AND (f.customer_id LIKE :erased OR {verdict.status} IS NOT NULL)",
+        f" AND (f.customer_id LIKE :erased OR {verdict.status} IS NOT NULL OR {stale})",
         {
             "ids": json.dumps([row["id"] for row in rows]),
             "now": iso(now),
             "erased": ERASED_PREFIX + "%",
+            "playbooks": json.dumps(_playbooks(ruleset), ensure_ascii=False),
             **verdict.params,
         },
     )
-    return {row["id"]: _refusal(row) for row in found}
+    return {row["id"]: _refusal(row, ruleset) for row in found}
+
+
+def _playbooks(ruleset: RuleSet) -> list[tuple[str, str]]:
+    """(step, level of its playbook) for every step a move to another level makes stale:
+    all but those a move keeps (`keep_when_left`)."""
+    return [(s.id, s.level) for s in ruleset.steps if not s.step.keep_when_left]
+
+
+def _stale_sql(dialect: str) -> str:
+    """SQL: is the follow-up `f` of a step (of `:playbooks`) that is neither in the playbook
+    of the customer's current level (`LEVEL`: the night's change over the assignment, as the
+    snapshot engines keep it) nor in every level's? A step the rules no
+    longer have, or a customer with no level (never classified), is not decided here."""
+    pairs = json_array_rows("playbooks", dialect)
+    step, level = json_item(0, dialect), json_item(1, dialect)
+    return (
+        f"({LEVEL} IS NOT NULL AND EXISTS (SELECT 1 FROM {pairs} WHERE {step} = f.step_id)"
+        " AND NOT EXISTS"
+        f" (SELECT 1 FROM {pairs} WHERE {step} = f.step_id"
+        f" AND ({level} = '{EVERY_LEVEL}' OR {level} = {LEVEL})))"
+    )
 
 
 def _consent_verdict(policies: PoliciesFile | None, key: str) -> tuple[ConsentSql, str]:
@@ -264,7 +295,20 @@ def _consent_verdict(policies: PoliciesFile | None, key: str) -> tuple[ConsentSq
     return consent_sql(policies, "c", followup), joined
 
 
-def _refusal(row: Row) -> Refusal:
+def _refusal(row: Row, ruleset: RuleSet) -> Refusal:
     if row["erased"]:
         return Refusal("erasure", ERASURE_REASON)
+    if row["policy"] is None:
+        return _stale(ruleset, row["step_id"], row["current_level"])
     return Refusal(row["policy"], row["reason"])
+
+
+def _stale(ruleset: RuleSet, step_id: str, level: str) -> Refusal:
+    """Why a step of another level's playbook no longer goes to the customer."""
+    levels = ruleset.levels
+    playbook = next(s.level for s in ruleset.steps if s.id == step_id)
+    reason = _(
+        "the customer is now at level {level}, whose playbook has no step {step}"
+        " (a {playbook} step)"
+    ).format(level=levels.shown(level), step=step_id, playbook=levels.shown(playbook))
+    return Refusal(STALE, reason)

@@ -24,7 +24,8 @@ the customer back in; unless the step says `keep_when_left: true`. One UPDATE pe
 state over the run's transitions. The dispatcher does not check again at send time: an
 assignment changes only in a run, and the run cancels in its own transaction, so no pending
 follow-up outlives the state it was planned for. (One already claimed when the run commits
-is being sent; as with `cancel_on:`, it is not taken back.)
+is being sent; as with `cancel_on:`, it is not taken back.) A step of a level's playbook, of
+any trigger, is checked at send time against the customer's current level (dispatch/recheck).
 
 A store's first classification is a baseline, not a wave of transitions: every customer
 enters a first tier and level, but they were customers long before, so a partner of years is
@@ -376,9 +377,8 @@ def _cancel(
 def _shown(ruleset: RuleSet, state: State) -> str:
     """The state as the reason names it: 'partner (伙伴型)'."""
     ladders = {"tier": ruleset.tiers, "level": ruleset.levels, "strategy": ruleset.strategies}
-    if state.column == GOLD:
-        label = ruleset.gold.label if ruleset.gold else None
-    else:
+    if state.column != GOLD:
         ladder = ladders[state.column]
-        label = ladder.label_of(state.name) if ladder else None
+        return ladder.shown(state.name) if ladder else state.name
+    label = ruleset.gold.label if ruleset.gold else None
     return f"{state.name} ({label})" if label else state.name

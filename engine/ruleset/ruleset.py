@@ -103,6 +103,11 @@ class Ladder:
     def label_of(self, name: str) -> str | None:
         return next((r.label for r in self.rules if r.name == name), None)
 
+    def shown(self, name: str) -> str:
+        """The name as a reason shows it: 'partner (伙伴型)'."""
+        label = self.label_of(name)
+        return f"{name} ({label})" if label else name
+
 
 @dataclass(frozen=True, order=True)
 class Ranking:
