@@ -205,9 +205,10 @@ def baseline_note(moves: TransitionReport) -> str:
     return _(
         "first classification of this store: a baseline, not a wave of transitions; "
         "{count} on_enter follow-ups not planned ({steps}).\n"
-        "首次分类只建立基线：客户原本就在这些层级，不算新进入，不安排 on_enter 跟进"
-        "（写了 initial: true 的步骤除外）。From the next run on, customers who move or are new"
-        " get their steps, if the store holds their customer row (guanxi load customers)."
+        "Customers were already in these tiers and levels, so none of them entered one:"
+        " on_enter steps are not planned (except those with initial: true). From the next"
+        " run on, customers who move or are new get their steps, if the store holds their"
+        " customer row (guanxi load customers)."
     ).format(count=moves.not_planned, steps=steps or _("none"))
 
 
@@ -217,7 +218,6 @@ def rowless_warning(count: int, snapshot: Path | None) -> str:
     return _(
         "{count} classified customers have no customer row in the store: their follow-ups"
         " cannot be planned or sent (no name, phone or consent), now or on later runs.\n"
-        "{count} 个已分类的客户在数据库中没有客户资料，无法安排或发送跟进。"
         "Fix: load them with 'guanxi load customers {file}' (a snapshot file loads as it is);"
         " from the next run on, their moves get their follow-ups."
     ).format(count=f"{count:,}", file=snapshot if snapshot and snapshot.is_file() else "FILE")

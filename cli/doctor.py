@@ -9,9 +9,12 @@ import click
 from guanxi.cli.common import chosen, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json
+from guanxi.engine.diagnostics import display_width
 from guanxi.engine.doctor import Check, run_checks
+from guanxi.engine.i18n import N_, _
 
 COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
+MARKS = {"ok": N_("ok"), "warn": N_("warn"), "fail": N_("fail")}  # --json keeps the English
 
 
 @click.command("doctor")
@@ -44,6 +47,8 @@ def doctor_command(rules: Path | None, store: str | None, timeout: float, as_jso
 
 
 def _print(check: Check) -> None:
-    mark = click.style(f"{check.status:<4}", fg=COLOURS[check.status])
+    word = _(MARKS[check.status])
+    padding = " " * (4 - display_width(word))  # the details line up: '正常' is 4 columns wide
+    mark = click.style(word + padding, fg=COLOURS[check.status])
     click.echo(f"{mark}  {check.name}: ", nl=False)
     echo(check.detail)

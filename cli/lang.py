@@ -24,6 +24,7 @@ import click
 
 from guanxi.engine.i18n import (
     LANGUAGES,
+    N_,
     Language,
     _,
     current_language,
@@ -33,6 +34,8 @@ from guanxi.engine.i18n import (
     ngettext,
 )
 
+# Click words it translates by value (`_(extra["required"])`), so extraction cannot see them
+CLICK_WORDS = (N_("required"),)
 LANG_HELP = "Language of messages: zh (中文) or en (default: GUANXI_LANG, else the locale)."
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import click
 from click.utils import make_default_short_help
 
+from guanxi.engine.i18n import _
+
 
 @dataclass(frozen=True)
 class Lazy:
@@ -49,7 +51,7 @@ class LazyGroup(click.Group):
             else:
                 rows.append((name, make_default_short_help(self.lazy_help(name), limit)))
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section(_("Commands")):  # click's own word
                 formatter.write_dl(rows)
 
     def lazy_help(self, name: str) -> str:

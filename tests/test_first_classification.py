@@ -235,7 +235,7 @@ def test_classify_says_how_many_on_enter_follow_ups_the_baseline_did_not_plan(
         store.close()
     assert "follow-ups planned from the transitions: 0" in shown
     assert "first classification of this store: a baseline" in shown
-    assert "首次分类只建立基线" in shown
+    assert "Customers were already in these tiers and levels, so none of them entered one" in shown
     assert f"{count} on_enter follow-ups not planned ({WELCOME} {count})" in shown
     moves = json.loads(guanxi_classify(db, "--json"))["followups_from_transitions"]
     assert (moves["baseline"], moves["held_back"]) == (False, {})

@@ -48,7 +48,7 @@ def test_a_snapshot_night_into_a_store_without_customers_says_to_load_them(
         f"{CUSTOMERS} classified customers have no customer row in the store: their follow-ups"
         " cannot be planned or sent (no name, phone or consent)"
     ) in shown
-    assert f"{CUSTOMERS} 个已分类的客户在数据库中没有客户资料" in shown
+    assert "Fix: load them with" in shown
     assert f"guanxi load customers {snapshot}" in shown
     assert "if the store holds their customer row (guanxi load customers)" in shown
     assert json.loads(night(db, snapshot, "--json"))["customers_without_row"] == CUSTOMERS

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, utf8_beyond_ascii
 from guanxi.engine.errors import DataError
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHARS: not parsed
     LINE_CHARS,
     pieces,
@@ -48,6 +48,19 @@ HINTED = 20  # unknown columns given a "did you mean" hint, in a file or a batch
 BREAKS = ("\n", "\r")
 GB18030_BOM = "\ufeff".encode(GB18030)
 ENCODING_READ = {UTF8: "utf-8-sig", GB18030: GB18030}  # a byte-order mark dropped
+JSON_PROBLEMS = (  # the json module's messages (without " at"), so that they are translated
+    N_("Expecting value"),
+    N_("Expecting property name enclosed in double quotes"),
+    N_("Expecting ':' delimiter"),
+    N_("Expecting ',' delimiter"),
+    N_("Unterminated string starting"),
+    N_("Invalid control character"),
+    N_("Invalid \\escape"),
+    N_("Invalid \\uXXXX escape"),
+    N_("Extra data"),
+    N_("Illegal trailing comma before end of object"),
+    N_("Illegal trailing comma before end of array"),
+)
 
 
 class Unreadable(NamedTuple):
@@ -257,7 +270,7 @@ def _json_record(line: str) -> Record:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         reason = _("not valid JSON: {error} at column {column}").format(
-            error=error.msg.removesuffix(" at"), column=error.colno
+            error=_(error.msg.removesuffix(" at")), column=error.colno
         )
         return Unreadable(reason, line)
     except RecursionError:

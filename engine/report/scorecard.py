@@ -39,7 +39,8 @@ class Scorecard:
 
     def _columns(self, first: Column) -> tuple[Column, ...]:
         means = (
-            Column(f"mean_{m}", f"{self.labels.field(m)} mean", self._kind(m)) for m in self.metrics
+            Column(f"mean_{m}", _("{field} mean").format(field=self.labels.field(m)), self._kind(m))
+            for m in self.metrics
         )
         tail = (Column("contribution_share", _("contribution share"), "share"),)
         counts = (

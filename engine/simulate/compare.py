@@ -37,11 +37,15 @@ NOTHING_CHANGES = N_("nothing changes: the same customers get the same follow-up
 _RULES_GOLD = N_("gold under the rules: {reason}")
 _BASELINE_GOLD = N_("gold under the baseline: {reason}")
 Deliveries = dict[str, list[tuple[dt.date, str]]]  # customer -> (day, key), sorted
-AGAINST = (  # a count under the rules against the baseline
-    Column("rules", _("rules"), "count"),
-    Column("baseline", _("baseline"), "count"),
-    Column("delta", _("delta"), "count"),
-)
+
+
+def against() -> tuple[Column, ...]:
+    """A count under the rules against the baseline, headed in the current language."""
+    return (
+        Column("rules", _("rules"), "count"),
+        Column("baseline", _("baseline"), "count"),
+        Column("delta", _("delta"), "count"),
+    )
 
 
 @dataclass(frozen=True)
@@ -338,7 +342,7 @@ class DifferenceSection:
 
     def channels(self) -> Table:
         ours, theirs = _totals(self.comparison.rules), _totals(self.comparison.baseline)
-        columns = (Column("channel", _("channel")), Column("kind", _("kind")), *AGAINST)
+        columns = (Column("channel", _("channel")), Column("kind", _("kind")), *against())
         rows = tuple(
             (channel, kind, ours[channel, kind], theirs[channel, kind],
              ours[channel, kind] - theirs[channel, kind])
@@ -352,7 +356,7 @@ class DifferenceSection:
             Column("day", _("day")),
             Column("channel", _("channel")),
             Column("kind", _("kind")),
-            *AGAINST,
+            *against(),
         )
         rows = tuple(
             (day.isoformat(), channel, kind, ours[key], theirs[key], ours[key] - theirs[key])
