@@ -48,7 +48,19 @@ ID_CHARS = st.characters(categories=["Lu", "Ll", "Lo", "Nd"]) | st.sampled_from(
     [*"-._ＡＺａｚ０９－．＿", "Ж", "é", "𠀀", "ß", "ǅ"]
 )
 ids = st.text(ID_CHARS, min_size=1, max_size=64) | st.sampled_from(
-    ["Ж-客户.001", "ＸＹＺ－０１．ａ", "Л" * 64, "-", ".", "0", "007", "1e5", "a.b.c-d_e"]
+    [
+        "Ж-客户.001",
+        "ＸＹＺ－０１．ａ",
+        "Л" * 64,
+        "-",
+        ".",
+        "0",
+        "007",
+        "1e5",
+        "a.b.c-d_e",
+        "A",
+        "AA",
+    ]
 )
 names = st.text(
     st.characters(categories=["L", "M", "N", "So", "Zs"]), min_size=1, max_size=60
@@ -271,15 +283,27 @@ def other_stages(store: str, rules: Path, scratch: Path, keys: set[str]) -> None
 
 
 def erase_each(store: str, rules: Path, keys: set[str], found: dict[str, Any]) -> None:
-    """Erasing the odd customers one by one leaves the others as they were."""
+    """Erasing the odd customers one by one leaves the others as they were: their rows (the
+    ordinary customers' say nothing of the odd ones), their tiers, levels and strategies."""
     at = ("--store", store, "--rules", rules, "--now", NOW.isoformat())
+    ordinary_before = ordinary_rows(store, keys)
     for key in sorted(keys):
         guanxi("customer", "erase", *at, "--yes", "--json", "--", key)
+    assert ordinary_rows(store, keys) == ordinary_before
     after = read(store)
     assert after["customers"] == found["customers"] - keys
     assert {k: v for k, v in after["assigned"].items() if k not in keys} == {
         k: v for k, v in found["assigned"].items() if k not in keys
     }
+
+
+def ordinary_rows(store: str, odd: set[str]) -> list[dict[str, Any]]:
+    opened = open_store(store)
+    try:
+        rows = opened.execute("SELECT * FROM customers ORDER BY customer_id")
+    finally:
+        opened.close()
+    return [r for r in rows if r["customer_id"] not in odd]
 
 
 def write_jsonl(file: Path, rows: list[dict[str, Any]]) -> None:
