@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 import jinja2
 
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.templating import EventFields, compile_template, render, template_fields
 
@@ -222,9 +223,13 @@ class Adapter(ABC):
         return context
 
     def _recipient(self, channel: str, customer: Mapping[str, Any]) -> str | None:
+        """The channel's address field, read as ids are: a phone or e-mail address typed in
+        full width (`１３８…`, `＠`) is its ASCII twin, which gateways and mail servers take."""
         field_name = self.address_fields.get(channel)
         value = customer.get(field_name) if field_name else None
-        return str(value) if value not in (None, "") else None
+        if value is None:
+            return None
+        return same_id(str(value)) or None
 
 
 def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float | None:

@@ -41,7 +41,7 @@ class GuanxiGroup(LocalizedGroup, LazyGroup):
         except click.ClickException as error:  # its message may quote data: shown, not obeyed
             from guanxi.cli.output import printable  # here: rich is slow to import
 
-            error.message = printable(error.message)
+            error.message = printable(error.message) + _dash_hint(error)
             raise
         except KeyboardInterrupt:
             click.echo(interrupted_message(), err=True)
@@ -54,6 +54,21 @@ class GuanxiGroup(LocalizedGroup, LazyGroup):
             if unavailable is None:
                 raise
             raise click.ClickException(store_unavailable_message(unavailable)) from None
+
+
+def _dash_hint(error: click.ClickException) -> str:
+    """How to give a value that begins with a dash (the customer id `-A01`), which click reads
+    as an unknown option, to a command that takes one."""
+    if not isinstance(error, click.NoSuchOption) or error.option_name.startswith("--"):
+        return ""
+    context = error.ctx
+    if context is None or not any(isinstance(p, click.Argument) for p in context.command.params):
+        return ""
+    hint = _(
+        "A value that begins with a dash (such as the id -A01) goes after --:"
+        " {command} [OPTIONS] -- -A01"
+    )
+    return " " + hint.format(command=context.command_path)
 
 
 def disk_full(error: BaseException) -> BaseException | None:

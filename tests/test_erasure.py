@@ -844,3 +844,33 @@ def test_files_keep_other_customers_ids_that_hold_the_persons(tmp_path: Path) ->
     scrubbed_rows = [{**rows[0], "text": "推荐人 erased:x"}]
     lines = [json.loads(line) for line in sent.read_text("utf-8").splitlines()]
     assert lines == pq.read_table(archive).to_pylist() == [*scrubbed_rows, rows[1]]
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize(
+    ("person", "other"),
+    [("0", {"branch": "0", "rm_id": "0", "group_id": "0"}), ("A", {"credit_rating": "A"}),
+     ("personal", {"kind": "personal"})],
+)  # fmt: skip
+def test_erasing_a_customer_leaves_the_codes_of_others_that_spell_their_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path, person: str, other: dict[str, str]
+) -> None:
+    """`guanxi load` takes the customer `0`: erasing them leaves another customer's branch,
+    manager and group `0`, and the manager `0` of that customer's follow-up, as they were
+    (each an id of another kind); the customer `A` is not the credit rating `A`, nor a value
+    of `values:` anything else."""
+    rows = [{"customer_id": person, "name": "张三"}, {"customer_id": "C2", "name": "李四", **other}]
+    (tmp_path / "customers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    load_customers(store, ruleset, tmp_path / "customers.jsonl", NOW)
+    insert_followups(store, [invitation("C2", "E1", NOW, owner=person)], "b1", NOW)
+    before = every_row(store)
+
+    found = export_request(store, fields_of(ruleset), person, NOW)["tables"]
+    erase_request(store, fields_of(ruleset), person, NOW, [])
+
+    assert "followups" not in found and [c["customer_id"] for c in found["customers"]] == [person]
+    after = every_row(store)
+    assert [c for c in after["customers"]] == [
+        c for c in before["customers"] if c["customer_id"] == "C2"
+    ]
+    assert after["followups"] == before["followups"]

@@ -270,6 +270,26 @@ def test_webhook_sends_to_one_number_or_address(ruleset: RuleSet, recipient: str
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [("１３８００１３８０００", "13800138000"),
+     ("＋８６　１３８－００１３－８０００", "+86 138-0013-8000"),
+     ("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "zhang@example.com"),
+     (" 13800138000\u3000", "13800138000")],
+)  # fmt: skip
+def test_an_address_typed_in_full_width_is_sent_to_its_ascii_twin(
+    ruleset: RuleSet, typed: str, sent: str
+) -> None:
+    """`guanxi load` keeps a phone typed on a Chinese keyboard in full-width mode as typed;
+    an SMS gateway or a mail server knows no `１３８…` or `＠`."""
+    message = message_to(ruleset, typed)
+    assert message.recipient == sent
+    seen: list[str] = []
+    with sms_webhook(seen) as adapter:
+        assert adapter.send(message).detail == "200"
+    assert len(seen) == 1
+
+
 @pytest.mark.every_store
 def test_two_numbers_in_the_phone_field_are_dead_at_once_with_the_reason(
     store: Store, ruleset: RuleSet

@@ -68,6 +68,9 @@ CLEARED: Mapping[str, Mapping[str, Any]] = {
 GROUPED: Mapping[str, tuple[str, ...]] = {"quarantine": ("kind", "source", "row_number", "at")}
 # Handled on their own: the audit log (only its subject may change) and the receipts.
 OWN = frozenset({"audit_log", "erasures"})
+# Columns holding an id of another kind, never a mention of a person: the manager of a
+# follow-up or task (the customer `0` is not the manager `0`).
+CODES = frozenset({"owner"})
 MIN_MENTION = 4  # shorter values (a two-character name) are erased only in the person's rows
 FOLLOWUPS_INLINE = 50_000  # follow-up ids written into one statement
 
@@ -80,6 +83,7 @@ class Fields:
     key: str
     names: tuple[str, ...] = ()
     identifying: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()  # a code, not text: another kind of id, one of `values:`
 
 
 def fields_of(ruleset: RuleSet) -> Fields:
@@ -97,7 +101,11 @@ def fields_of(ruleset: RuleSet) -> Fields:
         for n in schema.fields
         if n != schema.key and n not in names and (n in kinds or n in addresses)
     )
-    return Fields(schema.key, names, identifying)
+    codes = (
+        *(n for n in schema.ids if n != schema.key),  # the manager's, branch's, group's id
+        *(n for n, field in schema.fields.items() if field.values),
+    )
+    return Fields(schema.key, names, identifying, codes)
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class Person:
     names: tuple[str, ...] = ()
     identifying: tuple[str, ...] = ()
     others: tuple[str, ...] = ()  # other customers' ids holding this one as a word: C0001-2
+    codes: tuple[str, ...] = ()  # the customer fields that never mention them (Fields.codes)
 
     def mentions(self, everything: bool) -> tuple[str, ...]:
         """The values searched for anywhere in text, in any letter case: the identifying
@@ -227,7 +236,9 @@ def find_person(store: Store, fields: Fields, customer_id: str) -> Person:
     def values(names: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(str(held[n]).strip() for n in names if held.get(n) not in (None, ""))
 
-    return Person(customer_id, values(fields.names), values(fields.identifying), others)
+    return Person(
+        customer_id, values(fields.names), values(fields.identifying), others, fields.codes
+    )
 
 
 def _ids_holding(store: Store, key: str, customer_id: str) -> tuple[str, ...]:
@@ -375,7 +386,7 @@ def _as_mentioned(store: Store, fields: Fields, table: Table, row: Row, person: 
     known = {name: mask_name(name) for other in others for name in other.names}
     known |= {value: _masked_value(value) for other in others for value in other.identifying}
     shown = {c: row[c] for c in table.primary_key if c not in customers}
-    for column in _free_text(table, fields.key):
+    for column in _free_text(table, person, fields.key):
         value = row[column]
         if isinstance(value, str) and found(value, mentions):
             shown[column] = _others_masked(value, mentions, known)
@@ -409,15 +420,17 @@ def _masked(text: str, known: Mapping[str, str]) -> str:
 def _mentions(table: Table, row: Row, person: Person, key: str) -> bool:
     """Whether a row truly mentions the person (the SQL found a superset)."""
     mentions = person.replacements("", everything=False)
-    texts = _free_text(table, key)
+    texts = _free_text(table, person, key)
     return any(isinstance(row[c], str) and found(row[c], mentions) for c in texts)
 
 
-def _free_text(table: Table, key: str) -> tuple[str, ...]:
+def _free_text(table: Table, person: Person, key: str) -> tuple[str, ...]:
     """The text columns that may mention a person: not those naming the row's customer (another
-    customer's id that holds the person's, `C0001-2`, is theirs, never a mention)."""
-    customers = table.customer_columns(key)
-    return tuple(c for c in table.text if c not in customers)
+    customer's id that holds the person's, `C0001-2`, is theirs, never a mention), nor those
+    holding a code (the branch `0` of another customer is not the customer `0`)."""
+    codes = person.codes if table.name == "customers" else ()
+    apart = {*table.customer_columns(key), *CODES, *codes}
+    return tuple(c for c in table.text if c not in apart)
 
 
 # --- erasure ----------------------------------------------------------------------------
@@ -467,7 +480,7 @@ def _changes(scope: Scope, table: Table, row: Row, alias: str, linked: bool) -> 
     everything = linked or (not scope.has_link(table) and _mentions(table, row, person, scope.key))
     mentions = person.replacements(alias, everything, own=linked)
     changed: Row = {}
-    for column in _free_text(table, scope.key):
+    for column in _free_text(table, person, scope.key):
         value = row[column]
         if isinstance(value, str) and (new := scrubbed(value, mentions)) != value:
             changed[column] = new
