@@ -25,8 +25,10 @@ not. Render with `render(compile_template(text), variables)`.
 from __future__ import annotations
 
 import contextvars
+import decimal
 import functools
 import inspect
+import math
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -307,9 +309,21 @@ def _printable(value: Any) -> str:
     customer's name) could otherwise turn around the amount or link written after it. Only
     what is written from values loses them, never the template's own text."""
     _limit(N_("the value written"), _text_size(value))
-    if type(value) is float and value == 0:  # -0.0 (stored before load read it as 0.0)
-        value = 0.0
+    if type(value) is float:
+        return _decimal(value)
     return BIDI.sub("", str(value))
+
+
+def _decimal(number: float) -> str:
+    """A number as a customer reads it: 1200000.0 as 1200000, 1e-05 as 0.00001, never in
+    exponent form; -0.0 (stored before load read it as 0.0) as 0; inf and nan as Python has
+    them (load refuses them)."""
+    if number == 0:
+        return "0"
+    if not math.isfinite(number):
+        return str(number)
+    text = format(decimal.Decimal(repr(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class _Written(list[str]):

@@ -41,4 +41,25 @@ def test_a_template_writes_negative_zero_as_zero() -> None:
     profile = {"customer_id": "C1", "name": "张三", "balance": -0.0, "phone": "13800000000"}
     body = Text("{{ name }}的余额{{ balance }}元，{{ balance|round(2) }}元")
     rendered = load_adapter("console").render(ROW, profile, {"t": body}).body
-    assert rendered == "张三的余额0.0元，0.0元"
+    assert rendered == "张三的余额0元，0元"
+
+
+@pytest.mark.parametrize(
+    ("balance", "written"),
+    [
+        (1200000.0, "1200000"),
+        (9.99e15, "9990000000000000"),
+        (1234.5, "1234.5"),
+        (1e-05, "0.00001"),
+        (-3.0, "-3"),
+        (1200000, "1200000"),
+    ],
+)
+def test_a_template_writes_a_number_as_a_customer_reads_it(balance: float, written: str) -> None:
+    """A whole amount stored as a real number has no ".0", and none is in exponent form."""
+    from guanxi.adapters.registry import load_adapter
+
+    profile = {"customer_id": "C1", "name": "张三", "balance": balance, "phone": "13800000000"}
+    body = Text("余额{{ balance }}元")
+    rendered = load_adapter("console").render(ROW, profile, {"t": body}).body
+    assert rendered == f"余额{written}元"
