@@ -319,12 +319,9 @@ class Daemon:
         if not settings.windows() or not self.lead():
             return False
         archive = self.folder / settings.archive_folder if settings.archive == "parquet" else None
-        outbox = adapter_files(self.running.ruleset, self.folder) + [
-            self.folder / str(options["path"]) for options in self.overrides.values()
-            if "path" in options
-        ]  # fmt: skip
+        outbox = adapter_files(self.running.ruleset, self.folder) + self.running.adapters.files()
         reports, left = retention.apply(
-            self.store, settings, self.clock.now(), archive, 1, files=outbox
+            self.store, settings, self.clock.now(), archive, 1, files=list(dict.fromkeys(outbox))
         )
         removed = {r.kind: r.removed for r in reports if r.removed}
         if removed:
