@@ -7,6 +7,10 @@ under an exclusive lock on the file. Erasure and retention rewrite the file whol
 one that replaces it (`rewrite_lines`), holding the old file's lock meanwhile: a writer that
 then gets the lock finds the name pointing to another file and opens that one, so no line is
 lost and none lands in the file replaced.
+
+A line goes to the file whole or not at all: a write that fails (the disk full, the folder
+gone) cuts the file back to where the line began and raises RetryableError; nothing of it
+stays buffered to reach the file later, beside the retry's copy.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from io import FileIO
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
 
@@ -41,7 +46,8 @@ class OutboxAdapter(Adapter):
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._keys = _keys_in(self.path)
-        self._file: BinaryIO = self.path.open("ab")
+        self._file: FileIO = self.path.open("ab", buffering=0)
+        self._closed = False
 
     def send(self, message: Message) -> Receipt:
         line = json.dumps(message.as_json(), ensure_ascii=False, default=str) + "\n"
@@ -54,30 +60,43 @@ class OutboxAdapter(Adapter):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._file.close()
 
     def _write(self, data: bytes) -> None:
-        if self._file.closed:
+        if self._closed:
             raise PermanentError(f"outbox {self.path} is closed")
         try:
             with self._current():
-                self._file.write(data)
-                self._file.flush()
-                if self.fsync:
-                    os.fsync(self._file.fileno())
+                self._append(data)
         except OSError as error:
             raise RetryableError(f"outbox {self.path}: {error}") from error
+
+    def _append(self, data: bytes) -> None:
+        """Write `data` at the end, whole; on an error, cut back what was written of it."""
+        end = os.fstat(self._file.fileno()).st_size
+        try:
+            left = memoryview(data)
+            while left:
+                left = left[self._file.write(left) :]
+            if self.fsync:
+                os.fsync(self._file.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):  # a device (/dev/full) has no length
+                os.ftruncate(self._file.fileno(), end)
+            raise
 
     @contextlib.contextmanager
     def _current(self) -> Iterator[None]:
         """The lock on the file now at `path`, reopened when a rewrite replaced it."""
         while True:
-            with locked(self._file):
-                if _same_file(self._file, self.path):
-                    yield
-                    return
-            self._file.close()
-            self._file = self.path.open("ab")
+            if not self._file.closed:
+                with locked(self._file):
+                    if _same_file(self._file, self.path):
+                        yield
+                        return
+                self._file.close()
+            self._file = self.path.open("ab", buffering=0)  # its folder gone: OSError
 
 
 def _same_file(file: IO[Any], path: Path) -> bool:

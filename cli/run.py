@@ -20,17 +20,19 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import print_json
-from guanxi.engine.clock import FixedClock, ShiftedClock, SystemClock
+from guanxi.engine.clock import Clock, FixedClock, ShiftedClock, SystemClock
 from guanxi.engine.daemon import TickReport, heartbeat, tick
-from guanxi.engine.daemon.daemon import Daemon, dispatch_settings
+from guanxi.engine.daemon.daemon import Daemon, dispatch_settings, worker_name
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
 from guanxi.engine.daemon.shadow import Shadow, shadow_rules
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
+from guanxi.engine.releases.ledger import Release
 from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from guanxi.engine.timing import parse_interval
 
 RELEASE_CACHE = ".guanxi-releases"  # beside the store: the live release's files, by hash
 
@@ -103,35 +105,60 @@ def run_command(
             _("--every is for --once (the daemon ticks as guanxi.yaml's daemon.tick_every says)")
         )
     ruleset, store = project(rules, store)
-    folder = Path(ruleset.root)
     overrides = {"outbox": {"path": str(outbox_path)}} if outbox_path else {}
     opened = opened_store(ruleset, store)
     try:
-        release, cache = None, None
-        if ruleset.settings.rules.mode == "releases":
-            cache = files_folder(opened) / RELEASE_CACHE
-            release, ruleset = live_ruleset(opened, cache)
         if once:
             _once(opened, ruleset, given_now(now_text, ruleset), every, overrides, as_json)
         else:
             setup_logging(json_lines=log_format == "json", level=log_level)
             clock = ShiftedClock(given_now(now_text, ruleset)) if now_text else SystemClock()
-            daemon = Daemon(
-                folder,
-                ruleset,
-                opened,
-                clock,
-                folder=files_folder(opened),
-                overrides=overrides,
-                port=port,
-                release=release,
-                cache=cache,
-            )
-            daemon.run()
+            _started(opened, ruleset, clock, overrides, port).run()
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
+
+
+def _started(
+    store: Store,
+    ruleset: RuleSet,
+    clock: Clock,
+    overrides: dict[str, dict[str, str]],
+    port: int | None,
+) -> Daemon:
+    """The daemon, ready to run; one that cannot start (no live release that loads, an
+    adapter or the store that cannot start) is recorded failing for `guanxi health`."""
+    stage = "release"
+    try:
+        release, live_rules, cache = _live(store, ruleset)
+        stage = "start"
+        return Daemon(
+            Path(ruleset.root),
+            live_rules,
+            store,
+            clock,
+            folder=files_folder(store),
+            overrides=overrides,
+            port=port,
+            release=release,
+            cache=cache,
+        )
+    except Exception as error:
+        every = parse_interval(ruleset.settings.daemon.tick_every).total_seconds()
+        with contextlib.suppress(Exception):  # the store may be what failed
+            heartbeat.record_failed_start(store, worker_name(), clock.now(), stage, error, every)
+        raise
+
+
+def _live(store: Store, ruleset: RuleSet) -> tuple[Release | None, RuleSet, Path | None]:
+    """With `rules: {mode: releases}`: the live release, its rules and the folder its files
+    are written to; else the project's rules as they are."""
+    if ruleset.settings.rules.mode != "releases":
+        return None, ruleset, None
+    cache = files_folder(store) / RELEASE_CACHE
+    release, live_rules = live_ruleset(store, cache)
+    return release, live_rules, cache
 
 
 def _once(
@@ -142,8 +169,11 @@ def _once(
     overrides: dict[str, dict[str, str]],
     as_json: bool,
 ) -> None:
-    report = TickReport(stage="start")  # a store or an adapter that cannot start fails it too
+    # no live release that loads, a store or an adapter that cannot start: a failing tick too
+    report = TickReport(stage="release")
     try:
+        _release, ruleset, _cache = _live(store, ruleset)
+        report.stage = "start"
         store.prepare(ruleset.schema)
         adapters = build_adapters(ruleset, store, files_folder(store), overrides, FixedClock(now))
     except Exception as error:
@@ -160,7 +190,13 @@ def _once(
         _record_failure(store, now, report.stage, error, every)
         raise
     else:
-        heartbeat.record_once(store, now, report.stage, None, every)
+        trouble = report.trouble()
+        if trouble is None and not report.tried_to_send():
+            trouble = heartbeat.once_dispatch_failure(store)
+        if trouble is None:
+            heartbeat.record_once(store, now, report.stage, None, every)
+        else:
+            _record_failure(store, now, trouble.stage, trouble.reason, every)
     finally:
         adapters.close()
     targets = sorted({_target(a) for a in adapters.values()})
@@ -173,7 +209,7 @@ def _once(
 
 
 def _record_failure(
-    store: Store, now: dt.datetime, stage: str, error: Exception, every: dt.timedelta | None
+    store: Store, now: dt.datetime, stage: str, error: Exception | str, every: dt.timedelta | None
 ) -> None:
     with contextlib.suppress(Exception):  # the store may be what failed
         heartbeat.record_once(store, now, stage, error, every)

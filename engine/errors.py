@@ -11,7 +11,8 @@
                                     wrong URL)
     ├── EngineUnavailable           an optional engine (Spark) is not installed or cannot start
     ├── SimulationError             a simulation cannot run: no store to copy, a bad period
-    └── ReleaseError                a rule release cannot be proposed, approved or rolled back
+    ├── ReleaseError                a rule release cannot be proposed, approved or rolled back
+    └── DeliveryError               an adapter of guanxi.yaml's `delivery:` cannot be set up
 
 A user's mistake is always one of these and is printed as a message, never as a traceback.
 """
@@ -87,3 +88,7 @@ class SimulationError(GuanxiError):
 class ReleaseError(GuanxiError):
     """A rule release cannot be proposed, approved, rejected or rolled back (see
     engine/releases): the same person approving, a release no longer current, none live."""
+
+
+class DeliveryError(GuanxiError):
+    """An adapter of guanxi.yaml's `delivery:` cannot be set up."""

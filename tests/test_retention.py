@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from importlib.metadata import EntryPoint
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from guanxi.adapters import registry
 from guanxi.adapters.base import Message
 from guanxi.adapters.outbox import OutboxAdapter
 from guanxi.cli.main import cli
@@ -434,3 +437,79 @@ def test_consent_and_field_history_windows_shorter_than_what_they_prove_are_erro
         "utf-8",
     )
     assert validate_project(rules).ruleset is not None
+
+
+class BankFileAdapter(OutboxAdapter):
+    """A bank's own adapter, its options passed through (`**options`): its file is where
+    `file:` in guanxi.yaml says, which guanxi cannot tell from its signature."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(options["file"], address_fields=options.get("address_fields"))
+
+
+class BankPathAdapter(OutboxAdapter):
+    """A bank's own adapter that takes a `path:` in guanxi.yaml (its options pass through)."""
+
+    def __init__(self, path: str, **options: Any) -> None:
+        super().__init__(path, address_fields=options.get("address_fields"))
+
+
+def bank_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bank's adapters installed, as their distribution's entry points would."""
+    found = registry._entry_points()
+    for name, cls in (("bank_file", "BankFileAdapter"), ("bank_path", "BankPathAdapter")):
+        found[name] = EntryPoint(name, f"tests.test_retention:{cls}", registry.GROUP)
+    monkeypatch.setattr(registry, "_entry_points", lambda: found)
+
+
+def outbox_lines(folder: Path, name: str) -> Path:
+    """An outbox file in `folder`, one line past the deliveries' window, one inside it."""
+    folder.mkdir(exist_ok=True)
+    lines = [
+        {"key": "old", "customer_id": "C1", "metadata": {"due_at": OLD}},
+        {"key": "recent", "customer_id": "C1", "metadata": {"due_at": RECENT}},
+    ]
+    written = folder / name
+    written.write_text("".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+    return written
+
+
+def keys_in(path: Path) -> list[str]:
+    return [json.loads(line)["key"] for line in path.read_text("utf-8").splitlines()]
+
+
+def test_the_daemon_prunes_the_files_its_adapters_write_wherever_their_options_put_them(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_adapters(monkeypatch)
+    monkeypatch.setenv("GX_OUTBOX_DIR", str(tmp_path / "bank"))
+    delivery = 'delivery:\n  default: {adapter: bank_file, file: "${GX_OUTBOX_DIR}/sent.jsonl"}'
+    rules = rules_copy(tmp_path, delivery=delivery)
+    settings = rules / "guanxi.yaml"
+    settings.write_text(settings.read_text("utf-8") + "\nretention:\n  deliveries: 1 year\n")
+    written = outbox_lines(tmp_path / "bank", "sent.jsonl")
+    daemon = Daemon(rules, load_ruleset(rules), store, FixedClock(NOW), folder=tmp_path, port=None)
+    try:
+        daemon.retention_now()
+    finally:
+        daemon.running.adapters.close()
+        daemon.leadership.release()
+    assert keys_in(written) == ["recent"]
+
+
+def test_the_command_prunes_an_adapter_path_that_guanxi_yaml_reads_from_the_environment(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_adapters(monkeypatch)
+    monkeypatch.setenv("GX_OUTBOX_DIR", str(tmp_path / "bank"))
+    delivery = 'delivery:\n  default: {adapter: bank_path, path: "${GX_OUTBOX_DIR}/sent.jsonl"}'
+    rules = rules_copy(tmp_path, delivery=delivery)
+    settings = rules / "guanxi.yaml"
+    settings.write_text(settings.read_text("utf-8") + "\nretention:\n  deliveries: 1 year\n")
+    written = outbox_lines(tmp_path / "bank", "sent.jsonl")
+    result = CliRunner().invoke(
+        cli, ["retention", "--rules", str(rules), "--store", store.location, "--now",
+              NOW.isoformat()],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert keys_in(written) == ["recent"]

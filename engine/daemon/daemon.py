@@ -31,6 +31,10 @@ while this process knows it.
 With `rules: {mode: releases}` (a `cache` folder given) the daemon runs the live release of
 the store instead (engine/releases): edits to the folder are not used, only said once in the
 log; a newly approved release (or a rollback) is swapped in the same way at the next check.
+
+Rules that should run but cannot (an edit with errors, a live release that does not load or
+whose adapters cannot start, no release live) leave the daemon on the rules it runs, and
+failing (job `reload`) in `guanxi health` and /healthz until rules are taken again.
 """
 
 from __future__ import annotations
@@ -60,14 +64,21 @@ from guanxi.engine.classify.shifts import shift_warnings
 from guanxi.engine.clock import Clock
 from guanxi.engine.daemon import heartbeat
 from guanxi.engine.daemon.delivery import Adapters, build_adapters
-from guanxi.engine.daemon.health import HealthServer, Metrics
+from guanxi.engine.daemon.health import HealthServer, Metrics, described
 from guanxi.engine.daemon.leader import leadership
 from guanxi.engine.daemon.shadow import Shadow, shadow_rules
-from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
+from guanxi.engine.daemon.tick import (
+    DispatchSettings,
+    FailingChannels,
+    TickReport,
+    plan_ahead,
+    tick,
+)
 from guanxi.engine.diagnostics import Diagnostic, summary
 from guanxi.engine.dispatch.claim import CLAIMABLE
 from guanxi.engine.dispatch.dispatch import Backoff
 from guanxi.engine.errors import ReleaseError
+from guanxi.engine.i18n import _, ngettext
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy import retention
@@ -80,6 +91,7 @@ from guanxi.engine.timing import parse_interval, parse_time_of_day
 
 log = logging.getLogger("guanxi.daemon")
 STATE_EVERY = 60.0  # seconds between the store queries behind the due/suppressed gauges
+RELOAD = "reload"  # the failing job while the rules that should run cannot be used
 
 
 @dataclass
@@ -168,6 +180,8 @@ class Daemon:
         self._fingerprint: Fingerprint = () if cache else fingerprint(rules)
         self._state_at = 0.0
         self._stopper: threading.Thread | None = None
+        self._beaten = False  # the first beat forgets the daemons that failed to start here
+        self.failing_channels = FailingChannels()
 
     # --- running ------------------------------------------------------------------------
 
@@ -250,7 +264,12 @@ class Daemon:
             self._log_tick(report)
             self._beat()
             raise
-        self.metrics.tick_done(report)
+        trouble = report.trouble(self.failing_channels.after(report))
+        if trouble is None:
+            self.metrics.tick_done(report)
+        else:
+            self.metrics.tick_failed(trouble.stage, trouble.reason, report)
+            log.warning("tick needs a person", extra=trouble._asdict())
         self._log_tick(report)
         self._beat()
         return report
@@ -263,6 +282,9 @@ class Daemon:
         beat = heartbeat.Beat(self.worker, self.started_at, self.clock.now(), every, failure, jobs)
         try:
             heartbeat.record(self.store, beat)
+            if not self._beaten:
+                heartbeat.forget_failed_starts(self.store, self.worker)
+                self._beaten = True
         except Exception:
             log.warning("could not record the daemon's health in the store", exc_info=True)
 
@@ -319,12 +341,9 @@ class Daemon:
         if not settings.windows() or not self.lead():
             return False
         archive = self.folder / settings.archive_folder if settings.archive == "parquet" else None
-        outbox = adapter_files(self.running.ruleset, self.folder) + [
-            self.folder / str(options["path"]) for options in self.overrides.values()
-            if "path" in options
-        ]  # fmt: skip
+        outbox = adapter_files(self.running.ruleset, self.folder) + self.running.adapters.files()
         reports, left = retention.apply(
-            self.store, settings, self.clock.now(), archive, 1, files=outbox
+            self.store, settings, self.clock.now(), archive, 1, files=list(dict.fromkeys(outbox))
         )
         removed = {r.kind: r.removed for r in reports if r.removed}
         if removed:
@@ -398,15 +417,21 @@ class Daemon:
             self._reject(result.diagnostics, result.lines)
             return False
         if result.ruleset.hash == self.running.ruleset.hash:
+            self.metrics.job_done(RELOAD)  # the broken edit was undone
             return False
-        self._swap(result.ruleset)
-        return True
+        return self._swap(result.ruleset)
 
     def _reload_release(self, cache: Path) -> bool:
         self._note_unreleased_edits()
         release = live(self.store)
-        known = (self.release.id if self.release else None, self._refused)
-        if release is None or release.id in known:
+        if release is None:
+            if self.release is not None:
+                self._rules_refused(_("no release is live in the store"))
+            return False
+        if release.id == (self.release.id if self.release else None):
+            self.metrics.job_done(RELOAD)  # still live, or live again
+            return False
+        if release.id == self._refused:
             return False
         try:
             ruleset = released_ruleset(self.store, release, cache)
@@ -414,13 +439,28 @@ class Daemon:
             self._refused = release.id
             log.error("release not used", extra={"release": release.id, "error": str(error)})
             self.metrics.reloaded("rejected")
+            problem = _("release {id} is live but cannot be used: {error}")
+            self._rules_refused(problem.format(id=release.id, error=error))
+            return False
+        swapped = ruleset.hash != self.running.ruleset.hash
+        if swapped and not self._swap(ruleset):
+            self._refused = release.id
             return False
         self.release = release
+        self.metrics.job_done(RELOAD)
         log.info("release is live", extra={"release": release.id, "ruleset": release.hash})
-        if ruleset.hash == self.running.ruleset.hash:
-            return False
-        self._swap(ruleset)
-        return True
+        return swapped
+
+    def _rules_refused(self, problem: str) -> None:
+        """The rules that should run cannot be used: failing (job `reload`), with the rules
+        that still run, until a reload takes rules."""
+        if self.release is not None:
+            running = _("the daemon still runs release {id}").format(id=self.release.id)
+        else:
+            running = _("the daemon still runs the last good rules")
+        self.metrics.job_failed(RELOAD, _("{problem}; {running}").format(
+            problem=problem, running=running
+        ))  # fmt: skip
 
     def _note_unreleased_edits(self) -> None:
         """Say once, each time the folder changes, that its edits are not released."""
@@ -485,24 +525,36 @@ class Daemon:
         }
         log.exception("shadow run failed; the live rules go on", extra={"job": job})
 
-    def _swap(self, ruleset: RuleSet) -> None:
+    def _swap(self, ruleset: RuleSet) -> bool:
+        """Start `ruleset` in place of the rules in use; False (the old rules stay) when it
+        cannot start."""
         old = self.running
         try:
             self.running = self._start_rules(ruleset)
         except Exception as error:  # a new adapter that cannot start: keep the old rules
             log.error("new rules not used", extra={"ruleset": ruleset.hash, "error": str(error)})
             self.metrics.reloaded("rejected")
-            return
+            problem = _("the new rules cannot start: {error}").format(error=described(error))
+            self._rules_refused(problem)
+            return False
         old.adapters.close()
         self.metrics.reloaded("ok", ruleset.hash)
+        self.metrics.job_done(RELOAD)
         if self.scheduler.running:
             self._schedule()
         log.info("rules reloaded", extra={"ruleset": ruleset.hash, "previous": old.ruleset.hash})
+        return True
 
     def _reject(self, diagnostics: list[Diagnostic], lines: dict[str, list[str]]) -> None:
         errors = [d for d in diagnostics if d.severity == "error"]
         shown = summary(errors, lines)  # bounded: a hostile project cannot flood the log
         self.metrics.reloaded("rejected")
+        problem = ngettext(
+            "the rule project has {count} error (guanxi validate {folder})",
+            "the rule project has {count} errors (guanxi validate {folder})",
+            len(errors),
+        )
+        self._rules_refused(problem.format(count=len(errors), folder=self.rules))
         log.error(
             "rule project has errors; still using the last good rules",
             extra={

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,18 +26,12 @@ from typing import Any
 from guanxi.adapters.base import Adapter, AdapterError, address_fields
 from guanxi.adapters.registry import adapter_class
 from guanxi.engine.clock import Clock
-from guanxi.engine.errors import GuanxiError
+from guanxi.engine.errors import DeliveryError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
-from guanxi.engine.ruleset.models import AdapterSpec
+from guanxi.engine.ruleset.variables import resolved_options
 from guanxi.engine.store.base import Store
-
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class DeliveryError(GuanxiError):
-    """An adapter of guanxi.yaml's `delivery:` cannot be set up."""
 
 
 def channels_of(store: Store, ruleset: RuleSet) -> set[str]:
@@ -72,6 +64,12 @@ class Adapters(Mapping[str, Adapter]):
     def close(self) -> None:
         self._stack.close()
 
+    def files(self) -> list[Path]:
+        """The files these adapters write (an adapter's `path`): where `--outbox` or a
+        bank's own adapter's options put them, which guanxi.yaml alone may not tell."""
+        paths = (getattr(adapter, "path", None) for adapter in self._by_channel.values())
+        return list(dict.fromkeys(Path(p) for p in paths if isinstance(p, str | Path)))
+
 
 def build_adapters(
     ruleset: RuleSet,
@@ -90,7 +88,7 @@ def build_adapters(
     with ExitStack() as stack:
         for channel in sorted(channels_of(store, ruleset)):
             spec = delivery.channels.get(channel, delivery.default)
-            options = {**_resolved(spec, channel), **(overrides or {}).get(spec.adapter, {})}
+            options = {**resolved_options(spec, channel), **(overrides or {}).get(spec.adapter, {})}
             identity = json.dumps([spec.adapter, options], sort_keys=True, default=str)
             if identity not in built:
                 given = {"store": store, "address_fields": fields, "folder": folder, "clock": clock}
@@ -122,30 +120,3 @@ def _construct(name: str, options: dict[str, Any], given: dict[str, Any], channe
                 adapter=name, channel=channel, error=error
             )
         ) from error
-
-
-def _resolved(spec: AdapterSpec, channel: str) -> dict[str, Any]:
-    """The spec's options with `${NAME}` replaced from the environment."""
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, str):
-            return VARIABLE.sub(lambda m: _environment(m.group(1), channel), value)
-        if isinstance(value, Mapping):
-            return {k: resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        return value
-
-    return {name: resolve(value) for name, value in spec.options.items()}
-
-
-def _environment(name: str, channel: str) -> str:
-    value = os.environ.get(name)
-    if value is None:
-        raise DeliveryError(
-            _(
-                "channel '{channel}': the environment variable {name} is not set"
-                " (guanxi.yaml delivery refers to it as {reference})"
-            ).format(channel=channel, name=name, reference="${" + name + "}")
-        )
-    return value

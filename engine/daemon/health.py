@@ -34,6 +34,7 @@ from typing import Any
 
 from guanxi.adapters.deadlines import Deadlines, Watch
 from guanxi.engine.daemon.tick import TickReport
+from guanxi.engine.errors import GuanxiError
 
 STALLED_AFTER = 3  # tick intervals without a tick
 MAX_CONNECTIONS = 8  # served at once; more are closed at once (a scraper tries again)
@@ -73,22 +74,24 @@ class Metrics:
             self._count(report)
             self._failure = None
 
-    def tick_failed(self, stage: str, error: Exception, report: TickReport) -> None:
-        """A tick raised in `stage` (having done `report`): unhealthy until a tick succeeds."""
+    def tick_failed(self, stage: str, error: Exception | str, report: TickReport) -> None:
+        """A tick raised in `stage` (having done `report`), or ran through with a trouble
+        (`error`, a text): unhealthy until a tick succeeds."""
         with self._lock:
             self._count(report)
             self._counters.update(ticks_failed=1)
             ticks = self._failure["failed_ticks"] + 1 if self._failure else 1
             self._failure = {
                 "failed_stage": stage,
-                "error": f"{type(error).__name__}: {error}",
+                "error": described(error),
                 "failed_ticks": ticks,  # in a row
             }
 
-    def job_failed(self, job: str, error: Exception) -> None:
-        """A scheduled job raised: unhealthy until it next runs through."""
+    def job_failed(self, job: str, error: Exception | str) -> None:
+        """A scheduled job raised (or, `error` a text, could not do its work): unhealthy
+        until it next runs through."""
         with self._lock:
-            self._failed_jobs[job] = f"{type(error).__name__}: {error}"
+            self._failed_jobs[job] = described(error)
 
     def job_done(self, job: str) -> None:
         with self._lock:
@@ -226,6 +229,14 @@ class Metrics:
                 ),
             ]
         return "\n".join(lines) + "\n"
+
+
+def described(error: Exception | str) -> str:
+    """An error as the health check shows it: a text as it is; guanxi's own errors by their
+    message, written for people; any other with its type (`ConnectionError: refused`)."""
+    if isinstance(error, str | GuanxiError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _counter(name: str, help_text: str, counts: Counter[str], prefix: str = "") -> list[str]:

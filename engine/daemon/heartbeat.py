@@ -7,7 +7,12 @@ data masked) and which scheduled jobs are failing. `guanxi health` reads the row
 machine that reaches the store and judges each:
 
     ok          its last tick succeeded, and it came on time
-    failing     its last tick raised, or a scheduled job (classify, plan:…, retention) did
+    failing     its last tick raised, or ran through with a channel on which every send
+                failed or with events that could not be planned; or a scheduled job
+                (classify, plan:…, retention) raised; or the rules it should take could
+                not be used (`reload`: a rule project with errors, a live release that does
+                not load); or it could not start (stage `release` or `start`: the process
+                ended; a daemon started on the same machine afterwards replaces its row)
     stalled     no tick for three intervals, or (`guanxi health --max-age`) for longer than
                 the operator allows, and no clean stop: killed, hung, its machine gone, or
                 the cron line of `run --once` gone (with `--every`, its rows have the interval
@@ -29,13 +34,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.engine.daemon.health import STALLED_AFTER
+from guanxi.engine.daemon.health import STALLED_AFTER, described
+from guanxi.engine.daemon.tick import Trouble
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.personal import mask_text
 from guanxi.engine.store.base import Row, Store
 
 KEEP = dt.timedelta(days=7)
 ERROR_CHARS = 1000  # an error kept is cut to this
+START_STAGES = ("release", "start")  # a daemon that failed in these never ran
 
 
 @dataclass(frozen=True)
@@ -82,16 +89,61 @@ def record_once(
     store: Store,
     at: dt.datetime,
     stage: str,
-    error: Exception | None,
+    error: Exception | str | None,
     every: dt.timedelta | None = None,
 ) -> None:
     """`run --once` ran a tick at `at` (on this machine; one row for all its runs), which
-    raised `error` in `stage` or succeeded (None); cron runs it `every` so often, if said."""
-    failure = None
-    if error is not None:
-        failure = {"failed_stage": stage, "error": f"{type(error).__name__}: {error}"}
+    raised `error` in `stage` (or ran through with a trouble, `error` its text) or succeeded
+    (None); cron runs it `every` so often, if said."""
+    failure = None if error is None else {"failed_stage": stage, "error": described(error)}
     seconds = every.total_seconds() if every else None
-    record(store, Beat(f"{socket.gethostname()}:once", at, at, seconds, failure))
+    record(store, Beat(once_worker(), at, at, seconds, failure))
+
+
+def once_worker() -> str:
+    """The name of every `run --once` on this machine: one row for all its runs."""
+    return f"{socket.gethostname()}:once"
+
+
+def once_dispatch_failure(store: Store) -> Trouble | None:
+    """The channels failing at this machine's last `run --once`, as it left them: a run that
+    tried no send (the retries wait out their back-off) has nothing to say otherwise."""
+    rows = store.execute(
+        "SELECT error FROM daemon_health WHERE worker = :worker AND status = 'failing'"
+        " AND failed_stage = 'dispatch'",
+        {"worker": once_worker()},
+    )
+    return Trouble("dispatch", rows[0]["error"]) if rows else None
+
+
+def record_failed_start(
+    store: Store, worker: str, at: dt.datetime, stage: str, error: Exception, every: float
+) -> None:
+    """The daemon `worker` (ticking `every` seconds) could not start at `at`: failing in
+    `stage` (one of START_STAGES) until a daemon starts on the same machine."""
+    failure = {"failed_stage": stage, "error": described(error)}
+    record(store, Beat(worker, at, at, every, failure))
+
+
+def forget_failed_starts(store: Store, worker: str) -> None:
+    """The daemon `worker` runs: the rows of daemons that could not start on its machine
+    before it are forgotten (those processes ended; this one stands in for them)."""
+    host = worker.rpartition(":")[0]
+    rows = store.execute(
+        "SELECT worker FROM daemon_health WHERE status = 'failing' AND failed_stage IN"
+        " (:release, :start) AND worker <> :worker",
+        {"release": START_STAGES[0], "start": START_STAGES[1], "worker": worker},
+    )
+    gone = [r["worker"] for r in rows if _daemon_on(host, str(r["worker"]))]
+    with store.transaction():
+        for name in gone:
+            store.execute("DELETE FROM daemon_health WHERE worker = :name", {"name": name})
+
+
+def _daemon_on(host: str, worker: str) -> bool:
+    """Whether `worker` names a daemon (not a `run --once`) on `host`."""
+    where, _colon, process = worker.rpartition(":")
+    return where == host and process != "once"
 
 
 def record_stop(store: Store, worker: str, at: dt.datetime) -> None:
@@ -191,9 +243,19 @@ def _allowed_silence(row: Row, max_age: dt.timedelta | None) -> dt.timedelta | N
 def _status(row: Row, jobs: Mapping[str, str], rows: list[Row], late: bool) -> str:
     if row["stopped_at"] is not None:
         return "stopped"
+    if _failed_start(row):
+        return "failing"  # it never ran: its silence is no news
     if late:
         return "stopped" if _restarted(row, rows) else "stalled"
     return "failing" if row["status"] == "failing" or jobs else "ok"
+
+
+def _failed_start(row: Row) -> bool:
+    """Whether the row is a daemon's that could not start (not a `run --once`'s: cron runs
+    that again, and its silence tells that cron stopped)."""
+    worker = str(row["worker"])
+    failed = row["status"] == "failing" and row["failed_stage"] in START_STAGES
+    return failed and not worker.endswith(":once")
 
 
 def _restarted(row: Row, rows: list[Row]) -> bool:

@@ -11,7 +11,10 @@
        messages again (consent, quiet hours, expiry) at `instant`, right before it is sent.
 
 When planning raises, what is already due is still delivered before the error is raised;
-the report says which stage raised (the daemon's health check shows it).
+the report says which stage raised (the daemon's health check shows it). A tick that ran
+through may still need a person (`TickReport.trouble`): events that could not be planned, or
+a channel on which every send failed (an adapter down, the outbox's disk full); the health
+check shows that as failing too.
 `now` (and `clock` and `instant`, when given) come from the caller; nothing here reads the
 time itself.
 """
@@ -27,6 +30,7 @@ from typing import Any, NamedTuple
 from guanxi.adapters.base import Adapter
 from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.dispatch.dispatch import Backoff, DispatchReport
+from guanxi.engine.i18n import ngettext
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.recurring import plan_recurring, planned_until
 from guanxi.engine.ruleset import RuleSet
@@ -52,6 +56,8 @@ class TickReport:
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
     passes: int = 0
+    sent_on: set[str] = field(default_factory=set)  # channels that delivered something
+    send_errors: dict[str, str] = field(default_factory=dict)  # channel → last failed send
 
     def add(self, done: DispatchReport) -> None:
         """Count one dispatch pass in."""
@@ -67,12 +73,68 @@ class TickReport:
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
         for policy, n in done.deferred.items():
             self.deferred[policy] = self.deferred.get(policy, 0) + n
+        self.sent_on |= done.sent_on
+        self.send_errors.update(done.send_errors)
 
     def to_dict(self) -> dict[str, Any]:
         """What the tick did (not where it is)."""
         done = asdict(self)
-        del done["stage"]
+        for kept_apart in ("stage", "sent_on", "send_errors"):
+            del done[kept_apart]
         return done
+
+    def failing_channels(self) -> dict[str, str]:
+        """The channels on which sends failed in this tick and none went through, each with
+        its last error."""
+        return {c: e for c, e in sorted(self.send_errors.items()) if c not in self.sent_on}
+
+    def tried_to_send(self) -> bool:
+        return bool(self.sent_on or self.send_errors)
+
+    def trouble(self, failing: Mapping[str, str] | None = None) -> Trouble | None:
+        """What a person must look at after a tick that ran through: the channels on which
+        every send failed (`failing`, kept across ticks; else this tick's), else the events
+        that could not be planned; None when there is nothing."""
+        failing = self.failing_channels() if failing is None else failing
+        if failing:
+            said = ngettext(
+                "channel {channels}: no send went through, the last error: {error}",
+                "channels {channels}: no send went through, the last error: {error}",
+                len(failing),
+            )
+            error = list(failing.values())[-1]
+            return Trouble("dispatch", said.format(channels=", ".join(failing), error=error))
+        if self.failed_events:
+            said = ngettext(
+                "{count} event could not be planned (its reason: guanxi explain CUSTOMER)",
+                "{count} events could not be planned (their reasons: guanxi explain CUSTOMER)",
+                self.failed_events,
+            )
+            return Trouble("plan_events", said.format(count=f"{self.failed_events:,}"))
+        return None
+
+
+@dataclass
+class FailingChannels:
+    """The channels on which no send has gone through since one failed, each with its last
+    error. Kept across ticks: a failed send waits out a back-off, and the ticks in between
+    try nothing on its channel, which says nothing of whether the channel works again."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def after(self, report: TickReport) -> dict[str, str]:
+        """Taken in the sends of the tick `report`: the channels failing now."""
+        for channel in report.sent_on:
+            self.errors.pop(channel, None)
+        self.errors.update(report.failing_channels())
+        return dict(sorted(self.errors.items()))
+
+
+class Trouble(NamedTuple):
+    """A tick that ran through but needs a person: the stage, and what to tell them."""
+
+    stage: str
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ class DispatchReport:
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
+    sent_on: set[str] = field(default_factory=set)  # channels that delivered something
+    send_errors: dict[str, str] = field(default_factory=dict)  # channel → its last failed send
 
     def count(self, outcomes: Sequence[Outcome], held: set[int]) -> None:
         """Count recorded outcomes; those whose claim no longer held (`held`) as lost."""
@@ -82,15 +84,21 @@ class DispatchReport:
                 self.lost += 1
             elif outcome.status == "sent":
                 self.sent += 1
+                self.sent_on.add(str(outcome.row["channel"]))
             elif outcome.status == "pending":
                 self.retried += 1
+                self._failed(outcome)
             elif outcome.status == "dead":
                 self.dead += 1
+                self._failed(outcome)
             elif outcome.status == "expired":
                 self.expired += 1
             else:
                 policy = str(outcome.policy)
                 self.suppressed[policy] = self.suppressed.get(policy, 0) + 1
+
+    def _failed(self, outcome: Outcome) -> None:
+        self.send_errors[str(outcome.row["channel"])] = str(outcome.entry.error or "")
 
 
 def dispatch_once(

@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from guanxi.adapters.outbox import rewrite_lines
+from guanxi.engine.errors import DeliveryError
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.catalog import tables
 from guanxi.engine.privacy.erasure import CLEARED, KEPT, Person, erase_rows
 from guanxi.engine.privacy.mentions import Mention, scrubbed
 from guanxi.engine.privacy.retention import KINDS
+from guanxi.engine.ruleset.variables import resolved_options
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 
@@ -53,7 +55,8 @@ def written_files(ruleset: RuleSet, folder: Path) -> list[Path]:
 
 def adapter_files(ruleset: RuleSet, folder: Path) -> list[Path]:
     """The files the project's file adapters write (the outbox), relative paths from
-    `folder`."""
+    `folder`, with `${NAME}` read from the environment as the daemon reads it (a path whose
+    variable is not set names no file: no daemon can start with it)."""
     import inspect
 
     from guanxi.adapters.base import UnknownAdapterError
@@ -61,13 +64,14 @@ def adapter_files(ruleset: RuleSet, folder: Path) -> list[Path]:
 
     delivery = ruleset.settings.delivery
     found = []
-    for spec in (delivery.default, *delivery.channels.values()):
+    for channel, spec in [("default", delivery.default), *delivery.channels.items()]:
         try:
             takes = inspect.signature(adapter_class(spec.adapter).__init__).parameters
-        except UnknownAdapterError:
+            options = resolved_options(spec, channel)
+        except (UnknownAdapterError, DeliveryError):
             continue
         if "path" in takes:
-            found.append(folder / str(spec.options.get("path", f"{spec.adapter}.jsonl")))
+            found.append(folder / str(options.get("path", f"{spec.adapter}.jsonl")))
     return list(dict.fromkeys(found))
 
 

@@ -89,8 +89,19 @@ def live(store: Store) -> Release | None:
 
 
 def files_of(store: Store, release_id: int) -> Files:
+    """The files of the release; ReleaseError when the store holds them damaged (a row
+    edited by hand, a restore cut short)."""
     rows = store.execute("SELECT files FROM releases WHERE id = :id", {"id": release_id})
-    return from_json(rows[0]["files"]) if rows else {}
+    if not rows:
+        return {}
+    try:
+        return from_json(rows[0]["files"])
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        message = _(
+            "the files of release {id} in the store are damaged ({error}): roll it back"
+            " (guanxi release rollback) or propose the rules again"
+        )
+        raise ReleaseError(message.format(id=release_id, error=error)) from None
 
 
 def propose(
