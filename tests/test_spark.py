@@ -537,6 +537,7 @@ BAD_CELLS = {  # case: (how the snapshot is written, the bad row's values)
     "an over-long name": ("csv", {"name": "长" * 4001}),
     "an over-long id": ("typed parquet", {"customer_id": "X" * 65}),
     "a negative balance": ("typed parquet", {"balance": -5.0}),
+    "a structure in a number column": ("nested parquet", {"balance": {"amount": 5.0}}),
     "a whole number below its minimum": ("typed parquet", {"products_held": -1}),
     "a number too large to be exact": ("csv", {"products_held": "1e400"}),
     "an empty id": ("csv", {"customer_id": ""}),
@@ -554,6 +555,11 @@ def _bad_night(folder: Path, form: str, bad: dict[str, Any], ruleset: RuleSet) -
     rows.insert(BAD_ROW - 1, {**rows[20], "customer_id": "C99999", **RICH, **bad})
     if form == "typed parquet":
         return write_parquet(folder / "night.parquet", rows, ruleset)
+    if form == "nested parquet":  # the bad values' columns hold nothing else, of their type
+        alone = [{**row, **dict.fromkeys(bad)} for row in rows if row["customer_id"] != "C99999"]
+        alone.insert(BAD_ROW - 1, rows[BAD_ROW - 1])
+        pq.write_table(pa.Table.from_pylist(alone), folder / "night.parquet")
+        return folder / "night.parquet"
     cells = [{n: _cell(row.get(n)) for n in ruleset.schema.fields} for row in rows]
     if form == "csv":
         return write_csv(folder / "night.csv", cells)

@@ -496,16 +496,23 @@ class _Column:
         )
 
     def typed(self) -> str:
+        """SQL: a clean row's value as its field's type. Where no value is clean, a clean
+        row's is empty: NULL, not a cast that Spark refuses to even plan (of a struct to a
+        number), which would stop the night for the rows rows.py rejects anyway."""
         kind = self.spec.type
+        if self.value_clean() == "FALSE":
+            return f"CAST(NULL AS {self._type_name(SQL_TYPES[kind])})"
         if self.text and kind == "boolean":
             true = ", ".join(self._literal(w) for w, b in values.BOOLEANS.items() if b)
             return f"CASE WHEN {self.c} = '' THEN NULL ELSE LOWER({self.c}) IN ({true}) END"
-        return self._cast(SQL_TYPES[kind] if kind != "string" or not self.text else "VARCHAR")
+        return self._cast(SQL_TYPES[kind])
 
     def _cast(self, sql_type: str) -> str:
         value = f"NULLIF({self.c}, '')" if self.text else self.c
-        name = exp.DataType.build(sql_type).sql(dialect=self.dialect)
-        return f"TRY_CAST({value} AS {name})"
+        return f"TRY_CAST({value} AS {self._type_name(sql_type)})"
+
+    def _type_name(self, sql_type: str) -> str:
+        return exp.DataType.build(sql_type).sql(dialect=self.dialect)
 
     def _bounded(self, test: str | None, value: str) -> str:
         """`test` and the field's bounds, but those the statistics prove (a text column's
