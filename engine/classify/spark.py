@@ -2,11 +2,12 @@
 
 Spark reads the snapshot (a Parquet file, a folder of Parquet files as Spark and Hive write
 them, or a CSV file), leaves out the rows `load` would quarantine as the DuckDB engine does
-(ingest/screen.py), runs the classification query compiled for its SQL dialect (the same
-chain of CTEs as the store and DuckDB engines, compile.py) and writes every customer's
-assignment as Parquet into an output folder, for the bank's own jobs to read. The store then
-takes what changed exactly as from the DuckDB engine (snapshot.py): DuckDB reads that Parquet,
-compares it with the store's assignments, and the store records transitions and upserts.
+(ingest/screen.py; a row whose id an earlier good row has, too), runs the classification
+query compiled for its SQL dialect (the same chain of CTEs as the store and DuckDB engines,
+compile.py) and writes every customer's assignment as Parquet into an output folder, for the
+bank's own jobs to read. The store then takes what changed exactly as from the DuckDB engine
+(snapshot.py): DuckDB reads that Parquet, compares it with the store's assignments, and the
+store records transitions and upserts.
 
 Spark is an optional extra (`pip install 'guanxi[spark]'`, Java 17 or newer): nothing here
 imports PySpark until a session is started. The master is `local[2]` unless the rule
