@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import test_snapshot_screen as screened
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
@@ -514,3 +515,114 @@ def test_spark_holds_the_customers_the_store_holds(spark: SparkSession, tmp_path
     assert any(s[STATE.index("pending_tier_runs")] for s in every_state(lite).values())
     for store in (lite, on_spark):
         store.close()
+
+
+# --- one bad value never stops the others: Spark quarantines what DuckDB does -------------
+
+BAD_ROW = 8  # the bad row's place: row 8 of a Parquet file, line 9 of a CSV one (its header)
+RICH = {"annual_contribution": 9e6, "balance": 5e5, "products_held": 8}  # gold, if counted
+BAD_CELLS = {  # case: (how the snapshot is written, the bad row's values)
+    "a number written badly": ("csv", {"balance": "1,5"}),
+    "text in a number column": ("text parquet", {"balance": "lots"}),
+    "a whole number with a fraction": ("csv", {"products_held": "3.5"}),
+    "an impossible date": ("csv", {"last_txn_date": "2016-02-30"}),
+    "a date out of range": ("typed parquet", {"last_txn_date": dt.date(1899, 12, 30)}),
+    "a year written short": ("text parquet", {"last_txn_date": "0202-01-01"}),
+    "NaN": ("typed parquet", {"balance": float("nan")}),
+    "infinity": ("typed parquet", {"annual_contribution": float("inf")}),
+    "nan as text": ("csv", {"balance": "nan"}),
+    "a text-direction control in a name": ("csv", {"name": "王\u202e小明"}),
+    "a text-direction control in an id": ("text parquet", {"customer_id": "C\u2066X"}),
+    "an isolate in a typed name": ("typed parquet", {"name": "\u2067李华"}),
+    "an over-long name": ("csv", {"name": "长" * 4001}),
+    "an over-long id": ("typed parquet", {"customer_id": "X" * 65}),
+    "a negative balance": ("typed parquet", {"balance": -5.0}),
+    "a structure in a number column": ("nested parquet", {"balance": {"amount": 5.0}}),
+    "a whole number below its minimum": ("typed parquet", {"products_held": -1}),
+    "a number too large to be exact": ("csv", {"products_held": "1e400"}),
+    "an empty id": ("csv", {"customer_id": ""}),
+    "an id of spaces": ("text parquet", {"customer_id": "  "}),
+    "no id": ("typed parquet", {"customer_id": None}),
+    "an id given twice": ("csv", {"customer_id": "C00002"}),
+    "an id given twice, typed": ("typed parquet", {"customer_id": "C00002"}),
+    "an id given twice in full width": ("text parquet", {"customer_id": "Ｃ００００２"}),
+}
+
+
+def _bad_night(folder: Path, form: str, bad: dict[str, Any], ruleset: RuleSet) -> Path:
+    """Forty customers, and at BAD_ROW a rich one with the bad values, written as `form`."""
+    rows = generated(40, seed=5)
+    rows.insert(BAD_ROW - 1, {**rows[20], "customer_id": "C99999", **RICH, **bad})
+    if form == "typed parquet":
+        return write_parquet(folder / "night.parquet", rows, ruleset)
+    if form == "nested parquet":  # the bad values' columns hold nothing else, of their type
+        alone = [{**row, **dict.fromkeys(bad)} for row in rows if row["customer_id"] != "C99999"]
+        alone.insert(BAD_ROW - 1, rows[BAD_ROW - 1])
+        pq.write_table(pa.Table.from_pylist(alone), folder / "night.parquet")
+        return folder / "night.parquet"
+    cells = [{n: _cell(row.get(n)) for n in ruleset.schema.fields} for row in rows]
+    if form == "csv":
+        return write_csv(folder / "night.csv", cells)
+    pq.write_table(pa.Table.from_pylist(cells), folder / "night.parquet")
+    return folder / "night.parquet"
+
+
+def _cell(value: Any) -> str:
+    """A value as an export writes it in text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+@pytest.mark.parametrize("case", list(BAD_CELLS))
+def test_spark_quarantines_every_bad_row_duckdb_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, case: str
+) -> None:
+    """The row is quarantined on both engines, at the same row with the same reasons, and
+    every other customer is classified alike: the bad row never stops the night."""
+    form, bad = BAD_CELLS[case]
+    night = _bad_night(tmp_path, form, bad, ruleset)
+    duck, on_spark = SQLiteStore(tmp_path / "duckdb.db"), SQLiteStore(tmp_path / "spark.db")
+    by_duckdb = classify_snapshot(duck, ruleset, NOW, night)
+    by_spark = classify_on_spark(on_spark, ruleset, NOW, night, spark, tmp_path / "out")
+    expected = screened.quarantined(duck)
+    row = BAD_ROW + (form == "csv")
+    assert {(q[0], q[1]) for q in expected} == {(row, name) for name in bad}
+    assert screened.quarantined(on_spark) == expected
+    assert assignments(on_spark) == assignments(duck)
+    assert (by_spark.customers, by_spark.rejected) == (by_duckdb.customers, 1)
+    assert by_spark.problems == by_duckdb.problems
+    for store in (duck, on_spark):
+        store.close()
+
+
+def test_an_id_repeated_in_a_folder_of_parquet_files_is_quarantined(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """In a folder the first row by file and row wins; a later row names the file of the first
+    when it is another's."""
+    people = generated(7, seed=5)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    write_parquet(parts / "part-0.parquet", people[:5], ruleset)
+    later = [people[5], {**people[1], **RICH}, people[6], {**people[5], **RICH}]
+    write_parquet(parts / "part-1.parquet", later, ruleset)
+    store = SQLiteStore(tmp_path / "spark.db")
+    report = classify_on_spark(store, ruleset, NOW, parts, spark, tmp_path / "out")
+    assert (report.customers, report.rejected) == (7, 2)
+    found = store.execute("SELECT source, row_number, reason FROM quarantine")
+    assert sorted((Path(r["source"]).name, r["row_number"], r["reason"]) for r in found) == [
+        (
+            "part-1.parquet",
+            2,
+            "duplicate customer_id 'C00001': already on row 2 of 'part-0.parquet'",
+        ),
+        ("part-1.parquet", 4, "duplicate customer_id 'C00005': already on row 1"),
+    ]
+    duck = SQLiteStore(tmp_path / "duckdb.db")  # the seven customers, each once
+    classify_snapshot(duck, ruleset, NOW, write_parquet(tmp_path / "once.parquet", people, ruleset))
+    assert assignments(store) == assignments(duck)
+    for each in (store, duck):
+        each.close()

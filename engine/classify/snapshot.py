@@ -314,36 +314,19 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
 def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> bool:
     """Reject the accepted rows whose id an earlier accepted row has, as load quarantines them
     (the first good row wins), into the table REPEATED; whether there are any."""
-    key = f'"{screen.schema.key}"'
-    if not _shared_hashes(duck, key):
-        return False
-    candidates = (
-        f"SELECT {key}, {ROW} FROM {ACCEPTED} a"
-        f" SEMI JOIN {SHARED} s ON {FINGERPRINT.format(f'a.{key}')} = s.hashed"
-    )
     duck.execute(
-        f"CREATE TEMP TABLE {REPEATED} AS SELECT {ROW}, {key}, first FROM (SELECT *,"
-        f" MIN({ROW}) OVER (PARTITION BY {key}) AS first FROM ({candidates}))"
-        f" WHERE {ROW} > first"
+        f"CREATE TEMP TABLE {SHARED} AS {screen.shared_ids(ACCEPTED, FINGERPRINT, 'duckdb')}"
     )
+    if not duck.execute(f"SELECT COUNT(*) FROM {SHARED}").fetchall()[0][0]:
+        return False
+    repeated = screen.repeated_ids(ACCEPTED, SHARED, FINGERPRINT, "duckdb")
+    duck.execute(f"CREATE TEMP TABLE {REPEATED} AS {repeated}")
     later = duck.execute(f"SELECT * FROM {REPEATED} ORDER BY {ROW}")
     found = False
     while batch := later.fetchmany(BATCH):
         screen.reject_repeated(batch, unit)
         found = True
     return found
-
-
-def _shared_hashes(duck: duckdb.DuckDBPyConnection, key: str) -> int:
-    """The hashes of the ids that more than one accepted row has, as the table SHARED; how
-    many. A hash table of numbers costs less than one of the ids and their rows (a quarter
-    less at 2M rows), and only the rows of these hashes (none on most nights; two ids of
-    the same hash at worst) are then compared by id."""
-    duck.execute(
-        f"CREATE TEMP TABLE {SHARED} AS SELECT {FINGERPRINT.format(key)} AS hashed"
-        f" FROM {ACCEPTED} GROUP BY 1 HAVING COUNT(*) > 1"
-    )
-    return int(duck.execute(f"SELECT COUNT(*) FROM {SHARED}").fetchall()[0][0])
 
 
 def _bad_values(

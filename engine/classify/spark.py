@@ -2,11 +2,12 @@
 
 Spark reads the snapshot (a Parquet file, a folder of Parquet files as Spark and Hive write
 them, or a CSV file), leaves out the rows `load` would quarantine as the DuckDB engine does
-(ingest/screen.py), runs the classification query compiled for its SQL dialect (the same
-chain of CTEs as the store and DuckDB engines, compile.py) and writes every customer's
-assignment as Parquet into an output folder, for the bank's own jobs to read. The store then
-takes what changed exactly as from the DuckDB engine (snapshot.py): DuckDB reads that Parquet,
-compares it with the store's assignments, and the store records transitions and upserts.
+(ingest/screen.py; a row whose id an earlier good row has, too), runs the classification
+query compiled for its SQL dialect (the same chain of CTEs as the store and DuckDB engines,
+compile.py) and writes every customer's assignment as Parquet into an output folder, for the
+bank's own jobs to read. The store then takes what changed exactly as from the DuckDB engine
+(snapshot.py): DuckDB reads that Parquet, compares it with the store's assignments, and the
+store records transitions and upserts.
 
 Spark is an optional extra (`pip install 'guanxi[spark]'`, Java 17 or newer): nothing here
 imports PySpark until a session is started. The master is `local[2]` unless the rule
@@ -58,6 +59,9 @@ LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
 RESCUED = "gx_rescued"
+ACCEPTED = "gx_accepted"  # the rows whose every value load would accept, typed and numbered
+SHARED = "gx_shared_hashes"  # the id hashes that more than one accepted row has
+FINGERPRINT = "xxhash64({})"  # an id's hash (64 bits: few ids share one)
 EVENTS = "gx_events"  # the store's events, grouped by customer (event measures)
 HISTORY = "gx_field_history"
 LOGGING = Path(__file__).with_name("spark_log4j2.properties")
@@ -242,13 +246,36 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     clean = screen.clean(types, "spark")
     in_order = [c for c in (FILE, ROW) if c in types]  # as load would meet them
     doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").sort(*in_order).toArrow()
-    checked = screen.check(doubtful.to_batches(BATCH_ROWS))
-    rescued = pyarrow.concat_tables([screen.arrow_schema(types).empty_table(), *checked])
-    _frame(spark, rescued).createOrReplaceTempView(RESCUED)
+    checked = screen.check(doubtful.to_batches(BATCH_ROWS), numbered=True)
+    empty = screen.arrow_schema(types, numbered=True).empty_table()
+    _frame(spark, pyarrow.concat_tables([empty, *checked])).createOrReplaceTempView(RESCUED)
+    numbers = ", ".join(reversed(in_order))  # as the rescued rows have them: ROW, then FILE
     spark.sql(
-        f"CREATE OR REPLACE TEMP VIEW {SNAPSHOT} AS SELECT {screen.typed(types, 'spark')}"
-        f" FROM {RAW} WHERE {clean} UNION ALL SELECT * FROM {RESCUED}"
+        f"CREATE OR REPLACE TEMP VIEW {ACCEPTED} AS SELECT {screen.typed(types, 'spark')},"
+        f" {numbers} FROM {RAW} WHERE {clean} UNION ALL SELECT * FROM {RESCUED}"
     )
+    unit = "line" if path.suffix.lower() == ".csv" and path.is_file() else "row"
+    accepted = spark.table(ACCEPTED)
+    repeated = _reject_repeated(spark, screen, in_order, unit)
+    if repeated is not None:
+        accepted = accepted.join(repeated.select(*in_order), in_order, "left_anti")
+    accepted.drop(*in_order).createOrReplaceTempView(SNAPSHOT)
+
+
+def _reject_repeated(
+    spark: SparkSession, screen: Screen, in_order: list[str], unit: str
+) -> DataFrame | None:
+    """Reject the accepted rows whose id an earlier accepted row has, as load quarantines them
+    (the first good row wins; in a folder, the first by file and row): those rows, numbered
+    (None: there are none)."""
+    shared = spark.sql(screen.shared_ids(ACCEPTED, FINGERPRINT, "spark")).localCheckpoint()
+    if shared.isEmpty():
+        return None
+    shared.createOrReplaceTempView(SHARED)
+    found = spark.sql(screen.repeated_ids(ACCEPTED, SHARED, FINGERPRINT, "spark", in_order))
+    repeated = found.sort(*in_order).localCheckpoint()  # read twice: rejected, then left out
+    screen.reject_repeated(repeated.toLocalIterator(), unit)
+    return repeated
 
 
 def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:

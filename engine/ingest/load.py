@@ -29,7 +29,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from guanxi.engine import consent
@@ -125,9 +125,16 @@ def check_customer_file(
     return found
 
 
-def repeated_key(key: str, value: Any, first: int, unit: str) -> Problem:
+def repeated_key(
+    key: str, value: Any, first: int, unit: str, elsewhere: str | None = None
+) -> Problem:
     """The problem of a row whose `key` has the `value` of the file's earlier `unit` (a line,
-    or a row) `first`."""
+    or a row) `first`; or of the row `first` of the file `elsewhere` (of a folder of files,
+    as Spark reads them)."""
+    if elsewhere is not None:
+        already = _("duplicate {field} '{value}': already on row {line} of '{file}'")
+        name = PurePosixPath(elsewhere).name
+        return (key, value, already.format(field=key, value=value, line=first, file=name))
     if unit == "line":
         already = _("duplicate {field} '{value}': already on line {line}")
     else:

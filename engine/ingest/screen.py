@@ -24,9 +24,11 @@ and `clean` then names the few bad values found (BadValues).
     screen.check(batches[, numbered])
                                    the doubtful rows (Arrow) -> the good ones (Arrow tables);
                                    the bad ones quarantined, counted in screen.rejected
+    screen.shared_ids(relation, fingerprint, dialect), then
+    screen.repeated_ids(relation, shared, fingerprint, dialect[, numbering])
+                                   SQL: the good rows whose id an earlier good row has
     screen.reject_repeated(later, unit)
-                                   quarantine the good rows whose id an earlier good row has
-                                   (found by the engine, in SQL), as load does
+                                   quarantine those rows, as load does
 
 A CSV file is read by load's own reader (text_batches), so that its line numbers, and the
 lines that are no record at all, are load's too.
@@ -201,10 +203,15 @@ class Screen:
         return ", ".join(f"{c.typed()} AS {c.c}" for c in self._columns(types, dialect))
 
     def arrow_schema(self, columns: Iterable[str], numbered: bool = False) -> pyarrow.Schema:
-        """The schema of checked rows (`numbered`: with their ROW last)."""
-        specs = [(n, self._spec(n)) for n in self.schema.fields if n in set(columns)]
+        """The schema of checked rows (`numbered`: with their ROW, then their FILE if
+        `columns` has one, last)."""
+        names = set(columns)
+        specs = [(n, self._spec(n)) for n in self.schema.fields if n in names]
         fields = [(n, ARROW_TYPES[spec.type]) for n, spec in specs]
-        return pyarrow.schema([*fields, (ROW, pyarrow.int64())] if numbered else fields)
+        if numbered:
+            fields.append((ROW, pyarrow.int64()))
+            fields += [(FILE, pyarrow.string())] if FILE in names else []
+        return pyarrow.schema(fields)
 
     def _columns(
         self, types: Mapping[str, str], dialect: str, stored: Mapping[str, Stored] | None = None
@@ -228,28 +235,73 @@ class Screen:
         self, batches: Iterable[pyarrow.RecordBatch], numbered: bool = False
     ) -> Iterator[pyarrow.Table]:
         """The doubtful rows (numbered in ROW) checked by rows.py: the good ones, typed (and
-        `numbered`: with their ROW), a batch at a time; the bad ones rejected."""
+        `numbered`: with their ROW and FILE), a batch at a time; the bad ones rejected."""
         check: Check | None = None
         for batch in batches:
             columns = tuple(n for n in batch.schema.names if n not in (ROW, FILE))
             check = check or customer_check(self.schema, self.zone, columns, lambda _: None)
             good = [
-                {**self._arrow_row(row), ROW: number} if numbered else self._arrow_row(row)
-                for number, row in self._checked(batch, check)
+                {**self._arrow_row(row), ROW: number, FILE: source}
+                if numbered
+                else self._arrow_row(row)
+                for number, source, row in self._checked(batch, check)
             ]
             self.flush()
-            yield pyarrow.Table.from_pylist(good, self.arrow_schema(columns, numbered))
+            arrow_schema = self.arrow_schema(batch.schema.names, numbered)
+            yield pyarrow.Table.from_pylist(good, arrow_schema)
         self.flush()  # rows rejected before the first batch (a CSV line that is no record)
 
-    def reject_repeated(self, later: Iterable[tuple[int, Any, int]], unit: str) -> None:
-        """Reject each (row, id, first row) whose id an earlier good row has, as load does:
-        the first good row wins (`unit`: how the file counts, by line or by row)."""
+    def shared_ids(self, relation: str, fingerprint: str, dialect: str) -> str:
+        """SQL: the hashes (`fingerprint`: SQL of an id's hash) of the ids that more than one
+        row of `relation` has, as `hashed`. A hash table of numbers costs less than one of
+        the ids and their rows (a quarter less at 2M rows), and only the rows of these hashes
+        (none on most nights; two ids of the same hash at worst) are then compared by id."""
+        key = _q(self.schema.key, dialect)
+        return (
+            f"SELECT {fingerprint.format(key)} AS hashed FROM {relation}"
+            " GROUP BY 1 HAVING COUNT(*) > 1"
+        )
+
+    def repeated_ids(
+        self,
+        relation: str,
+        shared: str,
+        fingerprint: str,
+        dialect: str,
+        numbering: Sequence[str] = (ROW,),
+    ) -> str:
+        """SQL: the rows of `relation` whose id an earlier row has (the first wins, as in
+        load; rows in the order of `numbering`: ROW, or FILE and ROW in a folder of files),
+        looked for among the ids of the `shared` hashes only: each one's ROW, id and first
+        row's ROW (and in a folder: its FILE and the first row's), as reject_repeated takes
+        them."""
+        key, order = _q(self.schema.key, dialect), ", ".join(numbering)
+        window = f"OVER (PARTITION BY {key} ORDER BY {order})"
+        candidates = (
+            f"SELECT {key}, {order} FROM {relation} a"
+            f" SEMI JOIN {shared} s ON {fingerprint.format(f'a.{key}')} = s.hashed"
+        )
+        firsts = ", ".join(f"FIRST_VALUE({c}) {window} AS first{c}" for c in numbering)
+        shown = [ROW, key, f"first{ROW}", *[c for c in (FILE, f"first{FILE}") if FILE in numbering]]
+        return (
+            f"SELECT {', '.join(shown)} FROM (SELECT *, ROW_NUMBER() {window} AS nth, {firsts}"
+            f" FROM ({candidates}) AS c) AS n WHERE nth > 1"
+        )
+
+    def reject_repeated(self, later: Iterable[Sequence[Any]], unit: str) -> None:
+        """Reject each (row, id, first row[, file, first row's file]) whose id an earlier
+        good row has, as load does: the first good row wins (`unit`: how the file counts, by
+        line or by row)."""
         key = self.schema.key
-        for number, value, first in later:
-            self.reject(number, [repeated_key(key, value, first, unit)])
+        for number, value, first, *files in later:
+            source, first_source = files or (None, None)
+            elsewhere = first_source if first_source != source else None
+            self.reject(number, [repeated_key(key, value, first, unit, elsewhere)], source)
         self.flush()
 
-    def _checked(self, batch: pyarrow.RecordBatch, check: Check) -> Iterator[tuple[int, Row]]:
+    def _checked(
+        self, batch: pyarrow.RecordBatch, check: Check
+    ) -> Iterator[tuple[int, str | None, Row]]:
         numbers = batch.column(ROW).to_pylist()
         files = batch.column(FILE).to_pylist() if FILE in batch.schema.names else None
         records = arrow_records(
@@ -264,7 +316,7 @@ class Screen:
             if problems:
                 self.reject(numbers[i], problems, source)
             else:
-                yield numbers[i], row
+                yield numbers[i], source, row
 
     def reject(self, number: int, problems: list[Problem], source: str | None = None) -> None:
         """Reject a row, as load quarantines it (`source`: the file, when not the snapshot)."""
@@ -444,16 +496,23 @@ class _Column:
         )
 
     def typed(self) -> str:
+        """SQL: a clean row's value as its field's type. Where no value is clean, a clean
+        row's is empty: NULL, not a cast that Spark refuses to even plan (of a struct to a
+        number), which would stop the night for the rows rows.py rejects anyway."""
         kind = self.spec.type
+        if self.value_clean() == "FALSE":
+            return f"CAST(NULL AS {self._type_name(SQL_TYPES[kind])})"
         if self.text and kind == "boolean":
             true = ", ".join(self._literal(w) for w, b in values.BOOLEANS.items() if b)
             return f"CASE WHEN {self.c} = '' THEN NULL ELSE LOWER({self.c}) IN ({true}) END"
-        return self._cast(SQL_TYPES[kind] if kind != "string" or not self.text else "VARCHAR")
+        return self._cast(SQL_TYPES[kind])
 
     def _cast(self, sql_type: str) -> str:
         value = f"NULLIF({self.c}, '')" if self.text else self.c
-        name = exp.DataType.build(sql_type).sql(dialect=self.dialect)
-        return f"TRY_CAST({value} AS {name})"
+        return f"TRY_CAST({value} AS {self._type_name(sql_type)})"
+
+    def _type_name(self, sql_type: str) -> str:
+        return exp.DataType.build(sql_type).sql(dialect=self.dialect)
 
     def _bounded(self, test: str | None, value: str) -> str:
         """`test` and the field's bounds, but those the statistics prove (a text column's
