@@ -95,6 +95,13 @@ def test_a_day_without_its_year_asks_for_the_year(text: str, literal: str) -> No
         assert "年份" in str(refused(text).hint)
 
 
+def test_a_scenario_day_without_its_year_asks_for_the_year(project: Path) -> None:  # noqa: F811
+    edit(project, "tests/tiers_and_levels.yaml", 'today: "2026-09-29"', "today: 9月29日")
+    [error] = errors(project)
+    assert (error.code, error.col) == ("invalid-value", 12)
+    assert error.hint == "a date needs its year: write YYYY-09-29, YYYY being the year"
+
+
 # --- a playbook's time and day of the month said in words ----------------------------------
 
 

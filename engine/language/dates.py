@@ -33,11 +33,21 @@ def date_literal_hint(text: str) -> str | None:
     day = written_day(text)
     if day is not None:
         return _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+    yearless = yearless_day(text)
+    return None if yearless is None else year_needed(f"DATE '{yearless}'")
+
+
+def year_needed(written: str) -> str:
+    """The hint for a day written without its year, `written` as the place takes it."""
+    return _("a date needs its year: write {text}, YYYY being the year").format(text=written)
+
+
+def yearless_day(text: str) -> str | None:
+    """`3月1日`, `3月1号` as `YYYY-03-01`, the year left for the user to write; or None."""
     match = _YEARLESS_DAY.fullmatch(text.strip())
     if match is None or _day_of_leap_year(int(match["m"]), int(match["d"])) is None:
         return None
-    literal = f"DATE 'YYYY-{int(match['m']):02d}-{int(match['d']):02d}'"
-    return _("a date needs its year: write {text}, YYYY being the year").format(text=literal)
+    return f"YYYY-{int(match['m']):02d}-{int(match['d']):02d}"
 
 
 def _day_of_leap_year(month: int, day: int) -> dt.date | None:
