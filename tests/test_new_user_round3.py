@@ -251,3 +251,45 @@ def test_a_renamed_tier_gets_its_order_written_and_every_old_name_named(
         line_of("levels.yaml", "    when: tier IN ('high_value_added', 'v"),
     ) in places
     assert len(places) >= 5  # levels, playbooks and scenarios: each old name, none silently
+
+
+# --- signs as a sentence or Word writes them -----------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "sign"), [("share => 70%", ">="), ("share =< 70%", "<=")])
+def test_a_comparison_sign_the_other_way_round_is_answered_with_the_sign(
+    text: str, sign: str
+) -> None:
+    """Before: 'expected: )' for =>, and a value missing after the next AND for =<."""
+    error = refused(text)
+    assert (error.code, error.hint, error.offset, error.length) == (
+        "condition-syntax",
+        f"write {sign}",
+        6,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("lifetime_value / relationship_cost", "lifetime_value ÷ relationship_cost"),
+        (
+            "COALESCE(annual_contribution, 0) * COALESCE",
+            "COALESCE(annual_contribution, 0) × COALESCE",
+        ),
+    ],
+)
+def test_a_multiplication_or_division_sign_is_named_and_fixed(
+    project: Path,  # noqa: F811
+    old: str,
+    new: str,
+) -> None:
+    """Before: 'an AND or OR may be missing' at the word after the sign, and no --fix."""
+    line = line_of("tiers.yaml", f"    expr: {old}")
+    edit(project, "tiers.yaml", old, new)
+    [error] = errors(project)
+    sign = next(i for i, c in enumerate(new) if c in "÷×")
+    assert (error.code, error.line, error.col) == ("full-width", line, len("    expr: ") + sign + 1)
+    fix_project(project)
+    assert (project / "tiers.yaml").read_text("utf-8") == (RULES / "tiers.yaml").read_text("utf-8")

@@ -47,6 +47,8 @@ NAMES: dict[str, tuple[str, str]] = {
     "≤": (N_("less-than-or-equal sign"), "<="),
     "≦": (N_("less-than-or-equal sign"), "<="),
     "≠": (N_("not-equal sign"), "<>"),
+    "×": (N_("multiplication sign"), "*"),  # an input method's 乘号, Word's too
+    "÷": (N_("division sign"), "/"),
     **{chr(0xFF10 + d): (N_("digit"), str(d)) for d in range(10)},
 }
 PLURALS = {
@@ -73,6 +75,8 @@ PLURALS = {
     "greater-than-or-equal sign": N_("greater-than-or-equal signs"),
     "less-than-or-equal sign": N_("less-than-or-equal signs"),
     "not-equal sign": N_("not-equal signs"),
+    "multiplication sign": N_("multiplication signs"),
+    "division sign": N_("division signs"),
     "digit": N_("digits"),
 }
 QUOTES = "‘’“”"
