@@ -239,13 +239,13 @@ def check_split_signs(source: str, tokens: Sequence[Any]) -> None:
 
 
 # signs written the way a sentence says them, and what a condition writes
-REVERSED_SIGNS = {("=>",): ">=", ("=", "<"): "<=", ("=", ">"): ">="}
+REVERSED_SIGNS: dict[tuple[str, ...], str] = {("=>",): ">=", ("=", "<"): "<=", ("=", ">"): ">="}
 
 
 def check_reversed_signs(source: str, tokens: Sequence[Any]) -> None:
     """`=>` and `=<`: a comparison sign written the other way round."""
     for index, token in enumerate(tokens):
-        texts = [(token.text,)]
+        texts: list[tuple[str, ...]] = [(token.text,)]
         after = tokens[index + 1] if index + 1 < len(tokens) else None
         if after is not None and after.start == token.end + 1:
             texts.append((token.text, after.text))
