@@ -293,3 +293,21 @@ def test_a_multiplication_or_division_sign_is_named_and_fixed(
     assert (error.code, error.line, error.col) == ("full-width", line, len("    expr: ") + sign + 1)
     fix_project(project)
     assert (project / "tiers.yaml").read_text("utf-8") == (RULES / "tiers.yaml").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("said", "share"), [("百分之十", "10%"), ("一成", "10%"), ("百分之7.5", "7.5%")]
+)
+def test_a_holdout_said_in_words_is_answered_with_its_percent(
+    project: Path,  # noqa: F811
+    said: str,
+    share: str,
+) -> None:
+    """Before: the general 'e.g. 10%', whatever share was said."""
+    edit(project, "playbooks.yaml", "holdout: 10%", f"holdout: {said}")
+    [error] = errors(project)
+    assert (error.code, error.line) == (
+        "invalid-value",
+        line_of("playbooks.yaml", "      holdout: 10%"),
+    )
+    assert error.hint == f"write {share}"
