@@ -302,12 +302,23 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
-        hint = did_you_mean(text, PERIODS) or _(
-            "use day, week, month, quarter or a cron expression"
-        )
+        hint = _period_and_day(text) or did_you_mean(text, PERIODS)
+        hint = hint or _("use day, week, month, quarter or a cron expression")
         raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
     return Schedule(text, _checked_cron(_period_cron(text, day, time)))
+
+
+def _period_and_day(text: str) -> str | None:
+    """`每月5日`, `每周一`: a period and its day said together, which a step writes apart."""
+    weekday = text.removeprefix("每")
+    if weekday in CHINESE_WEEKDAYS:
+        return _("write 'every: week' and 'day: {day}'").format(day=CHINESE_WEEKDAYS[weekday])
+    for prefix in ("每月", "每个月"):
+        day = _chinese_day_of_month(text.removeprefix(prefix)) if text.startswith(prefix) else None
+        if day is not None and 1 <= day <= 28:
+            return _("write 'every: month' and 'day: {day}'").format(day=day)
+    return None
 
 
 def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:

@@ -311,3 +311,23 @@ def test_a_holdout_said_in_words_is_answered_with_its_percent(
         line_of("playbooks.yaml", "      holdout: 10%"),
     )
     assert error.hint == f"write {share}"
+
+
+@pytest.mark.parametrize(
+    ("said", "hint"),
+    [
+        ("每月5日", "write 'every: month' and 'day: 5'"),
+        ("每个月28号", "write 'every: month' and 'day: 28'"),
+        ("每周一", "write 'every: week' and 'day: mon'"),
+    ],
+)
+def test_a_period_said_with_its_day_is_answered_with_both_keys(
+    project: Path,  # noqa: F811
+    said: str,
+    hint: str,
+) -> None:
+    """Before: 'use day, week, month, quarter or a cron expression'."""
+    edit(project, "playbooks.yaml", "every: month", f"every: {said}")
+    [error] = errors(project)
+    line = line_of("playbooks.yaml", "      every: month")
+    assert (error.code, error.line, error.col, error.hint) == ("invalid-cron", line, 14, hint)
