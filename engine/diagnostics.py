@@ -162,6 +162,9 @@ CODES: dict[str, str] = {
         "Warning: a percentage written as a fraction (top_percent: 0.05 is 0.05 %, not 5 %)."
     ),
     "unreachable-rule": N_("Warning: no customer the schema allows can match this rule or step."),
+    "never-true-part": N_(
+        "Warning: one alternative of an OR in a condition can never be true; the others decide."
+    ),
     "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
     "group-emptied": N_(

@@ -212,11 +212,36 @@ def parse_window(text: str) -> Window:
 def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:
-        raise TimingError(
-            _("'{text}' is not a time of day").format(text=text),
-            hint=_("write hours:minutes, e.g. '09:30'"),
-        )
+        said = _chinese_time(str(text))
+        hint = _("write hours:minutes, e.g. '09:30'")
+        if said is not None:
+            hint = _("write '{time}'").format(time=said.strftime("%H:%M"))
+        raise TimingError(_("'{text}' is not a time of day").format(text=text), hint=hint)
     return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+_CHINESE_TIME = re.compile(
+    r"(?P<part>上午|早上|中午|下午|晚上)?\s*(?P<h>\d{1,2}|[零一二两三四五六七八九十]+)\s*[点时]"
+    r"\s*(?:(?P<half>半)|(?P<m>\d{1,2})\s*分?)?"
+)
+_AFTERNOON = ("下午", "晚上")
+_CHINESE_DAY = re.compile(r"(?:每月|每个月)?\s*(\d{1,2}|[一二三四五六七八九十]+)\s*[号日]?")
+
+
+def _chinese_time(text: str) -> dt.time | None:
+    """`10点`, `上午10点半`, `下午3点`, `9点30分`: the time of day said, or None."""
+    match = _CHINESE_TIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    hour = int(match["h"]) if match["h"].isdigit() else chinese_number(match["h"])
+    if hour is None:
+        return None
+    if match["part"] in _AFTERNOON and hour < 12:
+        hour += 12
+    minute = 30 if match["half"] else int(match["m"] or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return dt.time(hour, minute)
 
 
 @dataclass(frozen=True)
@@ -277,12 +302,23 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
-        hint = did_you_mean(text, PERIODS) or _(
-            "use day, week, month, quarter or a cron expression"
-        )
+        hint = _period_and_day(text) or did_you_mean(text, PERIODS)
+        hint = hint or _("use day, week, month, quarter or a cron expression")
         raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
     return Schedule(text, _checked_cron(_period_cron(text, day, time)))
+
+
+def _period_and_day(text: str) -> str | None:
+    """`每月5日`, `每周一`: a period and its day said together, which a step writes apart."""
+    weekday = text.removeprefix("每")
+    if weekday in CHINESE_WEEKDAYS:
+        return _("write 'every: week' and 'day: {day}'").format(day=CHINESE_WEEKDAYS[weekday])
+    for prefix in ("每月", "每个月"):
+        day = _chinese_day_of_month(text.removeprefix(prefix)) if text.startswith(prefix) else None
+        if day is not None and 1 <= day <= 28:
+            return _("write 'every: month' and 'day: {day}'").format(day=day)
+    return None
 
 
 def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:
@@ -318,10 +354,25 @@ def _day_of_month(day: int | str | None) -> str:
         return "1"
     if isinstance(day, int) and 1 <= day <= 28:
         return str(day)
+    said = _chinese_day_of_month(str(day))
+    if said is not None and 1 <= said <= 28:
+        raise TimingError(
+            _("'{day}' is written in words; a day of the month is a number").format(day=day),
+            hint=_("write the day's number alone: day: {day}").format(day=said),
+        )
     raise TimingError(
         _("'{day}' is not a day of the month guanxi can use every month").format(day=day),
         hint=_("use a day from 1 to 28 (every month has those)"),
     )
+
+
+def _chinese_day_of_month(text: str) -> int | None:
+    """`5号`, `5日`, `每月5日`, `五号` or `五`: the day of the month said, or None."""
+    match = _CHINESE_DAY.fullmatch(text.strip())
+    if match is None:
+        return None
+    written = match.group(1)
+    return int(written) if written.isdigit() else chinese_number(written)
 
 
 def _checked_cron(expression: str) -> str:

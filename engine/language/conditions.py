@@ -22,9 +22,10 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.language.dates import written_day
+from guanxi.engine.language.dates import date_literal_hint
 from guanxi.engine.language.limits import check_depth, check_tokens
 from guanxi.engine.language.mistakes import (
+    check_reversed_signs,
     check_split_signs,
     check_words,
     excel_wildcards,
@@ -167,6 +168,7 @@ def _syntax_tree(source: str) -> exp.Expression:
     tokens = _tokens(source)
     check_tokens(source, tokens)
     check_split_signs(source, tokens)
+    check_reversed_signs(source, tokens)
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(
@@ -312,11 +314,11 @@ class _Checker:
             if literal.is_string and _iso_date(literal.this):
                 return
             message = _("'{text}' is not a date").format(text=literal.this)
-            day = written_day(str(literal.this))
-            if day is None:
+            hint = date_literal_hint(str(literal.this))
+            if hint is None:
                 raise self.error_at(literal.this, "condition-syntax", message, "YYYY-MM-DD")
             error = self.error_at(literal.this, "condition-syntax", message)
-            error.hint = _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+            error.hint = hint
             raise error
         raise self.error_at("CAST", "forbidden-construct", _("CAST is not allowed"))
 
@@ -541,9 +543,9 @@ class _Typer:
             if not isinstance(unwrapped, exp.Literal):
                 start, length = _span(self.source, node)
                 written = self.source[start : start + length]
-            day = written_day(str(written))
-            if day is not None:
-                return _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+            hint = date_literal_hint(str(written))
+            if hint is not None:
+                return hint
         return _("write dates as DATE '2024-01-31'")
 
     def mismatch(

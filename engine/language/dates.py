@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from guanxi.engine.i18n import _
+
 _WRITTEN_DAY = re.compile(
     r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
     r"|年\s*(?P<cm>\d{1,2})\s*月\s*(?P<cd>\d{1,2})\s*[日号]?)",
     re.ASCII,
 )
+_YEARLESS_DAY = re.compile(r"(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]?", re.ASCII)
 _TIME = re.compile(r"(?:\s+|T)(?P<h>\d{1,2})[:：](?P<min>\d{2})")
 
 
@@ -22,6 +25,36 @@ def written_day(text: str) -> dt.date | None:
     """The day `text` names in one of the forms above, or None."""
     match = _WRITTEN_DAY.fullmatch(text.strip())
     return None if match is None else _day(match)
+
+
+def date_literal_hint(text: str) -> str | None:
+    """The DATE literal to write for a day written the Chinese way: `2026年3月1日` is
+    `DATE '2026-03-01'`; `3月1日` has no year, so the year is left for the user to add."""
+    day = written_day(text)
+    if day is not None:
+        return _("write {text}").format(text=f"DATE '{day.isoformat()}'")
+    yearless = yearless_day(text)
+    return None if yearless is None else year_needed(f"DATE '{yearless}'")
+
+
+def year_needed(written: str) -> str:
+    """The hint for a day written without its year, `written` as the place takes it."""
+    return _("a date needs its year: write {text}, YYYY being the year").format(text=written)
+
+
+def yearless_day(text: str) -> str | None:
+    """`3月1日`, `3月1号` as `YYYY-03-01`, the year left for the user to write; or None."""
+    match = _YEARLESS_DAY.fullmatch(text.strip())
+    if match is None or _day_of_leap_year(int(match["m"]), int(match["d"])) is None:
+        return None
+    return f"YYYY-{int(match['m']):02d}-{int(match['d']):02d}"
+
+
+def _day_of_leap_year(month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(2000, month, day)  # 2000 had a 29 February
+    except ValueError:
+        return None
 
 
 def written_moment(text: str) -> str | None:

@@ -8,6 +8,8 @@ at its column with the exact text to write instead:
   SQL that is NULL, never true, for every customer, so the rule would silently match no one;
 - a space inside a comparison sign (`balance > = 100`, which an input method may insert):
   the parser would say the '=' lacks a value;
+- a comparison sign written the other way round (`balance => 100`, `balance =< 100`), as a
+  sentence says it (大于或等于): the parser would ask for a ')' or a value after the AND;
 - Excel's wildcards in a LIKE pattern (`name LIKE '张*'`): LIKE matches `*` and `?` as
   themselves, so the rule would match no one where `%` and `_` were meant.
 """
@@ -233,4 +235,31 @@ def check_split_signs(source: str, tokens: Sequence[Any]) -> None:
                 first.start,
                 second.end + 1 - first.start,
                 hint=_("write {sign}, without a space inside").format(sign=sign),
+            )
+
+
+# signs written the way a sentence says them, and what a condition writes
+REVERSED_SIGNS: dict[tuple[str, ...], str] = {("=>",): ">=", ("=", "<"): "<=", ("=", ">"): ">="}
+
+
+def check_reversed_signs(source: str, tokens: Sequence[Any]) -> None:
+    """`=>` and `=<`: a comparison sign written the other way round."""
+    for index, token in enumerate(tokens):
+        texts: list[tuple[str, ...]] = [(token.text,)]
+        after = tokens[index + 1] if index + 1 < len(tokens) else None
+        if after is not None and after.start == token.end + 1:
+            texts.append((token.text, after.text))
+        for written in texts:
+            sign = REVERSED_SIGNS.get(written)
+            if sign is None:
+                continue
+            length = len("".join(written))
+            raise ConditionError(
+                "condition-syntax",
+                _("'{written}' is a comparison sign written the other way round").format(
+                    written="".join(written)
+                ),
+                token.start,
+                length,
+                hint=_("write {sign}").format(sign=sign),
             )

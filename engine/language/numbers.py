@@ -14,6 +14,7 @@ commas are followed by a space); `IN (100,200)` stays the two values SQL reads.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.language.dates import written_day
+from guanxi.engine.language.dates import date_literal_hint
 from guanxi.engine.language.limits import MAX_NUMBER
 
 SCALES = {"万": 4, "亿": 8, "万亿": 12}  # powers of ten
@@ -155,7 +156,9 @@ def _misspelt_unit(number: Any, unit: Any, written: str) -> ConditionError:
         message = _("a space is missing after {number}").format(number=number.text + scale)
         write = _("write {text}").format(text=f"{number.text}{scale} {rest}")
         return _error(message, number.start, len(written), write)
-    if rest[0] in _UNIT_CHARS:
+    if (mixed := mixed_amount_hint(written)) is not None:
+        hint = mixed
+    elif rest[0] in _UNIT_CHARS:
         hint = _(UNIT_HINT)
     else:
         hint = _("leave out '{word}': write {number}").format(word=rest, number=number.text + scale)
@@ -173,11 +176,10 @@ def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
     """A word glued to a number: `50w`, `50k`, `5千`, `7成`, `50元`, `2026年3月1日`; a
     condition never has one."""
     power = MULTIPLIERS.get(word.text.lower())
-    day = written_day(written)
-    if day is not None:
+    day_hint = date_literal_hint(written)
+    if day_hint is not None:
         message = _("'{written}' is a date, which a condition writes as DATE 'YYYY-MM-DD'")
-        hint = _("write {text}").format(text=f"DATE '{day.isoformat()}'")
-        return _error(message.format(written=written), number.start, len(written), hint)
+        return _error(message.format(written=written), number.start, len(written), day_hint)
     if (share := spoken_percent(written)) is not None:
         hint = _("write {text}").format(text=share)
     elif word.text.lower() == "w":
@@ -185,11 +187,45 @@ def _glued_word(number: Any, word: Any, written: str) -> ConditionError:
     elif power is not None:
         whole = format(Decimal(number.text).scaleb(power).normalize(), "f")
         hint = _("write {text}").format(text=whole)
+    elif (mixed := mixed_amount_hint(written)) is not None:
+        hint = mixed
     else:
         hint = _("leave out '{word}': write {number}").format(word=word.text, number=number.text)
     return _error(
         _("'{written}' is not a number").format(written=written), number.start, len(written), hint
     )
+
+
+# `1亿5千万` as said: parts with falling powers of ten, each a number and its unit
+_MIXED_PART = re.compile(r"(\d+(?:\.\d+)?)(万亿|千万|百万|十万|亿|万|千|百|十)")
+_POWERS = {
+    **SCALES,
+    **{unit: MULTIPLIERS[unit] for unit in ("十", "百", "千", "十万", "百万", "千万")},
+}
+
+
+def mixed_amount_hint(written: str) -> str | None:
+    """What to write for an amount said in parts (`1亿5千万`, `1亿5000万`, `3万5千`): its plain
+    number and its 亿 or 万 form; None when `written` is no such amount."""
+    parts = _MIXED_PART.findall(written.strip())
+    powers = [_POWERS[unit] for _digits, unit in parts]
+    if len(parts) < 2 or "".join(map("".join, parts)) != written.strip():
+        return None
+    if any(later >= earlier for earlier, later in itertools.pairwise(powers)):
+        return None
+    value = sum((Decimal(digits).scaleb(_POWERS[unit]) for digits, unit in parts), Decimal(0))
+    if value < 10**4:
+        return _("write {text}").format(text=_decimal_text(value))
+    unit = "亿" if value >= 10**8 else "万"
+    short = _decimal_text(value.scaleb(-SCALES[unit])) + unit
+    return _("write {number} or {short}").format(number=_decimal_text(value), short=short)
+
+
+def chinese_amount(text: str) -> int | None:
+    """An amount in Chinese numerals, with or without its yuan (`三千万元`, `二十万`), or None."""
+    for unit in ("块钱", "元", "块"):
+        text = text.removesuffix(unit)
+    return chinese_number(text)
 
 
 def _check_currency(source: str, tokens: list[Any], index: int) -> None:
@@ -231,11 +267,21 @@ def _check_spoken_share(source: str, tokens: list[Any], index: int) -> None:
         TokenType.NUMBER,
     ]:
         last = index + 2 if decimals[0].start == token.end + 1 else index
+    if chinese_number(token.text) is not None and _glued_percent(tokens, index):
+        last += 1  # 七十%: a share in Chinese numerals
     written = source[token.start : tokens[last].end + 1]
     share = spoken_percent(written)
     if share is not None:
         message = _("'{written}' is not a number").format(written=written)
         raise _error(message, token.start, len(written), _("write {text}").format(text=share))
+
+
+def _glued_percent(tokens: list[Any], index: int) -> bool:
+    """Whether a '%' follows the token at `index` with no space between."""
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    if after is None or after.token_type != TokenType.MOD:
+        return False
+    return bool(after.start == tokens[index].end + 1)
 
 
 PERCENT_WORD = "百分之"
@@ -246,6 +292,8 @@ def spoken_percent(written: str) -> str | None:
     """A share said in words as a rule writes it (`百分之七十`, `百分之70`, `7成`, `七成`: `70%`),
     or None when `written` is no such share."""
     text = written.strip()
+    if text.endswith("%") and (number := chinese_number(text[:-1])) is not None:
+        return f"{number}%"  # 七十%
     if text.startswith(PERCENT_WORD):
         amount = _amount(text[len(PERCENT_WORD) :])
         return None if amount is None else f"{_decimal_text(amount)}%"

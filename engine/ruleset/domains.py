@@ -22,7 +22,7 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language import Condition
 from guanxi.engine.language.conditions import field_name
-from guanxi.engine.language.numbers import chinese_number
+from guanxi.engine.language.numbers import chinese_amount
 from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
 from guanxi.engine.ruleset.ruleset import Ladder
 from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
@@ -347,7 +347,7 @@ def unknown_field_hint(
             else:
                 message = _("a text value is written in single quotes: {write}")
             return message.format(write=write)
-    if (number := chinese_number(word)) is not None:
+    if (number := chinese_amount(word)) is not None:
         return _("write the number in digits: {number}").format(number=number)
     if _CJK.search(word):
         return _(

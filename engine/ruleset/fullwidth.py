@@ -18,6 +18,7 @@ from guanxi.engine.i18n import N_, _
 
 CODE = "full-width"
 HINT = N_("switch the input method to English punctuation, or run 'guanxi validate --fix'")
+WORD_HINT = N_("run 'guanxi validate --fix': it makes them ordinary spaces")
 
 # character -> (its name, the ASCII it stands for)
 NAMES: dict[str, tuple[str, str]] = {
@@ -39,12 +40,15 @@ NAMES: dict[str, tuple[str, str]] = {
     "－": (N_("dash"), "-"),
     "．": (N_("full stop"), "."),
     "\u3000": (N_("space"), " "),
+    "\u00a0": (N_("non-breaking space"), " "),  # Word's, kept by a copy into the file
     "、": (N_("enumeration comma"), ","),  # 顿号: a list's separator in Chinese
     "≥": (N_("greater-than-or-equal sign"), ">="),
     "≧": (N_("greater-than-or-equal sign"), ">="),
     "≤": (N_("less-than-or-equal sign"), "<="),
     "≦": (N_("less-than-or-equal sign"), "<="),
     "≠": (N_("not-equal sign"), "<>"),
+    "×": (N_("multiplication sign"), "*"),  # an input method's 乘号, Word's too
+    "÷": (N_("division sign"), "/"),
     **{chr(0xFF10 + d): (N_("digit"), str(d)) for d in range(10)},
 }
 PLURALS = {
@@ -66,13 +70,20 @@ PLURALS = {
     "dash": N_("dashes"),
     "full stop": N_("full stops"),
     "space": N_("spaces"),
+    "non-breaking space": N_("non-breaking spaces"),
     "enumeration comma": N_("enumeration commas"),
     "greater-than-or-equal sign": N_("greater-than-or-equal signs"),
     "less-than-or-equal sign": N_("less-than-or-equal signs"),
     "not-equal sign": N_("not-equal signs"),
+    "multiplication sign": N_("multiplication signs"),
+    "division sign": N_("division signs"),
     "digit": N_("digits"),
 }
 QUOTES = "‘’“”"
+SPACES = "\u3000\u00a0"
+# Read as a space in a value or a condition (which strip it or skip it): only where YAML's
+# structure trips on it (an indentation, after a list dash or a key's colon) is it repaired.
+STRUCTURE_ONLY = "\u00a0"  # the wide spaces of an input method and the non-breaking of Word
 
 
 @dataclass(frozen=True)
@@ -136,14 +147,18 @@ def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) ->
         elif char in QUOTES:
             closers = "‘’'" if char in "‘’" else '“”"'
             found.append(replacement(index, char, in_condition=True))
-        elif char in NAMES:
+        elif char in NAMES and char not in STRUCTURE_ONLY:
             found.append(replacement(index, char, in_condition=True))
     return found
 
 
 def scan_all(chars: Iterable[tuple[int, str]]) -> list[Replacement]:
     """Every full-width character of text that must be ASCII throughout (a name, a time)."""
-    return [replacement(index, char) for index, char in chars if char in NAMES]
+    return [
+        replacement(index, char)
+        for index, char in chars
+        if char in NAMES and char not in STRUCTURE_ONLY
+    ]
 
 
 def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Diagnostic]:
@@ -152,9 +167,8 @@ def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Dia
     for run in _runs([r for r in found if r.reported]):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
-        result.append(
-            Diagnostic(shown, line, col, CODE, _message(run), hint=_(HINT), length=len(run))
-        )
+        hint = _(WORD_HINT) if all(r.char == "\u00a0" for r in run) else _(HINT)
+        result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=hint, length=len(run)))
     return result
 
 
@@ -174,7 +188,12 @@ def _message(run: Sequence[Replacement]) -> str:
     needed = {"'": _("a straight quote '"), '"': _('a straight double quote "')}.get(
         wanted, f"'{wanted}'"
     )
-    if chars.strip("\u3000") == "":
+    if chars.strip("\u00a0") == "":
+        if len(run) == 1:
+            return _("a non-breaking space (copied from Word) where an ordinary space is needed")
+        message = _("{count} non-breaking spaces (from Word) where ordinary spaces are needed")
+        return message.format(count=len(run))
+    if chars.strip(SPACES) == "":
         if len(run) == 1:
             return _("a full-width space where an ordinary space is needed")
         message = _("{count} full-width spaces where ordinary spaces are needed")

@@ -28,6 +28,7 @@ from guanxi.engine.ruleset.fullwidth import (
     NAMES,
     Replacement,
     apply,
+    replacement,
     scan_all,
     scan_expression,
     shifts,
@@ -39,17 +40,21 @@ FREE_TEXT_KEYS = {"label", "label_en", "description"}
 CONDITION_KEYS = {"when", "unless", "expr"}
 FILE_NAME_KEYS = {"store", "calendar_overrides", "decision_table", "population"}
 _KEY = r"[A-Za-z_][\w.-]*"
+# a space as typed: an ordinary one, an input method's wide one (U+3000), or Word's
+# non-breaking one (U+00A0), which YAML takes for text
+_S = " \u3000\u00a0"
+_WIDE = "\u3000\u00a0"
 _STRUCTURE = (
-    re.compile(r"^[ \u3000]*\u3000[ \u3000]*(?=[^ \u3000#\r\n])"),  # indentation
-    re.compile(r"^[ \u3000]*(?:[-－][ \u3000]+)*－[ \u3000]"),  # a list dash
-    # a full-width space after a list dash: YAML reads `-　name:` as text, not an item
-    re.compile(r"^[ \u3000]*(?:[-－][ \u3000]+)*[-－] *\u3000"),
-    re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*："),  # a key's colon
-    # a full-width space after a key's colon: YAML reads `after:　5` as no key at all
-    re.compile(rf"^[ \u3000]*(?:[-－][ \u3000]+)*{_KEY}[ \u3000]*[:：]\u3000+"),
+    re.compile(rf"^[{_S}]*[{_WIDE}][{_S}]*(?=[^{_S}#\r\n])"),  # indentation
+    re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*－[{_S}]"),  # a list dash
+    # a wide space after a list dash: YAML reads `-　name:` as text, not an item
+    re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*[-－] *[{_WIDE}]"),
+    re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*{_KEY}[{_S}]*："),  # a key's colon
+    # a wide space after a key's colon: YAML reads `after:　5` as no key at all
+    re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*{_KEY}[{_S}]*[:：][{_WIDE}]+"),
 )
-_FLOW_KEY = re.compile(rf"[{{,，][ \u3000]*{_KEY}[ \u3000]*(?:：|:\u3000+)")
-_PLAIN_KEY = re.compile(rf"{_KEY}[ \u3000]*：")
+_FLOW_KEY = re.compile(rf"[{{,，][{_S}]*{_KEY}[{_S}]*(?:：|:[{_WIDE}]+)")
+_PLAIN_KEY = re.compile(rf"{_KEY}[{_S}]*：")
 
 
 def repair_yaml(text: str, file: str) -> tuple[str, list[Replacement]]:
@@ -77,9 +82,10 @@ def repaired_events(text: str, file: str) -> tuple[str, list[Replacement], list[
 
 def _indentation(r: Replacement, text: str) -> Replacement:
     """A full-width space in a line's indentation is two spaces: it shows two columns wide
-    in a Chinese editor, and the user aligned the line by what they saw."""
+    in a Chinese editor, and the user aligned the line by what they saw (a non-breaking
+    space shows one column wide: it stays one space)."""
     line_start = text.rfind("\n", 0, r.index) + 1
-    if r.char == "\u3000" and text[line_start : r.index].strip(" \u3000") == "":
+    if r.char == "\u3000" and text[line_start : r.index].strip(_S) == "":
         return dataclasses.replace(r, ascii="  ")
     return r
 
@@ -133,7 +139,7 @@ def _line_structure(line: str, start: int) -> list[Replacement]:
     spans = [m.span() for pattern in _STRUCTURE if (m := pattern.match(line))]
     spans += [m.span() for m in _FLOW_KEY.finditer(line)]
     chars = {(start + i, line[i]) for a, b in spans for i in range(a, b) if line[i] in NAMES}
-    return [_spaced_colon(r, line, start) for r in scan_all(sorted(chars))]
+    return [_spaced_colon(replacement(i, c), line, start) for i, c in sorted(chars)]
 
 
 def _spaced_colon(r: Replacement, line: str, start: int) -> Replacement:

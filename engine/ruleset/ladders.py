@@ -118,11 +118,24 @@ def _order(
             ("order",),
             "invalid-order",
             _("'order:' leaves out {names}").format(names=", ".join(missing)),
-            hint=_("list each of {names} once, from the lowest to the highest").format(
+            hint=_renamed_hint(order, names, missing)
+            or _("list each of {names} once, from the lowest to the highest").format(
                 names=", ".join(names)
             ),
         )
     return order if _errors(project) == errors_before else None
+
+
+def _renamed_hint(order: tuple[str, ...], names: list[str], missing: list[str]) -> str | None:
+    """One name left out and one name unknown: a rule renamed, the order not. The order
+    with the new name in the old one's place (its place from the lowest is the user's)."""
+    unknown = [n for n in order if n not in names]
+    if len(unknown) != 1 or len(missing) != 1:
+        return None
+    written = ", ".join(missing[0] if n == unknown[0] else n for n in order)
+    return _("if '{old}' was renamed '{new}': write order: [{names}]").format(
+        old=unknown[0], new=missing[0], names=written
+    )
 
 
 def _misplaced(kind: str, name: str, rules: list[CompiledRule]) -> tuple[str, str | None]:

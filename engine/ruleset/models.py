@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from guanxi.engine.i18n import _
+from guanxi.engine.language.numbers import spoken_percent
 from guanxi.engine.timing import MAX_AMOUNT, Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -403,7 +404,9 @@ def _share(value: Any) -> Any:
         except ValueError:
             number = None
     if isinstance(number, bool) or not isinstance(number, int | float) or not 0 < number < 1:
-        hint = _("write a share between 0% and 100%, e.g. '10%'")
+        said = spoken_percent(str(value))  # 百分之十, 一成
+        hint = _("write {text}").format(text=said) if said and 0 < float(said[:-1]) < 100 else None
+        hint = hint or _("write a share between 0% and 100%, e.g. '10%'")
         raise problem("invalid-value", _("'{value}' is not a share").format(value=value), hint)
     return float(number)
 

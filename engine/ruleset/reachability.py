@@ -184,6 +184,8 @@ def _check_ladder(project: Project, context: Context, ladder: Ladder) -> None:
             message = _("this rule can never match: {reason}").format(reason=reason)
             hint = _percent_hint(context, rule.condition)
             _warn(project, rule.origin.file, rule.origin.line, message, hint=hint)
+        else:
+            _warn_never_true_parts(project, context, rule.condition, rule.origin)
         earlier.append(rule)
     if ladder.hit_policy == "unique":
         _check_overlaps(project, context, ladder)
@@ -193,13 +195,38 @@ def _check_step(project: Project, context: Context, step: CompiledStep, held: se
     if step.when is None:
         return
     own = context.reach.dnf(step.when.tree)
-    reason = _own_reason(context, step.when, own)
+    reason = _own_reason(context, step.when.tree, own)
     if reason is None and (step.step.on or step.step.every):
         reason = _level_reason(context, step.level, own, held)
     if reason is not None:
         message = _("this step can never run: {reason}").format(reason=reason)
         hint = _percent_hint(context, step.when)
         _warn(project, step.origin.file, step.origin.line, message, hint=hint)
+    else:
+        _warn_never_true_parts(project, context, step.when, step.origin)
+
+
+def _warn_never_true_parts(
+    project: Project, context: Context, condition: Condition, origin: Origin
+) -> None:
+    """An alternative of an OR that can never be true: the rule still matches by the others,
+    so nothing says the part was mistyped (`x > 10 AND x < 5` for `x > 5 AND x < 10`)."""
+    for part in _never_true_parts(context, condition.tree):
+        reason = _own_reason(context, part, [])
+        message = _("part of its condition can never be true: '{part}': {reason}")
+        shown = message.format(part=part.sql(), reason=reason)
+        hint = _("check the numbers in that part; as it stands, the other parts decide alone")
+        _warn(project, origin.file, origin.line, shown, code="never-true-part", hint=hint)
+
+
+def _never_true_parts(context: Context, tree: exp.Expression) -> list[exp.Expression]:
+    """The alternatives of the condition's ORs that no customer can make true."""
+    found: list[exp.Expression] = []
+    for node in tree.find_all(exp.Or):
+        for part in (node.this, node.expression):
+            if not isinstance(part, exp.Or) and not context.reach.dnf(part):
+                found.append(part.unnest())
+    return found
 
 
 def _percent_hint(context: Context, condition: Condition) -> str | None:
@@ -248,7 +275,7 @@ def _needed(context: Context, base: list[DNF], earlier: list[tuple[str, DNF]]) -
 def _why(context: Context, condition: Condition, earlier: list[CompiledRule]) -> str | None:
     reach = context.reach
     own = reach.dnf(condition.tree)
-    reason = _own_reason(context, condition, own)
+    reason = _own_reason(context, condition.tree, own)
     if reason is not None:
         return reason
     if not context.substituted(own):
@@ -261,11 +288,11 @@ def _why(context: Context, condition: Condition, earlier: list[CompiledRule]) ->
     return _("every customer it could match is taken by {taken} before it").format(taken=taken)
 
 
-def _own_reason(context: Context, condition: Condition, own: DNF) -> str | None:
+def _own_reason(context: Context, tree: exp.Expression, own: DNF) -> str | None:
     """Why the condition alone can never be TRUE, if it cannot."""
     if own:
         return None
-    parts = _conjuncts(condition.tree)
+    parts = _conjuncts(tree)
     for name, tests in _by_field(parts).items():
         merged: Bound | None = Bound()
         for _text, bound in tests:

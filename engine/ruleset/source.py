@@ -7,6 +7,7 @@ at the exact line and column, never an exception.
 from __future__ import annotations
 
 import bisect
+import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.encoding import GB18030, UTF8, Decoded, NotText, decode
+from guanxi.engine.encoding import BOM, GB18030, UTF8, Decoded, NotText, decode
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
@@ -33,6 +34,7 @@ from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, f
 
 PathKey = str | int
 GBK_FILE = "gbk-file"
+UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Notepad's "Unicode" (big endian)
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")  # UTF-8 by the JSON standard
 
 
@@ -159,6 +161,8 @@ def read_text(path: Path, shown: str) -> Decoded:
     except FileProblem as problem:
         diagnostic = Diagnostic(shown, 1, 1, problem.code, problem.message, problem.hint)
         raise SourceError(diagnostic) from None
+    if raw.startswith(UTF16_MARKS) and len(raw) % 2 == 0:
+        raise SourceError(_utf16_file(shown), _utf16_text(raw)) from None
     try:
         decoded = decode(raw, text_encodings(path.name))
     except NotText as error:
@@ -184,6 +188,21 @@ def _not_text(error: NotText, shown: str) -> Diagnostic:
         message = message.format(byte=byte)
     hint = _("save the file as UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: 'UTF-8')")
     return Diagnostic(shown, error.line, error.col, "not-utf8", message, hint=hint)
+
+
+def _utf16_file(shown: str) -> Diagnostic:
+    """Notepad's 'Unicode' is UTF-16: readable, but no tool beside guanxi reads it so."""
+    message = _("saved as UTF-16 (Notepad's 'Unicode'), which a rule file cannot be")
+    hint = _("save it as UTF-8 (in Notepad: Save As, Encoding 'UTF-8')")
+    return Diagnostic(shown, 1, 1, "not-utf8", message, hint=hint)
+
+
+def _utf16_text(raw: bytes) -> str | None:
+    """The file's text, to show under the diagnostic; None when it is not UTF-16 after all."""
+    try:
+        return raw.decode("utf-16").removeprefix(BOM)
+    except UnicodeDecodeError:
+        return None
 
 
 def gbk_warning(shown: str) -> Diagnostic:
