@@ -10,7 +10,8 @@
   a few lines are broken (no type, cut-off JSON, non-numeric amount). Only valid customer
   rows that are not dormant produce events.
 
-Deposits are extremely concentrated (the top 10% hold about 90%), as the domain notes say.
+Deposits are extremely concentrated: "不足10%的客户拥有90%以上的存款占比" (the top 10% hold
+over 90%), as the source found them.
 Companies and institutions belong to the vertical system (系统) of their line of business
 (电力系统, 教育系统 …). Dormant accounts are empty, as the source defines them (no deposit,
 wealth product or loan) and long idle; some were opened and never used: no last transaction.

@@ -225,8 +225,8 @@ def test_a_broken_tier_file_does_not_flood_the_levels_with_follow_on_errors(proj
     diagnostics = edited(
         project,
         "tiers.yaml",
-        "AND contribution_pct >= 90%",
-        "AND contribution_pc >= 90%",
+        "AND contribution_pct >= 70% AND products_held",
+        "AND contribution_pc >= 70% AND products_held",
     )
     assert [d.code for d in diagnostics] == ["unknown-field"]
 

@@ -119,7 +119,9 @@ def test_a_gold_share_below_one_percent_said_so_is_taken_as_written(project: Pat
 def test_a_percentile_compared_with_a_whole_percentage_says_how_to_write_it(
     project: Path, written: str
 ) -> None:
-    diagnostics = edited(project, "tiers.yaml", "contribution_pct >= 70%", written)
+    valuable = "contribution_pct >= 70%\n  - name: low_value"  # the valuable rule's end
+    changed = valuable.replace("contribution_pct >= 70%", written)
+    diagnostics = edited(project, "tiers.yaml", valuable, changed)
     number = written.split()[-1]
     assert [(d.code, d.hint) for d in diagnostics] == [
         (

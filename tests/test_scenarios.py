@@ -94,7 +94,7 @@ def test_a_longer_delay_fails_the_scenario_that_guards_it_with_a_difference(
 def test_a_higher_tier_threshold_fails_with_the_tier_expected_and_got(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     # valuable customers transact 20 times a month, not 10: 负责型's customer, 15, is not
-    busy = "AND monthly_txn_count >= {} AND contribution_pct >= 70%"
+    busy = "AND monthly_txn_count >= {} AND contribution_pct >= 70%\n  - name: low_value"
     edit(project / "tiers.yaml", busy.format(10), busy.format(20))
     result = guanxi_test(str(project), "--only", "负责型", "--json")
     assert result.exit_code == 1

@@ -34,8 +34,9 @@ NOW = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
 NEXT = NOW + dt.timedelta(days=1)
 AFTER = NEXT + dt.timedelta(days=1)  # the hold of the shipped rules (2 runs) is over
 LAST = AFTER + dt.timedelta(days=1)
-VALUABLE = "      AND monthly_txn_count >= 10 AND contribution_pct >= 70%"
-NOBODY_VALUABLE = VALUABLE.replace(">= 70%", ">= 100%") + " AND products_held > 1000"
+# the valuable rule's last line (high value added's goes on with the products held)
+VALUABLE = "      AND monthly_txn_count >= 10 AND contribution_pct >= 70%\n"
+NOBODY_VALUABLE = VALUABLE.replace(">= 70%", ">= 100% AND products_held > 1000")
 WEALTH = "(total_assets >= 20万 OR loan_balance >= 100万"
 TEN_TIMES = {  # 万 typed on amounts already in 万: only the very rich stay valuable
     WEALTH: "(total_assets >= 2000万 OR loan_balance >= 10000万",
