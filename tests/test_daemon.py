@@ -9,16 +9,21 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from guanxi.adapters.base import Message, Receipt
 from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.releases import ledger
+from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.daemon_helpers import free_port, plan_due, rules_copy, start_daemon, stop, wait_for
+from tests.test_releases import propose, releases_mode
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 
@@ -92,6 +97,91 @@ def test_a_followup_is_rendered_with_the_templates_of_the_rules_that_planned_it(
     assert daemon.dispatch_tick().sent == 2
     bodies = {m["key"]: str(m["body"]) for m in outbox(tmp_path)}
     assert "感谢您购买" in bodies[earlier] and "谢谢您选择" in bodies[later]
+
+
+def edit_during_first_send(daemon: Daemon, path: Path, old: str, new: str) -> None:
+    """An SMS adapter that is slow to the point that `path` is edited (`old` → `new`) on disk
+    while the first batch is being sent."""
+    adapter = daemon.running.adapters["sms"]
+    send, text = adapter.send, path.read_text("utf-8")
+
+    def slow_send(message: Message) -> Receipt:
+        if path.read_text("utf-8") == text:
+            path.write_text(text.replace(old, new, 1), "utf-8")
+        return send(message)
+
+    adapter.send = slow_send  # type: ignore[method-assign]
+
+
+def test_rules_edited_during_a_batch_decide_the_batches_not_yet_claimed(
+    tmp_path: Path, daemon: Daemon
+) -> None:
+    daemon.running = replace(daemon.running, dispatch=replace(daemon.running.dispatch, limit=5))
+    old = daemon.running.ruleset.hash
+    keys = plan_due(daemon.store, 30, NOW - dt.timedelta(minutes=5))
+    quiet_now = 'quiet_hours: {start: "09:00", end: "20:00"}  # 今日提前'
+    policies = daemon.rules / "policies.yaml"
+    edit_during_first_send(
+        daemon, policies, 'quiet_hours: {start: "21:00", end: "08:30"}', quiet_now
+    )
+
+    first = daemon.dispatch_tick()
+    assert (first.claimed, first.sent, first.passes) == (5, 5, 1)  # claimed before the edit
+    assert daemon.running.ruleset.hash != old  # taken at the end of the tick
+    second = daemon.dispatch_tick()
+    assert (second.sent, sum(second.deferred.values())) == (0, 25)  # 10:00 is quiet now
+    sent = [m["key"] for m in outbox(tmp_path)]
+    assert len(sent) == 5 and set(sent) <= set(keys)
+
+
+def test_a_bad_edit_during_a_tick_stops_one_tick_only(daemon: Daemon) -> None:
+    daemon.running = replace(daemon.running, dispatch=replace(daemon.running.dispatch, limit=5))
+    good = daemon.running.ruleset.hash
+    plan_due(daemon.store, 30, NOW - dt.timedelta(minutes=5))
+    edit_during_first_send(daemon, daemon.rules / "policies.yaml", "caps:", "caps: [")
+
+    assert daemon.dispatch_tick().sent == 5
+    assert daemon.running.ruleset.hash == good  # rejected: the last good rules go on
+    assert daemon.dispatch_tick().sent == 25
+
+
+def test_a_release_approved_during_a_batch_decides_the_batches_not_yet_claimed(
+    tmp_path: Path,
+) -> None:
+    rules = releases_mode(tmp_path)
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    ledger.approve(store, propose(store, rules).id, NOW, actor="wang")
+    release, ruleset = live_ruleset(store, tmp_path / "cache")
+    daemon = Daemon(
+        rules, ruleset, store, FixedClock(NOW), folder=tmp_path, release=release,
+        cache=tmp_path / "cache", port=None,
+    )  # fmt: skip
+    daemon.running = replace(daemon.running, dispatch=replace(daemon.running.dispatch, limit=5))
+    plan_due(store, 30, NOW - dt.timedelta(minutes=5))
+    policies = rules / "policies.yaml"
+    quiet = 'quiet_hours: {start: "21:00", end: "08:30"}'
+    adapter = daemon.running.adapters["sms"]
+    send = adapter.send
+
+    def slow_send(message: Message) -> Receipt:  # meanwhile two people release quiet hours now
+        if ledger.live(store) == release:
+            text = policies.read_text("utf-8")
+            policies.write_text(text.replace(quiet, quiet.replace("21:00", "09:00")), "utf-8")
+            people = SQLiteStore(tmp_path / "guanxi.db")
+            ledger.approve(people, propose(people, rules, minutes=1).id, NOW, actor="wang")
+            people.close()
+        return send(message)
+
+    adapter.send = slow_send  # type: ignore[method-assign]
+    try:
+        first = daemon.dispatch_tick()
+        assert (first.claimed, first.sent, first.passes) == (5, 5, 1)
+        assert daemon.release is not None and daemon.release.id == 2
+        second = daemon.dispatch_tick()
+        assert (second.sent, sum(second.deferred.values())) == (0, 25)
+    finally:
+        daemon.running.adapters.close()
+        store.close()
 
 
 def test_claims_held_at_shutdown_are_released(daemon: Daemon) -> None:

@@ -24,9 +24,12 @@ SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held
 process are released, adapters and the store are closed, and `run()` returns.
 
 Hot reload: a valid edit is swapped in whole (new rule-set hash, adapters and schedules); an
-invalid one is logged with its diagnostics and the last good rule set stays. Follow-ups keep
-the hash of the rule set that planned them, and are rendered with that rule set's templates
-while this process knows it.
+invalid one is logged with its diagnostics and the last good rule set stays. A dispatch tick
+claims no further batch once other rules wait (the files changed, or another release is live:
+`rules_changed`, checked before each pass); the batch in flight is sent under its claim's
+decisions, then the tick reloads, so the batches after it are decided by the new rules.
+Follow-ups keep the hash of the rule set that planned them, and are rendered with that rule
+set's templates while this process knows it.
 
 With `rules: {mode: releases}` (a `cache` folder given) the daemon runs the live release of
 the store instead (engine/releases): edits to the folder are not used, only said once in the
@@ -302,16 +305,25 @@ class Daemon:
             settings=running.dispatch,
             plan_events=leader,
             recurring=False,
-            stop=self.stopping.is_set,
+            stop=self._stop_claiming,
             versions=self.versions,
             report=report,
             clock=self._pass_time,
             instant=self.clock.now,
         )
+        if self.rules_changed():  # the tick stopped claiming: the next one runs the new rules
+            log.info("new rules wait: the tick stopped claiming", extra={"passes": report.passes})
+            self._guarded(self.reload_if_changed)()
         if leader:
             self._in_shadow("tick", lambda shadow: shadow.tick(now))
         report.stage = "store_state"
         self._update_state(now)
+
+    def _stop_claiming(self) -> bool:
+        """Asked before each dispatch pass: stop when the daemon stops, or when other rules
+        wait to be taken (a lowered cap, moved quiet hours, a withdrawn step must not wait
+        for the next tick while this one claims batch after batch under the old rules)."""
+        return self.stopping.is_set() or self.rules_changed()
 
     def _pass_time(self) -> dt.datetime:
         """The time of one dispatch pass; the lease it claims under is noted, so that
@@ -402,6 +414,16 @@ class Daemon:
                 "cancelled": moves.cancelled,  # follow-ups whose move this run undid
             },
         )
+
+    def rules_changed(self) -> bool:
+        """Whether rules other than those in use wait to be taken: the rule project's files
+        changed since the last reload check, or (releases mode) a release other than the one
+        in use, and not refused, is live. Cheap: the files' sizes and times, or one query."""
+        if self.cache is None:
+            return fingerprint(self.rules) != self._fingerprint
+        release = live(self.store)
+        in_use = self.release.id if self.release else None
+        return release is not None and release.id not in (in_use, self._refused)
 
     def reload_if_changed(self) -> bool:
         """Swap in the rule project (or in releases mode the live release) if it changed and
