@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
-from guanxi.engine.diagnostics import nothing_changed
+from guanxi.engine.diagnostics import Diagnostic, nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.values import DATE_FORMS, EARLIEST, LATEST, Invalid, time_or_day
 from guanxi.engine.project import Choice, choose_project
-from guanxi.engine.ruleset import RuleSet, validate_project
+from guanxi.engine.ruleset import RuleSet, Validation, read_settings, validate_project
+from guanxi.engine.ruleset.models import Settings
 
 if TYPE_CHECKING:
     from guanxi.engine.store import Store
@@ -48,21 +50,32 @@ store_option = click.option(
 
 def validated(folder: Path, as_json: bool) -> RuleSet:
     """The rule project's RuleSet; on errors, print the diagnostics and exit 1."""
+    result = validate_project(rule_folder(folder))
+    shown_or_exit(folder, result, as_json, failed=result.ruleset is None)
+    assert result.ruleset is not None
+    return result.ruleset
+
+
+def rule_folder(folder: Path) -> Path:
+    """`folder`, a usage error unless it is a folder."""
     if not folder.is_dir():
         raise click.UsageError(
             _("'{folder}' is not a folder with a rule project").format(folder=folder)
         )
-    result = validate_project(folder)
+    return folder
+
+
+def shown_or_exit(folder: Path, result: Validation, as_json: bool, failed: bool) -> None:
+    """Print the diagnostics of `result`; when it `failed`, say so and exit 1."""
     if as_json:
         print_diagnostics_json(result.diagnostics)
     else:
         print_diagnostics(result.diagnostics, result.lines)
-    if result.ruleset is None:
+    if failed:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         if not as_json:
             click.echo(nothing_changed(folder, errors), err=True)
         raise SystemExit(1)
-    return result.ruleset
 
 
 def project(rules: Path | None, store: str | None) -> tuple[RuleSet, str | None]:
@@ -71,10 +84,44 @@ def project(rules: Path | None, store: str | None) -> tuple[RuleSet, str | None]
     on stderr which project, when --rules was not given."""
     choice = chosen(rules, store)
     ruleset = validated(choice.folder, as_json=False)
+    _say_changed(choice, ruleset)
+    return ruleset, store or choice.store
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a command that only reads the store needs of the rule project: its settings,
+    the store to open, and the project's first error (None: the project is valid)."""
+
+    settings: Settings
+    store: str
+    problem: Diagnostic | None
+
+
+def settled(rules: Path | None, store: str | None) -> Settled:
+    """The rule project chosen as `project` does, even when it is broken: its first error
+    is then kept, not printed, and the settings are guanxi.yaml's alone. When guanxi.yaml
+    itself is broken, its diagnostics and exit 1, unless --store says where to look (the
+    default settings are then used)."""
+    choice = chosen(rules, store)
+    result = validate_project(rule_folder(choice.folder))
+    if result.ruleset is not None:
+        shown_or_exit(choice.folder, result, False, failed=False)  # its warnings, as `project`
+        _say_changed(choice, result.ruleset)
+        settings = result.ruleset.settings
+        return Settled(settings, store or choice.store or settings.store, None)
+    alone = read_settings(choice.folder)
+    if alone.settings is None and store is None:
+        shown_or_exit(choice.folder, alone, False, failed=True)
+    found = alone.settings or Settings()
+    problem = next(d for d in result.diagnostics if d.severity == "error")
+    return Settled(found, store or choice.store or found.store, problem)
+
+
+def _say_changed(choice: Choice, ruleset: RuleSet) -> None:
     changed = choice.changed(ruleset.hash)
     if changed:
         click.echo(_("warning: {message}").format(message=changed), err=True)
-    return ruleset, store or choice.store
 
 
 def chosen(rules: Path | None, store: str | None) -> Choice:
@@ -117,9 +164,13 @@ def opened_store(
     apply pending migrations on opening (every command but `migrate` itself). `create`: a
     store that is not there yet is made (load, migrate); for the other commands it is an
     error, so that a mistyped --store creates nothing."""
+    return opened_at(location or ruleset.settings.store, migrate, create)
+
+
+def opened_at(where: str, migrate: bool = True, create: bool = False) -> Store:
+    """The store at `where` (see `opened_store`)."""
     from guanxi.engine.store import open_store, store_exists
 
-    where = location or ruleset.settings.store
     try:
         if not create and not store_exists(where):
             raise click.ClickException(no_store_message(where))
@@ -159,15 +210,26 @@ now_option = click.option(
 
 
 def given_now(text: str | None, ruleset: RuleSet) -> dt.datetime:
-    """--now, or the current time: the only place the clock is read."""
+    """--now, or the current time."""
+    return given_now_in(text, ruleset.settings.timezone)
+
+
+def given_now_in(text: str | None, timezone: str) -> dt.datetime:
+    """--now (without an offset, in `timezone`), or the current time: the only place the
+    clock is read."""
     if text is None:
         return dt.datetime.now(dt.UTC)
-    return given_moment(text, ruleset, "--now")
+    return moment_in(text, timezone, "--now")
 
 
 def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
     """An option's date or time, in any form a data file may write it (2026/12/1,
     2026年12月7日); without an offset, in the project's zone."""
+    return moment_in(text, ruleset.settings.timezone, option)
+
+
+def moment_in(text: str, timezone: str, option: str) -> dt.datetime:
+    """An option's date or time (see `given_moment`); without an offset, in `timezone`."""
     try:
         moment = time_or_day(text.strip())
     except Invalid:
@@ -176,7 +238,7 @@ def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
             message.format(text=text, forms=_(DATE_FORMS)), param_hint=option
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ruleset.settings.timezone))
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
     if not EARLIEST <= moment.date() <= LATEST:  # year 1 or 9999 in UTC would overflow
         raise click.BadParameter(
             _(

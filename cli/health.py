@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import click
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import given_now_in, now_option, opened_at, settled, store_option
 from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import console, print_json, table
-from guanxi.cli.shown import local_minutes
+from guanxi.cli.shown import zone_minutes
 from guanxi.engine.daemon import heartbeat
+from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ruleset import RuleSet
 
 STATUSES = {
     "ok": N_("ok"),
@@ -57,48 +59,61 @@ def health_command(
     failing (a tick or a scheduled job raised: where, and the error), stalled (no tick for
     three intervals, or for longer than --max-age, no clean stop: when the last tick was and
     how late) or stopped; and the dead letters waiting. Exit 1 when no daemon runs, one fails
-    or stalls, or (with --max-dead) too many letters are dead."""
-    ruleset, location = project(rules, store)
-    opened = opened_store(ruleset, location)
+    or stalls, or (with --max-dead) too many letters are dead. A broken rule project is
+    shown too (its first error; exit 1), after the daemons: it is read only for the store
+    and the time zone of guanxi.yaml."""
+    project = settled(rules, store)
+    timezone = project.settings.timezone
+    opened = opened_at(project.store)
     try:
-        found = heartbeat.health(opened, given_now(now_text, ruleset), max_dead, max_age)
+        found = heartbeat.health(opened, given_now_in(now_text, timezone), max_dead, max_age)
     finally:
         opened.close()
+    found = dataclasses.replace(found, rules_problem=project.problem)
     if as_json:
         print_json(found.to_dict())
     else:
-        _print(found, ruleset)
+        _print(found, timezone)
     if not found.healthy:
         raise click.ClickException(_verdict(found))
 
 
-def _print(found: heartbeat.Health, ruleset: RuleSet) -> None:
-    title = _("daemons (times in {zone})").format(zone=ruleset.settings.timezone)
+def _print(found: heartbeat.Health, timezone: str) -> None:
+    zone = zoneinfo.ZoneInfo(timezone)
+    title = _("daemons (times in {zone})").format(zone=timezone)
     columns = [_("daemon"), _("status"), _("last tick"), _("detail")]
     rows = [
         [
             d["worker"],
             _(STATUSES[d["status"]]),
-            local_minutes(d["at"], ruleset),
-            _detail(d, found, ruleset),
+            zone_minutes(d["at"], zone),
+            _detail(d, found, zone),
         ]
         for d in found.daemons
     ]
     console().print(table(title, columns, rows))
     dead = _("dead letters: {count}").format(count=f"{found.dead_letters:,}")
     if found.dead_letters:
-        oldest = local_minutes(found.oldest_dead, ruleset)
+        oldest = zone_minutes(found.oldest_dead, zone)
         dead += " " + _("(oldest {at}; guanxi followups list --status dead)").format(at=oldest)
     click.echo(dead)
+    if found.rules_problem is not None:
+        click.echo(_rules_problem(found.rules_problem))
 
 
-def _detail(daemon: dict[str, Any], found: heartbeat.Health, ruleset: RuleSet) -> str:
+def _rules_problem(first: Diagnostic) -> str:
+    return _("the rule project has errors (guanxi validate lists them): {first}").format(
+        first=first.headline()
+    )
+
+
+def _detail(daemon: dict[str, Any], found: heartbeat.Health, zone: zoneinfo.ZoneInfo) -> str:
     parts = [_silence(daemon, found)] if "late_seconds" in daemon else []
     if daemon.get("failed_stage") or daemon.get("error"):
         parts.append(f"{daemon.get('failed_stage') or '?'}: {daemon.get('error', '')}")
     parts += [f"{job}: {error}" for job, error in daemon.get("failed_jobs", {}).items()]
     if daemon.get("stopped_at"):
-        at = local_minutes(daemon["stopped_at"], ruleset)
+        at = zone_minutes(daemon["stopped_at"], zone)
         parts.append(_("stopped at {at}").format(at=at))
     return "; ".join(parts)
 
@@ -143,6 +158,8 @@ def _verdict(found: heartbeat.Health) -> str:
         return _("not healthy: {daemons}").format(daemons=named)
     if not found.running:
         return _("no daemon is running: every one has stopped")
-    return _("not healthy: {count} dead letters, more than {limit}").format(
-        count=f"{found.dead_letters:,}", limit=found.max_dead
-    )
+    if found.max_dead is not None and found.dead_letters > found.max_dead:
+        return _("not healthy: {count} dead letters, more than {limit}").format(
+            count=f"{found.dead_letters:,}", limit=found.max_dead
+        )
+    return _("not healthy: the rule project has errors")

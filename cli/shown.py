@@ -4,6 +4,7 @@ customers with their names."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,18 +18,28 @@ MINUTES = "%Y-%m-%d %H:%M"
 
 def local(moment: str | dt.datetime | None, ruleset: RuleSet) -> dt.datetime | None:
     """A stored time (ISO, UTC) in the project's zone."""
+    return in_zone(moment, ruleset.calendar.zone)
+
+
+def in_zone(moment: str | dt.datetime | None, zone: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    """A stored time (ISO, UTC) in `zone`."""
     if moment is None or moment == "":
         return None
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(ruleset.calendar.zone)
+    return moment.astimezone(zone)
 
 
 def local_minutes(moment: str | dt.datetime | None, ruleset: RuleSet) -> str:
     """For a table: `2026-12-04 09:30`, the zone named once in the table's title."""
-    shown = local(moment, ruleset)
+    return zone_minutes(moment, ruleset.calendar.zone)
+
+
+def zone_minutes(moment: str | dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:
+    """`2026-12-04 09:30` in `zone`."""
+    shown = in_zone(moment, zone)
     return shown.strftime(MINUTES) if shown else ""
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from guanxi.engine.daemon.health import STALLED_AFTER, described
 from guanxi.engine.daemon.tick import Trouble
+from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.personal import mask_text
 from guanxi.engine.store.base import Row, Store
@@ -168,6 +169,7 @@ class Health:
     oldest_dead: str | None
     max_dead: int | None = None
     max_age: dt.timedelta | None = None
+    rules_problem: Diagnostic | None = None  # the rule project's first error: a person fixes it
 
     @property
     def running(self) -> int:
@@ -175,10 +177,12 @@ class Health:
 
     @property
     def healthy(self) -> bool:
-        """A dispatcher runs, none fails or stalls, and the dead letters are within bounds."""
+        """A dispatcher runs, none fails or stalls, the dead letters are within bounds, and
+        the rule project has no error."""
         troubled = any(d["status"] in ("failing", "stalled") for d in self.daemons)
         too_many = self.max_dead is not None and self.dead_letters > self.max_dead
-        return bool(self.running) and not troubled and not too_many
+        broken = self.rules_problem is not None
+        return bool(self.running) and not troubled and not too_many and not broken
 
     def to_dict(self) -> dict[str, Any]:
         found = {
@@ -189,6 +193,8 @@ class Health:
         }
         if self.max_age is not None:
             found["max_age_seconds"] = self.max_age.total_seconds()
+        if self.rules_problem is not None:
+            found["rules_problem"] = self.rules_problem.as_json()
         return found
 
 

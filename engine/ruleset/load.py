@@ -98,6 +98,7 @@ class Validation:
     diagnostics: list[Diagnostic]
     lines: dict[str, list[str]] = field(default_factory=dict)
     repairs: dict[str, list[Replacement]] = field(default_factory=dict)  # by file in project
+    settings: Settings | None = None  # read_settings's; a whole project's are its ruleset's
 
     @property
     def ok(self) -> bool:
@@ -396,17 +397,22 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def read_settings(folder: Path | str, shown: Path | str | None = None) -> Validation:
+    """The project's guanxi.yaml alone, with its time zone checked: what a command needs to
+    find the store and say its times when the rest of the project may be broken. The
+    Validation's `ruleset` is None; `settings`, None when guanxi.yaml has an error."""
+    project = Project(Path(folder), str(shown or folder).rstrip("/") or ".")
+    settings = project.read_model("guanxi.yaml", Settings, required=True)
+    if settings:
+        _check_timezone(project, settings)
+    diagnostics = sorted(project.diagnostics, key=sort_key)
+    usable = None if project.failed else settings
+    return Validation(None, diagnostics, project.source_lines(), settings=usable)
+
+
 def _check_settings(project: Project, settings: Settings) -> None:
     file = "guanxi.yaml"
-    if settings.timezone not in _timezones():
-        project.error(
-            file,
-            ("timezone",),
-            "unknown-timezone",
-            _("'{name}' is not a known time zone").format(name=settings.timezone),
-            hint=did_you_mean(settings.timezone, _timezones())
-            or _("use an IANA name such as 'Asia/Shanghai'"),
-        )
+    _check_timezone(project, settings)
     countries = holidays.list_supported_countries()
     if settings.calendar not in countries:
         project.error(
@@ -429,6 +435,18 @@ def _check_settings(project: Project, settings: Settings) -> None:
     except SizeError as error:
         where = ("snapshot_memory",)
         project.error(file, where, "invalid-memory", str(error), hint=error.hint)
+
+
+def _check_timezone(project: Project, settings: Settings) -> None:
+    if settings.timezone not in _timezones():
+        project.error(
+            "guanxi.yaml",
+            ("timezone",),
+            "unknown-timezone",
+            _("'{name}' is not a known time zone").format(name=settings.timezone),
+            hint=did_you_mean(settings.timezone, _timezones())
+            or _("use an IANA name such as 'Asia/Shanghai'"),
+        )
 
 
 def _check_retention(project: Project, settings: Settings) -> None:
