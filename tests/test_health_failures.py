@@ -74,7 +74,8 @@ def wait_until(
         )
 
     assert process.poll() is None, "the daemon ended"
-    wait_for(shown, 40, f"health to show {status} {expected}")
+    # each look is a whole `guanxi health`: a few a second leave the daemon the machine
+    wait_for(shown, 120, f"health to show {status} {expected}", every=0.5)
     return row_of(store, rules, process)
 
 
