@@ -23,22 +23,76 @@ if TYPE_CHECKING:
 LAYOUT_HINT = N_("check the indentation, colons and quotes on this line and the one before")
 INDENT_HINT = N_("indent it exactly like the lines above it in the same block (spaces only)")
 FLOW_LIST, FLOW_BLOCK = N_("[ … ] list"), N_("{ … } block")
-TOKENS = {
-    "<block end>": N_("the end of the block"),
-    "<block mapping start>": N_("a new block of keys"),
-    "<block sequence start>": N_("a new list"),
-    "<scalar>": N_("a value"),
+# What a token or character the parser names (as Python's repr) is, in a user's words
+NAMES = {
+    "'<block end>'": N_("the end of the block"),
+    "'<block mapping start>'": N_("a new block of keys"),
+    "'<block sequence start>'": N_("a new list"),
+    "'<scalar>'": N_("a value"),
     "'?'": N_("a key"),
     "'-'": N_("a list item ('- ')"),
-    "<document start>": "'---'",
-    "<stream end>": N_("the end of the file"),
-    "','": "','",
+    "'<document start>'": "'---'",
+    "'<document end>'": "'...'",
+    "'<stream end>'": N_("the end of the file"),
+    "'<alias>'": N_("a reference ('*name')"),
+    "'<anchor>'": N_("an anchor ('&name')"),
+    "'<tag>'": N_("a tag ('!name')"),
+    "'<directive>'": N_("a directive ('%')"),
+    "'\\x00'": N_("the end of the file"),
+    # characters keep their English form; the catalog names them
+    "' '": N_("' '"),
+    "'\\n'": N_("'\\n'"),
+    "'\\t'": N_("'\\t'"),
+    "scalar": N_("scalar"),
+    "sequence": N_("sequence"),
+    "mapping": N_("mapping"),
 }
+# The parser's own complaints (ruamel.yaml's scanner, parser, composer and constructor), word
+# for word with what varies as a {placeholder}; the handlers above catch the common ones first.
+PROBLEMS = (
+    N_("expected the node content, but found {found}"),
+    N_("sequence entries are not allowed here"),
+    N_("mapping keys are not allowed here"),
+    N_("mapping values are not allowed here"),
+    N_("could not find expected ':'"),
+    N_("found unexpected ':'"),
+    N_("found unexpected end of stream"),
+    N_("found unexpected document separator"),
+    N_("found unknown escape character {found}"),
+    N_("expected escape sequence of {length} hexdecimal numbers, but found {found}"),
+    N_("expected URI escape sequence of 2 hexdecimal numbers, but found {found}"),
+    N_("expected alphabetic or numeric character, but found {found}"),
+    N_("expected a digit or '.', but found {found}"),
+    N_("expected a digit, but found {found}"),
+    N_("expected ' ', but found {found}"),
+    N_("expected a comment or a line break, but found {found}"),
+    N_("expected '!', but found {found}"),
+    N_("expected '!' but found {found}"),
+    N_("expected '>' but found {found}"),
+    N_("expected URI, but found {found}"),
+    N_("expected chomping or indentation indicators, but found {found}"),
+    N_("expected indentation indicator in the range 1-9, but found 0"),
+    N_("more indented follow up line than first in a block scalar"),
+    N_("expected <block end>, but found {found}"),
+    N_("found non-comment content after document end marker, {found}"),
+    N_("found undefined tag handle {found}"),
+    N_("duplicate tag handle {found}"),
+    N_("found duplicate YAML directive"),
+    N_("found incompatible YAML document (version 1.* is required)"),
+    N_("but found another document"),
+    N_("found undefined alias {found}"),
+    N_(
+        "maximum depth of data structure exceeded ({depth}), if necessary increase YAML().max_depth"
+    ),
+    N_("expected a mapping or list of mappings for merging, but found {found}"),
+    N_("expected a mapping for merging, but found {found}"),
+    N_("found unhashable key"),
+)
 
 
 def plain_yaml_error(source: Source, error: MarkedYAMLError) -> Diagnostic:
     """The diagnostic for `error` in `source`."""
-    problem = str(error.problem or error)
+    problem = str(error.problem or error.context or error)
     for handler in HANDLERS:
         found = handler(source, error, problem)
         if found is not None:
@@ -249,9 +303,38 @@ def _fallback(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
             _("this line belongs to no key above it"),
             hint=_("is the ':' missing after the key above it?"),
         )
+    return _in_words(source, error, problem)
+
+
+def _in_words(source: Source, error: MarkedYAMLError, problem: str) -> Diagnostic:
+    """The parser's complaint as it stands, translated phrase by phrase (PROBLEMS) with the
+    tokens and characters it names in words."""
+    at = _at(error.problem_mark or error.context_mark)
+    for template, pattern in PATTERNS:
+        if (found := pattern.fullmatch(problem)) is not None:
+            named = {key: _named(value) for key, value in found.groupdict().items()}
+            message = _(template).format(**named)
+            return source.diagnostic(at, "yaml-syntax", message, hint=_(LAYOUT_HINT))
     words = problem
-    for token, word in TOKENS.items():
-        words = words.replace(token, _(word))
-    return source.diagnostic(
-        _at(error.problem_mark or error.context_mark), "yaml-syntax", words, hint=_(LAYOUT_HINT)
-    )
+    for token, word in NAMES.items():
+        if token.startswith("'"):
+            words = words.replace(token, _(word))
+    return source.diagnostic(at, "yaml-syntax", words, hint=_(LAYOUT_HINT))
+
+
+def _named(value: str) -> str:
+    """A token or character the parser names, in words where NAMES has them."""
+    single = re.fullmatch(r"\(('.*'),\)", value)  # some complaints name a token as a tuple
+    value = single.group(1) if single else value
+    return _(NAMES[value]) if value in NAMES else value
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """The complaint `template` as a regular expression, each {placeholder} a named group."""
+    parts = re.split(r"\{(\w+)\}", template)  # text, name, text, name, …, text
+    texts = [re.escape(part) for part in parts[::2]]
+    groups = [f"(?P<{name}>.+)" for name in parts[1::2]] + [""]
+    return re.compile("".join(text + group for text, group in zip(texts, groups, strict=True)))
+
+
+PATTERNS = tuple((template, _pattern(template)) for template in PROBLEMS)
