@@ -73,10 +73,15 @@ CASES = {
 }
 
 
-def broken_project(tmp_path: Path, case: str) -> tuple[Path, int]:
-    """The default project with the case's mistake in playbooks.yaml; the error's line."""
+def default_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(RULES, project, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    return project
+
+
+def broken_project(tmp_path: Path, case: str) -> tuple[Path, int]:
+    """The default project with the case's mistake in playbooks.yaml; the error's line."""
+    project = default_project(tmp_path)
     playbooks = project / "playbooks.yaml"
     text = playbooks.read_text(encoding="utf-8")
     broken, offset, _col, _english = CASES[case]
@@ -122,3 +127,19 @@ def test_the_english_message_stays_as_it_was(tmp_path: Path, case: str) -> None:
 def test_a_token_the_parser_names_is_named_in_chinese(tmp_path: Path) -> None:
     project, _line = broken_project(tmp_path, "dash_in_brackets")
     assert "这里应该有内容，却遇到了一个列表项（'- '）" in validate(project, "zh")
+
+
+def test_a_control_character_is_shown_where_it_is(tmp_path: Path) -> None:
+    """A character YAML refuses (a bell pasted in) is reported at its line and column, not
+    as a character count at 1:1."""
+    project = default_project(tmp_path)
+    playbooks = project / "playbooks.yaml"
+    text = playbooks.read_text(encoding="utf-8")
+    line = text[: text.index(LINE)].count("\n") + 1
+    playbooks.write_text(text.replace(LINE, "      label: 售后\a邀请反馈\n", 1), encoding="utf-8")
+    english, chinese = validate(project, "en"), validate(project, "zh")
+    at = f"<project>/playbooks.yaml:{line}:16: "
+    assert f"{at}error[yaml-syntax]: an invisible control character (U+0007)" in english
+    assert "<unicode string>" not in english
+    assert f"{at}错误[yaml-syntax]: 这里有一个看不见的控制字符（U+0007）" in chinese
+    assert [PARSER_WORDS.findall(text) for text in said(chinese)] == [[], []]

@@ -16,6 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -29,7 +30,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.files import FileProblem, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement, shifts
 from guanxi.engine.ruleset.fullwidth_yaml import repaired_events
-from guanxi.engine.ruleset.yaml_errors import plain_yaml_error
+from guanxi.engine.ruleset.yaml_errors import control_character, plain_yaml_error
 from guanxi.engine.ruleset.yaml_limits import LimitExceeded, bracket_too_deep, first_limit_exceeded
 
 PathKey = str | int
@@ -237,6 +238,8 @@ def load_yaml(path: Path, shown: str, name: str = "") -> Source:
         source.data = yaml.load(repaired)
     except MarkedYAMLError as error:
         raise SourceError(plain_yaml_error(source, error), text, repairs, encoding) from None
+    except ReaderError as error:
+        raise SourceError(control_character(source, error), text, repairs, encoding) from None
     except YAMLError as error:
         diagnostic = Diagnostic(shown, 1, 1, "yaml-syntax", str(error))
         raise SourceError(diagnostic, text, repairs, encoding) from None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.tokens import ScalarToken
 
 from guanxi.engine.diagnostics import Diagnostic
@@ -98,6 +99,20 @@ def plain_yaml_error(source: Source, error: MarkedYAMLError) -> Diagnostic:
         if found is not None:
             return found
     return _fallback(source, error, problem)
+
+
+def control_character(source: Source, error: ReaderError) -> Diagnostic:
+    """The diagnostic for a character YAML does not allow (a control character pasted in),
+    at its place in the file rather than as a character count."""
+    before = source.text[: error.position]
+    at = (before.count("\n") + 1, error.position - before.rfind("\n"))
+    code = f"U+{error.character:04X}" if isinstance(error.character, int) else "?"
+    return source.diagnostic(
+        at,
+        "yaml-syntax",
+        _("an invisible control character ({code}) that a rule file cannot hold").format(code=code),
+        hint=_("delete it (retype the text around it if you cannot see it)"),
+    )
 
 
 def _at(mark: Any) -> tuple[int, int]:
