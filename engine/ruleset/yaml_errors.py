@@ -40,7 +40,8 @@ NAMES = {
     "'<tag>'": N_("a tag ('!name')"),
     "'<directive>'": N_("a directive ('%')"),
     "'\\x00'": N_("the end of the file"),
-    # characters keep their English form; the catalog names them
+    # characters, and the kinds of value a merge (<<) complains of: English keeps them as the
+    # parser writes them, the catalog names them
     "' '": N_("' '"),
     "'\\n'": N_("'\\n'"),
     "'\\t'": N_("'\\t'"),
