@@ -33,6 +33,7 @@ from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.ruleset import Ladder, RuleSet
@@ -543,6 +544,11 @@ def _print_history(history: CustomerHistory, customer_id: str) -> None:
 def _event_planning(event: Any) -> str:
     if event.plan_error:
         return _("could not be planned: {reason}").format(reason=event.plan_error)
+    if event.waiting:
+        return _(
+            "waiting: the customer is not classified yet; the event is planned after their"
+            " first classification, for up to {days} days from the event"
+        ).format(days=WAITS_AT_MOST.days)
     planned = (
         _("planned {time}").format(time=_time(event.planned_at))
         if event.planned_at

@@ -198,6 +198,15 @@ def show(report: EventPlanReport, ruleset: RuleSet, as_json: bool, **extra: Any)
             [[f"{n:,}" for n in counts]],
         )
     )
+    if report.waiting:
+        out.print(
+            _(
+                "{count} events wait for their customer's first classification: they are"
+                " planned at the first planning after it. `guanxi explain CUSTOMER` shows them."
+            ).format(count=f"{report.waiting:,}"),
+            markup=False,
+            highlight=False,
+        )
     if report.too_old:
         out.print(
             _(

@@ -206,6 +206,7 @@ def test_explain_command_lists_the_suppression_and_its_reason(
             "planned_at": None,
             "plan_error": None,
             "too_old": None,
+            "waiting": False,
             "planned": False,
         }
     ]

@@ -9,7 +9,15 @@ follow-ups' idempotency keys (step:customer:event id) make that hold even after 
 
 Outcomes that are not a follow-up are counted, never dropped silently:
 - an event for a customer who is not loaded, or not yet classified, plans nothing
-  (`no_profile`); it stays in the store and `explain` shows it;
+  (`no_profile`); it stays in the store and `explain` shows it. Once the store has been
+  classified (a classification run exists), such an event first waits (`waiting`): a new
+  customer who buys today is classified tonight, and their sale is planned at the first
+  planning after that run, from its own time (so a step whose window closed meanwhile is
+  `too_old`). An event waits at most WAITS_AT_MOST from its own time, then is `no_profile`
+  as before; before the store's first classification nothing waits, so a history load and
+  the baseline that follows it never turn into a wave of follow-ups. A waiting event keeps
+  the last run in `waits_after` and leaves the index of events to plan: a tick reads it
+  again only once a newer run exists or its wait is over (`_release_waiting`);
 - an event that arrives after later ones is planned from its own time; a follow-up due in
   the past is due at once, unless its bound on lateness (`expires:`, or the policy's default
   for its kind) has already passed: then it is not created at all (`too_old`), and the event
@@ -60,6 +68,11 @@ from guanxi.engine.store.dialect import json_texts, unindexed
 CHUNK = 5_000
 SHOWN = 20
 PROFILES_KEPT = 100_000  # customers' profiles kept between chunks of one call
+# How long an event waits for its customer's first classification. A new customer is
+# classified the night after they arrive; a week also outlasts a few nights without a run
+# (a holiday week, a failed schedule). The steps' own bounds on lateness still decide what
+# a late-planned event may create, and they are no longer than this in the default project.
+WAITS_AT_MOST = dt.timedelta(days=7)
 
 
 @dataclass
@@ -69,6 +82,7 @@ class EventPlanReport:
     planned: int = 0
     cancelled: int = 0
     no_profile: int = 0
+    waiting: int = 0  # events whose customer is not classified yet, planned after a run
     too_old: int = 0  # events that came after the window of a step they triggered had closed
     failed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)  # the first few: id, reason
@@ -83,13 +97,35 @@ def plan_new_events(store: Store, ruleset: RuleSet, now: dt.datetime) -> EventPl
     report = EventPlanReport()
     planner = _Planner(store, ruleset, now, report)
     with store.bulk_writes():
+        _release_waiting(store, planner.last_run, planner.waits_since)
         while chunk := store.execute(
-            "SELECT id, type, customer_id, at, payload FROM events WHERE planned_at IS NULL"
-            " ORDER BY at, id LIMIT :n",
+            "SELECT id, type, customer_id, at, payload FROM events"
+            " WHERE planned_at IS NULL AND waits_after IS NULL ORDER BY at, id LIMIT :n",
             {"n": CHUNK},
         ):
             planner.plan_chunk(chunk)
     return report
+
+
+def _last_run(store: Store) -> int | None:
+    """The store's newest classification run; None before its first."""
+    [row] = store.execute("SELECT max(id) AS run FROM classification_runs")
+    return None if row["run"] is None else int(row["run"])
+
+
+def _release_waiting(store: Store, last_run: int | None, since: str) -> None:
+    """Put back among the events to plan those that waited for a run older than the last
+    one, and those whose wait is over; each UPDATE reads only what it releases."""
+    if last_run is None:
+        return
+    store.execute(
+        "UPDATE events SET waits_after = NULL WHERE waits_after IS NOT NULL AND waits_after < :run",
+        {"run": last_run},
+    )
+    store.execute(
+        "UPDATE events SET waits_after = NULL WHERE waits_after IS NOT NULL AND at < :since",
+        {"since": since},
+    )
 
 
 _Late = tuple[str, dt.datetime]  # a step an event came too late for, and when it closed
@@ -120,6 +156,8 @@ class _Planner:
         self.measures = _Measures(ruleset, store)
         self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
         self.profiles: dict[Any, Row | None] = {}  # customer -> profile (None: no customer)
+        self.last_run = _last_run(store)
+        self.waits_since = iso(now - WAITS_AT_MOST)  # events from then on may wait
         self.closed = _("{step} (window closed {time})")
         self.cancelled_by = _("{type} event {id} at {time}")
 
@@ -137,13 +175,15 @@ class _Planner:
 
     def plan_chunk(self, events: list[Row]) -> None:
         profiles = self.profiles_of({e["customer_id"] for e in events})
-        batch, followups, too_old = new_batch(), [], []
+        batch, followups, too_old, waiting = new_batch(), [], [], set()
         consents, failures = consent.from_events(events, self.ruleset.policies)
-        self.report.events += len(events)
         for event in events:
             profile = profiles.get(event["customer_id"])
             if profile is None or profile.get("level") is None:
-                self.report.no_profile += 1
+                if self.waits(event):
+                    waiting.add(event["id"])
+                else:
+                    self.report.no_profile += 1
                 continue
             try:
                 timely, late = self.followups(event, profile)
@@ -157,13 +197,16 @@ class _Planner:
                 too_old.append({"id": event["id"], "steps": self._too_old(late)})
             self.report.by_step.update(f.step_id for f in timely)
             followups.extend(timely)
+        planned = [e["id"] for e in events if e["id"] not in waiting]
+        self.report.events += len(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             consent.append(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
+            self._wait(waiting)
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
-                {"now": self.now_text, "ids": _json_list(e["id"] for e in events)},
+                {"now": self.now_text, "ids": _json_list(planned)},
             )
             self._fail(failures)
             self._keep_too_old(too_old)
@@ -171,14 +214,35 @@ class _Planner:
         self.report.policy.append(policy)
         self._show(batch)
 
+    def waits(self, event: Row) -> bool:
+        """Whether an event whose customer has no level waits for a classification run:
+        only in a store classified before, and only for WAITS_AT_MOST from its own time."""
+        if self.last_run is None or event["type"] in consent.EVENT_TYPES or self.unheard(event):
+            return False  # a consent counts at once; an event no step hears plans nothing
+        return bool(event["at"] >= self.waits_since)  # as `_release_waiting` compares
+
+    def unheard(self, event: Row) -> bool:
+        """No step listens to the event's type, and no payload field says otherwise."""
+        return event["type"] not in self.matcher.event_types and '"type"' not in (
+            event["payload"] or ""
+        )
+
+    def _wait(self, waiting: set[Any]) -> None:
+        """Keep `waiting` unplanned, out of the index of events to plan until a newer run."""
+        if waiting:
+            self.store.execute(
+                f"UPDATE events SET waits_after = :run WHERE id IN ({self._listed('ids')})",
+                {"run": self.last_run, "ids": _json_list(waiting)},
+            )
+        self.report.waiting += len(waiting)
+
     def followups(
         self, event: Row, profile: Mapping[str, Any]
     ) -> tuple[list[Followup], list[_Late]]:
         """The event's follow-ups still in time, and the steps it came too late for (past
         their bound on lateness, as `past_bound` compares: those are never built)."""
-        unheard = event["type"] not in self.matcher.event_types
-        if unheard and '"type"' not in (event["payload"] or ""):
-            return [], []  # no step listens (and no payload field says otherwise): not read
+        if self.unheard(event):
+            return [], []  # not read
         fields = {"type": event["type"], **json.loads(event["payload"] or "{}")}
         at = dt.datetime.fromisoformat(event["at"])
         today = self.ruleset.calendar.local_day(at)

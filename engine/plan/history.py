@@ -76,6 +76,7 @@ class EventHistory:
     planned_at: dt.datetime | None  # None: not planned yet
     plan_error: str | None = None  # why it could not be planned (it is not tried again)
     too_old: str | None = None  # the steps whose window had closed when it was planned
+    waiting: bool = False  # for the customer's first classification (plan/events.py)
 
     @property
     def planned(self) -> bool:
@@ -118,7 +119,7 @@ def customer_history(
         _followup(r, ruleset, decided.get(r["id"], ()), zone, _relied_on(ledger, r)) for r in rows
     )
     happened = store.execute(
-        "SELECT id, type, at, planned_at, plan_error, too_old FROM events"
+        "SELECT id, type, at, planned_at, plan_error, too_old, waits_after FROM events"
         " WHERE customer_id = :id"
         " ORDER BY at DESC, id DESC LIMIT :limit",
         {**params, "limit": events},
@@ -202,6 +203,7 @@ def _event(row: Row, zone: zoneinfo.ZoneInfo) -> EventHistory:
         _local(planned, zone) if planned else None,
         row["plan_error"],
         row["too_old"],
+        row["waits_after"] is not None,
     )
 
 

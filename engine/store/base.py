@@ -95,6 +95,19 @@ EVENTS_UNPLANNED_INDEX = (
     "CREATE INDEX events_unplanned ON events (at, id) WHERE planned_at IS NULL",
 )
 
+# m027: an event whose customer is not classified yet, in a store classified before, waits
+# (engine/plan/events.py): `waits_after` is the last classification run when it was put off.
+# Waiting events leave the index of those to plan, so that no tick reads them again; each of
+# the two indexes of waiting events finds the few a new run or the waiting bound releases.
+EVENTS_WAITING = (
+    "ALTER TABLE events ADD COLUMN waits_after INTEGER",
+    "DROP INDEX events_unplanned",
+    "CREATE INDEX events_unplanned ON events (at, id)"
+    " WHERE planned_at IS NULL AND waits_after IS NULL",
+    "CREATE INDEX events_waiting_run ON events (waits_after) WHERE waits_after IS NOT NULL",
+    "CREATE INDEX events_waiting_since ON events (at) WHERE waits_after IS NOT NULL",
+)
+
 
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
 DAEMON_HEALTH = (

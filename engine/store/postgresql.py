@@ -40,6 +40,7 @@ from guanxi.engine.store.base import (
     DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
+    EVENTS_WAITING,
     FOLLOWUPS_INDEXES,
     Row,
     Store,
@@ -263,6 +264,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m025_daemon_health": DAEMON_HEALTH,
     "m026_consent_version": (*CONSENT_VERSION, WATCH_CUSTOMERS),
+    "m027_events_waiting": EVENTS_WAITING,
 }
 
 

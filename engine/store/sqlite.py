@@ -21,6 +21,7 @@ from guanxi.engine.store.base import (
     DAEMON_HEALTH,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
+    EVENTS_WAITING,
     FOLLOWUPS_INDEXES,
     Row,
     Store,
@@ -344,6 +345,13 @@ def m025_daemon_health(db: sqlite_utils.Database) -> None:
 def m026_consent_version(db: sqlite_utils.Database) -> None:
     """PostgreSQL's count of the commits that wrote what the consent checks read (see
     postgresql.py): SQLite's `data_version` tells it already, nothing to add."""
+
+
+@migrations()
+def m027_events_waiting(db: sqlite_utils.Database) -> None:
+    """Events that wait for their customer's first classification (`EVENTS_WAITING`)."""
+    for statement in EVENTS_WAITING:
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
