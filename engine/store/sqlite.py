@@ -346,6 +346,12 @@ def m026_consent_version(db: sqlite_utils.Database) -> None:
     postgresql.py): SQLite's `data_version` tells it already, nothing to add."""
 
 
+@migrations()
+def m027_level_version(db: sqlite_utils.Database) -> None:
+    """PostgreSQL's count of commits covers the assignments too (the level the send-time
+    checks read): SQLite's `data_version` counts every commit already, nothing to add."""
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path | str, migrate: bool = True) -> None:
         self.path = Path(path)
