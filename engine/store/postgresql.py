@@ -12,7 +12,7 @@ The engine writes SQLite's `:name` parameters; each statement is rewritten once 
 on its own, as in the SQLite store.
 
 Two tables of its own (m026): `consent_version`, one row counting the commits that wrote what
-the send-time checks read (customers, consent_ledger; from m027 assignments and
+the send-time checks read (customers, consent_ledger; from m028 assignments and
 assignment_changes, for the level), and `consent_writes`, a mark of each such write until its
 transaction commits (see CONSENT_VERSION, WATCH_ASSIGNMENTS).
 """
@@ -106,7 +106,7 @@ WATCH_CUSTOMERS = (
     " FOR EACH STATEMENT EXECUTE FUNCTION consent_written(); END IF; END $$"
 )
 
-# m027: the send-time checks read each customer's level too (recheck.py, policy `level`), so
+# m028: the send-time checks read each customer's level too (recheck.py, policy `level`), so
 # the classification's writes of `assignments` and `assignment_changes` are marked as the
 # customers' are: one mark a statement, counted when its transaction commits. A statement
 # trigger costs one row of `consent_writes` per statement, however many rows it writes (a row
@@ -277,7 +277,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
     "m025_daemon_health": DAEMON_HEALTH,
     "m026_consent_version": (*CONSENT_VERSION, WATCH_CUSTOMERS),
-    "m027_level_version": WATCH_ASSIGNMENTS,
+    "m028_level_version": WATCH_ASSIGNMENTS,
 }
 
 

@@ -347,7 +347,7 @@ def m026_consent_version(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m027_level_version(db: sqlite_utils.Database) -> None:
+def m028_level_version(db: sqlite_utils.Database) -> None:
     """PostgreSQL's count of commits covers the assignments too (the level the send-time
     checks read): SQLite's `data_version` counts every commit already, nothing to add."""
 
