@@ -6,12 +6,13 @@ after the claim or the last read, with a clock that does not move."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 import psycopg
 import pytest
 
 from guanxi.adapters.base import Message
+from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -139,6 +140,29 @@ def test_a_long_load_holds_back_no_consent_record(
         assert len({before, during, postgres.change_token()}) == 3
     finally:
         load.close()
+        branch.close()
+
+
+def test_a_long_classification_holds_back_no_consent_record(
+    postgres: PostgresStore, ruleset: RuleSet, unheld: RuleSet
+) -> None:
+    """A classification that has written its assignments and works on (the planning that
+    commits with it) does not make a withdrawal at the branch wait; its writes count when it
+    commits (the level the send-time checks read)."""
+    night, branch = open_again(postgres), open_again(postgres)
+    try:
+        branch.execute("SET lock_timeout = '2s'")
+        before = postgres.change_token()
+        during: list[Hashable] = []
+
+        def planning(run_id: int) -> None:
+            withdraw_consent(branch, ruleset, MORNING)
+            during.append(postgres.change_token())
+
+        classify(night, unheld, MORNING, after=planning)
+        assert len({before, *during, postgres.change_token()}) == 3
+    finally:
+        night.close()
         branch.close()
 
 

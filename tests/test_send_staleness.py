@@ -1,7 +1,8 @@
 """A follow-up of a level's playbook goes only to a customer still at that level when it is
 sent: one who moved to a level whose playbook has no such step is not sent it (policy
 `level`), whether the move came before the claim or while its batch was being sent. On each
-real store."""
+real store: a classification committed while a batch is sent stops its next send, in the same
+instant, as a withdrawal does (test_send_instant_exact.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from guanxi.adapters.base import Message, address_fields
 from guanxi.adapters.recording import RecordingAdapter
+from guanxi.engine.classify import classify
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.plan.recurring import plan_recurring
@@ -19,7 +21,7 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 from tests.policy_helpers import LOCAL
 from tests.test_send_instant import Slow, run_batch
-from tests.test_send_time_policy import customer
+from tests.test_send_time_policy import customer, open_again
 
 pytestmark = pytest.mark.every_store
 
@@ -145,3 +147,49 @@ def test_the_level_is_read_with_a_snapshot_night_s_changes_over_it(
     assert [m.customer_id for m in recording.messages] == ["C0000"]
     assert report.suppressed == {"level": 1}
     assert outcome(store, 1)["policy"] == "level"
+
+
+# valuable (a large contribution among ten customers), earning 7.5 times its cost: proactive
+PROACTIVE = {"rm_id": "RM7", "preferred_channel": "sms", "kind": "personal", "balance": 500000,
+             "wealth_balance": 300000, "monthly_txn_count": 20, "last_txn_date": "2026-11-18",
+             "products_held": 2, "annual_contribution": 30000, "cost_to_serve": 4000}  # fmt: skip
+SMALL = {**PROACTIVE, "annual_contribution": 100}  # earns less than it costs: basic
+
+
+def classified(store: Store, unheld: RuleSet, proactive: int) -> None:
+    """Ten customers, the first `proactive` of them proactive, classified for real."""
+    fields = [PROACTIVE] * proactive + [SMALL] * (10 - proactive)
+    store.upsert_customers([{**customer(i), **f} for i, f in enumerate(fields)])
+    classify(store, unheld, PLANNED)
+
+
+def levels(store: Store) -> dict[str, str]:
+    rows = store.execute("SELECT customer_id, level FROM current_assignments")
+    return {row["customer_id"]: row["level"] for row in rows}
+
+
+def test_a_classification_committed_while_the_batch_is_sent_stops_the_next_send(
+    store: Store, unheld: RuleSet
+) -> None:
+    """C0002's contribution fell before the batch was claimed; the night's classification,
+    on another connection, commits its move to basic while C0000's news is being sent, in
+    the same instant (the clock stands still: no once-a-second reading helps). C0002's news,
+    later in the batch, is not sent."""
+    classified(store, unheld, 3)
+    plan_recurring(store, unheld, PLANNED, PLANNED + dt.timedelta(days=31), PLANNED, only=[NEWS])
+    store.upsert_customers([{**customer(2), **SMALL}])
+    clock, night = FixedClock(NEWS_DAY), open_again(store)
+
+    def classify_the_night(message: Message) -> None:
+        if message.customer_id == "C0000":
+            classify(night, unheld, clock.now())
+
+    try:
+        slow = Slow(clock, dt.timedelta(0), classify_the_night)
+        report = run_batch(store, unheld, slow, clock)
+    finally:
+        night.close()
+    assert levels(store)["C0002"] == "basic"
+    assert sorted(slow.keys) == [f"{NEWS}:C0000:2026-12", f"{NEWS}:C0001:2026-12"]
+    assert report.suppressed == {"level": 1}
+    assert (outcome(store, 2)["status"], outcome(store, 2)["policy"]) == ("suppressed", "level")

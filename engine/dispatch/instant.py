@@ -17,6 +17,10 @@ of its lease: minutes. So right before each message is handed over, the clock is
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
 
+    level           a step no longer in the playbook of the customer's level is refused with
+                    the consent checks (policy `level`): a classification's commit moves the
+                    change token as a withdrawal's does
+
     erasure         an erased customer is refused with the consent checks (policy `erasure`):
                     their row's deletion moves the change token; an erasure is itself refused
                     while a live claim holds any of the person's follow-ups (privacy/requests)

@@ -41,8 +41,9 @@ Table layout shared by every store (column names are the same in SQLite and Post
     erasures             the erasure receipts: at, actor, the customer's pseudonym, rows per
                          table and lines per file (JSON) (engine/privacy/erasure.py)
     store_secrets        name, value: the store's key of pseudonyms
-    consent_version,     PostgreSQL alone: the count of commits that wrote the customers or
-    consent_writes       the consent ledger, read before each send (store/postgresql.py)
+    consent_version,     PostgreSQL alone: the count of commits that wrote the customers, the
+    consent_writes       consent ledger or the assignments, read before each send
+                         (store/postgresql.py)
 """
 
 from __future__ import annotations
@@ -165,10 +166,10 @@ class Store(abc.ABC):
         yield
 
     def change_token(self) -> Hashable | None:
-        """A value that differs once anything the consent checks read (the customers table,
-        the consent ledger) was written to the store since it was last taken, by this
-        connection or another: every commit before it is taken is counted. None when the
-        store cannot tell cheaply."""
+        """A value that differs once anything the send-time checks read (the customers table,
+        the consent ledger, the assignments) was written to the store since it was last
+        taken, by this connection or another: every commit before it is taken is counted.
+        None when the store cannot tell cheaply."""
         return None
 
     def is_busy(self, error: BaseException) -> bool:

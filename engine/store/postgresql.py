@@ -12,8 +12,9 @@ The engine writes SQLite's `:name` parameters; each statement is rewritten once 
 on its own, as in the SQLite store.
 
 Two tables of its own (m026): `consent_version`, one row counting the commits that wrote what
-the consent checks read (customers, consent_ledger), and `consent_writes`, a mark of each such
-write until its transaction commits (see CONSENT_VERSION).
+the send-time checks read (customers, consent_ledger; from m028 assignments and
+assignment_changes, for the level), and `consent_writes`, a mark of each such write until its
+transaction commits (see CONSENT_VERSION, WATCH_ASSIGNMENTS).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from psycopg.rows import dict_row
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset.models import Schema
-from guanxi.engine.store.assignments import create_statements
+from guanxi.engine.store.assignments import CHANGES, TABLE, create_statements
 from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
@@ -104,6 +105,19 @@ WATCH_CUSTOMERS = (
     " WHERE tgrelid = to_regclass('customers') AND tgname = 'consent_written') THEN"
     " CREATE TRIGGER consent_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON customers"
     " FOR EACH STATEMENT EXECUTE FUNCTION consent_written(); END IF; END $$"
+)
+
+# m028: the send-time checks read each customer's level too (recheck.py, policy `level`), so
+# the classification's writes of `assignments` and `assignment_changes` are marked as the
+# customers' are: one mark a statement, counted when its transaction commits. A statement
+# trigger costs one row of `consent_writes` per statement, however many rows it writes (a row
+# trigger would add ten million to a first night), and every writer counts, by hand too. The
+# count moves even for a run that changed nothing (its statements still run): a batch being
+# sent then reads the checks once more, ~25 ms.
+WATCH_ASSIGNMENTS = tuple(
+    f"CREATE TRIGGER consent_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
+    " FOR EACH STATEMENT EXECUTE FUNCTION consent_written()"
+    for table in (TABLE, CHANGES)
 )
 
 # Each migration has the name of its SQLite twin (engine/store/sqlite.py) and makes the same
@@ -265,6 +279,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m025_daemon_health": DAEMON_HEALTH,
     "m026_consent_version": (*CONSENT_VERSION, WATCH_CUSTOMERS),
     "m027_events_waiting": EVENTS_WAITING,
+    "m028_level_version": WATCH_ASSIGNMENTS,
 }
 
 
@@ -365,8 +380,8 @@ class PostgresStore(Store):
             cursor.executemany(_native(sql), [dict(p) for p in parameters])
 
     def change_token(self) -> Hashable:
-        """The count of commits that wrote what the consent checks read (`CONSENT_VERSION`):
-        one row by its key, a tenth of a millisecond on localhost."""
+        """The count of commits that wrote what the send-time checks read (`CONSENT_VERSION`,
+        `WATCH_ASSIGNMENTS`): one row by its key, a tenth of a millisecond on localhost."""
         row = self.conn.execute("SELECT version FROM consent_version").fetchone()
         return row[0] if row else 0  # the row deleted: the next write makes it again
 
