@@ -60,6 +60,17 @@ def row_of(store: Store, rules: Path, process: subprocess.Popen[bytes]) -> dict[
     return reported(store, rules).get(f"{HOST}:{process.pid}", {})
 
 
+def sending_at_any_hour(rules: Path) -> Path:
+    """The rules without quiet hours: a daemon on the real clock sends whatever the hour in
+    Shanghai (from 21:00 it would defer every message, and no send could fail)."""
+    policies = rules / "policies.yaml"
+    text = policies.read_text("utf-8")
+    quiet = 'quiet_hours: {start: "21:00", end: "08:30"}\n'
+    assert quiet in text
+    policies.write_text(text.replace(quiet, ""), "utf-8")
+    return rules
+
+
 def wait_until(
     store: Store, rules: Path, process: subprocess.Popen[bytes], status: str, **expected: str
 ) -> dict[str, Any]:
@@ -240,12 +251,14 @@ def test_a_gateway_that_fails_every_send_is_failing_until_a_send_goes_through(
 ) -> None:
     delivery = "delivery:\n  default: outbox\n  channels:\n    sms: {adapter: webhook, url: URL}"
     with KeyReceiver() as receiver:
-        rules = rules_copy(
-            tmp_path,
-            delivery=delivery.replace("URL", receiver.url),
-            retry_after="1 second",
-            retry_cap="1 second",
-            max_attempts="100",  # none is dead-lettered while the gateway fails
+        rules = sending_at_any_hour(
+            rules_copy(
+                tmp_path,
+                delivery=delivery.replace("URL", receiver.url),
+                retry_after="1 second",
+                retry_cap="1 second",
+                max_attempts="100",  # none is dead-lettered while the gateway fails
+            )
         )
         receiver.mode = "500"
         plan_due(store, 3, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
@@ -268,7 +281,7 @@ def test_a_gateway_that_fails_every_send_is_failing_until_a_send_goes_through(
 def test_an_outbox_whose_folder_goes_or_whose_disk_is_full_is_failing_until_it_writes(
     store: Store, tmp_path: Path, files_here: Path
 ) -> None:
-    rules = rules_copy(tmp_path, retry_after="1 second", retry_cap="1 second")
+    rules = sending_at_any_hour(rules_copy(tmp_path, retry_after="1 second", retry_cap="1 second"))
     folder = tmp_path / "outbox"
     outbox = folder / "outbox.jsonl"
     running = daemon(rules, store, tmp_path, "--outbox", str(outbox))
