@@ -17,6 +17,7 @@ from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 from guanxi.engine.tasks import ClosedTask, Shown, close_task, list_tasks
@@ -184,8 +185,17 @@ def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
             planned=f"{planned.planned:,}", cancelled=f"{planned.cancelled:,}"
         )
     )
+    customer = task["customer_id"]
+    if planned.waiting:
+        echo(
+            "  "
+            + _(
+                "customer {customer} is not classified yet: the outcome waits for their first"
+                " classification (at most {days} days) and is planned at the first planning"
+                " after it"
+            ).format(customer=customer, days=WAITS_AT_MOST.days)
+        )
     if planned.no_profile:
-        customer = task["customer_id"]
         echo(
             "  "
             + _("customer {customer} is not loaded or not classified: no step can react").format(

@@ -411,6 +411,27 @@ def test_list_as_csv_opens_in_excel(inboxes: Store) -> None:
 
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
+def test_an_outcome_for_a_customer_loaded_after_the_last_classification_waits(
+    inboxes: Store, ruleset: RuleSet
+) -> None:
+    """The store has been classified; C1 came after: the outcome waits for C1's first night."""
+    classified(inboxes, ruleset, "C9", "RM009", "李四")
+    inboxes.execute(
+        "INSERT INTO classification_runs (ruleset_hash, engine, started_at, finished_at)"
+        " VALUES (:h, 'store', '2026-11-05T00:00:00Z', '2026-11-05T00:01:00Z')",
+        {"h": ruleset.hash},
+    )
+    inboxes.upsert_customers([{"customer_id": "C1", "name": "张三", "rm_id": "RM001"}])
+    result = done(inboxes, CALL, "complaint")
+    assert result.exit_code == 0, result.output
+    assert (
+        "customer C1 is not classified yet: the outcome waits for their first classification"
+        " (at most 7 days)" in result.stdout
+    )
+    assert "no step can react" not in result.stdout
+
+
+@pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_list_by_status_and_as_json(inboxes: Store) -> None:
     now = dt.datetime(2026, 11, 5, 7, 0, tzinfo=dt.UTC)
     inboxes.execute(
