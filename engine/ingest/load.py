@@ -305,7 +305,9 @@ def load_events(
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
         check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
-        write = _stamped(store.insert_events, {"loaded_at": load.now})
+        write = _with_consents(
+            store, ruleset, _stamped(store.insert_events, {"loaded_at": load.now}), now
+        )
         with store.bulk_writes():
             return load.run(check, "id", write, progress, refused=reused_ids)
 
@@ -369,6 +371,21 @@ def erased_reason(receipt: Row) -> str:
     return _(
         "erased on {date} (receipt {receipt}) at the customer's request: take them out of the file"
     ).format(date=str(receipt["at"])[:10], receipt=receipt["receipt"])
+
+
+def _with_consents(store: Store, ruleset: RuleSet, write: Write, now: dt.datetime) -> Write:
+    """`write` of events that also adds the consent records of their consent events, in the
+    same transaction (see consent.record_events)."""
+
+    def written(rows: list[Row]) -> dict[str, int]:
+        if not any(row["type"] in consent.EVENT_TYPES for row in rows):
+            return write(rows)
+        with store.transaction():
+            counts = write(rows)
+            consent.record_events(store, rows, ruleset.policies, now)
+        return counts
+
+    return written
 
 
 def _stamped(write: Write, stamp: Row) -> Write:

@@ -200,7 +200,7 @@ class _Planner:
         planned = [e["id"] for e in events if e["id"] not in waiting]
         self.report.events += len(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
-            consent.append(self.store, consents, self.now)  # before the policy decides
+            consent.append_new(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
             self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
             self._wait(waiting)
