@@ -1,8 +1,9 @@
-"""A withdrawal that arrives as an event (a `consent_withdrawn` line of an events file, the
-app's export say) counts from the moment the events are stored, not from the moment the
-leader plans them: a daemon busy sending a monthly burst plans new events only when its tick
-ends, and on PostgreSQL the other daemons never plan at all. On each real store, with real
-dispatch passes and the real events load."""
+"""What an event stops takes effect from the moment the events are stored, not from the
+moment the leader plans them: a daemon busy sending a monthly burst plans new events only
+when its tick ends, and on PostgreSQL the other daemons never plan at all. A withdrawal that
+arrives as an event (a `consent_withdrawn` line of an events file, the app's export say)
+stops the next send; a resolved complaint cancels the pending call-back (`cancel_on:`). On
+each real store, with real dispatch passes and the real events load."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from pathlib import Path
 import pytest
 
 from guanxi.adapters.base import Message
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine import consent
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.ingest import load_events
 from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.daemon_helpers import invitation
 from tests.policy_helpers import broken_promises, sent
 from tests.test_consent_ledger import project_with_consent_events
 from tests.test_send_instant import MORNING, Slow, plan_sms, run_batch
-from tests.test_send_time_policy import deliver, open_again, outboxes
+from tests.test_send_time_policy import customer, deliver, open_again, outboxes
 
 pytestmark = pytest.mark.every_store
 
@@ -97,10 +101,70 @@ def test_a_withdrawal_loaded_while_a_batch_is_sent_stops_its_later_messages(
             load_events(loader, ruleset, withdrawal_file(tmp_path, "C0002", now, "W2"), now)
 
     try:
-        report = run_batch(store, ruleset, Slow(clock, dt.timedelta(seconds=2), load_withdrawal),
-                           clock)  # fmt: skip
+        report = run_batch(
+            store, ruleset, Slow(clock, dt.timedelta(seconds=2), load_withdrawal), clock
+        )
     finally:
         loader.close()
     assert (report.sent, report.suppressed) == (2, {"channel_consent": 1})
     assert statuses(store)["C0002"] == ("suppressed", "channel_consent")
     assert broken_promises(store, ruleset) == []
+
+
+def test_a_resolved_complaint_loaded_cancels_the_pending_call_back_before_it_is_planned(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """C0001 complained at 9:00; the call-back task falls due at 10:00. The complaint was
+    resolved at 9:55 and the events file saying so is loaded then: no task reaches the
+    manager, though no planning ran in between."""
+    store.upsert_customers([customer(1)])
+    complained = MORNING - dt.timedelta(hours=1)
+    store.insert_events(
+        [
+            {
+                "id": "K1",
+                "type": "complaint",
+                "customer_id": "C0001",
+                "at": complained.astimezone(dt.UTC).isoformat(),
+                "payload": {"category": "收费"},
+            }
+        ]
+    )
+    callback = invitation(
+        "C0001",
+        "K1",
+        MORNING,
+        step_id="complaint_callback",
+        kind="task",
+        channel="rm_task",
+        template="complaint_callback",
+        mandatory=True,
+    )
+    insert_followups(store, [callback], "b1", complained)
+    resolved = MORNING - dt.timedelta(minutes=5)
+    path = tmp_path / "resolved.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "id": "K2",
+                "type": "complaint_resolved",
+                "customer_id": "C0001",
+                "at": resolved.isoformat(),
+                "category": "收费",
+            }
+        )
+        + "\n",
+        "utf-8",
+    )
+    load_events(store, ruleset, path, resolved)
+    with RecordingAdapter() as inbox:
+        deliver(store, ruleset, {"rm_task": inbox}, MORNING)
+    assert inbox.records == []
+    [row] = store.execute("SELECT status, policy, reason FROM followups")
+    assert (row["status"], row["policy"]) == ("cancelled", "cancel_on")
+    assert "K2" in row["reason"]
+    [decision] = store.execute("SELECT status, policy FROM followup_decisions")
+    assert (decision["status"], decision["policy"]) == ("cancelled", "cancel_on")
+    report = plan_new_events(store, ruleset, MORNING)  # the leader plans it later: no more
+    assert report.cancelled == 0
+    assert len(store.execute("SELECT id FROM followup_decisions")) == 1
