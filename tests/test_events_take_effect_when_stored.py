@@ -12,16 +12,18 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from guanxi.adapters.base import Message
 from guanxi.adapters.recording import RecordingAdapter
+from guanxi.cli.main import cli
 from guanxi.engine import consent
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.ingest import load_events
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.store import Store
+from guanxi.engine.store import Store, open_store
 from tests.daemon_helpers import invitation
 from tests.policy_helpers import broken_promises, sent
 from tests.test_consent_ledger import project_with_consent_events
@@ -168,3 +170,26 @@ def test_a_resolved_complaint_loaded_cancels_the_pending_call_back_before_it_is_
     report = plan_new_events(store, ruleset, MORNING)  # the leader plans it later: no more
     assert report.cancelled == 0
     assert len(store.execute("SELECT id FROM followup_decisions")) == 1
+
+
+def test_a_withdrawal_posted_on_the_command_line_is_recorded_once(
+    store: Store, with_consent_events: RuleSet
+) -> None:
+    """`guanxi events post` stores the event with its record, then plans it: one record."""
+    store.upsert_customers([customer(1)])
+    location = store.location
+    store.close()
+    posted = CliRunner().invoke(cli, [
+        "events", "post", "consent_withdrawn", "--customer", "C0001", "--id", "W3",
+        "--field", "channel=sms", "--field", "purpose=service", "--field", "source=app",
+        "--at", "2026-12-01T09:55:00+08:00", "--now", "2026-12-01T10:00:00",
+        "--rules", str(with_consent_events.root), "--store", location,
+    ])  # fmt: skip
+    assert posted.exit_code == 0, posted.output
+    again = open_store(location)
+    try:
+        shown = [(r["channel"], r["purpose"], bool(r["granted"]), r["source"], r["evidence"])
+                 for r in consent.history(again, "C0001")]  # fmt: skip
+    finally:
+        again.close()
+    assert shown == [("sms", "service", False, "app", "event W3")]
