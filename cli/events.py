@@ -12,6 +12,7 @@ import click
 from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
 from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, print_json, table
+from guanxi.engine import consent
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.ingest import check_event
@@ -80,7 +81,9 @@ def post(
         refuse_erased(opened, customer_id)
         opened.prepare(ruleset.schema)
         refuse_reused(opened, row, at_given=at is not None)
-        inserted = opened.insert_events([{**row, "loaded_at": now.isoformat()}])["inserted"]
+        with opened.transaction():  # a withdrawal counts once stored (consent.record_events)
+            inserted = opened.insert_events([{**row, "loaded_at": now.isoformat()}])["inserted"]
+            consent.record_events(opened, [row], ruleset.policies, now)
         report = plan_new_events(opened, ruleset, now)
     finally:
         opened.close()

@@ -300,7 +300,8 @@ def from_events(
     for event in events:
         if event["type"] not in EVENT_TYPES:
             continue
-        payload = json.loads(event["payload"] or "{}")
+        payload = event.get("payload") or {}  # as stored: JSON text; as loaded: a mapping
+        payload = json.loads(payload) if isinstance(payload, str) else payload
         given = Record(
             str(event["customer_id"]),
             str(payload.get("channel") or ALL),
@@ -308,7 +309,7 @@ def from_events(
             EVENT_TYPES[event["type"]],
             str(payload.get("source") or "event"),
             str(payload.get("evidence") or f"event {event['id']}"),
-            iso(dt.datetime.fromisoformat(event["at"])),
+            iso(_instant(event["at"])),
         )
         problems = given.problems(policies)
         if problems:
@@ -317,3 +318,19 @@ def from_events(
         else:
             records.append(given)
     return records, refused
+
+
+def _instant(at: str | dt.datetime) -> dt.datetime:
+    return at if isinstance(at, dt.datetime) else dt.datetime.fromisoformat(at)
+
+
+def record_events(
+    store: Store, events: Sequence[Row], policies: PoliciesFile | None, now: dt.datetime
+) -> int:
+    """Add the records of the consent events among `events` as they are stored, inside the
+    caller's transaction, so that a withdrawal counts from then, not once the leader plans
+    it (a tick sending a burst plans new events only when it ends; other daemons never plan
+    them). Planning them later adds nothing again (`append_new`); an event the ledger cannot
+    take is left to planning, which gives it its reason. How many records were added."""
+    records, _refused = from_events(events, policies)
+    return append_new(store, records, now) if records else 0

@@ -230,6 +230,10 @@ CONSENT_EVENTS = (
 
 @pytest.fixture(scope="module")
 def with_consent_events(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    return project_with_consent_events(tmp_path_factory)
+
+
+def project_with_consent_events(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
     """The default project whose schema declares the consent events."""
     folder = tmp_path_factory.mktemp("consent-events") / "rules"
     shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.db*"))

@@ -15,7 +15,8 @@ the one place they are written) are decided again for `now`:
    when it would expire first;
 3. frequency caps: the planner's arbitration (`arbitrate`). What stands is what the customer
    was actually sent (the ledger's 'sent' entries, at their time) and what another dispatcher
-   has claimed (at its claim time, which is when its ledger entry will be); the batch's
+   has claimed (at its claim time, which is when its ledger entry will be), and a message
+   waiting for a retry (at its first attempt: a lost answer may hide a delivery); the batch's
    messages compete at `now`, by priority, then due time, and one that would overfill a
    window is suppressed with the cap as the reason. Mandatory notices neither count nor stop.
 
@@ -140,14 +141,17 @@ class SendPolicy:
         self, customers: list[str], windows: list[Window], batch: list[int]
     ) -> list[Message]:
         """The customers' other messages that count, within the widest window's length of
-        now either side: those the ledger says were sent (at their first send) and those
-        another dispatcher has claimed (at its claim). The ledger is read follow-up by
-        follow-up through its index, whatever the planner believes about its size."""
+        now either side: those the ledger says were sent (at their first send), those
+        another dispatcher has claimed (at its claim) and those waiting for a retry (at their
+        first attempt, see `_counted_at`). The ledger is read follow-up by follow-up through
+        its index, whatever the planner believes about its size."""
         among = json_texts("customers", self.store.dialect)
         rows = self.store.execute(
             "SELECT f.id, f.customer_id, f.channel, f.priority, f.key, f.status, f.updated_at,"
             " (SELECT min(d.at) FROM deliveries d WHERE d.followup_id = f.id"
-            "  AND d.outcome = 'sent') AS sent_at"
+            "  AND d.outcome = 'sent') AS sent_at,"
+            " (SELECT min(d.at) FROM deliveries d WHERE d.followup_id = f.id"
+            "  AND d.outcome = 'retry') AS tried_at"
             f" FROM followups f WHERE f.customer_id IN ({among}) AND f.kind = 'message'"
             " AND f.mandatory = 0",
             {"customers": json.dumps(customers, ensure_ascii=False)},
@@ -173,8 +177,16 @@ class SendPolicy:
 
 
 def _counted_at(row: Row) -> dt.datetime | None:
-    """When a message counts towards a cap: its first send, else its claim, if claimed."""
-    at = row["sent_at"] or (row["updated_at"] if row["status"] == "claimed" else None)
+    """When a message counts towards a cap: its first send, else its claim, if claimed,
+    else its first attempt, if it waits for a retry. A failed attempt may have reached the
+    customer (the gateway took it, its answer was lost) and the retry will be sent: until
+    then it keeps its place, so that other messages sent meanwhile do not overfill the cap.
+    A dead letter waits for nothing and holds no place."""
+    at = row["sent_at"]
+    if at is None and row["status"] == "claimed":
+        at = row["updated_at"]
+    elif at is None and row["status"] == "pending":
+        at = row["tried_at"]
     return dt.datetime.fromisoformat(at) if at else None
 
 

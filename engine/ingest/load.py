@@ -48,6 +48,7 @@ from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
 from guanxi.engine.ingest.values import printable
+from guanxi.engine.plan.cancelling import Canceller
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.erasure import ErasedIds
 from guanxi.engine.ruleset.models import Schema
@@ -305,7 +306,9 @@ def load_events(
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
         check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
-        write = _stamped(store.insert_events, {"loaded_at": load.now})
+        write = _taking_effect(
+            store, ruleset, _stamped(store.insert_events, {"loaded_at": load.now}), now
+        )
         with store.bulk_writes():
             return load.run(check, "id", write, progress, refused=reused_ids)
 
@@ -369,6 +372,26 @@ def erased_reason(receipt: Row) -> str:
     return _(
         "erased on {date} (receipt {receipt}) at the customer's request: take them out of the file"
     ).format(date=str(receipt["at"])[:10], receipt=receipt["receipt"])
+
+
+def _taking_effect(store: Store, ruleset: RuleSet, write: Write, now: dt.datetime) -> Write:
+    """`write` of events that, in the same transaction, adds the consent records of their
+    consent events and cancels what their `cancel_on:` events make moot: both count from
+    the moment the events are stored, not once the leader plans them, which may be minutes
+    later (consent.record_events, plan/cancelling.py)."""
+    canceller = Canceller(store, ruleset, now)
+    acting = {*consent.EVENT_TYPES, *canceller.cancellers}
+
+    def written(rows: list[Row]) -> dict[str, int]:
+        if not any(row["type"] in acting for row in rows):
+            return write(rows)
+        with store.transaction():
+            counts = write(rows)
+            consent.record_events(store, rows, ruleset.policies, now)
+            canceller.cancel(rows)
+        return counts
+
+    return written
 
 
 def _stamped(write: Write, stamp: Row) -> Write:

@@ -31,7 +31,8 @@ Outcomes that are not a follow-up are counted, never dropped silently:
 A consent_given or consent_withdrawn event (when schema.yaml declares them) adds its record to
 the consent ledger before the chunk's contact policy (engine/consent.py).
 `cancel_on:` cancels the customer's pending follow-ups of a step when a given event arrives
-(a resolved complaint needs no call-back); `unless:` cancels a follow-up at planning time.
+(a resolved complaint needs no call-back; plan/cancelling.py, which a load of events runs
+too); `unless:` cancels a follow-up at planning time.
 A step's `when:` may read event measures (`complaints_90d`): they count the customer's events
 up to the one being planned, that one included.
 """
@@ -52,18 +53,18 @@ from guanxi.engine.classify.field_history import change_value, stored_history
 from guanxi.engine.events.matcher import EventMatcher
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.values import LATEST
+from guanxi.engine.plan.cancelling import Canceller, minutes
 from guanxi.engine.plan.followups import (
     Followup,
     insert_followups,
     iso,
     new_batch,
-    record_decisions,
 )
 from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.ruleset.ruleset import CompiledStep, RuleSet
 from guanxi.engine.store.assignments import current_value, joined
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import json_texts, unindexed
+from guanxi.engine.store.dialect import json_texts
 
 CHUNK = 5_000
 SHOWN = 20
@@ -151,15 +152,13 @@ class _Planner:
             if ruleset.policies and (ruleset.policies.capacity)
             else None
         )
-        self.cancellers = _cancellers(ruleset)
-        self.cancel_same = {s.id: s.step.cancel_same for s in ruleset.steps if s.step.cancel_same}
+        self.canceller = Canceller(store, ruleset, now)
         self.measures = _Measures(ruleset, store)
         self.columns = _profile_columns(self.measures.ruleset, self.owner_field)
         self.profiles: dict[Any, Row | None] = {}  # customer -> profile (None: no customer)
         self.last_run = _last_run(store)
         self.waits_since = iso(now - WAITS_AT_MOST)  # events from then on may wait
         self.closed = _("{step} (window closed {time})")
-        self.cancelled_by = _("{type} event {id} at {time}")
 
     def profiles_of(self, customers: set[Any]) -> Mapping[Any, Row | None]:
         """The profiles of `customers`, each read once a call: planning changes no customer
@@ -200,9 +199,10 @@ class _Planner:
         planned = [e["id"] for e in events if e["id"] not in waiting]
         self.report.events += len(planned)
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
-            consent.append(self.store, consents, self.now)  # before the policy decides
+            consent.append_new(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
-            self.cancel(events)  # after inserting: an earlier event of this chunk may be moot
+            # after inserting: an earlier event of this chunk may be moot
+            self.report.cancelled += self.canceller.cancel(events)
             self._wait(waiting)
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
@@ -314,7 +314,7 @@ class _Planner:
         """Which steps the event came too late for, and when each one's window closed."""
         zone = self.ruleset.calendar.zone
         return "; ".join(
-            self.closed.format(step=step_id, time=_minutes(expires.astimezone(zone)))
+            self.closed.format(step=step_id, time=minutes(expires.astimezone(zone)))
             for step_id, expires in late
         )
 
@@ -322,83 +322,10 @@ class _Planner:
         self.store.execute_many("UPDATE events SET too_old = :steps WHERE id = :id", too_old)
         self.report.too_old += len(too_old)
 
-    def cancel(self, events: list[Row]) -> None:
-        """`cancel_on:` — pending follow-ups of the customer that this event makes moot.
-
-        The chunk's events cancel in their order: a follow-up goes to the first event that
-        makes it moot (of its customer, with one of the steps it cancels, not earlier than
-        the follow-up's own event).
-        """
-        cancelling = [
-            (e, self.cancellers[e["type"]]) for e in events if e["type"] in self.cancellers
-        ]
-        if not cancelling:
-            return
-        pending = self._pending({e["customer_id"] for e, _followups in cancelling})
-        decisions: list[dict[str, Any]] = []
-        done: set[int] = set()
-        for event, steps in cancelling:
-            reason = self._cancelled_by(event)
-            for row in pending.get(event["customer_id"], []):
-                moot = row["step_id"] in steps and (row["at"] is None or row["at"] <= event["at"])
-                if moot and row["id"] not in done and self._same(row, event):
-                    done.add(row["id"])
-                    decisions.append(self._decision(row["id"], reason))
-        self.store.execute_many(
-            "UPDATE followups SET status = 'cancelled', policy = 'cancel_on',"
-            " reason = :reason, updated_at = :at WHERE id = :followup_id",
-            decisions,
-        )
-        self.report.cancelled += len(decisions)
-        record_decisions(self.store, decisions)
-
-    def _same(self, followup: Row, event: Row) -> bool:
-        """`cancel_same:` — the cancelling event names what the follow-up's event named (the
-        same product); a value missing on either side is no match, as NULL = x is not true."""
-        fields = self.cancel_same.get(followup["step_id"], ())
-        if not fields:
-            return True
-        mine = json.loads(followup["event_payload"] or "{}")
-        theirs = json.loads(event["payload"] or "{}")
-        return all(mine.get(f) is not None and mine.get(f) == theirs.get(f) for f in fields)
-
-    def _cancelled_by(self, event: Row) -> str:
-        """The reason of a follow-up `event` cancels, its time in the project's zone, as bank
-        staff read every time."""
-        local = dt.datetime.fromisoformat(event["at"]).astimezone(self.ruleset.calendar.zone)
-        return self.cancelled_by.format(type=event["type"], id=event["id"], time=_minutes(local))
-
-    def _pending(self, customers: set[Any]) -> dict[Any, list[Row]]:
-        """The pending follow-ups of any step some event cancels, by customer, by due time."""
-        steps = sorted({s for found in self.cancellers.values() for s in found})
-        d = self.store.dialect
-        rows = self.store.execute(  # look follow-ups up by customer, not by status
-            "SELECT f.id, f.customer_id, f.step_id, e.at, e.payload AS event_payload"
-            " FROM followups f"
-            " LEFT JOIN events e ON e.id = f.event_id"
-            f" WHERE f.customer_id IN ({self._listed('customers')})"
-            f" AND {unindexed('f.status', d)} = 'pending'"
-            f" AND {unindexed('f.step_id', d)} IN ({_marks(len(steps))}) ORDER BY f.due_at, f.id",
-            {"customers": _json_list(customers), **_numbered(steps)},
-        )
-        found: dict[Any, list[Row]] = {}
-        for row in rows:
-            found.setdefault(row["customer_id"], []).append(row)
-        return found
-
     def _listed(self, parameter: str) -> str:
         """The texts of the JSON array bound to `parameter`, for `IN (…)`: one parameter,
         where one per value would cost SQLite a prepare quadratic in their number."""
         return json_texts(parameter, self.store.dialect)
-
-    def _decision(self, followup_id: int, reason: str) -> dict[str, Any]:
-        return {
-            "followup_id": followup_id,
-            "at": iso(self.now),
-            "status": "cancelled",
-            "policy": "cancel_on",
-            "reason": reason,
-        }
 
     def _show(self, batch: str) -> None:
         room = SHOWN - len(self.report.created)
@@ -408,15 +335,6 @@ class _Planner:
                 " FROM followups WHERE batch = :batch ORDER BY due_at, id LIMIT :n",
                 {"batch": batch, "n": room},
             )
-
-
-def _cancellers(ruleset: RuleSet) -> dict[str, list[str]]:
-    """For each event type, the steps whose pending follow-ups it cancels."""
-    found: dict[str, list[str]] = {}
-    for step in ruleset.steps:
-        for event_type in step.step.cancel_on:
-            found.setdefault(event_type, []).append(step.id)
-    return found
 
 
 PROFILED = ("tier", "level", "strategy", "gold")  # of the current assignment
@@ -512,23 +430,8 @@ def _steps_read_events(ruleset: RuleSet) -> bool:
     return any(c.fields & from_events for c in conditions)
 
 
-def _minutes(local: dt.datetime) -> str:
-    """`local` as `%Y-%m-%d %H:%M` (strftime is slow; it writes a year before 1000 unpadded)."""
-    if local.year < 1000:
-        return f"{local:%Y-%m-%d %H:%M}"
-    return local.replace(tzinfo=None).isoformat(" ", "minutes")
-
-
-def _marks(count: int) -> str:
-    return ", ".join(f":p{i}" for i in range(count)) or "NULL"
-
-
 def _json_list(values: Iterable[Any]) -> str:
     return json.dumps([str(v) for v in values], ensure_ascii=False)
-
-
-def _numbered(values: Iterable[Any]) -> dict[str, Any]:
-    return {f"p{i}": v for i, v in enumerate(values)}
 
 
 def _within_dates(step: CompiledStep, due: dt.date, happened: dt.date) -> None:
