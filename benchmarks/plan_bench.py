@@ -20,7 +20,8 @@ wall clock and (rows named CPU) the process's CPU seconds:
   per customer     Followup objects and insert_followups (one INSERT per customer) on a
                    --sample of the customers, extrapolated to the whole population
 
---statements N prints plan_recurring's N costliest SQL statements (wall and CPU seconds).
+--statements N prints plan_recurring's N costliest SQL statements (wall and CPU seconds), then
+the time spent outside them (the commit, which checkpoints the WAL, and Python).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def whole(ruleset: RuleSet, base: Path, work: Path, statements: int = 0) -> dict
     try:
         costs = per_statement(store) if statements else {}
         seconds, report = timed(lambda: plan_recurring(store, ruleset, *december(ruleset), NOW))
-        print_costliest(costs, statements)
+        print_costliest(costs, statements, (seconds, CPU[""]))
         return {
             "plan_recurring": (seconds, report.new),
             "plan_recurring CPU": (CPU[""], report.new),
@@ -158,10 +159,18 @@ def per_statement(store: SQLiteStore) -> dict[str, list[float]]:
     return costs
 
 
-def print_costliest(costs: dict[str, list[float]], count: int) -> None:
+def print_costliest(
+    costs: dict[str, list[float]], count: int, whole: tuple[float, float] = (0.0, 0.0)
+) -> None:
+    """The `count` costliest statements; then what the `whole` call (wall, CPU) spent outside
+    every statement: the commit (with its checkpoint of the WAL) and Python."""
     ranked = sorted(costs.items(), key=lambda item: -item[1][1])[:count]
     for sql, (wall, cpu) in ranked:
         print(f"  {wall:7.2f} s, CPU {cpu:6.2f} s  {sql[:150]}", file=sys.stderr)
+    if count and whole[0]:
+        wall = whole[0] - sum(w for w, _ in costs.values())
+        cpu = whole[1] - sum(c for _, c in costs.values())
+        print(f"  {wall:7.2f} s, CPU {cpu:6.2f} s  (the commit and Python)", file=sys.stderr)
 
 
 def again(ruleset: RuleSet, base: Path, work: Path) -> dict[str, Any]:

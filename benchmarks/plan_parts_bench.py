@@ -14,7 +14,9 @@ medians of --runs, wall and CPU seconds:
              `followups` with every index, without one secondary index, without any, and with
              the four unconditional ones partial (`WHERE status = 'pending'`): what indexing
              only the rows that stay pending would save when writing (not what the readers
-             of those indexes would lose)
+             of those indexes would lose); and with the refused rows (not pending) in a
+             narrow table of their own, indexed by key alone, the pending ones in `followups`
+             with every index: what keeping refusals apart would save when writing
 
 and the status mix of the month's rows (the consent verdicts decided while inserting).
 """
@@ -45,6 +47,11 @@ SECONDARY = (
     "followups_queue",
 )
 UNCONDITIONAL = SECONDARY[:4]  # followups_queue is already partial (pending only)
+# what a refused follow-up needs to be explained: whose, which step and occurrence, why
+NARROW_COLUMNS = (
+    "key", "customer_id", "step_id", "occurrence", "due_at", "status", "policy", "reason",
+    "batch", "created_at",
+)  # fmt: skip
 
 
 def selection(ruleset: RuleSet) -> _Selection:
@@ -69,15 +76,19 @@ class Parts:
         self.rows = f"SELECT {query.values()} FROM {query.source}"
         self.named = f"WITH r ({', '.join(COLUMNS)}) AS ({self.rows}) SELECT * FROM r"
 
-    def timed(self, sql: str, prepare: Callable[[], None] = lambda: None) -> tuple[float, float]:
-        """Median wall and CPU seconds of `sql` after `prepare`, both rolled back."""
+    def timed(
+        self, sql: str | tuple[str, ...], prepare: Callable[[], None] = lambda: None
+    ) -> tuple[float, float]:
+        """Median wall and CPU seconds of `sql` (one statement or several) after `prepare`,
+        both rolled back."""
         walls, cpus = [], []
         for _ in range(self.runs):
             with tuned(self.store):
                 self.db.execute("BEGIN")
                 prepare()
                 wall, cpu = time.perf_counter(), time.process_time()
-                self.db.execute(sql, self.params).fetchall()
+                for statement in (sql,) if isinstance(sql, str) else sql:
+                    self.db.execute(statement, self.params).fetchall()
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
                 self.db.execute("ROLLBACK")
@@ -108,7 +119,31 @@ class Parts:
         found["write, no secondary index"] = self.timed(insert, self._rows(drop=SECONDARY))
         partial = self._rows(drop=UNCONDITIONAL, create=self._partial())
         found["write, the four unconditional ones partial"] = self.timed(insert, partial)
+        found["write, refused rows narrow and apart"] = self.timed(self._apart(), self._narrow())
         return found
+
+    def _apart(self) -> tuple[str, ...]:
+        """The pending rows into `followups`, the refused ones into NARROW."""
+        columns = ", ".join(NARROW_COLUMNS)
+        pending = f"INSERT INTO followups ({', '.join(COLUMNS)}) SELECT * FROM planned_rows"
+        return (
+            f"{pending} WHERE status = 'pending' ON CONFLICT (key) DO NOTHING",
+            f"INSERT INTO refused_rows ({columns}) SELECT {columns} FROM planned_rows"
+            " WHERE status <> 'pending' ON CONFLICT (key) DO NOTHING",
+        )
+
+    def _narrow(self) -> Callable[[], None]:
+        rows = self._rows()
+
+        def prepare() -> None:
+            rows()
+            columns = ", ".join(f"{name} TEXT" for name in NARROW_COLUMNS[1:])
+            self.db.execute(
+                "CREATE TABLE refused_rows (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+                f" {columns})"
+            )
+
+        return prepare
 
     def _rows(self, drop: Any = (), create: Any = ()) -> Callable[[], None]:
         def prepare() -> None:
