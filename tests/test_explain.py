@@ -83,6 +83,20 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
     assert tried(found, "level") == [("partner", True)]
 
 
+def test_a_loss_maker_alone_in_its_industry_is_told_why_it_is_not_gold(
+    store: Store, ruleset: RuleSet
+) -> None:
+    alone = {"customer_id": "L1", "name": "亏损", "kind": "corporate", "industry": "采矿业",
+             "last_txn_date": day(2), "annual_contribution": -8_000.0}  # fmt: skip
+    store.upsert_customers([*population(), alone])
+    classify(store, ruleset, NOW)
+    found = explain(store, ruleset, "L1", NOW)
+    gold = next(s for s in found.standings if s.name == "gold")
+    assert (found.gold, gold.above, gold.population) == (False, 0, 1)
+    assert gold.reason == "annual_contribution is -8000, 0 or less: never gold"
+    assert found.decision("strategy").result == "unprofitable"
+
+
 # high value added among the customers without a kind, behind P1, B040 and B039: 3 ahead is
 # not fewer than 5 % of 43, so not gold; its lifetime value is 38.5 times its cost
 NOT_GOLD = {"customer_id": "H1", "name": "高附加值", "balance": 600_000.0,

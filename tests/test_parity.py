@@ -353,6 +353,27 @@ def test_ties_at_the_gold_line_are_all_gold(ruleset: RuleSet) -> None:
     assert sum(r["gold"] for r in python) == 4
 
 
+def test_a_customer_who_brings_nothing_is_never_gold(
+    ruleset: RuleSet, postgres: psycopg.Connection[Any]
+) -> None:
+    """ "非金牌客户不能给银行带来较大利益，有些甚至会损害银行的利益": a market where no one
+    contributes yet, or a loss-maker alone at its top, has no gold customer."""
+    ruleset = classified(ruleset)
+    rows = [{"annual_contribution": 0.0} for _ in range(38)]
+    rows += [{"annual_contribution": -50.0}, {"annual_contribution": 10.0}]
+    people = _population(ruleset, rows)
+    python = {
+        r[ruleset.schema.key]: _normal(r, ruleset) for r in classify_records(ruleset, people, TODAY)
+    }
+    assert {k for k, v in python.items() if v[0]} == {"C039"}
+    for dialect in ("sqlite", "duckdb"):
+        assert _run_sql(ruleset, people, dialect) == python
+    assert _run_sql(ruleset, people, "postgres", postgres) == python
+    losers = _population(ruleset, [{"annual_contribution": -50.0}] * 3)
+    assert not any(r["gold"] for r in classify_records(ruleset, losers, TODAY))
+    assert not any(v[0] for v in _run_sql(ruleset, losers, "sqlite").values())
+
+
 def test_a_datetime_compared_with_a_date_is_that_date_at_midnight() -> None:
     fields = {"t": "datetime"}
     later = dt.datetime(2024, 1, 1, 10, 0)

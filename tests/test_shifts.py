@@ -37,7 +37,7 @@ LAST = AFTER + dt.timedelta(days=1)
 # the valuable rule's last line (high value added's goes on with the products held)
 VALUABLE = "      AND monthly_txn_count >= 10 AND contribution_pct >= 70%\n"
 NOBODY_VALUABLE = VALUABLE.replace(">= 70%", ">= 100% AND products_held > 1000")
-WEALTH = "(total_assets >= 20万 OR loan_balance >= 100万"
+WEALTH = "(total_assets >= 20万 OR loan_balance >= 20万"
 TEN_TIMES = {  # 万 typed on amounts already in 万: only the very rich stay valuable
     WEALTH: "(total_assets >= 2000万 OR loan_balance >= 10000万",
     "annual_income >= 5000万": "annual_income >= 500000万",

@@ -28,9 +28,10 @@ Percentiles (`percentile_of: x`) are PERCENT_RANK() over the customers whose x i
 the share of those customers with a strictly smaller x, from 0 (the smallest) to 1 (the
 largest); a customer whose x is NULL gets a NULL percentile; a population of one gets 0.
 
-Gold: a customer is gold when x = `by` is not NULL and the customers with a strictly larger
-x are fewer than `top_percent` % of all customers (customers with a NULL x count in the
-population, but are never gold). Ties at the boundary are all gold, so two customers with the
+Gold: a customer is gold when x = `by` is above 0 and the customers with a strictly larger
+x are fewer than `top_percent` % of all customers (customers with a NULL x, or with 0 or less,
+count in the population, but are never gold: a loss-maker is no gold customer, 非金牌的客户
+不能给银行带来较大利益). Ties at the boundary are all gold, so two customers with the
 same contribution are never treated differently. The percentage is compared as an exact
 fraction, so every back end draws the line at the same customer. Found by a cut-off
 (cutoffs.py) or by the rank, the same customers pass: tests/test_cutoffs.py holds them to it.
@@ -465,8 +466,11 @@ class _Builder:
             return "FALSE"
         share = gold_fraction(gold.top_percent)
         ahead = f"({self.known(r)} - {self.q('_le_' + r.tag)})"
+        # a customer who brings the bank nothing (by <= 0) is never gold, though alone in a
+        # segment or tied at its top
+        x = self.q(r.source)
         return (
-            f"({self.q(r.source)} IS NOT NULL AND {ahead} * {100 * share.denominator}"
+            f"({x} IS NOT NULL AND {x} > 0 AND {ahead} * {100 * share.denominator}"
             f" < {self.population(r)} * {share.numerator})"
         )
 

@@ -449,5 +449,5 @@ class CutoffSQL:
             f" ELSE {x} {op} {self.v(t)} END"
         )
         if t.gold is not None:
-            return f"({x} IS NOT NULL AND {passes})"
+            return f"({x} IS NOT NULL AND {x} > 0 AND {passes})"  # 0 or less: never gold
         return f"CASE WHEN {x} IS NULL THEN NULL ELSE {passes} END"

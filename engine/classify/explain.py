@@ -534,6 +534,9 @@ def _gold_reason(ruleset: RuleSet, rank: Rank, gold: bool) -> str:
     by, top, within = ruleset.gold.by, ruleset.gold.top_percent, ruleset.gold.within
     if rank.value is None:
         return _("{field} is NULL: never gold").format(field=by)
+    if rank.value <= 0:
+        never = _("{field} is {value}, 0 or less: never gold")
+        return never.format(field=by, value=f"{rank.value:g}")
     limit = rank.population * top / 100
     verdict = _("gold") if gold else _("not gold")
     if within:

@@ -152,8 +152,8 @@ class Predicates:
 
     def gold(self, rank: Rank | None) -> bool:
         gold = self.ruleset.gold
-        if gold is None or rank is None or rank.value is None:
-            return False
+        if gold is None or rank is None or rank.value is None or rank.value <= 0:
+            return False  # a customer who brings the bank nothing is never gold
         share = gold_fraction(gold.top_percent)
         return rank.above * 100 * share.denominator < rank.population * share.numerator
 
