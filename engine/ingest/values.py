@@ -7,6 +7,7 @@ How values are read (business users ask about these, so they are decided here on
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
+  A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected.
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
   ...), text direction controls (a right-to-left override, which turns around how the text
   after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
@@ -128,6 +129,14 @@ def shown(value: Any) -> str:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        # a program's NaN or Infinity (JSON `NaN`, `1e999`) would be written "nan" or "inf"
+        raise Invalid(
+            _(
+                "{value} is not text: the program that wrote the file put a missing or"
+                " overflowing number here; write the text, or leave it empty"
+            ).format(value=shown(value))
+        )
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
     raise Invalid(_("expected text, got {value}").format(value=shown(value)))

@@ -1,0 +1,92 @@
+"""Values as a bank's exporting programs write them, which `guanxi load` must either take
+as what they mean or quarantine with the row and the reason, never pass on as something a
+customer reads.
+
+JSON Lines from a script: Python's and JavaScript's serialisers write a missing number as
+`NaN` and an overflowing one as `Infinity` or `1e999`, also where text belongs (a product
+name, a customer's name, an id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.i18n import language
+from guanxi.engine.ingest import load_customers, load_events
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+NOT_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
+
+
+def write_lines(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def quarantined(store: Store) -> list[tuple[int, str | None, str]]:
+    sql = "SELECT row_number, field, reason FROM quarantine ORDER BY row_number, id"
+    return [(r["row_number"], r["field"], r["reason"]) for r in store.execute(sql)]
+
+
+def _customer(key: str, name: str) -> str:
+    return f'{{"customer_id": {key}, "name": {name}, "balance": 1000}}'
+
+
+@pytest.mark.every_store
+def test_a_number_that_is_not_finite_is_no_name_or_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    lines = [_customer('"C0"', '"张三"')]
+    lines += [_customer(f'"N{i}"', written) for i, written in enumerate(NOT_FINITE)]
+    lines += [_customer(written, '"李四"') for written in NOT_FINITE]
+    lines += [_customer('"C9"', '"王五"')]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 8)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        *((line, "name") for line in range(2, 6)),
+        *((line, "customer_id") for line in range(6, 10)),
+    ]
+    assert all("NaN" in why or "Infinity" in why for _, _, why in found)
+    names = [r["name"] for r in store.execute("SELECT name FROM customers ORDER BY name")]
+    assert names == ["张三", "王五"]
+
+
+@pytest.mark.every_store
+def test_an_event_whose_product_or_id_is_not_finite_is_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def maturity(key: str, product: str) -> str:
+        return (
+            f'{{"id": {key}, "type": "product_maturity", "customer_id": "C1",'
+            f' "at": "2026-11-27T10:00+08:00", "product": {product}, "amount": 100}}'
+        )
+
+    lines = [maturity(f'"M{i}"', written) for i, written in enumerate(NOT_FINITE)]
+    lines += [maturity(written, '"定期存款"') for written in NOT_FINITE]
+    lines += [maturity('"M9"', '"定期存款"')]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 8)
+    fields = [(line, field) for line, field, _ in quarantined(store)]
+    assert fields == [*((n, "product") for n in range(1, 5)), *((n, "id") for n in range(5, 9))]
+    stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert stored == [{"product": "定期存款", "amount": 100.0}]
+
+
+def test_the_reason_says_in_chinese_what_to_write(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path, "c.jsonl", [_customer('"C1"', "NaN")])
+    with language("zh"):
+        load_customers(store, ruleset, path, NOW)
+    [(line, field, why)] = quarantined(store)
+    assert (line, field) == (1, "name")
+    assert why.startswith("NaN 不是文字")
+    assert "留空" in why
