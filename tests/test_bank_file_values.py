@@ -90,3 +90,55 @@ def test_the_reason_says_in_chinese_what_to_write(
     assert (line, field) == (1, "name")
     assert why.startswith("NaN 不是文字")
     assert "留空" in why
+
+
+# --- Excel's error values and the words programs write for a missing value ----------------
+
+PLACEHOLDERS = ["#N/A", "#div/0!", "#NAME?", "NULL", "None", "nan", "\\N"]
+
+
+@pytest.mark.every_store
+def test_an_excel_error_or_a_missing_value_word_is_no_name_or_product(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    lines = ["customer_id,name,branch", "C0,张三,长沙支行"]
+    lines += [f"N{i},{written},长沙支行" for i, written in enumerate(PLACEHOLDERS)]
+    lines += [f"B{i},李四,{written}" for i, written in enumerate(PLACEHOLDERS)]
+    lines += ["C9,王五,"]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 14)
+    found = quarantined(store)
+    count = len(PLACEHOLDERS)
+    assert [(line, field) for line, field, _ in found] == [
+        *((line, "name") for line in range(3, 3 + count)),
+        *((line, "branch") for line in range(3 + count, 3 + 2 * count)),
+    ]
+    events = [
+        '{"id": "M1", "type": "product_maturity", "customer_id": "C0",'
+        f' "at": "2026-11-27T10:00+08:00", "product": {json.dumps(written)}, "amount": 100}}'
+        for written in [*PLACEHOLDERS, "定期存款"]
+    ]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    assert (report.loaded, report.quarantined) == (1, count)
+    stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert stored == [{"product": "定期存款", "amount": 100.0}]
+
+
+def test_an_excel_error_cell_is_quarantined_at_its_row_in_chinese(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["客户编号", "客户名称"], ["C1", "张三"], ["C2", "#N/A"], ["C3", "王五"]):
+        sheet.append(row)
+    sheet["B3"].data_type = "e"  # as Excel saves a VLOOKUP that found nothing
+    book.save(tmp_path / "c.xlsx")
+    with language("zh"):
+        report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (2, 1)
+    [(line, field, why)] = quarantined(store)
+    assert (line, field) == (3, "name")
+    assert why.startswith("'#N/A' 是 Excel")

@@ -7,7 +7,9 @@ How values are read (business users ask about these, so they are decided here on
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
-  A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected.
+  A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
+  and so are Excel's error values (`#N/A`, `#DIV/0!`) and the words programs write for a
+  missing value (`NULL`, `None`, `nan`, `\\N`, in any letter case).
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
   ...), text direction controls (a right-to-left override, which turns around how the text
   after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
@@ -99,6 +101,30 @@ UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2199, 12, 31)
 SHOWN_CHARS = 40  # of a value quoted in a reason
+# What Excel shows in a cell whose formula failed (a VLOOKUP that found nothing: #N/A), and
+# keeps in a CSV saved from it: no name or product, yet a message would write "#N/A您好".
+EXCEL_ERRORS = frozenset(
+    [
+        "#NULL!",
+        "#DIV/0!",
+        "#VALUE!",
+        "#REF!",
+        "#NAME?",
+        "#NUM!",
+        "#N/A",
+        "#GETTING_DATA",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+    ]
+)
+# What databases and scripts write for a missing value (SQL NULL, Python None, pandas nan,
+# MySQL \N), in any letter case: never the text of a name or a product.
+MISSING_WRITTEN = frozenset(["NULL", "NONE", "NAN", "\\N"])
 
 
 class Invalid(ValueError):
@@ -157,10 +183,30 @@ def _reader(
             return not_text(value)
         value = same(value)
         if len(value) <= limit and not unseen.search(value):
-            return value or None
+            return _not_a_placeholder(value) or None
         raise Invalid(_why_not_text(value, unseen, limit))
 
     return read
+
+
+def _not_a_placeholder(value: str) -> str:
+    """`value`, unless it is an Excel error or a program's word for a missing value."""
+    if value.upper() in EXCEL_ERRORS:
+        raise Invalid(
+            _(
+                "{value} is the error Excel shows where a formula failed (a lookup that found"
+                " nothing), not text; correct the formula, or write the value, or leave the"
+                " cell empty"
+            ).format(value=quoted(value))
+        )
+    if value.upper() in MISSING_WRITTEN:
+        raise Invalid(
+            _(
+                "{value} is what a database or program writes for a missing value, not text;"
+                " leave the cell empty, or write the text"
+            ).format(value=quoted(value))
+        )
+    return value
 
 
 def _id_text(value: Any) -> str | None:
