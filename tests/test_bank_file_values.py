@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,48 @@ def test_an_excel_error_cell_is_quarantined_at_its_row_in_chinese(
     [(line, field, why)] = quarantined(store)
     assert (line, field) == (3, "name")
     assert why.startswith("'#N/A' 是 Excel")
+
+
+# --- numbers past a double in what machines read ------------------------------------------
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it, which JavaScript, jq and a database's JSON type read: no
+    NaN or Infinity."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_explain_and_report_json_stay_json_when_a_measure_is_infinite(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from guanxi.cli.main import cli
+
+    rows = [
+        "customer_id,name,kind,balance,annual_contribution,expected_years,cost_to_serve",
+        "E1,甲,personal,1e308,1e308,1e308,1e-320",  # lifetime value, value ratio: +infinity
+        "E2,乙,personal,1.7e308,-1.7e308,5,10",  # lifetime value -infinity
+        "E3,丙,personal,1000,100,3,10",
+    ]
+    write_lines(tmp_path, "c.csv", rows)
+    store = ["--store", str(tmp_path / "guanxi.db")]
+
+    def run(*args: str) -> str:
+        now = [] if args[0] == "load" else ["--now", NOW.isoformat()]
+        result = CliRunner().invoke(cli, [*args, *store, *now])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    run("load", "customers", str(tmp_path / "c.csv"))
+    run("classify")
+    measures = {c: _strict_json(run("explain", c, "--json"))["measures"] for c in ("E1", "E2")}
+    assert measures["E1"]["lifetime_value"] is None  # infinite: null, as JavaScript writes it
+    assert measures["E2"]["lifetime_value"] is None
+    ordinary = _strict_json(run("explain", "E3", "--json"))["measures"]
+    assert isinstance(ordinary["lifetime_value"], float) and ordinary["lifetime_value"] > 0
+    report = _strict_json(run("report", "--json"))
+    assert report["latest_run"]["customers"] == 3
+
