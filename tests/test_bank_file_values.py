@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from guanxi.engine.i18n import language
@@ -188,3 +190,62 @@ def test_explain_and_report_json_stay_json_when_a_measure_is_infinite(tmp_path: 
     report = _strict_json(run("report", "--json"))
     assert report["latest_run"]["customers"] == 3
 
+
+# --- numbers where text belongs: phones and ids a program or Excel wrote as numbers ------
+
+
+@pytest.mark.every_store
+def test_a_phone_written_as_a_real_number_is_stored_as_its_digits(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas makes a column of phones with one missing a column of reals (13800000000.0);
+    sent as it stands, a gateway that keeps the digits would text 138000000000."""
+    path = tmp_path / "c.parquet"
+    table = {
+        "customer_id": ["C1", "C2", "C3"],
+        "name": ["张三", "李四", "王五"],
+        "phone": [13800000000.0, None, 13900000001.0],
+        "rm_id": [1.0, 2.0, None],
+    }
+    pq.write_table(pa.table(table), path)
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute("SELECT customer_id, phone, rm_id FROM customers ORDER BY customer_id")
+    assert [(r["phone"], r["rm_id"]) for r in found] == [
+        ("13800000000", "1"),
+        (None, "2"),
+        ("13900000001", None),
+    ]
+
+
+@pytest.mark.every_store
+def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """An 18-digit id typed into a number cell: Excel keeps 15 digits, and the file holds
+    1.10101199003078E+17; read as a number it would be another customer's id."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    rows = [
+        ["客户编号", "客户名称", "手机号"],
+        [110101199003077777.0, "身份证号客户", "13800000000"],
+        ["110101199003077777", "写成文字的客户", "13800000001"],
+        [123456789012345.0, "十五位客户", "13800000002"],
+        ["C4", "长号码客户", 1.2345678901234567e19],
+    ]
+    for row in rows:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    with language("zh"):
+        report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (2, 2)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (2, "customer_id"),
+        (5, "phone"),
+    ]
+    assert all("文本" in why for _, _, why in quarantined(store))
+    ids = [r["customer_id"] for r in store.execute("SELECT customer_id FROM customers")]
+    assert sorted(ids) == ["110101199003077777", "123456789012345"]

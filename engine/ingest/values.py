@@ -6,7 +6,10 @@ How values are read (business users ask about these, so they are decided here on
   mean "no value".
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
-  banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
+  banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
+  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
+  more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
+  as its last digits are not what was typed.
   A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
   and so are Excel's error values (`#N/A`, `#DIV/0!`) and the words programs write for a
   missing value (`NULL`, `None`, `nan`, `\\N`, in any letter case).
@@ -101,6 +104,7 @@ UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2199, 12, 31)
 SHOWN_CHARS = 40  # of a value quoted in a reason
+EXACT_DIGITS = 15  # of a whole number written as a real: all that Excel keeps of one
 # What Excel shows in a cell whose formula failed (a VLOOKUP that found nothing: #N/A), and
 # keeps in a CSV saved from it: no name or product, yet a message would write "#N/A您好".
 EXCEL_ERRORS = frozenset(
@@ -163,9 +167,27 @@ def _text(value: Any) -> str | None:
                 " overflowing number here; write the text, or leave it empty"
             ).format(value=shown(value))
         )
+    if isinstance(value, float) and value.is_integer():
+        return _whole_text(value)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
     raise Invalid(_("expected text, got {value}").format(value=shown(value)))
+
+
+def _whole_text(value: float) -> str:
+    """A whole number stored as a real (a phone in a pandas column with a gap, an id in an
+    Excel number cell) as the digits it stands for: 13800000000.0 is `13800000000`. Past
+    EXACT_DIGITS digits a real holds only approximately what was typed (Excel keeps 15), so
+    the digits it holds would be another phone or customer."""
+    if abs(value) < 10**EXACT_DIGITS:
+        return str(int(value))
+    raise Invalid(
+        _(
+            "{value} is a number of more than {digits} digits, which Excel and other programs"
+            " keep only approximately (its last digits change); in Excel, format the column as"
+            " Text and type it again"
+        ).format(value=shown(value), digits=EXACT_DIGITS)
+    )
 
 
 def _reader(
@@ -211,8 +233,6 @@ def _not_a_placeholder(value: str) -> str:
 
 def _id_text(value: Any) -> str | None:
     """An id given as a number (JSON, Parquet) as the text it stands for: `7.0` is `7`."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value))
     return _text(value)
