@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,37 @@ def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     assert all("文本" in why for _, _, why in quarantined(store))
     ids = [r["customer_id"] for r in store.execute("SELECT customer_id FROM customers")]
     assert sorted(ids) == ["110101199003077777", "123456789012345"]
+
+
+# --- what a store loaded before these were refused holds --------------------------------
+
+
+def _rendered(body: str, customer: dict[str, Any], payload: str = "{}") -> str:
+    from guanxi.adapters.registry import load_adapter
+
+    @dataclass(frozen=True)
+    class Text:
+        body: str
+        subject: str | None = None
+
+    row = {"key": "k", "customer_id": "C1", "step_id": "s", "kind": "message",
+           "channel": "sms", "template": "t", "due_at": "2026-12-01T09:00:00+00:00",
+           "payload": payload}  # fmt: skip
+    return load_adapter("console").render(row, customer, {"t": Text(body)}).body
+
+
+@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null "])
+def test_a_stored_missing_value_word_is_no_value_to_a_template(stored: str) -> None:
+    """Written as it is, it fails the message naming the field; `default` replaces it."""
+    from guanxi.adapters.base import RenderError
+
+    customer = {"customer_id": "C1", "name": stored, "phone": "13800000000"}
+    assert _rendered("{{ name | default('尊敬的客户') }}您好", customer) == "尊敬的客户您好"
+    with pytest.raises(RenderError, match="no value in the field 'name'"):
+        _rendered("{{ name }}您好", customer)
+    event = json.dumps({"product": stored})
+    ordinary = {**customer, "name": "张三"}
+    body = "您的{{ event.product | default('产品') }}即将到期"
+    assert _rendered(body, ordinary, event) == "您的产品即将到期"
+    with pytest.raises(RenderError, match="no field 'product'"):
+        _rendered("您的{{ event.product }}即将到期", ordinary, event)

@@ -49,6 +49,7 @@ import pyarrow
 import pyarrow.parquet
 from sqlglot import exp
 
+from guanxi.engine import not_text
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.ingest import values
 from guanxi.engine.ingest.formats import (
@@ -497,7 +498,7 @@ class _Column:
 
     def _not_a_placeholder(self) -> str:
         """SQL true for text that is no Excel error value nor a word for a missing value."""
-        words = sorted(values.EXCEL_ERRORS | values.MISSING_WRITTEN)
+        words = sorted(not_text.EXCEL_ERRORS | not_text.MISSING_WRITTEN)
         return f"UPPER({self.c}) NOT IN ({', '.join(map(self._literal, words))})"
 
     def typed(self) -> str:

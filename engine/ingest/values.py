@@ -53,6 +53,7 @@ from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
+from guanxi.engine.not_text import is_excel_error, is_missing_written
 
 BOOLEANS = {
     "true": True,
@@ -105,30 +106,6 @@ EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2199, 12, 31)
 SHOWN_CHARS = 40  # of a value quoted in a reason
 EXACT_DIGITS = 15  # of a whole number written as a real: all that Excel keeps of one
-# What Excel shows in a cell whose formula failed (a VLOOKUP that found nothing: #N/A), and
-# keeps in a CSV saved from it: no name or product, yet a message would write "#N/A您好".
-EXCEL_ERRORS = frozenset(
-    [
-        "#NULL!",
-        "#DIV/0!",
-        "#VALUE!",
-        "#REF!",
-        "#NAME?",
-        "#NUM!",
-        "#N/A",
-        "#GETTING_DATA",
-        "#SPILL!",
-        "#CALC!",
-        "#FIELD!",
-        "#BLOCKED!",
-        "#CONNECT!",
-        "#BUSY!",
-        "#UNKNOWN!",
-    ]
-)
-# What databases and scripts write for a missing value (SQL NULL, Python None, pandas nan,
-# MySQL \N), in any letter case: never the text of a name or a product.
-MISSING_WRITTEN = frozenset(["NULL", "NONE", "NAN", "\\N"])
 
 
 class Invalid(ValueError):
@@ -213,7 +190,7 @@ def _reader(
 
 def _not_a_placeholder(value: str) -> str:
     """`value`, unless it is an Excel error or a program's word for a missing value."""
-    if value.upper() in EXCEL_ERRORS:
+    if is_excel_error(value):
         raise Invalid(
             _(
                 "{value} is the error Excel shows where a formula failed (a lookup that found"
@@ -221,7 +198,7 @@ def _not_a_placeholder(value: str) -> str:
                 " cell empty"
             ).format(value=quoted(value))
         )
-    if value.upper() in MISSING_WRITTEN:
+    if is_missing_written(value):
         raise Invalid(
             _(
                 "{value} is what a database or program writes for a missing value, not text;"
