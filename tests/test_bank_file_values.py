@@ -284,3 +284,35 @@ def test_a_stored_missing_value_word_is_no_value_to_a_template(stored: str) -> N
     assert _rendered(body, ordinary, event) == "您的产品即将到期"
     with pytest.raises(RenderError, match="no field 'product'"):
         _rendered("您的{{ event.product }}即将到期", ordinary, event)
+
+
+# --- ids holding the follow-up key's separator ---------------------------------------------
+
+
+@pytest.mark.every_store
+def test_ids_with_colons_never_share_a_follow_up(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A follow-up's key is step:customer:occurrence. Customer `A` with event `B:E1` and
+    customer `A:B` with event `E1` are two notices, not one key planned once."""
+    from guanxi.engine.classify import classify
+    from guanxi.engine.plan.events import plan_new_events
+
+    header = "customer_id,name,kind,balance,products_held,last_txn_date,consent_marketing,"
+    header += "consent_sms,preferred_channel,phone"
+    lines = [header]
+    lines += [f"{key},客户,personal,600000,3,2026-11-20,true,true,sms,1380000000{i}"
+              for i, key in enumerate(["A", "A:B"])]  # fmt: skip
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    classify(store, ruleset, NOW)
+    events = [
+        {"id": event, "type": "product_maturity", "customer_id": customer,
+         "at": "2026-11-27T10:00:00+08:00", "product": "定期存款", "amount": 100}
+        for customer, event in [("A", "B:E1"), ("A:B", "E1")]
+    ]  # fmt: skip
+    path = write_lines(tmp_path, "e.jsonl", [json.dumps(e) for e in events])
+    load_events(store, ruleset, path, NOW)
+    plan_new_events(store, ruleset, NOW)
+    found = store.execute("SELECT customer_id, key FROM followups WHERE step_id LIKE '%maturity%'")
+    per_customer = sorted(r["customer_id"] for r in found)
+    assert per_customer == ["A", "A:B"]
