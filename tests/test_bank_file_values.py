@@ -316,3 +316,28 @@ def test_ids_with_colons_never_share_a_follow_up(
     found = store.execute("SELECT customer_id, key FROM followups WHERE step_id LIKE '%maturity%'")
     per_customer = sorted(r["customer_id"] for r in found)
     assert per_customer == ["A", "A:B"]
+
+
+# --- dates written as numbers -----------------------------------------------------------
+
+
+def test_a_date_cell_formatted_as_a_number_is_quarantined_with_the_excel_fix(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["客户编号", "客户名称", "开户日期"], ["C1", "张三", 46000], ["C2", "李四", None]):
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    events = ['{"id": "E1", "type": "login", "customer_id": "C2", "at": 1764208800}']
+    with language("zh"):
+        customers = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+        load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    assert (customers.loaded, customers.quarantined) == (1, 1)
+    [(event_line, at, event_why), (line, field, why)] = quarantined(store)
+    assert (line, field, event_line, at) == (2, "opened_on", 1, "at")
+    assert why.startswith("46000 是数字，不是日期") and "设为“日期”" in why
+    assert event_why.startswith("1764208800 是数字，不是日期时间")

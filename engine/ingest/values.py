@@ -356,7 +356,19 @@ def date(value: Any) -> str | None:
         return _plausible(value, value).isoformat()
     if value is None:
         return None
+    if _is_number(value):
+        raise Invalid(
+            _(
+                "{value} is a number, not a date: write it {forms}; in Excel, a date shows as"
+                " a number (46000) when its cell is formatted as a number: format the column"
+                " as Date"
+            ).format(value=shown(value), forms=_(DATE_FORMS))
+        )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _day(match: re.Match[str], written: str) -> dt.date:
@@ -393,6 +405,16 @@ def time_or_day(written: str) -> dt.datetime:
     return Moment.parse(written)
 
 
+def _not_a_moment(value: Any) -> str:
+    if _is_number(value):
+        return _(
+            "{value} is a number, not a date and time: write it as {forms}, then the time"
+            " HH:MM:SS (a count of seconds, or of days as Excel counts them, is not read; in"
+            " Excel, format the column as Date)"
+        ).format(value=shown(value), forms=_(DATE_FORMS))
+    return _("expected a date and time, got {value}").format(value=shown(value))
+
+
 class Moment:
     """Reads a datetime; one without an offset is in `zone`. Gives UTC ISO text."""
 
@@ -410,7 +432,7 @@ class Moment:
         elif value is None:
             return None
         else:
-            raise Invalid(_("expected a date and time, got {value}").format(value=shown(value)))
+            raise Invalid(_not_a_moment(value))
         if not EARLIEST.year <= moment.year <= LATEST.year:  # before the shift to UTC,
             _plausible(moment.date(), written)  # which could overflow
         if moment.tzinfo is None:
