@@ -27,7 +27,8 @@ How values are read (business users ask about these, so they are decided here on
   it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
-  digits), a real calendar day. The year comes first: `03/11/2026` could be 3 November or
+  digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
+  00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
   March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
   and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
@@ -79,6 +80,7 @@ DATE = re.compile(_DAY, re.ASCII)
 DATETIME = re.compile(
     _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
 )
+MIDNIGHT = re.compile(r"00:00(:00(\.0{1,6})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
@@ -342,7 +344,7 @@ def date(value: Any) -> str | None:
         written = value.strip()
         if not written:
             return None
-        match = DATE.fullmatch(written)
+        match = DATE.fullmatch(written) or _midnight(written)
         if match is None:
             raise Invalid(
                 _("{value} is not a date: write it {forms} (year first)").format(
@@ -365,6 +367,16 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def _midnight(written: str) -> re.Match[str] | None:
+    """A date followed by midnight and no offset, as databases export a DATE column
+    (`2026-11-20 00:00:00`, SQL Server's `.000`): the day, as an Excel cell of that
+    midnight is. Another time of day belongs to no date field."""
+    match = DATETIME.fullmatch(written)
+    if match is None or not MIDNIGHT.fullmatch(match.group("t")):
+        return None
+    return match
 
 
 def _is_number(value: Any) -> bool:
