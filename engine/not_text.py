@@ -1,9 +1,9 @@
 """Words that stand in a text field without being text: the errors Excel shows where a
 formula failed (a VLOOKUP that found nothing: #N/A, kept in a CSV saved from it), and what
 databases and scripts write for a missing value (SQL NULL, Python None, pandas nan, MySQL
-\\N). No name or product is one, yet a message would write "#N/A您好". Load refuses them
-(guanxi.engine.ingest.values); a template reads one kept in a store loaded before that as no
-value (guanxi.engine.templating)."""
+\\N). No name or product is one, yet a message would write "#N/A您好". Load refuses an Excel
+error and reads a missing-value word as an empty cell (guanxi.engine.ingest.values); a
+template reads either, kept in a store loaded before, as no value (guanxi.engine.templating)."""
 
 from __future__ import annotations
 

@@ -98,34 +98,56 @@ def test_the_reason_says_in_chinese_what_to_write(
 
 # --- Excel's error values and the words programs write for a missing value ----------------
 
-PLACEHOLDERS = ["#N/A", "#div/0!", "#NAME?", "NULL", "None", "nan", "\\N"]
+EXCEL_ERRORS = ["#N/A", "#div/0!", "#NAME?"]
+MISSING_WRITTEN = ["NULL", "None", "nan", "\\N", " null "]
 
 
 @pytest.mark.every_store
-def test_an_excel_error_or_a_missing_value_word_is_no_name_or_product(
+def test_an_excel_error_is_quarantined_and_a_missing_value_word_is_no_value(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
+    """A name or a branch of #N/A is quarantined; one of NULL is an empty cell: a customer
+    without a branch loads, one without a name (required) is quarantined."""
     lines = ["customer_id,name,branch", "C0,张三,长沙支行"]
-    lines += [f"N{i},{written},长沙支行" for i, written in enumerate(PLACEHOLDERS)]
-    lines += [f"B{i},李四,{written}" for i, written in enumerate(PLACEHOLDERS)]
-    lines += ["C9,王五,"]
+    lines += [f"N{i},{written},长沙支行" for i, written in enumerate(EXCEL_ERRORS)]
+    lines += [f"M{i},{written},长沙支行" for i, written in enumerate(MISSING_WRITTEN)]
+    lines += [f"B{i},李四,{written}" for i, written in enumerate(EXCEL_ERRORS)]
+    lines += [f"E{i},王五,{written}" for i, written in enumerate(MISSING_WRITTEN)]
     report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
-    assert (report.loaded, report.quarantined) == (2, 14)
+    errors, missing = len(EXCEL_ERRORS), len(MISSING_WRITTEN)
+    assert (report.loaded, report.quarantined) == (1 + missing, 2 * errors + missing)
     found = quarantined(store)
-    count = len(PLACEHOLDERS)
     assert [(line, field) for line, field, _ in found] == [
-        *((line, "name") for line in range(3, 3 + count)),
-        *((line, "branch") for line in range(3 + count, 3 + 2 * count)),
+        *((line, "name") for line in range(3, 3 + errors + missing)),
+        *((line, "branch") for line in range(3 + errors + missing, 3 + 2 * errors + missing)),
     ]
-    events = [
-        '{"id": "M1", "type": "product_maturity", "customer_id": "C0",'
-        f' "at": "2026-11-27T10:00+08:00", "product": {json.dumps(written)}, "amount": 100}}'
-        for written in [*PLACEHOLDERS, "定期存款"]
-    ]
+    assert all("Excel" in why for line, _, why in found if line < 3 + errors)
+    assert all(
+        "required" in why for line, _, why in found if 3 + errors <= line < 3 + errors + missing
+    )
+    branches = store.execute(
+        "SELECT customer_id, branch FROM customers WHERE customer_id LIKE 'E%'"
+    )
+    assert [r["branch"] for r in branches] == [None] * missing
+
+
+@pytest.mark.every_store
+def test_an_event_field_of_an_excel_error_is_quarantined_and_of_null_is_absent(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def event(key: str, kind: str, product: str) -> str:
+        return (
+            f'{{"id": "{key}", "type": "{kind}", "customer_id": "C0",'
+            f' "at": "2026-11-27T10:00+08:00", "product": {json.dumps(product)}, "amount": 100}}'
+        )
+
+    written = [*EXCEL_ERRORS, *MISSING_WRITTEN]
+    events = [event(f"M{i}", "product_maturity", w) for i, w in enumerate(written)]  # required
+    events += [event(f"S{i}", "sale", w) for i, w in enumerate(MISSING_WRITTEN)]  # optional
     report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
-    assert (report.loaded, report.quarantined) == (1, count)
+    assert (report.loaded, report.quarantined) == (len(MISSING_WRITTEN), len(written))
     stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
-    assert stored == [{"product": "定期存款", "amount": 100.0}]
+    assert stored == [{"amount": 100.0}] * len(MISSING_WRITTEN)
 
 
 def test_an_excel_error_cell_is_quarantined_at_its_row_in_chinese(

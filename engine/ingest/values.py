@@ -11,8 +11,8 @@ How values are read (business users ask about these, so they are decided here on
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
   as its last digits are not what was typed.
   A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
-  and so are Excel's error values (`#N/A`, `#DIV/0!`) and the words programs write for a
-  missing value (`NULL`, `None`, `nan`, `\\N`, in any letter case).
+  and so are Excel's error values (`#N/A`, `#DIV/0!`); the words programs write for a missing
+  value (`NULL`, `None`, `nan`, `\\N`, in any letter case) mean no value, as an empty cell.
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
   ...), text direction controls (a right-to-left override, which turns around how the text
   after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
@@ -191,20 +191,16 @@ def _reader(
 
 
 def _not_a_placeholder(value: str) -> str:
-    """`value`, unless it is an Excel error or a program's word for a missing value."""
+    """`value`; empty for a program's word for a missing value (a database export's NULL),
+    which is no more than an empty cell; Invalid for an Excel error, where a formula failed."""
+    if is_missing_written(value):
+        return ""
     if is_excel_error(value):
         raise Invalid(
             _(
                 "{value} is the error Excel shows where a formula failed (a lookup that found"
                 " nothing), not text; correct the formula, or write the value, or leave the"
                 " cell empty"
-            ).format(value=quoted(value))
-        )
-    if is_missing_written(value):
-        raise Invalid(
-            _(
-                "{value} is what a database or program writes for a missing value, not text;"
-                " leave the cell empty, or write the text"
             ).format(value=quoted(value))
         )
     return value
