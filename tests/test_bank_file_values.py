@@ -387,3 +387,17 @@ def test_a_database_export_s_midnight_after_a_date_is_the_date(
         (5, "last_txn_date"),
         (6, "last_txn_date"),
     ]
+
+
+def test_a_number_past_the_largest_is_called_too_large(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """1e309 is a number, only too large to hold; nan and inf are no numbers at all."""
+    lines = ["customer_id,name,balance", "C1,张三,1e309", "C2,李四,-1.2e400", "C3,王五,ｉｎｆ"]
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    reasons = [why for _, _, why in quarantined(store)]
+    assert [("too large" in why, "not a number" in why) for why in reasons] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]

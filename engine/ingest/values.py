@@ -246,8 +246,10 @@ def number(value: Any) -> float | None:
             result = float(written)
         except ValueError:
             result = _written_number(written)
-        if "_" in written or not math.isfinite(result):
+        if "_" in written or math.isnan(result) or _names_infinity(written):
             raise Invalid(_("{value} is not a number").format(value=quoted(written)))
+        if math.isinf(result):
+            raise _too_large(written)
         return result + 0.0  # -0.0 is 0.0: a balance of -0.0 would be written "-0.0元"
     if value is None:
         return None
@@ -256,6 +258,20 @@ def number(value: Any) -> float | None:
             return float(value) + 0.0
         raise Invalid(_("{value} is not a number").format(value=value))
     raise Invalid(_("expected a number, got {value}").format(value=shown(value)))
+
+
+class _TooLarge(Invalid):
+    """A number written plainly, past what a double holds (1e309)."""
+
+
+def _too_large(written: str) -> _TooLarge:
+    message = _("{value} is too large: numbers up to about 1.8e308 are held")
+    return _TooLarge(message.format(value=quoted(written)))
+
+
+def _names_infinity(written: str) -> bool:
+    """`inf`, `-Infinity`: a word, not a number too large (`1e309`)."""
+    return "inf" in unicodedata.normalize("NFKC", written).lower()
 
 
 def _written_number(written: str) -> float:
@@ -283,6 +299,8 @@ def money(value: Any) -> float | None:
     amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
     try:
         return number(amount)
+    except _TooLarge:
+        raise _too_large(value.strip()) from None
     except Invalid:
         raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
 
