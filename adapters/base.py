@@ -28,7 +28,7 @@ import jinja2
 from guanxi.engine.i18n import _
 from guanxi.engine.ids import same_id
 from guanxi.engine.privacy.secrets import mask_secrets
-from guanxi.engine.templating import EventFields, compile_template, render, template_fields
+from guanxi.engine.templating import compile_template, event_fields, render, template_fields
 
 
 class AdapterError(Exception):
@@ -216,7 +216,7 @@ class Adapter(ABC):
         context = template_fields(customer)
         context.update(
             customer=template_fields(customer),
-            event=EventFields(_payload(row)),
+            event=event_fields(_payload(row)),
             step=step,
             today=today or _due_date(row),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -16,7 +15,7 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.options import ID, newest_first_limit, rules_option
-from guanxi.cli.output import console, echo, print_json, table, write_file
+from guanxi.cli.output import console, echo, json_text, print_json, table, write_file
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
@@ -63,7 +62,7 @@ def export_command(
         )
     finally:
         opened.close()
-    text = json.dumps(found, ensure_ascii=False, indent=2, default=str)
+    text = json_text(found)
     if output is None:
         click.echo(text)
         return

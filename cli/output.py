@@ -13,6 +13,7 @@ Personal data is masked on the way out too, when the command showing it set a ma
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -86,7 +87,24 @@ def print_diagnostics_json(diagnostics: list[Diagnostic]) -> None:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(shown_data(data), ensure_ascii=False, indent=2, default=str))
+    click.echo(json_text(shown_data(data)))
+
+
+def json_text(data: Any) -> str:
+    """JSON as RFC 8259 has it, which JavaScript, jq and a database's JSON type read: a number
+    that is not finite (a measure past the largest double is infinite) is null, as JavaScript
+    writes it, not the `Infinity` only Python reads."""
+    return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=str, allow_nan=False)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def console(width: int | None = None) -> Console:

@@ -43,6 +43,7 @@ from jinja2.visitor import NodeTransformer
 
 from guanxi.engine.bidi import BIDI
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.not_text import stands_for_nothing
 
 MAX_TEXT = 65_536
 MAX_WRITTEN = 16 * MAX_TEXT
@@ -383,8 +384,20 @@ class EmptyField(jinja2.Undefined):
 
 
 def template_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A row's values as templates read them: a field with no value an EmptyField."""
-    return {k: EmptyField(name=k) if v is None else v for k, v in values.items()}
+    """A row's values as templates read them: a field with no value an EmptyField, as is one
+    whose value only stands for nothing (`nan`, `#N/A`, kept in a store loaded before load
+    refused them)."""
+    return {k: EmptyField(name=k) if _no_value(v) else v for k, v in values.items()}
+
+
+def event_fields(payload: Mapping[str, Any]) -> EventFields:
+    """An event's fields as templates read them: one that only stands for nothing is left
+    out, so that `default(...)` replaces it and, written as it is, it fails naming it."""
+    return EventFields({k: v for k, v in payload.items() if not _no_value(v)})
+
+
+def _no_value(value: Any) -> bool:
+    return value is None or stands_for_nothing(value)
 
 
 class _Undefined(jinja2.StrictUndefined):

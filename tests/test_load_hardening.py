@@ -213,7 +213,7 @@ def test_hostile_json_lines_are_quarantined_not_a_crash(
         (2, None, "not readable: nested too deeply"),
         (3, None, "not readable: a number of thousands of digits"),
         (4, None, "longer than 1,048,576 characters: not read"),
-        (5, "amount", f"'{'9' * 39}…' is not a number"),
+        (5, "amount", f"'{'9' * 39}…' is too large: numbers up to about 1.8e308 are held"),
     ]
     assert loaded_ids(store) == ["E1", "E6"]
 

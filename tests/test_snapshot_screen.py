@@ -82,6 +82,8 @@ BAD = [
     {"customer_id": "X" * 65},
     {"customer_id": "  "},
     {"products_held": "1e400"},
+    {"name": "#N/A"},
+    {"name": "null"},
 ]
 # Written as only load's own checks read them: these rows are kept, with load's values.
 ODD_BUT_GOOD = [

@@ -49,6 +49,7 @@ import pyarrow
 import pyarrow.parquet
 from sqlglot import exp
 
+from guanxi.engine import not_text
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.ingest import values
 from guanxi.engine.ingest.formats import (
@@ -486,7 +487,7 @@ class _Column:
             allowed = [v for v in self.spec.values if _reads_as_itself(read, v)]
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
-        length = f"LENGTH({self.c}) <= {limit}"
+        length = f"LENGTH({self.c}) <= {limit} AND {self._not_a_placeholder()}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
             return f"({self._matches(PLAIN_ID)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
@@ -494,6 +495,11 @@ class _Column:
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"
             f" ELSE {length} AND NOT {self._search(_doubtful_text())} END)"
         )
+
+    def _not_a_placeholder(self) -> str:
+        """SQL true for text that is no Excel error value nor a word for a missing value."""
+        words = sorted(not_text.EXCEL_ERRORS | not_text.MISSING_WRITTEN)
+        return f"UPPER({self.c}) NOT IN ({', '.join(map(self._literal, words))})"
 
     def typed(self) -> str:
         """SQL: a clean row's value as its field's type. Where no value is clean, a clean

@@ -6,7 +6,13 @@ How values are read (business users ask about these, so they are decided here on
   mean "no value".
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
-  banking systems ids come from; an id given as a number is its text, `7.0` read as `7`).
+  banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
+  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
+  more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
+  as its last digits are not what was typed.
+  A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
+  and so are Excel's error values (`#N/A`, `#DIV/0!`); the words programs write for a missing
+  value (`NULL`, `None`, `nan`, `\\N`, in any letter case) mean no value, as an empty cell.
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
   ...), text direction controls (a right-to-left override, which turns around how the text
   after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
@@ -21,7 +27,8 @@ How values are read (business users ask about these, so they are decided here on
   it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
-  digits), a real calendar day. The year comes first: `03/11/2026` could be 3 November or
+  digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
+  00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
   March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
   and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
@@ -47,6 +54,7 @@ from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
+from guanxi.engine.not_text import is_excel_error, is_missing_written
 
 BOOLEANS = {
     "true": True,
@@ -72,6 +80,7 @@ DATE = re.compile(_DAY, re.ASCII)
 DATETIME = re.compile(
     _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
 )
+MIDNIGHT = re.compile(r"00:00(:00(\.0{1,6})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
@@ -98,6 +107,7 @@ UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2199, 12, 31)
 SHOWN_CHARS = 40  # of a value quoted in a reason
+EXACT_DIGITS = 15  # of a whole number written as a real: all that Excel keeps of one
 
 
 class Invalid(ValueError):
@@ -128,9 +138,35 @@ def shown(value: Any) -> str:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        # a program's NaN or Infinity (JSON `NaN`, `1e999`) would be written "nan" or "inf"
+        raise Invalid(
+            _(
+                "{value} is not text: the program that wrote the file put a missing or"
+                " overflowing number here; write the text, or leave it empty"
+            ).format(value=shown(value))
+        )
+    if isinstance(value, float) and value.is_integer():
+        return _whole_text(value)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
     raise Invalid(_("expected text, got {value}").format(value=shown(value)))
+
+
+def _whole_text(value: float) -> str:
+    """A whole number stored as a real (a phone in a pandas column with a gap, an id in an
+    Excel number cell) as the digits it stands for: 13800000000.0 is `13800000000`. Past
+    EXACT_DIGITS digits a real holds only approximately what was typed (Excel keeps 15), so
+    the digits it holds would be another phone or customer."""
+    if abs(value) < 10**EXACT_DIGITS:
+        return str(int(value))
+    raise Invalid(
+        _(
+            "{value} is a number of more than {digits} digits, which Excel and other programs"
+            " keep only approximately (its last digits change); in Excel, format the column as"
+            " Text and type it again"
+        ).format(value=shown(value), digits=EXACT_DIGITS)
+    )
 
 
 def _reader(
@@ -148,16 +184,30 @@ def _reader(
             return not_text(value)
         value = same(value)
         if len(value) <= limit and not unseen.search(value):
-            return value or None
+            return _not_a_placeholder(value) or None
         raise Invalid(_why_not_text(value, unseen, limit))
 
     return read
 
 
+def _not_a_placeholder(value: str) -> str:
+    """`value`; empty for a program's word for a missing value (a database export's NULL),
+    which is no more than an empty cell; Invalid for an Excel error, where a formula failed."""
+    if is_missing_written(value):
+        return ""
+    if is_excel_error(value):
+        raise Invalid(
+            _(
+                "{value} is the error Excel shows where a formula failed (a lookup that found"
+                " nothing), not text; correct the formula, or write the value, or leave the"
+                " cell empty"
+            ).format(value=quoted(value))
+        )
+    return value
+
+
 def _id_text(value: Any) -> str | None:
     """An id given as a number (JSON, Parquet) as the text it stands for: `7.0` is `7`."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value))
     return _text(value)
@@ -196,8 +246,10 @@ def number(value: Any) -> float | None:
             result = float(written)
         except ValueError:
             result = _written_number(written)
-        if "_" in written or not math.isfinite(result):
+        if "_" in written or math.isnan(result) or _names_infinity(written):
             raise Invalid(_("{value} is not a number").format(value=quoted(written)))
+        if math.isinf(result):
+            raise _too_large(written)
         return result + 0.0  # -0.0 is 0.0: a balance of -0.0 would be written "-0.0元"
     if value is None:
         return None
@@ -206,6 +258,20 @@ def number(value: Any) -> float | None:
             return float(value) + 0.0
         raise Invalid(_("{value} is not a number").format(value=value))
     raise Invalid(_("expected a number, got {value}").format(value=shown(value)))
+
+
+class _TooLarge(Invalid):
+    """A number written plainly, past what a double holds (1e309)."""
+
+
+def _too_large(written: str) -> _TooLarge:
+    message = _("{value} is too large: numbers up to about 1.8e308 are held")
+    return _TooLarge(message.format(value=quoted(written)))
+
+
+def _names_infinity(written: str) -> bool:
+    """`inf`, `-Infinity`: a word, not a number too large (`1e309`)."""
+    return "inf" in unicodedata.normalize("NFKC", written).lower()
 
 
 def _written_number(written: str) -> float:
@@ -233,6 +299,8 @@ def money(value: Any) -> float | None:
     amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
     try:
         return number(amount)
+    except _TooLarge:
+        raise _too_large(value.strip()) from None
     except Invalid:
         raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
 
@@ -290,7 +358,7 @@ def date(value: Any) -> str | None:
         written = value.strip()
         if not written:
             return None
-        match = DATE.fullmatch(written)
+        match = DATE.fullmatch(written) or _midnight(written)
         if match is None:
             raise Invalid(
                 _("{value} is not a date: write it {forms} (year first)").format(
@@ -304,7 +372,29 @@ def date(value: Any) -> str | None:
         return _plausible(value, value).isoformat()
     if value is None:
         return None
+    if _is_number(value):
+        raise Invalid(
+            _(
+                "{value} is a number, not a date: write it {forms}; in Excel, a date shows as"
+                " a number (46000) when its cell is formatted as a number: format the column"
+                " as Date"
+            ).format(value=shown(value), forms=_(DATE_FORMS))
+        )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def _midnight(written: str) -> re.Match[str] | None:
+    """A date followed by midnight and no offset, as databases export a DATE column
+    (`2026-11-20 00:00:00`, SQL Server's `.000`): the day, as an Excel cell of that
+    midnight is. Another time of day belongs to no date field."""
+    match = DATETIME.fullmatch(written)
+    if match is None or not MIDNIGHT.fullmatch(match.group("t")):
+        return None
+    return match
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _day(match: re.Match[str], written: str) -> dt.date:
@@ -341,6 +431,16 @@ def time_or_day(written: str) -> dt.datetime:
     return Moment.parse(written)
 
 
+def _not_a_moment(value: Any) -> str:
+    if _is_number(value):
+        return _(
+            "{value} is a number, not a date and time: write it as {forms}, then the time"
+            " HH:MM:SS (a count of seconds, or of days as Excel counts them, is not read; in"
+            " Excel, format the column as Date)"
+        ).format(value=shown(value), forms=_(DATE_FORMS))
+    return _("expected a date and time, got {value}").format(value=shown(value))
+
+
 class Moment:
     """Reads a datetime; one without an offset is in `zone`. Gives UTC ISO text."""
 
@@ -358,7 +458,7 @@ class Moment:
         elif value is None:
             return None
         else:
-            raise Invalid(_("expected a date and time, got {value}").format(value=shown(value)))
+            raise Invalid(_not_a_moment(value))
         if not EARLIEST.year <= moment.year <= LATEST.year:  # before the shift to UTC,
             _plausible(moment.date(), written)  # which could overflow
         if moment.tzinfo is None:

@@ -38,7 +38,7 @@ from guanxi.engine.classify.stages import quote
 from guanxi.engine.consent import decided_at, in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
+from guanxi.engine.plan.followups import COLUMNS, iso, key_part_sql, new_batch
 from guanxi.engine.plan.policy import (
     ConsentSql,
     PolicyReport,
@@ -521,7 +521,7 @@ class _Selection:
     @staticmethod
     def key(customer: str) -> str:
         """The follow-up's key `step:customer:period` for the customer key `customer`."""
-        return f":step || ':' || {customer} || ':' || :occurrence"
+        return f":step || ':' || {key_part_sql(customer)} || ':' || :occurrence"
 
     def params(self, batch: str, now: dt.datetime) -> dict[str, Any]:
         step, planned = self.step.step, self.planned

@@ -1,0 +1,403 @@
+"""Values as a bank's exporting programs write them, which `guanxi load` must either take
+as what they mean or quarantine with the row and the reason, never pass on as something a
+customer reads.
+
+JSON Lines from a script: Python's and JavaScript's serialisers write a missing number as
+`NaN` and an overflowing one as `Infinity` or `1e999`, also where text belongs (a product
+name, a customer's name, an id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from guanxi.engine.i18n import language
+from guanxi.engine.ingest import load_customers, load_events
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+NOT_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
+
+
+def write_lines(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def quarantined(store: Store) -> list[tuple[int, str | None, str]]:
+    sql = "SELECT row_number, field, reason FROM quarantine ORDER BY row_number, id"
+    return [(r["row_number"], r["field"], r["reason"]) for r in store.execute(sql)]
+
+
+def _customer(key: str, name: str) -> str:
+    return f'{{"customer_id": {key}, "name": {name}, "balance": 1000}}'
+
+
+@pytest.mark.every_store
+def test_a_number_that_is_not_finite_is_no_name_or_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    lines = [_customer('"C0"', '"张三"')]
+    lines += [_customer(f'"N{i}"', written) for i, written in enumerate(NOT_FINITE)]
+    lines += [_customer(written, '"李四"') for written in NOT_FINITE]
+    lines += [_customer('"C9"', '"王五"')]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 8)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        *((line, "name") for line in range(2, 6)),
+        *((line, "customer_id") for line in range(6, 10)),
+    ]
+    assert all("NaN" in why or "Infinity" in why for _, _, why in found)
+    names = [r["name"] for r in store.execute("SELECT name FROM customers ORDER BY name")]
+    assert names == ["张三", "王五"]
+
+
+@pytest.mark.every_store
+def test_an_event_whose_product_or_id_is_not_finite_is_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def maturity(key: str, product: str) -> str:
+        return (
+            f'{{"id": {key}, "type": "product_maturity", "customer_id": "C1",'
+            f' "at": "2026-11-27T10:00+08:00", "product": {product}, "amount": 100}}'
+        )
+
+    lines = [maturity(f'"M{i}"', written) for i, written in enumerate(NOT_FINITE)]
+    lines += [maturity(written, '"定期存款"') for written in NOT_FINITE]
+    lines += [maturity('"M9"', '"定期存款"')]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 8)
+    fields = [(line, field) for line, field, _ in quarantined(store)]
+    assert fields == [*((n, "product") for n in range(1, 5)), *((n, "id") for n in range(5, 9))]
+    stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert stored == [{"product": "定期存款", "amount": 100.0}]
+
+
+def test_the_reason_says_in_chinese_what_to_write(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path, "c.jsonl", [_customer('"C1"', "NaN")])
+    with language("zh"):
+        load_customers(store, ruleset, path, NOW)
+    [(line, field, why)] = quarantined(store)
+    assert (line, field) == (1, "name")
+    assert why.startswith("NaN 不是文字")
+    assert "留空" in why
+
+
+# --- Excel's error values and the words programs write for a missing value ----------------
+
+EXCEL_ERRORS = ["#N/A", "#div/0!", "#NAME?"]
+MISSING_WRITTEN = ["NULL", "None", "nan", "\\N", " null "]
+
+
+@pytest.mark.every_store
+def test_an_excel_error_is_quarantined_and_a_missing_value_word_is_no_value(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A name or a branch of #N/A is quarantined; one of NULL is an empty cell: a customer
+    without a branch loads, one without a name (required) is quarantined."""
+    lines = ["customer_id,name,branch", "C0,张三,长沙支行"]
+    lines += [f"N{i},{written},长沙支行" for i, written in enumerate(EXCEL_ERRORS)]
+    lines += [f"M{i},{written},长沙支行" for i, written in enumerate(MISSING_WRITTEN)]
+    lines += [f"B{i},李四,{written}" for i, written in enumerate(EXCEL_ERRORS)]
+    lines += [f"E{i},王五,{written}" for i, written in enumerate(MISSING_WRITTEN)]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    errors, missing = len(EXCEL_ERRORS), len(MISSING_WRITTEN)
+    assert (report.loaded, report.quarantined) == (1 + missing, 2 * errors + missing)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        *((line, "name") for line in range(3, 3 + errors + missing)),
+        *((line, "branch") for line in range(3 + errors + missing, 3 + 2 * errors + missing)),
+    ]
+    assert all("Excel" in why for line, _, why in found if line < 3 + errors)
+    assert all(
+        "required" in why for line, _, why in found if 3 + errors <= line < 3 + errors + missing
+    )
+    branches = store.execute(
+        "SELECT customer_id, branch FROM customers WHERE customer_id LIKE 'E%'"
+    )
+    assert [r["branch"] for r in branches] == [None] * missing
+
+
+@pytest.mark.every_store
+def test_an_event_field_of_an_excel_error_is_quarantined_and_of_null_is_absent(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def event(key: str, kind: str, product: str) -> str:
+        return (
+            f'{{"id": "{key}", "type": "{kind}", "customer_id": "C0",'
+            f' "at": "2026-11-27T10:00+08:00", "product": {json.dumps(product)}, "amount": 100}}'
+        )
+
+    written = [*EXCEL_ERRORS, *MISSING_WRITTEN]
+    events = [event(f"M{i}", "product_maturity", w) for i, w in enumerate(written)]  # required
+    events += [event(f"S{i}", "sale", w) for i, w in enumerate(MISSING_WRITTEN)]  # optional
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    assert (report.loaded, report.quarantined) == (len(MISSING_WRITTEN), len(written))
+    stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert stored == [{"amount": 100.0}] * len(MISSING_WRITTEN)
+
+
+def test_an_excel_error_cell_is_quarantined_at_its_row_in_chinese(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["客户编号", "客户名称"], ["C1", "张三"], ["C2", "#N/A"], ["C3", "王五"]):
+        sheet.append(row)
+    sheet["B3"].data_type = "e"  # as Excel saves a VLOOKUP that found nothing
+    book.save(tmp_path / "c.xlsx")
+    with language("zh"):
+        report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (2, 1)
+    [(line, field, why)] = quarantined(store)
+    assert (line, field) == (3, "name")
+    assert why.startswith("'#N/A' 是 Excel")
+
+
+# --- numbers past a double in what machines read ------------------------------------------
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it, which JavaScript, jq and a database's JSON type read: no
+    NaN or Infinity."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_explain_and_report_json_stay_json_when_a_measure_is_infinite(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from guanxi.cli.main import cli
+
+    rows = [
+        "customer_id,name,kind,balance,annual_contribution,expected_years,cost_to_serve",
+        "E1,甲,personal,1e308,1e308,1e308,1e-320",  # lifetime value, value ratio: +infinity
+        "E2,乙,personal,1.7e308,-1.7e308,5,10",  # lifetime value -infinity
+        "E3,丙,personal,1000,100,3,10",
+    ]
+    write_lines(tmp_path, "c.csv", rows)
+    store = ["--store", str(tmp_path / "guanxi.db")]
+
+    def run(*args: str) -> str:
+        now = [] if args[0] == "load" else ["--now", NOW.isoformat()]
+        result = CliRunner().invoke(cli, [*args, *store, *now])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    run("load", "customers", str(tmp_path / "c.csv"))
+    run("classify")
+    measures = {c: _strict_json(run("explain", c, "--json"))["measures"] for c in ("E1", "E2")}
+    assert measures["E1"]["lifetime_value"] is None  # infinite: null, as JavaScript writes it
+    assert measures["E2"]["lifetime_value"] is None
+    ordinary = _strict_json(run("explain", "E3", "--json"))["measures"]
+    assert isinstance(ordinary["lifetime_value"], float) and ordinary["lifetime_value"] > 0
+    report = _strict_json(run("report", "--json"))
+    assert report["latest_run"]["customers"] == 3
+
+
+# --- numbers where text belongs: phones and ids a program or Excel wrote as numbers ------
+
+
+@pytest.mark.every_store
+def test_a_phone_written_as_a_real_number_is_stored_as_its_digits(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas makes a column of phones with one missing a column of reals (13800000000.0);
+    sent as it stands, a gateway that keeps the digits would text 138000000000."""
+    path = tmp_path / "c.parquet"
+    table = {
+        "customer_id": ["C1", "C2", "C3"],
+        "name": ["张三", "李四", "王五"],
+        "phone": [13800000000.0, None, 13900000001.0],
+        "rm_id": [1.0, 2.0, None],
+    }
+    pq.write_table(pa.table(table), path)
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute("SELECT customer_id, phone, rm_id FROM customers ORDER BY customer_id")
+    assert [(r["phone"], r["rm_id"]) for r in found] == [
+        ("13800000000", "1"),
+        (None, "2"),
+        ("13900000001", None),
+    ]
+
+
+@pytest.mark.every_store
+def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """An 18-digit id typed into a number cell: Excel keeps 15 digits, and the file holds
+    1.10101199003078E+17; read as a number it would be another customer's id."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    rows = [
+        ["客户编号", "客户名称", "手机号"],
+        [110101199003077777.0, "身份证号客户", "13800000000"],
+        ["110101199003077777", "写成文字的客户", "13800000001"],
+        [123456789012345.0, "十五位客户", "13800000002"],
+        ["C4", "长号码客户", 1.2345678901234567e19],
+    ]
+    for row in rows:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    with language("zh"):
+        report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (2, 2)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (2, "customer_id"),
+        (5, "phone"),
+    ]
+    assert all("文本" in why for _, _, why in quarantined(store))
+    ids = [r["customer_id"] for r in store.execute("SELECT customer_id FROM customers")]
+    assert sorted(ids) == ["110101199003077777", "123456789012345"]
+
+
+# --- what a store loaded before these were refused holds --------------------------------
+
+
+def _rendered(body: str, customer: dict[str, Any], payload: str = "{}") -> str:
+    from guanxi.adapters.registry import load_adapter
+
+    @dataclass(frozen=True)
+    class Text:
+        body: str
+        subject: str | None = None
+
+    row = {"key": "k", "customer_id": "C1", "step_id": "s", "kind": "message",
+           "channel": "sms", "template": "t", "due_at": "2026-12-01T09:00:00+00:00",
+           "payload": payload}  # fmt: skip
+    return load_adapter("console").render(row, customer, {"t": Text(body)}).body
+
+
+@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null "])
+def test_a_stored_missing_value_word_is_no_value_to_a_template(stored: str) -> None:
+    """Written as it is, it fails the message naming the field; `default` replaces it."""
+    from guanxi.adapters.base import RenderError
+
+    customer = {"customer_id": "C1", "name": stored, "phone": "13800000000"}
+    assert _rendered("{{ name | default('尊敬的客户') }}您好", customer) == "尊敬的客户您好"
+    with pytest.raises(RenderError, match="no value in the field 'name'"):
+        _rendered("{{ name }}您好", customer)
+    event = json.dumps({"product": stored})
+    ordinary = {**customer, "name": "张三"}
+    body = "您的{{ event.product | default('产品') }}即将到期"
+    assert _rendered(body, ordinary, event) == "您的产品即将到期"
+    with pytest.raises(RenderError, match="no field 'product'"):
+        _rendered("您的{{ event.product }}即将到期", ordinary, event)
+
+
+# --- ids holding the follow-up key's separator ---------------------------------------------
+
+
+@pytest.mark.every_store
+def test_ids_with_colons_never_share_a_follow_up(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A follow-up's key is step:customer:occurrence. Customer `A` with event `B:E1` and
+    customer `A:B` with event `E1` are two notices, not one key planned once."""
+    from guanxi.engine.classify import classify
+    from guanxi.engine.plan.events import plan_new_events
+
+    header = "customer_id,name,kind,balance,products_held,last_txn_date,consent_marketing,"
+    header += "consent_sms,preferred_channel,phone"
+    lines = [header]
+    lines += [f"{key},客户,personal,600000,3,2026-11-20,true,true,sms,1380000000{i}"
+              for i, key in enumerate(["A", "A:B"])]  # fmt: skip
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    classify(store, ruleset, NOW)
+    events = [
+        {"id": event, "type": "product_maturity", "customer_id": customer,
+         "at": "2026-11-27T10:00:00+08:00", "product": "定期存款", "amount": 100}
+        for customer, event in [("A", "B:E1"), ("A:B", "E1")]
+    ]  # fmt: skip
+    path = write_lines(tmp_path, "e.jsonl", [json.dumps(e) for e in events])
+    load_events(store, ruleset, path, NOW)
+    plan_new_events(store, ruleset, NOW)
+    found = store.execute("SELECT customer_id, key FROM followups WHERE step_id LIKE '%maturity%'")
+    per_customer = sorted(r["customer_id"] for r in found)
+    assert per_customer == ["A", "A:B"]
+
+
+# --- dates written as numbers -----------------------------------------------------------
+
+
+def test_a_date_cell_formatted_as_a_number_is_quarantined_with_the_excel_fix(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["客户编号", "客户名称", "开户日期"], ["C1", "张三", 46000], ["C2", "李四", None]):
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    events = ['{"id": "E1", "type": "login", "customer_id": "C2", "at": 1764208800}']
+    with language("zh"):
+        customers = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+        load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    assert (customers.loaded, customers.quarantined) == (1, 1)
+    [(event_line, at, event_why), (line, field, why)] = quarantined(store)
+    assert (line, field, event_line, at) == (2, "opened_on", 1, "at")
+    assert why.startswith("46000 是数字，不是日期") and "设为“日期”" in why
+    assert event_why.startswith("1764208800 是数字，不是日期时间")
+
+
+@pytest.mark.every_store
+def test_a_database_export_s_midnight_after_a_date_is_the_date(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Databases export a DATE column as `2026-11-20 00:00:00` (SQL Server `.000`): the
+    day, as an Excel cell holding that midnight is. Another time is not a date's."""
+    written = ["2026-11-20 00:00:00", "2026/11/20 00:00", "2026-11-20T00:00:00.000",
+               "2026-11-20 14:30:00", "2026-11-20 00:00:00+08:00"]  # fmt: skip
+    lines = ["customer_id,name,last_txn_date"]
+    lines += [f"C{i},客户,{text}" for i, text in enumerate(written)]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 2)
+    days = store.execute("SELECT customer_id, last_txn_date FROM customers ORDER BY customer_id")
+    assert [(r["customer_id"], r["last_txn_date"]) for r in days] == [
+        ("C0", "2026-11-20"),
+        ("C1", "2026-11-20"),
+        ("C2", "2026-11-20"),
+    ]
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (5, "last_txn_date"),
+        (6, "last_txn_date"),
+    ]
+
+
+def test_a_number_past_the_largest_is_called_too_large(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """1e309 is a number, only too large to hold; nan and inf are no numbers at all."""
+    lines = ["customer_id,name,balance", "C1,张三,1e309", "C2,李四,-1.2e400", "C3,王五,ｉｎｆ"]
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    reasons = [why for _, _, why in quarantined(store)]
+    assert [("too large" in why, "not a number" in why) for why in reasons] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
