@@ -1,0 +1,201 @@
+"""A new user's fourth round: `--fix` on a rule file Notepad saved as 'Unicode' (UTF-16) or
+an editor indented with tabs, a day the calendar does not have (2月30日, 2026-02-29, 13月1日),
+and click's own words for a bad number ('integer range', `x>=0`) in Chinese mode. Each is
+named at its place with what to write, or repaired by --fix."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.i18n import language
+from guanxi.engine.ruleset import validate_project
+from guanxi.engine.ruleset.fix import fix_project
+from tests.test_chinese_keyboard import (
+    RULES,
+    edit,
+    errors,
+    line_of,
+    project,  # noqa: F401  (the fixture)
+)
+from tests.test_new_user_audit import invoke
+
+# --- --fix: files no rule file can be ------------------------------------------------------
+
+
+def resave(path: Path, encoding: str) -> None:
+    path.write_bytes(path.read_text("utf-8").encode(encoding))
+
+
+def test_fix_saves_a_utf16_rule_file_as_utf8(project: Path) -> None:  # noqa: F811
+    """Before: 'nothing to fix', then the same error."""
+    resave(project / "tiers.yaml", "utf-16")
+    fixed = invoke("validate", str(project), "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    said = f"{project}/tiers.yaml：已另存为 UTF-8（原来是 UTF-16，即记事本的「Unicode」）"
+    assert fixed.stdout.splitlines()[0] == said
+    assert (project / "tiers.yaml").read_bytes() == (RULES / "tiers.yaml").read_bytes()
+
+
+def test_fix_saves_a_utf16_table_as_utf8_that_excel_opens(project: Path) -> None:  # noqa: F811
+    """Excel reads a CSV as UTF-8 only after the byte-order mark."""
+    resave(project / "strategies.csv", "utf-16")
+    assert not validate_project(project).ok
+    fix_project(project)
+    expected = codecs.BOM_UTF8 + (RULES / "strategies.csv").read_bytes()
+    assert (project / "strategies.csv").read_bytes() == expected
+    assert validate_project(project).ok
+
+
+def test_fix_saves_as_utf8_then_repairs_the_full_width_punctuation(
+    project: Path,  # noqa: F811
+) -> None:
+    path = edit(project, "levels.yaml", "hit_policy: first", "hit_policy：first")
+    resave(path, "utf-16")
+    fixed = invoke("validate", str(project), "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert "-hit_policy：first\n+hit_policy: first" in fixed.stdout
+    assert path.read_bytes() == (RULES / "levels.yaml").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("  - name: dormant", "\t- name: dormant"),  # a tab two columns wide
+        ("    label: 睡眠客户", "\tlabel: 睡眠客户"),  # four
+        ("    label: 睡眠客户", "\t\tlabel: 睡眠客户"),  # two, twice
+        ("    label: 睡眠客户", "    label:\t睡眠客户"),  # after the colon
+    ],
+)
+def test_fix_makes_the_tabs_of_a_yaml_file_spaces(
+    project: Path,  # noqa: F811
+    old: str,
+    new: str,
+) -> None:
+    """Before: 'nothing to fix', then the tab error again."""
+    path = edit(project, "tiers.yaml", old, new)
+    [error] = errors(project)
+    assert (error.code, error.line) == ("yaml-tab", line_of("tiers.yaml", old))
+    fixed = invoke("validate", str(project), "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert f"-{new}\n+{old}\n" in fixed.stdout
+    assert path.read_bytes() == (RULES / "tiers.yaml").read_bytes()
+
+
+def test_fix_keeps_a_gb18030_file_with_tabs_gb18030(project: Path) -> None:  # noqa: F811
+    path = edit(project, "levels.yaml", "  - name: partner", "\t- name: partner")
+    resave(path, "gb18030")
+    fix_project(project)
+    assert path.read_bytes() == (RULES / "levels.yaml").read_text("utf-8").encode("gb18030")
+
+
+# --- a day the calendar does not have -----------------------------------------------------
+
+DORMANT_IDLE = "AND (days_idle >= 180 OR days_idle IS NULL)"
+
+
+@pytest.mark.parametrize(
+    ("written", "code", "underlined", "hint"),
+    [
+        ("'2月30日'", "type-mismatch", "opened_on >= '2月30日'", "2月没有30日：这个月最多 29 天"),
+        ("2月30日", "number-format", "2月30日", "2月没有30日：这个月最多 29 天"),
+        ("'4月31号'", "type-mismatch", "opened_on >= '4月31号'", "4月没有31日：这个月最多 30 天"),
+        (
+            "'2026年2月29日'",
+            "type-mismatch",
+            "opened_on >= '2026年2月29日'",
+            "2026年2月只有 28 天，最后一天是 2026-02-28",
+        ),
+        (
+            "DATE '2026-02-30'",
+            "condition-syntax",
+            "2026-02-30",
+            "2026年2月只有 28 天，最后一天是 2026-02-28",
+        ),
+        ("DATE '2026-13-01'", "condition-syntax", "2026-13-01", "没有13月：月份只能是 1 到 12"),
+    ],
+)
+def test_a_day_the_calendar_lacks_is_answered_with_its_months_days(
+    project: Path,  # noqa: F811
+    written: str,
+    code: str,
+    underlined: str,
+    hint: str,
+) -> None:
+    """Before: 'write dates as DATE '2024-01-31'' or 'expected YYYY-MM-DD' for a day written
+    just so, and 'leave out 月30日: write 2' for one without quotes."""
+    edit(project, "tiers.yaml", DORMANT_IDLE, f"AND opened_on >= {written}")
+    with language("zh"):
+        [error] = errors(project)
+    line = line_of("tiers.yaml", f"      {DORMANT_IDLE}")
+    text = (project / "tiers.yaml").read_text("utf-8").splitlines()[line - 1]
+    assert (error.code, error.line, error.col) == (code, line, text.index(underlined) + 1)
+    assert (error.length, error.hint) == (len(underlined), hint)
+
+
+def test_a_leap_day_in_a_leap_year_is_a_day(project: Path) -> None:  # noqa: F811
+    edit(project, "tiers.yaml", DORMANT_IDLE, "AND opened_on >= DATE '2028-02-29'")
+    assert validate_project(project).ok
+
+
+def test_a_scenario_day_the_calendar_lacks_is_answered_with_its_months_days(
+    project: Path,  # noqa: F811
+) -> None:
+    today = 'today: "2026-11-06"'
+    path = edit(project, "tests/lifecycle.yaml", today, 'today: "2026年2月30日"')
+    with language("zh"):
+        [error] = errors(project)
+    line = line_of("tests/lifecycle.yaml", f"    {today}")
+    assert (error.file, error.line, error.col) == (str(path), line, len("    today: ") + 1)
+    assert error.hint == "2026年2月只有 28 天，最后一天是 2026-02-28"
+
+
+@pytest.mark.parametrize("written", ["2026-02-30", "2026年2月30日 09:00"])
+def test_an_option_day_the_calendar_lacks_is_answered_with_its_months_days(
+    project: Path,  # noqa: F811
+    written: str,
+) -> None:
+    planned = invoke("plan", "--rules", str(project), "--from", written, "--to", "2026-03-31")
+    assert planned.exit_code == 2
+    said = f"'{written}' 不是日期：2026年2月只有 28 天，最后一天是 2026-02-28"
+    assert said in planned.stderr
+
+
+# --- click's own words for numbers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["demo-data", "--customers", "五百"], "'--customers' 的取值无效：'五百' 不是有效的整数。"),
+        (["health", "--max-dead", "-1"], "'--max-dead' 的取值无效：-1 超出了允许的范围（至少 0）"),
+        (["simulate", "--days", "0"], "'--days' 的取值无效：0 超出了允许的范围（1 到 366）。"),
+        (["doctor", "--timeout", "几秒"], "'--timeout' 的取值无效：'几秒' 不是有效的数字。"),
+        (["quarantine", "show", "abc"], "'ID' 的取值无效：'abc' 不是有效的整数。"),
+    ],
+)
+def test_a_bad_number_on_the_command_line_is_said_in_chinese(args: list[str], said: str) -> None:
+    """Before: '不是有效的integer range', '不在范围 x>=0 内'."""
+    refused = invoke(*args)
+    assert refused.exit_code == 2
+    assert said in refused.stderr
+
+
+def test_the_help_gives_a_numbers_range_in_chinese() -> None:
+    shown = invoke("demo-data", "--help")
+    [line] = [line for line in shown.stdout.splitlines() if "--customers " in line]
+    assert "--customers 整数" in line and "至少 1]" in line
+    assert "INTEGER" not in shown.stdout and "x>=" not in shown.stdout
+
+
+def test_english_keeps_clicks_own_words() -> None:
+    from click.testing import CliRunner
+
+    from guanxi.cli.main import cli
+
+    refused = CliRunner().invoke(cli, ["--lang", "en", "health", "--max-dead", "-1"])
+    assert "-1 is not in the range x>=0." in refused.stderr
+    shown = CliRunner().invoke(cli, ["--lang", "en", "demo-data", "--help"])
+    assert "--customers INTEGER RANGE" in shown.stdout
