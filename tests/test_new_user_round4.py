@@ -91,6 +91,46 @@ def test_fix_keeps_a_gb18030_file_with_tabs_gb18030(project: Path) -> None:  # n
     assert path.read_bytes() == (RULES / "levels.yaml").read_text("utf-8").encode("gb18030")
 
 
+# --- square brackets typed on a Chinese keyboard -------------------------------------------
+
+ORDER = "order: [basic, passive, responsible, proactive, partner]"
+IN_LIST = "tier IN ('high_value_added', 'valuable') AND value_ratio >= 5"
+AGES = "not dormant,[25..45],"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "needed"),
+    [
+        ("levels.yaml", ORDER, ORDER.replace("[", "【").replace("]", "】"), "'['"),
+        ("levels.yaml", ORDER, ORDER.replace("[", "［").replace("]", "］"), "'['"),
+        ("levels.yaml", IN_LIST, IN_LIST.replace("(", "【").replace(")", "】"), "'('"),
+        ("strategies.csv", AGES, AGES.replace("[", "【").replace("]", "】"), "'['"),
+    ],
+)
+def test_a_full_width_square_bracket_is_named_and_fixed(
+    project: Path,  # noqa: F811
+    file: str,
+    old: str,
+    new: str,
+    needed: str,
+) -> None:
+    """Before: 'expected a list' for the whole value, 'an AND or OR may be missing' at the
+    first value of a condition's list, 'not a number' for a table's range."""
+    path = edit(project, file, old, new)
+    with language("zh"):
+        opening, closing = errors(project)
+    text = path.read_text("utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if new in row)
+    row = text.splitlines()[line - 1]
+    bracket = row.index(next(char for char in new if char in "【［"))
+    assert (opening.code, opening.line, opening.col) == ("full-width", line, bracket + 1)
+    assert opening.message == f"这里需要 {needed}，却用了全角左方括号 '{row[opening.col - 1]}'"
+    assert (closing.code, closing.line) == ("full-width", line)
+    assert closing.message.endswith(f"却用了全角右方括号 '{row[closing.col - 1]}'")
+    fix_project(project)
+    assert path.read_bytes() == (RULES / file).read_bytes()
+
+
 # --- a day the calendar does not have -----------------------------------------------------
 
 DORMANT_IDLE = "AND (days_idle >= 180 OR days_idle IS NULL)"
