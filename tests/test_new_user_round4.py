@@ -6,8 +6,11 @@ named at its place with what to write, or repaired by --fix."""
 from __future__ import annotations
 
 import codecs
+import csv
+import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from guanxi.engine.i18n import language
@@ -239,3 +242,58 @@ def test_english_keeps_clicks_own_words() -> None:
     assert "-1 is not in the range x>=0." in refused.stderr
     shown = CliRunner().invoke(cli, ["--lang", "en", "demo-data", "--help"])
     assert "--customers INTEGER RANGE" in shown.stdout
+
+
+# --- a decision table kept in Excel, with merged cells --------------------------------------
+
+
+def excel_project(folder: Path, merge: str) -> Path:
+    """The project in `folder` with its strategies in strategies.xlsx, the cells `merge`
+    merged (all values but the top-left one emptied, as Excel does)."""
+    rows = list(csv.reader((RULES / "strategies.csv").read_text("utf-8").splitlines()))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "策略"
+    for row in rows:
+        sheet.append(row)
+    if merge:
+        sheet.merge_cells(merge)
+    book.save(folder / "strategies.xlsx")
+    (folder / "strategies.csv").unlink(missing_ok=True)
+    table = "hit_policy: first\ndecision_table: strategies.xlsx\nsheet: 策略\n"
+    (folder / "strategies.yaml").write_text(table, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("merge", ["B3:B5", "C3:C5", "F3:F4"])  # labels; a test (not dormant)
+def test_cells_merged_down_a_column_hold_their_value_in_each_row(
+    project: Path,  # noqa: F811
+    tmp_path: Path,
+    merge: str,
+) -> None:
+    """Before: 'every row needs name and label' at the rows under the merged label, and a
+    merged test was read as any value in the rows under it."""
+    unmerged = excel_project(project, "")
+    expected = validate_project(unmerged)
+    assert expected.ok and expected.ruleset is not None
+    merged_folder = tmp_path / "merged"
+    shutil.copytree(project, merged_folder)
+    merged = validate_project(excel_project(merged_folder, merge))
+    assert merged.ok and merged.ruleset is not None, merged.diagnostics
+    assert merged.ruleset.hash == expected.ruleset.hash
+
+
+def test_cells_merged_across_columns_are_refused_with_their_place(
+    project: Path,  # noqa: F811
+) -> None:
+    """Before: valid, the second column's test ('not dormant') read as any value."""
+    excel_project(project, "E3:F3")
+    with language("zh"):
+        [error] = errors(project)
+    assert (error.file, error.line, error.col) == (
+        f"{project}/strategies.yaml",
+        2,
+        len("decision_table: ") + 1,
+    )
+    assert error.message.startswith("单元格 E3:F3 跨列合并了：除第一列外，其余列的条件成了空")
