@@ -297,3 +297,30 @@ def test_cells_merged_across_columns_are_refused_with_their_place(
         len("decision_table: ") + 1,
     )
     assert error.message.startswith("单元格 E3:F3 跨列合并了：除第一列外，其余列的条件成了空")
+
+
+# --- a decision table's amount said as a banker says it -----------------------------------
+
+INCOME_CELL = ",>= 8万,"
+
+
+@pytest.mark.parametrize(
+    ("said", "hint"),
+    [
+        ("8w", "表示“万”请写 8万"),  # before: the list of what a cell may be
+        ("八万", "请用阿拉伯数字写：80000"),  # before: '写一次万或亿，紧跟在数字后面'
+        ("八万元", "请用阿拉伯数字写：80000"),
+    ],
+)
+def test_a_cells_amount_said_in_words_is_answered_with_the_number(
+    project: Path,  # noqa: F811
+    said: str,
+    hint: str,
+) -> None:
+    path = edit(project, "strategies.csv", INCOME_CELL, f",>= {said},")
+    with language("zh"):
+        [error] = errors(project)
+    row = next(n for n, r in enumerate(path.read_text("utf-8").splitlines(), 1) if said in r)
+    text = path.read_text("utf-8").splitlines()[row - 1]
+    assert (error.code, error.line, error.col) == ("number-format", row, text.index(">= ") + 1)
+    assert (error.message, error.hint) == (f"列 'annual_income'：'{said}' 不是数字", hint)
