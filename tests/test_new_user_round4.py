@@ -324,3 +324,47 @@ def test_a_cells_amount_said_in_words_is_answered_with_the_number(
     text = path.read_text("utf-8").splitlines()[row - 1]
     assert (error.code, error.line, error.col) == ("number-format", row, text.index(">= ") + 1)
     assert (error.message, error.hint) == (f"列 'annual_income'：'{said}' 不是数字", hint)
+
+
+# --- a template's variable written as a Chinese keyboard writes it --------------------------
+
+SUBJECT = "subject: 售后回访：{{ name }}"
+
+
+@pytest.mark.parametrize(
+    "written", ["｛｛ name ｝｝", "{ name }", "{name}", "｛name｝", "{ event.product }"]
+)
+def test_a_variable_in_braces_the_template_does_not_read_is_refused(
+    project: Path,  # noqa: F811
+    written: str,
+) -> None:
+    """Before: valid, and the customer or the manager read '｛｛ name ｝｝' as it stands."""
+    path = edit(project, "templates.yaml", SUBJECT, f"subject: 售后回访：{written}")
+    with language("zh"):
+        [error] = errors(project)
+    line = line_of("templates.yaml", f"    {SUBJECT}")
+    text = path.read_text("utf-8").splitlines()[line - 1]
+    at = (error.code, error.line, error.col, error.length)
+    assert at == ("template-variable", line, text.index(written) + 1, len(written))
+    said = f"'{written}' 会原样发出：变量要用英文双花括号 {{{{ }}}} 括起来"
+    inside = written.strip("{}｛｝ ")
+    assert (error.message, error.hint) == (said, f"请写成 {{{{ {inside} }}}}")
+
+
+def test_a_field_label_as_a_template_variable_is_answered_with_the_field(
+    project: Path,  # noqa: F811
+) -> None:
+    """Before: 'unknown variable '客户名称'' and no hint."""
+    edit(project, "templates.yaml", SUBJECT, "subject: 售后回访：{{ 客户名称 }}")
+    with language("zh"):
+        [error] = errors(project)
+    assert (error.code, error.line) == (
+        "template-variable",
+        line_of("templates.yaml", f"    {SUBJECT}"),
+    )
+    assert error.hint == "'客户名称' 是字段 'name' 的显示名称，模板中要写字段名：{{ name }}"
+
+
+def test_text_in_single_braces_that_names_no_variable_is_text(project: Path) -> None:  # noqa: F811
+    edit(project, "templates.yaml", SUBJECT, "subject: 售后回访：{VIP专享}")
+    assert validate_project(project).ok
