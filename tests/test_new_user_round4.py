@@ -368,3 +368,34 @@ def test_a_field_label_as_a_template_variable_is_answered_with_the_field(
 def test_text_in_single_braces_that_names_no_variable_is_text(project: Path) -> None:  # noqa: F811
     edit(project, "templates.yaml", SUBJECT, "subject: 售后回访：{VIP专享}")
     assert validate_project(project).ok
+
+
+# --- a duration said with 'after' or 'within' ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "said", "word", "duration"),
+    [
+        ("after: 3 business days", "after: 3天后", "后", "3天"),
+        ("after: 3 business days", "after: 3个工作日之后", "之后", "3个工作日"),
+        ("expires: 10 days", "expires: 十天以内", "以内", "十天"),
+    ],
+)
+def test_a_duration_said_with_after_or_within_is_answered_without_it(
+    project: Path,  # noqa: F811
+    key: str,
+    said: str,
+    word: str,
+    duration: str,
+) -> None:
+    """Before: 'write a number and a unit, e.g. '3 business days''."""
+    path = edit(project, "playbooks.yaml", key, said)
+    with language("zh"):
+        [error] = errors(project)
+    line = next(n for n, r in enumerate(path.read_text("utf-8").splitlines(), 1) if said in r)
+    text = path.read_text("utf-8").splitlines()[line - 1]
+    at = (error.code, error.line, error.col)
+    assert at == ("invalid-duration", line, text.index(said.split(": ")[1]) + 1)
+    assert error.hint == f"去掉“{word}”（这一项本身已含此意）：请写 '{duration}'"
+    edit(project, "playbooks.yaml", said, said.replace(word, ""))
+    assert validate_project(project).ok
