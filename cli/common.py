@@ -16,6 +16,7 @@ from guanxi.engine.diagnostics import Diagnostic, nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.values import DATE_FORMS, EARLIEST, LATEST, Invalid, time_or_day
+from guanxi.engine.language.dates import impossible_day
 from guanxi.engine.project import Choice, choose_project
 from guanxi.engine.ruleset import RuleSet, Validation, read_settings, validate_project
 from guanxi.engine.ruleset.models import Settings
@@ -233,10 +234,7 @@ def moment_in(text: str, timezone: str, option: str) -> dt.datetime:
     try:
         moment = time_or_day(text.strip())
     except Invalid:
-        message = _("'{text}' is not a date or time: write the date {forms}, then the time if any")
-        raise click.BadParameter(
-            message.format(text=text, forms=_(DATE_FORMS)), param_hint=option
-        ) from None
+        raise click.BadParameter(_not_a_moment(text), param_hint=option) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
     if not EARLIEST <= moment.date() <= LATEST:  # year 1 or 9999 in UTC would overflow
@@ -248,6 +246,15 @@ def moment_in(text: str, timezone: str, option: str) -> dt.datetime:
             param_hint=option,
         )
     return moment
+
+
+def _not_a_moment(text: str) -> str:
+    """Why `text` is no date or time: the day its calendar lacks, or the forms to write."""
+    impossible = impossible_day(text)
+    if impossible is not None:
+        return _("'{text}' is not a date: {why}").format(text=text, why=impossible)
+    message = _("'{text}' is not a date or time: write the date {forms}, then the time if any")
+    return message.format(text=text, forms=_(DATE_FORMS))
 
 
 def csv_only(file: Path | None, encoding: str) -> None:

@@ -5,6 +5,9 @@ stdlib `gettext.gettext` that each click module imported as `_`; the stdlib pick
 language from the environment only, so those names are pointed at our `gettext`, which
 follows `--lang` too. Their translations are in our catalog.
 
+Click also words its number types into messages and help ('integer range', `x>=0`): those
+words follow the language too (`TypeName`, `described_range`).
+
 Help texts stay English in the cli modules (they are the msgids): `localize` sets each
 command's and option's help to its translation from the msgid it keeps, whenever a command
 is looked up, so commands registered later (or lazily) are translated as well.
@@ -39,8 +42,49 @@ CLICK_WORDS = (N_("required"),)
 LANG_HELP = "Language of messages: zh (中文) or en (default: GUANXI_LANG, else the locale)."
 
 
+class TypeName:
+    """A click number type's name as click words it ('{value} is not a valid integer
+    range', the metavar INTEGER RANGE): the English one, else its translation."""
+
+    def __init__(self, english: str, msgid: str) -> None:
+        self.english = english
+        self.msgid = msgid
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        return self.english if current_language() == "en" else _(self.msgid)
+
+
+TYPE_NAMES: dict[type[click.ParamType], str] = {
+    click.types.IntParamType: N_("whole number"),
+    click.types.IntRange: N_("whole number"),
+    click.types.FloatParamType: N_("number"),
+    click.types.FloatRange: N_("number"),
+}
+ENGLISH_RANGE = click.types._NumberRangeBase._describe_range
+
+
+def described_range(self: Any) -> str:
+    """A number range as words (`at least 0`, `from 1 to 366`) where click writes `x>=0`."""
+    if current_language() == "en" or self.min_open or self.max_open:
+        return str(ENGLISH_RANGE(self))
+    if self.max is None:
+        return _("at least {lowest}").format(lowest=self.min)
+    if self.min is None:
+        return _("at most {highest}").format(highest=self.max)
+    return _("from {lowest} to {highest}").format(lowest=self.min, highest=self.max)
+
+
+def bind_click_types() -> None:
+    for kind, msgid in TYPE_NAMES.items():
+        english = kind.__dict__["name"]
+        if not isinstance(english, TypeName):
+            kind.name = TypeName(english, msgid)  # type: ignore[assignment]
+    click.types._NumberRangeBase._describe_range = described_range  # type: ignore[method-assign]
+
+
 def bind_click() -> None:
     """Click's messages through our catalog (see the module docstring)."""
+    bind_click_types()
     for name, module in list(sys.modules.items()):
         if name != "click" and not name.startswith("click."):
             continue

@@ -5,6 +5,10 @@ forget. A cell is read as Excel stores it: a number as a number, a date as a dat
 gives Python values); `cell_text` writes it as the CSV twin would have it. A row is numbered
 as Excel numbers it, and a cell is named as Excel names it (B4).
 
+A decision table's cells merged down a column (the same label or test for several rows, as
+Excel users write it) are read as that value in each row; merged across columns, they would
+leave the other columns' tests empty, which reads as "any value": SheetError names them.
+
 A workbook is a zip archive: MAX_CELLS bounds how many cells one may hold, and MAX_UNPACKED
 how large its parts may be once unpacked, checked before a byte is unpacked: a 300 KB file
 whose one cell unpacks to 300 MB of text would otherwise cost openpyxl gigabytes of memory,
@@ -19,6 +23,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 from guanxi.engine.i18n import _
 
@@ -34,8 +39,11 @@ class SheetError(Exception):
         self.missing_sheet = missing_sheet
 
 
-def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, list[Any]]]:
-    """The non-empty rows of the first sheet (or `sheet`): (row number, cell values)."""
+def sheet_rows(
+    data: bytes, sheet: str | None = None, merged: bool = False
+) -> Iterator[tuple[int, list[Any]]]:
+    """The non-empty rows of the first sheet (or `sheet`): (row number, cell values); with
+    `merged`, cells merged down a column each hold the merged value (see the docstring)."""
     import openpyxl
 
     _check_unpacked_size(data)
@@ -51,8 +59,11 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
             message = _("the workbook has no sheet '{sheet}'; its sheets are: {names}")
             raise SheetError(message.format(sheet=sheet, names=names), missing_sheet=True)
         cells = 0
-        for number, row in enumerate(book[sheet or book.sheetnames[0]].iter_rows(min_row=1), 1):
-            values = [cell.value for cell in row]
+        worksheet = book[sheet or book.sheetnames[0]]
+        fill = _merged_down(worksheet) if merged else {}
+        tops: dict[tuple[int, int], Any] = {}
+        for number, row in enumerate(worksheet.iter_rows(min_row=1), 1):
+            values = _filled(number, [cell.value for cell in row], fill, tops)
             cells += len(values)
             if cells > MAX_CELLS:
                 message = _("the sheet has more than {count} cells")
@@ -63,6 +74,54 @@ def sheet_rows(data: bytes, sheet: str | None = None) -> Iterator[tuple[int, lis
                 yield number, values
     finally:
         book.close()
+
+
+Merged = dict[tuple[int, int], tuple[int, int]]  # (row, column) -> the merged range's top
+
+
+def _merged_down(worksheet: Any) -> Merged:
+    """Each cell under the top of a range merged down one column, and that top cell; a range
+    across columns is a SheetError. A read-only sheet does not give its merged ranges: they
+    are read from the sheet's XML (`<mergeCell ref="B3:B5"/>`)."""
+    from openpyxl.utils.cell import range_boundaries
+
+    fill: Merged = {}
+    for ref in _merge_refs(worksheet):
+        first_column, first_row, last_column, last_row = range_boundaries(ref)
+        if first_column != last_column:
+            message = _(
+                "cells {cells} are merged across columns, which leaves the tests of all"
+                " but the first empty (any value); unmerge them and fill each cell"
+            )
+            raise SheetError(message.format(cells=ref))
+        for row in range(first_row + 1, last_row + 1):
+            fill[(row, first_column)] = (first_row, first_column)
+    return fill
+
+
+def _merge_refs(worksheet: Any) -> Iterator[str]:
+    with worksheet._get_source() as source:
+        for _event, element in ElementTree.iterparse(source):
+            if element.tag.endswith("}mergeCell") and element.get("ref"):
+                yield str(element.get("ref"))
+            element.clear()
+
+
+def _filled(
+    number: int, values: list[Any], fill: Merged, tops: dict[tuple[int, int], Any]
+) -> list[Any]:
+    """Row `number`'s values with each merged cell given its range's top value (`tops`:
+    the top values read so far, kept from row to row)."""
+    if not fill:
+        return values
+    tops.update({(number, c): v for c, v in enumerate(values, 1) if (number, c) in fill.values()})
+    width = max([len(values)] + [column for row, column in fill if row == number])
+    values = values + [None] * (width - len(values))
+    for column in range(1, width + 1):
+        top = fill.get((number, column))
+        if top is not None:
+            values[column - 1] = tops.get(top)
+    return values
 
 
 def _check_unpacked_size(data: bytes) -> None:

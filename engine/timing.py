@@ -91,7 +91,8 @@ def parse_duration(text: str) -> Duration:
     if not match:
         raise TimingError(
             _("'{text}' is not a duration").format(text=text),
-            hint=_("write a number and a unit, e.g. '3 business days'"),
+            hint=_said_with_when(str(text))
+            or _("write a number and a unit, e.g. '3 business days'"),
         )
     written = re.sub(r"\s+", " ", match.group(2))
     unit = UNITS.get(ALIASES.get(written, written))
@@ -102,6 +103,22 @@ def parse_duration(text: str) -> Duration:
         message = _("'{unit}' is not a unit of time").format(unit=match.group(2))
         raise TimingError(message, hint=hint)
     return Duration(int(match.group(1)), unit)
+
+
+# 3天后, 10天内: the word for 'after' or 'within' that the key already says
+_WHEN_WORDS = ("以后", "之后", "后", "以内", "之内", "内")
+
+
+def _said_with_when(text: str) -> str | None:
+    """For a duration said with 'after' or 'within' (`3天后`, `10个工作日内`): the duration
+    to write without it; None otherwise."""
+    stripped = text.strip()
+    for word in _WHEN_WORDS:
+        duration = stripped.removesuffix(word).strip()
+        if duration != stripped and _chinese_duration(duration) is not None:
+            message = _("leave out '{word}' (the key says it already): write '{text}'")
+            return message.format(word=word, text=duration)
+    return None
 
 
 def _chinese_duration(text: str) -> Duration | None:

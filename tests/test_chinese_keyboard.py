@@ -119,8 +119,9 @@ def test_a_date_written_the_chinese_way_is_answered_with_its_date_literal(
     assert (error.code, error.hint) == (code, "write DATE '2026-03-01'")
 
 
-def test_a_date_that_is_no_day_gets_the_general_form() -> None:
-    assert refused("opened_on < DATE '2026/2/30'").hint == "expected: YYYY-MM-DD"
+def test_a_date_that_is_no_day_is_answered_with_its_months_days() -> None:
+    hint = "month 2 of 2026 has only 28 days: its last day is 2026-02-28"
+    assert refused("opened_on < DATE '2026/2/30'").hint == hint
 
 
 def test_a_scenario_day_written_the_chinese_way_is_answered_with_its_iso_text(

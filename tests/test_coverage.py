@@ -33,7 +33,7 @@ LOW_VALU = """\
 (strategies.csv row 6) gets 0 of 2,000 customers; its condition alone matches 0
   6 | general,普通客户:自助服务,general: self-service,,,not dormant,,,,,,,>= 100000,低成本自助产品
     | ^^^^^^^
-  hint: no customer in the store meets its condition: check the values it compares with
+  hint: no customer in the store meets 'value_ratio >= 100000': check the value it compares with
 <project>/playbooks.yaml:{guide}:11: warning[catches-no-customer]: step 'self_service_guide' \
 (playbooks.yaml line {guide}) could act on 0 of 2,000 customers
   {guide} |     - id: self_service_guide
@@ -314,3 +314,52 @@ def test_the_place_of_a_rule_reads_in_chinese(loaded: Store, tmp_path: Path) -> 
     assert f"（playbooks.yaml 第 {GUIDE} 行）" in result.stderr
     assert " row " not in result.stderr + result.stdout
     assert " line " not in result.stderr + result.stdout
+
+
+HVA_PRODUCTS = "AND contribution_pct >= 70% AND products_held >= 4"
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("products_held >= 40", "数据库中没有客户满足 'products_held >= 40'：请检查这里比较的值"),
+        (
+            "contribution_pct >= 70",
+            "数据库中没有客户满足 'contribution_pct >= 70'：请检查这里比较的值",
+        ),
+    ],
+)
+def test_the_part_of_a_condition_that_no_customer_meets_is_named(
+    loaded: Store, tmp_path: Path, written: str, hint: str
+) -> None:
+    """Before: 'no customer meets its condition: check the values it compares with', however
+    many parts the condition has."""
+    old = "products_held >= 4" if written.startswith("products") else "contribution_pct >= 70%"
+    folder = project(tmp_path, "tiers.yaml", HVA_PRODUCTS, HVA_PRODUCTS.replace(old, written))
+    result = run("--lang", "zh", "validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    line = line_number(RULES / "tiers.yaml", "  - name: high_value_added")
+    place = f"{folder}/tiers.yaml:{line}:11: 警告[catches-no-customer]: 层级 'high_value_added'"
+    [warning] = [w for w in result.stderr.split("\n" + str(folder)) if place in f"{folder}{w}"]
+    assert f"  提示: {hint}" in warning.splitlines()
+
+
+def test_parts_each_met_but_never_together_are_counted(loaded: Store, tmp_path: Path) -> None:
+    together = "products_held >= 4 AND kind = 'institutional' AND age >= 60"
+    folder = project(
+        tmp_path, "tiers.yaml", HVA_PRODUCTS, HVA_PRODUCTS.replace("products_held >= 4", together)
+    )
+    counted = {
+        r.name: r for r in coverage(loaded, load_ruleset(folder), NOW).rules if r.kind == "tier"
+    }
+    rule = counted["high_value_added"]
+    assert rule.alone == 0
+    parts = dict(rule.parts)
+    assert set(parts) >= {"products_held >= 4", "kind = 'institutional'", "age >= 60"}
+    assert all(count > 0 for count in parts.values())
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    fewest = sorted(parts.items(), key=lambda part: part[1])[:3]
+    counted = ", ".join(f"'{text}' {count:,}" for text, count in fewest)
+    said = "each part is met by some customers, but none meets them all; the parts met least: "
+    assert f"  hint: {said}{counted}\n" in result.stderr
+    assert "'kind = 'institutional''" in counted

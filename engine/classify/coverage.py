@@ -16,11 +16,14 @@ classified with other rules, or never, counts the same.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlglot import exp
 
 from guanxi.engine.classify.compile import LADDERS, classification_stages, ladders, literal
 from guanxi.engine.classify.stages import Stage, quote, render
@@ -44,6 +47,7 @@ class RuleCount:
     alone: int  # customers whose condition holds on its own
     gets: int  # customers the ladder gives this rule
     reached: bool = True  # False: after a catch-all, never tried
+    parts: tuple[tuple[str, int], ...] = ()  # each part of an AND condition: its customers
 
     @property
     def where(self) -> str:
@@ -179,6 +183,9 @@ class _Query:
             condition = _condition(rule)
             if condition is not None:
                 yield f"_a_{kind}_{index}", self.case(condition.sql(self.dialect, self.today))
+                for part, tree in enumerate(_parts(condition)):
+                    sql = dataclasses.replace(condition, tree=tree).sql(self.dialect, self.today)
+                    yield f"_p_{kind}_{index}_{part}", self.case(sql)
         for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", self.case(self.step_sql(step))
 
@@ -203,6 +210,9 @@ class _Query:
                 yield f"_g_{kind}_{index}", self.case(self.gets_sql(kind, ladder, index))
                 if not _always(ladder.rules[index]):
                     yield f"_a_{kind}_{index}", f"x.{self.q(f'_a_{kind}_{index}')}"
+                for part in range(len(_parts(_condition(ladder.rules[index])))):
+                    alias = f"_p_{kind}_{index}_{part}"
+                    yield alias, f"x.{self.q(alias)}"
         for index in range(len(self.ruleset.steps)):
             yield f"_s_{index}", f"x.{self.q(f'_s_{index}')}"
 
@@ -230,7 +240,11 @@ class _Query:
             condition = _condition(rule)
             text = condition.text if condition is not None else None
             gets = count(f"_g_{kind}_{index}")
-            rules.append(RuleCount(kind, rule.name, rule.origin, text, alone, gets, reached))
+            parts = tuple(
+                (tree.sql(), count(f"_p_{kind}_{index}_{part}"))
+                for part, tree in enumerate(_parts(condition))
+            )
+            rules.append(RuleCount(kind, rule.name, rule.origin, text, alone, gets, reached, parts))
         steps = tuple(
             StepCount(
                 s.level,
@@ -249,6 +263,22 @@ class _Query:
 def _condition(rule: CompiledRule) -> Condition | None:
     """The rule's condition; None for a catch-all (no `when:`, or one always true)."""
     return None if _always(rule) else rule.condition
+
+
+def _parts(condition: Condition | None) -> list[exp.Expression]:
+    """The parts of a condition that are all to hold (`a AND (b AND c)`: a, b, c), counted
+    on their own to tell which one no customer meets; none for a condition of one part."""
+    if condition is None:
+        return []
+    found = _conjuncts(condition.tree)
+    return found if len(found) > 1 else []
+
+
+def _conjuncts(tree: exp.Expression) -> list[exp.Expression]:
+    inner = tree.unnest()
+    if isinstance(inner, exp.And):
+        return [*_conjuncts(inner.this), *_conjuncts(inner.expression)]
+    return [inner if isinstance(inner, exp.Expression) else tree]
 
 
 def _always(rule: CompiledRule) -> bool:

@@ -21,6 +21,7 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
 
 Lines = Mapping[str, Sequence[str]]
+FEWEST_PARTS = 3  # of a condition's parts, the ones met least are the likely mistakes
 
 KIND_WORDS = {"tier": N_("tier"), "level": N_("level"), "strategy": N_("strategy")}
 
@@ -67,11 +68,32 @@ def _rule_warning(
 
 def _nobody_hint(rule: RuleCount) -> str:
     if rule.alone == 0:
-        return _("no customer in the store meets its condition: check the values it compares with")
+        return _nobody_meets(rule)
     return _(
         "the {count} customers it matches all get an earlier {kind}:"
         " move it up, or narrow the rules above it"
     ).format(count=f"{rule.alone:,}", kind=_kind(rule.kind))
+
+
+def _nobody_meets(rule: RuleCount) -> str:
+    """Which part of the condition no customer meets, or that each part is met by some
+    customers but never all together."""
+    never = [text for text, count in rule.parts if count == 0]
+    if never:
+        message = _("no customer in the store meets '{part}': check the value it compares with")
+        return message.format(part=never[0])
+    if rule.parts:
+        fewest = sorted(rule.parts, key=lambda part: part[1])[:FEWEST_PARTS]
+        counted = ", ".join(f"'{text}' {count:,}" for text, count in fewest)
+        message = _(
+            "each part is met by some customers, but none meets them all;"
+            " the parts met least: {parts}"
+        )
+        return message.format(parts=counted)
+    if rule.condition is not None:
+        message = _("no customer in the store meets '{part}': check the value it compares with")
+        return message.format(part=rule.condition)
+    return _("no customer in the store meets its condition: check the values it compares with")
 
 
 def _kind(kind: str) -> str:

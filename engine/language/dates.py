@@ -7,6 +7,7 @@ first, so it is never read.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 
@@ -18,6 +19,12 @@ _WRITTEN_DAY = re.compile(
     re.ASCII,
 )
 _YEARLESS_DAY = re.compile(r"(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]?", re.ASCII)
+_ANY_DAY = re.compile(
+    r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
+    r"|年\s*(?P<cm>\d{1,2})\s*月\s*(?P<cd>\d{1,2})\s*[日号]?)"
+    r"|(?P<ym>\d{1,2})\s*月\s*(?P<yd>\d{1,2})\s*[日号]?",
+    re.ASCII,
+)
 _TIME = re.compile(r"(?:\s+|T)(?P<h>\d{1,2})[:：](?P<min>\d{2})")
 
 
@@ -34,7 +41,37 @@ def date_literal_hint(text: str) -> str | None:
     if day is not None:
         return _("write {text}").format(text=f"DATE '{day.isoformat()}'")
     yearless = yearless_day(text)
-    return None if yearless is None else year_needed(f"DATE '{yearless}'")
+    return impossible_day(text) if yearless is None else year_needed(f"DATE '{yearless}'")
+
+
+def impossible_day(text: str) -> str | None:
+    """For a day written in one of the forms above that no calendar has (`2月30日`,
+    `2026-02-29`, `13月1日`): how many days its month has, or which months there are.
+    None for any other text. A time may follow the day."""
+    match = _ANY_DAY.match(text.strip())
+    if match is None:
+        return None
+    month = int(match["m"] or match["cm"] or match["ym"])
+    day = int(match["d"] or match["cd"] or match["yd"])
+    if not 1 <= month <= 12:
+        return _("there is no month {month}: months go from 1 to 12").format(month=month)
+    if match["y"] is None:
+        longest = calendar.monthrange(2000, month)[1]  # 2000 had a 29 February
+        return None if 1 <= day <= longest else _month_has(month, day, longest)
+    year = int(match["y"])
+    if not 1 <= year <= 9999:
+        return None
+    days = calendar.monthrange(year, month)[1]
+    if 1 <= day <= days:
+        return None
+    last = dt.date(year, month, days).isoformat()
+    message = _("month {month} of {year} has only {days} days: its last day is {last}")
+    return message.format(year=year, month=month, days=days, last=last)
+
+
+def _month_has(month: int, day: int, longest: int) -> str:
+    message = _("month {month} has no day {day}: it has at most {days} days")
+    return message.format(month=month, day=day, days=longest)
 
 
 def year_needed(written: str) -> str:

@@ -347,10 +347,10 @@ def cell_number(written: str) -> str:
     compact = re.sub(r"(?<=\d)[,_](?=\d{3}(?!\d))", "", written.strip())
     found = _CELL_NUMBER.fullmatch(compact)
     if found is None:
-        multiplied = spoken_percent(compact) or _multiplied(compact)
-        if multiplied is not None:
+        said = _cell_said(compact)
+        if said is not None:
             message = _("'{written}' is not a number").format(written=written)
-            raise NumberSpelling(message, _("write {text}").format(text=multiplied))
+            raise NumberSpelling(message, said)
         if any(c in written for c in _UNIT_CHARS):
             raise NumberSpelling(
                 _("'{written}' is not a number").format(written=written), _(UNIT_HINT)
@@ -362,6 +362,19 @@ def cell_number(written: str) -> str:
         return plain_number(found.group(1), found.group(2) or "")
     except ValueError as error:
         raise NumberSpelling(str(error), None, "number-out-of-range") from None
+
+
+def _cell_said(written: str) -> str | None:
+    """What to write for a cell's number said as a banker says it (`七成`, `5千`, `8w`,
+    `八万`, `1亿5千万`), or None."""
+    multiplied = spoken_percent(written) or _multiplied(written)
+    if multiplied is not None:
+        return _("write {text}").format(text=multiplied)
+    if (tenthousands := re.fullmatch(r"(\d+(?:\.\d+)?)\s*[wW]", written)) is not None:
+        return _("for 万 write {number}").format(number=tenthousands.group(1) + "万")
+    if (number := chinese_amount(written)) is not None:
+        return _("write the number in digits: {number}").format(number=number)
+    return mixed_amount_hint(written)
 
 
 def _multiplied(written: str) -> str | None:

@@ -2,7 +2,8 @@
 
 Exactly the reported characters change; comments, layout, line endings, a byte-order mark,
 the encoding (UTF-8 or GB18030) and full-width text where it belongs (labels, template texts)
-stay as they are.
+stay as they are. Before that, what no rule file can be is repaired too (resave.py): a file
+saved as UTF-16 is saved as UTF-8, and tabs a YAML file is indented with become spaces.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from guanxi.engine.ruleset.files import locate
 from guanxi.engine.ruleset.fullwidth import Replacement, apply
 from guanxi.engine.ruleset.load import validate_project
 from guanxi.engine.ruleset.reading import shown_path
+from guanxi.engine.ruleset.resave import resave_unreadable
 
 MAX_ROUNDS = 5  # a file that could not be read before a repair may have more to repair
 
@@ -25,6 +27,12 @@ def fix_project(folder: Path | str) -> str:
     root = Path(folder)
     before: dict[str, str] = {}
     after: dict[str, str] = {}
+    notes = []
+    for resaved in resave_unreadable(root):
+        notes.append(resaved.note(shown_path(str(folder).rstrip("/") or ".", resaved.name)))
+        if resaved.old != resaved.new:
+            before.setdefault(resaved.name, resaved.old)
+            after[resaved.name] = resaved.new
     for _round in range(MAX_ROUNDS):
         repairs = validate_project(root).repairs
         if not repairs:
@@ -34,7 +42,8 @@ def fix_project(folder: Path | str) -> str:
             before.setdefault(name, old)
             after[name] = new
     shown = str(folder).rstrip("/") or "."
-    return "".join(_diff(shown_path(shown, n), before[n], after[n]) for n in sorted(after))
+    diffs = "".join(_diff(shown_path(shown, n), before[n], after[n]) for n in sorted(after))
+    return "".join(notes) + diffs
 
 
 def _rewrite(path: Path, found: list[Replacement]) -> tuple[str, str]:

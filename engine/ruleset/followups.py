@@ -517,13 +517,15 @@ def check_templates(
     known = {*schema.fields, *TEMPLATE_GLOBALS}
     event_fields = {f for e in schema.events.values() for f in e.fields}
     samples = _samples(schema)
+    labels = _field_labels(schema)
     for name, template in templates.templates.items():
         for part in ("subject", "body"):
             text = getattr(template, part)
-            if text and _check_template(project, (name, part), text, known, event_fields):
+            if text and _check_template(project, (name, part), text, known, event_fields, labels):
                 _check_limits(project, ("templates", name, part), text, samples)
             if text:
                 _check_placeholders(project, ("templates", name, part), text)
+                _check_braces(project, ("templates", name, part), text, known)
         if used is not None and name not in used:
             project.warn(
                 TEMPLATES,
@@ -545,7 +547,12 @@ def _retarget_last_to_key(project: Project, name: str) -> None:
 
 
 def _check_template(
-    project: Project, where: tuple[str, str], text: str, known: set[str], event_fields: set[str]
+    project: Project,
+    where: tuple[str, str],
+    text: str,
+    known: set[str],
+    event_fields: set[str],
+    labels: Mapping[str, str],
 ) -> bool:
     """Check the syntax and variables of one template; whether it has no error."""
     errors = len(project.diagnostics)
@@ -569,7 +576,7 @@ def _check_template(
             text,
             variable,
             _("unknown variable '{name}'").format(name=variable),
-            did_you_mean(variable, known),
+            _label_hint(variable, labels) or did_you_mean(variable, known),
         )
     for node in tree.find_all(nodes.Getattr):
         is_event = isinstance(node.node, nodes.Name) and node.node.name == "event"
@@ -604,6 +611,45 @@ def _check_placeholders(project: Project, path: tuple[str, ...], text: str) -> N
             source.diagnostic(
                 at, "template-placeholder", message, length=length, hint=hint, severity="warning"
             )
+        )
+
+
+def _field_labels(schema: Schema) -> dict[str, str]:
+    """Each customer field's labels (客户名称, customer name), to the field's name."""
+    found = {spec.label: name for name, spec in schema.fields.items() if spec.label}
+    found.update({s.label_en: n for n, s in schema.fields.items() if s.label_en})
+    return found
+
+
+def _label_hint(variable: str, labels: Mapping[str, str]) -> str | None:
+    name = labels.get(variable)
+    if name is None:
+        return None
+    message = _("'{label}' is the label of the field '{name}': write {text}")
+    return message.format(label=variable, name=name, text="{{ " + name + " }}")
+
+
+# A variable in single or full-width braces ({ name }, ｛｛ name ｝｝): sent as it stands.
+LOOKS_LIKE_VARIABLE = re.compile(
+    r"(?<![{])[{｛]{1,2}\s*(?P<name>[A-Za-z_]\w*)(?:\.\w+)?\s*[}｝]{1,2}(?![}])"
+)
+
+
+def _check_braces(project: Project, path: tuple[str, ...], text: str, known: set[str]) -> None:
+    """An error at each variable written in braces the template does not read as its own:
+    single ones, or the full-width ones of a Chinese input method."""
+    source = project.sources[TEMPLATES]
+    for found in LOOKS_LIKE_VARIABLE.finditer(text):
+        written = found.group()
+        if found.group("name") not in known or written.startswith("{{"):
+            continue
+        inside = written.strip("{}｛｝ ")
+        message = _("'{text}' would be sent as it stands: a variable is written in {braces}")
+        message = message.format(text=written, braces="{{ }}")
+        hint = _("write {text}").format(text="{{ " + inside + " }}")
+        at = source.expression_position(path, found.start())
+        project.add(
+            source.diagnostic(at, "template-variable", message, length=len(written), hint=hint)
         )
 
 

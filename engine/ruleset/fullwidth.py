@@ -27,6 +27,10 @@ NAMES: dict[str, tuple[str, str]] = {
     "；": (N_("semicolon"), ";"),
     "（": (N_("opening bracket"), "("),
     "）": (N_("closing bracket"), ")"),
+    "【": (N_("opening square bracket"), "["),  # 方头括号, typed for '[' on a Chinese keyboard
+    "】": (N_("closing square bracket"), "]"),
+    "［": (N_("opening square bracket"), "["),
+    "］": (N_("closing square bracket"), "]"),
     "＜": (N_("less-than sign"), "<"),
     "＞": (N_("greater-than sign"), ">"),
     "＝": (N_("equals sign"), "="),
@@ -57,6 +61,8 @@ PLURALS = {
     "semicolon": N_("semicolons"),
     "opening bracket": N_("opening brackets"),
     "closing bracket": N_("closing brackets"),
+    "opening square bracket": N_("opening square brackets"),
+    "closing square bracket": N_("closing square brackets"),
     "less-than sign": N_("less-than signs"),
     "greater-than sign": N_("greater-than signs"),
     "equals sign": N_("equals signs"),
@@ -84,6 +90,9 @@ SPACES = "\u3000\u00a0"
 # Read as a space in a value or a condition (which strip it or skip it): only where YAML's
 # structure trips on it (an indentation, after a list dash or a key's colon) is it repaired.
 STRUCTURE_ONLY = "\u00a0"  # the wide spaces of an input method and the non-breaking of Word
+# A condition lists values in round brackets (`tier IN ('a', 'b')`); a table cell's ranges
+# and YAML's lists are in square ones.
+IN_CONDITION = {"【": "(", "】": ")", "［": "(", "］": ")"}
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,14 @@ class Replacement:
     reported: bool = True  # False: a '"' put around a table cell, not a character typed
 
 
-def replacement(index: int, char: str, in_condition: bool = False) -> Replacement:
-    """The repair of `char`; in a condition every quote is a text quote (')."""
+def replacement(
+    index: int, char: str, in_condition: bool = False, csv_cell: bool = False
+) -> Replacement:
+    """The repair of `char`; in a condition (or a table cell) every quote is a text quote
+    ('), and in a condition a square bracket is a round one."""
     ascii_text = "'" if in_condition and char in QUOTES else NAMES[char][1]
+    if in_condition and not csv_cell:
+        ascii_text = IN_CONDITION.get(char, ascii_text)
     return Replacement(index, char, ascii_text)
 
 
@@ -148,7 +162,7 @@ def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) ->
             closers = "‘’'" if char in "‘’" else '“”"'
             found.append(replacement(index, char, in_condition=True))
         elif char in NAMES and char not in STRUCTURE_ONLY:
-            found.append(replacement(index, char, in_condition=True))
+            found.append(replacement(index, char, in_condition=True, csv_cell=csv_cell))
     return found
 
 

@@ -219,7 +219,7 @@ def _read_table(
     if workbook is None:
         return None
     try:
-        rows = list(sheet_rows(workbook[1], sheet))
+        rows = list(sheet_rows(workbook[1], sheet, merged=True))
     except SheetError as error:
         at = ("sheet",) if sheet is not None and error.missing_sheet else ("decision_table",)
         project.error(file, at, "decision-table", str(error))

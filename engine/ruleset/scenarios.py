@@ -16,7 +16,12 @@ from guanxi.engine import ingest  # a module: ingest itself imports the rule-set
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.language.dates import written_moment, year_needed, yearless_day
+from guanxi.engine.language.dates import (
+    impossible_day,
+    written_moment,
+    year_needed,
+    yearless_day,
+)
 from guanxi.engine.ruleset.domains import event_type_hint, field_label_hint, label_answer, labels_of
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
@@ -288,7 +293,7 @@ class _ScenarioChecker:
             iso = written_moment(text)
             yearless = yearless_day(text)
             hint = _("write {text}").format(text=iso) if iso else None
-            hint = hint or (year_needed(yearless) if yearless else None)
+            hint = hint or (year_needed(yearless) if yearless else impossible_day(text))
             self.error(
                 path,
                 "invalid-value",

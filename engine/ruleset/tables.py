@@ -24,7 +24,7 @@ from typing import Any
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.language.dates import written_day
+from guanxi.engine.language.dates import impossible_day, written_day
 from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
@@ -339,7 +339,8 @@ def _cell_day(value: str) -> str:
     day = written_day(written)
     if day is None:
         message = _("'{value}' is not a date").format(value=written)
-        raise CellSpelling(message, _("write the year first: 2026-03-01 or 2026/3/1"))
+        hint = impossible_day(written) or _("write the year first: 2026-03-01 or 2026/3/1")
+        raise CellSpelling(message, hint)
     return day.isoformat()
 
 
