@@ -54,11 +54,13 @@ def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **pa
 
 
 def invitation(customer: str, occurrence: str, due: dt.datetime, **fields: Any) -> Followup:
-    """The default project's feedback invitation to `customer` for the event `occurrence`, due
-    at `due`, as a service SMS unless `fields` say otherwise (channel, purpose, priority, …)."""
+    """The default project's feedback invitation (its passive playbook's step) to `customer`
+    for the event `occurrence`, due at `due`, as a service SMS unless `fields` say otherwise
+    (channel, purpose, priority, …). A real step: dispatch cancels a follow-up whose step
+    the rules in force do not have."""
     values: dict[str, Any] = {
         "customer_id": customer,
-        "step_id": "after_purchase.invite_feedback",
+        "step_id": "passive_invite_feedback",
         "level": None,
         "kind": "message",
         "channel": "sms",

@@ -92,7 +92,7 @@ class Instant:
             return expired(row, at)
         refusal = self._refusal(row, at)
         if refusal is not None:
-            return Verdict(row["id"], "suppressed", *refusal)
+            return refusal.of(row["id"])
         quiet, zone = self._quiet, self.ruleset.calendar.zone
         if row["kind"] == "message" and quiet is not None and quiet.holds(at.astimezone(zone)):
             return defer(quiet, zone, row, at)
