@@ -49,6 +49,7 @@ def daemon(tmp_path: Path, rules: Path, store: Store) -> Iterator[Daemon]:
     )
     yield running
     running.running.adapters.close()
+    running.leadership.release()  # PostgreSQL: the lead's own connection
 
 
 def plan_news(daemon: Daemon, branches: list[str | None]) -> None:
@@ -185,3 +186,18 @@ def test_a_corrected_template_reaches_what_was_planned_before_the_correction(
     }
     assert len(sent) == 2
     assert all(corrected in str(message["body"]) for message in sent)
+
+
+def test_a_message_whose_template_was_renamed_gets_the_one_its_step_names_now(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    plan_news(daemon, [None])
+    edit(rules, "templates.yaml", lambda text: text.replace("  product_news:", "  news_v2:", 1))
+    edit(
+        rules,
+        "playbooks.yaml",
+        lambda text: text.replace("template: product_news", "template: news_v2", 1),
+    )
+    [message] = dispatch_news_day(daemon)
+    assert message["metadata"]["template"] == "news_v2"
+    assert str(message["body"]).startswith("客户0您好，本月为您精选的新产品")

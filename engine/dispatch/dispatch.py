@@ -120,8 +120,8 @@ def dispatch_once(
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
     the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
-    rendered with the rules in force, `ruleset`: the template its step names now, whatever
-    the rules that planned it named (see `_in_force`).
+    rendered with the templates of the rules in force, `ruleset`, whatever rules planned it
+    (see `_in_force`).
 
     The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
     per adapter): a claim whose lease ran out may be taken over and sent again. So no message
@@ -212,17 +212,14 @@ def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
 
 
 def _in_force(ruleset: RuleSet, row: Row) -> Row:
-    """`row` rendered as the rules in force say: their text of its template (a corrected
-    template reaches what was planned before the correction, and every dispatcher sends the
-    same text whichever rules it started with), and the step's template now when the step no
-    longer names the row's (neither as its template nor as an experiment's variant). A step
-    the rules no longer have keeps its template: it is cancelled before it is sent (see
-    in_force)."""
-    step = next((s.step for s in ruleset.steps if s.id == row["step_id"]), None)
-    if step is None:
+    """`row` to be rendered as the rules in force write its template (a corrected template
+    reaches what was planned before the correction, and every dispatcher sends the same text
+    whichever rules it started with); when they no longer have that template (renamed), the
+    template its step names now."""
+    if row["template"] in ruleset.templates:
         return row
-    named = {step.template, *(variant.template for variant in step.variants)}
-    return row if row["template"] in named else {**row, "template": step.template}
+    step = next((s.step for s in ruleset.steps if s.id == row["step_id"]), None)
+    return row if step is None else {**row, "template": step.template}
 
 
 def _deliver(
