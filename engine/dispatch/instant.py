@@ -21,6 +21,10 @@ of its lease: minutes. So right before each message is handed over, the clock is
                     the consent checks (policy `level`): a classification's commit moves the
                     change token as a withdrawal's does
 
+    step            a follow-up whose step the rules in force no longer have for the
+                    customer (deleted, renamed, switched off for their branch) is cancelled
+                    with the consent checks (policy `withdrawn`, see in_force)
+
     erasure         an erased customer is refused with the consent checks (policy `erasure`):
                     their row's deletion moves the change token; an erasure is itself refused
                     while a live claim holds any of the person's follow-ups (privacy/requests)

@@ -29,7 +29,7 @@ stop then is written here too (`take_back`).
 
 A follow-up already past its expiry is left to the expiry check. Every verdict is written as
 the planner writes its own (status or due time, policy, reason, a row in followup_decisions);
-a suppression also goes into the ledger (attempt 0, nothing sent).
+a suppression or a cancellation also goes into the ledger (attempt 0, nothing sent).
 
 Two dispatchers must not both spend a customer's last slot. In SQLite the claim transaction
 holds the write lock. In PostgreSQL the claim takes a transaction-scoped advisory lock on each
