@@ -23,9 +23,12 @@ from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.i18n import language
 from guanxi.engine.plan.recurring import plan_recurring
+from guanxi.engine.releases import ledger
+from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store import Store
 from tests.daemon_helpers import rules_copy
+from tests.test_releases import propose, releases_mode
 from tests.test_send_staleness import NEWS, NEWS_DAY, PLANNED, at_level
 
 BRANCH = "长沙分行"
@@ -201,3 +204,29 @@ def test_a_message_whose_template_was_renamed_gets_the_one_its_step_names_now(
     [message] = dispatch_news_day(daemon)
     assert message["metadata"]["template"] == "news_v2"
     assert str(message["body"]).startswith("客户0您好，本月为您精选的新产品")
+
+
+@pytest.mark.every_store
+def test_a_release_that_deletes_a_step_stops_what_was_planned_for_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """In releases mode the step goes when two people approve the release without it."""
+    rules = releases_mode(tmp_path)
+    shutil.rmtree(rules / "tests")
+    cache = tmp_path / "cache"
+    ledger.approve(store, propose(store, rules).id, PLANNED, actor="wang")
+    release, ruleset = live_ruleset(store, cache)
+    daemon = Daemon(
+        rules, ruleset, store, FixedClock(PLANNED), folder=tmp_path, release=release,
+        cache=cache, port=None,
+    )  # fmt: skip
+    try:
+        plan_news(daemon, [None])
+        edit(rules, "playbooks.yaml", delete_news)
+        ledger.approve(store, propose(store, rules, minutes=1).id, PLANNED, actor="wang")
+        assert dispatch_news_day(daemon) == []
+        [row] = news_of(store).values()
+        assert (row["status"], row["policy"], row["reason"]) == ("cancelled", "withdrawn", GONE)
+    finally:
+        daemon.running.adapters.close()
+        daemon.leadership.release()
