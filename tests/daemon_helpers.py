@@ -55,10 +55,13 @@ def post(store: Store, event_id: str, kind: str, customer_id: str, at: str, **pa
 
 def invitation(customer: str, occurrence: str, due: dt.datetime, **fields: Any) -> Followup:
     """The default project's feedback invitation to `customer` for the event `occurrence`, due
-    at `due`, as a service SMS unless `fields` say otherwise (channel, purpose, priority, …)."""
+    at `due`, as a service SMS unless `fields` say otherwise (channel, purpose, priority, …).
+    Filed under `maturity_notice`, a step of every level's playbook: dispatch cancels a
+    follow-up whose step the rules in force do not have, and a step of one level's playbook
+    goes to that level's customers only."""
     values: dict[str, Any] = {
         "customer_id": customer,
-        "step_id": "after_purchase.invite_feedback",
+        "step_id": "maturity_notice",
         "level": None,
         "kind": "message",
         "channel": "sms",

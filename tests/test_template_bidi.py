@@ -32,13 +32,14 @@ def test_a_stored_name_with_an_override_is_written_without_it(
 ) -> None:
     body = "{{ name }}，您的 1000 元已到账，详见 https://bank.example/a{{ event.product }}"
     subject = "\u200e{{ name }}"  # the template's own mark stays
-    templates = {**ruleset.templates, "paid": Template(kind="message", body=body, subject=subject)}
+    paid = Template(kind="message", body=body, subject=subject)
+    templates = {**ruleset.templates, "invite_feedback": paid}  # the template its step names
     ruleset = replace(ruleset, templates=MappingProxyType(templates))
     customer = {"customer_id": "C1", "name": OVERRIDDEN, "email": "c1@example.com"}
     store.upsert_customers([{**customer, "consent_email": True}])  # as loaded before the fix
     event = {"product": "\u2067b\u2069"}
     due = NOW - dt.timedelta(minutes=1)
-    followup = invitation("C1", "E1", due, channel="email", template="paid", payload=event)
+    followup = invitation("C1", "E1", due, channel="email", payload=event)
     insert_followups(store, [followup], "b1", NOW)
     with load_adapter("outbox", path=tmp_path / "outbox.jsonl") as outbox:
         assert run(store, ruleset, outbox, NOW).sent == 1

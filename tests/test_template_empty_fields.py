@@ -72,7 +72,7 @@ def test_the_customer_without_the_value_is_dead_and_the_others_are_sent(
 ) -> None:
     templates = {
         **ruleset.templates,
-        "by_industry": Template(kind="message", body="{{ industry }}"),
+        "invite_feedback": Template(kind="message", body="{{ industry }}"),  # its step's
     }
     ruleset = replace(ruleset, templates=MappingProxyType(templates))
     industries = {"C1": "制造业", "C2": None, "C3": "零售"}
@@ -80,8 +80,7 @@ def test_the_customer_without_the_value_is_dead_and_the_others_are_sent(
                   "consent_email": True} for c, i in industries.items()]  # fmt: skip
     store.upsert_customers(customers)
     due = NOW - dt.timedelta(minutes=1)
-    followups = [invitation(c["customer_id"], "E1", due, channel="email", template="by_industry")
-                 for c in customers]  # fmt: skip
+    followups = [invitation(c["customer_id"], "E1", due, channel="email") for c in customers]
     insert_followups(store, followups, "b1", NOW)
     with load_adapter("outbox", path=tmp_path / "outbox.jsonl") as outbox:
         report = run(store, ruleset, outbox, NOW)

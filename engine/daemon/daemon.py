@@ -166,7 +166,6 @@ class Daemon:
         self.worker = worker_name()
         self.started_at = clock.now()
         self.leadership = leadership(store)
-        self.versions: dict[str, RuleSet] = {}
         self.running = self._start_rules(ruleset)
         self.metrics = Metrics(self.running.tick_every.total_seconds())
         self.metrics.reloaded("started", ruleset.hash)
@@ -306,7 +305,6 @@ class Daemon:
             plan_events=leader,
             recurring=False,
             stop=self._stop_claiming,
-            versions=self.versions,
             report=report,
             clock=self._pass_time,
             instant=self.clock.now,
@@ -502,7 +500,6 @@ class Daemon:
     def _start_rules(self, ruleset: RuleSet) -> Running:
         self.store.prepare(ruleset.schema)
         adapters = build_adapters(ruleset, self.store, self.folder, self.overrides, self.clock)
-        self.versions[ruleset.hash] = ruleset
         daemon = ruleset.settings.daemon
         return Running(
             ruleset,

@@ -55,6 +55,7 @@ class TickReport:
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
+    cancelled: dict[str, int] = field(default_factory=dict)  # policy → cancelled at send time
     passes: int = 0
     sent_on: set[str] = field(default_factory=set)  # channels that delivered something
     send_errors: dict[str, str] = field(default_factory=dict)  # channel → last failed send
@@ -73,6 +74,8 @@ class TickReport:
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
         for policy, n in done.deferred.items():
             self.deferred[policy] = self.deferred.get(policy, 0) + n
+        for policy, n in done.cancelled.items():
+            self.cancelled[policy] = self.cancelled.get(policy, 0) + n
         self.sent_on |= done.sent_on
         self.send_errors.update(done.send_errors)
 
@@ -160,17 +163,16 @@ def tick(
     plan_events: bool = True,
     recurring: bool = True,
     stop: Callable[[], bool] = lambda: False,
-    versions: Mapping[str, RuleSet] | None = None,
     report: TickReport | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     instant: Callable[[], dt.datetime] | None = None,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
-    `versions`: the rule sets by hash whose templates render what they planned. `clock`:
-    the time of each dispatch pass (a real or shifted clock); without it every pass is at
-    `now` (a virtual clock that stands still while a tick runs). `instant`: the time right
-    before each send, `clock` unless given (the daemon's `clock` notes a lease each call).
+    `clock`: the time of each dispatch pass (a real or shifted clock); without it every pass
+    is at `now` (a virtual clock that stands still while a tick runs). `instant`: the time
+    right before each send, `clock` unless given (the daemon's `clock` notes a lease each
+    call).
 
     `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
     what was done and which stage raised. When planning raises, what is due is delivered all
@@ -182,7 +184,7 @@ def tick(
     failed_stage, report.stage = report.stage, "dispatch"
     passes = clock if clock is not None else lambda: now
     timing = _Clocks(passes, instant or passes)
-    _dispatch(store, ruleset, adapters, timing, rng, settings, stop, versions, report)
+    _dispatch(store, ruleset, adapters, timing, rng, settings, stop, report)
     if failed is not None:
         report.stage = failed_stage
         raise failed
@@ -226,7 +228,6 @@ def _dispatch(
     rng: random.Random,
     settings: DispatchSettings,
     stop: Callable[[], bool],
-    versions: Mapping[str, RuleSet] | None,
     report: TickReport,
 ) -> None:
     """Dispatch passes, each at `clocks.passes()`, until one claims nothing, `stop()` says so
@@ -245,7 +246,6 @@ def _dispatch(
             backoff=settings.backoff,
             rng=rng,
             worker=settings.worker,
-            versions=versions,
             clock=clocks.sends,
         )
         report.add(done)

@@ -3,6 +3,8 @@ that instant, render and send what it still allows, then record every outcome in
 transaction.
 
     past expires_at         status 'expired', nothing sent (its bound on lateness passed)
+    step withdrawn          status 'cancelled' (policy `withdrawn`): the rules in force no
+                            longer have its step for the customer (see in_force)
     consent now refused     status 'suppressed' with the policy's reason, nothing sent
     inside quiet hours      pending again, deferred to their end (spread)
     over a frequency cap    status 'suppressed', the cap as the reason
@@ -40,7 +42,6 @@ from guanxi.adapters.base import (
     Message,
     PermanentError,
     Receipt,
-    TemplateText,
 )
 from guanxi.engine.dispatch import ledger
 from guanxi.engine.dispatch.claim import claim, waiting
@@ -74,6 +75,7 @@ class DispatchReport:
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
+    cancelled: dict[str, int] = field(default_factory=dict)  # policy → cancelled at send time
     sent_on: set[str] = field(default_factory=set)  # channels that delivered something
     send_errors: dict[str, str] = field(default_factory=dict)  # channel → its last failed send
 
@@ -113,14 +115,13 @@ def dispatch_once(
     backoff: Backoff = BACKOFF,
     rng: random.Random | None = None,
     worker: str | None = None,
-    versions: Mapping[str, RuleSet] | None = None,
     stopwatch: Callable[[], float] = time.monotonic,
     clock: Callable[[], dt.datetime] | None = None,
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
     the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
-    rendered with the templates of the rule set that planned it when `versions` (rule sets
-    by hash) has it, else with `ruleset`'s.
+    rendered with the templates of the rules in force, `ruleset`, whatever rules planned it
+    (see `_in_force`).
 
     The lease should outlast the batch's sends (`limit` sends, on `concurrent_sends` threads
     per adapter): a claim whose lease ran out may be taken over and sent again. So no message
@@ -134,7 +135,7 @@ def dispatch_once(
     started = stopwatch()
     budget = lease.total_seconds() * LEASE_USED
     return _dispatch(
-        store, ruleset, adapters, now, limit, lease, worker, versions,
+        store, ruleset, adapters, now, limit, lease, worker,
         Attempts(now, max_attempts, backoff, rng or random.Random(0)),
         _Timing(lambda: stopwatch() - started < budget, clock or (lambda: now)),
     )  # fmt: skip
@@ -153,7 +154,6 @@ def _dispatch(
     limit: int,
     lease: dt.timedelta,
     worker: str | None,
-    versions: Mapping[str, RuleSet] | None,
     attempts: Attempts,
     timing: _Timing,
 ) -> DispatchReport:
@@ -162,14 +162,14 @@ def _dispatch(
     rows = claim(store, now, limit, lease, channels=adapters, screen=policy)
     report.claimed = len(rows) + policy.decided
     report.suppressed, report.deferred = dict(policy.suppressed), dict(policy.deferred)
+    report.cancelled = dict(policy.cancelled)
     outcomes: list[Outcome] = []
     outcomes.extend(_unsendable(rows, now))
     decided = {o.row["id"] for o in outcomes}
     ready = [row for row in rows if row["id"] not in decided]
     instant = Instant(store, ruleset, timing.clock, timing.in_time, now, ready)
     try:
-        templates = _Templates(ruleset, versions or {})
-        delivered = _deliver(store, ruleset, templates, adapters, ready, attempts, instant)
+        delivered = _deliver(store, ruleset, adapters, ready, attempts, instant)
         for outcome in delivered:
             if outcome is None:
                 report.unsent += 1
@@ -200,8 +200,9 @@ def _take_back(
         for at, verdicts in by_instant.items():
             written += take_back(store, ruleset, verdicts, rows, at, worker)
     for (kind, policy), n in written.items():
-        into = report.suppressed if kind == "suppressed" else report.deferred
-        into[policy] = into.get(policy, 0) + n
+        into = {"suppressed": report.suppressed, "cancelled": report.cancelled}
+        counts = into.get(kind, report.deferred)
+        counts[policy] = counts.get(policy, 0) + n
 
 
 def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
@@ -210,21 +211,20 @@ def _unsendable(rows: Sequence[Row], now: dt.datetime) -> Iterator[Outcome]:
     yield from (expired(row) for row in rows if past_bound(row["expires_at"], now))
 
 
-@dataclass(frozen=True)
-class _Templates:
-    """Which templates render a follow-up: those of the rule set that planned it, if known."""
-
-    current: RuleSet
-    versions: Mapping[str, RuleSet]
-
-    def of(self, row: Row) -> Mapping[str, TemplateText]:
-        return self.versions.get(row["ruleset_hash"], self.current).templates
+def _in_force(ruleset: RuleSet, row: Row) -> Row:
+    """`row` to be rendered as the rules in force write its template (a corrected template
+    reaches what was planned before the correction, and every dispatcher sends the same text
+    whichever rules it started with); when they no longer have that template (renamed), the
+    template its step names now."""
+    if row["template"] in ruleset.templates:
+        return row
+    step = next((s.step for s in ruleset.steps if s.id == row["step_id"]), None)
+    return row if step is None else {**row, "template": step.template}
 
 
 def _deliver(
     store: Store,
     ruleset: RuleSet,
-    templates: _Templates,
     adapters: Mapping[str, Adapter],
     rows: Sequence[Row],
     attempts: Attempts,
@@ -237,7 +237,7 @@ def _deliver(
     for adapter, group in _by_adapter(adapters, rows).values():
         rendered: list[tuple[Row, Message]] = []
         for row in group:
-            message = _render(adapter, row, customers, ruleset, templates.of(row), today)
+            message = _render(adapter, _in_force(ruleset, row), customers, ruleset, today)
             if isinstance(message, AdapterError):
                 yield attempts.outcome(row, adapter.name, message)
             else:
@@ -250,14 +250,13 @@ def _render(
     row: Row,
     customers: Mapping[str, Row],
     ruleset: RuleSet,
-    templates: Mapping[str, TemplateText],
     today: dt.date,
 ) -> Message | AdapterError:
     """The message, or why it cannot be rendered (rendering is pure: retrying cannot help).
     A customer no longer in the store is rendered from its key alone."""
     customer = customers.get(str(row["customer_id"])) or {ruleset.schema.key: row["customer_id"]}
     try:
-        return adapter.render(row, customer, templates, today=today)
+        return adapter.render(row, customer, ruleset.templates, today=today)
     except AdapterError as error:
         return error
     except Exception as error:

@@ -21,6 +21,10 @@ of its lease: minutes. So right before each message is handed over, the clock is
                     the consent checks (policy `level`): a classification's commit moves the
                     change token as a withdrawal's does
 
+    step            a follow-up whose step the rules in force no longer have for the
+                    customer (deleted, renamed, switched off for their branch) is cancelled
+                    with the consent checks (policy `withdrawn`, see in_force)
+
     erasure         an erased customer is refused with the consent checks (policy `erasure`):
                     their row's deletion moves the change token; an erasure is itself refused
                     while a live claim holds any of the person's follow-ups (privacy/requests)
@@ -92,7 +96,7 @@ class Instant:
             return expired(row, at)
         refusal = self._refusal(row, at)
         if refusal is not None:
-            return Verdict(row["id"], "suppressed", *refusal)
+            return refusal.of(row["id"])
         quiet, zone = self._quiet, self.ruleset.calendar.zone
         if row["kind"] == "message" and quiet is not None and quiet.holds(at.astimezone(zone)):
             return defer(quiet, zone, row, at)

@@ -8,6 +8,8 @@ outcome   sent        the adapter acknowledged it (external_id: the receiver's i
           expired     past its bound on lateness when claimed (attempt 0, nothing sent)
           suppressed  the contact policy, checked again at send time, no longer allows it
                       (attempt 0, nothing sent; error: the reason)
+          cancelled   its step is no longer in the rules in force for the customer, found
+                      at send time (attempt 0, nothing sent; error: the reason)
           requeued    `retry_dead` put a dead letter back in the queue (attempts reset)
 """
 
@@ -21,7 +23,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Store
 
-Outcome = Literal["sent", "retry", "dead", "expired", "suppressed", "requeued"]
+Outcome = Literal["sent", "retry", "dead", "expired", "suppressed", "cancelled", "requeued"]
 
 # an Entry's fields, then when and by whom
 COLUMNS = (

@@ -5,6 +5,9 @@ message may be claimed inside the quiet hours (late, or after a daemon was down)
 batch is claimed, in the claim's own transaction, the planner's rules (engine/plan/policy*.py,
 the one place they are written) are decided again for `now`:
 
+0. the step: a follow-up whose step the rules in force no longer have (deleted, renamed, or
+   switched off for the customer's branch) is cancelled (policy `withdrawn`, see in_force),
+   with or without a contact policy;
 1. consent and do-not-contact: the planner's checks (`consent_sql`) against the customer as
    the store holds them now, under the rule set now in force; a mandatory notice still goes
    to a customer who asked not to be contacted, but not on a channel they withdrew; and a
@@ -26,7 +29,7 @@ stop then is written here too (`take_back`).
 
 A follow-up already past its expiry is left to the expiry check. Every verdict is written as
 the planner writes its own (status or due time, policy, reason, a row in followup_decisions);
-a suppression also goes into the ledger (attempt 0, nothing sent).
+a suppression or a cancellation also goes into the ledger (attempt 0, nothing sent).
 
 Two dispatchers must not both spend a customer's last slot. In SQLite the claim transaction
 holds the write lock. In PostgreSQL the claim takes a transaction-scoped advisory lock on each
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
+from guanxi.engine.dispatch.in_force import WITHDRAWN, InForce
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy import (
@@ -72,10 +76,15 @@ LEVEL = current_value("a", "n", "level")  # the customer's level now (see _stale
 
 
 class Refusal(NamedTuple):
-    """Why the contact policy no longer allows a follow-up: the failed check and its reason."""
+    """Why a follow-up may no longer be sent: the failed check, its reason and the verdict
+    (suppressed by the contact policy, cancelled when its step is withdrawn)."""
 
     policy: str
     reason: str
+    verdict: str = "suppressed"
+
+    def of(self, followup_id: int) -> Verdict:
+        return Verdict(followup_id, self.verdict, self.policy, self.reason)
 
 
 @dataclass
@@ -89,28 +98,30 @@ class SendPolicy:
     worker: str | None = None
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → how many
     deferred: dict[str, int] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)  # their steps withdrawn
 
     @property
     def decided(self) -> int:
-        return sum(self.suppressed.values()) + sum(self.deferred.values())
+        counts = (self.suppressed, self.deferred, self.cancelled)
+        return sum(n for by_policy in counts for n in by_policy.values())
 
     def __call__(self, rows: Sequence[Row]) -> set[int]:
         """Decide the claimed `rows` inside the claim's transaction; the ids it took back
-        (deferred or suppressed)."""
-        policies = self.ruleset.policies
-        if policies is None or not rows:
+        (deferred, suppressed or cancelled)."""
+        if not rows:
             return set()
         live = [row for row in rows if not past_bound(row["expires_at"], self.now)]
-        verdicts = self._verdicts(policies, live, [row["id"] for row in rows])
+        verdicts = self._verdicts(live, [row["id"] for row in rows])
         if verdicts:
             self._write(verdicts, rows)
         return {verdict.id for verdict in verdicts}
 
-    def _verdicts(
-        self, policies: PoliciesFile, rows: Sequence[Row], batch: list[int]
-    ) -> list[Verdict]:
+    def _verdicts(self, rows: Sequence[Row], batch: list[int]) -> list[Verdict]:
         refused = refusals(self.store, self.ruleset, rows, self.now)
-        verdicts = [Verdict(i, "suppressed", *refusal) for i, refusal in refused.items()]
+        verdicts = [refusal.of(i) for i, refusal in refused.items()]
+        policies = self.ruleset.policies
+        if policies is None:
+            return verdicts
         messages = [r for r in rows if r["kind"] == "message" and r["id"] not in refused]
         zone = self.ruleset.calendar.zone
         quiet = Quiet.of(policies)
@@ -172,8 +183,9 @@ class SendPolicy:
         for (verdict, policy), count in take_back(
             self.store, self.ruleset, verdicts, rows, self.now, self.worker
         ).items():
-            into = self.suppressed if verdict == "suppressed" else self.deferred
-            into[policy] = into.get(policy, 0) + count
+            into = {"suppressed": self.suppressed, "cancelled": self.cancelled}
+            counts = into.get(verdict, self.deferred)
+            counts[policy] = counts.get(policy, 0) + count
 
 
 def _counted_at(row: Row) -> dt.datetime | None:
@@ -200,10 +212,8 @@ def take_back(
 ) -> Counter[tuple[str, str]]:
     """Give the decided follow-ups of the claimed `rows` back to the queue, those whose claim
     still holds, then write their verdicts, reached at `now`, as the planner writes its own;
-    the suppressions into the ledger too (inside the caller's transaction). How many of each
-    (verdict, policy) were written."""
-    policies = ruleset.policies
-    assert policies is not None, "only the contact policy reaches verdicts"
+    the suppressions and cancellations into the ledger too (inside the caller's
+    transaction). How many of each (verdict, policy) were written."""
     leases = json.dumps(sorted({row["lease_until"] for row in rows if row["lease_until"]}))
     held = store.execute(
         "UPDATE followups SET status = 'pending', lease_until = NULL"
@@ -216,16 +226,19 @@ def take_back(
     if not kept:
         return Counter()
     open_scratch(store)
+    policies = ruleset.policies or PoliciesFile(channels={})  # settling reads none of it
     run = Batch(store, ruleset, policies, "", now, Survey())
     counts = Counter({(verdict, policy): n for verdict, policy, n in settle(run, kept)})
     keys = {row["id"]: row["key"] for row in rows}
-    entries = [
-        ledger.Entry(v.id, keys[v.id], 0, "suppressed", error=v.reason)
-        for v in kept
-        if v.verdict == "suppressed"
-    ]
+    entries = [_unsent(v, keys[v.id]) for v in kept if v.verdict != "deferred"]
     ledger.record_all(store, entries, now, worker)
     return counts
+
+
+def _unsent(verdict: Verdict, key: str) -> ledger.Entry:
+    """The ledger's entry of a follow-up suppressed or cancelled at send time: nothing sent."""
+    outcome: ledger.Outcome = "cancelled" if verdict.verdict == "cancelled" else "suppressed"
+    return ledger.Entry(verdict.id, key, 0, outcome, error=verdict.reason)
 
 
 def lock_customers(store: Store, customers: list[str]) -> None:
@@ -248,29 +261,35 @@ def lock_customers(store: Store, customers: list[str]) -> None:
 def refusals(
     store: Store, ruleset: RuleSet, rows: Sequence[Row], now: dt.datetime
 ) -> dict[int, Refusal]:
-    """The follow-ups of `rows` (by id) that a consent check refuses at `now`, or whose
-    customer was erased since they were read (an erasure that took a claim as lapsed while
-    its dispatcher still sends); one query."""
+    """The follow-ups of `rows` (by id) whose step the rules no longer have for their
+    customer, that a consent check refuses at `now`, or whose customer was erased since they
+    were read (an erasure that took a claim as lapsed while its dispatcher still sends); one
+    query."""
     policies = ruleset.policies
     if not rows:
         return {}
-    verdict, joined = _consent_verdict(policies, ruleset.schema.key)
+    in_force = InForce.of(ruleset)
+    verdict = _consent_verdict(policies)
     stale = _stale_sql(store.dialect) if policies is not None else "FALSE"
+    withdrawn = in_force.withdrawn_sql(store.dialect)
     found = store.execute(
         f"SELECT f.id, f.step_id, {LEVEL} AS current_level, f.customer_id LIKE :erased AS erased,"
-        f" {verdict.policy} AS policy, {verdict.reason} AS reason, {stale} AS stale"
-        f" FROM followups f{joined} {assignment_joined('a', 'n', 'f.customer_id')}"
-        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
-        f" AND (f.customer_id LIKE :erased OR {verdict.status} IS NOT NULL OR {stale})",
+        f" {verdict.policy} AS policy, {verdict.reason} AS reason, {stale} AS stale,"
+        f" {withdrawn} AS withdrawn, {in_force.branch_sql()} AS branch"
+        f" FROM followups f{_customer_joined(ruleset.schema.key)}"
+        f" {assignment_joined('a', 'n', 'f.customer_id')}"
+        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')}) AND"
+        f" (f.customer_id LIKE :erased OR {withdrawn} OR {verdict.status} IS NOT NULL OR {stale})",
         {
             "ids": json.dumps([row["id"] for row in rows]),
             "now": iso(now),
             "erased": ERASED_PREFIX + "%",
             "playbooks": json.dumps(_playbooks(ruleset), ensure_ascii=False),
+            **in_force.params(),
             **verdict.params,
         },
     )
-    return {row["id"]: _refusal(row, ruleset) for row in found}
+    return {row["id"]: _refusal(row, ruleset, in_force) for row in found}
 
 
 def _playbooks(ruleset: RuleSet) -> list[tuple[str, str]]:
@@ -294,22 +313,28 @@ def _stale_sql(dialect: str) -> str:
     )
 
 
-def _consent_verdict(policies: PoliciesFile | None, key: str) -> tuple[ConsentSql, str]:
-    """The consent checks' SQL and the join of the customer `c` they read (neither without
-    a contact policy)."""
+def _consent_verdict(policies: PoliciesFile | None) -> ConsentSql:
+    """The consent checks' SQL over the customer `c` (none without a contact policy)."""
     if policies is None:
-        return ConsentSql("NULL", "NULL", "NULL", {}), ""
+        return ConsentSql("NULL", "NULL", "NULL", {})
     resolved = preferred_channel_sql(policies, "f.kind", "c", "f.customer_id", "f.due_at")
     followup = {name: f"f.{name}" for name in FOLLOWUP_FIELDS}
     followup["resolved"] = f"CASE WHEN f.channel = '{PREFERRED}' THEN {resolved} END"
+    return consent_sql(policies, "c", followup)
+
+
+def _customer_joined(key: str) -> str:
+    """The join of each follow-up's customer `c`, as the store holds them now."""
     quoted = '"' + key.replace('"', '""') + '"'
-    joined = f" LEFT JOIN customers c ON c.{quoted} = f.customer_id"
-    return consent_sql(policies, "c", followup), joined
+    return f" LEFT JOIN customers c ON c.{quoted} = f.customer_id"
 
 
-def _refusal(row: Row, ruleset: RuleSet) -> Refusal:
+def _refusal(row: Row, ruleset: RuleSet, in_force: InForce) -> Refusal:
     if row["erased"]:
         return Refusal("erasure", ERASURE_REASON)
+    if row["withdrawn"]:
+        reason = in_force.reason(row["step_id"], row["branch"])
+        return Refusal(WITHDRAWN, reason, "cancelled")
     if row["policy"] is None:
         return _stale(ruleset, row["step_id"], row["current_level"])
     return Refusal(row["policy"], row["reason"])

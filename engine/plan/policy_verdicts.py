@@ -2,8 +2,9 @@
 
 A pass stages its verdicts in a scratch table; `settle` writes them to their follow-ups (new
 status or due time, policy, reason) and `record` keeps each as a row of `followup_decisions`.
-A verdict is 'suppressed' (the follow-up will not happen) or 'deferred' (it happens later;
-`planned_due_at` keeps the time first planned).
+A verdict is 'suppressed' (the follow-up will not happen), 'deferred' (it happens later;
+`planned_due_at` keeps the time first planned) or, at send time, 'cancelled' (its step is no
+longer in the rules, see dispatch/in_force).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def channel_label(policies: PoliciesFile, name: str) -> str:
 
 class Verdict(NamedTuple):
     id: int
-    verdict: str  # 'suppressed' or 'deferred'
+    verdict: str  # 'suppressed', 'deferred' or 'cancelled'
     policy: str
     reason: str
     due_at: str | None = None  # the new due time (UTC ISO) of a deferred follow-up
@@ -156,7 +157,8 @@ def settle(run: Batch, verdicts: Sequence[Verdict]) -> Counts:
     stage(run.store, verdicts)
     run.store.execute(
         "UPDATE followups SET (status, due_at, channel, policy, reason, updated_at) = ("
-        "  SELECT CASE v.verdict WHEN 'suppressed' THEN 'suppressed' ELSE followups.status END,"
+        "  SELECT CASE WHEN v.verdict IN ('suppressed', 'cancelled') THEN v.verdict"
+        "  ELSE followups.status END,"
         "  coalesce(v.due_at, followups.due_at), coalesce(v.channel, followups.channel),"
         "  v.policy, v.reason, :now"
         f"  FROM {SCRATCH} v WHERE v.id = followups.id)"

@@ -1,0 +1,232 @@
+"""A step the bank takes out of its rules sends nothing more, also what was planned for it
+before: a deleted step, a renamed one (its old id gone) and one a branch overlay switches off
+for its customers. The daemon runs the edited rules and dispatches for real, on each store;
+each follow-up ends 'cancelled' (policy `withdrawn`) with a reason that names the step, which
+`guanxi followups list` and `guanxi explain` show in Chinese. And what the edited rules keep is
+rendered with their templates, whichever rules planned it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from guanxi.cli.main import cli
+from guanxi.engine.clock import FixedClock
+from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.i18n import language
+from guanxi.engine.plan.recurring import plan_recurring
+from guanxi.engine.releases import ledger
+from guanxi.engine.releases.live import live_ruleset
+from guanxi.engine.ruleset import load_ruleset
+from guanxi.engine.store import Store
+from tests.daemon_helpers import rules_copy
+from tests.test_releases import propose, releases_mode
+from tests.test_send_staleness import NEWS, NEWS_DAY, PLANNED, at_level
+
+BRANCH = "长沙分行"
+NEWS_STEP = re.compile(r"(?ms)^    - id: proactive_product_news\n.*?(?=^    - id: )")
+GONE = f"步骤 {NEWS} 已不在现行规则中（已删除或改名）"
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    """The default rules without their scenario tests, which name the steps edited here."""
+    folder = rules_copy(tmp_path)
+    shutil.rmtree(folder / "tests")
+    return folder
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, rules: Path, store: Store) -> Iterator[Daemon]:
+    """The daemon on the test's store, its clock at the planning of December's news."""
+    running = Daemon(
+        rules, load_ruleset(rules), store, FixedClock(PLANNED), folder=tmp_path, port=None
+    )
+    yield running
+    running.running.adapters.close()
+    running.leadership.release()  # PostgreSQL: the lead's own connection
+
+
+def plan_news(daemon: Daemon, branches: list[str | None]) -> None:
+    """A proactive customer for each of `branches` is planned December's product news."""
+    store, ruleset = daemon.store, daemon.running.ruleset
+    for number, branch in enumerate(branches):
+        at_level(store, ruleset, number, "proactive", branch=branch)
+    end = PLANNED + dt.timedelta(days=31)
+    plan_recurring(store, ruleset, PLANNED, end, PLANNED, only=[NEWS])
+    pending = store.execute("SELECT id FROM followups WHERE status = 'pending'")
+    assert len(pending) == len(branches)
+
+
+def edit(rules: Path, name: str, change: Any) -> None:
+    path = rules / name
+    text = path.read_text("utf-8")
+    changed = change(text)
+    assert changed != text, f"the edit of {name} changed nothing"
+    path.write_text(changed, "utf-8")
+
+
+def delete_news(text: str) -> str:
+    return NEWS_STEP.sub("", text, count=1)
+
+
+def dispatch_news_day(daemon: Daemon) -> list[dict[str, Any]]:
+    """The daemon takes the edited rules, then ticks on the news day (in Chinese); what the
+    outbox received."""
+    assert daemon.reload_if_changed() is True
+    daemon.clock.advance(NEWS_DAY - PLANNED)  # type: ignore[attr-defined]
+    with language("zh"):
+        daemon.dispatch_tick()
+    path = daemon.folder / "outbox.jsonl"
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def news_of(store: Store) -> dict[str, dict[str, Any]]:
+    rows = store.execute(
+        "SELECT customer_id, status, policy, reason FROM followups WHERE step_id = :s",
+        {"s": NEWS},
+    )
+    return {row["customer_id"]: row for row in rows}
+
+
+def run_zh(*args: str) -> Result:
+    env = {"GUANXI_LANG": "zh", "LC_ALL": None, "LC_MESSAGES": None, "LANG": None,
+           "COLUMNS": "250"}  # fmt: skip
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+@pytest.mark.every_store
+def test_a_deleted_step_sends_nothing_of_what_was_planned_for_it(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    plan_news(daemon, [None, None])
+    edit(rules, "playbooks.yaml", delete_news)
+    assert dispatch_news_day(daemon) == []
+    for row in news_of(store).values():
+        assert (row["status"], row["policy"], row["reason"]) == ("cancelled", "withdrawn", GONE)
+    decisions = store.execute("SELECT status, policy FROM followup_decisions")
+    assert decisions == [{"status": "cancelled", "policy": "withdrawn"}] * 2
+    ledger = store.execute("SELECT outcome, attempt, error FROM deliveries ORDER BY id")
+    assert ledger == [{"outcome": "cancelled", "attempt": 0, "error": GONE}] * 2
+
+
+@pytest.mark.every_store
+def test_a_renamed_step_sends_nothing_under_its_old_id(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """The renamed step is planned afresh under its new id when the daemon takes it: the
+    customer gets December's news once, under that id, not again under the old one."""
+    plan_news(daemon, [None])
+    renamed = "proactive_monthly_news"
+    edit(rules, "playbooks.yaml", lambda text: text.replace(f"id: {NEWS}", f"id: {renamed}"))
+    assert [m["key"] for m in dispatch_news_day(daemon)] == [f"{renamed}:C0000:2026-12"]
+    [row] = news_of(store).values()
+    assert (row["status"], row["policy"], row["reason"]) == ("cancelled", "withdrawn", GONE)
+
+
+@pytest.mark.every_store
+def test_a_step_switched_off_for_a_branch_stops_for_its_customers_only(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """C0000 is of 长沙分行, which switches the news off; C0001 of another branch and C0002
+    of none still get theirs."""
+    plan_news(daemon, [BRANCH, "北京分行", None])
+    (rules / "branches").mkdir()
+    overlay = f"steps:\n  {NEWS}:\n    enabled: false\n"
+    (rules / "branches" / f"{BRANCH}.yaml").write_text(overlay, "utf-8")
+    sent = dispatch_news_day(daemon)
+    assert sorted(m["customer_id"] for m in sent) == ["C0001", "C0002"]
+    news = news_of(store)
+    assert [news[c]["status"] for c in ("C0000", "C0001", "C0002")] == [
+        "cancelled", "sent", "sent"
+    ]  # fmt: skip
+    assert news["C0000"]["policy"] == "withdrawn"
+    assert news["C0000"]["reason"] == (
+        f"步骤 {NEWS} 已不在{BRANCH}的现行规则中：{rules}/branches/{BRANCH}.yaml:2 将其关闭"
+    )
+
+
+@pytest.mark.every_store
+def test_followups_list_and_explain_show_why_in_chinese(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    plan_news(daemon, [None])
+    edit(rules, "playbooks.yaml", delete_news)
+    dispatch_news_day(daemon)
+    on = ["--rules", str(rules), "--store", store.location]
+    listed = run_zh("followups", "list", *on, "--status", "cancelled", "--json")
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)["followups"]
+    assert (row["step_id"], row["policy"], row["reason"]) == (NEWS, "withdrawn", GONE)
+    explained = run_zh("explain", "C0000", *on)
+    assert explained.exit_code == 0, explained.output
+    assert GONE in explained.stdout and "已取消" in explained.stdout
+
+
+@pytest.mark.every_store
+def test_a_corrected_template_reaches_what_was_planned_before_the_correction(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """The news planned under the old text goes out with the corrected one, from a daemon
+    that ran the old rules as from one started afresh on the new."""
+    plan_news(daemon, [None, None])
+    planned_by = daemon.running.ruleset.hash
+    corrected = "已上线（利率已更正），"
+    edit(rules, "templates.yaml", lambda text: text.replace("已上线，", corrected, 1))
+    sent = dispatch_news_day(daemon)
+    assert daemon.running.ruleset.hash != planned_by
+    assert {row["ruleset_hash"] for row in store.execute("SELECT ruleset_hash FROM followups")} == {
+        planned_by
+    }
+    assert len(sent) == 2
+    assert all(corrected in str(message["body"]) for message in sent)
+
+
+def test_a_message_whose_template_was_renamed_gets_the_one_its_step_names_now(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    plan_news(daemon, [None])
+    edit(rules, "templates.yaml", lambda text: text.replace("  product_news:", "  news_v2:", 1))
+    edit(
+        rules,
+        "playbooks.yaml",
+        lambda text: text.replace("template: product_news", "template: news_v2", 1),
+    )
+    [message] = dispatch_news_day(daemon)
+    assert message["metadata"]["template"] == "news_v2"
+    assert str(message["body"]).startswith("客户0您好，本月为您精选的新产品")
+
+
+@pytest.mark.every_store
+def test_a_release_that_deletes_a_step_stops_what_was_planned_for_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """In releases mode the step goes when two people approve the release without it."""
+    rules = releases_mode(tmp_path)
+    shutil.rmtree(rules / "tests")
+    cache = tmp_path / "cache"
+    ledger.approve(store, propose(store, rules).id, PLANNED, actor="wang")
+    release, ruleset = live_ruleset(store, cache)
+    daemon = Daemon(
+        rules, ruleset, store, FixedClock(PLANNED), folder=tmp_path, release=release,
+        cache=cache, port=None,
+    )  # fmt: skip
+    try:
+        plan_news(daemon, [None])
+        edit(rules, "playbooks.yaml", delete_news)
+        ledger.approve(store, propose(store, rules, minutes=1).id, PLANNED, actor="wang")
+        assert dispatch_news_day(daemon) == []
+        [row] = news_of(store).values()
+        assert (row["status"], row["policy"], row["reason"]) == ("cancelled", "withdrawn", GONE)
+    finally:
+        daemon.running.adapters.close()
+        daemon.leadership.release()
