@@ -18,6 +18,7 @@ from guanxi.engine.classify import classify, explain
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.plan.events import plan_new_events
+from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.load import validate_project
 from guanxi.engine.store import Store
@@ -186,6 +187,42 @@ def test_a_branch_step_replaces_the_head_office_step_and_a_step_can_be_switched_
     due = {r["customer_id"]: r["due_at"] for r in rows if "responsible" in r["step_id"]}
     assert due["C1"] == due["C2"] == "2026-10-09T02:00:00Z"  # 3 business days
     assert due["C0"] > due["C1"]  # 5 business days
+
+
+NEWS_CHANGED = "steps:\n  proactive_product_news:\n    channel: email\n"
+DECEMBER = (
+    dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+    dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+)
+JANUARY = (DECEMBER[1], dt.datetime(2027, 2, 1, tzinfo=dt.UTC))
+
+
+@pytest.mark.every_store
+def test_a_branch_changing_a_monthly_step_sends_a_month_already_planned_once(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """December's news is planned under the head office's step; then 长沙分行 changes the step:
+    its customer keeps that one December message, and gets the branch's own from January."""
+    news = "proactive_product_news"
+    customer(store, ruleset, "C0", "proactive", BRANCH)
+    marketing = "UPDATE customers SET consent_marketing = TRUE"
+    store.execute(marketing)
+    plan_recurring(store, ruleset, *DECEMBER, NOW, only=[news])
+    changed = load_ruleset(project_with(tmp_path / "rules", {f"{BRANCH}.yaml": NEWS_CHANGED}))
+    branch_news = f"{news}@{BRANCH}"
+    customer(store, changed, "C1", "proactive", BRANCH)  # none planned yet: the branch's own
+    store.execute(marketing)
+    plan_recurring(store, changed, *DECEMBER, NOW, only=[branch_news])
+    plan_recurring(store, changed, *JANUARY, NOW, only=[branch_news])
+    rows = store.execute(
+        "SELECT customer_id, step_id, occurrence FROM followups ORDER BY customer_id, occurrence"
+    )
+    assert [(r["customer_id"], r["step_id"], r["occurrence"]) for r in rows] == [
+        ("C0", news, "2026-12"),
+        ("C0", branch_news, "2027-01"),
+        ("C1", branch_news, "2026-12"),
+        ("C1", branch_news, "2027-01"),
+    ]
 
 
 def test_explain_names_the_branch_rule_that_decided(branched: RuleSet) -> None:

@@ -448,6 +448,11 @@ class _Selection:
         where += [self.scope.where] if self.scope.where else []
         if self.fresh_only:
             where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
+        if self.step.branch is not None:  # the head office's own, planned before the change
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM followups h"
+                f" WHERE h.key = {self.key(key, ':head_step')} AND h.status <> 'cancelled')"
+            )
         customers = "" if self.assigned_only else "customers AS c JOIN "
         on = "" if self.assigned_only else f" ON a.customer_id = {key}"
         return (
@@ -519,9 +524,9 @@ class _Selection:
         )
 
     @staticmethod
-    def key(customer: str) -> str:
+    def key(customer: str, step: str = ":step") -> str:
         """The follow-up's key `step:customer:period` for the customer key `customer`."""
-        return f":step || ':' || {key_part_sql(customer)} || ':' || :occurrence"
+        return f"{step} || ':' || {key_part_sql(customer)} || ':' || :occurrence"
 
     def params(self, batch: str, now: dt.datetime) -> dict[str, Any]:
         step, planned = self.step.step, self.planned
@@ -543,7 +548,15 @@ class _Selection:
             "hash": self.ruleset.hash,
             "now": iso(now),
             **(self.consent.params if self.consent else {}),
+            **self._head_step(),
         }
+
+    def _head_step(self) -> dict[str, str]:
+        """A branch's version of a step (`id@branch`) is not planned for an occurrence its
+        customer already has the head office's follow-up of (planned before the branch changed
+        the step, and still due): one message a month, not one of each."""
+        branch = self.step.branch
+        return {} if branch is None else {"head_step": self.step.id.removesuffix(f"@{branch}")}
 
 
 def count_outcomes(store: Store, report: PlanReport) -> None:
