@@ -38,7 +38,7 @@ from tests.daemon_helpers import (
 from tests.test_hardening_events import customer
 from tests.test_releases import AT, edit_template, propose, releases_mode
 
-pytestmark = pytest.mark.every_store
+pytestmark = [pytest.mark.every_store, pytest.mark.takes_minutes]
 
 HOST = socket.gethostname()
 WIDE = {"COLUMNS": "300"}  # the table's details unwrapped

@@ -38,6 +38,8 @@ from guanxi.engine.ids import same_id
 from guanxi.engine.store import open_store
 from tests.test_odd_values import _store, guanxi
 
+pytestmark = pytest.mark.takes_minutes
+
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 DAYS = [NOW + dt.timedelta(days=d, hours=1) for d in range(0, 10, 3)]

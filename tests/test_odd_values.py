@@ -39,6 +39,8 @@ from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import open_store
 from tests.conftest import postgres_schema
 
+pytestmark = pytest.mark.takes_minutes
+
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 DAYS = [NOW + dt.timedelta(days=d, hours=1) for d in range(0, 8, 2)]

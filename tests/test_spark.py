@@ -66,6 +66,8 @@ from tests.test_event_measures import (
 from tests.test_extreme_values import EXTREME
 from tests.test_hold import every_state, held_rules, jittered, night
 
+pytestmark = pytest.mark.takes_minutes
+
 RULES = Path(__file__).parent.parent / "rules"
 TODAY = dt.date(2026, 11, 28)
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Asia/Shanghai
