@@ -399,3 +399,26 @@ def test_a_duration_said_with_after_or_within_is_answered_without_it(
     assert error.hint == f"去掉“{word}”（这一项本身已含此意）：请写 '{duration}'"
     edit(project, "playbooks.yaml", said, said.replace(word, ""))
     assert validate_project(project).ok
+
+
+# --- a template named by its words, not its name -------------------------------------------
+
+
+def test_a_template_named_in_chinese_lists_the_templates_of_its_kind(
+    project: Path,  # noqa: F811
+) -> None:
+    """Before: 'no template' and nothing else when no name was close: the user had to open
+    templates.yaml to find what to write."""
+    edit(project, "playbooks.yaml", "template: product_news", "template: 产品资讯")
+    [error] = errors(project)
+    line = line_of_text(project / "playbooks.yaml", "template: 产品资讯")
+    assert (error.code, error.line) == ("unknown-template", line)
+    assert error.expected is not None
+    named = error.expected.split(", ")
+    assert "product_news" in named and "usage_tips" in named
+    assert "post_sale_check" not in named  # a task's template: not for a message step
+
+
+def line_of_text(path: Path, text: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)

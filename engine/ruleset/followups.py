@@ -345,6 +345,7 @@ def _check_template_name(
             "unknown-template",
             _("no template '{name}'").format(name=name),
             hint=did_you_mean(name, known.templates),
+            expected=", ".join(t for t, of_kind in known.templates.items() if of_kind == kind),
         )
     elif known.templates[name] != kind:
         project.error(PLAYBOOKS, at, "invalid-value", _(TEMPLATE_IS[kind]).format(name=name))
