@@ -150,6 +150,106 @@ def test_an_event_field_of_an_excel_error_is_quarantined_and_of_null_is_absent(
     assert stored == [{"amount": 100.0}] * len(MISSING_WRITTEN)
 
 
+# Optional fields of every type: a number, an amount, a whole number, true/false, a date,
+# one of listed values. A database export leaves them NULL where the bank knows nothing.
+OPTIONAL = ("annual_income", "monthly_txn_count", "consent_marketing", "opened_on", "kind")
+
+
+def _loaded_fields(store: Store) -> dict[str, dict[str, Any]]:
+    found = store.execute(f"SELECT customer_id, {', '.join(OPTIONAL)} FROM customers")
+    return {r["customer_id"]: {f: r[f] for f in OPTIONAL} for r in found}
+
+
+def _reasons_in_chinese(store: Store, ruleset: RuleSet, path: Path) -> Any:
+    with language("zh"):
+        return load_customers(store, ruleset, path, NOW)
+
+
+@pytest.mark.every_store
+def test_a_missing_value_word_in_a_csv_is_no_value_in_every_type_of_field(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """NULL, None, nan or \\N in an optional number, date or true/false column is an empty
+    cell, as in a text column; in the required name it quarantines the row as empty."""
+    lines = [f"customer_id,name,{','.join(OPTIONAL)}", "C0,张三,120000,8,true,2020-01-02,personal"]
+    lines += [f"M{i},李四,{','.join([w] * len(OPTIONAL))}" for i, w in enumerate(MISSING_WRITTEN)]
+    lines += [f"R{i},{w},1,1,false,2020-01-02,corporate" for i, w in enumerate(MISSING_WRITTEN)]
+    report = _reasons_in_chinese(store, ruleset, write_lines(tmp_path, "c.csv", lines))
+    missing = len(MISSING_WRITTEN)
+    assert (report.loaded, report.quarantined) == (1 + missing, missing)
+    loaded = _loaded_fields(store)
+    assert all(loaded[f"M{i}"] == dict.fromkeys(OPTIONAL) for i in range(missing))
+    assert loaded["C0"]["annual_income"] == 120000
+    first = 3 + missing  # the line of R0
+    assert quarantined(store) == [
+        (line, "name", "必填，但为空") for line in range(first, first + missing)
+    ]
+
+
+@pytest.mark.every_store
+def test_a_missing_value_word_in_json_lines_is_no_value_as_null_is(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A script's "NULL" or "None" string where a number, a date or true/false belongs;
+    a real NaN (a number, not the word) is a failed computation and stays quarantined."""
+
+    def customer(key: str, written: Any) -> str:
+        fields = {"customer_id": key, "name": "张三", **dict.fromkeys(OPTIONAL, written)}
+        return json.dumps(fields, ensure_ascii=False)
+
+    lines = [customer(f"M{i}", w) for i, w in enumerate([*MISSING_WRITTEN, None])]
+    lines += ['{"customer_id": "X1", "name": "王五", "annual_income": NaN}']
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (len(MISSING_WRITTEN) + 1, 1)
+    assert list(_loaded_fields(store).values()) == [dict.fromkeys(OPTIONAL)] * (report.loaded)
+    [(line, field, _why)] = quarantined(store)
+    assert (line, field) == (len(lines), "annual_income")
+
+
+@pytest.mark.every_store
+def test_an_event_number_of_null_is_absent_or_required_but_empty(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    def event(key: str, kind: str, amount: str) -> str:
+        return (
+            f'{{"id": "{key}", "type": "{kind}", "customer_id": "C0",'
+            f' "at": "2026-11-27T10:00+08:00", "product": "定期存款", "amount": "{amount}"}}'
+        )
+
+    lines = [event(f"S{i}", "sale", w) for i, w in enumerate(["NULL", "nan", "\\\\N"])]
+    lines += [event("M1", "product_maturity", "None")]  # its amount is required
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 1)
+    stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    assert stored == [{"product": "定期存款"}] * 3
+    assert quarantined(store) == [(4, "amount", "required, but empty")]
+
+
+def test_a_null_text_cell_of_a_workbook_is_no_value_in_every_type_of_field(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["客户编号", "客户名称", "年收入", "开户日期", "同意营销", "年龄"])
+    sheet.append(["C1", "张三", "NULL", "NULL", "NULL", "NULL"])
+    sheet.append(["C2", "NULL", 1000, None, True, 30])
+    sheet.append(["C3", "王五", 2000, "null", "None", "nan"])
+    book.save(tmp_path / "c.xlsx")
+    report = _reasons_in_chinese(store, ruleset, tmp_path / "c.xlsx")
+    assert (report.loaded, report.quarantined) == (2, 1)
+    assert quarantined(store) == [(3, "name", "必填，但为空")]
+    found = store.execute(
+        "SELECT customer_id, annual_income, opened_on, consent_marketing, age FROM customers"
+    )
+    assert {r["customer_id"]: tuple(r.values())[1:] for r in found} == {
+        "C1": (None, None, None, None),
+        "C3": (2000, None, None, None),
+    }
+
+
 def test_an_excel_error_cell_is_quarantined_at_its_row_in_chinese(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

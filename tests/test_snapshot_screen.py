@@ -71,7 +71,7 @@ BAD = [
     {"kind": "vip"},
     {"balance": "-5"},
     {"balance": "1,5"},
-    {"balance": "nan"},
+    {"balance": "-nan"},
     {"age": "3.5"},
     {"age": "200"},
     {"last_txn_date": "2016-02-30"},
@@ -84,6 +84,7 @@ BAD = [
     {"products_held": "1e400"},
     {"name": "#N/A"},
     {"name": "null"},
+    {"name": "\\N", "balance": "NULL"},  # a required field left as a database export leaves it
 ]
 # Written as only load's own checks read them: these rows are kept, with load's values.
 ODD_BUT_GOOD = [
@@ -93,6 +94,8 @@ ODD_BUT_GOOD = [
     {"age": "41.0"},
     {"kind": ""},
     {"name": "多行\n备注"},
+    # a database export's and pandas' words for no value: an empty cell in every type
+    {"balance": "NULL", "age": "nan", "last_txn_date": "\\N", "consent_marketing": "None"},
 ]
 
 
@@ -243,6 +246,11 @@ TEXTS = st.one_of(
             "+5",
             "1_0",
             "nan",
+            "NaN",
+            "-nan",
+            "NULL",
+            " None ",
+            "\\N",
             "inf",
             "2026-02-30",
             "2026-02-28",
@@ -348,8 +356,8 @@ SOME = {
     "consent_marketing": ["true", "0"],
 }
 ODD = [None, "", " ", "\u3000", " 前后 ", "x ", "\t", "多行\n备注", "王\x01", "a\x85b", "长" * 4001,
-       "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "3.5", "200", "2016-02-30",
-       "0202-01-01", "是", "maybe", "１２", "\u212a"]  # fmt: skip
+       "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "NULL", "None", "\\N", "3.5", "200",
+       "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a"]  # fmt: skip
 RANDOM_FIELDS = ("customer_id", *SOME)
 
 
@@ -421,6 +429,47 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
     assert passed == {r["customer_id"] for r in kept}
     loaded.close()
     screened.close()
+
+
+# A database export's words for no value, in every type of field: optional ones are empty,
+# the required name quarantines its row as empty, whether load or the snapshot screen reads it.
+NO_VALUE_ROWS = [
+    {"customer_id": "C1", "name": "张三", "kind": "personal", "balance": "NULL", "age": "None",
+     "opened_on": "nan", "consent_marketing": "\\N", "credit_rating": "null"},
+    {"customer_id": "C2", "name": "NULL", "kind": "corporate", "balance": "5", "age": "30",
+     "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
+    {"customer_id": "C3", "name": "李四", "kind": "NaN", "balance": " nan ", "age": "\\N",
+     "opened_on": "NULL", "consent_marketing": "NONE", "credit_rating": "\\n"},
+    {"customer_id": "C4", "name": "王五", "kind": "personal", "balance": "-nan", "age": "40",
+     "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_missing_value_word_is_no_value_to_load_and_to_the_screen_alike(
+    tmp_path: Path, suffix: str
+) -> None:
+    fields = tuple(NO_VALUE_ROWS[0])
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        lines = [",".join(fields), *(",".join(_cell(r[f]) for f in fields) for r in NO_VALUE_ROWS)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:  # every column text, as some exports write them
+        pq.write_table(pa.table({f: [r[f] for r in NO_VALUE_ROWS] for f in fields}), path)
+    _assert_screened_as_loaded(SCHEMA, path)  # the same rows kept, the same ones quarantined
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute(
+        "SELECT customer_id, kind, balance, age, opened_on, consent_marketing, credit_rating"
+        " FROM customers ORDER BY customer_id"
+    )
+    assert [tuple(r.values()) for r in kept] == [
+        ("C1", "personal", None, None, None, None, None),
+        ("C3", None, None, None, None, None, None),
+    ]
+    first = 1 + (suffix == ".csv")  # a CSV's first row is its header's next line
+    found = [(row - first, field, why) for row, field, _value, why in quarantined(loaded)]
+    assert found == [(1, "name", "required, but empty"), (3, "balance", "'-nan' is not a number")]
+    loaded.close()
 
 
 @contextlib.contextmanager

@@ -3,7 +3,10 @@
 How values are read (business users ask about these, so they are decided here once):
 
 - Spaces around a value are removed; an empty cell, a JSON null and a missing JSON key all
-  mean "no value".
+  mean "no value", in every type of field; so do the words programs write for a missing
+  value (`NULL`, `None`, `nan`, `\\N`, in any letter case: a database export's NULL, pandas'
+  nan), as text and as the number, true/false or date the field takes. A required field left
+  so is quarantined as empty.
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
@@ -11,8 +14,7 @@ How values are read (business users ask about these, so they are decided here on
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
   as its last digits are not what was typed.
   A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
-  and so are Excel's error values (`#N/A`, `#DIV/0!`); the words programs write for a missing
-  value (`NULL`, `None`, `nan`, `\\N`, in any letter case) mean no value, as an empty cell.
+  and so are Excel's error values (`#N/A`, `#DIV/0!`).
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
   ...), text direction controls (a right-to-left override, which turns around how the text
   after it reads in a message) and broken characters (a JSON `\\ud800` escape) are rejected: a
@@ -23,7 +25,9 @@ How values are read (business users ask about these, so they are decided here on
   `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
   ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
   `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
-  written `3.0` but not `3.5`; nan and inf are rejected. A field's `min:` and `max:` bound
+  written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
+  as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
+  word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
@@ -237,15 +241,24 @@ text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
 identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
 
 
+def no_value(written: str) -> bool:
+    """Whether a value, spaces removed, says "no value": an empty cell, or a word programs
+    write for a missing value (a database export's NULL, pandas' nan)."""
+    return not written or is_missing_written(written)
+
+
 def number(value: Any) -> float | None:
     if type(value) is str:
         written = value.strip()
-        if not written:
-            return None
         try:
             result = float(written)
         except ValueError:
+            if no_value(written):
+                return None
             result = _written_number(written)
+        else:  # checked only where float() took the text: plain numbers pay nothing
+            if math.isnan(result) and no_value(written):
+                return None
         if "_" in written or math.isnan(result) or _names_infinity(written):
             raise Invalid(_("{value} is not a number").format(value=quoted(written)))
         if math.isinf(result):
@@ -337,10 +350,10 @@ def _in_range(whole: int) -> int:
 def boolean(value: Any) -> bool | None:
     if type(value) is str:
         written = value.strip()
-        if not written:
-            return None
         if written.lower() in BOOLEANS:
             return BOOLEANS[written.lower()]
+        if no_value(written):
+            return None
         raise Invalid(
             _("{value} is not true or false (write true/false, yes/no, y/n, 1/0 or 是/否)").format(
                 value=quoted(written)
@@ -356,10 +369,10 @@ def boolean(value: Any) -> bool | None:
 def date(value: Any) -> str | None:
     if type(value) is str:
         written = value.strip()
-        if not written:
-            return None
         match = DATE.fullmatch(written) or _midnight(written)
         if match is None:
+            if no_value(written):
+                return None
             raise Invalid(
                 _("{value} is not a date: write it {forms} (year first)").format(
                     value=quoted(written), forms=_(DATE_FORMS)
@@ -450,7 +463,7 @@ class Moment:
     def __call__(self, value: Any) -> str | None:
         if type(value) is str:
             written = value.strip()
-            if not written:
+            if no_value(written):
                 return None
             moment = self.parse(written)
         elif isinstance(value, dt.datetime):
