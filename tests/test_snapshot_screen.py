@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -469,6 +470,29 @@ def test_a_missing_value_word_is_no_value_to_load_and_to_the_screen_alike(
     first = 1 + (suffix == ".csv")  # a CSV's first row is its header's next line
     found = [(row - first, field, why) for row, field, _value, why in quarantined(loaded)]
     assert found == [(1, "name", "required, but empty"), (3, "balance", "'-nan' is not a number")]
+    loaded.close()
+
+
+def test_a_listed_value_that_is_a_missing_value_word_is_that_value(tmp_path: Path) -> None:
+    """`values: [none, …]`: a file's `none` is the value listed, to load and to the screen
+    alike; `None` (letter case counts in listed values) and NULL are no value."""
+    rules = shutil.copytree(RULES, tmp_path / "rules", ignore=shutil.ignore_patterns("*.db*"))
+    schema = rules / "schema.yaml"
+    listed = "  loan_status: {type: string, label: 贷款状态, values: {none: 无贷款, active: 正常}}"
+    text = schema.read_text("utf-8").replace("fields:\n", f"fields:\n{listed}\n", 1)
+    schema.write_text(text, "utf-8")
+    ruleset = load_ruleset(rules)
+    written = ["none", " none ", "无贷款", "None", "NULL", "active", "nothing"]
+    lines = ["customer_id,name,loan_status", *(f"C{i},张三,{w}" for i, w in enumerate(written))]
+    path = tmp_path / "night.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _assert_screened_as_loaded(ruleset, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, loan_status FROM customers ORDER BY customer_id")
+    assert [r["loan_status"] for r in kept] == ["none", "none", "none", None, None, "active"]
+    assert [(row, field) for row, field, _value, _why in quarantined(loaded)] == [
+        (8, "loan_status")
+    ]
     loaded.close()
 
 

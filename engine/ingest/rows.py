@@ -22,6 +22,7 @@ from guanxi.engine.ingest import values
 from guanxi.engine.ingest.formats import HINTED, Unreadable, hinted, unknown_columns
 from guanxi.engine.ingest.headers import Headers
 from guanxi.engine.ingest.values import Invalid
+from guanxi.engine.not_text import is_missing_written
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row
@@ -79,7 +80,22 @@ def _converter(
 ) -> Callable[[Any], Any]:
     if spec.type == "number" and spec.unit == values.YUAN:
         return values.money  # an amount: ¥5,000.00 as well
+    listed = frozenset(v for v in spec.accepted_values() or () if is_missing_written(v))
+    if listed:
+        return _keeping(listed, converters[spec.type])
     return converters[spec.type]
+
+
+def _keeping(listed: frozenset[str], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, but a value that `values:` lists as written (`values: [none, active]`) is
+    that value, though elsewhere the word means no value."""
+
+    def read(value: Any) -> Any:
+        if type(value) is str and value.strip() in listed:
+            return value.strip()
+        return convert(value)
+
+    return read
 
 
 def _listed(spec: FieldSpec) -> str:

@@ -38,7 +38,9 @@ How values are read (business users ask about these, so they are decided here on
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
   and LATEST.
 - A field with `values:` takes one of them exactly (letter case counts), by name or by its
-  label when `values:` gives labels (`{sms: 短信}`); the name is stored.
+  label when `values:` gives labels (`{sms: 短信}`); the name is stored. A word for a
+  missing value that `values:` lists (`values: [none, active]`) is that value there
+  (guanxi.engine.ingest.rows).
 
 A value that does not fit raises Invalid, whose message is the quarantine reason.
 """
