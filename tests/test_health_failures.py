@@ -281,7 +281,14 @@ def test_a_gateway_that_fails_every_send_is_failing_until_a_send_goes_through(
 def test_an_outbox_whose_folder_goes_or_whose_disk_is_full_is_failing_until_it_writes(
     store: Store, tmp_path: Path, files_here: Path
 ) -> None:
-    rules = sending_at_any_hour(rules_copy(tmp_path, retry_after="1 second", retry_cap="1 second"))
+    rules = sending_at_any_hour(
+        rules_copy(
+            tmp_path,
+            retry_after="1 second",
+            retry_cap="1 second",
+            max_attempts="100",  # none is dead-lettered before the folder is back
+        )
+    )
     folder = tmp_path / "outbox"
     outbox = folder / "outbox.jsonl"
     running = daemon(rules, store, tmp_path, "--outbox", str(outbox))
