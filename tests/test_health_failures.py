@@ -85,8 +85,9 @@ def wait_until(
         )
 
     assert process.poll() is None, "the daemon ended"
-    # each look is a whole `guanxi health`: a few a second leave the daemon the machine
-    wait_for(shown, 120, f"health to show {status} {expected}", every=0.5)
+    # each look is a whole `guanxi health` (milliseconds once its rules are cached): five a
+    # second see a change within a tick and still leave the daemon the machine
+    wait_for(shown, 120, f"health to show {status} {expected}", every=0.2)
     return row_of(store, rules, process)
 
 
