@@ -320,7 +320,7 @@ def test_a_cells_amount_said_in_words_is_answered_with_the_number(
     path = edit(project, "strategies.csv", INCOME_CELL, f",>= {said},")
     with language("zh"):
         [error] = errors(project)
-    row = next(n for n, r in enumerate(path.read_text("utf-8").splitlines(), 1) if said in r)
+    row = line_of_text(path, said)
     text = path.read_text("utf-8").splitlines()[row - 1]
     assert (error.code, error.line, error.col) == ("number-format", row, text.index(">= ") + 1)
     assert (error.message, error.hint) == (f"列 'annual_income'：'{said}' 不是数字", hint)
@@ -392,7 +392,7 @@ def test_a_duration_said_with_after_or_within_is_answered_without_it(
     path = edit(project, "playbooks.yaml", key, said)
     with language("zh"):
         [error] = errors(project)
-    line = next(n for n, r in enumerate(path.read_text("utf-8").splitlines(), 1) if said in r)
+    line = line_of_text(path, said)
     text = path.read_text("utf-8").splitlines()[line - 1]
     at = (error.code, error.line, error.col)
     assert at == ("invalid-duration", line, text.index(said.split(": ")[1]) + 1)
@@ -420,5 +420,6 @@ def test_a_template_named_in_chinese_lists_the_templates_of_its_kind(
 
 
 def line_of_text(path: Path, text: str) -> int:
+    """The first line of `path` holding `text`."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return next(n for n, line in enumerate(lines, 1) if text in line)
