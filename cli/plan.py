@@ -132,6 +132,18 @@ def _print_plan(report: PlanReport, window: dict[str, str], ruleset: RuleSet) ->
         _("new follow-ups now"),
     ]
     out.print(table(title, columns, rows))
+    for step in (s for s in report.steps if s.missed):
+        out.print(
+            _(
+                "{step}: {count} occurrence(s) due before the latest one not planned"
+                " ({first} to {last}): only the latest is sent"
+            ).format(
+                step=step.step_id,
+                count=len(step.missed),
+                first=step.missed[0],
+                last=step.missed[-1],
+            )
+        )
     out.print(
         _(
             "{count} new follow-up(s) in batch {batch}; due times in {zone}: guanxi followups list"

@@ -70,6 +70,17 @@ def test_plan_defaults_to_a_month_from_today_and_counts_each_step(db: str) -> No
     assert all(new == 0 for new, _ in counts.values())
 
 
+def test_plan_says_which_occurrences_already_due_it_did_not_plan(db: str) -> None:
+    """Planning from September on 28 Nov: of the monthly news already due, November's (the
+    latest) is planned (and recorded expired: past its bound), the two before are not."""
+    result = plan(db, "--from", "2026-09-01", "--to", "2026-12-01")
+    assert result.exit_code == 0, result.output
+    assert (
+        "proactive_product_news: 2 occurrence(s) due before the latest one not planned"
+        " (2026-09 to 2026-10): only the latest is sent"
+    ) in result.stdout
+
+
 def test_plan_prints_a_table_of_steps(db: str) -> None:
     result = plan(db, "--from", "2027-01-01", "--to", "2027-04-01")
     assert result.exit_code == 0, result.output

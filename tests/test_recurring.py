@@ -16,8 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guanxi.adapters.base import address_fields
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine import consent
 from guanxi.engine.classify import classify
+from guanxi.engine.daemon.tick import plan_ahead
+from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.plan.followups import new_batch
 from guanxi.engine.plan.recurring import (
@@ -112,9 +116,11 @@ def customer(
     )
 
 
-def plan(store: Store, ruleset: RuleSet, start: dt.datetime, end: dt.datetime) -> PlanReport:
+def plan(
+    store: Store, ruleset: RuleSet, start: dt.datetime, end: dt.datetime, now: dt.datetime = NOW
+) -> PlanReport:
     """Planning without the contact policy, so rows stay exactly as planned."""
-    report = insert_recurring(store, ruleset, start, end, NOW, new_batch())
+    report = insert_recurring(store, ruleset, start, end, now, new_batch())
     count_outcomes(store, report)
     return report
 
@@ -221,7 +227,7 @@ def test_business_days_skip_national_day_and_count_a_make_up_saturday(
 ) -> None:
     customer(store, more_steps, "W1", "basic")
     start = dt.datetime(2026, 9, 28, tzinfo=SHANGHAI)
-    plan(store, more_steps, start, dt.datetime(2026, 10, 12, tzinfo=SHANGHAI))
+    plan(store, more_steps, start, dt.datetime(2026, 10, 12, tzinfo=SHANGHAI), now=start)
     found = [(r["key"], r["due_at"], r["expires_at"]) for r in rows(store, "weekly_check")]
     assert found == [
         # Thu 1 Oct (National Day) + 2 business days: 8 and 9 Oct; 09:30 in Shanghai
@@ -656,3 +662,37 @@ def test_consent_decided_while_planning_matches_the_policy_pass_on_random_ledger
                 store.close()
     decided, passed = results
     assert decided == passed
+
+
+def test_a_daemon_back_after_weeks_down_plans_only_the_latest_due_occurrence(
+    store: Store, more_steps: RuleSet
+) -> None:
+    """Planned a month ahead on 28 Nov, then down 40 days: back on 7 Jan (10:00 in Shanghai)
+    it plans 7 Jan's digest and the coming month, not the eight days it missed, so the
+    customer gets one digest that morning, not one for each of the days still within their
+    2 days' bound on lateness."""
+    daily = ["daily_digest"]
+    customer(store, more_steps, "R1", "basic", phone="13800000001", consent_sms=True,
+             consent_marketing=True)  # fmt: skip
+    plan_ahead(store, more_steps, NOW, only=daily)
+    assert keys(store, "daily_digest")[-1] == "daily_digest:R1:2026-12-29"
+    back = NOW + dt.timedelta(days=40)
+    new = plan_ahead(store, more_steps, back, only=daily)
+    with RecordingAdapter(address_fields=address_fields(more_steps.policies)) as recording:
+        dispatch_once(store, more_steps, {"sms": recording}, back)
+    assert [m.key for m in recording.messages] == ["daily_digest:R1:2027-01-07"]
+    assert new == 32  # 7 Jan to 7 Feb
+    planned = keys(store, "daily_digest")
+    assert planned[planned.index("daily_digest:R1:2026-12-29") + 1] == "daily_digest:R1:2027-01-07"
+
+
+def test_a_window_reaching_back_reports_the_occurrences_it_missed(
+    store: Store, more_steps: RuleSet
+) -> None:
+    customer(store, more_steps, "R1", "basic")
+    start = dt.datetime(2026, 11, 25, tzinfo=SHANGHAI)  # NOW is 28 Nov, 10:00 in Shanghai
+    report = plan_recurring(store, more_steps, start, DECEMBER[1], NOW, only=["daily_digest"])
+    [digest] = report.steps
+    assert digest.missed == ["2026-11-25", "2026-11-26", "2026-11-27"]
+    assert digest.occurrences[:2] == ["2026-11-28", "2026-11-29"]
+    assert report.to_dict()["steps"][0]["missed"] == digest.missed

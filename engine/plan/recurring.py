@@ -21,6 +21,10 @@ the measures). `unless:` true at planning time still inserts the row, with statu
 `explain` can say why; the occurrence is then decided for that customer. NULL counts as false
 in both conditions, as in SQL.
 
+A window that reaches back plans, of the occurrences already due at `now`, only the latest:
+a daemon down for weeks catches up with one message of a daily step, not a burst of those it
+missed (the report lists them as `missed`, not planned).
+
 Each call records the window it planned for each step in `recurring_windows`; `planned_until`
 tells a scheduler how far a step is planned. The contact policy runs over the call's batch.
 """
@@ -67,6 +71,7 @@ class StepPlan:
     step_id: str
     level: str
     occurrences: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)  # due before the latest due: not planned
     new: int = 0  # follow-ups this call inserted
     already_planned: int = 0  # follow-ups of the same occurrences that earlier calls planned
     outcomes: dict[str, int] = field(default_factory=dict)  # new rows by status (policy)
@@ -76,6 +81,7 @@ class StepPlan:
             "step": self.step_id,
             "level": self.level,
             "occurrences": self.occurrences,
+            "missed": self.missed,
             "new": self.new,
             "already_planned": self.already_planned,
             "outcomes": self.outcomes,
@@ -223,15 +229,30 @@ def _plan_step(
     plan = StepPlan(step.id, step.level)
     schedule = _schedule(step)
     zone = ruleset.calendar.zone
+    found = []
     for moment in occurrences(step.id, schedule, zone, *window):
         local = moment.astimezone(zone)
         label = period_label(schedule.period, local)
-        planned = occurrence(ruleset, step, label, moment, local.date())
+        found.append(occurrence(ruleset, step, label, moment, local.date()))
+    missed, latest = missed_and_latest(found, now)
+    plan.missed = [m.label for m in missed]
+    for planned in latest:
         before, new = insert_planned(store, ruleset, planned, batch, now, consent=consent)
-        plan.occurrences.append(label)
+        plan.occurrences.append(planned.label)
         plan.already_planned += before
         plan.new += new
     return plan
+
+
+def missed_and_latest(
+    found: list[Occurrence], now: dt.datetime
+) -> tuple[list[Occurrence], list[Occurrence]]:
+    """The occurrences due before the latest one already due at `now`, and the rest: a
+    window reaching back (a daemon down for weeks) plans the latest occurrence it missed,
+    not a burst of all of them."""
+    due = [i for i, one in enumerate(found) if one.due <= now]
+    first = due[-1] if due else 0
+    return found[:first], found[first:]
 
 
 def _schedule(step: CompiledStep) -> Schedule:
