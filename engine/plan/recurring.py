@@ -71,10 +71,10 @@ class StepPlan:
     step_id: str
     level: str
     occurrences: list[str] = field(default_factory=list)
-    missed: list[str] = field(default_factory=list)  # due before the latest due: not planned
     new: int = 0  # follow-ups this call inserted
     already_planned: int = 0  # follow-ups of the same occurrences that earlier calls planned
     outcomes: dict[str, int] = field(default_factory=dict)  # new rows by status (policy)
+    missed: list[str] = field(default_factory=list)  # due before the latest due: not planned
 
     def to_dict(self) -> dict[str, Any]:
         return {
