@@ -440,6 +440,35 @@ def test_ids_with_colons_never_share_a_follow_up(
     assert per_customer == ["A", "A:B"]
 
 
+@pytest.mark.every_store
+def test_keys_planned_before_ids_were_escaped_are_upgraded_and_nothing_is_planned_twice(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A store upgraded from before the escaping holds `step:A:B:2026-12` for customer `A:B`;
+    the migration writes it `step:A%3AB:2026-12`, so planning December again plans nothing."""
+    from guanxi.engine.plan.recurring import plan_recurring
+    from tests.test_recurring import customer
+
+    for customer_id in ("A:B", "50%", "erased:9f2c", "C1"):
+        customer(store, ruleset, customer_id, "proactive", consent_marketing=True)
+    december = (dt.datetime(2026, 12, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    news = ["proactive_product_news"]
+    assert plan_recurring(store, ruleset, *december, NOW, only=news).new == 4
+    store.execute("UPDATE followups SET key = step_id || ':' || customer_id || ':' || occurrence")
+    table = "_sqlite_migrations" if store.dialect == "sqlite" else "guanxi_migrations"
+    store.execute(f"DELETE FROM {table} WHERE name = 'm029_escaped_followup_keys'")
+    assert store.migrate() == ["m029_escaped_followup_keys"]
+    keys = sorted(row["key"] for row in store.execute("SELECT key FROM followups"))
+    assert keys == [
+        "proactive_product_news:50%25:2026-12",
+        "proactive_product_news:A%3AB:2026-12",
+        "proactive_product_news:C1:2026-12",
+        "proactive_product_news:erased:9f2c:2026-12",  # an erased customer's, as erasure left it
+    ]
+    store.execute("DELETE FROM customers WHERE customer_id LIKE 'erased:%'")  # as erasure does
+    assert plan_recurring(store, ruleset, *december, NOW, only=news).new == 0
+
+
 # --- dates written as numbers -----------------------------------------------------------
 
 

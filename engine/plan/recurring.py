@@ -42,7 +42,7 @@ from guanxi.engine.classify.stages import quote
 from guanxi.engine.consent import decided_at, in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, key_part_sql, new_batch
+from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
 from guanxi.engine.plan.policy import (
     ConsentSql,
     PolicyReport,
@@ -54,7 +54,7 @@ from guanxi.engine.plan.policy import (
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
-from guanxi.engine.store.base import Store
+from guanxi.engine.store.base import Store, key_part_sql
 from guanxi.engine.timing import Schedule
 
 CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source

@@ -110,6 +110,24 @@ EVENTS_WAITING = (
 )
 
 
+def key_part_sql(customer: str) -> str:
+    """SQL: the customer id `customer` as a follow-up's key holds it, `%` and `:` written
+    `%25` and `%3A` (replace is SQLite's, PostgreSQL's and DuckDB's alike)."""
+    return f"replace(replace({customer}, '%', '%25'), ':', '%3A')"
+
+
+# m029: the keys planned before a `:` or `%` in a customer's id was escaped in them, written
+# as planned now, so that planning an occurrence again finds them (not a second message).
+# Erased customers' rows (their id a pseudonym `erased:…`) are left as erasure wrote them.
+ESCAPED_KEYS = (
+    f"UPDATE followups SET key = step_id || ':' || {key_part_sql('customer_id')} || ':' ||"
+    f" occurrence WHERE {key_part_sql('customer_id')} <> customer_id"
+    " AND customer_id NOT LIKE 'erased:%'"
+    " AND key = step_id || ':' || customer_id || ':' || occurrence AND NOT EXISTS"
+    f" (SELECT 1 FROM followups n WHERE n.key = followups.step_id || ':' ||"
+    f" {key_part_sql('followups.customer_id')} || ':' || followups.occurrence)",
+)
+
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
 DAEMON_HEALTH = (
     "CREATE TABLE daemon_health (worker TEXT PRIMARY KEY, started_at TEXT NOT NULL,"

@@ -39,6 +39,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     DAEMON_HEALTH,
+    ESCAPED_KEYS,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
@@ -280,6 +281,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m026_consent_version": (*CONSENT_VERSION, WATCH_CUSTOMERS),
     "m027_events_waiting": EVENTS_WAITING,
     "m028_level_version": WATCH_ASSIGNMENTS,
+    "m029_escaped_followup_keys": ESCAPED_KEYS,
 }
 
 

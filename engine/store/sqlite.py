@@ -19,6 +19,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER,
     CONSENT_LEDGER_INDEX,
     DAEMON_HEALTH,
+    ESCAPED_KEYS,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
@@ -358,6 +359,14 @@ def m027_events_waiting(db: sqlite_utils.Database) -> None:
 def m028_level_version(db: sqlite_utils.Database) -> None:
     """PostgreSQL's count of commits covers the assignments too (the level the send-time
     checks read): SQLite's `data_version` counts every commit already, nothing to add."""
+
+
+@migrations()
+def m029_escaped_followup_keys(db: sqlite_utils.Database) -> None:
+    """The follow-up keys planned before a customer id's `:` and `%` were escaped in them,
+    as planned now (`ESCAPED_KEYS`)."""
+    for statement in ESCAPED_KEYS:
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
