@@ -56,12 +56,13 @@ def daemon(tmp_path: Path, rules: Path, store: Store) -> Iterator[Daemon]:
 
 
 def plan_news(daemon: Daemon, branches: list[str | None]) -> None:
-    """A proactive customer for each of `branches` is planned December's product news."""
+    """A proactive customer for each of `branches` is planned December's product news (in
+    the version of their branch)."""
     store, ruleset = daemon.store, daemon.running.ruleset
     for number, branch in enumerate(branches):
         at_level(store, ruleset, number, "proactive", branch=branch)
     end = PLANNED + dt.timedelta(days=31)
-    plan_recurring(store, ruleset, PLANNED, end, PLANNED, only=[NEWS])
+    plan_recurring(store, ruleset, PLANNED, end, PLANNED, only=[NEWS, f"{NEWS}@{BRANCH}"])
     pending = store.execute("SELECT id FROM followups WHERE status = 'pending'")
     assert len(pending) == len(branches)
 
@@ -82,6 +83,11 @@ def dispatch_news_day(daemon: Daemon) -> list[dict[str, Any]]:
     """The daemon takes the edited rules, then ticks on the news day (in Chinese); what the
     outbox received."""
     assert daemon.reload_if_changed() is True
+    return tick_news_day(daemon)
+
+
+def tick_news_day(daemon: Daemon) -> list[dict[str, Any]]:
+    """The daemon ticks on the news day (in Chinese); what the outbox received."""
     daemon.clock.advance(NEWS_DAY - PLANNED)  # type: ignore[attr-defined]
     with language("zh"):
         daemon.dispatch_tick()
@@ -153,6 +159,80 @@ def test_a_step_switched_off_for_a_branch_stops_for_its_customers_only(
     assert news["C0000"]["reason"] == (
         f"步骤 {NEWS} 已不在{BRANCH}的现行规则中：{rules}/branches/{BRANCH}.yaml:2 将其关闭"
     )
+
+
+CHANGED_NEWS = f"steps:\n  {NEWS}:\n    priority: 60\n"  # the branch's own version
+BRANCH_NEWS = f"{NEWS}@{BRANCH}"
+
+
+def with_branch_news(daemon: Daemon, rules: Path) -> None:
+    """长沙分行 has its own version of the news before anything is planned."""
+    (rules / "branches").mkdir()
+    (rules / "branches" / f"{BRANCH}.yaml").write_text(CHANGED_NEWS, "utf-8")
+    assert daemon.reload_if_changed() is True
+
+
+def move_to(store: Store, number: int, branch: str | None) -> None:
+    store.execute(
+        "UPDATE customers SET branch = :b WHERE customer_id = :c",
+        {"b": branch, "c": f"C{number:04d}"},
+    )
+
+
+@pytest.mark.every_store
+def test_a_customer_who_left_the_branch_gets_the_month_in_the_version_of_where_they_are_now(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """C0000 and C0001 of 长沙分行 are planned December in its version; C0000 moves to 北京分行
+    (the head office's rules): the branch's version is not sent to them, December's head
+    office news is, once; C0001 still gets the branch's."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH, BRANCH])
+    move_to(store, 0, "北京分行")
+    sent = tick_news_day(daemon)
+    assert sorted(m["key"] for m in sent) == [
+        f"{NEWS}:C0000:2026-12", f"{BRANCH_NEWS}:C0001:2026-12"
+    ]  # fmt: skip
+    [left] = store.execute("SELECT status, policy, reason FROM followups WHERE key = :k",
+                           {"k": f"{BRANCH_NEWS}:C0000:2026-12"})  # fmt: skip
+    assert (left["status"], left["policy"]) == ("cancelled", "withdrawn")
+    assert left["reason"] == f"步骤 {BRANCH_NEWS} 是{BRANCH}自己版本的 {NEWS}，客户已不属于{BRANCH}"
+    assert tick_news_day(daemon) == sent  # nothing more: one December message each
+
+
+@pytest.mark.every_store
+def test_a_customer_who_moved_into_a_branch_with_its_own_version_gets_that_version_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """C0000, of no branch, is planned the head office's December news, then moves to
+    长沙分行, which has its own version: December goes out in 长沙分行's version, once."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [None])
+    move_to(store, 0, BRANCH)
+    sent = tick_news_day(daemon)
+    assert [m["key"] for m in sent] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    head = news_of(store)["C0000"]
+    assert (head["status"], head["policy"]) == ("cancelled", "withdrawn")
+    assert head["reason"] == (
+        f"{BRANCH}有自己版本的步骤 {NEWS}（{rules}/branches/{BRANCH}.yaml:2），改由该版本发给其客户"
+    )
+    january = PLANNED + dt.timedelta(days=31)
+    plan_recurring(store, daemon.running.ruleset, PLANNED, january, PLANNED, only=[BRANCH_NEWS])
+    assert tick_news_day(daemon) == sent  # December is not planned again
+
+
+@pytest.mark.every_store
+def test_a_customer_who_moved_into_a_branch_that_switched_the_step_off_is_not_sent_it(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    (rules / "branches").mkdir()
+    overlay = f"steps:\n  {NEWS}:\n    enabled: false\n"
+    (rules / "branches" / f"{BRANCH}.yaml").write_text(overlay, "utf-8")
+    assert daemon.reload_if_changed() is True
+    plan_news(daemon, [None])
+    move_to(store, 0, BRANCH)
+    assert tick_news_day(daemon) == []
+    assert news_of(store)["C0000"]["policy"] == "withdrawn"
 
 
 @pytest.mark.every_store

@@ -7,73 +7,188 @@ dispatch cancels such a follow-up when it claims it and again right before it is
 the consent checks, see recheck and instant): status 'cancelled', policy `withdrawn`, and a
 reason naming the step. The rules in force are those the dispatcher runs at that instant.
 
-A step a branch changed (its own version `<id>@<branch>`) is not switched off: the head
-office's follow-ups planned before the change still go to that branch's customers.
+A follow-up goes out in the version of its step that the customer's branch has at that
+instant: a branch's own version (`<id>@<branch>`, a step the branch changed) only to a
+customer still of that branch, the head office's only to a customer whose branch neither
+changed nor switched it off. A customer who moved to another branch, and the customers of a
+branch that changed a step after it was planned, have it cancelled (`withdrawn`) and the
+version in force for them planned in its place: for the same occurrence (the month of a
+monthly step), due and expiring when the one it replaces was, decided by the contact policy
+as any new follow-up. The customer gets that occurrence once, in their branch's version; the
+planner plans a branch's version for no occurrence that already has the head office's (see
+plan/recurring).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
+from guanxi.engine.plan.policy import apply_policies
+from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.ruleset import Origin
+from guanxi.engine.store.base import Store, key_part_sql
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
 WITHDRAWN = "withdrawn"  # the policy of a follow-up whose step is no longer in force
+BRANCH = f"COALESCE(c.{quoted_name(BRANCH_FIELD)}, '')"  # the branch of the customer `c` now
 
 
 @dataclass(frozen=True)
 class InForce:
-    """The steps of the rules in force: every id, and the (step, branch) pairs switched off
-    with the overlay line that does it."""
+    """The steps of the rules in force: every id; the (step, branch) pairs where a branch
+    changed or switched off a head office step, with the overlay line that does it; and each
+    branch's own version of a step, with the head office step and the branch."""
 
     steps: frozenset[str]
-    off: dict[tuple[str, str], Origin]
+    apart: dict[tuple[str, str], Origin]
+    own: dict[str, tuple[str, str]]
 
     @classmethod
     def of(cls, ruleset: RuleSet) -> InForce:
         steps = frozenset(s.id for s in ruleset.steps)
-        off = {
-            (s.id, branch): origin
-            for s in ruleset.steps
-            for branch, origin in s.branches_apart
-            if f"{s.id}@{branch}" not in steps
+        apart = {
+            (s.id, branch): origin for s in ruleset.steps for branch, origin in s.branches_apart
         }
-        return cls(steps, off)
+        own = {s.id: _head_and_branch(s) for s in ruleset.steps if s.branch is not None}
+        return cls(steps, apart, own)
 
-    def withdrawn_sql(self, dialect: str, followup: str = "f", customer: str = "c") -> str:
-        """SQL: is the step of `followup` (of the customer `customer`) no longer in force?"""
+    @property
+    def branched(self) -> bool:
+        return bool(self.apart or self.own)
+
+    def withdrawn_sql(self, dialect: str, followup: str = "f") -> str:
+        """SQL: is the step of `followup` (of the customer `c`) no longer in force for them?"""
         gone = f"{followup}.step_id NOT IN ({json_texts('in_force_steps', dialect)})"
-        if not self.off:
+        if not self.branched:
             return f"({gone})"
-        pairs = json_array_rows("switched_off", dialect)
-        branch = f"{customer}.{quoted_name(BRANCH_FIELD)}"
-        switched_off = (
-            f"EXISTS (SELECT 1 FROM {pairs} WHERE {json_item(0, dialect)} = {followup}.step_id"
-            f" AND {json_item(1, dialect)} = {branch})"
+        step, branch = json_item(0, dialect), json_item(1, dialect)
+        apart = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows('branches_apart', dialect)}"
+            f" WHERE {step} = {followup}.step_id AND {branch} = {BRANCH})"
         )
-        return f"({gone} OR {switched_off})"
+        elsewhere = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows('branch_versions', dialect)}"
+            f" WHERE {step} = {followup}.step_id AND {branch} <> {BRANCH})"
+        )
+        return f"({gone} OR {apart} OR {elsewhere})"
 
     def params(self) -> dict[str, Any]:
         return {
             "in_force_steps": json.dumps(sorted(self.steps), ensure_ascii=False),
-            "switched_off": json.dumps(sorted(self.off), ensure_ascii=False),
+            "branches_apart": json.dumps(sorted(self.apart), ensure_ascii=False),
+            "branch_versions": json.dumps(
+                sorted([step, branch] for step, (_head, branch) in self.own.items()),
+                ensure_ascii=False,
+            ),
         }
 
-    def branch_sql(self, customer: str = "c") -> str:
-        """SQL: the customer's branch, where a branch switches a step off (else NULL)."""
-        return f"{customer}.{quoted_name(BRANCH_FIELD)}" if self.off else "NULL"
+    def branch_sql(self) -> str:
+        """SQL: the branch of the customer `c` ('' for none), where branches change steps
+        (else NULL)."""
+        return BRANCH if self.branched else "NULL"
+
+    def version_for(self, step_id: str, branch: str | None) -> str | None:
+        """The version of `step_id`'s step in force for a customer of `branch` ('' or None:
+        none): the branch's own, else the head office's unless the branch switched it off."""
+        head = self.own[step_id][0] if step_id in self.own else step_id
+        mine = f"{head}@{branch}"
+        if branch and mine in self.steps:
+            return mine
+        if head in self.steps and (head, branch or "") not in self.apart:
+            return head
+        return None
 
     def reason(self, step_id: str, branch: str | None) -> str:
         """Why the follow-up of `step_id` (to a customer of `branch`) is not sent."""
-        origin = self.off.get((step_id, branch)) if branch is not None else None
+        if step_id in self.own:
+            head, own = self.own[step_id]
+            return _(
+                "step {step} is branch {branch}'s own version of {head}, and the customer is"
+                " no longer of {branch}"
+            ).format(step=step_id, branch=own, head=head)
+        origin = self.apart.get((step_id, branch)) if branch else None
         if step_id in self.steps and origin is not None:
+            if f"{step_id}@{branch}" in self.steps:
+                return _(
+                    "branch {branch} has its own version of step {step} ({origin}): that"
+                    " version goes to its customers instead"
+                ).format(step=step_id, branch=branch, origin=origin)
             return _(
                 "step {step} is no longer in the rules for branch {branch}: {origin} switches"
                 " it off"
             ).format(step=step_id, branch=branch, origin=origin)
         return _("step {step} is no longer in the rules (deleted or renamed)").format(step=step_id)
+
+
+def _head_and_branch(step: CompiledStep) -> tuple[str, str]:
+    branch = step.branch or ""
+    return step.id.removesuffix(f"@{branch}"), branch
+
+
+def plan_in_place(store: Store, ruleset: RuleSet, withdrawn: list[int], now: dt.datetime) -> int:
+    """For each `withdrawn` follow-up whose customer's branch has another version of its step
+    in force, plan that version for the same occurrence (see the module), unless the customer
+    has it already; the contact policy decides the new ones. How many are new."""
+    in_force = InForce.of(ruleset)
+    if not in_force.branched or not withdrawn:
+        return 0
+    key = quoted_name(ruleset.schema.key)
+    rows = store.execute(
+        f"SELECT f.id, f.step_id, {BRANCH} AS branch FROM followups f"
+        f" LEFT JOIN customers c ON c.{key} = f.customer_id"
+        f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})",
+        {"ids": json.dumps(withdrawn)},
+    )
+    steps = {s.id: s for s in ruleset.steps}
+    batch, new = new_batch(), 0
+    for row in rows:
+        version = in_force.version_for(row["step_id"], row["branch"])
+        if version is not None and version != row["step_id"]:
+            new += _plan_version(store, ruleset, steps[version], row["id"], batch, now)
+    if new:
+        apply_policies(store, ruleset, batch, now)
+    return new
+
+
+def _plan_version(
+    store: Store,
+    ruleset: RuleSet,
+    version: CompiledStep,
+    followup_id: int,
+    batch: str,
+    now: dt.datetime,
+) -> int:
+    """Plan `version` for the customer and occurrence of the follow-up `followup_id`, due and
+    expiring as it was; the owner as the customer's record names it now."""
+    capacity = ruleset.policies.capacity if ruleset.policies else None
+    owner = f"c.{quoted_name(capacity.owner_field)}" if capacity else "NULL"
+    step = version.step
+    added = store.execute(
+        f"INSERT INTO followups ({', '.join(COLUMNS)})"
+        f" SELECT :step || ':' || {key_part_sql('f.customer_id')} || ':' || f.occurrence,"
+        " f.customer_id, :step, f.level, :kind, :channel, :template, :priority, :mandatory,"
+        f" :purpose, {owner}, f.occurrence, f.event_id, f.payload, f.planned_due_at, f.due_at,"
+        " f.expires_at, 'pending', NULL, NULL, :batch, :hash, :now, :now FROM followups f"
+        f" LEFT JOIN customers c ON c.{quoted_name(ruleset.schema.key)} = f.customer_id"
+        " WHERE f.id = :id ON CONFLICT (key) DO NOTHING RETURNING id",
+        {
+            "id": followup_id,
+            "step": version.id,
+            "kind": step.do,
+            "channel": step.channel,
+            "template": step.template,
+            "priority": step.priority,
+            "mandatory": int(step.mandatory),
+            "purpose": step.purpose,
+            "batch": batch,
+            "hash": ruleset.hash,
+            "now": iso(now),
+        },
+    )
+    return len(added)

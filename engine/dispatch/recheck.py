@@ -6,8 +6,9 @@ batch is claimed, in the claim's own transaction, the planner's rules (engine/pl
 the one place they are written) are decided again for `now`:
 
 0. the step: a follow-up whose step the rules in force no longer have (deleted, renamed, or
-   switched off for the customer's branch) is cancelled (policy `withdrawn`, see in_force),
-   with or without a contact policy;
+   switched off for the customer's branch), or not in the version of the customer's branch,
+   is cancelled (policy `withdrawn`, see in_force), with or without a contact policy; the
+   version of their branch is planned in its place;
 1. consent and do-not-contact: the planner's checks (`consent_sql`) against the customer as
    the store holds them now, under the rule set now in force; a mandatory notice still goes
    to a customer who asked not to be contacted, but not on a channel they withdrew; and a
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from guanxi.engine.dispatch import ledger
-from guanxi.engine.dispatch.in_force import WITHDRAWN, InForce
+from guanxi.engine.dispatch.in_force import WITHDRAWN, InForce, plan_in_place
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy import (
@@ -213,7 +214,8 @@ def take_back(
     """Give the decided follow-ups of the claimed `rows` back to the queue, those whose claim
     still holds, then write their verdicts, reached at `now`, as the planner writes its own;
     the suppressions and cancellations into the ledger too (inside the caller's
-    transaction). How many of each (verdict, policy) were written."""
+    transaction); and the version of a withdrawn step that the customer's branch has in its
+    place (see in_force). How many of each (verdict, policy) were written."""
     leases = json.dumps(sorted({row["lease_until"] for row in rows if row["lease_until"]}))
     held = store.execute(
         "UPDATE followups SET status = 'pending', lease_until = NULL"
@@ -229,6 +231,7 @@ def take_back(
     policies = ruleset.policies or PoliciesFile(channels={})  # settling reads none of it
     run = Batch(store, ruleset, policies, "", now, Survey())
     counts = Counter({(verdict, policy): n for verdict, policy, n in settle(run, kept)})
+    plan_in_place(store, ruleset, [v.id for v in kept if v.policy == WITHDRAWN], now)
     keys = {row["id"]: row["key"] for row in rows}
     entries = [_unsent(v, keys[v.id]) for v in kept if v.verdict != "deferred"]
     ledger.record_all(store, entries, now, worker)
