@@ -222,6 +222,22 @@ def test_a_customer_who_moved_into_a_branch_with_its_own_version_gets_that_versi
 
 
 @pytest.mark.every_store
+def test_a_month_planned_before_a_branch_changed_the_step_goes_out_in_its_version_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """December is planned under the head office's step; then 长沙分行 changes it: its
+    customer gets December once, in the branch's version; another branch's, the head's."""
+    plan_news(daemon, [BRANCH, "北京分行"])
+    (rules / "branches").mkdir()
+    (rules / "branches" / f"{BRANCH}.yaml").write_text(CHANGED_NEWS, "utf-8")
+    sent = dispatch_news_day(daemon)
+    assert sorted(m["key"] for m in sent) == [
+        f"{NEWS}:C0001:2026-12", f"{BRANCH_NEWS}:C0000:2026-12"
+    ]  # fmt: skip
+    assert news_of(store)["C0000"]["status"] == "cancelled"
+
+
+@pytest.mark.every_store
 def test_a_customer_who_moved_into_a_branch_that_switched_the_step_off_is_not_sent_it(
     daemon: Daemon, rules: Path, store: Store
 ) -> None:
