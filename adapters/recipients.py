@@ -3,7 +3,9 @@
 An address field filled by hand can hold two addresses (`13800138000;13900139000`), a name
 and an address, or a line break. Sent as it is, the message would reach someone else too, or
 carry a header or gateway parameter of the field's making; so it is refused (PermanentError,
-dead at once, the reason saying what to fix in the customer's record).
+dead at once, the reason saying what to fix in the customer's record). Every adapter that
+hands the recipient on checks it: smtp, webhook, and amqp and the outbox, whose readers send
+to it.
 
     email       local@domain, printable, no space or list separator
     phone       +, digits, and spaces, hyphens, dots or brackets between them; 5 to 15 digits
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from guanxi.adapters.base import Message, PermanentError
+from guanxi.adapters.base import Adapter, Message, PermanentError
 from guanxi.engine.i18n import _
 
 NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|')
@@ -30,6 +32,12 @@ def one_email_address(adapter: str, message: Message) -> str:
     if _broken(recipient) or not local or "." not in domain.strip("."):
         raise PermanentError(_not_one(adapter, message, _("email address")))
     return recipient
+
+
+def checked_recipient(adapter: Adapter, message: Message) -> str | None:
+    """`one_recipient` of `message` as `adapter` sends it: addressed when its channel has an
+    address field."""
+    return one_recipient(adapter.name, message, message.channel in adapter.address_fields)
 
 
 def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None:

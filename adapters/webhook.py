@@ -46,7 +46,7 @@ from guanxi.adapters.base import (
     seconds_option,
 )
 from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
-from guanxi.adapters.recipients import one_recipient
+from guanxi.adapters.recipients import checked_recipient
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
@@ -106,7 +106,7 @@ class WebhookAdapter(Adapter):
         return seconds_option(options, "timeout", TIMEOUT)
 
     def send(self, message: Message) -> Receipt:
-        one_recipient(self.name, message, message.channel in self.address_fields)
+        checked_recipient(self, message)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
         headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)
