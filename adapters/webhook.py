@@ -13,6 +13,10 @@ dispatcher's throughput. A kept-alive connection the receiver has closed in the 
 reopened and the POST sent again once (the key makes that safe).
 
     2xx                     delivered
+    2xx saying it failed    RetryableError: a JSON answer whose `error` or `errors` is not
+                            empty, or whose `ok` or `success` is false (gateways that answer
+                            200 to every request): nothing went out, it is tried again, and
+                            the answer's error is the reason
     408, 429, 5xx           RetryableError (`retry_after` from a Retry-After header in seconds)
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
@@ -50,6 +54,7 @@ from guanxi.adapters.recipients import checked_recipient
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
+SHOWN_ERROR = 200  # characters of a receiver's error kept in the reason
 TIMEOUT = 10.0  # seconds a send may take, by default
 CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
@@ -224,11 +229,33 @@ def _describe(error: BaseException, watch: Watch) -> str:
 def _raise_for_status(url: str, answer: Answer) -> None:
     status = answer.status
     if 200 <= status < 300:
+        _raise_for_refusal(url, answer)
         return
     message = f"webhook {url}: HTTP {status} {answer.reason}"
     if status >= 500 or status in RETRYABLE_STATUS:
         raise RetryableError(message, _retry_after(answer))
     raise PermanentError(message)
+
+
+def _raise_for_refusal(url: str, answer: Answer) -> None:
+    """A 2xx whose JSON answer says the message was not taken (`{"success": false, "error":
+    "isv.MOBILE_NUMBER_ILLEGAL"}`) is a failure, not a delivery."""
+    body = _json(answer)
+    if not isinstance(body, dict):
+        return
+    error = body.get("error") or body.get("errors")
+    if error or body.get("ok") is False or body.get("success") is False:
+        said = json.dumps(error if error else body, ensure_ascii=False, default=str)
+        shown = said if len(said) <= SHOWN_ERROR else said[: SHOWN_ERROR - 1] + "…"
+        raise RetryableError(f"webhook {url}: HTTP {answer.status} but the answer says: {shown}")
+
+
+def _json(answer: Answer) -> Any:
+    """The answer's body as JSON; None when it is not JSON (or was cut off at MAX_ANSWER, or
+    nests deeper than the decoder goes: `[[[…` raises RecursionError)."""
+    with contextlib.suppress(ValueError, RecursionError):
+        return json.loads(answer.body)
+    return None
 
 
 def _retry_after(answer: Answer) -> float | None:
@@ -241,9 +268,7 @@ def _retry_after(answer: Answer) -> float | None:
 
 def _external_id(answer: Answer) -> str | None:
     """The receiver's id for the delivery: `id` in a JSON answer, else a Location header."""
-    body: Any = None
-    with contextlib.suppress(ValueError):
-        body = json.loads(answer.body)
+    body = _json(answer)
     if isinstance(body, dict) and body.get("id") is not None:
         return str(body["id"])
     location = answer.headers.get("Location")

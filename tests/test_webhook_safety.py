@@ -42,7 +42,7 @@ def receiver(answer: Answer) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
+            self.posted = self.rfile.read(int(self.headers["Content-Length"]))
             with contextlib.suppress(ConnectionError):  # the client hung up: what we test
                 answer(self)
 
@@ -306,3 +306,73 @@ def test_two_numbers_in_the_phone_field_are_dead_at_once_with_the_reason(
     [row] = store.execute("SELECT status, reason FROM followups")
     assert row["status"] == "dead"
     assert "地址不是单独一个地址" in row["reason"] and "请更正客户的 sms 地址" in row["reason"]
+
+
+def answers(body: bytes) -> Answer:
+    """A receiver answering 200 with `body`."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        headers(handler, 200, len(body))
+        handler.wfile.write(body)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"success": false, "error": "isv.MOBILE_NUMBER_ILLEGAL"}', b'{"ok": false}',
+     b'{"error": {"code": 1001, "message": "blacklisted"}}', b'{"errors": ["quota used up"]}'],
+)  # fmt: skip
+def test_a_200_whose_answer_says_it_failed_is_no_delivery(ruleset: RuleSet, body: bytes) -> None:
+    """Many SMS gateways answer 200 to every request and say in the body that nothing went
+    out: the follow-up is tried again, with the gateway's words as the reason."""
+    with (
+        receiver(answers(body)) as url,
+        load_adapter("webhook", url=url) as adapter,
+        pytest.raises(RetryableError, match="HTTP 200 but the answer says: ") as raised,
+    ):
+        adapter.send(a_message(ruleset))
+    said = json.loads(body)
+    assert json.dumps(said.get("error") or said.get("errors") or said) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id": "m1", "error": null}', b'{"ok": true, "errors": []}', b'{"success": true}',
+     b"[]", b"accepted", b"", b"[" * 100_000],
+    ids=["null", "empty", "success", "list", "text", "nothing", "deep"],
+)  # fmt: skip
+def test_a_200_whose_answer_says_nothing_of_a_failure_is_a_delivery(
+    ruleset: RuleSet, body: bytes
+) -> None:
+    """Empty errors, another JSON shape, no JSON at all, or JSON nested deeper than the
+    decoder goes: delivered, never a send made again as if it had failed."""
+    with receiver(answers(body)) as url, load_adapter("webhook", url=url) as adapter:
+        assert adapter.send(a_message(ruleset)).detail == "200"
+
+
+@pytest.mark.every_store
+def test_a_gateway_refusing_one_sms_in_a_200_fails_that_one_only(
+    store: Store, ruleset: RuleSet
+) -> None:
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        phone = json.loads(handler.posted)["recipient"]  # type: ignore[attr-defined]
+        refused = b'{"success": false, "error": "isv.MOBILE_NUMBER_ILLEGAL"}'
+        answers(refused if phone == "1380013800O" else b'{"id": "m1"}')(handler)
+
+    store.upsert_customers([{"customer_id": f"C000{i}", "name": "张三", "phone": phone,
+                             "consent_sms": True}
+                            for i, phone in ((1, "1380013800O"), (2, "13800000002"))])  # fmt: skip
+    insert_followups(store, [invitation(f"C000{i}", "E1", NOW) for i in (1, 2)], "b1", NOW)
+    fields = {"sms": "phone"}
+    with receiver(gateway) as url, load_adapter("webhook", url=url, address_fields=fields) as sms:
+        report = dispatch_once(store, ruleset, {"sms": sms}, NOW)
+    assert (report.sent, report.retried) == (1, 1)
+    rows = store.execute("SELECT customer_id, status FROM followups ORDER BY customer_id")
+    assert [(row["customer_id"], row["status"]) for row in rows] == [
+        ("C0001", "pending"),
+        ("C0002", "sent"),
+    ]
+    [refused, sent] = store.execute("SELECT outcome, error FROM deliveries ORDER BY key")
+    assert (refused["outcome"], sent["outcome"]) == ("retry", "sent")
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in refused["error"]
