@@ -7,7 +7,9 @@ dead at once, the reason saying what to fix in the customer's record). Every ada
 hands the recipient on checks it: smtp, webhook, and amqp and the outbox, whose readers send
 to it.
 
-    email       local@domain, printable, no space or list separator
+    email       local@domain, printable, no space or list separator; one @, no source
+                route (`@relay:local@domain`); a domain of labels of letters, digits and
+                inner hyphens (Chinese ones too)
     phone       +, digits, and spaces, hyphens, dots or brackets between them; 5 to 15 digits
                 (E.164 numbers have at most 15)
     any other   (an app user id, a device token) one token: no space, no list separator
@@ -29,9 +31,22 @@ def one_email_address(adapter: str, message: Message) -> str:
     """The one email address `message` goes to, or PermanentError."""
     recipient = _given(adapter, message)
     local, _at, domain = recipient.rpartition("@")
-    if _broken(recipient) or not local or "." not in domain.strip("."):
+    if _broken(recipient) or not local or "@" in local or ":" in local or not _host(domain):
         raise PermanentError(_not_one(adapter, message, _("email address")))
     return recipient
+
+
+def _host(domain: str) -> bool:
+    """Whether `domain` names a host: two labels or more, none empty, of letters and digits
+    with hyphens between them (no port, path or underscore)."""
+    labels = domain.split(".")
+    return len(labels) > 1 and all(_label(label) for label in labels)
+
+
+def _label(label: str) -> bool:
+    return (
+        label.replace("-", "").isalnum() and not label.startswith("-") and not label.endswith("-")
+    )
 
 
 def checked_recipient(adapter: Adapter, message: Message) -> str | None:

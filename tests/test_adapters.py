@@ -616,6 +616,13 @@ def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder)
         "zhangsan@example.com\x00",
         "张三 <zhangsan@example.com>",
         "zhangsan",
+        "zhangsan@example.com@lisi.example.com",  # two addresses run together
+        "@relay.example:zhangsan@example.com",  # a source route through another server
+        "zhangsan@example..com",
+        "zhangsan@example.com:25",
+        "zhangsan@exam_ple.com",
+        "zhangsan@-example.com",
+        "zhangsan@example.com.",
     ],
 )
 def test_smtp_refuses_what_is_not_one_email_address(
