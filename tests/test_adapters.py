@@ -623,6 +623,8 @@ def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder)
         "zhangsan@exam_ple.com",
         "zhangsan@-example.com",
         "zhangsan@example.com.",
+        "zhang\u200bsan@example.com",  # a zero-width space: looks like another address
+        "\u202emoc.elpmaxe@nasgnahz",  # shown reversed
     ],
 )
 def test_smtp_refuses_what_is_not_one_email_address(

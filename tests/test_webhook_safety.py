@@ -376,3 +376,31 @@ def test_a_gateway_refusing_one_sms_in_a_200_fails_that_one_only(
     [refused, sent] = store.execute("SELECT outcome, error FROM deliveries ORDER BY key")
     assert (refused["outcome"], sent["outcome"]) == ("retry", "sent")
     assert "isv.MOBILE_NUMBER_ILLEGAL" in refused["error"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_with_the_gateways_token(ruleset: RuleSet, status: int) -> None:
+    """A gateway that redirects elsewhere (taken over, or misconfigured) gets no second POST:
+    the message and the Authorization header never reach the other host."""
+    elsewhere: list[str | None] = []
+
+    def other_host(handler: BaseHTTPRequestHandler) -> None:
+        elsewhere.append(handler.headers.get("Authorization"))
+        answers(b"{}")(handler)
+
+    with receiver(other_host) as other_url:
+
+        def redirects(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(status)
+            handler.send_header("Location", other_url)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        token = {"Authorization": "Bearer tok-123456"}
+        with (
+            receiver(redirects) as url,
+            load_adapter("webhook", url=url, headers=token) as adapter,
+            pytest.raises(PermanentError, match=f"HTTP {status}"),
+        ):
+            adapter.send(a_message(ruleset))
+    assert elsewhere == []
