@@ -21,6 +21,9 @@ reopened and the POST sent again once (the key makes that safe).
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
     malformed URL/scheme    PermanentError
+    a header no request     PermanentError, naming the header, not its value (a secret); a
+    can carry               value's surrounding spaces and line break (a token read from a
+                            file) are dropped first
     not one recipient       PermanentError, nothing POSTed: an address field that is empty or
                             holds two numbers or addresses (recipients.py)
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import ssl
 import threading
 import urllib.parse
@@ -61,6 +65,7 @@ DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))  # kept as they are in a header
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
 class Target(NamedTuple):
@@ -99,7 +104,7 @@ class WebhookAdapter(Adapter):
         self.url, self.timeout = url, timeout
         self.concurrent_sends = max(1, min(CONCURRENT_SENDS, max_connections))
         self._target = _target(url)  # a str: why no POST can go there, raised at send
-        self._headers = {**DEFAULT_HEADERS, **(headers or {})}
+        self._headers = _headers(url, headers or {})  # a str: why no POST can carry them
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
@@ -112,6 +117,8 @@ class WebhookAdapter(Adapter):
 
     def send(self, message: Message) -> Receipt:
         checked_recipient(self, message)
+        if isinstance(self._headers, str):
+            raise PermanentError(self._headers)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
         headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)
@@ -176,6 +183,22 @@ def _target(url: str) -> Target | str:
     if any(c.isspace() or ord(c) < 32 for c in path):
         return f"webhook {url}: the path has spaces or control characters"
     return Target(parts.scheme == "https", parts.hostname, port, path)
+
+
+def _headers(url: str, given: Mapping[str, str]) -> dict[str, str] | str:
+    """The headers of every POST, each value without the spaces and line break around it (a
+    token read from a file ends in one); or why no request can carry them, naming the header
+    but not its value, which is usually a secret."""
+    headers = dict(DEFAULT_HEADERS)
+    for name, value in ((str(n), str(v).strip()) for n, v in given.items()):
+        if not HEADER_NAME.fullmatch(name) or not (value.isascii() and value.isprintable()):
+            return (
+                f"webhook {url}: the header {name!r} is not one an HTTP request can carry: its"
+                " name is not one word, or its value holds a line break, a control character or"
+                " a character other than ASCII"
+            )
+        headers[name] = value
+    return headers
 
 
 def _exchange(

@@ -404,3 +404,38 @@ def test_a_redirect_is_not_followed_with_the_gateways_token(ruleset: RuleSet, st
         ):
             adapter.send(a_message(ruleset))
     assert elsewhere == []
+
+
+def test_a_token_read_from_a_file_with_its_line_break_is_sent_without_it(ruleset: RuleSet) -> None:
+    """`${SMS_TOKEN}` from a secret file ends in a line break, which no header may hold."""
+    seen: list[str | None] = []
+
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.headers.get("Authorization"))
+        answers(b"{}")(handler)
+
+    token = {"Authorization": "Bearer tok-123456\n"}
+    with receiver(gateway) as url, load_adapter("webhook", url=url, headers=token) as adapter:
+        assert adapter.send(a_message(ruleset)).detail == "200"
+    assert seen == ["Bearer tok-123456"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"Authorization": "Bearer tok-123456\r\nX-Evil: 1"}, {"X-Bank": "招商银行 tok-123456"},
+     {"Authorization": "Bearer\x00tok-123456"}, {"X Evil": "tok-123456"}],
+)  # fmt: skip
+def test_a_header_no_request_can_carry_is_dead_at_once_without_its_secret(
+    ruleset: RuleSet, header: dict[str, str]
+) -> None:
+    """Not every message failing and retried with the gateway's token written into every
+    reason and log line: dead at once, the header named, its value not shown."""
+    seen: list[str] = []
+    with (
+        sms_webhook(seen) as working,
+        load_adapter("webhook", url=working.url, headers=header) as adapter,  # type: ignore[attr-defined]
+        pytest.raises(PermanentError, match="header") as raised,
+    ):
+        adapter.send(a_message(ruleset))
+    assert seen == []
+    assert "tok-123456" not in str(raised.value)
