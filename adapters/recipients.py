@@ -12,7 +12,8 @@ to it.
                 inner hyphens (Chinese ones too)
     phone       +, digits, and spaces, hyphens, dots or brackets between them; 5 to 15 digits
                 (E.164 numbers have at most 15)
-    any other   (an app user id, a device token) one token: no space, no list separator
+    any other   (an app user id, a device token) one token: no space, no list separator or
+                slash, no number beside Chinese words
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import re
 from guanxi.adapters.base import Adapter, Message, PermanentError
 from guanxi.engine.i18n import _
 
-NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|')
+NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
 PHONE_LIKE = re.compile(r"[0-9 ()\-.+]+", re.ASCII)  # a "+" but first: checked as a number
 PHONE_DIGITS = range(5, 16)
+DIGIT_RUN = re.compile("[0-9]{5}")  # as long as the shortest number
 
 
 def one_email_address(adapter: str, message: Message) -> str:
@@ -66,9 +68,15 @@ def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None
         return one_email_address(adapter, message)
     if PHONE_LIKE.fullmatch(recipient):
         return _one_number(adapter, message, recipient)
-    if _broken(recipient):
+    if _broken(recipient) or _number_among_words(recipient):
         raise PermanentError(_not_one(adapter, message, _("address")))
     return recipient
+
+
+def _number_among_words(recipient: str) -> bool:
+    """A number with Chinese beside it: `13800138000或13900139000`, `13800138000张三` (an app
+    id or a device token is ASCII)."""
+    return not recipient.isascii() and DIGIT_RUN.search(recipient) is not None
 
 
 def _one_number(adapter: str, message: Message, recipient: str) -> str:

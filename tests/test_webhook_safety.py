@@ -245,7 +245,9 @@ def message_to(ruleset: RuleSet, phone: str | None, channel: str = "sms") -> Mes
     "recipient",
     ["13800138000;13900139000", "13800138000,13900139000", "13800138000，13900139000",
      "13800138000 / 13900139000", "1380013800013900139000", "13800138000\n13900139000",
-     "138+00138000", "zhang@example.com;li@example.com", "张三 <zhang@example.com>", None],
+     "138+00138000", "zhang@example.com;li@example.com", "张三 <zhang@example.com>", None,
+     "13800138000/13900139000", "13800138000／13900139000", "13800138000或13900139000",
+     "13800138000张三"],
 )  # fmt: skip
 def test_webhook_refuses_a_recipient_that_is_not_one_number(
     ruleset: RuleSet, recipient: str | None
