@@ -4,8 +4,9 @@ An address field filled by hand can hold two addresses (`13800138000;13900139000
 and an address, or a line break. Sent as it is, the message would reach someone else too, or
 carry a header or gateway parameter of the field's making; so it is refused (PermanentError,
 dead at once, the reason saying what to fix in the customer's record). Every adapter that
-hands the recipient on checks it: smtp, webhook, and amqp and the outbox, whose readers send
-to it.
+hands the recipient on checks it: smtp and the webhook, and amqp and the outbox, whose
+readers send to it (these two pass a message without one on: their reader may find the
+customer by id).
 
     email       local@domain, printable, no space or list separator; one @, no source
                 route (`@relay:local@domain`); a domain of labels of letters, digits and
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from guanxi.adapters.base import Adapter, Message, PermanentError
+from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import _
 
 NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
@@ -49,12 +50,6 @@ def _label(label: str) -> bool:
     return (
         label.replace("-", "").isalnum() and not label.startswith("-") and not label.endswith("-")
     )
-
-
-def checked_recipient(adapter: Adapter, message: Message) -> str | None:
-    """`one_recipient` of `message` as `adapter` sends it: addressed when its channel has an
-    address field."""
-    return one_recipient(adapter.name, message, message.channel in adapter.address_fields)
 
 
 def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None:

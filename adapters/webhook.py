@@ -54,7 +54,7 @@ from guanxi.adapters.base import (
     seconds_option,
 )
 from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
-from guanxi.adapters.recipients import checked_recipient
+from guanxi.adapters.recipients import one_recipient
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
@@ -116,7 +116,7 @@ class WebhookAdapter(Adapter):
         return seconds_option(options, "timeout", TIMEOUT)
 
     def send(self, message: Message) -> Receipt:
-        checked_recipient(self, message)
+        one_recipient(self.name, message, message.channel in self.address_fields)
         if isinstance(self._headers, str):
             raise PermanentError(self._headers)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")

@@ -414,15 +414,18 @@ def test_outbox_cuts_off_a_torn_last_line(tmp_path: Path, ruleset: RuleSet) -> N
 def test_outbox_refuses_an_address_field_holding_two_addresses(
     tmp_path: Path, ruleset: RuleSet
 ) -> None:
-    """What reads the outbox sends to its recipient: two addresses never get into it."""
+    """What reads the outbox sends to its recipient: two addresses never get into it (a
+    message without one does: its reader may find the customer by id)."""
     path = tmp_path / "outbox.jsonl"
     two = {**CUSTOMER, "email": "zhangsan@example.com, lisi@example.com"}
+    none = {**CUSTOMER, "email": None}
     with load_adapter("outbox", path=path, address_fields={"email": "email"}) as outbox:
         with pytest.raises(PermanentError, match="not one address"):
             outbox.send(outbox.render(followup_row(), two, ruleset.templates))
         outbox.send(outbox.render(followup_row("E2"), CUSTOMER, ruleset.templates))
+        outbox.send(outbox.render(followup_row("E3"), none, ruleset.templates))
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert [line["recipient"] for line in lines] == [CUSTOMER["email"]]
+    assert [line["recipient"] for line in lines] == [CUSTOMER["email"], None]
 
 
 def test_console_prints_one_line_per_message(ruleset: RuleSet) -> None:
