@@ -441,3 +441,30 @@ def test_a_header_no_request_can_carry_is_dead_at_once_without_its_secret(
         adapter.send(a_message(ruleset))
     assert seen == []
     assert "tok-123456" not in str(raised.value)
+
+
+@pytest.mark.every_store
+def test_a_gateways_answer_with_control_characters_is_written_escaped(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A reason phrase or an id with a NUL (which PostgreSQL refuses in text: the whole batch's
+    outcomes were lost, its sent messages sent again once the lease lapsed) or a terminal
+    escape (which `followups list` would play on the operator's terminal)."""
+
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        if json.loads(handler.posted)["customer_id"] == "C0001":  # type: ignore[attr-defined]
+            handler.send_response(500, "Busy\x00\x1b[2J\x9b")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        else:
+            answers(b'{"id": "m2\\u0000"}')(handler)
+
+    store.upsert_customers([{"customer_id": f"C000{i}", "name": "张三", "phone": f"1380000000{i}",
+                             "consent_sms": True} for i in (1, 2)])  # fmt: skip
+    insert_followups(store, [invitation(f"C000{i}", "E1", NOW) for i in (1, 2)], "b1", NOW)
+    with receiver(gateway) as url, load_adapter("webhook", url=url) as adapter:
+        report = dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    assert (report.sent, report.retried) == (1, 1)
+    [refused, sent] = store.execute("SELECT error, external_id FROM deliveries ORDER BY key")
+    assert refused["error"].endswith(r"HTTP 500 Busy\x00\x1b[2J\x9b")
+    assert sent["external_id"] == r"m2\x00"
