@@ -13,10 +13,11 @@ dispatcher's throughput. A kept-alive connection the receiver has closed in the 
 reopened and the POST sent again once (the key makes that safe).
 
     2xx                     delivered
-    2xx saying it failed    RetryableError: a JSON answer whose `error` or `errors` is not
-                            empty, or whose `ok` or `success` is false (gateways that answer
-                            200 to every request): nothing went out, it is tried again, and
-                            the answer's error is the reason
+    2xx saying it failed    RetryableError: a JSON answer whose `ok` or `success` is false,
+                            or is not true and whose `error` or `errors` holds an error (not
+                            empty, "0" or "ok"), as gateways that answer 200 to every request
+                            say it: nothing went out, it is tried again, and the answer's
+                            error is the reason
     408, 429, 5xx           RetryableError (`retry_after` from a Retry-After header in seconds)
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
@@ -59,6 +60,7 @@ from guanxi.adapters.recipients import one_recipient
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
 SHOWN_ERROR = 200  # characters of a receiver's error kept in the reason
+NO_ERROR = frozenset({"0", "ok", "success", "none", "null"})  # an `error` that says all is well
 TIMEOUT = 10.0  # seconds a send may take, by default
 CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
@@ -263,14 +265,23 @@ def _raise_for_status(url: str, answer: Answer) -> None:
 def _raise_for_refusal(url: str, answer: Answer) -> None:
     """A 2xx whose JSON answer says the message was not taken (`{"success": false, "error":
     "isv.MOBILE_NUMBER_ILLEGAL"}`) is a failure, not a delivery."""
-    body = _json(answer)
-    if not isinstance(body, dict):
-        return
-    error = body.get("error") or body.get("errors")
-    if error or body.get("ok") is False or body.get("success") is False:
-        said = json.dumps(error if error else body, ensure_ascii=False, default=str)
+    refusal = _refusal(_json(answer))
+    if refusal is not None:
+        said = json.dumps(refusal, ensure_ascii=False, default=str)
         shown = said if len(said) <= SHOWN_ERROR else said[: SHOWN_ERROR - 1] + "…"
         raise RetryableError(f"webhook {url}: HTTP {answer.status} but the answer says: {shown}")
+
+
+def _refusal(body: Any) -> Any:
+    """What a JSON answer says went wrong (its `error` or `errors`, else the whole answer when
+    `ok` or `success` is false); None when it says nothing of the kind. An answer that says it
+    succeeded did, whatever its `error` holds; so does one whose error reads as none ("0")."""
+    if not isinstance(body, dict) or True in (body.get("ok"), body.get("success")):
+        return None
+    error = body.get("error") or body.get("errors")
+    if error and not (isinstance(error, str) and error.strip().lower() in NO_ERROR):
+        return error
+    return body if False in (body.get("ok"), body.get("success")) else None
 
 
 def _json(answer: Answer) -> Any:

@@ -341,8 +341,10 @@ def test_a_200_whose_answer_says_it_failed_is_no_delivery(ruleset: RuleSet, body
 @pytest.mark.parametrize(
     "body",
     [b'{"id": "m1", "error": null}', b'{"ok": true, "errors": []}', b'{"success": true}',
-     b"[]", b"accepted", b"", b"[" * 100_000],
-    ids=["null", "empty", "success", "list", "text", "nothing", "deep"],
+     b'{"success": true, "error": "quota low"}', b'{"id": "m1", "error": "0"}',
+     b'{"error": "OK"}', b"[]", b"accepted", b"", b"[" * 100_000],
+    ids=["null", "empty", "success", "success-warning", "zero", "ok", "list", "text", "nothing",
+         "deep"],
 )  # fmt: skip
 def test_a_200_whose_answer_says_nothing_of_a_failure_is_a_delivery(
     ruleset: RuleSet, body: bytes
