@@ -17,6 +17,9 @@ character) goes as `sha256:` and its hex digest, as stable as the key; the body 
     refused (403), queue declared with     credentials must change first
     other arguments (406), login refused
     a URL that is not amqp:// or amqps://  PermanentError, raised when the adapter is made
+    not one recipient                      PermanentError, nothing published: an address field
+                                           that holds two numbers or addresses (recipients.py);
+                                           an empty one is published without a recipient
 
 The password in the URL never appears in an error message (`amqp://guest:***@host/`).
 
@@ -47,6 +50,7 @@ from guanxi.adapters.base import (
     RetryableError,
     seconds_option,
 )
+from guanxi.adapters.recipients import one_recipient
 from guanxi.engine.privacy.secrets import mask_secrets
 
 TIMEOUT = 10.0  # seconds each wait for the broker may take, by default
@@ -97,6 +101,7 @@ class AmqpAdapter(Adapter):
         return None if timeout is None else 3 * timeout
 
     def send(self, message: Message) -> Receipt:
+        one_recipient(self.name, message, addressed=False)  # none: found by customer id
         routing_key = self.routing_key or message.channel
         channel = self._ready_channel()
         try:

@@ -10,7 +10,9 @@ lost and none lands in the file replaced.
 
 A line goes to the file whole or not at all: a write that fails (the disk full, the folder
 gone) cuts the file back to where the line began and raises RetryableError; nothing of it
-stays buffered to reach the file later, beside the retry's copy.
+stays buffered to reach the file later, beside the retry's copy. A recipient that is not one
+address (two numbers in the phone field) is refused, as the webhook refuses it; a message
+without one is written as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from guanxi.adapters.base import Adapter, Message, PermanentError, Receipt, RetryableError
+from guanxi.adapters.recipients import one_recipient
 
 
 class OutboxAdapter(Adapter):
@@ -50,6 +53,7 @@ class OutboxAdapter(Adapter):
         self._closed = False
 
     def send(self, message: Message) -> Receipt:
+        one_recipient(self.name, message, addressed=False)  # what reads the outbox sends to it
         line = json.dumps(message.as_json(), ensure_ascii=False, default=str) + "\n"
         with self._lock:
             if message.key in self._keys:

@@ -3,12 +3,18 @@
 An address field filled by hand can hold two addresses (`13800138000;13900139000`), a name
 and an address, or a line break. Sent as it is, the message would reach someone else too, or
 carry a header or gateway parameter of the field's making; so it is refused (PermanentError,
-dead at once, the reason saying what to fix in the customer's record).
+dead at once, the reason saying what to fix in the customer's record). Every adapter that
+hands the recipient on checks it: smtp and the webhook, and amqp and the outbox, whose
+readers send to it (these two pass a message without one on: their reader may find the
+customer by id).
 
-    email       local@domain, printable, no space or list separator
+    email       local@domain, printable, no space or list separator; one @, no source
+                route (`@relay:local@domain`); a domain of labels of letters, digits and
+                inner hyphens (Chinese ones too)
     phone       +, digits, and spaces, hyphens, dots or brackets between them; 5 to 15 digits
                 (E.164 numbers have at most 15)
-    any other   (an app user id, a device token) one token: no space, no list separator
+    any other   (an app user id, a device token) one token: no space, no list separator or
+                slash, no number beside Chinese words
 """
 
 from __future__ import annotations
@@ -18,18 +24,32 @@ import re
 from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import _
 
-NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|')
+NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
 PHONE_LIKE = re.compile(r"[0-9 ()\-.+]+", re.ASCII)  # a "+" but first: checked as a number
 PHONE_DIGITS = range(5, 16)
+DIGIT_RUN = re.compile("[0-9]{5}")  # as long as the shortest number
 
 
 def one_email_address(adapter: str, message: Message) -> str:
     """The one email address `message` goes to, or PermanentError."""
     recipient = _given(adapter, message)
     local, _at, domain = recipient.rpartition("@")
-    if _broken(recipient) or not local or "." not in domain.strip("."):
+    if _broken(recipient) or not local or "@" in local or ":" in local or not _host(domain):
         raise PermanentError(_not_one(adapter, message, _("email address")))
     return recipient
+
+
+def _host(domain: str) -> bool:
+    """Whether `domain` names a host: two labels or more, none empty, of letters and digits
+    with hyphens between them (no port, path or underscore)."""
+    labels = domain.split(".")
+    return len(labels) > 1 and all(_label(label) for label in labels)
+
+
+def _label(label: str) -> bool:
+    return (
+        label.replace("-", "").isalnum() and not label.startswith("-") and not label.endswith("-")
+    )
 
 
 def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None:
@@ -43,9 +63,15 @@ def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None
         return one_email_address(adapter, message)
     if PHONE_LIKE.fullmatch(recipient):
         return _one_number(adapter, message, recipient)
-    if _broken(recipient):
+    if _broken(recipient) or _number_among_words(recipient):
         raise PermanentError(_not_one(adapter, message, _("address")))
     return recipient
+
+
+def _number_among_words(recipient: str) -> bool:
+    """A number with Chinese beside it: `13800138000或13900139000`, `13800138000张三` (an app
+    id or a device token is ASCII)."""
+    return not recipient.isascii() and DIGIT_RUN.search(recipient) is not None
 
 
 def _one_number(adapter: str, message: Message, recipient: str) -> str:

@@ -17,9 +17,10 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
                                 the lease that `longest_send` asks of the daemon
     no recipient address        PermanentError
     not one address             PermanentError: two addresses, a display name, a line break
-                                or control character, no domain (the mail would go to one
-                                and show others, or carry a header of the field's making;
-                                recipients.py, as the webhook checks its recipients)
+                                or control character, a source route, no domain or one that
+                                names no host (the mail would go to one and show others, or
+                                carry a header of the field's making; recipients.py, as the
+                                webhook checks its recipients)
     non-ASCII address           sent with SMTPUTF8 (RFC 6531) where the server offers it,
                                 else PermanentError
 """

@@ -13,10 +13,18 @@ dispatcher's throughput. A kept-alive connection the receiver has closed in the 
 reopened and the POST sent again once (the key makes that safe).
 
     2xx                     delivered
+    2xx saying it failed    RetryableError: a JSON answer whose `ok` or `success` is false,
+                            or is not true and whose `error` or `errors` holds an error (not
+                            empty, "0" or "ok"), as gateways that answer 200 to every request
+                            say it: nothing went out, it is tried again, and the answer's
+                            error is the reason
     408, 429, 5xx           RetryableError (`retry_after` from a Retry-After header in seconds)
     other 3xx/4xx           PermanentError
     timeout, network error  RetryableError
     malformed URL/scheme    PermanentError
+    a header no request     PermanentError, naming the header, not its value (a secret); a
+    can carry               value's surrounding spaces and line break (a token read from a
+                            file) are dropped first
     not one recipient       PermanentError, nothing POSTed: an address field that is empty or
                             holds two numbers or addresses (recipients.py)
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import ssl
 import threading
 import urllib.parse
@@ -50,12 +59,15 @@ from guanxi.adapters.recipients import one_recipient
 
 RETRYABLE_STATUS = frozenset({408, 429})
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body that are read
+SHOWN_ERROR = 200  # characters of a receiver's error kept in the reason
+NO_ERROR = frozenset({"0", "ok", "success", "none", "null"})  # an `error` that says all is well
 TIMEOUT = 10.0  # seconds a send may take, by default
 CONCURRENT_SENDS = 8  # enough to keep a receiver busy; a send is mostly waiting for it
 DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "guanxi"}
 # what a kept-alive connection raises when the receiver closed it before this request
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))  # kept as they are in a header
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
 class Target(NamedTuple):
@@ -94,7 +106,7 @@ class WebhookAdapter(Adapter):
         self.url, self.timeout = url, timeout
         self.concurrent_sends = max(1, min(CONCURRENT_SENDS, max_connections))
         self._target = _target(url)  # a str: why no POST can go there, raised at send
-        self._headers = {**DEFAULT_HEADERS, **(headers or {})}
+        self._headers = _headers(url, headers or {})  # a str: why no POST can carry them
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
@@ -107,6 +119,8 @@ class WebhookAdapter(Adapter):
 
     def send(self, message: Message) -> Receipt:
         one_recipient(self.name, message, message.channel in self.address_fields)
+        if isinstance(self._headers, str):
+            raise PermanentError(self._headers)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")
         headers = {**self._headers, "Idempotency-Key": header_key(message.key)}
         answer = self._post(body, headers)
@@ -173,6 +187,22 @@ def _target(url: str) -> Target | str:
     return Target(parts.scheme == "https", parts.hostname, port, path)
 
 
+def _headers(url: str, given: Mapping[str, str]) -> dict[str, str] | str:
+    """The headers of every POST, each value without the spaces and line break around it (a
+    token read from a file ends in one); or why no request can carry them, naming the header
+    but not its value, which is usually a secret."""
+    headers = dict(DEFAULT_HEADERS)
+    for name, value in ((str(n), str(v).strip()) for n, v in given.items()):
+        if not HEADER_NAME.fullmatch(name) or not (value.isascii() and value.isprintable()):
+            return (
+                f"webhook {url}: the header {name!r} is not one an HTTP request can carry: its"
+                " name is not one word, or its value holds a line break, a control character or"
+                " a character other than ASCII"
+            )
+        headers[name] = value
+    return headers
+
+
 def _exchange(
     connection: http.client.HTTPConnection,
     path: str,
@@ -224,11 +254,42 @@ def _describe(error: BaseException, watch: Watch) -> str:
 def _raise_for_status(url: str, answer: Answer) -> None:
     status = answer.status
     if 200 <= status < 300:
+        _raise_for_refusal(url, answer)
         return
     message = f"webhook {url}: HTTP {status} {answer.reason}"
     if status >= 500 or status in RETRYABLE_STATUS:
         raise RetryableError(message, _retry_after(answer))
     raise PermanentError(message)
+
+
+def _raise_for_refusal(url: str, answer: Answer) -> None:
+    """A 2xx whose JSON answer says the message was not taken (`{"success": false, "error":
+    "isv.MOBILE_NUMBER_ILLEGAL"}`) is a failure, not a delivery."""
+    refusal = _refusal(_json(answer))
+    if refusal is not None:
+        said = json.dumps(refusal, ensure_ascii=False, default=str)
+        shown = said if len(said) <= SHOWN_ERROR else said[: SHOWN_ERROR - 1] + "…"
+        raise RetryableError(f"webhook {url}: HTTP {answer.status} but the answer says: {shown}")
+
+
+def _refusal(body: Any) -> Any:
+    """What a JSON answer says went wrong (its `error` or `errors`, else the whole answer when
+    `ok` or `success` is false); None when it says nothing of the kind. An answer that says it
+    succeeded did, whatever its `error` holds; so does one whose error reads as none ("0")."""
+    if not isinstance(body, dict) or True in (body.get("ok"), body.get("success")):
+        return None
+    error = body.get("error") or body.get("errors")
+    if error and not (isinstance(error, str) and error.strip().lower() in NO_ERROR):
+        return error
+    return body if False in (body.get("ok"), body.get("success")) else None
+
+
+def _json(answer: Answer) -> Any:
+    """The answer's body as JSON; None when it is not JSON (or was cut off at MAX_ANSWER, or
+    nests deeper than the decoder goes: `[[[…` raises RecursionError)."""
+    with contextlib.suppress(ValueError, RecursionError):
+        return json.loads(answer.body)
+    return None
 
 
 def _retry_after(answer: Answer) -> float | None:
@@ -241,9 +302,7 @@ def _retry_after(answer: Answer) -> float | None:
 
 def _external_id(answer: Answer) -> str | None:
     """The receiver's id for the delivery: `id` in a JSON answer, else a Location header."""
-    body: Any = None
-    with contextlib.suppress(ValueError):
-        body = json.loads(answer.body)
+    body = _json(answer)
     if isinstance(body, dict) and body.get("id") is not None:
         return str(body["id"])
     location = answer.headers.get("Location")

@@ -411,6 +411,23 @@ def test_outbox_cuts_off_a_torn_last_line(tmp_path: Path, ruleset: RuleSet) -> N
     assert keys == ["a", "after_purchase.invite_feedback:C0001:E1"]
 
 
+def test_outbox_refuses_an_address_field_holding_two_addresses(
+    tmp_path: Path, ruleset: RuleSet
+) -> None:
+    """What reads the outbox sends to its recipient: two addresses never get into it (a
+    message without one does: its reader may find the customer by id)."""
+    path = tmp_path / "outbox.jsonl"
+    two = {**CUSTOMER, "email": "zhangsan@example.com, lisi@example.com"}
+    none = {**CUSTOMER, "email": None}
+    with load_adapter("outbox", path=path, address_fields={"email": "email"}) as outbox:
+        with pytest.raises(PermanentError, match="not one address"):
+            outbox.send(outbox.render(followup_row(), two, ruleset.templates))
+        outbox.send(outbox.render(followup_row("E2"), CUSTOMER, ruleset.templates))
+        outbox.send(outbox.render(followup_row("E3"), none, ruleset.templates))
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["recipient"] for line in lines] == [CUSTOMER["email"], None]
+
+
 def test_console_prints_one_line_per_message(ruleset: RuleSet) -> None:
     stream = io.StringIO()
     console = load_adapter("console", stream=stream)
@@ -602,6 +619,15 @@ def test_smtp_address_smuggling_a_header_is_permanent(smtp_server: SmtpRecorder)
         "zhangsan@example.com\x00",
         "张三 <zhangsan@example.com>",
         "zhangsan",
+        "zhangsan@example.com@lisi.example.com",  # two addresses run together
+        "@relay.example:zhangsan@example.com",  # a source route through another server
+        "zhangsan@example..com",
+        "zhangsan@example.com:25",
+        "zhangsan@exam_ple.com",
+        "zhangsan@-example.com",
+        "zhangsan@example.com.",
+        "zhang\u200bsan@example.com",  # a zero-width space: looks like another address
+        "\u202emoc.elpmaxe@nasgnahz",  # shown reversed
     ],
 )
 def test_smtp_refuses_what_is_not_one_email_address(

@@ -91,6 +91,20 @@ def test_unroutable_is_retryable_and_goes_through_once_the_queue_exists(broker: 
     assert [p.message_id for p, _ in broker.drain(queue)] == [MESSAGE.key]
 
 
+@pytest.mark.parametrize("phone", ["13800138000;13900139000", "13800138000\n13900139000"])
+def test_an_address_field_holding_two_numbers_is_not_published(broker: Broker, phone: str) -> None:
+    """The consumer would text whatever the recipient holds: two numbers never leave guanxi,
+    the message is dead at once with the reason, and the next one is published."""
+    queue = broker.queue()
+    two = replace(MESSAGE, channel="sms", recipient=phone)
+    one = replace(MESSAGE, key="k2", channel="sms", recipient="13800138000")
+    with amqp(routing_key=queue, address_fields={"sms": "phone"}) as adapter:
+        with pytest.raises(PermanentError, match="not one address"):
+            adapter.send(two)
+        adapter.send(one)
+    assert [json.loads(body)["recipient"] for _, body in broker.drain(queue)] == ["13800138000"]
+
+
 def test_nack_is_retryable(broker: Broker) -> None:
     queue = broker.queue(**{"x-max-length": 1, "x-overflow": "reject-publish"})
     first, second = MESSAGE, replace(MESSAGE, key="k2")

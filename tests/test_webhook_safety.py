@@ -42,7 +42,7 @@ def receiver(answer: Answer) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
+            self.posted = self.rfile.read(int(self.headers["Content-Length"]))
             with contextlib.suppress(ConnectionError):  # the client hung up: what we test
                 answer(self)
 
@@ -245,7 +245,9 @@ def message_to(ruleset: RuleSet, phone: str | None, channel: str = "sms") -> Mes
     "recipient",
     ["13800138000;13900139000", "13800138000,13900139000", "13800138000，13900139000",
      "13800138000 / 13900139000", "1380013800013900139000", "13800138000\n13900139000",
-     "138+00138000", "zhang@example.com;li@example.com", "张三 <zhang@example.com>", None],
+     "138+00138000", "zhang@example.com;li@example.com", "张三 <zhang@example.com>", None,
+     "13800138000/13900139000", "13800138000／13900139000", "13800138000或13900139000",
+     "13800138000张三"],
 )  # fmt: skip
 def test_webhook_refuses_a_recipient_that_is_not_one_number(
     ruleset: RuleSet, recipient: str | None
@@ -306,3 +308,165 @@ def test_two_numbers_in_the_phone_field_are_dead_at_once_with_the_reason(
     [row] = store.execute("SELECT status, reason FROM followups")
     assert row["status"] == "dead"
     assert "地址不是单独一个地址" in row["reason"] and "请更正客户的 sms 地址" in row["reason"]
+
+
+def answers(body: bytes) -> Answer:
+    """A receiver answering 200 with `body`."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        headers(handler, 200, len(body))
+        handler.wfile.write(body)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"success": false, "error": "isv.MOBILE_NUMBER_ILLEGAL"}', b'{"ok": false}',
+     b'{"error": {"code": 1001, "message": "blacklisted"}}', b'{"errors": ["quota used up"]}'],
+)  # fmt: skip
+def test_a_200_whose_answer_says_it_failed_is_no_delivery(ruleset: RuleSet, body: bytes) -> None:
+    """Many SMS gateways answer 200 to every request and say in the body that nothing went
+    out: the follow-up is tried again, with the gateway's words as the reason."""
+    with (
+        receiver(answers(body)) as url,
+        load_adapter("webhook", url=url) as adapter,
+        pytest.raises(RetryableError, match="HTTP 200 but the answer says: ") as raised,
+    ):
+        adapter.send(a_message(ruleset))
+    said = json.loads(body)
+    assert json.dumps(said.get("error") or said.get("errors") or said) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id": "m1", "error": null}', b'{"ok": true, "errors": []}', b'{"success": true}',
+     b'{"success": true, "error": "quota low"}', b'{"id": "m1", "error": "0"}',
+     b'{"error": "OK"}', b"[]", b"accepted", b"", b"[" * 100_000],
+    ids=["null", "empty", "success", "success-warning", "zero", "ok", "list", "text", "nothing",
+         "deep"],
+)  # fmt: skip
+def test_a_200_whose_answer_says_nothing_of_a_failure_is_a_delivery(
+    ruleset: RuleSet, body: bytes
+) -> None:
+    """Empty errors, another JSON shape, no JSON at all, or JSON nested deeper than the
+    decoder goes: delivered, never a send made again as if it had failed."""
+    with receiver(answers(body)) as url, load_adapter("webhook", url=url) as adapter:
+        assert adapter.send(a_message(ruleset)).detail == "200"
+
+
+@pytest.mark.every_store
+def test_a_gateway_refusing_one_sms_in_a_200_fails_that_one_only(
+    store: Store, ruleset: RuleSet
+) -> None:
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        phone = json.loads(handler.posted)["recipient"]  # type: ignore[attr-defined]
+        refused = b'{"success": false, "error": "isv.MOBILE_NUMBER_ILLEGAL"}'
+        answers(refused if phone == "1380013800O" else b'{"id": "m1"}')(handler)
+
+    store.upsert_customers([{"customer_id": f"C000{i}", "name": "张三", "phone": phone,
+                             "consent_sms": True}
+                            for i, phone in ((1, "1380013800O"), (2, "13800000002"))])  # fmt: skip
+    insert_followups(store, [invitation(f"C000{i}", "E1", NOW) for i in (1, 2)], "b1", NOW)
+    fields = {"sms": "phone"}
+    with receiver(gateway) as url, load_adapter("webhook", url=url, address_fields=fields) as sms:
+        report = dispatch_once(store, ruleset, {"sms": sms}, NOW)
+    assert (report.sent, report.retried) == (1, 1)
+    rows = store.execute("SELECT customer_id, status FROM followups ORDER BY customer_id")
+    assert [(row["customer_id"], row["status"]) for row in rows] == [
+        ("C0001", "pending"),
+        ("C0002", "sent"),
+    ]
+    [refused, sent] = store.execute("SELECT outcome, error FROM deliveries ORDER BY key")
+    assert (refused["outcome"], sent["outcome"]) == ("retry", "sent")
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in refused["error"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_with_the_gateways_token(ruleset: RuleSet, status: int) -> None:
+    """A gateway that redirects elsewhere (taken over, or misconfigured) gets no second POST:
+    the message and the Authorization header never reach the other host."""
+    elsewhere: list[str | None] = []
+
+    def other_host(handler: BaseHTTPRequestHandler) -> None:
+        elsewhere.append(handler.headers.get("Authorization"))
+        answers(b"{}")(handler)
+
+    with receiver(other_host) as other_url:
+
+        def redirects(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(status)
+            handler.send_header("Location", other_url)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        token = {"Authorization": "Bearer tok-123456"}
+        with (
+            receiver(redirects) as url,
+            load_adapter("webhook", url=url, headers=token) as adapter,
+            pytest.raises(PermanentError, match=f"HTTP {status}"),
+        ):
+            adapter.send(a_message(ruleset))
+    assert elsewhere == []
+
+
+def test_a_token_read_from_a_file_with_its_line_break_is_sent_without_it(ruleset: RuleSet) -> None:
+    """`${SMS_TOKEN}` from a secret file ends in a line break, which no header may hold."""
+    seen: list[str | None] = []
+
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.headers.get("Authorization"))
+        answers(b"{}")(handler)
+
+    token = {"Authorization": "Bearer tok-123456\n"}
+    with receiver(gateway) as url, load_adapter("webhook", url=url, headers=token) as adapter:
+        assert adapter.send(a_message(ruleset)).detail == "200"
+    assert seen == ["Bearer tok-123456"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"Authorization": "Bearer tok-123456\r\nX-Evil: 1"}, {"X-Bank": "招商银行 tok-123456"},
+     {"Authorization": "Bearer\x00tok-123456"}, {"X Evil": "tok-123456"}],
+)  # fmt: skip
+def test_a_header_no_request_can_carry_is_dead_at_once_without_its_secret(
+    ruleset: RuleSet, header: dict[str, str]
+) -> None:
+    """Not every message failing and retried with the gateway's token written into every
+    reason and log line: dead at once, the header named, its value not shown."""
+    seen: list[str] = []
+    with (
+        sms_webhook(seen) as working,
+        load_adapter("webhook", url=working.url, headers=header) as adapter,  # type: ignore[attr-defined]
+        pytest.raises(PermanentError, match="header") as raised,
+    ):
+        adapter.send(a_message(ruleset))
+    assert seen == []
+    assert "tok-123456" not in str(raised.value)
+
+
+@pytest.mark.every_store
+def test_a_gateways_answer_with_control_characters_is_written_escaped(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A reason phrase or an id with a NUL (which PostgreSQL refuses in text: the whole batch's
+    outcomes were lost, its sent messages sent again once the lease lapsed) or a terminal
+    escape (which `followups list` would play on the operator's terminal)."""
+
+    def gateway(handler: BaseHTTPRequestHandler) -> None:
+        if json.loads(handler.posted)["customer_id"] == "C0001":  # type: ignore[attr-defined]
+            handler.send_response(500, "Busy\x00\x1b[2J\x9b")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        else:
+            answers(b'{"id": "m2\\u0000"}')(handler)
+
+    store.upsert_customers([{"customer_id": f"C000{i}", "name": "张三", "phone": f"1380000000{i}",
+                             "consent_sms": True} for i in (1, 2)])  # fmt: skip
+    insert_followups(store, [invitation(f"C000{i}", "E1", NOW) for i in (1, 2)], "b1", NOW)
+    with receiver(gateway) as url, load_adapter("webhook", url=url) as adapter:
+        report = dispatch_once(store, ruleset, {"sms": adapter}, NOW)
+    assert (report.sent, report.retried) == (1, 1)
+    [refused, sent] = store.execute("SELECT error, external_id FROM deliveries ORDER BY key")
+    assert refused["error"].endswith(r"HTTP 500 Busy\x00\x1b[2J\x9b")
+    assert sent["external_id"] == r"m2\x00"

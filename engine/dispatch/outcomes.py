@@ -34,6 +34,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.secrets import mask_secrets
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, unindexed
+from guanxi.engine.unseen import printable
 
 # An outcome as `_finish` reads it from its JSON array: column → SQL type.
 OUTCOME_COLUMNS = {
@@ -98,14 +99,16 @@ class Attempts:
     def outcome(
         self, row: Row, adapter: str, result: Receipt | AdapterError, at: dt.datetime | None = None
     ) -> Outcome:
-        """The outcome of the attempt made at `at` (else at `now`)."""
+        """The outcome of the attempt made at `at` (else at `now`). What the receiver said
+        (its id, its error) is written with invisible characters escaped: a NUL from a gateway
+        would make PostgreSQL refuse the whole batch's outcomes."""
         attempt = int(row["attempts"]) + 1
         followup_id, key = row["id"], row["key"]
         if isinstance(result, Receipt):
-            receipt = result.external_id
+            receipt = None if result.external_id is None else printable(result.external_id)
             sent = ledger.Entry(followup_id, key, attempt, "sent", adapter, None, receipt)
             return Outcome(row, "sent", sent, attempt, at=at)
-        error = str(result)
+        error = printable(str(result))
         if isinstance(result, RetryableError) and attempt < self.max_attempts:
             next_at = (at or self.now) + self._delay(attempt, result)
             retry = ledger.Entry(followup_id, key, attempt, "retry", adapter, error)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from guanxi.engine.doctor.checks import Check, on_ready_store
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
-from guanxi.engine.ingest.values import UNSEEN_IN_ID, printable
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.dialect import column_names, json_texts, not_plain_ascii, quoted_name
+from guanxi.engine.unseen import UNSEEN_IN_ID, printable
 
 SHOWN_GROUPS = 10  # of a check's detail; the count says how many there are in all
 

@@ -47,13 +47,13 @@ from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
-from guanxi.engine.ingest.values import printable
 from guanxi.engine.plan.cancelling import Canceller
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.erasure import ErasedIds
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.unseen import printable
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (done, total): bytes for text files, rows for Parquet."""

@@ -65,6 +65,7 @@ from guanxi.engine.ingest.rows import Check, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
+from guanxi.engine.unseen import UNSEEN_IN_ID
 
 ROW = "_row"  # the row number column of a screened relation (CSV: the line number)
 FILE = "_file"  # the file of each row, in a folder of Parquet files
@@ -627,7 +628,7 @@ def _doubtful_text() -> str:
     rows.py decides those)."""
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
-    unseen = "".join(_escaped(c) for c in map(chr, plane) if values.UNSEEN_IN_ID.match(c))
+    unseen = "".join(_escaped(c) for c in map(chr, plane) if UNSEEN_IN_ID.match(c))
     return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
 
 

@@ -61,6 +61,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
+from guanxi.engine.unseen import UNSEEN_IN_ID, printable
 
 BOOLEANS = {
     "true": True,
@@ -100,13 +101,6 @@ ID_CHARS = 64  # customer, manager, group, branch and event ids: bank ids are fa
 # which are not text at all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep
 # what no one can see.
 UNSEEN_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
-# Invisible format characters (a zero-width space, a right-to-left override, a byte-order mark,
-# a soft hyphen): in an id they make two ids that look alike differ, so one customer would be
-# two, or show an id reversed.
-FORMAT_CHARACTERS = (
-    f"\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb{BIDI_CONTROLS}"
-)
-UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]")
 # Dates and times outside these are slips (0202 for 2020), a spreadsheet's day zero
 # (1899-12-30) or a placeholder for "never" (9999-12-31). Planning adds delays and years to
 # them, which must stay far from the years 1 and 9999 where Python's dates end.
@@ -118,12 +112,6 @@ EXACT_DIGITS = 15  # of a whole number written as a real: all that Excel keeps o
 
 class Invalid(ValueError):
     """A value that does not fit its field; the message is the quarantine reason."""
-
-
-def printable(text: str) -> str:
-    """`text` with every invisible character written as an escape (`\\x00`), so that it can be
-    stored and shown."""
-    return UNSEEN_IN_ID.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def quoted(text: str) -> str:
