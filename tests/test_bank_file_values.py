@@ -84,6 +84,37 @@ def test_an_event_whose_product_or_id_is_not_finite_is_quarantined(
     assert stored == [{"product": "定期存款", "amount": 100.0}]
 
 
+def test_a_whole_number_past_the_largest_double_is_too_large_not_a_crash(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """JSON keeps a whole number of any length exact (a script's 10**400): as a balance, a
+    contribution or an event's amount it is quarantined as 1e400 written out is, and the
+    rows around it load."""
+    huge = "1" + "0" * 400
+    lines = [
+        '{"customer_id": "C1", "name": "张三", "balance": 1000}',
+        f'{{"customer_id": "C2", "name": "李四", "balance": {huge}}}',
+        f'{{"customer_id": "C3", "name": "王五", "annual_contribution": -{huge}}}',
+        '{"customer_id": "C4", "name": "赵六", "balance": 2000}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 2)
+    sale = (
+        '{{"id": "{}", "type": "sale", "customer_id": "C1",'
+        ' "at": "2026-11-27T10:00+08:00", "amount": {}}}'
+    )
+    lines = [sale.format("S1", huge), sale.format("S2", 5)]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        (1, "amount"),
+        (2, "balance"),
+        (3, "annual_contribution"),
+    ]
+    assert all("too large" in why for _, _, why in found)
+
+
 def test_the_reason_says_in_chinese_what_to_write(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -51,6 +51,7 @@ import datetime as dt
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
@@ -268,6 +269,8 @@ def number(value: Any) -> float | None:
         return result + 0.0  # -0.0 is 0.0: a balance of -0.0 would be written "-0.0元"
     if value is None:
         return None
+    if type(value) is int and abs(value) > sys.float_info.max:  # JSON keeps 10**400 exact
+        raise _too_large(str(value))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         if math.isfinite(value):
             return float(value) + 0.0
