@@ -115,6 +115,31 @@ def test_a_whole_number_past_the_largest_double_is_too_large_not_a_crash(
     assert all("too large" in why for _, _, why in found)
 
 
+def test_an_id_given_as_a_long_number_is_held_to_the_length_of_an_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """An id of 200 digits is 200 characters, whether written as text or as a JSON number."""
+    digits = "9" * 200
+    lines = [
+        '{"customer_id": 7, "name": "张三", "rm_id": 12}',
+        f'{{"customer_id": {digits}, "name": "李四"}}',
+        f'{{"customer_id": "{digits}", "name": "王五"}}',
+        f'{{"customer_id": "C4", "name": "赵六", "rm_id": {digits}}}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 3)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        (2, "customer_id"),
+        (3, "customer_id"),
+        (4, "rm_id"),
+    ]
+    assert all(why.startswith("200 characters long") for _, _, why in found)
+    assert [(r["customer_id"], r["rm_id"]) for r in store.execute("SELECT * FROM customers")] == [
+        ("7", "12")
+    ]
+
+
 def test_the_reason_says_in_chinese_what_to_write(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -184,15 +184,15 @@ def _reader(
 ) -> Callable[[Any], str | None]:
     """Reads text of at most `limit` characters without `unseen` ones (the usual case: one
     length and one search), written as `same` writes it; a value that is not text (a JSON
-    number) is read by `not_text`."""
+    number, whose digits JSON does not limit) is read by `not_text`, and held to `limit` too."""
 
     def read(value: Any) -> str | None:
-        if type(value) is not str:
-            return not_text(value)
-        value = same(value)
-        if len(value) <= limit and not unseen.search(value):
-            return _not_a_placeholder(value) or None
-        raise Invalid(_why_not_text(value, unseen, limit))
+        written = same(value) if type(value) is str else not_text(value)
+        if written is None:
+            return None
+        if len(written) <= limit and not unseen.search(written):
+            return _not_a_placeholder(written) or None
+        raise Invalid(_why_not_text(written, unseen, limit))
 
     return read
 
