@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,54 @@ def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     assert all("文本" in why for _, _, why in quarantined(store))
     ids = [r["customer_id"] for r in store.execute("SELECT customer_id FROM customers")]
     assert sorted(ids) == ["110101199003077777", "123456789012345"]
+
+
+def test_a_number_cell_written_without_a_decimal_point_is_still_what_excel_keeps(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A workbook may write a number cell as plain digits (6222021234567891, no point or
+    exponent: other spreadsheet programs and scripts do); Excel holds it as a real all the
+    same and keeps 15 digits, so a 16-digit id there is quarantined as the real's is."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    rows = [
+        ["客户编号", "客户名称", "手机号", "同意短信", "月均交易笔数"],
+        [6222021234567891, "卡号客户", "13800000000", 1, 5],
+        [123456789012345, "十五位客户", 13800000002, 0, 10**16],
+        ["C3", "长号码客户", 13800000000123456, 1, 5],
+        ["C4", "巨数客户", "13800000004", 1, 7777777],  # then 10**400, which openpyxl cannot write
+    ]
+    for row in rows:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    _rewrite_sheet(tmp_path / "c.xlsx", "<v>7777777</v>", f"<v>{10**400}</v>")
+    report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (1, 3)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (2, "customer_id"),
+        (4, "phone"),
+        (5, "monthly_txn_count"),
+    ]
+    [row] = store.execute("SELECT * FROM customers")
+    assert (row["customer_id"], row["phone"], row["consent_sms"]) == (
+        "123456789012345",
+        "13800000002",
+        0,
+    )
+    assert row["monthly_txn_count"] == 10**16
+
+
+def _rewrite_sheet(path: Path, old: str, new: str) -> None:
+    with zipfile.ZipFile(path) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w") as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
 
 
 # --- what a store loaded before these were refused holds --------------------------------
