@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
@@ -467,6 +468,29 @@ def test_a_number_cell_written_without_a_decimal_point_is_still_what_excel_keeps
         0,
     )
     assert row["monthly_txn_count"] == 10**16
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["<v>abc</v>", "<v>1" + "0" * 5000 + "</v>", "<v>1</v></c></row><<"],
+    ids=["not a number", "past the digits Python reads", "broken XML"],
+)
+def test_a_damaged_sheet_is_refused_whole_not_a_crash(
+    store: Store, ruleset: RuleSet, tmp_path: Path, cell: str
+) -> None:
+    """openpyxl reads a sheet as it goes, so a damaged one opens and breaks at its row."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in [["客户编号", "客户名称", "存款余额"], ["C1", "张三", 7777777], ["C2", "李四", 5]]:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    _rewrite_sheet(tmp_path / "c.xlsx", "<v>7777777</v>", cell)
+    with pytest.raises(DataError, match="not a readable Excel workbook"):
+        load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert store.execute("SELECT customer_id FROM customers") == []
 
 
 def _rewrite_sheet(path: Path, old: str, new: str) -> None:
