@@ -399,6 +399,31 @@ def test_a_phone_written_as_a_real_number_is_stored_as_its_digits(
     ]
 
 
+def test_a_flag_of_1_or_0_in_a_column_of_reals_is_true_or_false(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas makes a 1/0 column with one gap a column of reals (1.0, 0.0), in Parquet and in
+    its JSON Lines alike: each is the flag it stands for, and 0.5 is no flag."""
+    table = {
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "name": ["张三", "李四", "王五", "赵六"],
+        "consent_sms": [1.0, None, 0.0, 0.5],
+        "do_not_contact": [0.0, 0.0, None, 0.0],
+    }
+    pq.write_table(pa.table(table), tmp_path / "c.parquet")
+    lines = ['{"customer_id": "C5", "name": "钱七", "consent_sms": 1.0, "do_not_contact": 0.0}']
+    for path in (tmp_path / "c.parquet", write_lines(tmp_path, "c.jsonl", lines)):
+        load_customers(store, ruleset, path, NOW)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [(4, "consent_sms")]
+    found = store.execute("SELECT * FROM customers ORDER BY customer_id")
+    assert [(r["customer_id"], r["consent_sms"], r["do_not_contact"]) for r in found] == [
+        ("C1", 1, 0),
+        ("C2", None, 0),
+        ("C3", 0, None),
+        ("C5", 1, 0),
+    ]
+
+
 @pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path

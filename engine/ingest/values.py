@@ -29,7 +29,8 @@ How values are read (business users ask about these, so they are decided here on
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
-- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; the number 1 or 0, also as a
+  real (pandas makes a 1/0 column with a gap one of reals: 1.0, 0.0).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
@@ -366,8 +367,8 @@ def boolean(value: Any) -> bool | None:
         )
     if value is None:
         return None
-    if type(value) is bool or (type(value) is int and value in (0, 1)):
-        return bool(value)
+    if type(value) is bool or (type(value) in (int, float, Decimal) and value in (0, 1)):
+        return bool(value)  # 1.0: pandas makes a 1/0 column with a gap one of reals
     raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
 
