@@ -142,6 +142,29 @@ def test_an_id_given_as_a_long_number_is_held_to_the_length_of_an_id(
     ]
 
 
+def test_text_of_invisible_characters_only_is_an_empty_cell(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A lone zero-width space looks like an empty cell, and is one: a name of it is
+    required but empty (a message would greet nobody), a product of it is no product (the
+    template's default names one); inside text, a joiner of an emoji stays."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    lines = [
+        '{"customer_id": "C1", "name": "\u200b"}',
+        f'{{"customer_id": "C2", "name": "张三{family}", "industry": " \u200b\u2060 "}}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    assert quarantined(store) == [(1, "name", "required, but empty")]
+    [row] = store.execute("SELECT name, industry FROM customers")
+    assert (row["name"], row["industry"]) == (f"张三{family}", None)
+    sale = '{"id": "S1", "type": "sale", "customer_id": "C2", "at": "2026-11-27T10:00+08:00"'
+    events = [sale + ', "product": "\u200b"}']
+    load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    [event] = store.execute("SELECT payload FROM events")
+    assert json.loads(event["payload"]) == {}
+
+
 def test_the_reason_says_in_chinese_what_to_write(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

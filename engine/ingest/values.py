@@ -109,6 +109,8 @@ FORMAT_CHARACTERS = (
     f"\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb{BIDI_CONTROLS}"
 )
 UNSEEN_IN_ID = re.compile(f"[\x00-\x1f\x7f-\x9f{FORMAT_CHARACTERS}\ud800-\udfff]")
+# Text of these alone (a lone zero-width space) looks like an empty cell, and is read as one.
+LOOKS_EMPTY = re.compile(f"[\\s{FORMAT_CHARACTERS}]*")
 # Dates and times outside these are slips (0202 for 2020), a spreadsheet's day zero
 # (1899-12-30) or a placeholder for "never" (9999-12-31). Planning adds delays and years to
 # them, which must stay far from the years 1 and 9999 where Python's dates end.
@@ -200,8 +202,9 @@ def _reader(
 
 def _not_a_placeholder(value: str) -> str:
     """`value`; empty for a program's word for a missing value (a database export's NULL),
-    which is no more than an empty cell; Invalid for an Excel error, where a formula failed."""
-    if is_missing_written(value):
+    which is no more than an empty cell, and for invisible characters alone; Invalid for an
+    Excel error, where a formula failed."""
+    if is_missing_written(value) or LOOKS_EMPTY.fullmatch(value):
         return ""
     if is_excel_error(value):
         raise Invalid(
