@@ -57,8 +57,15 @@ class Record:
     effective_at: str
 
     def problems(self, policies: PoliciesFile | None) -> list[tuple[str, str, str]]:
-        """(field, value, reason) for each value the ledger does not accept."""
+        """(field, value, reason) for each value the ledger does not accept; an id as a file
+        takes it (no invisible character, an id's length), or the record is nobody's."""
+        from guanxi.engine.ingest.values import Invalid, identifier  # ingest adds records
+
         found = []
+        try:
+            identifier(self.customer_id)
+        except Invalid as error:
+            found.append(("customer_id", self.customer_id, str(error)))
         channels = [*(policies.channels if policies else ()), ALL]
         if self.channel not in channels:
             reason = _("unknown channel; one of: {names}").format(names=", ".join(channels))

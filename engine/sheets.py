@@ -50,9 +50,7 @@ def sheet_rows(
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # a broken or foreign file: openpyxl and zipfile raise many kinds
-        raise SheetError(
-            _("not a readable Excel workbook (.xlsx); in Excel, save it as 'Excel Workbook'")
-        ) from None
+        raise _unreadable() from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             names = ", ".join(book.sheetnames)
@@ -62,7 +60,7 @@ def sheet_rows(
         worksheet = book[sheet or book.sheetnames[0]]
         fill = _merged_down(worksheet) if merged else {}
         tops: dict[tuple[int, int], Any] = {}
-        for number, row in enumerate(worksheet.iter_rows(min_row=1), 1):
+        for number, row in enumerate(_parsed(worksheet.iter_rows(min_row=1)), 1):
             values = _filled(number, [cell.value for cell in row], fill, tops)
             cells += len(values)
             if cells > MAX_CELLS:
@@ -74,6 +72,21 @@ def sheet_rows(
                 yield number, values
     finally:
         book.close()
+
+
+def _unreadable() -> SheetError:
+    return SheetError(
+        _("not a readable Excel workbook (.xlsx); in Excel, save it as 'Excel Workbook'")
+    )
+
+
+def _parsed(rows: Iterator[Any]) -> Iterator[Any]:
+    """`rows`, read lazily: a damaged sheet (broken XML, a bad checksum, a number cell that
+    is not a number) opens and breaks part way, with as many kinds of error as a broken file."""
+    try:
+        yield from rows
+    except Exception:
+        raise _unreadable() from None
 
 
 Merged = dict[tuple[int, int], tuple[int, int]]  # (row, column) -> the merged range's top

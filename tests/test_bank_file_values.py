@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
@@ -82,6 +84,85 @@ def test_an_event_whose_product_or_id_is_not_finite_is_quarantined(
     assert fields == [*((n, "product") for n in range(1, 5)), *((n, "id") for n in range(5, 9))]
     stored = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
     assert stored == [{"product": "定期存款", "amount": 100.0}]
+
+
+def test_a_whole_number_past_the_largest_double_is_too_large_not_a_crash(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """JSON keeps a whole number of any length exact (a script's 10**400): as a balance, a
+    contribution or an event's amount it is quarantined as 1e400 written out is, and the
+    rows around it load."""
+    huge = "1" + "0" * 400
+    lines = [
+        '{"customer_id": "C1", "name": "张三", "balance": 1000}',
+        f'{{"customer_id": "C2", "name": "李四", "balance": {huge}}}',
+        f'{{"customer_id": "C3", "name": "王五", "annual_contribution": -{huge}}}',
+        '{"customer_id": "C4", "name": "赵六", "balance": 2000}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (2, 2)
+    sale = (
+        '{{"id": "{}", "type": "sale", "customer_id": "C1",'
+        ' "at": "2026-11-27T10:00+08:00", "amount": {}}}'
+    )
+    lines = [sale.format("S1", huge), sale.format("S2", 5)]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        (1, "amount"),
+        (2, "balance"),
+        (3, "annual_contribution"),
+    ]
+    assert all("too large" in why for _, _, why in found)
+
+
+def test_an_id_given_as_a_long_number_is_held_to_the_length_of_an_id(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """An id of 200 digits is 200 characters, whether written as text or as a JSON number."""
+    digits = "9" * 200
+    lines = [
+        '{"customer_id": 7, "name": "张三", "rm_id": 12}',
+        f'{{"customer_id": {digits}, "name": "李四"}}',
+        f'{{"customer_id": "{digits}", "name": "王五"}}',
+        f'{{"customer_id": "C4", "name": "赵六", "rm_id": {digits}}}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 3)
+    found = quarantined(store)
+    assert [(line, field) for line, field, _ in found] == [
+        (2, "customer_id"),
+        (3, "customer_id"),
+        (4, "rm_id"),
+    ]
+    assert all(why.startswith("200 characters long") for _, _, why in found)
+    assert [(r["customer_id"], r["rm_id"]) for r in store.execute("SELECT * FROM customers")] == [
+        ("7", "12")
+    ]
+
+
+def test_text_of_invisible_characters_only_is_an_empty_cell(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A lone zero-width space looks like an empty cell, and is one: a name of it is
+    required but empty (a message would greet nobody), a product of it is no product (the
+    template's default names one); inside text, a joiner of an emoji stays."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    lines = [
+        '{"customer_id": "C1", "name": "\u200b"}',
+        f'{{"customer_id": "C2", "name": "张三{family}", "industry": " \u200b\u2060 "}}',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    assert quarantined(store) == [(1, "name", "required, but empty")]
+    [row] = store.execute("SELECT name, industry FROM customers")
+    assert (row["name"], row["industry"]) == (f"张三{family}", None)
+    sale = '{"id": "S1", "type": "sale", "customer_id": "C2", "at": "2026-11-27T10:00+08:00"'
+    events = [sale + ', "product": "\u200b"}']
+    load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", events), NOW)
+    [event] = store.execute("SELECT payload FROM events")
+    assert json.loads(event["payload"]) == {}
 
 
 def test_the_reason_says_in_chinese_what_to_write(
@@ -341,6 +422,31 @@ def test_a_phone_written_as_a_real_number_is_stored_as_its_digits(
     ]
 
 
+def test_a_flag_of_1_or_0_in_a_column_of_reals_is_true_or_false(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas makes a 1/0 column with one gap a column of reals (1.0, 0.0), in Parquet and in
+    its JSON Lines alike: each is the flag it stands for, and 0.5 is no flag."""
+    table = {
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "name": ["张三", "李四", "王五", "赵六"],
+        "consent_sms": [1.0, None, 0.0, 0.5],
+        "do_not_contact": [0.0, 0.0, None, 0.0],
+    }
+    pq.write_table(pa.table(table), tmp_path / "c.parquet")
+    lines = ['{"customer_id": "C5", "name": "钱七", "consent_sms": 1.0, "do_not_contact": 0.0}']
+    for path in (tmp_path / "c.parquet", write_lines(tmp_path, "c.jsonl", lines)):
+        load_customers(store, ruleset, path, NOW)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [(4, "consent_sms")]
+    found = store.execute("SELECT * FROM customers ORDER BY customer_id")
+    assert [(r["customer_id"], r["consent_sms"], r["do_not_contact"]) for r in found] == [
+        ("C1", 1, 0),
+        ("C2", None, 0),
+        ("C3", 0, None),
+        ("C5", 1, 0),
+    ]
+
+
 @pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path
@@ -372,6 +478,77 @@ def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     assert all("文本" in why for _, _, why in quarantined(store))
     ids = [r["customer_id"] for r in store.execute("SELECT customer_id FROM customers")]
     assert sorted(ids) == ["110101199003077777", "123456789012345"]
+
+
+def test_a_number_cell_written_without_a_decimal_point_is_still_what_excel_keeps(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A workbook may write a number cell as plain digits (6222021234567891, no point or
+    exponent: other spreadsheet programs and scripts do); Excel holds it as a real all the
+    same and keeps 15 digits, so a 16-digit id there is quarantined as the real's is."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    rows = [
+        ["客户编号", "客户名称", "手机号", "同意短信", "月均交易笔数"],
+        [6222021234567891, "卡号客户", "13800000000", 1, 5],
+        [123456789012345, "十五位客户", 13800000002, 0, 10**16],
+        ["C3", "长号码客户", 13800000000123456, 1, 5],
+        ["C4", "巨数客户", "13800000004", 1, 7777777],  # then 10**400, which openpyxl cannot write
+    ]
+    for row in rows:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    _rewrite_sheet(tmp_path / "c.xlsx", "<v>7777777</v>", f"<v>{10**400}</v>")
+    report = load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert (report.loaded, report.quarantined) == (1, 3)
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (2, "customer_id"),
+        (4, "phone"),
+        (5, "monthly_txn_count"),
+    ]
+    [row] = store.execute("SELECT * FROM customers")
+    assert (row["customer_id"], row["phone"], row["consent_sms"]) == (
+        "123456789012345",
+        "13800000002",
+        0,
+    )
+    assert row["monthly_txn_count"] == 10**16
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["<v>abc</v>", "<v>1" + "0" * 5000 + "</v>", "<v>1</v></c></row><<"],
+    ids=["not a number", "past the digits Python reads", "broken XML"],
+)
+def test_a_damaged_sheet_is_refused_whole_not_a_crash(
+    store: Store, ruleset: RuleSet, tmp_path: Path, cell: str
+) -> None:
+    """openpyxl reads a sheet as it goes, so a damaged one opens and breaks at its row."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in [["客户编号", "客户名称", "存款余额"], ["C1", "张三", 7777777], ["C2", "李四", 5]]:
+        sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    _rewrite_sheet(tmp_path / "c.xlsx", "<v>7777777</v>", cell)
+    with pytest.raises(DataError, match="not a readable Excel workbook"):
+        load_customers(store, ruleset, tmp_path / "c.xlsx", NOW)
+    assert store.execute("SELECT customer_id FROM customers") == []
+
+
+def _rewrite_sheet(path: Path, old: str, new: str) -> None:
+    with zipfile.ZipFile(path) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(old.encode(), new.encode())
+    with zipfile.ZipFile(path, "w") as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
 
 
 # --- what a store loaded before these were refused holds --------------------------------

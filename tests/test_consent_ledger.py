@@ -7,6 +7,7 @@ of a consent file are quarantined with their row numbers."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from guanxi.cli.main import cli
 from guanxi.engine import consent
 from guanxi.engine.classify.explain import explain
+from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import load_consents, load_customers
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
@@ -284,6 +286,25 @@ def test_consent_record_and_show_on_the_command_line_in_chinese(
     shown = runner.invoke(cli, ["consent", "show", "C0001", *where])
     assert shown.exit_code == 0, shown.output
     assert "已撤回" in shown.output and "REC-9" in shown.output and "电话" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("C0001\u200b", "customer_id 'C0001\u200b': contains an invisible character (U+200B)"),
+        ("C" * 65, "65 characters long; at most 64 are allowed here"),
+    ],
+    ids=["zero-width space", "longer than an id"],
+)
+def test_a_record_for_an_id_no_file_could_load_is_refused(
+    store: Store, ruleset: RuleSet, typed: str, why: str
+) -> None:
+    """An id pasted with a zero-width space is refused, as a file's row with it is: recorded,
+    the withdrawal would belong to no customer and C0001 would still get marketing."""
+    given = consent.Record(typed, "sms", "marketing", False, "branch", "FORM-7", iso(START))
+    with pytest.raises(DataError, match=re.escape(why)):
+        consent.record(store, ruleset.policies, given, START)
+    assert consent.history(store, "C0001") == []
 
 
 IMPLAUSIBLE = ["0001-01-01T00:00+08:00", "9999-12-31T23:59:59-12:00", "1899-12-31"]

@@ -16,6 +16,7 @@ import csv
 import io
 import itertools
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -33,7 +34,7 @@ from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHA
     refusal,
     text_columns,
 )
-from guanxi.engine.ingest.values import EARLIEST, LATEST
+from guanxi.engine.ingest.values import EARLIEST, EXACT_DIGITS, LATEST
 from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
 BATCH_ROWS = 10_000  # rows per transaction: fewer commits (each one syncs the disk)
@@ -342,7 +343,18 @@ def _sheet_record(columns: tuple[str, ...], cells: list[Any]) -> Record:
             cells=len(cells), columns=len(columns)
         )
         return Unreadable(reason, ",".join(cell_text(c) for c in cells))
-    return dict(zip(columns, [*cells, *[None] * (len(columns) - len(cells))], strict=True))
+    values = [_as_excel_keeps(cell) for cell in cells]
+    return dict(zip(columns, [*values, *[None] * (len(columns) - len(cells))], strict=True))
+
+
+def _as_excel_keeps(cell: Any) -> Any:
+    """A number cell is a real, however the file writes it: openpyxl gives plain digits
+    (6222021234567891) as an int, which past EXACT_DIGITS digits is read as the real it is, so
+    that an id or phone typed there is quarantined as one written 6.22202123456789E+15 is
+    (past the largest double it stays an int, too large for any field)."""
+    if type(cell) is int and 10**EXACT_DIGITS <= abs(cell) <= sys.float_info.max:
+        return float(cell)
+    return cell
 
 
 def arrow_records(batch: Any) -> Iterator[Record]:

@@ -29,7 +29,8 @@ How values are read (business users ask about these, so they are decided here on
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
-- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; the number 1 or 0, also as a
+  real (pandas makes a 1/0 column with a gap one of reals: 1.0, 0.0).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
@@ -51,6 +52,7 @@ import datetime as dt
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
@@ -61,7 +63,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
-from guanxi.engine.unseen import UNSEEN_IN_ID, printable
+from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
 
 BOOLEANS = {
     "true": True,
@@ -101,6 +103,8 @@ ID_CHARS = 64  # customer, manager, group, branch and event ids: bank ids are fa
 # which are not text at all. PostgreSQL refuses NUL and surrogates outright; SQLite would keep
 # what no one can see.
 UNSEEN_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
+# Text of these alone (a lone zero-width space) looks like an empty cell, and is read as one.
+LOOKS_EMPTY = re.compile(f"[\\s{FORMAT_CHARACTERS}]*")
 # Dates and times outside these are slips (0202 for 2020), a spreadsheet's day zero
 # (1899-12-30) or a placeholder for "never" (9999-12-31). Planning adds delays and years to
 # them, which must stay far from the years 1 and 9999 where Python's dates end.
@@ -171,23 +175,24 @@ def _reader(
 ) -> Callable[[Any], str | None]:
     """Reads text of at most `limit` characters without `unseen` ones (the usual case: one
     length and one search), written as `same` writes it; a value that is not text (a JSON
-    number) is read by `not_text`."""
+    number, whose digits JSON does not limit) is read by `not_text`, and held to `limit` too."""
 
     def read(value: Any) -> str | None:
-        if type(value) is not str:
-            return not_text(value)
-        value = same(value)
-        if len(value) <= limit and not unseen.search(value):
-            return _not_a_placeholder(value) or None
-        raise Invalid(_why_not_text(value, unseen, limit))
+        written = same(value) if type(value) is str else not_text(value)
+        if written is None:
+            return None
+        if len(written) <= limit and not unseen.search(written):
+            return _not_a_placeholder(written) or None
+        raise Invalid(_why_not_text(written, unseen, limit))
 
     return read
 
 
 def _not_a_placeholder(value: str) -> str:
     """`value`; empty for a program's word for a missing value (a database export's NULL),
-    which is no more than an empty cell; Invalid for an Excel error, where a formula failed."""
-    if is_missing_written(value):
+    which is no more than an empty cell, and for invisible characters alone; Invalid for an
+    Excel error, where a formula failed."""
+    if is_missing_written(value) or LOOKS_EMPTY.fullmatch(value):
         return ""
     if is_excel_error(value):
         raise Invalid(
@@ -256,6 +261,8 @@ def number(value: Any) -> float | None:
         return result + 0.0  # -0.0 is 0.0: a balance of -0.0 would be written "-0.0元"
     if value is None:
         return None
+    if type(value) is int and abs(value) > sys.float_info.max:  # JSON keeps 10**400 exact
+        raise _too_large(str(value))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         if math.isfinite(value):
             return float(value) + 0.0
@@ -351,8 +358,8 @@ def boolean(value: Any) -> bool | None:
         )
     if value is None:
         return None
-    if type(value) is bool or (type(value) is int and value in (0, 1)):
-        return bool(value)
+    if type(value) is bool or (type(value) in (int, float, Decimal) and value in (0, 1)):
+        return bool(value)  # 1.0: pandas makes a 1/0 column with a gap one of reals
     raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
 
