@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from guanxi.cli.common import chosen, store_option
+from guanxi.cli.common import chosen, given_now_in, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import echo, print_json
 from guanxi.engine.diagnostics import display_width
@@ -32,10 +32,12 @@ def doctor_command(rules: Path | None, store: str | None, timeout: float, as_jso
     """Check what guanxi needs: the store (there, answering, migrations applied, no customer,
     manager or group id kept under two spellings such as ＣＵＳＴ００１ and CUST001), the rule
     project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker
-    answer), the time zone, Java (for --engine spark) and Chromium (for the report's
-    picture). Exit 1 when any check fails; warnings do not fail."""
+    answer), the time zone, the business calendar (the make-up working days of the next three
+    months known), Java (for --engine spark) and Chromium (for the report's picture). Exit 1
+    when any check fails; warnings do not fail."""
     choice = chosen(rules, store)
-    checks = run_checks(choice.folder, store or choice.store, timeout)
+    now = given_now_in(None, "UTC")  # the clock: doctor looks at today's deployment
+    checks = run_checks(choice.folder, store or choice.store, timeout, now)
     failed = any(c.status == "fail" for c in checks)
     if as_json:
         print_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})

@@ -80,11 +80,27 @@ class BusinessCalendar:
     def is_business_day(self, day: dt.date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
+        return bool(self._holidays().is_working_day(day))
+
+    def unannounced_year(self, first: dt.date, last: dt.date) -> int | None:
+        """The first year from `first` to `last` whose moved days (调休) are unknown: the
+        country moves days, each year by a notice (China's State Council publishes the next
+        year's late in the year), the `holidays` package has no notice for that year yet and
+        the overrides give no day of it. None when every year is known."""
+        public = self._holidays()
+        if not public.has_substituted_holidays:
+            return None
+        announced = max(public.special_public_holidays, default=first.year - 1)
+        overridden = {day.year for day in self.overrides}
+        years = range(max(first.year, announced + 1), last.year + 1)
+        return next((year for year in years if year not in overridden), None)
+
+    def _holidays(self) -> Any:
         public = self._public
         if public is None:  # unpickled
             public = holidays.country_holidays(self.country)
             object.__setattr__(self, "_public", public)
-        return bool(public.is_working_day(day))
+        return public
 
     def next_business_day(self, day: dt.date) -> dt.date:
         """The first business day strictly after `day`."""

@@ -38,6 +38,28 @@ def test_public_holidays_and_make_up_days(day: dt.date, expected: bool) -> None:
     assert CN.is_business_day(day) is expected
 
 
+def test_every_make_up_working_day_of_2026_is_a_business_day() -> None:
+    """国务院办公厅关于2026年部分节假日安排的通知: the weekend days worked (two are Sundays)."""
+    weekend_worked = [
+        day
+        for day in (dt.date(2026, 1, 1) + dt.timedelta(n) for n in range(365))
+        if day.weekday() >= 5 and CN.is_business_day(day)
+    ]
+    worked = [(1, 4), (2, 14), (2, 28), (5, 9), (9, 20), (10, 10)]
+    assert weekend_worked == [dt.date(2026, month, day) for month, day in worked]
+
+
+def test_a_year_whose_make_up_days_are_not_announced_is_named_until_the_bank_adds_them() -> None:
+    """The State Council announces each year's moved days late in the year before; `holidays`
+    knows those announced before its release, so a later year counts statutory holidays alone
+    (2040 stands for such a year: no release can know it yet)."""
+    assert CN.unannounced_year(dt.date(2026, 6, 1), dt.date(2026, 9, 1)) is None
+    assert CN.unannounced_year(dt.date(2040, 1, 1), dt.date(2040, 3, 1)) == 2040
+    announced = BusinessCalendar("CN", overrides={dt.date(2040, 2, 4): True})
+    assert announced.unannounced_year(dt.date(2040, 1, 1), dt.date(2040, 3, 1)) is None
+    assert BusinessCalendar("FR").unannounced_year(dt.date(2040, 1, 1), dt.date(2040, 3, 1)) is None
+
+
 def test_a_pickled_calendar_counts_as_the_original() -> None:
     """Pickled (a rule project kept on disk) without the country's holidays, which it builds
     again when first asked: the same business days, overrides included."""

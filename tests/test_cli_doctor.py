@@ -3,6 +3,7 @@ are sockets on 127.0.0.1: one listening, one port closed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import socket
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
+from guanxi.engine.doctor.checks import calendar_check
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store import open_store
 
@@ -83,6 +85,7 @@ def test_every_check_passes_on_a_sound_deployment(here: Path, listening: int) ->
     assert found["delivery sms"] == f"ok webhook 127.0.0.1:{listening} answers"
     assert found["delivery app"] == f"ok amqp 127.0.0.1:{listening} answers"
     assert found["time zone"].startswith("ok Asia/Shanghai: ")
+    assert found["calendar"].startswith(("ok CN: ", "warn CN: "))
     assert (found["java"], found["chromium"]) == ("ok /bin/java", "ok /bin/chromium")
 
 
@@ -137,3 +140,19 @@ def test_bad_rules_and_an_unset_variable_fail(here: Path, monkeypatch: pytest.Mo
     result = doctor("--json")
     assert result.exit_code == 1
     assert lines(result)["rules"] == "fail rules: 1 error(s): guanxi validate rules"
+
+
+def test_the_calendar_warns_of_a_year_whose_make_up_working_days_are_not_known() -> None:
+    ruleset = load_ruleset(RULES)
+    known = calendar_check(ruleset, dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    assert (known.status, known.detail) == (
+        "ok",
+        "CN: the holidays and make-up working days of the next three months are known",
+    )
+    unknown = calendar_check(ruleset, dt.datetime(2040, 1, 15, tzinfo=dt.UTC))
+    assert (unknown.status, unknown.detail) == (
+        "warn",
+        "CN: the make-up working days (调休) of 2040 are not known yet, so business days in 2040"
+        " skip the statutory holidays alone: add that year's notice of the holidays and make-up"
+        " working days to the calendar_overrides file of guanxi.yaml",
+    )

@@ -31,7 +31,7 @@ NEWS = line_number(RULES / "playbooks.yaml", "    - id: proactive_product_news")
 LOW_VALU = """\
 <project>/strategies.csv:6:1: warning[catches-no-customer]: strategy 'general' \
 (strategies.csv row 6) gets 0 of 2,000 customers; its condition alone matches 0
-  6 | general,普通客户:自助服务,general: self-service,,,not dormant,,,,,,,>= 100000,低成本自助产品
+  6 | general,一般客户:自助服务,general: self-service,,,not dormant,,,,,,,>= 100000,低成本自助产品
     | ^^^^^^^
   hint: no customer in the store meets 'value_ratio >= 100000': check the value it compares with
 <project>/playbooks.yaml:{guide}:11: warning[catches-no-customer]: step 'self_service_guide' \
@@ -226,9 +226,15 @@ def test_against_the_shipped_rules(loaded: Store, tmp_path: Path) -> None:
         "kind": "strategy", "name": "general", "rules": 0, "against": 1024, "delta": -1024
     }  # fmt: skip
     assert found[("strategy", "unprofitable")]["delta"] == 1024
-    # general's own step goes with it: its customers get no self-service guide
+    # general's own step goes with it: its customers get no self-service guide; unprofitable
+    # now, they get no call to keep them or their money either (抛弃策略)
     moved = {k: d["delta"] for k, d in found.items() if k[0] != "strategy" and d["delta"]}
-    assert moved == {("step", "self_service_guide"): -359}
+    assert moved == {
+        ("step", "self_service_guide"): -359,
+        ("step", "retention_call"): -1024,
+        ("step", "balance_drop_call"): -96,
+        ("step", "maturity_reinvest_call"): -96,
+    }
     assert rule(data["against"], "strategy", "general")["gets"] == 1024
     table = run("validate", str(folder), *arguments).stdout
     assert f"customers each gets: {folder} against {RULES}" in table

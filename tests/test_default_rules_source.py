@@ -178,6 +178,17 @@ def test_a_growth_firm_gets_its_manager_not_a_personal_finance_story() -> None:
     assert steps.count("growth_business_service") == 4
 
 
+def test_the_wealth_messages_offer_a_service_and_promise_no_result() -> None:
+    """成长型: "提供适合成长型客户需要的投资理财服务，帮助客户成长" — a service offered, not a
+    result: no story of what an investment achieved (五年为孩子备好了教育金), and the notice
+    wealth-management promotion carries in China."""
+    templates = load_ruleset(RULES).templates
+    for name in ("growth_wealth_service", "growth_wealth_story"):
+        body = templates[name].body
+        assert "理财非存款，产品有风险，投资须谨慎" in body, name
+        assert not [w for w in ("备好了", "收益", "保本", "稳赚") if w in body], name
+
+
 def test_the_post_sale_call_asks_for_defects_as_the_source_does() -> None:
     """负责型: "检查产品是否符合顾客的期望，销售人员同时向顾客寻求有关产品改进的各种建议，
     以及任何特殊的缺陷与不足"."""

@@ -84,7 +84,10 @@ SCENARIOS = """scenarios:
       tier: low_value
       no_followups: [balance_drop_call]
 """
-CALLED = "on: balance_drop\n      when: tier IN ('valuable', 'high_value_added')\n"
+CALLED = (
+    "on: balance_drop\n"
+    "      when: tier IN ('valuable', 'high_value_added') AND strategy <> 'unprofitable'\n"
+)
 
 
 def change_rules(folder: Path) -> Path:

@@ -212,11 +212,12 @@ def test_planning_again_after_a_customer_arrived_plans_the_newcomer_alone(
 def test_a_quarterly_step_is_for_its_level_only_and_named_by_quarter(
     store: Store, ruleset: RuleSet
 ) -> None:
-    customer(store, ruleset, "Q1", "partner")
-    customer(store, ruleset, "Q2", "proactive")
+    customer(store, ruleset, "Q1", "partner", consent_marketing=True)
+    customer(store, ruleset, "Q2", "proactive", consent_marketing=True)
     start = dt.datetime(2026, 12, 1, tzinfo=SHANGHAI)
     plan(store, ruleset, start, dt.datetime(2027, 5, 1, tzinfo=SHANGHAI))
-    assert [(r["key"], r["due_at"], r["owner"]) for r in rows(store)] == [
+    review = rows(store, "partner_quarterly_review")
+    assert [(r["key"], r["due_at"], r["owner"]) for r in review] == [
         ("partner_quarterly_review:Q1:2027-Q1", "2027-01-10T02:00:00Z", "RM7"),
         ("partner_quarterly_review:Q1:2027-Q2", "2027-04-10T02:00:00Z", "RM7"),
     ]

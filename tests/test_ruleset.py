@@ -45,6 +45,22 @@ def test_default_project_expresses_the_domain() -> None:
     assert all(r.label and r.label_en for r in ruleset.levels.rules)
 
 
+def test_default_labels_are_the_source_texts_own_terms() -> None:
+    """Reports and explain show these labels: staff know the groups by the source's words
+    (科学的分类管理; 五种不同程度的关系; 金牌客户, 成长型客户, 一般客户)."""
+    ruleset = load_ruleset(RULES)
+    labels = {r.name: r.label for r in ruleset.tiers.rules}
+    assert labels == {"dormant": "睡眠客户", "low_value": "低价值客户", "valuable": "有价值客户",
+                      "high_value_added": "高附加值客户"}  # fmt: skip
+    levels = [r.label for r in ruleset.levels.rules]
+    assert levels == ["伙伴型", "能动型", "负责型", "被动型", "基本型"]
+    assert ruleset.gold is not None and ruleset.gold.label == "金牌客户"
+    assert ruleset.strategies is not None
+    groups = {r.name: (r.label or "").split(":")[0] for r in ruleset.strategies.rules}
+    assert groups == {"gold_package": "金牌客户", "growth": "成长型客户", "general": "一般客户",
+                      "unprofitable": "不盈利客户"}  # fmt: skip
+
+
 def test_the_ruleset_is_immutable(project: Path) -> None:
     ruleset = load_ruleset(project)
     with pytest.raises(dataclasses.FrozenInstanceError):

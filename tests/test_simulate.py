@@ -318,8 +318,10 @@ def test_a_higher_gold_threshold_changes_exactly_the_customers_whose_gold_flag_f
 
     with sqlite3.connect(live) as db:
         levels = dict(db.execute("SELECT customer_id, level FROM current_assignments").fetchall())
+        # the welcome visit is marketing: not for those who refused contact or marketing
+        refusing = "do_not_contact OR NOT coalesce(consent_marketing, FALSE)"
         unwilling = {
-            c for (c,) in db.execute("SELECT customer_id FROM customers WHERE do_not_contact")
+            c for (c,) in db.execute(f"SELECT customer_id FROM customers WHERE {refusing}")
         }
     with sqlite3.connect(keep / "simulation.db") as db:
         after = dict(db.execute("SELECT customer_id, level FROM current_assignments").fetchall())

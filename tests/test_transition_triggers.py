@@ -260,8 +260,10 @@ def test_a_simulation_cancels_the_visits_its_rules_undo(tmp_path: Path, ruleset:
     )  # fmt: skip
     monday = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
     classify(live, ruleset, monday - dt.timedelta(days=2))  # the baseline
-    # gold and valuable (large deposits, frequent transactions), so a partner
-    rise = {"annual_contribution": 90_000.0, "balance": 500_000.0, "monthly_txn_count": 20}
+    # gold and valuable (large deposits, frequent transactions), so a partner; and agreeing to
+    # marketing, which the welcome visit is
+    rise = {"annual_contribution": 90_000.0, "balance": 500_000.0, "monthly_txn_count": 20,
+            "consent_marketing": True}  # fmt: skip
     live.upsert_customers([{"customer_id": "W", **rise}])
     for night in (1, 0):  # the hold: two nights confirm the move
         now = monday - dt.timedelta(days=night)
@@ -295,13 +297,14 @@ def test_falls_and_rises_are_the_moves_down_and_up_the_order(
     store: Store, rules: RuleSet, moves: list[tuple[Any, str, Any, str]]
 ) -> None:
     """On either store: a retention call for each fall of the tier but into dormant, a note
-    for each rise of the level; nothing for a first tier or level."""
+    for each rise of the level; nothing for a first tier or level. The customers are of the
+    general strategy: one left to go (unprofitable) gets no retention call."""
     for table in ("followup_decisions", "followups", "transitions", "assignments",
                   "classification_runs"):  # fmt: skip
         store.execute(f"DELETE FROM {table}")
     run(store, rules, 1, {"X": (NOTHING, GENERAL_LOW)})
     run(store, rules, 2, {
-        f"C{i}": ((tier_was, level_was, None, False), (tier, level, None, False))
+        f"C{i}": ((tier_was, level_was, "general", False), (tier, level, "general", False))
         for i, (tier_was, tier, level_was, level) in enumerate(moves)
     })  # fmt: skip
     plan(store, rules, 2)

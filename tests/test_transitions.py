@@ -41,7 +41,10 @@ def record_run(store: Store, ruleset: RuleSet, run_id: int, finished: str) -> No
 
 def moved(store: Store, ruleset: RuleSet, run_id: int, customer: str, tiers: tuple[Any, Any],
           levels: tuple[Any, Any], level_now: str | None = None) -> None:  # fmt: skip
-    store.upsert_customers([{"customer_id": customer, "name": "客户" + customer, "rm_id": "RM3"}])
+    """The customer agrees to marketing (the welcome visit and the retention call are) and
+    is of the general strategy (one left to go, unprofitable, gets no retention call)."""
+    store.upsert_customers([{"customer_id": customer, "name": "客户" + customer, "rm_id": "RM3",
+                             "consent_marketing": True}])  # fmt: skip
     store.execute(
         "INSERT INTO transitions (run_id, customer_id, from_tier, to_tier, from_level, to_level,"
         " at) VALUES (:run, :c, :ft, :tt, :fl, :tl, :at)",
@@ -50,8 +53,9 @@ def moved(store: Store, ruleset: RuleSet, run_id: int, customer: str, tiers: tup
     )  # fmt: skip
     store.execute(
         "INSERT INTO assignments (customer_id, tier, level, strategy, gold, run_id,"
-        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, NULL, FALSE, :run, :h, :at)"
-        " ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier, level = excluded.level",
+        " ruleset_hash, assigned_at) VALUES (:c, :tier, :level, 'general', FALSE, :run, :h,"
+        " :at) ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier,"
+        " level = excluded.level",
         {"c": customer, "tier": tiers[1], "level": level_now or levels[1], "run": run_id,
          "h": ruleset.hash, "at": NOW.isoformat()},
     )  # fmt: skip

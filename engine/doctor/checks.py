@@ -19,6 +19,7 @@ from guanxi.engine.store import open_store, store_exists
 from guanxi.engine.store.base import Store, shown_location
 
 Status = Literal["ok", "warn", "fail"]
+CALENDAR_AHEAD = dt.timedelta(days=92)  # a quarter: the longest recurring step's period
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 NAMES = {
     "rules": N_("rules"),
@@ -31,6 +32,7 @@ NAMES = {
     "group ids": N_("group ids"),
     "branch names": N_("branch names"),
     "customer rows": N_("customer rows"),
+    "calendar": N_("calendar"),
 }
 DELIVERY = "delivery "  # the code of a delivery check: "delivery sms"
 
@@ -117,6 +119,27 @@ def zone_check(name: str) -> Check:
         zone=name, there=there, here=here
     )
     return Check("time zone", "ok", detail)
+
+
+def calendar_check(ruleset: RuleSet, now: dt.datetime) -> Check:
+    """The business days of the coming quarter are known: a country that moves days (调休)
+    announces them year by year, and the `holidays` package knows only those announced when
+    it was released."""
+    calendar = ruleset.calendar
+    today = calendar.local_day(now)
+    year = calendar.unannounced_year(today, today + CALENDAR_AHEAD)
+    country = ruleset.settings.calendar
+    if year is None:
+        detail = _(
+            "{country}: the holidays and make-up working days of the next three months are known"
+        )
+        return Check("calendar", "ok", detail.format(country=country))
+    detail = _(
+        "{country}: the make-up working days (调休) of {year} are not known yet, so business"
+        " days in {year} skip the statutory holidays alone: add that year's notice of the"
+        " holidays and make-up working days to the calendar_overrides file of guanxi.yaml"
+    )
+    return Check("calendar", "warn", detail.format(country=country, year=year))
 
 
 def java_check() -> Check:
