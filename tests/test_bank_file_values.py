@@ -100,6 +100,8 @@ def test_the_reason_says_in_chinese_what_to_write(
 
 EXCEL_ERRORS = ["#N/A", "#div/0!", "#NAME?"]
 MISSING_WRITTEN = ["NULL", "None", "nan", "\\N", " null "]
+# typed in a Chinese keyboard's full-width mode
+MISSING_WRITTEN += ["ＮＵＬＬ", "Ｎｏｎｅ", "ｎａｎ", "＼Ｎ", "　ｎｕｌｌ　"]
 
 
 @pytest.mark.every_store
@@ -391,7 +393,7 @@ def _rendered(body: str, customer: dict[str, Any], payload: str = "{}") -> str:
     return load_adapter("console").render(row, customer, {"t": Text(body)}).body
 
 
-@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null "])
+@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null ", "ＮＵＬＬ"])
 def test_a_stored_missing_value_word_is_no_value_to_a_template(stored: str) -> None:
     """Written as it is, it fails the message naming the field; `default` replaces it."""
     from guanxi.adapters.base import RenderError

@@ -443,6 +443,12 @@ NO_VALUE_ROWS = [
      "opened_on": "NULL", "consent_marketing": "NONE", "credit_rating": "\\n"},
     {"customer_id": "C4", "name": "王五", "kind": "personal", "balance": "-nan", "age": "40",
      "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
+    # typed in a Chinese keyboard's full-width mode
+    {"customer_id": "C5", "name": "赵六", "kind": "ｎｏｎｅ", "balance": "ＮＵＬＬ",
+     "age": "Ｎｏｎｅ", "opened_on": "ｎａｎ", "consent_marketing": "＼Ｎ",
+     "credit_rating": "　ｎｕｌｌ　"},
+    {"customer_id": "C6", "name": "ＮＵＬＬ", "kind": "personal", "balance": "5", "age": "30",
+     "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
 ]  # fmt: skip
 
 
@@ -466,10 +472,15 @@ def test_a_missing_value_word_is_no_value_to_load_and_to_the_screen_alike(
     assert [tuple(r.values()) for r in kept] == [
         ("C1", "personal", None, None, None, None, None),
         ("C3", None, None, None, None, None, None),
+        ("C5", None, None, None, None, None, None),
     ]
     first = 1 + (suffix == ".csv")  # a CSV's first row is its header's next line
     found = [(row - first, field, why) for row, field, _value, why in quarantined(loaded)]
-    assert found == [(1, "name", "required, but empty"), (3, "balance", "'-nan' is not a number")]
+    assert found == [
+        (1, "name", "required, but empty"),
+        (3, "balance", "'-nan' is not a number"),
+        (5, "name", "required, but empty"),
+    ]
     loaded.close()
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -623,12 +624,26 @@ def _family(sql_type: str) -> str | None:
 @functools.cache
 def _doubtful_text() -> str:
     """A regular expression (RE2 and Java alike) found in text that rows.py would not keep as
-    it is: a space it strips at either end, or an invisible character (line breaks included:
-    rows.py decides those)."""
+    it is: a space it strips at either end, an invisible character (line breaks included:
+    rows.py decides those), or a short word of letters NFKC may turn into a word for a missing
+    value (ＮＵＬＬ typed in full width)."""
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
     unseen = "".join(_escaped(c) for c in map(chr, plane) if values.UNSEEN_IN_ID.match(c))
-    return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
+    missing = f"^[{_missing_lookalikes()}]{{1,{not_text.LONGEST_MISSING}}}$"
+    return f"^[{spaces}]|[{spaces}]$|[{unseen}]|{missing}"
+
+
+def _missing_lookalikes() -> str:
+    """The characters (escaped) that NFKC writes with only the letters of the words for a
+    missing value: N, ｎ, Ｌ, ＼ and the like."""
+    letters = set("".join(not_text.MISSING_WRITTEN))
+    alike = (
+        c
+        for c in map(chr, range(sys.maxunicode + 1))
+        if set(unicodedata.normalize("NFKC", c).upper()) <= letters
+    )
+    return "".join(map(_escaped, alike))
 
 
 def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:

@@ -4,9 +4,9 @@ How values are read (business users ask about these, so they are decided here on
 
 - Spaces around a value are removed; an empty cell, a JSON null and a missing JSON key all
   mean "no value", in every type of field; so do the words programs write for a missing
-  value (`NULL`, `None`, `nan`, `\\N`, in any letter case: a database export's NULL, pandas'
-  nan), as text and as the number, true/false or date the field takes. A required field left
-  so is quarantined as empty.
+  value (`NULL`, `None`, `nan`, `\\N`, in any letter case and in full width, `ＮＵＬＬ`: a
+  database export's NULL, pandas' nan), as text and as the number, true/false or date the
+  field takes. A required field left so is quarantined as empty.
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
