@@ -343,6 +343,43 @@ def test_a_phone_written_as_a_real_number_is_stored_as_its_digits(
     ]
 
 
+# phone as a load before that stored it -> as m029 leaves it
+STORED_PHONES = {
+    "13800000000.0": "13800000000",
+    "861380000000000.0": "861380000000000",  # 15 digits: a real holds them exactly
+    "13800000000": "13800000000",
+    "1380000000000000.0": "1380000000000000.0",  # 16: its last digits may be another's
+    "13800000000.00": "13800000000.00",
+    "+8613800000000.0": "+8613800000000.0",
+    "138 0000 0000.0": "138 0000 0000.0",
+    ".0": ".0",
+    "１３８００００００００.0": "１３８００００００００.0",
+}
+
+
+@pytest.mark.every_store
+def test_m029_makes_the_phones_earlier_loads_stored_from_reals_their_digits(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A customer loaded before phones from real numbers were stored as digits keeps
+    "13800000000.0" until loaded again: the migration repairs it in place. Only a phone
+    field, only digits and ".0": a name or an e-mail of the same form stays."""
+    store.upsert_customers(
+        [
+            {"customer_id": f"C{i}", "name": "100.0", "phone": phone, "email": "12345.0"}
+            for i, phone in enumerate(STORED_PHONES)
+        ]
+    )
+    table = "_sqlite_migrations" if store.dialect == "sqlite" else "guanxi_migrations"
+    store.execute(f"DELETE FROM {table} WHERE name = 'm029_phones_from_reals'")
+    assert store.migrate() == ["m029_phones_from_reals"]
+    found = store.execute("SELECT customer_id, name, phone, email FROM customers")
+    by_id = {r["customer_id"]: r for r in found}
+    repaired = [by_id[f"C{i}"]["phone"] for i in range(len(STORED_PHONES))]
+    assert repaired == list(STORED_PHONES.values())
+    assert {(r["name"], r["email"]) for r in found} == {("100.0", "12345.0")}
+
+
 @pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path

@@ -23,6 +23,8 @@ from guanxi.engine.store.base import (
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
     FOLLOWUPS_INDEXES,
+    PHONE_FIELDS,
+    PHONE_FROM_REAL_DIGITS,
     Row,
     Store,
     event_values,
@@ -358,6 +360,23 @@ def m027_events_waiting(db: sqlite_utils.Database) -> None:
 def m028_level_version(db: sqlite_utils.Database) -> None:
     """PostgreSQL's count of commits covers the assignments too (the level the send-time
     checks read): SQLite's `data_version` counts every commit already, nothing to add."""
+
+
+@migrations()
+def m029_phones_from_reals(db: sqlite_utils.Database) -> None:
+    """Phones stored as "13800000000.0" by earlier loads as their digits (`PHONE_FIELDS`)."""
+    table = db.table("customers")
+    if not table.exists():
+        return
+    for column, kind in table.columns_dict.items():
+        if column in PHONE_FIELDS and kind is str:
+            c = quoted_name(column)
+            db.execute(
+                f"UPDATE customers SET {c} = substr({c}, 1, length({c}) - 2)"
+                f" WHERE {c} GLOB '*.0' AND length({c}) BETWEEN 3 AND ?"
+                f" AND substr({c}, 1, length({c}) - 2) NOT GLOB '*[^0-9]*'",
+                [PHONE_FROM_REAL_DIGITS + 2],
+            )
 
 
 class SQLiteStore(Store):
