@@ -413,6 +413,40 @@ def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     assert sorted(ids) == ["110101199003077777", "123456789012345"]
 
 
+@pytest.mark.every_store
+def test_a_bank_exports_dates_and_flags_load_as_written_elsewhere(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A core banking system writes a day as 20261103 (text, or a number in a workbook or
+    Parquet); a pandas column of flags with a gap holds reals (1.0, NaN); PostgreSQL exports
+    booleans as t/f."""
+    path = tmp_path / "c.parquet"
+    table = {
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "name": ["张三", "李四", "王五", "赵六"],
+        "opened_on": [20200102, 20261103, 46000, 20200230],
+        "consent_marketing": [1.0, None, 0.0, 1.0],
+    }
+    pq.write_table(pa.table(table), path)
+    report = load_customers(store, ruleset, path, NOW)
+    lines = ["customer_id,name,opened_on,consent_marketing,consent_sms", "C5,孙七,20200102,t,f"]
+    report_csv = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined, report_csv.loaded) == (2, 2, 1)
+    found = store.execute(
+        "SELECT customer_id, opened_on, consent_marketing, consent_sms FROM customers"
+    )
+    assert sorted((r["customer_id"], r["opened_on"], r["consent_marketing"]) for r in found) == [
+        ("C1", "2020-01-02", True),
+        ("C2", "2026-11-03", None),
+        ("C5", "2020-01-02", True),
+    ]
+    assert [r["consent_sms"] for r in found if r["customer_id"] == "C5"] == [False]
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (3, "opened_on"),  # 46000: Excel's day number, told how to format the column
+        (4, "opened_on"),  # no 30 February
+    ]
+
+
 # --- what a store loaded before these were refused holds --------------------------------
 
 

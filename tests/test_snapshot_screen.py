@@ -358,7 +358,8 @@ SOME = {
 }
 ODD = [None, "", " ", "\u3000", " 前后 ", "x ", "\t", "多行\n备注", "王\x01", "a\x85b", "长" * 4001,
        "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "NULL", "None", "\\N", "3.5", "200",
-       "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a"]  # fmt: skip
+       "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a", "ＮＵＬＬ", "20261103",
+       "20260230", "t", "F", "真", "1.0"]  # fmt: skip
 RANDOM_FIELDS = ("customer_id", *SOME)
 
 
@@ -481,6 +482,35 @@ def test_a_missing_value_word_is_no_value_to_load_and_to_the_screen_alike(
         (3, "balance", "'-nan' is not a number"),
         (5, "name", "required, but empty"),
     ]
+    loaded.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_forms_of_dates_and_flags_read_alike_to_load_and_to_the_screen(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A core banking system's YYYYMMDD, PostgreSQL's t/f, pandas' 1.0/0.0 and 真/假."""
+    written = [("20261103", "t"), ("20260230", "f"), ("2026.11.3", "1.0"), ("20261103", "假")]
+    records = [
+        {"customer_id": f"C{i}", "name": "张三", "opened_on": day, "consent_marketing": flag}
+        for i, (day, flag) in enumerate(written)
+    ]
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        lines = [",".join(records[0]), *(",".join(r.values()) for r in records)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.table({f: [r[f] for r in records] for f in records[0]}), path)
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, opened_on, consent_marketing FROM customers")
+    assert sorted(tuple(r.values()) for r in kept) == [
+        ("C0", "2026-11-03", 1),
+        ("C2", "2026-11-03", 1),
+        ("C3", "2026-11-03", 0),
+    ]
+    [(_row, field, _value, why)] = quarantined(loaded)
+    assert (field, why) == ("opened_on", "'20260230' is not a real calendar date")
     loaded.close()
 
 

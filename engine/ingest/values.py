@@ -29,9 +29,12 @@ How values are read (business users ask about these, so they are decided here on
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
-- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case.
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; also 真/假 (as decision
+  tables take them), t/f (PostgreSQL's export) and 1.0/0.0 (a pandas column of flags with a
+  gap is one of reals, as a number too).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
-  digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
+  digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
+  calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
   March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
   and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
@@ -73,14 +76,21 @@ BOOLEANS = {
     "0": False,
     "是": True,
     "否": False,
+    "真": True,  # as decision tables take them
+    "假": False,
+    "t": True,  # PostgreSQL's export of a boolean column
+    "f": False,
+    "1.0": True,  # pandas' column of flags with a gap is one of reals
+    "0.0": False,
 }
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
-# The date part: the year first, then month and day, all one separator or 年月日.
+# The date part: the year first, then month and day, all one separator or 年月日, or none at
+# all (YYYYMMDD, as core banking systems export a date).
 _DAY = (
     r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
-    r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日)"
+    r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日|(?P<bm>\d{2})(?P<bd>\d{2}))"
 )
 DATE = re.compile(_DAY, re.ASCII)
 DATETIME = re.compile(
@@ -363,7 +373,7 @@ def boolean(value: Any) -> bool | None:
         )
     if value is None:
         return None
-    if type(value) is bool or (type(value) is int and value in (0, 1)):
+    if type(value) is bool or (_is_number(value) and value in (0, 1)):  # 1.0 from pandas too
         return bool(value)
     raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
@@ -387,6 +397,8 @@ def date(value: Any) -> str | None:
         return _plausible(value, value).isoformat()
     if value is None:
         return None
+    if _is_number(value) and _whole_day(value):  # 20261103 in a number cell
+        return date(str(int(value)))
     if _is_number(value):
         raise Invalid(
             _(
@@ -396,6 +408,12 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def _whole_day(value: float | Decimal) -> bool:
+    """Whether a number is written as YYYYMMDD: 8 digits, from EARLIEST's year to LATEST's."""
+    low, high = EARLIEST.year * 10_000 + 101, LATEST.year * 10_000 + 1231
+    return low <= value <= high and value == int(value)  # NaN and infinity are neither
 
 
 def _midnight(written: str) -> re.Match[str] | None:
@@ -414,7 +432,8 @@ def _is_number(value: Any) -> bool:
 
 def _day(match: re.Match[str], written: str) -> dt.date:
     """The calendar day of a DATE (or DATETIME) match."""
-    month, day = match.group("m") or match.group("cm"), match.group("d") or match.group("cd")
+    month = match.group("m") or match.group("cm") or match.group("bm")
+    day = match.group("d") or match.group("cd") or match.group("bd")
     try:
         return dt.date(int(match.group("y")), int(month), int(day))
     except ValueError:
