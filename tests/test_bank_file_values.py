@@ -447,6 +447,41 @@ def test_a_bank_exports_dates_and_flags_load_as_written_elsewhere(
     ]
 
 
+@pytest.mark.every_store
+def test_event_times_as_java_and_sql_server_write_them_are_read(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Java writes an offset without its colon (+0800) and an Instant to the nanosecond;
+    SQL Server's datetime2 has seven digits of a second: each is its instant, to the
+    microsecond. A date field takes SQL Server's midnight (.0000000) as the day."""
+
+    def event(key: str, at: str) -> str:
+        return (
+            f'{{"id": "{key}", "type": "sale", "customer_id": "C0", "at": "{at}",'
+            ' "product": "定期存款", "amount": 100}'
+        )
+
+    written = [
+        "2026-11-27T10:00:00.000+0800",
+        "2026-11-27T02:00:00.123456789Z",
+        "2026-11-27 10:00:00.1234567",
+        "2026/11/27 10:00:00+08",
+        "2026-11-27T10:00:00+8",  # not an offset: quarantined
+    ]
+    lines = [event(f"E{i}", at) for i, at in enumerate(written)]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (4, 1)
+    found = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in found] == [
+        "2026-11-27T02:00:00+00:00",
+        "2026-11-27T02:00:00.123456+00:00",
+        "2026-11-27T02:00:00.123456+00:00",
+        "2026-11-27T02:00:00+00:00",
+    ]
+    lines = ["customer_id,name,opened_on", "C1,张三,2026-11-03 00:00:00.0000000"]
+    assert load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW).loaded == 1
+
+
 # --- what a store loaded before these were refused holds --------------------------------
 
 

@@ -37,7 +37,8 @@ How values are read (business users ask about these, so they are decided here on
   calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
   March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
-  and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
+  and `HH:MM[:SS[.fffffffff]]` (read to the microsecond), with an optional offset (`+08:00`,
+  Java's `+0800`, `+08`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
   and LATEST.
 - A field with `values:` takes one of them exactly (letter case counts), by name or by its
@@ -93,14 +94,17 @@ _DAY = (
     r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日|(?P<bm>\d{2})(?P<bd>\d{2}))"
 )
 DATE = re.compile(_DAY, re.ASCII)
+# A time: up to nine digits of a second (SQL Server's datetime2 writes seven, Java's Instant
+# nine: read to the microsecond), and an offset with or without its colon (Java's +0800)
 DATETIME = re.compile(
-    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
+    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
+    re.ASCII,
 )
-MIDNIGHT = re.compile(r"00:00(:00(\.0{1,6})?)?", re.ASCII)
+MIDNIGHT = re.compile(r"00:00(:00(\.0{1,9})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
-    "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
-    "(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?"
+    "(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
