@@ -482,6 +482,30 @@ def test_event_times_as_java_and_sql_server_write_them_are_read(
     assert load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW).loaded == 1
 
 
+@pytest.mark.every_store
+def test_a_csv_cell_written_for_excel_as_a_text_formula_is_its_text(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Exports write ="13800000000" so that Excel keeps the digits as typed; before, the id
+    `="C1"` was another customer than C1 and the phone no number at all."""
+    lines = [
+        "customer_id,name,phone,branch,balance,opened_on",
+        '="C1",张三,="13800000000",="00123",="1000",="2020-01-02"',
+        '"=""C2""",李四,13800000001,"=""说""""明""",1000,2020-01-02',  # the whole cell quoted
+        'C3,"=HYPERLINK(""http://x"")",="",="",,',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute(
+        "SELECT customer_id, name, phone, branch, balance, opened_on FROM customers"
+    )
+    assert sorted(tuple(r.values()) for r in found) == [
+        ("C1", "张三", "13800000000", "00123", 1000, "2020-01-02"),
+        ("C2", "李四", "13800000001", '说"明', 1000, "2020-01-02"),
+        ("C3", '=HYPERLINK("http://x")', None, None, None, None),
+    ]
+
+
 # --- what a store loaded before these were refused holds --------------------------------
 
 

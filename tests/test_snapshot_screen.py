@@ -514,6 +514,25 @@ def test_export_forms_of_dates_and_flags_read_alike_to_load_and_to_the_screen(
     loaded.close()
 
 
+def test_a_csv_cell_written_as_excels_text_formula_is_its_text_to_the_screen_too(
+    tmp_path: Path,
+) -> None:
+    """="C1" is the customer C1, and ="20261103" the day, whether load or the screen reads."""
+    lines = [
+        "customer_id,name,balance,opened_on,consent_marketing",
+        '="C1",="张三",="5",="20261103",="t"',
+        '="C2",="",5,2026-11-03,true',
+    ]
+    path = tmp_path / "night.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, name, balance, opened_on FROM customers")
+    assert [tuple(r.values()) for r in kept] == [("C1", "张三", 5.0, "2026-11-03")]
+    assert [(row, field) for row, field, _value, _why in quarantined(loaded)] == [(3, "name")]
+    loaded.close()
+
+
 def test_a_listed_value_that_is_a_missing_value_word_is_that_value(tmp_path: Path) -> None:
     """`values: [none, …]`: a file's `none` is the value listed, to load and to the screen
     alike; `None` (letter case counts in listed values) and NULL are no value."""
