@@ -381,6 +381,29 @@ def test_m029_makes_the_phones_earlier_loads_stored_from_reals_their_digits(
 
 
 @pytest.mark.every_store
+def test_a_phone_pandas_wrote_to_a_csv_as_a_real_is_stored_as_its_digits(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas writes a column of reals to a CSV as 13800000000.0: in a field a channel sends
+    to (phone, email) that is the number's digits, as when the real itself is given; in
+    other text, and past 15 digits (no longer exact), it stays as written."""
+    lines = [
+        "customer_id,name,phone,email,branch",
+        "C1,100.0,13800000000.0,12345.0,8.0",
+        "C2,张三, 13900000001.0 ,a@b.cn,长沙支行",
+        "C3,李四,1380000000000000.0,,",
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute("SELECT customer_id, name, phone, email, branch FROM customers")
+    assert sorted(tuple(r.values()) for r in found) == [
+        ("C1", "100.0", "13800000000", "12345", "8.0"),
+        ("C2", "张三", "13900000001", "a@b.cn", "长沙支行"),
+        ("C3", "李四", "1380000000000000.0", None, None),
+    ]
+
+
+@pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -221,11 +221,17 @@ class Screen:
         known = stored or {}
         return [
             _Column(
-                name, self._spec(name), types[name].upper(), dialect, name in self.schema.ids
+                name, self._spec(name), types[name].upper(), dialect, self._read_as(name)
             ).proven(known.get(name))
             for name in self.schema.fields
             if name in types
         ]
+
+    def _read_as(self, name: str) -> str:
+        """How rows.py reads the text of field `name`: 'id', 'contact' or 'text'."""
+        if name in self.schema.ids:
+            return "id"
+        return "contact" if name in self.schema.contacts else "text"
 
     def _spec(self, name: str) -> FieldSpec:
         spec = self.schema.fields[name]
@@ -397,11 +403,10 @@ def _text_batch(cells: dict[str, list[Any]]) -> pyarrow.RecordBatch:
 class _Column:
     """The SQL for one column of the snapshot: whether its value is clean, and its value."""
 
-    def __init__(
-        self, name: str, spec: FieldSpec, sql_type: str, dialect: str, identifier: bool
-    ) -> None:
+    def __init__(self, name: str, spec: FieldSpec, sql_type: str, dialect: str, read_as: str):
         self.name, self.c, self.spec, self.dialect = name, _q(name, dialect), spec, dialect
-        self.sql_type, self.identifier = sql_type, identifier
+        self.sql_type, self.identifier = sql_type, read_as == "id"
+        self.contact = read_as == "contact"
         self.text = sql_type in TEXT_TYPES
         self.stored: Stored | None = None
 
@@ -489,6 +494,8 @@ class _Column:
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit} AND {self._not_a_placeholder()}"
+        if self.contact:  # 13800000000.0: rows.py reads the digits
+            length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
             return f"({self._matches(PLAIN_ID)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls

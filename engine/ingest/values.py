@@ -12,7 +12,9 @@ How values are read (business users ask about these, so they are decided here on
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
   cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
-  as its last digits are not what was typed.
+  as its last digits are not what was typed. So is such a number written as text
+  (`13800000000.0`, as pandas writes a column of reals to a CSV file) in a field a channel
+  sends to (its `address_field`).
   A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
   and so are Excel's error values (`#N/A`, `#DIV/0!`).
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
@@ -253,8 +255,21 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
     return why.format(code=f"U+{ord(char):04X}", place=bad.start() + 1)
 
 
+# A whole number as pandas writes a column of reals to a CSV file (13800000000.0)
+WRITTEN_AS_REAL = f"([0-9]{{1,{EXACT_DIGITS}}})[.]0"
+
+
+def _contact_text(value: str) -> str:
+    """An address a channel sends to (a phone) that pandas wrote as a real, as its digits, as
+    the same number given as a real is read (`_whole_text`)."""
+    written = value.strip()
+    found = re.fullmatch(WRITTEN_AS_REAL, written)
+    return found.group(1) if found else written
+
+
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
 identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
+contact = _reader(UNSEEN_IN_TEXT, TEXT_CHARS, _contact_text)
 
 
 def no_value(written: str) -> bool:
