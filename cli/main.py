@@ -181,8 +181,8 @@ folder_argument = click.argument("folder", type=RULES_DIR, required=False)
 @click.option(
     "--fix",
     is_flag=True,
-    help="First replace full-width punctuation (，：（）…) where ASCII is needed, "
-    "print what changed, then check.",
+    help="First replace full-width punctuation (，：（）…) where ASCII is needed, save a "
+    "GBK or UTF-16 file as UTF-8, print what changed, then check.",
 )
 @coverage_options
 def validate(

@@ -181,6 +181,8 @@ def test_the_reason_says_in_chinese_what_to_write(
 
 EXCEL_ERRORS = ["#N/A", "#div/0!", "#NAME?"]
 MISSING_WRITTEN = ["NULL", "None", "nan", "\\N", " null "]
+# typed in a Chinese keyboard's full-width mode
+MISSING_WRITTEN += ["ＮＵＬＬ", "Ｎｏｎｅ", "ｎａｎ", "＼Ｎ", "　ｎｕｌｌ　"]
 
 
 @pytest.mark.every_store
@@ -447,6 +449,66 @@ def test_a_flag_of_1_or_0_in_a_column_of_reals_is_true_or_false(
     ]
 
 
+# phone as a load before that stored it -> as m030 leaves it
+STORED_PHONES = {
+    "13800000000.0": "13800000000",
+    "861380000000000.0": "861380000000000",  # 15 digits: a real holds them exactly
+    "13800000000": "13800000000",
+    "1380000000000000.0": "1380000000000000.0",  # 16: its last digits may be another's
+    "13800000000.00": "13800000000.00",
+    "+8613800000000.0": "+8613800000000.0",
+    "138 0000 0000.0": "138 0000 0000.0",
+    ".0": ".0",
+    "１３８００００００００.0": "１３８００００００００.0",
+}
+
+
+@pytest.mark.every_store
+def test_m030_makes_the_phones_earlier_loads_stored_from_reals_their_digits(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """A customer loaded before phones from real numbers were stored as digits keeps
+    "13800000000.0" until loaded again: the migration repairs it in place. Only a phone
+    field, only digits and ".0": a name or an e-mail of the same form stays."""
+    store.upsert_customers(
+        [
+            {"customer_id": f"C{i}", "name": "100.0", "phone": phone, "email": "12345.0"}
+            for i, phone in enumerate(STORED_PHONES)
+        ]
+    )
+    table = "_sqlite_migrations" if store.dialect == "sqlite" else "guanxi_migrations"
+    store.execute(f"DELETE FROM {table} WHERE name = 'm030_phones_from_reals'")
+    assert store.migrate() == ["m030_phones_from_reals"]
+    found = store.execute("SELECT customer_id, name, phone, email FROM customers")
+    by_id = {r["customer_id"]: r for r in found}
+    repaired = [by_id[f"C{i}"]["phone"] for i in range(len(STORED_PHONES))]
+    assert repaired == list(STORED_PHONES.values())
+    assert {(r["name"], r["email"]) for r in found} == {("100.0", "12345.0")}
+
+
+@pytest.mark.every_store
+def test_a_phone_pandas_wrote_to_a_csv_as_a_real_is_stored_as_its_digits(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pandas writes a column of reals to a CSV as 13800000000.0: in a field a channel sends
+    to (phone, email) that is the number's digits, as when the real itself is given; in
+    other text, and past 15 digits (no longer exact), it stays as written."""
+    lines = [
+        "customer_id,name,phone,email,branch",
+        "C1,100.0,13800000000.0,12345.0,8.0",
+        "C2,张三, 13900000001.0 ,a@b.cn,长沙支行",
+        "C3,李四,1380000000000000.0,,",
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute("SELECT customer_id, name, phone, email, branch FROM customers")
+    assert sorted(tuple(r.values()) for r in found) == [
+        ("C1", "100.0", "13800000000", "12345", "8.0"),
+        ("C2", "张三", "13900000001", "a@b.cn", "长沙支行"),
+        ("C3", "李四", "1380000000000000.0", None, None),
+    ]
+
+
 @pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path
@@ -551,6 +613,99 @@ def _rewrite_sheet(path: Path, old: str, new: str) -> None:
             book.writestr(name, data)
 
 
+@pytest.mark.every_store
+def test_a_bank_exports_dates_and_flags_load_as_written_elsewhere(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A core banking system writes a day as 20261103 (text, or a number in a workbook or
+    Parquet); a pandas column of flags with a gap holds reals (1.0, NaN); PostgreSQL exports
+    booleans as t/f."""
+    path = tmp_path / "c.parquet"
+    table = {
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "name": ["张三", "李四", "王五", "赵六"],
+        "opened_on": [20200102, 20261103, 46000, 20200230],
+        "consent_marketing": [1.0, None, 0.0, 1.0],
+    }
+    pq.write_table(pa.table(table), path)
+    report = load_customers(store, ruleset, path, NOW)
+    lines = ["customer_id,name,opened_on,consent_marketing,consent_sms", "C5,孙七,20200102,t,f"]
+    report_csv = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined, report_csv.loaded) == (2, 2, 1)
+    found = store.execute(
+        "SELECT customer_id, opened_on, consent_marketing, consent_sms FROM customers"
+    )
+    assert sorted((r["customer_id"], r["opened_on"], r["consent_marketing"]) for r in found) == [
+        ("C1", "2020-01-02", True),
+        ("C2", "2026-11-03", None),
+        ("C5", "2020-01-02", True),
+    ]
+    assert [r["consent_sms"] for r in found if r["customer_id"] == "C5"] == [False]
+    assert [(line, field) for line, field, _ in quarantined(store)] == [
+        (3, "opened_on"),  # 46000: Excel's day number, told how to format the column
+        (4, "opened_on"),  # no 30 February
+    ]
+
+
+@pytest.mark.every_store
+def test_event_times_as_java_and_sql_server_write_them_are_read(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Java writes an offset without its colon (+0800) and an Instant to the nanosecond;
+    SQL Server's datetime2 has seven digits of a second: each is its instant, to the
+    microsecond. A date field takes SQL Server's midnight (.0000000) as the day."""
+
+    def event(key: str, at: str) -> str:
+        return (
+            f'{{"id": "{key}", "type": "sale", "customer_id": "C0", "at": "{at}",'
+            ' "product": "定期存款", "amount": 100}'
+        )
+
+    written = [
+        "2026-11-27T10:00:00.000+0800",
+        "2026-11-27T02:00:00.123456789Z",
+        "2026-11-27 10:00:00.1234567",
+        "2026/11/27 10:00:00+08",
+        "2026-11-27T10:00:00+8",  # not an offset: quarantined
+    ]
+    lines = [event(f"E{i}", at) for i, at in enumerate(written)]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (4, 1)
+    found = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in found] == [
+        "2026-11-27T02:00:00+00:00",
+        "2026-11-27T02:00:00.123456+00:00",
+        "2026-11-27T02:00:00.123456+00:00",
+        "2026-11-27T02:00:00+00:00",
+    ]
+    lines = ["customer_id,name,opened_on", "C1,张三,2026-11-03 00:00:00.0000000"]
+    assert load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW).loaded == 1
+
+
+@pytest.mark.every_store
+def test_a_csv_cell_written_for_excel_as_a_text_formula_is_its_text(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Exports write ="13800000000" so that Excel keeps the digits as typed; before, the id
+    `="C1"` was another customer than C1 and the phone no number at all."""
+    lines = [
+        "customer_id,name,phone,branch,balance,opened_on",
+        '="C1",张三,="13800000000",="00123",="1000",="2020-01-02"',
+        '"=""C2""",李四,13800000001,"=""说""""明""",1000,2020-01-02',  # the whole cell quoted
+        'C3,"=HYPERLINK(""http://x"")",="",="",,',
+    ]
+    report = load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    found = store.execute(
+        "SELECT customer_id, name, phone, branch, balance, opened_on FROM customers"
+    )
+    assert sorted(tuple(r.values()) for r in found) == [
+        ("C1", "张三", "13800000000", "00123", 1000, "2020-01-02"),
+        ("C2", "李四", "13800000001", '说"明', 1000, "2020-01-02"),
+        ("C3", '=HYPERLINK("http://x")', None, None, None, None),
+    ]
+
+
 # --- what a store loaded before these were refused holds --------------------------------
 
 
@@ -568,7 +723,7 @@ def _rendered(body: str, customer: dict[str, Any], payload: str = "{}") -> str:
     return load_adapter("console").render(row, customer, {"t": Text(body)}).body
 
 
-@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null "])
+@pytest.mark.parametrize("stored", ["nan", "None", "NULL", "#N/A", " null ", "ＮＵＬＬ"])
 def test_a_stored_missing_value_word_is_no_value_to_a_template(stored: str) -> None:
     """Written as it is, it fails the message naming the field; `default` replaces it."""
     from guanxi.adapters.base import RenderError

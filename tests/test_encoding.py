@@ -117,7 +117,8 @@ def test_the_warning_says_what_saved_the_file_and_how_to_remove_it(tmp_path: Pat
         " 'CSV (逗号分隔)'); read as GB18030\n"
         "  1 | name,label,label_en,gold,kind,tier,"
     ) in result.stderr
-    assert "  hint: save it as 'CSV UTF-8' to remove this warning\n" in result.stderr
+    hint = "  hint: save it as 'CSV UTF-8', or run 'guanxi validate --fix', to remove this warning"
+    assert hint + "\n" in result.stderr
     assert (
         f"{rules}/levels.yaml:1:1: warning[gbk-file]: saved as GBK/GB18030 (Notepad's 'ANSI');"
         " read as GB18030\n  1 | # 关系水平 — Kotler's"
@@ -127,7 +128,8 @@ def test_the_warning_says_what_saved_the_file_and_how_to_remove_it(tmp_path: Pat
         f"{rules}/strategies.csv:1:1: 警告[gbk-file]: 以 GBK/GB18030 编码保存（Excel 的"
         "「CSV (逗号分隔)」）；已按 GB18030 读取\n"
     ) in chinese.stderr
-    assert "  提示: 另存为「CSV UTF-8」即可消除此警告\n" in chinese.stderr
+    hint = "  提示: 另存为「CSV UTF-8」，或运行 'guanxi validate --fix'，即可消除此警告\n"
+    assert hint in chinese.stderr
 
 
 WHEN = "    when: tier IN ('high_value_added', 'valuable') AND value_ratio >= 5"
@@ -278,15 +280,36 @@ def test_a_gbk_branch_overlay_changes_the_rules_as_its_utf8_twin(tmp_path: Path)
     assert [s["step"] for s in found[1][0]["steps"]] == [f"responsible_post_sale_call@{BRANCH}"]
 
 
-def test_fix_keeps_a_gb18030_file_gb18030(tmp_path: Path) -> None:
+def test_fix_saves_a_gb18030_file_as_utf8_and_repairs_it(tmp_path: Path) -> None:
     rules = copy_rules(tmp_path / "rules")
     levels = (rules / "levels.yaml").read_text("utf-8")
     broken = levels.replace("hit_policy: first", "hit_policy：first")
     resave(rules / "levels.yaml", "gb18030", broken)
     assert not validate_project(rules).ok
     fix_project(rules)
-    assert (rules / "levels.yaml").read_bytes() == levels.encode("gb18030")
-    assert validate_project(rules).ok
+    assert (rules / "levels.yaml").read_bytes() == levels.encode("utf-8")
+    assert validate_project(rules).diagnostics == []  # no gbk-file warning left either
+
+
+def test_fix_saves_gbk_files_as_utf8_and_says_so_in_chinese(tmp_path: Path) -> None:
+    """Notepad's 'ANSI' and Excel's 'CSV (逗号分隔)': the same text in UTF-8, a table with
+    the byte-order mark Excel needs to open it as UTF-8; a UTF-8 file stays as it is."""
+    rules = copy_rules(tmp_path / "rules")
+    resave(rules / "strategies.csv", "gbk")
+    resave(rules / "levels.yaml", "gbk")
+    tiers = (rules / "tiers.yaml").read_bytes()
+    result = invoke("validate", str(rules), "--fix", lang="zh")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines() == [
+        f"{rules}/{name}：已另存为 UTF-8（原来是 GBK/GB18030，即记事本的「ANSI」或 Excel 的"
+        "「CSV (逗号分隔)」）"
+        for name in ("levels.yaml", "strategies.csv")
+    ]
+    assert "gbk-file" not in result.stderr
+    utf8 = [(RULES / name).read_bytes() for name in ("levels.yaml", "strategies.csv")]
+    assert (rules / "levels.yaml").read_bytes() == utf8[0]
+    assert (rules / "strategies.csv").read_bytes() == codecs.BOM_UTF8 + utf8[1]
+    assert (rules / "tiers.yaml").read_bytes() == tiers
 
 
 def test_the_store_setting_of_a_gbk_guanxi_yaml_is_read(tmp_path: Path) -> None:

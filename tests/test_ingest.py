@@ -149,6 +149,7 @@ def test_quarantine_records_name_the_file_and_the_value(
         ("consent_sms", "0", 0),
         ("consent_sms", "否", 0),
         ("opened_on", "2024-02-29", "2024-02-29"),
+        ("opened_on", "20240105", "2024-01-05"),  # as core banking systems export a day
     ],
 )
 def test_accepted_spellings(
@@ -172,8 +173,8 @@ def test_accepted_spellings(
         ("opened_on", "2024-02-30", "'2024-02-30' is not a real calendar date"),
         (
             "opened_on",
-            "20240105",
-            "'20240105' is not a date:"
+            "05/01/2024",
+            "'05/01/2024' is not a date:"
             " write it YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日 (year first)",
         ),
         (

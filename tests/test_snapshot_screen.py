@@ -358,7 +358,8 @@ SOME = {
 }
 ODD = [None, "", " ", "\u3000", " 前后 ", "x ", "\t", "多行\n备注", "王\x01", "a\x85b", "长" * 4001,
        "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "NULL", "None", "\\N", "3.5", "200",
-       "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a"]  # fmt: skip
+       "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a", "ＮＵＬＬ", "20261103",
+       "20260230", "t", "F", "真", "1.0"]  # fmt: skip
 RANDOM_FIELDS = ("customer_id", *SOME)
 
 
@@ -443,6 +444,12 @@ NO_VALUE_ROWS = [
      "opened_on": "NULL", "consent_marketing": "NONE", "credit_rating": "\\n"},
     {"customer_id": "C4", "name": "王五", "kind": "personal", "balance": "-nan", "age": "40",
      "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
+    # typed in a Chinese keyboard's full-width mode
+    {"customer_id": "C5", "name": "赵六", "kind": "ｎｏｎｅ", "balance": "ＮＵＬＬ",
+     "age": "Ｎｏｎｅ", "opened_on": "ｎａｎ", "consent_marketing": "＼Ｎ",
+     "credit_rating": "　ｎｕｌｌ　"},
+    {"customer_id": "C6", "name": "ＮＵＬＬ", "kind": "personal", "balance": "5", "age": "30",
+     "opened_on": "2020-01-02", "consent_marketing": "true", "credit_rating": "AAA"},
 ]  # fmt: skip
 
 
@@ -466,11 +473,93 @@ def test_a_missing_value_word_is_no_value_to_load_and_to_the_screen_alike(
     assert [tuple(r.values()) for r in kept] == [
         ("C1", "personal", None, None, None, None, None),
         ("C3", None, None, None, None, None, None),
+        ("C5", None, None, None, None, None, None),
     ]
     first = 1 + (suffix == ".csv")  # a CSV's first row is its header's next line
     found = [(row - first, field, why) for row, field, _value, why in quarantined(loaded)]
-    assert found == [(1, "name", "required, but empty"), (3, "balance", "'-nan' is not a number")]
+    assert found == [
+        (1, "name", "required, but empty"),
+        (3, "balance", "'-nan' is not a number"),
+        (5, "name", "required, but empty"),
+    ]
     loaded.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_forms_of_dates_and_flags_read_alike_to_load_and_to_the_screen(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A core banking system's YYYYMMDD, PostgreSQL's t/f, pandas' 1.0/0.0 and 真/假."""
+    written = [("20261103", "t"), ("20260230", "f"), ("2026.11.3", "1.0"), ("20261103", "假")]
+    records = [
+        {"customer_id": f"C{i}", "name": "张三", "opened_on": day, "consent_marketing": flag}
+        for i, (day, flag) in enumerate(written)
+    ]
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        lines = [",".join(records[0]), *(",".join(r.values()) for r in records)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.table({f: [r[f] for r in records] for f in records[0]}), path)
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, opened_on, consent_marketing FROM customers")
+    assert sorted(tuple(r.values()) for r in kept) == [
+        ("C0", "2026-11-03", 1),
+        ("C2", "2026-11-03", 1),
+        ("C3", "2026-11-03", 0),
+    ]
+    [(_row, field, _value, why)] = quarantined(loaded)
+    assert (field, why) == ("opened_on", "'20260230' is not a real calendar date")
+    loaded.close()
+
+
+def test_a_csv_cell_written_as_excels_text_formula_is_its_text_to_the_screen_too(
+    tmp_path: Path,
+) -> None:
+    """="C1" is the customer C1, and ="20261103" the day, whether load or the screen reads."""
+    lines = [
+        "customer_id,name,balance,opened_on,consent_marketing",
+        '="C1",="张三",="5",="20261103",="t"',
+        '="C2",="",5,2026-11-03,true',
+    ]
+    path = tmp_path / "night.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, name, balance, opened_on FROM customers")
+    assert [tuple(r.values()) for r in kept] == [("C1", "张三", 5.0, "2026-11-03")]
+    assert [(row, field) for row, field, _value, _why in quarantined(loaded)] == [(3, "name")]
+    loaded.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_phone_written_as_a_real_is_its_digits_to_the_screen_too(
+    tmp_path: Path, suffix: str
+) -> None:
+    records = {"customer_id": ["C1", "C2"], "name": ["100.0", "张三"]}
+    records["phone"] = ["13800000000.0", "13900000001"]
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        rows = zip(*records.values(), strict=True)
+        lines = [",".join(records), *(",".join(row) for row in rows)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.table(records), path)
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id, name, phone FROM customers ORDER BY customer_id")
+    assert [tuple(r.values()) for r in kept] == [
+        ("C1", "100.0", "13800000000"),
+        ("C2", "张三", "13900000001"),
+    ]
+    loaded.close()
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    duck = duckdb.connect()
+    duck.register("records", pa.table(records))
+    clean = screen.clean({"phone": "VARCHAR"}, "duckdb")
+    found = duck.execute(f"SELECT {clean} FROM records").fetchall()
+    assert found == [(False,), (True,)]  # the first is read by rows.py, which writes digits
 
 
 def test_a_listed_value_that_is_a_missing_value_word_is_that_value(tmp_path: Path) -> None:

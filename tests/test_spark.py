@@ -534,6 +534,7 @@ BAD_CELLS = {  # case: (how the snapshot is written, the bad row's values)
     "infinity": ("typed parquet", {"annual_contribution": float("inf")}),
     "-nan as text": ("csv", {"balance": "-nan"}),
     "NULL for a required name": ("text parquet", {"name": "NULL"}),
+    "NULL typed in full width for a required name": ("csv", {"name": "ＮＵＬＬ"}),
     "a text-direction control in a name": ("csv", {"name": "王\u202e小明"}),
     "a text-direction control in an id": ("text parquet", {"customer_id": "C\u2066X"}),
     "an isolate in a typed name": ("typed parquet", {"name": "\u2067李华"}),

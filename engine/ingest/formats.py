@@ -8,6 +8,9 @@ person sees it: in a CSV file the header is line 1; in Parquet rows count from 1
 is no record at all (malformed JSON, the wrong number of CSV cells, a line longer than
 LINE_CHARS) is an Unreadable, to be quarantined. DataError is raised only when the file cannot
 be read at all: missing, of an unknown type, not in its encoding or without a header.
+
+A CSV cell written `="…"` is the text inside: exports write digits so (`="13800000000"`,
+`="00123"`) for Excel to keep them as typed, not as a number; no value is `="…"` itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,6 +41,7 @@ from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHA
 from guanxi.engine.ingest.values import EARLIEST, EXACT_DIGITS, LATEST
 from guanxi.engine.sheets import SheetError, cell_text, sheet_rows
 
+EXCEL_TEXT = re.compile(r'="((?:[^"]|"")*)"')  # Excel's formula for a text: ="00123"
 BATCH_ROWS = 10_000  # rows per transaction: fewer commits (each one syncs the disk)
 FORMATS = {
     ".csv": "csv",
@@ -237,12 +242,24 @@ def _csv_records(
         elif not any(cell.strip() for cell in cells):
             continue  # `,,,,` below the data, as Excel writes it: skipped as a sheet's empty rows
         elif len(cells) == width:
-            yield number, dict(zip(columns, cells, strict=True))
+            yield number, dict(zip(columns, _excel_texts(cells), strict=True))
         else:
             reason = _("has {cells} cells, but the header has {columns} columns").format(
                 cells=len(cells), columns=width
             )
             yield number, Unreadable(reason, ",".join(cells))
+
+
+def _excel_texts(cells: list[str]) -> list[str]:
+    """`cells`, each written `="…"` as the text inside (one search for most rows)."""
+    if '="' not in "".join(cells):
+        return cells
+    return [_excel_text(cell) for cell in cells]
+
+
+def _excel_text(cell: str) -> str:
+    found = EXCEL_TEXT.fullmatch(cell.strip())
+    return found.group(1).replace('""', '"') if found else cell
 
 
 def _json_lines(text: io.TextIOWrapper) -> Iterator[tuple[int, Record]]:

@@ -50,6 +50,7 @@ def _plan(
     zone: dt.tzinfo,
     required: Iterable[str] = (),
     identifiers: Iterable[str] = (),
+    contacts: Iterable[str] = (),
 ) -> list[_Field]:
     """How to check each field: its converter, whether it is required, its allowed values."""
     converters: dict[str, Callable[[Any], Any]] = {
@@ -60,11 +61,11 @@ def _plan(
         "date": values.date,
         "datetime": values.Moment(zone),
     }
-    always, ids = set(required), set(identifiers)
+    always, ids, addresses = set(required), set(identifiers), set(contacts)
     return [
         _Field(
             name,
-            values.identifier if name in ids else _converter(spec, converters),
+            _reader(name, spec, converters, ids, addresses),
             spec.required or name in always,
             spec.accepted_values(),
             _listed(spec),
@@ -73,6 +74,20 @@ def _plan(
         )
         for name, spec in fields.items()
     ]
+
+
+def _reader(
+    name: str,
+    spec: FieldSpec,
+    converters: Mapping[str, Callable[[Any], Any]],
+    ids: set[str],
+    contacts: set[str],
+) -> Callable[[Any], Any]:
+    if name in ids:
+        return values.identifier
+    if name in contacts and not spec.values:
+        return values.contact
+    return _converter(spec, converters)
 
 
 def _converter(
@@ -160,7 +175,7 @@ class _CustomerCheck:
     def __init__(
         self, schema: Schema, zone: dt.tzinfo, columns: tuple[str, ...] | None, warn: Warn
     ) -> None:
-        plan = _plan(schema.fields, zone, required=[schema.key], identifiers=schema.ids)
+        plan = _plan(schema.fields, zone, [schema.key], schema.ids, schema.contacts)
         self.plan = [f for f in plan if columns is None or f.name in columns]
         self.known = set(schema.fields)
         self.json_lines = columns is None

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -221,11 +222,17 @@ class Screen:
         known = stored or {}
         return [
             _Column(
-                name, self._spec(name), types[name].upper(), dialect, name in self.schema.ids
+                name, self._spec(name), types[name].upper(), dialect, self._read_as(name)
             ).proven(known.get(name))
             for name in self.schema.fields
             if name in types
         ]
+
+    def _read_as(self, name: str) -> str:
+        """How rows.py reads the text of field `name`: 'id', 'contact' or 'text'."""
+        if name in self.schema.ids:
+            return "id"
+        return "contact" if name in self.schema.contacts else "text"
 
     def _spec(self, name: str) -> FieldSpec:
         spec = self.schema.fields[name]
@@ -397,11 +404,10 @@ def _text_batch(cells: dict[str, list[Any]]) -> pyarrow.RecordBatch:
 class _Column:
     """The SQL for one column of the snapshot: whether its value is clean, and its value."""
 
-    def __init__(
-        self, name: str, spec: FieldSpec, sql_type: str, dialect: str, identifier: bool
-    ) -> None:
+    def __init__(self, name: str, spec: FieldSpec, sql_type: str, dialect: str, read_as: str):
         self.name, self.c, self.spec, self.dialect = name, _q(name, dialect), spec, dialect
-        self.sql_type, self.identifier = sql_type, identifier
+        self.sql_type, self.identifier = sql_type, read_as == "id"
+        self.contact = read_as == "contact"
         self.text = sql_type in TEXT_TYPES
         self.stored: Stored | None = None
 
@@ -489,6 +495,8 @@ class _Column:
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit} AND {self._not_a_placeholder()}"
+        if self.contact:  # 13800000000.0: rows.py reads the digits
+            length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
             return f"({self._matches(PLAIN_ID)} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
@@ -624,12 +632,26 @@ def _family(sql_type: str) -> str | None:
 @functools.cache
 def _doubtful_text() -> str:
     """A regular expression (RE2 and Java alike) found in text that rows.py would not keep as
-    it is: a space it strips at either end, or an invisible character (line breaks included:
-    rows.py decides those)."""
+    it is: a space it strips at either end, an invisible character (line breaks included:
+    rows.py decides those), or a short word of letters NFKC may turn into a word for a missing
+    value (ＮＵＬＬ typed in full width)."""
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
     unseen = "".join(_escaped(c) for c in map(chr, plane) if UNSEEN_IN_ID.match(c))
-    return f"^[{spaces}]|[{spaces}]$|[{unseen}]"
+    missing = f"^[{_missing_lookalikes()}]{{1,{not_text.LONGEST_MISSING}}}$"
+    return f"^[{spaces}]|[{spaces}]$|[{unseen}]|{missing}"
+
+
+def _missing_lookalikes() -> str:
+    """The characters (escaped) that NFKC writes with only the letters of the words for a
+    missing value: N, ｎ, Ｌ, ＼ and the like."""
+    letters = set("".join(not_text.MISSING_WRITTEN))
+    alike = (
+        c
+        for c in map(chr, range(sys.maxunicode + 1))
+        if set(unicodedata.normalize("NFKC", c).upper()) <= letters
+    )
+    return "".join(map(_escaped, alike))
 
 
 def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:

@@ -4,15 +4,17 @@ How values are read (business users ask about these, so they are decided here on
 
 - Spaces around a value are removed; an empty cell, a JSON null and a missing JSON key all
   mean "no value", in every type of field; so do the words programs write for a missing
-  value (`NULL`, `None`, `nan`, `\\N`, in any letter case: a database export's NULL, pandas'
-  nan), as text and as the number, true/false or date the field takes. A required field left
-  so is quarantined as empty.
+  value (`NULL`, `None`, `nan`, `\\N`, in any letter case and in full width, `ＮＵＬＬ`: a
+  database export's NULL, pandas' nan), as text and as the number, true/false or date the
+  field takes. A required field left so is quarantined as empty.
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
   cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
-  as its last digits are not what was typed.
+  as its last digits are not what was typed. So is such a number written as text
+  (`13800000000.0`, as pandas writes a column of reals to a CSV file) in a field a channel
+  sends to (its `address_field`).
   A number that is not finite (JSON `NaN`, `Infinity`, `1e999`) is no text: it is rejected,
   and so are Excel's error values (`#N/A`, `#DIV/0!`).
   Line breaks and tabs are fine in text; other invisible control characters (NUL, escape,
@@ -29,13 +31,16 @@ How values are read (business users ask about these, so they are decided here on
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
-- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; the number 1 or 0, also as a
-  real (pandas makes a 1/0 column with a gap one of reals: 1.0, 0.0).
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; also 真/假 (as decision
+  tables take them), t/f (PostgreSQL's export) and 1.0/0.0 (a pandas column of flags with a
+  gap is one of reals, as a number too).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
-  digits), a real calendar day, which midnight without an offset may follow (`2026-11-03
+  digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
+  calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
   March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
-  and `HH:MM[:SS[.ffffff]]`, with an optional offset (`+08:00`, `Z`); without one the time is
+  and `HH:MM[:SS[.fffffffff]]` (read to the microsecond), with an optional offset (`+08:00`,
+  Java's `+0800`, `+08`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
   and LATEST.
 - A field with `values:` takes one of them exactly (letter case counts), by name or by its
@@ -76,24 +81,34 @@ BOOLEANS = {
     "0": False,
     "是": True,
     "否": False,
+    "真": True,  # as decision tables take them
+    "假": False,
+    "t": True,  # PostgreSQL's export of a boolean column
+    "f": False,
+    "1.0": True,  # pandas' column of flags with a gap is one of reals
+    "0.0": False,
 }
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
-# The date part: the year first, then month and day, all one separator or 年月日.
+# The date part: the year first, then month and day, all one separator or 年月日, or none at
+# all (YYYYMMDD, as core banking systems export a date).
 _DAY = (
     r"(?P<y>\d{4})(?:(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})"
-    r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日)"
+    r"|年(?P<cm>\d{1,2})月(?P<cd>\d{1,2})日|(?P<bm>\d{2})(?P<bd>\d{2}))"
 )
 DATE = re.compile(_DAY, re.ASCII)
+# A time: up to nine digits of a second (SQL Server's datetime2 writes seven, Java's Instant
+# nine: read to the microsecond), and an offset with or without its colon (Java's +0800)
 DATETIME = re.compile(
-    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)", re.ASCII
+    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
+    re.ASCII,
 )
-MIDNIGHT = re.compile(r"00:00(:00(\.0{1,6})?)?", re.ASCII)
+MIDNIGHT = re.compile(r"00:00(:00(\.0{1,9})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
-    "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,6})?)?"
-    "(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?"
+    "(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 DATE_FORMS = N_("YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD or YYYY年M月D日")
 TEXT_CHARS = 4_000  # a long complaint note fits; a pasted document or a runaway cell does not
@@ -232,8 +247,21 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
     return why.format(code=f"U+{ord(char):04X}", place=bad.start() + 1)
 
 
+# A whole number as pandas writes a column of reals to a CSV file (13800000000.0)
+WRITTEN_AS_REAL = f"([0-9]{{1,{EXACT_DIGITS}}})[.]0"
+
+
+def _contact_text(value: str) -> str:
+    """An address a channel sends to (a phone) that pandas wrote as a real, as its digits, as
+    the same number given as a real is read (`_whole_text`)."""
+    written = value.strip()
+    found = re.fullmatch(WRITTEN_AS_REAL, written)
+    return found.group(1) if found else written
+
+
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
 identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
+contact = _reader(UNSEEN_IN_TEXT, TEXT_CHARS, _contact_text)
 
 
 def no_value(written: str) -> bool:
@@ -358,8 +386,8 @@ def boolean(value: Any) -> bool | None:
         )
     if value is None:
         return None
-    if type(value) is bool or (type(value) in (int, float, Decimal) and value in (0, 1)):
-        return bool(value)  # 1.0: pandas makes a 1/0 column with a gap one of reals
+    if type(value) is bool or (_is_number(value) and value in (0, 1)):  # 1.0 from pandas too
+        return bool(value)
     raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
 
@@ -382,6 +410,8 @@ def date(value: Any) -> str | None:
         return _plausible(value, value).isoformat()
     if value is None:
         return None
+    if _is_number(value) and _whole_day(value):  # 20261103 in a number cell
+        return date(str(int(value)))
     if _is_number(value):
         raise Invalid(
             _(
@@ -391,6 +421,12 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def _whole_day(value: float | Decimal) -> bool:
+    """Whether a number is written as YYYYMMDD: 8 digits, from EARLIEST's year to LATEST's."""
+    low, high = EARLIEST.year * 10_000 + 101, LATEST.year * 10_000 + 1231
+    return low <= value <= high and value == int(value)  # NaN and infinity are neither
 
 
 def _midnight(written: str) -> re.Match[str] | None:
@@ -409,7 +445,8 @@ def _is_number(value: Any) -> bool:
 
 def _day(match: re.Match[str], written: str) -> dt.date:
     """The calendar day of a DATE (or DATETIME) match."""
-    month, day = match.group("m") or match.group("cm"), match.group("d") or match.group("cd")
+    month = match.group("m") or match.group("cm") or match.group("bm")
+    day = match.group("d") or match.group("cd") or match.group("bd")
     try:
         return dt.date(int(match.group("y")), int(month), int(day))
     except ValueError:

@@ -1,9 +1,9 @@
 """`guanxi validate --fix`: write the repairs of full-width punctuation into the files.
 
-Exactly the reported characters change; comments, layout, line endings, a byte-order mark,
-the encoding (UTF-8 or GB18030) and full-width text where it belongs (labels, template texts)
-stay as they are. Before that, what no rule file can be is repaired too (resave.py): a file
-saved as UTF-16 is saved as UTF-8, and tabs a YAML file is indented with become spaces.
+Exactly the reported characters change; comments, layout, line endings, a byte-order mark
+and full-width text where it belongs (labels, template texts) stay as they are. Before that,
+what no rule file should be is repaired too (resave.py): a file saved as UTF-16 or GBK/GB18030
+is saved as UTF-8, and tabs a YAML file is indented with become spaces.
 """
 
 from __future__ import annotations

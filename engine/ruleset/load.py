@@ -52,6 +52,7 @@ from guanxi.engine.ruleset.groups import check_group_by, read_rollup, rollup_key
 from guanxi.engine.ruleset.kept import keep_reading, kept_reading
 from guanxi.engine.ruleset.ladders import read_ladder
 from guanxi.engine.ruleset.models import (
+    Channel,
     LevelsFile,
     Measure,
     PlaybooksFile,
@@ -180,6 +181,7 @@ def _build(project: Project) -> RuleSet | None:
     if schema is None or tiers_file is None or levels_file is None:
         return None
     schema = schema.with_ids(_manager_and_group(policies, tiers_file))
+    schema = schema.with_contacts(c.address_field for c in _channels(policies))
     _check_schema(project, schema)
     _field_domains(project, schema, policies)
     project.labels.update({n: (f.label, f.label_en) for n, f in schema.fields.items()})
@@ -286,6 +288,10 @@ def _manager_and_group(policies: PoliciesFile | None, tiers_file: TiersFile) -> 
     corporate group (`group_by`) and the branch (its overlay's name): ids, as the key is."""
     capacity = policies.capacity if policies else None
     return [tiers_file.group_by, *([capacity.owner_field] if capacity else []), BRANCH_FIELD]
+
+
+def _channels(policies: PoliciesFile | None) -> list[Channel]:
+    return list(policies.channels.values()) if policies else []
 
 
 def _read_elsewhere(

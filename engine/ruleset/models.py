@@ -290,6 +290,8 @@ class Schema(Model):
     # customer's relationship manager and corporate group; marked by the rule-set loader
     # (with_ids), never written in schema.yaml
     _other_ids: frozenset[str] = PrivateAttr(default=frozenset())
+    # text fields a channel sends to (`address_field`): marked by the loader (with_contacts)
+    _contacts: frozenset[str] = PrivateAttr(default=frozenset())
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -302,6 +304,18 @@ class Schema(Model):
         marked = self.model_copy()
         text = {n for n, spec in self.fields.items() if spec.type == "string"}
         marked._other_ids = frozenset(n for n in names if n in text)
+        return marked
+
+    @property
+    def contacts(self) -> frozenset[str]:
+        """The text fields a channel sends to (a phone, an e-mail)."""
+        return self._contacts
+
+    def with_contacts(self, names: Iterable[str | None]) -> Schema:
+        """This schema, knowing the text fields of `names` as addresses channels send to."""
+        marked = self.model_copy()
+        text = {n for n, spec in self.fields.items() if spec.type == "string"}
+        marked._contacts = frozenset(n for n in names if n in text)
         return marked
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import number_hint
+from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
@@ -92,15 +93,17 @@ def _located(
         "wrong-type",
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
-        hint=_number_hint(kind, given),
+        hint=_number_hint(kind, given, loc),
     )
 
 
-def _number_hint(kind: str, given: Any) -> str | None:
-    """For a number said in words where a number is needed (`top_percent: 百分之五`), what to
-    write."""
+def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
+    """For a number said in words where a number is needed (`top_percent: 百分之五`,
+    `priority: 高`), what to write."""
     if kind not in ("float_parsing", "int_parsing") or not isinstance(given, str):
         return None
+    if loc and loc[-1] == "priority":
+        return priority_hint(given)
     return number_hint(given)
 
 

@@ -1,6 +1,7 @@
 """What `guanxi validate --fix` repairs before full-width punctuation: the files that cannot
-be read at all. Notepad's "Unicode" (UTF-16) is saved as UTF-8, and the tabs a YAML file is
-indented with (an editor's Tab key) become spaces.
+be read at all, or only with a warning. Notepad's "Unicode" (UTF-16) is saved as UTF-8, and so
+is GBK/GB18030 (Notepad's "ANSI", Excel's "CSV (逗号分隔)") when the file is GB18030 text and
+not UTF-8; the tabs a YAML file is indented with (an editor's Tab key) become spaces.
 
 How wide a tab was is not in the file: each width an editor uses (2, 4, 8) is tried in turn,
 and the first that gives a file YAML can read is taken; the diff shows the result.
@@ -17,42 +18,44 @@ from pathlib import Path, PurePath
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from guanxi.engine.encoding import BOM, NotText, decode
-from guanxi.engine.i18n import _
+from guanxi.engine.encoding import GB18030, UTF8, NotText, decode
+from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset.files import FileProblem, locate
 from guanxi.engine.ruleset.fullwidth_yaml import repaired_events
 from guanxi.engine.ruleset.load import validate_project
-from guanxi.engine.ruleset.source import UTF16_MARKS
+from guanxi.engine.ruleset.source import GBK_FILE, UTF16_MARKS, text_encodings
 
 TAB_WIDTHS = (2, 4, 8)
 MAX_ROUNDS = 5  # a file saved as UTF-16 may turn out to be indented with tabs too
 LEADING = re.compile(r"^[ \t]+", re.MULTILINE)
 TAB_AFTER_KEY = re.compile(r"^([ ]*(?:-[ ]+)?[^\s#'\"\[{][^#'\"\n]*?):\t+(?=\S)", re.MULTILINE)
 CSV_SUFFIXES = (".csv",)  # Excel opens a UTF-8 CSV as UTF-8 only with the byte-order mark
+UTF16 = "utf-16"
+NOTES = {  # the encoding a file was saved in -> what --fix says it did
+    UTF16: N_("{file}: saved as UTF-8 (it was UTF-16, Notepad's 'Unicode')"),
+    GB18030: N_(
+        "{file}: saved as UTF-8 (it was GBK/GB18030, Notepad's 'ANSI' or Excel's 'CSV (逗号分隔)')"
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Resaved:
     """One file written anew: its `name` in the project, its text before and after, and
-    whether it was UTF-16."""
+    the encoding it was saved in when it is saved as UTF-8 now (a key of NOTES)."""
 
     name: str
     old: str
     new: str
-    was_utf16: bool
+    was: str | None = None
 
     def note(self, shown: str) -> str:
-        if not self.was_utf16:
-            return ""
-        return (
-            _("{file}: saved as UTF-8 (it was UTF-16, Notepad's 'Unicode')").format(file=shown)
-            + "\n"
-        )
+        return _(NOTES[self.was]).format(file=shown) + "\n" if self.was else ""
 
 
 def resave_unreadable(root: Path) -> Iterator[Resaved]:
     """Write anew each file of the project at `root` that validation found saved as UTF-16
-    or indented with tabs, until none is left."""
+    or GBK, or indented with tabs, until none is left."""
     done: set[str] = set()
     for _round in range(MAX_ROUNDS):
         names = _unreadable(root) - done
@@ -69,7 +72,8 @@ def resave_unreadable(root: Path) -> Iterator[Resaved]:
 def _unreadable(root: Path) -> set[str]:
     shown = str(root)
     found = validate_project(root).diagnostics
-    return {_name(shown, d.file) for d in found if d.code in ("not-utf8", "yaml-tab")}
+    codes = ("not-utf8", "yaml-tab", GBK_FILE)
+    return {_name(shown, d.file) for d in found if d.code in codes}
 
 
 def _name(shown: str, path: str) -> str:
@@ -87,34 +91,30 @@ def _resave(root: Path, name: str) -> Resaved | None:
     except FileProblem:
         return None
     raw = path.read_bytes()
-    if raw.startswith(UTF16_MARKS):
-        return _from_utf16(path, name, raw)
-    return _untabbed(path, name, raw)
-
-
-def _from_utf16(path: Path, name: str, raw: bytes) -> Resaved | None:
     try:
-        text = raw.decode("utf-16").removeprefix(BOM)
-    except UnicodeDecodeError:
-        return None  # not UTF-16 after all: the diagnostic says where it is not text
+        utf16 = raw.startswith(UTF16_MARKS)
+        decoded = decode(raw, (UTF16,) if utf16 else text_encodings(name))
+    except NotText:
+        return None  # the diagnostic says where it is not text
+    if decoded.encoding != UTF8:  # UTF-16, or GB18030 text that is no UTF-8, read as such
+        return _as_utf8(path, name, decoded.text, decoded.encoding)
+    return _untabbed(path, name, decoded.text, raw.startswith(codecs.BOM_UTF8))
+
+
+def _as_utf8(path: Path, name: str, text: str, was: str) -> Resaved:
     mark = codecs.BOM_UTF8 if name.lower().endswith(CSV_SUFFIXES) else b""
     path.write_bytes(mark + text.encode("utf-8"))
-    return Resaved(name, text, text, was_utf16=True)
+    return Resaved(name, text, text, was)
 
 
-def _untabbed(path: Path, name: str, raw: bytes) -> Resaved | None:
-    try:
-        decoded = decode(raw)
-    except NotText:
+def _untabbed(path: Path, name: str, text: str, marked: bool) -> Resaved | None:
+    if "\t" not in text or not name.lower().endswith((".yaml", ".yml")):
         return None
-    if "\t" not in decoded.text or not name.lower().endswith((".yaml", ".yml")):
+    new = _without_tabs(text, name)
+    if new == text:
         return None
-    new = _without_tabs(decoded.text, name)
-    if new == decoded.text:
-        return None
-    bom = BOM.encode(decoded.encoding)
-    path.write_bytes((bom if raw.startswith(bom) else b"") + new.encode(decoded.encoding))
-    return Resaved(name, decoded.text, new, was_utf16=False)
+    path.write_bytes((codecs.BOM_UTF8 if marked else b"") + new.encode(UTF8))
+    return Resaved(name, text, new)
 
 
 def _without_tabs(text: str, name: str) -> str:

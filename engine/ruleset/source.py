@@ -210,10 +210,13 @@ def gbk_warning(shown: str) -> Diagnostic:
     """The warning for a file read as GB18030: what saved it so, and how to stop it."""
     if shown.lower().endswith(".csv"):
         message = _("saved as GBK/GB18030 (Excel's 'CSV (逗号分隔)'); read as GB18030")
-        hint = _("save it as 'CSV UTF-8' to remove this warning")
+        hint = _("save it as 'CSV UTF-8', or run 'guanxi validate --fix', to remove this warning")
     else:
         message = _("saved as GBK/GB18030 (Notepad's 'ANSI'); read as GB18030")
-        hint = _("save it as UTF-8 (in Notepad: 'UTF-8') to remove this warning")
+        hint = _(
+            "save it as UTF-8 (in Notepad: 'UTF-8'), or run 'guanxi validate --fix', to remove"
+            " this warning"
+        )
     return Diagnostic(shown, 1, 1, GBK_FILE, message, hint, severity="warning")
 
 

@@ -28,6 +28,7 @@ from guanxi.engine.language.dates import impossible_day, written_day
 from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
 from guanxi.engine.ruleset.models import Rule
+from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.sheets import cell_name, cell_text
 
 CELL_HINT = N_("a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value")
@@ -227,7 +228,10 @@ def _add_rule(
     if priority is not None and not re.fullmatch(r"-?\d+", priority):
         col = table.cell_positions[(number, "priority")]
         message = _("priority '{priority}' is not a whole number").format(priority=priority)
-        table.diagnostics.append(Diagnostic(table.path, number, col, "wrong-type", message))
+        hint = priority_hint(priority)
+        table.diagnostics.append(
+            Diagnostic(table.path, number, col, "wrong-type", message, hint=hint)
+        )
         return
     rule = Rule(
         name=values["name"],

@@ -44,6 +44,8 @@ from guanxi.engine.store.base import (
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
     FOLLOWUPS_INDEXES,
+    PHONE_FIELDS,
+    PHONE_FROM_REAL_DIGITS,
     Row,
     Store,
     event_values,
@@ -119,6 +121,16 @@ WATCH_ASSIGNMENTS = tuple(
     f"CREATE TRIGGER consent_written AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}"
     " FOR EACH STATEMENT EXECUTE FUNCTION consent_written()"
     for table in (TABLE, CHANGES)
+)
+
+# m030 (see PHONE_FIELDS): the customers table, if any, is made by `prepare`, field by field
+_PHONE_NAMES = ", ".join(f"'{name}'" for name in PHONE_FIELDS)
+PHONES_FROM_REALS = (
+    "DO $$ DECLARE c TEXT; BEGIN FOR c IN SELECT column_name"
+    " FROM information_schema.columns WHERE table_schema = current_schema()"
+    f" AND table_name = 'customers' AND data_type = 'text' AND column_name IN ({_PHONE_NAMES})"
+    " LOOP EXECUTE format('UPDATE customers SET %1$I = left(%1$I, -2) WHERE %1$I ~ %2$L', c,"
+    f" '^[0-9]{{1,{PHONE_FROM_REAL_DIGITS}}}[.]0$'); END LOOP; END $$"
 )
 
 # Each migration has the name of its SQLite twin (engine/store/sqlite.py) and makes the same
@@ -282,6 +294,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m027_events_waiting": EVENTS_WAITING,
     "m028_level_version": WATCH_ASSIGNMENTS,
     "m029_escaped_followup_keys": ESCAPED_KEYS,
+    "m030_phones_from_reals": (PHONES_FROM_REALS,),
 }
 
 

@@ -24,6 +24,8 @@ from guanxi.engine.store.base import (
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
     FOLLOWUPS_INDEXES,
+    PHONE_FIELDS,
+    PHONE_FROM_REAL_DIGITS,
     Row,
     Store,
     event_values,
@@ -367,6 +369,22 @@ def m029_escaped_followup_keys(db: sqlite_utils.Database) -> None:
     as planned now (`ESCAPED_KEYS`)."""
     for statement in ESCAPED_KEYS:
         db.execute(statement)
+
+
+def m030_phones_from_reals(db: sqlite_utils.Database) -> None:
+    """Phones stored as "13800000000.0" by earlier loads as their digits (`PHONE_FIELDS`)."""
+    table = db.table("customers")
+    if not table.exists():
+        return
+    for column, kind in table.columns_dict.items():
+        if column in PHONE_FIELDS and kind is str:
+            c = quoted_name(column)
+            db.execute(
+                f"UPDATE customers SET {c} = substr({c}, 1, length({c}) - 2)"
+                f" WHERE {c} GLOB '*.0' AND length({c}) BETWEEN 3 AND ?"
+                f" AND substr({c}, 1, length({c}) - 2) NOT GLOB '*[^0-9]*'",
+                [PHONE_FROM_REAL_DIGITS + 2],
+            )
 
 
 class SQLiteStore(Store):
