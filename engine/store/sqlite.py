@@ -371,6 +371,7 @@ def m029_escaped_followup_keys(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
 def m030_phones_from_reals(db: sqlite_utils.Database) -> None:
     """Phones stored as "13800000000.0" by earlier loads as their digits (`PHONE_FIELDS`)."""
     table = db.table("customers")
