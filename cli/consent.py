@@ -106,19 +106,27 @@ def record_command(
     try:
         opened.prepare(ruleset.schema)
         added = consent.record(opened, ruleset.policies, given, now)
+        unknown = consent.unknown_customer(opened, ruleset.schema.key, customer_id)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
     if as_json:
         print_json({"id": added, **given.__dict__})
-        return
-    word = _("granted") if granted else _("withdrawn")
-    echo(
-        _("consent record #{id}: {customer} {channel} {purpose} {word}").format(
-            id=added, customer=customer_id, channel=channel, purpose=_word(purpose), word=word
+    else:
+        word = _("granted") if granted else _("withdrawn")
+        echo(
+            _("consent record #{id}: {customer} {channel} {purpose} {word}").format(
+                id=added, customer=customer_id, channel=channel, purpose=_word(purpose), word=word
+            )
         )
-    )
+    if unknown:
+        message = _(
+            "warning: the store has no customer {customer}: the record takes effect when a"
+            " customer with this id is loaded, and if the id is mistyped it protects no one;"
+            " check it with guanxi explain"
+        )
+        echo(message.format(customer=customer_id), err=True)
 
 
 @consent_group.command("show")

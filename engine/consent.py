@@ -152,6 +152,18 @@ def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.d
     return int(row["id"])
 
 
+def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
+    """Whether the store holds customers but none with this id: a record for a customer
+    loaded later is right, for a mistyped id it protects no one."""
+    table = f"customers WHERE {quoted_name(key)}"
+    rows = store.execute(
+        f"SELECT EXISTS (SELECT 1 FROM customers) AS any_customer,"
+        f" EXISTS (SELECT 1 FROM {table} = :id) AS known",
+        {"id": same_id(customer_id)},
+    )
+    return bool(rows[0]["any_customer"]) and not rows[0]["known"]
+
+
 def _refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer gets no record: it would bring their id back (a file's row of
     theirs is quarantined, an event refused)."""

@@ -24,6 +24,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.store.sqlite import SQLiteStore
 from tests.conftest import RULES
 from tests.daemon_helpers import invitation
 from tests.policy_helpers import sent
@@ -328,3 +329,30 @@ def test_now_outside_plausible_dates_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["classify", *where, "--now", IMPLAUSIBLE[0]])
     assert result.exit_code == 2, result.output
     assert "Invalid value for --now" in result.output
+
+
+def test_a_record_for_an_id_the_store_does_not_hold_is_kept_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A withdrawal for C00001 (one 0 too many) protects no one: it is recorded, as one for a
+    customer loaded later must be, and the clerk is told, in Chinese too. For a known
+    customer, or in a store that holds no customers yet, nothing is said."""
+    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    record = ["consent", "record", "--channel", "sms", "--purpose", "marketing", "--withdraw",
+              "--source", "branch", *where]  # fmt: skip
+    runner = CliRunner()
+    before_any = runner.invoke(cli, [*record, "C00001"])
+    assert before_any.exit_code == 0 and "warning" not in before_any.output
+    (tmp_path / "c.csv").write_text("customer_id,name\nC0001,张三\n", encoding="utf-8")
+    loaded = runner.invoke(cli, ["load", "customers", str(tmp_path / "c.csv"), *where])
+    assert loaded.exit_code == 0, loaded.output
+    known = runner.invoke(cli, [*record, "C0001"])
+    assert known.exit_code == 0 and "warning" not in known.output
+    mistyped = runner.invoke(cli, [*record, "C00001", "--json"])
+    assert mistyped.exit_code == 0
+    assert "warning: the store has no customer C00001" in mistyped.output
+    monkeypatch.setenv("GUANXI_LANG", "zh")
+    chinese = runner.invoke(cli, [*record, "C00001"])
+    assert "库中没有客户 C00001" in chinese.output
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    assert [r["customer_id"] for r in consent.history(store, "C00001")] == ["C00001"] * 3
