@@ -14,6 +14,7 @@ from guanxi.cli.common import (
     now_option,
     opened_store,
     project,
+    store_now,
     store_option,
 )
 from guanxi.cli.fit import Col, localized, text
@@ -99,11 +100,11 @@ def record_command(
     if granted is None:
         raise click.UsageError(_("say --grant or --withdraw"))
     ruleset, store = project(rules, store)
-    now = given_now(now_text, ruleset)
-    at = given_moment(at_text, ruleset, "--at") if at_text else now
-    given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
     opened = opened_store(ruleset, store, create=True)
     try:
+        now = store_now(now_text, ruleset, opened)  # a withdrawal is in force on every machine
+        at = given_moment(at_text, ruleset, "--at") if at_text else now
+        given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
         opened.prepare(ruleset.schema)
         added = consent.record(opened, ruleset.policies, given, now)
     except GuanxiError as error:

@@ -16,11 +16,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from guanxi.cli.common import (
     csv_only,
-    given_now,
     now_option,
     opened_store,
     project,
     store_failures,
+    store_now,
     store_option,
 )
 from guanxi.cli.events import show as show_planned
@@ -182,10 +182,10 @@ def _load(
     ruleset, location = project(rules, location)
     if not load.file.exists():  # checked before the store is opened: a typo creates no store
         raise click.ClickException(_("{file}: no such file").format(file=load.file))
-    now = given_now(now_text, ruleset)
     store = opened_store(ruleset, location, create=True)
     where = shown_location(location or ruleset.settings.store)
     try:
+        now = store_now(now_text, ruleset, store)
         report = _masked(_run(load, store, ruleset, now, where, as_json), ruleset)
         planned = plan_new_events(store, ruleset, now) if plan else None
     finally:
