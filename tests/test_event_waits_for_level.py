@@ -1,8 +1,9 @@
 """A new customer's event waits for their first classification, in a store classified before.
 
 A customer who opens an account and buys today is classified tonight: the sale's follow-up of
-their level is planned at the first planning after that run, from the sale's own time. Before
-the store's first classification (a history load) nothing waits, as before.
+their level is planned at the first planning after that run, from the sale's own time. So
+does a recent event loaded before the store's first classification: a history load plans what
+is still due after the baseline, as when the same events are loaded after it.
 """
 
 from __future__ import annotations
@@ -135,16 +136,33 @@ def test_an_event_older_than_the_wait_is_not_kept_waiting(
     assert calls(store) == []
 
 
-def test_a_history_load_before_the_first_classification_plans_nothing(
+def test_a_history_load_before_the_first_classification_plans_only_what_is_still_due(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """As the same events loaded after it: last week's sale gets its call, the history
+    before it nothing, whichever the bank loads first, events or the baseline."""
+    load(store, ruleset, tmp_path, "OLD1")
+    post(store, "E0", "sale", "OLD1", "2025-09-29T07:00:00+00:00", product="理财", amount=5e4)
+    post(store, "E1", "sale", "OLD1", SALE, product="理财", amount=5e4)
+
+    report = plan_new_events(store, ruleset, AFTER_SALE)
+    assert (report.no_profile, report.waiting) == (1, 1)
+    classify(store, ruleset, NEXT_NIGHT)  # the baseline
+    assert plan_new_events(store, ruleset, PLANNING).planned == 1
+    assert [call["key"] for call in calls(store)] == ["responsible_post_sale_call:OLD1:E1"]
+
+
+def test_a_history_event_waits_for_the_first_classification_a_week_at_most(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     load(store, ruleset, tmp_path, "OLD1")
     post(store, "E1", "sale", "OLD1", SALE, product="理财", amount=5e4)
+    assert plan_new_events(store, ruleset, AFTER_SALE).waiting == 1
 
-    report = plan_new_events(store, ruleset, AFTER_SALE)
-    assert (report.no_profile, report.waiting) == (1, 0)
-    classify(store, ruleset, NEXT_NIGHT)  # the baseline
-    assert plan_new_events(store, ruleset, PLANNING).events == 0
+    late = AFTER_SALE + WAITS_AT_MOST  # no classification for a week: the wait is over
+    assert plan_new_events(store, ruleset, late).no_profile == 1
+    classify(store, ruleset, late)
+    assert plan_new_events(store, ruleset, late).events == 0
     assert calls(store) == []
 
 
