@@ -203,8 +203,9 @@ class _Planner:
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             consent.append_new(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
-            # after inserting: an earlier event of this chunk may be moot
+            # after inserting: an earlier event of this chunk, or of the store, may be moot
             self.report.cancelled += self.canceller.cancel(events)
+            self.report.cancelled += self.canceller.cancel_by_stored(self._cancellable(followups))
             self._wait(waiting)
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
@@ -215,6 +216,11 @@ class _Planner:
             policy = apply_policies(self.store, self.ruleset, batch, self.now)
         self.report.policy.append(policy)
         self._show(batch)
+
+    def _cancellable(self, followups: Iterable[Followup]) -> set[Any]:
+        """The customers of `followups` of steps that an event cancels."""
+        steps = self.canceller.cancelled_steps()
+        return {f.customer_id for f in followups if f.step_id in steps}
 
     def waits(self, event: Row) -> bool:
         """Whether an event whose customer has no level waits for a classification run:
