@@ -139,31 +139,21 @@ def test_an_event_older_than_the_wait_is_not_kept_waiting(
 def test_a_history_load_before_the_first_classification_plans_only_what_is_still_due(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    """As the same events loaded after it: last week's sale gets its call, the history
-    before it nothing, whichever the bank loads first, events or the baseline."""
+    """As the same events loaded after it: the sales whose calls are still due get them, even
+    one older than a week, and a year-old one nothing, whichever the bank loads first, events
+    or the baseline."""
     load(store, ruleset, tmp_path, "OLD1")
-    post(store, "E0", "sale", "OLD1", "2025-09-29T07:00:00+00:00", product="理财", amount=5e4)
-    post(store, "E1", "sale", "OLD1", SALE, product="理财", amount=5e4)
+    for event, at in {"E0": "2025-09-29", "E1": "2026-09-29", "E2": "2026-09-20"}.items():
+        post(store, event, "sale", "OLD1", f"{at}T07:00:00+00:00", product="理财", amount=5e4)
 
     report = plan_new_events(store, ruleset, AFTER_SALE)
-    assert (report.no_profile, report.waiting) == (1, 1)
+    assert (report.no_profile, report.waiting) == (0, 3)
     classify(store, ruleset, NEXT_NIGHT)  # the baseline
-    assert plan_new_events(store, ruleset, PLANNING).planned == 1
-    assert [call["key"] for call in calls(store)] == ["responsible_post_sale_call:OLD1:E1"]
-
-
-def test_a_history_event_waits_for_the_first_classification_a_week_at_most(
-    store: Store, ruleset: RuleSet, tmp_path: Path
-) -> None:
-    load(store, ruleset, tmp_path, "OLD1")
-    post(store, "E1", "sale", "OLD1", SALE, product="理财", amount=5e4)
-    assert plan_new_events(store, ruleset, AFTER_SALE).waiting == 1
-
-    late = AFTER_SALE + WAITS_AT_MOST  # no classification for a week: the wait is over
-    assert plan_new_events(store, ruleset, late).no_profile == 1
-    classify(store, ruleset, late)
-    assert plan_new_events(store, ruleset, late).events == 0
-    assert calls(store) == []
+    assert plan_new_events(store, ruleset, PLANNING).planned == 2
+    assert [call["key"] for call in calls(store)] == [
+        "responsible_post_sale_call:OLD1:E1",
+        "responsible_post_sale_call:OLD1:E2",
+    ]
 
 
 def test_an_event_of_a_customer_never_loaded_ends_as_no_profile(

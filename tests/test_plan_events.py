@@ -172,8 +172,13 @@ def test_events_of_unknown_or_unclassified_customers_are_counted(
     store.upsert_customers([{"customer_id": "C5", "name": "未分类"}])
     post(store, "E7", "sale", "C5", "2026-11-02T03:00:00+00:00")
     post(store, "E8", "sale", "NOBODY", "2026-11-02T03:00:00+00:00")
+    report = plan_new_events(store, ruleset, NOW)  # the store was never classified: they wait
+    assert (report.events, report.waiting, report.no_profile, report.planned) == (0, 2, 0, 0)
+    store.execute(  # classified since, but a week and more after the sales: no more waiting
+        "INSERT INTO classification_runs (ruleset_hash, engine, started_at) VALUES ('h', 'x', 'y')"
+    )
     report = plan_new_events(store, ruleset, NOW)
-    assert (report.events, report.no_profile, report.planned) == (2, 2, 0)
+    assert (report.events, report.waiting, report.no_profile, report.planned) == (2, 0, 2, 0)
 
 
 def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: Store) -> None:

@@ -14,12 +14,12 @@ Outcomes that are not a follow-up are counted, never dropped silently:
   customer who buys today is classified tonight, and their sale is planned at the first
   planning after that run, from its own time (so a step whose window closed meanwhile is
   `too_old`). An event waits at most WAITS_AT_MOST from its own time, then is `no_profile`
-  as before. Before the store's first classification an event waits the same way, for the
-  first run: a history load followed by the baseline plans what is still due, as when the
-  baseline comes first, and the older history (nothing of it waits) never turns into a wave
-  of follow-ups. A waiting event keeps the last run (0: none) in `waits_after` and leaves
-  the index of events to plan: a tick reads it again only once a newer run exists or its
-  wait is over (`_release_waiting`);
+  as before. Before the store's first classification every event waits for it, however
+  old: a history load followed by the baseline then plans what the baseline followed by the
+  load would, what is still due, and the history whose windows closed is `too_old`, never a
+  wave of follow-ups. A waiting event keeps the last run (0: none) in `waits_after` and
+  leaves the index of events to plan: a tick reads it again only once a newer run exists or
+  its wait is over (`_release_waiting`);
 - an event that arrives after later ones is planned from its own time; a follow-up due in
   the past is due at once, unless its bound on lateness (`expires:`, or the policy's default
   for its kind) has already passed: then it is not created at all (`too_old`), and the event
@@ -119,12 +119,12 @@ def _last_run(store: Store) -> int | None:
 def _release_waiting(store: Store, last_run: int | None, since: str) -> None:
     """Put back among the events to plan those that waited for a run older than the last
     one, and those whose wait is over; each UPDATE reads only what it releases."""
-    if last_run is not None:
-        store.execute(
-            "UPDATE events SET waits_after = NULL"
-            " WHERE waits_after IS NOT NULL AND waits_after < :run",
-            {"run": last_run},
-        )
+    if last_run is None:
+        return
+    store.execute(
+        "UPDATE events SET waits_after = NULL WHERE waits_after IS NOT NULL AND waits_after < :run",
+        {"run": last_run},
+    )
     store.execute(
         "UPDATE events SET waits_after = NULL WHERE waits_after IS NOT NULL AND at < :since",
         {"since": since},
@@ -224,10 +224,10 @@ class _Planner:
 
     def waits(self, event: Row) -> bool:
         """Whether an event whose customer has no level waits for a classification run:
-        only for WAITS_AT_MOST from its own time."""
+        any before the store's first, else for WAITS_AT_MOST from its own time."""
         if event["type"] in consent.EVENT_TYPES or self.unheard(event):
             return False  # a consent counts at once; an event no step hears plans nothing
-        return bool(event["at"] >= self.waits_since)  # as `_release_waiting` compares
+        return self.last_run is None or bool(event["at"] >= self.waits_since)
 
     def unheard(self, event: Row) -> bool:
         """No step listens to the event's type, and no payload field says otherwise."""
