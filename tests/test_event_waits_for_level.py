@@ -120,6 +120,22 @@ def test_explain_shows_a_waiting_event(classified: Store, ruleset: RuleSet, tmp_
     ) in result.output
 
 
+def test_explain_shows_an_event_waiting_for_the_stores_first_classification(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    load(store, ruleset, tmp_path, "OLD1")
+    post(store, "E1", "sale", "OLD1", "2025-09-29T07:00:00+00:00", product="理财", amount=5e4)
+    plan_new_events(store, ruleset, AFTER_SALE)
+    store.close()
+    where = ["--rules", str(RULES), "--store", store.location, "--now", "2026-09-29T15:10"]
+    result = CliRunner().invoke(cli, ["explain", "OLD1", *where])
+    assert result.exit_code == 0, result.output
+    assert (
+        "sale E1: waiting: the store has not been classified yet; the event is planned after"
+        " its first classification"
+    ) in result.output
+
+
 def test_an_event_older_than_the_wait_is_not_kept_waiting(
     classified: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -148,6 +164,7 @@ def test_a_history_load_before_the_first_classification_plans_only_what_is_still
 
     report = plan_new_events(store, ruleset, AFTER_SALE)
     assert (report.no_profile, report.waiting) == (0, 3)
+    assert all(e.waits_for_first_run for e in customer_history(store, ruleset, "OLD1").events)
     classify(store, ruleset, NEXT_NIGHT)  # the baseline
     assert plan_new_events(store, ruleset, PLANNING).planned == 2
     assert [call["key"] for call in calls(store)] == [
