@@ -232,7 +232,12 @@ def store_now(text: str | None, ruleset: RuleSet, store: Store) -> dt.datetime:
 
 def store_now_in(text: str | None, timezone: str, store: Store) -> dt.datetime:
     """--now (without an offset, in `timezone`), or the store's time."""
-    return given_now_in(text, timezone) if text else StoreClock(store.server_time).now()
+    return given_now_in(text, timezone) if text else store_time(store)
+
+
+def store_time(store: Store) -> dt.datetime:
+    """The time of the store's server (see StoreClock)."""
+    return StoreClock(store.server_time).now()
 
 
 def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:
