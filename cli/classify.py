@@ -544,6 +544,11 @@ def _print_history(history: CustomerHistory, customer_id: str) -> None:
 def _event_planning(event: Any) -> str:
     if event.plan_error:
         return _("could not be planned: {reason}").format(reason=event.plan_error)
+    if event.waits_for_first_run:
+        return _(
+            "waiting: the store has not been classified yet; the event is planned after its"
+            " first classification"
+        )
     if event.waiting:
         return _(
             "waiting: the customer is not classified yet; the event is planned after their"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
+from guanxi.engine.clock import StoreClock, SystemClock
 from guanxi.engine.diagnostics import Diagnostic, nothing_changed
 from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
@@ -219,8 +220,24 @@ def given_now_in(text: str | None, timezone: str) -> dt.datetime:
     """--now (without an offset, in `timezone`), or the current time: the only place the
     clock is read."""
     if text is None:
-        return dt.datetime.now(dt.UTC)
+        return SystemClock().now()
     return moment_in(text, timezone, "--now")
+
+
+def store_now(text: str | None, ruleset: RuleSet, store: Store) -> dt.datetime:
+    """--now, or the store's time (see StoreClock): for what other machines sharing the
+    store act on, as when a consent record takes effect."""
+    return store_now_in(text, ruleset.settings.timezone, store)
+
+
+def store_now_in(text: str | None, timezone: str, store: Store) -> dt.datetime:
+    """--now (without an offset, in `timezone`), or the store's time."""
+    return given_now_in(text, timezone) if text else store_time(store)
+
+
+def store_time(store: Store) -> dt.datetime:
+    """The time of the store's server (see StoreClock)."""
+    return StoreClock(store.server_time).now()
 
 
 def given_moment(text: str, ruleset: RuleSet, option: str) -> dt.datetime:

@@ -15,6 +15,7 @@ from guanxi.cli.common import (
     opened_store,
     project,
     store_option,
+    store_time,
 )
 from guanxi.cli.fit import Col, localized, text
 from guanxi.cli.options import ID, rules_option
@@ -99,11 +100,13 @@ def record_command(
     if granted is None:
         raise click.UsageError(_("say --grant or --withdraw"))
     ruleset, store = project(rules, store)
-    now = given_now(now_text, ruleset)
-    at = given_moment(at_text, ruleset, "--at") if at_text else now
-    given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
+    fixed = given_now(now_text, ruleset) if now_text else None  # a bad --now makes no store
+    at = given_moment(at_text, ruleset, "--at") if at_text else None
     opened = opened_store(ruleset, store, create=True)
     try:
+        now = fixed or store_time(opened)  # a withdrawal is in force at once on every machine
+        at = at or now
+        given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
         opened.prepare(ruleset.schema)
         added = consent.record(opened, ruleset.policies, given, now)
         unknown = consent.unknown_customer(opened, ruleset.schema.key, customer_id)

@@ -22,6 +22,7 @@ from guanxi.cli.common import (
     project,
     store_failures,
     store_option,
+    store_time,
 )
 from guanxi.cli.events import show as show_planned
 from guanxi.cli.masking import masked_records
@@ -182,10 +183,11 @@ def _load(
     ruleset, location = project(rules, location)
     if not load.file.exists():  # checked before the store is opened: a typo creates no store
         raise click.ClickException(_("{file}: no such file").format(file=load.file))
-    now = given_now(now_text, ruleset)
+    fixed = given_now(now_text, ruleset) if now_text else None  # a bad --now makes no store
     store = opened_store(ruleset, location, create=True)
     where = shown_location(location or ruleset.settings.store)
     try:
+        now = fixed or store_time(store)
         report = _masked(_run(load, store, ruleset, now, where, as_json), ruleset)
         planned = plan_new_events(store, ruleset, now) if plan else None
     finally:

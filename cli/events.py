@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import given_now, now_option, opened_store, project, store_option
+from guanxi.cli.common import given_now, now_option, opened_store, project, store_now, store_option
 from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine import consent
@@ -61,23 +61,17 @@ def post(
 ) -> None:
     """Record one event and plan the follow-ups it triggers."""
     ruleset, store = project(rules, store)
-    now = given_now(now_text, ruleset)
-    record = {
-        "id": event_id or f"post-{uuid.uuid4().hex[:16]}",
-        "type": event_type,
-        "customer_id": customer_id,
-        "at": at or now.isoformat(),
-        **_pairs(fields),
-    }
-    row, problems = check_event(ruleset, record)
-    if problems:
-        event = _("event")
-        reasons = "; ".join(f"{f or event}: {reason}" for f, _value, reason in problems)
-        raise click.ClickException(
-            _("the event was not recorded: {reasons}").format(reasons=reasons)
-        )
     opened = opened_store(ruleset, store)
     try:
+        now = store_now(now_text, ruleset, opened)  # a withdrawal is in force on every machine
+        record = {
+            "id": event_id or f"post-{uuid.uuid4().hex[:16]}",
+            "type": event_type,
+            "customer_id": customer_id,
+            "at": at or now.isoformat(),
+            **_pairs(fields),
+        }
+        row = _checked(ruleset, record)
         refuse_erased(opened, customer_id)
         opened.prepare(ruleset.schema)
         refuse_reused(opened, row, at_given=at is not None)
@@ -93,6 +87,18 @@ def post(
             err=True,
         )
     show(report, ruleset, as_json)
+
+
+def _checked(ruleset: RuleSet, record: Row) -> Row:
+    """The event as stored; ClickException naming each problem."""
+    row, problems = check_event(ruleset, record)
+    if problems:
+        event = _("event")
+        reasons = "; ".join(f"{f or event}: {reason}" for f, _value, reason in problems)
+        raise click.ClickException(
+            _("the event was not recorded: {reasons}").format(reasons=reasons)
+        )
+    return row
 
 
 def refuse_erased(store: Store, customer_id: str) -> None:

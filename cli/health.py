@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from guanxi.cli.common import given_now_in, now_option, opened_at, settled, store_option
+from guanxi.cli.common import now_option, opened_at, settled, store_now_in, store_option
 from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.cli.shown import zone_minutes
@@ -66,7 +66,9 @@ def health_command(
     timezone = project.settings.timezone
     opened = opened_at(project.store)
     try:
-        found = heartbeat.health(opened, given_now_in(now_text, timezone), max_dead, max_age)
+        found = heartbeat.health(
+            opened, store_now_in(now_text, timezone, opened), max_dead, max_age
+        )
     finally:
         opened.close()
     found = dataclasses.replace(found, rules_problem=project.problem)

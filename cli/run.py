@@ -16,11 +16,12 @@ from guanxi.cli.common import (
     now_option,
     opened_store,
     project,
+    store_now,
     store_option,
 )
 from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import print_json
-from guanxi.engine.clock import Clock, FixedClock, ShiftedClock, SystemClock
+from guanxi.engine.clock import Clock, FixedClock, ShiftedClock, StoreClock
 from guanxi.engine.daemon import TickReport, heartbeat, tick
 from guanxi.engine.daemon.daemon import Daemon, dispatch_settings, worker_name
 from guanxi.engine.daemon.delivery import build_adapters
@@ -109,10 +110,14 @@ def run_command(
     opened = opened_store(ruleset, store)
     try:
         if once:
-            _once(opened, ruleset, given_now(now_text, ruleset), every, overrides, as_json)
+            _once(opened, ruleset, store_now(now_text, ruleset, opened), every, overrides, as_json)
         else:
             setup_logging(json_lines=log_format == "json", level=log_level)
-            clock = ShiftedClock(given_now(now_text, ruleset)) if now_text else SystemClock()
+            clock = (
+                ShiftedClock(given_now(now_text, ruleset))
+                if now_text
+                else StoreClock(opened.server_time)
+            )
             _started(opened, ruleset, clock, overrides, port).run()
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None

@@ -22,6 +22,7 @@ from guanxi.engine.classify.compile import SQL_TYPES, classified
 from guanxi.engine.classify.cutoffs import threshold_measures
 from guanxi.engine.language import parse_condition
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.postgresql import PostgresStore
 from tests.test_parity import (  # postgres: the same schema of an empty customers table
     RULESET,
     SQLITE_TYPES,
@@ -296,3 +297,34 @@ def test_sqlite_finds_the_cut_offs_within_segments() -> None:
     assert RULESET.gold_ranking is not None and RULESET.gold_ranking.within
     sql = compile_classification(RULESET, "sqlite", TODAY, "customers").sql
     assert "RANK()" not in sql and "ROWS UNBOUNDED PRECEDING" in sql
+
+
+def test_postgresql_finds_a_segments_cut_off_once_not_once_per_customer(
+    postgres_emptied: str, ruleset: RuleSet
+) -> None:
+    """PostgreSQL folded the segments' cut-offs into the join with every customer, sorting a
+    segment's values again for each of its customers: a first classification of 20,000
+    customers ran for over ten minutes. The plan reads a few rows per customer."""
+    store = PostgresStore(postgres_emptied)
+    try:
+        store.prepare(ruleset.schema)
+        store.upsert_customers(
+            {"customer_id": f"C{i:05d}", "kind": KINDS[i % 3], "industry": f"行业{i % 5}",
+             "annual_contribution": float(i), "balance": float(i * 100)}
+            for i in range(CUSTOMERS)
+        )  # fmt: skip
+        query = compile_classification(ruleset, "postgres", TODAY, "customers")
+        [plan] = store.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query.sql}")
+    finally:
+        store.close()
+    assert rows_read(plan["QUERY PLAN"][0]["Plan"]) < 50 * CUSTOMERS
+
+
+KINDS = ("personal", "corporate", "institutional")
+CUSTOMERS = 2_000
+
+
+def rows_read(node: dict[str, Any]) -> float:
+    """The rows every node of a plan produced, over all its loops."""
+    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+    return own + sum(rows_read(child) for child in node.get("Plans", []))

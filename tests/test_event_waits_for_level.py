@@ -1,8 +1,9 @@
 """A new customer's event waits for their first classification, in a store classified before.
 
 A customer who opens an account and buys today is classified tonight: the sale's follow-up of
-their level is planned at the first planning after that run, from the sale's own time. Before
-the store's first classification (a history load) nothing waits, as before.
+their level is planned at the first planning after that run, from the sale's own time. So
+does a recent event loaded before the store's first classification: a history load plans what
+is still due after the baseline, as when the same events are loaded after it.
 """
 
 from __future__ import annotations
@@ -119,6 +120,22 @@ def test_explain_shows_a_waiting_event(classified: Store, ruleset: RuleSet, tmp_
     ) in result.output
 
 
+def test_explain_shows_an_event_waiting_for_the_stores_first_classification(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    load(store, ruleset, tmp_path, "OLD1")
+    post(store, "E1", "sale", "OLD1", "2025-09-29T07:00:00+00:00", product="理财", amount=5e4)
+    plan_new_events(store, ruleset, AFTER_SALE)
+    store.close()
+    where = ["--rules", str(RULES), "--store", store.location, "--now", "2026-09-29T15:10"]
+    result = CliRunner().invoke(cli, ["explain", "OLD1", *where])
+    assert result.exit_code == 0, result.output
+    assert (
+        "sale E1: waiting: the store has not been classified yet; the event is planned after"
+        " its first classification"
+    ) in result.output
+
+
 def test_an_event_older_than_the_wait_is_not_kept_waiting(
     classified: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -135,17 +152,25 @@ def test_an_event_older_than_the_wait_is_not_kept_waiting(
     assert calls(store) == []
 
 
-def test_a_history_load_before_the_first_classification_plans_nothing(
+def test_a_history_load_before_the_first_classification_plans_only_what_is_still_due(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
+    """As the same events loaded after it: the sales whose calls are still due get them, even
+    one older than a week, and a year-old one nothing, whichever the bank loads first, events
+    or the baseline."""
     load(store, ruleset, tmp_path, "OLD1")
-    post(store, "E1", "sale", "OLD1", SALE, product="理财", amount=5e4)
+    for event, at in {"E0": "2025-09-29", "E1": "2026-09-29", "E2": "2026-09-20"}.items():
+        post(store, event, "sale", "OLD1", f"{at}T07:00:00+00:00", product="理财", amount=5e4)
 
     report = plan_new_events(store, ruleset, AFTER_SALE)
-    assert (report.no_profile, report.waiting) == (1, 0)
+    assert (report.no_profile, report.waiting) == (0, 3)
+    assert all(e.waits_for_first_run for e in customer_history(store, ruleset, "OLD1").events)
     classify(store, ruleset, NEXT_NIGHT)  # the baseline
-    assert plan_new_events(store, ruleset, PLANNING).events == 0
-    assert calls(store) == []
+    assert plan_new_events(store, ruleset, PLANNING).planned == 2
+    assert [call["key"] for call in calls(store)] == [
+        "responsible_post_sale_call:OLD1:E1",
+        "responsible_post_sale_call:OLD1:E2",
+    ]
 
 
 def test_an_event_of_a_customer_never_loaded_ends_as_no_profile(

@@ -138,6 +138,22 @@ def test_a_resolved_complaint_cancels_the_pending_call_back(store: Store, rulese
     assert decisions == [{"status": "cancelled", "policy": "cancel_on"}]
 
 
+def test_a_resolution_planned_before_its_complaint_arrives_cancels_the_call_back(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """Files loaded out of order: the resolution is stored and planned first, the complaint it
+    resolves comes in a later file; an earlier resolution cancels nothing."""
+    customer(store, ruleset, "C4", "partner")
+    post(store, "E4", "complaint_resolved", "C4", "2026-10-01T04:00:00+00:00", category="服务")
+    post(store, "E6", "complaint_resolved", "C4", "2026-11-02T04:00:00+00:00", category="服务")
+    plan_new_events(store, ruleset, NOV_2)
+    post(store, "E5", "complaint", "C4", "2026-11-02T03:00:00+00:00", category="服务")
+    assert plan_new_events(store, ruleset, NOV_2).cancelled == 1
+    [callback] = followups(store)
+    assert (callback["status"], callback["policy"]) == ("cancelled", "cancel_on")
+    assert callback["reason"] == "complaint_resolved event E6 at 2026-11-02 12:00"
+
+
 def test_a_cancelled_call_back_names_the_event_in_chinese_in_local_time(
     store: Store, ruleset: RuleSet
 ) -> None:
@@ -156,8 +172,13 @@ def test_events_of_unknown_or_unclassified_customers_are_counted(
     store.upsert_customers([{"customer_id": "C5", "name": "未分类"}])
     post(store, "E7", "sale", "C5", "2026-11-02T03:00:00+00:00")
     post(store, "E8", "sale", "NOBODY", "2026-11-02T03:00:00+00:00")
+    report = plan_new_events(store, ruleset, NOW)  # the store was never classified: they wait
+    assert (report.events, report.waiting, report.no_profile, report.planned) == (0, 2, 0, 0)
+    store.execute(  # classified since, but a week and more after the sales: no more waiting
+        "INSERT INTO classification_runs (ruleset_hash, engine, started_at) VALUES ('h', 'x', 'y')"
+    )
     report = plan_new_events(store, ruleset, NOW)
-    assert (report.events, report.no_profile, report.planned) == (2, 2, 0)
+    assert (report.events, report.waiting, report.no_profile, report.planned) == (2, 0, 2, 0)
 
 
 def test_events_post_records_and_plans(tmp_path: Path, ruleset: RuleSet, store: Store) -> None:

@@ -154,7 +154,10 @@ def test_only_the_leader_plans_and_a_follower_takes_over_when_it_stops(
 
 
 def _unplanned_events(store: PostgresStore) -> int:
-    [row] = store.execute("SELECT count(*) AS n FROM events WHERE planned_at IS NULL")
+    """Events no planner has handled yet (one made to wait for a classification was)."""
+    [row] = store.execute(
+        "SELECT count(*) AS n FROM events WHERE planned_at IS NULL AND waits_after IS NULL"
+    )
     return int(row["n"])
 
 

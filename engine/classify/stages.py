@@ -30,11 +30,16 @@ def render(
     """`WITH … SELECT outputs FROM <last stage>`; each `extra` CTE (after, name, SQL) reads the
     stage named `after` and is placed right after it."""
     _prune(stages, outputs)
+    # an extra CTE has a row per segment: PostgreSQL would fold it into the join with every
+    # customer and run its subqueries (a segment's cut-off: a sort) once per customer
+    hint = "MATERIALIZED " if dialect == "postgres" else ""
     ctes: list[str] = []
     for index, stage in enumerate(stages):
         previous = stage.source or stages[index - 1].name
         ctes.append(_cte(stage, previous, dialect))
-        ctes += [f"{name} AS (\n  {sql}\n)" for after, name, sql in extra if after == stage.name]
+        ctes += [
+            f"{name} AS {hint}(\n  {sql}\n)" for after, name, sql in extra if after == stage.name
+        ]
     select = ", ".join(quote(c, dialect) for c in outputs)
     return "WITH " + ",\n".join(ctes) + f"\nSELECT {select} FROM {stages[-1].name}"
 

@@ -41,8 +41,9 @@ class Canceller:
         }
         self.cancelled_by = _("{type} event {id} at {time}")
 
-    def cancel(self, events: Sequence[Row]) -> int:
-        """Cancel the pending follow-ups `events` make moot; how many.
+    def cancel(self, events: Sequence[Row], of_events_only: bool = False) -> int:
+        """Cancel the pending follow-ups `events` make moot (with `of_events_only`, only
+        those an event planned); how many.
 
         The events cancel in their order: a follow-up goes to the first event that makes it
         moot (of its customer, with one of the steps it cancels, not earlier than the
@@ -59,6 +60,8 @@ class Canceller:
         for event, steps in cancelling:
             reason = self._cancelled_by(event)
             for row in pending.get(event["customer_id"], []):
+                if row["at"] is None and of_events_only:
+                    continue
                 moot = row["step_id"] in steps and (row["at"] is None or row["at"] <= event["at"])
                 if moot and row["id"] not in done and self._same(row, event):
                     done.add(row["id"])
@@ -67,6 +70,25 @@ class Canceller:
         kept = [d for d in decisions if d["followup_id"] in cancelled]
         record_decisions(self.store, kept)
         return len(kept)
+
+    def cancel_by_stored(self, customers: set[Any]) -> int:
+        """Cancel the event follow-ups of `customers` that events stored already make moot:
+        files loaded out of order (a complaint's resolution in one loaded before the
+        complaint's) cancel what the later file plans, as one file would; how many."""
+        if not customers or not self.cancellers:
+            return 0
+        d = self.store.dialect
+        events = self.store.execute(
+            "SELECT id, type, customer_id, at, payload FROM events"
+            f" WHERE customer_id IN ({json_texts('customers', d)})"
+            f" AND type IN ({json_texts('types', d)}) ORDER BY at, id",
+            {"customers": _json_list(customers), "types": _json_list(self.cancellers)},
+        )
+        return self.cancel(events, of_events_only=True)
+
+    def cancelled_steps(self) -> set[str]:
+        """The steps some event cancels."""
+        return {step for steps in self.cancellers.values() for step in steps}
 
     def _still_pending(self, decisions: list[dict[str, Any]]) -> set[int]:
         """Cancel the decided follow-ups that are still pending (a dispatcher may have

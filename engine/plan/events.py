@@ -14,10 +14,12 @@ Outcomes that are not a follow-up are counted, never dropped silently:
   customer who buys today is classified tonight, and their sale is planned at the first
   planning after that run, from its own time (so a step whose window closed meanwhile is
   `too_old`). An event waits at most WAITS_AT_MOST from its own time, then is `no_profile`
-  as before; before the store's first classification nothing waits, so a history load and
-  the baseline that follows it never turn into a wave of follow-ups. A waiting event keeps
-  the last run in `waits_after` and leaves the index of events to plan: a tick reads it
-  again only once a newer run exists or its wait is over (`_release_waiting`);
+  as before. Before the store's first classification every event waits for it, however
+  old: a history load followed by the baseline then plans what the baseline followed by the
+  load would, what is still due, and the history whose windows closed is `too_old`, never a
+  wave of follow-ups. A waiting event keeps the last run (0: none) in `waits_after` and
+  leaves the index of events to plan: a tick reads it again only once a newer run exists or
+  its wait is over (`_release_waiting`);
 - an event that arrives after later ones is planned from its own time; a follow-up due in
   the past is due at once, unless its bound on lateness (`expires:`, or the policy's default
   for its kind) has already passed: then it is not created at all (`too_old`), and the event
@@ -201,8 +203,9 @@ class _Planner:
         with self.store.transaction():  # no dispatcher sees what the policy has not decided
             consent.append_new(self.store, consents, self.now)  # before the policy decides
             self.report.planned += insert_followups(self.store, followups, batch, self.now)
-            # after inserting: an earlier event of this chunk may be moot
+            # after inserting: an earlier event of this chunk, or of the store, may be moot
             self.report.cancelled += self.canceller.cancel(events)
+            self.report.cancelled += self.canceller.cancel_by_stored(self._cancellable(followups))
             self._wait(waiting)
             self.store.execute(
                 f"UPDATE events SET planned_at = :now WHERE id IN ({self._listed('ids')})",
@@ -214,12 +217,17 @@ class _Planner:
         self.report.policy.append(policy)
         self._show(batch)
 
+    def _cancellable(self, followups: Iterable[Followup]) -> set[Any]:
+        """The customers of `followups` of steps that an event cancels."""
+        steps = self.canceller.cancelled_steps()
+        return {f.customer_id for f in followups if f.step_id in steps}
+
     def waits(self, event: Row) -> bool:
         """Whether an event whose customer has no level waits for a classification run:
-        only in a store classified before, and only for WAITS_AT_MOST from its own time."""
-        if self.last_run is None or event["type"] in consent.EVENT_TYPES or self.unheard(event):
+        any before the store's first, else for WAITS_AT_MOST from its own time."""
+        if event["type"] in consent.EVENT_TYPES or self.unheard(event):
             return False  # a consent counts at once; an event no step hears plans nothing
-        return bool(event["at"] >= self.waits_since)  # as `_release_waiting` compares
+        return self.last_run is None or bool(event["at"] >= self.waits_since)
 
     def unheard(self, event: Row) -> bool:
         """No step listens to the event's type, and no payload field says otherwise."""
@@ -232,7 +240,7 @@ class _Planner:
         if waiting:
             self.store.execute(
                 f"UPDATE events SET waits_after = :run WHERE id IN ({self._listed('ids')})",
-                {"run": self.last_run, "ids": _json_list(waiting)},
+                {"run": self.last_run or 0, "ids": _json_list(waiting)},
             )
         self.report.waiting += len(waiting)
 

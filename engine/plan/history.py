@@ -77,6 +77,7 @@ class EventHistory:
     plan_error: str | None = None  # why it could not be planned (it is not tried again)
     too_old: str | None = None  # the steps whose window had closed when it was planned
     waiting: bool = False  # for the customer's first classification (plan/events.py)
+    waits_for_first_run: bool = False  # the store's first: it waits however long that takes
 
     @property
     def planned(self) -> bool:
@@ -204,6 +205,7 @@ def _event(row: Row, zone: zoneinfo.ZoneInfo) -> EventHistory:
         row["plan_error"],
         row["too_old"],
         row["waits_after"] is not None,
+        row["waits_after"] == 0,
     )
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import datetime as dt
 import json
 import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
@@ -197,6 +198,11 @@ class Store(abc.ABC):
         the consent ledger, the assignments) was written to the store since it was last
         taken, by this connection or another: every commit before it is taken is counted.
         None when the store cannot tell cheaply."""
+        return None
+
+    def server_time(self) -> dt.datetime | None:
+        """The time on the store's server, when the store is a server that several machines
+        share; None for a store on this machine (its clock is this machine's)."""
         return None
 
     def is_busy(self, error: BaseException) -> bool:

@@ -400,6 +400,12 @@ class PostgresStore(Store):
         row = self.conn.execute("SELECT version FROM consent_version").fetchone()
         return row[0] if row else 0  # the row deleted: the next write makes it again
 
+    def server_time(self) -> dt.datetime:
+        """The server's clock as the statement runs (not the transaction's start)."""
+        row = self.conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        return dt.datetime.fromtimestamp(row[0], dt.UTC)
+
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY: one round trip for the lot."""
         names = ", ".join(quoted_name(c) for c in columns)
