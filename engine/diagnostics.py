@@ -165,7 +165,9 @@ CODES: dict[str, str] = {
     "never-true-part": N_(
         "Warning: one alternative of an OR in a condition can never be true; the others decide."
     ),
-    "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
+    "catches-no-customer": N_(
+        "Warning (--store): a rule, table row, step or branch overlay no customer reaches."
+    ),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
     "group-emptied": N_(
         "Warning (classify, simulate): a tier, level or strategy that held customers at the"

@@ -8,7 +8,8 @@ customers whose condition holds on its own, and `gets`, the customers the ladder
 (first hit, in the order the hit policy tries the rules). Per playbook step: the customers of
 its level who meet its `when:`, the ones it could act on. The counts come from the
 classification's own compiled SQL (measures, percentiles and gold included), with one more
-stage of 0/1 columns after the ladders, summed in the same query. Nothing is written: the
+stage of 0/1 columns after the ladders, summed in the same query; and the customers of each
+branch a branch overlay adjusts the rules for. Nothing is written: the
 connection is made read-only first, and the stored assignments are not read, so a store
 classified with other rules, or never, counts the same.
 """
@@ -30,6 +31,7 @@ from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.ruleset import CompiledRule, CompiledStep, Origin
 from guanxi.engine.store import Store
@@ -75,6 +77,7 @@ class Coverage:
     rules: tuple[RuleCount, ...]
     steps: tuple[StepCount, ...]
     unmatched: Mapping[str, int] = field(default_factory=dict)  # per ladder: no rule gets them
+    branches: Mapping[str, int] = field(default_factory=dict)  # per value of `branch`: customers
 
     def of_level(self, level: str) -> int:
         if level == EVERY_LEVEL:
@@ -127,7 +130,16 @@ def coverage(store: Store, ruleset: RuleSet, now: dt.datetime) -> Coverage:
     with _read_only(store):
         present = [r["name"] for r in store.execute(column_names("customers", store.dialect))]
         row = store.execute(query.sql(present))[0] if present else {}
-    return query.read(row, today)
+        branches = _branches(store) if ruleset.branches and BRANCH_FIELD in present else {}
+    return dataclasses.replace(query.read(row, today), branches=branches)
+
+
+def _branches(store: Store) -> dict[str, int]:
+    """The customers of each value of the `branch` field, to tell an overlay whose branch
+    no customer is of (a file named 长沙.yaml where the customers' branch is 长沙分行)."""
+    branch = quote(BRANCH_FIELD, store.dialect)
+    sql = f"SELECT {branch} AS b, COUNT(*) AS n FROM customers GROUP BY {branch}"
+    return {row["b"]: int(row["n"]) for row in store.execute(sql) if row["b"] is not None}
 
 
 @contextlib.contextmanager
