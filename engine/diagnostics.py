@@ -47,6 +47,9 @@ CODES: dict[str, str] = {
     "empty-file": N_("The file has no content."),
     "file-too-large": N_("The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB)."),
     "missing-file": N_("A file the rule project needs is not there."),
+    "ignored-file": N_(
+        "Warning: a YAML file guanxi does not read for its name (policies.yml, 长沙分行.yaml.txt)."
+    ),
     "outside-project": N_("A file name leads out of the rule project (absolute, '..', a link)."),
     "not-a-file": N_("A name in the rule project is a folder, device or pipe, not a file."),
     "too-deep": N_("Blocks and lists in a YAML file are nested more than 50 deep."),

@@ -39,6 +39,7 @@ from guanxi.engine.ruleset.domains import (
     ladder_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
+from guanxi.engine.ruleset.files import unread_yaml
 from guanxi.engine.ruleset.fingerprint import project_fingerprint, unhashed
 from guanxi.engine.ruleset.followups import (
     bounded,
@@ -173,6 +174,7 @@ def _build(project: Project) -> RuleSet | None:
     policies = project.read_model("policies.yaml", PoliciesFile, required=False)
     templates = project.read_model("templates.yaml", TemplatesFile, required=False)
     scenario_files = _read_scenarios(project)
+    _unread_files(project)
     calendar = None
     if settings:
         _check_settings(project, settings)
@@ -338,6 +340,27 @@ def _ladder_domain(project: Project, errors_before: int, ladder: Ladder | None) 
 def _errors(project: Project) -> int:
     """Errors so far, but for values outside their domain (they drop no rule)."""
     return sum(1 for d in project.diagnostics if d.severity == "error" and d.code != UNKNOWN_VALUE)
+
+
+def _unread_files(project: Project) -> None:
+    """A warning at each YAML file the project leaves unread for its name (policies.yml)."""
+    for name, write in unread_yaml(project.root):
+        message = _("guanxi does not read '{name}': it reads '{write}'")
+        hint = _(
+            "rename the file to '{write}' (in Windows Explorer, tick 'File name extensions' to"
+            " see its whole name)"
+        )
+        project.add(
+            Diagnostic(
+                project.shown(name),
+                1,
+                1,
+                "ignored-file",
+                message.format(name=name, write=write),
+                hint=hint.format(write=Path(write).name),
+                severity="warning",
+            )
+        )
 
 
 def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:
