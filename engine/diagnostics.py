@@ -122,6 +122,9 @@ CODES: dict[str, str] = {
     ),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
+    "quiet-hours-by-day": N_(
+        "Warning: the quiet hours hold all through the working day, so messages go out at night."
+    ),
     "invalid-retention": N_(
         "A retention window in guanxi.yaml is not of the form '400 days', '18 months' or"
         " '3 years', is 0, or is longer than a century."

@@ -322,3 +322,39 @@ def test_a_cap_over_no_time_is_refused(project: Path) -> None:
         "invalid-duration",
         "a cap per 0 days counts no earlier message: it would never hold",
     )
+
+
+def test_quiet_hours_written_the_wrong_way_round_are_warned(project: Path) -> None:
+    """start: '08:30', end: '21:00' keeps every message for the night: start and end swapped."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    written = 'quiet_hours: {start: "21:00", end: "08:30"}'
+    assert written in text
+    policies.write_text(text.replace(written, 'quiet_hours: {start: "08:30", end: "21:00"}'))
+    validation = validate_project(project)
+    [diagnostic] = validation.diagnostics
+    assert (diagnostic.code, diagnostic.severity, diagnostic.col) == (
+        "quiet-hours-by-day",
+        "warning",
+        22,
+    )
+    assert diagnostic.message == (
+        "quiet hours from 08:30 to 21:00 hold all through the working day: messages would go"
+        " out only between 21:00 and 08:30, at night"
+    )
+    assert diagnostic.hint == "are start and end swapped? write start: '21:00', end: '08:30'"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("21:00", "08:30"), ("12:00", "14:00"), ("20:00", "10:00"), ("00:00", "09:00")],
+)
+def test_quiet_hours_that_leave_the_day_open_are_not_warned(
+    project: Path, start: str, end: str
+) -> None:
+    """Nights, a lunch break (午休), a long night: messages still go out by day."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    quiet = f'quiet_hours: {{start: "{start}", end: "{end}"}}'
+    policies.write_text(text.replace('quiet_hours: {start: "21:00", end: "08:30"}', quiet))
+    assert validate_project(project).diagnostics == []
