@@ -358,3 +358,25 @@ def test_quiet_hours_that_leave_the_day_open_are_not_warned(
     quiet = f'quiet_hours: {{start: "{start}", end: "{end}"}}'
     policies.write_text(text.replace('quiet_hours: {start: "21:00", end: "08:30"}', quiet))
     assert validate_project(project).diagnostics == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "hint"),
+    [
+        ("UTC+8", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("GMT+08:00", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("Asia/Beijing", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("北京时间", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("UTC+9", "write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8"),
+        ("Asia/Shangai", "did you mean 'Asia/Shanghai'?"),
+    ],
+)
+def test_a_time_zone_as_people_write_it_is_answered_with_its_name(
+    project: Path, zone: str, hint: str
+) -> None:
+    """Never 'did you mean UTC?' for UTC+8, nor 'Asia/Brunei' for Asia/Beijing."""
+    settings = project / "guanxi.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("timezone: Asia/Shanghai", f'timezone: "{zone}"'), "utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-timezone", hint)

@@ -467,9 +467,25 @@ def _check_timezone(project: Project, settings: Settings) -> None:
             ("timezone",),
             "unknown-timezone",
             _("'{name}' is not a known time zone").format(name=settings.timezone),
-            hint=did_you_mean(settings.timezone, _timezones())
-            or _("use an IANA name such as 'Asia/Shanghai'"),
+            hint=_timezone_hint(settings.timezone),
         )
+
+
+# China's time as people write it: 北京时间, UTC+8, GMT+08:00, CST, Asia/Beijing
+CHINA_TIME = re.compile(
+    r"(?:utc|gmt)?\s*\+\s*0?8(?::?00)?|北京时间|北京|中国标准时间|中国时间|cst|(?:asia/)?beijing|china",
+    re.IGNORECASE,
+)
+OFFSET = re.compile(r"(?:utc|gmt)\s*[+-].*", re.IGNORECASE)
+
+
+def _timezone_hint(name: str) -> str:
+    """What to write instead: never 'UTC' for 'UTC+8', which would move every time by 8 hours."""
+    if CHINA_TIME.fullmatch(name.strip()):
+        return _("write 'Asia/Shanghai' (China's time, UTC+8)")
+    if OFFSET.fullmatch(name.strip()):
+        return _("write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8")
+    return did_you_mean(name, _timezones()) or _("use an IANA name such as 'Asia/Shanghai'")
 
 
 def _check_retention(project: Project, settings: Settings) -> None:
