@@ -28,7 +28,13 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language import Condition, parse_condition
-from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains, event_type_hint
+from guanxi.engine.ruleset.domains import (
+    UNKNOWN_VALUE,
+    Domain,
+    event_domains,
+    event_type_hint,
+    ladder_domain,
+)
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
     PREFERRED,
@@ -167,9 +173,11 @@ def branch_ladder(
         for name in getattr(overlay.model, key):
             if name not in ladder.names:
                 message = _(NO_NEW_RULE[ladder.kind]).format(name=name)
-                hint = did_you_mean(name, ladder.names) or _(
-                    "add it to {file} for every branch"
-                ).format(file=LADDER_FILES[ladder.kind])
+                labelled = ladder_domain(ladder.kind, ladder).label_answer(name)
+                hint = (labelled[1] if labelled else None) or did_you_mean(name, ladder.names)
+                hint = hint or _("add it to {file} for every branch").format(
+                    file=LADDER_FILES[ladder.kind]
+                )
                 _error(project, overlay.file, (key, name), "unknown-tier", message, hint, True)
                 continue
             own = _branch_rule(project, overlay, (key, name, "when"), fields)
@@ -293,8 +301,19 @@ def _unknown_step(
     message = _("no step '{id}' in playbooks.yaml: a branch can change a step, not add one").format(
         id=step_id
     )
-    hint = did_you_mean(step_id, list(by_id)) or _("add the step to playbooks.yaml")
+    hint = (
+        _step_label_hint(step_id, by_id)
+        or did_you_mean(step_id, list(by_id))
+        or _("add the step to playbooks.yaml")
+    )
     _error(project, overlay.file, ("steps", step_id), "unknown-step", message, hint, True)
+
+
+def _step_label_hint(label: str, by_id: Mapping[str, CompiledStep]) -> str | None:
+    """A step named by its label (产品使用建议): the ids to write (several steps may share one)."""
+    ids = [i for i, s in by_id.items() if s.step.label and s.step.label == label.strip()]
+    shown = [_("'{name}' ({label})").format(name=i, label=label.strip()) for i in ids]
+    return _("write {names}").format(names=_(" or ").join(shown)) if shown else None
 
 
 def _kept_from(
