@@ -380,3 +380,22 @@ def test_a_time_zone_as_people_write_it_is_answered_with_its_name(
     settings.write_text(text.replace("timezone: Asia/Shanghai", f'timezone: "{zone}"'), "utf-8")
     [diagnostic] = validate_project(project).diagnostics
     assert (diagnostic.code, diagnostic.hint) == ("unknown-timezone", hint)
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ('"low_value"', "double quotes name a field; a text value is in single quotes:"),
+        ("low_value", "a text value is written in single quotes:"),
+    ],
+)
+def test_a_tier_written_as_a_field_is_answered_with_quotes_not_a_near_field(
+    project: Path, written: str, hint: str
+) -> None:
+    """low_value is a tier, not a misspelt lifetime_value: the value in single quotes."""
+    levels = project / "levels.yaml"
+    text = levels.read_text(encoding="utf-8")
+    assert "when: tier = 'low_value' AND value_ratio >= 1" in text
+    levels.write_text(text.replace("tier = 'low_value' AND value_ratio >= 1", f"tier = {written}"))
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-field", f"{hint} tier = 'low_value'")

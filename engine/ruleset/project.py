@@ -201,8 +201,8 @@ class Project:
         try:
             parsed = (parse_value if numeric else parse_condition)(text, fields)
         except ConditionError as error:
-            if error.code == "unknown-field" and error.hint is None:
-                error.hint = self._field_hint(text, error)
+            if error.code == "unknown-field":  # 'low_value' in quotes is a value, not a
+                error.hint = self._field_hint(text, error) or error.hint  # misspelt field
             self._condition_error(source, path, error)
             return None
         for problem in condition_problems(parsed, self.domains if domains is None else domains):
