@@ -399,3 +399,20 @@ def test_a_tier_written_as_a_field_is_answered_with_quotes_not_a_near_field(
     levels.write_text(text.replace("tier = 'low_value' AND value_ratio >= 1", f"tier = {written}"))
     [diagnostic] = validate_project(project).diagnostics
     assert (diagnostic.code, diagnostic.hint) == ("unknown-field", f"{hint} tier = 'low_value'")
+
+
+@pytest.mark.parametrize("unit", ["万元", "万", "亿元", "千元"])
+def test_an_amount_counted_in_wan_is_refused(project: Path, unit: str) -> None:
+    """A balance in 万元 would make `balance >= 20万` ask for 20万 万元 (20亿) without a word."""
+    schema = project / "schema.yaml"
+    text = schema.read_text(encoding="utf-8")
+    written = "unit: 元, min: 0, label: 存款余额"
+    assert written in text
+    schema.write_text(text.replace(written, written.replace("元", unit, 1)), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        "invalid-value",
+        f"guanxi does not scale amounts by a unit of {unit}: a condition's 20万 is 200000, so"
+        f" 'balance >= 20万' would ask for 200000 {unit}",
+        "write unit: 元 and give balance in 元 in the customer files",
+    )

@@ -628,6 +628,9 @@ def _check_schema(project: Project, schema: Schema) -> None:
                 ),
                 hint=_("名称请使用英文小写字母; put the Chinese name in 'label'"),
             )
+    for name, spec in schema.fields.items():
+        if spec.unit and SCALED_UNIT.fullmatch(spec.unit.strip()):
+            _scaled_unit(project, name, spec.unit.strip())
     if schema.key not in schema.fields:
         project.error(
             file,
@@ -636,6 +639,24 @@ def _check_schema(project: Project, schema: Schema) -> None:
             _("the key field '{name}' is not declared").format(name=schema.key),
             hint=did_you_mean(schema.key, schema.fields),
         )
+
+
+SCALED_UNIT = re.compile(r"(?:十|百|千|万|十万|百万|千万|亿|万亿)元?")  # 万元: 10,000 元 a unit
+
+
+def _scaled_unit(project: Project, name: str, unit: str) -> None:
+    """`unit: 万元`: guanxi reads amounts as they are and `20万` in a condition as 200000,
+    so a field counted in 万元 would compare 20万 万元 (20亿) without a word."""
+    project.error(
+        "schema.yaml",
+        ("fields", name, "unit"),
+        "invalid-value",
+        _(
+            "guanxi does not scale amounts by a unit of {unit}: a condition's 20万 is 200000, so"
+            " '{name} >= 20万' would ask for 200000 {unit}"
+        ).format(unit=unit, name=name),
+        hint=_("write unit: 元 and give {name} in 元 in the customer files").format(name=name),
+    )
 
 
 def _measures(
