@@ -416,3 +416,38 @@ def test_an_amount_counted_in_wan_is_refused(project: Path, unit: str) -> None:
         f" 'balance >= 20万' would ask for 200000 {unit}",
         "write unit: 元 and give balance in 元 in the customer files",
     )
+
+
+def test_a_mistake_at_the_end_of_a_folded_line_is_found_at_its_place(project: Path) -> None:
+    """In `when: >-` a line's last word is followed by a space in the value, not in the file:
+    it is still pointed at, not at the line of `when:`."""
+    tiers = project / "tiers.yaml"
+    text = tiers.read_text(encoding="utf-8")
+    line = "      balance = 0 AND COALESCE(wealth_balance, 0) = 0 AND COALESCE(loan_balance, 0) = 0"
+    assert f"{line}\n      AND (days_idle" in text
+    tiers.write_text(text.replace(line, f"{line} AND days_idle >= 半年"), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    number = text.splitlines().index(line) + 1
+    assert (diagnostic.code, diagnostic.line, diagnostic.col) == (
+        "unknown-field",
+        number,
+        len(line) + len(" AND days_idle >= ") + 1,
+    )
+
+
+def test_dates_written_without_quotes_are_the_dates_written(project: Path) -> None:
+    """YAML reads `today: 2026-11-02` as a date, which a scenario refused as "not text":
+    a date is read from its text, quoted or not."""
+    scenarios = project / "tests" / "tiers_and_levels.yaml"
+    text = scenarios.read_text(encoding="utf-8")
+    for written in ('today: "2026-11-02"', 'last_txn_date: "2025-12-01"'):
+        assert written in text
+        text = text.replace(written, written.replace('"', ""))
+    scenarios.write_text(text, encoding="utf-8")
+    validation = validate_project(project)
+    assert validation.diagnostics == []
+    assert validation.ruleset is not None
+    [file] = [f for f in validation.ruleset.scenarios if f.file.endswith("tiers_and_levels.yaml")]
+    scenario = file.scenarios[0]
+    assert scenario.customer is not None
+    assert (scenario.today, scenario.customer["last_txn_date"]) == ("2026-11-02", "2025-12-01")
