@@ -451,3 +451,16 @@ def test_dates_written_without_quotes_are_the_dates_written(project: Path) -> No
     scenario = file.scenarios[0]
     assert scenario.customer is not None
     assert (scenario.today, scenario.customer["last_txn_date"]) == ("2026-11-02", "2025-12-01")
+
+
+def test_a_scenario_naming_a_step_by_its_label_is_answered_with_its_id(project: Path) -> None:
+    scenarios = project / "tests" / "tiers_and_levels.yaml"
+    text = scenarios.read_text(encoding="utf-8")
+    written = "no_followups: [passive_invite_feedback, responsible_post_sale_call]"
+    assert written in text
+    scenarios.write_text(text.replace(written, "no_followups: [售后邀请反馈]"), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == (
+        "unknown-step",
+        "write 'passive_invite_feedback' (售后邀请反馈)",
+    )

@@ -34,6 +34,7 @@ from guanxi.engine.ruleset.domains import (
     event_domains,
     event_type_hint,
     ladder_domain,
+    step_label_hint,
 )
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
@@ -302,18 +303,11 @@ def _unknown_step(
         id=step_id
     )
     hint = (
-        _step_label_hint(step_id, by_id)
+        step_label_hint(step_id, {i: s.step.label for i, s in by_id.items()})
         or did_you_mean(step_id, list(by_id))
         or _("add the step to playbooks.yaml")
     )
     _error(project, overlay.file, ("steps", step_id), "unknown-step", message, hint, True)
-
-
-def _step_label_hint(label: str, by_id: Mapping[str, CompiledStep]) -> str | None:
-    """A step named by its label (产品使用建议): the ids to write (several steps may share one)."""
-    ids = [i for i, s in by_id.items() if s.step.label and s.step.label == label.strip()]
-    shown = [_("'{name}' ({label})").format(name=i, label=label.strip()) for i in ids]
-    return _("write {names}").format(names=_(" or ").join(shown)) if shown else None
 
 
 def _kept_from(

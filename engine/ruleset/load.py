@@ -249,7 +249,8 @@ def _build(project: Project) -> RuleSet | None:
         check_templates(project, templates, schema, used)
         check_template_events(project, templates, schema, steps)
     if _readable(project, "playbooks.yaml"):
-        known = dataclasses.replace(known, steps=step_ids)
+        labels = {s.id: s.step.label for s in steps}
+        known = dataclasses.replace(known, steps=step_ids, step_labels=labels)
     if _readable(project, "tiers.yaml"):
         known = dataclasses.replace(known, measures=tuple(m.name for m in measures))
     ladders = {

@@ -44,6 +44,7 @@ class Known:
     channels: Mapping[str, str] | None  # name -> kind (task or message)
     templates: Mapping[str, str] | None  # name -> kind
     steps: frozenset[str] | None = None
+    step_labels: Mapping[str, str | None] = field(default_factory=dict)  # id -> its label
     strategies: tuple[str, ...] = ()
     ordered: frozenset[str] = frozenset()  # the ladders ('tier', 'level') with an `order:`
     gold: bool = False  # tiers.yaml defines gold customers
