@@ -385,3 +385,36 @@ def test_a_branch_overlay_no_customer_is_of(loaded: Store, demo: Path, tmp_path:
         "  hint: did you mean '长沙天心支行'?\n"
     ) in shown(result, folder)
     assert "长沙天心支行.yaml adjusts" not in result.stderr
+
+
+def test_a_step_on_a_channel_none_of_its_customers_consents_to(
+    loaded: Store, tmp_path: Path
+) -> None:
+    """A new WeChat channel whose consent no customer has given yet: the usage tips would all
+    be suppressed, though the step reaches its customers."""
+    folder = project(
+        tmp_path,
+        "policies.yaml",
+        "  app:     {kind: message",
+        "  wechat:  {kind: message, label: 微信, consent_field: consent_wechat}\n"
+        "  app:     {kind: message",
+    )
+    schema = folder / "schema.yaml"
+    field = "  consent_wechat: {type: boolean, label: 同意微信}\n  consent_app:"
+    schema.write_text(schema.read_text("utf-8").replace("  consent_app:", field, 1), "utf-8")
+    playbooks = folder / "playbooks.yaml"
+    tips = "      channel: preferred\n      template: usage_tips"
+    text = playbooks.read_text("utf-8")
+    assert tips in text
+    playbooks.write_text(text.replace(tips, tips.replace("preferred", "wechat")), "utf-8")
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "consents" in line]
+    assert len(warned) == 1
+    assert "step 'proactive_usage_tips'" in warned[0]
+    assert warned[0].endswith(
+        "but none of them consents to its channel (consent_wechat):"
+        " every follow-up would be suppressed"
+    )
+    shipped = run("validate", str(RULES), "--store", loaded.location, *AT)
+    assert "consents to its channel" not in shipped.stderr

@@ -68,6 +68,8 @@ class StepCount:
     when: str | None
     customers: int  # of its level, meeting its `when:` when that reads customers only
     when_counted: bool = True  # False: its `when:` reads the event, counted by level only
+    consent_field: str | None = None  # its channel's (a message channel of its own)
+    consenting: int | None = None  # of `customers`, those who gave that consent
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,12 @@ class _Query:
 
     def sql(self, present: list[str]) -> str:
         flags = dict(self.flags())
-        also = {n for s in self.ruleset.steps if s.when for n in s.when.fields}
+        consents = {f for s in self.ruleset.steps if (f := self.consent_field(s))}
+        also = {n for s in self.ruleset.steps if s.when for n in s.when.fields} | consents
         stages, extra = classification_stages(
             self.ruleset, self.dialect, self.today, "customers", present, also
         )
-        uses = {n for s in self.conditions() for n in s} | set(LADDERS)
+        uses = {n for s in self.conditions() for n in s} | set(LADDERS) | consents
         # once, not inlined into each of the many sums that read tier, level and strategy
         stages[-1].materialize = True
         stages.append(Stage("cover", flags, uses))
@@ -200,6 +203,20 @@ class _Query:
                     yield f"_p_{kind}_{index}_{part}", self.case(sql)
         for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", self.case(self.step_sql(step))
+            if (consent := self.consent_field(step)) is not None:
+                yield (
+                    f"_c_{index}",
+                    self.case(f"{self.step_sql(step)} AND {self.q(consent)} IS TRUE"),
+                )
+
+    def consent_field(self, step: CompiledStep) -> str | None:
+        """The consent field of the step's own message channel (not `preferred`); none for a
+        mandatory notice, which is sent without it."""
+        policies = self.ruleset.policies
+        if step.step.mandatory:
+            return None
+        channel = policies.channels.get(step.step.channel or "") if policies else None
+        return channel.consent_field if channel is not None else None
 
     def case(self, condition: str) -> str:
         return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
@@ -225,8 +242,10 @@ class _Query:
                 for part in range(len(_parts(_condition(ladder.rules[index])))):
                     alias = f"_p_{kind}_{index}_{part}"
                     yield alias, f"x.{self.q(alias)}"
-        for index in range(len(self.ruleset.steps)):
+        for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", f"x.{self.q(f'_s_{index}')}"
+            if self.consent_field(step) is not None:
+                yield f"_c_{index}", f"x.{self.q(f'_c_{index}')}"
 
     def gets_sql(self, kind: str, ladder: Ladder, index: int) -> str:
         """Rule `index` is the first hit: the ladder gave its name and, when other rules share
@@ -265,6 +284,8 @@ class _Query:
                 s.when.text if s.when else None,
                 count(f"_s_{i}"),
                 s.when is None or _customer_only(s),
+                self.consent_field(s),
+                count(f"_c_{i}") if self.consent_field(s) else None,
             )
             for i, s in enumerate(self.ruleset.steps)
         )

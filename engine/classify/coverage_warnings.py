@@ -37,6 +37,9 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
     found = [_rule_warning(cov, ruleset, r, lines) for r in cov.rules if r.reached]
     found += [_step_warning(cov, s, lines) for s in cov.steps if s.customers == 0]
     found += [
+        _consent_warning(cov, s, lines) for s in cov.steps if s.customers and s.consenting == 0
+    ]
+    found += [
         _branch_warning(cov, branch, origin, lines)
         for branch, origin in ruleset.branches.items()
         if not cov.branches.get(branch)
@@ -165,6 +168,21 @@ def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
         hint = _("none of the {count} customers of {level} meets its when: {when}").format(
             count=f"{of_level:,}", level=level, when=step.when
         )
+    return warning_at(step.origin, step.step, lines, "catches-no-customer", message, hint)
+
+
+def _consent_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
+    message = _(
+        "step '{id}' ({file} line {line}) could act on {count} customers, but none of them"
+        " consents to its channel ({field}): every follow-up would be suppressed"
+    ).format(
+        id=step.step,
+        file=Path(step.origin.file).name,
+        line=step.origin.line,
+        count=f"{step.customers:,}",
+        field=step.consent_field,
+    )
+    hint = _("send it on a channel its customers consent to, or on channel: preferred")
     return warning_at(step.origin, step.step, lines, "catches-no-customer", message, hint)
 
 
