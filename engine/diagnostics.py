@@ -47,6 +47,9 @@ CODES: dict[str, str] = {
     "empty-file": N_("The file has no content."),
     "file-too-large": N_("The file is larger than a rule file can be (YAML 1 MB, CSV/JSONL 5 MB)."),
     "missing-file": N_("A file the rule project needs is not there."),
+    "ignored-file": N_(
+        "Warning: a YAML file guanxi does not read for its name (policies.yml, 长沙分行.yaml.txt)."
+    ),
     "outside-project": N_("A file name leads out of the rule project (absolute, '..', a link)."),
     "not-a-file": N_("A name in the rule project is a folder, device or pipe, not a file."),
     "too-deep": N_("Blocks and lists in a YAML file are nested more than 50 deep."),
@@ -119,6 +122,9 @@ CODES: dict[str, str] = {
     ),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
+    "quiet-hours-by-day": N_(
+        "Warning: the quiet hours hold all through the working day, so messages go out at night."
+    ),
     "invalid-retention": N_(
         "A retention window in guanxi.yaml is not of the form '400 days', '18 months' or"
         " '3 years', is 0, or is longer than a century."
@@ -165,7 +171,9 @@ CODES: dict[str, str] = {
     "never-true-part": N_(
         "Warning: one alternative of an OR in a condition can never be true; the others decide."
     ),
-    "catches-no-customer": N_("Warning (--store): a rule, table row or step no customer reaches."),
+    "catches-no-customer": N_(
+        "Warning (--store): a rule, table row, step or branch overlay no customer reaches."
+    ),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
     "group-emptied": N_(
         "Warning (classify, simulate): a tier, level or strategy that held customers at the"

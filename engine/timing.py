@@ -40,6 +40,7 @@ ALIASES = {"workday": "business day", "workdays": "business days", "working day"
 # As a Chinese sentence says it: 3个工作日, 三个工作日, 2小时, 1周
 CHINESE_UNITS: dict[str, Unit] = {
     "工作日": "business_days",
+    "交易日": "business_days",  # a bank's trading day is its business day
     "天": "days",
     "日": "days",
     "周": "weeks",
@@ -92,14 +93,14 @@ def parse_duration(text: str) -> Duration:
         raise TimingError(
             _("'{text}' is not a duration").format(text=text),
             hint=_said_with_when(str(text))
+            or _months_hint(str(text))
             or _("write a number and a unit, e.g. '3 business days'"),
         )
     written = re.sub(r"\s+", " ", match.group(2))
     unit = UNITS.get(ALIASES.get(written, written))
     if unit is None:
-        hint = did_you_mean(match.group(2), UNITS) or _("units: {names}").format(
-            names=", ".join(sorted(set(UNITS)))
-        )
+        hint = _months_hint(str(text)) or did_you_mean(match.group(2), UNITS)
+        hint = hint or _("units: {names}").format(names=", ".join(sorted(set(UNITS))))
         message = _("'{unit}' is not a unit of time").format(unit=match.group(2))
         raise TimingError(message, hint=hint)
     return Duration(int(match.group(1)), unit)
@@ -119,6 +120,21 @@ def _said_with_when(text: str) -> str | None:
             message = _("leave out '{word}' (the key says it already): write '{text}'")
             return message.format(word=word, text=duration)
     return None
+
+
+_MONTHS = re.compile(r"\s*(\S+?)\s*个?\s*月\s*|\s*(\d+)\s+months?\s*", re.IGNORECASE)
+
+
+def _months_hint(text: str) -> str | None:
+    """`3个月`, `三个月`, `3 months`: a month has no fixed number of days; say them."""
+    match = _MONTHS.fullmatch(text)
+    written = (match.group(1) or match.group(2)) if match else None
+    months = None
+    if written is not None:
+        months = int(written) if written.isdigit() else chinese_number(written)
+    if not months:
+        return None
+    return _("a month has no fixed number of days: write '{days} days'").format(days=months * 30)
 
 
 def _chinese_duration(text: str) -> Duration | None:

@@ -369,3 +369,58 @@ def test_parts_each_met_but_never_together_are_counted(loaded: Store, tmp_path: 
     said = "each part is met by some customers, but none meets them all; the parts met least: "
     assert f"  hint: {said}{counted}\n" in result.stderr
     assert "'kind = 'institutional''" in counted
+
+
+def test_a_branch_overlay_no_customer_is_of(loaded: Store, demo: Path, tmp_path: Path) -> None:
+    """branches/长沙天心.yaml where the customers' branch says 长沙天心支行: valid, and it
+    changes nothing; --store says so at the file, with the branch the customers have."""
+    assert ",长沙天心支行," in demo.read_text("utf-8")
+    folder = project(tmp_path, "guanxi.yaml", "calendar: CN", "calendar: CN")
+    (folder / "branches").mkdir()
+    overlay = "tiers:\n  valuable:\n    when: total_assets >= 10万 AND monthly_txn_count >= 10\n"
+    for branch in ("长沙天心", "长沙天心支行"):
+        (folder / "branches" / f"{branch}.yaml").write_text(overlay, "utf-8")
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    assert (
+        "<project>/branches/长沙天心.yaml:1:1: warning[catches-no-customer]: 长沙天心.yaml adjusts"
+        " the rules for the customers of branch '长沙天心', but none of the 2,000 customers is"
+        " of it: the overlay changes nothing\n"
+        "  1 | tiers:\n"
+        "    | ^\n"
+        "  hint: did you mean '长沙天心支行'?\n"
+    ) in shown(result, folder)
+    assert "长沙天心支行.yaml adjusts" not in result.stderr
+
+
+def test_a_step_on_a_channel_none_of_its_customers_consents_to(
+    loaded: Store, tmp_path: Path
+) -> None:
+    """A new WeChat channel whose consent no customer has given yet: the usage tips would all
+    be suppressed, though the step reaches its customers."""
+    folder = project(
+        tmp_path,
+        "policies.yaml",
+        "  app:     {kind: message",
+        "  wechat:  {kind: message, label: 微信, consent_field: consent_wechat}\n"
+        "  app:     {kind: message",
+    )
+    schema = folder / "schema.yaml"
+    field = "  consent_wechat: {type: boolean, label: 同意微信}\n  consent_app:"
+    schema.write_text(schema.read_text("utf-8").replace("  consent_app:", field, 1), "utf-8")
+    playbooks = folder / "playbooks.yaml"
+    tips = "      channel: preferred\n      template: usage_tips"
+    text = playbooks.read_text("utf-8")
+    assert tips in text
+    playbooks.write_text(text.replace(tips, tips.replace("preferred", "wechat")), "utf-8")
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "consents" in line]
+    assert len(warned) == 1
+    assert "step 'proactive_usage_tips'" in warned[0]
+    assert warned[0].endswith(
+        "but none of them consents to its channel (consent_wechat):"
+        " every follow-up would be suppressed"
+    )
+    shipped = run("validate", str(RULES), "--store", loaded.location, *AT)
+    assert "consents to its channel" not in shipped.stderr

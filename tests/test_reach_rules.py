@@ -77,3 +77,19 @@ def test_a_step_for_customers_its_level_never_has_unless_the_level_is_held(tmp_p
         "this step can never run: every customer it could match is taken by level 'responsible' "
         f"(levels.yaml:{line}) before 'basic'"
     ]
+
+
+def test_an_empty_date_range_is_unreachable(tmp_path: Path) -> None:
+    """From 31 December to 1 January (the bounds swapped) is no day at all; the dates are
+    shown as written."""
+    tiers = (RULES / "tiers.yaml").read_text(encoding="utf-8")
+    own = "AND products_held >= 4"
+    assert own in tiers
+    opened = "opened_on BETWEEN DATE '2026-12-31' AND DATE '2026-01-01'"
+    project = _project(tmp_path, {"tiers.yaml": tiers.replace(own, f"{own} AND {opened}")})
+    assert f"this rule can never match: '{opened}' is never true" in _warnings(
+        project, "unreachable-rule"
+    )
+    ordered = "opened_on BETWEEN DATE '2026-01-01' AND DATE '2026-12-31'"
+    project = _project(tmp_path / "2", {"tiers.yaml": tiers.replace(own, f"{own} AND {ordered}")})
+    assert _warnings(project, "unreachable-rule") == []

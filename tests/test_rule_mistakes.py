@@ -322,3 +322,145 @@ def test_a_cap_over_no_time_is_refused(project: Path) -> None:
         "invalid-duration",
         "a cap per 0 days counts no earlier message: it would never hold",
     )
+
+
+def test_quiet_hours_written_the_wrong_way_round_are_warned(project: Path) -> None:
+    """start: '08:30', end: '21:00' keeps every message for the night: start and end swapped."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    written = 'quiet_hours: {start: "21:00", end: "08:30"}'
+    assert written in text
+    policies.write_text(text.replace(written, 'quiet_hours: {start: "08:30", end: "21:00"}'))
+    validation = validate_project(project)
+    [diagnostic] = validation.diagnostics
+    assert (diagnostic.code, diagnostic.severity, diagnostic.col) == (
+        "quiet-hours-by-day",
+        "warning",
+        22,
+    )
+    assert diagnostic.message == (
+        "quiet hours from 08:30 to 21:00 hold all through the working day: messages would go"
+        " out only between 21:00 and 08:30, at night"
+    )
+    assert diagnostic.hint == "are start and end swapped? write start: '21:00', end: '08:30'"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("21:00", "08:30"), ("12:00", "14:00"), ("20:00", "10:00"), ("00:00", "09:00")],
+)
+def test_quiet_hours_that_leave_the_day_open_are_not_warned(
+    project: Path, start: str, end: str
+) -> None:
+    """Nights, a lunch break (午休), a long night: messages still go out by day."""
+    policies = project / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    quiet = f'quiet_hours: {{start: "{start}", end: "{end}"}}'
+    policies.write_text(text.replace('quiet_hours: {start: "21:00", end: "08:30"}', quiet))
+    assert validate_project(project).diagnostics == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "hint"),
+    [
+        ("UTC+8", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("GMT+08:00", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("Asia/Beijing", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("北京时间", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("UTC+9", "write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8"),
+        ("Asia/Shangai", "did you mean 'Asia/Shanghai'?"),
+    ],
+)
+def test_a_time_zone_as_people_write_it_is_answered_with_its_name(
+    project: Path, zone: str, hint: str
+) -> None:
+    """Never 'did you mean UTC?' for UTC+8, nor 'Asia/Brunei' for Asia/Beijing."""
+    settings = project / "guanxi.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("timezone: Asia/Shanghai", f'timezone: "{zone}"'), "utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-timezone", hint)
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ('"low_value"', "double quotes name a field; a text value is in single quotes:"),
+        ("low_value", "a text value is written in single quotes:"),
+    ],
+)
+def test_a_tier_written_as_a_field_is_answered_with_quotes_not_a_near_field(
+    project: Path, written: str, hint: str
+) -> None:
+    """low_value is a tier, not a misspelt lifetime_value: the value in single quotes."""
+    levels = project / "levels.yaml"
+    text = levels.read_text(encoding="utf-8")
+    assert "when: tier = 'low_value' AND value_ratio >= 1" in text
+    levels.write_text(text.replace("tier = 'low_value' AND value_ratio >= 1", f"tier = {written}"))
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == ("unknown-field", f"{hint} tier = 'low_value'")
+
+
+@pytest.mark.parametrize("unit", ["万元", "万", "亿元", "千元"])
+def test_an_amount_counted_in_wan_is_refused(project: Path, unit: str) -> None:
+    """A balance in 万元 would make `balance >= 20万` ask for 20万 万元 (20亿) without a word."""
+    schema = project / "schema.yaml"
+    text = schema.read_text(encoding="utf-8")
+    written = "unit: 元, min: 0, label: 存款余额"
+    assert written in text
+    schema.write_text(text.replace(written, written.replace("元", unit, 1)), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        "invalid-value",
+        f"guanxi does not scale amounts by a unit of {unit}: a condition's 20万 is 200000, so"
+        f" 'balance >= 20万' would ask for 200000 {unit}",
+        "write unit: 元 and give balance in 元 in the customer files",
+    )
+
+
+def test_a_mistake_at_the_end_of_a_folded_line_is_found_at_its_place(project: Path) -> None:
+    """In `when: >-` a line's last word is followed by a space in the value, not in the file:
+    it is still pointed at, not at the line of `when:`."""
+    tiers = project / "tiers.yaml"
+    text = tiers.read_text(encoding="utf-8")
+    line = "      balance = 0 AND COALESCE(wealth_balance, 0) = 0 AND COALESCE(loan_balance, 0) = 0"
+    assert f"{line}\n      AND (days_idle" in text
+    tiers.write_text(text.replace(line, f"{line} AND days_idle >= 半年"), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    number = text.splitlines().index(line) + 1
+    assert (diagnostic.code, diagnostic.line, diagnostic.col) == (
+        "unknown-field",
+        number,
+        len(line) + len(" AND days_idle >= ") + 1,
+    )
+
+
+def test_dates_written_without_quotes_are_the_dates_written(project: Path) -> None:
+    """YAML reads `today: 2026-11-02` as a date, which a scenario refused as "not text":
+    a date is read from its text, quoted or not."""
+    scenarios = project / "tests" / "tiers_and_levels.yaml"
+    text = scenarios.read_text(encoding="utf-8")
+    for written in ('today: "2026-11-02"', 'last_txn_date: "2025-12-01"'):
+        assert written in text
+        text = text.replace(written, written.replace('"', ""))
+    scenarios.write_text(text, encoding="utf-8")
+    validation = validate_project(project)
+    assert validation.diagnostics == []
+    assert validation.ruleset is not None
+    [file] = [f for f in validation.ruleset.scenarios if f.file.endswith("tiers_and_levels.yaml")]
+    scenario = file.scenarios[0]
+    assert scenario.customer is not None
+    assert (scenario.today, scenario.customer["last_txn_date"]) == ("2026-11-02", "2025-12-01")
+
+
+def test_a_scenario_naming_a_step_by_its_label_is_answered_with_its_id(project: Path) -> None:
+    scenarios = project / "tests" / "tiers_and_levels.yaml"
+    text = scenarios.read_text(encoding="utf-8")
+    written = "no_followups: [passive_invite_feedback, responsible_post_sale_call]"
+    assert written in text
+    scenarios.write_text(text.replace(written, "no_followups: [售后邀请反馈]"), encoding="utf-8")
+    [diagnostic] = validate_project(project).diagnostics
+    assert (diagnostic.code, diagnostic.hint) == (
+        "unknown-step",
+        "write 'passive_invite_feedback' (售后邀请反馈)",
+    )

@@ -159,6 +159,7 @@ def test_priority_hit_policy_orders_rules_by_priority(project: Path) -> None:
         ("3个工作日", Duration(3, "business_days")),
         ("三个工作日", Duration(3, "business_days")),
         ("3 工作日", Duration(3, "business_days")),
+        ("3个交易日", Duration(3, "business_days")),
         ("7天", Duration(7, "days")),
         ("十五日", Duration(15, "days")),
         ("2个小时", Duration(2, "hours")),
@@ -171,7 +172,7 @@ def test_durations(text: str, expected: Duration) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["个工作日", "3个", "几天", "3 月", "-3天"])
+@pytest.mark.parametrize("text", ["个工作日", "3个", "几天", "-3天"])
 def test_what_is_no_chinese_duration_is_refused(text: str) -> None:
     with pytest.raises(TimingError) as caught:
         parse_duration(text)
@@ -193,6 +194,15 @@ def test_a_step_after_three_working_days_in_chinese_plans_as_three_business_days
     playbooks.write_text(text.replace("after: 3 business days", "after: 三个工作日"))
     [step] = [s for s in load_ruleset(project).steps if s.step.after == "三个工作日"]
     assert step.after == Duration(3, "business_days")
+
+
+@pytest.mark.parametrize(
+    ("text", "days"), [("3个月", 90), ("三个月", 90), ("3 月", 90), ("6 months", 180)]
+)
+def test_months_are_answered_with_days(text: str, days: int) -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_duration(text)
+    assert caught.value.hint == f"a month has no fixed number of days: write '{days} days'"
 
 
 def test_a_misspelt_unit_gets_a_suggestion() -> None:

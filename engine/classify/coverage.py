@@ -8,7 +8,8 @@ customers whose condition holds on its own, and `gets`, the customers the ladder
 (first hit, in the order the hit policy tries the rules). Per playbook step: the customers of
 its level who meet its `when:`, the ones it could act on. The counts come from the
 classification's own compiled SQL (measures, percentiles and gold included), with one more
-stage of 0/1 columns after the ladders, summed in the same query. Nothing is written: the
+stage of 0/1 columns after the ladders, summed in the same query; and the customers of each
+branch a branch overlay adjusts the rules for. Nothing is written: the
 connection is made read-only first, and the stored assignments are not read, so a store
 classified with other rules, or never, counts the same.
 """
@@ -30,6 +31,7 @@ from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
 from guanxi.engine.ruleset import Ladder, RuleSet
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.ruleset import CompiledRule, CompiledStep, Origin
 from guanxi.engine.store import Store
@@ -66,6 +68,8 @@ class StepCount:
     when: str | None
     customers: int  # of its level, meeting its `when:` when that reads customers only
     when_counted: bool = True  # False: its `when:` reads the event, counted by level only
+    consent_field: str | None = None  # its channel's (a message channel of its own)
+    consenting: int | None = None  # of `customers`, those who gave that consent
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Coverage:
     rules: tuple[RuleCount, ...]
     steps: tuple[StepCount, ...]
     unmatched: Mapping[str, int] = field(default_factory=dict)  # per ladder: no rule gets them
+    branches: Mapping[str, int] = field(default_factory=dict)  # per value of `branch`: customers
 
     def of_level(self, level: str) -> int:
         if level == EVERY_LEVEL:
@@ -127,7 +132,16 @@ def coverage(store: Store, ruleset: RuleSet, now: dt.datetime) -> Coverage:
     with _read_only(store):
         present = [r["name"] for r in store.execute(column_names("customers", store.dialect))]
         row = store.execute(query.sql(present))[0] if present else {}
-    return query.read(row, today)
+        branches = _branches(store) if ruleset.branches and BRANCH_FIELD in present else {}
+    return dataclasses.replace(query.read(row, today), branches=branches)
+
+
+def _branches(store: Store) -> dict[str, int]:
+    """The customers of each value of the `branch` field, to tell an overlay whose branch
+    no customer is of (a file named 长沙.yaml where the customers' branch is 长沙分行)."""
+    branch = quote(BRANCH_FIELD, store.dialect)
+    sql = f"SELECT {branch} AS b, COUNT(*) AS n FROM customers GROUP BY {branch}"
+    return {row["b"]: int(row["n"]) for row in store.execute(sql) if row["b"] is not None}
 
 
 @contextlib.contextmanager
@@ -152,11 +166,12 @@ class _Query:
 
     def sql(self, present: list[str]) -> str:
         flags = dict(self.flags())
-        also = {n for s in self.ruleset.steps if s.when for n in s.when.fields}
+        consents = {f for s in self.ruleset.steps if (f := self.consent_field(s))}
+        also = {n for s in self.ruleset.steps if s.when for n in s.when.fields} | consents
         stages, extra = classification_stages(
             self.ruleset, self.dialect, self.today, "customers", present, also
         )
-        uses = {n for s in self.conditions() for n in s} | set(LADDERS)
+        uses = {n for s in self.conditions() for n in s} | set(LADDERS) | consents
         # once, not inlined into each of the many sums that read tier, level and strategy
         stages[-1].materialize = True
         stages.append(Stage("cover", flags, uses))
@@ -188,6 +203,20 @@ class _Query:
                     yield f"_p_{kind}_{index}_{part}", self.case(sql)
         for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", self.case(self.step_sql(step))
+            if (consent := self.consent_field(step)) is not None:
+                yield (
+                    f"_c_{index}",
+                    self.case(f"{self.step_sql(step)} AND {self.q(consent)} IS TRUE"),
+                )
+
+    def consent_field(self, step: CompiledStep) -> str | None:
+        """The consent field of the step's own message channel (not `preferred`); none for a
+        mandatory notice, which is sent without it."""
+        policies = self.ruleset.policies
+        if step.step.mandatory:
+            return None
+        channel = policies.channels.get(step.step.channel or "") if policies else None
+        return channel.consent_field if channel is not None else None
 
     def case(self, condition: str) -> str:
         return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
@@ -213,8 +242,10 @@ class _Query:
                 for part in range(len(_parts(_condition(ladder.rules[index])))):
                     alias = f"_p_{kind}_{index}_{part}"
                     yield alias, f"x.{self.q(alias)}"
-        for index in range(len(self.ruleset.steps)):
+        for index, step in enumerate(self.ruleset.steps):
             yield f"_s_{index}", f"x.{self.q(f'_s_{index}')}"
+            if self.consent_field(step) is not None:
+                yield f"_c_{index}", f"x.{self.q(f'_c_{index}')}"
 
     def gets_sql(self, kind: str, ladder: Ladder, index: int) -> str:
         """Rule `index` is the first hit: the ladder gave its name and, when other rules share
@@ -253,6 +284,8 @@ class _Query:
                 s.when.text if s.when else None,
                 count(f"_s_{i}"),
                 s.when is None or _customer_only(s),
+                self.consent_field(s),
+                count(f"_c_{i}") if self.consent_field(s) else None,
             )
             for i, s in enumerate(self.ruleset.steps)
         )

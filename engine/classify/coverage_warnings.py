@@ -1,7 +1,8 @@
 """What the coverage counts say to a rule author: warnings at the rule, and the difference
 from another rule project.
 
-    catches-no-customer     a tier, level, strategy, table row or step that no customer reaches
+    catches-no-customer     a tier, level, strategy, table row or step that no customer reaches,
+                            or a branch overlay for a branch no customer is of
     catches-every-customer  a rule with a condition that gets every customer: nothing is left
                             for the rules after it
 """
@@ -21,6 +22,7 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
 
 Lines = Mapping[str, Sequence[str]]
+BRANCHES_SHOWN = 5  # the largest branches of the store, named when an overlay's is none
 FEWEST_PARTS = 3  # of a condition's parts, the ones met least are the likely mistakes
 
 KIND_WORDS = {"tier": N_("tier"), "level": N_("level"), "strategy": N_("strategy")}
@@ -34,7 +36,27 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
         return []
     found = [_rule_warning(cov, ruleset, r, lines) for r in cov.rules if r.reached]
     found += [_step_warning(cov, s, lines) for s in cov.steps if s.customers == 0]
+    found += [
+        _consent_warning(cov, s, lines) for s in cov.steps if s.customers and s.consenting == 0
+    ]
+    found += [
+        _branch_warning(cov, branch, origin, lines)
+        for branch, origin in ruleset.branches.items()
+        if not cov.branches.get(branch)
+    ]
     return [d for d in found if d is not None]
+
+
+def _branch_warning(cov: Coverage, branch: str, origin: Origin, lines: Lines) -> Diagnostic:
+    message = _(
+        "{file} adjusts the rules for the customers of branch '{branch}', but none of the"
+        " {total} customers is of it: the overlay changes nothing"
+    ).format(file=Path(origin.file).name, branch=branch, total=f"{cov.customers:,}")
+    largest = sorted(cov.branches, key=lambda name: -cov.branches[name])[:BRANCHES_SHOWN]
+    hint = did_you_mean(branch, list(cov.branches)) or _(
+        "name the file (or its branch: key) as the customers' branch field writes it: {branches}"
+    ).format(branches=", ".join(largest) or _("no customer has a branch"))
+    return warning_at(origin, branch, lines, "catches-no-customer", message, hint)
 
 
 def _rule_warning(
@@ -146,6 +168,21 @@ def _step_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
         hint = _("none of the {count} customers of {level} meets its when: {when}").format(
             count=f"{of_level:,}", level=level, when=step.when
         )
+    return warning_at(step.origin, step.step, lines, "catches-no-customer", message, hint)
+
+
+def _consent_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic:
+    message = _(
+        "step '{id}' ({file} line {line}) could act on {count} customers, but none of them"
+        " consents to its channel ({field}): every follow-up would be suppressed"
+    ).format(
+        id=step.step,
+        file=Path(step.origin.file).name,
+        line=step.origin.line,
+        count=f"{step.customers:,}",
+        field=step.consent_field,
+    )
+    hint = _("send it on a channel its customers consent to, or on channel: preferred")
     return warning_at(step.origin, step.step, lines, "catches-no-customer", message, hint)
 
 

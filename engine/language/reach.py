@@ -6,7 +6,7 @@ schema's `min`/`max` and `values`, [0, 1] for a percentile) bounds it further. A
 that no value can satisfy is dropped; a condition left with none can never be TRUE.
 
 The analysis only ever over-approximates: what it does not understand (arithmetic, functions,
-dates, LIKE, two fields compared) is "any customer", and a DNF grown past MAX_TERMS gives up
+DAYS_SINCE, LIKE, two fields compared) is "any customer", and a DNF grown past MAX_TERMS gives up
 the same way. So "no conjunction left" is a proof, never a guess.
 
 SQL's three-valued logic is followed with four questions: is the condition TRUE, FALSE, not
@@ -16,7 +16,9 @@ TRUE when x < 5 or x is NULL.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +29,7 @@ from guanxi.engine.language.conditions import field_name
 
 Mode = Literal["true", "false", "not_true", "not_false"]
 MAX_TERMS = 256
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 INF = math.inf
 _FLIP = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte", "eq": "eq", "neq": "neq"}
 _OPPOSITE: dict[Mode, Mode] = {
@@ -339,12 +342,23 @@ def constant(node: exp.Expression) -> Any:
         return -inner if isinstance(inner, int | float) and not isinstance(inner, bool) else None
     if isinstance(node, exp.Boolean):
         return bool(node.this)
+    if _is_date(node):  # DATE '2026-01-01': its day number, so that dates are ordered too
+        return dt.date.fromisoformat(node.this.this).toordinal()
     if not isinstance(node, exp.Literal):
         return None
     if node.is_string:
         return str(node.this)
     number = float(node.this)
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _is_date(node: exp.Expression) -> bool:
+    if not isinstance(node, exp.Cast) or not node.to.is_type(exp.DataType.Type.DATE):
+        return False
+    literal = node.this
+    return (
+        isinstance(literal, exp.Literal) and literal.is_string and bool(DAY.fullmatch(literal.this))
+    )
 
 
 def first_hit(reach: Reach, conditions: Sequence[exp.Expression | None]) -> list[DNF]:

@@ -28,7 +28,14 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language import Condition, parse_condition
-from guanxi.engine.ruleset.domains import UNKNOWN_VALUE, Domain, event_domains, event_type_hint
+from guanxi.engine.ruleset.domains import (
+    UNKNOWN_VALUE,
+    Domain,
+    event_domains,
+    event_type_hint,
+    ladder_domain,
+    step_label_hint,
+)
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
     PREFERRED,
@@ -167,9 +174,11 @@ def branch_ladder(
         for name in getattr(overlay.model, key):
             if name not in ladder.names:
                 message = _(NO_NEW_RULE[ladder.kind]).format(name=name)
-                hint = did_you_mean(name, ladder.names) or _(
-                    "add it to {file} for every branch"
-                ).format(file=LADDER_FILES[ladder.kind])
+                labelled = ladder_domain(ladder.kind, ladder).label_answer(name)
+                hint = (labelled[1] if labelled else None) or did_you_mean(name, ladder.names)
+                hint = hint or _("add it to {file} for every branch").format(
+                    file=LADDER_FILES[ladder.kind]
+                )
                 _error(project, overlay.file, (key, name), "unknown-tier", message, hint, True)
                 continue
             own = _branch_rule(project, overlay, (key, name, "when"), fields)
@@ -293,7 +302,11 @@ def _unknown_step(
     message = _("no step '{id}' in playbooks.yaml: a branch can change a step, not add one").format(
         id=step_id
     )
-    hint = did_you_mean(step_id, list(by_id)) or _("add the step to playbooks.yaml")
+    hint = (
+        step_label_hint(step_id, {i: s.step.label for i, s in by_id.items()})
+        or did_you_mean(step_id, list(by_id))
+        or _("add the step to playbooks.yaml")
+    )
     _error(project, overlay.file, ("steps", step_id), "unknown-step", message, hint, True)
 
 

@@ -360,6 +360,13 @@ def unknown_field_hint(
     return None
 
 
+def step_label_hint(label: str, labels: Mapping[str, str | None]) -> str | None:
+    """A step named by its label (产品使用建议): the ids to write (steps may share a label)."""
+    ids = [i for i, written in labels.items() if written and written == label.strip()]
+    shown = [_("'{name}' ({label})").format(name=i, label=label.strip()) for i in ids]
+    return _("write {names}").format(names=_(" or ").join(shown)) if shown else None
+
+
 def labelled_fields(word: str, labels: Mapping[str, Iterable[str | None]]) -> str | None:
     """The fields `word` is the label of (or, in Chinese, part of one), shown as
     'balance (存款余额), …'; None for none."""

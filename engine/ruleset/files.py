@@ -10,6 +10,7 @@ costs at most that much memory.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -97,3 +98,53 @@ def read_bounded(path: Path, limit: int) -> bytes:
             _("is this a data export saved in the rule folder by mistake?"),
         )
     return raw
+
+
+RULE_FILES = (
+    "guanxi.yaml",
+    "schema.yaml",
+    "tiers.yaml",
+    "levels.yaml",
+    "strategies.yaml",
+    "playbooks.yaml",
+    "policies.yaml",
+    "templates.yaml",
+)
+YAML_FOLDERS = ("branches", "tests")  # every *.yaml file in them is read
+_YAML_NAME = re.compile(r"(?P<stem>.+)\.(?:yaml|yml)(?:\.txt)?", re.IGNORECASE)
+
+
+def unread_yaml(root: Path) -> list[tuple[str, str]]:
+    """YAML files a project would not read, as (name in the project, the name it reads):
+    `policies.yml`, `Policies.yaml`, or `长沙分行.yaml.txt` (Windows hides the .txt that
+    Notepad adds) beside or instead of the name guanxi looks for."""
+    unread = [(name, write) for name in _names(root) if (write := _meant(name, RULE_FILES))]
+    for folder in YAML_FOLDERS:
+        for name in _names(root / folder):
+            if write := _meant(name, None):
+                unread.append((f"{folder}/{name}", f"{folder}/{write}"))
+    return [(name, write) for name, write in unread if not _same(root / name, root / write)]
+
+
+def _same(path: Path, other: Path) -> bool:
+    """One file under two names: a file system that ignores case reads Policies.yaml."""
+    try:
+        return path.samefile(other)
+    except OSError:
+        return False
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def _meant(name: str, known: tuple[str, ...] | None) -> str | None:
+    """The .yaml name `name` was meant to have, when it is not that already; with `known`,
+    only one of those names."""
+    match = _YAML_NAME.fullmatch(name)
+    if match is None:
+        return None
+    write = f"{match['stem']}.yaml"
+    if known is not None:
+        write = next((k for k in known if k.casefold() == write.casefold()), "")
+    return write if write and write != name else None

@@ -480,6 +480,34 @@ def _check_policy_times(project: Project, policies: PoliciesFile) -> None:
                     " for none, leave quiet_hours out"
                 ),
             )
+        elif start is not None and end is not None and _quiet_all_day(start, end):
+            _warn_quiet_by_day(project, start, end)
+
+
+WORKING_DAY = (dt.time(9), dt.time(18))  # when a bank's customers expect its messages
+
+
+def _quiet_all_day(start: dt.time, end: dt.time) -> bool:
+    """Quiet hours that hold from WORKING_DAY's start to its end: 08:30 to 21:00."""
+    first, last = WORKING_DAY
+    if start <= end:
+        return start <= first and last <= end
+    return first >= start or last <= end  # quiet across midnight: 06:00 to 20:00 is not
+
+
+def _warn_quiet_by_day(project: Project, start: dt.time, end: dt.time) -> None:
+    project.warn(
+        POLICIES,
+        ("quiet_hours", "start"),
+        "quiet-hours-by-day",
+        _(
+            "quiet hours from {start} to {end} hold all through the working day: messages"
+            " would go out only between {end} and {start}, at night"
+        ).format(start=f"{start:%H:%M}", end=f"{end:%H:%M}"),
+        hint=_("are start and end swapped? write start: '{end}', end: '{start}'").format(
+            start=f"{start:%H:%M}", end=f"{end:%H:%M}"
+        ),
+    )
 
 
 def default_expiry(project: Project, policies: PoliciesFile | None) -> dict[str, Duration]:

@@ -15,6 +15,7 @@ from guanxi.engine.language.reach import Reach
 from guanxi.engine.ruleset import fullwidth
 from guanxi.engine.ruleset.domains import (
     LADDER_NOUNS,
+    field_label_hint,
     label_answer,
     ladder_domain,
     table_problems,
@@ -213,7 +214,8 @@ def _read_table(
             return None
         repairs = fullwidth.scan_table(found[1], FREE_TEXT_COLUMNS)
         project.repaired(found[0], found[1], repairs)
-        table = read_table(project.shown(found[0]), fullwidth.apply(found[1], repairs), fields)
+        text = fullwidth.apply(found[1], repairs)
+        table = read_table(project.shown(found[0]), text, fields, _column_hint(project))
         return table, functools.partial(fullwidth.in_file, found[1], repairs)
     workbook = project.named_bytes(file, ("decision_table",))
     if workbook is None:
@@ -224,9 +226,14 @@ def _read_table(
         at = ("sheet",) if sheet is not None and error.missing_sheet else ("decision_table",)
         project.error(file, at, "decision-table", str(error))
         return None
-    table = read_sheet_table(project.shown(name), rows, fields)
+    table = read_sheet_table(project.shown(name), rows, fields, _column_hint(project))
     project.texts[name] = table.text  # the cells, for the rule set's hash
     return table, _as_found
+
+
+def _column_hint(project: Project) -> Callable[[str], str | None]:
+    """A column headed by a field's label (年龄): the name to write."""
+    return functools.partial(field_label_hint, labels=project.labels)
 
 
 def _table_rule(

@@ -39,6 +39,7 @@ from guanxi.engine.ruleset.domains import (
     ladder_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
+from guanxi.engine.ruleset.files import unread_yaml
 from guanxi.engine.ruleset.fingerprint import project_fingerprint, unhashed
 from guanxi.engine.ruleset.followups import (
     bounded,
@@ -174,6 +175,7 @@ def _build(project: Project) -> RuleSet | None:
     policies = project.read_model("policies.yaml", PoliciesFile, required=False)
     templates = project.read_model("templates.yaml", TemplatesFile, required=False)
     scenario_files = _read_scenarios(project)
+    _unread_files(project)
     calendar = None
     if settings:
         _check_settings(project, settings)
@@ -249,7 +251,8 @@ def _build(project: Project) -> RuleSet | None:
         check_templates(project, templates, schema, used)
         check_template_events(project, templates, schema, steps)
     if _readable(project, "playbooks.yaml"):
-        known = dataclasses.replace(known, steps=step_ids)
+        labels = {s.id: s.step.label for s in steps}
+        known = dataclasses.replace(known, steps=step_ids, step_labels=labels)
     if _readable(project, "tiers.yaml"):
         known = dataclasses.replace(known, measures=tuple(m.name for m in measures))
     ladders = {
@@ -344,6 +347,27 @@ def _ladder_domain(project: Project, errors_before: int, ladder: Ladder | None) 
 def _errors(project: Project) -> int:
     """Errors so far, but for values outside their domain (they drop no rule)."""
     return sum(1 for d in project.diagnostics if d.severity == "error" and d.code != UNKNOWN_VALUE)
+
+
+def _unread_files(project: Project) -> None:
+    """A warning at each YAML file the project leaves unread for its name (policies.yml)."""
+    for name, write in unread_yaml(project.root):
+        message = _("guanxi does not read '{name}': it reads '{write}'")
+        hint = _(
+            "rename the file to '{write}' (in Windows Explorer, tick 'File name extensions' to"
+            " see its whole name)"
+        )
+        project.add(
+            Diagnostic(
+                project.shown(name),
+                1,
+                1,
+                "ignored-file",
+                message.format(name=name, write=write),
+                hint=hint.format(write=Path(write).name),
+                severity="warning",
+            )
+        )
 
 
 def _read_scenarios(project: Project) -> list[tuple[str, ScenariosFile]]:
@@ -450,9 +474,25 @@ def _check_timezone(project: Project, settings: Settings) -> None:
             ("timezone",),
             "unknown-timezone",
             _("'{name}' is not a known time zone").format(name=settings.timezone),
-            hint=did_you_mean(settings.timezone, _timezones())
-            or _("use an IANA name such as 'Asia/Shanghai'"),
+            hint=_timezone_hint(settings.timezone),
         )
+
+
+# China's time as people write it: 北京时间, UTC+8, GMT+08:00, CST, Asia/Beijing
+CHINA_TIME = re.compile(
+    r"(?:utc|gmt)?\s*\+\s*0?8(?::?00)?|北京时间|北京|中国标准时间|中国时间|cst|(?:asia/)?beijing|china",
+    re.IGNORECASE,
+)
+OFFSET = re.compile(r"(?:utc|gmt)\s*[+-].*", re.IGNORECASE)
+
+
+def _timezone_hint(name: str) -> str:
+    """What to write instead: never 'UTC' for 'UTC+8', which would move every time by 8 hours."""
+    if CHINA_TIME.fullmatch(name.strip()):
+        return _("write 'Asia/Shanghai' (China's time, UTC+8)")
+    if OFFSET.fullmatch(name.strip()):
+        return _("write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8")
+    return did_you_mean(name, _timezones()) or _("use an IANA name such as 'Asia/Shanghai'")
 
 
 def _check_retention(project: Project, settings: Settings) -> None:
@@ -595,6 +635,9 @@ def _check_schema(project: Project, schema: Schema) -> None:
                 ),
                 hint=_("名称请使用英文小写字母; put the Chinese name in 'label'"),
             )
+    for name, spec in schema.fields.items():
+        if spec.unit and SCALED_UNIT.fullmatch(spec.unit.strip()):
+            _scaled_unit(project, name, spec.unit.strip())
     if schema.key not in schema.fields:
         project.error(
             file,
@@ -603,6 +646,24 @@ def _check_schema(project: Project, schema: Schema) -> None:
             _("the key field '{name}' is not declared").format(name=schema.key),
             hint=did_you_mean(schema.key, schema.fields),
         )
+
+
+SCALED_UNIT = re.compile(r"(?:十|百|千|万|十万|百万|千万|亿|万亿)元?")  # 万元: 10,000 元 a unit
+
+
+def _scaled_unit(project: Project, name: str, unit: str) -> None:
+    """`unit: 万元`: guanxi reads amounts as they are and `20万` in a condition as 200000,
+    so a field counted in 万元 would compare 20万 万元 (20亿) without a word."""
+    project.error(
+        "schema.yaml",
+        ("fields", name, "unit"),
+        "invalid-value",
+        _(
+            "guanxi does not scale amounts by a unit of {unit}: a condition's 20万 is 200000, so"
+            " '{name} >= 20万' would ask for 200000 {unit}"
+        ).format(unit=unit, name=name),
+        hint=_("write unit: 元 and give {name} in 元 in the customer files").format(name=name),
+    )
 
 
 def _measures(

@@ -44,6 +44,7 @@ class Known:
     channels: Mapping[str, str] | None  # name -> kind (task or message)
     templates: Mapping[str, str] | None  # name -> kind
     steps: frozenset[str] | None = None
+    step_labels: Mapping[str, str | None] = field(default_factory=dict)  # id -> its label
     strategies: tuple[str, ...] = ()
     ordered: frozenset[str] = frozenset()  # the ladders ('tier', 'level') with an `order:`
     gold: bool = False  # tiers.yaml defines gold customers
@@ -201,8 +202,8 @@ class Project:
         try:
             parsed = (parse_value if numeric else parse_condition)(text, fields)
         except ConditionError as error:
-            if error.code == "unknown-field" and error.hint is None:
-                error.hint = self._field_hint(text, error)
+            if error.code == "unknown-field":  # 'low_value' in quotes is a value, not a
+                error.hint = self._field_hint(text, error) or error.hint  # misspelt field
             self._condition_error(source, path, error)
             return None
         for problem in condition_problems(parsed, self.domains if domains is None else domains):

@@ -10,6 +10,7 @@ the same way, among the customers of its level.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -214,7 +215,7 @@ def _warn_never_true_parts(
     for part in _never_true_parts(context, condition.tree):
         reason = _own_reason(context, part, [])
         message = _("part of its condition can never be true: '{part}': {reason}")
-        shown = message.format(part=part.sql(), reason=reason)
+        shown = message.format(part=_written(part), reason=reason)
         hint = _("check the numbers in that part; as it stands, the other parts decide alone")
         _warn(project, origin.file, origin.line, shown, code="never-true-part", hint=hint)
 
@@ -338,8 +339,16 @@ def _by_field(parts: list[exp.Expression]) -> dict[str, list[tuple[str, Bound]]]
     for part in parts:
         test = atom(part)
         if test is not None:
-            found.setdefault(test[0], []).append((part.sql(), test[1]))
+            found.setdefault(test[0], []).append((_written(part), test[1]))
     return found
+
+
+def _written(part: exp.Expression) -> str:
+    """The part as a rule writes it: DATE '2026-01-01', not CAST('2026-01-01' AS DATE)."""
+    return _CAST_DATE.sub(r"DATE '\1'", part.sql())
+
+
+_CAST_DATE = re.compile(r"CAST\('(\d{4}-\d{2}-\d{2})' AS DATE\)")
 
 
 def _named_reason(context: Context, own: DNF) -> str:

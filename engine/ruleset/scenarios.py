@@ -22,7 +22,13 @@ from guanxi.engine.language.dates import (
     year_needed,
     yearless_day,
 )
-from guanxi.engine.ruleset.domains import event_type_hint, field_label_hint, label_answer, labels_of
+from guanxi.engine.ruleset.domains import (
+    event_type_hint,
+    field_label_hint,
+    label_answer,
+    labels_of,
+    step_label_hint,
+)
 from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,
@@ -267,7 +273,7 @@ class _ScenarioChecker:
                 at,
                 "unknown-step",
                 _("no playbook step '{name}'").format(name=step),
-                did_you_mean(step, known.steps),
+                step_label_hint(step, known.step_labels) or did_you_mean(step, known.steps),
             )
 
     def named(

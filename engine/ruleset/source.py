@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import (
@@ -121,7 +122,22 @@ class Source:
         return self._search(str(value), offset, line)
 
     def _search(self, value: str, offset: int, line: int) -> tuple[int, int]:
-        """Find the text at `offset` in the lines of a block or folded value."""
+        """Find the text at `offset` in the lines of a block or folded value: each line of
+        the file after `line` is a piece of the value, in order (a fold joins two lines with a
+        space, so the text at the end of a line is followed by none in the file)."""
+        cursor = 0
+        for number in range(line + 1, min(len(self.lines), line + 200) + 1):
+            piece = (self.line(number) or "").strip()
+            at = value.find(piece, cursor) if piece else -1
+            if at < 0:
+                continue
+            if at <= offset < at + len(piece):
+                indent = len(self.line(number) or "") - len((self.line(number) or "").lstrip())
+                return number, indent + offset - at + 1
+            cursor = at + len(piece)
+        return self._probe(value, offset, line)
+
+    def _probe(self, value: str, offset: int, line: int) -> tuple[int, int]:
         wanted = value[offset:].split("\n")[0].strip()
         for size in (len(wanted), 12, 4):
             probe = wanted[:size]
@@ -220,6 +236,14 @@ def gbk_warning(shown: str) -> Diagnostic:
     return Diagnostic(shown, 1, 1, GBK_FILE, message, hint, severity="warning")
 
 
+class _DatesAsWritten(RoundTripConstructor):
+    """`today: 2026-11-02` is the text 2026-11-02, as quoted: a rule file reads every date
+    from text (a scenario's day, a customer's field), and YAML's own dates would be refused."""
+
+
+_DatesAsWritten.add_constructor("tag:yaml.org,2002:timestamp", _DatesAsWritten.construct_yaml_str)
+
+
 def load_yaml(path: Path, shown: str, name: str = "") -> Source:
     """Parse a YAML rule file; raise SourceError with the position of the first YAML error
     or of the first place over a limit (aliases, nesting, digits) that loading could not
@@ -233,6 +257,7 @@ def load_yaml(path: Path, shown: str, name: str = "") -> Source:
     repaired, repairs, events = repaired_events(text, name or path.name)
     source = Source(shown, repaired, original=text, repairs=repairs, encoding=encoding)
     yaml = YAML(typ="rt")
+    yaml.Constructor = _DatesAsWritten
     yaml.preserve_quotes = True
     try:
         problem = first_limit_exceeded(repaired, events)

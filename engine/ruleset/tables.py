@@ -34,6 +34,7 @@ from guanxi.engine.sheets import cell_name, cell_text
 CELL_HINT = N_("a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value")
 OUTPUT_COLUMNS = ("name", "label", "label_en", "priority", "description")
 FREE_TEXT_COLUMNS = ("label", "label_en", "description")  # text for people, any punctuation
+ColumnHint = Callable[[str], str | None] | None
 _OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
 _RANGE = re.compile(r"^\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]$")
 _TRUE = {"true", "yes", "y", "1", "是", "真"}
@@ -57,25 +58,32 @@ class DecisionTable:
     rows: list[TableRow] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     cell_positions: dict[tuple[int, str], int] = field(default_factory=dict)
+    # what to write for a header that names no field (a field's label: 年龄 for age)
+    column_hint: Callable[[str], str | None] = field(default=lambda name: None)
 
     def line(self, number: int) -> str | None:
         lines = self.text.splitlines()
         return lines[number - 1] if 0 < number <= len(lines) else None
 
 
-def read_table(path: str, text: str, fields: Mapping[str, str]) -> DecisionTable:
+def read_table(
+    path: str, text: str, fields: Mapping[str, str], column_hint: ColumnHint = None
+) -> DecisionTable:
     raw_lines = text.splitlines()
 
     def starts(number: int) -> Sequence[int]:
         return cell_starts(raw_lines[number - 1]) if number <= len(raw_lines) else [0]
 
-    return _read_records(
-        DecisionTable(path, text), list(csv.reader(io.StringIO(text))), starts, fields
-    )
+    table = DecisionTable(path, text)
+    table.column_hint = column_hint or table.column_hint
+    return _read_records(table, list(csv.reader(io.StringIO(text))), starts, fields)
 
 
 def read_sheet_table(
-    path: str, rows: Iterable[tuple[int, list[Any]]], fields: Mapping[str, str]
+    path: str,
+    rows: Iterable[tuple[int, list[Any]]],
+    fields: Mapping[str, str],
+    column_hint: ColumnHint = None,
 ) -> DecisionTable:
     """A decision table kept as an Excel sheet, read as its CSV twin would be: each cell's
     diagnostics at line = row, col = column, naming the cell (B4) in the message."""
@@ -91,7 +99,9 @@ def read_sheet_table(
     def starts(number: int) -> Sequence[int]:  # a cell's "column" is its column number
         return range(len(records[number - 1]) + 1 if number <= len(records) else 1)
 
-    table = _read_records(DecisionTable(path, text.getvalue()), records, starts, fields)
+    table = DecisionTable(path, text.getvalue())
+    table.column_hint = column_hint or table.column_hint
+    table = _read_records(table, records, starts, fields)
     table.diagnostics = [_at_cell(d) for d in table.diagnostics]
     return table
 
@@ -130,7 +140,7 @@ def _header_ok(
     for index, name in enumerate(header):
         if name in OUTPUT_COLUMNS or name in fields:
             continue
-        hint = did_you_mean(name, [*OUTPUT_COLUMNS, *fields])
+        hint = did_you_mean(name, [*OUTPUT_COLUMNS, *fields]) or table.column_hint(name)
         table.diagnostics.append(
             Diagnostic(
                 table.path,
