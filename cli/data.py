@@ -26,7 +26,7 @@ from guanxi.cli.common import (
 from guanxi.cli.events import show as show_planned
 from guanxi.cli.masking import masked_records
 from guanxi.cli.options import encoding_option, rules_option
-from guanxi.cli.output import console, print_json, table
+from guanxi.cli.output import console, named_write_errors, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
 from guanxi.engine.i18n import N_, _
@@ -326,12 +326,8 @@ def demo_data(
     The same --customers, --seed and --today give byte-identical files."""
     out = out_alias or out
     day = today.date() if today else dt.date.today()
-    try:
+    with named_write_errors(out, the_failing_file=True):
         summary = write_demo_data(out, count, seed, day, bad_rows=not clean)
-    except OSError as error:
-        raise click.ClickException(
-            _("cannot write to {folder}: {error}").format(folder=out, error=error.strerror or error)
-        ) from None
     if as_json:
         print_json({"out": str(out), "today": day.isoformat(), "seed": seed, **asdict(summary)})
         return
