@@ -27,6 +27,7 @@ from guanxi.engine.i18n import _
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 INTERRUPTED = 130  # 128 + SIGINT
+READ_ONLY = sqlite3.SQLITE_READONLY  # the primary code of every SQLITE_READONLY_*
 
 
 class GuanxiGroup(LocalizedGroup, LazyGroup):
@@ -50,6 +51,8 @@ class GuanxiGroup(LocalizedGroup, LazyGroup):
             full = disk_full(error)
             if full is not None:
                 raise click.ClickException(disk_full_message(full)) from None
+            if store_read_only(error) is not None:
+                raise click.ClickException(read_only_message()) from None
             unavailable = store_unavailable(error)
             if unavailable is None:
                 raise
@@ -94,6 +97,25 @@ def _psycopg() -> Any:
     """psycopg if a store imported it: an error cannot come from a driver never loaded, and
     importing it here would slow every command's start."""
     return sys.modules.get("psycopg")
+
+
+def store_read_only(error: BaseException) -> BaseException | None:
+    """The SQLite error in the chain that says its file (or folder) may not be written: no
+    wait makes it writable, so it is not said to be unavailable."""
+    return _in_chain(error, _says_read_only)
+
+
+def _says_read_only(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF == READ_ONLY
+
+
+def read_only_message() -> str:
+    return _(
+        "the store is read-only (数据库只读), so nothing was written: make its file and its"
+        " folder writable for this user (a copy from a share or a backup often is not), or"
+        " name another store with --store"
+    )
 
 
 def store_unavailable_message(error: BaseException) -> str:

@@ -5,6 +5,7 @@ cannot be written (one open in Excel, a folder where a CSV goes) is one line nam
 from __future__ import annotations
 
 import errno
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from guanxi.engine.store.sqlite_utils_import import sqlite_utils
 from tests.test_new_user import RULES, invoke, loaded  # noqa: F401  (the fixture)
 
 
@@ -61,3 +63,37 @@ def test_a_csv_file_open_in_excel_is_one_line_saying_so(
     assert result.exit_code == 1
     said = f"错误：无法写入 {locked}：没有写入权限；文件是否正在 Excel 等程序中打开，或是只读的？\n"
     assert result.stderr.endswith(said)
+
+
+@pytest.fixture
+def read_only_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQLite store opened read-only, as a file copied from a share or a backup is:
+    SQLite itself refuses each write (SQLITE_READONLY), as for a file root may not write."""
+    opened = sqlite_utils.Database
+
+    def read_only(path: Path, *args: Any, **kwargs: Any) -> Any:
+        return opened(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+
+    monkeypatch.setattr(sqlite_utils, "Database", read_only)
+
+
+@pytest.mark.parametrize(
+    "command", [["classify"], ["plan"], ["load", "customers", "customers.csv"]]
+)
+def test_a_read_only_store_is_said_so_with_what_to_do(
+    loaded: Path,  # noqa: F811
+    read_only_store: None,
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: 'the store could not be used just then: attempt to write a readonly database',
+    run again when it answers (load: 'the store failed: …'), in English; waiting never helps."""
+    monkeypatch.chdir(loaded.parent)
+    (loaded.parent / "customers.csv").write_text("客户编号,客户名称\nC9,赵六\n", "utf-8")
+    result = invoke(*command, "--rules", str(RULES), "--store", str(loaded))
+    assert result.exit_code == 1
+    said = (
+        "错误：数据库只读，因此没有写入任何内容：请让当前用户可以写入数据库文件及其所在文件夹"
+        "（从共享盘或备份复制来的文件常常是只读的），或用 --store 指定另一个数据库\n"
+    )
+    assert result.stderr.endswith(said), result.stderr
