@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from guanxi.cli.failures import said_here
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.diagnostics import Diagnostic, nothing_changed
 from guanxi.engine.errors import StoreError
@@ -152,6 +153,8 @@ def _chosen(rules: Path | None, store: str | None) -> Choice:
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
+        if said_here(error):
+            raise  # in words of its own (guanxi.cli.failures)
         raise click.ClickException(
             _("cannot open the store: {error}").format(error=error)
         ) from None
@@ -179,6 +182,8 @@ def opened_at(where: str, migrate: bool = True, create: bool = False) -> Store:
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
+        if said_here(error):
+            raise  # in words of its own (guanxi.cli.failures)
         raise click.ClickException(
             _("cannot open the store '{store}': {error}").format(store=where, error=error)
         ) from None

@@ -24,7 +24,7 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.events import show as show_planned
-from guanxi.cli.failures import store_read_only
+from guanxi.cli.failures import said_here
 from guanxi.cli.masking import masked_records
 from guanxi.cli.options import encoding_option, rules_option
 from guanxi.cli.output import console, named_write_errors, print_json, table
@@ -231,7 +231,7 @@ def _run(
     except DataError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
-        if store_read_only(error):
+        if said_here(error):
             raise  # said as every command says it (guanxi.cli.failures)
         raise click.ClickException(_("the store failed: {error}").format(error=error)) from None
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import RE_TAGS, escape
 from rich.text import Text
 
-from guanxi.cli.failures import FULL_ERRNOS
+from guanxi.cli.failures import FULL_ERRNOS, SIZE_ERRNOS
 from guanxi.cli.fit import Col, FitTable, number, text
 from guanxi.cli.masking import shown, shown_data
 from guanxi.engine.bidi import BIDI_CONTROLS
@@ -191,7 +191,7 @@ def named_write_errors(path: Path, *, the_failing_file: bool = False) -> Iterato
     try:
         yield
     except OSError as error:
-        if error.errno in FULL_ERRNOS:
+        if error.errno in FULL_ERRNOS + SIZE_ERRNOS:
             raise
         raise click.ClickException(
             _("cannot write {file}: {error}").format(

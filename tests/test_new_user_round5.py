@@ -4,7 +4,9 @@ cannot be written (one open in Excel, a folder where a CSV goes) is one line nam
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.store.sqlite_utils_import import sqlite_utils
 from tests.test_new_user import RULES, invoke, loaded  # noqa: F401  (the fixture)
 
@@ -97,3 +100,43 @@ def test_a_read_only_store_is_said_so_with_what_to_do(
         "（从共享盘或备份复制来的文件常常是只读的），或用 --store 指定另一个数据库\n"
     )
     assert result.stderr.endswith(said), result.stderr
+
+
+# --- a full disk, as `ulimit -f` makes one: writes past the limit fail with EFBIG -----------
+
+
+def guanxi_within(limit_bytes: int, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    command = [sys.executable, "-m", "guanxi.cli", "--lang", "zh", *args]
+    return subprocess.run(
+        command, cwd=folder, capture_output=True, text=True, preexec_fn=limited, check=False
+    )
+
+
+def test_a_store_past_the_file_size_limit_is_one_line_saying_to_make_room(tmp_path: Path) -> None:
+    """Before: 'the store failed: disk I/O error', in English."""
+    write_demo_data(tmp_path, 2000, 1, dt.date(2026, 11, 28))
+    where = ["--rules", str(RULES), "--store", "guanxi.db"]
+    customers = guanxi_within(
+        resource.RLIM_INFINITY, tmp_path, "load", "customers", "customers.csv", *where
+    )
+    assert customers.returncode == 3, customers.stderr
+    size = (tmp_path / "guanxi.db").stat().st_size
+    done = guanxi_within(size // 2, tmp_path, "load", "events", "events.jsonl", *where)
+    assert done.returncode == 1
+    assert done.stderr.endswith(
+        "错误：写入失败：有文件达到了系统允许的最大大小（ulimit -f），或磁盘已满或出了故障。"
+        "数据库未完成的写入已撤销；请腾出空间后再运行一次命令\n"
+    ), done.stderr
+
+
+def test_a_file_past_the_file_size_limit_is_one_line_saying_to_make_room(tmp_path: Path) -> None:
+    """Before: 'cannot write .: File too large' from demo-data, a traceback from --html."""
+    done = guanxi_within(100_000, tmp_path, "demo-data", "--customers", "2000", "--dir", ".")
+    assert done.returncode == 1
+    assert done.stderr.endswith(
+        "错误：写入失败：有文件达到了系统允许的最大大小（ulimit -f），或磁盘已满；"
+        "请腾出空间后再运行一次命令；正在写的文件可能不完整\n"
+    ), done.stderr
