@@ -140,3 +140,37 @@ def test_a_file_past_the_file_size_limit_is_one_line_saying_to_make_room(tmp_pat
         "错误：写入失败：有文件达到了系统允许的最大大小（ulimit -f），或磁盘已满；"
         "请腾出空间后再运行一次命令；正在写的文件可能不完整\n"
     ), done.stderr
+
+
+# --- an access request for an id the store does not hold ---------------------------------
+
+
+def test_exporting_an_id_the_store_does_not_hold_is_refused_naming_it(
+    loaded: Path,  # noqa: F811
+) -> None:
+    """Before: 'wrote 0 row(s) from 0 table(s)', an empty answer to the request, exit 0."""
+    out = loaded.parent / "C0001.json"
+    where = ["--rules", str(RULES), "--store", str(loaded)]
+    for _ in range(2):  # the second finds the first's audit entry, and nothing else
+        result = invoke("customer", "export", "C0001", "-o", str(out), *where)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            "错误：库中没有客户 C0001，也没有任何记录提到该编号：没有导出任何内容；"
+            "请核对客户编号（与客户文件中的一致）\n",
+        )
+    assert not out.exists()
+
+
+def test_an_erased_customer_is_named_so_and_the_receipt_is_in_the_projects_zone(
+    loaded: Path,  # noqa: F811
+) -> None:
+    where = ["--rules", str(RULES), "--store", str(loaded), "--now", "2026-12-05T10:00+08:00"]
+    erased = invoke("customer", "erase", "C1", "--yes", *where)
+    assert erased.exit_code == 0, erased.output
+    assert erased.stdout.startswith("删除回执 1：2026-12-05T10:00:00+08:00，")
+    exported = invoke("customer", "export", "C1", *where)
+    assert (exported.exit_code, exported.stderr) == (
+        1,
+        "错误：客户 C1 已于 2026-12-05 删除（回执 1）：数据库中已没有该客户的任何数据，"
+        "因此没有导出任何内容\n",
+    )
