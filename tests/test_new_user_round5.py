@@ -174,3 +174,21 @@ def test_an_erased_customer_is_named_so_and_the_receipt_is_in_the_projects_zone(
         "错误：客户 C1 已于 2026-12-05 删除（回执 1）：数据库中已没有该客户的任何数据，"
         "因此没有导出任何内容\n",
     )
+
+
+def test_a_daemons_status_is_not_called_a_follow_ups_status(
+    loaded: Path,  # noqa: F811
+) -> None:
+    """Before: the health table headed the daemon's status 跟进状态 (a follow-up's status)."""
+    where = ["--rules", str(RULES), "--store", str(loaded)]
+    once = invoke("run", "--once", "--outbox", str(loaded.parent / "outbox.jsonl"), *where)
+    assert once.exit_code == 0, once.output
+    health = invoke("health", *where)
+    assert health.exit_code == 0, health.output
+    header = next(line for line in health.stdout.splitlines() if "守护进程" in line and "┃" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "守护进程",
+        "状态",
+        "最近一次轮询",
+        "详情",
+    ]
