@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from guanxi.cli.main import cli
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.store.sqlite_utils_import import sqlite_utils
 from tests.test_new_user import RULES, invoke, loaded  # noqa: F401  (the fixture)
@@ -192,3 +194,21 @@ def test_a_daemons_status_is_not_called_a_follow_ups_status(
         "最近一次轮询",
         "详情",
     ]
+
+
+def test_the_experiments_are_as_of_a_time_in_the_projects_zone(
+    loaded: Path,  # noqa: F811
+) -> None:
+    """Before: 'as of 2026-12-05T02:00:00Z', in UTC, where every other time is local."""
+    where = ["--rules", str(RULES), "--store", str(loaded), "--now", "2026-12-05T10:00+08:00"]
+    result = invoke("report", "--section", "experiments", *where)
+    assert result.exit_code == 0, result.output
+    assert "  截至 2026-12-05 10:00 (Asia/Shanghai)：" in result.stdout
+
+
+def test_one_simulated_day_is_one_day(loaded: Path) -> None:  # noqa: F811
+    """Before: '(1 days, Asia/Shanghai)'."""
+    where = ["--rules", str(RULES), "--store", str(loaded), "--start", "2026-11-29"]
+    result = CliRunner().invoke(cli, ["--lang", "en", "simulate", "--days", "1", *where])
+    assert result.exit_code == 0, result.output
+    assert "  period: 2026-11-29 – 2026-11-29 (1 day, Asia/Shanghai)\n" in result.stdout
