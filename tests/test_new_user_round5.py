@@ -212,3 +212,16 @@ def test_one_simulated_day_is_one_day(loaded: Path) -> None:  # noqa: F811
     result = CliRunner().invoke(cli, ["--lang", "en", "simulate", "--days", "1", *where])
     assert result.exit_code == 0, result.output
     assert "  period: 2026-11-29 – 2026-11-29 (1 day, Asia/Shanghai)\n" in result.stdout
+
+
+def test_a_store_in_a_folder_not_made_yet_names_the_folder(tmp_path: Path) -> None:
+    """Before: SQLite's 'unable to open database file', in English."""
+    data = tmp_path / "c.csv"
+    data.write_text("客户编号,客户名称\nC1,张三\n", "utf-8")
+    store = tmp_path / "数据" / "guanxi.db"
+    result = invoke("load", "customers", str(data), "--rules", str(RULES), "--store", str(store))
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        1,
+        f"错误：无法打开数据库 '{store}'：没有文件夹 '{store.parent}'：请先建立它，或核对 --store",
+    )
+    assert not store.parent.exists()
