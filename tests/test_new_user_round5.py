@@ -225,3 +225,16 @@ def test_a_store_in_a_folder_not_made_yet_names_the_folder(tmp_path: Path) -> No
         f"错误：无法打开数据库 '{store}'：没有文件夹 '{store.parent}'：请先建立它，或核对 --store",
     )
     assert not store.parent.exists()
+
+
+def test_planning_before_the_first_classification_says_to_classify(
+    loaded: Path,  # noqa: F811
+) -> None:
+    """Before: '0 new follow-ups' and nothing more; a step finds customers by their level."""
+    result = invoke("plan", "--rules", str(RULES), "--store", str(loaded))
+    assert result.exit_code == 0, result.output
+    assert "数据库还没有分类过：请运行 'guanxi classify'\n" in result.stderr
+    classify = invoke("classify", "--rules", str(RULES), "--store", str(loaded))
+    assert classify.exit_code == 0, classify.output
+    again = invoke("plan", "--rules", str(RULES), "--store", str(loaded))
+    assert "guanxi classify" not in again.stderr
