@@ -174,7 +174,8 @@ def _live(ruleset: RuleSet, location: str | None) -> Path:
 @contextlib.contextmanager
 def _progress(shown: bool) -> Iterator[Report | None]:
     """A progress bar per run on standard error (nothing when it is not a terminal)."""
-    if not shown:
+    err = Console(stderr=True)
+    if not (shown and err.is_terminal):  # rich would still end a log's lines with a blank one
         yield None
         return
     bar = Progress(
@@ -182,7 +183,7 @@ def _progress(shown: bool) -> Iterator[Report | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(_("hours")),
-        console=Console(stderr=True),
+        console=err,
         transient=True,
     )
     tasks: dict[str, TaskID] = {}

@@ -207,11 +207,13 @@ def test_the_experiments_are_as_of_a_time_in_the_projects_zone(
 
 
 def test_one_simulated_day_is_one_day(loaded: Path) -> None:  # noqa: F811
-    """Before: '(1 days, Asia/Shanghai)'."""
+    """Before: '(1 days, Asia/Shanghai)', and a blank line on standard error where a terminal
+    would have shown the progress bar."""
     where = ["--rules", str(RULES), "--store", str(loaded), "--start", "2026-11-29"]
     result = CliRunner().invoke(cli, ["--lang", "en", "simulate", "--days", "1", *where])
     assert result.exit_code == 0, result.output
     assert "  period: 2026-11-29 – 2026-11-29 (1 day, Asia/Shanghai)\n" in result.stdout
+    assert "" not in result.stderr.splitlines()
 
 
 def test_a_store_in_a_folder_not_made_yet_names_the_folder(tmp_path: Path) -> None:
