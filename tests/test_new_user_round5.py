@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import re
 import resource
 import sqlite3
 import subprocess
@@ -240,3 +241,16 @@ def test_planning_before_the_first_classification_says_to_classify(
     assert classify.exit_code == 0, classify.output
     again = invoke("plan", "--rules", str(RULES), "--store", str(loaded))
     assert "guanxi classify" not in again.stderr
+
+
+def test_a_quarantined_row_is_shown_with_its_time_in_the_projects_zone(tmp_path: Path) -> None:
+    """Before: '(2026-12-06T18:02:49.619342+00:00)', in UTC, to the microsecond."""
+    data = tmp_path / "c.csv"
+    data.write_text("客户编号,客户名称,存款余额\nC1,张三,abc\n", "utf-8")
+    where = ["--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    assert invoke("load", "customers", str(data), *where).exit_code == 3
+    shown = invoke("quarantine", "show", "1", *where)
+    assert shown.exit_code == 0, shown.output
+    first = shown.stdout.splitlines()[0]
+    local = r"（\d{4}-\d\d-\d\d \d\d:\d\d Asia/Shanghai）"
+    assert re.fullmatch(f"customers：{re.escape(str(data))} 第 2 行{local}", first), first
