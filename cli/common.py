@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from guanxi.cli.failures import said_here
 from guanxi.cli.output import print_diagnostics, print_diagnostics_json
 from guanxi.engine.clock import StoreClock, SystemClock
 from guanxi.engine.diagnostics import Diagnostic, nothing_changed
@@ -153,6 +154,8 @@ def _chosen(rules: Path | None, store: str | None) -> Choice:
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
+        if said_here(error):
+            raise  # in words of its own (guanxi.cli.failures)
         raise click.ClickException(
             _("cannot open the store: {error}").format(error=error)
         ) from None
@@ -180,9 +183,27 @@ def opened_at(where: str, migrate: bool = True, create: bool = False) -> Store:
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
+        if said_here(error):
+            raise  # in words of its own (guanxi.cli.failures)
+        why = _no_file_there(where) if _cannot_open(error) else str(error)
         raise click.ClickException(
-            _("cannot open the store '{store}': {error}").format(store=where, error=error)
+            _("cannot open the store '{store}': {error}").format(store=where, error=why)
         ) from None
+
+
+def _cannot_open(error: Exception) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_CANTOPEN
+
+
+def _no_file_there(where: str) -> str:
+    """Why SQLite could not open or make its file: SQLite only says 'unable to open'."""
+    folder = Path(where).parent
+    if not folder.is_dir():
+        return _("there is no folder '{folder}'; make it first, or check --store").format(
+            folder=folder
+        )
+    return _("the folder '{folder}' may not be written by this user").format(folder=folder)
 
 
 def files_folder(store: Store) -> Path:

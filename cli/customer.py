@@ -16,11 +16,13 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.options import ID, newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, json_text, print_json, table, write_file
+from guanxi.cli.shown import local
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
 from guanxi.engine.privacy.files import written_files
 from guanxi.engine.privacy.requests import erase_request, export_request, receipts
+from guanxi.engine.ruleset import RuleSet
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -60,6 +62,8 @@ def export_command(
         found = export_request(
             opened, fields_of(ruleset), customer_id, given_now(now_text, ruleset)
         )
+    except GuanxiError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         opened.close()
     text = json_text(found)
@@ -125,7 +129,7 @@ def erase_command(
     if as_json:
         print_json(receipt.to_dict())
     else:
-        _print_receipt(receipt)
+        _print_receipt(receipt, ruleset)
 
 
 @customer.command("erasures")
@@ -147,16 +151,17 @@ def erasures_command(limit: int, rules: Path | None, store: str | None, as_json:
         return
     for row in found:
         _print_receipt(Receipt(row["id"], row["at"], row["actor"], row["pseudonym"],
-                               row["tables"], row["files"]))  # fmt: skip
+                               row["tables"], row["files"]), ruleset)  # fmt: skip
     if not found:
         click.echo(_("no customer was erased"))
 
 
-def _print_receipt(receipt: Receipt) -> None:
+def _print_receipt(receipt: Receipt, ruleset: RuleSet) -> None:
+    at = local(receipt.at, ruleset)
     echo(
         _("erasure receipt {number}: {at}, by {actor}; now called {pseudonym}").format(
             number=receipt.number,
-            at=receipt.at,
+            at=at.replace(microsecond=0).isoformat() if at else receipt.at,
             actor=receipt.actor,
             pseudonym=receipt.pseudonym,
         )

@@ -25,9 +25,10 @@ from guanxi.cli.common import (
     store_time,
 )
 from guanxi.cli.events import show as show_planned
+from guanxi.cli.failures import said_here
 from guanxi.cli.masking import masked_records
 from guanxi.cli.options import encoding_option, rules_option
-from guanxi.cli.output import console, print_json, table
+from guanxi.cli.output import console, named_write_errors, print_json, table
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.errors import DataError, TooManyQuarantined
 from guanxi.engine.i18n import N_, _
@@ -232,6 +233,8 @@ def _run(
     except DataError as error:
         raise click.ClickException(str(error)) from None
     except store_failures() as error:
+        if said_here(error):
+            raise  # said as every command says it (guanxi.cli.failures)
         raise click.ClickException(_("the store failed: {error}").format(error=error)) from None
 
 
@@ -328,12 +331,8 @@ def demo_data(
     The same --customers, --seed and --today give byte-identical files."""
     out = out_alias or out
     day = today.date() if today else dt.date.today()
-    try:
+    with named_write_errors(out, the_failing_file=True):
         summary = write_demo_data(out, count, seed, day, bad_rows=not clean)
-    except OSError as error:
-        raise click.ClickException(
-            _("cannot write to {folder}: {error}").format(folder=out, error=error.strerror or error)
-        ) from None
     if as_json:
         print_json({"out": str(out), "today": day.isoformat(), "seed": seed, **asdict(summary)})
         return

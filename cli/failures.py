@@ -26,7 +26,9 @@ from guanxi.cli.lazy import LazyGroup
 from guanxi.engine.i18n import _
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+SIZE_ERRNOS = (errno.EFBIG,)  # past the file-size limit (ulimit -f)
 INTERRUPTED = 130  # 128 + SIGINT
+READ_ONLY = sqlite3.SQLITE_READONLY  # the primary code of every SQLITE_READONLY_*
 
 
 class GuanxiGroup(LocalizedGroup, LazyGroup):
@@ -50,6 +52,11 @@ class GuanxiGroup(LocalizedGroup, LazyGroup):
             full = disk_full(error)
             if full is not None:
                 raise click.ClickException(disk_full_message(full)) from None
+            no_room = out_of_room(error)
+            if no_room is not None:
+                raise click.ClickException(out_of_room_message(no_room)) from None
+            if store_read_only(error) is not None:
+                raise click.ClickException(read_only_message()) from None
             unavailable = store_unavailable(error)
             if unavailable is None:
                 raise
@@ -71,9 +78,48 @@ def _dash_hint(error: click.ClickException) -> str:
     return " " + hint.format(command=context.command_path)
 
 
+def said_here(error: BaseException) -> bool:
+    """Whether the group words this failure itself (a full disk, no room, a read-only store),
+    so a command that wraps the store's errors in its own words lets it through."""
+    return any(found(error) is not None for found in (disk_full, out_of_room, store_read_only))
+
+
 def disk_full(error: BaseException) -> BaseException | None:
     """The error, or one it was raised from or while handling, that says the disk is full."""
     return _in_chain(error, _says_disk_full)
+
+
+def out_of_room(error: BaseException) -> BaseException | None:
+    """The error in the chain that says a write found no room, though not that the disk is
+    full: a file past the size limit (`ulimit -f`: EFBIG), or SQLite's failed write, which is
+    how it reports that limit."""
+    return _in_chain(error, _says_out_of_room)
+
+
+def _says_out_of_room(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in SIZE_ERRNOS
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_WRITE
+
+
+def out_of_room_message(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename:
+        return _(
+            "could not write '{file}' (写入失败): it reached the largest file this system allows"
+            " (ulimit -f) or the disk is full; make room and run the command again; that file"
+            " is incomplete"
+        ).format(file=error.filename)
+    if isinstance(error, OSError):
+        return _(
+            "could not write (写入失败): a file reached the largest size this system allows"
+            " (ulimit -f) or the disk is full; make room and run the command again; a file it"
+            " was writing may be incomplete"
+        )
+    return _(
+        "could not write (写入失败): a file reached the largest size this system allows"
+        " (ulimit -f), or the disk is full or failing. The store's unfinished write was rolled"
+        " back; make room and run the command again"
+    )
 
 
 def store_unavailable(error: BaseException) -> BaseException | None:
@@ -94,6 +140,25 @@ def _psycopg() -> Any:
     """psycopg if a store imported it: an error cannot come from a driver never loaded, and
     importing it here would slow every command's start."""
     return sys.modules.get("psycopg")
+
+
+def store_read_only(error: BaseException) -> BaseException | None:
+    """The SQLite error in the chain that says its file (or folder) may not be written: no
+    wait makes it writable, so it is not said to be unavailable."""
+    return _in_chain(error, _says_read_only)
+
+
+def _says_read_only(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF == READ_ONLY
+
+
+def read_only_message() -> str:
+    return _(
+        "the store is read-only (数据库只读), so nothing was written: make its file and its"
+        " folder writable for this user (a copy from a share or a backup often is not), or"
+        " name another store with --store"
+    )
 
 
 def store_unavailable_message(error: BaseException) -> str:

@@ -363,3 +363,7 @@ def _trigger(step: object) -> str:
 
 def main() -> None:
     cli(prog_name="guanxi")
+
+
+if __name__ == "__main__":  # python -m guanxi.cli.main
+    main()

@@ -12,11 +12,13 @@ Personal data is masked on the way out too, when the command showing it set a ma
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,7 @@ from rich.console import Console
 from rich.markup import RE_TAGS, escape
 from rich.text import Text
 
-from guanxi.cli.failures import FULL_ERRNOS
+from guanxi.cli.failures import FULL_ERRNOS, SIZE_ERRNOS
 from guanxi.cli.fit import Col, FitTable, number, text
 from guanxi.cli.masking import shown, shown_data
 from guanxi.engine.bidi import BIDI_CONTROLS
@@ -167,18 +169,43 @@ FORMATS = (
 
 def write_file(path: Path, write: Callable[[Path], object]) -> None:
     """Write the file a user named (--html, --csv FILE, -o, --junit) with `write`, its folder
-    made first, as --csv DIR makes its folder; a file that cannot be written is one line naming
-    it, not a traceback (a full disk is left to guanxi.cli.failures, which says so)."""
-    try:
+    made first, as --csv DIR makes its folder."""
+    with named_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         write(path)
+
+
+def write_tables(sections: Iterable[Section], folder: Path) -> list[Path]:
+    """--csv DIR: one file per table of the sections (a report's, a simulation's)."""
+    from guanxi.engine.report import write_csv
+
+    with named_write_errors(folder, the_failing_file=True):
+        return write_csv(sections, folder)
+
+
+@contextlib.contextmanager
+def named_write_errors(path: Path, *, the_failing_file: bool = False) -> Iterator[None]:
+    """A file that cannot be written (one open in Excel, read-only) is one line naming it
+    (`path`, or with `the_failing_file` the one of the folder `path` that failed), not a
+    traceback; a full disk is left to guanxi.cli.failures, which says so."""
+    try:
+        yield
     except OSError as error:
-        if error.errno in FULL_ERRNOS:
+        if error.errno in FULL_ERRNOS + SIZE_ERRNOS:
             raise
-        why = error.strerror or str(error)
         raise click.ClickException(
-            _("cannot write {file}: {error}").format(file=path, error=why)
+            _("cannot write {file}: {error}").format(
+                file=(the_failing_file and error.filename) or path, error=_write_refused(error)
+            )
         ) from None
+
+
+def _write_refused(error: OSError) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return _("not allowed; is it open in another program such as Excel, or read-only?")
+    if error.errno == errno.EISDIR:
+        return _("it is a folder")
+    return error.strerror or str(error)
 
 
 def print_csv(columns: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:

@@ -30,6 +30,7 @@ from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
 from guanxi.engine.plan.recurring import PlanReport, plan_recurring
+from guanxi.engine.report.migration import finished_runs
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
 
@@ -73,10 +74,13 @@ def plan_command(
     opened = opened_store(ruleset, store)
     try:
         report = plan_recurring(opened, ruleset, start, end, now)
+        unclassified = not finished_runs(opened)  # no level, so no step finds a customer
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
         opened.close()
+    if unclassified:
+        click.echo(_("the store has no classification run yet: run 'guanxi classify'"), err=True)
     window = {"from": start.isoformat(), "to": end.isoformat()}
     if as_json:
         print_json({"window": window, **report.to_dict()})

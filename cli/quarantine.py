@@ -11,6 +11,7 @@ from guanxi.cli.common import given_now, opened_store, project, store_option
 from guanxi.cli.masking import View, audited_whole, masked_records, unmask_option
 from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table, write_file
+from guanxi.cli.shown import local_minutes
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
@@ -131,7 +132,8 @@ def show_command(
     )
     kind = first["kind"]  # customers, events or snapshot: what --kind takes
     number, source = first["row_number"], first["source"]
-    echo(where.format(kind=kind, number=number, source=source, at=first["at"]))
+    at = f"{local_minutes(first['at'], ruleset)} {ruleset.settings.timezone}"
+    echo(where.format(kind=kind, number=number, source=source, at=at))
     whole = _("(the row)")
     for row in rows:
         echo(f"  {row['field'] or whole}: {row['reason']}")

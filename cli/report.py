@@ -16,7 +16,7 @@ from guanxi.cli.common import (
 )
 from guanxi.cli.masking import unmask_option
 from guanxi.cli.options import rules_option
-from guanxi.cli.output import echo, print_json, print_sections, write_file
+from guanxi.cli.output import echo, print_json, print_sections, write_file, write_tables
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.report import (
@@ -25,7 +25,6 @@ from guanxi.engine.report import (
     ReportRequest,
     build_report,
     render_html,
-    write_csv,
 )
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -105,7 +104,7 @@ def report_command(
     if as_json:
         print_json(report.to_dict())
     if csv_dir is not None:
-        written = write_csv(report.sections, csv_dir)
+        written = write_tables(report.sections, csv_dir)
         click.echo(wrote_csv(len(written), csv_dir), err=True)
     if html_file is not None:
         page = render_html(report)

@@ -16,11 +16,10 @@ from guanxi.cli.common import (
     validated,
 )
 from guanxi.cli.options import rules_option
-from guanxi.cli.output import print_json, print_sections
+from guanxi.cli.output import print_json, print_sections, write_tables
 from guanxi.cli.report import wrote_csv
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.report import write_csv
 
 
 @click.group()
@@ -96,7 +95,7 @@ def report(
             }
         )
     if csv_dir is not None:
-        written = write_csv(sections, csv_dir)
+        written = write_tables(sections, csv_dir)
         click.echo(wrote_csv(len(written), csv_dir), err=True)
     if not (as_json or csv_dir):
         print_sections(sections)

@@ -21,11 +21,10 @@ from guanxi.cli.common import (
     validated,
 )
 from guanxi.cli.options import RULES_DIR, encoding_option, rules_option
-from guanxi.cli.output import print_json, print_sections
+from guanxi.cli.output import print_json, print_sections, write_tables
 from guanxi.cli.report import wrote_csv
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.report import write_csv
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate import MAX_DAYS, Request, Simulation, simulate
 from guanxi.engine.simulate.simulation import Progress as Report
@@ -175,7 +174,8 @@ def _live(ruleset: RuleSet, location: str | None) -> Path:
 @contextlib.contextmanager
 def _progress(shown: bool) -> Iterator[Report | None]:
     """A progress bar per run on standard error (nothing when it is not a terminal)."""
-    if not shown:
+    err = Console(stderr=True)
+    if not (shown and err.is_terminal):  # rich would still end a log's lines with a blank one
         yield None
         return
     bar = Progress(
@@ -183,7 +183,7 @@ def _progress(shown: bool) -> Iterator[Report | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(_("hours")),
-        console=Console(stderr=True),
+        console=err,
         transient=True,
     )
     tasks: dict[str, TaskID] = {}
@@ -201,7 +201,7 @@ def _show(simulation: Simulation, as_json: bool, csv_dir: Path | None) -> None:
     if as_json:
         print_json(simulation.to_dict())
     if csv_dir is not None:
-        written = write_csv(simulation.sections, csv_dir)
+        written = write_tables(simulation.sections, csv_dir)
         click.echo(wrote_csv(len(written), csv_dir), err=True)
     if not (as_json or csv_dir):
         print_sections(simulation.sections)

@@ -26,6 +26,7 @@ from guanxi.engine.ids import same_id
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.policy_verdicts import local_time
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 
@@ -131,6 +132,8 @@ def close_task(
     outcome, task_id = _check_outcome(ruleset, outcome), same_id(task_id)
     with store.transaction():
         task = _mark_done(store, task_id, outcome, note, now)
+        if task is None:
+            raise TaskError(_why_not_open(store, task_id, ruleset.calendar.zone))
         event = _outcome_event(ruleset, task, now)
         store.insert_events([{**event, "loaded_at": iso(now)}])
     return ClosedTask(task, event["id"], plan_new_events(store, ruleset, now))
@@ -150,8 +153,11 @@ def _check_outcome(ruleset: RuleSet, outcome: str) -> str:
     raise TaskError(f"{message}; {hint}" if hint else message)
 
 
-def _mark_done(store: Store, task_id: str, outcome: str, note: str | None, now: dt.datetime) -> Row:
-    """Close the task in one statement, so two managers closing it at once cannot both win."""
+def _mark_done(
+    store: Store, task_id: str, outcome: str, note: str | None, now: dt.datetime
+) -> Row | None:
+    """Close the task in one statement, so two managers closing it at once cannot both win;
+    None when it is not open."""
     rows = store.execute(
         "UPDATE tasks SET status = 'done', outcome = :outcome, note = :note, done_at = :now"
         " WHERE (key = :key OR followup_id = :followup_id) AND status = 'open'"
@@ -164,20 +170,24 @@ def _mark_done(store: Store, task_id: str, outcome: str, note: str | None, now: 
             "followup_id": _followup_id(task_id),
         },
     )
-    if not rows:
-        raise TaskError(_why_not_open(store, task_id))
-    return rows[0]
+    return rows[0] if rows else None
 
 
-def _why_not_open(store: Store, task_id: str) -> str:
+def _why_not_open(store: Store, task_id: str, zone: dt.tzinfo) -> str:
     task = find_task(store, task_id)
     if task is None:
         return _("no task '{task}' (give a task key or a follow-up id: guanxi tasks list)").format(
             task=task_id
         )
     return _("task {task} is already done: {outcome} at {at}; an outcome is recorded once").format(
-        task=task["key"], outcome=task["outcome"], at=task["done_at"]
+        task=task["key"], outcome=task["outcome"], at=_local(task["done_at"], zone)
     )
+
+
+def _local(stored: str, zone: dt.tzinfo) -> str:
+    """A stored time as `2026-12-07 02:59 (Asia/Shanghai)`."""
+    moment = dt.datetime.fromisoformat(stored)
+    return f"{local_time(moment, zone)} ({zone})"
 
 
 def _outcome_event(ruleset: RuleSet, task: Row, now: dt.datetime) -> Row:

@@ -203,7 +203,7 @@ def test_a_date_on_the_command_line_is_read_as_in_data_files(
     where = ["--rules", str(RULES), "--store", str(loaded)]
     result = invoke("plan", "--json", option, written, *where)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["window"]["from"] == start
+    assert json.loads(result.stdout)["window"]["from"] == start
 
 
 def test_consent_at_a_chinese_date_is_that_day(loaded: Path) -> None:

@@ -24,6 +24,8 @@ from click.testing import CliRunner, Result
 from guanxi.cli.main import cli
 from guanxi.engine.demo import run_demo
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.simulate import Request
+from guanxi.engine.simulate import simulate as run_simulation
 from guanxi.engine.simulate.copy import copy_store
 from guanxi.engine.simulate.feed import HISTORY, draw
 from guanxi.engine.simulate.results import verdicts
@@ -383,6 +385,36 @@ def test_kept_copies_go_into_a_new_folder(live: Path, tmp_path: Path) -> None:
     result = simulate("--store", str(live), "--days", "1", "--keep", str(tmp_path))
     assert result.exit_code == 1
     assert f"Error: {tmp_path} is not empty; keep the copies in a new folder" in result.stderr
+
+
+def test_a_failed_run_leaves_the_keep_folder_empty_for_the_same_command(
+    live: Path, tmp_path: Path
+) -> None:
+    """Before: the copies stayed, and the corrected command said the folder was not empty."""
+    keep, events = tmp_path / "sim", tmp_path / "december.jsonl"
+    command = ["--store", str(live), "--days", "1", "--events", str(events), "--keep", str(keep)]
+    failed = simulate(*command)
+    assert failed.exit_code == 1
+    assert f"Error: {events}: no such file" in failed.stderr
+    assert not any(keep.iterdir())
+    events.write_text(sale("S1", "C0000001", "2026-11-29T11:00:00+08:00") + "\n", "utf-8")
+    again = simulate(*command)
+    assert again.exit_code == 0, again.output
+    assert (keep / "simulation.db").is_file()
+
+
+def test_an_interrupted_run_leaves_the_keep_folder_empty(
+    live: Path, tmp_path: Path, ruleset: RuleSet
+) -> None:
+    def ctrl_c(label: str, done: int, total: int) -> None:
+        if done:
+            raise KeyboardInterrupt
+
+    keep = tmp_path / "sim"
+    request = Request(FIRST, 3, synthetic_seed=1, keep=keep)
+    with pytest.raises(KeyboardInterrupt):
+        run_simulation(live, ruleset, request, progress=ctrl_c)
+    assert not any(keep.iterdir())
 
 
 def test_a_kind_of_verdict_shows_its_text_when_its_reasons_are_one(

@@ -305,11 +305,12 @@ def test_an_outcome_may_be_given_by_its_label(call: Store) -> None:
 
 @pytest.mark.every_store  # the inbox, outcomes and listing on both stores
 def test_marking_a_task_done_twice_is_refused(call: Store) -> None:
+    """The time it was done in the project's zone (before: UTC, `2026-11-05T07:00:00Z`)."""
     assert done(call, CALL, "complaint").exit_code == 0
     again = done(call, CALL, "done")
     assert again.exit_code == 1
     assert again.stderr == (
-        f"Error: task {CALL} is already done: complaint at 2026-11-05T07:00:00Z;"
+        f"Error: task {CALL} is already done: complaint at 2026-11-05 15:00 (Asia/Shanghai);"
         " an outcome is recorded once\n"
     )
     assert [t["outcome"] for t in tasks_in(call)] == ["complaint"]

@@ -34,16 +34,33 @@ from guanxi.engine.store.base import Row, Store
 def export_request(
     store: Store, fields: Fields, customer_id: str, at: dt.datetime, actor: str | None = None
 ) -> dict[str, Any]:
-    """Everything held about the person (by table), for an access request; audited."""
+    """Everything held about the person (by table), for an access request; audited.
+    NothingHeld when no row is theirs or names them (an id mistyped, or erased before)."""
     customer_id = same_id(customer_id)
     found = export_customer(store, fields, customer_id)
     counts = {name: len(rows) for name, rows in found.items()}
     audit.record(store, at, "customer export", customer_id, {"rows": counts}, actor=actor)
+    if not found.keys() - {"audit_log"}:  # at most the log of earlier requests about the id
+        raise NothingHeld(_nothing_to_export(store, customer_id))
     return {"customer_id": customer_id, "exported_at": at.isoformat(), "tables": found}
 
 
 class NothingHeld(DataError):
-    """An erasure found nothing of the person in the store nor in the files: no receipt."""
+    """An export or erasure found nothing of the person in the store (nor, erasing, in the
+    files): no file, no receipt."""
+
+
+def _nothing_to_export(store: Store, customer_id: str) -> str:
+    erased = erased_on(store, customer_id)
+    if erased is not None:
+        return _(
+            "customer {id} was erased on {date} (receipt {receipt}): the store holds nothing"
+            " of them, so nothing was exported"
+        ).format(id=customer_id, date=erased.date, receipt=erased.receipt)
+    return _(
+        "no customer {id} in the store, and no row names them: nothing was exported; check"
+        " the id (as in the customer file)"
+    ).format(id=customer_id)
 
 
 def erase_request(

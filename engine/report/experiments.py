@@ -19,6 +19,7 @@ from typing import Any
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.experiments import HELD_OUT, TREATED
 from guanxi.engine.plan.followups import iso
+from guanxi.engine.plan.policy_verdicts import local_time
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import Goal
@@ -111,6 +112,7 @@ class StepResult:
 class Experiments:
     steps: tuple[StepResult, ...]
     as_of: str
+    shown_as_of: str = ""  # in the project's zone, named: 2026-12-07 02:02 (Asia/Shanghai)
     name: str = "experiments"
 
     @property
@@ -122,7 +124,7 @@ class Experiments:
             _(
                 "as of {time}: follow-ups whose goal window has closed; uplift = the goal's rate"
                 " against the control (held out, else the first variant), 95% intervals"
-            ).format(time=self.as_of)
+            ).format(time=self.shown_as_of or self.as_of)
         ]
         if not self.steps:
             notes.append(_("no step with a goal and a holdout or variants has results yet"))
@@ -222,7 +224,8 @@ def experiments(store: Store, ruleset: RuleSet, now: dt.datetime) -> Experiments
         if step.step.goal is not None:
             result = _step_result(store, step, step.step.goal, now)
             results.extend([result] if result else [])
-    return Experiments(tuple(results), iso(now))
+    zone = ruleset.calendar.zone
+    return Experiments(tuple(results), iso(now), f"{local_time(now, zone)} ({zone.key})")
 
 
 def _step_result(

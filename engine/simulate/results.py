@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guanxi.engine.i18n import _
+from guanxi.engine.i18n import _, ngettext
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
@@ -197,9 +197,11 @@ class RunSection:
         delivered = Counter(d.kind for d in r.deliveries)
         backlog = sum(d.backlog for d in r.deliveries)
         lines = [
-            _("period: {first} – {last} ({days} days, {zone})").format(
-                first=first, last=last, days=r.window.days, zone=r.ruleset.settings.timezone
-            ),
+            ngettext(
+                "period: {first} – {last} ({days} day, {zone})",
+                "period: {first} – {last} ({days} days, {zone})",
+                r.window.days,
+            ).format(first=first, last=last, days=r.window.days, zone=r.ruleset.settings.timezone),
             _("classified {classifications} times; ticked in {ticks} hours; {seconds} s").format(
                 classifications=c.classifications, ticks=c.ticks, seconds=f"{r.seconds:.1f}"
             ),

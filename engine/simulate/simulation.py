@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -145,7 +146,19 @@ def _folder(keep: Path | None) -> Iterator[Path]:
         raise SimulationError(
             _("{folder} is not empty; keep the copies in a new folder").format(folder=keep)
         )
-    yield keep
+    try:
+        yield keep
+    except BaseException:  # failed or interrupted: the same command must run again
+        _empty(keep)
+        raise
+
+
+def _empty(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _open(stack: contextlib.ExitStack, path: Path) -> Store:
