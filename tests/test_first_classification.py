@@ -363,3 +363,48 @@ def test_existing_marks_only_customers_not_classified_yet_and_initial_steps_stil
     second = classified(store, ruleset, LATER)
     assert second.held_back == {} and set(welcomed(store)) & ids_of(b)
     assert store.execute("SELECT customer_id FROM established_customers") == []
+
+
+def test_guanxi_load_customers_existing_and_classify_say_what_the_branch_held_back(
+    tmp_path: Path, ruleset: RuleSet, demo: Path
+) -> None:
+    a, b = branches(demo, tmp_path)
+    db = tmp_path / "guanxi.db"
+    for file, existing, now in ((a, [], NOW), (b, ["--existing"], LATER)):
+        load = ["load", "customers", str(file), "--rules", str(RULES), "--store", str(db)]
+        assert CliRunner().invoke(cli, [*load, *existing]).exit_code == 0
+        classify = ["classify", "--rules", str(RULES), "--store", str(db), "--now", now.isoformat()]
+        result = CliRunner().invoke(cli, classify)
+        assert result.exit_code == 0, result.output
+    store = SQLiteStore(db)
+    try:
+        count = len(partners(store, moved=True))
+    finally:
+        store.close()
+    shown = " ".join(result.stdout.split())
+    assert count > 0 and "follow-ups planned from the transitions: 0" in shown
+    assert (
+        "first classification of customers loaded as established (load customers --existing):"
+        f" a baseline for them; {count} on_enter follow-ups not planned ({WELCOME} {count})."
+    ) in shown
+    help_text = " ".join(CliRunner().invoke(cli, ["load", "customers", "--help"]).stdout.split())
+    assert "--existing" in help_text
+
+
+def test_a_simulation_counts_what_established_customers_first_classification_held_back(
+    tmp_path: Path, ruleset: RuleSet, demo: Path
+) -> None:
+    a, b = branches(demo, tmp_path)
+    db = tmp_path / "guanxi.db"
+    store = SQLiteStore(db)
+    try:
+        load_customers(store, ruleset, a, NOW)
+        classified(store, ruleset, NOW)
+        load_customers(store, ruleset, b, NOW, established=True)
+    finally:
+        store.close()
+    args = ["simulate", "--rules", str(RULES), "--store", str(db), "--start", "2026-11-29"]
+    result = CliRunner().invoke(cli, [*args, "--days", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)["rules"]["counts"]
+    assert counts["held_back_on_baseline"] == 0 and counts["held_back_established"] > 0
