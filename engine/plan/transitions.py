@@ -32,7 +32,10 @@ enters a first tier and level, but they were customers long before, so a partner
 not welcomed as a new one. On that run (no earlier run classified anyone) `on_enter:` steps
 plan nothing unless they say `initial: true`; the report counts what they held back. There is
 nothing to leave on a baseline, so `on_leave:` steps find no one, as on any first assignment.
-Afterwards a customer new to the store enters their first tier and level as a transition.
+Afterwards a customer new to the store enters their first tier and level as a transition,
+unless a load marked them as established (`load customers --existing`, a branch going live
+later: ingest/established.py): the run that first classifies them is a baseline for them
+alone, held back and counted in the run's transaction (`held_back`), and unmarks them.
 
 `TransitionPlanner` counts what a baseline held back once the run has committed, when its
 report is read. On its first run a store has just written every customer's assignment and
