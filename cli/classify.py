@@ -174,6 +174,8 @@ def classify_command(
             )
         if moves.baseline:
             console().print(baseline_note(moves), highlight=False)
+        elif moves.held_back:
+            console().print(established_note(moves), highlight=False)
         if rowless:
             console().print(
                 "[yellow]" + escape(rowless_warning(rowless, snapshot)) + "[/yellow]",
@@ -211,6 +213,15 @@ def baseline_note(moves: TransitionReport) -> str:
         " run on, customers who move or are new get their steps, if the store holds their"
         " customer row (guanxi load customers)."
     ).format(count=moves.not_planned, steps=steps or _("none"))
+
+
+def established_note(moves: TransitionReport) -> str:
+    """Why customers loaded with `--existing` were not welcomed on their first classification."""
+    steps = ", ".join(f"{step} {n}" for step, n in moves.held_back.items())
+    return _(
+        "first classification of customers loaded as established (load customers --existing):"
+        " a baseline for them; {count} on_enter follow-ups not planned ({steps})."
+    ).format(count=moves.not_planned, steps=steps)
 
 
 def rowless_warning(count: int, snapshot: Path | None) -> str:

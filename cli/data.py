@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,6 +108,13 @@ max_quarantine_option = click.option(
 @max_quarantine_option
 @encoding_option
 @json_option
+@click.option(
+    "--existing",
+    is_flag=True,
+    help="The file's customers not classified yet are established customers (a branch going"
+    " live after the first classification): their first classification is a baseline for them,"
+    " on_enter steps plan nothing for them unless they say initial: true.",
+)
 def customers(
     file: Path,
     rules: Path | None,
@@ -114,10 +122,12 @@ def customers(
     limit: QuarantineLimit | None,
     encoding: str,
     as_json: bool,
+    existing: bool,
 ) -> None:
     """Load customers from a CSV (UTF-8, or GB18030 with --encoding), JSONL or Parquet file,
     by key. Exit code 3 when some rows were quarantined (the others are loaded)."""
-    _load(Load(load_customers, file, limit, encoding), rules, store, as_json)
+    loader = functools.partial(load_customers, established=existing)
+    _load(Load(loader, file, limit, encoding), rules, store, as_json)
 
 
 @load.command("events")

@@ -287,3 +287,124 @@ def test_a_simulation_of_a_store_never_classified_takes_its_first_night_as_a_bas
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)["rules"]["counts"]
     assert counts["classifications"] == 2 and counts["held_back_on_baseline"] > 0
+
+
+def branches(demo: Path, folder: Path) -> tuple[Path, Path]:
+    """The demo's customers as two branches going live one after the other: A, then B."""
+    header, *lines = demo.read_text("utf-8").splitlines(keepends=True)
+    a, b = folder / "branch_a.csv", folder / "branch_b.csv"
+    a.write_text(header + "".join(lines[::2]), "utf-8")
+    b.write_text(header + "".join(lines[1::2]), "utf-8")
+    return a, b
+
+
+def ids_of(path: Path) -> set[str]:
+    return {line.split(",", 1)[0] for line in path.read_text("utf-8").splitlines()[1:]}
+
+
+def classified_on(
+    engine: str, store: Store, ruleset: RuleSet, now: dt.datetime
+) -> TransitionReport:
+    planner = TransitionPlanner(store, ruleset, now)
+    if engine == "snapshot":
+        classify_snapshot(store, ruleset, now, None, after=planner)
+    else:
+        classify(store, ruleset, now, after=planner)
+    return planner.planned
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("engine", ["store", "snapshot"])
+def test_a_branch_loaded_as_existing_after_the_first_classification_is_not_welcomed(
+    store: Store, ruleset: RuleSet, demo: Path, tmp_path: Path, engine: str
+) -> None:
+    """Going live branch by branch: B's customers, loaded as established after A's baseline,
+    get a baseline of their own; a customer added afterwards is welcomed as before."""
+    a, b = branches(demo, tmp_path)
+    load_customers(store, ruleset, a, NOW)
+    assert classified_on(engine, store, ruleset, NOW).baseline
+    load_customers(store, ruleset, b, NOW, established=True)
+    second = classified_on(engine, store, ruleset, LATER)
+    b_partners = set(partners(store, moved=True)) & ids_of(b)
+    assert not second.baseline and b_partners
+    assert second.held_back == {WELCOME: len(b_partners)}
+    assert not set(welcomed(store)) & ids_of(b)
+    store.upsert_customers([NEW_PARTNER])
+    third = classified_on(engine, store, ruleset, LATER + dt.timedelta(days=1))
+    assert third.held_back == {} and welcomed(store) == ["N1"]
+
+
+@pytest.mark.every_store
+def test_a_branch_loaded_after_the_first_classification_without_existing_is_welcomed(
+    store: Store, ruleset: RuleSet, demo: Path, tmp_path: Path
+) -> None:
+    a, b = branches(demo, tmp_path)
+    load_customers(store, ruleset, a, NOW)
+    classified(store, ruleset, NOW)
+    load_customers(store, ruleset, b, NOW)
+    second = classified(store, ruleset, LATER)
+    assert second.held_back == {} and welcomed(store) == partners(store, moved=True) != []
+    assert set(welcomed(store)) <= ids_of(b)
+
+
+@pytest.mark.every_store
+def test_existing_marks_only_customers_not_classified_yet_and_initial_steps_still_fire(
+    store: Store, demo: Path, tmp_path: Path
+) -> None:
+    """A customer of A's file loaded again with --existing was classified already: their
+    later moves are moves. A step with initial: true welcomes B's customers too."""
+    ruleset = with_initial_welcome(tmp_path)
+    a, b = branches(demo, tmp_path)
+    load_customers(store, ruleset, a, NOW)
+    classified(store, ruleset, NOW)
+    load_customers(store, ruleset, a, NOW, established=True)
+    assert store.execute("SELECT customer_id FROM established_customers") == []
+    load_customers(store, ruleset, b, NOW, established=True)
+    second = classified(store, ruleset, LATER)
+    assert second.held_back == {} and set(welcomed(store)) & ids_of(b)
+    assert store.execute("SELECT customer_id FROM established_customers") == []
+
+
+def test_guanxi_load_customers_existing_and_classify_say_what_the_branch_held_back(
+    tmp_path: Path, ruleset: RuleSet, demo: Path
+) -> None:
+    a, b = branches(demo, tmp_path)
+    db = tmp_path / "guanxi.db"
+    for file, existing, now in ((a, [], NOW), (b, ["--existing"], LATER)):
+        load = ["load", "customers", str(file), "--rules", str(RULES), "--store", str(db)]
+        assert CliRunner().invoke(cli, [*load, *existing]).exit_code == 0
+        classify = ["classify", "--rules", str(RULES), "--store", str(db), "--now", now.isoformat()]
+        result = CliRunner().invoke(cli, classify)
+        assert result.exit_code == 0, result.output
+    store = SQLiteStore(db)
+    try:
+        count = len(partners(store, moved=True))
+    finally:
+        store.close()
+    shown = " ".join(result.stdout.split())
+    assert count > 0 and "follow-ups planned from the transitions: 0" in shown
+    assert (
+        "first classification of customers loaded as established (load customers --existing):"
+        f" a baseline for them; {count} on_enter follow-ups not planned ({WELCOME} {count})."
+    ) in shown
+    help_text = " ".join(CliRunner().invoke(cli, ["load", "customers", "--help"]).stdout.split())
+    assert "--existing" in help_text
+
+
+def test_a_simulation_counts_what_established_customers_first_classification_held_back(
+    tmp_path: Path, ruleset: RuleSet, demo: Path
+) -> None:
+    a, b = branches(demo, tmp_path)
+    db = tmp_path / "guanxi.db"
+    store = SQLiteStore(db)
+    try:
+        load_customers(store, ruleset, a, NOW)
+        classified(store, ruleset, NOW)
+        load_customers(store, ruleset, b, NOW, established=True)
+    finally:
+        store.close()
+    args = ["simulate", "--rules", str(RULES), "--store", str(db), "--start", "2026-11-29"]
+    result = CliRunner().invoke(cli, [*args, "--days", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)["rules"]["counts"]
+    assert counts["held_back_on_baseline"] == 0 and counts["held_back_established"] > 0

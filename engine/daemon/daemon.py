@@ -408,7 +408,8 @@ class Daemon:
                 "customers": report.customers,
                 "changed": report.changed,
                 "planned": moves.new,
-                "held_back_on_baseline": moves.not_planned,  # the store's first classification
+                # the store's first classification, or established customers' first
+                "held_back_on_baseline": moves.not_planned,
                 "cancelled": moves.cancelled,  # follow-ups whose move this run undid
             },
         )

@@ -35,6 +35,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
     Record,
@@ -264,8 +265,10 @@ def load_customers(
     now: dt.datetime,
     progress: Progress | None = None,
     encoding: str = UTF8,
+    established: bool = False,
 ) -> LoadReport:
-    """Load customers from CSV, JSON Lines or Parquet, inserting or updating by key."""
+    """Load customers from CSV, JSON Lines or Parquet, inserting or updating by key. With
+    `established`, those not classified yet are marked as established (established.py)."""
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
@@ -284,7 +287,12 @@ def load_customers(
 
         def write(rows: list[Row]) -> dict[str, int]:
             consents(rows, load.lines)  # before the rows overwrite the columns they compare
-            return upsert(rows)
+            if not established:
+                return upsert(rows)
+            with store.transaction():
+                counts = upsert(rows)
+                mark_established(store, (row[schema.key] for row in rows), load.now)
+            return counts
 
         return load.run(check, schema.key, write, progress)
 

@@ -32,7 +32,10 @@ enters a first tier and level, but they were customers long before, so a partner
 not welcomed as a new one. On that run (no earlier run classified anyone) `on_enter:` steps
 plan nothing unless they say `initial: true`; the report counts what they held back. There is
 nothing to leave on a baseline, so `on_leave:` steps find no one, as on any first assignment.
-Afterwards a customer new to the store enters their first tier and level as a transition.
+Afterwards a customer new to the store enters their first tier and level as a transition,
+unless a load marked them as established (`load customers --existing`, a branch going live
+later: ingest/established.py): the run that first classifies them is a baseline for them
+alone, held back and counted in the run's transaction (`held_back`), and unmarks them.
 
 `TransitionPlanner` counts what a baseline held back once the run has committed, when its
 report is read. On its first run a store has just written every customer's assignment and
@@ -54,7 +57,7 @@ ever plans (the next run sees no change for those customers).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from guanxi.engine.classify.apply import differs
@@ -74,7 +77,7 @@ from guanxi.engine.plan.recurring import (
 )
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import GOLD
-from guanxi.engine.store.base import Store
+from guanxi.engine.store.base import ESTABLISHED, Store
 
 UNDONE = "undone"  # the policy of a follow-up cancelled because its move was undone
 
@@ -157,6 +160,8 @@ def insert_transitions(
     today = started.astimezone(ruleset.calendar.zone).date()
     label = f"run-{run_id}"
     report = TransitionReport(batch, baseline=is_baseline(store, run_id))
+    marked = _any_established(store)
+    established = marked and not report.baseline
     with tuned(store), store.transaction():
         for step in ruleset.steps:
             if step.step.on_enter or step.step.on_leave or step.step.on_fall or step.step.on_rise:
@@ -168,12 +173,38 @@ def insert_transitions(
                     continue  # held back: see held_back
                 planned = occurrence(ruleset, step, label, finished, today)
                 scope = _scope(ruleset, step, run_id, store.dialect)
+                if established and step.step.on_enter and not step.step.initial:
+                    held = _established(scope, among=True)
+                    report.held_back[step.id] = count_planned(store, ruleset, planned, held, now)
+                    scope = _established(scope, among=False)
                 before, new = insert_planned(store, ruleset, planned, batch, now, scope)
                 report.steps.append(StepPlan(step.id, step.level, [label], new, before))
         if report.baseline and count_held_back:
             report.held_back = held_back(store, ruleset, run_id, now)
         report.cancelled = cancel_undone(store, ruleset, run_id, now)
+        if marked:
+            _unmark_classified(store)
     return report
+
+
+def _any_established(store: Store) -> bool:
+    [row] = store.execute(f"SELECT EXISTS (SELECT 1 FROM {ESTABLISHED}) AS found")
+    return bool(row["found"])
+
+
+def _established(scope: Scope, among: bool) -> Scope:
+    """`scope` among (or but for) the customers loaded as established (ingest/established.py):
+    none of them was classified before this run, so each of their moves is a first one."""
+    marked = f"t.customer_id {'IN' if among else 'NOT IN'} (SELECT customer_id FROM {ESTABLISHED})"
+    return replace(scope, where=f"{scope.where} AND {marked}")
+
+
+def _unmark_classified(store: Store) -> None:
+    """A customer loaded as established is so until a run first classifies them."""
+    store.execute(
+        f"DELETE FROM {ESTABLISHED} WHERE EXISTS (SELECT 1 FROM assignments AS a"
+        f" WHERE a.customer_id = {ESTABLISHED}.customer_id)"
+    )
 
 
 def held_back(store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime) -> dict[str, int]:

@@ -231,6 +231,13 @@ class RunSection:
                     " {n} on_enter follow-ups not planned (only 'initial: true' steps act on it)"
                 ).format(n=f"{c.held_back_on_baseline:,}")
             )
+        if c.held_back_established:
+            lines.append(
+                _(
+                    "customers loaded as established (load customers --existing) had their first"
+                    " classification: {n} on_enter follow-ups not planned for them"
+                ).format(n=f"{c.held_back_established:,}")
+            )
         if c.cancelled_undone:
             lines.append(
                 _(

@@ -99,6 +99,7 @@ class Counts:
     events_fed: int = 0
     planned_transitions: int = 0
     held_back_on_baseline: int = 0  # on_enter follow-ups the store's first classification held back
+    held_back_established: int = 0  # and the first of customers loaded as established
     cancelled_undone: int = 0  # follow-ups cancelled because a later night undid their move
     planned_recurring: int = 0
     planned_events: int = 0
@@ -276,7 +277,10 @@ class _Run:
         moves = planner.planned
         self.counts.classifications += 1
         self.counts.planned_transitions += moves.new
-        self.counts.held_back_on_baseline += moves.not_planned
+        if moves.baseline:
+            self.counts.held_back_on_baseline += moves.not_planned
+        else:
+            self.counts.held_back_established += moves.not_planned
         self.counts.cancelled_undone += moves.cancelled
         self.last_night = now
 

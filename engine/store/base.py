@@ -137,6 +137,13 @@ ESCAPED_KEYS = (
 PHONE_FIELDS = ("phone", "mobile", "tel", "telephone", "手机号", "电话")
 PHONE_FROM_REAL_DIGITS = 15
 
+# m031: the customers a load marked as established (`load customers --existing`): their first
+# classification is a baseline for them (ingest/established.py, plan/transitions.py)
+ESTABLISHED = "established_customers"
+ESTABLISHED_TABLE = (
+    f"CREATE TABLE {ESTABLISHED} (customer_id TEXT PRIMARY KEY, marked_at TEXT NOT NULL)"
+)
+
 
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
 DAEMON_HEALTH = (

@@ -40,6 +40,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER_INDEX,
     DAEMON_HEALTH,
     ESCAPED_KEYS,
+    ESTABLISHED_TABLE,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
@@ -295,6 +296,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m028_level_version": WATCH_ASSIGNMENTS,
     "m029_escaped_followup_keys": ESCAPED_KEYS,
     "m030_phones_from_reals": (PHONES_FROM_REALS,),
+    "m031_established_customers": (ESTABLISHED_TABLE,),
 }
 
 

@@ -20,6 +20,7 @@ from guanxi.engine.store.base import (
     CONSENT_LEDGER_INDEX,
     DAEMON_HEALTH,
     ESCAPED_KEYS,
+    ESTABLISHED_TABLE,
     EVENT_COLUMNS,
     EVENTS_UNPLANNED_INDEX,
     EVENTS_WAITING,
@@ -386,6 +387,12 @@ def m030_phones_from_reals(db: sqlite_utils.Database) -> None:
                 f" AND substr({c}, 1, length({c}) - 2) NOT GLOB '*[^0-9]*'",
                 [PHONE_FROM_REAL_DIGITS + 2],
             )
+
+
+@migrations()
+def m031_established_customers(db: sqlite_utils.Database) -> None:
+    """The customers a load marked as established (`ESTABLISHED_TABLE`)."""
+    db.execute(ESTABLISHED_TABLE)
 
 
 class SQLiteStore(Store):
