@@ -32,9 +32,10 @@ def doctor_command(rules: Path | None, store: str | None, timeout: float, as_jso
     """Check what guanxi needs: the store (there, answering, migrations applied, no customer,
     manager or group id kept under two spellings such as ＣＵＳＴ００１ and CUST001), the rule
     project (valid), each delivery adapter's server (SMTP host, webhook URL, AMQP broker
-    answer), the time zone, the business calendar (the make-up working days of the next three
-    months known), Java (for --engine spark) and Chromium (for the report's picture). Exit 1
-    when any check fails; warnings do not fail."""
+    answer), the time zone and calendar, Java (for --engine spark) and Chromium (for the
+    report's picture). Exit 1 when any check fails;
+    warnings do not fail. The calendar must know the make-up working days (调休) of the next
+    three months."""
     choice = chosen(rules, store)
     now = given_now_in(None, "UTC")  # the clock: doctor looks at today's deployment
     checks = run_checks(choice.folder, store or choice.store, timeout, now)

@@ -139,9 +139,8 @@ COMMANDS = {
         "Check what guanxi needs: the store (there, answering, migrations applied, no customer,"
         " manager or group id kept under two spellings such as ＣＵＳＴ００１ and CUST001),"
         " the rule project (valid), each delivery adapter's server (SMTP host, webhook URL,"
-        " AMQP broker answer), the time zone, the business calendar (the make-up working days"
-        " of the next three months known), Java (for --engine spark) and Chromium (for the"
-        " report's picture).",
+        " AMQP broker answer), the time zone and calendar, Java (for --engine spark) and"
+        " Chromium (for the report's picture).",
     ),
 }
 
