@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
+from guanxi.engine.plan.followups import COLUMNS, iso, new_batch, step_values
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
@@ -168,7 +168,6 @@ def _plan_version(
     expiring as it was; the owner as the customer's record names it now."""
     capacity = ruleset.policies.capacity if ruleset.policies else None
     owner = f"c.{quoted_name(capacity.owner_field)}" if capacity else "NULL"
-    step = version.step
     added = store.execute(
         f"INSERT INTO followups ({', '.join(COLUMNS)})"
         f" SELECT :step || ':' || {key_part_sql('f.customer_id')} || ':' || f.occurrence,"
@@ -180,12 +179,7 @@ def _plan_version(
         {
             "id": followup_id,
             "step": version.id,
-            "kind": step.do,
-            "channel": step.channel,
-            "template": step.template,
-            "priority": step.priority,
-            "mandatory": int(step.mandatory),
-            "purpose": step.purpose,
+            **step_values(version.step),
             "batch": batch,
             "hash": ruleset.hash,
             "now": iso(now),

@@ -76,6 +76,19 @@ def new_batch() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def step_values(step: Any) -> dict[str, Any]:
+    """The columns of a follow-up that its step's rule gives (a ruleset Step): what, how,
+    with which text, in which order, whether mandatory, for which purpose."""
+    return {
+        "kind": step.do,
+        "channel": step.channel,
+        "template": step.template,
+        "priority": step.priority,
+        "mandatory": int(step.mandatory),
+        "purpose": step.purpose,
+    }
+
+
 def iso(instant: dt.datetime) -> str:
     """UTC, second precision, sortable as text: how every instant is stored."""
     utc = instant.astimezone(dt.UTC)

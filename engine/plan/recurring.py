@@ -42,7 +42,7 @@ from guanxi.engine.classify.stages import quote
 from guanxi.engine.consent import decided_at, in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, new_batch
+from guanxi.engine.plan.followups import COLUMNS, iso, new_batch, step_values
 from guanxi.engine.plan.policy import (
     ConsentSql,
     PolicyReport,
@@ -556,12 +556,7 @@ class _Selection:
             "level": self.step.level,
             "step": step.id,
             "occurrence": planned.label,
-            "kind": step.do,
-            "channel": step.channel,
-            "template": step.template,
-            "priority": step.priority,
-            "mandatory": int(step.mandatory),
-            "purpose": step.purpose,
+            **step_values(step),
             "due": iso(planned.due),
             "expires": iso(planned.expires) if planned.expires else None,
             "reason": f"unless: {step.unless}",
