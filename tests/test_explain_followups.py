@@ -207,6 +207,7 @@ def test_explain_command_lists_the_suppression_and_its_reason(
             "plan_error": None,
             "too_old": None,
             "waiting": False,
+            "waits_for_first_run": False,
             "planned": False,
         }
     ]
