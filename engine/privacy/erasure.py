@@ -332,8 +332,10 @@ def held_rows(store: Store, scope: Scope, table: Table) -> tuple[list[Row], str]
         return [], ""
     row_id = "" if table.primary_key else ("rowid" if store.dialect == "sqlite" else "ctid")
     extra = f", {row_id}{'::text' if row_id == 'ctid' else ''} AS _row" if row_id else ""
+    order = ", ".join(map(quoted_name, table.primary_key)) or row_id  # the same order each time
     rows = store.execute(
-        f"SELECT *{extra} FROM {quoted_name(table.name)} WHERE {condition}", parameters | mentions
+        f"SELECT *{extra} FROM {quoted_name(table.name)} WHERE {condition} ORDER BY {order}",
+        parameters | mentions,
     )
     return rows, row_id
 
