@@ -4,8 +4,12 @@
     ├── RetryableError              try again later: timeout, refused connection, 5xx, 4xx SMTP;
     │                               `retry_after` (seconds) when the receiver said how long
     ├── PermanentError              trying again cannot help: 4xx HTTP, 5xx SMTP, no address
-    │   └── RenderError             the template is unknown, uses a variable that is missing,
-    │                               or goes past a limit (too long, too much work)
+    │   ├── RenderError             the template is unknown, uses a variable that is missing,
+    │   │                           or goes past a limit (too long, too much work)
+    │   └── OutcomeUnknownError     the receiver took the whole message and then gave no
+    │                               answer: it may have been delivered, so it is not sent
+    │                               again (the customer would get it twice); an operator
+    │                               checks the receiver's log
     └── UnknownAdapterError         no adapter of that name is installed; lists the known names
 
 `render(followup_row, customer, templates)` turns a follow-up row (a mapping with the columns of
@@ -53,6 +57,11 @@ class PermanentError(AdapterError):
 
 class RenderError(PermanentError):
     """A message could not be rendered from its template."""
+
+
+class OutcomeUnknownError(PermanentError):
+    """The whole message reached the receiver, whose answer never came: it may have been
+    delivered. Not retried (the customer would get it twice); the reason says where to look."""
 
 
 class UnknownAdapterError(AdapterError, LookupError):

@@ -10,7 +10,14 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
 
     SMTP 5xx reply              PermanentError (refused sender, recipient or message)
     SMTP 4xx reply              RetryableError (greylisting, mailbox busy, local error)
-    refused, reset, timeout     RetryableError
+    refused, reset, timeout     RetryableError, up to the end of the mail's text
+    no answer to the mail       OutcomeUnknownError (dead, not retried): the whole mail went
+                                out and the server's answer to it (the reply after DATA's
+                                final dot) timed out or the connection dropped; the server
+                                may have queued it, and a retry would reach the customer
+                                twice where its mail system does not drop a repeated
+                                Message-ID; the reason names the Message-ID to look up in
+                                the mail server's log
     not done by the deadline    RetryableError: a send as a whole (connecting, STARTTLS,
                                 login and the mail) is cut off after SMTP_STEPS × `timeout`,
                                 however the server drips its replies, so it never outlasts
@@ -43,6 +50,7 @@ from guanxi.adapters.base import (
     Adapter,
     AdapterError,
     Message,
+    OutcomeUnknownError,
     PermanentError,
     Receipt,
     RetryableError,
@@ -50,6 +58,7 @@ from guanxi.adapters.base import (
 )
 from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
 from guanxi.adapters.recipients import one_email_address
+from guanxi.engine.i18n import _
 
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
@@ -109,6 +118,8 @@ class SmtpAdapter(Adapter):
             except (smtplib.SMTPException, OSError) as error:
                 if smtp is not None:
                     smtp.close()
+                    if smtp.unanswered_mail and not _answered(error):
+                        raise self._unknown(message, error, watch) from error
                 raise _classify(error, watch) from error
         self._give_back(smtp, watch)
         mail_id = message_id(message.key, self.domain)
@@ -126,6 +137,21 @@ class SmtpAdapter(Adapter):
                 smtp.quit()  # a server dripping its goodbye is cut off too
             smtp.close()
         self._deadlines.close()
+
+    def _unknown(self, message: Message, error: Exception, watch: Watch) -> OutcomeUnknownError:
+        problem = cut_off(watch.seconds) if watch.expired else str(error)
+        return OutcomeUnknownError(
+            _(
+                "smtp: the whole mail went to {server} but its answer never came ({problem}):"
+                " it may have been delivered, so it is not sent again; look for Message-ID"
+                " {id} in the mail server's log, and send it again by hand only if it is not"
+                " there"
+            ).format(
+                server=f"{self.host}:{self.port}",
+                problem=problem,
+                id=message_id(message.key, self.domain),
+            )
+        )
 
     def _mail(self, message: Message) -> bytes:
         """The mail as sent, built with the `compat32` classes: the same headers and UTF-8
@@ -188,7 +214,18 @@ class _Smtp(smtplib.SMTP):
 
     def __init__(self, watch: Watch, *, timeout: float) -> None:
         self._watch = watch
+        self._data_replies = -1  # replies read since DATA was sent; -1: not in DATA
+        self.unanswered_mail = False  # the whole mail went, its answer is not read yet
         super().__init__(timeout=timeout)
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        """DATA, knowing when the whole mail has gone out: the second reply of the
+        exchange is the answer to the mail itself (the first, 354, asks for it)."""
+        self._data_replies, self.unanswered_mail = 0, False
+        try:
+            return super().data(msg)
+        finally:
+            self._data_replies = -1
 
     def follow(self, watch: Watch) -> None:
         """Put the connection's exchanges under `watch`."""
@@ -197,9 +234,19 @@ class _Smtp(smtplib.SMTP):
             watch.follow(self.sock)
 
     def getreply(self) -> tuple[int, bytes]:
+        if self._data_replies >= 0:
+            self.unanswered_mail = self._data_replies == 1
+            self._data_replies += 1
         if self.sock is not None:
             self._watch.follow(self.sock)
-        return super().getreply()
+        reply = super().getreply()
+        self.unanswered_mail = False
+        return reply
+
+
+def _answered(error: Exception) -> bool:
+    """Whether the server answered (a reply with a code), as against a timeout or a drop."""
+    return isinstance(error, smtplib.SMTPResponseException)
 
 
 def _classify(error: smtplib.SMTPException | OSError, watch: Watch) -> AdapterError:
