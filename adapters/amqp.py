@@ -100,8 +100,13 @@ class AmqpAdapter(Adapter):
         timeout = seconds_option(options, "timeout", TIMEOUT)
         return None if timeout is None else 3 * timeout
 
+    @classmethod
+    def checked_recipient(cls, message: Message, address_fields: Mapping[str, str]) -> str | None:
+        """None passes: the receiver finds the customer by id."""
+        return one_recipient(cls.name, message, False, address_fields.get(message.channel))
+
     def send(self, message: Message) -> Receipt:
-        one_recipient(self.name, message, addressed=False)  # none: found by customer id
+        self.checked_recipient(message, self.address_fields)
         routing_key = self.routing_key or message.channel
         channel = self._ready_channel()
         try:

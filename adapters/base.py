@@ -197,6 +197,14 @@ class Adapter(ABC):
             metadata=_metadata(followup_row),
         )
 
+    @classmethod
+    def checked_recipient(cls, message: Message, address_fields: Mapping[str, str]) -> str | None:
+        """The address `send` hands `message` on to, checked as `send` checks it before
+        anything goes out (`address_fields`: channel → customer field, as the adapter is
+        given them); PermanentError when `send` would refuse it. `simulate` asks the adapter
+        of each channel the same. By default an adapter hands no address on and checks none."""
+        return message.recipient
+
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Deliver `message`, passing its key on. Raises `RetryableError` or `PermanentError`."""

@@ -52,8 +52,13 @@ class OutboxAdapter(Adapter):
         self._file: FileIO = self.path.open("ab", buffering=0)
         self._closed = False
 
+    @classmethod
+    def checked_recipient(cls, message: Message, address_fields: Mapping[str, str]) -> str | None:
+        """None passes: what reads the outbox may find the customer by id."""
+        return one_recipient(cls.name, message, False, address_fields.get(message.channel))
+
     def send(self, message: Message) -> Receipt:
-        one_recipient(self.name, message, addressed=False)  # what reads the outbox sends to it
+        self.checked_recipient(message, self.address_fields)  # what reads the outbox sends to it
         line = json.dumps(message.as_json(), ensure_ascii=False, default=str) + "\n"
         with self._lock:
             if message.key in self._keys:

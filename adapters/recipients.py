@@ -15,6 +15,15 @@ customer by id).
                 (E.164 numbers have at most 15)
     any other   (an app user id, a device token) one token: no space, no list separator or
                 slash, no number beside Chinese words
+
+What the value must be is known from the channel's address field where its name says
+(`phone`, `mobile`, `手机号` … a phone; `email`, `邮箱` … an e-mail address), else from the
+value's shape. A phone field is checked as a phone whatever it holds: `1380013800O` (the
+letter O), `138 0013 8000 ext 2` or `13800138000转2` is refused with what is wrong and where
+(the letter at character 11, the extension), never handed to a gateway as an app id.
+
+No value is longer than MAX_LENGTH: an e-mail address by RFC 5321, any other (a device token)
+by the longest that a push service issues, with room to spare.
 """
 
 from __future__ import annotations
@@ -23,16 +32,37 @@ import re
 
 from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import _
+from guanxi.engine.privacy.personal import FIELD_KINDS
 
 NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
 PHONE_LIKE = re.compile(r"[0-9 ()\-.+]+", re.ASCII)  # a "+" but first: checked as a number
 PHONE_DIGITS = range(5, 16)
 DIGIT_RUN = re.compile("[0-9]{5}")  # as long as the shortest number
+MAX_LENGTH = {"email": 254, "other": 1024}
+EXTENSION = re.compile(r"(?i)(?:ext\.?|extension|x|转|分机|#)\s*[0-9]+\s*$")
+BETWEEN_NUMBERS = re.compile(r"[,;/|，；、或\s]+")  # list separators, line breaks
+LOOK_ALIKES = {"O": "0", "o": "0", "I": "1", "l": "1"}  # letters typed for digits
+PHONE_WORDS = ("phone", "mobile", "tel", "手机", "电话")
+EMAIL_WORDS = ("mail", "邮箱")
+
+
+def address_kind(field: str | None) -> str | None:
+    """'phone' or 'email' when the address field's name says so, else None."""
+    if not field:
+        return None
+    name = field.lower()
+    kind = FIELD_KINDS.get(name)
+    if kind in ("phone", "email"):
+        return kind
+    if any(word in name for word in PHONE_WORDS):
+        return "phone"
+    return "email" if any(word in name for word in EMAIL_WORDS) else None
 
 
 def one_email_address(adapter: str, message: Message) -> str:
     """The one email address `message` goes to, or PermanentError."""
     recipient = _given(adapter, message)
+    _not_too_long(adapter, message, recipient, MAX_LENGTH["email"])
     local, _at, domain = recipient.rpartition("@")
     if _broken(recipient) or not local or "@" in local or ":" in local or not _host(domain):
         raise PermanentError(_not_one(adapter, message, _("email address")))
@@ -52,26 +82,98 @@ def _label(label: str) -> bool:
     )
 
 
-def one_recipient(adapter: str, message: Message, addressed: bool) -> str | None:
+def one_recipient(
+    adapter: str, message: Message, addressed: bool, field: str | None = None
+) -> str | None:
     """The one address or number `message` goes to; None when the channel has no address
     field (`addressed` False: the receiver finds the customer by id). PermanentError when
-    the field is empty or is not one address."""
+    the field is empty or is not one address, or, its name saying what it holds (`field`,
+    see `address_kind`), not one of that kind."""
     if not addressed and message.recipient is None:
         return None
     recipient = _given(adapter, message)
-    if "@" in recipient:
+    kind = address_kind(field)
+    if kind == "phone":
+        return _one_phone(adapter, message, recipient, str(field))
+    if "@" in recipient or kind == "email":
         return one_email_address(adapter, message)
     if PHONE_LIKE.fullmatch(recipient):
         return _one_number(adapter, message, recipient)
+    _not_too_long(adapter, message, recipient, MAX_LENGTH["other"])
     if _broken(recipient) or _number_among_words(recipient):
         raise PermanentError(_not_one(adapter, message, _("address")))
     return recipient
+
+
+def _one_phone(adapter: str, message: Message, recipient: str, field: str) -> str:
+    """`recipient` as the one phone number of a phone field, or PermanentError saying what
+    in it is not part of a phone number."""
+    if PHONE_LIKE.fullmatch(recipient):
+        return _one_number(adapter, message, recipient)
+    problem = _phone_problem(recipient)
+    raise PermanentError(
+        _(
+            "{adapter}: follow-up {key}: the customer's '{field}' (the {channel} address) is"
+            " not a phone number: {problem}; correct the customer's '{field}'"
+        ).format(
+            adapter=adapter, key=message.key, field=field, channel=message.channel, problem=problem
+        )
+    )
+
+
+def _phone_problem(recipient: str) -> str:
+    """What makes `recipient`, which is not PHONE_LIKE, not a phone number, for a clerk."""
+    extension = EXTENSION.search(recipient)
+    if extension and PHONE_LIKE.fullmatch(recipient[: extension.start()].strip() or "x"):
+        return _(
+            "it ends in an extension ('{extension}'), which no message can dial: keep only"
+            " the number, and the extension in another field"
+        ).format(extension=extension.group().strip())
+    if "@" in recipient:
+        return _("it holds an e-mail address")
+    if _numbers_in(recipient) > 1:
+        return _("it holds more than one number: keep one")
+    place, char = next((n, c) for n, c in enumerate(recipient, 1) if not PHONE_LIKE.match(c))
+    if not char.isprintable():
+        return _(
+            "character {place} is an invisible or control character (U+{code:04X}): remove it"
+        ).format(place=place, code=ord(char))
+    if char in LOOK_ALIKES:
+        return _(
+            "character {place} is the letter '{char}', not the digit {digit}: type the digit"
+        ).format(place=place, char=char, digit=LOOK_ALIKES[char])
+    return _("character {place} is '{char}', which a phone number does not hold").format(
+        place=place, char=char
+    )
 
 
 def _number_among_words(recipient: str) -> bool:
     """A number with Chinese beside it: `13800138000或13900139000`, `13800138000张三` (an app
     id or a device token is ASCII)."""
     return not recipient.isascii() and DIGIT_RUN.search(recipient) is not None
+
+
+def _numbers_in(recipient: str) -> int:
+    """How many parts of `recipient`, split at list separators and line breaks, hold a
+    number (at least as many digits as the shortest phone number)."""
+    parts = BETWEEN_NUMBERS.split(recipient)
+    return sum(sum(c.isdigit() for c in part) >= PHONE_DIGITS.start for part in parts)
+
+
+def _not_too_long(adapter: str, message: Message, recipient: str, limit: int) -> None:
+    if len(recipient) > limit:
+        raise PermanentError(
+            _(
+                "{adapter}: follow-up {key}: the customer's {channel} address is {length}"
+                " characters long, more than any address ({limit}): correct it"
+            ).format(
+                adapter=adapter,
+                key=message.key,
+                channel=message.channel,
+                length=f"{len(recipient):,}",
+                limit=limit,
+            )
+        )
 
 
 def _one_number(adapter: str, message: Message, recipient: str) -> str:

@@ -105,8 +105,12 @@ class SmtpAdapter(Adapter):
         timeout = seconds_option(options, "timeout", TIMEOUT)
         return None if timeout is None else SMTP_STEPS * timeout
 
+    @classmethod
+    def checked_recipient(cls, message: Message, address_fields: Mapping[str, str]) -> str:
+        return one_email_address(cls.name, message)
+
     def send(self, message: Message) -> Receipt:
-        recipient = one_email_address(self.name, message)
+        recipient = self.checked_recipient(message, self.address_fields)
         international = not recipient.isascii()
         mail = self._international(message) if international else self._mail(message)
         smtp = None

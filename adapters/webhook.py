@@ -117,8 +117,13 @@ class WebhookAdapter(Adapter):
         """`timeout` bounds the whole send."""
         return seconds_option(options, "timeout", TIMEOUT)
 
+    @classmethod
+    def checked_recipient(cls, message: Message, address_fields: Mapping[str, str]) -> str | None:
+        field = address_fields.get(message.channel)
+        return one_recipient(cls.name, message, field is not None, field)
+
     def send(self, message: Message) -> Receipt:
-        one_recipient(self.name, message, message.channel in self.address_fields)
+        self.checked_recipient(message, self.address_fields)
         if isinstance(self._headers, str):
             raise PermanentError(self._headers)
         body = json.dumps(message.as_json(), ensure_ascii=False, default=str).encode("utf-8")

@@ -99,7 +99,7 @@ def test_an_address_field_holding_two_numbers_is_not_published(broker: Broker, p
     two = replace(MESSAGE, channel="sms", recipient=phone)
     one = replace(MESSAGE, key="k2", channel="sms", recipient="13800138000")
     with amqp(routing_key=queue, address_fields={"sms": "phone"}) as adapter:
-        with pytest.raises(PermanentError, match="not one address"):
+        with pytest.raises(PermanentError, match=r"not one address|more than one number"):
             adapter.send(two)
         adapter.send(one)
     assert [json.loads(body)["recipient"] for _, body in broker.drain(queue)] == ["13800138000"]
