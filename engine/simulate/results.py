@@ -25,10 +25,11 @@ from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import NO_OWNER, Workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import Feed
-from guanxi.engine.simulate.run import Counts, Delivery, Night, Ran, Window
+from guanxi.engine.simulate.run import Counts, Delivery, Night, Ran, Refusal, Window
 from guanxi.engine.store.base import Store
 
 Cell = tuple[str | None, str | None]  # (tier, level)
+SHOWN_CUSTOMERS = 5  # of each kind of refusal, the customers named
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class RunResult:
     feed: Feed | None = None
     kept: Path | None = None  # the copy, when it was kept
     shifts: list[Night] = field(default_factory=list)  # nights that emptied a group, …
+    refused: list[Refusal] = field(default_factory=list)  # what the live adapter would refuse
 
     @property
     def capacity(self) -> int | None:
@@ -104,6 +106,7 @@ def measure(
         ran.last_night,
         seconds,
         shifts=ran.shifts,
+        refused=ran.refused,
     )
 
 
@@ -224,6 +227,14 @@ class RunSection:
                 dead=f"{c.dead:,}",
             ),
         ]
+        if r.refused:
+            lines.append(
+                _(
+                    "refused: {n} follow-ups the daemon would not send, their address not one"
+                    " its channel takes (dead; see the table of refusals and correct the"
+                    " customers' records)"
+                ).format(n=f"{len(r.refused):,}")
+            )
         if c.held_back_on_baseline:
             lines.append(
                 _(
@@ -303,6 +314,7 @@ class RunSection:
             self.volumes(),
             *self.workload(),
             self.verdicts(),
+            self.refusals(),
             self.distribution(),
             self.pending(),
         ]
@@ -364,6 +376,25 @@ class RunSection:
         rows = tuple((status(v.status), v.policy, v.reason, v.followups) for v in verdicts)
         title = _("suppressed, deferred and cancelled, by policy and reason")
         return Table(f"{self.result.label}_policy", title, columns, rows)
+
+    def refusals(self) -> Table:
+        """What the live adapters would refuse to send, by channel and reason."""
+        columns = (
+            Column("channel", _("channel")),
+            Column("reason", _("reason")),
+            Column("followups", _("follow-ups"), "count"),
+            Column("customers", _("customers")),
+        )
+        kinds = Counter((r.channel, r.reason) for r in self.result.refused)
+        who: dict[tuple[str, str], list[str]] = {}
+        for r in self.result.refused:
+            who.setdefault((r.channel, r.reason), []).append(r.customer_id)
+        rows = tuple(
+            (channel, reason, n, ", ".join(sorted(set(who[channel, reason]))[:SHOWN_CUSTOMERS]))
+            for (channel, reason), n in sorted(kinds.items())
+        )
+        title = _("refused at sending: the address is not one the channel takes")
+        return Table(f"{self.result.label}_refused", title, columns, rows)
 
     def distribution(self) -> Table:
         r, labels = self.result, self.labels

@@ -12,10 +12,13 @@
 
 So the rule set sorts customers at its first scheduled classification, as it would live.
 Every channel delivers to one RecordingAdapter stamped by the virtual clock: nothing leaves
-the process. The daemon ticks every `tick_every`; the simulation ticks once an hour, so a
-follow-up is delivered within the hour it falls due, and an hour in which no job fires, no
-event arrives and nothing falls due is skipped, since the daemon's ticks would find nothing
-to do. The contact policy and capacity decide each follow-up as it is planned, as live.
+the process. It checks each message's recipient as the channel's live adapter (guanxi.yaml's
+`delivery:`) would before sending: what the daemon would refuse is dead here too, and listed
+with its reason (`Ran.refused`), never counted as delivered. The daemon ticks every
+`tick_every`; the simulation ticks once an hour, so a follow-up is delivered within the hour
+it falls due, and an hour in which no job fires, no event arrives and nothing falls due is
+skipped, since the daemon's ticks would find nothing to do. The contact policy and capacity
+decide each follow-up as it is planned, as live.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guanxi.adapters.base import address_fields
-from guanxi.adapters.recording import Recorded, RecordingAdapter
+from guanxi.adapters.base import Adapter, UnknownAdapterError, address_fields
+from guanxi.adapters.recording import Recorded, RecordingAdapter, Refused
+from guanxi.adapters.registry import adapter_class
 from guanxi.engine.classify import classify, classify_snapshot
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.clock import FixedClock
@@ -162,6 +166,24 @@ class Delivery:
         )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One follow-up the live adapter would refuse to send, on the local day it fell due,
+    and why (the reason without its key: one line stands for one kind of refusal)."""
+
+    customer_id: str
+    channel: str
+    day: dt.date
+    reason: str
+
+    @classmethod
+    def of(cls, refused: Refused, window: Window) -> Refusal:
+        message = refused.message
+        reason = refused.reason.replace(message.key, "…")
+        day = refused.at.astimezone(window.zone).date()
+        return cls(message.customer_id, message.channel, day, reason)
+
+
 @dataclass
 class Ran:
     """A run as it happened: what was delivered, what was done, the last night, and the
@@ -171,6 +193,7 @@ class Ran:
     counts: Counts
     last_night: dt.datetime | None  # when the last classification ran
     shifts: list[Night] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -192,6 +215,18 @@ def daemon_jobs(ruleset: RuleSet, window: Window) -> list[Job]:
         if step.schedule is not None:
             fires = occurrences(step.id, step.schedule, zone, start, end)
             found += [Job(at, step.id) for at in fires]
+    return found
+
+
+def live_checks(ruleset: RuleSet, channels: set[str]) -> dict[str, type[Adapter]]:
+    """channel → the class of the adapter that delivers it live, whose recipient check the
+    simulation applies; a channel whose adapter is not installed is left out (validate and
+    the daemon say so)."""
+    delivery = ruleset.settings.delivery
+    found: dict[str, type[Adapter]] = {}
+    for channel in channels:
+        with contextlib.suppress(UnknownAdapterError):
+            found[channel] = adapter_class(delivery.channels.get(channel, delivery.default).adapter)
     return found
 
 
@@ -221,13 +256,16 @@ class _Run:
         self.snapshot = snapshot
         self.clock = FixedClock(window.start)
         fields = address_fields(ruleset.policies)
-        self.recorder = RecordingAdapter(clock=self.clock.now, address_fields=fields)
-        self.adapters = {channel: self.recorder for channel in channels_of(store, ruleset)}
+        channels = channels_of(store, ruleset)
+        checks = live_checks(ruleset, channels)
+        self.recorder = RecordingAdapter(clock=self.clock.now, address_fields=fields, checks=checks)
+        self.adapters = {channel: self.recorder for channel in channels}
         self.settings = dispatch_settings(ruleset)
         self.rng = random.Random(0)  # back-off jitter; the recording adapter never fails
         self.counts = Counts()
         self.last_night: dt.datetime | None = None
         self.delivered: list[Delivery] = []
+        self.refused: list[Refusal] = []
         self.shifts: list[Night] = []
         self.lines = ladder_lines(ruleset)
 
@@ -250,7 +288,7 @@ class _Run:
             if progress is not None and done:
                 progress(done, len(hours))
         self.recorder.close()
-        return Ran(self.delivered, self.counts, self.last_night, self.shifts)
+        return Ran(self.delivered, self.counts, self.last_night, self.shifts, self.refused)
 
     def jobs(self) -> list[Job]:
         return daemon_jobs(self.ruleset, self.window)
@@ -316,3 +354,4 @@ class _Run:
             )
         self.counts.add_tick(report)
         self.delivered += [Delivery.of(record, self.window) for record in self.recorder.take()]
+        self.refused += [Refusal.of(r, self.window) for r in self.recorder.take_refused()]
