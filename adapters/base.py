@@ -5,7 +5,9 @@
     │                               `retry_after` (seconds) when the receiver said how long
     ├── PermanentError              trying again cannot help: 4xx HTTP, 5xx SMTP, no address
     │   ├── RenderError             the template is unknown, uses a variable that is missing,
-    │   │                           or goes past a limit (too long, too much work)
+    │   │                           goes past a limit (too long, too much work), or gives a
+    │   │                           message with nothing to read (an `{% if %}` false for
+    │   │                           this customer, fields empty)
     │   └── OutcomeUnknownError     the receiver took the whole message and then gave no
     │                               answer: it may have been delivered, so it is not sent
     │                               again (the customer would get it twice); an operator
@@ -132,6 +134,19 @@ def render_text(source: str, variables: Mapping[str, Any], name: str = "") -> st
         raise RenderError(problem) from error
 
 
+def _readable(text: str) -> bool:
+    """Whether `text` shows anything: a character that is neither a space nor invisible."""
+    return any(c.isprintable() and not c.isspace() for c in text)
+
+
+def _empty_message(name: str) -> str:
+    return _(
+        "template '{name}' gives this customer an empty message (its '{{% if %}}' is false for"
+        " them, or the fields it writes are empty): nothing was sent; give the template text"
+        " every customer of its step gets, or fill in the customer's fields"
+    ).format(name=name)
+
+
 def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
     payload = row.get("payload") or {}
     if isinstance(payload, str):
@@ -185,6 +200,9 @@ class Adapter(ABC):
         template = self._template(followup_row, templates)
         variables = self._variables(followup_row, customer, today)
         subject = template.subject
+        body = render_text(template.body, variables, name)
+        if str(followup_row["kind"]) == "message" and not _readable(body):
+            raise RenderError(_empty_message(name))
         return Message(
             key=str(followup_row["key"]),
             customer_id=str(followup_row["customer_id"]),
@@ -193,7 +211,7 @@ class Adapter(ABC):
             channel=str(followup_row["channel"]),
             recipient=self._recipient(str(followup_row["channel"]), customer),
             subject=render_text(subject, variables, name) if subject else None,
-            body=render_text(template.body, variables, name),
+            body=body,
             metadata=_metadata(followup_row),
         )
 
