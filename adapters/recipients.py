@@ -22,8 +22,9 @@ value's shape. A phone field is checked as a phone whatever it holds: `138001380
 letter O), `138 0013 8000 ext 2` or `13800138000转2` is refused with what is wrong and where
 (the letter at character 11, the extension), never handed to a gateway as an app id.
 
-No value is longer than MAX_LENGTH: an e-mail address by RFC 5321, any other (a device token)
-by the longest that a push service issues, with room to spare.
+No value is longer than MAX_LENGTH: an e-mail address by RFC 5321, a phone number by its 15
+digits with room for spaces and brackets (not thousands of spaces between two digits), any
+other (a device token) by the longest that a push service issues, with room to spare.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
 PHONE_LIKE = re.compile(r"[0-9 ()\-.+]+", re.ASCII)  # a "+" but first: checked as a number
 PHONE_DIGITS = range(5, 16)
 DIGIT_RUN = re.compile("[0-9]{5}")  # as long as the shortest number
-MAX_LENGTH = {"email": 254, "other": 1024}
+MAX_LENGTH = {"email": 254, "phone": 32, "other": 1024}  # a phone: 15 digits, spaced out
 EXTENSION = re.compile(r"(?i)(?:ext\.?|extension|x|转|分机|#)\s*[0-9]+\s*$")
 BETWEEN_NUMBERS = re.compile(r"[,;/|，；、或\s]+")  # list separators, line breaks
 LOOK_ALIKES = {"O": "0", "o": "0", "I": "1", "l": "1"}  # letters typed for digits
@@ -177,6 +178,7 @@ def _not_too_long(adapter: str, message: Message, recipient: str, limit: int) ->
 
 
 def _one_number(adapter: str, message: Message, recipient: str) -> str:
+    _not_too_long(adapter, message, recipient, MAX_LENGTH["phone"])
     digits = sum(c.isdigit() for c in recipient)
     if digits not in PHONE_DIGITS or "+" in recipient[1:]:
         raise PermanentError(_not_one(adapter, message, _("phone number")))

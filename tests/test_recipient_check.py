@@ -68,6 +68,7 @@ def test_a_phone_field_that_is_not_a_phone_number_is_refused_before_the_gateway(
     [
         ("email", "a" * 250 + "@example.com"),  # longer than RFC 5321 allows
         ("app", "t" * 5000),
+        ("sms", "138" + " " * 5000 + "00138000"),  # digits enough, spaced out of all measure
         ("email", "zhangsan"),  # an e-mail field without an address in it
     ],
 )
