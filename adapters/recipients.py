@@ -29,6 +29,7 @@ other (a device token) by the longest that a push service issues, with room to s
 
 from __future__ import annotations
 
+import functools
 import re
 
 from guanxi.adapters.base import Message, PermanentError
@@ -47,6 +48,7 @@ PHONE_WORDS = ("phone", "mobile", "tel", "手机", "电话")
 EMAIL_WORDS = ("mail", "邮箱")
 
 
+@functools.cache  # a handful of field names, asked for every message
 def address_kind(field: str | None) -> str | None:
     """'phone' or 'email' when the address field's name says so, else None."""
     if not field:
