@@ -40,7 +40,8 @@ def test_simulate_refuses_what_the_daemon_would_refuse(store: Store, ruleset: Ru
     [refusal] = result.refused
     assert (refusal.customer_id, refusal.channel, refusal.day) == ("C0001", "sms", FIRST)
     assert "letter 'O'" in refusal.reason and "'phone'" in refusal.reason
-    [row] = section.refusals().records()
+    [table] = [t for t in section.tables() if t.name == "rules_refused"]
+    [row] = table.records()
     assert (row["channel"], row["followups"], row["customers"]) == ("sms", 1, "C0001")
     assert any("refused: 1 follow-ups" in line for line in section.notes())
     [status] = store.execute("SELECT status FROM followups WHERE customer_id = 'C0001'")
@@ -50,4 +51,5 @@ def test_simulate_refuses_what_the_daemon_would_refuse(store: Store, ruleset: Ru
 def test_a_simulation_of_good_addresses_refuses_nothing(store: Store, ruleset: RuleSet) -> None:
     section = simulated(store, ruleset, {"C0001": "13800138000", "C0002": "+86 139-0013-9000"})
     assert section.result.refused == [] and section.refusals().rows == ()
+    assert "rules_refused" not in [table.name for table in section.tables()]
     assert not any(line.startswith("refused") for line in section.notes())

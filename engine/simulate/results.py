@@ -314,7 +314,7 @@ class RunSection:
             self.volumes(),
             *self.workload(),
             self.verdicts(),
-            self.refusals(),
+            *([self.refusals()] if self.result.refused else []),  # shown when there are some
             self.distribution(),
             self.pending(),
         ]
