@@ -17,6 +17,9 @@ medians of --runs, wall and CPU seconds:
              of those indexes would lose); and with the refused rows (not pending) in a
              narrow table of their own, indexed by key alone, the pending ones in `followups`
              with every index: what keeping refusals apart would save when writing
+  decisions  the consent verdicts written while inserting, kept in `followup_decisions`:
+             through the occurrence's index (as before) and by the insert's id range from the
+             table (as now), alternated run by run (`--only decisions`: this part alone)
 
 and the status mix of the month's rows (the consent verdicts decided while inserting).
 """
@@ -24,6 +27,7 @@ and the status mix of the month's rows (the consent verdicts decided while inser
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
@@ -122,6 +126,35 @@ class Parts:
         found["write, refused rows narrow and apart"] = self.timed(self._apart(), self._narrow())
         return found
 
+    def decisions(self) -> dict[str, tuple[float, float]]:
+        """The suppressed rows' decisions, read through the occurrence's index or by id."""
+        insert = "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        insert += " SELECT id, :now, status, policy, reason FROM followups WHERE "
+        same = "step_id = :step AND occurrence = :occurrence AND batch = :batch"
+        ways = {
+            "decisions, through the occurrence's index": f"{same} AND status = 'suppressed'",
+            "decisions, by id range": "id > 0 AND +"
+            + same.replace(" AND ", " AND +")
+            + " AND +status = 'suppressed'",
+        }
+        runs, self.runs = self.runs, 1
+        columns = ", ".join(COLUMNS)
+        rows = self._rows()
+
+        def prepare() -> None:
+            rows()
+            self.db.execute(f"INSERT INTO followups ({columns}) SELECT * FROM planned_rows")
+
+        found: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+        for _ in range(runs):
+            for name, where in ways.items():
+                found[name].append(self.timed(f"{insert}{where} ORDER BY id", prepare))
+        self.runs = runs
+        return {
+            name: (statistics.median(w for w, _ in each), statistics.median(c for _, c in each))
+            for name, each in found.items()
+        }
+
     def _apart(self) -> tuple[str, ...]:
         """The pending rows into `followups`, the refused ones into NARROW."""
         columns = ", ".join(NARROW_COLUMNS)
@@ -177,6 +210,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--data", default="/tmp/guanxi-plan-bench")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", choices=["decisions"], help="time this part alone")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -188,9 +222,14 @@ def main() -> None:
     store.db.conn.isolation_level = None  # the transactions are this script's
     try:
         parts = Parts(store, selection(ruleset), args.runs)
-        mix = parts.statuses()
         print("| part | wall s | CPU s |\n|---|---:|---:|")
-        for name, (wall, cpu) in {**parts.source(), **parts.writes()}.items():
+        if args.only == "decisions":
+            for name, (wall, cpu) in parts.decisions().items():
+                print(f"| {name} | {wall:.2f} | {cpu:.2f} | load {os.getloadavg()[0]:.1f}")
+            return
+        mix = parts.statuses()
+        every = {**parts.source(), **parts.writes(), **parts.decisions()}
+        for name, (wall, cpu) in every.items():
             print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
         total = sum(mix.values())
         print("\n| status of the month's rows | rows | share |\n|---|---:|---:|")

@@ -23,7 +23,7 @@ from guanxi.engine.classify import classify
 from guanxi.engine.daemon.tick import plan_ahead
 from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.plan.followups import new_batch
+from guanxi.engine.plan.followups import iso, new_batch
 from guanxi.engine.plan.recurring import (
     MAX_OCCURRENCES,
     PlanReport,
@@ -591,6 +591,36 @@ def test_consent_decided_while_planning_gives_the_rows_and_decisions_of_the_poli
     )
     assert any(row["status"] == "cancelled" for row in followups)
     assert len(decisions) >= len([row for row in followups if row["status"] == "suppressed"])
+
+
+def test_each_follow_up_suppressed_while_planning_has_one_decision_across_calls(
+    store: Store,
+) -> None:
+    """Consent refusals decided while inserting are kept as decisions, each once: for the rows
+    of every occurrence of a call, and for a newcomer planned by a later call into a table
+    already holding suppressed rows of the same occurrences."""
+    ruleset = rules_with_consent_steps()
+    start, end = DECEMBER[0], DECEMBER[0] + dt.timedelta(days=45)
+    for name, fields in LACKING.items():
+        customer(store, ruleset, name, "proactive", **fields)
+    plan_recurring(store, ruleset, start, end, NOW)
+    customer(store, ruleset, "LATE", "proactive", **LACKING["DNC"])
+    later = NOW + dt.timedelta(hours=1)
+    plan_recurring(store, ruleset, start, end, later)
+    consent_policies = "('do_not_contact', 'preferred_channel', 'channel_consent',"
+    consent_policies += " 'marketing_consent', 'expiry')"
+    decided = store.execute(
+        "SELECT f.id, f.customer_id, d.at, d.status, d.policy, d.reason FROM followup_decisions d"
+        f" JOIN followups f ON f.id = d.followup_id WHERE d.policy IN {consent_policies}"
+        " ORDER BY d.id"
+    )
+    suppressed = store.execute(
+        "SELECT id, customer_id, created_at AS at, status, policy, reason FROM followups"
+        f" WHERE status = 'suppressed' AND policy IN {consent_policies} ORDER BY id"
+    )
+    assert decided == suppressed
+    late = [row for row in decided if row["customer_id"] == "LATE"]
+    assert late and {(row["at"], row["policy"]) for row in late} == {(iso(later), "do_not_contact")}
 
 
 # --- the same on random customers and consent ledgers, and planning again plans nothing ---

@@ -55,6 +55,7 @@ from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
 from guanxi.engine.store.base import Store, key_part_sql
+from guanxi.engine.store.dialect import unindexed
 from guanxi.engine.timing import Schedule
 
 CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source
@@ -325,20 +326,40 @@ def insert_planned(
     params = query.params(batch, now)
     before = _planned(store, params)
     query.fresh_only = before > 0  # re-planning: the checks run for the new customers alone
+    last = _last_id(store)
     store.execute(
         f"INSERT INTO followups ({', '.join(COLUMNS)}) SELECT {query.values()}"
         f" FROM {query.source} ON CONFLICT (key) DO NOTHING",
         params,
     )
     if query.consent is not None:
-        store.execute(
-            "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
-            " SELECT id, :now, status, policy, reason FROM followups WHERE step_id = :step"
-            " AND occurrence = :occurrence AND batch = :batch AND status = 'suppressed'"
-            " ORDER BY id",
-            params,
-        )
+        _record_consent_decisions(store, params, last)
     return before, _planned(store, params) - before
+
+
+def _last_id(store: Store) -> int | None:
+    """The highest follow-up id before an insert; None when the next ids are not sure to be
+    higher (an empty table, or SQLite's largest rowid taken: it then picks ids at random)."""
+    [row] = store.execute("SELECT max(id) AS id FROM followups")
+    last = row["id"]
+    return None if last is None or last >= 2**63 - 1 else int(last)
+
+
+def _record_consent_decisions(store: Store, params: Mapping[str, Any], last: int | None) -> None:
+    """Keep the verdict of each follow-up the insert just wrote suppressed, as the consent pass
+    would. Its rows are those after `last`, read in id order straight from the table (the
+    occurrence's index would visit every row planned for it before, each read from the
+    table, to find the few of this batch)."""
+    after = "" if last is None else f"id > {last} AND "
+    d = store.dialect
+    store.execute(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        f" SELECT id, :now, status, policy, reason FROM followups WHERE {after}"
+        f"{unindexed('step_id', d)} = :step AND {unindexed('occurrence', d)} = :occurrence"
+        f" AND {unindexed('batch', d)} = :batch AND {unindexed('status', d)} = 'suppressed'"
+        " ORDER BY id",
+        params,
+    )
 
 
 def count_planned(
