@@ -22,6 +22,7 @@ from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.i18n import language
+from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.releases import ledger
 from guanxi.engine.releases.live import live_ruleset
@@ -326,3 +327,89 @@ def test_a_release_that_deletes_a_step_stops_what_was_planned_for_it(
     finally:
         daemon.running.adapters.close()
         daemon.leadership.release()
+
+
+def tick_at(daemon: Daemon, instant: dt.datetime) -> list[dict[str, Any]]:
+    """The daemon ticks at `instant` (in Chinese); what the outbox received in all."""
+    daemon.clock.advance(instant - daemon.clock.now())  # type: ignore[attr-defined]
+    with language("zh"):
+        daemon.dispatch_tick()
+    path = daemon.folder / "outbox.jsonl"
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def every_step_planned_until(daemon: Daemon, end: dt.datetime) -> None:
+    """The windows a daemon leading since `PLANNED` would have planned: every recurring
+    step until `end` (so that its ticks plan nothing again before then)."""
+    for step in daemon.running.ruleset.steps:
+        daemon.store.execute(
+            "INSERT INTO recurring_windows (step_id, window_start, window_end, batch,"
+            " ruleset_hash, planned_at) VALUES (:s, :start, :end, 'test', 'test', :start)",
+            {"s": step.id, "start": iso(PLANNED), "end": iso(end)},
+        )
+
+
+QUIET_NIGHT = NEWS_DAY.replace(hour=22)  # inside the quiet hours (21:00–08:30)
+MORNING_AFTER = NEWS_DAY + dt.timedelta(days=1)
+
+
+@pytest.mark.every_store
+def test_a_customer_who_moves_away_and_back_before_the_month_goes_out_gets_it_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """C0000 of 长沙分行 is planned December in its version, moves to 北京分行: at the
+    night's tick the branch's version is withdrawn and the head office's planned in its
+    place, deferred by the quiet hours to the morning; the move is undone before then. In the
+    morning the head office's is withdrawn in turn, and December goes out once, in
+    长沙分行's version."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    move_to(store, 0, "北京分行")
+    assert tick_at(daemon, QUIET_NIGHT) == []
+    move_to(store, 0, BRANCH)
+    sent = tick_at(daemon, MORNING_AFTER)
+    assert [m["key"] for m in sent] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    assert tick_at(daemon, MORNING_AFTER + dt.timedelta(hours=1)) == sent
+
+
+@pytest.mark.every_store
+def test_a_customer_moving_to_and_fro_between_ticks_gets_the_month_once_in_the_last_version(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """Each tick that claims December finds C0000 in another branch than the last did (the
+    quiet hours defer what it plans in place): December goes out once, in the version of
+    where they are when it is sent, before it expires (two days after the news day)."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    move_to(store, 0, "北京分行")
+    assert tick_at(daemon, QUIET_NIGHT) == []
+    move_to(store, 0, BRANCH)
+    assert tick_at(daemon, QUIET_NIGHT + dt.timedelta(days=1)) == []
+    move_to(store, 0, None)
+    sent = tick_at(daemon, NEWS_DAY + dt.timedelta(days=2, minutes=-30))
+    assert [m["key"] for m in sent] == [f"{NEWS}:C0000:2026-12"]
+    december = "SELECT key FROM followups WHERE status = 'pending' AND occurrence = '2026-12'"
+    assert store.execute(december) == []
+
+
+@pytest.mark.every_store
+def test_a_deleted_branch_overlay_sends_its_customers_the_head_offices_version_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """长沙分行's customers are planned December in its version; then the branch's rule file is
+    deleted: they get the head office's December news, once, as every other customer."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH, BRANCH, None])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    (rules / "branches" / f"{BRANCH}.yaml").unlink()
+    sent = dispatch_news_day(daemon)
+    assert sorted(m["key"] for m in sent) == [
+        f"{NEWS}:C0000:2026-12", f"{NEWS}:C0001:2026-12", f"{NEWS}:C0002:2026-12"
+    ]  # fmt: skip
+    withdrawn = store.execute("SELECT status, policy FROM followups WHERE step_id = :s",
+                              {"s": BRANCH_NEWS})  # fmt: skip
+    assert withdrawn == [{"status": "cancelled", "policy": "withdrawn"}] * 2
+    assert tick_news_day(daemon) == sent

@@ -16,7 +16,9 @@ version in force for them planned in its place: for the same occurrence (the mon
 monthly step), due and expiring when the one it replaces was, decided by the contact policy
 as any new follow-up. The customer gets that occurrence once, in their branch's version; the
 planner plans a branch's version for no occurrence that already has the head office's (see
-plan/recurring).
+plan/recurring). A version withdrawn earlier (the customer moved away and back before the
+occurrence was sent) is planned again under its own key; a branch version whose overlay is
+gone gives way to the head office's step.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, new_batch, step_values
+from guanxi.engine.plan.followups import COLUMNS, followup_key, iso, new_batch, step_values
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.ruleset import Origin
-from guanxi.engine.store.base import Store, key_part_sql
+from guanxi.engine.store.base import Row, Store, key_part_sql
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
 WITHDRAWN = "withdrawn"  # the policy of a follow-up whose step is no longer in force
@@ -96,13 +98,19 @@ class InForce:
     def version_for(self, step_id: str, branch: str | None) -> str | None:
         """The version of `step_id`'s step in force for a customer of `branch` ('' or None:
         none): the branch's own, else the head office's unless the branch switched it off."""
-        head = self.own[step_id][0] if step_id in self.own else step_id
+        head = self.own[step_id][0] if step_id in self.own else self.head_of(step_id)
         mine = f"{head}@{branch}"
         if branch and mine in self.steps:
             return mine
         if head in self.steps and (head, branch or "") not in self.apart:
             return head
         return None
+
+    def head_of(self, step_id: str) -> str:
+        """The head office step in force that `step_id` is a branch's version of (`<head>@<branch>`,
+        also when the branch's overlay is gone), else `step_id` itself."""
+        heads = [step_id[:at] for at, char in enumerate(step_id) if char == "@"]
+        return next((head for head in reversed(heads) if head in self.steps), step_id)
 
     def reason(self, step_id: str, branch: str | None) -> str:
         """Why the follow-up of `step_id` (to a customer of `branch`) is not sent."""
@@ -134,13 +142,15 @@ def _head_and_branch(step: CompiledStep) -> tuple[str, str]:
 def plan_in_place(store: Store, ruleset: RuleSet, withdrawn: list[int], now: dt.datetime) -> int:
     """For each `withdrawn` follow-up whose customer's branch has another version of its step
     in force, plan that version for the same occurrence (see the module), unless the customer
-    has it already; the contact policy decides the new ones. How many are new."""
-    in_force = InForce.of(ruleset)
-    if not in_force.branched or not withdrawn:
+    has it already; one withdrawn before (the customer moved away and back) is planned again
+    (`_revive`). The contact policy decides the new ones. How many are new."""
+    if not withdrawn:
         return 0
+    in_force = InForce.of(ruleset)
     key = quoted_name(ruleset.schema.key)
     rows = store.execute(
-        f"SELECT f.id, f.step_id, {BRANCH} AS branch FROM followups f"
+        f"SELECT f.id, f.step_id, f.customer_id, f.occurrence, {BRANCH} AS branch"
+        " FROM followups f"
         f" LEFT JOIN customers c ON c.{key} = f.customer_id"
         f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})",
         {"ids": json.dumps(withdrawn)},
@@ -150,7 +160,8 @@ def plan_in_place(store: Store, ruleset: RuleSet, withdrawn: list[int], now: dt.
     for row in rows:
         version = in_force.version_for(row["step_id"], row["branch"])
         if version is not None and version != row["step_id"]:
-            new += _plan_version(store, ruleset, steps[version], row["id"], batch, now)
+            planned = _plan_version(store, ruleset, steps[version], row["id"], batch, now)
+            new += planned or _revive(store, ruleset, steps[version], row, batch, now)
     if new:
         apply_policies(store, ruleset, batch, now)
     return new
@@ -186,3 +197,40 @@ def _plan_version(
         },
     )
     return len(added)
+
+
+def _revive(
+    store: Store,
+    ruleset: RuleSet,
+    version: CompiledStep,
+    withdrawn: Row,
+    batch: str,
+    now: dt.datetime,
+) -> int:
+    """Plan again the customer's follow-up of `version` for the occurrence of `withdrawn` if
+    it was itself withdrawn (never sent): a customer who moved away and back before it was
+    sent gets it after all, under its own key, due and expiring as `withdrawn` was."""
+    capacity = ruleset.policies.capacity if ruleset.policies else None
+    owner = "owner"
+    if capacity:
+        key, field = quoted_name(ruleset.schema.key), quoted_name(capacity.owner_field)
+        owner = f"(SELECT c.{field} FROM customers c WHERE c.{key} = followups.customer_id)"
+    revived = store.execute(
+        "UPDATE followups SET status = 'pending', policy = NULL, reason = NULL,"
+        " lease_until = NULL, kind = :kind, channel = :channel, template = :template,"
+        " priority = :priority, mandatory = :mandatory, purpose = :purpose,"
+        f" owner = {owner}, planned_due_at = w.planned_due_at, due_at = w.due_at,"
+        " expires_at = w.expires_at, batch = :batch, ruleset_hash = :hash, updated_at = :now"
+        " FROM (SELECT planned_due_at, due_at, expires_at FROM followups WHERE id = :id) AS w"
+        " WHERE key = :key AND status = 'cancelled' AND policy = :withdrawn RETURNING id",
+        {
+            "id": withdrawn["id"],
+            "key": followup_key(version.id, withdrawn["customer_id"], withdrawn["occurrence"]),
+            "withdrawn": WITHDRAWN,
+            **step_values(version.step),
+            "batch": batch,
+            "hash": ruleset.hash,
+            "now": iso(now),
+        },
+    )
+    return len(revived)
