@@ -413,3 +413,25 @@ def test_a_deleted_branch_overlay_sends_its_customers_the_head_offices_version_o
                               {"s": BRANCH_NEWS})  # fmt: skip
     assert withdrawn == [{"status": "cancelled", "policy": "withdrawn"}] * 2
     assert tick_news_day(daemon) == sent
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("moved_to", ["北京分行", "杭州分行"])
+def test_december_planned_again_after_a_move_plans_no_other_version_of_what_was_sent(
+    daemon: Daemon, rules: Path, store: Store, moved_to: str
+) -> None:
+    """C0000 of 长沙分行 is sent December in its version, then moves to a branch with the
+    head office's rules or one with a version of its own; December is planned again (an
+    overlapping window): no other version of December goes to them."""
+    (rules / "branches").mkdir()
+    for branch in (BRANCH, "杭州分行"):
+        (rules / "branches" / f"{branch}.yaml").write_text(CHANGED_NEWS, "utf-8")
+    assert daemon.reload_if_changed() is True
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    sent = tick_news_day(daemon)
+    assert [m["key"] for m in sent] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    move_to(store, 0, moved_to)
+    ruleset, end = daemon.running.ruleset, PLANNED + dt.timedelta(days=31)
+    assert plan_recurring(store, ruleset, PLANNED, end, PLANNED).new == 0
+    assert tick_at(daemon, NEWS_DAY + dt.timedelta(hours=1)) == sent

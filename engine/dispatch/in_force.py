@@ -14,11 +14,11 @@ changed nor switched it off. A customer who moved to another branch, and the cus
 branch that changed a step after it was planned, have it cancelled (`withdrawn`) and the
 version in force for them planned in its place: for the same occurrence (the month of a
 monthly step), due and expiring when the one it replaces was, decided by the contact policy
-as any new follow-up. The customer gets that occurrence once, in their branch's version; the
-planner plans a branch's version for no occurrence that already has the head office's (see
-plan/recurring). A version withdrawn earlier (the customer moved away and back before the
-occurrence was sent) is planned again under its own key; a branch version whose overlay is
-gone gives way to the head office's step.
+as any new follow-up. The customer gets that occurrence once, in their branch's version: the
+planner plans no version of a step for an occurrence whose customer has another one that is
+not cancelled (see plan/recurring). A version withdrawn earlier (the customer moved away and
+back before the occurrence was sent) is planned again under its own key; a branch's version
+whose overlay is gone gives way to the head office's step.
 """
 
 from __future__ import annotations
