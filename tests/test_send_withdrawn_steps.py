@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from guanxi.adapters.base import Message, Receipt, RetryableError
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.dispatch.dispatch import dispatch_once
 from guanxi.engine.i18n import language
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
@@ -435,3 +438,44 @@ def test_december_planned_again_after_a_move_plans_no_other_version_of_what_was_
     ruleset, end = daemon.running.ruleset, PLANNED + dt.timedelta(days=31)
     assert plan_recurring(store, ruleset, PLANNED, end, PLANNED).new == 0
     assert tick_at(daemon, NEWS_DAY + dt.timedelta(hours=1)) == sent
+
+
+class LostAnswer(RecordingAdapter):
+    """A gateway that acts on each key once; its answer to the first message is lost."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=lambda: NEWS_DAY)
+        self.answered = False
+
+    def send(self, message: Message) -> Receipt:
+        receipt = super().send(message)
+        if not self.answered:
+            self.answered = True
+            raise RetryableError("the gateway's answer was lost")
+        return receipt
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("change", ["move", "delete the overlay"])
+def test_a_version_waiting_for_its_retry_is_retried_not_replaced_by_another(
+    daemon: Daemon, rules: Path, store: Store, change: str
+) -> None:
+    """December in 长沙分行's version was attempted and the gateway's answer lost (it may
+    have reached C0000); then C0000 moves away, or the branch's overlay is deleted. The retry
+    goes under its key, which the gateway knows: one message, not a second version."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    gateway = LostAnswer()
+    assert dispatch_once(store, daemon.running.ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
+    if change == "move":
+        move_to(store, 0, "北京分行")
+    else:
+        (rules / "branches" / f"{BRANCH}.yaml").unlink()
+        assert daemon.reload_if_changed() is True
+    for hours in (2, 3):
+        dispatch_once(store, daemon.running.ruleset, {"sms": gateway},
+                      NEWS_DAY + dt.timedelta(hours=hours))  # fmt: skip
+    assert [m.key for m in gateway.messages] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    assert store.execute("SELECT status FROM followups WHERE occurrence = '2026-12'") == [
+        {"status": "sent"}
+    ]

@@ -65,25 +65,43 @@ class InForce:
         return bool(self.apart or self.own)
 
     def withdrawn_sql(self, dialect: str, followup: str = "f") -> str:
-        """SQL: is the step of `followup` (of the customer `c`) no longer in force for them?"""
-        gone = f"{followup}.step_id NOT IN ({json_texts('in_force_steps', dialect)})"
-        if not self.branched:
-            return f"({gone})"
+        """SQL: is the step of `followup` (of the customer `c`) no longer in force for them?
+        Another version in force for them does not withdraw one that was attempted already:
+        the gateway may have taken it (its answer lost), and its retry, under its key, is
+        recognised there; another version would be a second message."""
+        steps = json_texts("in_force_steps", dialect)
+        gone = f"{followup}.step_id NOT IN ({steps})"
+        attempted = (
+            f"EXISTS (SELECT 1 FROM deliveries d WHERE d.followup_id = {followup}.id"
+            " AND d.attempt > 0)"
+        )
         step, branch = json_item(0, dialect), json_item(1, dialect)
-        apart = (
-            f"EXISTS (SELECT 1 FROM {json_array_rows('branches_apart', dialect)}"
+        head_in_force = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows('heads', dialect)}"
+            f" WHERE substr({followup}.step_id, 1, length({step}) + 1) = {step} || '@')"
+        )
+        replaced = f"{gone} AND {head_in_force}"  # a branch's version whose overlay is gone
+        if not self.branched:
+            return f"({gone} AND NOT ({replaced} AND {attempted}))"
+        switched_off, changed = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows(pairs, dialect)}"
             f" WHERE {step} = {followup}.step_id AND {branch} = {BRANCH})"
+            for pairs in ("switched_off", "changed")
         )
         elsewhere = (
             f"EXISTS (SELECT 1 FROM {json_array_rows('branch_versions', dialect)}"
             f" WHERE {step} = {followup}.step_id AND {branch} <> {BRANCH})"
         )
-        return f"({gone} OR {apart} OR {elsewhere})"
+        versioned = f"({replaced} OR {changed} OR {elsewhere})"
+        return f"(({gone} OR {switched_off} OR {versioned}) AND NOT ({versioned} AND {attempted}))"
 
     def params(self) -> dict[str, Any]:
+        changed = {pair for pair in self.apart if f"{pair[0]}@{pair[1]}" in self.steps}
         return {
             "in_force_steps": json.dumps(sorted(self.steps), ensure_ascii=False),
-            "branches_apart": json.dumps(sorted(self.apart), ensure_ascii=False),
+            "heads": json.dumps([[step] for step in sorted(self.steps)], ensure_ascii=False),
+            "switched_off": json.dumps(sorted(set(self.apart) - changed), ensure_ascii=False),
+            "changed": json.dumps(sorted(changed), ensure_ascii=False),
             "branch_versions": json.dumps(
                 sorted([step, branch] for step, (_head, branch) in self.own.items()),
                 ensure_ascii=False,
