@@ -18,7 +18,9 @@ as any new follow-up. The customer gets that occurrence once, in their branch's 
 planner plans no version of a step for an occurrence whose customer has another one that is
 not cancelled (see plan/recurring). A version withdrawn earlier (the customer moved away and
 back before the occurrence was sent) is planned again under its own key; a branch's version
-whose overlay is gone gives way to the head office's step.
+whose overlay is gone gives way to the head office's step. One attempted already (a retry
+waiting: the gateway may have taken it) is not withdrawn for another version: it is retried
+under its key, which the gateway recognises.
 """
 
 from __future__ import annotations
