@@ -18,10 +18,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from guanxi.adapters.base import Message, Receipt, RetryableError
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.dispatch.dispatch import dispatch_once
 from guanxi.engine.i18n import language
+from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.releases import ledger
 from guanxi.engine.releases.live import live_ruleset
@@ -326,3 +330,152 @@ def test_a_release_that_deletes_a_step_stops_what_was_planned_for_it(
     finally:
         daemon.running.adapters.close()
         daemon.leadership.release()
+
+
+def tick_at(daemon: Daemon, instant: dt.datetime) -> list[dict[str, Any]]:
+    """The daemon ticks at `instant` (in Chinese); what the outbox received in all."""
+    daemon.clock.advance(instant - daemon.clock.now())  # type: ignore[attr-defined]
+    with language("zh"):
+        daemon.dispatch_tick()
+    path = daemon.folder / "outbox.jsonl"
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def every_step_planned_until(daemon: Daemon, end: dt.datetime) -> None:
+    """The windows a daemon leading since `PLANNED` would have planned: every recurring
+    step until `end` (so that its ticks plan nothing again before then)."""
+    for step in daemon.running.ruleset.steps:
+        daemon.store.execute(
+            "INSERT INTO recurring_windows (step_id, window_start, window_end, batch,"
+            " ruleset_hash, planned_at) VALUES (:s, :start, :end, 'test', 'test', :start)",
+            {"s": step.id, "start": iso(PLANNED), "end": iso(end)},
+        )
+
+
+QUIET_NIGHT = NEWS_DAY.replace(hour=22)  # inside the quiet hours (21:00–08:30)
+MORNING_AFTER = NEWS_DAY + dt.timedelta(days=1)
+
+
+@pytest.mark.every_store
+def test_a_customer_who_moves_away_and_back_before_the_month_goes_out_gets_it_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """C0000 of 长沙分行 is planned December in its version, moves to 北京分行: at the
+    night's tick the branch's version is withdrawn and the head office's planned in its
+    place, deferred by the quiet hours to the morning; the move is undone before then. In the
+    morning the head office's is withdrawn in turn, and December goes out once, in
+    长沙分行's version."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    move_to(store, 0, "北京分行")
+    assert tick_at(daemon, QUIET_NIGHT) == []
+    move_to(store, 0, BRANCH)
+    sent = tick_at(daemon, MORNING_AFTER)
+    assert [m["key"] for m in sent] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    assert tick_at(daemon, MORNING_AFTER + dt.timedelta(hours=1)) == sent
+
+
+@pytest.mark.every_store
+def test_a_customer_moving_to_and_fro_between_ticks_gets_the_month_once_in_the_last_version(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """Each tick that claims December finds C0000 in another branch than the last did (the
+    quiet hours defer what it plans in place): December goes out once, in the version of
+    where they are when it is sent, before it expires (two days after the news day)."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    move_to(store, 0, "北京分行")
+    assert tick_at(daemon, QUIET_NIGHT) == []
+    move_to(store, 0, BRANCH)
+    assert tick_at(daemon, QUIET_NIGHT + dt.timedelta(days=1)) == []
+    move_to(store, 0, None)
+    sent = tick_at(daemon, NEWS_DAY + dt.timedelta(days=2, minutes=-30))
+    assert [m["key"] for m in sent] == [f"{NEWS}:C0000:2026-12"]
+    december = "SELECT key FROM followups WHERE status = 'pending' AND occurrence = '2026-12'"
+    assert store.execute(december) == []
+
+
+@pytest.mark.every_store
+def test_a_deleted_branch_overlay_sends_its_customers_the_head_offices_version_once(
+    daemon: Daemon, rules: Path, store: Store
+) -> None:
+    """长沙分行's customers are planned December in its version; then the branch's rule file is
+    deleted: they get the head office's December news, once, as every other customer."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH, BRANCH, None])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    (rules / "branches" / f"{BRANCH}.yaml").unlink()
+    sent = dispatch_news_day(daemon)
+    assert sorted(m["key"] for m in sent) == [
+        f"{NEWS}:C0000:2026-12", f"{NEWS}:C0001:2026-12", f"{NEWS}:C0002:2026-12"
+    ]  # fmt: skip
+    withdrawn = store.execute("SELECT status, policy FROM followups WHERE step_id = :s",
+                              {"s": BRANCH_NEWS})  # fmt: skip
+    assert withdrawn == [{"status": "cancelled", "policy": "withdrawn"}] * 2
+    assert tick_news_day(daemon) == sent
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("moved_to", ["北京分行", "杭州分行"])
+def test_december_planned_again_after_a_move_plans_no_other_version_of_what_was_sent(
+    daemon: Daemon, rules: Path, store: Store, moved_to: str
+) -> None:
+    """C0000 of 长沙分行 is sent December in its version, then moves to a branch with the
+    head office's rules or one with a version of its own; December is planned again (an
+    overlapping window): no other version of December goes to them."""
+    (rules / "branches").mkdir()
+    for branch in (BRANCH, "杭州分行"):
+        (rules / "branches" / f"{branch}.yaml").write_text(CHANGED_NEWS, "utf-8")
+    assert daemon.reload_if_changed() is True
+    plan_news(daemon, [BRANCH])
+    every_step_planned_until(daemon, PLANNED + dt.timedelta(days=31))
+    sent = tick_news_day(daemon)
+    assert [m["key"] for m in sent] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    move_to(store, 0, moved_to)
+    ruleset, end = daemon.running.ruleset, PLANNED + dt.timedelta(days=31)
+    assert plan_recurring(store, ruleset, PLANNED, end, PLANNED).new == 0
+    assert tick_at(daemon, NEWS_DAY + dt.timedelta(hours=1)) == sent
+
+
+class LostAnswer(RecordingAdapter):
+    """A gateway that acts on each key once; its answer to the first message is lost."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=lambda: NEWS_DAY)
+        self.answered = False
+
+    def send(self, message: Message) -> Receipt:
+        receipt = super().send(message)
+        if not self.answered:
+            self.answered = True
+            raise RetryableError("the gateway's answer was lost")
+        return receipt
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("change", ["move", "delete the overlay"])
+def test_a_version_waiting_for_its_retry_is_retried_not_replaced_by_another(
+    daemon: Daemon, rules: Path, store: Store, change: str
+) -> None:
+    """December in 长沙分行's version was attempted and the gateway's answer lost (it may
+    have reached C0000); then C0000 moves away, or the branch's overlay is deleted. The retry
+    goes under its key, which the gateway knows: one message, not a second version."""
+    with_branch_news(daemon, rules)
+    plan_news(daemon, [BRANCH])
+    gateway = LostAnswer()
+    assert dispatch_once(store, daemon.running.ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
+    if change == "move":
+        move_to(store, 0, "北京分行")
+    else:
+        (rules / "branches" / f"{BRANCH}.yaml").unlink()
+        assert daemon.reload_if_changed() is True
+    for hours in (2, 3):
+        dispatch_once(store, daemon.running.ruleset, {"sms": gateway},
+                      NEWS_DAY + dt.timedelta(hours=hours))  # fmt: skip
+    assert [m.key for m in gateway.messages] == [f"{BRANCH_NEWS}:C0000:2026-12"]
+    assert store.execute("SELECT status FROM followups WHERE occurrence = '2026-12'") == [
+        {"status": "sent"}
+    ]

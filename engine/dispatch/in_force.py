@@ -14,9 +14,13 @@ changed nor switched it off. A customer who moved to another branch, and the cus
 branch that changed a step after it was planned, have it cancelled (`withdrawn`) and the
 version in force for them planned in its place: for the same occurrence (the month of a
 monthly step), due and expiring when the one it replaces was, decided by the contact policy
-as any new follow-up. The customer gets that occurrence once, in their branch's version; the
-planner plans a branch's version for no occurrence that already has the head office's (see
-plan/recurring).
+as any new follow-up. The customer gets that occurrence once, in their branch's version: the
+planner plans no version of a step for an occurrence whose customer has another one that is
+not cancelled (see plan/recurring). A version withdrawn earlier (the customer moved away and
+back before the occurrence was sent) is planned again under its own key; a branch's version
+whose overlay is gone gives way to the head office's step. One attempted already (a retry
+waiting: the gateway may have taken it) is not withdrawn for another version: it is retried
+under its key, which the gateway recognises.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.i18n import _
-from guanxi.engine.plan.followups import COLUMNS, iso, new_batch, step_values
+from guanxi.engine.plan.followups import COLUMNS, followup_key, iso, new_batch, step_values
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.ruleset import Origin
-from guanxi.engine.store.base import Store, key_part_sql
+from guanxi.engine.store.base import Row, Store, key_part_sql
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
 WITHDRAWN = "withdrawn"  # the policy of a follow-up whose step is no longer in force
@@ -63,25 +67,43 @@ class InForce:
         return bool(self.apart or self.own)
 
     def withdrawn_sql(self, dialect: str, followup: str = "f") -> str:
-        """SQL: is the step of `followup` (of the customer `c`) no longer in force for them?"""
-        gone = f"{followup}.step_id NOT IN ({json_texts('in_force_steps', dialect)})"
-        if not self.branched:
-            return f"({gone})"
+        """SQL: is the step of `followup` (of the customer `c`) no longer in force for them?
+        Another version in force for them does not withdraw one that was attempted already:
+        the gateway may have taken it (its answer lost), and its retry, under its key, is
+        recognised there; another version would be a second message."""
+        steps = json_texts("in_force_steps", dialect)
+        gone = f"{followup}.step_id NOT IN ({steps})"
+        attempted = (
+            f"EXISTS (SELECT 1 FROM deliveries d WHERE d.followup_id = {followup}.id"
+            " AND d.attempt > 0)"
+        )
         step, branch = json_item(0, dialect), json_item(1, dialect)
-        apart = (
-            f"EXISTS (SELECT 1 FROM {json_array_rows('branches_apart', dialect)}"
+        head_in_force = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows('heads', dialect)}"
+            f" WHERE substr({followup}.step_id, 1, length({step}) + 1) = {step} || '@')"
+        )
+        replaced = f"{gone} AND {head_in_force}"  # a branch's version whose overlay is gone
+        if not self.branched:
+            return f"({gone} AND NOT ({replaced} AND {attempted}))"
+        switched_off, changed = (
+            f"EXISTS (SELECT 1 FROM {json_array_rows(pairs, dialect)}"
             f" WHERE {step} = {followup}.step_id AND {branch} = {BRANCH})"
+            for pairs in ("switched_off", "changed")
         )
         elsewhere = (
             f"EXISTS (SELECT 1 FROM {json_array_rows('branch_versions', dialect)}"
             f" WHERE {step} = {followup}.step_id AND {branch} <> {BRANCH})"
         )
-        return f"({gone} OR {apart} OR {elsewhere})"
+        versioned = f"({replaced} OR {changed} OR {elsewhere})"
+        return f"(({gone} OR {switched_off} OR {versioned}) AND NOT ({versioned} AND {attempted}))"
 
     def params(self) -> dict[str, Any]:
+        changed = {pair for pair in self.apart if f"{pair[0]}@{pair[1]}" in self.steps}
         return {
             "in_force_steps": json.dumps(sorted(self.steps), ensure_ascii=False),
-            "branches_apart": json.dumps(sorted(self.apart), ensure_ascii=False),
+            "heads": json.dumps([[step] for step in sorted(self.steps)], ensure_ascii=False),
+            "switched_off": json.dumps(sorted(set(self.apart) - changed), ensure_ascii=False),
+            "changed": json.dumps(sorted(changed), ensure_ascii=False),
             "branch_versions": json.dumps(
                 sorted([step, branch] for step, (_head, branch) in self.own.items()),
                 ensure_ascii=False,
@@ -96,13 +118,19 @@ class InForce:
     def version_for(self, step_id: str, branch: str | None) -> str | None:
         """The version of `step_id`'s step in force for a customer of `branch` ('' or None:
         none): the branch's own, else the head office's unless the branch switched it off."""
-        head = self.own[step_id][0] if step_id in self.own else step_id
+        head = self.own[step_id][0] if step_id in self.own else self.head_of(step_id)
         mine = f"{head}@{branch}"
         if branch and mine in self.steps:
             return mine
         if head in self.steps and (head, branch or "") not in self.apart:
             return head
         return None
+
+    def head_of(self, step_id: str) -> str:
+        """The head office step in force that `step_id` is a branch's version of (`<head>@<branch>`,
+        also when the branch's overlay is gone), else `step_id` itself."""
+        heads = [step_id[:at] for at, char in enumerate(step_id) if char == "@"]
+        return next((head for head in reversed(heads) if head in self.steps), step_id)
 
     def reason(self, step_id: str, branch: str | None) -> str:
         """Why the follow-up of `step_id` (to a customer of `branch`) is not sent."""
@@ -134,13 +162,15 @@ def _head_and_branch(step: CompiledStep) -> tuple[str, str]:
 def plan_in_place(store: Store, ruleset: RuleSet, withdrawn: list[int], now: dt.datetime) -> int:
     """For each `withdrawn` follow-up whose customer's branch has another version of its step
     in force, plan that version for the same occurrence (see the module), unless the customer
-    has it already; the contact policy decides the new ones. How many are new."""
-    in_force = InForce.of(ruleset)
-    if not in_force.branched or not withdrawn:
+    has it already; one withdrawn before (the customer moved away and back) is planned again
+    (`_revive`). The contact policy decides the new ones. How many are new."""
+    if not withdrawn:
         return 0
+    in_force = InForce.of(ruleset)
     key = quoted_name(ruleset.schema.key)
     rows = store.execute(
-        f"SELECT f.id, f.step_id, {BRANCH} AS branch FROM followups f"
+        f"SELECT f.id, f.step_id, f.customer_id, f.occurrence, {BRANCH} AS branch"
+        " FROM followups f"
         f" LEFT JOIN customers c ON c.{key} = f.customer_id"
         f" WHERE f.id IN ({json_texts('ids', store.dialect, 'BIGINT')})",
         {"ids": json.dumps(withdrawn)},
@@ -150,7 +180,8 @@ def plan_in_place(store: Store, ruleset: RuleSet, withdrawn: list[int], now: dt.
     for row in rows:
         version = in_force.version_for(row["step_id"], row["branch"])
         if version is not None and version != row["step_id"]:
-            new += _plan_version(store, ruleset, steps[version], row["id"], batch, now)
+            planned = _plan_version(store, ruleset, steps[version], row["id"], batch, now)
+            new += planned or _revive(store, ruleset, steps[version], row, batch, now)
     if new:
         apply_policies(store, ruleset, batch, now)
     return new
@@ -186,3 +217,40 @@ def _plan_version(
         },
     )
     return len(added)
+
+
+def _revive(
+    store: Store,
+    ruleset: RuleSet,
+    version: CompiledStep,
+    withdrawn: Row,
+    batch: str,
+    now: dt.datetime,
+) -> int:
+    """Plan again the customer's follow-up of `version` for the occurrence of `withdrawn` if
+    it was itself withdrawn (never sent): a customer who moved away and back before it was
+    sent gets it after all, under its own key, due and expiring as `withdrawn` was."""
+    capacity = ruleset.policies.capacity if ruleset.policies else None
+    owner = "owner"
+    if capacity:
+        key, field = quoted_name(ruleset.schema.key), quoted_name(capacity.owner_field)
+        owner = f"(SELECT c.{field} FROM customers c WHERE c.{key} = followups.customer_id)"
+    revived = store.execute(
+        "UPDATE followups SET status = 'pending', policy = NULL, reason = NULL,"
+        " lease_until = NULL, kind = :kind, channel = :channel, template = :template,"
+        " priority = :priority, mandatory = :mandatory, purpose = :purpose,"
+        f" owner = {owner}, planned_due_at = w.planned_due_at, due_at = w.due_at,"
+        " expires_at = w.expires_at, batch = :batch, ruleset_hash = :hash, updated_at = :now"
+        " FROM (SELECT planned_due_at, due_at, expires_at FROM followups WHERE id = :id) AS w"
+        " WHERE key = :key AND status = 'cancelled' AND policy = :withdrawn RETURNING id",
+        {
+            "id": withdrawn["id"],
+            "key": followup_key(version.id, withdrawn["customer_id"], withdrawn["occurrence"]),
+            "withdrawn": WITHDRAWN,
+            **step_values(version.step),
+            "batch": batch,
+            "hash": ruleset.hash,
+            "now": iso(now),
+        },
+    )
+    return len(revived)

@@ -490,10 +490,12 @@ class _Selection:
         where += [self.scope.where] if self.scope.where else []
         if self.fresh_only:
             where.append(f"NOT EXISTS (SELECT 1 FROM followups p WHERE p.key = {self.key(key)})")
-        if self.step.branch is not None:  # the head office's own, planned before the change
+        versions = self._other_versions()
+        if versions:  # planned before the customer moved, or before the branch changed it
+            keys = ", ".join(self.key(key, f":{name}") for name in versions)
             where.append(
                 "NOT EXISTS (SELECT 1 FROM followups h"
-                f" WHERE h.key = {self.key(key, ':head_step')} AND h.status <> 'cancelled')"
+                f" WHERE h.key IN ({keys}) AND h.status <> 'cancelled')"
             )
         customers = "" if self.assigned_only else "customers AS c JOIN "
         on = "" if self.assigned_only else f" ON a.customer_id = {key}"
@@ -585,15 +587,19 @@ class _Selection:
             "hash": self.ruleset.hash,
             "now": iso(now),
             **(self.consent.params if self.consent else {}),
-            **self._head_step(),
+            **self._other_versions(),
         }
 
-    def _head_step(self) -> dict[str, str]:
-        """A branch's version of a step (`id@branch`) is not planned for an occurrence its
-        customer already has the head office's follow-up of (planned before the branch changed
-        the step, and still due): one message a month, not one of each."""
-        branch = self.step.branch
-        return {} if branch is None else {"head_step": self.step.id.removesuffix(f"@{branch}")}
+    def _other_versions(self) -> dict[str, str]:
+        """The other versions of the step in the rules (the head office's and each branch's
+        `id@branch`) by parameter name: the step is not planned for an occurrence its customer
+        already has one of (planned before the branch changed the step, or before the
+        customer moved): one message a month, not one of each."""
+        branch, steps = self.step.branch, self.ruleset.steps
+        head = self.step.id if branch is None else self.step.id.removesuffix(f"@{branch}")
+        family = [s.id for s in steps if s.branch and s.id == f"{head}@{s.branch}"]
+        others = [version for version in [head, *family] if version != self.step.id]
+        return {f"version_{number}": version for number, version in enumerate(others)}
 
 
 def count_outcomes(store: Store, report: PlanReport) -> None:

@@ -129,6 +129,20 @@ ESCAPED_KEYS = (
     f" {key_part_sql('followups.customer_id')} || ':' || followups.occurrence)",
 )
 
+# m032: a follow-up still to be sent (a retry waiting, a claim to be taken over, a dead letter
+# to be retried) whose attempts went out under its key before m029 goes on under that key:
+# the gateway may have taken an attempt (its answer lost) and knows the message by it. Planning
+# the occurrence again would not find it under that key: it is past, and windows are not
+# planned twice (daemon/tick.py plan_ahead).
+UNESCAPED_KEY = "followups.step_id || ':' || followups.customer_id || ':' || followups.occurrence"
+RETRY_KEYS = (
+    f"UPDATE followups SET key = {UNESCAPED_KEY}"
+    " WHERE status IN ('pending', 'claimed', 'dead') AND customer_id NOT LIKE 'erased:%'"
+    f" AND key <> {UNESCAPED_KEY} AND EXISTS (SELECT 1 FROM deliveries d"
+    f" WHERE d.followup_id = followups.id AND d.attempt > 0 AND d.key = {UNESCAPED_KEY})"
+    f" AND NOT EXISTS (SELECT 1 FROM followups o WHERE o.key = {UNESCAPED_KEY})",
+)
+
 # m030: a phone that a load before 7a7d6b2 stored from a real-number column (a pandas column
 # with a gap) as "13800000000.0" becomes its digits, as a load stores it now; a gateway could
 # text the first as another number. Only in the fields known by their name to hold a phone

@@ -27,6 +27,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    RETRY_KEYS,
     Row,
     Store,
     event_values,
@@ -393,6 +394,13 @@ def m030_phones_from_reals(db: sqlite_utils.Database) -> None:
 def m031_established_customers(db: sqlite_utils.Database) -> None:
     """The customers a load marked as established (`ESTABLISHED_TABLE`)."""
     db.execute(ESTABLISHED_TABLE)
+
+
+@migrations()
+def m032_retry_keys(db: sqlite_utils.Database) -> None:
+    """A follow-up still to be sent keeps the key its attempts went out under (`RETRY_KEYS`)."""
+    for statement in RETRY_KEYS:
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
