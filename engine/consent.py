@@ -353,3 +353,54 @@ def record_events(
     take is left to planning, which gives it its reason. How many records were added."""
     records, _refused = from_events(events, policies)
     return append_new(store, records, now) if records else 0
+
+
+# One read of the ledger for a whole population: each record as a text that sorts as the
+# records do (effective time, then id: the id's digit count, as two digits, before its digits),
+# followed by its verdict and that digit count again, so that max() over a customer's records
+# finds the one in force and the text alone tells whether it grants and which record it is.
+# Sound while no effective time holds a character sorting at or below the space.
+_DIGITS = "CAST(length(CAST(l.id AS TEXT)) + 10 AS TEXT)"
+RECORD_KEY = (
+    f"l.effective_at || ' ' || {_DIGITS} || CAST(l.id AS TEXT)"
+    f" || CASE WHEN l.granted = TRUE THEN '1' ELSE '0' END || {_DIGITS}"
+)
+
+
+def in_force_table_sql(pairs: Sequence[tuple[str, str]], at: str, alias: str) -> str:
+    """SQL of a table: each customer with records in effect at `at` (`customer_id`) and, for
+    the i-th (channel, purpose) of `pairs`, the `RECORD_KEY` of the latest record for exactly
+    that channel and purpose in the column `{alias}{i}` (NULL when there is none)."""
+    listed = ", ".join(
+        f"max(CASE WHEN l.channel = {_text(channel)} AND l.purpose = {_text(purpose)}"
+        f" THEN {RECORD_KEY}"
+        f" END) AS {alias}{i}"
+        for i, (channel, purpose) in enumerate(pairs)
+    )
+    return (
+        f"SELECT l.customer_id, {listed} FROM consent_ledger l WHERE l.effective_at <= {at}"
+        " GROUP BY l.customer_id"
+    )
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def latest_key_sql(own: str, every: str) -> str:
+    """SQL: of two `RECORD_KEY`s (the channel's own record and the one for 'all', either
+    NULL), the record in force: the later one."""
+    return f"CASE WHEN {every} IS NULL OR {own} > {every} THEN {own} ELSE {every} END"
+
+
+def key_granted_sql(key: str) -> str:
+    """SQL: whether the record `key` (a `RECORD_KEY`) grants; NULL without one."""
+    return f"substr({key}, length({key}) - 2, 1) = '1'"
+
+
+def key_verdict_sql(key: str) -> str:
+    """SQL: the record `key` as `in_force_sql` gives it: NULL, '' (it grants) or its citation."""
+    digits = f"(CAST(substr({key}, length({key}) - 1, 2) AS INTEGER) - 10)"
+    record_id = f"CAST(substr({key}, length({key}) - 2 - {digits}, {digits}) AS BIGINT)"
+    cited = f"(SELECT {CITATION} FROM consent_ledger r WHERE r.id = {record_id})"
+    return f"CASE WHEN {key} IS NULL THEN NULL WHEN {key_granted_sql(key)} THEN '' ELSE {cited} END"
