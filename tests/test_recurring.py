@@ -10,10 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +27,6 @@ from guanxi.engine.plan.followups import iso, new_batch
 from guanxi.engine.plan.recurring import (
     MAX_OCCURRENCES,
     PlanReport,
-    _Selection,
     apply_policy,
     count_outcomes,
     insert_recurring,
@@ -40,7 +37,6 @@ from guanxi.engine.plan.recurring import (
 )
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
-from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 from guanxi.engine.timing import Schedule
 
@@ -697,86 +693,6 @@ def test_consent_decided_while_planning_matches_the_policy_pass_on_random_ledger
                 store.close()
     decided, passed = results
     assert decided == passed
-
-
-# --- the consent records in force read once for the population, against the lookups ---
-
-stamped_record = st.tuples(
-    st.integers(0, 5),  # whose
-    st.sampled_from((*CHANNELS, consent.ALL)),
-    st.sampled_from(tuple(consent.PURPOSES)),
-    st.booleans(),
-    st.integers(-2, 3),  # effective: days before NOW, or after (ties: the id decides)
-    st.booleans(),  # written as stored (`iso`), or with its offset: times of two lengths
-)
-
-
-def ledger_read_once(once: bool) -> contextlib.AbstractContextManager[Any]:
-    """Planning with the records in force from one read of the ledger, or searched per
-    customer as a scoped planning does."""
-    if once:
-        return contextlib.nullcontext()
-    return mock.patch.object(_Selection, "ledger_read_once", property(lambda self: False))
-
-
-def plan_with_ledger(
-    store: Store, customers: list[dict[str, Any]], records: list[Any], once: bool
-) -> tuple[Any, ...]:
-    """The rows, decisions and report of a month planned with the consent decided while
-    inserting, the consent records in force read once or searched."""
-    ruleset = rules_with_consent_steps()
-    start, end = DECEMBER[0], DECEMBER[0] + dt.timedelta(days=40)
-    with store.transaction():
-        consent_population(store, ruleset, customers, [r[:5] for r in records])
-        for number, record in enumerate(records, start=1):
-            when = NOW - dt.timedelta(days=record[4])
-            at = iso(when) if record[5] else when.astimezone(SHANGHAI).isoformat()
-            store.execute("UPDATE consent_ledger SET effective_at = :at WHERE id = :id",
-                          {"at": at, "id": number})  # fmt: skip
-    with ledger_read_once(once):
-        report = insert_recurring(store, ruleset, start, end, NOW, "b1", consent=True)
-    apply_policy(store, ruleset, report, NOW)
-    return planned_state(store), report.to_dict()
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    customers=st.lists(random_customer, min_size=1, max_size=6),
-    records=st.lists(stamped_record, max_size=14),
-)
-def test_records_in_force_read_once_decide_as_the_lookups_on_sqlite(
-    customers: list[dict[str, Any]], records: list[Any]
-) -> None:
-    planned = []
-    with tempfile.TemporaryDirectory() as folder:
-        for once in (True, False):
-            store = SQLiteStore(Path(folder) / f"once-{once}.db")
-            try:
-                planned.append(plan_with_ledger(store, customers, records, once))
-            finally:
-                store.close()
-    assert planned[0] == planned[1]
-
-
-@settings(max_examples=10, deadline=None)
-@given(
-    customers=st.lists(random_customer, min_size=1, max_size=6),
-    records=st.lists(stamped_record, max_size=14),
-)
-def test_records_in_force_read_once_decide_as_the_lookups_on_postgresql(
-    postgres_migrated: tuple[str, str], customers: list[dict[str, Any]], records: list[Any]
-) -> None:
-    url, empty = postgres_migrated
-    planned = []
-    for once in (True, False):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(empty)
-        store = PostgresStore(url)
-        try:
-            planned.append(plan_with_ledger(store, customers, records, once))
-        finally:
-            store.close()
-    assert planned[0] == planned[1]
 
 
 def test_a_daemon_back_after_weeks_down_plans_only_the_latest_due_occurrence(

@@ -185,33 +185,24 @@ def resolve_channels(run: Batch) -> Counts:
 
 
 def preferred_channel_sql(
-    policies: PoliciesFile,
-    kind: str,
-    customer: str,
-    customer_id: str,
-    due: str,
-    granted: Callable[[str], str] | None = None,
+    policies: PoliciesFile, kind: str, customer: str, customer_id: str, due: str
 ) -> str:
     """SQL for the channel a `preferred` step of kind `kind` (an SQL expression) uses for the
     customer row `customer` whose key is `customer_id`: the preferred channel, else the first
-    fallback the customer consents to (at `decided_at(due)`); NULL when there is none.
-    `granted`: SQL of a channel's service record in force (true, false, NULL without one)
-    when the query has read it already; else the ledger is searched for it."""
+    fallback the customer consents to (at `decided_at(due)`); NULL when there is none."""
     if policies.preferred is None:
         return "NULL"
     chosen = f"{customer}.{quoted_name(policies.preferred.field)}"
     whens = [
         f"WHEN {chosen} = {sql_text(name)} AND {kind} = '{channel.kind}'"
-        f" AND {_consents(policies, name, customer, customer_id, due, granted)}"
-        f" THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name, channel in policies.channels.items()
     ]
     # a fallback that is the preferred channel failed above already: its ledger is not read again
     whens += [
         f"WHEN NOT coalesce({chosen} = {sql_text(name)}, FALSE)"
         f" AND {kind} = '{policies.channels[name].kind}'"
-        f" AND {_consents(policies, name, customer, customer_id, due, granted)}"
-        f" THEN {sql_text(name)}"
+        f" AND {_consents(policies, name, customer, customer_id, due)} THEN {sql_text(name)}"
         for name in policies.preferred.fallback
         if name in policies.channels
     ]
@@ -219,22 +210,14 @@ def preferred_channel_sql(
 
 
 def _consents(
-    policies: PoliciesFile,
-    channel: str,
-    customer: str,
-    customer_id: str,
-    due: str,
-    granted: Callable[[str], str] | None,
+    policies: PoliciesFile, channel: str, customer: str, customer_id: str, due: str
 ) -> str:
     """SQL: the customer may be contacted on `channel` (the ledger, else the column)."""
     field_name = policies.channels[channel].consent_field
     column = f"{customer}.{quoted_name(field_name)}" if field_name else "TRUE"
-    if granted is None:
-        at = decided_at(due)
-        record = latest_sql("l.granted", customer_id, sql_text(channel), "'service'", at)
-    else:
-        record = granted(channel)
-    return f"coalesce({record}, {column}) = TRUE"
+    at = decided_at(due)
+    granted = latest_sql("l.granted", customer_id, sql_text(channel), "'service'", at)
+    return f"coalesce({granted}, {column}) = TRUE"
 
 
 Rule = tuple[str, str, str]  # SQL condition, policy (a placeholder), SQL text of the reason

@@ -39,15 +39,7 @@ from typing import Any
 from guanxi.engine.classify.compile import measures_sql
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.classify.stages import quote
-from guanxi.engine.consent import (
-    ALL,
-    decided_at,
-    in_force_sql,
-    in_force_table_sql,
-    key_granted_sql,
-    key_verdict_sql,
-    latest_key_sql,
-)
+from guanxi.engine.consent import decided_at, in_force_sql
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import COLUMNS, iso, new_batch, step_values
@@ -59,7 +51,6 @@ from guanxi.engine.plan.policy import (
     consent_sql,
     preferred_channel_sql,
 )
-from guanxi.engine.plan.policy_verdicts import sql_text
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import PREFERRED
 from guanxi.engine.ruleset.ruleset import COMPUTED_FIELDS
@@ -70,7 +61,6 @@ from guanxi.engine.timing import Schedule
 CHANNEL = "x._guanxi_channel"  # the follow-up's channel, chosen in the source
 SERVICE = "x._guanxi_service"  # its consent records in force (engine/consent.py), read there
 MARKETING = "x._guanxi_marketing"
-LEDGER = "_guanxi_l"  # the consent records in force, one column per channel and purpose
 DUE = "CAST(:due AS TEXT)"  # typed: PostgreSQL cannot tell a NULL's type
 MAX_OCCURRENCES = 1000  # per step and call: a cron every minute over a year is a mistake
 
@@ -476,7 +466,7 @@ class _Selection:
         """The service and marketing consent records in force (`in_force_sql`) as columns:
         marketing only for a marketing step."""
         key = f"x.{self.q(self.ruleset.schema.key)}"
-        service = self.record_in_force("service", key)
+        service = in_force_sql(key, CHANNEL, "service", decided_at(DUE))
         policies = self.ruleset.policies
         if self.channel_fields() and policies is not None and PREFERRED not in policies.channels:
             # a channel chosen here was chosen because its service consent holds (the same
@@ -484,50 +474,8 @@ class _Selection:
             service = f"CASE WHEN {CHANNEL} = '{PREFERRED}' THEN {service} ELSE '' END"
         marketing = "NULL"
         if self.step.step.purpose == "marketing":
-            marketing = self.record_in_force("marketing", key)
+            marketing = in_force_sql(key, CHANNEL, "marketing", decided_at(DUE))
         return f"{service} AS {SERVICE[2:]}, CAST({marketing} AS TEXT) AS {MARKETING[2:]}"
-
-    def record_in_force(self, purpose: str, key: str) -> str:
-        """`in_force_sql` for the chosen channel: from the columns of the ledger read once
-        when the query has them, else searched."""
-        if not self.ledger_read_once:
-            return in_force_sql(key, CHANNEL, purpose, decided_at(DUE))
-        every = self.ledger_column(ALL, purpose)
-        whens = " ".join(
-            f"WHEN {sql_text(channel)} THEN {key_verdict_sql(self.latest_key(channel, purpose))}"
-            for channel, kind in self.ledger_pairs()
-            if kind == purpose and channel != ALL
-        )
-        return f"CASE {CHANNEL} {whens} ELSE {key_verdict_sql(every)} END"
-
-    @property
-    def ledger_read_once(self) -> bool:
-        """Whether the consent records in force come from one read of the whole ledger (a
-        population planned at once) rather than searched customer by customer (a scope, or
-        re-planning for the few customers still missing the follow-up)."""
-        scoped = self.scope.join or self.scope.where or self.fresh_only
-        return self.consent is not None and not scoped
-
-    def ledger_pairs(self) -> list[tuple[str, str]]:
-        """Each (channel, purpose) the checks may read: every channel the follow-up can end
-        on (the policy's, the step's own, 'preferred') and 'all'."""
-        policies = self.ruleset.policies
-        names = [*(policies.channels if policies else ()), self.step.step.channel, PREFERRED]
-        purposes = ["service"] + (["marketing"] if self.step.step.purpose == "marketing" else [])
-        return [(c, p) for c in dict.fromkeys([*names, ALL]) for p in purposes]
-
-    def ledger_column(self, channel: str, purpose: str) -> str:
-        return f"x.{LEDGER}{self.ledger_pairs().index((channel, purpose))}"
-
-    def latest_key(self, channel: str, purpose: str) -> str:
-        """The record in force for the channel: its own latest or the latest for 'all'."""
-        own, every = self.ledger_column(channel, purpose), self.ledger_column(ALL, purpose)
-        return latest_key_sql(own, every)
-
-    def ledger_join(self, key: str) -> str:
-        at = decided_at(DUE)
-        table = in_force_table_sql(self.ledger_pairs(), at, LEDGER)
-        return f" LEFT JOIN ({table}) AS k ON k.customer_id = CAST({key} AS TEXT)"
 
     def profiles(self) -> str:
         """Key, level, owner and every name the conditions use, one row per customer."""
@@ -537,10 +485,6 @@ class _Selection:
         if self.owner:
             columns[self.owner] = f"c.{self.q(self.owner)}"
         listed = ", ".join(f"{sql} AS {self.q(name)}" for name, sql in columns.items())
-        ledger = ""
-        if self.ledger_read_once:
-            ledger = self.ledger_join(key)
-            listed += "".join(f", k.{LEDGER}{i}" for i in range(len(self.ledger_pairs())))
         where = ["a.level IS NOT NULL"]
         where += [] if self.step.level == "all" else ["a.level = :level"]
         where += [self.scope.where] if self.scope.where else []
@@ -555,7 +499,7 @@ class _Selection:
         on = "" if self.assigned_only else f" ON a.customer_id = {key}"
         return (
             f"SELECT {listed} FROM {customers}current_assignments AS a{on}"
-            f" {self.scope.join}{self.measures_join(key)}{ledger} WHERE {' AND '.join(where)}"
+            f" {self.scope.join}{self.measures_join(key)} WHERE {' AND '.join(where)}"
         )
 
     def names(self) -> set[str]:
@@ -580,11 +524,7 @@ class _Selection:
         if not self.channel_fields() or policies is None:
             return ":channel"
         key = f"x.{self.q(self.ruleset.schema.key)}"
-        granted = None
-        if self.ledger_read_once:
-            granted = lambda channel: key_granted_sql(self.latest_key(channel, "service"))  # noqa: E731
-        chosen = preferred_channel_sql(policies, ":kind", "x", key, DUE, granted)
-        return f"COALESCE({chosen}, :channel)"
+        return f"COALESCE({preferred_channel_sql(policies, ':kind', 'x', key, DUE)}, :channel)"
 
     def column(self, name: str) -> str:
         if name in COMPUTED_FIELDS:
