@@ -7,12 +7,16 @@ never stops the night.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guanxi.engine.classify import classify
 from guanxi.engine.classify import snapshot as engine
@@ -150,3 +154,27 @@ def test_ids_of_the_same_hash_are_told_apart_by_the_ids(
     assert [q[0] for q in quarantined(store) if q[3].startswith("duplicate")] == (
         [5, 12, 13] if form == "csv" else [4, 11, 12]
     )
+
+
+FINGERPRINTS = st.one_of(st.none(), st.integers(0, 5), st.integers(0, 2**63 - 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(FINGERPRINTS, max_size=40), st.sampled_from([pa.uint64(), pa.int64()]), st.data())
+def test_repeated_fingerprints_are_those_a_group_by_finds(
+    values: list[int | None], kind: pa.DataType, data: st.DataObject
+) -> None:
+    """The fingerprints found more than once by sorting (NULLs aside, each once) are the ones
+    DuckDB's GROUP BY … HAVING COUNT(*) > 1 finds, however the column is chunked."""
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(values)), max_size=4)))
+    bounds = [0, *cuts, len(values)]
+    column = pa.chunked_array([values[a:b] for a, b in itertools.pairwise(bounds)], kind)
+    duck = duckdb.connect()
+    duck.register("fingerprints", pa.table({"hashed": column}))
+    grouped = duck.execute(
+        "SELECT hashed FROM fingerprints WHERE hashed IS NOT NULL"
+        " GROUP BY 1 HAVING COUNT(*) > 1 ORDER BY 1"
+    ).fetchall()
+    found = engine.shared_fingerprints(column)
+    assert found.type == kind
+    assert found.to_pylist() == [row[0] for row in grouped]

@@ -265,10 +265,12 @@ class Screen:
         row of `relation` has, as `hashed`. A hash table of numbers costs less than one of
         the ids and their rows (a quarter less at 2M rows), and only the rows of these hashes
         (none on most nights; two ids of the same hash at worst) are then compared by id."""
-        key = _q(self.schema.key, dialect)
+        return f"{self.fingerprints(relation, fingerprint, dialect)} GROUP BY 1 HAVING COUNT(*) > 1"
+
+    def fingerprints(self, relation: str, fingerprint: str, dialect: str) -> str:
+        """SQL: each row's id hashed (`fingerprint`), as `hashed`."""
         return (
-            f"SELECT {fingerprint.format(key)} AS hashed FROM {relation}"
-            " GROUP BY 1 HAVING COUNT(*) > 1"
+            f"SELECT {fingerprint.format(_q(self.schema.key, dialect))} AS hashed FROM {relation}"
         )
 
     def repeated_ids(
