@@ -47,6 +47,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_ROWS,
     Row,
     Store,
     event_values,
@@ -297,6 +298,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m029_escaped_followup_keys": ESCAPED_KEYS,
     "m030_phones_from_reals": (PHONES_FROM_REALS,),
     "m031_established_customers": (ESTABLISHED_TABLE,),
+    "m032_quarantine_rows": (QUARANTINE_ROWS,),
 }
 
 

@@ -27,6 +27,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_ROWS,
     Row,
     Store,
     event_values,
@@ -393,6 +394,12 @@ def m030_phones_from_reals(db: sqlite_utils.Database) -> None:
 def m031_established_customers(db: sqlite_utils.Database) -> None:
     """The customers a load marked as established (`ESTABLISHED_TABLE`)."""
     db.execute(ESTABLISHED_TABLE)
+
+
+@migrations()
+def m032_quarantine_rows(db: sqlite_utils.Database) -> None:
+    """A file's quarantined rows by number: a reload replaces its own earlier records."""
+    db.execute(QUARANTINE_ROWS)
 
 
 class SQLiteStore(Store):
