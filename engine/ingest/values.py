@@ -10,7 +10,8 @@ How values are read (business users ask about these, so they are decided here on
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
-  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
+  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`), and
+  so is an id written as a real in a text cell (`123.0`, a float export, is `123`); one of
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
   as its last digits are not what was typed. So is such a number written as text
   (`13800000000.0`, as pandas writes a column of reals to a CSV file) in a field a channel
@@ -259,8 +260,17 @@ def _contact_text(value: str) -> str:
     return found.group(1) if found else written
 
 
+def _id_written(value: str) -> str:
+    """An id as typed (`same_id`); one a float export wrote as a real (`123.0`, as pandas
+    writes a column of ids with a gap) as its digits, as the same id in an Excel number cell
+    or a JSON number is read: one customer, whichever file they came from."""
+    written = same_id(value)
+    found = re.fullmatch(WRITTEN_AS_REAL, written)
+    return found.group(1) if found else written
+
+
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
-identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
+identifier = _reader(UNSEEN_IN_ID, ID_CHARS, _id_written, _id_text)
 contact = _reader(UNSEEN_IN_TEXT, TEXT_CHARS, _contact_text)
 
 
