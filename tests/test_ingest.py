@@ -150,6 +150,10 @@ def test_quarantine_records_name_the_file_and_the_value(
         ("consent_sms", "否", 0),
         ("opened_on", "2024-02-29", "2024-02-29"),
         ("opened_on", "20240105", "2024-01-05"),  # as core banking systems export a day
+        ("annual_contribution", "(1,234.00)", -1234.0),  # the accounting format's negative
+        ("annual_contribution", "(¥1,234.00)", -1234.0),
+        ("annual_contribution", "（１,２３４.５０）", -1234.5),  # typed in full width
+        ("monthly_txn_count", " (0) ", 0),
     ],
 )
 def test_accepted_spellings(
@@ -169,6 +173,24 @@ def test_accepted_spellings(
         ("balance", "inf", "'inf' is not a number"),
         ("balance", "1_000", "'1_000' is not a number"),
         ("age", "forty", "'forty' is not a whole number"),
+        ("balance", "(1,234.00)", "-1234 is below 0, the lowest value allowed"),
+        ("annual_contribution", "(-5)", "'(-5)' is not a number"),
+        ("annual_contribution", "()", "'()' is not a number"),
+        *(
+            (
+                field,
+                dash,
+                f"'{dash.strip()}' is how the accounting format shows zero, and how some"
+                " reports show no value: write 0 for zero, or leave the cell empty for no value",
+            )
+            for field, dash in [("balance", "-"), ("age", " - "), ("balance", "—")]
+        ),
+        (
+            "balance",
+            "5%",
+            "'5%' is a percentage: write the number without %, as 0.05 for 5% where the field"
+            " holds a share (as the rules compare contribution_pct >= 0.90)",
+        ),
         ("age", "99999999999999999999", "99999999999999999999 is too large"),
         ("opened_on", "2024-02-30", "'2024-02-30' is not a real calendar date"),
         (

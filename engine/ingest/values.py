@@ -25,7 +25,10 @@ How values are read (business users ask about these, so they are decided here on
   An id takes neither line breaks nor invisible format characters (a zero-width space).
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
-  `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
+  `1,5` may be a decimal comma. A number in parentheses is negative (`(1,234.00)` is
+  -1234, as the accounting format writes it); a dash alone (`-`, the accounting format's
+  zero but some reports' "no value") and a percentage (`5%`: 0.05 or 5?) are rejected with
+  what to write instead. Full-width digits and commas (`１,２３４`) read as their
   ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
   `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
   written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
@@ -92,6 +95,9 @@ BOOLEANS = {
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
+# (1,234.00): the accounting format's -1,234.00, as bank reports and Excel export it
+ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^-+()\s][^()]*?)\s*\)")
+DASHES = frozenset({"-", "--", "–", "—", "——"})  # the accounting format's zero, or no value
 # The date part: the year first, then month and day, all one separator or 年月日, or none at
 # all (YYYYMMDD, as core banking systems export a date).
 _DAY = (
@@ -322,14 +328,22 @@ def _names_infinity(written: str) -> bool:
     return "inf" in unicodedata.normalize("NFKC", written).lower()
 
 
+class _Hinted(Invalid):
+    """Not a number, with what to write instead."""
+
+
 def _written_number(written: str) -> float:
     """A number as people write it: full-width digits, thousands separators, 万 or 亿 as in
-    the rules (`1.5亿`), a final 元."""
+    the rules (`1.5亿`), a final 元, an accounting negative in parentheses (`(1,234.00)`)."""
     plain = unicodedata.normalize("NFKC", written).removesuffix(YUAN).rstrip()
     try:
         return float(plain)
     except ValueError:
         pass
+    if negative := ACCOUNTING_NEGATIVE.fullmatch(plain):
+        return -_accounted(negative.group(1), written)
+    if plain in DASHES or plain.endswith("%"):
+        raise _not_plain(written, plain)
     if scaled := SCALED_NUMBER.fullmatch(plain):
         try:
             return float(plain_number(scaled.group(1), scaled.group(2)))
@@ -340,15 +354,43 @@ def _written_number(written: str) -> float:
     return float(plain.replace(",", ""))
 
 
+def _accounted(inside: str, written: str) -> float:
+    """The amount inside an accounting negative's parentheses."""
+    try:
+        return _written_number(inside)
+    except Invalid:
+        raise Invalid(_("{value} is not a number").format(value=quoted(written))) from None
+
+
+def _not_plain(written: str, plain: str) -> _Hinted:
+    """A dash or a percentage: which number it means depends on who wrote it, so never
+    guessed."""
+    if plain in DASHES:
+        message = _(
+            "{value} is how the accounting format shows zero, and how some reports show no"
+            " value: write 0 for zero, or leave the cell empty for no value"
+        )
+    else:
+        message = _(
+            "{value} is a percentage: write the number without %, as 0.05 for 5% where the"
+            " field holds a share (as the rules compare contribution_pct >= 0.90)"
+        )
+    return _Hinted(message.format(value=quoted(written.strip())))
+
+
 def money(value: Any) -> float | None:
     """An amount of money (a field with `unit: 元`): a number, which may begin with ¥."""
     if type(value) is not str:
         return number(value)
     amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
+    if amount.startswith("("):  # (¥1,234.00)
+        amount = "(" + amount[1:].lstrip().removeprefix("¥")
     try:
         return number(amount)
     except _TooLarge:
         raise _too_large(value.strip()) from None
+    except _Hinted:
+        raise
     except Invalid:
         raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
 
@@ -366,6 +408,8 @@ def integer(value: Any) -> int | None:
                 return _in_range(whole)
     try:
         real = number(value)
+    except _Hinted:
+        raise
     except Invalid:
         raise Invalid(_("{value} is not a whole number").format(value=shown(value))) from None
     if real is None:
