@@ -83,9 +83,13 @@ def short_help(text: str, limit: int = 45) -> str:
 
 
 def bind_columns() -> None:
-    """Point click's measures at columns (idempotent)."""
-    click.formatting.term_len = columns
-    click._textwrap.term_len = columns
-    click._textwrap._truncate_visible = fitting
-    click._textwrap.TextWrapper = ColumnsTextWrapper  # type: ignore[misc]
-    click.core.make_default_short_help = short_help
+    """Point click's measures at columns (idempotent). Click looks these names up in its
+    modules at each call, so setting them there is enough."""
+    for module, name, measure in (
+        (click.formatting, "term_len", columns),
+        (click._textwrap, "term_len", columns),
+        (click._textwrap, "_truncate_visible", fitting),
+        (click._textwrap, "TextWrapper", ColumnsTextWrapper),
+        (click.core, "make_default_short_help", short_help),
+    ):
+        setattr(module, name, measure)
