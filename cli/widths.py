@@ -21,6 +21,7 @@ import click.formatting
 
 WIDE = "WF"  # East Asian Wide and Fullwidth: two columns each
 ELLIPSIS = "..."
+CLOSING = "，。、；：！？）】」』》〉”’"  # Chinese punctuation that never starts a line
 
 
 def is_wide(char: str) -> bool:
@@ -60,8 +61,14 @@ class ColumnsTextWrapper(click._textwrap.TextWrapper):
     """Click's wrapper, where a line may also break between two Chinese characters."""
 
     def _split(self, text: str) -> list[str]:
-        chunks = super()._split(text)
-        return [piece for chunk in chunks for piece in _WIDE_CHAR.split(chunk) if piece]
+        pieces: list[str] = []
+        for chunk in super()._split(text):
+            for piece in filter(None, _WIDE_CHAR.split(chunk)):
+                if pieces and piece[0] in CLOSING and pieces[-1].strip():
+                    pieces[-1] += piece  # no line starts with 。 or ）
+                else:
+                    pieces.append(piece)
+        return pieces
 
 
 def short_help(text: str, limit: int = 45) -> str:

@@ -44,6 +44,7 @@ def test_wrapped_text_keeps_every_character_and_fits(text: str, width: int) -> N
     lines = ColumnsTextWrapper(width, replace_whitespace=False).wrap(text)
     assert all(columns(line) <= width for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert not any(line[0] in "，。）" for line in lines[1:] if line)
 
 
 @given(TEXT, st.integers(min_value=10, max_value=80))
