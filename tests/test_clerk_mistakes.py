@@ -51,3 +51,12 @@ def test_a_value_with_a_space_around_it_is_an_error_at_its_quote(tmp_path: Path)
 def test_a_value_without_spaces_around_it_is_fine(tmp_path: Path) -> None:
     folder = changed(tmp_path, "tiers.yaml", DORMANT, f"{DORMANT} branch <> '长沙 支行' AND")
     assert problems(folder) == []
+
+
+def test_yes_or_no_after_a_comparison_is_a_true_or_false_value(tmp_path: Path) -> None:
+    """`consent_sms = 否` meant FALSE: 是/否 there are values, not the operator =."""
+    folder = changed(tmp_path, "tiers.yaml", DORMANT, f"consent_sms = 否 AND {DORMANT}")
+    [(code, _line, _col, message, hint)] = problems(folder)
+    assert code == "chinese-word"
+    assert message == "'否' is a true/false value here: a condition writes it as FALSE"
+    assert hint == "write FALSE in place of '否', e.g. consent_sms = FALSE"

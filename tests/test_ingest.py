@@ -150,6 +150,7 @@ def test_quarantine_records_name_the_file_and_the_value(
         ("consent_sms", "否", 0),
         ("opened_on", "2024-02-29", "2024-02-29"),
         ("opened_on", "20240105", "2024-01-05"),  # as core banking systems export a day
+        ("opened_on", "2026/1/5 0:00", "2026-01-05"),  # Excel's midnight of a date cell
         ("annual_contribution", "(1,234.00)", -1234.0),  # the accounting format's negative
         ("annual_contribution", "(¥1,234.00)", -1234.0),
         ("annual_contribution", "（１,２３４.５０）", -1234.5),  # typed in full width
@@ -421,6 +422,21 @@ def test_a_time_without_offset_is_in_the_project_time_zone(
     events(store, ruleset, path)
     rows = store.execute("SELECT id, at FROM events ORDER BY id")
     assert [r["at"] for r in rows] == ["2026-11-20T01:00:00+00:00", "2026-11-20T09:00:00+00:00"]
+
+
+def test_a_time_as_excel_saves_it_has_an_hour_of_one_digit(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Excel writes a date and time cell to a CSV file as `2026/1/5 9:30`."""
+    written = [("E1", "2026/1/5 9:30"), ("E2", "2026年1月5日 0:00:00"), ("E3", "2026/1/5 10:05")]
+    path = write(tmp_path, "e.jsonl", *(event(key, at=at) for key, at in written))
+    assert events(store, ruleset, path).quarantined == 0
+    rows = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in rows] == [
+        "2026-01-05T01:30:00+00:00",
+        "2026-01-04T16:00:00+00:00",
+        "2026-01-05T02:05:00+00:00",
+    ]
 
 
 def test_bad_event_lines_are_quarantined_with_their_line_numbers(

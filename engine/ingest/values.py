@@ -108,10 +108,11 @@ DATE = re.compile(_DAY, re.ASCII)
 # A time: up to nine digits of a second (SQL Server's datetime2 writes seven, Java's Instant
 # nine: read to the microsecond), and an offset with or without its colon (Java's +0800)
 DATETIME = re.compile(
-    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
+    # the hour may have one digit: Excel saves a date and time cell as `2026/1/5 9:30`
+    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
     re.ASCII,
 )
-MIDNIGHT = re.compile(r"00:00(:00(\.0{1,9})?)?", re.ASCII)
+MIDNIGHT = re.compile(r"0?0:00(:00(\.0{1,9})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?"
@@ -586,9 +587,10 @@ class Moment:
                     " then the time HH:MM:SS (optionally with an offset such as +08:00)"
                 ).format(value=quoted(written), forms=_(DATE_FORMS))
             )
-        day = _day(match, written)
+        day, time = _day(match, written), match.group("t")
+        time = time if time[2] == ":" else "0" + time  # 9:30 is 09:30
         try:
-            return dt.datetime.fromisoformat(f"{day.isoformat()}T{match.group('t')}")
+            return dt.datetime.fromisoformat(f"{day.isoformat()}T{time}")
         except ValueError:
             raise Invalid(
                 _("{value} is not a real date and time").format(value=quoted(written))
