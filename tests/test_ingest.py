@@ -374,6 +374,8 @@ def test_a_file_that_is_not_utf8_names_its_line(
         ("c.csv", "name,balance\n张三,1\n", "no column 'customer_id', which every row needs"),
         ("c.csv", "customer_id,nmae\nC1,x\n", "no column 'name', which every row needs "
          "(did you mean 'nmae'?)"),
+        ("c.csv", "客户编号,姓名\nC1,张三\n", "no column 'name', which every row needs; its"
+         " heading may be any of 'name', '客户名称'"),  # a synonym of the label: what to write
         ("c.csv", "customer_id,name,name\n", "column 'name' appears twice"),
         ("c.parquet", "not parquet", "not a readable Parquet file"),
     ],
