@@ -148,6 +148,8 @@ def test_quarantine_records_name_the_file_and_the_value(
         ("consent_sms", "YES", 1),
         ("consent_sms", "0", 0),
         ("consent_sms", "否", 0),
+        ("consent_sms", "√", 1),  # a ticked box
+        ("consent_sms", " × ", 0),
         ("opened_on", "2024-02-29", "2024-02-29"),
         ("opened_on", "20240105", "2024-01-05"),  # as core banking systems export a day
         ("opened_on", "2026/1/5 0:00", "2026-01-05"),  # Excel's midnight of a date cell

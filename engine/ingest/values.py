@@ -36,8 +36,8 @@ How values are read (business users ask about these, so they are decided here on
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; also 真/假 (as decision
-  tables take them), t/f (PostgreSQL's export) and 1.0/0.0 (a pandas column of flags with a
-  gap is one of reals, as a number too).
+  tables take them), √/× (a ticked or crossed box, ✓/✗ too), t/f (PostgreSQL's export) and
+  1.0/0.0 (a pandas column of flags with a gap is one of reals, as a number too).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
   calendar day, which midnight without an offset may follow (`2026-11-03
@@ -89,6 +89,12 @@ BOOLEANS = {
     "假": False,
     "t": True,  # PostgreSQL's export of a boolean column
     "f": False,
+    "√": True,  # a ticked or crossed box, as Chinese forms and Excel sheets mark them
+    "×": False,
+    "✓": True,
+    "✔": True,
+    "✗": False,
+    "✘": False,
     "1.0": True,  # pandas' column of flags with a gap is one of reals
     "0.0": False,
 }
