@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from guanxi.engine.ruleset.load import validate_project
 
 RULES = Path(__file__).parent.parent / "rules"
@@ -60,3 +62,21 @@ def test_yes_or_no_after_a_comparison_is_a_true_or_false_value(tmp_path: Path) -
     assert code == "chinese-word"
     assert message == "'否' is a true/false value here: a condition writes it as FALSE"
     assert hint == "write FALSE in place of '否', e.g. consent_sms = FALSE"
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [
+        ("8万以上", "write >= 8万 (以上 counts 8万 in), or > 8万"),
+        ("5万以下", "write <= 5万 (以下 counts 5万 in), or < 5万"),
+        ("8万-20万", "for a range write [8万..20万] (both ends included)"),
+        ("8 万 ~ 20万", "for a range write [8万..20万] (both ends included)"),
+        (">= 8万元", "leave out '元': write 8万"),
+    ],
+)
+def test_a_decision_table_threshold_as_a_banker_says_it_gets_its_rewrite(
+    tmp_path: Path, cell: str, hint: str
+) -> None:
+    folder = changed(tmp_path, "strategies.csv", ">= 8万", cell)
+    [(code, line, _col, _message, found)] = problems(folder)
+    assert (code, line, found) == ("number-format", 3, hint)
