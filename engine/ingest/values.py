@@ -69,7 +69,6 @@ from typing import Any
 
 from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
 from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
@@ -277,7 +276,9 @@ def _id_written(value: str) -> str:
     """An id as typed (`same_id`); one a float export wrote as a real (`123.0`, as pandas
     writes a column of ids with a gap) as its digits, as the same id in an Excel number cell
     or a JSON number is read: one customer, whichever file they came from."""
-    written = same_id(value)
+    written = unicodedata.normalize("NFKC", value).strip()  # same_id, inlined: one call an id
+    if written[-2:] != ".0":  # nearly every id: no pattern to match
+        return written
     found = re.fullmatch(WRITTEN_AS_REAL, written)
     return found.group(1) if found else written
 
