@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from guanxi.cli.widths import bind_columns
 from guanxi.engine.i18n import (
     LANGUAGES,
     N_,
@@ -83,8 +84,10 @@ def bind_click_types() -> None:
 
 
 def bind_click() -> None:
-    """Click's messages through our catalog (see the module docstring)."""
+    """Click's messages through our catalog (see the module docstring), its help measured
+    in terminal columns (widths.py)."""
     bind_click_types()
+    bind_columns()
     for name, module in list(sys.modules.items()):
         if name != "click" and not name.startswith("click."):
             continue

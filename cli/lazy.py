@@ -12,8 +12,8 @@ import importlib
 from dataclasses import dataclass
 
 import click
-from click.utils import make_default_short_help
 
+from guanxi.cli.widths import short_help
 from guanxi.engine.i18n import _
 
 
@@ -47,9 +47,9 @@ class LazyGroup(click.Group):
                 command = self.commands[name]
                 if command.hidden:
                     continue
-                rows.append((name, command.get_short_help_str(limit)))
+                rows.append((name, short_help(command.get_short_help_str(limit), limit)))
             else:
-                rows.append((name, make_default_short_help(self.lazy_help(name), limit)))
+                rows.append((name, short_help(self.lazy_help(name), limit)))
         if rows:
             with formatter.section(_("Commands")):  # click's own word
                 formatter.write_dl(rows)

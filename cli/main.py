@@ -150,7 +150,7 @@ Exit codes:
   0  done
   1  an error: bad rules, a bad file, no store, a failed scenario or check
   2  a mistake in the command (an unknown option, a missing argument)
-  3  guanxi load: loaded, but some rows were quarantined (guanxi quarantine list)
+  3  guanxi load: loaded, some rows quarantined (guanxi quarantine list)
   130  interrupted by Ctrl-C: run the command again to carry on
 """
 

@@ -187,14 +187,7 @@ def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
     )
     customer = task["customer_id"]
     if planned.waiting:
-        echo(
-            "  "
-            + _(
-                "customer {customer} is not classified yet: the outcome waits for their first"
-                " classification (at most {days} days) and is planned at the first planning"
-                " after it"
-            ).format(customer=customer, days=WAITS_AT_MOST.days)
-        )
+        echo("  " + _waiting_line(customer, closed.classified_before))
     if planned.no_profile:
         echo(
             "  "
@@ -209,3 +202,18 @@ def _print_closed(closed: ClosedTask, ruleset: RuleSet) -> None:
             step=followup["step_id"], customer=followup["customer_id"], due=due
         )
         echo(f"  {line}{status}")
+
+
+def _waiting_line(customer: str, classified_before: bool) -> str:
+    """Before the store's first classification an outcome waits for that run, however long."""
+    if not classified_before:
+        return _(
+            "customer {customer} is not classified yet, and neither is anyone in this store:"
+            " the outcome waits for the store's first classification (guanxi classify) and is"
+            " planned at the first planning after it"
+        ).format(customer=customer)
+    return _(
+        "customer {customer} is not classified yet: the outcome waits for their first"
+        " classification (at most {days} days) and is planned at the first planning"
+        " after it"
+    ).format(customer=customer, days=WAITS_AT_MOST.days)

@@ -63,6 +63,7 @@ class ClosedTask:
     task: Row
     event_id: str
     planned: EventPlanReport
+    classified_before: bool = True  # False: the store has no classification run yet
 
 
 def insert_task(store: Store, task: Mapping[str, Any]) -> bool:
@@ -136,7 +137,13 @@ def close_task(
             raise TaskError(_why_not_open(store, task_id, ruleset.calendar.zone))
         event = _outcome_event(ruleset, task, now)
         store.insert_events([{**event, "loaded_at": iso(now)}])
-    return ClosedTask(task, event["id"], plan_new_events(store, ruleset, now))
+    planned = plan_new_events(store, ruleset, now)
+    return ClosedTask(task, event["id"], planned, classified_before=_has_run(store))
+
+
+def _has_run(store: Store) -> bool:
+    """Whether the store has been classified at least once (events wait longer before)."""
+    return bool(store.execute("SELECT 1 AS one FROM classification_runs LIMIT 1"))
 
 
 def _check_outcome(ruleset: RuleSet, outcome: str) -> str:

@@ -503,10 +503,32 @@ def test_a_phone_pandas_wrote_to_a_csv_as_a_real_is_stored_as_its_digits(
     assert (report.loaded, report.quarantined) == (3, 0)
     found = store.execute("SELECT customer_id, name, phone, email, branch FROM customers")
     assert sorted(tuple(r.values()) for r in found) == [
-        ("C1", "100.0", "13800000000", "12345", "8.0"),
+        ("C1", "100.0", "13800000000", "12345", "8"),  # a branch is an id: 8.0 is branch 8
         ("C2", "张三", "13900000001", "a@b.cn", "长沙支行"),
         ("C3", "李四", "1380000000000000.0", None, None),
     ]
+
+
+@pytest.mark.every_store
+def test_an_id_a_float_export_wrote_as_123_0_is_the_customer_123_in_every_file(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """One export wrote its column of ids as reals (a pandas column with a gap): `123.0` in a
+    CSV file is the customer `123` another file, an Excel number cell or a JSON number names;
+    so is a manager id, and the customer of an event."""
+    lines = ["customer_id,name,rm_id", "123.0,张三,7.0", "0.0,李四,", "123.5,王五,"]
+    load_customers(store, ruleset, write_lines(tmp_path, "a.csv", lines), NOW)
+    load_customers(
+        store, ruleset, write_lines(tmp_path, "b.csv", ["customer_id,name", "123,张三"]), NOW
+    )
+    json_line = json.dumps({"customer_id": 123.0, "name": "张三"}, ensure_ascii=False)
+    load_customers(store, ruleset, write_lines(tmp_path, "c.jsonl", [json_line]), NOW)
+    found = store.execute("SELECT customer_id, rm_id FROM customers ORDER BY customer_id")
+    assert [tuple(r.values()) for r in found] == [("0", None), ("123", "7"), ("123.5", None)]
+    events = ["id,type,customer_id,at", "E1.0,sale,123.0,2026-11-02 10:00"]
+    load_events(store, ruleset, write_lines(tmp_path, "e.csv", events), NOW)
+    [event] = store.execute("SELECT id, customer_id FROM events")
+    assert (event["id"], event["customer_id"]) == ("E1.0", "123")
 
 
 @pytest.mark.every_store

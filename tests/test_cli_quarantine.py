@@ -211,3 +211,18 @@ def audited(where: str) -> list[tuple[str, dict[str, object]]]:
         return [(entry["action"], entry["detail"]) for entry in entries(store)]
     finally:
         store.close()
+
+
+def test_loading_a_file_again_lists_its_bad_rows_once(where: str) -> None:
+    assert run(where, "load", "customers", "c.csv").exit_code == 3
+    again = run(where, "load", "customers", "c.csv", "--json")
+    assert again.exit_code == 3
+    assert json.loads(again.stdout)["quarantined"] == 2  # the load still says what it refused
+    assert counts(where) == (1, 2)
+    Path("d.csv").write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    assert run(where, "load", "customers", "d.csv").exit_code == 3
+    assert counts(where) == (1, 4)  # another file's bad rows count on their own
+    Path("c.csv").write_text("\n".join([*LINES[:3], "C3,王五,,2"]) + "\n", encoding="utf-8")
+    assert run(where, "load", "customers", "c.csv").exit_code == 3
+    # C3 corrected and loaded; its old record stays in the log, C2's is not doubled
+    assert counts(where) == (2, 4)

@@ -160,7 +160,10 @@ def test_lang_zh_in_the_locale_gives_chinese_help() -> None:
 def test_lang_and_guanxi_lang_choose_chinese(args: list[str], env: dict[str, str]) -> None:
     code, out, _err = guanxi(*args, "validate", "--help", **env)
     assert code == 0
-    assert "检查规则项目（FOLDER，即 --rules FOLDER 的简写），报告每个问题所在的文件、行和列" in out
+    joined = "".join(line.strip() for line in out.splitlines())  # wrapped to the terminal
+    assert "检查规则项目（FOLDER，即 --rules FOLDER 的简写），报告每个问题所在的文件、行和列" in (
+        joined
+    )
     assert "以 JSON 输出诊断信息。" in out  # an option's help
 
 

@@ -148,8 +148,15 @@ def test_quarantine_records_name_the_file_and_the_value(
         ("consent_sms", "YES", 1),
         ("consent_sms", "0", 0),
         ("consent_sms", "否", 0),
+        ("consent_sms", "√", 1),  # a ticked box
+        ("consent_sms", " × ", 0),
         ("opened_on", "2024-02-29", "2024-02-29"),
         ("opened_on", "20240105", "2024-01-05"),  # as core banking systems export a day
+        ("opened_on", "2026/1/5 0:00", "2026-01-05"),  # Excel's midnight of a date cell
+        ("annual_contribution", "(1,234.00)", -1234.0),  # the accounting format's negative
+        ("annual_contribution", "(¥1,234.00)", -1234.0),
+        ("annual_contribution", "（１,２３４.５０）", -1234.5),  # typed in full width
+        ("monthly_txn_count", " (0) ", 0),
     ],
 )
 def test_accepted_spellings(
@@ -169,6 +176,24 @@ def test_accepted_spellings(
         ("balance", "inf", "'inf' is not a number"),
         ("balance", "1_000", "'1_000' is not a number"),
         ("age", "forty", "'forty' is not a whole number"),
+        ("balance", "(1,234.00)", "-1234 is below 0, the lowest value allowed"),
+        ("annual_contribution", "(-5)", "'(-5)' is not a number"),
+        ("annual_contribution", "()", "'()' is not a number"),
+        *(
+            (
+                field,
+                dash,
+                f"'{dash.strip()}' is how the accounting format shows zero, and how some"
+                " reports show no value: write 0 for zero, or leave the cell empty for no value",
+            )
+            for field, dash in [("balance", "-"), ("age", " - "), ("balance", "—")]
+        ),
+        (
+            "balance",
+            "5%",
+            "'5%' is a percentage: write the number without %, as 0.05 for 5% where the field"
+            " holds a share (as the rules compare contribution_pct >= 0.90)",
+        ),
         ("age", "99999999999999999999", "99999999999999999999 is too large"),
         ("opened_on", "2024-02-30", "'2024-02-30' is not a real calendar date"),
         (
@@ -351,6 +376,8 @@ def test_a_file_that_is_not_utf8_names_its_line(
         ("c.csv", "name,balance\n张三,1\n", "no column 'customer_id', which every row needs"),
         ("c.csv", "customer_id,nmae\nC1,x\n", "no column 'name', which every row needs "
          "(did you mean 'nmae'?)"),
+        ("c.csv", "客户编号,姓名\nC1,张三\n", "no column 'name', which every row needs; its"
+         " heading may be any of 'name', '客户名称'"),  # a synonym of the label: what to write
         ("c.csv", "customer_id,name,name\n", "column 'name' appears twice"),
         ("c.parquet", "not parquet", "not a readable Parquet file"),
     ],
@@ -399,6 +426,21 @@ def test_a_time_without_offset_is_in_the_project_time_zone(
     events(store, ruleset, path)
     rows = store.execute("SELECT id, at FROM events ORDER BY id")
     assert [r["at"] for r in rows] == ["2026-11-20T01:00:00+00:00", "2026-11-20T09:00:00+00:00"]
+
+
+def test_a_time_as_excel_saves_it_has_an_hour_of_one_digit(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Excel writes a date and time cell to a CSV file as `2026/1/5 9:30`."""
+    written = [("E1", "2026/1/5 9:30"), ("E2", "2026年1月5日 0:00:00"), ("E3", "2026/1/5 10:05")]
+    path = write(tmp_path, "e.jsonl", *(event(key, at=at) for key, at in written))
+    assert events(store, ruleset, path).quarantined == 0
+    rows = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in rows] == [
+        "2026-01-05T01:30:00+00:00",
+        "2026-01-04T16:00:00+00:00",
+        "2026-01-05T02:05:00+00:00",
+    ]
 
 
 def test_bad_event_lines_are_quarantined_with_their_line_numbers(

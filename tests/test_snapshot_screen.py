@@ -275,6 +275,7 @@ TEXTS = st.one_of(
             "150",
             "151",
             "9" * 16,
+            "123.0",  # an id a float export wrote: load reads 123
             "\u212a",
             "ı",
             "x" * 70,

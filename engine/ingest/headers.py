@@ -45,6 +45,10 @@ class Headers:
         self.fields: dict[str, str] = {}  # normal header -> field name
         self.ambiguous: dict[str, set[str]] = {}
         self.known: dict[tuple[str, ...], dict[str, str] | str] = {}  # keys -> renaming/why
+        self.aliases = {
+            name: list(dict.fromkeys([name, *filter(None, others)]))
+            for name, others in aliases.items()
+        }
         for name in aliases:  # a field's own name wins over another field's label
             self.fields[normal(name)] = name
         for name, others in aliases.items():
@@ -171,16 +175,28 @@ def headed(
     source = renamed(path, source, headers)
     try:
         columns_needed(path, source.columns, needed)
-    except DataError:
+    except DataError as error:
         row = header_row_below(path, headers, needed, encoding)
         if row is None:
-            raise
+            raise DataError(_with_headings(error, headers, needed, source.columns)) from None
         message = _(
             "{path}:{row}: this row names the columns, not the first one: delete the rows above"
             " it (a title, merged cells), so that the column names come first"
         )
         raise DataError(message.format(path=path, row=row)) from None
     return source
+
+
+def _with_headings(
+    error: DataError, headers: Headers, needed: Sequence[str], columns: Sequence[str] | None
+) -> str:
+    """The error, and the headings the first missing column may have (客户名称 where the
+    file wrote 姓名): renaming the file's heading is the fix."""
+    missing = next((n for n in needed if columns is not None and n not in columns), None)
+    if missing is None:
+        return str(error)
+    names = ", ".join(f"'{name}'" for name in headers.aliases.get(missing, [missing]))
+    return _("{error}; its heading may be any of {names}").format(error=error, names=names)
 
 
 def header_row_below(

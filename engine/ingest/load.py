@@ -8,8 +8,9 @@ Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encodi
 
 - Every problem of a bad row is one quarantine record (kind, file, row number, field, value,
   reason) and the row is not loaded. The quarantine is a log: each load adds its own records,
-  stamped with the load's time. Records are written a batch at a time as the file is read,
-  so a file of bad rows takes no more memory than a file of good ones.
+  stamped with the load's time; a file loaded again replaces its earlier records of the same
+  problems in the same rows, so a reload lists each bad row once. Records are written a batch
+  at a time as the file is read, so a file of bad rows takes no more memory than good ones.
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
   again changes nothing. An event id already stored with other content (another type,
@@ -156,6 +157,7 @@ class _Load:
         self.bad: list[Row] = []
         self.refused: Refuse | None = None
         self.warned: set[str] = set()
+        self.last_id = _last_quarantine_id(store)  # the records of this load come after it
 
     def warn(self, message: str) -> None:
         message = printable(message)  # names of columns come from the file
@@ -183,7 +185,19 @@ class _Load:
             if len(self.good) + len(self.bad) >= BATCH_ROWS:
                 self._flush(write, progress)
         self._flush(write, progress)
+        self._replace_earlier()
         return self.report
+
+    def _replace_earlier(self) -> None:
+        """Drop the records an earlier load of this file made of the same problems in the
+        same rows: a file loaded again is listed once, not once a load."""
+        if not self.report.quarantined:
+            return
+        with self.store.transaction():
+            self.store.execute(
+                _EARLIER_SAME,
+                {"kind": self.report.kind, "source": self.report.source, "last": self.last_id},
+            )
 
     def _take(self, number: int, record: Record, check: Check, key: str) -> None:
         """Keep the record's row to write, or its problems to quarantine."""
@@ -238,6 +252,20 @@ class _Load:
         self.good, self.lines, self.bad = [], [], []
         if progress is not None:
             progress(self.source.position(), self.source.size)
+
+
+_EARLIER_SAME = (
+    "DELETE FROM quarantine WHERE kind = :kind AND source = :source AND id <= :last"
+    " AND EXISTS (SELECT 1 FROM quarantine AS q WHERE q.source = quarantine.source"
+    " AND q.row_number = quarantine.row_number AND q.id > :last AND q.kind = quarantine.kind"
+    " AND q.field IS NOT DISTINCT FROM quarantine.field"
+    " AND q.value IS NOT DISTINCT FROM quarantine.value AND q.reason = quarantine.reason)"
+)
+
+
+def _last_quarantine_id(store: Store) -> int:
+    [row] = store.execute("SELECT max(id) AS last FROM quarantine")
+    return int(row["last"] or 0)
 
 
 def quarantine_records(

@@ -497,7 +497,7 @@ class _Column:
             return f"{self.c} IN ({', '.join(map(self._literal, allowed)) or 'NULL'})"
         limit = values.ID_CHARS if self.identifier else values.TEXT_CHARS
         length = f"LENGTH({self.c}) <= {limit} AND {self._not_a_placeholder()}"
-        if self.contact:  # 13800000000.0: rows.py reads the digits
+        if self.contact or self.identifier:  # 13800000000.0: rows.py reads the digits
             length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
             return f"({self._matches(PLAIN_ID)} AND {length})"

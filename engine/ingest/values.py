@@ -10,7 +10,8 @@ How values are read (business users ask about these, so they are decided here on
 - string: at most TEXT_CHARS characters (an id: ID_CHARS; an id is also read in NFKC:
   `ＣＵＳＴ００１`, typed in full width, is `CUST001`, and letter case counts, as in the core
   banking systems ids come from). A number given for text (JSON, Parquet, an Excel number
-  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`); one of
+  cell) is its text, a whole one without its `.0` (`13800000000.0` is `13800000000`), and
+  so is an id written as a real in a text cell (`123.0`, a float export, is `123`); one of
   more than 15 digits written as a real (an 18-digit id in an Excel number cell) is rejected,
   as its last digits are not what was typed. So is such a number written as text
   (`13800000000.0`, as pandas writes a column of reals to a CSV file) in a field a channel
@@ -24,7 +25,10 @@ How values are read (business users ask about these, so they are decided here on
   An id takes neither line breaks nor invisible format characters (a zero-width space).
 - integer, number: `1234`, `-12.5`, `1e3`. Thousands separators are accepted only in groups of
   three (`1,234,567.50`, as Excel exports); any other comma (`1,5`, `12,3x4`) is rejected, since
-  `1,5` may be a decimal comma. Full-width digits and commas (`１,２３４`) read as their
+  `1,5` may be a decimal comma. A number in parentheses is negative (`(1,234.00)` is
+  -1234, as the accounting format writes it); a dash alone (`-`, the accounting format's
+  zero but some reports' "no value") and a percentage (`5%`: 0.05 or 5?) are rejected with
+  what to write instead. Full-width digits and commas (`１,２３４`) read as their
   ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
   `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
   written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
@@ -32,8 +36,8 @@ How values are read (business users ask about these, so they are decided here on
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
 - boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; also 真/假 (as decision
-  tables take them), t/f (PostgreSQL's export) and 1.0/0.0 (a pandas column of flags with a
-  gap is one of reals, as a number too).
+  tables take them), √/× (a ticked or crossed box, ✓/✗ too), t/f (PostgreSQL's export) and
+  1.0/0.0 (a pandas column of flags with a gap is one of reals, as a number too).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
   calendar day, which midnight without an offset may follow (`2026-11-03
@@ -65,7 +69,6 @@ from typing import Any
 
 from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ids import same_id
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
 from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
@@ -85,12 +88,21 @@ BOOLEANS = {
     "假": False,
     "t": True,  # PostgreSQL's export of a boolean column
     "f": False,
+    "√": True,  # a ticked or crossed box, as Chinese forms and Excel sheets mark them
+    "×": False,
+    "✓": True,
+    "✔": True,
+    "✗": False,
+    "✘": False,
     "1.0": True,  # pandas' column of flags with a gap is one of reals
     "0.0": False,
 }
 GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
+# (1,234.00): the accounting format's -1,234.00, as bank reports and Excel export it
+ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^-+()\s][^()]*?)\s*\)")
+DASHES = frozenset({"-", "--", "–", "—", "——"})  # the accounting format's zero, or no value
 # The date part: the year first, then month and day, all one separator or 年月日, or none at
 # all (YYYYMMDD, as core banking systems export a date).
 _DAY = (
@@ -101,10 +113,11 @@ DATE = re.compile(_DAY, re.ASCII)
 # A time: up to nine digits of a second (SQL Server's datetime2 writes seven, Java's Instant
 # nine: read to the microsecond), and an offset with or without its colon (Java's +0800)
 DATETIME = re.compile(
-    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
+    # the hour may have one digit: Excel saves a date and time cell as `2026/1/5 9:30`
+    _DAY + r"(?:[T ]|(?<=日))(?P<t>\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)",
     re.ASCII,
 )
-MIDNIGHT = re.compile(r"00:00(:00(\.0{1,9})?)?", re.ASCII)
+MIDNIGHT = re.compile(r"0?0:00(:00(\.0{1,9})?)?", re.ASCII)
 # The DATETIME that fromisoformat reads as it is (YYYY-MM-DDTHH:MM…): most files write this
 ISO_DATETIME = re.compile(
     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?"
@@ -259,8 +272,19 @@ def _contact_text(value: str) -> str:
     return found.group(1) if found else written
 
 
+def _id_written(value: str) -> str:
+    """An id as typed (`same_id`); one a float export wrote as a real (`123.0`, as pandas
+    writes a column of ids with a gap) as its digits, as the same id in an Excel number cell
+    or a JSON number is read: one customer, whichever file they came from."""
+    written = unicodedata.normalize("NFKC", value).strip()  # same_id, inlined: one call an id
+    if written[-2:] != ".0":  # nearly every id: no pattern to match
+        return written
+    found = re.fullmatch(WRITTEN_AS_REAL, written)
+    return found.group(1) if found else written
+
+
 text = _reader(UNSEEN_IN_TEXT, TEXT_CHARS)
-identifier = _reader(UNSEEN_IN_ID, ID_CHARS, same_id, _id_text)
+identifier = _reader(UNSEEN_IN_ID, ID_CHARS, _id_written, _id_text)
 contact = _reader(UNSEEN_IN_TEXT, TEXT_CHARS, _contact_text)
 
 
@@ -312,14 +336,22 @@ def _names_infinity(written: str) -> bool:
     return "inf" in unicodedata.normalize("NFKC", written).lower()
 
 
+class _Hinted(Invalid):
+    """Not a number, with what to write instead."""
+
+
 def _written_number(written: str) -> float:
     """A number as people write it: full-width digits, thousands separators, 万 or 亿 as in
-    the rules (`1.5亿`), a final 元."""
+    the rules (`1.5亿`), a final 元, an accounting negative in parentheses (`(1,234.00)`)."""
     plain = unicodedata.normalize("NFKC", written).removesuffix(YUAN).rstrip()
     try:
         return float(plain)
     except ValueError:
         pass
+    if negative := ACCOUNTING_NEGATIVE.fullmatch(plain):
+        return -_accounted(negative.group(1), written)
+    if plain in DASHES or plain.endswith("%"):
+        raise _not_plain(written, plain)
     if scaled := SCALED_NUMBER.fullmatch(plain):
         try:
             return float(plain_number(scaled.group(1), scaled.group(2)))
@@ -330,15 +362,43 @@ def _written_number(written: str) -> float:
     return float(plain.replace(",", ""))
 
 
+def _accounted(inside: str, written: str) -> float:
+    """The amount inside an accounting negative's parentheses."""
+    try:
+        return _written_number(inside)
+    except Invalid:
+        raise Invalid(_("{value} is not a number").format(value=quoted(written))) from None
+
+
+def _not_plain(written: str, plain: str) -> _Hinted:
+    """A dash or a percentage: which number it means depends on who wrote it, so never
+    guessed."""
+    if plain in DASHES:
+        message = _(
+            "{value} is how the accounting format shows zero, and how some reports show no"
+            " value: write 0 for zero, or leave the cell empty for no value"
+        )
+    else:
+        message = _(
+            "{value} is a percentage: write the number without %, as 0.05 for 5% where the"
+            " field holds a share (as the rules compare contribution_pct >= 0.90)"
+        )
+    return _Hinted(message.format(value=quoted(written.strip())))
+
+
 def money(value: Any) -> float | None:
     """An amount of money (a field with `unit: 元`): a number, which may begin with ¥."""
     if type(value) is not str:
         return number(value)
     amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
+    if amount.startswith("("):  # (¥1,234.00)
+        amount = "(" + amount[1:].lstrip().removeprefix("¥")
     try:
         return number(amount)
     except _TooLarge:
         raise _too_large(value.strip()) from None
+    except _Hinted:
+        raise
     except Invalid:
         raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
 
@@ -356,6 +416,8 @@ def integer(value: Any) -> int | None:
                 return _in_range(whole)
     try:
         real = number(value)
+    except _Hinted:
+        raise
     except Invalid:
         raise Invalid(_("{value} is not a whole number").format(value=shown(value))) from None
     if real is None:
@@ -532,9 +594,10 @@ class Moment:
                     " then the time HH:MM:SS (optionally with an offset such as +08:00)"
                 ).format(value=quoted(written), forms=_(DATE_FORMS))
             )
-        day = _day(match, written)
+        day, time = _day(match, written), match.group("t")
+        time = time if time[2] == ":" else "0" + time  # 9:30 is 09:30
         try:
-            return dt.datetime.fromisoformat(f"{day.isoformat()}T{match.group('t')}")
+            return dt.datetime.fromisoformat(f"{day.isoformat()}T{time}")
         except ValueError:
             raise Invalid(
                 _("{value} is not a real date and time").format(value=quoted(written))

@@ -93,6 +93,7 @@ def check_words(source: str, fields: Mapping[str, str]) -> None:
     for run in _CJK_RUN.finditer(unquoted):
         if any(run.group() in name for name in fields):  # a field named in Chinese
             continue
+        _yes_or_no(unquoted, run)
         found = _operator_word(run.group())
         if found is not None:
             offset, word = found
@@ -107,6 +108,28 @@ def check_words(source: str, fields: Mapping[str, str]) -> None:
                     operator=WORD_OPERATORS[word], word=word, example=_example(word)
                 ),
             )
+
+
+YES_NO = {"是": "TRUE", "否": "FALSE", "真": "TRUE", "假": "FALSE"}
+_COMPARED = re.compile(r"(=|<>|!=)\s*$")
+
+
+def _yes_or_no(unquoted: str, run: re.Match[str]) -> None:
+    """`consent_sms = 是`: after a comparison 是/否 is a true/false value, not an operator."""
+    value = YES_NO.get(run.group())
+    if value is None or not _COMPARED.search(unquoted[: run.start()]):
+        return
+    raise ConditionError(
+        "chinese-word",
+        _("'{word}' is a true/false value here: a condition writes it as {value}").format(
+            word=run.group(), value=value
+        ),
+        run.start(),
+        len(run.group()),
+        hint=_("write {value} in place of '{word}', e.g. consent_sms = {value}").format(
+            value=value, word=run.group()
+        ),
+    )
 
 
 def _operator_word(run: str) -> tuple[int, str] | None:

@@ -28,6 +28,7 @@ from guanxi.engine.ruleset.ruleset import Ladder
 from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
 
 UNKNOWN_VALUE = "unknown-value"
+PADDED_VALUE = "padded-value"
 LADDER_NOUNS = {
     "tier": (N_("tier"), N_("tiers")),
     "level": (N_("relationship level"), N_("levels")),
@@ -202,6 +203,9 @@ def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> l
     """Every text literal compared (=, <>, IN, NOT IN) with a field it is not a value of."""
     problems: list[ConditionError] = []
     for node, column, literal in _compared(condition.tree):
+        if padded := _padded(condition, column, literal):
+            problems.append(padded)
+            continue
         domain = domains.get(field_name(column))
         found = domain.problem(str(literal.this)) if domain is not None else None
         if found is not None:
@@ -211,6 +215,28 @@ def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> l
             offset, length = condition.written_span(start, end - start + 1)
             problems.append(ConditionError(UNKNOWN_VALUE, found[0], offset, length, hint=hint))
     return sorted(problems, key=lambda p: p.offset)
+
+
+def _padded(
+    condition: Condition, column: exp.Column, literal: exp.Literal
+) -> ConditionError | None:
+    """`branch = '长沙支行 '`: values are read without spaces around them, so a text with
+    them equals no customer's value (an empty group, silently)."""
+    text = str(literal.this)
+    if text == text.strip():
+        return None
+    start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
+    offset, length = condition.written_span(start, end - start + 1)
+    return ConditionError(
+        PADDED_VALUE,
+        _(
+            "'{value}' has spaces around it, but values are read without them: no {field}"
+            " is ever '{value}'"
+        ).format(value=text, field=field_name(column)),
+        offset,
+        length,
+        hint=_("write '{value}'").format(value=text.strip()),
+    )
 
 
 def _negation_hint(node: exp.Expr, field: str, name: str) -> str:

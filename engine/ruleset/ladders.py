@@ -21,6 +21,7 @@ from guanxi.engine.ruleset.domains import (
     table_problems,
 )
 from guanxi.engine.ruleset.models import HitPolicy, Rule
+from guanxi.engine.ruleset.order_sense import warn_if_reversed
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import (
@@ -124,7 +125,10 @@ def _order(
                 names=", ".join(names)
             ),
         )
-    return order if _errors(project) == errors_before else None
+    if _errors(project) != errors_before:
+        return None
+    warn_if_reversed(project, file, order, rules)
+    return order
 
 
 def _renamed_hint(order: tuple[str, ...], names: list[str], missing: list[str]) -> str | None:

@@ -158,6 +158,9 @@ ESTABLISHED_TABLE = (
     f"CREATE TABLE {ESTABLISHED} (customer_id TEXT PRIMARY KEY, marked_at TEXT NOT NULL)"
 )
 
+# m033: a file's quarantined rows by number, so a reload finds its earlier records of a row
+QUARANTINE_ROWS = "CREATE INDEX quarantine_rows ON quarantine (source, row_number)"
+
 
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
 DAEMON_HEALTH = (

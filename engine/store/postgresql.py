@@ -47,6 +47,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_ROWS,
     RETRY_KEYS,
     Row,
     Store,
@@ -299,6 +300,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m030_phones_from_reals": (PHONES_FROM_REALS,),
     "m031_established_customers": (ESTABLISHED_TABLE,),
     "m032_retry_keys": RETRY_KEYS,
+    "m033_quarantine_rows": (QUARANTINE_ROWS,),
 }
 
 

@@ -27,6 +27,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_ROWS,
     RETRY_KEYS,
     Row,
     Store,
@@ -401,6 +402,12 @@ def m032_retry_keys(db: sqlite_utils.Database) -> None:
     """A follow-up still to be sent keeps the key its attempts went out under (`RETRY_KEYS`)."""
     for statement in RETRY_KEYS:
         db.execute(statement)
+
+
+@migrations()
+def m033_quarantine_rows(db: sqlite_utils.Database) -> None:
+    """A file's quarantined rows by number: a reload replaces its own earlier records."""
+    db.execute(QUARANTINE_ROWS)
 
 
 class SQLiteStore(Store):

@@ -1,0 +1,102 @@
+"""Help text measured in terminal columns, not characters.
+
+Click measures every width with `term_len` (characters, ANSI escapes left out), wraps
+with a `TextWrapper` that cuts long words by that count, and shortens a command's help line
+by characters: a Chinese character takes two columns, so Chinese help ran past the
+terminal's edge, and a run of Chinese (no spaces to break at) was cut as one word. Those
+three names are pointed at measures in columns here, and a run of Chinese may break
+between any two of its characters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import click
+import click._compat
+import click._textwrap
+import click.core
+import click.formatting
+
+WIDE = "WF"  # East Asian Wide and Fullwidth: two columns each
+ELLIPSIS = "..."
+CLOSING = "，。、；：！？）】」』》〉”’"  # Chinese punctuation that never starts a line
+
+
+def is_wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in WIDE
+
+
+def columns(text: str) -> int:
+    """Terminal columns `text` takes, ANSI escapes left out."""
+    return sum(2 if is_wide(c) else 1 for c in click._compat.strip_ansi(text))
+
+
+def fitting(text: str, width: int) -> str:
+    """The longest start of `text` that fits in `width` columns (at least one character, so
+    wrapping always moves on); ANSI escapes are kept whole and take no room."""
+    used, end, position = 0, 0, 0
+    while position < len(text):
+        escape = click._compat._ansi_re.match(text, position)
+        if escape is not None:
+            position = escape.end()
+            continue
+        used += columns(text[position])
+        if used > width and end:
+            break
+        position += 1
+        end = position
+    return text[:end]
+
+
+# the wide ranges (Chinese, Japanese, Korean, full-width signs): one chunk each
+_WIDE_CHAR = re.compile(
+    "([\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+    "\uffe0-\uffe6])"
+)
+
+
+class ColumnsTextWrapper(click._textwrap.TextWrapper):
+    """Click's wrapper, where a line may also break between two Chinese characters."""
+
+    def _split(self, text: str) -> list[str]:
+        pieces: list[str] = []
+        for chunk in super()._split(text):
+            for piece in filter(None, _WIDE_CHAR.split(chunk)):
+                if pieces and piece[0] in CLOSING and pieces[-1].strip():
+                    pieces[-1] += piece  # no line starts with 。 or ）
+                else:
+                    pieces.append(piece)
+        return pieces
+
+
+def short_help(text: str, limit: int = 45) -> str:
+    """The first sentence of `text`, or as much of its first paragraph as fits in `limit`
+    columns with '...' after it, as click's own short help but counted in columns."""
+    words = text.split("\n\n", 1)[0].split()
+    if words and words[0] == "\b":
+        words = words[1:]
+    line = " ".join(words)
+    sentence = re.match(r"(.*?(?:[.](?=\s|$)|。))", line)
+    if sentence and columns(sentence.group(1)) <= limit:
+        return sentence.group(1)
+    if columns(line) <= limit:
+        return line
+    cut = fitting(line, limit - len(ELLIPSIS))
+    if line[len(cut)] != " " and " " in cut and not is_wide(cut[-1]):
+        cut = cut.rsplit(" ", 1)[0]  # English: whole words only
+    return cut.rstrip() + ELLIPSIS
+
+
+def bind_columns() -> None:
+    """Point click's measures at columns (idempotent). Click looks these names up in its
+    modules at each call, so setting them there is enough."""
+    for module, name, measure in (
+        (click.formatting, "term_len", columns),
+        (click._textwrap, "term_len", columns),
+        (click._textwrap, "_truncate_visible", fitting),
+        (click._textwrap, "TextWrapper", ColumnsTextWrapper),
+        (click.core, "make_default_short_help", short_help),
+    ):
+        setattr(module, name, measure)

@@ -1,0 +1,85 @@
+"""A ladder's `order:` is lowest first: written from the highest down it would swap falls and
+rises silently, so the names and labels that say which end is which give a warning at it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guanxi.engine.ruleset.load import validate_project
+from guanxi.engine.ruleset.order_sense import reversed_pair
+from guanxi.engine.ruleset.ruleset import CompiledRule, Origin
+
+RULES = Path(__file__).parent.parent / "rules"
+TIERS = "order: [dormant, low_value, valuable, high_value_added]"
+LEVELS = "order: [basic, passive, responsible, proactive, partner]"
+
+
+def project(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    folder = tmp_path / "rules"
+    shutil.copytree(RULES, folder)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return folder
+
+
+def reversed_warnings(folder: Path) -> list[tuple[str, int, int, str]]:
+    found = validate_project(folder)
+    assert found.ruleset is not None  # a warning: the project still loads
+    return [
+        (Path(d.file).name, d.line, d.col, d.message)
+        for d in found.diagnostics
+        if d.code == "reversed-order"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("file", "order", "top", "bottom"),
+    [
+        ("tiers.yaml", TIERS, "high_value_added (高附加值客户)", "low_value (低价值客户)"),
+        ("levels.yaml", LEVELS, "partner (伙伴型)", "basic (基本型)"),
+    ],
+)
+def test_an_order_from_the_highest_down_is_warned_at_its_place(
+    tmp_path: Path, file: str, order: str, top: str, bottom: str
+) -> None:
+    names = order.removeprefix("order: [").removesuffix("]").split(", ")
+    written = f"order: [{', '.join(reversed(names))}]"
+    folder = project(tmp_path, file, order, written)
+    line = next(
+        n for n, text in enumerate((folder / file).read_text("utf-8").splitlines(), 1)
+        if text.startswith("order:")
+    )  # fmt: skip
+    [(shown, at, col, message)] = reversed_warnings(folder)
+    assert (shown, at, col) == (file, line, 8)
+    assert f"here {top} comes before" in message or f"before {bottom}" in message
+    assert "would count as a rise (on_rise:), not a fall" in message
+
+
+def test_the_default_orders_and_neutral_names_give_no_warning(tmp_path: Path) -> None:
+    assert reversed_warnings(RULES) == []
+    # passive, responsible and proactive say nothing of their place: any order of them goes
+    folder = project(
+        tmp_path, "levels.yaml", LEVELS, "order: [basic, proactive, passive, responsible, partner]"
+    )
+    assert reversed_warnings(folder) == []
+
+
+def rule(name: str, label: str = "") -> CompiledRule:
+    return CompiledRule(name, label, None, None, None, Origin("tiers.yaml", 1))
+
+
+RULES_BY_WORD = [rule("dormant", "睡眠客户"), rule("x1"), rule("x2"), rule("vip", "贵宾")]
+
+
+@given(st.permutations([r.name for r in RULES_BY_WORD]))
+def test_only_an_order_with_every_marked_pair_upside_down_is_reversed(order: list[str]) -> None:
+    """Unmarked names never decide; the one marked pair decides alone."""
+    found = reversed_pair(order, RULES_BY_WORD)
+    assert (found is not None) == (order.index("vip") < order.index("dormant"))
