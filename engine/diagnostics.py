@@ -122,6 +122,10 @@ CODES: dict[str, str] = {
     ),
     "invalid-duration": N_("A duration is not of the form '3 business days', '2 hours', …"),
     "invalid-time": N_("A time of day is not of the form '09:30'."),
+    "reversed-order": N_(
+        "Warning: a ladder's 'order:' is lowest first, but the names and labels say it goes"
+        " from the highest down: falls would count as rises. Reverse it."
+    ),
     "quiet-hours-by-day": N_(
         "Warning: the quiet hours hold all through the working day, so messages go out at night."
     ),
