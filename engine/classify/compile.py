@@ -15,6 +15,7 @@
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
            rule order; levels may use tier and gold, strategies tier, level and gold
+           (on DuckDB given the night's dictionary, each name's code instead: coded.py)
 
 Only the measures the query returns, or the ladders and gold read, are computed (with the
 measures those use): an assessment only the report's scorecard shows (scorecard: true) costs
