@@ -32,7 +32,7 @@ import bench_data
 from bench_data import TODAY
 
 NOW = dt.datetime.combine(TODAY, dt.time(2, 0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
-DIGEST = "SELECT COUNT(*), bit_xor(hash(customer_id, gold, tier, level, strategy)) FROM result"
+DIGEST = "SELECT COUNT(*), bit_xor(hash(customer_id, gold, tier, level, strategy)) FROM {}"
 Run = dict[str, Any]
 
 
@@ -51,20 +51,51 @@ def child(store_path: str, snapshot: str) -> Run:
     source = night._source(duck, screen, Path(snapshot))
     columns = night._columns(duck, source)
     today = today_in(ruleset, NOW)
+    codes = None
+    if "codes" in inspect.signature(night._classify).parameters:  # answers as codes
+        codes = _codes(duck, ruleset)
     load, started, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
     # as each tree's classify_snapshot runs it (a tree before the prepared path has none)
     prepared = "prepared" in inspect.signature(night.compile_classification).parameters
-    options = {"prepared": True} if prepared else {}
+    options: dict[str, Any] = {"prepared": True} if prepared else {}
+    if "codes" in inspect.signature(night.compile_classification).parameters:  # coded rules
+        options["codes"] = codes.names
     query = night.compile_classification(ruleset, "duckdb", today, source, columns, **options)
-    if prepared:
-        night._classify(duck, query.prepare, query.sql)  # type: ignore[call-arg]
-    else:
-        night._classify(duck, query.sql)  # type: ignore[call-arg]
+    arguments: list[Any] = [query.prepare, query.sql] if prepared else [query.sql]
+    arguments += [codes] if codes is not None else []
+    arguments += [query.coded] if getattr(query, "coded", False) else []
+    night._classify(duck, *arguments)
     wall, used = time.perf_counter() - started, time.process_time() - cpu
-    count, digest = duck.execute(DIGEST).fetchone() or (0, 0)
+    count, digest = duck.execute(DIGEST.format(_named(duck))).fetchone() or (0, 0)
     duck.close()
     store.close()
     return {"seconds": wall, "cpu": used, "load": load, "customers": count, "digest": digest}
+
+
+def _codes(duck: Any, ruleset: Any) -> Any:
+    """The ladders' codes as a night's first run makes them (the rule names in order)."""
+    from guanxi.engine.classify.codes import Codes, rule_names
+    from guanxi.engine.classify.hold import LADDERS
+
+    codes = Codes({kind: tuple(dict.fromkeys(rule_names(ruleset, kind))) for kind in LADDERS})
+    codes.create_types(duck)
+    return codes
+
+
+def _named(duck: Any) -> str:
+    """`result` with its answers as names, whether a tree kept them as codes or as text."""
+    types = {str(r[0]): str(r[1]) for r in duck.execute("DESCRIBE result").fetchall()}
+    if types.get("tier") == "VARCHAR":
+        return "result"
+    from guanxi.engine.classify.codes import Codes, rule_names
+    from guanxi.engine.classify.hold import LADDERS
+    from guanxi.engine.defaults import default_rules_path
+    from guanxi.engine.ruleset import load_ruleset
+
+    ruleset = load_ruleset(default_rules_path())
+    codes = Codes({kind: tuple(dict.fromkeys(rule_names(ruleset, kind))) for kind in LADDERS})
+    named = codes.named(["customer_id", "gold", *LADDERS])
+    return f"(SELECT {named} FROM result)"
 
 
 def measured(tree: Path, store: Path, snapshot: Path) -> Run:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guanxi.engine.classify import compile_classification, cutoffs
+from guanxi.engine.classify import compile_classification, cutoff_passes, cutoffs
 from guanxi.engine.classify.compile import SQL_TYPES, classified
 from guanxi.engine.classify.cutoffs import threshold_measures
 from guanxi.engine.language import parse_condition
@@ -199,7 +199,7 @@ def test_prepared_cut_offs_of_a_measure_decide_as_the_rank(
     share=shares,
     gold=segments | st.just(("industry",)),
     percentile=segments | st.just(("industry",)),
-    buckets=st.sampled_from([1, 2, 3]),
+    scale=st.sampled_from([0.001, 0.01, 0.1]),
 )
 def test_prepared_cut_offs_from_few_buckets_decide_as_the_rank(
     rows: list[dict[str, Any]],
@@ -207,18 +207,19 @@ def test_prepared_cut_offs_from_few_buckets_decide_as_the_rank(
     share: float,
     gold: tuple[str, ...],
     percentile: tuple[str, ...],
-    buckets: int,
+    scale: float,
 ) -> None:
-    """Buckets holding many values: each cut-off is read in a sorted range gathered from
-    several finest segments (rankings sharing their passes), or in one of its own (a ranking
-    within industry beside one within kind shares none)."""
+    """Buckets holding many values (one or two for every value from 1e-300 to 1e300): each
+    cut-off is read in a sorted range gathered from several finest segments (rankings sharing
+    their passes), or in one of its own (a ranking within industry beside one within kind
+    shares none)."""
     ruleset = with_thresholds(within(RULESET, gold, percentile), compared, share)
     duck = duckdb.connect()
     duck.execute(_table(ruleset, SQL_TYPES))
     fill(duck, population(rows), sqlite=False)
     ranked = run(duck, ruleset, "duckdb", cut_offs=False)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cutoffs, "BUCKETS", buckets)
+        patch.setattr(cutoff_passes, "SCALE", scale)
         assert run_prepared(duck, ruleset) == ranked
 
 
@@ -251,13 +252,13 @@ def test_a_bucket_function_out_of_order_never_gives_a_wrong_cut_off(
 
 def test_rankings_of_one_source_share_their_passes() -> None:
     """The shipped gold (within kind and industry) and percentile (within kind) rank
-    annual_contribution: three passes over the customers find both, not three each."""
+    annual_contribution: two passes over the customers find both, not two each."""
     gold = RULESET.gold_ranking
     rankings = {m.ranking for m in classified(RULESET).measures if m.ranking}
     assert gold is not None and gold.within == ("kind", "industry")
     assert {(r.source, r.within) for r in rankings} == {(gold.source, ("kind",))}
     query = compile_classification(RULESET, "duckdb", TODAY, "customers", prepared=True)
-    assert sum(s.count("FROM _gx_cut_in0") for s in query.prepare) == 3
+    assert sum(s.count("FROM _gx_cut_in0") for s in query.prepare) == 2
 
 
 @pytest.mark.parametrize(

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import duckdb
 
+from guanxi.engine.classify import coded
 from guanxi.engine.classify.compile import ladders
 from guanxi.engine.classify.hold import LADDERS
 from guanxi.engine.ruleset import RuleSet
 
-CODE = "USMALLINT"
 NAMES = "mirror.names"  # (kind, code, name): the copy's dictionary
+CODE = coded.CODE
 MAX_NAMES = 65_535  # codes a USMALLINT holds
 
 

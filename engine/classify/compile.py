@@ -15,6 +15,7 @@
     g      gold
     t, l, s  tier, level, strategy: CASE WHEN <rule> THEN 'name' … [ELSE '<catch-all>'] END in
            rule order; levels may use tier and gold, strategies tier, level and gold
+           (on DuckDB given the night's dictionary, each name's code instead: coded.py)
 
 Only the measures the query returns, or the ladders and gold read, are computed (with the
 measures those use): an assessment only the report's scorecard shows (scorecard: true) costs
@@ -52,13 +53,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from sqlglot import exp
 
-from guanxi.engine.classify import cutoffs, field_history
+from guanxi.engine.classify import coded, cutoffs, field_history
 from guanxi.engine.classify.cutoff_passes import prepare_statements
 from guanxi.engine.classify.event_measures import EVENTS, column, events_relation, joined_source
 from guanxi.engine.classify.event_measures import measure_sql as event_sql
@@ -81,6 +82,7 @@ class CompiledQuery:
     key: str
     unique: tuple[str, ...] = ()  # ladders with hit policy 'unique': a `_matches_<kind>` each
     prepare: tuple[str, ...] = ()  # statements to run before `sql` (the cut-offs found first)
+    coded: bool = False  # the ladders' answers are codes (coded.py), not names
 
 
 def sql_type(field_type: str, dialect: str) -> str:
@@ -129,6 +131,7 @@ def compile_classification(
     history: str | None = None,
     cut_offs: bool = True,
     prepared: bool = False,
+    codes: Mapping[str, Sequence[str]] | None = None,
 ) -> CompiledQuery:
     """The query classifying every row of `source` (a table name or a relation such as
     `read_parquet('x.parquet')`). `available`: the columns `source` has, when some schema
@@ -141,11 +144,15 @@ def compile_classification(
     measures; False ranks every customer (the window path), as tests and benchmarks compare.
     `prepared` (DuckDB): the cut-offs are found first, by the statements `prepare` (into small
     temporary tables), so that `sql` reads the customers once, comparing each with its
-    segment's few values."""
+    segment's few values. `codes` (DuckDB): each ladder's names in code order, for the
+    answers as codes where the rules allow it (coded.py; CompiledQuery.coded says)."""
     chosen = ruleset if measures else classified(ruleset)
     by_cut_off = cut_offs and not measures
     chosen, thresholds = cutoffs.rewrite(chosen, dialect) if by_cut_off else (chosen, {})
+    recoded = coded.recode(chosen, codes) if codes is not None and dialect == "duckdb" else None
+    chosen = recoded or chosen
     builder = _Builder(chosen, dialect, today, events, history, thresholds)
+    builder.codes = codes if recoded else None
     builder.prepared = prepared and dialect == "duckdb"
     gold = chosen.gold_ranking
     builder.gold_by_cut_off = by_cut_off and gold is not None and cutoffs.supported(dialect, gold)
@@ -158,7 +165,9 @@ def compile_classification(
     outputs += field_history.outputs(ruleset)
     prepare = prepare_statements(builder.stages, builder.extra, builder.found, dialect)
     sql = render(builder.stages, builder.extra, outputs, dialect)
-    return CompiledQuery(sql, tuple(outputs), ruleset.schema.key, tuple(unique), tuple(prepare))
+    return CompiledQuery(
+        sql, tuple(outputs), ruleset.schema.key, tuple(unique), tuple(prepare), recoded is not None
+    )
 
 
 def classification_stages(
@@ -228,6 +237,7 @@ class _Builder:
     thresholds: dict[str, list[cutoffs.Threshold]] = field(default_factory=dict)  # by measure
     gold_by_cut_off: bool = False
     prepared: bool = False  # cut-offs found before the query, into temporary tables
+    codes: Mapping[str, Sequence[str]] | None = None  # the ladders give codes of these names
     found: list[tuple[int, cutoffs.CutoffSQL]] = field(default_factory=list)  # those, by stage
     cut_rankings: int = 0  # numbers the CTEs of each ranking's cut-offs
     stages: list[Stage] = field(default_factory=list)
@@ -481,7 +491,8 @@ class _Builder:
     def ladders(self) -> list[str]:
         unique = []
         for kind, ladder in ladders(self.ruleset).items():
-            columns = {kind: ladder_sql(ladder, self.dialect, self.today)}
+            names = self.codes[kind] if self.codes is not None else None
+            columns = {kind: ladder_sql(ladder, self.dialect, self.today, names)}
             uses = _ladder_uses(ladder)
             if ladder is not None and ladder.hit_policy == "unique":
                 columns[f"_matches_{kind}"] = matches_sql(ladder, self.dialect, self.today)
@@ -533,17 +544,25 @@ def gold_fraction(top_percent: float) -> Fraction:
     return Fraction(str(top_percent))
 
 
-def ladder_sql(ladder: Ladder | None, dialect: str, today: dt.date) -> str:
-    """CASE WHEN … THEN 'name' in rule order; a catch-all becomes ELSE (and ends the list)."""
+def ladder_sql(
+    ladder: Ladder | None, dialect: str, today: dt.date, names: Sequence[str] | None = None
+) -> str:
+    """CASE WHEN … THEN 'name' in rule order; a catch-all becomes ELSE (and ends the list).
+    With `names` (coded.py), the name's code instead."""
+
+    def answer(name: str | None) -> str:
+        if names is None:
+            text = f"CAST(NULL AS {sql_type('string', dialect)})"
+            return text if name is None else literal(name, dialect)
+        return f"CAST({'NULL' if name is None else coded.code(names, name)} AS {coded.CODE})"
+
     whens: list[str] = []
-    otherwise = f"CAST(NULL AS {sql_type('string', dialect)})"
+    otherwise = answer(None)
     for rule in ladder.rules if ladder else ():
         if rule.condition is None or rule.condition.is_always_true:
-            otherwise = literal(rule.name, dialect)
+            otherwise = answer(rule.name)
             break
-        whens.append(
-            f"WHEN {rule.condition.sql(dialect, today)} THEN {literal(rule.name, dialect)}"
-        )
+        whens.append(f"WHEN {rule.condition.sql(dialect, today)} THEN {answer(rule.name)}")
     if not whens:
         return otherwise
     return f"CASE {' '.join(whens)} ELSE {otherwise} END"

@@ -4,13 +4,16 @@ passes over the customers (cutoffs.py says what a cut-off is and how the histogr
 The rankings of a source whose segments all split the segments of one of them (gold within
 kind and industry, a percentile over all customers or within kind) are found together: each
 pass groups the customers by that finest segmentation, and each ranking adds up the few rows
-of the segments within its own. Three passes over the ranked columns for the group, each
+of the segments within its own. Two passes over the ranked columns for the group, each
 into a small temporary table, instead of three for each ranking:
 
-    _gx_seg<g>   per finest segment: the known values, the customers, the least and greatest
-                 value (a ranking's counts and indexes j are their sums over its segments;
-                 the bucket function's range the least and greatest of them all)
-    _gx_hist<g>  per finest segment and bucket: the values, the least and greatest
+    _gx_hist<g>  per finest segment and bucket: the values, the least and greatest; the
+                 customers without a value in a bucket of their own (NULL). The bucket is
+                 floor(SCALE · sign(x)·ln(1 + |x|)), the same for every snapshot, so no pass
+                 is spent finding the values' range first
+    _gx_seg<g>   (from the histogram, not a pass) per finest segment: the known values and
+                 the customers; a ranking's counts and indexes j are their sums over its
+                 segments
     _gx_sel<g>   per finest segment and threshold: the values in the threshold's range, the
                  range found from the histogram summed over the ranking's segments; only
                  the customers with a value in some range are grouped
@@ -36,6 +39,11 @@ from dataclasses import dataclass, field
 from guanxi.engine.classify import cutoffs
 from guanxi.engine.classify.cutoffs import CutoffSQL
 from guanxi.engine.classify.stages import Stage, quote, render
+
+# buckets per unit of sign(x)·ln(1 + |x|): about 1.6 % of a value apart, a thousand buckets
+# between 1 and 10 million (a cut-off's range is read in the values of one bucket)
+SCALE = 64.0
+EDGE = 1_000_000  # the last bucket each way (an infinity or NaN falls into it)
 
 
 @dataclass
@@ -134,7 +142,7 @@ class _Passes:
 
     def statements(self) -> list[str]:
         cuts = [dataclasses.replace(c, stage=self.inputs) for c in self.shared.cuts]
-        made = [self.create("seg", self.segments()), self.create("hist", self.histogram())]
+        made = [self.create("hist", self.histogram()), self.create("seg", self.segments())]
         made += [self.create_cut(c, "r", self.ranges(c)) for c in cuts]
         made += [self.create("sel", self.sorted_ranges(cuts))]
         made += [self.create_cut(c, "", self.picked(c)) for c in cuts]
@@ -151,29 +159,27 @@ class _Passes:
     def grouped(self, columns: list[str]) -> str:
         return f" GROUP BY {', '.join(columns)}" if columns else ""
 
-    def segments(self) -> str:
-        """Pass 1: per finest segment, the counts and the range of the values."""
-        segment = "".join(f"{self.q(f)} AS {self.finest(f)}, " for f in self.shared.fields)
-        return (
-            f"SELECT {segment}COUNT({self.x}) AS _n, COUNT(*) AS _all, MIN({self.x}) AS _min,"
-            f" MAX({self.x}) AS _max FROM {self.inputs}{self.grouped(self.fields())}"
-        )
-
     def histogram(self) -> str:
-        """Pass 2: per finest segment, the values by bucket (one bucket function for all)."""
-        scaled = f"({cutoffs.compressed(f'p.{self.x}')} - b._lo) / (b._hi - b._lo)"
-        last = cutoffs.BUCKETS - 1
+        """Pass 1: per finest segment, the values by bucket (one bucket function for all),
+        and the customers without a value (bucket NULL)."""
+        scaled = f"FLOOR({cutoffs.compressed(f'p.{self.x}')} * {SCALE})"
         bucket = (
-            f"CASE WHEN b._hi > b._lo THEN LEAST(GREATEST(CAST(FLOOR({scaled}"
-            f" * {cutoffs.BUCKETS}) AS BIGINT), 0), {last}) ELSE 0 END"
+            f"CASE WHEN p.{self.x} IS NOT NULL THEN"
+            f" CAST(LEAST(GREATEST({scaled}, -{EDGE}), {EDGE}) AS BIGINT) END"
         )
-        low, high = cutoffs.compressed("MIN(_min)"), cutoffs.compressed("MAX(_max)")
-        bounds = f"(SELECT {low} AS _lo, {high} AS _hi FROM {self.table('seg')}) AS b"
         segment = "".join(f"p.{self.q(f)} AS {self.finest(f)}, " for f in self.shared.fields)
         return (
             f"SELECT {segment}{bucket} AS _b, COUNT(*) AS _c, MIN(p.{self.x}) AS _lo,"
-            f" MAX(p.{self.x}) AS _hi FROM {self.inputs} AS p, {bounds}"
-            f" WHERE p.{self.x} IS NOT NULL GROUP BY ALL"
+            f" MAX(p.{self.x}) AS _hi FROM {self.inputs} AS p GROUP BY ALL"
+        )
+
+    def segments(self) -> str:
+        """Per finest segment, the counts, added up from the histogram."""
+        segment = "".join(f"{self.finest(f)}, " for f in self.shared.fields)
+        known = "COALESCE(SUM(_c) FILTER (WHERE _b IS NOT NULL), 0)"
+        return (
+            f"SELECT {segment}{known} AS _n, SUM(_c) AS _all FROM {self.table('hist')}"
+            f"{self.grouped([self.finest(f) for f in self.shared.fields])}"
         )
 
     def own(self, cut: CutoffSQL, columns: str) -> str:
@@ -199,7 +205,10 @@ class _Passes:
         counts = f"SELECT {self.own(cut, n)} FROM {self.table('seg')}{self.ranking_grouped(cut)}"
         js = ", ".join(f"{cut.index_sql(t)} AS {cut.j(t)}" for t in cut.thresholds)
         values = "_b, SUM(_c) AS _c, MIN(_lo) AS _lo, MAX(_hi) AS _hi"
-        buckets = f"SELECT {self.own(cut, values)} FROM {self.table('hist')} GROUP BY ALL"
+        buckets = (
+            f"SELECT {self.own(cut, values)} FROM {self.table('hist')}"
+            " WHERE _b IS NOT NULL GROUP BY ALL"
+        )
         within = [cut.group(f) for f in cut.ranking.within]
         order = f"PARTITION BY {', '.join(within)} ORDER BY _b" if within else "ORDER BY _b"
         parts = []
@@ -245,7 +254,7 @@ class _Passes:
         return f"SELECT {', '.join(columns)} FROM {self.table('seg')} AS a{''.join(joins)}"
 
     def sorted_ranges(self, cuts: list[CutoffSQL]) -> str:
-        """Pass 3: per finest segment and threshold, the values in the range (none when the
+        """Pass 2: per finest segment and threshold, the values in the range (none when the
         range is one value); only the customers with a value in one of them are grouped."""
         parts, ranges, x = [], [], f"p.{self.x}"
         for t in (t for cut in cuts for t in cut.thresholds):

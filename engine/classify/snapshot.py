@@ -145,9 +145,17 @@ def classify_snapshot(
         history = _field_history(duck, store, ruleset, today)
         codes = _open_copy(duck, store, ruleset, keep_mirror, watch)
         query = compile_classification(
-            ruleset, "duckdb", today, source, columns, events=events, history=history, prepared=True
+            ruleset,
+            "duckdb",
+            today,
+            source,
+            columns,
+            events=events,
+            history=history,
+            prepared=True,
+            codes=codes.names,
         )
-        _classify(duck, query.prepare, query.sql, codes)
+        _classify(duck, query.prepare, query.sql, codes, query.coded)
         watch.lap("classify")
         written = Written(
             "duckdb",
@@ -393,9 +401,14 @@ def _csv_table(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> N
 
 
 def _classify(
-    duck: duckdb.DuckDBPyConnection, prepare: Sequence[str], sql: str, codes: Codes
+    duck: duckdb.DuckDBPyConnection,
+    prepare: Sequence[str],
+    sql: str,
+    codes: Codes,
+    coded: bool = False,
 ) -> None:
-    """`result`: every customer classified, its answers as `codes`, once `prepare` has found
+    """`result`: every customer classified, its answers as `codes` (given by `sql` itself
+    when `coded`), once `prepare` has found
     the cut-offs into small tables (its passes reading only the ranked columns), so that the
     query reads every column of the snapshot once. The query joins the customers
     (left) to small tables (right: a segment's cut-offs, the grouped events); DuckDB would
@@ -405,9 +418,8 @@ def _classify(
     try:
         for statement in prepare:
             duck.execute(statement)
-        duck.execute(
-            f"CREATE TEMP TABLE {RESULT} AS SELECT * REPLACE ({codes.encoded()}) FROM ({sql})"
-        )
+        answers = "*" if coded else f"* REPLACE ({codes.encoded()})"
+        duck.execute(f"CREATE TEMP TABLE {RESULT} AS SELECT {answers} FROM ({sql})")
     finally:
         duck.execute("RESET disabled_optimizers")
 
