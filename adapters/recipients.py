@@ -58,7 +58,7 @@ QUALIFIERS = frozenset(
 )  # fmt: skip
 CHINESE_WORDS = {"phone": ("手机", "电话"), "email": ("邮箱", "电子邮件")}
 CHINESE_QUALIFIERS = ("号码", "号", "地址", "客户", "联系", "常用", "移动", "电子", "主")
-NAME_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")  # snake_case, camelCase, CAPS
+NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # snake_case, camelCase, CAPS; no digits
 
 
 @functools.cache  # a handful of field names, asked for every message
@@ -88,7 +88,7 @@ def _chinese_kind(field: str) -> str | None:
         rest = field
         for word in (*kind_words, *CHINESE_QUALIFIERS):
             rest = rest.replace(word, "")
-        if rest != field and not rest.strip("_ ") and any(w in field for w in kind_words):
+        if not rest.strip("_ 0123456789") and any(w in field for w in kind_words):
             return kind
     return None
 

@@ -105,6 +105,9 @@ ADDRESS_FIELDS = {
         "手机号码",
         "客户手机号",
         "联系电话",
+        "phone2",
+        "mobile_1",
+        "手机号2",
     ),
     "email": ("email_address", "e_mail", "contactEmail", "电子邮箱", "邮箱地址"),
 }
