@@ -20,7 +20,8 @@ not cancelled (see plan/recurring). A version withdrawn earlier (the customer mo
 back before the occurrence was sent) is planned again under its own key; a branch's version
 whose overlay is gone gives way to the head office's step. One attempted already (a retry
 waiting: the gateway may have taken it) is not withdrawn for another version: it is retried
-under its key, which the gateway recognises.
+under its key, which the gateway recognises; where no version is in force for the customer
+(their branch switched the step off) it is withdrawn as any other.
 """
 
 from __future__ import annotations
