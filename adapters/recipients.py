@@ -17,8 +17,9 @@ customer by id).
                 slash, no number beside Chinese words
 
 What the value must be is known from the channel's address field where its name says
-(`phone`, `mobile`, `手机号` … a phone; `email`, `邮箱` … an e-mail address), else from the
-value's shape. A phone field is checked as a phone whatever it holds: `1380013800O` (the
+(`phone`, `mobile_number`, `手机号码` … a phone; `email`, `邮箱地址` … an e-mail address, and
+nothing else: `mobile_app_id` or 手机银行用户号 is not a phone field), else from the value's
+shape. A phone field is checked as a phone whatever it holds: `1380013800O` (the
 letter O), `138 0013 8000 ext 2` or `13800138000转2` is refused with what is wrong and where
 (the letter at character 11, the extension), never handed to a gateway as an app id.
 
@@ -44,8 +45,20 @@ MAX_LENGTH = {"email": 254, "phone": 32, "other": 1024}  # a phone: 15 digits, s
 EXTENSION = re.compile(r"(?i)(?:ext\.?|extension|x|转|分机|#)\s*[0-9]+\s*$")
 BETWEEN_NUMBERS = re.compile(r"[,;/|，；、或\s]+")  # list separators, line breaks
 LOOK_ALIKES = {"O": "0", "o": "0", "I": "1", "l": "1"}  # letters typed for digits
-PHONE_WORDS = ("phone", "mobile", "tel", "手机", "电话")
-EMAIL_WORDS = ("mail", "邮箱")
+# A field's name gives its kind when its words are one of the kind's and, besides, only words
+# that qualify an address: `mobile_app_id`, `telegram_id` or 手机银行用户号 (a mobile-banking
+# user id) hold no phone number, `email_opt_in` no address.
+KIND_WORDS = {
+    "phone": frozenset(("phone", "mobile", "tel", "telephone", "cell", "cellphone", "msisdn")),
+    "email": frozenset(("email", "mail")),
+}
+QUALIFIERS = frozenset(
+    ("number", "no", "num", "nr", "address", "addr", "contact", "customer", "main", "primary",
+     "home", "work", "office", "personal", "mobile", "phone", "e", "sms")
+)  # fmt: skip
+CHINESE_WORDS = {"phone": ("手机", "电话"), "email": ("邮箱", "电子邮件")}
+CHINESE_QUALIFIERS = ("号码", "号", "地址", "客户", "联系", "常用", "移动", "电子", "主")
+NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # snake_case, camelCase, CAPS; no digits
 
 
 @functools.cache  # a handful of field names, asked for every message
@@ -53,13 +66,31 @@ def address_kind(field: str | None) -> str | None:
     """'phone' or 'email' when the address field's name says so, else None."""
     if not field:
         return None
-    name = field.lower()
-    kind = FIELD_KINDS.get(name)
+    kind = FIELD_KINDS.get(field.lower())
     if kind in ("phone", "email"):
         return kind
-    if any(word in name for word in PHONE_WORDS):
-        return "phone"
-    return "email" if any(word in name for word in EMAIL_WORDS) else None
+    return _chinese_kind(field) if not field.isascii() else _words_kind(field)
+
+
+def _words_kind(field: str) -> str | None:
+    """The kind a name of English words says (`phone_number`, `mobilePhone`, `contact_email`)."""
+    words = {word.lower() for word in NAME_WORDS.findall(field)}
+    for kind, kind_words in KIND_WORDS.items():
+        if words & kind_words and words <= kind_words | QUALIFIERS:
+            return kind
+    return None
+
+
+def _chinese_kind(field: str) -> str | None:
+    """The kind a Chinese name says (手机号码, 联系电话, 邮箱地址): its word, and else only
+    words that qualify an address."""
+    for kind, kind_words in CHINESE_WORDS.items():
+        rest = field
+        for word in (*kind_words, *CHINESE_QUALIFIERS):
+            rest = rest.replace(word, "")
+        if not rest.strip("_ 0123456789") and any(w in field for w in kind_words):
+            return kind
+    return None
 
 
 def one_email_address(adapter: str, message: Message) -> str:

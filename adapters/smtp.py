@@ -10,6 +10,9 @@ recognise it; the raw key, which holds a customer id, is not put in the mail.
 
     SMTP 5xx reply              PermanentError (refused sender, recipient or message)
     SMTP 4xx reply              RetryableError (greylisting, mailbox busy, local error)
+    a kept connection closed    sent again at once on a new connection: the server closed it
+                                while idle (no answer to MAIL, or 421), nothing of the mail
+                                was taken
     refused, reset, timeout     RetryableError, up to the end of the mail's text
     no answer to the mail       OutcomeUnknownError (dead, not retried): the whole mail went
                                 out and the server's answer to it (the reply after DATA's
@@ -60,6 +63,7 @@ from guanxi.adapters.deadlines import Deadlines, Watch, cut_off
 from guanxi.adapters.recipients import one_email_address
 from guanxi.engine.i18n import _
 
+CLOSING = 421  # the server is closing the connection: service not available
 WIRE = compat32.clone(linesep="\r\n")  # SMTP lines end in CRLF; sendmail sends bytes as given
 INTERNATIONAL = SMTPUTF8.clone(linesep="\r\n")  # UTF-8 headers, for a non-ASCII address
 TIMEOUT = 10.0  # seconds each exchange with the server may take, by default
@@ -113,21 +117,34 @@ class SmtpAdapter(Adapter):
         recipient = self.checked_recipient(message, self.address_fields)
         international = not recipient.isascii()
         mail = self._international(message) if international else self._mail(message)
-        smtp = None
+        options = ["SMTPUTF8"] if international else []
         with self._deadlines.watch(SMTP_STEPS * self.timeout) as watch:
-            try:
-                smtp = self._borrow(watch)
-                options = ["SMTPUTF8"] if international else []
-                smtp.sendmail(self.sender, [recipient], mail, options)
-            except (smtplib.SMTPException, OSError) as error:
-                if smtp is not None:
-                    smtp.close()
-                    if smtp.unanswered_mail and not _answered(error):
-                        raise self._unknown(message, error, watch) from error
-                raise _classify(error, watch) from error
+            smtp = self._mail_once(message, (recipient, mail, options), watch, reuse=True)
         self._give_back(smtp, watch)
         mail_id = message_id(message.key, self.domain)
         return Receipt(message.key, self.name, mail_id, f"{self.host}:{self.port}")
+
+    def _mail_once(
+        self, message: Message, envelope: tuple[str, bytes, list[str]], watch: Watch, reuse: bool
+    ) -> _Smtp:
+        """Send the mail on a kept connection (`reuse`) or a new one; the connection it went
+        on. A kept one the server closed meanwhile (no answer yet to this mail: none of it
+        was taken) is replaced by a new one, once."""
+        recipient, mail, options = envelope
+        smtp = None
+        try:
+            smtp = self._borrow(watch, reuse)
+            smtp.sendmail(self.sender, [recipient], mail, options)
+            return smtp
+        except (smtplib.SMTPException, OSError) as error:
+            if smtp is None:
+                raise _classify(error, watch) from error
+            smtp.close()
+            if smtp.unanswered_mail and not _answered(error):
+                raise self._unknown(message, error, watch) from error
+            if smtp.found_closed(error) and not watch.expired:
+                return self._mail_once(message, envelope, watch, reuse=False)
+            raise _classify(error, watch) from error
 
     def close(self) -> None:
         with self._lock:
@@ -184,12 +201,14 @@ class SmtpAdapter(Adapter):
         mail.set_content(body, "text", "plain", cte="base64", params={"charset": "utf-8"})
         return mail.as_bytes()
 
-    def _borrow(self, watch: Watch) -> _Smtp:
-        """An idle connection, or a new one when every open one is in use; under `watch`."""
+    def _borrow(self, watch: Watch, reuse: bool = True) -> _Smtp:
+        """An idle connection (`reuse`), or a new one when every open one is in use; under
+        `watch`."""
         with self._lock:
-            smtp = self._idle.pop() if self._idle else None
+            smtp = self._idle.pop() if reuse and self._idle else None
         if smtp is not None:
             smtp.follow(watch)
+            smtp.kept, smtp.replies = True, 0
             return smtp
         smtp = _Smtp(watch, timeout=self.timeout)
         try:
@@ -220,7 +239,19 @@ class _Smtp(smtplib.SMTP):
         self._watch = watch
         self._data_replies = -1  # replies read since DATA was sent; -1: not in DATA
         self.unanswered_mail = False  # the whole mail went, its answer is not read yet
+        self.kept = False  # taken from the idle connections for this mail
+        self.replies = 0  # replies read since it was taken for this mail
         super().__init__(timeout=timeout)
+
+    def found_closed(self, error: Exception) -> bool:
+        """Whether the server closed this kept connection before it took anything of this
+        mail (a relay's idle timeout, one mail a connection): no answer to MAIL, or 421
+        (closing) as that answer."""
+        if not self.kept:
+            return False
+        if isinstance(error, smtplib.SMTPSenderRefused):
+            return self.replies == 1 and error.smtp_code == CLOSING
+        return self.replies == 0 and isinstance(error, smtplib.SMTPServerDisconnected)
 
     def data(self, msg: Any) -> tuple[int, bytes]:
         """DATA, knowing when the whole mail has gone out: the second reply of the
@@ -245,6 +276,7 @@ class _Smtp(smtplib.SMTP):
             self._watch.follow(self.sock)
         reply = super().getreply()
         self.unanswered_mail = False
+        self.replies += 1
         return reply
 
 

@@ -96,6 +96,47 @@ def test_address_kind_is_read_from_the_field_name() -> None:
     }
 
 
+ADDRESS_FIELDS = {
+    "phone": (
+        "phone_number",
+        "mobilePhone",
+        "tel",
+        "contact_phone",
+        "手机号码",
+        "客户手机号",
+        "联系电话",
+        "phone2",
+        "mobile_1",
+        "手机号2",
+    ),
+    "email": ("email_address", "e_mail", "contactEmail", "电子邮箱", "邮箱地址"),
+}
+NOT_ADDRESS_FIELDS = (
+    "phone_note", "email_opt_in", "telegram_id", "mobile_app_id", "mobile_token", "hotel_id",
+    "voicemail_box", "手机银行用户号", "电话备注",
+)  # fmt: skip
+
+
+def test_a_field_named_for_a_phone_or_mail_beside_other_words_is_not_taken_for_one() -> None:
+    """Only a name that says phone or e-mail and nothing else (number, contact …) gives the
+    kind: a push token or a mobile-banking user id is not checked as a phone number."""
+    for kind, names in ADDRESS_FIELDS.items():
+        assert {name: address_kind(name) for name in names} == dict.fromkeys(names, kind)
+    assert {name: address_kind(name) for name in NOT_ADDRESS_FIELDS} == dict.fromkeys(
+        NOT_ADDRESS_FIELDS
+    )
+
+
+@pytest.mark.parametrize("field", ["mobile_app_id", "telegram_id", "手机银行用户号"])
+def test_an_app_address_in_a_field_named_after_the_mobile_is_handed_on(
+    http_server: HttpRecorder,  # noqa: F811
+    field: str,
+) -> None:
+    with load_adapter("webhook", url=http_server.url, address_fields={"app": field}) as adapter:
+        adapter.send(message("u_8f3a9cZ", "app"))
+    assert [body["recipient"] for _key, body in http_server.requests] == ["u_8f3a9cZ"]
+
+
 @given(st.text(min_size=1, max_size=30))
 def test_what_a_phone_field_lets_through_is_a_phone_number(value: str) -> None:
     """Whatever a clerk typed, what is handed on is digits and the separators of a number."""

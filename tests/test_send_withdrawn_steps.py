@@ -479,3 +479,30 @@ def test_a_version_waiting_for_its_retry_is_retried_not_replaced_by_another(
     assert store.execute("SELECT status FROM followups WHERE occurrence = '2026-12'") == [
         {"status": "sent"}
     ]
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("change", ["move", "delete the overlay"])
+def test_a_version_waiting_for_its_retry_is_not_sent_where_the_step_is_switched_off(
+    daemon: Daemon, rules: Path, store: Store, change: str
+) -> None:
+    """December in 长沙分行's version was attempted, its answer lost; then C0000 moves to
+    杭州分行, which switched the step off (or moves there and 长沙分行's overlay is deleted):
+    no version of the step is in force for them, so the retry is withdrawn, not sent."""
+    with_branch_news(daemon, rules)
+    off = f"steps:\n  {NEWS}:\n    enabled: false\n"
+    (rules / "branches" / "杭州分行.yaml").write_text(off, "utf-8")
+    assert daemon.reload_if_changed() is True
+    plan_news(daemon, [BRANCH])
+    gateway = LostAnswer()
+    assert dispatch_once(store, daemon.running.ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
+    move_to(store, 0, "杭州分行")
+    if change == "delete the overlay":
+        (rules / "branches" / f"{BRANCH}.yaml").unlink()
+        assert daemon.reload_if_changed() is True
+    for hours in (2, 3):
+        dispatch_once(store, daemon.running.ruleset, {"sms": gateway},
+                      NEWS_DAY + dt.timedelta(hours=hours))  # fmt: skip
+    assert [m.key for m in gateway.messages] == [f"{BRANCH_NEWS}:C0000:2026-12"]  # the attempt
+    december = store.execute("SELECT status, policy FROM followups WHERE occurrence = '2026-12'")
+    assert december == [{"status": "cancelled", "policy": "withdrawn"}]

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,3 +126,65 @@ def test_dispatch_sends_a_mail_with_an_unknown_outcome_once(store: Store, rulese
     [row] = store.execute("SELECT status, attempts, reason FROM followups")
     assert (row["status"], row["attempts"], mails) == ("dead", 1, 1)
     assert "mail server's log" in row["reason"]
+
+
+class OneMailAConnection:
+    """A raw SMTP server that closes the connection after answering each mail 250 (as a
+    relay with one message a connection, or one whose idle timeout passed), or, with
+    `close_at_mail`, as soon as a mail begins (nothing of it taken)."""
+
+    def __init__(self, close_at_mail: bool = False, says_goodbye: bool = False) -> None:
+        self.close_at_mail, self.says_goodbye = close_at_mail, says_goodbye
+        self.mails: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _address = self.listener.accept()
+                with connection, connection.makefile("rb") as lines:
+                    self._converse(connection, lines)
+
+    def _converse(self, connection: socket.socket, lines: Any) -> None:
+        connection.sendall(b"220 ready\r\n")
+        while line := lines.readline():
+            command = line[:4].upper()
+            if command == b"MAIL" and self.close_at_mail:
+                return
+            if command == b"DATA":
+                connection.sendall(b"354 go on\r\n")
+                mail = b"".join(iter(lines.readline, b".\r\n"))
+                self.mails.append(mail)
+                connection.sendall(b"250 queued\r\n")
+                if self.says_goodbye and lines.readline():  # as Postfix when idle too long
+                    connection.sendall(b"421 4.4.2 Error: timeout exceeded\r\n")
+                return  # closes the connection after the 250
+            connection.sendall(b"221 bye\r\n" if command == b"QUIT" else b"250 ok\r\n")
+
+
+@pytest.mark.parametrize("says_goodbye", [False, True])
+def test_a_connection_the_server_closed_after_a_mail_is_not_a_failure_of_the_next(
+    ruleset: RuleSet, says_goodbye: bool
+) -> None:
+    """Each mail is delivered at once: the kept connection the server closed (silently, or
+    with a 421 to the next command) is replaced, not a reason to retry the next mail later
+    (nor to take its outcome as unknown)."""
+    server = OneMailAConnection(says_goodbye=says_goodbye)
+    with smtp(server.port) as adapter:
+        for occurrence in ("E1", "E2", "E3"):
+            adapter.send(a_message(adapter, ruleset, occurrence))
+    server.listener.close()
+    assert len(server.mails) == 3
+
+
+def test_a_server_that_closes_before_the_mail_goes_gives_a_retry_once(ruleset: RuleSet) -> None:
+    """Closed at MAIL, nothing of the mail went: a retry later, not an unknown outcome."""
+    server = OneMailAConnection(close_at_mail=True)
+    with smtp(server.port) as adapter:
+        for occurrence in ("E1", "E2"):
+            with pytest.raises(RetryableError):
+                adapter.send(a_message(adapter, ruleset, occurrence))
+    server.listener.close()
+    assert server.mails == []

@@ -83,3 +83,25 @@ def test_the_upgrade_writes_anew_the_keys_of_what_is_sent_or_never_tried(
     keys = sorted(row["key"] for row in store.execute("SELECT key FROM followups"))
     assert keys == [f"{NEWS}:A%3AB:2026-12", f"{NEWS}:C%3AD:2026-12"]
     assert plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS]).new == 0
+
+
+@pytest.mark.every_store
+def test_planning_december_again_after_the_upgrade_plans_no_second_of_a_waiting_retry(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """The retry kept under its old key is still December's message of its customer: a plan
+    of December again (an overlapping window) does not plan it a second time under the
+    escaped key, and the customer gets one message."""
+    fields = {"consent_marketing": True, "consent_sms": True, "preferred_channel": "sms"}
+    customer(store, ruleset, "A:B", "proactive", phone="13800000000", **fields)
+    assert plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS]).new == 1
+    before_the_escaping(store)
+    gateway = LostAnswer()
+    assert dispatch_once(store, ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
+    assert UPGRADE[0] in store.migrate()
+    plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS])
+    for hours in (2, 3):
+        dispatch_once(store, ruleset, {"sms": gateway}, NEWS_DAY + dt.timedelta(hours=hours))
+    assert [m.key for m in gateway.messages] == [f"{NEWS}:A:B:2026-12"]  # one message
+    sent = store.execute("SELECT key FROM followups WHERE status = 'sent'")
+    assert sent == [{"key": f"{NEWS}:A:B:2026-12"}]

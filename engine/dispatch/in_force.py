@@ -20,7 +20,8 @@ not cancelled (see plan/recurring). A version withdrawn earlier (the customer mo
 back before the occurrence was sent) is planned again under its own key; a branch's version
 whose overlay is gone gives way to the head office's step. One attempted already (a retry
 waiting: the gateway may have taken it) is not withdrawn for another version: it is retried
-under its key, which the gateway recognises.
+under its key, which the gateway recognises; where no version is in force for the customer
+(their branch switched the step off) it is withdrawn as any other.
 """
 
 from __future__ import annotations
@@ -95,7 +96,22 @@ class InForce:
             f" WHERE {step} = {followup}.step_id AND {branch} <> {BRANCH})"
         )
         versioned = f"({replaced} OR {changed} OR {elsewhere})"
-        return f"(({gone} OR {switched_off} OR {versioned}) AND NOT ({versioned} AND {attempted}))"
+        off_here = self._head_switched_off(followup, dialect)
+        retried = f"{versioned} AND {attempted} AND NOT {off_here}"
+        return f"(({gone} OR {switched_off} OR {versioned}) AND NOT ({retried}))"
+
+    @staticmethod
+    def _head_switched_off(followup: str, dialect: str) -> str:
+        """SQL: has the customer's branch switched off the head office step that `followup`'s
+        step is (or is a version of)? Then no version is in force for them: an attempted one
+        is withdrawn too, not retried."""
+        step, branch = json_item(0, dialect), json_item(1, dialect)
+        return (
+            f"EXISTS (SELECT 1 FROM {json_array_rows('switched_off', dialect)}"
+            f" WHERE ({step} = {followup}.step_id"
+            f" OR substr({followup}.step_id, 1, length({step}) + 1) = {step} || '@')"
+            f" AND {branch} = {BRANCH})"
+        )
 
     def params(self) -> dict[str, Any]:
         changed = {pair for pair in self.apart if f"{pair[0]}@{pair[1]}" in self.steps}

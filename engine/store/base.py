@@ -131,16 +131,36 @@ ESCAPED_KEYS = (
 
 # m032: a follow-up still to be sent (a retry waiting, a claim to be taken over, a dead letter
 # to be retried) whose attempts went out under its key before m029 goes on under that key:
-# the gateway may have taken an attempt (its answer lost) and knows the message by it. Planning
-# the occurrence again would not find it under that key: it is past, and windows are not
-# planned twice (daemon/tick.py plan_ahead).
+# the gateway may have taken an attempt (its answer lost) and knows the message by it. Its
+# escaped key, which planning the occurrence again (an overlapping window, an event read
+# again) looks for, is kept by a cancelled row (policy `retry_key`), so that no second
+# follow-up of the occurrence is planned under it.
 UNESCAPED_KEY = "followups.step_id || ':' || followups.customer_id || ':' || followups.occurrence"
+ESCAPED_KEY = (
+    f"followups.step_id || ':' || {key_part_sql('followups.customer_id')} || ':' ||"
+    " followups.occurrence"
+)
+KEPT_BY_RETRY = (
+    "followups.status IN ('pending', 'claimed', 'dead')"
+    " AND followups.customer_id NOT LIKE 'erased:%'"
+    " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.followup_id = followups.id"
+    f" AND d.attempt > 0 AND d.key = {UNESCAPED_KEY})"
+)
+HELD_COLUMNS = (
+    "customer_id, step_id, level, kind, channel, template, priority, mandatory, purpose,"
+    " owner, occurrence, event_id, payload, planned_due_at, due_at, expires_at, batch,"
+    " ruleset_hash, created_at, updated_at"
+)
 RETRY_KEYS = (
-    f"UPDATE followups SET key = {UNESCAPED_KEY}"
-    " WHERE status IN ('pending', 'claimed', 'dead') AND customer_id NOT LIKE 'erased:%'"
-    f" AND key <> {UNESCAPED_KEY} AND EXISTS (SELECT 1 FROM deliveries d"
-    f" WHERE d.followup_id = followups.id AND d.attempt > 0 AND d.key = {UNESCAPED_KEY})"
+    f"UPDATE followups SET key = {UNESCAPED_KEY} WHERE {KEPT_BY_RETRY}"
+    f" AND key <> {UNESCAPED_KEY}"
     f" AND NOT EXISTS (SELECT 1 FROM followups o WHERE o.key = {UNESCAPED_KEY})",
+    f"INSERT INTO followups (key, status, policy, reason, {HELD_COLUMNS})"
+    f" SELECT {ESCAPED_KEY}, 'cancelled', 'retry_key', 'its message goes on under the key of"
+    f" its first attempt, ' || followups.key, {HELD_COLUMNS} FROM followups"
+    f" WHERE {KEPT_BY_RETRY} AND followups.key = {UNESCAPED_KEY}"
+    f" AND followups.key <> {ESCAPED_KEY}"
+    f" AND NOT EXISTS (SELECT 1 FROM followups o WHERE o.key = {ESCAPED_KEY})",
 )
 
 # m030: a phone that a load before 7a7d6b2 stored from a real-number column (a pandas column

@@ -399,7 +399,8 @@ def m031_established_customers(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m032_retry_keys(db: sqlite_utils.Database) -> None:
-    """A follow-up still to be sent keeps the key its attempts went out under (`RETRY_KEYS`)."""
+    """A follow-up still to be sent keeps the key its attempts went out under, and a
+    cancelled row its escaped key (`RETRY_KEYS`)."""
     for statement in RETRY_KEYS:
         db.execute(statement)
 
