@@ -36,6 +36,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest import phones
 from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -157,6 +158,9 @@ class _Load:
         self.bad: list[Row] = []
         self.refused: Refuse | None = None
         self.warned: set[str] = set()
+        self.noting: Callable[[Row], list[Problem]] | None = None  # of rows loaded all the same
+        self.noted: list[Row] = []  # their quarantine records, marked as loaded
+        self.recorded = 0  # quarantine records this load wrote
         self.last_id = _last_quarantine_id(store)  # the records of this load come after it
 
     def warn(self, message: str) -> None:
@@ -191,7 +195,7 @@ class _Load:
     def _replace_earlier(self) -> None:
         """Drop the records an earlier load of this file made of the same problems in the
         same rows: a file loaded again is listed once, not once a load."""
-        if not self.report.quarantined:
+        if not self.recorded:
             return
         with self.store.transaction():
             self.store.execute(
@@ -212,6 +216,17 @@ class _Load:
         else:
             self.good.append(row)
             self.lines.append(number)
+            self._note(number, row)
+
+    def _note(self, number: int, row: Row) -> None:
+        """Warn of and record what the row is loaded with but the daemon would refuse."""
+        if self.noting is None:
+            return
+        for name, value, problem in self.noting(row):
+            self.warn(phones.kept_warning(self.source.unit, number, str(name), problem))
+            kept = [(name, value, phones.kept_reason(problem))]
+            report = self.report
+            self.noted += quarantine_records(report.kind, report.source, number, kept, self.now)
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
         """A key seen earlier in this file is a problem: the first row wins."""
@@ -238,8 +253,9 @@ class _Load:
         with self.store.transaction():
             counts = write(self.good) if self.good else {}
             refused = self._refused(counts)
-            if self.bad:
-                self.store.quarantine(self.bad)
+            if self.bad or self.noted:
+                self.store.quarantine(self.bad + self.noted)
+        self.recorded += len(self.bad) + len(self.noted)
         room = KEEP_PROBLEMS - len(report.problems)
         report.problems.extend(
             {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in self.bad[:room]
@@ -249,7 +265,7 @@ class _Load:
         counts["unchanged"] = counts.get("unchanged", 0) - refused
         for name in ("inserted", "updated", "unchanged"):
             setattr(report, name, getattr(report, name) + counts.get(name, 0))
-        self.good, self.lines, self.bad = [], [], []
+        self.good, self.lines, self.bad, self.noted = [], [], [], []
         if progress is not None:
             progress(self.source.position(), self.source.size)
 
@@ -305,6 +321,7 @@ def load_customers(
         source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(schema)
         load = _Load("customers", path, store, utc_text(now, zone), source)
+        load.noting = _phones_noted(schema)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = refusing_erased(
@@ -386,6 +403,12 @@ def load_consents(
             customer_check(schema, zone, source.columns, load.warn), store, schema.key
         )
         return load.run(check, "", write, progress)
+
+
+def _phones_noted(schema: Schema) -> Callable[[Row], list[Problem]] | None:
+    """What a customer row's phone fields hold that the daemon would refuse (phones.py)."""
+    fields = phones.phone_fields(schema.contacts)
+    return (lambda row: phones.phone_problems(row, fields)) if fields else None
 
 
 def refusing_erased(check: Check, store: Store, key: str) -> Check:
