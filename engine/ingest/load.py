@@ -6,10 +6,11 @@
 
 Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encoding.py).
 
-- Every problem of a bad row is one quarantine record (kind, file, row number, field, value,
-  reason) and the row is not loaded. The quarantine is a log: each load adds its own records,
-  stamped with the load's time; a file loaded again replaces its earlier records of the same
-  problems in the same rows, so a reload lists each bad row once. Records are written a batch
+- Every problem of a bad row is one quarantine record (kind, file by its whole path, row number,
+  field, value, reason) and the row is not loaded. The quarantine is a log: each load adds its
+  own records, stamped with the load's time; a file loaded again replaces its earlier records
+  of the same problems in the same rows (never those of a file of the same name in another
+  folder), so a reload lists each bad row once. Records are written a batch
   at a time as the file is read, so a file of bad rows takes no more memory than good ones.
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
@@ -151,6 +152,9 @@ class _Load:
 
     def __init__(self, kind: str, path: Path, store: Store, now: str, source: Source) -> None:
         self.report = LoadReport(kind, str(path))
+        # records name the file by its whole path: a reload replaces the records of this file,
+        # never those of a file of the same name loaded from another folder
+        self.where = str(path.absolute())
         self.store, self.now, self.source = store, now, source
         self.seen: dict[Any, int] = {}  # key -> row number, to find keys given twice
         self.good: list[Row] = []
@@ -200,7 +204,7 @@ class _Load:
         with self.store.transaction():
             self.store.execute(
                 _EARLIER_SAME,
-                {"kind": self.report.kind, "source": self.report.source, "last": self.last_id},
+                {"kind": self.report.kind, "source": self.where, "last": self.last_id},
             )
 
     def _take(self, number: int, record: Record, check: Check, key: str) -> None:
@@ -225,8 +229,7 @@ class _Load:
         for name, value, problem in self.noting(row):
             self.warn(phones.kept_warning(self.source.unit, number, str(name), problem))
             kept = [(name, value, phones.kept_reason(problem))]
-            report = self.report
-            self.noted += quarantine_records(report.kind, report.source, number, kept, self.now)
+            self.noted += quarantine_records(self.report.kind, self.where, number, kept, self.now)
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
         """A key seen earlier in this file is a problem: the first row wins."""
@@ -237,7 +240,7 @@ class _Load:
     def _quarantine(self, number: int, problems: list[Problem]) -> None:
         self.report.quarantined += 1
         report = self.report
-        self.bad += quarantine_records(report.kind, report.source, number, problems, self.now)
+        self.bad += quarantine_records(report.kind, self.where, number, problems, self.now)
 
     def _refused(self, counts: dict[str, int]) -> int:
         """Quarantine the written rows `self.refused` finds among those kept unchanged."""

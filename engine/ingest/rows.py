@@ -15,6 +15,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
+from unicodedata import normalize
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
@@ -143,15 +144,7 @@ def _check(
             why = _("{value} is not one of: {allowed}")
             problems.append((name, raw, why.format(value=values.quoted(value), allowed=listed)))
         elif lowest is not None and value < lowest:
-            problems.append(
-                (
-                    name,
-                    raw,
-                    _("{value} is below {lowest}, the lowest value allowed").format(
-                        value=_number(value), lowest=_number(lowest)
-                    ),
-                )
-            )
+            problems.append((name, raw, _below(value, lowest, raw)))
         elif highest is not None and value > highest:
             problems.append(
                 (
@@ -163,6 +156,20 @@ def _check(
                 )
             )
         row[name] = value if allowed is None else allowed.get(value, value)
+
+
+def _below(value: float, lowest: float, raw: Any) -> str:
+    """Why `value` (read from `raw`) is refused under `lowest`; an amount in parentheses is
+    said to be the negative it is (`(1,234.00)`, as the accounting format writes -1234)."""
+    below = _("{value} is below {lowest}, the lowest value allowed").format(
+        value=_number(value), lowest=_number(lowest)
+    )
+    if isinstance(raw, str) and values.ACCOUNTING_NEGATIVE.search(normalize("NFKC", raw)):
+        return _(
+            "{written} is {value}: an amount in parentheses is negative, as the accounting"
+            " format writes it; {below}"
+        ).format(written=values.quoted(raw.strip()), value=_number(value), below=below)
+    return below
 
 
 def _number(value: float) -> str:

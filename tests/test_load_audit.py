@@ -1,0 +1,62 @@
+"""Today's reading of bank files, attacked: each test is a defect found and fixed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.ingest import load_customers
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store import Store
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def inside(tmp_path: Path) -> Iterator[None]:
+    here = Path.cwd()
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
+def write(path: Path, rows: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("customer_id,name,age\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_reload_keeps_the_records_of_a_file_of_that_name_in_another_folder(
+    store: Store, ruleset: RuleSet, tmp_path: Path, inside: None
+) -> None:
+    """Two branches' exports, both c.csv and loaded by a relative path from their folders,
+    with the same mistake in the same row: each file's record stays."""
+    for branch in ("a", "b"):
+        write(tmp_path / branch / "c.csv", ["C1,张三,abc"])
+    for branch in ("a", "b"):
+        os.chdir(tmp_path / branch)
+        load_customers(store, ruleset, Path("c.csv"), NOW)
+    sources = [r["source"] for r in store.execute("SELECT source FROM quarantine")]
+    assert len(set(sources)) == 2 and len(sources) == 2
+    os.chdir(tmp_path / "a")
+    load_customers(store, ruleset, Path("c.csv"), NOW)  # the same file again: listed once
+    assert len(store.execute("SELECT id FROM quarantine")) == 2
+
+
+@pytest.mark.parametrize("written", ["(1,234.00)", "(¥1,234.00)", "（1,234）"])
+def test_an_accounting_negative_under_min_0_says_it_was_read_as_negative(
+    store: Store, ruleset: RuleSet, tmp_path: Path, written: str
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f'customer_id,name,balance\nC1,张三,"{written}"\n', encoding="utf-8")
+    report = load_customers(store, ruleset, path, NOW)
+    assert report.quarantined == 1
+    [record] = store.execute("SELECT field, value, reason FROM quarantine")
+    assert (record["field"], record["value"]) == ("balance", written)
+    assert written in record["reason"] and "parentheses is negative" in record["reason"]
+    assert "below 0" in record["reason"]
