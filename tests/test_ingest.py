@@ -176,7 +176,12 @@ def test_accepted_spellings(
         ("balance", "inf", "'inf' is not a number"),
         ("balance", "1_000", "'1_000' is not a number"),
         ("age", "forty", "'forty' is not a whole number"),
-        ("balance", "(1,234.00)", "-1234 is below 0, the lowest value allowed"),
+        (
+            "balance",
+            "(1,234.00)",
+            "'(1,234.00)' is -1234: an amount in parentheses is negative, as the accounting"
+            " format writes it; -1234 is below 0, the lowest value allowed",
+        ),
         ("annual_contribution", "(-5)", "'(-5)' is not a number"),
         ("annual_contribution", "()", "'()' is not a number"),
         *(
