@@ -184,15 +184,6 @@ def test_accepted_spellings(
         ),
         ("annual_contribution", "(-5)", "'(-5)' is not a number"),
         ("annual_contribution", "()", "'()' is not a number"),
-        *(
-            (
-                field,
-                dash,
-                f"'{dash.strip()}' is how the accounting format shows zero, and how some"
-                " reports show no value: write 0 for zero, or leave the cell empty for no value",
-            )
-            for field, dash in [("balance", "-"), ("age", " - "), ("balance", "—")]
-        ),
         (
             "balance",
             "5%",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guanxi.engine.ingest import load_customers
+from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
@@ -60,3 +60,54 @@ def test_an_accounting_negative_under_min_0_says_it_was_read_as_negative(
     assert (record["field"], record["value"]) == ("balance", written)
     assert written in record["reason"] and "parentheses is negative" in record["reason"]
     assert "below 0" in record["reason"]
+
+
+DASH_REASON = (
+    "is how the accounting format shows zero, and how some reports show no value: write 0 for"
+    " zero, or leave the cell empty for no value"
+)
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize(("field", "dash"), [("balance", "-"), ("age", " - "), ("balance", "—")])
+def test_a_dash_in_an_optional_number_field_loses_only_the_value(
+    store: Store, ruleset: RuleSet, tmp_path: Path, field: str, dash: str
+) -> None:
+    """`-` is zero or no value, never guessed: the field is left as stored, the customer's
+    other fields are loaded, and the load says so (warning, record marked as loaded)."""
+    first = tmp_path / "first.csv"
+    first.write_text(f"customer_id,name,{field},branch\nC1,张三,7,长沙\n", encoding="utf-8")
+    load_customers(store, ruleset, first, NOW)
+    path = tmp_path / "c.csv"
+    path.write_text(f'customer_id,name,{field},branch\nC1,张三,"{dash}",北京\n', encoding="utf-8")
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (1, 0)
+    [row] = store.execute(f"SELECT {field} AS kept, branch FROM customers")
+    assert (row["kept"], row["branch"]) == (7, "北京")
+    assert any(w.startswith(f"line 2: loaded without its '{field}'") for w in report.warnings)
+    [record] = store.execute("SELECT field, value, reason FROM quarantine")
+    assert (record["field"], record["value"]) == (field, dash)
+    assert (
+        record["reason"].startswith("loaded without this value") and DASH_REASON in record["reason"]
+    )
+
+
+def test_a_dash_with_another_problem_quarantines_the_row_with_both(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("customer_id,name,balance,age\nC1,张三,-,forty\n", encoding="utf-8")
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (0, 1)
+    reasons = {r["field"]: r["reason"] for r in store.execute("SELECT * FROM quarantine")}
+    assert DASH_REASON in reasons["balance"] and "not a whole number" in reasons["age"]
+
+
+def test_a_dash_in_a_required_field_quarantines_the_row(
+    ruleset: RuleSet, tmp_path: Path, store: Store
+) -> None:
+    path = tmp_path / "e.csv"
+    lines = ["id,type,customer_id,at,amount", "E1,balance_drop,C1,2026-11-01 09:30,-"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = load_events(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (0, 1)

@@ -50,7 +50,14 @@ from guanxi.engine.ingest.formats import (
 from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.reused import reused_ids
-from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
+from guanxi.engine.ingest.rows import (
+    ENVELOPE,
+    Check,
+    Kept,
+    Problem,
+    customer_check,
+    event_check,
+)
 from guanxi.engine.plan.cancelling import Canceller
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.erasure import ErasedIds
@@ -213,6 +220,10 @@ class _Load:
             self._quarantine(number, [(None, record.text, record.reason)])
             return
         row, problems = check(record)
+        if problems and all(isinstance(reason, Kept) for _f, _v, reason in problems):
+            kept, problems = problems, []  # only values kept out: the row is loaded
+        else:
+            kept = []
         if not problems and key:
             self._first(number, key, row, problems)
         if problems:
@@ -220,7 +231,14 @@ class _Load:
         else:
             self.good.append(row)
             self.lines.append(number)
+            self._left_out(number, kept)
             self._note(number, row)
+
+    def _left_out(self, number: int, kept: list[Problem]) -> None:
+        """Warn of and record the values a loaded row was loaded without."""
+        for name, _value, reason in kept:
+            self.warn(left_out_warning(self.source.unit, number, str(name), reason))
+        self.noted += left_out_records(self.report.kind, self.where, number, kept, self.now)
 
     def _note(self, number: int, row: Row) -> None:
         """Warn of and record what the row is loaded with but the daemon would refuse."""
@@ -285,6 +303,23 @@ _EARLIER_SAME = (
 def _last_quarantine_id(store: Store) -> int:
     [row] = store.execute("SELECT max(id) AS last FROM quarantine")
     return int(row["last"] or 0)
+
+
+def left_out_warning(unit: str, number: int, field: str, reason: str) -> str:
+    """The load's warning of a row loaded without the value of `field`."""
+    where = _("line {number}") if unit == "line" else _("row {number}")
+    return _("{where}: loaded without its '{field}', which is left as stored: {reason}").format(
+        where=where.format(number=number), field=field, reason=reason
+    )
+
+
+def left_out_records(
+    kind: str, source: str, number: int, kept: list[Problem], at: str
+) -> list[Row]:
+    """The quarantine records of the values a loaded row was loaded without (`Kept`)."""
+    said = _("loaded without this value, left as stored: {reason}")
+    left_out = [(name, value, said.format(reason=reason)) for name, value, reason in kept]
+    return quarantine_records(kind, source, number, left_out, at)
 
 
 def quarantine_records(

@@ -2,7 +2,9 @@
 
 - A field the record does not give (no such column, no such JSON key) is left as stored; an
   empty value clears it.
-- Every problem of a bad row is one (field, value, reason); the row is not loaded.
+- Every problem of a bad row is one (field, value, reason); the row is not loaded. Only a
+  dash alone in an optional number field (`-`: zero, or no value?) keeps just its value out
+  (a `Kept` reason): the row is loaded with that field left as stored, and the load says so.
 - Columns or JSON keys the schema does not declare are ignored, with one warning each.
 - Events: `id`, `type` (a declared event type), `customer_id` and `at` (a datetime); the other
   fields (or those of a nested `payload` object) are the payload, typed by the event's schema.
@@ -32,6 +34,13 @@ ENVELOPE = ("id", "type", "customer_id", "at")
 IDENTIFIERS = ("id", "customer_id")  # with the customers' ids: short, no invisible characters
 
 Problem = tuple[str | None, Any, str]  # field (None: the whole row), value, reason
+
+
+class Kept(str):
+    """The reason of a problem that keeps only the value out, not the row: a dash in an
+    optional number field (`-`: zero, or no value?) leaves the field as stored."""
+
+
 Check = Callable[[Mapping[str, Any]], tuple[Row, list[Problem]]]
 Warn = Callable[[str], None]
 
@@ -135,7 +144,8 @@ def _check(
         try:
             value = convert(raw)
         except Invalid as error:
-            problems.append((name, raw, str(error)))
+            kept = type(error) is values.Dash and not required
+            problems.append((name, raw, Kept(error) if kept else str(error)))
             continue
         if value is None:
             if required:
