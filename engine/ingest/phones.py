@@ -30,10 +30,18 @@ def phone_problems(row: Row, fields: Iterable[str]) -> list[Problem]:
     found: list[Problem] = []
     for name in fields:
         value = row.get(name)
-        problem = _problem(name, value) if isinstance(value, str) and value else None
+        if type(value) is not str or _plain_number(value):
+            continue  # nearly every phone: digits only, which the check takes
+        problem = _problem(name, value)
         if problem is not None:
             found.append((name, value, problem))
     return found
+
+
+def _plain_number(value: str) -> bool:
+    """Digits only, as many as a phone number has: what the check takes, asked first as it
+    costs a tenth of the check."""
+    return value.isdigit() and value.isascii() and len(value) in recipients.PHONE_DIGITS
 
 
 def _problem(field: str, value: str) -> str | None:
