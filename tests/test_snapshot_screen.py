@@ -360,7 +360,8 @@ SOME = {
 ODD = [None, "", " ", "\u3000", " 前后 ", "x ", "\t", "多行\n备注", "王\x01", "a\x85b", "长" * 4001,
        "vip", "AAA ", "aaa", "lots", "1,5", "-5", "nan", "NULL", "None", "\\N", "3.5", "200",
        "2016-02-30", "0202-01-01", "是", "maybe", "１２", "\u212a", "ＮＵＬＬ", "20261103",
-       "20260230", "t", "F", "真", "1.0"]  # fmt: skip
+       "20260230", "t", "F", "真", "1.0", "-", " — ", "(1,234.00)", "(5)", "5%", "√", "×",
+       "1380013800O", "13800138000转2", "123.0"]  # fmt: skip
 RANDOM_FIELDS = ("customer_id", *SOME)
 
 
@@ -427,7 +428,10 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
     source = _source(duck, screen, path)
     passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
     duck.close()
-    assert quarantined(screened) == quarantined(loaded)
+    # the phones a channel sends to are checked by load only (the screen passes its rows on
+    # in SQL): load's records of them, rows loaded all the same, are left out here
+    phones = "loaded, but no message can go to this phone"
+    assert quarantined(screened) == [r for r in quarantined(loaded) if not r[3].startswith(phones)]
     kept = loaded.execute("SELECT customer_id FROM customers")
     assert passed == {r["customer_id"] for r in kept}
     loaded.close()

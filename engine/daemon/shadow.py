@@ -11,9 +11,12 @@ by `loaded_at`: every way events arrive stamps it), then does what the daemon do
 same `now`: plans the new events and delivers what is due at each tick, classifies on its
 own schedule (and plans the moves), plans its recurring steps on theirs. Delivery goes to
 `ShadowAdapter`, which takes every message and sends it nowhere: in the shadow store, `sent`
-means "would have been sent then". So the shadow decides as `simulate` does, with the live
-traffic instead of replayed events, and `guanxi shadow report` compares the two stores as
-`simulate --baseline` compares two runs.
+means "would have been sent then". It applies the recipient check of the adapter that would
+deliver the channel live (as `simulate` does): a message whose address the live adapter
+refuses (`1380013800O`, two numbers) is dead in the shadow too, not "would have been
+sent". So the shadow decides as `simulate` does, with the live traffic instead of replayed
+events, and `guanxi shadow report` compares the two stores as `simulate --baseline` compares
+two runs.
 
 The shadow can never stop the live daemon: each of its jobs runs after the live one, and
 what it raises is logged and shown on /healthz (`shadow`), not raised.
@@ -24,12 +27,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
-from guanxi.adapters.base import Adapter, Message, Receipt
+from guanxi.adapters.base import Adapter, Message, Receipt, address_fields
 from guanxi.engine.classify import classify
 from guanxi.engine.daemon.delivery import channels_of
 from guanxi.engine.daemon.tick import DispatchSettings, TickReport, plan_ahead, tick
@@ -63,12 +66,34 @@ class ShadowError(GuanxiError):
 
 
 class ShadowAdapter(Adapter):
-    """Takes every message of the shadow and sends it nowhere."""
+    """Takes every message of the shadow and sends it nowhere; `checks` maps a channel to the
+    class of its live adapter, whose recipient check refuses (PermanentError) what it would."""
 
     name = "shadow"
 
+    def __init__(
+        self,
+        *,
+        address_fields: Mapping[str, str] | None = None,
+        checks: Mapping[str, type[Adapter]] | None = None,
+    ) -> None:
+        super().__init__(address_fields=address_fields)
+        self.checks = dict(checks or {})
+
     def send(self, message: Message) -> Receipt:
+        live = self.checks.get(message.channel)
+        if live is not None:
+            live.checked_recipient(message, self.address_fields)
         return Receipt(message.key, self.name, None, "not sent: shadow run")
+
+
+def shadow_adapter(ruleset: RuleSet, channels: set[str]) -> ShadowAdapter:
+    """The shadow's adapter for `channels`, with the recipient checks of their live adapters."""
+    # imported here: the simulate package imports the daemon
+    from guanxi.engine.simulate.run import live_checks
+
+    fields = address_fields(ruleset.policies)
+    return ShadowAdapter(address_fields=fields, checks=live_checks(ruleset, channels))
 
 
 def shadow_location(live: Store) -> str:
@@ -238,7 +263,8 @@ class Shadow:
         """Plan the new events (with `recurring`, the recurring steps' coming month too) and
         deliver what is due, to the shadow adapter."""
         self.sync()
-        adapters = dict.fromkeys(channels_of(self.store, self.ruleset), ShadowAdapter())
+        channels = channels_of(self.store, self.ruleset)
+        adapters = dict.fromkeys(channels, shadow_adapter(self.ruleset, channels))
         return tick(
             self.store,
             self.ruleset,

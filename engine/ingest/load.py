@@ -6,10 +6,11 @@
 
 Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encoding.py).
 
-- Every problem of a bad row is one quarantine record (kind, file, row number, field, value,
-  reason) and the row is not loaded. The quarantine is a log: each load adds its own records,
-  stamped with the load's time; a file loaded again replaces its earlier records of the same
-  problems in the same rows, so a reload lists each bad row once. Records are written a batch
+- Every problem of a bad row is one quarantine record (kind, file by its whole path, row number,
+  field, value, reason) and the row is not loaded. The quarantine is a log: each load adds its
+  own records, stamped with the load's time; a file loaded again replaces its earlier records
+  of the same problems in the same rows (never those of a file of the same name in another
+  folder), so a reload lists each bad row once. Records are written a batch
   at a time as the file is read, so a file of bad rows takes no more memory than good ones.
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
@@ -36,6 +37,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest import phones
 from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -48,7 +50,14 @@ from guanxi.engine.ingest.formats import (
 from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
 from guanxi.engine.ingest.reused import reused_ids
-from guanxi.engine.ingest.rows import ENVELOPE, Check, Problem, customer_check, event_check
+from guanxi.engine.ingest.rows import (
+    ENVELOPE,
+    Check,
+    Kept,
+    Problem,
+    customer_check,
+    event_check,
+)
 from guanxi.engine.plan.cancelling import Canceller
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.erasure import ErasedIds
@@ -150,6 +159,9 @@ class _Load:
 
     def __init__(self, kind: str, path: Path, store: Store, now: str, source: Source) -> None:
         self.report = LoadReport(kind, str(path))
+        # records name the file by its whole path: a reload replaces the records of this file,
+        # never those of a file of the same name loaded from another folder
+        self.where = str(path.absolute())
         self.store, self.now, self.source = store, now, source
         self.seen: dict[Any, int] = {}  # key -> row number, to find keys given twice
         self.good: list[Row] = []
@@ -157,6 +169,9 @@ class _Load:
         self.bad: list[Row] = []
         self.refused: Refuse | None = None
         self.warned: set[str] = set()
+        self.noting: Callable[[Row], list[Problem]] | None = None  # of rows loaded all the same
+        self.noted: list[Row] = []  # their quarantine records, marked as loaded
+        self.recorded = 0  # quarantine records this load wrote
         self.last_id = _last_quarantine_id(store)  # the records of this load come after it
 
     def warn(self, message: str) -> None:
@@ -191,12 +206,12 @@ class _Load:
     def _replace_earlier(self) -> None:
         """Drop the records an earlier load of this file made of the same problems in the
         same rows: a file loaded again is listed once, not once a load."""
-        if not self.report.quarantined:
+        if not self.recorded:
             return
         with self.store.transaction():
             self.store.execute(
                 _EARLIER_SAME,
-                {"kind": self.report.kind, "source": self.report.source, "last": self.last_id},
+                {"kind": self.report.kind, "source": self.where, "last": self.last_id},
             )
 
     def _take(self, number: int, record: Record, check: Check, key: str) -> None:
@@ -205,6 +220,10 @@ class _Load:
             self._quarantine(number, [(None, record.text, record.reason)])
             return
         row, problems = check(record)
+        if problems and all(isinstance(reason, Kept) for _f, _v, reason in problems):
+            kept, problems = problems, []  # only values kept out: the row is loaded
+        else:
+            kept = []
         if not problems and key:
             self._first(number, key, row, problems)
         if problems:
@@ -212,6 +231,23 @@ class _Load:
         else:
             self.good.append(row)
             self.lines.append(number)
+            self._left_out(number, kept)
+            self._note(number, row)
+
+    def _left_out(self, number: int, kept: list[Problem]) -> None:
+        """Warn of and record the values a loaded row was loaded without."""
+        for name, _value, reason in kept:
+            self.warn(left_out_warning(self.source.unit, number, str(name), reason))
+        self.noted += left_out_records(self.report.kind, self.where, number, kept, self.now)
+
+    def _note(self, number: int, row: Row) -> None:
+        """Warn of and record what the row is loaded with but the daemon would refuse."""
+        if self.noting is None:
+            return
+        for name, value, problem in self.noting(row):
+            self.warn(phones.kept_warning(self.source.unit, number, str(name), problem))
+            kept = [(name, value, phones.kept_reason(problem))]
+            self.noted += quarantine_records(self.report.kind, self.where, number, kept, self.now)
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
         """A key seen earlier in this file is a problem: the first row wins."""
@@ -222,7 +258,7 @@ class _Load:
     def _quarantine(self, number: int, problems: list[Problem]) -> None:
         self.report.quarantined += 1
         report = self.report
-        self.bad += quarantine_records(report.kind, report.source, number, problems, self.now)
+        self.bad += quarantine_records(report.kind, self.where, number, problems, self.now)
 
     def _refused(self, counts: dict[str, int]) -> int:
         """Quarantine the written rows `self.refused` finds among those kept unchanged."""
@@ -238,8 +274,9 @@ class _Load:
         with self.store.transaction():
             counts = write(self.good) if self.good else {}
             refused = self._refused(counts)
-            if self.bad:
-                self.store.quarantine(self.bad)
+            if self.bad or self.noted:
+                self.store.quarantine(self.bad + self.noted)
+        self.recorded += len(self.bad) + len(self.noted)
         room = KEEP_PROBLEMS - len(report.problems)
         report.problems.extend(
             {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in self.bad[:room]
@@ -249,7 +286,7 @@ class _Load:
         counts["unchanged"] = counts.get("unchanged", 0) - refused
         for name in ("inserted", "updated", "unchanged"):
             setattr(report, name, getattr(report, name) + counts.get(name, 0))
-        self.good, self.lines, self.bad = [], [], []
+        self.good, self.lines, self.bad, self.noted = [], [], [], []
         if progress is not None:
             progress(self.source.position(), self.source.size)
 
@@ -266,6 +303,23 @@ _EARLIER_SAME = (
 def _last_quarantine_id(store: Store) -> int:
     [row] = store.execute("SELECT max(id) AS last FROM quarantine")
     return int(row["last"] or 0)
+
+
+def left_out_warning(unit: str, number: int, field: str, reason: str) -> str:
+    """The load's warning of a row loaded without the value of `field`."""
+    where = _("line {number}") if unit == "line" else _("row {number}")
+    return _("{where}: loaded without its '{field}', which is left as stored: {reason}").format(
+        where=where.format(number=number), field=field, reason=reason
+    )
+
+
+def left_out_records(
+    kind: str, source: str, number: int, kept: list[Problem], at: str
+) -> list[Row]:
+    """The quarantine records of the values a loaded row was loaded without (`Kept`)."""
+    said = _("loaded without this value, left as stored: {reason}")
+    left_out = [(name, value, said.format(reason=reason)) for name, value, reason in kept]
+    return quarantine_records(kind, source, number, left_out, at)
 
 
 def quarantine_records(
@@ -305,6 +359,7 @@ def load_customers(
         source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(schema)
         load = _Load("customers", path, store, utc_text(now, zone), source)
+        load.noting = _phones_noted(schema)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = refusing_erased(
@@ -386,6 +441,12 @@ def load_consents(
             customer_check(schema, zone, source.columns, load.warn), store, schema.key
         )
         return load.run(check, "", write, progress)
+
+
+def _phones_noted(schema: Schema) -> Callable[[Row], list[Problem]] | None:
+    """What a customer row's phone fields hold that the daemon would refuse (phones.py)."""
+    fields = phones.phone_fields(schema.contacts)
+    return (lambda row: phones.phone_problems(row, fields)) if fields else None
 
 
 def refusing_erased(check: Check, store: Store, key: str) -> Check:

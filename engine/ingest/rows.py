@@ -2,7 +2,9 @@
 
 - A field the record does not give (no such column, no such JSON key) is left as stored; an
   empty value clears it.
-- Every problem of a bad row is one (field, value, reason); the row is not loaded.
+- Every problem of a bad row is one (field, value, reason); the row is not loaded. Only a
+  dash alone in an optional number field (`-`: zero, or no value?) keeps just its value out
+  (a `Kept` reason): the row is loaded with that field left as stored, and the load says so.
 - Columns or JSON keys the schema does not declare are ignored, with one warning each.
 - Events: `id`, `type` (a declared event type), `customer_id` and `at` (a datetime); the other
   fields (or those of a nested `payload` object) are the payload, typed by the event's schema.
@@ -15,6 +17,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
+from unicodedata import normalize
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
@@ -31,6 +34,13 @@ ENVELOPE = ("id", "type", "customer_id", "at")
 IDENTIFIERS = ("id", "customer_id")  # with the customers' ids: short, no invisible characters
 
 Problem = tuple[str | None, Any, str]  # field (None: the whole row), value, reason
+
+
+class Kept(str):
+    """The reason of a problem that keeps only the value out, not the row: a dash in an
+    optional number field (`-`: zero, or no value?) leaves the field as stored."""
+
+
 Check = Callable[[Mapping[str, Any]], tuple[Row, list[Problem]]]
 Warn = Callable[[str], None]
 
@@ -134,7 +144,8 @@ def _check(
         try:
             value = convert(raw)
         except Invalid as error:
-            problems.append((name, raw, str(error)))
+            kept = type(error) is values.Dash and not required
+            problems.append((name, raw, Kept(error) if kept else str(error)))
             continue
         if value is None:
             if required:
@@ -143,15 +154,7 @@ def _check(
             why = _("{value} is not one of: {allowed}")
             problems.append((name, raw, why.format(value=values.quoted(value), allowed=listed)))
         elif lowest is not None and value < lowest:
-            problems.append(
-                (
-                    name,
-                    raw,
-                    _("{value} is below {lowest}, the lowest value allowed").format(
-                        value=_number(value), lowest=_number(lowest)
-                    ),
-                )
-            )
+            problems.append((name, raw, _below(value, lowest, raw)))
         elif highest is not None and value > highest:
             problems.append(
                 (
@@ -163,6 +166,20 @@ def _check(
                 )
             )
         row[name] = value if allowed is None else allowed.get(value, value)
+
+
+def _below(value: float, lowest: float, raw: Any) -> str:
+    """Why `value` (read from `raw`) is refused under `lowest`; an amount in parentheses is
+    said to be the negative it is (`(1,234.00)`, as the accounting format writes -1234)."""
+    below = _("{value} is below {lowest}, the lowest value allowed").format(
+        value=_number(value), lowest=_number(lowest)
+    )
+    if isinstance(raw, str) and values.ACCOUNTING_NEGATIVE.search(normalize("NFKC", raw)):
+        return _(
+            "{written} is {value}: an amount in parentheses is negative, as the accounting"
+            " format writes it; {below}"
+        ).format(written=values.quoted(raw.strip()), value=_number(value), below=below)
+    return below
 
 
 def _number(value: float) -> str:

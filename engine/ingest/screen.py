@@ -61,8 +61,14 @@ from guanxi.engine.ingest.formats import (
     opened,
 )
 from guanxi.engine.ingest.headers import customer_headers, renamed
-from guanxi.engine.ingest.load import KEEP_PROBLEMS, quarantine_records, repeated_key, utc_text
-from guanxi.engine.ingest.rows import Check, Problem, customer_check
+from guanxi.engine.ingest.load import (
+    KEEP_PROBLEMS,
+    left_out_records,
+    quarantine_records,
+    repeated_key,
+    utc_text,
+)
+from guanxi.engine.ingest.rows import Check, Kept, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
@@ -324,10 +330,17 @@ class Screen:
                 self.reject(numbers[i], [(None, record.text, record.reason)], source)
                 continue
             row, problems = check(record)
+            if problems and all(isinstance(reason, Kept) for _f, _v, reason in problems):
+                self.left_out(numbers[i], problems, source)  # as load keeps the row
+                problems = []
             if problems:
                 self.reject(numbers[i], problems, source)
             else:
                 yield numbers[i], source, row
+
+    def left_out(self, number: int, kept: list[Problem], source: str | None = None) -> None:
+        """Record the values a passed row goes on without, as load records them."""
+        self.bad += left_out_records("customers", source or self.source, number, kept, self.at)
 
     def reject(self, number: int, problems: list[Problem], source: str | None = None) -> None:
         """Reject a row, as load quarantines it (`source`: the file, when not the snapshot)."""

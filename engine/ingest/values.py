@@ -28,7 +28,8 @@ How values are read (business users ask about these, so they are decided here on
   `1,5` may be a decimal comma. A number in parentheses is negative (`(1,234.00)` is
   -1234, as the accounting format writes it); a dash alone (`-`, the accounting format's
   zero but some reports' "no value") and a percentage (`5%`: 0.05 or 5?) are rejected with
-  what to write instead. Full-width digits and commas (`１,２３４`) read as their
+  what to write instead (a dash in an optional field keeps only its value out: rows.py).
+  Full-width digits and commas (`１,２３４`) read as their
   ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
   `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
   written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
@@ -340,6 +341,11 @@ class _Hinted(Invalid):
     """Not a number, with what to write instead."""
 
 
+class Dash(_Hinted):
+    """A dash alone where a number goes: zero in the accounting format, no value in some
+    reports. Never guessed; a load leaves an optional field as stored (rows.py)."""
+
+
 def _written_number(written: str) -> float:
     """A number as people write it: full-width digits, thousands separators, 万 or 亿 as in
     the rules (`1.5亿`), a final 元, an accounting negative in parentheses (`(1,234.00)`)."""
@@ -383,7 +389,8 @@ def _not_plain(written: str, plain: str) -> _Hinted:
             "{value} is a percentage: write the number without %, as 0.05 for 5% where the"
             " field holds a share (as the rules compare contribution_pct >= 0.90)"
         )
-    return _Hinted(message.format(value=quoted(written.strip())))
+    hinted = Dash if plain in DASHES else _Hinted
+    return hinted(message.format(value=quoted(written.strip())))
 
 
 def money(value: Any) -> float | None:
