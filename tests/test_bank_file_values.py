@@ -532,6 +532,32 @@ def test_an_id_a_float_export_wrote_as_123_0_is_the_customer_123_in_every_file(
 
 
 @pytest.mark.every_store
+def test_a_customer_an_earlier_version_stored_as_123_0_stays_one_customer(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A store upgraded from a version that kept a CSV cell's `123.0` as written: the stored
+    customer `123.0` is the one a later file names, as `123.0` or `123` (a second customer
+    would get every message twice); where `123` is stored too, each keeps its own rows."""
+    store.prepare(ruleset.schema)
+    store.upsert_customers(
+        [{"customer_id": "123.0", "name": "张三"}, {"customer_id": "7.0", "name": "李四"}]
+    )
+    store.upsert_customers([{"customer_id": "7", "name": "李四"}])
+    lines = ["customer_id,name,rm_id", "123.0,张三,R1", "7.0,李四,R3"]
+    load_customers(store, ruleset, write_lines(tmp_path, "c.csv", lines), NOW)
+    found = store.execute("SELECT customer_id, rm_id FROM customers ORDER BY customer_id")
+    assert [tuple(r.values()) for r in found] == [("123.0", "R1"), ("7", "R3"), ("7.0", None)]
+    lines = ["customer_id,name,rm_id", "123,张三,R2"]
+    load_customers(store, ruleset, write_lines(tmp_path, "d.csv", lines), NOW)
+    found = store.execute("SELECT customer_id, rm_id FROM customers ORDER BY customer_id")
+    assert [tuple(r.values()) for r in found] == [("123.0", "R2"), ("7", "R3"), ("7.0", None)]
+    events = ["id,type,customer_id,at", "E1,sale,123,2026-11-02 10:00"]
+    load_events(store, ruleset, write_lines(tmp_path, "e.csv", events), NOW)
+    [event] = store.execute("SELECT customer_id FROM events")
+    assert event["customer_id"] == "123.0"
+
+
+@pytest.mark.every_store
 def test_an_id_of_more_digits_than_excel_keeps_is_quarantined_not_changed(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

@@ -49,6 +49,7 @@ from guanxi.engine.ingest.formats import (
 )
 from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
+from guanxi.engine.ingest.real_ids import keeping_stored_reals
 from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import (
     ENVELOPE,
@@ -363,7 +364,14 @@ def load_customers(
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = refusing_erased(
-            customer_check(schema, zone, source.columns, load.warn), store, schema.key
+            keeping_stored_reals(
+                customer_check(schema, zone, source.columns, load.warn),
+                store,
+                ruleset.schema.key,
+                schema.key,
+            ),
+            store,
+            schema.key,
         )
         upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
         consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
@@ -396,7 +404,13 @@ def load_events(
         source = headed(path, source, event_headers(schema), ENVELOPE, encoding)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
-        check = refusing_erased(event_check(schema, zone, load.warn), store, "customer_id")
+        check = refusing_erased(
+            keeping_stored_reals(
+                event_check(schema, zone, load.warn), store, schema.key, "customer_id"
+            ),
+            store,
+            "customer_id",
+        )
         write = _taking_effect(
             store, ruleset, _stamped(store.insert_events, {"loaded_at": load.now}), now
         )
@@ -438,7 +452,14 @@ def load_consents(
             return {"inserted": added, "unchanged": len(records) - added}
 
         check = refusing_erased(
-            customer_check(schema, zone, source.columns, load.warn), store, schema.key
+            keeping_stored_reals(
+                customer_check(schema, zone, source.columns, load.warn),
+                store,
+                ruleset.schema.key,
+                schema.key,
+            ),
+            store,
+            schema.key,
         )
         return load.run(check, "", write, progress)
 
