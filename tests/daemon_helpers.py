@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from guanxi.adapters.base import Message, Receipt, RetryableError
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine.plan.followups import Followup, insert_followups
 from guanxi.engine.store.base import Store
 
@@ -223,3 +225,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class LostAnswer(RecordingAdapter):
+    """A gateway that takes each message once (by its key); its answer to the first is lost."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        super().__init__(clock=lambda: now)
+        self.answered = False
+
+    def send(self, message: Message) -> Receipt:
+        receipt = super().send(message)
+        if not self.answered:
+            self.answered = True
+            raise RetryableError("the gateway's answer was lost")
+        return receipt

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from guanxi.adapters.base import Message, Receipt, RetryableError
-from guanxi.adapters.recording import RecordingAdapter
 from guanxi.cli.main import cli
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
@@ -31,7 +29,7 @@ from guanxi.engine.releases import ledger
 from guanxi.engine.releases.live import live_ruleset
 from guanxi.engine.ruleset import load_ruleset
 from guanxi.engine.store import Store
-from tests.daemon_helpers import rules_copy
+from tests.daemon_helpers import LostAnswer, rules_copy
 from tests.test_releases import propose, releases_mode
 from tests.test_send_staleness import NEWS, NEWS_DAY, PLANNED, at_level
 
@@ -440,21 +438,6 @@ def test_december_planned_again_after_a_move_plans_no_other_version_of_what_was_
     assert tick_at(daemon, NEWS_DAY + dt.timedelta(hours=1)) == sent
 
 
-class LostAnswer(RecordingAdapter):
-    """A gateway that acts on each key once; its answer to the first message is lost."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=lambda: NEWS_DAY)
-        self.answered = False
-
-    def send(self, message: Message) -> Receipt:
-        receipt = super().send(message)
-        if not self.answered:
-            self.answered = True
-            raise RetryableError("the gateway's answer was lost")
-        return receipt
-
-
 @pytest.mark.every_store
 @pytest.mark.parametrize("change", ["move", "delete the overlay"])
 def test_a_version_waiting_for_its_retry_is_retried_not_replaced_by_another(
@@ -465,7 +448,7 @@ def test_a_version_waiting_for_its_retry_is_retried_not_replaced_by_another(
     goes under its key, which the gateway knows: one message, not a second version."""
     with_branch_news(daemon, rules)
     plan_news(daemon, [BRANCH])
-    gateway = LostAnswer()
+    gateway = LostAnswer(NEWS_DAY)
     assert dispatch_once(store, daemon.running.ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
     if change == "move":
         move_to(store, 0, "北京分行")
@@ -494,7 +477,7 @@ def test_a_version_waiting_for_its_retry_is_not_sent_where_the_step_is_switched_
     (rules / "branches" / "杭州分行.yaml").write_text(off, "utf-8")
     assert daemon.reload_if_changed() is True
     plan_news(daemon, [BRANCH])
-    gateway = LostAnswer()
+    gateway = LostAnswer(NEWS_DAY)
     assert dispatch_once(store, daemon.running.ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
     move_to(store, 0, "杭州分行")
     if change == "delete the overlay":

@@ -10,12 +10,11 @@ import datetime as dt
 
 import pytest
 
-from guanxi.adapters.base import Message, Receipt, RetryableError
-from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine.dispatch.dispatch import dispatch_once
 from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
+from tests.daemon_helpers import LostAnswer
 from tests.test_recurring import customer
 
 NEWS = "proactive_product_news"
@@ -23,21 +22,6 @@ DECEMBER = (dt.datetime(2026, 12, 1, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, tzi
 PLANNED = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 NEWS_DAY = dt.datetime(2026, 12, 5, 3, 0, tzinfo=dt.UTC)
 UPGRADE = ["m029_escaped_followup_keys", "m032_retry_keys"]
-
-
-class LostAnswer(RecordingAdapter):
-    """A gateway that takes each message once (by its key); the answer to the first is lost."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=lambda: NEWS_DAY)
-        self.answered = False
-
-    def send(self, message: Message) -> Receipt:
-        receipt = super().send(message)
-        if not self.answered:
-            self.answered = True
-            raise RetryableError("the gateway's answer was lost")
-        return receipt
 
 
 def before_the_escaping(store: Store) -> None:
@@ -56,7 +40,7 @@ def test_a_retry_waiting_at_the_upgrade_goes_out_under_its_first_attempts_key(
     customer(store, ruleset, "A:B", "proactive", phone="13800000000", **fields)
     assert plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS]).new == 1
     before_the_escaping(store)
-    gateway = LostAnswer()
+    gateway = LostAnswer(NEWS_DAY)
     first = dispatch_once(store, ruleset, {"sms": gateway}, NEWS_DAY)
     assert (first.retried, len(gateway.messages)) == (1, 1)
     assert UPGRADE[0] in store.migrate()
@@ -96,7 +80,7 @@ def test_planning_december_again_after_the_upgrade_plans_no_second_of_a_waiting_
     customer(store, ruleset, "A:B", "proactive", phone="13800000000", **fields)
     assert plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS]).new == 1
     before_the_escaping(store)
-    gateway = LostAnswer()
+    gateway = LostAnswer(NEWS_DAY)
     assert dispatch_once(store, ruleset, {"sms": gateway}, NEWS_DAY).retried == 1
     assert UPGRADE[0] in store.migrate()
     plan_recurring(store, ruleset, *DECEMBER, PLANNED, only=[NEWS])

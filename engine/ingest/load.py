@@ -363,15 +363,8 @@ def load_customers(
         load.noting = _phones_noted(schema)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
-        check = refusing_erased(
-            keeping_stored_reals(
-                customer_check(schema, zone, source.columns, load.warn),
-                store,
-                ruleset.schema.key,
-                schema.key,
-            ),
-            store,
-            schema.key,
+        check = _customer_rows(
+            store, ruleset, schema, customer_check(schema, zone, source.columns, load.warn)
         )
         upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
         consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
@@ -451,17 +444,17 @@ def load_consents(
             added = consent.append_new(store, records, now)
             return {"inserted": added, "unchanged": len(records) - added}
 
-        check = refusing_erased(
-            keeping_stored_reals(
-                customer_check(schema, zone, source.columns, load.warn),
-                store,
-                ruleset.schema.key,
-                schema.key,
-            ),
-            store,
-            schema.key,
+        check = _customer_rows(
+            store, ruleset, schema, customer_check(schema, zone, source.columns, load.warn)
         )
         return load.run(check, "", write, progress)
+
+
+def _customer_rows(store: Store, ruleset: RuleSet, schema: Schema, check: Check) -> Check:
+    """`check` of rows keyed by a customer: an id stored as a real kept (real_ids.py), an
+    erased customer refused."""
+    kept = keeping_stored_reals(check, store, ruleset.schema.key, schema.key)
+    return refusing_erased(kept, store, schema.key)
 
 
 def _phones_noted(schema: Schema) -> Callable[[Row], list[Problem]] | None:
