@@ -69,8 +69,6 @@ def test_yes_or_no_after_a_comparison_is_a_true_or_false_value(tmp_path: Path) -
     [
         ("8万以上", "write >= 8万 (以上 counts 8万 in), or > 8万"),
         ("5万以下", "write <= 5万 (以下 counts 5万 in), or < 5万"),
-        ("8万-20万", "for a range write [8万..20万] (both ends included)"),
-        ("8 万 ~ 20万", "for a range write [8万..20万] (both ends included)"),
         (">= 8万元", "leave out '元': write 8万"),
     ],
 )
@@ -80,3 +78,13 @@ def test_a_decision_table_threshold_as_a_banker_says_it_gets_its_rewrite(
     folder = changed(tmp_path, "strategies.csv", ">= 8万", cell)
     [(code, line, _col, _message, found)] = problems(folder)
     assert (code, line, found) == ("number-format", 3, hint)
+
+
+@pytest.mark.parametrize("cell", ["8万-20万", "8 万 ~ 20万", "8万至20万"])
+def test_a_range_of_amounts_in_a_table_cell_gets_the_range_to_write(
+    tmp_path: Path, cell: str
+) -> None:
+    folder = changed(tmp_path, "strategies.csv", ">= 8万", cell)
+    [(code, line, _col, _message, found)] = problems(folder)
+    assert (code, line) == ("decision-table", 3)
+    assert found == "write '[8万..20万]' (8万 to 20万, both included)"

@@ -347,11 +347,13 @@ def cell_number(written: str) -> str:
     compact = re.sub(r"(?<=\d)[,_](?=\d{3}(?!\d))", "", written.strip())
     found = _CELL_NUMBER.fullmatch(compact)
     if found is None:
-        said = _cell_said(compact) or _cell_words(compact)
+        # a range (8万-20万) is not a number misspelt: the table answers it (tables.py)
+        ranged = _CELL_RANGE.fullmatch(compact) is not None
+        said = None if ranged else _cell_said(compact) or _cell_words(compact)
         if said is not None:
             message = _("'{written}' is not a number").format(written=written)
             raise NumberSpelling(message, said)
-        if any(c in written for c in _UNIT_CHARS):
+        if not ranged and any(c in written for c in _UNIT_CHARS):
             raise NumberSpelling(
                 _("'{written}' is not a number").format(written=written), _(UNIT_HINT)
             )
@@ -366,20 +368,15 @@ def cell_number(written: str) -> str:
 
 _CELL_AMOUNT = r"-?\d+(?:\.\d+)?\s*(?:万亿|万|亿|%)?"
 _CELL_WORDS = re.compile(rf"({_CELL_AMOUNT})\s*(\S+)")
-_CELL_RANGE = re.compile(rf"({_CELL_AMOUNT})\s*(?:-|~|～|—|至|到)\s*({_CELL_AMOUNT})")
+_CELL_RANGE = re.compile(rf"{_CELL_AMOUNT}\s*(?:-|~|～|—|–|至|到)\s*{_CELL_AMOUNT}\S?")
 AT_LEAST = ("以上", "及以上", "或以上", "起")
 AT_MOST = ("以下", "及以下", "或以下", "以内")
 YUAN_WORDS = ("元", "块", "块钱")
 
 
 def _cell_words(written: str) -> str | None:
-    """What to write for a cell's number with a word after it (`8万以上`, `8万元`) or a
-    range written with a dash (`8万-20万`), or None."""
-    if (both := _CELL_RANGE.fullmatch(written)) is not None:
-        low, high = (part.replace(" ", "") for part in both.groups())
-        return _("for a range write [{low}..{high}] (both ends included)").format(
-            low=low, high=high
-        )
+    """What to write for a cell's number with a word after it (`8万以上`, `8万元`), or None
+    (a range written as in a sentence, `8万-20万`, is answered by the table: tables.py)."""
     if (found := _CELL_WORDS.fullmatch(written)) is None:
         return None
     number, word = found.group(1).replace(" ", ""), found.group(2)

@@ -258,7 +258,7 @@ def _cell_hint(cell: str) -> str:
     """What the cell allows; for a cell that starts with a Chinese comparison word (大于 30),
     or a range written as in a sentence (25-45, 25到45岁), the cell to write instead."""
     if (match := _SPOKEN_RANGE.fullmatch(cell.strip())) is not None:
-        low, high = match.group(1), match.group(2)
+        low, high = (part.replace(" ", "") for part in match.groups())
         return _("write '[{low}..{high}]' ({low} to {high}, both included)").format(
             low=low, high=high
         )
@@ -269,7 +269,7 @@ def _cell_hint(cell: str) -> str:
     return _(CELL_HINT)
 
 
-_NUMBER = r"(\d+(?:\.\d+)?[万亿]?)"
+_NUMBER = r"(\d+(?:\.\d+)?\s*[万亿]?)"
 _SPOKEN_RANGE = re.compile(rf"{_NUMBER}\s*(?:-|~|～|—|–|到|至)\s*{_NUMBER}\s*[^\d\s.,]?")
 _CELL_OPERATORS = {">": "> ", "<": "< ", ">=": ">= ", "<=": "<= ", "=": "", "<>": "not "}
 
