@@ -93,3 +93,20 @@ def test_the_shadow_refuses_what_simulate_and_the_live_adapter_refuse(
         except PermanentError:
             outcomes.append("dead")
     assert outcomes[0] == outcomes[1] == ("dead" if daemon_refuses(phone) else "sent")
+
+
+@pytest.mark.every_store
+def test_a_phone_typed_in_full_width_digits_is_stored_as_the_digits_it_is(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A Chinese keyboard types １３８００１３８０００: the number meant, which the daemon
+    sends to once it is ASCII digits; the letter Ｏ stays a letter, refused and warned."""
+    typed = ["１３８００１３８０００", "＋８６　１３８－００１３－８０００"]
+    typed += ["１３８００１３８００Ｏ"]
+    report = load_customers(store, ruleset, customers_file(tmp_path, typed), NOW)
+    assert (report.loaded, report.quarantined) == (3, 0)
+    stored = store.execute("SELECT phone FROM customers ORDER BY customer_id")
+    phones = [row["phone"] for row in stored]
+    assert phones == ["13800138000", "+86 138-0013-8000", "1380013800Ｏ"]
+    assert [daemon_refuses(phone) for phone in phones] == [False, False, True]
+    assert [r["row_number"] for r in store.execute("SELECT row_number FROM quarantine")] == [4]

@@ -366,6 +366,7 @@ def load_customers(
         check = _customer_rows(
             store, ruleset, schema, customer_check(schema, zone, source.columns, load.warn)
         )
+        check = phones.with_ascii_digits(check, phones.phone_fields(schema.contacts))
         upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
         consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
 

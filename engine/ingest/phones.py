@@ -11,12 +11,32 @@ value. The warning leaves the value out: a load's output lands in cron mails and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from guanxi.adapters import recipients
 from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.rows import Problem
+from guanxi.engine.ingest.rows import Check, Problem
 from guanxi.engine.store.base import Row
+
+# A Chinese keyboard's full-width digits, plus, dash and space: the phone as meant
+FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－　", "0123456789+- ")
+
+
+def with_ascii_digits(check: Check, fields: Iterable[str]) -> Check:
+    """`check`, and the phone `fields` of its row typed in full-width digits
+    (`１３８００１３８０００`) as the digits they are: the daemon sends to ASCII digits only."""
+    names = tuple(fields)
+    if not names:
+        return check
+
+    def checked(record: Any) -> tuple[Row, list[Problem]]:
+        row, problems = check(record)
+        typed = {n: row[n] for n in names if type(row.get(n)) is str and not row[n].isascii()}
+        meant = {n: value.translate(FULL_WIDTH) for n, value in typed.items()}
+        return ({**row, **meant} if meant else row), problems
+
+    return checked
 
 
 def phone_fields(contacts: Iterable[str]) -> tuple[str, ...]:
