@@ -64,11 +64,40 @@ class ColumnsTextWrapper(click._textwrap.TextWrapper):
         pieces: list[str] = []
         for chunk in super()._split(text):
             for piece in filter(None, _WIDE_CHAR.split(chunk)):
-                if pieces and piece[0] in CLOSING and pieces[-1].strip():
+                if piece[0] not in CLOSING or not pieces:
+                    pieces.append(piece)
+                elif pieces[-1].strip():
                     pieces[-1] += piece  # no line starts with 。 or ）
+                elif len(pieces) > 1:
+                    space = pieces.pop()  # nor with a space and then ）
+                    pieces[-1] += space + piece
                 else:
                     pieces.append(piece)
         return pieces
+
+    def _handle_long_word(
+        self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
+    ) -> None:
+        """Cut a chunk wider than the line where the rest does not start with 。 or ）: the
+        cut moves back a character or more (to the chunk's start when the line holds
+        something already); a run of such marks wider than the line is cut where it fits."""
+        if not self.break_long_words:
+            super()._handle_long_word(reversed_chunks, cur_line, cur_len, width)
+            return
+        chunk = reversed_chunks[-1]
+        fits = len(fitting(chunk, max(width - cur_len, 1)))
+        cut = fits
+        while cut > (0 if cur_line else 1) and _closes(chunk[cut:]):
+            cut -= 1
+        if _closes(chunk[cut:]):
+            cut = fits
+        cur_line.append(chunk[:cut])
+        reversed_chunks[-1] = chunk[cut:]
+
+
+def _closes(text: str) -> bool:
+    """Whether `text` would start a line with a closing mark (spaces before it dropped)."""
+    return text.lstrip()[:1] in tuple(CLOSING)
 
 
 def short_help(text: str, limit: int = 45) -> str:
