@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from guanxi.engine.report.model import mean
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import as_double, double_sum, quoted_name
+from guanxi.engine.store.dialect import DoubleSum, as_double, double_sum_terms, quoted_name
 
 Name = str | None
 
@@ -23,18 +23,22 @@ class Group:
     level: Name
     customers: int = 0
     gold: int = 0
-    sums: dict[str, float] = field(default_factory=dict)  # field -> sum of the known values
+    parts: dict[str, DoubleSum] = field(default_factory=dict)  # field -> its known values' sum
     known: dict[str, int] = field(default_factory=dict)  # field -> customers with a value
 
     def add(self, other: Group) -> None:
         self.customers += other.customers
         self.gold += other.gold
-        for name, total in other.sums.items():
-            self.sums[name] = self.sums.get(name, 0.0) + total
+        for name, total in other.parts.items():
+            self.parts[name] = self.parts.get(name, DoubleSum()) + total
             self.known[name] = self.known.get(name, 0) + other.known.get(name, 0)
 
+    def total(self, name: str) -> float:
+        """The sum of the field's known values (0 for none)."""
+        return self.parts.get(name, DoubleSum()).value or 0.0
+
     def mean(self, name: str) -> float | None:
-        return mean(self.sums.get(name), self.known.get(name, 0))
+        return mean(self.parts.get(name, DoubleSum()).value, self.known.get(name, 0))
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,10 @@ def tier_level_groups(
     customer `fields` and of `measured` measures."""
     columns = [f"c.{quoted_name(f)}" for f in fields]
     columns += [f"m.{quoted_name(n)}" for n in measured.names] if measured else []
+    terms = [double_sum_terms(as_double(c, store.dialect), store.dialect) for c in columns]
     sums = "".join(
-        f", {double_sum(as_double(c, store.dialect), store.dialect)} AS s{i}, COUNT({c}) AS n{i}"
-        for i, c in enumerate(columns)
+        f", SUM({small}) AS s{i}, SUM({huge}) AS h{i}, COUNT({c}) AS n{i}"
+        for i, (c, (small, huge)) in enumerate(zip(columns, terms, strict=True))
     )
     joined = (
         f" LEFT JOIN ({measured.sql}) AS m ON m.{quoted_name(key)} = a.customer_id"
@@ -75,7 +80,7 @@ def tier_level_groups(
             row["level"],
             int(row["customers"]),
             int(row["gold"] or 0),
-            {f: float(row[f"s{i}"] or 0.0) for i, f in enumerate(fields)},
+            {f: DoubleSum.read(row[f"s{i}"], row[f"h{i}"]) for i, f in enumerate(fields)},
             {f: int(row[f"n{i}"]) for i, f in enumerate(fields)},
         )
         for row in rows

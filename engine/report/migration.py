@@ -25,7 +25,7 @@ from guanxi.engine.report.labels import Labels
 from guanxi.engine.report.model import Column, Table, mean
 from guanxi.engine.report.order import pyramid
 from guanxi.engine.store import Store
-from guanxi.engine.store.dialect import as_double, double_sum, quoted_name
+from guanxi.engine.store.dialect import DoubleSum, as_double, double_sum_terms, quoted_name
 
 Kind = Literal["tier", "level"]
 
@@ -59,7 +59,7 @@ class Moves:
     to_tier: Name
     to_level: Name
     customers: int
-    contribution: float
+    contribution: DoubleSum
     known: int  # customers with a known contribution
 
 
@@ -231,6 +231,7 @@ def moves_between(
     store: Store, key: str, contribution: str | None, earlier: int, later: int
 ) -> list[Moves]:
     value = f"c.{quoted_name(contribution)}" if contribution else "NULL"
+    small, huge = double_sum_terms(as_double(value, store.dialect), store.dialect)
     first_after = (
         "SELECT customer_id, MIN(id) AS first FROM transitions WHERE run_id > {} GROUP BY"
         " customer_id"
@@ -248,7 +249,7 @@ def moves_between(
         " LEFT JOIN after_b AS b ON b.customer_id = s.customer_id"
         " LEFT JOIN transitions AS tb ON tb.id = b.first)"
         " SELECT from_tier, from_level, new_before, to_tier, to_level, COUNT(*) AS customers,"
-        f" {double_sum(as_double(value, store.dialect), store.dialect)} AS contribution,"
+        f" SUM({small}) AS contribution, SUM({huge}) AS huge_contribution,"
         f" COUNT({value}) AS known FROM states AS st"
         f" LEFT JOIN customers AS c ON c.{quoted_name(key)} = st.customer_id WHERE new_after = 0"
         " GROUP BY from_tier, from_level, new_before, to_tier, to_level",
@@ -262,7 +263,7 @@ def moves_between(
             r["to_tier"],
             r["to_level"],
             int(r["customers"]),
-            float(r["contribution"] or 0.0),
+            DoubleSum.read(r["contribution"], r["huge_contribution"]),
             int(r["known"]),
         )
         for r in rows
@@ -293,11 +294,11 @@ def _means(
     rows: Sequence[Moves], source: Callable[[Moves], Name], target: Callable[[Moves], Name]
 ) -> dict[Name, float | None]:
     """Mean contribution of the customers in each tier (or level) at either run."""
-    sums: dict[Name, float] = {}
+    sums: dict[Name, DoubleSum] = {}
     known: dict[Name, int] = {}
     for row in rows:
         sides = [target(row)] if row.new else [source(row), target(row)]
         for name in sides:
-            sums[name] = sums.get(name, 0.0) + row.contribution
+            sums[name] = sums.get(name, DoubleSum()) + row.contribution
             known[name] = known.get(name, 0) + row.known
-    return {name: mean(sums[name], known[name]) for name in known}
+    return {name: mean(sums[name].value, known[name]) for name in known}

@@ -6,6 +6,7 @@ labelled in Chinese and English); its `to_dict()` is the long-form data `--json`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -64,7 +65,9 @@ def shown(value: Any, kind: ColumnKind) -> str:
 
 
 def share(part: float, whole: float) -> float | None:
-    return part / whole if whole else None
+    """`part` of `whole`; none of a zero or an infinite whole (sums past the largest double:
+    every part of it would read 0 % or NaN)."""
+    return part / whole if whole and math.isfinite(whole) else None
 
 
 def mean(total: float | None, count: int) -> float | None:

@@ -56,7 +56,7 @@ class Scorecard:
         values = [group.customers, group.gold, *(group.mean(m) for m in self.metrics)]
         if self.contribution:  # of a total at or below 0 (losses outweigh), no share is sensible
             total = self._total
-            part = group.sums.get(self.contribution, 0.0)
+            part = group.total(self.contribution)
             values.append(share(part, total) if total > 0 else None)
         return tuple(values)
 
@@ -64,7 +64,8 @@ class Scorecard:
     def _total(self) -> float:
         if self.contribution is None:
             return 0.0
-        return sum(g.sums.get(self.contribution, 0.0) for g in self.groups)
+        everyone = merged(self.groups, _all).get(None, Group(None, None))
+        return everyone.total(self.contribution)
 
     def _table(self, key: str) -> Table:
         """One row per tier (key 'tier') or per level (key 'level'), then the total."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 BUCKET_FUNCTION = "gx_bucket"
 
@@ -176,24 +178,55 @@ def double_sum(value: str, dialect: str) -> str:
     return double_sum_total(f"SUM({small})", f"SUM({huge})", dialect)
 
 
+@dataclass(frozen=True)
+class DoubleSum:
+    """A sum of doubles kept as the two sums of `double_sum_terms`, so that sums of groups
+    add up, in any order, to what one `double_sum` over all their values gives (added as
+    floats, 1.7e308 + 1.7e308 - 1.7e308 is infinite or not by the order of the groups)."""
+
+    small: float | None = None
+    huge: float | None = None  # the values of at least 2^960, scaled down
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> DoubleSum:
+        small: float | None = None
+        huge: float | None = None
+        for value in values:
+            if abs(value) >= _HUGE:
+                huge = (huge or 0.0) + value / _SCALE
+            else:
+                small = (small or 0.0) + value
+        return cls(small, huge)
+
+    @classmethod
+    def read(cls, small: Any, huge: Any) -> DoubleSum:
+        """The sum from the SQL sums of its two terms (NULL where no value had that part)."""
+        return cls(None if small is None else float(small), None if huge is None else float(huge))
+
+    def __add__(self, other: DoubleSum) -> DoubleSum:
+        return DoubleSum(_plus(self.small, other.small), _plus(self.huge, other.huge))
+
+    @property
+    def value(self) -> float | None:
+        """The sum (None for no values, as SUM gives NULL); ±Infinity where it overflows."""
+        if self.huge is None:
+            return self.small
+        rest = self.small or 0.0
+        scaled = self.huge + (0.0 if abs(rest) < _NEGLIGIBLE else rest / _SCALE)
+        if scaled == 0:
+            return rest
+        if abs(scaled) > _MAX_SCALED:
+            return math.copysign(math.inf, scaled)
+        return scaled * _SCALE
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
+
+
 def sum_of_doubles(values: Iterable[float]) -> float | None:
     """The sum `double_sum` gives in SQL (None for no values, as SUM gives NULL)."""
-    small: float | None = None
-    huge: float | None = None
-    for value in values:
-        if abs(value) >= _HUGE:
-            huge = (huge or 0.0) + value / _SCALE
-        else:
-            small = (small or 0.0) + value
-    if huge is None:
-        return small
-    rest = small or 0.0
-    scaled = huge + (0.0 if abs(rest) < _NEGLIGIBLE else rest / _SCALE)
-    if scaled == 0:
-        return rest
-    if abs(scaled) > _MAX_SCALED:
-        return math.copysign(math.inf, scaled)
-    return scaled * _SCALE
+    return DoubleSum.of(values).value
 
 
 def as_double(value: str, dialect: str) -> str:
