@@ -185,6 +185,16 @@ def col_of(text: str) -> int:
             32,
             "in single quotes: '个人'",
         ),
+        (  # a label half remembered: 月均交易笔数
+            "月交易笔数 >= 10 AND total_assets < 100",
+            0,
+            "the fields whose labels are nearest: monthly_txn_count (月均交易笔数)",
+        ),
+        (
+            "贷款额 > 0 AND total_assets < 100",
+            0,
+            "the fields whose labels are nearest: loan_balance (贷款余额)",
+        ),
     ],
 )
 def test_a_label_or_a_bare_value_is_answered_with_what_to_write(

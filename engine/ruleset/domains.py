@@ -10,6 +10,7 @@ their diffs exact, and a label can be renamed without changing what a rule means
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -375,6 +376,10 @@ def unknown_field_hint(
             return message.format(write=write)
     if (number := chinese_amount(word)) is not None:
         return _("write the number in digits: {number}").format(number=number)
+    if near := near_labelled_fields(word, labels):
+        return _("the fields whose labels are nearest: {fields}; write the field's name").format(
+            fields=near
+        )
     if _CJK.search(word):
         return _(
             "fields are named as in schema.yaml, in English letters; a text value is written"
@@ -402,6 +407,17 @@ def labelled_fields(word: str, labels: Mapping[str, Iterable[str | None]]) -> st
     return ", ".join(f"{n} ({_first(labels[n])})" for n in named[:4]) if named else None
 
 
+def near_labelled_fields(word: str, labels: Mapping[str, Iterable[str | None]]) -> str | None:
+    """The fields whose Chinese label is close to the Chinese `word` (月交易次数 for 月均交易笔数,
+    a label half remembered), shown as `labelled_fields` shows them; None for none."""
+    if not _CJK.search(word):
+        return None
+    by_label = {x: n for n, ls in labels.items() for x in ls if x and _CJK.search(x)}
+    close = difflib.get_close_matches(word, list(by_label), n=3, cutoff=0.6)
+    named = dict.fromkeys(by_label[x] for x in close)
+    return ", ".join(f"{n} ({_first(labels[n])})" for n in named) if named else None
+
+
 def labels_of(fields: Mapping[str, FieldSpec]) -> dict[str, tuple[str | None, ...]]:
     return {name: (spec.label, spec.label_en) for name, spec in fields.items()}
 
@@ -409,10 +425,13 @@ def labels_of(fields: Mapping[str, FieldSpec]) -> dict[str, tuple[str | None, ..
 def field_label_hint(word: str, labels: Mapping[str, Iterable[str | None]]) -> str | None:
     """For a field written by its label outside a condition (a scenario's customer, within:):
     the name to write."""
-    shown = labelled_fields(word, labels)
-    return (
-        _("write the field's name, not its label: {fields}").format(fields=shown) if shown else None
-    )
+    if shown := labelled_fields(word, labels):
+        return _("write the field's name, not its label: {fields}").format(fields=shown)
+    if near := near_labelled_fields(word, labels):
+        return _("the fields whose labels are nearest: {fields}; write the field's name").format(
+            fields=near
+        )
+    return None
 
 
 def _part_of(word: str, labels: Iterable[str | None]) -> bool:
