@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from guanxi.adapters import recipients
 from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ids import same_id
 from guanxi.engine.ingest.rows import Check, Problem
 from guanxi.engine.store.base import Row
 
@@ -67,7 +68,7 @@ def _phone_meant(value: str) -> str:
 
 def _email_meant(value: str) -> str:
     meant = recipients.typed_email(value)
-    return meant if _email_problem(meant) is None else value
+    return meant if _email_refused(meant) is None else value
 
 
 class Refused(NamedTuple):
@@ -86,7 +87,8 @@ def address_problems(row: Row, kinds: Mapping[str, str]) -> list[Refused]:
         value = row.get(name)
         if type(value) is not str or (kind == "phone" and _plain_number(value)):
             continue  # nearly every phone: digits only, which the check takes
-        problem = _PROBLEM[kind](value)
+        sent = _as_sent(value)
+        problem = _PROBLEM[kind](sent) if sent else None  # blank: no address, none wrong
         if problem is not None:
             found.append(Refused(name, kind, value, problem))
     return found
@@ -105,13 +107,19 @@ def kept_warning(unit: str, number: int, refused: Refused) -> str:
     )
 
 
+def _as_sent(value: str) -> str:
+    """`value` as the daemon reads an address (adapters/base.py `_recipient`): a small or
+    compatibility sign (`﹔`, `﹣`) is the sign it stands for, which may make or break it."""
+    return value if value.isascii() and value == value.strip() else same_id(value)
+
+
 def _plain_number(value: str) -> bool:
     """Digits only, as many as a phone number has: what the check takes, asked first as it
     costs a tenth of the check."""
     return value.isdigit() and value.isascii() and len(value) in recipients.PHONE_DIGITS
 
 
-def _phone_problem(value: str) -> str | None:
+def _phone_refused(value: str) -> str | None:
     """What the daemon's recipient check refuses in a phone, for a clerk; None if nothing."""
     try:
         recipients.one_recipient("load", _addressed(value, "phone"), True)
@@ -125,7 +133,7 @@ def _phone_problem(value: str) -> str | None:
     return None
 
 
-def _email_problem(value: str) -> str | None:
+def _email_refused(value: str) -> str | None:
     """What the SMTP adapter's check refuses in an e-mail address; None if nothing."""
     try:
         recipients.one_email_address("load", _addressed(value, "email"))
@@ -140,7 +148,7 @@ def _addressed(value: str, channel: str) -> Message:
 
 
 _MEANT = {"phone": _phone_meant, "email": _email_meant}
-_PROBLEM = {"phone": _phone_problem, "email": _email_problem}
+_PROBLEM = {"phone": _phone_refused, "email": _email_refused}
 # the reasons of the quarantine records of rows loaded with an address the daemon refuses
 _REASON = {
     "phone": N_(
