@@ -16,12 +16,15 @@ customer by id).
     any other   (an app user id, a device token) one token: no space, no list separator or
                 slash, no number beside Chinese words
 
-What the value must be is known from the channel's address field where its name says
-(`phone`, `mobile_number`, `手机号码` … a phone; `email`, `邮箱地址` … an e-mail address, and
-nothing else: `mobile_app_id` or 手机银行用户号 is not a phone field), else from the value's
-shape. A phone field is checked as a phone whatever it holds: `1380013800O` (the
-letter O), `138 0013 8000 ext 2` or `13800138000转2` is refused with what is wrong and where
-(the letter at character 11, the extension), never handed to a gateway as an app id.
+What the value must be is known from the channel where its name says (`sms`, `短信`,
+`phone`, `电话外呼` send to a phone; `email`, `电子邮件` to an e-mail address), else from the
+channel's address field where its name says (`phone`, `mobile_number`, `手机号码` … a phone;
+`email`, `邮箱地址` … an e-mail address, and nothing else: `mobile_app_id` or 手机银行用户号
+is not a phone field), else from the value's shape. A phone field is checked as a phone
+whatever it holds: `1380013800O` (the letter O), `138 0013 8000 ext 2` or `13800138000转2`
+is refused with what is wrong and where (the letter at character 11, the extension), never
+handed to a gateway as an app id; and so is a phone in the field of an SMS channel named
+`contact` or `联系方式`, which says nothing of its kind.
 
 No value is longer than MAX_LENGTH: an e-mail address by RFC 5321, a phone number by its 15
 digits with room for spaces and brackets (not thousands of spaces between two digits), any
@@ -35,6 +38,7 @@ import re
 
 from guanxi.adapters.base import Message, PermanentError
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import same_id
 from guanxi.engine.privacy.personal import FIELD_KINDS
 
 NOT_IN_AN_ADDRESS = frozenset(' ,;<>"()[]\\，；、|/')
@@ -44,6 +48,8 @@ DIGIT_RUN = re.compile("[0-9]{5}")  # as long as the shortest number
 MAX_LENGTH = {"email": 254, "phone": 32, "other": 1024}  # a phone: 15 digits, spaced out
 EXTENSION = re.compile(r"(?i)(?:ext\.?|extension|x|转|分机|#)\s*[0-9]+\s*$")
 BETWEEN_NUMBERS = re.compile(r"[,;/|，；、或\s]+")  # list separators, line breaks
+BETWEEN_ADDRESSES = re.compile(r"[,;/|，；、或和\s]+")  # … and 和 (a@x.com和b@y.com)
+IDEOGRAPHIC_STOPS = str.maketrans({"。": ".", "｡": "."})  # a Chinese keyboard's full stop
 LOOK_ALIKES = {"O": "0", "o": "0", "I": "1", "l": "1"}  # letters typed for digits
 # A field's name gives its kind when its words are one of the kind's and, besides, only words
 # that qualify an address: `mobile_app_id`, `telegram_id` or 手机银行用户号 (a mobile-banking
@@ -57,6 +63,17 @@ QUALIFIERS = frozenset(
      "home", "work", "office", "personal", "mobile", "phone", "e", "sms")
 )  # fmt: skip
 CHINESE_WORDS = {"phone": ("手机", "电话"), "email": ("邮箱", "电子邮件")}
+# A channel's name gives its kind when it is of the kind's words and words that qualify a
+# channel only: `sms`, `phone`, `call_centre`, `email`, `e_mail` (not `mobile_app`, `wechat`)
+CHANNEL_WORDS = {
+    "phone": frozenset(("sms", "phone", "tel", "telephone", "call")),
+    "email": frozenset(("email",)),
+}
+CHANNEL_QUALIFIERS = frozenset(
+    ("text", "message", "msg", "centre", "center", "outbound", "voice", "marketing", "service",
+     "notice", "customer", "main", "e", "mail", "banking")
+)  # fmt: skip
+CHINESE_CHANNEL_WORDS = {"phone": ("短信", "电话", "外呼"), "email": ("邮件", "邮箱")}
 CHINESE_QUALIFIERS = ("号码", "号", "地址", "客户", "联系", "常用", "移动", "电子", "主")
 NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # snake_case, camelCase, CAPS; no digits
 
@@ -70,6 +87,28 @@ def address_kind(field: str | None) -> str | None:
     if kind in ("phone", "email"):
         return kind
     return _chinese_kind(field) if not field.isascii() else _words_kind(field)
+
+
+@functools.cache  # a handful of channels, asked for every message
+def recipient_kind(channel: str | None, field: str | None) -> str | None:
+    """'phone' or 'email': what `channel` sends to where its name says (`sms`, `短信`,
+    `email`), else what the name of its address `field` says (`address_kind`), else None."""
+    return _channel_kind(channel) or address_kind(field)
+
+
+def _channel_kind(channel: str | None) -> str | None:
+    if not channel:
+        return None
+    if not channel.isascii():
+        said = {k for k, words in CHINESE_CHANNEL_WORDS.items() if any(w in channel for w in words)}
+        return said.pop() if len(said) == 1 else None
+    words = {word.lower() for word in NAME_WORDS.findall(channel)}
+    if {"e", "mail"} <= words:
+        words.add("email")
+    for kind, kind_words in CHANNEL_WORDS.items():
+        if words & kind_words and words <= kind_words | CHANNEL_QUALIFIERS:
+            return kind
+    return None
 
 
 def _words_kind(field: str) -> str | None:
@@ -103,6 +142,48 @@ def one_email_address(adapter: str, message: Message) -> str:
     return recipient
 
 
+def email_problem(recipient: str) -> str:
+    """What makes `recipient`, which `one_email_address` refuses, not one e-mail address:
+    for a clerk, with the fix, and without the address (a load's warnings land in logs)."""
+    if len(recipient) > MAX_LENGTH["email"]:
+        return _("it is longer than any e-mail address ({limit} characters)").format(
+            limit=MAX_LENGTH["email"]
+        )
+    if sum("@" in part for part in BETWEEN_ADDRESSES.split(recipient)) > 1:
+        return _("it holds more than one e-mail address: keep one")
+    local = recipient.rpartition("@")[0]
+    if not local:
+        return _("it is not name@domain (as zhang@bank.com): no @, or no name before it")
+    unfit = next(((n, c) for n, c in enumerate(recipient, 1) if _not_in_an_address(c)), None)
+    if unfit is not None:
+        return _unfit_character(*unfit, _("an e-mail address"))
+    if "@" in local or ":" in local:
+        return _("it holds a second @ or a route (@relay:): keep the one address")
+    return _("what follows the @ is not a domain (as bank.com): correct it")
+
+
+def _not_in_an_address(char: str) -> bool:
+    return not char.isprintable() or char in NOT_IN_AN_ADDRESS
+
+
+def _unfit_character(place: int, char: str, what: str) -> str:
+    """Character `place` of a value, `char`, which `what` does not hold."""
+    if not char.isprintable():
+        return _(
+            "character {place} is an invisible or control character (U+{code:04X}): remove it"
+        ).format(place=place, code=ord(char))
+    return _("character {place} is '{char}', which {what} does not hold").format(
+        place=place, char=char, what=what
+    )
+
+
+def typed_email(value: str) -> str:
+    """`value` as the e-mail address a Chinese keyboard's user meant: full-width letters,
+    digits and signs (`ｚｈａｎｇ`, `＠`, `．`) as their ASCII twins, as the daemon reads an
+    address (NFKC), and the ideographic full stop (`bank。com`) as a dot."""
+    return same_id(value).translate(IDEOGRAPHIC_STOPS)
+
+
 def _host(domain: str) -> bool:
     """Whether `domain` names a host: two labels or more, none empty, of letters and digits
     with hyphens between them (no port, path or underscore)."""
@@ -126,9 +207,9 @@ def one_recipient(
     if not addressed and message.recipient is None:
         return None
     recipient = _given(adapter, message)
-    kind = address_kind(field)
+    kind = recipient_kind(message.channel, field)
     if kind == "phone":
-        return _one_phone(adapter, message, recipient, str(field))
+        return _one_phone(adapter, message, recipient, field or message.channel)
     if "@" in recipient or kind == "email":
         return one_email_address(adapter, message)
     if PHONE_LIKE.fullmatch(recipient):
@@ -144,7 +225,7 @@ def _one_phone(adapter: str, message: Message, recipient: str, field: str) -> st
     in it is not part of a phone number."""
     if PHONE_LIKE.fullmatch(recipient):
         return _one_number(adapter, message, recipient)
-    problem = _phone_problem(recipient)
+    problem = phone_problem(recipient)
     raise PermanentError(
         _(
             "{adapter}: follow-up {key}: the customer's '{field}' (the {channel} address) is"
@@ -155,8 +236,11 @@ def _one_phone(adapter: str, message: Message, recipient: str, field: str) -> st
     )
 
 
-def _phone_problem(recipient: str) -> str:
-    """What makes `recipient`, which is not PHONE_LIKE, not a phone number, for a clerk."""
+def phone_problem(recipient: str) -> str:
+    """What makes `recipient`, which is not PHONE_LIKE (digits, spaces, brackets, dots,
+    hyphens, a + in front), not a phone number: for a clerk, with the fix (the extension,
+    an e-mail address, two numbers, or the first character no phone number holds and where
+    it is). `one_recipient` refuses a phone field with it; `guanxi load` warns with it."""
     extension = EXTENSION.search(recipient)
     if extension and PHONE_LIKE.fullmatch(recipient[: extension.start()].strip() or "x"):
         return _(
@@ -168,17 +252,11 @@ def _phone_problem(recipient: str) -> str:
     if _numbers_in(recipient) > 1:
         return _("it holds more than one number: keep one")
     place, char = next((n, c) for n, c in enumerate(recipient, 1) if not PHONE_LIKE.match(c))
-    if not char.isprintable():
-        return _(
-            "character {place} is an invisible or control character (U+{code:04X}): remove it"
-        ).format(place=place, code=ord(char))
     if char in LOOK_ALIKES:
         return _(
             "character {place} is the letter '{char}', not the digit {digit}: type the digit"
         ).format(place=place, char=char, digit=LOOK_ALIKES[char])
-    return _("character {place} is '{char}', which a phone number does not hold").format(
-        place=place, char=char
-    )
+    return _unfit_character(place, char, _("a phone number"))
 
 
 def _number_among_words(recipient: str) -> bool:

@@ -1,5 +1,5 @@
 """Loading customers with the phone check (a phone the daemon would refuse is warned of at
-load time, engine/ingest/phones.py) against the load without it, side by side in one
+load time, engine/ingest/addresses.py) against the load without it, side by side in one
 process, alternated, each into a new SQLite store.
 
     PYTHONPATH=… python benchmarks/load_phones_bench.py [rows]
@@ -35,14 +35,14 @@ def write(path: Path, rows: int) -> Path:
 def timed(folder: Path, name: str, path: Path, checked: bool) -> float:
     ruleset = load_ruleset(RULES)
     store = SQLiteStore(folder / f"{name}.db")
-    noted = load._phones_noted
-    load._phones_noted = noted if checked else (lambda schema: None)  # type: ignore[assignment]
+    noted = load._addresses_noted
+    load._addresses_noted = noted if checked else (lambda kinds: None)  # type: ignore[assignment]
     try:
         start = time.perf_counter()
         load.load_customers(store, ruleset, path, NOW)
         return time.perf_counter() - start
     finally:
-        load._phones_noted = noted  # type: ignore[assignment]
+        load._addresses_noted = noted  # type: ignore[assignment]
         store.close()
 
 

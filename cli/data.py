@@ -44,14 +44,15 @@ from guanxi.engine.store.base import shown_location
 QUARANTINED_EXIT = 3  # loaded, but some rows were quarantined (documented in --help)
 PROGRESS_FROM_BYTES = 5_000_000  # smaller files load in a blink: no bar
 PROBLEMS_SHOWN = 10
-COUNTS = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
+COUNTS = ("read", "loaded", "warned", "inserted", "updated", "unchanged", "quarantined")
 HEADINGS = {
     "read": N_("read"),
     "loaded": N_("loaded"),
+    "warned": N_("of them with a warning"),
     "inserted": N_("inserted"),
     "updated": N_("updated"),
     "unchanged": N_("unchanged"),
-    "quarantined": N_("quarantined"),
+    "quarantined": N_("not loaded (quarantined)"),
 }
 LOADED = {
     "customers": N_("customers from {source} into {store}"),

@@ -15,10 +15,13 @@ from guanxi.cli.shown import local_minutes
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
+    RowCounts,
     clear_quarantine,
     count_quarantined,
+    count_rows,
     list_quarantined,
     quarantined_row,
+    status,
     write_quarantine_csv,
 )
 from guanxi.engine.privacy.views import Masker, quarantine_masker
@@ -71,11 +74,14 @@ def list_command(
     unmask: bool,
 ) -> None:
     """List quarantined rows, newest first; ID (the first column) is what `show` takes.
-    Personal data in values and reasons is masked unless --unmask is given."""
+    STATUS tells a row not loaded from one loaded with a warning (a value left out, an
+    address no message can go to). Personal data in values and reasons is masked unless
+    --unmask is given."""
     chosen = QuarantineFilter(kind, source)
     ruleset, opened = _opened(rules, store)
     try:
         rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
+        counts = count_rows(opened, chosen)
         filters = {"kind": kind, "source": source, "csv": csv_file is not None}
         view = View("quarantine list --unmask", given_now(None, ruleset), None, filters)
         rows = masked_records(rows, _masker(opened, ruleset, rows, unmask, view))
@@ -88,12 +94,23 @@ def list_command(
             err=True,
         )
     if as_json:
-        print_json({"total": total, "quarantined": rows})
+        rows_by_status = {"not_loaded": counts.not_loaded, "loaded_with_warning": counts.loaded}
+        print_json({"total": total, "rows": rows_by_status, "quarantined": rows})
     elif csv_file is None:
-        title = _("quarantined: {shown} of {total}, newest first").format(
-            shown=f"{len(rows):,}", total=f"{total:,}"
-        )
-        _print(rows, title)
+        _print(rows, _title(counts, len(rows), total))
+
+
+def _title(counts: RowCounts, shown: int, total: int) -> str:
+    """The rows not loaded apart from those loaded with a warning, then the records shown."""
+    return _(
+        "not loaded: {not_loaded} row(s); loaded, with a warning: {loaded} row(s)"
+        " ({shown} of {total} records, newest first)"
+    ).format(
+        not_loaded=f"{counts.not_loaded:,}",
+        loaded=f"{counts.loaded:,}",
+        shown=f"{shown:,}",
+        total=f"{total:,}",
+    )
 
 
 @quarantine.command("show")
@@ -133,7 +150,8 @@ def show_command(
     kind = first["kind"]  # customers, events or snapshot: what --kind takes
     number, source = first["row_number"], first["source"]
     at = f"{local_minutes(first['at'], ruleset)} {ruleset.settings.timezone}"
-    echo(where.format(kind=kind, number=number, source=source, at=at))
+    row = where.format(kind=kind, number=number, source=source, at=at)
+    echo(_("{row}: {status}").format(row=row, status=status(first)))
     whole = _("(the row)")
     for row in rows:
         echo(f"  {row['field'] or whole}: {row['reason']}")
@@ -186,7 +204,8 @@ def _masker(store: Store, ruleset: RuleSet, rows: list[Row], unmask: bool, view:
 
 
 def _print(rows: list[Row], title: str) -> None:
-    columns = ["id", _("kind"), _("source"), _("line"), _("field"), _("value"), _("reason")]
+    columns = ["id", _("status"), _("kind"), _("source"), _("line"), _("field"), _("value")]
+    columns.append(_("reason"))
     console().print(table(title, columns, [_cells(row) for row in rows]))
 
 
@@ -195,6 +214,7 @@ def _cells(row: Row) -> list[Any]:
     shown = "" if value is None else value if len(value) <= VALUE_SHOWN else value[:39] + "…"
     return [
         row["id"],
+        status(row),
         row["kind"],
         row["source"],
         row["row_number"],

@@ -119,7 +119,7 @@ def test_quarantine_list_show_and_clear(where: str, tmp_path: Path) -> None:
     assert (
         (tmp_path / "q.csv")
         .read_text("utf-8-sig")
-        .startswith("id,kind,source,row_number,field,value,reason,at\n")
+        .startswith("id,kind,source,row_number,field,value,reason,at,loaded,status\n")
     )
     kept = run(where, "quarantine", "clear", stdin="n\n")
     assert kept.exit_code == 1 and counts(where) == (1, 2)  # not confirmed: nothing deleted

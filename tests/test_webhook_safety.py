@@ -266,17 +266,26 @@ def test_webhook_refuses_a_recipient_that_is_not_one_number(
 @pytest.mark.parametrize(
     ("recipient", "channel"),
     [("13800138000", "sms"), ("+86 138-0013-8000", "sms"), ("(010) 6512 3456", "sms"),
-     ("zhang@example.com", "email"), ("app-user-42", "email")],
+     ("zhang@example.com", "email")],
 )  # fmt: skip
 def test_webhook_sends_to_one_number_or_address(
     ruleset: RuleSet, recipient: str, channel: str
 ) -> None:
     """The phone field to a number; a field the adapter is not told of (here the e-mail) to
-    one address or id of any kind."""
+    one address of the kind its channel says."""
     seen: list[str] = []
     with sms_webhook(seen) as adapter:
         assert adapter.send(message_to(ruleset, recipient, channel)).detail == "200"
     assert len(seen) == 1
+
+
+def test_webhook_refuses_what_the_channel_cannot_send_to(ruleset: RuleSet) -> None:
+    """The channel's name says the kind where the adapter is not told the field: an e-mail
+    channel sends to no app id (before, `app-user-42` went out as an e-mail address)."""
+    seen: list[str] = []
+    with sms_webhook(seen) as adapter, pytest.raises(PermanentError, match="not one address"):
+        adapter.send(message_to(ruleset, "app-user-42", "email"))
+    assert seen == []
 
 
 @pytest.mark.parametrize(

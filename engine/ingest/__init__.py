@@ -5,6 +5,7 @@ formats  files into numbered records: CSV, JSON Lines, Parquet
 rows     records checked against the schema: the row to store, or its problems
 kinds    a file of another kind (events given to load customers) refused whole
 load     rows written and problems quarantined, a batch at a time
+addresses  a phone or e-mail address the daemon would refuse, warned of at load
 limit    --max-quarantine: a load past it is rolled back whole
 quarantine  the quarantined records: listed, shown, cleared
 screen   a snapshot's rows checked as load checks them, set-based (DuckDB, Spark)

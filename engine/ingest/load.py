@@ -34,10 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from guanxi.adapters.base import address_fields
 from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest import phones
+from guanxi.engine.ingest import addresses
 from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -72,6 +73,7 @@ Progress = Callable[[int, int], None]
 
 Write = Callable[[list[Row]], dict[str, int]]
 Refuse = Callable[[Store, list[Row]], list[tuple[int, list[Problem]]]]
+Noting = Callable[[Row], list[addresses.Refused]]
 KEEP_PROBLEMS = 20
 KEEP_WARNINGS = 100  # a file naming a million unknown fields gets the first ones and a count
 VALUE_SHOWN = 200  # characters of a bad value kept in the quarantine
@@ -79,9 +81,11 @@ VALUE_SHOWN = 200  # characters of a bad value kept in the quarantine
 
 @dataclass
 class LoadReport:
-    """What one load did. `read` = `loaded` + `quarantined` (rows); `problems` holds the first
-    quarantine records (a row can have several) for display, `warnings` the first
-    KEEP_WARNINGS different warnings and `more_warnings` how many others there were."""
+    """What one load did. `read` = `loaded` + `quarantined` (rows); `warned` of the `loaded`
+    rows have a quarantine record all the same (a value left out, an address no message can
+    go to); `problems` holds the first quarantine records of rows not loaded (a row can have
+    several) for display, `warnings` the first KEEP_WARNINGS different warnings and
+    `more_warnings` how many others there were."""
 
     kind: str
     source: str
@@ -91,12 +95,13 @@ class LoadReport:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    warned: int = 0
     problems: list[Row] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     more_warnings: int = 0
 
     def counts(self) -> dict[str, int]:
-        names = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined")
+        names = ("read", "loaded", "inserted", "updated", "unchanged", "quarantined", "warned")
         return {name: getattr(self, name) for name in names}
 
     def as_dict(self) -> dict[str, Any]:
@@ -170,7 +175,7 @@ class _Load:
         self.bad: list[Row] = []
         self.refused: Refuse | None = None
         self.warned: set[str] = set()
-        self.noting: Callable[[Row], list[Problem]] | None = None  # of rows loaded all the same
+        self.noting: Noting | None = None  # of rows loaded all the same
         self.noted: list[Row] = []  # their quarantine records, marked as loaded
         self.recorded = 0  # quarantine records this load wrote
         self.last_id = _last_quarantine_id(store)  # the records of this load come after it
@@ -232,8 +237,10 @@ class _Load:
         else:
             self.good.append(row)
             self.lines.append(number)
+            noted = len(self.noted)
             self._left_out(number, kept)
             self._note(number, row)
+            self.report.warned += int(len(self.noted) > noted)
 
     def _left_out(self, number: int, kept: list[Problem]) -> None:
         """Warn of and record the values a loaded row was loaded without."""
@@ -245,10 +252,12 @@ class _Load:
         """Warn of and record what the row is loaded with but the daemon would refuse."""
         if self.noting is None:
             return
-        for name, value, problem in self.noting(row):
-            self.warn(phones.kept_warning(self.source.unit, number, str(name), problem))
-            kept = [(name, value, phones.kept_reason(problem))]
-            self.noted += quarantine_records(self.report.kind, self.where, number, kept, self.now)
+        for refused in self.noting(row):
+            self.warn(addresses.kept_warning(self.source.unit, number, refused))
+            kept: list[Problem] = [(refused.field, refused.value, addresses.kept_reason(refused))]
+            self.noted += quarantine_records(
+                self.report.kind, self.where, number, kept, self.now, loaded=True
+            )
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
         """A key seen earlier in this file is a problem: the first row wins."""
@@ -320,13 +329,14 @@ def left_out_records(
     """The quarantine records of the values a loaded row was loaded without (`Kept`)."""
     said = _("loaded without this value, left as stored: {reason}")
     left_out = [(name, value, said.format(reason=reason)) for name, value, reason in kept]
-    return quarantine_records(kind, source, number, left_out, at)
+    return quarantine_records(kind, source, number, left_out, at, loaded=True)
 
 
 def quarantine_records(
-    kind: str, source: str, number: int, problems: list[Problem], at: str
+    kind: str, source: str, number: int, problems: list[Problem], at: str, loaded: bool = False
 ) -> list[Row]:
-    """The quarantine records of one bad row: one for each of its problems."""
+    """The quarantine records of one row: one for each of its problems; `loaded` when the row
+    is loaded all the same (its problems are warnings)."""
     return [
         {
             "kind": kind,
@@ -336,6 +346,7 @@ def quarantine_records(
             "value": None if value is None else printable(str(value)[:VALUE_SHOWN]),
             "reason": printable(reason),
             "at": at,
+            "loaded": int(loaded),
         }
         for name, value, reason in problems
     ]
@@ -360,13 +371,14 @@ def load_customers(
         source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(schema)
         load = _Load("customers", path, store, utc_text(now, zone), source)
-        load.noting = _phones_noted(schema)
+        kinds = addresses.address_kinds(address_fields(ruleset.policies))
+        load.noting = _addresses_noted(kinds)
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
         check = _customer_rows(
             store, ruleset, schema, customer_check(schema, zone, source.columns, load.warn)
         )
-        check = phones.with_ascii_digits(check, phones.phone_fields(schema.contacts))
+        check = addresses.as_meant(check, kinds)
         upsert = _stamped(store.upsert_customers, {"_loaded_at": load.now})
         consents = consent.ColumnChanges(store, ruleset.policies, schema, path.name, now)
 
@@ -458,10 +470,10 @@ def _customer_rows(store: Store, ruleset: RuleSet, schema: Schema, check: Check)
     return refusing_erased(kept, store, schema.key)
 
 
-def _phones_noted(schema: Schema) -> Callable[[Row], list[Problem]] | None:
-    """What a customer row's phone fields hold that the daemon would refuse (phones.py)."""
-    fields = phones.phone_fields(schema.contacts)
-    return (lambda row: phones.phone_problems(row, fields)) if fields else None
+def _addresses_noted(kinds: dict[str, str]) -> Noting | None:
+    """What a customer row's address fields (`kinds`) hold that the daemon would refuse
+    (addresses.py)."""
+    return (lambda row: addresses.address_problems(row, kinds)) if kinds else None
 
 
 def refusing_erased(check: Check, store: Store, key: str) -> Check:

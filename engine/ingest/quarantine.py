@@ -1,5 +1,10 @@
 """The quarantine table: rows a load or a snapshot could not take, and why. One record per
-problem; a bad row with two problems has two records with the same source and row number."""
+problem; a bad row with two problems has two records with the same source and row number.
+
+A record marked `loaded` is a warning of a row that was loaded all the same (a value left
+out, an address no message can go to): the customer is in the store. The listing tells the
+two apart and counts each in rows, not records: a bank user reads "12 quarantined" as twelve
+customers not loaded."""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.engine.csv_cells import cell
+from guanxi.engine.i18n import _
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import Row
 
-COLUMNS = ("id", "kind", "source", "row_number", "field", "value", "reason", "at")
+COLUMNS = ("id", "kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM quarantine"
 
 
@@ -39,13 +45,44 @@ def list_quarantined(store: Store, chosen: QuarantineFilter, limit: int) -> list
     """The newest records first."""
     where, parameters = chosen.where()
     sql = f"{SELECT}{where} ORDER BY id DESC LIMIT :limit"
-    return store.execute(sql, {**parameters, "limit": limit})
+    return _flagged(store.execute(sql, {**parameters, "limit": limit}))
+
+
+def _flagged(records: list[Row]) -> list[Row]:
+    """`loaded` as the yes or no it is (the stores keep it as 1 or 0)."""
+    return [{**record, "loaded": bool(record["loaded"])} for record in records]
 
 
 def count_quarantined(store: Store, chosen: QuarantineFilter) -> int:
     where, parameters = chosen.where()
     [row] = store.execute(f"SELECT COUNT(*) AS n FROM quarantine{where}", parameters)
     return int(row["n"])
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """How many rows the records are of: not loaded, and loaded with a warning."""
+
+    not_loaded: int
+    loaded: int
+
+
+def count_rows(store: Store, chosen: QuarantineFilter) -> RowCounts:
+    """The rows of files the chosen records are of, by whether they were loaded: a row with
+    two problems, or listed by two loads of its file (a reason worded anew), is one row."""
+    where, parameters = chosen.where()
+    rows = store.execute(
+        "SELECT loaded, COUNT(*) AS n FROM (SELECT DISTINCT kind, source, row_number,"
+        f" loaded FROM quarantine{where}) AS quarantined_rows GROUP BY loaded",
+        parameters,
+    )
+    counts = {bool(row["loaded"]): int(row["n"]) for row in rows}
+    return RowCounts(not_loaded=counts.get(False, 0), loaded=counts.get(True, 0))
+
+
+def status(record: Row) -> str:
+    """Whether the record's row was loaded, in the reader's language."""
+    return _("loaded, with a warning") if record["loaded"] else _("not loaded")
 
 
 def quarantined_row(store: Store, record_id: int) -> list[Row]:
@@ -59,7 +96,7 @@ def quarantined_row(store: Store, record_id: int) -> list[Row]:
         " AND row_number IS NOT DISTINCT FROM :row_number AND at IS NOT DISTINCT FROM :at"
     )
     keys = ("kind", "source", "row_number", "at")
-    return store.execute(f"{SELECT}{same} ORDER BY id", {k: first[k] for k in keys})
+    return _flagged(store.execute(f"{SELECT}{same} ORDER BY id", {k: first[k] for k in keys}))
 
 
 def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:
@@ -76,5 +113,5 @@ def write_quarantine_csv(rows: list[Row], path: Path) -> None:
     file's `=HYPERLINK(…)`) is written as text."""
     with path.open("w", encoding="utf-8-sig", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(COLUMNS)
-        writer.writerows([cell(row[c]) for c in COLUMNS] for row in rows)
+        writer.writerow([*COLUMNS, "status"])
+        writer.writerows([*(cell(row[c]) for c in COLUMNS), status(row)] for row in rows)

@@ -6,7 +6,8 @@ Table layout shared by every store (column names are the same in SQLite and Post
                          _loaded_at (when a load last changed the row)
     events               id, type, customer_id, at (UTC ISO), payload (JSON), loaded_at
     quarantine           rows that could not be loaded: kind, source, row_number, field,
-                         value, reason, at
+                         value, reason, at; and rows loaded with a warning (a value left
+                         out, an address no message can go to), marked loaded = 1
     classification_runs  id, ruleset_hash, engine, started_at, finished_at, customers,
                          changed, counts (JSON), rules (the rule project's folder)
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
@@ -180,6 +181,15 @@ ESTABLISHED_TABLE = (
 
 # m033: a file's quarantined rows by number, so a reload finds its earlier records of a row
 QUARANTINE_ROWS = "CREATE INDEX quarantine_rows ON quarantine (source, row_number)"
+
+# m034: a record of a row loaded all the same (a value left out, an address no message can go
+# to) is marked as such: `guanxi quarantine list` tells them from the rows not loaded. Earlier
+# records are known by their reason, as a load wrote it in English or in Chinese.
+QUARANTINE_LOADED = (
+    "ALTER TABLE quarantine ADD COLUMN loaded INTEGER NOT NULL DEFAULT 0",
+    "UPDATE quarantine SET loaded = 1 WHERE reason LIKE 'loaded without this value%'"
+    " OR reason LIKE 'loaded, but %' OR reason LIKE '已导入，但%'",
+)
 
 
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)

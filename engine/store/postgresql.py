@@ -47,6 +47,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
     Row,
@@ -301,6 +302,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m031_established_customers": (ESTABLISHED_TABLE,),
     "m032_retry_keys": RETRY_KEYS,
     "m033_quarantine_rows": (QUARANTINE_ROWS,),
+    "m034_quarantine_loaded": QUARANTINE_LOADED,
 }
 
 
@@ -500,7 +502,7 @@ class PostgresStore(Store):
     def quarantine(self, rows: Iterable[Row]) -> int:
         """COPY: a file of bad rows is quarantined as fast as SQLite does it."""
         batch = list(rows)
-        names = ("kind", "source", "row_number", "field", "value", "reason", "at")
+        names = ("kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
         with self.conn.transaction():
             self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in batch))
         return len(batch)

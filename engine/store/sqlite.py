@@ -27,6 +27,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
     Row,
@@ -409,6 +410,13 @@ def m032_retry_keys(db: sqlite_utils.Database) -> None:
 def m033_quarantine_rows(db: sqlite_utils.Database) -> None:
     """A file's quarantined rows by number: a reload replaces its own earlier records."""
     db.execute(QUARANTINE_ROWS)
+
+
+@migrations()
+def m034_quarantine_loaded(db: sqlite_utils.Database) -> None:
+    """A record of a row loaded with a warning is marked as loaded (`QUARANTINE_LOADED`)."""
+    for statement in QUARANTINE_LOADED:
+        db.execute(statement)
 
 
 class SQLiteStore(Store):
