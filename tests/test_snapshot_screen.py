@@ -231,6 +231,60 @@ def test_classify_command_counts_and_shows_the_rejected_rows(tmp_path: Path) -> 
     }  # fmt: skip
 
 
+# stored by an earlier version -> as the night names them (in a Parquet file: as reals)
+STORED_AS_REALS = {"123.0": "123", "7.0": "7.0", "7": "7", "9.0": "9.0"}
+
+
+def upgraded_store(ruleset: RuleSet, path: Path) -> None:
+    """A store an earlier version filled: customers stored under ids a float export wrote
+    (`123.0`, kept as written then), classified."""
+    store = SQLiteStore(path)
+    store.prepare(ruleset.schema)
+    ids = enumerate(STORED_AS_REALS)
+    store.upsert_customers([{**good(i, 10.0 * i), "customer_id": c} for i, c in ids])
+    classify(store, ruleset, NOW - dt.timedelta(days=1))
+    store.close()
+
+
+def night_naming_digits(path: Path) -> Path:
+    """The next night's snapshot (`path`'s suffix: CSV or Parquet) of those customers, naming
+    them by the digits (a CSV cell `123` or `7.0`, a Parquet column of reals)."""
+    ids = STORED_AS_REALS.values()
+    night = [{**good(i, 10.0 * i), "customer_id": c} for i, c in enumerate(ids)]
+    if path.suffix == ".csv":
+        return write_csv(path, night)
+    table = pq.read_table(write_parquet(path, night))
+    reals = pa.array([float(c) for c in ids])
+    pq.write_table(table.set_column(0, "customer_id", reals), path)
+    return path
+
+
+def assert_kept_as_stored(store: Store, changed: int, rejected: int, suffix: str) -> None:
+    """The night classified the customers the store holds: no customer `123` beside `123.0`
+    (nor `9`), nobody new; the second `7` (written 7.0) is the customer 7 again, rejected."""
+    assert sorted(assignments(store)) == ["123.0", "7", "7.0", "9.0"]
+    assert changed == 0
+    assert rejected == 1 + (suffix == ".csv")  # a CSV's line 8 is no record
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_customer_an_earlier_version_stored_as_123_0_is_that_customer_to_the_night(
+    ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """A store upgraded from a version that kept a CSV cell's `123.0` as written: the night's
+    snapshot naming `123` classifies that customer, as load keeps them, not a second customer
+    `123` who would get every message again; where `7` is stored too, `7` is `7`."""
+    upgraded_store(ruleset, tmp_path / "s.db")
+    snapshot = night_naming_digits(tmp_path / f"night{suffix}")
+    common = ["classify", "--rules", str(RULES), "--store", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--json"])
+    assert result.exit_code == 0, result.output
+    store = SQLiteStore(tmp_path / "s.db")
+    report = json.loads(result.stdout)
+    assert_kept_as_stored(store, report["changed"], report["rejected"], suffix)
+    store.close()
+
+
 # --- the SQL screen never passes what the Python checks reject --------------------------
 
 TEXTS = st.one_of(
