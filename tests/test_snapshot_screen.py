@@ -330,6 +330,10 @@ TEXTS = st.one_of(
             "151",
             "9" * 16,
             "123.0",  # an id a float export wrote: load reads 123
+            "RMB 100",  # an amount naming its currency: 100 in a field of 元, else refused
+            "人民币5元",
+            "100 USD",  # another currency: refused wherever it is
+            "HK$5",
             "\u212a",
             "ı",
             "x" * 70,
@@ -490,6 +494,36 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
     assert passed == {r["customer_id"] for r in kept}
     loaded.close()
     screened.close()
+
+
+# Amounts naming their currency, in a field of 元 (balance) and in a plain number (age).
+CURRENCY_CELLS = ["RMB 100", "CNY 1,000", "人民币100元", "100 元", "100元", "￥139,300",
+                  "100 USD", "$100", "HK$100", "100港元", "100元整", "RMB -5"]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
+    tmp_path: Path, suffix: str
+) -> None:
+    records = {"customer_id": [], "name": [], "balance": [], "age": []}
+    for i, cell in enumerate(CURRENCY_CELLS):
+        for field, other in (("balance", "age"), ("age", "balance")):
+            records["customer_id"].append(f"{field}{i}")
+            records["name"].append("张三")
+            records[field].append(cell)
+            records[other].append("30")
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        rows = zip(*records.values(), strict=True)
+        lines = [",".join(records), *(",".join(map(_cell, row)) for row in rows)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:  # every column text, as some exports write them
+        pq.write_table(pa.table(records), path)
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+    assert [r["customer_id"] for r in kept] == [f"balance{i}" for i in range(6)]
+    loaded.close()
 
 
 # A database export's words for no value, in every type of field: optional ones are empty,
