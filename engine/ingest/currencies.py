@@ -12,7 +12,7 @@ is in NFKC (`￥` is `¥`, `＄` is `$`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from guanxi.engine.i18n import N_
 
@@ -49,14 +49,13 @@ NAMES = {  # for the reason a foreign amount is refused
     "CHF": N_("Swiss francs (CHF)"),
 }
 _CODES = {mark: code for code, marks in WRITTEN.items() for mark in marks}
-_LONGEST_FIRST = "|".join(map(re.escape, sorted(_CODES, key=len, reverse=True)))  # HK$, not $
-_BEFORE = re.compile(f"(?:{_LONGEST_FIRST})", re.IGNORECASE)
-_AFTER = re.compile(f"(?:{_LONGEST_FIRST})$", re.IGNORECASE)
-_ANYWHERE = re.compile(_LONGEST_FIRST, re.IGNORECASE)
+_FIRSTS = frozenset(mark[0] for mark in _CODES)
+_LASTS = frozenset(mark[-1] for mark in _CODES)
+_LENGTHS = sorted({len(mark) for mark in _CODES}, reverse=True)  # HK$ before $, 港元 before 元
+_ANYWHERE = re.compile("|".join(map(re.escape, sorted(_CODES, key=len, reverse=True))), re.I)
 
 
-@dataclass(frozen=True)
-class Named:
+class Named(NamedTuple):
     """A number cell naming a currency: which (its ISO code; a foreign one if any of the
     two it names is), and the number without it (`-¥1,234` -> `-1,234`)."""
 
@@ -67,16 +66,31 @@ class Named:
 def named(text: str) -> Named | None:
     """The currency `text` (NFKC, without spaces around it) names before or after its number,
     and the number without it; None where it names none."""
+    if text[:1].isdigit() and text[-1:].isdigit():  # most cells: no currency at either end
+        return None
     sign, body = (text[0], text[1:].lstrip()) if text.startswith(("-", "(")) else ("", text)
-    before = _BEFORE.match(body)
-    before = before if before and before.group() != "元" else None  # 元100: no amount
-    body = body[before.end() :].lstrip() if before else body
+    before = _mark(body, at_start=True)
+    before = None if before == "元" else before  # 元100: no amount
+    body = body[len(before or "") :].lstrip()
     close = ")" if sign == "(" and body.endswith(")") else ""
     body = body.removesuffix(close).rstrip()
-    after = _AFTER.search(body)
-    body = body[: after.start()].rstrip() if after else body
-    codes = [_CODES[found.group().upper()] for found in (before, after) if found]
-    return Named(_first_foreign(codes), sign + body + close) if codes else None
+    after = _mark(body, at_start=False)
+    body = body[: len(body) - len(after or "")].rstrip()
+    if before is None and after is None:
+        return None
+    codes = [_CODES[mark.upper()] for mark in (before, after) if mark]
+    return Named(_first_foreign(codes), sign + body + close)
+
+
+def _mark(text: str, at_start: bool) -> str | None:
+    """The currency written at `text`'s start (or end) as written, the longest first."""
+    if (text[:1] if at_start else text[-1:]).upper() not in (_FIRSTS if at_start else _LASTS):
+        return None  # a digit, as most cells have at one end at least: nothing to look up
+    for length in _LENGTHS:
+        end = text[:length] if at_start else text[-length:]
+        if len(end) == length and end.upper() in _CODES:
+            return end
+    return None
 
 
 def mentioned(text: str) -> str | None:
