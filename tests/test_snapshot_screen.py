@@ -231,6 +231,60 @@ def test_classify_command_counts_and_shows_the_rejected_rows(tmp_path: Path) -> 
     }  # fmt: skip
 
 
+# stored by an earlier version -> as the night names them (in a Parquet file: as reals)
+STORED_AS_REALS = {"123.0": "123", "7.0": "7.0", "7": "7", "9.0": "9.0"}
+
+
+def upgraded_store(ruleset: RuleSet, path: Path) -> None:
+    """A store an earlier version filled: customers stored under ids a float export wrote
+    (`123.0`, kept as written then), classified."""
+    store = SQLiteStore(path)
+    store.prepare(ruleset.schema)
+    ids = enumerate(STORED_AS_REALS)
+    store.upsert_customers([{**good(i, 10.0 * i), "customer_id": c} for i, c in ids])
+    classify(store, ruleset, NOW - dt.timedelta(days=1))
+    store.close()
+
+
+def night_naming_digits(path: Path) -> Path:
+    """The next night's snapshot (`path`'s suffix: CSV or Parquet) of those customers, naming
+    them by the digits (a CSV cell `123` or `7.0`, a Parquet column of reals)."""
+    ids = STORED_AS_REALS.values()
+    night = [{**good(i, 10.0 * i), "customer_id": c} for i, c in enumerate(ids)]
+    if path.suffix == ".csv":
+        return write_csv(path, night)
+    table = pq.read_table(write_parquet(path, night))
+    reals = pa.array([float(c) for c in ids])
+    pq.write_table(table.set_column(0, "customer_id", reals), path)
+    return path
+
+
+def assert_kept_as_stored(store: Store, changed: int, rejected: int, suffix: str) -> None:
+    """The night classified the customers the store holds: no customer `123` beside `123.0`
+    (nor `9`), nobody new; the second `7` (written 7.0) is the customer 7 again, rejected."""
+    assert sorted(assignments(store)) == ["123.0", "7", "7.0", "9.0"]
+    assert changed == 0
+    assert rejected == 1 + (suffix == ".csv")  # a CSV's line 8 is no record
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_customer_an_earlier_version_stored_as_123_0_is_that_customer_to_the_night(
+    ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """A store upgraded from a version that kept a CSV cell's `123.0` as written: the night's
+    snapshot naming `123` classifies that customer, as load keeps them, not a second customer
+    `123` who would get every message again; where `7` is stored too, `7` is `7`."""
+    upgraded_store(ruleset, tmp_path / "s.db")
+    snapshot = night_naming_digits(tmp_path / f"night{suffix}")
+    common = ["classify", "--rules", str(RULES), "--store", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(cli, [*common, "--input", str(snapshot), "--json"])
+    assert result.exit_code == 0, result.output
+    store = SQLiteStore(tmp_path / "s.db")
+    report = json.loads(result.stdout)
+    assert_kept_as_stored(store, report["changed"], report["rejected"], suffix)
+    store.close()
+
+
 # --- the SQL screen never passes what the Python checks reject --------------------------
 
 TEXTS = st.one_of(
@@ -276,6 +330,10 @@ TEXTS = st.one_of(
             "151",
             "9" * 16,
             "123.0",  # an id a float export wrote: load reads 123
+            "RMB 100",  # an amount naming its currency: 100 in a field of 元, else refused
+            "人民币5元",
+            "100 USD",  # another currency: refused wherever it is
+            "HK$5",
             "\u212a",
             "ı",
             "x" * 70,
@@ -436,6 +494,36 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
     assert passed == {r["customer_id"] for r in kept}
     loaded.close()
     screened.close()
+
+
+# Amounts naming their currency, in a field of 元 (balance) and in a plain number (age).
+CURRENCY_CELLS = ["RMB 100", "CNY 1,000", "人民币100元", "100 元", "100元", "￥139,300",
+                  "100 USD", "$100", "HK$100", "100港元", "100元整", "RMB -5"]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
+    tmp_path: Path, suffix: str
+) -> None:
+    records = {"customer_id": [], "name": [], "balance": [], "age": []}
+    for i, cell in enumerate(CURRENCY_CELLS):
+        for field, other in (("balance", "age"), ("age", "balance")):
+            records["customer_id"].append(f"{field}{i}")
+            records["name"].append("张三")
+            records[field].append(cell)
+            records[other].append("30")
+    path = tmp_path / ("night" + suffix)
+    if suffix == ".csv":
+        rows = zip(*records.values(), strict=True)
+        lines = [",".join(records), *(",".join(map(_cell, row)) for row in rows)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:  # every column text, as some exports write them
+        pq.write_table(pa.table(records), path)
+    _assert_screened_as_loaded(SCHEMA, path)
+    loaded = SQLiteStore(path.with_name("loaded.db"))
+    kept = loaded.execute("SELECT customer_id FROM customers ORDER BY customer_id")
+    assert [r["customer_id"] for r in kept] == [f"balance{i}" for i in range(6)]
+    loaded.close()
 
 
 # A database export's words for no value, in every type of field: optional ones are empty,

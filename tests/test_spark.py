@@ -407,6 +407,19 @@ def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
     on_parts.close()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_spark_keeps_a_customer_an_earlier_version_stored_as_123_0(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """As DuckDB and load: a night naming `123` classifies the stored customer `123.0`."""
+    screened.upgraded_store(ruleset, tmp_path / "s.db")
+    snapshot = screened.night_naming_digits(tmp_path / f"night{suffix}")
+    store = SQLiteStore(tmp_path / "s.db")
+    report = classify_on_spark(store, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    screened.assert_kept_as_stored(store, report.changed, report.rejected, suffix)
+    store.close()
+
+
 def test_spark_writes_into_a_postgresql_store_as_into_sqlite(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path, postgres_url: str
 ) -> None:

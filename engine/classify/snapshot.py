@@ -100,6 +100,8 @@ ACCEPTED = "accepted"  # the rows whose every value load would accept, typed and
 REPEATED = "repeated"  # accepted rows whose id an earlier accepted row has: rejected
 SHARED = "shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "hash({})"  # an id's hash: the rows of a hash no other row has are unique
+STORED_REALS = "stored_reals"  # the store's ids stored as `123.0`, by their digits
+KEPT_REALS = "kept_reals"  # accepted rows, an id stored as `123.0` named so
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
@@ -244,9 +246,7 @@ def _grouped_events(
     ruleset = classified(ruleset)
     if not ruleset.event_measures:
         return None
-    duck.register("_gx_grouped", grouped_events(store, ruleset, today))
-    duck.execute(f"CREATE TEMP TABLE {EVENTS} AS SELECT * FROM _gx_grouped")
-    duck.unregister("_gx_grouped")
+    _arrow_table(duck, EVENTS, grouped_events(store, ruleset, today))
     return EVENTS
 
 
@@ -256,9 +256,7 @@ def _field_history(
     """The store's kept field history (change measures), as the table `field_history`."""
     if not ruleset.change_measures:
         return None
-    duck.register("_gx_history", grouped_history(store, ruleset, today))
-    duck.execute(f"CREATE TEMP TABLE {HISTORY} AS SELECT * FROM _gx_history")
-    duck.unregister("_gx_history")
+    _arrow_table(duck, HISTORY, grouped_history(store, ruleset, today))
     return HISTORY
 
 
@@ -314,10 +312,31 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     )
     repeated = _reject_repeated(duck, screen, "line" if suffix == ".csv" else "row")
     duck.execute(
-        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW}) FROM {ACCEPTED}"
+        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW})"
+        f" FROM {_keeping_stored_reals(duck, screen, ACCEPTED)}"
         + (f" ANTI JOIN {REPEATED} USING ({ROW})" if repeated else "")
     )
     return SNAPSHOT
+
+
+def _keeping_stored_reals(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> str:
+    """`relation`; where the store holds customers an earlier version stored as `123.0`, the
+    view KEPT_REALS of its rows, a row naming `123` naming that customer as load does."""
+    reals = screen.stored_reals()
+    if reals is None:  # nearly every store: nothing joined
+        return relation
+    _arrow_table(duck, STORED_REALS, reals)
+    columns = _columns(duck, relation)
+    kept = screen.keeping_stored_reals(relation, columns, STORED_REALS, "duckdb")
+    duck.execute(f"CREATE TEMP VIEW {KEPT_REALS} AS {kept}")
+    return KEPT_REALS
+
+
+def _arrow_table(duck: duckdb.DuckDBPyConnection, name: str, table: pyarrow.Table) -> None:
+    """The Arrow `table` copied into DuckDB as the table `name`."""
+    duck.register("_gx_arrow", table)
+    duck.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _gx_arrow")
+    duck.unregister("_gx_arrow")
 
 
 def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> bool:
@@ -327,9 +346,7 @@ def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str)
     shared = shared_fingerprints(fingerprints.to_arrow_table().column("hashed"))
     if not len(shared):
         return False
-    duck.register("_gx_shared", pyarrow.table({"hashed": shared}))
-    duck.execute(f"CREATE TEMP TABLE {SHARED} AS SELECT * FROM _gx_shared")
-    duck.unregister("_gx_shared")
+    _arrow_table(duck, SHARED, pyarrow.table({"hashed": shared}))
     repeated = screen.repeated_ids(ACCEPTED, SHARED, FINGERPRINT, "duckdb")
     duck.execute(f"CREATE TEMP TABLE {REPEATED} AS {repeated}")
     later = duck.execute(f"SELECT * FROM {REPEATED} ORDER BY {ROW}")

@@ -59,6 +59,8 @@ LOCAL = "local[2]"
 SNAPSHOT = "gx_snapshot"
 RAW = "gx_raw"
 RESCUED = "gx_rescued"
+STORED_REALS = "gx_stored_reals"  # the store's ids stored as `123.0`, by their digits
+KEPT_REALS = "gx_unkept_reals"  # the accepted rows, before an id stored as `123.0` is named so
 ACCEPTED = "gx_accepted"  # the rows whose every value load would accept, typed and numbered
 SHARED = "gx_shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "xxhash64({})"  # an id's hash (64 bits: few ids share one)
@@ -259,7 +261,18 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     repeated = _reject_repeated(spark, screen, in_order, unit)
     if repeated is not None:
         accepted = accepted.join(repeated.select(*in_order), in_order, "left_anti")
-    accepted.drop(*in_order).createOrReplaceTempView(SNAPSHOT)
+    _keeping_stored_reals(spark, screen, accepted.drop(*in_order)).createOrReplaceTempView(SNAPSHOT)
+
+
+def _keeping_stored_reals(spark: SparkSession, screen: Screen, rows: DataFrame) -> DataFrame:
+    """`rows`, a row naming `123` naming the customer an earlier version stored as `123.0`,
+    as DuckDB's snapshot and load name them (Screen.keeping_stored_reals)."""
+    reals = screen.stored_reals()
+    if reals is None:
+        return rows
+    _frame(spark, reals).createOrReplaceTempView(STORED_REALS)
+    rows.createOrReplaceTempView(KEPT_REALS)
+    return spark.sql(screen.keeping_stored_reals(KEPT_REALS, rows.columns, STORED_REALS, "spark"))
 
 
 def _reject_repeated(

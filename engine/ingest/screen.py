@@ -29,6 +29,10 @@ and `clean` then names the few bad values found (BadValues).
                                    SQL: the good rows whose id an earlier good row has
     screen.reject_repeated(later, unit)
                                    quarantine those rows, as load does
+    screen.stored_reals(), then
+    screen.keeping_stored_reals(relation, columns, reals, dialect)
+                                   SQL: a row naming 123 names the customer an earlier
+                                   version stored as 123.0, as load keeps them (real_ids.py)
 
 A CSV file is read by load's own reader (text_batches), so that its line numbers, and the
 lines that are no record at all, are load's too.
@@ -68,6 +72,7 @@ from guanxi.engine.ingest.load import (
     repeated_key,
     utc_text,
 )
+from guanxi.engine.ingest.real_ids import stored_as_reals
 from guanxi.engine.ingest.rows import Check, Kept, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
 from guanxi.engine.ruleset.ruleset import RuleSet
@@ -315,6 +320,35 @@ class Screen:
             elsewhere = first_source if first_source != source else None
             self.reject(number, [repeated_key(key, value, first, unit, elsewhere)], source)
         self.flush()
+
+    def stored_reals(self) -> pyarrow.Table | None:
+        """The store's customers an earlier version stored under an id as a float export wrote
+        it, by the digits the screen reads for it (`123` -> `123.0`; real_ids.py, the rule
+        load keeps them by), as a small table (`digits`, `stored`); None: there are none."""
+        stored = stored_as_reals(self.store, self.schema.key)
+        if not stored:
+            return None
+        return pyarrow.table({"digits": list(stored), "stored": list(stored.values())})
+
+    def keeping_stored_reals(
+        self, relation: str, columns: Sequence[str], reals: str, dialect: str
+    ) -> str:
+        """SQL: the rows of `relation` (these `columns`), a row whose id is the digits of one
+        of `reals` (stored_reals) named by that stored id, so that the night compares it with
+        the customer the store holds instead of making a second one. One join with a table of
+        a few rows: no row is read back into Python."""
+        key = self.schema.key
+        shown = [
+            f"COALESCE(s.stored, r.{_q(key, dialect)})" if name == key else f"r.{_q(name, dialect)}"
+            for name in columns
+        ]
+        selected = ", ".join(
+            f"{value} AS {_q(name, dialect)}" for value, name in zip(shown, columns, strict=True)
+        )
+        return (
+            f"SELECT {selected} FROM {relation} r"
+            f" LEFT JOIN {reals} s ON r.{_q(key, dialect)} = s.digits"
+        )
 
     def _checked(
         self, batch: pyarrow.RecordBatch, check: Check

@@ -30,8 +30,11 @@ How values are read (business users ask about these, so they are decided here on
   zero but some reports' "no value") and a percentage (`5%`: 0.05 or 5?) are rejected with
   what to write instead (a dash in an optional field keeps only its value out: rows.py).
   Full-width digits and commas (`１,２３４`) read as their
-  ASCII twins, `万` and `亿` scale a number as in the rules (`1.5亿`), and an amount may end in
-  `元`; an amount of money (`unit: 元`) may also begin with `¥` or `￥`. An integer may be
+  ASCII twins, and `万` and `亿` scale a number as in the rules (`1.5亿`). An amount of money
+  (`unit: 元`) may name 元 before or after the number (`¥100`, `RMB 100`, `CNY 1,000`,
+  `人民币100元`, `100 元`: currencies.py); another currency (`$100`, `100 USD`, `HK$100`,
+  `100港元`) is refused naming it, never read as 元, and a plain number field takes no
+  currency at all (refused with the number to write). An integer may be
   written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
@@ -70,6 +73,7 @@ from typing import Any
 
 from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ingest import currencies
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
 from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
@@ -348,8 +352,8 @@ class Dash(_Hinted):
 
 def _written_number(written: str) -> float:
     """A number as people write it: full-width digits, thousands separators, 万 or 亿 as in
-    the rules (`1.5亿`), a final 元, an accounting negative in parentheses (`(1,234.00)`)."""
-    plain = unicodedata.normalize("NFKC", written).removesuffix(YUAN).rstrip()
+    the rules (`1.5亿`), an accounting negative in parentheses (`(1,234.00)`)."""
+    plain = unicodedata.normalize("NFKC", written)
     try:
         return float(plain)
     except ValueError:
@@ -364,8 +368,26 @@ def _written_number(written: str) -> float:
         except ValueError as error:
             raise Invalid(str(error)) from None
     if not GROUPED_NUMBER.fullmatch(plain):
-        raise Invalid(_("{value} is not a number").format(value=quoted(written)))
+        raise _not_a_number(written, plain)
     return float(plain.replace(",", ""))
+
+
+class _Currency(_Hinted):
+    """A number naming a currency, in a field that is no amount in 元."""
+
+
+def _not_a_number(written: str, plain: str) -> Invalid:
+    """Not a number; one naming a currency (`100元`, `$5`) told to leave it out, since the
+    field is no amount in 元 (money() reads those)."""
+    currency = currencies.named(plain)
+    if currency is None:
+        return Invalid(_("{value} is not a number").format(value=quoted(written)))
+    message = _(
+        "{value} names a currency, but this field is a plain number, not an amount in 元"
+        " (schema.yaml gives it no unit: 元): write {number}; if the field holds an amount"
+        " in 元, give it unit: 元 in schema.yaml"
+    )
+    return _Currency(message.format(value=quoted(written), number=currency.number))
 
 
 def _accounted(inside: str, written: str) -> float:
@@ -394,20 +416,50 @@ def _not_plain(written: str, plain: str) -> _Hinted:
 
 
 def money(value: Any) -> float | None:
-    """An amount of money (a field with `unit: 元`): a number, which may begin with ¥."""
+    """An amount of money (a field with `unit: 元`): a number, which may name 元 before or
+    after it (`¥100`, `RMB 100`, `100元`: currencies.py); never an amount in another
+    currency."""
     if type(value) is not str:
         return number(value)
-    amount = unicodedata.normalize("NFKC", value).strip().removeprefix("¥")  # ￥ is ¥ in NFKC
-    if amount.startswith("("):  # (¥1,234.00)
-        amount = "(" + amount[1:].lstrip().removeprefix("¥")
+    written = value.strip()
+    amount = unicodedata.normalize("NFKC", written)
+    currency = currencies.named(amount)
+    if currency and currency.currency != currencies.YUAN:
+        raise _foreign(written, currency.currency)
     try:
-        return number(amount)
+        return number(currency.number if currency else amount)
     except _TooLarge:
-        raise _too_large(value.strip()) from None
+        raise _too_large(written) from None
+    except _Currency:  # another currency still: ¥¥100, ¥$100
+        raise _unread_amount(written, amount) from None
     except _Hinted:
         raise
     except Invalid:
-        raise Invalid(_("{value} is not a number").format(value=quoted(value.strip()))) from None
+        raise _unread_amount(written, amount) from None
+
+
+def _unread_amount(written: str, amount: str) -> Invalid:
+    """Not an amount; one naming a currency within (`100元整`, `约100美元`) told what to write."""
+    currency = currencies.mentioned(amount)
+    if currency is None:
+        return Invalid(_("{value} is not a number").format(value=quoted(written)))
+    return _not_an_amount(written) if currency == currencies.YUAN else _foreign(written, currency)
+
+
+def _foreign(written: str, currency: str) -> _Hinted:
+    message = _(
+        "{value} is an amount in {currency}, and this field holds amounts in 元: write the"
+        " amount converted to 元, as a number (1234.5, ¥1,234.50 or 1,234.50元)"
+    )
+    return _Hinted(message.format(value=quoted(written), currency=_(currencies.NAMES[currency])))
+
+
+def _not_an_amount(written: str) -> _Hinted:
+    message = _(
+        "{value} is not an amount in 元: write a number, as 1234.5; ¥1,234.50, RMB 1,234.50,"
+        " 人民币1,234.50元, 1,234.50元 and 12.5万元 are read too"
+    )
+    return _Hinted(message.format(value=quoted(written)))
 
 
 def integer(value: Any) -> int | None:
