@@ -487,7 +487,9 @@ def test_events_from_csv(store: Store, ruleset: RuleSet, tmp_path: Path) -> None
                  "E1,sale,C1,2026-11-20T10:00:00+08:00,基金,100,",
                  "E2,login,C1,2026-11-20T11:00:00+08:00,,,app")  # fmt: skip
     assert counts(events(store, ruleset, path)) == (2, 0, 0, 0)
-    payloads = [json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events")]
+    payloads = [
+        json.loads(r["payload"]) for r in store.execute("SELECT payload FROM events ORDER BY id")
+    ]
     assert payloads == [{"product": "基金", "amount": 100.0}, {"channel": "app"}]
 
 
