@@ -2,7 +2,8 @@
 
 DuckDB reads the Parquet or CSV snapshot, leaves out the rows that `load` would quarantine (and
 quarantines them, with their row numbers and reasons: ingest/screen.py; a row whose id an
-earlier good row has too, as load does), so that every engine classifies the same customers; it
+earlier good row has too, and a customer erased at their request, ingest/erased_rows.py, as
+load does), so that every engine classifies the same customers; it
 classifies every row and compares the results with the store's current assignments (see
 mirror.py); only the customers whose assignment changed travel to the store (SQLite or
 PostgreSQL), where apply.py records transitions and upserts them set-based. DuckDB's SQLite and
@@ -46,6 +47,7 @@ from guanxi.engine.classify.hold import ASSIGNED, LADDERS, WAITING, held_changes
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
+    TABLE,
     commit_mirror,
     mirror_path,
     open_mirror,
@@ -73,12 +75,14 @@ from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.erased_rows import Erasures
 from guanxi.engine.ingest.screen import (
     LISTED,
     ROW,
     BadValues,
     Screen,
     parquet_statistics,
+    quoted,
     snapshot_screen,
     text_batches,
 )
@@ -102,6 +106,9 @@ SHARED = "shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "hash({})"  # an id's hash: the rows of a hash no other row has are unique
 STORED_REALS = "stored_reals"  # the store's ids stored as `123.0`, by their digits
 KEPT_REALS = "kept_reals"  # accepted rows, an id stored as `123.0` named so
+SCREENED = "screened"  # the rows load would accept, typed and numbered
+ERASURES = "erasures"  # the pseudonyms of the customers erased at their request
+ERASED = "erased_rows"  # the screened rows of erased customers: refused
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
@@ -146,6 +153,8 @@ def classify_snapshot(
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
         codes = _open_copy(duck, store, ruleset, keep_mirror, watch)
+        if screen is not None:
+            _refuse_erased(duck, screen, watch)
         query = compile_classification(
             ruleset,
             "duckdb",
@@ -312,11 +321,31 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     )
     repeated = _reject_repeated(duck, screen, "line" if suffix == ".csv" else "row")
     duck.execute(
-        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW})"
+        f"CREATE TEMP VIEW {SCREENED} AS SELECT *"
         f" FROM {_keeping_stored_reals(duck, screen, ACCEPTED)}"
         + (f" ANTI JOIN {REPEATED} USING ({ROW})" if repeated else "")
     )
+    duck.execute(f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW}) FROM {SCREENED}")
     return SNAPSHOT
+
+
+def _refuse_erased(duck: duckdb.DuckDBPyConnection, screen: Screen, watch: Stopwatch) -> None:
+    """Refuse the rows of customers erased at their request (ingest/erased_rows.py), looked
+    for among the ids new to the store: the copy of its assignments (open) holds every other
+    one, and no erased customer."""
+    erasures = Erasures.of(screen)
+    if erasures is None:  # nearly every store
+        return
+    _arrow_table(duck, ERASURES, erasures.table())
+    key = quoted(screen.schema.key, "duckdb")
+    new = f"(SELECT * FROM {SCREENED} s ANTI JOIN {TABLE} m ON m.customer_id = s.{key})"
+    duck.execute(f"CREATE TEMP TABLE {ERASED} AS {erasures.rows_sql(new, ERASURES, 'duckdb')}")
+    if erasures.reject(duck.execute(f"SELECT * FROM {ERASED} ORDER BY {ROW}").fetchall()):
+        duck.execute(
+            f"CREATE OR REPLACE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW})"
+            f" FROM {SCREENED} ANTI JOIN {ERASED} USING ({ROW})"
+        )
+    watch.lap("refuse erased")
 
 
 def _keeping_stored_reals(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> str:

@@ -2,7 +2,8 @@
 
 Spark reads the snapshot (a Parquet file, a folder of Parquet files as Spark and Hive write
 them, or a CSV file), leaves out the rows `load` would quarantine as the DuckDB engine does
-(ingest/screen.py; a row whose id an earlier good row has, too), runs the classification
+(ingest/screen.py; a row whose id an earlier good row has, and a customer erased at their
+request, too), runs the classification
 query compiled for its SQL dialect (the same chain of CTEs as the store and DuckDB engines,
 compile.py) and writes every customer's assignment as Parquet into an output folder, for the
 bank's own jobs to read. The store then takes what changed exactly as from the DuckDB engine
@@ -40,6 +41,7 @@ from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ingest.erased_rows import Erasures
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
@@ -62,6 +64,8 @@ RESCUED = "gx_rescued"
 STORED_REALS = "gx_stored_reals"  # the store's ids stored as `123.0`, by their digits
 KEPT_REALS = "gx_unkept_reals"  # the accepted rows, before an id stored as `123.0` is named so
 ACCEPTED = "gx_accepted"  # the rows whose every value load would accept, typed and numbered
+SCREENED = "gx_screened"  # the accepted rows, but the repeated ones, numbered
+ERASURES = "gx_erasures"  # the pseudonyms of the customers erased at their request
 SHARED = "gx_shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "xxhash64({})"  # an id's hash (64 bits: few ids share one)
 EVENTS = "gx_events"  # the store's events, grouped by customer (event measures)
@@ -261,7 +265,27 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     repeated = _reject_repeated(spark, screen, in_order, unit)
     if repeated is not None:
         accepted = accepted.join(repeated.select(*in_order), in_order, "left_anti")
-    _keeping_stored_reals(spark, screen, accepted.drop(*in_order)).createOrReplaceTempView(SNAPSHOT)
+    kept = _refusing_erased(spark, screen, _keeping_stored_reals(spark, screen, accepted), in_order)
+    kept.drop(*in_order).createOrReplaceTempView(SNAPSHOT)
+
+
+def _refusing_erased(
+    spark: SparkSession, screen: Screen, rows: DataFrame, in_order: list[str]
+) -> DataFrame:
+    """`rows` (numbered) but those of customers erased at their request, which are refused
+    (ingest/erased_rows.py): Spark holds no copy of the store's assignments to tell the ids
+    new to the store, so each id is hashed, on the workers, and only where someone was
+    erased."""
+    erasures = Erasures.of(screen)
+    if erasures is None:  # nearly every store
+        return rows
+    _frame(spark, erasures.table()).createOrReplaceTempView(ERASURES)
+    rows.createOrReplaceTempView(SCREENED)
+    found = spark.sql(erasures.rows_sql(SCREENED, ERASURES, "spark", in_order))
+    found = found.sort(*in_order).localCheckpoint()  # read twice: rejected, then left out
+    if not erasures.reject(found.toLocalIterator()):
+        return rows
+    return rows.join(found.select(*in_order), in_order, "left_anti")
 
 
 def _keeping_stored_reals(spark: SparkSession, screen: Screen, rows: DataFrame) -> DataFrame:
