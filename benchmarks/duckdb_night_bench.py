@@ -2,7 +2,7 @@
 side in the same run.
 
     python benchmarks/duckdb_night_bench.py --before LINKS [--size N] [--runs N]
-        [--first-runs N] [--data DIR]
+        [--first-runs N] [--erasures N] [--data DIR]
 
 LINKS is a folder holding `guanxi/` of the other tree. Each run is `guanxi classify --input
 SNAPSHOT` in a fresh process on one tree, timed from outside as a user waits for it (start-up,
@@ -99,8 +99,29 @@ def empty_store(tree: Path, path: Path) -> Path:
     return bench_data.empty_store(tree, path)
 
 
+def erase_some(store_path: Path, snapshot: Path, count: int) -> None:
+    """Erase the first `count` customers of `snapshot` from the store, as `customer erase`
+    does (this tree's erasure: the stores of both trees are alike)."""
+    if not count:
+        return
+    import pyarrow.parquet as pq
+
+    from guanxi.engine.defaults import default_rules_path
+    from guanxi.engine.privacy.erasure import fields_of
+    from guanxi.engine.privacy.requests import erase_request
+    from guanxi.engine.ruleset import load_ruleset
+    from guanxi.engine.store.sqlite import SQLiteStore
+
+    fields = fields_of(load_ruleset(default_rules_path()))
+    first = pq.ParquetFile(snapshot).read_row_group(0, columns=[fields.key]).column(0)
+    store = SQLiteStore(store_path)
+    for customer_id in first.to_pylist()[:count]:
+        erase_request(store, fields, str(customer_id), NOW - dt.timedelta(hours=1))
+    store.close()
+
+
 def run_all(
-    trees: dict[str, Path], data: Path, size: int, runs: int, first_runs: int
+    trees: dict[str, Path], data: Path, size: int, runs: int, first_runs: int, erasures: int = 0
 ) -> dict[str, list[Run]]:
     from guanxi.engine.defaults import default_rules_path
     from guanxi.engine.ruleset import load_ruleset
@@ -111,15 +132,19 @@ def run_all(
     copies = size // base
     first = snapshot_parquet(ruleset, csv_path, data / f"snapshot-{base}x{copies}.parquet", copies)
     second = night_parquet(first, data / f"{first.stem}-night.parquet", 5.0, TODAY)
-    stores = {name: data / f"night-{name}.db" for name in trees}
+    variants = {"": 0, ", erasures": erasures} if erasures else {"": 0}
+    runs_on = {f"{name}{v}": (tree, n) for name, tree in trees.items() for v, n in variants.items()}
+    stores = {name: data / f"night-{name.replace(', ', '-')}.db" for name in runs_on}
     results: dict[str, list[Run]] = {}
     for number in range(max(first_runs, 1)):
-        for name, tree in trees.items():
+        for name, (tree, _erased) in runs_on.items():
             ran = measured(tree, empty_store(tree, stores[name]), first)
             if number < first_runs:
                 results.setdefault(f"first ({name})", []).append(ran)
+    for name, (_tree, erased) in runs_on.items():
+        erase_some(stores[name], first, erased)
     for night in range(runs):
-        for name, tree in trees.items():
+        for name, (tree, _erased) in runs_on.items():
             snapshot = (second, first)[night % 2]
             results.setdefault(f"night ({name})", []).append(measured(tree, stores[name], snapshot))
     for path in stores.values():
@@ -152,12 +177,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000_000, help="customers")
     parser.add_argument("--runs", type=int, default=3, help="nights per tree (median)")
     parser.add_argument("--first-runs", type=int, default=1, help="first runs per tree")
+    parser.add_argument("--erasures", type=int, default=0, help="also nights after N erased")
     parser.add_argument("--data", type=Path, default=Path("/tmp/guanxi-bench"))
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     after = Path(os.environ.get("PYTHONPATH", str(HERE))).resolve()
     trees = {"before": args.before, "after": after} if args.before else {"after": after}
-    results = run_all(trees, args.data, args.size, args.runs, args.first_runs)
+    results = run_all(trees, args.data, args.size, args.runs, args.first_runs, args.erasures)
     print(f"`{' '.join(sys.argv)}` — {dt.date.today()}, {os.cpu_count()} cores\n")
     print(table(results))
 

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_snapshot_erased as erased
 import test_snapshot_screen as screened
 from click.testing import CliRunner
 from pyspark.sql import SparkSession
@@ -38,6 +39,7 @@ from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
+from guanxi.engine.privacy.erasure import pseudonym, pseudonym_sql
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from guanxi.engine.store import Store
@@ -643,3 +645,28 @@ def test_an_id_repeated_in_a_folder_of_parquet_files_is_quarantined(
     assert assignments(store) == assignments(duck)
     for each in (store, duck):
         each.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_spark_refuses_an_erased_customer_still_in_the_snapshot(
+    spark: SparkSession, tmp_path: Path, suffix: str
+) -> None:
+    """As DuckDB and load: a customer erased at their request is not classified again, nor
+    written into the assignments output the bank's own jobs read."""
+    store_path, night = erased.classified_then_erased(tmp_path, suffix)
+    store = SQLiteStore(store_path)
+    ruleset = load_ruleset(erased.RULES)
+    report = classify_on_spark(store, ruleset, NOW, night, spark, tmp_path / "out")
+    problems = [dict(p) for p in report.problems]
+    erased.assert_refused(store_path, report.customers, report.rejected, problems, suffix)
+    output = pq.read_table(tmp_path / "out").column("customer_id").to_pylist()
+    assert len(output) == 39 and erased.ERASED not in output
+    store.close()
+
+
+@pytest.mark.parametrize("customer_id", ["C007", "客户①", " a'b ", "ﾃｽﾄ\u200b"])
+def test_spark_computes_the_pseudonym_erasure_wrote(spark: SparkSession, customer_id: str) -> None:
+    secret = bytes(range(32))
+    sql = pseudonym_sql(secret, "id", "spark")
+    frame = spark.createDataFrame([(customer_id,)], "id string").selectExpr(f"{sql} AS p")
+    assert frame.collect()[0]["p"] == pseudonym(secret, customer_id)

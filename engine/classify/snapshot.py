@@ -2,7 +2,8 @@
 
 DuckDB reads the Parquet or CSV snapshot, leaves out the rows that `load` would quarantine (and
 quarantines them, with their row numbers and reasons: ingest/screen.py; a row whose id an
-earlier good row has too, as load does), so that every engine classifies the same customers; it
+earlier good row has too, and a customer erased at their request, ingest/erased_rows.py, as
+load does), so that every engine classifies the same customers; it
 classifies every row and compares the results with the store's current assignments (see
 mirror.py); only the customers whose assignment changed travel to the store (SQLite or
 PostgreSQL), where apply.py records transitions and upserts them set-based. DuckDB's SQLite and
@@ -46,6 +47,7 @@ from guanxi.engine.classify.hold import ASSIGNED, LADDERS, WAITING, held_changes
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
+    TABLE,
     commit_mirror,
     mirror_path,
     open_mirror,
@@ -73,12 +75,14 @@ from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
+from guanxi.engine.ingest.erased_rows import Erasures
 from guanxi.engine.ingest.screen import (
     LISTED,
     ROW,
     BadValues,
     Screen,
     parquet_statistics,
+    quoted,
     snapshot_screen,
     text_batches,
 )
@@ -102,6 +106,9 @@ SHARED = "shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "hash({})"  # an id's hash: the rows of a hash no other row has are unique
 STORED_REALS = "stored_reals"  # the store's ids stored as `123.0`, by their digits
 KEPT_REALS = "kept_reals"  # accepted rows, an id stored as `123.0` named so
+ERASURES = "erasures"  # the pseudonyms of the customers erased at their request
+ERASED = "erased_rows"  # accepted rows of erased customers: refused
+UNERASED = "unerased"  # the accepted rows but those of ERASED
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
@@ -133,6 +140,7 @@ def classify_snapshot(
     memory_limit = memory_limit or parse_memory(ruleset.settings.snapshot_memory)
     duck = connect(memory_limit)
     try:
+        codes = _open_copy(duck, store, ruleset, keep_mirror, watch)  # the screen reads it
         if snapshot is None:  # the store's rows, checked by load: no screen
             screen, columns = None, store_snapshot(duck, store, ruleset, SNAPSHOT)
             source = SNAPSHOT
@@ -145,7 +153,6 @@ def classify_snapshot(
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
-        codes = _open_copy(duck, store, ruleset, keep_mirror, watch)
         query = compile_classification(
             ruleset,
             "duckdb",
@@ -310,13 +317,42 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
         f"CREATE TEMP VIEW {ACCEPTED} AS SELECT {screen.typed(types, 'duckdb')}, {ROW}"
         f" FROM {RAW}{clean_rows} UNION ALL BY NAME SELECT * FROM {RESCUED}"
     )
-    repeated = _reject_repeated(duck, screen, "line" if suffix == ".csv" else "row")
-    duck.execute(
-        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW})"
-        f" FROM {_keeping_stored_reals(duck, screen, ACCEPTED)}"
-        + (f" ANTI JOIN {REPEATED} USING ({ROW})" if repeated else "")
-    )
+    _snapshot_view(duck, screen, "line" if suffix == ".csv" else "row")
     return SNAPSHOT
+
+
+def _snapshot_view(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> None:
+    """The view SNAPSHOT: the accepted rows, a customer stored as `123.0` named so, but those
+    refused as load refuses them: an erased customer's, then a repeated id's."""
+    kept = _keeping_stored_reals(duck, screen, ACCEPTED)
+    left_out = [ERASED] if _refuse_erased(duck, screen, kept) else []
+    if left_out:  # an erased customer's second row is theirs too: no "duplicate" naming them
+        duck.execute(f"CREATE TEMP VIEW {UNERASED} AS SELECT * FROM {ACCEPTED}{_without(left_out)}")
+    if _reject_repeated(duck, screen, unit, UNERASED if left_out else ACCEPTED):
+        left_out.append(REPEATED)
+    duck.execute(
+        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW}) FROM {kept}{_without(left_out)}"
+    )
+
+
+def _without(tables: list[str]) -> str:
+    """SQL: what leaves out the rows (by ROW) of each of `tables`."""
+    return "".join(f" ANTI JOIN {table} USING ({ROW})" for table in tables)
+
+
+def _refuse_erased(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> bool:
+    """Refuse the rows of `relation` (numbered) of customers erased at their request
+    (ingest/erased_rows.py) into the table ERASED; whether there are any. Looked for among
+    the ids new to the store alone: the copy of its assignments (open) holds every other
+    one, and no erased customer."""
+    erasures = Erasures.of(screen)
+    if erasures is None:  # nearly every store
+        return False
+    _arrow_table(duck, ERASURES, erasures.table())
+    key = quoted(screen.schema.key, "duckdb")
+    new = f"(SELECT * FROM {relation} s ANTI JOIN {TABLE} m ON m.customer_id = s.{key})"
+    duck.execute(f"CREATE TEMP TABLE {ERASED} AS {erasures.rows_sql(new, ERASURES, 'duckdb')}")
+    return erasures.reject(duck.execute(f"SELECT * FROM {ERASED} ORDER BY {ROW}").fetchall())
 
 
 def _keeping_stored_reals(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> str:
@@ -339,15 +375,17 @@ def _arrow_table(duck: duckdb.DuckDBPyConnection, name: str, table: pyarrow.Tabl
     duck.unregister("_gx_arrow")
 
 
-def _reject_repeated(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> bool:
-    """Reject the accepted rows whose id an earlier accepted row has, as load quarantines them
-    (the first good row wins), into the table REPEATED; whether there are any."""
-    fingerprints = duck.sql(screen.fingerprints(ACCEPTED, FINGERPRINT, "duckdb"))
+def _reject_repeated(
+    duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str, accepted: str
+) -> bool:
+    """Reject the `accepted` rows whose id an earlier one has, as load quarantines them (the
+    first good row wins), into the table REPEATED; whether there are any."""
+    fingerprints = duck.sql(screen.fingerprints(accepted, FINGERPRINT, "duckdb"))
     shared = shared_fingerprints(fingerprints.to_arrow_table().column("hashed"))
     if not len(shared):
         return False
     _arrow_table(duck, SHARED, pyarrow.table({"hashed": shared}))
-    repeated = screen.repeated_ids(ACCEPTED, SHARED, FINGERPRINT, "duckdb")
+    repeated = screen.repeated_ids(accepted, SHARED, FINGERPRINT, "duckdb")
     duck.execute(f"CREATE TEMP TABLE {REPEATED} AS {repeated}")
     later = duck.execute(f"SELECT * FROM {REPEATED} ORDER BY {ROW}")
     found = False

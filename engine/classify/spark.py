@@ -2,7 +2,8 @@
 
 Spark reads the snapshot (a Parquet file, a folder of Parquet files as Spark and Hive write
 them, or a CSV file), leaves out the rows `load` would quarantine as the DuckDB engine does
-(ingest/screen.py; a row whose id an earlier good row has, too), runs the classification
+(ingest/screen.py; a row whose id an earlier good row has, and a customer erased at their
+request, too), runs the classification
 query compiled for its SQL dialect (the same chain of CTEs as the store and DuckDB engines,
 compile.py) and writes every customer's assignment as Parquet into an output folder, for the
 bank's own jobs to read. The store then takes what changed exactly as from the DuckDB engine
@@ -40,6 +41,7 @@ from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.ingest.erased_rows import Erasures
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.ruleset import RuleSet
@@ -62,6 +64,9 @@ RESCUED = "gx_rescued"
 STORED_REALS = "gx_stored_reals"  # the store's ids stored as `123.0`, by their digits
 KEPT_REALS = "gx_unkept_reals"  # the accepted rows, before an id stored as `123.0` is named so
 ACCEPTED = "gx_accepted"  # the rows whose every value load would accept, typed and numbered
+SCREENED = "gx_screened"  # the accepted rows, an id stored as `123.0` named so, numbered
+ERASURES = "gx_erasures"  # the pseudonyms of the customers erased at their request
+UNERASED = "gx_unerased"  # the accepted rows but those of erased customers
 SHARED = "gx_shared_hashes"  # the id hashes that more than one accepted row has
 FINGERPRINT = "xxhash64({})"  # an id's hash (64 bits: few ids share one)
 EVENTS = "gx_events"  # the store's events, grouped by customer (event measures)
@@ -257,11 +262,40 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
         f" {numbers} FROM {RAW} WHERE {clean} UNION ALL SELECT * FROM {RESCUED}"
     )
     unit = "line" if path.suffix.lower() == ".csv" and path.is_file() else "row"
-    accepted = spark.table(ACCEPTED)
-    repeated = _reject_repeated(spark, screen, in_order, unit)
+    _snapshot_view(spark, screen, in_order, unit)
+
+
+def _snapshot_view(spark: SparkSession, screen: Screen, in_order: list[str], unit: str) -> None:
+    """The view SNAPSHOT: the accepted rows, a customer stored as `123.0` named so, but those
+    refused as load refuses them: an erased customer's, then a repeated id's (as DuckDB's)."""
+    kept = _keeping_stored_reals(spark, screen, spark.table(ACCEPTED))
+    accepted = ACCEPTED
+    erased = _refused_erased(spark, screen, kept, in_order)
+    if erased is not None:  # an erased customer's second row is theirs: no "duplicate" of them
+        kept = kept.join(erased, in_order, "left_anti")
+        spark.table(ACCEPTED).join(erased, in_order, "left_anti").createOrReplaceTempView(UNERASED)
+        accepted = UNERASED
+    repeated = _reject_repeated(spark, screen, in_order, unit, accepted)
     if repeated is not None:
-        accepted = accepted.join(repeated.select(*in_order), in_order, "left_anti")
-    _keeping_stored_reals(spark, screen, accepted.drop(*in_order)).createOrReplaceTempView(SNAPSHOT)
+        kept = kept.join(repeated.select(*in_order), in_order, "left_anti")
+    kept.drop(*in_order).createOrReplaceTempView(SNAPSHOT)
+
+
+def _refused_erased(
+    spark: SparkSession, screen: Screen, rows: DataFrame, in_order: list[str]
+) -> DataFrame | None:
+    """Refuse the `rows` (numbered) of customers erased at their request (ingest/erased_rows.py):
+    their numbers (None: there are none). Spark holds no copy of the store's assignments to
+    tell the ids new to the store, so every id is hashed, on the workers, and only where
+    someone was erased."""
+    erasures = Erasures.of(screen)
+    if erasures is None:  # nearly every store
+        return None
+    _frame(spark, erasures.table()).createOrReplaceTempView(ERASURES)
+    rows.createOrReplaceTempView(SCREENED)
+    found = spark.sql(erasures.rows_sql(SCREENED, ERASURES, "spark", in_order))
+    found = found.sort(*in_order).localCheckpoint()  # read twice: rejected, then left out
+    return found.select(*in_order) if erasures.reject(found.toLocalIterator()) else None
 
 
 def _keeping_stored_reals(spark: SparkSession, screen: Screen, rows: DataFrame) -> DataFrame:
@@ -276,16 +310,16 @@ def _keeping_stored_reals(spark: SparkSession, screen: Screen, rows: DataFrame) 
 
 
 def _reject_repeated(
-    spark: SparkSession, screen: Screen, in_order: list[str], unit: str
+    spark: SparkSession, screen: Screen, in_order: list[str], unit: str, accepted: str
 ) -> DataFrame | None:
-    """Reject the accepted rows whose id an earlier accepted row has, as load quarantines them
-    (the first good row wins; in a folder, the first by file and row): those rows, numbered
-    (None: there are none)."""
-    shared = spark.sql(screen.shared_ids(ACCEPTED, FINGERPRINT, "spark")).localCheckpoint()
+    """Reject the `accepted` rows whose id an earlier one has, as load quarantines them (the
+    first good row wins; in a folder, the first by file and row): those rows, numbered (None:
+    there are none)."""
+    shared = spark.sql(screen.shared_ids(accepted, FINGERPRINT, "spark")).localCheckpoint()
     if shared.isEmpty():
         return None
     shared.createOrReplaceTempView(SHARED)
-    found = spark.sql(screen.repeated_ids(ACCEPTED, SHARED, FINGERPRINT, "spark", in_order))
+    found = spark.sql(screen.repeated_ids(accepted, SHARED, FINGERPRINT, "spark", in_order))
     repeated = found.sort(*in_order).localCheckpoint()  # read twice: rejected, then left out
     screen.reject_repeated(repeated.toLocalIterator(), unit)
     return repeated

@@ -714,5 +714,9 @@ def _escaped(char: str) -> str:
     return f"\\x{{{ord(char):x}}}"
 
 
-def _q(name: str, dialect: str) -> str:
+def quoted(name: str, dialect: str) -> str:
+    """`name` (a field's) as a quoted identifier of `dialect`'s SQL."""
     return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+_q = quoted  # as this module's SQL writes it
