@@ -504,7 +504,8 @@ class PostgresStore(Store):
         batch = list(rows)
         names = ("kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
         with self.conn.transaction():
-            self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in batch))
+            marked = ({"loaded": 0, **row} for row in batch)  # not loaded, as the column's default
+            self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in marked))
         return len(batch)
 
     def is_busy(self, error: BaseException) -> bool:
