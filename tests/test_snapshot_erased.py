@@ -149,7 +149,7 @@ def test_a_store_with_erasures_classifies_every_other_new_customer(tmp_path: Pat
 def test_the_sql_pseudonym_is_the_one_erasure_wrote(secret: bytes, customer_id: str) -> None:
     """The night finds an erased customer by the pseudonym, computed in SQL, that erasure
     computed in Python from the id (any id, in any script)."""
-    sql = pseudonym_sql(secret, "id", "duckdb")
+    sql = pseudonym_sql(secret, "id")
     [(found,)] = duckdb.execute(f"SELECT {sql} FROM (SELECT ? AS id)", [customer_id]).fetchall()
     assert found == pseudonym(secret, customer_id)
 

@@ -39,7 +39,7 @@ from guanxi.engine.classify.spark import classify_on_spark, default_output
 from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
-from guanxi.engine.privacy.erasure import pseudonym, pseudonym_sql
+from guanxi.engine.privacy.erasure import pseudonym, pseudonym_function
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from guanxi.engine.store import Store
@@ -667,6 +667,9 @@ def test_spark_refuses_an_erased_customer_still_in_the_snapshot(
 @pytest.mark.parametrize("customer_id", ["C007", "客户①", " a'b ", "ﾃｽﾄ\u200b"])
 def test_spark_computes_the_pseudonym_erasure_wrote(spark: SparkSession, customer_id: str) -> None:
     secret = bytes(range(32))
-    sql = pseudonym_sql(secret, "id", "spark")
-    frame = spark.createDataFrame([(customer_id,)], "id string").selectExpr(f"{sql} AS p")
-    assert frame.collect()[0]["p"] == pseudonym(secret, customer_id)
+    spark.udf.register("gx_test_pseudonym", pseudonym_function(secret), "string")
+    frame = spark.createDataFrame([(customer_id,)], "id string")
+    query = frame.selectExpr("gx_test_pseudonym(id) AS p")
+    assert query.collect()[0]["p"] == pseudonym(secret, customer_id)
+    shown = query._jdf.queryExecution().toString()  # what Spark's UI and event log show
+    assert secret.hex() not in shown and bytes(b ^ 0x36 for b in secret).hex() not in shown

@@ -41,9 +41,10 @@ from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ingest.erased_rows import Erasures
+from guanxi.engine.ingest.erased_rows import SPARK_PSEUDONYM, Erasures
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
+from guanxi.engine.privacy.erasure import pseudonym_function
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import parse_memory
@@ -292,6 +293,7 @@ def _refused_erased(
     if erasures is None:  # nearly every store
         return None
     _frame(spark, erasures.table()).createOrReplaceTempView(ERASURES)
+    spark.udf.register(SPARK_PSEUDONYM, pseudonym_function(erasures.known.secret), "string")
     rows.createOrReplaceTempView(SCREENED)
     found = spark.sql(erasures.rows_sql(SCREENED, ERASURES, "spark", in_order))
     found = found.sort(*in_order).localCheckpoint()  # read twice: rejected, then left out

@@ -5,7 +5,8 @@ customer among a night's rows means hashing each row's id as erasure hashed it. 
 store still holds is erased (erasure deleted their customer row and assignment and left only
 pseudonyms elsewhere): only the ids new to the store need it, a few a night. DuckDB finds
 them against its copy of the store's assignments (mirror.py) and hashes them in SQL; Spark,
-which has no copy of the assignments, hashes every id in SQL, on its own workers. A store
+which has no copy of the assignments, hashes every id on its own workers (with a function
+that carries the key, which a query's text would show in Spark's UI and logs). A store
 where nobody was erased (nearly every one) costs one query of an empty table.
 
     erasures = Erasures.of(screen)        None: nobody was erased
@@ -27,6 +28,7 @@ from guanxi.engine.ingest.screen import FILE, ROW, Screen, quoted
 from guanxi.engine.privacy.erasure import ErasedIds, pseudonym_sql
 
 ALIAS = "pseudonym"
+SPARK_PSEUDONYM = "gx_pseudonym"  # Spark's function of `pseudonym_function`
 
 
 class Erasures:
@@ -50,7 +52,11 @@ class Erasures:
         """SQL: the rows of `relation` whose id is an erased customer's (one of `table`'s
         pseudonyms), as ROW, ALIAS (and FILE when numbered by it), as reject takes them."""
         key = quoted(self.screen.schema.key, dialect)
-        alias = pseudonym_sql(self.known.secret, f"r.{key}", dialect)
+        alias = (
+            f"{SPARK_PSEUDONYM}(r.{key})"  # registered by the night (spark.py)
+            if dialect == "spark"
+            else pseudonym_sql(self.known.secret, f"r.{key}")
+        )
         numbers = ", ".join(numbering)
         shown = ", ".join([ROW, ALIAS, *([FILE] if FILE in numbering else [])])
         return (

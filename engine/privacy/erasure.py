@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -179,19 +179,31 @@ def pseudonym(secret: bytes, customer_id: str) -> str:
     return PREFIX + digest[:24]
 
 
-def pseudonym_sql(secret: bytes, value: str, dialect: str) -> str:
-    """SQL (DuckDB or Spark) of `pseudonym` of the text `value`: the HMAC written out (RFC
-    2104: the key padded to SHA-256's block, hashed inside with ipad and outside with opad),
-    so that a night computes the pseudonyms of many ids set-based, not one by one in Python."""
+def pseudonym_sql(secret: bytes, value: str) -> str:
+    """DuckDB's SQL of `pseudonym` of the text `value`: the HMAC written out (RFC 2104: the
+    key padded to SHA-256's block, hashed inside with ipad and outside with opad), so that a
+    night computes the pseudonyms of many ids set-based, not one by one in Python. For
+    DuckDB in this process only: the key is in the text, which Spark would show in its UI and
+    event logs (Spark runs `pseudonym_function`)."""
     key = secret.ljust(64, b"\0") if len(secret) <= 64 else hashlib.sha256(secret).digest()
     inner, outer = (bytes(b ^ pad for b in key).hex() for pad in (0x36, 0x5C))
-    if dialect == "spark":
-        hashed = f"sha2(concat(unhex('{inner}'), encode({value}, 'UTF-8')), 256)"
-        digest = f"sha2(concat(unhex('{outer}'), unhex({hashed})), 256)"
-    else:
-        hashed = f"sha256(unhex('{inner}') || encode({value}))"
-        digest = f"sha256(unhex('{outer}') || unhex({hashed}))"
+    hashed = f"sha256(unhex('{inner}') || encode({value}))"
+    digest = f"sha256(unhex('{outer}') || unhex({hashed}))"
     return f"concat('{PREFIX}', substr({digest}, 1, 24))"
+
+
+def pseudonym_function(secret: bytes) -> Callable[[str | None], str | None]:
+    """`pseudonym` with the secret bound, for Spark's workers to run: the secret travels
+    pickled with the function, never in a query's text. It holds what it needs (the
+    standard library's hmac and hashlib) so that a worker need not import guanxi."""
+
+    def of(customer_id: str | None, _secret: bytes = secret, _prefix: str = PREFIX) -> str | None:
+        if customer_id is None:
+            return None
+        digest = hmac.new(_secret, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return _prefix + digest[:24]
+
+    return of
 
 
 class ErasedIds:
