@@ -23,6 +23,13 @@ INTERRUPTED = {
 }
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C's default in the child. A shell starts a background job with SIGINT ignored, and
+    a process started so inherits that (Python then installs no KeyboardInterrupt): whoever
+    runs the suite from a script with `&` would see the load carry on, exit 0, stderr empty."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def guanxi(folder: Path, lang: str, *args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "guanxi.cli", "--lang", lang, *args]
     return subprocess.Popen(
@@ -32,6 +39,7 @@ def guanxi(folder: Path, lang: str, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
+        preexec_fn=as_from_a_terminal,
     )
 
 
