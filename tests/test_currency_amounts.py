@@ -1,4 +1,4 @@
-"""Amounts as Chinese bank staff type them: `RMB 100`, `CNY 1,000`, `人民币100元`, `100 元`.
+"""Amounts as Chinese bank staff type them: `RMB 100`, `CNY 1,000`, `人民币100元`, `100元整`.
 
 An amount of money in 元 (a field with `unit: 元`) names its currency before or after the
 number, or both; any other currency (`$100`, `100 USD`, `HK$100`, `100港元`) is never read as
@@ -35,6 +35,13 @@ IN_YUAN = {
     "(¥1,234.00)": -1234,
     "-¥50": -50,
     "ＲＭＢ　８": 8,  # typed in a Chinese keyboard's full-width mode
+    "100元整": 100,  # 整, "exactly", as cheques write it
+    "1,234.00元整": 1234,
+    "人民币100元整": 100,
+    "100圆": 100,  # 圆: the formal 元
+    "100圆整": 100,
+    "100元正": 100,
+    "人民币壹万贰仟叁佰肆拾伍元陆角柒分": 12345.67,  # capitals: test_capital_amounts
 }
 FOREIGN = {
     "100 USD": "US dollars (USD)",
@@ -95,13 +102,30 @@ def test_an_amount_in_another_currency_is_never_read_as_yuan(
 def test_an_unreadable_amount_naming_yuan_is_told_the_forms_read(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
-    cells = ["100元整", "¥¥100", "RMB 一百", "很多"]
+    cells = ["100元整整", "¥¥100", "RMB 一百", "很多"]
     load_customers(store, ruleset, write(tmp_path / "c.csv", "balance", cells), NOW)
     told = reasons(store)
-    forms = "¥1,234.50, RMB 1,234.50, 人民币1,234.50元, 1,234.50元 and 12.5万元 are read too"
+    forms = (
+        "¥1,234.50, RMB 1,234.50, 人民币1,234.50元, 1,234.50元整, 12.5万元 and"
+        " 人民币壹仟贰佰叁拾肆元伍角 are read too"
+    )
     for cell in cells[:3]:
         assert told[cell] == f"'{cell}' is not an amount in 元: write a number, as 1234.5; {forms}"
     assert told["很多"] == "'很多' is not a number"  # no currency: as before
+
+
+SPOKEN = ["100块", "100块钱", "5块5", "人民币100块", "1.5万块"]
+
+
+def test_an_amount_in_kuai_is_refused_with_what_to_write() -> None:
+    """块 is 元 as said aloud: no bank form writes it, and 3块 may count pieces."""
+    for cell in SPOKEN:
+        with pytest.raises(Invalid) as refused:
+            money(cell)
+        assert str(refused.value) == (
+            f"'{cell}' counts in 块, as 元 is said aloud, not as a bank form writes it (块 also"
+            " counts pieces): write the amount in 元, as 100, 100元 or 1,234.50元"
+        )
 
 
 def test_a_plain_number_field_takes_no_currency(
@@ -133,7 +157,8 @@ def test_an_event_amount_is_an_amount_in_yuan(
 
 
 YUAN_FORMS = ["{}", "¥{}", "￥{}", "RMB {}", "RMB{}", "CNY {}", "人民币{}", "{}元", "{} 元",
-              "{} RMB", "人民币{}元", "{}CNY"]  # fmt: skip
+              "{} RMB", "人民币{}元", "{}CNY", "{}元整", "人民币{}元整", "{}圆", "{} 圆整",
+              "{}元正"]  # fmt: skip
 FOREIGN_FORMS = ["${}", "US$ {}", "{} USD", "HK${}", "{}港元", "{}美元", "€{}", "£{}", "JP¥{}",
                  "{}日元", "NT${}", "{} EUR", "MOP${}", "S${}", "A${}", "C${}", "{}韩元",
                  "{}瑞士法郎", "澳门元{}"]  # fmt: skip
@@ -145,10 +170,10 @@ def test_any_amount_naming_yuan_is_that_amount(amount: object, form: str) -> Non
     assert money(form.format(amount)) == float(str(amount))
 
 
-@given(AMOUNTS, st.sampled_from(FOREIGN_FORMS), st.sampled_from(["", "元", "¥"]))
+@given(AMOUNTS, st.sampled_from(FOREIGN_FORMS), st.sampled_from(["", "元", "¥", "元整"]))
 def test_no_amount_naming_another_currency_is_read_as_yuan(
     amount: object, form: str, yuan: str
 ) -> None:
-    """Whatever the number, and with 元 or ¥ written as well (`$100元`)."""
+    """Whatever the number, and with 元 or ¥ written as well (`$100元`, `$100元整`)."""
     with pytest.raises(Invalid, match="is an amount in"):
         money(yuan + form.format(amount) if yuan == "¥" else form.format(amount) + yuan)

@@ -473,9 +473,10 @@ def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
         _assert_screened_as_loaded(SCHEMA, path)
 
 
-def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
+def _assert_screened_as_loaded(ruleset: RuleSet, path: Path, field: str | None = None) -> None:
     """The DuckDB screen of the snapshot `path` quarantines what load quarantines, with the
-    same row numbers and reasons, and passes on the customers load keeps."""
+    same row numbers and reasons, and passes on the customers load keeps (with the values
+    load stores in `field`, if given)."""
     loaded = SQLiteStore(path.with_name("loaded.db"))
     loaded.prepare(ruleset.schema)
     load_customers(loaded, ruleset, path, NOW)
@@ -484,21 +485,28 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path) -> None:
     screen = snapshot_screen(screened, ruleset, NOW, path)
     duck = connect("1GB")
     source = _source(duck, screen, path)
-    passed = {r[0] for r in duck.execute(f"SELECT customer_id FROM {source}").fetchall()}
+    shown = f"customer_id, {field or 'NULL'} AS shown"
+    passed = dict(duck.execute(f"SELECT {shown} FROM {source}").fetchall())
     duck.close()
     # the phones a channel sends to are checked by load only (the screen passes its rows on
     # in SQL): load's records of them, rows loaded all the same, are left out here
     phones = "loaded, but no message can go to this phone"
     assert quarantined(screened) == [r for r in quarantined(loaded) if not r[3].startswith(phones)]
-    kept = loaded.execute("SELECT customer_id FROM customers")
-    assert passed == {r["customer_id"] for r in kept}
+    kept = loaded.execute(f"SELECT {shown} FROM customers")
+    assert passed == {r["customer_id"]: r["shown"] for r in kept}
     loaded.close()
     screened.close()
 
 
-# Amounts naming their currency, in a field of 元 (balance) and in a plain number (age).
+# Amounts naming their currency, in a field of 元 (balance) and in a plain number (age):
+# those read in a field of 元, then those refused in both.
 CURRENCY_CELLS = ["RMB 100", "CNY 1,000", "人民币100元", "100 元", "100元", "￥139,300",
-                  "100 USD", "$100", "HK$100", "100港元", "100元整", "RMB -5"]  # fmt: skip
+                  "100元整", "1,234.00元整", "人民币100元整", "100圆", "100圆整",
+                  "人民币壹万贰仟叁佰肆拾伍元陆角柒分", "壹佰元整", "贰拾万元整", "零元整",
+                  "壹亿元整", "伍角陆分", "壹拾万柒仟元",
+                  "100 USD", "$100", "HK$100", "100港元", "100元整整", "RMB -5", "100块",
+                  "壹佰佰元", "拾元角", "壹佰伍元", "壹百元"]  # fmt: skip
+CURRENCY_READ = {"人民币壹万贰仟叁佰肆拾伍元陆角柒分": 12345.67, "伍角陆分": 0.56}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -519,10 +527,13 @@ def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:  # every column text, as some exports write them
         pq.write_table(pa.table(records), path)
-    _assert_screened_as_loaded(SCHEMA, path)
+    _assert_screened_as_loaded(SCHEMA, path, "balance")
     loaded = SQLiteStore(path.with_name("loaded.db"))
-    kept = loaded.execute("SELECT customer_id FROM customers ORDER BY customer_id")
-    assert [r["customer_id"] for r in kept] == [f"balance{i}" for i in range(6)]
+    kept = {r["customer_id"]: r["balance"] for r in loaded.execute("SELECT * FROM customers")}
+    read = CURRENCY_CELLS.index("100 USD")
+    assert sorted(kept) == sorted(f"balance{i}" for i in range(read))
+    for cell, amount in CURRENCY_READ.items():
+        assert kept[f"balance{CURRENCY_CELLS.index(cell)}"] == amount
     loaded.close()
 
 

@@ -2,7 +2,8 @@
 
 An amount of money in 元 (a field with `unit: 元`) may name its currency once before the
 number, once after it, or both (`人民币100元`, as forms write it): `¥`/`￥`, `RMB`, `CNY`,
-`人民币` before, `元`, `RMB`, `CNY` after, spaces between or not, a sign or an accounting
+`人民币` before, `元`, `RMB`, `CNY` after (`元` also as its formal `圆`, and followed by `整`,
+"exactly", as cheques write it: `100元整`), spaces between or not, a sign or an accounting
 negative's parentheses around it all (`-¥100`, `(¥1,234.00)`). Another currency (`$100`,
 `100 USD`, `HK$100`, `100港元`) is never read as 元: values.py refuses it naming the
 currency, and refuses any currency in a field that is no amount in 元. The text given here
@@ -17,10 +18,13 @@ from typing import NamedTuple
 from guanxi.engine.i18n import N_
 
 YUAN = "CNY"
+AFTER_ONLY = tuple(f"{yuan}{exactly}" for yuan in "元圆圓" for exactly in ("", "整", "正"))
 # How each currency is written, letters in upper case. ¥ is 元 here: a Chinese bank's
 # sheets mean 元 by it (the yen is written JP¥, 円 or 日元).
 WRITTEN = {
-    YUAN: ("CNY", "RMB", "人民币", "¥", "元"),
+    # after the number, 元 may be written as its formal 圆 (圓), then 整 or 正 ("exactly"),
+    # as cheques write it: 100元整
+    YUAN: ("CNY", "RMB", "人民币", "¥", *AFTER_ONLY),
     "USD": ("USD", "US$", "$", "美元", "美金"),
     "HKD": ("HKD", "HK$", "港元", "港币", "港幣"),
     "MOP": ("MOP", "MOP$", "澳门元", "澳门币", "澳門元"),
@@ -70,7 +74,7 @@ def named(text: str) -> Named | None:
         return None
     sign, body = (text[0], text[1:].lstrip()) if text.startswith(("-", "(")) else ("", text)
     before = _mark(body, at_start=True)
-    before = None if before == "元" else before  # 元100: no amount
+    before = None if before in AFTER_ONLY else before  # 元100: no amount
     body = body[len(before or "") :].lstrip()
     close = ")" if sign == "(" and body.endswith(")") else ""
     body = body.removesuffix(close).rstrip()

@@ -32,7 +32,10 @@ How values are read (business users ask about these, so they are decided here on
   Full-width digits and commas (`１,２３４`) read as their
   ASCII twins, and `万` and `亿` scale a number as in the rules (`1.5亿`). An amount of money
   (`unit: 元`) may name 元 before or after the number (`¥100`, `RMB 100`, `CNY 1,000`,
-  `人民币100元`, `100 元`: currencies.py); another currency (`$100`, `100 USD`, `HK$100`,
+  `人民币100元`, `100 元`, `100元整`, `100圆`: currencies.py) or be written in capitals
+  as on a cheque (`人民币壹万贰仟叁佰肆拾伍元陆角柒分`, read exactly: capitals.py), but is
+  never counted in 块 (`100块`, as 元 is said aloud: refused with what to write); another
+  currency (`$100`, `100 USD`, `HK$100`,
   `100港元`) is refused naming it, never read as 元, and a plain number field takes no
   currency at all (refused with the number to write). An integer may be
   written `3.0` but not `3.5`; inf is rejected, and so is a number that is not finite given
@@ -73,7 +76,7 @@ from typing import Any
 
 from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.ingest import currencies
+from guanxi.engine.ingest import capitals, currencies
 from guanxi.engine.language.numbers import plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
 from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
@@ -417,8 +420,9 @@ def _not_plain(written: str, plain: str) -> _Hinted:
 
 def money(value: Any) -> float | None:
     """An amount of money (a field with `unit: 元`): a number, which may name 元 before or
-    after it (`¥100`, `RMB 100`, `100元`: currencies.py); never an amount in another
-    currency."""
+    after it (`¥100`, `RMB 100`, `100元`, `100元整`: currencies.py), or an amount in
+    capitals (`人民币壹佰元整`: capitals.py); never an amount in another currency, nor one
+    counted in 块."""
     if type(value) is not str:
         return number(value)
     written = value.strip()
@@ -428,22 +432,55 @@ def money(value: Any) -> float | None:
         raise _foreign(written, currency.currency)
     try:
         return number(currency.number if currency else amount)
-    except _TooLarge:
-        raise _too_large(written) from None
-    except _Currency:  # another currency still: ¥¥100, ¥$100
-        raise _unread_amount(written, amount) from None
-    except _Hinted:
-        raise
-    except Invalid:
-        raise _unread_amount(written, amount) from None
+    except Invalid as error:
+        if capitals.written_in(amount):  # 人民币壹万贰仟叁佰肆拾伍元陆角柒分
+            return _in_capitals(written, amount)
+        raise _unread(written, amount, error) from None
+
+
+def _unread(written: str, amount: str, error: Invalid) -> Invalid:
+    """Why an amount in 元 was not read: as number() said, told what to write."""
+    if isinstance(error, _TooLarge):
+        return _too_large(written)
+    if isinstance(error, _Hinted) and not isinstance(error, _Currency):
+        return error
+    return _unread_amount(written, amount)  # another currency still: ¥¥100, ¥$100
 
 
 def _unread_amount(written: str, amount: str) -> Invalid:
-    """Not an amount; one naming a currency within (`100元整`, `约100美元`) told what to write."""
+    """Not an amount; one naming a currency within (`约100美元`, `100元整整`) or counting in 块
+    told what to write."""
     currency = currencies.mentioned(amount)
+    if currency not in (None, currencies.YUAN):
+        return _foreign(written, currency)
+    if "块" in amount:
+        return _spoken(written)
     if currency is None:
         return Invalid(_("{value} is not a number").format(value=quoted(written)))
-    return _not_an_amount(written) if currency == currencies.YUAN else _foreign(written, currency)
+    return _not_an_amount(written)
+
+
+def _spoken(written: str) -> _Hinted:
+    """`100块`: 元 as people say it. A bank's form never writes 块, which also counts pieces
+    (3块 is three of something), so a cell in 块 was typed from speech, or holds no amount:
+    refused, never read as 元."""
+    message = _(
+        "{value} counts in 块, as 元 is said aloud, not as a bank form writes it (块 also"
+        " counts pieces): write the amount in 元, as 100, 100元 or 1,234.50元"
+    )
+    return _Hinted(message.format(value=quoted(written)))
+
+
+def _in_capitals(written: str, amount: str) -> float:
+    """An amount written in capitals (大写金额), read exactly: `陆角柒分` is .67."""
+    try:
+        return float(capitals.read(amount))
+    except capitals.Unread as why:
+        message = _(
+            "{value} is written in capitals (大写金额) but cannot be read: {why}; write it as"
+            " a cheque writes it (壹万零伍佰元整, 人民币壹佰元伍角陆分), or as a number"
+        )
+        raise _Hinted(message.format(value=quoted(written), why=why)) from None
 
 
 def _foreign(written: str, currency: str) -> _Hinted:
@@ -457,7 +494,7 @@ def _foreign(written: str, currency: str) -> _Hinted:
 def _not_an_amount(written: str) -> _Hinted:
     message = _(
         "{value} is not an amount in 元: write a number, as 1234.5; ¥1,234.50, RMB 1,234.50,"
-        " 人民币1,234.50元, 1,234.50元 and 12.5万元 are read too"
+        " 人民币1,234.50元, 1,234.50元整, 12.5万元 and 人民币壹仟贰佰叁拾肆元伍角 are read too"
     )
     return _Hinted(message.format(value=quoted(written)))
 
