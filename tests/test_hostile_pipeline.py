@@ -135,11 +135,30 @@ def pipeline(store: Store, ruleset: RuleSet, folder: Path) -> None:
     plan_recurring(store, ruleset, NOW, NOW + dt.timedelta(days=30), NOW)
     recording = load_adapter("recording", clock=lambda: END)
     adapters = dict.fromkeys(channels_of(store, ruleset), recording)
-    moment = NOW  # a daemon's day by day: a follow-up sent days late would expire instead
-    while moment <= END:
+    moment: dt.datetime | None = NOW  # a daemon's day by day: one days late would expire
+    while moment is not None and moment <= END:
         while dispatch_once(store, ruleset, adapters, moment, rng=random.Random(1)).claimed:
             pass
-        moment += dt.timedelta(days=1)
+        moment = next_day(store, moment)
+
+
+def next_day(store: Store, moment: dt.datetime) -> dt.datetime | None:
+    """The daemon's next day on which a follow-up can be claimed (None: no follow-up is left
+    pending): the days between, on which it would claim nothing, are skipped."""
+    pending = store.execute(
+        "SELECT due_at, next_attempt_at FROM followups WHERE status = 'pending'"
+    )
+    if not pending:
+        return None
+    soonest = min(max(instant(r["due_at"]), instant(r["next_attempt_at"])) for r in pending)
+    days = max(-(-(soonest - NOW) // dt.timedelta(days=1)), (moment - NOW).days + 1)
+    return NOW + dt.timedelta(days=days)
+
+
+def instant(value: str | dt.datetime | None) -> dt.datetime:
+    if value is None:
+        return NOW
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
 
 
 def check(store: Store, customers: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
