@@ -131,15 +131,7 @@ def classify_snapshot(
     duck = connect(memory_limit)
     try:
         codes = _open_copy(duck, store, ruleset, keep_mirror, watch)  # the screen reads it
-        if snapshot is None:  # the store's rows, checked by load: no screen
-            screen, columns = None, store_snapshot(duck, store, ruleset, SNAPSHOT)
-            source = SNAPSHOT
-            watch.lap("read customers")
-        else:
-            screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
-            source = _source(duck, screen, Path(snapshot))
-            watch.lap("check rows")
-            columns = relation_columns(duck, source)
+        screen, columns = _customers(duck, store, ruleset, now, snapshot, encoding, watch)
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
@@ -147,7 +139,7 @@ def classify_snapshot(
             ruleset,
             "duckdb",
             today,
-            source,
+            SNAPSHOT,
             columns,
             events=events,
             history=history,
@@ -165,30 +157,54 @@ def classify_snapshot(
             after,
             tuple(screen.problems) if screen else (),
         )
-        return _write_back(duck, store, ruleset, now, written, watch, codes)
+        return _write_result(duck, store, ruleset, now, written, watch, codes)
     except duckdb.OutOfMemoryException:
-        shown = snapshot or _store_customers(store)
         raise SnapshotMemoryError(
             _(
                 "classifying the snapshot '{snapshot}' needed more than the {limit} of memory"
                 " it may use: if the machine has more free, raise snapshot_memory: in"
                 " guanxi.yaml or give --memory-limit, e.g. '{larger}'"
-            ).format(snapshot=shown, limit=memory_limit, larger=doubled(memory_limit))
+            ).format(
+                snapshot=_classified(snapshot, store),
+                limit=memory_limit,
+                larger=doubled(memory_limit),
+            )
         ) from None
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
-        shown = snapshot or _store_customers(store)
         raise DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
-                snapshot=shown, error=error
+                snapshot=_classified(snapshot, store), error=error
             )
         ) from None
     finally:
         duck.close()
 
 
-def _store_customers(store: Store) -> str:
-    """The store's customers, as the error messages name what they classify."""
-    return _("customers of {store}").format(store=shown_location(store.location))
+def _customers(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    snapshot: Path | None,
+    encoding: str,
+    watch: Stopwatch,
+) -> tuple[Screen | None, list[str]]:
+    """The customers to classify as the relation SNAPSHOT: the rows of `snapshot` that load
+    would accept (their screen, which rejected the others) or, without one, the store's own
+    (which load checked: no screen); and its columns."""
+    if snapshot is None:
+        columns = store_snapshot(duck, store, ruleset, SNAPSHOT)
+        watch.lap("read customers")
+        return None, columns
+    screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
+    _source(duck, screen, Path(snapshot))
+    watch.lap("check rows")
+    return screen, relation_columns(duck, SNAPSHOT)
+
+
+def _classified(snapshot: Path | None, store: Store) -> Path | str:
+    """What the error messages name as classified: the snapshot, or the store's customers."""
+    return snapshot or _("customers of {store}").format(store=shown_location(store.location))
 
 
 @dataclass(frozen=True)
@@ -218,7 +234,7 @@ def write_back(
     counted from it."""
     codes = _open_copy(duck, store, ruleset, written.keep_mirror, watch)
     duck.execute(f"CREATE TEMP TABLE {RESULT} AS SELECT * REPLACE ({codes.encoded()}) FROM {named}")
-    return _write_back(duck, store, ruleset, now, written, watch, codes)
+    return _write_result(duck, store, ruleset, now, written, watch, codes)
 
 
 def _open_copy(
@@ -405,7 +421,7 @@ def _classify(
         duck.execute("RESET disabled_optimizers")
 
 
-def _write_back(
+def _write_result(
     duck: duckdb.DuckDBPyConnection,
     store: Store,
     ruleset: RuleSet,
