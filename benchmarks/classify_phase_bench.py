@@ -49,7 +49,7 @@ def child(store_path: str, snapshot: str) -> Run:
     duck = night.connect(parse_memory(ruleset.settings.snapshot_memory))
     screen = night.snapshot_screen(store, ruleset, NOW, Path(snapshot))
     source = night._source(duck, screen, Path(snapshot))
-    columns = night._columns(duck, source)
+    columns = [str(r[0]) for r in duck.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     today = today_in(ruleset, NOW)
     codes = None
     if "codes" in inspect.signature(night._classify).parameters:  # answers as codes

@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guanxi.engine.classify import classify
-from guanxi.engine.classify import snapshot as engine
+from guanxi.engine.classify import classify, snapshot_ids
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.ingest import check_customer_file, load_customers
 from guanxi.engine.ruleset import RuleSet
@@ -148,7 +147,7 @@ def test_ids_of_the_same_hash_are_told_apart_by_the_ids(
     """Every id of the same "hash" (its length): the hashes prove nothing, and the ids decide
     which rows repeat one: the same as with their true hashes."""
     path = snapshot(tmp_path, form)
-    monkeypatch.setattr(engine, "FINGERPRINT", "length({})")
+    monkeypatch.setattr(snapshot_ids, "FINGERPRINT", "length({})")
     report = classify_snapshot(store, ruleset, NOW, path)
     assert (report.customers, report.rejected) == (8, 4)
     assert [q[0] for q in quarantined(store) if q[3].startswith("duplicate")] == (
@@ -175,6 +174,6 @@ def test_repeated_fingerprints_are_those_a_group_by_finds(
         "SELECT hashed FROM fingerprints WHERE hashed IS NOT NULL"
         " GROUP BY 1 HAVING COUNT(*) > 1 ORDER BY 1"
     ).fetchall()
-    found = engine.shared_fingerprints(column)
+    found = snapshot_ids.shared_fingerprints(column)
     assert found.type == kind
     assert found.to_pylist() == [row[0] for row in grouped]

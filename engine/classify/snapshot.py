@@ -1,11 +1,11 @@
 """The fast batch engine: the same compiled rules on DuckDB over a nightly snapshot file.
 
-DuckDB reads the Parquet or CSV snapshot, leaves out the rows that `load` would quarantine (and
-quarantines them, with their row numbers and reasons: ingest/screen.py; a row whose id an
-earlier good row has too, and a customer erased at their request, ingest/erased_rows.py, as
-load does), so that every engine classifies the same customers; it
-classifies every row and compares the results with the store's current assignments (see
-mirror.py); only the customers whose assignment changed travel to the store (SQLite or
+DuckDB reads the Parquet or CSV snapshot and leaves out the rows that `load` would quarantine,
+quarantining them with their row numbers and reasons, so that every engine classifies the
+same customers: a value load would not accept (ingest/screen.py), then an erased customer's
+row or a repeated id (snapshot_ids.py, which also names a customer stored as `123.0` as load
+does). It classifies every row and compares the results with the store's current assignments
+(see mirror.py); only the customers whose assignment changed travel to the store (SQLite or
 PostgreSQL), where apply.py records transitions and upserts them set-based. DuckDB's SQLite and
 PostgreSQL extensions would let DuckDB write into the store directly, but they are downloaded
 on first use, and guanxi must run without a network: into SQLite the changed rows go through a
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy
 import pyarrow
 
 from guanxi.engine.classify.apply import (
@@ -41,13 +40,13 @@ from guanxi.engine.classify.apply import (
 )
 from guanxi.engine.classify.codes import CODE, Codes
 from guanxi.engine.classify.compile import classified, compile_classification
+from guanxi.engine.classify.duck_tables import relation_columns, table_from_arrow
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
 from guanxi.engine.classify.hold import ASSIGNED, LADDERS, WAITING, held_changes, holds
 from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
-    TABLE,
     commit_mirror,
     mirror_path,
     open_mirror,
@@ -71,18 +70,17 @@ from guanxi.engine.classify.scratch import (
     settle_run,
     still_empty,
 )
+from guanxi.engine.classify.snapshot_ids import snapshot_view
 from guanxi.engine.classify.store_source import store_snapshot
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest.erased_rows import Erasures
 from guanxi.engine.ingest.screen import (
     LISTED,
     ROW,
     BadValues,
     Screen,
     parquet_statistics,
-    quoted,
     snapshot_screen,
     text_batches,
 )
@@ -101,14 +99,6 @@ DISTINCT = "distinct_values"  # one text field's distinct values, for BAD_VALUES
 DOUBTFUL = "doubtful"  # rows the SQL screen could not pass: for the Python checks
 RESCUED = "rescued"  # doubtful rows that the Python checks accepted, with their values
 ACCEPTED = "accepted"  # the rows whose every value load would accept, typed and numbered
-REPEATED = "repeated"  # accepted rows whose id an earlier accepted row has: rejected
-SHARED = "shared_hashes"  # the id hashes that more than one accepted row has
-FINGERPRINT = "hash({})"  # an id's hash: the rows of a hash no other row has are unique
-STORED_REALS = "stored_reals"  # the store's ids stored as `123.0`, by their digits
-KEPT_REALS = "kept_reals"  # accepted rows, an id stored as `123.0` named so
-ERASURES = "erasures"  # the pseudonyms of the customers erased at their request
-ERASED = "erased_rows"  # accepted rows of erased customers: refused
-UNERASED = "unerased"  # the accepted rows but those of ERASED
 SNAPSHOT = "snapshot"  # the rows load would accept, typed
 RESULT = "result"
 EVENTS = "grouped_events"  # the store's events, grouped by customer for the event measures
@@ -141,15 +131,7 @@ def classify_snapshot(
     duck = connect(memory_limit)
     try:
         codes = _open_copy(duck, store, ruleset, keep_mirror, watch)  # the screen reads it
-        if snapshot is None:  # the store's rows, checked by load: no screen
-            screen, columns = None, store_snapshot(duck, store, ruleset, SNAPSHOT)
-            source = SNAPSHOT
-            watch.lap("read customers")
-        else:
-            screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
-            source = _source(duck, screen, Path(snapshot))
-            watch.lap("check rows")
-            columns = _columns(duck, source)
+        screen, columns = _customers(duck, store, ruleset, now, snapshot, encoding, watch)
         today = today_in(ruleset, now)
         events = _grouped_events(duck, store, ruleset, today)
         history = _field_history(duck, store, ruleset, today)
@@ -157,7 +139,7 @@ def classify_snapshot(
             ruleset,
             "duckdb",
             today,
-            source,
+            SNAPSHOT,
             columns,
             events=events,
             history=history,
@@ -175,30 +157,54 @@ def classify_snapshot(
             after,
             tuple(screen.problems) if screen else (),
         )
-        return _write_back(duck, store, ruleset, now, written, watch, codes)
+        return _write_result(duck, store, ruleset, now, written, watch, codes)
     except duckdb.OutOfMemoryException:
-        shown = snapshot or _store_customers(store)
         raise SnapshotMemoryError(
             _(
                 "classifying the snapshot '{snapshot}' needed more than the {limit} of memory"
                 " it may use: if the machine has more free, raise snapshot_memory: in"
                 " guanxi.yaml or give --memory-limit, e.g. '{larger}'"
-            ).format(snapshot=shown, limit=memory_limit, larger=doubled(memory_limit))
+            ).format(
+                snapshot=_classified(snapshot, store),
+                limit=memory_limit,
+                larger=doubled(memory_limit),
+            )
         ) from None
     except duckdb.Error as error:  # a column that cannot be read as its field's type, …
-        shown = snapshot or _store_customers(store)
         raise DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
-                snapshot=shown, error=error
+                snapshot=_classified(snapshot, store), error=error
             )
         ) from None
     finally:
         duck.close()
 
 
-def _store_customers(store: Store) -> str:
-    """The store's customers, as the error messages name what they classify."""
-    return _("customers of {store}").format(store=shown_location(store.location))
+def _customers(
+    duck: duckdb.DuckDBPyConnection,
+    store: Store,
+    ruleset: RuleSet,
+    now: dt.datetime,
+    snapshot: Path | None,
+    encoding: str,
+    watch: Stopwatch,
+) -> tuple[Screen | None, list[str]]:
+    """The customers to classify as the relation SNAPSHOT: the rows of `snapshot` that load
+    would accept (their screen, which rejected the others) or, without one, the store's own
+    (which load checked: no screen); and its columns."""
+    if snapshot is None:
+        columns = store_snapshot(duck, store, ruleset, SNAPSHOT)
+        watch.lap("read customers")
+        return None, columns
+    screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
+    _source(duck, screen, Path(snapshot))
+    watch.lap("check rows")
+    return screen, relation_columns(duck, SNAPSHOT)
+
+
+def _classified(snapshot: Path | None, store: Store) -> Path | str:
+    """What the error messages name as classified: the snapshot, or the store's customers."""
+    return snapshot or _("customers of {store}").format(store=shown_location(store.location))
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,7 @@ def write_back(
     counted from it."""
     codes = _open_copy(duck, store, ruleset, written.keep_mirror, watch)
     duck.execute(f"CREATE TEMP TABLE {RESULT} AS SELECT * REPLACE ({codes.encoded()}) FROM {named}")
-    return _write_back(duck, store, ruleset, now, written, watch, codes)
+    return _write_result(duck, store, ruleset, now, written, watch, codes)
 
 
 def _open_copy(
@@ -253,7 +259,7 @@ def _grouped_events(
     ruleset = classified(ruleset)
     if not ruleset.event_measures:
         return None
-    _arrow_table(duck, EVENTS, grouped_events(store, ruleset, today))
+    table_from_arrow(duck, EVENTS, grouped_events(store, ruleset, today))
     return EVENTS
 
 
@@ -263,7 +269,7 @@ def _field_history(
     """The store's kept field history (change measures), as the table `field_history`."""
     if not ruleset.change_measures:
         return None
-    _arrow_table(duck, HISTORY, grouped_history(store, ruleset, today))
+    table_from_arrow(duck, HISTORY, grouped_history(store, ruleset, today))
     return HISTORY
 
 
@@ -282,15 +288,27 @@ def connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
 def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
     """The snapshot's customers that load would accept, typed, as the view `snapshot`; the
     others rejected by `screen` with their row numbers and reasons."""
+    _read_raw(duck, screen, path)
+    types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
+    screen.needs(path, types)
+    _accept_values(duck, screen, types, path)
+    unit = "line" if path.suffix.lower() == ".csv" else "row"
+    snapshot_view(duck, screen, ACCEPTED, unit, SNAPSHOT)  # the ids as load takes them
+    return SNAPSHOT
+
+
+def _read_raw(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> None:
+    """The snapshot as it is, each row numbered in ROW, as RAW: a view of a Parquet file, a
+    table of a CSV file's cells as text."""
     if not path.is_file():
         raise DataError(_("there is no snapshot file '{path}'").format(path=path))
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        quoted = str(path).replace("'", "''")
+        escaped = str(path).replace("'", "''")
         duck.execute(
             f"CREATE TEMP VIEW {RAW} AS SELECT * EXCLUDE (file_row_number),"
             f" file_row_number + 1 AS {ROW}"
-            f" FROM read_parquet('{quoted}', file_row_number = true)"
+            f" FROM read_parquet('{escaped}', file_row_number = true)"
         )
     elif suffix == ".csv":
         _csv_table(duck, screen, path)
@@ -300,112 +318,36 @@ def _source(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> str:
                 name=path.name
             )
         )
-    types = {str(r[0]): str(r[1]) for r in duck.execute(f"DESCRIBE {RAW}").fetchall()}
-    screen.needs(path, types)
-    stored = parquet_statistics(path) if suffix == ".parquet" else {}
+
+
+def _accept_values(
+    duck: duckdb.DuckDBPyConnection, screen: Screen, types: Mapping[str, str], path: Path
+) -> None:
+    """The view ACCEPTED: the rows of RAW (of these `types`) whose every value load would
+    accept, typed and numbered. The SQL screen passes nearly all; the rows it cannot pass
+    (DOUBTFUL) are checked in Python as load checks them, and those accepted join the others
+    (RESCUED); the rest are rejected."""
+    stored = parquet_statistics(path) if path.suffix.lower() == ".parquet" else {}
     clean = screen.clean(types, "duckdb", _bad_values(duck, screen, types), stored)
     duck.execute(f"CREATE TEMP TABLE {DOUBTFUL} AS SELECT * FROM {RAW} WHERE NOT {clean}")
-    in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")  # as load meets them
-    checked = screen.check(in_order.to_arrow_reader(BATCH), numbered=True)
-    empty = screen.arrow_schema(types, numbered=True).empty_table()
-    duck.register("rescued_rows", pyarrow.concat_tables([empty, *checked]))
-    duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
-    duck.unregister("rescued_rows")
+    _rescue(duck, screen, types)
     doubtful = duck.execute(f"SELECT COUNT(*) FROM {DOUBTFUL}").fetchall()[0][0]
     clean_rows = f" ANTI JOIN {DOUBTFUL} USING ({ROW})" if doubtful else ""  # the others
     duck.execute(
         f"CREATE TEMP VIEW {ACCEPTED} AS SELECT {screen.typed(types, 'duckdb')}, {ROW}"
         f" FROM {RAW}{clean_rows} UNION ALL BY NAME SELECT * FROM {RESCUED}"
     )
-    _snapshot_view(duck, screen, "line" if suffix == ".csv" else "row")
-    return SNAPSHOT
 
 
-def _snapshot_view(duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str) -> None:
-    """The view SNAPSHOT: the accepted rows, a customer stored as `123.0` named so, but those
-    refused as load refuses them: an erased customer's, then a repeated id's."""
-    kept = _keeping_stored_reals(duck, screen, ACCEPTED)
-    left_out = [ERASED] if _refuse_erased(duck, screen, kept) else []
-    if left_out:  # an erased customer's second row is theirs too: no "duplicate" naming them
-        duck.execute(f"CREATE TEMP VIEW {UNERASED} AS SELECT * FROM {ACCEPTED}{_without(left_out)}")
-    if _reject_repeated(duck, screen, unit, UNERASED if left_out else ACCEPTED):
-        left_out.append(REPEATED)
-    duck.execute(
-        f"CREATE TEMP VIEW {SNAPSHOT} AS SELECT * EXCLUDE ({ROW}) FROM {kept}{_without(left_out)}"
-    )
-
-
-def _without(tables: list[str]) -> str:
-    """SQL: what leaves out the rows (by ROW) of each of `tables`."""
-    return "".join(f" ANTI JOIN {table} USING ({ROW})" for table in tables)
-
-
-def _refuse_erased(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> bool:
-    """Refuse the rows of `relation` (numbered) of customers erased at their request
-    (ingest/erased_rows.py) into the table ERASED; whether there are any. Looked for among
-    the ids new to the store alone: the copy of its assignments (open) holds every other
-    one, and no erased customer."""
-    erasures = Erasures.of(screen)
-    if erasures is None:  # nearly every store
-        return False
-    _arrow_table(duck, ERASURES, erasures.table())
-    key = quoted(screen.schema.key, "duckdb")
-    new = f"(SELECT * FROM {relation} s ANTI JOIN {TABLE} m ON m.customer_id = s.{key})"
-    duck.execute(f"CREATE TEMP TABLE {ERASED} AS {erasures.rows_sql(new, ERASURES, 'duckdb')}")
-    return erasures.reject(duck.execute(f"SELECT * FROM {ERASED} ORDER BY {ROW}").fetchall())
-
-
-def _keeping_stored_reals(duck: duckdb.DuckDBPyConnection, screen: Screen, relation: str) -> str:
-    """`relation`; where the store holds customers an earlier version stored as `123.0`, the
-    view KEPT_REALS of its rows, a row naming `123` naming that customer as load does."""
-    reals = screen.stored_reals()
-    if reals is None:  # nearly every store: nothing joined
-        return relation
-    _arrow_table(duck, STORED_REALS, reals)
-    columns = _columns(duck, relation)
-    kept = screen.keeping_stored_reals(relation, columns, STORED_REALS, "duckdb")
-    duck.execute(f"CREATE TEMP VIEW {KEPT_REALS} AS {kept}")
-    return KEPT_REALS
-
-
-def _arrow_table(duck: duckdb.DuckDBPyConnection, name: str, table: pyarrow.Table) -> None:
-    """The Arrow `table` copied into DuckDB as the table `name`."""
-    duck.register("_gx_arrow", table)
-    duck.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM _gx_arrow")
-    duck.unregister("_gx_arrow")
-
-
-def _reject_repeated(
-    duck: duckdb.DuckDBPyConnection, screen: Screen, unit: str, accepted: str
-) -> bool:
-    """Reject the `accepted` rows whose id an earlier one has, as load quarantines them (the
-    first good row wins), into the table REPEATED; whether there are any."""
-    fingerprints = duck.sql(screen.fingerprints(accepted, FINGERPRINT, "duckdb"))
-    shared = shared_fingerprints(fingerprints.to_arrow_table().column("hashed"))
-    if not len(shared):
-        return False
-    _arrow_table(duck, SHARED, pyarrow.table({"hashed": shared}))
-    repeated = screen.repeated_ids(accepted, SHARED, FINGERPRINT, "duckdb")
-    duck.execute(f"CREATE TEMP TABLE {REPEATED} AS {repeated}")
-    later = duck.execute(f"SELECT * FROM {REPEATED} ORDER BY {ROW}")
-    found = False
-    while batch := later.fetchmany(BATCH):
-        screen.reject_repeated(batch, unit)
-        found = True
-    return found
-
-
-def shared_fingerprints(fingerprints: pyarrow.ChunkedArray) -> pyarrow.Array:
-    """The values that occur more than once among `fingerprints` (NULLs aside), each once:
-    found by sorting them, where a GROUP BY in DuckDB builds a hash table of every one
-    (at 10M rows it took four times the CPU)."""
-    if fingerprints.null_count:
-        fingerprints = fingerprints.drop_null()
-    if len(fingerprints) < 2:
-        return pyarrow.array([], fingerprints.type)
-    ordered = numpy.sort(fingerprints.to_numpy())
-    again = ordered[1:][ordered[1:] == ordered[:-1]]
-    return pyarrow.array(numpy.unique(again), fingerprints.type)
+def _rescue(duck: duckdb.DuckDBPyConnection, screen: Screen, types: Mapping[str, str]) -> None:
+    """The rows of DOUBTFUL that load's own checks accept, typed, as the table RESCUED; the
+    others rejected, in the order load meets them."""
+    in_order = duck.sql(f"SELECT * FROM {DOUBTFUL} ORDER BY {ROW}")
+    checked = screen.check(in_order.to_arrow_reader(BATCH), numbered=True)
+    empty = screen.arrow_schema(types, numbered=True).empty_table()
+    duck.register("rescued_rows", pyarrow.concat_tables([empty, *checked]))
+    duck.execute(f"CREATE TEMP TABLE {RESCUED} AS SELECT * FROM rescued_rows")
+    duck.unregister("rescued_rows")
 
 
 def _bad_values(
@@ -463,12 +405,12 @@ def _classify(
     coded: bool = False,
 ) -> None:
     """`result`: every customer classified, its answers as `codes` (given by `sql` itself
-    when `coded`), once `prepare` has found
-    the cut-offs into small tables (its passes reading only the ranked columns), so that the
-    query reads every column of the snapshot once. The query joins the customers
-    (left) to small tables (right: a segment's cut-offs, the grouped events); DuckDB would
-    otherwise hash all the customers to probe them with a few rows where it misjudges the
-    sizes: it keeps each join's build side as written instead."""
+    when `coded`), once `prepare` has found the cut-offs into small tables (its passes
+    reading only the ranked columns), so that the query reads every column of the snapshot
+    once. The query joins the customers (left) to small tables (right: a segment's cut-offs,
+    the grouped events); DuckDB would otherwise hash all the customers to probe them with a
+    few rows where it misjudges the sizes: it keeps each join's build side as written
+    instead."""
     duck.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
         for statement in prepare:
@@ -479,11 +421,7 @@ def _classify(
         duck.execute("RESET disabled_optimizers")
 
 
-def _columns(duck: duckdb.DuckDBPyConnection, source: str) -> list[str]:
-    return [str(row[0]) for row in duck.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-
-
-def _write_back(
+def _write_result(
     duck: duckdb.DuckDBPyConnection,
     store: Store,
     ruleset: RuleSet,
@@ -492,6 +430,9 @@ def _write_back(
     watch: Stopwatch,
     codes: Codes,
 ) -> RunReport:
+    """Compare `result` with the store's assignments, write what changed into the store with
+    the run and its report (and `written.after`), and commit the copy once the store has."""
+
     def found() -> str:  # before the run exists (see scratch.py); sorted as they are copied
         _find_changes(duck, written.key, holds(ruleset), NO_RUN, ordered=False)
         watch.lap("compare")
@@ -517,7 +458,8 @@ def _write_back(
                 )
             changed, transitions, held, held_groups = counts
             [(cells, overlaps)] = counted
-            if fold_if_large(store, sum(c.customers for c in cells)):
+            customers = sum(c.customers for c in cells)
+            if fold_if_large(store, customers):
                 watch.lap("fold changes")
             _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
             watch.lap("write store")
@@ -527,7 +469,7 @@ def _write_back(
                 written.engine,
                 now,
                 watch.finished(now),
-                sum(c.customers for c in cells),
+                customers,
                 changed,
                 transitions,
                 cells,

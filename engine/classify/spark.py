@@ -268,7 +268,8 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
 
 def _snapshot_view(spark: SparkSession, screen: Screen, in_order: list[str], unit: str) -> None:
     """The view SNAPSHOT: the accepted rows, a customer stored as `123.0` named so, but those
-    refused as load refuses them: an erased customer's, then a repeated id's (as DuckDB's)."""
+    refused as load refuses them: an erased customer's, then a repeated id's (as DuckDB's:
+    snapshot_ids.py)."""
     kept = _keeping_stored_reals(spark, screen, spark.table(ACCEPTED))
     accepted = ACCEPTED
     erased = _refused_erased(spark, screen, kept, in_order)
