@@ -65,6 +65,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store", STORES if every else ["sqlite"], indirect=True)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core and one more. A worker spends about a third of its time
+    waiting (on the commands it starts, the servers, a daemon's tick), and the extra worker
+    uses that time."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files marked `takes_minutes` first, each file's tests together and in order: in
     parallel (`--dist loadfile`) the workers take the long files first and share out the short
