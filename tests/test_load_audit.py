@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from guanxi.engine.i18n.catalog import language
 from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
@@ -46,6 +47,23 @@ def test_a_reload_keeps_the_records_of_a_file_of_that_name_in_another_folder(
     os.chdir(tmp_path / "a")
     load_customers(store, ruleset, Path("c.csv"), NOW)  # the same file again: listed once
     assert len(store.execute("SELECT id FROM quarantine")) == 2
+
+
+@pytest.mark.every_store
+def test_a_reload_in_the_other_language_lists_each_problem_once(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Colleagues on English and Chinese load the same file: its records are replaced, each
+    problem kept once, in the words of the latest load."""
+    path = write(tmp_path / "c.csv", ["C1,张三,abc", "C2,李四,30", "C3,王五,-5"])
+    for lang in ("en", "zh", "en", "zh"):
+        with language(lang):
+            load_customers(store, ruleset, path, NOW)
+        records = store.execute("SELECT row_number, reason FROM quarantine ORDER BY row_number")
+        assert [r["row_number"] for r in records] == [2, 4]
+        chinese = [any("\u4e00" <= c <= "\u9fff" for c in r["reason"].replace("张三", ""))
+                   for r in records]  # fmt: skip
+        assert chinese == [lang == "zh"] * 2, records
 
 
 @pytest.mark.parametrize("written", ["(1,234.00)", "(¥1,234.00)", "（1,234）"])

@@ -9,9 +9,10 @@ Each takes `encoding=GB18030` for a CSV file saved as GBK/GB18030 (engine/encodi
 - Every problem of a bad row is one quarantine record (kind, file by its whole path, row number,
   field, value, reason) and the row is not loaded. The quarantine is a log: each load adds its
   own records, stamped with the load's time; a file loaded again replaces its earlier records
-  of the same problems in the same rows (never those of a file of the same name in another
-  folder), so a reload lists each bad row once. Records are written a batch
-  at a time as the file is read, so a file of bad rows takes no more memory than good ones.
+  of the same values in the same rows, whichever language the reasons were written in (never
+  those of a file of the same name in another folder), so a reload lists each bad row once.
+  Records are written a batch at a time as the file is read, so a file of bad rows takes no
+  more memory than good ones.
 - A key (customer key, event id) repeated later in the same file is quarantined ("already on
   line N"): the first row is loaded, nothing is overwritten silently, and loading the file
   again changes nothing. An event id already stored with other content (another type,
@@ -306,8 +307,9 @@ _EARLIER_SAME = (
     " AND EXISTS (SELECT 1 FROM quarantine AS q WHERE q.source = quarantine.source"
     " AND q.row_number = quarantine.row_number AND q.id > :last AND q.kind = quarantine.kind"
     " AND q.field IS NOT DISTINCT FROM quarantine.field"
-    " AND q.value IS NOT DISTINCT FROM quarantine.value AND q.reason = quarantine.reason)"
-)
+    " AND q.value IS NOT DISTINCT FROM quarantine.value)"
+)  # the same value of the same row again, whatever the reason says: in another language,
+#    or in another version's words, it is the same problem
 
 
 def _last_quarantine_id(store: Store) -> int:
