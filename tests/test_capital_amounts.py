@@ -99,6 +99,15 @@ def test_capitals_that_are_no_amount_are_refused_saying_why() -> None:
         )
 
 
+def test_a_cell_longer_than_any_amount_is_refused_before_it_is_read() -> None:
+    """A line may be a megabyte: capitals are read a character at a time, and a cell of a
+    million 零 took seconds; it is refused by its length."""
+    for cell in ("零" * 1_000_000 + "元整", "壹" * 65):
+        with pytest.raises(Invalid, match="characters are more than any amount in capitals"):
+            money(cell)
+    assert money("人民币壹仟零伍万零肆拾元零伍分整") == 10050040.05
+
+
 def test_the_reason_is_in_chinese_for_a_chinese_user() -> None:
     with language("zh"), pytest.raises(Invalid) as refused:
         money("壹佰伍元")
@@ -181,6 +190,7 @@ def test_any_amount_written_in_capitals_reads_back_exactly(
     amount: Decimal, choices: dict[str, bool]
 ) -> None:
     written = in_capitals(amount, choices)
+    assert len(written) <= capitals.LONGEST  # never refused for its length
     assert capitals.read(written) == amount, written
     assert money(written) == float(amount), written
 

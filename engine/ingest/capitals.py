@@ -39,6 +39,9 @@ LOWER = {"〇": "零", "一": "壹", "二": "贰", "两": "贰", "三": "叁", "
          "块": "元", "毛": "角"}  # fmt: skip
 PREFIX = re.compile(r"(?:人民币|RMB|CNY|¥)\s*", re.I)
 ZERO = DIGITS["零"]
+# The longest amount read, 人民币玖仟玖佰玖拾玖亿…玖角玖分整, with every 零 it may have, is
+# under 50 characters: a longer cell is refused before it is read (a cell may be a megabyte).
+LONGEST = 64
 
 
 class Unread(ValueError):
@@ -61,6 +64,9 @@ def written_in(text: str) -> bool:
 
 def read(text: str) -> Decimal:
     """The amount `text` writes in capitals; Unread saying why where it is none."""
+    if len(text) > LONGEST:
+        message = _("{count} characters are more than any amount in capitals has ({most})")
+        raise Unread(message.format(count=f"{len(text):,}", most=LONGEST))
     start = match.end() if (match := PREFIX.match(text)) else 0
     yuan = next((at for at in range(start, len(text)) if text[at] in YUAN), None)
     if yuan is None:
