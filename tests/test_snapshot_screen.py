@@ -509,24 +509,29 @@ CURRENCY_CELLS = ["RMB 100", "CNY 1,000", "人民币100元", "100 元", "100元"
 CURRENCY_READ = {"人民币壹万贰仟叁佰肆拾伍元陆角柒分": 12345.67, "伍角陆分": 0.56}
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
-    tmp_path: Path, suffix: str
-) -> None:
-    records = {"customer_id": [], "name": [], "balance": [], "age": []}
+def currency_snapshot(path: Path) -> Path:
+    """A snapshot (.csv or .parquet) with each of CURRENCY_CELLS in balance, then in age."""
+    records: dict[str, list[str]] = {"customer_id": [], "name": [], "balance": [], "age": []}
     for i, cell in enumerate(CURRENCY_CELLS):
         for field, other in (("balance", "age"), ("age", "balance")):
             records["customer_id"].append(f"{field}{i}")
             records["name"].append("张三")
             records[field].append(cell)
             records[other].append("30")
-    path = tmp_path / ("night" + suffix)
-    if suffix == ".csv":
+    if path.suffix == ".csv":
         rows = zip(*records.values(), strict=True)
         lines = [",".join(records), *(",".join(map(_cell, row)) for row in rows)]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:  # every column text, as some exports write them
         pq.write_table(pa.table(records), path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = currency_snapshot(tmp_path / ("night" + suffix))
     _assert_screened_as_loaded(SCHEMA, path, "balance")
     loaded = SQLiteStore(path.with_name("loaded.db"))
     kept = {r["customer_id"]: r["balance"] for r in loaded.execute("SELECT * FROM customers")}

@@ -374,6 +374,25 @@ def test_event_measures_agree_on_spark(spark: SparkSession, tmp_path: Path) -> N
 # --- reading snapshots, errors, the command ---------------------------------------------
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_spark_reads_amounts_in_yuan_as_load_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """`100元整`, `人民币壹万贰仟叁佰肆拾伍元陆角柒分` read, `100块` and `壹佰伍元` refused: the
+    same tiers and the same quarantine as `load` + `classify`."""
+    snapshot = screened.currency_snapshot(tmp_path / f"night{suffix}")
+    loaded = SQLiteStore(tmp_path / "loaded.db")
+    load_customers(loaded, ruleset, snapshot, NOW)
+    classify(loaded, ruleset, NOW)
+    on_spark = SQLiteStore(tmp_path / "spark.db")
+    classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert screened.assignments(on_spark) == screened.assignments(loaded)
+    assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    assert len(screened.assignments(loaded)) == screened.CURRENCY_CELLS.index("100 USD")
+    for store in (loaded, on_spark):
+        store.close()
+
+
 def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
