@@ -259,12 +259,15 @@ class Adapter(ABC):
 
     def _recipient(self, channel: str, customer: Mapping[str, Any]) -> str | None:
         """The channel's address field, read as ids are: a phone or e-mail address typed in
-        full width (`１３８…`, `＠`) is its ASCII twin, which gateways and mail servers take."""
+        full width (`１３８…`, `＠`) is its ASCII twin, which gateways and mail servers take,
+        and an e-mail address's ideographic full stop (`bank。com`, as a Chinese keyboard
+        types it and as loads before such addresses were stored as meant kept it) its dot."""
         field_name = self.address_fields.get(channel)
         value = customer.get(field_name) if field_name else None
         if value is None:
             return None
-        return same_id(str(value)) or None
+        read = same_id(str(value))
+        return (read.replace("。", ".") if "@" in read else read) or None
 
 
 def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float | None:

@@ -293,6 +293,8 @@ def test_webhook_refuses_what_the_channel_cannot_send_to(ruleset: RuleSet) -> No
     [("１３８００１３８０００", "13800138000", "sms"),
      ("＋８６　１３８－００１３－８０００", "+86 138-0013-8000", "sms"),
      ("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "zhang@example.com", "email"),
+     ("zhang@example。com", "zhang@example.com", "email"),  # stored by an earlier load
+     ("zhang＠example｡com", "zhang@example.com", "email"),
      (" 13800138000\u3000", "13800138000", "sms")],
 )  # fmt: skip
 def test_an_address_typed_in_full_width_is_sent_to_its_ascii_twin(
