@@ -33,6 +33,8 @@ from tests.test_parity import (  # postgres: the same schema of an empty custome
     within,
 )
 
+pytestmark = pytest.mark.takes_minutes  # handed out first (conftest.py)
+
 OUTPUTS = ("customer_id", "gold", "tier", "level", "strategy")
 OPERATORS = (">=", ">", "<", "<=")
 # few distinct values, so that most customers tie with others

@@ -34,6 +34,8 @@ from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
 from tests.test_classify import write_snapshot
 
+pytestmark = pytest.mark.takes_minutes  # handed out first (conftest.py)
+
 RULES = Path(__file__).parent.parent / "rules"
 DAY = dt.date(2026, 10, 1)
 MEASURES = """measures:

@@ -10,6 +10,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.takes_minutes  # handed out first (conftest.py)
+
 README = Path(__file__).parent.parent / "README.md"
 
 

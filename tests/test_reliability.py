@@ -37,6 +37,8 @@ from tests.daemon_helpers import (
     wait_for,
 )
 
+pytestmark = pytest.mark.takes_minutes  # handed out first (conftest.py)
+
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai: no quiet hours
 CRASH_FOLLOWUPS = 5_000
 KILLS = 4

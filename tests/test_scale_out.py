@@ -36,6 +36,8 @@ from tests.daemon_helpers import (
     wait_for,
 )
 
+pytestmark = pytest.mark.takes_minutes  # handed out first (conftest.py)
+
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai: no quiet hours
 LEASE = dt.timedelta(minutes=5)
 FOLLOWUPS = 6_000  # a fair share each; after the kill the run waits out the 30 s lease anyway
