@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from guanxi.cli.masking import shown
+from guanxi.cli.widths import CellTextWrapper, bind_columns
 from guanxi.engine.i18n import _
 
 EDGE = 1  # the table's left border
@@ -59,6 +60,18 @@ def _least(part: str, wrap: bool) -> int:
     width = cell_len(part)
     wide = width > len(part)  # holds double-width (CJK) characters
     return min(width, CJK_LEAST) if wrap and wide else width
+
+
+def _lines(cell: str, width: int) -> str:
+    """A text cell holding Chinese, broken into lines of `width` columns as rich breaks it,
+    but a run of Chinese cut where it does not fit a line never leaves a closing mark to
+    start the next (rich cut it anywhere: a line began with `）` or `。`). A cell without
+    wide characters is left to rich."""
+    if cell_len(cell) == len(cell):
+        return cell
+    bind_columns()  # the wrapper measures in terminal columns
+    wrapper = CellTextWrapper(width, break_long_words=True)
+    return "\n".join("\n".join(wrapper.wrap(line)) for line in cell.split("\n"))
 
 
 class FitTable:
@@ -130,7 +143,8 @@ class FitTable:
                 justify="right" if column.right else "left",
             )
         for row in self.rows:
-            shown.add_row(*[escape(row[i]) for i in kept])
+            cells = [_lines(row[i], widths[i]) if self.columns[i].wrap else row[i] for i in kept]
+            shown.add_row(*map(escape, cells))
         return shown
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

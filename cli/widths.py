@@ -11,7 +11,9 @@ between any two of its characters.
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
+from collections.abc import Iterable
 
 import click
 import click._compat
@@ -61,19 +63,8 @@ class ColumnsTextWrapper(click._textwrap.TextWrapper):
     """Click's wrapper, where a line may also break between two Chinese characters."""
 
     def _split(self, text: str) -> list[str]:
-        pieces: list[str] = []
-        for chunk in super()._split(text):
-            for piece in filter(None, _WIDE_CHAR.split(chunk)):
-                if piece[0] not in CLOSING or not pieces:
-                    pieces.append(piece)
-                elif pieces[-1].strip():
-                    pieces[-1] += piece  # no line starts with 。 or ）
-                elif len(pieces) > 1:
-                    space = pieces.pop()  # nor with a space and then ）
-                    pieces[-1] += space + piece
-                else:
-                    pieces.append(piece)
-        return pieces
+        chunks = super()._split(text)
+        return _glued(piece for chunk in chunks for piece in filter(None, _WIDE_CHAR.split(chunk)))
 
     def _handle_long_word(
         self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
@@ -93,6 +84,32 @@ class ColumnsTextWrapper(click._textwrap.TextWrapper):
             cut = fits
         cur_line.append(chunk[:cut])
         reversed_chunks[-1] = chunk[cut:]
+
+
+class CellTextWrapper(ColumnsTextWrapper):
+    """A table cell's wrapper, breaking as rich does: between words, a run of Chinese kept
+    whole when it fits a line of its own; but a run cut where it does not fit is cut as
+    above, so that no line starts with 。 or ）."""
+
+    def _split(self, text: str) -> list[str]:
+        return _glued(textwrap.TextWrapper._split(self, text))
+
+
+def _glued(pieces: Iterable[str]) -> list[str]:
+    """The pieces a line may break between, each starting with a closing mark joined to the
+    one before it: no line starts with 。 or ）, nor with a space and then ）."""
+    glued: list[str] = []
+    for piece in pieces:
+        if piece[0] not in CLOSING or not glued:
+            glued.append(piece)
+        elif glued[-1].strip():
+            glued[-1] += piece
+        elif len(glued) > 1:
+            space = glued.pop()
+            glued[-1] += space + piece
+        else:
+            glued.append(piece)
+    return glued
 
 
 def _closes(text: str) -> bool:

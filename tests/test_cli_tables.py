@@ -5,6 +5,7 @@ fit is printed whole, wider than the terminal."""
 from __future__ import annotations
 
 import io
+import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,6 +80,32 @@ def test_values_are_never_cut_whatever_the_width(
         assert any(f" {i} " in line for line in lines)
         assert any("2026-12-04 09:30" in line for line in lines)
         assert any(row[2] in line for line in lines) or "amount" in lines[-1]
+
+
+CLOSING = "，。、；：！？）】」』》〉”’"
+REASONS = st.lists(
+    st.sampled_from(["未导入", "：", "第 3 行的“balance”", "不是数字", "（", "写成数字",
+                     "如 1234.5", "）", "。", "，", "、", "；", "[b]", " ", "guanxi load"]),
+    min_size=1, max_size=30,
+).map("".join)  # fmt: skip
+
+
+@given(REASONS, st.integers(30, 120))
+def test_chinese_text_in_a_cell_never_starts_a_line_with_a_closing_mark(
+    reason: str, width: int
+) -> None:
+    """As Chinese print: a line breaks between two characters, but 。 or ） stays with the
+    character before it; every character is shown once, and the lines fit the terminal."""
+    columns = [Col("row"), text("reason")]
+    printed = shown(width, columns, [["12", reason]])
+    cells = [line.split("│")[2] for line in printed.splitlines() if line.count("│") == 3]
+    lines = [cell.strip() for cell in cells]
+    assert "".join(lines).replace(" ", "") == reason.replace(" ", "")
+    widest = max(cell_len(line) for line in printed.splitlines())
+    assert widest <= width or cell_len(reason) > width
+    for before, line in itertools.pairwise(lines):
+        if line[:1] in CLOSING:  # only where the marks before it fill a line alone
+            assert before and all(c in CLOSING for c in before), (before, line)
 
 
 def test_a_title_holding_data_is_shown_not_read_as_markup() -> None:
