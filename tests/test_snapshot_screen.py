@@ -506,7 +506,16 @@ CURRENCY_CELLS = ["RMB 100", "CNY 1,000", "人民币100元", "100 元", "100元"
                   "壹亿元整", "伍角陆分", "壹拾万柒仟元",
                   "100 USD", "$100", "HK$100", "100港元", "100元整整", "RMB -5", "100块",
                   "壹佰佰元", "拾元角", "壹佰伍元", "壹百元"]  # fmt: skip
+NO_AMOUNT = ["元", "人民币", "¥"]  # a blank amount: loaded without it, warned of
+CURRENCY_CELLS += NO_AMOUNT
 CURRENCY_READ = {"人民币壹万贰仟叁佰肆拾伍元陆角柒分": 12345.67, "伍角陆分": 0.56}
+
+
+def currency_kept() -> list[int]:
+    """Which of CURRENCY_CELLS a load keeps the row of, in balance: those read, and those
+    loaded without the amount (NO_AMOUNT)."""
+    read = CURRENCY_CELLS.index("100 USD")
+    return [i for i, cell in enumerate(CURRENCY_CELLS) if i < read or cell in NO_AMOUNT]
 
 
 def currency_snapshot(path: Path) -> Path:
@@ -535,8 +544,8 @@ def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
     _assert_screened_as_loaded(SCHEMA, path, "balance")
     loaded = SQLiteStore(path.with_name("loaded.db"))
     kept = {r["customer_id"]: r["balance"] for r in loaded.execute("SELECT * FROM customers")}
-    read = CURRENCY_CELLS.index("100 USD")
-    assert sorted(kept) == sorted(f"balance{i}" for i in range(read))
+    assert sorted(kept) == sorted(f"balance{i}" for i in currency_kept())
+    assert {kept[f"balance{CURRENCY_CELLS.index(cell)}"] for cell in NO_AMOUNT} == {None}
     for cell, amount in CURRENCY_READ.items():
         assert kept[f"balance{CURRENCY_CELLS.index(cell)}"] == amount
     loaded.close()

@@ -144,7 +144,7 @@ def _check(
         try:
             value = convert(raw)
         except Invalid as error:
-            kept = type(error) is values.Dash and not required
+            kept = type(error) is values.NoNumber and not required
             problems.append((name, raw, Kept(error) if kept else str(error)))
             continue
         if value is None:

@@ -34,7 +34,8 @@ How values are read (business users ask about these, so they are decided here on
   (`unit: 元`) may name 元 before or after the number (`¥100`, `RMB 100`, `CNY 1,000`,
   `人民币100元`, `100 元`, `100元整`, `100圆`: currencies.py) or be written in capitals
   as on a cheque (`人民币壹万贰仟叁佰肆拾伍元陆角柒分`, read exactly: capitals.py), but is
-  never counted in 块 (`100块`, as 元 is said aloud: refused with what to write); another
+  never counted in 块 (`100块`, as 元 is said aloud: refused with what to write), and 元
+  alone (`人民币`, `¥`: an amount left blank) is refused as a dash is; another
   currency (`$100`, `100 USD`, `HK$100`,
   `100港元`) is refused naming it, never read as 元, and a plain number field takes no
   currency at all (refused with the number to write). An integer may be
@@ -348,9 +349,10 @@ class _Hinted(Invalid):
     """Not a number, with what to write instead."""
 
 
-class Dash(_Hinted):
-    """A dash alone where a number goes: zero in the accounting format, no value in some
-    reports. Never guessed; a load leaves an optional field as stored (rows.py)."""
+class NoNumber(_Hinted):
+    """A cell that holds no number where one goes: a dash alone (zero in the accounting
+    format, no value in some reports), or 元 alone (`人民币`, `¥`: a form's amount left
+    blank). Never guessed; a load leaves an optional field as stored (rows.py)."""
 
 
 def _written_number(written: str) -> float:
@@ -414,7 +416,7 @@ def _not_plain(written: str, plain: str) -> _Hinted:
             "{value} is a percentage: write the number without %, as 0.05 for 5% where the"
             " field holds a share (as the rules compare contribution_pct >= 0.90)"
         )
-    hinted = Dash if plain in DASHES else _Hinted
+    hinted = NoNumber if plain in DASHES else _Hinted
     return hinted(message.format(value=quoted(written.strip())))
 
 
@@ -430,6 +432,8 @@ def money(value: Any) -> float | None:
     currency = currencies.named(amount)
     if currency and currency.currency != currencies.YUAN:
         raise _foreign(written, currency.currency)
+    if currency and not currency.number:
+        raise _no_amount(written)
     try:
         return number(currency.number if currency else amount)
     except Invalid as error:
@@ -458,6 +462,15 @@ def _unread_amount(written: str, amount: str) -> Invalid:
     if currency is None:
         return Invalid(_("{value} is not a number").format(value=quoted(written)))
     return _not_an_amount(written)
+
+
+def _no_amount(written: str) -> NoNumber:
+    """`人民币`, `¥`, `元`: the currency of an amount not written."""
+    message = _(
+        "{value} names 元 but no amount: write the amount (0 for zero), or leave the cell"
+        " empty for no value"
+    )
+    return NoNumber(message.format(value=quoted(written)))
 
 
 def _spoken(written: str) -> _Hinted:
