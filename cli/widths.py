@@ -94,6 +94,15 @@ class CellTextWrapper(ColumnsTextWrapper):
     def _split(self, text: str) -> list[str]:
         return _glued(textwrap.TextWrapper._split(self, text))
 
+    def _handle_long_word(
+        self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
+    ) -> None:
+        """A word wider than the line starts a line of its own (`C2` / `长沙湘江科` …, a
+        name's start kept together), and is cut there."""
+        if any(chunk.strip() for chunk in cur_line):
+            return
+        super()._handle_long_word(reversed_chunks, cur_line, cur_len, width)
+
 
 def _glued(pieces: Iterable[str]) -> list[str]:
     """The pieces a line may break between, each starting with a closing mark joined to the
