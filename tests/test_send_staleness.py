@@ -66,6 +66,22 @@ def plan_news(store: Store, ruleset: RuleSet, customers: int) -> None:
     assert len(store.execute("SELECT id FROM followups WHERE status = 'pending'")) == customers
 
 
+def batch_order(store: Store) -> tuple[int, int, int]:
+    """The three customers by the order the claim takes their follow-ups (by id: planning's
+    INSERT … SELECT numbers them in the order PostgreSQL's plan reads the customers, not
+    always C0000 first)."""
+    rows = store.execute(
+        "SELECT customer_id FROM followups WHERE status = 'pending'"
+        " ORDER BY priority DESC, due_at, id"
+    )
+    first, second, last = (int(row["customer_id"].removeprefix("C")) for row in rows)
+    return first, second, last
+
+
+def key(number: int) -> str:
+    return f"{NEWS}:C{number:04d}:2026-12"
+
+
 def outcome(store: Store, number: int) -> dict[str, Any]:
     [row] = store.execute(
         "SELECT status, policy, reason FROM followups WHERE customer_id = :c",
@@ -98,20 +114,21 @@ def test_a_customer_moved_to_a_level_without_the_step_is_not_sent_it(
 def test_a_customer_moved_while_the_batch_is_sent_is_not_sent_it(
     store: Store, ruleset: RuleSet
 ) -> None:
-    """A classification run commits while C0000's news is being sent, moving C0002 to
-    basic: C0002's news, later in the same batch, is not sent."""
+    """A classification run commits while the first customer's news is being sent, moving
+    the last of the batch to basic: their news, later in the same batch, is not sent."""
     plan_news(store, ruleset, 3)
+    first, second, last = batch_order(store)
     clock = FixedClock(NEWS_DAY)
 
     def classify(message: Message) -> None:
-        if message.customer_id == "C0000":
-            move(store, 2, "basic")
+        if message.customer_id == f"C{first:04d}":
+            move(store, last, "basic")
 
     slow = Slow(clock, dt.timedelta(seconds=2), classify)
     report = run_batch(store, ruleset, slow, clock)
-    assert sorted(slow.keys) == [f"{NEWS}:C0000:2026-12", f"{NEWS}:C0001:2026-12"]
+    assert slow.keys == [key(first), key(second)]
     assert report.suppressed == {"level": 1}
-    assert outcome(store, 2)["status"] == "suppressed"
+    assert outcome(store, last)["status"] == "suppressed"
 
 
 def test_a_customer_moved_up_keeps_a_step_of_every_level(store: Store, ruleset: RuleSet) -> None:
@@ -171,17 +188,18 @@ def levels(store: Store) -> dict[str, str]:
 def test_a_classification_committed_while_the_batch_is_sent_stops_the_next_send(
     store: Store, unheld: RuleSet
 ) -> None:
-    """C0002's contribution fell before the batch was claimed; the night's classification,
-    on another connection, commits its move to basic while C0000's news is being sent, in
-    the same instant (the clock stands still: no once-a-second reading helps). C0002's news,
-    later in the batch, is not sent."""
+    """The last customer of the batch saw their contribution fall before it was claimed; the
+    night's classification, on another connection, commits their move to basic while the
+    first customer's news is being sent, in the same instant (the clock stands still: no
+    once-a-second reading helps). Their news, later in the batch, is not sent."""
     classified(store, unheld, 3)
     plan_recurring(store, unheld, PLANNED, PLANNED + dt.timedelta(days=31), PLANNED, only=[NEWS])
-    store.upsert_customers([{**customer(2), **SMALL}])
+    first, second, last = batch_order(store)
+    store.upsert_customers([{**customer(last), **SMALL}])
     clock, night = FixedClock(NEWS_DAY), open_again(store)
 
     def classify_the_night(message: Message) -> None:
-        if message.customer_id == "C0000":
+        if message.customer_id == f"C{first:04d}":
             classify(night, unheld, clock.now())
 
     try:
@@ -189,7 +207,8 @@ def test_a_classification_committed_while_the_batch_is_sent_stops_the_next_send(
         report = run_batch(store, unheld, slow, clock)
     finally:
         night.close()
-    assert levels(store)["C0002"] == "basic"
-    assert sorted(slow.keys) == [f"{NEWS}:C0000:2026-12", f"{NEWS}:C0001:2026-12"]
+    assert levels(store)[f"C{last:04d}"] == "basic"
+    assert slow.keys == [key(first), key(second)]
     assert report.suppressed == {"level": 1}
-    assert (outcome(store, 2)["status"], outcome(store, 2)["policy"]) == ("suppressed", "level")
+    stale = outcome(store, last)
+    assert (stale["status"], stale["policy"]) == ("suppressed", "level")
