@@ -99,10 +99,15 @@ def base_store(data: Path, ruleset: RuleSet, customers: int) -> Path:
 
 
 def fresh(base: Path, work: Path) -> SQLiteStore:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    remove_store(work)
     shutil.copyfile(base, work)
     return SQLiteStore(work)
+
+
+def remove_store(path: Path) -> None:
+    """The SQLite store at `path` gone, with its write-ahead log and shared memory."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def december(ruleset: RuleSet) -> tuple[dt.datetime, dt.datetime]:

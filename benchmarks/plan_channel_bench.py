@@ -30,7 +30,7 @@ import statistics
 import time
 from pathlib import Path
 
-from plan_bench import NOW, base_store, bench_rules
+from plan_bench import NOW, base_store, bench_rules, remove_store
 from plan_parts_bench import selection
 
 from guanxi.engine.classify.run import tuned
@@ -128,8 +128,7 @@ def main() -> None:
             print(f"| {name} | {statistics.median(each):.2f} | {runs} | |")
     finally:
         store.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{work}{suffix}").unlink(missing_ok=True)
+        remove_store(work)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from plan_bench import NOW, STEP, base_store, bench_rules, december, occurrence
+from plan_bench import NOW, STEP, base_store, bench_rules, december, occurrence, remove_store
 
 from guanxi.engine.classify.run import tuned
 from guanxi.engine.plan.followups import COLUMNS
@@ -237,8 +237,7 @@ def main() -> None:
             print(f"| {name} | {count:,} | {count / total:.0%} |")
     finally:
         store.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{work}{suffix}").unlink(missing_ok=True)
+        remove_store(work)
 
 
 if __name__ == "__main__":
