@@ -267,7 +267,11 @@ class Adapter(ABC):
         if value is None:
             return None
         read = same_id(str(value))
-        return (read.replace("。", ".") if "@" in read else read) or None
+        if "@" not in read:
+            return read or None
+        from adapters.recipients import typed_email  # recipients imports this module
+
+        return typed_email(read) or None
 
 
 def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float | None:

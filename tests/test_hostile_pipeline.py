@@ -1,5 +1,5 @@
 """Fuzz: generated hostile customer rows and events go through load → classify → transitions →
-events plan → recurring plan → dispatch on both stores beside well-formed demo customers.
+events plan → recurring plan → dispatch (→ events plan once the waits are over) on both stores beside well-formed demo customers.
 
 Whatever the values, nothing raises; every input row is either stored or quarantined with a
 reason; every stored event is planned or marked failed with a reason; every follow-up that is
@@ -140,6 +140,8 @@ def pipeline(store: Store, ruleset: RuleSet, folder: Path) -> None:
         while dispatch_once(store, ruleset, adapters, moment, rng=random.Random(1)).claimed:
             pass
         moment = next_day(store, moment)
+    # An event of a customer not loaded waits a week for them; by the end it is decided.
+    plan_new_events(store, ruleset, END)
 
 
 def next_day(store: Store, moment: dt.datetime) -> dt.datetime | None:
@@ -229,3 +231,27 @@ def test_hostile_values_never_stop_the_others(
         with opened(kind, folder) as store:
             pipeline(store, ruleset, folder)
             check(store, customers, events)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_an_event_of_a_customer_who_never_comes_waits_then_is_decided(
+    kind: str, demo: Path, ruleset: RuleSet
+) -> None:
+    """Found by the test above: a sale of a customer never loaded, dated three days ahead,
+    waits a week for them; its id is that of a row quarantined for its year 1."""
+    customers = [{"customer_id": "H0000001", "name": "测试客户"}]
+    events = [
+        {"id": "X0", "type": "balance_drop", "customer_id": "H0000001", "at": EDGE_TIMES[0]},
+        {"id": "X0", "type": "sale", "customer_id": "|", "at": "2026-12-01T00:00:00+08:00"},
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for name in ("customers.csv", "events.jsonl"):
+            (folder / name).write_bytes((demo / name).read_bytes())
+        write_jsonl(folder / "hostile.jsonl", customers)
+        write_jsonl(folder / "hostile_events.jsonl", events)
+        with opened(kind, folder) as store:
+            pipeline(store, ruleset, folder)
+            check(store, customers, events)
+            [sale] = store.execute("SELECT customer_id, plan_error FROM events WHERE id = 'X0'")
+            assert sale["customer_id"] == "|"
