@@ -128,6 +128,22 @@ def test_an_amount_in_kuai_is_refused_with_what_to_write() -> None:
         )
 
 
+def test_a_whole_amount_without_yuan_is_refused_with_what_to_write() -> None:
+    """`100整` is a form's 元整 with 元 left out: told both ways to write it; 整 alone, or after
+    no number, is not a number."""
+    told = {"100整": "100元整 or 100", "1,234.50正": "1,234.50元正 or 1,234.50",
+            "１００ 整": "100元整 or 100"}  # fmt: skip
+    for cell, forms in told.items():
+        with pytest.raises(Invalid) as refused:
+            money(cell)
+        assert str(refused.value) == (
+            f"'{cell}' leaves out 元 before {cell[-1]}: write {forms}"
+        )
+    for cell in ["整", "NaN整", "-整", "很多整"]:
+        with pytest.raises(Invalid, match="is not a number"):
+            money(cell)
+
+
 def test_a_plain_number_field_takes_no_currency(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

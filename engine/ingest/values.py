@@ -459,9 +459,27 @@ def _unread_amount(written: str, amount: str) -> Invalid:
         return _foreign(written, currency)
     if "块" in amount:
         return _spoken(written)
+    if currency is None and amount[-1:] in "整正" and _reads_as_number(amount[:-1]):
+        return _whole_without_yuan(written, amount[:-1].strip())
     if currency is None:
         return Invalid(_("{value} is not a number").format(value=quoted(written)))
     return _not_an_amount(written)
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        return number(text) is not None
+    except Invalid:
+        return False
+
+
+def _whole_without_yuan(written: str, amount: str) -> _Hinted:
+    """`100整`: a form's 元整 with 元 left out; read only as written in full."""
+    mark = written[-1]
+    message = _("{value} leaves out 元 before {mark}: write {yuan} or {plain}")
+    return _Hinted(
+        message.format(value=quoted(written), mark=mark, yuan=f"{amount}元{mark}", plain=amount)
+    )
 
 
 def _no_amount(written: str) -> NoNumber:
