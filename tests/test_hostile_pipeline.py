@@ -1,5 +1,6 @@
 """Fuzz: generated hostile customer rows and events go through load → classify → transitions →
-events plan → recurring plan → dispatch (→ events plan once the waits are over) on both stores beside well-formed demo customers.
+events plan → recurring plan → dispatch → events plan (once the waits are over) on both stores
+beside well-formed demo customers.
 
 Whatever the values, nothing raises; every input row is either stored or quarantined with a
 reason; every stored event is planned or marked failed with a reason; every follow-up that is
