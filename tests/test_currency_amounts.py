@@ -136,9 +136,7 @@ def test_a_whole_amount_without_yuan_is_refused_with_what_to_write() -> None:
     for cell, forms in told.items():
         with pytest.raises(Invalid) as refused:
             money(cell)
-        assert str(refused.value) == (
-            f"'{cell}' leaves out 元 before {cell[-1]}: write {forms}"
-        )
+        assert str(refused.value) == (f"'{cell}' leaves out 元 before {cell[-1]}: write {forms}")
     for cell in ["整", "NaN整", "-整", "很多整"]:
         with pytest.raises(Invalid, match="is not a number"):
             money(cell)
