@@ -147,3 +147,13 @@ def stage_changes(duck: duckdb.DuckDBPyConnection, changes: str, run_id: int) ->
 
 def commit_mirror(duck: duckdb.DuckDBPyConnection) -> None:
     duck.execute("COMMIT")
+
+
+def discard_mirror(duck: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Drop the staged changes and the copy at `path` itself (the next run builds it again
+    from the store): it may name a customer erased while the run read it."""
+    duck.execute("ROLLBACK")
+    duck.execute("DETACH mirror")
+    if path != mirror_path(None):
+        for name in (path, f"{path}.wal"):
+            Path(name).unlink(missing_ok=True)

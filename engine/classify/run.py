@@ -19,9 +19,11 @@ from guanxi.engine.classify.apply import (
     start_run,
 )
 from guanxi.engine.classify.compile import compile_classification
+from guanxi.engine.classify.erased_meanwhile import leave_out_erased
 from guanxi.engine.classify.field_history import keep_from_result
 from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.report import Cell, RunReport, cells_from_rows
+from guanxi.engine.privacy.meanwhile import erasures_so_far
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.store import Store
@@ -60,11 +62,13 @@ def classify(
     store.prepare(ruleset.schema)
     today = today_in(ruleset, now)
     query = compile_classification(ruleset, store.dialect, today, "customers")
+    mark = erasures_so_far(store)
     with tuned(store), store.transaction():
         run_id = start_run(store, ruleset, store.dialect, now)
         store.execute(f"DROP TABLE IF EXISTS {temp_table(RESULT, store.dialect)}")
         store.execute(f"CREATE TEMP TABLE {RESULT} AS {query.sql}")
         watch.lap("classify")
+        leave_out_erased(store, mark, RESULT, query.key)  # erased since the read (PostgreSQL)
         cells = distribution(lambda sql: _rows(store, sql), RESULT)
         overlaps = count_overlaps(lambda sql: _rows(store, sql), RESULT, query.unique)
         watch.lap("count")

@@ -41,6 +41,7 @@ from guanxi.engine.classify.apply import (
 from guanxi.engine.classify.codes import CODE, Codes
 from guanxi.engine.classify.compile import classified, compile_classification
 from guanxi.engine.classify.duck_tables import relation_columns, table_from_arrow
+from guanxi.engine.classify.erased_meanwhile import unwrite_erased
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history, keep_rows
 from guanxi.engine.classify.hold import ASSIGNED, LADDERS, WAITING, held_changes, holds
@@ -48,6 +49,7 @@ from guanxi.engine.classify.mirror import (
     COLUMNS,
     PLACE,
     commit_mirror,
+    discard_mirror,
     mirror_path,
     open_mirror,
     stage_changes,
@@ -84,6 +86,7 @@ from guanxi.engine.ingest.screen import (
     snapshot_screen,
     text_batches,
 )
+from guanxi.engine.privacy.meanwhile import erasures_so_far, hold_erasures
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import doubled, parse_memory
@@ -127,6 +130,7 @@ def classify_snapshot(
     project's `snapshot_memory:`)."""
     watch = Stopwatch()
     store.prepare(ruleset.schema)
+    mark = erasures_so_far(store)  # before any customer is read
     memory_limit = memory_limit or parse_memory(ruleset.settings.snapshot_memory)
     duck = connect(memory_limit)
     try:
@@ -154,6 +158,7 @@ def classify_snapshot(
             query.unique,
             screen.rejected if screen else 0,
             keep_mirror,
+            mark,
             after,
             tuple(screen.problems) if screen else (),
         )
@@ -216,6 +221,7 @@ class Written:
     unique: Sequence[str]
     rejected: int  # snapshot rows that load would quarantine: not classified
     keep_mirror: bool
+    mark: int  # the last erasure before the customers were read (privacy/meanwhile.py)
     after: AfterRun | None = None  # what commits with the run (see run.py)
     problems: tuple[Row, ...] = ()  # the first of their problems, for the report
 
@@ -245,10 +251,14 @@ def _open_copy(
     watch: Stopwatch,
 ) -> Codes:
     """The store's assignments as the columnar copy `mirror`, and the codes of its answers."""
-    keep = store.path if keep_mirror and isinstance(store, SQLiteStore) else None
-    origin, codes = open_mirror(duck, store, mirror_path(keep), ruleset)
+    origin, codes = open_mirror(duck, store, _mirror_file(store, keep_mirror), ruleset)
     watch.lap(f"assignments from {origin}")
     return codes
+
+
+def _mirror_file(store: Store, keep_mirror: bool) -> str:
+    """Where the columnar copy is kept: beside a SQLite store, else in memory."""
+    return mirror_path(store.path if keep_mirror and isinstance(store, SQLiteStore) else None)
 
 
 def _grouped_events(
@@ -443,6 +453,7 @@ def _write_result(
         if scratch:
             watch.lap("copy changes")
         with tuned(store), store.transaction():
+            hold_erasures(store)  # before writing a row an erasure may delete
             run_id = start_run(store, ruleset, written.engine, now)
 
             def beside() -> None:  # DuckDB's own part, while the store writes
@@ -462,6 +473,7 @@ def _write_result(
             if fold_if_large(store, customers):
                 watch.lap("fold changes")
             _keep_history(duck, store, ruleset, written.key, run_id, today_in(ruleset, now))
+            erased = unwrite_erased(duck, store, written.mark, RESULT, written.key, run_id)
             watch.lap("write store")
             report = RunReport(
                 run_id,
@@ -482,7 +494,10 @@ def _write_result(
             )
             report = close_run(store, report, written.after, watch)
     watch.lap("commit store")
-    commit_mirror(duck)  # only once the store has committed
+    if erased:  # the copy, read before, may name someone erased meanwhile
+        discard_mirror(duck, _mirror_file(store, written.keep_mirror))
+    else:
+        commit_mirror(duck)  # only once the store has committed
     watch.lap("commit copy")
     return replace(report, finished_at=watch.finished(now), timings=dict(watch.laps))
 

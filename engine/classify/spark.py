@@ -45,6 +45,7 @@ from guanxi.engine.ingest.erased_rows import SPARK_PSEUDONYM, Erasures
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.privacy.erasure import pseudonym_function
+from guanxi.engine.privacy.meanwhile import erasures_so_far
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import parse_memory
@@ -174,6 +175,7 @@ def classify_on_spark(
             )
     watch = Stopwatch()
     store.prepare(ruleset.schema)
+    mark = erasures_so_far(store)  # before any customer is read
     folder = _output_folder(output or default_output(store))
     screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
     history = _register_history(spark, store, ruleset, today_in(ruleset, now))
@@ -183,7 +185,7 @@ def classify_on_spark(
     try:
         parts = str(folder / "*.parquet").replace("'", "''")
         problems = tuple(screen.problems)
-        written = Written("spark", key, unique, screen.rejected, keep_mirror, after, problems)
+        written = Written("spark", key, unique, screen.rejected, keep_mirror, mark, after, problems)
         return write_back(duck, store, ruleset, now, written, watch, f"read_parquet('{parts}')")
     finally:
         duck.close()

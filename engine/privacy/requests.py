@@ -28,6 +28,7 @@ from guanxi.engine.privacy.erasure import (
     store_secret,
 )
 from guanxi.engine.privacy.files import columnar_copy, erase_from_files
+from guanxi.engine.privacy.meanwhile import hold_erasures
 from guanxi.engine.store.base import Row, Store
 
 
@@ -97,7 +98,9 @@ def _erase_in_store(
     store: Store, person: Person, key: str, alias: str, at: dt.datetime
 ) -> dict[str, dict[str, int]]:
     """The person's follow-ups stopped, their rows erased and their audit entries renamed,
-    inside the caller's transaction; what was done, by table."""
+    inside the caller's transaction; what was done, by table. Not while a night writes back
+    (privacy/meanwhile.py)."""
+    hold_erasures(store)
     _refuse_while_sending(store, person.customer_id, at)
     unused = _drop_unused_consent(store, person.customer_id)  # before their cancellations
     stopped = _stop_contact(store, person.customer_id, at)

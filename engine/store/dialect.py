@@ -83,6 +83,14 @@ def skip_locked(dialect: str) -> str:
     return "" if dialect == "sqlite" else " FOR UPDATE SKIP LOCKED"
 
 
+def transaction_lock(key: int, dialect: str) -> str:
+    """A statement taking the lock `key` (of this schema) until the transaction ends; '' where
+    a write transaction is exclusive already (SQLite's holds the whole database)."""
+    if dialect == "sqlite":
+        return ""
+    return f"SELECT pg_advisory_xact_lock({int(key)}, hashtext(current_schema()))"
+
+
 def column_names(table: str, dialect: str) -> str:
     """A query for the columns of `table` (in the current schema), one row each, as `name`;
     no rows when there is no such table."""
