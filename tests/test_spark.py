@@ -683,6 +683,27 @@ def test_spark_refuses_an_erased_customer_still_in_the_snapshot(
     store.close()
 
 
+def test_an_erasure_reaches_the_assignments_spark_wrote_beside_the_store(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The night's output (every customer's assignment, where Spark writes it unless told)
+    loses the person's row at their erasure, and Spark reads the folder again (a rewritten
+    file's stale checksum would stop it)."""
+    store_path = tmp_path / "guanxi.db"
+    people = [erased.customer(i) for i in range(1, 41)]
+    night = erased.write(tmp_path / "night.parquet", people)
+    store = SQLiteStore(store_path)
+    classify_on_spark(store, load_ruleset(erased.RULES), NOW, night, spark)
+    store.close()
+    output = default_output(store)
+    assert any(output.glob(".*.crc")), "Spark writes a checksum beside each file"
+    erased.guanxi(store_path, "customer", "erase", erased.ERASED, "--yes")
+    kept = spark.read.parquet(str(output)).select("customer_id").collect()
+    assert sorted(r["customer_id"] for r in kept) == sorted(
+        p["customer_id"] for p in people if p["customer_id"] != erased.ERASED
+    )
+
+
 @pytest.mark.parametrize("customer_id", ["C007", "客户①", " a'b ", "ﾃｽﾄ\u200b"])
 def test_spark_computes_the_pseudonym_erasure_wrote(spark: SparkSession, customer_id: str) -> None:
     secret = bytes(range(32))

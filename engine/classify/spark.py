@@ -45,12 +45,12 @@ from guanxi.engine.ingest.erased_rows import SPARK_PSEUDONYM, Erasures
 from guanxi.engine.ingest.formats import BATCH_ROWS
 from guanxi.engine.ingest.screen import FILE, ROW, Screen, snapshot_screen, text_batches
 from guanxi.engine.privacy.erasure import pseudonym_function
+from guanxi.engine.privacy.files import spark_output
 from guanxi.engine.privacy.meanwhile import erasures_so_far
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.load import today_in
 from guanxi.engine.ruleset.sizes import parse_memory
 from guanxi.engine.store.base import Store
-from guanxi.engine.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -146,11 +146,8 @@ def _settings(local: bool) -> dict[str, str]:
 
 
 def default_output(store: Store) -> Path:
-    """Where the assignments go unless told: beside a SQLite store, else in the working
-    folder."""
-    if isinstance(store, SQLiteStore):
-        return Path(f"{store.path}.assignments.parquet")
-    return Path.cwd() / "guanxi.assignments.parquet"
+    """Where the assignments go unless told (an erasure looks there too)."""
+    return spark_output(store)
 
 
 def classify_on_spark(

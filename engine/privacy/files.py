@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 SUFFIXES = (".jsonl", ".parquet", ".db", ".duckdb")
 COLUMNAR_COPY = ".assignments.duckdb"  # classify/mirror.py names a store's copy so
+SPARK_OUTPUT = ".assignments.parquet"  # classify/spark.py's output beside a store, unless told
 
 
 def written_files(ruleset: RuleSet, folder: Path) -> list[Path]:
@@ -76,11 +77,22 @@ def adapter_files(ruleset: RuleSet, folder: Path) -> list[Path]:
 
 
 def columnar_copy(store: Store) -> list[Path]:
-    """The snapshot engine's copy of a SQLite store's assignments, when there is one."""
+    """The snapshot engines' copies of a store's assignments, where there are some: DuckDB's
+    beside a SQLite store, and Spark's output (every customer's assignment, as Parquet) where
+    it goes unless told (`spark_output`)."""
+    spark = spark_output(store)
     if not isinstance(store, SQLiteStore):
-        return []
+        return [spark] if spark.is_dir() else []
     copy = store.path.with_name(store.path.name + COLUMNAR_COPY)
-    return [copy] if copy.is_file() else []
+    return [path for path in (copy, spark) if path.exists()]
+
+
+def spark_output(store: Store) -> Path:
+    """Where `classify --engine spark` writes the assignments unless told: beside a SQLite
+    store, else in the working folder."""
+    if isinstance(store, SQLiteStore):
+        return store.path.with_name(store.path.name + SPARK_OUTPUT)
+    return Path.cwd() / f"guanxi{SPARK_OUTPUT}"
 
 
 def files_in(paths: Iterable[Path]) -> list[Path]:
@@ -170,6 +182,8 @@ def _erase_parquet(path: Path, person: Person, key: str, alias: str) -> int:
         partial = path.with_name(path.name + ".partial")
         pq.write_table(pa.Table.from_pylist(erased, schema=table.schema), partial)
         os.replace(partial, path)
+        # Spark's checksum of the old file: Spark would refuse the new one
+        path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
     return changed
 
 
