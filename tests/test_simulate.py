@@ -226,6 +226,22 @@ def test_synthetic_events_follow_the_history_and_the_seed(
     assert {_local_day(e["at"]) for e in drawn[2]} <= set(WINDOW)
 
 
+def test_synthetic_events_without_a_history_say_so(live: Path, tmp_path: Path) -> None:
+    """A store loaded without its events has nothing to draw from: told, with what to do."""
+    copy_store(live, tmp_path / "bare.db")
+    bare = SQLiteStore(tmp_path / "bare.db")
+    with bare.transaction():
+        bare.execute("DELETE FROM events WHERE type = 'complaint'")
+    bare.close()
+    ran = simulate("--days", "2", "--store", str(tmp_path / "bare.db"), "--synthetic-events")
+    assert ran.exit_code == 0, ran.output
+    assert (
+        "no complaint in the store's last 180 days to draw from: none drawn; load the events"
+        " first (guanxi load events FILE) or replay a file with --events FILE"
+    ) in " ".join(ran.output.split())
+    assert "no sale" not in ran.output
+
+
 # --- what a rule change changes -------------------------------------------------------------
 
 

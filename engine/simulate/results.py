@@ -24,7 +24,7 @@ from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.report.workload import NO_OWNER, Workload
 from guanxi.engine.ruleset import RuleSet
-from guanxi.engine.simulate.feed import Feed
+from guanxi.engine.simulate.feed import HISTORY, Feed, Rate
 from guanxi.engine.simulate.run import Counts, Delivery, Night, Ran, Refusal, Window
 from guanxi.engine.store.base import Store
 
@@ -307,6 +307,7 @@ class RunSection:
             )
             seeded = _("drawn from the history with seed {seed}: {drawn}")
             lines.append("  " + seeded.format(seed=feed.seed, drawn=drawn))
+            lines += _without_history(feed.rates)
         return lines
 
     def tables(self) -> list[Table]:
@@ -460,3 +461,16 @@ def _feed_dict(feed: Feed | None) -> dict[str, Any] | None:
         if feed.rates
         else None,
     }
+
+
+def _without_history(rates: list[Rate]) -> list[str]:
+    """What --synthetic-events could not draw: the types the store has no event of in the
+    days before the start (a store loaded without its events)."""
+    missing = [rate.type for rate in rates if not rate.history]
+    if not missing:
+        return []
+    told = _(
+        "no {types} in the store's last {days} days to draw from: none drawn; load the"
+        " events first (guanxi load events FILE) or replay a file with --events FILE"
+    )
+    return ["  " + told.format(types=", ".join(missing), days=HISTORY.days)]
