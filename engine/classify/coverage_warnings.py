@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from guanxi.engine.classify.coverage import Coverage, RuleCount, StepCount
 from guanxi.engine.classify.held_values import Unheld
-from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
@@ -49,7 +49,7 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
         for branch, origin in ruleset.branches.items()
         if not cov.branches.get(branch)
     ]
-    found += [_unheld_warning(unheld) for unheld in cov.unheld]
+    found += sorted((_unheld_warning(unheld) for unheld in cov.unheld), key=sort_key)
     return [d for d in found if d is not None]
 
 
