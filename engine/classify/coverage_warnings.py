@@ -49,8 +49,8 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
         for branch, origin in ruleset.branches.items()
         if not cov.branches.get(branch)
     ]
-    found += sorted((_unheld_warning(unheld) for unheld in cov.unheld), key=sort_key)
-    return [d for d in found if d is not None]
+    unheld = sorted((_unheld_warning(unheld) for unheld in cov.unheld), key=sort_key)
+    return [d for d in found if d is not None] + unheld
 
 
 def _unheld_warning(unheld: Unheld) -> Diagnostic:
