@@ -30,13 +30,13 @@ STRATEGIES_LINE = (
 )
 TYPO_EN = (
     "<project>/strategies.csv:3:83: warning[value-held-by-nobody]: '公务元' is held by no"
-    " customer in the store (occupation: 1,635 customers have one)\n"
+    " customer in the store (occupation (职业): 1,635 customers have one)\n"
     + STRATEGIES_LINE
     + "  hint: did you mean '公务员' (99 customers)?\n"
 )
 TYPO_ZH = (
     "<project>/strategies.csv:3:83: 警告[value-held-by-nobody]: 数据库中没有客户的 occupation"
-    " 是 '公务元'（occupation 有值的客户 1,635 位）\n"
+    " (职业) 是 '公务元'（此字段有值的客户共 1,635 位）\n"
     + STRATEGIES_LINE
     + "  提示: 您是不是想写 '公务员'（99 位客户）？\n"
 )
@@ -108,7 +108,7 @@ def test_a_typo_in_a_yaml_condition_is_warned_at_the_text(loaded: Store, tmp_pat
     headline, source, caret, hint = warned(result, folder).splitlines()
     assert headline == (
         f"<project>/playbooks.yaml:{line}:{col}: warning[{CODE}]: '湘谭岳塘支行' is held by no"
-        " customer in the store (branch: 1,955 customers have one)"
+        " customer in the store (branch (所属网点): 1,955 customers have one)"
     )
     assert caret.endswith(" " + "^" * 14)  # the text in its quotes, two columns a 汉字
     assert hint == "  hint: did you mean '湘潭岳塘支行' (417 customers)?"
@@ -137,7 +137,7 @@ def test_a_like_pattern_is_no_value(loaded: Store, tmp_path: Path) -> None:
     found = [x for x in warned(validate(folder, loaded), folder).splitlines() if CODE in x]
     assert found == [
         f"<project>/playbooks.yaml:{line}:{col + 2}: warning[{CODE}]: '公务元' is held by no"
-        " customer in the store (occupation: 1,635 customers have one)"
+        " customer in the store (occupation (职业): 1,635 customers have one)"
     ]
 
 

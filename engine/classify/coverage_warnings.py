@@ -49,15 +49,20 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
         for branch, origin in ruleset.branches.items()
         if not cov.branches.get(branch)
     ]
-    unheld = sorted((_unheld_warning(unheld) for unheld in cov.unheld), key=sort_key)
+    unheld = sorted((_unheld_warning(u, ruleset) for u in cov.unheld), key=sort_key)
     return [d for d in found if d is not None] + unheld
 
 
-def _unheld_warning(unheld: Unheld) -> Diagnostic:
+def _unheld_warning(unheld: Unheld, ruleset: RuleSet) -> Diagnostic:
     at = unheld.compared
+    label = ruleset.schema.fields[at.field].label if at.field in ruleset.schema.fields else None
     message = _(
         "'{value}' is held by no customer in the store ({field}: {count} customers have one)"
-    ).format(value=at.value, field=at.field, count=f"{unheld.holders:,}")
+    ).format(
+        value=at.value,
+        field=f"{at.field} ({label})" if label else at.field,
+        count=f"{unheld.holders:,}",
+    )
     return Diagnostic(
         at.file,
         at.line,
