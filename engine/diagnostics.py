@@ -179,6 +179,11 @@ CODES: dict[str, str] = {
         "Warning (--store): a rule, table row, step or branch overlay no customer reaches."
     ),
     "catches-every-customer": N_("Warning (--store): a rule with a condition gets every customer."),
+    "value-held-by-nobody": N_(
+        "Warning (--store): a condition or table cell compares a text field that lists no"
+        " `values:` with a text no customer in the store holds (公务元 for 公务员): the"
+        " customers it was meant for are silently left out."
+    ),
     "group-emptied": N_(
         "Warning (classify, simulate): a tier, level or strategy that held customers at the"
         " last classification holds none now."

@@ -1,7 +1,7 @@
 """How many of the store's customers each rule catches: a valid rule project can still be
 wrong (a tier cell 'low_valu' in a decision table matches nobody).
 
-    coverage(store, ruleset, now) -> Coverage    one read-only query in the store
+    coverage(store, ruleset, now) -> Coverage    read-only queries in the store (one counts)
 
 Per rule of each ladder (tiers, levels, strategies, decision-table rows): `alone`, the
 customers whose condition holds on its own, and `gets`, the customers the ladder gives it
@@ -9,8 +9,9 @@ customers whose condition holds on its own, and `gets`, the customers the ladder
 its level who meet its `when:`, the ones it could act on. The counts come from the
 classification's own compiled SQL (measures, percentiles and gold included), with one more
 stage of 0/1 columns after the ladders, summed in the same query; and the customers of each
-branch a branch overlay adjusts the rules for. Nothing is written: the
-connection is made read-only first, and the stored assignments are not read, so a store
+branch a branch overlay adjusts the rules for; and the texts compared with free-text fields
+that no customer holds (held_values.py). Nothing is written: the connection is made
+read-only first, and the stored assignments are not read, so a store
 classified with other rules, or never, counts the same.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 from sqlglot import exp
 
 from guanxi.engine.classify.compile import LADDERS, classification_stages, ladders, literal
+from guanxi.engine.classify.held_values import Unheld, unheld_values
 from guanxi.engine.classify.stages import Stage, quote, render
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition
@@ -80,6 +82,7 @@ class Coverage:
     steps: tuple[StepCount, ...]
     unmatched: Mapping[str, int] = field(default_factory=dict)  # per ladder: no rule gets them
     branches: Mapping[str, int] = field(default_factory=dict)  # per value of `branch`: customers
+    unheld: tuple[Unheld, ...] = ()  # texts compared with a free-text field that nobody holds
 
     def of_level(self, level: str) -> int:
         if level == EVERY_LEVEL:
@@ -133,7 +136,9 @@ def coverage(store: Store, ruleset: RuleSet, now: dt.datetime) -> Coverage:
         present = [r["name"] for r in store.execute(column_names("customers", store.dialect))]
         row = store.execute(query.sql(present))[0] if present else {}
         branches = _branches(store) if ruleset.branches and BRANCH_FIELD in present else {}
-    return dataclasses.replace(query.read(row, today), branches=branches)
+        counted = query.read(row, today)
+        unheld = unheld_values(store, ruleset.compared_values, present) if counted.customers else ()
+    return dataclasses.replace(counted, branches=branches, unheld=unheld)
 
 
 def _branches(store: Store) -> dict[str, int]:

@@ -5,6 +5,9 @@ from another rule project.
                             or a branch overlay for a branch no customer is of
     catches-every-customer  a rule with a condition that gets every customer: nothing is left
                             for the rules after it
+    value-held-by-nobody    a text compared with a free-text field (no `values:`) that no
+                            customer holds: a slip such as 公务元 for 公务员 drops every
+                            customer it was meant for, while the rule still catches others
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from pathlib import Path
 from sqlglot import exp
 
 from guanxi.engine.classify.coverage import Coverage, RuleCount, StepCount
-from guanxi.engine.diagnostics import Diagnostic, did_you_mean
+from guanxi.engine.classify.held_values import Unheld
+from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
 
 Lines = Mapping[str, Sequence[str]]
 BRANCHES_SHOWN = 5  # the largest branches of the store, named when an overlay's is none
+VALUES_SHOWN = 5  # of a free-text field's values, the most held, when none is close
 FEWEST_PARTS = 3  # of a condition's parts, the ones met least are the likely mistakes
 
 KIND_WORDS = {"tier": N_("tier"), "level": N_("level"), "strategy": N_("strategy")}
@@ -44,7 +49,47 @@ def coverage_warnings(cov: Coverage, ruleset: RuleSet, lines: Lines) -> list[Dia
         for branch, origin in ruleset.branches.items()
         if not cov.branches.get(branch)
     ]
-    return [d for d in found if d is not None]
+    unheld = sorted((_unheld_warning(u, ruleset) for u in cov.unheld), key=sort_key)
+    return [d for d in found if d is not None] + unheld
+
+
+def _unheld_warning(unheld: Unheld, ruleset: RuleSet) -> Diagnostic:
+    at = unheld.compared
+    label = ruleset.schema.fields[at.field].label if at.field in ruleset.schema.fields else None
+    message = _(
+        "'{value}' is held by no customer in the store ({field}: {count} customers have one)"
+    ).format(
+        value=at.value,
+        field=f"{at.field} ({label})" if label else at.field,
+        count=f"{unheld.holders:,}",
+    )
+    return Diagnostic(
+        at.file,
+        at.line,
+        at.col,
+        "value-held-by-nobody",
+        message,
+        hint=_held_hint(unheld),
+        severity="warning",
+        length=at.length,
+    )
+
+
+def _held_hint(unheld: Unheld) -> str:
+    """The values it may have meant, else the ones held most."""
+    field = unheld.compared.field
+    if not unheld.held:
+        return _("no customer in the store has a {field}: check that it is loaded").format(
+            field=field
+        )
+    near = unheld.close()
+    if near:
+        shown = [
+            _("'{value}' ({count} customers)").format(value=v, count=f"{n:,}") for v, n in near
+        ]
+        return _("did you mean {values}?").format(values=_(" or ").join(shown))
+    common = ", ".join(f"'{v}' {n:,}" for v, n in unheld.held[:VALUES_SHOWN])
+    return _("the {field} held most: {values}").format(field=field, values=common)
 
 
 def _branch_warning(cov: Coverage, branch: str, origin: Origin, lines: Lines) -> Diagnostic:

@@ -13,7 +13,7 @@ import csv
 import difflib
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
@@ -26,7 +26,7 @@ from guanxi.engine.language.conditions import field_name
 from guanxi.engine.language.numbers import chinese_amount
 from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
 from guanxi.engine.ruleset.ruleset import Ladder
-from guanxi.engine.ruleset.tables import DecisionTable, cell_starts
+from guanxi.engine.ruleset.tables import OUTPUT_COLUMNS, DecisionTable, cell_starts
 
 UNKNOWN_VALUE = "unknown-value"
 PADDED_VALUE = "padded-value"
@@ -218,6 +218,15 @@ def condition_problems(condition: Condition, domains: Mapping[str, Domain]) -> l
     return sorted(problems, key=lambda p: p.offset)
 
 
+def compared_texts(condition: Condition) -> Iterator[tuple[str, str, int, int]]:
+    """Each text literal compared (=, <>, IN, NOT IN; never LIKE) with a field: the field,
+    the text, and its offset and length in the condition as written (the quotes included)."""
+    for _node, column, literal in _compared(condition.tree):
+        start, end = int(literal.meta.get("start", 0)), int(literal.meta.get("end", 0))
+        offset, length = condition.written_span(start, end - start + 1)
+        yield field_name(column), str(literal.this), offset, length
+
+
 def _padded(
     condition: Condition, column: exp.Column, literal: exp.Literal
 ) -> ConditionError | None:
@@ -287,27 +296,53 @@ def _row_problems(
     cells: list[str],
     domains: Mapping[str, Domain],
 ) -> Iterator[Diagnostic]:
+    for column, item, col in _row_items(table, number, header, cells, domains):
+        domain = domains[column]
+        found = domain.problem(item)
+        if found is not None:
+            found = (found[0], _negated(domain, item) or found[1])
+            yield Diagnostic(
+                table.path,
+                number,
+                col,
+                UNKNOWN_VALUE,
+                _("column '{column}': {problem}").format(column=column, problem=found[0]),
+                hint=found[1],
+                length=len(item),
+            )
+
+
+def table_texts(
+    table: DecisionTable, columns: Collection[str]
+) -> Iterator[tuple[str, str, int, int]]:
+    """Each text a cell in one of `columns` compares its field with: the field, the text,
+    and its line and column in the table."""
+    records = list(csv.reader(io.StringIO(table.text)))
+    header = [h.strip() for h in records[0]] if records else []
+    read = {row.line for row in table.rows}
+    for number, cells in enumerate(records[1:], start=2):
+        if number in read:
+            for column, item, col in _row_items(table, number, header, cells, columns):
+                yield column, item, number, col
+
+
+def _row_items(
+    table: DecisionTable,
+    number: int,
+    header: list[str],
+    cells: list[str],
+    columns: Collection[str],
+) -> Iterator[tuple[str, str, int]]:
+    """The names the cells of row `number` in `columns` compare with, each with its column
+    (1-based) in the CSV line."""
     raw = table.line(number) or ""
     starts = [*cell_starts(raw), len(raw) + 1]
     for index, (column, cell) in enumerate(zip(header, cells, strict=False)):
-        domain = domains.get(column)
-        if domain is None or index + 1 >= len(starts):
+        if column not in columns or column in OUTPUT_COLUMNS or index + 1 >= len(starts):
             continue
         written = raw[starts[index] : starts[index + 1] - 1]
         for item, offset in _items(cell, written):
-            found = domain.problem(item)
-            if found is not None:
-                found = (found[0], _negated(domain, item) or found[1])
-                col = starts[index] + offset + 1
-                yield Diagnostic(
-                    table.path,
-                    number,
-                    col,
-                    UNKNOWN_VALUE,
-                    _("column '{column}': {problem}").format(column=column, problem=found[0]),
-                    hint=found[1],
-                    length=len(item),
-                )
+            yield column, item, starts[index] + offset + 1
 
 
 def _negated(domain: Domain, item: str) -> str | None:

@@ -61,7 +61,7 @@ def _where(
     if measure.where is None:
         return True, None
     fields = {n: f.type for n, f in schema.events[kind].fields.items()}
-    condition = project.condition(FILE, (*path, "where"), fields, domains={})
+    condition = project.condition(FILE, (*path, "where"), fields, domains={}, customer=False)
     if condition is None:
         return False, None
     other = sorted(n for n in condition.fields if fields[n] not in FILTERED)

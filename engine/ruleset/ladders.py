@@ -19,11 +19,12 @@ from guanxi.engine.ruleset.domains import (
     label_answer,
     ladder_domain,
     table_problems,
+    table_texts,
 )
 from guanxi.engine.ruleset.models import HitPolicy, Rule
 from guanxi.engine.ruleset.order_sense import warn_if_reversed
 from guanxi.engine.ruleset.project import Project
-from guanxi.engine.ruleset.ruleset import CompiledRule, Ladder, Origin
+from guanxi.engine.ruleset.ruleset import ComparedValue, CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import (
     FREE_TEXT_COLUMNS,
     DecisionTable,
@@ -194,10 +195,25 @@ def _from_table(
     table, in_file = read
     found = [*table.diagnostics, *table_problems(table, project.domains)]
     project.diagnostics.extend(in_file(d) for d in found)
+    _note_compared(project, table, in_file, fields)
     compiled = [_table_rule(project, table, row.rule, row.line, fields) for row in table.rows]
     if policy == "unique":
         _warn_overlaps(project, table, [c.condition if c else None for c in compiled])
     return [c for c in compiled if c is not None]
+
+
+def _note_compared(
+    project: Project,
+    table: DecisionTable,
+    in_file: Callable[[Diagnostic], Diagnostic],
+    fields: Mapping[str, str],
+) -> None:
+    """The texts the table's cells compare text fields without `values:` with, at their
+    place in the file as written."""
+    free = {name for name, kind in fields.items() if kind == "string"} - set(project.domains)
+    for name, value, line, col in table_texts(table, free):
+        at = in_file(Diagnostic(table.path, line, col, "", "", length=len(value)))
+        project.compared.append(ComparedValue(name, value, at.file, at.line, at.col, at.length))
 
 
 def _as_found(diagnostic: Diagnostic) -> Diagnostic:

@@ -71,6 +71,7 @@ from guanxi.engine.ruleset.ruleset import (
     COMPUTED_FIELDS,
     EVENT_AGGREGATES,
     BranchCapacity,
+    ComparedValue,
     CompiledMeasure,
     CompiledStep,
     FieldChange,
@@ -283,7 +284,15 @@ def _build(project: Project) -> RuleSet | None:
         calendar=calendar,
         branches=MappingProxyType(branched.branches),
         capacities=MappingProxyType(capacities),
+        compared_values=_free_texts(project, schema),
     )
+
+
+def _free_texts(project: Project, schema: Schema) -> tuple[ComparedValue, ...]:
+    """The texts compared with customer text fields that declare no values (nor have the
+    channels as theirs): whether a customer holds one, only the store can tell."""
+    free = {n for n, f in schema.fields.items() if f.type == "string"} - set(project.domains)
+    return tuple(c for c in project.compared if c.field in free)
 
 
 def _manager_and_group(policies: PoliciesFile | None, tiers_file: TiersFile) -> list[str]:

@@ -17,10 +17,16 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _
 from guanxi.engine.language import Condition, parse_condition, parse_value
 from guanxi.engine.ruleset import fullwidth
-from guanxi.engine.ruleset.domains import Domain, condition_problems, unknown_field_hint
+from guanxi.engine.ruleset.domains import (
+    Domain,
+    compared_texts,
+    condition_problems,
+    unknown_field_hint,
+)
 from guanxi.engine.ruleset.files import FileProblem, locate, read_bounded, size_limit
 from guanxi.engine.ruleset.fullwidth import Replacement
 from guanxi.engine.ruleset.reading import shown_path, validate_model
+from guanxi.engine.ruleset.ruleset import ComparedValue
 from guanxi.engine.ruleset.source import (
     PathKey,
     Source,
@@ -68,6 +74,8 @@ class Project:
     # each customer field's and measure's labels, to answer a label written for its name
     labels: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
     encodings: dict[str, str] = field(default_factory=dict)  # of every file read as text
+    # every text a condition or table compares a customer field with, where it is written
+    compared: list[ComparedValue] = field(default_factory=list)
 
     def repaired(self, name: str, text: str, repairs: Sequence[Replacement]) -> None:
         """Report the full-width characters of file `name` that were read as ASCII."""
@@ -193,9 +201,12 @@ class Project:
         fields: Mapping[str, str],
         numeric: bool = False,
         domains: Mapping[str, Domain] | None = None,
+        customer: bool = True,
     ) -> Condition | None:
         """Parse the expression at `path` and check its text values against `domains` (by
-        default the project's); add a diagnostic at the exact column of each problem."""
+        default the project's); add a diagnostic at the exact column of each problem.
+        `customer`: its fields are the customer's (not an event's), and the texts compared
+        with them are noted for the store to check."""
         source = self.sources[file]
         raw = source.value(path)
         text = ("TRUE" if raw else "FALSE") if isinstance(raw, bool) else str(raw)
@@ -208,7 +219,14 @@ class Project:
             return None
         for problem in condition_problems(parsed, self.domains if domains is None else domains):
             self._condition_error(source, path, problem)
+        if customer:
+            self._note_compared(source, path, parsed)
         return parsed
+
+    def _note_compared(self, source: Source, path: Sequence[PathKey], parsed: Condition) -> None:
+        for name, value, offset, length in compared_texts(parsed):
+            at = source.diagnostic(source.expression_position(path, offset), "", "")
+            self.compared.append(ComparedValue(name, value, at.file, at.line, at.col, length))
 
     def _field_hint(self, text: str, error: ConditionError) -> str | None:
         word = text[error.offset : error.offset + error.length]

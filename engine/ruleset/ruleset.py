@@ -48,6 +48,20 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class ComparedValue:
+    """A text a condition or table cell compares a free-text customer field with (a field
+    without `values:`), where it is written: only the store can tell whether any customer
+    holds it."""
+
+    field: str
+    value: str
+    file: str
+    line: int
+    col: int
+    length: int
+
+
+@dataclass(frozen=True)
 class BranchRule:
     """A branch's own condition for a rule of the head office (branches/<branch>.yaml)."""
 
@@ -270,6 +284,7 @@ class RuleSet:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     branches: Mapping[str, Origin] = field(default_factory=lambda: MappingProxyType({}))
     capacities: Mapping[str, BranchCapacity] = field(default_factory=lambda: MappingProxyType({}))
+    compared_values: tuple[ComparedValue, ...] = ()  # free-text literals, checked with --store
 
     def tasks_per_day(self, branch: str | None) -> int | None:
         """The tasks a day a relationship manager takes for customers of `branch` (None: no
