@@ -9,14 +9,16 @@ write (engine/ingest/currencies.py). The snapshot screen reads them alike (test_
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.engine.ingest import load_customers, load_events
-from guanxi.engine.ingest.values import Invalid, money
+from guanxi.engine.ingest import load_customers, load_events, values
+from guanxi.engine.ingest.values import Invalid, integer, money
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store import Store
 
@@ -140,6 +142,23 @@ def test_a_whole_amount_without_yuan_is_refused_with_what_to_write() -> None:
     for cell in ["整", "NaN整", "-整", "很多整"]:
         with pytest.raises(Invalid, match="is not a number"):
             money(cell)
+
+
+@pytest.mark.parametrize(
+    ("read", "cell", "word", "alone"),
+    [(integer, "30岁", "岁", "30"), (integer, "３ 个", "个", "3"),
+     (values.number, "1,000.5笔", "笔", "1,000.5"), (integer, "5 years", "years", "5"),
+     (money, "12笔", "笔", "12")],
+)  # fmt: skip
+def test_a_number_with_what_it_counts_is_told_to_write_the_number_alone(
+    read: Callable[[str], Any], cell: str, word: str, alone: str
+) -> None:
+    with pytest.raises(Invalid) as refused:
+        read(cell)
+    assert str(refused.value) == (
+        f"'{cell}' has the word '{word}' after the number: write the number alone, {alone}"
+        " (what it counts is the field's, not the cell's)"
+    )
 
 
 def test_a_plain_number_field_takes_no_currency(

@@ -110,6 +110,8 @@ GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
 # (1,234.00): the accounting format's -1,234.00, as bank reports and Excel export it
+# A number with a word after it, as a clerk writes what it counts (30岁, 3个, 12笔, 5 years)
+COUNTED = re.compile(r"([+-]?\d+(?:,\d{3})*(?:\.\d+)?)\s*([^\W\d_]{1,8})")
 ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^-+()\s][^()]*?)\s*\)")
 DASHES = frozenset({"-", "--", "–", "—", "——"})  # the accounting format's zero, or no value
 # The date part: the year first, then month and day, all one separator or 年月日, or none at
@@ -385,6 +387,8 @@ def _not_a_number(written: str, plain: str) -> Invalid:
     """Not a number; one naming a currency (`100元`, `$5`) told to leave it out, since the
     field is no amount in 元 (money() reads those)."""
     currency = currencies.named(plain)
+    if currency is None and (counted := COUNTED.fullmatch(plain)):
+        return _counted(written, counted)
     if currency is None:
         return Invalid(_("{value} is not a number").format(value=quoted(written)))
     message = _(
@@ -393,6 +397,20 @@ def _not_a_number(written: str, plain: str) -> Invalid:
         " in 元, give it unit: 元 in schema.yaml"
     )
     return _Currency(message.format(value=quoted(written), number=currency.number))
+
+
+class _Counted(_Hinted):
+    """A number with what it counts written after it (`30岁`)."""
+
+
+def _counted(written: str, counted: re.Match[str]) -> _Counted:
+    """`30岁`: what the number counts, written after it; the field says that already."""
+    number, word = counted.groups()
+    message = _(
+        "{value} has the word '{word}' after the number: write the number alone, {number}"
+        " (what it counts is the field's, not the cell's)"
+    )
+    return _Counted(message.format(value=quoted(written), word=word, number=number))
 
 
 def _accounted(inside: str, written: str) -> float:
@@ -446,12 +464,12 @@ def _unread(written: str, amount: str, error: Invalid) -> Invalid:
     """Why an amount in 元 was not read: as number() said, told what to write."""
     if isinstance(error, _TooLarge):
         return _too_large(written)
-    if isinstance(error, _Hinted) and not isinstance(error, _Currency):
+    if isinstance(error, _Hinted) and not isinstance(error, _Currency | _Counted):
         return error
-    return _unread_amount(written, amount)  # another currency still: ¥¥100, ¥$100
+    return _unread_amount(written, amount, error)  # another currency still: ¥¥100, ¥$100
 
 
-def _unread_amount(written: str, amount: str) -> Invalid:
+def _unread_amount(written: str, amount: str, error: Invalid) -> Invalid:
     """Not an amount; one naming a currency within (`约100美元`, `100元整整`) or counting in 块
     told what to write."""
     currency = currencies.mentioned(amount)
@@ -462,6 +480,8 @@ def _unread_amount(written: str, amount: str) -> Invalid:
     if currency is None and amount[-1:] in "整正" and _reads_as_number(amount[:-1]):
         return _whole_without_yuan(written, amount[:-1].strip())
     if currency is None:
+        if isinstance(error, _Counted):
+            return error
         return Invalid(_("{value} is not a number").format(value=quoted(written)))
     return _not_an_amount(written)
 
