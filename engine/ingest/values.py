@@ -593,7 +593,7 @@ def date(value: Any) -> str | None:
                 )
             )
         return _plausible(_day(match, written), written).isoformat()
-    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+    if isinstance(value, dt.datetime) and at_midnight(value):
         return _plausible(value.date(), value.date()).isoformat()
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return _plausible(value, value).isoformat()
@@ -610,6 +610,12 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def at_midnight(value: dt.datetime) -> bool:
+    """Whether a timestamp is midnight on its clock, to the nanosecond (pandas' Timestamp
+    keeps nanoseconds beyond the microseconds of its time())."""
+    return value.time() == dt.time(0) and not getattr(value, "nanosecond", 0)
 
 
 def _whole_day(value: float | Decimal) -> bool:
