@@ -50,8 +50,9 @@ How values are read (business users ask about these, so they are decided here on
   digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
   calendar day, which midnight without an offset may follow (`2026-11-03
   00:00:00`, as databases export a date); a timestamp (Parquet's) at midnight, to the
-  nanosecond, is its day (one with a zone: in the project's zone, instants.py). The year comes first: `03/11/2026` could be 3 November or
-  March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
+  nanosecond, is its day (one with a zone: in the project's zone, instants.py). The year
+  comes first: `03/11/2026` could be 3 November or March 11, so it is rejected, never
+  guessed. datetime: one of those dates, then `T` or a space
   and `HH:MM[:SS[.fffffffff]]` (read to the microsecond), with an optional offset (`+08:00`,
   Java's `+0800`, `+08`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
