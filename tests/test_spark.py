@@ -395,40 +395,54 @@ def test_spark_reads_amounts_in_yuan_as_load_does(
         store.close()
 
 
+# Spark settings a session may have (a notebook's, a cluster's): another session zone, and
+# timestamps without a zone read as instants
+ELSEWHERE = {"spark.sql.session.timeZone": "America/New_York"}
+AS_INSTANTS = {**ELSEWHERE, "spark.sql.parquet.inferTimestampNTZ.enabled": "false"}
+
+
 def test_spark_reads_timestamps_in_a_date_field_as_load_and_duckdb_do(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     """{µs, ns (pandas')} x {no zone, UTC (Java, Spark), Asia/Shanghai}: nanoseconds read, an
-    instant is its day in the project's zone whatever Spark's session zone, and the same
-    assignments and quarantine (rows, values, reasons) as load + classify and DuckDB."""
-    for unit in screened.TIMESTAMP_UNITS:
-        for zone in screened.TIMESTAMP_ZONES:
-            folder = tmp_path / f"{unit}-{zone}".replace("/", "-")
-            folder.mkdir()
-            snapshot = screened.timestamped_snapshot(folder / "night.parquet", unit, zone)
-            loaded, duck, on_spark = (SQLiteStore(folder / f"{n}.db") for n in ("l", "d", "s"))
-            load_customers(loaded, ruleset, snapshot, NOW)
-            classify(loaded, ruleset, NOW)
-            classify_snapshot(duck, ruleset, NOW, snapshot)
-            with _session_zone(spark, "America/New_York" if unit == "ns" else "UTC"):
-                classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, folder / "out")
-            assert screened.quarantined(loaded) == screened.timestamped_quarantine(unit, zone)
-            for other in (duck, on_spark):
-                assert screened.assignments(other) == screened.assignments(loaded)
-                assert screened.quarantined(other) == screened.quarantined(loaded)
-            for store in (loaded, duck, on_spark):
-                store.close()
+    instant is its day in the project's zone and a timestamp without a zone its wall clock,
+    whatever Spark's session says, and the same assignments and quarantine (rows, values,
+    reasons) as load + classify and DuckDB."""
+    nights = [
+        (unit, zone, ELSEWHERE if unit == "ns" else {})
+        for unit in screened.TIMESTAMP_UNITS
+        for zone in screened.TIMESTAMP_ZONES
+    ]
+    nights.append(("us", None, AS_INSTANTS))  # fmt: skip
+    for number, (unit, zone, settings) in enumerate(nights):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        snapshot = screened.timestamped_snapshot(folder / "night.parquet", unit, zone)
+        loaded, duck, on_spark = (SQLiteStore(folder / f"{n}.db") for n in ("l", "d", "s"))
+        load_customers(loaded, ruleset, snapshot, NOW)
+        classify(loaded, ruleset, NOW)
+        classify_snapshot(duck, ruleset, NOW, snapshot)
+        with _spark_settings(spark, settings):
+            classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, folder / "out")
+        assert screened.quarantined(loaded) == screened.timestamped_quarantine(unit, zone)
+        for other in (duck, on_spark):
+            assert screened.assignments(other) == screened.assignments(loaded), (unit, zone)
+            assert screened.quarantined(other) == screened.quarantined(loaded), (unit, zone)
+        for store in (loaded, duck, on_spark):
+            store.close()
 
 
 @contextlib.contextmanager
-def _session_zone(spark: SparkSession, zone: str) -> Iterator[None]:
-    """Spark's session time zone `zone` meanwhile (a notebook's session may have any)."""
-    before = spark.conf.get("spark.sql.session.timeZone")
-    spark.conf.set("spark.sql.session.timeZone", zone)
+def _spark_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """The session with `settings` meanwhile."""
+    before = {name: spark.conf.get(name) for name in settings}
+    for name, value in settings.items():
+        spark.conf.set(name, value)
     try:
         yield
     finally:
-        spark.conf.set("spark.sql.session.timeZone", before)
+        for name, value in before.items():
+            spark.conf.set(name, value)
 
 
 def test_a_column_spark_cannot_read_stops_the_night_with_one_error_naming_it(

@@ -41,8 +41,8 @@ from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.classify.spark_parquet import (
     as_timestamps,
     nanos_as_long,
-    nanosecond_columns,
     screened_types,
+    timestamp_columns,
     unreadable,
 )
 from guanxi.engine.encoding import UTF8
@@ -257,13 +257,13 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     others rejected by `screen` with their row numbers and reasons."""
     raw = _read(spark, screen, path)
     raw.createOrReplaceTempView(RAW)
-    nanos = nanosecond_columns(path)  # read by Spark as counts of nanoseconds
-    types = screened_types(dict(raw.dtypes), nanos)
+    stamps = timestamp_columns(path)  # those in nanoseconds: read by Spark as counts
+    types = screened_types(dict(raw.dtypes), stamps)
     screen.needs(path, types)
     clean = screen.clean(types, "spark")
     in_order = [c for c in (FILE, ROW) if c in types]  # as load would meet them
     doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").sort(*in_order).toArrow()
-    doubtful = as_timestamps(doubtful, nanos)
+    doubtful = as_timestamps(doubtful, stamps)
     checked = screen.check(doubtful.to_batches(BATCH_ROWS), numbered=True)
     empty = screen.arrow_schema(types, numbered=True).empty_table()
     _frame(spark, pyarrow.concat_tables([empty, *checked])).createOrReplaceTempView(RESCUED)

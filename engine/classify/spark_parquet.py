@@ -3,10 +3,11 @@
 pandas writes its timestamps in nanoseconds (TIMESTAMP(NANOS)), which Spark has no type for:
 it refuses the whole file unless told to read them as their count of nanoseconds (a BIGINT).
 So the night reads them so, and the Parquet schema, read here with pyarrow, says which columns
-they are and with what zone: their values are never clean to the screen (a count is no date),
-and the doubtful rows read back into Python are made timestamps again, to the nanosecond, as
-load and DuckDB read them (`as_timestamps`). A column of another type Spark cannot read (a
-time of day in nanoseconds) stops the night with one error naming it (`unreadable`).
+are timestamps, in what unit and zone: their values are never clean to the screen (a count is
+no date), and the doubtful rows read back into Python are made the file's timestamps again,
+to the nanosecond and in the file's zone, as load and DuckDB read them (`as_timestamps`). A
+column of another type Spark cannot read (a time of day, a 16-bit real) stops the night with
+one error naming it (`unreadable`).
 """
 
 from __future__ import annotations
@@ -49,35 +50,34 @@ def nanos_as_long(spark: SparkSession) -> Iterator[None]:
             spark.conf.set(NANOS_AS_LONG, before)
 
 
-def nanosecond_columns(path: Path) -> dict[str, pyarrow.DataType]:
-    """The TIMESTAMP(NANOS) columns of a Parquet snapshot (a file, or a folder's files as
-    Spark reads them), with their Arrow type (and zone); none in a CSV file."""
+def timestamp_columns(path: Path) -> dict[str, pyarrow.DataType]:
+    """The timestamp columns of a Parquet snapshot (a file, or a folder's files as Spark reads
+    them), with their Arrow type (unit and zone) as load reads them; none in a CSV file."""
     if path.is_file() and path.suffix.lower() == ".csv":
         return {}
     try:
         schema = pyarrow.dataset.dataset(path, format="parquet").schema
     except (pyarrow.ArrowException, OSError):  # Spark's reader says what is wrong
         return {}
-    return {
-        field.name: field.type
-        for field in schema
-        if pyarrow.types.is_timestamp(field.type) and field.type.unit == "ns"
-    }
+    return {field.name: field.type for field in schema if pyarrow.types.is_timestamp(field.type)}
 
 
 def screened_types(
-    types: Mapping[str, str], nanos: Mapping[str, pyarrow.DataType]
+    types: Mapping[str, str], stamps: Mapping[str, pyarrow.DataType]
 ) -> dict[str, str]:
-    """The snapshot's column types as the screen is told them: a nanosecond count is a
-    timestamp, which no field takes as clean in SQL."""
-    return {name: SCREENED_AS if name in nanos else kind for name, kind in types.items()}
+    """The snapshot's column types as the screen is told them: a timestamp column is one,
+    though Spark reads one in nanoseconds as a count, and no field takes it as clean in SQL."""
+    return {name: SCREENED_AS if name in stamps else kind for name, kind in types.items()}
 
 
-def as_timestamps(table: pyarrow.Table, nanos: Mapping[str, pyarrow.DataType]) -> pyarrow.Table:
-    """`table` (doubtful rows from Spark) with its nanosecond counts made the timestamps the
-    file holds."""
-    for name, kind in nanos.items():
-        if name in table.column_names:
+def as_timestamps(table: pyarrow.Table, stamps: Mapping[str, pyarrow.DataType]) -> pyarrow.Table:
+    """`table` (doubtful rows from Spark) with its timestamp columns as the file holds them:
+    a count of nanoseconds made a timestamp again, to the nanosecond, and a timestamp in the
+    zone the file gives it, or in none, whatever Spark's session zone (a cluster that reads
+    timestamps without a zone as instants, spark.sql.parquet.inferTimestampNTZ.enabled off,
+    gives their wall clock in UTC)."""
+    for name, kind in stamps.items():
+        if name in table.column_names and table.schema.field(name).type != kind:
             index = table.column_names.index(name)
             table = table.set_column(index, name, table.column(name).cast(kind))
     return table
