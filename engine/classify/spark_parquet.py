@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 SCREENED_AS = "timestamp"  # the type the screen is told: never clean, read by rows.py
 # Spark's message names the Parquet type, not the column: INT64 (TIME(NANOS,false))
-ILLEGAL = re.compile(r"Illegal Parquet type: (\w+)(?: \((\w+))?")
+ILLEGAL = re.compile(r"Parquet type[^:]*: (\w+)(?: \((\w+))?")
 
 
 @contextlib.contextmanager
@@ -85,7 +85,8 @@ def as_timestamps(table: pyarrow.Table, stamps: Mapping[str, pyarrow.DataType]) 
 
 def unreadable(error: PySparkException, path: Path) -> DataError | None:
     """The error of a snapshot with a column of a Parquet type Spark cannot read, naming the
-    column (found in the file's schema by the type Spark names); None for other errors."""
+    column (found in the file's schema by the type Spark names); None for other errors, and
+    when no column is found (Spark's own message then says what it could not read)."""
     condition = error.getCondition() or ""
     found = ILLEGAL.search(str(error))
     if condition == "UNSUPPORTED_TIME_TYPE":  # a time of day: Spark's TIME is switched off
@@ -95,15 +96,17 @@ def unreadable(error: PySparkException, path: Path) -> DataError | None:
     else:
         return None
     columns = _columns_of_type(path, physical, logical)
+    if not columns:
+        return None
     return DataError(
         _(
             "Spark cannot read column {columns} of the snapshot '{snapshot}': it has no type"
             " for the column's Parquet type ({type}); save the column as text, a number, a"
             " date or a timestamp, or classify this snapshot with --engine duckdb"
         ).format(
-            columns=", ".join(f"'{name}'" for name in columns) or "?",
+            columns=", ".join(f"'{name}'" for name in columns),
             snapshot=path,
-            type=", ".join(dict.fromkeys(columns.values())) or (logical or physical),
+            type=", ".join(dict.fromkeys(columns.values())),
         )
     )
 
