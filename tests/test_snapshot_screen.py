@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 import tempfile
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -473,10 +474,12 @@ def test_the_screen_rejects_the_rows_load_rejects_with_their_reasons(
         _assert_screened_as_loaded(SCHEMA, path)
 
 
-def _assert_screened_as_loaded(ruleset: RuleSet, path: Path, field: str | None = None) -> None:
+def _assert_screened_as_loaded(
+    ruleset: RuleSet, path: Path, field: str | None = None, zone: str | None = None
+) -> None:
     """The DuckDB screen of the snapshot `path` quarantines what load quarantines, with the
     same row numbers and reasons, and passes on the customers load keeps (with the values
-    load stores in `field`, if given)."""
+    load stores in `field`, if given; `zone`: DuckDB's session time zone, if not its own)."""
     loaded = SQLiteStore(path.with_name("loaded.db"))
     loaded.prepare(ruleset.schema)
     load_customers(loaded, ruleset, path, NOW)
@@ -484,6 +487,8 @@ def _assert_screened_as_loaded(ruleset: RuleSet, path: Path, field: str | None =
     screened.prepare(ruleset.schema)
     screen = snapshot_screen(screened, ruleset, NOW, path)
     duck = connect("1GB")
+    if zone is not None:
+        duck.execute(f"SET TimeZone = '{zone}'")
     source = _source(duck, screen, path)
     shown = f"customer_id, {field or 'NULL'} AS shown"
     passed = dict(duck.execute(f"SELECT {shown} FROM {source}").fetchall())
@@ -909,3 +914,104 @@ def test_columns_the_statistics_prove_are_not_tested() -> None:
     assert 'NOT ("age" IS NULL)' in screen.clean(types, "duckdb", None, with_nulls)
     read_as_text = {"age": "VARCHAR", "balance": "DOUBLE", "last_txn_date": "DATE"}
     assert 'regexp_full_match("age"' in screen.clean(read_as_text, "duckdb", None, stored)
+
+
+# A date field written as Parquet timestamps, as exports write them: without a zone (pandas,
+# its wall clock in the project's zone), adjusted to UTC (Java, Spark, Hive) or in a named
+# zone; in microseconds or in nanoseconds (pandas). Each instant is given by its wall clock in
+# Asia/Shanghai, the rule project's zone.
+TIMESTAMP_UNITS = ["us", "ns"]
+TIMESTAMP_ZONES = [None, "UTC", "Asia/Shanghai"]
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+TIMESTAMPED = {
+    "T1": (dt.datetime(2026, 11, 1), 0),  # midnight: the day
+    "T2": (dt.datetime(2026, 6, 1, 8), 0),  # UTC's midnight: a time of day here
+    "T3": (dt.datetime(2026, 6, 2), 1),  # one tick (a microsecond, a nanosecond) after midnight
+    "T4": None,  # no date
+    "T5": (dt.datetime(2026, 1, 1), 0),  # midnight here, still 2025 in UTC
+}
+TIMESTAMPED_DAYS = {"T1": "2026-11-01", "T4": None, "T5": "2026-01-01"}
+
+
+def timestamped_snapshot(path: Path, unit: str, zone: str | None) -> Path:
+    """TIMESTAMPED in last_txn_date, as a Parquet column of timestamps in `unit`, in `zone`
+    (None: none, the wall clock)."""
+    per_second = 10**6 if unit == "us" else 10**9
+    ticks = []
+    for written in TIMESTAMPED.values():
+        if written is None:
+            ticks.append(None)
+            continue
+        clock, tick = written
+        moment = clock.replace(tzinfo=dt.UTC if zone is None else SHANGHAI)
+        ticks.append(int(moment.timestamp()) * per_second + tick)
+    days = pa.array(ticks, pa.int64()).cast(pa.timestamp(unit, tz=zone))
+    count = len(TIMESTAMPED)
+    names, balances = ["张三"] * count, [100.0 * i for i in range(count)]
+    table = pa.table({"customer_id": list(TIMESTAMPED), "name": names, "balance": balances,
+                      "last_txn_date": days})  # fmt: skip
+    pq.write_table(table, path)
+    return path
+
+
+def timestamped_quarantine(unit: str, zone: str | None) -> list[tuple[Any, ...]]:
+    """What load quarantines of a timestamped_snapshot: T2 (row 2) and T3 (row 3), as written
+    without a zone, an instant shown in the project's zone."""
+    tick = "000001" if unit == "us" else "000000001"
+    times = ["2026-06-01 08:00:00", f"2026-06-02 00:00:00.{tick}"]
+    if zone is None:
+        return [
+            (row, FIELD, t, f'expected a date, got "{t}"')
+            for row, t in zip((2, 3), times, strict=True)
+        ]
+    return [
+        (row, FIELD, f"{t}+08:00", _not_midnight(f"{t}+08:00"))
+        for row, t in zip((2, 3), times, strict=True)
+    ]
+
+
+FIELD = "last_txn_date"
+
+
+def _not_midnight(shown: str) -> str:
+    return (
+        f"'{shown}' is a time of day, not a date: a timestamp in a date field is a date only"
+        " at midnight in Asia/Shanghai, the rule project's time zone (timezone: in guanxi.yaml)"
+    )
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize("unit", TIMESTAMP_UNITS)
+@pytest.mark.parametrize("zone", TIMESTAMP_ZONES)
+def test_timestamps_in_a_date_field_read_alike_to_load_and_to_duckdb(
+    store: Store, ruleset: RuleSet, tmp_path: Path, unit: str, zone: str | None
+) -> None:
+    """An instant is its day in the project's zone when it falls on midnight there, whatever
+    zone the file gives it; a timestamp without a zone is its wall clock: load and the DuckDB
+    night keep and quarantine the same rows, with the same values and reasons."""
+    path = timestamped_snapshot(tmp_path / "night.parquet", unit, zone)
+    load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    days = store.execute("SELECT customer_id, last_txn_date FROM customers")
+    assert {r["customer_id"]: r["last_txn_date"] for r in days} == TIMESTAMPED_DAYS
+    assert quarantined(store) == timestamped_quarantine(unit, zone)
+    duck = SQLiteStore(tmp_path / "duck.db")
+    report = classify_snapshot(duck, ruleset, NOW, path)
+    assert report.rejected == 2
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()
+
+
+@pytest.mark.parametrize("unit", TIMESTAMP_UNITS)
+def test_duckdbs_session_zone_does_not_shift_a_timestamp_in_a_date_field(
+    tmp_path: Path, unit: str
+) -> None:
+    """DuckDB gives an instant in its session's zone (the machine's by default) and a timestamp
+    without one as written: neither moves what the screen passes on or rejects."""
+    for zone in TIMESTAMP_ZONES:
+        folder = tmp_path / str(zone).replace("/", "_")
+        folder.mkdir()
+        path = timestamped_snapshot(folder / "night.parquet", unit, zone)
+        day = "CAST(last_txn_date AS VARCHAR)"  # a date to DuckDB, text to SQLite
+        _assert_screened_as_loaded(SCHEMA, path, day, "America/New_York")

@@ -9,6 +9,7 @@ without them this module fails, it is never skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -16,6 +17,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +393,85 @@ def test_spark_reads_amounts_in_yuan_as_load_does(
     assert len(screened.assignments(loaded)) == len(screened.currency_kept())
     for store in (loaded, on_spark):
         store.close()
+
+
+# Spark settings a session may have (a notebook's, a cluster's): another session zone, and
+# timestamps without a zone read as instants
+ELSEWHERE = {"spark.sql.session.timeZone": "America/New_York"}
+AS_INSTANTS = {**ELSEWHERE, "spark.sql.parquet.inferTimestampNTZ.enabled": "false"}
+
+
+def test_spark_reads_timestamps_in_a_date_field_as_load_and_duckdb_do(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """{µs, ns (pandas')} x {no zone, UTC (Java, Spark), Asia/Shanghai}: nanoseconds read, an
+    instant is its day in the project's zone and a timestamp without a zone its wall clock,
+    whatever Spark's session says, and the same assignments and quarantine (rows, values,
+    reasons) as load + classify and DuckDB."""
+    nights = [
+        (unit, zone, ELSEWHERE if unit == "ns" else {})
+        for unit in screened.TIMESTAMP_UNITS
+        for zone in screened.TIMESTAMP_ZONES
+    ]
+    nights.append(("us", None, AS_INSTANTS))  # fmt: skip
+    for number, (unit, zone, settings) in enumerate(nights):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        snapshot = screened.timestamped_snapshot(folder / "night.parquet", unit, zone)
+        loaded, duck, on_spark = (SQLiteStore(folder / f"{n}.db") for n in ("l", "d", "s"))
+        load_customers(loaded, ruleset, snapshot, NOW)
+        classify(loaded, ruleset, NOW)
+        classify_snapshot(duck, ruleset, NOW, snapshot)
+        with _spark_settings(spark, settings):
+            classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, folder / "out")
+        assert screened.quarantined(loaded) == screened.timestamped_quarantine(unit, zone)
+        for other in (duck, on_spark):
+            assert screened.assignments(other) == screened.assignments(loaded), (unit, zone)
+            assert screened.quarantined(other) == screened.quarantined(loaded), (unit, zone)
+        for store in (loaded, duck, on_spark):
+            store.close()
+
+
+@contextlib.contextmanager
+def _spark_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """The session with `settings` meanwhile."""
+    before = {name: spark.conf.get(name) for name in settings}
+    for name, value in settings.items():
+        spark.conf.set(name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            spark.conf.set(name, value)
+
+
+def test_a_column_spark_cannot_read_stops_the_night_with_one_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    """A time of day in milliseconds (TIME(MILLIS)), which Spark has no type for: `guanxi
+    classify --engine spark` says which column and what to do, without Java stack traces."""
+    snapshot = tmp_path / "night.parquet"
+    times = pa.array([dt.time(9, 30), dt.time(14)], pa.time32("ms"))
+    pq.write_table(pa.table({"customer_id": ["C1", "C2"], "name": ["张三", "李四"],
+                             "last_txn_time": times}), snapshot)  # fmt: skip
+    args = ["classify", "--rules", str(RULES), "--engine", "spark", "--input", str(snapshot),
+            "--store", str(tmp_path / "s.db"), "--output", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "guanxi.cli.main", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "Error" in line or "ERROR" in line]
+    assert errors == [
+        f"Error: Spark cannot read column 'last_txn_time' of the snapshot '{snapshot}': it has"
+        " no type for the column's Parquet type (Time(isAdjustedToUTC=false,"
+        " timeUnit=milliseconds)); save the column as text, a number, a date or a timestamp,"
+        " or classify this snapshot with --engine duckdb"
+    ]
+    assert "\tat " not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(

@@ -38,6 +38,13 @@ from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
 from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import Written, connect, write_back
+from guanxi.engine.classify.spark_parquet import (
+    as_timestamps,
+    nanos_as_long,
+    screened_types,
+    timestamp_columns,
+    unreadable,
+)
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import DataError, EngineUnavailable
 from guanxi.engine.i18n import N_, _
@@ -204,15 +211,16 @@ def _classify(
 
     today = today_in(ruleset, now)
     try:
-        _register_source(spark, screen, snapshot)
-        columns = spark.table(SNAPSHOT).columns
-        events = _grouped_events(spark, store, ruleset, today)
-        query = compile_classification(
-            ruleset, "spark", today, SNAPSHOT, columns, events=events, history=history
-        )
-        spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
+        with nanos_as_long(spark):
+            _register_source(spark, screen, snapshot)
+            columns = spark.table(SNAPSHOT).columns
+            events = _grouped_events(spark, store, ruleset, today)
+            query = compile_classification(
+                ruleset, "spark", today, SNAPSHOT, columns, events=events, history=history
+            )
+            spark.sql(query.sql).write.mode("overwrite").parquet(str(folder))
     except PySparkException as error:  # a column that cannot be read as its field's type, …
-        raise DataError(
+        raise unreadable(error, snapshot) or DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
                 snapshot=snapshot, error=_first_line(error)
             )
@@ -248,11 +256,13 @@ def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     others rejected by `screen` with their row numbers and reasons."""
     raw = _read(spark, screen, path)
     raw.createOrReplaceTempView(RAW)
-    types = dict(raw.dtypes)
+    stamps = timestamp_columns(path)  # those in nanoseconds: read by Spark as counts
+    types = screened_types(dict(raw.dtypes), stamps)
     screen.needs(path, types)
     clean = screen.clean(types, "spark")
     in_order = [c for c in (FILE, ROW) if c in types]  # as load would meet them
     doubtful = spark.sql(f"SELECT * FROM {RAW} WHERE NOT {clean}").sort(*in_order).toArrow()
+    doubtful = as_timestamps(doubtful, stamps)
     checked = screen.check(doubtful.to_batches(BATCH_ROWS), numbered=True)
     empty = screen.arrow_schema(types, numbered=True).empty_table()
     _frame(spark, pyarrow.concat_tables([empty, *checked])).createOrReplaceTempView(RESCUED)

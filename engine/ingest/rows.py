@@ -21,7 +21,7 @@ from unicodedata import normalize
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import _
-from guanxi.engine.ingest import values
+from guanxi.engine.ingest import instants, values
 from guanxi.engine.ingest.formats import HINTED, Unreadable, hinted, unknown_columns
 from guanxi.engine.ingest.headers import Headers
 from guanxi.engine.ingest.values import Invalid
@@ -68,7 +68,7 @@ def _plan(
         "integer": values.integer,
         "number": values.number,
         "boolean": values.boolean,
-        "date": values.date,
+        "date": instants.Day(zone),  # a timestamp with a zone: its day in `zone`
         "datetime": values.Moment(zone),
     }
     always, ids, addresses = set(required), set(identifiers), set(contacts)
@@ -145,7 +145,8 @@ def _check(
             value = convert(raw)
         except Invalid as error:
             kept = type(error) is values.NoNumber and not required
-            problems.append((name, raw, Kept(error) if kept else str(error)))
+            shown = error.value if type(error) is instants.NotMidnight else raw  # in our zone
+            problems.append((name, shown, Kept(error) if kept else str(error)))
             continue
         if value is None:
             if required:

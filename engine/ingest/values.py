@@ -49,8 +49,10 @@ How values are read (business users ask about these, so they are decided here on
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
   calendar day, which midnight without an offset may follow (`2026-11-03
-  00:00:00`, as databases export a date). The year comes first: `03/11/2026` could be 3 November or
-  March 11, so it is rejected, never guessed. datetime: one of those dates, then `T` or a space
+  00:00:00`, as databases export a date); a timestamp (Parquet's) at midnight, to the
+  nanosecond, is its day (one with a zone: in the project's zone, instants.py). The year
+  comes first: `03/11/2026` could be 3 November or March 11, so it is rejected, never
+  guessed. datetime: one of those dates, then `T` or a space
   and `HH:MM[:SS[.fffffffff]]` (read to the microsecond), with an optional offset (`+08:00`,
   Java's `+0800`, `+08`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
@@ -613,7 +615,7 @@ def date(value: Any) -> str | None:
                 )
             )
         return _plausible(_day(match, written), written).isoformat()
-    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+    if isinstance(value, dt.datetime) and at_midnight(value):
         return _plausible(value.date(), value.date()).isoformat()
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return _plausible(value, value).isoformat()
@@ -630,6 +632,12 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+def at_midnight(value: dt.datetime) -> bool:
+    """Whether a timestamp is midnight on its clock, to the nanosecond (pandas' Timestamp
+    keeps nanoseconds beyond the microseconds of its time())."""
+    return value.time() == dt.time(0) and not getattr(value, "nanosecond", 0)
 
 
 def _whole_day(value: float | Decimal) -> bool:
