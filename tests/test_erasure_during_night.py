@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from guanxi.engine.classify import classify, snapshot
+from guanxi.engine.classify import spark as spark_engine
 from guanxi.engine.classify.mirror import mirror_path
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.ingest.load import load_customers
@@ -199,3 +200,25 @@ def test_a_customer_erased_after_the_read_inside_postgresql_is_not_written_back(
         assert_nothing_of_them(store, unheld)
     finally:
         store.close()
+
+
+def test_a_customer_erased_while_spark_classifies_is_left_out_of_its_output(
+    store: Store, unheld: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark: Any
+) -> None:
+    """Spark writes every customer's assignment before the write-back: a customer erased
+    after the snapshot was read, before that output was written, leaves it too (and Spark
+    reads the folder afterwards)."""
+    night = first_night(store, unheld, tmp_path, "snapshot")
+    assert night is not None
+    real = spark_engine.write_back
+
+    def erasing_first(*args: Any) -> Any:  # the output is written by now
+        erase_elsewhere(store, unheld)
+        return real(*args)
+
+    monkeypatch.setattr(spark_engine, "write_back", erasing_first)
+    output = tmp_path / "assignments"
+    spark_engine.classify_on_spark(store, unheld, NOW, night, spark, output)
+    assert_nothing_of_them(store, unheld)
+    kept = [r["customer_id"] for r in spark.read.parquet(str(output)).collect()]
+    assert sorted(kept) == [f"C{i:03d}" for i in range(1, 41) if i != 7]

@@ -5,6 +5,8 @@
     unwrite_erased(duck, store, mark, …)
                                        DuckDB and Spark: what the write-back wrote, deleted
                                        before the run plans its follow-ups
+    unwrite_output(duck, store, mark, folder, key)
+                                       Spark: its output of every assignment, without them
 
 Both first take the lock erasures take, so that no erasure commits between the look and the
 commit of the night.
@@ -12,10 +14,13 @@ commit of the night.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from guanxi.engine.privacy.erasure import pseudonym_sql
-from guanxi.engine.privacy.meanwhile import erased_since, hold_erasures, unwrite
+from guanxi.engine.privacy.erasure import Person, pseudonym, pseudonym_sql
+from guanxi.engine.privacy.files import erase_from_files
+from guanxi.engine.privacy.meanwhile import ErasedSince, erased_since, hold_erasures, unwrite
 from guanxi.engine.store.base import Store
 from guanxi.engine.store.dialect import quoted_name
 
@@ -47,11 +52,33 @@ def unwrite_erased(
     erased = erased_since(store, mark)
     if erased is None:
         return False
+    unwrite(store, erased, erased_among(duck, erased, result, key), key, run)
+    return True
+
+
+def unwrite_output(
+    duck: duckdb.DuckDBPyConnection, store: Store, mark: int, folder: Path, key: str
+) -> None:
+    """Spark's output `folder` (every customer's assignment, written before the write-back)
+    without the customers erased since `mark`: an erasure that came before it was written
+    could not remove them."""
+    erased = erased_since(store, mark)
+    if erased is None:
+        return
+    parts = str(folder / "*.parquet").replace("'", "''")
+    for customer_id in erased_among(duck, erased, f"read_parquet('{parts}')", key):
+        alias = pseudonym(erased.secret, customer_id)
+        erase_from_files([folder], Person(customer_id), key, alias)
+
+
+def erased_among(
+    duck: duckdb.DuckDBPyConnection, erased: ErasedSince, relation: str, key: str
+) -> list[str]:
+    """The ids of DuckDB's `relation` whose customers were `erased`, hashed in SQL."""
     alias = pseudonym_sql(erased.secret, "id")
     found = duck.execute(
-        f"SELECT id FROM (SELECT CAST({quoted_name(key)} AS VARCHAR) AS id FROM {result})"
-        f" WHERE list_contains(?, {alias})",
+        f"SELECT DISTINCT id FROM (SELECT CAST({quoted_name(key)} AS VARCHAR) AS id"
+        f" FROM {relation}) WHERE list_contains(?, {alias})",
         [sorted(erased.pseudonyms)],
     ).fetchall()
-    unwrite(store, erased, [str(i) for (i,) in found], key, run)
-    return True
+    return [str(i) for (i,) in found]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import pyarrow
 
 from guanxi.engine.classify.compile import classified, compile_classification
+from guanxi.engine.classify.erased_meanwhile import unwrite_output
 from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.field_history import grouped_history
 from guanxi.engine.classify.report import RunReport
@@ -190,7 +191,9 @@ def classify_on_spark(
         parts = str(folder / "*.parquet").replace("'", "''")
         problems = tuple(screen.problems)
         written = Written("spark", key, unique, screen.rejected, keep_mirror, mark, after, problems)
-        return write_back(duck, store, ruleset, now, written, watch, f"read_parquet('{parts}')")
+        report = write_back(duck, store, ruleset, now, written, watch, f"read_parquet('{parts}')")
+        unwrite_output(duck, store, mark, folder, key)  # erased while the night ran
+        return report
     finally:
         duck.close()
 
