@@ -154,18 +154,42 @@ def _chinese_duration(text: str) -> Duration | None:
 
 
 INTERVAL_UNITS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "day": 86400}
+# As guanxi.yaml's writer may say them in Chinese: 30秒, 5分钟, 1小时, 一天
+CHINESE_INTERVALS = {"秒钟": 1, "秒": 1, "分钟": 60, "分": 60, "小时": 3600, "钟头": 3600,
+                     "天": 86400, "日": 86400}  # fmt: skip
+_CHINESE_INTERVAL = re.compile(rf"\s*(\S+?)\s*个?\s*({'|'.join(CHINESE_INTERVALS)})\s*")
 
 
 def parse_interval(text: str) -> dt.timedelta:
-    """A plain interval for the daemon's settings: '30 seconds', '5 minutes', '1 hour'."""
-    match = re.fullmatch(r"\s*(\d+)\s*([a-z]+?)s?\s*", str(text).lower())
-    seconds = INTERVAL_UNITS.get(match.group(2)) if match else None
-    if match is None or seconds is None or int(match.group(1)) == 0:
+    """A plain interval for the daemon's settings: '30 seconds', '5 minutes', '1 hour', or
+    in Chinese ('30秒', '5 分钟', '一小时')."""
+    seconds = _english_interval(str(text)) or _chinese_interval(str(text))
+    if not seconds:
         raise TimingError(
             _("'{text}' is not an interval").format(text=text),
-            hint=_("write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'"),
+            hint=_(
+                "write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds'"
+                " or '30秒'"
+            ),
         )
-    return dt.timedelta(seconds=int(match.group(1)) * seconds)
+    return dt.timedelta(seconds=seconds)
+
+
+def _english_interval(text: str) -> int | None:
+    match = re.fullmatch(r"\s*(\d+)\s*([a-z]+?)s?\s*", text.lower())
+    seconds = INTERVAL_UNITS.get(match.group(2)) if match else None
+    return int(match.group(1)) * seconds if match and seconds else None
+
+
+def _chinese_interval(text: str) -> int | None:
+    match = _CHINESE_INTERVAL.fullmatch(text)
+    if match is None:
+        return None
+    written = match.group(1)
+    amount = int(written) if written.isascii() and written.isdigit() else chinese_number(written)
+    if not amount or amount > MAX_AMOUNT:  # as a number in digits is bounded (models.py)
+        return None
+    return amount * CHINESE_INTERVALS[match.group(2)]
 
 
 # An interval typed as a command's option: 15m, 2h, 1d (and 30s, 1w)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +16,13 @@ from guanxi.engine.diagnostics import CODES
 from guanxi.engine.errors import RuleSetInvalid
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.ruleset.tables import overlaps, read_table
-from guanxi.engine.timing import Duration, TimingError, parse_duration, parse_schedule
+from guanxi.engine.timing import (
+    Duration,
+    TimingError,
+    parse_duration,
+    parse_interval,
+    parse_schedule,
+)
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"
@@ -177,6 +184,25 @@ def test_what_is_no_chinese_duration_is_refused(text: str) -> None:
     with pytest.raises(TimingError) as caught:
         parse_duration(text)
     assert caught.value.hint == "write a number and a unit, e.g. '3 business days'"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30 seconds", 30), ("5 minutes", 300), ("30秒", 30), ("三十秒钟", 30), ("5 分钟", 300),
+     ("5分", 300), ("一小时", 3600), ("1个钟头", 3600), ("两天", 172_800), ("十万秒", 100_000)],
+)  # fmt: skip
+def test_the_daemons_intervals_are_read_in_english_or_chinese(text: str, seconds: int) -> None:
+    assert parse_interval(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["0秒", "半小时", "几秒", "十万零一秒", "一万亿天", "30 secnds"])
+def test_what_is_no_interval_is_refused_with_both_ways_to_write_one(text: str) -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_interval(text)
+    assert str(caught.value) == f"'{text}' is not an interval"
+    assert caught.value.hint == (
+        "write a number above 0 and seconds, minutes, hours or days, e.g. '30 seconds' or '30秒'"
+    )
 
 
 def test_a_chinese_duration_is_bounded_like_any_other() -> None:
