@@ -278,10 +278,10 @@ def parse_time_of_day(text: str) -> dt.time:
 
 
 _CHINESE_TIME = re.compile(
-    r"(?P<part>上午|早上|中午|下午|晚上)?\s*(?P<h>\d{1,2}|[零一二两三四五六七八九十]+)\s*[点时]"
+    r"(?P<part>凌晨|早晨|上午|早上|中午|下午|傍晚|晚上)?\s*(?P<h>\d{1,2}|[零一二两三四五六七八九十]+)\s*[点时]"
     r"\s*(?:(?P<half>半)|(?P<m>\d{1,2})\s*分?)?"
 )
-_AFTERNOON = ("下午", "晚上")
+_AFTERNOON = ("下午", "傍晚", "晚上")
 _CHINESE_DAY = re.compile(r"(?:每月|每个月)?\s*(\d{1,2}|[一二三四五六七八九十]+)\s*[号日]?")
 
 
@@ -295,6 +295,8 @@ def _chinese_time(text: str) -> dt.time | None:
         return None
     if match["part"] in _AFTERNOON and hour < 12:
         hour += 12
+    if match["part"] == "凌晨" and hour == 12:  # 凌晨12点 is midnight
+        hour = 0
     minute = 30 if match["half"] else int(match["m"] or 0)
     if hour > 23 or minute > 59:
         return None

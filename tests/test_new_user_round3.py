@@ -107,8 +107,9 @@ def test_a_scenario_day_without_its_year_asks_for_the_year(project: Path) -> Non
 
 @pytest.mark.parametrize(
     ("said", "time"),
-    [("10点", "10:00"), ("上午10点", "10:00"), ("下午3点半", "15:30"), ("9点30分", "09:30")],
-)
+    [("10点", "10:00"), ("上午10点", "10:00"), ("下午3点半", "15:30"), ("9点30分", "09:30"),
+     ("凌晨2点", "02:00"), ("凌晨12点", "00:00"), ("傍晚6点", "18:00"), ("早晨7点半", "07:30")],
+)  # fmt: skip
 def test_a_time_said_in_words_is_answered_with_the_time_to_write(
     project: Path,  # noqa: F811
     said: str,
@@ -119,6 +120,17 @@ def test_a_time_said_in_words_is_answered_with_the_time_to_write(
     line = line_of("playbooks.yaml", '      at: "10:00"')
     assert (error.code, error.line, error.col) == ("invalid-time", line, 11)
     assert error.hint == f"write '{time}'"
+
+
+def test_the_nights_time_said_in_words_is_pointed_at_where_it_is_written(
+    project: Path,  # noqa: F811
+) -> None:
+    """classify_at was blamed on classify_every, the line above it."""
+    edit(project, "guanxi.yaml", 'classify_at: "02:00"', "classify_at: 凌晨2点")
+    [error] = errors(project)
+    line = line_of("guanxi.yaml", 'classify_at: "02:00"')
+    assert (error.code, error.line, error.col) == ("invalid-time", line, 14)
+    assert error.hint == "write '02:00'"
 
 
 @pytest.mark.parametrize("said", ["5号", "5日", "五", "五号", "每月5日"])

@@ -463,10 +463,7 @@ def _check_settings(project: Project, settings: Settings) -> None:
             or _("use a country code such as 'CN' or 'HK'"),
         )
     check_daemon(project, settings)
-    try:
-        settings.classify_schedule()
-    except TimingError as error:
-        project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
+    _check_classify_schedule(project, file, settings)
     _check_retention(project, settings)
     _check_consent_window(project, settings)
     try:
@@ -502,6 +499,19 @@ def _timezone_hint(name: str) -> str:
     if OFFSET.fullmatch(name.strip()):
         return _("write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8")
     return did_you_mean(name, _timezones()) or _("use an IANA name such as 'Asia/Shanghai'")
+
+
+def _check_classify_schedule(project: Project, file: str, settings: Settings) -> None:
+    """classify_at at its own line, then classify_every (which reads it)."""
+    try:
+        parse_time_of_day(settings.classify_at)
+    except TimingError as error:
+        project.error(file, ("classify_at",), "invalid-time", str(error), hint=error.hint)
+        return
+    try:
+        settings.classify_schedule()
+    except TimingError as error:
+        project.error(file, ("classify_every",), "invalid-cron", str(error), hint=error.hint)
 
 
 def _check_retention(project: Project, settings: Settings) -> None:
