@@ -365,6 +365,18 @@ def test_a_field_label_as_a_template_variable_is_answered_with_the_field(
     assert error.hint == "'客户名称' 是字段 'name' 的显示名称，模板中要写字段名：{{ name }}"
 
 
+def test_a_chinese_word_as_a_template_variable_is_answered_with_the_nearest_fields(
+    project: Path,  # noqa: F811
+) -> None:
+    """`{{ 姓名 }}`, a word no label is: the fields whose labels are nearest (客户名称)."""
+    edit(project, "templates.yaml", SUBJECT, "subject: 售后回访：{{ 姓名 }}")
+    with language("zh"):
+        [error] = errors(project)
+    assert (error.code, error.message) == ("template-variable", "未知的变量 '姓名'")
+    assert error.hint is not None
+    assert error.hint.startswith("变量要写 schema.yaml 中的英文字段名：{{ name }} (客户名称)")
+
+
 def test_text_in_single_braces_that_names_no_variable_is_text(project: Path) -> None:  # noqa: F811
     edit(project, "templates.yaml", SUBJECT, "subject: 售后回访：{VIP专享}")
     assert validate_project(project).ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -605,7 +606,9 @@ def _check_template(
             text,
             variable,
             _("unknown variable '{name}'").format(name=variable),
-            _label_hint(variable, labels) or did_you_mean(variable, known),
+            _label_hint(variable, labels)
+            or _named_in_chinese(variable, labels)
+            or did_you_mean(variable, known),
         )
     for node in tree.find_all(nodes.Getattr):
         is_event = isinstance(node.node, nodes.Name) and node.node.name == "event"
@@ -656,6 +659,20 @@ def _label_hint(variable: str, labels: Mapping[str, str]) -> str | None:
         return None
     message = _("'{label}' is the label of the field '{name}': write {text}")
     return message.format(label=variable, name=name, text="{{ " + name + " }}")
+
+
+def _named_in_chinese(variable: str, labels: Mapping[str, str]) -> str | None:
+    """`{{ 姓名 }}`: a variable is a field's name, in English letters; the fields whose
+    Chinese labels are nearest (客户名称 for 姓名), else the first few."""
+    if variable.isascii():
+        return None
+    chinese = [label for label in labels if not label.isascii()]
+    near = difflib.get_close_matches(variable, chinese, n=3, cutoff=0.3) or chinese[:3]
+    fields = ", ".join(f"{{{{ {labels[label]} }}}} ({label})" for label in near)
+    message = _(
+        "a variable is a field's name as schema.yaml writes it, in English letters: {fields}"
+    )
+    return message.format(fields=fields)
 
 
 # A variable in single or full-width braces ({ name }, ｛｛ name ｝｝): sent as it stands.
