@@ -69,6 +69,9 @@ def test_yes_or_no_after_a_comparison_is_a_true_or_false_value(tmp_path: Path) -
     [
         ("8万以上", "write >= 8万 (以上 counts 8万 in), or > 8万"),
         ("5万以下", "write <= 5万 (以下 counts 5万 in), or < 5万"),
+        ("8万元以上", "write >= 8万 (以上 counts 8万 in), or > 8万"),  # what it counts between
+        ("8万元及以下", "write <= 8万 (及以下 counts 8万 in), or < 8万"),
+        ("满8万", "write >= 8万 (满 counts 8万 in), or > 8万"),
         (">= 8万元", "leave out '元': write 8万"),
     ],
 )

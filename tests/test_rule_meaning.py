@@ -170,7 +170,11 @@ def test_part_of_several_labels_names_them_all(project: Path) -> None:
     assert diagnostic.hint == "write 'valuable' (有价值客户) or 'low_value' (低价值客户)"
 
 
-@pytest.mark.parametrize("typed", ["25-45", "25~45", "25～45", "25 到 45", "25至45岁", "25—45"])
+@pytest.mark.parametrize(
+    "typed",
+    ["25-45", "25~45", "25～45", "25 到 45", "25至45岁", "25—45", "25..45", '"[25, 45]"',
+     ">=25 AND <=45"],
+)  # fmt: skip
 def test_a_range_in_a_table_cell_is_answered_with_the_range_to_write(
     project: Path, typed: str
 ) -> None:

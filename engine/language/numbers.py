@@ -369,6 +369,7 @@ def cell_number(written: str) -> str:
 _CELL_AMOUNT = r"-?\d+(?:\.\d+)?\s*(?:万亿|万|亿|%)?"
 _CELL_WORDS = re.compile(rf"({_CELL_AMOUNT})\s*(\S+)")
 _CELL_RANGE = re.compile(rf"{_CELL_AMOUNT}\s*(?:-|~|～|—|–|至|到)\s*{_CELL_AMOUNT}\S?")
+_CELL_REACHED = re.compile(rf"满\s*({_CELL_AMOUNT})\s*[^\d\s]?")
 AT_LEAST = ("以上", "及以上", "或以上", "起")
 AT_MOST = ("以下", "及以下", "或以下", "以内")
 YUAN_WORDS = ("元", "块", "块钱")
@@ -377,10 +378,15 @@ YUAN_WORDS = ("元", "块", "块钱")
 def _cell_words(written: str) -> str | None:
     """What to write for a cell's number with a word after it (`8万以上`, `8万元`), or None
     (a range written as in a sentence, `8万-20万`, is answered by the table: tables.py)."""
-    if (found := _CELL_WORDS.fullmatch(written)) is None:
+    if (reached := _CELL_REACHED.fullmatch(written)) is not None:  # 满25岁: 25 reached
+        number, word = reached.group(1).replace(" ", ""), "满"
+    elif (found := _CELL_WORDS.fullmatch(written)) is not None:
+        number, word = found.group(1).replace(" ", ""), found.group(2)
+    else:
         return None
-    number, word = found.group(1).replace(" ", ""), found.group(2)
-    if word in AT_LEAST:
+    if word[1:] in AT_LEAST + AT_MOST and not word[0].isdigit():
+        word = word[1:]  # 25岁以上: what the number counts, then the bound
+    if word in (*AT_LEAST, "满"):
         return _("write >= {number} ({word} counts {number} in), or > {number}").format(
             number=number, word=word
         )

@@ -257,8 +257,10 @@ def _add_rule(
 def _cell_hint(cell: str) -> str:
     """What the cell allows; for a cell that starts with a Chinese comparison word (大于 30),
     or a range written as in a sentence (25-45, 25到45岁), the cell to write instead."""
-    if (match := _SPOKEN_RANGE.fullmatch(cell.strip())) is not None:
-        low, high = (part.replace(" ", "") for part in match.groups())
+    written = cell.strip()
+    match = _SPOKEN_RANGE.fullmatch(written) or _BOUNDS.fullmatch(written)
+    if match is not None:
+        low, high = (part.replace(" ", "") for part in match.groups() if part)
         return _("write '[{low}..{high}]' ({low} to {high}, both included)").format(
             low=low, high=high
         )
@@ -270,7 +272,13 @@ def _cell_hint(cell: str) -> str:
 
 
 _NUMBER = r"(\d+(?:\.\d+)?\s*[万亿]?)"
-_SPOKEN_RANGE = re.compile(rf"{_NUMBER}\s*(?:-|~|～|—|–|到|至)\s*{_NUMBER}\s*[^\d\s.,]?")
+_SPOKEN_RANGE = re.compile(
+    rf"\[?\s*{_NUMBER}\s*(?:-|~|～|—|–|到|至|\.\.)\s*{_NUMBER}\s*[^\d\s.,\]]?\]?"
+)
+_BOUNDS = re.compile(  # [25, 45] or >= 25 AND <= 45
+    rf"\[\s*{_NUMBER}\s*[,，]\s*{_NUMBER}\s*\]"
+    rf"|>=\s*{_NUMBER}\s*(?:AND|and|且|并且)\s*<=\s*{_NUMBER}"
+)
 _CELL_OPERATORS = {">": "> ", "<": "< ", ">=": ">= ", "<=": "<= ", "=": "", "<>": "not "}
 
 
