@@ -285,6 +285,11 @@ _AFTERNOON = ("下午", "傍晚", "晚上")
 _CHINESE_DAY = re.compile(r"(?:每月|每个月)?\s*(\d{1,2}|[一二三四五六七八九十]+)\s*[号日]?")
 
 
+def said_time(text: str) -> dt.time | None:
+    """A time of day said in Chinese words (`10点`, `下午3点半`), or None."""
+    return _chinese_time(text)
+
+
 def _chinese_time(text: str) -> dt.time | None:
     """`10点`, `上午10点半`, `下午3点`, `9点30分`: the time of day said, or None."""
     match = _CHINESE_TIME.fullmatch(text.strip())

@@ -52,3 +52,27 @@ def test_a_datetime_written_iso_reads_as_its_slashed_twin(
 def test_an_unreal_iso_day_or_time_is_refused_as_before(written: str, why: str) -> None:
     with pytest.raises(Invalid, match=f"^{re.escape(why)}$"):
         Moment(zoneinfo.ZoneInfo("Asia/Shanghai"))(written)
+
+
+@pytest.mark.parametrize(
+    ("written", "write"),
+    [
+        ("2026年12月1日 10点", "2026-12-01 10:00"),
+        ("2026年12月1日10点", "2026-12-01 10:00"),
+        ("2026-12-01 下午3点半", "2026-12-01 15:30"),
+        ("2026/12/01 凌晨2点", "2026-12-01 02:00"),
+    ],
+)
+def test_a_time_said_in_words_is_refused_with_the_instant_to_write(
+    written: str, write: str
+) -> None:
+    """Refused as the rule files refuse a time said in words, told what to write."""
+    with pytest.raises(Invalid) as refused:
+        Moment(zoneinfo.ZoneInfo("Asia/Shanghai"))(written)
+    assert str(refused.value) == f"'{written}' says the time in words: write {write}"
+
+
+@pytest.mark.parametrize("written", ["2026-02-30 10点", "hello 10点", "2026年12月1日"])
+def test_what_is_no_date_with_a_time_said_is_refused_as_before(written: str) -> None:
+    with pytest.raises(Invalid, match="is not a date and time: write the date"):
+        Moment(zoneinfo.ZoneInfo("Asia/Shanghai"))(written)

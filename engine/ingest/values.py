@@ -705,6 +705,28 @@ def _not_a_moment(value: Any) -> str:
     return _("expected a date and time, got {value}").format(value=shown(value))
 
 
+def _said_moment(written: str) -> Invalid | None:
+    """`2026年12月1日 10点`, `2026-12-01 下午3点半`: a date, then the time said in words;
+    refused with the date and time to write (None: not written so)."""
+    from guanxi.engine.timing import said_time  # only here: timing imports apscheduler
+
+    date_part, _space, time_part = written.partition(" ")
+    if not time_part and "日" in written:  # 2026年12月1日10点
+        date_part, time_part = written.split("日", 1)
+        date_part += "日"
+    match = DATE.fullmatch(date_part)
+    said = said_time(time_part) if match and time_part else None
+    if said is None:
+        return None
+    try:
+        day = _day(match, written)
+    except Invalid:
+        return None
+    write = f"{day.isoformat()} {said.strftime('%H:%M')}"
+    message = _("{value} says the time in words: write {write}")
+    return _Hinted(message.format(value=quoted(written), write=write))
+
+
 class Moment:
     """Reads a datetime; one without an offset is in `zone`. Gives UTC ISO text."""
 
@@ -743,7 +765,7 @@ class Moment:
             except ValueError:
                 pass  # not a real day or time: said below
         if match is None:
-            raise Invalid(
+            raise _said_moment(written) or Invalid(
                 _(
                     "{value} is not a date and time: write the date {forms},"
                     " then the time HH:MM:SS (optionally with an offset such as +08:00)"
