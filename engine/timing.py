@@ -269,7 +269,7 @@ def parse_window(text: str) -> Window:
 def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:
-        said = _chinese_time(str(text))
+        said = said_time(str(text))
         hint = _("write hours:minutes, e.g. '09:30'")
         if said is not None:
             hint = _("write '{time}'").format(time=said.strftime("%H:%M"))
@@ -286,11 +286,6 @@ _CHINESE_DAY = re.compile(r"(?:每月|每个月)?\s*(\d{1,2}|[一二三四五六
 
 
 def said_time(text: str) -> dt.time | None:
-    """A time of day said in Chinese words (`10点`, `下午3点半`), or None."""
-    return _chinese_time(text)
-
-
-def _chinese_time(text: str) -> dt.time | None:
     """`10点`, `上午10点半`, `下午3点`, `9点30分`: the time of day said, or None."""
     match = _CHINESE_TIME.fullmatch(text.strip())
     if match is None:

@@ -112,9 +112,9 @@ GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 SCALED_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)\s*(万亿|万|亿)", re.ASCII)  # 100万, 1.5亿
 YUAN = "元"  # an amount as Chinese staff write it: 1,200元
 # (1,234.00): the accounting format's -1,234.00, as bank reports and Excel export it
+ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^-+()\s][^()]*?)\s*\)")
 # A number with a word after it, as a clerk writes what it counts (30岁, 3个, 12笔, 5 years)
 COUNTED = re.compile(r"([+-]?\d+(?:,\d{3})*(?:\.\d+)?)\s*([^\W\d_]{1,8})")
-ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^-+()\s][^()]*?)\s*\)")
 DASHES = frozenset({"-", "--", "–", "—", "——"})  # the accounting format's zero, or no value
 # The date part: the year first, then month and day, all one separator or 年月日, or none at
 # all (YYYYMMDD, as core banking systems export a date).
