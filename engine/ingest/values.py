@@ -715,8 +715,8 @@ def _said_moment(written: str) -> Invalid | None:
         date_part, time_part = written.split("日", 1)
         date_part += "日"
     match = DATE.fullmatch(date_part)
-    said = said_time(time_part) if match and time_part else None
-    if said is None:
+    said = said_time(time_part) if time_part else None
+    if match is None or said is None:
         return None
     try:
         day = _day(match, written)
