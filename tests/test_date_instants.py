@@ -82,3 +82,20 @@ def test_the_quarantine_shows_the_instant_in_the_projects_zone() -> None:
     record["last_txn_date"] = dt.datetime(2026, 5, 31, 16, tzinfo=dt.UTC)
     row, problems = check_customer(ruleset.schema, ruleset.settings.timezone, record)
     assert (row["last_txn_date"], problems) == ("2026-06-01", [])
+
+
+@pytest.mark.parametrize(
+    ("written", "day"),
+    [("2026-11-01 00:00:00+08:00", "2026-11-01"), ("2026-10-31T16:00:00Z", "2026-11-01"),
+     ("2026-11-01T00:00+0800", "2026-11-01"), ("2026-11-01 00:00:00", "2026-11-01")],
+)  # fmt: skip
+def test_an_instant_written_as_text_is_read_as_the_timestamp(written: str, day: str) -> None:
+    assert read(written) == day
+
+
+def test_an_instant_written_as_text_at_another_time_is_refused_shown_in_the_projects_zone() -> None:
+    with pytest.raises(NotMidnight) as refused:
+        read("2026-11-01 00:00:00+00:00")
+    assert refused.value.value == "2026-11-01 08:00:00+08:00"
+    with pytest.raises(Invalid, match="is not a date: write it"):
+        read("2026-11-01 08:00")  # no offset: a time of day on a date, as before

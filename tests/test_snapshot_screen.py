@@ -1003,6 +1003,34 @@ def test_timestamps_in_a_date_field_read_alike_to_load_and_to_duckdb(
     duck.close()
 
 
+def test_an_instant_written_as_text_in_a_date_field_reads_as_a_timestamp_does(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A CSV export writes an instant as text with its offset: its day in the project's zone
+    when it falls on midnight there (T1, T5, T6), refused otherwise (T2, T3); load and the
+    DuckDB night alike."""
+    written = {"T1": "2026-11-01 00:00:00+08:00", "T2": "2026-06-01 00:00:00+00:00",
+               "T3": "2026-06-02 00:00:01+08:00", "T4": "", "T5": "2025-12-31T16:00:00Z",
+               "T6": "2026-11-01T00:00+0800"}  # fmt: skip
+    lines = ["customer_id,name,last_txn_date", *(f"{k},张三,{v}" for k, v in written.items())]
+    path = tmp_path / "night.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load_customers(store, ruleset, path, NOW)
+    days = store.execute("SELECT customer_id, last_txn_date FROM customers")
+    assert {r["customer_id"]: r["last_txn_date"] for r in days} == {
+        **TIMESTAMPED_DAYS,
+        "T6": "2026-11-01",
+    }
+    shown = {3: "2026-06-01 08:00:00+08:00", 4: "2026-06-02 00:00:01+08:00"}  # file lines
+    assert quarantined(store) == [(n, FIELD, v, _not_midnight(v)) for n, v in shown.items()]
+    classify(store, ruleset, NOW)
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()
+
+
 @pytest.mark.parametrize("unit", TIMESTAMP_UNITS)
 def test_duckdbs_session_zone_does_not_shift_a_timestamp_in_a_date_field(
     tmp_path: Path, unit: str

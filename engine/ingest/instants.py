@@ -6,8 +6,9 @@ one day in one zone and on another elsewhere (midnight in Shanghai is 16:00 the 
 UTC), and the day the bank's staff mean is the one in the rule project's time zone
 (`timezone:` in guanxi.yaml, as datetime fields take it). So an instant, whichever zone the
 file, DuckDB or Spark gives it, is taken in that zone: a date when it falls on midnight
-there, otherwise refused with the value shown there. A timestamp without a zone is read as
-written (values.date): midnight is the day.
+there, otherwise refused with the value shown there; so is an instant written as text with
+its offset (`2026-11-20 00:00:00+08:00`, as a CSV export writes one). A timestamp without a
+zone is read as written (values.date): midnight is the day.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ class Day:
     def __call__(self, value: Any) -> str | None:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             return self.instant(value)
-        return values.date(value)
+        try:
+            return values.date(value)
+        except values.Invalid:
+            moment = _with_offset(value)
+            if moment is None:
+                raise
+            return self.instant(moment)  # its text, as a CSV export writes an instant
 
     def instant(self, value: dt.datetime) -> str | None:
         local = value.astimezone(self.zone)
@@ -50,3 +57,15 @@ class Day:
             " at midnight in {zone}, the rule project's time zone (timezone: in guanxi.yaml)"
         )
         raise NotMidnight(reason.format(value=values.quoted(shown), zone=self.name), shown)
+
+
+def _with_offset(value: Any) -> dt.datetime | None:
+    """`2026-11-20 00:00:00+08:00`, `2026-11-19T16:00:00Z`: the instant a text with an offset
+    writes (None: no such text)."""
+    if type(value) is not str:
+        return None
+    try:
+        moment = values.Moment.parse(value.strip())
+    except values.Invalid:
+        return None
+    return moment if moment.tzinfo is not None else None
