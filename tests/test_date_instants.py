@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -99,3 +100,14 @@ def test_an_instant_written_as_text_at_another_time_is_refused_shown_in_the_proj
     assert refused.value.value == "2026-11-01 08:00:00+08:00"
     with pytest.raises(Invalid, match="is not a date: write it"):
         read("2026-11-01 08:00")  # no offset: a time of day on a date, as before
+
+
+@pytest.mark.parametrize(
+    "instant",
+    ["0001-01-01T00:00+08:00", "9999-12-31T23:00:00-12:00",
+     dt.datetime(1, 1, 1, tzinfo=SHANGHAI), dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)],
+)  # fmt: skip
+def test_an_instant_in_year_1_or_9999_is_refused_not_overflowed(instant: Any) -> None:
+    """Found by the hostile pipeline: year 1 at +08:00 is year 0 in UTC."""
+    with pytest.raises(Invalid):
+        read(instant)

@@ -48,6 +48,8 @@ class Day:
             return self.instant(moment)  # its text, as a CSV export writes an instant
 
     def instant(self, value: dt.datetime) -> str | None:
+        if not values.EARLIEST.year <= value.year <= values.LATEST.year:
+            return values.date(value.replace(tzinfo=None))  # refused before a shift overflows
         local = value.astimezone(self.zone)
         if values.at_midnight(local):
             return values.date(local.replace(tzinfo=None))
