@@ -29,13 +29,14 @@ from guanxi.engine.classify.explain import Explanation, explain
 from guanxi.engine.classify.rowless import without_customer_row
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.classify.spark import classify_on_spark, default_output
+from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
+from guanxi.engine.privacy.files import spark_output
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.store import Store
@@ -61,7 +62,7 @@ class SparkRun:
     output: Path | None
 
     def folder(self, store: Store) -> Path:
-        return self.output if self.output is not None else default_output(store)
+        return self.output if self.output is not None else spark_output(store)
 
 
 @click.command("classify")

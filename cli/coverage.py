@@ -88,7 +88,9 @@ def _count(ruleset: RuleSet, request: CoverageRequest) -> tuple[Coverage, Covera
         )
     store = opened_store(ruleset, where, migrate=False)
     try:
-        return coverage(store, ruleset, now), coverage(store, other, now) if other else None
+        return coverage(store, ruleset, now), coverage(
+            store, other, now, with_unheld=False
+        ) if other else None
     except store_failures() as error:
         message = _("cannot read the store '{store}': {error}").format(
             store=shown_location(where), error=error

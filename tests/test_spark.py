@@ -37,11 +37,12 @@ from guanxi.engine.classify.event_measures import grouped_events
 from guanxi.engine.classify.hold import STATE
 from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
-from guanxi.engine.classify.spark import classify_on_spark, default_output
+from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.privacy.erasure import pseudonym, pseudonym_function
+from guanxi.engine.privacy.files import spark_output
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.ruleset.ruleset import CompiledMeasure, Rollup
 from guanxi.engine.store import Store
@@ -198,7 +199,7 @@ def test_spark_duckdb_sqlite_and_python_assign_alike(
     assert 0 < spark_night.transitions < CUSTOMERS / 5
     assert moves(on_spark, spark_night.run_id) == moves(duck, duck_night.run_id)
     assert "assignments from copy" in spark_night.timings
-    written = duckdb.sql(f"SELECT COUNT(*) FROM '{default_output(on_spark)}/*.parquet'")
+    written = duckdb.sql(f"SELECT COUNT(*) FROM '{spark_output(on_spark)}/*.parquet'")
     assert written.fetchall() == [(CUSTOMERS,)]
     for store in (lite, duck, on_spark):
         store.close()
@@ -776,7 +777,7 @@ def test_an_erasure_reaches_the_assignments_spark_wrote_beside_the_store(
     store = SQLiteStore(store_path)
     classify_on_spark(store, load_ruleset(erased.RULES), NOW, night, spark)
     store.close()
-    output = default_output(store)
+    output = spark_output(store)
     assert any(output.glob(".*.crc")), "Spark writes a checksum beside each file"
     erased.guanxi(store_path, "customer", "erase", erased.ERASED, "--yes")
     kept = spark.read.parquet(str(output)).select("customer_id").collect()

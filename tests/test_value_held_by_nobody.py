@@ -192,3 +192,13 @@ def test_the_warning_is_in_the_json(loaded: Store, tmp_path: Path) -> None:
 )
 def test_a_slip_of_one_character_is_close(written: str, held: str, close: bool) -> None:
     assert is_close(written, held) is close
+
+
+def test_the_project_compared_against_is_not_searched(loaded: Store, tmp_path: Path) -> None:
+    """`--against OLD` counts OLD's customers per rule; its texts held by nobody are not the
+    project's being validated, so they are neither shown nor queried."""
+    typo = civil_servant_typo(tmp_path / "old")
+    right = project(tmp_path / "new", "strategies.csv", CIVIL_SERVANT, CIVIL_SERVANT)
+    assert CODE not in validate(right, loaded, "--against", str(typo)).stderr
+    assert coverage(loaded, load_ruleset(typo), NOW, with_unheld=False).unheld == ()
+    assert len(coverage(loaded, load_ruleset(typo), NOW).unheld) == 1

@@ -127,9 +127,12 @@ class Coverage:
         }
 
 
-def coverage(store: Store, ruleset: RuleSet, now: dt.datetime) -> Coverage:
+def coverage(
+    store: Store, ruleset: RuleSet, now: dt.datetime, with_unheld: bool = True
+) -> Coverage:
     """The counts for every rule and step of `ruleset` over the store's customers, as of
-    `now` (conditions such as DAYS_SINCE read the date)."""
+    `now` (conditions such as DAYS_SINCE read the date); `with_unheld`: also the compared
+    texts no customer holds (only the project being validated shows them)."""
     today = today_in(ruleset, now)
     query = _Query(ruleset, store.dialect, today)
     with _read_only(store):
@@ -137,7 +140,11 @@ def coverage(store: Store, ruleset: RuleSet, now: dt.datetime) -> Coverage:
         row = store.execute(query.sql(present))[0] if present else {}
         branches = _branches(store) if ruleset.branches and BRANCH_FIELD in present else {}
         counted = query.read(row, today)
-        unheld = unheld_values(store, ruleset.compared_values, present) if counted.customers else ()
+        unheld = (
+            unheld_values(store, ruleset.compared_values, present)
+            if with_unheld and counted.customers
+            else ()
+        )
     return dataclasses.replace(counted, branches=branches, unheld=unheld)
 
 

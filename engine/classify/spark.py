@@ -153,11 +153,6 @@ def _settings(local: bool) -> dict[str, str]:
     return settings
 
 
-def default_output(store: Store) -> Path:
-    """Where the assignments go unless told (an erasure looks there too)."""
-    return spark_output(store)
-
-
 def classify_on_spark(
     store: Store,
     ruleset: RuleSet,
@@ -181,7 +176,7 @@ def classify_on_spark(
     watch = Stopwatch()
     store.prepare(ruleset.schema)
     mark = erasures_so_far(store)  # before any customer is read
-    folder = _output_folder(output or default_output(store))
+    folder = _output_folder(output or spark_output(store))
     screen = snapshot_screen(store, ruleset, now, Path(snapshot), encoding)
     history = _register_history(spark, store, ruleset, today_in(ruleset, now))
     key, unique = _classify(spark, store, screen, ruleset, now, Path(snapshot), folder, history)
