@@ -43,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
-import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +71,7 @@ from guanxi.engine.ingest.load import (
     repeated_key,
     utc_text,
 )
+from guanxi.engine.ingest.lookalikes import missing_lookalikes
 from guanxi.engine.ingest.real_ids import stored_as_reals
 from guanxi.engine.ingest.rows import Check, Kept, Problem, customer_check
 from guanxi.engine.ruleset.models import FieldSpec, Schema
@@ -687,20 +687,9 @@ def _doubtful_text() -> str:
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
     unseen = "".join(_escaped(c) for c in map(chr, plane) if UNSEEN_IN_ID.match(c))
-    missing = f"^[{_missing_lookalikes()}]{{1,{not_text.LONGEST_MISSING}}}$"
+    alike = "".join(map(_escaped, missing_lookalikes()))
+    missing = f"^[{alike}]{{1,{not_text.LONGEST_MISSING}}}$"
     return f"^[{spaces}]|[{spaces}]$|[{unseen}]|{missing}"
-
-
-def _missing_lookalikes() -> str:
-    """The characters (escaped) that NFKC writes with only the letters of the words for a
-    missing value: N, ｎ, Ｌ, ＼ and the like."""
-    letters = set("".join(not_text.MISSING_WRITTEN))
-    alike = (
-        c
-        for c in map(chr, range(sys.maxunicode + 1))
-        if set(unicodedata.normalize("NFKC", c).upper()) <= letters
-    )
-    return "".join(map(_escaped, alike))
 
 
 def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:
