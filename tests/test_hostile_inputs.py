@@ -268,6 +268,16 @@ def test_ordinary_fields_are_still_posted(erased: Path) -> None:
     assert [customer for _, customer in events_of(erased)] == ["C1"]
 
 
+def test_a_field_given_twice_with_two_values_is_refused(erased: Path) -> None:
+    """`--field amount=5 --field amount=50000` recorded 50000 without a word: a JSON line
+    giving a key twice is quarantined, and so the command refuses it."""
+    twice = ["--field", "amount=5", "--field", "amount=50000"]
+    posted = invoke(erased, "events", "post", "sale", "--customer", "C1", *twice)
+    assert posted.exit_code == 2
+    assert "'amount' is given twice (5, then 50000); give it once" in posted.output
+    assert events_of(erased) == []
+
+
 # --- the health port: a client dripping its request gives its place up ------------------------
 
 
