@@ -173,6 +173,12 @@ def _pairs(fields: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(
                 message.format(name=name.strip(), option=option), param_hint="--field"
             )
+        if pairs.get(name.strip(), value) != value:
+            message = _("'{name}' is given twice ({first}, then {second}); give it once")
+            raise click.BadParameter(
+                message.format(name=name.strip(), first=pairs[name.strip()], second=value),
+                param_hint="--field",
+            )
         pairs[name.strip()] = value
     return pairs
 

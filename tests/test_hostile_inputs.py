@@ -1,7 +1,7 @@
 """Hostile input that is small but costly or misleading: a header of a hundred thousand
 columns, files naming a million fields the schema lacks, Parquet files that unpack to
-gigabytes, `events post --field` naming the event's own fields, and clients that drip their
-request to the daemon's health port."""
+gigabytes, `events post --field` naming the event's own fields, JSON lines giving a key twice,
+and clients that drip their request to the daemon's health port."""
 
 from __future__ import annotations
 
@@ -268,6 +268,16 @@ def test_ordinary_fields_are_still_posted(erased: Path) -> None:
     assert [customer for _, customer in events_of(erased)] == ["C1"]
 
 
+def test_a_field_given_twice_with_two_values_is_refused(erased: Path) -> None:
+    """`--field amount=5 --field amount=50000` recorded 50000 without a word: a JSON line
+    giving a key twice is quarantined, and so the command refuses it."""
+    twice = ["--field", "amount=5", "--field", "amount=50000"]
+    posted = invoke(erased, "events", "post", "sale", "--customer", "C1", *twice)
+    assert posted.exit_code == 2
+    assert "'amount' is given twice (5, then 50000); give it once" in posted.output
+    assert events_of(erased) == []
+
+
 # --- the health port: a client dripping its request gives its place up ------------------------
 
 
@@ -341,3 +351,45 @@ def test_clients_that_come_back_for_ever_do_not_keep_a_scraper_out(health: Healt
         stop.set()
         for dripper in drippers:
             dripper.join(5)
+
+
+# --- JSON Lines: a key given twice is refused, as a column given twice is ------------------
+
+
+def test_an_event_naming_its_customer_twice_is_quarantined_not_given_to_the_last(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """JSON readers disagree on `{"customer_id": "C1", "customer_id": "C2"}` (Python keeps
+    the last, others the first): the event must reach neither customer by a guess."""
+    path = tmp_path / "twice.jsonl"
+    good = '{"id": "E1", "type": "sale", "customer_id": "C1", "at": "2026-11-03T10:00+08:00"}'
+    twice = (
+        '{"id": "E2", "type": "sale", "customer_id": "C1",'
+        ' "at": "2026-11-03T10:00+08:00", "customer_id": "C2"}'
+    )
+    path.write_text(good + "\n" + twice + "\n", "utf-8")
+    report = load_events(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    assert [r["id"] for r in store.execute("SELECT id FROM events")] == ["E1"]
+    reasons = store.execute("SELECT row_number, reason FROM quarantine")
+    assert reasons == [
+        {
+            "row_number": 2,
+            "reason": "key 'customer_id' is given twice; keep one of them",
+        }
+    ]
+
+
+def test_a_customer_line_giving_a_key_twice_is_quarantined(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    path = tmp_path / "twice.jsonl"
+    lines = [
+        '{"customer_id": "C1", "name": "张三"}',
+        '{"customer_id": "C2", "name": "李", "name": "王"}',
+    ]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    report = load_customers(store, ruleset, path, NOW)
+    assert (report.loaded, report.quarantined) == (1, 1)
+    reason = store.execute("SELECT reason FROM quarantine")[0]["reason"]
+    assert reason == "key 'name' is given twice; keep one of them"

@@ -142,3 +142,12 @@ def test_log_masking_masks_an_exception_too() -> None:
         logger.removeHandler(handler)
     logged = stream.getvalue()
     assert "0212 3456" not in logged and "6222****7890" in logged and "138****5678" in logged
+
+
+def test_a_text_log_line_cannot_be_split_into_a_forged_one() -> None:
+    """A line break in a message or a field (a folder's name, a server's error) would start a
+    line of the writer's making, read by people and log collectors as the daemon's own."""
+    forged = "\n1970-01-01T00:00:00Z info    rules reloaded\r"
+    line = TextFormatter().format(record("failed" + forged, error="refused" + forged))
+    assert line.splitlines() == [line]
+    assert line.endswith(r"error=refused\n1970-01-01T00:00:00Z info    rules reloaded\r")

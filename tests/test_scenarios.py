@@ -284,3 +284,21 @@ def test_a_complaint_less_changes_the_assessed_satisfaction(tmp_path: Path) -> N
     assert "assessments.yaml:24:18: error[unknown-field]: no measure 'complaint_365d'" in (
         result.output
     )
+
+
+def test_a_control_character_in_a_scenario_leaves_the_junit_file_readable(
+    tmp_path: Path,
+) -> None:
+    """YAML writes any character in a quoted name ("\\x1b"); XML 1.0 has no way to write one:
+    put in as it is, CI could not read the report at all."""
+    project = copy_project(tmp_path)
+    edit(
+        project / "tests/tiers_and_levels.yaml", f"name: {RESPONSIBLE}", 'name: "负责\\x1b\\x0c型"'
+    )
+    edit(project / "playbooks.yaml", "after: 3 business days", "after: 4 business days")
+    junit = tmp_path / "scenarios.xml"
+    assert guanxi_test(str(project), "--junit", str(junit)).exit_code == 1
+    cases = ET.parse(junit).getroot().iter("testcase")
+    [case] = [c for c in cases if (c.get("name") or "").startswith("负责")]
+    assert case.get("name") == "负责\\x1b\\x0c型"
+    assert case.find("failure") is not None

@@ -15,6 +15,7 @@ import sys
 from typing import Any, TextIO
 
 from guanxi.engine.privacy.personal import mask_field, mask_id, mask_key, mask_text
+from guanxi.engine.unseen import printable
 
 __all__ = ["JsonFormatter", "TextFormatter", "mask_id", "mask_key", "mask_text", "setup_logging"]
 
@@ -43,13 +44,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time level message key=value …`, masked the same way."""
+    """`time level message key=value …`, masked the same way, on one line: a line break or
+    other control character in the message or a field is written as its escape (`\\n`), so
+    no value can start a line that reads as the daemon's own."""
 
     def format(self, record: logging.LogRecord) -> str:
         time = dt.datetime.fromtimestamp(record.created, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         fields = " ".join(f"{k}={v}" for k, v in _masked_fields(record).items())
         line = f"{time} {record.levelname.lower():7} {mask_text(record.getMessage())}"
-        line = f"{line} {fields}" if fields else line
+        line = printable(f"{line} {fields}" if fields else line)
         if record.exc_info:
             line += "\n" + mask_text(self.formatException(record.exc_info))
         return line
