@@ -59,6 +59,25 @@ def create_statements(dialect: str) -> tuple[str, ...]:
     )
 
 
+def clustered_statements() -> tuple[str, ...]:
+    """SQLite's `assignments` rebuilt as a B-tree ordered by customer id itself (WITHOUT
+    ROWID, migration m035), the view dropped and created again around it. As a rowid table
+    with a text key, every row was written twice (the table, and the key's index beside it),
+    and every look-up by customer went through the index, then the table."""
+    columns = ", ".join(f"{name} {sqlite}" for name, (sqlite, _) in COLUMNS.items())
+    names = ", ".join(COLUMNS)
+    new = f"{TABLE}_clustered"
+    return (
+        f"DROP VIEW {VIEW}",
+        f"CREATE TABLE {new} ({columns}) WITHOUT ROWID",
+        f"INSERT INTO {new} ({names}) SELECT {names} FROM {TABLE}"
+        " WHERE customer_id IS NOT NULL ORDER BY customer_id",
+        f"DROP TABLE {TABLE}",
+        f"ALTER TABLE {new} RENAME TO {TABLE}",
+        create_statements("sqlite")[1],
+    )
+
+
 def current_value(table: str, changes: str, column: str) -> str:
     """SQL for a column's current value, `table` being an alias of `assignments` and
     `changes` one of `assignment_changes` left-joined on the customer."""

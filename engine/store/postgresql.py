@@ -303,6 +303,8 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m032_retry_keys": RETRY_KEYS,
     "m033_quarantine_rows": (QUARANTINE_ROWS,),
     "m034_quarantine_loaded": QUARANTINE_LOADED,
+    # SQLite's assignments without a rowid; PostgreSQL's heap and key index stay as they are
+    "m035_assignments_clustered": (),
 }
 
 
