@@ -128,3 +128,53 @@ def test_a_project_names_its_overrides_file(tmp_path: Path) -> None:
     (project / "days.csv").write_text("date,status\n2026-11-30,holiday\n")
     ruleset = load_ruleset(project)
     assert ruleset.calendar.next_business_day(dt.date(2026, 11, 27)) == dt.date(2026, 12, 1)
+
+
+# 国务院办公厅关于2025年、2026年部分节假日安排的通知: the days off that fall on weekdays, and
+# the weekend days worked in exchange.
+OFF_ON_WEEKDAYS = {
+    2025: [(1, 1), (1, 28), (1, 29), (1, 30), (1, 31), (2, 3), (2, 4), (4, 4), (5, 1), (5, 2),
+           (5, 5), (6, 2), (10, 1), (10, 2), (10, 3), (10, 6), (10, 7), (10, 8)],
+    2026: [(1, 1), (1, 2), (2, 16), (2, 17), (2, 18), (2, 19), (2, 20), (2, 23), (4, 6),
+           (5, 1), (5, 4), (5, 5), (6, 19), (9, 25), (10, 1), (10, 2), (10, 5), (10, 6),
+           (10, 7)],
+}  # fmt: skip
+WEEKENDS_WORKED = {
+    2025: [(1, 26), (2, 8), (4, 27), (9, 28), (10, 11)],
+    2026: [(1, 4), (2, 14), (2, 28), (5, 9), (9, 20), (10, 10)],
+}
+
+
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_the_business_days_of_a_year_are_those_of_the_state_councils_notice(year: int) -> None:
+    days = [dt.date(year, 1, 1) + dt.timedelta(n) for n in range(365)]
+    off = {dt.date(year, m, d) for m, d in OFF_ON_WEEKDAYS[year]}
+    worked = {dt.date(year, m, d) for m, d in WEEKENDS_WORKED[year]}
+    expected = [(d.weekday() < 5 and d not in off) or d in worked for d in days]
+    assert [CN.is_business_day(d) for d in days] == expected
+
+
+@pytest.mark.parametrize(
+    ("sold", "due"),
+    [
+        # a Friday before National Day 2025: the Sunday worked (28 Sep) counts
+        ((2025, 9, 26, 16), (2025, 9, 30)),
+        # the Friday before the Spring Festival 2025: Sunday 26 Jan worked, then 28 Jan-4 Feb off
+        ((2025, 1, 24, 11), (2025, 2, 5)),
+        # the day before National Day 2026: 1-7 Oct off, then 8, 9 and the Saturday worked
+        ((2026, 9, 30, 15), (2026, 10, 10)),
+        # on the Saturday worked: the next three business days, Sunday 11 Oct not among them
+        ((2026, 10, 10, 10), (2026, 10, 14)),
+        # a Friday before the Saturday worked
+        ((2026, 10, 9, 17), (2026, 10, 13)),
+        # in the holidays (a sale online): 8 Oct is the first, the Saturday worked the third
+        ((2026, 10, 3, 9), (2026, 10, 10)),
+        # an ordinary Friday
+        ((2026, 11, 27, 15), (2026, 12, 2)),
+    ],
+)
+def test_a_call_three_business_days_after_a_sale(
+    sold: tuple[int, int, int, int], due: tuple[int, int, int]
+) -> None:
+    called = CN.due(local(*sold), Duration(3, "business_days"), dt.time(10, 0))
+    assert called == local(*due, 10, 0).astimezone(dt.UTC)

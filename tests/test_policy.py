@@ -406,6 +406,22 @@ def test_a_manager_with_capacity_8_gets_8_and_the_rest_move_by_priority(
     assert report == PolicyReport(planned=20, deferred={"capacity": 12})
 
 
+def test_tasks_of_a_holiday_week_fill_the_days_after_it_the_saturday_worked_among_them(
+    store: Store, capacity_8: RuleSet
+) -> None:
+    """National Day 2026: 1-7 October off, Saturday 10 October worked (调休). The week's tasks
+    wait for 8 October and the overflow takes the next business days, the Saturday too."""
+    store.upsert_customers([customer(f"C{i:02d}") for i in range(20)])
+    holidays = [f"2026-10-0{day}" for day in (1, 2, 3, 5, 6)]
+    tasks = [
+        task(f"C{i:02d}", at(holidays[i % 5]), priority=i + 1, purpose="service") for i in range(20)
+    ]
+    report = plan(store, capacity_8, tasks)
+    days = Counter(local(r["due_at"]).date().isoformat() for r in rows(store).values())
+    assert days == {"2026-10-08": 8, "2026-10-09": 8, "2026-10-10": 4}
+    assert report.deferred == {"business_days": 8, "capacity": 12}
+
+
 def test_capacity_counts_tasks_of_earlier_batches(store: Store, capacity_8: RuleSet) -> None:
     store.upsert_customers([customer(f"C{i:02d}") for i in range(10)])
     service = {"purpose": "service"}

@@ -61,9 +61,10 @@ def test_table_rows_that_exclude_each_other_by_meaning_do_not_overlap(tmp_path: 
 
 def test_a_step_for_customers_its_level_never_has_unless_the_level_is_held(tmp_path: Path) -> None:
     playbooks = (RULES / "playbooks.yaml").read_text(encoding="utf-8")
-    # a high-value-added customer is responsible at least (levels.yaml)
+    # a high-value-added customer who repays the cost is responsible at least (levels.yaml)
     step = (
-        "  basic:\n    - {id: basic_top, on: sale, when: \"tier = 'high_value_added'\","
+        "  basic:\n    - {id: basic_top, on: sale,"
+        " when: \"tier = 'high_value_added' AND value_ratio >= 1\","
         " do: message, channel: preferred, template: invite_feedback}\n"
     )
     files = {"playbooks.yaml": playbooks.replace("  basic: []\n", step)}

@@ -458,3 +458,21 @@ def test_a_kind_of_verdict_shows_its_text_when_its_reasons_are_one(
         ("holdout", held, 3),
         ("frequency_cap", "over the cap of # messages in # days", 2),
     }
+
+
+def test_a_window_in_a_year_whose_make_up_days_are_unknown_says_so(live: Path) -> None:
+    """Business days in a year whose make-up working days (调休) the calendar does not know yet
+    skip the statutory holidays alone: a run into that year says so, as `guanxi doctor` does
+    (2040 stands for such a year, as in test_calendar.py)."""
+    known = simulate("--days", "2", "--store", str(live))
+    assert known.exit_code == 0, known.output
+    assert "make-up working days" not in known.output
+    args = ["simulate", "--start", "2040-01-01", "--days", "2", "--store", str(live), "--json"]
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 0, ran.output
+    notes = json.loads(ran.stdout)["rules"]["notes"]
+    assert (
+        "the calendar (CN) does not know the make-up working days (调休) of 2040 yet: business"
+        " days in 2040 skip the statutory holidays alone; add that year's notice to the"
+        " calendar_overrides file of guanxi.yaml"
+    ) in notes

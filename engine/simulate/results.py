@@ -227,6 +227,7 @@ class RunSection:
                 dead=f"{c.dead:,}",
             ),
         ]
+        lines += self._calendar_notes()
         if r.refused:
             lines.append(
                 _(
@@ -264,6 +265,20 @@ class RunSection:
                 ).format(n=f"{backlog:,}")
             )
         return lines + self._event_notes() + self._shift_notes()
+
+    def _calendar_notes(self) -> list[str]:
+        """A year of the period whose make-up working days (调休) the calendar does not know:
+        its business days are then a guess (as `guanxi doctor` warns for the coming months)."""
+        r = self.result
+        year = r.ruleset.calendar.unannounced_year(r.window.first, r.window.dates()[-1])
+        if year is None:
+            return []
+        text = _(
+            "the calendar ({country}) does not know the make-up working days (调休) of {year}"
+            " yet: business days in {year} skip the statutory holidays alone; add that year's"
+            " notice to the calendar_overrides file of guanxi.yaml"
+        )
+        return [text.format(country=r.ruleset.settings.calendar, year=year)]
 
     def _shift_notes(self) -> list[str]:
         """The nights that emptied a group or moved most customers into one, with the rule
