@@ -93,7 +93,7 @@ def _located(
         "wrong-type",
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
-        hint=_number_hint(kind, given, loc),
+        hint=_number_hint(kind, given, loc) or _empty_list_hint(kind, given, loc),
     )
 
 
@@ -105,6 +105,15 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
     if loc and loc[-1] == "priority":
         return priority_hint(given)
     return number_hint(given)
+
+
+def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
+    """A key left empty where a list goes (`basic:`): how to write none, or some."""
+    if given is not None or kind not in ("list_type", "tuple_type") or not loc:
+        return None
+    return _(
+        "write '{key}: []' for none, or list them under it, each line starting with '- '"
+    ).format(key=loc[-1])
 
 
 def _in_place(message: str, loc: Sequence[str | int]) -> str:

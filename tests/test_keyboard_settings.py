@@ -1,0 +1,54 @@
+"""Playbooks, levels and policies as a bank's staff type them on a Chinese keyboard: a key
+left empty, a level named by part of its label (被动 for 被动型), quiet hours written as a
+range (22:00-8:00), a cap's window said as a period (每周), a count with its word (2次). Each is
+answered at its own line and column with what to write instead."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import language
+from guanxi.engine.ruleset import validate_project
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
+    return copy
+
+
+def edit(project: Path, file: str, old: str, new: str) -> None:
+    path = project / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def errors(project: Path) -> list[Diagnostic]:
+    return [d for d in validate_project(project).diagnostics if d.severity == "error"]
+
+
+def line_of(file: str, text: str) -> int:
+    """The line of the default rules' `file` that starts with `text` (its first)."""
+    lines = (RULES / file).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(text))
+
+
+def test_a_level_with_nothing_after_its_key_is_pointed_at_that_key(project: Path) -> None:
+    edit(project, "playbooks.yaml", "  basic: []", "  basic:")
+    [error] = errors(project)
+    line = line_of("playbooks.yaml", "  basic:")
+    assert (error.code, error.line, error.col) == ("wrong-type", line, 3)
+    assert error.hint == (
+        "write 'basic: []' for none, or list them under it, each line starting with '- '"
+    )
+    with language("zh"):
+        [error] = errors(project)
+    assert "basic: []" in (error.hint or "") and "没有" in (error.hint or "")
