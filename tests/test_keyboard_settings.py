@@ -41,6 +41,12 @@ def line_of(file: str, text: str) -> int:
     return next(n for n, line in enumerate(lines, 1) if line.startswith(text))
 
 
+def line_with(file: str, text: str) -> int:
+    """The line of the default rules' `file` that holds `text` (its first)."""
+    lines = (RULES / file).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
 def test_a_level_with_nothing_after_its_key_is_pointed_at_that_key(project: Path) -> None:
     edit(project, "playbooks.yaml", "  basic: []", "  basic:")
     [error] = errors(project)
@@ -52,3 +58,38 @@ def test_a_level_with_nothing_after_its_key_is_pointed_at_that_key(project: Path
     with language("zh"):
         [error] = errors(project)
     assert "basic: []" in (error.hint or "") and "没有" in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", "  passive:", "  被动:", "write 'passive' (被动型)"),
+        ("playbooks.yaml", "on_enter: partner", "on_enter: 伙伴", "write 'partner' (伙伴型)"),
+        (
+            "levels.yaml",
+            "order: [basic, passive, responsible, proactive, partner]",
+            "order: [基本, passive, responsible, proactive, partner]",
+            "write 'basic' (基本型)",
+        ),
+        (
+            "tests/tiers_and_levels.yaml",
+            "      level: partner",
+            "      level: 伙伴",
+            "write 'partner' (伙伴型)",
+        ),
+        (
+            "policies.yaml",
+            "{channel: sms, max: 2",
+            "{channel: 推送, max: 2",
+            "write 'app' (手机银行推送 app)",
+        ),
+    ],
+)
+def test_a_name_written_as_part_of_its_label_is_answered_with_the_name(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    edit(project, file, old, new)
+    line = line_with(file, old)
+    assert hint in [d.hint for d in errors(project) if d.line == line]
+    with language("zh"):
+        assert any("请写" in (d.hint or "") for d in errors(project) if d.line == line)
