@@ -14,6 +14,7 @@ from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import number_hint
 from guanxi.engine.ruleset.priority import priority_hint
+from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
@@ -93,7 +94,9 @@ def _located(
         "wrong-type",
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
-        hint=_number_hint(kind, given, loc) or _empty_list_hint(kind, given, loc),
+        hint=_number_hint(kind, given, loc)
+        or _empty_list_hint(kind, given, loc)
+        or said_setting_hint(loc, given),
     )
 
 
