@@ -212,3 +212,18 @@ def test_a_wait_said_with_what_it_follows_is_answered_with_the_duration(
         14,
     )
     assert error.hint == hint
+
+
+@pytest.mark.parametrize(("word", "value"), [("任务", "task"), ("消息", "message")])
+def test_what_a_step_does_said_in_chinese_is_answered_with_its_value(
+    project: Path, word: str, value: str
+) -> None:
+    old = "      do: message\n      channel: preferred\n      template: invite_feedback"
+    edit(project, "playbooks.yaml", old, old.replace("do: message", f"do: {word}"))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-value",
+        line_with("playbooks.yaml", "do: message"),
+        11,
+    )
+    assert error.hint == f"write '{value}'"

@@ -36,6 +36,7 @@ EXPECTED = {  # pydantic's error types whose English message has a tail of its o
     "bool_parsing": N_("expected true or false"),
     "model_type": N_("expected a block of keys"),
 }
+LITERAL_WORDS = {"任务": "task", "消息": "message", "信息": "message", "通知": "message"}  # do:
 BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
     "greater_than": ("gt", N_("expected a number greater than {bound}")),
     "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
@@ -87,7 +88,12 @@ def _located(
         expected = _(" or ").join(expected.split(" or "))
         message = _in_place(_("'{value}' is not allowed").format(value=given), loc)
         return source.diagnostic(
-            at, "invalid-value", message, length=len(str(given)), expected=expected
+            at,
+            "invalid-value",
+            message,
+            length=len(str(given)),
+            expected=expected,
+            hint=_literal_word_hint(given, expected),
         )
     return source.diagnostic(
         at,
@@ -108,6 +114,12 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
     if loc and loc[-1] == "priority":
         return priority_hint(given)
     return number_hint(given)
+
+
+def _literal_word_hint(given: Any, expected: str) -> str | None:
+    """`do: 任务`: the allowed value the Chinese word means."""
+    value = LITERAL_WORDS.get(str(given).strip())
+    return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
 
 
 def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
