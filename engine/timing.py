@@ -93,6 +93,7 @@ def parse_duration(text: str) -> Duration:
         raise TimingError(
             _("'{text}' is not a duration").format(text=text),
             hint=_said_with_when(str(text))
+            or _period_hint(str(text))
             or _months_hint(str(text))
             or _("write a number and a unit, e.g. '3 business days'"),
         )
@@ -119,7 +120,30 @@ def _said_with_when(text: str) -> str | None:
         if duration != stripped and _chinese_duration(duration) is not None:
             message = _("leave out '{word}' (the key says it already): write '{text}'")
             return message.format(word=word, text=duration)
-    return None
+    return _said_with_what_it_follows(stripped)
+
+
+def _said_with_what_it_follows(text: str) -> str | None:
+    """`销售后3个工作日`: what the wait follows is the step's trigger (on: sale), not the
+    duration's; the duration to write, or None."""
+    follows, after, duration = text.partition("后")
+    if not follows or not after or _chinese_duration(duration.strip()) is None:
+        return None
+    message = _("the step's trigger (on: …) says what '{follows}' is: write '{text}'")
+    return message.format(follows=follows + after, text=duration.strip())
+
+
+PERIOD_LENGTHS = {"day": "1 day", "week": "7 days", "quarter": "90 days"}  # month: _months_hint
+
+
+def _period_hint(text: str) -> str | None:
+    """`每周`, `week`: a period where a duration goes (a cap's window); its length."""
+    period = CHINESE_PERIODS.get(text.strip(), text.strip().lower())
+    if period == "month":
+        return _months_hint("1个月")
+    if period not in PERIOD_LENGTHS:
+        return None
+    return _("write the window's length: '{duration}'").format(duration=PERIOD_LENGTHS[period])
 
 
 _MONTHS = re.compile(r"\s*(\S+?)\s*个?\s*月\s*|\s*(\d+)\s+months?\s*", re.IGNORECASE)

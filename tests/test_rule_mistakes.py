@@ -377,6 +377,8 @@ def test_quiet_hours_that_leave_the_day_open_are_not_warned(
         ("GMT+08:00", "write 'Asia/Shanghai' (China's time, UTC+8)"),
         ("Asia/Beijing", "write 'Asia/Shanghai' (China's time, UTC+8)"),
         ("北京时间", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("东八区", "write 'Asia/Shanghai' (China's time, UTC+8)"),
+        ("上海", "write 'Asia/Shanghai' (China's time, UTC+8)"),
         ("UTC+9", "write the zone of a place, not an offset: e.g. 'Asia/Shanghai' for UTC+8"),
         ("Asia/Shangai", "did you mean 'Asia/Shanghai'?"),
     ],

@@ -324,7 +324,13 @@ def number_hint(written: str) -> str | None:
         return _("write {text}").format(text=multiplied)
     if (number := chinese_number(text)) is not None:
         return _("write the number in digits: {number}").format(number=number)
+    if (counted := _COUNTED.fullmatch(text)) is not None:
+        return _("write the number alone: {number}").format(number=counted.group(1))
     return None
+
+
+# 2次, 25个, 每天25个: one number, with Chinese words that say what it counts or how often
+_COUNTED = re.compile(r"[\u3400-\u9fff]*\s*(\d+)\s*[\u3400-\u9fff]+")
 
 
 def _operand(token: Any) -> bool:

@@ -111,6 +111,16 @@ def label_answer(domains: Iterable[Domain | None], text: str) -> tuple[str, str]
     return None
 
 
+def label_part_hint(domains: Iterable[Domain | None], text: str) -> str | None:
+    """The names to write for Chinese `text` that is part of their labels (被动 of 被动型), in
+    the first of `domains` that has any; None otherwise."""
+    for domain in domains:
+        hint = domain.label_part_answer(text) if domain is not None else None
+        if hint is not None:
+            return hint
+    return None
+
+
 def _aliases(labels: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     """Each label (and a mixed label's Chinese first word: '短信' of '短信 SMS', '成长型客户' of
     '成长型客户:财富管理') -> its name."""

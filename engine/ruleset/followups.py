@@ -15,7 +15,12 @@ from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _, current_language
-from guanxi.engine.ruleset.domains import event_domains, event_type_hint, label_answer
+from guanxi.engine.ruleset.domains import (
+    event_domains,
+    event_type_hint,
+    label_answer,
+    label_part_hint,
+)
 from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
     Expiry,
@@ -95,7 +100,7 @@ def _check_level(project: Project, known: Known, level: str) -> None:
     source = project.sources[PLAYBOOKS]
     message, hint = label_answer([project.names.get("level")], level) or (
         _("no relationship level '{name}'").format(name=level),
-        did_you_mean(level, known.levels),
+        did_you_mean(level, known.levels) or label_part_hint([project.names.get("level")], level),
     )
     project.add(
         source.diagnostic(
@@ -295,7 +300,7 @@ def _check_state(project: Project, at: tuple[Any, ...], name: str, known: Known)
         domains = [project.names.get(k) for k in ("tier", "level", "strategy")]
         message, hint = label_answer(domains, name) or (
             _("'{name}' is no tier, level or strategy, nor gold").format(name=name),
-            did_you_mean(name, names),
+            did_you_mean(name, names) or label_part_hint(domains, name),
         )
         project.error(PLAYBOOKS, at, "unknown-tier", message, hint=hint)
 
@@ -434,8 +439,9 @@ def unknown_channel_answer(
 ) -> tuple[str, str | None]:
     """The message and hint for a channel name that is not defined: a label is answered
     with the name to write."""
-    answer = label_answer([project.names.get("channel")], name)
-    return answer or (_("no channel '{name}'").format(name=name), did_you_mean(name, channels))
+    domains = [project.names.get("channel")]
+    hint = did_you_mean(name, channels) or label_part_hint(domains, name)
+    return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
 
 
 def _unknown_channel(

@@ -154,7 +154,7 @@ def _misplaced(kind: str, name: str, rules: list[CompiledRule]) -> tuple[str, st
         _("'{name}' is not one of the {kind} defined here").format(
             name=name, kind=_(LADDER_NOUNS[SINGULAR[kind]][1])
         ),
-        did_you_mean(name, names),
+        did_you_mean(name, names) or domain.label_part_answer(name),
     )
 
 

@@ -484,9 +484,10 @@ def _check_timezone(project: Project, settings: Settings) -> None:
         )
 
 
-# China's time as people write it: 北京时间, UTC+8, GMT+08:00, CST, Asia/Beijing
+# China's time as people write it: 北京时间, 东八区, UTC+8, GMT+08:00, CST, Asia/Beijing
 CHINA_TIME = re.compile(
-    r"(?:utc|gmt)?\s*\+\s*0?8(?::?00)?|北京时间|北京|中国标准时间|中国时间|cst|(?:asia/)?beijing|china",
+    r"(?:utc|gmt)?\s*\+\s*0?8(?::?00)?|北京时间|北京|上海|东八区|中国标准时间|中国时间|cst"
+    r"|(?:asia/)?beijing|china",
     re.IGNORECASE,
 )
 OFFSET = re.compile(r"(?:utc|gmt)\s*[+-].*", re.IGNORECASE)

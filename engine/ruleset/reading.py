@@ -14,6 +14,7 @@ from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import number_hint
 from guanxi.engine.ruleset.priority import priority_hint
+from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,6 +36,7 @@ EXPECTED = {  # pydantic's error types whose English message has a tail of its o
     "bool_parsing": N_("expected true or false"),
     "model_type": N_("expected a block of keys"),
 }
+LITERAL_WORDS = {"任务": "task", "消息": "message", "信息": "message", "通知": "message"}  # do:
 BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
     "greater_than": ("gt", N_("expected a number greater than {bound}")),
     "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
@@ -86,14 +88,21 @@ def _located(
         expected = _(" or ").join(expected.split(" or "))
         message = _in_place(_("'{value}' is not allowed").format(value=given), loc)
         return source.diagnostic(
-            at, "invalid-value", message, length=len(str(given)), expected=expected
+            at,
+            "invalid-value",
+            message,
+            length=len(str(given)),
+            expected=expected,
+            hint=_literal_word_hint(given, expected),
         )
     return source.diagnostic(
         at,
         "wrong-type",
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
-        hint=_number_hint(kind, given, loc),
+        hint=_number_hint(kind, given, loc)
+        or _empty_list_hint(kind, given, loc)
+        or said_setting_hint(loc, given),
     )
 
 
@@ -105,6 +114,21 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
     if loc and loc[-1] == "priority":
         return priority_hint(given)
     return number_hint(given)
+
+
+def _literal_word_hint(given: Any, expected: str) -> str | None:
+    """`do: 任务`: the allowed value the Chinese word means."""
+    value = LITERAL_WORDS.get(str(given).strip())
+    return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
+
+
+def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
+    """A key left empty where a list goes (`basic:`): how to write none, or some."""
+    if given is not None or kind not in ("list_type", "tuple_type") or not loc:
+        return None
+    return _(
+        "write '{key}: []' for none, or list them under it, each line starting with '- '"
+    ).format(key=loc[-1])
 
 
 def _in_place(message: str, loc: Sequence[str | int]) -> str:

@@ -26,6 +26,7 @@ from guanxi.engine.ruleset.domains import (
     event_type_hint,
     field_label_hint,
     label_answer,
+    label_part_hint,
     labels_of,
     step_label_hint,
 )
@@ -241,9 +242,10 @@ class _ScenarioChecker:
         for key, names in ladders.items():
             value = getattr(expect, key)
             if value and names is not None and value not in names:
-                message, hint = label_answer([self.project.names.get(key)], value) or (
+                domains = [self.project.names.get(key)]
+                message, hint = label_answer(domains, value) or (
                     _(NOT_FOUND[key]).format(name=value),
-                    did_you_mean(value, names),
+                    did_you_mean(value, names) or label_part_hint(domains, value),
                 )
                 self.error(("expect", key), UNKNOWN_CODES[key], message, hint)
         for key in ("followups", "suppressed"):

@@ -158,7 +158,8 @@ def _child(node: Any, step: PathKey) -> Any:
 def _child_position(node: Any, step: PathKey, key: bool) -> tuple[int, int] | None:
     try:
         if isinstance(node, CommentedMap) and step in node:
-            found = node.lc.key(step) if key else node.lc.value(step)
+            # an empty value (`basic:`) has no place of its own: ruamel gives the next token's
+            found = node.lc.key(step) if key or node[step] is None else node.lc.value(step)
             return int(found[0]), int(found[1])
         if isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
             found = node.lc.item(step)
