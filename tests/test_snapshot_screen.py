@@ -34,6 +34,7 @@ from guanxi.engine.classify import classify, snapshot
 from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
 from guanxi.engine.ingest import check_customer, load_customers
 from guanxi.engine.ingest.screen import (
+    PLACEHOLDER_STARTS,
     BadValues,
     Screen,
     Stored,
@@ -347,6 +348,9 @@ TEXTS = st.one_of(
             "长沙第１支行",  # a full-width digit: a branch reads it as 长沙第1支行
             "C\u30001",
             "①",
+            "#ﬁELD!",  # Excel's #FIELD! to Python's upper(), which writes ﬁ as FI
+            "nULL",
+            "#n/a",
         ]
     ),
 )
@@ -377,6 +381,35 @@ def test_sql_screen_never_passes_a_value_the_python_checks_reject(
                 row, problems = check_customer(schema, "Asia/Shanghai", {name: record[name]})
                 assert [p for p in problems if p[0] == name] == [], record[name]
                 assert _plain(typed) == row[name], record[name]
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_text_beginning_unlike_any_placeholder_is_not_put_in_capitals(dialect: str) -> None:
+    """The placeholder test compares in capitals only text whose first character is one a
+    placeholder begins with, in either case: no other character's capital is one (DuckDB's
+    UPPER over every code point; Spark's upper is Java's, which writes none of them either)."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    assert "ascii(" in screen.clean({"name": "STRING"}, "spark")
+    starts = {chr(c) for c in PLACEHOLDER_STARTS}
+    assert starts == {"#", "N", "n", "\\"}
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    capitals = duckdb.execute(
+        "SELECT c FROM (SELECT UNNEST(?) AS c) WHERE UPPER(c)[1] IN ('#', 'N', '\\')", [every]
+    ).fetchall()
+    assert {c for (c,) in capitals} <= starts
+    assert {c for c in every if c.upper()[:1] in ("#", "N", "\\")} <= starts
+
+
+def test_excel_error_written_with_a_ligature_is_not_clean() -> None:
+    """Python's upper() writes ﬁ as FI, so load refuses #ﬁELD! as Excel's #FIELD!; DuckDB's
+    UPPER keeps ﬁ: the screen doubts the row and lets load's checks decide."""
+    screen = Screen(SCHEMA.schema, "Asia/Shanghai", SQLiteStore(":memory:"), "s", "now")
+    [(clean,)] = duckdb.execute(
+        f"SELECT {screen.clean({'name': 'VARCHAR'}, 'duckdb')} FROM (SELECT '#ﬁELD!' AS name)"
+    ).fetchall()
+    assert not clean
+    _, problems = check_customer(SCHEMA.schema, "Asia/Shanghai", {"name": "#ﬁELD!"})
+    assert "name" in [p[0] for p in problems]
 
 
 PLAIN = {"customer_id": "C1", "name": "王小明", "kind": "corporate", "age": "40",

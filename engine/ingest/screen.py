@@ -109,6 +109,10 @@ LISTED = 1_000  # bad values of a field written into the screen's SQL
 PRINTABLE_ASCII = "[!-~]+"  # text nothing in rows.py changes or refuses (but for its length)
 # an id nothing in rows.py changes: printable ASCII and Chinese characters (CJK unified
 # ideographs, which NFKC leaves as they are), as a branch 长沙分行 is written
+# the code points an Excel error or a missing-value word begins with, in either case (# N n \\)
+PLACEHOLDER_STARTS = sorted(
+    {ord(c) for w in not_text.EXCEL_ERRORS | not_text.MISSING_WRITTEN for c in (w[0], w[0].lower())}
+)
 PLAIN_ID = "[!-~\u3400-\u4dbf\u4e00-\u9fff]+"
 
 
@@ -555,9 +559,14 @@ class _Column:
         )
 
     def _not_a_placeholder(self) -> str:
-        """SQL true for text that is no Excel error value nor a word for a missing value."""
+        """SQL true for text that is no Excel error value nor a word for a missing value.
+        Only text beginning as one of them does (#, N, n or \\) is put in capitals to be
+        compared: half the cost of this test on ten million ids."""
         words = sorted(not_text.EXCEL_ERRORS | not_text.MISSING_WRITTEN)
-        return f"UPPER({self.c}) NOT IN ({', '.join(map(self._literal, words))})"
+        first = f"{'ascii' if self.dialect == 'spark' else 'ord'}({self.c})"
+        starts = ", ".join(map(str, PLACEHOLDER_STARTS))
+        listed = ", ".join(map(self._literal, words))
+        return f"({first} NOT IN ({starts}) OR UPPER({self.c}) NOT IN ({listed}))"
 
     def typed(self) -> str:
         """SQL: a clean row's value as its field's type. Where no value is clean, a clean
@@ -682,14 +691,16 @@ def _family(sql_type: str) -> str | None:
 def _doubtful_text() -> str:
     """A regular expression (RE2 and Java alike) found in text that rows.py would not keep as
     it is: a space it strips at either end, an invisible character (line breaks included:
-    rows.py decides those), or a short word of letters NFKC may turn into a word for a missing
-    value (ＮＵＬＬ typed in full width)."""
+    rows.py decides those), a short word of letters NFKC may turn into a word for a missing
+    value (ＮＵＬＬ typed in full width), or a character Python writes in capitals as two
+    (ﬁ as FI: #ﬁELD! is Excel's #FIELD! to Python, not to SQL's UPPER)."""
     spaces = "".join(_escaped(c) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
     plane = [*range(0xD800), *range(0xE000, 0x10000)]  # the ids' unseen characters are all here
     unseen = "".join(_escaped(c) for c in map(chr, plane) if UNSEEN_IN_ID.match(c))
     alike = "".join(map(_escaped, missing_lookalikes()))
     missing = f"^[{alike}]{{1,{not_text.LONGEST_MISSING}}}$"
-    return f"^[{spaces}]|[{spaces}]$|[{unseen}]|{missing}"
+    expanding = "".join(_escaped(c) for c in map(chr, range(0x10000)) if len(c.upper()) > 1)
+    return f"^[{spaces}]|[{spaces}]$|[{unseen}]|{missing}|[{expanding}]"
 
 
 def _reads_as_itself(read: Callable[[Any], Any], value: str) -> bool:
