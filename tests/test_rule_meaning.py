@@ -274,3 +274,31 @@ def test_a_space_typed_inside_a_comparison_sign_is_pointed_at(typed: str, meant:
     assert (error.code, error.offset) == ("condition-syntax", start)
     assert typed[error.offset : error.offset + error.length].replace(" ", "") == meant
     assert error.hint == f"write {meant}, without a space inside"
+
+
+@pytest.mark.parametrize(
+    ("typed", "sign", "meant"),
+    [("consent_sms && balance > 0", "&&", "AND"), ("balance > 0 || age < 3", "||", "OR"),
+     ("balance >= 1&&age<3", "&&", "AND"), ("balance > 0 & age < 3", "&", "AND"),
+     ("balance > 0 | age < 3", "|", "OR")],
+)  # fmt: skip
+def test_a_programmers_and_or_is_answered_with_the_word_to_write(
+    typed: str, sign: str, meant: str
+) -> None:
+    fields = {"balance": "number", "age": "number", "consent_sms": "boolean"}
+    with pytest.raises(ConditionError) as caught:
+        parse_condition(typed, fields)
+    error = caught.value
+    where = (error.code, error.offset, error.length)
+    assert where == ("condition-syntax", typed.index(sign), len(sign))
+    assert error.hint == f"write {meant} in place of '{sign}', e.g. balance >= 100 {meant} age < 60"
+    with language("zh"), pytest.raises(ConditionError) as caught:
+        parse_condition(typed, fields)
+    assert f"把「{sign}」改成 {meant}" in str(caught.value.hint)
+
+
+def test_double_equals_and_bang_equals_mean_equal_and_not_equal() -> None:
+    fields = {"balance": "number"}
+    assert parse_condition("balance == 100", fields).evaluate({"balance": 100})
+    assert parse_condition("balance != 100", fields).evaluate({"balance": 5})
+    assert not parse_condition("balance != 100", fields).evaluate({"balance": 100})
