@@ -221,6 +221,30 @@ def test_a_channel_label_in_a_policy_gives_the_name(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("偏好渠道", "'偏好渠道' is the label of channel 'preferred'"),
+        ("preferred channel", "'preferred channel' is the label of channel 'preferred'"),
+        ("偏好", "no channel '偏好'"),
+    ],
+)
+def test_the_preferred_channels_label_in_a_step_gives_preferred(
+    project: Path, written: str, message: str
+) -> None:
+    old = "channel: preferred\n      template: invite_feedback"
+    diagnostics = edited(project, "playbooks.yaml", old, old.replace("preferred", written, 1))
+    assert found(diagnostics) == [
+        (
+            line_of("playbooks.yaml", "template: invite_feedback") - 1,
+            16,
+            "unknown-channel",
+            message,
+            "write 'preferred' (偏好渠道)",
+        )
+    ]
+
+
 def test_a_broken_tier_file_does_not_flood_the_levels_with_follow_on_errors(project: Path) -> None:
     diagnostics = edited(
         project,

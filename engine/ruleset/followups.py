@@ -440,6 +440,8 @@ def unknown_channel_answer(
     """The message and hint for a channel name that is not defined: a label is answered
     with the name to write."""
     domains = [project.names.get("channel")]
+    if PREFERRED in channels:
+        domains.append(project.names.get(PREFERRED))
     hint = did_you_mean(name, channels) or label_part_hint(domains, name)
     return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
 

@@ -37,11 +37,13 @@ from guanxi.engine.ruleset.domains import (
     field_domains,
     field_label_hint,
     ladder_domain,
+    preferred_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.files import unread_yaml
 from guanxi.engine.ruleset.fingerprint import project_fingerprint, unhashed
 from guanxi.engine.ruleset.followups import (
+    PREFERRED,
     bounded,
     check_policies,
     check_steps,
@@ -338,6 +340,8 @@ def _field_domains(project: Project, schema: Schema, policies: PoliciesFile | No
     project.domains.update(field_domains(schema, policies))
     if policies is not None:
         project.names["channel"] = channel_domain(policies.channels)
+        if (preferred := preferred_domain(PREFERRED, schema, policies)) is not None:
+            project.names[PREFERRED] = preferred
 
 
 def _ladder_domain(project: Project, errors_before: int, ladder: Ladder | None) -> int:
