@@ -291,3 +291,34 @@ def test_a_wrong_value_after_a_bankers_number_is_pointed_at(project: Path, amoun
     assert [(d.line, d.col, d.length) for d in unknown] == [
         (line_of("levels.yaml", PASSIVE), 5 + when.index("'个人'"), len("'个人'"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("file", "order", "written"),
+    [
+        # a middle level left out goes in among its neighbours
+        (
+            "levels.yaml",
+            "order: [basic, passive, proactive, partner]",
+            "basic, passive, responsible, proactive, partner",
+        ),
+        # levels are listed from the highest down, tiers start with dormant: either way the
+        # hint is the order to write, lowest first
+        ("levels.yaml", "order: [passive]", "basic, passive, responsible, proactive, partner"),
+        ("tiers.yaml", "order: [valuable]", "dormant, low_value, valuable, high_value_added"),
+        (
+            "tiers.yaml",
+            "order: [low_value, valuable, high_value_added]",
+            "dormant, low_value, valuable, high_value_added",
+        ),
+    ],
+)
+def test_a_name_left_out_of_order_is_answered_with_the_order_to_write(
+    project: Path, file: str, order: str, written: str
+) -> None:
+    whole = (project / file).read_text(encoding="utf-8")
+    shipped = next(line for line in whole.splitlines() if line.startswith("order: ["))
+    diagnostics = edited(project, file, shipped, order)
+    [left_out] = [d for d in diagnostics if d.message.startswith("'order:' leaves out")]
+    assert left_out.hint == f"list each once, from the lowest to the highest: order: [{written}]"
+    assert shipped == f"order: [{written}]"
