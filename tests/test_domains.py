@@ -322,3 +322,14 @@ def test_a_name_left_out_of_order_is_answered_with_the_order_to_write(
     [left_out] = [d for d in diagnostics if d.message.startswith("'order:' leaves out")]
     assert left_out.hint == f"list each once, from the lowest to the highest: order: [{written}]"
     assert shipped == f"order: [{written}]"
+
+
+def test_a_ladder_without_order_is_answered_with_the_order_to_write(project: Path) -> None:
+    diagnostics = edited(
+        project, "tiers.yaml", "order: [dormant, low_value, valuable, high_value_added]", ""
+    )
+    [missing] = [d for d in diagnostics if d.code == "missing-order"]
+    assert missing.hint == (
+        "add to tiers.yaml an 'order:' that lists its names from the lowest to the highest:"
+        " order: [dormant, low_value, valuable, high_value_added]"
+    )

@@ -306,16 +306,16 @@ def _check_state(project: Project, at: tuple[Any, ...], name: str, known: Known)
 
 
 def _missing_order(project: Project, at: tuple[Any, ...], ladder: str, known: Known) -> None:
-    file, names = ("tiers.yaml", known.tiers) if ladder == "tier" else ("levels.yaml", known.levels)
+    file = "tiers.yaml" if ladder == "tier" else "levels.yaml"
     project.error(
         PLAYBOOKS,
         at,
         "missing-order",
         _("{file} has no 'order:' to tell a fall from a rise").format(file=file),
         hint=_(
-            "add to {file} an 'order:' that lists its names ({names}) from the lowest to the"
-            " highest"
-        ).format(file=file, names=", ".join(names)),
+            "add to {file} an 'order:' that lists its names from the lowest to the highest:"
+            " order: [{names}]"
+        ).format(file=file, names=", ".join(known.lowest_first.get(ladder, ()))),
     )
 
 

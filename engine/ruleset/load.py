@@ -67,6 +67,7 @@ from guanxi.engine.ruleset.models import (
     TemplatesFile,
     TiersFile,
 )
+from guanxi.engine.ruleset.order_sense import order_to_write
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
@@ -432,6 +433,10 @@ def _known(
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
         strategies=strategies.names if strategies is not None else (),
+        lowest_first={
+            "tier": tuple(order_to_write((), tiers.rules)),
+            "level": tuple(order_to_write((), levels.rules)),
+        },
     )
 
 
