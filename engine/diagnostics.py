@@ -168,6 +168,10 @@ CODES: dict[str, str] = {
         "Warning: two rows of a 'unique' decision table can match one customer."
     ),
     "unused-template": N_("Warning: a template that no playbook step uses."),
+    "unread-day": N_(
+        "Warning: a step's `day:` that nothing reads (`every: day`, a cron expression, or a"
+        " step with no `every:`): the step runs as if it were not there."
+    ),
     "percent-scale": N_(
         "Warning: a percentage written as a fraction (top_percent: 0.05 is 0.05 %, not 5 %)."
     ),

@@ -221,6 +221,30 @@ def test_a_channel_label_in_a_policy_gives_the_name(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("偏好渠道", "'偏好渠道' is the label of channel 'preferred'"),
+        ("preferred channel", "'preferred channel' is the label of channel 'preferred'"),
+        ("偏好", "no channel '偏好'"),
+    ],
+)
+def test_the_preferred_channels_label_in_a_step_gives_preferred(
+    project: Path, written: str, message: str
+) -> None:
+    old = "channel: preferred\n      template: invite_feedback"
+    diagnostics = edited(project, "playbooks.yaml", old, old.replace("preferred", written, 1))
+    assert found(diagnostics) == [
+        (
+            line_of("playbooks.yaml", "template: invite_feedback") - 1,
+            16,
+            "unknown-channel",
+            message,
+            "write 'preferred' (偏好渠道)",
+        )
+    ]
+
+
 def test_a_broken_tier_file_does_not_flood_the_levels_with_follow_on_errors(project: Path) -> None:
     diagnostics = edited(
         project,
@@ -267,3 +291,45 @@ def test_a_wrong_value_after_a_bankers_number_is_pointed_at(project: Path, amoun
     assert [(d.line, d.col, d.length) for d in unknown] == [
         (line_of("levels.yaml", PASSIVE), 5 + when.index("'个人'"), len("'个人'"))
     ]
+
+
+@pytest.mark.parametrize(
+    ("file", "order", "written"),
+    [
+        # a middle level left out goes in among its neighbours
+        (
+            "levels.yaml",
+            "order: [basic, passive, proactive, partner]",
+            "basic, passive, responsible, proactive, partner",
+        ),
+        # levels are listed from the highest down, tiers start with dormant: either way the
+        # hint is the order to write, lowest first
+        ("levels.yaml", "order: [passive]", "basic, passive, responsible, proactive, partner"),
+        ("tiers.yaml", "order: [valuable]", "dormant, low_value, valuable, high_value_added"),
+        (
+            "tiers.yaml",
+            "order: [low_value, valuable, high_value_added]",
+            "dormant, low_value, valuable, high_value_added",
+        ),
+    ],
+)
+def test_a_name_left_out_of_order_is_answered_with_the_order_to_write(
+    project: Path, file: str, order: str, written: str
+) -> None:
+    whole = (project / file).read_text(encoding="utf-8")
+    shipped = next(line for line in whole.splitlines() if line.startswith("order: ["))
+    diagnostics = edited(project, file, shipped, order)
+    [left_out] = [d for d in diagnostics if d.message.startswith("'order:' leaves out")]
+    assert left_out.hint == f"list each once, from the lowest to the highest: order: [{written}]"
+    assert shipped == f"order: [{written}]"
+
+
+def test_a_ladder_without_order_is_answered_with_the_order_to_write(project: Path) -> None:
+    diagnostics = edited(
+        project, "tiers.yaml", "order: [dormant, low_value, valuable, high_value_added]", ""
+    )
+    [missing] = [d for d in diagnostics if d.code == "missing-order"]
+    assert missing.hint == (
+        "add to tiers.yaml an 'order:' that lists its names from the lowest to the highest:"
+        " order: [dormant, low_value, valuable, high_value_added]"
+    )

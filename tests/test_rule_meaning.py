@@ -52,6 +52,59 @@ def test_a_schedule_mistake_is_reported_once_at_its_own_key(
 
 
 @pytest.mark.parametrize(
+    ("every", "hint"),
+    [
+        (
+            "day",
+            "remove 'day:', or write 'every: week' (day: monday … sunday, or 1 … 7) or"
+            " 'every: month' (day: 1 … 28)",
+        ),
+        ("每天", None),  # the same cadence said in Chinese
+        (
+            '"0 10 * * *"',
+            "remove 'day:', or write the day in the cron expression: its third field is the"
+            " day of the month, its fifth the day of the week",
+        ),
+    ],
+)
+def test_a_day_that_the_cadence_does_not_read_is_warned_at_its_key(
+    project: Path, every: str, hint: str | None
+) -> None:
+    schedule = NEWS_SCHEDULE.replace("every: month", f"every: {every}")
+    diagnostics = edited(project, "playbooks.yaml", NEWS_SCHEDULE, schedule)
+    assert [(d.line, d.col, d.severity, d.code) for d in diagnostics] == [
+        (line_of("playbooks.yaml", NEWS_SCHEDULE) + 1, 12, "warning", "unread-day")
+    ]
+    assert "'day: 5' is not read" in diagnostics[0].message
+    if hint is not None:
+        assert diagnostics[0].hint == hint
+    with language("zh"):
+        [warning] = validate_project(project).diagnostics
+    assert "day: 5" in warning.message and "不会" in warning.message
+
+
+def test_a_day_on_a_step_that_follows_an_event_is_warned(project: Path) -> None:
+    sale = "      on: sale\n      after: 1 day\n"
+    diagnostics = edited(
+        project, "playbooks.yaml", sale, sale.replace("after", "day: 5\n      after")
+    )
+    assert [(d.line, d.col, d.code) for d in diagnostics] == [
+        (line_of("playbooks.yaml", sale) + 1, 12, "unread-day")
+    ]
+    assert diagnostics[0].message == "'day: 5' is not read: only an 'every:' step has a day"
+    assert diagnostics[0].hint == (
+        "remove 'day:', or write 'every: week' (day: monday … sunday, or 1 … 7) or"
+        " 'every: month' (day: 1 … 28)"
+    )
+
+
+@pytest.mark.parametrize("every", ["week", "month", "quarter"])
+def test_a_day_that_the_cadence_reads_is_not_warned(project: Path, every: str) -> None:
+    schedule = NEWS_SCHEDULE.replace("every: month", f"every: {every}")
+    assert edited(project, "playbooks.yaml", NEWS_SCHEDULE, schedule) == []
+
+
+@pytest.mark.parametrize(
     ("cron", "words"),
     [
         ("61 9 * * *", ("minute '61'", "0 to 59")),
@@ -274,3 +327,31 @@ def test_a_space_typed_inside_a_comparison_sign_is_pointed_at(typed: str, meant:
     assert (error.code, error.offset) == ("condition-syntax", start)
     assert typed[error.offset : error.offset + error.length].replace(" ", "") == meant
     assert error.hint == f"write {meant}, without a space inside"
+
+
+@pytest.mark.parametrize(
+    ("typed", "sign", "meant"),
+    [("consent_sms && balance > 0", "&&", "AND"), ("balance > 0 || age < 3", "||", "OR"),
+     ("balance >= 1&&age<3", "&&", "AND"), ("balance > 0 & age < 3", "&", "AND"),
+     ("balance > 0 | age < 3", "|", "OR")],
+)  # fmt: skip
+def test_a_programmers_and_or_is_answered_with_the_word_to_write(
+    typed: str, sign: str, meant: str
+) -> None:
+    fields = {"balance": "number", "age": "number", "consent_sms": "boolean"}
+    with pytest.raises(ConditionError) as caught:
+        parse_condition(typed, fields)
+    error = caught.value
+    where = (error.code, error.offset, error.length)
+    assert where == ("condition-syntax", typed.index(sign), len(sign))
+    assert error.hint == f"write {meant} in place of '{sign}', e.g. balance >= 100 {meant} age < 60"
+    with language("zh"), pytest.raises(ConditionError) as caught:
+        parse_condition(typed, fields)
+    assert f"把「{sign}」改成 {meant}" in str(caught.value.hint)
+
+
+def test_double_equals_and_bang_equals_mean_equal_and_not_equal() -> None:
+    fields = {"balance": "number"}
+    assert parse_condition("balance == 100", fields).evaluate({"balance": 100})
+    assert parse_condition("balance != 100", fields).evaluate({"balance": 5})
+    assert not parse_condition("balance != 100", fields).evaluate({"balance": 100})

@@ -25,6 +25,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.dates import date_literal_hint
 from guanxi.engine.language.limits import check_depth, check_tokens
 from guanxi.engine.language.mistakes import (
+    check_program_signs,
     check_reversed_signs,
     check_split_signs,
     check_words,
@@ -169,6 +170,7 @@ def _syntax_tree(source: str) -> exp.Expression:
     check_tokens(source, tokens)
     check_split_signs(source, tokens)
     check_reversed_signs(source, tokens)
+    check_program_signs(source, tokens)
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError(

@@ -10,6 +10,8 @@ at its column with the exact text to write instead:
   the parser would say the '=' lacks a value;
 - a comparison sign written the other way round (`balance => 100`, `balance =< 100`), as a
   sentence says it (大于或等于): the parser would ask for a ')' or a value after the AND;
+- a programmer's `&&`, `||` (or `&`, `|`) for AND and OR: the parser would ask whether an
+  AND or OR is missing, or call `||` a construct that is not allowed;
 - Excel's wildcards in a LIKE pattern (`name LIKE '张*'`): LIKE matches `*` and `?` as
   themselves, so the rule would match no one where `%` and `_` were meant.
 """
@@ -286,3 +288,27 @@ def check_reversed_signs(source: str, tokens: Sequence[Any]) -> None:
                 length,
                 hint=_("write {sign}").format(sign=sign),
             )
+
+
+# and/or as programs write them, and the word a condition writes
+PROGRAM_SIGNS = {TokenType.DAMP: "AND", TokenType.AMP: "AND", TokenType.DPIPE: "OR",
+                 TokenType.PIPE: "OR"}  # fmt: skip
+
+
+def check_program_signs(source: str, tokens: Sequence[Any]) -> None:
+    """`&&`, `||`: AND and OR written as a program writes them."""
+    for token in tokens:
+        word = PROGRAM_SIGNS.get(token.token_type)
+        if word is None:
+            continue
+        raise ConditionError(
+            "condition-syntax",
+            _("'{sign}' is how a program writes {word}: a condition writes the word {word}").format(
+                sign=token.text, word=word
+            ),
+            token.start,
+            len(token.text),
+            hint=_("write {operator} in place of '{word}', e.g. {example}").format(
+                operator=word, word=token.text, example=_EXAMPLES[word]
+            ),
+        )

@@ -150,6 +150,17 @@ def channel_domain(channels: Mapping[str, Channel]) -> Domain:
     return Domain(tuple(channels), labels, _aliases(labels.items()), noun, plural)
 
 
+def preferred_domain(name: str, schema: Schema, policies: PoliciesFile) -> Domain | None:
+    """`name`, the step channel that is the customer's preferred one, labelled as the field
+    that holds it (偏好渠道), so that the field's label written for it is answered."""
+    field = schema.fields.get(policies.preferred.field) if policies.preferred else None
+    if field is None or name in policies.channels:
+        return None
+    noun, plural = LADDER_NOUNS["channel"]
+    pairs = [(name, field.label), (name, field.label_en)]
+    return Domain((name,), {name: field.label}, _aliases(pairs), noun, plural)
+
+
 def field_domain(name: str, spec: FieldSpec) -> Domain | None:
     """The domain a field's `values:` declare: a list of names, or a mapping name -> label."""
     if spec.values is None:

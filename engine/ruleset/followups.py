@@ -306,16 +306,16 @@ def _check_state(project: Project, at: tuple[Any, ...], name: str, known: Known)
 
 
 def _missing_order(project: Project, at: tuple[Any, ...], ladder: str, known: Known) -> None:
-    file, names = ("tiers.yaml", known.tiers) if ladder == "tier" else ("levels.yaml", known.levels)
+    file = "tiers.yaml" if ladder == "tier" else "levels.yaml"
     project.error(
         PLAYBOOKS,
         at,
         "missing-order",
         _("{file} has no 'order:' to tell a fall from a rise").format(file=file),
         hint=_(
-            "add to {file} an 'order:' that lists its names ({names}) from the lowest to the"
-            " highest"
-        ).format(file=file, names=", ".join(names)),
+            "add to {file} an 'order:' that lists its names from the lowest to the highest:"
+            " order: [{names}]"
+        ).format(file=file, names=", ".join(known.lowest_first.get(ladder, ()))),
     )
 
 
@@ -372,7 +372,35 @@ def _check_timing(
             code = "invalid-cron" if key == "every" else "invalid-value"
             if key != "at":  # a bad `at:` has its own diagnostic above
                 project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
+    if step.day is not None and step.every is None:
+        _warn_unread_day(project, step, path, None)
+    elif step.day is not None and schedule is not None and schedule.period in ("day", "cron"):
+        _warn_unread_day(project, step, path, schedule.period)
     return after, expires, at, schedule
+
+
+def _warn_unread_day(
+    project: Project, step: Step, path: tuple[Any, ...], period: str | None
+) -> None:
+    """`day:` with a cadence that has no day to choose, or on a step that follows an event:
+    the step runs as if it were not there."""
+    if period == "cron":
+        message = _("'day: {day}' is not read: a cron expression says its days itself")
+        hint = _(
+            "remove 'day:', or write the day in the cron expression: its third field is the"
+            " day of the month, its fifth the day of the week"
+        )
+    else:
+        message = (
+            _("'day: {day}' is not read: a step with 'every: day' runs every day")
+            if period
+            else _("'day: {day}' is not read: only an 'every:' step has a day")
+        )
+        hint = _(
+            "remove 'day:', or write 'every: week' (day: monday … sunday, or 1 … 7) or"
+            " 'every: month' (day: 1 … 28)"
+        )
+    project.warn(PLAYBOOKS, (*path, "day"), "unread-day", message.format(day=step.day), hint=hint)
 
 
 def _faulty_schedule_key(step: Step) -> str:
@@ -440,6 +468,8 @@ def unknown_channel_answer(
     """The message and hint for a channel name that is not defined: a label is answered
     with the name to write."""
     domains = [project.names.get("channel")]
+    if PREFERRED in channels:
+        domains.append(project.names.get(PREFERRED))
     hint = did_you_mean(name, channels) or label_part_hint(domains, name)
     return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
 

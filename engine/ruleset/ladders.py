@@ -22,7 +22,7 @@ from guanxi.engine.ruleset.domains import (
     table_texts,
 )
 from guanxi.engine.ruleset.models import HitPolicy, Rule
-from guanxi.engine.ruleset.order_sense import warn_if_reversed
+from guanxi.engine.ruleset.order_sense import order_to_write, warn_if_reversed
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import ComparedValue, CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import (
@@ -122,8 +122,8 @@ def _order(
             "invalid-order",
             _("'order:' leaves out {names}").format(names=", ".join(missing)),
             hint=_renamed_hint(order, names, missing)
-            or _("list each of {names} once, from the lowest to the highest").format(
-                names=", ".join(names)
+            or _("list each once, from the lowest to the highest: order: [{names}]").format(
+                names=", ".join(order_to_write(order, rules))
             ),
         )
     if _errors(project) != errors_before:

@@ -37,11 +37,13 @@ from guanxi.engine.ruleset.domains import (
     field_domains,
     field_label_hint,
     ladder_domain,
+    preferred_domain,
 )
 from guanxi.engine.ruleset.event_measures import MEASURE_KINDS, event_measure
 from guanxi.engine.ruleset.files import unread_yaml
 from guanxi.engine.ruleset.fingerprint import project_fingerprint, unhashed
 from guanxi.engine.ruleset.followups import (
+    PREFERRED,
     bounded,
     check_policies,
     check_steps,
@@ -65,6 +67,7 @@ from guanxi.engine.ruleset.models import (
     TemplatesFile,
     TiersFile,
 )
+from guanxi.engine.ruleset.order_sense import order_to_write
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reachability import check_reach
 from guanxi.engine.ruleset.ruleset import (
@@ -338,6 +341,8 @@ def _field_domains(project: Project, schema: Schema, policies: PoliciesFile | No
     project.domains.update(field_domains(schema, policies))
     if policies is not None:
         project.names["channel"] = channel_domain(policies.channels)
+        if (preferred := preferred_domain(PREFERRED, schema, policies)) is not None:
+            project.names[PREFERRED] = preferred
 
 
 def _ladder_domain(project: Project, errors_before: int, ladder: Ladder | None) -> int:
@@ -428,6 +433,10 @@ def _known(
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
         strategies=strategies.names if strategies is not None else (),
+        lowest_first={
+            "tier": tuple(order_to_write((), tiers.rules)),
+            "level": tuple(order_to_write((), levels.rules)),
+        },
     )
 
 

@@ -63,3 +63,23 @@ def warn_if_reversed(
             names=", ".join(reversed(order))
         ),
     )
+
+
+def order_to_write(order: Sequence[str], rules: Sequence[CompiledRule]) -> list[str]:
+    """Every name of the ladder once, lowest first: the names `order` has, as it has them, and
+    each left out put where its words say (睡眠 at the bottom, 伙伴 at the top), else just above
+    the name below it in the rules, which first-match ladders list from the highest down."""
+    names = [rule.name for rule in rules]
+    written = list(dict.fromkeys(name for name in order if name in names))
+    for rule in reversed(rules):
+        if rule.name not in written:
+            written.insert(_place(written, names, rule), rule.name)
+    return written
+
+
+def _place(written: list[str], names: list[str], rule: CompiledRule) -> int:
+    rank = rank_word(rule)
+    if rank:
+        return 0 if rank < 0 else len(written)
+    below = [n for n in names[names.index(rule.name) + 1 :] if n in written]
+    return written.index(below[0]) + 1 if below else 0

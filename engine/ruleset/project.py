@@ -53,6 +53,8 @@ class Known:
     step_labels: Mapping[str, str | None] = field(default_factory=dict)  # id -> its label
     strategies: tuple[str, ...] = ()
     ordered: frozenset[str] = frozenset()  # the ladders ('tier', 'level') with an `order:`
+    # each ladder's names lowest first as its words and rules suggest, for an `order:` to write
+    lowest_first: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     gold: bool = False  # tiers.yaml defines gold customers
     measures: tuple[str, ...] | None = None
 
