@@ -13,22 +13,15 @@ import pytest
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import language
 from guanxi.engine.ruleset import validate_project
-
-RULES = Path(__file__).resolve().parent.parent / "rules"
+from tests.test_new_user import RULES, edit
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """A copy of the default rule project to edit."""
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
     return copy
-
-
-def edit(project: Path, file: str, old: str, new: str) -> None:
-    path = project / file
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def errors(project: Path) -> list[Diagnostic]:
