@@ -107,12 +107,12 @@ PLAIN_BOOLEAN = "[A-Za-z01是否]{1,5}"  # lower() of these is the same in Pytho
 EXACT = 2**53  # whole numbers a double holds exactly
 LISTED = 1_000  # bad values of a field written into the screen's SQL
 PRINTABLE_ASCII = "[!-~]+"  # text nothing in rows.py changes or refuses (but for its length)
-# an id nothing in rows.py changes: printable ASCII and Chinese characters (CJK unified
-# ideographs, which NFKC leaves as they are), as a branch 长沙分行 is written
 # the code points an Excel error or a missing-value word begins with, in either case (# N n \\)
 PLACEHOLDER_STARTS = sorted(
     {ord(c) for w in not_text.EXCEL_ERRORS | not_text.MISSING_WRITTEN for c in (w[0], w[0].lower())}
 )
+# an id nothing in rows.py changes: printable ASCII and Chinese characters (CJK unified
+# ideographs, which NFKC leaves as they are), as a branch 长沙分行 is written
 PLAIN_ID = "[!-~\u3400-\u4dbf\u4e00-\u9fff]+"
 
 
