@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import language
-from guanxi.engine.ruleset import validate_project
+from tests.test_chinese_keyboard import errors, line_of
 from tests.test_new_user import RULES, edit
 
 
@@ -22,16 +21,6 @@ def project(tmp_path: Path) -> Path:
     copy = tmp_path / "rules"
     shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*"))
     return copy
-
-
-def errors(project: Path) -> list[Diagnostic]:
-    return [d for d in validate_project(project).diagnostics if d.severity == "error"]
-
-
-def line_of(file: str, text: str) -> int:
-    """The line of the default rules' `file` that starts with `text` (its first)."""
-    lines = (RULES / file).read_text(encoding="utf-8").splitlines()
-    return next(n for n, line in enumerate(lines, 1) if line.startswith(text))
 
 
 def line_with(file: str, text: str) -> int:
