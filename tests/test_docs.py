@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import click
@@ -32,6 +34,21 @@ def test_every_command_has_help() -> None:
 def test_every_command_is_in_the_readme() -> None:
     leaves = [path for path, command in commands(cli) if not isinstance(command, click.Group)]
     assert [path for path in leaves if f"`{path}" not in README] == []
+
+
+def command_table() -> list[str]:
+    """The rows of the table of commands: from its header up to the first line not a row."""
+    rows = README.split("| command | what it does |\n| --- | --- |\n", 1)[1]
+    return list(itertools.takewhile(lambda line: line.startswith("|"), rows.splitlines()))
+
+
+def test_every_command_has_a_row_in_the_command_table() -> None:
+    """One table, no blank line cutting it (the rows after one showed as text), and a row
+    for every command."""
+    table = command_table()
+    leaves = [path for path, command in commands(cli) if not isinstance(command, click.Group)]
+    missing = [p for p in leaves if not any(re.match(f"\\| `{p}[ `]", row) for row in table)]
+    assert missing == []
 
 
 def test_the_quick_start_has_the_two_commands() -> None:
