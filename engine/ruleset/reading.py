@@ -78,7 +78,7 @@ def _located(
         hint = error.get("ctx", {}).get("hint")
         return source.diagnostic(where, kind, error["msg"], length=length, hint=hint)
     if kind == "missing":
-        where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
+        where = source.block_position(loc[:-1]) if len(loc) > 1 else (1, 1)
         return source.diagnostic(
             where, "missing-key", _("'{key}' is required here").format(key=loc[-1])
         )
