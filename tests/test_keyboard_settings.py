@@ -209,3 +209,16 @@ def test_what_a_step_does_said_in_chinese_is_answered_with_its_value(
         11,
     )
     assert error.hint == f"write '{value}'"
+
+
+@pytest.mark.parametrize(("word", "value"), [("是", "true"), ("否", "false"), ("关闭", "false")])
+def test_a_yes_or_no_said_in_chinese_is_answered_with_true_or_false(
+    project: Path, word: str, value: str
+) -> None:
+    old = "label_en: name, required: true}"
+    edit(project, "schema.yaml", old, old.replace("true", word))
+    [error] = errors(project)
+    line = line_with("schema.yaml", old)
+    col = (RULES / "schema.yaml").read_text("utf-8").splitlines()[line - 1].index("true") + 1
+    assert (error.code, error.line, error.col) == ("wrong-type", line, col)
+    assert error.hint == f"write '{value}'"

@@ -37,6 +37,9 @@ EXPECTED = {  # pydantic's error types whose English message has a tail of its o
     "model_type": N_("expected a block of keys"),
 }
 LITERAL_WORDS = {"任务": "task", "消息": "message", "信息": "message", "通知": "message"}  # do:
+# a yes or no said in Chinese (enabled: 否, required: 是), or ticked, and what to write
+YES_NO_WORDS = dict.fromkeys(("是", "真", "对", "开", "开启", "打开", "启用", "√", "✓"), "true")
+YES_NO_WORDS |= dict.fromkeys(("否", "假", "错", "不", "关", "关闭", "停用", "禁用", "×"), "false")
 BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
     "greater_than": ("gt", N_("expected a number greater than {bound}")),
     "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
@@ -101,6 +104,7 @@ def _located(
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
         hint=_number_hint(kind, given, loc)
+        or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
         or said_setting_hint(loc, given),
     )
@@ -120,6 +124,12 @@ def _literal_word_hint(given: Any, expected: str) -> str | None:
     """`do: 任务`: the allowed value the Chinese word means."""
     value = LITERAL_WORDS.get(str(given).strip())
     return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
+
+
+def _yes_no_hint(kind: str, given: Any) -> str | None:
+    """`enabled: 否`: true or false, as the word means."""
+    value = YES_NO_WORDS.get(str(given).strip()) if kind == "bool_parsing" else None
+    return _("write '{value}'").format(value=value) if value else None
 
 
 def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
