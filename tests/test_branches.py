@@ -411,3 +411,18 @@ def test_a_branch_day_that_the_step_reads_is_not_warned(tmp_path: Path) -> None:
     weekly, monthly = "new_customer_welcome", "proactive_product_news"
     overlay = f"steps:\n  {weekly}:\n    day: 周五\n  {monthly}:\n    day: 10\n"
     assert warnings_of(project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})) == []
+
+
+@pytest.mark.parametrize("written", ["15", "每天15个"])
+def test_a_branch_capacity_said_as_a_number_is_answered_with_the_branchs_block(
+    tmp_path: Path, written: str
+) -> None:
+    """A branch's capacity has no owner_field (the head office names it): the block to write
+    holds only the tasks a day, which the overlay then takes."""
+    overlay = f"capacity: {written}\n"
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})
+    [error] = validate_project(folder).diagnostics
+    assert (error.line, error.col, error.code) == (1, 11, "wrong-type")
+    assert error.hint == "write capacity: {tasks_per_day: 15}"
+    (folder / "branches" / f"{BRANCH}.yaml").write_text("capacity: {tasks_per_day: 15}\n", "utf-8")
+    assert validate_project(folder).diagnostics == []

@@ -106,7 +106,7 @@ def _located(
         hint=_number_hint(kind, given, loc)
         or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
-        or said_setting_hint(loc, given),
+        or said_setting_hint(loc, given, _allowed_keys(model, inner)),
     )
 
 
