@@ -168,3 +168,13 @@ def test_a_reversal_that_reversing_does_not_mend_is_answered_with_the_known_orde
     [warning] = [d for d in validate_project(folder).diagnostics if d.severity == "warning"]
     assert warning.code == "reversed-order"
     assert warning.hint == f"write them from the lowest to the highest: {LEVELS}"
+
+
+def test_an_order_that_leaves_a_level_out_is_answered_with_kotlers_order(tmp_path: Path) -> None:
+    """The order to write mends the swap as well as the gap: written as told, it is clean."""
+    folder = project(
+        tmp_path, "levels.yaml", LEVELS, "order: [basic, responsible, passive, partner]"
+    )
+    [error] = validate_project(folder).diagnostics
+    assert (error.code, error.message) == ("invalid-order", "'order:' leaves out proactive")
+    assert error.hint == f"list each once, from the lowest to the highest: {LEVELS}"

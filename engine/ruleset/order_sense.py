@@ -92,13 +92,14 @@ def _reversal_hint(order: Sequence[str], rules: Sequence[CompiledRule]) -> str:
 def order_to_write(order: Sequence[str], rules: Sequence[CompiledRule]) -> list[str]:
     """Every name of the ladder once, lowest first: the names `order` has, as it has them, and
     each left out put where its words say (睡眠 at the bottom, 伙伴 at the top), else just above
-    the name below it in the rules, which first-match ladders list from the highest down."""
+    the name below it in the rules, which first-match ladders list from the highest down;
+    a known ladder's names (Kotler's levels, the value tiers) as they rank."""
     names = [rule.name for rule in rules]
     written = list(dict.fromkeys(name for name in order if name in names))
     for rule in reversed(rules):
         if rule.name not in written:
             written.insert(_place(written, names, rule), rule.name)
-    return written
+    return known_order(written, rules)
 
 
 def _place(written: list[str], names: list[str], rule: CompiledRule) -> int:
