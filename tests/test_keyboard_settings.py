@@ -222,3 +222,14 @@ def test_a_yes_or_no_said_in_chinese_is_answered_with_true_or_false(
     col = (RULES / "schema.yaml").read_text("utf-8").splitlines()[line - 1].index("true") + 1
     assert (error.code, error.line, error.col) == ("wrong-type", line, col)
     assert error.hint == f"write '{value}'"
+
+
+def test_a_key_said_in_chinese_is_answered_with_the_key_to_write(project: Path) -> None:
+    old = "expires: {message: 2 days, task: 10 business days}"
+    edit(project, "policies.yaml", old, "expires: {消息: 2 days, 任务: 10 business days}")
+    found = [(e.code, e.line, e.col, e.hint) for e in errors(project)]
+    line = line_with("policies.yaml", old)
+    assert found == [
+        ("unknown-key", line, 11, "write 'message'"),
+        ("unknown-key", line, 23, "write 'task'"),
+    ]

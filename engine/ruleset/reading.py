@@ -72,7 +72,8 @@ def _located(
             "unknown-key",
             _("unknown key '{key}'").format(key=key),
             length=len(key),
-            hint=did_you_mean(key, allowed),
+            hint=did_you_mean(key, allowed)
+            or _literal_word_hint(key, ", ".join(f"'{name}'" for name in allowed)),
             expected=", ".join(allowed) if allowed else None,
         )
     if kind in CODES:  # raised by a validator of ours, named after its diagnostic
@@ -121,7 +122,7 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
 
 
 def _literal_word_hint(given: Any, expected: str) -> str | None:
-    """`do: 任务`: the allowed value the Chinese word means."""
+    """`do: 任务` (or a key `任务:`): the allowed value the Chinese word means."""
     value = LITERAL_WORDS.get(str(given).strip())
     return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
 
