@@ -233,3 +233,17 @@ def test_a_key_said_in_chinese_is_answered_with_the_key_to_write(project: Path) 
         ("unknown-key", line, 11, "write 'message'"),
         ("unknown-key", line, 23, "write 'task'"),
     ]
+
+
+@pytest.mark.parametrize(("word", "value"), [("第一个", "first"), ("唯一", "unique")])
+def test_a_hit_policy_said_in_chinese_is_answered_with_its_value(
+    project: Path, word: str, value: str
+) -> None:
+    edit(project, "tiers.yaml", "hit_policy: first", f"hit_policy: {word}")
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-value",
+        line_with("tiers.yaml", "hit_policy: first"),
+        13,
+    )
+    assert error.hint == f"write '{value}'"
