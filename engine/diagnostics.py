@@ -126,6 +126,10 @@ CODES: dict[str, str] = {
         "Warning: a ladder's 'order:' is lowest first, but the names and labels say it goes"
         " from the highest down: falls would count as rises. Reverse it."
     ),
+    "misordered-ladder": N_(
+        "Warning: a ladder's 'order:' places two of Kotler's relationship levels or of the"
+        " value tiers otherwise than they rank: a fall between them would count as a rise."
+    ),
     "quiet-hours-by-day": N_(
         "Warning: the quiet hours hold all through the working day, so messages go out at night."
     ),

@@ -368,3 +368,61 @@ def test_a_branch_capacity_needs_a_head_office_capacity_and_a_positive_number(
         policies.read_text("utf-8").replace("tasks_per_day: 25", "tasks_per_day: x")
     )
     assert [c[0] for c in codes(folder)] == ["policies.yaml"]
+
+
+# --- a branch's own day: of a step ---------------------------------------------------------
+
+
+def warnings_of(folder: Path) -> list[tuple[str, int, int, str]]:
+    found = validate_project(folder).diagnostics
+    return [(Path(d.file).name, d.line, d.col, d.code) for d in found]
+
+
+@pytest.mark.parametrize(
+    ("every", "message"),
+    [
+        (None, "'day: 5' is not read: only an 'every:' step has a day"),  # on: sale
+        ("day", "'day: 5' is not read: a step with 'every: day' runs every day"),
+        ('"0 10 * * *"', "'day: 5' is not read: a cron expression says its days itself"),
+    ],
+)
+def test_a_branch_day_that_the_step_does_not_read_is_warned_in_the_overlay(
+    tmp_path: Path, every: str | None, message: str
+) -> None:
+    step = "responsible_post_sale_call" if every is None else "proactive_product_news"
+    overlay = f"steps:\n  {step}:\n    day: 5\n"
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})
+    if every is not None:
+        playbooks = folder / "playbooks.yaml"
+        text = playbooks.read_text("utf-8")
+        monthly = "      every: month\n      day: 5\n"
+        playbooks.write_text(text.replace(monthly, f"      every: {every}\n", 1), "utf-8")
+    [warning] = validate_project(folder).diagnostics
+    assert (Path(warning.file).name, warning.line, warning.col, warning.code) == (
+        f"{BRANCH}.yaml",
+        3,
+        10,
+        "unread-day",
+    )
+    assert warning.severity == "warning" and warning.message == message
+
+
+def test_a_branch_day_that_the_step_reads_is_not_warned(tmp_path: Path) -> None:
+    weekly, monthly = "new_customer_welcome", "proactive_product_news"
+    overlay = f"steps:\n  {weekly}:\n    day: 周五\n  {monthly}:\n    day: 10\n"
+    assert warnings_of(project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})) == []
+
+
+@pytest.mark.parametrize("written", ["15", "每天15个"])
+def test_a_branch_capacity_said_as_a_number_is_answered_with_the_branchs_block(
+    tmp_path: Path, written: str
+) -> None:
+    """A branch's capacity has no owner_field (the head office names it): the block to write
+    holds only the tasks a day, which the overlay then takes."""
+    overlay = f"capacity: {written}\n"
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})
+    [error] = validate_project(folder).diagnostics
+    assert (error.line, error.col, error.code) == (1, 11, "wrong-type")
+    assert error.hint == "write capacity: {tasks_per_day: 15}"
+    (folder / "branches" / f"{BRANCH}.yaml").write_text("capacity: {tasks_per_day: 15}\n", "utf-8")
+    assert validate_project(folder).diagnostics == []

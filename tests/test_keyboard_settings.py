@@ -209,3 +209,41 @@ def test_what_a_step_does_said_in_chinese_is_answered_with_its_value(
         11,
     )
     assert error.hint == f"write '{value}'"
+
+
+@pytest.mark.parametrize(("word", "value"), [("是", "true"), ("否", "false"), ("关闭", "false")])
+def test_a_yes_or_no_said_in_chinese_is_answered_with_true_or_false(
+    project: Path, word: str, value: str
+) -> None:
+    old = "label_en: name, required: true}"
+    edit(project, "schema.yaml", old, old.replace("true", word))
+    [error] = errors(project)
+    line = line_with("schema.yaml", old)
+    col = (RULES / "schema.yaml").read_text("utf-8").splitlines()[line - 1].index("true") + 1
+    assert (error.code, error.line, error.col) == ("wrong-type", line, col)
+    assert error.hint == f"write '{value}'"
+
+
+def test_a_key_said_in_chinese_is_answered_with_the_key_to_write(project: Path) -> None:
+    old = "expires: {message: 2 days, task: 10 business days}"
+    edit(project, "policies.yaml", old, "expires: {消息: 2 days, 任务: 10 business days}")
+    found = [(e.code, e.line, e.col, e.hint) for e in errors(project)]
+    line = line_with("policies.yaml", old)
+    assert found == [
+        ("unknown-key", line, 11, "write 'message'"),
+        ("unknown-key", line, 23, "write 'task'"),
+    ]
+
+
+@pytest.mark.parametrize(("word", "value"), [("第一个", "first"), ("唯一", "unique")])
+def test_a_hit_policy_said_in_chinese_is_answered_with_its_value(
+    project: Path, word: str, value: str
+) -> None:
+    edit(project, "tiers.yaml", "hit_policy: first", f"hit_policy: {word}")
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-value",
+        line_with("tiers.yaml", "hit_policy: first"),
+        13,
+    )
+    assert error.hint == f"write '{value}'"

@@ -355,3 +355,24 @@ def test_double_equals_and_bang_equals_mean_equal_and_not_equal() -> None:
     assert parse_condition("balance == 100", fields).evaluate({"balance": 100})
     assert parse_condition("balance != 100", fields).evaluate({"balance": 5})
     assert not parse_condition("balance != 100", fields).evaluate({"balance": 100})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "col"),
+    [
+        ('quiet_hours: {start: "21:00", end: "08:30"}', 'quiet_hours: {start: "21:00"}', 14),
+        (
+            "capacity: {owner_field: rm_id, tasks_per_day: 25}",
+            "capacity: {owner_field: rm_id}",
+            11,
+        ),
+        ("rm_task: {kind: task,    label:", "rm_task: {label:", 12),
+    ],
+)
+def test_a_key_missing_from_an_inline_block_is_reported_at_its_brace(
+    project: Path, old: str, new: str, col: int
+) -> None:
+    diagnostics = edited(project, "policies.yaml", old, new)
+    assert [(d.line, d.col, d.code) for d in diagnostics] == [
+        (line_of("policies.yaml", old), col, "missing-key")
+    ]

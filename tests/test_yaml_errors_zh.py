@@ -69,6 +69,12 @@ CASES = {
         "expected alphabetic or numeric character, but found ' '",
     ),
     "unknown_escape": ('      label: "售后\\q"\n', 0, 18, "found unknown escape character 'q'"),
+    "no_space_after_colon": (
+        "      label:售后邀请反馈\n",
+        0,
+        12,
+        "a space is missing after the ':' of 'label'",
+    ),
     "second_document": ("---\nplaybooks: {}\n", None, 1, "but found another document"),
 }
 
@@ -143,3 +149,20 @@ def test_a_control_character_is_shown_where_it_is(tmp_path: Path) -> None:
     assert "<unicode string>" not in english
     assert f"{at}错误[yaml-syntax]: 这里有一个看不见的控制字符（U+0007）" in chinese
     assert [PARSER_WORDS.findall(text) for text in said(chinese)] == [[], []]
+
+
+def test_a_list_dash_without_its_space_is_pointed_at_with_the_line_to_write(
+    tmp_path: Path,
+) -> None:
+    project = default_project(tmp_path)
+    playbooks = project / "playbooks.yaml"
+    text = playbooks.read_text(encoding="utf-8")
+    item = "    - id: passive_invite_feedback\n"
+    playbooks.write_text(text.replace(item, item.replace("- id", "-id"), 1), encoding="utf-8")
+    line = text[: text.index(item)].count("\n") + 1
+    stderr = validate(project, "en")
+    assert (
+        f"<project>/playbooks.yaml:{line}:5: error[yaml-syntax]: a space is missing after" in stderr
+    )
+    assert "hint: write - id: passive_invite_feedback" in stderr
+    assert [PARSER_WORDS.findall(text) for text in said(validate(project, "zh"))] == [[], []]

@@ -41,6 +41,7 @@ from guanxi.engine.ruleset.followups import (
     PREFERRED,
     TEMPLATE_IS,
     unknown_channel_answer,
+    warn_if_day_unread,
 )
 from guanxi.engine.ruleset.models import BranchFile, PoliciesFile, Schema, Step, StepOverride
 from guanxi.engine.ruleset.project import Known, Project
@@ -409,6 +410,9 @@ def _timing(
         except TimingError as error:
             key = "day" if "day" in changed else "at"
             _error(project, file, (*path, key), "invalid-value", str(error), error.hint)
+            return timing
+    if "day" in changed:
+        warn_if_day_unread(project, file, path, step, timing["schedule"])
     return timing
 
 

@@ -45,6 +45,7 @@ from guanxi.engine.templating import (
 )
 from guanxi.engine.timing import (
     Duration,
+    Schedule,
     TimingError,
     parse_duration,
     parse_schedule,
@@ -372,18 +373,21 @@ def _check_timing(
             code = "invalid-cron" if key == "every" else "invalid-value"
             if key != "at":  # a bad `at:` has its own diagnostic above
                 project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
-    if step.day is not None and step.every is None:
-        _warn_unread_day(project, step, path, None)
-    elif step.day is not None and schedule is not None and schedule.period in ("day", "cron"):
-        _warn_unread_day(project, step, path, schedule.period)
+    warn_if_day_unread(project, PLAYBOOKS, path, step, schedule)
     return after, expires, at, schedule
 
 
-def _warn_unread_day(
-    project: Project, step: Step, path: tuple[Any, ...], period: str | None
+def warn_if_day_unread(
+    project: Project, file: str, path: tuple[Any, ...], step: Step, schedule: Schedule | None
 ) -> None:
     """`day:` with a cadence that has no day to choose, or on a step that follows an event:
-    the step runs as if it were not there."""
+    the step runs as if it were not there. Warned in `file`, the playbooks or the branch
+    overlay that wrote it."""
+    if step.day is None or (step.every is not None and schedule is None):
+        return  # no day, or a schedule that could not be read (an error of its own)
+    period = schedule.period if schedule is not None else None
+    if period not in (None, "day", "cron"):
+        return
     if period == "cron":
         message = _("'day: {day}' is not read: a cron expression says its days itself")
         hint = _(
@@ -400,7 +404,7 @@ def _warn_unread_day(
             "remove 'day:', or write 'every: week' (day: monday … sunday, or 1 … 7) or"
             " 'every: month' (day: 1 … 28)"
         )
-    project.warn(PLAYBOOKS, (*path, "day"), "unread-day", message.format(day=step.day), hint=hint)
+    project.warn(file, (*path, "day"), "unread-day", message.format(day=step.day), hint=hint)
 
 
 def _faulty_schedule_key(step: Step) -> str:

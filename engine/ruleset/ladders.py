@@ -22,7 +22,7 @@ from guanxi.engine.ruleset.domains import (
     table_texts,
 )
 from guanxi.engine.ruleset.models import HitPolicy, Rule
-from guanxi.engine.ruleset.order_sense import order_to_write, warn_if_reversed
+from guanxi.engine.ruleset.order_sense import order_to_write, warn_if_misordered
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import ComparedValue, CompiledRule, Ladder, Origin
 from guanxi.engine.ruleset.tables import (
@@ -128,7 +128,7 @@ def _order(
         )
     if _errors(project) != errors_before:
         return None
-    warn_if_reversed(project, file, order, rules)
+    warn_if_misordered(project, file, order, rules)
     return order
 
 

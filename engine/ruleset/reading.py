@@ -37,6 +37,10 @@ EXPECTED = {  # pydantic's error types whose English message has a tail of its o
     "model_type": N_("expected a block of keys"),
 }
 LITERAL_WORDS = {"任务": "task", "消息": "message", "信息": "message", "通知": "message"}  # do:
+LITERAL_WORDS |= {"第一个": "first", "首个": "first", "唯一": "unique", "优先级": "priority"}
+# a yes or no said in Chinese (enabled: 否, required: 是), or ticked, and what to write
+YES_NO_WORDS = dict.fromkeys(("是", "真", "对", "开", "开启", "打开", "启用", "√", "✓"), "true")
+YES_NO_WORDS |= dict.fromkeys(("否", "假", "错", "不", "关", "关闭", "停用", "禁用", "×"), "false")
 BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
     "greater_than": ("gt", N_("expected a number greater than {bound}")),
     "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
@@ -69,7 +73,8 @@ def _located(
             "unknown-key",
             _("unknown key '{key}'").format(key=key),
             length=len(key),
-            hint=did_you_mean(key, allowed),
+            hint=did_you_mean(key, allowed)
+            or _literal_word_hint(key, ", ".join(f"'{name}'" for name in allowed)),
             expected=", ".join(allowed) if allowed else None,
         )
     if kind in CODES:  # raised by a validator of ours, named after its diagnostic
@@ -78,7 +83,7 @@ def _located(
         hint = error.get("ctx", {}).get("hint")
         return source.diagnostic(where, kind, error["msg"], length=length, hint=hint)
     if kind == "missing":
-        where = source.position(loc[:-1], key=True) if len(loc) > 1 else (1, 1)
+        where = source.block_position(loc[:-1]) if len(loc) > 1 else (1, 1)
         return source.diagnostic(
             where, "missing-key", _("'{key}' is required here").format(key=loc[-1])
         )
@@ -101,8 +106,9 @@ def _located(
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
         hint=_number_hint(kind, given, loc)
+        or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
-        or said_setting_hint(loc, given),
+        or said_setting_hint(loc, given, _allowed_keys(model, inner)),
     )
 
 
@@ -117,9 +123,15 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
 
 
 def _literal_word_hint(given: Any, expected: str) -> str | None:
-    """`do: 任务`: the allowed value the Chinese word means."""
+    """`do: 任务` (or a key `任务:`): the allowed value the Chinese word means."""
     value = LITERAL_WORDS.get(str(given).strip())
     return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
+
+
+def _yes_no_hint(kind: str, given: Any) -> str | None:
+    """`enabled: 否`: true or false, as the word means."""
+    value = YES_NO_WORDS.get(str(given).strip()) if kind == "bool_parsing" else None
+    return _("write '{value}'").format(value=value) if value else None
 
 
 def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:

@@ -16,8 +16,9 @@ _RANGE = re.compile(r"\s*(.+?)\s*(?:-|~|～|—|–|至|到)\s*(.+?)\s*")
 _NUMBER = re.compile(r"\d+")
 
 
-def said_setting_hint(loc: Sequence[str | int], given: Any) -> str | None:
-    """The hint for `given` (text or a number) where the block at `loc` goes, or None."""
+def said_setting_hint(loc: Sequence[str | int], given: Any, keys: Sequence[str]) -> str | None:
+    """The hint for `given` (text or a number) where the block at `loc`, of these `keys`,
+    goes, or None."""
     if not loc or given is None or isinstance(given, dict | list):
         return None
     text = str(given)
@@ -27,7 +28,8 @@ def said_setting_hint(loc: Sequence[str | int], given: Any) -> str | None:
         return _("write {text}").format(text=f"quiet_hours: {block}")
     if loc[-1] == "capacity":
         count = _number(text) or "25"
-        block = f"{{owner_field: rm_id, tasks_per_day: {count}}}"
+        owner = "owner_field: rm_id, " if "owner_field" in keys else ""  # not a branch's
+        block = f"{{{owner}tasks_per_day: {count}}}"
         return _("write {text}").format(text=f"capacity: {block}")
     if len(loc) == 2 and loc[0] == "caps":
         count = _number(text) or "2"

@@ -321,7 +321,7 @@ class _ScenarioChecker:
         full = (*self.path, *path)
         if key:
             source = self.project.sources[self.file]
-            at = source.position(full, key=True) if path else source.position(full)
+            at = source.block_position(full) if path else source.position(full)
             self.project.add(source.diagnostic(at, code, message, hint=hint, **extra))
             return
         self.project.error(self.file, full, code, message, hint=hint, **extra)

@@ -102,6 +102,13 @@ class Source:
             node = _child(node, step)
         return line + 1, col + 1
 
+    def block_position(self, path: Sequence[PathKey]) -> tuple[int, int]:
+        """Where a key missing from the block at `path` is pointed at: the block's `{` when it
+        is written inline, else its key (its own keys are on the lines below)."""
+        node = self.value(path)
+        inline = isinstance(node, CommentedMap) and node.fa.flow_style()
+        return self.position(path, key=not inline)
+
     def value(self, path: Sequence[PathKey]) -> Any:
         node = self.data
         for step in path:

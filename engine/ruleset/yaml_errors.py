@@ -207,6 +207,14 @@ def _no_colon(source: Source, error: MarkedYAMLError, problem: str) -> Diagnosti
         return None
     at = _at(error.context_mark)
     text = (source.line(at[0]) or "")[at[1] - 1 :].rstrip()
+    if (glued := re.match(r"([^\s:'\"{}\[\]#]+):(?=[^\s/])(.+)", text)) is not None:
+        key, value = glued.groups()
+        return source.diagnostic(
+            (at[0], at[1] + len(key)),
+            "yaml-syntax",
+            _("a space is missing after the ':' of '{key}'").format(key=key),
+            hint=_("write {text}").format(text=f"{key}: {value}"),
+        )
     return source.diagnostic(
         at,
         "yaml-syntax",
@@ -276,11 +284,30 @@ def _colon_in_value(source: Source, error: MarkedYAMLError, problem: str) -> Dia
             _("a second ': ' on this line; a value that contains ': ' must be in quotes"),
             hint=_('write it as  key: "the value: with its colon"'),
         )
-    return source.diagnostic(
+    return _dash_glued_above(source, at[0]) or source.diagnostic(
         (at[0], len(before) - len(before.lstrip()) + 1),
         "yaml-syntax",
         _("this line is indented more than the line above it, which already has a value"),
         hint=_(INDENT_HINT),
+    )
+
+
+def _dash_glued_above(source: Source, line: int) -> Diagnostic | None:
+    """`-id: x` above: a list item's '-' without its space is part of a key, so the item's
+    next key reads as indented too far; point at the '-'."""
+    number = next(
+        (n for n in range(line - 1, 0, -1) if (source.line(n) or "").strip()[:1] not in ("", "#")),
+        0,
+    )
+    text = source.line(number) or ""
+    content = text.lstrip(" ")
+    if re.match(r"-[^\s-]", content) is None:
+        return None
+    return source.diagnostic(
+        (number, len(text) - len(content) + 1),
+        "yaml-syntax",
+        _("a space is missing after the '-' that starts a list item"),
+        hint=_("write {text}").format(text=f"- {content[1:].rstrip()}"),
     )
 
 
