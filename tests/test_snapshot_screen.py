@@ -1076,3 +1076,41 @@ def test_duckdbs_session_zone_does_not_shift_a_timestamp_in_a_date_field(
         path = timestamped_snapshot(folder / "night.parquet", unit, zone)
         day = "CAST(last_txn_date AS VARCHAR)"  # a date to DuckDB, text to SQLite
         _assert_screened_as_loaded(SCHEMA, path, day, "America/New_York")
+
+
+# a count of 18 or 19 digits, as a DECIMAL(20,0) column (Oracle's NUMBER) or a UINT64 one holds it
+WIDE_COUNTS = [123456789012345678, 2**63 - 1, 2**64 - 1, 5]
+
+
+def wide_counts_snapshot(path: Path, kind: pa.DataType) -> Path:
+    """Customers W0..W3 whose monthly_txn_count is WIDE_COUNTS, in a column of `kind`."""
+    count = len(WIDE_COUNTS)
+    pq.write_table(pa.table({
+        "customer_id": [f"W{i}" for i in range(count)],
+        "name": ["客户"] * count,
+        "monthly_txn_count": pa.array(WIDE_COUNTS, pa.uint64()).cast(kind),
+    }), path)  # fmt: skip
+    return path
+
+
+WIDE_COUNTS_REFUSED = [(3, "monthly_txn_count", str(2**64 - 1), f"{2**64 - 1} is too large")]
+
+
+def test_a_whole_number_of_19_digits_in_a_decimal_column_is_taken_exactly(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A DECIMAL(20,0) value was made a real first: 123456789012345678 was stored as
+    ...680, and 2^63 - 1, which an integer field holds, was refused as 2^63."""
+    path = wide_counts_snapshot(tmp_path / "night.parquet", pa.decimal128(20, 0))
+    load_customers(store, ruleset, path, NOW)
+    counts = store.execute("SELECT customer_id, monthly_txn_count FROM customers")
+    assert {r["customer_id"]: r["monthly_txn_count"] for r in counts} == {
+        "W0": WIDE_COUNTS[0], "W1": WIDE_COUNTS[1], "W3": 5
+    }  # fmt: skip
+    assert quarantined(store) == WIDE_COUNTS_REFUSED
+    classify(store, ruleset, NOW)
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == WIDE_COUNTS_REFUSED
+    duck.close()

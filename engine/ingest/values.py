@@ -563,6 +563,8 @@ def integer(value: Any) -> int | None:
         else:
             if "_" not in value:
                 return _in_range(whole)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return _in_range(int(value))  # a DECIMAL(19,0) column's, exactly: a real rounds it
     try:
         real = number(value)
     except _Hinted:
