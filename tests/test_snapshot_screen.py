@@ -349,6 +349,7 @@ TEXTS = st.one_of(
             "C\u30001",
             "①",
             "#ﬁELD!",  # Excel's #FIELD! to Python's upper(), which writes ﬁ as FI
+            "6.22848E+18",  # an id as Excel shows a long number: refused in an id
             "nULL",
             "#n/a",
         ]
@@ -1113,4 +1114,31 @@ def test_a_whole_number_of_19_digits_in_a_decimal_column_is_taken_exactly(
     classify_snapshot(duck, ruleset, NOW, path)
     assert assignments(duck) == assignments(store)
     assert quarantined(duck) == WIDE_COUNTS_REFUSED
+    duck.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_id_excel_showed_in_scientific_notation_is_refused_by_load_and_the_screen(
+    store: Store, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """Excel's General format shows a number of 12 digits or more as 6.22848E+18, and saves it
+    so in a CSV file: every such customer was one customer '6.22848E+18' (the second a
+    duplicate of the first)."""
+    records = [good(i, 100.0 * i) for i in range(1, 6)]
+    records[1]["customer_id"] = records[3]["customer_id"] = "6.22848E+18"
+    records[2]["customer_id"] = "1.23457e+11"
+    path = tmp_path / f"night{suffix}"
+    _ = write_csv(path, records) if suffix == ".csv" else write_parquet(path, records)
+    load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    header = suffix == ".csv"
+    refused = [q for q in quarantined(store) if q[1] == "customer_id"]
+    assert {(row, value) for row, _, value, _ in refused} == {
+        (2 + header, "6.22848E+18"), (3 + header, "1.23457e+11"), (4 + header, "6.22848E+18")
+    }  # fmt: skip
+    assert "in Excel, format the column as Text" in refused[0][3]
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
     duck.close()

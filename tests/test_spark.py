@@ -700,6 +700,7 @@ BAD_CELLS = {  # case: (how the snapshot is written, the bad row's values)
     "a number too large to be exact": ("csv", {"products_held": "1e400"}),
     "an empty id": ("csv", {"customer_id": ""}),
     "an id of spaces": ("text parquet", {"customer_id": "  "}),
+    "an id as Excel shows a long number": ("csv", {"customer_id": "6.22848E+18"}),
     "no id": ("typed parquet", {"customer_id": None}),
     "an id given twice": ("csv", {"customer_id": "C00002"}),
     "an id given twice, typed": ("typed parquet", {"customer_id": "C00002"}),

@@ -551,7 +551,8 @@ class _Column:
         if self.contact or self.identifier:  # 13800000000.0: rows.py reads the digits
             length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
-            return f"({self._matches(PLAIN_ID)} AND {length})"
+            shown = self._matches(values.SHOWN_IN_EXPONENT)  # 6.22848E+18: rows.py refuses it
+            return f"({self._matches(PLAIN_ID)} AND NOT {shown} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"
