@@ -498,6 +498,32 @@ def test_a_decimal_wider_than_sparks_stops_the_night_with_one_error_naming_it(
     store.close()
 
 
+def test_a_folder_whose_files_type_a_column_differently_stops_with_one_error_naming_it(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """One day's export writes balances as DOUBLE, the next as DECIMAL(18,2): Spark failed
+    while collecting the doubtful rows, and its Java error escaped as a traceback."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    people = generated(6, seed=5)
+    write_parquet(parts / "part-0.parquet", people[:3], ruleset)
+    later = pq.read_table(write_parquet(parts / "part-1.parquet", people[3:], ruleset))
+    balances = later.column("balance").cast(pa.decimal128(18, 2))
+    later = later.set_column(later.schema.get_field_index("balance"), "balance", balances)
+    pq.write_table(later, parts / "part-1.parquet")
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(DataError) as raised:
+        classify_on_spark(store, ruleset, NOW, parts, spark, tmp_path / "out")
+    said = "'{}' holds it as {}, the others as {}"  # Spark takes the types of either file
+    assert str(raised.value) in {
+        f"the files of the snapshot folder '{parts}' give column 'balance' different types:"
+        f" {said.format(*held)}; save the column in one type in every file"
+        for held in (("part-1.parquet", "decimal128(18, 2)", "double"),
+                     ("part-0.parquet", "double", "decimal(18,2)"))
+    }  # fmt: skip
+    store.close()
+
+
 def test_spark_takes_a_uint64_count_of_19_digits_exactly(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:

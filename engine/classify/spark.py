@@ -41,6 +41,8 @@ from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.classify.spark_parquet import (
     as_timestamps,
+    java_cause,
+    mismatched,
     nanos_as_long,
     screened_types,
     timestamp_columns,
@@ -205,6 +207,7 @@ def _classify(
 ) -> tuple[str, tuple[str, ...]]:
     """Run the query on Spark into `folder`: (key, 'unique' ladders); `history`: the view of
     the store's kept field history, for change measures."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
     today = today_in(ruleset, now)
@@ -221,6 +224,12 @@ def _classify(
         raise unreadable(error, snapshot) or DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
                 snapshot=snapshot, error=_first_line(error)
+            )
+        ) from None
+    except Py4JJavaError as error:  # a file of the folder Spark could not read, collected
+        raise mismatched(error, snapshot) or DataError(
+            _("cannot classify the snapshot '{snapshot}': {error}").format(
+                snapshot=snapshot, error=java_cause(error)
             )
         ) from None
     return query.key, query.unique

@@ -26,6 +26,7 @@ from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 
 if TYPE_CHECKING:
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
 
@@ -34,6 +35,11 @@ SCREENED_AS = "timestamp"  # the type the screen is told: never clean, read by r
 # Spark's message names the Parquet type, not the column: INT64 (TIME(NANOS,false))
 ILLEGAL = re.compile(r"Parquet type[^:]*: (\w+)(?: \((\w+))?")
 SPARK_DIGITS = 38  # the most digits of Spark's DECIMAL
+# a file of a folder whose column has another type than Spark took from the folder's others
+MISMATCH = re.compile(
+    r"reading file (\S+?)\. Data type mismatches when reading Parquet column \[([^\]]+)\]\."
+    r" Expected Spark type (\w+)"
+)
 
 
 @contextlib.contextmanager
@@ -111,6 +117,39 @@ def unreadable(error: PySparkException, path: Path) -> DataError | None:
             type=", ".join(dict.fromkeys(columns.values())),
         )
     )
+
+
+def mismatched(error: Py4JJavaError, folder: Path) -> DataError | None:
+    """The error of a folder whose files give a column different types (one day's export a
+    DOUBLE, the next a DECIMAL), naming the column, the file and both types; None for other
+    errors."""
+    found = MISMATCH.search(str(error))
+    if found is None:
+        return None
+    file, column, expected = (
+        Path(found.group(1).removeprefix("file:")),
+        found.group(2),
+        found.group(3),
+    )
+    try:
+        actual = str(pyarrow.parquet.read_schema(file).field(column).type)
+    except (pyarrow.ArrowException, OSError, KeyError):
+        actual = "?"
+    return DataError(
+        _(
+            "the files of the snapshot folder '{snapshot}' give column '{column}' different"
+            " types: '{file}' holds it as {actual}, the others as {expected}; save the column"
+            " in one type in every file"
+        ).format(snapshot=folder, column=column, file=file.name, actual=actual, expected=expected)
+    )
+
+
+def java_cause(error: Py4JJavaError) -> str:
+    """What Spark says went wrong: the first cause Java gives, without its class's name."""
+    causes = [line for line in str(error).splitlines() if line.startswith("Caused by: ")]
+    if not causes:
+        return str(error).strip().splitlines()[0]
+    return causes[0].removeprefix("Caused by: ").split(": ", 1)[-1]
 
 
 def _of_type(physical: str | None, logical: str | None) -> Callable[[Any], bool]:
