@@ -1142,3 +1142,33 @@ def test_an_id_excel_showed_in_scientific_notation_is_refused_by_load_and_the_sc
     assert assignments(duck) == assignments(store)
     assert quarantined(duck) == quarantined(store)
     duck.close()
+
+
+def labelled_parquet(path: Path) -> Path:
+    """rows() as a Parquet file headed by the fields' labels (客户编号, 存款余额, ...), as a bank's
+    export heads them, with 开户日期 in nanoseconds (pandas'), one of them not at midnight."""
+    records = rows()
+    table = pq.read_table(write_parquet(path, records))
+    labels = {name: spec.label for name, spec in SCHEMA.schema.fields.items()}
+    table = table.rename_columns([labels[name] or name for name in table.column_names])
+    opened = [dt.datetime(2020, 1, 1)] * len(records)
+    opened[3] = dt.datetime(2020, 1, 1, 10, 30)
+    pq.write_table(table.append_column("开户日期", pa.array(opened, pa.timestamp("ns"))), path)
+    return path
+
+
+def test_a_parquet_snapshot_headed_by_the_fields_labels_is_read_as_load_reads_it(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """load names a column by the field its label means; the night refused such a file for
+    having no column 'customer_id'."""
+    path = labelled_parquet(tmp_path / "night.parquet")
+    loaded = load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    assert loaded.quarantined == len(BAD) + 1
+    duck = SQLiteStore(tmp_path / "duck.db")
+    report = classify_snapshot(duck, ruleset, NOW, path)
+    assert report.rejected == loaded.quarantined
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()

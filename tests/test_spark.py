@@ -524,6 +524,22 @@ def test_a_folder_whose_files_type_a_column_differently_stops_with_one_error_nam
     store.close()
 
 
+def test_spark_reads_a_parquet_snapshot_headed_by_the_fields_labels_as_load_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """客户编号 is customer_id, and 开户日期 in nanoseconds a timestamp (test_snapshot_screen)."""
+    snapshot = screened.labelled_parquet(tmp_path / "night.parquet")
+    loaded, on_spark = SQLiteStore(tmp_path / "loaded.db"), SQLiteStore(tmp_path / "spark.db")
+    load_customers(loaded, ruleset, snapshot, NOW)
+    classify(loaded, ruleset, NOW)
+    report = classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert report.rejected == len(screened.BAD) + 1
+    assert screened.assignments(on_spark) == screened.assignments(loaded)
+    assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    for store in (loaded, on_spark):
+        store.close()
+
+
 def test_spark_takes_a_uint64_count_of_19_digits_exactly(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
