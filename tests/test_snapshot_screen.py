@@ -349,6 +349,7 @@ TEXTS = st.one_of(
             "C\u30001",
             "①",
             "#ﬁELD!",  # Excel's #FIELD! to Python's upper(), which writes ﬁ as FI
+            "6.22848E+18",  # an id as Excel shows a long number: refused in an id
             "nULL",
             "#n/a",
         ]
@@ -1076,3 +1077,98 @@ def test_duckdbs_session_zone_does_not_shift_a_timestamp_in_a_date_field(
         path = timestamped_snapshot(folder / "night.parquet", unit, zone)
         day = "CAST(last_txn_date AS VARCHAR)"  # a date to DuckDB, text to SQLite
         _assert_screened_as_loaded(SCHEMA, path, day, "America/New_York")
+
+
+# a count of 18 or 19 digits, as a DECIMAL(20,0) column (Oracle's NUMBER) or a UINT64 one holds it
+WIDE_COUNTS = [123456789012345678, 2**63 - 1, 2**64 - 1, 5]
+
+
+def wide_counts_snapshot(path: Path, kind: pa.DataType) -> Path:
+    """Customers W0..W3 whose monthly_txn_count is WIDE_COUNTS, in a column of `kind`."""
+    count = len(WIDE_COUNTS)
+    pq.write_table(pa.table({
+        "customer_id": [f"W{i}" for i in range(count)],
+        "name": ["客户"] * count,
+        "monthly_txn_count": pa.array(WIDE_COUNTS, pa.uint64()).cast(kind),
+    }), path)  # fmt: skip
+    return path
+
+
+WIDE_COUNTS_REFUSED = [(3, "monthly_txn_count", str(2**64 - 1), f"{2**64 - 1} is too large")]
+
+
+def test_a_whole_number_of_19_digits_in_a_decimal_column_is_taken_exactly(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A DECIMAL(20,0) value was made a real first: 123456789012345678 was stored as
+    ...680, and 2^63 - 1, which an integer field holds, was refused as 2^63."""
+    path = wide_counts_snapshot(tmp_path / "night.parquet", pa.decimal128(20, 0))
+    load_customers(store, ruleset, path, NOW)
+    counts = store.execute("SELECT customer_id, monthly_txn_count FROM customers")
+    assert {r["customer_id"]: r["monthly_txn_count"] for r in counts} == {
+        "W0": WIDE_COUNTS[0], "W1": WIDE_COUNTS[1], "W3": 5
+    }  # fmt: skip
+    assert quarantined(store) == WIDE_COUNTS_REFUSED
+    classify(store, ruleset, NOW)
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == WIDE_COUNTS_REFUSED
+    duck.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_id_excel_showed_in_scientific_notation_is_refused_by_load_and_the_screen(
+    store: Store, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """Excel's General format shows a number of 12 digits or more as 6.22848E+18, and saves it
+    so in a CSV file: every such customer was one customer '6.22848E+18' (the second a
+    duplicate of the first)."""
+    records = [good(i, 100.0 * i) for i in range(1, 6)]
+    records[1]["customer_id"] = records[3]["customer_id"] = "6.22848E+18"
+    records[2]["customer_id"] = "1.23457e+11"
+    path = tmp_path / f"night{suffix}"
+    _ = write_csv(path, records) if suffix == ".csv" else write_parquet(path, records)
+    load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    header = suffix == ".csv"
+    refused = [q for q in quarantined(store) if q[1] == "customer_id"]
+    assert {(row, value) for row, _, value, _ in refused} == {
+        (2 + header, "6.22848E+18"), (3 + header, "1.23457e+11"), (4 + header, "6.22848E+18")
+    }  # fmt: skip
+    assert "in Excel, format the column as Text" in refused[0][3]
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()
+
+
+def labelled_parquet(path: Path) -> Path:
+    """rows() as a Parquet file headed by the fields' labels (客户编号, 存款余额, ...), as a bank's
+    export heads them, with 开户日期 in nanoseconds (pandas'), one of them not at midnight."""
+    records = rows()
+    table = pq.read_table(write_parquet(path, records))
+    labels = {name: spec.label for name, spec in SCHEMA.schema.fields.items()}
+    table = table.rename_columns([labels[name] or name for name in table.column_names])
+    opened = [dt.datetime(2020, 1, 1)] * len(records)
+    opened[3] = dt.datetime(2020, 1, 1, 10, 30)
+    pq.write_table(table.append_column("开户日期", pa.array(opened, pa.timestamp("ns"))), path)
+    return path
+
+
+def test_a_parquet_snapshot_headed_by_the_fields_labels_is_read_as_load_reads_it(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """load names a column by the field its label means; the night refused such a file for
+    having no column 'customer_id'."""
+    path = labelled_parquet(tmp_path / "night.parquet")
+    loaded = load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    assert loaded.quarantined == len(BAD) + 1
+    duck = SQLiteStore(tmp_path / "duck.db")
+    report = classify_snapshot(duck, ruleset, NOW, path)
+    assert report.rejected == loaded.quarantined
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()

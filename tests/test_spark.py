@@ -18,6 +18,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from guanxi.engine.classify.predicates import classify_records
 from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
+from guanxi.engine.errors import DataError
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.privacy.erasure import pseudonym, pseudonym_function
@@ -475,6 +477,84 @@ def test_a_column_spark_cannot_read_stops_the_night_with_one_error_naming_it(
     assert "\tat " not in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_decimal_wider_than_sparks_stops_the_night_with_one_error_naming_it(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """pyarrow writes a decimal256 as a DECIMAL of up to 76 digits; Spark's hold 38. Its own
+    message named neither the column nor what to do."""
+    snapshot = tmp_path / "night.parquet"
+    amounts = pa.array([Decimal("1" * 40), Decimal(5)], pa.decimal256(76, 2))
+    pq.write_table(pa.table({"customer_id": ["C1", "C2"], "name": ["张三", "李四"],
+                             "annual_contribution": amounts}), snapshot)  # fmt: skip
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(DataError) as raised:
+        classify_on_spark(store, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert str(raised.value) == (
+        f"Spark cannot read column 'annual_contribution' of the snapshot '{snapshot}': it has"
+        " no type for the column's Parquet type (Decimal(precision=76, scale=2)); save the"
+        " column as text, a number, a date or a timestamp, or classify this snapshot with"
+        " --engine duckdb"
+    )
+    store.close()
+
+
+def test_a_folder_whose_files_type_a_column_differently_stops_with_one_error_naming_it(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """One day's export writes balances as DOUBLE, the next as DECIMAL(18,2): Spark failed
+    while collecting the doubtful rows, and its Java error escaped as a traceback."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    people = generated(6, seed=5)
+    write_parquet(parts / "part-0.parquet", people[:3], ruleset)
+    later = pq.read_table(write_parquet(parts / "part-1.parquet", people[3:], ruleset))
+    balances = later.column("balance").cast(pa.decimal128(18, 2))
+    later = later.set_column(later.schema.get_field_index("balance"), "balance", balances)
+    pq.write_table(later, parts / "part-1.parquet")
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(DataError) as raised:
+        classify_on_spark(store, ruleset, NOW, parts, spark, tmp_path / "out")
+    said = "'{}' holds it as {}, the others as {}"  # Spark takes the types of either file
+    assert str(raised.value) in {
+        f"the files of the snapshot folder '{parts}' give column 'balance' different types:"
+        f" {said.format(*held)}; save the column in one type in every file"
+        for held in (("part-1.parquet", "decimal128(18, 2)", "double"),
+                     ("part-0.parquet", "double", "decimal(18,2)"))
+    }  # fmt: skip
+    store.close()
+
+
+def test_spark_reads_a_parquet_snapshot_headed_by_the_fields_labels_as_load_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """客户编号 is customer_id, and 开户日期 in nanoseconds a timestamp (test_snapshot_screen)."""
+    snapshot = screened.labelled_parquet(tmp_path / "night.parquet")
+    loaded, on_spark = SQLiteStore(tmp_path / "loaded.db"), SQLiteStore(tmp_path / "spark.db")
+    load_customers(loaded, ruleset, snapshot, NOW)
+    classify(loaded, ruleset, NOW)
+    report = classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert report.rejected == len(screened.BAD) + 1
+    assert screened.assignments(on_spark) == screened.assignments(loaded)
+    assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    for store in (loaded, on_spark):
+        store.close()
+
+
+def test_spark_takes_a_uint64_count_of_19_digits_exactly(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Spark reads a UINT64 column as DECIMAL(20,0): its doubtful values were made reals,
+    2^63 - 1 refused as 2^63 (load and DuckDB take it) and 2^64 - 1 named as 2^64."""
+    snapshot = screened.wide_counts_snapshot(tmp_path / "night.parquet", pa.uint64())
+    duck, on_spark = SQLiteStore(tmp_path / "duckdb.db"), SQLiteStore(tmp_path / "spark.db")
+    classify_snapshot(duck, ruleset, NOW, snapshot)
+    classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert screened.quarantined(on_spark) == screened.WIDE_COUNTS_REFUSED
+    assert screened.assignments(on_spark) == screened.assignments(duck)
+    for store in (duck, on_spark):
+        store.close()
+
+
 def test_spark_leaves_out_the_rows_load_rejects_as_duckdb_does(
     spark: SparkSession, ruleset: RuleSet, tmp_path: Path
 ) -> None:
@@ -662,6 +742,7 @@ BAD_CELLS = {  # case: (how the snapshot is written, the bad row's values)
     "a number too large to be exact": ("csv", {"products_held": "1e400"}),
     "an empty id": ("csv", {"customer_id": ""}),
     "an id of spaces": ("text parquet", {"customer_id": "  "}),
+    "an id as Excel shows a long number": ("csv", {"customer_id": "6.22848E+18"}),
     "no id": ("typed parquet", {"customer_id": None}),
     "an id given twice": ("csv", {"customer_id": "C00002"}),
     "an id given twice, typed": ("typed parquet", {"customer_id": "C00002"}),

@@ -83,6 +83,7 @@ from guanxi.engine.ingest.screen import (
     BadValues,
     Screen,
     parquet_statistics,
+    quoted,
     snapshot_screen,
     text_batches,
 )
@@ -315,10 +316,10 @@ def _read_raw(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> No
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         escaped = str(path).replace("'", "''")
+        rows = f"read_parquet('{escaped}', file_row_number = true)"
         duck.execute(
-            f"CREATE TEMP VIEW {RAW} AS SELECT * EXCLUDE (file_row_number),"
-            f" file_row_number + 1 AS {ROW}"
-            f" FROM read_parquet('{escaped}', file_row_number = true)"
+            f"CREATE TEMP VIEW {RAW} AS SELECT {_fields(duck, screen, path, rows)},"
+            f" file_row_number + 1 AS {ROW} FROM {rows}"
         )
     elif suffix == ".csv":
         _csv_table(duck, screen, path)
@@ -328,6 +329,16 @@ def _read_raw(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path) -> No
                 name=path.name
             )
         )
+
+
+def _fields(duck: duckdb.DuckDBPyConnection, screen: Screen, path: Path, rows: str) -> str:
+    """SQL: the columns of the Parquet file's `rows`, each named by the field it means."""
+    columns = [str(r[0]) for r in duck.execute(f"DESCRIBE SELECT * FROM {rows}").fetchall()]
+    meant = screen.fields_meant(path, [c for c in columns if c != "file_row_number"])
+    return ", ".join(
+        f"{quoted(column, 'duckdb')} AS {quoted(field, 'duckdb')}"
+        for column, field in meant.items()
+    )
 
 
 def _accept_values(

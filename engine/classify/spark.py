@@ -41,6 +41,8 @@ from guanxi.engine.classify.run import AfterRun, Stopwatch
 from guanxi.engine.classify.snapshot import Written, connect, write_back
 from guanxi.engine.classify.spark_parquet import (
     as_timestamps,
+    java_cause,
+    mismatched,
     nanos_as_long,
     screened_types,
     timestamp_columns,
@@ -205,6 +207,7 @@ def _classify(
 ) -> tuple[str, tuple[str, ...]]:
     """Run the query on Spark into `folder`: (key, 'unique' ladders); `history`: the view of
     the store's kept field history, for change measures."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
     today = today_in(ruleset, now)
@@ -221,6 +224,12 @@ def _classify(
         raise unreadable(error, snapshot) or DataError(
             _("cannot classify the snapshot '{snapshot}': {error}").format(
                 snapshot=snapshot, error=_first_line(error)
+            )
+        ) from None
+    except Py4JJavaError as error:  # a file of the folder Spark could not read, collected
+        raise mismatched(error, snapshot) or DataError(
+            _("cannot classify the snapshot '{snapshot}': {error}").format(
+                snapshot=snapshot, error=java_cause(error)
             )
         ) from None
     return query.key, query.unique
@@ -252,9 +261,10 @@ def _grouped_events(
 def _register_source(spark: SparkSession, screen: Screen, path: Path) -> None:
     """The snapshot's customers that load would accept, typed, as the view `gx_snapshot`; the
     others rejected by `screen` with their row numbers and reasons."""
-    raw = _read(spark, screen, path)
+    raw, meant = _read(spark, screen, path)
     raw.createOrReplaceTempView(RAW)
-    stamps = timestamp_columns(path)  # those in nanoseconds: read by Spark as counts
+    # those in nanoseconds: read by Spark as counts
+    stamps = {meant.get(name, name): kind for name, kind in timestamp_columns(path).items()}
     types = screened_types(dict(raw.dtypes), stamps)
     screen.needs(path, types)
     clean = screen.clean(types, "spark")
@@ -335,18 +345,21 @@ def _reject_repeated(
     return repeated
 
 
-def _read(spark: SparkSession, screen: Screen, path: Path) -> DataFrame:
-    """The snapshot, each row numbered in ROW (in a folder, within its file, named in FILE)."""
+def _read(spark: SparkSession, screen: Screen, path: Path) -> tuple[DataFrame, dict[str, str]]:
+    """The snapshot, each row numbered in ROW (in a folder, within its file, named in FILE),
+    each column named by the field it means, and the Parquet columns so renamed."""
     if not path.exists():
         raise DataError(_("there is no snapshot file or folder '{path}'").format(path=path))
     if path.is_file() and path.suffix.lower() == ".csv":
         batches = text_batches(path, screen.reject, screen.schema, screen.encoding)
-        return _frame(spark, pyarrow.Table.from_batches(list(batches)))
+        return _frame(spark, pyarrow.Table.from_batches(list(batches))), {}
     if path.is_dir() or path.suffix.lower() == ".parquet":
         rows = spark.read.parquet(str(path))
+        meant = screen.fields_meant(path, rows.columns)
         number = f"_metadata.row_index + 1 AS {ROW}"
         where = [f"_metadata.file_path AS {FILE}"] if path.is_dir() else []
-        return rows.selectExpr("*", number, *where)
+        rows = rows.selectExpr("*", number, *where)
+        return rows.withColumnsRenamed({c: f for c, f in meant.items() if c != f}), meant
     raise DataError(
         _("'{name}' is neither a Parquet file (.parquet) or folder nor a CSV file (.csv)").format(
             name=path.name

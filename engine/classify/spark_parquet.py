@@ -6,17 +6,17 @@ So the night reads them so, and the Parquet schema, read here with pyarrow, says
 are timestamps, in what unit and zone: their values are never clean to the screen (a count is
 no date), and the doubtful rows read back into Python are made the file's timestamps again,
 to the nanosecond and in the file's zone, as load and DuckDB read them (`as_timestamps`). A
-column of another type Spark cannot read (a time of day, a 16-bit real) stops the night with
-one error naming it (`unreadable`).
+column of another type Spark cannot read (a time of day, a 16-bit real, a decimal of more
+than 38 digits) stops the night with one error naming it (`unreadable`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow
 import pyarrow.dataset
@@ -26,6 +26,7 @@ from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
 
 if TYPE_CHECKING:
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
 
@@ -33,6 +34,12 @@ NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 SCREENED_AS = "timestamp"  # the type the screen is told: never clean, read by rows.py
 # Spark's message names the Parquet type, not the column: INT64 (TIME(NANOS,false))
 ILLEGAL = re.compile(r"Parquet type[^:]*: (\w+)(?: \((\w+))?")
+SPARK_DIGITS = 38  # the most digits of Spark's DECIMAL
+# a file of a folder whose column has another type than Spark took from the folder's others
+MISMATCH = re.compile(
+    r"reading file (\S+?)\. Data type mismatches when reading Parquet column \[([^\]]+)\]\."
+    r" Expected Spark type (\w+)"
+)
 
 
 @contextlib.contextmanager
@@ -90,12 +97,13 @@ def unreadable(error: PySparkException, path: Path) -> DataError | None:
     condition = error.getCondition() or ""
     found = ILLEGAL.search(str(error))
     if condition == "UNSUPPORTED_TIME_TYPE":  # a time of day: Spark's TIME is switched off
-        physical, logical = None, "TIME"
+        columns = _columns_of_type(path, _of_type(None, "TIME"))
     elif condition.startswith("PARQUET_TYPE_") and found is not None:
-        physical, logical = found.group(1), found.group(2)
+        columns = _columns_of_type(path, _of_type(found.group(1), found.group(2)))
+    elif condition == "DECIMAL_PRECISION_EXCEEDS_MAX_PRECISION":
+        columns = _columns_of_type(path, _wider_decimal)
     else:
         return None
-    columns = _columns_of_type(path, physical, logical)
     if not columns:
         return None
     return DataError(
@@ -111,19 +119,62 @@ def unreadable(error: PySparkException, path: Path) -> DataError | None:
     )
 
 
-def _columns_of_type(path: Path, physical: str | None, logical: str | None) -> dict[str, str]:
-    """The columns of the snapshot's (first) Parquet file of the `physical` type (None: any)
-    and the `logical` one (TIME, FLOAT16, ...), each with its type as the file gives it."""
+def mismatched(error: Py4JJavaError, folder: Path) -> DataError | None:
+    """The error of a folder whose files give a column different types (one day's export a
+    DOUBLE, the next a DECIMAL), naming the column, the file and both types; None for other
+    errors."""
+    found = MISMATCH.search(str(error))
+    if found is None:
+        return None
+    file, column, expected = (
+        Path(found.group(1).removeprefix("file:")),
+        found.group(2),
+        found.group(3),
+    )
+    try:
+        actual = str(pyarrow.parquet.read_schema(file).field(column).type)
+    except (pyarrow.ArrowException, OSError, KeyError):
+        actual = "?"
+    return DataError(
+        _(
+            "the files of the snapshot folder '{snapshot}' give column '{column}' different"
+            " types: '{file}' holds it as {actual}, the others as {expected}; save the column"
+            " in one type in every file"
+        ).format(snapshot=folder, column=column, file=file.name, actual=actual, expected=expected)
+    )
+
+
+def java_cause(error: Py4JJavaError) -> str:
+    """What Spark says went wrong: the first cause Java gives, without its class's name."""
+    causes = [line for line in str(error).splitlines() if line.startswith("Caused by: ")]
+    if not causes:
+        return str(error).strip().splitlines()[0]
+    return causes[0].removeprefix("Caused by: ").split(": ", 1)[-1]
+
+
+def _of_type(physical: str | None, logical: str | None) -> Callable[[Any], bool]:
+    """Whether a Parquet column is of the `physical` type (None: any) and the `logical` one
+    (TIME, FLOAT16, ...; None: none)."""
+
+    def matches(column: Any) -> bool:
+        of_physical = physical in (None, column.physical_type)
+        return of_physical and logical in (None, str(column.logical_type.type))
+
+    return matches
+
+
+def _wider_decimal(column: Any) -> bool:
+    """A DECIMAL of more digits than Spark's (38), which pyarrow writes for a decimal256."""
+    return bool(str(column.logical_type.type) == "DECIMAL" and column.precision > SPARK_DIGITS)
+
+
+def _columns_of_type(path: Path, matches: Callable[[Any], bool]) -> dict[str, str]:
+    """The columns of the snapshot's (first) Parquet file that `matches`, each with its type
+    as the file gives it."""
     try:
         files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
         schema = pyarrow.parquet.read_metadata(files[0]).schema
     except (pyarrow.ArrowException, OSError, IndexError):
         return {}
-    found = {}
-    for index in range(len(schema)):
-        column = schema.column(index)
-        if physical not in (None, column.physical_type):
-            continue
-        if logical in (None, str(column.logical_type.type)):
-            found[column.name] = str(column.logical_type)
-    return found
+    columns = (schema.column(index) for index in range(len(schema)))
+    return {c.name: str(c.logical_type) for c in columns if matches(c)}

@@ -149,15 +149,21 @@ def envelope_aliases(schema: Schema) -> dict[str, list[str | None]]:
     return aliases
 
 
+def fields_meant(path: Path, columns: Iterable[str], headers: Headers) -> dict[str, str]:
+    """Each column of the file at `path` -> the field it means (its label: 客户编号), or
+    itself; DataError naming the file when two columns mean the same field."""
+    try:
+        return headers.renaming(columns)
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
+
+
 def renamed(path: Path, source: Source, headers: Headers) -> Source:
     """`source` with each column (or JSON key) named by the field it means."""
     if source.columns is None:
         records = (_json(number, record, headers) for number, record in source.records)
         return dataclasses.replace(source, records=records)
-    try:
-        renaming = headers.renaming(source.columns)
-    except DataError as error:
-        raise DataError(f"{path}: {error}") from None
+    renaming = fields_meant(path, source.columns, headers)
     if all(column == name for column, name in renaming.items()):
         return source
     columns = tuple(renaming[c] for c in source.columns)

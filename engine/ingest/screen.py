@@ -63,7 +63,7 @@ from guanxi.engine.ingest.formats import (
     columns_needed,
     opened,
 )
-from guanxi.engine.ingest.headers import customer_headers, renamed
+from guanxi.engine.ingest.headers import customer_headers, fields_meant, renamed
 from guanxi.engine.ingest.load import (
     KEEP_PROBLEMS,
     left_out_records,
@@ -173,6 +173,11 @@ class Screen:
         """DataError, as load raises it, when the file lacks the key or a required field."""
         required = [self.schema.key, *(n for n, f in self.schema.fields.items() if f.required)]
         columns_needed(path, tuple(columns), required)
+
+    def fields_meant(self, path: Path, columns: Iterable[str]) -> dict[str, str]:
+        """Each column of a Parquet snapshot -> the field it means, as load names them (a
+        column headed by a field's label: 客户编号 is customer_id)."""
+        return fields_meant(path, columns, customer_headers(self.schema))
 
     def clean(
         self,
@@ -551,7 +556,8 @@ class _Column:
         if self.contact or self.identifier:  # 13800000000.0: rows.py reads the digits
             length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
-            return f"({self._matches(PLAIN_ID)} AND {length})"
+            shown = self._matches(values.SHOWN_IN_EXPONENT)  # 6.22848E+18: rows.py refuses it
+            return f"({self._matches(PLAIN_ID)} AND NOT {shown} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"

@@ -275,6 +275,8 @@ def _why_not_text(value: str, unseen: re.Pattern[str], limit: int) -> str:
 
 # A whole number as pandas writes a column of reals to a CSV file (13800000000.0)
 WRITTEN_AS_REAL = f"([0-9]{{1,{EXACT_DIGITS}}})[.]0"
+# a number of 12 digits or more as Excel's General format shows it, and saves it in a CSV file
+SHOWN_IN_EXPONENT = "[0-9]([.][0-9]+)?[Ee][+][0-9]{2}"
 
 
 def _contact_text(value: str) -> str:
@@ -290,6 +292,14 @@ def _id_written(value: str) -> str:
     writes a column of ids with a gap) as its digits, as the same id in an Excel number cell
     or a JSON number is read: one customer, whichever file they came from."""
     written = unicodedata.normalize("NFKC", value).strip()  # same_id, inlined: one call an id
+    if "+" in written and re.fullmatch(SHOWN_IN_EXPONENT, written):
+        raise Invalid(
+            _(
+                "{value} is a long number as Excel shows it, in scientific notation: its last"
+                " digits are lost, so it is no id; in Excel, format the column as Text, type"
+                " the ids again and save"
+            ).format(value=quoted(written))
+        )
     if written[-2:] != ".0":  # nearly every id: no pattern to match
         return written
     found = re.fullmatch(WRITTEN_AS_REAL, written)
@@ -563,6 +573,8 @@ def integer(value: Any) -> int | None:
         else:
             if "_" not in value:
                 return _in_range(whole)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return _in_range(int(value))  # a DECIMAL(19,0) column's, exactly: a real rounds it
     try:
         real = number(value)
     except _Hinted:
