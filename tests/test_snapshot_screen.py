@@ -1123,10 +1123,11 @@ def test_an_id_excel_showed_in_scientific_notation_is_refused_by_load_and_the_sc
 ) -> None:
     """Excel's General format shows a number of 12 digits or more as 6.22848E+18, and saves it
     so in a CSV file: every such customer was one customer '6.22848E+18' (the second a
-    duplicate of the first)."""
+    duplicate of the first). An id holding a + otherwise (VIP+0005) is an id like any other."""
     records = [good(i, 100.0 * i) for i in range(1, 6)]
     records[1]["customer_id"] = records[3]["customer_id"] = "6.22848E+18"
     records[2]["customer_id"] = "1.23457e+11"
+    records[4]["customer_id"] = "VIP+0005"
     path = tmp_path / f"night{suffix}"
     _ = write_csv(path, records) if suffix == ".csv" else write_parquet(path, records)
     load_customers(store, ruleset, path, NOW)
@@ -1137,6 +1138,7 @@ def test_an_id_excel_showed_in_scientific_notation_is_refused_by_load_and_the_sc
         (2 + header, "6.22848E+18"), (3 + header, "1.23457e+11"), (4 + header, "6.22848E+18")
     }  # fmt: skip
     assert "in Excel, format the column as Text" in refused[0][3]
+    assert "VIP+0005" in assignments(store)
     duck = SQLiteStore(tmp_path / "duck.db")
     classify_snapshot(duck, ruleset, NOW, path)
     assert assignments(duck) == assignments(store)

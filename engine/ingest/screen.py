@@ -556,8 +556,10 @@ class _Column:
         if self.contact or self.identifier:  # 13800000000.0: rows.py reads the digits
             length += f" AND NOT {self._matches(values.WRITTEN_AS_REAL)}"
         if self.identifier:  # NFKC may change any other id (ＣＵＳＴ００１): rows.py reads it
-            shown = self._matches(values.SHOWN_IN_EXPONENT)  # 6.22848E+18: rows.py refuses it
-            return f"({self._matches(PLAIN_ID)} AND NOT {shown} AND {length})"
+            # 6.22848E+18, as Excel shows a long number: rows.py refuses it. An id with a +
+            # is rare: rows.py reads every one, for a plain search instead of a pattern
+            plus = f"NOT ({self.c} LIKE '%+%')"
+            return f"({self._matches(PLAIN_ID)} AND {plus} AND {length})"
         # most ids, phones and e-mails: one plain match, no search for spaces and controls
         return (
             f"(CASE WHEN {self._matches(PRINTABLE_ASCII)} THEN {length}"
