@@ -731,6 +731,29 @@ def test_event_times_as_java_and_sql_server_write_them_are_read(
 
 
 @pytest.mark.every_store
+def test_event_times_typed_in_full_width_are_read_as_their_half_width_twins(
+    store: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A Chinese input method left in full-width mode types digits, dashes, colons and the
+    space wide: each time is the instant its half-width twin is; not a real day is refused."""
+    written = [
+        "２０２６－１１－２７　１０：００",
+        "２０２６／１１／２７Ｔ１０：００：００＋０８：００",
+        "２０２６年１１月２７日　１０：００：００",
+        "２０２６－１１－３１　１０：００",
+    ]
+    lines = [
+        f'{{"id": "E{i}", "type": "sale", "customer_id": "C0", "at": "{at}",'
+        ' "product": "定期存款", "amount": 100}'
+        for i, at in enumerate(written)
+    ]
+    report = load_events(store, ruleset, write_lines(tmp_path, "e.jsonl", lines), NOW)
+    assert (report.loaded, report.quarantined) == (3, 1)
+    found = store.execute("SELECT id, at FROM events ORDER BY id")
+    assert [r["at"] for r in found] == ["2026-11-27T02:00:00+00:00"] * 3
+
+
+@pytest.mark.every_store
 def test_a_csv_cell_written_for_excel_as_a_text_formula_is_its_text(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:

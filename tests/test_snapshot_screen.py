@@ -590,6 +590,47 @@ def test_amounts_naming_a_currency_read_alike_to_load_and_to_the_screen(
     loaded.close()
 
 
+# Dates typed with a Chinese input method left in full-width mode, in each form load takes
+# half-width (ISO, slashes, dots, 年月日, YYYYMMDD, midnight after the day), and their day;
+# the last, typed so, is no real day and is refused.
+WIDE_DATES = {"２０２６－１１－０２": "2026-11-02", "２０２６/１１/０２": "2026-11-02",
+              "２０２６／１１／０２": "2026-11-02", "２０２６．１１．０２": "2026-11-02",
+              "２０２６年１１月２日": "2026-11-02", "２０２４１１０２": "2024-11-02",
+              "２０２０－０１－０２　００：００：００": "2020-01-02",
+              "2026年11月2日": "2026-11-02"}  # fmt: skip
+WIDE_NOT_A_DAY = "２０２６－０２－３０"
+
+
+def wide_dates_snapshot(path: Path) -> Path:
+    """A snapshot (.csv or .parquet) with each of WIDE_DATES, then WIDE_NOT_A_DAY, as a
+    customer's last_txn_date."""
+    records = [good(i, 100.0 * i) for i in range(1, len(WIDE_DATES) + 2)]
+    for record, day in zip(records, [*WIDE_DATES, WIDE_NOT_A_DAY], strict=True):
+        record["last_txn_date"] = day
+    return write_csv(path, records) if path.suffix == ".csv" else write_parquet(path, records)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_dates_typed_in_full_width_are_read_alike_by_load_and_the_screen(
+    store: Store, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """`２０２６－１１－０２`, `２０２６年１１月２日`: the day their half-width twins are, stored by
+    load and passed on by DuckDB's night with the same tiers; both were refused."""
+    path = wide_dates_snapshot(tmp_path / f"night{suffix}")
+    _assert_screened_as_loaded(SCHEMA, path, "CAST(last_txn_date AS VARCHAR)")
+    load_customers(store, ruleset, path, NOW)
+    classify(store, ruleset, NOW)
+    days = store.execute("SELECT customer_id, last_txn_date FROM customers ORDER BY 1")
+    assert [str(r["last_txn_date"]) for r in days] == list(WIDE_DATES.values())
+    refused = [(q[1], q[2]) for q in quarantined(store) if q[1] == "last_txn_date"]
+    assert refused == [("last_txn_date", WIDE_NOT_A_DAY)]
+    duck = SQLiteStore(tmp_path / "duck.db")
+    classify_snapshot(duck, ruleset, NOW, path)
+    assert assignments(duck) == assignments(store)
+    assert quarantined(duck) == quarantined(store)
+    duck.close()
+
+
 # A database export's words for no value, in every type of field: optional ones are empty,
 # the required name quarantines its row as empty, whether load or the snapshot screen reads it.
 NO_VALUE_ROWS = [

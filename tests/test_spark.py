@@ -398,6 +398,26 @@ def test_spark_reads_amounts_in_yuan_as_load_does(
         store.close()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_spark_reads_dates_typed_in_full_width_as_load_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """`２０２６－１１－０２`, `２０２６年１１月２日`: the day their half-width twins are, with the
+    same tiers and the same quarantine (`２０２６－０２－３０` alone) as `load` + `classify`."""
+    snapshot = screened.wide_dates_snapshot(tmp_path / f"night{suffix}")
+    loaded = SQLiteStore(tmp_path / "loaded.db")
+    load_customers(loaded, ruleset, snapshot, NOW)
+    classify(loaded, ruleset, NOW)
+    on_spark = SQLiteStore(tmp_path / "spark.db")
+    classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
+    assert screened.assignments(on_spark) == screened.assignments(loaded)
+    assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    refused = [q[2] for q in screened.quarantined(on_spark) if q[1] == "last_txn_date"]
+    assert refused == [screened.WIDE_NOT_A_DAY]
+    for store in (loaded, on_spark):
+        store.close()
+
+
 # Spark settings a session may have (a notebook's, a cluster's): another session zone, and
 # timestamps without a zone read as instants
 ELSEWHERE = {"spark.sql.session.timeZone": "America/New_York"}

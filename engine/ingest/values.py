@@ -56,7 +56,8 @@ How values are read (business users ask about these, so they are decided here on
   and `HH:MM[:SS[.fffffffff]]` (read to the microsecond), with an optional offset (`+08:00`,
   Java's `+0800`, `+08`, `Z`); without one the time is
   in the project's time zone. Datetimes are stored as UTC ISO text. Both lie between EARLIEST
-  and LATEST.
+  and LATEST, and may be typed in full width as numbers may (`２０２６－１１－０２`,
+  `２０２６年１１月２日`, `１０：３０`: read in NFKC).
 - A field with `values:` takes one of them exactly (letter case counts), by name or by its
   label when `values:` gives labels (`{sms: 短信}`); the name is stored. A word for a
   missing value that `values:` lists (`values: [none, active]`) is that value there
@@ -614,10 +615,17 @@ def boolean(value: Any) -> bool | None:
     raise Invalid(_("expected true or false, got {value}").format(value=shown(value)))
 
 
+def _half_width(written: str) -> str:
+    """Text typed with a Chinese input method left in full-width mode (`２０２６－１１－０２`,
+    `１０：３０`) as the ASCII it stands for, read as numbers read it (NFKC); ASCII as it is."""
+    return written if written.isascii() else unicodedata.normalize("NFKC", written)
+
+
 def date(value: Any) -> str | None:
     if type(value) is str:
         written = value.strip()
-        match = DATE.fullmatch(written) or _midnight(written)
+        plain = _half_width(written)
+        match = DATE.fullmatch(plain) or _midnight(plain)
         if match is None:
             if no_value(written):
                 return None
@@ -702,7 +710,7 @@ def time_or_day(written: str) -> dt.datetime:
         return dt.datetime.fromisoformat(written)
     except ValueError:
         pass
-    if (day := DATE.fullmatch(written)) is not None:
+    if (day := DATE.fullmatch(_half_width(written))) is not None:
         return dt.datetime.combine(_day(day, written), dt.time())
     return Moment.parse(written)
 
@@ -717,14 +725,15 @@ def _not_a_moment(value: Any) -> str:
     return _("expected a date and time, got {value}").format(value=shown(value))
 
 
-def _said_moment(written: str) -> Invalid | None:
+def _said_moment(plain: str, written: str) -> Invalid | None:
     """`2026年12月1日 10点`, `2026-12-01 下午3点半`: a date, then the time said in words;
-    refused with the date and time to write (None: not written so)."""
+    refused with the date and time to write (None: not written so). `plain`: `written`
+    half-width."""
     from guanxi.engine.timing import said_time  # only here: timing imports apscheduler
 
-    date_part, _space, time_part = written.partition(" ")
-    if not time_part and "日" in written:  # 2026年12月1日10点
-        date_part, time_part = written.split("日", 1)
+    date_part, _space, time_part = plain.partition(" ")
+    if not time_part and "日" in plain:  # 2026年12月1日10点
+        date_part, time_part = plain.split("日", 1)
         date_part += "日"
     match = DATE.fullmatch(date_part)
     said = said_time(time_part) if time_part else None
@@ -765,19 +774,20 @@ class Moment:
 
     @staticmethod
     def parse(written: str) -> dt.datetime:
-        if ISO_DATETIME.fullmatch(written):  # the usual form, matched by a cheaper pattern
+        plain = _half_width(written)
+        if ISO_DATETIME.fullmatch(plain):  # the usual form, matched by a cheaper pattern
             try:
-                return dt.datetime.fromisoformat(written)
+                return dt.datetime.fromisoformat(plain)
             except ValueError:
                 pass  # not a real day or time: said below
-        match = DATETIME.fullmatch(written)
-        if match is not None and match.start("t") == 11 and written[10] == "T":
+        match = DATETIME.fullmatch(plain)
+        if match is not None and match.start("t") == 11 and plain[10] == "T":
             try:  # YYYY-MM-DDT…: as the text below would write it, so read as it is
-                return dt.datetime.fromisoformat(written)
+                return dt.datetime.fromisoformat(plain)
             except ValueError:
                 pass  # not a real day or time: said below
         if match is None:
-            raise _said_moment(written) or Invalid(
+            raise _said_moment(plain, written) or Invalid(
                 _(
                     "{value} is not a date and time: write the date {forms},"
                     " then the time HH:MM:SS (optionally with an offset such as +08:00)"
