@@ -85,16 +85,11 @@ def newest_first_limit(default: int) -> Callable[[F], F]:
     )
 
 
-def _encoding(ctx: click.Context, param: click.Parameter, name: str) -> str:
-    return "gb18030" if name.lower() == "gbk" else name.lower()  # GBK is part of GB18030
-
-
 encoding_option = click.option(
     "--encoding",
     type=click.Choice(["utf-8", "gb18030", "gbk"], case_sensitive=False),
     default="utf-8",
     show_default=True,
-    callback=_encoding,
     help="The encoding of a CSV file: gb18030 for one saved by Chinese Excel as 'CSV (逗号分隔)'"
     " or by a core-banking export (gbk: the same; GBK is part of GB18030). JSON Lines are"
     " always UTF-8.",

@@ -6,8 +6,9 @@ exports are often GB18030, of which GBK is a part. So `gbk` names GB18030 here.
 A rule project's file is read as UTF-8 when it is UTF-8 (a byte-order mark dropped), else as
 GB18030 when every byte of it decodes as GB18030 (`decode`; a UTF-8 byte-order mark before
 GB18030 text dropped too); the reading warns about the second. A data file is read in the
-encoding the user gives (`--encoding`), checked first, a stream at a time (`first_bad_line`),
-so that nothing is loaded from a file that is not.
+encoding the user gives (`--encoding`, or a load's `encoding=`: `gbk` in any letter case is
+GB18030, `named`), checked first, a stream at a time (`first_bad_line`), so that nothing is
+loaded from a file that is not.
 
 Columns count characters, whatever the encoding: a Chinese character is one column, as it is
 in the text the diagnostics show.
@@ -49,6 +50,16 @@ class NotText(Exception):
         before = raw[line_start : error.start].decode(self.encoding)
         self.col = len(before.removeprefix(BOM) if line_start == 0 else before) + 1
         self.text = raw.decode(self.encoding, "replace").removeprefix(BOM)
+
+
+def named(name: str) -> str:
+    """The encoding a data file is read in that `name` names, in any letter case or alias
+    Python knows (`GBK`, `utf8`, `cp936`): UTF8 or GB18030. ValueError for another."""
+    try:
+        return ENCODINGS[codecs.lookup(name).name]
+    except LookupError:  # KeyError too
+        known = ", ".join(ENCODINGS)
+        raise ValueError(f"cannot read a data file in {name!r}: give one of {known}") from None
 
 
 def decode(raw: bytes, encodings: Sequence[str] = (UTF8, GB18030)) -> Decoded:

@@ -15,10 +15,11 @@ from click.testing import CliRunner, Result
 
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
+from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.errors import DataError
-from guanxi.engine.ingest import load_events
+from guanxi.engine.ingest import load_customers, load_events
 from guanxi.engine.project.choice import store_setting
 from guanxi.engine.releases.files import differences, materialise, read_files, same_files
 from guanxi.engine.ruleset import load_ruleset, validate_project
@@ -416,6 +417,27 @@ def test_a_gb18030_customers_file_loads_the_rows_of_its_utf8_twin(
     assert [row[:2] for row in quarantined] == [(3, "balance"), (6, "age")]
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "GBK", "GB18030", "cp936"])
+def test_a_load_called_from_python_reads_gbk_as_the_command_does(
+    tmp_path: Path, ruleset: RuleSet, encoding: str
+) -> None:
+    """`load_customers(..., encoding="gbk")` stopped with a KeyError: only the command made
+    gbk GB18030. The DuckDB night reads the file too; an encoding of no data file is refused."""
+    gb = write(tmp_path, "g.csv", [CUSTOMERS, *NAMES], "gb18030")
+    utf8 = write(tmp_path, "u.csv", [CUSTOMERS, *NAMES], "utf-8")
+    assert load(utf8, tmp_path / "u.db").exit_code == 3
+    store, night = SQLiteStore(tmp_path / "g.db"), SQLiteStore(tmp_path / "night.db")
+    report = load_customers(store, ruleset, gb, NOW, encoding=encoding)
+    classify_snapshot(night, ruleset, NOW, gb, encoding=encoding)
+    with pytest.raises(ValueError, match="'latin-1': give one of utf-8, gb18030, gbk"):
+        load_customers(store, ruleset, gb, NOW, encoding="latin-1")
+    store.close()
+    night.close()
+    assert (report.loaded, report.quarantined) == (3, 2)
+    assert stored(tmp_path / "g.db") == stored(tmp_path / "u.db")
+    assert stored(tmp_path / "night.db")[1] == stored(tmp_path / "u.db")[1]
+
+
 def test_without_encoding_a_gbk_file_is_refused_with_the_fix(tmp_path: Path) -> None:
     gb = write(tmp_path, "g.csv", [CUSTOMERS, *NAMES[:1], *NAMES[2:3], *NAMES[4:]], "gbk")
     result = load(gb, tmp_path / "g.db")
@@ -466,7 +488,7 @@ def test_json_lines_with_an_encoding_is_a_usage_error(tmp_path: Path, ruleset: R
                     str(tmp_path / "x.db"))  # fmt: skip
     assert result.exit_code == 2
     assert result.stderr.endswith(
-        f"Error: --encoding gb18030 is for CSV files: {events} is not one (JSON Lines are UTF-8"
+        f"Error: --encoding gbk is for CSV files: {events} is not one (JSON Lines are UTF-8"
         " by the JSON standard; Parquet and Excel files say their own encoding)\n"
     )
     assert not (tmp_path / "x.db").exists()

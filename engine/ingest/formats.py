@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from guanxi.engine.diagnostics import did_you_mean
-from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, utf8_beyond_ascii
+from guanxi.engine.encoding import GB18030, UTF8, first_bad_line, named, utf8_beyond_ascii
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest.parquet_limits import (  # a line longer than LINE_CHARS: not parsed
@@ -91,9 +91,9 @@ class Source:
 
 @contextmanager
 def opened(path: Path, encoding: str = UTF8) -> Iterator[Source]:
-    """The records of the file at `path`; a CSV file's text in `encoding` (UTF8 or GB18030),
-    checked whole before the first record."""
-    form = _format(path)
+    """The records of the file at `path`; a CSV file's text in `encoding` (UTF8 or GB18030,
+    or a name of one: `gbk`), checked whole before the first record."""
+    form, encoding = _format(path), named(encoding)
     if encoding != UTF8 and form != "csv":
         raise DataError(only_csv(path, encoding))
     with ExitStack() as stack:
@@ -444,7 +444,7 @@ def first_rows(path: Path, encoding: str = UTF8) -> Iterator[tuple[int, list[str
         rows = ((n, [cell_text(c) for c in cells]) for n, cells in sheet_rows(path.read_bytes()))
         yield from itertools.islice(rows, HEADER_SEARCH)
     elif form == "csv":
-        with path.open(encoding=ENCODING_READ[encoding], newline="") as text:
+        with path.open(encoding=ENCODING_READ[named(encoding)], newline="") as text:
             reader = csv.reader(text)
             cells = (row for row in reader if any(c.strip() for c in row))
             for row in itertools.islice(cells, HEADER_SEARCH):
