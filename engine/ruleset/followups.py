@@ -34,6 +34,7 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
+from guanxi.engine.ruleset.synonyms import CHANNEL_WORDS
 from guanxi.engine.templating import (
     ENVIRONMENT,
     MAX_STEPS,
@@ -474,7 +475,9 @@ def unknown_channel_answer(
     domains = [project.names.get("channel")]
     if PREFERRED in channels:
         domains.append(project.names.get(PREFERRED))
-    hint = did_you_mean(name, channels) or label_part_hint(domains, name)
+    channel = domains[0]
+    synonym = channel.synonym_answer(name, CHANNEL_WORDS, channels) if channel else None
+    hint = synonym or did_you_mean(name, channels) or label_part_hint(domains, name)
     return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
 
 

@@ -1,0 +1,92 @@
+"""Playbook steps as a bank's staff say them: an event by an everyday word that is not its
+label (on: 购买 for the sale event, 销售), a channel the same way (channel: 电邮), a cadence no
+period names (every: 每年, every: 每两周). Each is answered at its column with what to write,
+or, for a cadence that cannot be written, with that said plainly and the nearest that can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine.i18n import language
+from tests.test_keyboard_settings import errors, line_with, project
+from tests.test_new_user import edit
+
+__all__ = ["project"]
+
+SALE_STEP = "      on: sale\n      after: 1 day"
+RM_CHANNEL = "      do: task\n      channel: rm_task\n      template: post_sale_check"
+
+
+@pytest.mark.parametrize(
+    ("word", "hint"),
+    [
+        ("购买", "write 'sale' (销售)"),
+        ("签约", "write 'sale' (销售)"),
+        ("抱怨", "write 'complaint' (投诉)"),
+        ("登陆", "write 'login' (登录)"),
+        ("到期", "write 'product_maturity' (产品到期)"),
+    ],
+)
+def test_an_event_said_with_an_everyday_word_is_answered_with_its_name(
+    project: Path, word: str, hint: str
+) -> None:
+    edit(project, "playbooks.yaml", SALE_STEP, SALE_STEP.replace("sale", word))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "unknown-event",
+        line_with("playbooks.yaml", "on: sale"),
+        11,
+    )
+    assert error.hint == hint
+    with language("zh"):
+        [error] = errors(project)
+    assert error.hint == hint.replace("write", "请写").replace(" (", "（").replace(")", "）")
+
+
+def test_an_everyday_word_is_answered_only_with_an_event_the_schema_has(project: Path) -> None:
+    """Once sales are recorded as 'purchase' (购入), on: 购买 is no longer told to write 'sale'."""
+    edit(project, "playbooks.yaml", SALE_STEP, SALE_STEP.replace("sale", "购买"))
+    line = line_with("playbooks.yaml", "on: sale")
+
+    def hints() -> list[str | None]:
+        found = [e for e in errors(project) if e.file.endswith("playbooks.yaml")]
+        return [e.hint for e in found if e.line == line and e.code == "unknown-event"]
+
+    assert hints() == ["write 'sale' (销售)"]
+    edit(project, "schema.yaml", "  sale:  ", "  purchase:")
+    edit(project, "schema.yaml", "{label: 销售, label_en: sale,", "{label: 购入,")
+    assert hints() == [None]
+
+
+@pytest.mark.parametrize(
+    ("word", "hint"),
+    [
+        ("电邮", "write 'email' (电子邮件 email)"),
+        ("手机短信", "write 'sms' (短信 SMS)"),
+        ("网银", "write 'online_banking' (网上银行站内信 online banking)"),
+        ("柜台", "write 'counter' (柜面提示 counter)"),
+        ("ATM", "write 'self_service' (自助设备屏显 self-service terminal)"),
+    ],
+)
+def test_a_channel_said_with_an_everyday_word_is_answered_with_its_name(
+    project: Path, word: str, hint: str
+) -> None:
+    edit(project, "playbooks.yaml", RM_CHANNEL, RM_CHANNEL.replace("rm_task", word))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "unknown-channel",
+        line_with("playbooks.yaml", "channel: rm_task"),
+        16,
+    )
+    assert error.hint == hint
+
+
+def test_a_cap_channel_said_with_an_everyday_word_is_answered_with_its_name(
+    project: Path,
+) -> None:
+    edit(project, "policies.yaml", "{channel: sms, max: 2", "{channel: 手机短信, max: 2")
+    [error] = errors(project)
+    assert (error.code, error.line) == ("unknown-channel", line_with("policies.yaml", "max: 2"))
+    assert error.hint == "write 'sms' (短信 SMS)"
