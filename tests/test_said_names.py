@@ -17,6 +17,7 @@ __all__ = ["project"]
 
 SALE_STEP = "      on: sale\n      after: 1 day"
 RM_CHANNEL = "      do: task\n      channel: rm_task\n      template: post_sale_check"
+NEWS = '      every: month\n      day: 5\n      at: "10:00"'
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,60 @@ def test_a_cap_channel_said_with_an_everyday_word_is_answered_with_its_name(
     [error] = errors(project)
     assert (error.code, error.line) == ("unknown-channel", line_with("policies.yaml", "max: 2"))
     assert error.hint == "write 'sms' (短信 SMS)"
+
+
+@pytest.mark.parametrize(
+    ("every", "cron"),
+    [
+        ("每年", "0 10 5 1 *"),
+        ("yearly", "0 10 5 1 *"),
+        ("每半年", "0 10 5 1,7 *"),
+        ("每两个月", "0 10 5 */2 *"),
+        ("每年3月15日", "0 10 15 3 *"),
+    ],
+)
+def test_a_cadence_cron_can_hold_is_answered_with_the_cron_expression(
+    project: Path, every: str, cron: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, NEWS.replace("month", every))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-cron",
+        line_with("playbooks.yaml", "every: month"),
+        14,
+    )
+    assert (error.hint or "").startswith(f'write every: "{cron}", a cron expression (at 10:00')
+    assert (error.hint or "").endswith("remove 'day:' and 'at:'")
+    edit(project, "playbooks.yaml", f"every: {every}", f'every: "{cron}"')
+    edit(project, "playbooks.yaml", '      day: 5\n      at: "10:00"\n', "")
+    assert errors(project) == []
+
+
+def test_a_cadence_alone_is_answered_at_nine_with_nothing_to_remove(project: Path) -> None:
+    edit(project, "playbooks.yaml", NEWS, "      every: 每年")
+    [error] = errors(project)
+    assert error.hint == (
+        'write every: "0 9 1 1 *", a cron expression (at 09:00 on day 1 of January, every year)'
+    )
+
+
+@pytest.mark.parametrize("every", ["每两周", "每隔一周", "双周", "2 weeks", "fortnightly"])
+def test_every_other_week_is_said_to_be_impossible_with_the_nearest_cadences(
+    project: Path, every: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, NEWS.replace("month", every))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-cron",
+        line_with("playbooks.yaml", "every: month"),
+        14,
+    )
+    assert error.message.startswith(f"'{every}' cannot be scheduled")
+    assert error.hint == (
+        "the nearest: 'every: week' (each week), or every: \"0 10 1,15 * *\" (at 10:00 on the"
+        " 1st and the 15th of every month); a cron expression holds its own day and time:"
+        " remove 'day:' and 'at:'"
+    )
+    with language("zh"):
+        [error] = errors(project)
+    assert "无法安排" in error.message and "最接近的写法" in (error.hint or "")
