@@ -148,3 +148,50 @@ def test_every_other_week_is_said_to_be_impossible_with_the_nearest_cadences(
     with language("zh"):
         [error] = errors(project)
     assert "无法安排" in error.message and "最接近的写法" in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "col", "value"),
+    [
+        ("purpose: service", "purpose: 服务", 16, "service"),
+        ("purpose: service", "purpose: 营销", 16, "marketing"),
+        ("do: message", "do: 短信", 11, "message"),
+    ],
+)
+def test_a_step_purpose_or_a_message_said_in_chinese_is_answered_with_its_value(
+    project: Path, old: str, new: str, col: int, value: str
+) -> None:
+    edit(project, "playbooks.yaml", old, new)
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "invalid-value",
+        line_with("playbooks.yaml", old),
+        col,
+    )
+    assert error.hint == f"write '{value}'"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        (
+            "marketing_field: consent_marketing",
+            "marketing_field: 同意营销",
+            "write the field's name, not its label: consent_marketing (同意营销)",
+        ),
+        (
+            "owner_field: rm_id",
+            "owner_field: 客户经理",
+            "write the field's name, not its label: rm_id (客户经理)",
+        ),
+    ],
+)
+def test_a_policy_field_written_by_its_label_is_answered_with_its_name(
+    project: Path, old: str, new: str, hint: str
+) -> None:
+    edit(project, "policies.yaml", old, new)
+    [error] = errors(project)
+    line = line_with("policies.yaml", old)
+    column = (project / "policies.yaml").read_text("utf-8").splitlines()[line - 1].index(new) + 1
+    col = column + len(new.split(": ")[0]) + 2
+    assert (error.code, error.line, error.col, error.hint) == ("unknown-field", line, col, hint)
