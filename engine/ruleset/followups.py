@@ -18,8 +18,10 @@ from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.ruleset.domains import (
     event_domains,
     event_type_hint,
+    field_label_hint,
     label_answer,
     label_part_hint,
+    labels_of,
 )
 from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
@@ -449,7 +451,8 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
                 path,
                 "unknown-field",
                 _("no customer field '{name}'").format(name=field_name),
-                hint=did_you_mean(field_name, fields),
+                hint=did_you_mean(field_name, fields)
+                or field_label_hint(field_name, labels_of(fields)),
             )
     _check_policy_channels(project, policies)
     _check_policy_times(project, policies)
