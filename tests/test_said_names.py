@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from guanxi.engine.i18n import language
+from guanxi.engine.ruleset.load import validate_project
 from tests.test_keyboard_settings import errors, line_with, project
 from tests.test_new_user import edit
 
@@ -195,3 +196,51 @@ def test_a_policy_field_written_by_its_label_is_answered_with_its_name(
     column = (project / "policies.yaml").read_text("utf-8").splitlines()[line - 1].index(new) + 1
     col = column + len(new.split(": ")[0]) + 2
     assert (error.code, error.line, error.col, error.hint) == ("unknown-field", line, col, hint)
+
+
+@pytest.mark.parametrize(
+    ("every", "hint"),
+    [
+        ('"0 9 * * 1"', "to send at 14:00, write every: \"0 14 * * 1\" and remove 'at:'"),
+        (
+            '"0 9-17 * * 1"',
+            "remove 'at:', or write the time in the cron expression: its first field is the"
+            " minute, its second the hour",
+        ),
+    ],
+)
+def test_an_at_beside_a_cron_expression_of_another_time_is_warned_at_its_key(
+    project: Path, every: str, hint: str
+) -> None:
+    """The cron expression's time is the one kept: the step ran at 09:00 without a word."""
+    edit(project, "playbooks.yaml", NEWS, f'      every: {every}\n      at: "14:00"')
+    [warning] = validate_project(project).diagnostics
+    assert (warning.severity, warning.code, warning.line, warning.col) == (
+        "warning",
+        "unread-at",
+        line_with("playbooks.yaml", "every: month") + 1,
+        11,
+    )
+    assert warning.message == "'at: 14:00' is not read: a cron expression says its time itself"
+    assert warning.hint == hint
+    edit(project, "playbooks.yaml", 'at: "14:00"', 'at: "09:00"')
+    assert [d.code for d in validate_project(project).diagnostics] == (
+        [] if every == '"0 9 * * 1"' else ["unread-at"]
+    )
+
+
+def test_a_branch_at_beside_the_steps_cron_expression_is_warned_in_the_overlay(
+    project: Path,
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, '      every: "0 10 * * 1"')
+    (project / "branches").mkdir(exist_ok=True)
+    overlay = project / "branches" / "长沙分行.yaml"
+    overlay.write_text('steps:\n  proactive_product_news:\n    at: "15:30"\n', "utf-8")
+    [warning] = validate_project(project).diagnostics
+    assert (Path(warning.file).name, warning.line, warning.col, warning.code) == (
+        "长沙分行.yaml",
+        3,
+        9,
+        "unread-at",
+    )
+    assert warning.hint == "to send at 15:30, write every: \"30 15 * * 1\" and remove 'at:'"

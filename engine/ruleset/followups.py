@@ -377,7 +377,44 @@ def _check_timing(
             if key != "at":  # a bad `at:` has its own diagnostic above
                 project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
     warn_if_day_unread(project, PLAYBOOKS, path, step, schedule)
+    warn_if_at_unread(project, PLAYBOOKS, path, at, schedule)
     return after, expires, at, schedule
+
+
+def warn_if_at_unread(
+    project: Project,
+    file: str,
+    path: tuple[Any, ...],
+    at: dt.time | None,
+    schedule: Schedule | None,
+) -> None:
+    """`at:` beside a cron expression of another time: the expression's time is the one
+    kept, so the step would run at a time its `at:` does not say."""
+    if at is None or schedule is None or schedule.period != "cron":
+        return
+    minute, hour, *days = schedule.cron.split()
+    if (minute, hour) == (str(at.minute), str(at.hour)):
+        return
+    if minute.isdigit() and hour.isdigit():
+        cron = " ".join((str(at.minute), str(at.hour), *days))
+        hint = _("to send at {at}, write every: \"{cron}\" and remove 'at:'")
+    else:
+        cron, hint = (
+            "",
+            _(
+                "remove 'at:', or write the time in the cron expression: its first field is the"
+                " minute, its second the hour"
+            ),
+        )
+    message = _("'at: {at}' is not read: a cron expression says its time itself")
+    at_text = f"{at:%H:%M}"
+    project.warn(
+        file,
+        (*path, "at"),
+        "unread-at",
+        message.format(at=at_text),
+        hint=hint.format(at=at_text, cron=cron),
+    )
 
 
 def warn_if_day_unread(
