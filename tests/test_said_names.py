@@ -85,13 +85,24 @@ def test_a_channel_said_with_an_everyday_word_is_answered_with_its_name(
     assert error.hint == hint
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("{channel: sms, max: 2", "{channel: 手机短信, max: 2", "write 'sms' (短信 SMS)"),
+        ("{channel: all, max: 4", "{channel: 全部, max: 4", "write 'all'"),
+    ],
+)
 def test_a_cap_channel_said_with_an_everyday_word_is_answered_with_its_name(
-    project: Path,
+    project: Path, old: str, new: str, hint: str
 ) -> None:
-    edit(project, "policies.yaml", "{channel: sms, max: 2", "{channel: 手机短信, max: 2")
+    edit(project, "policies.yaml", old, new)
     [error] = errors(project)
-    assert (error.code, error.line) == ("unknown-channel", line_with("policies.yaml", "max: 2"))
-    assert error.hint == "write 'sms' (短信 SMS)"
+    assert (error.code, error.line, error.col) == (
+        "unknown-channel",
+        line_with("policies.yaml", old),
+        15,
+    )
+    assert error.hint == hint
 
 
 @pytest.mark.parametrize(

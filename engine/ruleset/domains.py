@@ -88,9 +88,9 @@ class Domain:
     def synonym_answer(
         self, text: str, words: Mapping[str, tuple[str, ...]], among: Collection[str] = ()
     ) -> str | None:
-        """When `text` is an everyday word for one of the names (购买 for sale), of those
-        `among` if given: the rewrite."""
-        name = synonym_of(text, words, [n for n in self.names if not among or n in among])
+        """When `text` is an everyday word for one of the names (购买 for sale), or of those
+        `among` if given (a cap's channel may also be 'all'): the rewrite."""
+        name = synonym_of(text, words, among or self.names)
         if not name:
             return None
         label = self.labels.get(name)

@@ -27,6 +27,8 @@ CHANNEL_WORDS: Mapping[str, tuple[str, ...]] = {
     "self_service": ("atm", "自助机", "自助终端", "柜员机", "取款机"),
     "counter": ("柜台", "网点", "营业厅", "柜台提示", "线下"),
     "rm_task": ("人工", "经理", "客户经理跟进", "理财经理"),
+    # a cap's channel: all counts the messages of every channel
+    "all": ("全部", "所有", "全部渠道", "所有渠道", "全渠道", "合计", "总计"),
 }
 
 
