@@ -387,7 +387,7 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
-        hint = _period_and_day(text) or did_you_mean(text, PERIODS)
+        hint = _period_and_day(text) or _period_once(text) or did_you_mean(text, PERIODS)
         hint = hint or _("use day, week, month, quarter or a cron expression")
         raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
@@ -509,6 +509,16 @@ def _period_and_day(text: str) -> str | None:
         day = _chinese_day_of_month(text.removeprefix(prefix)) if text.startswith(prefix) else None
         if day is not None and 1 <= day <= 28:
             return _("write 'every: month' and 'day: {day}'").format(day=day)
+    return None
+
+
+def _period_once(text: str) -> str | None:
+    """`每周一次`, `每月初`: a period said with 'once' or with its first day."""
+    period = CHINESE_PERIODS.get(text.removesuffix("一次"))
+    if text.endswith("一次") and period:
+        return _("write 'every: {period}'").format(period=period)
+    if text in ("每月初", "月初", "每个月初"):
+        return _("write 'every: month' and 'day: {day}'").format(day=1)
     return None
 
 

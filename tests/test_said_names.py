@@ -255,3 +255,24 @@ def test_a_branch_at_beside_the_steps_cron_expression_is_warned_in_the_overlay(
         "unread-at",
     )
     assert warning.hint == "to send at 15:30, write every: \"30 15 * * 1\" and remove 'at:'"
+
+
+@pytest.mark.parametrize(
+    ("every", "hint"),
+    [
+        ("每周一次", "write 'every: week'"),
+        ("每季度一次", "write 'every: quarter'"),
+        ("每月初", "write 'every: month' and 'day: 1'"),
+    ],
+)
+def test_a_period_said_with_once_or_its_first_day_is_answered_with_the_period(
+    project: Path, every: str, hint: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, NEWS.replace("month", every))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col, error.hint) == (
+        "invalid-cron",
+        line_with("playbooks.yaml", "every: month"),
+        14,
+        hint,
+    )
