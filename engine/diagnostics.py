@@ -172,6 +172,10 @@ CODES: dict[str, str] = {
         "Warning: two rows of a 'unique' decision table can match one customer."
     ),
     "unused-template": N_("Warning: a template that no playbook step uses."),
+    "unread-at": N_(
+        "Warning: a step's `at:` beside a cron expression of another time: the expression"
+        " says the time, and the step runs then, not at the `at:`."
+    ),
     "unread-day": N_(
         "Warning: a step's `day:` that nothing reads (`every: day`, a cron expression, or a"
         " step with no `every:`): the step runs as if it were not there."

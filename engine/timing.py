@@ -382,14 +382,122 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
     """`every: month` with `day: 1` and `at: "10:00"`, or a five-field cron expression."""
     text = str(every).strip().lower()
     text = CHINESE_PERIODS.get(text, text)
+    if (said := _said_cadence(text, str(every).strip(), day, at)) is not None:
+        raise said
     if " " in text:
         return Schedule("cron", _checked_cron(str(every).strip()))
     if text not in PERIODS:
-        hint = _period_and_day(text) or did_you_mean(text, PERIODS)
+        hint = _period_and_day(text) or _period_once(text) or did_you_mean(text, PERIODS)
         hint = hint or _("use day, week, month, quarter or a cron expression")
         raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
     return Schedule(text, _checked_cron(_period_cron(text, day, time)))
+
+
+_NUMERAL = r"(\d{1,2}|[一二三四五六七八九十]+)"
+_YEAR_DATE = re.compile(rf"每年\s*{_NUMERAL}\s*月份?\s*(?:{_NUMERAL}\s*[日号])?")
+_TWICE_MONTHLY = N_("at {time} on the 1st and the 15th of every month")
+_CRON_CADENCES = (  # said cadences cron can hold: pattern, day and month fields, what it says
+    (
+        re.compile(r"每一?年(?:一次)?|一年一次|年度?|(?:1 ?)?years?|yearly|annual(?:ly)?"),
+        "{day} 1",
+        N_("at {time} on day {day} of January, every year"),
+    ),
+    (
+        re.compile(r"每?半年(?:一次)?|半年度|half[- ]?yearly|semi-?annual(?:ly)?|6 ?months"),
+        "{day} 1,7",
+        N_("at {time} on day {day} of January and of July"),
+    ),
+    (
+        re.compile(r"每?半个?月(?:一次)?|semi-?monthly|twice a month"),
+        "1,15 *",
+        _TWICE_MONTHLY,
+    ),
+    (
+        re.compile(r"(?:每隔?|隔)?[两二2]个月(?:一次)?|每?隔一个月|双月|bi-?monthly|2 ?months"),
+        "{day} */2",
+        N_("at {time} on day {day} of every other month: January, March, May …"),
+    ),
+)
+_FORTNIGHTLY = re.compile(
+    r"(?:每隔?|隔)?[两二2]个?(?:周|星期|礼拜)(?:一次)?|每?隔一?(?:周|星期|礼拜)|双周"
+    r"|bi-?weekly|fortnightly|(?:every )?(?:2|two|other) ?weeks?"
+)
+
+
+def _said_cadence(
+    text: str, written: str, day: int | str | None, at: str | None
+) -> TimingError | None:
+    """A cadence no period names (每年, 每两周): the cron expression to write for it, or,
+    for every other week, which cron cannot count, that it cannot be written and the
+    nearest that can."""
+    time = _time_or_nine(at)
+    if _FORTNIGHTLY.fullmatch(text):
+        message = _(
+            "'{text}' cannot be scheduled: a schedule repeats every day, week, month or"
+            " quarter, or as a cron expression says, and none of them can skip a week"
+        )
+        hint = _("the nearest: 'every: week' (each week), or every: \"{cron}\" ({when})").format(
+            cron=f"{time.minute} {time.hour} 1,15 * *",
+            when=_(_TWICE_MONTHLY).format(time=f"{time:%H:%M}"),
+        )
+        return TimingError(message.format(text=written), hint=hint + _keys_to_remove(day, at))
+    for pattern, fields, when in _CRON_CADENCES:
+        if pattern.fullmatch(text):
+            dom = str(day) if isinstance(day, int) and 1 <= day <= 28 else "1"
+            cron = f"{time.minute} {time.hour} {fields.format(day=dom)} *"
+            return _cron_answer(
+                written, cron, _(when).format(time=f"{time:%H:%M}", day=dom), day, at
+            )
+    return _year_date_answer(text, written, time, day, at)
+
+
+def _year_date_answer(
+    text: str, written: str, time: dt.time, day: int | str | None, at: str | None
+) -> TimingError | None:
+    """`每年3月15日`: the cron expression for that day of every year."""
+    match = _YEAR_DATE.fullmatch(text)
+    month = _numeral(match[1]) if match else None
+    dom = _numeral(match[2] or "1") if match else None
+    if match is None or month is None or dom is None or not 1 <= month <= 12:
+        return None
+    if not 1 <= dom <= calendar.monthrange(2000, month)[1]:  # a leap year: 29 February is
+        return None
+    cron = f"{time.minute} {time.hour} {dom} {month} *"
+    when = _("at {time} on day {day} of month {month}, every year")
+    return _cron_answer(
+        written, cron, when.format(time=f"{time:%H:%M}", day=dom, month=month), day, at
+    )
+
+
+def _cron_answer(
+    text: str, cron: str, when: str, day: int | str | None, at: str | None
+) -> TimingError:
+    hint = _('write every: "{cron}", a cron expression ({when})').format(cron=cron, when=when)
+    message = _("'{text}' is not a schedule").format(text=text)
+    return TimingError(message, hint=hint + _keys_to_remove(day, at))
+
+
+def _keys_to_remove(day: int | str | None, at: str | None) -> str:
+    """A cron expression holds its own day and time: the step's `day:` and `at:` go."""
+    keys = [f"'{key}:'" for key, value in (("day", day), ("at", at)) if value is not None]
+    if not keys:
+        return ""
+    return _("; a cron expression holds its own day and time: remove {keys}").format(
+        keys=_(" and ").join(keys)
+    )
+
+
+def _time_or_nine(at: str | None) -> dt.time:
+    """The step's `at:` time, or 09:00 (a schedule's own default) when none or unreadable."""
+    try:
+        return parse_time_of_day(at) if at else dt.time(9, 0)
+    except TimingError:
+        return dt.time(9, 0)
+
+
+def _numeral(written: str) -> int | None:
+    return int(written) if written.isdigit() else chinese_number(written)
 
 
 def _period_and_day(text: str) -> str | None:
@@ -401,6 +509,16 @@ def _period_and_day(text: str) -> str | None:
         day = _chinese_day_of_month(text.removeprefix(prefix)) if text.startswith(prefix) else None
         if day is not None and 1 <= day <= 28:
             return _("write 'every: month' and 'day: {day}'").format(day=day)
+    return None
+
+
+def _period_once(text: str) -> str | None:
+    """`每周一次`, `每月初`: a period said with 'once' or with its first day."""
+    period = CHINESE_PERIODS.get(text.removesuffix("一次"))
+    if text.endswith("一次") and period:
+        return _("write 'every: {period}'").format(period=period)
+    if text in ("每月初", "月初", "每个月初"):
+        return _("write 'every: month' and 'day: {day}'").format(day=1)
     return None
 
 
@@ -454,8 +572,7 @@ def _chinese_day_of_month(text: str) -> int | None:
     match = _CHINESE_DAY.fullmatch(text.strip())
     if match is None:
         return None
-    written = match.group(1)
-    return int(written) if written.isdigit() else chinese_number(written)
+    return _numeral(match.group(1))
 
 
 def _checked_cron(expression: str) -> str:

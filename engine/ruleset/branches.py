@@ -41,6 +41,7 @@ from guanxi.engine.ruleset.followups import (
     PREFERRED,
     TEMPLATE_IS,
     unknown_channel_answer,
+    warn_if_at_unread,
     warn_if_day_unread,
 )
 from guanxi.engine.ruleset.models import BranchFile, PoliciesFile, Schema, Step, StepOverride
@@ -413,6 +414,8 @@ def _timing(
             return timing
     if "day" in changed:
         warn_if_day_unread(project, file, path, step, timing["schedule"])
+    if "at" in changed:
+        warn_if_at_unread(project, file, path, timing["at"], timing["schedule"])
     return timing
 
 

@@ -26,6 +26,7 @@ from guanxi.engine.language.conditions import field_name
 from guanxi.engine.language.numbers import chinese_amount
 from guanxi.engine.ruleset.models import Channel, EventSpec, FieldSpec, PoliciesFile, Schema
 from guanxi.engine.ruleset.ruleset import Ladder
+from guanxi.engine.ruleset.synonyms import EVENT_WORDS, synonym_of
 from guanxi.engine.ruleset.tables import OUTPUT_COLUMNS, DecisionTable, cell_starts
 
 UNKNOWN_VALUE = "unknown-value"
@@ -83,6 +84,19 @@ class Domain:
             return None
         shown = [_("'{name}' ({label})").format(name=n, label=label) for n, label in named]
         return _("write {names}").format(names=_(" or ").join(shown))
+
+    def synonym_answer(
+        self, text: str, words: Mapping[str, tuple[str, ...]], among: Collection[str] = ()
+    ) -> str | None:
+        """When `text` is an everyday word for one of the names (购买 for sale), or of those
+        `among` if given (a cap's channel may also be 'all'): the rewrite."""
+        name = synonym_of(text, words, among or self.names)
+        if not name:
+            return None
+        label = self.labels.get(name)
+        if label:
+            return _("write '{name}' ({label})").format(name=name, label=label)
+        return _("write '{name}'").format(name=name)
 
     def label_answer(self, text: str) -> tuple[str, str] | None:
         """When `text` is the label of a name: the message and the exact rewrite."""
@@ -199,13 +213,20 @@ def field_domains(schema: Schema, policies: PoliciesFile | None) -> dict[str, Do
 
 def event_type_hint(schema: Schema, name: str) -> str | None:
     """What to write for an event type that schema.yaml does not declare: its name when
-    `name` is one's label ('销售' -> 'sale'), else the closest name."""
+    `name` is one's label ('销售' -> 'sale') or an everyday word for it ('购买'), else the
+    closest name, or the events whose Chinese labels hold `name` ('到期')."""
     events = schema.events
     pairs = [(n, e.label) for n, e in events.items()] + [(n, e.label_en) for n, e in events.items()]
     labels = {n: e.label for n, e in events.items()}
     domain = Domain(tuple(events), labels, _aliases(pairs))
     answer = domain.label_answer(name)
-    return answer[1] if answer is not None else did_you_mean(name, events)
+    if answer is not None:
+        return answer[1]
+    return (
+        domain.synonym_answer(name, EVENT_WORDS)
+        or did_you_mean(name, events)
+        or domain.label_part_answer(name)
+    )
 
 
 def event_domains(event: EventSpec) -> dict[str, Domain]:

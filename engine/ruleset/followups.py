@@ -18,8 +18,10 @@ from guanxi.engine.i18n import N_, _, current_language
 from guanxi.engine.ruleset.domains import (
     event_domains,
     event_type_hint,
+    field_label_hint,
     label_answer,
     label_part_hint,
+    labels_of,
 )
 from guanxi.engine.ruleset.experiments import check_experiment
 from guanxi.engine.ruleset.models import (
@@ -34,6 +36,7 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
+from guanxi.engine.ruleset.synonyms import CHANNEL_WORDS
 from guanxi.engine.templating import (
     ENVIRONMENT,
     MAX_STEPS,
@@ -374,7 +377,44 @@ def _check_timing(
             if key != "at":  # a bad `at:` has its own diagnostic above
                 project.error(PLAYBOOKS, (*path, key), code, str(error), hint=error.hint)
     warn_if_day_unread(project, PLAYBOOKS, path, step, schedule)
+    warn_if_at_unread(project, PLAYBOOKS, path, at, schedule)
     return after, expires, at, schedule
+
+
+def warn_if_at_unread(
+    project: Project,
+    file: str,
+    path: tuple[Any, ...],
+    at: dt.time | None,
+    schedule: Schedule | None,
+) -> None:
+    """`at:` beside a cron expression of another time: the expression's time is the one
+    kept, so the step would run at a time its `at:` does not say."""
+    if at is None or schedule is None or schedule.period != "cron":
+        return
+    minute, hour, *days = schedule.cron.split()
+    if (minute, hour) == (str(at.minute), str(at.hour)):
+        return
+    if minute.isdigit() and hour.isdigit():
+        cron = " ".join((str(at.minute), str(at.hour), *days))
+        hint = _("to send at {at}, write every: \"{cron}\" and remove 'at:'")
+    else:
+        cron, hint = (
+            "",
+            _(
+                "remove 'at:', or write the time in the cron expression: its first field is the"
+                " minute, its second the hour"
+            ),
+        )
+    message = _("'at: {at}' is not read: a cron expression says its time itself")
+    at_text = f"{at:%H:%M}"
+    project.warn(
+        file,
+        (*path, "at"),
+        "unread-at",
+        message.format(at=at_text),
+        hint=hint.format(at=at_text, cron=cron),
+    )
 
 
 def warn_if_day_unread(
@@ -448,7 +488,8 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
                 path,
                 "unknown-field",
                 _("no customer field '{name}'").format(name=field_name),
-                hint=did_you_mean(field_name, fields),
+                hint=did_you_mean(field_name, fields)
+                or field_label_hint(field_name, labels_of(fields)),
             )
     _check_policy_channels(project, policies)
     _check_policy_times(project, policies)
@@ -474,7 +515,9 @@ def unknown_channel_answer(
     domains = [project.names.get("channel")]
     if PREFERRED in channels:
         domains.append(project.names.get(PREFERRED))
-    hint = did_you_mean(name, channels) or label_part_hint(domains, name)
+    channel = domains[0]
+    synonym = channel.synonym_answer(name, CHANNEL_WORDS, channels) if channel else None
+    hint = synonym or did_you_mean(name, channels) or label_part_hint(domains, name)
     return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
 
 

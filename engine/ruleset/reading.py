@@ -38,6 +38,9 @@ EXPECTED = {  # pydantic's error types whose English message has a tail of its o
 }
 LITERAL_WORDS = {"任务": "task", "消息": "message", "信息": "message", "通知": "message"}  # do:
 LITERAL_WORDS |= {"第一个": "first", "首个": "first", "唯一": "unique", "优先级": "priority"}
+LITERAL_WORDS |= dict.fromkeys(("短信", "邮件", "推送"), "message")  # do: a message's channel
+LITERAL_WORDS |= dict.fromkeys(("服务", "服务类", "客户服务", "售后服务"), "service")  # purpose:
+LITERAL_WORDS |= dict.fromkeys(("营销", "营销类", "市场营销", "推广", "促销"), "marketing")
 # a yes or no said in Chinese (enabled: 否, required: 是), or ticked, and what to write
 YES_NO_WORDS = dict.fromkeys(("是", "真", "对", "开", "开启", "打开", "启用", "√", "✓"), "true")
 YES_NO_WORDS |= dict.fromkeys(("否", "假", "错", "不", "关", "关闭", "停用", "禁用", "×"), "false")
