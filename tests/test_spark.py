@@ -386,13 +386,7 @@ def test_spark_reads_amounts_in_yuan_as_load_does(
     """`100元整`, `人民币壹万贰仟叁佰肆拾伍元陆角柒分` read, `100块` and `壹佰伍元` refused: the
     same tiers and the same quarantine as `load` + `classify`."""
     snapshot = screened.currency_snapshot(tmp_path / f"night{suffix}")
-    loaded = SQLiteStore(tmp_path / "loaded.db")
-    load_customers(loaded, ruleset, snapshot, NOW)
-    classify(loaded, ruleset, NOW)
-    on_spark = SQLiteStore(tmp_path / "spark.db")
-    classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
-    assert screened.assignments(on_spark) == screened.assignments(loaded)
-    assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    loaded, on_spark = _loaded_and_on_spark(spark, ruleset, tmp_path, snapshot)
     assert len(screened.assignments(loaded)) == len(screened.currency_kept())
     for store in (loaded, on_spark):
         store.close()
@@ -405,6 +399,18 @@ def test_spark_reads_dates_typed_in_full_width_as_load_does(
     """`２０２６－１１－０２`, `２０２６年１１月２日`: the day their half-width twins are, with the
     same tiers and the same quarantine (`２０２６－０２－３０` alone) as `load` + `classify`."""
     snapshot = screened.wide_dates_snapshot(tmp_path / f"night{suffix}")
+    loaded, on_spark = _loaded_and_on_spark(spark, ruleset, tmp_path, snapshot)
+    refused = [q[2] for q in screened.quarantined(on_spark) if q[1] == "last_txn_date"]
+    assert refused == [screened.WIDE_NOT_A_DAY]
+    for store in (loaded, on_spark):
+        store.close()
+
+
+def _loaded_and_on_spark(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path, snapshot: Path
+) -> tuple[SQLiteStore, SQLiteStore]:
+    """The snapshot through `load` + `classify` and through the Spark night, each into a store
+    of its own: the same assignments and the same quarantine (rows, values, reasons)."""
     loaded = SQLiteStore(tmp_path / "loaded.db")
     load_customers(loaded, ruleset, snapshot, NOW)
     classify(loaded, ruleset, NOW)
@@ -412,10 +418,7 @@ def test_spark_reads_dates_typed_in_full_width_as_load_does(
     classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
     assert screened.assignments(on_spark) == screened.assignments(loaded)
     assert screened.quarantined(on_spark) == screened.quarantined(loaded)
-    refused = [q[2] for q in screened.quarantined(on_spark) if q[1] == "last_txn_date"]
-    assert refused == [screened.WIDE_NOT_A_DAY]
-    for store in (loaded, on_spark):
-        store.close()
+    return loaded, on_spark
 
 
 # Spark settings a session may have (a notebook's, a cluster's): another session zone, and
