@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, snapshot
 from guanxi.engine.classify.snapshot import _source, classify_snapshot, connect
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import check_customer, load_customers
 from guanxi.engine.ingest.screen import (
     PLACEHOLDER_STARTS,
@@ -629,6 +630,42 @@ def test_dates_typed_in_full_width_are_read_alike_by_load_and_the_screen(
     assert assignments(duck) == assignments(store)
     assert quarantined(duck) == quarantined(store)
     duck.close()
+
+
+# Days as Excel keeps them, in a cell formatted as a number: refused, with the day named.
+EXCEL_DAYS = {"46328": "2026-11-02", "46328.5": "2026-11-02", "４６３２８": "2026-11-02"}
+EXCEL_CELLS = [*EXCEL_DAYS, "4632", "463280"]  # and a number of fewer or more digits
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_excel_day_numbers_are_refused_with_their_day_by_load_and_the_screen(
+    store: Store, ruleset: RuleSet, tmp_path: Path, suffix: str
+) -> None:
+    """`46328` in a date column is the number Excel keeps for 2026-11-02: not read as a day
+    (nothing in the file says it is one), but each refusal names the day and the fix, alike
+    on load and DuckDB's night; a number of more or fewer digits is refused as before."""
+    path = excel_days_snapshot(tmp_path / f"night{suffix}")
+    _assert_screened_as_loaded(SCHEMA, path)
+    with language("zh"):
+        load_customers(store, ruleset, path, NOW)
+    assert_excel_days_named(store)
+
+
+def excel_days_snapshot(path: Path) -> Path:
+    """A snapshot (.csv or .parquet) with each of EXCEL_CELLS as a last_txn_date."""
+    records = [good(i, 100.0 * i) for i in range(1, len(EXCEL_CELLS) + 1)]
+    for record, cell in zip(records, EXCEL_CELLS, strict=True):
+        record["last_txn_date"] = cell
+    return write_csv(path, records) if path.suffix == ".csv" else write_parquet(path, records)
+
+
+def assert_excel_days_named(store: Store) -> None:
+    """Every one of EXCEL_CELLS quarantined; those of EXCEL_DAYS with their day (in Chinese)."""
+    refused = {q[2]: q[3] for q in quarantined(store) if q[1] == "last_txn_date"}
+    assert sorted(refused) == sorted(EXCEL_CELLS)
+    for cell, day in EXCEL_DAYS.items():
+        assert f"是 Excel 表示 {day} 的数字" in refused[cell] and "设为“日期”" in refused[cell]
+    assert all("Excel 表示" not in refused[cell] for cell in ("4632", "463280"))
 
 
 # A database export's words for no value, in every type of field: optional ones are empty,

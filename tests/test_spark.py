@@ -41,6 +41,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.classify.store_source import TYPES as ARROW_TYPES
 from guanxi.engine.errors import DataError
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.language import parse_condition
 from guanxi.engine.privacy.erasure import pseudonym, pseudonym_function
@@ -402,6 +403,18 @@ def test_spark_reads_dates_typed_in_full_width_as_load_does(
     loaded, on_spark = _loaded_and_on_spark(spark, ruleset, tmp_path, snapshot)
     refused = [q[2] for q in screened.quarantined(on_spark) if q[1] == "last_txn_date"]
     assert refused == [screened.WIDE_NOT_A_DAY]
+    for store in (loaded, on_spark):
+        store.close()
+
+
+def test_spark_names_excel_day_numbers_as_load_does(
+    spark: SparkSession, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """`46328` in a date column: refused with the day Excel keeps it for, as load refuses it."""
+    snapshot = screened.excel_days_snapshot(tmp_path / "night.csv")
+    with language("zh"):
+        loaded, on_spark = _loaded_and_on_spark(spark, ruleset, tmp_path, snapshot)
+    screened.assert_excel_days_named(on_spark)
     for store in (loaded, on_spark):
         store.close()
 

@@ -629,7 +629,7 @@ def date(value: Any) -> str | None:
         if match is None:
             if no_value(written):
                 return None
-            raise Invalid(
+            raise _excel_text(plain, written) or Invalid(
                 _("{value} is not a date: write it {forms} (year first)").format(
                     value=quoted(written), forms=_(DATE_FORMS)
                 )
@@ -643,6 +643,13 @@ def date(value: Any) -> str | None:
         return None
     if _is_number(value) and _whole_day(value):  # 20261103 in a number cell
         return date(str(int(value)))
+    if _is_number(value) and (day := excel_day(value)) is not None:
+        raise Invalid(
+            _(
+                "{value} is a number, not a date: Excel shows the date {day} as {value} when"
+                " its cell is formatted as a number: format the column as Date, or write {day}"
+            ).format(value=shown(value), day=day.isoformat())
+        )
     if _is_number(value):
         raise Invalid(
             _(
@@ -652,6 +659,32 @@ def date(value: Any) -> str | None:
             ).format(value=shown(value), forms=_(DATE_FORMS))
         )
     raise Invalid(_("expected a date, got {value}").format(value=shown(value)))
+
+
+EXCEL_DAY_ZERO = dt.date(1899, 12, 30)  # Excel's day 1 is 1900-01-01, but it counts 1900-02-29
+EXCEL_DAYS = (10_000, 99_999)  # five digits: 1927 to 2173, the days a bank's columns hold
+EXCEL_SERIAL = re.compile(r"(\d{5})(?:\.\d+)?", re.ASCII)
+
+
+def excel_day(value: float | int | Decimal) -> dt.date | None:
+    """The day Excel keeps as the number `value` (46328 is 2026-11-02; a fraction is the time
+    of day), or None when the number is not one of the EXCEL_DAYS."""
+    if not EXCEL_DAYS[0] <= value < EXCEL_DAYS[1] + 1:  # NaN is not
+        return None
+    return EXCEL_DAY_ZERO + dt.timedelta(days=int(value))
+
+
+def _excel_text(plain: str, written: str) -> Invalid | None:
+    """`46328` in a date column of a CSV file: what Excel writes for a date whose cell was
+    formatted as a number. Not read (a day count is no date the file says), but named."""
+    if EXCEL_SERIAL.fullmatch(plain) is None or (day := excel_day(float(plain))) is None:
+        return None
+    return Invalid(
+        _(
+            "{value} is not a date but the number Excel keeps for {day}: in Excel, format the"
+            " column as Date and save the file again, or write {day}"
+        ).format(value=quoted(written), day=day.isoformat())
+    )
 
 
 def at_midnight(value: dt.datetime) -> bool:
