@@ -263,3 +263,24 @@ def test_concurrent_sends_are_decided_when_each_one_starts(store: Store, ruleset
     deferred = report.deferred.get("quiet_hours", 0)
     assert (report.sent + deferred, deferred >= 2) == (6, True)
     assert broken_promises(store, ruleset) == []
+
+
+# --- a record entered earlier that takes effect while a batch is sent ------------------------
+
+
+def test_a_withdrawal_taking_effect_between_two_sends_stops_the_later_one(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """C0001 withdrew at the branch an hour ago, with effect from 10:00:00. A batch starts at
+    09:59:59.5 and its sends take 0.6 s each: C0001's turn comes at 10:00:00.1, 0.6 s after
+    consent was read, with nothing written since. The withdrawal is in force then: not sent."""
+    start = MORNING - dt.timedelta(milliseconds=500)
+    plan_sms(store, 3, start)
+    given = consent.Record("C0001", "sms", "service", False, "branch", "F-1", iso(MORNING))
+    consent.record(store, ruleset.policies, given, MORNING - dt.timedelta(hours=1))
+    clock = FixedClock(start)
+    slow = Slow(clock, dt.timedelta(milliseconds=600), lambda message: None)
+    report = run_batch(store, ruleset, slow, clock)
+    assert (report.sent, report.suppressed) == (2, {"channel_consent": 1})
+    rows = store.execute("SELECT customer_id, status FROM followups ORDER BY customer_id")
+    assert [row["status"] for row in rows] == ["sent", "suppressed", "sent"]
