@@ -196,7 +196,7 @@ def next_in_force(store: Store, customers: Sequence[str], at: dt.datetime) -> st
         f" WHERE customer_id IN ({json_texts('customers', store.dialect)}) AND effective_at > :at",
         {"customers": json.dumps(sorted(set(customers)), ensure_ascii=False), "at": iso(at)},
     )
-    return row["next"]
+    return None if row["next"] is None else str(row["next"])
 
 
 def current(records: Iterable[Row], at: str) -> dict[tuple[str, str], Row]:
