@@ -187,6 +187,18 @@ def history(store: Store, customer_id: str) -> list[Row]:
     return [{**row, "granted": bool(row["granted"])} for row in rows]
 
 
+def next_in_force(store: Store, customers: Sequence[str], at: dt.datetime) -> str | None:
+    """When the first of the customers' records taking effect after `at` does (as stored:
+    `iso`), or None: a record entered earlier to take effect later changes nothing in the
+    store when its time comes, so a reader of consent learns here when to read it again."""
+    [row] = store.execute(
+        "SELECT min(effective_at) AS next FROM consent_ledger"
+        f" WHERE customer_id IN ({json_texts('customers', store.dialect)}) AND effective_at > :at",
+        {"customers": json.dumps(sorted(set(customers)), ensure_ascii=False), "at": iso(at)},
+    )
+    return None if row["next"] is None else str(row["next"])
+
+
 def current(records: Iterable[Row], at: str) -> dict[tuple[str, str], Row]:
     """(channel, purpose) -> the record in force at `at` (as stored: `iso`), from records
     oldest first (`history`); one taking effect later is not in force yet."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from guanxi.adapters.base import Adapter, Message, Receipt, address_fields
+from guanxi.adapters.base import Adapter, Message, Receipt, RetryableError, address_fields
 from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine import consent
 from guanxi.engine.clock import FixedClock
@@ -262,4 +262,89 @@ def test_concurrent_sends_are_decided_when_each_one_starts(store: Store, ruleset
     report = run_batch(store, ruleset, slow, clock)
     deferred = report.deferred.get("quiet_hours", 0)
     assert (report.sent + deferred, deferred >= 2) == (6, True)
+    assert broken_promises(store, ruleset) == []
+
+
+# --- a record entered earlier that takes effect while a batch is sent ------------------------
+
+
+def test_a_withdrawal_taking_effect_between_two_sends_stops_the_later_one(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """C0001 withdrew at the branch an hour ago, with effect from 10:00:00. A batch starts at
+    09:59:59.5 and its sends take 0.6 s each: C0001's turn comes at 10:00:00.1, 0.6 s after
+    consent was read, with nothing written since. The withdrawal is in force then: not sent."""
+    start = MORNING - dt.timedelta(milliseconds=500)
+    plan_sms(store, 3, start)
+    given = consent.Record("C0001", "sms", "service", False, "branch", "F-1", iso(MORNING))
+    consent.record(store, ruleset.policies, given, MORNING - dt.timedelta(hours=1))
+    clock = FixedClock(start)
+    slow = Slow(clock, dt.timedelta(milliseconds=600), lambda message: None)
+    report = run_batch(store, ruleset, slow, clock)
+    assert (report.sent, report.suppressed) == (2, {"channel_consent": 1})
+    rows = store.execute("SELECT customer_id, status FROM followups ORDER BY customer_id")
+    assert [row["status"] for row in rows] == ["sent", "suppressed", "sent"]
+
+
+# --- a send outlasting its lease --------------------------------------------------------------
+
+
+def test_a_send_outlasting_its_lease_leaves_only_itself_to_go_again(
+    store: Store, ruleset: RuleSet, other: tuple[Store, RecordingAdapter]
+) -> None:
+    """Sends take a minute each; the third hangs past the five-minute lease (a receiver
+    slower than its timeout says), and a second daemon takes the lapsed claim over meanwhile.
+    The first two went minutes before the lease ran out: they must not go again. Written only
+    at the batch's end, their outcomes were not there yet, and the whole batch went twice."""
+    plan_sms(store, 3, MORNING)
+    clock = FixedClock(MORNING)
+    other_store, recording = other
+
+    def hang_then_second_daemon(message: Message) -> None:
+        if message.customer_id == "C0002":
+            clock.advance(LEASE)
+            dispatch_once(other_store, ruleset, {"sms": recording}, clock.now(), lease=LEASE)
+
+    slow = Slow(clock, dt.timedelta(minutes=1), hang_then_second_daemon)
+    report = dispatch_once(
+        store, ruleset, {"sms": slow}, MORNING, lease=LEASE, clock=clock.now,
+        stopwatch=lambda: clock.now().timestamp(),
+    )  # fmt: skip
+    assert [m.customer_id for m in recording.messages] == ["C0002"]
+    assert (report.sent, report.lost) == (2, 1)
+
+
+class FailsFirst(Adapter):
+    """Refuses each message's first send for `wait` seconds (Retry-After), takes the next."""
+
+    name = "flaky"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(address_fields={"sms": "phone"})
+        self.wait, self.tried, self.keys = wait, set[str](), list[str]()
+
+    def send(self, message: Message) -> Receipt:
+        if message.key not in self.tried:
+            self.tried.add(message.key)
+            raise RetryableError("busy", retry_after=self.wait)
+        self.keys.append(message.key)
+        return Receipt(message.key, self.name)
+
+
+def test_a_retry_whose_back_off_ends_in_the_quiet_hours_waits_for_their_end(
+    store: Store, ruleset: RuleSet
+) -> None:
+    """The gateway refuses at 20:59:30 and asks for a minute; the retry falls due at 21:00:30,
+    inside the quiet hours. A pass at 21:01 defers it to their end; it goes in the morning,
+    its attempts kept."""
+    evening = dt.datetime(2026, 12, 1, 20, 59, 30, tzinfo=LOCAL)
+    plan_sms(store, 1, evening)
+    flaky = FailsFirst(60)
+    assert dispatch_once(store, ruleset, {"sms": flaky}, evening).retried == 1
+    late = dispatch_once(store, ruleset, {"sms": flaky}, evening + dt.timedelta(seconds=90))
+    assert (late.sent, late.deferred) == (0, {"quiet_hours": 1})
+    morning = dt.datetime(2026, 12, 2, 9, 40, tzinfo=LOCAL)
+    assert dispatch_once(store, ruleset, {"sms": flaky}, morning).sent == 1
+    [row] = store.execute("SELECT status, attempts FROM followups")
+    assert (row["status"], row["attempts"], len(flaky.keys)) == ("sent", 2, 1)
     assert broken_promises(store, ruleset) == []

@@ -20,7 +20,10 @@ transaction.
 
 Every attempt goes into the deliveries ledger with the idempotency key, at the instant it was
 made. The batch's outcomes are written together after its sends (see outcomes: a crash in
-between re-sends, never loses).
+between re-sends, never loses), and those known so far whenever RECORD_EVERY of the lease
+has passed since the last write: a send outlasting the lease (a receiver slower than its
+timeout, a stalled process) then leaves only itself and what ended shortly before it to the
+daemon that takes the lapsed claim over, not every message the batch had sent.
 A follow-up whose channel has no adapter is not claimed: it stays pending and is counted in
 `waiting`. `now` and the clock of the sends are given; nothing here reads the time itself.
 """
@@ -61,6 +64,7 @@ from guanxi.engine.store.dialect import json_texts
 __all__ = ["Backoff", "DispatchReport", "dispatch_once", "retry_dead"]
 
 BACKOFF = Backoff()
+RECORD_EVERY = 0.1  # of the lease: how often a long batch writes the outcomes known so far
 
 
 @dataclass
@@ -137,13 +141,42 @@ def dispatch_once(
     return _dispatch(
         store, ruleset, adapters, now, limit, lease, worker,
         Attempts(now, max_attempts, backoff, rng or random.Random(0)),
-        _Timing(lambda: stopwatch() - started < budget, clock or (lambda: now)),
+        _Timing(lambda: stopwatch() - started < budget, clock or (lambda: now),
+                lambda: stopwatch() - started),
     )  # fmt: skip
 
 
 class _Timing(NamedTuple):
     in_time: Callable[[], bool]  # is there lease enough left to start a send?
     clock: Callable[[], dt.datetime]  # the time right before a send
+    elapsed: Callable[[], float]  # seconds on the stopwatch since the pass began
+
+
+@dataclass
+class _Recorder:
+    """Writes a batch's outcomes as they come: those known so far once `every` seconds (on
+    `elapsed`) have passed since the last write, the rest at `finish`; counts them."""
+
+    store: Store
+    now: dt.datetime
+    worker: str | None
+    report: DispatchReport
+    every: float
+    elapsed: Callable[[], float]
+    outcomes: list[Outcome] = field(default_factory=list)
+    _written: int = 0
+    _last: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self.elapsed() - self._last >= self.every:
+            self.finish()
+
+    def finish(self) -> None:
+        """Write what is not written yet."""
+        fresh = self.outcomes[self._written :]
+        self.report.count(fresh, record(self.store, fresh, self.now, self.worker))
+        self._written, self._last = len(self.outcomes), self.elapsed()
 
 
 def _dispatch(
@@ -163,9 +196,10 @@ def _dispatch(
     report.claimed = len(rows) + policy.decided
     report.suppressed, report.deferred = dict(policy.suppressed), dict(policy.deferred)
     report.cancelled = dict(policy.cancelled)
-    outcomes: list[Outcome] = []
-    outcomes.extend(_unsendable(rows, now))
-    decided = {o.row["id"] for o in outcomes}
+    every = lease.total_seconds() * RECORD_EVERY
+    recorder = _Recorder(store, now, worker, report, every, timing.elapsed)
+    recorder.outcomes.extend(_unsendable(rows, now))
+    decided = {o.row["id"] for o in recorder.outcomes}
     ready = [row for row in rows if row["id"] not in decided]
     instant = Instant(store, ruleset, timing.clock, timing.in_time, now, ready)
     try:
@@ -174,9 +208,9 @@ def _dispatch(
             if outcome is None:
                 report.unsent += 1
             else:
-                outcomes.append(outcome)
+                recorder.add(outcome)
     finally:  # whatever was sent or decided is recorded, even when the pass is interrupted
-        report.count(outcomes, record(store, outcomes, now, worker))
+        recorder.finish()
         _take_back(store, ruleset, instant, ready, worker, report)
     return report
 

@@ -6,14 +6,16 @@ of its lease: minutes. So right before each message is handed over, the clock is
     the lease       once `in_time()` is false the message is left claimed (UNSENT)
     expiry          past its bound on lateness: expired, as the claim expires one
     consent and     read again for the messages left whenever what they are read from was
-    do-not-contact  written since the last read (the claim's was the first), and at least
-                    every REREAD: a withdrawal committed before the send, by any connection,
-                    however soon after the claim, stops the message (suppressed with the
-                    claim's policy and reason). The store's change token (SQLite's
-                    data_version; PostgreSQL's consent_version, one row) is taken first, then
-                    consent is read when it moved: a commit the token missed came after the
-                    send began. Reading consent itself for every send would cost ~25 ms on
-                    PostgreSQL, planning included; the token costs ~0.1 ms
+    do-not-contact  written since the last read (the claim's was the first), once a record
+                    of theirs entered earlier takes effect (its effective time, read with
+                    them), and at least every REREAD: a withdrawal committed before the send,
+                    by any connection, however soon after the claim, or in force by the
+                    send's instant, stops the message (suppressed with the claim's policy
+                    and reason). The store's change token (SQLite's data_version;
+                    PostgreSQL's consent_version, one row) is taken first, then consent is
+                    read when it moved: a commit the token missed came after the send began.
+                    Reading consent itself for every send would cost ~25 ms on PostgreSQL,
+                    planning included; the token costs ~0.1 ms
     quiet hours     a message whose instant is inside them is deferred to their end (or
                     suppressed when it would expire first), as the claim defers it
 
@@ -39,17 +41,17 @@ import datetime as dt
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
+from guanxi.engine.consent import next_in_force
 from guanxi.engine.dispatch.outcomes import Outcome, expired
 from guanxi.engine.dispatch.recheck import Refusal, refusals
 from guanxi.engine.dispatch.send import UNSENT, Unsent
-from guanxi.engine.plan.followups import past_bound
+from guanxi.engine.plan.followups import iso, past_bound
 from guanxi.engine.plan.policy_messages import Quiet, defer
 from guanxi.engine.plan.policy_verdicts import Verdict
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 
-# A record that takes effect later (a withdrawal dated 10:00, entered earlier) changes nothing
-# in the store when its time comes: it is seen at the next read, at most this much later.
+# A store that cannot tell whether it was written is read again at least this often.
 REREAD = dt.timedelta(seconds=1)
 
 Stop = Unsent | Outcome | Verdict  # why a message is not handed over
@@ -72,6 +74,7 @@ class Instant:
     _waiting: dict[int, Row] = field(init=False)
     _quiet: Quiet | None = field(init=False)
     _token: Hashable = field(init=False)
+    _next_record: str | None = field(init=False, default=None)  # when one takes effect (iso)
 
     def __post_init__(self) -> None:
         self._waiting = {row["id"]: row for row in self.rows}
@@ -106,11 +109,15 @@ class Instant:
         """Why consent or do-not-contact refuse `row` at `at`, as the store holds them now.
         The messages left are read again together when something was written since the last
         read (the token is taken before they are read, so a write between the two is read
-        again next time), or a second has passed; a store that cannot tell whether it was
-        written is read once a second."""
+        again next time), when a record of theirs has taken effect since, or a second has
+        passed; a store that cannot tell whether it was written is read once a second."""
         token = self.store.change_token()
         written = token is not None and token != self._token
-        if written or at - self.read_at >= REREAD:
-            self._refused = refusals(self.store, self.ruleset, list(self._waiting.values()), at)
+        in_force = self._next_record is not None and iso(at) >= self._next_record
+        if written or in_force or at - self.read_at >= REREAD:
+            waiting = list(self._waiting.values())
+            self._refused = refusals(self.store, self.ruleset, waiting, at)
+            customers = [str(row["customer_id"]) for row in waiting]
+            self._next_record = next_in_force(self.store, customers, at)
             self._token, self.read_at = token, at
         return self._refused.get(row["id"])
