@@ -4,7 +4,7 @@ from two copies of the same data with the same events.
     steps      per step, the customers who gain it (delivered under the rules, not under the
                baseline), lose it, or get it on other days or another number of times
     volumes    deliveries per day, channel and kind, where the two differ
-    workload   each manager's tasks under both, where they differ
+    workload   each manager's tasks under both, where they differ on some day (per day too)
     moves      tiers, levels, strategies and gold flags that differ at the end, from → to
     sample     some affected customers, with explain's reasons under both rule sets and what
                became of each follow-up that differs
@@ -306,6 +306,7 @@ class DifferenceSection:
             self.channels(),
             self.volumes(),
             self.workload(),
+            self.workload_by_day(),
             self.moves(),
         ]
 
@@ -381,12 +382,25 @@ class DifferenceSection:
             Column("over_baseline", _("days over capacity (baseline)"), "count"),
         )
         rows = []
-        for owner in sorted(set(ours) | set(theirs)):
+        for owner in _owners_differing(self.comparison):
             a, b = _numbers(ours.get(owner)), _numbers(theirs.get(owner))
-            if a != b:
-                rows.append((owner, a[0], b[0], a[0] - b[0], a[1], b[1], a[2], b[2]))
+            rows.append((owner, a[0], b[0], a[0] - b[0], a[1], b[1], a[2], b[2]))
         title = _("tasks per manager, where they differ")
         return Table("difference_workload", title, columns, tuple(rows))
+
+    def workload_by_day(self) -> Table:
+        """Each manager's tasks on each day where the two runs differ: a change that only
+        moves a manager's calls to other days leaves their totals alone, not their days."""
+        ours, theirs = _per_day(self.comparison.rules), _per_day(self.comparison.baseline)
+        columns = (Column("owner", _("manager")), Column("day", _("day")), *against())
+        rows = tuple(
+            (owner, day.isoformat(), ours[key], theirs[key], ours[key] - theirs[key])
+            for key in sorted(set(ours) | set(theirs))
+            for owner, day in [key]
+            if ours[key] != theirs[key]
+        )
+        title = _("tasks per manager per day, where they differ")
+        return Table("difference_workload_by_day", title, columns, rows, detail=True)
 
     def moves(self) -> Table:
         columns = (
@@ -468,6 +482,18 @@ def _totals(result: RunResult) -> Counter[tuple[str, str]]:
 
 def _loads(result: RunResult) -> dict[str, ManagerLoad]:
     return {m.owner: m for m in result.workload().managers()}
+
+
+def _per_day(result: RunResult) -> Counter[tuple[str, dt.date]]:
+    return Counter(result.workload().per_day)
+
+
+def _owners_differing(comparison: Comparison) -> list[str]:
+    """The managers whose tasks differ on some day (in number, or in the days they fall on)."""
+    ours, theirs = _per_day(comparison.rules), _per_day(comparison.baseline)
+    return sorted(
+        {owner for owner, day in set(ours) | set(theirs) if ours[owner, day] != theirs[owner, day]}
+    )
 
 
 def _numbers(load: ManagerLoad | None) -> tuple[int, int, int]:

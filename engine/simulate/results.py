@@ -61,6 +61,7 @@ class RunResult:
     kept: Path | None = None  # the copy, when it was kept
     shifts: list[Night] = field(default_factory=list)  # nights that emptied a group, …
     refused: list[Refusal] = field(default_factory=list)  # what the live adapter would refuse
+    quarantined: int = 0  # customer rows the store's loads quarantined: not in the run
 
     @property
     def capacity(self) -> int | None:
@@ -107,6 +108,7 @@ def measure(
         seconds,
         shifts=ran.shifts,
         refused=ran.refused,
+        quarantined=quarantined_customers(store),
     )
 
 
@@ -116,6 +118,16 @@ def tiers_and_levels(store: Store) -> dict[Cell, int]:
         "SELECT tier, level, count(*) AS n FROM current_assignments GROUP BY tier, level"
     )
     return {(r["tier"], r["level"]): int(r["n"]) for r in rows}
+
+
+def quarantined_customers(store: Store) -> int:
+    """Customer rows loads quarantined and did not load (a row counted once, however many
+    of its fields were wrong): they are not in the store, so no run sorts or contacts them."""
+    rows = store.execute(
+        "SELECT count(*) AS n FROM (SELECT DISTINCT source, row_number FROM quarantine"
+        " WHERE kind = 'customers' AND loaded = 0) AS q"
+    )
+    return int(rows[0]["n"])
 
 
 def pending_after(store: Store, end: dt.datetime) -> dict[str, int]:
@@ -227,7 +239,7 @@ class RunSection:
                 dead=f"{c.dead:,}",
             ),
         ]
-        lines += self._calendar_notes()
+        lines += self._calendar_notes() + self._quarantine_notes()
         if r.refused:
             lines.append(
                 _(
@@ -279,6 +291,21 @@ class RunSection:
             " notice to the calendar_overrides file of guanxi.yaml"
         )
         return [text.format(country=r.ruleset.settings.calendar, year=year)]
+
+    def _quarantine_notes(self) -> list[str]:
+        """The customers left out because their rows were quarantined when loaded: the
+        tables count only the customers the store holds."""
+        n = self.result.quarantined
+        if not n:
+            return []
+        text = ngettext(
+            "not simulated: {n} customer row quarantined when loaded (not in the store);"
+            " see guanxi quarantine list --kind customers",
+            "not simulated: {n} customer rows quarantined when loaded (not in the store);"
+            " see guanxi quarantine list --kind customers",
+            n,
+        )
+        return [text.format(n=f"{n:,}")]
 
     def _shift_notes(self) -> list[str]:
         """The nights that emptied a group or moved most customers into one, with the rule
@@ -445,6 +472,7 @@ class RunSection:
             "ruleset": r.ruleset.hash,
             "seconds": round(r.seconds, 3),
             "counts": r.counts.to_dict(),
+            "quarantined_customers": r.quarantined,
             "notes": self.notes(),
             **{table.name.removeprefix(f"{r.label}_"): table.records() for table in self.tables()},
             "policy": self.verdicts(str).records(),
