@@ -269,7 +269,7 @@ class Adapter(ABC):
         read = same_id(str(value))
         if "@" not in read:
             return read or None
-        from adapters.recipients import typed_email  # recipients imports this module
+        from guanxi.adapters.recipients import typed_email  # recipients imports this module
 
         return typed_email(read) or None
 

@@ -5,7 +5,7 @@
 
 The store is built once per N and kept in --data (default $TMPDIR/guanxi-dispatch): N
 customers with a name, email, phone and every consent, and one follow-up each, due within the
-last hour (the default project's `invite_feedback` email, with an event payload). Every
+last hour (the default project's `passive_invite_feedback` email, with an event payload). Every
 measured run starts from a fresh copy of it and calls the dispatch pass (batches of 500, as
 the daemon's tick does) until a pass claims nothing; the time is that whole loop, wall clock
 and this process's CPU. Every follow-up must end 'sent'.
@@ -61,6 +61,7 @@ from guanxi.engine.store.sqlite import SQLiteStore
 RULES = Path(__file__).parent.parent / "rules"
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 BATCH = 500  # the daemon's tick claims this many a pass
+STEP = "passive_invite_feedback"  # a step of the default rules: one they lack is withdrawn
 
 Dispatch = Callable[..., Any]
 
@@ -93,9 +94,9 @@ def build(path: Path, ruleset: RuleSet, count: int) -> None:
 def _followup(customer: int) -> tuple[Any, ...]:
     due = iso(NOW - dt.timedelta(seconds=customer % 3600))
     values = {
-        "key": f"after_purchase.invite_feedback:C{customer:08d}:S{customer}",
-        "customer_id": f"C{customer:08d}", "step_id": "after_purchase.invite_feedback",
-        "level": "proactive", "kind": "message", "channel": "email",
+        "key": f"{STEP}:C{customer:08d}:S{customer}",
+        "customer_id": f"C{customer:08d}", "step_id": STEP,
+        "level": "passive", "kind": "message", "channel": "email",
         "template": "invite_feedback", "priority": 50, "mandatory": 0, "purpose": "service",
         "owner": f"RM{customer % 200:04d}", "occurrence": f"S{customer}",
         "event_id": f"S{customer}", "payload": '{"product": "大额存单", "amount": 500000}',
@@ -333,7 +334,7 @@ def measure(args: argparse.Namespace) -> dict[tuple[str, str], list[Timing]]:
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     ruleset = load_ruleset(RULES)
-    base = data / f"dispatch-{args.followups}.db"
+    base = data / f"dispatch-{STEP}-{args.followups}.db"  # a store of another step is stale
     if not base.exists():
         build(base, ruleset, args.followups)
     results: dict[tuple[str, str], list[Timing]] = {}

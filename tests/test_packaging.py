@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 
@@ -26,3 +27,23 @@ def test_the_default_rules_are_package_data() -> None:
     shipped = {p.suffix for p in (ROOT / "rules").rglob("*") if p.is_file()}
     patterns = {pattern.removeprefix("*") for patterns in data.values() for pattern in patterns}
     assert shipped <= patterns
+
+
+def test_no_module_imports_a_folder_by_its_name_in_the_checkout() -> None:
+    """`engine/`, `adapters/` and `cli/` are installed as `guanxi.engine`, … : `from
+    adapters.x import y` runs under pytest (the checkout is on sys.path) and fails everywhere
+    else, as the daemon's e-mail recipients once did (ModuleNotFoundError at every send)."""
+    folders = {"engine", "adapters", "cli", "rules"}
+    wrong = []
+    for folder in ("engine", "adapters", "cli"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                wrong += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {name}"
+                    for name in names
+                    if name.split(".")[0] in folders
+                ]
+    assert wrong == []
