@@ -306,12 +306,19 @@ def expected(changed: bool) -> Expected:
         if level == "partner" and by_id[cid]["consent_marketing"]:
             due = local("2026-10-10", 10)
             task(cid, "partner_quarterly_review", f"r:{cid}", 75, due, at_start)
-    for cid in start:  # entering partner at the second night: the welcome visit
+    for cid in start:  # entering partner at the second night: the welcome visit, and the
+        # quarter's review planned before for the partners of then
         due = dt.datetime.combine(business_days_after(SECOND_NIGHT.date(), 2), dt.time(10),
                                   tzinfo=ZONE)  # fmt: skip
-        consents = by_id[cid]["consent_marketing"] and not (cid == "M02" and due >= WITHDRAWN)
-        if end[cid] == "partner" != start[cid] and consents:
-            task(cid, "partner_welcome_visit", f"w:{cid}", 80, due, SECOND_NIGHT)
+        review = local("2026-10-10", 10)
+        for step, key, priority, when in (
+            ("partner_welcome_visit", "w", 80, due),
+            ("partner_quarterly_review", "r", 75, review),
+        ):
+            consents = by_id[cid]["consent_marketing"] and not (
+                cid == "M02" and when >= WITHDRAWN)  # fmt: skip
+            if end[cid] == "partner" != start[cid] and consents:
+                task(cid, step, f"{key}:{cid}", priority, when, SECOND_NIGHT)
     for e in events():
         level = (end if e.at >= SECOND_NIGHT else start)[e.customer_id]
         ten = dt.time(10, tzinfo=ZONE)
@@ -425,11 +432,13 @@ def test_what_falls_after_the_period_is_counted_there(shown: dict[str, Any]) -> 
 def test_consent_refused_and_withdrawn_during_the_run_stop_the_welcome_visit(
     shown: dict[str, Any],
 ) -> None:
-    """M02 withdraws marketing consent on 2 October, before the visit is due (8 October);
-    M03 never gave it; both still get the post-sale call, a service."""
+    """M02 withdraws marketing consent on 2 October, before the visit is due (8 October) and
+    the review (10 October); M03 never gave it; both still get the post-sale call, a service."""
     changes = {(r["step"], r["customer_id"]) for r in shown["json"]["difference"]["customers"]}
     visits = {c for step, c in changes if step == "partner_welcome_visit"}
     assert visits == {"M00", "M01"}
+    # and the quarter's review, planned before they became partners (10 October)
+    assert {c for step, c in changes if step == "partner_quarterly_review"} == visits
     assert {("partner_post_sale_call", c) for c in ("M02", "M03")} <= changes
     reasons = [r["reason"] for r in shown["json"]["rules"]["policy"]
                if r["policy"] == "marketing_consent"]  # fmt: skip

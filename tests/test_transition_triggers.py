@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify
 from guanxi.engine.plan.followups import new_batch
+from guanxi.engine.plan.recurring import plan_recurring
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport, insert_transitions
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
@@ -316,3 +317,36 @@ def test_falls_and_rises_are_the_moves_down_and_up_the_order(
     found = planned(store, 2)
     assert {c for step, c in found if step == "retention_call"} == fell
     assert {c for step, c in found if step == "level_rise_note"} == rose
+
+
+def test_customers_a_run_moves_into_a_level_get_its_occurrences_planned_before(
+    store: Store, rules: RuleSet
+) -> None:
+    """The quarter's check-in call of 15 January was planned on 6 December for the proactive
+    customers of then (A); B, who becomes proactive on the 12th, and C, new that night, get it
+    too, with the key planning gives it; a customer who did not move gets nothing new, and
+    planning the window again nothing twice. The store's first run (a baseline) plans none."""
+    step, quarter = "proactive_check_in_call", "2027-Q1"
+    consent = [{"customer_id": c, "consent_marketing": True} for c in "ABCE"]
+    run(store, rules, 1, {"A": (NOTHING, PROACTIVE), "B": (NOTHING, GENERAL_LOW),
+                          "E": (NOTHING, GENERAL_LOW)})  # fmt: skip
+    store.upsert_customers(consent)
+    first = plan(store, rules, 1)
+    assert first.baseline and [s for s in first.steps if s.step_id == step] == []
+    zone = rules.calendar.zone
+    window = (dt.datetime(2026, 12, 6, tzinfo=zone), dt.datetime(2027, 1, 31, tzinfo=zone))
+    planning = plan_recurring(store, rules, *window, window[0])
+    assert [(s.step_id, s.new) for s in planning.steps if s.step_id == step] == [(step, 1)]
+    run(store, rules, 2, {"B": (GENERAL_LOW, PROACTIVE), "C": (NOTHING, PROACTIVE)})
+    store.upsert_customers(consent)
+    second = plan(store, rules, 2)
+    [moved] = [s for s in second.steps if s.step_id == step]
+    assert (moved.occurrences, moved.new, moved.already_planned) == ([quarter], 2, 1)
+    found = store.execute(
+        "SELECT customer_id, key, status FROM followups WHERE step_id = :s", {"s": step}
+    )
+    assert sorted((r["customer_id"], r["key"], r["status"]) for r in found) == [
+        (c, f"{step}:{c}:{quarter}", "pending") for c in "ABC"
+    ]
+    again = plan_recurring(store, rules, *window, window[0])
+    assert sum(s.new for s in again.steps) == 0

@@ -74,6 +74,9 @@ from guanxi.engine.plan.recurring import (
     count_planned,
     insert_planned,
     occurrence,
+    occurrences,
+    period_label,
+    planned_until,
 )
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import GOLD
@@ -179,12 +182,48 @@ def insert_transitions(
                     scope = _established(scope, among=False)
                 before, new = insert_planned(store, ruleset, planned, batch, now, scope)
                 report.steps.append(StepPlan(step.id, step.level, [label], new, before))
+        if not report.baseline:
+            report.steps += _recurring_for_movers(store, ruleset, run_id, now, batch)
         if report.baseline and count_held_back:
             report.held_back = held_back(store, ruleset, run_id, now)
         report.cancelled = cancel_undone(store, ruleset, run_id, now)
         if marked:
             _unmark_classified(store)
     return report
+
+
+def _recurring_for_movers(
+    store: Store, ruleset: RuleSet, run_id: int, now: dt.datetime, batch: str
+) -> list[StepPlan]:
+    """The `every:` steps' occurrences planned before this run (up to each step's
+    `planned_until`) and not yet due, for the customers the run moved: one who became
+    proactive on the 20th gets the news of the 5th, planned on the 1st for the proactive
+    of then, as if it had been planned today; a leaver's is cancelled at send time. Keys as
+    `plan_recurring` makes them: planning the window again plans nothing twice. A baseline
+    plans none (everyone moved; the daemon's next planning covers them)."""
+    moved = Scope(
+        join="JOIN transitions AS t ON t.customer_id = a.customer_id AND t.run_id = :tr_run",
+        params={"tr_run": run_id},
+    )
+    zone, plans = ruleset.calendar.zone, []
+    for step in ruleset.steps:
+        schedule = step.schedule
+        until = None if schedule is None else planned_until(store, step.id)
+        if schedule is None or until is None or until <= now:
+            continue
+        plan = StepPlan(step.id, step.level)
+        for moment in occurrences(step.id, schedule, zone, now, until):
+            local = moment.astimezone(zone)
+            label = period_label(schedule.period, local)
+            planned = occurrence(ruleset, step, label, moment, local.date())
+            if planned.due <= now:
+                continue  # due already: a newcomer is not sent it late
+            before, new = insert_planned(store, ruleset, planned, batch, now, moved)
+            plan.occurrences.append(label)
+            plan.already_planned += before
+            plan.new += new
+        plans.append(plan)
+    return plans
 
 
 def _any_established(store: Store) -> bool:
