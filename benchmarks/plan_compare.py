@@ -2,6 +2,7 @@
 
     python benchmarks/plan_compare.py --before PYTHONPATH --after PYTHONPATH
                                       [--before-data DIR] [--after-data DIR] [--runs N]
+                                      [--customers N]
 
 Each tree plans on its own store (--*-data, given to plan_bench as --data): build the
 "before" one with the before tree, copy it for the "after" one and open it once with the
@@ -25,9 +26,10 @@ BENCH = Path(__file__).with_name("plan_bench.py")
 RUN = re.compile(r"^run \d+ \(load ([\d.]+)\): (\{[^}]*\})", re.MULTILINE)
 
 
-def one_run(path: str, data: str) -> tuple[float, float, float]:
+def one_run(path: str, data: str, customers: int) -> tuple[float, float, float]:
     """(wall, CPU, load) of one plan_recurring run of the tree on `path`."""
     command = [sys.executable, str(BENCH), "--data", data, "--runs", "1"]
+    command += ["--customers", str(customers)]
     command += ["--scenarios", "plan_recurring"]
     done = subprocess.run(command, env={**os.environ, "PYTHONPATH": path},
                           capture_output=True, text=True, check=True)  # fmt: skip
@@ -46,12 +48,13 @@ def main() -> None:
     parser.add_argument("--before-data", default="/tmp/plan-bench-before")
     parser.add_argument("--after-data", default="/tmp/plan-bench-after")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="of plan_bench's store")
     args = parser.parse_args()
     trees = {"before": (args.before, args.before_data), "after": (args.after, args.after_data)}
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     for number in range(args.runs):
         for name, (path, data) in trees.items():
-            runs[name].append(one_run(path, data))
+            runs[name].append(one_run(path, data, args.customers))
             wall, cpu, load = runs[name][-1]
             print(f"{name} {number + 1}: {wall:.2f} s, CPU {cpu:.2f} s (load {load:.2f})",
                   file=sys.stderr)  # fmt: skip

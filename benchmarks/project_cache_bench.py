@@ -24,8 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from cli_run import CLI
+
+# the checkout's own project, wherever the benchmark is started from
+RULES = Path(__file__).resolve().parent.parent / "rules"
 
 CALL = (
     "import sys, time; from guanxi.engine.ruleset.load import validate_project;"
@@ -60,7 +64,7 @@ def _children_cpu() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rules", default="rules")
+    parser.add_argument("--rules", default=str(RULES))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         modes = {

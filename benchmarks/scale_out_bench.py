@@ -5,7 +5,7 @@
                                          [--policies send-time,consent-only] [--postgres URL]
 
 N follow-ups due now (those of dispatch_bench.py: consenting customers, the default project's
-`invite_feedback` email) are delivered by W dispatcher processes at once, each running
+`passive_invite_feedback` email) are delivered by W dispatcher processes at once, each running
 dispatch passes of 500 (the daemon's tick) until a pass claims nothing; the time is from the
 moment all W start to the last one's end, and every follow-up must end 'sent' exactly once.
 
