@@ -276,3 +276,97 @@ def test_a_period_said_with_once_or_its_first_day_is_answered_with_the_period(
         14,
         hint,
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "hint", "fixed"),
+    [
+        (
+            "      every: 每月底",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: 月末",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: 每月最后一天",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: month\n      day: 月底",
+            "write day: last (the 28th, 29th, 30th or 31st, as the month has)",
+            "      every: month\n      day: last",
+        ),
+        (
+            "      every: month\n      day: 31",
+            "use a day from 1 to 28 (every month has those), or 'last' for each month's last day",
+            "      every: month\n      day: last",
+        ),
+        (
+            '      every: "0 10 L * *"',
+            "the last day of the month is written 'last': every: \"0 10 last * *\"",
+            '      every: "0 10 last * *"',
+        ),
+    ],
+)
+def test_the_months_last_day_is_answered_with_day_last_which_then_validates(
+    project: Path, written: str, hint: str, fixed: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, written)
+    [error] = errors(project)
+    last = written.splitlines()[-1]  # the faulty key: every:, or day: on the line after
+    assert (error.line, error.col, error.hint) == (
+        line_with("playbooks.yaml", "every: month") + written.count("\n"),
+        len(last.split(":")[0]) + 3,
+        hint,
+    )
+    edit(project, "playbooks.yaml", written, fixed)
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ('      every: quarter\n      day: last\n      at: "10:00"', "remove 'day:' and 'at:'"),
+        ('      every: 季末\n      at: "10:00"', "remove 'at:'"),
+        ('      every: 每季度末\n      at: "10:00"', "remove 'at:'"),
+    ],
+)
+def test_the_quarters_last_day_is_answered_with_its_cron_expression(
+    project: Path, written: str, hint: str
+) -> None:
+    """A quarterly step runs in January, April, July and October: 'day: last' there would be
+    31 January, so the quarter's end is a cron expression."""
+    edit(project, "playbooks.yaml", NEWS, written)
+    [error] = errors(project)
+    assert error.hint == (
+        'write every: "0 10 last 3,6,9,12 *", a cron expression (at 10:00 on the last day of'
+        f" each quarter); a cron expression holds its own day and time: {hint}"
+    )
+    edit(project, "playbooks.yaml", written, '      every: "0 10 last 3,6,9,12 *"')
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("every", "hint"),
+    [
+        ("季初", "write 'every: quarter' and 'day: 1'"),
+        (
+            "每季度第一个月",
+            "write 'every: quarter' (it runs in each quarter's first month: January, April,"
+            " July, October) and its day of the month, e.g. 'day: 1'",
+        ),
+    ],
+)
+def test_the_quarters_first_days_are_answered_with_every_quarter(
+    project: Path, every: str, hint: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, f"      every: {every}")
+    [error] = errors(project)
+    assert error.hint == hint
+    edit(project, "playbooks.yaml", f"      every: {every}", "      every: quarter\n      day: 1")
+    assert errors(project) == []
