@@ -390,6 +390,8 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
         hint = _period_and_day(text) or _period_once(text) or did_you_mean(text, PERIODS)
         hint = hint or _("use day, week, month, quarter or a cron expression")
         raise TimingError(_("'{text}' is not a schedule").format(text=every), hint=hint)
+    if text == "quarter" and (_is_month_end(day) or _QUARTER_END_SAID.fullmatch(str(day))):
+        raise _quarter_end_answer(day, at)
     time = parse_time_of_day(at) if at else dt.time(9, 0)
     return Schedule(text, _checked_cron(_period_cron(text, day, time)))
 
@@ -397,6 +399,8 @@ def parse_schedule(every: str, day: int | str | None = None, at: str | None = No
 _NUMERAL = r"(\d{1,2}|[一二三四五六七八九十]+)"
 _YEAR_DATE = re.compile(rf"每年\s*{_NUMERAL}\s*月份?\s*(?:{_NUMERAL}\s*[日号])?")
 _TWICE_MONTHLY = N_("at {time} on the 1st and the 15th of every month")
+_QUARTER_END_SAID = re.compile(r"(?:每个?)?季度?的?(?:末|底|最后一天)|quarter[- ]?end")
+_QUARTER_END = N_("at {time} on the last day of each quarter")
 _CRON_CADENCES = (  # said cadences cron can hold: pattern, day and month fields, what it says
     (
         re.compile(r"每一?年(?:一次)?|一年一次|年度?|(?:1 ?)?years?|yearly|annual(?:ly)?"),
@@ -407,6 +411,11 @@ _CRON_CADENCES = (  # said cadences cron can hold: pattern, day and month fields
         re.compile(r"每?半年(?:一次)?|半年度|half[- ]?yearly|semi-?annual(?:ly)?|6 ?months"),
         "{day} 1,7",
         N_("at {time} on day {day} of January and of July"),
+    ),
+    (
+        _QUARTER_END_SAID,
+        "last 3,6,9,12",
+        _QUARTER_END,
     ),
     (
         re.compile(r"每?半个?月(?:一次)?|semi-?monthly|twice a month"),
@@ -519,6 +528,20 @@ def _period_once(text: str) -> str | None:
         return _("write 'every: {period}'").format(period=period)
     if text in ("每月初", "月初", "每个月初"):
         return _("write 'every: month' and 'day: {day}'").format(day=1)
+    if _is_month_end(text) or text in ("month-end", "month end", "end of month"):
+        return _("write 'every: month' and 'day: {day}'").format(day=LAST_DAY)
+    return _quarter_start(text)
+
+
+def _quarter_start(text: str) -> str | None:
+    """`季初`, `每季度第一个月`: a quarterly step runs in the quarter's first month."""
+    if text in ("季初", "每季初", "每季度初", "每个季度初", "季度初"):
+        return _("write 'every: quarter' and 'day: {day}'").format(day=1)
+    if text in ("每季度第一个月", "每个季度第一个月", "每季第一个月", "季度第一个月"):
+        return _(
+            "write 'every: quarter' (it runs in each quarter's first month: January, April,"
+            " July, October) and its day of the month, e.g. 'day: 1'"
+        )
     return None
 
 
@@ -528,9 +551,33 @@ def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:
         return f"{clock} * * *"
     if period == "week":
         return f"{clock} * * {_weekday(day)}"
-    day_of_month = _day_of_month(day)
+    day_of_month = _day_of_month(day, period)
     months = "*" if period == "month" else "1,4,7,10"
     return f"{clock} {day_of_month} {months} *"
+
+
+LAST_DAY = "last"  # APScheduler's cron day for a month's last day: 28, 29, 30 or 31
+_MONTH_END = re.compile(
+    r"last|(?:每个?)?月的?(?:底|末|最后一天|最后一日|最后1天)|(?:每个?月的?)?最后一天|月末最后一天"
+)
+
+
+def _is_month_end(day: int | str | None) -> bool:
+    """`day: last`, or the month's end said in words: 月底, 月末, 每月最后一天."""
+    return isinstance(day, str) and _MONTH_END.fullmatch(day.strip().lower()) is not None
+
+
+def _quarter_end_answer(day: int | str | None, at: str | None) -> TimingError:
+    """`every: quarter` runs in the quarter's first month: its last day is a cron expression."""
+    time = _time_or_nine(at)
+    cron = f"{time.minute} {time.hour} {LAST_DAY} 3,6,9,12 *"
+    when = _(_QUARTER_END).format(time=f"{time:%H:%M}")
+    message = _(
+        "'day: {day}' cannot be used with 'every: quarter': a quarterly step runs in the"
+        " quarter's first month (January, April, July, October)"
+    ).format(day=day)
+    hint = _('write every: "{cron}", a cron expression ({when})')
+    return TimingError(message, hint=hint.format(cron=cron, when=when) + _keys_to_remove(day, at))
 
 
 def _weekday(day: int | str | None) -> str:
@@ -550,20 +597,32 @@ def _weekday(day: int | str | None) -> str:
     )
 
 
-def _day_of_month(day: int | str | None) -> str:
+def _day_of_month(day: int | str | None, period: str = "month") -> str:
     if day is None:
         return "1"
     if isinstance(day, int) and 1 <= day <= 28:
         return str(day)
+    if _is_month_end(day):
+        if str(day).strip().lower() == LAST_DAY:
+            return LAST_DAY
+        raise TimingError(
+            _("'{day}' is the month's last day said in words").format(day=day),
+            hint=_("write day: last (the 28th, 29th, 30th or 31st, as the month has)"),
+        )
     said = _chinese_day_of_month(str(day))
     if said is not None and 1 <= said <= 28:
         raise TimingError(
             _("'{day}' is written in words; a day of the month is a number").format(day=day),
             hint=_("write the day's number alone: day: {day}").format(day=said),
         )
+    hint = _("use a day from 1 to 28 (every month has those)")
+    if period == "month":
+        hint = _(
+            "use a day from 1 to 28 (every month has those), or 'last' for each month's last day"
+        )
     raise TimingError(
         _("'{day}' is not a day of the month guanxi can use every month").format(day=day),
-        hint=_("use a day from 1 to 28 (every month has those)"),
+        hint=hint,
     )
 
 
@@ -586,13 +645,26 @@ def _checked_cron(expression: str) -> str:
     except ValueError as error:
         message = _("'{text}' is not a valid cron expression: {problem}")
         problem = error if isinstance(error, _WeekdayError) else _cron_problem(expression)
-        raise TimingError(message.format(text=expression, problem=problem)) from None
+        raise TimingError(
+            message.format(text=expression, problem=problem), hint=_last_day_hint(expression)
+        ) from None
     if trigger.get_next_fire_time(None, CRON_EPOCH) is None:  # 31 February: a step never due
         raise TimingError(
             _("'{text}' never happens: none of its months has that day").format(text=expression),
             hint=_("check the day of the month (third field) and the months (fourth)"),
         )
     return expression
+
+
+def _last_day_hint(expression: str) -> str | None:
+    """`L`, the last day in other cron dialects, is `last` here."""
+    parts = expression.split()
+    if parts[2].upper() != "L":
+        return None
+    parts[2] = LAST_DAY
+    return _("the last day of the month is written 'last': every: \"{cron}\"").format(
+        cron=" ".join(parts)
+    )
 
 
 def _cron_problem(expression: str) -> str:

@@ -205,10 +205,7 @@ def test_a_bad_project_is_reported_with_chinese_framing_words(tmp_path: Path) ->
     assert code == 1
     assert "playbooks.yaml:2:3: 错误[unknown-level]: " in err
     assert "  提示: 您是不是想写 'responsible'？" in err
-    assert (
-        "  应为: rm_task, sms, email, app, phone, online_banking, self_service, counter, preferred"
-        in err
-    )
+    assert "  应为: rm_task（客户经理任务）\n" in err  # a task step's channels: of tasks
     assert err.rstrip().endswith("个错误；没有做任何更改")
 
 

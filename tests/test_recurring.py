@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime as dt
 import functools
@@ -38,7 +39,7 @@ from guanxi.engine.plan.recurring import (
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from guanxi.engine.store.sqlite import SQLiteStore
-from guanxi.engine.timing import Schedule
+from guanxi.engine.timing import Schedule, parse_schedule
 
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
 
@@ -371,6 +372,26 @@ def test_numbered_cron_weekdays_mean_what_they_mean_in_cron(
     start = dt.datetime(2026, 12, 4, tzinfo=SHANGHAI)  # a Friday
     found = occurrences("s", schedule, SHANGHAI, start, start + dt.timedelta(days=4))
     assert [f"{m:%a}" for m in found] == fired
+
+
+@pytest.mark.parametrize("year", [2024, 2025])  # 29 February, then 28
+def test_a_monthly_step_on_day_last_is_due_on_each_months_last_day_for_a_year(year: int) -> None:
+    schedule = parse_schedule("month", "last", "10:00")
+    start = dt.datetime(year, 1, 1, tzinfo=SHANGHAI)
+    found = occurrences("s", schedule, SHANGHAI, start, start.replace(year=year + 1))
+    assert [(m.month, m.day, f"{m:%H:%M}") for m in found] == [
+        (month, calendar.monthrange(year, month)[1], "10:00") for month in range(1, 13)
+    ]
+    assert {period_label(schedule.period, m) for m in found} == {
+        f"{year}-{month:02d}" for month in range(1, 13)
+    }
+
+
+def test_a_quarter_end_cron_expression_is_due_on_each_quarters_last_day() -> None:
+    schedule = parse_schedule("0 10 last 3,6,9,12 *")
+    start = dt.datetime(2026, 1, 1, tzinfo=SHANGHAI)
+    found = occurrences("s", schedule, SHANGHAI, start, start.replace(year=2027))
+    assert [f"{m:%m-%d}" for m in found] == ["03-31", "06-30", "09-30", "12-31"]
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from tests.test_new_user import edit
 __all__ = ["project"]
 
 SALE_STEP = "      on: sale\n      after: 1 day"
+MESSAGE_CHANNEL = "      channel: preferred\n      template: invite_feedback"
 RM_CHANNEL = "      do: task\n      channel: rm_task\n      template: post_sale_check"
 NEWS = '      every: month\n      day: 5\n      at: "10:00"'
 
@@ -75,11 +76,11 @@ def test_an_everyday_word_is_answered_only_with_an_event_the_schema_has(project:
 def test_a_channel_said_with_an_everyday_word_is_answered_with_its_name(
     project: Path, word: str, hint: str
 ) -> None:
-    edit(project, "playbooks.yaml", RM_CHANNEL, RM_CHANNEL.replace("rm_task", word))
+    edit(project, "playbooks.yaml", MESSAGE_CHANNEL, MESSAGE_CHANNEL.replace("preferred", word))
     [error] = errors(project)
     assert (error.code, error.line, error.col) == (
         "unknown-channel",
-        line_with("playbooks.yaml", "channel: rm_task"),
+        line_with("playbooks.yaml", "channel: preferred"),
         16,
     )
     assert error.hint == hint
@@ -276,3 +277,184 @@ def test_a_period_said_with_once_or_its_first_day_is_answered_with_the_period(
         14,
         hint,
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "hint", "fixed"),
+    [
+        (
+            "      every: 每月底",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: 月末",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: 每月最后一天",
+            "write 'every: month' and 'day: last'",
+            '      every: month\n      day: last\n      at: "10:00"',
+        ),
+        (
+            "      every: month\n      day: 月底",
+            "write day: last (the 28th, 29th, 30th or 31st, as the month has)",
+            "      every: month\n      day: last",
+        ),
+        (
+            "      every: month\n      day: 31",
+            "use a day from 1 to 28 (every month has those), or 'last' for each month's last day",
+            "      every: month\n      day: last",
+        ),
+        (
+            '      every: "0 10 L * *"',
+            "the last day of the month is written 'last': every: \"0 10 last * *\"",
+            '      every: "0 10 last * *"',
+        ),
+    ],
+)
+def test_the_months_last_day_is_answered_with_day_last_which_then_validates(
+    project: Path, written: str, hint: str, fixed: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, written)
+    [error] = errors(project)
+    last = written.splitlines()[-1]  # the faulty key: every:, or day: on the line after
+    assert (error.line, error.col, error.hint) == (
+        line_with("playbooks.yaml", "every: month") + written.count("\n"),
+        len(last.split(":")[0]) + 3,
+        hint,
+    )
+    edit(project, "playbooks.yaml", written, fixed)
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ('      every: quarter\n      day: last\n      at: "10:00"', "remove 'day:' and 'at:'"),
+        ('      every: 季末\n      at: "10:00"', "remove 'at:'"),
+        ('      every: 每季度末\n      at: "10:00"', "remove 'at:'"),
+    ],
+)
+def test_the_quarters_last_day_is_answered_with_its_cron_expression(
+    project: Path, written: str, hint: str
+) -> None:
+    """A quarterly step runs in January, April, July and October: 'day: last' there would be
+    31 January, so the quarter's end is a cron expression."""
+    edit(project, "playbooks.yaml", NEWS, written)
+    [error] = errors(project)
+    assert error.hint == (
+        'write every: "0 10 last 3,6,9,12 *", a cron expression (at 10:00 on the last day of'
+        f" each quarter); a cron expression holds its own day and time: {hint}"
+    )
+    edit(project, "playbooks.yaml", written, '      every: "0 10 last 3,6,9,12 *"')
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("every", "hint"),
+    [
+        ("季初", "write 'every: quarter' and 'day: 1'"),
+        (
+            "每季度第一个月",
+            "write 'every: quarter' (it runs in each quarter's first month: January, April,"
+            " July, October) and its day of the month, e.g. 'day: 1'",
+        ),
+    ],
+)
+def test_the_quarters_first_days_are_answered_with_every_quarter(
+    project: Path, every: str, hint: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, f"      every: {every}")
+    [error] = errors(project)
+    assert error.hint == hint
+    edit(project, "playbooks.yaml", f"      every: {every}", "      every: quarter\n      day: 1")
+    assert errors(project) == []
+
+
+DECLARE = (
+    "the project has no such channel: write one of the channels it has (expected), or declare a"
+    " new one under 'channels:' in policies.yaml"
+)
+MESSAGE_CHANNELS = (
+    "sms (短信), email (电子邮件), app (手机银行推送), phone (电话银行外呼), online_banking"
+    " (网上银行站内信), self_service (自助设备屏显), counter (柜面提示), preferred (偏好渠道)"
+)
+
+
+@pytest.mark.parametrize("word", ["微信", "公众号", "企业微信", "WeChat", "上门"])
+def test_a_channel_the_project_lacks_is_said_so_with_the_channels_it_has(
+    project: Path, word: str
+) -> None:
+    edit(project, "playbooks.yaml", MESSAGE_CHANNEL, MESSAGE_CHANNEL.replace("preferred", word))
+    [error] = errors(project)
+    assert (error.code, error.line, error.col) == (
+        "unknown-channel",
+        line_with("playbooks.yaml", "channel: preferred"),
+        16,
+    )
+    assert (error.message, error.expected, error.hint) == (
+        f"no channel '{word}'",
+        MESSAGE_CHANNELS,
+        DECLARE,
+    )
+    with language("zh"):
+        [error] = errors(project)
+    assert (error.message, error.hint) == (
+        f"没有渠道 '{word}'",
+        "本项目没有这个渠道：请写“应为”中列出的已有渠道之一，或在 policies.yaml 的 'channels:'"
+        " 下声明新渠道",
+    )
+    assert (error.expected or "").startswith("sms（短信）, email（电子邮件）")
+
+
+@pytest.mark.parametrize(
+    ("word", "channel"),
+    [("电话", "phone"), ("外呼", "phone"), ("APP推送", "app"), ("站内信", "online_banking")],
+)
+def test_a_message_channel_said_in_words_is_answered_with_one_that_then_validates(
+    project: Path, word: str, channel: str
+) -> None:
+    edit(project, "playbooks.yaml", MESSAGE_CHANNEL, MESSAGE_CHANNEL.replace("preferred", word))
+    [error] = errors(project)
+    assert (error.hint or "").startswith(f"write '{channel}' (")
+    edit(project, "playbooks.yaml", f"channel: {word}", f"channel: {channel}")
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("电话", "no channel '电话'"),
+        ("上门", "no channel '上门'"),
+        ("客户经理", "no channel '客户经理'"),
+        ("短信", "'短信' is the label of channel 'sms', which carries messages, not tasks"),
+    ],
+)
+def test_a_tasks_channel_is_answered_with_a_task_channel_never_a_message_one(
+    project: Path, word: str, message: str
+) -> None:
+    """电话 in a task is the manager's call: 'phone', the call centre's message, would be
+    refused there, as 'sms' would."""
+    edit(project, "playbooks.yaml", RM_CHANNEL, RM_CHANNEL.replace("rm_task", word))
+    [error] = errors(project)
+    assert (error.message, error.expected, error.hint) == (
+        message,
+        "rm_task (客户经理任务)",
+        "write 'rm_task' (客户经理任务 relationship-manager task)",
+    )
+    edit(project, "playbooks.yaml", f"channel: {word}", "channel: rm_task")
+    assert errors(project) == []
+
+
+def test_a_fallback_channel_the_project_lacks_lists_its_message_channels(project: Path) -> None:
+    edit(project, "policies.yaml", "fallback: [app, sms, email]", "fallback: [app, 微信, email]")
+    [error] = errors(project)
+    assert (error.line, error.col, error.message, error.hint) == (
+        line_with("policies.yaml", "fallback:"),
+        19,
+        "no channel '微信'",
+        DECLARE,
+    )
+    assert error.expected == MESSAGE_CHANNELS.removesuffix(", preferred (偏好渠道)")

@@ -28,6 +28,11 @@ from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ids import same_id
 from guanxi.engine.language import Condition, parse_condition
+from guanxi.engine.ruleset.channel_answers import (
+    PREFERRED,
+    channels_of_kind,
+    unknown_channel_answer,
+)
 from guanxi.engine.ruleset.domains import (
     UNKNOWN_VALUE,
     Domain,
@@ -38,9 +43,7 @@ from guanxi.engine.ruleset.domains import (
 )
 from guanxi.engine.ruleset.followups import (
     CHANNEL_CARRIES,
-    PREFERRED,
     TEMPLATE_IS,
-    unknown_channel_answer,
     warn_if_at_unread,
     warn_if_day_unread,
 )
@@ -441,7 +444,8 @@ def _check_channel(
     if "channel" in changed and known.channels is not None:
         channels = (*known.channels, PREFERRED)
         if step.channel not in channels:
-            message, hint = unknown_channel_answer(project, step.channel, channels)
+            fitting = channels_of_kind(known.channels, step.do)
+            message, hint = unknown_channel_answer(project, step.channel, fitting, step.do)
             _error(project, file, (*path, "channel"), "unknown-channel", message, hint)
         elif known.channels.get(step.channel, step.do) != step.do:
             message = _(CHANNEL_CARRIES[step.do]).format(channel=step.channel)

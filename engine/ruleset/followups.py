@@ -15,6 +15,14 @@ from jinja2 import nodes
 
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _, current_language
+from guanxi.engine.ruleset.channel_answers import (
+    PREFERRED as PREFERRED,
+)
+from guanxi.engine.ruleset.channel_answers import (
+    channel_listing,
+    channels_of_kind,
+    unknown_channel_answer,
+)
 from guanxi.engine.ruleset.domains import (
     event_domains,
     event_type_hint,
@@ -36,7 +44,6 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
-from guanxi.engine.ruleset.synonyms import CHANNEL_WORDS
 from guanxi.engine.templating import (
     ENVIRONMENT,
     MAX_STEPS,
@@ -56,7 +63,6 @@ from guanxi.engine.timing import (
 )
 
 PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.yaml"
-PREFERRED = "preferred"  # the customer's own preferred channel, with fallback
 EVERY_LEVEL = "all"  # the playbook key whose steps apply to customers of every level
 TEMPLATE_GLOBALS = {"customer", "event", "step", "today", "rm", "bank"}
 # by the kind of the step ('message' or 'task'): whole sentences, translated as such
@@ -329,7 +335,9 @@ def _check_channel_and_template(
     if known.channels is not None:
         channels = (*known.channels, PREFERRED)
         if step.channel not in channels:
-            _unknown_channel(project, PLAYBOOKS, (*path, "channel"), step.channel, channels)
+            fitting = channels_of_kind(known.channels, step.do)
+            at = (*path, "channel")
+            _unknown_channel(project, PLAYBOOKS, at, step.channel, fitting, step.do)
         elif known.channels.get(step.channel, step.do) != step.do:
             project.error(
                 PLAYBOOKS,
@@ -498,34 +506,27 @@ def check_policies(project: Project, policies: PoliciesFile, schema: Schema) -> 
 def _check_policy_channels(project: Project, policies: PoliciesFile) -> None:
     channels = tuple(policies.channels)
     fallback = policies.preferred.fallback if policies.preferred else ()
+    messages = tuple(n for n, c in policies.channels.items() if c.kind == "message")
     for index, name in enumerate(fallback):
         if name not in channels:
-            _unknown_channel(project, POLICIES, ("preferred", "fallback", index), name, channels)
+            where = ("preferred", "fallback", index)
+            _unknown_channel(project, POLICIES, where, name, messages, "message")
     for index, cap in enumerate(policies.caps):
         if cap.channel != "all" and cap.channel not in channels:
             at = ("caps", index, "channel")
             _unknown_channel(project, POLICIES, at, cap.channel, (*channels, "all"))
 
 
-def unknown_channel_answer(
-    project: Project, name: str, channels: Sequence[str]
-) -> tuple[str, str | None]:
-    """The message and hint for a channel name that is not defined: a label is answered
-    with the name to write."""
-    domains = [project.names.get("channel")]
-    if PREFERRED in channels:
-        domains.append(project.names.get(PREFERRED))
-    channel = domains[0]
-    synonym = channel.synonym_answer(name, CHANNEL_WORDS, channels) if channel else None
-    hint = synonym or did_you_mean(name, channels) or label_part_hint(domains, name)
-    return label_answer(domains, name) or (_("no channel '{name}'").format(name=name), hint)
-
-
 def _unknown_channel(
-    project: Project, file: str, path: tuple[Any, ...], name: str, channels: Sequence[str]
+    project: Project,
+    file: str,
+    path: tuple[Any, ...],
+    name: str,
+    channels: Sequence[str],
+    kind: str | None = None,
 ) -> None:
-    message, hint = unknown_channel_answer(project, name, channels)
-    expected = ", ".join(channels) if file == PLAYBOOKS else None
+    message, hint = unknown_channel_answer(project, name, channels, kind)
+    expected = channel_listing(project, channels)
     project.error(file, path, "unknown-channel", message, hint=hint, expected=expected)
 
 

@@ -22,6 +22,7 @@ from guanxi.engine.language.dates import (
     year_needed,
     yearless_day,
 )
+from guanxi.engine.ruleset.channel_answers import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.domains import (
     event_type_hint,
     field_label_hint,
@@ -30,7 +31,6 @@ from guanxi.engine.ruleset.domains import (
     labels_of,
     step_label_hint,
 )
-from guanxi.engine.ruleset.followups import PREFERRED, unknown_channel_answer
 from guanxi.engine.ruleset.models import (
     ExpectedFollowup,
     Scenario,
