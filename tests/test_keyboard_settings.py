@@ -77,6 +77,29 @@ def test_a_name_written_as_part_of_its_label_is_answered_with_the_name(
         assert any("请写" in (d.hint or "") for d in errors(project) if d.line == line)
 
 
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", "on_enter: partner", "on_enter: 伙半型", "write 'partner' (伙伴型)"),
+        ("playbooks.yaml", "  passive:", "  被动形:", "write 'passive' (被动型)"),
+        (
+            "levels.yaml",
+            "tier = 'low_value' AND value_ratio >= 1",
+            "tier = '低价直客户' AND value_ratio >= 1",
+            "write 'low_value' (低价值客户)",
+        ),
+    ],
+)
+def test_a_label_mistyped_by_one_character_is_answered_with_the_name(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    """An input method's neighbouring candidate (伴 → 半, 型 → 形) in a label of three or more
+    characters."""
+    edit(project, file, old, new)
+    line = line_with(file, old)
+    assert [d.hint for d in errors(project) if d.line == line] == [hint]
+
+
 QUIET = 'quiet_hours: {start: "21:00", end: "08:30"}'
 
 
