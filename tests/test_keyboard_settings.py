@@ -181,6 +181,9 @@ def test_a_caps_window_said_as_a_period_is_answered_with_its_length(
         ("max: 2, per: 7 days", "max: 2次, per: 7 days", "write the number alone: 2"),
         ("tasks_per_day: 25", "tasks_per_day: 25个", "write the number alone: 25"),
         ("tasks_per_day: 25", "tasks_per_day: 每天25个", "write the number alone: 25"),
+        ("max: 2, per: 7 days", "max: 两次, per: 7 days", "write the number alone: 2"),
+        ("max: 4, per: 30 days", "max: 最多四次, per: 30 days", "write the number alone: 4"),
+        ("tasks_per_day: 25", "tasks_per_day: 二十五个", "write the number alone: 25"),
     ],
 )
 def test_a_count_written_with_its_word_is_answered_with_the_number(
