@@ -95,6 +95,7 @@ def parse_duration(text: str) -> Duration:
             hint=_said_with_when(str(text))
             or _period_hint(str(text))
             or _months_hint(str(text))
+            or _said_span_hint(str(text))
             or _("write a number and a unit, e.g. '3 business days'"),
         )
     written = re.sub(r"\s+", " ", match.group(2))
@@ -159,6 +160,28 @@ def _months_hint(text: str) -> str | None:
     if not months:
         return None
     return _("a month has no fixed number of days: write '{days} days'").format(days=months * 30)
+
+
+_NEXT_DAY = ("次日", "第二天", "隔天", "隔日", "翌日", "明天", "第2天")
+_HALF_MONTH = ("半个月", "半月")
+_YEARS = re.compile(r"\s*(\S+?)\s*个?\s*年\s*")
+
+
+def _said_span_hint(text: str) -> str | None:
+    """`次日`, `半个月`, `半年`, `一年`: the days to write."""
+    written = text.strip()
+    if written in _NEXT_DAY:
+        return _("write '1 day'")
+    if written in _HALF_MONTH:
+        return _("a month has no fixed number of days: write '{days} days'").format(days=15)
+    match = _YEARS.fullmatch(written)
+    if match is None:
+        return None
+    years = 0.5 if match[1] == "半" else _numeral(match[1])
+    if not years or years * 365 > MAX_AMOUNT:
+        return None
+    days = 180 if years == 0.5 else int(years * 365)
+    return _("a year has no fixed number of days: write '{days} days'").format(days=days)
 
 
 def _chinese_duration(text: str) -> Duration | None:
