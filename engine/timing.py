@@ -481,7 +481,22 @@ def _said_cadence(
             return _cron_answer(
                 written, cron, _(when).format(time=f"{time:%H:%M}", day=dom), day, at
             )
+    for pattern, weekdays, when in _WEEKDAY_CADENCES:
+        if pattern.fullmatch(text):
+            cron = f"{time.minute} {time.hour} * * {weekdays}"
+            return _cron_answer(written, cron, _(when).format(time=f"{time:%H:%M}"), day, at)
     return _year_date_answer(text, written, time, day, at)
+
+
+_WEEKEND = N_("at {time} on Saturday and on Sunday")
+_WEEKDAY_CADENCES = (  # said cadences of some days of every week: pattern, cron weekdays, what
+    (re.compile(r"(?:每个?)?(?:周末|星期六日|礼拜六日)|weekends?"), "sat,sun", _WEEKEND),
+    (
+        re.compile(r"(?:每个?)?(?:工作日|周一至周五|周一到周五)|weekdays?"),
+        "mon-fri",
+        N_("at {time} Monday to Friday, public holidays included"),
+    ),
+)
 
 
 def _year_date_answer(
@@ -573,7 +588,7 @@ def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:
     if period == "day":
         return f"{clock} * * *"
     if period == "week":
-        return f"{clock} * * {_weekday(day)}"
+        return f"{clock} * * {_weekday(day, time)}"
     day_of_month = _day_of_month(day, period)
     months = "*" if period == "month" else "1,4,7,10"
     return f"{clock} {day_of_month} {months} *"
@@ -603,7 +618,7 @@ def _quarter_end_answer(day: int | str | None, at: str | None) -> TimingError:
     return TimingError(message, hint=hint.format(cron=cron, when=when) + _keys_to_remove(day, at))
 
 
-def _weekday(day: int | str | None) -> str:
+def _weekday(day: int | str | None, time: dt.time = dt.time(9, 0)) -> str:
     if day is None:
         return "mon"
     if isinstance(day, int) and 1 <= day <= 7:
@@ -614,10 +629,13 @@ def _weekday(day: int | str | None) -> str:
     name = written.lower()[:3]
     if name in WEEKDAYS:
         return name
-    raise TimingError(
-        _("'{day}' is not a day of the week").format(day=day),
-        hint=_("use monday … sunday or 1 … 7"),
-    )
+    hint = _("use monday … sunday or 1 … 7")
+    if written in ("周末", "每周末", "weekend"):
+        hint = _(
+            "a weekly step has one day: write 'day: sat' or 'day: sun'; for both, a cron"
+            " expression: every: \"{cron}\", and no 'day:' or 'at:'"
+        ).format(cron=f"{time.minute} {time.hour} * * sat,sun")
+    raise TimingError(_("'{day}' is not a day of the week").format(day=day), hint=hint)
 
 
 def _day_of_month(day: int | str | None, period: str = "month") -> str:
