@@ -273,3 +273,23 @@ def test_a_hit_policy_said_in_chinese_is_answered_with_its_value(
         13,
     )
     assert error.hint == f"write '{value}'"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", 'at: "10:30"', "at: 10.30", 'write "10:30" (hours:minutes, in quotes)'),
+        ("playbooks.yaml", 'at: "10:30"', "at: 10", 'write "10:00" (hours:minutes, in quotes)'),
+        ("policies.yaml", 'end: "08:30"', "end: 8.30", 'write "08:30" (hours:minutes, in quotes)'),
+    ],
+)
+def test_a_time_written_as_a_number_is_answered_with_the_time_in_quotes(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    """YAML reads `10.30` as the number 10.3: the time it stood for, written as one."""
+    edit(project, file, old, new)
+    [error] = errors(project)
+    assert (error.code, error.line, error.hint) == ("wrong-type", line_with(file, old), hint)
+    key = new.split(":")[0]
+    edit(project, file, new, f"{key}: {hint.split()[1]}")
+    assert errors(project) == []

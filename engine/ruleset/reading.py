@@ -109,6 +109,7 @@ def _located(
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
         hint=_number_hint(kind, given, loc)
+        or _time_as_number_hint(kind, given, loc)
         or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
         or said_setting_hint(loc, given, _allowed_keys(model, inner)),
@@ -123,6 +124,21 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
     if loc and loc[-1] == "priority":
         return priority_hint(given)
     return number_hint(given)
+
+
+TIME_KEYS = ("at", "start", "end")  # a step's time, quiet hours' start and end
+
+
+def _time_as_number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
+    """`at: 10.30` (read as the number 10.3) or `at: 10`: the time of day to write."""
+    if kind != "string_type" or not loc or loc[-1] not in TIME_KEYS:
+        return None
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        return None
+    hour, minute = int(given), round((given - int(given)) * 100)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return _('write "{time}" (hours:minutes, in quotes)').format(time=f"{hour:02d}:{minute:02d}")
 
 
 def _literal_word_hint(given: Any, expected: str) -> str | None:
