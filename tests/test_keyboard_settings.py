@@ -293,3 +293,24 @@ def test_a_time_written_as_a_number_is_answered_with_the_time_in_quotes(
     key = new.split(":")[0]
     edit(project, file, new, f"{key}: {hint.split()[1]}")
     assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("policies.yaml", "fallback: [app, sms, email]", "fallback: app, sms, email"),
+        ("policies.yaml", "fallback: [app, sms, email]", "fallback: app sms email"),
+        ("playbooks.yaml", "cancel_on: [feedback]", "cancel_on: feedback"),
+    ],
+)
+def test_a_list_written_without_its_brackets_is_answered_with_them(
+    project: Path, file: str, old: str, new: str
+) -> None:
+    edit(project, file, old, new)
+    [error] = errors(project)
+    written = old.split(": ", 1)[1]
+    assert (error.code, error.line, error.hint) == (
+        "wrong-type",
+        line_with(file, old),
+        f"write the list in brackets: {written}",
+    )

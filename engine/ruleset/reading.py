@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -112,6 +113,7 @@ def _located(
         or _time_as_number_hint(kind, given, loc)
         or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
+        or _list_as_text_hint(kind, given)
         or said_setting_hint(loc, given, _allowed_keys(model, inner)),
     )
 
@@ -160,6 +162,16 @@ def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | N
     return _(
         "write '{key}: []' for none, or list them under it, each line starting with '- '"
     ).format(key=loc[-1])
+
+
+def _list_as_text_hint(kind: str, given: Any) -> str | None:
+    """`fallback: app, sms, email`: a list written without its brackets is one text."""
+    if kind not in ("list_type", "tuple_type") or not isinstance(given, str):
+        return None
+    items = [item for item in re.split(r"[,，、;；\s]+", given) if item]
+    if not items:
+        return None
+    return _("write the list in brackets: [{items}]").format(items=", ".join(items))
 
 
 def _in_place(message: str, loc: Sequence[str | int]) -> str:
