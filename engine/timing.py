@@ -95,6 +95,7 @@ def parse_duration(text: str) -> Duration:
             hint=_said_with_when(str(text))
             or _period_hint(str(text))
             or _months_hint(str(text))
+            or _said_span_hint(str(text))
             or _("write a number and a unit, e.g. '3 business days'"),
         )
     written = re.sub(r"\s+", " ", match.group(2))
@@ -159,6 +160,28 @@ def _months_hint(text: str) -> str | None:
     if not months:
         return None
     return _("a month has no fixed number of days: write '{days} days'").format(days=months * 30)
+
+
+_NEXT_DAY = ("次日", "第二天", "隔天", "隔日", "翌日", "明天", "第2天")
+_HALF_MONTH = ("半个月", "半月")
+_YEARS = re.compile(r"\s*(\S+?)\s*个?\s*年\s*")
+
+
+def _said_span_hint(text: str) -> str | None:
+    """`次日`, `半个月`, `半年`, `一年`: the days to write."""
+    written = text.strip()
+    if written in _NEXT_DAY:
+        return _("write '1 day'")
+    if written in _HALF_MONTH:
+        return _("a month has no fixed number of days: write '{days} days'").format(days=15)
+    match = _YEARS.fullmatch(written)
+    if match is None:
+        return None
+    years = 0.5 if match[1] == "半" else _numeral(match[1])
+    if not years or years * 365 > MAX_AMOUNT:
+        return None
+    days = 180 if years == 0.5 else int(years * 365)
+    return _("a year has no fixed number of days: write '{days} days'").format(days=days)
 
 
 def _chinese_duration(text: str) -> Duration | None:
@@ -458,7 +481,22 @@ def _said_cadence(
             return _cron_answer(
                 written, cron, _(when).format(time=f"{time:%H:%M}", day=dom), day, at
             )
+    for pattern, weekdays, when in _WEEKDAY_CADENCES:
+        if pattern.fullmatch(text):
+            cron = f"{time.minute} {time.hour} * * {weekdays}"
+            return _cron_answer(written, cron, _(when).format(time=f"{time:%H:%M}"), day, at)
     return _year_date_answer(text, written, time, day, at)
+
+
+_WEEKEND = N_("at {time} on Saturday and on Sunday")
+_WEEKDAY_CADENCES = (  # said cadences of some days of every week: pattern, cron weekdays, what
+    (re.compile(r"(?:每个?)?(?:周末|星期六日|礼拜六日)|weekends?"), "sat,sun", _WEEKEND),
+    (
+        re.compile(r"(?:每个?)?(?:工作日|周一至周五|周一到周五)|weekdays?"),
+        "mon-fri",
+        N_("at {time} Monday to Friday, public holidays included"),
+    ),
+)
 
 
 def _year_date_answer(
@@ -550,7 +588,7 @@ def _period_cron(period: str, day: int | str | None, time: dt.time) -> str:
     if period == "day":
         return f"{clock} * * *"
     if period == "week":
-        return f"{clock} * * {_weekday(day)}"
+        return f"{clock} * * {_weekday(day, time)}"
     day_of_month = _day_of_month(day, period)
     months = "*" if period == "month" else "1,4,7,10"
     return f"{clock} {day_of_month} {months} *"
@@ -580,7 +618,7 @@ def _quarter_end_answer(day: int | str | None, at: str | None) -> TimingError:
     return TimingError(message, hint=hint.format(cron=cron, when=when) + _keys_to_remove(day, at))
 
 
-def _weekday(day: int | str | None) -> str:
+def _weekday(day: int | str | None, time: dt.time = dt.time(9, 0)) -> str:
     if day is None:
         return "mon"
     if isinstance(day, int) and 1 <= day <= 7:
@@ -591,10 +629,13 @@ def _weekday(day: int | str | None) -> str:
     name = written.lower()[:3]
     if name in WEEKDAYS:
         return name
-    raise TimingError(
-        _("'{day}' is not a day of the week").format(day=day),
-        hint=_("use monday … sunday or 1 … 7"),
-    )
+    hint = _("use monday … sunday or 1 … 7")
+    if written in ("周末", "每周末", "weekend"):
+        hint = _(
+            "a weekly step has one day: write 'day: sat' or 'day: sun'; for both, a cron"
+            " expression: every: \"{cron}\", and no 'day:' or 'at:'"
+        ).format(cron=f"{time.minute} {time.hour} * * sat,sun")
+    raise TimingError(_("'{day}' is not a day of the week").format(day=day), hint=hint)
 
 
 def _day_of_month(day: int | str | None, period: str = "month") -> str:

@@ -77,6 +77,29 @@ def test_a_name_written_as_part_of_its_label_is_answered_with_the_name(
         assert any("请写" in (d.hint or "") for d in errors(project) if d.line == line)
 
 
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", "on_enter: partner", "on_enter: 伙半型", "write 'partner' (伙伴型)"),
+        ("playbooks.yaml", "  passive:", "  被动形:", "write 'passive' (被动型)"),
+        (
+            "levels.yaml",
+            "tier = 'low_value' AND value_ratio >= 1",
+            "tier = '低价直客户' AND value_ratio >= 1",
+            "write 'low_value' (低价值客户)",
+        ),
+    ],
+)
+def test_a_label_mistyped_by_one_character_is_answered_with_the_name(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    """An input method's neighbouring candidate (伴 → 半, 型 → 形) in a label of three or more
+    characters."""
+    edit(project, file, old, new)
+    line = line_with(file, old)
+    assert [d.hint for d in errors(project) if d.line == line] == [hint]
+
+
 QUIET = 'quiet_hours: {start: "21:00", end: "08:30"}'
 
 
@@ -158,6 +181,9 @@ def test_a_caps_window_said_as_a_period_is_answered_with_its_length(
         ("max: 2, per: 7 days", "max: 2次, per: 7 days", "write the number alone: 2"),
         ("tasks_per_day: 25", "tasks_per_day: 25个", "write the number alone: 25"),
         ("tasks_per_day: 25", "tasks_per_day: 每天25个", "write the number alone: 25"),
+        ("max: 2, per: 7 days", "max: 两次, per: 7 days", "write the number alone: 2"),
+        ("max: 4, per: 30 days", "max: 最多四次, per: 30 days", "write the number alone: 4"),
+        ("tasks_per_day: 25", "tasks_per_day: 二十五个", "write the number alone: 25"),
     ],
 )
 def test_a_count_written_with_its_word_is_answered_with_the_number(
@@ -247,3 +273,44 @@ def test_a_hit_policy_said_in_chinese_is_answered_with_its_value(
         13,
     )
     assert error.hint == f"write '{value}'"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "hint"),
+    [
+        ("playbooks.yaml", 'at: "10:30"', "at: 10.30", 'write "10:30" (hours:minutes, in quotes)'),
+        ("playbooks.yaml", 'at: "10:30"', "at: 10", 'write "10:00" (hours:minutes, in quotes)'),
+        ("policies.yaml", 'end: "08:30"', "end: 8.30", 'write "08:30" (hours:minutes, in quotes)'),
+    ],
+)
+def test_a_time_written_as_a_number_is_answered_with_the_time_in_quotes(
+    project: Path, file: str, old: str, new: str, hint: str
+) -> None:
+    """YAML reads `10.30` as the number 10.3: the time it stood for, written as one."""
+    edit(project, file, old, new)
+    [error] = errors(project)
+    assert (error.code, error.line, error.hint) == ("wrong-type", line_with(file, old), hint)
+    key = new.split(":")[0]
+    edit(project, file, new, f"{key}: {hint.split()[1]}")
+    assert errors(project) == []
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("policies.yaml", "fallback: [app, sms, email]", "fallback: app, sms, email"),
+        ("policies.yaml", "fallback: [app, sms, email]", "fallback: app sms email"),
+        ("playbooks.yaml", "cancel_on: [feedback]", "cancel_on: feedback"),
+    ],
+)
+def test_a_list_written_without_its_brackets_is_answered_with_them(
+    project: Path, file: str, old: str, new: str
+) -> None:
+    edit(project, file, old, new)
+    [error] = errors(project)
+    written = old.split(": ", 1)[1]
+    assert (error.code, error.line, error.hint) == (
+        "wrong-type",
+        line_with(file, old),
+        f"write the list in brackets: {written}",
+    )

@@ -231,6 +231,25 @@ def test_months_are_answered_with_days(text: str, days: int) -> None:
     assert caught.value.hint == f"a month has no fixed number of days: write '{days} days'"
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("半个月", "a month has no fixed number of days: write '15 days'"),
+        ("半年", "a year has no fixed number of days: write '180 days'"),
+        ("一年", "a year has no fixed number of days: write '365 days'"),
+        ("2年", "a year has no fixed number of days: write '730 days'"),
+        ("次日", "write '1 day'"),
+        ("第二天", "write '1 day'"),
+    ],
+)
+def test_half_a_month_years_and_the_next_day_are_answered_with_days(text: str, hint: str) -> None:
+    with pytest.raises(TimingError) as caught:
+        parse_duration(text)
+    assert caught.value.hint == hint
+    answer = hint.split("'")[1]
+    assert parse_duration(answer).amount > 0  # the answer is a duration that is read
+
+
 def test_a_misspelt_unit_gets_a_suggestion() -> None:
     with pytest.raises(TimingError) as caught:
         parse_duration("3 busness days")

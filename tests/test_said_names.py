@@ -458,3 +458,42 @@ def test_a_fallback_channel_the_project_lacks_lists_its_message_channels(project
         DECLARE,
     )
     assert error.expected == MESSAGE_CHANNELS.removesuffix(", preferred (偏好渠道)")
+
+
+@pytest.mark.parametrize(
+    ("every", "cron", "when"),
+    [
+        ("周末", "0 10 * * sat,sun", "at 10:00 on Saturday and on Sunday"),
+        ("每周末", "0 10 * * sat,sun", "at 10:00 on Saturday and on Sunday"),
+        ("工作日", "0 10 * * mon-fri", "at 10:00 Monday to Friday, public holidays included"),
+    ],
+)
+def test_days_of_every_week_are_answered_with_the_cron_expression_which_then_validates(
+    project: Path, every: str, cron: str, when: str
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, f'      every: {every}\n      at: "10:00"')
+    [error] = errors(project)
+    assert error.hint == (
+        f'write every: "{cron}", a cron expression ({when}); a cron expression holds its own'
+        " day and time: remove 'at:'"
+    )
+    edit(
+        project,
+        "playbooks.yaml",
+        f'      every: {every}\n      at: "10:00"',
+        f'      every: "{cron}"',
+    )
+    assert errors(project) == []
+
+
+def test_a_weekly_step_on_the_weekend_is_answered_with_one_day_or_the_cron_expression(
+    project: Path,
+) -> None:
+    edit(project, "playbooks.yaml", NEWS, '      every: week\n      day: 周末\n      at: "10:00"')
+    [error] = errors(project)
+    assert (error.line, error.col, error.hint) == (
+        line_with("playbooks.yaml", "every: month") + 1,
+        12,
+        "a weekly step has one day: write 'day: sat' or 'day: sun'; for both, a cron"
+        " expression: every: \"0 10 * * sat,sun\", and no 'day:' or 'at:'",
+    )

@@ -326,11 +326,17 @@ def number_hint(written: str) -> str | None:
         return _("write the number in digits: {number}").format(number=number)
     if (counted := _COUNTED.fullmatch(text)) is not None:
         return _("write the number alone: {number}").format(number=counted.group(1))
+    if (said := _COUNTED_IN_WORDS.fullmatch(text)) and (number := chinese_number(said[1])):
+        return _("write the number alone: {number}").format(number=number)
     return None
 
 
 # 2次, 25个, 每天25个: one number, with Chinese words that say what it counts or how often
 _COUNTED = re.compile(r"[\u3400-\u9fff]*\s*(\d+)\s*[\u3400-\u9fff]+")
+# 两次, 最多三次, 二十五个: the number in words, with what it counts
+_COUNTED_IN_WORDS = re.compile(
+    r"(?:最多|至多|不超过|每天|每日)?\s*([零〇一二两三四五六七八九十百千]+)\s*(?:次|个|条|封|件|通|位|名|单)"
+)
 
 
 def _operand(token: Any) -> bool:

@@ -80,10 +80,17 @@ class Domain:
         if not _CJK.search(written):
             return None
         named = [(n, self.labels[n]) for n in self.names if written in self.labels.get(n, "")]
+        named = named or self._near_label(written)
         if not named:
             return None
         shown = [_("'{name}' ({label})").format(name=n, label=label) for n, label in named]
         return _("write {names}").format(names=_(" or ").join(shown))
+
+    def _near_label(self, written: str) -> list[tuple[str, str]]:
+        """A label mistyped by one character of three or more (伙半型 for 伙伴型)."""
+        labels = {self.labels[n]: n for n in self.names if self.labels.get(n)}
+        near = difflib.get_close_matches(written, labels, n=1, cutoff=0.6)
+        return [(labels[near[0]], near[0])] if near and len(written) >= 3 else []
 
     def synonym_answer(
         self, text: str, words: Mapping[str, tuple[str, ...]], among: Collection[str] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -109,8 +110,10 @@ def _located(
         _in_place(_plain(error), loc),
         length=len(str(given)) if given is not None else 1,
         hint=_number_hint(kind, given, loc)
+        or _time_as_number_hint(kind, given, loc)
         or _yes_no_hint(kind, given)
         or _empty_list_hint(kind, given, loc)
+        or _list_as_text_hint(kind, given)
         or said_setting_hint(loc, given, _allowed_keys(model, inner)),
     )
 
@@ -123,6 +126,21 @@ def _number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
     if loc and loc[-1] == "priority":
         return priority_hint(given)
     return number_hint(given)
+
+
+TIME_KEYS = ("at", "start", "end")  # a step's time, quiet hours' start and end
+
+
+def _time_as_number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
+    """`at: 10.30` (read as the number 10.3) or `at: 10`: the time of day to write."""
+    if kind != "string_type" or not loc or loc[-1] not in TIME_KEYS:
+        return None
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        return None
+    hour, minute = int(given), round((given - int(given)) * 100)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return _('write "{time}" (hours:minutes, in quotes)').format(time=f"{hour:02d}:{minute:02d}")
 
 
 def _literal_word_hint(given: Any, expected: str) -> str | None:
@@ -144,6 +162,16 @@ def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | N
     return _(
         "write '{key}: []' for none, or list them under it, each line starting with '- '"
     ).format(key=loc[-1])
+
+
+def _list_as_text_hint(kind: str, given: Any) -> str | None:
+    """`fallback: app, sms, email`: a list written without its brackets is one text."""
+    if kind not in ("list_type", "tuple_type") or not isinstance(given, str):
+        return None
+    items = [item for item in re.split(r"[,，、;；\s]+", given) if item]
+    if not items:
+        return None
+    return _("write the list in brackets: [{items}]").format(items=", ".join(items))
 
 
 def _in_place(message: str, loc: Sequence[str | int]) -> str:
