@@ -281,8 +281,10 @@ def test_a_hit_policy_said_in_chinese_is_answered_with_its_value(
         ("playbooks.yaml", 'at: "10:30"', "at: 10.30", 'write "10:30" (hours:minutes, in quotes)'),
         ("playbooks.yaml", 'at: "10:30"', "at: 10", 'write "10:00" (hours:minutes, in quotes)'),
         ("policies.yaml", 'end: "08:30"', "end: 8.30", 'write "08:30" (hours:minutes, in quotes)'),
+        ("playbooks.yaml", 'at: "10:30"', "at: 9.5",
+         'write "09:50" (hours:minutes, in quotes), or "09:30" for half past'),
     ],
-)
+)  # fmt: skip
 def test_a_time_written_as_a_number_is_answered_with_the_time_in_quotes(
     project: Path, file: str, old: str, new: str, hint: str
 ) -> None:

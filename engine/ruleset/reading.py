@@ -140,7 +140,13 @@ def _time_as_number_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str
     hour, minute = int(given), round((given - int(given)) * 100)
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
-    return _('write "{time}" (hours:minutes, in quotes)').format(time=f"{hour:02d}:{minute:02d}")
+    time = f"{hour:02d}:{minute:02d}"
+    if minute == 50:  # 9.5 is 9.50 to YAML, and half past nine to some
+        half = f"{hour:02d}:30"
+        return _('write "{time}" (hours:minutes, in quotes), or "{half}" for half past').format(
+            time=time, half=half
+        )
+    return _('write "{time}" (hours:minutes, in quotes)').format(time=time)
 
 
 def _literal_word_hint(given: Any, expected: str) -> str | None:
