@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import shlex
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -220,7 +221,11 @@ def _end(report: LoadReport, where: str) -> None:
             _(
                 "{count} row(s) of {source} quarantined, not loaded:"
                 " guanxi quarantine list --store {store}"
-            ).format(count=f"{report.quarantined:,}", source=report.source, store=where),
+            ).format(
+                count=f"{report.quarantined:,}",
+                source=report.source,
+                store=shlex.quote(where),  # a PostgreSQL URL's ? and & pasted into a shell
+            ),
             err=True,
         )
         raise SystemExit(QUARANTINED_EXIT)

@@ -9,6 +9,7 @@ import click
 from guanxi.cli.common import opened_store, project, store_option
 from guanxi.cli.options import rules_option
 from guanxi.cli.output import print_json
+from guanxi.engine.errors import StoreError
 from guanxi.engine.i18n import _
 from guanxi.engine.store.base import shown_location
 
@@ -26,6 +27,8 @@ def migrate_command(rules: Path | None, store: str | None, as_json: bool) -> Non
     try:
         applied = opened.migrate()
         where = shown_location(opened.location)
+    except StoreError as error:  # a schema not created yet: the message says how
+        raise click.ClickException(str(error)) from None
     finally:
         opened.close()
     if as_json:

@@ -134,12 +134,34 @@ def test_bad_rules_and_an_unset_variable_fail(here: Path, monkeypatch: pytest.Mo
     rules = project(here, "    email: {adapter: smtp, host: '${GX_NO_SUCH_HOST}'}\n")
     found = lines(doctor("--json"))
     assert found["delivery email"] == (
-        "fail smtp: an environment variable in '${GX_NO_SUCH_HOST}' is not set"
+        "fail smtp: channel 'email': the environment variable GX_NO_SUCH_HOST is not set"
+        " (guanxi.yaml delivery refers to it as ${GX_NO_SUCH_HOST})"
     )
     (rules / "tiers.yaml").write_text("tiers: [", "utf-8")
     result = doctor("--json")
     assert result.exit_code == 1
     assert lines(result)["rules"] == "fail rules: 1 error(s): guanxi validate rules"
+
+
+def test_a_secret_the_daemon_needs_unset_fails_though_the_server_answers(
+    here: Path, listening: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the README's example: the gateway answers, but `guanxi run` would not start."""
+    monkeypatch.delenv("GX_SMS_TOKEN", raising=False)
+    project(
+        here,
+        f"    sms: {{adapter: webhook, url: 'http://127.0.0.1:{listening}/send',"
+        " headers: {Authorization: 'Bearer ${GX_SMS_TOKEN}'}}\n",
+    )
+    result = doctor("--json")
+    assert result.exit_code == 1
+    assert lines(result)["delivery sms"] == (
+        "fail webhook: channel 'sms': the environment variable GX_SMS_TOKEN is not set"
+        " (guanxi.yaml delivery refers to it as ${GX_SMS_TOKEN})"
+    )
+    monkeypatch.setenv("GX_SMS_TOKEN", "secret")
+    answered = lines(doctor("--json"))["delivery sms"]
+    assert answered == f"ok webhook 127.0.0.1:{listening} answers"
 
 
 def test_the_calendar_warns_of_a_year_whose_make_up_working_days_are_not_known() -> None:

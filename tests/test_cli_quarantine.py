@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,8 @@ def test_a_load_with_quarantined_rows_exits_3_and_says_where_they_are(where: str
     result = run(where, "load", "customers", "c.csv")
     assert result.exit_code == 3, result.output
     assert result.stderr == (
-        f"2 row(s) of c.csv quarantined, not loaded: guanxi quarantine list --store {where}\n"
+        "2 row(s) of c.csv quarantined, not loaded:"
+        f" guanxi quarantine list --store {shlex.quote(where)}\n"
     )
     assert counts(where) == (1, 2)
     clean = Path("ok.csv")

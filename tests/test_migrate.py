@@ -79,3 +79,12 @@ def test_the_rule_projects_store_setting_names_a_postgresql_database(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["applied"] == MIGRATIONS
     assert not (tmp_path / "guanxi.db").exists()
+
+
+def test_a_schema_not_created_yet_is_a_message_naming_the_fix(postgres_url: str) -> None:
+    missing = postgres_url.replace("search_path%3D", "search_path%3Dnot_created_")
+    result = migrate(missing)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "names no schema that exists in its database" in result.stderr
+    assert "CREATE SCHEMA not_created_gx_test_" in result.stderr

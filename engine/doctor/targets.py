@@ -1,5 +1,6 @@
 """Whether the servers guanxi.yaml's `delivery:` sends to answer: a TCP connection to the
-SMTP host, the webhook URL's host, the AMQP broker, within a short timeout. Nothing is sent."""
+SMTP host, the webhook URL's host, the AMQP broker, within a short timeout. Nothing is sent.
+Every `${NAME}` an adapter's options name must be set, as the daemon needs them to start."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import socket
 from urllib.parse import urlsplit
 
 from guanxi.engine.doctor.checks import DELIVERY, Check
+from guanxi.engine.errors import DeliveryError
 from guanxi.engine.i18n import _
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import AdapterSpec
+from guanxi.engine.ruleset.variables import resolved_options
 
 LOCAL = {"outbox", "rm_tasks", "console", "recording"}  # write locally: nothing to reach
 DEFAULT_PORTS = {"http": 80, "https": 443, "amqp": 5672, "amqps": 5671}
@@ -25,6 +28,10 @@ def delivery_checks(ruleset: RuleSet, timeout: float) -> list[Check]:
 
 def _check(channel: str, spec: AdapterSpec, timeout: float) -> Check:
     name = DELIVERY + channel
+    try:  # the daemon would not start: a header's or password's variable counts too
+        resolved_options(spec, channel)
+    except DeliveryError as error:
+        return Check(name, "fail", f"{spec.adapter}: {error}")
     if spec.adapter in LOCAL:
         return Check(name, "ok", _("{adapter}: writes locally").format(adapter=spec.adapter))
     try:

@@ -239,6 +239,13 @@ class RunSection:
                 dead=f"{c.dead:,}",
             ),
         ]
+        if backlog:  # "of them": the deliveries of the line above, so it follows them
+            lines.append(
+                _(
+                    "{n} of them were due before the start: a backlog a running daemon"
+                    " would have delivered already"
+                ).format(n=f"{backlog:,}")
+            )
         lines += self._calendar_notes() + self._quarantine_notes()
         if r.refused:
             lines.append(
@@ -268,13 +275,6 @@ class RunSection:
                     "cancelled before they were sent: {n} follow-ups whose move a later night"
                     " undid (the customer left the state, or came back)"
                 ).format(n=f"{c.cancelled_undone:,}")
-            )
-        if backlog:
-            lines.append(
-                _(
-                    "{n} of them were due before the start: a backlog a running daemon"
-                    " would have delivered already"
-                ).format(n=f"{backlog:,}")
             )
         return lines + self._event_notes() + self._shift_notes()
 

@@ -347,6 +347,7 @@ class PostgresStore(Store):
         transactional: all of them or none); the names applied. One process at a time."""
         if not self.pending_migrations():
             return []
+        self._check_schema()
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATIONS_LOCK])
             self.conn.execute(
@@ -359,6 +360,23 @@ class PostgresStore(Store):
                     self.conn.execute(statement)
                 self.conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (%s)", [name])
         return pending
+
+    def _check_schema(self) -> None:
+        """A search_path naming no schema that exists (`options=-csearch_path=crm` before
+        `CREATE SCHEMA crm`) leaves nowhere to create the tables: say so, with the fix."""
+        [schema] = self.conn.execute("SELECT current_schema()").fetchone() or [None]
+        if schema is None:
+            [path] = self.conn.execute("SHOW search_path").fetchone() or [""]
+            raise StoreError(
+                _(
+                    "the store {where} names no schema that exists in its database"
+                    " (search_path: {path}): create it first, e.g. CREATE SCHEMA {schema}"
+                ).format(
+                    where=shown_location(self.url),
+                    path=path,
+                    schema=path.split(",")[0].strip() or "guanxi",
+                )
+            )
 
     def _applied(self) -> set[str]:
         exists = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MIGRATIONS_TABLE])
