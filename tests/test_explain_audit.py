@@ -446,3 +446,10 @@ def test_the_report_concentration_is_the_hand_count(bank: dict[str, Any]) -> Non
     for top in (1, 5, 10, 20):
         held = sum(values[: math.ceil(len(values) * top / 100)]) / sum(values)
         assert field["top"][f"top_{top}_percent"] == pytest.approx(held), top
+
+
+def test_the_report_dates_the_runs_it_compares_in_the_project_zone(bank: dict[str, Any]) -> None:
+    """Both nights ran at 02:00 in Asia/Shanghai, the evening before in UTC."""
+    text = run_cli("report", *store(bank["folder"], "sqlite"), "--now", SEEN[1]).stdout
+    assert "latest classification: run 2, 2026-12-03 02:00 (Asia/Shanghai)" in text
+    assert "run 1 (2026-12-02) → run 2 (2026-12-03)" in text
