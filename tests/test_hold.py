@@ -259,12 +259,15 @@ def test_explain_shows_a_customer_being_held(tmp_path: Path) -> None:
     assert (level.kind, level.kept, level.pending) == ("level", "responsible", "passive")
     assert (hold.kind, hold.kept, hold.pending) == ("tier", "valuable", "low_value")
     assert (hold.since_run, hold.runs, hold.needed) == (second, 1, 2)
+    assert hold.until_run == second + 1 and hold.until is not None
+    assert hold.until.isoformat() == "2026-11-04T02:00:00+08:00"  # the next nightly run
     assert hold.reason == (
-        f"qualifies for low_value since run {second}, 1 of 2 runs; stays valuable until then"
+        f"qualifies for low_value since run {second}, 1 of 2 runs; stays valuable until run"
+        f" {second + 1} gives it too (the scheduled classification of 2026-11-04 02:00)"
     )
     assert chinese.reason == (
-        f"自第 {second} 次分类起符合「低价值客户」，已连续 1 次，满 2 次后调整；"
-        "在此之前仍为「有价值客户」"
+        f"自第 {second} 次分类起符合「低价值客户」，已连续 1 次（需 2 次）；第 {second + 1} 次分类"
+        "（按计划在 2026-11-04 02:00）仍得出「低价值客户」才调整，在此之前仍为「有价值客户」"
     )
     assert found.decision("tier").result == "low_value"  # what the rules say today
     assert found.stored is not None and found.stored["tier"] == "valuable"  # what is kept

@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guanxi.engine.classify.event_measures import counted_events, stored_events
+from guanxi.engine.classify.explain_holds import Hold, stored_holds
 from guanxi.engine.classify.facts import Fact, failing_facts
 from guanxi.engine.classify.field_history import day_of, kept_then, stored_history, then_lookup
-from guanxi.engine.classify.hold import PENDING, holds
+from guanxi.engine.classify.hold import PENDING
 from guanxi.engine.classify.population import Ask, store_groups, store_population
 from guanxi.engine.classify.predicates import (
     AskGroups,
@@ -30,7 +31,7 @@ from guanxi.engine.classify.predicates import (
     Record,
 )
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import _, current_language
+from guanxi.engine.i18n import _
 from guanxi.engine.ids import same_id
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
@@ -136,19 +137,6 @@ class ChangeStanding:
 
 
 @dataclass(frozen=True)
-class Hold:
-    """A new answer a ladder's `hold:` keeps waiting: the customer keeps `kept` meanwhile."""
-
-    kind: str  # tier, level or strategy
-    kept: str | None
-    pending: str | None
-    since_run: int  # the first run that gave the new answer
-    runs: int  # runs in a row that gave it
-    needed: int  # runs in a row it needs
-    reason: str  # in plain words, English and Chinese
-
-
-@dataclass(frozen=True)
 class Explanation:
     customer_id: str
     ruleset_hash: str
@@ -211,7 +199,7 @@ def explain(
     standings = _standings(ruleset, predicates, ranks, gold_rank, record)
     measures = {m.name: record[m.name] for m in ruleset.measures}
     facts = {n: record[n] for n in ruleset.schema.fields}
-    held = _holds(ruleset, stored)
+    held = stored_holds(ruleset, stored, now)
     return Explanation(
         customer_id,
         ruleset.hash,
@@ -327,47 +315,6 @@ def _stored_customer(
     if stored:
         stored[0]["gold"] = bool(stored[0]["gold"])
     return rows[0], stored[0] if stored else None
-
-
-def _holds(ruleset: RuleSet, stored: Record | None) -> tuple[Hold, ...]:
-    """The answers waiting in the stored assignment (its pending columns, taken out of it)."""
-    if stored is None:
-        return ()
-    found = {column: stored.pop(column) for column in PENDING}
-    needed = holds(ruleset)
-    return tuple(
-        _hold(ruleset, kind, stored[kind], found, needed[kind])
-        for kind in KINDS
-        if found[f"pending_{kind}_runs"]
-    )
-
-
-def _hold(ruleset: RuleSet, kind: str, kept: str | None, found: Record, needed: int) -> Hold:
-    pending = found[f"pending_{kind}"]
-    since, runs = int(found[f"pending_{kind}_since"]), int(found[f"pending_{kind}_runs"])
-    reason = _(
-        "qualifies for {pending} since run {since}, {runs} of {needed} runs;"
-        " stays {kept} until then"
-    ).format(
-        pending=_named(ruleset, kind, pending),
-        since=since,
-        runs=runs,
-        needed=needed,
-        kept=_named(ruleset, kind, kept),
-    )
-    return Hold(kind, kept, pending, since, runs, needed, reason)
-
-
-def _named(ruleset: RuleSet, kind: str, name: str | None) -> str:
-    """A tier, level or strategy as its reader knows it: by name in English, by the rule
-    files' Chinese label (有价值客户) in Chinese."""
-    if name is None:
-        return _("(none)")
-    if current_language() != "zh":
-        return name
-    ladder = {"tier": ruleset.tiers, "level": ruleset.levels}.get(kind, ruleset.strategies)
-    rules = ladder.rules if ladder else ()
-    return next((r.label for r in rules if r.name == name and r.label), name)
 
 
 def _given_population(record: Record, rankings: list[Ranking]) -> Population:

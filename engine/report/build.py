@@ -107,7 +107,9 @@ def build_report(store: Store, ruleset: RuleSet, request: ReportRequest) -> Repo
         sections["concentration"] = Concentration(curves, money=bool(pareto) and money)
     if "migration" in wanted:
         runs = request.from_run, request.to_run
-        sections["migration"] = migration(store, labels, ruleset.schema.key, contribution, *runs)
+        sections["migration"] = migration(
+            store, labels, ruleset.schema.key, contribution, *runs, ruleset.settings.timezone
+        )
     if "segments" in wanted:
         masked = {} if request.unmask else personal_fields(ruleset.schema)
         sections["segments"] = _segments(store, ruleset, labels, contribution, masked)

@@ -13,6 +13,8 @@ counts as new; customers classified only after the later run are left out.
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +47,13 @@ class Run:
             "customers": self.customers,
         }
 
-    def __str__(self) -> str:
-        return f"run {self.id} ({self.started_at[:10]})"
+    def shown(self, zone: str) -> str:
+        """'run 3 (2026-12-04)': the day it started in the project's zone (stored in UTC,
+        a night's run at 02:00 in Shanghai started the evening before)."""
+        moment = dt.datetime.fromisoformat(self.started_at)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        day = moment.astimezone(zoneinfo.ZoneInfo(zone)).date()
+        return _("run {run} ({day})").format(run=self.id, day=day.isoformat())
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Migration:
     levels: Matrix | None
     labels: Labels = field(default_factory=Labels)
     name: str = "migration"
+    timezone: str = "UTC"  # the project's: the runs' days are shown in it
 
     @property
     def title(self) -> str:
@@ -115,7 +123,7 @@ class Migration:
                 )
             ]
         before, after = self.compared
-        lines = [f"{before} → {after}"]
+        lines = [f"{before.shown(self.timezone)} → {after.shown(self.timezone)}"]
         for matrix in (self.tiers, self.levels):
             if matrix is not None:
                 s = matrix.summary()
@@ -206,15 +214,16 @@ def migration(
     contribution: str | None,
     from_run: int | None = None,
     to_run: int | None = None,
+    timezone: str = "UTC",
 ) -> Migration:
     runs = finished_runs(store)
     compared = chosen_runs(runs, from_run, to_run)
     if compared is None:
-        return Migration(tuple(runs), None, None, None, labels)
+        return Migration(tuple(runs), None, None, None, labels, timezone=timezone)
     rows = moves_between(store, key, contribution, compared[0].id, compared[1].id)
     tiers = matrix_of(rows, "tier", labels.tier_order)
     levels = matrix_of(rows, "level", labels.level_order)
-    return Migration(tuple(runs), compared, tiers, levels, labels)
+    return Migration(tuple(runs), compared, tiers, levels, labels, timezone=timezone)
 
 
 def _state(alias: str, column: str) -> str:
