@@ -32,7 +32,7 @@ from guanxi.engine.classify.snapshot import classify_snapshot
 from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
-from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.i18n.terms import decision_kind_word, status_word, step_kind_word, yes_no
 from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
@@ -439,7 +439,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet, now: dt.datetime) -
     none, others = _("(none)"), _("(others)")  # outside the f-strings, where Babel finds them
     for decision in found.decisions:
         out.print(
-            f"\n[bold]{decision.kind}: {escape(decision.result or none)}"
+            f"\n[bold]{decision_kind_word(decision.kind)}: {escape(decision.result or none)}"
             f" {escape(decision.label or '')}[/bold] "
             + _("(hit policy {policy})").format(policy=decision.hit_policy)
         )
@@ -512,7 +512,7 @@ def _print_stored(found: Explanation) -> None:
         highlight=False,
     )
     for hold in found.holds:
-        console().print(f"  {hold.kind}: {hold.reason}", markup=False, highlight=False)
+        console().print(f"  {decision_kind_word(hold.kind)}: {hold.reason}", markup=False, highlight=False)
 
 
 def _print_history(history: CustomerHistory, customer_id: str) -> None:
@@ -589,7 +589,7 @@ def _followup_lines(followup: FollowupHistory) -> list[str]:
         due += ", " + _("planned {time}").format(time=_time(followup.planned_due_at))
     status = status_word(followup.status)
     lines = [
-        f"  {status}: {followup.step_id}{label} · {followup.kind} · {channel} · {due}"
+        f"  {status}: {followup.step_id}{label} · {step_kind_word(followup.kind)} · {channel} · {due}"
         " · " + _("priority {priority}").format(priority=followup.priority)
     ]
     lines += [
@@ -624,6 +624,8 @@ def _facts_table(found: Explanation, ruleset: RuleSet) -> Table:
 def _value(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, bool):
+        return yes_no(value)
     if isinstance(value, float):
         return f"{value:.10g}"
     if isinstance(value, dt.date):

@@ -15,7 +15,7 @@ from guanxi.cli.options import rules_option
 from guanxi.cli.output import console, print_json, print_sections, table
 from guanxi.engine.demo import DemoReport, run_demo
 from guanxi.engine.i18n import _
-from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.i18n.terms import status_word, step_kind_word
 from guanxi.engine.ruleset import RuleSet
 
 
@@ -103,7 +103,7 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
     )
     out.print(distribution_table(report.classification, ruleset))
     rows = [
-        [r["step_id"], r["kind"], r["channel"], status_word(r["status"]), f"{r['followups']:,}"]
+        [r["step_id"], step_kind_word(r["kind"]), r["channel"], status_word(r["status"]), f"{r['followups']:,}"]
         for r in report.followups
     ]
     out.print(

@@ -14,7 +14,7 @@ from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, print_json, table
 from guanxi.engine import consent
 from guanxi.engine.i18n import _
-from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.i18n.terms import status_word, step_kind_word
 from guanxi.engine.ingest import check_event
 from guanxi.engine.ingest.reused import stored_differences
 from guanxi.engine.ingest.values import quoted, shown
@@ -268,7 +268,7 @@ def _row(followup: dict[str, Any], ruleset: RuleSet) -> list[str]:
         due.strftime("%Y-%m-%d %H:%M"),
         followup["customer_id"],
         followup["step_id"],
-        followup["kind"],
+        step_kind_word(followup["kind"]),
         followup["channel"],
         followup["owner"] or "",
         status_word(followup["status"]),

@@ -18,6 +18,7 @@ from guanxi.cli.shown import zone_minutes
 from guanxi.engine.daemon import heartbeat
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n.terms import stage_word
 
 STATUSES = {
     "ok": N_("ok"),
@@ -112,7 +113,8 @@ def _rules_problem(first: Diagnostic) -> str:
 def _detail(daemon: dict[str, Any], found: heartbeat.Health, zone: zoneinfo.ZoneInfo) -> str:
     parts = [_silence(daemon, found)] if "late_seconds" in daemon else []
     if daemon.get("failed_stage") or daemon.get("error"):
-        parts.append(f"{daemon.get('failed_stage') or '?'}: {daemon.get('error', '')}")
+        stage = stage_word(daemon["failed_stage"]) if daemon.get("failed_stage") else "?"
+        parts.append(f"{stage}: {daemon.get('error', '')}")
     parts += [f"{job}: {error}" for job, error in daemon.get("failed_jobs", {}).items()]
     if daemon.get("stopped_at"):
         at = zone_minutes(daemon["stopped_at"], zone)

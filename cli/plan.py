@@ -26,7 +26,7 @@ from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
 from guanxi.engine.errors import GuanxiError, UnknownFollowup
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.i18n.terms import status_word
+from guanxi.engine.i18n.terms import status_word, step_kind_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
 from guanxi.engine.plan.recurring import PlanReport, plan_recurring
@@ -301,7 +301,7 @@ def _shown(row: Row, known: dict[str, str], labels: dict[str, str], ruleset: Rul
         local_minutes(row["due_at"], ruleset),
         beside(row["customer_id"], known),
         beside(row["step_id"], labels),
-        row["kind"],
+        step_kind_word(row["kind"]),
         row["channel"],
         row["owner"] or "",
         status_word(row["status"]),

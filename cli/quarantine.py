@@ -13,6 +13,7 @@ from guanxi.cli.options import newest_first_limit, rules_option
 from guanxi.cli.output import console, echo, print_json, table, write_file
 from guanxi.cli.shown import local_minutes
 from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import quarantine_kind_word
 from guanxi.engine.ingest.quarantine import (
     QuarantineFilter,
     RowCounts,
@@ -150,7 +151,7 @@ def show_command(
     kind = first["kind"]  # customers, events or snapshot: what --kind takes
     number, source = first["row_number"], first["source"]
     at = f"{local_minutes(first['at'], ruleset)} {ruleset.settings.timezone}"
-    row = where.format(kind=kind, number=number, source=source, at=at)
+    row = where.format(kind=quarantine_kind_word(kind), number=number, source=source, at=at)
     echo(_("{row}: {status}").format(row=row, status=status(first)))
     whole = _("(the row)")
     for row in rows:
@@ -204,7 +205,7 @@ def _masker(store: Store, ruleset: RuleSet, rows: list[Row], unmask: bool, view:
 
 
 def _print(rows: list[Row], title: str) -> None:
-    columns = ["id", _("status"), _("kind"), _("source"), _("line"), _("field"), _("value")]
+    columns = [_("id"), _("status"), _("kind"), _("source"), _("line"), _("field"), _("value")]
     columns.append(_("reason"))
     console().print(table(title, columns, [_cells(row) for row in rows]))
 
@@ -215,7 +216,7 @@ def _cells(row: Row) -> list[Any]:
     return [
         row["id"],
         status(row),
-        row["kind"],
+        quarantine_kind_word(row["kind"]),
         row["source"],
         row["row_number"],
         row["field"] or "",

@@ -50,7 +50,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         time = dt.datetime.fromtimestamp(record.created, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        fields = " ".join(f"{k}={v}" for k, v in _masked_fields(record).items())
+        # a field without a value (no release, no port) is left out, not written as None
+        shown = {k: v for k, v in _masked_fields(record).items() if v is not None}
+        fields = " ".join(f"{k}={v}" for k, v in shown.items())
         line = f"{time} {record.levelname.lower():7} {mask_text(record.getMessage())}"
         line = printable(f"{line} {fields}" if fields else line)
         if record.exc_info:

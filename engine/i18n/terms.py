@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guanxi.engine.i18n.catalog import N_, _
+from guanxi.engine.i18n.catalog import N_, _, current_language
 
 STATUS_WORDS: dict[str, str] = {
     "pending": N_("pending"),
@@ -29,3 +29,63 @@ def status_word(status: str) -> str:
     a status without a word is shown as it is stored."""
     word = STATUS_WORDS.get(status)
     return _(word) if word else status
+
+
+STEP_KIND_WORDS: dict[str, str] = {"task": N_("task"), "message": N_("message")}
+
+QUARANTINE_KIND_WORDS: dict[str, str] = {
+    "customers": N_("customer"),
+    "events": N_("event"),
+    "consents": N_("consent"),
+    "snapshot": N_("snapshot"),
+}
+
+DECISION_KIND_WORDS: dict[str, str] = {
+    "tier": N_("tier"),
+    "level": N_("level"),
+    "strategy": N_("strategy"),
+}
+
+# where a daemon's tick or start failed (`failed_stage`, see guanxi.engine.daemon.tick)
+STAGE_WORDS: dict[str, str] = {
+    "release": N_("loading the live release"),
+    "start": N_("starting"),
+    "prepare": N_("preparing the tick"),
+    "dispatch": N_("delivering"),
+    "plan_events": N_("planning events"),
+    "plan_recurring": N_("planning recurring steps"),
+    "leadership": N_("taking the lead"),
+    "store_state": N_("reading the store's state"),
+}
+
+
+def step_kind_word(kind: str) -> str:
+    """A step's kind as people read it ('task' -> '任务'); an unknown kind as stored."""
+    word = STEP_KIND_WORDS.get(kind)
+    return _(word) if word else kind
+
+
+def quarantine_kind_word(kind: str) -> str:
+    """What a quarantined row was ('customers' -> '客户'). English keeps the word --kind
+    takes; Chinese shows a noun (the plural 'customers' is a count header there)."""
+    word = QUARANTINE_KIND_WORDS.get(kind)
+    if word is None or current_language() == "en":
+        return kind
+    return _(word)
+
+
+def decision_kind_word(kind: str) -> str:
+    """tier, level or strategy as people read it ('level' -> '关系水平')."""
+    word = DECISION_KIND_WORDS.get(kind)
+    return _(word) if word else kind
+
+
+def stage_word(stage: str) -> str:
+    """Where a daemon failed, as people read it ('start' -> '启动'); unknown ones as stored."""
+    word = STAGE_WORDS.get(stage)
+    return _(word) if word else stage
+
+
+def yes_no(value: bool) -> str:
+    """A true/false value as people read it: yes/no, 是/否."""
+    return _("yes") if value else _("no")
