@@ -40,6 +40,8 @@ QUARANTINE_KIND_WORDS: dict[str, str] = {
     "snapshot": N_("snapshot"),
 }
 
+BOOLEAN_WORDS: dict[str, str] = {"True": N_("yes"), "False": N_("no")}
+
 DECISION_KIND_WORDS: dict[str, str] = {
     "tier": N_("tier"),
     "level": N_("level"),
@@ -68,10 +70,7 @@ def step_kind_word(kind: str) -> str:
 def quarantine_kind_word(kind: str) -> str:
     """What a quarantined row was ('customers' -> '客户'). English keeps the word --kind
     takes; Chinese shows a noun (the plural 'customers' is a count header there)."""
-    word = QUARANTINE_KIND_WORDS.get(kind)
-    if word is None or current_language() == "en":
-        return kind
-    return _(word)
+    return _named_in_chinese(QUARANTINE_KIND_WORDS, kind)
 
 
 def decision_kind_word(kind: str) -> str:
@@ -81,11 +80,20 @@ def decision_kind_word(kind: str) -> str:
 
 
 def stage_word(stage: str) -> str:
-    """Where a daemon failed, as people read it ('start' -> '启动'); unknown ones as stored."""
-    word = STAGE_WORDS.get(stage)
-    return _(word) if word else stage
+    """Where a daemon failed: the stage as stored in English (what the logs and --json name),
+    its word in Chinese ('start' -> '启动')."""
+    return _named_in_chinese(STAGE_WORDS, stage)
+
+
+def _named_in_chinese(words: dict[str, str], code: str) -> str:
+    """`code` itself in English, where it is the name to type or grep for; its word in
+    Chinese; an unknown code as stored."""
+    word = words.get(code)
+    if word is None or current_language() == "en":
+        return code
+    return _(word)
 
 
 def yes_no(value: bool) -> str:
-    """A true/false value as people read it: yes/no, 是/否."""
-    return _("yes") if value else _("no")
+    """A true/false value: True/False in English, as the rules write it; 是/否 in Chinese."""
+    return _named_in_chinese(BOOLEAN_WORDS, str(value))
