@@ -512,7 +512,9 @@ def _print_stored(found: Explanation) -> None:
         highlight=False,
     )
     for hold in found.holds:
-        console().print(f"  {decision_kind_word(hold.kind)}: {hold.reason}", markup=False, highlight=False)
+        console().print(
+            f"  {decision_kind_word(hold.kind)}: {hold.reason}", markup=False, highlight=False
+        )
 
 
 def _print_history(history: CustomerHistory, customer_id: str) -> None:
@@ -587,9 +589,9 @@ def _followup_lines(followup: FollowupHistory) -> list[str]:
     due = _("due {time}").format(time=_time(followup.due_at))
     if followup.moved:
         due += ", " + _("planned {time}").format(time=_time(followup.planned_due_at))
-    status = status_word(followup.status)
+    status, kind = status_word(followup.status), step_kind_word(followup.kind)
     lines = [
-        f"  {status}: {followup.step_id}{label} · {step_kind_word(followup.kind)} · {channel} · {due}"
+        f"  {status}: {followup.step_id}{label} · {kind} · {channel} · {due}"
         " · " + _("priority {priority}").format(priority=followup.priority)
     ]
     lines += [

@@ -17,6 +17,7 @@ from guanxi.engine.classify.coverage import Coverage, coverage
 from guanxi.engine.classify.coverage_warnings import Difference, coverage_warnings, differences
 from guanxi.engine.diagnostics import Diagnostic, nothing_changed
 from guanxi.engine.i18n import _
+from guanxi.engine.i18n.terms import decision_kind_word
 from guanxi.engine.report.model import Column, Table, share
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import is_postgresql, shown_location
@@ -141,7 +142,7 @@ def _ladder_table(out: Any, cov: Coverage, kind: str) -> None:
     if cov.unmatched.get(kind):
         rows.append(
             (
-                _("(no {kind})").format(kind=kind),
+                _("(no {kind})").format(kind=decision_kind_word(kind)),
                 "",
                 None,
                 None,
@@ -149,14 +150,14 @@ def _ladder_table(out: Any, cov: Coverage, kind: str) -> None:
             )
         )
     columns = (
-        Column(kind, kind),
+        Column(kind, decision_kind_word(kind)),
         Column("rule", _("rule")),
         Column("alone", _("condition alone"), "count"),
         Column("alone_share", "%", "share"),
         Column("gets", _("gets (first hit)"), "count"),
         Column("gets_share", "%", "share"),
     )
-    title = _("{kind}: customers each rule catches").format(kind=kind)
+    title = _("{kind}: customers each rule catches").format(kind=decision_kind_word(kind))
     out.print(rich_table(Table(kind, title, columns, tuple(rows))))
 
 

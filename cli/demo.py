@@ -103,7 +103,13 @@ def show(report: DemoReport, ruleset: RuleSet) -> None:
     )
     out.print(distribution_table(report.classification, ruleset))
     rows = [
-        [r["step_id"], step_kind_word(r["kind"]), r["channel"], status_word(r["status"]), f"{r['followups']:,}"]
+        [
+            r["step_id"],
+            step_kind_word(r["kind"]),
+            r["channel"],
+            status_word(r["status"]),
+            f"{r['followups']:,}",
+        ]
         for r in report.followups
     ]
     out.print(

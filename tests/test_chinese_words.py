@@ -84,9 +84,7 @@ def test_followups_list_in_chinese_shows_the_step_kind_as_a_word(db: Path) -> No
     assert column(english, header(english).index("kind")) <= {"task", "message"}
 
 
-def test_health_in_chinese_names_the_stage_a_daemon_failed_in(
-    db: Path, tmp_path: Path
-) -> None:
+def test_health_in_chinese_names_the_stage_a_daemon_failed_in(db: Path, tmp_path: Path) -> None:
     copy = tmp_path / "health.db"
     copy.write_bytes(db.read_bytes())
     store = open_store(str(copy))
