@@ -108,3 +108,10 @@ def test_the_text_log_leaves_out_a_field_without_a_value() -> None:
     line = TextFormatter().format(record)
     assert line.endswith("guanxi daemon started ruleset=6d2a"), line
     assert "None" not in line
+
+
+def test_rules_with_a_store_in_chinese_names_each_ladder(db: Path) -> None:
+    shown = run("rules", "--store", db).stdout
+    for label in ("层级", "关系水平", "策略"):
+        assert f"{label}：每条规则匹配的客户数" in shown, shown
+    assert re.search(r"^(tier|level|strategy)：", shown, re.M) is None, shown
