@@ -204,7 +204,7 @@ def test_quarantined_personal_data_is_masked_unless_unmasked_and_audited(
     assert "张三丰" in shown.stdout
     assert audited(where) == [
         ("quarantine show --unmask", {"id": int(ids[-1]), "records": 1}),
-        ("quarantine list --unmask", {"kind": None, "source": None, "csv": False, "records": 3}),
+        ("quarantine list --unmask", {"kind": None, "source": None, "customer": None, "csv": False, "records": 3}),
     ]
 
 
