@@ -269,7 +269,9 @@ class _Load:
         if first != number:
             problems.append(repeated_key(key, row[key], first, self.source.unit))
 
-    def _quarantine(self, number: int, problems: list[Problem], customer: str | None = None) -> None:
+    def _quarantine(
+        self, number: int, problems: list[Problem], customer: str | None = None
+    ) -> None:
         self.report.quarantined += 1
         kind, where, now = self.report.kind, self.where, self.now
         self.bad += quarantine_records(kind, where, number, problems, now, customer=customer)

@@ -524,8 +524,10 @@ class PostgresStore(Store):
     def quarantine(self, rows: Iterable[Row]) -> int:
         """COPY: a file of bad rows is quarantined as fast as SQLite does it."""
         batch = list(rows)
-        names = ("kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
-        names += ("customer_id",)  # the row's customer, when its id was good
+        names = (
+            *("kind", "source", "row_number", "field", "value", "reason", "at", "loaded"),
+            "customer_id",  # the row's customer, when its id was good
+        )
         with self.conn.transaction():
             marked = ({"loaded": 0, **row} for row in batch)  # not loaded, as the column's default
             self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in marked))
