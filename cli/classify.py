@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,19 @@ from guanxi.cli.common import (
     store_option,
 )
 from guanxi.cli.consent import print_ledger
-from guanxi.cli.masking import View, unmask_option, view_masker, viewing
+from guanxi.cli.masking import (
+    View,
+    audited_whole,
+    masked_records,
+    unmask_option,
+    view_masker,
+    viewing,
+)
 from guanxi.cli.options import ID, encoding_option, rules_option
 from guanxi.cli.output import console, print_diagnostics, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
-from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.explain import Explanation, QuarantinedCustomer, explain
 from guanxi.engine.classify.rowless import without_customer_row
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
@@ -33,10 +41,12 @@ from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import decision_kind_word, status_word, step_kind_word, yes_no
+from guanxi.engine.ingest.quarantine import row_problems
 from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
 from guanxi.engine.privacy.files import spark_output
+from guanxi.engine.privacy.views import quarantine_masker
 from guanxi.engine.ruleset import Ladder, RuleSet
 from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.store import Store
@@ -398,10 +408,17 @@ def explain_command(
     ruleset, store = project(rules, store)
     now = given_now(now_text, ruleset)
     opened = opened_store(ruleset, store)
+    view = View("explain --unmask", now, customer_id, {"json": as_json})
     try:
         explanation = explain(opened, ruleset, customer_id, now)
-        view = View("explain --unmask", now, customer_id, {"json": as_json})
         masker = view_masker(opened, ruleset, [customer_id], unmask, view)
+        records = _quarantine_shown(ruleset, list(explanation.quarantined), unmask)
+        explanation = dataclasses.replace(explanation, quarantined=tuple(records))
+    except QuarantinedCustomer as missing:
+        if unmask:
+            audited_whole(opened, view, {"records": len(missing.records)})
+        records = _quarantine_shown(ruleset, missing.records, unmask)
+        raise click.ClickException(str(QuarantinedCustomer(customer_id, records))) from None
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -411,6 +428,29 @@ def explain_command(
             print_json(explanation.to_dict())
         else:
             _print_explanation(explanation, ruleset, now)
+
+
+def _quarantine_shown(
+    ruleset: RuleSet, records: list[dict[str, Any]], unmask: bool
+) -> list[dict[str, Any]]:
+    """The customer's quarantine records as the view may show them: their values may be data
+    the stored customer does not hold, so they are masked as `guanxi quarantine` masks them
+    (--unmask: whole; the caller audits the view)."""
+    if unmask or not records:
+        return records
+    return masked_records(records, quarantine_masker(ruleset.schema, records))
+
+
+def _print_quarantined(found: Explanation) -> None:
+    """Rows of the customer that loads since their stored row quarantined: the stored data may
+    be older than the bank's."""
+    if not found.quarantined:
+        return
+    out = console()
+    said = _("a later load quarantined a row of this customer, so the stored data may be stale:")
+    out.print("\n" + said, markup=False, highlight=False)
+    for line in row_problems(list(found.quarantined)):
+        out.print(line, markup=False, highlight=False)
 
 
 def _print_explanation(found: Explanation, ruleset: RuleSet, now: dt.datetime) -> None:
@@ -459,6 +499,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet, now: dt.datetime) -
             for fact in tried.failed:
                 out.print(f"      {fact}", markup=False, highlight=False)
     _print_stored(found)
+    _print_quarantined(found)
     if found.history is not None:
         _print_history(found.history, found.customer_id)
         print_ledger(found.customer_id, list(found.history.consents), ruleset, now)

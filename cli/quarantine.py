@@ -40,6 +40,12 @@ kind_option = click.option(
 source_option = click.option(
     "--source", default=None, metavar="FILE", help="Only rows of this file (its path or name)."
 )
+customer_option = click.option(
+    "--customer",
+    default=None,
+    metavar="ID",
+    help="Only rows of this customer (rows whose customer id itself was good).",
+)
 VALUE_SHOWN = 40
 
 
@@ -51,6 +57,7 @@ def quarantine() -> None:
 @quarantine.command("list")
 @kind_option
 @source_option
+@customer_option
 @newest_first_limit(50)
 @rules_option
 @store_option
@@ -67,6 +74,7 @@ def quarantine() -> None:
 def list_command(
     kind: str | None,
     source: str | None,
+    customer: str | None,
     limit: int,
     rules: Path | None,
     store: str | None,
@@ -78,12 +86,13 @@ def list_command(
     STATUS tells a row not loaded from one loaded with a warning (a value left out, an
     address no message can go to). Personal data in values and reasons is masked unless
     --unmask is given."""
-    chosen = QuarantineFilter(kind, source)
+    chosen = QuarantineFilter(kind, source, customer)
     ruleset, opened = _opened(rules, store)
     try:
         rows, total = list_quarantined(opened, chosen, limit), count_quarantined(opened, chosen)
         counts = count_rows(opened, chosen)
-        filters = {"kind": kind, "source": source, "csv": csv_file is not None}
+        filters = {"kind": kind, "source": source, "customer": customer}
+        filters["csv"] = csv_file is not None
         view = View("quarantine list --unmask", given_now(None, ruleset), None, filters)
         rows = masked_records(rows, _masker(opened, ruleset, rows, unmask, view))
     finally:

@@ -121,7 +121,7 @@ def test_quarantine_list_show_and_clear(where: str, tmp_path: Path) -> None:
     assert (
         (tmp_path / "q.csv")
         .read_text("utf-8-sig")
-        .startswith("id,kind,source,row_number,field,value,reason,at,loaded,status\n")
+        .startswith("id,kind,source,row_number,field,value,reason,at,loaded,customer_id,status\n")
     )
     kept = run(where, "quarantine", "clear", stdin="n\n")
     assert kept.exit_code == 1 and counts(where) == (1, 2)  # not confirmed: nothing deleted
@@ -204,7 +204,10 @@ def test_quarantined_personal_data_is_masked_unless_unmasked_and_audited(
     assert "张三丰" in shown.stdout
     assert audited(where) == [
         ("quarantine show --unmask", {"id": int(ids[-1]), "records": 1}),
-        ("quarantine list --unmask", {"kind": None, "source": None, "csv": False, "records": 3}),
+        (
+            "quarantine list --unmask",
+            {"kind": None, "source": None, "customer": None, "csv": False, "records": 3},
+        ),
     ]
 
 

@@ -286,7 +286,26 @@ def test_a_later_load_of_the_person_is_quarantined_with_the_receipt(
     assert all(r["value"].startswith("erased:") for r in reasons)
     assert all("on 2026-12-01 (receipt 1)" in r["reason"] for r in reasons)
     assert held.execute("SELECT customer_id FROM events WHERE id = 'E7'") == []
+    named = held.execute("SELECT customer_id FROM quarantine WHERE kind = 'customers'")
+    assert [r["customer_id"] for r in named] == [None, None]  # the pseudonym alone
     assert traces_in_store(held) == {}
+
+
+@pytest.mark.every_store
+def test_the_persons_quarantined_rows_go_though_no_value_of_them_names_them(
+    held: Store, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """A row of theirs quarantined for a bad value holds nothing of them but the customer it
+    names (`customer_id`): erasure finds it by that and deletes it; another's row stays."""
+    (tmp_path / "later.csv").write_text(
+        "customer_id,name,consent_sms\nC0001,张伟,maybe\nC0002,李娜,maybe\n", "utf-8"
+    )
+    load_customers(held, ruleset, tmp_path / "later.csv", NOW)
+    receipt = erase(held, ruleset).to_dict()
+    left = held.execute("SELECT customer_id FROM quarantine WHERE source LIKE '%later.csv'")
+    assert [r["customer_id"] for r in left] == ["C0002"]
+    # the repeated row of customers.csv (its id the value) and the bad one of later.csv
+    assert receipt["tables"]["quarantine"] == {"deleted": 2}
 
 
 @pytest.mark.every_store

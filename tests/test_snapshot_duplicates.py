@@ -84,11 +84,20 @@ def test_an_id_given_twice_in_a_snapshot_is_quarantined_as_load_does(
         for at, key, first in repeated
     ]  # fmt: skip
 
+    named = named_customers(store)  # a later row of a known id names that customer
+    assert [named[at + header] for at, _key, _first in repeated] == ["C02", "C05", "C07"]
+
     store.execute("DELETE FROM quarantine")
     load_customers(store, ruleset, path, NOW)
     classify(store, ruleset, NOW)
     assert assigned(store) == night  # the rows load kept, as the store's own engine sorts them
     assert quarantined(store) == night_quarantine
+    assert named_customers(store) == named
+
+
+def named_customers(store: Store) -> dict[int, Any]:
+    found = store.execute("SELECT row_number, customer_id FROM quarantine")
+    return {r["row_number"]: r["customer_id"] for r in found}
 
 
 @pytest.mark.parametrize("form", ["csv", "parquet"])

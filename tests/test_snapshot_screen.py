@@ -142,6 +142,12 @@ def quarantined(store: Store) -> list[tuple[Any, ...]]:
     return sorted((tuple(r.values()) for r in found), key=str)
 
 
+def quarantined_customers(store: Store) -> list[tuple[Any, ...]]:
+    """Each quarantined row's number and the customer it names (None: its id was bad)."""
+    found = store.execute("SELECT DISTINCT row_number, customer_id FROM quarantine")
+    return sorted((tuple(r.values()) for r in found), key=str)
+
+
 @pytest.mark.every_store
 @pytest.mark.parametrize("write", [write_csv, write_parquet])
 def test_snapshot_rows_load_rejects_do_not_move_percentiles_or_gold(
@@ -160,6 +166,12 @@ def test_snapshot_rows_load_rejects_do_not_move_percentiles_or_gold(
     assert by_duckdb.cells == by_store.cells and by_duckdb.gold == 4
     assert by_duckdb.rejected == loaded.quarantined == len(BAD) + (write is write_csv)
     assert quarantined(duck) == quarantined(store)
+    assert quarantined_customers(duck) == quarantined_customers(store)
+    # a row names its customer unless its id was bad (or it was no record at all)
+    named = [customer for _number, customer in quarantined_customers(store)]
+    ids_good = {f"C{100 + i}" for i, bad in enumerate(BAD) if "customer_id" not in bad}
+    assert {c for c in named if c is not None} == ids_good
+    assert named.count(None) == 2 + (write is write_csv)
     assert by_duckdb.problems[0] == loaded.problems[0]
     duck.close()
 
@@ -199,6 +211,7 @@ def test_a_snapshot_of_typed_bad_values_is_screened_like_load(
     assert report.rejected == loaded.quarantined == 9
     assert assignments(store) == assignments(lite)
     assert quarantined(store) == quarantined(lite)
+    assert quarantined_customers(store) == quarantined_customers(lite)
     lite.close()
 
 
@@ -212,6 +225,7 @@ def test_a_snapshot_value_of_the_wrong_type_is_rejected_like_load(
     report = classify_snapshot(store, ruleset, NOW, path)
     assert (report.customers, report.rejected) == (1, 1)
     assert quarantined(store) == [(1, "balance", "lots", "'lots' is not a number")]
+    assert quarantined_customers(store) == [(1, "A1")]
     store.close()
 
 

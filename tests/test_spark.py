@@ -431,6 +431,7 @@ def _loaded_and_on_spark(
     classify_on_spark(on_spark, ruleset, NOW, snapshot, spark, tmp_path / "out")
     assert screened.assignments(on_spark) == screened.assignments(loaded)
     assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    assert screened.quarantined_customers(on_spark) == screened.quarantined_customers(loaded)
     return loaded, on_spark
 
 
@@ -572,6 +573,7 @@ def test_spark_reads_a_parquet_snapshot_headed_by_the_fields_labels_as_load_does
     assert report.rejected == len(screened.BAD) + 1
     assert screened.assignments(on_spark) == screened.assignments(loaded)
     assert screened.quarantined(on_spark) == screened.quarantined(loaded)
+    assert screened.quarantined_customers(on_spark) == screened.quarantined_customers(loaded)
     for store in (loaded, on_spark):
         store.close()
 

@@ -33,6 +33,7 @@ from guanxi.engine.classify.predicates import (
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.ids import same_id
+from guanxi.engine.ingest.quarantine import customer_not_loaded, row_problems
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
@@ -44,9 +45,22 @@ KINDS = ("tier", "level", "strategy")
 
 
 class UnknownCustomer(GuanxiError):
-    def __init__(self, customer_id: str) -> None:
-        super().__init__(_("no customer '{customer}'").format(customer=customer_id))
+    def __init__(self, customer_id: str, message: str | None = None) -> None:
+        super().__init__(message or _("no customer '{customer}'").format(customer=customer_id))
         self.customer_id = customer_id
+
+
+class QuarantinedCustomer(UnknownCustomer):
+    """A customer not in the store because a load quarantined their rows: which, and why."""
+
+    def __init__(self, customer_id: str, records: list[dict[str, Any]]) -> None:
+        said = _(
+            "no customer '{customer}' in the store: a load quarantined their row, so it was"
+            " not loaded"
+        ).format(customer=customer_id)
+        fix = _("correct the file and load it again to bring them in")
+        super().__init__(customer_id, "\n".join([said, *row_problems(records), fix]))
+        self.records = records
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,8 @@ class Explanation:
     groups: tuple[GroupStanding, ...] = ()  # roll-up measures over the customer's group
     event_standings: tuple[EventStanding, ...] = ()  # a store's customer's event measures
     change_standings: tuple[ChangeStanding, ...] = ()  # a store's customer's change measures
+    # records of the customer's rows that loads since their stored row did not load
+    quarantined: tuple[dict[str, Any], ...] = ()
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -180,8 +196,10 @@ def explain(
     groups: AskGroups | None = None
     events: list[dict[str, Any]] | None = None  # None: the record gives the event measures
     kept: list[dict[str, Any]] | None = None  # None: the record gives the change measures
+    quarantined: list[dict[str, Any]] = []
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
+        quarantined = customer_not_loaded(source, customer_id, raw.get("_loaded_at"))
         ask = store_population(source, ruleset, today)
         groups = store_groups(source, ruleset, today)
         history = customer_history(source, ruleset, customer_id)
@@ -216,6 +234,7 @@ def explain(
         _group_standings(ruleset, ranks),
         _event_standings(ruleset, record, events, today) if events is not None else (),
         _change_standings(ruleset, record, kept, today) if kept is not None else (),
+        tuple(quarantined),
     )
 
 
@@ -306,6 +325,9 @@ def _stored_customer(
     pending = ", ".join(PENDING)
     rows = store.execute(f'SELECT * FROM customers WHERE "{key}" = :id', {"id": customer_id})
     if not rows:
+        quarantined = customer_not_loaded(store, customer_id)
+        if quarantined:
+            raise QuarantinedCustomer(customer_id, quarantined)
         raise UnknownCustomer(customer_id)
     stored = store.execute(
         f"SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at, {pending}"

@@ -179,6 +179,7 @@ class _Load:
         self.noting: Noting | None = None  # of rows loaded all the same
         self.noted: list[Row] = []  # their quarantine records, marked as loaded
         self.recorded = 0  # quarantine records this load wrote
+        self.customer_key: str | None = None  # of a file of customers: its rows name them
         self.last_id = _last_quarantine_id(store)  # the records of this load come after it
 
     def warn(self, message: str) -> None:
@@ -227,6 +228,7 @@ class _Load:
             self._quarantine(number, [(None, record.text, record.reason)])
             return
         row, problems = check(record)
+        customer = named_customer(row, self.customer_key, problems)
         if problems and all(isinstance(reason, Kept) for _f, _v, reason in problems):
             kept, problems = problems, []  # only values kept out: the row is loaded
         else:
@@ -234,22 +236,23 @@ class _Load:
         if not problems and key:
             self._first(number, key, row, problems)
         if problems:
-            self._quarantine(number, problems)
+            self._quarantine(number, problems, customer)
         else:
             self.good.append(row)
             self.lines.append(number)
             noted = len(self.noted)
-            self._left_out(number, kept)
-            self._note(number, row)
+            self._left_out(number, kept, customer)
+            self._note(number, row, customer)
             self.report.warned += int(len(self.noted) > noted)
 
-    def _left_out(self, number: int, kept: list[Problem]) -> None:
+    def _left_out(self, number: int, kept: list[Problem], customer: str | None) -> None:
         """Warn of and record the values a loaded row was loaded without."""
         for name, _value, reason in kept:
             self.warn(left_out_warning(self.source.unit, number, str(name), reason))
-        self.noted += left_out_records(self.report.kind, self.where, number, kept, self.now)
+        kind = self.report.kind
+        self.noted += left_out_records(kind, self.where, number, kept, self.now, customer)
 
-    def _note(self, number: int, row: Row) -> None:
+    def _note(self, number: int, row: Row, customer: str | None) -> None:
         """Warn of and record what the row is loaded with but the daemon would refuse."""
         if self.noting is None:
             return
@@ -257,7 +260,7 @@ class _Load:
             self.warn(addresses.kept_warning(self.source.unit, number, refused))
             kept: list[Problem] = [(refused.field, refused.value, addresses.kept_reason(refused))]
             self.noted += quarantine_records(
-                self.report.kind, self.where, number, kept, self.now, loaded=True
+                self.report.kind, self.where, number, kept, self.now, True, customer
             )
 
     def _first(self, number: int, key: str, row: Row, problems: list[Problem]) -> None:
@@ -266,10 +269,12 @@ class _Load:
         if first != number:
             problems.append(repeated_key(key, row[key], first, self.source.unit))
 
-    def _quarantine(self, number: int, problems: list[Problem]) -> None:
+    def _quarantine(
+        self, number: int, problems: list[Problem], customer: str | None = None
+    ) -> None:
         self.report.quarantined += 1
-        report = self.report
-        self.bad += quarantine_records(report.kind, self.where, number, problems, self.now)
+        kind, where, now = self.report.kind, self.where, self.now
+        self.bad += quarantine_records(kind, where, number, problems, now, customer=customer)
 
     def _refused(self, counts: dict[str, int]) -> int:
         """Quarantine the written rows `self.refused` finds among those kept unchanged."""
@@ -326,19 +331,25 @@ def left_out_warning(unit: str, number: int, field: str, reason: str) -> str:
 
 
 def left_out_records(
-    kind: str, source: str, number: int, kept: list[Problem], at: str
+    kind: str, source: str, number: int, kept: list[Problem], at: str, customer: str | None
 ) -> list[Row]:
     """The quarantine records of the values a loaded row was loaded without (`Kept`)."""
     said = _("loaded without this value, left as stored: {reason}")
     left_out = [(name, value, said.format(reason=reason)) for name, value, reason in kept]
-    return quarantine_records(kind, source, number, left_out, at, loaded=True)
+    return quarantine_records(kind, source, number, left_out, at, True, customer)
 
 
 def quarantine_records(
-    kind: str, source: str, number: int, problems: list[Problem], at: str, loaded: bool = False
+    kind: str,
+    source: str,
+    number: int,
+    problems: list[Problem],
+    at: str,
+    loaded: bool = False,
+    customer: str | None = None,
 ) -> list[Row]:
     """The quarantine records of one row: one for each of its problems; `loaded` when the row
-    is loaded all the same (its problems are warnings)."""
+    is loaded all the same (its problems are warnings); `customer`: the row's (named_customer)."""
     return [
         {
             "kind": kind,
@@ -349,9 +360,19 @@ def quarantine_records(
             "reason": printable(reason),
             "at": at,
             "loaded": int(loaded),
+            "customer_id": customer,
         }
         for name, value, reason in problems
     ]
+
+
+def named_customer(row: Row, key: str | None, problems: list[Problem]) -> str | None:
+    """The customer a checked row names: its `key` when no problem is of the key itself (an
+    unreadable id names nobody, nor does an erased customer's row, which keeps only their
+    pseudonym); None for a row of no customer (`key` None)."""
+    if key is None or row.get(key) is None or any(name == key for name, _v, _r in problems):
+        return None
+    return str(row[key])
 
 
 def load_customers(
@@ -373,6 +394,7 @@ def load_customers(
         source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(schema)
         load = _Load("customers", path, store, utc_text(now, zone), source)
+        load.customer_key = schema.key
         kinds = addresses.address_kinds(address_fields(ruleset.policies))
         load.noting = _addresses_noted(kinds)
         for warning in unknown_columns(source.columns or (), schema.fields):

@@ -18,17 +18,21 @@ from guanxi.engine.i18n import _
 from guanxi.engine.store import Store
 from guanxi.engine.store.base import Row
 
-COLUMNS = ("id", "kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
+COLUMNS = (
+    *("id", "kind", "source", "row_number", "field", "value", "reason", "at", "loaded"),
+    "customer_id",  # the customer a customer row names, when its id was good
+)
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM quarantine"
 
 
 @dataclass(frozen=True)
 class QuarantineFilter:
-    """Which records: of one kind (customers, events, snapshot) and one file (its path as
-    loaded, or its name)."""
+    """Which records: of one kind (customers, events, snapshot), one file (its path as
+    loaded, or its name) and one customer."""
 
     kind: str | None = None
     source: str | None = None
+    customer: str | None = None
 
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, parameters = [], {}
@@ -38,6 +42,9 @@ class QuarantineFilter:
         if self.source is not None:
             clauses.append("(source = :source OR source LIKE :tail)")
             parameters.update(source=self.source, tail=f"%/{self.source}")
+        if self.customer is not None:
+            clauses.append("customer_id = :customer")
+            parameters["customer"] = self.customer
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
 
 
@@ -97,6 +104,43 @@ def quarantined_row(store: Store, record_id: int) -> list[Row]:
     )
     keys = ("kind", "source", "row_number", "at")
     return _flagged(store.execute(f"{SELECT}{same} ORDER BY id", {k: first[k] for k in keys}))
+
+
+def customer_not_loaded(store: Store, customer_id: str, since: str | None = None) -> list[Row]:
+    """The records of the customer's rows that were not loaded (`since`: by loads at or after
+    that time), oldest first."""
+    later = "" if since is None else " AND at >= :since"
+    rows = store.execute(
+        f"{SELECT} WHERE customer_id = :id AND kind = 'customers' AND loaded = 0{later}"
+        " ORDER BY id",
+        {"id": customer_id, "since": since} if since else {"id": customer_id},
+    )
+    return _flagged(rows)
+
+
+def row_problems(records: list[Row]) -> list[str]:
+    """The records as lines a reader follows: each row (file, number, day of the load), then
+    each of its problems, `field: reason`."""
+    lines: list[str] = []
+    seen: set[tuple[Any, ...]] = set()
+    for record in records:
+        row = (record["source"], record["row_number"], record["at"])
+        if row not in seen:
+            seen.add(row)
+            lines.append(_row_of_file(record))
+        lines.append(f"  {record['field'] or _('(the row)')}: {record['reason']}")
+    return lines
+
+
+def _row_of_file(record: Row) -> str:
+    parquet = str(record["source"]).lower().endswith(".parquet")
+    where = (
+        _("row {number} of {source}, quarantined when loaded on {day}:")
+        if parquet
+        else _("line {number} of {source}, quarantined when loaded on {day}:")
+    )
+    day = str(record["at"] or "")[:10]
+    return where.format(number=record["row_number"], source=record["source"], day=day)
 
 
 def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:

@@ -67,6 +67,7 @@ from guanxi.engine.ingest.headers import customer_headers, fields_meant, renamed
 from guanxi.engine.ingest.load import (
     KEEP_PROBLEMS,
     left_out_records,
+    named_customer,
     quarantine_records,
     repeated_key,
     utc_text,
@@ -327,7 +328,8 @@ class Screen:
         for number, value, first, *files in later:
             source, first_source = files or (None, None)
             elsewhere = first_source if first_source != source else None
-            self.reject(number, [repeated_key(key, value, first, unit, elsewhere)], source)
+            problem = repeated_key(key, value, first, unit, elsewhere)
+            self.reject(number, [problem], source, str(value))
         self.flush()
 
     def stored_reals(self) -> pyarrow.Table | None:
@@ -373,23 +375,34 @@ class Screen:
                 self.reject(numbers[i], [(None, record.text, record.reason)], source)
                 continue
             row, problems = check(record)
+            customer = named_customer(row, self.schema.key, problems)
             if problems and all(isinstance(reason, Kept) for _f, _v, reason in problems):
-                self.left_out(numbers[i], problems, source)  # as load keeps the row
+                self.left_out(numbers[i], problems, source, customer)  # as load keeps the row
                 problems = []
             if problems:
-                self.reject(numbers[i], problems, source)
+                self.reject(numbers[i], problems, source, customer)
             else:
                 yield numbers[i], source, row
 
-    def left_out(self, number: int, kept: list[Problem], source: str | None = None) -> None:
+    def left_out(
+        self, number: int, kept: list[Problem], source: str | None, customer: str | None
+    ) -> None:
         """Record the values a passed row goes on without, as load records them."""
-        self.bad += left_out_records("customers", source or self.source, number, kept, self.at)
+        where = source or self.source
+        self.bad += left_out_records("customers", where, number, kept, self.at, customer)
 
-    def reject(self, number: int, problems: list[Problem], source: str | None = None) -> None:
-        """Reject a row, as load quarantines it (`source`: the file, when not the snapshot)."""
+    def reject(
+        self,
+        number: int,
+        problems: list[Problem],
+        source: str | None = None,
+        customer: str | None = None,
+    ) -> None:
+        """Reject a row, as load quarantines it (`source`: the file, when not the snapshot;
+        `customer`: the row's, when its id was good)."""
         self.rejected += 1
         at = source or self.source
-        records = quarantine_records("customers", at, number, problems, self.at)
+        records = quarantine_records("customers", at, number, problems, self.at, customer=customer)
         room = KEEP_PROBLEMS - len(self.problems)
         self.problems += [
             {k: r[k] for k in ("row_number", "field", "value", "reason")} for r in records[:room]

@@ -7,7 +7,8 @@ Table layout shared by every store (column names are the same in SQLite and Post
     events               id, type, customer_id, at (UTC ISO), payload (JSON), loaded_at
     quarantine           rows that could not be loaded: kind, source, row_number, field,
                          value, reason, at; and rows loaded with a warning (a value left
-                         out, an address no message can go to), marked loaded = 1
+                         out, an address no message can go to), marked loaded = 1;
+                         customer_id: the row's customer when its id was read whole
     classification_runs  id, ruleset_hash, engine, started_at, finished_at, customers,
                          changed, counts (JSON), rules (the rule project's folder)
     assignments          customer_id, tier, level, strategy, gold, run_id, ruleset_hash,
@@ -191,6 +192,13 @@ QUARANTINE_LOADED = (
     " OR reason LIKE 'loaded, but %' OR reason LIKE '已导入，但%'",
 )
 
+# m036: a quarantined customer row names its customer, when its id itself was good: `explain`
+# tells why they are missing, erasure finds their rows (its customer column). Earlier records
+# name nobody (NULL).
+QUARANTINE_CUSTOMER = (
+    "ALTER TABLE quarantine ADD COLUMN customer_id TEXT",
+    "CREATE INDEX quarantine_customer ON quarantine (customer_id)",
+)
 
 # What each daemon (or `run --once`) last did, for `guanxi health` (engine/daemon/heartbeat.py)
 DAEMON_HEALTH = (

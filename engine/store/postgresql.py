@@ -47,6 +47,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_CUSTOMER,
     QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
@@ -305,6 +306,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     "m034_quarantine_loaded": QUARANTINE_LOADED,
     # SQLite's assignments without a rowid; PostgreSQL's heap and key index stay as they are
     "m035_assignments_clustered": (),
+    "m036_quarantine_customer": QUARANTINE_CUSTOMER,
 }
 
 
@@ -522,7 +524,10 @@ class PostgresStore(Store):
     def quarantine(self, rows: Iterable[Row]) -> int:
         """COPY: a file of bad rows is quarantined as fast as SQLite does it."""
         batch = list(rows)
-        names = ("kind", "source", "row_number", "field", "value", "reason", "at", "loaded")
+        names = (
+            *("kind", "source", "row_number", "field", "value", "reason", "at", "loaded"),
+            "customer_id",  # the row's customer, when its id was good
+        )
         with self.conn.transaction():
             marked = ({"loaded": 0, **row} for row in batch)  # not loaded, as the column's default
             self.copy_rows("quarantine", names, ([row.get(n) for n in names] for row in marked))

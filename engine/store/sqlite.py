@@ -27,6 +27,7 @@ from guanxi.engine.store.base import (
     FOLLOWUPS_INDEXES,
     PHONE_FIELDS,
     PHONE_FROM_REAL_DIGITS,
+    QUARANTINE_CUSTOMER,
     QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
@@ -424,6 +425,13 @@ def m035_assignments_clustered(db: sqlite_utils.Database) -> None:
     """`assignments` ordered by customer id itself, without a rowid (`clustered_statements`):
     a first classification writes each row once, a look-up reads one B-tree."""
     for statement in clustered_statements():
+        db.execute(statement)
+
+
+@migrations()
+def m036_quarantine_customer(db: sqlite_utils.Database) -> None:
+    """A quarantined customer row names its customer (`QUARANTINE_CUSTOMER`)."""
+    for statement in QUARANTINE_CUSTOMER:
         db.execute(statement)
 
 
