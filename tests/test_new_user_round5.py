@@ -253,4 +253,4 @@ def test_a_quarantined_row_is_shown_with_its_time_in_the_projects_zone(tmp_path:
     assert shown.exit_code == 0, shown.output
     first = shown.stdout.splitlines()[0]
     local = r"（\d{4}-\d\d-\d\d \d\d:\d\d Asia/Shanghai）"
-    assert re.fullmatch(f"customers：{re.escape(str(data))} 第 2 行{local}：未导入", first), first
+    assert re.fullmatch(f"客户：{re.escape(str(data))} 第 2 行{local}：未导入", first), first
