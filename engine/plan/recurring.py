@@ -77,6 +77,12 @@ class StepPlan:
     outcomes: dict[str, int] = field(default_factory=dict)  # new rows by status (policy)
     missed: list[str] = field(default_factory=list)  # due before the latest due: not planned
 
+    def add(self, planned: Occurrence, before: int, new: int) -> None:
+        """An occurrence planned: how many of its follow-ups were there before, how many new."""
+        self.occurrences.append(planned.label)
+        self.already_planned += before
+        self.new += new
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "step": self.step_id,
@@ -228,21 +234,25 @@ def _plan_step(
     consent: bool,
 ) -> StepPlan:
     plan = StepPlan(step.id, step.level)
-    schedule = _schedule(step)
-    zone = ruleset.calendar.zone
-    found = []
-    for moment in occurrences(step.id, schedule, zone, *window):
-        local = moment.astimezone(zone)
-        label = period_label(schedule.period, local)
-        found.append(occurrence(ruleset, step, label, moment, local.date()))
+    found = step_occurrences(ruleset, step, _schedule(step), *window)
     missed, latest = missed_and_latest(found, now)
     plan.missed = [m.label for m in missed]
     for planned in latest:
-        before, new = insert_planned(store, ruleset, planned, batch, now, consent=consent)
-        plan.occurrences.append(planned.label)
-        plan.already_planned += before
-        plan.new += new
+        plan.add(planned, *insert_planned(store, ruleset, planned, batch, now, consent=consent))
     return plan
+
+
+def step_occurrences(
+    ruleset: RuleSet, step: CompiledStep, schedule: Schedule, start: dt.datetime, end: dt.datetime
+) -> list[Occurrence]:
+    """The step's occurrences in [start, end), each named by its period in the project's zone."""
+    zone = ruleset.calendar.zone
+    found = []
+    for moment in occurrences(step.id, schedule, zone, start, end):
+        local = moment.astimezone(zone)
+        label = period_label(schedule.period, local)
+        found.append(occurrence(ruleset, step, label, moment, local.date()))
+    return found
 
 
 def missed_and_latest(

@@ -74,9 +74,8 @@ from guanxi.engine.plan.recurring import (
     count_planned,
     insert_planned,
     occurrence,
-    occurrences,
-    period_label,
     planned_until,
+    step_occurrences,
 )
 from guanxi.engine.ruleset import CompiledStep, RuleSet
 from guanxi.engine.ruleset.followups import GOLD
@@ -200,28 +199,21 @@ def _recurring_for_movers(
     proactive on the 20th gets the news of the 5th, planned on the 1st for the proactive
     of then, as if it had been planned today; a leaver's is cancelled at send time. Keys as
     `plan_recurring` makes them: planning the window again plans nothing twice. A baseline
-    plans none (everyone moved; the daemon's next planning covers them)."""
+    plans none this way (every customer moves on it: that would be a wave, not a move)."""
     moved = Scope(
         join="JOIN transitions AS t ON t.customer_id = a.customer_id AND t.run_id = :tr_run",
         params={"tr_run": run_id},
     )
-    zone, plans = ruleset.calendar.zone, []
+    plans = []
     for step in ruleset.steps:
         schedule = step.schedule
         until = None if schedule is None else planned_until(store, step.id)
         if schedule is None or until is None or until <= now:
             continue
         plan = StepPlan(step.id, step.level)
-        for moment in occurrences(step.id, schedule, zone, now, until):
-            local = moment.astimezone(zone)
-            label = period_label(schedule.period, local)
-            planned = occurrence(ruleset, step, label, moment, local.date())
-            if planned.due <= now:
-                continue  # due already: a newcomer is not sent it late
-            before, new = insert_planned(store, ruleset, planned, batch, now, moved)
-            plan.occurrences.append(label)
-            plan.already_planned += before
-            plan.new += new
+        for planned in step_occurrences(ruleset, step, schedule, now, until):
+            if planned.due > now:  # one due already is not sent late to a newcomer
+                plan.add(planned, *insert_planned(store, ruleset, planned, batch, now, moved))
         plans.append(plan)
     return plans
 
