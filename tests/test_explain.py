@@ -73,7 +73,7 @@ def test_gold_customer_and_why(loaded: Store, ruleset: RuleSet) -> None:
     # ranked among the 3 corporate customers only: gold is per kind (and industry)
     assert (gold.value, gold.above, gold.population, gold.result) == (2_500_000.0, 0, 3, True)
     assert gold.reason == (
-        "top 33.3% of the 3 customers with kind = corporate, industry IS NULL: 0 have a larger"
+        "number 1 of the 3 customers with kind = corporate, industry IS NULL: 0 have a larger"
         " annual_contribution; gold needs fewer than 5% of them (0.15): gold"
     )
     # the contribution percentile too is ranked within the kind: the first of 3 companies

@@ -238,7 +238,7 @@ PERCENTILE = re.compile(
     re.M,
 )
 GOLD = re.compile(
-    r"^gold: (True|False) — top ([\d.]+)% of the (\d+) customers with kind = (\w+),"
+    r"^gold: (True|False) — number (\d+) of the (\d+) customers with kind = (\w+),"
     r" industry (= \w+|IS NULL): (\d+) have a larger annual_contribution; gold needs fewer"
     r" than 5% of them \(([\d.]+)\): (gold|not gold)$",
     re.M,
@@ -280,16 +280,14 @@ def test_every_number_explain_prints_is_the_hand_count(
             assert NEVER.search(text), cid
             continue
         [found] = GOLD.findall(text)
-        gold, share, population, kind, industry, above, limit, verdict = found
+        gold, position, population, kind, industry, above, limit, verdict = found
         industry_said = (
             "IS NULL" if mine["row"]["industry"] is None else f"= {mine['row']['industry']}"
         )
         assert (kind, industry, int(population), int(above)) == (
             mine["row"]["kind"], industry_said, mine["population"], mine["above"],
         ), cid  # fmt: skip
-        assert float(share) == pytest.approx(
-            100 * (mine["above"] + 1) / mine["population"], rel=5e-3
-        )
+        assert int(position) == mine["above"] + 1, cid
         assert float(limit) == pytest.approx(mine["population"] * GOLD_PERCENT / 100)
         assert (gold == "True", verdict == "gold") == (mine["gold"], mine["gold"]), cid
 
@@ -382,15 +380,31 @@ def test_chinese_explain_gives_the_same_counts(bank: dict[str, Any]) -> None:
     want = expected(bank["files"][1], TODAY[1])["P006"]
     assert (want["above"], want["population"], want["gold"]) == (4, 100, True)
     assert (
-        "在 kind = personal, industry IS NULL 的 100 位客户中排前 5%：有 4 位的"
+        "在 kind = personal, industry IS NULL 的 100 位客户中排第 5：有 4 位的"
         " annual_contribution 更大" in bank["zh"]["P006"]
     )
     finance = expected(bank["files"][1], TODAY[1])["CF03"]
     assert (finance["above"], finance["population"], finance["gold"]) == (2, 21, False)
     assert (
-        "在 kind = corporate, industry = finance 的 21 位客户中排前 14.3%：有 2 位"
+        "在 kind = corporate, industry = finance 的 21 位客户中排第 3：有 2 位"
         in (bank["zh"]["CF03"])
     )
+
+
+def test_a_gold_customer_ranked_past_the_line_in_percent_is_not_said_to_be_above_it(
+    bank: dict[str, Any],
+) -> None:
+    """Gold counts the customers ahead: with 21 in a segment the limit is 1.05, so the second
+    is gold though 2 of 21 is 9.5 %; explain gives the position, not a share above 5 %."""
+    want = expected(bank["files"][1], TODAY[1])
+    past = [
+        cid for cid, mine in want.items()
+        if mine["gold"] and 100 * (mine["above"] + 1) / mine["population"] > GOLD_PERCENT
+    ]  # fmt: skip
+    assert past, "the crafted bank should hold such a customer"
+    for cid in past:
+        [found] = GOLD.findall(bank["sqlite", 1][cid])
+        assert (found[0], found[1], found[-1]) == ("True", str(want[cid]["above"] + 1), "gold")
 
 
 def test_explain_of_a_quarantined_row_names_no_customer(bank: dict[str, Any]) -> None:

@@ -507,13 +507,15 @@ def _gold_reason(ruleset: RuleSet, rank: Rank, gold: bool) -> str:
         never = _("{field} is {value}, 0 or less: never gold")
         return never.format(field=by, value=f"{rank.value:g}")
     limit = rank.population * top / 100
+    # a position, not a share: "top 6.7%" beside a 5% line read as a contradiction for a
+    # customer who is gold because the count ahead (1) is below the limit (1.5)
     verdict = _("gold") if gold else _("not gold")
     if within:
         return _(
-            "top {share} of the {population} customers with {segment}: {above} have a"
-            " larger {field}; gold needs fewer than {top} of them ({limit}): {verdict}"
+            "number {position} of the {population} customers with {segment}: {above} have"
+            " a larger {field}; gold needs fewer than {top} of them ({limit}): {verdict}"
         ).format(
-            share=f"{100 * (rank.above + 1) / rank.population:.3g}%",
+            position=rank.above + 1,
             population=rank.population,
             segment=segment_text(within, rank.segment),
             above=rank.above,
