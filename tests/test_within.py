@@ -100,7 +100,7 @@ def test_explain_ranks_within_the_segment(loaded: Store, segmented: RuleSet) -> 
         40,
     )
     assert gold.reason == (
-        "top 2.5% of the 40 customers with kind = personal: 0 have a larger"
+        "number 1 of the 40 customers with kind = personal: 0 have a larger"
         " annual_contribution; gold needs fewer than 5% of them (2): gold"
     )
     percentile = next(s for s in found.standings if s.name == "contribution_pct")
@@ -125,7 +125,7 @@ def test_explain_command_shows_the_segment(loaded: Store, segmented: RuleSet) ->
     where = ["--rules", str(segmented.root), "--store", loaded.location, "--now", NOW.isoformat()]
     result = CliRunner().invoke(cli, ["explain", "C20", *where])
     assert result.exit_code == 0, result.output
-    assert "gold: " in result.output and "top 5% of the 20 customers with kind = corporate" in (
+    assert "gold: " in result.output and "number 1 of the 20 customers with kind = corporate" in (
         result.output
     )
 
