@@ -133,9 +133,7 @@ def test_events_dated_in_the_future_are_quarantined_not_planned_for_that_day(
     assert invoke(store, "load", "events", str(soon)).exit_code == 0  # a day's leeway
 
 
-def test_an_event_posted_with_a_date_in_the_future_is_refused(
-    store: Store, tmp_path: Path
-) -> None:
+def test_an_event_posted_with_a_date_in_the_future_is_refused(store: Store, tmp_path: Path) -> None:
     ids = [row["customer_id"] for row in demo_ids(tmp_path)]
     classified(store, tmp_path / "customers.csv")
     post = ["events", "post", "sale", "--customer", ids[0], "--field", "product=基金"]
