@@ -151,7 +151,8 @@ def events(
 ) -> None:
     """Load events from a JSONL, CSV or Parquet file (known ids are kept), then plan the
     follow-ups the new events trigger. Exit code 3 when some rows were quarantined."""
-    _load(Load(load_events, file, limit, encoding), rules, store, as_json, now_text, plan=True)
+    loader = functools.partial(load_events, refuse_future=True)
+    _load(Load(loader, file, limit, encoding), rules, store, as_json, now_text, plan=True)
 
 
 @load.command("consents")

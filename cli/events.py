@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import uuid
 from pathlib import Path
@@ -16,6 +18,7 @@ from guanxi.engine import consent
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import status_word, step_kind_word
 from guanxi.engine.ingest import check_event
+from guanxi.engine.ingest.future_events import refusing_future
 from guanxi.engine.ingest.reused import stored_differences
 from guanxi.engine.ingest.values import quoted, shown
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
@@ -71,7 +74,7 @@ def post(
             "at": at or now.isoformat(),
             **_pairs(fields),
         }
-        row = _checked(ruleset, record)
+        row = _checked(ruleset, record, now)
         refuse_erased(opened, customer_id)
         opened.prepare(ruleset.schema)
         refuse_reused(opened, row, at_given=at is not None)
@@ -89,9 +92,10 @@ def post(
     show(report, ruleset, as_json)
 
 
-def _checked(ruleset: RuleSet, record: Row) -> Row:
-    """The event as stored; ClickException naming each problem."""
-    row, problems = check_event(ruleset, record)
+def _checked(ruleset: RuleSet, record: Row, now: dt.datetime) -> Row:
+    """The event as stored; ClickException naming each problem (a date after `now` is one)."""
+    check = refusing_future(functools.partial(check_event, ruleset), now, ruleset.calendar.zone)
+    row, problems = check(record)
     if problems:
         event = _("event")
         reasons = "; ".join(f"{f or event}: {reason}" for f, _value, reason in problems)

@@ -49,8 +49,10 @@ from guanxi.engine.ingest.formats import (
     opened,
     unknown_columns,
 )
+from guanxi.engine.ingest.future_events import refusing_future
 from guanxi.engine.ingest.headers import customer_headers, event_headers, headed
 from guanxi.engine.ingest.kinds import refusing_other_kinds
+from guanxi.engine.ingest.lost_zeros import refusing_lost_zeros
 from guanxi.engine.ingest.real_ids import keeping_stored_reals
 from guanxi.engine.ingest.reused import reused_ids
 from guanxi.engine.ingest.rows import (
@@ -425,8 +427,10 @@ def load_events(
     now: dt.datetime,
     progress: Progress | None = None,
     encoding: str = UTF8,
+    refuse_future: bool = False,
 ) -> LoadReport:
-    """Load events from CSV, JSON Lines or Parquet; an event id already stored is left alone."""
+    """Load events from CSV, JSON Lines or Parquet; an event id already stored is left alone.
+    With `refuse_future`, an event dated after `now` is quarantined (future_events.py)."""
     path, schema = Path(path), ruleset.schema
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
@@ -434,13 +438,13 @@ def load_events(
         source = headed(path, source, event_headers(schema), ENVELOPE, encoding)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
-        check = refusing_erased(
-            keeping_stored_reals(
-                event_check(schema, zone, load.warn), store, schema.key, "customer_id"
-            ),
-            store,
-            "customer_id",
+        check = keeping_stored_reals(
+            event_check(schema, zone, load.warn), store, schema.key, "customer_id"
         )
+        check = refusing_lost_zeros(check, store, schema.key, "customer_id")
+        check = refusing_erased(check, store, "customer_id")
+        if refuse_future:
+            check = refusing_future(check, now, zone)
         write = _taking_effect(
             store, ruleset, _stamped(store.insert_events, {"loaded_at": load.now}), now
         )
@@ -488,9 +492,10 @@ def load_consents(
 
 
 def _customer_rows(store: Store, ruleset: RuleSet, schema: Schema, check: Check) -> Check:
-    """`check` of rows keyed by a customer: an id stored as a real kept (real_ids.py), an
-    erased customer refused."""
+    """`check` of rows keyed by a customer: an id stored as a real kept (real_ids.py), one
+    that lost its leading zeros (lost_zeros.py) and an erased customer refused."""
     kept = keeping_stored_reals(check, store, ruleset.schema.key, schema.key)
+    kept = refusing_lost_zeros(kept, store, ruleset.schema.key, schema.key)
     return refusing_erased(kept, store, schema.key)
 
 
