@@ -34,6 +34,7 @@ from guanxi.cli.output import console, print_diagnostics, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.explain import Explanation, QuarantinedCustomer, explain
+from guanxi.engine.classify.explain_quarantined import quarantined_lines
 from guanxi.engine.classify.rowless import without_customer_row
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
@@ -41,7 +42,6 @@ from guanxi.engine.classify.spark import classify_on_spark
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.i18n.terms import decision_kind_word, status_word, step_kind_word, yes_no
-from guanxi.engine.ingest.quarantine import row_problems
 from guanxi.engine.plan.events import WAITS_AT_MOST
 from guanxi.engine.plan.history import CustomerHistory, FollowupHistory
 from guanxi.engine.plan.transitions import TransitionPlanner, TransitionReport
@@ -412,13 +412,13 @@ def explain_command(
     try:
         explanation = explain(opened, ruleset, customer_id, now)
         masker = view_masker(opened, ruleset, [customer_id], unmask, view)
-        records = _quarantine_shown(ruleset, list(explanation.quarantined), unmask)
-        explanation = dataclasses.replace(explanation, quarantined=tuple(records))
+        explanation = _quarantines_shown(ruleset, explanation, unmask)
     except QuarantinedCustomer as missing:
         if unmask:
             audited_whole(opened, view, {"records": len(missing.records)})
         records = _quarantine_shown(ruleset, missing.records, unmask)
-        raise click.ClickException(str(QuarantinedCustomer(customer_id, records))) from None
+        zone = ruleset.settings.timezone
+        raise click.ClickException(str(QuarantinedCustomer(customer_id, records, zone))) from None
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -428,6 +428,14 @@ def explain_command(
             print_json(explanation.to_dict())
         else:
             _print_explanation(explanation, ruleset, now)
+
+
+def _quarantines_shown(ruleset: RuleSet, found: Explanation, unmask: bool) -> Explanation:
+    """The explanation with each of its kinds of quarantine records as the view may show them."""
+    kinds = ("quarantined", "quarantined_events", "quarantined_consents")
+    shown = {kind: tuple(_quarantine_shown(ruleset, list(getattr(found, kind)), unmask))
+             for kind in kinds}  # fmt: skip
+    return dataclasses.replace(found, **shown)
 
 
 def _quarantine_shown(
@@ -441,15 +449,11 @@ def _quarantine_shown(
     return masked_records(records, quarantine_masker(ruleset.schema, records))
 
 
-def _print_quarantined(found: Explanation) -> None:
-    """Rows of the customer that loads since their stored row quarantined: the stored data may
-    be older than the bank's."""
-    if not found.quarantined:
-        return
+def _print_quarantined(found: Explanation, zone: str) -> None:
+    """The customer's rows that loads quarantined: a later row of theirs (the stored data may
+    be older than the bank's), their events and consent records (explain_quarantined.py)."""
     out = console()
-    said = _("a later load quarantined a row of this customer, so the stored data may be stale:")
-    out.print("\n" + said, markup=False, highlight=False)
-    for line in row_problems(list(found.quarantined)):
+    for line in quarantined_lines(found, zone):
         out.print(line, markup=False, highlight=False)
 
 
@@ -499,7 +503,7 @@ def _print_explanation(found: Explanation, ruleset: RuleSet, now: dt.datetime) -
             for fact in tried.failed:
                 out.print(f"      {fact}", markup=False, highlight=False)
     _print_stored(found)
-    _print_quarantined(found)
+    _print_quarantined(found, ruleset.settings.timezone)
     if found.history is not None:
         _print_history(found.history, found.customer_id)
         print_ledger(found.customer_id, list(found.history.consents), ruleset, now)

@@ -33,9 +33,9 @@ from guanxi.engine.store.base import Row
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 kind_option = click.option(
     "--kind",
-    type=click.Choice(["customers", "events"]),
+    type=click.Choice(["customers", "events", "consents"]),
     default=None,
-    help="Only rows of customers (files and snapshots) or of events.",
+    help="Only rows of customers (files and snapshots), of events or of consent records.",
 )
 source_option = click.option(
     "--source", default=None, metavar="FILE", help="Only rows of this file (its path or name)."

@@ -53,13 +53,14 @@ class UnknownCustomer(GuanxiError):
 class QuarantinedCustomer(UnknownCustomer):
     """A customer not in the store because a load quarantined their rows: which, and why."""
 
-    def __init__(self, customer_id: str, records: list[dict[str, Any]]) -> None:
+    def __init__(self, customer_id: str, records: list[dict[str, Any]], zone: str) -> None:
+        """`zone`: the project's, in which the day of each load is told."""
         said = _(
             "no customer '{customer}' in the store: a load quarantined their row, so it was"
             " not loaded"
         ).format(customer=customer_id)
         fix = _("correct the file and load it again to bring them in")
-        super().__init__(customer_id, "\n".join([said, *row_problems(records), fix]))
+        super().__init__(customer_id, "\n".join([said, *row_problems(records, zone), fix]))
         self.records = records
 
 
@@ -169,6 +170,9 @@ class Explanation:
     change_standings: tuple[ChangeStanding, ...] = ()  # a store's customer's change measures
     # records of the customer's rows that loads since their stored row did not load
     quarantined: tuple[dict[str, Any], ...] = ()
+    # records of their events and consent records that loads did not take (until cleared)
+    quarantined_events: tuple[dict[str, Any], ...] = ()
+    quarantined_consents: tuple[dict[str, Any], ...] = ()
 
     def decision(self, kind: str) -> Decision:
         return next(d for d in self.decisions if d.kind == kind)
@@ -197,9 +201,11 @@ def explain(
     events: list[dict[str, Any]] | None = None  # None: the record gives the event measures
     kept: list[dict[str, Any]] | None = None  # None: the record gives the change measures
     quarantined: list[dict[str, Any]] = []
+    others: dict[str, list[dict[str, Any]]] = {"events": [], "consents": []}
     if isinstance(source, Store):
         raw, stored = _stored_customer(source, ruleset, customer_id)
         quarantined = customer_not_loaded(source, customer_id, raw.get("_loaded_at"))
+        others = {kind: customer_not_loaded(source, customer_id, kind=kind) for kind in others}
         ask = store_population(source, ruleset, today)
         groups = store_groups(source, ruleset, today)
         history = customer_history(source, ruleset, customer_id)
@@ -235,6 +241,8 @@ def explain(
         _event_standings(ruleset, record, events, today) if events is not None else (),
         _change_standings(ruleset, record, kept, today) if kept is not None else (),
         tuple(quarantined),
+        tuple(others["events"]),
+        tuple(others["consents"]),
     )
 
 
@@ -327,7 +335,7 @@ def _stored_customer(
     if not rows:
         quarantined = customer_not_loaded(store, customer_id)
         if quarantined:
-            raise QuarantinedCustomer(customer_id, quarantined)
+            raise QuarantinedCustomer(customer_id, quarantined, ruleset.settings.timezone)
         raise UnknownCustomer(customer_id)
     stored = store.execute(
         f"SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at, {pending}"

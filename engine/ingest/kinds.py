@@ -111,12 +111,12 @@ def refusing_other_kinds(path: Path, source: Source, loading: str, ruleset: Rule
             expected=_(FILES[loading]),
             columns=", ".join(telling),
             command=found,
-            file=_argument(path),
+            file=shell_argument(path),
         )
     )
 
 
-def _argument(path: Path) -> str:
+def shell_argument(path: Path | str) -> str:
     """`path` as a shell command takes it (quoted when it has spaces or quotes)."""
     text = str(path)
     return shlex.quote(text) if any(c.isspace() or c in SHELL_SPECIAL for c in text) else text

@@ -181,7 +181,9 @@ class _Load:
         self.noting: Noting | None = None  # of rows loaded all the same
         self.noted: list[Row] = []  # their quarantine records, marked as loaded
         self.recorded = 0  # quarantine records this load wrote
-        self.customer_key: str | None = None  # of a file of customers: its rows name them
+        # the column naming a row's customer (the key of customers, customer_id of events
+        # and consents): a quarantined row names them, for explain, the listing and erasure
+        self.customer_key: str | None = None
         self.last_id = _last_quarantine_id(store)  # the records of this load come after it
 
     def warn(self, message: str) -> None:
@@ -284,7 +286,8 @@ class _Load:
             return 0
         found = self.refused(self.store, self.good)
         for position, problems in found:
-            self._quarantine(self.lines[position], problems)
+            customer = named_customer(self.good[position], self.customer_key, problems)
+            self._quarantine(self.lines[position], problems, customer)
         return len(found)
 
     def _flush(self, write: Write, progress: Progress | None) -> None:
@@ -438,6 +441,7 @@ def load_events(
         source = headed(path, source, event_headers(schema), ENVELOPE, encoding)
         store.prepare(schema)
         load = _Load("events", path, store, utc_text(now, zone), source)
+        load.customer_key = "customer_id"
         check = keeping_stored_reals(
             event_check(schema, zone, load.warn), store, schema.key, "customer_id"
         )
@@ -470,6 +474,7 @@ def load_consents(
         source = headed(path, source, customer_headers(schema), required, encoding)
         store.prepare(ruleset.schema)
         load = _Load("consents", path, store, utc_text(now, zone), source)
+        load.customer_key = schema.key
         for warning in unknown_columns(source.columns or (), schema.fields):
             load.warn(warning)
 

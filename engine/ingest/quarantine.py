@@ -9,6 +9,8 @@ customers not loaded."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from guanxi.engine.store.base import Row
 
 COLUMNS = (
     *("id", "kind", "source", "row_number", "field", "value", "reason", "at", "loaded"),
-    "customer_id",  # the customer a customer row names, when its id was good
+    "customer_id",  # the customer a row (of customers, events, consents) names, its id good
 )
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM quarantine"
 
@@ -106,41 +108,52 @@ def quarantined_row(store: Store, record_id: int) -> list[Row]:
     return _flagged(store.execute(f"{SELECT}{same} ORDER BY id", {k: first[k] for k in keys}))
 
 
-def customer_not_loaded(store: Store, customer_id: str, since: str | None = None) -> list[Row]:
-    """The records of the customer's rows that were not loaded (`since`: by loads at or after
-    that time), oldest first."""
+def customer_not_loaded(
+    store: Store, customer_id: str, since: str | None = None, kind: str = "customers"
+) -> list[Row]:
+    """The records of the customer's rows of `kind` (customers, events, consents) that were
+    not loaded (`since`: by loads at or after that time), oldest first."""
     later = "" if since is None else " AND at >= :since"
     rows = store.execute(
-        f"{SELECT} WHERE customer_id = :id AND kind = 'customers' AND loaded = 0{later}"
-        " ORDER BY id",
-        {"id": customer_id, "since": since} if since else {"id": customer_id},
+        f"{SELECT} WHERE customer_id = :id AND kind = :kind AND loaded = 0{later} ORDER BY id",
+        {"id": customer_id, "kind": kind, **({"since": since} if since else {})},
     )
     return _flagged(rows)
 
 
-def row_problems(records: list[Row]) -> list[str]:
-    """The records as lines a reader follows: each row (file, number, day of the load), then
-    each of its problems, `field: reason`."""
+def row_problems(records: list[Row], zone: str) -> list[str]:
+    """The records as lines a reader follows: each row (file, number, day of the load in the
+    project's `zone`), then each of its problems, `field: reason`."""
     lines: list[str] = []
     seen: set[tuple[Any, ...]] = set()
     for record in records:
         row = (record["source"], record["row_number"], record["at"])
         if row not in seen:
             seen.add(row)
-            lines.append(_row_of_file(record))
+            lines.append(_row_of_file(record, zone))
         lines.append(f"  {record['field'] or _('(the row)')}: {record['reason']}")
     return lines
 
 
-def _row_of_file(record: Row) -> str:
+def _row_of_file(record: Row, zone: str) -> str:
     parquet = str(record["source"]).lower().endswith(".parquet")
     where = (
         _("row {number} of {source}, quarantined when loaded on {day}:")
         if parquet
         else _("line {number} of {source}, quarantined when loaded on {day}:")
     )
-    day = str(record["at"] or "")[:10]
+    day = load_day(record["at"], zone)
     return where.format(number=record["row_number"], source=record["source"], day=day)
+
+
+def load_day(at: str | None, zone: str) -> str:
+    """The day of a load's time (stored in UTC) in the project's zone: a load at 01:30 in
+    Shanghai is stamped the evening before in UTC."""
+    if not at:
+        return ""
+    moment = dt.datetime.fromisoformat(at)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().isoformat()
 
 
 def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:

@@ -192,9 +192,9 @@ QUARANTINE_LOADED = (
     " OR reason LIKE 'loaded, but %' OR reason LIKE '已导入，但%'",
 )
 
-# m036: a quarantined customer row names its customer, when its id itself was good: `explain`
-# tells why they are missing, erasure finds their rows (its customer column). Earlier records
-# name nobody (NULL).
+# m036: a quarantined row names its customer, when its id itself was good (a row of customers,
+# and later of events and consents too): `explain` tells why they or their data are missing,
+# erasure finds their rows (its customer column). Earlier records name nobody (NULL).
 QUARANTINE_CUSTOMER = (
     "ALTER TABLE quarantine ADD COLUMN customer_id TEXT",
     "CREATE INDEX quarantine_customer ON quarantine (customer_id)",
