@@ -3,7 +3,7 @@ value that must be ASCII (a name, a time, a condition) contains it.
 
 The file is parsed into events, which know where every key and value stands in the text.
 Where a full-width character keeps the file from parsing at all (`after：5 business days`,
-an indentation of ideographic spaces, a '－' list dash), the lines around the parser's
+an indentation of ideographic spaces, a '－' or '——' list dash), the lines around the parser's
 complaint are repaired first and the file is parsed again.
 """
 
