@@ -25,6 +25,7 @@ from guanxi.engine.i18n import N_, _
 
 Severity = Literal["error", "warning"]
 MAX_MESSAGE = 200  # characters of a message or hint; longer ones end in '…'
+MAX_EXPECTED = 300  # characters of an `expected:` list
 MAX_SHOWN = 120  # characters of the offending source line shown around the caret
 MAX_SUMMARY = 10  # diagnostics in one log line
 
@@ -241,7 +242,8 @@ class Diagnostic:
     def __post_init__(self) -> None:
         """Messages quote the user's text; keep each quote short and free of control
         characters, whatever file it came from (a log line stays readable and small)."""
-        for name, limit in (("message", MAX_MESSAGE), ("hint", MAX_MESSAGE), ("expected", 300)):
+        limits = (("message", MAX_MESSAGE), ("hint", MAX_MESSAGE), ("expected", MAX_EXPECTED))
+        for name, limit in limits:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, excerpt(value, limit))

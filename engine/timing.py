@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from apscheduler.triggers.cron import CronTrigger
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import N_, _
-from guanxi.engine.language.numbers import chinese_number
+from guanxi.engine.language.numbers import chinese_number, number_hint
+from guanxi.engine.said_business_days import (
+    at_once_hint,
+    first_business_day_hint,
+    first_business_day_message,
+    holiday_shift_hint,
+    says_first_business_day,
+)
 
 Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
 UNITS: dict[str, Unit] = {
@@ -74,6 +83,28 @@ class TimingError(ValueError):
         self.hint = hint
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _holiday_shift_answered(parse: Callable[P, R]) -> Callable[P, R]:
+    """`parse`, whose error for a value said with `节假日顺延` (`day: 1 节假日顺延`) tells
+    what moves a follow-up off a holiday instead of how to write the value."""
+
+    @functools.wraps(parse)
+    def answered(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except TimingError as error:
+            said = " ".join(str(v) for v in (*args, *kwargs.values()) if v is not None)
+            hint = holiday_shift_hint(said)
+            if hint is None:
+                raise
+            raise TimingError(str(error), hint=hint) from None
+
+    return answered
+
+
 @dataclass(frozen=True)
 class Duration:
     amount: int
@@ -84,6 +115,7 @@ class Duration:
         return f"{self.amount} {unit[:-1] if self.amount == 1 else unit}"
 
 
+@_holiday_shift_answered
 def parse_duration(text: str) -> Duration:
     chinese = _chinese_duration(str(text))
     if chinese is not None:
@@ -96,6 +128,7 @@ def parse_duration(text: str) -> Duration:
             or _period_hint(str(text))
             or _months_hint(str(text))
             or _said_span_hint(str(text))
+            or _numeral_hint(str(text))
             or _("write a number and a unit, e.g. '3 business days'"),
         )
     written = re.sub(r"\s+", " ", match.group(2))
@@ -106,6 +139,24 @@ def parse_duration(text: str) -> Duration:
         message = _("'{unit}' is not a unit of time").format(unit=match.group(2))
         raise TimingError(message, hint=hint)
     return Duration(int(match.group(1)), unit)
+
+
+def parse_wait(text: str) -> Duration:
+    """A step's `after:`: a duration, where `立即` (at once) and `当天` (the same day) are
+    answered with what the rule language writes for them."""
+    try:
+        return parse_duration(text)
+    except TimingError as error:
+        hint = at_once_hint(str(text))
+        if hint is None:
+            raise
+        raise TimingError(str(error), hint=hint) from None
+
+
+def _numeral_hint(text: str) -> str | None:
+    """`二百 days`: the number in Chinese numerals, to be written in digits."""
+    amount, _space, unit = text.strip().partition(" ")
+    return number_hint(amount) if unit and chinese_number(amount) is not None else None
 
 
 # 3天后, 10天内: the word for 'after' or 'within' that the key already says
@@ -313,6 +364,7 @@ def parse_window(text: str) -> Window:
     return Window(int(match[1]), match[2])
 
 
+@_holiday_shift_answered
 def parse_time_of_day(text: str) -> dt.time:
     match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(text).strip())
     if not match:
@@ -401,6 +453,7 @@ def _day_names(part: str) -> str:
     return ",".join(dict.fromkeys(CRON_DAYS[d] for d in range(first, last + 1, step)))
 
 
+@_holiday_shift_answered
 def parse_schedule(every: str, day: int | str | None = None, at: str | None = None) -> Schedule:
     """`every: month` with `day: 1` and `at: "10:00"`, or a five-field cron expression."""
     text = str(every).strip().lower()
@@ -464,6 +517,8 @@ def _said_cadence(
     for every other week, which cron cannot count, that it cannot be written and the
     nearest that can."""
     time = _time_or_nine(at)
+    if says_first_business_day(text):
+        return TimingError(first_business_day_message(written), hint=first_business_day_hint())
     if _FORTNIGHTLY.fullmatch(text):
         message = _(
             "'{text}' cannot be scheduled: a schedule repeats every day, week, month or"
@@ -656,6 +711,8 @@ def _day_of_month(day: int | str | None, period: str = "month") -> str:
             _("'{day}' is written in words; a day of the month is a number").format(day=day),
             hint=_("write the day's number alone: day: {day}").format(day=said),
         )
+    if says_first_business_day(str(day)):
+        raise TimingError(first_business_day_message(str(day)), hint=first_business_day_hint())
     hint = _("use a day from 1 to 28 (every month has those)")
     if period == "month":
         hint = _(

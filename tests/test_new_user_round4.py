@@ -426,8 +426,9 @@ def test_a_template_named_in_chinese_lists_the_templates_of_its_kind(
     line = line_of_text(project / "playbooks.yaml", "template: 产品资讯")
     assert (error.code, error.line) == ("unknown-template", line)
     assert error.expected is not None
-    named = error.expected.split(", ")
+    named = [choice.split(" (")[0] for choice in error.expected.split(", ")]
     assert "product_news" in named and "usage_tips" in named
+    assert "product_news (本月新产品资讯)" in error.expected  # each id with its title
     assert "post_sale_check" not in named  # a task's template: not for a message step
 
 

@@ -58,7 +58,13 @@ from guanxi.engine.ruleset.ruleset import (
     Origin,
     RuleSet,
 )
-from guanxi.engine.timing import TimingError, parse_duration, parse_schedule, parse_time_of_day
+from guanxi.engine.timing import (
+    TimingError,
+    parse_duration,
+    parse_schedule,
+    parse_time_of_day,
+    parse_wait,
+)
 
 BRANCH_FIELD = "branch"  # the customer field whose value names the branch
 FOLDER = "branches"
@@ -397,7 +403,7 @@ def _timing(
     """after, expires, at and the schedule of the branch's `step`: the head office's unless
     the overlay changes them."""
     parsers: dict[str, Callable[[Any], Any]] = {
-        "after": parse_duration,
+        "after": parse_wait,
         "expires": parse_duration,
         "at": parse_time_of_day,
     }

@@ -44,6 +44,7 @@ from guanxi.engine.ruleset.models import (
 from guanxi.engine.ruleset.project import Known, Project
 from guanxi.engine.ruleset.reading import validate_model
 from guanxi.engine.ruleset.ruleset import CompiledStep, Origin
+from guanxi.engine.ruleset.template_names import template_choices, template_name_hint
 from guanxi.engine.templating import (
     ENVIRONMENT,
     MAX_STEPS,
@@ -60,6 +61,7 @@ from guanxi.engine.timing import (
     parse_duration,
     parse_schedule,
     parse_time_of_day,
+    parse_wait,
 )
 
 PLAYBOOKS, POLICIES, TEMPLATES = "playbooks.yaml", "policies.yaml", "templates.yaml"
@@ -362,8 +364,8 @@ def _check_template_name(
             at,
             "unknown-template",
             _("no template '{name}'").format(name=name),
-            hint=did_you_mean(name, known.templates),
-            expected=", ".join(t for t, of_kind in known.templates.items() if of_kind == kind),
+            hint=did_you_mean(name, known.templates) or template_name_hint(name, kind, known),
+            expected=template_choices(name, kind, known),
         )
     elif known.templates[name] != kind:
         project.error(PLAYBOOKS, at, "invalid-value", _(TEMPLATE_IS[kind]).format(name=name))
@@ -372,7 +374,7 @@ def _check_template_name(
 def _check_timing(
     project: Project, step: Step, path: tuple[Any, ...]
 ) -> tuple[Any, Any, dt.time | None, Any]:
-    after = _timed(project, PLAYBOOKS, (*path, "after"), step.after, parse_duration)
+    after = _timed(project, PLAYBOOKS, (*path, "after"), step.after, parse_wait)
     expires = _timed(project, PLAYBOOKS, (*path, "expires"), step.expires, parse_duration)
     at = _timed(project, PLAYBOOKS, (*path, "at"), step.at, parse_time_of_day)
     schedule = None

@@ -19,6 +19,11 @@ from guanxi.engine.i18n import N_, _
 CODE = "full-width"
 HINT = N_("switch the input method to English punctuation, or run 'guanxi validate --fix'")
 WORD_HINT = N_("run 'guanxi validate --fix': it makes them ordinary spaces")
+DASH_HINT = N_(
+    "a list item starts with the ASCII '-' and a space: switch the input method to English"
+    " punctuation, or run 'guanxi validate --fix'"
+)
+LIST_DASHES = "－—"
 
 # character -> (its name, the ASCII it stands for)
 NAMES: dict[str, tuple[str, str]] = {
@@ -42,6 +47,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "％": (N_("percent sign"), "%"),
     "＋": (N_("plus sign"), "+"),
     "－": (N_("dash"), "-"),
+    "—": (N_("dash"), "-"),  # an input method's 破折号 (typed twice: ——), for a list's '-'
     "．": (N_("full stop"), "."),
     "\u3000": (N_("space"), " "),
     "\u00a0": (N_("non-breaking space"), " "),  # Word's, kept by a copy into the file
@@ -89,7 +95,8 @@ QUOTES = "‘’“”"
 SPACES = "\u3000\u00a0"
 # Read as a space in a value or a condition (which strip it or skip it): only where YAML's
 # structure trips on it (an indentation, after a list dash or a key's colon) is it repaired.
-STRUCTURE_ONLY = "\u00a0"  # the wide spaces of an input method and the non-breaking of Word
+# An em dash (—) is at home in text too: only a list's dash typed as one is repaired.
+STRUCTURE_ONLY = "\u00a0—"  # Word's non-breaking space; an input method's em dash
 # A condition lists values in round brackets (`tier IN ('a', 'b')`); a table cell's ranges
 # and YAML's lists are in square ones.
 IN_CONDITION = {"【": "(", "】": ")", "［": "(", "］": ")"}
@@ -128,16 +135,18 @@ def apply(text: str, replacements: Iterable[Replacement]) -> str:
     return "".join(parts)
 
 
-def shifts(replacements: Iterable[Replacement]) -> list[int]:
-    """Indices (in the repaired text) after which a repair added a character: a ':' that
-    needed a space after it. Columns after them are one more than in the file."""
-    added: list[int] = []
+def shifts(replacements: Iterable[Replacement]) -> list[tuple[int, int]]:
+    """Where a repair changed the length of the text: (index in the repaired text, the
+    characters it added). A ':' that needed a space after it adds one: columns after it are
+    one more than in the file. The second dash of a list's '——' is removed: columns from
+    the index on are one less."""
+    changed: list[tuple[int, int]] = []
     extra = 0
     for r in sorted(replacements, key=lambda r: r.index):
         extra += len(r.ascii) - 1
-        if len(r.ascii) > 1:
-            added.append(r.index + extra)
-    return added
+        if len(r.ascii) != 1:
+            changed.append((r.index + extra, len(r.ascii) - 1))
+    return changed
 
 
 def scan_expression(chars: Sequence[tuple[int, str]], csv_cell: bool = False) -> list[Replacement]:
@@ -181,9 +190,18 @@ def diagnostics(shown: str, text: str, found: Sequence[Replacement]) -> list[Dia
     for run in _runs([r for r in found if r.reported]):
         line = text.count("\n", 0, run[0].index) + 1
         col = run[0].index - (text.rfind("\n", 0, run[0].index) + 1) + 1
-        hint = _(WORD_HINT) if all(r.char == "\u00a0" for r in run) else _(HINT)
+        hint = _(_hint(run, text))
         result.append(Diagnostic(shown, line, col, CODE, _message(run), hint=hint, length=len(run)))
     return result
+
+
+def _hint(run: Sequence[Replacement], text: str) -> str:
+    if all(r.char == "\u00a0" for r in run):
+        return WORD_HINT
+    first = run[0]
+    line_start = text.rfind("\n", 0, first.index) + 1
+    before = text[line_start : first.index].strip(f"{SPACES} -－")  # an item's own dashes
+    return DASH_HINT if first.char in LIST_DASHES and not before else HINT
 
 
 def _runs(found: Sequence[Replacement]) -> list[list[Replacement]]:
@@ -198,7 +216,8 @@ def _runs(found: Sequence[Replacement]) -> list[list[Replacement]]:
 
 def _message(run: Sequence[Replacement]) -> str:
     chars = "".join(r.char for r in run)
-    wanted = "".join(r.ascii.strip() or r.ascii for r in run)  # ': ' is shown as ':'
+    # ': ' is shown as ':', the list dash '- ' typed as '——' as '-'; spaces as they are
+    wanted = "".join(r.ascii.strip() for r in run) or "".join(r.ascii for r in run)
     needed = {"'": _("a straight quote '"), '"': _('a straight double quote "')}.get(
         wanted, f"'{wanted}'"
     )

@@ -3,7 +3,7 @@ value that must be ASCII (a name, a time, a condition) contains it.
 
 The file is parsed into events, which know where every key and value stands in the text.
 Where a full-width character keeps the file from parsing at all (`after：5 business days`,
-an indentation of ideographic spaces, a '－' list dash), the lines around the parser's
+an indentation of ideographic spaces, a '－' or '——' list dash), the lines around the parser's
 complaint are repaired first and the file is parsed again.
 """
 
@@ -47,6 +47,8 @@ _WIDE = "\u3000\u00a0"
 _STRUCTURE = (
     re.compile(rf"^[{_S}]*[{_WIDE}][{_S}]*(?=[^{_S}#\r\n])"),  # indentation
     re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*－[{_S}]"),  # a list dash
+    # a list dash typed as an input method's 破折号: `——id:`, `—— id:`, `— id:`
+    re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*——?(?=[{_S}]|{_KEY})"),
     # a wide space after a list dash: YAML reads `-　name:` as text, not an item
     re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*[-－] *[{_WIDE}]"),
     re.compile(rf"^[{_S}]*(?:[-－][{_S}]+)*{_KEY}[{_S}]*："),  # a key's colon
@@ -90,8 +92,8 @@ def _indentation(r: Replacement, text: str) -> Replacement:
     return r
 
 
-def _original(index: int, added: Sequence[int]) -> int:
-    return index - sum(1 for a in added if a < index)
+def _original(index: int, changed: Sequence[tuple[int, int]]) -> int:
+    return index - sum(count for at, count in changed if at < index)
 
 
 def _pass(text: str, file: str) -> tuple[list[Replacement], list[Event] | None]:
@@ -139,7 +141,8 @@ def _line_structure(line: str, start: int) -> list[Replacement]:
     spans = [m.span() for pattern in _STRUCTURE if (m := pattern.match(line))]
     spans += [m.span() for m in _FLOW_KEY.finditer(line)]
     chars = {(start + i, line[i]) for a, b in spans for i in range(a, b) if line[i] in NAMES}
-    return [_spaced_colon(replacement(i, c), line, start) for i, c in sorted(chars)]
+    repairs = [replacement(i, c) for i, c in sorted(chars)]
+    return [_list_dash(_spaced_colon(r, line, start), line, start) for r in repairs]
 
 
 def _spaced_colon(r: Replacement, line: str, start: int) -> Replacement:
@@ -148,6 +151,17 @@ def _spaced_colon(r: Replacement, line: str, start: int) -> Replacement:
     if r.char == "：" and after and not after.isspace():
         return dataclasses.replace(r, ascii=": ")
     return r
+
+
+def _list_dash(r: Replacement, line: str, start: int) -> Replacement:
+    """A list's '- ' typed as '——' (or '—'): the first dash is '-', the second the space
+    after it, or nothing when a space follows already (`—— id:` is `- id:`)."""
+    if r.char != "—":
+        return r
+    before, after = line[r.index - start - 1 : r.index - start], line[r.index - start + 1 :][:1]
+    if before == "—":
+        return dataclasses.replace(r, ascii="" if after.isspace() else " ")
+    return dataclasses.replace(r, ascii="-" if after in ("—", "") or after.isspace() else "- ")
 
 
 @dataclasses.dataclass

@@ -87,6 +87,7 @@ from guanxi.engine.ruleset.ruleset import (
 from guanxi.engine.ruleset.scenarios import check_scenarios, population_file
 from guanxi.engine.ruleset.sizes import SizeError, parse_memory
 from guanxi.engine.ruleset.template_events import check_template_events
+from guanxi.engine.ruleset.template_names import template_titles
 from guanxi.engine.timing import (
     DURATION_SECONDS,
     TimingError,
@@ -432,6 +433,7 @@ def _known(
         levels=levels.names,
         channels=channels if _readable(project, "policies.yaml") else None,
         templates=template_kinds if _readable(project, "templates.yaml") else None,
+        template_titles=template_titles(templates),
         strategies=strategies.names if strategies is not None else (),
         lowest_first={
             "tier": tuple(order_to_write((), tiers.rules)),

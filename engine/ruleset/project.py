@@ -49,6 +49,8 @@ class Known:
     levels: tuple[str, ...]
     channels: Mapping[str, str] | None  # name -> kind (task or message)
     templates: Mapping[str, str] | None  # name -> kind
+    # id -> what a person calls it: its label, else its subject up to the first variable
+    template_titles: Mapping[str, str] = field(default_factory=dict)
     steps: frozenset[str] | None = None
     step_labels: Mapping[str, str | None] = field(default_factory=dict)  # id -> its label
     strategies: tuple[str, ...] = ()

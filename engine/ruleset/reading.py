@@ -17,6 +17,7 @@ from guanxi.engine.language.numbers import number_hint
 from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
+from guanxi.engine.said_business_days import holiday_shift_hint
 
 M = TypeVar("M", bound=BaseModel)
 PLAIN = {  # pydantic's words, and what a business user reads instead
@@ -78,7 +79,8 @@ def _located(
             _("unknown key '{key}'").format(key=key),
             length=len(key),
             hint=did_you_mean(key, allowed)
-            or _literal_word_hint(key, ", ".join(f"'{name}'" for name in allowed)),
+            or _literal_word_hint(key, ", ".join(f"'{name}'" for name in allowed))
+            or holiday_shift_hint(key),
             expected=", ".join(allowed) if allowed else None,
         )
     if kind in CODES:  # raised by a validator of ours, named after its diagnostic

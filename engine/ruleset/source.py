@@ -71,16 +71,17 @@ class Source:
     lines: list[str] = field(default_factory=list)
     original: str = ""
     repairs: list[Replacement] = field(default_factory=list)
-    added: list[tuple[int, int]] = field(default_factory=list)  # (line, col) a repair added
+    # (line, col, characters added) where a repair changed the line's length
+    added: list[tuple[int, int, int]] = field(default_factory=list)
     encoding: str = UTF8
 
     def __post_init__(self) -> None:
         self.lines = self.text.splitlines()
         self.original = self.original or self.text
         starts = [-1] + [i for i, c in enumerate(self.text) if c == "\n"]
-        for index in shifts(self.repairs):
+        for index, count in shifts(self.repairs):
             line = bisect.bisect_left(starts, index)
-            self.added.append((line, index - starts[line - 1]))
+            self.added.append((line, index - starts[line - 1], count))
 
     def line(self, number: int) -> str | None:
         return self.lines[number - 1] if 0 < number <= len(self.lines) else None
@@ -88,7 +89,7 @@ class Source:
     def diagnostic(
         self, at: tuple[int, int], code: str, message: str, length: int = 1, **extra: Any
     ) -> Diagnostic:
-        col = at[1] - sum(1 for line, c in self.added if line == at[0] and c < at[1])
+        col = at[1] - sum(n for line, c, n in self.added if line == at[0] and c < at[1])
         return Diagnostic(self.path, at[0], col, code, message, length=length, **extra)
 
     def position(self, path: Sequence[PathKey], key: bool = False) -> tuple[int, int]:
