@@ -20,13 +20,15 @@ from typing import Any
 
 import pytest
 
-from guanxi.adapters.base import Message, Receipt, RetryableError
+from guanxi.adapters.base import Message, Receipt, RetryableError, address_fields
+from guanxi.adapters.recording import RecordingAdapter
 from guanxi.engine.clock import FixedClock
 from guanxi.engine.daemon.daemon import Daemon
+from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.releases import ledger
 from guanxi.engine.releases.live import live_ruleset
-from guanxi.engine.ruleset import load_ruleset
+from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
 from tests.daemon_helpers import CONSENTS, invitation, plan_due, rules_copy
 from tests.test_releases import propose
@@ -197,15 +199,30 @@ def test_a_rollback_while_a_batch_is_sent_holds_at_once(released: Daemon, store:
     assert len(sent_keys(released)) == 1
 
 
-def test_a_bad_edit_while_a_batch_is_sent_stops_nothing(daemon: Daemon) -> None:
+UNSET_GATEWAY = "sms: {adapter: webhook, url: '${GX_UNSET_GATEWAY}'}\n    rm_task: rm_tasks"
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "said"),
+    [
+        ("policies.yaml", "caps:", "caps: [", "the rule project has 1 error"),
+        ("guanxi.yaml", "rm_task: rm_tasks", UNSET_GATEWAY, "the new rules cannot start"),
+    ],
+    ids=["invalid", "adapter cannot start"],
+)
+def test_rules_that_cannot_be_taken_while_a_batch_is_sent_stop_nothing(
+    daemon: Daemon, name: str, old: str, new: str, said: str
+) -> None:
     good = daemon.running.ruleset.hash
     plan_due(daemon.store, 30, DUE)
-    during_first_send(daemon, lambda: edit(daemon.rules / "policies.yaml", "caps:", "caps: ["))
+    during_first_send(daemon, lambda: edit(daemon.rules / name, old, new))
     first = daemon.dispatch_tick()
     assert (first.sent, first.given_back) == (30, 0)
     assert daemon.running.ruleset.hash == good
-    assert "reload" in daemon.metrics.failures()[1]  # the health check says the edit failed
-    assert daemon.dispatch_tick().given_back == 0
+    assert said in daemon.metrics.failures()[1]["reload"]  # the health check says why
+    again = [invitation(f"C{i:06d}", "E2", DUE) for i in range(30)]
+    insert_followups(daemon.store, again, "test", DUE)  # the rules refused stop no batch again
+    assert (daemon.dispatch_tick().sent, daemon.running.ruleset.hash) == (30, good)
 
 
 def test_a_release_that_does_not_load_stops_nothing(released: Daemon, store: Store) -> None:
@@ -263,3 +280,32 @@ def test_rules_taken_while_a_retry_waits_decide_the_retry(
     report = daemon.dispatch_tick()
     assert sent_keys(daemon) == []
     assert (report.cancelled, sum(report.deferred.values())) == ends
+
+
+def test_only_claims_still_held_are_given_back(store: Store, ruleset: RuleSet) -> None:
+    """Other rules wait after the first send; meanwhile the claim lapsed and another
+    dispatcher took the third follow-up over: its claim is not this batch's to give back."""
+    plan_due(store, 3, DUE)
+    third = store.execute("SELECT max(id) AS id FROM followups")[0]["id"]
+
+    def taken_over_then_new_rules() -> bool:
+        if not recording.messages:
+            return False
+        store.execute(
+            "UPDATE followups SET lease_until = 'another dispatcher' WHERE id = :id", {"id": third}
+        )
+        return True
+
+    with RecordingAdapter(address_fields=address_fields(ruleset.policies)) as recording:
+        report = dispatch_once(
+            store, ruleset, {"sms": recording}, NOW, new_rules=taken_over_then_new_rules
+        )
+    assert (report.sent, report.given_back, report.unsent) == (1, 1, 0)
+    rows = store.execute("SELECT status, attempts, lease_until FROM followups ORDER BY id")
+    assert rows == [
+        {"status": "sent", "attempts": 1, "lease_until": None},
+        {"status": "pending", "attempts": 0, "lease_until": None},
+        {"status": "claimed", "attempts": 0, "lease_until": "another dispatcher"},
+    ]
+    [entry] = store.execute("SELECT outcome FROM deliveries")  # no attempt for those given back
+    assert entry == {"outcome": "sent"}
