@@ -24,12 +24,15 @@ SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held
 process are released, adapters and the store are closed, and `run()` returns.
 
 Hot reload: a valid edit is swapped in whole (new rule-set hash, adapters and schedules); an
-invalid one is logged with its diagnostics and the last good rule set stays. A dispatch tick
-claims no further batch once other rules wait (the files changed, or another release is live:
-`rules_changed`, checked before each pass); the batch in flight is sent under its claim's
-decisions, then the tick reloads, so the batches after it are decided by the new rules.
-Follow-ups keep the hash of the rule set that planned them, and are rendered with that rule
-set's templates while this process knows it.
+invalid one is logged with its diagnostics and the last good rule set stays. Whether other
+rules wait (`rules_wait`) is asked before each dispatch pass and right before each send: a
+stat of the rule files, or one indexed query for the live release. Rules that changed are
+validated and started there, once per change, so only rules that will be swapped in stop
+anything. Then the batch in flight sends nothing more: what it sent is recorded, its other
+claims are given back (pending, no attempt counted; the log says how many), the tick claims
+no further batch and reloads, and the next tick claims them again under the new rules. A
+lowered cap, widened quiet hours or a withdrawn step thus hold from the send after they are
+seen, not from the end of a batch of hundreds on a slow channel.
 
 With `rules: {mode: releases}` (a `cache` folder given) the daemon runs the live release of
 the store instead (engine/releases): edits to the folder are not used, only said once in the
@@ -86,7 +89,7 @@ from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy import retention
 from guanxi.engine.privacy.files import adapter_files
-from guanxi.engine.releases.ledger import Release, live
+from guanxi.engine.releases.ledger import Release, live, live_id
 from guanxi.engine.releases.live import released_ruleset, unreleased
 from guanxi.engine.ruleset import RuleSet, validate_project
 from guanxi.engine.store.base import Store
@@ -106,6 +109,15 @@ class Running:
     dispatch: DispatchSettings
     tick_every: dt.timedelta
     reload_every: dt.timedelta
+
+
+@dataclass
+class Ready:
+    """Rules validated and started, waiting to be swapped in once the batch in flight has
+    stopped; in releases mode, with the release they come from."""
+
+    running: Running
+    release: Release | None = None
 
 
 @dataclass
@@ -178,6 +190,7 @@ class Daemon:
         )
         self.release, self.cache = release, cache
         self._refused: int | None = None  # a release that would not load: logged once
+        self._ready: Ready | None = None  # rules to swap in once the tick has stopped
         # in releases mode the first check compares the folder with the release
         self._fingerprint: Fingerprint = () if cache else fingerprint(rules)
         self._state_at = 0.0
@@ -232,6 +245,7 @@ class Daemon:
         with contextlib.suppress(Exception):  # a store that is gone: the row goes stalled
             heartbeat.record_stop(self.store, self.worker, self.clock.now())
         self.leadership.release()
+        self._drop_ready()
         self.running.adapters.close()
         if self.shadow is not None:
             self.shadow.close()
@@ -308,9 +322,13 @@ class Daemon:
             report=report,
             clock=self._pass_time,
             instant=self.clock.now,
+            new_rules=self.rules_wait,
         )
-        if self.rules_changed():  # the tick stopped claiming: the next one runs the new rules
-            log.info("new rules wait: the tick stopped claiming", extra={"passes": report.passes})
+        if self.rules_wait():  # the tick stopped: the next one runs the new rules
+            log.info(
+                "new rules wait: the tick stopped sending and gave back its unsent claims",
+                extra={"passes": report.passes, "given_back": report.given_back},
+            )
             self._guarded(self.reload_if_changed)()
         if leader:
             self._in_shadow("tick", lambda shadow: shadow.tick(now))
@@ -321,7 +339,7 @@ class Daemon:
         """Asked before each dispatch pass: stop when the daemon stops, or when other rules
         wait to be taken (a lowered cap, moved quiet hours, a withdrawn step must not wait
         for the next tick while this one claims batch after batch under the old rules)."""
-        return self.stopping.is_set() or self.rules_changed()
+        return self.stopping.is_set() or self.rules_wait()
 
     def _pass_time(self) -> dt.datetime:
         """The time of one dispatch pass; the lease it claims under is noted, so that
@@ -415,62 +433,105 @@ class Daemon:
         )
 
     def rules_changed(self) -> bool:
-        """Whether rules other than those in use wait to be taken: the rule project's files
-        changed since the last reload check, or (releases mode) a release other than the one
-        in use, and not refused, is live. Cheap: the files' sizes and times, or one query."""
+        """Whether the rules to take may differ from those last looked at: the rule project's
+        files changed since, or (releases mode) the live release is neither the one in use
+        (or ready to be) nor one refused. Cheap: the files' sizes and times, or one query."""
         if self.cache is None:
             return fingerprint(self.rules) != self._fingerprint
-        release = live(self.store)
-        in_use = self.release.id if self.release else None
-        return release is not None and release.id not in (in_use, self._refused)
+        release = live_id(self.store)
+        if release is None:  # none live: what was ready is not to be taken
+            return self._ready is not None
+        looked_at = self._ready.release if self._ready else self.release
+        return release not in (looked_at.id if looked_at else None, self._refused)
+
+    def rules_wait(self) -> bool:
+        """Whether other rules are ready to be swapped in. Asked before each dispatch pass and
+        each send: rules that changed are validated and started here, once per change, so
+        that a batch stops only for rules that will be taken; those that cannot be are said
+        (log, health) and the rules in use go on."""
+        if self.rules_changed():
+            self._look()
+        return self._ready is not None
 
     def reload_if_changed(self) -> bool:
         """Swap in the rule project (or in releases mode the live release) if it changed and
         is valid; True if swapped."""
+        if self._ready is None or self.rules_changed():
+            self._look()
+        ready, self._ready = self._ready, None
+        return ready is not None and self._take(ready)
+
+    def _look(self) -> None:
+        """Look afresh at the rules to take: ready them when they differ from those in use."""
+        self._drop_ready()
         if self.cache is not None:
-            return self._reload_release(self.cache)
+            self._ready = self._release_ready(self.cache)
+        else:
+            self._ready = self._folder_ready()
+
+    def _drop_ready(self) -> None:
+        if self._ready is not None:
+            self._ready.running.adapters.close()
+            self._ready = None
+
+    def _folder_ready(self) -> Ready | None:
+        """The edited rule project, started; None when unchanged, invalid (logged) or the same
+        rules as those in use."""
         current = fingerprint(self.rules)
         if current == self._fingerprint:
-            return False
+            return None
         self._fingerprint = current
         result = validate_project(self.rules)
         if result.ruleset is None:
             self._reject(result.diagnostics, result.lines)
-            return False
+            return None
         if result.ruleset.hash == self.running.ruleset.hash:
             self.metrics.job_done(RELOAD)  # the broken edit was undone
-            return False
-        return self._swap(result.ruleset)
+            return None
+        running = self._start(result.ruleset)
+        return None if running is None else Ready(running)
 
-    def _reload_release(self, cache: Path) -> bool:
+    def _release_ready(self, cache: Path) -> Ready | None:
+        """The live release, started; None when it is the one in use, is refused, or has the
+        rules in use (then it is taken at once: nothing to swap)."""
         self._note_unreleased_edits()
         release = live(self.store)
         if release is None:
             if self.release is not None:
                 self._rules_refused(_("no release is live in the store"))
-            return False
+            return None
         if release.id == (self.release.id if self.release else None):
             self.metrics.job_done(RELOAD)  # still live, or live again
-            return False
-        if release.id == self._refused:
-            return False
+            return None
+        ruleset = self._released(release, cache) if release.id != self._refused else None
+        if ruleset is None:
+            return None
+        if ruleset.hash == self.running.ruleset.hash:
+            self._adopt(release)
+            return None
+        running = self._start(ruleset)
+        if running is None:
+            self._refused = release.id
+            return None
+        return Ready(running, release)
+
+    def _released(self, release: Release, cache: Path) -> RuleSet | None:
+        """The rules of `release`; None (refused: logged once, failing in health) when they
+        do not load."""
         try:
-            ruleset = released_ruleset(self.store, release, cache)
+            return released_ruleset(self.store, release, cache)
         except ReleaseError as error:
             self._refused = release.id
             log.error("release not used", extra={"release": release.id, "error": str(error)})
             self.metrics.reloaded("rejected")
             problem = _("release {id} is live but cannot be used: {error}")
             self._rules_refused(problem.format(id=release.id, error=error))
-            return False
-        swapped = ruleset.hash != self.running.ruleset.hash
-        if swapped and not self._swap(ruleset):
-            self._refused = release.id
-            return False
+            return None
+
+    def _adopt(self, release: Release) -> None:
         self.release = release
         self.metrics.job_done(RELOAD)
         log.info("release is live", extra={"release": release.id, "ruleset": release.hash})
-        return swapped
 
     def _rules_refused(self, problem: str) -> None:
         """The rules that should run cannot be used: failing (job `reload`), with the rules
@@ -545,24 +606,32 @@ class Daemon:
         }
         log.exception("shadow run failed; the live rules go on", extra={"job": job})
 
-    def _swap(self, ruleset: RuleSet) -> bool:
-        """Start `ruleset` in place of the rules in use; False (the old rules stay) when it
-        cannot start."""
-        old = self.running
+    def _start(self, ruleset: RuleSet) -> Running | None:
+        """`ruleset` started beside the rules in use; None (logged, failing in health) when
+        it cannot start (a new adapter that cannot), and the old rules stay."""
         try:
-            self.running = self._start_rules(ruleset)
-        except Exception as error:  # a new adapter that cannot start: keep the old rules
+            return self._start_rules(ruleset)
+        except Exception as error:
             log.error("new rules not used", extra={"ruleset": ruleset.hash, "error": str(error)})
             self.metrics.reloaded("rejected")
             problem = _("the new rules cannot start: {error}").format(error=described(error))
             self._rules_refused(problem)
-            return False
+            return None
+
+    def _take(self, ready: Ready) -> bool:
+        """Put the rules `ready` in place of those in use; True."""
+        old, self.running = self.running, ready.running
         old.adapters.close()
-        self.metrics.reloaded("ok", ruleset.hash)
+        self.metrics.reloaded("ok", self.running.ruleset.hash)
         self.metrics.job_done(RELOAD)
         if self.scheduler.running:
             self._schedule()
-        log.info("rules reloaded", extra={"ruleset": ruleset.hash, "previous": old.ruleset.hash})
+        log.info(
+            "rules reloaded",
+            extra={"ruleset": self.running.ruleset.hash, "previous": old.ruleset.hash},
+        )
+        if ready.release is not None:
+            self._adopt(ready.release)
         return True
 
     def _reject(self, diagnostics: list[Diagnostic], lines: dict[str, list[str]]) -> None:

@@ -8,7 +8,9 @@
        each pass at the time `clock` gives when it starts: a tick may run for minutes, and
        a batch claimed late in it is leased, and decided (consent, quiet hours, caps,
        expiry), for the moment it is claimed, not for the tick's start; and each of its
-       messages again (consent, quiet hours, expiry) at `instant`, right before it is sent.
+       messages again (consent, quiet hours, expiry) at `instant`, right before it is sent;
+       when `new_rules()` says, then, that other rules wait, the pass sends nothing more and
+       gives its unsent claims back, and `stop()` ends the tick before the next pass.
 
 When planning raises, what is already due is still delivered before the error is raised;
 the report says which stage raised (the daemon's health check shows it). A tick that ran
@@ -52,6 +54,7 @@ class TickReport:
     dead: int = 0
     expired: int = 0  # past their bound on lateness: not sent
     lost: int = 0
+    given_back: int = 0  # claims released unsent because other rules wait
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
@@ -69,6 +72,7 @@ class TickReport:
         self.dead += done.dead
         self.expired += done.expired
         self.lost += done.lost
+        self.given_back += done.given_back
         self.waiting = done.waiting
         for policy, n in done.suppressed.items():
             self.suppressed[policy] = self.suppressed.get(policy, 0) + n
@@ -166,13 +170,15 @@ def tick(
     report: TickReport | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     instant: Callable[[], dt.datetime] | None = None,
+    new_rules: Callable[[], bool] = lambda: False,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
     `clock`: the time of each dispatch pass (a real or shifted clock); without it every pass
     is at `now` (a virtual clock that stands still while a tick runs). `instant`: the time
     right before each send, `clock` unless given (the daemon's `clock` notes a lease each
-    call).
+    call). `new_rules`: asked right before each send, whether other rules wait (see the
+    module).
 
     `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
     what was done and which stage raised. When planning raises, what is due is delivered all
@@ -183,7 +189,7 @@ def tick(
     failed = _plan(store, ruleset, now, plan_events, recurring, report)
     failed_stage, report.stage = report.stage, "dispatch"
     passes = clock if clock is not None else lambda: now
-    timing = _Clocks(passes, instant or passes)
+    timing = _Clocks(passes, instant or passes, new_rules)
     _dispatch(store, ruleset, adapters, timing, rng, settings, stop, report)
     if failed is not None:
         report.stage = failed_stage
@@ -218,6 +224,7 @@ def _plan(
 class _Clocks(NamedTuple):
     passes: Callable[[], dt.datetime]  # the time of a dispatch pass
     sends: Callable[[], dt.datetime]  # the time right before a send
+    new_rules: Callable[[], bool]  # asked right before a send: do other rules wait?
 
 
 def _dispatch(
@@ -247,6 +254,7 @@ def _dispatch(
             rng=rng,
             worker=settings.worker,
             clock=clocks.sends,
+            new_rules=clocks.new_rules,
         )
         report.add(done)
         if done.claimed == 0:

@@ -5,7 +5,8 @@ reads with `FOR UPDATE SKIP LOCKED`, so several daemons claim side by side, each
 the rows another is claiming.
 
 A `screen` (the contact policy at send time, see recheck) decides the claimed rows inside the
-same transaction and takes back those it defers or suppresses.
+same transaction and takes back those it defers or suppresses. `give_back` releases the
+claims a batch stopped sending when other rules wait (see instant), for their next claim.
 
 Order: claims whose lease ran out come first (they were at the head of the queue already),
 then pending follow-ups by priority (highest first), earliest due time, id.
@@ -100,6 +101,26 @@ def claim(
     position = {followup_id: i for i, followup_id in enumerate(ids)}
     kept = (row for row in rows if row["id"] not in taken_back)
     return sorted(kept, key=lambda row: position[row["id"]])
+
+
+def give_back(store: Store, rows: Sequence[Row], now: dt.datetime) -> int:
+    """Release the claims of `rows` (one claim's, not sent): pending again with their attempts
+    and back-off as they were, to be claimed and decided afresh; only while that claim still
+    holds them. How many were given back."""
+    if not rows:
+        return 0
+    with store.transaction():
+        given = store.execute(
+            "UPDATE followups SET status = 'pending', lease_until = NULL, updated_at = :now"
+            f" WHERE id IN ({json_texts('ids', store.dialect, 'BIGINT')})"
+            " AND status = 'claimed' AND lease_until = :lease_until RETURNING id",
+            {
+                "ids": json.dumps([row["id"] for row in rows]),
+                "now": iso(now),
+                "lease_until": rows[0]["lease_until"],
+            },
+        )
+    return len(given)
 
 
 def waiting(store: Store, now: dt.datetime, channels: Collection[str]) -> dict[str, int]:

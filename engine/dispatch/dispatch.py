@@ -24,8 +24,11 @@ between re-sends, never loses), and those known so far whenever RECORD_EVERY of 
 has passed since the last write: a send outlasting the lease (a receiver slower than its
 timeout, a stalled process) then leaves only itself and what ended shortly before it to the
 daemon that takes the lapsed claim over, not every message the batch had sent.
-A follow-up whose channel has no adapter is not claimed: it stays pending and is counted in
-`waiting`. `now` and the clock of the sends are given; nothing here reads the time itself.
+Once `new_rules()` says other rules wait, the batch sends nothing more: what it sent is
+recorded, and its other claims are given back (pending, no attempt counted) to be decided by
+the new rules (see instant). A follow-up whose channel has no adapter is not claimed: it
+stays pending and is counted in `waiting`. `now` and the clock of the sends are given;
+nothing here reads the time itself.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from guanxi.adapters.base import (
     Receipt,
 )
 from guanxi.engine.dispatch import ledger
-from guanxi.engine.dispatch.claim import claim, waiting
+from guanxi.engine.dispatch.claim import claim, give_back, waiting
 from guanxi.engine.dispatch.instant import Instant
 from guanxi.engine.dispatch.outcomes import Attempts, Backoff, Outcome, expired, record
 from guanxi.engine.dispatch.recheck import SendPolicy, take_back
@@ -76,6 +79,7 @@ class DispatchReport:
     expired: int = 0  # past their bound on lateness, not sent
     lost: int = 0  # the lease ran out before the outcome was written; the ledger has it
     unsent: int = 0  # left claimed: the lease was running out before their turn came
+    given_back: int = 0  # claims released unsent: other rules wait to decide them
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
@@ -121,6 +125,7 @@ def dispatch_once(
     worker: str | None = None,
     stopwatch: Callable[[], float] = time.monotonic,
     clock: Callable[[], dt.datetime] | None = None,
+    new_rules: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
     """Claim up to `limit` due follow-ups of the channels in `adapters` and deliver them;
     the ledger names `worker` (host:pid of the daemon) as the dispatcher. A follow-up is
@@ -134,7 +139,8 @@ def dispatch_once(
 
     `clock` tells the time right before each message is sent, when its expiry, quiet hours,
     consent and do-not-contact are decided again (see instant); without it the time stands
-    still at `now` (a virtual clock).
+    still at `now` (a virtual clock). `new_rules`, asked then too: whether other rules wait,
+    and the batch must stop and give its unsent claims back.
     """
     started = stopwatch()
     budget = lease.total_seconds() * LEASE_USED
@@ -142,7 +148,7 @@ def dispatch_once(
         store, ruleset, adapters, now, limit, lease, worker,
         Attempts(now, max_attempts, backoff, rng or random.Random(0)),
         _Timing(lambda: stopwatch() - started < budget, clock or (lambda: now),
-                lambda: stopwatch() - started),
+                lambda: stopwatch() - started, new_rules),
     )  # fmt: skip
 
 
@@ -150,6 +156,7 @@ class _Timing(NamedTuple):
     in_time: Callable[[], bool]  # is there lease enough left to start a send?
     clock: Callable[[], dt.datetime]  # the time right before a send
     elapsed: Callable[[], float]  # seconds on the stopwatch since the pass began
+    new_rules: Callable[[], bool]  # do other rules wait? then the rest are given back
 
 
 @dataclass
@@ -201,17 +208,16 @@ def _dispatch(
     recorder.outcomes.extend(_unsendable(rows, now))
     decided = {o.row["id"] for o in recorder.outcomes}
     ready = [row for row in rows if row["id"] not in decided]
-    instant = Instant(store, ruleset, timing.clock, timing.in_time, now, ready)
+    instant = Instant(store, ruleset, timing.clock, timing.in_time, now, ready, timing.new_rules)
     try:
-        delivered = _deliver(store, ruleset, adapters, ready, attempts, instant)
-        for outcome in delivered:
-            if outcome is None:
-                report.unsent += 1
-            else:
+        for outcome in _deliver(store, ruleset, adapters, ready, attempts, instant):
+            if outcome is not None:
                 recorder.add(outcome)
     finally:  # whatever was sent or decided is recorded, even when the pass is interrupted
         recorder.finish()
         _take_back(store, ruleset, instant, ready, worker, report)
+        report.given_back = give_back(store, instant.given_back, now)
+    report.unsent = instant.unsent
     return report
 
 

@@ -31,6 +31,14 @@ of its lease: minutes. So right before each message is handed over, the clock is
                     their row's deletion moves the change token; an erasure is itself refused
                     while a live claim holds any of the person's follow-ups (privacy/requests)
 
+    new rules       once `new_rules()` says other rules wait to be taken (the daemon asks
+                    whether its rule files or the live release changed: a stat of the files
+                    or one indexed query), this message and every one after it are not sent
+                    and their claims are given back (pending again, no attempt counted, see
+                    claim.give_back): the rules the batch was claimed under no longer decide
+                    anything, and the new ones decide the claims given back when they are
+                    claimed again
+
 Not decided again: frequency caps (the claim took each message's slot at its instant, and
 other dispatchers count it from then).
 """
@@ -68,8 +76,11 @@ class Instant:
     in_time: Callable[[], bool]
     read_at: dt.datetime
     rows: Sequence[Row]
+    new_rules: Callable[[], bool] = lambda: False  # other rules wait: give the rest back
     sent_at: dict[int, dt.datetime] = field(default_factory=dict)  # id → when handed over
     verdicts: list[tuple[dt.datetime, Verdict]] = field(default_factory=list)
+    given_back: list[Row] = field(default_factory=list)  # stopped for new rules
+    unsent: int = 0  # left claimed: the lease was running out
     _refused: dict[int, Refusal] = field(init=False, default_factory=dict)
     _waiting: dict[int, Row] = field(init=False)
     _quiet: Quiet | None = field(init=False)
@@ -83,7 +94,11 @@ class Instant:
 
     def check(self, row: Row) -> Stop | None:
         """Why `row` must not be sent now, or None (it is sent now)."""
+        if self.given_back or self.new_rules():
+            self.given_back.append(row)
+            return UNSENT
         if not self.in_time():
+            self.unsent += 1
             return UNSENT
         at = self.clock()
         stop = self._stop(row, at)
