@@ -20,6 +20,7 @@ from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.releases import ledger
 from guanxi.engine.releases.files import differences
+from guanxi.engine.releases.impact import Impact, impact_of
 from guanxi.engine.releases.ledger import STATUSES, Release
 from guanxi.engine.releases.proposal import Candidate, checked, simulation_summary
 from guanxi.engine.ruleset import RuleSet
@@ -59,7 +60,8 @@ def propose_command(
     with _checked(folder) as (candidate, ruleset), _store(ruleset, store) as opened:
         proposed = _propose(opened, candidate, ruleset, days, now_text)
     if as_json:
-        print_json(proposed.to_dict())
+        impact = impact_of(proposed.simulation)
+        print_json({**proposed.to_dict(), "impact": impact.to_dict() if impact else None})
         return
     echo(
         _("release {id} proposed by {actor}: rule set {hash}, against {base}").format(
@@ -68,6 +70,7 @@ def propose_command(
     )
     _print_checks(proposed)
     _print_simulation(proposed.simulation)
+    _warn_if_loud(proposed)
     click.echo(
         _("another person approves it with: guanxi release approve {id}").format(id=proposed.id)
     )
@@ -75,21 +78,38 @@ def propose_command(
 
 @release.command("approve")
 @click.argument("release_id", metavar="ID", type=int)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Approve without asking, even a release that moves many customers at once.",
+)
 @rules_option
 @store_option
 @now_option
 @json_option
 def approve_command(
-    release_id: int, rules: Path | None, store: str | None, now_text: str | None, as_json: bool
+    release_id: int,
+    yes: bool,
+    rules: Path | None,
+    store: str | None,
+    now_text: str | None,
+    as_json: bool,
 ) -> None:
     """Approve release ID and make it live: daemons in `rules: {mode: releases}` take it at
     their next check, without a restart. Not by the person who proposed it (GUANXI_ACTOR,
-    else the OS user), and only while the release it was proposed against is still live."""
+    else the OS user), and only while the release it was proposed against is still live. A
+    release that moves many customers (a fifth of them, or follow-ups worth two normal days)
+    is approved only once confirmed: at the prompt, or with --yes."""
     ruleset, store = project(rules, store)
     with _store(ruleset, store) as opened:
+        asked = ledger.get(opened, release_id)
+        ledger.check_approver(asked)  # refused anyway: no warning, no question
+        impact = _warn_if_loud(asked)
+        if impact is not None and impact.loud and not yes:
+            _confirm_loud(release_id)
         approved = ledger.approve(opened, release_id, given_now(now_text, ruleset))
     if as_json:
-        print_json(approved.to_dict())
+        print_json({**approved.to_dict(), "impact": impact.to_dict() if impact else None})
         return
     echo(
         _("release {id} approved by {actor} and live: rule set {hash}").format(
@@ -182,8 +202,10 @@ def show_command(release_id: int, rules: Path | None, store: str | None, as_json
         against = _compared_with(opened, shown)
         old = ledger.files_of(opened, against) if against is not None else {}
         diff = differences(old, ledger.files_of(opened, shown.id))
+    impact = impact_of(shown.simulation)
     if as_json:
-        print_json({**shown.to_dict(), "compared_with": against, "diff": diff})
+        extra = {"impact": impact.to_dict() if impact else None}
+        print_json({**shown.to_dict(), **extra, "compared_with": against, "diff": diff})
         return
     _print_release(shown, ruleset)
     if against is None:
@@ -192,6 +214,8 @@ def show_command(release_id: int, rules: Path | None, store: str | None, as_json
         click.echo(_("changes against release {id}:").format(id=against))
     for line in diff or [_("(none)")]:
         echo(f"  {line}")
+    if shown.status == "proposed":
+        _warn_before_approval(shown)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -270,6 +294,29 @@ def _compared_with(store: Store, release: Release) -> int | None:
     return current.id
 
 
+def _warn_before_approval(release: Release) -> None:
+    impact = _warn_if_loud(release)
+    if impact is not None and impact.loud:
+        approve = _("approve it only once reviewed, with: guanxi release approve {id} --yes")
+        echo("  " + approve.format(id=release.id), err=True)
+
+
+def _confirm_loud(release_id: int) -> None:
+    """Ask whether to approve a loud release; refused, say how to confirm."""
+    refused = _(
+        "release {id} not approved: it moves many customers at once; once its moves are"
+        " reviewed, approve it with: guanxi release approve {id} --yes"
+    ).format(id=release_id)
+    question = _("approve release {id} all the same?").format(id=release_id)
+    try:
+        confirmed = click.confirm(question, err=True)
+    except click.Abort:  # no answer (not a terminal) or Ctrl-C
+        click.echo(err=True)  # end the prompt's line
+        raise click.ClickException(refused) from None
+    if not confirmed:
+        raise click.ClickException(refused)
+
+
 def _base(release: Release) -> str:
     if release.base_id is None:
         return _("no release (none was live)")
@@ -335,20 +382,15 @@ def _print_simulation(summary: dict[str, Any]) -> None:
     line = _("simulation: {days} days from {start}: {deliveries} deliveries").format(
         days=summary["days"], start=summary["start"], deliveries=f"{summary['deliveries']:,}"
     )
-    if "baseline_deliveries" not in summary:
+    impact = impact_of(summary)
+    if impact is None:
         click.echo(line + _(" (no live release to compare with)"))
         return
-    click.echo(
-        line
-        + _(
-            " (live release: {baseline}); {classified} customer(s) classified differently,"
-            " {delivered} served differently"
-        ).format(
-            baseline=f"{summary['baseline_deliveries']:,}",
-            classified=f"{summary['classified_differently']:,}",
-            delivered=f"{summary['delivered_differently']:,}",
-        )
-    )
+    baseline = f"{summary['baseline_deliveries']:,}"
+    click.echo(line + _(" (live release: {baseline})").format(baseline=baseline))
+    delivered = f"{summary['delivered_differently']:,}"
+    echo("  " + _moved(impact) + _(", {delivered} served differently").format(delivered=delivered))
+    echo("  " + _followups(impact))
     for step in summary.get("steps", []):
         echo(
             "  "
@@ -361,3 +403,73 @@ def _print_simulation(summary: dict[str, Any]) -> None:
                 what=move["what"], old=move["from"], new=move["to"], customers=move["customers"]
             )
         )
+
+
+def _moved(impact: Impact) -> str:
+    if impact.customers is None:
+        return _(
+            "{moved} customer(s) classified differently, of a total unknown"
+            " (this proposal was kept before the total was)"
+        ).format(moved=f"{impact.moved:,}")
+    return _("{moved} of {total} customers ({share}) classified differently").format(
+        moved=f"{impact.moved:,}", total=f"{impact.customers:,}", share=_percent(impact.share)
+    )
+
+
+def _followups(impact: Impact) -> str:
+    if impact.added < 0:
+        return _("{count} fewer follow-ups").format(count=f"{-impact.added:,}")
+    if impact.added == 0:
+        return _("as many follow-ups as under the live release")
+    more = _("{count} more follow-ups").format(count=f"{impact.added:,}")
+    if not impact.by_step:
+        return more
+    steps = ", ".join(f"{step} {count:,}" for step, count in impact.by_step.items())
+    return more + _("; of which {steps}").format(steps=steps)
+
+
+def _percent(share: float | None) -> str:
+    if share is None:
+        return "?"
+    if 0 < share < 0.01:
+        return "< 1 %"  # a few customers of a large bank are not "0 %"
+    return f"{share:.0%}".replace("%", " %")
+
+
+def _warn_if_loud(release: Release) -> Impact | None:
+    """The release's impact; on stderr, a warning when it is loud (see impact.py)."""
+    impact = impact_of(release.simulation)
+    if impact is None or not impact.loud:
+        return impact
+    echo(_("warning: {message}").format(message="; ".join(_loud(release, impact))), err=True)
+    hint = _(
+        "the day it goes live, every customer it moves gets the steps of the new tier and"
+        " level at once; see who moves with: guanxi simulate --rules {source} --baseline DIR"
+        " --start {start} --days {days} (DIR: the rules in use)"
+    ).format(source=release.source or "DIR", start=release.simulation["start"], days=impact.days)
+    echo("  " + _("hint:") + " " + hint, err=True)
+    return impact
+
+
+def _loud(release: Release, impact: Impact) -> list[str]:
+    """What makes the release loud: the share it moves, the follow-ups it adds."""
+    found = []
+    if impact.many_moved:
+        found.append(
+            _("release {id} classifies {moved} of {total} customers ({share}) differently").format(
+                id=release.id,
+                moved=f"{impact.moved:,}",
+                total=f"{impact.customers:,}",
+                share=_percent(impact.share),
+            )
+        )
+    if impact.wave:
+        message = _(
+            "release {id} adds {added} follow-ups in {days} days, {ratio} times a normal day"
+            " under the live release"
+        )
+        ratio = f"{impact.added / impact.normal_day:,.1f}"
+        found.append(
+            message.format(id=release.id, added=f"{impact.added:,}", days=impact.days, ratio=ratio)
+        )
+    return found

@@ -57,7 +57,9 @@ def test_propose_approve_by_another_person_and_show_the_diff(store: Store, tmp_p
     replace(rules / "templates.yaml", GREETING, CHANGED)
     again = guanxi("li.na", "release", "propose", str(rules), "--days", "1", *where)
     assert "against release 1" in again.stdout
-    assert "deliveries (live release: 3); 0 customer(s) classified differently" in again.stdout
+    assert "deliveries (live release: 3)" in again.stdout
+    assert "0 of 3 customers (0 %) classified differently" in again.stdout
+    assert "as many follow-ups as under the live release" in again.stdout
     shown = guanxi("wang", "release", "show", "2", "--rules", str(rules), "--store", store.location)
     assert "changes against release 1:" in shown.stdout
     assert f'+    body: "{{{{ name }}}}您好，{CHANGED}' in shown.stdout

@@ -152,12 +152,7 @@ def approve(store: Store, release_id: int, now: dt.datetime, actor: str | None =
     actor = actor or audit.current_actor()
     with store.transaction():
         release = get(store, release_id)
-        _must_be_proposed(release)
-        if audit.same_person(release.proposer, actor):
-            message = _(
-                "release {id} was proposed by {actor}: another person must approve it (四眼原则)"
-            )
-            raise ReleaseError(message.format(id=release.id, actor=actor))
+        check_approver(release, actor)
         _take_over(store, release)
         store.execute(
             "UPDATE releases SET status = 'live', approver = :actor, approved_at = :at,"
@@ -167,6 +162,18 @@ def approve(store: Store, release_id: int, now: dt.datetime, actor: str | None =
         detail = {"hash": release.hash, "replaces": release.base_id}
         audit.record(store, now, "release approve", _subject(release.id), detail, actor)
     return get(store, release_id)
+
+
+def check_approver(release: Release, actor: str | None = None) -> None:
+    """ReleaseError when `release` is not proposed (any more) or `actor` proposed it: asked
+    before approving, and again by `approve`."""
+    actor = actor or audit.current_actor()
+    _must_be_proposed(release)
+    if audit.same_person(release.proposer, actor):
+        message = _(
+            "release {id} was proposed by {actor}: another person must approve it (四眼原则)"
+        )
+        raise ReleaseError(message.format(id=release.id, actor=actor))
 
 
 def reject(

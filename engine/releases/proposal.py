@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,9 @@ def simulation_summary(
 
 
 def summary(simulation: Simulation) -> dict[str, Any]:
-    """Deliveries under the rules (and the baseline), the customers classified or served
-    differently, and per step who gains or loses it."""
+    """Deliveries under the rules (and the baseline), the customers simulated and those
+    classified or served differently, and per step who gains or loses it and how many more
+    follow-ups it has."""
     rules = simulation.runs[0]
     found: dict[str, Any] = {
         "start": rules.window.first.isoformat(),
@@ -87,8 +89,10 @@ def summary(simulation: Simulation) -> dict[str, Any]:
     if comparison is None:
         return found
     moves = sorted(comparison.moves.items(), key=lambda item: -item[1])[:SAMPLE_MOVES]
+    ours, theirs = (Counter(d.step_id for d in r.deliveries) for r in (rules, comparison.baseline))
     return found | {
         "baseline_deliveries": len(comparison.baseline.deliveries),
+        "customers": comparison.customers,
         "classified_differently": len(comparison.classified_differently),
         "delivered_differently": len(comparison.delivered_differently),
         "steps": [
@@ -97,6 +101,7 @@ def summary(simulation: Simulation) -> dict[str, Any]:
                 "gained": len(s.gained),
                 "lost": len(s.lost),
                 "changed": len(s.changed),
+                "added": ours[s.step_id] - theirs[s.step_id],
             }
             for s in comparison.steps
             if s.gained or s.lost or s.changed

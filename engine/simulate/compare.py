@@ -101,6 +101,7 @@ class Comparison:
     moves: Counter[tuple[str, Any, Any]]  # (what, baseline value, rules value) -> customers
     classified_differently: list[str]
     delivered_differently: list[str]
+    customers: int = 0  # classified under either rule set: what the shares are of
     sample: list[Affected] = field(default_factory=list)
 
     @property
@@ -120,6 +121,7 @@ def compare(rules: Side, baseline: Side, sample: int = 10) -> Comparison:
         moves,
         classified,
         delivered_differently(*deliveries),
+        len(ours.keys() | theirs.keys()),
     )
     comparison.sample = [
         _affected(customer, rules, baseline, ours, theirs)
