@@ -4,7 +4,8 @@ A record says that a customer gave (`granted`) or withdrew consent for one chann
 policies.yaml (or 'all': every channel) and one purpose, where it came from (`source`: branch,
 app, call, file, event), when it takes effect and what proves it (`evidence`: a form number,
 a call recording, a file and row). Nothing is overwritten: the customer's consent for a
-channel and purpose is the latest record for it or for 'all', by effective time, then by id.
+channel and purpose is the latest record for it or for 'all', by effective time; of records
+taking effect at the same instant a withdrawal, the safe one, then the later entered (`id`).
 
 The contact policy asks two questions of every follow-up (engine/plan/policy.py):
 
@@ -204,9 +205,17 @@ def current(records: Iterable[Row], at: str) -> dict[tuple[str, str], Row]:
     oldest first (`history`); one taking effect later is not in force yet."""
     latest: dict[tuple[str, str], Row] = {}
     for row in records:
-        if row["effective_at"] <= at:
-            latest[(row["channel"], row["purpose"])] = row
+        key = (row["channel"], row["purpose"])
+        if row["effective_at"] <= at and (key not in latest or _rank(row) > _rank(latest[key])):
+            latest[key] = row
     return latest
+
+
+def _rank(row: Row) -> tuple[str, bool, int]:
+    """Which of two records is in force: the later effective; at the same instant (a grant
+    and a withdrawal stamped alike, as a file of dates alone writes them) the withdrawal, the
+    safe one, then the later entered (`latest_sql` orders so)."""
+    return row["effective_at"], not row["granted"], int(row["id"])
 
 
 def relied_on(records: Sequence[Row], channel: str, purpose: str, at: str) -> list[Row]:
@@ -221,7 +230,7 @@ def relied_on(records: Sequence[Row], channel: str, purpose: str, at: str) -> li
             if row["purpose"] == kind and row["channel"] in (channel, ALL)
             and row["effective_at"] <= at
         ]  # fmt: skip
-        found += matching[-1:]
+        found += [max(matching, key=_rank)] if matching else []
     return found
 
 
@@ -239,7 +248,7 @@ def latest_sql(column: str, customer_id: str, channel: str, purpose: str, at: st
     return (
         f"(SELECT {column} FROM consent_ledger l WHERE l.customer_id = CAST({customer_id} AS TEXT)"
         f" AND l.purpose = {purpose} AND l.channel IN ({channel}, '{ALL}')"
-        f" AND l.effective_at <= {at} ORDER BY l.effective_at DESC, l.id DESC LIMIT 1)"
+        f" AND l.effective_at <= {at} ORDER BY l.effective_at DESC, l.granted, l.id DESC LIMIT 1)"
     )
 
 

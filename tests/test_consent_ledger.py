@@ -102,7 +102,8 @@ def test_the_latest_record_by_effective_time_decides_whenever_it_was_recorded(
     store: Store, ruleset: RuleSet
 ) -> None:
     """A paper form signed earlier and entered later does not undo a newer withdrawal; a
-    newer grant undoes an older withdrawal; ties go to the later record."""
+    newer grant undoes an older withdrawal; a grant taking effect at the same instant as a
+    withdrawal does not, even entered later: the safe one is in force."""
     store.upsert_customers([customer(1, consent_marketing=False)])
     monday, tuesday = START, START + dt.timedelta(days=1)
     withdrawn = withdraw(store, ruleset, "all", "marketing", tuesday)
@@ -111,12 +112,17 @@ def test_the_latest_record_by_effective_time_decides_whenever_it_was_recorded(
     ledger = consent.history(store, "C0001")
     assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == withdrawn
     tie = consent.Record("C0001", "all", "marketing", True, "app", None, iso(tuesday))
-    granted = consent.record(store, ruleset.policies, tie, tuesday)
+    consent.record(store, ruleset.policies, tie, tuesday)
     ledger = consent.history(store, "C0001")
-    assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == granted
-    assert len(ledger) == 3  # nothing overwritten
+    assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == withdrawn
+    minute = tuesday + dt.timedelta(minutes=1)
+    newer = consent.Record("C0001", "all", "marketing", True, "app", None, iso(minute))
+    granted = consent.record(store, ruleset.policies, newer, minute)
+    ledger = consent.history(store, "C0001")
+    assert consent.current(ledger, iso(minute))[("all", "marketing")]["id"] == granted
+    assert len(ledger) == 4  # nothing overwritten
     plan(store, [invitation("C0001", "E1", NOON + dt.timedelta(days=2), purpose="marketing")])
-    apply_policies(store, ruleset, "b1", tuesday)
+    apply_policies(store, ruleset, "b1", minute)
     [row] = store.execute("SELECT status FROM followups")
     assert row["status"] == "pending"  # the grant in the ledger wins over the column's false
 

@@ -40,6 +40,7 @@ from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest import addresses
+from guanxi.engine.ingest.consent_rows import reading_bank_values, refusing_unknown_customers
 from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -490,10 +491,10 @@ def load_consents(
             added = consent.append_new(store, records, now)
             return {"inserted": added, "unchanged": len(records) - added}
 
-        check = _customer_rows(
-            store, ruleset, schema, customer_check(schema, zone, source.columns, load.warn)
-        )
-        return load.run(check, "", write, progress)
+        check = customer_check(schema, zone, source.columns, load.warn)
+        check = _customer_rows(store, ruleset, schema, check)
+        check = refusing_unknown_customers(check, store, ruleset.schema.key, schema.key)
+        return load.run(reading_bank_values(check, ruleset.policies), "", write, progress)
 
 
 def _customer_rows(store: Store, ruleset: RuleSet, schema: Schema, check: Check) -> Check:

@@ -43,9 +43,10 @@ How values are read (business users ask about these, so they are decided here on
   as a number (a JSON `NaN`, a Parquet NaN: a failed computation, as for text), while the
   word `nan` in a text cell is pandas' missing value. A field's `min:` and `max:` bound
   it (a balance is never negative).
-- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case; also 真/假 (as decision
-  tables take them), √/× (a ticked or crossed box, ✓/✗ too), t/f (PostgreSQL's export) and
-  1.0/0.0 (a pandas column of flags with a gap is one of reals, as a number too).
+- boolean: true/false, yes/no, y/n, 1/0, 是/否, in any letter case and width (`Ｙ`); also
+  真/假 (as decision tables take them), √/× (a ticked or crossed box, ✓/✗ too), t/f
+  (PostgreSQL's export) and 1.0/0.0 (a pandas column of flags with a gap is one of reals, as a
+  number too).
 - date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` or `YYYY年M月D日` (month and day of one or two
   digits), or `YYYYMMDD` (as core banking systems export one, in a number cell too), a real
   calendar day, which midnight without an offset may follow (`2026-11-03
@@ -599,8 +600,8 @@ def _in_range(whole: int) -> int:
 def boolean(value: Any) -> bool | None:
     if type(value) is str:
         written = value.strip()
-        if written.lower() in BOOLEANS:
-            return BOOLEANS[written.lower()]
+        if (plain := _half_width(written).lower()) in BOOLEANS:  # Ｙ, typed in full width
+            return BOOLEANS[plain]
         if no_value(written):
             return None
         raise Invalid(

@@ -62,7 +62,9 @@ SUPERSEDED_CONSENT = (
     " AND later.purpose = consent_ledger.purpose"
     " AND later.channel IN (consent_ledger.channel, 'all') AND later.effective_at < :cutoff"
     " AND (later.effective_at > consent_ledger.effective_at"
-    " OR (later.effective_at = consent_ledger.effective_at AND later.id > consent_ledger.id)))"
+    " OR (later.effective_at = consent_ledger.effective_at"
+    " AND (later.granted < consent_ledger.granted"  # at one instant a withdrawal is in force
+    " OR (later.granted = consent_ledger.granted AND later.id > consent_ledger.id)))))"
 )
 
 KINDS = {
