@@ -11,14 +11,15 @@ So each value is either read as the project's name or the row is quarantined:
   mean, never guessed: a withdrawal read for the wrong channel stops the wrong messages;
 - granted: also as consent forms write it, 同意 / 不同意, 拒绝, 撤回;
 - effective_at: a date alone is that day's start in the project's zone;
-- customer_id: once the store holds customers, an id none of them has is quarantined (a
-  withdrawal for `C 0001` or `C00001` protects no one), naming the stored id it may mean.
+- customer_id: an id no customer has, where the same without its spaces is a stored
+  customer's (`C 0001`), is quarantined naming that id: the withdrawal protects no one. An id
+  no customer has at all is kept, for a customer the customers file brings later.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from guanxi.engine import consent
@@ -135,38 +136,33 @@ def _could_mean(written: str, channels: Mapping[str, str]) -> list[str]:
     ]
 
 
-def refusing_unknown_customers(check: Check, store: Store, customer_key: str, key: str) -> Check:
-    """`check`, and once the store holds customers, a row whose `key` none of them has is
-    refused, naming the stored id it may mean (the same without its spaces, in NFKC)."""
+def refusing_near_ids(check: Check, store: Store, customer_key: str, key: str) -> Check:
+    """`check`, and a row whose `key` no customer has, while the same id without its spaces
+    (in NFKC) is a stored customer's, is refused, naming that id: `C 0001` protects no one.
+    An id no customer has at all is kept: a consent file may come before the customers file
+    that brings the customer, and a withdrawal kept for them holds from their first day. An id
+    written as stored costs no look-up."""
     column = quoted_name(customer_key)
-    if not store.execute(f"SELECT {column} FROM customers LIMIT 1"):
-        return check  # a first load of consents before customers: nothing to compare
-    known: dict[str, bool] = {}
 
     def stored(customer_id: str) -> bool:
-        if customer_id not in known:
-            sql = f"SELECT 1 AS found FROM customers WHERE {column} = :id"
-            known[customer_id] = bool(store.execute(sql, {"id": customer_id}))
-        return known[customer_id]
+        sql = f"SELECT 1 AS found FROM customers WHERE {column} = :id"
+        return bool(store.execute(sql, {"id": customer_id}))
 
     def checked(record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
         row, problems = check(record)
         given = row.get(key)
-        if not isinstance(given, str) or any(p[0] == key for p in problems) or stored(given):
+        if not isinstance(given, str) or any(p[0] == key for p in problems):
             return row, problems
-        return row, [*problems, (key, given, _unknown_reason(given, stored))]
+        meant = "".join(unicodedata.normalize("NFKC", given).split())
+        if meant == given or not stored(meant) or stored(given):
+            return row, problems
+        return row, [*problems, (key, given, _near_reason(given, meant))]
 
     return checked
 
 
-def _unknown_reason(given: str, stored: Callable[[str], bool]) -> str:
-    meant = "".join(unicodedata.normalize("NFKC", given).split())
-    if meant != given and stored(meant):
-        return _(
-            "no customer has id {given}, but {meant} does: write the id as stored (no spaces"
-            " inside) and load the file again; until then the record is not in the ledger"
-        ).format(given=quoted(given), meant=meant)
+def _near_reason(given: str, meant: str) -> str:
     return _(
-        "no customer has id {given}: correct the id, or load the customers file first, then"
-        " load this file again; until then the record is not in the ledger"
-    ).format(given=quoted(given))
+        "no customer has id {given}, but {meant} does: write the id as stored (no spaces"
+        " inside) and load the file again; until then the record is not in the ledger"
+    ).format(given=quoted(given), meant=meant)

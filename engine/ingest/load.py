@@ -40,7 +40,7 @@ from guanxi.engine import consent
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest import addresses
-from guanxi.engine.ingest.consent_rows import reading_bank_values, refusing_unknown_customers
+from guanxi.engine.ingest.consent_rows import reading_bank_values, refusing_near_ids
 from guanxi.engine.ingest.established import mark_established
 from guanxi.engine.ingest.formats import (
     BATCH_ROWS,
@@ -493,7 +493,7 @@ def load_consents(
 
         check = customer_check(schema, zone, source.columns, load.warn)
         check = _customer_rows(store, ruleset, schema, check)
-        check = refusing_unknown_customers(check, store, ruleset.schema.key, schema.key)
+        check = refusing_near_ids(check, store, ruleset.schema.key, schema.key)
         return load.run(reading_bank_values(check, ruleset.policies), "", write, progress)
 
 
