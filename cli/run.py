@@ -23,9 +23,10 @@ from guanxi.cli.options import INTERVAL, rules_option
 from guanxi.cli.output import print_json
 from guanxi.engine.clock import Clock, FixedClock, ShiftedClock, StoreClock
 from guanxi.engine.daemon import TickReport, heartbeat, tick
-from guanxi.engine.daemon.daemon import Daemon, dispatch_settings, worker_name
+from guanxi.engine.daemon.daemon import Daemon
 from guanxi.engine.daemon.delivery import build_adapters
 from guanxi.engine.daemon.logs import setup_logging
+from guanxi.engine.daemon.running import dispatch_settings, worker_name
 from guanxi.engine.daemon.shadow import Shadow, shadow_rules
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _

@@ -5,7 +5,7 @@
     classify        on `classify_every` / `classify_at`: re-sort every customer, plan the
                     `on_enter` / `on_leave` steps of those who moved (none with
                     `classify_every: never`, when a batch engine classifies)
-    reload          every `reload_every`: pick up edits to the rule project
+    reload          every `reload_every`: pick up edits to the rule project (reload.py)
     retention       each night at `retention.at`, when guanxi.yaml gives a window: remove the
                     records past it, one batch per kind per run; while some are left it runs
                     again a second later, so that dispatch ticks go on in between
@@ -23,24 +23,8 @@ classification if a scheduled one was missed since the last run.
 SIGTERM/SIGINT stop claiming; the batch in flight is finished, claims still held by this
 process are released, adapters and the store are closed, and `run()` returns.
 
-Hot reload: a valid edit is swapped in whole (new rule-set hash, adapters and schedules); an
-invalid one is logged with its diagnostics and the last good rule set stays. Whether other
-rules wait (`rules_wait`) is asked before each dispatch pass and right before each send: a
-stat of the rule files, or one indexed query for the live release. Rules that changed are
-validated and started there, once per change, so only rules that will be swapped in stop
-anything. Then the batch in flight sends nothing more: what it sent is recorded, its other
-claims are given back (pending, no attempt counted; the log says how many), the tick claims
-no further batch and reloads, and the next tick claims them again under the new rules. A
-lowered cap, widened quiet hours or a withdrawn step thus hold from the send after they are
-seen, not from the end of a batch of hundreds on a slow channel.
-
-With `rules: {mode: releases}` (a `cache` folder given) the daemon runs the live release of
-the store instead (engine/releases): edits to the folder are not used, only said once in the
-log; a newly approved release (or a rollback) is swapped in the same way at the next check.
-
-Rules that should run but cannot (an edit with errors, a live release that does not load or
-whose adapters cannot start, no release live) leave the daemon on the rules it runs, and
-failing (job `reload`) in `guanxi health` and /healthz until rules are taken again.
+Hot reload, edits to the rule project or (`rules: {mode: releases}`) a newly live release,
+is reload.py's; the claims given back when the daemon stops, claims.py's.
 """
 
 from __future__ import annotations
@@ -48,14 +32,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import random
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -69,83 +50,28 @@ from guanxi.engine.classify.chosen import classify_chosen
 from guanxi.engine.classify.shifts import shift_warnings
 from guanxi.engine.clock import Clock
 from guanxi.engine.daemon import heartbeat
-from guanxi.engine.daemon.delivery import Adapters, build_adapters
-from guanxi.engine.daemon.health import HealthServer, Metrics, described
+from guanxi.engine.daemon.claims import Leases
+from guanxi.engine.daemon.health import HealthServer, Metrics
 from guanxi.engine.daemon.leader import leadership
+from guanxi.engine.daemon.reload import Ready, Reloader
+from guanxi.engine.daemon.running import Starter, dispatch_settings, worker_name
 from guanxi.engine.daemon.shadow import Shadow, shadow_rules
-from guanxi.engine.daemon.tick import (
-    DispatchSettings,
-    FailingChannels,
-    TickReport,
-    plan_ahead,
-    tick,
-)
-from guanxi.engine.diagnostics import Diagnostic, summary
+from guanxi.engine.daemon.tick import FailingChannels, TickReport, plan_ahead, tick
 from guanxi.engine.dispatch.claim import CLAIMABLE
-from guanxi.engine.dispatch.dispatch import Backoff
-from guanxi.engine.errors import ReleaseError
-from guanxi.engine.i18n import _, ngettext
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.transitions import TransitionPlanner
 from guanxi.engine.privacy import retention
 from guanxi.engine.privacy.files import adapter_files
-from guanxi.engine.releases.ledger import Release, live, live_id
-from guanxi.engine.releases.live import released_ruleset, unreleased
-from guanxi.engine.ruleset import RuleSet, validate_project
+from guanxi.engine.releases.ledger import Release
+from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Store
-from guanxi.engine.timing import parse_interval, parse_time_of_day
+from guanxi.engine.timing import parse_time_of_day
+
+# dispatch_settings and worker_name live in running.py; other modules import them from here
+__all__ = ["Daemon", "classification_missed", "dispatch_settings", "worker_name"]
 
 log = logging.getLogger("guanxi.daemon")
 STATE_EVERY = 60.0  # seconds between the store queries behind the due/suppressed gauges
-RELOAD = "reload"  # the failing job while the rules that should run cannot be used
-
-
-@dataclass
-class Running:
-    """One rule set in use: its adapters and how it dispatches."""
-
-    ruleset: RuleSet
-    adapters: Adapters
-    dispatch: DispatchSettings
-    tick_every: dt.timedelta
-    reload_every: dt.timedelta
-
-
-@dataclass
-class Ready:
-    """Rules validated and started, waiting to be swapped in once the batch in flight has
-    stopped; in releases mode, with the release they come from."""
-
-    running: Running
-    release: Release | None = None
-
-
-@dataclass
-class Leases:
-    """The lease ends this process has claimed under, so that it can give back its own
-    claims (and only those) when it stops."""
-
-    ends: list[str] = field(default_factory=list)
-
-    def add(self, end: str) -> None:
-        self.ends = [*self.ends[-99:], end]
-
-
-def dispatch_settings(ruleset: RuleSet, worker: str | None = None) -> DispatchSettings:
-    daemon = ruleset.settings.daemon
-    backoff = Backoff(parse_interval(daemon.retry_after), parse_interval(daemon.retry_cap))
-    return DispatchSettings(
-        limit=daemon.batch,
-        lease=parse_interval(daemon.lease),
-        max_attempts=daemon.max_attempts,
-        backoff=backoff,
-        worker=worker,
-    )
-
-
-def worker_name() -> str:
-    """This process as the deliveries ledger names its dispatcher: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Daemon:
@@ -178,9 +104,19 @@ class Daemon:
         self.worker = worker_name()
         self.started_at = clock.now()
         self.leadership = leadership(store)
-        self.running = self._start_rules(ruleset)
+        start = Starter(store, clock, folder, self.overrides, self.worker)
+        self.running = start(ruleset)
         self.metrics = Metrics(self.running.tick_every.total_seconds())
         self.metrics.reloaded("started", ruleset.hash)
+        self.reloader = Reloader(
+            rules,
+            store,
+            self.metrics,
+            in_use=lambda: self.running.ruleset,
+            start=start,
+            release=release,
+            cache=cache,
+        )
         self.shadow = self._start_shadow(ruleset)
         self.port = ruleset.settings.daemon.port if port is None else port
         self.scheduler = BlockingScheduler(
@@ -188,11 +124,6 @@ class Daemon:
             executors={"default": DebugExecutor()},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self.release, self.cache = release, cache
-        self._refused: int | None = None  # a release that would not load: logged once
-        self._ready: Ready | None = None  # rules to swap in once the tick has stopped
-        # in releases mode the first check compares the folder with the release
-        self._fingerprint: Fingerprint = () if cache else fingerprint(rules)
         self._state_at = 0.0
         self._stopper: threading.Thread | None = None
         self._beaten = False  # the first beat forgets the daemons that failed to start here
@@ -245,7 +176,7 @@ class Daemon:
         with contextlib.suppress(Exception):  # a store that is gone: the row goes stalled
             heartbeat.record_stop(self.store, self.worker, self.clock.now())
         self.leadership.release()
-        self._drop_ready()
+        self.reloader.drop_ready()
         self.running.adapters.close()
         if self.shadow is not None:
             self.shadow.close()
@@ -255,16 +186,40 @@ class Daemon:
 
     def release_claims(self) -> int:
         """Give back the follow-ups this process still holds; how many."""
-        if not self.leases.ends:
-            return 0
-        marks = ", ".join(f":l{i}" for i in range(len(self.leases.ends)))
-        with self.store.transaction():
-            rows = self.store.execute(
-                "UPDATE followups SET status = 'pending', lease_until = NULL"
-                f" WHERE status = 'claimed' AND lease_until IN ({marks}) RETURNING id",
-                {f"l{i}": end for i, end in enumerate(self.leases.ends)},
-            )
-        return len(rows)
+        return self.leases.give_back(self.store)
+
+    # --- hot reload (reload.py) ---------------------------------------------------------
+
+    @property
+    def release(self) -> Release | None:
+        """In releases mode, the release whose rules run; else None."""
+        return self.reloader.release
+
+    def rules_changed(self) -> bool:
+        """Whether the rules to take may differ from those last looked at (cheap)."""
+        return self.reloader.changed()
+
+    def rules_wait(self) -> bool:
+        """Whether other rules are ready to be swapped in. Asked before each dispatch pass and
+        each send (see reload.py)."""
+        return self.reloader.waiting()
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the rule project (or in releases mode the live release) if it changed and
+        is valid; True if swapped."""
+        ready = self.reloader.take()
+        if ready is None:
+            return False
+        self._take(ready)
+        return True
+
+    def _take(self, ready: Ready) -> None:
+        """Put the rules `ready` in place of those in use, on their own schedules."""
+        old, self.running = self.running, ready.running
+        old.adapters.close()
+        if self.scheduler.running:
+            self._schedule()
+        self.reloader.taken(ready, old.ruleset)
 
     # --- the jobs -----------------------------------------------------------------------
 
@@ -432,144 +387,7 @@ class Daemon:
             },
         )
 
-    def rules_changed(self) -> bool:
-        """Whether the rules to take may differ from those last looked at: the rule project's
-        files changed since, or (releases mode) the live release is neither the one in use
-        (or ready to be) nor one refused. Cheap: the files' sizes and times, or one query."""
-        if self.cache is None:
-            return fingerprint(self.rules) != self._fingerprint
-        release = live_id(self.store)
-        if release is None:  # none live: what was ready is not to be taken
-            return self._ready is not None
-        looked_at = self._ready.release if self._ready else self.release
-        return release not in (looked_at.id if looked_at else None, self._refused)
-
-    def rules_wait(self) -> bool:
-        """Whether other rules are ready to be swapped in. Asked before each dispatch pass and
-        each send: rules that changed are validated and started here, once per change, so
-        that a batch stops only for rules that will be taken; those that cannot be are said
-        (log, health) and the rules in use go on."""
-        if self.rules_changed():
-            self._look()
-        return self._ready is not None
-
-    def reload_if_changed(self) -> bool:
-        """Swap in the rule project (or in releases mode the live release) if it changed and
-        is valid; True if swapped."""
-        if self._ready is None or self.rules_changed():
-            self._look()
-        ready, self._ready = self._ready, None
-        return ready is not None and self._take(ready)
-
-    def _look(self) -> None:
-        """Look afresh at the rules to take: ready them when they differ from those in use."""
-        self._drop_ready()
-        if self.cache is not None:
-            self._ready = self._release_ready(self.cache)
-        else:
-            self._ready = self._folder_ready()
-
-    def _drop_ready(self) -> None:
-        if self._ready is not None:
-            self._ready.running.adapters.close()
-            self._ready = None
-
-    def _folder_ready(self) -> Ready | None:
-        """The edited rule project, started; None when unchanged, invalid (logged) or the same
-        rules as those in use."""
-        current = fingerprint(self.rules)
-        if current == self._fingerprint:
-            return None
-        self._fingerprint = current
-        result = validate_project(self.rules)
-        if result.ruleset is None:
-            self._reject(result.diagnostics, result.lines)
-            return None
-        if result.ruleset.hash == self.running.ruleset.hash:
-            self.metrics.job_done(RELOAD)  # the broken edit was undone
-            return None
-        running = self._start(result.ruleset)
-        return None if running is None else Ready(running)
-
-    def _release_ready(self, cache: Path) -> Ready | None:
-        """The live release, started; None when it is the one in use, is refused, or has the
-        rules in use (then it is taken at once: nothing to swap)."""
-        self._note_unreleased_edits()
-        release = live(self.store)
-        if release is None:
-            if self.release is not None:
-                self._rules_refused(_("no release is live in the store"))
-            return None
-        if release.id == (self.release.id if self.release else None):
-            self.metrics.job_done(RELOAD)  # still live, or live again
-            return None
-        ruleset = self._released(release, cache) if release.id != self._refused else None
-        if ruleset is None:
-            return None
-        if ruleset.hash == self.running.ruleset.hash:
-            self._adopt(release)
-            return None
-        running = self._start(ruleset)
-        if running is None:
-            self._refused = release.id
-            return None
-        return Ready(running, release)
-
-    def _released(self, release: Release, cache: Path) -> RuleSet | None:
-        """The rules of `release`; None (refused: logged once, failing in health) when they
-        do not load."""
-        try:
-            return released_ruleset(self.store, release, cache)
-        except ReleaseError as error:
-            self._refused = release.id
-            log.error("release not used", extra={"release": release.id, "error": str(error)})
-            self.metrics.reloaded("rejected")
-            problem = _("release {id} is live but cannot be used: {error}")
-            self._rules_refused(problem.format(id=release.id, error=error))
-            return None
-
-    def _adopt(self, release: Release) -> None:
-        self.release = release
-        self.metrics.job_done(RELOAD)
-        log.info("release is live", extra={"release": release.id, "ruleset": release.hash})
-
-    def _rules_refused(self, problem: str) -> None:
-        """The rules that should run cannot be used: failing (job `reload`), with the rules
-        that still run, until a reload takes rules."""
-        if self.release is not None:
-            running = _("the daemon still runs release {id}").format(id=self.release.id)
-        else:
-            running = _("the daemon still runs the last good rules")
-        self.metrics.job_failed(RELOAD, _("{problem}; {running}").format(
-            problem=problem, running=running
-        ))  # fmt: skip
-
-    def _note_unreleased_edits(self) -> None:
-        """Say once, each time the folder changes, that its edits are not released."""
-        current = fingerprint(self.rules)
-        if current == self._fingerprint or self.release is None:
-            return
-        self._fingerprint = current
-        if unreleased(self.rules, self.store, self.release):
-            log.warning(
-                "the rule project has changes that are not released; they are not used until"
-                " another person approves a release of them",
-                extra={"folder": str(self.rules), "release": self.release.id},
-            )
-
     # --- helpers ------------------------------------------------------------------------
-
-    def _start_rules(self, ruleset: RuleSet) -> Running:
-        self.store.prepare(ruleset.schema)
-        adapters = build_adapters(ruleset, self.store, self.folder, self.overrides, self.clock)
-        daemon = ruleset.settings.daemon
-        return Running(
-            ruleset,
-            adapters,
-            dispatch_settings(ruleset, self.worker),
-            parse_interval(daemon.tick_every),
-            parse_interval(daemon.reload_every),
-        )
 
     def _start_shadow(self, ruleset: RuleSet) -> Shadow | None:
         """The shadow run `shadow:` names, or None (none named, or it cannot start: logged)."""
@@ -583,7 +401,7 @@ class Daemon:
         except Exception as error:
             self._shadow_failed("start", error)
             return None
-        self.metrics.shadow = {"status": "ok", "ruleset": shadow.ruleset.hash}
+        self._shadow_ok(shadow)
         log.info("shadow run started", extra={"rules": str(rules), "ruleset": shadow.ruleset.hash})
         return shadow
 
@@ -596,7 +414,10 @@ class Daemon:
         except Exception as error:
             self._shadow_failed(job, error)
             return
-        self.metrics.shadow = {"status": "ok", "ruleset": self.shadow.ruleset.hash}
+        self._shadow_ok(self.shadow)
+
+    def _shadow_ok(self, shadow: Shadow) -> None:
+        self.metrics.shadow = {"status": "ok", "ruleset": shadow.ruleset.hash}
 
     def _shadow_failed(self, job: str, error: Exception) -> None:
         self.metrics.shadow = {
@@ -605,53 +426,6 @@ class Daemon:
             "error": f"{type(error).__name__}: {error}",
         }
         log.exception("shadow run failed; the live rules go on", extra={"job": job})
-
-    def _start(self, ruleset: RuleSet) -> Running | None:
-        """`ruleset` started beside the rules in use; None (logged, failing in health) when
-        it cannot start (a new adapter that cannot), and the old rules stay."""
-        try:
-            return self._start_rules(ruleset)
-        except Exception as error:
-            log.error("new rules not used", extra={"ruleset": ruleset.hash, "error": str(error)})
-            self.metrics.reloaded("rejected")
-            problem = _("the new rules cannot start: {error}").format(error=described(error))
-            self._rules_refused(problem)
-            return None
-
-    def _take(self, ready: Ready) -> bool:
-        """Put the rules `ready` in place of those in use; True."""
-        old, self.running = self.running, ready.running
-        old.adapters.close()
-        self.metrics.reloaded("ok", self.running.ruleset.hash)
-        self.metrics.job_done(RELOAD)
-        if self.scheduler.running:
-            self._schedule()
-        log.info(
-            "rules reloaded",
-            extra={"ruleset": self.running.ruleset.hash, "previous": old.ruleset.hash},
-        )
-        if ready.release is not None:
-            self._adopt(ready.release)
-        return True
-
-    def _reject(self, diagnostics: list[Diagnostic], lines: dict[str, list[str]]) -> None:
-        errors = [d for d in diagnostics if d.severity == "error"]
-        shown = summary(errors, lines)  # bounded: a hostile project cannot flood the log
-        self.metrics.reloaded("rejected")
-        problem = ngettext(
-            "the rule project has {count} error (guanxi validate {folder})",
-            "the rule project has {count} errors (guanxi validate {folder})",
-            len(errors),
-        )
-        self._rules_refused(problem.format(count=len(errors), folder=self.rules))
-        log.error(
-            "rule project has errors; still using the last good rules",
-            extra={
-                "ruleset": self.running.ruleset.hash,
-                "errors": len(errors),
-                "diagnostics": shown,
-            },
-        )
 
     def _catch_up(self) -> None:
         """Do what was missed while no daemon led: every recurring step's coming month, and a
@@ -682,11 +456,7 @@ class Daemon:
             IntervalTrigger(seconds=running.reload_every.total_seconds(), timezone=zone),
             id="reload",
         )
-        schedule = running.ruleset.settings.classify_schedule()
-        if schedule is not None:
-            self.scheduler.add_job(
-                self._guarded(self.classify_now), schedule.trigger(zone), id="classify"
-            )
+        self._schedule_rules(running.ruleset, zone, self.classify_now, self.plan_step, "")
         retention_settings = running.ruleset.settings.retention
         if retention_settings.windows():
             at = parse_time_of_day(retention_settings.at)
@@ -695,31 +465,34 @@ class Daemon:
                 CronTrigger(hour=at.hour, minute=at.minute, timezone=zone),
                 id="retention",
             )
-        for step in running.ruleset.steps:
-            if step.schedule is not None:
-                self.scheduler.add_job(
-                    self._guarded(self.plan_step),
-                    step.schedule.trigger(zone),
-                    args=[step.id],
-                    id=f"plan:{step.id}",
-                )
         if self.shadow is not None:
-            self._schedule_shadow(self.shadow.ruleset, zone)
+            candidate = self.shadow.ruleset
+            self._schedule_rules(
+                candidate, zone, self.shadow_classify, self.shadow_plan_step, "shadow:"
+            )
 
-    def _schedule_shadow(self, ruleset: RuleSet, zone: dt.tzinfo) -> None:
-        """The shadow's classification and recurring steps, on its own schedules."""
+    def _schedule_rules(
+        self,
+        ruleset: RuleSet,
+        zone: dt.tzinfo,
+        classify: Callable[[], object],
+        plan_step: Callable[[str], object],
+        prefix: str,
+    ) -> None:
+        """The classification and recurring steps of `ruleset`, on its own schedules; job ids
+        begin with `prefix`."""
         schedule = ruleset.settings.classify_schedule()
         if schedule is not None:
             self.scheduler.add_job(
-                self._guarded(self.shadow_classify), schedule.trigger(zone), id="shadow:classify"
+                self._guarded(classify), schedule.trigger(zone), id=f"{prefix}classify"
             )
         for step in ruleset.steps:
             if step.schedule is not None:
                 self.scheduler.add_job(
-                    self._guarded(self.shadow_plan_step),
+                    self._guarded(plan_step),
                     step.schedule.trigger(zone),
                     args=[step.id],
-                    id=f"shadow:plan:{step.id}",
+                    id=f"{prefix}plan:{step.id}",
                 )
 
     def _guarded(self, job: Any) -> Any:
@@ -777,21 +550,3 @@ def classification_missed(store: Store, ruleset: RuleSet, now: dt.datetime) -> b
     last = dt.datetime.fromisoformat(row["last"]).astimezone(zone)
     due = schedule.trigger(zone).get_next_fire_time(None, last + dt.timedelta(seconds=1))
     return due is not None and due <= now
-
-
-RULE_FILES = (".yaml", ".yml", ".csv")
-
-
-Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-def fingerprint(folder: Path) -> Fingerprint:
-    """Name, size and modification time of every rule file of the project."""
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        hidden = any(p.startswith((".", "__")) for p in relative.parts)
-        if path.suffix in RULE_FILES and path.is_file() and not hidden:
-            stat = path.stat()
-            found.append((str(relative), stat.st_size, stat.st_mtime_ns))
-    return tuple(found)

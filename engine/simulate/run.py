@@ -39,8 +39,8 @@ from guanxi.adapters.registry import adapter_class
 from guanxi.engine.classify import classify, classify_snapshot
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.clock import FixedClock
-from guanxi.engine.daemon.daemon import dispatch_settings
 from guanxi.engine.daemon.delivery import channels_of
+from guanxi.engine.daemon.running import dispatch_settings
 from guanxi.engine.daemon.tick import TickReport, plan_ahead, tick
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.plan.followups import iso
