@@ -41,7 +41,9 @@ class Curve:
         """One sentence on the 80/20 question."""
         top10, holders = self.top.get(10), self.holders_share
         if top10 is None or holders is None:
-            return _("{measure}: no data").format(measure=self.label)
+            if not self.customers:
+                return _("{measure}: no customer has a value").format(measure=self.label)
+            return _("{measure}: no customer holds more than 0").format(measure=self.label)
         verdict = _("{measure}: the top 10 % hold {top}; {holders} of customers hold 80 %").format(
             measure=self.label, top=f"{top10:.1%}", holders=f"{holders:.1%}"
         )

@@ -39,6 +39,8 @@ class Distribution:
         return sum(g.customers for g in self.groups if g.tier == tier)
 
     def notes(self) -> list[str]:
+        if not self.groups:
+            return [_("no customer has been classified yet: run 'guanxi classify'")]
         return [
             _("gold customers: {gold} / {customers}").format(
                 gold=f"{self.gold:,}", customers=f"{self.customers:,}"

@@ -70,9 +70,10 @@ def uplift(treated: Arm, control: Arm, minimum_effect: float | None = None) -> U
     absolute = treated.successes / treated.size - control.successes / control.size
     relative = relative_low = relative_high = None
     if control.successes and treated.successes:
-        ratio = confint_proportions_2indep(*counts, compare="ratio", method="log-adjusted")
         relative = (treated.successes / treated.size) / (control.successes / control.size) - 1
-        relative_low, relative_high = ratio[0] - 1, ratio[1] - 1
+    if control.successes and treated.successes and not _all_succeeded(treated, control):
+        ratio = confint_proportions_2indep(*counts, compare="ratio", method="log-adjusted")
+        relative_low, relative_high = float(ratio[0]) - 1, float(ratio[1]) - 1
     needed = _needed(control, treated, minimum_effect)
     enough = None if needed is None else min(treated.size, control.size) >= needed
     extra = absolute * treated.size
@@ -81,6 +82,12 @@ def uplift(treated: Arm, control: Arm, minimum_effect: float | None = None) -> U
         absolute, float(low), float(high), relative, relative_low, relative_high,
         needed, enough, cost,
     )  # fmt: skip
+
+
+def _all_succeeded(*arms: Arm) -> bool:
+    """Every customer of every arm succeeded: the log ratio's variance is 0, and its interval
+    would claim a certainty of one point that no sample gives."""
+    return all(arm.successes == arm.size for arm in arms)
 
 
 def _needed(control: Arm, treated: Arm, minimum_effect: float | None) -> int | None:
@@ -212,7 +219,7 @@ def _arm_name(name: str) -> str:
 
 def _lift_cells(lift: Uplift | None) -> tuple[Any, ...]:
     if lift is None:
-        return (None,) * 7
+        return (None,) * 6  # as many cells as a compared group's
     enough = None if lift.enough is None else (_("yes") if lift.enough else _("no"))
     return (lift.absolute, lift.absolute_low, lift.absolute_high, lift.relative, enough,
             lift.cost_per_success)  # fmt: skip

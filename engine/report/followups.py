@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from guanxi.engine.i18n import _
@@ -27,6 +27,7 @@ class FollowupOutcomes:
     kinds: dict[str, str]  # step -> task or message
     tasks: dict[tuple[str, str, str], int] | None  # (step, status, outcome); None: no table
     labels: Labels
+    channels: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, status)
     name: str = "followups"
 
     @property
@@ -53,7 +54,7 @@ class FollowupOutcomes:
         tables = [self._statuses_table()]
         if self.tasks is not None:
             tables.append(self._tasks_table())
-        return tables
+        return [*tables, self._channels_table()]
 
     def _statuses_table(self) -> Table:
         columns = (
@@ -67,6 +68,18 @@ class FollowupOutcomes:
             counts = [self.statuses.get((step, s), 0) for s in STATUSES]
             rows.append((self.labels.step(step), self.kinds[step], *counts, sum(counts)))
         return Table("followups_by_step", _("status"), columns, tuple(rows))
+
+    def _channels_table(self) -> Table:
+        columns = (
+            Column("channel", _("channel")),
+            *(Column(s, status_word(s), "count") for s in STATUSES),
+            Column("followups", _("total"), "count"),
+        )
+        rows = []
+        for channel in sorted({channel for channel, _status in self.channels}):
+            counts = [self.channels.get((channel, s), 0) for s in STATUSES]
+            rows.append((channel, *counts, sum(counts)))
+        return Table("followups_by_channel", _("by channel"), columns, tuple(rows))
 
     def _tasks_table(self) -> Table:
         tasks = self.tasks or {}
@@ -99,7 +112,11 @@ class FollowupOutcomes:
                 {"step": step, "status": status, "outcome": _outcome(outcome), "tasks": n}
                 for (step, status, outcome), n in sorted(self.tasks.items())
             ]
-        return {"statuses": statuses, "tasks": tasks}
+        channels = [
+            {"channel": channel, "status": status, "followups": n}
+            for (channel, status), n in sorted(self.channels.items())
+        ]
+        return {"statuses": statuses, "channels": channels, "tasks": tasks}
 
 
 def _outcome(outcome: str) -> str | None:
@@ -112,7 +129,14 @@ def followup_outcomes(store: Store, labels: Labels) -> FollowupOutcomes:
     )
     statuses = {(r["step_id"], r["status"]): int(r["n"]) for r in rows}
     kinds = {r["step_id"]: r["kind"] for r in rows}
-    return FollowupOutcomes(statuses, kinds, _tasks(store), labels)
+    return FollowupOutcomes(statuses, kinds, _tasks(store), labels, _channels(store))
+
+
+def _channels(store: Store) -> dict[tuple[str, str], int]:
+    rows = store.execute(
+        "SELECT channel, status, COUNT(*) AS n FROM followups GROUP BY channel, status"
+    )
+    return {(r["channel"], r["status"]): int(r["n"]) for r in rows}
 
 
 def _tasks(store: Store) -> dict[tuple[str, str, str], int] | None:
