@@ -43,12 +43,19 @@ def test_migrate_a_new_postgresql_schema_then_nothing(postgres_url: str) -> None
     assert "up to date, nothing to apply" in migrate(postgres_url).stdout
 
 
-def test_an_unreachable_server_is_a_message_without_the_password() -> None:
-    result = migrate("postgresql://guanxi:geheim@127.0.0.1:1/guanxi")
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://guanxi:geheim@127.0.0.1:1/guanxi", "postgresql://guanxi:***@127.0.0.1:1/guanxi"),
+        # libpq takes the password as a parameter too
+        ("postgresql://guanxi@127.0.0.1:1/guanxi?sslmode=disable&password=geheim",
+         "postgresql://guanxi@127.0.0.1:1/guanxi?sslmode=disable&password=***"),
+    ],
+)  # fmt: skip
+def test_an_unreachable_server_is_a_message_without_the_password(url: str, shown: str) -> None:
+    result = migrate(url)
     assert result.exit_code == 1
-    assert result.stderr.startswith(
-        "Error: cannot connect to the store postgresql://guanxi:***@127.0.0.1:1/guanxi: "
-    )
+    assert result.stderr.startswith(f"Error: cannot connect to the store {shown}: ")
     assert "geheim" not in result.output
     assert "Traceback" not in result.output
 

@@ -323,8 +323,10 @@ def is_postgresql(location: str) -> bool:
 
 
 def shown_location(location: str) -> str:
-    """A store's location as it may be printed: a URL's password hidden."""
-    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", location)
+    """A store's location as it may be printed: a URL's password hidden, in the user part
+    or as a `password=` parameter (libpq takes either)."""
+    hidden = re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", location)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", hidden, flags=re.IGNORECASE)
 
 
 def store_exists(location: str) -> bool:
