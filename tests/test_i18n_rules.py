@@ -1,6 +1,6 @@
 """The rule project's diagnostics in Chinese: with `--lang zh` every message, hint and
 `expected:` of every bad project in data/bad_rules reads in Chinese (nothing is left in
-English), and six Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
+English), and seven Chinese goldens (NAME.zh.expected) hold the exact text a bank user sees.
 The English goldens are checked by test_validate_golden.py with GUANXI_LANG=en."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ZH_GOLDEN = [
     "chinese_sentences",
     "tab_after_colon",
     "priority_words",
+    "fullwidth_quotes",  # a quote named in words: 需要英文单引号, no space in between
 ]
 
 

@@ -30,8 +30,9 @@ How values are read (business users ask about these, so they are decided here on
   zero but some reports' "no value") and a percentage (`5%`: 0.05 or 5?) are rejected with
   what to write instead (a dash in an optional field keeps only its value out: rows.py).
   Full-width digits and commas (`１,２３４`) read as their
-  ASCII twins, and `万` and `亿` scale a number as in the rules (`1.5亿`). An amount of money
-  (`unit: 元`) may name 元 before or after the number (`¥100`, `RMB 100`, `CNY 1,000`,
+  ASCII twins, and `万` and `亿` scale a number as in the rules (`1.5亿`); one in Chinese
+  numerals (`一万`, `三十五`) is refused with its digits, as the rules refuse it. An amount
+  of money (`unit: 元`) may name 元 before or after the number (`¥100`, `RMB 100`, `CNY 1,000`,
   `人民币100元`, `100 元`, `100元整`, `100圆`: currencies.py) or be written in capitals
   as on a cheque (`人民币壹万贰仟叁佰肆拾伍元陆角柒分`, read exactly: capitals.py), but is
   never counted in 块 (`100块`, as 元 is said aloud: refused with what to write), and 元
@@ -82,7 +83,7 @@ from typing import Any
 from guanxi.engine.bidi import BIDI, BIDI_CONTROLS
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.ingest import capitals, currencies
-from guanxi.engine.language.numbers import plain_number
+from guanxi.engine.language.numbers import chinese_number, plain_number
 from guanxi.engine.not_text import is_excel_error, is_missing_written
 from guanxi.engine.unseen import FORMAT_CHARACTERS, UNSEEN_IN_ID, printable
 
@@ -401,6 +402,8 @@ def _not_a_number(written: str, plain: str) -> Invalid:
     """Not a number; one naming a currency (`100元`, `$5`) told to leave it out, since the
     field is no amount in 元 (money() reads those)."""
     currency = currencies.named(plain)
+    if currency is None and (said := chinese_number(plain)) is not None:
+        return _in_words(written, said)
     if currency is None and (counted := COUNTED.fullmatch(plain)):
         return _counted(written, counted)
     if currency is None:
@@ -411,6 +414,20 @@ def _not_a_number(written: str, plain: str) -> Invalid:
         " in 元, give it unit: 元 in schema.yaml"
     )
     return _Currency(message.format(value=quoted(written), number=currency.number))
+
+
+class _InWords(_Hinted):
+    """A number in Chinese numerals (`一万`, `三十五`), as staff say it: read by nothing else
+    (conditions and durations answer it the same way), so refused with its digits."""
+
+    def __init__(self, message: str, said: int) -> None:
+        super().__init__(message)
+        self.said = said
+
+
+def _in_words(written: str, said: int) -> _InWords:
+    message = _("{value} is written in Chinese numerals: write the number in digits, {number}")
+    return _InWords(message.format(value=quoted(written), number=said), said)
 
 
 class _Counted(_Hinted):
@@ -478,6 +495,8 @@ def _unread(written: str, amount: str, error: Invalid) -> Invalid:
     """Why an amount in 元 was not read: as number() said, told what to write."""
     if isinstance(error, _TooLarge):
         return _too_large(written)
+    if isinstance(error, _InWords):  # 一万元: the amount's digits, quoting all of it
+        return _in_words(written, error.said)
     if isinstance(error, _Hinted) and not isinstance(error, _Currency | _Counted):
         return error
     return _unread_amount(written, amount, error)  # another currency still: ¥¥100, ¥$100

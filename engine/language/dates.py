@@ -87,6 +87,20 @@ def yearless_day(text: str) -> str | None:
     return f"YYYY-{int(match['m']):02d}-{int(match['d']):02d}"
 
 
+_COUNTED_DAYS = {"大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0, "当天": 0}
+_COUNTED_DAYS.update({"明天": 1, "明日": 1, "次日": 1, "后天": 2, "大后天": 3})
+
+
+def counted_day(text: str) -> tuple[int, str] | None:
+    """`明天`, `后天上午10点`: the days the word counts from today (-1 for 昨天), and what
+    follows it (a time, or nothing); None for text that does not start with such a word."""
+    stripped = text.strip()
+    for word in sorted(_COUNTED_DAYS, key=len, reverse=True):  # 大后天 before 后天
+        if stripped.startswith(word):
+            return _COUNTED_DAYS[word], stripped[len(word) :].strip()
+    return None
+
+
 def _day_of_leap_year(month: int, day: int) -> dt.date | None:
     try:
         return dt.date(2000, month, day)  # 2000 had a 29 February

@@ -218,9 +218,7 @@ def _message(run: Sequence[Replacement]) -> str:
     chars = "".join(r.char for r in run)
     # ': ' is shown as ':', the list dash '- ' typed as '——' as '-'; spaces as they are
     wanted = "".join(r.ascii.strip() for r in run) or "".join(r.ascii for r in run)
-    needed = {"'": _("a straight quote '"), '"': _('a straight double quote "')}.get(
-        wanted, f"'{wanted}'"
-    )
+    needed = {"'": _("a straight quote '"), '"': _('a straight double quote "')}.get(wanted)
     if chars.strip("\u00a0") == "":
         if len(run) == 1:
             return _("a non-breaking space (copied from Word) where an ordinary space is needed")
@@ -236,6 +234,10 @@ def _message(run: Sequence[Replacement]) -> str:
         kind = _(NAMES[run[0].char][0])
     else:
         kind = _(PLURALS[kinds.pop()]) if len(kinds) == 1 else _("characters")
+    if needed is None:
+        message = _("full-width {kind} '{chars}' where '{wanted}' is needed")
+        return message.format(kind=kind, chars=chars, wanted=wanted)
+    # a quote is named in words (Chinese joins words without a space, a quoted sign with one)
     message = _("full-width {kind} '{chars}' where {needed} is needed")
     return message.format(kind=kind, chars=chars, needed=needed)
 

@@ -17,6 +17,7 @@ from guanxi.engine.diagnostics import Diagnostic, did_you_mean
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.dates import (
+    counted_day,
     impossible_day,
     written_moment,
     year_needed,
@@ -39,7 +40,7 @@ from guanxi.engine.ruleset.models import (
     Schema,
 )
 from guanxi.engine.ruleset.project import Known, Project
-from guanxi.engine.timing import TimingError, parse_duration
+from guanxi.engine.timing import TimingError, parse_duration, said_time
 
 POLICIES = (
     "do_not_contact",
@@ -138,10 +139,12 @@ class _ScenarioChecker:
     ) -> None:
         self.project, self.file, self.path, self.schema = project, file, path, schema
         self.timezone = timezone
+        self.today: dt.date | None = None  # what 明天 counts from, once `today:` is read
 
     def check(
         self, scenario: Scenario, known: Known, ladders: Mapping[str, tuple[str, ...] | None]
     ) -> None:
+        self.today = _day_of(scenario.today) if scenario.today else None
         self.customer("customer", scenario.customer)
         self.values(scenario.customer, ("customer",), scenario.customer)
         if scenario.before is not None:
@@ -201,7 +204,17 @@ class _ScenarioChecker:
                 )
                 self.error(at, "missing-key", message, None, key=True)
             elif field in shown:
-                self.error((*at, str(field)), "invalid-value", f"{field}: {reason}", None)
+                hint = self.day_hint(str(field), value)
+                self.error((*at, str(field)), "invalid-value", f"{field}: {reason}", hint)
+
+    def day_hint(self, field: str, value: Any) -> str | None:
+        """For a customer's day said as staff say it (`3月5日`, `明天`), the date to write;
+        the load's reason lists the forms it reads."""
+        spec = self.schema.fields.get(field)
+        if spec is None or spec.type not in ("date", "datetime") or not isinstance(value, str):
+            return None
+        yearless = yearless_day(value)
+        return year_needed(yearless) if yearless else self.counted_hint((field,), value)
 
     def event(self, index: int, event: ScenarioEvent) -> None:
         at: Path_ = ("events", index)
@@ -302,12 +315,27 @@ class _ScenarioChecker:
             yearless = yearless_day(text)
             hint = _("write {text}").format(text=iso) if iso else None
             hint = hint or (year_needed(yearless) if yearless else impossible_day(text))
+            hint = hint or self.counted_hint(path, text)
             self.error(
                 path,
                 "invalid-value",
                 _("'{text}' is not a date or time").format(text=text),
                 hint or _("write 2026-03-31 or 2026-03-31T09:30"),
             )
+
+    def counted_hint(self, path: Path_, text: str) -> str | None:
+        """For `明天` or `后天10点`: the date (and time) it names, counted from `today:`."""
+        counted = counted_day(text)
+        if counted is None:
+            return None
+        if self.today is None or path == ("today",):
+            return _("write the day itself, as 2026-03-31: a scenario's days are dates")
+        days, said = counted
+        day = (self.today + dt.timedelta(days=days)).isoformat()
+        time = _time_of_day(said)
+        write = day if not said else f"{day}T{time or 'HH:MM'}"
+        message = _("write {text}: a scenario's days are dates ({today} is its today)")
+        return message.format(text=write, today=self.today.isoformat())
 
     def duration(self, path: Path_, text: str) -> None:
         try:
@@ -325,3 +353,21 @@ class _ScenarioChecker:
             self.project.add(source.diagnostic(at, code, message, hint=hint, **extra))
             return
         self.project.error(self.file, full, code, message, hint=hint, **extra)
+
+
+def _day_of(text: str) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        return None  # answered where `today:` is checked
+
+
+def _time_of_day(said: str) -> str | None:
+    """`10:00`, `10点`, `上午10点半` as HH:MM; None for anything else."""
+    spoken = said_time(said)
+    if spoken is not None:
+        return spoken.strftime("%H:%M")
+    try:
+        return dt.time.fromisoformat(said.removeprefix("T")).strftime("%H:%M")
+    except ValueError:
+        return None

@@ -148,7 +148,11 @@ def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
 
 
 def _key(ruleset: RuleSet, scenario: Scenario) -> str:
-    return str(scenario.customer.get(ruleset.schema.key))
+    """The customer's id as the store keeps it: read as a load reads it (`００１` is `001`)."""
+    row, _problems = ingest.check_customer(
+        ruleset.schema, ruleset.settings.timezone, scenario.customer
+    )
+    return str(row.get(ruleset.schema.key, scenario.customer.get(ruleset.schema.key)))
 
 
 class _Timeline:

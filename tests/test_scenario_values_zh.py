@@ -1,0 +1,170 @@
+"""Scenario tests written by hand in Chinese: a customer's or an event's value said as staff say
+it (`一万`, `三十五`, `明天`) is answered at the scenario file's line and column with what to
+write, in English and Chinese, as a load answers it; an id typed in full width (`００１`) is the
+customer the load stores; a full-width quote is named without a stray space in Chinese."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from guanxi.engine import ingest
+from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.i18n import language
+from guanxi.engine.ruleset import load_ruleset, validate_project
+from guanxi.engine.scenarios import play
+
+RULES = Path(__file__).parent.parent / "rules"
+FILE = "tests/staff.yaml"
+SCENARIO = """scenarios:
+  - name: 手写的场景
+    today: "2026-11-02"
+    customer:
+      customer_id: T900
+      name: 王五
+      kind: personal
+      balance: 0
+      age: 40
+      opened_on: 2020-01-06
+    events:
+      - {type: sale, at: "2026-11-02T10:00", fields: {product: 定期, amount: 1000}}
+    expect:
+      tier: dormant
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    return copy
+
+
+def write_scenario(project: Path, old: str, new: str) -> tuple[int, int]:
+    """The scenario with `old` written `new`; the line and column `new` starts at."""
+    assert SCENARIO.count(old) == 1
+    text = SCENARIO.replace(old, new)
+    (project / FILE).write_text(text, encoding="utf-8")
+    row, line = next((n, line) for n, line in enumerate(text.splitlines(), 1) if new in line)
+    return row, line.index(new) + new.index(": ") + len(": ") + 1  # where the value starts
+
+
+def errors_in(project: Path, lang: str) -> list[Diagnostic]:
+    with language(lang):
+        found = validate_project(project).diagnostics
+    return [d for d in found if d.severity == "error" and d.file.endswith(FILE)]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "english", "chinese"),
+    [
+        (
+            "balance: 0",
+            "balance: 一万",
+            "balance: '一万' is written in Chinese numerals: write the number in digits, 10000",
+            "balance: '一万' 是用中文数字写的：请用阿拉伯数字写成 10000",
+        ),
+        (
+            "age: 40",
+            "age: 三十五",
+            "age: '三十五' is written in Chinese numerals: write the number in digits, 35",
+            "age: '三十五' 是用中文数字写的：请用阿拉伯数字写成 35",
+        ),
+        (
+            "amount: 1000",
+            "amount: 一万元",
+            "amount: '一万元' is written in Chinese numerals: write the number in digits, 10000",
+            "amount: '一万元' 是用中文数字写的：请用阿拉伯数字写成 10000",
+        ),
+    ],
+    ids=["balance", "age", "event amount"],
+)
+def test_a_number_in_chinese_numerals_is_answered_at_its_place_with_its_digits(
+    project: Path, old: str, new: str, english: str, chinese: str
+) -> None:
+    """Before: "'一万' is not a number", with nothing to write instead."""
+    place = write_scenario(project, old, new)
+    [in_english] = errors_in(project, "en")
+    [in_chinese] = errors_in(project, "zh")
+    assert (in_english.code, (in_english.line, in_english.col)) == ("invalid-value", place)
+    assert (in_english.message, in_chinese.message) == (english, chinese)
+
+
+def test_a_load_answers_a_number_in_chinese_numerals_as_a_scenario_does() -> None:
+    ruleset = load_ruleset(RULES)
+    record = {"customer_id": "T900", "name": "王五", "monthly_txn_count": "二十"}
+    _row, problems = ingest.check_customer(ruleset.schema, "Asia/Shanghai", record)
+    [(field, _value, reason)] = problems
+    assert field == "monthly_txn_count"
+    assert reason == "'二十' is written in Chinese numerals: write the number in digits, 20"
+
+
+@pytest.mark.parametrize(
+    ("at", "english", "chinese"),
+    [
+        (
+            "明天",
+            "write 2026-11-03: a scenario's days are dates (2026-11-02 is its today)",
+            "请写成 2026-11-03：场景中的日子都写成日期（它的 today 是 2026-11-02）",
+        ),
+        (
+            "后天上午10点",
+            "write 2026-11-04T10:00: a scenario's days are dates (2026-11-02 is its today)",
+            "请写成 2026-11-04T10:00：场景中的日子都写成日期（它的 today 是 2026-11-02）",
+        ),
+    ],
+    ids=["tomorrow", "the day after at ten"],
+)
+def test_an_event_at_a_day_counted_from_today_is_answered_with_its_date(
+    project: Path, at: str, english: str, chinese: str
+) -> None:
+    """Before: only the general hint, 'write 2026-03-31 or 2026-03-31T09:30'."""
+    place = write_scenario(project, 'at: "2026-11-02T10:00"', f"at: {at}")
+    [in_english] = errors_in(project, "en")
+    [in_chinese] = errors_in(project, "zh")
+    assert (in_english.code, (in_english.line, in_english.col)) == ("invalid-value", place)
+    assert in_english.message == f"'{at}' is not a date or time"
+    assert (in_english.hint, in_chinese.hint) == (english, chinese)
+
+
+@pytest.mark.parametrize(
+    ("day", "english", "chinese"),
+    [
+        (
+            "昨天",
+            "write 2026-11-01: a scenario's days are dates (2026-11-02 is its today)",
+            "请写成 2026-11-01：场景中的日子都写成日期（它的 today 是 2026-11-02）",
+        ),
+        (
+            "1月6日",
+            "a date needs its year: write YYYY-01-06, YYYY being the year",
+            "日期要写上年份：请写成 YYYY-01-06，把 YYYY 换成四位年份",
+        ),
+    ],
+    ids=["yesterday", "without its year"],
+)
+def test_a_customers_day_said_by_staff_is_answered_with_the_date_to_write(
+    project: Path, day: str, english: str, chinese: str
+) -> None:
+    """Before: only the load's reason, which lists the forms of a date."""
+    place = write_scenario(project, "opened_on: 2020-01-06", f"opened_on: {day}")
+    [in_english] = errors_in(project, "en")
+    [in_chinese] = errors_in(project, "zh")
+    assert (in_english.code, (in_english.line, in_english.col)) == ("invalid-value", place)
+    assert in_english.message.startswith(f"opened_on: '{day}' is not a date: write it")
+    assert (in_english.hint, in_chinese.hint) == (english, chinese)
+
+
+def test_a_customer_id_typed_in_full_width_is_the_customer_the_scenario_checks(
+    project: Path,
+) -> None:
+    """A load stores `００１` as `001`. Before: the scenario looked for `００１`, found no
+    assignment and failed with 'expected tier dormant, got (none)'."""
+    write_scenario(project, "customer_id: T900", "customer_id: ００１")
+    ruleset = load_ruleset(project)
+    [scenario] = next(f for f in ruleset.scenarios if f.file.endswith(FILE)).scenarios
+    found = play(ruleset, scenario, None)
+    assert (found.customer_id, found.tier, found.level) == ("001", "dormant", "basic")
+    assert [p.step for p in found.followups if p.happens] == []
