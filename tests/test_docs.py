@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import click
+import pytest
 import yaml
+from click.testing import CliRunner
 
 from guanxi.cli.main import cli
 
@@ -138,3 +141,27 @@ def test_the_quoted_scenario_run_counts_the_default_projects_scenarios() -> None
     quoted = re.search(r"\$ guanxi test rules .*?\n(\d+) passed, (\d+) failed", README, re.S)
     assert quoted is not None
     assert int(quoted[1]) + int(quoted[2]) == scenarios
+
+
+def quoted_output(command: str) -> str:
+    """The lines a code block of the README quotes after `$ COMMAND` (its comment aside)."""
+    block = README.split(f"$ {command}", 1)[1].split("\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_quoted_validate_mistake_is_what_validate_prints(
+    lang: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`balance` typed `balanse` in the default project's dormant tier: file, line, column,
+    the line itself and the hint as `guanxi validate rules` prints them today."""
+    shutil.copytree(Path(__file__).parent.parent / "rules", tmp_path / "rules")
+    tiers = tmp_path / "rules" / "tiers.yaml"
+    text = tiers.read_text(encoding="utf-8")
+    assert text.count("      balance = 0 AND COALESCE(wealth_balance") == 1
+    tiers.write_text(text.replace("      balance = 0 AND", "      balanse = 0 AND"), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    command = "guanxi validate rules" if lang == "en" else "guanxi --lang zh validate rules"
+    result = CliRunner().invoke(cli, ["--lang", lang, "validate", "rules"])
+    assert result.exit_code == 1
+    assert result.output == quoted_output(command)
