@@ -168,6 +168,8 @@ def _print_receipt(receipt: Receipt, ruleset: RuleSet) -> None:
     )
     done = ("deleted", "pseudonymised", "scrubbed", "stopped")
     columns = [_("table or file"), _("deleted"), _("pseudonymised"), _("scrubbed"), _("stopped")]
-    rows = [[name, *(counts.get(d, 0) for d in done)] for name, counts in receipt.tables.items()]
-    rows += [[path, removed, 0, 0, 0] for path, removed in receipt.files.items()]
+    # sorted: the receipt shows alike when erasing and, read back from the store, in `erasures`
+    tables = sorted(receipt.tables.items())
+    rows = [[name, *(counts.get(d, 0) for d in done)] for name, counts in tables]
+    rows += [[path, removed, 0, 0, 0] for path, removed in sorted(receipt.files.items())]
     console().print(table(_("what was erased"), columns, rows))

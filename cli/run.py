@@ -177,6 +177,7 @@ def _once(
 ) -> None:
     # no live release that loads, a store or an adapter that cannot start: a failing tick too
     report = TickReport(stage="release")
+    folder = Path(ruleset.root)  # the project's, not the live release's written copy
     try:
         _release, ruleset, _cache = _live(store, ruleset)
         report.stage = "start"
@@ -185,7 +186,7 @@ def _once(
     except Exception as error:
         _record_failure(store, now, report.stage, error, every)
         raise
-    shadow = _ShadowOnce(store, ruleset, now)  # its store, first, is a copy from before the tick
+    shadow = _ShadowOnce(store, ruleset, folder, now)  # its store: a copy from before the tick
     try:
         passes = ShiftedClock(now).now  # each dispatch pass at its own time, from `now` on
         tick(
@@ -225,10 +226,10 @@ class _ShadowOnce:
     """With `shadow:` in guanxi.yaml, the same tick for the shadow run, which sends nothing;
     what it raises is said, never raised (the live tick is done)."""
 
-    def __init__(self, store: Store, ruleset: RuleSet, now: dt.datetime) -> None:
+    def __init__(self, store: Store, ruleset: RuleSet, folder: Path, now: dt.datetime) -> None:
         self.shadow: Shadow | None = None
         self.failure: Exception | None = None
-        rules = shadow_rules(Path(ruleset.root), ruleset)
+        rules = shadow_rules(folder, ruleset)  # `shadow:` is relative to the project folder
         if rules is not None:
             try:
                 self.shadow = Shadow.start(rules, store, ruleset.schema, now, dispatch_settings)

@@ -406,6 +406,17 @@ def test_the_commands_print_the_receipt_without_personal_data(held: Store) -> No
     assert traces_in(erased.output + listed.output) == []
 
 
+def test_the_receipt_reads_the_same_when_erasing_and_in_the_list_of_erasures(held: Store) -> None:
+    erased = invoke(held, "customer", "erase", "C0001", "--yes", "--now", NOW.isoformat())
+    assert erased.exit_code == 0, erased.output
+    listed = invoke(held, "customer", "erasures")
+    assert listed.exit_code == 0, listed.output
+    printed = erased.stdout[erased.stdout.index("erasure receipt 1") :]
+    assert printed == listed.stdout[listed.stdout.index("erasure receipt 1") :]
+    table_rows = [line.split("│")[1].strip() for line in printed.splitlines() if "│" in line]
+    assert table_rows[:3] == sorted(table_rows[:3]) and "consent_ledger" in table_rows
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     customer_id=st.from_regex(r"[A-Za-z0-9 _.-]{1,12}", fullmatch=True),

@@ -376,7 +376,7 @@ def test_run_once_ticks_the_shadow_too_and_a_broken_one_leaves_the_live_tick_don
 
     failed = once(broken)  # no such folder: the live tick runs all the same
     assert failed["sent"] > 0 and failed["shadow"]["status"] == "failing"
-    assert "broken" in failed["shadow"]["error"]
+    assert "broken is not a folder" in failed["shadow"]["error"]
     assert not (tmp_path / "guanxi.db.shadow.db").exists()
 
     fresh = tmp_path / "fresh.db"
@@ -392,3 +392,32 @@ def test_run_once_ticks_the_shadow_too_and_a_broken_one_leaves_the_live_tick_don
     )
     shadow.close()
     assert adapters == [{"adapter": "shadow"}]
+
+
+def test_run_once_under_releases_finds_the_shadow_beside_the_project(
+    world: Path, tmp_path: Path
+) -> None:
+    """`shadow:` is relative to the project folder, not to the folder the live release's
+    files are written to (.guanxi-releases/HASH/), as the long-running daemon reads it."""
+    live = tmp_path / "guanxi.db"
+    copy_store(world / "demo" / "guanxi.db", live)
+    rules = project(tmp_path / "live", shadow="../candidate")
+    with (rules / "guanxi.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("rules:\n  mode: releases\n")
+    project(tmp_path / "candidate", gold=10)
+    steps = (
+        ("li.na", "propose", str(rules)),
+        ("wang", "approve", "1", "--yes", "--rules", str(rules)),
+    )
+    for actor, *args in steps:
+        released = CliRunner(env={"GUANXI_ACTOR": actor}).invoke(
+            cli, ["release", *args, "--store", str(live)]
+        )
+        assert released.exit_code == 0, released.output
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--once", "--rules", str(rules), "--store", str(live),
+         "--now", "2026-12-01T10:00:00+08:00", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["shadow"]["status"] == "ok", result.stdout

@@ -241,6 +241,11 @@ class Shadow:
         """The shadow of `live` under the rule project `rules`; its store is made (a copy of
         `live`, the start recorded in its audit log) when it is not there yet; `settings`: how
         its ticks dispatch, as the daemon's."""
+        if not rules.is_dir():
+            raise ShadowError(
+                _("the shadow rule project {folder} is not a folder: `shadow:` in guanxi.yaml"
+                  " names it relative to the live project").format(folder=rules)
+            )  # fmt: skip
         result = validate_project(rules)
         if result.ruleset is None:
             errors = sum(1 for d in result.diagnostics if d.severity == "error")
