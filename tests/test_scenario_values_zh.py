@@ -242,3 +242,30 @@ def test_the_reasons_planned_under_chinese_are_stored_in_english() -> None:
         assert in_chinese == play(ruleset, scenario, population), scenario.name
         reasons = [r for planned in in_chinese.followups for r in planned.reasons]
         assert not any(CHINESE.search(r) for r in reasons), scenario.name
+
+
+def expect_gold(project: Path, said: str) -> None:
+    text = SCENARIO.replace("tier: dormant\n", f"tier: dormant\n      gold: {said}\n")
+    (project / FILE).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("said", "gold"), [("是", True), ("否", False), ("真", True), ("假", False)]
+)
+def test_an_expected_gold_flag_said_in_chinese_is_taken_as_the_customers_values_are(
+    project: Path, said: str, gold: bool
+) -> None:
+    """`consent_sms: 是` loads the customer. Before: `gold: 是` beside it was an error."""
+    expect_gold(project, said)
+    assert errors_in(project, "en") == []
+    ruleset = load_ruleset(project)
+    [scenario] = next(f for f in ruleset.scenarios if f.file.endswith(FILE)).scenarios
+    assert scenario.expect.gold is gold
+
+
+def test_a_word_that_is_no_yes_or_no_is_still_answered_with_what_to_write(project: Path) -> None:
+    expect_gold(project, "金牌")
+    [in_english] = errors_in(project, "en")
+    [in_chinese] = errors_in(project, "zh")
+    assert in_english.message == "expected true or false in 'scenarios[0].expect.gold'"
+    assert in_chinese.message == "应为 true 或 false（位置：'scenarios[0].expect.gold'）"
