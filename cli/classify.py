@@ -33,8 +33,8 @@ from guanxi.cli.options import ID, encoding_option, rules_option
 from guanxi.cli.output import console, print_diagnostics, print_json, table
 from guanxi.engine.classify import RunReport, classify
 from guanxi.engine.classify.chosen import classify_chosen
-from guanxi.engine.classify.explain import Explanation, QuarantinedCustomer, explain
-from guanxi.engine.classify.explain_quarantined import quarantined_lines
+from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.explain_quarantined import QuarantinedCustomer, quarantined_lines
 from guanxi.engine.classify.rowless import without_customer_row
 from guanxi.engine.classify.shifts import ladder_lines, shift_warnings
 from guanxi.engine.classify.snapshot import classify_snapshot
@@ -415,10 +415,9 @@ def explain_command(
         explanation = _quarantines_shown(ruleset, explanation, unmask)
     except QuarantinedCustomer as missing:
         if unmask:
-            audited_whole(opened, view, {"records": len(missing.records)})
-        records = _quarantine_shown(ruleset, missing.records, unmask)
-        zone = ruleset.settings.timezone
-        raise click.ClickException(str(QuarantinedCustomer(customer_id, records, zone))) from None
+            audited_whole(opened, view, {"records": missing.count})
+        shown = missing.shown(lambda records: _quarantine_shown(ruleset, records, unmask))
+        raise click.ClickException(str(shown)) from None
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -453,7 +452,8 @@ def _print_quarantined(found: Explanation, zone: str) -> None:
     """The customer's rows that loads quarantined: a later row of theirs (the stored data may
     be older than the bank's), their events and consent records (explain_quarantined.py)."""
     out = console()
-    for line in quarantined_lines(found, zone):
+    kinds = (found.quarantined, found.quarantined_events, found.quarantined_consents)
+    for line in quarantined_lines(*kinds, zone):
         out.print(line, markup=False, highlight=False)
 
 

@@ -218,3 +218,39 @@ def test_a_missing_customers_row_is_told_on_the_projects_day(
     with pytest.raises(QuarantinedCustomer) as missing:
         explain(store, ruleset, "C4", dt.datetime.fromisoformat(NOW))
     assert f"line 3 of {path}, quarantined when loaded on 2026-12-02:" in str(missing.value)
+
+
+def test_a_customer_never_stored_shows_their_quarantined_event_and_consent_rows(
+    where: str,
+) -> None:
+    """C7's own row is yet to come. Before: only "no customer 'C7'"."""
+    events = [EVENTS[0], "E7,sale,C7,2026-11-30T10:00:00,-5"]
+    consents = [CONSENTS[0], "C7,sms,marketing,no,post,2026-11-20T09:00:00"]
+    assert run(where, "load", "events", write("e.csv", events), "--now", NOW).exit_code == 3
+    assert run(where, "load", "consents", write("k.csv", consents)).exit_code == 3
+    explained = run(where, "explain", "C7", "--now", NOW)
+    assert explained.exit_code == 1
+    said = explained.stderr
+    assert said.startswith("Error: no customer 'C7'\n")
+    assert "a load quarantined event rows of this customer" in said
+    assert f"line 2 of {Path('e.csv').absolute()}, quarantined when loaded on" in said
+    assert "  amount: " in said and "  source: " in said
+    assert f"(guanxi load events {Path('e.csv').absolute()})" in said
+    assert "a load quarantined consent records of this customer" in said
+    assert f"(guanxi quarantine clear --source {Path('k.csv').absolute()})" in said
+    chinese = run(where, "explain", "C7", "--now", NOW, lang="zh")
+    assert chinese.exit_code == 1
+    assert "该客户的事件行" in chinese.stderr and "该客户的同意记录" in chinese.stderr
+    assert f"{Path('e.csv').absolute()} 第 2 行" in chinese.stderr
+    nobody = run(where, "explain", "C9", "--now", NOW)
+    assert (nobody.exit_code, nobody.stderr) == (1, "Error: no customer 'C9'\n")
+
+
+def test_a_quarantined_customer_row_comes_with_their_event_rows(where: str) -> None:
+    assert run(where, "load", "customers", write("c.csv", BAD)).exit_code == 3
+    events = [EVENTS[0], "E4,sale,C4,2026-11-30T10:00:00,-5"]
+    run(where, "load", "events", write("e.csv", events), "--now", NOW)
+    said = run(where, "explain", "C4", "--now", NOW).stderr
+    assert "no customer 'C4' in the store: a load quarantined their row" in said
+    assert said.index("correct the file and load it again") < said.index("event rows")
+    assert f"line 2 of {Path('e.csv').absolute()}" in said

@@ -431,6 +431,35 @@ def test_the_workload_is_tasks_per_manager_per_shanghai_day(
         assert manager["over_capacity"] == sum(1 for n in days if n > 25)
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "tasks fall on days that are not business days (weekends, holidays): 2026-10-06"),
+        ("zh", "有任务落在非工作日（周末、节假日）：2026-10-06"),
+    ],
+)
+def test_a_managers_tasks_on_a_day_off_are_marked_as_such(
+    bank: dict[str, Any], lang: str, said: str
+) -> None:
+    """The holiday (10-06) is a day off; the make-up Saturday worked (10-10, 调休) is not.
+    Before: both read as any other day."""
+    found = bank["json", lang]["workload"]
+    off = {(r["owner"], r["day"]) for r in found["per_day"] if not r["business_day"]}
+    assert off == {("RM1", "2026-10-06")}
+    assert {m["owner"]: m["days_off"] for m in found["managers"]} == {
+        "RM1": 1, "RM2": 0, "（无客户经理）" if lang == "zh" else "(no manager)": 0,
+    }  # fmt: skip
+    assert said in bank["text", lang] and said in bank["html", lang]
+    folder = bank["folder"] / f"workload.{lang}"
+    run_cli("report", *store_args(bank), "--csv", str(folder), "--now", SEEN, lang=lang)
+    with (folder / "workload_by_day.csv").open(encoding="utf-8-sig") as file:
+        _header, *rows = list(csv.reader(file))
+    business_day = {(owner, day): marked for owner, day, _tasks, marked in rows}
+    assert (business_day["RM1", "2026-10-06"], business_day["RM1", "2026-10-10"]) == (
+        "False", "True",
+    )  # fmt: skip
+
+
 # --- experiments ------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ customer the load stores; a full-width quote is named without a stray space in C
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from guanxi.engine import ingest
 from guanxi.engine.diagnostics import Diagnostic
 from guanxi.engine.i18n import language
 from guanxi.engine.ruleset import load_ruleset, validate_project
-from guanxi.engine.scenarios import play
+from guanxi.engine.ruleset.models import Scenario
+from guanxi.engine.scenarios import ScenarioError, play
 
 RULES = Path(__file__).parent.parent / "rules"
 FILE = "tests/staff.yaml"
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
 SCENARIO = """scenarios:
   - name: 手写的场景
     today: "2026-11-02"
@@ -168,3 +171,101 @@ def test_a_customer_id_typed_in_full_width_is_the_customer_the_scenario_checks(
     found = play(ruleset, scenario, None)
     assert (found.customer_id, found.tier, found.level) == ("001", "dormant", "basic")
     assert [p.step for p in found.followups if p.happens] == []
+
+
+def staff_scenario(project: Path) -> tuple[Scenario, Path]:
+    """The hand-written scenario as the project reads it, and its population file."""
+    (project / FILE).write_text(SCENARIO, encoding="utf-8")
+    ruleset = load_ruleset(project)
+    [scenario] = next(f for f in ruleset.scenarios if f.file.endswith(FILE)).scenarios
+    return scenario, project / "tests" / "population.csv"
+
+
+def stopped(project: Path, scenario: Scenario, population: Path | None) -> dict[str, str]:
+    """The message the scenario stops with, in English and in Chinese."""
+    ruleset = load_ruleset(project)
+    found = {}
+    for lang in ("en", "zh"):
+        with language(lang), pytest.raises(ScenarioError) as stop:
+            play(ruleset, scenario, population)
+        found[lang] = str(stop.value)
+    return found
+
+
+def test_a_customer_that_cannot_be_loaded_stops_the_scenario_in_the_users_language(
+    project: Path,
+) -> None:
+    """A value `guanxi validate` cannot see (a scenario built in code). Before: the replay
+    ran in English, so the Chinese user read 'the customer cannot be loaded: ...'."""
+    scenario, _population = staff_scenario(project)
+    broken = scenario.model_copy(update={"customer": {**scenario.customer, "age": "abc"}})
+    found = stopped(project, broken, None)
+    assert found["en"].startswith("the customer cannot be loaded: age: 'abc' is not")
+    assert found["zh"].startswith("无法导入该客户：age：'abc' 不是")
+
+
+def test_an_event_that_cannot_be_loaded_stops_the_scenario_in_the_users_language(
+    project: Path,
+) -> None:
+    scenario, _population = staff_scenario(project)
+    [event] = scenario.events
+    wrong = event.model_copy(update={"fields": {"amount": "abc"}})
+    broken = scenario.model_copy(update={"events": (wrong,)})
+    found = stopped(project, broken, None)
+    assert found["en"].startswith("event sale at 2026-11-02T10:00:00+08:00: amount: 'abc' is")
+    assert found["zh"].startswith("2026-11-02T10:00:00+08:00 的事件 sale：amount：'abc' 不是")
+
+
+def test_a_population_row_that_cannot_be_loaded_stops_the_scenario_in_the_users_language(
+    project: Path,
+) -> None:
+    """A population row changed after `guanxi validate` read it."""
+    scenario, population = staff_scenario(project)
+    rows = population.read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace(",0,50,", ",abc,50,")
+    changed = project.parent / population.name
+    changed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    found = stopped(project, scenario, changed)
+    assert found["en"].startswith("population.csv line 2: 'abc' is not a number (1 row(s)")
+    assert found["zh"].startswith("population.csv 第 2 行：'abc' 不是")
+
+
+def test_the_reasons_planned_under_chinese_are_stored_in_english() -> None:
+    """The planning still runs in English: a scenario's `reason: SMS cap 2 per 7 days`
+    matches on every machine."""
+    ruleset = load_ruleset(RULES)
+    policy = next(f for f in ruleset.scenarios if f.file.endswith("contact_policy.yaml"))
+    population = ruleset.root / str(policy.population)
+    for scenario in policy.scenarios:
+        with language("zh"):
+            in_chinese = play(ruleset, scenario, population)
+        assert in_chinese == play(ruleset, scenario, population), scenario.name
+        reasons = [r for planned in in_chinese.followups for r in planned.reasons]
+        assert not any(CHINESE.search(r) for r in reasons), scenario.name
+
+
+def expect_gold(project: Path, said: str) -> None:
+    text = SCENARIO.replace("tier: dormant\n", f"tier: dormant\n      gold: {said}\n")
+    (project / FILE).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("said", "gold"), [("是", True), ("否", False), ("真", True), ("假", False)]
+)
+def test_an_expected_gold_flag_said_in_chinese_is_taken_as_the_customers_values_are(
+    project: Path, said: str, gold: bool
+) -> None:
+    """`consent_sms: 是` loads the customer. Before: `gold: 是` beside it was an error."""
+    expect_gold(project, said)
+    assert errors_in(project, "en") == []
+    ruleset = load_ruleset(project)
+    [scenario] = next(f for f in ruleset.scenarios if f.file.endswith(FILE)).scenarios
+    assert scenario.expect.gold is gold
+
+
+def test_a_word_that_is_no_yes_or_no_is_still_answered_with_what_to_write(project: Path) -> None:
+    expect_gold(project, "金牌")
+    [in_english] = errors_in(project, "en")
+    [in_chinese] = errors_in(project, "zh")
+    assert in_english.message == "expected true or false in 'scenarios[0].expect.gold'"
+    assert in_chinese.message == "应为 true 或 false（位置：'scenarios[0].expect.gold'）"

@@ -12,7 +12,8 @@ and a strategy, by set-based SQL compiled from the rules, and explained customer
 """
 
 from guanxi.engine.classify.compile import CompiledQuery, compile_classification
-from guanxi.engine.classify.explain import Explanation, UnknownCustomer, explain
+from guanxi.engine.classify.explain import Explanation, explain
+from guanxi.engine.classify.explain_quarantined import UnknownCustomer
 from guanxi.engine.classify.report import Cell, RunReport
 from guanxi.engine.classify.run import classify
 from guanxi.engine.classify.snapshot import classify_snapshot

@@ -18,6 +18,7 @@ from typing import Any
 
 from guanxi.engine.classify.event_measures import counted_events, stored_events
 from guanxi.engine.classify.explain_holds import Hold, stored_holds
+from guanxi.engine.classify.explain_quarantined import QuarantinedCustomer, UnknownCustomer
 from guanxi.engine.classify.facts import Fact, failing_facts
 from guanxi.engine.classify.field_history import day_of, kept_then, stored_history, then_lookup
 from guanxi.engine.classify.hold import PENDING
@@ -30,10 +31,9 @@ from guanxi.engine.classify.predicates import (
     Rank,
     Record,
 )
-from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.ids import same_id
-from guanxi.engine.ingest.quarantine import customer_not_loaded, row_problems
+from guanxi.engine.ingest.quarantine import customer_not_loaded
 from guanxi.engine.plan.history import CustomerHistory, customer_history
 from guanxi.engine.ruleset import CompiledRule, RuleSet
 from guanxi.engine.ruleset.branches import BRANCH_FIELD
@@ -42,26 +42,6 @@ from guanxi.engine.ruleset.ruleset import EventMeasure, Ranking, Rollup
 from guanxi.engine.store import Store
 
 KINDS = ("tier", "level", "strategy")
-
-
-class UnknownCustomer(GuanxiError):
-    def __init__(self, customer_id: str, message: str | None = None) -> None:
-        super().__init__(message or _("no customer '{customer}'").format(customer=customer_id))
-        self.customer_id = customer_id
-
-
-class QuarantinedCustomer(UnknownCustomer):
-    """A customer not in the store because a load quarantined their rows: which, and why."""
-
-    def __init__(self, customer_id: str, records: list[dict[str, Any]], zone: str) -> None:
-        """`zone`: the project's, in which the day of each load is told."""
-        said = _(
-            "no customer '{customer}' in the store: a load quarantined their row, so it was"
-            " not loaded"
-        ).format(customer=customer_id)
-        fix = _("correct the file and load it again to bring them in")
-        super().__init__(customer_id, "\n".join([said, *row_problems(records, zone), fix]))
-        self.records = records
 
 
 @dataclass(frozen=True)
@@ -333,10 +313,7 @@ def _stored_customer(
     pending = ", ".join(PENDING)
     rows = store.execute(f'SELECT * FROM customers WHERE "{key}" = :id', {"id": customer_id})
     if not rows:
-        quarantined = customer_not_loaded(store, customer_id)
-        if quarantined:
-            raise QuarantinedCustomer(customer_id, quarantined, ruleset.settings.timezone)
-        raise UnknownCustomer(customer_id)
+        raise _not_stored(store, customer_id, ruleset.settings.timezone)
     stored = store.execute(
         f"SELECT tier, level, strategy, gold, run_id, ruleset_hash, assigned_at, {pending}"
         " FROM current_assignments WHERE customer_id = :id",
@@ -345,6 +322,18 @@ def _stored_customer(
     if stored:
         stored[0]["gold"] = bool(stored[0]["gold"])
     return rows[0], stored[0] if stored else None
+
+
+def _not_stored(store: Store, customer_id: str, zone: str) -> UnknownCustomer:
+    """Why the customer is not in the store: their rows that loads quarantined, if any (an
+    event or consent row names a customer whose own row is yet to come)."""
+    own, events, consents = (
+        customer_not_loaded(store, customer_id, kind=kind)
+        for kind in ("customers", "events", "consents")
+    )
+    if own or events or consents:
+        return QuarantinedCustomer(customer_id, own, zone, events, consents)
+    return UnknownCustomer(customer_id)
 
 
 def _given_population(record: Record, rankings: list[Ranking]) -> Population:

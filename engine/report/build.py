@@ -198,7 +198,7 @@ def _segments(
 def _workload(store: Store, ruleset: RuleSet) -> Workload:
     capacity = ruleset.policies.capacity if ruleset.policies else None
     tasks_per_day = capacity.tasks_per_day if capacity else None
-    return workload(store, ruleset.calendar.zone, tasks_per_day)
+    return workload(store, ruleset.calendar, tasks_per_day)
 
 
 def _latest(store: Store) -> Run | None:

@@ -2,7 +2,9 @@
 the project's time zone, against the capacity the contact policy allows.
 
 Counted are the tasks that reach or will reach the manager: pending, claimed or sent;
-suppressed, cancelled and failed ones are not work.
+suppressed, cancelled and failed ones are not work. A day that is not a business day in the
+project's calendar (a weekend, a holiday; a make-up working Saturday, 调休, is one) is marked
+as a day off, so that work on it shows as such.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.calendar import BusinessCalendar
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.store import Store
@@ -27,6 +30,7 @@ class ManagerLoad:
     tasks: int
     busiest: int
     over_capacity: int  # days with more tasks than the capacity
+    days_off: int = 0  # days with tasks that are not business days
 
     @property
     def mean(self) -> float:
@@ -38,6 +42,7 @@ class Workload:
     per_day: dict[tuple[str, dt.date], int]  # (owner, local date) -> tasks
     capacity: int | None  # tasks per manager per day, from the contact policy
     timezone: str
+    days_off: frozenset[dt.date] = frozenset()  # days of `per_day` that are not business days
     name: str = "workload"
 
     @property
@@ -47,10 +52,12 @@ class Workload:
     def managers(self) -> list[ManagerLoad]:
         """Busiest first: by the most tasks on one day, then by all tasks."""
         days: dict[str, list[int]] = {}
-        for (owner, _day), n in self.per_day.items():
+        off: Counter[str] = Counter()
+        for (owner, day), n in self.per_day.items():
             days.setdefault(owner, []).append(n)
+            off[owner] += day in self.days_off
         loads = [
-            ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns))
+            ManagerLoad(owner, len(ns), sum(ns), max(ns), self._days_over(ns), off[owner])
             for owner, ns in days.items()
         ]
         return sorted(loads, key=lambda m: (-m.busiest, -m.tasks, m.owner))
@@ -62,11 +69,16 @@ class Workload:
 
     def notes(self) -> list[str]:
         capacity = f"{self.capacity}" if self.capacity else _("none")
-        return [
+        notes = [
             _("capacity per day: {capacity}; days in {zone}").format(
                 capacity=capacity, zone=self.timezone
             )
         ]
+        if self.days_off:
+            days = ", ".join(day.isoformat() for day in sorted(self.days_off))
+            said = _("tasks fall on days that are not business days (weekends, holidays): {days}")
+            notes.append(said.format(days=days))
+        return notes
 
     def tables(self) -> list[Table]:
         columns = (
@@ -76,9 +88,11 @@ class Workload:
             Column("busiest_day", _("busiest day"), "count"),
             Column("mean_per_day", _("mean per day"), "number"),
             Column("days_over_capacity", _("days over capacity"), "count"),
+            Column("days_off", _("days off with tasks"), "count"),
         )
         rows = tuple(
-            (m.owner, m.days, m.tasks, m.busiest, m.mean, m.over_capacity) for m in self.managers()
+            (m.owner, m.days, m.tasks, m.busiest, m.mean, m.over_capacity, m.days_off)
+            for m in self.managers()
         )
         by_day = self._by_day()
         return [Table("workload_by_manager", _("by manager"), columns, rows), by_day]
@@ -88,8 +102,12 @@ class Workload:
             Column("owner", _("manager")),
             Column("day", _("day")),
             Column("tasks", _("tasks"), "count"),
+            Column("business_day", _("business day")),
         )
-        rows = tuple((o, d.isoformat(), n) for (o, d), n in sorted(self.per_day.items()))
+        rows = tuple(
+            (o, d.isoformat(), n, d not in self.days_off)
+            for (o, d), n in sorted(self.per_day.items())
+        )
         return Table("workload_by_day", _("by day"), columns, rows, detail=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,9 +119,11 @@ class Workload:
         }
 
 
-def workload(store: Store, zone: dt.tzinfo, capacity: int | None) -> Workload:
-    """Tasks counted by UTC minute in the store, then put on local days here: exact for any
-    zone, and few rows (tasks are planned at a handful of times of day)."""
+def workload(store: Store, calendar: BusinessCalendar, capacity: int | None) -> Workload:
+    """Tasks counted by UTC minute in the store, then put on local days (in the calendar's
+    zone) here: exact for any zone, and few rows (tasks are planned at a handful of times of
+    day); the days that are not business days in the calendar marked."""
+    zone = calendar.zone
     marks = ", ".join(f"'{status}'" for status in WORK)
     rows = store.execute(
         "SELECT owner, substr(due_at, 1, 16) AS minute, COUNT(*) AS n FROM followups"
@@ -113,4 +133,5 @@ def workload(store: Store, zone: dt.tzinfo, capacity: int | None) -> Workload:
     for row in rows:
         moment = dt.datetime.fromisoformat(row["minute"]).replace(tzinfo=dt.UTC)
         per_day[row["owner"] or _(NO_OWNER), moment.astimezone(zone).date()] += int(row["n"])
-    return Workload(dict(per_day), capacity, str(zone))
+    days_off = frozenset(day for _owner, day in per_day if not calendar.is_business_day(day))
+    return Workload(dict(per_day), capacity, str(zone), days_off)

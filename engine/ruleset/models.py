@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from guanxi.engine.i18n import _
 from guanxi.engine.language.numbers import spoken_percent
+from guanxi.engine.ruleset.yes_no import said_yes_no
 from guanxi.engine.timing import MAX_AMOUNT, Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -599,7 +600,7 @@ class Expectation(Model):
     tier: str | None = None
     level: str | None = None
     strategy: str | None = None
-    gold: bool | None = None
+    gold: Annotated[bool, BeforeValidator(said_yes_no)] | None = None  # also 是, 否
     followups: tuple[ExpectedFollowup, ...] = ()  # will happen (pending), maybe deferred
     suppressed: tuple[ExpectedFollowup, ...] = ()  # planned, then suppressed or cancelled
     no_followups: tuple[str, ...] = ()  # steps none of whose follow-ups will happen

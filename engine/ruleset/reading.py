@@ -17,6 +17,7 @@ from guanxi.engine.language.numbers import number_hint
 from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
+from guanxi.engine.ruleset.yes_no import YES_NO_WORDS
 from guanxi.engine.said_business_days import holiday_shift_hint
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,9 +44,6 @@ LITERAL_WORDS |= {"第一个": "first", "首个": "first", "唯一": "unique", "
 LITERAL_WORDS |= dict.fromkeys(("短信", "邮件", "推送"), "message")  # do: a message's channel
 LITERAL_WORDS |= dict.fromkeys(("服务", "服务类", "客户服务", "售后服务"), "service")  # purpose:
 LITERAL_WORDS |= dict.fromkeys(("营销", "营销类", "市场营销", "推广", "促销"), "marketing")
-# a yes or no said in Chinese (enabled: 否, required: 是), or ticked, and what to write
-YES_NO_WORDS = dict.fromkeys(("是", "真", "对", "开", "开启", "打开", "启用", "√", "✓"), "true")
-YES_NO_WORDS |= dict.fromkeys(("否", "假", "错", "不", "关", "关闭", "停用", "禁用", "×"), "false")
 BOUNDS = {  # pydantic's bound errors: the key of the bound in the error's context
     "greater_than": ("gt", N_("expected a number greater than {bound}")),
     "greater_than_equal": ("ge", N_("expected a number of at least {bound}")),
@@ -158,7 +156,7 @@ def _literal_word_hint(given: Any, expected: str) -> str | None:
 
 
 def _yes_no_hint(kind: str, given: Any) -> str | None:
-    """`enabled: 否`: true or false, as the word means."""
+    """`enabled: 否` (or `required: 是`): true or false, as the word means."""
     value = YES_NO_WORDS.get(str(given).strip()) if kind == "bool_parsing" else None
     return _("write '{value}'").format(value=value) if value else None
 

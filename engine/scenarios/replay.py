@@ -44,7 +44,7 @@ from guanxi.engine.classify.hold import holds
 from guanxi.engine.classify.stages import quote
 from guanxi.engine.encoding import UTF8
 from guanxi.engine.errors import GuanxiError
-from guanxi.engine.i18n import _, language
+from guanxi.engine.i18n import Language, _, language
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.recurring import plan_recurring
@@ -57,6 +57,10 @@ from guanxi.engine.timing import parse_duration
 
 RECURRING_WINDOW = dt.timedelta(days=31)  # as far ahead as the daemon plans recurring steps
 LIVE = ("pending", "claimed", "sent")  # statuses of a follow-up that happens
+# Planning runs in English whatever the user's language: a policy reason is stored in the
+# language it was planned in, and a scenario's `reason containing "SMS cap 2 per 7 days"` must
+# mean the same on every machine (a scenario file is shared, like the rules).
+PLANNED_IN: Language = "en"
 
 
 class ScenarioError(GuanxiError):
@@ -111,17 +115,13 @@ def play(
     ruleset: RuleSet, scenario: Scenario, population: Path | None, encoding: str = UTF8
 ) -> Outcome:
     """Run the scenario's time line (see the module) and read back what was decided; the
-    `population` file is read in `encoding`.
-
-    The pipeline runs in English whatever the user's language: a policy reason is stored in
-    the language it was planned in, and a scenario's `reason containing "SMS cap 2 per 7
-    days"` must mean the same on every machine (a scenario file is shared, like the rules)."""
+    `population` file is read in `encoding`. A row that cannot be loaded stops it with a
+    ScenarioError in the user's language; the planning runs in English (`PLANNED_IN`)."""
     store = SQLiteStore(":memory:")
     try:
         store.prepare(ruleset.schema)
-        with language("en"):
-            timeline = _Timeline(store, ruleset, scenario, population, encoding)
-            timeline.run()
+        timeline = _Timeline(store, ruleset, scenario, population, encoding)
+        timeline.run()
         found = outcome(store, ruleset, _key(ruleset, scenario))
         wanted = list(scenario.expect.measures)
         if not wanted:
@@ -186,7 +186,8 @@ class _Timeline:
             self.classify(self.today)
         if self.scenario.recurring:
             end = self._window_end(self.scenario.recurring)
-            plan_recurring(self.store, self.ruleset, self.today, end, self.today)
+            with language(PLANNED_IN):
+                plan_recurring(self.store, self.ruleset, self.today, end, self.today)
         changes = self._changes()
         for moment, events in self._events_by_instant():
             while changes and changes[0][0] <= moment:
@@ -265,9 +266,9 @@ class _Timeline:
         self.store.upsert_customers([{**row, "_loaded_at": iso(now)}])
 
     def classify(self, now: dt.datetime) -> None:
-        classify(
-            self.store, self.ruleset, now, after=TransitionPlanner(self.store, self.ruleset, now)
-        )
+        with language(PLANNED_IN):
+            planner = TransitionPlanner(self.store, self.ruleset, now)
+            classify(self.store, self.ruleset, now, after=planner)
 
     def _window_end(self, recurring: bool | str) -> dt.datetime:
         if recurring is True:
@@ -305,7 +306,8 @@ class _Timeline:
     def record_and_plan(self, records: list[dict[str, Any]], now: dt.datetime) -> None:
         self.last = max(self.last, now)
         self.store.insert_events(self.checked(records, now))
-        plan_new_events(self.store, self.ruleset, now)
+        with language(PLANNED_IN):
+            plan_new_events(self.store, self.ruleset, now)
 
     def checked(self, records: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
         rows = []
