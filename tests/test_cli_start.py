@@ -14,8 +14,8 @@ from guanxi.cli.lazy import load
 from guanxi.cli.main import COMMANDS, cli
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.sqlite import SQLiteStore
-from tests.test_classify import population
 from tests.conftest import RULES
+from tests.test_classify import population
 
 HEAVY = ("duckdb", "pyarrow", "durable_rules", "psycopg", "httpx", "pika", "sqlite_utils")
 
