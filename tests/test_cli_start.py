@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
 from guanxi.cli.lazy import load
 from guanxi.cli.main import COMMANDS, cli
+from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.sqlite import SQLiteStore
 from tests.conftest import RULES
+from tests.test_classify import population
 
 HEAVY = ("duckdb", "pyarrow", "durable_rules", "psycopg", "httpx", "pika", "sqlite_utils")
 
@@ -72,3 +76,18 @@ def test_validate_imports_no_store_driver_or_batch_engine() -> None:
     loaded = imported_by("validate", str(RULES))
     assert "guanxi.engine.ruleset" in loaded  # it did run
     assert not libraries(loaded) & set(HEAVY)
+
+
+def test_the_store_s_night_on_duckdb_imports_no_pandas(tmp_path: Path, ruleset: RuleSet) -> None:
+    """pyarrow.dataset imports pandas (0.2 s of CPU a night): only Spark's reader of a folder
+    of Parquet files needs it, so a night of the store's own customers never loads it."""
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    store.prepare(ruleset.schema)
+    store.upsert_customers(population())
+    store.close()
+    loaded = imported_by(
+        "classify", "--rules", str(RULES), "--store", str(tmp_path / "guanxi.db"),
+        "--engine", "duckdb", "--now", "2026-11-28T02:00:00+00:00",
+    )  # fmt: skip
+    assert "guanxi.engine.classify.store_source" in loaded  # it did run on DuckDB
+    assert "pandas" not in libraries(loaded)

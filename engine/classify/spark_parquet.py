@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow
-import pyarrow.dataset
 import pyarrow.parquet
 
 from guanxi.engine.errors import DataError
@@ -62,6 +61,8 @@ def timestamp_columns(path: Path) -> dict[str, pyarrow.DataType]:
     them), with their Arrow type (unit and zone) as load reads them; none in a CSV file."""
     if path.is_file() and path.suffix.lower() == ".csv":
         return {}
+    import pyarrow.dataset  # imports pandas (0.2 s): not on every night's path, Spark's only
+
     try:
         schema = pyarrow.dataset.dataset(path, format="parquet").schema
     except (pyarrow.ArrowException, OSError):  # Spark's reader says what is wrong
