@@ -50,14 +50,60 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 
 def fingerprint(folder: Path) -> Fingerprint:
     """Name, size and modification time of every rule file of the project."""
+    return _prints(folder, _walk(folder)[1])
+
+
+def _prints(folder: Path, files: list[Path]) -> Fingerprint:
     found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        hidden = any(p.startswith((".", "__")) for p in relative.parts)
-        if path.suffix in RULE_FILES and path.is_file() and not hidden:
-            stat = path.stat()
-            found.append((str(relative), stat.st_size, stat.st_mtime_ns))
+    for path in files:
+        stat = path.stat()
+        found.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
     return tuple(found)
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The project's folders (itself included) and rule files, hidden ones left out."""
+    folders, files = [folder], []
+    for path in sorted(folder.rglob("*")):
+        if any(p.startswith((".", "__")) for p in path.relative_to(folder).parts):
+            continue
+        if path.is_dir():
+            folders.append(path)
+        elif path.suffix in RULE_FILES and path.is_file():
+            files.append(path)
+    return folders, files
+
+
+class FolderWatch:
+    """The rule files' fingerprint, asked before every send: walking the folder costs about
+    half a millisecond, as much as a send, so it is walked again only when a stat of what the
+    last walk saw moved (a file edited in place; a folder's time, when a file in it is added,
+    removed or replaced by an editor's rename)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._stamps: dict[Path, tuple[int, int] | None] = {}
+        self._last: Fingerprint = ()
+
+    def fingerprint(self) -> Fingerprint:
+        if self._stamps and not self._moved():
+            return self._last
+        folders, files = _walk(self.folder)
+        # stamped before the files are read: a change while they are is seen next time
+        self._stamps = {path: _stamp(path) for path in (*folders, *files)}
+        self._last = _prints(self.folder, files)
+        return self._last
+
+    def _moved(self) -> bool:
+        return any(_stamp(path) != stamp for path, stamp in self._stamps.items())
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:  # removed since
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 @dataclass
@@ -97,14 +143,15 @@ class Reloader:
         self._refused: int | None = None  # a release that would not load: logged once
         self._ready: Ready | None = None  # rules to swap in once the tick has stopped
         # in releases mode the first check compares the folder with the release
-        self._fingerprint: Fingerprint = () if cache else fingerprint(rules)
+        self._watch = FolderWatch(rules)
+        self._fingerprint: Fingerprint = () if cache else self._watch.fingerprint()
 
     def changed(self) -> bool:
         """Whether the rules to take may differ from those last looked at: the rule project's
         files changed since, or (releases mode) the live release is neither the one in use
         (or ready to be) nor one refused. Cheap: the files' sizes and times, or one query."""
         if self.cache is None:
-            return fingerprint(self.rules) != self._fingerprint
+            return self._watch.fingerprint() != self._fingerprint
         release = live_id(self.store)
         if release is None:  # none live: what was ready is not to be taken
             return self._ready is not None
@@ -157,7 +204,7 @@ class Reloader:
     def _folder_ready(self) -> Ready | None:
         """The edited rule project, started; None when unchanged, invalid (logged) or the same
         rules as those in use."""
-        current = fingerprint(self.rules)
+        current = self._watch.fingerprint()
         if current == self._fingerprint:
             return None
         self._fingerprint = current
@@ -230,7 +277,7 @@ class Reloader:
 
     def _note_unreleased_edits(self) -> None:
         """Say once, each time the folder changes, that its edits are not released."""
-        current = fingerprint(self.rules)
+        current = self._watch.fingerprint()
         if current == self._fingerprint or self.release is None:
             return
         self._fingerprint = current
