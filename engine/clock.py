@@ -10,8 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import zoneinfo
 from collections.abc import Callable
 from typing import Protocol
+
+
+def stored_in_zone(stored: str, zone: str) -> dt.datetime:
+    """A stored time (ISO, UTC when it has no offset) in the time zone `zone`: a night's run
+    at 02:00 in Shanghai is stored the evening before."""
+    moment = dt.datetime.fromisoformat(stored)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zoneinfo.ZoneInfo(zone))
+
+
+def local_time(instant: dt.datetime, zone: dt.tzinfo) -> str:
+    """An instant as people read it: the local date and time in `zone`."""
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 class Clock(Protocol):

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from guanxi.engine.clock import local_time
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
@@ -26,7 +27,6 @@ from guanxi.engine.ids import same_id
 from guanxi.engine.ingest import check_event
 from guanxi.engine.plan.events import EventPlanReport, plan_new_events
 from guanxi.engine.plan.followups import iso
-from guanxi.engine.plan.policy_verdicts import local_time
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row, Store
 

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from guanxi.engine.clock import local_time
 from guanxi.engine.i18n import _
 from guanxi.engine.ingest.rows import Check, Problem
 from guanxi.engine.store.base import Row
@@ -31,7 +32,7 @@ def future_problem(at: str | None, now: dt.datetime, zone: dt.tzinfo) -> Problem
     reason = _(
         "dated {at}, after now ({now}): an event records what happened, so this date is a"
         " mistake (the year? day and month swapped?): correct it"
-    ).format(at=_local(when, zone), now=_local(now, zone))
+    ).format(at=local_time(when, zone), now=local_time(now, zone))
     return ("at", at, reason)
 
 
@@ -44,7 +45,3 @@ def refusing_future(check: Check, now: dt.datetime, zone: dt.tzinfo) -> Check:
         return (row, problems) if problem is None else (row, [*problems, problem])
 
     return checked
-
-
-def _local(when: dt.datetime, zone: dt.tzinfo) -> str:
-    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M")

@@ -9,12 +9,11 @@ customers not loaded."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guanxi.engine.clock import stored_in_zone
 from guanxi.engine.csv_cells import cell
 from guanxi.engine.i18n import _
 from guanxi.engine.store import Store
@@ -149,11 +148,7 @@ def _row_of_file(record: Row, zone: str) -> str:
 def load_day(at: str | None, zone: str) -> str:
     """The day of a load's time (stored in UTC) in the project's zone: a load at 01:30 in
     Shanghai is stamped the evening before in UTC."""
-    if not at:
-        return ""
-    moment = dt.datetime.fromisoformat(at)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().isoformat()
+    return stored_in_zone(at, zone).date().isoformat() if at else ""
 
 
 def clear_quarantine(store: Store, chosen: QuarantineFilter) -> int:

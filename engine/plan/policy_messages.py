@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.clock import local_time
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.plan.policy_verdicts import (
@@ -34,7 +35,6 @@ from guanxi.engine.plan.policy_verdicts import (
     Span,
     Verdict,
     channel_label,
-    local_time,
     parse_instant,
     settle,
     sql_text,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from guanxi.engine.calendar import BusinessCalendar
+from guanxi.engine.clock import local_time
 from guanxi.engine.i18n import current_language
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
@@ -95,11 +96,6 @@ class Batch:
         """A channel as a reason names it: the English part of its label ('SMS'), else the
         label, else the name."""
         return channel_label(self.policies, name)
-
-
-def local_time(instant: dt.datetime, zone: dt.tzinfo) -> str:
-    """An instant as people read it: the local date and time in `zone`."""
-    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def channel_label(policies: PoliciesFile, name: str) -> str:

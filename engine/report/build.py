@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from guanxi.engine.classify.compile import measures_sql
+from guanxi.engine.clock import stored_in_zone
 from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.views import personal_fields
@@ -76,7 +76,7 @@ class Report:
         """When the latest classification ran, in the project's zone: `2026-12-04 10:00`."""
         if self.latest_run is None:
             return ""
-        return _local(self.latest_run.started_at, self.timezone).strftime("%Y-%m-%d %H:%M")
+        return stored_in_zone(self.latest_run.started_at, self.timezone).strftime("%Y-%m-%d %H:%M")
 
     @property
     def sections(self) -> list[Section]:
@@ -148,7 +148,7 @@ def _assessments(store: Store, ruleset: RuleSet) -> Measured | None:
     latest = _latest(store)
     if not names or latest is None:
         return None
-    today = _local(latest.started_at, ruleset.settings.timezone).date()
+    today = stored_in_zone(latest.started_at, ruleset.settings.timezone).date()
     return Measured(measures_sql(ruleset, store.dialect, today, list(names)), names)
 
 
@@ -156,14 +156,11 @@ def _as_of(store: Store, request: ReportRequest) -> dt.datetime:
     if request.now is not None:
         return request.now
     latest = _latest(store)
-    return _local(latest.started_at, "UTC") if latest else dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _local(stored: str, zone: str) -> dt.datetime:
-    """A stored time (ISO, UTC when it has no offset) in the time zone `zone`."""
-    moment = dt.datetime.fromisoformat(stored)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(zoneinfo.ZoneInfo(zone))
+    return (
+        stored_in_zone(latest.started_at, "UTC")
+        if latest
+        else dt.datetime.min.replace(tzinfo=dt.UTC)
+    )
 
 
 def _orders(

@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from guanxi.engine.clock import local_time
 from guanxi.engine.i18n import _
 from guanxi.engine.plan.experiments import HELD_OUT, TREATED
 from guanxi.engine.plan.followups import iso
-from guanxi.engine.plan.policy_verdicts import local_time
 from guanxi.engine.report.model import Column, Table
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.models import Goal

@@ -13,13 +13,12 @@ counts as new; customers classified only after the later run are left out.
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guanxi.engine.clock import stored_in_zone
 from guanxi.engine.errors import ReportError
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.report.groups import Name
@@ -50,9 +49,7 @@ class Run:
     def shown(self, zone: str) -> str:
         """'run 3 (2026-12-04)': the day it started in the project's zone (stored in UTC,
         a night's run at 02:00 in Shanghai started the evening before)."""
-        moment = dt.datetime.fromisoformat(self.started_at)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-        day = moment.astimezone(zoneinfo.ZoneInfo(zone)).date()
+        day = stored_in_zone(self.started_at, zone).date()
         return _("run {run} ({day})").format(run=self.id, day=day.isoformat())
 
 
