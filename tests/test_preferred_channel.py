@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from guanxi.engine.plan.policy import preferred_channel_sql
@@ -47,14 +47,15 @@ customers = st.fixed_dictionaries(
 
 def consents(channel: str, columns: dict[str, bool | None], records: list[Record]) -> bool:
     """The customer may be contacted on `channel` at the due time: the latest record in force
-    (by effective time, then the order recorded), else the channel's column."""
+    (by effective time; at the same instant a withdrawal, then the order recorded), else the
+    channel's column."""
     in_force = [
-        (at, order, granted)
+        (at, not granted, order, granted)
         for order, (name, granted, at) in enumerate(records)
         if name in (channel, "all") and at <= DUE
     ]
     if in_force:
-        return max(in_force)[2]
+        return max(in_force)[3]
     field_name = POLICIES.channels[channel].consent_field
     return True if field_name is None else columns[field_name] is True
 
@@ -96,6 +97,14 @@ def chosen_by_sql(kind: str, preferred: str | None, columns: dict[str, bool | No
 
 @settings(max_examples=300, deadline=None)
 @given(kind=st.sampled_from(["message", "task"]), customer=customers)
+@example(  # a withdrawal and a grant of the app at one instant: the withdrawal holds
+    kind="message",
+    customer={
+        "preferred": "app",
+        "columns": dict.fromkeys(FIELDS, True),
+        "records": [("app", False, TIMES[0]), ("app", True, TIMES[0])],
+    },
+)
 def test_the_channel_chosen_in_sql_is_the_rule_read_plainly(
     kind: str, customer: dict[str, object]
 ) -> None:
