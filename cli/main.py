@@ -167,8 +167,9 @@ def cli() -> None:
     """guanxi 关系 — rules-based customer-relationship orchestration for banks.
 
     Every command takes the rule project as --rules DIR (default: the one the store was
-    last classified with, else ./rules, else the shipped default rules) and the store as
-    --store (default: the rule project's `store:` setting)."""
+    last classified with, else this folder if it holds a guanxi.yaml, else ./rules, else
+    the shipped default rules) and the store as --store (default: the rule project's
+    `store:` setting)."""
 
 
 folder_argument = click.argument("folder", type=RULES_DIR, required=False)

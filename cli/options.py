@@ -35,8 +35,9 @@ rules_option = click.option(
     "rules",
     type=RULES_DIR,
     default=None,
-    help="Rule project (default: the one the store was last classified with, else ./rules"
-    " if it exists, else the shipped default rules).",
+    help="Rule project (default: the one the store was last classified with, else this"
+    " folder if it holds a guanxi.yaml, else ./rules if it exists, else the shipped default"
+    " rules).",
 )
 
 

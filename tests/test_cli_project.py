@@ -18,7 +18,7 @@ from guanxi.engine.defaults import default_rules_path
 from guanxi.engine.demo_data import write_demo_data
 from guanxi.engine.project import remembered
 from guanxi.engine.ruleset import RuleSet, load_ruleset
-from guanxi.engine.store import Store
+from guanxi.engine.store import Store, open_store
 
 RULES = Path(__file__).parent.parent / "rules"
 NOW = "2026-11-20T10:00"
@@ -224,3 +224,31 @@ def test_m013_adds_the_column_and_older_runs_remember_nothing(
     assert remembered(store) is None  # before m013: nothing to read, and no error
     assert store.migrate() == ["m013_runs_rules"]
     assert remembered(store) is None  # the old run has no folder
+
+
+def test_a_project_entered_with_cd_is_the_one_used(here: Path) -> None:
+    """`guanxi init proj && cd proj`: the commands run there use proj, with its edits (a
+    webhook for every channel here), not the shipped rules beside it."""
+    assert run("init", "proj").exit_code == 0
+    project = here / "proj"
+    settings = project / "guanxi.yaml"
+    edited = settings.read_text("utf-8").replace("  default: outbox", "  default: console")
+    settings.write_text(edited, "utf-8")
+    write_demo_data(here / "data", 20, seed=3, today=TODAY, bad_rows=False)
+    inside = project.resolve()
+    with pytest.MonkeyPatch.context() as cd:
+        cd.chdir(inside)
+        loaded = run("load", "customers", "../data/customers.csv")
+        classified = run("classify", "--now", NOW)
+        shown = run("rules", "--json")
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.stderr.startswith("rules: . (found in this folder)\n"), loaded.stderr
+    assert classified.exit_code == 0, classified.output
+    assert (inside / "guanxi.db").is_file()
+    assert json.loads(shown.stdout)["hash"] == load_ruleset(inside).hash != load_ruleset(RULES).hash
+    store = open_store(str(inside / "guanxi.db"))
+    try:
+        memory = remembered(store)
+    finally:
+        store.close()
+    assert memory is not None and memory.folder == inside

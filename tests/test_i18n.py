@@ -149,10 +149,13 @@ def test_lang_zh_in_the_locale_gives_chinese_help() -> None:
 
 
 def test_the_chinese_help_of_rules_names_the_project_the_store_remembers() -> None:
-    """As the English: the store's last project comes before ./rules (guanxi run, health…)."""
+    """As the English: the store's last project comes before this folder and ./rules."""
     code, out, err = guanxi("run", "-h", LANG="zh_CN.UTF-8")
     assert code == 0, err
-    assert "默认：数据库最近一次分类所用的规则项目；没有时用./rules" in "".join(out.split())
+    said = (
+        "默认：数据库最近一次分类所用的规则项目；没有时用当前文件夹（若有guanxi.yaml），其次./rules"
+    )
+    assert said in "".join(out.split())
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The rule project to use: given, remembered by the store, found here, or shipped."""
+"""The rule project to use: given, remembered by the store, found here (this folder or
+./rules), or shipped."""
 
 from __future__ import annotations
 
@@ -79,12 +80,7 @@ def choose_project(given: Path | None, location: str | None, here: Path) -> Choi
     `location` (None: not given; the store is then the one the local project names)."""
     if given is not None:
         return Choice(given, None)
-    local = here / "rules"
-    fallback = (
-        Choice(Path("rules"), N_("found in this folder"))
-        if local.is_dir()
-        else Choice(default_rules_path(), N_("the shipped default rules"))
-    )
+    fallback = _found_here(here) or Choice(default_rules_path(), N_("the shipped default rules"))
     location = location or store_setting(here / fallback.folder)
     known = _recalled(location if "://" in location else str(here / location))
     if known is None:
@@ -96,6 +92,16 @@ def choose_project(given: Path | None, location: str | None, here: Path) -> Choi
         ).format(folder=known.folder, fallback=shown(fallback.folder, here))
         return Choice(fallback.folder, fallback.why, known, location, problem)
     return Choice(known.folder, N_("remembered by the store"), known, location)
+
+
+def _found_here(here: Path) -> Choice | None:
+    """The project that is `here` itself (made by `guanxi init`, then entered with cd: its
+    edits must not be passed over for the shipped rules), else ./rules."""
+    if (here / "guanxi.yaml").is_file():
+        return Choice(Path("."), N_("found in this folder"))
+    if (here / "rules").is_dir():
+        return Choice(Path("rules"), N_("found in this folder"))
+    return None
 
 
 def _recalled(location: str) -> Remembered | None:
