@@ -1,0 +1,180 @@
+"""A store restored from a backup sends nothing twice.
+
+A backup holds as pending what was sent after it was taken: restored, the daemon would send
+it again, under the same key, and a receiver that does not drop a repeated key (a mail
+server, most SMS gateways, the managers' task inbox, which the restore emptied too) would
+give the customer a second copy.
+
+So a store knows itself (a random `store_id` in `store_marks`, which a backup copies) and
+counts the dispatch passes that claimed something (`sends`). After each such pass the count is
+written in the store, then in a small file beside it (`guanxi.db.sends`, which a restore of the
+store file leaves alone) with the pass's time. A store whose count is behind its file's is a
+restored one: the passes the file counts beyond it may have sent what the store holds as
+pending. Before the next pass, every follow-up still to send that was due by the file's last
+pass (it may have gone out then) is held, `suppressed` with the policy `restored`, and the
+store notes when and how many; `guanxi health` shows it, and `guanxi followups
+release-restored` puts them back in the queue once the receivers' logs show they were not
+sent. A follow-up due later was not due at any pass the store forgot: it goes out as usual.
+
+Only a SQLite store has the file (a PostgreSQL store has no one place beside it that every
+daemon sees). `now` is given; nothing here reads the time itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import uuid
+import zoneinfo
+from pathlib import Path
+from typing import NamedTuple
+
+from guanxi.engine.clock import local_time
+from guanxi.engine.i18n import _
+from guanxi.engine.plan.followups import iso
+from guanxi.engine.store.base import STORE_MARKS, Store
+
+POLICY = "restored"
+STILL_TO_SEND = "status IN ('pending', 'claimed')"
+
+
+class Mark(NamedTuple):
+    """What the file beside a store says: the store's id, its count of passes, the last one's
+    time."""
+
+    store_id: str
+    sends: int
+    sent_at: str
+
+
+class Held(NamedTuple):
+    """A restore found: when, how many follow-ups it held, and the last pass they may have
+    gone out at."""
+
+    at: str
+    followups: int
+    sent_at: str
+
+
+def mark_path(store: Store) -> Path | None:
+    """The file beside a SQLite store that counts its passes; None for another store."""
+    return Path(f"{store.location}.sends") if store.dialect == "sqlite" else None
+
+
+def note_sends(store: Store, now: dt.datetime) -> None:
+    """Count a dispatch pass at `now` that claimed something: in the store, then in its file."""
+    path = mark_path(store)
+    if path is None:
+        return
+    with store.transaction():
+        store_id = _store_id(store)
+        sends = _sends(store) + 1
+        _put(store, "sends", str(sends))
+    _write(path, Mark(store_id, sends, iso(now)))
+
+
+def hold_if_restored(store: Store, now: dt.datetime, zone: str) -> Held | None:
+    """When the store is behind its file (restored from a backup), hold what may have been
+    sent since the backup (its reason telling times in `zone`); what was held, or None."""
+    path = mark_path(store)
+    mark = _read(path) if path is not None else None
+    if mark is None or not _behind(store, mark):  # read alone: most ticks find no restore
+        return None
+    with store.transaction():
+        if not _behind(store, mark):
+            return None
+        held = Held(iso(now), _hold(store, mark.sent_at, now, zone), mark.sent_at)
+        _put(store, "sends", str(mark.sends))
+        _put(store, "restored", json.dumps(held._asdict()))
+    return held
+
+
+def restore_held(store: Store) -> Held | None:
+    """The restore whose follow-ups wait for an operator, if any."""
+    found = _value(store, "restored")
+    return Held(**json.loads(found)) if found is not None else None
+
+
+def release_restored(store: Store, now: dt.datetime) -> int:
+    """Put the follow-ups a restore held back in the queue; how many."""
+    with store.transaction():
+        released = store.execute(
+            "UPDATE followups SET status = 'pending', policy = NULL, reason = NULL,"
+            " lease_until = NULL, updated_at = :now"
+            " WHERE status = 'suppressed' AND policy = :policy RETURNING id",
+            {"now": iso(now), "policy": POLICY},
+        )
+        store.execute(f"DELETE FROM {STORE_MARKS} WHERE name = 'restored'")
+    return len(released)
+
+
+def _behind(store: Store, mark: Mark) -> bool:
+    """Whether the store is the one the file counts for, with fewer passes than it counts."""
+    return mark.store_id == _value(store, "store_id") and mark.sends > _sends(store)
+
+
+def _hold(store: Store, sent_at: str, now: dt.datetime, zone: str) -> int:
+    reason = _(
+        "the store was restored from a backup: this may have been sent before the restore"
+        " (the last send was at {sent_at}); check the receivers, then 'guanxi followups"
+        " release-restored' sends what they did not get"
+    ).format(sent_at=local_time(dt.datetime.fromisoformat(sent_at), zoneinfo.ZoneInfo(zone)))
+    values = {"sent_at": sent_at, "now": iso(now), "policy": POLICY, "reason": reason}
+    held = store.execute(
+        "UPDATE followups SET status = 'suppressed', policy = :policy, reason = :reason,"
+        f" lease_until = NULL, updated_at = :now WHERE {STILL_TO_SEND} AND due_at <= :sent_at"
+        " RETURNING id",
+        values,
+    )
+    store.execute_many(
+        "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
+        " VALUES (:id, :now, 'suppressed', :policy, :reason)",
+        [{**values, "id": row["id"]} for row in held],
+    )
+    return len(held)
+
+
+def _store_id(store: Store) -> str:
+    """The store's id, made at its first pass."""
+    found = _value(store, "store_id")
+    if found is not None:
+        return found
+    made = uuid.uuid4().hex
+    _put(store, "store_id", made)
+    return made
+
+
+def _sends(store: Store) -> int:
+    return int(_value(store, "sends") or 0)
+
+
+def _value(store: Store, name: str) -> str | None:
+    rows = store.execute(f"SELECT value FROM {STORE_MARKS} WHERE name = :name", {"name": name})
+    return str(rows[0]["value"]) if rows else None
+
+
+def _put(store: Store, name: str, value: str) -> None:
+    store.execute(
+        f"INSERT INTO {STORE_MARKS} (name, value) VALUES (:name, :value)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        {"name": name, "value": value},
+    )
+
+
+def _read(path: Path) -> Mark | None:
+    """The file's mark; None when there is none or it is not one (a store's first pass, a
+    file edited by hand): a missing mark finds no restore."""
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        data = json.loads(path.read_text("utf-8"))
+        return Mark(str(data["store"]), int(data["sends"]), str(data["sent_at"]))
+    return None
+
+
+def _write(path: Path, mark: Mark) -> None:
+    """Replace the file whole: a crash leaves the old mark or the new one."""
+    data = {"store": mark.store_id, "sends": mark.sends, "sent_at": mark.sent_at}
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data), "utf-8")
+    os.replace(temporary, path)
