@@ -17,7 +17,7 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.cli.shown import zone_minutes
 from guanxi.engine.daemon import heartbeat
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.dispatch.restored import Held
+from guanxi.engine.dispatch.restored import Restore
 from guanxi.engine.i18n import N_, _, ngettext
 from guanxi.engine.i18n.terms import stage_word
 
@@ -107,21 +107,21 @@ def _print(found: heartbeat.Health, timezone: str) -> None:
         click.echo(_rules_problem(found.rules_problem))
 
 
-def _restored(held: Held, zone: zoneinfo.ZoneInfo) -> str:
+def _restored(restore: Restore, zone: zoneinfo.ZoneInfo) -> str:
     return ngettext(
-        "the store was restored from a backup (found {at}): {count} follow-up due by its last"
-        " send ({sent_at}) is held, as it may have been sent before the restore; check the"
-        " receivers' logs (guanxi followups list --status suppressed), then"
-        " `guanxi followups release-restored` sends what they did not get",
-        "the store was restored from a backup (found {at}): {count} follow-ups due by its last"
-        " send ({sent_at}) are held, as they may have been sent before the restore; check the"
-        " receivers' logs (guanxi followups list --status suppressed), then"
-        " `guanxi followups release-restored` sends what they did not get",
-        held.followups,
+        "the store was restored from a backup (found {at}): {count} follow-up due by {due_by} is"
+        " held, as it may have been sent before the restore; check the receivers' logs (guanxi"
+        " followups list --status suppressed), then `guanxi followups release-restored` sends"
+        " what they did not get",
+        "the store was restored from a backup (found {at}): {count} follow-ups due by {due_by}"
+        " are held, as they may have been sent before the restore; check the receivers' logs"
+        " (guanxi followups list --status suppressed), then `guanxi followups release-restored`"
+        " sends what they did not get",
+        restore.held,
     ).format(
-        at=zone_minutes(held.at, zone),
-        count=f"{held.followups:,}",
-        sent_at=zone_minutes(held.sent_at, zone),
+        at=zone_minutes(restore.at, zone),
+        count=f"{restore.held:,}",
+        due_by=zone_minutes(restore.due_by, zone),
     )
 
 

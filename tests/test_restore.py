@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,10 @@ from click.testing import CliRunner, Result
 from guanxi.cli.main import cli
 from guanxi.engine.plan.followups import insert_followups
 from guanxi.engine.ruleset import RuleSet
+from guanxi.engine.store.base import Store
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
+from tests.conftest import POSTGRES
 from tests.daemon_helpers import CONSENTS, KeyReceiver, invitation, rules_copy
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
@@ -47,7 +51,7 @@ def db(tmp_path: Path, ruleset: RuleSet) -> Path:
     return path
 
 
-def plan(store: SQLiteStore, due: dict[str, dt.datetime]) -> None:
+def plan(store: Store, due: dict[str, dt.datetime], now: dt.datetime = NOW) -> None:
     """For each occurrence, a customer of its name with a message due then."""
     customers = [
         {"customer_id": f"C-{name}", "name": f"客户{i}", "phone": f"1380013800{i}", **CONSENTS}
@@ -55,14 +59,14 @@ def plan(store: SQLiteStore, due: dict[str, dt.datetime]) -> None:
     ]
     store.upsert_customers(customers)
     planned = [invitation(f"C-{name}", name, at) for name, at in due.items()]
-    insert_followups(store, planned, "restore", NOW)
+    insert_followups(store, planned, "restore", now)
 
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
 
-def run_once(rules: Path, db: Path, now: dt.datetime) -> dict[str, object]:
+def run_once(rules: Path, db: Path | str, now: dt.datetime) -> dict[str, object]:
     result = invoke("run", "--once", "--rules", str(rules), "--store", str(db),
                     "--now", now.isoformat(), "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -159,9 +163,78 @@ def test_health_says_the_store_was_restored_until_the_held_are_released(
     found = invoke("health", *args)
     assert found.exit_code == 1
     assert "restored from a backup" in found.stdout
-    assert "1 follow-up due by its last send (2026-12-01 12:00) is held" in found.stdout
+    assert "1 follow-up due by 2026-12-01 12:00 is held" in found.stdout
     assert "guanxi followups release-restored" in found.stdout
     assert "held" in found.stderr
-    assert json.loads(invoke("health", *args, "--json").stdout)["restored"]["followups"] == 1
+    assert json.loads(invoke("health", *args, "--json").stdout)["restored"]["held"] == 1
     assert invoke("followups", "release-restored", *args).exit_code == 0
     assert invoke("health", *args).exit_code == 0
+
+
+def test_what_is_planned_again_for_a_time_the_store_forgot_is_held_too(
+    tmp_path: Path, rules: Path, db: Path, receiver: KeyReceiver, ruleset: RuleSet
+) -> None:
+    """After a restore the day's events are loaded again: their follow-ups come back due
+    when they went out before the restore, and are held like those the backup held; one
+    planned after a release is held again."""
+    restored(tmp_path, rules, db)
+    run_once(rules, db, NOW + 4 * HOUR)
+    replan(db, ruleset, {"R1": NOW + HOUR}, NOW + 4 * HOUR)
+    report = run_once(rules, db, NOW + 5 * HOUR)
+    assert attempts(receiver, "R1") == 0
+    assert (report["held_restored"], followup(db, "R1")["policy"]) == (1, "restored")
+    args = ("--rules", str(rules), "--store", str(db), "--now", (NOW + 6 * HOUR).isoformat())
+    assert "2 follow-ups due by 2026-12-01 12:00 are held" in invoke("health", *args).stdout
+    assert invoke("followups", "release-restored", *args).exit_code == 0
+    replan(db, ruleset, {"R2": NOW + 2 * HOUR, "R3": NOW + 7 * HOUR}, NOW + 7 * HOUR)
+    report = run_once(rules, db, NOW + 8 * HOUR)
+    assert [attempts(receiver, o) for o in ("E2", "R1", "R2", "R3")] == [2, 1, 0, 1]
+    assert followup(db, "R2")["policy"] == "restored"
+
+
+def replan(db: Path, ruleset: RuleSet, due: dict[str, dt.datetime], now: dt.datetime) -> None:
+    store = SQLiteStore(db)
+    try:
+        store.prepare(ruleset.schema)
+        plan(store, due, now)
+    finally:
+        store.close()
+
+
+def test_a_postgresql_store_restored_by_pg_restore_holds_what_was_due(
+    tmp_path: Path,
+    rules: Path,
+    receiver: KeyReceiver,
+    ruleset: RuleSet,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pg_dump, a send, pg_restore --clean: the restore makes the tables anew, which tells it.
+    There is no file of the last send: everything due by the moment the restore is found
+    waits for an operator."""
+    monkeypatch.chdir(tmp_path)
+    store = PostgresStore(postgres_url)
+    try:
+        store.prepare(ruleset.schema)
+        plan(store, {"E1": NOW, "E2": NOW + HOUR, "E3": NOW + 3 * HOUR})
+        [row] = store.execute("SELECT current_schema() AS name")
+    finally:
+        store.close()
+    dump = tmp_path / "guanxi.dump"
+    run_once(rules, postgres_url, NOW)
+    pg("pg_dump", "--format=custom", f"--schema={row['name']}", f"--file={dump}")
+    run_once(rules, postgres_url, NOW + 2 * HOUR)
+    pg("pg_restore", "--clean", "--if-exists", "--single-transaction", str(dump))
+    report = run_once(rules, postgres_url, NOW + 4 * HOUR)
+    assert [attempts(receiver, o) for o in ("E1", "E2", "E3")] == [1, 1, 0]
+    assert report["held_restored"] == 2
+    args = ("--rules", str(rules), "--store", postgres_url, "--now", (NOW + 4 * HOUR).isoformat())
+    assert "2 follow-ups due by 2026-12-01 14:00 are held" in invoke("health", *args).stdout
+    assert invoke("followups", "release-restored", *args).exit_code == 0
+    run_once(rules, postgres_url, NOW + 5 * HOUR)
+    assert [attempts(receiver, o) for o in ("E1", "E2", "E3")] == [1, 2, 1]
+
+
+def pg(program: str, *args: str) -> None:
+    """A PostgreSQL client program on the test database."""
+    subprocess.run([program, f"--dbname={POSTGRES}", *args], check=True, capture_output=True)

@@ -37,7 +37,7 @@ from typing import Any
 from guanxi.engine.daemon.health import STALLED_AFTER, described
 from guanxi.engine.daemon.tick import Trouble
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.dispatch.restored import Held, restore_held
+from guanxi.engine.dispatch.restored import Restore, last_restore
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.personal import mask_text
 from guanxi.engine.store.base import Row, Store
@@ -171,7 +171,7 @@ class Health:
     max_dead: int | None = None
     max_age: dt.timedelta | None = None
     rules_problem: Diagnostic | None = None  # the rule project's first error: a person fixes it
-    restored: Held | None = None  # a restore from a backup held follow-ups: a person checks them
+    restored: Restore | None = None  # follow-ups a restore held: a person checks them
 
     @property
     def running(self) -> int:
@@ -216,7 +216,9 @@ def health(
     )
     count, oldest = dead_letters(store)
     daemons = [_judged(row, rows, now, max_age) for row in rows]
-    return Health(daemons, count, oldest, max_dead, max_age, restored=restore_held(store))
+    restore = last_restore(store)
+    held = restore if restore is not None and restore.held else None
+    return Health(daemons, count, oldest, max_dead, max_age, restored=held)
 
 
 def dead_letters(store: Store) -> tuple[int, str | None]:

@@ -246,8 +246,8 @@ def _dispatch(
     """Dispatch passes, each at `clocks.passes()`, until one claims nothing, `stop()` says so
     or `max_passes` ran."""
     if clocks.mark_sends:
-        held = hold_if_restored(store, clocks.passes(), ruleset.settings.timezone)
-        report.held_restored = held.followups if held is not None else 0
+        zone = ruleset.settings.timezone
+        report.held_restored = hold_if_restored(store, clocks.passes(), zone)
     for _ in range(settings.max_passes):
         if stop():
             break

@@ -12,12 +12,18 @@ store file leaves alone) with the pass's time. A store whose count is behind its
 restored one: the passes the file counts beyond it may have sent what the store holds as
 pending. Before the next pass, every follow-up still to send that was due by the file's last
 pass (it may have gone out then) is held, `suppressed` with the policy `restored`, and the
-store notes when and how many; `guanxi health` shows it, and `guanxi followups
-release-restored` puts them back in the queue once the receivers' logs show they were not
-sent. A follow-up due later was not due at any pass the store forgot: it goes out as usual.
+store notes when and how many; so is, at every later pass, one planned again for such a time
+(the day's events loaded again, a night classified again, whose moves the store forgot).
+`guanxi health` shows them, and `guanxi followups release-restored` puts them back in the
+queue once the receivers' logs show they were not sent. A follow-up due later was not due at
+any pass the store forgot: it goes out as usual.
 
-Only a SQLite store has the file (a PostgreSQL store has no one place beside it that every
-daemon sees). `now` is given; nothing here reads the time itself.
+A PostgreSQL store has no one place beside it that every daemon sees, so it keeps no file:
+pg_restore (into a new database, or with --clean) makes its tables anew, and the store keeps
+the id PostgreSQL gave its follow-ups table (`tables`), which the dump carries back unchanged.
+Not knowing the last pass it forgot, it holds everything due by the moment it finds the
+restore. (A data-only restore into the tables it has is not found.) `now` is given; nothing
+here reads the time itself.
 """
 
 from __future__ import annotations
@@ -49,13 +55,14 @@ class Mark(NamedTuple):
     sent_at: str
 
 
-class Held(NamedTuple):
-    """A restore found: when, how many follow-ups it held, and the last pass they may have
-    gone out at."""
+class Restore(NamedTuple):
+    """A restore found (`at`): what was due by `due_by` may have been sent before it; the
+    follow-ups held waiting for an operator, and when an operator last released them."""
 
     at: str
-    followups: int
-    sent_at: str
+    due_by: str
+    held: int
+    released_at: str | None = None
 
 
 def mark_path(store: Store) -> Path | None:
@@ -75,26 +82,63 @@ def note_sends(store: Store, now: dt.datetime) -> None:
     _write(path, Mark(store_id, sends, iso(now)))
 
 
-def hold_if_restored(store: Store, now: dt.datetime, zone: str) -> Held | None:
-    """When the store is behind its file (restored from a backup), hold what may have been
-    sent since the backup (its reason telling times in `zone`); what was held, or None."""
-    path = mark_path(store)
-    mark = _read(path) if path is not None else None
-    if mark is None or not _behind(store, mark):  # read alone: most ticks find no restore
-        return None
+def hold_if_restored(store: Store, now: dt.datetime, zone: str) -> int:
+    """Find a restore and hold what may have been sent before it, its reason telling times in
+    `zone`: at once what is still to send, and later what is planned again for a time the
+    forgotten passes covered (events loaded again, a night run again); how many follow-ups it
+    held now."""
+    restore = last_restore(store)
+    if restore is None and _forgotten(store, now) is None:
+        return 0  # read alone: most ticks find nothing
     with store.transaction():
-        if not _behind(store, mark):
-            return None
-        held = Held(iso(now), _hold(store, mark.sent_at, now, zone), mark.sent_at)
-        _put(store, "sends", str(mark.sends))
-        _put(store, "restored", json.dumps(held._asdict()))
+        due_by = _forgotten(store, now)
+        if due_by is not None:
+            restore = Restore(iso(now), due_by, 0)
+            _remember(store)
+        if restore is None:
+            return 0
+        held = _hold(store, restore, now, zone)
+        if held or due_by is not None:
+            now_held = restore._replace(held=restore.held + held)
+            _put(store, "restored", json.dumps(now_held._asdict()))
     return held
 
 
-def restore_held(store: Store) -> Held | None:
-    """The restore whose follow-ups wait for an operator, if any."""
+def _forgotten(store: Store, now: dt.datetime) -> str | None:
+    """When the store was restored: the time by which what it forgot was due (a SQLite store's
+    last pass it forgot; for PostgreSQL, whose restore makes its tables anew, `now`)."""
+    path = mark_path(store)
+    if path is None:
+        kept = _value(store, "tables")
+        if kept is None:  # a store from before this: its tables are the ones to compare to
+            with store.transaction():
+                _put(store, "tables", _tables(store))
+        return iso(now) if kept is not None and kept != _tables(store) else None
+    mark = _read(path)
+    return mark.sent_at if mark is not None and _behind(store, mark) else None
+
+
+def _remember(store: Store) -> None:
+    """The restored store is the one to compare to from now on: its count is its file's, its
+    tables are these."""
+    path = mark_path(store)
+    mark = _read(path) if path is not None else None
+    if mark is not None:
+        _put(store, "sends", str(mark.sends))
+    elif path is None:
+        _put(store, "tables", _tables(store))
+
+
+def _tables(store: Store) -> str:
+    """The id PostgreSQL gave the follow-ups table when it was made: pg_restore makes it anew."""
+    [row] = store.execute("SELECT CAST(CAST('followups' AS regclass) AS oid) AS made")
+    return str(row["made"])
+
+
+def last_restore(store: Store) -> Restore | None:
+    """The last restore found, if any: its follow-ups held wait for an operator."""
     found = _value(store, "restored")
-    return Held(**json.loads(found)) if found is not None else None
+    return Restore(**json.loads(found)) if found is not None else None
 
 
 def release_restored(store: Store, now: dt.datetime) -> int:
@@ -106,7 +150,10 @@ def release_restored(store: Store, now: dt.datetime) -> int:
             " WHERE status = 'suppressed' AND policy = :policy RETURNING id",
             {"now": iso(now), "policy": POLICY},
         )
-        store.execute(f"DELETE FROM {STORE_MARKS} WHERE name = 'restored'")
+        restore = last_restore(store)
+        if restore is not None:
+            done = restore._replace(held=0, released_at=iso(now))
+            _put(store, "restored", json.dumps(done._asdict()))
     return len(released)
 
 
@@ -115,18 +162,22 @@ def _behind(store: Store, mark: Mark) -> bool:
     return mark.store_id == _value(store, "store_id") and mark.sends > _sends(store)
 
 
-def _hold(store: Store, sent_at: str, now: dt.datetime, zone: str) -> int:
+def _hold(store: Store, restore: Restore, now: dt.datetime, zone: str) -> int:
+    """Hold what is still to send and was due by `restore.due_by`; after a release, only what
+    was planned since."""
+    due_by = local_time(dt.datetime.fromisoformat(restore.due_by), zoneinfo.ZoneInfo(zone))
     reason = _(
-        "the store was restored from a backup: this may have been sent before the restore"
-        " (the last send was at {sent_at}); check the receivers, then 'guanxi followups"
-        " release-restored' sends what they did not get"
-    ).format(sent_at=local_time(dt.datetime.fromisoformat(sent_at), zoneinfo.ZoneInfo(zone)))
-    values = {"sent_at": sent_at, "now": iso(now), "policy": POLICY, "reason": reason}
+        "the store was restored from a backup: this was due by {due_by} and may have been sent"
+        " before the restore; check the receivers, then 'guanxi followups release-restored'"
+        " sends what they did not get"
+    ).format(due_by=due_by)
+    values = {"due_by": restore.due_by, "now": iso(now), "policy": POLICY, "reason": reason}
+    since = "" if restore.released_at is None else " AND created_at > :released_at"
     held = store.execute(
         "UPDATE followups SET status = 'suppressed', policy = :policy, reason = :reason,"
-        f" lease_until = NULL, updated_at = :now WHERE {STILL_TO_SEND} AND due_at <= :sent_at"
-        " RETURNING id",
-        values,
+        f" lease_until = NULL, updated_at = :now WHERE {STILL_TO_SEND} AND due_at <= :due_by"
+        f"{since} RETURNING id",
+        {**values, "released_at": restore.released_at},
     )
     store.execute_many(
         "INSERT INTO followup_decisions (followup_id, at, status, policy, reason)"
