@@ -91,7 +91,7 @@ def hold_if_restored(store: Store, now: dt.datetime, zone: str) -> int:
     if restore is None and _forgotten(store, now) is None:
         return 0  # read alone: most ticks find nothing
     with store.transaction():
-        due_by = _forgotten(store, now)
+        due_by = _forgotten(store, now, lock=True)
         if due_by is not None:
             restore = Restore(iso(now), due_by, 0)
             _remember(store)
@@ -104,12 +104,13 @@ def hold_if_restored(store: Store, now: dt.datetime, zone: str) -> int:
     return held
 
 
-def _forgotten(store: Store, now: dt.datetime) -> str | None:
+def _forgotten(store: Store, now: dt.datetime, lock: bool = False) -> str | None:
     """When the store was restored: the time by which what it forgot was due (a SQLite store's
-    last pass it forgot; for PostgreSQL, whose restore makes its tables anew, `now`)."""
+    last pass it forgot; for PostgreSQL, whose restore makes its tables anew, `now`). `lock`
+    (in a transaction): one daemon of several finds it, the others wait and find it found."""
     path = mark_path(store)
     if path is None:
-        kept = _value(store, "tables")
+        kept = _value(store, "tables", lock)
         if kept is None:  # a store from before this: its tables are the ones to compare to
             with store.transaction():
                 _put(store, "tables", _tables(store))
@@ -201,8 +202,12 @@ def _sends(store: Store) -> int:
     return int(_value(store, "sends") or 0)
 
 
-def _value(store: Store, name: str) -> str | None:
-    rows = store.execute(f"SELECT value FROM {STORE_MARKS} WHERE name = :name", {"name": name})
+def _value(store: Store, name: str, lock: bool = False) -> str | None:
+    """A value of `store_marks`; `lock`, on PostgreSQL: its row locked to the transaction's end
+    (SQLite's transaction holds the whole store already)."""
+    locked = " FOR UPDATE" if lock and store.dialect == "postgres" else ""
+    sql = f"SELECT value FROM {STORE_MARKS} WHERE name = :name{locked}"
+    rows = store.execute(sql, {"name": name})
     return str(rows[0]["value"]) if rows else None
 
 
