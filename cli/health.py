@@ -17,7 +17,8 @@ from guanxi.cli.output import console, print_json, table
 from guanxi.cli.shown import zone_minutes
 from guanxi.engine.daemon import heartbeat
 from guanxi.engine.diagnostics import Diagnostic
-from guanxi.engine.i18n import N_, _
+from guanxi.engine.dispatch.restored import Restore
+from guanxi.engine.i18n import N_, _, ngettext
 from guanxi.engine.i18n.terms import stage_word
 
 STATUSES = {
@@ -100,8 +101,28 @@ def _print(found: heartbeat.Health, timezone: str) -> None:
         oldest = zone_minutes(found.oldest_dead, zone)
         dead += " " + _("(oldest {at}; guanxi followups list --status dead)").format(at=oldest)
     click.echo(dead)
+    if found.restored is not None:
+        click.echo(_restored(found.restored, zone))
     if found.rules_problem is not None:
         click.echo(_rules_problem(found.rules_problem))
+
+
+def _restored(restore: Restore, zone: zoneinfo.ZoneInfo) -> str:
+    return ngettext(
+        "the store was restored from a backup (found {at}): {count} follow-up due by {due_by} is"
+        " held, as it may have been sent before the restore; check the receivers' logs (guanxi"
+        " followups list --status suppressed), then `guanxi followups release-restored` sends"
+        " what they did not get",
+        "the store was restored from a backup (found {at}): {count} follow-ups due by {due_by}"
+        " are held, as they may have been sent before the restore; check the receivers' logs"
+        " (guanxi followups list --status suppressed), then `guanxi followups release-restored`"
+        " sends what they did not get",
+        restore.held,
+    ).format(
+        at=zone_minutes(restore.at, zone),
+        count=f"{restore.held:,}",
+        due_by=zone_minutes(restore.due_by, zone),
+    )
 
 
 def _rules_problem(first: Diagnostic) -> str:
@@ -166,4 +187,6 @@ def _verdict(found: heartbeat.Health) -> str:
         return _("not healthy: {count} dead letters, more than {limit}").format(
             count=f"{found.dead_letters:,}", limit=found.max_dead
         )
+    if found.restored is not None:
+        return _("not healthy: the store was restored from a backup and follow-ups are held")
     return _("not healthy: the rule project has errors")

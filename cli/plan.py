@@ -24,8 +24,9 @@ from guanxi.cli.options import ID, rules_option
 from guanxi.cli.output import console, output_options, print_csv, print_json, table
 from guanxi.cli.shown import beside, csv_row, local_minutes, names, step_labels
 from guanxi.engine.dispatch import retry_dead
+from guanxi.engine.dispatch.restored import release_restored
 from guanxi.engine.errors import GuanxiError, UnknownFollowup
-from guanxi.engine.i18n import N_, _
+from guanxi.engine.i18n import N_, _, ngettext
 from guanxi.engine.i18n.terms import status_word, step_kind_word
 from guanxi.engine.plan.followups import Status
 from guanxi.engine.plan.listing import FollowupFilter, count_followups, list_followups
@@ -266,6 +267,36 @@ def retry_command(
             followup=followup_id
         )
     )
+
+
+@followups.command("release-restored")
+@rules_option
+@store_option
+@now_option
+@json_option
+def release_restored_command(
+    rules: Path | None, store: str | None, now_text: str | None, as_json: bool
+) -> None:
+    """Send the follow-ups held when the store was restored from a backup: only once the
+    receivers' logs show they did not get them (`guanxi followups list --status suppressed`
+    lists them, their reason naming the restore)."""
+    ruleset, store = project(rules, store)
+    now = given_now(now_text, ruleset)
+    opened = opened_store(ruleset, store)
+    try:
+        opened.prepare(ruleset.schema)
+        released = release_restored(opened, now)
+    finally:
+        opened.close()
+    if as_json:
+        print_json({"released": released})
+        return
+    said = ngettext(
+        "{count} follow-up held after the restore is pending again; the next run sends it",
+        "{count} follow-ups held after the restore are pending again; the next run sends them",
+        released,
+    )
+    click.echo(said.format(count=f"{released:,}"))
 
 
 # On a narrow terminal the columns with the highest `drop` are left out first.

@@ -192,6 +192,7 @@ def _once(
         tick(
             store, ruleset, adapters, now, random.Random(),
             settings=dispatch_settings(ruleset), clock=passes, report=report,
+            mark_sends=True,
         )  # fmt: skip
     except Exception as error:
         _record_failure(store, now, report.stage, error, every)
@@ -292,6 +293,12 @@ def _print_report(report: TickReport, targets: list[str]) -> None:
     withdrawn = sum(report.cancelled.values())
     cancelled = _("cancelled now:       {count} (steps no longer in the rules)")
     click.echo(cancelled.format(count=f"{withdrawn:,}"))
+    if report.held_restored:
+        held_back = _(
+            "held:                {count} (the store was restored from a backup: they may have"
+            " been sent before; guanxi health)"
+        )
+        click.echo(held_back.format(count=f"{report.held_restored:,}"))
     waiting = sum(report.waiting.values())
     detail = ", ".join(f"{c} {n:,}" for c, n in report.waiting.items())
     waits = _("waiting:             {count}").format(count=f"{waiting:,}")

@@ -278,7 +278,14 @@ class Daemon:
             clock=self._pass_time,
             instant=self.clock.now,
             new_rules=self.rules_wait,
+            mark_sends=True,
         )
+        if report.held_restored:
+            log.warning(
+                "the store was restored from a backup: follow-ups that may have been sent"
+                " before are held until 'guanxi followups release-restored'",
+                extra={"held": report.held_restored},
+            )
         if self.rules_wait():  # the tick stopped: the next one runs the new rules
             log.info(
                 "new rules wait: the tick stopped sending and gave back its unsent claims",

@@ -37,6 +37,7 @@ from typing import Any
 from guanxi.engine.daemon.health import STALLED_AFTER, described
 from guanxi.engine.daemon.tick import Trouble
 from guanxi.engine.diagnostics import Diagnostic
+from guanxi.engine.dispatch.restored import Restore, last_restore
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy.personal import mask_text
 from guanxi.engine.store.base import Row, Store
@@ -170,6 +171,7 @@ class Health:
     max_dead: int | None = None
     max_age: dt.timedelta | None = None
     rules_problem: Diagnostic | None = None  # the rule project's first error: a person fixes it
+    restored: Restore | None = None  # follow-ups a restore held: a person checks them
 
     @property
     def running(self) -> int:
@@ -181,7 +183,7 @@ class Health:
         the rule project has no error."""
         troubled = any(d["status"] in ("failing", "stalled") for d in self.daemons)
         too_many = self.max_dead is not None and self.dead_letters > self.max_dead
-        broken = self.rules_problem is not None
+        broken = self.rules_problem is not None or self.restored is not None
         return bool(self.running) and not troubled and not too_many and not broken
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +197,8 @@ class Health:
             found["max_age_seconds"] = self.max_age.total_seconds()
         if self.rules_problem is not None:
             found["rules_problem"] = self.rules_problem.as_json()
+        if self.restored is not None:
+            found["restored"] = self.restored._asdict()
         return found
 
 
@@ -212,7 +216,9 @@ def health(
     )
     count, oldest = dead_letters(store)
     daemons = [_judged(row, rows, now, max_age) for row in rows]
-    return Health(daemons, count, oldest, max_dead, max_age)
+    restore = last_restore(store)
+    held = restore if restore is not None and restore.held else None
+    return Health(daemons, count, oldest, max_dead, max_age, restored=held)
 
 
 def dead_letters(store: Store) -> tuple[int, str | None]:

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from guanxi.adapters.base import Adapter
 from guanxi.engine.dispatch import dispatch_once
 from guanxi.engine.dispatch.dispatch import Backoff, DispatchReport
+from guanxi.engine.dispatch.restored import hold_if_restored, note_sends
 from guanxi.engine.i18n import ngettext
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.recurring import plan_recurring, planned_until
@@ -55,6 +56,7 @@ class TickReport:
     expired: int = 0  # past their bound on lateness: not sent
     lost: int = 0
     given_back: int = 0  # claims released unsent because other rules wait
+    held_restored: int = 0  # held: the store was restored and they may have gone out already
     waiting: dict[str, int] = field(default_factory=dict)  # due, channel has no adapter
     suppressed: dict[str, int] = field(default_factory=dict)  # policy → refused at send time
     deferred: dict[str, int] = field(default_factory=dict)  # policy → deferred at send time
@@ -171,6 +173,7 @@ def tick(
     clock: Callable[[], dt.datetime] | None = None,
     instant: Callable[[], dt.datetime] | None = None,
     new_rules: Callable[[], bool] = lambda: False,
+    mark_sends: bool = False,
 ) -> TickReport:
     """Plan (with `plan_events`) new events and (with `recurring`) the recurring steps' coming
     window, then deliver what is due; between dispatch passes, `stop()` ends the tick early.
@@ -178,7 +181,9 @@ def tick(
     is at `now` (a virtual clock that stands still while a tick runs). `instant`: the time
     right before each send, `clock` unless given (the daemon's `clock` notes a lease each
     call). `new_rules`: asked right before each send, whether other rules wait (see the
-    module).
+    module). `mark_sends` (the live daemon's ticks): count the passes that claimed something
+    beside the store, and first hold what may have gone out already when the store was
+    restored from a backup (dispatch/restored.py).
 
     `report`, when given, is filled in as the tick goes: after a tick that raised, it tells
     what was done and which stage raised. When planning raises, what is due is delivered all
@@ -189,7 +194,7 @@ def tick(
     failed = _plan(store, ruleset, now, plan_events, recurring, report)
     failed_stage, report.stage = report.stage, "dispatch"
     passes = clock if clock is not None else lambda: now
-    timing = _Clocks(passes, instant or passes, new_rules)
+    timing = _Clocks(passes, instant or passes, new_rules, mark_sends)
     _dispatch(store, ruleset, adapters, timing, rng, settings, stop, report)
     if failed is not None:
         report.stage = failed_stage
@@ -225,6 +230,7 @@ class _Clocks(NamedTuple):
     passes: Callable[[], dt.datetime]  # the time of a dispatch pass
     sends: Callable[[], dt.datetime]  # the time right before a send
     new_rules: Callable[[], bool]  # asked right before a send: do other rules wait?
+    mark_sends: bool  # count the passes beside the store, to tell a restore from a backup
 
 
 def _dispatch(
@@ -239,14 +245,18 @@ def _dispatch(
 ) -> None:
     """Dispatch passes, each at `clocks.passes()`, until one claims nothing, `stop()` says so
     or `max_passes` ran."""
+    if clocks.mark_sends:
+        zone = ruleset.settings.timezone
+        report.held_restored = hold_if_restored(store, clocks.passes(), zone)
     for _ in range(settings.max_passes):
         if stop():
             break
+        now = clocks.passes()
         done = dispatch_once(
             store,
             ruleset,
             adapters,
-            clocks.passes(),
+            now,
             limit=settings.limit,
             lease=settings.lease,
             max_attempts=settings.max_attempts,
@@ -259,6 +269,8 @@ def _dispatch(
         report.add(done)
         if done.claimed == 0:
             break
+        if clocks.mark_sends:
+            note_sends(store, now)
 
 
 def plan_ahead(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from guanxi.engine.store.base import CONSENT_COUNT, Row, Store
+from guanxi.engine.store.base import CONSENT_COUNT, STORE_MARKS, Row, Store
 from guanxi.engine.store.dialect import quoted_name
 
 # Columns that name a customer: the schema's key (in the customers table) and these.
@@ -13,7 +13,9 @@ CUSTOMER_COLUMNS = frozenset({"customer_id"})
 # Columns that tie a row to a follow-up, and so to the follow-up's customer.
 FOLLOWUP_COLUMNS = frozenset({"followup_id"})
 # Bookkeeping of the store itself: holds no customer data.
-OWN_TABLES = frozenset({"_sqlite_migrations", "guanxi_migrations", "store_secrets", *CONSENT_COUNT})
+OWN_TABLES = frozenset(
+    {"_sqlite_migrations", "guanxi_migrations", "store_secrets", STORE_MARKS, *CONSENT_COUNT}
+)
 
 
 @dataclass(frozen=True)

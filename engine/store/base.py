@@ -43,6 +43,8 @@ Table layout shared by every store (column names are the same in SQLite and Post
     erasures             the erasure receipts: at, actor, the customer's pseudonym, rows per
                          table and lines per file (JSON) (engine/privacy/erasure.py)
     store_secrets        name, value: the store's key of pseudonyms
+    store_marks          name, value: the store's id, its count of dispatch passes that sent,
+                         and the follow-ups a restore from a backup held (dispatch/restored.py)
     consent_version,     PostgreSQL alone: the count of commits that wrote the customers, the
     consent_writes       consent ledger or the assignments, read before each send
                          (store/postgresql.py)
@@ -179,6 +181,11 @@ ESTABLISHED = "established_customers"
 ESTABLISHED_TABLE = (
     f"CREATE TABLE {ESTABLISHED} (customer_id TEXT PRIMARY KEY, marked_at TEXT NOT NULL)"
 )
+
+# m037: what the store knows of itself: its id, how many dispatch passes sent from it, and
+# what a restore from a backup held back (engine/dispatch/restored.py)
+STORE_MARKS = "store_marks"
+STORE_MARKS_TABLE = f"CREATE TABLE {STORE_MARKS} (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 # m033: a file's quarantined rows by number, so a reload finds its earlier records of a row
 QUARANTINE_ROWS = "CREATE INDEX quarantine_rows ON quarantine (source, row_number)"

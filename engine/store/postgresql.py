@@ -51,6 +51,7 @@ from guanxi.engine.store.base import (
     QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
+    STORE_MARKS_TABLE,
     Row,
     Store,
     event_values,
@@ -307,6 +308,7 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     # SQLite's assignments without a rowid; PostgreSQL's heap and key index stay as they are
     "m035_assignments_clustered": (),
     "m036_quarantine_customer": QUARANTINE_CUSTOMER,
+    "m037_store_marks": (STORE_MARKS_TABLE,),
 }
 
 

@@ -31,6 +31,7 @@ from guanxi.engine.store.base import (
     QUARANTINE_LOADED,
     QUARANTINE_ROWS,
     RETRY_KEYS,
+    STORE_MARKS_TABLE,
     Row,
     Store,
     event_values,
@@ -433,6 +434,12 @@ def m036_quarantine_customer(db: sqlite_utils.Database) -> None:
     """A quarantined customer row names its customer (`QUARANTINE_CUSTOMER`)."""
     for statement in QUARANTINE_CUSTOMER:
         db.execute(statement)
+
+
+@migrations()
+def m037_store_marks(db: sqlite_utils.Database) -> None:
+    """What the store knows of itself, to tell a restore from a backup (`STORE_MARKS_TABLE`)."""
+    db.execute(STORE_MARKS_TABLE)
 
 
 class SQLiteStore(Store):
