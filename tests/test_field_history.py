@@ -60,7 +60,10 @@ MEASURES = """measures:
     as: difference
 """
 NAMES = ("balance_change_30d", "balance_since_last", "txn_change_2w")
-SCENARIOS = """scenarios:
+# ranked among the reference customers, as the shipped scenarios are: alone, a customer
+# would be the gold customer of their kind, and gold customers are called when money leaves
+SCENARIOS = """population: population.csv
+scenarios:
   - name: 余额下降 money leaving a low-value customer who held 70 % more yesterday brings a call
     today: "2026-11-04"
     before: {balance: 100000}
@@ -88,7 +91,8 @@ SCENARIOS = """scenarios:
 """
 CALLED = (
     "on: balance_drop\n"
-    "      when: tier IN ('valuable', 'high_value_added') AND strategy <> 'unprofitable'\n"
+    "      when: (tier IN ('valuable', 'high_value_added') OR gold)"
+    " AND strategy <> 'unprofitable'\n"
 )
 
 
