@@ -486,6 +486,25 @@ def test_mandatory_tasks_of_a_holiday_push_routine_calls_planned_before_it_on(
         "2026-10-05 is not a business day; RM001 has 10 tasks on 2026-10-08: kept there as it"
         " is mandatory, moved to 2026-10-08"
     )
+    assert [d["status"] for d in decisions(store, "callback:C15:2")] == ["over_capacity"]
+
+
+def test_a_mandatory_task_over_capacity_on_its_own_day_says_so_once(
+    store: Store, capacity_8: RuleSet
+) -> None:
+    store.upsert_customers([customer(f"C{i:02d}") for i in range(9)])
+    callback = {"step": "callback", "mandatory": True, "purpose": "service"}
+    tasks = [task(f"C{i:02d}", at("2026-12-30"), **callback) for i in range(9)]
+    report = plan(store, capacity_8, tasks)
+
+    over = {k: r for k, r in rows(store).items() if r["policy"]}
+    assert {k: r["reason"] for k, r in over.items()} == {
+        "callback:C08:1": "RM001 has 9 tasks on 2026-12-30: kept there as it is mandatory"
+    }
+    assert over["callback:C08:1"]["due_at"] == "2026-12-30T02:00:00Z"
+    assert report == PolicyReport(planned=9)
+    apply_policies(store, capacity_8, "b1", NOW + dt.timedelta(hours=1))
+    assert [d["status"] for d in decisions(store, "callback:C08:1")] == ["over_capacity"]
 
 
 def test_two_planners_at_once_share_a_manager_s_day(store: Store, capacity_8: RuleSet) -> None:

@@ -14,8 +14,8 @@ keeps its time of day and only its day moves:
   lowest-ranked task of another batch that is still pending and not mandatory (the complaint
   call-backs of a holiday week push the routine calls planned for the first day after it
   further on), and that task moves on as the batch's do. With no such task left the day goes
-  over capacity, as `guanxi report` and `guanxi simulate` show, and a moved mandatory task's
-  reason says so;
+  over capacity: the task keeps a verdict `over_capacity` (policy `capacity`) whose reason
+  says so, and `guanxi report` and `guanxi simulate` count the day over capacity;
 - a branch's overlay may give its relationship managers another `tasks_per_day`: a task of a
   customer of that branch takes a place only while the owner has fewer tasks that day than
   the branch allows (so a manager serving two branches fills each one's tasks to its limit);
@@ -51,6 +51,7 @@ from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.store.dialect import json_texts, quoted_name, transaction_lock, unindexed
 
 CAPACITY_LOCK = 7_416_014  # with the schema's hash, the advisory lock's key
+OVER_CAPACITY = "over_capacity"  # the verdict on a mandatory task kept on a full day
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Task:
     day: dt.date = field(init=False)
     holiday: dt.date | None = None  # the day it was due on, when that is no business day
     full: list[dt.date] = field(default_factory=list)  # days it found fully booked
+    policy: str | None = None  # the policy that decided it last
     bumped: bool = False  # another batch's task, whose place a mandatory task took
     over: bool = False  # mandatory, kept on a full day
     expired: bool = False
@@ -106,8 +108,8 @@ def task_days(run: Batch) -> Counts:
         movable = _movable(run, [t for t in owned if t.mandatory])
         for owner, group in _by_owner(owned).items():
             tasks += fit(group, loads[owner], run.calendar, movable.get(owner, {}))
-    changed = [t for t in tasks if t.day != t.due.date()]
-    return settle(run, [_verdict(run, t, loads) for t in changed])
+    decided = [t for t in tasks if t.day != t.due.date() or (t.over and t.policy != "capacity")]
+    return settle(run, [_verdict(run, t, loads) for t in decided])
 
 
 def _pending_tasks(
@@ -120,7 +122,7 @@ def _pending_tasks(
         branch, customers = f"c.{quoted_name(BRANCH_FIELD)}", run.joined_customers()
     return run.query(
         "SELECT f.id, f.owner, f.priority, f.mandatory, f.key, f.due_at, f.expires_at,"
-        f" {branch} AS branch FROM followups f {customers}"
+        f" f.policy, {branch} AS branch FROM followups f {customers}"
         f" WHERE {which} AND f.status = 'pending' AND f.kind = 'task'",
         **params,
     )
@@ -131,7 +133,7 @@ def _task(run: Batch, row: dict[str, Any]) -> Task:
     due = parse_instant(row["due_at"]).astimezone(run.zone)
     return Task(
         row["id"], row["owner"] or None, row["priority"], bool(row["mandatory"]), row["key"],
-        due, expires, run.ruleset.tasks_per_day(row["branch"]),
+        due, expires, run.ruleset.tasks_per_day(row["branch"]), policy=row["policy"],
     )  # fmt: skip
 
 
@@ -244,6 +246,8 @@ def _verdict(run: Batch, task: Task, loads: dict[str, Counter[dt.date]]) -> Verd
             reason=why, time=expires
         )
         return Verdict(task.id, "suppressed", "expiry", reason)
+    if task.over:
+        return Verdict(task.id, OVER_CAPACITY, "capacity", why, iso(task.moved))
     policy = "capacity" if task.full else "business_days"
     return Verdict(task.id, "deferred", policy, why, iso(task.moved))
 
@@ -268,4 +272,7 @@ def _why(task: Task, loads: dict[str, Counter[dt.date]]) -> str:
                 owner=task.owner, count=count, day=task.day
             )
         )
-    return _("{reasons}, moved to {day}").format(reasons="; ".join(parts), day=task.day)
+    reasons = "; ".join(parts)
+    if task.day == task.due.date():
+        return reasons
+    return _("{reasons}, moved to {day}").format(reasons=reasons, day=task.day)
