@@ -52,6 +52,7 @@ from guanxi.engine.store.dialect import json_texts, quoted_name, transaction_loc
 
 CAPACITY_LOCK = 7_416_014  # with the schema's hash, the advisory lock's key
 OVER_CAPACITY = "over_capacity"  # the verdict on a mandatory task kept on a full day
+BATCH_PENDING = "f.batch = :batch AND f.status = 'pending'"
 
 
 @dataclass
@@ -115,7 +116,7 @@ def task_days(run: Batch) -> Counts:
 def _pending_tasks(
     run: Batch, which: str = "f.batch = :batch", **params: Any
 ) -> list[dict[str, Any]]:
-    """The pending tasks `which` picks (the batch's unless told), with their customer's
+    """The tasks `which` picks (the batch's pending ones unless told), with their customer's
     branch when branches have their own capacity."""
     branch, customers = "NULL", ""
     if run.ruleset.capacities:
@@ -123,7 +124,7 @@ def _pending_tasks(
     return run.query(
         "SELECT f.id, f.owner, f.priority, f.mandatory, f.key, f.due_at, f.expires_at,"
         f" f.policy, {branch} AS branch FROM followups f {customers}"
-        f" WHERE {which} AND f.status = 'pending' AND f.kind = 'task'",
+        f" WHERE {which} AND f.kind = 'task'",
         **params,
     )
 
@@ -170,7 +171,8 @@ def _booked(run: Batch, tasks: list[Task]) -> dict[str, Counter[dt.date]]:
 
 def _movable(run: Batch, mandatory: list[Task]) -> dict[str, dict[dt.date, list[Task]]]:
     """The tasks of other batches that `mandatory` tasks may push on: pending, not mandatory,
-    of their owners on their days; each owner's by day, the lowest-ranked last."""
+    of their owners on their days; each owner's by day, the lowest-ranked last. Read by owner
+    and due time (the unary `+` keeps SQLite off the status index, as in `_booked`)."""
     movable: dict[str, dict[dt.date, list[Task]]] = defaultdict(lambda: defaultdict(list))
     if not mandatory:
         return movable
@@ -182,8 +184,8 @@ def _movable(run: Batch, mandatory: list[Task]) -> dict[str, dict[dt.date, list[
     d = run.store.dialect
     rows = _pending_tasks(
         run,
-        f"f.batch <> :batch AND f.mandatory = 0 AND f.owner IN ({json_texts('owners', d)})"
-        " AND f.due_at >= :start AND f.due_at < :end",
+        f"f.owner IN ({json_texts('owners', d)}) AND f.due_at >= :start AND f.due_at < :end"
+        f" AND {unindexed('f.status', d)} = 'pending' AND f.batch <> :batch AND f.mandatory = 0",
         owners=json.dumps(owners, ensure_ascii=False),
         start=iso(start),
         end=iso(end),
