@@ -7,10 +7,11 @@ import datetime as dt
 import functools
 import shutil
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +23,7 @@ from guanxi.engine.plan.policy import PolicyReport, apply_policies
 from guanxi.engine.plan.policy_messages import local_seconds_sql, offsets
 from guanxi.engine.ruleset import RuleSet, load_ruleset
 from guanxi.engine.store import Store
+from guanxi.engine.store.postgresql import PostgresStore
 from guanxi.engine.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.every_store  # load, classify, plan and policy on both stores
@@ -443,6 +445,95 @@ def test_mandatory_tasks_keep_their_day(store: Store, capacity_8: RuleSet) -> No
     assert local(found["call:C09:m"]["due_at"]).date() == dt.date(2026, 12, 30)
     days = Counter(local(r["due_at"]).date().isoformat() for r in found.values())
     assert days == {"2026-12-30": 8, "2026-12-31": 2}
+
+
+def test_mandatory_tasks_of_a_holiday_push_routine_calls_planned_before_it_on(
+    store: Store, capacity_8: RuleSet
+) -> None:
+    """Calls planned before National Day fill 8 October; the complaint call-backs of the
+    holiday, mandatory, move there too and take the places of the lowest-ranked calls still
+    pending, which move on. A task already sent stands; with none left to push on, the day
+    goes over capacity and the call-back's reason says so."""
+    store.upsert_customers([customer(f"C{i:02d}") for i in range(20)])
+    service = {"purpose": "service"}
+    before = [
+        task(f"C{i:02d}", at("2026-10-08"), "0", priority=40 + i, **service) for i in range(8)
+    ]
+    plan(store, capacity_8, before, batch="b0")
+    store.execute("UPDATE followups SET status = 'sent' WHERE key = 'call:C00:0'")
+    callback = {"step": "callback", "mandatory": True, **service}
+    report = plan(
+        store, capacity_8, [task(f"C{i:02d}", at("2026-10-02"), **callback) for i in range(3)]
+    )
+
+    days = Counter(local(r["due_at"]).date().isoformat() for r in rows(store).values())
+    assert days == {"2026-10-08": 8, "2026-10-09": 3}
+    found = rows(store)
+    assert {k for k, r in found.items() if local(r["due_at"]).day == 9} == {
+        "call:C01:0", "call:C02:0", "call:C03:0"
+    }  # fmt: skip
+    assert found["call:C01:0"]["reason"] == (
+        "RM001 has 8 tasks on 2026-10-08: a mandatory task took its place, moved to 2026-10-09"
+    )
+    assert report.deferred == {"business_days": 3, "capacity": 3}
+
+    holiday = [task(f"C{i:02d}", at("2026-10-05"), "2", **callback) for i in range(10, 16)]
+    plan(store, capacity_8, holiday, batch="b2")
+    found = rows(store)
+    on_8th = {k for k, r in found.items() if local(r["due_at"]).day == 8}
+    assert on_8th == {"call:C00:0"} | {k for k in found if k.startswith("callback")}
+    assert found["callback:C15:2"]["reason"] == (
+        "2026-10-05 is not a business day; RM001 has 10 tasks on 2026-10-08: kept there as it"
+        " is mandatory, moved to 2026-10-08"
+    )
+    assert [d["status"] for d in decisions(store, "callback:C15:2")] == ["over_capacity"]
+
+
+def test_a_mandatory_task_over_capacity_on_its_own_day_says_so_once(
+    store: Store, capacity_8: RuleSet
+) -> None:
+    store.upsert_customers([customer(f"C{i:02d}") for i in range(9)])
+    callback = {"step": "callback", "mandatory": True, "purpose": "service"}
+    tasks = [task(f"C{i:02d}", at("2026-12-30"), **callback) for i in range(9)]
+    report = plan(store, capacity_8, tasks)
+
+    over = {k: r for k, r in rows(store).items() if r["policy"]}
+    assert {k: r["reason"] for k, r in over.items()} == {
+        "callback:C08:1": "RM001 has 9 tasks on 2026-12-30: kept there as it is mandatory"
+    }
+    assert over["callback:C08:1"]["due_at"] == "2026-12-30T02:00:00Z"
+    assert report == PolicyReport(planned=9)
+    apply_policies(store, capacity_8, "b1", NOW + dt.timedelta(hours=1))
+    assert [d["status"] for d in decisions(store, "callback:C08:1")] == ["over_capacity"]
+
+
+def test_two_planners_at_once_share_a_manager_s_day(store: Store, capacity_8: RuleSet) -> None:
+    """Two processes plan tasks for one manager and day at the same time (the daemon and
+    `guanxi events plan`): the second counts the first one's tasks once it has committed,
+    rather than filling the day a second time."""
+    store.upsert_customers([customer(f"C{i:02d}") for i in range(16)])
+    second = [task(f"C{i:02d}", at("2026-12-30"), "b") for i in range(8, 16)]
+    failures: list[BaseException] = []
+
+    def plan_beside() -> None:
+        other = PostgresStore(store.url) if isinstance(store, PostgresStore) else None
+        other = other or SQLiteStore(cast(SQLiteStore, store).path)
+        try:
+            plan(other, capacity_8, second, batch="b2")
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            other.close()
+
+    planner = threading.Thread(target=plan_beside)
+    with store.transaction():
+        plan(store, capacity_8, [task(f"C{i:02d}", at("2026-12-30"), "a") for i in range(8)])
+        planner.start()
+        planner.join(timeout=1.5)  # the second planner's own count, had it not waited
+    planner.join()
+    assert failures == []
+    days = Counter(local(r["due_at"]).date().isoformat() for r in rows(store).values())
+    assert days == {"2026-12-30": 8, "2026-12-31": 8}
 
 
 def test_tasks_move_off_holidays_but_not_off_make_up_working_days(

@@ -9,6 +9,7 @@ STATUS_WORDS: dict[str, str] = {
     "due": N_("due"),
     "suppressed": N_("suppressed"),
     "deferred": N_("deferred"),
+    "over_capacity": N_("over capacity"),
     "cancelled": N_("cancelled"),
     "claimed": N_("claimed"),
     "sent": N_("sent"),

@@ -41,7 +41,7 @@ from guanxi.engine.i18n import _
 from guanxi.engine.plan.experiments import assign_arms
 from guanxi.engine.plan.followups import expire_late, iso
 from guanxi.engine.plan.policy_messages import frequency_caps, quiet_hours
-from guanxi.engine.plan.policy_tasks import task_days
+from guanxi.engine.plan.policy_tasks import OVER_CAPACITY, task_days
 from guanxi.engine.plan.policy_verdicts import (
     SCRATCH,
     Batch,
@@ -74,6 +74,8 @@ class PolicyReport:
 
     def add(self, counts: Counts) -> None:
         for verdict, policy, count in counts:
+            if verdict == OVER_CAPACITY:  # kept on its day: neither suppressed nor deferred
+                continue
             into = self.suppressed if verdict == "suppressed" else self.deferred
             into[policy] = into.get(policy, 0) + count
 

@@ -3,7 +3,8 @@
 A pass stages its verdicts in a scratch table; `settle` writes them to their follow-ups (new
 status or due time, policy, reason) and `record` keeps each as a row of `followup_decisions`.
 A verdict is 'suppressed' (the follow-up will not happen), 'deferred' (it happens later;
-`planned_due_at` keeps the time first planned) or, at send time, 'cancelled' (its step is no
+`planned_due_at` keeps the time first planned), 'over_capacity' (a mandatory task kept on a
+day its manager has full, see policy_tasks) or, at send time, 'cancelled' (its step is no
 longer in the rules, see dispatch/in_force).
 """
 
@@ -113,7 +114,7 @@ def channel_label(policies: PoliciesFile, name: str) -> str:
 
 class Verdict(NamedTuple):
     id: int
-    verdict: str  # 'suppressed', 'deferred' or 'cancelled'
+    verdict: str  # 'suppressed', 'deferred', 'over_capacity' or 'cancelled'
     policy: str
     reason: str
     due_at: str | None = None  # the new due time (UTC ISO) of a deferred follow-up
