@@ -11,8 +11,32 @@ are removed.
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
+
+from guanxi.engine.store.dialect import quoted_name
+
+if TYPE_CHECKING:
+    from guanxi.engine.store.base import Store
 
 
 def same_id(text: str) -> str:
     """`text` as the id it stands for: NFKC, spaces around it removed."""
     return unicodedata.normalize("NFKC", text).strip()
+
+
+def without_spaces(text: str) -> str:
+    """`text` as the id it may stand for, with no space anywhere (`C 0001` for `C0001`)."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def stored_near(store: Store, key: str, customer_id: str, exact: bool = False) -> list[str]:
+    """The stored customers' ids (`key` of the customers table) that are `customer_id` but
+    for its spaces or letter case, at most three; with `exact`, only `customer_id` itself.
+    Read on a mistake only: a letter case ignored reads every id."""
+    column = f"CAST({quoted_name(key)} AS TEXT)"
+    where = f"{column} = :id" if exact else f"{column} = :bare OR lower({column}) = lower(:id)"
+    rows = store.execute(
+        f"SELECT {column} AS id FROM customers WHERE {where} ORDER BY 1 LIMIT 3",
+        {"id": customer_id, "bare": without_spaces(customer_id)},
+    )
+    return [str(row["id"]) for row in rows if exact or row["id"] != customer_id]
