@@ -7,6 +7,11 @@ a call recording, a file and row). Nothing is overwritten: the customer's consen
 channel and purpose is the latest record for it or for 'all', by effective time; of records
 taking effect at the same instant a withdrawal, the safe one, then the later entered (`id`).
 
+Consent given or withdrawn for 'all' purposes (a bank's export writes 全部 for a withdrawal of
+everything) is stored as one record for each purpose (`each_purpose`), alike in every other
+field: each is read, cited and retained as any record of its purpose, so no reader of the
+ledger can miss it.
+
 The contact policy asks two questions of every follow-up (engine/plan/policy.py):
 
 - may the customer be contacted on this channel at all? The latest `service` record of the
@@ -37,7 +42,7 @@ from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
-ALL = "all"  # a record for every channel
+ALL = "all"  # a record for every channel; as a purpose given, one record for each
 # each purpose and source by its Chinese label, as files may write it and Chinese output shows it
 PURPOSES = {"service": "服务", "marketing": "营销"}
 SOURCES = {"branch": "网点", "app": "手机银行", "call": "电话", "file": "文件", "event": "事件"}
@@ -71,13 +76,24 @@ class Record:
         if self.channel not in channels:
             reason = _("unknown channel; one of: {names}").format(names=", ".join(channels))
             found.append(("channel", self.channel, reason))
-        if self.purpose not in PURPOSES:
-            reason = _("unknown purpose; one of: {names}").format(names=", ".join(PURPOSES))
+        if self.purpose not in (*PURPOSES, ALL):
+            reason = _("unknown purpose; one of: {names}").format(names=", ".join([*PURPOSES, ALL]))
             found.append(("purpose", self.purpose, reason))
         if self.source not in SOURCES:
             reason = _("unknown source; one of: {names}").format(names=", ".join(SOURCES))
             found.append(("source", self.source, reason))
         return found
+
+    def each_purpose(self) -> list[Record]:
+        """The records to store: this one, or for 'all' purposes one for each purpose."""
+        if self.purpose != ALL:
+            return [self]
+        return [replace(self, purpose=purpose) for purpose in PURPOSES]
+
+
+def each_purpose(records: Iterable[Record]) -> list[Record]:
+    """`records` as they are stored: one given for 'all' purposes as one for each."""
+    return [stored for given in records for stored in given.each_purpose()]
 
 
 def file_schema(policies: PoliciesFile | None) -> Schema:
@@ -93,7 +109,7 @@ def file_schema(policies: PoliciesFile | None) -> Schema:
         fields={
             "customer_id": text("客户编号", "customer id"),
             "channel": text("渠道", "channel", values={**channels, ALL: "全部"}),
-            "purpose": text("目的", "purpose", values=PURPOSES),
+            "purpose": text("目的", "purpose", values={**PURPOSES, ALL: "全部"}),
             "granted": FieldSpec(type="boolean", label="同意", label_en="granted", required=True),
             "source": text("来源", "source", values=SOURCES),
             "evidence": text("凭证", "evidence", required=False),
@@ -108,7 +124,7 @@ def append(store: Store, records: Sequence[Record], now: dt.datetime) -> int:
     if not records:
         return 0
     recorded = iso(now)
-    rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in records]
+    rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in each_purpose(records)]
     store.copy_rows("consent_ledger", [*COLUMNS, "recorded_at"], rows)
     return len(rows)
 
@@ -125,7 +141,7 @@ def append_new(store: Store, records: Sequence[Record], now: dt.datetime) -> int
     )
     same = " AND ".join(f"l.{c} = r.{c}" for c in COLUMNS if c != "evidence")
     recorded = iso(now)
-    rows = [[*(getattr(r, c) for c in COLUMNS), recorded] for r in records]
+    rows = [[*(getattr(r, c) for c in COLUMNS), recorded] for r in each_purpose(records)]
     added = store.execute(
         f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at)"
         f" SELECT * FROM (SELECT {given} FROM {json_array_rows('rows', d)}) AS r"
@@ -136,21 +152,27 @@ def append_new(store: Store, records: Sequence[Record], now: dt.datetime) -> int
     return len(added)
 
 
-def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.datetime) -> int:
-    """Add one record given by a person; its id. DataError naming what is wrong."""
+def record(
+    store: Store, policies: PoliciesFile | None, given: Record, now: dt.datetime
+) -> list[int]:
+    """Add the record given by a person (one for each purpose, given 'all'); their ids.
+    DataError naming what is wrong."""
     given = replace(given, customer_id=same_id(given.customer_id))
     problems = given.problems(policies)
     if problems:
         raise DataError("; ".join(f"{name} '{value}': {why}" for name, value, why in problems))
     _refuse_erased(store, given.customer_id)
+    ids = []
     with store.transaction():
-        [row] = store.execute(
-            f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at) VALUES (:customer_id,"
-            " :channel, :purpose, :granted, :source, :evidence, :effective_at, :recorded_at)"
-            " RETURNING id",
-            {**given.__dict__, "recorded_at": iso(now)},
-        )
-    return int(row["id"])
+        for stored in given.each_purpose():
+            [row] = store.execute(
+                f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at) VALUES"
+                " (:customer_id, :channel, :purpose, :granted, :source, :evidence,"
+                " :effective_at, :recorded_at) RETURNING id",
+                {**stored.__dict__, "recorded_at": iso(now)},
+            )
+            ids.append(int(row["id"]))
+    return ids
 
 
 def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
