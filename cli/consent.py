@@ -24,7 +24,7 @@ from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine import consent
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _, current_language
-from guanxi.engine.ingest.consent_rows import NAMED, read_named
+from guanxi.engine.ingest.consent_rows import read_named
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
@@ -100,7 +100,6 @@ def record_command(
     again when a message is sent. For 'all' purposes one record is added for each."""
     if granted is None:
         raise click.UsageError(_("say --grant or --withdraw"))
-    given_names = (channel, purpose, source)
     ruleset, store = project(rules, store)
     fixed = given_now(now_text, ruleset) if now_text else None  # a bad --now makes no store
     at = given_moment(at_text, ruleset, "--at") if at_text else None
@@ -108,8 +107,11 @@ def record_command(
     try:
         now = fixed or store_time(opened)  # a withdrawal is in force at once on every machine
         at = at or now
-        named = [read_named(f, v, ruleset.policies) for f, v in zip(NAMED, given_names, strict=True)]
-        given = consent.Record(customer_id, *named[:2], granted, named[2], evidence, iso(at))
+        channel, purpose, source = (
+            read_named(name, written, ruleset.policies)
+            for name, written in (("channel", channel), ("purpose", purpose), ("source", source))
+        )
+        given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
         opened.prepare(ruleset.schema)
         added = consent.record(opened, ruleset.policies, given, now)
         unknown = consent.unknown_customer(opened, ruleset.schema.key, customer_id)

@@ -5,7 +5,6 @@ command line reads a channel, purpose and source as a consent file does."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -55,7 +54,8 @@ def test_a_grant_of_every_purpose_allows_both_and_a_later_withdrawal_of_one_stop
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     store.upsert_customers([customer(1, consent_sms=False, consent_marketing=False)])
-    lines = ["C0001,短信,全部,同意,网点,2026-12-01 09:00", "C0001,sms,营销,撤回,app,2026-12-01 10:00"]
+    lines = ["C0001,短信,全部,同意,网点,2026-12-01 09:00",
+             "C0001,sms,营销,撤回,app,2026-12-01 10:00"]  # fmt: skip
     assert loaded(store, ruleset, tmp_path, *lines) == 2
     assert sent_keys(store, ruleset, tmp_path, *DUE[:1]) == ["service"]
     assert sent_keys(store, ruleset, tmp_path, *DUE[1:], purpose="marketing") == ["service"]

@@ -7,9 +7,10 @@ So each value is either read as the project's name or the row is quarantined:
 - channel, purpose, source: a name or a label, in any letter case and width, with spaces
   around (`SMS`, `Sms `, `短信`, `ＡＰＰ`, `营销`); a channel also by the two halves of its
   label (`短信` and `SMS` of `短信 SMS`); every channel, or every purpose, as `all`, 全部 or
-  所有 (a withdrawal of everything, stored as one record for each purpose). Anything else (`电话`, part of a label; `邮件`, an
-  everyday word; `微信`, a channel the project lacks) is quarantined with the channels it could
-  mean, never guessed: a withdrawal read for the wrong channel stops the wrong messages;
+  所有 (a withdrawal of everything, stored as one record for each purpose). Anything else
+  (`电话`, part of a label; `邮件`, an everyday word; `微信`, a channel the project lacks) is
+  quarantined with the channels it could mean, never guessed: a withdrawal read for the wrong
+  channel stops the wrong messages;
 - granted: also as consent forms write it, 同意 / 不同意, 拒绝, 撤回;
 - effective_at: a date alone is that day's start in the project's zone;
 - customer_id: an id no customer has, where the same without its spaces is a stored
