@@ -113,6 +113,7 @@ def record_command(
         )
         given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
         opened.prepare(ruleset.schema)
+        consent.refuse_near_id(opened, ruleset.schema.key, customer_id)
         added = consent.record(opened, ruleset.policies, given, now)
         unknown = consent.unknown_customer(opened, ruleset.schema.key, customer_id)
     except GuanxiError as error:

@@ -33,10 +33,11 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import same_id
+from guanxi.engine.ids import same_id, stored_near
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
@@ -173,6 +174,21 @@ def record(
             )
             ids.append(int(row["id"]))
     return ids
+
+
+def refuse_near_id(store: Store, key: str, customer_id: str) -> None:
+    """DataError when no customer has the id a person gave but one has it without its
+    spaces or in another letter case (`C 0001`, `c0001` for `C0001`): a withdrawal recorded
+    for it would protect no one, as a consent file's row for it would not (consent_rows.py)."""
+    from guanxi.engine.ingest.values import quoted  # ingest adds records
+
+    near = stored_near(store, key, same_id(customer_id))
+    if near and not stored_near(store, key, same_id(customer_id), exact=True):
+        message = _(
+            "no customer has id {given}, but {meant} does: give the id as stored; the record"
+            " was not added"
+        )
+        raise DataError(message.format(given=quoted(same_id(customer_id)), meant=near[0]))
 
 
 def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
@@ -356,20 +372,27 @@ def from_events(
     events: Iterable[Row], policies: PoliciesFile | None
 ) -> tuple[list[Record], list[dict[str, str]]]:
     """The records of the consent_given / consent_withdrawn events among `events` (their
-    payload names channel, purpose, source and evidence; by default every channel,
-    marketing, source `event`, the event's id), and the events refused: id and reason."""
+    payload names channel, purpose, source and evidence, read as a consent file's; by default
+    every channel, marketing, source `event`, the event's id), and the events refused: id and
+    reason."""
+    from guanxi.engine.ingest.consent_rows import read_named  # it reads this module's names
+
     records, refused = [], []
     for event in events:
         if event["type"] not in EVENT_TYPES:
             continue
         payload = event.get("payload") or {}  # as stored: JSON text; as loaded: a mapping
         payload = json.loads(payload) if isinstance(payload, str) else payload
+
+        def named(field: str, default: str, given: Any = payload) -> str:
+            return read_named(field, str(given.get(field) or default), policies)
+
         given = Record(
             str(event["customer_id"]),
-            str(payload.get("channel") or ALL),
-            str(payload.get("purpose") or "marketing"),
+            named("channel", ALL),
+            named("purpose", "marketing"),
             EVENT_TYPES[event["type"]],
-            str(payload.get("source") or "event"),
+            named("source", "event"),
             str(payload.get("evidence") or f"event {event['id']}"),
             iso(_instant(event["at"])),
         )

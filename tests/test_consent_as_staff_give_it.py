@@ -1,10 +1,12 @@
 """Consent given or withdrawn for every purpose (全部, 所有, all), as a bank's consent export
 and its staff write it: each purpose's record is stored, honoured at planning and at send
 time on each real store, and shown by explain, `consent show` and an access request. The
-command line reads a channel, purpose and source as a consent file does."""
+command line reads a channel, purpose and source as a consent file does, and refuses an id
+no customer has when a customer has it without its spaces or in another letter case."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from guanxi.cli.main import cli
 from guanxi.engine import consent
 from guanxi.engine.classify.explain import explain
 from guanxi.engine.ingest import LoadReport, load_consents
+from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.policy import apply_policies
 from guanxi.engine.privacy.erasure import fields_of
 from guanxi.engine.privacy.requests import export_request
@@ -24,12 +27,18 @@ from tests.conftest import RULES
 from tests.daemon_helpers import invitation
 from tests.policy_helpers import sent
 from tests.test_consent_bank_files import NOON, ledger, loaded, reasons, sent_keys
+from tests.test_consent_ledger import project_with_consent_events
 from tests.test_send_time_policy import START, customer, deliver, outboxes, plan
 
 pytestmark = pytest.mark.every_store
 
 BOTH = [("C0001", "all", "service", False), ("C0001", "all", "marketing", False)]
 DUE = [("service", NOON), ("marketing", NOON)]
+
+
+@pytest.fixture(scope="module")
+def with_consent_events(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    return project_with_consent_events(tmp_path_factory)
 
 
 def invoke(store: Store, *args: str) -> Result:
@@ -152,3 +161,35 @@ def test_the_command_line_refuses_a_channel_purpose_or_source_it_cannot_read_nam
     assert "purpose '全': unknown purpose; one of: service, marketing, all" in refused.output
     assert "source '网': unknown source; one of: branch, app, call" in refused.output
     assert consent.history(store, "C0001") == []
+
+
+@pytest.mark.parametrize("typed", ["C 0001", "c0001", "Ｃ ０００１"])
+def test_the_command_line_refuses_a_withdrawal_for_an_id_that_is_a_customers_but_for_spaces_or_case(
+    store: Store, typed: str
+) -> None:
+    """Recorded, the withdrawal would be a phantom's and C0001 would still get marketing; a
+    consent file's row for it is quarantined alike."""
+    store.upsert_customers([customer(1)])
+    args = ["consent", "record", typed, "--purpose", "营销", "--withdraw", "--source", "网点"]
+    refused = invoke(store, *args)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "but C0001 does: give the id as stored; the record was not added" in refused.output
+    assert store.execute("SELECT count(*) AS n FROM consent_ledger")[0]["n"] == 0
+    recorded = invoke(store, *args[:2], "C0001", *args[3:])
+    assert recorded.exit_code == 0 and "warning" not in recorded.output
+
+
+def test_a_consent_event_of_every_purpose_written_in_chinese_withdraws_each(
+    store: Store, with_consent_events: RuleSet
+) -> None:
+    """An app's withdrawal event that writes 全部 for the purpose and 短信 for the channel is
+    read as a consent file's row, not refused for an unknown value."""
+    payload = {"channel": "短信", "purpose": "全部", "source": "手机银行"}
+    at = START.astimezone(dt.UTC).isoformat()
+    event = {"id": "E1", "type": "consent_withdrawn", "customer_id": "C0001", "at": at}
+    store.insert_events([{**event, "payload": payload}])
+    plan_new_events(store, with_consent_events, START)
+    assert store.execute("SELECT plan_error FROM events") == [{"plan_error": None}]
+    found = [(r["channel"], r["purpose"], r["granted"], r["source"])
+             for r in consent.history(store, "C0001")]  # fmt: skip
+    assert found == [("sms", "service", False, "app"), ("sms", "marketing", False, "app")]
