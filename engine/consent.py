@@ -65,14 +65,16 @@ class Record:
 
     def problems(self, policies: PoliciesFile | None) -> list[tuple[str, str, str]]:
         """(field, value, reason) for each value the ledger does not accept; an id as a file
-        takes it (no invisible character, an id's length), or the record is nobody's."""
-        from guanxi.engine.ingest.values import Invalid, identifier  # ingest adds records
+        takes it (no invisible character, an id's length), or the record is nobody's; the
+        evidence as a file's text (no escape sequence for the terminal that shows it)."""
+        from guanxi.engine.ingest.values import Invalid, identifier, text  # ingest adds records
 
         found = []
-        try:
-            identifier(self.customer_id)
-        except Invalid as error:
-            found.append(("customer_id", self.customer_id, str(error)))
+        for name, read in (("customer_id", identifier), ("evidence", text)):
+            try:
+                read(getattr(self, name))
+            except Invalid as error:
+                found.append((name, str(getattr(self, name)), str(error)))
         channels = [*(policies.channels if policies else ()), ALL]
         if self.channel not in channels:
             reason = _("unknown channel; one of: {names}").format(names=", ".join(channels))

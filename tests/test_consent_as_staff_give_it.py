@@ -193,3 +193,16 @@ def test_a_consent_event_of_every_purpose_written_in_chinese_withdraws_each(
     found = [(r["channel"], r["purpose"], r["granted"], r["source"])
              for r in consent.history(store, "C0001")]  # fmt: skip
     assert found == [("sms", "service", False, "app"), ("sms", "marketing", False, "app")]
+
+
+def test_evidence_with_an_escape_sequence_is_refused_as_a_files_text_with_it_is(
+    store: Store,
+) -> None:
+    """Stored, the escape would be played by every terminal that shows the customer's
+    consent (`consent show --csv`, an access request printed)."""
+    args = ["consent", "record", "C0001", "--purpose", "marketing", "--withdraw", "--source",
+            "branch", "--evidence", "F-1\x1b[2J"]  # fmt: skip
+    refused = invoke(store, *args)
+    why = "evidence 'F-1\\x1b[2J': contains an invisible character (U+001B) at character 4"
+    assert refused.exit_code == 1 and why in refused.output and "\x1b" not in refused.output
+    assert consent.history(store, "C0001") == []
