@@ -156,6 +156,8 @@ def show_command(
     opened = opened_store(ruleset, store)
     try:
         records = consent.history(opened, customer_id)
+        key = ruleset.schema.key
+        missing = "" if records else consent.none_recorded(opened, key, customer_id)
     finally:
         opened.close()
     if output == "json":
@@ -163,6 +165,8 @@ def show_command(
         print_json({"customer_id": customer_id, "records": records, "current": list(in_force)})
     elif output == "csv":
         print_csv(CSV_COLUMNS, [_csv_row(row, ruleset) for row in records])
+    elif missing:
+        echo(missing)
     else:
         print_ledger(customer_id, records, ruleset, now)
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import same_id, stored_near
+from guanxi.engine.ids import near_hint, same_id, stored_near
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
@@ -208,15 +208,33 @@ def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
 def _refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer gets no record: it would bring their id back (a file's row of
     theirs is quarantined, an event refused)."""
+    erased = _erased(store, customer_id)
+    if erased:
+        raise DataError(erased)
+
+
+def _erased(store: Store, customer_id: str) -> str:
+    """That the customer was erased, when and under which receipt; '' if never."""
     from guanxi.engine.privacy.erasure import erased_on  # erasure reads the ledger's table
 
     erased = erased_on(store, customer_id)
-    if erased is not None:
-        message = _(
-            "customer {id} was erased on {date} (receipt {receipt}) at their request:"
-            " no consent record is kept for them"
-        )
-        raise DataError(message.format(id=customer_id, date=erased.date, receipt=erased.receipt))
+    if erased is None:
+        return ""
+    message = _(
+        "customer {id} was erased on {date} (receipt {receipt}) at their request:"
+        " no consent record is kept for them"
+    )
+    return message.format(id=customer_id, date=erased.date, receipt=erased.receipt)
+
+
+def none_recorded(store: Store, key: str, customer_id: str) -> str:
+    """Why a customer has no records, for a person asking: erased (and when), else the
+    columns decide, naming a stored id the one given may have meant (`C 0001`)."""
+    erased = _erased(store, customer_id)
+    if erased:
+        return erased
+    message = _("no consent records for {customer}: the consent columns decide")
+    return message.format(customer=customer_id) + near_hint(store, key, customer_id)
 
 
 def history(store: Store, customer_id: str) -> list[Row]:

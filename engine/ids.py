@@ -40,3 +40,12 @@ def stored_near(store: Store, key: str, customer_id: str, exact: bool = False) -
         {"id": customer_id, "bare": without_spaces(customer_id)},
     )
     return [str(row["id"]) for row in rows if exact or row["id"] != customer_id]
+
+
+def near_hint(store: Store, key: str, customer_id: str) -> str:
+    """'; did you mean C0001?' when a stored id is `customer_id` but for its spaces or letter
+    case (`stored_near`), else ''."""
+    from guanxi.engine.i18n import _
+
+    near = stored_near(store, key, customer_id)
+    return f"; {_('did you mean {values}?').format(values=_(' or ').join(near))}" if near else ""

@@ -206,3 +206,21 @@ def test_evidence_with_an_escape_sequence_is_refused_as_a_files_text_with_it_is(
     why = "evidence 'F-1\\x1b[2J': contains an invisible character (U+001B) at character 4"
     assert refused.exit_code == 1 and why in refused.output and "\x1b" not in refused.output
     assert consent.history(store, "C0001") == []
+
+
+def test_consent_show_says_a_customer_was_erased_and_names_the_id_meant(store: Store) -> None:
+    """An auditor asking for an erased customer's consent learns that they were erased, not
+    that their consent columns decide; an id typed with a space names the stored one."""
+    store.upsert_customers([customer(1), customer(2)])
+    args = ["--purpose", "全部", "--withdraw", "--source", "网点"]
+    assert invoke(store, "consent", "record", "C0001", *args).exit_code == 0
+    erased = invoke(store, "customer", "erase", "C0001", "--yes")
+    assert erased.exit_code == 0, erased.output
+    shown = invoke(store, "consent", "show", "C0001")
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith("customer C0001 was erased on ")
+    assert "(receipt 1) at their request: no consent record is kept for them" in shown.stdout
+    near = invoke(store, "consent", "show", "C 0002")
+    assert near.stdout == (
+        "no consent records for C 0002: the consent columns decide; did you mean C0002?\n"
+    )

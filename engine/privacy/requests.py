@@ -12,7 +12,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import same_id, stored_near
+from guanxi.engine.ids import near_hint, same_id, stored_near
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
@@ -62,7 +62,7 @@ def _nothing_to_export(store: Store, fields: Fields, customer_id: str) -> str:
         "no customer {id} in the store, and no row names them: nothing was exported; check"
         " the id (as in the customer file)"
     ).format(id=customer_id)
-    return message + _near_ids(store, fields.key, customer_id)
+    return message + near_hint(store, fields.key, customer_id)
 
 
 def erase_request(
@@ -176,14 +176,7 @@ def _nothing_held(store: Store, customer_id: str, key: str) -> str:
         "no customer {id} in the store, and no row or file names them: nothing was erased"
         " and no receipt was written; check the id (as in the customer file)"
     ).format(id=customer_id)
-    return message + _near_ids(store, key, customer_id)
-
-
-def _near_ids(store: Store, key: str, customer_id: str) -> str:
-    """'; did you mean C0001?' when a stored id is the one given but for its spaces or
-    letter case, else ''."""
-    near = stored_near(store, key, customer_id)
-    return f"; {_('did you mean {values}?').format(values=_(' or ').join(near))}" if near else ""
+    return message + near_hint(store, key, customer_id)
 
 
 def _refuse_while_sending(store: Store, customer_id: str, at: dt.datetime) -> None:
