@@ -950,3 +950,25 @@ def test_erasing_a_stored_customer_still_asks_first(held: Store) -> None:
     assert declined.exit_code == 1 and "erase customer C0001 for good?" in declined.output
     assert held.execute("SELECT count(*) AS n FROM customers WHERE customer_id = 'C0001'")[0]["n"]
     assert held.execute("SELECT count(*) AS n FROM erasures")[0]["n"] == 0
+
+
+@pytest.mark.every_store
+def test_an_id_held_only_by_events_or_by_the_outbox_is_still_asked_about(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """Told first only when nothing holds the id: a person whose customer row never came
+    (their events did) or whose only trace is a line of the outbox is erased after the
+    confirmation, as before."""
+    post(held, "E7", "sale", "C7777", "2026-11-30T02:00:00Z", product="大额存单")
+    [outbox] = [p for p in written_files(ruleset, folder_of(held)) if p.suffix == ".jsonl"]
+    with outbox.open("a", encoding="utf-8") as lines:
+        lines.write(json.dumps({"customer_id": "C8888", "text": "您好"}) + "\n")
+    for person in ("C7777", "C8888"):
+        asked = CliRunner().invoke(
+            cli, ["customer", "erase", person, "--rules", str(RULES), "--store", held.location],
+            input="y\n",
+        )  # fmt: skip
+        assert asked.exit_code == 0, asked.output
+        assert f"erase customer {person} for good?" in asked.output
+    assert "C8888" not in outbox.read_text("utf-8")
+    assert held.execute("SELECT count(*) AS n FROM erasures")[0]["n"] == 2
