@@ -33,11 +33,10 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import near_hint, same_id, stored_near
+from guanxi.engine.ids import is_stored, near_hint, same_id, stored_near
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
@@ -185,7 +184,7 @@ def refuse_near_id(store: Store, key: str, customer_id: str) -> None:
     from guanxi.engine.ingest.values import quoted  # ingest adds records
 
     near = stored_near(store, key, same_id(customer_id))
-    if near and not stored_near(store, key, same_id(customer_id), exact=True):
+    if near and not is_stored(store, key, same_id(customer_id)):
         message = _(
             "no customer has id {given}, but {meant} does: give the id as stored; the record"
             " was not added"
@@ -404,15 +403,16 @@ def from_events(
         payload = event.get("payload") or {}  # as stored: JSON text; as loaded: a mapping
         payload = json.loads(payload) if isinstance(payload, str) else payload
 
-        def named(field: str, default: str, given: Any = payload) -> str:
-            return read_named(field, str(given.get(field) or default), policies)
-
+        named = {
+            field: read_named(field, str(payload.get(field) or default), policies)
+            for field, default in (("channel", ALL), ("purpose", "marketing"), ("source", "event"))
+        }
         given = Record(
             str(event["customer_id"]),
-            named("channel", ALL),
-            named("purpose", "marketing"),
+            named["channel"],
+            named["purpose"],
             EVENT_TYPES[event["type"]],
-            named("source", "event"),
+            named["source"],
             str(payload.get("evidence") or f"event {event['id']}"),
             iso(_instant(event["at"])),
         )

@@ -29,17 +29,24 @@ def without_spaces(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
-def stored_near(store: Store, key: str, customer_id: str, exact: bool = False) -> list[str]:
+def stored_near(store: Store, key: str, customer_id: str) -> list[str]:
     """The stored customers' ids (`key` of the customers table) that are `customer_id` but
-    for its spaces or letter case, at most three; with `exact`, only `customer_id` itself.
-    Read on a mistake only: a letter case ignored reads every id."""
+    for its spaces or letter case, at most three. Read on a mistake only: a letter case
+    ignored reads every id."""
     column = f"CAST({quoted_name(key)} AS TEXT)"
-    where = f"{column} = :id" if exact else f"{column} = :bare OR lower({column}) = lower(:id)"
     rows = store.execute(
-        f"SELECT {column} AS id FROM customers WHERE {where} ORDER BY 1 LIMIT 3",
+        f"SELECT {column} AS id FROM customers WHERE {column} = :bare"
+        f" OR lower({column}) = lower(:id) ORDER BY 1 LIMIT 4",
         {"id": customer_id, "bare": without_spaces(customer_id)},
     )
-    return [str(row["id"]) for row in rows if exact or row["id"] != customer_id]
+    return [str(row["id"]) for row in rows if row["id"] != customer_id][:3]
+
+
+def is_stored(store: Store, key: str, customer_id: str) -> bool:
+    """Whether a customer has this id (`key` of the customers table): one look-up of its
+    index."""
+    sql = f"SELECT 1 AS found FROM customers WHERE {quoted_name(key)} = :id"
+    return bool(store.execute(sql, {"id": customer_id}))
 
 
 def near_hint(store: Store, key: str, customer_id: str) -> str:

@@ -26,13 +26,12 @@ from typing import Any
 
 from guanxi.engine import consent
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import without_spaces
+from guanxi.engine.ids import is_stored, without_spaces
 from guanxi.engine.ingest.rows import Check, Problem
 from guanxi.engine.ingest.values import DATE, quoted
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.ruleset.synonyms import CHANNEL_WORDS
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import quoted_name
 
 GRANTED_WORDS = {"同意": "true", "不同意": "false", "拒绝": "false", "撤回": "false"}
 ALL_WORDS = ("全部", "所有")  # every channel, every purpose
@@ -157,11 +156,6 @@ def refusing_near_ids(check: Check, store: Store, customer_key: str, key: str) -
     An id no customer has at all is kept: a consent file may come before the customers file
     that brings the customer, and a withdrawal kept for them holds from their first day. An id
     written as stored costs no look-up."""
-    column = quoted_name(customer_key)
-
-    def stored(customer_id: str) -> bool:
-        sql = f"SELECT 1 AS found FROM customers WHERE {column} = :id"
-        return bool(store.execute(sql, {"id": customer_id}))
 
     def checked(record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
         row, problems = check(record)
@@ -169,7 +163,9 @@ def refusing_near_ids(check: Check, store: Store, customer_key: str, key: str) -
         if not isinstance(given, str) or any(p[0] == key for p in problems):
             return row, problems
         meant = without_spaces(given)
-        if meant == given or not stored(meant) or stored(given):
+        if meant == given or not is_stored(store, customer_key, meant):
+            return row, problems
+        if is_stored(store, customer_key, given):  # `C 0001` is a customer too
             return row, problems
         return row, [*problems, (key, given, _near_reason(given, meant))]
 

@@ -12,7 +12,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import near_hint, same_id, stored_near
+from guanxi.engine.ids import is_stored, near_hint, same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
@@ -107,7 +107,7 @@ def refuse_unknown(
     or names them and no file may: told before anyone is asked to confirm an erasure of a
     mistyped id. Nothing is written but the audit entry that it was asked."""
     customer_id = same_id(customer_id)
-    if stored_near(store, fields.key, customer_id, exact=True):
+    if is_stored(store, fields.key, customer_id):
         return  # a stored customer: nothing more to read before asking
     if export_customer(store, fields, customer_id).keys() - {"audit_log"}:
         return
