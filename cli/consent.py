@@ -24,6 +24,7 @@ from guanxi.cli.shown import local_iso, local_minutes
 from guanxi.engine import consent
 from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import N_, _, current_language
+from guanxi.engine.ingest.consent_rows import read_named
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.store.base import Row
@@ -53,21 +54,21 @@ def consent_group() -> None:
     "--channel",
     default=consent.ALL,
     show_default=True,
-    help="A channel of policies.yaml (sms, email, app, …), or 'all' for every channel.",
+    help="A channel of policies.yaml by name or label (sms, 短信, …), or 'all' (全部) for every"
+    " channel.",
 )
 @click.option(
     "--purpose",
-    type=click.Choice(list(consent.PURPOSES)),
     required=True,
     help="service: may the customer be contacted on the channel at all; marketing: may they"
-    " be sent marketing there.",
+    " be sent marketing there; all: both (a record for each). Also as 服务, 营销, 全部.",
 )
 @click.option("--grant/--withdraw", "granted", default=None, help="Consent given, or withdrawn.")
 @click.option(
     "--source",
-    type=click.Choice(list(consent.SOURCES)),
     required=True,
-    help="Where the consent was given or withdrawn.",
+    help="Where the consent was given or withdrawn: branch, app, call, file or event (also as"
+    " 网点, 手机银行, 电话, 文件, 事件).",
 )
 @click.option("--evidence", default=None, help="What proves it: a form number, a recording, …")
 @click.option(
@@ -96,7 +97,7 @@ def record_command(
 ) -> None:
     """Add a consent record for customer ID. Records are never changed: the latest one for a
     channel and purpose (or for 'all' channels) is the consent in force, at planning and
-    again when a message is sent."""
+    again when a message is sent. For 'all' purposes one record is added for each."""
     if granted is None:
         raise click.UsageError(_("say --grant or --withdraw"))
     ruleset, store = project(rules, store)
@@ -106,8 +107,13 @@ def record_command(
     try:
         now = fixed or store_time(opened)  # a withdrawal is in force at once on every machine
         at = at or now
+        channel, purpose, source = (
+            read_named(name, written, ruleset.policies)
+            for name, written in (("channel", channel), ("purpose", purpose), ("source", source))
+        )
         given = consent.Record(customer_id, channel, purpose, granted, source, evidence, iso(at))
         opened.prepare(ruleset.schema)
+        consent.refuse_near_id(opened, ruleset.schema.key, customer_id)
         added = consent.record(opened, ruleset.policies, given, now)
         unknown = consent.unknown_customer(opened, ruleset.schema.key, customer_id)
     except GuanxiError as error:
@@ -115,14 +121,16 @@ def record_command(
     finally:
         opened.close()
     if as_json:
-        print_json({"id": added, **given.__dict__})
+        print_json({"id": added[0], "ids": added, **given.__dict__})
     else:
         word = _("granted") if granted else _("withdrawn")
-        echo(
-            _("consent record #{id}: {customer} {channel} {purpose} {word}").format(
-                id=added, customer=customer_id, channel=channel, purpose=_word(purpose), word=word
-            )
-        )
+        for number, stored in zip(added, given.each_purpose(), strict=True):
+            echo(
+                _("consent record #{id}: {customer} {channel} {purpose} {word}").format(
+                    id=number, customer=customer_id, channel=stored.channel,
+                    purpose=_word(stored.purpose), word=word,
+                )
+            )  # fmt: skip
     if unknown:
         message = _(
             "warning: the store has no customer {customer}: the record takes effect when a"
@@ -148,6 +156,8 @@ def show_command(
     opened = opened_store(ruleset, store)
     try:
         records = consent.history(opened, customer_id)
+        key = ruleset.schema.key
+        missing = "" if records else consent.none_recorded(opened, key, customer_id)
     finally:
         opened.close()
     if output == "json":
@@ -155,6 +165,8 @@ def show_command(
         print_json({"customer_id": customer_id, "records": records, "current": list(in_force)})
     elif output == "csv":
         print_csv(CSV_COLUMNS, [_csv_row(row, ruleset) for row in records])
+    elif missing:
+        echo(missing)
     else:
         print_ledger(customer_id, records, ruleset, now)
 

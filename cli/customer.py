@@ -21,7 +21,12 @@ from guanxi.engine.errors import GuanxiError
 from guanxi.engine.i18n import _
 from guanxi.engine.privacy.erasure import Receipt, fields_of
 from guanxi.engine.privacy.files import written_files
-from guanxi.engine.privacy.requests import erase_request, export_request, receipts
+from guanxi.engine.privacy.requests import (
+    erase_request,
+    export_request,
+    receipts,
+    refuse_unknown,
+)
 from guanxi.engine.ruleset import RuleSet
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -114,14 +119,14 @@ def erase_command(
     opened = opened_store(ruleset, location)
     try:
         files = [*written_files(ruleset, files_folder(opened)), *also]
+        fields, now = fields_of(ruleset), given_now(now_text, ruleset)
         if not yes:
+            refuse_unknown(opened, fields, customer_id, now, files)  # before asking
             question = _("erase customer {id} for good? This cannot be undone").format(
                 id=customer_id
             )
             click.confirm(question, abort=True, err=True)
-        receipt = erase_request(
-            opened, fields_of(ruleset), customer_id, given_now(now_text, ruleset), files
-        )
+        receipt = erase_request(opened, fields, customer_id, now, files)
     except GuanxiError as error:
         raise click.ClickException(str(error)) from None
     finally:

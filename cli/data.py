@@ -171,9 +171,9 @@ def consents(
     as_json: bool,
 ) -> None:
     """Add consent records from a CSV (UTF-8 or GB18030), Excel, JSONL or Parquet file to the
-    consent ledger: customer_id, channel ('all': every channel), purpose (service, marketing),
-    granted, source (branch, app, call, file, event), evidence and effective_at (both
-    optional). Exit code 3 when some rows were quarantined."""
+    consent ledger: customer_id, channel ('all': every channel), purpose (service, marketing;
+    'all': a record for each), granted, source (branch, app, call, file, event), evidence and
+    effective_at (both optional). Exit code 3 when some rows were quarantined."""
     _load(Load(load_consents, file, limit, encoding), rules, store, as_json)
 
 

@@ -7,6 +7,11 @@ a call recording, a file and row). Nothing is overwritten: the customer's consen
 channel and purpose is the latest record for it or for 'all', by effective time; of records
 taking effect at the same instant a withdrawal, the safe one, then the later entered (`id`).
 
+Consent given or withdrawn for 'all' purposes (a bank's export writes 全部 for a withdrawal of
+everything) is stored as one record for each purpose (`each_purpose`), alike in every other
+field: each is read, cited and retained as any record of its purpose, so no reader of the
+ledger can miss it.
+
 The contact policy asks two questions of every follow-up (engine/plan/policy.py):
 
 - may the customer be contacted on this channel at all? The latest `service` record of the
@@ -31,13 +36,13 @@ from dataclasses import dataclass, replace
 
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import same_id
+from guanxi.engine.ids import is_stored, near_hint, same_id, stored_near
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.ruleset.models import FieldSpec, PoliciesFile, Schema
 from guanxi.engine.store.base import Row, Store
 from guanxi.engine.store.dialect import json_array_rows, json_item, json_texts, quoted_name
 
-ALL = "all"  # a record for every channel
+ALL = "all"  # a record for every channel; as a purpose given, one record for each
 # each purpose and source by its Chinese label, as files may write it and Chinese output shows it
 PURPOSES = {"service": "服务", "marketing": "营销"}
 SOURCES = {"branch": "网点", "app": "手机银行", "call": "电话", "file": "文件", "event": "事件"}
@@ -59,25 +64,38 @@ class Record:
 
     def problems(self, policies: PoliciesFile | None) -> list[tuple[str, str, str]]:
         """(field, value, reason) for each value the ledger does not accept; an id as a file
-        takes it (no invisible character, an id's length), or the record is nobody's."""
-        from guanxi.engine.ingest.values import Invalid, identifier  # ingest adds records
+        takes it (no invisible character, an id's length), or the record is nobody's; the
+        evidence as a file's text (no escape sequence for the terminal that shows it)."""
+        from guanxi.engine.ingest.values import Invalid, identifier, text  # ingest adds records
 
         found = []
-        try:
-            identifier(self.customer_id)
-        except Invalid as error:
-            found.append(("customer_id", self.customer_id, str(error)))
+        for name, read in (("customer_id", identifier), ("evidence", text)):
+            try:
+                read(getattr(self, name))
+            except Invalid as error:
+                found.append((name, str(getattr(self, name)), str(error)))
         channels = [*(policies.channels if policies else ()), ALL]
         if self.channel not in channels:
             reason = _("unknown channel; one of: {names}").format(names=", ".join(channels))
             found.append(("channel", self.channel, reason))
-        if self.purpose not in PURPOSES:
-            reason = _("unknown purpose; one of: {names}").format(names=", ".join(PURPOSES))
+        if self.purpose not in (*PURPOSES, ALL):
+            reason = _("unknown purpose; one of: {names}").format(names=", ".join([*PURPOSES, ALL]))
             found.append(("purpose", self.purpose, reason))
         if self.source not in SOURCES:
             reason = _("unknown source; one of: {names}").format(names=", ".join(SOURCES))
             found.append(("source", self.source, reason))
         return found
+
+    def each_purpose(self) -> list[Record]:
+        """The records to store: this one, or for 'all' purposes one for each purpose."""
+        if self.purpose != ALL:
+            return [self]
+        return [replace(self, purpose=purpose) for purpose in PURPOSES]
+
+
+def each_purpose(records: Iterable[Record]) -> list[Record]:
+    """`records` as they are stored: one given for 'all' purposes as one for each."""
+    return [stored for given in records for stored in given.each_purpose()]
 
 
 def file_schema(policies: PoliciesFile | None) -> Schema:
@@ -93,7 +111,7 @@ def file_schema(policies: PoliciesFile | None) -> Schema:
         fields={
             "customer_id": text("客户编号", "customer id"),
             "channel": text("渠道", "channel", values={**channels, ALL: "全部"}),
-            "purpose": text("目的", "purpose", values=PURPOSES),
+            "purpose": text("目的", "purpose", values={**PURPOSES, ALL: "全部"}),
             "granted": FieldSpec(type="boolean", label="同意", label_en="granted", required=True),
             "source": text("来源", "source", values=SOURCES),
             "evidence": text("凭证", "evidence", required=False),
@@ -108,7 +126,7 @@ def append(store: Store, records: Sequence[Record], now: dt.datetime) -> int:
     if not records:
         return 0
     recorded = iso(now)
-    rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in records]
+    rows = [(*(getattr(r, c) for c in COLUMNS), recorded) for r in each_purpose(records)]
     store.copy_rows("consent_ledger", [*COLUMNS, "recorded_at"], rows)
     return len(rows)
 
@@ -125,7 +143,7 @@ def append_new(store: Store, records: Sequence[Record], now: dt.datetime) -> int
     )
     same = " AND ".join(f"l.{c} = r.{c}" for c in COLUMNS if c != "evidence")
     recorded = iso(now)
-    rows = [[*(getattr(r, c) for c in COLUMNS), recorded] for r in records]
+    rows = [[*(getattr(r, c) for c in COLUMNS), recorded] for r in each_purpose(records)]
     added = store.execute(
         f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at)"
         f" SELECT * FROM (SELECT {given} FROM {json_array_rows('rows', d)}) AS r"
@@ -136,21 +154,42 @@ def append_new(store: Store, records: Sequence[Record], now: dt.datetime) -> int
     return len(added)
 
 
-def record(store: Store, policies: PoliciesFile | None, given: Record, now: dt.datetime) -> int:
-    """Add one record given by a person; its id. DataError naming what is wrong."""
+def record(
+    store: Store, policies: PoliciesFile | None, given: Record, now: dt.datetime
+) -> list[int]:
+    """Add the record given by a person (one for each purpose, given 'all'); their ids.
+    DataError naming what is wrong."""
     given = replace(given, customer_id=same_id(given.customer_id))
     problems = given.problems(policies)
     if problems:
         raise DataError("; ".join(f"{name} '{value}': {why}" for name, value, why in problems))
     _refuse_erased(store, given.customer_id)
+    ids = []
     with store.transaction():
-        [row] = store.execute(
-            f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at) VALUES (:customer_id,"
-            " :channel, :purpose, :granted, :source, :evidence, :effective_at, :recorded_at)"
-            " RETURNING id",
-            {**given.__dict__, "recorded_at": iso(now)},
+        for stored in given.each_purpose():
+            [row] = store.execute(
+                f"INSERT INTO consent_ledger ({', '.join(COLUMNS)}, recorded_at) VALUES"
+                " (:customer_id, :channel, :purpose, :granted, :source, :evidence,"
+                " :effective_at, :recorded_at) RETURNING id",
+                {**stored.__dict__, "recorded_at": iso(now)},
+            )
+            ids.append(int(row["id"]))
+    return ids
+
+
+def refuse_near_id(store: Store, key: str, customer_id: str) -> None:
+    """DataError when no customer has the id a person gave but one has it without its
+    spaces or in another letter case (`C 0001`, `c0001` for `C0001`): a withdrawal recorded
+    for it would protect no one, as a consent file's row for it would not (consent_rows.py)."""
+    from guanxi.engine.ingest.values import quoted  # ingest adds records
+
+    near = stored_near(store, key, same_id(customer_id))
+    if near and not is_stored(store, key, same_id(customer_id)):
+        message = _(
+            "no customer has id {given}, but {meant} does: give the id as stored; the record"
+            " was not added"
         )
-    return int(row["id"])
+        raise DataError(message.format(given=quoted(same_id(customer_id)), meant=near[0]))
 
 
 def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
@@ -168,15 +207,33 @@ def unknown_customer(store: Store, key: str, customer_id: str) -> bool:
 def _refuse_erased(store: Store, customer_id: str) -> None:
     """An erased customer gets no record: it would bring their id back (a file's row of
     theirs is quarantined, an event refused)."""
+    erased = _erased(store, customer_id)
+    if erased:
+        raise DataError(erased)
+
+
+def _erased(store: Store, customer_id: str) -> str:
+    """That the customer was erased, when and under which receipt; '' if never."""
     from guanxi.engine.privacy.erasure import erased_on  # erasure reads the ledger's table
 
     erased = erased_on(store, customer_id)
-    if erased is not None:
-        message = _(
-            "customer {id} was erased on {date} (receipt {receipt}) at their request:"
-            " no consent record is kept for them"
-        )
-        raise DataError(message.format(id=customer_id, date=erased.date, receipt=erased.receipt))
+    if erased is None:
+        return ""
+    message = _(
+        "customer {id} was erased on {date} (receipt {receipt}) at their request:"
+        " no consent record is kept for them"
+    )
+    return message.format(id=customer_id, date=erased.date, receipt=erased.receipt)
+
+
+def none_recorded(store: Store, key: str, customer_id: str) -> str:
+    """Why a customer has no records, for a person asking: erased (and when), else the
+    columns decide, naming a stored id the one given may have meant (`C 0001`)."""
+    erased = _erased(store, customer_id)
+    if erased:
+        return erased
+    message = _("no consent records for {customer}: the consent columns decide")
+    return message.format(customer=customer_id) + near_hint(store, key, customer_id)
 
 
 def history(store: Store, customer_id: str) -> list[Row]:
@@ -334,20 +391,28 @@ def from_events(
     events: Iterable[Row], policies: PoliciesFile | None
 ) -> tuple[list[Record], list[dict[str, str]]]:
     """The records of the consent_given / consent_withdrawn events among `events` (their
-    payload names channel, purpose, source and evidence; by default every channel,
-    marketing, source `event`, the event's id), and the events refused: id and reason."""
+    payload names channel, purpose, source and evidence, read as a consent file's; by default
+    every channel, marketing, source `event`, the event's id), and the events refused: id and
+    reason."""
+    from guanxi.engine.ingest.consent_rows import read_named  # it reads this module's names
+
     records, refused = [], []
     for event in events:
         if event["type"] not in EVENT_TYPES:
             continue
         payload = event.get("payload") or {}  # as stored: JSON text; as loaded: a mapping
         payload = json.loads(payload) if isinstance(payload, str) else payload
+
+        named = {
+            field: read_named(field, str(payload.get(field) or default), policies)
+            for field, default in (("channel", ALL), ("purpose", "marketing"), ("source", "event"))
+        }
         given = Record(
             str(event["customer_id"]),
-            str(payload.get("channel") or ALL),
-            str(payload.get("purpose") or "marketing"),
+            named["channel"],
+            named["purpose"],
             EVENT_TYPES[event["type"]],
-            str(payload.get("source") or "event"),
+            named["source"],
             str(payload.get("evidence") or f"event {event['id']}"),
             iso(_instant(event["at"])),
         )

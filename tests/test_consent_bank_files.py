@@ -91,12 +91,12 @@ def test_a_channel_not_read_for_certain_is_quarantined_with_the_channels_it_coul
     assert ledger(store) == []
 
 
-def test_a_purpose_and_a_source_in_chinese_or_any_case_are_read_and_all_purposes_is_refused(
+def test_a_purpose_and_a_source_in_chinese_or_any_case_are_read_and_an_unknown_one_refused(
     store: Store, ruleset: RuleSet, tmp_path: Path
 ) -> None:
     store.upsert_customers([customer(1)])
     lines = ["C0001,sms,营销,否,网点,", "C0001,sms,服务,否,Branch,",
-             "C0001,sms,ＭＡＲＫＥＴＩＮＧ,否,app,", "C0001,sms,全部,否,网点,"]  # fmt: skip
+             "C0001,sms,ＭＡＲＫＥＴＩＮＧ,否,app,", "C0001,sms,推广,否,网点,"]  # fmt: skip
     assert loaded(store, ruleset, tmp_path, *lines) == 3
     assert [purpose for _c, _ch, purpose, _g in ledger(store)] == [
         "marketing",
@@ -104,7 +104,10 @@ def test_a_purpose_and_a_source_in_chinese_or_any_case_are_read_and_all_purposes
         "marketing",
     ]
     [(field, reason)] = reasons(store)
-    assert (field, reason) == ("purpose", "'全部' is not one of: marketing (营销), service (服务)")
+    assert (field, reason) == (
+        "purpose",
+        "'推广' is not one of: all (全部), marketing (营销), service (服务)",
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ NOON = START.replace(hour=12)
 
 def withdraw(store: Store, ruleset: RuleSet, channel: str, purpose: str, at: dt.datetime) -> int:
     given = consent.Record("C0001", channel, purpose, False, "branch", "FORM-7", iso(at))
-    return consent.record(store, ruleset.policies, given, at)
+    [added] = consent.record(store, ruleset.policies, given, at)
+    return added
 
 
 def cited(record: int, at: dt.datetime) -> str:
@@ -117,7 +118,7 @@ def test_the_latest_record_by_effective_time_decides_whenever_it_was_recorded(
     assert consent.current(ledger, iso(tuesday))[("all", "marketing")]["id"] == withdrawn
     minute = tuesday + dt.timedelta(minutes=1)
     newer = consent.Record("C0001", "all", "marketing", True, "app", None, iso(minute))
-    granted = consent.record(store, ruleset.policies, newer, minute)
+    [granted] = consent.record(store, ruleset.policies, newer, minute)
     ledger = consent.history(store, "C0001")
     assert consent.current(ledger, iso(minute))[("all", "marketing")]["id"] == granted
     assert len(ledger) == 4  # nothing overwritten
@@ -136,7 +137,7 @@ def test_a_record_that_takes_effect_later_does_not_undo_a_withdrawal_in_force_no
     store.upsert_customers([customer(1)])
     next_month = START + dt.timedelta(days=31)
     later = consent.Record("C0001", "all", "marketing", True, "branch", "FORM-6", iso(next_month))
-    granted = consent.record(store, ruleset.policies, later, START)
+    [granted] = consent.record(store, ruleset.policies, later, START)
     record = withdraw(store, ruleset, "all", "marketing", START)
     ledger = consent.history(store, "C0001")
     assert consent.current(ledger, iso(NOON))[("all", "marketing")]["id"] == record

@@ -912,3 +912,63 @@ def test_erasing_a_customer_leaves_the_codes_of_others_that_spell_their_id(
         c for c in before["customers"] if c["customer_id"] == "C2"
     ]
     assert after["followups"] == before["followups"]
+
+
+@pytest.mark.every_store
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [("C 0001", "; did you mean C0001?"), ("c0001", "; did you mean C0001?"), ("C9999", "")],
+)
+def test_erasing_an_unknown_id_says_so_before_asking_and_names_the_id_meant(
+    held: Store, typed: str, hint: str
+) -> None:
+    """The clerk is not asked to confirm erasing an id that nothing holds, only to be told
+    afterwards; an id that differs from a stored one by its spaces or letter case names it.
+    Nothing is erased and the audit log notes that it was asked."""
+    unknown = CliRunner().invoke(
+        cli, ["customer", "erase", typed, "--rules", str(RULES), "--store", held.location],
+        input="y\n",
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and "for good?" not in unknown.output
+    assert unknown.stderr == (
+        f"Error: no customer {typed} in the store, and no row or file names them: nothing was"
+        f" erased and no receipt was written; check the id (as in the customer file){hint}\n"
+    )
+    assert held.execute("SELECT count(*) AS n FROM erasures")[0]["n"] == 0
+    asked = held.execute("SELECT detail FROM audit_log WHERE action = 'customer erase'")
+    assert [json.loads(r["detail"]) for r in asked] == [{"found": False}]
+    exported = invoke(held, "customer", "export", typed)
+    assert exported.exit_code == 1 and exported.stderr.endswith(f"customer file){hint}\n")
+
+
+@pytest.mark.every_store
+def test_erasing_a_stored_customer_still_asks_first(held: Store) -> None:
+    declined = CliRunner().invoke(
+        cli, ["customer", "erase", "C0001", "--rules", str(RULES), "--store", held.location],
+        input="n\n",
+    )  # fmt: skip
+    assert declined.exit_code == 1 and "erase customer C0001 for good?" in declined.output
+    assert held.execute("SELECT count(*) AS n FROM customers WHERE customer_id = 'C0001'")[0]["n"]
+    assert held.execute("SELECT count(*) AS n FROM erasures")[0]["n"] == 0
+
+
+@pytest.mark.every_store
+def test_an_id_held_only_by_events_or_by_the_outbox_is_still_asked_about(
+    held: Store, ruleset: RuleSet
+) -> None:
+    """Told first only when nothing holds the id: a person whose customer row never came
+    (their events did) or whose only trace is a line of the outbox is erased after the
+    confirmation, as before."""
+    post(held, "E7", "sale", "C7777", "2026-11-30T02:00:00Z", product="大额存单")
+    [outbox] = [p for p in written_files(ruleset, folder_of(held)) if p.suffix == ".jsonl"]
+    with outbox.open("a", encoding="utf-8") as lines:
+        lines.write(json.dumps({"customer_id": "C8888", "text": "您好"}) + "\n")
+    for person in ("C7777", "C8888"):
+        asked = CliRunner().invoke(
+            cli, ["customer", "erase", person, "--rules", str(RULES), "--store", held.location],
+            input="y\n",
+        )  # fmt: skip
+        assert asked.exit_code == 0, asked.output
+        assert f"erase customer {person} for good?" in asked.output
+    assert "C8888" not in outbox.read_text("utf-8")
+    assert held.execute("SELECT count(*) AS n FROM erasures")[0]["n"] == 2

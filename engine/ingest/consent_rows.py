@@ -6,9 +6,11 @@ So each value is either read as the project's name or the row is quarantined:
 
 - channel, purpose, source: a name or a label, in any letter case and width, with spaces
   around (`SMS`, `Sms `, `短信`, `ＡＰＰ`, `营销`); a channel also by the two halves of its
-  label (`短信` and `SMS` of `短信 SMS`). Anything else (`电话`, part of a label; `邮件`, an
-  everyday word; `微信`, a channel the project lacks) is quarantined with the channels it could
-  mean, never guessed: a withdrawal read for the wrong channel stops the wrong messages;
+  label (`短信` and `SMS` of `短信 SMS`); every channel, or every purpose, as `all`, 全部 or
+  所有 (a withdrawal of everything, stored as one record for each purpose). Anything else
+  (`电话`, part of a label; `邮件`, an everyday word; `微信`, a channel the project lacks) is
+  quarantined with the channels it could mean, never guessed: a withdrawal read for the wrong
+  channel stops the wrong messages;
 - granted: also as consent forms write it, 同意 / 不同意, 拒绝, 撤回;
 - effective_at: a date alone is that day's start in the project's zone;
 - customer_id: an id no customer has, where the same without its spaces is a stored
@@ -24,14 +26,15 @@ from typing import Any
 
 from guanxi.engine import consent
 from guanxi.engine.i18n import _
+from guanxi.engine.ids import is_stored, without_spaces
 from guanxi.engine.ingest.rows import Check, Problem
 from guanxi.engine.ingest.values import DATE, quoted
 from guanxi.engine.ruleset.models import PoliciesFile
 from guanxi.engine.ruleset.synonyms import CHANNEL_WORDS
 from guanxi.engine.store.base import Row, Store
-from guanxi.engine.store.dialect import quoted_name
 
 GRANTED_WORDS = {"同意": "true", "不同意": "false", "拒绝": "false", "撤回": "false"}
+ALL_WORDS = ("全部", "所有")  # every channel, every purpose
 NAMED = ("channel", "purpose", "source")
 
 
@@ -50,7 +53,7 @@ def reading_bank_values(check: Check, policies: PoliciesFile | None) -> Check:
         given = dict(record)
         for name in NAMED:
             if isinstance(given.get(name), str):
-                given[name] = spellings[name].get(folded(given[name]), given[name])
+                given[name] = _read(spellings[name], given[name])
         if "granted" in given:
             given["granted"] = _granted(given["granted"])
         if "effective_at" in given:
@@ -61,23 +64,34 @@ def reading_bank_values(check: Check, policies: PoliciesFile | None) -> Check:
     return checked
 
 
+def read_named(field: str, written: str, policies: PoliciesFile | None) -> str:
+    """The channel, purpose or source (`field`) `written` means, as a consent file's value is
+    read (`guanxi consent record --channel 短信` as a file's 短信); else `written` as given."""
+    return _read(_spellings(_labels(policies)[field]), written)
+
+
+def _read(spellings: Mapping[str, str], written: str) -> str:
+    return spellings.get(folded(written), written)
+
+
 def _labels(policies: PoliciesFile | None) -> dict[str, dict[str, str]]:
     """Each named field -> its names -> their labels."""
     channels = {name: c.label for name, c in (policies.channels if policies else {}).items()}
     return {
         "channel": {**channels, consent.ALL: "全部"},
-        "purpose": consent.PURPOSES,
+        "purpose": {**consent.PURPOSES, consent.ALL: "全部"},
         "source": consent.SOURCES,
     }
 
 
 def _spellings(labels: Mapping[str, str]) -> dict[str, str]:
     """How a name may be written, folded -> the name: itself, its label, the label's halves
-    (`短信`, `sms` of `短信 SMS`); a half two names share is neither's."""
+    (`短信`, `sms` of `短信 SMS`), and 'all' as 所有 too; a half two names share is neither's."""
     found: dict[str, set[str]] = {}
     for name, label in labels.items():
         first, _space, rest = label.strip().partition(" ")
-        for written in {name, label, first, rest} - {""}:
+        also = ALL_WORDS if name == consent.ALL else ()
+        for written in {name, label, first, rest, *also} - {""}:
             found.setdefault(folded(written), set()).add(name)
     return {written: names.pop() for written, names in found.items() if len(names) == 1}
 
@@ -142,19 +156,16 @@ def refusing_near_ids(check: Check, store: Store, customer_key: str, key: str) -
     An id no customer has at all is kept: a consent file may come before the customers file
     that brings the customer, and a withdrawal kept for them holds from their first day. An id
     written as stored costs no look-up."""
-    column = quoted_name(customer_key)
-
-    def stored(customer_id: str) -> bool:
-        sql = f"SELECT 1 AS found FROM customers WHERE {column} = :id"
-        return bool(store.execute(sql, {"id": customer_id}))
 
     def checked(record: Mapping[str, Any]) -> tuple[Row, list[Problem]]:
         row, problems = check(record)
         given = row.get(key)
         if not isinstance(given, str) or any(p[0] == key for p in problems):
             return row, problems
-        meant = "".join(unicodedata.normalize("NFKC", given).split())
-        if meant == given or not stored(meant) or stored(given):
+        meant = without_spaces(given)
+        if meant == given or not is_stored(store, customer_key, meant):
+            return row, problems
+        if is_stored(store, customer_key, given):  # `C 0001` is a customer too
             return row, problems
         return row, [*problems, (key, given, _near_reason(given, meant))]
 

@@ -466,7 +466,8 @@ def load_consents(
     encoding: str = UTF8,
 ) -> LoadReport:
     """Add the consent records of a CSV, JSON Lines, Parquet or Excel file to the ledger
-    (engine/consent.py). A record the ledger already holds is not added again."""
+    (engine/consent.py). A record the ledger already holds is not added again; a row for
+    all purposes adds one for each (counted as records)."""
     path, schema = Path(path), consent.file_schema(ruleset.policies)
     zone = zoneinfo.ZoneInfo(ruleset.settings.timezone)
     with opened(path, encoding) as source:
@@ -483,11 +484,11 @@ def load_consents(
             return dt.datetime.fromisoformat(given) if given else now
 
         def write(rows: list[Row]) -> dict[str, int]:
-            records = [
+            records = consent.each_purpose(
                 consent.Record(**{**row, "evidence": row.get("evidence") or f"{path.name}:{line}",
                                   "effective_at": iso(effective(row.get("effective_at")))})
                 for row, line in zip(rows, load.lines, strict=True)
-            ]  # fmt: skip
+            )  # fmt: skip
             added = consent.append_new(store, records, now)
             return {"inserted": added, "unchanged": len(records) - added}
 

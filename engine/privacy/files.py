@@ -122,6 +122,27 @@ def erase_from_files(paths: Iterable[Path], person: Person, key: str, alias: str
     return done
 
 
+def may_name(paths: Iterable[Path], person: Person) -> bool:
+    """Whether erasing the person from the files may change one, read without writing: a
+    JSON-lines file holding their id as text, a columnar copy with a row of theirs (or that
+    cannot be read), any Parquet or SQLite file (read only by erasing)."""
+    for path in files_in(paths):
+        if path.suffix == ".jsonl" and _lines_name(path, person.customer_id):
+            return True
+        if path.name.endswith(COLUMNAR_COPY) and _rows_naming(path, person) != 0:
+            return True
+        if path.suffix in (".parquet", ".db"):
+            return True
+    return False
+
+
+def _lines_name(path: Path, customer_id: str) -> bool:
+    """Whether the file holds the id as written or as JSON escapes it (`\\u5f20`)."""
+    escaped = json.dumps(customer_id)[1:-1].encode("ascii")
+    with path.open("rb") as lines:
+        return any(customer_id.encode("utf-8") in line or escaped in line for line in lines)
+
+
 def _theirs(person: Person, key: str, record: dict[str, Any]) -> bool:
     """Whether a line or row is the person's: their id in a customer column."""
     return any(str(record.get(c)) == person.customer_id for c in {"customer_id", key})

@@ -12,7 +12,7 @@ from typing import Any
 from guanxi.engine import consent
 from guanxi.engine.errors import DataError
 from guanxi.engine.i18n import _
-from guanxi.engine.ids import same_id
+from guanxi.engine.ids import is_stored, near_hint, same_id
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.privacy import audit
 from guanxi.engine.privacy.erasure import (
@@ -27,7 +27,7 @@ from guanxi.engine.privacy.erasure import (
     pseudonym,
     store_secret,
 )
-from guanxi.engine.privacy.files import columnar_copy, erase_from_files
+from guanxi.engine.privacy.files import columnar_copy, erase_from_files, may_name
 from guanxi.engine.privacy.meanwhile import hold_erasures
 from guanxi.engine.store.base import Row, Store
 
@@ -42,7 +42,7 @@ def export_request(
     counts = {name: len(rows) for name, rows in found.items()}
     audit.record(store, at, "customer export", customer_id, {"rows": counts}, actor=actor)
     if not found.keys() - {"audit_log"}:  # at most the log of earlier requests about the id
-        raise NothingHeld(_nothing_to_export(store, customer_id))
+        raise NothingHeld(_nothing_to_export(store, fields, customer_id))
     return {"customer_id": customer_id, "exported_at": at.isoformat(), "tables": found}
 
 
@@ -51,17 +51,18 @@ class NothingHeld(DataError):
     files): no file, no receipt."""
 
 
-def _nothing_to_export(store: Store, customer_id: str) -> str:
+def _nothing_to_export(store: Store, fields: Fields, customer_id: str) -> str:
     erased = erased_on(store, customer_id)
     if erased is not None:
         return _(
             "customer {id} was erased on {date} (receipt {receipt}): the store holds nothing"
             " of them, so nothing was exported"
         ).format(id=customer_id, date=erased.date, receipt=erased.receipt)
-    return _(
+    message = _(
         "no customer {id} in the store, and no row names them: nothing was exported; check"
         " the id (as in the customer file)"
     ).format(id=customer_id)
+    return message + near_hint(store, fields.key, customer_id)
 
 
 def erase_request(
@@ -86,12 +87,36 @@ def erase_request(
         with store.transaction():
             done = _erase_in_store(store, person, fields.key, alias, at)
             if not done and not any(cleaned.values()):
-                raise NothingHeld(_nothing_held(store, customer_id))
+                raise NothingHeld(_nothing_held(store, customer_id, fields.key))
             number = _write_receipt(store, at, who, alias, done, cleaned)
     except NothingHeld:
         audit.record(store, at, "customer erase", alias, {"found": False}, actor=who)
         raise
     return Receipt(number, at.isoformat(), who, alias, done, cleaned)
+
+
+def refuse_unknown(
+    store: Store,
+    fields: Fields,
+    customer_id: str,
+    at: dt.datetime,
+    files: Iterable[Path] = (),
+    actor: str | None = None,
+) -> None:
+    """NothingHeld, as `erase_request` would end, when no row of the store is the person's
+    or names them and no file may: told before anyone is asked to confirm an erasure of a
+    mistyped id. Nothing is written but the audit entry that it was asked."""
+    customer_id = same_id(customer_id)
+    if is_stored(store, fields.key, customer_id):
+        return  # a stored customer: nothing more to read before asking
+    if export_customer(store, fields, customer_id).keys() - {"audit_log"}:
+        return
+    if may_name([*files, *columnar_copy(store)], find_person(store, fields, customer_id)):
+        return
+    alias = pseudonym(store_secret(store), customer_id)
+    who = actor or audit.current_actor()
+    audit.record(store, at, "customer erase", alias, {"found": False}, actor=who)
+    raise NothingHeld(_nothing_held(store, customer_id, fields.key))
 
 
 def _erase_in_store(
@@ -140,17 +165,18 @@ def _write_receipt(
     return int(row["id"])
 
 
-def _nothing_held(store: Store, customer_id: str) -> str:
+def _nothing_held(store: Store, customer_id: str, key: str) -> str:
     erased = erased_on(store, customer_id)
     if erased is not None:
         return _(
             "customer {id} was already erased on {date} (receipt {receipt}): nothing more"
             " of them was found, and no new receipt was written"
         ).format(id=customer_id, date=erased.date, receipt=erased.receipt)
-    return _(
+    message = _(
         "no customer {id} in the store, and no row or file names them: nothing was erased"
         " and no receipt was written; check the id (as in the customer file)"
     ).format(id=customer_id)
+    return message + near_hint(store, key, customer_id)
 
 
 def _refuse_while_sending(store: Store, customer_id: str, at: dt.datetime) -> None:
