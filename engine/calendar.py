@@ -21,14 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from guanxi.engine.i18n import _
 from guanxi.engine.timing import Duration
 
 REMEMBERED_DAYS = 10_000  # (day, count) answers of add_business_days a calendar keeps
+# the years whose days off a kept calendar carries, answered without the `holidays` package:
+# building a country's holidays imports every country's module (0.1 s of CPU a night)
+TABLED_YEARS = range(2000, 2061)
 WORKING = {"working", "work", "上班", "工作日"}
 HOLIDAY = {"holiday", "off", "休息", "假日", "节假日"}
+
+
+def _country_holidays(country: str) -> Any:
+    """The `holidays` package's calendar of `country`; the package is imported here, when
+    first needed (50 ms of CPU a night answered from TABLED_YEARS does without)."""
+    import holidays
+
+    return holidays.country_holidays(country)
 
 
 class CalendarRangeError(ValueError):
@@ -56,15 +65,27 @@ class BusinessCalendar:
         default_factory=dict, init=False, compare=False, repr=False
     )
     _zone: Any = field(default=None, init=False, compare=False, repr=False)
+    # the ordinals of TABLED_YEARS' days that are not working days, once kept (unpickled)
+    _days_off: frozenset[int] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_public", holidays.country_holidays(self.country))
+        object.__setattr__(self, "_public", _country_holidays(self.country))
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a rule project kept on disk) without the country's holidays, built again
-        when first asked: unpickling them would import every country's module (some 40 ms)."""
-        return {**self.__dict__, "_public": None, "_counted": {}}
+        when first asked (unpickling them would import every country's module), and with the
+        days off of TABLED_YEARS as the holidays answer them."""
+        return {**self.__dict__, "_public": None, "_counted": {}, "_days_off": self._tabled()}
+
+    def _tabled(self) -> frozenset[int]:
+        if self._days_off is not None:
+            return self._days_off
+        public = self._holidays()
+        first = dt.date(TABLED_YEARS.start, 1, 1).toordinal()
+        last = dt.date(TABLED_YEARS.stop, 1, 1).toordinal()
+        days = (dt.date.fromordinal(ordinal) for ordinal in range(first, last))
+        return frozenset(day.toordinal() for day in days if not public.is_working_day(day))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -80,6 +101,8 @@ class BusinessCalendar:
     def is_business_day(self, day: dt.date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
+        if self._days_off is not None and day.year in TABLED_YEARS:
+            return day.toordinal() not in self._days_off
         return bool(self._holidays().is_working_day(day))
 
     def unannounced_year(self, first: dt.date, last: dt.date) -> int | None:
@@ -98,7 +121,7 @@ class BusinessCalendar:
     def _holidays(self) -> Any:
         public = self._public
         if public is None:  # unpickled
-            public = holidays.country_holidays(self.country)
+            public = _country_holidays(self.country)
             object.__setattr__(self, "_public", public)
         return public
 

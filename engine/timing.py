@@ -12,9 +12,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, ParamSpec, TypeVar
-
-from apscheduler.triggers.cron import CronTrigger
+from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 from guanxi.engine.diagnostics import did_you_mean
 from guanxi.engine.i18n import N_, _
@@ -26,6 +24,9 @@ from guanxi.engine.said_business_days import (
     holiday_shift_hint,
     says_first_business_day,
 )
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 Unit = Literal["business_days", "days", "weeks", "hours", "minutes"]
 UNITS: dict[str, Unit] = {
@@ -433,6 +434,8 @@ def _trigger(expression: str, timezone: dt.tzinfo) -> CronTrigger:
     are handed over as explicit lists of day names, which both read the same way."""
     minute, hour, day, month, weekdays = expression.split()
     named = ",".join(_day_names(part) for part in weekdays.split(","))
+    from apscheduler.triggers.cron import CronTrigger  # with asyncio: 25 ms a night never spends
+
     return CronTrigger(
         minute=minute, hour=hour, day=day, month=month, day_of_week=named, timezone=timezone
     )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from guanxi.engine.calendar import BusinessCalendar, read_overrides
+from guanxi.engine.calendar import TABLED_YEARS, BusinessCalendar, read_overrides
 from guanxi.engine.ruleset import load_ruleset, validate_project
 from guanxi.engine.timing import Duration
 
@@ -72,6 +72,23 @@ def test_a_pickled_calendar_counts_as_the_original() -> None:
     assert [copy.is_business_day(d) for d in days] == [calendar.is_business_day(d) for d in days]
     assert copy == calendar and copy.zone == calendar.zone
     assert copy.add_business_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 10)
+
+
+def test_a_pickled_calendar_answers_its_tabled_years_without_building_the_holidays() -> None:
+    """A kept calendar carries the days off of TABLED_YEARS (building a country's holidays
+    imports every country's module): a night counts business days without them, and each
+    day's answer is the one the holidays give; a day outside the years asks them."""
+    calendar = BusinessCalendar("CN", "Asia/Shanghai", {dt.date(2026, 10, 8): True})
+    copy = pickle.loads(pickle.dumps(calendar))
+    first = dt.date(TABLED_YEARS.start, 1, 1)
+    days = [first + dt.timedelta(n) for n in range((dt.date(TABLED_YEARS.stop, 1, 1) - first).days)]
+    answers = [copy.is_business_day(day) for day in days]
+    assert copy._public is None  # answered from the table
+    assert answers == [calendar.is_business_day(day) for day in days]
+    assert copy.add_business_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 10)
+    assert copy._public is None
+    assert copy.is_business_day(dt.date(1999, 10, 1)) is False  # National Day, from the holidays
+    assert copy._public is not None
 
 
 def test_three_business_days_skip_the_national_day_holidays() -> None:

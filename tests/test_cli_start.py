@@ -91,3 +91,23 @@ def test_the_store_s_night_on_duckdb_imports_no_pandas(tmp_path: Path, ruleset: 
     )  # fmt: skip
     assert "guanxi.engine.classify.store_source" in loaded  # it did run on DuckDB
     assert "pandas" not in libraries(loaded)
+
+
+def test_a_night_of_a_kept_project_imports_neither_holidays_nor_apscheduler(
+    tmp_path: Path, ruleset: RuleSet
+) -> None:
+    """A rule project read back from the disk cache counts business days from the days off
+    its calendar carries, and a night fires no schedule: neither the `holidays` package (every
+    country's module once one is built) nor APScheduler is imported."""
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    store.prepare(ruleset.schema)
+    store.upsert_customers(population())
+    store.close()
+    night = ["classify", "--rules", str(RULES), "--store", str(tmp_path / "guanxi.db")]
+    imported_by(*night, "--now", "2026-11-28T02:00:00+00:00")  # keeps the project
+    loaded = imported_by(*night, "--now", "2026-11-29T02:00:00+00:00")
+    store = SQLiteStore(tmp_path / "guanxi.db")
+    [runs] = store.execute("SELECT COUNT(*) AS n FROM classification_runs")
+    store.close()
+    assert runs["n"] == 2  # both nights ran
+    assert not libraries(loaded) & {"holidays", "apscheduler"}

@@ -16,8 +16,6 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-import holidays
-
 from guanxi.engine.calendar import BusinessCalendar, read_overrides
 from guanxi.engine.diagnostics import Diagnostic, did_you_mean, sort_key
 from guanxi.engine.encoding import UTF8
@@ -463,6 +461,8 @@ def read_settings(folder: Path | str, shown: Path | str | None = None) -> Valida
 def _check_settings(project: Project, settings: Settings) -> None:
     file = "guanxi.yaml"
     _check_timezone(project, settings)
+    import holidays  # here, and in calendar.py: a project read back from the cache needs neither
+
     countries = holidays.list_supported_countries()
     if settings.calendar not in countries:
         project.error(
