@@ -165,3 +165,54 @@ def test_a_word_that_is_no_yes_or_no_is_answered_with_the_words_to_write(
                 "      mandatory: 是的") + 1  # fmt: skip
     [found] = problems(project, lang)
     assert (found.line, found.col, found.code, found.hint) == (line, 18, "wrong-type", hint)
+
+
+CONDITION = "AND monthly_txn_count >= 10 AND contribution_pct >= 70%\n  - name: low_value"
+
+
+def in_condition(project: Path, written: str) -> tuple[int, int]:
+    """`written` added to the valuable tier's condition; the line and column it starts at."""
+    new = CONDITION.replace(">= 10 AND", f">= 10 AND {written} AND")
+    line = edit(project, "tiers.yaml", CONDITION, new)
+    text = (project / "tiers.yaml").read_text(encoding="utf-8").splitlines()[line - 1]
+    return line, text.index(written) + 1
+
+
+@pytest.mark.parametrize(
+    ("word", "value"), [("对", "TRUE"), ("开", "TRUE"), ("√", "TRUE"), ("Ｙｅｓ", "TRUE"),
+                        ("错", "FALSE"), ("关", "FALSE"), ("是", "TRUE"), ("否", "FALSE")]
+)  # fmt: skip
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_yes_no_word_compared_in_a_condition_is_answered_as_shi_is(
+    project: Path, word: str, value: str, lang: str
+) -> None:
+    """Before: only 是/否/真/假 were; `consent_sms = 对` was 'no customer field', with the
+    hint to quote it, and `'对'` then 'cannot compare boolean with string'."""
+    line, col = in_condition(project, f"consent_sms = {word}")
+    [found] = problems(project, lang)
+    at = (found.line, found.col, found.length, found.code)
+    assert at == (line, col + len("consent_sms = "), len(word), "chinese-word")
+    if lang == "en":
+        assert found.message == (
+            f"'{word}' is a true/false value here: a condition writes it as {value}"
+        )
+        assert found.hint == f"write {value} in place of '{word}', e.g. consent_sms = {value}"
+    else:
+        assert found.message == f"「{word}」在这里是真假值：条件里要写成 {value}"
+
+
+@pytest.mark.parametrize(
+    ("lang", "hint"), [("en", "write TRUE, without quotes"), ("zh", "请去掉引号，写成 TRUE")]
+)
+def test_a_quoted_yes_compared_with_a_yes_no_field_is_answered_with_true(
+    project: Path, lang: str, hint: str
+) -> None:
+    in_condition(project, "consent_sms = '对'")
+    [found] = problems(project, lang)
+    assert (found.code, found.hint) == ("type-mismatch", hint)
+
+
+def test_a_yes_no_word_compared_with_a_text_field_is_a_text_to_quote(project: Path) -> None:
+    in_condition(project, "industry = 开")
+    [found] = problems(project, "en")
+    assert found.code == "unknown-field" and found.hint is not None and "'开'" in found.hint

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from guanxi.engine.i18n import _
 from guanxi.engine.language.numbers import spoken_percent
-from guanxi.engine.ruleset.yes_no import said_yes_no
+from guanxi.engine.language.yes_no import said_yes_no
 from guanxi.engine.timing import MAX_AMOUNT, Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]

@@ -27,9 +27,9 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.dates import impossible_day, written_day
 from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
+from guanxi.engine.language.yes_no import yes_or_no
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.ruleset.priority import priority_hint
-from guanxi.engine.ruleset.yes_no import yes_or_no
 from guanxi.engine.sheets import cell_name, cell_text
 
 CELL_HINT = N_("a cell is empty, '-', '>= 180', '[1..10]', 'a, b', 'not a', 'null' or a value")
