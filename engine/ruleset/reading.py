@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import number_hint
+from guanxi.engine.ruleset.domains import TITLE_MARKS
 from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
@@ -172,7 +173,8 @@ def _list_as_text_hint(kind: str, given: Any) -> str | None:
     """`fallback: app, sms, email`: a list written without its brackets is one text."""
     if kind not in ("list_type", "tuple_type") or not isinstance(given, str):
         return None
-    items = [item for item in re.split(r"[,，、;；\s]+", given) if item]
+    items = [item.strip(TITLE_MARKS) for item in re.split(r"[,，、;；\s]+", given)]
+    items = [item for item in items if item]
     if not items:
         return None
     return _("write the list in brackets: [{items}]").format(items=", ".join(items))
