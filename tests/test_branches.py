@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from guanxi.cli.main import cli
 from guanxi.engine.classify import classify, explain
 from guanxi.engine.classify.predicates import classify_records
+from guanxi.engine.i18n import language
 from guanxi.engine.ingest import load_customers
 from guanxi.engine.plan.events import plan_new_events
 from guanxi.engine.plan.recurring import plan_recurring
@@ -426,3 +427,28 @@ def test_a_branch_capacity_said_as_a_number_is_answered_with_the_branchs_block(
     assert error.hint == "write capacity: {tasks_per_day: 15}"
     (folder / "branches" / f"{BRANCH}.yaml").write_text("capacity: {tasks_per_day: 15}\n", "utf-8")
     assert validate_project(folder).diagnostics == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "'total_assets >= 200000' and 'total_assets < 100' cannot both be true"),
+        ("zh", "不可能同时成立"),
+    ],
+)
+def test_a_branch_condition_that_can_never_be_true_is_warned_in_the_overlay(
+    tmp_path: Path, lang: str, said: str
+) -> None:
+    """Before: the warning stood in tiers.yaml, at the head office's rule, whose condition
+    is not the one mistyped."""
+    when = "total_assets >= 20万 AND total_assets < 100"
+    overlay = f"# 长沙分行\ntiers:\n  valuable:   # 有价值客户\n    when: {when}\n"
+    folder = project_with(tmp_path / "rules", {f"{BRANCH}.yaml": overlay})
+    with language(lang):
+        [warning] = [d for d in validate_project(folder).diagnostics if d.code == "never-true-part"]
+    assert (Path(warning.file).name, warning.line, warning.severity) == (
+        f"{BRANCH}.yaml",
+        3,
+        "warning",
+    )
+    assert warning.message.endswith(said)

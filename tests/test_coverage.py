@@ -424,3 +424,24 @@ def test_a_step_on_a_channel_none_of_its_customers_consents_to(
     )
     shipped = run("validate", str(RULES), "--store", loaded.location, *AT)
     assert "consents to its channel" not in shipped.stderr
+
+
+def test_a_branch_overlays_warning_points_at_its_branch_not_into_a_comment(
+    loaded: Store, tmp_path: Path
+) -> None:
+    """Before: the warning stood at line 1 and at the first '长沙天心' on it, inside the
+    comment, though `branch:` names it on line 3 (or, without it, the file's name does)."""
+    folder = project(tmp_path, "guanxi.yaml", "calendar: CN", "calendar: CN")
+    (folder / "branches").mkdir()
+    rule = "tiers:\n  valuable:\n    when: total_assets >= 10万 AND monthly_txn_count >= 10\n"
+    named = (
+        "# 长沙天心的调整（长沙天心支行另有文件）\n# 负责人：王五\nbranch: 长沙天心  # 长沙天心\n"
+    )
+    (folder / "branches" / "tianxin.yaml").write_text(named + rule, "utf-8")
+    (folder / "branches" / "长沙岳麓.yaml").write_text("# 长沙岳麓的调整\n" + rule, "utf-8")
+    result = run("validate", str(folder), "--store", loaded.location, *AT)
+    assert result.exit_code == 0, result.output
+    stderr = shown(result, folder)
+    assert "<project>/branches/tianxin.yaml:3:9: warning[catches-no-customer]" in stderr
+    assert "  3 | branch: 长沙天心  # 长沙天心\n    |         ^^^^^^^^\n" in stderr
+    assert "<project>/branches/长沙岳麓.yaml:1:1: warning[catches-no-customer]" in stderr

@@ -269,3 +269,51 @@ def test_a_word_that_is_no_yes_or_no_is_still_answered_with_what_to_write(projec
     [in_chinese] = errors_in(project, "zh")
     assert in_english.message == "expected true or false in 'scenarios[0].expect.gold'"
     assert in_chinese.message == "应为 true 或 false（位置：'scenarios[0].expect.gold'）"
+
+
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [
+        ("en", "annual_contribution: '一万' is written in Chinese numerals: write the number in"
+               " digits, 10000"),
+        ("zh", "annual_contribution: '一万' 是用中文数字写的：请用阿拉伯数字写成 10000"),
+    ],
+)  # fmt: skip
+def test_a_bad_population_value_is_named_at_its_cell_once(
+    project: Path, lang: str, message: str
+) -> None:
+    """Six scenario files share population.csv. Before: its bad row was reported six times,
+    at the row's first column, whatever the cell."""
+    population = project / "tests" / "population.csv"
+    text = population.read_text(encoding="utf-8")
+    row = "P02,参照客户02,personal,0,80,,"
+    assert text.count(row) == 1
+    population.write_text(text.replace(row, row.replace(",0,", ",一万,")), encoding="utf-8")
+    with language(lang):
+        found = validate_project(project).diagnostics
+    [problem] = [d for d in found if d.file.endswith("population.csv")]
+    assert (problem.line, problem.col, problem.length) == (
+        3,
+        len("P02,参照客户02,personal,") + 1,
+        2,
+    )
+    assert (problem.code, problem.message) == ("invalid-value", message)
+
+
+def test_a_bad_population_line_of_json_is_named_at_its_key(project: Path) -> None:
+    (project / "tests" / "people.jsonl").write_text(
+        '{"customer_id": "J1", "name": "甲", "kind": "personal"}\n'
+        '{"customer_id": "J2", "name": "乙", "kind": "personal", "age": "三十五"}\n',
+        encoding="utf-8",
+    )
+    scenarios = project / "tests" / "staff.yaml"
+    scenarios.write_text("population: people.jsonl\n" + SCENARIO, encoding="utf-8")
+    [problem] = [d for d in errors_in_all(project) if d.file.endswith("people.jsonl")]
+    line = (project / "tests" / "people.jsonl").read_text(encoding="utf-8").splitlines()[1]
+    assert (problem.line, problem.col) == (2, line.index('"age"') + 1)
+    assert problem.message.startswith("age: '三十五'")
+
+
+def errors_in_all(project: Path) -> list[Diagnostic]:
+    with language("en"):
+        return [d for d in validate_project(project).diagnostics if d.severity == "error"]

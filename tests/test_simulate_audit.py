@@ -491,3 +491,40 @@ def test_quarantined_customers_are_said_to_be_left_out(shown: dict[str, Any]) ->
 def test_the_live_store_is_untouched_and_nothing_is_sent(shown: dict[str, Any]) -> None:
     """No byte of the store changes, no -wal, outbox or other file appears beside it."""
     assert shown["after"] == shown["before"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "tasks fall on days that are not business days (weekends, holidays): 2026-10-08"),
+        ("zh", "有任务落在非工作日（周末、节假日）：2026-10-08"),
+    ],
+)
+def test_tasks_on_a_day_the_rules_make_a_holiday_are_marked_as_the_report_marks_them(
+    bank: Path, tmp_path: Path, lang: str, said: str
+) -> None:
+    """The live store's post-sale calls are due on 8 October; the rules simulated make it a
+    branch holiday (calendar_overrides). Before: simulate's workload marked no day, where
+    `guanxi report`'s marks the days that are not business days."""
+    shutil.copy(bank / "live.db", tmp_path / "live.db")
+    sales = "".join(e.line() + "\n" for e in events() if e.at.date() == dt.date(2026, 9, 28))
+    (tmp_path / "sales.jsonl").write_text(sales, encoding="utf-8")
+    live = ["--rules", str(bank / "baseline"), "--store", str(tmp_path / "live.db")]
+    run_cli("load", "events", str(tmp_path / "sales.jsonl"), *live, "--now", "2026-09-28T12:00")
+    rules = shutil.copytree(bank / "baseline", tmp_path / "rules")
+    (rules / "days.csv").write_text("date,status,name\n2026-10-08,holiday,分行庆典\n", "utf-8")
+    with (rules / "guanxi.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("calendar_overrides: days.csv\n")
+    store = ["--store", str(tmp_path / "live.db"), "--rules", str(rules)]
+    period = ["--start", "2026-10-01", "--days", "10"]
+    data = json.loads(run_cli("--lang", lang, "simulate", *period, *store, "--json").stdout)
+    by_day = data["rules"]["workload_by_day"]
+    assert {(r["day"], r["business_day"]) for r in by_day} >= {
+        ("2026-10-08", False), ("2026-10-09", True), ("2026-10-10", True),  # 10-10: 调休
+    }  # fmt: skip
+    off = Counter(r["owner"] for r in by_day if not r["business_day"])
+    assert off and {m["owner"]: m["days_off"] for m in data["rules"]["workload"]} == {
+        m["owner"]: off[m["owner"]] for m in data["rules"]["workload"]
+    }
+    assert said in data["rules"]["notes"]
+    assert said in run_cli("--lang", lang, "simulate", *period, *store).stdout

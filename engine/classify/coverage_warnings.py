@@ -12,6 +12,7 @@ from another rule project.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.ruleset.ruleset import Origin
 
 Lines = Mapping[str, Sequence[str]]
+YAML_SUFFIXES = (".yaml", ".yml")
+YAML_COMMENT = re.compile(r"(?:^|\s)#")  # a '#' that starts a comment: first, or after a space
 BRANCHES_SHOWN = 5  # the largest branches of the store, named when an overlay's is none
 VALUES_SHOWN = 5  # of a free-text field's values, the most held, when none is close
 FEWEST_PARTS = 3  # of a condition's parts, the ones met least are the likely mistakes
@@ -234,9 +237,12 @@ def _consent_warning(cov: Coverage, step: StepCount, lines: Lines) -> Diagnostic
 def warning_at(
     origin: Origin, name: str, lines: Lines, code: str, message: str, hint: str
 ) -> Diagnostic:
-    """A warning pointing at `name` on the rule's line (else at the line's start)."""
+    """A warning pointing at `name` on the rule's line (else at the line's start), never
+    into a comment after it or on that line."""
     source = lines.get(origin.file, ())
     text = source[origin.line - 1] if 0 < origin.line <= len(source) else ""
+    if origin.file.endswith(YAML_SUFFIXES):
+        text = YAML_COMMENT.split(text, maxsplit=1)[0]
     start = text.find(name)
     col = start + 1 if start >= 0 else 1
     length = len(name) if start >= 0 else 1

@@ -33,6 +33,7 @@ from guanxi.engine.language.mistakes import (
     null_operand,
 )
 from guanxi.engine.language.numbers import spell_out
+from guanxi.engine.language.yes_no import yes_or_no
 
 FieldType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
 Kind = Literal["number", "string", "boolean", "date", "null"]
@@ -528,6 +529,8 @@ class _Typer:
         known = {k for k in kinds if k != "null"}
         if len(known) > 1:
             hint = _quotes_hint(nodes) if known == {"number", "string"} else None
+            if known == {"boolean", "string"}:
+                hint = _yes_no_hint(nodes)
             if known in ({"date", "string"}, {"date", "number"}):
                 hint = self.date_hint(nodes)
             words = _(" with ").join(kind_word(k) for k in sorted(known))
@@ -567,6 +570,15 @@ def _quotes_hint(nodes: list[exp.Expression]) -> str | None:
         return _("write '{value}', in quotes").format(value=value)
     if re.fullmatch(r"-?\d+(\.\d+)?[万亿%]?", value.strip()):
         return _("write {value}, without quotes").format(value=value.strip())
+    return None
+
+
+def _yes_no_hint(nodes: list[exp.Expression]) -> str | None:
+    """`consent_sms = '是'` (or `'yes'`, `'对'`): TRUE or FALSE, without quotes."""
+    for node in map(_unwrapped, nodes):
+        said = yes_or_no(str(node.this)) if isinstance(node, exp.Literal) else None
+        if said is not None:
+            return _("write {value}, without quotes").format(value="TRUE" if said else "FALSE")
     return None
 
 

@@ -28,6 +28,9 @@ from sqlglot.tokens import Tokenizer, TokenType  # type: ignore[attr-defined]
 
 from guanxi.engine.errors import ConditionError
 from guanxi.engine.i18n import _
+from guanxi.engine.language.yes_no import yes_or_no
+
+SQL_YES_NO = ("TRUE", "FALSE")  # what SQL reads as it stands
 
 # The words a Chinese sentence uses for what a condition writes as an operator, and that
 # operator. Longer words first where one starts another (不等于 before 不).
@@ -92,10 +95,10 @@ _QUOTED = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"")
 def check_words(source: str, fields: Mapping[str, str]) -> None:
     """ConditionError at the first Chinese operator word outside quotes and field names."""
     unquoted = _QUOTED.sub(lambda m: " " * len(m.group()), source)
+    _yes_or_no(unquoted, fields)
     for run in _CJK_RUN.finditer(unquoted):
         if any(run.group() in name for name in fields):  # a field named in Chinese
             continue
-        _yes_or_no(unquoted, run)
         found = _operator_word(run.group())
         if found is not None:
             offset, word = found
@@ -112,26 +115,32 @@ def check_words(source: str, fields: Mapping[str, str]) -> None:
             )
 
 
-YES_NO = {"是": "TRUE", "否": "FALSE", "真": "TRUE", "假": "FALSE"}
-_COMPARED = re.compile(r"(=|<>|!=)\s*$")
+# A value after a comparison: `consent_sms = 对` (not `>=`, whose '=' ends its sign)
+_COMPARED_VALUE = re.compile(r"([\w.]*)\s*(?:(?<![<>!])=|<>|!=)\s*([^\s()'\",]+)")
 
 
-def _yes_or_no(unquoted: str, run: re.Match[str]) -> None:
-    """`consent_sms = 是`: after a comparison 是/否 is a true/false value, not an operator."""
-    value = YES_NO.get(run.group())
-    if value is None or not _COMPARED.search(unquoted[: run.start()]):
-        return
-    raise ConditionError(
-        "chinese-word",
-        _("'{word}' is a true/false value here: a condition writes it as {value}").format(
-            word=run.group(), value=value
-        ),
-        run.start(),
-        len(run.group()),
-        hint=_("write {value} in place of '{word}', e.g. consent_sms = {value}").format(
-            value=value, word=run.group()
-        ),
-    )
+def _yes_or_no(unquoted: str, fields: Mapping[str, str]) -> None:
+    """`consent_sms = 是` (对, 开, √, Ｙｅｓ …): after a comparison a yes/no word is a
+    true/false value, not an operator or a field."""
+    for compared in _COMPARED_VALUE.finditer(unquoted):
+        field, word = compared.groups()
+        said = yes_or_no(word)
+        if said is None or word in fields or word.upper() in SQL_YES_NO or word.isdigit():
+            continue
+        if fields.get(field, "boolean") != "boolean":  # `industry = 开`: a text, unquoted
+            continue
+        value = "TRUE" if said else "FALSE"
+        raise ConditionError(
+            "chinese-word",
+            _("'{word}' is a true/false value here: a condition writes it as {value}").format(
+                word=word, value=value
+            ),
+            compared.start(2),
+            len(word),
+            hint=_("write {value} in place of '{word}', e.g. consent_sms = {value}").format(
+                value=value, word=word
+            ),
+        )
 
 
 def _operator_word(run: str) -> tuple[int, str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,11 +75,15 @@ class Workload:
                 capacity=capacity, zone=self.timezone
             )
         ]
-        if self.days_off:
-            days = ", ".join(day.isoformat() for day in sorted(self.days_off))
-            said = _("tasks fall on days that are not business days (weekends, holidays): {days}")
-            notes.append(said.format(days=days))
-        return notes
+        return notes + self.days_off_notes()
+
+    def days_off_notes(self) -> list[str]:
+        """The days with tasks that are not business days, when there are some."""
+        if not self.days_off:
+            return []
+        days = ", ".join(day.isoformat() for day in sorted(self.days_off))
+        said = _("tasks fall on days that are not business days (weekends, holidays): {days}")
+        return [said.format(days=days)]
 
     def tables(self) -> list[Table]:
         columns = (
@@ -94,10 +99,10 @@ class Workload:
             (m.owner, m.days, m.tasks, m.busiest, m.mean, m.over_capacity, m.days_off)
             for m in self.managers()
         )
-        by_day = self._by_day()
-        return [Table("workload_by_manager", _("by manager"), columns, rows), by_day]
+        return [Table("workload_by_manager", _("by manager"), columns, rows), self.by_day()]
 
-    def _by_day(self) -> Table:
+    def by_day(self, name: str = "workload_by_day", title: str | None = None) -> Table:
+        """Each manager's tasks on each day, the days that are not business days marked."""
         columns = (
             Column("owner", _("manager")),
             Column("day", _("day")),
@@ -108,14 +113,14 @@ class Workload:
             (o, d.isoformat(), n, d not in self.days_off)
             for (o, d), n in sorted(self.per_day.items())
         )
-        return Table("workload_by_day", _("by day"), columns, rows, detail=True)
+        return Table(name, title or _("by day"), columns, rows, detail=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
             "timezone": self.timezone,
             "managers": [{**m.__dict__, "mean_per_day": m.mean} for m in self.managers()],
-            "per_day": self._by_day().records(),
+            "per_day": self.by_day().records(),
         }
 
 
@@ -133,5 +138,13 @@ def workload(store: Store, calendar: BusinessCalendar, capacity: int | None) -> 
     for row in rows:
         moment = dt.datetime.fromisoformat(row["minute"]).replace(tzinfo=dt.UTC)
         per_day[row["owner"] or _(NO_OWNER), moment.astimezone(zone).date()] += int(row["n"])
+    return marked_workload(per_day, calendar, capacity)
+
+
+def marked_workload(
+    per_day: Mapping[tuple[str, dt.date], int], calendar: BusinessCalendar, capacity: int | None
+) -> Workload:
+    """Tasks per (manager, local day), the days that are not business days in `calendar`
+    marked: the report's workload and each simulated run's."""
     days_off = frozenset(day for _owner, day in per_day if not calendar.is_business_day(day))
-    return Workload(dict(per_day), capacity, str(zone), days_off)
+    return Workload(dict(per_day), capacity, str(calendar.zone), days_off)

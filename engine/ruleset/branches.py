@@ -528,8 +528,15 @@ def apply_overlays(
     branched_steps, own_ids = branch_steps(
         project, steps, overlays, StepContext(known, schema, fields)
     )
-    branches = {o.branch: Origin(project.shown(o.file), 1) for o in overlays}
+    branches = {o.branch: _branch_origin(project, o) for o in overlays}
     return Branched(rewritten, branched_steps, own_ids, branches)
+
+
+def _branch_origin(project: Project, overlay: Overlay) -> Origin:
+    """Where the overlay names its branch: its `branch:`, else the file's first line (the
+    file's name is the branch)."""
+    line = project.sources[overlay.file].position(("branch",))[0] if overlay.model.branch else 1
+    return Origin(project.shown(overlay.file), line)
 
 
 def _no_ladder(project: Project, kind: str, overlays: Sequence[Overlay]) -> None:

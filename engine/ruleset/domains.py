@@ -434,6 +434,9 @@ def _items(cell: str, written: str) -> Iterator[tuple[str, int]]:
         yield item, max(at, 0)
 
 
+TITLE_MARKS = "《》〈〉「」『』"  # marks Chinese text sets a name or a quotation in
+
+
 def unknown_field_hint(
     word: str,
     quoted: bool,
@@ -443,6 +446,7 @@ def unknown_field_hint(
     """What to write for a word a condition reads as an unknown field: the name of the field
     it is the label of (存款余额, or part of it: 余额), or the value it is in quotes ('personal',
     written bare or in double quotes, which name a field)."""
+    word = word.strip(TITLE_MARKS) or word  # 《制造业》: the text, in a Chinese text's marks
     folded = word.casefold()
     shown = labelled_fields(word, labels)
     if shown:

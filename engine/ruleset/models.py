@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from guanxi.engine.i18n import _
 from guanxi.engine.language.numbers import spoken_percent
-from guanxi.engine.ruleset.yes_no import said_yes_no
+from guanxi.engine.language.yes_no import said_yes_no
 from guanxi.engine.timing import MAX_AMOUNT, Schedule, parse_schedule
 
 FieldTypeName = Literal["string", "integer", "number", "boolean", "date", "datetime"]
@@ -60,12 +60,17 @@ Condition = Annotated[str | None, BeforeValidator(_written_condition)]
 
 
 def _personal_kind(value: Any) -> Any:
-    """One problem for a wrong `personal:`, naming every kind (not one per kind of value)."""
-    if value is None or value is False or value in PERSONAL_KINDS:
-        return value
+    """One problem for a wrong `personal:`, naming every kind (not one per kind of value);
+    `personal: 否` is false, `personal: 是` does not say which kind."""
+    said = said_yes_no(value)
+    if said is None or said is False or said in PERSONAL_KINDS:
+        return said
     hint = _("write one of {kinds}, or false for a field that is not personal").format(
         kinds=", ".join(PERSONAL_KINDS)
     )
+    if said is True:
+        message = _("'personal: {value}' does not say which kind of personal data it holds")
+        raise problem("invalid-value", message.format(value=value), hint)
     message = _("'{value}' is not a kind of personal data").format(value=value)
     raise problem("invalid-value", message, hint)
 
@@ -100,6 +105,9 @@ def _field_list(value: Any) -> Any:
 
 
 FieldList = Annotated[tuple[str, ...], BeforeValidator(_field_list)]
+
+
+YesNo = Annotated[bool, BeforeValidator(said_yes_no)]  # also 是, 否, 开, 关, ｔｒｕｅ …
 
 
 class Model(BaseModel):
@@ -230,7 +238,7 @@ class FieldSpec(Model):
     type: FieldTypeName
     label: str
     label_en: str | None = None
-    required: bool = False
+    required: YesNo = False
     # The allowed values: a list of names, or {name: label} so that a file may give either.
     # Iterating yields the names in both cases.
     values: tuple[str, ...] | dict[str, str] | None = None
@@ -354,7 +362,7 @@ class Measure(Model):
     # or how many members there are (`group_count: true`)
     group_sum: str | None = None
     group_max: str | None = None
-    group_count: bool | None = None
+    group_count: YesNo | None = None
     count: str | None = None  # an event type
     sum: str | None = None  # type.field: a number field of an event type
     max: str | None = None
@@ -367,7 +375,7 @@ class Measure(Model):
     change: str | None = None
     since: str | None = None
     as_: str | None = Field(default=None, alias="as")
-    scorecard: bool = False  # the report's scorecard shows its mean: an assessment
+    scorecard: YesNo = False  # the report's scorecard shows its mean: an assessment
 
 
 def _percent_sign(value: Any) -> Any:
@@ -480,8 +488,8 @@ class Step(Model):
     on_leave: str | tuple[str, ...] | None = None
     on_fall: Literal["tier", "level"] | None = None  # down the ladder's `order:`
     on_rise: Literal["tier", "level"] | None = None
-    initial: bool = False  # on_enter: also on the store's first classification (a baseline)
-    keep_when_left: bool = False  # on_enter/on_leave: not cancelled when the move is undone
+    initial: YesNo = False  # on_enter: also on the store's first classification (a baseline)
+    keep_when_left: YesNo = False  # on_enter/on_leave: not cancelled when the move is undone
     when: Condition = None
     unless: Condition = None
     cancel_on: tuple[str, ...] = ()
@@ -494,7 +502,7 @@ class Step(Model):
     channel: str
     template: str
     priority: int = Field(default=50, ge=0, le=100)
-    mandatory: bool = False
+    mandatory: YesNo = False
     purpose: Literal["marketing", "service"] = "marketing"
     holdout: Annotated[Holdout | None, BeforeValidator(_holdout)] = None
     variants: tuple[Variant, ...] = ()
@@ -607,7 +615,7 @@ class Expectation(Model):
     tier: str | None = None
     level: str | None = None
     strategy: str | None = None
-    gold: Annotated[bool, BeforeValidator(said_yes_no)] | None = None  # also 是, 否
+    gold: YesNo | None = None
     followups: tuple[ExpectedFollowup, ...] = ()  # will happen (pending), maybe deferred
     suppressed: tuple[ExpectedFollowup, ...] = ()  # planned, then suppressed or cancelled
     no_followups: tuple[str, ...] = ()  # steps none of whose follow-ups will happen
@@ -632,11 +640,12 @@ class Scenario(Model):
     today: str | None = None  # default: the day of the first event
     customer: dict[str, Value]
     before: dict[str, Value] | None = None  # fields that differed the day before today
-    baseline: bool = False  # today's classification is the store's first
+    baseline: YesNo = False  # today's classification is the store's first
     # classification runs of today's customer; default: as many as the project's hold needs
     runs: int | None = Field(default=None, ge=1, le=100)
     events: tuple[ScenarioEvent, ...] = ()
-    recurring: bool | DurationText = False  # true: plan `every:` steps for 31 days; or a duration
+    # true: plan `every:` steps for 31 days; or a duration
+    recurring: Annotated[bool | DurationText, BeforeValidator(said_yes_no)] = False
     later: tuple[ScenarioChange, ...] = ()  # each classified at its time, as a night would
     expect: Expectation
 
@@ -656,7 +665,7 @@ class StepOverride(Model):
     """What a branch changes in a playbook step of the head office; `enabled: false` switches
     the step off for the branch's customers."""
 
-    enabled: bool = True
+    enabled: YesNo = True
     label: str | None = None
     when: Condition = None
     unless: Condition = None

@@ -29,6 +29,7 @@ from guanxi.engine.language.reach import (
     meet,
     possible,
 )
+from guanxi.engine.ruleset.branches import BRANCH_FIELD
 from guanxi.engine.ruleset.models import Schema
 from guanxi.engine.ruleset.project import Project
 from guanxi.engine.ruleset.ruleset import (
@@ -186,7 +187,7 @@ def _check_ladder(project: Project, context: Context, ladder: Ladder) -> None:
             hint = _percent_hint(context, rule.condition)
             _warn(project, rule.origin.file, rule.origin.line, message, hint=hint)
         else:
-            _warn_never_true_parts(project, context, rule.condition, rule.origin)
+            _warn_never_true_parts(project, context, rule.condition, rule)
         earlier.append(rule)
     if ladder.hit_policy == "unique":
         _check_overlaps(project, context, ladder)
@@ -204,11 +205,11 @@ def _check_step(project: Project, context: Context, step: CompiledStep, held: se
         hint = _percent_hint(context, step.when)
         _warn(project, step.origin.file, step.origin.line, message, hint=hint)
     else:
-        _warn_never_true_parts(project, context, step.when, step.origin)
+        _warn_never_true_parts(project, context, step.when, step)
 
 
 def _warn_never_true_parts(
-    project: Project, context: Context, condition: Condition, origin: Origin
+    project: Project, context: Context, condition: Condition, written: CompiledRule | CompiledStep
 ) -> None:
     """An alternative of an OR that can never be true: the rule still matches by the others,
     so nothing says the part was mistyped (`x > 10 AND x < 5` for `x > 5 AND x < 10`)."""
@@ -217,7 +218,23 @@ def _warn_never_true_parts(
         message = _("part of its condition can never be true: '{part}': {reason}")
         shown = message.format(part=_written(part), reason=reason)
         hint = _("check the numbers in that part; as it stands, the other parts decide alone")
+        origin = _origin_of(part, written)
         _warn(project, origin.file, origin.line, shown, code="never-true-part", hint=hint)
+
+
+def _origin_of(part: exp.Expression, written: CompiledRule | CompiledStep) -> Origin:
+    """Where a part was written: a branch's own condition (`branch = '长沙分行' AND …`, as
+    the overlay's rewriting puts it) in the branch's overlay, any other with the rule."""
+    for own in written.branch_rules if isinstance(written, CompiledRule) else ():
+        if any(_is_guard(test, own.branch) for test in part.find_all(exp.EQ)):
+            return own.origin
+    return written.origin
+
+
+def _is_guard(test: exp.EQ, branch: str) -> bool:
+    field, value = test.this, test.expression
+    is_branch = isinstance(field, exp.Column) and field.name == BRANCH_FIELD
+    return is_branch and isinstance(value, exp.Literal) and value.this == branch
 
 
 def _never_true_parts(context: Context, tree: exp.Expression) -> list[exp.Expression]:

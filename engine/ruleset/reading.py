@@ -14,10 +14,10 @@ from pydantic import BaseModel, ValidationError
 from guanxi.engine.diagnostics import CODES, Diagnostic, did_you_mean
 from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.numbers import number_hint
+from guanxi.engine.ruleset.domains import TITLE_MARKS
 from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.ruleset.said_settings import said_setting_hint
 from guanxi.engine.ruleset.source import Source
-from guanxi.engine.ruleset.yes_no import YES_NO_WORDS
 from guanxi.engine.said_business_days import holiday_shift_hint
 
 M = TypeVar("M", bound=BaseModel)
@@ -111,7 +111,7 @@ def _located(
         length=len(str(given)) if given is not None else 1,
         hint=_number_hint(kind, given, loc)
         or _time_as_number_hint(kind, given, loc)
-        or _yes_no_hint(kind, given)
+        or _yes_no_hint(kind)
         or _empty_list_hint(kind, given, loc)
         or _list_as_text_hint(kind, given)
         or said_setting_hint(loc, given, _allowed_keys(model, inner)),
@@ -155,10 +155,9 @@ def _literal_word_hint(given: Any, expected: str) -> str | None:
     return _("write '{value}'").format(value=value) if value and f"'{value}'" in expected else None
 
 
-def _yes_no_hint(kind: str, given: Any) -> str | None:
-    """`enabled: 否` (or `required: 是`): true or false, as the word means."""
-    value = YES_NO_WORDS.get(str(given).strip()) if kind == "bool_parsing" else None
-    return _("write '{value}'").format(value=value) if value else None
+def _yes_no_hint(kind: str) -> str | None:
+    """`enabled: 是的`: the words a yes/no key reads."""
+    return _("write true or false (是 or 否 also do)") if kind == "bool_parsing" else None
 
 
 def _empty_list_hint(kind: str, given: Any, loc: Sequence[str | int]) -> str | None:
@@ -174,7 +173,8 @@ def _list_as_text_hint(kind: str, given: Any) -> str | None:
     """`fallback: app, sms, email`: a list written without its brackets is one text."""
     if kind not in ("list_type", "tuple_type") or not isinstance(given, str):
         return None
-    items = [item for item in re.split(r"[,，、;；\s]+", given) if item]
+    items = [item.strip(TITLE_MARKS) for item in re.split(r"[,，、;；\s]+", given)]
+    items = [item for item in items if item]
     if not items:
         return None
     return _("write the list in brackets: [{items}]").format(items=", ".join(items))

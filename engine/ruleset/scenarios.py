@@ -79,9 +79,10 @@ def check_scenarios(
 ) -> None:
     """`ladders`: the tier, level and strategy names, None where their file has errors (its
     names are then not checked, to spare follow-on errors)."""
+    checked: set[str] = set()  # populations whose rows were checked: one file, one report
     for file, model in files:
         if model.population:
-            check_population(project, file, model.population, schema, timezone)
+            check_population(project, file, model.population, schema, timezone, checked)
         for index, scenario in enumerate(model.scenarios):
             checker = _ScenarioChecker(project, file, ("scenarios", index), schema, timezone)
             checker.check(scenario, known, ladders)
@@ -93,15 +94,22 @@ def population_file(file: str, population: str) -> str:
 
 
 def check_population(
-    project: Project, file: str, population: str, schema: Schema, timezone: str
+    project: Project,
+    file: str,
+    population: str,
+    schema: Schema,
+    timezone: str,
+    checked: set[str],
 ) -> None:
     """The population file exists and every row of it loads; unknown columns are errors
-    (a misspelt column would otherwise be ignored and change every rank silently)."""
+    (a misspelt column would otherwise be ignored and change every rank silently). Its rows
+    are checked once, however many scenario files name it (`checked`)."""
     folder = file.rsplit("/", 1)[0] if "/" in file else ""
     named = project.named_file(file, ("population",), folder)
-    if named is None:
+    if named is None or named[0] in checked:
         return
     name, text = named
+    checked.add(name)
     path = project.root / name
     try:
         found = ingest.check_customer_file(schema, timezone, path, project.encodings[name])
@@ -110,7 +118,9 @@ def check_population(
         project.error(file, ("population",), "invalid-value", message)
         return
     shown = project.shown(name)
-    columns = _header(text) if name.endswith(".csv") else {}
+    lines = text.splitlines()
+    header = _cells(lines[0]) if name.endswith(".csv") else []
+    columns = {cell: at for cell, at in reversed(header)}
     for column in found.unknown:
         message = _("no customer field '{name}'").format(name=column)
         hint = field_label_hint(column, labels_of(schema.fields)) or did_you_mean(
@@ -118,19 +128,38 @@ def check_population(
         )
         at = columns.get(column, 1)
         project.add(Diagnostic(shown, 1, at, "unknown-field", message, hint, length=len(column)))
+    names = [cell for cell, _at in header]
     for line, field, _value, reason in found.problems:
         message = f"{field}: {reason}" if field and field not in reason else reason
-        project.add(Diagnostic(shown, line, 1, "invalid-value", message))
+        written = lines[line - 1] if 0 < line <= len(lines) else ""
+        col, length = _value_at(written, field, names)
+        project.add(Diagnostic(shown, line, col, "invalid-value", message, length=length))
 
 
-def _header(text: str) -> dict[str, int]:
-    """Each column of a CSV header line, with the column (1-based) it starts at."""
-    starts: dict[str, int] = {}
+def _cells(line: str) -> list[tuple[str, int]]:
+    """Each cell of a CSV line, stripped, with the column (1-based) its text starts at."""
+    cells: list[tuple[str, int]] = []
     at = 1
-    for cell in next(csv.reader([text.splitlines()[0]]), []):
-        starts.setdefault(cell.strip(), at + len(cell) - len(cell.lstrip()))
+    for cell in next(csv.reader([line]), []):
+        cells.append((cell.strip(), at + len(cell) - len(cell.lstrip())))
         at += len(cell) + 1
-    return starts
+    return cells
+
+
+def _value_at(line: str, field: str | None, header: list[str]) -> tuple[int, int]:
+    """Where `field`'s value stands on a population row: its cell under the CSV `header`,
+    or its key on a JSON line; the line's start for a problem of the whole row."""
+    if field is None:
+        return 1, 1
+    if not header:
+        at = line.find(f'"{field}"')
+        return (at + 1, len(field) + 2) if at >= 0 else (1, 1)
+    cells = _cells(line)
+    index = header.index(field) if field in header else len(cells)
+    if index >= len(cells):
+        return 1, 1
+    cell, at = cells[index]
+    return at, max(len(cell), 1)
 
 
 class _ScenarioChecker:

@@ -27,6 +27,7 @@ from guanxi.engine.i18n import N_, _
 from guanxi.engine.language.dates import impossible_day, written_day
 from guanxi.engine.language.mistakes import WORD_OPERATORS
 from guanxi.engine.language.numbers import cell_number, check_list
+from guanxi.engine.language.yes_no import yes_or_no
 from guanxi.engine.ruleset.models import Rule
 from guanxi.engine.ruleset.priority import priority_hint
 from guanxi.engine.sheets import cell_name, cell_text
@@ -37,8 +38,6 @@ FREE_TEXT_COLUMNS = ("label", "label_en", "description")  # text for people, any
 ColumnHint = Callable[[str], str | None] | None
 _OPERATOR = re.compile(r"^(>=|<=|<>|!=|>|<|=)\s*(.+)$")
 _RANGE = re.compile(r"^\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]$")
-_TRUE = {"true", "yes", "y", "1", "是", "真"}
-_FALSE = {"false", "no", "n", "0", "否", "假"}
 
 Interval = tuple[float, bool, float, bool]  # low, low included, high, high included
 Constraint = Interval | frozenset[str] | None  # None: any value
@@ -337,9 +336,9 @@ def _literal(value: str, field_type: str) -> str:
     if field_type in ("integer", "number"):
         return cell_number(value)
     if field_type == "boolean":
-        lowered = value.lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return "TRUE" if lowered in _TRUE else "FALSE"
+        said = yes_or_no(value)
+        if said is not None:
+            return "TRUE" if said else "FALSE"
         raise ValueError(_("'{value}' is not yes or no").format(value=value))
     if field_type in ("date", "datetime"):
         return f"DATE '{_cell_day(value)}'"

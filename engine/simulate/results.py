@@ -22,7 +22,7 @@ from guanxi.engine.i18n.terms import status_word
 from guanxi.engine.plan.followups import iso
 from guanxi.engine.report.labels import Labels, labels_of
 from guanxi.engine.report.model import Column, Table
-from guanxi.engine.report.workload import NO_OWNER, Workload
+from guanxi.engine.report.workload import NO_OWNER, Workload, marked_workload
 from guanxi.engine.ruleset import RuleSet
 from guanxi.engine.simulate.feed import HISTORY, Feed, Rate
 from guanxi.engine.simulate.run import Counts, Delivery, Night, Ran, Refusal, Window
@@ -77,7 +77,7 @@ class RunResult:
         per_day = Counter(
             (d.owner or _(NO_OWNER), d.day) for d in self.deliveries if d.kind == "task"
         )
-        return Workload(dict(per_day), self.capacity, self.ruleset.settings.timezone)
+        return marked_workload(per_day, self.ruleset.calendar, self.capacity)
 
     def business_days(self) -> int:
         calendar = self.ruleset.calendar
@@ -246,7 +246,7 @@ class RunSection:
                     " would have delivered already"
                 ).format(n=f"{backlog:,}")
             )
-        lines += self._calendar_notes() + self._quarantine_notes()
+        lines += self._calendar_notes() + r.workload().days_off_notes() + self._quarantine_notes()
         if r.refused:
             lines.append(
                 _(
@@ -390,21 +390,16 @@ class RunSection:
             Column("busiest_day", _("max a day"), "count"),
             Column("mean_per_business_day", _("mean a business day"), "number"),
             Column("days_over_capacity", _("days over capacity"), "count"),
+            Column("days_off", _("days off with tasks"), "count"),
         )
         rows = tuple(
-            (m.owner, m.tasks, m.busiest, m.tasks / days if days else None, m.over_capacity)
+            (m.owner, m.tasks, m.busiest, m.tasks / days if days else None, m.over_capacity,
+             m.days_off)
             for m in load.managers()
-        )
+        )  # fmt: skip
         capacity = r.capacity if r.capacity is not None else _("none")
         title = _("tasks per manager (capacity {capacity} a day)").format(capacity=capacity)
-        per_day = Table(
-            f"{r.label}_workload_by_day",
-            _("tasks per manager per day"),
-            (Column("owner", _("manager")), Column("day", _("day")),
-             Column("tasks", _("tasks"), "count")),
-            tuple((o, d.isoformat(), n) for (o, d), n in sorted(load.per_day.items())),
-            detail=True,
-        )  # fmt: skip
+        per_day = load.by_day(f"{r.label}_workload_by_day", _("tasks per manager per day"))
         return [Table(f"{r.label}_workload", title, columns, rows), per_day]
 
     def verdicts(self, status: Callable[[str], str] = status_word) -> Table:
