@@ -4,6 +4,8 @@ processes it waited for (the store's readers), as wait4 reports them, and its ow
 
 from __future__ import annotations
 
+import compileall
+import functools
 import json
 import os
 import subprocess
@@ -27,10 +29,23 @@ finally:
 HERE = Path(__file__).resolve().parent.parent
 
 
+@functools.cache
+def compiled(tree: Path) -> None:
+    """The tree's bytecode written, as pip writes it when it installs a package: where
+    PYTHONDONTWRITEBYTECODE is set (as on some shared machines), every run would otherwise
+    compile the modules from source again (0.3 s of CPU a `guanxi classify`), which no
+    installed guanxi does."""
+    package = tree / "guanxi"
+    folders = [p.resolve() for p in package.iterdir() if p.is_dir()] if package.is_dir() else []
+    for folder in folders or [HERE / name for name in ("engine", "cli", "adapters")]:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def timed_cli(tree: Path, arguments: list[str]) -> dict[str, Any]:
-    """`guanxi ARGUMENTS --json` on `tree` (a folder holding guanxi/, or this checkout): its
-    JSON report, and `seconds`, `cpu`, `rss_mb` and `load` (the 1-minute load average at its
-    start)."""
+    """`guanxi ARGUMENTS --json` on `tree` (a folder holding guanxi/, or this checkout), its
+    bytecode compiled: its JSON report, and `seconds`, `cpu`, `rss_mb` and `load` (the
+    1-minute load average at its start)."""
+    compiled(tree)
     command = [sys.executable, "-c", CLI, *arguments, "--json"]
     load = os.getloadavg()[0]
     env = {**os.environ, "PYTHONPATH": str(tree)}
