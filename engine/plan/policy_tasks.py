@@ -113,9 +113,7 @@ def task_days(run: Batch) -> Counts:
     return settle(run, [_verdict(run, t, loads) for t in decided])
 
 
-def _pending_tasks(
-    run: Batch, which: str = "f.batch = :batch", **params: Any
-) -> list[dict[str, Any]]:
+def _pending_tasks(run: Batch, which: str = BATCH_PENDING, **params: Any) -> list[dict[str, Any]]:
     """The tasks `which` picks (the batch's pending ones unless told), with their customer's
     branch when branches have their own capacity."""
     branch, customers = "NULL", ""
