@@ -434,6 +434,22 @@ def test_capacity_counts_tasks_of_earlier_batches(store: Store, capacity_8: Rule
     assert days == {"2026-12-30": 8, "2026-12-31": 5}
 
 
+def test_a_task_suppressed_by_consent_takes_no_place(store: Store, capacity_8: RuleSet) -> None:
+    """Ten calls on one day of a manager with room for 8, three of them for customers who
+    asked not to be contacted: the seven left keep their day, and the three keep their reason."""
+    store.upsert_customers([customer(f"C{i:02d}", do_not_contact=i < 3) for i in range(10)])
+    tasks = [task(f"C{i:02d}", at("2026-12-30"), purpose="service") for i in range(10)]
+    report = plan(store, capacity_8, tasks)
+    found = rows(store)
+    pending = [r for r in found.values() if r["status"] == "pending"]
+    assert {local(r["due_at"]).date() for r in pending} == {dt.date(2026, 12, 30)}
+    assert len(pending) == 7
+    for key in ("call:C00:1", "call:C01:1", "call:C02:1"):
+        assert (found[key]["status"], found[key]["policy"]) == ("suppressed", "do_not_contact")
+        assert [d["policy"] for d in decisions(store, key)] == ["do_not_contact"]
+    assert report.deferred == {}
+
+
 def test_mandatory_tasks_keep_their_day(store: Store, capacity_8: RuleSet) -> None:
     store.upsert_customers([customer(f"C{i:02d}") for i in range(10)])
     service = {"purpose": "service"}
